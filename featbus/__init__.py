@@ -1,0 +1,53 @@
+"""featbus: breast ultrasound and mammogram images to feature matrices for classical ML.
+
+Every piece is a scikit-learn transformer. Public names are imported lazily, so
+``import featbus`` stays fast and needs no TensorFlow until :class:`DeepFeatures` or
+:class:`UNetSegmenter` is used.
+"""
+
+from importlib import import_module
+
+from ._version import __version__
+
+# public name -> module that defines it (relative to this package)
+_PUBLIC = {
+    "ImageRecord": "._base",
+    "ImageError": "._base",
+    "read_image": ".io",
+    "read_images": ".io",
+    "read_mask": ".io",
+    "load_image_folder": ".datasets",
+    "load_busi": ".datasets",
+    "load_mias": ".datasets",
+    "make_phantoms": ".datasets",
+    "Resize": ".preprocessing.intensity",
+    "CLAHE": ".preprocessing.intensity",
+    "SpeckleDenoise": ".preprocessing.intensity",
+    "Normalize": ".preprocessing.intensity",
+    "BreastMask": ".preprocessing.mammography",
+    "PectoralMuscleRemover": ".preprocessing.mammography",
+    "ROICropper": ".preprocessing.roi",
+    "HOGFeatures": ".features.texture",
+    "LBPFeatures": ".features.texture",
+    "GLCMFeatures": ".features.texture",
+    "IntensityStats": ".features.intensity",
+    "ShapeFeatures": ".features.shape",
+    "DeepFeatures": ".features.deep",
+    "UNetSegmenter": ".segmentation.unet",
+    "duplicate_groups": ".model_selection",
+    "DuplicateGroupKFold": ".model_selection",
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(import_module(_PUBLIC[name], __name__), name)
+        globals()[name] = value  # cache: the next access is a plain attribute lookup
+        return value
+    raise AttributeError(f"module 'featbus' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

@@ -1,0 +1,564 @@
+"""The one base for image transformers: the image record, input checks, the per-image map.
+
+Every featbus transformer takes ``X`` as a sequence of images, in any of these forms:
+
+* a list (or tuple) of 2-D ``numpy`` arrays of any sizes, or a 3-D array ``(n, h, w)``;
+* a list of :class:`ImageRecord` (pixels plus an optional lesion mask, path and metadata),
+  which is what ``Bunch.data`` of the featbus data sets holds, so that masks travel beside
+  the images through a :class:`~sklearn.pipeline.Pipeline`;
+* a list of file paths (``str`` or :class:`os.PathLike`), read one at a time where the work is
+  done, so memory stays bounded on any number of files.
+
+Images are 2-D grayscale inside featbus. Colour input is converted at the door: RGB with
+luminance weights (ITU-R BT.601, the weights of PIL's ``"L"`` mode), exactly when the three
+channels are equal; RGBA is composited over black first (transparent pixels are background).
+Integer images keep their dtype (``uint8``, ``uint16``); float images must be finite. Feature
+functions see ``float32`` in ``[0, 1]`` (:func:`to_float`): integers are divided by their dtype's
+maximum, floats must already lie in ``[0, 1]``.
+
+Errors about one image name it by index and, where known, path (:class:`ImageError`).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = [
+    "ImageRecord",
+    "ImageError",
+    "check_images",
+    "load_item",
+    "to_gray",
+    "to_float",
+    "map_images",
+    "BaseFeatureExtractor",
+    "BaseImagePreprocessor",
+]
+
+#: Smallest image side featbus accepts for feature extraction: below it no texture exists.
+MIN_SIDE = 8
+
+
+class ImageError(ValueError):
+    """A problem with one image of a batch; the message names its index and path.
+
+    Attributes
+    ----------
+    index : int or None
+        Position of the image in ``X``.
+    path : str or None
+        File the image came from, when known.
+    """
+
+    def __init__(self, message: str, index: int | None = None, path: str | None = None):
+        self.index = index
+        self.path = path
+        self.reason = message
+        super().__init__(f"{describe(index, path)}: {message}" if (index is not None or path) else message)
+
+    def __reduce__(self):  # keep index/path when the error crosses a joblib worker boundary
+        return (type(self), (self.reason, self.index, self.path))
+
+
+def describe(index: int | None, path: str | os.PathLike | None) -> str:
+    """Name an item for an error message: ``image 3 ('a/b.png')``."""
+    parts = []
+    if index is not None:
+        parts.append(f"image {index}")
+    if path is not None:
+        parts.append(f"({str(path)!r})" if parts else f"{str(path)!r}")
+    return " ".join(parts) if parts else "image"
+
+
+@dataclass
+class ImageRecord:
+    """One image with what travels beside it through a pipeline.
+
+    Parameters
+    ----------
+    image : ndarray
+        The pixels, a 2-D array (colour is converted to gray by :func:`check_images`).
+    mask : ndarray of bool, optional
+        Lesion mask of the same shape as ``image``; all ``False`` means "no lesion".
+        ``None`` means "no mask known" (all a user has at prediction time).
+    path : str, optional
+        The file the image was read from.
+    meta : dict
+        Anything else (class name, patient id, ...). Transformers copy it along.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus import ImageRecord
+    >>> rec = ImageRecord(np.zeros((32, 32), np.uint8), mask=np.zeros((32, 32), bool))
+    >>> rec.has_mask
+    True
+    """
+
+    image: np.ndarray
+    mask: np.ndarray | None = None
+    path: str | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def has_mask(self) -> bool:
+        return self.mask is not None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(np.shape(self.image))
+
+    def with_image(self, image: np.ndarray, mask: np.ndarray | None | str = "keep") -> "ImageRecord":
+        """Copy of this record with new pixels (and mask, unless ``mask="keep"``)."""
+        return replace(self, image=image, mask=self.mask if isinstance(mask, str) else mask,
+                       meta=dict(self.meta))
+
+
+_PathLike = (str, os.PathLike)
+
+
+def check_images(X: Any, *, name: str = "X") -> list:
+    """Validate the container of a batch of images without reading any pixels.
+
+    Parameters
+    ----------
+    X : sequence of arrays, ImageRecord or paths, or ndarray of shape (n, h, w) or (n, h, w, c)
+        The batch.
+    name : str
+        Name used in error messages.
+
+    Returns
+    -------
+    items : list
+        One entry per image: ``ndarray``, :class:`ImageRecord` or path, unchanged.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is empty, is a single 2-D array (ambiguous: one image or a feature matrix?),
+        or holds an entry that is none of the accepted kinds (the error names its index).
+    """
+    if isinstance(X, np.ndarray):
+        if X.ndim == 2:
+            raise ValueError(
+                f"{name} is a single 2-D array of shape {X.shape}. featbus takes a sequence of "
+                "images: pass [image] for one image, or a 3-D array (n_images, height, width)."
+            )
+        if X.ndim not in (3, 4) or X.dtype == object:
+            if X.dtype == object and X.ndim == 1:
+                X = list(X)
+            else:
+                raise ValueError(
+                    f"{name} has shape {X.shape}; expected a list of images or an array of shape "
+                    "(n_images, height, width[, channels])."
+                )
+        else:
+            X = list(X)
+    elif hasattr(X, "iloc") and hasattr(X, "to_list"):  # pandas Series of images / paths
+        X = X.to_list()
+    elif isinstance(X, (_PathLike)) or isinstance(X, ImageRecord):
+        raise ValueError(f"{name} is a single {type(X).__name__}; pass a list of images, e.g. [{name}].")
+    elif not isinstance(X, (list, tuple)):
+        try:
+            X = list(X)
+        except TypeError:
+            raise ValueError(f"{name} must be a sequence of images, got {type(X).__name__}.") from None
+    else:
+        X = list(X)
+    if len(X) == 0:
+        raise ValueError(f"{name} holds no images (0 samples); at least one is required.")
+    for i, item in enumerate(X):
+        if not isinstance(item, (np.ndarray, ImageRecord, *_PathLike)):
+            if hasattr(item, "__array__") and not isinstance(item, (str, bytes)):
+                continue  # array-likes (PIL images, nested lists) are converted in load_item
+            raise ValueError(
+                f"{name}[{i}] is a {type(item).__name__}; expected an image array, an ImageRecord "
+                "or a file path."
+            )
+    return X
+
+
+def to_gray(image: np.ndarray, *, index: int | None = None, path: str | None = None) -> np.ndarray:
+    """Convert an image to 2-D grayscale, keeping its dtype.
+
+    RGB uses BT.601 luminance weights (0.299, 0.587, 0.114) and is exact when the channels are
+    equal; RGBA is composited over black; a single channel axis is dropped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rgb = np.dstack([np.full((4, 4), 100, np.uint8)] * 3)
+    >>> int(to_gray(rgb)[0, 0])
+    100
+    """
+    image = np.asarray(image)
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[-1] == 1:
+        return image[..., 0]
+    if image.ndim != 3 or image.shape[-1] not in (3, 4):
+        raise ImageError(
+            f"has shape {image.shape}; expected (height, width) or (height, width, 3|4)", index, path
+        )
+    dtype = image.dtype
+    if image.shape[-1] == 4:
+        alpha = image[..., 3].astype(np.float32)
+        amax = float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 1.0
+        rgb = image[..., :3].astype(np.float32) * (alpha[..., None] / amax)
+    else:
+        if np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2]):
+            return np.ascontiguousarray(image[..., 0])
+        rgb = image.astype(np.float32)
+    gray = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(gray), info.min, info.max).astype(dtype)
+    return gray.astype(dtype if dtype.kind == "f" else np.float32)
+
+
+def check_image(image: Any, *, index: int | None = None, path: str | None = None,
+                min_side: int = MIN_SIDE) -> np.ndarray:
+    """Validate one image and return it as a 2-D array (gray, dtype kept).
+
+    Raises :class:`ImageError` naming the image for: wrong number of dimensions, a side shorter
+    than ``min_side``, a boolean or complex dtype, NaN or infinite values.
+    """
+    try:
+        image = np.asarray(image)
+    except Exception as exc:  # pragma: no cover - exotic array-likes
+        raise ImageError(f"cannot be converted to an array ({exc})", index, path) from exc
+    if image.dtype == bool or image.dtype.kind not in "uif":
+        raise ImageError(f"has dtype {image.dtype}; expected an integer or float image", index, path)
+    image = to_gray(image, index=index, path=path)
+    if min(image.shape) < min_side:
+        raise ImageError(
+            f"is {image.shape[0]}x{image.shape[1]} pixels; featbus needs at least "
+            f"{min_side}x{min_side}", index, path
+        )
+    if image.dtype.kind == "f" and not np.all(np.isfinite(image)):
+        n_bad = int(np.size(image) - np.count_nonzero(np.isfinite(image)))
+        raise ImageError(f"has {n_bad} NaN or infinite pixel(s)", index, path)
+    return image
+
+
+def check_mask(mask: Any, shape: tuple[int, int], *, index: int | None = None,
+               path: str | None = None) -> np.ndarray:
+    """Validate a lesion mask against its image's shape; return it as ``bool``."""
+    mask = np.asarray(mask)
+    if mask.ndim == 3:
+        mask = mask.any(axis=-1) if mask.shape[-1] in (3, 4) else mask
+    if mask.shape != tuple(shape):
+        raise ImageError(f"mask has shape {mask.shape} but the image has shape {tuple(shape)}", index, path)
+    if mask.dtype.kind == "f" and not np.all(np.isfinite(mask)):
+        raise ImageError("mask has NaN values", index, path)
+    return mask > 0 if mask.dtype != bool else mask
+
+
+def load_item(item: Any, index: int | None = None, *, min_side: int = MIN_SIDE) -> ImageRecord:
+    """Turn one entry of ``X`` into a validated :class:`ImageRecord` (reads files)."""
+    if isinstance(item, ImageRecord):
+        image = item.image
+        path = item.path
+        if isinstance(image, _PathLike):
+            from .io import read_image
+
+            path = path or str(image)
+            image = read_image(image)
+        image = check_image(image, index=index, path=path, min_side=min_side)
+        mask = None if item.mask is None else check_mask(item.mask, image.shape, index=index, path=path)
+        return ImageRecord(image, mask, path, dict(item.meta))
+    if isinstance(item, _PathLike):
+        from .io import read_image
+
+        image = read_image(item)
+        return ImageRecord(check_image(image, index=index, path=str(item), min_side=min_side), None, str(item))
+    return ImageRecord(check_image(item, index=index, min_side=min_side))
+
+
+def to_float(image: np.ndarray, *, index: int | None = None, path: str | None = None) -> np.ndarray:
+    """Scale an image to ``float32`` in ``[0, 1]``.
+
+    Integer images are divided by their dtype's maximum (255 for ``uint8``, 65535 for
+    ``uint16``); float images must already lie in ``[0, 1]`` (small rounding is clipped),
+    otherwise an :class:`ImageError` says so and points to :class:`featbus.Normalize`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_float(np.array([[0, 255]], np.uint8)).tolist()
+    [[0.0, 1.0]]
+    """
+    image = np.asarray(image)
+    if image.dtype.kind in "ui":
+        info = np.iinfo(image.dtype)
+        if info.min < 0:
+            if image.min() < 0:
+                raise ImageError("has negative pixel values; rescale it with featbus.Normalize", index, path)
+        return (image.astype(np.float32) / np.float32(info.max)).astype(np.float32)
+    image = image.astype(np.float32, copy=False)
+    lo, hi = float(image.min()), float(image.max())
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise ImageError(
+            f"is a float image with values in [{lo:g}, {hi:g}]; float images must lie in [0, 1]. "
+            "Divide by the maximum or use featbus.Normalize", index, path
+        )
+    return np.clip(image, 0.0, 1.0)
+
+
+def _run_chunk(func: Callable, chunk: Sequence[tuple[int, Any]]) -> list:
+    return [func(item, i) for i, item in chunk]
+
+
+def map_images(func: Callable[[Any, int], Any], items: Sequence, n_jobs: int | None = None,
+               *, backend: str | None = None) -> list:
+    """Apply ``func(item, index)`` to every item, in order, optionally in parallel.
+
+    Work is sent to joblib in a few chunks per worker rather than one task per image, so the
+    parallel overhead stays small for cheap per-image functions.
+    """
+    indexed = list(enumerate(items))
+    n_workers = effective_n_jobs(n_jobs) if n_jobs not in (None, 1) else 1
+    if n_workers == 1 or len(indexed) < 2:
+        return [func(item, i) for i, item in indexed]
+    n_chunks = min(len(indexed), 4 * n_workers)
+    bounds = np.linspace(0, len(indexed), n_chunks + 1).astype(int)
+    chunks = [indexed[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    results = Parallel(n_jobs=n_workers, backend=backend)(delayed(_run_chunk)(func, c) for c in chunks)
+    return [r for chunk in results for r in chunk]
+
+
+class _ImageInputMixin:
+    """Shared tags: these estimators take images, not a 2-D numeric array."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = False
+        return tags
+
+
+_REGIONS = ("image", "mask", "bbox")
+_EMPTY = ("image", "raise")
+
+
+class BaseFeatureExtractor(_ImageInputMixin, TransformerMixin, BaseEstimator):
+    """Base of the image -> feature-vector transformers.
+
+    A subclass implements ``_fit_features(self, X_items)`` returning the list of feature names
+    (called once in ``fit`` after parameter checks; it may look at the images' sizes) and
+    ``_features(self, image, mask)`` returning the 1-D vector for one image given as
+    ``float32`` in ``[0, 1]`` and, when ``region="mask"``, the boolean lesion mask
+    (``None`` otherwise).
+
+    Regions (the ``region`` parameter of every subclass):
+
+    * ``"image"``: the whole image; a mask is never used, even when the record carries one;
+    * ``"bbox"``: the image cropped to the bounding box of its mask;
+    * ``"mask"``: only the pixels inside the mask (features that need a rectangle use the
+      bounding box with outside pixels excluded where the method allows).
+
+    With ``"bbox"`` or ``"mask"`` every image must come with a mask (an :class:`ImageRecord`);
+    an empty mask (a normal image) is handled per ``empty_mask``: ``"image"`` (default) uses the
+    whole image, ``"raise"`` raises an error naming the image.
+    """
+
+    _prefix = "feature"
+    _uses_mask = False  # True for extractors that need a mask whatever the region (shape features)
+
+    def _validate_common(self):
+        region = getattr(self, "region", "image")
+        if region not in _REGIONS:
+            raise ValueError(f"region must be one of {_REGIONS}, got {region!r}")
+        empty = getattr(self, "empty_mask", "image")
+        if empty not in _EMPTY:
+            raise ValueError(f"empty_mask must be one of {_EMPTY}, got {empty!r}")
+        n_jobs = getattr(self, "n_jobs", None)
+        if n_jobs is not None and (not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0):
+            raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}")
+
+    def _fit_features(self, items: list) -> list[str]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _features(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def fit(self, X, y=None):
+        """Check parameters and the input; learn the number of features. Reads no pixels of
+        path inputs beyond what the feature layout needs.
+
+        Parameters
+        ----------
+        X : sequence of images, ImageRecord or paths
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._validate_common()
+        items = check_images(X)
+        _check_y_length(items, y)
+        names = list(self._fit_features(items))
+        self.feature_names_out_ = np.asarray(names, dtype=object)
+        self.n_features_out_ = len(names)
+        return self
+
+    def _needs_mask(self) -> bool:
+        return self._uses_mask or getattr(self, "region", "image") != "image"
+
+    def _one(self, item: Any, index: int) -> np.ndarray:
+        rec = load_item(item, index)
+        try:
+            image = to_float(rec.image, index=index, path=rec.path)
+            mask = None
+            if self._needs_mask():
+                if rec.mask is None:
+                    raise ImageError(
+                        f"{type(self).__name__}(region={getattr(self, 'region', 'image')!r}) needs a "
+                        "lesion mask, but this image has none: pass ImageRecord(image, mask) items "
+                        "(Bunch.data of the featbus data sets) or use region='image'", index, rec.path)
+                mask = rec.mask
+                if not mask.any() and not self._uses_mask:
+                    if self.empty_mask == "raise":
+                        raise ImageError("has an empty lesion mask (empty_mask='raise')", index, rec.path)
+                    mask = None  # documented: an empty mask means "use the whole image"
+                elif getattr(self, "region", "image") == "bbox":
+                    rows, cols = np.nonzero(mask)
+                    sl = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+                    image, mask = image[sl], None
+            vec = np.asarray(self._features(image, mask), dtype=np.float64).ravel()
+        except ImageError:
+            raise
+        except (ValueError, TypeError, IndexError) as exc:
+            raise ImageError(f"{type(self).__name__} failed: {exc}", index, rec.path) from exc
+        if vec.shape[0] != self.n_features_out_:
+            raise ImageError(
+                f"gave {vec.shape[0]} features, but the transformer was fitted for "
+                f"{self.n_features_out_} (different image size?)", index, rec.path)
+        if not np.all(np.isfinite(vec)):
+            raise ImageError(f"{type(self).__name__} produced non-finite features", index, rec.path)
+        return vec
+
+    def transform(self, X) -> np.ndarray:
+        """Compute the features of every image.
+
+        Parameters
+        ----------
+        X : sequence of images, ImageRecord or paths
+
+        Returns
+        -------
+        features : ndarray of shape (n_images, n_features_out_)
+        """
+        check_is_fitted(self, "feature_names_out_")
+        items = check_images(X)
+        rows = map_images(self._one, items, getattr(self, "n_jobs", None))
+        return np.vstack(rows)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of the output columns, e.g. ``lbp.r1.u3``.
+
+        Parameters
+        ----------
+        input_features : ignored
+            Present for API compatibility; images have no input feature names.
+        """
+        check_is_fitted(self, "feature_names_out_")
+        return self.feature_names_out_.copy()
+
+
+class BaseImagePreprocessor(_ImageInputMixin, TransformerMixin, BaseEstimator):
+    """Base of the image -> image transformers (resizing, contrast, denoising...).
+
+    A subclass implements ``_process(self, image, index, path)`` returning the new image and,
+    when it changes geometry, ``_process_mask(self, mask, image_shape)``. The output keeps the
+    input's kind: a list of arrays for arrays, a list of :class:`ImageRecord` (masks transformed
+    along, metadata copied) for records or paths. Preprocessors are stateless: ``fit`` only
+    checks parameters.
+    """
+
+    _changes_geometry = False
+
+    def _validate(self):  # pragma: no cover - subclasses override
+        pass
+
+    def fit(self, X, y=None):
+        """Check parameters; nothing is learned.
+
+        Returns
+        -------
+        self
+        """
+        self._validate()
+        n_jobs = getattr(self, "n_jobs", None)
+        if n_jobs is not None and (not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0):
+            raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}")
+        check_images(X)
+        self.fitted_ = True
+        return self
+
+    def _one(self, item: Any, index: int):
+        rec = load_item(item, index)
+        try:
+            out = self._process(rec.image, index, rec.path)
+        except ImageError:
+            raise
+        except (ValueError, TypeError, IndexError) as exc:
+            raise ImageError(f"{type(self).__name__} failed: {exc}", index, rec.path) from exc
+        if isinstance(item, np.ndarray) or not isinstance(item, (ImageRecord, *_PathLike)):
+            return out
+        mask = rec.mask
+        if mask is not None and self._changes_geometry:
+            mask = self._process_mask(mask, out.shape)
+        return ImageRecord(out, mask, rec.path, rec.meta)
+
+    def transform(self, X) -> list:
+        """Process every image.
+
+        Returns
+        -------
+        images : list of ndarray or list of ImageRecord
+            Same kind as the input (records when the input carried records or paths).
+        """
+        self._validate()
+        items = check_images(X)
+        return map_images(self._one, items, getattr(self, "n_jobs", None))
+
+    def set_output(self, *, transform=None):
+        """Accepted for Pipeline compatibility: images are not tabular, so the output stays a
+        list of images whatever ``transform`` says.
+
+        Returns
+        -------
+        self
+        """
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        return tags
+
+
+def _check_y_length(items: Sequence, y) -> None:
+    if y is not None and len(y) != len(items):
+        raise ValueError(f"X holds {len(items)} images but y has {len(y)} labels; they must match.")
+
+
+def warn_constant(images: Iterable[tuple[int, np.ndarray]], what: str) -> None:
+    """Warn once, naming the images, when some are constant (e.g. all black)."""
+    bad = [i for i, im in images if im.size and im.min() == im.max()]
+    if bad:
+        shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
+        warnings.warn(f"{len(bad)} constant image(s) (indices {shown}): their {what} are degenerate.",
+                      UserWarning, stacklevel=3)

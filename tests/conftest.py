@@ -1,0 +1,28 @@
+"""Shared fixtures: paths to the real data sets (tests skip cleanly when they are absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# The data live beside the repository (../shared/data); FEATBUS_DATA overrides for other layouts.
+DATA = Path(os.environ.get("FEATBUS_DATA", REPO.parent / "shared" / "data"))
+BUSI = DATA / "busi" / "Dataset_BUSI_with_GT"
+MIAS = DATA / "mini-mias"
+
+
+@pytest.fixture(scope="session")
+def busi_root() -> Path:
+    if not BUSI.is_dir():
+        pytest.skip(f"BUSI data not found at {BUSI}")
+    return BUSI
+
+
+@pytest.fixture(scope="session")
+def mias_root() -> Path:
+    if not (MIAS / "Info.txt").is_file():
+        pytest.skip(f"mini-MIAS data not found at {MIAS}")
+    return MIAS
