@@ -1,0 +1,271 @@
+"""Common checks for estimators that take images.
+
+scikit-learn's :func:`~sklearn.utils.estimator_checks.parametrize_with_checks` feeds every
+estimator a 2-D numeric array; featbus transformers take a sequence of images instead (their
+``input_tags.two_d_array`` tag is ``False``, so scikit-learn skips them). This module gives them
+the same treatment with image inputs, as imbalanced-learn and nilearn do for their own input
+conventions: the API checks of scikit-learn that need no data, plus image versions of the data
+checks (fit returns self, determinism, idempotent fit, clone and pickle, feature names, pandas
+output, per-image independence, input kinds, ``n_jobs`` invariance, input left untouched, a place
+in a ``Pipeline`` inside ``GridSearchCV``).
+
+Use :func:`parametrize_with_image_checks` in a test module to run them on your own transformer.
+
+Examples
+--------
+>>> from featbus import IntensityStats
+>>> from featbus.estimator_checks import image_transformer_checks
+>>> for check in image_transformer_checks(IntensityStats()):
+...     check()
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import pickle
+from typing import Callable, Iterator
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import estimator_checks as sk_checks
+from sklearn.utils._tags import get_tags
+
+from ._base import ImageRecord
+
+__all__ = ["make_check_images", "image_transformer_checks", "parametrize_with_image_checks"]
+
+# scikit-learn checks that look at the API only, never at data: they apply to image estimators as is.
+_SKLEARN_API_CHECKS = (
+    "check_no_attributes_set_in_init",
+    "check_parameters_default_constructible",
+    "check_get_params_invariance",
+    "check_set_params",
+    "check_estimator_repr",
+    "check_estimator_cloneable",
+    "check_do_not_raise_errors_in_init_or_set_params",
+    "check_valid_tag_types",
+    "check_estimator_tags_renamed",
+    "check_mixin_order",
+)
+
+
+def make_check_images(n_images: int = 6, size: int = 64, random_state: int = 0) -> list[ImageRecord]:
+    """Small synthetic records for the checks: textured uint8 images of two sizes with an
+    elliptic dark lesion and its mask (the last image has an empty mask, as a normal case).
+
+    Examples
+    --------
+    >>> recs = make_check_images(3)
+    >>> [r.image.shape for r in recs]
+    [(64, 64), (72, 64), (64, 64)]
+    """
+    rng = np.random.default_rng(random_state)
+    records = []
+    for i in range(n_images):
+        h = size + (8 if i % 2 else 0)
+        yy, xx = np.mgrid[:h, :size].astype(np.float32)
+        background = 120 + 40 * np.sin(xx / (3 + i)) + 30 * np.cos(yy / 5.0)
+        speckle = rng.gamma(4.0, 0.25, size=(h, size))
+        cy, cx = h / 2 + rng.uniform(-6, 6), size / 2 + rng.uniform(-6, 6)
+        ry, rx = rng.uniform(6, 12), rng.uniform(8, 16)
+        mask = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+        if i == n_images - 1 and n_images > 1:
+            mask[:] = False
+        image = background * speckle
+        image[mask] *= 0.35
+        records.append(ImageRecord(np.clip(image, 0, 255).astype(np.uint8), mask,
+                                   meta={"check_index": i}))
+    return records
+
+
+def _as_2d(Xt) -> np.ndarray:
+    return np.asarray(Xt.to_numpy() if hasattr(Xt, "to_numpy") else Xt, dtype=np.float64)
+
+
+def check_fit_returns_self(est, X):
+    assert clone(est).fit(X) is not None
+    e = clone(est)
+    assert e.fit(X) is e, f"{type(est).__name__}.fit must return self"
+
+
+def check_unfitted_transform_raises(est, X):
+    if not get_tags(est).requires_fit:
+        return
+    try:
+        clone(est).transform(X)
+    except NotFittedError:
+        return
+    raise AssertionError(f"{type(est).__name__}.transform before fit must raise NotFittedError")
+
+
+def check_deterministic_and_idempotent(est, X):
+    a = clone(est).fit(X)
+    out1 = a.transform(X)
+    out2 = a.fit(X).transform(X)
+    out3 = clone(est).fit(X).transform(X)
+    _assert_same_output(out1, out2, "transform after a second fit")
+    _assert_same_output(out1, out3, "transform of an independently fitted clone")
+
+
+def check_clone_and_pickle(est, X):
+    fitted = clone(est).fit(X)
+    ref = fitted.transform(X)
+    restored = pickle.loads(pickle.dumps(fitted))
+    _assert_same_output(ref, restored.transform(X), "transform after a pickle round trip")
+    again = pickle.loads(pickle.dumps(clone(est)))
+    _assert_same_output(ref, again.fit(X).transform(X), "a pickled unfitted clone")
+
+
+def check_feature_names_and_pandas(est, X):
+    fitted = clone(est).fit(X)
+    Xt = fitted.transform(X)
+    if isinstance(Xt, list):
+        return  # image -> image transformers have no tabular output
+    names = fitted.get_feature_names_out()
+    assert len(names) == Xt.shape[1], "get_feature_names_out length != number of columns"
+    assert len(set(names)) == len(names), "feature names must be unique"
+    df = clone(est).set_output(transform="pandas").fit(X).transform(X)
+    assert list(df.columns) == list(names), "pandas output must use get_feature_names_out"
+    np.testing.assert_allclose(df.to_numpy(dtype=float), _as_2d(Xt))
+
+
+def check_per_image_independence(est, X):
+    """Output for one image does not depend on the other images of the batch or their order."""
+    fitted = clone(est).fit(X)
+    full = fitted.transform(X)
+    order = np.arange(len(X))[::-1]
+    rev = fitted.transform([X[i] for i in order])
+    sub = fitted.transform(X[1:3])
+    if isinstance(full, list):
+        _assert_same_output([full[i] for i in order], rev, "transform of the reversed batch")
+        _assert_same_output(full[1:3], sub, "transform of a subset")
+    else:
+        _assert_same_output(_as_2d(full)[order], rev, "transform of the reversed batch")
+        _assert_same_output(_as_2d(full)[1:3], sub, "transform of a subset")
+
+
+def check_input_kinds(est, X):
+    """Records, a list of arrays and (when no mask is needed) an (n, h, w) stack agree."""
+    needs_mask = getattr(est, "_needs_mask", lambda: False)()
+    if needs_mask:
+        return
+    same = [r for r in X if r.image.shape == X[0].image.shape]
+    out_records = clone(est).fit(same).transform(same)
+    arrays = [r.image for r in same]
+    out_arrays = clone(est).fit(arrays).transform(arrays)
+    out_stack = clone(est).fit(np.stack(arrays)).transform(np.stack(arrays))
+    _assert_same_output(out_records, out_arrays, "records versus plain arrays")
+    _assert_same_output(out_arrays, out_stack, "a list of arrays versus an (n, h, w) array")
+
+
+def check_n_jobs_invariance(est, X):
+    if "n_jobs" not in est.get_params():
+        return
+    one = clone(est).set_params(n_jobs=1).fit(X).transform(X)
+    two = clone(est).set_params(n_jobs=2).fit(X).transform(X)
+    _assert_same_output(one, two, "n_jobs=2 versus n_jobs=1")
+
+
+def check_input_not_modified(est, X):
+    before = copy.deepcopy(X)
+    clone(est).fit(X).transform(X)
+    for a, b in zip(before, X):
+        np.testing.assert_array_equal(a.image, b.image, err_msg="transform modified an input image")
+        if a.mask is not None:
+            np.testing.assert_array_equal(a.mask, b.mask, err_msg="transform modified an input mask")
+
+
+def check_empty_input_error(est, X):
+    for bad in ([], np.zeros((0, 8, 8))):
+        try:
+            clone(est).fit(bad)
+        except ValueError as exc:
+            assert "image" in str(exc).lower() or "sample" in str(exc).lower()
+        else:
+            raise AssertionError(f"{type(est).__name__}.fit([]) must raise ValueError")
+
+
+def check_in_grid_search(est, X):
+    """The transformer sits in a Pipeline inside GridSearchCV, fed image records."""
+    if isinstance(clone(est).fit(X).transform(X[:2]), list):
+        return  # image -> image: covered where it is followed by a feature extractor
+    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    Xg = (X * 2)[:8]
+    y = np.array([0, 1] * (len(Xg) // 2))
+    pipe = Pipeline([("feat", clone(est)), ("scale", StandardScaler()), ("clf", LinearSVC())])
+    search = GridSearchCV(pipe, {"clf__C": [0.1, 1.0]}, cv=KFold(2), error_score="raise")
+    search.fit(Xg, y)
+    assert search.predict(Xg).shape == (len(Xg),)
+
+
+_IMAGE_CHECKS = (
+    check_fit_returns_self,
+    check_unfitted_transform_raises,
+    check_deterministic_and_idempotent,
+    check_clone_and_pickle,
+    check_feature_names_and_pandas,
+    check_per_image_independence,
+    check_input_kinds,
+    check_n_jobs_invariance,
+    check_input_not_modified,
+    check_empty_input_error,
+    check_in_grid_search,
+)
+
+
+def _assert_same_output(a, b, what: str):
+    if isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), f"{what}: different output lengths"
+        for x, y in zip(a, b):
+            x = x.image if isinstance(x, ImageRecord) else x
+            y = y.image if isinstance(y, ImageRecord) else y
+            np.testing.assert_allclose(np.asarray(x, float), np.asarray(y, float), rtol=1e-5,
+                                       atol=1e-6, err_msg=what)
+    else:
+        np.testing.assert_allclose(_as_2d(a), _as_2d(b), rtol=1e-5, atol=1e-6, err_msg=what)
+
+
+def image_transformer_checks(estimator, X: list[ImageRecord] | None = None) -> Iterator[Callable]:
+    """Yield the common checks for one image transformer, each a no-argument callable.
+
+    Parameters
+    ----------
+    estimator : estimator
+        An unfitted featbus-style transformer (takes a sequence of images).
+    X : list of ImageRecord, optional
+        Images with masks to use; :func:`make_check_images` by default.
+    """
+    X = make_check_images() if X is None else X
+    name = type(estimator).__name__
+    for check_name in _SKLEARN_API_CHECKS:
+        check = getattr(sk_checks, check_name, None)
+        if check is not None:
+            yield _named(functools.partial(check, name, clone(estimator)), check_name)
+    for check in _IMAGE_CHECKS:
+        yield _named(functools.partial(check, clone(estimator), X), check.__name__)
+
+
+def _named(fn, name):
+    fn.__name__ = name  # type: ignore[attr-defined]
+    return fn
+
+
+def parametrize_with_image_checks(estimators, X: list[ImageRecord] | None = None):
+    """Pytest decorator running :func:`image_transformer_checks` on each estimator.
+
+    The decorated test takes two arguments, ``estimator`` and ``check``, and calls ``check()``.
+    """
+    import pytest
+
+    params, ids = [], []
+    for est in estimators:
+        for check in image_transformer_checks(est, X):
+            params.append((est, check))
+            ids.append(f"{type(est).__name__}-{check.__name__}")
+    return pytest.mark.parametrize("estimator, check", params, ids=ids)
