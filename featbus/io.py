@@ -1,0 +1,435 @@
+"""Reading images and masks from files: PNG, JPEG, TIFF, PGM/PPM, DICOM (and what Pillow reads).
+
+The format is recognised from the file's first bytes, not from its extension, so a text file
+named ``.png`` gets an error that says so instead of an obscure decoder message. Bit depth is
+kept: 8-bit images come back as ``uint8``, 16-bit ones as ``uint16`` (never silently reduced to
+8 bits). Every error names the file and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ._base import ImageError, map_images, to_gray
+
+__all__ = ["read_image", "read_images", "read_mask"]
+
+_MODES = ("gray", "unchanged")
+_ON_ERROR = ("raise", "skip")
+
+
+# --------------------------------------------------------------------------- format sniffing
+
+def _sniff(head: bytes) -> str | None:
+    """Name the format from the first bytes of a file (None when unknown)."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return "dicom"
+    if head[:2] in (b"P2", b"P5", b"P6") and len(head) > 2 and head[2:3].isspace():
+        return "pnm"
+    return None
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if not head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c.isprintable() or c in "\r\n\t" for c in text)
+
+
+# --------------------------------------------------------------------------- decoders
+
+def _read_pil(path: str, fmt: str | None) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()  # decode now: truncated data raises here, not later
+            mode = im.mode
+            if mode == "1":
+                return np.asarray(im, dtype=bool).astype(np.uint8) * np.uint8(255)
+            if mode == "P" or mode == "PA":
+                im = im.convert("RGBA" if ("transparency" in im.info or mode == "PA") else "RGB")
+            elif mode == "LA":
+                im = im.convert("RGBA")
+            elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+                im = im.convert("RGB")
+            arr = np.asarray(im)
+            deep_colour = im.mode in ("RGB", "RGBA") and _is_16bit_colour(path, fmt, im)
+    except UnidentifiedImageError:
+        raise ImageError("unsupported image format (neither PNG, JPEG, TIFF, PGM/PPM, DICOM nor "
+                         "another format Pillow reads)", path=path) from None
+    except (OSError, SyntaxError, ValueError) as exc:  # Pillow's truncated/broken-file errors
+        raise ImageError(f"cannot decode the {fmt.upper() if fmt else 'image'} data, the file is "
+                         f"damaged or truncated ({exc})", path=path) from None
+    if deep_colour:  # Pillow reduces 16-bit colour to 8 bits: OpenCV keeps all 16
+        return _read_cv2_16(path)
+    if arr.dtype.byteorder == ">":  # e.g. mode I;16B
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    if arr.dtype == np.int32:  # Pillow's mode "I": 16-bit data in a 32-bit container
+        if arr.size and arr.min() >= 0 and arr.max() <= 65535:
+            arr = arr.astype(np.uint16)
+    return np.ascontiguousarray(arr)
+
+
+def _is_16bit_colour(path: str, fmt: str | None, im) -> bool:
+    if fmt == "png":
+        with open(path, "rb") as fh:
+            ihdr = fh.read(26)
+        return len(ihdr) >= 26 and ihdr[24] == 16  # IHDR bit depth
+    if fmt == "tiff":
+        bits = im.tag_v2.get(258) if hasattr(im, "tag_v2") else None
+        bits = bits if isinstance(bits, tuple) else (bits,)
+        return any(b == 16 for b in bits)
+    return False
+
+
+def _read_cv2_16(path: str) -> np.ndarray:
+    import cv2
+
+    arr = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise ImageError("cannot decode the 16-bit colour image data (damaged or truncated file)", path=path)
+    if arr.ndim == 3:  # OpenCV gives BGR(A)
+        arr = arr[..., [2, 1, 0, 3][: arr.shape[-1]]]
+    return np.ascontiguousarray(arr)
+
+
+def _read_pnm(path: str) -> np.ndarray:
+    """Netpbm P2 (ASCII gray), P5 (binary gray) and P6 (binary RGB), 8- or 16-bit.
+
+    Values are rescaled so that ``maxval`` maps to the maximum of the output dtype (``uint8`` when
+    ``maxval < 256``, else ``uint16``): a file with ``maxval=1023`` stores 10-bit data, and a pixel
+    at 1023 is full white, as :func:`featbus._base.to_float` will then read it.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read()
+    magic = data[:2]
+    fields: list[bytes] = []
+    pos = 2
+    # header: width, height, maxval, separated by whitespace, with '#' comments to end of line
+    while len(fields) < 3:
+        while pos < len(data) and data[pos:pos + 1].isspace():
+            pos += 1
+        if pos < len(data) and data[pos:pos + 1] == b"#":
+            end = data.find(b"\n", pos)
+            pos = len(data) if end < 0 else end + 1
+            continue
+        start = pos
+        while pos < len(data) and not data[pos:pos + 1].isspace() and data[pos:pos + 1] != b"#":
+            pos += 1
+        if start == pos:
+            raise ImageError("truncated PGM/PPM header (needs width, height and maxval)", path=path)
+        fields.append(data[start:pos])
+    try:
+        width, height, maxval = (int(f) for f in fields)
+    except ValueError:
+        raise ImageError(f"invalid PGM/PPM header values {[f.decode('latin-1') for f in fields]}",
+                         path=path) from None
+    if width < 1 or height < 1 or not 0 < maxval < 65536:
+        raise ImageError(f"invalid PGM/PPM header: width={width}, height={height}, maxval={maxval}",
+                         path=path)
+    channels = 3 if magic == b"P6" else 1
+    n = width * height * channels
+    dtype = np.uint8 if maxval < 256 else np.uint16
+    if magic == b"P2":
+        try:
+            values = np.array(data[pos:].split(), dtype=np.int64)
+        except ValueError:
+            raise ImageError("non-numeric pixel values in an ASCII PGM", path=path) from None
+        if values.size < n:
+            raise ImageError(f"truncated PGM: {values.size} of {n} pixel values present", path=path)
+        values = values[:n]
+    else:
+        pos += 1  # exactly one whitespace byte separates the header from the raster
+        itemsize = 1 if maxval < 256 else 2
+        raster = data[pos:pos + n * itemsize]
+        if len(raster) < n * itemsize:
+            raise ImageError(f"truncated PGM/PPM: {len(raster)} of {n * itemsize} pixel bytes present",
+                             path=path)
+        values = np.frombuffer(raster, dtype=">u2" if itemsize == 2 else np.uint8).astype(np.int64)
+    if values.size and values.max() > maxval:
+        raise ImageError(f"pixel value {int(values.max())} exceeds the header's maxval {maxval}", path=path)
+    top = np.iinfo(dtype).max
+    if maxval != top:
+        values = (values * top + maxval // 2) // maxval  # rounded integer rescale
+    shape = (height, width, 3) if channels == 3 else (height, width)
+    return values.astype(dtype).reshape(shape)
+
+
+def _read_dicom(path: str) -> np.ndarray:
+    """DICOM: rescale slope/intercept applied, MONOCHROME1 inverted, bit depth kept."""
+    try:
+        import pydicom
+    except ImportError:
+        raise ImportError(
+            f"reading the DICOM file {path!r} needs pydicom: pip install 'featbus[dicom]'") from None
+    try:
+        ds = pydicom.dcmread(path, force=True)
+        raw = ds.pixel_array
+    except Exception as exc:  # pydicom raises many types for broken or compressed data
+        raise ImageError(f"cannot read the DICOM pixel data ({type(exc).__name__}: {exc})", path=path) from None
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
+    if frames > 1:
+        raise ImageError(f"is a multi-frame DICOM ({frames} frames); featbus reads single images", path=path)
+    if photometric.startswith("YBR"):
+        from pydicom.pixels import convert_color_space
+
+        raw = convert_color_space(raw, photometric, "RGB")
+    if raw.ndim == 3:  # colour: no rescale or inversion applies
+        return np.ascontiguousarray(raw)
+    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
+    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+    bits = int(getattr(ds, "BitsStored", raw.dtype.itemsize * 8) or raw.dtype.itemsize * 8)
+    signed = int(getattr(ds, "PixelRepresentation", 0) or 0) == 1
+    values = raw.astype(np.float64) * slope + intercept
+    if photometric == "MONOCHROME1":
+        # invert within the range the stored bits can represent, so black stays black on any image
+        lo_raw, hi_raw = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+        lo, hi = sorted((lo_raw * slope + intercept, hi_raw * slope + intercept))
+        values = lo + hi - values
+    integral = np.all(values == np.round(values))
+    if integral and values.min() >= 0:
+        if values.max() <= 255 and raw.dtype.itemsize == 1:
+            return values.astype(np.uint8)
+        if values.max() <= 65535:
+            return values.astype(np.uint16)
+    # negative or fractional values (e.g. CT units) stay as they are, as float32: featbus needs
+    # them rescaled to [0, 1] first (featbus.Normalize), and says so when they are used.
+    return values.astype(np.float32)
+
+
+# --------------------------------------------------------------------------- public API
+
+def read_image(path: str | os.PathLike, *, mode: str = "gray") -> np.ndarray:
+    """Read one image file, keeping its bit depth.
+
+    Parameters
+    ----------
+    path : str or path-like
+        PNG, JPEG, TIFF, PGM/PPM (binary P5/P6 or ASCII P2; 8- or 16-bit), DICOM (needs
+        ``pydicom``, the ``featbus[dicom]`` extra), or another format Pillow reads (BMP, ...).
+        The format is recognised from the content, not the extension.
+    mode : {"gray", "unchanged"}, default="gray"
+        ``"gray"`` returns a 2-D array, converted with :func:`featbus._base.to_gray` (exact
+        for RGB files whose channels are equal; RGBA composited over black). ``"unchanged"``
+        returns what the file stores: ``(h, w)``, ``(h, w, 3)`` RGB or ``(h, w, 4)`` RGBA.
+
+    Returns
+    -------
+    image : ndarray
+        ``uint8`` for 8-bit data, ``uint16`` for 16-bit data (PNG, TIFF, PGM with
+        ``maxval > 255``, DICOM). PGM values are rescaled so ``maxval`` maps to the dtype's
+        maximum. DICOM: ``RescaleSlope``/``RescaleIntercept`` are applied and ``MONOCHROME1``
+        is inverted (so that bright means dense, as in ``MONOCHROME2``); values that are
+        negative or fractional after rescaling come back as ``float32``, unscaled.
+
+    Raises
+    ------
+    FileNotFoundError
+        The path does not exist.
+    featbus.ImageError
+        The path is a folder, the file is empty, truncated or damaged, is text, or is in an
+        unsupported format; the message names the path and the problem.
+    ImportError
+        A DICOM file is read without ``pydicom`` installed.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from featbus import read_image
+    >>> tmp = tempfile.mkdtemp()
+    >>> Image.fromarray(np.full((16, 16), 1000, np.uint16)).save(os.path.join(tmp, "a.png"))
+    >>> im = read_image(os.path.join(tmp, "a.png"))
+    >>> im.shape, im.dtype, int(im.max())
+    ((16, 16), dtype('uint16'), 1000)
+    """
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or path-like, got {type(path).__name__}")
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path!r}: no such image file")
+    if os.path.isdir(path):
+        raise ImageError("is a folder, not an image file", path=path)
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    if not head:
+        raise ImageError("is an empty (zero-byte) file", path=path)
+    fmt = _sniff(head)
+    ext = Path(path).suffix.lower()
+    if fmt is None and ext in (".dcm", ".dicom"):
+        fmt = "dicom"  # DICOM files without the 128-byte preamble
+    if fmt is None:
+        if _looks_like_text(head):
+            snippet = head[:40].decode("utf-8", "replace").strip()
+            raise ImageError(f"is a text file, not an image (it starts with {snippet!r})", path=path)
+        expected = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF",
+                    ".pgm": "PGM"}.get(ext)
+        if expected:
+            raise ImageError(f"has the extension {ext} but its content is not {expected} data "
+                             f"(first bytes {head[:8]!r})", path=path)
+    if fmt == "pnm":
+        image = _read_pnm(path)
+    elif fmt == "dicom":
+        image = _read_dicom(path)
+    else:
+        image = _read_pil(path, fmt)
+    if image.ndim not in (2, 3) or min(image.shape[:2]) < 1:
+        raise ImageError(f"decoded to an array of shape {image.shape}, not an image", path=path)
+    if mode == "gray":
+        image = to_gray(image, path=path)
+    return image
+
+
+def read_mask(paths_or_path: str | os.PathLike | Sequence[str | os.PathLike],
+              shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Read one or several mask files and return their union as a boolean array.
+
+    A pixel is in the mask when it is non-zero in any channel of any file (masks are stored as
+    0/255 images; several files hold several lesions of one image).
+
+    Parameters
+    ----------
+    paths_or_path : path or sequence of paths
+        The mask file(s).
+    shape : (int, int), optional
+        Expected ``(height, width)``, usually the image's. Default: the first mask's shape.
+
+    Returns
+    -------
+    mask : ndarray of bool
+
+    Raises
+    ------
+    featbus.ImageError
+        A mask's shape differs from ``shape`` (the message names the file and both shapes), or a
+        file cannot be read. ``FileNotFoundError`` for a missing file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from featbus import read_mask
+    >>> tmp = tempfile.mkdtemp()
+    >>> a = np.zeros((8, 8), np.uint8); a[:2] = 255
+    >>> b = np.zeros((8, 8), np.uint8); b[-2:] = 255
+    >>> Image.fromarray(a).save(os.path.join(tmp, "m.png"))
+    >>> Image.fromarray(b).save(os.path.join(tmp, "m_1.png"))
+    >>> int(read_mask([os.path.join(tmp, "m.png"), os.path.join(tmp, "m_1.png")]).sum())
+    32
+    """
+    if isinstance(paths_or_path, (str, os.PathLike)):
+        paths = [paths_or_path]
+    else:
+        paths = list(paths_or_path)
+    if not paths:
+        raise ValueError("read_mask needs at least one mask path")
+    if shape is not None:
+        shape = tuple(int(s) for s in shape)
+    union = None
+    for p in paths:
+        m = read_image(p, mode="unchanged")
+        m = m.any(axis=-1) if m.ndim == 3 else m > 0
+        if shape is None:
+            shape = m.shape
+        if m.shape != shape:
+            raise ImageError(f"mask has shape {m.shape}, expected {shape} (the image's size)",
+                             path=os.fspath(p))
+        union = m if union is None else (union | m)
+    return union
+
+
+def read_images(paths: Sequence[str | os.PathLike], *, mode: str = "gray", on_error: str = "raise",
+                n_jobs: int | None = None, return_skipped: bool = False):
+    """Read many image files, in order, optionally in parallel.
+
+    Parameters
+    ----------
+    paths : sequence of str or path-like
+    mode : {"gray", "unchanged"}, default="gray"
+        See :func:`read_image`.
+    on_error : {"raise", "skip"}, default="raise"
+        ``"raise"``: the first unreadable file raises an error naming its index and path.
+        ``"skip"``: unreadable files are left out, and a warning lists every one of them.
+    n_jobs : int, optional
+        Parallel workers (joblib); ``None`` reads in this process.
+    return_skipped : bool, default=False
+        Also return the skipped files as ``(index, path, reason)`` tuples.
+
+    Returns
+    -------
+    images : list of ndarray
+        The images read, in the order of ``paths`` (skipped ones left out).
+    skipped : list of (int, str, str)
+        Only when ``return_skipped=True``.
+
+    Examples
+    --------
+    >>> import os, tempfile, warnings
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from featbus import read_images
+    >>> tmp = tempfile.mkdtemp()
+    >>> Image.fromarray(np.zeros((8, 8), np.uint8)).save(os.path.join(tmp, "ok.png"))
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     ims, skipped = read_images([os.path.join(tmp, "ok.png"), os.path.join(tmp, "no.png")],
+    ...                                on_error="skip", return_skipped=True)
+    >>> len(ims), [s[0] for s in skipped]
+    (1, [1])
+    """
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    if on_error not in _ON_ERROR:
+        raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
+    if isinstance(paths, (str, os.PathLike)):
+        raise ValueError("paths is a single path; pass a list of paths, e.g. [path]")
+    paths = list(paths)
+
+    def one(p: Any, i: int):
+        try:
+            return read_image(p, mode=mode)
+        except FileNotFoundError as exc:
+            if on_error == "raise":
+                raise FileNotFoundError(f"image {i}: {exc}") from None
+            return (i, os.fspath(p), "no such file")
+        except ImageError as exc:
+            if on_error == "raise":
+                raise ImageError(exc.reason, i, exc.path or os.fspath(p)) from None
+            return (i, os.fspath(p), exc.reason)
+        except (TypeError, ValueError) as exc:
+            if on_error == "raise":
+                raise ImageError(str(exc), i, str(p)) from None
+            return (i, str(p), str(exc))
+
+    results = map_images(one, paths, n_jobs)
+    images = [r for r in results if isinstance(r, np.ndarray)]
+    skipped = [r for r in results if not isinstance(r, np.ndarray)]
+    if skipped:
+        _warn_skipped(skipped)
+    return (images, skipped) if return_skipped else images
+
+
+def _warn_skipped(skipped: list[tuple[int, str, str]], what: str = "image file(s)") -> None:
+    lines = "; ".join(f"{i} ({p!r}): {r}" for i, p, r in skipped[:20])
+    more = f"; ... and {len(skipped) - 20} more" if len(skipped) > 20 else ""
+    warnings.warn(f"skipped {len(skipped)} unreadable {what}: {lines}{more}", UserWarning, stacklevel=3)
