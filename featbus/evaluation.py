@@ -1,0 +1,755 @@
+"""Honest evaluation: cross-validated predictions on duplicate-grouped folds, metrics with
+bootstrap confidence intervals, and paired comparisons of pipelines on the same folds.
+
+:func:`evaluate` fits a clone of the estimator on each training fold and predicts the held-out
+fold, so every image is predicted once by a model that never saw it (nor, with the default
+``cv="duplicate-grouped"``, any near-duplicate of it). The :class:`Report` it returns keeps the
+per-sample predictions, scores and fold numbers, computes the metrics the breast-imaging papers
+report (accuracy, precision, recall/sensitivity, specificity, F1, one-vs-rest AUC, confusion
+matrix) per class and macro-averaged, each with a bootstrap 95% confidence interval, and
+writes text, pandas and HTML reports. :func:`compare` runs paired tests between reports made on
+the same folds.
+
+Bootstrap intervals resample *groups* (near-duplicate clusters) when groups are known, not
+single images: copies of one lesion are not independent evidence, and resampling them one by
+one would give intervals that are too narrow.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from joblib import Parallel, delayed
+from scipy import stats
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection._search import BaseSearchCV
+from sklearn.utils import _safe_indexing
+
+__all__ = [
+    "evaluate", "Report", "compare", "comparison_table", "classification_metrics", "make_splits",
+    "PER_CLASS_METRICS",
+]
+
+#: Metrics computed for each class (one-vs-rest) and macro-averaged.
+PER_CLASS_METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "auc")
+
+
+# --------------------------------------------------------------------------- metrics
+
+def _auc_binary(pos: np.ndarray, score: np.ndarray) -> float:
+    """Rank (Mann-Whitney) AUC with mid-ranks for ties; NaN without both classes."""
+    n_pos = int(pos.sum())
+    n_neg = pos.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    ranks = stats.rankdata(score)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def _metrics_arrays(yt: np.ndarray, yp: np.ndarray, scores: np.ndarray | None, k: int):
+    """Per-class metric table (k, 6), overall accuracy and confusion matrix, labels 0..k-1."""
+    n = yt.size
+    cm = np.bincount(yt * k + yp, minlength=k * k).reshape(k, k).astype(float)
+    tp = np.diag(cm)
+    fn = cm.sum(1) - tp
+    fp = cm.sum(0) - tp
+    tn = n - tp - fn - fp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # undefined ratios are 0, as in scikit-learn's default zero_division, so tables match
+        sens = np.where(tp + fn > 0, tp / np.maximum(tp + fn, 1), 0.0)
+        spec = np.where(tn + fp > 0, tn / np.maximum(tn + fp, 1), 0.0)
+        prec = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 0.0)
+        f1 = np.where(prec + sens > 0, 2 * prec * sens / np.where(prec + sens > 0, prec + sens, 1), 0.0)
+    acc_k = (tp + tn) / max(n, 1)
+    if scores is None:
+        auc = np.full(k, math.nan)
+    else:
+        auc = np.array([_auc_binary(yt == c, scores[:, c]) for c in range(k)])
+    table = np.column_stack([acc_k, sens, spec, prec, f1, auc])
+    return table, float(tp.sum() / max(n, 1)), cm
+
+
+def classification_metrics(y_true, y_pred, scores=None, *, labels=None) -> dict[str, Any]:
+    """Per-class and macro metrics of one set of predictions.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        True and predicted labels.
+    scores : array-like of shape (n_samples, n_classes), optional
+        Probabilities or decision scores, columns in the order of ``labels``; gives the
+        one-vs-rest AUC (rank based, so uncalibrated decision scores are fine).
+    labels : array-like, optional
+        Class order; default the sorted union of ``y_true`` and ``y_pred``.
+
+    Returns
+    -------
+    metrics : dict
+        ``"per_class"`` (dict label -> dict metric -> value; ``accuracy`` there is the
+        one-vs-rest accuracy), ``"macro"`` (unweighted means over classes, except
+        ``accuracy``, which is the overall fraction correct), ``"confusion_matrix"``
+        (rows true, columns predicted) and ``"labels"``.
+
+    Examples
+    --------
+    >>> from featbus.evaluation import classification_metrics
+    >>> m = classification_metrics([0, 0, 1, 1], [0, 1, 1, 1], [[.9, .1], [.4, .6], [.2, .8], [.3, .7]])
+    >>> m["macro"]["accuracy"], m["per_class"][1]["sensitivity"], m["per_class"][1]["auc"]
+    (0.75, 1.0, 1.0)
+    """
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}")
+    labels = np.unique(np.concatenate([y_true, y_pred])) if labels is None else np.asarray(labels)
+    index = {v: i for i, v in enumerate(labels.tolist())}
+    try:
+        yt = np.array([index[v] for v in y_true.tolist()], dtype=int)
+        yp = np.array([index[v] for v in y_pred.tolist()], dtype=int)
+    except KeyError as exc:
+        raise ValueError(f"label {exc.args[0]!r} is not in labels {labels.tolist()}") from None
+    s = None if scores is None else np.asarray(scores, dtype=float)
+    if s is not None and s.shape != (yt.size, labels.size):
+        raise ValueError(f"scores has shape {s.shape}; expected {(yt.size, labels.size)}")
+    table, acc, cm = _metrics_arrays(yt, yp, s, labels.size)
+    per_class = {lab: dict(zip(PER_CLASS_METRICS, map(float, row))) for lab, row in zip(labels.tolist(), table)}
+    macro = dict(zip(PER_CLASS_METRICS, map(float, _nanmean_cols(table))))
+    macro["accuracy"] = acc
+    return {"per_class": per_class, "macro": macro, "confusion_matrix": cm.astype(int), "labels": labels}
+
+
+def _nanmean_cols(table: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        ok = ~np.isnan(table)
+        return np.where(ok.any(0), np.nansum(table, 0) / np.maximum(ok.sum(0), 1), np.nan)
+
+
+# --------------------------------------------------------------------------- folds
+
+def _is_bunch(obj) -> bool:
+    return hasattr(obj, "target") and (hasattr(obj, "data") or hasattr(obj, "images"))
+
+
+def _resolve(data_or_X, y, groups):
+    """(X, y, groups, class display names or None) from a Bunch or from X, y."""
+    target_names = None
+    if _is_bunch(data_or_X):
+        if y is not None:
+            raise ValueError("pass either a data Bunch or X and y, not a Bunch and y")
+        X = data_or_X.data if hasattr(data_or_X, "data") else data_or_X.images
+        y = data_or_X.target
+        if groups is None:
+            groups = getattr(data_or_X, "groups", None)
+        target_names = getattr(data_or_X, "target_names", None)
+    else:
+        X = data_or_X
+        if y is None:
+            raise ValueError("y is required when X is not a data Bunch (load_busi(), make_phantoms()...)")
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D, got shape {y.shape}")
+    n = _num_samples(X)
+    if n != y.size:
+        raise ValueError(f"X holds {n} samples but y has {y.size} labels; they must match")
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (n,):
+            raise ValueError(f"groups has shape {groups.shape}; expected ({n},)")
+    return X, y, groups, target_names
+
+
+def _num_samples(X) -> int:
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def _is_images(X) -> bool:
+    """True for image input (lists of arrays/records/paths, 3-D arrays), not a feature matrix."""
+    if hasattr(X, "iloc") and hasattr(X, "columns"):
+        return False
+    if isinstance(X, np.ndarray):
+        return X.ndim >= 3 or X.dtype == object
+    return True
+
+
+def make_splits(X, y, *, cv: Any = "duplicate-grouped", n_splits: int = 5, groups=None,
+                random_state: int | None = 0) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray | None, str]:
+    """The cross-validation folds :func:`evaluate` uses.
+
+    Parameters
+    ----------
+    X : images or feature matrix
+    y : array-like of shape (n_samples,)
+    cv : "duplicate-grouped", "stratified", a splitter or an iterable of (train, test)
+        ``"duplicate-grouped"`` keeps each group of ``groups`` in one fold (stratified by
+        class, :class:`~sklearn.model_selection.StratifiedGroupKFold`); without ``groups``
+        the near-duplicate groups are computed from the images with
+        :func:`featbus.duplicate_groups`. ``"stratified"`` is plain shuffled stratified
+        k-fold, which lets near-duplicates straddle folds (the leaky comparison).
+    n_splits : int
+    groups : array-like, optional
+    random_state : int or None
+
+    Returns
+    -------
+    splits : list of (train_indices, test_indices)
+    groups : ndarray or None
+        The groups used (computed ones included).
+    description : str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.evaluation import make_splits
+    >>> y = np.array([0, 1] * 10)
+    >>> splits, g, how = make_splits(np.zeros((20, 3)), y, groups=np.arange(20) // 2, n_splits=5)
+    >>> len(splits), how
+    (5, 'duplicate-grouped 5-fold')
+    """
+    y = np.asarray(y)
+    if isinstance(cv, str):
+        key = cv.strip().lower().replace("_", "-")
+        if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
+            raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}")
+        if key in ("duplicate-grouped", "grouped", "group"):
+            if groups is None:
+                if not _is_images(X):
+                    raise ValueError(
+                        "cv='duplicate-grouped' on a feature matrix needs groups= (the near-duplicate "
+                        "groups of the images, e.g. featbus.duplicate_groups(images)); or pass images")
+                from .model_selection import duplicate_groups
+
+                groups = np.asarray(duplicate_groups(X))
+            groups = np.asarray(groups)
+            n_groups = np.unique(groups).size
+            if n_groups < n_splits:
+                raise ValueError(f"only {n_groups} groups for {n_splits} folds")
+            splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+            splits = list(splitter.split(np.zeros(y.size), y, groups))
+            return splits, groups, f"duplicate-grouped {n_splits}-fold"
+        if key in ("stratified", "stratified-kfold"):
+            splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+            return list(splitter.split(np.zeros(y.size), y)), groups, f"stratified {n_splits}-fold"
+        raise ValueError(f"cv must be 'duplicate-grouped', 'stratified', a splitter or a list of "
+                         f"(train, test) pairs; got {cv!r}")
+    if hasattr(cv, "split"):
+        splits = list(cv.split(X, y, groups))
+        how = type(cv).__name__
+    else:
+        splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv]
+        how = f"given {len(splits)} folds"
+    if not splits:
+        raise ValueError("cv gave no folds")
+    return [(np.asarray(tr), np.asarray(te)) for tr, te in splits], groups, how
+
+
+def _fit_fold(estimator, X, y, groups, train, test, classes, fold):
+    est = clone(estimator)
+    X_tr, X_te = _safe_indexing(X, train), _safe_indexing(X, test)
+    params = {}
+    if groups is not None and isinstance(est, BaseSearchCV):
+        params["groups"] = groups[train]  # a search: its inner folds can keep duplicates together
+    est.fit(X_tr, y[train], **params)
+    y_pred = np.asarray(est.predict(X_te))
+    scores, kind = _scores(est, X_te, classes)
+    return fold, test, y_pred, scores, kind
+
+
+def _scores(est, X, classes) -> tuple[np.ndarray | None, str]:
+    """Class scores aligned on ``classes``: probabilities, else decision values."""
+    est_classes = np.asarray(getattr(est, "classes_", classes))
+    if hasattr(est, "predict_proba"):
+        raw, kind = np.asarray(est.predict_proba(X), dtype=float), "probability"
+    elif hasattr(est, "decision_function"):
+        raw, kind = np.asarray(est.decision_function(X), dtype=float), "decision"
+        if raw.ndim == 1:  # binary: the score of classes_[1]
+            raw = np.column_stack([-raw, raw])
+    else:
+        return None, "none"
+    out = np.full((raw.shape[0], len(classes)), -np.inf if kind == "decision" else 0.0)
+    pos = {c: i for i, c in enumerate(classes.tolist())}
+    for j, c in enumerate(est_classes.tolist()):
+        out[:, pos[c]] = raw[:, j]
+    return out, kind
+
+
+# --------------------------------------------------------------------------- report
+
+@dataclass
+class Report:
+    """Cross-validated predictions of one estimator, with metrics and confidence intervals.
+
+    Made by :func:`evaluate`; keeps everything needed to recompute any metric, plot, or compare
+    with another report made on the same folds.
+
+    Attributes
+    ----------
+    name : str
+    classes : ndarray
+        Labels as in ``y``, in column order of ``scores``.
+    class_names : list of str
+        Display names (``target_names`` of a Bunch, else ``str`` of the labels).
+    y_true, y_pred : ndarray of shape (n_samples,)
+    scores : ndarray of shape (n_samples, n_classes) or None
+        Held-out probabilities (``score_kind="probability"``) or decision values
+        (``"decision"``, e.g. an SVC: AUC and ROC need only a ranking).
+    fold : ndarray of shape (n_samples,)
+        Fold that held each sample out.
+    splits : list of (train, test)
+    groups : ndarray or None
+    cv : str
+        How the folds were made.
+    metrics : dict
+        :func:`classification_metrics` of the pooled held-out predictions.
+    ci : dict
+        ``(level, class or "macro", metric) -> (low, high)`` bootstrap percentile intervals.
+    """
+
+    name: str
+    classes: np.ndarray
+    class_names: list
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    scores: np.ndarray | None
+    score_kind: str
+    fold: np.ndarray
+    splits: list
+    groups: np.ndarray | None
+    cv: str
+    n_bootstrap: int
+    random_state: int | None
+    estimator: str = ""
+    metrics: dict = field(default_factory=dict)
+    ci: dict = field(default_factory=dict)
+    cm_ci: np.ndarray | None = None
+
+    def __post_init__(self):
+        if not self.metrics:
+            self.metrics = classification_metrics(self.y_true, self.y_pred, self.scores, labels=self.classes)
+        if not self.ci and self.n_bootstrap:
+            self.ci, self.cm_ci = _bootstrap(self)
+
+    # -- access
+    def value(self, metric: str, cls: Any = "macro") -> float:
+        """One metric: ``cls="macro"`` or a class (label or display name)."""
+        if cls == "macro":
+            return self.metrics["macro"][metric]
+        return self.metrics["per_class"][self._label(cls)][metric]
+
+    def interval(self, metric: str, cls: Any = "macro") -> tuple[float, float]:
+        """Bootstrap 95% interval of one metric."""
+        key = "macro" if cls == "macro" else self._label(cls)
+        return self.ci.get((key, metric), (math.nan, math.nan))
+
+    def _label(self, cls):
+        if cls in self.class_names and cls not in self.classes.tolist():
+            return self.classes[list(self.class_names).index(cls)].item()
+        if cls in self.classes.tolist():
+            return cls
+        raise KeyError(f"unknown class {cls!r}; classes are {list(self.class_names)}")
+
+    def fold_metrics(self):
+        """Per-fold accuracy, macro F1, macro sensitivity and macro AUC (a DataFrame)."""
+        import pandas as pd
+
+        rows = []
+        for f in np.unique(self.fold):
+            sel = self.fold == f
+            m = classification_metrics(self.y_true[sel], self.y_pred[sel],
+                                       None if self.scores is None else self.scores[sel], labels=self.classes)
+            rows.append({"fold": int(f), "n": int(sel.sum()), "accuracy": m["macro"]["accuracy"],
+                         "f1": m["macro"]["f1"], "sensitivity": m["macro"]["sensitivity"],
+                         "auc": m["macro"]["auc"]})
+        return pd.DataFrame(rows).set_index("fold")
+
+    def to_frame(self):
+        """Metrics with intervals: rows are classes then ``"macro"``, columns ``(metric, stat)``
+        with ``stat`` in ``value, low, high``."""
+        import pandas as pd
+
+        rows, index = [], []
+        for lab, disp in zip(self.classes.tolist(), self.class_names):
+            index.append(disp)
+            rows.append([x for m in PER_CLASS_METRICS for x in (self.metrics["per_class"][lab][m],
+                                                                 *self.ci.get((lab, m), (np.nan, np.nan)))])
+        index.append("macro")
+        rows.append([x for m in PER_CLASS_METRICS for x in (self.metrics["macro"][m],
+                                                             *self.ci.get(("macro", m), (np.nan, np.nan)))])
+        cols = pd.MultiIndex.from_product([PER_CLASS_METRICS, ["value", "low", "high"]], names=["metric", "stat"])
+        return pd.DataFrame(rows, index=pd.Index(index, name="class"), columns=cols)
+
+    def headline(self) -> dict[str, float]:
+        """Flat dict of the macro metrics and the per-class AUCs (one row of a comparison)."""
+        out = {}
+        for m in PER_CLASS_METRICS:
+            out[m] = self.metrics["macro"][m]
+            out[m + "_low"], out[m + "_high"] = self.ci.get(("macro", m), (np.nan, np.nan))
+        for lab, disp in zip(self.classes.tolist(), self.class_names):
+            out[f"auc[{disp}]"] = self.metrics["per_class"][lab]["auc"]
+        return out
+
+    def summary(self) -> str:
+        """A plain-text table: metrics per class and macro, each ``value [low, high]``."""
+        width = max(8, *(len(str(c)) for c in self.class_names))
+        head = f"{'':{width}}  " + "  ".join(f"{m:>20}" for m in PER_CLASS_METRICS)
+        lines = [f"{self.name}: {self.cv}, {len(self.y_true)} samples, "
+                 f"95% CI from {self.n_bootstrap} bootstrap resamples"
+                 + (" of groups" if self.groups is not None else ""), head]
+        keys = list(zip(self.classes.tolist(), self.class_names)) + [("macro", "macro")]
+        for lab, disp in keys:
+            vals = self.metrics["macro"] if lab == "macro" else self.metrics["per_class"][lab]
+            cells = []
+            for m in PER_CLASS_METRICS:
+                lo, hi = self.ci.get((lab, m), (np.nan, np.nan))
+                cells.append(f"{_fmt(vals[m])} [{_fmt(lo)}, {_fmt(hi)}]".rjust(20))
+            lines.append(f"{str(disp):{width}}  " + "  ".join(cells))
+        lines.append("(macro accuracy is the overall fraction correct; per-class accuracy is one-vs-rest)")
+        cm = self.metrics["confusion_matrix"]
+        lines.append("confusion matrix (rows true, columns predicted): "
+                     + "; ".join(f"{d}: {row.tolist()}" for d, row in zip(self.class_names, cm)))
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    # -- plots and HTML (matplotlib is imported only here)
+    def plot_roc(self, ax=None):
+        """One-vs-rest ROC curves of every class, AUC with interval in the legend."""
+        from .reporting import plot_roc
+
+        return plot_roc(self, ax=ax)
+
+    def plot_confusion_matrix(self, ax=None, normalize: bool = True):
+        """Confusion matrix heat map (row-normalised by default, counts shown)."""
+        from .reporting import plot_confusion_matrix
+
+        return plot_confusion_matrix(self, ax=ax, normalize=normalize)
+
+    def plot_per_class(self, ax=None):
+        """Grouped bars of the per-class metrics with their intervals."""
+        from .reporting import plot_per_class
+
+        return plot_per_class(self, ax=ax)
+
+    def to_html(self, path: str | Path, *, title: str | None = None) -> Path:
+        """Write a self-contained HTML report (plots embedded; PNGs also written beside it)."""
+        from .reporting import write_html
+
+        return write_html([self], path, title=title)
+
+
+def _fmt(x: float) -> str:
+    return "  nan" if x is None or not np.isfinite(x) else f"{x:.3f}"
+
+
+def _resample_units(groups: np.ndarray | None, n: int):
+    """Index lists of the bootstrap units (one per group, or one per sample)."""
+    if groups is None:
+        return None
+    _, inv = np.unique(groups, return_inverse=True)
+    order = np.argsort(inv, kind="stable")
+    bounds = np.flatnonzero(np.diff(inv[order])) + 1
+    return np.split(order, bounds)
+
+
+def _bootstrap(report: Report) -> tuple[dict, np.ndarray]:
+    k = len(report.classes)
+    pos = {c: i for i, c in enumerate(report.classes.tolist())}
+    yt = np.array([pos[v] for v in report.y_true.tolist()])
+    yp = np.array([pos.get(v, -1) for v in report.y_pred.tolist()])
+    rng = np.random.RandomState(report.random_state)
+    units = _resample_units(report.groups, yt.size)
+    tables, accs, cms = [], [], []
+    for _ in range(report.n_bootstrap):
+        if units is None:
+            idx = rng.randint(0, yt.size, yt.size)
+        else:
+            idx = np.concatenate([units[j] for j in rng.randint(0, len(units), len(units))])
+        table, acc, cm = _metrics_arrays(yt[idx], yp[idx], None if report.scores is None else report.scores[idx], k)
+        tables.append(table)
+        accs.append(acc)
+        cms.append(cm / max(idx.size, 1))
+    tables = np.asarray(tables)
+    with np.errstate(invalid="ignore"):
+        macro = np.array([_nanmean_cols(t) for t in tables])
+    macro[:, PER_CLASS_METRICS.index("accuracy")] = accs
+    ci: dict = {}
+    for j, m in enumerate(PER_CLASS_METRICS):
+        for c, lab in enumerate(report.classes.tolist()):
+            ci[(lab, m)] = _percentile(tables[:, c, j])
+        ci[("macro", m)] = _percentile(macro[:, j])
+    cm_ci = np.stack([np.nanpercentile(np.asarray(cms), q, axis=0) for q in (2.5, 97.5)]) * yt.size
+    return ci, cm_ci
+
+
+def _percentile(x: np.ndarray) -> tuple[float, float]:
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return (math.nan, math.nan)
+    lo, hi = np.percentile(x, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+# --------------------------------------------------------------------------- evaluate
+
+def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_splits: int = 5,
+             groups=None, n_bootstrap: int = 1000, random_state: int | None = 0,
+             n_jobs: int | None = None, name: str | None = None, progress: bool = False) -> Report:
+    """Cross-validate an estimator and report metrics with bootstrap confidence intervals.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A classifier or pipeline (e.g. from :func:`featbus.pipelines.make_pipeline`), or a
+        :class:`~sklearn.model_selection.GridSearchCV` around one (nested CV: the search runs
+        inside each training fold and receives that fold's groups, so a grouped inner ``cv``
+        keeps duplicates together too).
+    data_or_X : Bunch or images or feature matrix
+        A featbus data Bunch (``Bunch.data``, ``target``, ``groups`` and ``target_names`` are
+        used), or ``X`` with ``y``.
+    y : array-like, optional
+        Labels when ``data_or_X`` is not a Bunch.
+    cv : "duplicate-grouped", "stratified", splitter or iterable of (train, test)
+        See :func:`make_splits`. The same data, ``cv``, ``n_splits`` and ``random_state`` give
+        the same folds, so reports are comparable with :func:`compare`; or pass another
+        report's ``splits``.
+    n_splits : int, default=5
+    groups : array-like, optional
+        Near-duplicate (or patient) groups; default ``Bunch.groups``, or computed from images.
+    n_bootstrap : int, default=1000
+        Bootstrap resamples for the 95% intervals (0: none).
+    random_state : int or None, default=0
+        Seed of the folds and of the bootstrap.
+    n_jobs : int, optional
+        Folds fitted in parallel.
+    name : str, optional
+        Name of the report (default: a short description of the estimator).
+    progress : bool, default=False
+        Show a progress bar over the folds.
+
+    Returns
+    -------
+    report : Report
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from featbus.evaluation import evaluate
+    >>> rng = np.random.RandomState(0)
+    >>> y = np.repeat([0, 1], 20)
+    >>> X = rng.normal(size=(40, 2)) + y[:, None] * 2
+    >>> report = evaluate(LogisticRegression(), X, y, cv="stratified", n_bootstrap=200)
+    >>> round(report.value("accuracy"), 2) >= 0.8
+    True
+    >>> bool(report.to_frame().loc["macro", ("auc", "value")] > 0.9)
+    True
+    """
+    X, y, groups, target_names = _resolve(data_or_X, y, groups)
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    splits, groups, how = make_splits(X, y, cv=cv, n_splits=n_splits, groups=groups, random_state=random_state)
+    classes = np.unique(y)
+    covered = np.zeros(y.size, dtype=int)
+    for _, te in splits:
+        covered[te] += 1
+    if np.any(covered != 1):
+        raise ValueError("the folds must hold out every sample exactly once "
+                         f"({int((covered == 0).sum())} never, {int((covered > 1).sum())} more than once)")
+    jobs = (delayed(_fit_fold)(estimator, X, y, groups, tr, te, classes, f) for f, (tr, te) in enumerate(splits))
+    if progress and n_jobs in (None, 1):
+        from tqdm.auto import tqdm
+
+        results = [job[0](*job[1], **job[2]) for job in tqdm(jobs, total=len(splits), desc=name or "folds")]
+    else:
+        results = Parallel(n_jobs=n_jobs)(jobs)
+    y_pred = np.empty(y.size, dtype=y.dtype if y.dtype.kind != "U" else object)
+    fold = np.empty(y.size, dtype=int)
+    scores = None
+    kinds = set()
+    for f, te, yp, sc, kind in results:
+        y_pred[te] = yp
+        fold[te] = f
+        kinds.add(kind)
+        if sc is not None:
+            if scores is None:
+                scores = np.zeros((y.size, classes.size))
+            scores[te] = sc
+    if "none" in kinds:
+        scores = None
+    if y_pred.dtype == object:
+        y_pred = y_pred.astype(y.dtype)
+    if target_names is not None and np.issubdtype(classes.dtype, np.integer) \
+            and classes.min() >= 0 and classes.max() < len(target_names):
+        class_names = [str(target_names[c]) for c in classes]
+    else:
+        class_names = [str(c) for c in classes]
+    return Report(
+        name=name or _short_name(estimator), classes=classes, class_names=class_names, y_true=y,
+        y_pred=y_pred, scores=scores, score_kind=kinds.pop() if len(kinds) == 1 else "mixed",
+        fold=fold, splits=splits, groups=groups, cv=how, n_bootstrap=int(n_bootstrap),
+        random_state=random_state, estimator=repr(estimator))
+
+
+def _short_name(estimator) -> str:
+    est = getattr(estimator, "estimator", estimator)  # a search: name its pipeline
+    steps = getattr(est, "steps", None)
+    if not steps:
+        return type(est).__name__
+    parts = []
+    for name, step in steps:
+        if name == "features" and hasattr(step, "transformer_list"):
+            parts.append("+".join(n for n, _ in step.transformer_list))
+        elif name == "scale":
+            continue
+        else:
+            inner = getattr(step, "estimator", step)
+            parts.append(type(inner).__name__)
+    return " > ".join(parts)
+
+
+# --------------------------------------------------------------------------- compare
+
+def _pooled(report: Report, metric: str, idx: np.ndarray | None = None, cls="macro") -> float:
+    sel = slice(None) if idx is None else idx
+    m = classification_metrics(report.y_true[sel], report.y_pred[sel],
+                               None if report.scores is None else report.scores[sel], labels=report.classes)
+    return m["macro"][metric] if cls == "macro" else m["per_class"][report._label(cls)][metric]
+
+
+def compare(reports: Sequence[Report], *, metric: str = "accuracy", cls: Any = "macro",
+            n_bootstrap: int | None = None, random_state: int | None = 0):
+    """Paired comparison of reports made on the same samples and folds.
+
+    For every pair ``(a, b)`` it gives the difference ``a - b`` of ``metric`` and three paired
+    tests: a paired bootstrap (the same resampled groups for both; interval and two-sided
+    p-value), the corrected resampled t-test of Nadeau and Bengio (2003) on the per-fold
+    values (the plain t-test over folds is too liberal because training sets overlap), and,
+    for accuracy, McNemar's exact test on the discordant predictions.
+
+    Parameters
+    ----------
+    reports : sequence of Report
+        At least two, from :func:`evaluate` on the same data and folds.
+    metric : str, default="accuracy"
+        One of ``accuracy, sensitivity, specificity, precision, f1, auc``.
+    cls : "macro" or a class
+        Macro average or one class's one-vs-rest value (e.g. ``"malignant"`` with ``"auc"``).
+    n_bootstrap : int, optional
+        Default: the first report's.
+    random_state : int or None
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per pair.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.dummy import DummyClassifier
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from featbus.evaluation import evaluate, compare
+    >>> rng = np.random.RandomState(0)
+    >>> y = np.repeat([0, 1], 30)
+    >>> X = rng.normal(size=(60, 2)) + y[:, None] * 2
+    >>> a = evaluate(LogisticRegression(), X, y, cv="stratified", n_bootstrap=100, name="logreg")
+    >>> b = evaluate(DummyClassifier(), X, y, cv="stratified", n_bootstrap=100, name="dummy")
+    >>> row = compare([a, b]).iloc[0]
+    >>> row["a"], row["b"], bool(row["difference"] > 0.3), bool(row["p_mcnemar"] < 0.01)
+    ('logreg', 'dummy', True, True)
+    """
+    import pandas as pd
+
+    reports = list(reports)
+    if len(reports) < 2:
+        raise ValueError("compare needs at least two reports")
+    if metric not in PER_CLASS_METRICS:
+        raise ValueError(f"metric must be one of {PER_CLASS_METRICS}, got {metric!r}")
+    ref = reports[0]
+    for r in reports[1:]:
+        if r.y_true.shape != ref.y_true.shape or not np.array_equal(r.y_true, ref.y_true):
+            raise ValueError(f"reports {ref.name!r} and {r.name!r} are on different samples; "
+                             "evaluate them on the same data")
+        if not np.array_equal(r.fold, ref.fold):
+            raise ValueError(f"reports {ref.name!r} and {r.name!r} used different folds; evaluate "
+                             "with the same cv, n_splits and random_state, or cv=report.splits")
+    B = ref.n_bootstrap if n_bootstrap is None else int(n_bootstrap)
+    units = _resample_units(ref.groups, ref.y_true.size)
+    rng = np.random.RandomState(random_state)
+    boot_idx = []
+    for _ in range(B):
+        if units is None:
+            boot_idx.append(rng.randint(0, ref.y_true.size, ref.y_true.size))
+        else:
+            boot_idx.append(np.concatenate([units[j] for j in rng.randint(0, len(units), len(units))]))
+    boots = {id(r): np.array([_pooled(r, metric, i, cls) for i in boot_idx]) for r in reports}
+    folds = np.unique(ref.fold)
+    fold_vals = {id(r): np.array([_pooled(r, metric, np.flatnonzero(r.fold == f), cls) for f in folds])
+                 for r in reports}
+    n_test = np.mean([len(te) for _, te in ref.splits])
+    n_train = np.mean([len(tr) for tr, _ in ref.splits])
+    rows = []
+    for a, b in itertools.combinations(reports, 2):
+        diff = _pooled(a, metric, None, cls) - _pooled(b, metric, None, cls)
+        d_boot = boots[id(a)] - boots[id(b)]
+        d_boot = d_boot[np.isfinite(d_boot)]
+        lo, hi = (np.percentile(d_boot, [2.5, 97.5]) if d_boot.size else (np.nan, np.nan))
+        p_boot = (min(1.0, 2 * min(np.mean(d_boot <= 0), np.mean(d_boot >= 0))) if d_boot.size else np.nan)
+        d_fold = fold_vals[id(a)] - fold_vals[id(b)]
+        p_t = _corrected_t(d_fold, n_train, n_test)
+        p_mc = _mcnemar(a, b) if metric == "accuracy" and cls == "macro" else np.nan
+        rows.append({"a": a.name, "b": b.name, "metric": metric if cls == "macro" else f"{metric}[{cls}]",
+                     "a_value": _pooled(a, metric, None, cls), "b_value": _pooled(b, metric, None, cls),
+                     "difference": diff, "diff_low": float(lo), "diff_high": float(hi),
+                     "p_bootstrap": float(p_boot), "p_corrected_t": p_t, "p_mcnemar": p_mc})
+    return pd.DataFrame(rows)
+
+
+def _corrected_t(d: np.ndarray, n_train: float, n_test: float) -> float:
+    """Nadeau-Bengio corrected resampled t-test, two-sided p-value."""
+    d = d[np.isfinite(d)]
+    k = d.size
+    if k < 2:
+        return math.nan
+    var = np.var(d, ddof=1)
+    if var == 0:
+        return 1.0 if np.mean(d) == 0 else 0.0
+    t = np.mean(d) / math.sqrt((1.0 / k + n_test / n_train) * var)
+    return float(2 * stats.t.sf(abs(t), df=k - 1))
+
+
+def _mcnemar(a: Report, b: Report) -> float:
+    """Exact McNemar test on the images one model gets right and the other wrong."""
+    ra = a.y_pred == a.y_true
+    rb = b.y_pred == b.y_true
+    n01 = int(np.sum(ra & ~rb))
+    n10 = int(np.sum(~ra & rb))
+    if n01 + n10 == 0:
+        return 1.0
+    return float(stats.binomtest(n01, n01 + n10, 0.5).pvalue)
+
+
+def comparison_table(reports: Iterable[Report]):
+    """One row per report: macro metrics with intervals and per-class AUCs (a DataFrame).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from featbus.evaluation import evaluate, comparison_table
+    >>> y = np.repeat([0, 1], 10)
+    >>> X = np.random.RandomState(0).normal(size=(20, 2)) + y[:, None]
+    >>> r = evaluate(LogisticRegression(), X, y, cv="stratified", n_splits=2, n_bootstrap=0, name="lr")
+    >>> list(comparison_table([r]).index)
+    ['lr']
+    """
+    import pandas as pd
+
+    reports = list(reports)
+    return pd.DataFrame([r.headline() for r in reports], index=pd.Index([r.name for r in reports], name="pipeline"))
