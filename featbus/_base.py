@@ -423,10 +423,13 @@ class BaseFeatureExtractor(_ImageInputMixin, TransformerMixin, BaseEstimator):
             mask = None
             if self._needs_mask():
                 if rec.mask is None:
+                    what = (type(self).__name__ if self._uses_mask
+                            else f"{type(self).__name__}(region={getattr(self, 'region', 'image')!r})")
+                    hint = "" if self._uses_mask else " or use region='image'"
                     raise ImageError(
-                        f"{type(self).__name__}(region={getattr(self, 'region', 'image')!r}) needs a "
-                        "lesion mask, but this image has none: pass ImageRecord(image, mask) items "
-                        "(Bunch.data of the featbus data sets) or use region='image'", index, rec.path)
+                        f"{what} needs a lesion mask, but this image has none: pass "
+                        f"ImageRecord(image, mask) items (Bunch.data of the featbus data sets){hint}",
+                        index, rec.path)
                 mask = rec.mask
                 if not mask.any() and not self._uses_mask:
                     if self.empty_mask == "raise":
