@@ -608,7 +608,9 @@ def _short_name(estimator) -> str:
         elif name == "scale":
             continue
         else:
-            inner = getattr(step, "estimator", step)
+            inner = step
+            while type(inner).__name__ in ("CalibratedClassifierCV", "EncodedLabelClassifier"):
+                inner = inner.estimator  # name the model, not its wrapper
             parts.append(type(inner).__name__)
     return " > ".join(parts)
 

@@ -1,0 +1,274 @@
+"""Plots and HTML reports of :class:`featbus.evaluation.Report` objects.
+
+The plots are plain matplotlib on a given ``Axes`` (or a new figure): one-vs-rest ROC curves,
+a confusion matrix, per-class metric bars with their bootstrap intervals, and a comparison of
+several pipelines. :func:`write_html` puts them in one self-contained HTML file (the PNGs are
+embedded, and also written to a folder beside it for reuse in papers and slides).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["plot_roc", "plot_confusion_matrix", "plot_per_class", "plot_comparison", "write_html"]
+
+_BAR_METRICS = ("sensitivity", "specificity", "precision", "f1", "auc")
+
+
+def _axes(ax, size=(5.5, 4.5)):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=size, layout="constrained")[1]
+
+
+def _ci_text(report, metric, cls="macro") -> str:
+    lo, hi = report.interval(metric, cls)
+    v = report.value(metric, cls)
+    return f"{v:.3f}" if not np.isfinite(lo) else f"{v:.3f} [{lo:.2f}, {hi:.2f}]"
+
+
+def plot_roc(report, ax=None):
+    """One-vs-rest ROC curve of every class, with AUC and its 95% interval in the legend.
+
+    Parameters
+    ----------
+    report : Report
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    from sklearn.metrics import roc_curve
+
+    ax = _axes(ax, (5.5, 5))
+    if report.scores is None:
+        raise ValueError(f"report {report.name!r} has no scores (the estimator has neither "
+                         "predict_proba nor decision_function): no ROC curve")
+    for j, (lab, disp) in enumerate(zip(report.classes.tolist(), report.class_names)):
+        pos = report.y_true == lab
+        if pos.all() or not pos.any():
+            continue
+        s = report.scores[:, j]
+        s = np.where(np.isfinite(s), s, np.nanmin(s[np.isfinite(s)]) - 1 if np.isfinite(s).any() else 0)
+        fpr, tpr, _ = roc_curve(pos, s)
+        ax.plot(fpr, tpr, lw=2, label=f"{disp} vs rest: AUC {_ci_text(report, 'auc', lab)}")
+    ax.plot([0, 1], [0, 1], ls="--", c="0.6", lw=1, label="chance")
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="1 - specificity (false positive rate)",
+           ylabel="sensitivity (true positive rate)", title=f"ROC, {report.cv}")
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+def plot_confusion_matrix(report, ax=None, normalize: bool = True):
+    """Confusion matrix: colour is the row fraction (recall) when ``normalize``, text shows
+    counts and fractions.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    ax = _axes(ax, (5, 4.5))
+    cm = np.asarray(report.metrics["confusion_matrix"], dtype=float)
+    frac = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    shown = frac if normalize else cm
+    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else max(cm.max(), 1))
+    k = cm.shape[0]
+    for i in range(k):
+        for j in range(k):
+            dark = shown[i, j] > (0.55 if normalize else 0.55 * cm.max())
+            ax.text(j, i, f"{int(cm[i, j])}\n{frac[i, j]:.0%}", ha="center", va="center",
+                    color="white" if dark else "black", fontsize=10)
+    names = list(report.class_names)
+    ax.set_xticks(range(k), names, rotation=30, ha="right")
+    ax.set_yticks(range(k), names)
+    ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix (row %)")
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return ax
+
+
+def plot_per_class(report, ax=None):
+    """Grouped bars: sensitivity, specificity, precision, F1 and AUC per class and macro,
+    with bootstrap 95% intervals as error bars.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    ax = _axes(ax, (7.5, 4.2))
+    groups = list(zip(report.classes.tolist(), report.class_names)) + [("macro", "macro")]
+    width = 0.8 / len(_BAR_METRICS)
+    x = np.arange(len(groups))
+    for m_i, metric in enumerate(_BAR_METRICS):
+        vals, lows, highs = [], [], []
+        for lab, _ in groups:
+            v = report.value(metric, lab)
+            lo, hi = report.interval(metric, lab)
+            vals.append(v)
+            lows.append(v - lo if np.isfinite(lo) else 0)
+            highs.append(hi - v if np.isfinite(hi) else 0)
+        vals = np.nan_to_num(np.asarray(vals, dtype=float))
+        err = np.clip(np.array([lows, highs], dtype=float), 0, None)
+        ax.bar(x + (m_i - (len(_BAR_METRICS) - 1) / 2) * width, vals, width, yerr=err, capsize=2,
+               label=metric, error_kw={"lw": 0.8})
+    ax.set_xticks(x, [d for _, d in groups])
+    ax.set(ylim=(0, 1.05), ylabel="value (95% CI)", title="Per-class metrics (one vs rest)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(ncol=len(_BAR_METRICS), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, -0.28))
+    return ax
+
+
+def plot_comparison(reports: Sequence, metric: str = "accuracy", ax=None):
+    """Horizontal bars of one macro metric for several reports, with 95% intervals.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    reports = list(reports)
+    ax = _axes(ax, (7, 0.45 * len(reports) + 1.5))
+    vals = np.array([r.value(metric) for r in reports], dtype=float)
+    ci = np.array([r.interval(metric) for r in reports], dtype=float)
+    err = np.clip(np.nan_to_num(np.array([vals - ci[:, 0], ci[:, 1] - vals])), 0, None)
+    y = np.arange(len(reports))[::-1]
+    ax.barh(y, np.nan_to_num(vals), xerr=err, capsize=3, color="tab:blue", alpha=0.8)
+    for yi, v in zip(y, vals):
+        ax.text(0.01, yi, f"{v:.3f}", va="center", color="white", fontsize=8)
+    ax.set_yticks(y, [r.name for r in reports], fontsize=8)
+    what = "overall accuracy" if metric == "accuracy" else f"macro {metric}"
+    ax.set(xlim=(0, 1), xlabel=f"{what}, 95% CI", title=f"Pipelines: {what}")
+    ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
+# --------------------------------------------------------------------------- HTML
+
+def _figure(draw, size):
+    from matplotlib.figure import Figure  # no pyplot: works headless, no global state
+
+    fig = Figure(figsize=size, layout="constrained")
+    draw(fig.add_subplot())
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return buf.getvalue()
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1150px;color:#222}
+h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0} td,th{border:1px solid #ddd;padding:.25em .5em;text-align:right}
+th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
+.plots{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start} .plots img{max-width:100%;border:1px solid #eee}
+.note{color:#555;font-size:.9em} pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.8em}
+"""
+
+
+def _img(data: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+
+
+def _slug(text: str) -> str:
+    keep = "".join(c if c.isalnum() else "-" for c in text.lower())
+    return "-".join(p for p in keep.split("-") if p)[:60] or "report"
+
+
+def _metrics_html(report) -> str:
+    from .evaluation import PER_CLASS_METRICS
+
+    head = "<tr><th>class</th>" + "".join(f"<th>{m}</th>" for m in PER_CLASS_METRICS) + "</tr>"
+    rows = []
+    for lab, disp in list(zip(report.classes.tolist(), report.class_names)) + [("macro", "macro")]:
+        cells = "".join(f"<td>{html.escape(_ci_text(report, m, lab))}</td>" for m in PER_CLASS_METRICS)
+        rows.append(f"<tr><td><b>{html.escape(str(disp))}</b></td>{cells}</tr>")
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
+               comparison=None, notes: Sequence[str] = ()) -> Path:
+    """Write a self-contained HTML report of one or several reports.
+
+    Parameters
+    ----------
+    reports : sequence of Report
+        Several reports (pipelines evaluated on the same folds) get a comparison table and
+        chart first; then each report has its metrics table, ROC curves, confusion matrix,
+        per-class bars and per-fold values.
+    path : str or Path
+        The HTML file; its PNGs go to the folder ``<stem>_files`` beside it.
+    title : str, optional
+    comparison : pandas.DataFrame, optional
+        A :func:`featbus.evaluation.compare` table to include.
+    notes : sequence of str
+        Paragraphs shown under the title (data set, features, caveats).
+
+    Returns
+    -------
+    path : Path
+        The HTML file written.
+    """
+    from .evaluation import comparison_table
+
+    reports = list(reports)
+    if not reports:
+        raise ValueError("write_html needs at least one report")
+    path = Path(path)
+    if path.suffix.lower() not in (".html", ".htm"):
+        path = path / "report.html" if (path.is_dir() or not path.suffix) else path.with_suffix(".html")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    png_dir = path.with_name(path.stem + "_files")
+    png_dir.mkdir(exist_ok=True)
+    title = title or (reports[0].name if len(reports) == 1 else "featbus evaluation")
+
+    def save(name: str, data: bytes, alt: str) -> str:
+        (png_dir / name).write_bytes(data)
+        return _img(data, alt)
+
+    parts = [f"<h1>{html.escape(title)}</h1>"]
+    parts += [f'<p class="note">{html.escape(n)}</p>' for n in notes]
+    r0 = reports[0]
+    parts.append(f'<p class="note">{len(r0.y_true)} samples, {html.escape(r0.cv)}; every value is computed '
+                 f"from held-out predictions, with a bootstrap 95% interval ({r0.n_bootstrap} resamples"
+                 f"{' of near-duplicate groups' if r0.groups is not None else ''}). Macro accuracy is the overall "
+                 "fraction correct; other macro values are unweighted means over classes.</p>")
+    if len(reports) > 1:
+        table = comparison_table(reports)
+        shown = table[[c for c in table.columns if not c.endswith(("_low", "_high"))]]
+        parts.append("<h2>Comparison</h2>" + shown.to_html(float_format=lambda v: f"{v:.3f}"))
+        chart = save("comparison_accuracy.png",
+                     _figure(lambda ax: plot_comparison(reports, "accuracy", ax), (7.5, 0.4 * len(reports) + 1.6)),
+                     "accuracy of each pipeline")
+        chart_auc = save("comparison_auc.png",
+                         _figure(lambda ax: plot_comparison(reports, "auc", ax), (7.5, 0.4 * len(reports) + 1.6)),
+                         "AUC of each pipeline")
+        parts.append(f'<div class="plots">{chart}{chart_auc}</div>')
+    if comparison is not None:
+        parts.append("<h2>Paired tests</h2>" + comparison.to_html(index=False, float_format=lambda v: f"{v:.3g}"))
+    for i, r in enumerate(reports):
+        slug = f"{i:02d}-{_slug(r.name)}"
+        parts.append(f"<h2>{html.escape(r.name)}</h2>")
+        parts.append(_metrics_html(r))
+        imgs = []
+        if r.scores is not None:
+            imgs.append(save(f"{slug}_roc.png", _figure(lambda ax: plot_roc(r, ax), (5.6, 5.2)), "ROC curves"))
+        imgs.append(save(f"{slug}_confusion.png", _figure(lambda ax: plot_confusion_matrix(r, ax), (5, 4.4)),
+                         "confusion matrix"))
+        imgs.append(save(f"{slug}_per_class.png", _figure(lambda ax: plot_per_class(r, ax), (7.6, 4.4)),
+                         "per-class metrics"))
+        parts.append(f'<div class="plots">{"".join(imgs)}</div>')
+        parts.append("<details><summary>per-fold values and estimator</summary>"
+                     + r.fold_metrics().to_html(float_format=lambda v: f"{v:.3f}")
+                     + f"<pre>{html.escape(r.estimator)}</pre></details>")
+    doc = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+           f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>")
+    path.write_text(doc, encoding="utf-8")
+    return path
