@@ -79,6 +79,12 @@ def _upscale_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return up >= 0.5
 
 
+def _downscale_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if mask.shape == tuple(shape):
+        return mask.copy()
+    return cv2.resize(mask.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA) >= 0.5
+
+
 def _largest_component(mask: np.ndarray) -> np.ndarray:
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if n <= 1:
@@ -150,37 +156,51 @@ def breast_mask(image: Any, *, threshold: float | None = None) -> tuple[np.ndarr
     >>> int(masked[~mask].max())  # the film label is gone
     0
     """
-    if threshold is not None and not (0 < float(threshold) < 1):
-        raise ValueError(f"threshold must be None or a float in (0, 1), got {threshold!r}")
-    image = np.asarray(image)
-    img01 = _as_float(image)
-    small, _ = _work_copy(img01)
-    mask = _upscale_mask(_breast_mask_work(small, threshold), image.shape)
-    masked = image.copy()
-    masked[~mask] = 0
+    masked, mask, _ = _breast_and_side(image, threshold, side=False)
     return masked, mask
 
 
+def _breast_and_side(image: Any, threshold: float | None, side: bool = True):
+    if threshold is not None and not (0 < float(threshold) < 1):
+        raise ValueError(f"threshold must be None or a float in (0, 1), got {threshold!r}")
+    image = np.asarray(image)
+    small, _ = _work_copy(_as_float(image))
+    small_mask = _breast_mask_work(small, threshold)
+    if not small_mask.any():
+        raise ValueError("no breast found: the image has no region above the background level")
+    mask = _upscale_mask(small_mask, image.shape)
+    masked = image.copy()
+    masked[~mask] = 0
+    return masked, mask, (_side_from_mask(small, small_mask) if side else None)
+
+
 # --------------------------------------------------------------------------- orientation
-def _side_from_mask(mask: np.ndarray) -> str:
-    rows, cols = np.nonzero(mask)
-    if cols.size == 0:
+def _side_from_mask(g: np.ndarray, mask: np.ndarray) -> str:
+    """Chest-wall side from a (work-scale) image and its breast mask."""
+    rows = np.nonzero(mask.any(axis=1))[0]
+    if rows.size == 0:
         raise ValueError("no breast found (the image looks empty), cannot tell the chest-wall side")
-    c0, c1 = cols.min(), cols.max()
-    mid = (c0 + c1) / 2.0
-    # The breast is widest at the chest wall and tapers to the nipple, so the half of the
-    # breast's bounding box holding more breast pixels is the chest-wall half.
-    left = np.count_nonzero(cols < mid)
-    right = np.count_nonzero(cols > mid)
+    first = np.argmax(mask[rows], axis=1)
+    last = mask.shape[1] - 1 - np.argmax(mask[rows, ::-1], axis=1)
+    # At the skin line the breast thins out, so the intensity ramps up slowly from the
+    # boundary; at the chest wall the film edge (or a cut) crosses full-thickness tissue, so
+    # the pixels just inside the boundary are already bright. Compare the two sides, row by
+    # row, a few pixels inside the boundary.
+    k = max(2, mask.shape[1] // 85)
+    left = float(np.median(g[rows, np.minimum(first + k, last)]))
+    right = float(np.median(g[rows, np.maximum(last - k, first)]))
     return "left" if left >= right else "right"
 
 
 def chest_wall_side(image: Any, *, mask: np.ndarray | None = None) -> str:
     """Detect which side of a mammogram the chest wall is on, from the pixels.
 
-    The breast is widest at the chest wall and narrows towards the nipple: the half of the
-    breast's bounding box that holds more breast pixels is the chest-wall side. File names
-    and DICOM tags are not used.
+    At the skin line the breast thins out, so going inwards from the breast's outline the
+    intensity rises slowly; at the chest wall the film edge crosses full-thickness tissue, so
+    the pixels just inside the outline are already bright. The side whose row-wise boundary
+    pixels (a few pixels inside the breast mask) are brighter, by the median over rows, is
+    the chest-wall side. This also holds when the muscle was cut away or the chest-wall edge
+    is short, where comparing breast areas fails. File names and DICOM tags are not used.
 
     Parameters
     ----------
@@ -199,10 +219,16 @@ def chest_wall_side(image: Any, *, mask: np.ndarray | None = None) -> str:
     >>> chest_wall_side(make_mammogram_phantom(side="right", seed=1)[0])
     'right'
     """
+    image = np.asarray(image)
+    small, _ = _work_copy(_as_float(image))
     if mask is None:
-        small, _ = _work_copy(_as_float(image))
-        mask = _breast_mask_work(small, None)
-    return _side_from_mask(np.asarray(mask, dtype=bool))
+        bm = _breast_mask_work(small, None)
+    else:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != image.shape:
+            raise ValueError(f"mask has shape {mask.shape} but the image has shape {image.shape}")
+        bm = _downscale_mask(mask, small.shape)
+    return _side_from_mask(small, bm)
 
 
 # --------------------------------------------------------------------------- pectoral muscle
@@ -423,12 +449,10 @@ def remove_pectoral(image: Any, *, fill: str = "background", min_contrast: float
         bm = np.asarray(mask, dtype=bool)
         if bm.shape != image.shape:
             raise ValueError(f"mask has shape {bm.shape} but the image has shape {image.shape}")
-        bm_small = cv2.resize(bm.astype(np.float32), (small.shape[1], small.shape[0]),
-                              interpolation=cv2.INTER_AREA) >= 0.5
+        bm_small = _downscale_mask(bm, small.shape)
     if not bm_small.any():
-        return PectoralResult(image.copy(), np.zeros(image.shape, bool), bm, 0.0, False, "left",
-                              "no breast found")
-    side = _side_from_mask(bm_small)
+        raise ValueError("no breast found: the image has no region above the background level")
+    side = _side_from_mask(small, bm_small)
     flip = side == "right"
     g = small[:, ::-1] if flip else small
     b = bm_small[:, ::-1] if flip else bm_small
@@ -617,8 +641,7 @@ class BreastMask(_MammoBase):
         _check_orientation(self.orientation)
 
     def _process_full(self, image: np.ndarray):
-        masked, mask = breast_mask(image, threshold=self.threshold)
-        side = _side_from_mask(mask) if mask.any() else "left"
+        masked, mask, side = _breast_and_side(image, self.threshold)
         flipped, masked, (mask,) = self._orient(masked, side, mask)
         return masked, {"breast_mask": mask, "chest_wall": side, "flipped": flipped}
 
