@@ -1,0 +1,457 @@
+"""Image -> image steps: resizing, contrast equalisation (CLAHE), speckle denoising, normalisation.
+
+Each step is a plain function for one image and a stateless transformer
+(:class:`~featbus._base.BaseImagePreprocessor`) that maps it over a batch, carrying masks
+along (resized with nearest-neighbour interpolation where the geometry changes). All steps
+keep the image's dtype except :class:`Normalize`, which returns ``float32`` in ``[0, 1]``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from .._base import BaseImagePreprocessor
+
+__all__ = ["resize", "Resize", "clahe", "CLAHE", "speckle_denoise", "SpeckleDenoise",
+           "normalize", "Normalize"]
+
+_INTERP = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC,
+           "nearest": cv2.INTER_NEAREST, "lanczos": cv2.INTER_LANCZOS4}
+_KEEP_ASPECT = (False, "pad", "crop")
+_CV_RESIZE_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+
+
+def _size_pair(size) -> tuple[int, int]:
+    pair = (size, size) if np.isscalar(size) else tuple(size)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in pair):
+        raise ValueError(f"size must be a positive int or (height, width), got {size!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _check_resize(size, keep_aspect, interpolation):
+    size = _size_pair(size)
+    if not (keep_aspect is False or (isinstance(keep_aspect, str) and keep_aspect in _KEEP_ASPECT)):
+        raise ValueError(f"keep_aspect must be False, 'pad' or 'crop', got {keep_aspect!r}")
+    if interpolation not in _INTERP:
+        raise ValueError(f"interpolation must be one of {tuple(_INTERP)}, got {interpolation!r}")
+    return size
+
+
+def _geometry(shape, size, keep_aspect):
+    """Scaled size (h, w) and the (top, left) offset of the output window in it (negative: pad)."""
+    h, w = shape
+    H, W = size
+    if keep_aspect is False:
+        return (H, W), (0, 0)
+    scale = (min if keep_aspect == "pad" else max)(H / h, W / w)
+    sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+    return (sh, sw), ((sh - H) // 2, (sw - W) // 2)
+
+
+def _place(scaled: np.ndarray, size, offset) -> np.ndarray:
+    """Center ``scaled`` in a zero canvas of ``size`` ("pad") or cut the window ("crop")."""
+    H, W = size
+    top, left = offset
+    if (top, left) == (0, 0) and scaled.shape == (H, W):
+        return scaled
+    out = np.zeros((H, W), dtype=scaled.dtype)
+    r0, c0 = max(0, -top), max(0, -left)  # position in the output
+    sr, sc = max(0, top), max(0, left)  # position in the scaled image
+    nh, nw = min(H - r0, scaled.shape[0] - sr), min(W - c0, scaled.shape[1] - sc)
+    out[r0:r0 + nh, c0:c0 + nw] = scaled[sr:sr + nh, sc:sc + nw]
+    return out
+
+
+def _cv_resize(image: np.ndarray, hw, flag) -> np.ndarray:
+    if image.dtype in _CV_RESIZE_DTYPES:
+        return cv2.resize(image, (hw[1], hw[0]), interpolation=flag)
+    # dtypes OpenCV does not resize (int32, uint32, float16...): compute in float64, cast back
+    out = cv2.resize(image.astype(np.float64), (hw[1], hw[0]), interpolation=flag)
+    if image.dtype.kind in "ui":
+        info = np.iinfo(image.dtype)
+        out = np.clip(np.rint(out), info.min, info.max)
+    return out.astype(image.dtype)
+
+
+def resize(image: np.ndarray, size=(224, 224), *, keep_aspect=False, interpolation: str = "area") -> np.ndarray:
+    """Resize one image to ``size`` = ``(height, width)``, keeping its dtype.
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w)
+    size : (int, int), default=(224, 224)
+        Output ``(height, width)``.
+    keep_aspect : {False, "pad", "crop"}, default=False
+        ``False`` stretches; ``"pad"`` scales the whole image to fit inside ``size`` and pads
+        the borders with 0 (centred); ``"crop"`` scales it to cover ``size`` and cuts the
+        centre.
+    interpolation : {"area", "linear", "cubic", "nearest", "lanczos"}, default="area"
+        OpenCV interpolation. Area averaging is the right choice for shrinking (no aliasing);
+        masks always use "nearest" (see :class:`Resize`).
+
+    Returns
+    -------
+    resized : ndarray of shape size, same dtype
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.ones((100, 50), np.uint8)
+    >>> resize(img, (64, 64)).shape, resize(img, (64, 64), keep_aspect="pad")[:, 0].max()
+    ((64, 64), np.uint8(0))
+    """
+    size = _check_resize(size, keep_aspect, interpolation)
+    image = np.asarray(image)
+    hw, offset = _geometry(image.shape[:2], size, keep_aspect)
+    return _place(_cv_resize(image, hw, _INTERP[interpolation]), size, offset)
+
+
+class Resize(BaseImagePreprocessor):
+    """Resize images to one size; masks travel along (nearest-neighbour, so they stay binary).
+
+    Parameters
+    ----------
+    size : (int, int), default=(224, 224)
+        ``(height, width)``.
+    keep_aspect : {False, "pad", "crop"}, default=False
+        See :func:`resize`.
+    interpolation : {"area", "linear", "cubic", "nearest", "lanczos"}, default="area"
+    n_jobs : int or None, default=None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = Resize(size=(32, 48)).fit_transform([np.zeros((100, 80), np.uint16)])
+    >>> out[0].shape, out[0].dtype
+    ((32, 48), dtype('uint16'))
+    """
+
+    _changes_geometry = True
+
+    def __init__(self, size=(224, 224), keep_aspect=False, interpolation="area", n_jobs=None):
+        self.size = size
+        self.keep_aspect = keep_aspect
+        self.interpolation = interpolation
+        self.n_jobs = n_jobs
+
+    def _validate(self):
+        _check_resize(self.size, self.keep_aspect, self.interpolation)
+
+    def _process(self, image, index, path):
+        return resize(image, self.size, keep_aspect=self.keep_aspect, interpolation=self.interpolation)
+
+    def _process_mask(self, mask, image_shape):
+        out = resize(mask.astype(np.uint8), self.size, keep_aspect=self.keep_aspect, interpolation="nearest")
+        return out > 0
+
+
+# --------------------------------------------------------------------------- CLAHE
+def _float_to_u16(image: np.ndarray) -> np.ndarray:
+    lo, hi = float(image.min()), float(image.max())
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise ValueError(f"float image has values in [{lo:g}, {hi:g}]; float images must lie in "
+                         "[0, 1] (use Normalize first)")
+    return np.rint(np.clip(image, 0, 1) * 65535).astype(np.uint16)
+
+
+def clahe(image: np.ndarray, *, clip_limit: float = 2.0, tile_grid_size=(8, 8)) -> np.ndarray:
+    """Contrast-limited adaptive histogram equalisation (OpenCV) of one image, dtype kept.
+
+    ``uint8`` and ``uint16`` images (e.g. 12-16-bit mammograms) are equalised directly,
+    with 256 or 65536 histogram bins. Float images must lie in ``[0, 1]``: they are mapped to
+    ``uint16``, equalised and mapped back (so the result is quantised to 1/65535).
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w), uint8, uint16 or float in [0, 1]
+    clip_limit : float, default=2.0
+        Contrast limit, relative to a flat histogram (OpenCV's meaning).
+    tile_grid_size : (int, int), default=(8, 8)
+        Tiles per (row, column) direction.
+
+    Returns
+    -------
+    equalised : ndarray, same shape and dtype
+
+    References
+    ----------
+    Zuiderveld K. Contrast limited adaptive histogram equalization. Graphics Gems IV, 1994.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = (np.arange(64 * 64).reshape(64, 64) % 50).astype(np.uint8)
+    >>> clahe(img).dtype, clahe(img / 255.0).dtype
+    (dtype('uint8'), dtype('float64'))
+    """
+    clip_limit, tiles = _check_clahe(clip_limit, tile_grid_size)
+    image = np.asarray(image)
+    op = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=(tiles[1], tiles[0]))
+    if image.dtype in (np.uint8, np.uint16):
+        return op.apply(np.ascontiguousarray(image))
+    if image.dtype.kind == "f":
+        return (op.apply(_float_to_u16(image)) / 65535.0).astype(image.dtype)
+    raise ValueError(f"CLAHE works on uint8, uint16 or float [0, 1] images, got {image.dtype}; "
+                     "use Normalize first")
+
+
+def _check_clahe(clip_limit, tile_grid_size):
+    if not (np.isscalar(clip_limit) and clip_limit > 0):
+        raise ValueError(f"clip_limit must be a positive number, got {clip_limit!r}")
+    return float(clip_limit), _size_pair(tile_grid_size)
+
+
+class CLAHE(BaseImagePreprocessor):
+    """Contrast-limited adaptive histogram equalisation (OpenCV); see :func:`clahe`.
+
+    Works on ``uint8`` and ``uint16`` images (mammograms) and on floats in ``[0, 1]``;
+    the dtype is kept.
+
+    Parameters
+    ----------
+    clip_limit : float, default=2.0
+    tile_grid_size : (int, int), default=(8, 8)
+    n_jobs : int or None, default=None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.random.default_rng(0).integers(0, 4096, (64, 64), dtype=np.uint16)
+    >>> CLAHE().fit_transform([img])[0].dtype
+    dtype('uint16')
+    """
+
+    def __init__(self, clip_limit=2.0, tile_grid_size=(8, 8), n_jobs=None):
+        self.clip_limit = clip_limit
+        self.tile_grid_size = tile_grid_size
+        self.n_jobs = n_jobs
+
+    def _validate(self):
+        _check_clahe(self.clip_limit, self.tile_grid_size)
+
+    def _process(self, image, index, path):
+        return clahe(image, clip_limit=self.clip_limit, tile_grid_size=self.tile_grid_size)
+
+
+# --------------------------------------------------------------------------- speckle
+_DENOISE = ("median", "bilateral", "nlmeans")
+
+
+def _check_denoise(method, size, sigma_color, sigma_space, h):
+    if method not in _DENOISE:
+        raise ValueError(f"method must be one of {_DENOISE}, got {method!r}")
+    if not isinstance(size, (int, np.integer)) or size < 3 or size % 2 == 0:
+        raise ValueError(f"size must be an odd int >= 3, got {size!r}")
+    for name, v in (("sigma_color", sigma_color), ("sigma_space", sigma_space), ("h", h)):
+        if not (np.isscalar(v) and v > 0):
+            raise ValueError(f"{name} must be a positive number, got {v!r}")
+
+
+def _scale_of(image: np.ndarray) -> float:
+    return float(np.iinfo(image.dtype).max) if image.dtype.kind in "ui" else 1.0
+
+
+def speckle_denoise(image: np.ndarray, *, method: str = "median", size: int = 5, sigma_color: float = 0.1,
+                    sigma_space: float = 3.0, h: float = 0.05) -> np.ndarray:
+    """Reduce ultrasound speckle in one image, keeping its dtype.
+
+    * ``"median"``: median filter of ``size x size`` pixels (borders replicate the edge);
+    * ``"bilateral"``: OpenCV bilateral filter, diameter ``size``, ``sigma_space`` pixels and
+      ``sigma_color`` on the ``[0, 1]`` intensity scale (edge-preserving smoothing);
+    * ``"nlmeans"``: OpenCV fast non-local means (L1 patch distance, the one OpenCV
+      supports at 16 bits), filter strength ``h`` on the ``[0, 1]`` scale, template window 7,
+      search window ``size * 4 + 1``.
+
+    Intensity parameters are on the ``[0, 1]`` scale (multiplied by 255 for ``uint8``,
+    65535 for ``uint16``) so one setting fits every bit depth. Float images must lie in
+    ``[0, 1]`` for bilateral and nlmeans.
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w)
+    method : {"median", "bilateral", "nlmeans"}, default="median"
+    size : int, default=5
+        Odd window size.
+    sigma_color : float, default=0.1
+    sigma_space : float, default=3.0
+    h : float, default=0.05
+
+    Returns
+    -------
+    denoised : ndarray, same shape and dtype
+
+    References
+    ----------
+    Tomasi C, Manduchi R. Bilateral filtering for gray and color images. ICCV 1998.
+    Buades A, Coll B, Morel JM. A non-local algorithm for image denoising. CVPR 2005.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.zeros((16, 16), np.uint8); img[8, 8] = 255
+    >>> int(speckle_denoise(img).max())
+    0
+    """
+    _check_denoise(method, size, sigma_color, sigma_space, h)
+    image = np.asarray(image)
+    if method == "median":
+        if image.dtype == np.uint8 or (image.dtype in (np.uint16, np.float32) and size <= 5):
+            return cv2.medianBlur(np.ascontiguousarray(image), size)  # fast path, replicate border
+        return ndimage.median_filter(image, size=size, mode="nearest")
+    scale = _scale_of(image)
+    if image.dtype.kind == "f":
+        work, back = _float_to_u16(image), (lambda out: (out / 65535.0).astype(image.dtype))
+        scale = 65535.0
+    elif image.dtype in (np.uint8, np.uint16):
+        work, back = np.ascontiguousarray(image), (lambda out: out)
+    else:
+        raise ValueError(f"{method} denoising works on uint8, uint16 or float [0, 1] images, got {image.dtype}")
+    if method == "bilateral":
+        if work.dtype == np.uint8:
+            out = cv2.bilateralFilter(work, size, sigma_color * scale, sigma_space)
+        else:  # OpenCV's bilateral filter takes 8-bit or float32 only
+            f = cv2.bilateralFilter(work.astype(np.float32) / np.float32(scale), size, sigma_color, sigma_space)
+            out = np.clip(np.rint(f * scale), 0, scale).astype(work.dtype)
+        return back(out)
+    # The L1 patch distance is the one OpenCV supports for 16-bit images; using it for 8-bit
+    # too gives ``h`` one meaning at every bit depth.
+    out = cv2.fastNlMeansDenoising(work, np.array([h * scale], np.float32), None, 7, size * 4 + 1,
+                                   cv2.NORM_L1)
+    return back(out)
+
+
+class SpeckleDenoise(BaseImagePreprocessor):
+    """Speckle reduction by median, bilateral or non-local-means filtering; see
+    :func:`speckle_denoise`. The dtype is kept.
+
+    Parameters
+    ----------
+    method : {"median", "bilateral", "nlmeans"}, default="median"
+    size : int, default=5
+    sigma_color : float, default=0.1
+    sigma_space : float, default=3.0
+    h : float, default=0.05
+    n_jobs : int or None, default=None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.random.default_rng(0).integers(0, 256, (32, 32), dtype=np.uint8)
+    >>> out = SpeckleDenoise(method="bilateral").fit_transform([img])[0]
+    >>> out.shape, out.dtype
+    ((32, 32), dtype('uint8'))
+    """
+
+    def __init__(self, method="median", size=5, sigma_color=0.1, sigma_space=3.0, h=0.05, n_jobs=None):
+        self.method = method
+        self.size = size
+        self.sigma_color = sigma_color
+        self.sigma_space = sigma_space
+        self.h = h
+        self.n_jobs = n_jobs
+
+    def _validate(self):
+        _check_denoise(self.method, self.size, self.sigma_color, self.sigma_space, self.h)
+
+    def _process(self, image, index, path):
+        return speckle_denoise(image, method=self.method, size=self.size, sigma_color=self.sigma_color,
+                               sigma_space=self.sigma_space, h=self.h)
+
+
+# --------------------------------------------------------------------------- normalisation
+_NORM = ("minmax", "percentile", "zscore")
+
+
+def _check_normalize(method, percentiles, k):
+    if method not in _NORM:
+        raise ValueError(f"method must be one of {_NORM}, got {method!r}")
+    p = tuple(percentiles) if not np.isscalar(percentiles) else ()
+    if len(p) != 2 or not 0 <= p[0] < p[1] <= 100:
+        raise ValueError(f"percentiles must be (low, high) with 0 <= low < high <= 100, got {percentiles!r}")
+    if not (np.isscalar(k) and k > 0):
+        raise ValueError(f"k must be a positive number, got {k!r}")
+
+
+def normalize(image: np.ndarray, *, method: str = "minmax", percentiles=(1.0, 99.0), k: float = 3.0) -> np.ndarray:
+    """Map one image's intensities to ``float32`` in ``[0, 1]``, per image.
+
+    * ``"minmax"``: ``(x - min) / (max - min)``;
+    * ``"percentile"``: clip to the ``percentiles`` (robust to a few very bright or dark
+      pixels, e.g. labels burnt into a scan), then min-max;
+    * ``"zscore"``: ``z = (x - mean) / std``, clipped to ``[-k, k]`` and mapped linearly to
+      ``[0, 1]`` by ``(z + k) / (2 k)``, so the mean lands on 0.5.
+
+    A constant image has no contrast to stretch: it maps to all 0 (``"zscore"``: all 0.5).
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w), any real dtype (floats may have any range)
+    method : {"minmax", "percentile", "zscore"}, default="minmax"
+    percentiles : (float, float), default=(1, 99)
+    k : float, default=3.0
+
+    Returns
+    -------
+    normalised : ndarray of float32, same shape, values in [0, 1]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> normalize(np.array([[10, 20], [30, 50]], np.int16)).tolist()
+    [[0.0, 0.25], [0.5, 1.0]]
+    """
+    _check_normalize(method, percentiles, k)
+    x = np.asarray(image, dtype=np.float64)
+    if method == "zscore":
+        std = x.std()
+        if std == 0:
+            return np.full(x.shape, 0.5, np.float32)
+        z = np.clip((x - x.mean()) / std, -k, k)
+        return ((z + k) / (2 * k)).astype(np.float32)
+    if method == "percentile":
+        lo, hi = np.percentile(x, percentiles)
+        x = np.clip(x, lo, hi)
+    else:
+        lo, hi = x.min(), x.max()
+    if hi <= lo:
+        return np.zeros(x.shape, np.float32)
+    return np.clip((x - lo) / (hi - lo), 0, 1).astype(np.float32)
+
+
+class Normalize(BaseImagePreprocessor):
+    """Per-image intensity normalisation to ``float32`` in ``[0, 1]``; see :func:`normalize`.
+
+    Use it before feature extraction on images whose floats are not in ``[0, 1]`` (other
+    featbus steps refuse them) or to make exposure comparable across scanners.
+
+    Parameters
+    ----------
+    method : {"minmax", "percentile", "zscore"}, default="minmax"
+        ``"zscore"`` clips z-scores to ``[-k, k]`` and maps them to ``[0, 1]``.
+    percentiles : (float, float), default=(1, 99)
+        Used by ``"percentile"``.
+    k : float, default=3.0
+        Used by ``"zscore"``.
+    n_jobs : int or None, default=None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = Normalize(method="zscore").fit_transform([np.arange(64.0).reshape(8, 8) * 100])
+    >>> out[0].dtype, float(out[0].min()) >= 0, float(out[0].max()) <= 1
+    (dtype('float32'), True, True)
+    """
+
+    def __init__(self, method="minmax", percentiles=(1.0, 99.0), k=3.0, n_jobs=None):
+        self.method = method
+        self.percentiles = percentiles
+        self.k = k
+        self.n_jobs = n_jobs
+
+    def _validate(self):
+        _check_normalize(self.method, self.percentiles, self.k)
+
+    def _process(self, image, index, path):
+        return normalize(image, method=self.method, percentiles=self.percentiles, k=self.k)
