@@ -1,0 +1,8 @@
+"""``python -m featbus``: the same as the ``featbus`` command."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

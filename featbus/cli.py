@@ -1,0 +1,484 @@
+"""The ``featbus`` command: extract features, evaluate pipelines, run the demo.
+
+::
+
+    featbus extract DATA_DIR --features efficientnet_lite0,hog,lbp -o features.parquet
+    featbus evaluate DATA_DIR --features hog,lbp --classifier svm,rf,knn,xgboost --balance none,smote --report out/
+    featbus demo [--data DATA_DIR]
+
+``DATA_DIR`` is a folder with one sub-folder per class (BUSI layout: ``benign/``,
+``malignant/``, ``normal/``, masks beside images as ``<name>_mask.png``), read with
+:func:`featbus.load_image_folder`. ``python -m featbus`` is the same command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ._version import __version__
+
+__all__ = ["main", "extract_features", "build_parser"]
+
+_DEF_FEATURES = "hog,lbp,glcm,intensity,shape"
+
+
+class CLIError(Exception):
+    """A user error: printed without a traceback, exit status 2."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _split(text: str) -> list[str]:
+    return [t.strip() for t in str(text).split(",") if t.strip()]
+
+
+def _load_folder(path: str):
+    """Read a class-folder data set, turning every problem into a one-line message."""
+    from .datasets import load_image_folder
+
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"data folder {str(p)!r} does not exist")
+    if not p.is_dir():
+        raise CLIError(f"{str(p)!r} is a file; give a folder with one sub-folder per class")
+    try:
+        data = load_image_folder(p)
+    except (ValueError, OSError) as exc:
+        raise CLIError(f"cannot read the data set in {str(p)!r}: {exc}") from exc
+    if len(data.target) == 0:
+        raise CLIError(f"no images found in {str(p)!r}")
+    if len(np.unique(data.target)) < 2:
+        raise CLIError(f"{str(p)!r} holds a single class ({list(data.target_names)}); "
+                       "evaluation needs at least two class sub-folders")
+    return data
+
+
+def _data_key(data) -> str:
+    """A fingerprint of the images (paths, sizes and times of files; pixels otherwise)."""
+    h = hashlib.sha1()
+    for rec in data.data:
+        path = rec.path
+        if path and os.path.isfile(path):
+            st = os.stat(path)
+            h.update(f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}".encode())
+        else:
+            h.update(np.ascontiguousarray(rec.image).tobytes())
+        if rec.mask is not None:
+            h.update(np.packbits(np.asarray(rec.mask, bool)).tobytes())
+    return h.hexdigest()[:16]
+
+
+def extract_features(data, features: Sequence[str] | str, *, region: str | None = None,
+                     n_jobs: int | None = None, cache: str | os.PathLike | None = None,
+                     progress: bool = True, chunk: int = 32) -> tuple[np.ndarray, list[str]]:
+    """Feature matrix of a data Bunch, one extractor at a time, with progress and a disk cache.
+
+    Extractors are fitted on the images only to learn their output layout (no labels, no
+    statistics), so computing them once for all images before cross-validation leaks nothing.
+
+    Parameters
+    ----------
+    data : Bunch
+        From :func:`featbus.load_image_folder`, :func:`featbus.make_phantoms`...; its ``data``
+        records (with masks) are used.
+    features : str or sequence of str
+        Names as in :func:`featbus.pipelines.make_features`.
+    region : {"image", "mask", "bbox"}, optional
+    n_jobs : int, optional
+    cache : path, optional
+        Folder for ``.npz`` files keyed by images, extractor and featbus version: a second run
+        (or adding one extractor) recomputes only what changed.
+    progress : bool
+        tqdm progress bar per extractor.
+    chunk : int
+        Images per progress step.
+
+    Returns
+    -------
+    X : ndarray of shape (n_images, n_features)
+    names : list of str
+        Column names, prefixed by the extractor name.
+
+    Examples
+    --------
+    >>> from featbus.datasets import make_phantoms
+    >>> from featbus.cli import extract_features
+    >>> X, names = extract_features(make_phantoms(4, image_size=64, random_state=0), "intensity",
+    ...                             progress=False)
+    >>> X.shape[0], names[0].startswith("intensity")
+    (4, True)
+    """
+    from .pipelines import make_features
+
+    union = make_features(features, region=region, n_jobs=n_jobs)
+    records = list(data.data)
+    key = _data_key(data) if cache else None
+    blocks, names = [], []
+    for name, est in union.transformer_list:
+        cache_file = None
+        if cache:
+            spec = hashlib.sha1(f"{__version__}|{est!r}|{key}".encode()).hexdigest()[:16]
+            cache_file = Path(cache) / f"{name}-{spec}.npz"
+            if cache_file.is_file():
+                with np.load(cache_file, allow_pickle=False) as z:
+                    blocks.append(z["X"])
+                    names += [f"{name}__{n}" for n in z["names"].tolist()]
+                continue
+        est.fit(records)
+        rows = []
+        it = range(0, len(records), chunk)
+        if progress:
+            from tqdm.auto import tqdm
+
+            it = tqdm(it, desc=f"{name:>10}", unit_scale=chunk, total=len(it), file=sys.stderr,
+                      bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} images [{elapsed}]")
+        for start in it:
+            rows.append(est.transform(records[start:start + chunk]))
+        Xb = np.vstack(rows)
+        fnames = [str(n) for n in est.get_feature_names_out()]
+        if cache_file is not None:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_suffix(".tmp.npz")
+            np.savez(tmp, X=Xb, names=np.asarray(fnames))
+            os.replace(tmp, cache_file)
+        blocks.append(Xb)
+        names += [f"{name}__{n}" for n in fnames]
+    return np.hstack(blocks), names
+
+
+def _write_table(path: Path, X, names, data) -> Path:
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    labels = [str(data.target_names[t]) for t in data.target]
+    if suffix == ".npz":
+        np.savez_compressed(path, X=X, feature_names=np.asarray(names), paths=np.asarray(data.paths),
+                            target=np.asarray(data.target), target_names=np.asarray(data.target_names),
+                            groups=np.asarray(data.groups))
+        return path
+    meta = pd.DataFrame({"path": [str(p) for p in data.paths], "label": labels,
+                         "target": np.asarray(data.target), "group": np.asarray(data.groups)})
+    frame = pd.concat([meta, pd.DataFrame(X, columns=names)], axis=1)
+    if suffix == ".parquet":
+        try:
+            frame.to_parquet(path, index=False)
+        except ImportError as exc:
+            raise CLIError("writing Parquet needs pyarrow (pip install 'featbus[parquet]'); "
+                           "or use -o features.csv / features.npz") from exc
+    elif suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        raise CLIError(f"unknown output format {suffix!r}; use .parquet, .csv or .npz")
+    return path
+
+
+def _groups_for(data, cv: str, progress: bool):
+    """Near-duplicate groups: the Bunch's when they group anything, else computed."""
+    groups = np.asarray(getattr(data, "groups", np.arange(len(data.target))))
+    if cv != "duplicate-grouped" or np.unique(groups).size < groups.size:
+        return groups
+    try:
+        from .model_selection import duplicate_groups
+    except ImportError:
+        return groups
+    if progress:
+        print("finding near-duplicate images...", file=sys.stderr)
+    return np.asarray(duplicate_groups(data.data))
+
+
+# --------------------------------------------------------------------------- commands
+
+def _cmd_extract(args) -> int:
+    out = Path(args.output)
+    if out.suffix.lower() not in (".parquet", ".csv", ".npz"):
+        raise CLIError(f"-o {str(out)!r}: the file name must end in .parquet, .csv or .npz")
+    data = _load_folder(args.data_dir)
+    t0 = time.perf_counter()
+    X, names = extract_features(data, args.features, region=args.region, n_jobs=args.n_jobs,
+                                cache=args.cache, progress=not args.quiet)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_table(out, X, names, data)
+    print(f"wrote {X.shape[0]} images x {X.shape[1]} features to {out} "
+          f"({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def _evaluate_all(data, X, names, *, feature_label, classifiers, balances, cvs, n_splits, n_bootstrap,
+                  search, random_state, n_jobs, progress):
+    """Reports of every classifier x balance, on the same folds, for each cv."""
+    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+
+    from .evaluation import evaluate
+    from .pipelines import make_pipeline, param_grid
+
+    reports: dict[str, list] = {}
+    for cv in cvs:
+        groups = _groups_for(data, cv, progress)
+        reports[cv] = []
+        for clf in classifiers:
+            for bal in balances:
+                pipe = make_pipeline(None, balance=bal, classifier=clf, random_state=random_state)
+                est = pipe
+                if search:
+                    grid = param_grid(pipe)
+                    if grid:  # inner folds grouped too: duplicates never straddle them
+                        est = GridSearchCV(pipe, grid, scoring="accuracy", n_jobs=n_jobs,
+                                           cv=StratifiedGroupKFold(3, shuffle=True, random_state=random_state))
+                name = f"{feature_label} | {clf} | {bal or 'none'}" + (" | grid" if search else "")
+                t0 = time.perf_counter()
+                rep = evaluate(est, X, data.target, cv=cv, n_splits=n_splits, groups=groups,
+                               n_bootstrap=n_bootstrap, random_state=random_state,
+                               n_jobs=None if search else n_jobs, name=name)
+                rep.class_names = [str(data.target_names[c]) for c in rep.classes]
+                reports[cv].append(rep)
+                if progress:
+                    print(f"  [{cv}] {name}: accuracy {rep.value('accuracy'):.3f}, macro AUC "
+                          f"{rep.value('auc'):.3f} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    return reports
+
+
+def _table_text(reports_by_cv: dict, positive: str | None) -> str:
+    """Side-by-side table: one row per pipeline, accuracy / macro F1 / AUCs for each cv."""
+    cvs = list(reports_by_cv)
+    first = reports_by_cv[cvs[0]]
+    cols = ["accuracy", "f1", "sensitivity", "specificity", "auc"]
+    header = ["pipeline"] + [f"{c}:{m}" for c in cvs for m in cols + ([f"auc[{positive}]"] if positive else [])]
+    rows = []
+    for i, rep in enumerate(first):
+        row = [rep.name]
+        for cv in cvs:
+            r = reports_by_cv[cv][i]
+            for m in cols:
+                lo, hi = r.interval(m)
+                row.append(f"{r.value(m):.3f} [{lo:.2f},{hi:.2f}]" if np.isfinite(lo) else f"{r.value(m):.3f}")
+            if positive:
+                lo, hi = r.interval("auc", positive)
+                row.append(f"{r.value('auc', positive):.3f} [{lo:.2f},{hi:.2f}]" if np.isfinite(lo)
+                           else f"{r.value('auc', positive):.3f}")
+        rows.append(row)
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    fmt = lambda r: "  ".join(str(x).ljust(w) if j == 0 else str(x).rjust(w) for j, (x, w) in enumerate(zip(r, widths)))
+    return "\n".join([fmt(header)] + [fmt(r) for r in rows])
+
+
+def _cmd_evaluate(args) -> int:
+    from .evaluation import compare
+    from .reporting import write_html
+
+    data = _load_folder(args.data_dir)
+    progress = not args.quiet
+    classifiers, balances = _split(args.classifier), [None if b.lower() == "none" else b for b in _split(args.balance)]
+    cvs = ["duplicate-grouped", "stratified"] if args.cv == "both" else [args.cv]
+    if not classifiers:
+        raise CLIError("--classifier is empty")
+    # fail fast on typos, before the long feature extraction
+    from .pipelines import make_classifier, make_sampler
+
+    for c in classifiers:
+        try:
+            make_classifier(c)
+        except (ValueError, ImportError) as exc:
+            raise CLIError(str(exc)) from exc
+    for b in balances:
+        try:
+            make_sampler(b)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
+    counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
+    print(f"{len(data.target)} images, classes {counts}; features {args.features}", file=sys.stderr)
+    X, names = extract_features(data, args.features, region=args.region, n_jobs=args.n_jobs,
+                                cache=args.cache, progress=progress)
+    reports = _evaluate_all(data, X, names, feature_label=args.features, classifiers=classifiers,
+                            balances=balances, cvs=cvs, n_splits=args.n_splits, n_bootstrap=args.n_bootstrap,
+                            search=args.search, random_state=args.random_state, n_jobs=args.n_jobs,
+                            progress=progress)
+    positive = args.positive if args.positive in data.target_names.tolist() else (
+        "malignant" if "malignant" in data.target_names.tolist() else None)
+    print(f"\n{X.shape[1]} features; {args.n_splits}-fold CV; values with bootstrap 95% CI; "
+          f"macro averages (accuracy: overall)")
+    print(_table_text(reports, positive))
+    main_cv = cvs[0]
+    best = max(reports[main_cv], key=lambda r: r.value("accuracy"))
+    print(f"\nbest ({main_cv}): {best.name}")
+    print(best.summary())
+    if args.report:
+        out = Path(args.report)
+        html_path = out if out.suffix.lower() in (".html", ".htm") else out / "report.html"
+        table = None
+        if len(reports[main_cv]) > 1:
+            others = [r for r in reports[main_cv] if r is not best]
+            table = compare([best, *others])
+            table = table[table["a"] == best.name]
+        notes = [f"Data: {args.data_dir} ({len(data.target)} images, {counts}).",
+                 f"Features: {args.features} ({X.shape[1]} columns"
+                 + (f", region={args.region}" if args.region else "") + "). "
+                 "Extractors learn nothing from labels or statistics, so they are computed once; "
+                 "scaling, sampling and the classifier are fitted on the training folds only.",
+                 ]
+        if "shape" in _split(args.features) or args.region in ("mask", "bbox"):
+            notes.append("Masks: the ground-truth lesion masks of the data set are used (at prediction "
+                         "time a segmenter must provide them), so these numbers assume perfect segmentation.")
+        if len(cvs) > 1:
+            for cv in cvs[1:]:
+                notes.append(f"A {cv} run of the same pipelines is in {cv}.html beside this file "
+                             "(near-duplicates may straddle its folds: optimistic).")
+        path = write_html(reports[main_cv], html_path, title=f"featbus evaluate: {main_cv} CV",
+                          comparison=table, notes=notes)
+        for cv in cvs[1:]:
+            write_html(reports[cv], html_path.with_name(f"{cv}.html"), title=f"featbus evaluate: {cv} CV",
+                       notes=notes[:2])
+        import pandas as pd
+
+        from .evaluation import comparison_table
+
+        pd.concat({cv: comparison_table(reports[cv]) for cv in cvs}, names=["cv"]).to_csv(
+            html_path.with_name("summary.csv"))
+        print(f"\nreport: {path.resolve()}")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from .evaluation import evaluate
+    from .pipelines import make_pipeline
+
+    t0 = time.perf_counter()
+    if args.data:
+        data = _load_folder(args.data)
+        source = f"{args.data} ({len(data.target)} images)"
+    else:
+        from .datasets import make_phantoms
+
+        data = make_phantoms(args.n_samples, image_size=args.image_size, random_state=args.random_state)
+        source = (f"{len(data.target)} synthetic ultrasound phantoms ({args.image_size} px, made by "
+                  "featbus.make_phantoms; no download)")
+    features = _split(args.features)
+    print(f"featbus {__version__} demo: {source}")
+    print(f"pipeline: features {'+'.join(features)} (texture on the lesion bounding box; shape from "
+          "the lesion mask) -> scale -> SVM, duplicate-grouped 5-fold CV")
+    pipe = make_pipeline(features, region="bbox", classifier="svm", n_jobs=args.n_jobs)
+    report = evaluate(pipe, data, n_splits=5, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
+                      name="demo: " + "+".join(features) + " > SVC", progress=not args.quiet)
+    print(report.summary())
+    if args.report:
+        print(f"report: {report.to_html(Path(args.report) / 'demo.html').resolve()}")
+    print(f"done in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``featbus`` command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--n-jobs", type=int, default=None, metavar="N",
+                        help="parallel jobs for feature extraction and model fitting (default 1; -1: all cores)")
+    common.add_argument("--cache", metavar="DIR", default=None,
+                        help="cache extracted features in DIR; later runs reuse them")
+    common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    common.add_argument("--random-state", type=int, default=0, metavar="SEED", help="seed of folds, samplers, models")
+
+    feat = argparse.ArgumentParser(add_help=False)
+    feat.add_argument("--features", "-f", default=_DEF_FEATURES, metavar="LIST",
+                      help="comma-separated extractors: hog, lbp, glcm, intensity, shape, or a backbone "
+                           f"name such as efficientnet_lite0 (default {_DEF_FEATURES})")
+    feat.add_argument("--region", choices=["image", "mask", "bbox"], default=None,
+                      help="region for the texture/intensity/deep extractors: whole image, lesion mask "
+                           "or lesion bounding box (uses the data set's masks; default: each extractor's)")
+
+    parser = argparse.ArgumentParser(
+        prog="featbus",
+        description="Breast ultrasound and mammogram images to feature matrices, and honest "
+                    "(near-duplicate grouped) evaluation of classical classifiers on them.",
+        epilog="DATA_DIR holds one sub-folder per class (BUSI layout: benign/, malignant/, normal/; "
+               "masks beside images as <name>_mask.png). Run 'featbus COMMAND --help' for details.")
+    parser.add_argument("--version", action="version", version=f"featbus {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("extract", parents=[common, feat], help="extract features to Parquet, CSV or NPZ",
+                       description="Extract features of every image of DATA_DIR and write them with the "
+                                   "image paths, labels, duplicate groups and feature names.")
+    p.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder per class")
+    p.add_argument("--output", "-o", required=True, metavar="FILE",
+                   help="output file: .parquet, .csv or .npz (format from the extension)")
+    p.set_defaults(func=_cmd_extract)
+
+    p = sub.add_parser("evaluate", parents=[common, feat],
+                       help="cross-validate classifiers (with/without balancing) and write a report",
+                       description="Extract features once, then cross-validate every classifier x balance "
+                                   "combination on the same duplicate-grouped folds; print a table with "
+                                   "bootstrap 95%% intervals and write an HTML report with plots.")
+    p.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder per class")
+    p.add_argument("--classifier", "-c", default="svm", metavar="LIST",
+                   help="comma-separated: svm, svm-calibrated, rf, knn, xgboost, logreg (default svm)")
+    p.add_argument("--balance", "-b", default="none", metavar="LIST",
+                   help="comma-separated: none, smote, borderline-smote, adasyn, smoteenn, oversample, "
+                        "undersample, class-weight (default none); 'none,smote' compares both")
+    p.add_argument("--cv", choices=["duplicate-grouped", "stratified", "both"], default="duplicate-grouped",
+                   help="fold scheme: near-duplicates kept in one fold (default), plain stratified "
+                        "(leaky on BUSI), or both side by side")
+    p.add_argument("--n-splits", type=int, default=5, metavar="K", help="number of folds (default 5)")
+    p.add_argument("--n-bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)")
+    p.add_argument("--search", action="store_true",
+                   help="tune each pipeline with featbus.pipelines.param_grid in the training folds (nested CV)")
+    p.add_argument("--positive", default="malignant", metavar="CLASS",
+                   help="class whose one-vs-rest AUC gets its own column (default malignant)")
+    p.add_argument("--report", "-r", metavar="DIR", default=None,
+                   help="write report.html (+ PNGs, summary.csv) into DIR")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("demo", parents=[common],
+                       help="features + cross-validated SVM + report on generated phantoms (no download)",
+                       description="Generate ultrasound phantoms (or read --data), extract features, "
+                                   "cross-validate an SVM pipeline on duplicate-grouped folds and print "
+                                   "the report.")
+    p.add_argument("--data", metavar="DATA_DIR", default=None, help="run on this class-folder data set instead")
+    p.add_argument("--features", "-f", default="lbp,glcm,intensity,shape", metavar="LIST",
+                   help="extractors (default lbp,glcm,intensity,shape)")
+    p.add_argument("--n-samples", type=int, default=90, metavar="N", help="number of phantoms (default 90)")
+    p.add_argument("--image-size", type=int, default=128, metavar="PX", help="phantom side (default 128)")
+    p.add_argument("--n-bootstrap", type=int, default=500, metavar="B", help="bootstrap resamples (default 500)")
+    p.add_argument("--report", "-r", metavar="DIR", default=None, help="also write DIR/demo.html")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``featbus`` command; returns the exit status.
+
+    Examples
+    --------
+    >>> from featbus.cli import main
+    >>> main(["--version"])  # doctest: +SKIP
+    featbus 0.1.0
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if getattr(args, "n_jobs", None) == 0:
+        parser.error("--n-jobs must not be 0 (use 1, N or -1)")
+    try:
+        return int(args.func(args) or 0)
+    except CLIError as exc:
+        print(f"featbus {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"featbus {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
