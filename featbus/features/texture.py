@@ -524,8 +524,9 @@ def glcm_features(image: np.ndarray, mask: np.ndarray | None = None, *, levels: 
         P = graycomatrix(q, distances, _ANGLES, levels=levels + 1, symmetric=True)[1:, 1:]
     counts = P.sum(axis=(0, 1))
     if np.any(counts == 0):
-        d = distances[int(np.nonzero(counts == 0)[0][0])]
-        raise ValueError(f"no pair of pixels at distance {d} lies inside the region; "
+        k, a = np.argwhere(counts == 0)[0]
+        raise ValueError(f"no pair of pixels at distance {distances[k]} and angle "
+                         f"{round(np.degrees(_ANGLES[a]))} degrees lies inside the region; "
                          "use smaller distances or a larger mask")
     out = np.empty((len(distances), len(props), 2))
     for k, prop in enumerate(props):
