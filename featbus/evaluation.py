@@ -29,6 +29,7 @@ from scipy import stats
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.model_selection._search import BaseSearchCV
+from sklearn.model_selection._split import GroupsConsumerMixin
 from sklearn.utils import _safe_indexing
 
 __all__ = [
@@ -252,7 +253,7 @@ def _fit_fold(estimator, X, y, groups, train, test, classes, fold):
     est = clone(estimator)
     X_tr, X_te = _safe_indexing(X, train), _safe_indexing(X, test)
     params = {}
-    if groups is not None and isinstance(est, BaseSearchCV):
+    if groups is not None and isinstance(est, BaseSearchCV) and isinstance(est.cv, GroupsConsumerMixin):
         params["groups"] = groups[train]  # a search: its inner folds can keep duplicates together
     est.fit(X_tr, y[train], **params)
     y_pred = np.asarray(est.predict(X_te))
