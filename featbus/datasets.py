@@ -24,16 +24,20 @@ others:
 from __future__ import annotations
 
 import numbers
+import os
+import re
 import warnings
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from scipy import ndimage as ndi
 from sklearn.utils import Bunch, check_random_state
 
-from ._base import ImageRecord
+from ._base import ImageError, ImageRecord, map_images
+from .io import _warn_skipped, read_image, read_mask
 
-__all__ = ["make_phantoms"]
+__all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_mias"]
 
 PHANTOM_CLASSES = ("benign", "malignant", "normal")
 
@@ -247,3 +251,406 @@ def make_phantoms(n_samples: int = 60, *, image_size: int | tuple[int, int] = 12
     descr = (f"featbus synthetic ultrasound phantoms: {len(target)} images of {h}x{w} pixels, "
              f"classes {dict(zip(PHANTOM_CLASSES, counts.tolist()))}.")
     return _bunch(images, masks, target, PHANTOM_CLASSES, paths, np.arange(len(target)), metas, descr)
+
+
+# --------------------------------------------------------------------------- image folders
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".dcm")
+_ON_ERROR = ("raise", "skip")
+
+
+def _natural_key(name: str):
+    """Sort 'benign (2)' before 'benign (10)'."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def _pattern_regex(pattern: str, stem: str | None) -> re.Pattern:
+    """Regex for a mask file-name pattern with ``{stem}`` and shell wildcards ``*``/``?``."""
+    if pattern.count("{stem}") != 1:
+        raise ValueError(f"mask_pattern must contain '{{stem}}' exactly once, got {pattern!r}")
+    before, after = pattern.split("{stem}")
+
+    def wild(part: str) -> str:
+        return "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in part)
+
+    middle = "(?P<stem>.+)" if stem is None else re.escape(stem)
+    return re.compile(f"^{wild(before)}{middle}{wild(after)}$", re.IGNORECASE)
+
+
+def _scan_class_folder(folder: Path, mask_pattern: str, extensions: tuple[str, ...]):
+    """Split a class folder into images (with their mask files) and orphan masks."""
+    files = sorted((f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")),
+                   key=lambda f: _natural_key(f.name))
+    generic = _pattern_regex(mask_pattern, None)
+    mask_like = {f.name for f in files if generic.match(f.name)}
+    images = [f for f in files if f.suffix.lower() in extensions and f.name not in mask_like]
+    stems = {f.stem: f for f in images}
+    owners: dict[str, list[Path]] = {f.stem: [] for f in images}
+    orphans = []
+    for f in files:
+        if f.name not in mask_like:
+            continue
+        # the longest image stem whose own pattern matches owns the mask ("a_mask_1.png" -> "a")
+        cands = [s for s in stems if s in f.name and _pattern_regex(mask_pattern, s).match(f.name)]
+        if cands:
+            owners[max(cands, key=len)].append(f)
+        else:
+            orphans.append(f)
+    return [(f, sorted(owners[f.stem], key=lambda m: _natural_key(m.name))) for f in images], orphans
+
+
+def _load_one(item, index: int):
+    """Read one image and the union of its masks; return a tuple or an error reason."""
+    image_path, mask_paths = item
+    try:
+        image = read_image(image_path)
+    except (ImageError, FileNotFoundError) as exc:
+        return ("error", str(image_path), getattr(exc, "reason", str(exc)))
+    if not mask_paths:
+        return image, np.zeros(image.shape, bool)
+    try:
+        mask = read_mask(mask_paths, shape=image.shape)
+    except ImageError as exc:
+        return ("error", str(image_path), f"mask {exc.path!r}: {exc.reason} (image {str(image_path)!r} "
+                f"has shape {image.shape})")
+    except FileNotFoundError as exc:
+        return ("error", str(image_path), f"mask: {exc}")
+    return image, mask
+
+
+def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None = None,
+                      mask_pattern: str = "{stem}_mask*.png",
+                      extensions: Sequence[str] = IMAGE_EXTENSIONS, on_error: str = "raise",
+                      groups: str | None = "duplicates", duplicate_threshold: int | None = None,
+                      n_jobs: int | None = None) -> Bunch:
+    """Load a folder of images, one sub-folder per class, with optional masks beside them.
+
+    Layout (the BUSI layout)::
+
+        root/
+          benign/   a (1).png  a (1)_mask.png  a (1)_mask_1.png  b.png ...
+          malignant/ ...
+
+    Parameters
+    ----------
+    root : path
+        The folder holding one sub-folder per class.
+    classes : sequence of str, optional
+        Class sub-folders to load, in this order (their index is the target). Default: every
+        non-hidden sub-folder, sorted by name.
+    mask_pattern : str, default="{stem}_mask*.png"
+        File-name pattern of an image's mask files, ``{stem}`` being the image's file name
+        without extension; ``*`` and ``?`` are wildcards. Several matching files (``_mask``,
+        ``_mask_1``, ...: several lesions) are merged by union. Files matching the pattern are
+        never loaded as images; a mask file whose image is absent is reported by a warning.
+    extensions : sequence of str
+        Image file extensions (case-insensitive).
+    on_error : {"raise", "skip"}, default="raise"
+        What an unreadable image, or a mask whose size differs from its image's, does: raise
+        an error naming the file(s), or skip the image; skipped images are listed in
+        ``Bunch.skipped`` as ``(path, reason)`` and reported by a warning.
+    groups : {"duplicates"} or None, default="duplicates"
+        ``"duplicates"``: ``Bunch.groups`` from :func:`featbus.duplicate_groups` (near-duplicate
+        images share a group); ``None``: every image its own group.
+    duplicate_threshold : int, optional
+        ``threshold`` of :func:`featbus.duplicate_groups`.
+    n_jobs : int, optional
+        Parallel workers for reading.
+
+    Returns
+    -------
+    data : Bunch
+        ``images``, ``masks``, ``target``, ``target_names`` (the class folder names),
+        ``paths``, ``groups``, ``data`` (:class:`featbus.ImageRecord` with
+        ``meta={"label", "has_mask_file", "mask_paths"}``), ``skipped``, ``DESCR``. Images
+        without a mask file get an all-``False`` mask and ``meta["has_mask_file"] = False``:
+        in a folder with masks, "no mask file" is read as "no lesion drawn".
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from featbus import load_image_folder
+    >>> root = tempfile.mkdtemp()
+    >>> rng = np.random.RandomState(0)
+    >>> for c in ("a", "b"):
+    ...     os.mkdir(os.path.join(root, c))
+    ...     im = (rng.rand(32, 32) * 255).astype(np.uint8)
+    ...     Image.fromarray(im).save(os.path.join(root, c, "x (1).png"))
+    ...     Image.fromarray((im > 128).astype(np.uint8) * 255).save(os.path.join(root, c, "x (1)_mask.png"))
+    >>> data = load_image_folder(root)
+    >>> data.target_names.tolist(), data.target.tolist(), len(data.data)
+    (['a', 'b'], [0, 1], 2)
+    >>> bool(data.masks[0].any()), data.data[0].meta["has_mask_file"]
+    (True, True)
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{str(root)!r}: no such folder")
+    if on_error not in _ON_ERROR:
+        raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
+    if groups not in ("duplicates", None):
+        raise ValueError(f"groups must be 'duplicates' or None, got {groups!r}")
+    if isinstance(extensions, str):
+        extensions = (extensions,)
+    exts = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in extensions)
+    _pattern_regex(mask_pattern, None)  # validate early
+    if classes is None:
+        classes = sorted((d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
+                         key=_natural_key)
+        if not classes:
+            raise ValueError(f"{str(root)!r} has no class sub-folders (expected root/<class>/<image>)")
+    else:
+        classes = [str(c) for c in classes]
+        absent = [c for c in classes if not (root / c).is_dir()]
+        if absent:
+            raise FileNotFoundError(f"class folder(s) {absent} not found in {str(root)!r}")
+    items, labels = [], []
+    for k, c in enumerate(classes):
+        found, orphans = _scan_class_folder(root / c, mask_pattern, exts)
+        if orphans:
+            warnings.warn(f"{len(orphans)} mask file(s) without an image in {str(root / c)!r}: "
+                          + ", ".join(repr(o.name) for o in orphans[:10]), UserWarning, stacklevel=2)
+        items += found
+        labels += [k] * len(found)
+    if not items:
+        raise ValueError(f"no image files with extensions {exts} in the class folders of {str(root)!r}")
+    results = map_images(_load_one, items, n_jobs)
+    images, masks, target, paths, metas, skipped = [], [], [], [], [], []
+    for (image_path, mask_paths), label, res in zip(items, labels, results):
+        if isinstance(res[0], str):  # ("error", path, reason)
+            if on_error == "raise":
+                raise ImageError(res[2], path=res[1])
+            skipped.append((res[1], res[2]))
+            continue
+        images.append(res[0])
+        masks.append(res[1])
+        target.append(label)
+        paths.append(str(image_path))
+        metas.append({"label": classes[label], "has_mask_file": bool(mask_paths),
+                      "mask_paths": [str(m) for m in mask_paths]})
+    if skipped:
+        _warn_skipped([(i, p, r) for i, (p, r) in enumerate(skipped)], "image(s)")
+    if not images:
+        raise ValueError(f"no readable image in {str(root)!r}")
+    if groups == "duplicates":
+        from .model_selection import duplicate_groups
+
+        group_labels = duplicate_groups(images, threshold=duplicate_threshold, n_jobs=n_jobs)
+    else:
+        group_labels = np.arange(len(images))
+    counts = np.bincount(target, minlength=len(classes))
+    descr = (f"Image folder {str(root)!r}: {len(images)} images, classes "
+             f"{dict(zip(classes, counts.tolist()))}, {len(np.unique(group_labels))} groups.")
+    return _bunch(images, masks, target, classes, paths, group_labels, metas, descr, skipped=skipped)
+
+
+# --------------------------------------------------------------------------- BUSI
+
+BUSI_CLASSES = ("benign", "malignant", "normal")
+
+
+def _default_data_dir(name: str) -> Path | None:
+    candidates = []
+    if os.environ.get("FEATBUS_DATA"):
+        candidates.append(Path(os.environ["FEATBUS_DATA"]) / name)
+    candidates.append(Path.cwd().parent / "shared" / "data" / name)  # run from a checkout
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+def load_busi(root: str | os.PathLike | None = None, *, duplicate_threshold: int | None = None,
+              on_error: str = "raise", n_jobs: int | None = None) -> Bunch:
+    """Load BUSI, the Breast Ultrasound Images data set, with masks and duplicate groups.
+
+    Al-Dhabyani W, Gomaa M, Khaled H, Fahmy A. *Dataset of breast ultrasound images.* Data in
+    Brief 28:104863 (2020). featbus never downloads it: point ``root`` at a local copy.
+
+    Parameters
+    ----------
+    root : path, optional
+        The ``Dataset_BUSI_with_GT`` folder, or a folder containing it. Default:
+        ``$FEATBUS_DATA/busi``, else ``../shared/data/busi`` from the working directory.
+    duplicate_threshold : int, optional
+        ``threshold`` of :func:`featbus.duplicate_groups` for ``Bunch.groups``.
+    on_error : {"raise", "skip"}, default="raise"
+        See :func:`load_image_folder`.
+    n_jobs : int, optional
+        Parallel workers for reading and hashing.
+
+    Returns
+    -------
+    data : Bunch
+        As :func:`load_image_folder`, classes ``["benign", "malignant", "normal"]``. Masks are
+        the union of ``<name>_mask*.png``; normal images have all-``False`` masks. ``groups``
+        are near-duplicate groups: use them (or :class:`featbus.DuplicateGroupKFold`) for CV,
+        since BUSI holds many near-copies of one lesion.
+
+    Examples
+    --------
+    >>> from featbus import load_busi
+    >>> data = load_busi("../shared/data/busi")  # doctest: +SKIP
+    >>> data.target_names.tolist()  # doctest: +SKIP
+    ['benign', 'malignant', 'normal']
+    """
+    if root is None:
+        root = _default_data_dir("busi")
+        if root is None:
+            raise FileNotFoundError("BUSI not found: pass root= (the Dataset_BUSI_with_GT folder or its "
+                                    "parent) or set FEATBUS_DATA to the folder holding busi/")
+    root = Path(root)
+
+    def is_busi(p: Path) -> bool:
+        return all((p / c).is_dir() for c in BUSI_CLASSES)
+
+    found = next((p for p in (root, root / "Dataset_BUSI_with_GT") if is_busi(p)), None)
+    if found is None:
+        raise FileNotFoundError(f"{str(root)!r} is not a BUSI folder: expected sub-folders "
+                                f"{list(BUSI_CLASSES)} in it or in its Dataset_BUSI_with_GT folder")
+    data = load_image_folder(found, classes=BUSI_CLASSES, mask_pattern="{stem}_mask*.png",
+                             extensions=(".png",), on_error=on_error, groups="duplicates",
+                             duplicate_threshold=duplicate_threshold, n_jobs=n_jobs)
+    data.DESCR = ("BUSI breast ultrasound images (Al-Dhabyani et al., Data in Brief 28:104863, 2020). "
+                  + data.DESCR)
+    return data
+
+
+# --------------------------------------------------------------------------- mini-MIAS
+
+MIAS_CLASSES = ("normal", "benign", "malignant")
+_MIAS_ROW = re.compile(r"^(mdb\d{3})\s+([FGD])\s+([A-Z]{4})(?:\s+([BM]))?(?:\s+(\d+)\s+(\d+)\s+(\d+))?")
+
+
+def parse_mias_info(path: str | os.PathLike) -> dict[str, list[dict]]:
+    """Parse the mini-MIAS ``Info.txt``: reference -> list of rows (one per abnormality).
+
+    The free-text header and footer are skipped (only lines starting with ``mdbNNN`` count);
+    CRLF line endings are accepted. Each row is a dict with ``tissue``, ``abnormality``,
+    ``severity`` (``"B"``, ``"M"`` or ``None``) and ``x``, ``y``, ``radius`` (``None`` when the
+    row has no coordinates, e.g. widely distributed calcifications). ``x`` and ``y`` are as in
+    the file: ``y`` is measured from the BOTTOM edge.
+    """
+    rows: dict[str, list[dict]] = {}
+    with open(path, encoding="latin-1", newline=None) as fh:  # newline=None: CRLF -> \n
+        for n, line in enumerate(fh, 1):
+            line = line.strip()
+            if not re.match(r"^mdb\d{3}\b", line):
+                continue
+            m = _MIAS_ROW.match(line)
+            if m is None:
+                raise ValueError(f"{str(path)!r} line {n}: cannot parse {line!r}")
+            ref, tissue, abn, sev, x, y, r = m.groups()
+            coords = (int(x), int(y), int(r)) if x is not None else (None, None, None)
+            rows.setdefault(ref, []).append({"tissue": tissue, "abnormality": abn, "severity": sev,
+                                             "x": coords[0], "y": coords[1], "radius": coords[2]})
+    if not rows:
+        raise ValueError(f"{str(path)!r} holds no mini-MIAS rows (lines starting with 'mdbNNN')")
+    return rows
+
+
+def _disk(shape: tuple[int, int], row: float, col: float, radius: float) -> np.ndarray:
+    rr, cc = np.ogrid[: shape[0], : shape[1]]
+    return (rr - row) ** 2 + (cc - col) ** 2 <= radius**2
+
+
+def load_mias(root: str | os.PathLike | None = None, *, n_jobs: int | None = None) -> Bunch:
+    """Load the mini-MIAS mammograms with labels and lesion masks from ``Info.txt``.
+
+    Suckling J et al. *The Mammographic Image Analysis Society digital mammogram database.*
+    Exerpta Medica, International Congress Series 1069:375-378 (1994). Research use only.
+
+    Parameters
+    ----------
+    root : path, optional
+        Folder with ``Info.txt`` and ``mdbNNN.pgm``. Default: ``$FEATBUS_DATA/mini-mias``,
+        else ``../shared/data/mini-mias`` from the working directory.
+    n_jobs : int, optional
+        Parallel workers for reading.
+
+    Returns
+    -------
+    data : Bunch
+        Common fields (see :mod:`featbus.datasets`) plus:
+
+        * ``target_names``: ``["normal", "benign", "malignant"]``; an image is malignant when
+          any of its rows says M, benign when any says B, else normal;
+        * ``abnormality``: per image the class (``CALC``, ``CIRC``, ``SPIC``, ``MISC``,
+          ``ARCH``, ``ASYM`` or ``NORM``), or the list of classes when ``Info.txt`` has
+          several rows for the image;
+        * ``tissue``: ``F`` (fatty), ``G`` (fatty-glandular) or ``D`` (dense-glandular);
+        * ``lesions``: per image a list of ``(row, col, radius)`` in image coordinates
+          (``row = height - y``, since ``Info.txt`` measures ``y`` from the bottom edge);
+        * ``mask_complete``: ``False`` for images with an abnormality row without
+          coordinates (their mask misses it; e.g. widely distributed calcifications);
+        * ``missing``: references listed in ``Info.txt`` whose file is absent (reported by a
+          warning, not an error: mini-MIAS subsets are common); ``unlisted``: ``.pgm`` files
+          with no row in ``Info.txt`` (not loaded).
+
+        ``masks`` are disks of the given radius around each lesion centre (an approximation:
+        MIAS gives no outlines). ``groups`` is the woman: ``(number - 1) // 2``, so mdb001
+        and mdb002 (her two breasts) share group 0. ``meta`` of each record holds
+        ``reference``, ``label``, ``abnormality``, ``tissue``, ``lesions``, ``mask_complete``.
+
+    Examples
+    --------
+    >>> from featbus import load_mias
+    >>> data = load_mias("../shared/data/mini-mias")  # doctest: +SKIP
+    >>> data.lesions[0]  # doctest: +SKIP
+    [(599, 535, 197)]
+    """
+    if root is None:
+        root = _default_data_dir("mini-mias")
+        if root is None:
+            raise FileNotFoundError("mini-MIAS not found: pass root= (the folder with Info.txt) or set "
+                                    "FEATBUS_DATA to the folder holding mini-mias/")
+    root = Path(root)
+    info = root / "Info.txt"
+    if not info.is_file():
+        raise FileNotFoundError(f"{str(info)!r}: mini-MIAS needs its Info.txt annotation file")
+    table = parse_mias_info(info)
+    on_disk = {p.stem.lower(): p for p in root.iterdir() if p.suffix.lower() == ".pgm"}
+    refs = sorted(table)
+    present = [r for r in refs if r in on_disk]
+    missing = [r for r in refs if r not in on_disk]
+    unlisted = sorted(set(on_disk) - set(table))
+    if missing:
+        warnings.warn(f"{len(missing)} image(s) listed in Info.txt are absent from {str(root)!r} "
+                      f"(see Bunch.missing): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}",
+                      UserWarning, stacklevel=2)
+    if unlisted:
+        warnings.warn(f"{len(unlisted)} .pgm file(s) have no row in Info.txt and are not loaded: "
+                      f"{', '.join(unlisted[:5])}", UserWarning, stacklevel=2)
+    if not present:
+        raise ValueError(f"none of the {len(refs)} images listed in Info.txt is in {str(root)!r}")
+    images = map_images(lambda ref, i: read_image(on_disk[ref]), present, n_jobs)
+    masks, target, paths, metas, groups = [], [], [], [], []
+    abnormality, tissue, lesions, complete = [], [], [], []
+    for ref, image in zip(present, images):
+        rows = table[ref]
+        h = image.shape[0]
+        sev = {r["severity"] for r in rows}
+        label = 2 if "M" in sev else 1 if "B" in sev else 0
+        spots = [(h - r["y"], r["x"], r["radius"]) for r in rows if r["x"] is not None]
+        mask = np.zeros(image.shape, bool)
+        for row, col, rad in spots:
+            mask |= _disk(image.shape, row, col, rad)
+        abn = [r["abnormality"] for r in rows]
+        abn = abn[0] if len(abn) == 1 else abn
+        ok = all(r["x"] is not None for r in rows if r["abnormality"] != "NORM")
+        masks.append(mask)
+        target.append(label)
+        paths.append(str(on_disk[ref]))
+        groups.append((int(ref[3:]) - 1) // 2)
+        abnormality.append(abn)
+        tissue.append(rows[0]["tissue"])
+        lesions.append(spots)
+        complete.append(ok)
+        metas.append({"reference": ref, "label": MIAS_CLASSES[label], "abnormality": abn,
+                      "tissue": rows[0]["tissue"], "lesions": spots, "mask_complete": ok})
+    counts = np.bincount(target, minlength=3)
+    descr = ("mini-MIAS mammograms (Suckling et al., 1994): "
+             f"{len(images)} images, {dict(zip(MIAS_CLASSES, counts.tolist()))}; "
+             f"{len(missing)} listed in Info.txt but absent.")
+    return _bunch(images, masks, target, MIAS_CLASSES, paths, groups, metas, descr,
+                  abnormality=abnormality, tissue=np.asarray(tissue, dtype=str), lesions=lesions,
+                  mask_complete=np.asarray(complete, bool), missing=missing, unlisted=unlisted)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from featbus import ImageRecord
-from featbus.datasets import make_phantoms
+from PIL import Image
+
+from featbus import ImageError, ImageRecord, load_busi, load_image_folder, load_mias
+from featbus.datasets import make_phantoms, parse_mias_info
 
 
 def _check_bunch(b):
@@ -88,3 +90,177 @@ class TestPhantoms:
         X = np.array([[im.mean(), im.std(), im[16:48, 16:48].mean(), im[48:].mean()] for im in ph.images])
         score = cross_val_score(LogisticRegression(max_iter=1000), X, ph.target, cv=3).mean()
         assert score > 0.45
+
+
+# --------------------------------------------------------------------------- image folders
+
+def _png(path, arr):
+    Image.fromarray(arr).save(path)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A small BUSI-like tree: spaces and parentheses, multi-masks, an image without mask."""
+    rng = np.random.RandomState(0)
+    root = tmp_path / "data set"
+    for c in ("malignant", "benign"):
+        (root / c).mkdir(parents=True)
+    for i in (1, 2, 10):
+        im = (rng.rand(40, 50) * 255).astype(np.uint8)
+        _png(root / "benign" / f"benign ({i}).png", im)
+        m = np.zeros((40, 50), np.uint8)
+        m[5:10, 5:10] = 255
+        _png(root / "benign" / f"benign ({i})_mask.png", m)
+    m1 = np.zeros((40, 50), np.uint8)
+    m1[30:35, 30:40] = 255
+    _png(root / "benign" / "benign (2)_mask_1.png", m1)
+    _png(root / "malignant" / "malignant (1).png", (rng.rand(30, 30) * 255).astype(np.uint8))
+    return root
+
+
+class TestImageFolder:
+    def test_layout(self, folder):
+        d = load_image_folder(folder)
+        _check_bunch(d)
+        assert d.target_names.tolist() == ["benign", "malignant"]  # sorted folders
+        names = [p.rsplit("/", 1)[-1] for p in d.paths]
+        assert names == ["benign (1).png", "benign (2).png", "benign (10).png", "malignant (1).png"]
+        assert d.target.tolist() == [0, 0, 0, 1]
+        assert d.masks[0].sum() == 25 and d.masks[1].sum() == 25 + 50  # union of _mask and _mask_1
+        assert d.data[1].meta["mask_paths"][1].endswith("benign (2)_mask_1.png")
+        # no mask file: all-False mask, flagged
+        assert not d.masks[3].any() and d.data[3].meta["has_mask_file"] is False
+        assert d.data[0].meta["has_mask_file"] is True and d.data[0].meta["label"] == "benign"
+        assert d.skipped == []
+        assert len(np.unique(d.groups)) == 4  # random images: no duplicates
+
+    def test_classes_and_groups(self, folder):
+        d = load_image_folder(folder, classes=["malignant", "benign"], groups=None)
+        assert d.target_names.tolist() == ["malignant", "benign"] and d.target.tolist() == [0, 1, 1, 1]
+        np.testing.assert_array_equal(d.groups, np.arange(4))
+        with pytest.raises(FileNotFoundError, match="normal"):
+            load_image_folder(folder, classes=["normal"])
+
+    def test_duplicates_grouped(self, folder):
+        src = folder / "benign" / "benign (1).png"
+        (folder / "malignant" / "copy.png").write_bytes(src.read_bytes())
+        d = load_image_folder(folder)
+        assert d.groups[0] == d.groups[d.paths.index(str(folder / "malignant" / "copy.png"))]
+
+    def test_mask_size_mismatch(self, folder):
+        _png(folder / "benign" / "benign (10)_mask_1.png", np.zeros((20, 20), np.uint8))
+        with pytest.raises(ImageError, match=r"benign \(10\)_mask_1.png.*benign \(10\).png"):
+            load_image_folder(folder)
+        with pytest.warns(UserWarning, match=r"skipped 1.*benign \(10\)"):
+            d = load_image_folder(folder, on_error="skip")
+        assert len(d.images) == 3 and d.skipped[0][0].endswith("benign (10).png")
+
+    def test_bad_image_and_orphan_mask(self, folder):
+        (folder / "benign" / "notes.png").write_text("not an image")
+        with pytest.raises(ImageError, match=r"notes.png.*text"):
+            load_image_folder(folder)
+        _png(folder / "malignant" / "lost_mask.png", np.zeros((8, 8), np.uint8))
+        with pytest.warns(UserWarning) as rec:
+            d = load_image_folder(folder, on_error="skip")
+        messages = " ".join(str(w.message) for w in rec)
+        assert "lost_mask.png" in messages and "notes.png" in messages
+        assert len(d.images) == 4
+
+    def test_bad_arguments(self, tmp_path, folder):
+        with pytest.raises(FileNotFoundError):
+            load_image_folder(tmp_path / "nope")
+        with pytest.raises(ValueError, match="class sub-folders"):
+            load_image_folder(folder / "malignant")
+        with pytest.raises(ValueError, match="on_error"):
+            load_image_folder(folder, on_error="ignore")
+        with pytest.raises(ValueError, match="stem"):
+            load_image_folder(folder, mask_pattern="mask.png")
+        with pytest.raises(ValueError, match="groups"):
+            load_image_folder(folder, groups="patients")
+
+
+# --------------------------------------------------------------------------- BUSI
+
+@pytest.fixture(scope="module")
+def busi(busi_root):
+    return load_busi(busi_root)
+
+
+def test_busi(busi, busi_root):
+    _check_bunch(busi)
+    assert len(busi.images) == 625
+    assert busi.target_names.tolist() == ["benign", "malignant", "normal"]
+    assert np.bincount(busi.target).tolist() == [345, 169, 111]
+    for t, m, rec in zip(busi.target, busi.masks, busi.data):
+        assert m.any() == (t != 2), rec.path
+    assert all(im.dtype == np.uint8 and max(im.shape) <= 320 for im in busi.images)
+    multi = [r for r in busi.data if len(r.meta["mask_paths"]) > 1]
+    assert multi and all("_mask" not in p.rsplit("/", 1)[-1] for p in busi.paths)
+    assert 1 < len(np.unique(busi.groups)) < 625  # near-duplicates found
+
+
+def test_busi_parent_folder_and_errors(busi_root, tmp_path, monkeypatch):
+    import featbus.datasets as ds
+
+    seen = []
+    monkeypatch.setattr(ds, "load_image_folder", lambda root, **kw: seen.append(root) or ds.Bunch(DESCR=""))
+    load_busi(busi_root.parent)  # the folder holding Dataset_BUSI_with_GT
+    load_busi(busi_root)
+    assert seen == [busi_root, busi_root]
+    with pytest.raises(FileNotFoundError, match="not a BUSI folder"):
+        load_busi(tmp_path)
+
+
+# --------------------------------------------------------------------------- mini-MIAS
+
+@pytest.fixture(scope="module")
+def mias(mias_root):
+    with pytest.warns(UserWarning, match="202 image"):
+        return load_mias(mias_root)
+
+
+def test_mias(mias):
+    _check_bunch(mias)
+    assert len(mias.images) == 120
+    assert mias.target_names.tolist() == ["normal", "benign", "malignant"]
+    assert len(mias.missing) == 202 and mias.missing[0] == "mdb121" and mias.unlisted == []
+    refs = [r.meta["reference"] for r in mias.data]
+    assert refs[:3] == ["mdb001", "mdb002", "mdb003"]
+    i1, i5, i3 = refs.index("mdb001"), refs.index("mdb005"), refs.index("mdb003")
+    assert mias.lesions[i1] == [(1024 - 425, 535, 197)]
+    assert mias.masks[i1][1024 - 425, 535] and not mias.masks[i1][425, 535 + 197 + 5]
+    assert mias.abnormality[i5] == ["CIRC", "CIRC"] and mias.target[i5] == 1
+    assert mias.lesions[i5] == [(1024 - 133, 477, 30), (1024 - 168, 500, 26)]
+    assert mias.abnormality[i3] == "NORM" and mias.target[i3] == 0 and not mias.masks[i3].any()
+    assert mias.tissue[i1] == "G" and mias.tissue[i5] == "F"
+    assert mias.target[refs.index("mdb023")] == 2  # CIRC M
+    i59 = refs.index("mdb059")  # CIRC B without coordinates
+    assert mias.target[i59] == 1 and not mias.masks[i59].any() and not mias.mask_complete[i59]
+    assert mias.data[i59].meta["mask_complete"] is False
+    assert mias.groups[:4].tolist() == [0, 0, 1, 1] and mias.groups[refs.index("mdb120")] == 59
+    assert all(im.shape == (1024, 1024) and im.dtype == np.uint8 for im in mias.images)
+
+
+def test_parse_mias_info(tmp_path):
+    text = ("   SOME HEADER\r\nmdb is mentioned in prose here\r\n===\r\n"
+            "mdb001 G CIRC B 535 425 197\r\nmdb003 D NORM \r\nmdb005 F CIRC B 477 133 30\r\n"
+            "mdb005 F CIRC B 500 168 26\r\nmdb233 G CALC M *NOTE 3*\r\nmdb059 F CIRC B\r\n\r\n===\r\n")
+    (tmp_path / "Info.txt").write_bytes(text.encode())
+    t = parse_mias_info(tmp_path / "Info.txt")
+    assert sorted(t) == ["mdb001", "mdb003", "mdb005", "mdb059", "mdb233"]
+    assert t["mdb001"][0] == {"tissue": "G", "abnormality": "CIRC", "severity": "B",
+                              "x": 535, "y": 425, "radius": 197}
+    assert len(t["mdb005"]) == 2 and t["mdb003"][0]["severity"] is None
+    assert t["mdb233"][0]["severity"] == "M" and t["mdb233"][0]["x"] is None
+    # a folder with Info.txt and one of the listed images
+    img = np.zeros((64, 64), np.uint8)
+    (tmp_path / "mdb233.pgm").write_bytes(b"P5\n64 64\n255\n" + img.tobytes())
+    (tmp_path / "mdb999.pgm").write_bytes(b"P5\n64 64\n255\n" + img.tobytes())
+    with pytest.warns(UserWarning) as rec:
+        d = load_mias(tmp_path)
+    messages = " ".join(str(w.message) for w in rec)
+    assert "absent" in messages and "mdb999" in messages
+    assert d.target.tolist() == [2] and d.unlisted == ["mdb999"] and not d.mask_complete[0]
+    assert d.groups.tolist() == [116]
+    with pytest.raises(FileNotFoundError, match="Info.txt"):
+        load_mias(tmp_path / "nope")
