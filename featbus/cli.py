@@ -50,6 +50,12 @@ def _load_folder(path: str):
         raise CLIError(f"data folder {str(p)!r} does not exist")
     if not p.is_dir():
         raise CLIError(f"{str(p)!r} is a file; give a folder with one sub-folder per class")
+    # a download wrapper folder (busi/ holding only Dataset_BUSI_with_GT/): use the folder inside
+    entries = [e for e in p.iterdir() if not e.name.startswith(".")]
+    subdirs = [e for e in entries if e.is_dir()]
+    if len(subdirs) == 1 and all(e.is_dir() or e.suffix.lower() in (".txt", ".md", ".zip") for e in entries) \
+            and any(s.is_dir() for s in subdirs[0].iterdir()):
+        p = subdirs[0]
     try:
         data = load_image_folder(p)
     except (ValueError, OSError) as exc:
@@ -237,8 +243,7 @@ def _evaluate_all(data, X, names, *, feature_label, classifiers, balances, cvs, 
                 t0 = time.perf_counter()
                 rep = evaluate(est, X, data.target, cv=cv, n_splits=n_splits, groups=groups,
                                n_bootstrap=n_bootstrap, random_state=random_state,
-                               n_jobs=None if search else n_jobs, name=name)
-                rep.class_names = [str(data.target_names[c]) for c in rep.classes]
+                               n_jobs=None if search else n_jobs, name=name, target_names=data.target_names)
                 reports[cv].append(rep)
                 if progress:
                     print(f"  [{cv}] {name}: accuracy {rep.value('accuracy'):.3f}, macro AUC "

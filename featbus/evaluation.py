@@ -500,7 +500,8 @@ def _percentile(x: np.ndarray) -> tuple[float, float]:
 
 def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_splits: int = 5,
              groups=None, n_bootstrap: int = 1000, random_state: int | None = 0,
-             n_jobs: int | None = None, name: str | None = None, progress: bool = False) -> Report:
+             n_jobs: int | None = None, name: str | None = None, target_names=None,
+             progress: bool = False) -> Report:
     """Cross-validate an estimator and report metrics with bootstrap confidence intervals.
 
     Parameters
@@ -530,6 +531,8 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
         Folds fitted in parallel.
     name : str, optional
         Name of the report (default: a short description of the estimator).
+    target_names : sequence of str, optional
+        Display names of integer labels ``0..K-1`` (default ``Bunch.target_names``).
     progress : bool, default=False
         Show a progress bar over the folds.
 
@@ -551,7 +554,8 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
     >>> bool(report.to_frame().loc["macro", ("auc", "value")] > 0.9)
     True
     """
-    X, y, groups, target_names = _resolve(data_or_X, y, groups)
+    X, y, groups, bunch_names = _resolve(data_or_X, y, groups)
+    target_names = bunch_names if target_names is None else list(target_names)
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
     splits, groups, how = make_splits(X, y, cv=cv, n_splits=n_splits, groups=groups, random_state=random_state)
