@@ -39,15 +39,10 @@ CENTER_FRACTION = 0.5
 
 def _grow(lo: int, hi: int, extra: float, min_len: int, n: int) -> tuple[int, int]:
     """Grow the half-open interval [lo, hi) by ``extra`` pixels per side, to ``min_len``, inside [0, n)."""
-    lo_f, hi_f = lo - extra, hi + extra
-    length = max(hi_f - lo_f, float(min(min_len, n)))
-    centre = (lo_f + hi_f) / 2
-    lo_f, hi_f = centre - length / 2, centre + length / 2
-    if lo_f < 0:  # shift rather than shrink when the box touches an edge
-        hi_f, lo_f = hi_f - lo_f, 0.0
-    if hi_f > n:
-        lo_f, hi_f = max(0.0, lo_f - (hi_f - n)), float(n)
-    return int(np.floor(lo_f)), int(np.ceil(hi_f))
+    length = min(n, max(int(np.ceil(hi - lo + 2 * extra)), min_len))
+    start = int(np.floor((lo + hi - length) / 2))  # centred on the lesion
+    start = min(max(start, 0), n - length)  # shift rather than shrink at an edge
+    return start, start + length
 
 
 def lesion_box(mask: np.ndarray, margin: float = 0.15, *, min_size: int = 32) -> tuple[int, int, int, int] | None:
