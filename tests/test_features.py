@@ -397,3 +397,18 @@ def test_busi_images(busi_records):
     img = busi_records[0].image.astype(np.float32) / 255
     ref = hog(cv2.resize(img, (128, 128), interpolation=cv2.INTER_AREA), 9, (8, 8), (2, 2), "L2-Hys")
     np.testing.assert_allclose(HOGFeatures().fit_transform(busi_records[:1])[0], ref, rtol=1e-6, atol=1e-7)
+
+
+# ----------------------------------------------------------------------- shared image checks
+try:
+    from featbus.estimator_checks import parametrize_with_image_checks
+except ImportError:  # pragma: no cover - the common checks module is another engineer's
+    parametrize_with_image_checks = None
+
+if parametrize_with_image_checks is not None:
+
+    @parametrize_with_image_checks([HOGFeatures(size=(32, 32)), LBPFeatures(radii=(1, 2)),
+                                    GLCMFeatures(distances=(1, 2)), IntensityStats(region="mask"),
+                                    ShapeFeatures()])
+    def test_common_image_checks(estimator, check):
+        check()

@@ -219,3 +219,16 @@ def test_busi_chain(busi_root):
     out = pipe.fit_transform([rec])[0]
     assert out.image.shape == out.mask.shape == (128, 128) and out.image.dtype == np.float32
     assert out.mask.any() and out.path == str(path)
+
+
+# ----------------------------------------------------------------------- shared image checks
+try:
+    from featbus.estimator_checks import parametrize_with_image_checks
+except ImportError:  # pragma: no cover - the common checks module is another engineer's
+    parametrize_with_image_checks = None
+
+if parametrize_with_image_checks is not None:
+
+    @parametrize_with_image_checks(ALL)
+    def test_common_image_checks(estimator, check):
+        check()

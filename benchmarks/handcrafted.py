@@ -1,0 +1,192 @@
+"""Throughput of the handcrafted feature transformers against plain library calls.
+
+For each family (HOG, LBP, GLCM, intensity statistics, shape) and for the whole handcrafted
+set (a FeatureUnion of the five), prints images/s of
+
+* ``plain``: a plain Python loop calling scikit-image / NumPy directly, doing the same
+  computation (same resize, same quantisation; shape uses the function twin
+  :func:`featbus.features.shape.shape_features`, since there is no single library call);
+  for ``n_jobs=2`` the same loop body under ``joblib.Parallel(n_jobs=2)``;
+* ``featbus``: the transformer's ``transform`` on a list of :class:`ImageRecord`;
+
+for ``n_jobs=1`` and ``n_jobs=2``, then the overhead ``featbus / plain - 1`` in time (target
+< 10 %) and the speed-up ``n_jobs=2`` over ``n_jobs=1`` of featbus (target >= 1.6x).
+
+Fairness: images and masks are loaded once, before timing, for both sides; each measurement
+is warmed up (this also starts joblib's worker processes) and the best of ``--repeats`` runs
+is kept. Numbers depend on the machine and its load.
+
+Data: BUSI at ``../shared/data/busi`` (Al-Dhabyani et al., Data in Brief 28:104863, 2020),
+falling back to :func:`featbus.datasets.make_phantoms` when absent.
+
+Run from the repository root::
+
+    python benchmarks/handcrafted.py            # 150 BUSI images, 3 repeats
+    python benchmarks/handcrafted.py --n-images 625 --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from joblib import Parallel, delayed
+from skimage.feature import graycomatrix, graycoprops, hog, local_binary_pattern
+
+from featbus import ImageRecord
+from featbus.features.intensity import IntensityStats
+from featbus.features.shape import ShapeFeatures, shape_features
+from featbus.features.texture import GLCM_PROPS, GLCMFeatures, HOGFeatures, LBPFeatures
+from sklearn.pipeline import FeatureUnion
+
+BUSI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
+ANGLES = [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4]
+
+
+def load_images(n: int) -> tuple[list[ImageRecord], str]:
+    if BUSI.is_dir():
+        from PIL import Image
+
+        paths = sorted(p for p in BUSI.glob("*/*.png") if "_mask" not in p.name)
+        step = max(1, len(paths) // n)
+        out = []
+        for p in paths[::step][:n]:
+            img = np.array(Image.open(p).convert("L"))
+            mask = np.zeros(img.shape, bool)
+            for mp in p.parent.glob(f"{p.stem}_mask*.png"):
+                mask |= np.array(Image.open(mp).convert("L")) > 0
+            out.append(ImageRecord(img, mask, str(p)))
+        return out, f"BUSI ({len(out)} images, sizes vary, longer side <= 320 px)"
+    from featbus.datasets import make_phantoms
+
+    bunch = make_phantoms(n, image_size=256, random_state=0)
+    return list(bunch.data), f"phantoms ({n} images, 256x256; BUSI not found at {BUSI})"
+
+
+# ---------------------------------------------------------------- plain loops: same computation
+def plain_hog(rec):
+    x = rec.image.astype(np.float32) / np.float32(255)
+    x = cv2.resize(x, (128, 128), interpolation=cv2.INTER_AREA)
+    return hog(x, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2), block_norm="L2-Hys")
+
+
+def plain_lbp(rec):
+    x = rec.image.astype(np.float32) / np.float32(255)
+    x = np.rint(x * 65535).astype(np.uint16)
+    out = []
+    for r in (1, 2, 3):
+        codes = local_binary_pattern(x, 8 * r, r, method="uniform").astype(np.int64).ravel()
+        h = np.bincount(codes, minlength=8 * r + 2).astype(np.float64)
+        out.append(h / h.sum())
+    return np.concatenate(out)
+
+
+def plain_glcm(rec):
+    x = rec.image.astype(np.float32) / np.float32(255)
+    q = np.minimum(np.floor(x.astype(np.float64) * 32), 31).astype(np.uint8)
+    P = graycomatrix(q, [1, 2, 4], ANGLES, levels=32, symmetric=True)
+    out = []
+    for prop in GLCM_PROPS:
+        v = graycoprops(P, prop)
+        out.append(np.stack([v.mean(axis=1), np.ptp(v, axis=1)], axis=1))
+    return np.stack(out, axis=1).ravel()
+
+
+def plain_intensity(rec):
+    x = (rec.image.astype(np.float32) / np.float32(255)).astype(np.float64).ravel()
+    mean, std = x.mean(), x.std()
+    qs = np.percentile(x, [10, 25, 50, 75, 90])
+    mad = np.median(np.abs(x - qs[2]))
+    d = x - mean
+    skew = np.mean(d ** 3) / std ** 3
+    kurt = np.mean(d ** 4) / std ** 4 - 3
+    hist = np.bincount(np.minimum((x * 64).astype(np.int64), 63), minlength=64)
+    p = hist[hist > 0] / x.size
+    energy = np.mean(x * x)
+    return np.array([mean, std, x.min(), x.max(), np.ptp(x), *qs, qs[3] - qs[1], mad, skew, kurt,
+                     -(p * np.log2(p)).sum(), (p * p).sum(), energy, np.sqrt(energy)])
+
+
+def plain_shape(rec):
+    return shape_features(rec.mask)
+
+
+FAMILIES = {
+    "hog": (plain_hog, lambda nj: HOGFeatures(n_jobs=nj)),
+    "lbp": (plain_lbp, lambda nj: LBPFeatures(n_jobs=nj)),
+    "glcm": (plain_glcm, lambda nj: GLCMFeatures(n_jobs=nj)),
+    "intensity": (plain_intensity, lambda nj: IntensityStats(n_jobs=nj)),
+    "shape": (plain_shape, lambda nj: ShapeFeatures(n_jobs=nj)),
+}
+
+
+def plain_all(rec):
+    return np.concatenate([f(rec) for f, _ in FAMILIES.values()])
+
+
+def union(nj):
+    return FeatureUnion([(name, make(nj)) for name, (_, make) in FAMILIES.items()])
+
+
+def _plain_chunk(func, recs):
+    return [func(r) for r in recs]
+
+
+def run_plain(func, recs, n_jobs):
+    if n_jobs == 1:
+        return np.vstack([func(r) for r in recs])
+    # the natural hand-written parallel loop: a few chunks per worker
+    chunks = np.array_split(np.arange(len(recs)), 4 * n_jobs)
+    parts = Parallel(n_jobs=n_jobs)(delayed(_plain_chunk)(func, [recs[i] for i in c]) for c in chunks)
+    return np.vstack([v for part in parts for v in part])
+
+
+def best_time(fn, repeats):
+    fn()  # warm-up: caches, lazy imports, joblib workers
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n-images", type=int, default=150)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--families", default="hog,lbp,glcm,intensity,shape,all")
+    args = ap.parse_args(argv)
+
+    recs, what = load_images(args.n_images)
+    n = len(recs)
+    print(f"data: {what}; CPUs: {os.cpu_count()}; best of {args.repeats} after a warm-up")
+    print(f"{'family':<10} {'n_jobs':>6} {'plain img/s':>12} {'featbus img/s':>14} {'overhead':>9}")
+    summary = []
+    for name in args.families.split(","):
+        if name == "all":
+            plain, make = plain_all, union
+        else:
+            plain, make = FAMILIES[name]
+        est1 = make(1).fit(recs[:2])
+        # same numbers on both sides before timing anything
+        np.testing.assert_allclose(est1.transform(recs[:5]), run_plain(plain, recs[:5], 1), rtol=1e-5, atol=1e-6)
+        fb = {}
+        for nj in (1, 2):
+            est = make(nj).fit(recs[:2])
+            t_plain = best_time(lambda: run_plain(plain, recs, nj), args.repeats)
+            t_ours = best_time(lambda: est.transform(recs), args.repeats)
+            fb[nj] = t_ours
+            print(f"{name:<10} {nj:>6} {n / t_plain:>12.1f} {n / t_ours:>14.1f} {100 * (t_ours / t_plain - 1):>8.1f}%")
+        summary.append((name, fb[1] / fb[2]))
+    print("speed-up of featbus n_jobs=2 over n_jobs=1 (target >= 1.6x):")
+    for name, s in summary:
+        print(f"  {name:<10} {s:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
