@@ -141,14 +141,17 @@ def extract_features(data, features: Sequence[str] | str, *, region: str | None 
                 continue
         est.fit(records)
         rows = []
-        it = range(0, len(records), chunk)
+        bar = None
         if progress:
             from tqdm.auto import tqdm
 
-            it = tqdm(it, desc=f"{name:>10}", unit_scale=chunk, total=len(it), file=sys.stderr,
-                      bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} images [{elapsed}]")
-        for start in it:
+            bar = tqdm(total=len(records), desc=f"{name:>10}", unit="img", file=sys.stderr)
+        for start in range(0, len(records), chunk):
             rows.append(est.transform(records[start:start + chunk]))
+            if bar is not None:
+                bar.update(len(rows[-1]))
+        if bar is not None:
+            bar.close()
         Xb = np.vstack(rows)
         fnames = [str(n) for n in est.get_feature_names_out()]
         if cache_file is not None:
