@@ -45,7 +45,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import BaseFeatureExtractor, ImageError, _check_y_length, check_images, load_item, to_float
 from .._version import __version__
-from .backbones import Backbone, get_backbone, resolve_imagenet_file
+from .backbones import Backbone, get_backbone, keras_cache_dir, resolve_imagenet_file
 
 __all__ = ["DeepFeatures", "deep_features", "forward_pass_counts", "reset_forward_pass_counts",
            "POOLINGS", "ASPECTS"]
@@ -82,18 +82,25 @@ def _file_sha256(path: str | os.PathLike) -> str:
 
 
 def _deterministic_init(model, seed: int = 0) -> None:
-    """Re-draw every kernel with a seeded Glorot-uniform, so that ``weights=None`` gives the same
-    network (and the same features) in every process; biases and batch-norm keep their constant
-    initial values."""
+    """Re-draw every kernel with a seeded He-uniform, so that ``weights=None`` gives the same
+    network (and the same features) in every process, with activations that neither vanish nor
+    explode; biases and batch-norm keep their constant initial values."""
+    import keras
+
     rng = np.random.default_rng(seed)
-    for w in model.weights:
-        if not w.path.endswith("kernel"):
-            continue
-        shape = tuple(w.shape)
-        receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
-        fan_in, fan_out = receptive * shape[-2], receptive * shape[-1]
-        limit = np.sqrt(6.0 / (fan_in + fan_out))
-        w.assign(rng.uniform(-limit, limit, size=shape).astype(np.float32))
+    for layer in model.layers:
+        depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+        for w in layer.weights:
+            name = w.path.rsplit("/", 1)[-1]
+            if not name.endswith("kernel"):
+                continue
+            shape = tuple(w.shape)
+            if depthwise or name == "depthwise_kernel":  # (kh, kw, channels, multiplier)
+                fan_in = int(np.prod(shape[:2]))
+            else:
+                fan_in = int(np.prod(shape[:-1]))
+            limit = np.sqrt(6.0 / max(fan_in, 1))
+            w.assign(rng.uniform(-limit, limit, size=shape).astype(np.float32))
 
 
 class _Network:
@@ -196,9 +203,15 @@ _NETWORKS_LOCK = threading.Lock()
 
 
 def _weights_key(weights) -> Any:
-    if weights is None or weights == "imagenet":
-        return weights
-    return str(Path(weights).resolve())
+    # the same name may point at other bytes: include where "imagenet" resolves, and a file's
+    # size and modification time
+    if weights is None:
+        return None
+    if weights == "imagenet":
+        return ("imagenet", str(keras_cache_dir()))
+    path = Path(weights).resolve()
+    st = path.stat() if path.is_file() else None
+    return (str(path), None if st is None else (st.st_size, st.st_mtime_ns))
 
 
 def get_network(backbone: str, weights: Any, input_size: tuple[int, int], layers: tuple[str, ...],
@@ -442,7 +455,14 @@ class DeepFeatures(BaseFeatureExtractor):
 
     def _prepare(self, item: Any, index: int) -> tuple[np.ndarray, str]:
         """Read, check, crop and resize one image; return the network input and a content hash."""
-        rec = load_item(item, index)
+        try:
+            rec = load_item(item, index)
+        except ImageError as exc:  # io's read errors name the path only: add the index
+            if exc.index is not None:
+                raise
+            raise ImageError(exc.reason, index, exc.path) from exc
+        except OSError as exc:  # missing / unreadable file
+            raise ImageError(f"cannot be read ({exc})", index, str(getattr(item, "path", item))) from exc
         image = to_float(rec.image, index=index, path=rec.path)
         h = hashlib.sha256()
         h.update(f"{rec.image.dtype.str}{rec.image.shape}".encode())
