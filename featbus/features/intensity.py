@@ -99,15 +99,16 @@ def intensity_features(image: np.ndarray, mask: np.ndarray | None = None, *,
         raise ValueError("no pixel to compute intensity statistics on (empty mask)")
     mean = x.mean()
     dev = x - mean
-    var = np.mean(dev * dev)
+    dev2 = dev * dev  # products, not ** 3 / ** 4: float powers are ~10x slower in NumPy
+    var = np.mean(dev2)
     std = np.sqrt(var)
     qs = np.percentile(x, [*percentiles, 25, 50, 75])
     p25, med, p75 = qs[-3:]
     mad = np.median(np.abs(x - med))
     # Relative threshold: float rounding leaves var ~1e-33 on a constant image, not exactly 0.
     if var > 1e-12 * max(mean * mean, 1e-12):
-        skew = np.mean(dev ** 3) / var ** 1.5
-        kurt = np.mean(dev ** 4) / var ** 2 - 3.0
+        skew = np.mean(dev2 * dev) / var ** 1.5
+        kurt = np.mean(dev2 * dev2) / var ** 2 - 3.0
     else:
         skew = kurt = 0.0
     hist = np.bincount(np.minimum((np.clip(x, 0, 1) * bins).astype(np.int64), bins - 1), minlength=bins)
@@ -125,7 +126,9 @@ class IntensityStats(BaseFeatureExtractor):
     (one per percentile), iqr, mad, skewness, kurtosis (excess), entropy (bits, ``bins``-bin
     histogram over ``[0, 1]``), uniformity, energy (mean square), rms: ``13 +
     len(percentiles)`` columns, 18 by default. Values are on the ``[0, 1]`` scale featbus
-    gives every image (integers divided by their dtype's maximum). A constant image gives
+    gives every image (integers divided by their dtype's maximum): 12-bit data stored as
+    ``uint16`` only reach 1/16 of that scale, so put :class:`~featbus.Normalize` first for
+    them (the histogram features would otherwise see few bins). A constant image gives
     std, skewness, kurtosis and entropy 0 and uniformity 1 (never NaN).
 
     Parameters

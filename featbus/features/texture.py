@@ -556,6 +556,10 @@ class GLCMFeatures(BaseFeatureExtractor):
     angles by mean and range (rotation-robust). Output: ``len(distances) * len(props) * 2``
     columns (54 by default) named like ``glcm.d1.contrast.mean``.
 
+    Quantisation covers ``[0, 1]``, the scale featbus gives every image (integers divided by
+    their dtype's maximum); 12-bit data stored as ``uint16`` would use only ``levels / 16``
+    levels, so put :class:`~featbus.Normalize` before this step for them.
+
     Parameters
     ----------
     levels : int, default=32
