@@ -144,6 +144,11 @@ class IntensityStats(BaseFeatureExtractor):
     --------
     intensity_features : the function for one image.
 
+    References
+    ----------
+    Zwanenburg A et al. The Image Biomarker Standardization Initiative (IBSI). Radiology
+    295(2):328-338, 2020.
+
     Examples
     --------
     >>> import numpy as np

@@ -197,6 +197,11 @@ class ShapeFeatures(BaseFeatureExtractor):
     --------
     shape_features : the function for one mask.
 
+    References
+    ----------
+    ACR BI-RADS Atlas, Ultrasound lexicon, 5th ed., 2013. Chen CM et al., Radiology
+    226(2):504-514, 2003. Huang YL et al., Ultrasound Obstet Gynecol 32(4):565-572, 2008.
+
     Examples
     --------
     >>> import numpy as np
