@@ -301,14 +301,17 @@ def _find_pectoral_work(g: np.ndarray, bm: np.ndarray, min_contrast: float) -> t
     rr_end, cc_end = r0 + int(0.8 * H), c0 + int(0.8 * W)
     roi = g[r0:rr_end, c0:cc_end]
     roi_bm = bm[r0:rr_end, c0:cc_end]
-    vals = roi[roi_bm]
+    # thresholds act on a smoothed copy: film grain and muscle fibres otherwise break the
+    # bright region into pieces
+    roi_s = cv2.GaussianBlur(roi, (0, 0), max(1.0, W / 100))
+    vals = roi_s[roi_bm]
     best: tuple[float, np.ndarray] | None = None
     rows_idx = np.arange(roi.shape[0])
     cols_idx = np.arange(roi.shape[1])
     seed_rows = max(2, H // 25)
-    for q in (50, 60, 70, 80, 88, 94):
+    for q in range(40, 98, 3):
         t = float(np.percentile(vals, q))
-        reg = (roi >= t) & roi_bm
+        reg = (roi_s >= t) & roi_bm
         n, lab = cv2.connectedComponents(reg.astype(np.uint8), connectivity=8)
         if n <= 1:
             continue
@@ -353,29 +356,68 @@ def _find_pectoral_work(g: np.ndarray, bm: np.ndarray, min_contrast: float) -> t
     if best is None:
         return None, "no bright corner region bounded by a straight edge (no muscle found)"
     a, b = best[1]
-    # 3. Boundary refinement: per row, move the boundary to the strongest bright-to-dark step
-    #    within a window around the line, then smooth the boundary along the rows.
-    gs = cv2.GaussianBlur(roi, (0, 0), 1.5)
-    gx = np.zeros_like(gs)
-    gx[:, 1:-1] = gs[:, 2:] - gs[:, :-2]
-    win = max(3, W // 15)
-    r_wall = int(min(roi.shape[0] - 1, np.ceil(-a / b)))
-    bound = np.zeros(roi.shape[0])
-    for i in range(r_wall + 1):
-        x = a + b * i
-        lo, hi = int(max(1, x - win)), int(min(roi.shape[1] - 2, x + win))
-        if hi <= lo:
-            bound[i] = x
-            continue
-        bound[i] = lo + int(np.argmin(gx[i, lo:hi + 1]))
-    bound[:r_wall + 1] = ndi.median_filter(bound[:r_wall + 1], size=max(3, (H // 15) | 1), mode="nearest")
-    bound[:r_wall + 1] = np.clip(bound[:r_wall + 1], (a + b * rows_idx[:r_wall + 1]) - win,
-                                 (a + b * rows_idx[:r_wall + 1]) + win)
-    bound[r_wall + 1:] = 0
+    # 3. Boundary refinement: the muscle edge is the strongest bright-to-dark step near the
+    #    line; a minimum-cost path (dynamic programming, a few pixels of drift per row) follows
+    #    it without jumping to tissue edges, then rows at the bottom whose step fades are cut.
+    bound = _refine_boundary(roi_s, roi_bm, a, b, max(3, W // 15), max(3, W // 12), min_contrast)
     roi_mask = (cols_idx[None, :] < bound[:, None]) & roi_bm
     out = np.zeros_like(bm)
     out[r0:rr_end, c0:cc_end] = roi_mask
     return out, ""
+
+
+def _refine_boundary(g: np.ndarray, bm: np.ndarray, a: float, b: float, win: int, band: int,
+                     min_contrast: float) -> np.ndarray:
+    """Per-row muscle boundary column (0 = no muscle in that row) near the line ``a + b*row``."""
+    n_rows, n_cols = g.shape
+    # the line is only an estimate of a slightly curved edge: follow it a little below the
+    # row where it meets the chest wall, with the search window held inside the image
+    r_end = int(min(n_rows - 1, np.ceil(-a / b) + 0.5 * win / abs(b) + 2))
+    gx = np.zeros_like(g)
+    gx[:, 1:-1] = g[:, 2:] - g[:, :-2]  # negative on a bright-to-dark step going right
+    offs = np.arange(-win, win + 1)
+    rows = np.arange(r_end + 1)
+    cols = np.rint(np.maximum(a + b * rows, win))[:, None] + offs[None, :]
+    valid = (cols >= 0) & (cols <= n_cols - 1)
+    colc = np.clip(cols, 0, n_cols - 1).astype(int)
+    cost = np.where(valid, gx[rows[:, None], colc], np.inf)
+    cost[colc == 0] = 0.0  # "the muscle has ended" costs nothing
+    step, lam = 2, 0.002
+    acc = cost[0].copy()
+    back = np.zeros(cost.shape, dtype=np.int64)
+    idx = np.arange(offs.size)
+    for i in range(1, rows.size):
+        cands = np.full((2 * step + 1, offs.size), np.inf)
+        for j, d in enumerate(range(-step, step + 1)):
+            src = idx + d
+            ok = (src >= 0) & (src < offs.size)
+            cands[j, ok] = acc[src[ok]] + lam * abs(d)
+        best = np.argmin(cands, axis=0)
+        back[i] = idx + best - step
+        acc = cost[i] + cands[best, idx]
+    path = np.empty(rows.size, dtype=np.int64)
+    path[-1] = int(np.argmin(acc))
+    for i in range(rows.size - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    bound = np.zeros(n_rows)
+    bound[: rows.size] = colc[rows, path]
+    # trim the bottom rows where the boundary no longer separates bright from darker tissue
+    contrast = np.full(rows.size, -1.0)
+    for i in rows:
+        x = int(bound[i])
+        if x < 2:
+            continue
+        inside = g[i, max(0, x - band):x][bm[i, max(0, x - band):x]]
+        outside = g[i, x:x + band][bm[i, x:x + band]]
+        if inside.size and outside.size:
+            contrast[i] = float(inside.mean() - outside.mean())
+    contrast = ndi.median_filter(contrast, size=5, mode="nearest")
+    weak = contrast < 0.1 * min_contrast
+    last = rows.size - 1
+    while last >= 0 and weak[last]:
+        last -= 1
+    bound[last + 1:] = 0
+    return bound
 
 
 def remove_pectoral(image: Any, *, fill: str = "background", min_contrast: float = 0.04,
