@@ -36,7 +36,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from featbus.preprocessing.mammography import remove_pectoral  # noqa: E402
+from featbus.preprocessing.mammography import breast_mask, chest_wall_side, remove_pectoral  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,6 +65,48 @@ def load(root: Path):
     return names, images, [lesions.get(n, []) for n in names]
 
 
+def reinsert_muscle(image: np.ndarray, seed: int = 0):
+    """Paint a bright, textured muscle into the background wedge of the chest-wall top corner.
+
+    This copy of mini-MIAS has the pectoral muscle already cut away (set to 0) in most
+    images, so the cut-out wedge is the ground truth of where the muscle was. Returns
+    (image with a muscle, wedge mask) or (None, None) when there is no wedge.
+    """
+    _, bm = breast_mask(image)
+    side = chest_wall_side(image, mask=bm)
+    g = image[:, ::-1] if side == "right" else image
+    m = bm[:, ::-1] if side == "right" else bm
+    rows, cols = np.nonzero(m)
+    r0, c0 = rows.min(), cols.min()
+    w = cols.max() - c0 + 1
+    first = np.where(m.any(axis=1), np.argmax(m, axis=1), -1)
+    wall = np.nonzero(m[:, c0:c0 + max(2, w // 50)].any(axis=1))[0].min()
+    wedge = np.zeros_like(m)
+    for r in range(r0, wall):
+        if first[r] > c0:
+            wedge[r, c0:first[r]] = True
+    if wedge.sum() < 0.01 * m.sum():
+        return None, None
+    rng = np.random.default_rng(seed)
+    tex = cv2.GaussianBlur(rng.standard_normal(g.shape).astype(np.float32), (0, 0), 6)
+    tex /= np.abs(tex).max() + 1e-6
+    # real muscles are clearly brighter than fatty tissue: at least 30 grey levels above the median
+    level = max(np.percentile(g[m], 90), np.median(g[m]) + 30)
+    rr = np.arange(g.shape[0])[:, None]
+    shade = 1 - 0.15 * (rr - r0) / max(1, wall - r0)  # brighter towards the corner
+    muscle = np.clip(level * shade + 25 * tex, 0, 255)
+    out = g.astype(np.float32)
+    out[wedge] = muscle[wedge]
+    soft = cv2.GaussianBlur(out, (0, 0), 1.5)  # the muscle edge is not a perfect step
+    edge = cv2.dilate(wedge.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & ~cv2.erode(
+        wedge.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    out[edge] = soft[edge]
+    out = np.rint(out).astype(image.dtype)
+    if side == "right":
+        out, wedge = out[:, ::-1], wedge[:, ::-1]
+    return np.ascontiguousarray(out), np.ascontiguousarray(wedge)
+
+
 def corner_touch(res) -> bool:
     """Does the removed region reach the chest-wall top corner of the breast's bounding box?"""
     rows, cols = np.nonzero(res.breast_mask)
@@ -75,7 +117,47 @@ def corner_touch(res) -> bool:
     return bool(res.pectoral_mask[r0:r0 + max(2, h // 10), cs].any())
 
 
-def thumb(image, res, lesions, size=160):
+def report(names, results, lesions, truths=None):
+    found = [r.found for r in results]
+    print(f"muscle found and removed: {sum(found)}/{len(results)}")
+    for reason, k in Counter(r.reason for r in results if not r.found).most_common():
+        print(f"  passed through ({k}): {reason}")
+    touch = [corner_touch(r) for r in results if r.found]
+    if touch:
+        print(f"removed region touches the detected chest-wall top corner: {sum(touch)}/{len(touch)} "
+              f"of the removals ({100 * np.mean(touch):.0f}%)")
+    fr = np.array([r.fraction for r in results if r.found])
+    if fr.size:
+        q = np.percentile(fr, [0, 10, 25, 50, 75, 90, 100])
+        print("removed area / breast area over the removals: "
+              + "  ".join(f"{p}%={v:.3f}" for p, v in zip((0, 10, 25, 50, 75, 90, 100), q)))
+    all_fr = np.array([r.fraction for r in results])
+    if truths is not None:
+        ious = np.array([(r.pectoral_mask & t).sum() / max(1, (r.pectoral_mask | t).sum())
+                         for r, t in zip(results, truths)])
+        q = np.percentile(ious, [0, 10, 25, 50, 75, 90, 100])
+        print("IoU of the removed region with the re-inserted muscle: "
+              + "  ".join(f"{p}%={v:.3f}" for p, v in zip((0, 10, 25, 50, 75, 90, 100), q))
+              + f"  (>=0.9: {(ious >= 0.9).sum()}/{ious.size}, >=0.8: {(ious >= 0.8).sum()}/{ious.size})")
+        worst = np.argsort(ious)[:8]
+        print("  lowest IoU: " + ", ".join(f"{names[i]} {ious[i]:.2f}" for i in worst))
+    print(f"removed area / breast area over all images: mean={all_fr.mean():.4f} max={all_fr.max():.3f}")
+
+    n_les, misses = 0, []
+    for n, r, les in zip(names, results, lesions):
+        kept = r.breast_mask & ~r.pectoral_mask
+        for row, col, rad in les:
+            n_les += 1
+            if not kept[int(row), int(col)]:
+                misses.append(f"{n} (row {row}, col {col}, radius {rad:g}): "
+                              + ("removed as muscle" if r.pectoral_mask[int(row), int(col)] else "outside breast mask"))
+    print(f"lesion retention: {n_les - len(misses)}/{n_les} lesion centres inside the kept breast region"
+          f" ({100 * (n_les - len(misses)) / max(1, n_les):.1f}%)")
+    for m in misses:
+        print(f"  miss: {m}")
+
+
+def thumb(image, res, lesions, truth=None, size=160):
     rgb = cv2.cvtColor((image if image.dtype == np.uint8 else (image / 257).astype(np.uint8)), cv2.COLOR_GRAY2BGR)
     if res.found:
         red = rgb.copy()
@@ -85,6 +167,9 @@ def thumb(image, res, lesions, size=160):
         cv2.drawContours(rgb, cnt, -1, (0, 0, 255), 6)
     cnt, _ = cv2.findContours(res.breast_mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     cv2.drawContours(rgb, cnt, -1, (0, 200, 0), 5)
+    if truth is not None:
+        cnt, _ = cv2.findContours(truth.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(rgb, cnt, -1, (0, 255, 255), 4)
     for r, c, rad in lesions:
         cv2.circle(rgb, (int(c), int(r)), max(12, int(rad)), (255, 120, 0), 6)
     t = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
@@ -114,53 +199,51 @@ def main(argv=None):
     print(f"chest-wall side agrees with the MIAS even=left/odd=right convention: {side_ok}/{len(names)}"
           + (f" (disagree: {', '.join(wrong)})" if wrong else ""))
 
-    found = [r.found for r in results]
-    print(f"muscle found and removed: {sum(found)}/{len(results)}")
-    for reason, k in Counter(r.reason for r in results if not r.found).most_common():
-        print(f"  passed through ({k}): {reason}")
-    touch = [corner_touch(r) for r in results if r.found]
-    if touch:
-        print(f"removed region touches the detected chest-wall top corner: {sum(touch)}/{len(touch)} "
-              f"of the removals ({100 * np.mean(touch):.0f}%)")
-    fr = np.array([r.fraction for r in results if r.found])
-    if fr.size:
-        q = np.percentile(fr, [0, 10, 25, 50, 75, 90, 100])
-        print("removed area / breast area over the removals: "
-              + "  ".join(f"{p}%={v:.3f}" for p, v in zip((0, 10, 25, 50, 75, 90, 100), q)))
-    all_fr = np.array([r.fraction for r in results])
-    print(f"removed area / breast area over all images: mean={all_fr.mean():.4f} max={all_fr.max():.3f}")
-
-    n_les, misses = 0, []
-    for n, r, les in zip(names, results, lesions):
-        kept = r.breast_mask & ~r.pectoral_mask
-        for row, col, rad in les:
-            n_les += 1
-            if not kept[int(row), int(col)]:
-                misses.append(f"{n} (row {row}, col {col}, radius {rad:g}): "
-                              + ("removed as muscle" if r.pectoral_mask[int(row), int(col)] else "outside breast mask"))
-    print(f"lesion retention: {n_les - len(misses)}/{n_les} lesion centres inside the kept breast region"
-          f" ({100 * (n_les - len(misses)) / max(1, n_les):.1f}%)")
-    for m in misses:
-        print(f"  miss: {m}")
+    report(names, results, lesions)
     t = np.array(times)
     print(f"seconds per image (1024x1024, one core; noisy on a shared machine): "
           f"median {np.median(t):.3f}, mean {t.mean():.3f}, max {t.max():.3f}")
 
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    save_sheets(out / "pectoral_mias", names, images, results, lesions)
+
+    # Part 2: the muscle painted back into the cut-out wedge, where there is one
+    print("\n--- muscle re-inserted into the cut-out chest-wall wedge (ground truth = wedge) ---")
+    keep, imgs2, truths = [], [], []
+    for i, im in enumerate(images):
+        im2, wedge = reinsert_muscle(im, seed=i)
+        if im2 is not None:
+            keep.append(i)
+            imgs2.append(im2)
+            truths.append(wedge)
+    print(f"{len(keep)}/{len(images)} images have a cut-out wedge of at least 1% of the breast")
+    res2, times2 = [], []
+    for im in imgs2:
+        t0 = time.perf_counter()
+        res2.append(remove_pectoral(im, fill=args.fill))
+        times2.append(time.perf_counter() - t0)
+    n2 = [names[i] for i in keep]
+    les2 = [lesions[i] for i in keep]
+    report(n2, res2, les2, truths)
+    print(f"seconds per image: median {np.median(times2):.3f}, mean {np.mean(times2):.3f}")
+    save_sheets(out / "pectoral_mias_reinserted", n2, imgs2, res2, les2, truths)
+
+
+def save_sheets(prefix, names, images, results, lesions, truths=None):
+    """12 x 5 thumbnails per sheet: breast outline green, removed region red, truth yellow."""
     thumbs = []
-    for n, im, r, les in zip(names, images, results, lesions):
-        t_ = thumb(im, r, les)
+    for k, (n, im, r, les) in enumerate(zip(names, images, results, lesions)):
+        t_ = thumb(im, r, les, None if truths is None else truths[k])
         cv2.putText(t_, n[3:], (4, 154), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
         thumbs.append(t_)
     for s in range(0, len(thumbs), 60):
         chunk = thumbs[s:s + 60]
         chunk += [np.zeros_like(thumbs[0])] * (60 - len(chunk))
         sheet = np.vstack([np.hstack(chunk[r * 12:(r + 1) * 12]) for r in range(5)])
-        path = out / f"pectoral_mias_{s // 60 + 1}.png"
+        path = Path(f"{prefix}_{s // 60 + 1}.png")
         cv2.imwrite(str(path), sheet)
         print(f"contact sheet: {path}")
-
 
 if __name__ == "__main__":
     main()
