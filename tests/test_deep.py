@@ -324,3 +324,20 @@ def test_busi_files_end_to_end(busi_root):
     deep = DeepFeatures(backbone="efficientnet_lite0", pooling=("avg", "max"), batch_size=2)
     X = deep.fit_transform(files)
     assert X.shape == (3, 224) and np.isfinite(X).all() and X.std() > 0
+
+
+def test_cached_file_that_changes_is_recomputed(tmp_path):
+    imgs = _images(2, seed=9)
+    path = tmp_path / "im.png"
+    Image.fromarray(imgs[0]).save(path)
+    deep = DeepFeatures(**TINY, cache=tmp_path / "cache").fit([str(path)])
+    first = deep.transform([str(path)])
+    reset_forward_pass_counts()
+    np.testing.assert_array_equal(deep.transform([str(path)]), first)
+    assert sum(forward_pass_counts().values()) == 0
+    Image.fromarray(imgs[1]).save(path)
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    changed = deep.transform([str(path)])
+    assert sum(forward_pass_counts().values()) == 1
+    np.testing.assert_allclose(changed, deep.transform([imgs[1]]), rtol=1e-5, atol=1e-6)

@@ -249,6 +249,19 @@ def _fit_square(image: np.ndarray, size: tuple[int, int], aspect: str) -> np.nda
 
 
 # ----------------------------------------------------------------------------- feature cache
+_PATH_HASHES: dict[tuple, str] = {}  # (path, size, mtime_ns) -> content hash, this process
+
+
+def _stat_key(item: Any) -> tuple | None:
+    if not isinstance(item, (str, os.PathLike)):
+        return None
+    try:
+        st = os.stat(item)
+    except OSError:
+        return None
+    return (os.path.abspath(item), st.st_size, st.st_mtime_ns)
+
+
 _MAGIC = b"FBDF1"
 
 
@@ -484,6 +497,25 @@ class DeepFeatures(BaseFeatureExtractor):
                 image = image[sl]
         return _fit_square(image, self.input_size_, self.aspect) * np.float32(255.0), h.hexdigest()
 
+    def _lookup(self, item: Any, index: int, cache) -> tuple[np.ndarray | None, str, np.ndarray | None]:
+        """(network input or None on a cache hit, content hash, cached features or None).
+
+        A file already hashed in this process and unchanged since (same size and modification
+        time) is not read again when its features are cached: grid searches re-transform the
+        same files many times.
+        """
+        key = _stat_key(item)
+        h = _PATH_HASHES.get(key) if key is not None else None
+        if h is not None and cache is not None:
+            hit = cache.get(h)
+            if hit is not None:
+                return None, h, hit
+        x, h = self._prepare(item, index)
+        if key is not None:
+            _PATH_HASHES[key] = h
+        hit = cache.get(h) if cache is not None else None
+        return (x if hit is None else None), h, hit
+
     def _config_key(self, net: _Network) -> str:
         key = dict(backbone=net.backbone.name, weights=net.weights_id, layers=list(net.layers),
                    pooling=list(net.pooling), input_size=list(net.input_size), aspect=self.aspect,
@@ -541,11 +573,10 @@ class DeepFeatures(BaseFeatureExtractor):
                         if stop.is_set():
                             return
                         chunk = range(start, min(start + bs, len(items)))
-                        for i, (x, h) in zip(chunk, pool.map(lambda i: self._prepare(items[i], i), chunk)):
+                        for i, (x, h, hit) in zip(chunk, pool.map(lambda i: self._lookup(items[i], i, cache), chunk)):
                             if h in pending:
                                 pending[h].append(i)
                                 continue
-                            hit = cache.get(h) if cache is not None else None
                             if hit is not None:
                                 out[i] = hit
                                 if bar is not None:
