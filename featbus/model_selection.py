@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import numbers
+from functools import lru_cache
 from typing import Any, Iterator
 
 import numpy as np
-from scipy.fft import dctn
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
@@ -56,14 +56,32 @@ def _check_max_shift(max_shift) -> float:
     return float(max_shift)
 
 
-def _phash(image01: np.ndarray, hash_size: int) -> np.ndarray:
+@lru_cache(maxsize=8)
+def _dct_basis(n: int, k: int) -> np.ndarray:
+    """First ``k`` rows of the orthonormal DCT-II matrix of size ``n`` (as scipy's norm="ortho")."""
+    i = np.arange(n)
+    basis = np.cos(np.pi * (2 * i[None, :] + 1) * np.arange(k)[:, None] / (2 * n)) * np.sqrt(2 / n)
+    basis[0] /= np.sqrt(2)
+    return basis
+
+
+def _phash_thumbs(thumbs: np.ndarray, hash_size: int) -> np.ndarray:
+    """pHash bits of a stack of square thumbnails: low DCT block (no DC) above its median."""
+    c = _dct_basis(thumbs.shape[-1], hash_size)
+    low = (c @ thumbs.astype(np.float64) @ c.T).reshape(len(thumbs), -1)[:, 1:]  # drop DC (brightness)
+    return low > np.median(low, axis=1, keepdims=True)
+
+
+def _thumb(image01: np.ndarray, hash_size: int) -> np.ndarray:
     import cv2
 
     side = hash_size * _HIGHFREQ
     # area interpolation averages out speckle and small shifts before the DCT
-    thumb = cv2.resize(image01, (side, side), interpolation=cv2.INTER_AREA).astype(np.float64)
-    low = dctn(thumb, norm="ortho")[:hash_size, :hash_size].ravel()[1:]  # drop the DC term (brightness)
-    return low > np.median(low)
+    return cv2.resize(np.ascontiguousarray(image01), (side, side), interpolation=cv2.INTER_AREA)
+
+
+def _phash(image01: np.ndarray, hash_size: int) -> np.ndarray:
+    return _phash_thumbs(_thumb(image01, hash_size)[None], hash_size)[0]
 
 
 def _crop_grid(image01: np.ndarray, hash_size: int, max_shift: float) -> np.ndarray:
@@ -77,11 +95,10 @@ def _crop_grid(image01: np.ndarray, hash_size: int, max_shift: float) -> np.ndar
         image01 = cv2.resize(image01, (side, side), interpolation=cv2.INTER_AREA)
     h, w = image01.shape
     ch, cw = max(1, int(round(h * (1 - 2 * max_shift)))), max(1, int(round(w * (1 - 2 * max_shift))))
-    out = []
-    for oy in np.linspace(0, h - ch, _GRID).round().astype(int):
-        for ox in np.linspace(0, w - cw, _GRID).round().astype(int):
-            out.append(_phash(np.ascontiguousarray(image01[oy:oy + ch, ox:ox + cw]), hash_size))
-    return np.array(out)
+    thumbs = [_thumb(image01[oy:oy + ch, ox:ox + cw], hash_size)
+              for oy in np.linspace(0, h - ch, _GRID).round().astype(int)
+              for ox in np.linspace(0, w - cw, _GRID).round().astype(int)]
+    return _phash_thumbs(np.stack(thumbs), hash_size)
 
 
 def image_hashes(images: Any, *, hash_size: int = 8, n_jobs: int | None = None) -> np.ndarray:
@@ -162,13 +179,14 @@ def hash_pairs(hashes: np.ndarray, threshold: int, *, block: int = 1024) -> tupl
     rows, cols, distances : ndarray of int
     """
     h = np.asarray(hashes, dtype=bool)
-    a = h.astype(np.int32)
-    b = (~h).astype(np.int32)
+    # float32 products go through BLAS and are exact for counts this small
+    a = h.astype(np.float32)
+    b = (~h).astype(np.float32)
     out_r, out_c, out_d = [], [], []
     for start in range(0, len(h), block):
         stop = min(start + block, len(h))
         # Hamming distance = bits set here and not there + bits set there and not here
-        dist = a[start:stop] @ b.T + b[start:stop] @ a.T
+        dist = np.rint(a[start:stop] @ b.T + b[start:stop] @ a.T).astype(np.int64)
         r, c = np.nonzero(dist <= threshold)
         keep = c > r + start
         out_r.append(r[keep] + start)
@@ -180,12 +198,12 @@ def hash_pairs(hashes: np.ndarray, threshold: int, *, block: int = 1024) -> tupl
 def _shift_pairs(grids: np.ndarray, threshold: int, *, block: int = 64):
     """Pairs (i, j), i != j, where some crop of image i matches the centre crop of image j."""
     n, k, bits = grids.shape
-    centre = grids[:, k // 2].astype(np.int32)
+    centre = grids[:, k // 2].astype(np.float32)
     not_centre = 1 - centre
     rows, cols = [], []
     for start in range(0, n, block):
-        g = grids[start:start + block].reshape(-1, bits).astype(np.int32)
-        dist = (g @ not_centre.T + (1 - g) @ centre.T).reshape(-1, k, n).min(axis=1)
+        g = grids[start:start + block].reshape(-1, bits).astype(np.float32)
+        dist = np.rint((g @ not_centre.T + (1 - g) @ centre.T).reshape(-1, k, n).min(axis=1))
         r, c = np.nonzero(dist <= threshold)
         keep = c != r + start
         rows.append(r[keep] + start)
