@@ -1,0 +1,81 @@
+"""The documentation's code runs as written.
+
+* every ``.. code-block:: python`` of the pages (index, quick start, user guide) is executed,
+  page by page in one namespace, from the repository root (so ``../shared/data`` resolves);
+  blocks with ``:class: busi`` / ``:class: mias`` run only when that data set is present;
+* the full Sphinx build (``-W``: warnings are errors, gallery examples executed) runs when
+  ``FEATBUS_DOCS_BUILD=1``; it takes a few minutes, so it is opt-in.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import pytest
+
+from conftest import BUSI, MIAS
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = REPO / "docs"
+PAGES = sorted([DOCS / "index.rst", DOCS / "quickstart.rst", *(DOCS / "guide").glob("*.rst")])
+
+_BLOCK = re.compile(r"^\.\. code-block:: python[ \t]*\n((?:[ \t]+:[\w-]+:.*\n)*)\n((?:(?:[ \t]+.*)?\n)+)",
+                    re.MULTILINE)
+
+
+def code_blocks(page: Path) -> list[tuple[str, str]]:
+    """(class option, code) of each Python code block of a page."""
+    out = []
+    for options, body in _BLOCK.findall(page.read_text()):
+        cls = re.search(r":class:\s*(\S+)", options)
+        out.append((cls.group(1) if cls else "", textwrap.dedent(body)))
+    return out
+
+
+def _param(page: Path):
+    return pytest.param(page, id=str(page.relative_to(DOCS)))
+
+
+def test_pages_have_code():
+    assert PAGES and all(p.is_file() for p in PAGES)
+    assert sum(len(code_blocks(p)) for p in PAGES) >= 20
+
+
+@pytest.mark.parametrize("page", [_param(p) for p in PAGES])
+def test_page_code_runs(page, monkeypatch):
+    blocks = code_blocks(page)
+    if not blocks:
+        pytest.skip("no Python code on this page")
+    available = {"busi": BUSI.is_dir(), "mias": (MIAS / "Info.txt").is_file(), "": True}
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
+    namespace: dict = {"__name__": "__docs__"}
+    ran = 0
+    for i, (cls, code) in enumerate(blocks):
+        if not available.get(cls, False):
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pages show warnings on purpose (skipped files)
+            exec(compile(code, f"{page.name}[block {i}]", "exec"), namespace)
+        ran += 1
+    assert ran > 0
+
+
+@pytest.mark.skipif(os.environ.get("FEATBUS_DOCS_BUILD") != "1",
+                    reason="full docs build is opt-in: FEATBUS_DOCS_BUILD=1")
+def test_sphinx_build_without_warnings(tmp_path):
+    pytest.importorskip("sphinx")
+    pytest.importorskip("sphinx_gallery")
+    out = tmp_path / "html"
+    proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+                           str(DOCS), str(out)], cwd=REPO, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    for page in ["index.html", "api.html", "guide/scaling.html", "auto_examples/index.html"]:
+        assert (out / page).is_file(), page
