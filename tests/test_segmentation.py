@@ -1,0 +1,197 @@
+"""Tests of featbus.segmentation: Dice/IoU, the U-Net segmenter on phantoms, persistence, ROI use.
+
+One small U-Net (64x64 input, narrow scratch encoder) is trained once per module on synthetic
+phantoms and shared by the tests that need a fitted model.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+from featbus import ImageError, ImageRecord, IntensityStats, ROICropper, UNetSegmenter
+from featbus.datasets import make_phantoms
+from featbus.segmentation import dice_score, dice_scores, iou_score, iou_scores
+from featbus.segmentation.unet import augment_pair, build_unet
+
+pytest.importorskip("keras")
+
+SMALL = dict(encoder="scratch", input_size=64, width=0.5, batch_size=8, learning_rate=3e-3, random_state=0,
+             verbose=0)
+
+
+# ----------------------------------------------------------------------------- metrics
+
+def test_dice_iou_values():
+    a = np.zeros((10, 10), bool)
+    a[:4] = True
+    b = np.zeros((10, 10), bool)
+    b[2:6] = True
+    assert dice_score(a, b) == pytest.approx(0.5)
+    assert iou_score(a, b) == pytest.approx(1 / 3)
+    assert dice_score(a, a) == 1.0 and iou_score(a, ~a) == 0.0
+    empty = np.zeros((3, 3))
+    assert dice_score(empty, empty) == 1.0 and iou_score(empty, empty) == 1.0  # normal image, no lesion
+    assert dice_score(empty, np.ones((3, 3))) == 0.0
+    d = dice_scores([a, a], [b, a])
+    assert np.allclose(iou_scores([a, a], [b, a]), d / (2 - d))  # IoU = Dice / (2 - Dice)
+
+
+def test_metrics_shape_mismatch():
+    with pytest.raises(ValueError, match=r"mask pair 1: .*\(3, 3\).*\(4, 4\)"):
+        dice_scores([np.ones((3, 3))] * 2, [np.ones((3, 3)), np.ones((4, 4))])
+    with pytest.raises(ValueError, match="2 true masks but 1"):
+        iou_scores([np.ones((3, 3))] * 2, [np.ones((3, 3))])
+
+
+# ----------------------------------------------------------------------------- pieces
+
+def test_augment_pair_keeps_alignment():
+    img = np.zeros((48, 48), np.float32)
+    img[16:32, 16:32] = 1.0
+    mask = img.copy()
+    for seed in range(5):
+        a, m = augment_pair(img, mask, seed, brightness=0.0)
+        assert set(np.unique(m)) <= {0.0, 1.0}
+        inside = a[m > 0]
+        assert inside.size and inside.mean() > 0.8  # the bright square moved with its mask
+    assert np.array_equal(augment_pair(img, mask, 3)[0], augment_pair(img, mask, 3)[0])
+
+
+def test_build_unet_shapes_and_params():
+    model = build_unet(64, "scratch", width=0.25)
+    assert model.output_shape == (None, 64, 64, 1)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        build_unet(70)
+    with pytest.raises(ValueError, match="encoder"):
+        build_unet(64, "resnet")
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(encoder="vgg"), "encoder"), (dict(input_size=100), "input_size"), (dict(epochs=0), "epochs"),
+    (dict(validation_fraction=1.0), "validation_fraction"), (dict(threshold=1.0), "threshold"),
+    (dict(max_time=-1), "max_time"),
+])
+def test_bad_params(params, match):
+    img = np.zeros((32, 32), np.uint8)
+    with pytest.raises(ValueError, match=match):
+        UNetSegmenter(**params).fit([img], [img > 0])
+
+
+def test_input_errors_name_the_image():
+    img = np.zeros((40, 40), np.uint8)
+    with pytest.raises(ImageError, match=r"image 1.*mask has shape \(20, 20\)"):
+        UNetSegmenter(**SMALL).fit([img, img], [img > 0, np.zeros((20, 20), bool)])
+    with pytest.raises(ImageError, match=r"image 0 \('a.png'\).*no lesion mask"):
+        UNetSegmenter(**SMALL).fit([ImageRecord(img, None, "a.png")])
+    with pytest.raises(ValueError, match="2 images but 1 masks"):
+        UNetSegmenter(**SMALL).fit([img, img], [img > 0])
+
+
+# ----------------------------------------------------------------------------- training
+
+@pytest.fixture(scope="module")
+def phantoms():
+    train = make_phantoms(48, image_size=64, random_state=0)
+    test = make_phantoms(18, image_size=64, random_state=1)
+    return train, test
+
+
+@pytest.fixture(scope="module")
+def fitted(phantoms):
+    train, _ = phantoms
+    # records carry their masks; y = class labels (what a Pipeline passes) is ignored
+    return UNetSegmenter(epochs=25, patience=8, **SMALL).fit(train.data, train.target)
+
+
+def test_training_reaches_dice_on_held_out_phantoms(fitted, phantoms):
+    _, test = phantoms
+    pred = fitted.predict_masks(test.images)
+    lesion = [i for i, m in enumerate(test.masks) if m.any()]
+    dice = dice_scores([test.masks[i] for i in lesion], [pred[i] for i in lesion])
+    assert dice.mean() > 0.7
+    assert fitted.n_epochs_ >= fitted.best_epoch_ >= 1
+    assert len(fitted.history_["val_dice"]) == fitted.n_epochs_
+    assert fitted.n_train_ + fitted.n_val_ == 48
+    assert 0 <= fitted.score(test.data) <= 1
+
+
+def test_predictions_at_each_image_own_size(fitted, phantoms):
+    _, test = phantoms
+    imgs = [test.images[0], test.images[1][:50, :60], np.pad(test.images[2], ((0, 20), (0, 4)))]
+    probs = fitted.predict_proba_maps(imgs)
+    masks = fitted.predict_masks(imgs, threshold=0.3)
+    for im, p, m in zip(imgs, probs, masks):
+        assert p.shape == im.shape == m.shape and p.dtype == np.float32 and m.dtype == bool
+        assert 0 <= p.min() and p.max() <= 1
+        assert np.array_equal(m, p > 0.3)
+
+
+def test_empty_and_tiny_lesions_are_valid_training_data():
+    # all-empty masks (normal images) and a few-pixel lesion pass the checks and keep their
+    # content at the network size; training on normal phantoms is covered by the fixture
+    rng = np.random.RandomState(0)
+    imgs = [rng.randint(0, 255, (64, 64)).astype(np.uint8) for _ in range(4)]
+    masks = [np.zeros((64, 64), bool) for _ in range(4)]
+    masks[0][30:32, 30:32] = True
+    xs, ys = UNetSegmenter(**SMALL)._prepare(imgs, masks)
+    assert xs.shape == ys.shape == (4, 64, 64, 1)
+    assert ys[0].sum() == 4 and ys[1:].sum() == 0
+    assert 0 <= xs.min() and xs.max() <= 1
+
+
+def test_save_load_roundtrip(fitted, phantoms, tmp_path):
+    _, test = phantoms
+    path = fitted.save(tmp_path / "sub" / "unet.keras")
+    loaded = UNetSegmenter.load(path)
+    assert loaded.get_params() == fitted.get_params()
+    assert loaded.n_epochs_ == fitted.n_epochs_ and loaded.history_ == fitted.history_
+    a, b = fitted.predict_proba_maps(test.images[:4]), loaded.predict_proba_maps(test.images[:4])
+    assert all(np.allclose(x, y, atol=1e-6) for x, y in zip(a, b))
+    import keras  # the file stays a plain Keras archive
+
+    assert keras.saving.load_model(path, compile=False).output_shape == (None, 64, 64, 1)
+    with pytest.raises(ValueError, match=".keras"):
+        fitted.save(tmp_path / "unet.h5")
+    with pytest.raises(FileNotFoundError):
+        UNetSegmenter.load(tmp_path / "missing.keras")
+
+
+def test_pickle_fitted_segmenter(fitted, phantoms):
+    _, test = phantoms
+    again = pickle.loads(pickle.dumps(fitted))
+    a, b = fitted.predict_proba_maps(test.images[:4]), again.predict_proba_maps(test.images[:4])
+    assert all(np.allclose(x, y, atol=1e-6) for x, y in zip(a, b))
+    # the unfitted estimator clones and pickles like any other
+    assert pickle.loads(pickle.dumps(UNetSegmenter(**SMALL))).get_params() == UNetSegmenter(**SMALL).get_params()
+
+
+def test_roi_pipeline_with_unet_pickles(fitted, phantoms, tmp_path):
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+
+    train, test = phantoms
+    y = (train.target == 1).astype(int)
+    pipe = Pipeline([("roi", ROICropper(segmenter=FrozenEstimator(fitted), source="segmenter", output_size=32)),
+                     ("feat", IntensityStats()), ("clf", LogisticRegression(max_iter=500))])
+    grid = GridSearchCV(pipe, {"roi__margin": [0.1, 0.3]}, cv=2).fit(train.data, y)
+    bare = test.images  # no masks at prediction time
+    again = pickle.loads(pickle.dumps(grid.best_estimator_))
+    assert np.array_equal(again.predict(bare), grid.best_estimator_.predict(bare))
+    # a saved model path works as the segmenter too (what the examples use)
+    path = fitted.save(tmp_path / "seg.keras")
+    out = ROICropper(segmenter=str(path), source="segmenter").fit(train.data[:2]).transform(bare[:3])
+    assert all("roi_found" in r.meta for r in out)
+
+
+def test_efficientnet_lite0_encoder_builds():
+    pytest.importorskip("featbus.features.backbones.efficientnet_lite")
+    model = build_unet(64, "efficientnet_lite0", pretrained=False)
+    assert model.output_shape == (None, 64, 64, 1)
