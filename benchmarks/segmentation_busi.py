@@ -16,6 +16,7 @@ Run from the repository root (data at ../shared/data)::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -133,8 +134,10 @@ def main(argv=None) -> int:
           f"on {seg.n_train_} images (+{seg.n_val_} validation), input {args.input_size}px, "
           f"encoder {args.encoder}")
     path = seg.save(args.model)
-    np.save(args.model.with_suffix(".test_idx.npy"), test)  # the example reuses the held-out part
-    print(f"model saved to {path}")
+    heldout = args.model.with_suffix(".heldout.json")  # examples/busi_roi.py reuses the held-out part
+    heldout.write_text(json.dumps({"paths": [records[i].path for i in test],
+                                   "classes": [str(c) for c in names[test]]}, indent=0))
+    print(f"model saved to {path}, held-out list to {heldout}")
 
     t1 = time.perf_counter()
     test_recs = [records[i] for i in test]

@@ -195,3 +195,23 @@ def test_efficientnet_lite0_encoder_builds():
     pytest.importorskip("featbus.features.backbones.efficientnet_lite")
     model = build_unet(64, "efficientnet_lite0", pretrained=False)
     assert model.output_shape == (None, 64, 64, 1)
+
+
+def test_plot_segmentations(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from featbus.plotting import plot_segmentations
+
+    img = np.zeros((40, 50), np.uint8)
+    truth = np.zeros((40, 50), bool)
+    truth[10:30, 10:30] = True
+    fig = plot_segmentations([ImageRecord(img, truth), img], masks_pred=[truth, np.zeros((40, 50), bool)],
+                             boxes=[(5, 35, 5, 35), None], titles=["a", "b"], ncols=2)
+    assert fig.axes[0].get_title() == "a  Dice=1.00"
+    fig.savefig(tmp_path / "seg.png")
+    assert (tmp_path / "seg.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="masks_pred has 1 entries for 2"):
+        plot_segmentations([img, img], masks_pred=[truth])
+    with pytest.raises(ValueError, match=r"image 0: mask has shape \(3, 3\)"):
+        plot_segmentations([img], masks_true=[np.zeros((3, 3))])
