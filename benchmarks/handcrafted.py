@@ -13,8 +13,8 @@ for ``n_jobs=1`` and ``n_jobs=2``, then the overhead ``featbus / plain - 1`` in 
 < 10 %) and the speed-up ``n_jobs=2`` over ``n_jobs=1`` of featbus (target >= 1.6x).
 
 Fairness: images and masks are loaded once, before timing, for both sides; each measurement
-is warmed up (this also starts joblib's worker processes) and the best of ``--repeats`` runs
-is kept. Numbers depend on the machine and its load.
+is warmed up (this also starts joblib's worker processes), plain and featbus runs alternate
+(so load drift on a shared machine hits both alike) and the best of ``--repeats`` is kept. Numbers depend on the machine and its load.
 
 Data: BUSI at ``../shared/data/busi`` (Al-Dhabyani et al., Data in Brief 28:104863, 2020),
 falling back to :func:`featbus.datasets.make_phantoms` when absent.
@@ -146,14 +146,17 @@ def run_plain(func, recs, n_jobs):
     return np.vstack([v for part in parts for v in part])
 
 
-def best_time(fn, repeats):
-    fn()  # warm-up: caches, lazy imports, joblib workers
-    times = []
+def best_times(fns, repeats):
+    """Best wall time of each function; runs alternate so that load drift hits all alike."""
+    for fn in fns:
+        fn()  # warm-up: caches, lazy imports, joblib workers
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [min(ts) for ts in times]
 
 
 def main(argv=None):
@@ -179,8 +182,8 @@ def main(argv=None):
         fb = {}
         for nj in (1, 2):
             est = make(nj).fit(recs[:2])
-            t_plain = best_time(lambda: run_plain(plain, recs, nj), args.repeats)
-            t_ours = best_time(lambda: est.transform(recs), args.repeats)
+            t_plain, t_ours = best_times([lambda: run_plain(plain, recs, nj), lambda: est.transform(recs)],
+                                         args.repeats)
             fb[nj] = t_ours
             print(f"{name:<10} {nj:>6} {n / t_plain:>12.1f} {n / t_ours:>14.1f} {100 * (t_ours / t_plain - 1):>8.1f}%")
         summary.append((name, fb[1] / fb[2]))
