@@ -416,7 +416,7 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
         labels += [k] * len(found)
     if not items:
         raise ValueError(f"no image files with extensions {exts} in the class folders of {str(root)!r}")
-    results = map_images(_load_one, items, n_jobs)
+    results = map_images(_load_one, items, n_jobs, backend="threading")  # decoders release the GIL
     images, masks, target, paths, metas, skipped = [], [], [], [], [], []
     for (image_path, mask_paths), label, res in zip(items, labels, results):
         if isinstance(res[0], str):  # ("error", path, reason)
@@ -622,7 +622,7 @@ def load_mias(root: str | os.PathLike | None = None, *, n_jobs: int | None = Non
                       f"{', '.join(unlisted[:5])}", UserWarning, stacklevel=2)
     if not present:
         raise ValueError(f"none of the {len(refs)} images listed in Info.txt is in {str(root)!r}")
-    images = map_images(lambda ref, i: read_image(on_disk[ref]), present, n_jobs)
+    images = map_images(lambda ref, i: read_image(on_disk[ref]), present, n_jobs, backend="threading")
     masks, target, paths, metas, groups = [], [], [], [], []
     abnormality, tissue, lesions, complete = [], [], [], []
     for ref, image in zip(present, images):

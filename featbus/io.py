@@ -186,11 +186,7 @@ def _read_dicom(path: str) -> np.ndarray:
     photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
     if frames > 1:
         raise ImageError(f"is a multi-frame DICOM ({frames} frames); featbus reads single images", path=path)
-    if photometric.startswith("YBR"):
-        from pydicom.pixels import convert_color_space
-
-        raw = convert_color_space(raw, photometric, "RGB")
-    if raw.ndim == 3:  # colour: no rescale or inversion applies
+    if raw.ndim == 3:  # colour (pydicom already converts YBR to RGB): no rescale or inversion applies
         return np.ascontiguousarray(raw)
     slope = float(getattr(ds, "RescaleSlope", 1) or 1)
     intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
@@ -371,7 +367,7 @@ def read_images(paths: Sequence[str | os.PathLike], *, mode: str = "gray", on_er
         ``"raise"``: the first unreadable file raises an error naming its index and path.
         ``"skip"``: unreadable files are left out, and a warning lists every one of them.
     n_jobs : int, optional
-        Parallel workers (joblib); ``None`` reads in this process.
+        Parallel reading threads (joblib); ``None`` reads one file at a time.
     return_skipped : bool, default=False
         Also return the skipped files as ``(index, path, reason)`` tuples.
 
@@ -421,7 +417,8 @@ def read_images(paths: Sequence[str | os.PathLike], *, mode: str = "gray", on_er
                 raise ImageError(str(exc), i, str(p)) from None
             return (i, str(p), str(exc))
 
-    results = map_images(one, paths, n_jobs)
+    # threads: decoders release the GIL, and no worker processes need to start
+    results = map_images(one, paths, n_jobs, backend="threading")
     images = [r for r in results if isinstance(r, np.ndarray)]
     skipped = [r for r in results if not isinstance(r, np.ndarray)]
     if skipped:
