@@ -412,3 +412,9 @@ if parametrize_with_image_checks is not None:
                                     ShapeFeatures()])
     def test_common_image_checks(estimator, check):
         check()
+
+
+def test_hog_mask_region_is_bounding_box(records):
+    rec = records[4]
+    box = HOGFeatures(size=(32, 32), region="bbox").fit_transform([rec])
+    np.testing.assert_array_equal(HOGFeatures(size=(32, 32), region="mask").fit_transform([rec]), box)
