@@ -223,6 +223,7 @@ def test_mias(mias):
     _check_bunch(mias)
     assert len(mias.images) == 120
     assert mias.target_names.tolist() == ["normal", "benign", "malignant"]
+    assert np.bincount(mias.target).tolist() == [81, 24, 15]  # counted from Info.txt with awk
     assert len(mias.missing) == 202 and mias.missing[0] == "mdb121" and mias.unlisted == []
     refs = [r.meta["reference"] for r in mias.data]
     assert refs[:3] == ["mdb001", "mdb002", "mdb003"]
