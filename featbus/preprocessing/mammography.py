@@ -305,7 +305,7 @@ def _find_pectoral_work(g: np.ndarray, bm: np.ndarray, min_contrast: float) -> t
     # bright region into pieces
     roi_s = cv2.GaussianBlur(roi, (0, 0), max(1.0, W / 100))
     vals = roi_s[roi_bm]
-    best: tuple[float, np.ndarray] | None = None
+    cands: list[tuple[float, float, float]] = []
     rows_idx = np.arange(roi.shape[0])
     cols_idx = np.arange(roi.shape[1])
     seed_rows = max(2, H // 25)
@@ -348,18 +348,29 @@ def _find_pectoral_work(g: np.ndarray, bm: np.ndarray, min_contrast: float) -> t
         if outside.sum() < 10:
             continue
         contrast = float(np.median(roi[tri]) - np.median(roi[outside]))
-        if fill < 0.55 or contrast < min_contrast:
+        # a loose bar here: a line that is a little off mixes tissue into the triangle; the
+        # strict contrast test is made on the refined boundary below
+        if fill < 0.55 or contrast < 0.5 * min_contrast:
             continue
-        score = fill * contrast
-        if best is None or score > best[0]:
-            best = (score, np.array([a, b]))
-    if best is None:
+        cands.append((fill * contrast, a, b))
+    if not cands:
         return None, "no bright corner region bounded by a straight edge (no muscle found)"
-    a, b = best[1]
     # 3. Boundary refinement: the muscle edge is the strongest bright-to-dark step near the
     #    line; a minimum-cost path (dynamic programming, a few pixels of drift per row) follows
     #    it without jumping to tissue edges, then rows at the bottom whose step fades are cut.
-    bound = _refine_boundary(roi_s, roi_bm, a, b, max(3, W // 15), max(3, W // 12), min_contrast)
+    #    The refined region must be brighter than the tissue beside it by min_contrast.
+    width = max(3, W // 10)
+    for _, a, b in sorted(cands, reverse=True)[:3]:
+        bound = _refine_boundary(roi_s, roi_bm, a, b, max(3, W // 15), max(3, W // 12), min_contrast)
+        inside = (cols_idx[None, :] < bound[:, None]) & roi_bm
+        d = cols_idx[None, :] - bound[:, None]
+        beside = (d >= 0) & (d < width) & roi_bm & (bound[:, None] > 0)
+        if inside.sum() < 0.01 * bm.sum() or beside.sum() < 10:
+            continue
+        if float(np.median(roi[inside]) - np.median(roi[beside])) >= min_contrast:
+            break
+    else:
+        return None, "corner region not brighter than the tissue beside it (no muscle found)"
     roi_mask = (cols_idx[None, :] < bound[:, None]) & roi_bm
     out = np.zeros_like(bm)
     out[r0:rr_end, c0:cc_end] = roi_mask
