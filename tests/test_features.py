@@ -154,6 +154,16 @@ def test_lbp_mask_counts_only_masked_pixels(records):
     np.testing.assert_allclose(ours, ref)
     full = LBPFeatures(radii=(1,)).fit_transform([rec])[0]
     assert not np.allclose(ours, full)
+    # masks touching the border and far from it: same codes as coding the whole image
+    img = rec.image.astype(np.uint16) * 257
+    for sl in [(slice(0, 6), slice(0, 9)), (slice(20, 30), slice(40, 56)), (slice(10, 30), slice(10, 40))]:
+        m = np.zeros(img.shape, bool)
+        m[sl] = True
+        parts = []
+        for R in (1, 2, 3):
+            c = local_binary_pattern(img, 8 * R, R, method="uniform")[m].astype(int)
+            parts.append(np.bincount(c, minlength=8 * R + 2) / m.sum())
+        np.testing.assert_allclose(lbp_features(img / 65535.0, m), np.concatenate(parts))
 
 
 def test_glcm_matches_skimage():
@@ -263,7 +273,7 @@ def test_shape_several_lesions_is_union():
 
 def test_shape_empty_mask_and_missing_mask():
     z = shape_features(np.zeros((20, 20), bool))
-    assert z.shape == (18,) and np.all(z == 0)  # has_lesion = 0 flags it
+    assert z.shape == (len(shape_feature_names()),) == (18,) and np.all(z == 0)  # has_lesion = 0 flags it
     with pytest.raises(ValueError, match="empty lesion mask"):
         shape_features(np.zeros((20, 20), bool), empty="raise")
     X = [ImageRecord(np.zeros((20, 20), np.uint8), np.zeros((20, 20), bool), "normal.png")]
