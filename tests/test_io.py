@@ -144,6 +144,13 @@ class TestBadFiles:
         with pytest.raises(ImageError, match=r"t.png.*(truncated|damaged)"):
             read_image(path)
 
+    @pytest.mark.parametrize("name", ["t.jpg", "t.tif"])
+    def test_truncated_jpeg_tiff(self, tmp_path, name):
+        path = _save(tmp_path / name, (np.random.RandomState(0).rand(64, 64) * 255).astype(np.uint8))
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+        with pytest.raises(ImageError, match=name):
+            read_image(path)
+
     def test_text_named_png(self, tmp_path):
         (tmp_path / "notes.png").write_text("this is not an image\n")
         with pytest.raises(ImageError, match=r"notes.png.*text file"):
