@@ -101,6 +101,16 @@ def _crop_grid(image01: np.ndarray, hash_size: int, max_shift: float) -> np.ndar
     return _phash_thumbs(np.stack(thumbs), hash_size)
 
 
+def _hashable(rec, index: int) -> np.ndarray:
+    """float32 pixels for hashing; the hash ignores brightness and contrast, so float images in
+    any range (e.g. rescaled DICOM) are min-max scaled instead of rejected."""
+    image = rec.image
+    if image.dtype.kind == "f":
+        lo, hi = float(image.min()), float(image.max())
+        return ((image - lo) / (hi - lo) if hi > lo else np.zeros_like(image)).astype(np.float32)
+    return to_float(image, index=index, path=rec.path)
+
+
 def image_hashes(images: Any, *, hash_size: int = 8, n_jobs: int | None = None) -> np.ndarray:
     """Perceptual hashes (DCT pHash) of a batch of images.
 
@@ -138,7 +148,7 @@ def image_hashes(images: Any, *, hash_size: int = 8, n_jobs: int | None = None) 
 
     def one(item, i):
         rec = load_item(item, i, min_side=1)
-        return _phash(to_float(rec.image, index=i, path=rec.path), hash_size)
+        return _phash(_hashable(rec, i), hash_size)
 
     return np.vstack(map_images(one, items, n_jobs))
 
@@ -308,7 +318,7 @@ def duplicate_groups(images: Any, *, threshold: int | None = None, mode: str = "
 
     def one(item, i):
         rec = load_item(item, i, min_side=1)
-        im = to_float(rec.image, index=i, path=rec.path)
+        im = _hashable(rec, i)
         grid = _crop_grid(im, hash_size, max_shift) if max_shift > 0 else None
         return _phash(im, hash_size), grid
 

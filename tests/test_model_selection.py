@@ -58,6 +58,11 @@ class TestDuplicateGroups:
         g = duplicate_groups(phantoms.data)
         assert len(np.unique(g)) == len(phantoms.images)
 
+    def test_float_images_any_range(self, phantoms):
+        im = phantoms.images[0].astype(np.float32)
+        g = duplicate_groups([im * 16.0 - 1000.0, im / 255.0, phantoms.images[1]])
+        assert g.tolist() == [0, 0, 1]
+
     def test_exact_mode(self):
         rng = np.random.RandomState(1)
         a = (rng.rand(32, 32) * 255).astype(np.uint8)
