@@ -423,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="cross-validate classifiers (with/without balancing) and write a report",
                        description="Extract features once, then cross-validate every classifier x balance "
                                    "combination on the same duplicate-grouped folds; print a table with "
-                                   "bootstrap 95%% intervals and write an HTML report with plots.")
+                                   "bootstrap 95% intervals and write an HTML report with plots.")
     p.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder per class")
     p.add_argument("--classifier", "-c", default="svm", metavar="LIST",
                    help="comma-separated: svm, svm-calibrated, rf, knn, xgboost, logreg (default svm)")

@@ -413,10 +413,14 @@ class Report:
         cm = self.metrics["confusion_matrix"]
         lines.append("confusion matrix (rows true, columns predicted): "
                      + "; ".join(f"{d}: {row.tolist()}" for d, row in zip(self.class_names, cm)))
-        return "\n".join(lines)
+        return _Text("\n".join(lines))
 
     def __str__(self) -> str:
-        return self.summary()
+        return str(self.summary())
+
+    def __repr__(self) -> str:
+        return (f"Report({self.name!r}, {self.cv}, n={len(self.y_true)}, "
+                f"accuracy={self.value('accuracy'):.3f}, macro_auc={self.value('auc'):.3f})")
 
     # -- plots and HTML (matplotlib is imported only here)
     def plot_roc(self, ax=None):
@@ -442,6 +446,13 @@ class Report:
         from .reporting import write_html
 
         return write_html([self], path, title=title)
+
+
+class _Text(str):
+    """A string that shows as itself at the prompt (``report.summary()`` reads as a table)."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def _fmt(x: float) -> str:

@@ -108,6 +108,7 @@ def test_report_contents_and_intervals():
     assert list(frame.index) == ["0", "1", "2", "macro"]
     assert frame.loc["macro", ("accuracy", "value")] == pytest.approx(rep.value("accuracy"))
     text = rep.summary()
+    assert repr(text) == str(text) and repr(rep).startswith("Report('lr', duplicate-grouped 5-fold")
     assert "macro" in text and "[" in text and "confusion matrix" in text
     assert set(rep.fold_metrics().columns) >= {"accuracy", "f1", "auc"}
     assert rep.cm_ci.shape == (2, 3, 3)
