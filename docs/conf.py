@@ -46,6 +46,8 @@ extensions = [
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "gallery/GALLERY_HEADER.rst"]
 templates_path = []
 nitpicky = False
+# numpydoc "References" sections list papers as footnotes that the text need not cite
+suppress_warnings = ["ref.footnote"]
 
 # --- autodoc / napoleon (numpydoc style docstrings)
 autodoc_member_order = "bysource"
@@ -73,7 +75,7 @@ sphinx_gallery_conf = {
     "write_computation_times": False,
     "show_memory": False,
     "reset_modules": ("matplotlib",),
-    "capture_repr": ("_repr_html_", "__repr__"),
+    "capture_repr": (),  # show what examples print, not the repr of their last expression
 }
 
 # --- HTML
