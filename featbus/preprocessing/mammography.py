@@ -298,7 +298,7 @@ def _find_pectoral_work(g: np.ndarray, bm: np.ndarray, min_contrast: float) -> t
     # 2. Straight-line estimate (after Kwok et al. 2004): threshold the corner region at a
     #    series of levels, keep the bright component holding the corner, fit a line to its
     #    boundary and keep the best line that passes the validity checks.
-    rr_end, cc_end = r0 + int(0.8 * H), c0 + int(0.8 * W)
+    rr_end, cc_end = r0 + int(0.8 * H), c0 + int(0.9 * W)
     roi = g[r0:rr_end, c0:cc_end]
     roi_bm = bm[r0:rr_end, c0:cc_end]
     # thresholds act on a smoothed copy: film grain and muscle fibres otherwise break the
@@ -334,7 +334,7 @@ def _find_pectoral_work(g: np.ndarray, bm: np.ndarray, min_contrast: float) -> t
         if b >= -0.15:  # the boundary must run down towards the chest wall
             continue
         r_wall = -a / b  # row where the line meets the chest-wall edge (column 0 of the ROI)
-        if not (0.1 * H <= r_wall <= 0.78 * H) or not (0.08 * W <= a <= 0.8 * W):
+        if not (0.06 * H <= r_wall <= 0.78 * H) or not (0.08 * W <= a <= 0.88 * W):
             continue
         tri = (cols_idx[None, :] < (a + b * rows_idx[:, None])) & roi_bm
         area = tri.sum()
