@@ -210,6 +210,12 @@ def _cmd_extract(args) -> int:
     out = Path(args.output)
     if out.suffix.lower() not in (".parquet", ".csv", ".npz"):
         raise CLIError(f"-o {str(out)!r}: the file name must end in .parquet, .csv or .npz")
+    try:
+        from .pipelines import make_features
+
+        make_features(args.features)  # fail fast on a misspelt name, before reading images
+    except (ValueError, ImportError) as exc:
+        raise CLIError(str(exc)) from exc
     data = _load_folder(args.data_dir)
     t0 = time.perf_counter()
     X, names = extract_features(data, args.features, region=args.region, n_jobs=args.n_jobs,
@@ -291,6 +297,12 @@ def _cmd_evaluate(args) -> int:
     # fail fast on typos, before the long feature extraction
     from .pipelines import make_classifier, make_sampler
 
+    try:
+        from .pipelines import make_features
+
+        make_features(args.features)
+    except (ValueError, ImportError) as exc:
+        raise CLIError(str(exc)) from exc
     for c in classifiers:
         try:
             make_classifier(c)

@@ -117,6 +117,10 @@ def _one_feature(spec: Any, *, region: str | None, n_jobs: int | None) -> tuple[
         cls = _load(*FEATURES[name])
         params: dict[str, Any] = {"region": region} if name != "shape" else {}
     else:  # any other name is an ImageNet backbone; TensorFlow is imported only when it runs
+        backbones = _load("featbus.features.backbones", "BACKBONES")
+        if name not in backbones:
+            raise ValueError(f"unknown feature {spec!r}; choose from {', '.join(FEATURES)} or a "
+                             f"DeepFeatures backbone: {', '.join(sorted(backbones))}")
         cls = _load("featbus.features.deep", "DeepFeatures")
         params = {"backbone": name, "region": region}
     params["n_jobs"] = n_jobs

@@ -118,6 +118,8 @@ def test_bad_inputs_are_clear(phantom_dir, tmp_path, capsys):
     assert "error" in capsys.readouterr().err
     assert main(["extract", str(phantom_dir), "-o", str(tmp_path / "f.xlsx"), "-q"]) == 2
     assert ".parquet, .csv or .npz" in capsys.readouterr().err
+    assert main(["extract", str(phantom_dir), "-f", "hgo", "-o", str(tmp_path / "f.csv"), "-q"]) == 2
+    assert "unknown feature 'hgo'" in capsys.readouterr().err
     assert main(["evaluate", str(phantom_dir), "-c", "svn", "-q"]) == 2
     assert "unknown classifier" in capsys.readouterr().err
     assert main(["evaluate", str(phantom_dir), "-b", "smot", "-q"]) == 2

@@ -134,6 +134,8 @@ def test_unknown_names_are_clear():
         make_pipeline(["intensity"], preprocessing=["sharpen"])
     with pytest.raises(ValueError, match="empty"):
         make_features([])
+    with pytest.raises(ValueError, match="unknown feature 'hgo'"):
+        make_features(["hgo"])
     with pytest.raises(ValueError, match="unique"):
         make_features(["lbp", "lbp"])
 
