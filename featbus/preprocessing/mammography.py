@@ -282,8 +282,10 @@ def _fit_line(r: np.ndarray, c: np.ndarray, n_iter: int = 3) -> tuple[float, flo
     return float(a), float(b)
 
 
-def _find_pectoral_work(g: np.ndarray, bm: np.ndarray, min_contrast: float) -> tuple[np.ndarray | None, str]:
-    """Pectoral mask on the work copy, chest wall on the LEFT. Returns (mask or None, reason)."""
+def _find_pectoral_work(g: np.ndarray, bm: np.ndarray, min_contrast: float, g_hi: np.ndarray,
+                        bm_hi: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """Pectoral mask, chest wall on the LEFT: the line is found on the work copy ``g`` and the
+    boundary refined on the finer copy ``g_hi``. Returns (mask at ``g_hi``'s size or None, reason)."""
     r0, r1, c0, c1 = _row_span(bm)
     H, W = r1 - r0 + 1, c1 - c0 + 1
     if H < 16 or W < 16:
@@ -359,21 +361,34 @@ def _find_pectoral_work(g: np.ndarray, bm: np.ndarray, min_contrast: float) -> t
     #    line; a minimum-cost path (dynamic programming, a few pixels of drift per row) follows
     #    it without jumping to tissue edges, then rows at the bottom whose step fades are cut.
     #    The refined region must be brighter than the tissue beside it by min_contrast.
-    width = max(3, W // 10)
+    #    Refinement runs on the finer copy (twice the work size): the line found on the coarse
+    #    copy is mapped onto it.
+    fy, fx = g_hi.shape[0] / g.shape[0], g_hi.shape[1] / g.shape[1]
+    R0, C0 = int(np.floor(r0 * fy)), int(np.floor(c0 * fx))
+    R1, C1 = int(np.ceil(rr_end * fy)), int(np.ceil(cc_end * fx))
+    hi = g_hi[R0:R1, C0:C1]
+    hi_bm = bm_hi[R0:R1, C0:C1]
+    W_hi = W * fx
+    hi_s = cv2.GaussianBlur(hi, (0, 0), max(1.0, W_hi / 100))
+    hcols = np.arange(hi.shape[1])
+    width = max(3, int(W_hi // 10))
     for _, a, b in sorted(cands, reverse=True)[:3]:
-        bound = _refine_boundary(roi_s, roi_bm, a, b, max(3, W // 15), max(3, W // 12), min_contrast)
-        inside = (cols_idx[None, :] < bound[:, None]) & roi_bm
-        d = cols_idx[None, :] - bound[:, None]
-        beside = (d >= 0) & (d < width) & roi_bm & (bound[:, None] > 0)
-        if inside.sum() < 0.01 * bm.sum() or beside.sum() < 10:
+        # col = c0 + a + b (row - r0) on the coarse copy, in the fine ROI's coordinates
+        B = fx * b / fy
+        A = fx * (c0 + a + b * (R0 / fy - r0)) - C0
+        bound = _refine_boundary(hi_s, hi_bm, A, B, max(3, int(W_hi // 15)), max(3, int(W_hi // 12)),
+                                 min_contrast)
+        inside = (hcols[None, :] < bound[:, None]) & hi_bm
+        d = hcols[None, :] - bound[:, None]
+        beside = (d >= 0) & (d < width) & hi_bm & (bound[:, None] > 0)
+        if inside.sum() < 0.01 * bm_hi.sum() or beside.sum() < 10:
             continue
-        if float(np.median(roi[inside]) - np.median(roi[beside])) >= min_contrast:
+        if float(np.median(hi[inside]) - np.median(hi[beside])) >= min_contrast:
             break
     else:
         return None, "corner region not brighter than the tissue beside it (no muscle found)"
-    roi_mask = (cols_idx[None, :] < bound[:, None]) & roi_bm
-    out = np.zeros_like(bm)
-    out[r0:rr_end, c0:cc_end] = roi_mask
+    out = np.zeros_like(bm_hi)
+    out[R0:R1, C0:C1] = (hcols[None, :] < bound[:, None]) & hi_bm
     return out, ""
 
 
@@ -507,9 +522,14 @@ def remove_pectoral(image: Any, *, fill: str = "background", min_contrast: float
         raise ValueError("no breast found: the image has no region above the background level")
     side = _side_from_mask(small, bm_small)
     flip = side == "right"
-    g = small[:, ::-1] if flip else small
-    b = bm_small[:, ::-1] if flip else bm_small
-    found, reason = _find_pectoral_work(np.ascontiguousarray(g), np.ascontiguousarray(b), float(min_contrast))
+    fine, _ = _work_copy(img01, 2 * WORK_SIZE)
+    bm_fine = _upscale_mask(bm_small, fine.shape) if mask is None else _downscale_mask(bm, fine.shape)
+
+    def orient(x):
+        return np.ascontiguousarray(x[:, ::-1] if flip else x)
+
+    found, reason = _find_pectoral_work(orient(small), orient(bm_small), float(min_contrast),
+                                        orient(fine), orient(bm_fine))
     if found is None:
         return PectoralResult(image.copy(), np.zeros(image.shape, bool), bm, 0.0, False, side, reason)
     if flip:
