@@ -21,7 +21,7 @@ def plot_segmentations(images: Sequence, masks_true: Sequence | None = None, mas
     Parameters
     ----------
     images : sequence of 2-D arrays or ImageRecord
-        Shown in gray. Records also supply ``masks_true`` when it is None.
+        Shown in gray. Records supply their masks as ``masks_true`` when it is None.
     masks_true : sequence of masks, optional
         Ground truth, drawn as a green contour.
     masks_pred : sequence of masks, optional
@@ -61,8 +61,8 @@ def plot_segmentations(images: Sequence, masks_true: Sequence | None = None, mas
     n = len(images)
     if n == 0:
         raise ValueError("no images to plot")
-    if masks_true is None and all(isinstance(im, ImageRecord) for im in images):
-        masks_true = [im.mask for im in images]
+    if masks_true is None and any(isinstance(im, ImageRecord) for im in images):
+        masks_true = [im.mask if isinstance(im, ImageRecord) else None for im in images]
     for name, seq in (("masks_true", masks_true), ("masks_pred", masks_pred), ("boxes", boxes), ("titles", titles)):
         if seq is not None and len(seq) != n:
             raise ValueError(f"{name} has {len(seq)} entries for {n} images")

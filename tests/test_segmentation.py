@@ -215,3 +215,18 @@ def test_plot_segmentations(tmp_path):
         plot_segmentations([img, img], masks_pred=[truth])
     with pytest.raises(ValueError, match=r"image 0: mask has shape \(3, 3\)"):
         plot_segmentations([img], masks_true=[np.zeros((3, 3))])
+
+
+def test_same_random_state_same_model_and_global_rng_untouched():
+    rng = np.random.RandomState(0)
+    imgs = [rng.randint(0, 255, (40, 40)).astype(np.uint8) for _ in range(6)]
+    masks = [im > 128 for im in imgs]
+    params = dict(SMALL, input_size=32, width=0.25, epochs=1, validation_fraction=0.0)
+    np.random.seed(123)
+    before = np.random.rand()
+    np.random.seed(123)
+    a = UNetSegmenter(**params).fit(imgs, masks)
+    assert np.random.rand() == before  # fit leaves the caller's global numpy RNG alone
+    b = UNetSegmenter(**params).fit(imgs, masks)
+    pa, pb = a.predict_proba_maps(imgs[:2]), b.predict_proba_maps(imgs[:2])
+    assert all(np.allclose(x, y, atol=1e-5) for x, y in zip(pa, pb))

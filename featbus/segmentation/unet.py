@@ -17,7 +17,7 @@ featbus is imported. TensorFlow's thread pools follow ``TF_NUM_INTRAOP_THREADS``
 
 from __future__ import annotations
 
-import io
+import contextlib
 import json
 import os
 import tempfile
@@ -382,7 +382,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         items = check_images(X)
         masks = None
         if y is not None:
-            y = list(y) if not isinstance(y, np.ndarray) or y.ndim != 3 else list(y)
+            y = list(y)
             if len(y) != len(items):
                 raise ValueError(f"X holds {len(items)} images but {len(y)} masks were given; they must match.")
             if all(np.ndim(v) == 0 for v in y):
@@ -435,7 +435,6 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         keras = _keras()
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(0, 2**31 - 1))
-        keras.utils.set_random_seed(seed)  # weights, dropout and any Keras-side randomness
 
         n = len(xs)
         order = rng.permutation(n)
@@ -443,9 +442,10 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         n_val = min(n_val, n - 1)
         val_idx, train_idx = order[:n_val], order[n_val:]
 
-        model = build_unet(int(self.input_size), self.encoder, width=self.width, pretrained=self.pretrained)
-        optimizer = keras.optimizers.Adam(self.learning_rate)
-        model.compile(optimizer=optimizer, loss=_bce_dice_loss, jit_compile=False)
+        with _seeded(keras, seed):
+            model = build_unet(int(self.input_size), self.encoder, width=self.width, pretrained=self.pretrained)
+            optimizer = keras.optimizers.Adam(self.learning_rate)
+            model.compile(optimizer=optimizer, loss=_bce_dice_loss, jit_compile=False)
 
         history: dict[str, list] = {"loss": [], "val_loss": [], "val_dice": []}
         best, best_weights, best_epoch, waited = np.inf, None, 0, 0
@@ -459,6 +459,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         try:
             for epoch in range(1, int(self.epochs) + 1):
                 idx = rng.permutation(train_idx)
+                short = -len(idx) % int(self.batch_size)
+                if short:  # fill the last batch with repeats: one batch shape, one graph trace
+                    idx = np.concatenate([idx, rng.choice(train_idx, short)])
                 losses = []
                 for b in range(0, len(idx), int(self.batch_size)):
                     batch = idx[b:b + int(self.batch_size)]
@@ -519,7 +522,14 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
 
             fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
             self._predict_fn, self._predict_model = fn, model
-        out = [np.asarray(fn(xs[i:i + batch_size])) for i in range(0, len(xs), batch_size)]
+        out = []
+        for i in range(0, len(xs), batch_size):
+            chunk = xs[i:i + batch_size]
+            n = len(chunk)
+            size = min(batch_size, 1 << (n - 1).bit_length())  # few distinct shapes: few retraces
+            if size > n:
+                chunk = np.concatenate([chunk, np.zeros((size - n, *chunk.shape[1:]), chunk.dtype)])
+            out.append(np.asarray(fn(chunk))[:n])
         return np.concatenate(out, axis=0)
 
     def predict_proba_maps(self, X, batch_size: int = 32) -> list[np.ndarray]:
@@ -660,6 +670,22 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = True  # CPU thread reductions; see random_state
         return tags
+
+
+@contextlib.contextmanager
+def _seeded(keras, seed: int):
+    """Seed Keras/TensorFlow (initial weights draw from Python's ``random`` via Keras' default
+    seeds) for the block, then give the caller back its global ``random`` and ``numpy.random``
+    state, which ``keras.utils.set_random_seed`` resets."""
+    import random
+
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        keras.utils.set_random_seed(seed)
+        yield
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
 
 
 def _load_model(path: Path, encoder: str | None):
