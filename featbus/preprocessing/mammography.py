@@ -25,6 +25,7 @@ back, so call the function twins to get those details for arrays.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -443,6 +444,10 @@ def _refine_boundary(g: np.ndarray, bm: np.ndarray, a: float, b: float, win: int
     while last >= 0 and weak[last]:
         last -= 1
     bound[last + 1:] = 0
+    # the muscle is one piece: once the boundary reaches the chest wall, nothing below is muscle
+    ended = np.nonzero(bound[: rows.size] < 2)[0]
+    if ended.size:
+        bound[ended[0]:] = 0
     return bound
 
 
@@ -650,8 +655,8 @@ class _MammoBase(BaseImagePreprocessor):
             raise
         except (ValueError, TypeError, IndexError) as exc:
             raise ImageError(f"{type(self).__name__} failed: {exc}", index, rec.path) from exc
-        if isinstance(item, np.ndarray) or not isinstance(item, (ImageRecord, str)) and not hasattr(item, "__fspath__"):
-            return out
+        if not isinstance(item, (ImageRecord, str, os.PathLike)):
+            return out  # arrays in, arrays out (the function twins give the details)
         mask = rec.mask
         if mask is not None and meta.get("flipped"):
             mask = np.ascontiguousarray(mask[:, ::-1])  # the lesion mask follows the pixels
