@@ -17,7 +17,7 @@ green, removed region filled red, lesion centres as blue circles.
 
 Usage (from the repository root)::
 
-    python benchmarks/pectoral_mias.py [--data ../shared/data/mini-mias] [--out-dir benchmarks/_out]
+    python benchmarks/pectoral_mias.py [--data ../shared/data/mini-mias] [--out-dir benchmarks/out]
 
 Data: Suckling J et al., The Mammographic Image Analysis Society digital mammogram database,
 Excerpta Medica International Congress Series 1069:375-378 (1994).
@@ -182,7 +182,7 @@ def thumb(image, res, lesions, truth=None, size=160):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "mini-mias"))
-    ap.add_argument("--out-dir", default=str(REPO / "benchmarks" / "_out"))
+    ap.add_argument("--out-dir", default=str(REPO / "benchmarks" / "out"))
     ap.add_argument("--fill", default="background", choices=["background", "local"])
     args = ap.parse_args(argv)
     root = Path(args.data)
