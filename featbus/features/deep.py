@@ -22,9 +22,12 @@ How an image reaches the network
 Reading and resizing run in background threads while the network computes the previous batch
 (one ``tf.function`` calling ``model(x, training=False)`` on whole batches).
 
-Measured on BUSI (see ``examples/busi_deep.py``): with EfficientNet-Lite0 the mid-level
-stride-16 block (``block5c_add``, avg+max pooled) gives better SVM features than the last
-layer, so it is the default layer for that backbone.
+Measured on BUSI (``examples/busi_deep.py``: 625 images, near-duplicate-grouped 5-fold CV,
+StandardScaler + RBF SVC), EfficientNet-Lite0 ImageNet features score (accuracy / malignant
+AUC): last layer ``top_activation`` avg 0.72 / 0.83; ``block6d_add`` (stride 32, 192 channels)
+avg+max 0.77 / 0.85; ``block5c_add`` (stride 16) avg+max 0.75 / 0.86; stride 8 is worse. Mid-level
+blocks beat the object-level last layer on ultrasound texture, so ``block6d_add`` is the default
+layer for that backbone; avg+max pooling adds about 0.02 over avg alone.
 """
 
 from __future__ import annotations
@@ -332,7 +335,7 @@ class DeepFeatures(BaseFeatureExtractor):
         path: a weights file for the network without its classifier.
     layers : str, list of str or None, default=None
         Layer(s) whose outputs become features; ``None`` uses the backbone's default
-        (``block5_pool`` for VGG, ``mixed10`` for Inception, ``block5c_add`` for
+        (``block5_pool`` for VGG, ``mixed10`` for Inception, ``block6d_add`` for
         EfficientNet-Lite0 ...); ``"output"`` means the network output.
     pooling : {"avg", "max", "gem"}, None, or a list of them, default="avg"
         How each feature map becomes a vector: global average, global max, or generalised mean
@@ -383,9 +386,9 @@ class DeepFeatures(BaseFeatureExtractor):
     >>> deep = DeepFeatures(backbone="efficientnet_lite0", weights=None, input_size=32,
     ...                     pooling=("avg", "max"))
     >>> deep.fit_transform(images).shape
-    (3, 224)
+    (3, 384)
     >>> str(deep.get_feature_names_out()[0])
-    'efficientnet_lite0.block5c_add.avg.0'
+    'efficientnet_lite0.block6d_add.avg.0'
     """
 
     def __init__(self, backbone: str = "vgg16", weights: Any = "imagenet", layers=None,

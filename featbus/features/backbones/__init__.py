@@ -119,9 +119,9 @@ BACKBONES: dict[str, Backbone] = {b.name: b for b in [
     _k("xception", "Xception", 299, "tf", "block14_sepconv2_act",
        "xception_weights_tf_dim_ordering_tf_kernels_notop.h5",
        _GS + "xception/xception_weights_tf_dim_ordering_tf_kernels_notop.h5", 71),
-    # Mid-level (stride 16) features: on BUSI they beat the last layer (see DeepFeatures docs).
+    # Mid-level features: on BUSI they beat the last layer (measured, see featbus.features.deep).
     Backbone("efficientnet_lite0", "featbus.features.backbones.efficientnet_lite:efficientnet_lite0",
-             224, "none", "block5c_add", None, None, 32),
+             224, "none", "block6d_add", None, None, 32),
 ]}
 
 
