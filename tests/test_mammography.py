@@ -251,3 +251,15 @@ def test_mias_reinserted_muscle(mias_root):
             g, wedge = g[:, ::-1], wedge[:, ::-1]
         res = remove_pectoral(np.ascontiguousarray(g))
         assert res.found and iou(res.pectoral_mask, wedge) > 0.85, name
+
+
+def test_12_bit_data_in_uint16():
+    # 12-bit detectors store 0..4095 in uint16: thresholds are relative to the image's range
+    img, truth = make_mammogram_phantom((300, 260), side="right", seed=6, dtype=np.uint16)
+    img12 = (img >> 4).astype(np.uint16)
+    masked, mask = breast_mask(img12)
+    assert iou(mask, truth["breast"]) > 0.95
+    res = remove_pectoral(img12)
+    assert res.found and res.side == "right" and iou(res.pectoral_mask, truth["muscle"]) >= 0.9
+    out = PectoralMuscleRemover(fill="local").fit_transform([ImageRecord(img12)])[0]
+    assert out.image.dtype == np.uint16 and out.image.max() <= 4095

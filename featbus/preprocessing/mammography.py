@@ -73,6 +73,16 @@ def _work_copy(img01: np.ndarray, size: int = WORK_SIZE) -> tuple[np.ndarray, fl
     return small, scale
 
 
+def _stretch(small: np.ndarray) -> float:
+    """Intensity that maps to 1 for the work copies: a high percentile of the image.
+
+    Thresholds and contrasts are then relative to the image's own range, so 12-bit data
+    stored as ``uint16`` (which fill only 1/16 of the dtype's range) behave as 8-bit films
+    do; a percentile, not the maximum, so a bright film label does not set the scale.
+    """
+    return max(float(np.percentile(small, 99.5)), 1e-6)
+
+
 def _upscale_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if mask.shape == tuple(shape):
         return mask.copy()
@@ -136,7 +146,8 @@ def breast_mask(image: Any, *, threshold: float | None = None) -> tuple[np.ndarr
     image : ndarray of shape (h, w)
         Gray mammogram: ``uint8``, ``uint16`` or float in ``[0, 1]``.
     threshold : float in (0, 1) or None, default=None
-        Intensity (in ``[0, 1]`` units) above which a pixel is breast. ``None`` chooses it per
+        Intensity above which a pixel is breast, as a fraction of the image's 99.5th
+        percentile (so it suits 8-, 12- and 16-bit data alike). ``None`` chooses it per
         image: a quarter of the way from the background level (2nd percentile) to Otsu's
         threshold, which keeps the dark skin-line region Otsu would cut off.
 
@@ -166,6 +177,7 @@ def _breast_and_side(image: Any, threshold: float | None, side: bool = True):
         raise ValueError(f"threshold must be None or a float in (0, 1), got {threshold!r}")
     image = np.asarray(image)
     small, _ = _work_copy(_as_float(image))
+    small = np.minimum(small / _stretch(small), 1.0)
     small_mask = _breast_mask_work(small, threshold)
     if not small_mask.any():
         raise ValueError("no breast found: the image has no region above the background level")
@@ -222,6 +234,7 @@ def chest_wall_side(image: Any, *, mask: np.ndarray | None = None) -> str:
     """
     image = np.asarray(image)
     small, _ = _work_copy(_as_float(image))
+    small = np.minimum(small / _stretch(small), 1.0)
     if mask is None:
         bm = _breast_mask_work(small, None)
     else:
@@ -483,8 +496,9 @@ def remove_pectoral(image: Any, *, fill: str = "background", min_contrast: float
         ``"local"`` sets them to the median of the breast tissue just outside the muscle
         edge, which avoids an artificial dark-to-bright edge for texture features.
     min_contrast : float, default=0.04
-        Least difference of medians (in ``[0, 1]`` units) between the muscle and the tissue
-        beside it. Raise it to remove less on low-contrast images.
+        Least difference of medians between the muscle and the tissue beside it, as a
+        fraction of the image's intensity range (its 99.5th percentile; so 12-bit data in
+        ``uint16`` need no rescaling). Raise it to remove less on low-contrast images.
     mask : ndarray of bool, optional
         Breast mask computed before; computed with :func:`breast_mask` when omitted.
 
@@ -518,6 +532,8 @@ def remove_pectoral(image: Any, *, fill: str = "background", min_contrast: float
     image = np.asarray(image)
     img01 = _as_float(image)
     small, _ = _work_copy(img01)
+    scale = _stretch(small)
+    small = np.minimum(small / scale, 1.0)
     if mask is None:
         bm_small = _breast_mask_work(small, None)
         bm = _upscale_mask(bm_small, image.shape)
@@ -531,6 +547,7 @@ def remove_pectoral(image: Any, *, fill: str = "background", min_contrast: float
     side = _side_from_mask(small, bm_small)
     flip = side == "right"
     fine, _ = _work_copy(img01, 2 * WORK_SIZE)
+    fine = np.minimum(fine / scale, 1.0)
     bm_fine = _upscale_mask(bm_small, fine.shape) if mask is None else _downscale_mask(bm, fine.shape)
 
     def orient(x):
@@ -684,8 +701,8 @@ class BreastMask(_MammoBase):
     Parameters
     ----------
     threshold : float in (0, 1) or None, default=None
-        Breast/background level in ``[0, 1]`` units; ``None`` picks it per image (see
-        :func:`breast_mask`).
+        Breast/background level as a fraction of the image's 99.5th percentile; ``None``
+        picks it per image (see :func:`breast_mask`).
     orientation : {"left", "right"} or None, default=None
         Flip images (and their lesion masks) so the chest wall is on this side; ``None``
         keeps every image as it is.
