@@ -18,6 +18,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from featbus import ImageError, ImageRecord, IntensityStats, ROICropper
+from featbus.estimator_checks import make_check_images, parametrize_with_image_checks
 from featbus.preprocessing.roi import (RoiFoundFlag, center_box, crop_to_roi, largest_component, lesion_box)
 
 
@@ -258,3 +259,14 @@ def test_busi_ground_truth_crops(busi_root):
         assert o.meta["roi_found"] and o.image.size < rec.image.size
         assert o.mask.sum() == rec.mask.sum()  # the whole lesion lies inside its crop
     assert not out[2].meta["roi_found"] and out[2].shape == recs[2].shape
+
+
+_CHECK_SEG = ThresholdSegmenter().fit(make_check_images())
+
+
+@parametrize_with_image_checks([
+    ROICropper(source="mask", output_size=32),
+    ROICropper(segmenter=FrozenEstimator(_CHECK_SEG), source="segmenter", on_empty="center"),
+])
+def test_common_image_checks(estimator, check):
+    check()

@@ -333,18 +333,17 @@ class ROICropper(BaseImagePreprocessor):
         return self
 
     def _resolve_segmenter(self):
-        if hasattr(self, "segmenter_"):
-            return self.segmenter_
-        seg = self.segmenter
-        if seg is None:
+        if self.segmenter is None:
             return None
-        if isinstance(seg, (str, os.PathLike)):
-            self.segmenter_ = _load_segmenter(seg)
-            return self.segmenter_
-        if self._is_fitted(seg):
-            return seg
-        raise NotFittedError("ROICropper's segmenter is not fitted: call fit() (it trains a clone on the "
-                             "images' masks) or pass a fitted segmenter or a saved model path")
+        if not hasattr(self, "segmenter_"):
+            raise NotFittedError("This ROICropper has a segmenter and is not fitted yet: call fit() first "
+                                 "(it loads a saved segmenter, keeps a fitted one, or trains a clone of an "
+                                 "unfitted one on the images' masks)")
+        return self.segmenter_
+
+    def _needs_mask(self) -> bool:
+        """Whether every image must carry a mask (no segmenter to fall back on)."""
+        return self.source == "mask" or self.segmenter is None
 
     def transform(self, X) -> list[ImageRecord]:
         """Crop every image.
@@ -375,8 +374,8 @@ class ROICropper(BaseImagePreprocessor):
                 use_gt.append(False)
         need = [i for i, g in enumerate(use_gt) if not g]
         predicted: dict[int, np.ndarray] = {}
+        seg = self._resolve_segmenter()
         if need:
-            seg = self._resolve_segmenter()
             if seg is None:
                 i = need[0]
                 raise ImageError("has no lesion mask and ROICropper has no segmenter: pass a segmenter or "
