@@ -718,7 +718,10 @@ def compare(reports: Sequence[Report], *, metric: str = "accuracy", cls: Any = "
         d_boot = boots[id(a)] - boots[id(b)]
         d_boot = d_boot[np.isfinite(d_boot)]
         lo, hi = (np.percentile(d_boot, [2.5, 97.5]) if d_boot.size else (np.nan, np.nan))
-        p_boot = (min(1.0, 2 * min(np.mean(d_boot <= 0), np.mean(d_boot >= 0))) if d_boot.size else np.nan)
+        # (count + 1) / (B + 1): a bootstrap p-value is never exactly 0 with finitely many resamples
+        nb = d_boot.size
+        p_boot = (min(1.0, 2 * (min(np.sum(d_boot <= 0), np.sum(d_boot >= 0)) + 1) / (nb + 1))
+                  if nb else np.nan)
         d_fold = fold_vals[id(a)] - fold_vals[id(b)]
         p_t = _corrected_t(d_fold, n_train, n_test)
         p_mc = _mcnemar(a, b) if metric == "accuracy" and cls == "macro" else np.nan
