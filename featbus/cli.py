@@ -264,7 +264,7 @@ def _table_text(reports_by_cv: dict, positive: str | None) -> str:
     """Side-by-side table: one row per pipeline, accuracy / macro F1 / AUCs for each cv."""
     cvs = list(reports_by_cv)
     first = reports_by_cv[cvs[0]]
-    cols = ["accuracy", "f1", "sensitivity", "specificity", "auc"]
+    cols = ["accuracy", "f1", "auc"]  # the rest (sensitivity, specificity...) is in the HTML report
     header = ["pipeline"] + [f"{c}:{m}" for c in cvs for m in cols + ([f"auc[{positive}]"] if positive else [])]
     rows = []
     for i, rep in enumerate(first):
