@@ -14,6 +14,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from featbus.datasets import make_phantoms
 from featbus.evaluation import evaluate
+from featbus.model_selection import DuplicateGroupKFold
 from featbus.pipelines import (EncodedLabelClassifier, make_classifier, make_features, make_pipeline,
                                make_sampler, param_grid)
 
@@ -195,8 +196,9 @@ def test_svm_has_scores_without_probability_true():
 def test_image_pipeline_on_phantoms_with_search():
     ph = make_phantoms(30, image_size=64, random_state=1)
     pipe = make_pipeline(["intensity", "shape"], balance="smote", classifier="svm")
+    # the recipe: a search whose inner folds are duplicate-grouped too
     search = GridSearchCV(pipe, {"classifier__C": [1.0, 10.0], "balance__k_neighbors": [3]},
-                          cv=StratifiedKFold(3))
+                          cv=DuplicateGroupKFold(n_splits=3))
     report = evaluate(search, ph, n_splits=3, n_bootstrap=50)
     assert report.value("accuracy") > 0.6  # shape separates the phantom classes well
     fitted = clone(pipe).fit(ph.data, ph.target)
