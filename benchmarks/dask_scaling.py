@@ -10,9 +10,10 @@ extracts, from the files:
 each three ways: in one process (``transformer.fit_transform(paths)``, the reference), and with
 ``extract(paths, transformer, client=...)`` on a loopback LocalCluster of 1 and of 2 worker
 processes (one thread each, BLAS/TF threads pinned to 1 so that workers do not compete).
-For each run it prints images per second, the speed-up over 1 worker, the peak resident memory
-per worker (psutil, sampled every 50 ms inside each worker) and whether the features equal the
-single-process ones.
+For each run it prints images per second, the speed-up over 1 worker, the CPU time per image
+summed over the workers (equal across runs when distribution adds no work; on a loaded machine it
+is the steadier number), the peak resident memory per worker (psutil, sampled every 50 ms inside
+each worker) and whether the features equal the single-process ones.
 
 Run from the repository root::
 
@@ -95,6 +96,7 @@ class _Peak:
     def __init__(self, interval: float = 0.05):
         self.proc = psutil.Process()
         self.peak = self.proc.memory_info().rss
+        self.cpu0 = sum(self.proc.cpu_times()[:2])
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, args=(interval,), daemon=True)
         self._thread.start()
@@ -103,10 +105,11 @@ class _Peak:
         while not self._stop.wait(interval):
             self.peak = max(self.peak, self.proc.memory_info().rss)
 
-    def stop(self) -> int:
+    def stop(self) -> tuple[int, float]:
+        """(peak RSS in bytes, CPU seconds used since start)."""
         self._stop.set()
         self._thread.join()
-        return max(self.peak, self.proc.memory_info().rss)
+        return max(self.peak, self.proc.memory_info().rss), sum(self.proc.cpu_times()[:2]) - self.cpu0
 
 
 def _start_sampler(dask_worker=None):
@@ -171,11 +174,12 @@ def bench(name: str, make, paths, args, tmp: Path) -> list[dict]:
 
 def _print(row, n, base):
     speed = f"{base / row['seconds']:.2f}x" if base else "  -  "
-    mem = ", ".join(f"{p / 2**20:.0f}" for p in row["peaks"])
+    mem = ", ".join(f"{p / 2**20:.0f}" for p, _ in row["peaks"])
+    cpu = sum(c for _, c in row["peaks"]) / n * 1000
     eq = "equal" if row["equal"] else f"DIFFERENT (max |diff| {row['maxdiff']:.3g})"
     print(f"  {row['mode']:<20} {n / row['seconds']:8.1f} img/s  {row['seconds']:7.1f} s  "
-          f"speed-up vs 1 worker {speed}  peak RSS per worker [MiB] {mem}  vs single process: {eq}",
-          flush=True)
+          f"speed-up vs 1 worker {speed}  CPU {cpu:5.1f} ms/img (all workers)  "
+          f"peak RSS per worker [MiB] {mem}  vs single process: {eq}", flush=True)
 
 
 def main(argv=None) -> int:

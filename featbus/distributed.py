@@ -285,14 +285,16 @@ def extract(paths: Sequence[str | os.PathLike], transformer, *, output: str | os
     client : distributed.Client, optional
         Run the partitions on this Dask cluster. Without it they run here, per ``scheduler``.
     scheduler : {"threads", "processes", "sync"}, default="threads"
-        Dask local scheduler used when ``client`` is None; ``"sync"`` is a plain loop in this
-        process (no Dask needed), in partition order.
+        Where partitions run when ``client`` is None: a local pool of threads or of (spawned)
+        processes, or ``"sync"``, a plain loop in this process, in partition order. None of
+        them needs Dask.
     n_workers : int, optional
-        Threads or processes of the local scheduler (default: Dask's, the number of cores).
+        Threads or processes of the local pool (default: Python's, from the number of cores).
     on_error : {"raise", "skip"}, default="raise"
         What a bad image (an :class:`featbus.ImageError`: unreadable file, wrong size, ...)
-        does. ``"raise"``: the error, naming the image's global index and path, stops the run;
-        partitions finished before it stay on disk. ``"skip"``: the image gets no row; every
+        does. ``"raise"``: the error names the image's global index and path; the other
+        partitions still finish and are written first (``"sync"``: the loop stops there), so
+        a rerun computes only the failed ones. ``"skip"``: the image gets no row; every
         skipped image is reported in one warning and in ``frame.attrs["skipped"]``, also on
         reruns (the list is stored in the part files).
     overwrite : bool, default=False
@@ -315,7 +317,8 @@ def extract(paths: Sequence[str | os.PathLike], transformer, *, output: str | os
     Raises
     ------
     featbus.ImageError
-        With ``on_error="raise"``, for the first bad image met (its global index and path).
+        With ``on_error="raise"``, for the first bad image (its global index and path). Any
+        other exception of a partition is raised the same way, after the others finished.
     ValueError
         For bad arguments, or when ``output`` holds parts of another extraction.
 
@@ -421,10 +424,35 @@ def _warn_skipped(skipped, n_total: int) -> None:
                       UserWarning, stacklevel=3)
 
 
+def _raise_first(errors: dict[int, BaseException], n_parts: int, n_done: int) -> None:
+    """Raise the error of the first failed partition, noting how much work was kept."""
+    first = errors[min(errors)]
+    if hasattr(first, "add_note"):
+        first.add_note(f"featbus.distributed.extract: {len(errors)} of {n_parts} partition(s) to compute "
+                       f"failed; {n_done} finished and are kept: rerun the same call to compute only "
+                       "the missing ones.")
+    raise first
+
+
 def _run(transformer, args: dict, client, scheduler: str, n_workers: int | None, bar) -> dict:
-    """Run the partitions; return {index: (frame or None, skipped)}. Finished parts are on disk
-    whatever happens to the others."""
-    results = {}
+    """Run the partitions; return {index: (frame or None, skipped)}.
+
+    With a client or a local pool, a failing partition does not stop the others: they finish
+    (and are written) first, then the first failure is raised, so that the state on disk is
+    settled when this returns and a rerun computes only what failed. ``"sync"`` is a plain loop
+    and stops at the first failure.
+    """
+    results: dict = {}
+    errors: dict = {}
+
+    def collect(i, get):
+        try:
+            results[i] = get()
+        except Exception as exc:  # noqa: BLE001 - re-raised below, after the other partitions
+            errors[i] = exc
+        if bar is not None:
+            bar.update()
+
     if client is not None:
         from distributed import as_completed
 
@@ -435,38 +463,35 @@ def _run(transformer, args: dict, client, scheduler: str, n_workers: int | None,
                                  retries=0): i for i, a in args.items()}
         try:
             for fut in as_completed(list(futures)):
-                if fut.status == "error":
-                    fut.result()  # raises the worker's exception here, with its message
-                results[futures[fut]] = fut.result()
-                if bar is not None:
-                    bar.update()
-        finally:
-            # on an error, stop the partitions not started; the finished ones are already written
+                collect(futures[fut], fut.result)
+        except BaseException:  # interrupted here (Ctrl-C): stop what has not started
             client.cancel([f for f in futures if not f.done()])
-        return results
-    if scheduler == "sync":
+            raise
+    elif scheduler == "sync":
         for i, a in args.items():
             results[i] = _run_partition(transformer, *a)
             if bar is not None:
                 bar.update()
-        return results
-    import dask
-
-    tasks = [dask.delayed(_run_partition, pure=False)(transformer, *a) for a in args.values()]
-    kwargs = {"num_workers": n_workers} if n_workers else {}
-    if bar is not None:
-        from dask.callbacks import Callback
-
-        class _Bar(Callback):
-            def _posttask(self, key, result, dsk, state, id):
-                if isinstance(key, tuple) or "_run_partition" in str(key):
-                    bar.update()
-
-        with _Bar():
-            out = dask.compute(*tasks, scheduler=scheduler, **kwargs)
     else:
-        out = dask.compute(*tasks, scheduler=scheduler, **kwargs)
-    return dict(zip(args, out))
+        import concurrent.futures as cf
+        import multiprocessing
+
+        if scheduler == "threads":
+            pool = cf.ThreadPoolExecutor(max_workers=n_workers)
+        else:  # spawn, not fork: forking a process that has loaded TensorFlow or BLAS threads is unsafe
+            pool = cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=multiprocessing.get_context("spawn"))
+        with pool:
+            futures = {pool.submit(_run_partition, transformer, *a): i for i, a in args.items()}
+            try:
+                for fut in cf.as_completed(futures):
+                    collect(futures[fut], fut.result)
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+    if errors:
+        _raise_first(errors, len(args), len(results))
+    return results
 
 
 def local_client(n_workers: int = 2, threads_per_worker: int = 1, *, memory_limit: str | int = "auto",

@@ -186,11 +186,11 @@ def test_resume_after_error_on_cluster(image_files, tmp_path, client):
     logs.mkdir()
     flag.touch()
     params = dict(log_dir=str(logs), poison=image_files[4], flag=str(flag))
-    with pytest.raises(RuntimeError, match="injected failure"):
+    with pytest.raises(RuntimeError, match="injected failure") as err:
         extract(image_files, LoggingStats(**params), output=out, partition_size=2, client=client)
-    client.run(lambda: None)  # let cancelled tasks settle
+    assert "1 of 7 partition(s) to compute failed; 6 finished" in "".join(err.value.__notes__)
     done = {int(n.split("-")[1]) for n in _parts(out)}
-    assert 2 not in done and len(done) < 7
+    assert done == {0, 1, 3, 4, 5, 6}  # the others finished and were written before the raise
     flag.unlink()
     for p in logs.iterdir():
         p.unlink()
@@ -200,6 +200,21 @@ def test_resume_after_error_on_cluster(image_files, tmp_path, client):
     assert _logged(logs) == sorted(image_files[2 * i] for i in missing)
     np.testing.assert_array_equal(df.iloc[:, 1:].to_numpy(), _expected(image_files))
     assert df["path"].tolist() == image_files
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "processes"])
+def test_local_pool_finishes_other_partitions_then_raises(image_files, tmp_path, scheduler):
+    flag, out = tmp_path / "flag", tmp_path / "f"
+    flag.touch()
+    params = dict(poison=image_files[0], flag=str(flag))
+    with pytest.raises(RuntimeError, match="injected failure"):
+        extract(image_files, LoggingStats(**params), output=out, partition_size=4,
+                scheduler=scheduler, n_workers=2)
+    assert [n.split("-")[1] for n in _parts(out)] == ["00001", "00002", "00003"]
+    flag.unlink()
+    df = extract(image_files, LoggingStats(**params), output=out, partition_size=4, scheduler=scheduler)
+    assert df.attrs["computed"] == [0]
+    np.testing.assert_array_equal(df.iloc[:, 1:].to_numpy(), _expected(image_files))
 
 
 def test_bad_file_raises_with_global_index(image_files, tmp_path):
