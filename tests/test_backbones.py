@@ -1,8 +1,9 @@
 """Backbone registry and EfficientNet-Lite0: torch-free conversion, ImageNet sanity, PyTorch parity.
 
-Parity tolerance: the Keras and PyTorch logits agree to ``atol=2e-3`` on logits of magnitude
-~10 (float32, different convolution kernels and summation orders: observed max difference is
-about 1e-4).
+Parity tolerance: the Keras and PyTorch logits must agree to ``atol=2e-3`` on logits of
+magnitude ~10 (float32, different convolution kernels and summation orders). Observed max
+absolute difference: 1.4e-5 at 224x224 and 6.9e-6 at 193x250 (odd sizes exercise the
+asymmetric "same" padding).
 """
 
 from __future__ import annotations
