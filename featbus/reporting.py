@@ -167,7 +167,7 @@ _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1150px;color:#222}
 h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0} td,th{border:1px solid #ddd;padding:.25em .5em;text-align:right}
-th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
+th{background:#f3f3f3} .wide{overflow-x:auto;max-width:100%} td:first-child,th:first-child{text-align:left}
 .plots{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start} .plots img{max-width:100%;border:1px solid #eee}
 .note{color:#555;font-size:.9em} pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.8em}
 """
@@ -243,7 +243,8 @@ def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
     if len(reports) > 1:
         table = comparison_table(reports)
         shown = table[[c for c in table.columns if not c.endswith(("_low", "_high"))]]
-        parts.append("<h2>Comparison</h2>" + shown.to_html(float_format=lambda v: f"{v:.3f}"))
+        parts.append('<h2>Comparison</h2><div class="wide">' + shown.to_html(float_format=lambda v: f"{v:.3f}")
+                     + "</div>")
         chart = save("comparison_accuracy.png",
                      _figure(lambda ax: plot_comparison(reports, "accuracy", ax), (7.5, 0.4 * len(reports) + 1.6)),
                      "accuracy of each pipeline")
@@ -252,7 +253,11 @@ def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
                          "AUC of each pipeline")
         parts.append(f'<div class="plots">{chart}{chart_auc}</div>')
     if comparison is not None:
-        parts.append("<h2>Paired tests</h2>" + comparison.to_html(index=False, float_format=lambda v: f"{v:.3g}"))
+        parts.append("<h2>Paired tests</h2>" + '<p class="note">Difference a - b with its paired bootstrap 95% '
+                     "interval and p-value; corrected resampled t-test over folds (Nadeau and Bengio, 2003); "
+                     "McNemar's exact test on discordant predictions (accuracy only).</p>"
+                     + '<div class="wide">' + comparison.to_html(index=False, float_format=lambda v: f"{v:.3g}")
+                     + "</div>")
     for i, r in enumerate(reports):
         slug = f"{i:02d}-{_slug(r.name)}"
         parts.append(f"<h2>{html.escape(r.name)}</h2>")
