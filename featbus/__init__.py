@@ -36,6 +36,11 @@ _PUBLIC = {
     "UNetSegmenter": ".segmentation.unet",
     "duplicate_groups": ".model_selection",
     "DuplicateGroupKFold": ".model_selection",
+    "make_pipeline": ".pipelines",
+    "param_grid": ".pipelines",
+    "evaluate": ".evaluation",
+    "compare": ".evaluation",
+    "Report": ".evaluation",
 }
 
 __all__ = ["__version__", *_PUBLIC]
