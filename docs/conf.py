@@ -52,7 +52,7 @@ suppress_warnings = ["ref.footnote"]
 # --- autodoc / napoleon (numpydoc style docstrings)
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"  # the numpydoc "Parameters" sections already say the types
-autodoc_default_options = {"members": False, "show-inheritance": False}
+autodoc_default_options = {}  # no "Bases: object" lines; members are listed per class in api.rst
 autoclass_content = "class"
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
