@@ -263,23 +263,33 @@ def check_mask(mask: Any, shape: tuple[int, int], *, index: int | None = None,
     return mask > 0 if mask.dtype != bool else mask
 
 
+def _read_indexed(path, index: int | None) -> np.ndarray:
+    """Read a file; a read error gets the item's index added to its message."""
+    from .io import read_image
+
+    try:
+        return read_image(path)
+    except ImageError as exc:
+        if exc.index is not None or index is None:
+            raise
+        raise ImageError(exc.reason, index, exc.path or str(path)) from exc
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{describe(index, None)}: {exc}") from exc
+
+
 def load_item(item: Any, index: int | None = None, *, min_side: int = MIN_SIDE) -> ImageRecord:
     """Turn one entry of ``X`` into a validated :class:`ImageRecord` (reads files)."""
     if isinstance(item, ImageRecord):
         image = item.image
         path = item.path
         if isinstance(image, _PathLike):
-            from .io import read_image
-
             path = path or str(image)
-            image = read_image(image)
+            image = _read_indexed(image, index)
         image = check_image(image, index=index, path=path, min_side=min_side)
         mask = None if item.mask is None else check_mask(item.mask, image.shape, index=index, path=path)
         return ImageRecord(image, mask, path, dict(item.meta))
     if isinstance(item, _PathLike):
-        from .io import read_image
-
-        image = read_image(item)
+        image = _read_indexed(item, index)
         return ImageRecord(check_image(image, index=index, path=str(item), min_side=min_side), None, str(item))
     return ImageRecord(check_image(item, index=index, min_side=min_side))
 
