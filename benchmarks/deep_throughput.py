@@ -72,7 +72,7 @@ def main(argv=None) -> None:
 
     paths = busi_files(args.data, args.n_images)
     print(f"{len(paths)} BUSI images (c: first {min(args.n_single, len(paths))}), batch {args.batch_size}, "
-          f"{os.cpu_count()} CPUs (shared machine: numbers are noisy)")
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
     print(f"{'backbone':<20}{'weights':<10}{'(a) bare':>10}{'(b) ours':>10}{'(c) tutor':>10}{'b/a':>7}{'b/c':>7}")
     for name in args.backbones:
         weights = "imagenet" if name == "efficientnet_lite0" else None

@@ -204,7 +204,7 @@ def main(argv=None):
 
     report(names, results, lesions)
     t = np.array(times)
-    print(f"seconds per image (1024x1024, one core; noisy on a shared machine): "
+    print(f"seconds per image (1024x1024, one core): "
           f"median {np.median(t):.3f}, mean {t.mean():.3f}, max {t.max():.3f}")
 
     out = Path(args.out_dir)
