@@ -26,6 +26,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clo
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import LabelEncoder, StandardScaler
+from sklearn.utils import get_tags
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = [
@@ -261,6 +263,14 @@ class EncodedLabelClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
     def __init__(self, estimator):
         self.estimator = estimator
 
+    def __sklearn_tags__(self):
+        # the input contract is the wrapped model's (sparse, NaN)
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator)
+        tags.input_tags.sparse = inner.input_tags.sparse
+        tags.input_tags.allow_nan = inner.input_tags.allow_nan
+        return tags
+
     def fit(self, X, y, **fit_params):
         """Fit the wrapped model on encoded labels.
 
@@ -268,6 +278,7 @@ class EncodedLabelClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
         -------
         self
         """
+        check_classification_targets(y)  # continuous y is an error, not 600 classes
         self.label_encoder_ = LabelEncoder().fit(y)
         self.classes_ = self.label_encoder_.classes_
         self.estimator_ = clone(self.estimator).fit(X, self.label_encoder_.transform(y), **fit_params)

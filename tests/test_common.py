@@ -37,9 +37,11 @@ def test_image_estimator(estimator, check):
 
 
 def _tabular_estimators():
-    from featbus import pipelines
+    from sklearn.linear_model import LogisticRegression
 
-    return [est for est in getattr(pipelines, "_tabular_estimators_for_checks", lambda: [])()]
+    from featbus.pipelines import EncodedLabelClassifier
+
+    return [EncodedLabelClassifier(LogisticRegression())]
 
 
 @parametrize_with_checks(_tabular_estimators())
