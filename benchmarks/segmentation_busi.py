@@ -109,6 +109,7 @@ def main(argv=None) -> int:
     p.add_argument("--test-size", type=float, default=0.2)
     p.add_argument("--no-normal", action="store_true", help="train on benign+malignant only")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--patience", type=int, default=6, help="early-stopping patience in epochs")
     args = p.parse_args(argv)
 
     from featbus import UNetSegmenter
@@ -128,7 +129,7 @@ def main(argv=None) -> int:
 
     seg = UNetSegmenter(encoder=args.encoder, input_size=args.input_size, epochs=args.epochs,
                         batch_size=args.batch_size, learning_rate=1e-3, validation_fraction=0.1,
-                        patience=6, max_time=args.max_time, random_state=args.seed, verbose=1)
+                        patience=args.patience, max_time=args.max_time, random_state=args.seed, verbose=1)
     seg.fit([records[i] for i in train])
     print(f"trained {seg.n_epochs_} epochs (best {seg.best_epoch_}) in {seg.training_time_:.0f} s "
           f"on {seg.n_train_} images (+{seg.n_val_} validation), input {args.input_size}px, "
