@@ -131,15 +131,20 @@ def extract_features(data, features: Sequence[str] | str, *, region: str | None 
     blocks, names = [], []
     for name, est in union.transformer_list:
         cache_file = None
+        # fit first (it reads no pixels for featbus extractors): the key must see every
+        # parameter, defaults included, and what fit resolved (layers, sizes) through the names
+        est.fit(records)
+        fnames = [str(n) for n in est.get_feature_names_out()]
         if cache:
-            spec = hashlib.sha1(f"{__version__}|{est!r}|{key}".encode()).hexdigest()[:16]
+            params = sorted((k, repr(v)) for k, v in est.get_params(deep=False).items() if k != "n_jobs")
+            spec = hashlib.sha1(f"{__version__}|{type(est).__name__}|{params}|{fnames}|{key}".encode()
+                                ).hexdigest()[:16]
             cache_file = Path(cache) / f"{name}-{spec}.npz"
             if cache_file.is_file():
                 with np.load(cache_file, allow_pickle=False) as z:
                     blocks.append(z["X"])
                     names += [f"{name}__{n}" for n in z["names"].tolist()]
                 continue
-        est.fit(records)
         rows = []
         bar = None
         if progress:
@@ -153,7 +158,6 @@ def extract_features(data, features: Sequence[str] | str, *, region: str | None 
         if bar is not None:
             bar.close()
         Xb = np.vstack(rows)
-        fnames = [str(n) for n in est.get_feature_names_out()]
         if cache_file is not None:
             cache_file.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache_file.with_suffix(".tmp.npz")

@@ -142,3 +142,31 @@ def test_demo_on_phantoms(tmp_path, capsys):
 def test_demo_on_a_folder(phantom_dir, capsys):
     assert main(["demo", "--data", str(phantom_dir), "-f", "intensity,shape", "--n-bootstrap", "20", "-q"]) == 0
     assert "36 images" in capsys.readouterr().out
+
+
+def test_extract_cache_sees_every_parameter(tmp_path):
+    """Two extractors with the same repr but different parameters never share a cache entry
+    (a changed default is invisible in repr)."""
+    from featbus._base import BaseFeatureExtractor
+    from featbus.cli import extract_features
+    from featbus.datasets import make_phantoms
+
+    class Scaled(BaseFeatureExtractor):
+        def __init__(self, k=1.0):
+            self.k = k
+
+        def __repr__(self):
+            return "Scaled()"
+
+        def _fit_features(self, items):
+            return ["scaled.mean"]
+
+        def _features(self, image, mask):
+            return [self.k * image.mean()]
+
+    data = make_phantoms(3, image_size=32, random_state=0)
+    a, _ = extract_features(data, [("s", Scaled(1.0))], cache=tmp_path, progress=False)
+    b, _ = extract_features(data, [("s", Scaled(2.0))], cache=tmp_path, progress=False)
+    assert np.allclose(b, 2 * a)
+    c, _ = extract_features(data, [("s", Scaled(2.0))], cache=tmp_path, progress=False)
+    assert np.array_equal(b, c) and len(list(tmp_path.glob("s-*.npz"))) == 2
