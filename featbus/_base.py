@@ -22,10 +22,8 @@ Errors about one image name it by index and, where known, path (:class:`ImageErr
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
@@ -566,12 +564,3 @@ class BaseImagePreprocessor(_ImageInputMixin, TransformerMixin, BaseEstimator):
 def _check_y_length(items: Sequence, y) -> None:
     if y is not None and len(y) != len(items):
         raise ValueError(f"X holds {len(items)} images but y has {len(y)} labels; they must match.")
-
-
-def warn_constant(images: Iterable[tuple[int, np.ndarray]], what: str) -> None:
-    """Warn once, naming the images, when some are constant (e.g. all black)."""
-    bad = [i for i, im in images if im.size and im.min() == im.max()]
-    if bad:
-        shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
-        warnings.warn(f"{len(bad)} constant image(s) (indices {shown}): their {what} are degenerate.",
-                      UserWarning, stacklevel=3)
