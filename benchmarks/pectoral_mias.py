@@ -43,29 +43,23 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def load(root: Path):
-    """(names, images, lesions as lists of (row, col, radius)) from featbus or Info.txt."""
-    try:
-        from featbus import load_mias
+    """(names, images, lesions as lists of (row, col, radius)) from featbus.load_mias."""
+    from featbus import load_mias
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # this copy holds 120 of the 322 images Info.txt lists
-            b = load_mias(root)
-        names = [Path(p).stem for p in b.paths] if hasattr(b, "paths") else [f"mdb{i + 1:03d}" for i in range(len(b.images))]
-        return names, list(b.images), [list(les) for les in b.lesions]
-    except (ImportError, AttributeError):
-        pass  # load_mias not there yet: parse the files here
-    lesions: dict[str, list] = {}
-    for line in (root / "Info.txt").read_text(errors="replace").splitlines():
-        parts = line.split()
-        if not parts or not parts[0].startswith("mdb"):
-            continue
-        les = lesions.setdefault(parts[0], [])
-        if len(parts) >= 7:
-            x, y, rad = int(parts[4]), int(parts[5]), float(parts[6])
-            les.append((1023 - y, x, rad))  # Info.txt's origin is the bottom-left corner
-    names = sorted(p.stem for p in root.glob("mdb*.pgm"))
-    images = [cv2.imread(str(root / f"{n}.pgm"), cv2.IMREAD_UNCHANGED) for n in names]
-    return names, images, [lesions.get(n, []) for n in names]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # this copy holds 120 of the 322 images Info.txt lists
+        b = load_mias(root)
+    return [Path(p).stem for p in b.paths], list(b.images), [list(les) for les in b.lesions]
+
+
+def timed_removal(images, fill: str):
+    """remove_pectoral on each image, with the seconds each took."""
+    results, times = [], []
+    for im in images:
+        t0 = time.perf_counter()
+        results.append(remove_pectoral(im, fill=fill))
+        times.append(time.perf_counter() - t0)
+    return results, times
 
 
 def reinsert_muscle(image: np.ndarray, seed: int = 0):
@@ -189,11 +183,7 @@ def main(argv=None):
     names, images, lesions = load(root)
     print(f"{len(images)} mini-MIAS images from {root}")
 
-    results, times = [], []
-    for im in images:
-        t0 = time.perf_counter()
-        results.append(remove_pectoral(im, fill=args.fill))
-        times.append(time.perf_counter() - t0)
+    results, times = timed_removal(images, args.fill)
 
     # chest-wall side versus the MIAS convention (used only to check the detector)
     expected = ["left" if int(n[3:]) % 2 == 0 else "right" for n in names]
@@ -221,11 +211,7 @@ def main(argv=None):
             imgs2.append(im2)
             truths.append(wedge)
     print(f"{len(keep)}/{len(images)} images have a cut-out wedge of at least 1% of the breast")
-    res2, times2 = [], []
-    for im in imgs2:
-        t0 = time.perf_counter()
-        res2.append(remove_pectoral(im, fill=args.fill))
-        times2.append(time.perf_counter() - t0)
+    res2, times2 = timed_removal(imgs2, args.fill)
     n2 = [names[i] for i in keep]
     les2 = [lesions[i] for i in keep]
     report(n2, res2, les2, truths)
