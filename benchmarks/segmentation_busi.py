@@ -110,6 +110,12 @@ def main(argv=None) -> int:
     p.add_argument("--no-normal", action="store_true", help="train on benign+malignant only")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--patience", type=int, default=6, help="early-stopping patience in epochs")
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--lr-schedule", choices=("cosine", "plateau"), default="cosine")
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--monitor", choices=("val_loss", "val_dice"), default=None,
+                   help="early-stopping quantity (default: val_dice with --no-normal, else val_loss)")
+    p.add_argument("--flip-test", action="store_true", help="average each prediction with its mirror image's")
     args = p.parse_args(argv)
 
     from featbus import UNetSegmenter
@@ -127,13 +133,18 @@ def main(argv=None) -> int:
           f"train {len(train)}, held out {len(test)} (grouped split, no duplicate across sides); "
           f"loaded in {time.perf_counter() - t0:.1f} s")
 
+    monitor = args.monitor or ("val_dice" if args.no_normal else "val_loss")
     seg = UNetSegmenter(encoder=args.encoder, input_size=args.input_size, epochs=args.epochs,
-                        batch_size=args.batch_size, learning_rate=1e-3, validation_fraction=0.1,
-                        patience=args.patience, max_time=args.max_time, random_state=args.seed, verbose=1)
-    seg.fit([records[i] for i in train])
+                        batch_size=args.batch_size, learning_rate=args.learning_rate,
+                        lr_schedule=args.lr_schedule, weight_decay=args.weight_decay, validation_fraction=0.1,
+                        patience=args.patience, monitor=monitor, flip_test=args.flip_test,
+                        max_time=args.max_time, random_state=args.seed, verbose=1)
+    # validation for early stopping: whole near-duplicate groups of the training part
+    seg.fit([records[i] for i in train], groups=groups[train])
     print(f"trained {seg.n_epochs_} epochs (best {seg.best_epoch_}) in {seg.training_time_:.0f} s "
           f"on {seg.n_train_} images (+{seg.n_val_} validation), input {args.input_size}px, "
-          f"encoder {args.encoder}")
+          f"encoder {args.encoder}, lr {args.learning_rate:g} {args.lr_schedule}, monitor {monitor}, "
+          f"flip test {args.flip_test}")
     path = seg.save(args.model)
     heldout = args.model.with_suffix(".heldout.json")  # examples/busi_roi.py reuses the held-out part
     heldout.write_text(json.dumps({"paths": [records[i].path for i in test],

@@ -17,7 +17,7 @@ import pytest
 from featbus import ImageError, ImageRecord, IntensityStats, ROICropper, UNetSegmenter
 from featbus.datasets import make_phantoms
 from featbus.segmentation import dice_score, dice_scores, iou_score, iou_scores
-from featbus.segmentation.unet import augment_pair, build_unet
+from featbus.segmentation.unet import _cosine_lr, augment_pair, build_unet
 
 pytest.importorskip("keras")
 
@@ -63,6 +63,44 @@ def test_augment_pair_keeps_alignment():
     assert np.array_equal(augment_pair(img, mask, 3)[0], augment_pair(img, mask, 3)[0])
 
 
+def test_gamma_augmentation_changes_contrast_not_the_mask():
+    img = np.linspace(0.1, 0.9, 32 * 32, dtype=np.float32).reshape(32, 32)
+    mask = np.zeros((32, 32), np.float32)
+    mask[8:20, 4:12] = 1
+    off = dict(rotation=0.0, shift=0.0, zoom=0.0, flip=False, brightness=0.0)
+    a, m = augment_pair(img, mask, 0, gamma=0.2, **off)
+    assert np.array_equal(m, mask)
+    g = np.log(a[5, 5]) / np.log(img[5, 5])  # one exponent for the whole image, within range
+    assert 0.8 - 1e-4 <= g <= 1.2 + 1e-4 and np.allclose(a, img ** g, atol=1e-5)
+    assert np.array_equal(augment_pair(img, mask, 0, gamma=0.0, **off)[0], img)
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    lrs = [_cosine_lr(s, 10, 5, 1e-3) for s in range(50)]
+    assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)  # linear warm-up, first epoch
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))  # then never increases
+    assert lrs[-1] < 1e-6
+
+
+def test_validation_split_keeps_duplicate_groups_whole():
+    rng = np.random.RandomState(0)
+    imgs = [rng.randint(0, 255, (32, 32)).astype(np.uint8) for _ in range(20)]
+    masks = [im > 200 for im in imgs]
+    groups = np.repeat(np.arange(5), 4)  # five "lesions", four views each
+    seg = UNetSegmenter(**dict(SMALL, input_size=32, width=0.25, epochs=1, validation_fraction=0.2))
+    seg.fit(imgs, masks, groups=groups)
+    val = seg.validation_indices_
+    assert seg.n_val_ == len(val) == 4 and seg.n_train_ == 16
+    assert len(set(groups[val])) == 1  # one whole group, none split across the sides
+    with pytest.raises(ValueError, match="one label per image"):
+        seg.fit(imgs, masks, groups=groups[:3])
+    # without groups, copies of one image are found and kept together
+    copies = [imgs[0]] * 5 + imgs[5:]
+    seg.fit(copies, [masks[0]] * 5 + masks[5:])
+    val = set(seg.validation_indices_.tolist())
+    assert not val & set(range(5)) or set(range(5)) <= val
+
+
 def test_build_unet_shapes_and_params():
     model = build_unet(64, "scratch", width=0.25)
     assert model.output_shape == (None, 64, 64, 1)
@@ -75,7 +113,8 @@ def test_build_unet_shapes_and_params():
 @pytest.mark.parametrize("params, match", [
     (dict(encoder="vgg"), "encoder"), (dict(input_size=100), "input_size"), (dict(epochs=0), "epochs"),
     (dict(validation_fraction=1.0), "validation_fraction"), (dict(threshold=1.0), "threshold"),
-    (dict(max_time=-1), "max_time"),
+    (dict(max_time=-1), "max_time"), (dict(lr_schedule="step"), "lr_schedule"),
+    (dict(monitor="dice"), "monitor"), (dict(weight_decay=-1e-4), "weight_decay"),
 ])
 def test_bad_params(params, match):
     img = np.zeros((32, 32), np.uint8)
@@ -143,6 +182,19 @@ def test_empty_and_tiny_lesions_are_valid_training_data():
     assert xs.shape == ys.shape == (4, 64, 64, 1)
     assert ys[0].sum() == 4 and ys[1:].sum() == 0
     assert 0 <= xs.min() and xs.max() <= 1
+
+
+def test_flip_test_averages_mirror_predictions(fitted, phantoms):
+    _, test = phantoms
+    from sklearn.base import clone
+
+    tta = clone(fitted).set_params(flip_test=True)
+    tta.model_ = fitted.model_
+    img = test.images[3]
+    plain, mirrored = fitted.predict_proba_maps([img, img[:, ::-1]])
+    both = tta.predict_proba_maps([img])[0]
+    assert np.allclose(both, 0.5 * (plain + mirrored[:, ::-1]), atol=1e-5)
+    assert np.allclose(both, tta.predict_proba_maps([img[:, ::-1]])[0][:, ::-1], atol=1e-5)  # mirror-equivariant
 
 
 def test_save_load_roundtrip(fitted, phantoms, tmp_path):

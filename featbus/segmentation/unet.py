@@ -209,13 +209,15 @@ def _bce_dice_loss(y_true, y_pred):
 
 def augment_pair(image: np.ndarray, mask: np.ndarray, random_state=None, *, rotation: float = 15.0,
                  shift: float = 0.1, zoom: float = 0.1, flip: bool = True,
-                 brightness: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
-    """Randomly rotate, shift, zoom, flip and brighten an image and its mask together.
+                 brightness: float = 0.2, gamma: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """Randomly rotate, shift, zoom, flip, brighten and re-contrast an image and its mask together.
 
     The default ranges are those of common breast-ultrasound U-Net papers: rotation in
     ``[-15, 15]`` degrees, shift up to 10 % of the side, zoom in ``[0.9, 1.1]``, horizontal flip
-    with probability 0.5, brightness factor in ``[0.8, 1.2]``. Pixels moved in from outside are 0
-    (ultrasound background is black). Vertical flips are not used: depth has a direction.
+    with probability 0.5, brightness factor in ``[0.8, 1.2]``, and a gamma (contrast) change
+    ``image ** g`` with ``log g`` uniform in ``[log 0.8, log 1.2]``, since scanners and gain settings
+    differ mostly in contrast. Pixels moved in from outside are 0 (ultrasound background is
+    black). Vertical flips are not used: depth has a direction.
 
     Parameters
     ----------
@@ -251,6 +253,8 @@ def augment_pair(image: np.ndarray, mask: np.ndarray, random_state=None, *, rota
     if flip and rng.rand() < 0.5:
         out, m = out[:, ::-1], m[:, ::-1]
     out = np.clip(out * rng.uniform(1 - brightness, 1 + brightness), 0.0, 1.0)
+    if gamma:
+        out = out ** np.exp(rng.uniform(np.log(1 - gamma), np.log(1 + gamma)))
     return np.ascontiguousarray(out, np.float32), np.ascontiguousarray(m, np.float32)
 
 
@@ -290,16 +294,35 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         Maximum number of passes over the training images.
     batch_size : int, default=8
     learning_rate : float, default=1e-3
-        Adam learning rate; halved after ``patience // 2`` epochs without improvement.
+        Peak learning rate of the AdamW optimiser (see ``lr_schedule``).
+    lr_schedule : {"cosine", "plateau"}, default="cosine"
+        ``"cosine"``: a linear warm-up over the first epoch (a random decoder's first large
+        gradients would otherwise wreck a pretrained encoder), then cosine decay to zero at
+        ``epochs``. ``"plateau"``: constant, halved after ``patience // 2`` epochs without
+        improvement of the monitored quantity.
+    weight_decay : float, default=1e-4
+        Decoupled weight decay of AdamW (Loshchilov and Hutter, ICLR 2019); 0 gives plain Adam.
     validation_fraction : float, default=0.1
         Share of the training images held out for early stopping; 0 disables early stopping
-        (all epochs run, the last weights are kept).
+        (all epochs run, the last weights are kept). The split keeps near-duplicate groups
+        whole (the ``groups`` of :meth:`fit`, else :func:`featbus.duplicate_groups` of the
+        training images), so early stopping is not fooled by copies of training images.
     patience : int, default=10
-        Epochs without a lower validation loss before training stops; the best weights return.
+        Epochs without improvement of the monitored quantity before training stops; the best
+        weights return.
+    monitor : {"val_loss", "val_dice"}, default="val_loss"
+        What early stopping and the choice of the best epoch follow: the BCE + Dice validation
+        loss, or the mean per-image Dice of the validation images (the quantity users report).
+        Use ``"val_dice"`` only when every training image has a lesion: an empty prediction
+        scores a perfect 1 on a normal image, so with normal images an early network that
+        predicts nothing can look best.
     augment : bool, default=True
         On-the-fly augmentation of every epoch (see :func:`augment_pair`).
     threshold : float, default=0.5
         Probability above which a pixel is lesion in :meth:`predict_masks`.
+    flip_test : bool, default=False
+        Test-time augmentation: average the probabilities of each image and its left-right
+        mirror (twice the inference cost, usually a slightly better Dice).
     max_time : float or None, default=None
         Stop after the epoch that passes this many seconds of training (a time budget).
     random_state : int, RandomState or None, default=None
@@ -321,6 +344,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         Seconds spent in :meth:`fit`.
     n_train_, n_val_ : int
         Images used for training and for validation.
+    validation_indices_ : ndarray of int
+        Positions in ``X`` of the validation images (whole near-duplicate groups).
 
     Examples
     --------
@@ -339,8 +364,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
 
     def __init__(self, encoder: str = "mobilenet_v2_small", input_size: int = 256, *, width: float = 1.0,
                  pretrained: bool = True, epochs: int = 60, batch_size: int = 8, learning_rate: float = 1e-3,
-                 validation_fraction: float = 0.1, patience: int = 10, augment: bool = True,
-                 threshold: float = 0.5, max_time: float | None = None, random_state=None, verbose: int = 1):
+                 lr_schedule: str = "cosine", weight_decay: float = 1e-4, validation_fraction: float = 0.1,
+                 patience: int = 10, monitor: str = "val_loss", augment: bool = True, threshold: float = 0.5,
+                 flip_test: bool = False, max_time: float | None = None, random_state=None, verbose: int = 1):
         self.encoder = encoder
         self.input_size = input_size
         self.width = width
@@ -348,10 +374,14 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
+        self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.monitor = monitor
         self.augment = augment
         self.threshold = threshold
+        self.flip_test = flip_test
         self.max_time = max_time
         self.random_state = random_state
         self.verbose = verbose
@@ -374,6 +404,12 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold!r}")
         if not self.width > 0 or not self.learning_rate > 0:
             raise ValueError("width and learning_rate must be positive")
+        if self.lr_schedule not in ("cosine", "plateau"):
+            raise ValueError(f"lr_schedule must be 'cosine' or 'plateau', got {self.lr_schedule!r}")
+        if self.monitor not in ("val_dice", "val_loss"):
+            raise ValueError(f"monitor must be 'val_dice' or 'val_loss', got {self.monitor!r}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if self.max_time is not None and not self.max_time > 0:
             raise ValueError(f"max_time must be None or positive, got {self.max_time!r}")
 
@@ -415,7 +451,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         return xs, ys
 
     # ------------------------------------------------------------------ training
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, groups=None):
         """Train the U-Net.
 
         Parameters
@@ -424,6 +460,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             Records may carry their masks (then ``y`` may be omitted).
         y : sequence of masks, or class labels (ignored), or None
             Masks of the images' own sizes (arrays, records or mask file paths).
+        groups : array-like of shape (n_images,), optional
+            Near-duplicate group of each image (e.g. ``Bunch.groups``); the validation split
+            keeps each group on one side. Default: :func:`featbus.duplicate_groups` of ``X``.
 
         Returns
         -------
@@ -437,17 +476,21 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         seed = int(rng.randint(0, 2**31 - 1))
 
         n = len(xs)
-        order = rng.permutation(n)
-        n_val = int(round(self.validation_fraction * n)) if self.validation_fraction > 0 else 0
-        n_val = min(n_val, n - 1)
-        val_idx, train_idx = order[:n_val], order[n_val:]
+        val_idx, train_idx = self._validation_split(xs, groups, rng)
+        n_val = len(val_idx)
+        batch_size = int(self.batch_size)
+        steps_per_epoch = -(-len(train_idx) // batch_size)
 
         with _seeded(keras, seed):
             model = build_unet(int(self.input_size), self.encoder, width=self.width, pretrained=self.pretrained)
-            optimizer = keras.optimizers.Adam(self.learning_rate)
+            if self.weight_decay > 0:
+                optimizer = keras.optimizers.AdamW(self.learning_rate, weight_decay=float(self.weight_decay))
+            else:
+                optimizer = keras.optimizers.Adam(self.learning_rate)
             model.compile(optimizer=optimizer, loss=_bce_dice_loss, jit_compile=False)
 
         history: dict[str, list] = {"loss": [], "val_loss": [], "val_dice": []}
+        sign = -1.0 if self.monitor == "val_dice" else 1.0  # track the monitored value as "lower is better"
         best, best_weights, best_epoch, waited = np.inf, None, 0, 0
         lr = float(self.learning_rate)
         bar = None
@@ -455,16 +498,19 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             from tqdm.auto import tqdm
 
             bar = tqdm(total=int(self.epochs), unit="epoch", desc="UNetSegmenter")
-        epoch = 0
+        epoch = step = 0
         try:
             for epoch in range(1, int(self.epochs) + 1):
                 idx = rng.permutation(train_idx)
-                short = -len(idx) % int(self.batch_size)
+                short = -len(idx) % batch_size
                 if short:  # fill the last batch with repeats: one batch shape, one graph trace
                     idx = np.concatenate([idx, rng.choice(train_idx, short)])
                 losses = []
-                for b in range(0, len(idx), int(self.batch_size)):
-                    batch = idx[b:b + int(self.batch_size)]
+                for b in range(0, len(idx), batch_size):
+                    if self.lr_schedule == "cosine":
+                        optimizer.learning_rate.assign(_cosine_lr(step, steps_per_epoch, int(self.epochs), lr))
+                    step += 1
+                    batch = idx[b:b + batch_size]
                     xb, yb = xs[batch].copy(), ys[batch].copy()
                     if self.augment:
                         for k in range(len(batch)):
@@ -479,12 +525,13 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                                                          list(prob[..., 0] > self.threshold))))
                     history["val_loss"].append(val_loss)
                     history["val_dice"].append(val_dice)
-                    if val_loss < best - 1e-4:
-                        best, best_weights, best_epoch, waited = val_loss, model.get_weights(), epoch, 0
+                    value = sign * (val_dice if self.monitor == "val_dice" else val_loss)
+                    if value < best - 1e-4:
+                        best, best_weights, best_epoch, waited = value, model.get_weights(), epoch, 0
                     else:
                         waited += 1
-                        if waited and waited % max(1, self.patience // 2) == 0:  # plateau: halve the step
-                            lr /= 2
+                        if self.lr_schedule == "plateau" and waited % max(1, self.patience // 2) == 0:
+                            lr /= 2  # plateau: halve the step
                             optimizer.learning_rate.assign(lr)
                 else:
                     best_epoch = epoch
@@ -510,8 +557,35 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         self.best_epoch_ = best_epoch
         self.n_train_ = len(train_idx)
         self.n_val_ = n_val
+        self.validation_indices_ = val_idx
         self.training_time_ = time.perf_counter() - start
         return self
+
+    def _validation_split(self, xs: np.ndarray, groups, rng) -> tuple[np.ndarray, np.ndarray]:
+        """Indices (validation, training): whole near-duplicate groups, about
+        ``validation_fraction`` of the images, drawn at random."""
+        n = len(xs)
+        if not self.validation_fraction > 0 or n < 2:
+            return np.array([], int), rng.permutation(n)
+        if groups is None:
+            from ..model_selection import duplicate_groups
+
+            groups = duplicate_groups([x[..., 0] for x in xs])
+        groups = np.asarray(groups)
+        if groups.shape != (n,):
+            raise ValueError(f"groups must hold one label per image ({n}), got shape {groups.shape}")
+        target = max(1, int(round(self.validation_fraction * n)))
+        val: list[int] = []
+        for g in rng.permutation(np.unique(groups)):  # add whole groups until the share is reached
+            if len(val) >= target:
+                break
+            members = np.flatnonzero(groups == g)
+            if len(val) + len(members) > n - 1:
+                continue
+            val.extend(members.tolist())
+        val_idx = np.array(sorted(val), int)
+        train_idx = rng.permutation(np.setdiff1d(np.arange(n), val_idx))
+        return val_idx, train_idx
 
     # ------------------------------------------------------------------ inference
     def _predict_array(self, model, xs: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -558,6 +632,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                 shapes.append(rec.image.shape)
                 xs[k, ..., 0] = _resize(to_float(rec.image, index=start + k, path=rec.path), (s, s), cv2.INTER_AREA)
             prob = self._predict_array(self.model_, xs, batch_size)
+            if self.flip_test:  # mirror, predict, mirror back, average
+                prob = 0.5 * (prob + self._predict_array(self.model_, xs[:, :, ::-1], batch_size)[:, :, ::-1])
             out.extend(np.clip(_resize(p[..., 0], shape, cv2.INTER_LINEAR), 0, 1).astype(np.float32)
                        for p, shape in zip(prob, shapes))
         return out
@@ -597,7 +673,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         return float(np.mean(dice_scores(truth, self.predict_masks(items))))
 
     # ------------------------------------------------------------------ persistence
-    _FITTED = ("history_", "n_epochs_", "best_epoch_", "n_train_", "n_val_", "training_time_")
+    _FITTED = ("history_", "n_epochs_", "best_epoch_", "n_train_", "n_val_", "validation_indices_",
+               "training_time_")
 
     def save(self, path: str | os.PathLike) -> Path:
         """Save the trained model and these parameters to one ``.keras`` file.
@@ -642,7 +719,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         if "input_size" not in params:
             seg.input_size = int(seg.model_.input_shape[1])
         for k, v in meta.get("fitted", {}).items():
-            setattr(seg, k, v)
+            setattr(seg, k, np.asarray(v, int) if k == "validation_indices_" else v)
         return seg
 
     def __getstate__(self):
@@ -698,6 +775,15 @@ def _load_model(path: Path, encoder: str | None):
     return keras.saving.load_model(path, compile=False)
 
 
+def _cosine_lr(step: int, steps_per_epoch: int, epochs: int, peak: float) -> float:
+    """Linear warm-up over the first epoch, then cosine decay to 0 at the last step."""
+    warm = max(1, steps_per_epoch)
+    total = max(warm + 1, steps_per_epoch * epochs)
+    if step < warm:
+        return peak * (step + 1) / warm
+    return 0.5 * peak * (1 + np.cos(np.pi * min(1.0, (step - warm) / (total - warm - 1))))
+
+
 def _np_bce_dice(y: np.ndarray, p: np.ndarray) -> float:
     p = np.clip(p.astype(np.float64), 1e-6, 1 - 1e-6)
     bce = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
@@ -710,8 +796,8 @@ def _jsonable(v: Any):
         return {k: _jsonable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
+    if isinstance(v, (np.generic, np.ndarray)):
+        return v.tolist()
     if isinstance(v, np.random.RandomState):
         return None
     return v
