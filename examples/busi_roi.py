@@ -1,13 +1,20 @@
 """Lesion ROI cropping with a trained U-Net on BUSI: the figure, and the downstream gain.
 
-Uses the segmenter trained by ``benchmarks/segmentation_busi.py`` (saved with the list of its
-held-out images) and works on the held-out images only, which the segmenter never saw:
+Uses the segmenter trained by ``benchmarks/segmentation_busi.py``, saved with the list of the
+images it held out (whole near-duplicate groups, never seen in its training):
 
-1. draws image, ground-truth contour, predicted contour and crop box for a few of them (PNG);
-2. compares malignant-vs-rest classification (RBF SVM, AUC and accuracy, 5-fold CV with
-   near-duplicate groups kept together) on texture features of the whole image versus the ROI
-   crop of the predicted lesion (plus, in a third column, shape features of the predicted mask
-   and the "lesion found" flag).
+1. draws image, ground-truth contour, predicted contour and crop box for a few held-out images;
+2. compares malignant-vs-rest classification on features of the whole image versus features of
+   the ROI crop of the *predicted* lesion (no ground-truth mask is used after training), for
+   texture features (LBP + GLCM + intensity statistics), EfficientNet-Lite0 features, and
+   texture plus shape of the predicted mask and the "lesion found" flag. Two protocols:
+
+   A. train the classifier on the segmenter's training images, test on its held-out images
+      (95 % bootstrap intervals over held-out near-duplicate groups, paired for the difference);
+   B. 5-fold cross-validation on the held-out images alone, near-duplicate groups kept together.
+
+   In A the training images' crops come from a segmenter that saw their masks, so they are
+   cleaner than the test crops: a bias against the ROI pipeline, not for it.
 
 BUSI: Al-Dhabyani et al., Data in Brief 28:104863 (2020). Run from the repository root::
 
@@ -26,6 +33,32 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "busi"
 DEFAULT_MODEL = Path.home() / ".cache" / "featbus" / "busi_unet.keras"
+CACHE = Path(__file__).resolve().parent / "out" / "cache"  # git-ignored: reruns skip the CNN
+
+
+def bootstrap_units(groups: np.ndarray) -> list[np.ndarray]:
+    """Indices of each near-duplicate group: the units a bootstrap resamples."""
+    return [np.flatnonzero(groups == g) for g in np.unique(groups)]
+
+
+def held_out_scores(y, scores: dict[str, np.ndarray], groups, n_boot: int = 2000, seed: int = 0):
+    """AUC and accuracy of each score vector with group-bootstrap intervals; paired resamples."""
+    from sklearn.metrics import roc_auc_score
+
+    units = bootstrap_units(groups)
+    rng = np.random.RandomState(seed)
+    draws = [np.concatenate([units[j] for j in rng.randint(0, len(units), len(units))]) for _ in range(n_boot)]
+    draws = [d for d in draws if 0 < y[d].sum() < len(d)]  # AUC needs both classes
+
+    def metrics(s, idx):
+        return roc_auc_score(y[idx], s[idx]), np.mean((s[idx] > 0) == y[idx])
+
+    out = {}
+    for name, s in scores.items():
+        point = metrics(s, np.arange(len(y)))
+        boot = np.array([metrics(s, d) for d in draws])
+        out[name] = (point, boot)
+    return out
 
 
 def main(argv=None) -> int:
@@ -41,12 +74,12 @@ def main(argv=None) -> int:
     matplotlib.use("Agg")
     from sklearn.frozen import FrozenEstimator
     from sklearn.model_selection import cross_validate
-    from sklearn.pipeline import FeatureUnion, Pipeline
+    from sklearn.pipeline import FeatureUnion, make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
-    from featbus import (DuplicateGroupKFold, GLCMFeatures, IntensityStats, LBPFeatures, ROICropper,
-                         ShapeFeatures, UNetSegmenter, duplicate_groups, load_busi)
+    from featbus import (DeepFeatures, DuplicateGroupKFold, GLCMFeatures, ImageRecord, IntensityStats,
+                         LBPFeatures, ROICropper, ShapeFeatures, UNetSegmenter, load_busi)
     from featbus.plotting import plot_segmentations
     from featbus.preprocessing.roi import RoiFoundFlag
     from featbus.segmentation import dice_scores
@@ -56,54 +89,91 @@ def main(argv=None) -> int:
     heldout = json.loads(args.model.with_suffix(".heldout.json").read_text())
     data = load_busi(args.data)
     by_path = {str(Path(r.path).resolve()): k for k, r in enumerate(data.data)}
-    idx = np.array([by_path[str(Path(q).resolve())] for q in heldout["paths"]])
-    X = [data.data[k] for k in idx]
-    classes = np.asarray(data.target_names)[data.target[idx]]
+    test = np.array([by_path[str(Path(q).resolve())] for q in heldout["paths"]])
+    train = np.setdiff1d(np.arange(len(data.data)), test)
+    classes = np.asarray(data.target_names)[data.target]
     y = (classes == "malignant").astype(int)
-    groups = duplicate_groups([r.image for r in X])
-    print(f"held-out BUSI images: {len(X)} ({', '.join(f'{c} {int((classes == c).sum())}' for c in np.unique(classes))}), "
-          f"{len(np.unique(groups))} near-duplicate groups")
+    groups = np.asarray(data.groups)
+    assert not set(groups[train]) & set(groups[test]), "held-out list shares a near-duplicate group"
+    print(f"BUSI: {len(train)} images the segmenter trained on (normal ones included here), "
+          f"{len(test)} held out ({', '.join(f'{c} {int((classes[test] == c).sum())}' for c in np.unique(classes))})")
 
     # --- 1. the figure ----------------------------------------------------------------------
     cropper = ROICropper(segmenter=FrozenEstimator(seg), source="segmenter", margin=args.margin)
-    pick = [k for c in ("benign", "malignant", "normal") for k in np.flatnonzero(classes == c)[:{"normal": 1}.get(c, 3)]]
-    shown = [X[k] for k in pick]
+    pick = [k for c in ("benign", "malignant", "normal")
+            for k in test[classes[test] == c][:{"normal": 1}.get(c, 3)]]
+    shown = [data.data[k] for k in pick]
     pred = seg.predict_masks(shown)
-    crops = cropper.fit_transform(shown)
-    titles = [f"{classes[k]} #{k}" for k in pick]
-    fig = plot_segmentations(shown, [r.mask for r in shown], pred, [c.meta["roi_box"] for c in crops], titles, ncols=4)
+    boxes = [c.meta["roi_box"] for c in cropper.fit_transform(shown)]
+    titles = [f"{classes[k]}: {Path(data.data[k].path).stem}" for k in pick]
+    fig = plot_segmentations(shown, [r.mask for r in shown], pred, boxes, titles, ncols=4)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=110)
     print(f"figure saved to {args.out}")
-    lesion = classes != "normal"
-    all_pred = seg.predict_masks(X)
-    d = dice_scores([r.mask for r in X], all_pred)
-    print(f"held-out Dice (benign+malignant): {d[lesion].mean():.3f}; "
-          f"normal images with no predicted lesion: {np.mean([not m.any() for m in np.array(all_pred, dtype=object)[~lesion]]):.2f}")
 
-    # --- 2. downstream: whole image versus ROI crop ------------------------------------------
+    # --- 2. crops of every image from the predicted lesion, features computed once ------------
+    t = time.perf_counter()
+    # the ground-truth masks are dropped: nothing downstream may see them
+    bare = [ImageRecord(r.image, None, r.path, r.meta) for r in data.data]
+    roi = ROICropper(segmenter=FrozenEstimator(seg), source="segmenter", margin=args.margin, output_size=224)
+    crops = roi.fit_transform(bare)
+    pred_test = seg.predict_masks([bare[k] for k in test])
+    d = dice_scores([data.data[k].mask for k in test], pred_test)
+    lesion = classes[test] != "normal"
+    found = np.array([c.meta["roi_found"] for c in crops])
+    print(f"segmented and cropped {len(crops)} images in {time.perf_counter() - t:.0f} s; held-out Dice "
+          f"(benign+malignant) {d[lesion].mean():.3f}; lesion found in {found[test][lesion].mean():.2f} of "
+          f"held-out lesion images and {found[test][~lesion].mean():.2f} of held-out normal ones")
+
     def texture():
         return [("lbp", LBPFeatures()), ("glcm", GLCMFeatures()), ("stats", IntensityStats())]
 
-    def clf():
-        return [("scale", StandardScaler()), ("svc", SVC(class_weight="balanced"))]
-
-    roi = ROICropper(segmenter=FrozenEstimator(seg), source="segmenter", margin=args.margin, output_size=128)
-    pipes = {
-        "whole image": Pipeline([("feat", FeatureUnion(texture())), *clf()]),
-        "ROI crop": Pipeline([("roi", roi), ("feat", FeatureUnion(texture())), *clf()]),
-        "ROI crop + shape + flag": Pipeline([("roi", roi), ("feat", FeatureUnion(
-            texture() + [("shape", ShapeFeatures()), ("found", RoiFoundFlag())])), *clf()]),
+    deep = DeepFeatures(backbone="efficientnet_lite0", cache=CACHE)
+    t = time.perf_counter()
+    feats = {
+        "texture": (FeatureUnion(texture()).fit_transform(bare), FeatureUnion(texture()).fit_transform(crops)),
+        "Lite0": (deep.fit_transform(bare), deep.fit_transform(crops)),
     }
+    extra = FeatureUnion([("shape", ShapeFeatures()), ("found", RoiFoundFlag())]).fit_transform(crops)
+    feats["texture + shape + flag"] = (None, np.hstack([feats["texture"][1], extra]))
+    print(f"features in {time.perf_counter() - t:.0f} s")
+
+    def clf():
+        return make_pipeline(StandardScaler(), SVC(class_weight="balanced"))
+
+    # --- A: train on the segmenter's training images, test on its held-out images --------------
+    print(f"\nA. malignant vs rest: trained on {len(train)} images, tested on the {len(test)} held-out ones "
+          "(95% group-bootstrap intervals)")
+    print(f"{'features':<24}{'input':<8}{'AUC':>22}{'accuracy':>24}")
+    diffs = []
+    for name, (whole, crop) in feats.items():
+        scores = {}
+        for inp, F in (("whole", whole), ("ROI", crop)):
+            if F is not None:
+                scores[inp] = clf().fit(F[train], y[train]).decision_function(F[test])
+        res = held_out_scores(y[test], scores, groups[test])
+        for inp, ((auc, acc), boot) in res.items():
+            lo, hi = np.percentile(boot, [2.5, 97.5], axis=0)
+            print(f"{name:<24}{inp:<8}{auc:>8.3f} [{lo[0]:.3f}, {hi[0]:.3f}]{acc:>10.3f} [{lo[1]:.3f}, {hi[1]:.3f}]")
+        if len(res) == 2:
+            (pw, bw), (pr, br) = res["whole"], res["ROI"]
+            dl, dh = np.percentile(br - bw, [2.5, 97.5], axis=0)
+            diffs.append(f"{name:<24}ROI - whole: AUC {pr[0] - pw[0]:+.3f} [{dl[0]:+.3f}, {dh[0]:+.3f}], "
+                         f"accuracy {pr[1] - pw[1]:+.3f} [{dl[1]:+.3f}, {dh[1]:+.3f}]")
+    print("\n".join(diffs))
+
+    # --- B: grouped 5-fold CV on the held-out images only ------------------------------------
     cv = DuplicateGroupKFold(n_splits=5)
-    print(f"\nmalignant vs rest, {cv.n_splits}-fold CV, near-duplicates grouped (mean +- sd over folds)")
-    print(f"{'features':<26}{'AUC':>14}{'accuracy':>16}{'time s':>9}")
-    for name, pipe in pipes.items():
-        t = time.perf_counter()
-        res = cross_validate(pipe, X, y, groups=groups, cv=cv, scoring=("roc_auc", "accuracy"))
-        auc, acc = res["test_roc_auc"], res["test_accuracy"]
-        print(f"{name:<26}{auc.mean():>8.3f} +-{auc.std():.3f}{acc.mean():>10.3f} +-{acc.std():.3f}"
-              f"{time.perf_counter() - t:>9.0f}")
+    print(f"\nB. malignant vs rest, {cv.n_splits}-fold CV on the {len(test)} held-out images, near-duplicates "
+          "grouped (mean +- sd over folds)")
+    print(f"{'features':<24}{'input':<8}{'AUC':>16}{'accuracy':>18}")
+    for name, (whole, crop) in feats.items():
+        for inp, F in (("whole", whole), ("ROI", crop)):
+            if F is None:
+                continue
+            res = cross_validate(clf(), F[test], y[test], groups=groups[test], cv=cv, scoring=("roc_auc", "accuracy"))
+            auc, acc = res["test_roc_auc"], res["test_accuracy"]
+            print(f"{name:<24}{inp:<8}{auc.mean():>8.3f} +-{auc.std():.3f}{acc.mean():>10.3f} +-{acc.std():.3f}")
     print(f"total {time.perf_counter() - t0:.0f} s")
     return 0
 

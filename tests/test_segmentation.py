@@ -63,6 +63,24 @@ def test_augment_pair_keeps_alignment():
     assert np.array_equal(augment_pair(img, mask, 3)[0], augment_pair(img, mask, 3)[0])
 
 
+def test_augment_pair_border_modes():
+    # a dark lesion touching the left edge: shifted right, the reflected border copies it
+    # (image and mask alike) instead of inventing black "outside" that looks like lesion
+    img = np.full((40, 40), 0.8, np.float32)
+    img[10:30, :8] = 0.05
+    mask = (img < 0.5).astype(np.float32)
+    kw = dict(rotation=0.0, zoom=0.0, flip=False, brightness=0.0, gamma=0.0, shift=0.2)
+    black_outside = 0
+    for seed in range(6):
+        a, m = augment_pair(img, mask, seed, **kw)
+        assert np.mean((m > 0) != (a < 0.425)) < 0.01  # dark pixels are lesion (0.425: halfway)
+        a, m = augment_pair(img, mask, seed, border="constant", **kw)
+        black_outside += int(np.sum((a < 0.01) & (m == 0)))
+    assert black_outside > 0  # constant fill: black that is not lesion
+    with pytest.raises(ValueError, match="border"):
+        augment_pair(img, mask, 0, border="wrap")
+
+
 def test_gamma_augmentation_changes_contrast_not_the_mask():
     img = np.linspace(0.1, 0.9, 32 * 32, dtype=np.float32).reshape(32, 32)
     mask = np.zeros((32, 32), np.float32)

@@ -7,8 +7,9 @@ when that module is installed. Skip connections join the encoder stages at strid
 to a decoder of bilinear upsampling and separable convolutions. Training minimises binary
 cross-entropy plus soft Dice loss on images resized to ``input_size`` squared, with on-the-fly
 augmentation in the ranges used for breast-ultrasound U-Nets (rotation up to 15 degrees, shift up
-to 10 %, zoom 0.9-1.1, horizontal flip, brightness 0.8-1.2), a validation split and early
-stopping that restores the best weights.
+to 10 %, zoom 0.9-1.1, horizontal flip, brightness 0.8-1.2, plus gamma 0.8-1.2), AdamW with a
+warm-up and cosine decay, a validation split that keeps near-duplicates together, and early
+stopping that restores the best weights. Optional flip test-time augmentation.
 
 Keras (TensorFlow backend) is imported when a network is built, trained or loaded, never when
 featbus is imported. TensorFlow's thread pools follow ``TF_NUM_INTRAOP_THREADS`` /
@@ -209,15 +210,18 @@ def _bce_dice_loss(y_true, y_pred):
 
 def augment_pair(image: np.ndarray, mask: np.ndarray, random_state=None, *, rotation: float = 15.0,
                  shift: float = 0.1, zoom: float = 0.1, flip: bool = True,
-                 brightness: float = 0.2, gamma: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+                 brightness: float = 0.2, gamma: float = 0.2,
+                 border: str = "reflect") -> tuple[np.ndarray, np.ndarray]:
     """Randomly rotate, shift, zoom, flip, brighten and re-contrast an image and its mask together.
 
     The default ranges are those of common breast-ultrasound U-Net papers: rotation in
     ``[-15, 15]`` degrees, shift up to 10 % of the side, zoom in ``[0.9, 1.1]``, horizontal flip
     with probability 0.5, brightness factor in ``[0.8, 1.2]``, and a gamma (contrast) change
     ``image ** g`` with ``log g`` uniform in ``[log 0.8, log 1.2]``, since scanners and gain settings
-    differ mostly in contrast. Pixels moved in from outside are 0 (ultrasound background is
-    black). Vertical flips are not used: depth has a direction.
+    differ mostly in contrast. Pixels moved in from outside the frame mirror the image (and the
+    mask) at its edge by default; filling them with 0 instead (``border="constant"``) teaches the
+    network that dark regions touching the frame are outside the image, which is wrong for the
+    dark lesions that reach an edge. Vertical flips are not used: depth has a direction.
 
     Parameters
     ----------
@@ -225,6 +229,12 @@ def augment_pair(image: np.ndarray, mask: np.ndarray, random_state=None, *, rota
     mask : ndarray of shape (h, w)
         Values in ``[0, 1]``; returned as ``float32`` 0/1.
     random_state : int, RandomState or None
+    rotation, shift, zoom, brightness, gamma : float
+        Ranges as above; 0 turns one off.
+    flip : bool
+        Random horizontal flips.
+    border : {"reflect", "constant"}
+        How pixels moved in from outside are filled: mirrored, or 0.
 
     Returns
     -------
@@ -246,7 +256,9 @@ def augment_pair(image: np.ndarray, mask: np.ndarray, random_state=None, *, rota
     tx, ty = rng.uniform(-shift, shift) * w, rng.uniform(-shift, shift) * h
     mat = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, scale)
     mat[:, 2] += (tx, ty)
-    flags = dict(borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    if border not in ("reflect", "constant"):
+        raise ValueError(f"border must be 'reflect' or 'constant', got {border!r}")
+    flags = dict(borderMode=cv2.BORDER_REFLECT_101 if border == "reflect" else cv2.BORDER_CONSTANT, borderValue=0)
     out = cv2.warpAffine(np.ascontiguousarray(image, np.float32), mat, (w, h), flags=cv2.INTER_LINEAR, **flags)
     m = cv2.warpAffine(np.ascontiguousarray(mask, np.float32), mat, (w, h), flags=cv2.INTER_LINEAR, **flags)
     m = (m > 0.5).astype(np.float32)
