@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -92,10 +91,13 @@ def _read_busi(root: Path):
     return records, np.asarray(names), groups
 
 
-def grouped_folds(groups: np.ndarray, names: np.ndarray, n_splits: int, seed: int):
-    """(train, test) folds that keep every near-duplicate group on one side, stratified by class."""
-    from sklearn.model_selection import StratifiedGroupKFold
+def grouped_folds(groups: np.ndarray, names: np.ndarray, n_splits: int, seed: int, random: bool = False):
+    """(train, test) folds that keep every near-duplicate group on one side, stratified by class;
+    ``random=True``: plain stratified folds, the leaky split of most papers, for comparison."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+    if random:
+        return list(StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(np.zeros(len(names)), names))
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     folds = list(cv.split(np.zeros(len(names)), names, groups))
     for train, test in folds:
@@ -159,6 +161,8 @@ def main(argv=None) -> int:
     p.add_argument("--test-size", type=float, default=0.2)
     p.add_argument("--cv", type=int, default=0, help="k > 1: k-fold grouped CV instead of one held-out split")
     p.add_argument("--no-normal", action="store_true", help="train on benign+malignant only")
+    p.add_argument("--random-split", action="store_true",
+                   help="leaky comparison: stratified split that ignores near-duplicate groups")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs")
     p.add_argument("--learning-rate", type=float, default=1e-3)
@@ -176,12 +180,17 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     records, names, groups = load_busi_records(args.data)
     n_splits = args.cv if args.cv > 1 else int(round(1 / args.test_size))
-    folds = grouped_folds(groups, names, n_splits, args.seed)
+    folds = grouped_folds(groups, names, n_splits, args.seed, random=args.random_split)
     if args.cv <= 1:
         folds = folds[:1]
+    if args.random_split:
+        shared = np.mean([np.isin(groups[te], groups[tr]).mean() for tr, te in folds])
+        how = f"RANDOM split (leaky: {shared:.0%} of held-out images have a near-duplicate in training)"
+    else:
+        how = "grouped: no near-duplicate across sides"
     print(f"BUSI: {len(records)} images, {len(np.unique(groups))} near-duplicate groups; "
           + (f"{args.cv}-fold CV" if args.cv > 1 else f"train {len(folds[0][0])}, held out {len(folds[0][1])}")
-          + f" (grouped: no near-duplicate across sides); loaded in {time.perf_counter() - t0:.1f} s")
+          + f" ({how}); loaded in {time.perf_counter() - t0:.1f} s")
 
     oof: list = [None] * len(records)
     fold_of = np.full(len(records), -1)
@@ -201,7 +210,7 @@ def main(argv=None) -> int:
         pred = seg.predict_masks(test_recs)
         for i, m in zip(test, pred):
             oof[i], fold_of[i] = m, k
-        d = print_scores([r.mask for r in test_recs], pred, names[test],
+        print_scores([r.mask for r in test_recs], pred, names[test],
                          f"{tag}held-out segmentation (mean over images), predicted in {time.perf_counter() - t1:.1f} s")
         if args.cv > 1:
             print(flush=True)
@@ -218,7 +227,7 @@ def main(argv=None) -> int:
                             **{f"mask_{i}": m for i, m in enumerate(oof)})
         print(f"out-of-fold masks saved to {out}; training time {train_time:.0f} s in all")
     print("\nreference: MobileNet U-Net, Dice 0.8959 on BUSI with a random split "
-          "(near-duplicates on both sides); this run: near-duplicate-grouped split")
+          f"(near-duplicates on both sides); this run: {'random' if args.random_split else 'near-duplicate-grouped'} split")
     print(f"total time {time.perf_counter() - t0:.0f} s")
     return 0
 

@@ -11,10 +11,16 @@ images it held out (whole near-duplicate groups, never seen in its training):
 
    A. train the classifier on the segmenter's training images, test on its held-out images
       (95 % bootstrap intervals over held-out near-duplicate groups, paired for the difference);
-   B. 5-fold cross-validation on the held-out images alone, near-duplicate groups kept together.
+   B. 5-fold cross-validation on the held-out images alone, near-duplicate groups kept together;
+   C. when ``benchmarks/segmentation_busi.py --cv 5`` has saved out-of-fold masks next to the
+      model (``.oof.npz``): 5-fold grouped CV over all 625 images on the folds of that run, every
+      crop cut from the mask of a segmenter that never saw the image or a near-copy of it
+      (:func:`featbus.evaluation.evaluate` and :func:`~featbus.evaluation.compare`: bootstrap
+      intervals over near-duplicate groups, paired tests).
 
    In A the training images' crops come from a segmenter that saw their masks, so they are
-   cleaner than the test crops: a bias against the ROI pipeline, not for it.
+   cleaner than the test crops: a bias against the ROI pipeline, not for it. In C a training
+   image's crop comes from a segmenter that saw the test fold's masks (never its labels).
 
 BUSI: Al-Dhabyani et al., Data in Brief 28:104863 (2020). Run from the repository root::
 
@@ -80,8 +86,9 @@ def main(argv=None) -> int:
 
     from featbus import (DeepFeatures, DuplicateGroupKFold, GLCMFeatures, ImageRecord, IntensityStats,
                          LBPFeatures, ROICropper, ShapeFeatures, UNetSegmenter, load_busi)
+    from featbus.evaluation import compare, evaluate
     from featbus.plotting import plot_segmentations
-    from featbus.preprocessing.roi import RoiFoundFlag
+    from featbus.preprocessing.roi import RoiFoundFlag, largest_component
     from featbus.segmentation import dice_scores
 
     t0 = time.perf_counter()
@@ -174,6 +181,50 @@ def main(argv=None) -> int:
             res = cross_validate(clf(), F[test], y[test], groups=groups[test], cv=cv, scoring=("roc_auc", "accuracy"))
             auc, acc = res["test_roc_auc"], res["test_accuracy"]
             print(f"{name:<24}{inp:<8}{auc.mean():>8.3f} +-{auc.std():.3f}{acc.mean():>10.3f} +-{acc.std():.3f}")
+
+    # --- C: grouped 5-fold CV over all images, crops from out-of-fold masks ------------------
+    oof_file = args.model.with_suffix(".oof.npz")
+    if oof_file.is_file():
+        oof = np.load(oof_file)
+        pos = {str(Path(q).resolve()): i for i, q in enumerate(oof["paths"])}
+        where = [pos[str(Path(r.path).resolve())] for r in data.data]
+        fold = oof["fold"][where]
+        masks = []
+        for j in where:  # what ROICropper does to a segmenter's mask: largest part, no speckle
+            m = largest_component(oof[f"mask_{j}"])
+            masks.append(m if m.sum() >= roi.min_area * m.size else np.zeros_like(m))
+        recs = [ImageRecord(r.image, m, r.path, r.meta) for r, m in zip(data.data, masks)]
+        # an empty mask (nothing found) keeps the whole image and sets roi_found=False, as above
+        crops_oof = ROICropper(source="mask", margin=args.margin, output_size=224).fit_transform(recs)
+        extra = FeatureUnion([("shape", ShapeFeatures()), ("found", RoiFoundFlag())]).fit_transform(crops_oof)
+        tex = FeatureUnion(texture()).fit_transform(crops_oof)
+        oof_feats = {"texture": (feats["texture"][0], tex), "Lite0": (feats["Lite0"][0], deep.fit_transform(crops_oof)),
+                     "texture + shape + flag": (None, np.hstack([tex, extra]))}
+        splits = [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in np.unique(fold)]
+        lesion_dice = dice_scores([r.mask for r in data.data], masks)[classes != "normal"].mean()
+        print(f"\nC. malignant vs rest, {len(splits)}-fold grouped CV over all {len(y)} images on the folds of "
+              f"{oof_file.name}; crops from out-of-fold masks (Dice on lesion images {lesion_dice:.3f}); "
+              "95% group-bootstrap intervals")
+        print(f"{'features':<24}{'input':<8}{'malignant AUC':>24}{'accuracy':>24}")
+        reports = {}
+        for name, (whole, crop) in oof_feats.items():
+            for inp, F in (("whole", whole), ("ROI", crop)):
+                if F is None:
+                    continue
+                r = evaluate(clf(), F, y, cv=splits, groups=groups, name=f"{name} {inp}",
+                             target_names=["other", "malignant"])
+                reports[name, inp] = r
+                auc, (alo, ahi) = r.value("auc", "malignant"), r.interval("auc", "malignant")
+                acc, (clo, chi) = r.value("accuracy"), r.interval("accuracy")
+                print(f"{name:<24}{inp:<8}{auc:>8.3f} [{alo:.3f}, {ahi:.3f}]{acc:>10.3f} [{clo:.3f}, {chi:.3f}]")
+        print("\npaired: ROI minus whole image (bootstrap interval; p: paired bootstrap, corrected t-test)")
+        for name in ("texture", "Lite0"):
+            for metric, cls in (("auc", "malignant"), ("accuracy", "macro")):
+                row = compare([reports[name, "ROI"], reports[name, "whole"]], metric=metric, cls=cls).iloc[0]
+                print(f"{name:<10}{metric:<10}{row['difference']:+.3f} [{row['diff_low']:+.3f}, {row['diff_high']:+.3f}]"
+                      f"  p={row['p_bootstrap']:.3f}, {row['p_corrected_t']:.3f}")
+    else:
+        print(f"\n(C skipped: no out-of-fold masks at {oof_file}; run benchmarks/segmentation_busi.py --cv 5)")
     print(f"total {time.perf_counter() - t0:.0f} s")
     return 0
 

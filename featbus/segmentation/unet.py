@@ -487,7 +487,6 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(0, 2**31 - 1))
 
-        n = len(xs)
         val_idx, train_idx = self._validation_split(xs, groups, rng)
         n_val = len(val_idx)
         batch_size = int(self.batch_size)
@@ -606,7 +605,11 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         if fn is None or getattr(self, "_predict_model", None) is not model:
             import tensorflow as tf
 
-            fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+            def forward(x):
+                return model(x, training=False)
+
+            # autograph off: a plain forward pass has no Python control flow to convert
+            fn = tf.function(forward, reduce_retracing=True, autograph=False)
             self._predict_fn, self._predict_model = fn, model
         out = []
         for i in range(0, len(xs), batch_size):
