@@ -6,7 +6,8 @@ that holds no near-duplicate of a training image, overall (benign + malignant) a
 with the epoch count and training time. The trained model is saved for examples/busi_roi.py.
 
 Reference: a MobileNet U-Net reaches Dice 0.8959 on BUSI with a *random* split, which lets copies
-of one lesion fall on both sides; the grouped split here is the harder, honest one.
+of one lesion fall on both sides; the grouped split here measures what a new lesion gets, and
+``--random-split`` runs the paper-style split for a side-by-side comparison.
 
 With ``--cv 5`` it trains one segmenter per fold of a 5-fold split (near-duplicate groups
 whole, stratified by class; fold 0 is the single split above), so every image gets an
