@@ -36,60 +36,11 @@ DEFAULT_MODEL = Path.home() / ".cache" / "featbus" / "busi_unet.keras"
 
 
 def load_busi_records(root: Path):
-    """BUSI as (records, class names, near-duplicate groups).
+    """BUSI as (records with masks, class name of each, near-duplicate groups)."""
+    from featbus import load_busi
 
-    Uses ``featbus.load_busi`` / ``featbus.duplicate_groups`` when available; otherwise reads the
-    folder directly and groups near-duplicates by the correlation of 32x32 thumbnails.
-    """
-    try:
-        from featbus import load_busi
-
-        bunch = load_busi(root)
-    except (ImportError, AttributeError):
-        bunch = None
-    if bunch is not None:
-        names = np.asarray(bunch.target_names)[bunch.target]
-        groups = getattr(bunch, "groups", None)
-        if groups is None:
-            from featbus import duplicate_groups
-
-            groups = duplicate_groups(bunch.images)
-        return list(bunch.data), names, np.asarray(groups)
-    return _read_busi(root)
-
-
-def _read_busi(root: Path):
-    import cv2
-
-    from featbus import ImageRecord, read_image
-
-    records, names = [], []
-    for cls in ("benign", "malignant", "normal"):
-        for f in sorted((root / cls).glob("*.png")):
-            if "_mask" in f.name:
-                continue
-            image = read_image(f)
-            mask = np.zeros(image.shape, bool)
-            for mf in sorted((root / cls).glob(f.stem.replace("[", "[[]") + "_mask*.png")):
-                mask |= read_image(mf) > 0
-            records.append(ImageRecord(image, mask, str(f), {"class": cls}))
-            names.append(cls)
-    thumbs = np.stack([cv2.resize(r.image.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA).ravel()
-                       for r in records])
-    thumbs = (thumbs - thumbs.mean(1, keepdims=True)) / (thumbs.std(1, keepdims=True) + 1e-6)
-    corr = thumbs @ thumbs.T / thumbs.shape[1]
-    parent = list(range(len(records)))
-
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j in zip(*np.nonzero(np.triu(corr > 0.9, 1))):
-        parent[find(i)] = find(j)
-    groups = np.array([find(i) for i in range(len(records))])
-    return records, np.asarray(names), groups
+    bunch = load_busi(root)
+    return list(bunch.data), np.asarray(bunch.target_names)[bunch.target], np.asarray(bunch.groups)
 
 
 def grouped_folds(groups: np.ndarray, names: np.ndarray, n_splits: int, seed: int, random: bool = False):
@@ -104,11 +55,6 @@ def grouped_folds(groups: np.ndarray, names: np.ndarray, n_splits: int, seed: in
     for train, test in folds:
         assert not set(groups[train]) & set(groups[test])
     return folds
-
-
-def grouped_split(groups: np.ndarray, names: np.ndarray, test_size: float, seed: int):
-    """Held-out split that keeps every near-duplicate group on one side, stratified by class."""
-    return grouped_folds(groups, names, int(round(1 / test_size)), seed)[0]
 
 
 def print_scores(truth, pred, names, title):
