@@ -88,7 +88,7 @@ def main(argv=None) -> int:
                          LBPFeatures, ROICropper, ShapeFeatures, UNetSegmenter, load_busi)
     from featbus.evaluation import compare, evaluate
     from featbus.plotting import plot_segmentations
-    from featbus.preprocessing.roi import RoiFoundFlag, largest_component
+    from featbus.preprocessing.roi import RoiFoundFlag, predicted_lesion
     from featbus.segmentation import dice_scores
 
     t0 = time.perf_counter()
@@ -105,44 +105,54 @@ def main(argv=None) -> int:
     print(f"BUSI: {len(train)} images the segmenter trained on (normal ones included here), "
           f"{len(test)} held out ({', '.join(f'{c} {int((classes[test] == c).sum())}' for c in np.unique(classes))})")
 
-    # --- 1. the figure ----------------------------------------------------------------------
+    # the ground-truth masks are dropped: nothing after training may see them
+    bare = [ImageRecord(r.image, None, r.path, r.meta) for r in data.data]
+    t = time.perf_counter()
+    predicted = seg.predict_masks(bare)  # every image once; all crops below come from these
+    print(f"segmented {len(bare)} images in {time.perf_counter() - t:.0f} s")
+
+    # --- 1. the figure, cropped the pipeline way: ROICropper(segmenter=...) ----------------------
     cropper = ROICropper(segmenter=FrozenEstimator(seg), source="segmenter", margin=args.margin)
     pick = [k for c in ("benign", "malignant", "normal")
             for k in test[classes[test] == c][:{"normal": 1}.get(c, 3)]]
     shown = [data.data[k] for k in pick]
-    pred = seg.predict_masks(shown)
-    boxes = [c.meta["roi_box"] for c in cropper.fit_transform(shown)]
+    boxes = [c.meta["roi_box"] for c in cropper.fit_transform([bare[k] for k in pick])]
     titles = [f"{classes[k]}: {Path(data.data[k].path).stem}" for k in pick]
-    fig = plot_segmentations(shown, [r.mask for r in shown], pred, boxes, titles, ncols=4)
+    fig = plot_segmentations(shown, [r.mask for r in shown], [predicted[k] for k in pick], boxes, titles, ncols=4)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=110)
     print(f"figure saved to {args.out}")
 
     # --- 2. crops of every image from the predicted lesion, features computed once ------------
-    t = time.perf_counter()
-    # the ground-truth masks are dropped: nothing downstream may see them
-    bare = [ImageRecord(r.image, None, r.path, r.meta) for r in data.data]
-    roi = ROICropper(segmenter=FrozenEstimator(seg), source="segmenter", margin=args.margin, output_size=224)
-    crops = roi.fit_transform(bare)
-    pred_test = seg.predict_masks([bare[k] for k in test])
-    d = dice_scores([data.data[k].mask for k in test], pred_test)
-    lesion = classes[test] != "normal"
-    found = np.array([c.meta["roi_found"] for c in crops])
-    print(f"segmented and cropped {len(crops)} images in {time.perf_counter() - t:.0f} s; held-out Dice "
-          f"(benign+malignant) {d[lesion].mean():.3f}; lesion found in {found[test][lesion].mean():.2f} of "
-          f"held-out lesion images and {found[test][~lesion].mean():.2f} of held-out normal ones")
+    def crop_all(masks):
+        """What ROICropper(segmenter=...) cuts, from masks already predicted: each image's
+        predicted lesion (largest component, no speckle) and the crops; an empty lesion keeps
+        the whole image with roi_found=False."""
+        lesions = [predicted_lesion(m) for m in masks]
+        recs = [ImageRecord(r.image, m, r.path, r.meta) for r, m in zip(bare, lesions)]
+        return lesions, ROICropper(source="mask", margin=args.margin, output_size=224).fit_transform(recs)
 
     def texture():
         return [("lbp", LBPFeatures()), ("glcm", GLCMFeatures()), ("stats", IntensityStats())]
 
     deep = DeepFeatures(backbone="efficientnet_lite0", cache=CACHE)
+
+    def roi_features(crops):
+        tex = FeatureUnion(texture()).fit_transform(crops)
+        extra = FeatureUnion([("shape", ShapeFeatures()), ("found", RoiFoundFlag())]).fit_transform(crops)
+        return {"texture": tex, "Lite0": deep.fit_transform(crops), "texture + shape + flag": np.hstack([tex, extra])}
+
     t = time.perf_counter()
-    feats = {
-        "texture": (FeatureUnion(texture()).fit_transform(bare), FeatureUnion(texture()).fit_transform(crops)),
-        "Lite0": (deep.fit_transform(bare), deep.fit_transform(crops)),
-    }
-    extra = FeatureUnion([("shape", ShapeFeatures()), ("found", RoiFoundFlag())]).fit_transform(crops)
-    feats["texture + shape + flag"] = (None, np.hstack([feats["texture"][1], extra]))
+    _, crops = crop_all(predicted)
+    d = dice_scores([data.data[k].mask for k in test], [predicted[k] for k in test])
+    lesion = classes[test] != "normal"
+    found = np.array([c.meta["roi_found"] for c in crops])
+    print(f"cropped {len(crops)} images in {time.perf_counter() - t:.0f} s; held-out Dice "
+          f"(benign+malignant) {d[lesion].mean():.3f}; lesion found in {found[test][lesion].mean():.2f} of "
+          f"held-out lesion images and {found[test][~lesion].mean():.2f} of held-out normal ones")
+    t = time.perf_counter()
+    whole_feats = {"texture": FeatureUnion(texture()).fit_transform(bare), "Lite0": deep.fit_transform(bare)}
+    feats = {name: (whole_feats.get(name), F) for name, F in roi_features(crops).items()}
     print(f"features in {time.perf_counter() - t:.0f} s")
 
     def clf():
@@ -189,17 +199,8 @@ def main(argv=None) -> int:
         pos = {str(Path(q).resolve()): i for i, q in enumerate(oof["paths"])}
         where = [pos[str(Path(r.path).resolve())] for r in data.data]
         fold = oof["fold"][where]
-        masks = []
-        for j in where:  # what ROICropper does to a segmenter's mask: largest part, no speckle
-            m = largest_component(oof[f"mask_{j}"])
-            masks.append(m if m.sum() >= roi.min_area * m.size else np.zeros_like(m))
-        recs = [ImageRecord(r.image, m, r.path, r.meta) for r, m in zip(data.data, masks)]
-        # an empty mask (nothing found) keeps the whole image and sets roi_found=False, as above
-        crops_oof = ROICropper(source="mask", margin=args.margin, output_size=224).fit_transform(recs)
-        extra = FeatureUnion([("shape", ShapeFeatures()), ("found", RoiFoundFlag())]).fit_transform(crops_oof)
-        tex = FeatureUnion(texture()).fit_transform(crops_oof)
-        oof_feats = {"texture": (feats["texture"][0], tex), "Lite0": (feats["Lite0"][0], deep.fit_transform(crops_oof)),
-                     "texture + shape + flag": (None, np.hstack([tex, extra]))}
+        masks, crops_oof = crop_all([oof[f"mask_{j}"] for j in where])
+        oof_feats = {name: (whole_feats.get(name), F) for name, F in roi_features(crops_oof).items()}
         splits = [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in np.unique(fold)]
         lesion_dice = dice_scores([r.mask for r in data.data], masks)[classes != "normal"].mean()
         print(f"\nC. malignant vs rest, {len(splits)}-fold grouped CV over all {len(y)} images on the folds of "

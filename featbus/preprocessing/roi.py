@@ -27,7 +27,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import MIN_SIDE, BaseImagePreprocessor, ImageError, ImageRecord, check_images, load_item
 
-__all__ = ["lesion_box", "center_box", "crop_to_roi", "largest_component", "ROICropper", "RoiFoundFlag"]
+__all__ = ["lesion_box", "center_box", "crop_to_roi", "largest_component", "predicted_lesion", "ROICropper",
+           "RoiFoundFlag"]
 
 _SOURCES = ("auto", "mask", "segmenter")
 _ON_EMPTY = ("image", "center", "raise")
@@ -117,6 +118,21 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
         return mask.copy()
     sizes = np.bincount(labels.ravel())[1:]
     return labels == (int(np.argmax(sizes)) + 1)
+
+
+def predicted_lesion(mask: np.ndarray, min_area: float = 0.001) -> np.ndarray:
+    """The lesion a segmenter's mask stands for: its largest component, or nothing when that
+    covers less than ``min_area`` of the image (speckle). What :class:`ROICropper` crops to.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.zeros((100, 100), bool); m[0, 0] = True; m[40:60, 40:60] = True
+    >>> int(predicted_lesion(m).sum()), int(predicted_lesion(m, min_area=0.05).sum())
+    (400, 0)
+    """
+    m = largest_component(np.asarray(mask) > 0)
+    return np.zeros_like(m) if m.sum() < min_area * m.size else m
 
 
 def _resize_pair(image: np.ndarray, mask: np.ndarray | None, size: tuple[int, int]):
@@ -382,10 +398,7 @@ class ROICropper(BaseImagePreprocessor):
                                  "ImageRecord(image, mask) items", i, records[i].path)
             masks = seg.predict_masks([records[i] for i in need])
             for i, m in zip(need, masks):
-                m = largest_component(np.asarray(m) > 0)
-                if m.sum() < self.min_area * m.size:
-                    m = np.zeros_like(m)
-                predicted[i] = m
+                predicted[i] = predicted_lesion(m, self.min_area)
         out = []
         size = self.output_size
         for i, rec in enumerate(records):
