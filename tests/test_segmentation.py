@@ -98,6 +98,7 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)  # linear warm-up, first epoch
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))  # then never increases
     assert lrs[-1] < 1e-6
+    assert [_cosine_lr(s, 1, 2, 1e-3) for s in range(2)] == [1e-3, 1e-3]  # one step per epoch: no 0/0
 
 
 def test_validation_split_keeps_duplicate_groups_whole():

@@ -796,7 +796,7 @@ def _cosine_lr(step: int, steps_per_epoch: int, epochs: int, peak: float) -> flo
     total = max(warm + 1, steps_per_epoch * epochs)
     if step < warm:
         return peak * (step + 1) / warm
-    return 0.5 * peak * (1 + np.cos(np.pi * min(1.0, (step - warm) / (total - warm - 1))))
+    return 0.5 * peak * (1 + np.cos(np.pi * min(1.0, (step - warm) / max(1, total - warm - 1))))
 
 
 def _np_bce_dice(y: np.ndarray, p: np.ndarray) -> float:
