@@ -84,6 +84,7 @@ def train_one(records, names, groups, train, args, fold: str = ""):
     monitor = args.monitor or ("val_dice" if args.no_normal else "val_loss")
     seg = UNetSegmenter(encoder=args.encoder, input_size=args.input_size, epochs=args.epochs,
                         batch_size=args.batch_size, learning_rate=args.learning_rate,
+                        encoder_lr_scale=args.encoder_lr_scale, decoder_filters=args.decoder_filters,
                         lr_schedule=args.lr_schedule, weight_decay=args.weight_decay, validation_fraction=0.1,
                         patience=args.patience, monitor=monitor, flip_test=args.flip_test,
                         max_time=args.max_time, random_state=args.seed, verbose=int(args.progress))
@@ -91,7 +92,8 @@ def train_one(records, names, groups, train, args, fold: str = ""):
     seg.fit([records[i] for i in train], groups=groups[train])
     print(f"{fold}trained {seg.n_epochs_} epochs (best {seg.best_epoch_}) in {seg.training_time_:.0f} s "
           f"on {seg.n_train_} images (+{seg.n_val_} validation), input {args.input_size}px, "
-          f"encoder {args.encoder}, lr {args.learning_rate:g} {args.lr_schedule}, monitor {monitor}, "
+          f"encoder {args.encoder} (lr x{args.encoder_lr_scale:g}), decoder {seg.decoder_filters or 'default'}, "
+          f"lr {args.learning_rate:g} {args.lr_schedule}, monitor {monitor}, "
           f"flip test {args.flip_test}", flush=True)
     return seg
 
@@ -113,6 +115,10 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs")
     p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--encoder-lr-scale", type=float, default=1.0,
+                   help="the encoder learns at this fraction of --learning-rate")
+    p.add_argument("--decoder-filters", type=int, nargs=5, default=None, metavar="F",
+                   help="filters of the 5 decoder stages (default: the segmenter's)")
     p.add_argument("--lr-schedule", choices=("cosine", "plateau"), default="cosine")
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--monitor", choices=("val_loss", "val_dice"), default=None,

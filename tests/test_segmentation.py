@@ -134,6 +134,8 @@ def test_build_unet_shapes_and_params():
     (dict(validation_fraction=1.0), "validation_fraction"), (dict(threshold=1.0), "threshold"),
     (dict(max_time=-1), "max_time"), (dict(lr_schedule="step"), "lr_schedule"),
     (dict(monitor="dice"), "monitor"), (dict(weight_decay=-1e-4), "weight_decay"),
+    (dict(encoder_lr_scale=0), "encoder_lr_scale"), (dict(decoder_filters=(64, 32)), "decoder_filters"),
+    (dict(decoder_filters=(64, 32, 16, 8, 0)), "decoder_filters"),
 ])
 def test_bad_params(params, match):
     img = np.zeros((32, 32), np.uint8)
@@ -260,6 +262,41 @@ def test_roi_pipeline_with_unet_pickles(fitted, phantoms, tmp_path):
     path = fitted.save(tmp_path / "seg.keras")
     out = ROICropper(segmenter=str(path), source="segmenter").fit(train.data[:2]).transform(bare[:3])
     assert all("roi_found" in r.meta for r in out)
+
+
+def test_encoder_lr_scale_slows_only_the_encoder():
+    from featbus.segmentation.unet import _encoder_variables
+
+    rng = np.random.RandomState(0)
+    imgs = [rng.randint(0, 255, (40, 40)).astype(np.uint8) for _ in range(4)]
+    masks = [im > 128 for im in imgs]
+    params = dict(SMALL, input_size=32, width=0.25, epochs=2, validation_fraction=0.0, weight_decay=0.0)
+    start = UNetSegmenter(**dict(params, epochs=1, learning_rate=1e-12)).fit(imgs, masks).model_
+    moved = {}
+    for scale in (1.0, 1e-6):
+        model = UNetSegmenter(encoder_lr_scale=scale, **params).fit(imgs, masks).model_
+        enc = {id(v) for v in _encoder_variables(model)}
+        assert 0 < len(enc) < len(model.trainable_variables)
+        # same seed, same initial weights: how far each part moved from them
+        for part in ("encoder", "decoder"):
+            pairs = [(a, b) for a, b in zip(model.trainable_variables, start.trainable_variables)
+                     if (id(a) in enc) == (part == "encoder")]
+            moved[part, scale] = max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in pairs)
+    assert moved["encoder", 1.0] > 1e-4 and moved["encoder", 1e-6] < 1e-6
+    assert moved["decoder", 1e-6] > 1e-4  # the decoder still learns at the full rate
+
+
+def test_decoder_filters_and_lite0_encoder_split():
+    from featbus.segmentation.unet import _encoder_variables
+
+    model = build_unet(64, "scratch", width=0.25, decoder_filters=[40, 32, 24, 16, 8])
+    assert [model.get_layer(f"dec{i}_sep0").filters for i in range(5)] == [40, 32, 24, 16, 8]
+    pytest.importorskip("featbus.features.backbones.efficientnet_lite")
+    lite = build_unet(64, "efficientnet_lite0", pretrained=False)
+    enc = _encoder_variables(lite)
+    assert len(enc) == len(lite.get_layer("encoder").trainable_variables) > 100
+    names = {v.path.split("/")[0] for v in lite.trainable_variables if all(v is not e for e in enc)}
+    assert names and all(n.startswith(("dec", "lesion_prob")) for n in names)
 
 
 def test_efficientnet_lite0_encoder_builds():

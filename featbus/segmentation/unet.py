@@ -302,11 +302,19 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         Channel multiplier of the scratch encoder and the decoder.
     pretrained : bool, default=True
         Start a pretrained-capable encoder from ImageNet weights.
+    decoder_filters : sequence of 5 int or None, default=None
+        Filters of the decoder stages from stride 16 back to full resolution (separable
+        convolutions). None: ``(96, 64, 32, 24, 16)`` times ``width``.
     epochs : int, default=60
         Maximum number of passes over the training images.
     batch_size : int, default=8
     learning_rate : float, default=1e-3
         Peak learning rate of the AdamW optimiser (see ``lr_schedule``).
+    encoder_lr_scale : float, default=1.0
+        The encoder's learning rate is ``learning_rate * encoder_lr_scale`` (the decoder keeps
+        ``learning_rate``). Below 1 (e.g. 0.1) fine-tunes a pretrained encoder gently while the
+        randomly initialised decoder learns at full speed: the usual discriminative fine-tuning
+        of transfer learning (Howard and Ruder, ACL 2018).
     lr_schedule : {"cosine", "plateau"}, default="cosine"
         ``"cosine"``: a linear warm-up over the first epoch (a random decoder's first large
         gradients would otherwise wreck a pretrained encoder), then cosine decay to zero at
@@ -375,7 +383,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     """
 
     def __init__(self, encoder: str = "mobilenet_v2_small", input_size: int = 256, *, width: float = 1.0,
-                 pretrained: bool = True, epochs: int = 60, batch_size: int = 8, learning_rate: float = 1e-3,
+                 pretrained: bool = True, decoder_filters: Sequence[int] | None = None, epochs: int = 60,
+                 batch_size: int = 8, learning_rate: float = 1e-3, encoder_lr_scale: float = 1.0,
                  lr_schedule: str = "cosine", weight_decay: float = 1e-4, validation_fraction: float = 0.1,
                  patience: int = 10, monitor: str = "val_loss", augment: bool = True, threshold: float = 0.5,
                  flip_test: bool = False, max_time: float | None = None, random_state=None, verbose: int = 1):
@@ -383,9 +392,11 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         self.input_size = input_size
         self.width = width
         self.pretrained = pretrained
+        self.decoder_filters = decoder_filters
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.encoder_lr_scale = encoder_lr_scale
         self.lr_schedule = lr_schedule
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
@@ -422,6 +433,12 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             raise ValueError(f"monitor must be 'val_dice' or 'val_loss', got {self.monitor!r}")
         if not self.weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if not 0 < self.encoder_lr_scale <= 1e3:
+            raise ValueError(f"encoder_lr_scale must be positive, got {self.encoder_lr_scale!r}")
+        if self.decoder_filters is not None:
+            f = list(self.decoder_filters)
+            if len(f) != 5 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in f):
+                raise ValueError(f"decoder_filters must hold 5 positive integers, got {self.decoder_filters!r}")
         if self.max_time is not None and not self.max_time > 0:
             raise ValueError(f"max_time must be None or positive, got {self.max_time!r}")
 
@@ -493,12 +510,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         steps_per_epoch = -(-len(train_idx) // batch_size)
 
         with _seeded(keras, seed):
-            model = build_unet(int(self.input_size), self.encoder, width=self.width, pretrained=self.pretrained)
-            if self.weight_decay > 0:
-                optimizer = keras.optimizers.AdamW(self.learning_rate, weight_decay=float(self.weight_decay))
-            else:
-                optimizer = keras.optimizers.Adam(self.learning_rate)
-            model.compile(optimizer=optimizer, loss=_bce_dice_loss, jit_compile=False)
+            model = build_unet(int(self.input_size), self.encoder, width=self.width, pretrained=self.pretrained,
+                               decoder_filters=None if self.decoder_filters is None else list(self.decoder_filters))
+            train_step, optimizers = self._train_step(keras, model)
 
         history: dict[str, list] = {"loss": [], "val_loss": [], "val_dice": []}
         sign = -1.0 if self.monitor == "val_dice" else 1.0  # track the monitored value as "lower is better"
@@ -519,15 +533,14 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                 losses = []
                 for b in range(0, len(idx), batch_size):
                     if self.lr_schedule == "cosine":
-                        optimizer.learning_rate.assign(_cosine_lr(step, steps_per_epoch, int(self.epochs), lr))
+                        _set_lr(optimizers, _cosine_lr(step, steps_per_epoch, int(self.epochs), lr))
                     step += 1
                     batch = idx[b:b + batch_size]
                     xb, yb = xs[batch].copy(), ys[batch].copy()
                     if self.augment:
                         for k in range(len(batch)):
                             xb[k, ..., 0], yb[k, ..., 0] = augment_pair(xb[k, ..., 0], yb[k, ..., 0], rng)
-                    out = model.train_on_batch(xb, yb)
-                    losses.append(float(out[0] if isinstance(out, (list, tuple)) else out))
+                    losses.append(float(train_step(xb, yb)))
                 history["loss"].append(float(np.mean(losses)))
                 if n_val:
                     prob = self._predict_array(model, xs[val_idx])
@@ -543,7 +556,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                         waited += 1
                         if self.lr_schedule == "plateau" and waited % max(1, self.patience // 2) == 0:
                             lr /= 2  # plateau: halve the step
-                            optimizer.learning_rate.assign(lr)
+                            _set_lr(optimizers, lr)
                 else:
                     best_epoch = epoch
                 if bar is not None:
@@ -571,6 +584,43 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         self.validation_indices_ = val_idx
         self.training_time_ = time.perf_counter() - start
         return self
+
+    def _train_step(self, keras, model):
+        """A compiled training step (BCE + Dice loss, one AdamW update) and its optimisers as
+        ``[(optimizer, lr_scale, weight_positions), ...]``: one for the encoder's weights and one
+        for the rest when ``encoder_lr_scale != 1``, else one for all."""
+        import tensorflow as tf
+
+        def make(rate):
+            if self.weight_decay > 0:
+                return keras.optimizers.AdamW(rate, weight_decay=float(self.weight_decay))
+            return keras.optimizers.Adam(rate)
+
+        weights = model.trainable_variables
+        scale = float(self.encoder_lr_scale)
+        if scale == 1.0:
+            parts = [(list(range(len(weights))), 1.0)]
+        else:
+            encoder = {id(v) for v in _encoder_variables(model)}
+            enc = [i for i, v in enumerate(weights) if id(v) in encoder]
+            rest = [i for i, v in enumerate(weights) if id(v) not in encoder]
+            parts = [(p, s) for p, s in ((enc, scale), (rest, 1.0)) if p]
+        optimizers = []
+        for positions, s in parts:
+            opt = make(float(self.learning_rate) * s)
+            opt.build([weights[i] for i in positions])
+            optimizers.append((opt, s, positions))
+
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                loss = _bce_dice_loss(y, model(x, training=True))
+            grads = tape.gradient(loss, weights)
+            for opt, _, positions in optimizers:
+                opt.apply_gradients([(grads[i], weights[i]) for i in positions])
+            return loss
+
+        # autograph off: the step's Python loops run once, at tracing
+        return tf.function(step, autograph=False), optimizers
 
     def _validation_split(self, xs: np.ndarray, groups, rng) -> tuple[np.ndarray, np.ndarray]:
         """Indices (validation, training): whole near-duplicate groups, about
@@ -797,6 +847,22 @@ def _cosine_lr(step: int, steps_per_epoch: int, epochs: int, peak: float) -> flo
     if step < warm:
         return peak * (step + 1) / warm
     return 0.5 * peak * (1 + np.cos(np.pi * min(1.0, (step - warm) / max(1, total - warm - 1))))
+
+
+def _set_lr(optimizers, rate: float) -> None:
+    """Give every optimiser ``rate`` times its learning-rate scale."""
+    for opt, scale, _ in optimizers:
+        opt.learning_rate.assign(rate * scale)
+
+
+def _encoder_variables(model) -> list:
+    """Trainable weights of the encoder: the nested pretrained backbone, or the scratch
+    encoder's ``enc_*`` layers."""
+    out = []
+    for layer in model.layers:
+        if layer.name == "encoder" or layer.name.startswith("enc_"):
+            out.extend(layer.trainable_variables)
+    return out
 
 
 def _np_bce_dice(y: np.ndarray, p: np.ndarray) -> float:
