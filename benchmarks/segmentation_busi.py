@@ -164,7 +164,7 @@ def main(argv=None) -> int:
         for i, m in zip(test, pred):
             oof[i], fold_of[i] = m, k
         print_scores([r.mask for r in test_recs], pred, names[test],
-                         f"{tag}held-out segmentation (mean over images), predicted in {time.perf_counter() - t1:.1f} s")
+                     f"{tag}held-out segmentation (mean over images), predicted in {time.perf_counter() - t1:.1f} s")
         if args.cv > 1:
             print(flush=True)
         del seg

@@ -7,7 +7,7 @@ images it held out (whole near-duplicate groups, never seen in its training):
 2. compares malignant-vs-rest classification on features of the whole image versus features of
    the ROI crop of the *predicted* lesion (no ground-truth mask is used after training), for
    texture features (LBP + GLCM + intensity statistics), EfficientNet-Lite0 features, and
-   texture plus shape of the predicted mask and the "lesion found" flag. Two protocols:
+   texture plus shape of the predicted mask and the "lesion found" flag. Three protocols:
 
    A. train the classifier on the segmenter's training images, test on its held-out images
       (95 % bootstrap intervals over held-out near-duplicate groups, paired for the difference);

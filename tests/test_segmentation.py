@@ -127,6 +127,8 @@ def test_build_unet_shapes_and_params():
         build_unet(70)
     with pytest.raises(ValueError, match="encoder"):
         build_unet(64, "resnet")
+    with pytest.raises(ValueError, match="decoder_filters must hold 5 positive integers"):
+        build_unet(64, "scratch", decoder_filters=[8, 8])
 
 
 @pytest.mark.parametrize("params, match", [

@@ -169,6 +169,9 @@ def build_unet(input_size: int = 256, encoder: str = "mobilenet_v2_small", *, wi
         raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
     if not isinstance(input_size, (int, np.integer)) or input_size < 32 or input_size % 32:
         raise ValueError(f"input_size must be a multiple of 32 and at least 32, got {input_size!r}")
+    _check_decoder_filters(decoder_filters)
+    if decoder_filters is None:
+        decoder_filters = [max(8, int(round(f * width / 8)) * 8) for f in (96, 64, 32, 24, 16)]
     keras = _keras()
     layers = keras.layers
     inputs = keras.Input((int(input_size), int(input_size), 1), name="image")
@@ -176,10 +179,6 @@ def build_unet(input_size: int = 256, encoder: str = "mobilenet_v2_small", *, wi
         feats = _lite0_encoder(keras, inputs, pretrained)
     else:
         feats = _scratch_encoder(layers, inputs, float(width))
-    if decoder_filters is None:
-        decoder_filters = [max(8, int(round(f * width / 8)) * 8) for f in (96, 64, 32, 24, 16)]
-    if len(decoder_filters) != 5:
-        raise ValueError(f"decoder_filters needs 5 entries, got {len(decoder_filters)}")
     x = feats[-1]  # stride 32
     skips = feats[-2::-1] + [inputs]  # strides 16, 8, 4, 2, 1
     for i, (skip, filters) in enumerate(zip(skips, decoder_filters)):
@@ -191,6 +190,15 @@ def build_unet(input_size: int = 256, encoder: str = "mobilenet_v2_small", *, wi
             x = layers.ReLU(name=f"dec{i}_relu{j}")(x)
     outputs = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="lesion_prob")(x)
     return keras.Model(inputs, outputs, name=f"unet_{encoder}")
+
+
+def _check_decoder_filters(decoder_filters) -> None:
+    """``decoder_filters`` is None or 5 positive integers (checked before anything is built)."""
+    if decoder_filters is None:
+        return
+    f = list(decoder_filters)
+    if len(f) != 5 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in f):
+        raise ValueError(f"decoder_filters must hold 5 positive integers, got {decoder_filters!r}")
 
 
 def _bce_dice_loss(y_true, y_pred):
@@ -434,11 +442,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         if not self.weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if not 0 < self.encoder_lr_scale <= 1e3:
-            raise ValueError(f"encoder_lr_scale must be positive, got {self.encoder_lr_scale!r}")
-        if self.decoder_filters is not None:
-            f = list(self.decoder_filters)
-            if len(f) != 5 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in f):
-                raise ValueError(f"decoder_filters must hold 5 positive integers, got {self.decoder_filters!r}")
+            raise ValueError(f"encoder_lr_scale must be in (0, 1000], got {self.encoder_lr_scale!r}")
+        _check_decoder_filters(self.decoder_filters)
         if self.max_time is not None and not self.max_time > 0:
             raise ValueError(f"max_time must be None or positive, got {self.max_time!r}")
 
@@ -511,7 +516,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
 
         with _seeded(keras, seed):
             model = build_unet(int(self.input_size), self.encoder, width=self.width, pretrained=self.pretrained,
-                               decoder_filters=None if self.decoder_filters is None else list(self.decoder_filters))
+                               decoder_filters=self.decoder_filters)
             train_step, optimizers = self._train_step(keras, model)
 
         history: dict[str, list] = {"loss": [], "val_loss": [], "val_dice": []}
