@@ -424,8 +424,16 @@ class BaseFeatureExtractor(_ImageInputMixin, TransformerMixin, BaseEstimator):
     def _needs_mask(self) -> bool:
         return self._uses_mask or getattr(self, "region", "image") != "image"
 
+    def _load(self, item: Any, index: int) -> ImageRecord:
+        """Read and check one entry of ``X`` (the extraction path calls it once per image)."""
+        return load_item(item, index)
+
     def _one(self, item: Any, index: int) -> np.ndarray:
-        rec = load_item(item, index)
+        """The feature vector of one entry of ``X`` (read and checked here)."""
+        return self._one_record(self._load(item, index), index)
+
+    def _one_record(self, rec: ImageRecord, index: int) -> np.ndarray:
+        """The feature vector of one loaded image: region handling, then ``_features``."""
         try:
             image = to_float(rec.image, index=index, path=rec.path)
             mask = None
@@ -471,9 +479,19 @@ class BaseFeatureExtractor(_ImageInputMixin, TransformerMixin, BaseEstimator):
         -------
         features : ndarray of shape (n_images, n_features_out_)
         """
+        from .extraction import extract_rows
+
         check_is_fitted(self, "feature_names_out_")
         items = check_images(X)
-        rows = map_images(self._one, items, getattr(self, "n_jobs", None))
+        return extract_rows(self, items, compute=self._compute, n_features=self.n_features_out_,
+                            progress=getattr(self, "progress", False))
+
+    def _pair_row(self, pair: tuple[ImageRecord, int], _position: int) -> np.ndarray:
+        return self._one_record(*pair)
+
+    def _compute(self, records: list[ImageRecord], indices: list[int]) -> np.ndarray:
+        """Rows of loaded records that no store holds (``n_jobs`` workers share the work)."""
+        rows = map_images(self._pair_row, list(zip(records, indices)), getattr(self, "n_jobs", None))
         return np.vstack(rows)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

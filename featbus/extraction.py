@@ -1,0 +1,602 @@
+"""The one extraction path: every feature computed once per (image content, extractor setting).
+
+Every featbus feature extractor's ``transform`` goes through :func:`extract_rows`, and so does
+everything built on it: pipelines refitted by ``GridSearchCV``, nested cross-validation in
+:func:`featbus.evaluation.evaluate`, the ``featbus`` command and :mod:`featbus.distributed`.
+Feature extractors learn nothing from labels (``fit`` only fixes the output layout), so a row
+computed once for an image is exactly the row any later fit or transform would compute: reusing
+it is exact, not an approximation.
+
+How a row is found
+------------------
+Each row is keyed by two hashes:
+
+* the *setting* of the extractor (:func:`setting_key`): its class, every parameter that
+  changes the numbers (``n_jobs``, ``cache``, ``progress``, ``batch_size`` and ``verbose``
+  change only how the work runs and are left out), the fitted feature names, anything the
+  extractor adds (a CNN's weights hash) and the featbus version;
+* the *content* of the image (:func:`content_key`): its dtype, shape and pixel bytes after
+  the colour-to-gray conversion, plus the lesion mask's bits when the extractor reads the mask.
+  A file already hashed in this process and unchanged since (same size and modification time)
+  is not read again.
+
+Where rows are kept
+-------------------
+* Always (unless ``cache=False``), in an in-process store bounded in bytes (least recently
+  used rows are dropped first; :func:`set_memory_limit`, default 1 GiB), shared by every
+  extractor of this process, so the clones that ``GridSearchCV`` makes share it.
+* With ``cache=<folder>`` (a path or a :class:`joblib.Memory`), or the environment variable
+  ``FEATBUS_CACHE`` naming a folder, also on disk: one small file per row, written atomically
+  (temporary file then rename), verified by a SHA-256 of its body when read (a damaged entry
+  is recomputed, rewritten and reported once in a warning), holding only raw little-endian
+  numbers (never a pickle). The folder is safe to share between processes: a process claims a
+  row before computing it, and another process that needs the same row waits for it instead of
+  computing it again (a claim whose process died is taken over). Each process that computes
+  rows in a folder appends their keys to ``journal-<pid>.log`` there, so an audit can count
+  computations across processes (:func:`journal_counts`).
+
+Examples
+--------
+>>> import numpy as np
+>>> from featbus import IntensityStats
+>>> from featbus.extraction import extraction_counts, reset_extraction_counts
+>>> images = [np.full((16, 16), v, np.uint8) for v in (10, 20, 10)]
+>>> reset_extraction_counts()
+>>> est = IntensityStats().fit(images)
+>>> a = est.transform(images); b = est.transform(images)
+>>> sum(extraction_counts().values())  # two distinct images, each computed once
+2
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import threading
+import time
+import warnings
+from collections import Counter, OrderedDict
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ._base import ImageRecord, _PathLike, load_item
+from ._version import __version__
+
+__all__ = [
+    "extract_rows",
+    "setting_key",
+    "content_key",
+    "MemoryStore",
+    "DiskStore",
+    "set_memory_limit",
+    "clear_memory",
+    "extraction_counts",
+    "reset_extraction_counts",
+    "journal_counts",
+    "show_progress",
+    "ENV_CACHE",
+]
+
+#: Environment variable naming a cache folder used when an extractor's ``cache`` is ``None``.
+ENV_CACHE = "FEATBUS_CACHE"
+
+#: Parameters that change how the work runs, not the numbers: left out of the setting key.
+VOLATILE_PARAMS = frozenset({"n_jobs", "cache", "progress", "batch_size", "verbose"})
+
+#: Images handled per round: bounds the memory that images read from files take.
+CHUNK = 256
+
+
+# ----------------------------------------------------------------------------- keys
+def _jsonable(value: Any) -> Any:
+    """A stable, JSON-serialisable description of a parameter value."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, np.ndarray):
+        return {"ndarray": hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest(),
+                "dtype": value.dtype.str, "shape": list(value.shape)}
+    if hasattr(value, "get_params"):  # a nested estimator: its class and its parameters
+        return {"estimator": f"{type(value).__module__}.{type(value).__qualname__}",
+                "params": _jsonable(value.get_params(deep=False))}
+    if callable(value):
+        return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
+    return repr(value)
+
+
+def setting_key(extractor) -> str:
+    """Hash of everything that decides an extractor's numbers (24 hexadecimal characters).
+
+    The extractor must be fitted (its feature names are part of the key). An extractor may add
+    to the key through a ``_setting_extra()`` method (a CNN's weights hash, for instance).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus import LBPFeatures
+    >>> X = [np.zeros((16, 16), np.uint8)]
+    >>> a = setting_key(LBPFeatures(n_jobs=1).fit(X))
+    >>> a == setting_key(LBPFeatures(n_jobs=2).fit(X)), a == setting_key(LBPFeatures(radii=(1,)).fit(X))
+    (True, False)
+    """
+    cls = type(extractor)
+    params = {k: v for k, v in extractor.get_params(deep=False).items() if k not in VOLATILE_PARAMS}
+    payload = {
+        "class": f"{cls.__module__}.{cls.__qualname__}",
+        "params": _jsonable(params),
+        "names": [str(n) for n in getattr(extractor, "feature_names_out_", [])],
+        "extra": _jsonable(extractor._setting_extra()) if hasattr(extractor, "_setting_extra") else None,
+        "featbus": __version__,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def content_key(record: ImageRecord, *, with_mask: bool) -> str:
+    """SHA-256 of a loaded image (dtype, shape, pixels) and, if asked, of its mask's bits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus import ImageRecord
+    >>> a = ImageRecord(np.zeros((8, 8), np.uint8), mask=np.eye(8, dtype=bool))
+    >>> b = ImageRecord(np.zeros((8, 8), np.uint8), mask=np.zeros((8, 8), bool))
+    >>> content_key(a, with_mask=False) == content_key(b, with_mask=False)
+    True
+    >>> content_key(a, with_mask=True) == content_key(b, with_mask=True)
+    False
+    """
+    image = np.ascontiguousarray(record.image)
+    h = hashlib.sha256(f"{image.dtype.str}{image.shape}".encode())
+    h.update(image.tobytes())
+    if with_mask:
+        if record.mask is None:
+            h.update(b"no-mask")
+        else:
+            h.update(b"mask")
+            h.update(np.packbits(np.asarray(record.mask, bool)).tobytes())
+    return h.hexdigest()
+
+
+# a file hashed in this process and unchanged since is not read again: (path, size, mtime) -> key
+_FILE_KEYS: dict[tuple, str] = {}
+_FILE_KEYS_LOCK = threading.Lock()
+
+
+def _file_stat(item: Any) -> tuple | None:
+    path = item.image if isinstance(item, ImageRecord) and isinstance(item.image, _PathLike) else item
+    if not isinstance(path, _PathLike):
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # the read will raise the error naming the file
+    return (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+
+
+# ----------------------------------------------------------------------------- stores
+class MemoryStore:
+    """Rows in this process's memory, least recently used dropped first past ``max_bytes``.
+
+    Parameters
+    ----------
+    max_bytes : int
+        Bound on the bytes of the rows held.
+    """
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = int(max_bytes)
+        self._rows: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, setting: str, key: str) -> np.ndarray | None:
+        with self._lock:
+            row = self._rows.get((setting, key))
+            if row is not None:
+                self._rows.move_to_end((setting, key))
+            return row
+
+    def put(self, setting: str, key: str, row: np.ndarray) -> None:
+        row = np.array(row, copy=True)
+        row.setflags(write=False)  # shared between calls: nobody may edit it in place
+        with self._lock:
+            old = self._rows.pop((setting, key), None)
+            if old is not None:
+                self._bytes -= old.nbytes
+            if row.nbytes > self.max_bytes:
+                return
+            self._rows[(setting, key)] = row
+            self._bytes += row.nbytes
+            while self._bytes > self.max_bytes:
+                _, dropped = self._rows.popitem(last=False)
+                self._bytes -= dropped.nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+_MAGIC = b"FBX1"
+_DTYPES = {b"f": np.dtype("<f4"), b"d": np.dtype("<f8")}
+_STALE_CLAIM_S = 1800.0  # a claim older than this is taken over even if its process lives
+
+
+class DiskStore:
+    """Rows in a folder, one file each: ``<root>/<setting>/<key[:2]>/<key>.row``.
+
+    A file is a 4-byte tag, a dtype byte, the SHA-256 of the body and the body (little-endian
+    float32 or float64). It is written to a temporary name and renamed, so a reader never sees
+    half a file, and it is verified when read. Nothing in it is ever executed or unpickled.
+
+    Parameters
+    ----------
+    root : path
+        The cache folder (created when first written).
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.n_corrupt = 0
+
+    def _path(self, setting: str, key: str) -> Path:
+        return self.root / setting / key[:2] / f"{key}.row"
+
+    def get(self, setting: str, key: str) -> np.ndarray | None:
+        """The row, or ``None`` when it is absent or fails its check (counted in ``n_corrupt``)."""
+        path = self._path(setting, key)
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            return None
+        head = len(_MAGIC) + 1 + 32
+        dtype = _DTYPES.get(raw[len(_MAGIC):len(_MAGIC) + 1])
+        body = raw[head:]
+        if (raw[:len(_MAGIC)] != _MAGIC or dtype is None or len(body) % dtype.itemsize
+                or hashlib.sha256(body).digest() != raw[len(_MAGIC) + 1:head]):
+            self.n_corrupt += 1
+            try:  # remove it so that the next reader recomputes instead of re-reporting
+                path.unlink()
+            except OSError:
+                pass
+            return None
+        return np.frombuffer(body, dtype=dtype).copy()
+
+    def put(self, setting: str, key: str, row: np.ndarray) -> None:
+        row = np.asarray(row)
+        code = b"f" if row.dtype == np.float32 else b"d"
+        body = np.ascontiguousarray(row, dtype=_DTYPES[code]).tobytes()
+        path = self._path(setting, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(_MAGIC + code + hashlib.sha256(body).digest() + body)
+        os.replace(tmp, path)  # atomic on POSIX and Windows
+
+    # -- claims: at most one process computes a row; the others wait for its file
+    def _claim_path(self, setting: str, key: str) -> Path:
+        return self._path(setting, key).with_suffix(".claim")
+
+    def claim(self, setting: str, key: str) -> bool:
+        """Try to become the process that computes this row; ``False`` if another one is."""
+        path = self._claim_path(setting, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                if not self._stale(path):
+                    return False
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(f"{os.getpid()} {time.time()}")
+            return True
+        return False
+
+    @staticmethod
+    def _stale(path: Path) -> bool:
+        try:
+            pid, started = path.read_text().split()
+            pid, started = int(pid), float(started)
+        except (OSError, ValueError):
+            return False  # being written right now
+        if time.time() - started > _STALE_CLAIM_S:
+            return True
+        if pid == os.getpid():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # exists but not ours to signal
+            return False
+        return False
+
+    def release(self, setting: str, key: str) -> None:
+        try:
+            self._claim_path(setting, key).unlink()
+        except OSError:
+            pass
+
+    def claimed(self, setting: str, key: str) -> bool:
+        """Whether another process still holds a live claim on this row."""
+        path = self._claim_path(setting, key)
+        return path.exists() and not self._stale(path)
+
+    def journal(self, setting: str, keys: Sequence[str]) -> None:
+        """Record that this process computed these rows (one line each, appended)."""
+        if not keys:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f"journal-{os.getpid()}.log", "a") as f:
+            f.write("".join(f"{setting}/{k}\n" for k in keys))
+
+
+def journal_counts(root: str | os.PathLike) -> Counter:
+    """How many times each row (``setting/key``) was computed into a cache folder, over every
+    process that wrote there; 1 everywhere means no row was ever computed twice."""
+    counts: Counter = Counter()
+    for log in Path(root).glob("journal-*.log"):
+        counts.update(line for line in log.read_text().splitlines() if line)
+    return counts
+
+
+_MEMORY = MemoryStore(int(os.environ.get("FEATBUS_CACHE_MEMORY", 1 << 30)))
+_DISK_STORES: dict[str, DiskStore] = {}
+
+
+def set_memory_limit(max_bytes: int) -> None:
+    """Bound, in bytes, the in-process store of computed rows (0 turns it off).
+
+    Examples
+    --------
+    >>> from featbus.extraction import set_memory_limit
+    >>> set_memory_limit(512 * 2**20)
+    """
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 0:
+        raise ValueError(f"max_bytes must be a non-negative integer, got {max_bytes!r}")
+    _MEMORY.max_bytes = int(max_bytes)
+    _MEMORY.put("", "", np.zeros(0))  # re-apply the bound now
+
+
+def clear_memory() -> None:
+    """Forget every row held in this process (files of a cache folder stay)."""
+    _MEMORY.clear()
+
+
+def _disk_store(cache) -> DiskStore | None:
+    """The folder store that ``cache`` names, if any (``None``: ``$FEATBUS_CACHE``)."""
+    if cache is None:
+        cache = os.environ.get(ENV_CACHE) or None
+        if cache is None:
+            return None
+    if cache is False:
+        return None
+    if isinstance(cache, _PathLike):
+        root = Path(cache)
+    else:
+        location = getattr(cache, "location", "not-a-memory")
+        if location == "not-a-memory":
+            raise ValueError("cache must be None, False, a folder path or a joblib.Memory, "
+                             f"got {type(cache).__name__}")
+        if location is None:
+            return None
+        root = Path(location) / "featbus"
+    key = os.path.abspath(root)
+    store = _DISK_STORES.get(key)
+    if store is None:
+        store = _DISK_STORES[key] = DiskStore(root)
+    return store
+
+
+def check_cache(cache) -> None:
+    """Raise ``ValueError`` unless ``cache`` is a valid value of an extractor's ``cache``."""
+    if cache is None or cache is False:
+        return
+    _disk_store(cache)
+
+
+# ----------------------------------------------------------------------------- counts, progress
+_COUNTS: Counter = Counter()
+_COUNTS_LOCK = threading.Lock()
+
+
+def extraction_counts() -> Counter:
+    """How many times each ``(extractor class, setting key, content key)`` row was computed in
+    this process since the last :func:`reset_extraction_counts` (rows found in a store are not
+    counted)."""
+    with _COUNTS_LOCK:
+        return Counter(_COUNTS)
+
+
+def reset_extraction_counts() -> None:
+    """Forget the counts of :func:`extraction_counts`."""
+    with _COUNTS_LOCK:
+        _COUNTS.clear()
+
+
+def show_progress(progress: Any) -> bool:
+    """Resolve a ``progress`` setting: ``"auto"`` (or ``None``) shows progress only when
+    standard error is a terminal."""
+    if progress in (None, "auto"):
+        try:
+            return bool(sys.stderr.isatty())
+        except (AttributeError, ValueError):
+            return False
+    return bool(progress)
+
+
+# ----------------------------------------------------------------------------- the path
+def _keys_for(extractor, items: Sequence, offset: int, with_mask: bool,
+              loaded: dict[int, ImageRecord]) -> list[str]:
+    """Content key of every item; items read to hash them are kept in ``loaded`` by index."""
+    keys = []
+    for j, item in enumerate(items):
+        stat = None if with_mask else _file_stat(item)
+        if stat is not None:
+            with _FILE_KEYS_LOCK:
+                key = _FILE_KEYS.get(stat)
+            if key is not None:
+                keys.append(key)
+                continue
+        rec = extractor._load(item, offset + j)
+        loaded[offset + j] = rec
+        key = content_key(rec, with_mask=with_mask)
+        if stat is not None:
+            with _FILE_KEYS_LOCK:
+                _FILE_KEYS[stat] = key
+        keys.append(key)
+    return keys
+
+
+def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRecord], list[int]], np.ndarray],
+                 n_features: int, dtype=np.float64, progress: Any = "auto") -> np.ndarray:
+    """Rows of ``extractor`` for ``items``, each unique (setting, content) computed once.
+
+    Parameters
+    ----------
+    extractor : fitted feature extractor
+        Provides ``_load(item, index) -> ImageRecord``, ``_needs_mask()`` and the ``cache``
+        parameter (see the module docstring); :func:`setting_key` names its setting.
+    items : sequence
+        Entries of ``X`` (arrays, :class:`~featbus.ImageRecord` or paths), already checked.
+    compute : callable
+        ``compute(records, indices)`` returns the rows (2-D array, one per record) of loaded
+        records whose rows no store holds; ``indices`` are their positions in ``items`` (for
+        error messages).
+    n_features : int
+        Length of every row.
+    dtype : numpy dtype
+        dtype of the returned matrix.
+    progress : bool or "auto"
+        Progress bar over the images computed.
+
+    Returns
+    -------
+    rows : ndarray of shape (len(items), n_features)
+    """
+    cache = getattr(extractor, "cache", None)
+    use_memory = cache is not False and _MEMORY.max_bytes > 0
+    disk = _disk_store(cache)
+    setting = setting_key(extractor)
+    with_mask = bool(extractor._needs_mask())
+    out = np.empty((len(items), n_features), dtype=dtype)
+    n_corrupt_before = disk.n_corrupt if disk is not None else 0
+    bar = None
+    if show_progress(progress):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(items), desc=type(extractor).__name__, unit="img", file=sys.stderr)
+    try:
+        for start in range(0, len(items), CHUNK):
+            chunk = items[start:start + CHUNK]
+            loaded: dict[int, ImageRecord] = {}
+            keys = _keys_for(extractor, chunk, start, with_mask, loaded)
+            first: dict[str, int] = {}  # content key -> first index holding it in this chunk
+            todo: list[int] = []
+            for j, key in enumerate(keys):
+                i = start + j
+                if key in first:
+                    continue
+                first[key] = i
+                row = _MEMORY.get(setting, key) if use_memory else None
+                if row is None and disk is not None:
+                    row = disk.get(setting, key)
+                    if row is not None and use_memory:
+                        _MEMORY.put(setting, key, row)
+                if row is None:
+                    todo.append(i)
+                else:
+                    out[i] = row
+            waiting: list[int] = []
+            if disk is not None:  # claim before computing; rows claimed elsewhere are awaited
+                mine = []
+                for i in todo:
+                    (mine if disk.claim(setting, keys[i - start]) else waiting).append(i)
+                todo = mine
+            try:
+                if todo:
+                    records = [loaded[i] if i in loaded else extractor._load(items[i], i) for i in todo]
+                    rows = np.asarray(compute(records, todo))
+                    if rows.shape != (len(todo), n_features):
+                        raise ValueError(f"{type(extractor).__name__} computed rows of shape {rows.shape}, "
+                                         f"expected {(len(todo), n_features)}")
+                    computed = [keys[i - start] for i in todo]
+                    for i, key, row in zip(todo, computed, rows):
+                        out[i] = row
+                        if use_memory:
+                            _MEMORY.put(setting, key, row)
+                        if disk is not None:
+                            disk.put(setting, key, row)
+                    if disk is not None:
+                        disk.journal(setting, computed)
+                    with _COUNTS_LOCK:
+                        _COUNTS.update((type(extractor).__name__, setting, k) for k in computed)
+            finally:
+                if disk is not None:
+                    for i in todo:
+                        disk.release(setting, keys[i - start])
+            for i in waiting:
+                out[i] = _await_row(extractor, disk, setting, keys[i - start], items[i], i, compute, use_memory)
+            for j, key in enumerate(keys):  # duplicates inside the chunk
+                if first[key] != start + j:
+                    out[start + j] = out[first[key]]
+            if bar is not None:
+                bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
+    if disk is not None and disk.n_corrupt > n_corrupt_before:
+        n = disk.n_corrupt - n_corrupt_before
+        warnings.warn(f"{n} damaged feature cache entr{'y' if n == 1 else 'ies'} in {disk.root} "
+                      f"{'was' if n == 1 else 'were'} recomputed.", UserWarning, stacklevel=3)
+    return out
+
+
+def _await_row(extractor, disk: DiskStore, setting: str, key: str, item, index: int, compute,
+               use_memory: bool) -> np.ndarray:
+    """Wait for another process to finish a row it claimed; compute it here if it gave up."""
+    delay = 0.01
+    while True:
+        row = disk.get(setting, key)
+        if row is not None:
+            if use_memory:
+                _MEMORY.put(setting, key, row)
+            return row
+        if not disk.claimed(setting, key):
+            if disk.claim(setting, key):
+                try:
+                    row = np.asarray(compute([extractor._load(item, index)], [index]))[0]
+                    disk.put(setting, key, row)
+                    disk.journal(setting, [key])
+                    with _COUNTS_LOCK:
+                        _COUNTS[(type(extractor).__name__, setting, key)] += 1
+                    if use_memory:
+                        _MEMORY.put(setting, key, row)
+                    return row
+                finally:
+                    disk.release(setting, key)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+def default_load(item: Any, index: int) -> ImageRecord:
+    """Read and check one item (the loader of :func:`extract_rows` for most extractors)."""
+    return load_item(item, index)

@@ -1,0 +1,163 @@
+"""The extraction path: each (image content, extractor setting) computed once, exactly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from featbus import ImageRecord, IntensityStats, LBPFeatures, make_phantoms
+from featbus.extraction import (DiskStore, MemoryStore, clear_memory, content_key, extraction_counts,
+                                journal_counts, reset_extraction_counts, setting_key)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_memory():
+    clear_memory()
+    reset_extraction_counts()
+    yield
+    clear_memory()
+
+
+def _images(n=6, size=48):
+    return list(make_phantoms(n, image_size=size, random_state=3).data)
+
+
+def _computed(cls_name: str) -> int:
+    return sum(v for (name, _, _), v in extraction_counts().items() if name == cls_name)
+
+
+def test_each_image_computed_once_in_memory():
+    recs = _images()
+    est = LBPFeatures(radii=(1,)).fit(recs)
+    a = est.transform(recs)
+    b = est.transform(recs[::-1])
+    c = LBPFeatures(radii=(1,)).fit(recs).transform(recs[:3])  # a clone shares the rows
+    np.testing.assert_array_equal(b, a[::-1])
+    np.testing.assert_array_equal(c, a[:3])
+    assert _computed("LBPFeatures") == len(recs)
+    assert set(extraction_counts().values()) == {1}
+
+
+def test_duplicates_inside_one_call_computed_once():
+    recs = _images(3)
+    X = [recs[0], recs[1], recs[0].image.copy(), recs[2], recs[1]]
+    out = IntensityStats().fit(X).transform(X)
+    np.testing.assert_array_equal(out[0], out[2])
+    np.testing.assert_array_equal(out[1], out[4])
+    assert _computed("IntensityStats") == 3
+
+
+def test_setting_changes_recompute_and_volatile_params_do_not():
+    recs = _images(3)
+    LBPFeatures(radii=(1,), n_jobs=1).fit(recs).transform(recs)
+    LBPFeatures(radii=(1,), n_jobs=2).fit(recs).transform(recs)
+    assert _computed("LBPFeatures") == 3
+    LBPFeatures(radii=(2,)).fit(recs).transform(recs)
+    assert _computed("LBPFeatures") == 6
+
+
+def test_mask_is_part_of_the_key_only_when_read():
+    img = make_phantoms(1, image_size=48, random_state=0).data[0]
+    other = ImageRecord(img.image, mask=np.zeros_like(img.mask))
+    assert content_key(img, with_mask=False) == content_key(other, with_mask=False)
+    assert content_key(img, with_mask=True) != content_key(other, with_mask=True)
+    est = IntensityStats(region="mask").fit([img, other])
+    out = est.transform([img, other])
+    assert not np.allclose(out[0], out[1])  # the lesion's statistics vs the whole image's
+
+
+def test_memory_store_is_bounded():
+    store = MemoryStore(max_bytes=3 * 80)
+    for k in range(5):
+        store.put("s", str(k), np.zeros(10))
+    assert len(store) == 3 and store.get("s", "0") is None and store.get("s", "4") is not None
+
+
+def test_cold_warm_corrupted_and_dask_runs_are_equal(tmp_path, monkeypatch):
+    recs = _images(5)
+    paths = []
+    for i, r in enumerate(recs):
+        p = tmp_path / f"img{i}.png"
+        Image.fromarray(r.image).save(p)
+        paths.append(str(p))
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FEATBUS_CACHE", str(cache))
+    est = LBPFeatures().fit(paths)
+    cold = est.transform(paths)
+    assert _computed("LBPFeatures") == 5
+    clear_memory()
+    warm = est.transform(paths)  # from the folder
+    assert _computed("LBPFeatures") == 5
+    np.testing.assert_array_equal(warm, cold)
+    # damage one entry: it is recomputed, reported once, and the result is unchanged
+    entries = sorted(cache.rglob("*.row"))
+    assert len(entries) == 5
+    entries[0].write_bytes(entries[0].read_bytes()[:-3])
+    clear_memory()
+    with pytest.warns(UserWarning, match=r"^1 damaged feature cache entry .* was recomputed"):
+        again = est.transform(paths)
+    np.testing.assert_array_equal(again, cold)
+    assert _computed("LBPFeatures") == 6
+    pytest.importorskip("pyarrow")
+    from featbus.distributed import extract
+
+    frame = extract(paths, est, partition_size=2, scheduler="processes", n_workers=2)
+    np.testing.assert_array_equal(frame.drop(columns="path").to_numpy(), cold)
+    # every row computed once, except the one damaged and recomputed above
+    assert sorted(journal_counts(cache).values()) == [1, 1, 1, 1, 2]
+
+
+def test_disk_store_never_unpickles(tmp_path):
+    store = DiskStore(tmp_path)
+    store.put("s", "ab" * 32, np.arange(4, dtype=np.float32))
+    path = next(tmp_path.rglob("*.row"))
+    assert path.read_bytes()[:4] == b"FBX1"
+    np.testing.assert_array_equal(store.get("s", "ab" * 32), np.arange(4, dtype=np.float32))
+    import pickle
+
+    path.write_bytes(pickle.dumps(np.arange(4)))  # a pickle is not a valid entry: ignored
+    assert store.get("s", "ab" * 32) is None and store.n_corrupt == 1
+
+
+def test_two_processes_share_a_cache_folder_without_duplicate_work(tmp_path):
+    """Two processes transform the same files at once: every row is computed by one of them."""
+    recs = _images(8)
+    paths = []
+    for i, r in enumerate(recs):
+        p = tmp_path / f"img{i}.png"
+        Image.fromarray(r.image).save(p)
+        paths.append(str(p))
+    cache = tmp_path / "cache"
+    script = textwrap.dedent(f"""
+        import sys, time, numpy as np
+        from featbus import LBPFeatures
+        class Slow(LBPFeatures):
+            def _features(self, image, mask):
+                time.sleep(0.2)
+                return super()._features(image, mask)
+        paths = {paths!r}
+        est = Slow().fit(paths)
+        np.save(sys.argv[1], est.transform(paths))
+    """)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), FEATBUS_CACHE=str(cache))
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / f"out{k}.npy")], env=env)
+             for k in range(2)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    a, b = (np.load(tmp_path / f"out{k}.npy", allow_pickle=False) for k in range(2))
+    np.testing.assert_array_equal(a, b)
+    counts = journal_counts(cache)
+    assert len(counts) == 8 and set(counts.values()) == {1}
+
+
+def test_setting_key_needs_every_numeric_parameter():
+    recs = _images(2)
+    a = IntensityStats(bins=32).fit(recs)
+    b = IntensityStats(bins=64).fit(recs)
+    assert setting_key(a) != setting_key(b)
