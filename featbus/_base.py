@@ -484,7 +484,7 @@ class BaseFeatureExtractor(_ImageInputMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self, "feature_names_out_")
         items = check_images(X)
         return extract_rows(self, items, compute=self._compute, n_features=self.n_features_out_,
-                            progress=getattr(self, "progress", False))
+                            progress=getattr(self, "progress", "auto"))
 
     def _pair_row(self, pair: tuple[ImageRecord, int], _position: int) -> np.ndarray:
         return self._one_record(*pair)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -27,10 +28,12 @@ import numpy as np
 from joblib import Parallel, delayed
 from scipy import stats
 from sklearn.base import clone
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import ParameterGrid, StratifiedGroupKFold, StratifiedKFold
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.model_selection._split import GroupsConsumerMixin
 from sklearn.utils import _safe_indexing
+
+from .extraction import show_progress
 
 __all__ = [
     "evaluate", "Report", "compare", "comparison_table", "classification_metrics", "make_splits",
@@ -512,7 +515,7 @@ def _percentile(x: np.ndarray) -> tuple[float, float]:
 def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_splits: int = 5,
              groups=None, n_bootstrap: int = 1000, random_state: int | None = 0,
              n_jobs: int | None = None, name: str | None = None, target_names=None,
-             progress: bool = False) -> Report:
+             progress: bool | str = "auto") -> Report:
     """Cross-validate an estimator and report metrics with bootstrap confidence intervals.
 
     Parameters
@@ -544,8 +547,10 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
         Name of the report (default: a short description of the estimator).
     target_names : sequence of str, optional
         Display names of integer labels ``0..K-1`` (default ``Bunch.target_names``).
-    progress : bool, default=False
-        Show a progress bar over the folds.
+    progress : bool or "auto", default="auto"
+        Show a progress bar over the folds, labelled with the fits each fold makes (candidates
+        x inner folds + refit, when ``estimator`` is a search); ``"auto"``: only when standard
+        error is a terminal. Feature extractors show their own bars the same way.
 
     Returns
     -------
@@ -578,10 +583,12 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
         raise ValueError("the folds must hold out every sample exactly once "
                          f"({int((covered == 0).sum())} never, {int((covered > 1).sum())} more than once)")
     jobs = (delayed(_fit_fold)(estimator, X, y, groups, tr, te, classes, f) for f, (tr, te) in enumerate(splits))
-    if progress and n_jobs in (None, 1):
+    if show_progress(progress) and n_jobs in (None, 1):
         from tqdm.auto import tqdm
 
-        results = [job[0](*job[1], **job[2]) for job in tqdm(jobs, total=len(splits), desc=name or "folds")]
+        desc = f"{name or 'folds'} ({_fits_per_fold(estimator)})"
+        results = [job[0](*job[1], **job[2]) for job in
+                   tqdm(jobs, total=len(splits), desc=desc, unit="fold", file=sys.stderr)]
     else:
         results = Parallel(n_jobs=n_jobs)(jobs)
     y_pred = np.empty(y.size, dtype=y.dtype if y.dtype.kind != "U" else object)
@@ -610,6 +617,20 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
         y_pred=y_pred, scores=scores, score_kind=kinds.pop() if len(kinds) == 1 else "mixed",
         fold=fold, splits=splits, groups=groups, cv=how, n_bootstrap=int(n_bootstrap),
         random_state=random_state, estimator=repr(estimator))
+
+
+def _fits_per_fold(estimator) -> str:
+    """What one outer fold fits: ``"1 fit"``, or candidates x inner folds + refit of a search."""
+    if not isinstance(estimator, BaseSearchCV):
+        return "1 fit per fold"
+    if hasattr(estimator, "param_grid"):
+        n_candidates = len(ParameterGrid(estimator.param_grid))
+    else:
+        n_candidates = int(getattr(estimator, "n_iter", 0)) or "?"
+    cv = estimator.cv
+    n_inner = cv if isinstance(cv, int) else (5 if cv is None else getattr(cv, "n_splits", "?"))
+    refit = " + refit" if estimator.refit else ""
+    return f"{n_candidates} candidates x {n_inner} inner folds{refit} per fold"
 
 
 def _short_name(estimator) -> str:

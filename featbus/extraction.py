@@ -486,7 +486,8 @@ def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRec
     dtype : numpy dtype
         dtype of the returned matrix.
     progress : bool or "auto"
-        Progress bar over the images computed.
+        Progress bar over the images, shown once some image has to be computed (a call served
+        wholly from the stores shows none); ``"auto"``: only when standard error is a terminal.
 
     Returns
     -------
@@ -500,10 +501,7 @@ def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRec
     out = np.empty((len(items), n_features), dtype=dtype)
     n_corrupt_before = disk.n_corrupt if disk is not None else 0
     bar = None
-    if show_progress(progress):
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(items), desc=type(extractor).__name__, unit="img", file=sys.stderr)
+    progress = show_progress(progress)
     try:
         for start in range(0, len(items), CHUNK):
             chunk = items[start:start + CHUNK]
@@ -531,6 +529,11 @@ def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRec
                 for i in todo:
                     (mine if disk.claim(setting, keys[i - start]) else waiting).append(i)
                 todo = mine
+            if bar is None and progress and (todo or waiting):  # nothing to compute: no bar
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=len(items), initial=start, desc=type(extractor).__name__, unit="img",
+                           file=sys.stderr)
             try:
                 if todo:
                     records = [loaded[i] if i in loaded else extractor._load(items[i], i) for i in todo]

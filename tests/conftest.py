@@ -26,3 +26,17 @@ def mias_root() -> Path:
     if not (MIAS / "Info.txt").is_file():
         pytest.skip(f"mini-MIAS data not found at {MIAS}")
     return MIAS
+
+
+@pytest.fixture(autouse=True)
+def _fresh_feature_store():
+    """Each test starts with an empty in-process feature store (and no cache folder from the
+    environment), so a row computed by one test never answers another test's transform."""
+    from featbus.extraction import clear_memory
+
+    saved = os.environ.pop("FEATBUS_CACHE", None)
+    clear_memory()
+    yield
+    clear_memory()
+    if saved is not None:
+        os.environ["FEATBUS_CACHE"] = saved

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -27,7 +28,8 @@ from sklearn.svm import SVC
 
 from featbus import DeepFeatures, ImageError, ImageRecord
 from featbus.features import deep as deep_mod
-from featbus.features.deep import deep_features, forward_pass_counts, reset_forward_pass_counts
+from featbus.extraction import clear_memory, extraction_counts, reset_extraction_counts
+from featbus.features.deep import deep_features
 
 TINY = dict(backbone="efficientnet_lite0", weights=None, input_size=32)
 
@@ -212,18 +214,22 @@ def test_pickled_pipeline_predicts_in_new_process(tmp_path):
 
 
 # ----------------------------------------------------------------------------- cache and counting
-def _hashes(deep, imgs):
-    return [deep._prepare(im, i)[1] for i, im in enumerate(imgs)]
+def _computed() -> Counter:
+    """Content key -> times a DeepFeatures row was computed (a forward pass) in this process."""
+    out = Counter()
+    for (name, _, key), n in extraction_counts().items():
+        if name == "DeepFeatures":
+            out[key] += n
+    return out
 
 
 def test_duplicates_in_one_call_run_once():
     imgs = _images(3)
     X_in = [imgs[0], imgs[1], imgs[0].copy(), imgs[2], imgs[0]]
     deep = DeepFeatures(**TINY, batch_size=2).fit(X_in)
-    reset_forward_pass_counts()
+    reset_extraction_counts()
     X = deep.transform(X_in)
-    counts = forward_pass_counts()
-    assert sorted(counts.values()) == [1, 1, 1]
+    assert sorted(_computed().values()) == [1, 1, 1]
     np.testing.assert_array_equal(X[0], X[2])
     np.testing.assert_array_equal(X[0], X[4])
 
@@ -231,25 +237,28 @@ def test_duplicates_in_one_call_run_once():
 def test_cache_hits_keys_and_corruption(tmp_path):
     imgs = _images(4)
     deep = DeepFeatures(**TINY, cache=tmp_path).fit(imgs)
-    reset_forward_pass_counts()
+    reset_extraction_counts()
     first = deep.transform(imgs)
+    clear_memory()  # the second call reads the folder
     second = clone(deep).fit(imgs).transform(imgs[::-1])
-    assert sum(forward_pass_counts().values()) == 4  # second call: all from the cache
+    assert sum(_computed().values()) == 4  # second call: all from the cache
+    # rows read back are the rows written (float32 round trip)
     np.testing.assert_array_equal(second, first[::-1])
-    files = sorted(tmp_path.rglob("*.feat"))
+    files = sorted(tmp_path.rglob("*.row"))
     assert len(files) == 4
     # another pooling is another key
     DeepFeatures(**TINY, cache=tmp_path, pooling="max").fit_transform(imgs[:1])
-    assert len(list(tmp_path.rglob("*.feat"))) == 5
-    # a corrupted entry is detected, recomputed and rewritten
-    h = _hashes(deep, imgs[:1])[0]
-    entry = next(p for p in files if p.stem == h)
-    entry.write_bytes(entry.read_bytes()[:-7] + b"garbage")
-    reset_forward_pass_counts()
-    with pytest.warns(UserWarning, match="corrupted"):
+    assert len(list(tmp_path.rglob("*.row"))) == 5
+    # a corrupted entry is detected, recomputed, rewritten and reported once
+    files[0].write_bytes(files[0].read_bytes()[:-7] + b"garbage")
+    clear_memory()
+    reset_extraction_counts()
+    with pytest.warns(UserWarning, match=r"^1 damaged feature cache entry"):
         third = deep.transform(imgs)
-    assert forward_pass_counts() == {h: 1}
-    np.testing.assert_array_equal(third, first)
+    assert list(_computed().values()) == [1]
+    # recomputed in another batch composition: equal within float32 BLAS tolerance
+    np.testing.assert_allclose(third, first, rtol=1e-5, atol=1e-6)
+    clear_memory()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         deep.transform(imgs)  # repaired
@@ -261,18 +270,27 @@ def test_joblib_memory_cache(tmp_path):
     imgs = _images(2)
     deep = DeepFeatures(**TINY, cache=Memory(tmp_path, verbose=0)).fit(imgs)
     deep.transform(imgs)
-    assert len(list(tmp_path.rglob("*.feat"))) == 2
-    DeepFeatures(**TINY, cache=Memory(None)).fit_transform(imgs)  # no location: no caching
+    assert len(list(tmp_path.rglob("*.row"))) == 2
+    DeepFeatures(**TINY, cache=Memory(None)).fit_transform(imgs)  # no location: memory only
 
 
-def test_gridsearch_runs_cnn_once_per_image(tmp_path):
+def test_cache_false_computes_every_time():
+    imgs = _images(2)
+    deep = DeepFeatures(**TINY, cache=False).fit(imgs)
+    reset_extraction_counts()
+    deep.transform(imgs)
+    deep.transform(imgs)
+    assert sorted(_computed().values()) == [2, 2]
+
+
+def test_gridsearch_runs_cnn_once_per_image():
     imgs = _images(10, seed=7)
     y = np.array([0, 1] * 5)
-    pipe = make_pipeline(DeepFeatures(**TINY, cache=tmp_path), SVC())
+    pipe = make_pipeline(DeepFeatures(**TINY), SVC())  # the default in-process store suffices
     grid = GridSearchCV(pipe, {"svc__C": [0.1, 1.0, 10.0]}, cv=StratifiedKFold(5))
-    reset_forward_pass_counts()
+    reset_extraction_counts()
     grid.fit(imgs, y)
-    counts = forward_pass_counts()
+    counts = _computed()
     assert len(counts) == 10 and set(counts.values()) == {1}
 
 
@@ -332,14 +350,14 @@ def test_cached_file_that_changes_is_recomputed(tmp_path):
     Image.fromarray(imgs[0]).save(path)
     deep = DeepFeatures(**TINY, cache=tmp_path / "cache").fit([str(path)])
     first = deep.transform([str(path)])
-    reset_forward_pass_counts()
+    reset_extraction_counts()
     np.testing.assert_array_equal(deep.transform([str(path)]), first)
-    assert sum(forward_pass_counts().values()) == 0
+    assert sum(_computed().values()) == 0
     Image.fromarray(imgs[1]).save(path)
     st = path.stat()
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     changed = deep.transform([str(path)])
-    assert sum(forward_pass_counts().values()) == 1
+    assert sum(_computed().values()) == 1
     np.testing.assert_allclose(changed, deep.transform([imgs[1]]), rtol=1e-5, atol=1e-6)
 
 

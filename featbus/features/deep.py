@@ -32,50 +32,25 @@ layer for that backbone; avg+max pooling adds about 0.02 over avg alone.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import queue
 import threading
-import warnings
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import BaseFeatureExtractor, ImageError, _check_y_length, check_images, load_item, to_float
-from .._version import __version__
+from .._base import BaseFeatureExtractor, ImageError, ImageRecord, _check_y_length, check_images, load_item, to_float
+from ..extraction import check_cache, extract_rows
 from .backbones import Backbone, get_backbone, keras_cache_dir, resolve_imagenet_file
 
-__all__ = ["DeepFeatures", "deep_features", "forward_pass_counts", "reset_forward_pass_counts",
-           "POOLINGS", "ASPECTS"]
+__all__ = ["DeepFeatures", "deep_features", "POOLINGS", "ASPECTS"]
 
 POOLINGS = ("avg", "max", "gem")
 ASPECTS = ("stretch", "pad", "crop")
 _GEM_P = 3.0  # generalised-mean exponent (Radenovic et al., TPAMI 2019)
 _GEM_EPS = 1e-6
-
-# ----------------------------------------------------------------------------- counting
-# Every image that goes through the network is counted here, keyed by its content hash, in the
-# one place the compiled function is called; benchmarks and tests read it.
-_FORWARD_COUNTS: Counter = Counter()
-_COUNT_LOCK = threading.Lock()
-
-
-def forward_pass_counts() -> Counter:
-    """How many times each image (by content hash) went through a CNN in this process."""
-    with _COUNT_LOCK:
-        return Counter(_FORWARD_COUNTS)
-
-
-def reset_forward_pass_counts() -> None:
-    """Forget the counts of :func:`forward_pass_counts`."""
-    with _COUNT_LOCK:
-        _FORWARD_COUNTS.clear()
-
 
 # ----------------------------------------------------------------------------- networks
 def _file_sha256(path: str | os.PathLike) -> str:
@@ -252,71 +227,6 @@ def _fit_square(image: np.ndarray, size: tuple[int, int], aspect: str) -> np.nda
                       interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-# ----------------------------------------------------------------------------- feature cache
-_PATH_HASHES: dict[tuple, str] = {}  # (path, size, mtime_ns) -> content hash, this process
-
-
-def _stat_key(item: Any) -> tuple | None:
-    if not isinstance(item, (str, os.PathLike)):
-        return None
-    try:
-        st = os.stat(item)
-    except OSError:
-        return None
-    return (os.path.abspath(item), st.st_size, st.st_mtime_ns)
-
-
-_MAGIC = b"FBDF1"
-
-
-class _FeatureCache:
-    """One file per (configuration, image content): ``<root>/<config>/<h[:2]>/<h>.feat``.
-
-    A file holds a magic tag, the SHA-256 of the feature bytes, and the float32 features; a
-    file that does not verify (truncated, edited, wrong length) is recomputed and rewritten.
-    """
-
-    def __init__(self, root: Path, config_key: str, n_features: int):
-        self.dir = root / config_key
-        self.n = n_features
-        self.n_corrupt = 0
-
-    def _path(self, h: str) -> Path:
-        return self.dir / h[:2] / f"{h}.feat"
-
-    def get(self, h: str) -> np.ndarray | None:
-        path = self._path(h)
-        try:
-            raw = path.read_bytes()
-        except OSError:
-            return None
-        body = raw[len(_MAGIC) + 32:]
-        if (raw[:len(_MAGIC)] != _MAGIC or len(body) != 4 * self.n
-                or hashlib.sha256(body).digest() != raw[len(_MAGIC):len(_MAGIC) + 32]):
-            self.n_corrupt += 1
-            return None
-        return np.frombuffer(body, dtype="<f4").copy()
-
-    def put(self, h: str, vec: np.ndarray) -> None:
-        path = self._path(h)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        body = np.ascontiguousarray(vec, dtype="<f4").tobytes()
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(_MAGIC + hashlib.sha256(body).digest() + body)
-        os.replace(tmp, path)  # atomic: readers never see half a file
-
-
-def _cache_root(cache) -> Path | None:
-    if cache is None:
-        return None
-    if isinstance(cache, (str, os.PathLike)):
-        return Path(cache)
-    location = getattr(cache, "location", "not-a-memory")
-    if location == "not-a-memory":
-        raise ValueError(f"cache must be None, a directory or a joblib.Memory, got {type(cache).__name__}")
-    return None if location is None else Path(location) / "featbus_deep"
-
-
 # ----------------------------------------------------------------------------- the transformer
 class DeepFeatures(BaseFeatureExtractor):
     """Pooled activations of an ImageNet CNN, one row per image.
@@ -353,12 +263,15 @@ class DeepFeatures(BaseFeatureExtractor):
         With ``region != "image"``: an all-zero mask uses the whole image, or raises.
     batch_size : int, default=32
         Images per forward pass.
-    cache : str, path, joblib.Memory or None, default=None
-        Where to keep features between calls, keyed by image content, backbone, weights hash,
-        layers, pooling, input geometry, region and featbus version, so that a
-        ``GridSearchCV`` over classifier parameters runs the CNN once per unique image.
-    progress : bool, default=False
-        Show a progress bar (tqdm) during ``transform``.
+    cache : None, False, str, path or joblib.Memory, default=None
+        Where computed rows are kept (:mod:`featbus.extraction`): ``None``, in this process
+        (and in the folder named by ``$FEATBUS_CACHE``, if set); a folder or
+        :class:`joblib.Memory`, also on disk, shared safely between processes and runs;
+        ``False``, nowhere. Rows are keyed by image content, backbone, weights hash, layers,
+        pooling, input geometry, region and featbus version, so a ``GridSearchCV`` over
+        classifier parameters runs the CNN once per unique image.
+    progress : bool or "auto", default="auto"
+        Progress bar (tqdm) over the images computed; ``"auto"``: only in a terminal.
     n_jobs : int or None, default=None
         Threads reading and resizing images ahead of the network (``None``: 2).
 
@@ -394,7 +307,7 @@ class DeepFeatures(BaseFeatureExtractor):
 
     def __init__(self, backbone: str = "vgg16", weights: Any = "imagenet", layers=None,
                  pooling="avg", input_size=None, aspect: str = "stretch", region: str = "image",
-                 empty_mask: str = "image", batch_size: int = 32, cache=None, progress: bool = False,
+                 empty_mask: str = "image", batch_size: int = 32, cache=None, progress="auto",
                  n_jobs: int | None = None):
         self.backbone = backbone
         self.weights = weights
@@ -442,7 +355,7 @@ class DeepFeatures(BaseFeatureExtractor):
             raise ValueError(f"aspect must be one of {ASPECTS}, got {self.aspect!r}")
         if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
-        _cache_root(self.cache)  # type check
+        check_cache(self.cache)
         return dict(backbone=bb.name, weights=w, layers=layers, pooling=pooling,
                     input_size=tuple(int(s) for s in size))
 
@@ -470,20 +383,20 @@ class DeepFeatures(BaseFeatureExtractor):
     def _fit_features(self, items):  # pragma: no cover - fit is overridden
         raise NotImplementedError
 
-    def _prepare(self, item: Any, index: int) -> tuple[np.ndarray, str]:
-        """Read, check, crop and resize one image; return the network input and a content hash."""
+    def _load(self, item: Any, index: int) -> ImageRecord:
+        """Read and check one entry of ``X``; errors name its index and path."""
         try:
-            rec = load_item(item, index)
+            return load_item(item, index)
         except ImageError as exc:  # io's read errors name the path only: add the index
             if exc.index is not None:
                 raise
             raise ImageError(exc.reason, index, exc.path) from exc
         except OSError as exc:  # missing / unreadable file
             raise ImageError(f"cannot be read ({exc})", index, str(getattr(item, "path", item))) from exc
+
+    def _prepare(self, rec: ImageRecord, index: int) -> np.ndarray:
+        """Crop (per ``region``) and resize one loaded image to the network input, in [0, 255]."""
         image = to_float(rec.image, index=index, path=rec.path)
-        h = hashlib.sha256()
-        h.update(f"{rec.image.dtype.str}{rec.image.shape}".encode())
-        h.update(np.ascontiguousarray(rec.image).tobytes())
         if self._needs_mask():
             if rec.mask is None:
                 raise ImageError(f"DeepFeatures(region={self.region!r}) needs a lesion mask, but this image "
@@ -493,41 +406,27 @@ class DeepFeatures(BaseFeatureExtractor):
                 if self.empty_mask == "raise":
                     raise ImageError("has an empty lesion mask (empty_mask='raise')", index, rec.path)
             else:
-                h.update(np.packbits(rec.mask).tobytes())
                 rows, cols = np.nonzero(rec.mask)
                 sl = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
                 if self.region == "mask":
                     image = np.where(rec.mask, image, 0.0)
                 image = image[sl]
-        return _fit_square(image, self.input_size_, self.aspect) * np.float32(255.0), h.hexdigest()
+        return _fit_square(image, self.input_size_, self.aspect) * np.float32(255.0)
 
-    def _lookup(self, item: Any, index: int, cache) -> tuple[np.ndarray | None, str, np.ndarray | None]:
-        """(network input or None on a cache hit, content hash, cached features or None).
+    def _setting_extra(self) -> dict:
+        """What the extraction key needs beyond the parameters: the weights actually loaded."""
+        return {"weights": self._net().weights_id}
 
-        A file already hashed in this process and unchanged since (same size and modification
-        time) is not read again when its features are cached: grid searches re-transform the
-        same files many times.
-        """
-        key = _stat_key(item)
-        h = _PATH_HASHES.get(key) if key is not None else None
-        if h is not None and cache is not None:
-            hit = cache.get(h)
-            if hit is not None:
-                return None, h, hit
-        x, h = self._prepare(item, index)
-        if key is not None:
-            _PATH_HASHES[key] = h
-        hit = cache.get(h) if cache is not None else None
-        return (x if hit is None else None), h, hit
-
-    def _config_key(self, net: _Network) -> str:
-        key = dict(backbone=net.backbone.name, weights=net.weights_id, layers=list(net.layers),
-                   pooling=list(net.pooling), input_size=list(net.input_size), aspect=self.aspect,
-                   region=self.region, empty_mask=self.empty_mask, featbus=__version__)
-        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+    def _net(self) -> _Network:
+        config = self._config()
+        return get_network(config["backbone"], config["weights"], self.input_size_, self.layers_,
+                           config["pooling"])
 
     def transform(self, X) -> np.ndarray:
         """Features of every image.
+
+        Rows already computed for the same image content and setting (in this process, or in
+        the ``cache`` folder) are reused; see :mod:`featbus.extraction`.
 
         Parameters
         ----------
@@ -539,100 +438,33 @@ class DeepFeatures(BaseFeatureExtractor):
         """
         check_is_fitted(self, "feature_names_out_")
         items = check_images(X)
-        config = self._config()
-        net = get_network(config["backbone"], config["weights"], self.input_size_, self.layers_,
-                          config["pooling"])
-        out = np.empty((len(items), self.n_features_out_), np.float32)
-        root = _cache_root(self.cache)
-        cache = None if root is None else _FeatureCache(root, self._config_key(net), self.n_features_out_)
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
+        return extract_rows(self, items, compute=self._compute, n_features=self.n_features_out_,
+                            dtype=np.float32, progress=self.progress)
 
-            bar = tqdm(total=len(items), desc=f"DeepFeatures({self.backbone})", unit="img")
-        try:
-            self._run(items, net, out, cache, bar)
-        finally:
-            if bar is not None:
-                bar.close()
-        if cache is not None and cache.n_corrupt:
-            warnings.warn(f"{cache.n_corrupt} corrupted feature cache entr(y/ies) in {cache.dir} were "
-                          "recomputed.", UserWarning, stacklevel=2)
-        return out
-
-    def _run(self, items: Sequence, net: _Network, out: np.ndarray, cache, bar) -> None:
-        """Producer threads read/resize/check the cache; this thread runs the network."""
+    def _compute(self, records: list[ImageRecord], indices: list[int]) -> np.ndarray:
+        """Run the network on loaded images: the next batch is cropped and resized by worker
+        threads while the network computes the current one."""
+        net = self._net()
         bs = int(self.batch_size)
         n_threads = 2 if self.n_jobs is None else max(1, int(self.n_jobs if self.n_jobs > 0 else os.cpu_count() or 1))
-        todo: queue.Queue = queue.Queue(maxsize=2)  # at most 2 prepared batches wait: bounded memory
-        stop = threading.Event()
-        pending: dict[str, list[int]] = {}  # content hash -> rows waiting for it (duplicates share)
+        out = np.empty((len(records), self.n_features_out_), np.float32)
+        starts = list(range(0, len(records), bs))
+        with ThreadPoolExecutor(n_threads) as pool, ThreadPoolExecutor(1) as ahead:
+            def prepare(start: int) -> np.ndarray:
+                stop = min(start + bs, len(records))
+                return np.stack(list(pool.map(lambda j: self._prepare(records[j], indices[j]), range(start, stop))))
 
-        def produce():
-            try:
-                with ThreadPoolExecutor(n_threads) as pool:
-                    batch_x, batch_h = [], []
-                    # prepare a few batches ahead, in order, through the pool
-                    for start in range(0, len(items), bs):
-                        if stop.is_set():
-                            return
-                        chunk = range(start, min(start + bs, len(items)))
-                        for i, (x, h, hit) in zip(chunk, pool.map(lambda i: self._lookup(items[i], i, cache), chunk)):
-                            if h in pending:
-                                pending[h].append(i)
-                                continue
-                            if hit is not None:
-                                out[i] = hit
-                                if bar is not None:
-                                    bar.update(1)
-                                continue
-                            pending[h] = [i]
-                            batch_x.append(x)
-                            batch_h.append(h)
-                            if len(batch_x) == bs:
-                                todo.put((np.stack(batch_x), batch_h))
-                                batch_x, batch_h = [], []
-                    if batch_x:
-                        todo.put((np.stack(batch_x), batch_h))
-                todo.put(None)
-            except BaseException as exc:  # hand the error (naming the image) to the caller
-                todo.put(exc)
-
-        worker = threading.Thread(target=produce, name="featbus-deep-reader", daemon=True)
-        worker.start()
-        try:
-            while True:
-                got = todo.get()
-                if got is None:
-                    break
-                if isinstance(got, BaseException):
-                    raise got
-                x, hashes = got
+            pending = ahead.submit(prepare, starts[0])
+            for k, start in enumerate(starts):
+                x = pending.result()
+                if k + 1 < len(starts):
+                    pending = ahead.submit(prepare, starts[k + 1])
                 feats = net(x)
-                with _COUNT_LOCK:
-                    _FORWARD_COUNTS.update(hashes)
-                if not np.all(np.isfinite(feats)):
-                    bad = [i for h, r in zip(hashes, feats) if not np.all(np.isfinite(r)) for i in pending[h]]
+                bad = [indices[start + j] for j in np.flatnonzero(~np.all(np.isfinite(feats), axis=1))]
+                if bad:
                     raise ImageError(f"the network produced non-finite features (images {bad[:10]})", bad[0])
-                for h, row in zip(hashes, feats):
-                    rows = pending[h]  # the producer appends duplicates only before the batch is sent
-                    out[rows] = row
-                    if cache is not None:
-                        cache.put(h, row)
-                    if bar is not None:
-                        bar.update(len(rows))
-        finally:
-            stop.set()
-            while worker.is_alive():  # unblock a producer waiting on a full queue
-                try:
-                    todo.get(timeout=0.05)
-                except queue.Empty:
-                    pass
-            worker.join()
-        # duplicates met after their original was sent: copy now
-        for rows in pending.values():
-            if len(rows) > 1:
-                out[rows[1:]] = out[rows[0]]
+                out[start:start + len(x)] = feats
+        return out
 
 
 def deep_features(images, backbone: str = "vgg16", **params) -> np.ndarray:
