@@ -12,11 +12,14 @@ import base64
 import html
 import io
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["plot_roc", "plot_confusion_matrix", "plot_per_class", "plot_comparison", "write_html"]
+from .metrics import PER_CLASS_METRICS
+
+__all__ = ["plot_roc", "plot_confusion_matrix", "plot_per_class", "plot_comparison", "write_html",
+           "comparison_table"]
 
 _BAR_METRICS = ("sensitivity", "specificity", "precision", "f1", "auc")
 
@@ -183,8 +186,6 @@ def _slug(text: str) -> str:
 
 
 def _metrics_html(report) -> str:
-    from .evaluation import PER_CLASS_METRICS
-
     head = "<tr><th>class</th>" + "".join(f"<th>{m}</th>" for m in PER_CLASS_METRICS) + "</tr>"
     rows = []
     for lab, disp in list(zip(report.classes.tolist(), report.class_names)) + [("macro", "macro")]:
@@ -216,8 +217,6 @@ def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
     path : Path
         The HTML file written.
     """
-    from .evaluation import comparison_table
-
     reports = list(reports)
     if not reports:
         raise ValueError("write_html needs at least one report")
@@ -277,3 +276,23 @@ def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
            f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>")
     path.write_text(doc, encoding="utf-8")
     return path
+
+
+def comparison_table(reports: Iterable):
+    """One row per report: macro metrics with intervals and per-class AUCs (a DataFrame).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from featbus.evaluation import evaluate, comparison_table
+    >>> y = np.repeat([0, 1], 10)
+    >>> X = np.random.RandomState(0).normal(size=(20, 2)) + y[:, None]
+    >>> r = evaluate(LogisticRegression(), X, y, cv="stratified", n_splits=2, n_bootstrap=0, name="lr")
+    >>> list(comparison_table([r]).index)
+    ['lr']
+    """
+    import pandas as pd
+
+    reports = list(reports)
+    return pd.DataFrame([r.headline() for r in reports], index=pd.Index([r.name for r in reports], name="pipeline"))
