@@ -1,16 +1,24 @@
-"""GridSearchCV over an SVC on DeepFeatures: how many CNN forward passes does each image get?
+"""Grid searches over feature pipelines: how often is each image's feature row computed?
 
-A 5-fold x 6-candidate grid (C x gamma) refits the pipeline 31 times; without a feature cache
-every fit would run the CNN on its training images and every scoring on its test images. With
-``DeepFeatures(cache=...)`` features are keyed by image content (plus backbone, weights hash,
-layers, pooling, geometry and featbus version), so the CNN should run exactly once per unique
-image. The count is taken honestly, in the inference path of ``featbus.features.deep`` (every
-image of every batch handed to the compiled network is counted by its content hash).
+Feature extractors learn nothing from labels, so featbus's extraction path
+(:mod:`featbus.extraction`) keys every row by image content and extractor setting and computes
+it once, whatever the number of fits. Three measurements, side by side with the plain way
+(``cache=False``: every fit and every scoring recomputes its images' features):
+
+1. ``GridSearchCV`` (5 folds x 6 candidates + refit) over an SVC on EfficientNet-Lite0
+   features, ``n_jobs=1``: CNN forward passes per image;
+2. the same search on handcrafted features (GLCM + LBP + intensity): wall time ours vs plain,
+   and rows computed per image;
+3. that handcrafted search with ``n_jobs=2`` (two worker processes) and a shared cache folder:
+   every row computed by exactly one process, counted from the folder's journals.
+
+Counts are taken where rows are computed (:func:`featbus.extraction.extraction_counts` in this
+process; :func:`featbus.extraction.journal_counts` across processes).
 
 Run from the repository root::
 
-    python benchmarks/gridsearch_cache.py                 # 120 BUSI images, efficientnet_lite0
-    python benchmarks/gridsearch_cache.py --n-images 300 --backbone mobilenet_v2 --weights none
+    python benchmarks/gridsearch_cache.py                 # 120 BUSI images
+    python benchmarks/gridsearch_cache.py --n-images 300 --skip-deep
 """
 
 from __future__ import annotations
@@ -27,22 +35,37 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
+GRID = {"svc__C": [0.3, 1.0, 3.0], "svc__gamma": ["scale", 1e-3]}
+
+
+def _search(features, n_jobs: int):
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import FeatureUnion, Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    pipe = Pipeline([("features", FeatureUnion(features)), ("scale", StandardScaler()), ("svc", SVC())])
+    return GridSearchCV(pipe, GRID, cv=StratifiedKFold(5, shuffle=True, random_state=0), n_jobs=n_jobs)
+
+
+def _per_image(counts: Counter, extractor: str) -> Counter:
+    """Histogram: number of computations -> number of images, for one extractor class."""
+    return Counter(n for (name, _, _), n in counts.items() if name == extractor)
+
+
+def _fmt(hist: Counter) -> str:
+    return ", ".join(f"{k}x: {v} images" for k, v in sorted(hist.items()))
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--n-images", type=int, default=120)
-    ap.add_argument("--backbone", default="efficientnet_lite0")
-    ap.add_argument("--weights", default="imagenet", help="'imagenet' or 'none'")
+    ap.add_argument("--skip-deep", action="store_true", help="skip the EfficientNet-Lite0 search")
     args = ap.parse_args(argv)
 
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC
-
-    from featbus.features.deep import DeepFeatures, forward_pass_counts, reset_forward_pass_counts
+    from featbus import DeepFeatures, GLCMFeatures, IntensityStats, LBPFeatures
+    from featbus.extraction import clear_memory, extraction_counts, journal_counts, reset_extraction_counts
 
     files = sorted(p for p in args.data.glob("*/*.png") if "_mask" not in p.name)
     if not files:
@@ -50,34 +73,54 @@ def main(argv=None) -> None:
     idx = np.linspace(0, len(files) - 1, min(args.n_images, len(files))).astype(int)
     paths = [str(files[i]) for i in idx]
     y = np.array([Path(p).parent.name for p in paths])
-    weights = None if args.weights.lower() == "none" else args.weights
+    n_candidates = len(GRID["svc__C"]) * len(GRID["svc__gamma"])
+    n_fits = 5 * n_candidates + 1
+    print(f"{len(paths)} BUSI images, 5 folds x {n_candidates} candidates + refit = {n_fits} pipeline fits; "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
 
-    with tempfile.TemporaryDirectory() as cache:
-        deep = DeepFeatures(backbone=args.backbone, weights=weights, pooling=("avg", "max"), cache=cache)
-        pipe = make_pipeline(deep, StandardScaler(), SVC())
-        grid = {"svc__C": [0.3, 1.0, 3.0], "svc__gamma": ["scale", 1e-3]}
-        search = GridSearchCV(pipe, grid, cv=StratifiedKFold(5, shuffle=True, random_state=0),
-                              scoring="accuracy", n_jobs=1)
-        n_candidates = len(grid["svc__C"]) * len(grid["svc__gamma"])
-        reset_forward_pass_counts()
+    if not args.skip_deep:
+        clear_memory()
+        reset_extraction_counts()
         t0 = time.perf_counter()
-        search.fit(paths, y)
-        elapsed = time.perf_counter() - t0
-        counts = forward_pass_counts()
+        _search([("cnn", DeepFeatures("efficientnet_lite0", pooling=("avg", "max"), progress=False))], 1
+                ).fit(paths, y)
+        hist = _per_image(extraction_counts(), "DeepFeatures")
+        print(f"1. Lite0 + SVC, n_jobs=1: {time.perf_counter() - t0:.1f} s; CNN forward passes per image: "
+              f"{_fmt(hist)} (plain way: {n_fits} fits x their images = about "
+              f"{5 * n_candidates * len(paths) + len(paths)} passes)")
 
-    fitted = search.best_estimator_[0]
-    hashes = [fitted._prepare(p, i)[1] for i, p in enumerate(paths)]  # content hash of each file
-    per_image = Counter(counts[h] for h in hashes)
-    n_unique = len(set(hashes))
-    print(f"{len(paths)} BUSI images ({n_unique} unique by content), {args.backbone} weights={weights}, "
-          f"5 folds x {n_candidates} candidates = {5 * n_candidates} fits + 1 refit, {elapsed:.1f} s")
-    print(f"CNN forward passes: {sum(counts.values())} in total; images by number of passes received: "
-          + ", ".join(f"{k} pass(es): {v}" for k, v in sorted(per_image.items())))
-    print(f"exactly 1 per unique image: {set(counts.values()) == {1} and set(counts) == set(hashes)}")
-    print(f"without the cache it would be {5 * n_candidates * len(paths) + len(paths)} "
-          "(each fit: train + test images; refit: all)")
-    print(f"best {search.best_params_}, CV accuracy {search.best_score_:.3f} "
-          "(plain stratified CV on a subset, near-duplicates not grouped: optimistic; see examples/busi_deep.py)")
+    def handcrafted(cache):
+        return [("glcm", GLCMFeatures(cache=cache, progress=False)),
+                ("lbp", LBPFeatures(cache=cache, progress=False)),
+                ("intensity", IntensityStats(cache=cache, progress=False))]
+
+    clear_memory()
+    reset_extraction_counts()
+    t0 = time.perf_counter()
+    ours = _search(handcrafted(None), 1).fit(paths, y)
+    t_ours = time.perf_counter() - t0
+    hist = _per_image(extraction_counts(), "LBPFeatures")
+    reset_extraction_counts()
+    t0 = time.perf_counter()
+    plain = _search(handcrafted(False), 1).fit(paths, y)
+    t_plain = time.perf_counter() - t0
+    plain_hist = _per_image(extraction_counts(), "LBPFeatures")
+    same = np.allclose(ours.cv_results_["mean_test_score"], plain.cv_results_["mean_test_score"])
+    print(f"2. GLCM+LBP+intensity + SVC, n_jobs=1: ours {t_ours:.1f} s, plain {t_plain:.1f} s, "
+          f"ratio {t_plain / t_ours:.1f}x; LBP rows per image: ours {_fmt(hist)}; plain {_fmt(plain_hist)}; "
+          f"same CV scores: {same}")
+
+    with tempfile.TemporaryDirectory() as folder:
+        clear_memory()
+        t0 = time.perf_counter()
+        _search(handcrafted(folder), 2).fit(paths, y)
+        elapsed = time.perf_counter() - t0
+        counts = journal_counts(folder)
+        by_times = Counter(counts.values())
+        n_rows = 3 * len(set(paths))
+        print(f"3. the same search, n_jobs=2, cache folder: {elapsed:.1f} s; {sum(counts.values())} rows computed "
+              f"for {len(counts)} distinct (image, extractor) rows of {n_rows}; rows by computations: "
+              f"{dict(sorted(by_times.items()))}; no duplicate computation: {set(by_times) == {1}}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,112 @@
+"""The code base itself: no import cycles, ruff clean, public docstrings that match signatures."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import featbus
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "featbus"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """featbus module -> featbus modules it imports, anywhere in its code (lazy imports too)."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(anchor + ([base] if base else []))
+                targets = [f"{base}.{a.name}" for a in node.names] + [base]
+            else:
+                continue
+            for target in targets:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                # a module importing its own package (__init__, which imports lazily) is no edge
+                if target and target != name and not name.startswith(target + "."):
+                    deps.add(target)
+                    break
+        graph[name] = deps
+    return graph
+
+
+def test_no_import_cycles():
+    graph = import_graph()
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(node, stack):
+        state[node] = 1
+        stack.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == 1:
+                cycles.append(" -> ".join(stack[stack.index(dep):] + [dep]))
+            elif dep not in state:
+                visit(dep, stack)
+        stack.pop()
+        state[node] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_ruff_passes():
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        try:
+            importlib.import_module("ruff")
+        except ImportError:
+            pytest.skip("ruff is not installed (it comes with the [test] extra)")
+        cmd = [sys.executable, "-m", "ruff"]
+    else:
+        cmd = [ruff]
+    result = subprocess.run([*cmd, "check", "--no-cache", str(REPO)], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# numpydoc checks that must hold for every public class and function: parameters documented
+# as in the signature (PR01, PR02), a summary line (SS01...), an Examples section (EX01)
+_NUMPYDOC_CHECKS = ("GL08", "PR01", "PR02", "SS01", "EX01")
+
+
+def _public_objects():
+    for name in featbus.__all__:
+        if name.startswith("_"):
+            continue
+        obj = getattr(featbus, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            yield f"{obj.__module__}.{obj.__qualname__}"
+
+
+@pytest.mark.parametrize("qualname", sorted(set(_public_objects())))
+def test_numpydoc_of_public_api(qualname):
+    validate = pytest.importorskip("numpydoc.validate")
+    result = validate.validate(qualname)
+    errors = [f"{code}: {msg}" for code, msg in result["errors"] if code in _NUMPYDOC_CHECKS]
+    assert not errors, f"{qualname}:\n" + "\n".join(errors)
