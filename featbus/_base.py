@@ -507,13 +507,21 @@ class BaseFeatureExtractor(_ImageInputMixin, TransformerMixin, BaseEstimator):
 
 
 class BaseImagePreprocessor(_ImageInputMixin, TransformerMixin, BaseEstimator):
-    """Base of the image -> image transformers (resizing, contrast, denoising...).
+    """Base of the image -> image transformers (resizing, contrast, denoising, mammography...).
 
-    A subclass implements ``_process(self, image, index, path)`` returning the new image and,
-    when it changes geometry, ``_process_mask(self, mask, image_shape)``. The output keeps the
-    input's kind: a list of arrays for arrays, a list of :class:`ImageRecord` (masks transformed
-    along, metadata copied) for records or paths. Preprocessors are stateless: ``fit`` only
-    checks parameters.
+    A subclass implements one hook:
+
+    * ``_process(self, image, index, path)`` returning the new image, plus
+      ``_process_mask(self, mask, image_shape)`` when it changes geometry
+      (``_changes_geometry = True``); or
+    * ``_process_record(self, record, index)`` returning ``(image, mask, meta)`` when the mask
+      follows data-dependent geometry or the step reports per-image results in ``meta``
+      (:class:`featbus.PectoralMuscleRemover`).
+
+    The base reads and checks each item, runs the hook (``n_jobs`` workers), names the item in
+    any error, and keeps the input's kind: a list of arrays for arrays, a list of
+    :class:`ImageRecord` (masks transformed along, metadata copied and updated) for records or
+    paths. Preprocessors are stateless: ``fit`` only checks parameters.
     """
 
     _changes_geometry = False
@@ -536,20 +544,31 @@ class BaseImagePreprocessor(_ImageInputMixin, TransformerMixin, BaseEstimator):
         self.fitted_ = True
         return self
 
+    def _process(self, image: np.ndarray, index: int, path: str | None) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} implements neither _process nor _process_record")
+
+    def _process_mask(self, mask: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} changes geometry but has no _process_mask")
+
+    def _process_record(self, rec: ImageRecord, index: int) -> tuple[np.ndarray, np.ndarray | None, dict]:
+        """(new image, its lesion mask, metadata to add) for one loaded record."""
+        out = self._process(rec.image, index, rec.path)
+        mask = rec.mask
+        if mask is not None and self._changes_geometry:
+            mask = self._process_mask(mask, out.shape)
+        return out, mask, {}
+
     def _one(self, item: Any, index: int):
         rec = load_item(item, index)
         try:
-            out = self._process(rec.image, index, rec.path)
+            out, mask, meta = self._process_record(rec, index)
         except ImageError:
             raise
         except (ValueError, TypeError, IndexError) as exc:
             raise ImageError(f"{type(self).__name__} failed: {exc}", index, rec.path) from exc
         if isinstance(item, np.ndarray) or not isinstance(item, (ImageRecord, *_PathLike)):
-            return out
-        mask = rec.mask
-        if mask is not None and self._changes_geometry:
-            mask = self._process_mask(mask, out.shape)
-        return ImageRecord(out, mask, rec.path, rec.meta)
+            return out  # arrays in, arrays out (the function twins give the details)
+        return ImageRecord(out, mask, rec.path, {**rec.meta, **meta})
 
     def transform(self, X) -> list:
         """Process every image.

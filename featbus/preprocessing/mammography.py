@@ -25,7 +25,6 @@ back, so call the function twins to get those details for arrays.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +32,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-from .._base import BaseImagePreprocessor, ImageError, ImageRecord, load_item, to_float
+from .._base import BaseImagePreprocessor, ImageRecord, to_float
 
 __all__ = [
     "BreastMask",
@@ -667,22 +666,12 @@ def _check_orientation(orientation: Any) -> None:
 class _MammoBase(BaseImagePreprocessor):
     """Shared per-item plumbing: keep records, carry lesion masks through flips, fill meta."""
 
-    def _one(self, item: Any, index: int):
-        rec = load_item(item, index)
-        try:
-            out, meta = self._process_full(rec.image)
-        except ImageError:
-            raise
-        except (ValueError, TypeError, IndexError) as exc:
-            raise ImageError(f"{type(self).__name__} failed: {exc}", index, rec.path) from exc
-        if not isinstance(item, (ImageRecord, str, os.PathLike)):
-            return out  # arrays in, arrays out (the function twins give the details)
+    def _process_record(self, rec: ImageRecord, index: int):
+        out, meta = self._process_full(rec.image)
         mask = rec.mask
         if mask is not None and meta.get("flipped"):
             mask = np.ascontiguousarray(mask[:, ::-1])  # the lesion mask follows the pixels
-        new_meta = dict(rec.meta)
-        new_meta.update(meta)
-        return ImageRecord(out, mask, rec.path, new_meta)
+        return out, mask, meta
 
     def _orient(self, image: np.ndarray, side: str, *masks: np.ndarray):
         """Flip ``image`` and ``masks`` when the chest wall is not on ``self.orientation``."""
