@@ -22,12 +22,13 @@ Errors about one image name it by index and, where known, path (:class:`ImageErr
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import InputTags
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = [
@@ -344,11 +345,34 @@ def map_images(func: Callable[[Any, int], Any], items: Sequence, n_jobs: int | N
     return [r for chunk in results for r in chunk]
 
 
+@dataclass(slots=True)
+class ImageInputTags(InputTags):
+    """scikit-learn input tags plus what featbus estimators take.
+
+    Parameters
+    ----------
+    images : bool, default=True
+        The estimator takes a sequence of images (arrays, :class:`ImageRecord` or paths).
+    masks : bool, default=False
+        Every image must come with a lesion mask (an :class:`ImageRecord` whose ``mask`` is
+        set): shape features, ``region="mask"`` or ``"bbox"``, ROI crops from ground truth.
+    """
+
+    images: bool = True
+    masks: bool = False
+
+
 class _ImageInputMixin:
     """Shared tags: these estimators take images, not a 2-D numeric array."""
 
+    def _needs_mask(self) -> bool:
+        return False
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        base = tags.input_tags
+        tags.input_tags = ImageInputTags(**{f.name: getattr(base, f.name) for f in fields(base)},
+                                         masks=bool(self._needs_mask()))
         tags.input_tags.two_d_array = False
         tags.input_tags.allow_nan = False
         tags.non_deterministic = False

@@ -148,8 +148,7 @@ def check_per_image_independence(est, X):
 
 def check_input_kinds(est, X):
     """Records, a list of arrays and (when no mask is needed) an (n, h, w) stack agree."""
-    needs_mask = getattr(est, "_needs_mask", lambda: False)()
-    if needs_mask:
+    if get_tags(est).input_tags.masks:  # plain arrays carry no mask
         return
     same = [r for r in X if r.image.shape == X[0].image.shape]
     out_records = clone(est).fit(same).transform(same)
