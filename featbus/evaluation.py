@@ -20,9 +20,10 @@ from __future__ import annotations
 import itertools
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -35,6 +36,7 @@ from sklearn.utils import _safe_indexing
 
 from .extraction import show_progress
 from .metrics import PER_CLASS_METRICS, _metrics_arrays, _nanmean_cols, classification_metrics
+from .model_selection import resolve_groups
 from .reporting import comparison_table
 
 __all__ = [
@@ -78,15 +80,6 @@ def _num_samples(X) -> int:
     return X.shape[0] if hasattr(X, "shape") else len(X)
 
 
-def _is_images(X) -> bool:
-    """True for image input (lists of arrays/records/paths, 3-D arrays), not a feature matrix."""
-    if hasattr(X, "iloc") and hasattr(X, "columns"):
-        return False
-    if isinstance(X, np.ndarray):
-        return X.ndim >= 3 or X.dtype == object
-    return True
-
-
 def make_splits(X, y, *, cv: Any = "duplicate-grouped", n_splits: int = 5, groups=None,
                 random_state: int | None = 0) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray | None, str]:
     """The cross-validation folds :func:`evaluate` uses.
@@ -127,15 +120,7 @@ def make_splits(X, y, *, cv: Any = "duplicate-grouped", n_splits: int = 5, group
         if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
             raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}")
         if key in ("duplicate-grouped", "grouped", "group"):
-            if groups is None:
-                if not _is_images(X):
-                    raise ValueError(
-                        "cv='duplicate-grouped' on a feature matrix needs groups= (the near-duplicate "
-                        "groups of the images, e.g. featbus.duplicate_groups(images)); or pass images")
-                from .model_selection import duplicate_groups
-
-                groups = np.asarray(duplicate_groups(X))
-            groups = np.asarray(groups)
+            groups = resolve_groups(X, groups, n_samples=y.size)
             n_groups = np.unique(groups).size
             if n_groups < n_splits:
                 raise ValueError(f"only {n_groups} groups for {n_splits} folds")

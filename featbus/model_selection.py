@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import numbers
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -23,7 +24,7 @@ from sklearn.model_selection._split import BaseCrossValidator, GroupsConsumerMix
 
 from ._base import check_images, load_item, map_images, to_float
 
-__all__ = ["image_hashes", "duplicate_groups", "DuplicateGroupKFold", "hash_pairs"]
+__all__ = ["image_hashes", "duplicate_groups", "resolve_groups", "DuplicateGroupKFold", "hash_pairs"]
 
 #: Default Hamming thresholds (bits) for ``hash_size=8``, calibrated on BUSI (see duplicate_groups):
 #: whole-image hashes, and the shift-tolerant comparison of crops.
@@ -331,6 +332,61 @@ def duplicate_groups(images: Any, *, threshold: int | None = None, mode: str = "
     return _groups_from_pairs(len(hashes), rows, cols)
 
 
+def resolve_groups(X: Any, groups=None, *, n_samples: int | None = None, **duplicate_params) -> np.ndarray:
+    """The near-duplicate grouping policy of featbus, the one every caller uses.
+
+    Groups that are given (by the caller, or ``Bunch.groups`` of a featbus data set) are used as
+    they are: they may come from patient ids, or from :func:`duplicate_groups` with settings of
+    the user's choice. Without them, the images are hashed and :func:`duplicate_groups` decides.
+    A feature matrix cannot be hashed, so it needs ``groups``.
+
+    Parameters
+    ----------
+    X : sequence of images, ImageRecord or paths, or a feature matrix
+        What is being split.
+    groups : array-like of shape (n_samples,), optional
+        Given groups.
+    n_samples : int, optional
+        Expected number of samples (checked against ``groups``); default ``len(X)``.
+    **duplicate_params
+        Passed to :func:`duplicate_groups` (``threshold``, ``mode``, ``n_jobs``...).
+
+    Returns
+    -------
+    groups : ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.model_selection import resolve_groups
+    >>> resolve_groups(np.zeros((4, 3)), [0, 0, 1, 2]).tolist()
+    [0, 0, 1, 2]
+    >>> img = np.random.default_rng(0).integers(0, 255, (32, 32), dtype=np.uint8)
+    >>> resolve_groups([img, img.copy(), 255 - img]).tolist()
+    [0, 0, 1]
+    """
+    n = len(X) if n_samples is None else int(n_samples)
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (n,):
+            raise ValueError(f"groups must hold one label per sample ({n}), got shape {groups.shape}")
+        return groups
+    if not _is_images(X):
+        raise ValueError("duplicate-grouped splitting of a feature matrix needs groups= (near-duplicate "
+                         "groups cannot be computed from features: pass e.g. featbus.duplicate_groups(images) "
+                         "or Bunch.groups), or pass the images")
+    return np.asarray(duplicate_groups(X, **duplicate_params))
+
+
+def _is_images(X: Any) -> bool:
+    """True for image input (lists of arrays/records/paths, 3-D arrays), not a feature matrix."""
+    if hasattr(X, "iloc") and hasattr(X, "columns"):
+        return False
+    if isinstance(X, np.ndarray):
+        return X.ndim >= 3 or X.dtype == object
+    return True
+
+
 class DuplicateGroupKFold(GroupsConsumerMixin, BaseCrossValidator):
     """K-fold cross-validation that never splits a group of near-duplicate images.
 
@@ -423,11 +479,9 @@ class DuplicateGroupKFold(GroupsConsumerMixin, BaseCrossValidator):
         splitter = self._splitter()
         if self.stratify and y is None:
             raise ValueError("DuplicateGroupKFold(stratify=True) needs y; pass y or set stratify=False")
-        if groups is None:
-            groups = duplicate_groups(X, threshold=self.threshold, mode=self.mode,
-                                      hash_size=self.hash_size, max_shift=self.max_shift,
-                                      shift_threshold=self.shift_threshold, n_jobs=self.n_jobs)
-        groups = np.asarray(groups)
+        groups = resolve_groups(X, groups, threshold=self.threshold, mode=self.mode,
+                                hash_size=self.hash_size, max_shift=self.max_shift,
+                                shift_threshold=self.shift_threshold, n_jobs=self.n_jobs)
         n = len(groups)
         if y is not None and len(y) != n:
             raise ValueError(f"y has {len(y)} labels but there are {n} samples")
