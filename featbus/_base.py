@@ -22,13 +22,16 @@ Errors about one image name it by index and, where known, path (:class:`ImageErr
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Callable, Sequence
+from numbers import Integral
+from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import InputTags
+from sklearn.utils._param_validation import HasMethods, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = [
@@ -116,7 +119,7 @@ class ImageRecord:
     def shape(self) -> tuple[int, ...]:
         return tuple(np.shape(self.image))
 
-    def with_image(self, image: np.ndarray, mask: np.ndarray | None | str = "keep") -> "ImageRecord":
+    def with_image(self, image: np.ndarray, mask: np.ndarray | None | str = "keep") -> ImageRecord:
         """Copy of this record with new pixels (and mask, unless ``mask="keep"``)."""
         return replace(self, image=image, mask=self.mask if isinstance(mask, str) else mask,
                        meta=dict(self.meta))
@@ -382,6 +385,25 @@ class _ImageInputMixin:
 _REGIONS = ("image", "mask", "bbox")
 _EMPTY = ("image", "raise")
 
+# Declarative parameter constraints shared by the estimators (scikit-learn's
+# ``_parameter_constraints``); a subclass lists exactly its own parameters.
+#: ``n_jobs``: ``None`` or an integer (0 is refused separately: it has no meaning for joblib).
+N_JOBS = [Integral, None]
+#: ``region`` of a feature extractor.
+REGION = [StrOptions(set(_REGIONS))]
+#: ``empty_mask`` of a feature extractor.
+EMPTY_MASK = [StrOptions(set(_EMPTY))]
+#: ``cache`` of a feature extractor (see :mod:`featbus.extraction`).
+CACHE = [None, Options(bool, {False}), str, os.PathLike, HasMethods(["cache"])]
+#: ``progress`` of a feature extractor.
+PROGRESS = ["boolean", StrOptions({"auto"})]
+
+
+def check_n_jobs(n_jobs) -> None:
+    """Refuse ``n_jobs=0`` (the one integer joblib gives no meaning to)."""
+    if n_jobs == 0 and not isinstance(n_jobs, bool):
+        raise ValueError("n_jobs must be None or a non-zero integer, got 0")
+
 
 class BaseFeatureExtractor(_ImageInputMixin, TransformerMixin, BaseEstimator):
     """Base of the image -> feature-vector transformers.
@@ -407,16 +429,19 @@ class BaseFeatureExtractor(_ImageInputMixin, TransformerMixin, BaseEstimator):
     _prefix = "feature"
     _uses_mask = False  # True for extractors that need a mask whatever the region (shape features)
 
-    def _validate_common(self):
-        region = getattr(self, "region", "image")
-        if region not in _REGIONS:
-            raise ValueError(f"region must be one of {_REGIONS}, got {region!r}")
-        empty = getattr(self, "empty_mask", "image")
-        if empty not in _EMPTY:
-            raise ValueError(f"empty_mask must be one of {_EMPTY}, got {empty!r}")
-        n_jobs = getattr(self, "n_jobs", None)
-        if n_jobs is not None and (not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0):
-            raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}")
+    #: Declarative constraints of the parameters (scikit-learn's validation); subclasses
+    #: define theirs, one entry per parameter.
+    _parameter_constraints: dict = {}
+
+    def _check_params(self) -> None:
+        """Validate the parameters: the declarative constraints, then :meth:`_check_rules`."""
+        self._validate_params()
+        check_n_jobs(getattr(self, "n_jobs", None))
+        self._check_rules()
+
+    def _check_rules(self) -> None:
+        """Rules a per-parameter constraint cannot state (several parameters at once, pairs
+        of values); nothing by default."""
 
     def _fit_features(self, items: list) -> list[str]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -437,7 +462,7 @@ class BaseFeatureExtractor(_ImageInputMixin, TransformerMixin, BaseEstimator):
         -------
         self
         """
-        self._validate_common()
+        self._check_params()
         items = check_images(X)
         _check_y_length(items, y)
         names = list(self._fit_features(items))
@@ -549,9 +574,17 @@ class BaseImagePreprocessor(_ImageInputMixin, TransformerMixin, BaseEstimator):
     """
 
     _changes_geometry = False
+    #: Declarative constraints of the parameters; subclasses define theirs.
+    _parameter_constraints: dict = {}
 
-    def _validate(self):  # pragma: no cover - subclasses override
-        pass
+    def _check_params(self) -> None:
+        """Validate the parameters: the declarative constraints, then :meth:`_check_rules`."""
+        self._validate_params()
+        check_n_jobs(getattr(self, "n_jobs", None))
+        self._check_rules()
+
+    def _check_rules(self) -> None:
+        """Rules a per-parameter constraint cannot state; nothing by default."""
 
     def fit(self, X, y=None):
         """Check parameters; nothing is learned.
@@ -560,10 +593,7 @@ class BaseImagePreprocessor(_ImageInputMixin, TransformerMixin, BaseEstimator):
         -------
         self
         """
-        self._validate()
-        n_jobs = getattr(self, "n_jobs", None)
-        if n_jobs is not None and (not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0):
-            raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}")
+        self._check_params()
         check_images(X)
         self.fitted_ = True
         return self
@@ -602,7 +632,7 @@ class BaseImagePreprocessor(_ImageInputMixin, TransformerMixin, BaseEstimator):
         images : list of ndarray or list of ImageRecord
             Same kind as the input (records when the input carried records or paths).
         """
-        self._validate()
+        self._check_params()  # stateless: transform may be called without fit
         items = check_images(X)
         return map_images(self._one, items, getattr(self, "n_jobs", None))
 

@@ -406,13 +406,6 @@ def _disk_store(cache) -> DiskStore | None:
     return store
 
 
-def check_cache(cache) -> None:
-    """Raise ``ValueError`` unless ``cache`` is a valid value of an extractor's ``cache``."""
-    if cache is None or cache is False:
-        return
-    _disk_store(cache)
-
-
 # ----------------------------------------------------------------------------- counts, progress
 _COUNTS: Counter = Counter()
 _COUNTS_LOCK = threading.Lock()

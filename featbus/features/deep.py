@@ -35,14 +35,29 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import BaseFeatureExtractor, ImageError, ImageRecord, _check_y_length, check_images, load_item, to_float
-from ..extraction import check_cache, extract_rows
+from .._base import (
+    CACHE,
+    EMPTY_MASK,
+    N_JOBS,
+    PROGRESS,
+    REGION,
+    BaseFeatureExtractor,
+    ImageError,
+    ImageRecord,
+    _check_y_length,
+    check_images,
+    load_item,
+    to_float,
+)
+from ..extraction import extract_rows
 from .backbones import Backbone, get_backbone, keras_cache_dir, resolve_imagenet_file
 
 __all__ = ["DeepFeatures", "deep_features", "POOLINGS", "ASPECTS"]
@@ -305,6 +320,21 @@ class DeepFeatures(BaseFeatureExtractor):
     'efficientnet_lite0.block6d_add.avg.0'
     """
 
+    _parameter_constraints = {
+        "backbone": [str],
+        "weights": [None, str, os.PathLike],
+        "layers": [None, str, list, tuple],
+        "pooling": [None, StrOptions(set(POOLINGS)), list, tuple],
+        "input_size": [None, Interval(Integral, 1, None, closed="left"), list, tuple],
+        "aspect": [StrOptions(set(ASPECTS))],
+        "region": REGION,
+        "empty_mask": EMPTY_MASK,
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "cache": CACHE,
+        "progress": PROGRESS,
+        "n_jobs": N_JOBS,
+    }
+
     def __init__(self, backbone: str = "vgg16", weights: Any = "imagenet", layers=None,
                  pooling="avg", input_size=None, aspect: str = "stretch", region: str = "image",
                  empty_mask: str = "image", batch_size: int = 32, cache=None, progress="auto",
@@ -324,11 +354,9 @@ class DeepFeatures(BaseFeatureExtractor):
 
     # -- parameter checks
     def _config(self) -> dict:
-        self._validate_common()
+        """The parameters checked and resolved against the backbone (layers, poolings, size)."""
+        self._check_params()
         bb = get_backbone(self.backbone)
-        w = self.weights
-        if not (w is None or w == "imagenet" or isinstance(w, (str, os.PathLike))):
-            raise ValueError(f"weights must be 'imagenet', None or a file path, got {w!r}")
         layers = self.layers
         if layers is None:
             layers = (bb.default_layer,)
@@ -343,7 +371,8 @@ class DeepFeatures(BaseFeatureExtractor):
         pooling = self.pooling
         pooling = (pooling,) if pooling is None or isinstance(pooling, str) else tuple(pooling)
         if not pooling or any(p not in (*POOLINGS, None) for p in pooling) or len(set(pooling)) != len(pooling):
-            raise ValueError(f"pooling must be one of {POOLINGS}, None, or a list of distinct ones, got {self.pooling!r}")
+            raise ValueError(f"pooling must be one of {POOLINGS}, None, or a list of distinct ones, "
+                             f"got {self.pooling!r}")
         if None in pooling and len(pooling) > 1:
             raise ValueError("pooling=None (flattened maps) cannot be combined with other poolings")
         size = bb.input_size if self.input_size is None else self.input_size
@@ -351,12 +380,7 @@ class DeepFeatures(BaseFeatureExtractor):
         if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and s >= bb.min_size for s in size):
             raise ValueError(f"input_size must be an int or (height, width) of at least {bb.min_size} "
                              f"for {bb.name}, got {self.input_size!r}")
-        if self.aspect not in ASPECTS:
-            raise ValueError(f"aspect must be one of {ASPECTS}, got {self.aspect!r}")
-        if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
-        check_cache(self.cache)
-        return dict(backbone=bb.name, weights=w, layers=layers, pooling=pooling,
+        return dict(backbone=bb.name, weights=self.weights, layers=layers, pooling=pooling,
                     input_size=tuple(int(s) for s in size))
 
     def network(self) -> _Network:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from numbers import Real
+
 import cv2
 import numpy as np
 from scipy import ndimage
 from skimage.measure import perimeter as _perimeter
 from skimage.measure import regionprops
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from .._base import BaseFeatureExtractor
+from .._base import CACHE, N_JOBS, PROGRESS, BaseFeatureExtractor
 
 __all__ = ["shape_features", "shape_feature_names", "ShapeFeatures", "SHAPE_FEATURES"]
 
@@ -68,6 +71,9 @@ def _count_concavities(contour: np.ndarray, min_depth: float) -> int:
     return int(np.count_nonzero(depth >= min_depth))
 
 
+@validate_params({"mask": ["array-like"], "empty": [StrOptions(set(_EMPTY))],
+                  "concavity_depth": [Interval(Real, 0, None, closed="neither")]},
+                 prefer_skip_nested_validation=True)
 def shape_features(mask: np.ndarray, *, empty: str = "zeros", concavity_depth: float = 0.1) -> np.ndarray:
     """Shape, orientation and margin descriptors of a lesion mask.
 
@@ -130,10 +136,6 @@ def shape_features(mask: np.ndarray, *, empty: str = "zeros", concavity_depth: f
     >>> [round(float(f[k]), 2) for k in ("shape.solidity", "shape.taller_than_wide", "shape.n_concavities")]
     [0.96, 1.0, 0.0]
     """
-    if empty not in _EMPTY:
-        raise ValueError(f"empty must be one of {_EMPTY}, got {empty!r}")
-    if not (np.isscalar(concavity_depth) and concavity_depth > 0):
-        raise ValueError(f"concavity_depth must be a positive number, got {concavity_depth!r}")
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
@@ -192,6 +194,12 @@ class ShapeFeatures(BaseFeatureExtractor):
         Minimum concavity depth counted by ``n_concavities`` (fraction of the
         equivalent-disc radius).
     n_jobs : int or None, default=None
+        Images processed in parallel (joblib).
+    cache : None, False, str, path or joblib.Memory, default=None
+        Where computed rows are kept (see :mod:`featbus.extraction`): ``None``, in this process
+        (and in ``$FEATBUS_CACHE``); a folder, also on disk; ``False``, nowhere.
+    progress : bool or "auto", default="auto"
+        Progress bar over the images computed; ``"auto"``: only in a terminal.
 
     See Also
     --------
@@ -217,16 +225,18 @@ class ShapeFeatures(BaseFeatureExtractor):
     _prefix = "shape"
     _uses_mask = True
 
-    def __init__(self, empty="zeros", concavity_depth=0.1, n_jobs=None):
+    _parameter_constraints = {"empty": [StrOptions(set(_EMPTY))],
+                              "concavity_depth": [Interval(Real, 0, None, closed="neither")],
+                              "n_jobs": N_JOBS, "cache": CACHE, "progress": PROGRESS}
+
+    def __init__(self, empty="zeros", concavity_depth=0.1, n_jobs=None, cache=None, progress="auto"):
         self.empty = empty
         self.concavity_depth = concavity_depth
         self.n_jobs = n_jobs
+        self.cache = cache
+        self.progress = progress
 
     def _fit_features(self, items: list) -> list[str]:
-        if self.empty not in _EMPTY:
-            raise ValueError(f"empty must be one of {_EMPTY}, got {self.empty!r}")
-        if not (np.isscalar(self.concavity_depth) and self.concavity_depth > 0):
-            raise ValueError(f"concavity_depth must be a positive number, got {self.concavity_depth!r}")
         return shape_feature_names()
 
     def _features(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:

@@ -8,18 +8,20 @@ keep the image's dtype except :class:`Normalize`, which returns ``float32`` in `
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import cv2
 import numpy as np
 from scipy import ndimage
+from sklearn.utils._param_validation import Interval, Options, StrOptions, validate_params
 
-from .._base import BaseImagePreprocessor
+from .._base import N_JOBS, BaseImagePreprocessor
 
 __all__ = ["resize", "Resize", "clahe", "CLAHE", "speckle_denoise", "SpeckleDenoise",
            "normalize", "Normalize"]
 
 _INTERP = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC,
            "nearest": cv2.INTER_NEAREST, "lanczos": cv2.INTER_LANCZOS4}
-_KEEP_ASPECT = (False, "pad", "crop")
 _CV_RESIZE_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
 
 
@@ -30,13 +32,9 @@ def _size_pair(size) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
-def _check_resize(size, keep_aspect, interpolation):
-    size = _size_pair(size)
-    if not (keep_aspect is False or (isinstance(keep_aspect, str) and keep_aspect in _KEEP_ASPECT)):
-        raise ValueError(f"keep_aspect must be False, 'pad' or 'crop', got {keep_aspect!r}")
-    if interpolation not in _INTERP:
-        raise ValueError(f"interpolation must be one of {tuple(_INTERP)}, got {interpolation!r}")
-    return size
+_SIZE = [Interval(Integral, 1, None, closed="left"), tuple, list]
+_RESIZE_PARAMS = {"size": _SIZE, "keep_aspect": [Options(bool, {False}), StrOptions({"pad", "crop"})],
+                  "interpolation": [StrOptions(set(_INTERP))]}
 
 
 def _geometry(shape, size, keep_aspect):
@@ -75,6 +73,7 @@ def _cv_resize(image: np.ndarray, hw, flag) -> np.ndarray:
     return out.astype(image.dtype)
 
 
+@validate_params({"image": ["array-like"], **_RESIZE_PARAMS}, prefer_skip_nested_validation=True)
 def resize(image: np.ndarray, size=(224, 224), *, keep_aspect=False, interpolation: str = "area") -> np.ndarray:
     """Resize one image to ``size`` = ``(height, width)``, keeping its dtype.
 
@@ -102,7 +101,7 @@ def resize(image: np.ndarray, size=(224, 224), *, keep_aspect=False, interpolati
     >>> resize(img, (64, 64)).shape, resize(img, (64, 64), keep_aspect="pad")[:, 0].max()
     ((64, 64), np.uint8(0))
     """
-    size = _check_resize(size, keep_aspect, interpolation)
+    size = _size_pair(size)
     image = np.asarray(image)
     hw, offset = _geometry(image.shape[:2], size, keep_aspect)
     return _place(_cv_resize(image, hw, _INTERP[interpolation]), size, offset)
@@ -130,14 +129,16 @@ class Resize(BaseImagePreprocessor):
 
     _changes_geometry = True
 
+    _parameter_constraints = {**_RESIZE_PARAMS, "n_jobs": N_JOBS}
+
     def __init__(self, size=(224, 224), keep_aspect=False, interpolation="area", n_jobs=None):
         self.size = size
         self.keep_aspect = keep_aspect
         self.interpolation = interpolation
         self.n_jobs = n_jobs
 
-    def _validate(self):
-        _check_resize(self.size, self.keep_aspect, self.interpolation)
+    def _check_rules(self):
+        _size_pair(self.size)
 
     def _process(self, image, index, path):
         return resize(image, self.size, keep_aspect=self.keep_aspect, interpolation=self.interpolation)
@@ -156,6 +157,10 @@ def _float_to_u16(image: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(image, 0, 1) * 65535).astype(np.uint16)
 
 
+_CLAHE_PARAMS = {"clip_limit": [Interval(Real, 0, None, closed="neither")], "tile_grid_size": _SIZE}
+
+
+@validate_params({"image": ["array-like"], **_CLAHE_PARAMS}, prefer_skip_nested_validation=True)
 def clahe(image: np.ndarray, *, clip_limit: float = 2.0, tile_grid_size=(8, 8)) -> np.ndarray:
     """Contrast-limited adaptive histogram equalisation (OpenCV) of one image, dtype kept.
 
@@ -186,7 +191,7 @@ def clahe(image: np.ndarray, *, clip_limit: float = 2.0, tile_grid_size=(8, 8)) 
     >>> clahe(img).dtype, clahe(img / 255.0).dtype
     (dtype('uint8'), dtype('float64'))
     """
-    clip_limit, tiles = _check_clahe(clip_limit, tile_grid_size)
+    clip_limit, tiles = float(clip_limit), _size_pair(tile_grid_size)
     image = np.asarray(image)
     op = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=(tiles[1], tiles[0]))
     if image.dtype in (np.uint8, np.uint16):
@@ -195,12 +200,6 @@ def clahe(image: np.ndarray, *, clip_limit: float = 2.0, tile_grid_size=(8, 8)) 
         return (op.apply(_float_to_u16(image)) / 65535.0).astype(image.dtype)
     raise ValueError(f"CLAHE works on uint8, uint16 or float [0, 1] images, got {image.dtype}; "
                      "use Normalize first")
-
-
-def _check_clahe(clip_limit, tile_grid_size):
-    if not (np.isscalar(clip_limit) and clip_limit > 0):
-        raise ValueError(f"clip_limit must be a positive number, got {clip_limit!r}")
-    return float(clip_limit), _size_pair(tile_grid_size)
 
 
 class CLAHE(BaseImagePreprocessor):
@@ -223,13 +222,15 @@ class CLAHE(BaseImagePreprocessor):
     dtype('uint16')
     """
 
+    _parameter_constraints = {**_CLAHE_PARAMS, "n_jobs": N_JOBS}
+
     def __init__(self, clip_limit=2.0, tile_grid_size=(8, 8), n_jobs=None):
         self.clip_limit = clip_limit
         self.tile_grid_size = tile_grid_size
         self.n_jobs = n_jobs
 
-    def _validate(self):
-        _check_clahe(self.clip_limit, self.tile_grid_size)
+    def _check_rules(self):
+        _size_pair(self.tile_grid_size)
 
     def _process(self, image, index, path):
         return clahe(image, clip_limit=self.clip_limit, tile_grid_size=self.tile_grid_size)
@@ -239,20 +240,21 @@ class CLAHE(BaseImagePreprocessor):
 _DENOISE = ("median", "bilateral", "nlmeans")
 
 
-def _check_denoise(method, size, sigma_color, sigma_space, h):
-    if method not in _DENOISE:
-        raise ValueError(f"method must be one of {_DENOISE}, got {method!r}")
-    if not isinstance(size, (int, np.integer)) or size < 3 or size % 2 == 0:
+_POSITIVE = [Interval(Real, 0, None, closed="neither")]
+_DENOISE_PARAMS = {"method": [StrOptions(set(_DENOISE))], "size": [Interval(Integral, 3, None, closed="left")],
+                   "sigma_color": _POSITIVE, "sigma_space": _POSITIVE, "h": _POSITIVE}
+
+
+def _check_odd(size) -> None:
+    if size % 2 == 0:
         raise ValueError(f"size must be an odd int >= 3, got {size!r}")
-    for name, v in (("sigma_color", sigma_color), ("sigma_space", sigma_space), ("h", h)):
-        if not (np.isscalar(v) and v > 0):
-            raise ValueError(f"{name} must be a positive number, got {v!r}")
 
 
 def _scale_of(image: np.ndarray) -> float:
     return float(np.iinfo(image.dtype).max) if image.dtype.kind in "ui" else 1.0
 
 
+@validate_params({"image": ["array-like"], **_DENOISE_PARAMS}, prefer_skip_nested_validation=True)
 def speckle_denoise(image: np.ndarray, *, method: str = "median", size: int = 5, sigma_color: float = 0.1,
                     sigma_space: float = 3.0, h: float = 0.05) -> np.ndarray:
     """Reduce ultrasound speckle in one image, keeping its dtype.
@@ -294,7 +296,7 @@ def speckle_denoise(image: np.ndarray, *, method: str = "median", size: int = 5,
     >>> int(speckle_denoise(img).max())
     0
     """
-    _check_denoise(method, size, sigma_color, sigma_space, h)
+    _check_odd(size)
     image = np.asarray(image)
     if method == "median":
         if image.dtype == np.uint8 or (image.dtype in (np.uint16, np.float32) and size <= 5):
@@ -344,6 +346,8 @@ class SpeckleDenoise(BaseImagePreprocessor):
     ((32, 32), dtype('uint8'))
     """
 
+    _parameter_constraints = {**_DENOISE_PARAMS, "n_jobs": N_JOBS}
+
     def __init__(self, method="median", size=5, sigma_color=0.1, sigma_space=3.0, h=0.05, n_jobs=None):
         self.method = method
         self.size = size
@@ -352,8 +356,8 @@ class SpeckleDenoise(BaseImagePreprocessor):
         self.h = h
         self.n_jobs = n_jobs
 
-    def _validate(self):
-        _check_denoise(self.method, self.size, self.sigma_color, self.sigma_space, self.h)
+    def _check_rules(self):
+        _check_odd(self.size)
 
     def _process(self, image, index, path):
         return speckle_denoise(image, method=self.method, size=self.size, sigma_color=self.sigma_color,
@@ -364,16 +368,16 @@ class SpeckleDenoise(BaseImagePreprocessor):
 _NORM = ("minmax", "percentile", "zscore")
 
 
-def _check_normalize(method, percentiles, k):
-    if method not in _NORM:
-        raise ValueError(f"method must be one of {_NORM}, got {method!r}")
-    p = tuple(percentiles) if not np.isscalar(percentiles) else ()
+_NORMALIZE_PARAMS = {"method": [StrOptions(set(_NORM))], "percentiles": [tuple, list], "k": _POSITIVE}
+
+
+def _check_percentiles(percentiles) -> None:
+    p = tuple(percentiles)
     if len(p) != 2 or not 0 <= p[0] < p[1] <= 100:
         raise ValueError(f"percentiles must be (low, high) with 0 <= low < high <= 100, got {percentiles!r}")
-    if not (np.isscalar(k) and k > 0):
-        raise ValueError(f"k must be a positive number, got {k!r}")
 
 
+@validate_params({"image": ["array-like"], **_NORMALIZE_PARAMS}, prefer_skip_nested_validation=True)
 def normalize(image: np.ndarray, *, method: str = "minmax", percentiles=(1.0, 99.0), k: float = 3.0) -> np.ndarray:
     """Map one image's intensities to ``float32`` in ``[0, 1]``, per image.
 
@@ -402,7 +406,7 @@ def normalize(image: np.ndarray, *, method: str = "minmax", percentiles=(1.0, 99
     >>> normalize(np.array([[10, 20], [30, 50]], np.int16)).tolist()
     [[0.0, 0.25], [0.5, 1.0]]
     """
-    _check_normalize(method, percentiles, k)
+    _check_percentiles(percentiles)
     x = np.asarray(image, dtype=np.float64)
     if method == "zscore":
         std = x.std()
@@ -444,14 +448,16 @@ class Normalize(BaseImagePreprocessor):
     (dtype('float32'), True, True)
     """
 
+    _parameter_constraints = {**_NORMALIZE_PARAMS, "n_jobs": N_JOBS}
+
     def __init__(self, method="minmax", percentiles=(1.0, 99.0), k=3.0, n_jobs=None):
         self.method = method
         self.percentiles = percentiles
         self.k = k
         self.n_jobs = n_jobs
 
-    def _validate(self):
-        _check_normalize(self.method, self.percentiles, self.k)
+    def _check_rules(self):
+        _check_percentiles(self.percentiles)
 
     def _process(self, image, index, path):
         return normalize(image, method=self.method, percentiles=self.percentiles, k=self.k)

@@ -26,13 +26,15 @@ back, so call the function twins to get those details for arrays.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import Any
 
 import cv2
 import numpy as np
 from scipy import ndimage as ndi
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from .._base import BaseImagePreprocessor, ImageRecord, to_float
+from .._base import N_JOBS, BaseImagePreprocessor, ImageRecord, to_float
 
 __all__ = [
     "BreastMask",
@@ -132,6 +134,12 @@ def _breast_mask_work(small: np.ndarray, threshold: float | None) -> np.ndarray:
     return ndi.binary_fill_holes(fg)
 
 
+_THRESHOLD = [None, Interval(Real, 0, 1, closed="neither")]
+_PECTORAL_PARAMS = {"fill": [StrOptions(set(_FILLS))], "min_contrast": [Interval(Real, 0, 1, closed="left")]}
+_ORIENTATION = [None, StrOptions(set(_SIDES))]
+
+
+@validate_params({"image": ["array-like"], "threshold": _THRESHOLD}, prefer_skip_nested_validation=True)
 def breast_mask(image: Any, *, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Separate the breast from the background of a mammogram.
 
@@ -172,8 +180,6 @@ def breast_mask(image: Any, *, threshold: float | None = None) -> tuple[np.ndarr
 
 
 def _breast_and_side(image: Any, threshold: float | None, side: bool = True):
-    if threshold is not None and not (0 < float(threshold) < 1):
-        raise ValueError(f"threshold must be None or a float in (0, 1), got {threshold!r}")
     image = np.asarray(image)
     small, _ = _work_copy(_as_float(image))
     small = np.minimum(small / _stretch(small), 1.0)
@@ -463,6 +469,8 @@ def _refine_boundary(g: np.ndarray, bm: np.ndarray, a: float, b: float, win: int
     return bound
 
 
+@validate_params({"image": ["array-like"], **_PECTORAL_PARAMS, "mask": [None, "array-like"]},
+                 prefer_skip_nested_validation=True)
 def remove_pectoral(image: Any, *, fill: str = "background", min_contrast: float = 0.04,
                     mask: np.ndarray | None = None) -> PectoralResult:
     """Find the pectoral muscle of a medio-lateral oblique (MLO) mammogram and remove it.
@@ -524,10 +532,6 @@ def remove_pectoral(image: Any, *, fill: str = "background", min_contrast: float
     >>> bool(inter / (res.pectoral_mask | truth["muscle"]).sum() > 0.9)
     True
     """
-    if fill not in _FILLS:
-        raise ValueError(f"fill must be one of {_FILLS}, got {fill!r}")
-    if not (isinstance(min_contrast, (int, float, np.floating)) and 0 <= min_contrast < 1):
-        raise ValueError(f"min_contrast must be a float in [0, 1), got {min_contrast!r}")
     image = np.asarray(image)
     img01 = _as_float(image)
     small, _ = _work_copy(img01)
@@ -572,6 +576,9 @@ def remove_pectoral(image: Any, *, fill: str = "background", min_contrast: float
 
 
 # --------------------------------------------------------------------------- phantom
+@validate_params({"shape": [tuple, list], "side": [StrOptions(set(_SIDES))], "muscle": ["boolean"],
+                  "label": ["boolean"], "dtype": "no_validation", "seed": [None, Integral]},
+                 prefer_skip_nested_validation=True)
 def make_mammogram_phantom(shape: tuple[int, int] = (256, 256), *, side: str = "left",
                            muscle: bool = True, label: bool = True, dtype: Any = np.uint8,
                            seed: int | None = 0) -> tuple[np.ndarray, dict]:
@@ -610,8 +617,6 @@ def make_mammogram_phantom(shape: tuple[int, int] = (256, 256), *, side: str = "
     >>> image.dtype, image.shape, bool(truth["muscle"].any())
     (dtype('uint16'), (128, 128), True)
     """
-    if side not in _SIDES:
-        raise ValueError(f"side must be one of {_SIDES}, got {side!r}")
     h, w = int(shape[0]), int(shape[1])
     if h < 32 or w < 32:
         raise ValueError(f"shape must be at least 32x32, got {shape!r}")
@@ -658,11 +663,6 @@ def make_mammogram_phantom(shape: tuple[int, int] = (256, 256), *, side: str = "
 
 
 # --------------------------------------------------------------------------- transformers
-def _check_orientation(orientation: Any) -> None:
-    if orientation is not None and orientation not in _SIDES:
-        raise ValueError(f"orientation must be None, 'left' or 'right', got {orientation!r}")
-
-
 class _MammoBase(BaseImagePreprocessor):
     """Shared per-item plumbing: keep records, carry lesion masks through flips, fill meta."""
 
@@ -715,17 +715,13 @@ class BreastMask(_MammoBase):
     ('right', True)
     """
 
+    _parameter_constraints = {"threshold": _THRESHOLD, "orientation": _ORIENTATION, "n_jobs": N_JOBS}
+
     def __init__(self, threshold: float | None = None, orientation: str | None = None,
                  n_jobs: int | None = None):
         self.threshold = threshold
         self.orientation = orientation
         self.n_jobs = n_jobs
-
-    def _validate(self):
-        if self.threshold is not None and not (isinstance(self.threshold, (int, float, np.floating))
-                                               and 0 < float(self.threshold) < 1):
-            raise ValueError(f"threshold must be None or a float in (0, 1), got {self.threshold!r}")
-        _check_orientation(self.orientation)
 
     def _process_full(self, image: np.ndarray):
         masked, mask, side = _breast_and_side(image, self.threshold)
@@ -777,6 +773,9 @@ class PectoralMuscleRemover(_MammoBase):
     0
     """
 
+    _parameter_constraints = {**_PECTORAL_PARAMS, "mask_background": ["boolean"], "orientation": _ORIENTATION,
+                              "n_jobs": N_JOBS}
+
     def __init__(self, fill: str = "background", min_contrast: float = 0.04,
                  mask_background: bool = False, orientation: str | None = None,
                  n_jobs: int | None = None):
@@ -785,15 +784,6 @@ class PectoralMuscleRemover(_MammoBase):
         self.mask_background = mask_background
         self.orientation = orientation
         self.n_jobs = n_jobs
-
-    def _validate(self):
-        if self.fill not in _FILLS:
-            raise ValueError(f"fill must be one of {_FILLS}, got {self.fill!r}")
-        if not (isinstance(self.min_contrast, (int, float, np.floating)) and 0 <= self.min_contrast < 1):
-            raise ValueError(f"min_contrast must be a float in [0, 1), got {self.min_contrast!r}")
-        if not isinstance(self.mask_background, (bool, np.bool_)):
-            raise ValueError(f"mask_background must be a bool, got {self.mask_background!r}")
-        _check_orientation(self.orientation)
 
     def _process_full(self, image: np.ndarray):
         res = remove_pectoral(image, fill=self.fill, min_contrast=self.min_contrast)
