@@ -4,11 +4,12 @@ Each family is a plain function (one ``float`` image in ``[0, 1]`` -> 1-D vector
 ``*_feature_names`` helper, and a transformer that wraps it for batches
 (:class:`~featbus._base.BaseFeatureExtractor`: input checks, ``region``, ``n_jobs``,
 feature names, ``set_output``). HOG and LBP call scikit-image and give exactly what a
-direct call on the same (resized / integer-coded) array gives. GLCM counts its own
-co-occurrence matrices, with the diagonal offsets ``(d, d)`` of Haralick and IBSI (scikit-image
-rounds them to ``(1, 1)`` at ``d=2``), and follows IBSI's definitions (grey levels counted from
-1, entropy in bits); at ``d=1`` it equals :func:`skimage.feature.graycoprops` up to those two
-documented conventions. ``tests/test_ibsi.py`` checks GLCM against the IBSI consensus values.
+direct call on the same (resized / integer-coded) array gives. GLCM counts its matrices with
+:func:`skimage.feature.graycomatrix`, but with the diagonal offsets ``(d, d)`` of Haralick and
+IBSI (it passes ``d * sqrt(2)`` on the diagonals; scikit-image's own rounding makes the
+diagonal at ``d=2`` the offset ``(1, 1)``), and computes the properties with IBSI's definitions
+(grey levels counted from 1, entropy in bits): at ``d=1`` they equal
+:func:`skimage.feature.graycoprops` up to those two documented conventions. ``tests/test_ibsi.py`` checks GLCM against the IBSI consensus values.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Sequence
 
 import cv2
 import numpy as np
-from skimage.feature import hog, local_binary_pattern
+from skimage.feature import graycomatrix, hog, local_binary_pattern
 
 from .._base import BaseFeatureExtractor, ImageRecord, _PathLike, load_item
 
@@ -492,6 +493,7 @@ _ALL_GLCM_PROPS = GLCM_PROPS + ("std",)
 _DIRECTIONS = ((0, 1), (1, 1), (1, 0), (1, -1))
 _ANGLE_DEGREES = (0, 45, 90, 135)
 _MAX_LEVELS = 256
+_MAX_PRESENT_LEVELS = 4096  # levels=None: beyond this the matrices (n^2 per angle) get huge
 
 
 def _check_glcm(levels, distances, props, *, allow_none=False):
@@ -550,9 +552,10 @@ def glcm_matrices(image: np.ndarray, mask: np.ndarray | None = None, *, levels: 
     downwards, scikit-image's angle convention) and distance ``d``, every pair of pixels
     ``(r, c)`` and ``(r + d dr, c + d dc)`` is counted in both orders. The diagonal offsets
     are ``(d, d)`` and ``(d, -d)``: neighbours at Chebyshev distance ``d`` as in Haralick
-    (1973), IBSI, pyradiomics and mahotas. (:func:`skimage.feature.graycomatrix` rounds
-    ``d sin(45)``, so its "d=2" diagonal is the offset ``(1, 1)``.) With a ``mask``, only pairs
-    whose two pixels are inside it count.
+    (1973), IBSI, pyradiomics and mahotas. The counting is
+    :func:`skimage.feature.graycomatrix`'s, called with ``d * sqrt(2)`` on the diagonals: it
+    rounds ``d sin(45)``, so a plain call's "d=2" diagonal is the offset ``(1, 1)``. With a
+    ``mask``, only pairs whose two pixels are inside it count.
 
     Parameters
     ----------
@@ -593,29 +596,37 @@ def glcm_matrices(image: np.ndarray, mask: np.ndarray | None = None, *, levels: 
             raise ValueError("mask is empty: no pixel pair to build a co-occurrence matrix from")
         sl = _bbox(mask)  # the bounding box holds every inside pair
         g, mask = g[sl], mask[sl]
-    grey, idx = np.unique(g if mask is None else g[mask], return_inverse=True)
-    index = np.zeros(g.shape, dtype=np.int64)
-    if mask is None:
-        index[...] = idx.reshape(g.shape)
+    values = g if mask is None else g[mask]
+    top = int(values.max())
+    if top < 1 << 20:  # one counting pass and a look-up table: much faster than np.unique's sort
+        grey = np.flatnonzero(np.bincount(values.ravel(), minlength=top + 1))
     else:
-        index[mask] = idx
+        grey = np.unique(values)
     n = len(grey)
-    h, w = g.shape
-    counts = np.zeros((n, n, len(distances), len(_DIRECTIONS)), dtype=np.int64)
-    for k, d in enumerate(distances):
-        for a, (sr, sc) in enumerate(_DIRECTIONS):
-            dr, dc = d * sr, d * sc
-            r0, r1 = max(0, -dr), h - max(0, dr)
-            c0, c1 = max(0, -dc), w - max(0, dc)
-            if r1 <= r0 or c1 <= c0:
-                continue
-            first = index[r0:r1, c0:c1]
-            second = index[r0 + dr:r1 + dr, c0 + dc:c1 + dc]
-            if mask is not None:
-                both = mask[r0:r1, c0:c1] & mask[r0 + dr:r1 + dr, c0 + dc:c1 + dc]
-                first, second = first[both], second[both]
-            c = np.bincount((first * n + second).ravel(), minlength=n * n).reshape(n, n)
-            counts[:, :, k, a] = c + c.T
+    if n > _MAX_PRESENT_LEVELS:
+        raise ValueError(f"the region holds {n} grey levels; a co-occurrence matrix over more than "
+                         f"{_MAX_PRESENT_LEVELS} is mostly empty: quantise with levels=int")
+    # Index image for graycomatrix: 0..n-1, or 1..n with 0 for outside pixels (their row and
+    # column are dropped below, so only pairs with both pixels inside are counted).
+    shift = 0 if mask is None else 1
+    if top < 1 << 20:
+        lut = np.zeros(top + 1, dtype=np.int64)
+        lut[grey] = np.arange(shift, n + shift)
+        index = lut[np.minimum(g, top)]  # outside pixels may exceed top; they are zeroed below
+    else:
+        index = np.searchsorted(grey, g) + shift
+    if mask is not None:
+        index[~mask] = 0
+    n_index = n + shift
+    index = index.astype(np.uint8 if n_index <= 256 else np.uint16)
+    d = np.asarray(distances, dtype=np.float64)
+    # graycomatrix offsets are (round(d sin a), round(d cos a)): d * sqrt(2) on the diagonals
+    # makes them (d, d) and (d, -d) instead of (1, 1) at d=2 and (3, 3) at d=4.
+    axial = graycomatrix(index, d, [0.0, np.pi / 2], levels=n_index, symmetric=True)
+    diagonal = graycomatrix(index, d * np.sqrt(2), [np.pi / 4, 3 * np.pi / 4], levels=n_index,
+                            symmetric=True)
+    counts = np.stack([axial[..., 0], diagonal[..., 0], axial[..., 1], diagonal[..., 1]], axis=-1)
+    counts = counts[shift:, shift:].astype(np.int64)
     return counts, grey
 
 
