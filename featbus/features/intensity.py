@@ -83,8 +83,8 @@ def intensity_features(image: np.ndarray, mask: np.ndarray | None = None, *,
     """First-order statistics of the gray values of one image (or of the pixels in ``mask``).
 
     With ``x`` the ``N`` values, ``m`` their mean and ``P_q`` the ``q``-th percentile
-    (linear interpolation, :func:`numpy.percentile`), in output order (IBSI name and code
-    [1]_ in brackets; "not IBSI" where IBSI has no such feature):
+    (linear interpolation, :func:`numpy.percentile`), in output order (IBSI name and code,
+    Zwanenburg et al. 2020, in brackets; "not IBSI" where IBSI has no such feature):
 
     ======================== ===============================================================
     ``mean``                 ``m`` (mean, Q4LE)
@@ -150,9 +150,9 @@ def intensity_features(image: np.ndarray, mask: np.ndarray | None = None, *,
 
     References
     ----------
-    .. [1] Zwanenburg A et al. The Image Biomarker Standardization Initiative: standardized
-       quantitative radiomics for high-throughput image-based phenotyping. Radiology
-       295(2):328-338, 2020. doi:10.1148/radiol.2020191145
+    Zwanenburg A et al. The Image Biomarker Standardization Initiative: standardized
+    quantitative radiomics for high-throughput image-based phenotyping. Radiology
+    295(2):328-338, 2020. doi:10.1148/radiol.2020191145
 
     Examples
     --------

@@ -681,8 +681,8 @@ def glcm_features(image: np.ndarray, mask: np.ndarray | None = None, *, levels: 
     With a ``mask``, only pairs of pixels that are *both* inside the mask are counted.
 
     Properties, with ``p(i, j)`` the normalised matrix, ``i, j`` grey levels, ``mu`` and
-    ``sigma^2`` the mean and variance of ``i`` under ``p`` (IBSI names and codes [2]_ in
-    brackets):
+    ``sigma^2`` the mean and variance of ``i`` under ``p`` (IBSI names and codes, Zwanenburg et
+    al. 2020, in brackets):
 
     ========================= ========================================================
     ``contrast``              ``sum (i - j)^2 p`` (contrast, ACUI)
@@ -720,12 +720,13 @@ def glcm_features(image: np.ndarray, mask: np.ndarray | None = None, *, levels: 
 
     References
     ----------
-    .. [1] Haralick RM, Shanmugam K, Dinstein I. Textural features for image
-       classification. IEEE Trans. Systems, Man, and Cybernetics SMC-3(6):610-621, 1973.
-       doi:10.1109/TSMC.1973.4309314
-    .. [2] Zwanenburg A et al. The Image Biomarker Standardization Initiative: standardized
-       quantitative radiomics for high-throughput image-based phenotyping. Radiology
-       295(2):328-338, 2020. doi:10.1148/radiol.2020191145
+    Haralick RM, Shanmugam K, Dinstein I. Textural features for image
+    classification. IEEE Trans. Systems, Man, and Cybernetics SMC-3(6):610-621, 1973.
+    doi:10.1109/TSMC.1973.4309314
+
+    Zwanenburg A et al. The Image Biomarker Standardization Initiative: standardized
+    quantitative radiomics for high-throughput image-based phenotyping. Radiology
+    295(2):328-338, 2020. doi:10.1148/radiol.2020191145
 
     Examples
     --------
