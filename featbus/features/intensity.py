@@ -161,7 +161,8 @@ def intensity_features(image: np.ndarray, mask: np.ndarray | None = None, *,
     >>> v[:2].tolist(), v[-6:-4].tolist()
     ([0.5, 0.0], [0.0, 0.0])
     >>> f = dict(zip(intensity_feature_names(), intensity_features(np.array([[0.0, 0.2], [0.2, 1.0]]))))
-    >>> [round(float(f[f"intensity.{s}"]), 3) for s in ("mean_abs_dev", "median_abs_dev", "median_of_abs_dev")]
+    >>> [round(float(f[f"intensity.{s}"]), 3)
+    ...  for s in ("mean_abs_dev", "median_abs_dev", "median_of_abs_dev")]
     [0.325, 0.25, 0.1]
     """
     percentiles, bins = _check(percentiles, bins)

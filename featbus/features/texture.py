@@ -9,7 +9,8 @@ direct call on the same (resized / integer-coded) array gives. GLCM counts its m
 IBSI (it passes ``d * sqrt(2)`` on the diagonals; scikit-image's own rounding makes the
 diagonal at ``d=2`` the offset ``(1, 1)``), and computes the properties with IBSI's definitions
 (grey levels counted from 1, entropy in bits): at ``d=1`` they equal
-:func:`skimage.feature.graycoprops` up to those two documented conventions. ``tests/test_ibsi.py`` checks GLCM against the IBSI consensus values.
+:func:`skimage.feature.graycoprops` up to those two documented conventions.
+``tests/test_ibsi.py`` checks GLCM against the IBSI consensus values.
 """
 
 from __future__ import annotations
