@@ -75,8 +75,8 @@ def plain_hog(rec):
 
 
 def plain_lbp(rec):
-    x = rec.image.astype(np.float32) / np.float32(255)
-    x = np.rint(x * 65535).astype(np.uint16)
+    # 8-bit images: featbus codes them as they are (see featbus.features.texture._as_lbp_input)
+    x = rec.image
     out = []
     for r in (1, 2, 3):
         codes = local_binary_pattern(x, 8 * r, r, method="uniform").astype(np.int64).ravel()
@@ -88,10 +88,18 @@ def plain_lbp(rec):
 def plain_glcm(rec):
     x = rec.image.astype(np.float32) / np.float32(255)
     q = np.minimum(np.floor(x.astype(np.float64) * 32), 31).astype(np.uint8)
-    P = graycomatrix(q, [1, 2, 4], ANGLES, levels=32, symmetric=True)
+    d = np.array([1, 2, 4])
+    # graycomatrix rounds d * sin(45 deg): pass d * sqrt(2) on the diagonals for offsets (d, d)
+    axial = graycomatrix(q, d, [0, np.pi / 2], levels=32, symmetric=True)
+    diagonal = graycomatrix(q, d * np.sqrt(2), [np.pi / 4, 3 * np.pi / 4], levels=32, symmetric=True)
+    P = np.stack([axial[..., 0], diagonal[..., 0], axial[..., 1], diagonal[..., 1]], axis=-1)
     out = []
     for prop in GLCM_PROPS:
         v = graycoprops(P, prop)
+        if prop == "mean":  # featbus numbers grey levels from 1 (IBSI)
+            v = v + 1
+        elif prop == "entropy":  # featbus: bits
+            v = v / np.log(2)
         out.append(np.stack([v.mean(axis=1), np.ptp(v, axis=1)], axis=1))
     return np.stack(out, axis=1).ravel()
 
@@ -100,16 +108,19 @@ def plain_intensity(rec):
     x = (rec.image.astype(np.float32) / np.float32(255)).astype(np.float64).ravel()
     mean, std = x.mean(), x.std()
     qs = np.percentile(x, [10, 25, 50, 75, 90])
-    mad = np.median(np.abs(x - qs[2]))
+    p10, p25, med, p75, p90 = qs
+    inner = x[(x >= p10) & (x <= p90)]
     d = x - mean
     d2 = d * d
     skew = np.mean(d2 * d) / std ** 3
     kurt = np.mean(d2 * d2) / std ** 4 - 3
     hist = np.bincount(np.minimum((x * 64).astype(np.int64), 63), minlength=64)
     p = hist[hist > 0] / x.size
-    energy = np.mean(x * x)
-    return np.array([mean, std, x.min(), x.max(), np.ptp(x), *qs, qs[3] - qs[1], mad, skew, kurt,
-                     -(p * np.log2(p)).sum(), (p * p).sum(), energy, np.sqrt(energy)])
+    mean_square = np.mean(x * x)
+    return np.array([mean, std, x.min(), x.max(), np.ptp(x), *qs, p75 - p25, (p75 - p25) / (p75 + p25),
+                     np.mean(np.abs(d)), np.mean(np.abs(inner - inner.mean())), np.mean(np.abs(x - med)),
+                     np.median(np.abs(x - med)), std / mean, skew, kurt,
+                     -(p * np.log2(p)).sum(), (p * p).sum(), mean_square, np.sqrt(mean_square)])
 
 
 def plain_shape(rec):

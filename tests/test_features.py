@@ -24,6 +24,7 @@ from featbus.features.texture import (
     LBPFeatures,
     glcm_feature_names,
     glcm_features,
+    glcm_matrices,
     hog_features,
     hog_length,
     lbp_feature_names,
@@ -33,6 +34,8 @@ from featbus.features.texture import (
 )
 
 ANGLES = [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4]
+GLCM_PROPS = ("contrast", "dissimilarity", "homogeneity", "ASM", "energy", "correlation", "mean",
+              "variance", "entropy")
 
 
 def _blob_image(seed: int, shape=(48, 56), dtype=np.uint8):
@@ -149,13 +152,13 @@ def test_lbp_bins_and_names():
 def test_lbp_mask_counts_only_masked_pixels(records):
     rec = records[0]
     ours = LBPFeatures(radii=(1,), region="mask").fit_transform([rec])[0]
-    codes = local_binary_pattern(rec.image.astype(np.uint16) * 257, 8, 1, method="uniform")[rec.mask]
+    codes = local_binary_pattern(rec.image, 8, 1, method="uniform")[rec.mask]
     ref = np.bincount(codes.astype(int), minlength=10) / rec.mask.sum()
     np.testing.assert_allclose(ours, ref)
     full = LBPFeatures(radii=(1,)).fit_transform([rec])[0]
     assert not np.allclose(ours, full)
     # masks touching the border and far from it: same codes as coding the whole image
-    img = rec.image.astype(np.uint16) * 257
+    img = rec.image
     for sl in [(slice(0, 6), slice(0, 9)), (slice(20, 30), slice(40, 56)), (slice(10, 30), slice(10, 40))]:
         m = np.zeros(img.shape, bool)
         m[sl] = True
@@ -163,21 +166,114 @@ def test_lbp_mask_counts_only_masked_pixels(records):
         for R in (1, 2, 3):
             c = local_binary_pattern(img, 8 * R, R, method="uniform")[m].astype(int)
             parts.append(np.bincount(c, minlength=8 * R + 2) / m.sum())
-        np.testing.assert_allclose(lbp_features(img / 65535.0, m), np.concatenate(parts))
+        np.testing.assert_allclose(lbp_features(img / 255.0, m), np.concatenate(parts))
 
 
-def test_glcm_matches_skimage():
+def _plateau_image():
+    """uint8 image of 3x3 flat blocks: many interpolated neighbours equal their centre, the
+    ties that scikit-image breaks by float rounding (which depends on scale and position)."""
+    rng = np.random.default_rng(0)
+    blocks = (rng.integers(0, 4, (20, 24)) * 60).astype(np.uint8)
+    return np.kron(blocks, np.ones((3, 3), np.uint8))[:60, :70]
+
+
+def _skimage_lbp_hist(img, mask=None, radii=(1, 2, 3)):
+    parts = []
+    for R in radii:
+        codes = local_binary_pattern(img, 8 * R, R, method="uniform")
+        codes = (codes if mask is None else codes[mask]).astype(int).ravel()
+        parts.append(np.bincount(codes, minlength=8 * R + 2) / codes.size)
+    return np.concatenate(parts)
+
+
+def test_lbp_uint8_codes_equal_skimage_through_function_and_transformer():
+    img = _plateau_image()
+    ref = _skimage_lbp_hist(img)
+    # the ties are real: the same picture at 16 bits gives other skimage codes
+    assert not np.allclose(_skimage_lbp_hist(img.astype(np.uint16) * 257), ref)
+    np.testing.assert_array_equal(lbp_features(img), ref)
+    np.testing.assert_array_equal(LBPFeatures().fit_transform([img])[0], ref)
+    # 8-bit data as [0, 1] floats or stored at 16 bits: coded as the same uint8 image
+    np.testing.assert_array_equal(lbp_features(img / 255.0), ref)
+    np.testing.assert_array_equal(lbp_features(img.astype(np.uint16) * 257), ref)
+    np.testing.assert_array_equal(LBPFeatures().fit_transform([img.astype(np.uint16) * 257])[0], ref)
+
+
+def test_lbp_mask_window_gives_the_full_image_codes():
+    img = _plateau_image()
+    m = np.zeros(img.shape, bool)
+    m[10:50, 13:60] = True  # away from the top-left corner: a cropped window would shift coordinates
+    ref = _skimage_lbp_hist(img, m)
+    np.testing.assert_array_equal(lbp_features(img, m), ref)
+    np.testing.assert_array_equal(LBPFeatures(region="mask").fit_transform([ImageRecord(img, m)])[0], ref)
+
+
+def test_glcm_matches_skimage_at_distance_1():
     img = _blob_image(5)[0] / 255.0
-    ours = glcm_features(img, levels=16, distances=(1, 3))
-    P = graycomatrix(quantize(img, 16), [1, 3], ANGLES, levels=16, symmetric=True)
+    ours = glcm_features(img, levels=16, distances=(1,), props=GLCM_PROPS + ("std",))
+    P = graycomatrix(quantize(img, 16), [1], ANGLES, levels=16, symmetric=True)
+    counts, grey = glcm_matrices(img, levels=16, distances=(1,))
+    np.testing.assert_array_equal(counts, P[np.ix_(grey - 1, grey - 1)])  # levels present
+    assert P[np.setdiff1d(np.arange(16), grey - 1)].sum() == 0
     ref = []
-    for k, d in enumerate((1, 3)):
-        for prop in ("contrast", "dissimilarity", "homogeneity", "ASM", "energy", "correlation", "mean",
-                     "variance", "entropy"):
-            v = graycoprops(P, prop)[k]
-            ref += [v.mean(), v.max() - v.min()]
-    np.testing.assert_allclose(ours, ref, rtol=1e-10)
+    for prop in GLCM_PROPS + ("std",):
+        v = graycoprops(P, prop)[0]
+        if prop == "mean":  # featbus counts grey levels from 1 (IBSI), skimage from 0
+            v = v + 1
+        if prop == "entropy":  # featbus: bits (IBSI), skimage: natural log
+            v = v / np.log(2)
+        ref += [v.mean(), v.max() - v.min()]
+    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
     assert np.array_equal(quantize(img, 16), np.minimum((img * 16).astype(int), 15))
+
+
+def _hand_glcm(q, offset, levels):
+    """Symmetric co-occurrence counts of the pairs (r, c), (r + dr, c + dc), by loops."""
+    dr, dc = offset
+    P = np.zeros((levels, levels), int)
+    h, w = q.shape
+    for r in range(h):
+        for c in range(w):
+            if 0 <= r + dr < h and 0 <= c + dc < w:
+                P[q[r, c], q[r + dr, c + dc]] += 1
+                P[q[r + dr, c + dc], q[r, c]] += 1
+    return P
+
+
+def test_glcm_diagonals_at_distance_2_use_offset_d_d():
+    img = _blob_image(6, (24, 28))[0] / 255.0
+    q = quantize(img, 8)
+    props = ("contrast", "dissimilarity", "homogeneity", "ASM", "correlation", "variance")
+    hand = np.stack([_hand_glcm(q, (2 * sr, 2 * sc), 8) for sr, sc in [(0, 1), (1, 1), (1, 0), (1, -1)]],
+                    axis=-1)[:, :, None, :]
+    counts, grey = glcm_matrices(img, levels=8, distances=(2,))
+    np.testing.assert_array_equal(counts, hand[np.ix_(grey - 1, grey - 1)])
+    ref = []
+    for prop in props:  # definitions that do not depend on where grey levels start
+        v = graycoprops(hand, prop)[0]
+        ref += [v.mean(), v.max() - v.min()]
+    np.testing.assert_allclose(glcm_features(img, levels=8, distances=(2,), props=props), ref, rtol=1e-10)
+    # skimage's graycomatrix rounds 2 sin(45 deg): its d=2 diagonal is the d=1 one; ours is not
+    sk = graycomatrix(q, [1, 2], ANGLES, levels=8, symmetric=True)
+    assert np.array_equal(sk[:, :, 0, 1], sk[:, :, 1, 1])
+    d1, _ = glcm_matrices(img, levels=8, distances=(1,))
+    assert not np.array_equal(d1[:, :, 0, 1], counts[:, :, 0, 1])
+
+
+def test_glcm_levels_none_and_256_take_grey_levels_as_they_are():
+    img8 = _blob_image(7, (24, 28))[0]
+    np.testing.assert_array_equal(quantize(img8 / 255.0, 256), img8)  # 256 bins of [0, 1]: k / 255 -> k
+    # levels=None: grey level = value k; levels=256: bin k, numbered k + 1. Only the mean moves.
+    names = glcm_feature_names()
+    as_is = glcm_features(img8, levels=None)
+    shift = np.array([1.0 if n.startswith("glcm.d") and n.endswith(".mean.mean") else 0.0 for n in names])
+    np.testing.assert_allclose(glcm_features(img8, levels=256), as_is + shift, rtol=1e-12, atol=1e-12)
+    # an integer image with levels=int is scaled like the transformers scale it
+    np.testing.assert_allclose(glcm_features(img8), GLCMFeatures().fit_transform([img8])[0], rtol=1e-12)
+    with pytest.raises(ValueError, match="integer image"):
+        glcm_features(img8 / 255.0, levels=None)
+    with pytest.raises(ValueError, match="levels must be an int in"):
+        GLCMFeatures(levels=None).fit([img8])
 
 
 def test_glcm_mask_counts_inside_pairs_only():
@@ -208,17 +304,48 @@ def test_intensity_matches_numpy_scipy():
     img = _blob_image(2)[0]
     x = (img / 255.0).ravel()
     f = dict(zip(intensity_feature_names(), intensity_features(img / 255.0)))
+    p10, p25, med, p75, p90 = np.percentile(x, [10, 25, 50, 75, 90])
     assert f["intensity.mean"] == pytest.approx(x.mean())
     assert f["intensity.std"] == pytest.approx(x.std())
-    assert f["intensity.p90"] == pytest.approx(np.percentile(x, 90))
-    assert f["intensity.iqr"] == pytest.approx(np.percentile(x, 75) - np.percentile(x, 25))
-    assert f["intensity.mad"] == pytest.approx(stats.median_abs_deviation(x))
+    assert f["intensity.p90"] == pytest.approx(p90)
+    assert f["intensity.iqr"] == pytest.approx(p75 - p25)
+    assert f["intensity.qcod"] == pytest.approx((p75 - p25) / (p75 + p25))
+    assert f["intensity.mean_abs_dev"] == pytest.approx(np.mean(np.abs(x - x.mean())))
+    inner = x[(x >= p10) & (x <= p90)]
+    assert f["intensity.robust_mean_abs_dev"] == pytest.approx(np.mean(np.abs(inner - inner.mean())))
+    assert f["intensity.median_abs_dev"] == pytest.approx(np.mean(np.abs(x - med)))  # IBSI N72L
+    assert f["intensity.median_of_abs_dev"] == pytest.approx(stats.median_abs_deviation(x))
+    assert f["intensity.cov"] == pytest.approx(x.std() / x.mean())
     assert f["intensity.skewness"] == pytest.approx(stats.skew(x))
     assert f["intensity.kurtosis"] == pytest.approx(stats.kurtosis(x))
     hist = np.histogram(x, bins=64, range=(0, 1))[0] / x.size
     assert f["intensity.entropy"] == pytest.approx(stats.entropy(hist, base=2))
     assert f["intensity.uniformity"] == pytest.approx((hist ** 2).sum())
-    assert len(intensity_feature_names()) == 18
+    assert f["intensity.mean_square"] == pytest.approx(np.mean(x * x))
+    assert f["intensity.rms"] == pytest.approx(np.sqrt(np.mean(x * x)))
+    assert len(intensity_feature_names()) == 23 and "intensity.mad" not in intensity_feature_names()
+
+
+def test_intensity_integer_images_are_scaled_like_the_transformer():
+    img = _blob_image(4)[0]
+    np.testing.assert_allclose(intensity_features(img), intensity_features(img / 255.0), rtol=1e-12)
+    np.testing.assert_allclose(IntensityStats().fit_transform([img])[0], intensity_features(img),
+                               rtol=1e-5, atol=1e-7)  # the transformer sees float32
+
+
+def test_intensity_histogram_edges_and_range():
+    x = np.array([[1.0, 1.0, 3.0, 4.0], [4.0, 6.0, 1.0, 1.0]])  # raw grey levels
+    f = dict(zip(intensity_feature_names(), intensity_features(x, bins=np.arange(0.5, 7))))
+    p = np.array([4, 1, 2, 1]) / 8
+    assert f["intensity.entropy"] == pytest.approx(-(p * np.log2(p)).sum())
+    assert f["intensity.uniformity"] == pytest.approx((p * p).sum())
+    with pytest.raises(ValueError, match=r"outside the histogram range \[0, 1\]"):
+        intensity_features(x)
+    with pytest.raises(ValueError, match="bin edges"):
+        intensity_features(x, bins=[3.0, 1.0])
+    Z = IntensityStats(bins=np.linspace(0, 1, 9)).fit_transform([_blob_image(1)[0]])
+    assert Z[0, intensity_feature_names().index("intensity.entropy")] == pytest.approx(
+        intensity_features(_blob_image(1)[0], bins=8)[intensity_feature_names().index("intensity.entropy")])
 
 
 def test_intensity_constant_images_are_documented_values():
@@ -394,7 +521,7 @@ def test_feature_union_in_grid_search_pipeline(records):
 def test_busi_images(busi_records):
     n_lbp = sum(lbp_n_bins(8 * r) for r in (1, 2, 3))
     for est, width in [(HOGFeatures(), 8100), (LBPFeatures(region="mask"), n_lbp),
-                       (GLCMFeatures(region="bbox"), 54), (IntensityStats(region="mask"), 18),
+                       (GLCMFeatures(region="bbox"), 54), (IntensityStats(region="mask"), 23),
                        (ShapeFeatures(), 18)]:
         Z = est.fit_transform(busi_records)
         assert Z.shape == (3, width) and np.all(np.isfinite(Z))

@@ -1,4 +1,11 @@
-"""First-order intensity statistics of an image or of the lesion inside its mask."""
+"""First-order intensity statistics of an image or of the lesion inside its mask.
+
+The statistics follow the IBSI definitions (Zwanenburg et al. 2020, "intensity-based
+statistical features" and "intensity histogram features") where IBSI has the feature; the
+names say which definition a column holds (``intensity_features`` lists them with their IBSI
+codes). ``tests/test_ibsi.py`` checks them against the IBSI consensus values of the digital
+phantom.
+"""
 
 from __future__ import annotations
 
@@ -11,23 +18,34 @@ from .._base import BaseFeatureExtractor
 __all__ = ["intensity_features", "intensity_feature_names", "IntensityStats"]
 
 _BASE_STATS = ("mean", "std", "min", "max", "range")
-_TAIL_STATS = ("iqr", "mad", "skewness", "kurtosis", "entropy", "uniformity", "energy", "rms")
+_TAIL_STATS = ("iqr", "qcod", "mean_abs_dev", "robust_mean_abs_dev", "median_abs_dev",
+               "median_of_abs_dev", "cov", "skewness", "kurtosis", "entropy", "uniformity",
+               "mean_square", "rms")
 
 
 def _check(percentiles, bins):
     percentiles = (percentiles,) if np.isscalar(percentiles) else tuple(percentiles)
     if not all(np.isscalar(p) and 0 <= p <= 100 for p in percentiles):
         raise ValueError(f"percentiles must lie in [0, 100], got {percentiles!r}")
-    if not isinstance(bins, (int, np.integer)) or bins < 2:
-        raise ValueError(f"bins must be an int >= 2, got {bins!r}")
-    return percentiles, int(bins)
+    if isinstance(bins, (int, np.integer)):
+        if bins < 2:
+            raise ValueError(f"bins must be an int >= 2 or a sequence of bin edges, got {bins!r}")
+        return percentiles, int(bins)
+    try:
+        edges = np.asarray(bins, dtype=np.float64)
+    except (TypeError, ValueError):
+        edges = np.empty(0)
+    if edges.ndim != 1 or edges.size < 2 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+        raise ValueError(f"bins must be an int >= 2 or an increasing sequence of at least 2 finite "
+                         f"bin edges, got {bins!r}")
+    return percentiles, edges
 
 
 def _pname(p) -> str:
     return f"p{p:g}".replace(".", "_")
 
 
-def intensity_feature_names(percentiles: Sequence[float] = (10, 25, 50, 75, 90), bins: int = 64) -> list[str]:
+def intensity_feature_names(percentiles: Sequence[float] = (10, 25, 50, 75, 90), bins=64) -> list[str]:
     """Names ``intensity.<stat>`` in output order.
 
     Examples
@@ -35,50 +53,106 @@ def intensity_feature_names(percentiles: Sequence[float] = (10, 25, 50, 75, 90),
     >>> intensity_feature_names(percentiles=(50,))
     ... # doctest: +NORMALIZE_WHITESPACE
     ['intensity.mean', 'intensity.std', 'intensity.min', 'intensity.max', 'intensity.range',
-     'intensity.p50', 'intensity.iqr', 'intensity.mad', 'intensity.skewness',
-     'intensity.kurtosis', 'intensity.entropy', 'intensity.uniformity', 'intensity.energy',
-     'intensity.rms']
+     'intensity.p50', 'intensity.iqr', 'intensity.qcod', 'intensity.mean_abs_dev',
+     'intensity.robust_mean_abs_dev', 'intensity.median_abs_dev', 'intensity.median_of_abs_dev',
+     'intensity.cov', 'intensity.skewness', 'intensity.kurtosis', 'intensity.entropy',
+     'intensity.uniformity', 'intensity.mean_square', 'intensity.rms']
     """
     percentiles, _ = _check(percentiles, bins)
     stats = [*_BASE_STATS, *map(_pname, percentiles), *_TAIL_STATS]
     return [f"intensity.{s}" for s in stats]
 
 
+def _histogram(x: np.ndarray, bins) -> np.ndarray:
+    """Counts of ``x`` in ``bins`` equal-width bins over ``[0, 1]``, or in the given edges."""
+    lo, hi = (0.0, 1.0) if isinstance(bins, int) else (bins[0], bins[-1])
+    xmin, xmax = x.min(), x.max()
+    if xmin < lo or xmax > hi:
+        raise ValueError(
+            f"values in [{xmin:g}, {xmax:g}] fall outside the histogram range [{lo:g}, {hi:g}]; "
+            "scale the image to [0, 1] (as the transformers do) or give bins as edges that cover "
+            "the values")
+    if isinstance(bins, int):
+        idx = (x * bins).astype(np.int64)
+        return np.bincount(np.minimum(idx, bins - 1, out=idx), minlength=bins)
+    return np.histogram(x, bins)[0]
+
+
 def intensity_features(image: np.ndarray, mask: np.ndarray | None = None, *,
-                       percentiles: Sequence[float] = (10, 25, 50, 75, 90), bins: int = 64) -> np.ndarray:
+                       percentiles: Sequence[float] = (10, 25, 50, 75, 90), bins=64) -> np.ndarray:
     """First-order statistics of the gray values of one image (or of the pixels in ``mask``).
 
-    In output order: mean, std (population, ``ddof=0``), min, max, range, the
-    ``percentiles`` (linear interpolation), IQR (p75 - p25), MAD (median absolute deviation
-    from the median, unscaled), skewness and excess kurtosis (Fisher, biased moments as
-    :func:`scipy.stats.skew` / :func:`scipy.stats.kurtosis`), entropy (bits) and uniformity
-    (sum of squared probabilities) of a ``bins``-bin histogram over ``[0, 1]``, energy (mean
-    of squared values) and RMS.
+    With ``x`` the ``N`` values, ``m`` their mean and ``P_q`` the ``q``-th percentile
+    (linear interpolation, :func:`numpy.percentile`), in output order (IBSI name and code,
+    Zwanenburg et al. 2020, in brackets; "not IBSI" where IBSI has no such feature):
 
-    A constant image (e.g. all black) has std, range, IQR, MAD, skewness, kurtosis and
-    entropy 0 and uniformity 1, never NaN (skewness and kurtosis are undefined for zero
-    variance; 0 is the value of a symmetric, normal-tailed distribution).
+    ======================== ===============================================================
+    ``mean``                 ``m`` (mean, Q4LE)
+    ``std``                  population standard deviation, ``ddof=0``: the square root of
+                             IBSI's variance (ECT3)
+    ``min``, ``max``         (minimum 1GSF, maximum 84IY)
+    ``range``                ``max - min`` (range, 2OJQ)
+    ``p10`` ... ``p90``      one per ``percentiles`` (10th percentile QG58, median Y12H =
+                             ``p50``, 90th percentile 8DWT)
+    ``iqr``                  ``P75 - P25`` (interquartile range, SALO)
+    ``qcod``                 ``(P75 - P25) / (P75 + P25)`` (quartile coefficient of
+                             dispersion, 9S40); 0 when ``P75 + P25 = 0``
+    ``mean_abs_dev``         ``mean |x - m|`` (mean absolute deviation, 4FUA)
+    ``robust_mean_abs_dev``  ``mean |y - mean(y)|`` over the values ``y`` with
+                             ``P10 <= y <= P90`` (robust mean absolute deviation, 1128)
+    ``median_abs_dev``       ``mean |x - P50|`` (IBSI's "median absolute deviation", N72L:
+                             a *mean* of deviations from the median)
+    ``median_of_abs_dev``    ``median |x - P50|``: the classical MAD of statistics
+                             (:func:`scipy.stats.median_abs_deviation`, unscaled); not IBSI
+    ``cov``                  ``std / m`` (coefficient of variation, 7TET); 0 when ``m = 0``
+    ``skewness``             ``mean (x - m)^3 / std^3`` (skewness, KE2A)
+    ``kurtosis``             ``mean (x - m)^4 / std^4 - 3``, excess kurtosis (IBSI's
+                             kurtosis, IPH6)
+    ``entropy``              ``-sum p log2 p`` of the ``bins`` histogram, in bits
+                             (intensity histogram entropy, TLU2)
+    ``uniformity``           ``sum p^2`` of that histogram (intensity histogram uniformity,
+                             BJ5W)
+    ``mean_square``          ``mean x^2``: IBSI's energy (N8CA) is the sum ``sum x^2 =
+                             N mean_square``; the mean does not grow with the region's size
+    ``rms``                  ``sqrt(mean x^2)`` (root mean square, 5ZWQ)
+    ======================== ===============================================================
+
+    Skewness and kurtosis are the biased moments of :func:`scipy.stats.skew` /
+    :func:`scipy.stats.kurtosis`. IBSI computes its histogram features on the discretised
+    intensities; here the histogram is ``bins`` equal-width bins over ``[0, 1]`` (the scale
+    featbus gives every image), or the given bin edges (e.g. one bin per grey level of an
+    already discretised image: ``bins=np.arange(0.5, n_levels + 1)``).
+
+    A constant image (e.g. all black) has std, cov, range, IQR, qcod, the absolute
+    deviations, skewness, kurtosis and entropy 0 and uniformity 1, never NaN (skewness and
+    kurtosis are undefined for zero variance; 0 is the value of a symmetric, normal-tailed
+    distribution). ``robust_mean_abs_dev`` is 0 if no value lies in ``[P10, P90]`` (possible
+    for a handful of pixels only).
 
     Parameters
     ----------
     image : ndarray of shape (h, w)
-        Float image in ``[0, 1]``.
+        Float image, normally in ``[0, 1]``; an integer image is divided by its dtype's
+        maximum first, as the transformers do. Floats outside ``[0, 1]`` (raw values) are
+        fine with ``bins`` given as edges that cover them.
     mask : ndarray of bool, optional
         Only these pixels are used.
     percentiles : sequence of float, default=(10, 25, 50, 75, 90)
-    bins : int, default=64
-        Histogram bins for entropy and uniformity.
+    bins : int or sequence of float, default=64
+        Histogram for entropy and uniformity: that many equal-width bins over ``[0, 1]``, or
+        the bin edges (:func:`numpy.histogram`; the last bin includes its right edge). Values
+        outside the histogram's range raise an error.
 
     Returns
     -------
-    features : ndarray of shape (5 + len(percentiles) + 8,)
-        18 values with the defaults.
+    features : ndarray of shape (18 + len(percentiles),)
+        23 values with the defaults.
 
     References
     ----------
-    Zwanenburg A et al. The Image Biomarker Standardization Initiative (IBSI): standardized
+    Zwanenburg A et al. The Image Biomarker Standardization Initiative: standardized
     quantitative radiomics for high-throughput image-based phenotyping. Radiology
-    295(2):328-338, 2020 (section "intensity-based statistical features").
+    295(2):328-338, 2020. doi:10.1148/radiol.2020191145
 
     Examples
     --------
@@ -86,9 +160,16 @@ def intensity_features(image: np.ndarray, mask: np.ndarray | None = None, *,
     >>> v = intensity_features(np.full((8, 8), 0.5))
     >>> v[:2].tolist(), v[-6:-4].tolist()
     ([0.5, 0.0], [0.0, 0.0])
+    >>> f = dict(zip(intensity_feature_names(), intensity_features(np.array([[0.0, 0.2], [0.2, 1.0]]))))
+    >>> [round(float(f[f"intensity.{s}"]), 3)
+    ...  for s in ("mean_abs_dev", "median_abs_dev", "median_of_abs_dev")]
+    [0.325, 0.25, 0.1]
     """
     percentiles, bins = _check(percentiles, bins)
-    x = np.asarray(image, dtype=np.float64)
+    x = np.asarray(image)
+    if x.dtype.kind in "ui":
+        x = x / np.float64(np.iinfo(x.dtype).max)
+    x = np.asarray(x, dtype=np.float64)
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != x.shape:
@@ -97,48 +178,58 @@ def intensity_features(image: np.ndarray, mask: np.ndarray | None = None, *,
     x = x.ravel()
     if x.size == 0:
         raise ValueError("no pixel to compute intensity statistics on (empty mask)")
+    hist = _histogram(x, bins)
     mean = x.mean()
     dev = x - mean
     dev2 = dev * dev  # products, not ** 3 / ** 4: float powers are ~10x slower in NumPy
     var = np.mean(dev2)
     std = np.sqrt(var)
     # one partition for every needed quantile; repeated kth values would slow it down
-    wanted = np.array([*percentiles, 25, 50, 75], dtype=np.float64)
+    wanted = np.array([*percentiles, 10, 25, 50, 75, 90], dtype=np.float64)
     levels, where = np.unique(wanted, return_inverse=True)
     qs = np.percentile(x, levels)[where]
-    p25, med, p75 = qs[-3:]
-    mad = np.median(np.abs(x - med))
+    p10, p25, med, p75, p90 = qs[-5:]
+    abs_med = np.abs(x - med)
+    inner = x[(x >= p10) & (x <= p90)]
+    robust = np.mean(np.abs(inner - inner.mean())) if inner.size else 0.0
     # Relative threshold: float rounding leaves var ~1e-33 on a constant image, not exactly 0.
     if var > 1e-12 * max(mean * mean, 1e-12):
         skew = np.mean(dev2 * dev) / var ** 1.5
         kurt = np.mean(dev2 * dev2) / var ** 2 - 3.0
     else:
         skew = kurt = 0.0
-    idx = (x * bins).astype(np.int64)
-    hist = np.bincount(np.clip(idx, 0, bins - 1, out=idx), minlength=bins)
     p = hist[hist > 0] / x.size
     entropy = float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0 turns -0.0 into 0.0
-    energy = np.mean(x * x)
-    return np.array([mean, std, x.min(), x.max(), x.max() - x.min(), *qs[:-3], p75 - p25, mad, skew,
-                     kurt, entropy, float((p * p).sum()), energy, np.sqrt(energy)])
+    mean_square = np.mean(x * x)
+    qsum = p75 + p25
+    return np.array([
+        mean, std, x.min(), x.max(), x.max() - x.min(), *qs[:-5],
+        p75 - p25, (p75 - p25) / qsum if qsum != 0 else 0.0,
+        np.mean(np.abs(dev)), robust, np.mean(abs_med), np.median(abs_med),
+        std / mean if mean != 0 else 0.0,
+        skew, kurt, entropy, float((p * p).sum()), mean_square, np.sqrt(mean_square)])
 
 
 class IntensityStats(BaseFeatureExtractor):
     """First-order intensity statistics as a transformer.
 
     Columns (``intensity.<stat>``): mean, std, min, max, range, ``p10, p25, p50, p75, p90``
-    (one per percentile), iqr, mad, skewness, kurtosis (excess), entropy (bits, ``bins``-bin
-    histogram over ``[0, 1]``), uniformity, energy (mean square), rms: ``13 +
-    len(percentiles)`` columns, 18 by default. Values are on the ``[0, 1]`` scale featbus
-    gives every image (integers divided by their dtype's maximum): 12-bit data stored as
-    ``uint16`` only reach 1/16 of that scale, so put :class:`~featbus.Normalize` first for
-    them (the histogram features would otherwise see few bins). A constant image gives
-    std, skewness, kurtosis and entropy 0 and uniformity 1 (never NaN).
+    (one per percentile), iqr, qcod, mean_abs_dev, robust_mean_abs_dev, median_abs_dev
+    (IBSI's: mean of ``|x - median|``), median_of_abs_dev (the classical MAD), cov, skewness,
+    kurtosis (excess), entropy (bits, ``bins``-bin histogram over ``[0, 1]``), uniformity,
+    mean_square, rms: ``18 + len(percentiles)`` columns, 23 by default;
+    :func:`intensity_features` gives each definition and its IBSI name. Values are on the
+    ``[0, 1]`` scale featbus gives every image (integers divided by their dtype's maximum):
+    12-bit data stored as ``uint16`` only reach 1/16 of that scale, so put
+    :class:`~featbus.Normalize` first for them (the histogram features would otherwise see
+    few bins). A constant image gives std, skewness, kurtosis and entropy 0 and uniformity 1
+    (never NaN).
 
     Parameters
     ----------
     percentiles : sequence of float, default=(10, 25, 50, 75, 90)
-    bins : int, default=64
+    bins : int or sequence of float, default=64
+        Equal-width bins over ``[0, 1]``, or bin edges covering ``[0, 1]``.
     region : {"image", "bbox", "mask"}, default="image"
         ``"mask"``: statistics of the lesion pixels only.
     empty_mask : {"image", "raise"}, default="image"
@@ -151,14 +242,14 @@ class IntensityStats(BaseFeatureExtractor):
     References
     ----------
     Zwanenburg A et al. The Image Biomarker Standardization Initiative (IBSI). Radiology
-    295(2):328-338, 2020.
+    295(2):328-338, 2020. doi:10.1148/radiol.2020191145
 
     Examples
     --------
     >>> import numpy as np
     >>> X = np.random.default_rng(0).integers(0, 256, (3, 16, 16), dtype=np.uint8)
     >>> IntensityStats().fit_transform(X).shape
-    (3, 18)
+    (3, 23)
     """
 
     _prefix = "intensity"

@@ -3,8 +3,14 @@
 Each family is a plain function (one ``float`` image in ``[0, 1]`` -> 1-D vector) with a
 ``*_feature_names`` helper, and a transformer that wraps it for batches
 (:class:`~featbus._base.BaseFeatureExtractor`: input checks, ``region``, ``n_jobs``,
-feature names, ``set_output``). The functions call scikit-image; the numbers are exactly
-what a direct scikit-image call on the same (resized / quantised) array gives.
+feature names, ``set_output``). HOG and LBP call scikit-image and give exactly what a
+direct call on the same (resized / integer-coded) array gives. GLCM counts its matrices with
+:func:`skimage.feature.graycomatrix`, but with the diagonal offsets ``(d, d)`` of Haralick and
+IBSI (it passes ``d * sqrt(2)`` on the diagonals; scikit-image's own rounding makes the
+diagonal at ``d=2`` the offset ``(1, 1)``), and computes the properties with IBSI's definitions
+(grey levels counted from 1, entropy in bits): at ``d=1`` they equal
+:func:`skimage.feature.graycoprops` up to those two documented conventions.
+``tests/test_ibsi.py`` checks GLCM against the IBSI consensus values.
 """
 
 from __future__ import annotations
@@ -14,14 +20,14 @@ from typing import Sequence
 
 import cv2
 import numpy as np
-from skimage.feature import graycomatrix, graycoprops, hog, local_binary_pattern
+from skimage.feature import graycomatrix, hog, local_binary_pattern
 
 from .._base import BaseFeatureExtractor, ImageRecord, _PathLike, load_item
 
 __all__ = [
     "hog_features", "hog_feature_names", "hog_length", "HOGFeatures",
     "lbp_features", "lbp_feature_names", "lbp_n_bins", "LBPFeatures",
-    "glcm_features", "glcm_feature_names", "GLCMFeatures", "GLCM_PROPS",
+    "glcm_features", "glcm_matrices", "glcm_feature_names", "GLCMFeatures", "GLCM_PROPS",
 ]
 
 
@@ -297,12 +303,33 @@ def _lbp_config(radii, points, method) -> list[tuple[int, int]]:
 
 
 def _as_lbp_input(image: np.ndarray) -> np.ndarray:
-    # LBP only compares pixels, so any increasing map keeps the codes; uint16 keeps every level
-    # of 8- and 16-bit inputs exactly and avoids skimage's warning about float images.
+    """The integer image LBP codes: 8-bit data on 0..255, anything else on its own integer scale.
+
+    LBP compares interpolated neighbours with the centre. When a neighbour *equals* the
+    centre (flat areas), scikit-image's bit depends on float rounding of the interpolation,
+    and that rounding depends on the scale of the values: ``k`` and ``257 k`` can give
+    different codes. So every image is coded on one canonical scale, whatever its dtype and
+    whether it comes through :func:`lbp_features` or the transformer (which sees ``[0, 1]``
+    floats): ``uint8`` images as they are; ``uint16`` images holding 8-bit data (every value a
+    multiple of 257) and ``[0, 1]`` floats on the 8-bit grid ``k / 255`` as ``uint8`` ``k``;
+    other ``uint16`` and integer images as they are; other floats as ``rint(x * 65535)``
+    (``uint16``), which gives back exactly the values of a ``uint16`` image scaled to
+    ``[0, 1]``.
+    """
     image = np.asarray(image)
-    if image.dtype.kind in "ui":
-        return image
-    return np.rint(np.clip(image, 0, 1) * 65535).astype(np.uint16)
+    if image.dtype.kind == "f":
+        x = np.clip(image.astype(np.float64), 0, 1)
+        k8 = np.rint(x * 255)
+        # 8-bit data scaled to [0, 1] lies within float32 rounding (~1e-5) of the grid; any
+        # other uint16 value is at least 1/257 of a step away from it.
+        if np.all(np.abs(x * 255 - k8) < 1e-3):
+            return k8.astype(np.uint8)
+        return np.rint(x * 65535).astype(np.uint16)
+    if image.dtype.kind not in "ui":
+        raise ValueError(f"LBP needs a float or integer image, got dtype {image.dtype}")
+    if image.dtype == np.uint16 and not np.any(image % 257):
+        return (image // 257).astype(np.uint8)
+    return image
 
 
 def lbp_features(image: np.ndarray, mask: np.ndarray | None = None, *, radii=(1, 2, 3), points=None,
@@ -311,8 +338,17 @@ def lbp_features(image: np.ndarray, mask: np.ndarray | None = None, *, radii=(1,
 
     For each radius ``R`` with ``P`` sampling points, :func:`skimage.feature.local_binary_pattern`
     codes every pixel; the histogram of the codes (over ``mask`` pixels only, if a mask is
-    given; the codes themselves still see neighbours outside it) is normalised to sum to 1.
-    Histograms of all radii are concatenated.
+    given; the codes themselves still see neighbours outside it, and are exactly the codes
+    of the whole image) is normalised to sum to 1. Histograms of all radii are concatenated.
+
+    The image is coded as integers (scikit-image's advice; see ``_as_lbp_input``): a
+    ``uint8`` image as it is, so the codes are exactly
+    ``local_binary_pattern(image, P, R, method)``; a ``[0, 1]`` float image holding 8-bit
+    data (what :class:`LBPFeatures` sees for a ``uint8`` image) and a ``uint16`` image
+    holding 8-bit data (values ``257 k``) as the same ``uint8`` ``k``, so that all three give
+    the same codes; other ``uint16``/integer images as they are and other floats as
+    ``rint(x * 65535)``. Interpolated neighbours that equal the centre are where the scale
+    would otherwise matter.
 
     Why ``P + 2`` bins for ``method="uniform"``: a *uniform* pattern has at most two 0/1
     transitions around the circle, and rotation-invariant uniform patterns are identified by
@@ -324,7 +360,7 @@ def lbp_features(image: np.ndarray, mask: np.ndarray | None = None, *, radii=(1,
     Parameters
     ----------
     image : ndarray of shape (h, w)
-        Gray image (float in ``[0, 1]`` or integer).
+        Gray image: float in ``[0, 1]``, or integer (non-negative).
     mask : ndarray of bool, optional
         Pixels whose codes are counted.
     radii : sequence of int, default=(1, 2, 3)
@@ -357,12 +393,13 @@ def lbp_features(image: np.ndarray, mask: np.ndarray | None = None, *, radii=(1,
             raise ValueError(f"mask has shape {mask.shape} but the image has shape {coded.shape}")
         if not mask.any():
             raise ValueError("mask is empty: no pixel to build an LBP histogram from")
-        # Codes of masked pixels only need neighbours within max(R) + 1 (bilinear sampling):
-        # coding that window instead of the whole image gives the same codes, faster.
+        # Codes of masked pixels only need neighbours within max(R) + 1 (bilinear sampling),
+        # so the rows and columns beyond that are not coded. The window starts at (0, 0):
+        # scikit-image samples at (r + dr, c + dc) and the float rounding of that sum, which
+        # decides ties, depends on r and c, so shifting the origin could change codes.
         pad = max(r for r, _ in config) + 1
         rows, cols = np.nonzero(mask)
-        sl = (slice(max(rows.min() - pad, 0), rows.max() + pad + 1),
-              slice(max(cols.min() - pad, 0), cols.max() + pad + 1))
+        sl = (slice(0, rows.max() + pad + 1), slice(0, cols.max() + pad + 1))
         coded, mask = coded[sl], mask[sl]
     out = []
     for R, P in config:
@@ -400,6 +437,10 @@ class LBPFeatures(BaseFeatureExtractor):
     columns named like ``lbp.r1.p8.u3``. ``"nri_uniform"`` gives ``P (P - 1) + 3`` bins per
     radius, ``"ror"`` one bin per rotation class (36 for P=8).
 
+    Images are coded as integers on one scale whatever their dtype (8-bit data as ``0..255``,
+    see :func:`lbp_features`), so a ``uint8`` image gives exactly the codes of
+    ``skimage.feature.local_binary_pattern`` on it, through this transformer or the function.
+
     Parameters
     ----------
     radii : sequence of int, default=(1, 2, 3)
@@ -407,7 +448,7 @@ class LBPFeatures(BaseFeatureExtractor):
         Sampling points per radius; ``None`` means ``8 * R`` (8 for ``"ror"``).
     method : {"uniform", "nri_uniform", "ror"}, default="uniform"
     region : {"image", "bbox", "mask"}, default="image"
-        ``"mask"``: codes are computed on the whole image (neighbours outside the lesion are
+        ``"mask"``: the codes are those of the whole image (neighbours outside the lesion are
         real pixels) and only the codes of masked pixels are counted.
     empty_mask : {"image", "raise"}, default="image"
     n_jobs : int or None, default=None
@@ -443,16 +484,25 @@ class LBPFeatures(BaseFeatureExtractor):
 
 
 # --------------------------------------------------------------------------- GLCM
-#: Properties computed by default, in output order (all from :func:`skimage.feature.graycoprops`).
+#: Properties computed by default, in output order.
 GLCM_PROPS = ("contrast", "dissimilarity", "homogeneity", "ASM", "energy", "correlation",
               "mean", "variance", "entropy")
 _ALL_GLCM_PROPS = GLCM_PROPS + ("std",)
-_ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
+#: The four directions, as (row, column) steps of one pixel, and their angles in degrees
+#: (scikit-image's convention: rows grow downwards). At distance d the offset is d times the
+#: step: the diagonal neighbours at d=2 are 2 rows and 2 columns away (Chebyshev distance d).
+_DIRECTIONS = ((0, 1), (1, 1), (1, 0), (1, -1))
+_ANGLE_DEGREES = (0, 45, 90, 135)
+_MAX_LEVELS = 256
+_MAX_PRESENT_LEVELS = 4096  # levels=None: beyond this the matrices (n^2 per angle) get huge
 
 
-def _check_glcm(levels, distances, props):
-    if not isinstance(levels, (int, np.integer)) or not 2 <= levels <= 255:
-        raise ValueError(f"levels must be an int in [2, 255], got {levels!r}")
+def _check_glcm(levels, distances, props, *, allow_none=False):
+    if levels is None and allow_none:
+        pass
+    elif not isinstance(levels, (int, np.integer)) or not 2 <= levels <= _MAX_LEVELS:
+        what = "an int in [2, 256]" + (" or None" if allow_none else "")
+        raise ValueError(f"levels must be {what}, got {levels!r}")
     distances = (distances,) if np.isscalar(distances) else tuple(distances)
     if not distances or not all(isinstance(d, (int, np.integer)) and d > 0 for d in distances):
         raise ValueError(f"distances must be positive ints, got {distances!r}")
@@ -460,11 +510,14 @@ def _check_glcm(levels, distances, props):
     bad = [p for p in props if p not in _ALL_GLCM_PROPS]
     if bad or not props:
         raise ValueError(f"unknown GLCM props {bad}; choose from {_ALL_GLCM_PROPS}")
-    return int(levels), distances, props
+    return (None if levels is None else int(levels)), tuple(int(d) for d in distances), props
 
 
 def quantize(image: np.ndarray, levels: int) -> np.ndarray:
-    """Quantise a ``[0, 1]`` float image to ``levels`` equal-width gray levels ``0..levels-1``.
+    """Quantise a ``[0, 1]`` float image to ``levels`` equal-width bins ``0..levels-1``.
+
+    Bin ``k`` holds ``[k / levels, (k + 1) / levels)``; 1.0 goes to the last bin. With
+    ``levels=256`` an 8-bit image scaled to ``[0, 1]`` (``k / 255``) gets back exactly ``k``.
 
     Examples
     --------
@@ -473,34 +526,193 @@ def quantize(image: np.ndarray, levels: int) -> np.ndarray:
     [[0, 2, 3]]
     """
     q = np.floor(np.clip(np.asarray(image, dtype=np.float64), 0, 1) * levels)
-    return np.minimum(q, levels - 1).astype(np.uint8)
+    return np.minimum(q, levels - 1).astype(np.uint8 if levels <= 256 else np.uint16)
 
 
-def glcm_features(image: np.ndarray, mask: np.ndarray | None = None, *, levels: int = 32,
-                  distances=(1, 2, 4), props: Sequence[str] = GLCM_PROPS) -> np.ndarray:
-    """Gray-level co-occurrence (Haralick) texture statistics of one gray image.
+def _grey_levels(image: np.ndarray, levels: int | None) -> np.ndarray:
+    """Grey levels ``i`` of the GLCM formulas: ``1..levels`` after quantisation, or the values."""
+    image = np.asarray(image)
+    if levels is None:
+        if image.dtype.kind not in "ui":
+            raise ValueError(f"levels=None takes the image's values as grey levels, so it needs "
+                             f"an integer image; got dtype {image.dtype} (give levels=int to "
+                             "quantise a [0, 1] image)")
+        if image.size and image.min() < 0:
+            raise ValueError("levels=None needs non-negative grey levels; the image has negative values")
+        return image.astype(np.int64)
+    if image.dtype.kind in "ui":  # as the transformers see it: divided by the dtype's maximum
+        image = image / np.float64(np.iinfo(image.dtype).max)
+    return quantize(image, levels).astype(np.int64) + 1
 
-    The image (float in ``[0, 1]``) is quantised to ``levels`` equal-width levels; a symmetric
-    GLCM is counted for every distance at angles 0, 45, 90 and 135 degrees
-    (:func:`skimage.feature.graycomatrix`) and each property of
-    :func:`skimage.feature.graycoprops` is summarised over the four angles by its mean and its
-    range (max - min), as Haralick suggests for rotation-robust features.
 
-    With a ``mask``, only pairs of pixels that are *both* inside the mask are counted: inside
-    pixels are quantised to ``1..levels`` and outside pixels to 0, then row and column 0 of
-    the matrix (every pair touching the outside) are dropped.
+def glcm_matrices(image: np.ndarray, mask: np.ndarray | None = None, *, levels: int | None = 32,
+                  distances=(1, 2, 4)) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric co-occurrence counts at each distance and direction (0, 45, 90, 135 degrees).
+
+    For direction step ``(dr, dc)`` in ``(0, 1), (1, 1), (1, 0), (1, -1)`` (rows grow
+    downwards, scikit-image's angle convention) and distance ``d``, every pair of pixels
+    ``(r, c)`` and ``(r + d dr, c + d dc)`` is counted in both orders. The diagonal offsets
+    are ``(d, d)`` and ``(d, -d)``: neighbours at Chebyshev distance ``d`` as in Haralick
+    (1973), IBSI, pyradiomics and mahotas. The counting is
+    :func:`skimage.feature.graycomatrix`'s, called with ``d * sqrt(2)`` on the diagonals: it
+    rounds ``d sin(45)``, so a plain call's "d=2" diagonal is the offset ``(1, 1)``. With a
+    ``mask``, only pairs whose two pixels are inside it count.
 
     Parameters
     ----------
     image : ndarray of shape (h, w)
-        Float image in ``[0, 1]``.
+        Float image in ``[0, 1]`` or integer image (divided by its dtype's maximum, as the
+        transformers do) when ``levels`` is an int; integer grey levels when ``levels=None``.
     mask : ndarray of bool, optional
-    levels : int, default=32
-        Gray levels after quantisation (2..255).
+    levels : int in [2, 256] or None, default=32
+        Equal-width bins over ``[0, 1]``, numbered ``1..levels`` (IBSI numbering); ``None``:
+        no quantisation, the image's values are the grey levels (IBSI "no discretisation").
     distances : sequence of int, default=(1, 2, 4)
-        Pixel offsets.
+
+    Returns
+    -------
+    counts : ndarray of shape (n_grey, n_grey, len(distances), 4)
+        Symmetric counts (each pair counted twice), over the grey levels present in the
+        region (rows of absent levels would be all zero and change no property).
+    grey : ndarray of int of shape (n_grey,)
+        The grey level of each row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.array([[1, 1, 2], [1, 2, 2], [2, 2, 2]], dtype=np.uint8)
+    >>> counts, grey = glcm_matrices(img, levels=None, distances=(2,))
+    >>> grey.tolist(), counts[:, :, 0, 1].tolist()  # 45 degrees: only (0, 0)-(2, 2), levels 1-2
+    ([1, 2], [[0, 1], [1, 0]])
+    """
+    levels, distances, _ = _check_glcm(levels, distances, GLCM_PROPS, allow_none=True)
+    g = _grey_levels(image, levels)
+    if g.ndim != 2:
+        raise ValueError(f"image must be 2-D, got shape {g.shape}")
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != g.shape:
+            raise ValueError(f"mask has shape {mask.shape} but the image has shape {g.shape}")
+        if not mask.any():
+            raise ValueError("mask is empty: no pixel pair to build a co-occurrence matrix from")
+        sl = _bbox(mask)  # the bounding box holds every inside pair
+        g, mask = g[sl], mask[sl]
+    values = g if mask is None else g[mask]
+    top = int(values.max())
+    if top < 1 << 20:  # one counting pass and a look-up table: much faster than np.unique's sort
+        grey = np.flatnonzero(np.bincount(values.ravel(), minlength=top + 1))
+    else:
+        grey = np.unique(values)
+    n = len(grey)
+    if n > _MAX_PRESENT_LEVELS:
+        raise ValueError(f"the region holds {n} grey levels; a co-occurrence matrix over more than "
+                         f"{_MAX_PRESENT_LEVELS} is mostly empty: quantise with levels=int")
+    # Index image for graycomatrix: 0..n-1, or 1..n with 0 for outside pixels (their row and
+    # column are dropped below, so only pairs with both pixels inside are counted).
+    shift = 0 if mask is None else 1
+    if top < 1 << 20:
+        lut = np.zeros(top + 1, dtype=np.int64)
+        lut[grey] = np.arange(shift, n + shift)
+        index = lut[np.minimum(g, top)]  # outside pixels may exceed top; they are zeroed below
+    else:
+        index = np.searchsorted(grey, g) + shift
+    if mask is not None:
+        index[~mask] = 0
+    n_index = n + shift
+    index = index.astype(np.uint8 if n_index <= 256 else np.uint16)
+    d = np.asarray(distances, dtype=np.float64)
+    # graycomatrix offsets are (round(d sin a), round(d cos a)): d * sqrt(2) on the diagonals
+    # makes them (d, d) and (d, -d) instead of (1, 1) at d=2 and (3, 3) at d=4.
+    axial = graycomatrix(index, d, [0.0, np.pi / 2], levels=n_index, symmetric=True)
+    diagonal = graycomatrix(index, d * np.sqrt(2), [np.pi / 4, 3 * np.pi / 4], levels=n_index,
+                            symmetric=True)
+    counts = np.stack([axial[..., 0], diagonal[..., 0], axial[..., 1], diagonal[..., 1]], axis=-1)
+    counts = counts[shift:, shift:].astype(np.int64)
+    return counts, grey
+
+
+def _glcm_props(counts: np.ndarray, grey: np.ndarray, props: Sequence[str]) -> np.ndarray:
+    """Properties of every matrix: (len(props), n_distances, n_angles)."""
+    p = counts / counts.sum(axis=(0, 1), keepdims=True)
+    grey = np.asarray(grey, dtype=np.float64)
+    i = grey[:, None, None, None]
+    j = grey[None, :, None, None]
+    diff = i - j
+    mean = np.sum(i * p, axis=(0, 1))  # = the mean of j: the matrices are symmetric
+    var = np.sum((i - mean) ** 2 * p, axis=(0, 1))
+    out = []
+    for prop in props:
+        if prop == "contrast":
+            v = np.sum(diff ** 2 * p, axis=(0, 1))
+        elif prop == "dissimilarity":
+            v = np.sum(np.abs(diff) * p, axis=(0, 1))
+        elif prop == "homogeneity":
+            v = np.sum(p / (1.0 + diff ** 2), axis=(0, 1))
+        elif prop in ("ASM", "energy"):
+            v = np.sum(p * p, axis=(0, 1))
+            v = np.sqrt(v) if prop == "energy" else v
+        elif prop == "correlation":
+            cov = np.sum((i - mean) * (j - mean) * p, axis=(0, 1))
+            flat = var < 1e-30  # one grey level only: scikit-image's convention, correlation 1
+            v = np.where(flat, 1.0, cov / np.where(flat, 1.0, var))
+        elif prop == "mean":
+            v = mean
+        elif prop == "variance":
+            v = var
+        elif prop == "std":
+            v = np.sqrt(var)
+        else:  # entropy, in bits
+            v = -np.sum(p * np.log2(p, where=p > 0, out=np.zeros_like(p)), axis=(0, 1)) + 0.0
+        out.append(v)
+    return np.stack(out)
+
+
+def glcm_features(image: np.ndarray, mask: np.ndarray | None = None, *, levels: int | None = 32,
+                  distances=(1, 2, 4), props: Sequence[str] = GLCM_PROPS) -> np.ndarray:
+    """Gray-level co-occurrence (Haralick) texture statistics of one gray image.
+
+    The image is quantised to ``levels`` equal-width grey levels over ``[0, 1]``, numbered
+    ``1..levels`` (IBSI's numbering; ``levels=None`` takes an integer image's values as the
+    grey levels, IBSI's "no discretisation"). A symmetric GLCM is counted for every distance
+    ``d`` at 0, 45, 90 and 135 degrees (:func:`glcm_matrices`; the diagonal offsets are
+    ``(d, d)`` and ``(d, -d)``, Chebyshev distance ``d``), each property is computed per
+    matrix and summarised over the four angles by its mean and its range (max - min), as
+    Haralick suggests for rotation-robust features.
+
+    With a ``mask``, only pairs of pixels that are *both* inside the mask are counted.
+
+    Properties, with ``p(i, j)`` the normalised matrix, ``i, j`` grey levels, ``mu`` and
+    ``sigma^2`` the mean and variance of ``i`` under ``p`` (IBSI names and codes, Zwanenburg et
+    al. 2020, in brackets):
+
+    ========================= ========================================================
+    ``contrast``              ``sum (i - j)^2 p`` (contrast, ACUI)
+    ``dissimilarity``         ``sum |i - j| p`` (dissimilarity, 8S9J)
+    ``homogeneity``           ``sum p / (1 + (i - j)^2)`` (inverse difference moment, WF0Z)
+    ``ASM``                   ``sum p^2`` (angular second moment, 8ZQL)
+    ``energy``                ``sqrt(ASM)`` (no IBSI feature)
+    ``correlation``           ``sum (i - mu)(j - mu) p / sigma^2`` (correlation, NI2N);
+                              1 for a region of one grey level (scikit-image's convention)
+    ``mean``                  ``mu = sum i p`` (joint average, 60VM): grey levels counted
+                              from 1, as IBSI does (:func:`skimage.feature.graycoprops`
+                              counts from 0: its mean is 1 lower)
+    ``variance``, ``std``     ``sigma^2`` (joint variance, UR99) and ``sigma``
+    ``entropy``               ``-sum p log2 p``, in bits (joint entropy, TU9B;
+                              :func:`~skimage.feature.graycoprops` uses the natural log)
+    ========================= ========================================================
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w)
+        Float image in ``[0, 1]`` (an integer image is divided by its dtype's maximum, as
+        the transformers do); with ``levels=None``, an integer image of grey levels.
+    mask : ndarray of bool, optional
+    levels : int in [2, 256] or None, default=32
+        Grey levels after quantisation. 256 keeps an 8-bit image's 256 values exactly.
+    distances : sequence of int, default=(1, 2, 4)
+        Chebyshev distances of the pixel pairs.
     props : sequence of str, default=GLCM_PROPS
-        Properties of :func:`skimage.feature.graycoprops` (entropy uses the natural log).
+        Any of the properties above.
 
     Returns
     -------
@@ -509,38 +721,34 @@ def glcm_features(image: np.ndarray, mask: np.ndarray | None = None, *, levels: 
 
     References
     ----------
-    Haralick RM, Shanmugam K, Dinstein I. Textural features for image classification.
-    IEEE Trans. Systems, Man, and Cybernetics SMC-3(6):610-621, 1973.
+    Haralick RM, Shanmugam K, Dinstein I. Textural features for image
+    classification. IEEE Trans. Systems, Man, and Cybernetics SMC-3(6):610-621, 1973.
+    doi:10.1109/TSMC.1973.4309314
+
+    Zwanenburg A et al. The Image Biomarker Standardization Initiative: standardized
+    quantitative radiomics for high-throughput image-based phenotyping. Radiology
+    295(2):328-338, 2020. doi:10.1148/radiol.2020191145
 
     Examples
     --------
     >>> import numpy as np
     >>> glcm_features(np.random.default_rng(0).random((32, 32))).shape
     (54,)
+    >>> img = np.array([[1, 1, 2], [1, 2, 2], [2, 2, 2]], dtype=np.uint8)
+    >>> glcm_features(img, levels=None, distances=(1,), props=("mean",)).round(3).tolist()
+    [1.677, 0.125]
     """
-    levels, distances, props = _check_glcm(levels, distances, props)
-    q = quantize(image, levels)
-    if mask is None:
-        P = graycomatrix(q, distances, _ANGLES, levels=levels, symmetric=True)
-    else:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != q.shape:
-            raise ValueError(f"mask has shape {mask.shape} but the image has shape {q.shape}")
-        sl = _bbox(mask) if mask.any() else (slice(None), slice(None))
-        q = np.where(mask, q + 1, 0).astype(np.uint8)[sl]  # the bbox holds every inside pair
-        P = graycomatrix(q, distances, _ANGLES, levels=levels + 1, symmetric=True)[1:, 1:]
-    counts = P.sum(axis=(0, 1))
-    if np.any(counts == 0):
-        k, a = np.argwhere(counts == 0)[0]
+    levels, distances, props = _check_glcm(levels, distances, props, allow_none=True)
+    counts, grey = glcm_matrices(image, mask, levels=levels, distances=distances)
+    totals = counts.sum(axis=(0, 1))
+    if np.any(totals == 0):
+        k, a = np.argwhere(totals == 0)[0]
         raise ValueError(f"no pair of pixels at distance {distances[k]} and angle "
-                         f"{round(np.degrees(_ANGLES[a]))} degrees lies inside the region; "
+                         f"{_ANGLE_DEGREES[a]} degrees lies inside the region; "
                          "use smaller distances or a larger mask")
-    out = np.empty((len(distances), len(props), 2))
-    for k, prop in enumerate(props):
-        values = graycoprops(P, prop)  # (n_distances, n_angles); normalises each matrix itself
-        out[:, k, 0] = values.mean(axis=1)
-        out[:, k, 1] = np.ptp(values, axis=1)
-    return out.ravel()
+    values = _glcm_props(counts, grey, props)  # (n_props, n_distances, 4)
+    out = np.stack([values.mean(axis=2), np.ptp(values, axis=2)], axis=-1)  # (props, dist, 2)
+    return out.transpose(1, 0, 2).ravel()
 
 
 def glcm_feature_names(distances=(1, 2, 4), props: Sequence[str] = GLCM_PROPS) -> list[str]:
@@ -558,18 +766,22 @@ def glcm_feature_names(distances=(1, 2, 4), props: Sequence[str] = GLCM_PROPS) -
 class GLCMFeatures(BaseFeatureExtractor):
     """Gray-level co-occurrence (Haralick 1973) texture statistics as a transformer.
 
-    Quantise to ``levels`` gray levels, count symmetric co-occurrence matrices at each
-    distance and at 0/45/90/135 degrees, compute each property and summarise it over the
-    angles by mean and range (rotation-robust). Output: ``len(distances) * len(props) * 2``
-    columns (54 by default) named like ``glcm.d1.contrast.mean``.
+    Quantise to ``levels`` gray levels (numbered ``1..levels``), count symmetric
+    co-occurrence matrices at each distance ``d`` and at 0/45/90/135 degrees (diagonal
+    offsets ``(d, d)``: Chebyshev distance ``d``, as Haralick and IBSI), compute each
+    property and summarise it over the angles by mean and range (rotation-robust). Output:
+    ``len(distances) * len(props) * 2`` columns (54 by default) named like
+    ``glcm.d1.contrast.mean``. :func:`glcm_features` gives each property's formula and its
+    IBSI name (``mean`` is IBSI's joint average, ``entropy`` its joint entropy in bits).
 
     Quantisation covers ``[0, 1]``, the scale featbus gives every image (integers divided by
     their dtype's maximum); 12-bit data stored as ``uint16`` would use only ``levels / 16``
-    levels, so put :class:`~featbus.Normalize` before this step for them.
+    levels, so put :class:`~featbus.Normalize` before this step for them. ``levels=256``
+    keeps the 256 values of 8-bit images exactly (no quantisation).
 
     Parameters
     ----------
-    levels : int, default=32
+    levels : int in [2, 256], default=32
     distances : sequence of int, default=(1, 2, 4)
     props : sequence of str, default=GLCM_PROPS
         Any of ``contrast, dissimilarity, homogeneity, ASM, energy, correlation, mean,
@@ -583,7 +795,8 @@ class GLCMFeatures(BaseFeatureExtractor):
 
     See Also
     --------
-    glcm_features : the function for one image.
+    glcm_features : the function for one image (it also takes ``levels=None`` for images that
+        already hold integer grey levels).
 
     Examples
     --------
