@@ -71,7 +71,7 @@ def write_phantoms(folder: Path, n: int, size: int, seed: int = 0) -> list[str]:
 def handcrafted():
     from sklearn.pipeline import FeatureUnion
 
-    from featbus.features.texture import GLCMFeatures, HOGFeatures, LBPFeatures
+    from featbus import GLCMFeatures, HOGFeatures, LBPFeatures
 
     parts = [("hog", HOGFeatures()), ("lbp", LBPFeatures()), ("glcm", GLCMFeatures())]
     try:

@@ -40,7 +40,8 @@ from skimage.feature import graycomatrix, graycoprops, hog, local_binary_pattern
 from featbus import ImageRecord
 from featbus.features.intensity import IntensityStats
 from featbus.features.shape import ShapeFeatures, shape_features
-from featbus.features.texture import GLCM_PROPS, GLCMFeatures, HOGFeatures, LBPFeatures
+from featbus import GLCMFeatures, HOGFeatures, LBPFeatures
+from featbus.features.glcm import GLCM_PROPS
 from sklearn.pipeline import FeatureUnion
 
 BUSI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
@@ -75,7 +76,7 @@ def plain_hog(rec):
 
 
 def plain_lbp(rec):
-    # 8-bit images: featbus codes them as they are (see featbus.features.texture._as_lbp_input)
+    # 8-bit images: featbus codes them as they are (see featbus.features.lbp._as_lbp_input)
     x = rec.image
     out = []
     for r in (1, 2, 3):

@@ -265,6 +265,20 @@ def check_mask(mask: Any, shape: tuple[int, int], *, index: int | None = None,
     return mask > 0 if mask.dtype != bool else mask
 
 
+def mask_bbox(mask: np.ndarray) -> tuple[slice, slice]:
+    """Row and column slices of the bounding box of a non-empty mask.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.zeros((5, 6), bool); m[1:3, 2:5] = True
+    >>> mask_bbox(m)
+    (slice(1, 3, None), slice(2, 5, None))
+    """
+    rows, cols = np.nonzero(mask)
+    return slice(int(rows.min()), int(rows.max()) + 1), slice(int(cols.min()), int(cols.max()) + 1)
+
+
 def _read_indexed(path, index: int | None) -> np.ndarray:
     """Read a file; a read error gets the item's index added to its message."""
     from .io import read_image
@@ -429,9 +443,11 @@ class BaseFeatureExtractor(_ImageInputMixin, TransformerMixin, BaseEstimator):
     _prefix = "feature"
     _uses_mask = False  # True for extractors that need a mask whatever the region (shape features)
 
-    #: Declarative constraints of the parameters (scikit-learn's validation); subclasses
-    #: define theirs, one entry per parameter.
-    _parameter_constraints: dict = {}
+    #: Declarative constraints of the parameters (scikit-learn's validation) that every extractor
+    #: shares; a subclass extends them with its own (``{**BaseFeatureExtractor._parameter_constraints,
+    #: ...}``). Only the parameters an estimator has are checked.
+    _parameter_constraints: dict = {"region": REGION, "empty_mask": EMPTY_MASK, "n_jobs": N_JOBS,
+                                    "cache": CACHE, "progress": PROGRESS}
 
     def _check_params(self) -> None:
         """Validate the parameters: the declarative constraints, then :meth:`_check_rules`."""
@@ -501,9 +517,7 @@ class BaseFeatureExtractor(_ImageInputMixin, TransformerMixin, BaseEstimator):
                         raise ImageError("has an empty lesion mask (empty_mask='raise')", index, rec.path)
                     mask = None  # documented: an empty mask means "use the whole image"
                 elif getattr(self, "region", "image") == "bbox":
-                    rows, cols = np.nonzero(mask)
-                    sl = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
-                    image, mask = image[sl], None
+                    image, mask = image[mask_bbox(mask)], None
             vec = np.asarray(self._features(image, mask), dtype=np.float64).ravel()
         except ImageError:
             raise

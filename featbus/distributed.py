@@ -30,8 +30,9 @@ import os
 import re
 import uuid
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -333,7 +334,7 @@ def extract(paths: Sequence[str | os.PathLike], transformer, *, output: str | os
     >>> import tempfile, numpy as np
     >>> from PIL import Image
     >>> from featbus.distributed import extract
-    >>> from featbus.features.texture import LBPFeatures
+    >>> from featbus.features.lbp import LBPFeatures
     >>> folder = tempfile.mkdtemp()
     >>> rng = np.random.default_rng(0)
     >>> paths = []

@@ -58,8 +58,9 @@ import threading
 import time
 import warnings
 from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -44,9 +44,9 @@ __all__ = [
 
 #: Handcrafted feature names -> (module, class). Any other name is a DeepFeatures backbone.
 FEATURES: dict[str, tuple[str, str]] = {
-    "hog": ("featbus.features.texture", "HOGFeatures"),
-    "lbp": ("featbus.features.texture", "LBPFeatures"),
-    "glcm": ("featbus.features.texture", "GLCMFeatures"),
+    "hog": ("featbus.features.hog", "HOGFeatures"),
+    "lbp": ("featbus.features.lbp", "LBPFeatures"),
+    "glcm": ("featbus.features.glcm", "GLCMFeatures"),
     "intensity": ("featbus.features.intensity", "IntensityStats"),
     "shape": ("featbus.features.shape", "ShapeFeatures"),
 }

@@ -107,7 +107,7 @@ def test_extractor_regions_and_empty_masks():
         MeanFeature(region="mask", empty_mask="raise").fit(recs).transform(recs)
     with pytest.raises(ImageError, match="needs a lesion mask"):
         MeanFeature(region="mask").fit(recs).transform([r.image for r in recs])
-    with pytest.raises(ValueError, match="region must be"):
+    with pytest.raises(ValueError, match="'region' parameter of MeanFeature must be a str among"):
         MeanFeature(region="roi").fit(recs)
     with pytest.raises(ValueError, match="2 images but y has 3"):
         MeanFeature().fit(recs, [0, 1, 1])

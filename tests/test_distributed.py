@@ -314,7 +314,7 @@ def test_grid_search_on_dask_backend(client):
 
 
 def test_featbus_extractor_on_busi(busi_root, tmp_path):
-    from featbus.features.texture import LBPFeatures
+    from featbus.features.lbp import LBPFeatures
 
     paths = sorted(str(p) for p in (busi_root / "benign").glob("*).png"))[:6]
     lbp = LBPFeatures(radii=(1,))

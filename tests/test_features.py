@@ -18,20 +18,9 @@ from sklearn.svm import SVC
 from featbus import ImageError, ImageRecord
 from featbus.features.intensity import IntensityStats, intensity_feature_names, intensity_features
 from featbus.features.shape import SHAPE_FEATURES, ShapeFeatures, shape_feature_names, shape_features
-from featbus.features.texture import (
-    GLCMFeatures,
-    HOGFeatures,
-    LBPFeatures,
-    glcm_feature_names,
-    glcm_features,
-    glcm_matrices,
-    hog_features,
-    hog_length,
-    lbp_feature_names,
-    lbp_features,
-    lbp_n_bins,
-    quantize,
-)
+from featbus.features.glcm import GLCMFeatures, glcm_feature_names, glcm_features, glcm_matrices, quantize
+from featbus.features.hog import HOGFeatures, hog_features, hog_length
+from featbus.features.lbp import LBPFeatures, lbp_feature_names, lbp_features, lbp_n_bins
 
 ANGLES = [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4]
 GLCM_PROPS = ("contrast", "dissimilarity", "homogeneity", "ASM", "energy", "correlation", "mean",
@@ -272,7 +261,7 @@ def test_glcm_levels_none_and_256_take_grey_levels_as_they_are():
     np.testing.assert_allclose(glcm_features(img8), GLCMFeatures().fit_transform([img8])[0], rtol=1e-12)
     with pytest.raises(ValueError, match="integer image"):
         glcm_features(img8 / 255.0, levels=None)
-    with pytest.raises(ValueError, match="levels must be an int in"):
+    with pytest.raises(ValueError, match="'levels' parameter of GLCMFeatures must be an int in the range"):
         GLCMFeatures(levels=None).fit([img8])
 
 

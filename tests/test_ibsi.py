@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 
 from featbus.features.intensity import intensity_feature_names, intensity_features
-from featbus.features.texture import glcm_features, glcm_feature_names
+from featbus.features.glcm import glcm_feature_names, glcm_features
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = Path(os.environ.get("FEATBUS_REFERENCE", REPO.parent / "shared" / "reference"))

@@ -1,7 +1,7 @@
 """Image -> feature-vector transformers.
 
-Handcrafted families live in :mod:`~featbus.features.texture` (HOG, LBP, GLCM),
-:mod:`~featbus.features.intensity` (first-order statistics) and
+Handcrafted families live in :mod:`~featbus.features.hog`, :mod:`~featbus.features.lbp`,
+:mod:`~featbus.features.glcm`,:mod:`~featbus.features.intensity` (first-order statistics) and
 :mod:`~featbus.features.shape` (lesion-mask shape). Names are imported lazily so that
 ``import featbus.features`` never pulls in heavy optional dependencies (TensorFlow for the
 deep features).
@@ -10,15 +10,15 @@ deep features).
 from importlib import import_module
 
 _PUBLIC = {
-    "HOGFeatures": ".texture",
-    "hog_features": ".texture",
-    "hog_feature_names": ".texture",
-    "LBPFeatures": ".texture",
-    "lbp_features": ".texture",
-    "lbp_feature_names": ".texture",
-    "GLCMFeatures": ".texture",
-    "glcm_features": ".texture",
-    "glcm_feature_names": ".texture",
+    "HOGFeatures": ".hog",
+    "hog_features": ".hog",
+    "hog_feature_names": ".hog",
+    "LBPFeatures": ".lbp",
+    "lbp_features": ".lbp",
+    "lbp_feature_names": ".lbp",
+    "GLCMFeatures": ".glcm",
+    "glcm_features": ".glcm",
+    "glcm_feature_names": ".glcm",
     "IntensityStats": ".intensity",
     "intensity_features": ".intensity",
     "intensity_feature_names": ".intensity",

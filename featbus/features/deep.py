@@ -44,17 +44,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import (
-    CACHE,
-    EMPTY_MASK,
-    N_JOBS,
-    PROGRESS,
-    REGION,
     BaseFeatureExtractor,
     ImageError,
     ImageRecord,
     _check_y_length,
     check_images,
     load_item,
+    mask_bbox,
     to_float,
 )
 from ..extraction import extract_rows
@@ -327,12 +323,8 @@ class DeepFeatures(BaseFeatureExtractor):
         "pooling": [None, StrOptions(set(POOLINGS)), list, tuple],
         "input_size": [None, Interval(Integral, 1, None, closed="left"), list, tuple],
         "aspect": [StrOptions(set(ASPECTS))],
-        "region": REGION,
-        "empty_mask": EMPTY_MASK,
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "cache": CACHE,
-        "progress": PROGRESS,
-        "n_jobs": N_JOBS,
+        **BaseFeatureExtractor._parameter_constraints,
     }
 
     def __init__(self, backbone: str = "vgg16", weights: Any = "imagenet", layers=None,
@@ -430,11 +422,9 @@ class DeepFeatures(BaseFeatureExtractor):
                 if self.empty_mask == "raise":
                     raise ImageError("has an empty lesion mask (empty_mask='raise')", index, rec.path)
             else:
-                rows, cols = np.nonzero(rec.mask)
-                sl = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
                 if self.region == "mask":
                     image = np.where(rec.mask, image, 0.0)
-                image = image[sl]
+                image = image[mask_bbox(rec.mask)]
         return _fit_square(image, self.input_size_, self.aspect) * np.float32(255.0)
 
     def _setting_extra(self) -> dict:

@@ -9,9 +9,11 @@ phantom.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from numbers import Integral
 
 import numpy as np
+from sklearn.utils._param_validation import Interval
 
 from .._base import BaseFeatureExtractor
 
@@ -234,6 +236,13 @@ class IntensityStats(BaseFeatureExtractor):
         ``"mask"``: statistics of the lesion pixels only.
     empty_mask : {"image", "raise"}, default="image"
     n_jobs : int or None, default=None
+        Images processed in parallel (joblib).
+    cache : None, False, str, path or joblib.Memory, default=None
+        Where computed rows are kept (see :mod:`featbus.extraction`): ``None``, in this process
+        (and in the folder ``$FEATBUS_CACHE`` names, if set); a folder, also on disk, shared
+        between processes and runs; ``False``, nowhere.
+    progress : bool or "auto", default="auto"
+        Progress bar over the images computed; ``"auto"``: only in a terminal.
 
     See Also
     --------
@@ -254,13 +263,21 @@ class IntensityStats(BaseFeatureExtractor):
 
     _prefix = "intensity"
 
+    _parameter_constraints = {
+        "percentiles": [tuple, list, np.ndarray],
+        "bins": [Interval(Integral, 2, None, closed="left"), tuple, list, np.ndarray],
+        **BaseFeatureExtractor._parameter_constraints,
+    }
+
     def __init__(self, percentiles=(10, 25, 50, 75, 90), bins=64, region="image", empty_mask="image",
-                 n_jobs=None):
+                 n_jobs=None, cache=None, progress="auto"):
         self.percentiles = percentiles
         self.bins = bins
         self.region = region
         self.empty_mask = empty_mask
         self.n_jobs = n_jobs
+        self.cache = cache
+        self.progress = progress
 
     def _fit_features(self, items: list) -> list[str]:
         return intensity_feature_names(self.percentiles, self.bins)

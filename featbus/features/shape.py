@@ -11,7 +11,7 @@ from skimage.measure import perimeter as _perimeter
 from skimage.measure import regionprops
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from .._base import CACHE, N_JOBS, PROGRESS, BaseFeatureExtractor
+from .._base import BaseFeatureExtractor
 
 __all__ = ["shape_features", "shape_feature_names", "ShapeFeatures", "SHAPE_FEATURES"]
 
@@ -67,7 +67,8 @@ def _count_concavities(contour: np.ndarray, min_depth: float) -> int:
             return 0
     if defects is None:
         return 0
-    depth = np.asarray(defects).reshape(-1, 4)[:, 3] / 256.0  # OpenCV stores the depth as fixed point, 8 fractional bits
+    # OpenCV stores the depth as fixed point, 8 fractional bits
+    depth = np.asarray(defects).reshape(-1, 4)[:, 3] / 256.0
     return int(np.count_nonzero(depth >= min_depth))
 
 
@@ -225,9 +226,9 @@ class ShapeFeatures(BaseFeatureExtractor):
     _prefix = "shape"
     _uses_mask = True
 
-    _parameter_constraints = {"empty": [StrOptions(set(_EMPTY))],
-                              "concavity_depth": [Interval(Real, 0, None, closed="neither")],
-                              "n_jobs": N_JOBS, "cache": CACHE, "progress": PROGRESS}
+    _parameter_constraints = {**BaseFeatureExtractor._parameter_constraints,
+                              "empty": [StrOptions(set(_EMPTY))],
+                              "concavity_depth": [Interval(Real, 0, None, closed="neither")]}
 
     def __init__(self, empty="zeros", concavity_depth=0.1, n_jobs=None, cache=None, progress="auto"):
         self.empty = empty

@@ -30,9 +30,9 @@ True
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 __all__ = ["Backbone", "BACKBONES", "get_backbone", "keras_cache_dir", "resolve_imagenet_file"]
 

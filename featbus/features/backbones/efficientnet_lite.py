@@ -320,7 +320,7 @@ class _LegacyUnpickler(pickle.Unpickler):
         return self._storages[key]
 
 
-def read_legacy_torch_file(path: str | os.PathLike) -> "OrderedDict[str, np.ndarray]":
+def read_legacy_torch_file(path: str | os.PathLike) -> OrderedDict[str, np.ndarray]:
     """Read a PyTorch state dict saved in the legacy (non-zip) format, without torch.
 
     The format is: pickle(magic number), pickle(protocol version), pickle(sys info),

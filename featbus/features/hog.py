@@ -1,0 +1,247 @@
+"""HOG: histograms of oriented gradients (Dalal and Triggs, 2005), a function and a transformer.
+
+:func:`hog_features` resizes a ``float`` image in ``[0, 1]`` and calls
+:func:`skimage.feature.hog`: it gives exactly what a direct call on the same resized array
+gives. :class:`HOGFeatures` wraps it for batches (:class:`~featbus._base.BaseFeatureExtractor`:
+input checks, ``region``, ``n_jobs``, feature names, ``set_output``, the extraction cache).
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import cv2
+import numpy as np
+from skimage.feature import hog
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .._base import (
+    BaseFeatureExtractor,
+    ImageRecord,
+    _PathLike,
+    load_item,
+    mask_bbox,
+)
+
+__all__ = ["hog_features", "hog_feature_names", "hog_length", "HOGFeatures"]
+
+
+def _pair(value, name: str) -> tuple[int, int]:
+    """Validate an ``int`` or ``(int, int)`` parameter; return a pair of positive ints."""
+    pair = (value, value) if np.isscalar(value) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in pair):
+        raise ValueError(f"{name} must be a positive int or a pair of positive ints, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+_BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
+
+
+def hog_length(shape: tuple[int, int], orientations: int = 9, pixels_per_cell=(8, 8),
+               cells_per_block=(2, 2)) -> int:
+    """Number of HOG values for an image of ``shape`` (height, width).
+
+    ``n_cells = shape // pixels_per_cell`` (per axis, remainder pixels are ignored),
+    ``n_blocks = n_cells - cells_per_block + 1`` (per axis, blocks overlap by all but one
+    cell), and the length is ``prod(n_blocks) * prod(cells_per_block) * orientations``.
+
+    Examples
+    --------
+    >>> hog_length((128, 128))
+    8100
+    """
+    ppc, cpb = _pair(pixels_per_cell, "pixels_per_cell"), _pair(cells_per_block, "cells_per_block")
+    n_blocks = [shape[k] // ppc[k] - cpb[k] + 1 for k in range(2)]
+    if min(n_blocks) < 1:
+        raise ValueError(
+            f"an image of {shape[0]}x{shape[1]} pixels holds no HOG block of {cpb[0]}x{cpb[1]} cells "
+            f"of {ppc[0]}x{ppc[1]} pixels; use a larger image/size or smaller cells")
+    return int(n_blocks[0] * n_blocks[1] * cpb[0] * cpb[1] * orientations)
+
+
+def _resize_float(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if image.shape == tuple(size):
+        return image
+    # Area interpolation averages the source pixels a target pixel covers: no aliasing when
+    # shrinking (the usual case), plain bilinear-like when enlarging.
+    return cv2.resize(np.ascontiguousarray(image, dtype=np.float32), (size[1], size[0]),
+                      interpolation=cv2.INTER_AREA)
+
+
+def hog_features(image: np.ndarray, *, size: tuple[int, int] | None = (128, 128),
+                 orientations: int = 9, pixels_per_cell=(8, 8), cells_per_block=(2, 2),
+                 block_norm: str = "L2-Hys") -> np.ndarray:
+    """Histogram of oriented gradients of one gray image.
+
+    The image is first resized to ``size`` (OpenCV area interpolation), then passed to
+    :func:`skimage.feature.hog` with ``feature_vector=True``.
+
+    Why the length depends on the image size: HOG tiles the image into cells of
+    ``pixels_per_cell`` and concatenates one normalised histogram per overlapping *block*
+    of cells, keeping the spatial layout, so a larger image has more blocks. Resizing every
+    image to one ``size`` is what makes the vectors of different images comparable columns.
+    The length is ``hog_length(size, orientations, pixels_per_cell, cells_per_block)``:
+    ``((H//ph - bh + 1) * (W//pw - bw + 1)) * bh * bw * orientations``, 8100 by default.
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w)
+        Gray image, float in ``[0, 1]``.
+    size : (int, int) or None
+        ``(height, width)`` to resize to; ``None`` uses the image as it is.
+    orientations, pixels_per_cell, cells_per_block, block_norm
+        As in :func:`skimage.feature.hog`.
+
+    Returns
+    -------
+    features : ndarray of shape (hog_length(size, ...),)
+
+    References
+    ----------
+    Dalal N, Triggs B. Histograms of oriented gradients for human detection. CVPR 2005.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.random.default_rng(0).random((100, 80))
+    >>> hog_features(img, size=(64, 64)).shape
+    (1764,)
+    """
+    image = np.asarray(image, dtype=np.float32)
+    if size is not None:
+        image = _resize_float(image, _pair(size, "size"))
+    hog_length(image.shape, orientations, pixels_per_cell, cells_per_block)  # clear error if too small
+    return hog(image, orientations=orientations, pixels_per_cell=_pair(pixels_per_cell, "pixels_per_cell"),
+               cells_per_block=_pair(cells_per_block, "cells_per_block"), block_norm=block_norm,
+               feature_vector=True)
+
+
+def hog_feature_names(shape: tuple[int, int], orientations: int = 9, pixels_per_cell=(8, 8),
+                      cells_per_block=(2, 2)) -> list[str]:
+    """Names ``hog.0`` ... ``hog.{n-1}`` for images of (resized) ``shape``.
+
+    Examples
+    --------
+    >>> hog_feature_names((16, 16))[:2]
+    ['hog.0', 'hog.1']
+    """
+    return [f"hog.{i}" for i in range(hog_length(shape, orientations, pixels_per_cell, cells_per_block))]
+
+
+def _item_shape(item, index: int) -> tuple[int, int]:
+    """Shape of one item, reading the file only when the pixels are not in memory."""
+    image = item.image if isinstance(item, ImageRecord) else item
+    if isinstance(image, np.ndarray) and image.ndim == 2:
+        return image.shape
+    return load_item(item, index).image.shape
+
+
+class HOGFeatures(BaseFeatureExtractor):
+    """Histogram of oriented gradients (Dalal & Triggs 2005) as a transformer.
+
+    Every image is resized to ``size`` first (OpenCV area interpolation) because the HOG
+    length grows with the image size (one histogram per block of cells, spatial layout
+    kept): with a common size every image gives the same columns. The output has
+    ``((H//ph - bh + 1) * (W//pw - bw + 1)) * bh * bw * orientations`` columns, 8100 with
+    the defaults (128x128, 8x8-pixel cells, 2x2-cell blocks, 9 orientations), named
+    ``hog.0`` ... ``hog.8099``.
+
+    Parameters
+    ----------
+    size : (int, int) or None, default=(128, 128)
+        ``(height, width)`` every image (or region) is resized to. ``None`` keeps images as
+        they are; then all images must have the size of the first image seen in ``fit``
+        (an error names any that differs), and ``region`` must be ``"image"``.
+    orientations : int, default=9
+    pixels_per_cell : (int, int), default=(8, 8)
+    cells_per_block : (int, int), default=(2, 2)
+    block_norm : {"L1", "L1-sqrt", "L2", "L2-Hys"}, default="L2-Hys"
+        As in :func:`skimage.feature.hog`.
+    region : {"image", "bbox", "mask"}, default="image"
+        HOG needs a rectangle: ``"mask"`` behaves like ``"bbox"`` (the mask's bounding box,
+        resized to ``size``).
+    empty_mask : {"image", "raise"}, default="image"
+        What an empty mask means with ``region != "image"``: use the whole image, or raise.
+    n_jobs : int or None, default=None
+        Images processed in parallel (joblib).
+    cache : None, False, str, path or joblib.Memory, default=None
+        Where computed rows are kept (see :mod:`featbus.extraction`): ``None``, in this process
+        (and in the folder ``$FEATBUS_CACHE`` names, if set); a folder, also on disk, shared
+        between processes and runs; ``False``, nowhere.
+    progress : bool or "auto", default="auto"
+        Progress bar over the images computed; ``"auto"``: only in a terminal.
+
+    Attributes
+    ----------
+    n_features_out_ : int
+    feature_names_out_ : ndarray of str
+    size_ : (int, int)
+        The size HOG is computed at (``size`` or the fitted image size).
+
+    See Also
+    --------
+    hog_features : the function for one image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = [np.random.default_rng(i).random((60, 50)) for i in range(3)]
+    >>> HOGFeatures(size=(32, 32)).fit_transform(X).shape
+    (3, 324)
+    """
+
+    _prefix = "hog"
+
+    _parameter_constraints = {
+        "size": [None, Interval(Integral, 1, None, closed="left"), tuple, list],
+        "orientations": [Interval(Integral, 1, None, closed="left")],
+        "pixels_per_cell": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "cells_per_block": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "block_norm": [StrOptions(set(_BLOCK_NORMS))],
+        **BaseFeatureExtractor._parameter_constraints,
+    }
+
+    def __init__(self, size=(128, 128), orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2),
+                 block_norm="L2-Hys", region="image", empty_mask="image", n_jobs=None, cache=None,
+                 progress="auto"):
+        self.size = size
+        self.orientations = orientations
+        self.pixels_per_cell = pixels_per_cell
+        self.cells_per_block = cells_per_block
+        self.block_norm = block_norm
+        self.region = region
+        self.empty_mask = empty_mask
+        self.n_jobs = n_jobs
+        self.cache = cache
+        self.progress = progress
+
+    def _fit_features(self, items: list) -> list[str]:
+        _pair(self.pixels_per_cell, "pixels_per_cell")
+        _pair(self.cells_per_block, "cells_per_block")
+        if self.size is None:
+            if self.region != "image":
+                raise ValueError("size=None needs region='image': regions differ in size, so HOG "
+                                 "lengths would differ; give a size such as (128, 128)")
+            self.size_ = tuple(int(s) for s in _item_shape(items[0], 0))
+            for i, item in enumerate(items):
+                if not isinstance(item, _PathLike):  # in-memory sizes are free to check now
+                    shape = _item_shape(item, i)
+                    if shape != self.size_:
+                        raise ValueError(
+                            f"image {i} is {shape[0]}x{shape[1]} but image 0 is "
+                            f"{self.size_[0]}x{self.size_[1]}; with size=None all images must "
+                            "share one size (or set size=(h, w) to resize them)")
+        else:
+            self.size_ = _pair(self.size, "size")
+        return hog_feature_names(self.size_, self.orientations, self.pixels_per_cell, self.cells_per_block)
+
+    def _features(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        if mask is not None:  # region="mask": HOG needs a rectangle, use the bounding box
+            image = image[mask_bbox(mask)]
+        if self.size is None and image.shape != self.size_:
+            raise ValueError(
+                f"is {image.shape[0]}x{image.shape[1]} but HOGFeatures(size=None) was fitted on "
+                f"{self.size_[0]}x{self.size_[1]} images; set size=(h, w) to resize")
+        return hog_features(image, size=self.size_, orientations=self.orientations,
+                            pixels_per_cell=self.pixels_per_cell, cells_per_block=self.cells_per_block,
+                            block_norm=self.block_norm)

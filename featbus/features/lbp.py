@@ -1,0 +1,274 @@
+"""LBP: multi-radius local binary pattern histograms (Ojala et al., 2002), function and transformer.
+
+:func:`lbp_features` codes an image on one integer scale (8-bit data as ``uint8``) and calls
+:func:`skimage.feature.local_binary_pattern` for each radius: on a ``uint8`` image it gives
+exactly scikit-image's codes. :class:`LBPFeatures` wraps it for batches
+(:class:`~featbus._base.BaseFeatureExtractor`).
+"""
+
+from __future__ import annotations
+
+import functools
+from numbers import Integral
+
+import numpy as np
+from skimage.feature import local_binary_pattern
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .._base import BaseFeatureExtractor
+
+__all__ = ["lbp_features", "lbp_feature_names", "lbp_n_bins", "LBPFeatures"]
+
+
+_LBP_METHODS = ("uniform", "ror", "nri_uniform")
+_LBP_TAG = {"uniform": "u", "ror": "ror", "nri_uniform": "n"}
+_ROR_MAX_POINTS = 16
+
+
+@functools.cache
+def _ror_codes(P: int) -> np.ndarray:
+    """Sorted codes that skimage's ``method="ror"`` can output for ``P`` points: the smallest
+    rotation of every ``P``-bit pattern (binary necklaces; 36 for P=8)."""
+    codes = np.arange(2 ** P, dtype=np.int64)
+    best = codes.copy()
+    mask = (1 << P) - 1
+    rot = codes
+    for _ in range(P - 1):
+        rot = ((rot >> 1) | ((rot & 1) << (P - 1))) & mask
+        np.minimum(best, rot, out=best)
+    return np.unique(best)
+
+
+def lbp_n_bins(points: int, method: str = "uniform") -> int:
+    """Histogram bins of one radius: ``P + 2`` (uniform), ``P (P - 1) + 3`` (nri_uniform),
+    number of ``P``-bit rotation classes (ror; 36 for P=8).
+
+    Examples
+    --------
+    >>> lbp_n_bins(8), lbp_n_bins(8, "nri_uniform"), lbp_n_bins(8, "ror")
+    (10, 59, 36)
+    """
+    if method == "uniform":
+        return points + 2
+    if method == "nri_uniform":
+        return points * (points - 1) + 3
+    if method == "ror":
+        return len(_ror_codes(points))
+    raise ValueError(f"method must be one of {_LBP_METHODS}, got {method!r}")
+
+
+def _lbp_config(radii, points, method) -> list[tuple[int, int]]:
+    if method not in _LBP_METHODS:
+        raise ValueError(f"method must be one of {_LBP_METHODS}, got {method!r}")
+    radii = (radii,) if np.isscalar(radii) else tuple(radii)
+    if not radii or not all(isinstance(r, (int, np.integer)) and r > 0 for r in radii):
+        raise ValueError(f"radii must be positive ints, got {radii!r}")
+    if points is None:
+        # 8 neighbours per unit of radius samples the circle at about one pixel spacing;
+        # "ror" keeps P=8 since its histogram has one bin per rotation class (~2**P / P).
+        pts = tuple(8 if method == "ror" else 8 * int(r) for r in radii)
+    else:
+        pts = (points,) * len(radii) if np.isscalar(points) else tuple(points)
+        if len(pts) != len(radii) or not all(isinstance(p, (int, np.integer)) and p >= 2 for p in pts):
+            raise ValueError(f"points must be an int >= 2 or one per radius, got {points!r}")
+    if method == "ror" and max(pts) > _ROR_MAX_POINTS:
+        raise ValueError(f"method='ror' has one bin per rotation class (about 2**P / P); "
+                         f"use points <= {_ROR_MAX_POINTS}, got {max(pts)}")
+    return [(int(r), int(p)) for r, p in zip(radii, pts)]
+
+
+def _as_lbp_input(image: np.ndarray) -> np.ndarray:
+    """The integer image LBP codes: 8-bit data on 0..255, anything else on its own integer scale.
+
+    LBP compares interpolated neighbours with the centre. When a neighbour *equals* the
+    centre (flat areas), scikit-image's bit depends on float rounding of the interpolation,
+    and that rounding depends on the scale of the values: ``k`` and ``257 k`` can give
+    different codes. So every image is coded on one canonical scale, whatever its dtype and
+    whether it comes through :func:`lbp_features` or the transformer (which sees ``[0, 1]``
+    floats): ``uint8`` images as they are; ``uint16`` images holding 8-bit data (every value a
+    multiple of 257) and ``[0, 1]`` floats on the 8-bit grid ``k / 255`` as ``uint8`` ``k``;
+    other ``uint16`` and integer images as they are; other floats as ``rint(x * 65535)``
+    (``uint16``), which gives back exactly the values of a ``uint16`` image scaled to
+    ``[0, 1]``.
+    """
+    image = np.asarray(image)
+    if image.dtype.kind == "f":
+        x = np.clip(image.astype(np.float64), 0, 1)
+        k8 = np.rint(x * 255)
+        # 8-bit data scaled to [0, 1] lies within float32 rounding (~1e-5) of the grid; any
+        # other uint16 value is at least 1/257 of a step away from it.
+        if np.all(np.abs(x * 255 - k8) < 1e-3):
+            return k8.astype(np.uint8)
+        return np.rint(x * 65535).astype(np.uint16)
+    if image.dtype.kind not in "ui":
+        raise ValueError(f"LBP needs a float or integer image, got dtype {image.dtype}")
+    if image.dtype == np.uint16 and not np.any(image % 257):
+        return (image // 257).astype(np.uint8)
+    return image
+
+
+def lbp_features(image: np.ndarray, mask: np.ndarray | None = None, *, radii=(1, 2, 3), points=None,
+                 method: str = "uniform") -> np.ndarray:
+    """Multi-radius local binary pattern histograms of one gray image.
+
+    For each radius ``R`` with ``P`` sampling points, :func:`skimage.feature.local_binary_pattern`
+    codes every pixel; the histogram of the codes (over ``mask`` pixels only, if a mask is
+    given; the codes themselves still see neighbours outside it, and are exactly the codes
+    of the whole image) is normalised to sum to 1. Histograms of all radii are concatenated.
+
+    The image is coded as integers (scikit-image's advice; see ``_as_lbp_input``): a
+    ``uint8`` image as it is, so the codes are exactly
+    ``local_binary_pattern(image, P, R, method)``; a ``[0, 1]`` float image holding 8-bit
+    data (what :class:`LBPFeatures` sees for a ``uint8`` image) and a ``uint16`` image
+    holding 8-bit data (values ``257 k``) as the same ``uint8`` ``k``, so that all three give
+    the same codes; other ``uint16``/integer images as they are and other floats as
+    ``rint(x * 65535)``. Interpolated neighbours that equal the centre are where the scale
+    would otherwise matter.
+
+    Why ``P + 2`` bins for ``method="uniform"``: a *uniform* pattern has at most two 0/1
+    transitions around the circle, and rotation-invariant uniform patterns are identified by
+    their number of ones, 0..P (``P + 1`` codes); every non-uniform pattern shares one extra
+    code ``P + 1``. ``"nri_uniform"`` keeps the rotation of uniform patterns:
+    ``P (P - 1) + 3`` bins (59 for P=8); ``"ror"`` has one bin per rotation class
+    (36 for P=8).
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w)
+        Gray image: float in ``[0, 1]``, or integer (non-negative).
+    mask : ndarray of bool, optional
+        Pixels whose codes are counted.
+    radii : sequence of int, default=(1, 2, 3)
+    points : int, sequence of int or None
+        Points per radius; ``None``: ``8 * R`` (8 for ``"ror"``).
+    method : {"uniform", "nri_uniform", "ror"}
+
+    Returns
+    -------
+    features : ndarray of shape (sum(lbp_n_bins(P, method) for each radius),)
+        54 values with the defaults (10 + 18 + 26).
+
+    References
+    ----------
+    Ojala T, Pietikainen M, Maenpaa T. Multiresolution gray-scale and rotation invariant
+    texture classification with local binary patterns. IEEE TPAMI 24(7):971-987, 2002.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> v = lbp_features(np.random.default_rng(0).random((32, 32)))
+    >>> v.shape, round(float(v[:10].sum()), 6)
+    ((54,), 1.0)
+    """
+    config = _lbp_config(radii, points, method)
+    coded = _as_lbp_input(image)
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != coded.shape:
+            raise ValueError(f"mask has shape {mask.shape} but the image has shape {coded.shape}")
+        if not mask.any():
+            raise ValueError("mask is empty: no pixel to build an LBP histogram from")
+        # Codes of masked pixels only need neighbours within max(R) + 1 (bilinear sampling),
+        # so the rows and columns beyond that are not coded. The window starts at (0, 0):
+        # scikit-image samples at (r + dr, c + dc) and the float rounding of that sum, which
+        # decides ties, depends on r and c, so shifting the origin could change codes.
+        pad = max(r for r, _ in config) + 1
+        rows, cols = np.nonzero(mask)
+        sl = (slice(0, rows.max() + pad + 1), slice(0, cols.max() + pad + 1))
+        coded, mask = coded[sl], mask[sl]
+    out = []
+    for R, P in config:
+        codes = local_binary_pattern(coded, P, R, method=method)
+        if mask is not None:
+            codes = codes[mask]
+        codes = codes.astype(np.int64).ravel()
+        if method == "ror":
+            codes = np.searchsorted(_ror_codes(P), codes)
+        hist = np.bincount(codes, minlength=lbp_n_bins(P, method)).astype(np.float64)
+        out.append(hist / hist.sum())
+    return np.concatenate(out)
+
+
+def lbp_feature_names(radii=(1, 2, 3), points=None, method: str = "uniform") -> list[str]:
+    """Names ``lbp.r{R}.p{P}.{tag}{bin}``: tag ``u`` (uniform), ``n`` (nri_uniform), ``ror``.
+
+    Examples
+    --------
+    >>> lbp_feature_names(radii=(1,))[:3]
+    ['lbp.r1.p8.u0', 'lbp.r1.p8.u1', 'lbp.r1.p8.u2']
+    """
+    tag = _LBP_TAG.get(method, "")
+    return [f"lbp.r{R}.p{P}.{tag}{b}" for R, P in _lbp_config(radii, points, method)
+            for b in range(lbp_n_bins(P, method))]
+
+
+class LBPFeatures(BaseFeatureExtractor):
+    """Multi-radius local binary pattern histograms (Ojala et al. 2002) as a transformer.
+
+    One normalised histogram per radius, concatenated. With ``method="uniform"`` each radius
+    gives ``P + 2`` bins: ``P + 1`` rotation-invariant uniform patterns (at most two 0/1
+    transitions, identified by their number of ones) plus one shared bin for all non-uniform
+    patterns; the defaults (radii 1, 2, 3 with 8, 16, 24 points) give 10 + 18 + 26 = 54
+    columns named like ``lbp.r1.p8.u3``. ``"nri_uniform"`` gives ``P (P - 1) + 3`` bins per
+    radius, ``"ror"`` one bin per rotation class (36 for P=8).
+
+    Images are coded as integers on one scale whatever their dtype (8-bit data as ``0..255``,
+    see :func:`lbp_features`), so a ``uint8`` image gives exactly the codes of
+    ``skimage.feature.local_binary_pattern`` on it, through this transformer or the function.
+
+    Parameters
+    ----------
+    radii : sequence of int, default=(1, 2, 3)
+    points : int, sequence of int or None, default=None
+        Sampling points per radius; ``None`` means ``8 * R`` (8 for ``"ror"``).
+    method : {"uniform", "nri_uniform", "ror"}, default="uniform"
+    region : {"image", "bbox", "mask"}, default="image"
+        ``"mask"``: the codes are those of the whole image (neighbours outside the lesion are
+        real pixels) and only the codes of masked pixels are counted.
+    empty_mask : {"image", "raise"}, default="image"
+    n_jobs : int or None, default=None
+        Images processed in parallel (joblib).
+    cache : None, False, str, path or joblib.Memory, default=None
+        Where computed rows are kept (see :mod:`featbus.extraction`): ``None``, in this process
+        (and in the folder ``$FEATBUS_CACHE`` names, if set); a folder, also on disk, shared
+        between processes and runs; ``False``, nowhere.
+    progress : bool or "auto", default="auto"
+        Progress bar over the images computed; ``"auto"``: only in a terminal.
+
+    See Also
+    --------
+    lbp_features : the function for one image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).random((4, 32, 32))
+    >>> LBPFeatures(radii=(1, 2)).fit_transform(X).shape
+    (4, 28)
+    """
+
+    _prefix = "lbp"
+
+    _parameter_constraints = {
+        "radii": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "points": [None, Interval(Integral, 2, None, closed="left"), tuple, list],
+        "method": [StrOptions(set(_LBP_METHODS))],
+        **BaseFeatureExtractor._parameter_constraints,
+    }
+
+    def __init__(self, radii=(1, 2, 3), points=None, method="uniform", region="image",
+                 empty_mask="image", n_jobs=None, cache=None, progress="auto"):
+        self.radii = radii
+        self.points = points
+        self.method = method
+        self.region = region
+        self.empty_mask = empty_mask
+        self.n_jobs = n_jobs
+        self.cache = cache
+        self.progress = progress
+
+    def _fit_features(self, items: list) -> list[str]:
+        return lbp_feature_names(self.radii, self.points, self.method)
+
+    def _features(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        return lbp_features(image, mask, radii=self.radii, points=self.points, method=self.method)
