@@ -99,7 +99,10 @@ def efficientnet_lite0(input_shape: tuple = (None, None, 3), include_top: bool =
         (converted once, then cached, see the module docstring). ``None``: random
         initialisation. A path: a ``.npz`` made by :func:`convert_torch_state_dict` /
         ``imagenet_weights_path``, a legacy PyTorch ``.pth`` state dict in the same naming,
-        or a Keras ``.weights.h5`` saved from a model of the same configuration.
+        or a Keras ``.weights.h5`` saved from a model of the same configuration. No file runs
+        code: ``.npz`` is read with ``allow_pickle=False``, ``.pth`` with
+        :func:`read_legacy_torch_file`'s restricted unpickler (a foreign class or function
+        raises ``pickle.UnpicklingError`` naming the file), ``.h5`` holds arrays only.
     classes : int
         Size of the classifier when ``include_top`` (1000 for the ImageNet weights).
     dropout : float
