@@ -31,6 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ._base import ImageError
 from ._version import __version__
 
 __all__ = ["main", "extract_features", "build_parser"]
@@ -150,8 +151,12 @@ def _load_folder(path: str, on_error: str = "raise"):
         hint = " (--on-error skip leaves unreadable images out)" if on_error == "raise" else ""
         raise CLIError(f"cannot read the data set in {str(p)!r}: {exc}{hint}") from exc
     skipped = list(getattr(data, "skipped", []) or [])
+    if on_error == "skip":
+        data, unusable = _drop_unusable(data)
+        skipped += unusable
+        data.skipped = skipped
     if skipped:
-        print(f"skipped {len(skipped)} unreadable image(s):", file=sys.stderr)
+        print(f"skipped {len(skipped)} unreadable or unusable image(s):", file=sys.stderr)
         for path_, reason in skipped:
             print(f"  {path_}: {_one_line(reason)}", file=sys.stderr)
     if len(data.target) == 0:
@@ -160,6 +165,28 @@ def _load_folder(path: str, on_error: str = "raise"):
         raise CLIError(f"{str(p)!r} holds a single class ({list(data.target_names)}); "
                        "evaluation needs at least two class sub-folders")
     return data
+
+
+def _drop_unusable(data):
+    """Leave out images that read but that no extractor takes (too small, NaN...): the same
+    checks every featbus transformer runs, done once here so that --on-error skip covers them."""
+    from ._base import ImageError, load_item
+
+    keep, unusable = [], []
+    for i, rec in enumerate(data.data):
+        try:
+            load_item(rec, i)
+        except ImageError as exc:
+            unusable.append((rec.path or f"image {i}", exc.reason))
+        else:
+            keep.append(i)
+    if not unusable:
+        return data, []
+    for key in ("images", "masks", "paths", "data"):
+        data[key] = [data[key][i] for i in keep]
+    for key in ("target", "groups"):
+        data[key] = np.asarray(data[key])[keep]
+    return data, unusable
 
 
 def _data_key(data) -> str:
@@ -687,6 +714,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif isinstance(exc, (ValueError, OSError, KeyError, MemoryError)):
                 # library errors (ImageError is a ValueError): they name the item themselves
                 message, status = str(exc) or type(exc).__name__, 2
+                if isinstance(exc, ImageError) and getattr(args, "on_error", "skip") == "raise":
+                    message += " (--on-error skip leaves such images out)"
             else:  # a bug, not a user mistake
                 message, status = (f"internal error {type(exc).__name__}: {exc} (rerun with --debug for "
                                    "the traceback and report it)"), 1

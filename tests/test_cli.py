@@ -204,7 +204,11 @@ def test_image_error_in_extraction_is_one_line(phantom_dir, tmp_path, capsys):
     data = _copy(phantom_dir, tmp_path)
     Image.fromarray(np.full((4, 4), 9, np.uint8)).save(data / "benign" / "tiny.png")
     assert main(["extract", str(data), "-f", "intensity", "-o", str(tmp_path / "f.csv"), "-q"]) == 2
-    _one_line_error(capsys, "featbus extract: error:", "tiny.png", "4x4")
+    _one_line_error(capsys, "featbus extract: error:", "tiny.png", "4x4", "--on-error skip")
+    out = tmp_path / "f.csv"
+    assert main(["extract", str(data), "-f", "intensity", "-o", str(out), "-q", "--on-error", "skip"]) == 0
+    assert "tiny.png: is 4x4 pixels" in capsys.readouterr().err and pd.read_csv(out).shape[0] == 36
+    out.unlink()
     assert main(["extract", str(data), "-f", "intensity", "-o", str(tmp_path / "f.csv"), "-q", "--debug"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and err.strip().splitlines()[-1].startswith("featbus extract: error:")
@@ -293,7 +297,7 @@ def test_on_error_skip_lists_unreadable_images(phantom_dir, tmp_path, capsys):
     _one_line_error(capsys, str(bad), "damaged PNG", "--on-error skip")
     assert main(["extract", str(data), "-f", "intensity", "-o", str(out), "-q", "--on-error", "skip"]) == 0
     err = capsys.readouterr().err
-    assert "skipped 1 unreadable image(s)" in err and f"{bad}: is a damaged PNG" in err
+    assert "skipped 1 unreadable or unusable image(s)" in err and f"{bad}: is a damaged PNG" in err
     assert pd.read_csv(out).shape[0] == 36
     report = tmp_path / "report"
     assert main(["evaluate", str(data), "-f", "intensity", "--n-splits", "3", "--n-bootstrap", "0", "-q",
