@@ -314,8 +314,14 @@ def to_float(image: np.ndarray, *, index: int | None = None, path: str | None = 
     """Scale an image to ``float32`` in ``[0, 1]``.
 
     Integer images are divided by their dtype's maximum (255 for ``uint8``, 65535 for
-    ``uint16``); float images must already lie in ``[0, 1]`` (small rounding is clipped),
-    otherwise an :class:`ImageError` says so and points to :class:`featbus.Normalize`.
+    ``uint16``; ``int8``/``int16`` likewise, and must not be negative); float images must
+    already lie in ``[0, 1]`` (small rounding is clipped), otherwise an :class:`ImageError`
+    says so and points to :class:`featbus.Normalize`.
+
+    Integers wider than 16 bits (``int32``, ``int64``, ``uint32``, ``uint64``) raise an
+    :class:`ImageError` asking for a cast: their dtype says nothing about the white level
+    (an ``int64`` copy of an 8-bit image divided by ``2**63 - 1`` would come out black), and
+    guessing it from each image's values would scale two images of one data set differently.
 
     Examples
     --------
@@ -326,6 +332,12 @@ def to_float(image: np.ndarray, *, index: int | None = None, path: str | None = 
     image = np.asarray(image)
     if image.dtype.kind in "ui":
         info = np.iinfo(image.dtype)
+        if image.dtype.itemsize > 2:
+            rng = f"values in [{image.min()}, {image.max()}]" if image.size else "no values"
+            raise ImageError(
+                f"has dtype {image.dtype} ({rng}), which says nothing about its white level; cast it: "
+                "image.astype(np.uint8) for 8-bit values (0..255), image.astype(np.uint16) for "
+                "16-bit ones (0..65535), or rescale each image with featbus.Normalize", index, path)
         if info.min < 0:
             if image.min() < 0:
                 raise ImageError("has negative pixel values; rescale it with featbus.Normalize", index, path)

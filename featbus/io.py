@@ -9,7 +9,9 @@ kept: 8-bit images come back as ``uint8``, 16-bit ones as ``uint16`` (never sile
 from __future__ import annotations
 
 import os
+import threading
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,7 +19,18 @@ import numpy as np
 
 from ._base import ImageError, map_images, to_gray
 
-__all__ = ["read_image", "read_images", "read_mask"]
+__all__ = ["read_image", "read_images", "read_mask", "MAX_PIXELS"]
+
+#: Default largest image (height x width) that :func:`read_image` decodes: 2**28 = 268,435,456
+#: pixels (16384 x 16384; a full-field digital mammogram has about 25 million). A header that
+#: claims more is refused before any pixel memory is allocated (a "decompression bomb": a few
+#: kilobytes of PNG can claim 60000 x 60000 pixels). Set ``featbus.io.MAX_PIXELS`` or pass
+#: ``max_pixels=`` to change it; ``None`` removes the limit.
+MAX_PIXELS: int | None = 1 << 28
+
+# Pillow keeps its own bomb limit in a module global; featbus checks its own limit instead, and
+# the global is switched off only while a file's header is parsed, under this lock
+_PIL_OPEN_LOCK = threading.Lock()
 
 _MODES = ("gray", "unchanged")
 _ON_ERROR = ("raise", "skip")
@@ -52,11 +65,56 @@ def _looks_like_text(head: bytes) -> bool:
 
 # --------------------------------------------------------------------------- decoders
 
-def _read_pil(path: str, fmt: str | None) -> np.ndarray:
+def _check_pixels(path: str, height: int, width: int, max_pixels: int | None, frames: int = 1) -> None:
+    if max_pixels is not None and height * width * frames > max_pixels:
+        size = f"{width} x {height}" + (f" x {frames} frames" if frames > 1 else "")
+        raise ImageError(f"claims {size} = {height * width * frames:,} pixels, more than the limit of "
+                         f"max_pixels={max_pixels:,} (a guard against decompression bombs; pass a larger "
+                         "max_pixels= or set featbus.io.MAX_PIXELS if the image is genuine)", path=path)
+
+
+def _open_pil(path: str, max_pixels: int | None):
+    from PIL import Image
+
+    with _PIL_OPEN_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None  # featbus applies max_pixels itself, just below
+        try:
+            im = Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    try:
+        _check_pixels(path, im.size[1], im.size[0], max_pixels)
+    except ImageError:
+        im.close()
+        raise
+    return im
+
+
+def _damaged_header(path: str, fmt: str | None) -> str | None:
+    """Why a file that starts like a known format cannot be parsed (None when unknown)."""
+    if fmt == "png":
+        with open(path, "rb") as fh:
+            head = fh.read(33)
+        if len(head) < 33 or head[12:16] != b"IHDR":
+            return "is a damaged PNG file: its IHDR header chunk is missing or truncated"
+        if zlib.crc32(head[12:29]) != int.from_bytes(head[29:33], "big"):
+            return "is a damaged PNG file: the checksum (CRC) of its IHDR header chunk does not match"
+        return "is a damaged PNG file: its header cannot be parsed"
+    if fmt in ("jpeg", "tiff"):
+        return f"is a damaged {fmt.upper()} file: it starts like one but its header cannot be parsed"
+    return None
+
+
+def _read_pil(path: str, fmt: str | None, max_pixels: int | None = None) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with _open_pil(path, max_pixels) as im:
+            frames = int(getattr(im, "n_frames", 1) or 1)
+            if frames > 1 and im.format != "MPO":  # MPO: a JPEG with a preview image
+                raise ImageError(f"is a multi-frame {im.format} file ({frames} pages/frames); featbus reads "
+                                 "single images: save each page as its own file", path=path)
             im.load()  # decode now: truncated data raises here, not later
             mode = im.mode
             if mode == "1":
@@ -69,7 +127,14 @@ def _read_pil(path: str, fmt: str | None) -> np.ndarray:
                 im = im.convert("RGB")
             arr = np.asarray(im)
             deep_colour = im.mode in ("RGB", "RGBA") and _is_16bit_colour(path, fmt, im)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:  # a frame Pillow checks itself while decoding
+        raise ImageError(f"is larger than Pillow's decompression-bomb limit ({exc})", path=path) from None
     except UnidentifiedImageError:
+        damaged = _damaged_header(path, fmt)
+        if damaged:
+            raise ImageError(damaged, path=path) from None
         raise ImageError("unsupported image format (neither PNG, JPEG, TIFF, PGM/PPM, DICOM nor "
                          "another format Pillow reads)", path=path) from None
     except (OSError, SyntaxError, ValueError) as exc:  # Pillow's truncated/broken-file errors
@@ -108,7 +173,7 @@ def _read_cv2_16(path: str) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _read_pnm(path: str) -> np.ndarray:
+def _read_pnm(path: str, max_pixels: int | None = None) -> np.ndarray:
     """Netpbm P2 (ASCII gray), P5 (binary gray) and P6 (binary RGB), 8- or 16-bit.
 
     Values are rescaled so that ``maxval`` maps to the maximum of the output dtype (``uint8`` when
@@ -142,6 +207,7 @@ def _read_pnm(path: str) -> np.ndarray:
     if width < 1 or height < 1 or not 0 < maxval < 65536:
         raise ImageError(f"invalid PGM/PPM header: width={width}, height={height}, maxval={maxval}",
                          path=path)
+    _check_pixels(path, height, width, max_pixels)
     channels = 3 if magic == b"P6" else 1
     n = width * height * channels
     dtype = np.uint8 if maxval < 256 else np.uint16
@@ -170,8 +236,9 @@ def _read_pnm(path: str) -> np.ndarray:
     return values.astype(dtype).reshape(shape)
 
 
-def _read_dicom(path: str) -> np.ndarray:
-    """DICOM: rescale slope/intercept applied, MONOCHROME1 inverted, bit depth kept."""
+def _read_dicom(path: str, max_pixels: int | None = None) -> np.ndarray:
+    """DICOM: rescale slope/intercept applied, MONOCHROME1 inverted, ``BitsStored`` scaled to
+    the full range of the output dtype (as a PGM's maxval is)."""
     try:
         import pydicom
     except ImportError:
@@ -179,13 +246,19 @@ def _read_dicom(path: str) -> np.ndarray:
             f"reading the DICOM file {path!r} needs pydicom: pip install 'featbus[dicom]'") from None
     try:
         ds = pydicom.dcmread(path, force=True)
+        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+        rows, cols = int(getattr(ds, "Rows", 0) or 0), int(getattr(ds, "Columns", 0) or 0)
+    except Exception as exc:  # pydicom raises many types for broken data
+        raise ImageError(f"cannot read the DICOM header ({type(exc).__name__}: {exc})", path=path) from None
+    if frames > 1:
+        raise ImageError(f"is a multi-frame DICOM ({frames} frames); featbus reads single images: "
+                         "save each frame as its own file", path=path)
+    _check_pixels(path, rows, cols, max_pixels)  # before the pixel data is decoded
+    try:
         raw = ds.pixel_array
     except Exception as exc:  # pydicom raises many types for broken or compressed data
         raise ImageError(f"cannot read the DICOM pixel data ({type(exc).__name__}: {exc})", path=path) from None
-    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
     photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
-    if frames > 1:
-        raise ImageError(f"is a multi-frame DICOM ({frames} frames); featbus reads single images", path=path)
     if raw.ndim == 3:  # colour (pydicom already converts YBR to RGB): no rescale or inversion applies
         return np.ascontiguousarray(raw)
     slope = float(getattr(ds, "RescaleSlope", 1) or 1)
@@ -200,6 +273,13 @@ def _read_dicom(path: str) -> np.ndarray:
         values = lo + hi - values
     integral = np.all(values == np.round(values))
     if integral and values.min() >= 0:
+        top = 255 if raw.dtype.itemsize == 1 else 65535
+        stored_max = 2**bits - 1
+        if slope == 1 and intercept == 0 and not signed and bits < raw.dtype.itemsize * 8 \
+                and stored_max < top:
+            # e.g. 12-bit mammograms in 16-bit words: 4095 is full white, as a PGM's maxval is
+            # (pydicom keeps only the BitsStored low bits, so no value exceeds stored_max)
+            values = np.floor((values * top + stored_max // 2) / stored_max)  # rounded integer rescale
         if values.max() <= 255 and raw.dtype.itemsize == 1:
             return values.astype(np.uint8)
         if values.max() <= 65535:
@@ -211,7 +291,8 @@ def _read_dicom(path: str) -> np.ndarray:
 
 # --------------------------------------------------------------------------- public API
 
-def read_image(path: str | os.PathLike, *, mode: str = "gray") -> np.ndarray:
+def read_image(path: str | os.PathLike, *, mode: str = "gray", max_pixels: int | None | str = "default"
+               ) -> np.ndarray:
     """Read one image file, keeping its bit depth.
 
     Parameters
@@ -224,6 +305,10 @@ def read_image(path: str | os.PathLike, *, mode: str = "gray") -> np.ndarray:
         ``"gray"`` returns a 2-D array, converted with :func:`featbus._base.to_gray` (exact
         for RGB files whose channels are equal; RGBA composited over black). ``"unchanged"``
         returns what the file stores: ``(h, w)``, ``(h, w, 3)`` RGB or ``(h, w, 4)`` RGBA.
+    max_pixels : int or None, default=featbus.io.MAX_PIXELS
+        Largest ``height x width`` decoded (2**28 unless :data:`MAX_PIXELS` is changed). A file
+        whose header claims more raises an :class:`~featbus.ImageError` before any pixel memory
+        is allocated (decompression-bomb guard). ``None``: no limit.
 
     Returns
     -------
@@ -232,15 +317,26 @@ def read_image(path: str | os.PathLike, *, mode: str = "gray") -> np.ndarray:
         ``maxval > 255``, DICOM). PGM values are rescaled so ``maxval`` maps to the dtype's
         maximum. DICOM: ``RescaleSlope``/``RescaleIntercept`` are applied and ``MONOCHROME1``
         is inverted (so that bright means dense, as in ``MONOCHROME2``); values that are
-        negative or fractional after rescaling come back as ``float32``, unscaled.
+        negative or fractional after rescaling come back as ``float32``, unscaled. DICOM with
+        ``BitsStored`` below ``BitsAllocated`` (12-bit mammograms in 16-bit words) is scaled
+        like a PGM's ``maxval``: ``2**BitsStored - 1`` maps to 65535 (255 for 8-bit words), so
+        ``to_float`` reads full white as 1.0, not 1/16. This applies to stored values
+        (no ``RescaleSlope``/``RescaleIntercept`` other than 1/0); rescaled modality values
+        are returned as they are.
+
+    Multi-frame files (multi-page TIFF, animated GIF/PNG, multi-frame DICOM) raise an
+    :class:`~featbus.ImageError`: featbus reads single images and never silently keeps the
+    first page.
 
     Raises
     ------
     FileNotFoundError
         The path does not exist.
     featbus.ImageError
-        The path is a folder, the file is empty, truncated or damaged, is text, or is in an
-        unsupported format; the message names the path and the problem.
+        The path is a folder, the file is empty, truncated or damaged (a PNG whose header
+        checksum fails is reported as damaged), is text, is in an unsupported format, holds
+        several pages or frames, or is larger than ``max_pixels``; the message names the path
+        and the problem.
     ImportError
         A DICOM file is read without ``pydicom`` installed.
 
@@ -258,6 +354,7 @@ def read_image(path: str | os.PathLike, *, mode: str = "gray") -> np.ndarray:
     """
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    max_pixels = _check_max_pixels(max_pixels)
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or path-like, got {type(path).__name__}")
     path = os.fspath(path)
@@ -283,16 +380,26 @@ def read_image(path: str | os.PathLike, *, mode: str = "gray") -> np.ndarray:
             raise ImageError(f"has the extension {ext} but its content is not {expected} data "
                              f"(first bytes {head[:8]!r})", path=path)
     if fmt == "pnm":
-        image = _read_pnm(path)
+        image = _read_pnm(path, max_pixels)
     elif fmt == "dicom":
-        image = _read_dicom(path)
+        image = _read_dicom(path, max_pixels)
     else:
-        image = _read_pil(path, fmt)
+        image = _read_pil(path, fmt, max_pixels)
     if image.ndim not in (2, 3) or min(image.shape[:2]) < 1:
         raise ImageError(f"decoded to an array of shape {image.shape}, not an image", path=path)
     if mode == "gray":
         image = to_gray(image, path=path)
     return image
+
+
+def _check_max_pixels(max_pixels):
+    if isinstance(max_pixels, str) and max_pixels == "default":
+        return MAX_PIXELS
+    if max_pixels is None:
+        return None
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or max_pixels < 1:
+        raise ValueError(f"max_pixels must be a positive int or None, got {max_pixels!r}")
+    return int(max_pixels)
 
 
 def read_mask(paths_or_path: str | os.PathLike | Sequence[str | os.PathLike],
@@ -355,7 +462,8 @@ def read_mask(paths_or_path: str | os.PathLike | Sequence[str | os.PathLike],
 
 
 def read_images(paths: Sequence[str | os.PathLike], *, mode: str = "gray", on_error: str = "raise",
-                n_jobs: int | None = None, return_skipped: bool = False):
+                n_jobs: int | None = None, return_skipped: bool = False,
+                max_pixels: int | None | str = "default"):
     """Read many image files, in order, optionally in parallel.
 
     Parameters
@@ -370,6 +478,8 @@ def read_images(paths: Sequence[str | os.PathLike], *, mode: str = "gray", on_er
         Parallel reading threads (joblib); ``None`` reads one file at a time.
     return_skipped : bool, default=False
         Also return the skipped files as ``(index, path, reason)`` tuples.
+    max_pixels : int or None, default=featbus.io.MAX_PIXELS
+        See :func:`read_image`; a larger file is an unreadable one (skipped with ``"skip"``).
 
     Returns
     -------
@@ -400,10 +510,11 @@ def read_images(paths: Sequence[str | os.PathLike], *, mode: str = "gray", on_er
     if isinstance(paths, (str, os.PathLike)):
         raise ValueError("paths is a single path; pass a list of paths, e.g. [path]")
     paths = list(paths)
+    max_pixels = _check_max_pixels(max_pixels)
 
     def one(p: Any, i: int):
         try:
-            return read_image(p, mode=mode)
+            return read_image(p, mode=mode, max_pixels=max_pixels)
         except FileNotFoundError as exc:
             if on_error == "raise":
                 raise FileNotFoundError(f"image {i}: {exc}") from None

@@ -98,6 +98,51 @@ def test_legacy_reader_refuses_foreign_code(tmp_path):
         el.read_legacy_torch_file(bad)
 
 
+class _CreatesFile:
+    """A pickle payload: unpickling it with plain ``pickle.load`` creates ``target``."""
+
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.target!r}, 'w').close()",))
+
+
+@pytest.mark.parametrize("record", ["magic", "protocol", "sys_info", "object", "keys"])
+def test_no_pickle_record_runs_code(tmp_path, record):
+    """Every pickle record of a legacy .pth goes through the restricted unpickler."""
+    marker = tmp_path / "pwned"
+    records = {"magic": el._LEGACY_MAGIC, "protocol": 1001, "sys_info": {"little_endian": True},
+               "object": {"w": 1}, "keys": []}
+    records[record] = _CreatesFile(marker) if record != "object" else {"w": _CreatesFile(marker)}
+    path = tmp_path / "evil.pth"
+    with open(path, "wb") as f:
+        for obj in records.values():
+            pickle.dump(obj, f, protocol=2)
+    for load in (el.read_legacy_torch_file,
+                 lambda p: el.efficientnet_lite0((32, 32, 3), weights=p)):
+        with pytest.raises(pickle.UnpicklingError, match=r"refusing to load (__builtin__|builtins)\.exec") as err:
+            load(path)
+        assert str(path) in str(err.value)
+        assert not marker.exists()
+
+
+def test_tensor_layout_outside_its_storage_is_refused(tmp_path):
+    """A tensor whose shape/stride point past its storage would make as_strided read foreign memory."""
+    path = tmp_path / "oob.pth"
+    with open(path, "wb") as f:
+        for obj in (el._LEGACY_MAGIC, 1001, {"little_endian": True}):
+            pickle.dump(obj, f, protocol=2)
+        # {"w": _rebuild_tensor_v2(storage('FloatStorage', '0', 'cpu', 4), 0, (1000,), (1,))}
+        f.write(b"\x80\x02}q\x00X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n"
+                b"((X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x04tQ"
+                b"K\x00M\xe8\x03\x85K\x01\x85tRs.")
+        pickle.dump(["0"], f, protocol=2)
+        f.write(struct.pack("<q", 4) + np.zeros(4, np.float32).tobytes())
+    with pytest.raises(ValueError, match="oob.pth.*reaches element 999 of a storage of 4"):
+        el.read_legacy_torch_file(path)
+
+
 def test_conversion_is_cached_by_source_hash(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     path = el.imagenet_weights_path()

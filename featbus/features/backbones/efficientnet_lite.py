@@ -99,7 +99,10 @@ def efficientnet_lite0(input_shape: tuple = (None, None, 3), include_top: bool =
         (converted once, then cached, see the module docstring). ``None``: random
         initialisation. A path: a ``.npz`` made by :func:`convert_torch_state_dict` /
         ``imagenet_weights_path``, a legacy PyTorch ``.pth`` state dict in the same naming,
-        or a Keras ``.weights.h5`` saved from a model of the same configuration.
+        or a Keras ``.weights.h5`` saved from a model of the same configuration. No file runs
+        code: ``.npz`` is read with ``allow_pickle=False``, ``.pth`` with
+        :func:`read_legacy_torch_file`'s restricted unpickler (a foreign class or function
+        raises ``pickle.UnpicklingError`` naming the file), ``.h5`` holds arrays only.
     classes : int
         Size of the classifier when ``include_top`` (1000 for the ImageNet weights).
     dropout : float
@@ -179,7 +182,7 @@ def _load_weights(model, path: Path) -> None:
         model.load_weights(str(path))
         return
     if name.endswith(".npz"):
-        with np.load(path) as f:
+        with np.load(path, allow_pickle=False) as f:  # arrays only: no object pickles
             arrays = {k: f[k] for k in f.files}
     else:  # a PyTorch legacy state dict
         arrays = convert_torch_state_dict(read_legacy_torch_file(path))
@@ -243,7 +246,7 @@ def imagenet_weights_path() -> Path:
     out = _cache_dir() / f"efficientnet_lite0-{digest}.npz"
     if out.is_file():
         try:
-            with np.load(out) as f:
+            with np.load(out, allow_pickle=False) as f:
                 if "stem_conv/kernel" in f.files:
                     return out
         except Exception:  # corrupted: convert again below
@@ -280,6 +283,17 @@ class _Tensor:
 
     def to_numpy(self) -> np.ndarray:
         data = self.storage.data
+        # the shape, stride and offset come from the file: check they stay inside the storage,
+        # because as_strided would otherwise read memory outside it
+        if not all(isinstance(v, int) and v >= 0 for v in (self.offset, *self.shape, *self.stride)) \
+                or len(self.shape) != len(self.stride):
+            raise ValueError(f"invalid tensor layout (offset {self.offset!r}, shape {self.shape!r}, "
+                             f"stride {self.stride!r})")
+        last = self.offset + sum((n - 1) * s for n, s in zip(self.shape, self.stride)) if all(self.shape) \
+            else self.offset - 1
+        if last >= data.size:
+            raise ValueError(f"tensor of shape {self.shape} at offset {self.offset} reaches element {last} "
+                             f"of a storage of {data.size}")
         if not self.shape:
             return np.array(data[self.offset])
         itemsize = data.dtype.itemsize
@@ -289,10 +303,24 @@ class _Tensor:
 
 
 def _rebuild_tensor(storage, storage_offset, size, stride, *args):
+    if not isinstance(storage, _Storage):
+        raise pickle.UnpicklingError(f"a tensor's storage is a {type(storage).__name__}, not a storage")
     return _Tensor(storage, storage_offset, size, stride)
 
 
-class _LegacyUnpickler(pickle.Unpickler):
+class _DataOnlyUnpickler(pickle.Unpickler):
+    """Unpickler for plain data (numbers, strings, lists, dicts): every class or function the
+    pickle names is refused, so a crafted record cannot run code (``__reduce__`` payloads need a
+    callable, which only ``find_class`` can supply)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a weights file")
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError(f"unexpected persistent id {pid!r} in a header record")
+
+
+class _LegacyUnpickler(_DataOnlyUnpickler):
     """Unpickler that knows only what a state dict needs; anything else is refused (safety)."""
 
     def __init__(self, f, storages: dict):
@@ -306,15 +334,17 @@ class _LegacyUnpickler(pickle.Unpickler):
             return _rebuild_tensor
         if module == "torch" and name in _DTYPES:
             return name  # storage type marker, resolved in persistent_load
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a weights file")
+        return super().find_class(module, name)
 
     def persistent_load(self, pid):
         # ('storage', storage_type, key, location, numel[, view_metadata])
-        if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
+        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
             raise pickle.UnpicklingError(f"unsupported persistent id {pid!r}")
         _, stype, key, _location, numel = pid[:5]
         if len(pid) > 5 and pid[5] is not None:
             raise pickle.UnpicklingError("storage views are not supported")
+        if not (isinstance(stype, str) and stype in _DTYPES) or not isinstance(numel, int) or numel < 0:
+            raise pickle.UnpicklingError(f"invalid storage record {pid!r}")
         if key not in self._storages:
             self._storages[key] = _Storage(_DTYPES[stype], int(numel))
         return self._storages[key]
@@ -327,6 +357,10 @@ def read_legacy_torch_file(path: str | os.PathLike) -> OrderedDict[str, np.ndarr
     pickle(the object, with storages as persistent ids), pickle(list of storage keys), then for
     each key in that order: an int64 element count and the raw little-endian data.
 
+    Every pickle record goes through a restricted unpickler: the header records and the key list
+    may hold plain data only, and the object record only ``OrderedDict``, tensors and storages.
+    Nothing in the file is executed, whatever it contains.
+
     Parameters
     ----------
     path : str or path-like
@@ -335,31 +369,57 @@ def read_legacy_torch_file(path: str | os.PathLike) -> OrderedDict[str, np.ndarr
     Returns
     -------
     state : OrderedDict of str -> ndarray
+
+    Raises
+    ------
+    pickle.UnpicklingError
+        The file names a class or function outside the state-dict vocabulary (for example a
+        ``__reduce__`` payload); the message names the file.
+    ValueError
+        The file is not a legacy PyTorch file, or is truncated or inconsistent; the message
+        names the file.
     """
     storages: dict[str, _Storage] = {}
     with open(path, "rb") as f:
         if f.read(2) == b"PK":
             raise ValueError(f"{path} is a zip-format torch file; only the legacy format is supported")
         f.seek(0)
-        magic = pickle.load(f)
-        if magic != _LEGACY_MAGIC:
-            raise ValueError(f"{path} is not a legacy PyTorch file (bad magic number)")
-        protocol = pickle.load(f)
-        if protocol != 1001:
-            raise ValueError(f"{path}: unsupported torch protocol version {protocol}")
-        sys_info = pickle.load(f)
-        if not sys_info.get("little_endian", True):
-            raise ValueError(f"{path} was saved on a big-endian machine; not supported")
-        obj = _LegacyUnpickler(f, storages).load()
-        keys = pickle.load(f)
-        for key in keys:
-            st = storages[key]
-            (n,) = struct.unpack("<q", f.read(8))
-            raw = f.read(n * st.dtype.itemsize)
-            if len(raw) != n * st.dtype.itemsize:
-                raise ValueError(f"{path} is truncated (storage {key})")
-            st.data = np.frombuffer(raw, dtype=st.dtype.newbyteorder("<"))
-    return OrderedDict((k, v.to_numpy() if isinstance(v, _Tensor) else v) for k, v in obj.items())
+        try:
+            magic = _DataOnlyUnpickler(f).load()
+            if magic != _LEGACY_MAGIC:
+                raise ValueError("not a legacy PyTorch file (bad magic number)")
+            protocol = _DataOnlyUnpickler(f).load()
+            if protocol != 1001:
+                raise ValueError(f"unsupported torch protocol version {protocol!r}")
+            sys_info = _DataOnlyUnpickler(f).load()
+            if not isinstance(sys_info, dict):
+                raise ValueError("the system-info record is not a dict")
+            if not sys_info.get("little_endian", True):
+                raise ValueError("saved on a big-endian machine; not supported")
+            obj = _LegacyUnpickler(f, storages).load()
+            if not isinstance(obj, dict):
+                raise ValueError(f"holds a {type(obj).__name__}, not a state dict")
+            keys = _DataOnlyUnpickler(f).load()
+            if not isinstance(keys, list):
+                raise ValueError("the storage-key record is not a list")
+            for key in keys:
+                if key not in storages:
+                    raise ValueError(f"storage {key!r} is listed but no tensor uses it")
+                st = storages[key]
+                (n,) = struct.unpack("<q", f.read(8).ljust(8, b"\0"))
+                raw = f.read(n * st.dtype.itemsize) if n >= 0 else b""
+                if n < 0 or len(raw) != n * st.dtype.itemsize:
+                    raise ValueError(f"truncated (storage {key})")
+                st.data = np.frombuffer(raw, dtype=st.dtype.newbyteorder("<"))
+            if any(st.data is None for st in storages.values()):
+                raise ValueError("truncated (a storage's data is missing)")
+            return OrderedDict((k, v.to_numpy() if isinstance(v, _Tensor) else v) for k, v in obj.items())
+        except pickle.UnpicklingError as exc:
+            raise pickle.UnpicklingError(f"{path}: {exc}") from None
+        except (ValueError, EOFError, TypeError, KeyError, IndexError, AttributeError, struct.error,
+                MemoryError, RecursionError) as exc:
+            # pickle raises all of these for a damaged stream
+            raise ValueError(f"{path}: {exc or type(exc).__name__}") from None
 
 
 def convert_torch_state_dict(state: dict) -> dict[str, np.ndarray]:
