@@ -15,7 +15,7 @@ found no lesion" is itself informative.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from numbers import Integral, Real
 from typing import Any
 
 import cv2
@@ -23,6 +23,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import MIN_SIDE, BaseImagePreprocessor, ImageError, ImageRecord, check_images, load_item
@@ -290,28 +291,25 @@ class ROICropper(BaseImagePreprocessor):
         self.min_size = min_size
         self.min_area = min_area
 
-    def _validate(self):
-        if self.source not in _SOURCES:
-            raise ValueError(f"source must be one of {_SOURCES}, got {self.source!r}")
-        if self.on_empty not in _ON_EMPTY:
-            raise ValueError(f"on_empty must be one of {_ON_EMPTY}, got {self.on_empty!r}")
-        if not isinstance(self.margin, (int, float, np.number)) or not self.margin >= 0:
-            raise ValueError(f"margin must be a number >= 0, got {self.margin!r}")
-        if not isinstance(self.min_size, (int, np.integer)) or self.min_size < MIN_SIDE:
-            raise ValueError(f"min_size must be an integer >= {MIN_SIDE}, got {self.min_size!r}")
-        if not 0 <= self.min_area < 1:
-            raise ValueError(f"min_area must be in [0, 1), got {self.min_area!r}")
-        if self.output_size is not None:
-            size = [self.output_size] if np.isscalar(self.output_size) else list(self.output_size)
+    _parameter_constraints = {
+        "segmenter": [None, str, os.PathLike, HasMethods(["predict_masks"])],
+        "margin": [Interval(Real, 0, None, closed="left")],
+        "source": [StrOptions(set(_SOURCES))],
+        "on_empty": [StrOptions(set(_ON_EMPTY))],
+        "output_size": [None, Interval(Integral, MIN_SIDE, None, closed="left"), tuple, list],
+        "pass_mask": ["boolean"],
+        "min_size": [Interval(Integral, MIN_SIDE, None, closed="left")],
+        "min_area": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def _check_rules(self):
+        if self.output_size is not None and not np.isscalar(self.output_size):
+            size = list(self.output_size)
             if len(size) not in (1, 2) or any(not isinstance(s, (int, np.integer)) or s < MIN_SIDE for s in size):
                 raise ValueError(f"output_size must be None, an int or (height, width) of ints >= {MIN_SIDE}, "
                                  f"got {self.output_size!r}")
         if self.source == "segmenter" and self.segmenter is None:
             raise ValueError("source='segmenter' needs a segmenter")
-        if self.segmenter is not None and not isinstance(self.segmenter, (str, os.PathLike)) \
-                and not hasattr(self.segmenter, "predict_masks"):
-            raise ValueError(f"segmenter must have predict_masks() or be a saved model path, "
-                             f"got {type(self.segmenter).__name__}")
 
     @staticmethod
     def _is_fitted(seg) -> bool:
@@ -376,7 +374,7 @@ class ROICropper(BaseImagePreprocessor):
             ``meta["roi_source"]`` (``"mask"``, ``"segmenter"`` or ``"none"``) and the cropped
             mask when ``pass_mask``.
         """
-        self._validate()
+        self._check_params()
         items = check_images(X)
         records = [load_item(item, i) for i, item in enumerate(items)]
         use_gt = []
