@@ -36,13 +36,12 @@ import cv2
 import numpy as np
 from joblib import Parallel, delayed
 from skimage.feature import graycomatrix, graycoprops, hog, local_binary_pattern
+from sklearn.pipeline import FeatureUnion
 
-from featbus import ImageRecord
+from featbus import GLCMFeatures, HOGFeatures, ImageRecord, LBPFeatures
+from featbus.features.glcm import GLCM_PROPS
 from featbus.features.intensity import IntensityStats
 from featbus.features.shape import ShapeFeatures, shape_features
-from featbus import GLCMFeatures, HOGFeatures, LBPFeatures
-from featbus.features.glcm import GLCM_PROPS
-from sklearn.pipeline import FeatureUnion
 
 BUSI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
 ANGLES = [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4]

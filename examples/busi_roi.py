@@ -84,8 +84,18 @@ def main(argv=None) -> int:
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
-    from featbus import (DeepFeatures, DuplicateGroupKFold, GLCMFeatures, ImageRecord, IntensityStats,
-                         LBPFeatures, ROICropper, ShapeFeatures, UNetSegmenter, load_busi)
+    from featbus import (
+        DeepFeatures,
+        DuplicateGroupKFold,
+        GLCMFeatures,
+        ImageRecord,
+        IntensityStats,
+        LBPFeatures,
+        ROICropper,
+        ShapeFeatures,
+        UNetSegmenter,
+        load_busi,
+    )
     from featbus.evaluation import compare, evaluate
     from featbus.plotting import plot_segmentations
     from featbus.preprocessing.roi import RoiFoundFlag, predicted_lesion

@@ -11,8 +11,8 @@ from ._version import __version__
 
 # public name -> module that defines it (relative to this package)
 _PUBLIC = {
-    "ImageRecord": "._base",
-    "ImageError": "._base",
+    "ImageRecord": "._records",
+    "ImageError": "._records",
     "read_image": ".io",
     "read_images": ".io",
     "read_mask": ".io",

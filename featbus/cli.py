@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import re
 import sys
@@ -27,12 +26,12 @@ import time
 import traceback
 import warnings
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from ._base import ImageError
+from ._records import ImageError
 from ._version import __version__
 
 __all__ = ["main", "extract_features", "build_parser"]
@@ -98,8 +97,8 @@ def _import_tensorflow_quietly(debug: bool) -> None:
     with tempfile.TemporaryFile() as log:
         os.dup2(log.fileno(), 2)
         try:
-            import tensorflow  # noqa: F401
             import keras  # noqa: F401
+            import tensorflow  # noqa: F401
         except BaseException:
             os.dup2(saved, 2)
             log.seek(0)
@@ -176,7 +175,8 @@ def _load_folder(path: str, on_error: str = "raise"):
 def _drop_unusable(data):
     """Leave out images that read but that no extractor takes (too small, NaN...): the same
     checks every featbus transformer runs, done once here so that --on-error skip covers them."""
-    from ._base import ImageError, load_item
+    from ._records import ImageError
+    from .io import load_item
 
     keep, unusable = [], []
     for i, rec in enumerate(data.data):

@@ -27,14 +27,14 @@ import numbers
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from scipy import ndimage as ndi
 from sklearn.utils import Bunch, check_random_state
 
-from ._base import ImageError, ImageRecord, map_images
+from ._records import ImageError, ImageRecord, map_images
 from .io import _warn_skipped, read_image, read_mask
 
 __all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_mias"]

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ._base import ImageError, _PathLike
+from ._records import ImageError, _PathLike
 from ._version import __version__
 
 __all__ = ["extract", "local_client", "content_key"]

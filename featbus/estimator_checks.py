@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import functools
 import pickle
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from sklearn.base import clone
@@ -32,7 +32,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import estimator_checks as sk_checks
 from sklearn.utils._tags import get_tags
 
-from ._base import ImageRecord
+from ._records import ImageRecord
 
 __all__ = ["make_check_images", "image_transformer_checks", "parametrize_with_image_checks"]
 

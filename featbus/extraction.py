@@ -64,8 +64,9 @@ from typing import Any
 
 import numpy as np
 
-from ._base import ImageRecord, _PathLike, load_item
+from ._records import ImageRecord, _PathLike
 from ._version import __version__
+from .io import load_item
 
 __all__ = [
     "extract_rows",

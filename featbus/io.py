@@ -12,14 +12,25 @@ import os
 import threading
 import warnings
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from ._base import ImageError, map_images, to_gray
+from ._records import (
+    MIN_SIDE,
+    ImageError,
+    ImageRecord,
+    _PathLike,
+    check_image,
+    check_mask,
+    describe,
+    map_images,
+    to_gray,
+)
 
-__all__ = ["read_image", "read_images", "read_mask", "MAX_PIXELS"]
+__all__ = ["read_image", "read_images", "read_mask", "load_item", "MAX_PIXELS"]
 
 #: Default largest image (height x width) that :func:`read_image` decodes: 2**28 = 268,435,456
 #: pixels (16384 x 16384; a full-field digital mammogram has about 25 million). A header that
@@ -178,7 +189,7 @@ def _read_pnm(path: str, max_pixels: int | None = None) -> np.ndarray:
 
     Values are rescaled so that ``maxval`` maps to the maximum of the output dtype (``uint8`` when
     ``maxval < 256``, else ``uint16``): a file with ``maxval=1023`` stores 10-bit data, and a pixel
-    at 1023 is full white, as :func:`featbus._base.to_float` will then read it.
+    at 1023 is full white, as :func:`featbus._records.to_float` will then read it.
     """
     with open(path, "rb") as fh:
         data = fh.read()
@@ -302,7 +313,7 @@ def read_image(path: str | os.PathLike, *, mode: str = "gray", max_pixels: int |
         ``pydicom``, the ``featbus[dicom]`` extra), or another format Pillow reads (BMP, ...).
         The format is recognised from the content, not the extension.
     mode : {"gray", "unchanged"}, default="gray"
-        ``"gray"`` returns a 2-D array, converted with :func:`featbus._base.to_gray` (exact
+        ``"gray"`` returns a 2-D array, converted with :func:`featbus._records.to_gray` (exact
         for RGB files whose channels are equal; RGBA composited over black). ``"unchanged"``
         returns what the file stores: ``(h, w)``, ``(h, w, 3)`` RGB or ``(h, w, 4)`` RGBA.
     max_pixels : int or None, default=featbus.io.MAX_PIXELS
@@ -541,3 +552,32 @@ def _warn_skipped(skipped: list[tuple[int, str, str]], what: str = "image file(s
     lines = "; ".join(f"{i} ({p!r}): {r}" for i, p, r in skipped[:20])
     more = f"; ... and {len(skipped) - 20} more" if len(skipped) > 20 else ""
     warnings.warn(f"skipped {len(skipped)} unreadable {what}: {lines}{more}", UserWarning, stacklevel=3)
+
+
+def _read_indexed(path, index: int | None) -> np.ndarray:
+    """Read a file; a read error gets the item's index added to its message."""
+    try:
+        return read_image(path)
+    except ImageError as exc:
+        if exc.index is not None or index is None:
+            raise
+        raise ImageError(exc.reason, index, exc.path or str(path)) from exc
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{describe(index, None)}: {exc}") from exc
+
+
+def load_item(item: Any, index: int | None = None, *, min_side: int = MIN_SIDE) -> ImageRecord:
+    """Turn one entry of ``X`` into a validated :class:`ImageRecord` (reads files)."""
+    if isinstance(item, ImageRecord):
+        image = item.image
+        path = item.path
+        if isinstance(image, _PathLike):
+            path = path or str(image)
+            image = _read_indexed(image, index)
+        image = check_image(image, index=index, path=path, min_side=min_side)
+        mask = None if item.mask is None else check_mask(item.mask, image.shape, index=index, path=path)
+        return ImageRecord(image, mask, path, dict(item.meta))
+    if isinstance(item, _PathLike):
+        image = _read_indexed(item, index)
+        return ImageRecord(check_image(image, index=index, path=str(item), min_side=min_side), None, str(item))
+    return ImageRecord(check_image(item, index=index, min_side=min_side))

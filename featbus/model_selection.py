@@ -22,7 +22,8 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 from sklearn.model_selection._split import BaseCrossValidator, GroupsConsumerMixin
 
-from ._base import check_images, load_item, map_images, to_float
+from ._records import check_images, map_images, to_float
+from .io import load_item
 
 __all__ = ["image_hashes", "duplicate_groups", "resolve_groups", "DuplicateGroupKFold", "hash_pairs"]
 

@@ -18,8 +18,9 @@ feature names, e.g. ``features__hog__orientations``), ``"scale"``, ``"balance"``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import import_module
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone

@@ -6,7 +6,7 @@ matplotlib is imported when a figure is drawn. Functions return the ``Figure`` a
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -55,7 +55,7 @@ def plot_segmentations(images: Sequence, masks_true: Sequence | None = None, mas
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
 
-    from ._base import ImageRecord
+    from ._records import ImageRecord
     from .segmentation.metrics import dice_score
 
     n = len(images)

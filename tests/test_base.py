@@ -5,8 +5,9 @@ import pickle
 import numpy as np
 import pytest
 
-from featbus._base import (BaseFeatureExtractor, BaseImagePreprocessor, ImageError, ImageRecord,
-                           check_images, load_item, map_images, to_float, to_gray)
+from featbus._base import BaseFeatureExtractor, BaseImagePreprocessor
+from featbus._records import ImageError, ImageRecord, check_images, map_images, to_float, to_gray
+from featbus.io import load_item
 
 
 class MeanFeature(BaseFeatureExtractor):

@@ -6,7 +6,6 @@ image versions of its data checks instead. Estimators with tabular input are giv
 scikit-learn's own ``parametrize_with_checks``.
 """
 
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import featbus

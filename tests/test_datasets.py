@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from PIL import Image
 
 from featbus import ImageError, ImageRecord, load_busi, load_image_folder, load_mias

@@ -14,7 +14,6 @@ import sys
 import textwrap
 import warnings
 from collections import Counter
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -27,8 +26,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.svm import SVC
 
 from featbus import DeepFeatures, ImageError, ImageRecord
-from featbus.features import deep as deep_mod
 from featbus.extraction import clear_memory, extraction_counts, reset_extraction_counts
+from featbus.features import deep as deep_mod
 from featbus.features.deep import deep_features
 
 TINY = dict(backbone="efficientnet_lite0", weights=None, input_size=32)
@@ -297,8 +296,8 @@ def test_gridsearch_runs_cnn_once_per_image():
 # ----------------------------------------------------------------------------- pretrained weights
 def test_keras_imagenet_file_resolves_offline_from_cache(tmp_path, monkeypatch):
     """weights='imagenet' for a keras.applications backbone reads $KERAS_HOME/models/<file>."""
-    from keras.src.legacy.saving import legacy_h5_format
     import h5py
+    from keras.src.legacy.saving import legacy_h5_format
 
     from featbus.features.backbones import get_backbone
 

@@ -23,7 +23,8 @@ pytest.importorskip("distributed")
 pytest.importorskip("pyarrow")
 
 from featbus import ImageError  # noqa: E402
-from featbus._base import BaseFeatureExtractor, check_images  # noqa: E402
+from featbus._base import BaseFeatureExtractor  # noqa: E402
+from featbus._records import check_images  # noqa: E402
 from featbus.distributed import content_key, extract, local_client  # noqa: E402
 
 HERE = Path(__file__).resolve().parent

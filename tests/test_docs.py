@@ -19,7 +19,6 @@ import warnings
 from pathlib import Path
 
 import pytest
-
 from conftest import BUSI, MIAS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,8 +13,16 @@ import pytest
 from PIL import Image
 
 from featbus import ImageRecord, IntensityStats, LBPFeatures, make_phantoms
-from featbus.extraction import (DiskStore, MemoryStore, clear_memory, content_key, extraction_counts,
-                                journal_counts, reset_extraction_counts, setting_key)
+from featbus.extraction import (
+    DiskStore,
+    MemoryStore,
+    clear_memory,
+    content_key,
+    extraction_counts,
+    journal_counts,
+    reset_extraction_counts,
+    setting_key,
+)
 
 
 @pytest.fixture(autouse=True)

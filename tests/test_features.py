@@ -16,11 +16,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from featbus import ImageError, ImageRecord
-from featbus.features.intensity import IntensityStats, intensity_feature_names, intensity_features
-from featbus.features.shape import SHAPE_FEATURES, ShapeFeatures, shape_feature_names, shape_features
 from featbus.features.glcm import GLCMFeatures, glcm_feature_names, glcm_features, glcm_matrices, quantize
 from featbus.features.hog import HOGFeatures, hog_features, hog_length
+from featbus.features.intensity import IntensityStats, intensity_feature_names, intensity_features
 from featbus.features.lbp import LBPFeatures, lbp_feature_names, lbp_features, lbp_n_bins
+from featbus.features.shape import SHAPE_FEATURES, ShapeFeatures, shape_feature_names, shape_features
 
 ANGLES = [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4]
 GLCM_PROPS = ("contrast", "dissimilarity", "homogeneity", "ASM", "energy", "correlation", "mean",

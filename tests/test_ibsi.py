@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from featbus.features.intensity import intensity_feature_names, intensity_features
 from featbus.features.glcm import glcm_feature_names, glcm_features
+from featbus.features.intensity import intensity_feature_names, intensity_features
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = Path(os.environ.get("FEATBUS_REFERENCE", REPO.parent / "shared" / "reference"))

@@ -12,7 +12,7 @@ from PIL import Image
 
 import featbus.io
 from featbus import ImageError, read_image, read_images, read_mask
-from featbus._base import to_float
+from featbus._records import to_float
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -15,8 +15,14 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from featbus.datasets import make_phantoms
 from featbus.evaluation import evaluate
 from featbus.model_selection import DuplicateGroupKFold
-from featbus.pipelines import (EncodedLabelClassifier, make_classifier, make_features, make_pipeline,
-                               make_sampler, param_grid)
+from featbus.pipelines import (
+    EncodedLabelClassifier,
+    make_classifier,
+    make_features,
+    make_pipeline,
+    make_sampler,
+    param_grid,
+)
 
 # --------------------------------------------------------------------------- recording samplers
 

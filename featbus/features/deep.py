@@ -43,17 +43,10 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import (
-    BaseFeatureExtractor,
-    ImageError,
-    ImageRecord,
-    _check_y_length,
-    check_images,
-    load_item,
-    mask_bbox,
-    to_float,
-)
+from .._base import BaseFeatureExtractor, _check_y_length
+from .._records import ImageError, ImageRecord, check_images, mask_bbox, to_float
 from ..extraction import extract_rows
+from ..io import load_item
 from .backbones import Backbone, get_backbone, keras_cache_dir, resolve_imagenet_file
 
 __all__ = ["DeepFeatures", "deep_features", "POOLINGS", "ASPECTS"]

@@ -19,7 +19,8 @@ import numpy as np
 from skimage.feature import graycomatrix
 from sklearn.utils._param_validation import Interval
 
-from .._base import BaseFeatureExtractor, mask_bbox
+from .._base import BaseFeatureExtractor
+from .._records import mask_bbox
 
 __all__ = ["glcm_features", "glcm_matrices", "glcm_feature_names", "quantize", "GLCMFeatures", "GLCM_PROPS"]
 

@@ -15,13 +15,9 @@ import numpy as np
 from skimage.feature import hog
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._base import (
-    BaseFeatureExtractor,
-    ImageRecord,
-    _PathLike,
-    load_item,
-    mask_bbox,
-)
+from .._base import BaseFeatureExtractor
+from .._records import ImageRecord, _PathLike, mask_bbox
+from ..io import load_item
 
 __all__ = ["hog_features", "hog_feature_names", "hog_length", "HOGFeatures"]
 

@@ -34,7 +34,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from .._base import N_JOBS, BaseImagePreprocessor, ImageRecord, to_float
+from .._base import N_JOBS, BaseImagePreprocessor
+from .._records import ImageRecord, to_float
 
 __all__ = [
     "BreastMask",

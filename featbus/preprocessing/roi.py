@@ -26,7 +26,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import MIN_SIDE, BaseImagePreprocessor, ImageError, ImageRecord, check_images, load_item
+from .._base import BaseImagePreprocessor
+from .._records import MIN_SIDE, ImageError, ImageRecord, check_images
+from ..io import load_item
 
 __all__ = ["lesion_box", "center_box", "crop_to_roi", "largest_component", "predicted_lesion", "ROICropper",
            "RoiFoundFlag"]

@@ -7,7 +7,7 @@ segmentation. Batch versions take lists of masks of any sizes and return one sco
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

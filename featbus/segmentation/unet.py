@@ -24,8 +24,9 @@ import os
 import tempfile
 import time
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -33,7 +34,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import ImageError, ImageRecord, _ImageInputMixin, check_images, check_mask, load_item, to_float
+from .._base import _ImageInputMixin
+from .._records import ImageError, ImageRecord, check_images, check_mask, to_float
+from ..io import load_item
 from .metrics import dice_scores
 
 __all__ = ["UNetSegmenter", "build_unet", "augment_pair", "ENCODERS"]
@@ -769,7 +772,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "UNetSegmenter":
+    def load(cls, path: str | os.PathLike) -> UNetSegmenter:
         """Load a segmenter written by :meth:`save` (or any one-channel Keras U-Net file).
 
         Returns

@@ -1,0 +1,341 @@
+"""Images as featbus holds them: the record, the input checks, the conversions, the per-image map.
+
+Every featbus transformer takes ``X`` as a sequence of images, in any of these forms:
+
+* a list (or tuple) of 2-D ``numpy`` arrays of any sizes, or a 3-D array ``(n, h, w)``;
+* a list of :class:`ImageRecord` (pixels plus an optional lesion mask, path and metadata),
+  which is what ``Bunch.data`` of the featbus data sets holds, so that masks travel beside
+  the images through a :class:`~sklearn.pipeline.Pipeline`;
+* a list of file paths (``str`` or :class:`os.PathLike`), read one at a time where the work is
+  done, so memory stays bounded on any number of files.
+
+Images are 2-D grayscale inside featbus. Colour input is converted at the door: RGB with
+luminance weights (ITU-R BT.601, the weights of PIL's ``"L"`` mode), exactly when the three
+channels are equal; RGBA is composited over black first (transparent pixels are background).
+Integer images keep their dtype (``uint8``, ``uint16``); float images must be finite. Feature
+functions see ``float32`` in ``[0, 1]`` (:func:`to_float`): integers are divided by their dtype's
+maximum, floats must already lie in ``[0, 1]``.
+
+Errors about one image name it by index and, where known, path (:class:`ImageError`).
+
+This module reads no files (:mod:`featbus.io` does), so every other module can import it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
+
+__all__ = [
+    "ImageRecord",
+    "ImageError",
+    "MIN_SIDE",
+    "check_images",
+    "check_image",
+    "check_mask",
+    "to_gray",
+    "to_float",
+    "mask_bbox",
+    "map_images",
+]
+
+#: Smallest image side featbus accepts for feature extraction: below it no texture exists.
+MIN_SIDE = 8
+
+
+class ImageError(ValueError):
+    """A problem with one image of a batch; the message names its index and path.
+
+    Attributes
+    ----------
+    index : int or None
+        Position of the image in ``X``.
+    path : str or None
+        File the image came from, when known.
+    """
+
+    def __init__(self, message: str, index: int | None = None, path: str | None = None):
+        self.index = index
+        self.path = path
+        self.reason = message
+        super().__init__(f"{describe(index, path)}: {message}" if (index is not None or path) else message)
+
+    def __reduce__(self):  # keep index/path when the error crosses a joblib worker boundary
+        return (type(self), (self.reason, self.index, self.path))
+
+
+def describe(index: int | None, path: str | os.PathLike | None) -> str:
+    """Name an item for an error message: ``image 3 ('a/b.png')``."""
+    parts = []
+    if index is not None:
+        parts.append(f"image {index}")
+    if path is not None:
+        parts.append(f"({str(path)!r})" if parts else f"{str(path)!r}")
+    return " ".join(parts) if parts else "image"
+
+
+@dataclass
+class ImageRecord:
+    """One image with what travels beside it through a pipeline.
+
+    Parameters
+    ----------
+    image : ndarray
+        The pixels, a 2-D array (colour is converted to gray by :func:`check_images`).
+    mask : ndarray of bool, optional
+        Lesion mask of the same shape as ``image``; all ``False`` means "no lesion".
+        ``None`` means "no mask known" (all a user has at prediction time).
+    path : str, optional
+        The file the image was read from.
+    meta : dict
+        Anything else (class name, patient id, ...). Transformers copy it along.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus import ImageRecord
+    >>> rec = ImageRecord(np.zeros((32, 32), np.uint8), mask=np.zeros((32, 32), bool))
+    >>> rec.has_mask
+    True
+    """
+
+    image: np.ndarray
+    mask: np.ndarray | None = None
+    path: str | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def has_mask(self) -> bool:
+        return self.mask is not None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(np.shape(self.image))
+
+    def with_image(self, image: np.ndarray, mask: np.ndarray | None | str = "keep") -> ImageRecord:
+        """Copy of this record with new pixels (and mask, unless ``mask="keep"``)."""
+        return replace(self, image=image, mask=self.mask if isinstance(mask, str) else mask,
+                       meta=dict(self.meta))
+
+
+_PathLike = (str, os.PathLike)
+
+
+def check_images(X: Any, *, name: str = "X") -> list:
+    """Validate the container of a batch of images without reading any pixels.
+
+    Parameters
+    ----------
+    X : sequence of arrays, ImageRecord or paths, or ndarray of shape (n, h, w) or (n, h, w, c)
+        The batch.
+    name : str
+        Name used in error messages.
+
+    Returns
+    -------
+    items : list
+        One entry per image: ``ndarray``, :class:`ImageRecord` or path, unchanged.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is empty, is a single 2-D array (ambiguous: one image or a feature matrix?),
+        or holds an entry that is none of the accepted kinds (the error names its index).
+    """
+    if isinstance(X, np.ndarray):
+        if X.ndim == 2:
+            raise ValueError(
+                f"{name} is a single 2-D array of shape {X.shape}. featbus takes a sequence of "
+                "images: pass [image] for one image, or a 3-D array (n_images, height, width)."
+            )
+        if X.ndim not in (3, 4) or X.dtype == object:
+            if X.dtype == object and X.ndim == 1:
+                X = list(X)
+            else:
+                raise ValueError(
+                    f"{name} has shape {X.shape}; expected a list of images or an array of shape "
+                    "(n_images, height, width[, channels])."
+                )
+        else:
+            X = list(X)
+    elif hasattr(X, "iloc") and hasattr(X, "to_list"):  # pandas Series of images / paths
+        X = X.to_list()
+    elif isinstance(X, (_PathLike)) or isinstance(X, ImageRecord):
+        raise ValueError(f"{name} is a single {type(X).__name__}; pass a list of images, e.g. [{name}].")
+    elif not isinstance(X, (list, tuple)):
+        try:
+            X = list(X)
+        except TypeError:
+            raise ValueError(f"{name} must be a sequence of images, got {type(X).__name__}.") from None
+    else:
+        X = list(X)
+    if len(X) == 0:
+        raise ValueError(f"{name} holds no images (0 samples); at least one is required.")
+    for i, item in enumerate(X):
+        if not isinstance(item, (np.ndarray, ImageRecord, *_PathLike)):
+            if hasattr(item, "__array__") and not isinstance(item, (str, bytes)):
+                continue  # array-likes (PIL images, nested lists) are converted in load_item
+            raise ValueError(
+                f"{name}[{i}] is a {type(item).__name__}; expected an image array, an ImageRecord "
+                "or a file path."
+            )
+    return X
+
+
+def to_gray(image: np.ndarray, *, index: int | None = None, path: str | None = None) -> np.ndarray:
+    """Convert an image to 2-D grayscale, keeping its dtype.
+
+    RGB uses BT.601 luminance weights (0.299, 0.587, 0.114) and is exact when the channels are
+    equal; RGBA is composited over black; a single channel axis is dropped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rgb = np.dstack([np.full((4, 4), 100, np.uint8)] * 3)
+    >>> int(to_gray(rgb)[0, 0])
+    100
+    """
+    image = np.asarray(image)
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[-1] == 1:
+        return image[..., 0]
+    if image.ndim != 3 or image.shape[-1] not in (3, 4):
+        raise ImageError(
+            f"has shape {image.shape}; expected (height, width) or (height, width, 3|4)", index, path
+        )
+    dtype = image.dtype
+    if image.shape[-1] == 4:
+        alpha = image[..., 3].astype(np.float32)
+        amax = float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 1.0
+        rgb = image[..., :3].astype(np.float32) * (alpha[..., None] / amax)
+    else:
+        if np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2]):
+            return np.ascontiguousarray(image[..., 0])
+        rgb = image.astype(np.float32)
+    gray = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(gray), info.min, info.max).astype(dtype)
+    return gray.astype(dtype if dtype.kind == "f" else np.float32)
+
+
+def check_image(image: Any, *, index: int | None = None, path: str | None = None,
+                min_side: int = MIN_SIDE) -> np.ndarray:
+    """Validate one image and return it as a 2-D array (gray, dtype kept).
+
+    Raises :class:`ImageError` naming the image for: wrong number of dimensions, a side shorter
+    than ``min_side``, a boolean or complex dtype, NaN or infinite values.
+    """
+    try:
+        image = np.asarray(image)
+    except Exception as exc:  # pragma: no cover - exotic array-likes
+        raise ImageError(f"cannot be converted to an array ({exc})", index, path) from exc
+    if image.dtype == bool or image.dtype.kind not in "uif":
+        raise ImageError(f"has dtype {image.dtype}; expected an integer or float image", index, path)
+    image = to_gray(image, index=index, path=path)
+    if min(image.shape) < min_side:
+        raise ImageError(
+            f"is {image.shape[0]}x{image.shape[1]} pixels; featbus needs at least "
+            f"{min_side}x{min_side}", index, path
+        )
+    if image.dtype.kind == "f" and not np.all(np.isfinite(image)):
+        n_bad = int(np.size(image) - np.count_nonzero(np.isfinite(image)))
+        raise ImageError(f"has {n_bad} NaN or infinite pixel(s)", index, path)
+    return image
+
+
+def check_mask(mask: Any, shape: tuple[int, int], *, index: int | None = None,
+               path: str | None = None) -> np.ndarray:
+    """Validate a lesion mask against its image's shape; return it as ``bool``."""
+    mask = np.asarray(mask)
+    if mask.ndim == 3:
+        mask = mask.any(axis=-1) if mask.shape[-1] in (3, 4) else mask
+    if mask.shape != tuple(shape):
+        raise ImageError(f"mask has shape {mask.shape} but the image has shape {tuple(shape)}", index, path)
+    if mask.dtype.kind == "f" and not np.all(np.isfinite(mask)):
+        raise ImageError("mask has NaN values", index, path)
+    return mask > 0 if mask.dtype != bool else mask
+
+
+def mask_bbox(mask: np.ndarray) -> tuple[slice, slice]:
+    """Row and column slices of the bounding box of a non-empty mask.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.zeros((5, 6), bool); m[1:3, 2:5] = True
+    >>> mask_bbox(m)
+    (slice(1, 3, None), slice(2, 5, None))
+    """
+    rows, cols = np.nonzero(mask)
+    return slice(int(rows.min()), int(rows.max()) + 1), slice(int(cols.min()), int(cols.max()) + 1)
+
+
+def to_float(image: np.ndarray, *, index: int | None = None, path: str | None = None) -> np.ndarray:
+    """Scale an image to ``float32`` in ``[0, 1]``.
+
+    Integer images are divided by their dtype's maximum (255 for ``uint8``, 65535 for
+    ``uint16``; ``int8``/``int16`` likewise, and must not be negative); float images must
+    already lie in ``[0, 1]`` (small rounding is clipped), otherwise an :class:`ImageError`
+    says so and points to :class:`featbus.Normalize`.
+
+    Integers wider than 16 bits (``int32``, ``int64``, ``uint32``, ``uint64``) raise an
+    :class:`ImageError` asking for a cast: their dtype says nothing about the white level
+    (an ``int64`` copy of an 8-bit image divided by ``2**63 - 1`` would come out black), and
+    guessing it from each image's values would scale two images of one data set differently.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_float(np.array([[0, 255]], np.uint8)).tolist()
+    [[0.0, 1.0]]
+    """
+    image = np.asarray(image)
+    if image.dtype.kind in "ui":
+        info = np.iinfo(image.dtype)
+        if image.dtype.itemsize > 2:
+            rng = f"values in [{image.min()}, {image.max()}]" if image.size else "no values"
+            raise ImageError(
+                f"has dtype {image.dtype} ({rng}), which says nothing about its white level; cast it: "
+                "image.astype(np.uint8) for 8-bit values (0..255), image.astype(np.uint16) for "
+                "16-bit ones (0..65535), or rescale each image with featbus.Normalize", index, path)
+        if info.min < 0:
+            if image.min() < 0:
+                raise ImageError("has negative pixel values; rescale it with featbus.Normalize", index, path)
+        return (image.astype(np.float32) / np.float32(info.max)).astype(np.float32)
+    image = image.astype(np.float32, copy=False)
+    lo, hi = float(image.min()), float(image.max())
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise ImageError(
+            f"is a float image with values in [{lo:g}, {hi:g}]; float images must lie in [0, 1]. "
+            "Divide by the maximum or use featbus.Normalize", index, path
+        )
+    return np.clip(image, 0.0, 1.0)
+
+
+def _run_chunk(func: Callable, chunk: Sequence[tuple[int, Any]]) -> list:
+    return [func(item, i) for i, item in chunk]
+
+
+def map_images(func: Callable[[Any, int], Any], items: Sequence, n_jobs: int | None = None,
+               *, backend: str | None = None) -> list:
+    """Apply ``func(item, index)`` to every item, in order, optionally in parallel.
+
+    Work is sent to joblib in a few chunks per worker rather than one task per image, so the
+    parallel overhead stays small for cheap per-image functions.
+    """
+    indexed = list(enumerate(items))
+    n_workers = effective_n_jobs(n_jobs) if n_jobs not in (None, 1) else 1
+    if n_workers == 1 or len(indexed) < 2:
+        return [func(item, i) for i, item in indexed]
+    n_chunks = min(len(indexed), 4 * n_workers)
+    bounds = np.linspace(0, len(indexed), n_chunks + 1).astype(int)
+    chunks = [indexed[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    results = Parallel(n_jobs=n_workers, backend=backend)(delayed(_run_chunk)(func, c) for c in chunks)
+    return [r for chunk in results for r in chunk]
