@@ -49,6 +49,16 @@ FEATURES: dict[str, tuple[str, str]] = {
     "glcm": ("featbus.features.texture", "GLCMFeatures"),
     "intensity": ("featbus.features.intensity", "IntensityStats"),
     "shape": ("featbus.features.shape", "ShapeFeatures"),
+    "glrlm": ("featbus.features.texture_matrices", "GLRLMFeatures"),
+    "glszm": ("featbus.features.texture_matrices", "GLSZMFeatures"),
+    "gldzm": ("featbus.features.texture_matrices", "GLDZMFeatures"),
+    "ngtdm": ("featbus.features.texture_matrices", "NGTDMFeatures"),
+    "gldm": ("featbus.features.texture_matrices", "GLDMFeatures"),
+    "gabor": ("featbus.features.filters", "GaborFeatures"),
+    "laws": ("featbus.features.filters", "LawsFeatures"),
+    "wavelet": ("featbus.features.filters", "WaveletFeatures"),
+    "log": ("featbus.features.filters", "LoGFeatures"),
+    "fractal": ("featbus.features.filters", "FractalFeatures"),
 }
 
 #: Preprocessing names -> (module, class).
