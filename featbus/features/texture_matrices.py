@@ -361,15 +361,21 @@ def glrlm_feature_names(aggregation: str = "average") -> list[str]:
 
 
 # --------------------------------------------------------------------------- zones: GLSZM, GLDZM
-_EIGHT = np.ones((3, 3), dtype=bool)
+def _zones(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Label the 8-connected zones of equal grey level, all levels in one pass.
 
+    Returns the label image (0 outside the region) and, per zone ``1..n``, its grey level and
+    size. :func:`skimage.measure.label` joins neighbours only when their values are equal, so a
+    single call labels every grey level at once.
+    """
+    from skimage.measure import label
 
-def _zones(levels: np.ndarray, n_levels: int):
-    """Yield (grey level, labels, n_zones) of the 8-connected zones of each present level."""
-    present = np.flatnonzero(np.bincount(levels.ravel(), minlength=n_levels + 1)[1:]) + 1
-    for g in present:
-        labels, n = ndimage.label(levels == g, structure=_EIGHT)
-        yield int(g), labels, n
+    labels = label(levels, background=0, connectivity=2)
+    n = int(labels.max())
+    zone_level = np.zeros(n + 1, np.int64)
+    zone_level[labels.ravel()] = levels.ravel()  # every pixel of a zone has the zone's level
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    return labels, zone_level[1:], sizes[1:]
 
 
 def glszm_matrix(image: np.ndarray, mask: np.ndarray | None = None, *, bins: int | None = 32,
@@ -391,12 +397,7 @@ def glszm_matrix(image: np.ndarray, mask: np.ndarray | None = None, *, bins: int
     [[0.0, 0.0, 1.0], [1.0, 1.0, 0.0]]
     """
     levels, n_levels = _levels(image, mask, bins, bin_width)
-    lv, sizes = [], []
-    for g, labels, n in _zones(levels, n_levels):
-        s = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-        lv.append(np.full(n, g))
-        sizes.append(s)
-    lv, sizes = np.concatenate(lv), np.concatenate(sizes)
+    _, lv, sizes = _zones(levels)
     return _count_matrix(lv, sizes, n_levels, int(sizes.max())), int(np.count_nonzero(levels))
 
 
@@ -477,13 +478,11 @@ def gldzm_matrix(image: np.ndarray, mask: np.ndarray | None = None, *, bins: int
     [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
     """
     levels, n_levels = _levels(image, mask, bins, bin_width)
-    dist = _edge_distance(levels > 0)
-    lv, dz = [], []
-    for g, labels, n in _zones(levels, n_levels):
-        d = ndimage.minimum(dist, labels, np.arange(1, n + 1))
-        lv.append(np.full(n, g))
-        dz.append(np.asarray(d, dtype=np.int64))
-    lv, dz = np.concatenate(lv), np.concatenate(dz)
+    dist = _edge_distance(levels > 0).astype(np.int64)
+    labels, lv, _ = _zones(levels)
+    dz = np.full(lv.size + 1, np.iinfo(np.int64).max)
+    np.minimum.at(dz, labels.ravel(), dist.ravel())  # a zone's distance: its smallest
+    dz = dz[1:]
     return _count_matrix(lv, dz, n_levels, int(dz.max())), int(np.count_nonzero(levels))
 
 
