@@ -19,12 +19,14 @@ filtered images; statistics are taken inside the mask only. Borders are mirrored
 Each family is a plain function (one ``float`` image in ``[0, 1]`` -> 1-D vector), a
 ``*_feature_names`` helper and a transformer built on
 :class:`~featbus._base.BaseFeatureExtractor` (``region``, ``n_jobs``, names, ``set_output``).
-Filtering is vectorised: Gabor by FFT (one transform of the image for the whole bank), Laws by
+Filtering is vectorised: Gabor by FFT (one transform of the image for the whole bank, the kernels' transforms cached per
+image size), Laws by
 separable 1-D filters, the wavelet by PyWavelets' undecimated transform.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -108,6 +110,34 @@ def _angles(orientations: int) -> list[float]:
     return [np.pi * k / orientations for k in range(orientations)]
 
 
+@lru_cache(maxsize=8)
+def _gabor_kernels(frequencies, orientations, bandwidth) -> tuple[np.ndarray, ...]:
+    from skimage.filters import gabor_kernel
+
+    return tuple(gabor_kernel(f, theta=t, bandwidth=bandwidth) for f in frequencies
+                 for t in _angles(orientations))
+
+
+def _gabor_radius(frequencies, orientations, bandwidth) -> int:
+    return max(max(k.shape) for k in _gabor_kernels(frequencies, orientations, bandwidth)) // 2
+
+
+@lru_cache(maxsize=2)
+def _gabor_spectra(frequencies, orientations, bandwidth, shape) -> np.ndarray:
+    """FFTs of the bank's kernels, centred at index 0, for one FFT shape (cached: a batch of
+    equally sized images pays for them once)."""
+    out = []
+    for k in _gabor_kernels(frequencies, orientations, bandwidth):
+        full = np.zeros(shape, np.complex128)
+        rows = (np.arange(k.shape[0]) - k.shape[0] // 2) % shape[0]
+        cols = (np.arange(k.shape[1]) - k.shape[1] // 2) % shape[1]
+        full[np.ix_(rows, cols)] = k
+        out.append(sp_fft.fft2(full))
+    spectra = np.stack(out)
+    spectra.flags.writeable = False  # shared by later calls
+    return spectra
+
+
 def gabor_features(image: np.ndarray, mask: np.ndarray | None = None, *,
                    frequencies: Sequence[float] = (0.05, 0.1, 0.2, 0.4), orientations: int = 4,
                    bandwidth: float = 1.0) -> np.ndarray:
@@ -149,26 +179,21 @@ def gabor_features(image: np.ndarray, mask: np.ndarray | None = None, *,
     >>> gabor_features(np.random.default_rng(0).random((32, 32))).shape
     (32,)
     """
-    from skimage.filters import gabor_kernel
-
     frequencies, orientations, bandwidth = _check_gabor(frequencies, orientations, bandwidth)
     image, mask = _as_image(image, mask)
-    kernels = [gabor_kernel(f, theta=t, bandwidth=bandwidth) for f in frequencies
-               for t in _angles(orientations)]
     h, w = image.shape
-    # mirror padding of half the largest kernel (capped so numpy's reflect stays valid)
-    pad = max(max(k.shape) for k in kernels) // 2
-    py, px = min(pad, h - 1), min(pad, w - 1)
+    r = _gabor_radius(frequencies, orientations, bandwidth)
+    # mirror padding of the largest kernel's radius (capped so numpy's reflect stays valid)
+    py, px = min(r, h - 1), min(r, w - 1)
     padded = np.pad(image - image.mean(), ((py, py), (px, px)), mode="reflect")
-    kmax = max(max(k.shape) for k in kernels)
-    shape = [sp_fft.next_fast_len(s + kmax - 1) for s in padded.shape]
-    spectrum = sp_fft.fft2(padded, s=shape)
-    out = np.empty((len(kernels), 2))
-    for n, k in enumerate(kernels):
-        full = sp_fft.ifft2(spectrum * sp_fft.fft2(k, s=shape))
-        oy, ox = k.shape[0] // 2 + py, k.shape[1] // 2 + px  # 'same' output, padding removed
-        mag = np.abs(full[oy:oy + h, ox:ox + w])
-        v = _values(mag, mask)
+    # circular convolution of the kernels centred at index 0: exact 'same' output on the image
+    # once the array extends r past the padded image's reach (zeros; only for tiny images)
+    shape = (sp_fft.next_fast_len(h + py + max(py, r)), sp_fft.next_fast_len(w + px + max(px, r)))
+    spectra = _gabor_spectra(frequencies, orientations, bandwidth, shape)
+    responses = sp_fft.ifft2(sp_fft.fft2(padded, s=shape)[None] * spectra, axes=(1, 2))
+    out = np.empty((len(spectra), 2))
+    for n, resp in enumerate(responses):
+        v = _values(np.abs(resp[py:py + h, px:px + w]), mask)
         out[n] = v.mean(), v.std()
     return out.ravel()
 
