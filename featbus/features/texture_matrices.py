@@ -714,7 +714,9 @@ def gldm_features(image: np.ndarray, mask: np.ndarray | None = None, *, bins: in
     -------
     features : ndarray of shape (17,)
         In the order of :data:`GLDM_FEATURES`. The dependence count includes the centre
-        (minimum 1), as IBSI defines it; pyradiomics' GLDM counts the same way.
+        (minimum 1), as IBSI defines it; pyradiomics' GLDM counts the same way. Every region
+        pixel is a centre, so ``dependence_count_percentage`` is 1 by construction (IBSI keeps
+        it in the set; ``select="variance"`` drops such constant columns).
 
     References
     ----------
