@@ -83,7 +83,7 @@ def main() -> None:
 
     metrics = (("accuracy", "accuracy", "macro"), ("macro F1", "f1", "macro"),
                ("malignant AUC", "auc", "malignant"))
-    print(f"\nduplicate-grouped 5-fold CV, scale -> [select] -> SVM (RBF, C=1); 95% bootstrap CIs over groups")
+    print("\nduplicate-grouped 5-fold CV, scale -> [select] -> SVM (RBF, C=1); 95% bootstrap CIs over groups")
     print(f"{'features':<24}{'n':>5}" + "".join(f"{m[0]:>22}" for m in metrics))
     # gldm.dependence_count_percentage is 1 for every image by definition (IBSI keeps it):
     # the ANOVA F of a constant column is undefined, and SelectKBest ranks it last, with a warning

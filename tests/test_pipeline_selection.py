@@ -12,8 +12,15 @@ from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 
 from featbus.datasets import make_phantoms
-from featbus.pipelines import (CLASSIFIERS, FEATURES, SELECTORS, make_classifier, make_pipeline,
-                               make_selector, param_grid)
+from featbus.pipelines import (
+    CLASSIFIERS,
+    FEATURES,
+    SELECTORS,
+    make_classifier,
+    make_pipeline,
+    make_selector,
+    param_grid,
+)
 
 
 def _tabular(n=60, p=30, seed=0):

@@ -218,7 +218,7 @@ def test_public_exports():
 def test_busi_mask_region(busi_root):
     from PIL import Image
 
-    path = sorted((busi_root / "benign").glob("benign (1).png"))[0]
+    path = busi_root / "benign" / "benign (1).png"
     img = np.array(Image.open(path).convert("L"))
     mask = np.array(Image.open(path.with_name("benign (1)_mask.png")).convert("L")) > 0
     from featbus.pipelines import make_features

@@ -26,8 +26,8 @@ separable 1-D filters, the wavelet by PyWavelets' undecimated transform.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 from scipy import fft as sp_fft
