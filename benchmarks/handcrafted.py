@@ -1,11 +1,15 @@
 """Throughput of the handcrafted feature transformers against plain library calls.
 
-For each family (HOG, LBP, GLCM, intensity statistics, shape) and for the whole handcrafted
-set (a FeatureUnion of the five), prints images/s of
+For each family (HOG, LBP, GLCM, intensity statistics, shape; the IBSI texture matrices GLRLM,
+GLSZM, GLDZM, NGTDM, GLDM; the filter families Gabor, Laws, wavelet, LoG, fractal) and for the
+whole handcrafted set (``all``: a FeatureUnion of the first five; ``radiomics``: of the ten
+newer ones), prints images/s of
 
 * ``plain``: a plain Python loop calling scikit-image / NumPy directly, doing the same
   computation (same resize, same quantisation; shape uses the function twin
-  :func:`featbus.features.shape.shape_features`, since there is no single library call);
+  :func:`featbus.features.shape.shape_features`, since there is no single library call; so do
+  the texture-matrix and filter families, e.g. :func:`~featbus.features.texture_matrices.glrlm_features`,
+  so their rows measure the transformer's overhead over its own function);
   for ``n_jobs=2`` the same loop body under ``joblib.Parallel(n_jobs=2)``;
 * ``featbus``: the transformer's ``transform`` on a list of :class:`ImageRecord`;
 
@@ -23,6 +27,7 @@ Run from the repository root::
 
     python benchmarks/handcrafted.py            # 100 BUSI images, 3 repeats
     python benchmarks/handcrafted.py --n-images 625 --repeats 5
+    python benchmarks/handcrafted.py --families glrlm,glszm,gldzm,ngtdm,gldm,gabor,laws,wavelet,log,fractal,radiomics
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from sklearn.pipeline import FeatureUnion
 from featbus import GLCMFeatures, HOGFeatures, ImageRecord, LBPFeatures
 from featbus.features.glcm import GLCM_PROPS
 from featbus.features.intensity import IntensityStats
+from featbus.features import filters as fl
+from featbus.features import texture_matrices as tm
 from featbus.features.shape import ShapeFeatures, shape_features
 
 BUSI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
@@ -136,12 +143,46 @@ FAMILIES = {
 }
 
 
-def plain_all(rec):
-    return np.concatenate([f(rec) for f, _ in FAMILIES.values()])
+CLASSIC = list(FAMILIES)
 
 
-def union(nj):
-    return FeatureUnion([(name, make(nj)) for name, (_, make) in FAMILIES.items()])
+def _twin(func):
+    """Plain loop body for a family whose reference is its own function twin."""
+    def plain(rec):
+        return func(rec.image.astype(np.float32) / np.float32(255))
+    return plain
+
+
+# IBSI texture matrices and filter families (default parameters on both sides)
+RADIOMICS = {
+    "glrlm": (_twin(tm.glrlm_features), lambda nj: tm.GLRLMFeatures(n_jobs=nj)),
+    "glszm": (_twin(tm.glszm_features), lambda nj: tm.GLSZMFeatures(n_jobs=nj)),
+    "gldzm": (_twin(tm.gldzm_features), lambda nj: tm.GLDZMFeatures(n_jobs=nj)),
+    "ngtdm": (_twin(tm.ngtdm_features), lambda nj: tm.NGTDMFeatures(n_jobs=nj)),
+    "gldm": (_twin(tm.gldm_features), lambda nj: tm.GLDMFeatures(n_jobs=nj)),
+    "gabor": (_twin(fl.gabor_features), lambda nj: fl.GaborFeatures(n_jobs=nj)),
+    "laws": (_twin(fl.laws_features), lambda nj: fl.LawsFeatures(n_jobs=nj)),
+    "wavelet": (_twin(fl.wavelet_features), lambda nj: fl.WaveletFeatures(n_jobs=nj)),
+    "log": (_twin(fl.log_features), lambda nj: fl.LoGFeatures(n_jobs=nj)),
+    "fractal": (_twin(fl.fractal_features), lambda nj: fl.FractalFeatures(n_jobs=nj)),
+}
+FAMILIES.update(RADIOMICS)
+
+
+def _plain_union(names):
+    def plain(rec):
+        return np.concatenate([FAMILIES[n][0](rec) for n in names])
+    return plain
+
+
+def _make_union(names):
+    def make(nj):
+        return FeatureUnion([(n, FAMILIES[n][1](nj)) for n in names])
+    return make
+
+
+plain_all, union = _plain_union(CLASSIC), _make_union(CLASSIC)
+UNIONS = {"all": (plain_all, union), "radiomics": (_plain_union(list(RADIOMICS)), _make_union(list(RADIOMICS)))}
 
 
 def _plain_chunk(func, recs):
@@ -183,8 +224,8 @@ def main(argv=None):
     print(f"{'family':<10} {'n_jobs':>6} {'plain img/s':>12} {'featbus img/s':>14} {'overhead':>9}")
     summary = []
     for name in args.families.split(","):
-        if name == "all":
-            plain, make = plain_all, union
+        if name in UNIONS:
+            plain, make = UNIONS[name]
         else:
             plain, make = FAMILIES[name]
         est1 = make(1).fit(recs[:2])

@@ -36,11 +36,13 @@ __all__ = [
     "make_features",
     "make_sampler",
     "make_classifier",
+    "make_selector",
     "param_grid",
     "EncodedLabelClassifier",
     "FEATURES",
     "SAMPLERS",
     "CLASSIFIERS",
+    "SELECTORS",
 ]
 
 #: Handcrafted feature names -> (module, class). Any other name is a DeepFeatures backbone.
@@ -50,6 +52,16 @@ FEATURES: dict[str, tuple[str, str]] = {
     "glcm": ("featbus.features.glcm", "GLCMFeatures"),
     "intensity": ("featbus.features.intensity", "IntensityStats"),
     "shape": ("featbus.features.shape", "ShapeFeatures"),
+    "glrlm": ("featbus.features.texture_matrices", "GLRLMFeatures"),
+    "glszm": ("featbus.features.texture_matrices", "GLSZMFeatures"),
+    "gldzm": ("featbus.features.texture_matrices", "GLDZMFeatures"),
+    "ngtdm": ("featbus.features.texture_matrices", "NGTDMFeatures"),
+    "gldm": ("featbus.features.texture_matrices", "GLDMFeatures"),
+    "gabor": ("featbus.features.filters", "GaborFeatures"),
+    "laws": ("featbus.features.filters", "LawsFeatures"),
+    "wavelet": ("featbus.features.filters", "WaveletFeatures"),
+    "log": ("featbus.features.filters", "LoGFeatures"),
+    "fractal": ("featbus.features.filters", "FractalFeatures"),
 }
 
 #: Preprocessing names -> (module, class).
@@ -91,6 +103,26 @@ CLASSIFIERS: dict[str, str] = {
     "logreg": "logreg",
     "lr": "logreg",
     "logistic": "logreg",
+    "mlp": "mlp",
+    "naive-bayes": "naive-bayes",
+    "nb": "naive-bayes",
+    "tree": "tree",
+    "decision-tree": "tree",
+    "balanced-rf": "balanced-rf",
+    "balanced-random-forest": "balanced-rf",
+    "easy-ensemble": "easy-ensemble",
+}
+
+#: Feature selection / reduction names (aliases map to the same step); see make_selector.
+SELECTORS: dict[str, str] = {
+    "variance": "variance",
+    "kbest": "kbest-anova",
+    "kbest-anova": "kbest-anova",
+    "anova": "kbest-anova",
+    "kbest-mi": "kbest-mi",
+    "mutual-info": "kbest-mi",
+    "l1": "l1",
+    "pca": "pca",
 }
 
 _NONE = (None, "none", "None", "no", False)
@@ -139,7 +171,9 @@ def make_features(features: Sequence[Any] | str, *, region: str | None = None,
     Parameters
     ----------
     features : str or sequence of (str, transformer or (name, transformer))
-        Names: ``"hog"``, ``"lbp"``, ``"glcm"``, ``"intensity"``, ``"shape"``; any other name
+        Names: ``"hog"``, ``"lbp"``, ``"glcm"``, ``"intensity"``, ``"shape"``, the IBSI texture
+        matrices ``"glrlm"``, ``"glszm"``, ``"gldzm"``, ``"ngtdm"``, ``"gldm"`` and the filter
+        families ``"gabor"``, ``"laws"``, ``"wavelet"``, ``"log"``, ``"fractal"``; any other name
         (``"efficientnet_lite0"``...) is a :class:`featbus.DeepFeatures` backbone. A single
         string may list names separated by commas: ``"hog,lbp"``.
     region : {"image", "mask", "bbox"}, optional
@@ -308,9 +342,14 @@ def make_classifier(classifier: str, *, class_weight: str | None = None, random_
         ``"svm"`` (RBF :class:`~sklearn.svm.SVC`; scores are its decision function, no
         deprecated ``probability=True``), ``"svm-calibrated"`` (the SVC inside a sigmoid
         :class:`~sklearn.calibration.CalibratedClassifierCV`, for real probabilities),
-        ``"rf"``, ``"knn"``, ``"xgboost"``, ``"logreg"``. A classifier instance is returned as is.
+        ``"rf"``, ``"knn"``, ``"xgboost"``, ``"logreg"``, ``"mlp"`` (one hidden layer of 100,
+        early stopping), ``"naive-bayes"`` (Gaussian), ``"tree"``, ``"balanced-rf"`` and
+        ``"easy-ensemble"`` (imbalanced-learn's balanced random forest and easy ensemble,
+        which undersample inside every tree / boosted member). A classifier instance is
+        returned as is.
     class_weight : "balanced" or None
-        Class reweighting, for the models that take it (not KNN, not XGBoost).
+        Class reweighting, for the models that take it (not KNN, XGBoost, MLP, naive Bayes or
+        easy ensemble).
     random_state : int
         Seed of the models that have one.
     n_jobs : int, optional
@@ -329,7 +368,7 @@ def make_classifier(classifier: str, *, class_weight: str | None = None, random_
     key = CLASSIFIERS.get(classifier.strip().lower())
     if key is None:
         raise ValueError(f"unknown classifier {classifier!r}; choose from {', '.join(sorted(CLASSIFIERS))}")
-    if class_weight is not None and key in ("knn", "xgboost"):
+    if class_weight is not None and key in ("knn", "xgboost", "mlp", "naive-bayes", "easy-ensemble"):
         raise ValueError(f"classifier {classifier!r} takes no class weights; use a sampler "
                          "(balance='smote', 'oversample', ...) instead")
     cw = {"class_weight": class_weight} if class_weight is not None else {}
@@ -354,6 +393,8 @@ def make_classifier(classifier: str, *, class_weight: str | None = None, random_
         from sklearn.linear_model import LogisticRegression
 
         return LogisticRegression(max_iter=2000, **cw)
+    if key in ("mlp", "naive-bayes", "tree", "balanced-rf", "easy-ensemble"):
+        return _more_classifiers(key, cw, random_state=random_state, n_jobs=n_jobs)
     try:
         from xgboost import XGBClassifier
     except ImportError as exc:  # pragma: no cover - xgboost is an optional extra
@@ -364,12 +405,96 @@ def make_classifier(classifier: str, *, class_weight: str | None = None, random_
     return EncodedLabelClassifier(xgb)  # XGBoost wants labels 0..K-1; keep the user's labels
 
 
+def _more_classifiers(key: str, cw: dict, *, random_state, n_jobs):
+    """MLP, naive Bayes, decision tree and imbalanced-learn's balanced ensembles."""
+    if key == "mlp":
+        from sklearn.neural_network import MLPClassifier
+
+        # early stopping holds out 10 % of the training fold, so no epoch count to tune
+        return MLPClassifier(hidden_layer_sizes=(100,), max_iter=1000, early_stopping=True,
+                             random_state=random_state)
+    if key == "naive-bayes":
+        from sklearn.naive_bayes import GaussianNB
+
+        return GaussianNB()
+    if key == "tree":
+        from sklearn.tree import DecisionTreeClassifier
+
+        return DecisionTreeClassifier(random_state=random_state, **cw)
+    if key == "balanced-rf":
+        from imblearn.ensemble import BalancedRandomForestClassifier
+
+        # parameters spelled out: imbalanced-learn changed their defaults between versions
+        return BalancedRandomForestClassifier(n_estimators=300, sampling_strategy="all", replacement=True,
+                                              bootstrap=False, random_state=random_state, n_jobs=n_jobs, **cw)
+    from imblearn.ensemble import EasyEnsembleClassifier
+
+    return EasyEnsembleClassifier(n_estimators=10, random_state=random_state, n_jobs=n_jobs)
+
+
+def make_selector(select: str | None, *, random_state=0):
+    """A feature selection or reduction step from a short name, or ``None``.
+
+    In a :func:`make_pipeline` pipeline the step (named ``"select"``) comes after scaling and
+    before balancing, so it is fitted on the training folds only, like every other step.
+
+    Parameters
+    ----------
+    select : str or None
+        * ``"variance"``: :class:`~sklearn.feature_selection.VarianceThreshold` (drops constant
+          columns);
+        * ``"kbest"`` / ``"kbest-anova"`` / ``"anova"``: :class:`~sklearn.feature_selection.SelectKBest`
+          by the ANOVA F-value, ``k=50`` (all columns, with a warning, when there are fewer);
+        * ``"kbest-mi"`` / ``"mutual-info"``: ``SelectKBest`` by mutual information, ``k=50``;
+        * ``"l1"``: :class:`~sklearn.feature_selection.SelectFromModel` of an L1-penalised
+          linear SVM (``C=0.1``): the columns with a non-zero weight;
+        * ``"pca"``: :class:`~sklearn.decomposition.PCA` keeping 95 % of the variance.
+
+        A transformer instance is returned as is.
+    random_state : int
+        Seed of the mutual-information estimate.
+
+    Examples
+    --------
+    >>> from featbus.pipelines import make_selector
+    >>> make_selector("pca")
+    PCA(n_components=0.95, svd_solver='full')
+    """
+    if select in _NONE:
+        return None
+    if not isinstance(select, str):
+        if hasattr(select, "fit") and hasattr(select, "transform"):
+            return select
+        raise ValueError(f"select must be a name or a transformer, got {select!r}")
+    key = SELECTORS.get(select.strip().lower())
+    if key is None:
+        raise ValueError(f"unknown select {select!r}; choose from none, {', '.join(sorted(SELECTORS))}")
+    from sklearn import feature_selection as fs
+
+    if key == "variance":
+        return fs.VarianceThreshold()
+    if key == "kbest-anova":
+        return fs.SelectKBest(fs.f_classif, k=50)
+    if key == "kbest-mi":
+        from functools import partial
+
+        return fs.SelectKBest(partial(fs.mutual_info_classif, random_state=random_state), k=50)
+    if key == "l1":
+        from sklearn.svm import LinearSVC
+
+        return fs.SelectFromModel(LinearSVC(C=0.1, penalty="l1", dual=False, max_iter=5000))
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=0.95, svd_solver="full")
+
+
 # --------------------------------------------------------------------------- pipeline
 
 def make_pipeline(features: Sequence[Any] | str | None = ("hog", "lbp", "intensity"), *,
                   preprocessing: Sequence[Any] | str | None = None, balance: str | None = None,
                   classifier: str | Any = "svm", region: str | None = None, scale: bool = True,
-                  random_state: int = 0, n_jobs: int | None = None, memory=None):
+                  random_state: int = 0, n_jobs: int | None = None, memory=None,
+                  select: str | Any | None = None):
     """An imbalanced-learn pipeline: preprocessing, features, scaling, sampler, classifier.
 
     Parameters
@@ -400,6 +525,10 @@ def make_pipeline(features: Sequence[Any] | str | None = ("hog", "lbp", "intensi
     memory : str or joblib.Memory, optional
         Cache of fitted transformers (features are then computed once per training fold during
         a grid search).
+    select : str, transformer or None, default=None
+        Feature selection or reduction after scaling, fitted on the training folds only:
+        ``"variance"``, ``"kbest"`` (ANOVA), ``"kbest-mi"``, ``"l1"``, ``"pca"`` (see
+        :func:`make_selector`), as a step named ``"select"``.
 
     Returns
     -------
@@ -421,6 +550,9 @@ def make_pipeline(features: Sequence[Any] | str | None = ("hog", "lbp", "intensi
         steps.append(("features", make_features(features, region=region, n_jobs=n_jobs)))
     if scale:
         steps.append(("scale", StandardScaler()))
+    selector = make_selector(select, random_state=random_state)
+    if selector is not None:
+        steps.append(("select", selector))
     sampler = make_sampler(balance, random_state=random_state)
     if sampler is not None:
         steps.append(("balance", sampler))
@@ -449,7 +581,28 @@ def _classifier_grid(clf) -> tuple[str, dict[str, list]]:
         return prefix, {"max_depth": [3, 6], "learning_rate": [0.05, 0.2]}
     if name == "LogisticRegression":
         return prefix, {"C": [0.01, 0.1, 1.0, 10.0]}
+    if name == "MLPClassifier":
+        return prefix, {"alpha": [1e-4, 1e-2, 1.0], "hidden_layer_sizes": [(100,), (64, 32)]}
+    if name == "GaussianNB":
+        return prefix, {"var_smoothing": [1e-9, 1e-6, 1e-3]}
+    if name == "DecisionTreeClassifier":
+        return prefix, {"max_depth": [None, 5, 10], "min_samples_leaf": [1, 5]}
+    if name == "BalancedRandomForestClassifier":
+        return prefix, {"max_depth": [None, 12], "max_features": ["sqrt", 0.3]}
+    if name == "EasyEnsembleClassifier":
+        return prefix, {"n_estimators": [10, 30]}
     return prefix, {}
+
+
+def _selector_grid(selector) -> dict[str, list]:
+    name = type(selector).__name__
+    if name == "SelectKBest":
+        return {"k": [20, 50, 100]}
+    if name == "SelectFromModel":
+        return {"estimator__C": [0.01, 0.1, 1.0]}
+    if name == "PCA":
+        return {"n_components": [0.8, 0.95, 0.99]}
+    return {}
 
 
 def _sampler_grid(sampler) -> dict[str, list]:
@@ -468,7 +621,10 @@ def param_grid(pipe) -> dict[str, list]:
 
     SVC: ``C`` x ``gamma`` (12 points); random forest: depth x features per split (4); KNN:
     neighbours x weighting (8); XGBoost: depth x learning rate (4); logistic regression: ``C``
-    (4). SMOTE-type samplers add their neighbour count (x2). Feature extractors are left alone:
+    (4); MLP: L2 penalty x layers (6); naive Bayes: variance smoothing (3); decision tree:
+    depth x leaf size (6); balanced random forest: as RF (4); easy ensemble: size (2).
+    A ``"select"`` step adds ``k`` (SelectKBest, 20/50/100), the L1 model's ``C`` or PCA's kept
+    variance (x3). SMOTE-type samplers add their neighbour count (x2). Feature extractors are left alone:
     their defaults are what the feature modules measured.
 
     Parameters
@@ -493,6 +649,8 @@ def param_grid(pipe) -> dict[str, list]:
     grid: dict[str, list] = {}
     prefix, cgrid = _classifier_grid(steps["classifier"])
     grid.update({f"classifier__{prefix}{k}": v for k, v in cgrid.items()})
+    if steps.get("select") not in (None, "passthrough"):
+        grid.update({f"select__{k}": v for k, v in _selector_grid(steps["select"]).items()})
     if steps.get("balance") not in (None, "passthrough"):
         grid.update({f"balance__{k}": v for k, v in _sampler_grid(steps["balance"]).items()})
     return grid

@@ -1,7 +1,10 @@
 """Image -> feature-vector transformers.
 
 Handcrafted families live in :mod:`~featbus.features.hog`, :mod:`~featbus.features.lbp`,
-:mod:`~featbus.features.glcm`,:mod:`~featbus.features.intensity` (first-order statistics) and
+:mod:`~featbus.features.glcm`,
+:mod:`~featbus.features.texture_matrices` (IBSI GLRLM, GLSZM, GLDZM, NGTDM, GLDM),
+:mod:`~featbus.features.filters` (Gabor, Laws, wavelet, LoG, fractal dimension),
+:mod:`~featbus.features.intensity` (first-order statistics) and
 :mod:`~featbus.features.shape` (lesion-mask shape). Names are imported lazily so that
 ``import featbus.features`` never pulls in heavy optional dependencies (TensorFlow for the
 deep features).
@@ -19,6 +22,36 @@ _PUBLIC = {
     "GLCMFeatures": ".glcm",
     "glcm_features": ".glcm",
     "glcm_feature_names": ".glcm",
+    "GLRLMFeatures": ".texture_matrices",
+    "glrlm_features": ".texture_matrices",
+    "glrlm_feature_names": ".texture_matrices",
+    "GLSZMFeatures": ".texture_matrices",
+    "glszm_features": ".texture_matrices",
+    "glszm_feature_names": ".texture_matrices",
+    "GLDZMFeatures": ".texture_matrices",
+    "gldzm_features": ".texture_matrices",
+    "gldzm_feature_names": ".texture_matrices",
+    "NGTDMFeatures": ".texture_matrices",
+    "ngtdm_features": ".texture_matrices",
+    "ngtdm_feature_names": ".texture_matrices",
+    "GLDMFeatures": ".texture_matrices",
+    "gldm_features": ".texture_matrices",
+    "gldm_feature_names": ".texture_matrices",
+    "GaborFeatures": ".filters",
+    "gabor_features": ".filters",
+    "gabor_feature_names": ".filters",
+    "LawsFeatures": ".filters",
+    "laws_features": ".filters",
+    "laws_feature_names": ".filters",
+    "WaveletFeatures": ".filters",
+    "wavelet_features": ".filters",
+    "wavelet_feature_names": ".filters",
+    "LoGFeatures": ".filters",
+    "log_features": ".filters",
+    "log_feature_names": ".filters",
+    "FractalFeatures": ".filters",
+    "fractal_features": ".filters",
+    "fractal_feature_names": ".filters",
     "IntensityStats": ".intensity",
     "intensity_features": ".intensity",
     "intensity_feature_names": ".intensity",
