@@ -106,7 +106,7 @@ def test_transformer_matches_function(est):
     mask[4:20, 6:26] = True
     prefix = est._prefix
     func = getattr(fl, f"{prefix}_features")
-    kw = {k: v for k, v in est.get_params().items() if k not in ("region", "empty_mask", "n_jobs")}
+    kw = {k: v for k, v in est.get_params().items() if k not in ("region", "empty_mask", "n_jobs", "cache", "progress")}
     X = clone(est).fit_transform(imgs)
     np.testing.assert_allclose(X[1], func(imgs[1].astype(np.float32) / 255, **kw), rtol=1e-10)
     masked = clone(est).set_params(region="mask").fit_transform([ImageRecord(imgs[0], mask)])[0]

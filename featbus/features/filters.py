@@ -28,10 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from numbers import Integral, Real
 
 import numpy as np
 from scipy import fft as sp_fft
 from scipy import ndimage
+from sklearn.utils._param_validation import Interval
 
 from .._base import BaseFeatureExtractor
 
@@ -544,7 +546,23 @@ _REGION_DOC = """    region : {"image", "bbox", "mask"}, default="image"
         ``"mask"``: the image is filtered whole, responses are summarised inside the mask.
     empty_mask : {"image", "raise"}, default="image"
     n_jobs : int or None, default=None
+    cache : None, False, str, path or joblib.Memory, default=None
+        Where computed rows are kept (see :mod:`featbus.extraction`).
+    progress : bool or "auto", default="auto"
+        Progress bar over the images computed; ``"auto"``: only in a terminal.
 """
+
+_FILTER_CONSTRAINTS = {
+    **BaseFeatureExtractor._parameter_constraints,
+    "frequencies": [tuple, list],
+    "orientations": [Interval(Integral, 1, None, closed="left")],
+    "bandwidth": [Interval(Real, 0, None, closed="neither")],
+    "window": [Interval(Integral, 3, None, closed="left")],
+    "wavelet": [str],
+    "level": [Interval(Integral, 1, None, closed="left")],
+    "sigmas": [tuple, list],
+    "thresholds": [tuple, list],
+}
 
 
 class GaborFeatures(BaseFeatureExtractor):
@@ -571,14 +589,18 @@ class GaborFeatures(BaseFeatureExtractor):
 
     _prefix = "gabor"
 
+    _parameter_constraints = _FILTER_CONSTRAINTS
+
     def __init__(self, frequencies=(0.05, 0.1, 0.2, 0.4), orientations=4, bandwidth=1.0,
-                 region="image", empty_mask="image", n_jobs=None):
+                 region="image", empty_mask="image", n_jobs=None, cache=None, progress="auto"):
         self.frequencies = frequencies
         self.orientations = orientations
         self.bandwidth = bandwidth
         self.region = region
         self.empty_mask = empty_mask
         self.n_jobs = n_jobs
+        self.cache = cache
+        self.progress = progress
 
     def _fit_features(self, items: list) -> list[str]:
         _check_gabor(self.frequencies, self.orientations, self.bandwidth)
@@ -609,11 +631,16 @@ class LawsFeatures(BaseFeatureExtractor):
 
     _prefix = "laws"
 
-    def __init__(self, window=15, region="image", empty_mask="image", n_jobs=None):
+    _parameter_constraints = _FILTER_CONSTRAINTS
+
+    def __init__(self, window=15, region="image", empty_mask="image", n_jobs=None, cache=None,
+                 progress="auto"):
         self.window = window
         self.region = region
         self.empty_mask = empty_mask
         self.n_jobs = n_jobs
+        self.cache = cache
+        self.progress = progress
 
     def _fit_features(self, items: list) -> list[str]:
         _check_window(self.window)
@@ -645,12 +672,17 @@ class WaveletFeatures(BaseFeatureExtractor):
 
     _prefix = "wavelet"
 
-    def __init__(self, wavelet="coif1", level=2, region="image", empty_mask="image", n_jobs=None):
+    _parameter_constraints = _FILTER_CONSTRAINTS
+
+    def __init__(self, wavelet="coif1", level=2, region="image", empty_mask="image", n_jobs=None,
+                 cache=None, progress="auto"):
         self.wavelet = wavelet
         self.level = level
         self.region = region
         self.empty_mask = empty_mask
         self.n_jobs = n_jobs
+        self.cache = cache
+        self.progress = progress
 
     def _fit_features(self, items: list) -> list[str]:
         _check_wavelet(self.wavelet, self.level)
@@ -681,11 +713,16 @@ class LoGFeatures(BaseFeatureExtractor):
 
     _prefix = "log"
 
-    def __init__(self, sigmas=(1.0, 2.0, 4.0), region="image", empty_mask="image", n_jobs=None):
+    _parameter_constraints = _FILTER_CONSTRAINTS
+
+    def __init__(self, sigmas=(1.0, 2.0, 4.0), region="image", empty_mask="image", n_jobs=None,
+                 cache=None, progress="auto"):
         self.sigmas = sigmas
         self.region = region
         self.empty_mask = empty_mask
         self.n_jobs = n_jobs
+        self.cache = cache
+        self.progress = progress
 
     def _fit_features(self, items: list) -> list[str]:
         return log_feature_names(self.sigmas)
@@ -707,6 +744,10 @@ class FractalFeatures(BaseFeatureExtractor):
         ``"mask"``: boxes count only pixels inside the mask.
     empty_mask : {"image", "raise"}, default="image"
     n_jobs : int or None, default=None
+    cache : None, False, str, path or joblib.Memory, default=None
+        Where computed rows are kept (see :mod:`featbus.extraction`).
+    progress : bool or "auto", default="auto"
+        Progress bar over the images computed; ``"auto"``: only in a terminal.
 
     Examples
     --------
@@ -718,11 +759,16 @@ class FractalFeatures(BaseFeatureExtractor):
 
     _prefix = "fractal"
 
-    def __init__(self, thresholds=(0.25, 0.5, 0.75), region="image", empty_mask="image", n_jobs=None):
+    _parameter_constraints = _FILTER_CONSTRAINTS
+
+    def __init__(self, thresholds=(0.25, 0.5, 0.75), region="image", empty_mask="image", n_jobs=None,
+                 cache=None, progress="auto"):
         self.thresholds = thresholds
         self.region = region
         self.empty_mask = empty_mask
         self.n_jobs = n_jobs
+        self.cache = cache
+        self.progress = progress
 
     def _fit_features(self, items: list) -> list[str]:
         return fractal_feature_names(self.thresholds)

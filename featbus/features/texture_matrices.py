@@ -37,8 +37,11 @@ region count: runs, zones and neighbourhoods stop at the mask's edge (IBSI's con
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 from scipy import ndimage
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseFeatureExtractor
 
@@ -756,11 +759,24 @@ _COMMON_PARAMS = """
         its edge, the intensity range for ``bins`` is the mask's).
     empty_mask : {"image", "raise"}, default="image"
     n_jobs : int or None, default=None
+    cache : None, False, str, path or joblib.Memory, default=None
+        Where computed rows are kept (see :mod:`featbus.extraction`).
+    progress : bool or "auto", default="auto"
+        Progress bar over the images computed; ``"auto"``: only in a terminal.
 """
 
 
 class _MatrixFeatures(BaseFeatureExtractor):
     """Shared parameter checks of the texture-matrix transformers."""
+
+    _parameter_constraints = {
+        **BaseFeatureExtractor._parameter_constraints,
+        "bins": [None, Interval(Integral, 2, 1024, closed="both")],
+        "bin_width": [None, Interval(Real, 0, 1, closed="right")],
+        "aggregation": [StrOptions({"average", "merge"})],
+        "alpha": [Interval(Integral, 0, None, closed="left")],
+        "distance": [Interval(Integral, 1, None, closed="left")],
+    }
 
     def _check(self):
         _check_discretisation(self.bins, self.bin_width, allow_none=False)
@@ -790,13 +806,15 @@ class GLRLMFeatures(_MatrixFeatures):
     _prefix = "glrlm"
 
     def __init__(self, bins=32, bin_width=None, aggregation="average", region="image",
-                 empty_mask="image", n_jobs=None):
+                 empty_mask="image", n_jobs=None, cache=None, progress="auto"):
         self.bins = bins
         self.bin_width = bin_width
         self.aggregation = aggregation
         self.region = region
         self.empty_mask = empty_mask
         self.n_jobs = n_jobs
+        self.cache = cache
+        self.progress = progress
 
     def _fit_features(self, items: list) -> list[str]:
         self._check()
@@ -828,12 +846,15 @@ class GLSZMFeatures(_MatrixFeatures):
 
     _prefix = "glszm"
 
-    def __init__(self, bins=32, bin_width=None, region="image", empty_mask="image", n_jobs=None):
+    def __init__(self, bins=32, bin_width=None, region="image", empty_mask="image", n_jobs=None, cache=None,
+                 progress="auto"):
         self.bins = bins
         self.bin_width = bin_width
         self.region = region
         self.empty_mask = empty_mask
         self.n_jobs = n_jobs
+        self.cache = cache
+        self.progress = progress
 
     def _fit_features(self, items: list) -> list[str]:
         self._check()
@@ -867,12 +888,15 @@ class GLDZMFeatures(_MatrixFeatures):
 
     _prefix = "gldzm"
 
-    def __init__(self, bins=32, bin_width=None, region="image", empty_mask="image", n_jobs=None):
+    def __init__(self, bins=32, bin_width=None, region="image", empty_mask="image", n_jobs=None, cache=None,
+                 progress="auto"):
         self.bins = bins
         self.bin_width = bin_width
         self.region = region
         self.empty_mask = empty_mask
         self.n_jobs = n_jobs
+        self.cache = cache
+        self.progress = progress
 
     def _fit_features(self, items: list) -> list[str]:
         self._check()
@@ -907,13 +931,15 @@ class NGTDMFeatures(_MatrixFeatures):
     _prefix = "ngtdm"
 
     def __init__(self, bins=32, bin_width=None, distance=1, region="image", empty_mask="image",
-                 n_jobs=None):
+                 n_jobs=None, cache=None, progress="auto"):
         self.bins = bins
         self.bin_width = bin_width
         self.distance = distance
         self.region = region
         self.empty_mask = empty_mask
         self.n_jobs = n_jobs
+        self.cache = cache
+        self.progress = progress
 
     def _fit_features(self, items: list) -> list[str]:
         self._check()
@@ -952,7 +978,7 @@ class GLDMFeatures(_MatrixFeatures):
     _prefix = "gldm"
 
     def __init__(self, bins=32, bin_width=None, alpha=0, distance=1, region="image",
-                 empty_mask="image", n_jobs=None):
+                 empty_mask="image", n_jobs=None, cache=None, progress="auto"):
         self.bins = bins
         self.bin_width = bin_width
         self.alpha = alpha
@@ -960,6 +986,8 @@ class GLDMFeatures(_MatrixFeatures):
         self.region = region
         self.empty_mask = empty_mask
         self.n_jobs = n_jobs
+        self.cache = cache
+        self.progress = progress
 
     def _fit_features(self, items: list) -> list[str]:
         self._check()
