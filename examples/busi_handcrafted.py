@@ -24,7 +24,7 @@ import argparse
 import time
 from pathlib import Path
 
-from featbus.cli import extract_features
+from featbus.extraction import extract_features
 from featbus.datasets import load_busi
 from featbus.evaluation import evaluate
 from featbus.pipelines import make_pipeline

@@ -18,7 +18,7 @@ from _paper_common import CACHE, DATA, deep_matrix, table
 from imblearn.over_sampling import SMOTE
 
 from featbus import load_busi
-from featbus.cli import extract_features
+from featbus.extraction import extract_features
 from featbus.evaluation import evaluate
 from featbus.pipelines import make_pipeline
 

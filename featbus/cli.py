@@ -17,7 +17,6 @@ stderr and exit status 2; ``--debug`` also prints the Python traceback.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import re
 import sys
@@ -25,7 +24,6 @@ import tempfile
 import time
 import traceback
 import warnings
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,8 +31,9 @@ import numpy as np
 
 from ._records import ImageError
 from ._version import __version__
+from .extraction import extract_features
 
-__all__ = ["main", "extract_features", "build_parser"]
+__all__ = ["main", "build_parser"]
 
 _DEF_FEATURES = "hog,lbp,glcm,intensity,shape"
 _CLASSICAL = {"hog", "lbp", "glcm", "intensity", "shape"}  # every other name is a deep backbone
@@ -195,117 +194,6 @@ def _drop_unusable(data):
     return data, unusable
 
 
-def _data_key(data) -> str:
-    """A fingerprint of the images (paths, sizes and times of files; pixels otherwise)."""
-    h = hashlib.sha1()
-    for rec in data.data:
-        path = rec.path
-        if path and os.path.isfile(path):
-            st = os.stat(path)
-            h.update(f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}".encode())
-        else:
-            h.update(np.ascontiguousarray(rec.image).tobytes())
-        if rec.mask is not None:
-            h.update(np.packbits(np.asarray(rec.mask, bool)).tobytes())
-    return h.hexdigest()[:16]
-
-
-def extract_features(data, features: Sequence[str] | str, *, region: str | None = None,
-                     n_jobs: int | None = None, cache: str | os.PathLike | None = None,
-                     progress: bool = True, chunk: int = 32) -> tuple[np.ndarray, list[str]]:
-    """Feature matrix of a data Bunch, one extractor at a time, with progress and a disk cache.
-
-    Extractors are fitted on the images only to learn their output layout (no labels, no
-    statistics), so computing them once for all images before cross-validation leaks nothing.
-
-    Parameters
-    ----------
-    data : Bunch
-        From :func:`featbus.load_image_folder`, :func:`featbus.make_phantoms`...; its ``data``
-        records (with masks) are used.
-    features : str or sequence of str
-        Names as in :func:`featbus.pipelines.make_features`.
-    region : {"image", "mask", "bbox"}, optional
-    n_jobs : int, optional
-    cache : path, optional
-        Folder for ``.npz`` files keyed by images, extractor and featbus version: a second run
-        (or adding one extractor) recomputes only what changed. A cache file that cannot be
-        read (truncated, edited) is recomputed and rewritten, with a warning.
-    progress : bool
-        tqdm progress bar per extractor.
-    chunk : int
-        Images per progress step.
-
-    Returns
-    -------
-    X : ndarray of shape (n_images, n_features)
-    names : list of str
-        Column names, prefixed by the extractor name.
-
-    Examples
-    --------
-    >>> from featbus.datasets import make_phantoms
-    >>> from featbus.cli import extract_features
-    >>> X, names = extract_features(make_phantoms(4, image_size=64, random_state=0), "intensity",
-    ...                             progress=False)
-    >>> X.shape[0], names[0].startswith("intensity")
-    (4, True)
-    """
-    from .pipelines import make_features
-
-    union = make_features(features, region=region, n_jobs=n_jobs)
-    records = list(data.data)
-    key = _data_key(data) if cache else None
-    blocks, names = [], []
-    for name, est in union.transformer_list:
-        cache_file = None
-        # fit first (it reads no pixels for featbus extractors): the key must see every
-        # parameter, defaults included, and what fit resolved (layers, sizes) through the names
-        est.fit(records)
-        fnames = [str(n) for n in est.get_feature_names_out()]
-        if cache:
-            params = sorted((k, repr(v)) for k, v in est.get_params(deep=False).items() if k != "n_jobs")
-            spec = hashlib.sha1(f"{__version__}|{type(est).__name__}|{params}|{fnames}|{key}".encode()
-                                ).hexdigest()[:16]
-            cache_file = Path(cache) / f"{name}-{spec}.npz"
-            if cache_file.is_file():
-                try:  # allow_pickle=False: a cache file holds arrays only, never objects
-                    with np.load(cache_file, allow_pickle=False) as z:
-                        Xc, cached_names = np.asarray(z["X"]), [str(n) for n in z["names"].tolist()]
-                    if Xc.shape != (len(records), len(fnames)) or cached_names != fnames:
-                        raise ValueError(f"holds {Xc.shape} values for {len(records)} images x "
-                                         f"{len(fnames)} features")
-                except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-                    # truncated or edited: recompute and rewrite it, as DeepFeatures' cache does
-                    warnings.warn(f"feature cache file {str(cache_file)!r} is unreadable "
-                                  f"({_one_line(exc)}); recomputing it", UserWarning, stacklevel=2)
-                else:
-                    blocks.append(Xc)
-                    names += [f"{name}__{n}" for n in cached_names]
-                    continue
-        rows = []
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(records), desc=f"{name:>10}", unit="img", file=sys.stderr)
-        for start in range(0, len(records), chunk):
-            rows.append(est.transform(records[start:start + chunk]))
-            if bar is not None:
-                bar.update(len(rows[-1]))
-        if bar is not None:
-            bar.close()
-        Xb = np.vstack(rows)
-        if cache_file is not None:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(".tmp.npz")
-            np.savez(tmp, X=Xb, names=np.asarray(fnames))
-            os.replace(tmp, cache_file)
-        blocks.append(Xb)
-        names += [f"{name}__{n}" for n in fnames]
-    return np.hstack(blocks), names
-
-
 def _check_output(out: Path, overwrite: bool) -> None:
     """Everything about ``-o`` that can fail, checked before the (long) extraction."""
     if out.suffix.lower() not in (".parquet", ".csv", ".npz"):
@@ -328,6 +216,11 @@ def _check_output(out: Path, overwrite: bool) -> None:
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise CLIError(f"-o {str(out)!r}: cannot write into {str(parent)!r}")
+
+
+def _progress(args):
+    """Progress bars: off with --quiet, else shown when standard error is a terminal."""
+    return False if args.quiet else "auto"
 
 
 def _write_table(path: Path, X, names, data) -> Path:
@@ -356,20 +249,6 @@ def _write_table(path: Path, X, names, data) -> Path:
     return path
 
 
-def _groups_for(data, cv: str, progress: bool):
-    """Near-duplicate groups: the Bunch's when they group anything, else computed."""
-    groups = np.asarray(getattr(data, "groups", np.arange(len(data.target))))
-    if cv != "duplicate-grouped" or np.unique(groups).size < groups.size:
-        return groups
-    try:
-        from .model_selection import duplicate_groups
-    except ImportError:
-        return groups
-    if progress:
-        print("finding near-duplicate images...", file=sys.stderr)
-    return np.asarray(duplicate_groups(data.data))
-
-
 # --------------------------------------------------------------------------- commands
 
 def _cmd_extract(args) -> int:
@@ -379,7 +258,7 @@ def _cmd_extract(args) -> int:
     data = _load_folder(args.data_dir, args.on_error)
     t0 = time.perf_counter()
     X, names = extract_features(data, args.features, region=args.region, n_jobs=args.n_jobs,
-                                cache=args.cache, progress=not args.quiet)
+                                cache=args.cache, progress=_progress(args))
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_table(out, X, names, data)
     print(f"wrote {X.shape[0]} images x {X.shape[1]} features to {out} "
@@ -393,11 +272,12 @@ def _evaluate_all(data, X, names, *, feature_label, classifiers, balances, cvs, 
     from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
     from .evaluation import evaluate
+    from .model_selection import resolve_groups
     from .pipelines import make_pipeline, param_grid
 
     reports: dict[str, list] = {}
+    groups = resolve_groups(data.data, data.groups)  # featbus's one grouping policy
     for cv in cvs:
-        groups = _groups_for(data, cv, progress)
         reports[cv] = []
         for clf in classifiers:
             for bal in balances:
@@ -454,7 +334,7 @@ def _cmd_evaluate(args) -> int:
 
     _check_features(args.features, args.debug)
     data = _load_folder(args.data_dir, args.on_error)
-    progress = not args.quiet
+    progress = _progress(args)
     classifiers, balances = _split(args.classifier), [None if b.lower() == "none" else b for b in _split(args.balance)]
     cvs = ["duplicate-grouped", "stratified"] if args.cv == "both" else [args.cv]
     if not classifiers:
@@ -476,7 +356,7 @@ def _cmd_evaluate(args) -> int:
     counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
     print(f"{len(data.target)} images, classes {counts}; features {args.features}", file=sys.stderr)
     X, names = extract_features(data, args.features, region=args.region, n_jobs=args.n_jobs,
-                                cache=args.cache, progress=progress)
+                                cache=args.cache, progress=_progress(args))
     reports = _evaluate_all(data, X, names, feature_label=args.features, classifiers=classifiers,
                             balances=balances, cvs=cvs, n_splits=args.n_splits, n_bootstrap=args.n_bootstrap,
                             search=args.search, random_state=args.random_state, n_jobs=args.n_jobs,
@@ -575,7 +455,7 @@ def _cmd_demo(args) -> int:
         print(note)
     pipe = make_pipeline(features, region=args.region, classifier="svm", n_jobs=args.n_jobs)
     report = evaluate(pipe, data, n_splits=5, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
-                      name="demo: " + "+".join(features) + " > SVC", progress=not args.quiet)
+                      name="demo: " + "+".join(features) + " > SVC", progress=_progress(args))
     print(report.summary())
     if note:
         print(note)
@@ -593,7 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--n-jobs", type=int, default=None, metavar="N",
                         help="parallel jobs for feature extraction and model fitting (default 1; -1: all cores)")
     common.add_argument("--cache", metavar="DIR", default=None,
-                        help="cache extracted features in DIR; later runs reuse them")
+                        help="keep extracted features in DIR (default: $FEATBUS_CACHE if set); later runs and "
+                             "other processes reuse them")
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     common.add_argument("--random-state", type=int, default=0, metavar="SEED", help="seed of folds, samplers, models")
     common.add_argument("--on-error", choices=["raise", "skip"], default="raise",

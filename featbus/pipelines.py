@@ -137,7 +137,8 @@ def _load(module: str, name: str):
 
 # --------------------------------------------------------------------------- features
 
-def _one_feature(spec: Any, *, region: str | None, n_jobs: int | None) -> tuple[str, Any]:
+def _one_feature(spec: Any, *, region: str | None, n_jobs: int | None, cache: Any = None,
+                 progress: Any = None) -> tuple[str, Any]:
     """Turn one feature spec (name, (name, transformer) or transformer) into a union part."""
     if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
         return spec
@@ -158,14 +159,14 @@ def _one_feature(spec: Any, *, region: str | None, n_jobs: int | None) -> tuple[
                              f"DeepFeatures backbone: {', '.join(sorted(backbones))}")
         cls = _load("featbus.features.deep", "DeepFeatures")
         params = {"backbone": name, "region": region}
-    params["n_jobs"] = n_jobs
+    params.update(n_jobs=n_jobs, cache=cache, progress=progress)
     accepted = cls().get_params()  # pass only what this extractor takes, and only when set
     params = {k: v for k, v in params.items() if k in accepted and v is not None}
     return name, cls(**params)
 
 
 def make_features(features: Sequence[Any] | str, *, region: str | None = None,
-                  n_jobs: int | None = None) -> FeatureUnion:
+                  n_jobs: int | None = None, cache: Any = None, progress: Any = None) -> FeatureUnion:
     """A :class:`~sklearn.pipeline.FeatureUnion` of feature extractors named by short names.
 
     Parameters
@@ -181,6 +182,11 @@ def make_features(features: Sequence[Any] | str, *, region: str | None = None,
         mask). ``None`` keeps each extractor's default.
     n_jobs : int, optional
         Passed to every extractor that takes it.
+    cache : None, False, str, path or joblib.Memory, optional
+        ``cache`` of every extractor (:mod:`featbus.extraction`): a folder keeps the rows on
+        disk between runs and shares them between processes; ``False`` turns reuse off.
+    progress : bool or "auto", optional
+        ``progress`` of every extractor.
 
     Returns
     -------
@@ -200,7 +206,7 @@ def make_features(features: Sequence[Any] | str, *, region: str | None = None,
     features = list(features)
     if not features:
         raise ValueError("features is empty; name at least one, e.g. ['hog', 'lbp']")
-    parts = [_one_feature(f, region=region, n_jobs=n_jobs) for f in features]
+    parts = [_one_feature(f, region=region, n_jobs=n_jobs, cache=cache, progress=progress) for f in features]
     names = [n for n, _ in parts]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

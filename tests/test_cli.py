@@ -73,13 +73,17 @@ def test_extract_formats(phantom_dir, tmp_path, suffix, capsys):
 
 
 def test_extract_cache_reuses_features(phantom_dir, tmp_path):
+    from featbus.extraction import clear_memory, extraction_counts, reset_extraction_counts
+
     cache = tmp_path / "cache"
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     assert main(["extract", str(phantom_dir), "-f", "intensity", "-o", str(a), "-q", "--cache", str(cache)]) == 0
-    files = list(cache.glob("intensity-*.npz"))
-    assert len(files) == 1
+    files = sorted(cache.rglob("*.row"))
+    assert len(files) == 36  # one row per image
+    clear_memory()  # a new process: only the folder remains
+    reset_extraction_counts()
     assert main(["extract", str(phantom_dir), "-f", "intensity", "-o", str(b), "-q", "--cache", str(cache)]) == 0
-    assert list(cache.glob("*.npz")) == files
+    assert sum(extraction_counts().values()) == 0 and sorted(cache.rglob("*.row")) == files
     pd.testing.assert_frame_equal(pd.read_csv(a), pd.read_csv(b))
 
 
@@ -148,8 +152,8 @@ def test_extract_cache_sees_every_parameter(tmp_path):
     """Two extractors with the same repr but different parameters never share a cache entry
     (a changed default is invisible in repr)."""
     from featbus._base import BaseFeatureExtractor
-    from featbus.cli import extract_features
     from featbus.datasets import make_phantoms
+    from featbus.extraction import extract_features, extraction_counts, reset_extraction_counts
 
     class Scaled(BaseFeatureExtractor):
         def __init__(self, k=1.0):
@@ -165,11 +169,12 @@ def test_extract_cache_sees_every_parameter(tmp_path):
             return [self.k * image.mean()]
 
     data = make_phantoms(3, image_size=32, random_state=0)
-    a, _ = extract_features(data, [("s", Scaled(1.0))], cache=tmp_path, progress=False)
-    b, _ = extract_features(data, [("s", Scaled(2.0))], cache=tmp_path, progress=False)
+    reset_extraction_counts()
+    a, _ = extract_features(data, [("s", Scaled(1.0))], progress=False)
+    b, _ = extract_features(data, [("s", Scaled(2.0))], progress=False)
     assert np.allclose(b, 2 * a)
-    c, _ = extract_features(data, [("s", Scaled(2.0))], cache=tmp_path, progress=False)
-    assert np.array_equal(b, c) and len(list(tmp_path.glob("s-*.npz"))) == 2
+    c, _ = extract_features(data, [("s", Scaled(2.0))], progress=False)
+    assert np.array_equal(b, c) and sum(extraction_counts().values()) == 6  # 3 images x 2 settings
 
 
 # ----------------------------------------------------------------------------- errors: one line, exit 2
@@ -224,16 +229,20 @@ def test_cv_error_is_one_line(phantom_dir, capsys):
 def test_truncated_cache_file_is_recomputed(phantom_dir, tmp_path, capsys):
     cache = tmp_path / "cache"
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    from featbus.extraction import DiskStore, clear_memory
+
     assert main(["extract", str(phantom_dir), "-f", "intensity", "-o", str(a), "-q", "--cache", str(cache)]) == 0
-    (entry,) = cache.glob("intensity-*.npz")
+    entry = sorted(cache.rglob("*.row"))[0]
     entry.write_bytes(entry.read_bytes()[: entry.stat().st_size // 2])
+    clear_memory()  # a new process: only the folder remains
     capsys.readouterr()
     assert main(["extract", str(phantom_dir), "-f", "intensity", "-o", str(b), "-q", "--cache", str(cache)]) == 0
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "unreadable" in err and "recomputing" in err and entry.name in err
+    assert "Traceback" not in err and "1 damaged feature cache entry" in err and "recomputed" in err
+    assert len(err.strip().splitlines()) == 1
     pd.testing.assert_frame_equal(pd.read_csv(a), pd.read_csv(b))
-    with np.load(entry) as z:  # rewritten whole
-        assert z["X"].shape[0] == 36
+    setting, key = entry.parent.parent.name, entry.stem  # rewritten whole
+    assert DiskStore(cache).get(setting, key) is not None
 
 
 def test_vgg16_offline_says_which_file_to_put_where(phantom_dir, tmp_path, monkeypatch, capsys):
