@@ -16,9 +16,14 @@ newer ones), prints images/s of
 for ``n_jobs=1`` and ``n_jobs=2``, then the overhead ``featbus / plain - 1`` in time (target
 < 10 %) and the speed-up ``n_jobs=2`` over ``n_jobs=1`` of featbus (target >= 1.6x).
 
+Every featbus extractor runs with ``cache=False``: each repeat computes every image again (the
+extraction path still hashes each image, so its overhead is part of the measurement); with the
+default cache, repeats would be served from memory.
+
 Fairness: images and masks are loaded once, before timing, for both sides; each measurement
 is warmed up (this also starts joblib's worker processes), plain and featbus runs alternate
-(so load drift on a shared machine hits both alike) and the best of ``--repeats`` is kept. Numbers depend on the machine and its load.
+(so load drift on a shared machine hits both alike) and the best of ``--repeats`` is kept.
+Numbers depend on the machine and its load.
 
 Data: BUSI at ``../shared/data/busi`` (Al-Dhabyani et al., Data in Brief 28:104863, 2020),
 falling back to :func:`featbus.datasets.make_phantoms` when absent.
@@ -44,10 +49,10 @@ from skimage.feature import graycomatrix, graycoprops, hog, local_binary_pattern
 from sklearn.pipeline import FeatureUnion
 
 from featbus import GLCMFeatures, HOGFeatures, ImageRecord, LBPFeatures
-from featbus.features.glcm import GLCM_PROPS
-from featbus.features.intensity import IntensityStats
 from featbus.features import filters as fl
 from featbus.features import texture_matrices as tm
+from featbus.features.glcm import GLCM_PROPS
+from featbus.features.intensity import IntensityStats
 from featbus.features.shape import ShapeFeatures, shape_features
 
 BUSI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
@@ -135,11 +140,11 @@ def plain_shape(rec):
 
 
 FAMILIES = {
-    "hog": (plain_hog, lambda nj: HOGFeatures(n_jobs=nj)),
-    "lbp": (plain_lbp, lambda nj: LBPFeatures(n_jobs=nj)),
-    "glcm": (plain_glcm, lambda nj: GLCMFeatures(n_jobs=nj)),
-    "intensity": (plain_intensity, lambda nj: IntensityStats(n_jobs=nj)),
-    "shape": (plain_shape, lambda nj: ShapeFeatures(n_jobs=nj)),
+    "hog": (plain_hog, lambda nj: HOGFeatures(n_jobs=nj, cache=False, progress=False)),
+    "lbp": (plain_lbp, lambda nj: LBPFeatures(n_jobs=nj, cache=False, progress=False)),
+    "glcm": (plain_glcm, lambda nj: GLCMFeatures(n_jobs=nj, cache=False, progress=False)),
+    "intensity": (plain_intensity, lambda nj: IntensityStats(n_jobs=nj, cache=False, progress=False)),
+    "shape": (plain_shape, lambda nj: ShapeFeatures(n_jobs=nj, cache=False, progress=False)),
 }
 
 
@@ -155,16 +160,16 @@ def _twin(func):
 
 # IBSI texture matrices and filter families (default parameters on both sides)
 RADIOMICS = {
-    "glrlm": (_twin(tm.glrlm_features), lambda nj: tm.GLRLMFeatures(n_jobs=nj)),
-    "glszm": (_twin(tm.glszm_features), lambda nj: tm.GLSZMFeatures(n_jobs=nj)),
-    "gldzm": (_twin(tm.gldzm_features), lambda nj: tm.GLDZMFeatures(n_jobs=nj)),
-    "ngtdm": (_twin(tm.ngtdm_features), lambda nj: tm.NGTDMFeatures(n_jobs=nj)),
-    "gldm": (_twin(tm.gldm_features), lambda nj: tm.GLDMFeatures(n_jobs=nj)),
-    "gabor": (_twin(fl.gabor_features), lambda nj: fl.GaborFeatures(n_jobs=nj)),
-    "laws": (_twin(fl.laws_features), lambda nj: fl.LawsFeatures(n_jobs=nj)),
-    "wavelet": (_twin(fl.wavelet_features), lambda nj: fl.WaveletFeatures(n_jobs=nj)),
-    "log": (_twin(fl.log_features), lambda nj: fl.LoGFeatures(n_jobs=nj)),
-    "fractal": (_twin(fl.fractal_features), lambda nj: fl.FractalFeatures(n_jobs=nj)),
+    "glrlm": (_twin(tm.glrlm_features), lambda nj: tm.GLRLMFeatures(n_jobs=nj, cache=False, progress=False)),
+    "glszm": (_twin(tm.glszm_features), lambda nj: tm.GLSZMFeatures(n_jobs=nj, cache=False, progress=False)),
+    "gldzm": (_twin(tm.gldzm_features), lambda nj: tm.GLDZMFeatures(n_jobs=nj, cache=False, progress=False)),
+    "ngtdm": (_twin(tm.ngtdm_features), lambda nj: tm.NGTDMFeatures(n_jobs=nj, cache=False, progress=False)),
+    "gldm": (_twin(tm.gldm_features), lambda nj: tm.GLDMFeatures(n_jobs=nj, cache=False, progress=False)),
+    "gabor": (_twin(fl.gabor_features), lambda nj: fl.GaborFeatures(n_jobs=nj, cache=False, progress=False)),
+    "laws": (_twin(fl.laws_features), lambda nj: fl.LawsFeatures(n_jobs=nj, cache=False, progress=False)),
+    "wavelet": (_twin(fl.wavelet_features), lambda nj: fl.WaveletFeatures(n_jobs=nj, cache=False, progress=False)),
+    "log": (_twin(fl.log_features), lambda nj: fl.LoGFeatures(n_jobs=nj, cache=False, progress=False)),
+    "fractal": (_twin(fl.fractal_features), lambda nj: fl.FractalFeatures(n_jobs=nj, cache=False, progress=False)),
 }
 FAMILIES.update(RADIOMICS)
 
@@ -234,7 +239,8 @@ def main(argv=None):
         fb = {}
         for nj in (1, 2):
             est = make(nj).fit(recs[:2])
-            t_plain, t_ours = best_times([lambda: run_plain(plain, recs, nj), lambda: est.transform(recs)],
+            t_plain, t_ours = best_times([lambda plain=plain, nj=nj: run_plain(plain, recs, nj),
+                                          lambda est=est: est.transform(recs)],
                                          args.repeats)
             fb[nj] = t_ours
             print(f"{name:<10} {nj:>6} {n / t_plain:>12.1f} {n / t_ours:>14.1f} {100 * (t_ours / t_plain - 1):>8.1f}%")

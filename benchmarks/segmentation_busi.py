@@ -179,8 +179,9 @@ def main(argv=None) -> int:
         np.savez_compressed(out, paths=np.array([r.path for r in records]), fold=fold_of,
                             **{f"mask_{i}": m for i, m in enumerate(oof)})
         print(f"out-of-fold masks saved to {out}; training time {train_time:.0f} s in all")
+    split = "random" if args.random_split else "near-duplicate-grouped"
     print("\nreference: MobileNet U-Net, Dice 0.8959 on BUSI with a random split "
-          f"(near-duplicates on both sides); this run: {'random' if args.random_split else 'near-duplicate-grouped'} split")
+          f"(near-duplicates on both sides); this run: {split} split")
     print(f"total time {time.perf_counter() - t0:.0f} s")
     return 0
 

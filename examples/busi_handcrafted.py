@@ -24,9 +24,9 @@ import argparse
 import time
 from pathlib import Path
 
-from featbus.extraction import extract_features
 from featbus.datasets import load_busi
 from featbus.evaluation import evaluate
+from featbus.extraction import extract_features
 from featbus.pipelines import make_pipeline
 
 FEATURES = ["hog", "lbp", "intensity", "glcm", "shape"]

@@ -232,7 +232,8 @@ def main(argv=None) -> int:
         for name in ("texture", "Lite0"):
             for metric, cls in (("auc", "malignant"), ("accuracy", "macro")):
                 row = compare([reports[name, "ROI"], reports[name, "whole"]], metric=metric, cls=cls).iloc[0]
-                print(f"{name:<10}{metric:<10}{row['difference']:+.3f} [{row['diff_low']:+.3f}, {row['diff_high']:+.3f}]"
+                print(f"{name:<10}{metric:<10}{row['difference']:+.3f} "
+                      f"[{row['diff_low']:+.3f}, {row['diff_high']:+.3f}]"
                       f"  p={row['p_bootstrap']:.3f}, {row['p_corrected_t']:.3f}")
     else:
         print(f"\n(C skipped: no out-of-fold masks at {oof_file}; run benchmarks/segmentation_busi.py --cv 5)")

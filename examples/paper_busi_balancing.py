@@ -18,8 +18,8 @@ from _paper_common import CACHE, DATA, deep_matrix, table
 from imblearn.over_sampling import SMOTE
 
 from featbus import load_busi
-from featbus.extraction import extract_features
 from featbus.evaluation import evaluate
+from featbus.extraction import extract_features
 from featbus.pipelines import make_pipeline
 
 METRICS = (("accuracy", "accuracy", "macro"), ("macro F1", "f1", "macro"),

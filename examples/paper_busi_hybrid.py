@@ -14,8 +14,8 @@ import numpy as np
 from _paper_common import CACHE, DATA, deep_matrix, table
 
 from featbus import load_busi
-from featbus.extraction import extract_features
 from featbus.evaluation import evaluate
+from featbus.extraction import extract_features
 from featbus.pipelines import make_pipeline
 
 

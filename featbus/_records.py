@@ -51,12 +51,20 @@ MIN_SIDE = 8
 class ImageError(ValueError):
     """A problem with one image of a batch; the message names its index and path.
 
-    Attributes
+    Parameters
     ----------
+    message : str
+        What is wrong with the image (kept as ``reason``).
     index : int or None
-        Position of the image in ``X``.
+        Position of the image in ``X`` (kept as ``index``).
     path : str or None
-        File the image came from, when known.
+        File the image came from, when known (kept as ``path``).
+
+    Examples
+    --------
+    >>> from featbus import ImageError
+    >>> str(ImageError("is 4x4 pixels", 3, "a.png"))
+    "image 3 ('a.png'): is 4x4 pixels"
     """
 
     def __init__(self, message: str, index: int | None = None, path: str | None = None):

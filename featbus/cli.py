@@ -324,7 +324,8 @@ def _table_text(reports_by_cv: dict, positive: str | None) -> str:
                            else f"{r.value('auc', positive):.3f}")
         rows.append(row)
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    fmt = lambda r: "  ".join(str(x).ljust(w) if j == 0 else str(x).rjust(w) for j, (x, w) in enumerate(zip(r, widths)))
+    def fmt(r):
+        return "  ".join(str(x).ljust(w) if j == 0 else str(x).rjust(w) for j, (x, w) in enumerate(zip(r, widths)))
     return "\n".join([fmt(header)] + [fmt(r) for r in rows])
 
 

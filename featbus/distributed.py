@@ -402,7 +402,7 @@ def extract(paths: Sequence[str | os.PathLike], transformer, *, output: str | os
     import pandas as pd
 
     frames = []
-    for i, (a, b) in enumerate(bounds):
+    for i in range(len(bounds)):
         if i in computed and computed[i] is not None:
             frames.append(computed[i])
         else:

@@ -180,29 +180,57 @@ class Report:
     """Cross-validated predictions of one estimator, with metrics and confidence intervals.
 
     Made by :func:`evaluate`; keeps everything needed to recompute any metric, plot, or compare
-    with another report made on the same folds.
+    with another report made on the same folds. The fields are its parameters and attributes.
 
-    Attributes
+    Parameters
     ----------
     name : str
+        Display name of the pipeline.
     classes : ndarray
         Labels as in ``y``, in column order of ``scores``.
     class_names : list of str
         Display names (``target_names`` of a Bunch, else ``str`` of the labels).
-    y_true, y_pred : ndarray of shape (n_samples,)
+    y_true : ndarray of shape (n_samples,)
+        True labels.
+    y_pred : ndarray of shape (n_samples,)
+        Held-out predictions.
     scores : ndarray of shape (n_samples, n_classes) or None
         Held-out probabilities (``score_kind="probability"``) or decision values
         (``"decision"``, e.g. an SVC: AUC and ROC need only a ranking).
+    score_kind : str
+        ``"probability"``, ``"decision"``, ``"none"`` or ``"mixed"``.
     fold : ndarray of shape (n_samples,)
         Fold that held each sample out.
     splits : list of (train, test)
+        The folds' index arrays.
     groups : ndarray or None
+        Near-duplicate groups the folds kept together (also the bootstrap's resampling units).
     cv : str
         How the folds were made.
+    n_bootstrap : int
+        Bootstrap resamples behind the intervals.
+    random_state : int or None
+        Seed of the folds and of the bootstrap.
+    estimator : str
+        ``repr`` of the evaluated estimator.
     metrics : dict
-        :func:`classification_metrics` of the pooled held-out predictions.
+        :func:`classification_metrics` of the pooled held-out predictions (computed when empty).
     ci : dict
-        ``(level, class or "macro", metric) -> (low, high)`` bootstrap percentile intervals.
+        ``(level, class or "macro", metric) -> (low, high)`` bootstrap percentile intervals
+        (computed when empty).
+    cm_ci : ndarray or None
+        Bootstrap intervals of the row-normalised confusion matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from featbus.evaluation import evaluate
+    >>> y = np.repeat([0, 1], 10)
+    >>> X = np.random.RandomState(0).normal(size=(20, 2)) + 2 * y[:, None]
+    >>> report = evaluate(LogisticRegression(), X, y, cv="stratified", n_splits=2, n_bootstrap=0)
+    >>> report.y_pred.shape, report.cv
+    ((20,), 'stratified 2-fold')
     """
 
     name: str

@@ -268,7 +268,8 @@ def duplicate_groups(images: Any, *, threshold: int | None = None, mode: str = "
     Notes
     -----
     **Calibration of the default threshold on BUSI** (the 625-image copy described in the data
-    README: benign 345, malignant 169, normal 111; ``625*624/2 = 195,000`` pairs). With ``hash_size=8`` the pairwise Hamming distances are bimodal:
+    README: benign 345, malignant 169, normal 111; ``625*624/2 = 195,000`` pairs). With
+    ``hash_size=8`` the pairwise Hamming distances are bimodal:
     32 pairs at 0 bits, 79 at 2, 42 at 4, 22 at 6, 5 at 8, 8 at 10, 6 at 12, then the bulk of
     unrelated pairs rising from 37 at 14 and 163 at 16 to a peak near 30 bits (distances are
     even because each hash has as many bits above as below its median). Pairs rendered side by

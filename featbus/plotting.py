@@ -91,7 +91,8 @@ def plot_segmentations(images: Sequence, masks_true: Sequence | None = None, mas
                 ax.contour(mask.astype(float), levels=[0.5], **style)
         if boxes is not None and boxes[k] is not None:
             r0, r1, c0, c1 = boxes[k]
-            ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, edgecolor="yellow", linewidth=1.5))
+            ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, edgecolor="yellow",
+                                   linewidth=1.5))
         if show_dice and truth is not None and pred is not None:
             parts.append(f"Dice={dice_score(truth, pred):.2f}")
         ax.set_title("  ".join(parts), fontsize=9)

@@ -169,7 +169,8 @@ def _figure(draw, size):
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1150px;color:#222}
 h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;font-size:.85em;margin:.5em 0} td,th{border:1px solid #ddd;padding:.25em .5em;text-align:right}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+td,th{border:1px solid #ddd;padding:.25em .5em;text-align:right}
 th{background:#f3f3f3} .wide{overflow-x:auto;max-width:100%} td:first-child,th:first-child{text-align:left}
 .plots{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start} .plots img{max-width:100%;border:1px solid #eee}
 .note{color:#555;font-size:.9em} pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.8em}
@@ -263,10 +264,10 @@ def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
         parts.append(_metrics_html(r))
         imgs = []
         if r.scores is not None:
-            imgs.append(save(f"{slug}_roc.png", _figure(lambda ax: plot_roc(r, ax), (5.6, 5.2)), "ROC curves"))
-        imgs.append(save(f"{slug}_confusion.png", _figure(lambda ax: plot_confusion_matrix(r, ax), (5, 4.4)),
+            imgs.append(save(f"{slug}_roc.png", _figure(lambda ax, r=r: plot_roc(r, ax), (5.6, 5.2)), "ROC curves"))
+        imgs.append(save(f"{slug}_confusion.png", _figure(lambda ax, r=r: plot_confusion_matrix(r, ax), (5, 4.4)),
                          "confusion matrix"))
-        imgs.append(save(f"{slug}_per_class.png", _figure(lambda ax: plot_per_class(r, ax), (7.6, 4.4)),
+        imgs.append(save(f"{slug}_per_class.png", _figure(lambda ax, r=r: plot_per_class(r, ax), (7.6, 4.4)),
                          "per-class metrics"))
         parts.append(f'<div class="plots">{"".join(imgs)}</div>')
         parts.append("<details><summary>per-fold values and estimator</summary>"

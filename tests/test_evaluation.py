@@ -65,7 +65,7 @@ def test_duplicate_grouped_folds_keep_groups_together():
     for train, test in splits:
         assert not set(groups[train]) & set(groups[test])
     again, _, _ = make_splits(X, y, groups=groups, n_splits=5)
-    for (a, b), (c, d) in zip(splits, again):  # deterministic
+    for (_a, b), (_c, d) in zip(splits, again):  # deterministic
         np.testing.assert_array_equal(b, d)
 
 

@@ -192,7 +192,7 @@ class TestBadFiles:
 
 
 def _write_dicom(path, arr, photometric="MONOCHROME2", slope=None, intercept=None, bits=16):
-    pydicom = pytest.importorskip("pydicom")
+    pytest.importorskip("pydicom")
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -331,7 +331,8 @@ class TestHostileFiles:
 class TestWideIntegers:
     @pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint32, np.uint64])
     def test_wider_than_16_bits_asks_for_a_cast(self, gray8, dtype):
-        with pytest.raises(ImageError, match=rf"image 3.*{np.dtype(dtype).name} \(values in \[0, 250\]\).*astype\(np.uint8\)"):
+        expected = rf"image 3.*{np.dtype(dtype).name} \(values in \[0, 250\]\).*astype\(np.uint8\)"
+        with pytest.raises(ImageError, match=expected):
             to_float(gray8.astype(dtype), index=3)
 
     def test_16_bits_and_below_are_scaled_by_the_dtype(self, gray8):

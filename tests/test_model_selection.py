@@ -137,7 +137,7 @@ class TestDuplicateGroupKFold:
 
     def test_stratified(self):
         X, y, owner = self._dup_data(n=45)
-        for tr, te in DuplicateGroupKFold(n_splits=3).split(X, y):
+        for _tr, te in DuplicateGroupKFold(n_splits=3).split(X, y):
             props = np.bincount(y[te], minlength=3) / len(te)
             assert np.all(np.abs(props - 1 / 3) < 0.12)
 
