@@ -167,6 +167,28 @@ def check_n_jobs_invariance(est, X):
     _assert_same_output(one, two, "n_jobs=2 versus n_jobs=1")
 
 
+def check_parameter_constraints(est, X):
+    """Every parameter has a declarative constraint (scikit-learn's ``_parameter_constraints``)."""
+    constraints = getattr(type(est), "_parameter_constraints", {})
+    missing = sorted(set(est.get_params(deep=False)) - set(constraints))
+    assert not missing, f"{type(est).__name__}: no _parameter_constraints entry for {missing}"
+
+
+def check_rows_computed_once(est, X):
+    """With the default store, a second transform (by a clone too) computes nothing again and
+    gives the same rows (:mod:`featbus.extraction`)."""
+    if "cache" not in est.get_params():
+        return
+    from .extraction import extraction_counts, reset_extraction_counts
+
+    shared = clone(est).set_params(cache=None)
+    first = shared.fit(X).transform(X)
+    reset_extraction_counts()
+    again = clone(shared).fit(X).transform(X)
+    assert sum(extraction_counts().values()) == 0, "a second transform of the same images computed rows again"
+    _assert_same_output(first, again, "rows served by the extraction store")
+
+
 def check_input_not_modified(est, X):
     before = copy.deepcopy(X)
     clone(est).fit(X).transform(X)
@@ -215,6 +237,8 @@ _IMAGE_CHECKS = (
     check_input_not_modified,
     check_empty_input_error,
     check_in_grid_search,
+    check_parameter_constraints,
+    check_rows_computed_once,
 )
 
 
@@ -242,6 +266,9 @@ def image_transformer_checks(estimator, X: list[ImageRecord] | None = None) -> I
     """
     X = make_check_images() if X is None else X
     name = type(estimator).__name__
+    if "cache" in estimator.get_params():
+        # the checks compare computations: no row may come from an earlier check's store
+        estimator = clone(estimator).set_params(cache=False)
     for check_name in _SKLEARN_API_CHECKS:
         check = getattr(sk_checks, check_name, None)
         if check is not None:
