@@ -44,16 +44,14 @@ def load_busi_records(root: Path):
 
 
 def grouped_folds(groups: np.ndarray, names: np.ndarray, n_splits: int, seed: int, random: bool = False):
-    """(train, test) folds that keep every near-duplicate group on one side, stratified by class;
-    ``random=True``: plain stratified folds, the leaky split of most papers, for comparison."""
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+    """featbus's folds (:func:`featbus.evaluation.make_splits`): every near-duplicate group on one
+    side, stratified by class; ``random=True``: plain stratified folds, the leaky split of most
+    papers, for comparison."""
+    from featbus.evaluation import make_splits
 
-    if random:
-        return list(StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(np.zeros(len(names)), names))
-    cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    folds = list(cv.split(np.zeros(len(names)), names, groups))
-    for train, test in folds:
-        assert not set(groups[train]) & set(groups[test])
+    cv = "stratified" if random else "duplicate-grouped"
+    folds, _, _ = make_splits(np.zeros((len(names), 1)), names, cv=cv, n_splits=n_splits, groups=groups,
+                              random_state=seed)
     return folds
 
 

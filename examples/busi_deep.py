@@ -14,7 +14,8 @@ once and only the scaler and SVM are fitted per fold (identical to a FeatureUnio
 inside each fold, and much faster).
 
 Metrics: accuracy, macro-F1 and the malignant-vs-rest ROC AUC from the SVC's one-vs-rest
-``decision_function`` (no ``probability=True``), pooled over the out-of-fold predictions.
+``decision_function`` (no ``probability=True``), pooled over the out-of-fold predictions
+(:func:`featbus.evaluation.evaluate` with the data set's groups).
 
 Run from the repository root (a few minutes on 2 CPUs)::
 
@@ -32,38 +33,21 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
-from sklearn.base import clone
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from featbus.evaluation import evaluate
+
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "busi"
 
 
-def make_cv():
-    try:
-        from featbus import DuplicateGroupKFold
-
-        return DuplicateGroupKFold(n_splits=5, shuffle=True, random_state=0)
-    except (ImportError, AttributeError):  # until featbus.model_selection exists
-        from sklearn.model_selection import StratifiedGroupKFold
-
-        return StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=0)
-
-
-def evaluate(model, X, y, groups, cv, malignant: int) -> dict:
-    """Out-of-fold predictions and one-vs-rest scores, then the three metrics."""
-    pred = np.empty(len(y), dtype=y.dtype)
-    score = np.empty(len(y))
-    for train, test in cv.split(X, y, groups):
-        Xtr = [X[i] for i in train] if isinstance(X, list) else X[train]
-        Xte = [X[i] for i in test] if isinstance(X, list) else X[test]
-        m = clone(model).fit(Xtr, y[train])
-        pred[test] = m.predict(Xte)
-        score[test] = m.decision_function(Xte)[:, list(m.classes_).index(malignant)]
-    return dict(acc=accuracy_score(y, pred), f1=f1_score(y, pred, average="macro"),
-                auc=roc_auc_score(y == malignant, score))
+def scores(model, X, data, name: str):
+    """featbus's leak-free evaluation on a feature matrix: the data set's near-duplicate groups
+    stay in one fold (the same folds for every call), metrics from the pooled held-out scores."""
+    report = evaluate(model, X, data.target, groups=data.groups, cv="duplicate-grouped", n_splits=5,
+                      n_bootstrap=0, name=name, target_names=data.target_names, progress=False)
+    return dict(acc=report.value("accuracy"), f1=report.value("f1"), auc=report.value("auc", "malignant"))
 
 
 def svm():
@@ -81,10 +65,8 @@ def main(argv=None) -> None:
 
     data = featbus.load_busi(args.data)
     X, y, groups = data.data, np.asarray(data.target), np.asarray(data.groups)
-    malignant = list(data.target_names).index("malignant")
-    cv = make_cv()
     print(f"BUSI: {len(X)} images, classes {dict(zip(data.target_names, np.bincount(y).tolist()))}, "
-          f"{len(np.unique(groups))} near-duplicate groups; CV: {type(cv).__name__}(5)")
+          f"{len(np.unique(groups))} near-duplicate groups; CV: duplicate-grouped 5-fold (featbus.evaluate)")
 
     # Part 1: which layer? One pass through the network gives every candidate layer.
     layers = {"top_activation": "stride 32, last layer", "block6d_add": "stride 32, 192 ch",
@@ -104,7 +86,7 @@ def main(argv=None) -> None:
     rows.append(("block5c_add+block6d_add", "stride 16 + 32", ("avg", "max")))
     for layer, what, pools in rows:
         cols = np.isin(layer_of, layer.split("+")) & np.isin(pool_of, pools)
-        r = evaluate(svm(), F[:, cols], y, groups, cv, malignant)
+        r = scores(svm(), F[:, cols], data, layer)
         print(f"{layer:<26}{what:<22}{'+'.join(pools):<9}{cols.sum():>6}"
               f"{r['acc']:>7.3f}{r['f1']:>7.3f}{r['auc']:>7.3f}", flush=True)
 
@@ -134,7 +116,7 @@ def main(argv=None) -> None:
                       "deep + all handcrafted": np.hstack([F[:, deep_cols], H])}
     print(f"{'features -> StandardScaler -> SVC(balanced)':<46}{'n':>6}{'acc':>7}{'mF1':>7}{'mAUC':>7}")
     for label, M in blocks.items():
-        r = evaluate(svm(), M, y, groups, cv, malignant)
+        r = scores(svm(), M, data, label)
         print(f"{label:<46}{M.shape[1]:>6}{r['acc']:>7.3f}{r['f1']:>7.3f}{r['auc']:>7.3f}", flush=True)
 
 
