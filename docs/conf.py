@@ -43,7 +43,7 @@ extensions = [
     "sphinx_gallery.gen_gallery",
 ]
 
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "gallery/GALLERY_HEADER.rst"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 templates_path = []
 nitpicky = False
 # numpydoc "References" sections list papers as footnotes that the text need not cite
@@ -63,11 +63,14 @@ napoleon_preprocess_types = False
 # --- no network at build time: intersphinx is deliberately not enabled. (A browser showing a page
 # with maths loads MathJax itself; the build never does.)
 
-# --- sphinx-gallery: the examples run during the build and their figures are shown
+# --- sphinx-gallery: one set of examples (the repository's examples/ folder). The plot_* ones
+# run during the build and their figures are shown; the others (minutes to hours on BUSI) are
+# shown with their code and the command that runs them.
 sphinx_gallery_conf = {
-    "examples_dirs": ["gallery"],
+    "examples_dirs": ["../examples"],
     "gallery_dirs": ["auto_examples"],
     "filename_pattern": r"/plot_",
+    "ignore_pattern": r"(_paper_common|__init__)\.py",
     "download_all_examples": False,
     "remove_config_comments": True,
     "abort_on_example_error": True,

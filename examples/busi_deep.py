@@ -1,4 +1,6 @@
-"""BUSI: EfficientNet-Lite0 ImageNet features (+ handcrafted texture) -> SVM, duplicate-grouped CV.
+"""
+BUSI: EfficientNet-Lite0 ImageNet features (+ handcrafted texture) -> SVM, duplicate-grouped CV
+===============================================================================================
 
 Data: Al-Dhabyani W, Gomaa M, Khaled H, Fahmy A. *Dataset of breast ultrasound images.*
 Data in Brief 28:104863 (2020) (the featbus copy: 625 images, benign/malignant/normal).

@@ -1,4 +1,6 @@
-"""Handcrafted features -> SVM on BUSI: plain stratified vs duplicate-grouped 5-fold CV.
+"""
+Handcrafted features -> SVM on BUSI: plain stratified vs duplicate-grouped 5-fold CV
+====================================================================================
 
     python examples/busi_handcrafted.py [BUSI_DIR] [--cache examples/out/cache]
 

@@ -1,4 +1,6 @@
-"""Radiomics texture families on BUSI: each alone, all together, all with feature selection.
+"""
+Radiomics texture families on BUSI: each alone, all together, all with feature selection
+========================================================================================
 
     python examples/busi_radiomics.py [BUSI_DIR] [--size 192] [--n-jobs 1]
 

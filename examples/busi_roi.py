@@ -1,4 +1,6 @@
-"""Lesion ROI cropping with a trained U-Net on BUSI: the figure, and the downstream gain.
+"""
+Lesion ROI cropping with a trained U-Net on BUSI: the figure, and the downstream gain
+=====================================================================================
 
 Uses the segmenter trained by ``benchmarks/segmentation_busi.py``, saved with the list of the
 images it held out (whole near-duplicate groups, never seen in its training):

@@ -1,4 +1,6 @@
-"""Normal versus abnormal mini-MIAS mammograms, with and without pectoral-muscle removal.
+"""
+Normal versus abnormal mini-MIAS mammograms, with and without pectoral-muscle removal
+=====================================================================================
 
 Chain: breast mask (labels and background gone, chest wall turned to the left) -> optional
 pectoral-muscle removal -> the kept breast region becomes the mask the feature extractors

@@ -1,4 +1,6 @@
-"""Paper pipeline: class balancing before training, done right and done the leaky way.
+"""
+Paper pipeline: class balancing before training, done right and done the leaky way
+==================================================================================
 
     python examples/paper_busi_balancing.py
 

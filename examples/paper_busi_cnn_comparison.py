@@ -1,4 +1,6 @@
-"""Paper pipeline: MobileNet / VGG16 / InceptionV3 ImageNet features + SVM on BUSI, three classes.
+"""
+Paper pipeline: MobileNet / VGG16 / InceptionV3 ImageNet features + SVM on BUSI, three classes
+==============================================================================================
 
     python examples/paper_busi_cnn_comparison.py
 

@@ -1,4 +1,6 @@
-"""Paper pipeline: handcrafted HOG + LBP features, CNN features, and both, on BUSI.
+"""
+Paper pipeline: handcrafted HOG + LBP features, CNN features, and both, on BUSI
+===============================================================================
 
     python examples/paper_busi_hybrid.py
 

@@ -1,4 +1,6 @@
-"""Paper pipeline: VGG16 / InceptionV3 features + SVM on mammograms, normal versus abnormal.
+"""
+Paper pipeline: VGG16 / InceptionV3 features + SVM on mammograms, normal versus abnormal
+========================================================================================
 
     python examples/paper_mias_cnn_svm.py
 
