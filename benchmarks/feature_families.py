@@ -63,6 +63,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "busi"
 FAMILIES = ("efficientnet_lite0", "hog", "lbp", "intensity", "glcm")
 UNIONS = ("concat", "equal", "pca", "small-hog")
+DEFAULT_FEATURES = ("hog", "lbp", "intensity")  # make_pipeline's default
+SETS = (FAMILIES, ("efficientnet_lite0", "hog", "lbp", "intensity"), DEFAULT_FEATURES)
 SMALL_HOG = {"pixels_per_cell": (16, 16)}
 
 
@@ -98,38 +100,29 @@ def cached_features(family: str, data, cache_dir: Path) -> np.ndarray:
     return X
 
 
-def _columns(start: int, stop: int):
-    from sklearn.preprocessing import FunctionTransformer
-
-    # a picklable column slice: the block of one family in the cached matrix
-    return FunctionTransformer(_take, kw_args={"start": start, "stop": stop})
-
-
-def _take(X, start, stop):
-    return X[:, start:stop]
-
-
 def tail(union: str, blocks: dict[str, np.ndarray]):
-    """(matrix, pipeline) for one candidate: the learning part of make_pipeline."""
-    from featbus.pipelines import FamilyUnion, make_pipeline
+    """(matrix, pipeline) for one candidate: the learning part of ``make_pipeline``.
 
-    names = list(blocks)
-    X = np.hstack([blocks[n] for n in names])
-    if len(names) == 1 or union in ("concat", "small-hog"):
-        return X, make_pipeline(None, balance="smote", classifier="svm")  # one StandardScaler
-    bounds = np.cumsum([0] + [blocks[n].shape[1] for n in names])
-    parts = [(n, _columns(int(a), int(b))) for n, a, b in zip(names, bounds[:-1], bounds[1:])]
-    joined = FamilyUnion(parts, family_scaling=union)
-    pipe = make_pipeline(None, balance="smote", classifier="svm", scale=False)
-    pipe.steps.insert(0, ("features", joined))
-    return X, pipe
+    ``make_pipeline(features, ...)`` joins its families in a FamilyUnion whose scaling is a
+    FamilyScaler over the parts' widths; on the cached matrix ``make_pipeline(None,
+    blocks=widths, ...)`` runs that same FamilyScaler, fitted on the training fold only.
+    """
+    from featbus.pipelines import make_pipeline
+
+    X = np.hstack(list(blocks.values()))
+    if union in ("concat", "small-hog"):  # one StandardScaler over all columns
+        return X, make_pipeline(None, balance="smote", classifier="svm", family_scaling="standard")
+    widths = [b.shape[1] for b in blocks.values()]
+    return X, make_pipeline(None, balance="smote", classifier="svm", blocks=widths, family_scaling=union)
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=str(DEFAULT_DATA))
-    ap.add_argument("--families", default=",".join(FAMILIES))
-    ap.add_argument("--unions", default=",".join(UNIONS))
+    ap.add_argument("--families", default=",".join(FAMILIES), help="the single families")
+    ap.add_argument("--sets", default=";".join(",".join(s) for s in SETS),
+                    help="unions to join, ';' between unions, ',' between families")
+    ap.add_argument("--unions", default=",".join(UNIONS), help="ways of joining, see above")
     ap.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "featbus" / "feature_families"))
     ap.add_argument("--n-bootstrap", type=int, default=1000)
     ap.add_argument("--extract-only", action="store_true")
@@ -141,58 +134,73 @@ def main(argv=None) -> None:
     data = load_busi(args.data)
     y, groups = np.asarray(data.target), np.asarray(data.groups)
     print(f"BUSI: {len(y)} images, {np.unique(groups).size} near-duplicate groups, "
-          f"classes {list(data.target_names)}", flush=True)
+          f"classes {[str(c) for c in data.target_names]}", flush=True)
     families = [f.strip() for f in args.families.split(",") if f.strip()]
+    sets = [[f.strip() for f in u.split(",") if f.strip()] for u in args.sets.split(";") if u.strip()]
     unions = [u.strip() for u in args.unions.split(",") if u.strip()]
-    cache = Path(args.cache_dir)
-    feats = {f: cached_features(f, data, cache) for f in families}
-    if "small-hog" in unions and "hog" in families:
-        feats["hog16"] = cached_features("hog16", data, cache)
+    needed = list(dict.fromkeys(families + [f for st in sets for f in st]
+                                + (["hog16"] if "small-hog" in unions else [])))
+    feats = {f: cached_features(f, data, Path(args.cache_dir)) for f in needed}
     if args.extract_only:
         return
 
-    def run(name, blocks, union):
+    def run(blocks, union, cv="duplicate-grouped"):
         X, pipe = tail(union, blocks)
         t0 = time.perf_counter()
-        rep = evaluate(pipe, X, y, groups=groups, cv="duplicate-grouped", n_splits=5,
-                       n_bootstrap=args.n_bootstrap, random_state=0, name=name,
-                       target_names=data.target_names)
-        return rep, X.shape[1], time.perf_counter() - t0
+        rep = evaluate(pipe, X, y, groups=groups, cv=cv, n_splits=5, n_bootstrap=args.n_bootstrap,
+                       random_state=0, name="+".join(blocks), target_names=data.target_names)
+        return rep, time.perf_counter() - t0
 
-    rows = []
-    singles = {}
-    for f in families + (["hog16"] if "hog16" in feats else []):
-        rep, ncol, secs = run(f, {f: feats[f]}, "concat")
-        singles[f] = rep
-        rows.append((f, "-", ncol, rep, secs))
-    for u in unions:
-        blocks = {("hog16" if (f == "hog" and u == "small-hog") else f): feats[f if not (f == "hog" and u == "small-hog") else "hog16"]
-                  for f in families}
-        if len(blocks) < 2:
-            continue
-        rep, ncol, secs = run("+".join(families), blocks, u)
-        rows.append(("+".join(families), u, ncol, rep, secs))
-
-    def fmt(rep, metric, cls):
+    def fmt(rep, metric, cls="macro"):
         lo, hi = rep.interval(metric, cls)
         return f"{rep.value(metric, cls):.3f} [{lo:.3f}, {hi:.3f}]"
 
-    print("\nduplicate-grouped 5-fold CV, SMOTE + RBF SVC (C=1, gamma='scale'); "
-          f"95% intervals: bootstrap over near-duplicate groups ({args.n_bootstrap} resamples)")
-    print(f"{'features':45} {'joining':9} {'columns':>7}  {'accuracy':>22}  {'malignant AUC':>22}  {'CV s':>5}")
-    for name, u, ncol, rep, secs in rows:
-        print(f"{name:45} {u:9} {ncol:7d}  {fmt(rep, 'accuracy', 'macro'):>22}  "
-              f"{fmt(rep, 'auc', 'malignant'):>22}  {secs:5.1f}")
+    def line(name, joining, ncol, rep, secs):
+        print(f"{name:45} {joining:9} {ncol:7d}  {fmt(rep, 'accuracy'):>22}  "
+              f"{fmt(rep, 'auc', 'malignant'):>22}  {secs:5.1f}", flush=True)
 
-    best = max(singles, key=lambda f: singles[f].value("accuracy"))
-    print(f"\nunion minus its best single family ({best}), paired bootstrap over groups:")
-    for name, u, ncol, rep, secs in rows:
-        if u == "-":
-            continue
-        for metric, cls in (("accuracy", "macro"), ("auc", "malignant")):
-            row = compare([rep, singles[best]], metric=metric, cls=cls).iloc[0]
-            print(f"  {u:9} {metric:8} {row['difference']:+.3f} [{row['diff_low']:+.3f}, {row['diff_high']:+.3f}]"
-                  f"  p={row['p_bootstrap']:.3f}")
+    print("\nduplicate-grouped 5-fold CV, SMOTE + RBF SVC (C=1, gamma='scale'); 95% intervals: "
+          f"bootstrap over near-duplicate groups ({args.n_bootstrap} resamples)")
+    print(f"{'features':45} {'joining':9} {'columns':>7}  {'accuracy':>22}  {'malignant AUC':>22}  {'CV s':>5}")
+    singles = {}
+    for f in families + (["hog16"] if "small-hog" in unions else []):
+        singles[f], secs = run({f: feats[f]}, "concat")
+        line(f, "-", feats[f].shape[1], singles[f], secs)
+    diffs = []
+    for st in sets:
+        reports = {}
+        for u in unions:
+            use = [("hog16" if (f == "hog" and u == "small-hog") else f) for f in st]
+            if u == "small-hog" and "hog" not in st:
+                continue
+            blocks = {f: feats[f] for f in use}
+            reports[u], secs = run(blocks, u)
+            line("+".join(st), u, sum(b.shape[1] for b in blocks.values()), reports[u], secs)
+        members = [f for f in st if f in singles]
+        if members:
+            best = max(members, key=lambda f: singles[f].value("accuracy"))
+            diffs.append(("+".join(st), best, reports))
+
+    print("\nunion minus its best member (by accuracy), paired bootstrap over groups: "
+          "difference [95% interval] p")
+    for name, best, reports in diffs:
+        print(f"{name} vs {best}:")
+        for u, rep in reports.items():
+            acc = compare([rep, singles[best]], metric="accuracy").iloc[0]
+            auc = compare([rep, singles[best]], metric="auc", cls="malignant").iloc[0]
+            print(f"  {u:9} accuracy {acc['difference']:+.3f} [{acc['diff_low']:+.3f}, {acc['diff_high']:+.3f}] "
+                  f"p={acc['p_bootstrap']:.3f}   malignant AUC {auc['difference']:+.3f} "
+                  f"[{auc['diff_low']:+.3f}, {auc['diff_high']:+.3f}] p={auc['p_bootstrap']:.3f}")
+
+    # the leak the grouped folds remove: make_pipeline's default features, stratified vs grouped
+    default = list(DEFAULT_FEATURES)
+    if all(f in feats for f in default):
+        blocks = {f: feats[f] for f in default}
+        print(f"\nmake_pipeline default ({'+'.join(default)}, family_scaling='equal'), "
+              "same pipeline, two ways of splitting:")
+        for cv in ("stratified", "duplicate-grouped"):
+            rep, secs = run(blocks, "equal", cv=cv)
+            print(f"  {cv:18} accuracy {fmt(rep, 'accuracy')}   malignant AUC {fmt(rep, 'auc', 'malignant')}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 :func:`make_pipeline` assembles an :class:`imblearn.pipeline.Pipeline` from short names::
 
-    [preprocessing...] -> features (FeatureUnion) -> scale -> [balance] -> classifier
+    [preprocessing...] -> features (FamilyUnion: extract, scale, join) -> [balance] -> classifier
 
 An :mod:`imblearn` pipeline is used because a sampler inside a scikit-learn pipeline would
 resample at prediction time too; imbalanced-learn calls a sampler's ``fit_resample`` only
@@ -11,8 +11,8 @@ folds are never touched. :func:`param_grid` gives a small, sensible grid for the
 classifier and sampler, ready for :class:`~sklearn.model_selection.GridSearchCV`.
 
 Step names are fixed so grids are predictable: ``"features"`` (its parts are named after the
-feature names, e.g. ``features__hog__orientations``), ``"scale"``, ``"balance"`` and
-``"classifier"``; preprocessing steps are named after their short names (``"resize"``,
+feature names, e.g. ``features__hog__orientations``), ``"scale"`` (only for a feature-matrix
+input, ``features=None``), ``"balance"`` and ``"classifier"``; preprocessing steps are named after their short names (``"resize"``,
 ``"clahe"``...).
 
 Joining feature families
@@ -384,8 +384,9 @@ class FamilyUnion(FeatureUnion):
 
 
 def make_features(features: Sequence[Any] | str, *, region: str | None = None,
-                  n_jobs: int | None = None) -> FeatureUnion:
-    """A :class:`~sklearn.pipeline.FeatureUnion` of feature extractors named by short names.
+                  n_jobs: int | None = None, family_scaling: str | None = None) -> FamilyUnion:
+    """A :class:`FamilyUnion` (a :class:`~sklearn.pipeline.FeatureUnion`) of feature extractors
+    named by short names.
 
     Parameters
     ----------
@@ -398,10 +399,13 @@ def make_features(features: Sequence[Any] | str, *, region: str | None = None,
         mask). ``None`` keeps each extractor's default.
     n_jobs : int, optional
         Passed to every extractor that takes it.
+    family_scaling : {"equal", "standard", "pca"} or None, default=None
+        How the union joins its parts (see :class:`FamilyScaler`); ``None``: unscaled
+        concatenation, as a plain FeatureUnion. :func:`make_pipeline` uses ``"equal"``.
 
     Returns
     -------
-    union : FeatureUnion
+    union : FamilyUnion
         Parts named after the features, so parameters read ``hog__orientations``.
 
     Examples
@@ -422,7 +426,7 @@ def make_features(features: Sequence[Any] | str, *, region: str | None = None,
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ValueError(f"feature names must be unique, got {dup} more than once")
-    return FeatureUnion(parts)
+    return FamilyUnion(parts, family_scaling=family_scaling)
 
 
 def _make_preprocessing(preprocessing) -> list[tuple[str, Any]]:
@@ -620,6 +624,7 @@ def make_classifier(classifier: str, *, class_weight: str | None = None, random_
 def make_pipeline(features: Sequence[Any] | str | None = ("hog", "lbp", "intensity"), *,
                   preprocessing: Sequence[Any] | str | None = None, balance: str | None = None,
                   classifier: str | Any = "svm", region: str | None = None, scale: bool = True,
+                  family_scaling: str | None = "equal", blocks: Sequence[int] | None = None,
                   random_state: int = 0, n_jobs: int | None = None, memory=None):
     """An imbalanced-learn pipeline: preprocessing, features, scaling, sampler, classifier.
 
@@ -642,8 +647,21 @@ def make_pipeline(features: Sequence[Any] | str | None = ("hog", "lbp", "intensi
     region : {"image", "mask", "bbox"}, optional
         Region for every feature extractor that takes one.
     scale : bool, default=True
-        Add a :class:`~sklearn.preprocessing.StandardScaler` named ``"scale"`` (SVM, KNN,
-        SMOTE and logistic regression all work on distances or need comparable scales).
+        Standardise the features (SVM, KNN, SMOTE and logistic regression all work on
+        distances or need comparable scales). With ``features``, the ``"features"`` union does
+        it (its ``family_scaling``) and there is no separate step; with ``features=None`` a
+        ``"scale"`` step does it: a :class:`~sklearn.preprocessing.StandardScaler`, or a
+        :class:`FamilyScaler` when ``blocks`` is given.
+    family_scaling : {"equal", "standard", "pca"} or None, default="equal"
+        How families are joined when ``scale`` (see :class:`FamilyScaler`). ``"equal"``: every
+        column standardised and every family given the same total variance, so a wide family
+        (HOG's 8100 columns) does not drown the others; ``"standard"``: every column
+        standardised and weighted alike (featbus 0.1). Measured by
+        ``benchmarks/feature_families.py``: see the module docstring.
+    blocks : sequence of int, optional
+        With ``features=None``: the widths of the families in the input matrix (e.g. of the
+        columns ``featbus extract`` wrote per family), so they are joined as ``family_scaling``
+        says.
     random_state : int, default=0
         Seed for sampler and classifier.
     n_jobs : int, optional
@@ -668,9 +686,16 @@ def make_pipeline(features: Sequence[Any] | str | None = ("hog", "lbp", "intensi
     from imblearn.pipeline import Pipeline
 
     steps = _make_preprocessing(preprocessing)
+    if family_scaling not in FAMILY_SCALINGS and family_scaling not in _NONE:
+        raise ValueError(f"family_scaling must be one of {FAMILY_SCALINGS}, got {family_scaling!r}")
     if features is not None:
-        steps.append(("features", make_features(features, region=region, n_jobs=n_jobs)))
-    if scale:
+        # the union standardises and weighs its families itself: a StandardScaler after it
+        # would undo the family weights
+        steps.append(("features", make_features(features, region=region, n_jobs=n_jobs,
+                                                 family_scaling=family_scaling if scale else None)))
+    elif scale and blocks is not None and family_scaling not in _NONE:
+        steps.append(("scale", FamilyScaler(blocks=list(blocks), method=family_scaling)))
+    elif scale:
         steps.append(("scale", StandardScaler()))
     sampler = make_sampler(balance, random_state=random_state)
     if sampler is not None:
