@@ -25,7 +25,13 @@ the union scores below its best member. :class:`FamilyUnion` (the ``"features"``
 so that every family carries the same total variance (``family_scaling="equal"``, weight
 ``1/sqrt(n_columns)`` up to one global factor), fitted on the training data only. Measured by
 ``benchmarks/feature_families.py`` (duplicate-grouped 5-fold CV on BUSI, SMOTE + RBF SVC;
-accuracy / malignant AUC): TODO_NUMBERS
+accuracy / malignant AUC with group-bootstrap 95% intervals), EfficientNet-Lite0 + HOG + LBP +
+intensity + GLCM joined plainly score 0.659 / 0.802, joined with ``"equal"`` 0.742 / 0.861,
+the best family alone (EfficientNet-Lite0) 0.750 / 0.837: the paired difference of ``"equal"``
+and that family is -0.008 [-0.046, +0.028] in accuracy and +0.024 [-0.005, +0.054] in AUC
+(noise), that of plain joining -0.091 [-0.141, -0.047]. Per-family PCA to 64 components scored
+the same as ``"equal"`` (0.755 / 0.859) at twice the cost; a smaller HOG (16-pixel cells) with
+plain joining was worse (0.738 / 0.829).
 """
 
 from __future__ import annotations
