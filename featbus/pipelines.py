@@ -37,6 +37,7 @@ plain joining was worse (0.738 / 0.829).
 from __future__ import annotations
 
 from importlib import import_module
+from numbers import Integral
 from typing import Any, Sequence
 
 import numpy as np
@@ -46,7 +47,8 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils import get_tags
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = [
     "make_pipeline",
@@ -200,6 +202,12 @@ class FamilyScaler(TransformerMixin, BaseEstimator):
     [50.5, 50.5]
     """
 
+    _parameter_constraints: dict = {
+        "blocks": ["array-like", None],
+        "method": [StrOptions({"equal", "standard", "pca"})],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(self, blocks=None, method: str = "equal", n_components: int = 64):
         self.blocks = blocks
         self.method = method
@@ -219,11 +227,7 @@ class FamilyScaler(TransformerMixin, BaseEstimator):
 
     def fit_transform(self, X, y=None):
         """Fit on ``X`` and return it transformed."""
-        if self.method not in ("equal", "standard", "pca"):
-            raise ValueError(f"method must be 'equal', 'standard' or 'pca', got {self.method!r}")
-        if isinstance(self.n_components, bool) or not isinstance(self.n_components, (int, np.integer)) \
-                or self.n_components < 1:
-            raise ValueError(f"n_components must be a positive integer, got {self.n_components!r}")
+        self._validate_params()
         X = validate_data(self, X, dtype=np.float64, reset=True)
         bounds = self._bounds(X.shape[1])
         self.mean_ = X.mean(axis=0)

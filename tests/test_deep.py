@@ -77,6 +77,16 @@ def test_default_layer_and_flatten():
     assert DeepFeatures(**TINY).fit(_images(1)).layers_ == ("block6d_add",)
 
 
+def test_guide_names_the_default_layer():
+    import re
+
+    from featbus.features.backbones import get_backbone
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "deep.rst").read_text()
+    named = re.findall(r"``(\w+)``[^`]*?is that backbone's default layer", guide)
+    assert named == [get_backbone("efficientnet_lite0").default_layer]
+
+
 def test_function_twin_matches_class():
     imgs = _images(2)
     assert_same_features(deep_features(imgs, **TINY), DeepFeatures(**TINY).fit_transform(imgs))

@@ -11,6 +11,7 @@ from imblearn.pipeline import Pipeline
 from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from featbus.datasets import make_phantoms
 from featbus.evaluation import evaluate
@@ -286,7 +287,7 @@ def test_family_scaler_weights_and_single_block():
     np.testing.assert_allclose(standard, one, atol=1e-12)
     with pytest.raises(ValueError, match="summing to the 60 input columns"):
         FamilyScaler(blocks=[50, 11]).fit(X)
-    with pytest.raises(ValueError, match="method must be"):
+    with pytest.raises(ValueError, match="'method' parameter"):
         FamilyScaler(method="sqrt").fit(X)
     with pytest.raises(ValueError, match="family_scaling must be"):
         make_pipeline(["intensity"], family_scaling="sqrt")
@@ -325,3 +326,8 @@ def test_family_union_in_search_clone_pickle_and_pandas():
     assert isinstance(tail.named_steps["scale"], FamilyScaler)
     np.testing.assert_allclose(tail.fit(X, ph.target).decision_function(X),
                                full.decision_function(ph.data), atol=1e-8)
+
+
+@parametrize_with_checks([FamilyScaler(), FamilyScaler(method="pca", n_components=2)])
+def test_family_scaler_passes_sklearn_checks(estimator, check):
+    check(estimator)
