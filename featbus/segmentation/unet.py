@@ -372,13 +372,16 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
 
     Notes
     -----
-    Expected time with the defaults on two CPU cores (measured on a shared 2-core machine,
-    ``benchmarks/segmentation_busi.py`` and a 128-image subset): about 1.5 minutes to build the
-    network and trace its training step, then about 4 seconds per epoch per 100 training
-    images at 224 px. BUSI's 514 lesion images (about 460 trained on, the rest validating)
-    take about 17 seconds an epoch, so the 30 epochs end in about 10 minutes; the 600 s
-    ``max_time`` budget caps a slower machine at about the same. On BUSI this recipe gave an
-    out-of-fold Dice of 0.765 (see the user guide, "Segmentation and lesion ROI").
+    Expected time with the defaults on two CPU cores: at most about 11 minutes, whatever the
+    number of images: ``max_time=600`` ends training after the epoch that passes 10 minutes
+    (building the network and tracing its training step, about 1.5 minutes, count in it).
+    Measured on a two-core machine shared with other jobs, 128 BUSI lesion images (115
+    trained on, 13 validating): one epoch took 4 s lightly loaded and 18 s heavily loaded,
+    and ``UNetSegmenter(random_state=0).fit`` ran its 30 epochs in 582 s under the heavy load
+    (best validation Dice 0.88). On BUSI's 514 lesion images an epoch is about four times
+    longer, so on two cores the budget, not ``epochs``, usually ends training, and the cosine
+    decay then ends with the budget. Pass ``max_time=None`` (or a larger budget) to always
+    run all ``epochs``; ``verbose=1`` shows a progress bar per batch.
 
     Attributes
     ----------
