@@ -48,10 +48,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import BaseFeatureExtractor, ImageError, _check_y_length, check_images, load_item, to_float
 from .._version import __version__
-from .backbones import Backbone, get_backbone, keras_cache_dir, resolve_imagenet_file
+from .backbones import Backbone, get_backbone, keras_cache_dir, resolve_imagenet_file, stable_layer_names
 
-__all__ = ["DeepFeatures", "deep_features", "forward_pass_counts", "reset_forward_pass_counts",
-           "POOLINGS", "ASPECTS"]
+__all__ = ["DeepFeatures", "deep_features", "layer_names", "forward_pass_counts",
+           "reset_forward_pass_counts", "POOLINGS", "ASPECTS"]
 
 POOLINGS = ("avg", "max", "gem")
 ASPECTS = ("stretch", "pad", "crop")
@@ -138,6 +138,9 @@ class _Network:
             model = build(include_top=False, weights=str(path), input_shape=shape)
             self.weights_id = _file_sha256(path)
 
+        # Keras numbers unnamed layers (activation_11) with a process-wide counter: rename them
+        # by their order in this model, so a layer name is the same in every build
+        stable_layer_names(model)
         names = [layer.name for layer in model.layers]
         outputs = []
         for name in layers:
@@ -150,7 +153,7 @@ class _Network:
                 raise ValueError(
                     f"{backbone.name} has no layer {name!r}. It has {len(names)} layers (the last: "
                     f"{tail}); 'output' means the network output. List them with "
-                    f"[l.name for l in DeepFeatures(backbone={backbone.name!r}).network().layers]."
+                    f"featbus.features.deep.layer_names({backbone.name!r})."
                 )
         self.model = model
         self.extractor = keras.Model(model.inputs, outputs, name=f"{backbone.name}_features")
@@ -200,6 +203,28 @@ class _Network:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:  # one forward at a time per network: TF already uses every core
             return self._fn(batch).numpy()
+
+
+def layer_names(backbone: str, input_size: int | None = None) -> list[str]:
+    """Names of ``backbone``'s layers, as ``DeepFeatures(layers=...)`` accepts them.
+
+    The names are stable: layers Keras numbers automatically (``activation_11``) are renamed
+    by their order in the network (:func:`featbus.features.backbones.stable_layer_names`), so
+    a name listed here works in every later build, in this process or another. Builds the
+    network without weights (names do not depend on them).
+
+    Examples
+    --------
+    >>> from featbus.features.deep import layer_names
+    >>> names = layer_names("efficientnet_lite0", input_size=32)
+    >>> "block6d_add" in names, names[-1]
+    (True, 'top_activation')
+    """
+    bb = get_backbone(backbone)
+    size = bb.input_size if input_size is None else int(input_size)
+    model = bb.build_fn()(include_top=False, weights=None, input_shape=(size, size, 3))
+    stable_layer_names(model)
+    return [layer.name for layer in model.layers]
 
 
 _NETWORKS: dict[tuple, _Network] = {}
@@ -279,7 +304,11 @@ class _FeatureCache:
     def __init__(self, root: Path, config_key: str, n_features: int):
         self.dir = root / config_key
         self.n = n_features
-        self.n_corrupt = 0
+        self.corrupt: set[str] = set()  # by hash: one bad entry may be read twice in one call
+
+    @property
+    def n_corrupt(self) -> int:
+        return len(self.corrupt)
 
     def _path(self, h: str) -> Path:
         return self.dir / h[:2] / f"{h}.feat"
@@ -293,7 +322,8 @@ class _FeatureCache:
         body = raw[len(_MAGIC) + 32:]
         if (raw[:len(_MAGIC)] != _MAGIC or len(body) != 4 * self.n
                 or hashlib.sha256(body).digest() != raw[len(_MAGIC):len(_MAGIC) + 32]):
-            self.n_corrupt += 1
+            with _COUNT_LOCK:  # producer threads read the cache concurrently
+                self.corrupt.add(h)
             return None
         return np.frombuffer(body, dtype="<f4").copy()
 
@@ -510,14 +540,16 @@ class DeepFeatures(BaseFeatureExtractor):
         """
         key = _stat_key(item)
         h = _PATH_HASHES.get(key) if key is not None else None
+        missed = None
         if h is not None and cache is not None:
             hit = cache.get(h)
             if hit is not None:
                 return None, h, hit
+            missed = h
         x, h = self._prepare(item, index)
         if key is not None:
             _PATH_HASHES[key] = h
-        hit = cache.get(h) if cache is not None else None
+        hit = cache.get(h) if cache is not None and h != missed else None
         return (x if hit is None else None), h, hit
 
     def _config_key(self, net: _Network) -> str:
@@ -556,8 +588,9 @@ class DeepFeatures(BaseFeatureExtractor):
             if bar is not None:
                 bar.close()
         if cache is not None and cache.n_corrupt:
-            warnings.warn(f"{cache.n_corrupt} corrupted feature cache entr(y/ies) in {cache.dir} were "
-                          "recomputed.", UserWarning, stacklevel=2)
+            n = cache.n_corrupt
+            warnings.warn(f"{n} corrupted feature cache {'entry' if n == 1 else 'entries'} in {cache.dir} "
+                          f"{'was' if n == 1 else 'were'} recomputed.", UserWarning, stacklevel=2)
         return out
 
     def _run(self, items: Sequence, net: _Network, out: np.ndarray, cache, bar) -> None:
