@@ -242,16 +242,24 @@ _IMAGE_CHECKS = (
 )
 
 
+def _assert_close(x: np.ndarray, y: np.ndarray, what: str) -> None:
+    # Tolerance, not equality: one image in another batch (size, order, companions) or on
+    # another CPU goes through other BLAS / oneDNN summation orders; float32 CNN outputs then
+    # differ by about 1e-6 of their largest value. rtol=1e-4 plus atol=1e-5 of the largest
+    # magnitude covers that and still fails on any real difference.
+    scale = max(1.0, float(np.abs(x).max(initial=0.0)))
+    np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5 * scale, err_msg=what)
+
+
 def _assert_same_output(a, b, what: str):
     if isinstance(a, list):
         assert isinstance(b, list) and len(a) == len(b), f"{what}: different output lengths"
         for x, y in zip(a, b):
             x = x.image if isinstance(x, ImageRecord) else x
             y = y.image if isinstance(y, ImageRecord) else y
-            np.testing.assert_allclose(np.asarray(x, float), np.asarray(y, float), rtol=1e-5,
-                                       atol=1e-6, err_msg=what)
+            _assert_close(np.asarray(x, float), np.asarray(y, float), what)
     else:
-        np.testing.assert_allclose(_as_2d(a), _as_2d(b), rtol=1e-5, atol=1e-6, err_msg=what)
+        _assert_close(_as_2d(a), _as_2d(b), what)
 
 
 def image_transformer_checks(estimator, X: list[ImageRecord] | None = None) -> Iterator[Callable]:

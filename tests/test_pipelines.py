@@ -11,12 +11,15 @@ from imblearn.pipeline import Pipeline
 from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from featbus.datasets import make_phantoms
 from featbus.evaluation import evaluate
 from featbus.model_selection import DuplicateGroupKFold
 from featbus.pipelines import (
     EncodedLabelClassifier,
+    FamilyScaler,
+    FamilyUnion,
     make_classifier,
     make_features,
     make_pipeline,
@@ -109,8 +112,13 @@ def test_real_smote_balances_training_only():
 def test_step_names_and_defaults():
     pipe = make_pipeline(["intensity"], balance="smote", classifier="svm")
     assert isinstance(pipe, Pipeline)
-    assert [n for n, _ in pipe.steps] == ["features", "scale", "balance", "classifier"]
+    # the union standardises and weighs its families: no StandardScaler after it (it would
+    # undo the family weights)
+    assert [n for n, _ in pipe.steps] == ["features", "balance", "classifier"]
+    assert isinstance(pipe.named_steps["features"], FamilyUnion)
+    assert pipe.named_steps["features"].family_scaling == "equal"
     assert [n for n, _ in pipe.named_steps["features"].transformer_list] == ["intensity"]
+    assert make_pipeline(None).steps[0][0] == "scale"  # a feature matrix is scaled by a step
     no_balance = make_pipeline(["intensity"], balance=None)
     assert "balance" not in no_balance.named_steps
     assert make_pipeline(None, scale=False).steps[0][0] == "classifier"
@@ -223,3 +231,111 @@ def test_busi_handcrafted_pipeline_runs(busi_root):
     pipe = make_pipeline(["hog", "lbp", "intensity", "glcm", "shape"], balance="smote", classifier="svm")
     pipe.set_params(balance__k_neighbors=3).fit(X, data.target[idx])
     assert pipe.predict(X[:2]).shape == (2,)
+
+
+# --------------------------------------------------------------------------- joining families
+
+class _Columns(BaseEstimator):
+    """A 'feature family' that is a slice of the columns of a matrix (stateless)."""
+
+    def __init__(self, start=0, stop=1):
+        self.start, self.stop = start, stop
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return np.asarray(X)[:, self.start:self.stop]
+
+
+def _narrow_and_wide(n=240, n_wide=2000, seed=0):
+    # a 3-column family that separates the classes and a 2000-column family of pure noise
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1], n // 2)
+    narrow = rng.normal(size=(n, 3)) + 1.5 * y[:, None]
+    wide = rng.normal(size=(n, n_wide))
+    return np.hstack([narrow, wide]), y
+
+
+def test_a_wide_family_does_not_drown_a_narrow_one():
+    X, y = _narrow_and_wide()
+    families = [("narrow", _Columns(0, 3)), ("wide", _Columns(3, X.shape[1]))]
+    cv = StratifiedKFold(4, shuffle=True, random_state=0)
+
+    def accuracy(pipe):
+        from sklearn.model_selection import cross_val_score
+
+        return cross_val_score(pipe, X, y, cv=cv).mean()
+
+    alone = accuracy(make_pipeline([families[0]], classifier="svm"))
+    joined = accuracy(make_pipeline(families, classifier="svm"))  # the default joining
+    plain = accuracy(make_pipeline(families, classifier="svm", family_scaling="standard"))
+    assert alone > 0.85
+    assert joined > alone - 0.05  # adding a useless family costs (almost) nothing
+    assert plain < alone - 0.15  # what plain standardisation did: the noise drowns the signal
+
+
+def test_family_scaler_weights_and_single_block():
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(3.0, 2.0, size=(100, 60))
+    X[:, 5] = 7.0  # a constant column becomes 0, not NaN
+    one = FamilyScaler().fit_transform(X)
+    np.testing.assert_allclose(one, StandardScaler().fit_transform(X), atol=1e-12)
+    two = FamilyScaler(blocks=[50, 10]).fit(X)
+    Xt = two.transform(X)
+    var = [Xt[:, :50].var(axis=0).sum(), Xt[:, 50:].var(axis=0).sum()]
+    np.testing.assert_allclose(var, [59 / 2, 59 / 2])  # 59 non-constant columns, shared equally
+    assert np.isfinite(Xt).all() and np.all(Xt[:, 5] == 0)
+    pca = FamilyScaler(blocks=[50, 10], method="pca", n_components=12).fit(X)
+    assert pca.transform(X).shape == (100, 22) and pca.n_features_out_ == 22  # 12 components + 10 columns
+    assert list(pca.get_feature_names_out()[:2]) == ["x0.pc0", "x0.pc1"]
+    standard = FamilyScaler(blocks=[50, 10], method="standard").fit_transform(X)
+    np.testing.assert_allclose(standard, one, atol=1e-12)
+    with pytest.raises(ValueError, match="summing to the 60 input columns"):
+        FamilyScaler(blocks=[50, 11]).fit(X)
+    with pytest.raises(ValueError, match="'method' parameter"):
+        FamilyScaler(method="sqrt").fit(X)
+    with pytest.raises(ValueError, match="family_scaling must be"):
+        make_pipeline(["intensity"], family_scaling="sqrt")
+
+
+def test_family_union_is_fitted_on_training_rows_only():
+    X, y = _narrow_and_wide(n=40, n_wide=20)
+    union = FamilyUnion([("narrow", _Columns(0, 3)), ("wide", _Columns(3, 23))]).fit(X[:20])
+    assert union.family_widths_ == [3, 20]
+    scaler = union.scaler_
+    np.testing.assert_allclose(scaler.mean_, X[:20].mean(axis=0))
+    # transform applies the training statistics: new rows are not re-standardised
+    np.testing.assert_allclose(union.transform(X[20:]), scaler.transform(X[20:]))
+    assert FamilyUnion([("narrow", _Columns(0, 3))], family_scaling=None).fit(X).scaler_ is None
+    with pytest.raises(ValueError, match="family_scaling must be one of"):
+        FamilyUnion([("narrow", _Columns(0, 3))], family_scaling="sqrt").fit(X)
+
+
+def test_family_union_in_search_clone_pickle_and_pandas():
+    ph = make_phantoms(24, image_size=48, random_state=3)
+    pipe = make_pipeline(["intensity", "lbp"], classifier="svm")
+    search = GridSearchCV(pipe, {"classifier__C": [1.0, 10.0], "features__lbp__radii": [(1,), (1, 2)]},
+                          cv=StratifiedKFold(3)).fit(ph.data, ph.target)
+    best = search.best_estimator_
+    again = pickle.loads(pickle.dumps(best))
+    np.testing.assert_allclose(again.decision_function(ph.data), best.decision_function(ph.data))
+    union = clone(best.named_steps["features"]).set_output(transform="pandas")
+    df = union.fit_transform(ph.data)
+    names = union.get_feature_names_out()
+    assert list(df.columns) == list(names) and names[0].startswith("intensity__")
+    np.testing.assert_allclose(df.to_numpy(), clone(union).set_output(transform="default").fit_transform(ph.data))
+    # a feature matrix with known family widths is joined the same way
+    full = clone(pipe).fit(ph.data, ph.target)
+    X = make_features(["intensity", "lbp"]).fit_transform(ph.data)  # unscaled, as extract writes it
+    tail = make_pipeline(None, blocks=full.named_steps["features"].family_widths_, classifier="svm")
+    assert isinstance(tail.named_steps["scale"], FamilyScaler)
+    np.testing.assert_allclose(tail.fit(X, ph.target).decision_function(X),
+                               full.decision_function(ph.data), atol=1e-8)
+
+
+@parametrize_with_checks([FamilyScaler(), FamilyScaler(method="pca", n_components=2)])
+def test_family_scaler_passes_sklearn_checks(estimator, check):
+    check(estimator)

