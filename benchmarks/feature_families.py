@@ -32,8 +32,9 @@ Candidates for joining families (``--unions``):
 * ``concat``: plain concatenation then one StandardScaler over all columns
   (``family_scaling="standard"``, the joining before this benchmark, "before");
 * ``equal`` (``family_scaling="equal"``, the default it chose): every column standardised,
-  every family's block weighted so that each family carries the same total variance (``1/sqrt(n_columns)``, rescaled so the whole matrix keeps
-  the total variance of plain standardisation);
+  every family's block weighted so that each family carries the same total variance
+  (``1/sqrt(n_columns)``, rescaled so the whole matrix keeps the total variance of plain
+  standardisation);
 * ``pca``: every family standardised and reduced to at most 64 principal components
   (fitted on the training fold), then weighted like ``equal``;
 * ``small-hog``: ``concat`` with a smaller HOG (``pixels_per_cell=(16, 16)``: 1764 columns

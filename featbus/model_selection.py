@@ -371,7 +371,7 @@ def resolve_groups(X: Any, groups=None, *, n_samples: int | None = None, **dupli
     if groups is not None:
         groups = np.asarray(groups)
         if groups.shape != (n,):
-            raise ValueError(f"groups must hold one label per sample ({n}), got shape {groups.shape}")
+            raise ValueError(f"groups must hold one label per image ({n}), got shape {groups.shape}")
         return groups
     if not _is_images(X):
         raise ValueError("duplicate-grouped splitting of a feature matrix needs groups= (near-duplicate "

@@ -17,7 +17,9 @@ import pytest
 from featbus import ImageError, ImageRecord, IntensityStats, ROICropper, UNetSegmenter
 from featbus.datasets import make_phantoms
 from featbus.segmentation import dice_score, dice_scores, iou_score, iou_scores
-from featbus.segmentation.unet import _cosine_lr, augment_pair, build_unet
+from featbus.segmentation.augmentation import augment_pair
+from featbus.segmentation.network import build_unet
+from featbus.segmentation.training import _cosine_lr
 
 pytest.importorskip("keras")
 
@@ -267,7 +269,7 @@ def test_roi_pipeline_with_unet_pickles(fitted, phantoms, tmp_path):
 
 
 def test_encoder_lr_scale_slows_only_the_encoder():
-    from featbus.segmentation.unet import _encoder_variables
+    from featbus.segmentation.training import _encoder_variables
 
     rng = np.random.RandomState(0)
     imgs = [rng.randint(0, 255, (40, 40)).astype(np.uint8) for _ in range(4)]
@@ -289,7 +291,7 @@ def test_encoder_lr_scale_slows_only_the_encoder():
 
 
 def test_decoder_filters_and_lite0_encoder_split():
-    from featbus.segmentation.unet import _encoder_variables
+    from featbus.segmentation.training import _encoder_variables
 
     model = build_unet(64, "scratch", width=0.25, decoder_filters=[40, 32, 24, 16, 8])
     assert [model.get_layer(f"dec{i}_sep0").filters for i in range(5)] == [40, 32, 24, 16, 8]

@@ -5,13 +5,16 @@ Keras is imported only when a segmenter is built, trained or loaded, never at im
 
 from .metrics import dice_score, dice_scores, iou_score, iou_scores
 
+_LAZY = {"UNetSegmenter": ".unet", "build_unet": ".network", "augment_pair": ".augmentation"}
+
 
 def __getattr__(name):
-    if name in ("UNetSegmenter", "build_unet"):
-        from . import unet
+    if name in _LAZY:
+        from importlib import import_module
 
-        return getattr(unet, name)
+        return getattr(import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'featbus.segmentation' has no attribute {name!r}")
 
 
-__all__ = ["UNetSegmenter", "build_unet", "dice_score", "dice_scores", "iou_score", "iou_scores"]
+__all__ = ["UNetSegmenter", "build_unet", "augment_pair", "dice_score", "dice_scores", "iou_score",
+           "iou_scores"]

@@ -1,4 +1,9 @@
-"""Lesion segmentation with a light U-Net (Keras): :func:`build_unet` and :class:`UNetSegmenter`.
+"""Lesion segmentation with a light U-Net (Keras): the estimator, :class:`UNetSegmenter`.
+
+The network is built by :func:`featbus.segmentation.network.build_unet`, pairs are augmented by
+:func:`featbus.segmentation.augmentation.augment_pair`, the schedule and loss pieces live in
+:mod:`featbus.segmentation.training` and the file format in
+:mod:`featbus.segmentation.persistence`.
 
 The network is a U-Net (Ronneberger et al., MICCAI 2015) whose encoder is, by default, the
 ImageNet-pretrained EfficientNet-Lite0 of :mod:`featbus.features.backbones`, or a small
@@ -18,273 +23,33 @@ featbus is imported. TensorFlow's thread pools follow ``TF_NUM_INTRAOP_THREADS``
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import tempfile
 import time
 import zipfile
 from collections.abc import Sequence
+from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import _ImageInputMixin
 from .._records import ImageError, ImageRecord, check_images, check_mask, to_float
 from ..io import load_item
+from ..model_selection import resolve_groups
+from .augmentation import _resize, augment_pair
 from .metrics import dice_scores
+from .network import ENCODERS, _bce_dice_loss, _check_decoder_filters, _keras, _seeded, build_unet
+from .persistence import _META_NAME, _jsonable, _load_model
+from .training import _cosine_lr, _encoder_variables, _np_bce_dice, _set_lr
 
-__all__ = ["UNetSegmenter", "build_unet", "augment_pair", "ENCODERS"]
-
-#: Encoders :func:`build_unet` knows. ``"scratch"`` is another name for ``"mobilenet_v2_small"``.
-ENCODERS = ("mobilenet_v2_small", "scratch", "efficientnet_lite0")
-
-_META_NAME = "featbus_unet.json"  # extra entry featbus adds to the .keras zip file
-
-
-# --------------------------------------------------------------------------- keras helpers
-
-_THREADS_SET = False
-
-
-def _keras():
-    """Import Keras lazily, once setting TensorFlow's thread pools to what the machine allows."""
-    global _THREADS_SET
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-
-    if not _THREADS_SET:
-        _THREADS_SET = True
-        try:
-            import tensorflow as tf
-
-            env = os.environ
-            intra = env.get("TF_NUM_INTRAOP_THREADS") or env.get("OMP_NUM_THREADS")
-            inter = env.get("TF_NUM_INTEROP_THREADS")
-            if intra:
-                tf.config.threading.set_intra_op_parallelism_threads(int(intra))
-            # one inter-op thread per core at most: on a small shared machine more only thrash
-            tf.config.threading.set_inter_op_parallelism_threads(int(inter) if inter else min(2, os.cpu_count() or 1))
-        except (RuntimeError, ValueError, ImportError):  # runtime already started: keep its setting
-            pass
-    return keras
-
-
-def _conv_bn(layers, x, filters: int, kernel: int = 3, strides: int = 1, name: str = ""):
-    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=name + "_conv")(x)
-    x = layers.BatchNormalization(momentum=0.9, name=name + "_bn")(x)
-    return layers.ReLU(6.0, name=name + "_relu")(x)
-
-
-def _inverted_residual(layers, x, filters: int, strides: int, expansion: int, name: str):
-    """MobileNetV2 block: 1x1 expand, 3x3 depthwise, 1x1 linear projection, residual if shapes match."""
-    in_ch = x.shape[-1]
-    h = _conv_bn(layers, x, in_ch * expansion, 1, name=name + "_expand")
-    h = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False, name=name + "_dw")(h)
-    h = layers.BatchNormalization(momentum=0.9, name=name + "_dw_bn")(h)
-    h = layers.ReLU(6.0, name=name + "_dw_relu")(h)
-    h = layers.Conv2D(filters, 1, use_bias=False, name=name + "_project")(h)
-    h = layers.BatchNormalization(momentum=0.9, name=name + "_project_bn")(h)
-    if strides == 1 and in_ch == filters:
-        h = layers.Add(name=name + "_add")([x, h])
-    return h
-
-
-def _scratch_encoder(layers, inputs, width: float):
-    """MobileNetV2-style encoder; returns the feature maps at strides 2, 4, 8, 16 and 32."""
-    def ch(c):
-        return max(8, int(round(c * width / 8)) * 8)
-
-    x = _conv_bn(layers, inputs, ch(16), 3, strides=2, name="enc_stem")
-    skips = [x]  # stride 2
-    # (filters, first stride, repeats, expansion): MobileNetV2's stages, shallower and narrower
-    for s, (filters, stride, repeats, t) in enumerate([(24, 2, 2, 4), (32, 2, 2, 4), (64, 2, 2, 4), (96, 2, 1, 4)]):
-        for r in range(repeats):
-            x = _inverted_residual(layers, x, ch(filters), stride if r == 0 else 1, t, name=f"enc_s{s + 1}_b{r}")
-        skips.append(x)
-    return skips
-
-
-def _lite0_encoder(keras, inputs, pretrained: bool):
-    """EfficientNet-Lite0 from featbus.features.backbones; gray is repeated to three channels."""
-    try:
-        from ..features.backbones import efficientnet_lite as eff
-    except ImportError as exc:  # the backbone module is optional
-        raise ImportError(
-            "encoder='efficientnet_lite0' needs featbus.features.backbones.efficientnet_lite "
-            f"({exc}); use encoder='mobilenet_v2_small' instead") from exc
-    layers = keras.layers
-    size = inputs.shape[1]
-    base = eff.efficientnet_lite0(input_shape=(size, size, 3), include_top=False,
-                                  weights="imagenet" if pretrained else None)
-    # strides 2..16 from the module's table; at stride 32 the 320-channel last block rather than
-    # the 1280-channel classifier head: same resolution, a fraction of the decoder's cost
-    names = [eff.SKIP_LAYERS[s] for s in (2, 4, 8, 16)]
-    deep = "block7a_project_bn"
-    names.append(deep if any(layer.name == deep for layer in base.layers) else eff.SKIP_LAYERS[32])
-    for layer in base.layers:  # ImageNet statistics must adapt to ultrasound within few steps
-        if isinstance(layer, layers.BatchNormalization):
-            layer.momentum = 0.9
-    encoder = keras.Model(base.inputs, [base.get_layer(n).output for n in names], name="encoder")
-    x = layers.Concatenate(name="gray_to_rgb")([inputs, inputs, inputs])
-    x = layers.Rescaling(255.0, name="to_0_255")(x)  # the backbone takes [0, 255] and rescales itself
-    return list(encoder(x))
-
-
-def build_unet(input_size: int = 256, encoder: str = "mobilenet_v2_small", *, width: float = 1.0,
-               pretrained: bool = True, decoder_filters: Sequence[int] | None = None):
-    """Build an (uncompiled) U-Net for one-channel images in ``[0, 1]``.
-
-    Parameters
-    ----------
-    input_size : int
-        Side of the square input; a multiple of 32.
-    encoder : {"mobilenet_v2_small", "scratch", "efficientnet_lite0"}
-        ``"mobilenet_v2_small"`` (alias ``"scratch"``): a MobileNetV2-style encoder with random
-        initial weights, about 0.1 M parameters at ``width=1``. ``"efficientnet_lite0"``:
-        EfficientNet-Lite0, ImageNet weights when ``pretrained`` (needs the backbone module).
-    width : float
-        Channel multiplier of the scratch encoder and of the decoder.
-    pretrained : bool
-        Load ImageNet weights into a pretrained-capable encoder (ignored by the scratch one).
-    decoder_filters : sequence of 5 int, optional
-        Filters of the decoder stages from stride 16 back to stride 1.
-        Default ``(96, 64, 32, 24, 16)`` times ``width``.
-
-    Returns
-    -------
-    model : keras.Model
-        Maps ``(batch, input_size, input_size, 1)`` to per-pixel lesion probabilities of the same
-        shape.
-
-    Examples
-    --------
-    >>> model = build_unet(32, "scratch", width=0.25)  # doctest: +SKIP
-    >>> model.output_shape  # doctest: +SKIP
-    (None, 32, 32, 1)
-    """
-    if encoder not in ENCODERS:
-        raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
-    if not isinstance(input_size, (int, np.integer)) or input_size < 32 or input_size % 32:
-        raise ValueError(f"input_size must be a multiple of 32 and at least 32, got {input_size!r}")
-    _check_decoder_filters(decoder_filters)
-    if decoder_filters is None:
-        decoder_filters = [max(8, int(round(f * width / 8)) * 8) for f in (96, 64, 32, 24, 16)]
-    keras = _keras()
-    layers = keras.layers
-    inputs = keras.Input((int(input_size), int(input_size), 1), name="image")
-    if encoder == "efficientnet_lite0":
-        feats = _lite0_encoder(keras, inputs, pretrained)
-    else:
-        feats = _scratch_encoder(layers, inputs, float(width))
-    x = feats[-1]  # stride 32
-    skips = feats[-2::-1] + [inputs]  # strides 16, 8, 4, 2, 1
-    for i, (skip, filters) in enumerate(zip(skips, decoder_filters)):
-        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"dec{i}_up")(x)
-        x = layers.Concatenate(name=f"dec{i}_concat")([x, skip])
-        for j in range(2 if i < 4 else 1):
-            x = layers.SeparableConv2D(int(filters), 3, padding="same", use_bias=False, name=f"dec{i}_sep{j}")(x)
-            x = layers.BatchNormalization(momentum=0.9, name=f"dec{i}_bn{j}")(x)
-            x = layers.ReLU(name=f"dec{i}_relu{j}")(x)
-    outputs = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="lesion_prob")(x)
-    return keras.Model(inputs, outputs, name=f"unet_{encoder}")
-
-
-def _check_decoder_filters(decoder_filters) -> None:
-    """``decoder_filters`` is None or 5 positive integers (checked before anything is built)."""
-    if decoder_filters is None:
-        return
-    f = list(decoder_filters)
-    if len(f) != 5 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in f):
-        raise ValueError(f"decoder_filters must hold 5 positive integers, got {decoder_filters!r}")
-
-
-def _bce_dice_loss(y_true, y_pred):
-    """Binary cross-entropy plus soft Dice loss (Dice over the whole batch, smooth 1)."""
-    from keras import ops
-
-    y_true = ops.cast(y_true, y_pred.dtype)
-    eps = 1e-6
-    p = ops.clip(y_pred, eps, 1 - eps)
-    bce = -ops.mean(y_true * ops.log(p) + (1 - y_true) * ops.log(1 - p))
-    inter = ops.sum(y_true * y_pred)
-    dice = (2 * inter + 1.0) / (ops.sum(y_true) + ops.sum(y_pred) + 1.0)
-    return bce + (1 - dice)
-
-
-# --------------------------------------------------------------------------- augmentation
-
-def augment_pair(image: np.ndarray, mask: np.ndarray, random_state=None, *, rotation: float = 15.0,
-                 shift: float = 0.1, zoom: float = 0.1, flip: bool = True,
-                 brightness: float = 0.2, gamma: float = 0.2,
-                 border: str = "reflect") -> tuple[np.ndarray, np.ndarray]:
-    """Randomly rotate, shift, zoom, flip, brighten and re-contrast an image and its mask together.
-
-    The default ranges are those of common breast-ultrasound U-Net papers: rotation in
-    ``[-15, 15]`` degrees, shift up to 10 % of the side, zoom in ``[0.9, 1.1]``, horizontal flip
-    with probability 0.5, brightness factor in ``[0.8, 1.2]``, and a gamma (contrast) change
-    ``image ** g`` with ``log g`` uniform in ``[log 0.8, log 1.2]``, since scanners and gain settings
-    differ mostly in contrast. Pixels moved in from outside the frame mirror the image (and the
-    mask) at its edge by default; filling them with 0 instead (``border="constant"``) teaches the
-    network that dark regions touching the frame are outside the image, which is wrong for the
-    dark lesions that reach an edge. Vertical flips are not used: depth has a direction.
-
-    Parameters
-    ----------
-    image : ndarray of shape (h, w), float in [0, 1]
-    mask : ndarray of shape (h, w)
-        Values in ``[0, 1]``; returned as ``float32`` 0/1.
-    random_state : int, RandomState or None
-    rotation, shift, zoom, brightness, gamma : float
-        Ranges as above; 0 turns one off.
-    flip : bool
-        Random horizontal flips.
-    border : {"reflect", "constant"}
-        How pixels moved in from outside are filled: mirrored, or 0.
-
-    Returns
-    -------
-    image, mask : ndarray of float32, same shape
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> img = np.random.RandomState(0).rand(32, 32).astype("float32")
-    >>> m = np.zeros((32, 32), "float32"); m[8:24, 8:24] = 1
-    >>> a, b = augment_pair(img, m, 0)
-    >>> a.shape, b.shape, set(np.unique(b)) <= {0.0, 1.0}
-    ((32, 32), (32, 32), True)
-    """
-    rng = check_random_state(random_state)
-    h, w = image.shape
-    angle = rng.uniform(-rotation, rotation)
-    scale = rng.uniform(1 - zoom, 1 + zoom)
-    tx, ty = rng.uniform(-shift, shift) * w, rng.uniform(-shift, shift) * h
-    mat = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, scale)
-    mat[:, 2] += (tx, ty)
-    if border not in ("reflect", "constant"):
-        raise ValueError(f"border must be 'reflect' or 'constant', got {border!r}")
-    flags = dict(borderMode=cv2.BORDER_REFLECT_101 if border == "reflect" else cv2.BORDER_CONSTANT, borderValue=0)
-    out = cv2.warpAffine(np.ascontiguousarray(image, np.float32), mat, (w, h), flags=cv2.INTER_LINEAR, **flags)
-    m = cv2.warpAffine(np.ascontiguousarray(mask, np.float32), mat, (w, h), flags=cv2.INTER_LINEAR, **flags)
-    m = (m > 0.5).astype(np.float32)
-    if flip and rng.rand() < 0.5:
-        out, m = out[:, ::-1], m[:, ::-1]
-    out = np.clip(out * rng.uniform(1 - brightness, 1 + brightness), 0.0, 1.0)
-    if gamma:
-        out = out ** np.exp(rng.uniform(np.log(1 - gamma), np.log(1 + gamma)))
-    return np.ascontiguousarray(out, np.float32), np.ascontiguousarray(m, np.float32)
-
-
-def _resize(a: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
-    """Resize to (height, width); cv2 takes (width, height)."""
-    return cv2.resize(np.ascontiguousarray(a), (int(size[1]), int(size[0])), interpolation=interpolation)
-
+__all__ = ["UNetSegmenter"]
 
 # --------------------------------------------------------------------------- the estimator
 
@@ -334,8 +99,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         ``"cosine"``: a linear warm-up over the first epoch (a random decoder's first large
         gradients would otherwise wreck a pretrained encoder), then cosine decay to zero at
         ``epochs`` or at the end of the ``max_time`` budget, whichever comes first (a budget
-        that stops training early still ends on small steps). ``"plateau"``: constant, halved after ``patience // 2`` epochs without
-        improvement of the monitored quantity.
+        that stops training early still ends on small steps). ``"plateau"``: constant, halved
+        after ``patience // 2`` epochs without improvement of the monitored quantity.
     weight_decay : float, default=1e-4
         Decoupled weight decay of AdamW (Loshchilov and Hutter, ICLR 2019); 0 gives plain Adam.
     validation_fraction : float, default=0.1
@@ -454,34 +219,35 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         return 1.0 if left <= 0 else (time.perf_counter() - decay_start) / left
 
     # ------------------------------------------------------------------ checks
-    def _validate_params(self):
-        if self.encoder not in ENCODERS:
-            raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
-        if not isinstance(self.input_size, (int, np.integer)) or self.input_size < 32 or self.input_size % 32:
+    _parameter_constraints = {
+        "encoder": [StrOptions(set(ENCODERS))],
+        "input_size": [Interval(Integral, 32, None, closed="left")],
+        "width": [Interval(Real, 0, None, closed="neither")],
+        "pretrained": ["boolean"],
+        "decoder_filters": [None, list, tuple],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "encoder_lr_scale": [Interval(Real, 0, 1e3, closed="right")],
+        "lr_schedule": [StrOptions({"cosine", "plateau"})],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "monitor": [StrOptions({"val_dice", "val_loss"})],
+        "augment": ["boolean"],
+        "threshold": [Interval(Real, 0, 1, closed="neither")],
+        "flip_test": ["boolean"],
+        "max_time": [None, Interval(Real, 0, None, closed="neither")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def _check_params(self):
+        """The declarative constraints, then the rules they cannot state."""
+        self._validate_params()  # scikit-learn's, from _parameter_constraints
+        if self.input_size % 32:
             raise ValueError(f"input_size must be a multiple of 32 and at least 32, got {self.input_size!r}")
-        for name in ("epochs", "batch_size"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not isinstance(self.patience, (int, np.integer)) or self.patience < 1:
-            raise ValueError(f"patience must be a positive integer, got {self.patience!r}")
-        if not 0 <= self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
-        if not 0 < self.threshold < 1:
-            raise ValueError(f"threshold must be in (0, 1), got {self.threshold!r}")
-        if not self.width > 0 or not self.learning_rate > 0:
-            raise ValueError("width and learning_rate must be positive")
-        if self.lr_schedule not in ("cosine", "plateau"):
-            raise ValueError(f"lr_schedule must be 'cosine' or 'plateau', got {self.lr_schedule!r}")
-        if self.monitor not in ("val_dice", "val_loss"):
-            raise ValueError(f"monitor must be 'val_dice' or 'val_loss', got {self.monitor!r}")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        if not 0 < self.encoder_lr_scale <= 1e3:
-            raise ValueError(f"encoder_lr_scale must be in (0, 1000], got {self.encoder_lr_scale!r}")
         _check_decoder_filters(self.decoder_filters)
-        if self.max_time is not None and not self.max_time > 0:
-            raise ValueError(f"max_time must be None or positive, got {self.max_time!r}")
 
     def _prepare(self, X, y) -> tuple[np.ndarray, np.ndarray]:
         """Load, check and resize every image/mask pair to the network's input."""
@@ -538,14 +304,17 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         -------
         self
         """
-        self._validate_params()
+        self._check_params()
         start = time.perf_counter()
         xs, ys = self._prepare(X, y)
         keras = _keras()
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(0, 2**31 - 1))
 
-        val_idx, train_idx = self._validation_split(xs, groups, rng)
+        if self.validation_fraction > 0 and len(xs) > 1:
+            # featbus's one grouping policy, on the images as given (not the network's resized input)
+            groups = resolve_groups(check_images(X), groups)
+        val_idx, train_idx = self._validation_split(len(xs), groups, rng)
         n_val = len(val_idx)
         batch_size = int(self.batch_size)
         steps_per_epoch = -(-len(train_idx) // batch_size)
@@ -610,7 +379,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                 if bar is not None:
                     post = {"epoch": epoch, "loss": f"{history['loss'][-1]:.3f}"}
                     if n_val:
-                        post.update(val_loss=f"{history['val_loss'][-1]:.3f}", val_dice=f"{history['val_dice'][-1]:.3f}")
+                        post.update(val_loss=f"{history['val_loss'][-1]:.3f}",
+                                    val_dice=f"{history['val_dice'][-1]:.3f}")
                     bar.set_postfix(post)
                 if n_val and waited >= self.patience:
                     break
@@ -669,19 +439,12 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         # autograph off: the step's Python loops run once, at tracing
         return tf.function(step, autograph=False), optimizers
 
-    def _validation_split(self, xs: np.ndarray, groups, rng) -> tuple[np.ndarray, np.ndarray]:
-        """Indices (validation, training): whole near-duplicate groups, about
+    def _validation_split(self, n: int, groups, rng) -> tuple[np.ndarray, np.ndarray]:
+        """Indices (validation, training) of ``n`` images: whole near-duplicate groups, about
         ``validation_fraction`` of the images, drawn at random."""
-        n = len(xs)
         if not self.validation_fraction > 0 or n < 2:
             return np.array([], int), rng.permutation(n)
-        if groups is None:
-            from ..model_selection import duplicate_groups
-
-            groups = duplicate_groups([x[..., 0] for x in xs])
         groups = np.asarray(groups)
-        if groups.shape != (n,):
-            raise ValueError(f"groups must hold one label per image ({n}), got shape {groups.shape}")
         target = max(1, int(round(self.validation_fraction * n)))
         val: list[int] = []
         for g in rng.permutation(np.unique(groups)):  # add whole groups until the share is reached
@@ -884,77 +647,3 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = True  # CPU thread reductions; see random_state
         return tags
-
-
-@contextlib.contextmanager
-def _seeded(keras, seed: int):
-    """Seed Keras/TensorFlow (initial weights draw from Python's ``random`` via Keras' default
-    seeds) for the block, then give the caller back its global ``random`` and ``numpy.random``
-    state, which ``keras.utils.set_random_seed`` resets."""
-    import random
-
-    np_state, py_state = np.random.get_state(), random.getstate()
-    try:
-        keras.utils.set_random_seed(seed)
-        yield
-    finally:
-        np.random.set_state(np_state)
-        random.setstate(py_state)
-
-
-def _load_model(path: Path, encoder: str | None):
-    keras = _keras()
-    if encoder == "efficientnet_lite0":
-        try:  # registers any custom layers of the backbone
-            from ..features.backbones import efficientnet_lite  # noqa: F401
-        except ImportError:
-            pass
-    # safe_mode=True (Keras' default, written out): a file's Lambda layers are not deserialised,
-    # so loading a .keras file runs no Python code stored in it
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
-
-
-def _cosine_lr(step: int, steps_per_epoch: int, epochs: int, peak: float, time_fraction: float = 0.0) -> float:
-    """Linear warm-up over the first epoch, then cosine decay to 0 at the last step, or when
-    ``time_fraction`` (the share of a time budget spent) reaches 1, whichever comes first."""
-    warm = max(1, steps_per_epoch)
-    total = max(warm + 1, steps_per_epoch * epochs)
-    if step < warm:
-        return peak * (step + 1) / warm
-    progress = max((step - warm) / max(1, total - warm - 1), float(time_fraction))
-    return 0.5 * peak * (1 + np.cos(np.pi * min(1.0, progress)))
-
-
-def _set_lr(optimizers, rate: float) -> None:
-    """Give every optimiser ``rate`` times its learning-rate scale."""
-    for opt, scale, _ in optimizers:
-        opt.learning_rate.assign(rate * scale)
-
-
-def _encoder_variables(model) -> list:
-    """Trainable weights of the encoder: the nested pretrained backbone, or the scratch
-    encoder's ``enc_*`` layers."""
-    out = []
-    for layer in model.layers:
-        if layer.name == "encoder" or layer.name.startswith("enc_"):
-            out.extend(layer.trainable_variables)
-    return out
-
-
-def _np_bce_dice(y: np.ndarray, p: np.ndarray) -> float:
-    p = np.clip(p.astype(np.float64), 1e-6, 1 - 1e-6)
-    bce = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
-    dice = (2 * np.sum(y * p) + 1.0) / (np.sum(y) + np.sum(p) + 1.0)
-    return float(bce + 1 - dice)
-
-
-def _jsonable(v: Any):
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, (np.generic, np.ndarray)):
-        return v.tolist()
-    if isinstance(v, np.random.RandomState):
-        return None
-    return v
