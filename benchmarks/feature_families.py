@@ -2,7 +2,7 @@
 
 This script is the source of the BUSI classification numbers quoted in ``README.md`` and in
 the pipelines and leak-free CV pages of the user guide, and the measurement behind
-:func:`featbus.pipelines.make_pipeline`'s way of joining feature families
+:func:`featbus.pipelines.make_classification_pipeline`'s way of joining feature families
 (``family_scaling``). On a shared two-core machine the extraction took about 30 s (then it is
 read from the cache) and the cross-validation of every candidate about 10 minutes.
 
@@ -16,10 +16,10 @@ What it does
    GLCM, intensity statistics, frozen ImageNet CNN), so extracting before splitting is exact:
    the cross-validated numbers equal those of the full image pipeline.
 3. Cross-validates only the part that learns (joining / scaling, SMOTE, RBF SVC with its
-   default ``C=1, gamma="scale"``, i.e. ``make_pipeline(..., balance="smote",
+   default ``C=1, gamma="scale"``, i.e. ``make_classification_pipeline(..., balance="smote",
    classifier="svm")``) with :class:`featbus.DuplicateGroupKFold` (5 folds, stratified,
    the folds of :func:`featbus.evaluation.evaluate`). A union is rebuilt from the cached
-   blocks with ``make_pipeline(None, blocks=<family widths>, family_scaling=...)``, whose
+   blocks with ``make_classification_pipeline(None, blocks=<family widths>, family_scaling=...)``, whose
    :class:`~featbus.pipelines.FamilyScaler` is the very scaling the ``"features"`` step
    (:class:`~featbus.pipelines.FamilyUnion`) applies, fitted on training folds only.
 4. Prints accuracy and malignant-vs-rest AUC with 95% intervals from a bootstrap over the
@@ -67,7 +67,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "busi"
 FAMILIES = ("efficientnet_lite0", "hog", "lbp", "intensity", "glcm")
 UNIONS = ("concat", "equal", "pca", "small-hog")
-DEFAULT_FEATURES = ("hog", "lbp", "intensity")  # make_pipeline's default
+DEFAULT_FEATURES = ("hog", "lbp", "intensity")  # make_classification_pipeline's default
 SETS = (FAMILIES, ("efficientnet_lite0", "hog", "lbp", "intensity"), DEFAULT_FEATURES)
 SMALL_HOG = {"pixels_per_cell": (16, 16)}
 
@@ -105,19 +105,19 @@ def cached_features(family: str, data, cache_dir: Path) -> np.ndarray:
 
 
 def tail(union: str, blocks: dict[str, np.ndarray]):
-    """(matrix, pipeline) for one candidate: the learning part of ``make_pipeline``.
+    """(matrix, pipeline) for one candidate: the learning part of ``make_classification_pipeline``.
 
-    ``make_pipeline(features, ...)`` joins its families in a FamilyUnion whose scaling is a
-    FamilyScaler over the parts' widths; on the cached matrix ``make_pipeline(None,
+    ``make_classification_pipeline(features, ...)`` joins its families in a FamilyUnion whose scaling is a
+    FamilyScaler over the parts' widths; on the cached matrix ``make_classification_pipeline(None,
     blocks=widths, ...)`` runs that same FamilyScaler, fitted on the training fold only.
     """
-    from featbus.pipelines import make_pipeline
+    from featbus.pipelines import make_classification_pipeline
 
     X = np.hstack(list(blocks.values()))
     if union in ("concat", "small-hog"):  # one StandardScaler over all columns
-        return X, make_pipeline(None, balance="smote", classifier="svm", family_scaling="standard")
+        return X, make_classification_pipeline(None, balance="smote", classifier="svm", family_scaling="standard")
     widths = [b.shape[1] for b in blocks.values()]
-    return X, make_pipeline(None, balance="smote", classifier="svm", blocks=widths, family_scaling=union)
+    return X, make_classification_pipeline(None, balance="smote", classifier="svm", blocks=widths, family_scaling=union)
 
 
 def main(argv=None) -> None:
@@ -196,7 +196,7 @@ def main(argv=None) -> None:
                   f"p={acc['p_bootstrap']:.3f}   malignant AUC {auc['difference']:+.3f} "
                   f"[{auc['diff_low']:+.3f}, {auc['diff_high']:+.3f}] p={auc['p_bootstrap']:.3f}")
 
-    # the leak the grouped folds remove: make_pipeline's default features, stratified vs grouped
+    # the leak the grouped folds remove: make_classification_pipeline's default features, stratified vs grouped
     default = list(DEFAULT_FEATURES)
     if all(f in feats for f in default):
         blocks = {f: feats[f] for f in default}

@@ -29,7 +29,7 @@ from pathlib import Path
 from featbus.datasets import load_busi
 from featbus.evaluation import evaluate
 from featbus.extraction import extract_features
-from featbus.pipelines import make_pipeline
+from featbus.pipelines import make_classification_pipeline
 
 FEATURES = ["hog", "lbp", "intensity", "glcm", "shape"]
 
@@ -46,7 +46,7 @@ def main() -> None:
     data = load_busi(args.busi)
     print(f"BUSI: {len(data.target)} images, {len(set(data.groups.tolist()))} near-duplicate groups")
 
-    pipe = make_pipeline(FEATURES, classifier="svm", n_jobs=args.n_jobs)
+    pipe = make_classification_pipeline(FEATURES, classifier="svm", n_jobs=args.n_jobs)
     print(pipe)
     # The "features" step is per-image and label-free: compute it once, cross-validate the rest.
     X, _ = extract_features(data, FEATURES, n_jobs=args.n_jobs, cache=args.cache)

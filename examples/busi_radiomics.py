@@ -35,7 +35,7 @@ import numpy as np
 from featbus import Resize
 from featbus.datasets import load_busi
 from featbus.evaluation import evaluate
-from featbus.pipelines import make_features, make_pipeline
+from featbus.pipelines import make_classification_pipeline, make_features
 
 FAMILIES = ["glcm", "glrlm", "glszm", "gldzm", "ngtdm", "gldm", "gabor", "laws", "wavelet", "log",
             "fractal"]
@@ -92,7 +92,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="Features .* are constant", category=UserWarning)
     warnings.filterwarnings("ignore", message="invalid value encountered in divide", category=RuntimeWarning)
     for label, X, select in runs:
-        pipe = make_pipeline(None, select=select, classifier="svm")
+        pipe = make_classification_pipeline(None, select=select, classifier="svm")
         rep = evaluate(pipe, X, data.target, cv="duplicate-grouped", n_splits=5, groups=data.groups,
                        n_bootstrap=1000, target_names=data.target_names, name=label)
         cells = []

@@ -22,7 +22,7 @@ from imblearn.over_sampling import SMOTE
 from featbus import load_busi
 from featbus.evaluation import evaluate
 from featbus.extraction import extract_features
-from featbus.pipelines import make_pipeline
+from featbus.pipelines import make_classification_pipeline
 
 METRICS = (("accuracy", "accuracy", "macro"), ("macro F1", "f1", "macro"),
            ("malignant sensitivity", "sensitivity", "malignant"))
@@ -34,14 +34,14 @@ def main() -> None:
     X = np.hstack([deep_matrix(data, "efficientnet_lite0", pooling=("avg", "max")), hand])
     rows = []
     for balance in (None, "class-weight", "smote", "borderline-smote", "adasyn", "oversample"):
-        pipe = make_pipeline(None, balance=balance, classifier="svm")
+        pipe = make_classification_pipeline(None, balance=balance, classifier="svm")
         rep = evaluate(pipe, X, data.target, cv="duplicate-grouped", groups=data.groups,
                        target_names=data.target_names)
         rows.append((f"{balance or 'none'} (inside folds)", "duplicate-grouped", rep))
     # The leaky way: oversample everything, then split. Synthetic points interpolate between
     # real images, so every test fold holds near-copies of training points.
     Xs, ys = SMOTE(random_state=0).fit_resample(X, data.target)
-    rep = evaluate(make_pipeline(None, classifier="svm"), Xs, ys, cv="stratified",
+    rep = evaluate(make_classification_pipeline(None, classifier="svm"), Xs, ys, cv="stratified",
                    target_names=data.target_names)
     rows.append(("SMOTE on all data, then split", "stratified", rep))
     table(rows, METRICS)

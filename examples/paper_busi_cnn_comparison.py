@@ -19,7 +19,7 @@ from _paper_common import DATA, deep_matrix, pretrained, table
 
 from featbus import load_busi
 from featbus.evaluation import evaluate
-from featbus.pipelines import make_pipeline
+from featbus.pipelines import make_classification_pipeline
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
         if used not in features:  # a stand-in shared by several rows is computed once
             features[used] = deep_matrix(data, used, layers="output" if used != "efficientnet_lite0" else None)
         for cv in ("stratified", "duplicate-grouped"):
-            rep = evaluate(make_pipeline(None, classifier="svm"), features[used], data.target, cv=cv,
+            rep = evaluate(make_classification_pipeline(None, classifier="svm"), features[used], data.target, cv=cv,
                            groups=data.groups, target_names=data.target_names)
             rows.append((f"{paper_backbone} [{used}]", cv, rep))
     table(rows)

@@ -18,7 +18,7 @@ from _paper_common import CACHE, DATA, deep_matrix, table
 from featbus import load_busi
 from featbus.evaluation import evaluate
 from featbus.extraction import extract_features
-from featbus.pipelines import make_pipeline
+from featbus.pipelines import make_classification_pipeline
 
 
 def main() -> None:
@@ -30,7 +30,7 @@ def main() -> None:
     rows = []
     for label, X in variants.items():
         for cv in ("stratified", "duplicate-grouped"):
-            rep = evaluate(make_pipeline(None, classifier="svm"), X, data.target, cv=cv,
+            rep = evaluate(make_classification_pipeline(None, classifier="svm"), X, data.target, cv=cv,
                            groups=data.groups, target_names=data.target_names)
             rows.append((f"{label} ({X.shape[1]} feat.)", cv, rep))
     table(rows)

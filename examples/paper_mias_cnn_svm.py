@@ -21,7 +21,7 @@ from _paper_common import CACHE, DATA, pretrained, table
 
 from featbus import DeepFeatures, ImageRecord, load_mias
 from featbus.evaluation import evaluate
-from featbus.pipelines import make_pipeline
+from featbus.pipelines import make_classification_pipeline
 from featbus.preprocessing.mammography import breast_mask
 
 METRICS = (("accuracy", "accuracy", "macro"), ("sensitivity", "sensitivity", "abnormal"),
@@ -45,7 +45,7 @@ def main() -> None:
             deep = DeepFeatures(backbone=used, region="bbox", aspect="pad", cache=CACHE, progress=True)
             done[used] = deep.fit_transform(records)
         for cv in ("stratified", "duplicate-grouped"):
-            rep = evaluate(make_pipeline(None, classifier="svm", balance="class-weight"), done[used], y,
+            rep = evaluate(make_classification_pipeline(None, classifier="svm", balance="class-weight"), done[used], y,
                            cv=cv, groups=data.groups, target_names=np.array(["normal", "abnormal"]))
             rows.append((f"{paper_backbone} [{used}]", "woman-grouped" if cv != "stratified" else cv, rep))
     table(rows, METRICS)

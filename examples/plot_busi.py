@@ -20,7 +20,7 @@ import numpy as np
 
 from featbus import load_busi
 from featbus.evaluation import evaluate
-from featbus.pipelines import make_features, make_pipeline
+from featbus.pipelines import make_classification_pipeline, make_features
 
 
 def find_busi():
@@ -67,7 +67,7 @@ if root is not None:
 # Whole-image texture and intensity; an SVM on stratified and on grouped folds
 if root is not None:
     X = make_features(["hog", "lbp", "intensity"], n_jobs=2).fit_transform(busi.images)
-    reports = [evaluate(make_pipeline(None, classifier="svm"), X, busi.target, groups=busi.groups,
+    reports = [evaluate(make_classification_pipeline(None, classifier="svm"), X, busi.target, groups=busi.groups,
                         cv=cv, n_bootstrap=300, target_names=list(busi.target_names), name=cv)
                for cv in ["stratified", "duplicate-grouped"]]
     for r in reports:

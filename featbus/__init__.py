@@ -49,7 +49,8 @@ _PUBLIC = {
     "iou_score": ".segmentation.metrics",
     "duplicate_groups": ".model_selection",
     "DuplicateGroupKFold": ".model_selection",
-    "make_pipeline": ".pipelines",
+    "make_classification_pipeline": ".pipelines",
+    "make_pipeline": ".pipelines",  # deprecated name of make_classification_pipeline
     "param_grid": ".pipelines",
     "evaluate": ".evaluation",
     "compare": ".evaluation",

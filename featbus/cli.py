@@ -273,7 +273,7 @@ def _evaluate_all(data, X, names, *, feature_label, classifiers, balances, cvs, 
 
     from .evaluation import evaluate
     from .model_selection import resolve_groups
-    from .pipelines import make_pipeline, param_grid
+    from .pipelines import make_classification_pipeline, param_grid
 
     reports: dict[str, list] = {}
     groups = resolve_groups(data.data, data.groups)  # featbus's one grouping policy
@@ -281,7 +281,7 @@ def _evaluate_all(data, X, names, *, feature_label, classifiers, balances, cvs, 
         reports[cv] = []
         for clf in classifiers:
             for bal in balances:
-                pipe = make_pipeline(None, balance=bal, classifier=clf, random_state=random_state)
+                pipe = make_classification_pipeline(None, balance=bal, classifier=clf, random_state=random_state)
                 est = pipe
                 if search:
                     grid = param_grid(pipe)
@@ -430,7 +430,7 @@ def _mask_note(features: list[str], region: str, real_data: bool) -> str | None:
 
 def _cmd_demo(args) -> int:
     from .evaluation import evaluate
-    from .pipelines import make_pipeline
+    from .pipelines import make_classification_pipeline
 
     t0 = time.perf_counter()
     features = _split(args.features)
@@ -454,7 +454,7 @@ def _cmd_demo(args) -> int:
     note = _mask_note(features, args.region, real_data=bool(args.data))
     if note:
         print(note)
-    pipe = make_pipeline(features, region=args.region, classifier="svm", n_jobs=args.n_jobs)
+    pipe = make_classification_pipeline(features, region=args.region, classifier="svm", n_jobs=args.n_jobs)
     report = evaluate(pipe, data, n_splits=5, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
                       name="demo: " + "+".join(features) + " > SVC", progress=_progress(args))
     print(report.summary())

@@ -440,7 +440,7 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
     Parameters
     ----------
     estimator : estimator
-        A classifier or pipeline (e.g. from :func:`featbus.pipelines.make_pipeline`), or a
+        A classifier or pipeline (e.g. from :func:`featbus.pipelines.make_classification_pipeline`), or a
         :class:`~sklearn.model_selection.GridSearchCV` around one (nested CV: the search runs
         inside each training fold and receives that fold's groups, so a grouped inner ``cv``
         keeps duplicates together too).

@@ -1,6 +1,6 @@
 """Ready-made pipelines: preprocessing, features, scaling, balancing, classifier; and their grids.
 
-:func:`make_pipeline` assembles an :class:`imblearn.pipeline.Pipeline` from short names::
+:func:`make_classification_pipeline` assembles an :class:`imblearn.pipeline.Pipeline` from short names::
 
     [preprocessing...] -> features (FamilyUnion: extract, scale, join) -> [balance] -> classifier
 
@@ -21,7 +21,7 @@ Families differ wildly in width: HOG gives 8100 columns by default, EfficientNet
 LBP 54, GLCM 54, intensity statistics 18. Standardised and concatenated as they are, every
 column weighs the same in an RBF kernel or a distance, so HOG carries 97% of the variance and
 the union scores below its best member. :class:`FamilyUnion` (the ``"features"`` step of
-:func:`make_pipeline`) therefore standardises every column and weights each family's block
+:func:`make_classification_pipeline`) therefore standardises every column and weights each family's block
 so that every family carries the same total variance (``family_scaling="equal"``, weight
 ``1/sqrt(n_columns)`` up to one global factor), fitted on the training data only. Measured by
 ``benchmarks/feature_families.py`` (duplicate-grouped 5-fold CV on BUSI, SMOTE + RBF SVC;
@@ -36,6 +36,7 @@ plain joining was worse (0.738 / 0.829).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from importlib import import_module
 from numbers import Integral
@@ -52,6 +53,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = [
+    "make_classification_pipeline",
     "make_pipeline",
     "make_features",
     "FamilyScaler",
@@ -448,7 +450,7 @@ def make_features(features: Sequence[Any] | str, *, region: str | None = None,
         Passed to every extractor that takes it.
     family_scaling : {"equal", "standard", "pca"} or None, default=None
         How the union joins its parts (see :class:`FamilyScaler`); ``None``: unscaled
-        concatenation, as a plain FeatureUnion. :func:`make_pipeline` uses ``"equal"``.
+        concatenation, as a plain FeatureUnion. :func:`make_classification_pipeline` uses ``"equal"``.
     cache : None, False, str, path or joblib.Memory, optional
         ``cache`` of every extractor (:mod:`featbus.extraction`): a folder keeps the rows on
         disk between runs and shares them between processes; ``False`` turns reuse off.
@@ -708,7 +710,7 @@ def _more_classifiers(key: str, cw: dict, *, random_state, n_jobs):
 def make_selector(select: str | None, *, random_state=0):
     """A feature selection or reduction step from a short name, or ``None``.
 
-    In a :func:`make_pipeline` pipeline the step (named ``"select"``) comes after scaling and
+    In a :func:`make_classification_pipeline` pipeline the step (named ``"select"``) comes after scaling and
     before balancing, so it is fitted on the training folds only, like every other step.
 
     Parameters
@@ -763,7 +765,7 @@ def make_selector(select: str | None, *, random_state=0):
 
 # --------------------------------------------------------------------------- pipeline
 
-def make_pipeline(features: Sequence[Any] | str | None = ("hog", "lbp", "intensity"), *,
+def make_classification_pipeline(features: Sequence[Any] | str | None = ("hog", "lbp", "intensity"), *,
                   preprocessing: Sequence[Any] | str | None = None, balance: str | None = None,
                   classifier: str | Any = "svm", region: str | None = None, scale: bool = True,
                   family_scaling: str | None = "equal", blocks: Sequence[int] | None = None,
@@ -823,8 +825,8 @@ def make_pipeline(features: Sequence[Any] | str | None = ("hog", "lbp", "intensi
 
     Examples
     --------
-    >>> from featbus.pipelines import make_pipeline, param_grid
-    >>> pipe = make_pipeline(None, balance="smote", classifier="svm")
+    >>> from featbus.pipelines import make_classification_pipeline, param_grid
+    >>> pipe = make_classification_pipeline(None, balance="smote", classifier="svm")
     >>> [name for name, _ in pipe.steps]
     ['scale', 'balance', 'classifier']
     >>> sorted(param_grid(pipe))
@@ -855,6 +857,37 @@ def make_pipeline(features: Sequence[Any] | str | None = ("hog", "lbp", "intensi
     steps.append(("classifier", make_classifier(classifier, class_weight=class_weight,
                                                 random_state=random_state, n_jobs=n_jobs)))
     return Pipeline(steps, memory=memory)
+
+
+def make_pipeline(*args, **kwargs):
+    """Deprecated name of :func:`make_classification_pipeline` (featbus 0.1).
+
+    scikit-learn's and imbalanced-learn's ``make_pipeline(*steps)`` chain the steps they are
+    given; featbus's function builds a whole classification pipeline from short names, so it
+    has a name of its own. This alias will be removed in featbus 0.3.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Those of :func:`make_classification_pipeline`.
+
+    Returns
+    -------
+    pipeline : imblearn.pipeline.Pipeline
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from featbus.pipelines import make_pipeline
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     pipe = make_pipeline(None)
+    >>> caught[0].category.__name__
+    'FutureWarning'
+    """
+    warnings.warn("featbus.pipelines.make_pipeline is deprecated and will be removed in featbus 0.3; "
+                  "use make_classification_pipeline (same parameters)", FutureWarning, stacklevel=2)
+    return make_classification_pipeline(*args, **kwargs)
 
 
 # --------------------------------------------------------------------------- grids
@@ -911,7 +944,7 @@ def _sampler_grid(sampler) -> dict[str, list]:
 
 
 def param_grid(pipe) -> dict[str, list]:
-    """A small grid for the classifier and sampler of a :func:`make_pipeline` pipeline.
+    """A small grid for the classifier and sampler of a :func:`make_classification_pipeline` pipeline.
 
     SVC: ``C`` x ``gamma`` (12 points); random forest: depth x features per split (4); KNN:
     neighbours x weighting (8); XGBoost: depth x learning rate (4); logistic regression: ``C``
@@ -933,13 +966,13 @@ def param_grid(pipe) -> dict[str, list]:
 
     Examples
     --------
-    >>> from featbus.pipelines import make_pipeline, param_grid
-    >>> param_grid(make_pipeline(None, classifier="knn"))
+    >>> from featbus.pipelines import make_classification_pipeline, param_grid
+    >>> param_grid(make_classification_pipeline(None, classifier="knn"))
     {'classifier__n_neighbors': [3, 5, 9, 15], 'classifier__weights': ['uniform', 'distance']}
     """
     steps = dict(getattr(pipe, "steps", []))
     if "classifier" not in steps:
-        raise ValueError("param_grid needs a pipeline with a 'classifier' step (see make_pipeline)")
+        raise ValueError("param_grid needs a pipeline with a 'classifier' step (see make_classification_pipeline)")
     grid: dict[str, list] = {}
     prefix, cgrid = _classifier_grid(steps["classifier"])
     grid.update({f"classifier__{prefix}{k}": v for k, v in cgrid.items()})

@@ -16,7 +16,7 @@ from sklearn.svm import SVC
 
 from featbus.datasets import make_phantoms
 from featbus.evaluation import classification_metrics, compare, comparison_table, evaluate, make_splits
-from featbus.pipelines import make_pipeline
+from featbus.pipelines import make_classification_pipeline
 from featbus.reporting import plot_comparison, write_html
 
 
@@ -85,7 +85,7 @@ def test_grouped_cv_computes_duplicate_groups_from_images():
     ph = make_phantoms(24, image_size=48, random_state=3)
     images = list(ph.images) + [ph.images[0].copy(), ph.images[1].copy()]  # two exact copies
     y = np.concatenate([ph.target, ph.target[:2]])
-    pipe = make_pipeline(["intensity"], classifier="logreg")
+    pipe = make_classification_pipeline(["intensity"], classifier="logreg")
     report = evaluate(pipe, images, y, n_splits=3, n_bootstrap=0)
     assert report.fold[24] == report.fold[0] and report.fold[25] == report.fold[1]
 
@@ -134,7 +134,7 @@ def test_svc_decision_scores_give_auc():
 
 def test_bunch_input_uses_names_and_groups():
     ph = make_phantoms(30, image_size=64, random_state=0)
-    rep = evaluate(make_pipeline(["shape"], classifier="logreg"), ph, n_splits=3, n_bootstrap=50)
+    rep = evaluate(make_classification_pipeline(["shape"], classifier="logreg"), ph, n_splits=3, n_bootstrap=50)
     assert rep.class_names == ["benign", "malignant", "normal"]
     assert rep.value("auc", "malignant") == rep.value("auc", 1)
     np.testing.assert_array_equal(rep.groups, ph.groups)
@@ -180,7 +180,7 @@ def test_plots_and_html(tmp_path):
     many = write_html([a, b], tmp_path / "cmp", comparison=compare([a, b]), notes=["note <b>"])
     text = many.read_text()
     assert many.name == "report.html" and "Paired tests" in text and "note &lt;b&gt;" in text
-    no_scores = evaluate(make_pipeline(None, classifier=DummyClassifier()), X, y, groups=groups,
+    no_scores = evaluate(make_classification_pipeline(None, classifier=DummyClassifier()), X, y, groups=groups,
                          n_bootstrap=0)
     no_scores.scores = None
     with pytest.raises(ValueError, match="no scores"):

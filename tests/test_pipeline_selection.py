@@ -16,8 +16,8 @@ from featbus.pipelines import (
     CLASSIFIERS,
     FEATURES,
     SELECTORS,
+    make_classification_pipeline,
     make_classifier,
-    make_pipeline,
     make_selector,
     param_grid,
 )
@@ -34,7 +34,7 @@ def _tabular(n=60, p=30, seed=0):
 @pytest.mark.parametrize("name", sorted(SELECTORS))
 def test_every_selector_fits_and_has_a_grid(name):
     X, y = _tabular()
-    pipe = make_pipeline(None, select=name, classifier="logreg")
+    pipe = make_classification_pipeline(None, select=name, classifier="logreg")
     assert [n for n, _ in pipe.steps] == ["scale", "select", "classifier"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # k=50 > 30 columns keeps all, with a warning
@@ -48,12 +48,12 @@ def test_every_selector_fits_and_has_a_grid(name):
 
 
 def test_select_sits_after_scale_and_before_balance():
-    pipe = make_pipeline(None, select="pca", balance="smote", classifier="svm")
+    pipe = make_classification_pipeline(None, select="pca", balance="smote", classifier="svm")
     assert [n for n, _ in pipe.steps] == ["scale", "select", "balance", "classifier"]
-    assert make_pipeline(None, select=None).steps[0][0] == "scale"
-    assert make_pipeline(None, select=SelectKBest(k=3)).named_steps["select"].k == 3
+    assert make_classification_pipeline(None, select=None).steps[0][0] == "scale"
+    assert make_classification_pipeline(None, select=SelectKBest(k=3)).named_steps["select"].k == 3
     with pytest.raises(ValueError, match="unknown select"):
-        make_pipeline(None, select="boruta")
+        make_classification_pipeline(None, select="boruta")
     assert make_selector("none") is None
 
 
@@ -65,10 +65,10 @@ def test_selection_inside_folds_does_not_leak():
     X = rng.normal(size=(60, 2000))
     y = np.repeat([0, 1], 30)
     cv = StratifiedKFold(5, shuffle=True, random_state=0)
-    inside = cross_val_score(make_pipeline(None, select="kbest", classifier="logreg")
+    inside = cross_val_score(make_classification_pipeline(None, select="kbest", classifier="logreg")
                              .set_params(select__k=20), X, y, cv=cv).mean()
     X_leaky = SelectKBest(f_classif, k=20).fit_transform(X, y)
-    leaky = cross_val_score(make_pipeline(None, classifier="logreg"), X_leaky, y, cv=cv).mean()
+    leaky = cross_val_score(make_classification_pipeline(None, classifier="logreg"), X_leaky, y, cv=cv).mean()
     assert inside < 0.7 < leaky
 
 
@@ -77,7 +77,7 @@ def test_selection_inside_folds_does_not_leak():
 def test_new_classifiers(name):
     X, y = _tabular(n=300, p=10)
     clf = make_classifier(name, random_state=0, n_jobs=1)
-    pipe = make_pipeline(None, classifier=clf)
+    pipe = make_classification_pipeline(None, classifier=clf)
     acc = pipe.fit(X[:200], y[:200]).score(X[200:], y[200:])
     assert acc > 0.7  # three of ten columns shifted by 1.5 sd (Bayes accuracy about 0.9)
     grid = param_grid(pipe)
@@ -98,7 +98,7 @@ def test_new_feature_names_in_grid_search():
     for name in ("glrlm", "glszm", "gldzm", "ngtdm", "gldm", "gabor", "laws", "wavelet", "log", "fractal"):
         assert name in FEATURES
     data = make_phantoms(24, image_size=48, random_state=0)
-    pipe = make_pipeline(["glcm", "glrlm", "glszm", "wavelet"], select="kbest", classifier="svm")
+    pipe = make_classification_pipeline(["glcm", "glrlm", "glszm", "wavelet"], select="kbest", classifier="svm")
     grid = {"select__k": [5, 10], "classifier__C": [1.0]}
     search = GridSearchCV(pipe, grid, cv=StratifiedKFold(3, shuffle=True, random_state=0)).fit(
         data.data, data.target)

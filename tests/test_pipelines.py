@@ -1,4 +1,4 @@
-"""make_pipeline / param_grid: structure, grids, sampling only on training folds, real data."""
+"""make_classification_pipeline / param_grid: structure, grids, sampling only on training folds, real data."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from featbus.pipelines import (
     EncodedLabelClassifier,
     FamilyScaler,
     FamilyUnion,
+    make_classification_pipeline,
     make_classifier,
     make_features,
-    make_pipeline,
     make_sampler,
     param_grid,
 )
@@ -100,7 +100,7 @@ def test_real_smote_balances_training_only():
     from sklearn.dummy import DummyClassifier
 
     X, y, _ = _id_data()
-    pipe = make_pipeline(None, balance="smote", classifier=DummyClassifier(strategy="prior")).fit(X, y)
+    pipe = make_classification_pipeline(None, balance="smote", classifier=DummyClassifier(strategy="prior")).fit(X, y)
     # the classifier was fitted on balanced classes...
     np.testing.assert_allclose(pipe.named_steps["classifier"].class_prior_, 1 / 3)
     # ...but prediction uses the given rows only, one output per input
@@ -110,7 +110,7 @@ def test_real_smote_balances_training_only():
 # --------------------------------------------------------------------------- structure
 
 def test_step_names_and_defaults():
-    pipe = make_pipeline(["intensity"], balance="smote", classifier="svm")
+    pipe = make_classification_pipeline(["intensity"], balance="smote", classifier="svm")
     assert isinstance(pipe, Pipeline)
     # the union standardises and weighs its families: no StandardScaler after it (it would
     # undo the family weights)
@@ -118,18 +118,18 @@ def test_step_names_and_defaults():
     assert isinstance(pipe.named_steps["features"], FamilyUnion)
     assert pipe.named_steps["features"].family_scaling == "equal"
     assert [n for n, _ in pipe.named_steps["features"].transformer_list] == ["intensity"]
-    assert make_pipeline(None).steps[0][0] == "scale"  # a feature matrix is scaled by a step
-    no_balance = make_pipeline(["intensity"], balance=None)
+    assert make_classification_pipeline(None).steps[0][0] == "scale"  # a feature matrix is scaled by a step
+    no_balance = make_classification_pipeline(["intensity"], balance=None)
     assert "balance" not in no_balance.named_steps
-    assert make_pipeline(None, scale=False).steps[0][0] == "classifier"
+    assert make_classification_pipeline(None, scale=False).steps[0][0] == "classifier"
 
 
 def test_class_weight_reweights_classifier():
-    pipe = make_pipeline(None, balance="class-weight", classifier="rf")
+    pipe = make_classification_pipeline(None, balance="class-weight", classifier="rf")
     assert "balance" not in pipe.named_steps
     assert pipe.named_steps["classifier"].class_weight == "balanced"
     with pytest.raises(ValueError, match="no class weights"):
-        make_pipeline(None, balance="class-weight", classifier="knn")
+        make_classification_pipeline(None, balance="class-weight", classifier="knn")
 
 
 @pytest.mark.parametrize("balance,cls", [("smote", "SMOTE"), ("borderline-smote", "BorderlineSMOTE"),
@@ -142,11 +142,11 @@ def test_samplers(balance, cls):
 
 def test_unknown_names_are_clear():
     with pytest.raises(ValueError, match="unknown classifier 'svn'"):
-        make_pipeline(None, classifier="svn")
+        make_classification_pipeline(None, classifier="svn")
     with pytest.raises(ValueError, match="unknown balance 'smot'"):
-        make_pipeline(None, balance="smot")
+        make_classification_pipeline(None, balance="smot")
     with pytest.raises(ValueError, match="unknown preprocessing"):
-        make_pipeline(["intensity"], preprocessing=["sharpen"])
+        make_classification_pipeline(["intensity"], preprocessing=["sharpen"])
     with pytest.raises(ValueError, match="empty"):
         make_features([])
     with pytest.raises(ValueError, match="unknown feature 'hgo'"):
@@ -175,7 +175,7 @@ def test_param_grid_is_valid_and_fits(classifier, balance):
     if classifier == "xgboost":
         pytest.importorskip("xgboost")
     X, y, _ = _id_data(60)
-    pipe = make_pipeline(None, balance=balance, classifier=classifier)
+    pipe = make_classification_pipeline(None, balance=balance, classifier=classifier)
     grid = param_grid(pipe)
     assert any(k.startswith("classifier__") for k in grid)
     if balance is not None:
@@ -188,7 +188,7 @@ def test_clone_pickle_and_string_labels_with_xgboost():
     pytest.importorskip("xgboost")
     X, y, _ = _id_data(60)
     labels = np.array(["benign", "malignant", "normal"])[y]
-    pipe = make_pipeline(None, balance="smote", classifier="xgboost", n_jobs=1)
+    pipe = make_classification_pipeline(None, balance="smote", classifier="xgboost", n_jobs=1)
     fitted = clone(pipe).fit(X, labels)
     assert set(fitted.predict(X)) <= set(labels)
     assert fitted.predict_proba(X).shape == (60, 3)
@@ -203,13 +203,13 @@ def test_svm_has_scores_without_probability_true():
     assert not hasattr(svc, "predict_proba") and hasattr(svc, "decision_function")
     cal = make_classifier("svm-calibrated")
     X, y, _ = _id_data(60)
-    proba = make_pipeline(None, classifier=cal).fit(X, y).predict_proba(X)
+    proba = make_classification_pipeline(None, classifier=cal).fit(X, y).predict_proba(X)
     np.testing.assert_allclose(proba.sum(1), 1.0)
 
 
 def test_image_pipeline_on_phantoms_with_search():
     ph = make_phantoms(30, image_size=64, random_state=1)
-    pipe = make_pipeline(["intensity", "shape"], balance="smote", classifier="svm")
+    pipe = make_classification_pipeline(["intensity", "shape"], balance="smote", classifier="svm")
     # the issue's recipe: a search whose inner folds are duplicate-grouped too
     search = GridSearchCV(pipe, {"classifier__C": [1.0, 10.0], "balance__k_neighbors": [3]},
                           cv=DuplicateGroupKFold(n_splits=3))
@@ -217,7 +217,7 @@ def test_image_pipeline_on_phantoms_with_search():
     assert report.value("accuracy") > 0.6  # shape separates the phantom classes well
     fitted = clone(pipe).fit(ph.data, ph.target)
     # prediction on masks is what ShapeFeatures needs; texture-only pipelines take bare images
-    tex = make_pipeline(["intensity"], classifier="svm").fit(ph.data, ph.target)
+    tex = make_classification_pipeline(["intensity"], classifier="svm").fit(ph.data, ph.target)
     assert tex.predict(ph.images[:3]).shape == (3,)
     assert fitted.predict(ph.data[:3]).shape == (3,)
 
@@ -228,7 +228,7 @@ def test_busi_handcrafted_pipeline_runs(busi_root):
     data = load_busi(busi_root.parent)
     idx = np.concatenate([np.flatnonzero(data.target == c)[:8] for c in np.unique(data.target)])
     X = [data.data[i] for i in idx]
-    pipe = make_pipeline(["hog", "lbp", "intensity", "glcm", "shape"], balance="smote", classifier="svm")
+    pipe = make_classification_pipeline(["hog", "lbp", "intensity", "glcm", "shape"], balance="smote", classifier="svm")
     pipe.set_params(balance__k_neighbors=3).fit(X, data.target[idx])
     assert pipe.predict(X[:2]).shape == (2,)
 
@@ -267,9 +267,9 @@ def test_a_wide_family_does_not_drown_a_narrow_one():
 
         return cross_val_score(pipe, X, y, cv=cv).mean()
 
-    alone = accuracy(make_pipeline([families[0]], classifier="svm"))
-    joined = accuracy(make_pipeline(families, classifier="svm"))  # the default joining
-    plain = accuracy(make_pipeline(families, classifier="svm", family_scaling="standard"))
+    alone = accuracy(make_classification_pipeline([families[0]], classifier="svm"))
+    joined = accuracy(make_classification_pipeline(families, classifier="svm"))  # the default joining
+    plain = accuracy(make_classification_pipeline(families, classifier="svm", family_scaling="standard"))
     assert alone > 0.85
     assert joined > alone - 0.05  # adding a useless family costs (almost) nothing
     assert plain < alone - 0.15  # what plain standardisation did: the noise drowns the signal
@@ -298,7 +298,7 @@ def test_family_scaler_weights_and_single_block():
     with pytest.raises(ValueError, match="'method' parameter"):
         FamilyScaler(method="sqrt").fit(X)
     with pytest.raises(ValueError, match="family_scaling must be"):
-        make_pipeline(["intensity"], family_scaling="sqrt")
+        make_classification_pipeline(["intensity"], family_scaling="sqrt")
 
 
 def test_family_union_is_fitted_on_training_rows_only():
@@ -316,7 +316,7 @@ def test_family_union_is_fitted_on_training_rows_only():
 
 def test_family_union_in_search_clone_pickle_and_pandas():
     ph = make_phantoms(24, image_size=48, random_state=3)
-    pipe = make_pipeline(["intensity", "lbp"], classifier="svm")
+    pipe = make_classification_pipeline(["intensity", "lbp"], classifier="svm")
     search = GridSearchCV(pipe, {"classifier__C": [1.0, 10.0], "features__lbp__radii": [(1,), (1, 2)]},
                           cv=StratifiedKFold(3)).fit(ph.data, ph.target)
     best = search.best_estimator_
@@ -330,7 +330,7 @@ def test_family_union_in_search_clone_pickle_and_pandas():
     # a feature matrix with known family widths is joined the same way
     full = clone(pipe).fit(ph.data, ph.target)
     X = make_features(["intensity", "lbp"]).fit_transform(ph.data)  # unscaled, as extract writes it
-    tail = make_pipeline(None, blocks=full.named_steps["features"].family_widths_, classifier="svm")
+    tail = make_classification_pipeline(None, blocks=full.named_steps["features"].family_widths_, classifier="svm")
     assert isinstance(tail.named_steps["scale"], FamilyScaler)
     np.testing.assert_allclose(tail.fit(X, ph.target).decision_function(X),
                                full.decision_function(ph.data), atol=1e-8)
