@@ -766,11 +766,11 @@ def make_selector(select: str | None, *, random_state=0):
 # --------------------------------------------------------------------------- pipeline
 
 def make_classification_pipeline(features: Sequence[Any] | str | None = ("hog", "lbp", "intensity"), *,
-                  preprocessing: Sequence[Any] | str | None = None, balance: str | None = None,
-                  classifier: str | Any = "svm", region: str | None = None, scale: bool = True,
-                  family_scaling: str | None = "equal", blocks: Sequence[int] | None = None,
-                  random_state: int = 0, n_jobs: int | None = None, memory=None,
-                  select: str | Any | None = None):
+                                 preprocessing: Sequence[Any] | str | None = None, balance: str | None = None,
+                                 classifier: str | Any = "svm", region: str | None = None, scale: bool = True,
+                                 family_scaling: str | None = "equal", blocks: Sequence[int] | None = None,
+                                 random_state: int = 0, n_jobs: int | None = None, memory=None,
+                                 cache: Any = None, select: str | Any | None = None):
     """An imbalanced-learn pipeline: preprocessing, features, scaling, sampler, classifier.
 
     Parameters
@@ -812,8 +812,12 @@ def make_classification_pipeline(features: Sequence[Any] | str | None = ("hog", 
     n_jobs : int, optional
         Parallel jobs for extractors and classifiers that take them.
     memory : str or joblib.Memory, optional
-        Cache of fitted transformers (features are then computed once per training fold during
-        a grid search).
+        scikit-learn's cache of fitted pipeline steps. Feature rows need no such cache: every
+        extractor reuses the rows it computed before (see ``cache``).
+    cache : None, False, str, path or joblib.Memory, optional
+        ``cache`` of every feature extractor (:mod:`featbus.extraction`): ``None`` keeps rows in
+        this process (and in ``$FEATBUS_CACHE`` when set); a folder also keeps them on disk
+        between runs and shares them between parallel workers; ``False`` recomputes.
     select : str, transformer or None, default=None
         Feature selection or reduction after scaling, fitted on the training folds only:
         ``"variance"``, ``"kbest"`` (ANOVA), ``"kbest-mi"``, ``"l1"``, ``"pca"`` (see
@@ -840,7 +844,7 @@ def make_classification_pipeline(features: Sequence[Any] | str | None = ("hog", 
     if features is not None:
         # the union standardises and weighs its families itself: a StandardScaler after it
         # would undo the family weights
-        steps.append(("features", make_features(features, region=region, n_jobs=n_jobs,
+        steps.append(("features", make_features(features, region=region, n_jobs=n_jobs, cache=cache,
                                                  family_scaling=family_scaling if scale else None)))
     elif scale and blocks is not None and family_scaling not in _NONE:
         steps.append(("scale", FamilyScaler(blocks=list(blocks), method=family_scaling)))
