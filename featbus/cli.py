@@ -277,11 +277,16 @@ def _evaluate_all(data, X, names, *, feature_label, classifiers, balances, cvs, 
 
     reports: dict[str, list] = {}
     groups = resolve_groups(data.data, data.groups)  # featbus's one grouping policy
+    families = [n.split("__", 1)[0] for n in names]  # "lbp__lbp.r1.p8.u0" -> "lbp"
+    blocks = [families.count(f) for f in dict.fromkeys(families)]
     for cv in cvs:
         reports[cv] = []
         for clf in classifiers:
             for bal in balances:
-                pipe = make_classification_pipeline(None, balance=bal, classifier=clf, random_state=random_state)
+                # the matrix holds one block per extractor: join them as the library's pipelines
+                # do (every family the same total variance), not as one flat block
+                pipe = make_classification_pipeline(None, balance=bal, classifier=clf, blocks=blocks,
+                                                    random_state=random_state)
                 est = pipe
                 if search:
                     grid = param_grid(pipe)
