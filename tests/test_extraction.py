@@ -120,6 +120,14 @@ def test_cold_warm_corrupted_and_dask_runs_are_equal(tmp_path, monkeypatch):
     np.testing.assert_array_equal(frame.drop(columns="path").to_numpy(), cold)
     # every row computed once, except the one damaged and recomputed above
     assert sorted(journal_counts(cache).values()) == [1, 1, 1, 1, 2]
+    # a Dask cluster (worker processes): the same rows, read from the shared folder
+    pytest.importorskip("distributed")
+    from featbus.distributed import local_client
+
+    with local_client(n_workers=2, threads_per_worker=1, memory_limit="1GiB") as client:
+        dask_frame = extract(paths, est, partition_size=2, client=client)
+    np.testing.assert_array_equal(dask_frame.drop(columns="path").to_numpy(), cold)
+    assert sorted(journal_counts(cache).values()) == [1, 1, 1, 1, 2]
 
 
 def test_disk_store_never_unpickles(tmp_path):
