@@ -5,6 +5,8 @@
     featbus extract DATA_DIR --features efficientnet_lite0,hog,lbp -o features.parquet
     featbus evaluate DATA_DIR --features hog,lbp --classifier svm,rf,knn,xgboost --balance none,smote --report out/
     featbus demo [--data DATA_DIR]
+    featbus train DATA_DIR --features efficientnet_lite0,lbp --classifier svm -o busi.featbus
+    featbus predict busi.featbus new/*.png -o predictions.csv --explain out/
 
 ``DATA_DIR`` is a folder with one sub-folder per class (BUSI layout: ``benign/``,
 ``malignant/``, ``normal/``, masks beside images as ``<name>_mask.png``), read with
@@ -552,6 +554,185 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- model commands
+
+def _subset(data, idx):
+    """The images ``idx`` of a data Bunch, as a Bunch of the same layout."""
+    from sklearn.utils import Bunch
+
+    idx = np.asarray(idx, dtype=int)
+    pick = lambda seq: [seq[i] for i in idx]  # noqa: E731
+    return Bunch(images=pick(data.images), masks=pick(data.masks), target=np.asarray(data.target)[idx],
+                 target_names=data.target_names, paths=pick(data.paths),
+                 groups=np.asarray(data.groups)[idx], data=pick(data.data), skipped=getattr(data, "skipped", []),
+                 DESCR=getattr(data, "DESCR", ""))
+
+
+def holdout_split(target, groups, test_fraction: float, random_state: int = 0):
+    """(train, test) indices: about ``test_fraction`` of the duplicate groups held out, by class.
+
+    One fold of :class:`~sklearn.model_selection.StratifiedGroupKFold` with
+    ``round(1 / test_fraction)`` folds, so near-duplicates never straddle the split.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.cli import holdout_split
+    >>> y = np.repeat([0, 1], 10); g = np.arange(20) // 2
+    >>> tr, te = holdout_split(y, g, 0.2)
+    >>> len(te), set(g[tr]) & set(g[te])
+    (4, set())
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    if not 0 < test_fraction < 0.5:
+        raise ValueError(f"--test-fraction must be in (0, 0.5), got {test_fraction}")
+    k = max(2, int(round(1 / test_fraction)))
+    cv = StratifiedGroupKFold(k, shuffle=True, random_state=random_state)
+    train, test = next(cv.split(np.zeros(len(target)), target, groups))
+    return train, test
+
+
+def _check_model_out(out: Path, overwrite: bool) -> None:
+    if out.is_dir():
+        raise CLIError(f"-o {str(out)!r} is a folder; give a file name such as model.featbus")
+    if out.exists() and not overwrite:
+        raise CLIError(f"-o {str(out)!r} already exists; pass --overwrite to replace it")
+    if not out.parent.exists():
+        raise CLIError(f"-o {str(out)!r}: folder {str(out.parent)!r} does not exist")
+
+
+def _cmd_train(args) -> int:
+    from .model import train_model
+    from .pipelines import make_classifier, make_sampler
+
+    out = Path(args.output)
+    _check_model_out(out, args.overwrite)
+    if "shape" in _split(args.features) or args.region in ("mask", "bbox"):
+        raise CLIError("a model predicts on new images, which come without lesion masks: drop 'shape' "
+                       "from --features and use --region image")
+    _check_features(args.features, args.debug)
+    balance = None if args.balance.lower() == "none" else args.balance
+    try:
+        make_classifier(args.classifier)
+        make_sampler(balance)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    data = _load_folder(args.data_dir, args.on_error)
+    progress = not args.quiet
+    held = None
+    if args.test_fraction:
+        try:
+            train_idx, test_idx = holdout_split(data.target, data.groups, args.test_fraction, args.random_state)
+        except ValueError as exc:
+            raise CLIError(_one_line(exc)) from exc
+        held = _subset(data, test_idx)
+        data = _subset(data, train_idx)
+    _check_n_splits(data, args.n_splits)
+    counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
+    print(f"training on {len(data.target)} images {counts}"
+          + (f"; {len(held.target)} held out (whole duplicate groups)" if held is not None else ""),
+          file=sys.stderr)
+    command = "featbus " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
+    model = train_model(data, args.features, classifier=args.classifier, balance=balance, region=args.region,
+                        n_splits=args.n_splits, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
+                        cache=args.cache, n_jobs=args.n_jobs, progress=progress, command=command,
+                        source=os.path.abspath(args.data_dir))
+    if held is not None:
+        from .evaluation import evaluate_external
+
+        names = data.target_names
+        report = evaluate_external(model, held.data, names[held.target], groups=held.groups,
+                                   n_bootstrap=args.n_bootstrap, random_state=args.random_state,
+                                   name="held-out images")
+        model.manifest["holdout"] = {"fraction": args.test_fraction, "n_images": int(len(held.target)),
+                                     "accuracy": report.value("accuracy"),
+                                     "accuracy_ci": list(report.interval("accuracy")) if args.n_bootstrap else None,
+                                     "paths": list(held.paths)}
+        print(f"held-out ({len(held.target)} images never seen in training): accuracy "
+              f"{report.value('accuracy'):.3f}", end="")
+        if args.n_bootstrap:
+            lo, hi = report.interval("accuracy")
+            print(f" [{lo:.2f}, {hi:.2f}] (group bootstrap 95% CI)", end="")
+        print()
+        if args.holdout_list:
+            import pandas as pd
+
+            pd.DataFrame({"image": held.paths, "label": names[held.target]}).to_csv(args.holdout_list, index=False)
+            print(f"held-out images and labels: {args.holdout_list}")
+    model.save(out, overwrite=args.overwrite)
+    print(model.describe())
+    print(f"model: {out.resolve()} (added to your trust list {_trust_file()})")
+    return 0
+
+
+def _trust_file() -> str:
+    from .model import trusted_models_file
+
+    return str(trusted_models_file())
+
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".dcm", ".dicom")
+
+
+def _expand_images(inputs: Sequence[str]) -> list[str]:
+    """Files as given; folders expanded to their image files (masks left out), sorted."""
+    paths = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES
+                           and "_mask" not in f.stem)
+            if not found:
+                raise CLIError(f"folder {item!r} holds no image files ({', '.join(_IMAGE_SUFFIXES)})")
+            paths += found
+        elif not p.exists():
+            raise CLIError(f"image {item!r} does not exist")
+        else:
+            paths.append(str(p))
+    return paths
+
+
+def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True):
+    from .model import load_model, read_manifest, trust_model
+
+    manifest = read_manifest(path)  # a missing / foreign file fails here, before TensorFlow
+    if any(e.get("class") == "DeepFeatures" for e in manifest.get("recipe", {}).get("extractors", {}).values()):
+        _import_tensorflow_quietly(debug)
+    model = load_model(path, trusted=trust, warm_up=warm_up)
+    if trust:
+        trust_model(path)
+    return model
+
+
+def _cmd_predict(args) -> int:
+    out = Path(args.output) if args.output else None
+    if out is not None:
+        if out.suffix.lower() != ".csv":
+            raise CLIError(f"-o {str(out)!r}: predictions are written as CSV; the name must end in .csv")
+        if out.exists() and not args.overwrite:
+            raise CLIError(f"-o {str(out)!r} already exists; pass --overwrite to replace it")
+    paths = _expand_images(args.images)
+    model = _load_model_cli(args.model, args.trust, args.debug)
+    table = model.predict_table(paths, on_error=args.on_error)
+    if args.explain:
+        from .explain import explain_to_files
+
+        ok = table["error"] == ""
+        files = explain_to_files(model, [p for p, k in zip(paths, ok) if k], args.explain,
+                                 method=args.explain_method)
+        table.loc[ok, "explanation"] = files
+    if out is not None:
+        table.to_csv(out, index=False, float_format="%.6f")
+        print(f"{int((table['error'] == '').sum())} image(s) predicted -> {out}")
+    else:
+        print(table.to_csv(index=False, float_format="%.4f"), end="")
+    n_bad = int((table["error"] != "").sum())
+    if n_bad:
+        print(f"skipped {n_bad} unreadable image(s) (listed in the 'error' column)", file=sys.stderr)
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -638,6 +819,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-bootstrap", type=int, default=500, metavar="B", help="bootstrap resamples (default 500)")
     p.add_argument("--report", "-r", metavar="DIR", default=None, help="also write DIR/demo.html")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("train", parents=[common, feat],
+                       help="cross-validate a recipe, fit it on all images and save a .featbus model",
+                       description="Extract features of DATA_DIR, cross-validate the recipe on "
+                                   "duplicate-grouped folds (the results go into the model file), fit it on "
+                                   "every image (a classifier without probabilities gets Platt calibration on "
+                                   "grouped out-of-fold scores) and save MODEL. With --test-fraction, whole "
+                                   "duplicate groups are held out first and scored by the saved model.")
+    p.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder per class")
+    p.add_argument("--classifier", "-c", default="svm", metavar="NAME",
+                   help="svm, svm-calibrated, rf, knn, xgboost, logreg (default svm)")
+    p.add_argument("--balance", "-b", default="none", metavar="NAME", help="none (default), smote, ...")
+    p.add_argument("--n-splits", type=int, default=5, metavar="K", help="CV and calibration folds (default 5)")
+    p.add_argument("--n-bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)")
+    p.add_argument("--test-fraction", type=float, default=None, metavar="F",
+                   help="hold out about F of the duplicate groups (stratified by class), train on the rest "
+                        "and report the held-out accuracy")
+    p.add_argument("--holdout-list", metavar="CSV", default=None,
+                   help="with --test-fraction: write the held-out images and their labels here")
+    p.add_argument("--output", "-o", required=True, metavar="MODEL", help="model file to write (*.featbus)")
+    p.add_argument("--overwrite", action="store_true", help="replace MODEL if it exists")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("predict", parents=[common],
+                       help="class and probabilities of new images with a saved model",
+                       description="Predict the class of every image (files or folders) with a .featbus "
+                                   "model: one CSV row per image with the class, a probability per class and "
+                                   "an error column (filled for unreadable images with --on-error skip).")
+    p.add_argument("model", metavar="MODEL", help="a .featbus file (from featbus train)")
+    p.add_argument("images", metavar="IMAGE", nargs="+", help="image files or folders")
+    p.add_argument("--output", "-o", metavar="CSV", default=None, help="write the table here (default: stdout)")
+    p.add_argument("--overwrite", action="store_true", help="replace the CSV if it exists")
+    p.add_argument("--trust", action="store_true",
+                   help="load MODEL although it is not in your trust list, and add it (loading unpickles "
+                        "code from the file: only for files whose origin you trust)")
+    p.add_argument("--explain", metavar="DIR", default=None,
+                   help="save an explanation overlay (PNG) per image into DIR")
+    p.add_argument("--explain-method", choices=["auto", "occlusion", "gradcam"], default="auto",
+                   help="occlusion sensitivity (any model) or Grad-CAM (CNN features + logistic regression); "
+                        "auto: Grad-CAM where supported")
+    p.set_defaults(func=_cmd_predict)
     return parser
 
 
@@ -656,6 +878,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = None if argv is None else list(argv)
     if args.command is None:
         parser.print_help()
         return 2

@@ -610,7 +610,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     if cross_validate:
         report = evaluate(clone(tail), X, y, cv="duplicate-grouped", n_splits=n_splits, groups=groups,
                           n_bootstrap=n_bootstrap, random_state=random_state, progress=progress,
-                          name=f"{'+'.join(map(str, names))} | {classifier} | {balance or 'none'}")
+                          name=f"{'+'.join(union.named_transformers)} | {classifier} | {balance or 'none'}")
     clf = tail.steps[-1][1]
     if hasattr(clf, "predict_proba"):
         head, calibration = clone(tail).fit(X, y), None
@@ -628,7 +628,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command or " ".join(sys.argv), "random_state": random_state,
         "versions": _versions(deep), "classes": classes.tolist(),
-        "recipe": {"features": ",".join(map(str, names)), "region": region, "classifier": str(classifier),
+        "recipe": {"features": ",".join(n if isinstance(n, str) else str(n[0]) for n in names), "region": region, "classifier": str(classifier),
                    "balance": balance, "calibration": calibration, "extractors": _extractor_settings(union),
                    "head": repr(head)},
         "data": {"source": source, "n_images": int(len(y)), "counts": counts,
