@@ -605,6 +605,12 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     union.fit(records)
     X, _ = extract_features(data, names, region=region, n_jobs=n_jobs, cache=cache, progress=progress)
     tail = make_pipeline(None, balance=balance, classifier=classifier, random_state=random_state, n_jobs=n_jobs)
+    if not any(hasattr(step, "fit_resample") for _, step in tail.steps):
+        # no sampler: a scikit-learn Pipeline predicts the same, and loading it does not import
+        # imbalanced-learn (about 0.5 s of a cold start)
+        from sklearn.pipeline import Pipeline
+
+        tail = Pipeline(tail.steps)
     groups = np.asarray(getattr(data, "groups", np.arange(len(y))))
     report = None
     if cross_validate:
