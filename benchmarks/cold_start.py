@@ -14,10 +14,12 @@ regression), each trained here on a few images, prints, per fresh process (media
 Two ways, side by side:
 
 * ``before``: what featbus offered before the model file: ``joblib.load`` of the fitted
-  pipeline (``FeatureUnion`` + head) and ``predict_proba`` -- the CNN is built and its
+  pipeline (``FeatureUnion`` + the same fitted head inside an imbalanced-learn ``Pipeline``, as
+  :func:`featbus.make_pipeline` builds) and ``predict_proba`` -- the CNN is built and its
   function traced during the first prediction;
 * ``after``: :func:`featbus.load_model` (manifest and version checks, trust-list digest, then
-  warm-up: the CNN is built and traced on a tiny image inside ``load``), then ``predict_proba``.
+  warm-up: the CNN is built and traced on a tiny image inside ``load``; a head without a sampler
+  is a scikit-learn ``Pipeline``, so imbalanced-learn is not imported), then ``predict_proba``.
 
 Data: BUSI at ``../shared/data/busi`` when present (training: 30 images; prediction: two other
 images), else phantoms. Run from the repository root::
@@ -113,7 +115,10 @@ def main() -> None:
         model = train_model(data, features, classifier=clf, cross_validate=False, progress=False)
         files = {"after": model.save(tmp / f"{name}.featbus", trust=False),
                  "before": tmp / f"{name}.joblib"}
-        joblib.dump({"features": model.features, "head": model.head}, files["before"])
+        from imblearn.pipeline import Pipeline as ImbPipeline
+
+        # before: make_pipeline's imblearn Pipeline around the same fitted head (same predictions)
+        joblib.dump({"features": model.features, "head": ImbPipeline([("head", model.head)])}, files["before"])
         rows = {}
         for way in ("before", "after"):
             runs = []
