@@ -733,6 +733,26 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _cmd_app(args) -> int:
+    from .model import _file_sha256, _trusted_digests, read_manifest, trust_model
+
+    try:
+        import streamlit  # noqa: F401
+    except ImportError:
+        raise CLIError('featbus app needs Streamlit, which is not installed: pip install "featbus[app]"') from None
+    if not 1 <= args.port <= 65535:
+        raise CLIError(f"--port {args.port}: give a port number between 1 and 65535")
+    read_manifest(args.model)  # not a model file: one line here, not an error page
+    if args.trust:
+        trust_model(args.model)
+    elif _file_sha256(args.model) not in _trusted_digests():
+        raise CLIError(f"{args.model!r} is not in your trust list {_trust_file()!r}; loading it would unpickle "
+                       "code from the file. If you trust its origin, rerun with --trust")
+    from .app import run_app
+
+    return run_app(args.model, port=args.port)
+
+
 # --------------------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -860,6 +880,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="occlusion sensitivity (any model) or Grad-CAM (CNN features + logistic regression); "
                         "auto: Grad-CAM where supported")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("app", parents=[common],
+                       help="a local web page (Streamlit) that predicts and explains one image at a time",
+                       description="Serve a page on http://127.0.0.1:PORT (this computer only): upload a PNG, "
+                                   "JPEG or DICOM image, see the class, the probabilities, the explanation "
+                                   "overlay and where its intensity falls among the training classes. Needs "
+                                   'the [app] extra: pip install "featbus[app]".')
+    p.add_argument("model", metavar="MODEL", help="a .featbus file")
+    p.add_argument("--port", type=int, default=8501, help="port on 127.0.0.1 (default 8501)")
+    p.add_argument("--trust", action="store_true", help="add MODEL to your trust list first (see predict --trust)")
+    p.set_defaults(func=_cmd_app)
     return parser
 
 
