@@ -7,6 +7,8 @@
     featbus demo [--data DATA_DIR]
     featbus train DATA_DIR --features efficientnet_lite0,lbp --classifier svm -o busi.featbus
     featbus predict busi.featbus new/*.png -o predictions.csv --explain out/
+    featbus app busi.featbus
+    featbus export busi.featbus --tflite busi.tflite
 
 ``DATA_DIR`` is a folder with one sub-folder per class (BUSI layout: ``benign/``,
 ``malignant/``, ``normal/``, masks beside images as ``<name>_mask.png``), read with
@@ -753,6 +755,31 @@ def _cmd_app(args) -> int:
     return run_app(args.model, port=args.port)
 
 
+def _cmd_export(args) -> int:
+    from .export import check_exportable, export_tflite
+    from .model import read_manifest
+
+    out = Path(args.tflite)
+    if out.suffix.lower() != ".tflite":
+        raise CLIError(f"--tflite {str(out)!r}: the file name must end in .tflite")
+    if out.exists() and not args.overwrite:
+        raise CLIError(f"--tflite {str(out)!r} already exists; pass --overwrite to replace it")
+    manifest = read_manifest(args.model)
+    kinds = {e.get("class") for e in manifest.get("recipe", {}).get("extractors", {}).values()}
+    if kinds != {"DeepFeatures"}:  # say so before TensorFlow is imported and the model loaded
+        raise CLIError(f"cannot export {args.model!r} to TFLite: only models whose features all come from one "
+                       f"CNN can be exported (this one has {', '.join(sorted(map(str, kinds)))}); train with "
+                       "--features <backbone> --classifier logreg")
+    model = _load_model_cli(args.model, args.trust, args.debug, warm_up=False)
+    reason = check_exportable(model)
+    if reason:
+        raise CLIError(f"cannot export {args.model!r} to TFLite: {reason}")
+    path = export_tflite(model, out, quantize=args.quantize, overwrite=args.overwrite)
+    print(f"TFLite model: {path} ({path.stat().st_size / 1e6:.2f} MB{', int8 weights' if args.quantize else ''}); "
+          f"classes and input description: {path}.json")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -891,6 +918,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8501, help="port on 127.0.0.1 (default 8501)")
     p.add_argument("--trust", action="store_true", help="add MODEL to your trust list first (see predict --trust)")
     p.set_defaults(func=_cmd_app)
+
+    p = sub.add_parser("export", parents=[common],
+                       help="write a CNN + logistic-regression model as one TFLite file (for phones)",
+                       description="Export MODEL (one DeepFeatures extractor, scaler, logistic regression) as a "
+                                   "TensorFlow Lite file from the resized grey image to class probabilities, "
+                                   "with FILE.json describing classes and input.")
+    p.add_argument("model", metavar="MODEL", help="a .featbus file")
+    p.add_argument("--tflite", required=True, metavar="FILE", help="output .tflite file")
+    p.add_argument("--quantize", action="store_true", help="int8 weights (dynamic range): about 4x smaller")
+    p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+    p.add_argument("--trust", action="store_true", help="load MODEL although it is not in your trust list")
+    p.set_defaults(func=_cmd_export)
     return parser
 
 
