@@ -424,7 +424,10 @@ def _cmd_evaluate(args) -> int:
     from .reporting import write_html
 
     _check_features(args.features, args.debug)
+    if args.test and args.test_fraction:
+        raise CLIError("give --test (an external folder) or --test-fraction (held-out groups), not both")
     data = _load_folder(args.data_dir, args.on_error)
+    data, test_data, test_label = _test_set(data, args)
     progress = not args.quiet
     classifiers, balances = _split(args.classifier), [None if b.lower() == "none" else b for b in _split(args.balance)]
     cvs = ["duplicate-grouped", "stratified"] if args.cv == "both" else [args.cv]
@@ -452,6 +455,13 @@ def _cmd_evaluate(args) -> int:
                             balances=balances, cvs=cvs, n_splits=args.n_splits, n_bootstrap=args.n_bootstrap,
                             search=args.search, random_state=args.random_state, n_jobs=args.n_jobs,
                             progress=progress)
+    _warn_never_predicted(reports[cvs[0]])
+    external = []
+    if test_data is not None:
+        X_test, _ = extract_features(test_data, args.features, region=args.region, n_jobs=args.n_jobs,
+                                     cache=args.cache, progress=progress)
+        external = _evaluate_test(data, X, test_data, X_test, classifiers, balances, args, test_label)
+        _warn_never_predicted(external)
     positive = args.positive if args.positive in data.target_names.tolist() else (
         "malignant" if "malignant" in data.target_names.tolist() else None)
     print(f"\n{X.shape[1]} features; {args.n_splits}-fold CV; values with bootstrap 95% CI; "
@@ -459,8 +469,15 @@ def _cmd_evaluate(args) -> int:
     print(_table_text(reports, positive))
     main_cv = cvs[0]
     best = max(reports[main_cv], key=lambda r: r.value("accuracy"))
-    print(f"\nbest ({main_cv}): {best.name}")
+    optimistic = (" -- chosen on the same folds that score it, so its score is OPTIMISTIC"
+                  + ("; its test-set score below is not" if external else
+                     "; --test DIR or --test-fraction F gives an unbiased one") if len(reports[main_cv]) > 1 else "")
+    print(f"\nbest ({main_cv}): {best.name}{optimistic}")
     print(best.summary())
+    if external:
+        print(f"\n{test_label}: {len(test_data.target)} images never used for fitting or choosing; "
+              "group-bootstrap 95% CI")
+        print(_table_text({"test": external}, positive))
     if args.report:
         out = Path(args.report)
         html_path = out if out.suffix.lower() in (".html", ".htm") else out / "report.html"
@@ -486,8 +503,25 @@ def _cmd_evaluate(args) -> int:
             for cv in cvs[1:]:
                 notes.append(f"A {cv} run of the same pipelines is in {cv}.html beside this file "
                              "(near-duplicates may straddle its folds: optimistic).")
+        from .reporting import comparison_with_intervals, gallery_html, header_html, intensity_html
+
+        if len(reports[main_cv]) > 1:
+            notes.append(f"Best by {main_cv} CV accuracy: {best.name}. It is chosen on the same folds that score "
+                         "it, so its score is optimistic" + (f"; the {test_label} score is not." if external else "."))
+        sections = [header_html(_report_header(args, data, test_data, test_label))]
+        if external:
+            best_ext = next(r for r in external if r.name == best.name)
+            sections.append(f"<h2>{test_label}</h2><p class='note'>{len(test_data.target)} images, every pipeline "
+                            "fitted on all of the training data; group-bootstrap 95% intervals.</p>"
+                            + comparison_with_intervals(external).to_html())
+            sections.append(gallery_html(best_ext, test_data.images, test_data.paths))
+        sections.append(gallery_html(best, data.images, data.paths))
+        sections.append(intensity_html(data.images, data.target, list(data.target_names)))
         path = write_html(reports[main_cv], html_path, title=f"featbus evaluate: {main_cv} CV",
-                          comparison=table, notes=notes)
+                          comparison=table, notes=notes, sections=sections)
+        if external:
+            write_html(external, html_path.with_name("test.html"), title=f"featbus evaluate: {test_label}",
+                       notes=notes[:2])
         for cv in cvs[1:]:
             write_html(reports[cv], html_path.with_name(f"{cv}.html"), title=f"featbus evaluate: {cv} CV",
                        notes=notes[:2])
@@ -499,6 +533,87 @@ def _cmd_evaluate(args) -> int:
             html_path.with_name("summary.csv"))
         print(f"\nreport: {path.resolve()}")
     return 0
+
+
+def _test_set(data, args):
+    """(training data, test data or None, label) from --test / --test-fraction."""
+    if args.test:
+        test = _load_folder(args.test, args.on_error)
+        unknown = sorted(set(test.target_names.tolist()) - set(data.target_names.tolist()))
+        if unknown:
+            raise CLIError(f"--test {args.test!r} has class folder(s) {unknown} that {args.data_dir!r} lacks "
+                           f"(training classes: {data.target_names.tolist()})")
+        return data, test, f"external test set {args.test}"
+    if args.test_fraction:
+        try:
+            train, test = holdout_split(data.target, data.groups, args.test_fraction, args.random_state)
+        except ValueError as exc:
+            raise CLIError(_one_line(exc)) from exc
+        return _subset(data, train), _subset(data, test), f"held-out test set ({args.test_fraction:g} of the groups)"
+    return data, None, ""
+
+
+def _warn_never_predicted(reports) -> None:
+    from .evaluation import never_predicted
+
+    for rep in reports:
+        missing = never_predicted(rep)
+        if missing:
+            warnings.warn(f"{rep.name} ({rep.cv}) never predicts class(es) {missing}: its accuracy hides that "
+                          "these classes are always wrong", UserWarning, stacklevel=2)
+
+
+def _evaluate_test(data, X, test, X_test, classifiers, balances, args, label):
+    """Each pipeline fitted on all training images, scored once on the test set."""
+    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+
+    from .evaluation import evaluate_external
+    from .pipelines import make_pipeline, param_grid
+
+    index = {n: i for i, n in enumerate(data.target_names.tolist())}
+    y_test = np.array([index[test.target_names[t]] for t in test.target])
+    out = []
+    for clf in classifiers:
+        for bal in balances:
+            pipe = make_pipeline(None, balance=bal, classifier=clf, random_state=args.random_state)
+            name = f"{args.features} | {clf} | {bal or 'none'}" + (" | grid" if args.search else "")
+            grid = param_grid(pipe) if args.search else {}
+            if grid:
+                est = GridSearchCV(pipe, grid, scoring="accuracy", n_jobs=args.n_jobs,
+                                   cv=StratifiedGroupKFold(3, shuffle=True, random_state=args.random_state))
+                est.fit(X, data.target, groups=data.groups)
+            else:
+                est = pipe.fit(X, data.target)
+            out.append(evaluate_external(est, X_test, y_test, groups=test.groups, n_bootstrap=args.n_bootstrap,
+                                         random_state=args.random_state, name=name,
+                                         target_names=data.target_names))
+    return out
+
+
+def _report_header(args, data, test, test_label) -> dict:
+    """Version, command, seed, date, data and every extractor setting, for the report's header."""
+    import datetime as dt
+
+    from .pipelines import make_features
+
+    union = make_features(args.features, region=args.region)
+    settings = {}
+    for name, est in union.transformer_list:
+        params = {k: v for k, v in est.get_params(deep=False).items() if k not in ("n_jobs", "progress", "cache")}
+        settings[name] = f"{type(est).__name__}(" + ", ".join(f"{k}={v!r}" for k, v in params.items()) + ")"
+    counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
+    info = {"featbus": __version__,
+            "command": "featbus " + " ".join(sys.argv[1:] if args.argv is None else args.argv),
+            "seed (--random-state)": args.random_state,
+            "date (UTC)": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+            "training data": f"{args.data_dir}: {len(data.target)} images {counts}, "
+                             f"{np.unique(data.groups).size} near-duplicate groups",
+            "cross-validation": f"{args.cv}, {args.n_splits} folds, {args.n_bootstrap} bootstrap resamples",
+            "classifiers x balance": f"{args.classifier} x {args.balance}" + (" (nested grid search)" if args.search else ""),
+            "extractors": settings}
+    if test is not None:
+        info["test data"] = f"{test_label}: {len(test.target)} images"
+    return info
 
 
 def _mask_note(features: list[str], region: str, real_data: bool) -> str | None:
@@ -846,6 +961,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="class whose one-vs-rest AUC gets its own column (default malignant)")
     p.add_argument("--report", "-r", metavar="DIR", default=None,
                    help="write report.html (+ PNGs, summary.csv) into DIR")
+    p.add_argument("--test", metavar="TEST_DIR", default=None,
+                   help="external test set (same class folders): every pipeline is fitted on DATA_DIR and "
+                        "scored once on it, with group-bootstrap intervals")
+    p.add_argument("--test-fraction", type=float, default=None, metavar="F",
+                   help="hold out about F of DATA_DIR's near-duplicate groups as the test set instead")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("demo", parents=[common],
