@@ -371,7 +371,8 @@ def gallery_html(report, images: Sequence, paths: Sequence | None = None, *, max
                      f"</b>, predicted <b>{html.escape(str(names.get(report.y_pred[i], report.y_pred[i])))}</b>"
                      f"<br><code>{html.escape(path)}</code></figcaption></figure>")
     more = f" (the first {max_items} shown)" if len(wrong) > max_items else ""
-    return (f"<h2>Misclassified images: {html.escape(report.name)}</h2><p class='note'>{len(wrong)} misclassified "
+    return (f"<h2>Misclassified images: {html.escape(report.name)} ({html.escape(report.cv)})</h2>"
+            f"<p class='note'>{len(wrong)} misclassified "
             f"of {len(report.y_true)}{more}.</p><div class='plots'>{''.join(cells)}</div>")
 
 
