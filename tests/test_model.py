@@ -179,3 +179,131 @@ def test_deep_model_round_trip(phantoms, tmp_path):
     again = load_model(path)
     np.testing.assert_allclose(again.predict_proba(phantoms.images[:4]), model.predict_proba(phantoms.images[:4]),
                                atol=1e-6)
+
+
+# --------------------------------------------------------------------------- command line
+
+@pytest.fixture(scope="module")
+def phantom_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("phantoms")
+    ph = make_phantoms(45, image_size=64, random_state=0)
+    for i, (im, t) in enumerate(zip(ph.images, ph.target)):
+        folder = root / str(ph.target_names[t])
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(im).save(folder / f"case ({i}).png")
+    return root
+
+
+def _error_line(capsys, *fragments):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) >= 1 and "Traceback" not in "\n".join(err)
+    line = err[-1]
+    for f in fragments:
+        assert f in line, line
+    return line
+
+
+def test_cli_train_holdout_then_predict(phantom_dir, tmp_path, capsys):
+    from featbus.cli import main
+
+    model, held = tmp_path / "m.featbus", tmp_path / "held.csv"
+    assert main(["train", str(phantom_dir), "-f", "lbp,intensity", "-q", "--n-bootstrap", "50",
+                 "--test-fraction", "0.2", "--holdout-list", str(held), "-o", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "held-out (" in out and "accuracy" in out and model.is_file()
+    manifest = read_manifest(model)
+    assert manifest["holdout"]["n_images"] == len(pd.read_csv(held))
+    assert "--test-fraction" in manifest["command"]
+    heldout = pd.read_csv(held)
+    # no held-out image was used for training
+    assert manifest["data"]["n_images"] + len(heldout) == 45
+    preds = tmp_path / "p.csv"
+    assert main(["predict", str(model), *heldout["image"], "-o", str(preds)]) == 0
+    table = pd.read_csv(preds, keep_default_na=False)
+    assert table["image"].tolist() == heldout["image"].tolist()
+    assert {"predicted", "p_benign", "p_malignant", "p_normal", "error"} <= set(table.columns)
+    acc = float(np.mean(table["predicted"] == heldout["label"]))
+    assert acc == pytest.approx(manifest["holdout"]["accuracy"], abs=1e-9)  # the same model, the same images
+
+
+def test_cli_predict_explain_and_errors(phantom_dir, tmp_path, capsys):
+    from featbus.cli import main
+
+    model = tmp_path / "m.featbus"
+    assert main(["train", str(phantom_dir), "-f", "intensity", "-c", "logreg", "-q", "--n-bootstrap", "0",
+                 "-o", str(model)]) == 0
+    capsys.readouterr()
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    good = next((phantom_dir / "benign").glob("*.png"))
+    assert main(["predict", str(model), str(good), str(bad), "-o", str(tmp_path / "p.csv")]) == 2
+    _error_line(capsys, "bad.png")
+    assert main(["predict", str(model), str(good), str(bad), "--on-error", "skip", "--explain", str(tmp_path / "ex"),
+                 "-o", str(tmp_path / "p.csv")]) == 0
+    table = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
+    assert table.loc[1, "error"] != "" and Path(table.loc[0, "explanation"]).is_file()
+    # untrusted: one line, exit 2, nothing loaded; --trust loads it and remembers it
+    other = tmp_path / "other.featbus"
+    other.write_bytes(model.read_bytes())
+    os.environ["FEATBUS_TRUSTED_MODELS"] = str(tmp_path / "empty.txt")
+    assert main(["predict", str(other), str(good)]) == 2
+    _error_line(capsys, "not in your trust list", "--trust")
+    assert main(["predict", str(other), str(good), "--trust"]) == 0
+    assert main(["predict", str(other), str(good)]) == 0
+    assert main(["predict", str(tmp_path / "absent.featbus"), str(good)]) == 2
+    _error_line(capsys, "does not exist")
+    assert main(["predict", str(model), str(tmp_path / "absent.png")]) == 2
+    _error_line(capsys, "absent.png", "does not exist")
+
+
+def test_cli_train_refuses_masks_and_existing_output(phantom_dir, tmp_path, capsys):
+    from featbus.cli import main
+
+    assert main(["train", str(phantom_dir), "-f", "shape,lbp", "-o", str(tmp_path / "m.featbus")]) == 2
+    _error_line(capsys, "without lesion masks")
+    existing = tmp_path / "e.featbus"
+    existing.write_text("x")
+    assert main(["train", str(phantom_dir), "-f", "lbp", "-o", str(existing)]) == 2
+    _error_line(capsys, "already exists", "--overwrite")
+
+
+def test_cli_export_and_app_errors(phantom_dir, tmp_path, capsys):
+    from featbus.cli import main
+
+    model = tmp_path / "m.featbus"
+    assert main(["train", str(phantom_dir), "-f", "intensity", "-c", "logreg", "-q", "--n-bootstrap", "0",
+                 "-o", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["export", str(model), "--tflite", str(tmp_path / "m.tflite")]) == 2
+    _error_line(capsys, "only models whose features all come from one CNN")
+    assert main(["export", str(model), "--tflite", str(tmp_path / "m.onnx")]) == 2
+    _error_line(capsys, ".tflite")
+    assert main(["app", str(model), "--port", "0"]) == 2
+    _error_line(capsys, "--port")
+
+
+def test_cli_evaluate_with_an_external_test_set(phantom_dir, tmp_path, capsys):
+    from featbus.cli import main
+
+    ext = tmp_path / "ext"
+    ph = make_phantoms(18, image_size=64, random_state=5)
+    for i, (im, t) in enumerate(zip(ph.images, ph.target)):
+        (ext / str(ph.target_names[t])).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(im).save(ext / str(ph.target_names[t]) / f"x{i}.png")
+    report = tmp_path / "rep"
+    assert main(["evaluate", str(phantom_dir), "-f", "intensity", "-c", "logreg,knn", "-q", "--n-bootstrap", "50",
+                 "--test", str(ext), "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "OPTIMISTIC" in out and "external test set" in out and "test:accuracy" in out
+    page = (report / "report.html").read_text()
+    for part in ("How this report was made", "IntensityStats(", "--random-state", "Misclassified images",
+                 "Intensity per class", "external test set"):
+        assert part in page, part
+    assert (report / "test.html").is_file()
+    wrong = tmp_path / "wrong"
+    (wrong / "cyst").mkdir(parents=True)
+    (wrong / "benign").mkdir()
+    Image.fromarray(ph.images[0]).save(wrong / "cyst" / "a.png")
+    Image.fromarray(ph.images[1]).save(wrong / "benign" / "b.png")
+    assert main(["evaluate", str(phantom_dir), "-f", "intensity", "-q", "--test", str(wrong)]) == 2
+    _error_line(capsys, "cyst")
