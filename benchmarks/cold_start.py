@@ -124,7 +124,7 @@ def main() -> None:
             runs = []
             for _ in range(args.repeats):
                 out = subprocess.run([sys.executable, "-c", CHILD, way, str(files[way]), *images],
-                                     capture_output=True, text=True, env=env)
+                                     capture_output=True, text=True, env=env, check=False)
                 if out.returncode:
                     raise SystemExit(out.stderr[-2000:])
                 runs.append(json.loads(out.stdout.strip().splitlines()[-1]))

@@ -81,7 +81,7 @@ def main() -> None:
         path = export_tflite(model, tmp / f"lite0{'-int8' if quantize else ''}.tflite", quantize=quantize)
         lite = TFLiteModel(path, num_threads=args.threads)
         lite.predict_proba(prepare_input(model, test[0]))  # first call allocates
-        got, ms = timed(lambda im: lite.predict_proba(prepare_input(model, im))[0])
+        got, ms = timed(lambda im, lite=lite: lite.predict_proba(prepare_input(model, im))[0])
         rows.append((f"tflite{' int8' if quantize else ''}", path.stat().st_size, ms,
                      float(np.max(np.abs(got - ref))), float(np.mean(got.argmax(1) == ref.argmax(1)))))
     print(f"EfficientNet-Lite0 (ImageNet, {est.layers_[0]}, {est.input_size_[0]} px) -> scaler -> logistic "

@@ -310,9 +310,9 @@ class FeatbusModel:
                  + (f" (+{r.get('balance')})" if r.get("balance") else "")
                  + (f", probabilities: {r.get('calibration')}" if r.get("calibration") else ""),
                  f"classes: {', '.join(self.classes_)}",
-                 f"trained on {d.get('n_images')} images {d.get('counts')} from {d.get('source')} "
-                 f"(content sha256 {str(d.get('sha256'))[:12]}...), seed {m.get('random_state')}, "
-                 f"{m.get('created')}"]
+                 (f"trained on {d.get('n_images')} images {d.get('counts')} from {d.get('source')} "
+                  f"(content sha256 {str(d.get('sha256'))[:12]}...), seed {m.get('random_state')}, "
+                  f"{m.get('created')}")]
         if cv:
             parts = []
             for metric in ("accuracy", "f1", "auc"):
@@ -637,7 +637,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         "recipe": {"features": ",".join(n if isinstance(n, str) else str(n[0]) for n in names), "region": region, "classifier": str(classifier),
                    "balance": balance, "calibration": calibration, "extractors": _extractor_settings(union),
                    "head": repr(head)},
-        "data": {"source": source, "n_images": int(len(y)), "counts": counts,
+        "data": {"source": source, "n_images": len(y), "counts": counts,
                  "n_groups": int(np.unique(groups).size), "sha256": _data_sha256(records, y)},
         "cv": _cv_summary(report) if report is not None else None,
         "intensity": _intensity_profile(records, y, classes),
