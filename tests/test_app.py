@@ -175,3 +175,20 @@ def test_real_server_in_a_headless_browser(saved_model, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("fmt,name", [("PNG", "a.png"), ("JPEG", "b.jpg")])
+def test_uploaded_bytes_are_read_like_files(fmt, name):
+    import io
+
+    from featbus.app import _read_upload
+
+    image = make_phantoms(1, image_size=64, random_state=1).images[0]
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format=fmt)
+    got = _read_upload(name, buf.getvalue())
+    assert got.shape == image.shape
+    if fmt == "PNG":
+        assert np.array_equal(got, image)
+    with pytest.raises(ValueError):
+        _read_upload("c.png", b"not an image")
