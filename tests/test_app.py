@@ -24,14 +24,18 @@ APP = Path(__file__).resolve().parents[1] / "featbus" / "app.py"
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
     root = tmp_path_factory.mktemp("app")
-    os.environ["FEATBUS_TRUSTED_MODELS"] = str(root / "trusted.txt")
+    before = os.environ.get("FEATBUS_TRUSTED_MODELS")
+    os.environ["FEATBUS_TRUSTED_MODELS"] = str(root / "trusted.txt")  # never the user's own list
     data = make_phantoms(45, image_size=64, random_state=0)
     model = train_model(data, "intensity,lbp", classifier="svm", n_bootstrap=50, progress=False)
     path = model.save(root / "m.featbus")
     image = root / "case.png"
     Image.fromarray(make_phantoms(3, image_size=64, random_state=7).images[0]).save(image)
     yield model, path, image
-    os.environ.pop("FEATBUS_TRUSTED_MODELS", None)
+    if before is None:
+        os.environ.pop("FEATBUS_TRUSTED_MODELS", None)
+    else:
+        os.environ["FEATBUS_TRUSTED_MODELS"] = before
 
 
 def test_analyse_gives_what_the_page_shows(saved_model):
