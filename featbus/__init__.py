@@ -55,6 +55,9 @@ _PUBLIC = {
     "evaluate": ".evaluation",
     "compare": ".evaluation",
     "Report": ".evaluation",
+    "train_model": ".model",
+    "load_model": ".model",
+    "FeatbusModel": ".model",
 }
 
 __all__ = ["__version__", *_PUBLIC]

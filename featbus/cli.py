@@ -5,6 +5,10 @@
     featbus extract DATA_DIR --features efficientnet_lite0,hog,lbp -o features.parquet
     featbus evaluate DATA_DIR --features hog,lbp --classifier svm,rf,knn,xgboost --balance none,smote --report out/
     featbus demo [--data DATA_DIR]
+    featbus train DATA_DIR --features efficientnet_lite0,lbp --classifier svm -o busi.featbus
+    featbus predict busi.featbus new/*.png -o predictions.csv --explain out/
+    featbus app busi.featbus
+    featbus export busi.featbus --tflite busi.tflite
 
 ``DATA_DIR`` is a folder with one sub-folder per class (BUSI layout: ``benign/``,
 ``malignant/``, ``normal/``, masks beside images as ``<name>_mask.png``), read with
@@ -273,12 +277,11 @@ def _evaluate_all(data, X, names, *, feature_label, classifiers, balances, cvs, 
 
     from .evaluation import evaluate
     from .model_selection import resolve_groups
-    from .pipelines import make_classification_pipeline, param_grid
+    from .pipelines import family_blocks, make_classification_pipeline, param_grid
 
     reports: dict[str, list] = {}
     groups = resolve_groups(data.data, data.groups)  # featbus's one grouping policy
-    families = [n.split("__", 1)[0] for n in names]  # "lbp__lbp.r1.p8.u0" -> "lbp"
-    blocks = [families.count(f) for f in dict.fromkeys(families)]
+    blocks = family_blocks(names)
     for cv in cvs:
         reports[cv] = []
         for clf in classifiers:
@@ -339,7 +342,10 @@ def _cmd_evaluate(args) -> int:
     from .reporting import write_html
 
     _check_features(args.features, args.debug)
+    if args.test and args.test_fraction:
+        raise CLIError("give --test (an external folder) or --test-fraction (held-out groups), not both")
     data = _load_folder(args.data_dir, args.on_error)
+    data, test_data, test_label = _test_set(data, args)
     progress = _progress(args)
     classifiers, balances = _split(args.classifier), [None if b.lower() == "none" else b for b in _split(args.balance)]
     cvs = ["duplicate-grouped", "stratified"] if args.cv == "both" else [args.cv]
@@ -367,6 +373,13 @@ def _cmd_evaluate(args) -> int:
                             balances=balances, cvs=cvs, n_splits=args.n_splits, n_bootstrap=args.n_bootstrap,
                             search=args.search, random_state=args.random_state, n_jobs=args.n_jobs,
                             progress=progress)
+    _warn_never_predicted(reports[cvs[0]])
+    external = []
+    if test_data is not None:
+        X_test, _ = extract_features(test_data, args.features, region=args.region, n_jobs=args.n_jobs,
+                                     cache=args.cache, progress=progress)
+        external = _evaluate_test(data, X, names, test_data, X_test, classifiers, balances, args, test_label)
+        _warn_never_predicted(external)
     positive = args.positive if args.positive in data.target_names.tolist() else (
         "malignant" if "malignant" in data.target_names.tolist() else None)
     print(f"\n{X.shape[1]} features; {args.n_splits}-fold CV; values with bootstrap 95% CI; "
@@ -374,8 +387,15 @@ def _cmd_evaluate(args) -> int:
     print(_table_text(reports, positive))
     main_cv = cvs[0]
     best = max(reports[main_cv], key=lambda r: r.value("accuracy"))
-    print(f"\nbest ({main_cv}): {best.name}")
+    optimistic = (" -- chosen on the same folds that score it, so its score is OPTIMISTIC"
+                  + ("; its test-set score below is not" if external else
+                     "; --test DIR or --test-fraction F gives an unbiased one") if len(reports[main_cv]) > 1 else "")
+    print(f"\nbest ({main_cv}): {best.name}{optimistic}")
     print(best.summary())
+    if external:
+        print(f"\n{test_label}: {len(test_data.target)} images never used for fitting or choosing; "
+              "group-bootstrap 95% CI")
+        print(_table_text({"test": external}, positive))
     if args.report:
         out = Path(args.report)
         html_path = out if out.suffix.lower() in (".html", ".htm") else out / "report.html"
@@ -401,8 +421,25 @@ def _cmd_evaluate(args) -> int:
             for cv in cvs[1:]:
                 notes.append(f"A {cv} run of the same pipelines is in {cv}.html beside this file "
                              "(near-duplicates may straddle its folds: optimistic).")
+        from .reporting import comparison_with_intervals, gallery_html, header_html, intensity_html
+
+        if len(reports[main_cv]) > 1:
+            notes.append(f"Best by {main_cv} CV accuracy: {best.name}. It is chosen on the same folds that score "
+                         "it, so its score is optimistic" + (f"; the {test_label} score is not." if external else "."))
+        sections = [header_html(_report_header(args, data, test_data, test_label))]
+        if external:
+            best_ext = next(r for r in external if r.name == best.name)
+            sections.append(f"<h2>{test_label}</h2><p class='note'>{len(test_data.target)} images, every pipeline "
+                            "fitted on all of the training data; group-bootstrap 95% intervals.</p>"
+                            + comparison_with_intervals(external).to_html())
+            sections.append(gallery_html(best_ext, test_data.images, test_data.paths))
+        sections.append(gallery_html(best, data.images, data.paths))
+        sections.append(intensity_html(data.images, data.target, list(data.target_names)))
         path = write_html(reports[main_cv], html_path, title=f"featbus evaluate: {main_cv} CV",
-                          comparison=table, notes=notes)
+                          comparison=table, notes=notes, sections=sections)
+        if external:
+            write_html(external, html_path.with_name("test.html"), title=f"featbus evaluate: {test_label}",
+                       notes=notes[:2])
         for cv in cvs[1:]:
             write_html(reports[cv], html_path.with_name(f"{cv}.html"), title=f"featbus evaluate: {cv} CV",
                        notes=notes[:2])
@@ -414,6 +451,89 @@ def _cmd_evaluate(args) -> int:
             html_path.with_name("summary.csv"))
         print(f"\nreport: {path.resolve()}")
     return 0
+
+
+def _test_set(data, args):
+    """(training data, test data or None, label) from --test / --test-fraction."""
+    if args.test:
+        test = _load_folder(args.test, args.on_error)
+        unknown = sorted(set(test.target_names.tolist()) - set(data.target_names.tolist()))
+        if unknown:
+            raise CLIError(f"--test {args.test!r} has class folder(s) {unknown} that {args.data_dir!r} lacks "
+                           f"(training classes: {data.target_names.tolist()})")
+        return data, test, f"external test set {args.test}"
+    if args.test_fraction:
+        try:
+            train, test = holdout_split(data.target, data.groups, args.test_fraction, args.random_state)
+        except ValueError as exc:
+            raise CLIError(_one_line(exc)) from exc
+        return _subset(data, train), _subset(data, test), f"held-out test set ({args.test_fraction:g} of the groups)"
+    return data, None, ""
+
+
+def _warn_never_predicted(reports) -> None:
+    from .evaluation import never_predicted
+
+    for rep in reports:
+        missing = never_predicted(rep)
+        if missing:
+            warnings.warn(f"{rep.name} ({rep.cv}) never predicts class(es) {missing}: its accuracy hides that "
+                          "these classes are always wrong", UserWarning, stacklevel=2)
+
+
+def _evaluate_test(data, X, names, test, X_test, classifiers, balances, args, label):
+    """Each pipeline fitted on all training images, scored once on the test set."""
+    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+
+    from .evaluation import evaluate_external
+    from .pipelines import family_blocks, make_classification_pipeline, param_grid
+
+    index = {n: i for i, n in enumerate(data.target_names.tolist())}
+    y_test = np.array([index[test.target_names[t]] for t in test.target])
+    out = []
+    for clf in classifiers:
+        for bal in balances:
+            pipe = make_classification_pipeline(None, balance=bal, classifier=clf, blocks=family_blocks(names),
+                                                random_state=args.random_state)
+            name = f"{args.features} | {clf} | {bal or 'none'}" + (" | grid" if args.search else "")
+            grid = param_grid(pipe) if args.search else {}
+            if grid:
+                est = GridSearchCV(pipe, grid, scoring="accuracy", n_jobs=args.n_jobs,
+                                   cv=StratifiedGroupKFold(3, shuffle=True, random_state=args.random_state))
+                est.fit(X, data.target, groups=data.groups)
+            else:
+                est = pipe.fit(X, data.target)
+            out.append(evaluate_external(est, X_test, y_test, groups=test.groups, n_bootstrap=args.n_bootstrap,
+                                         random_state=args.random_state, name=name,
+                                         target_names=data.target_names))
+    return out
+
+
+def _report_header(args, data, test, test_label) -> dict:
+    """Version, command, seed, date, data and every extractor setting, for the report's header."""
+    import datetime as dt
+
+    from .pipelines import make_features
+
+    union = make_features(args.features, region=args.region)
+    settings = {}
+    for name, est in union.transformer_list:
+        params = {k: v for k, v in est.get_params(deep=False).items() if k not in ("n_jobs", "progress", "cache")}
+        settings[name] = f"{type(est).__name__}(" + ", ".join(f"{k}={v!r}" for k, v in params.items()) + ")"
+    counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
+    info = {"featbus": __version__,
+            "command": "featbus " + " ".join(sys.argv[1:] if args.argv is None else args.argv),
+            "seed (--random-state)": args.random_state,
+            "date (UTC)": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+            "training data": f"{args.data_dir}: {len(data.target)} images {counts}, "
+                             f"{np.unique(data.groups).size} near-duplicate groups",
+            "cross-validation": f"{args.cv}, {args.n_splits} folds, {args.n_bootstrap} bootstrap resamples",
+            "classifiers x balance": f"{args.classifier} x {args.balance}"
+                                     + (" (nested grid search)" if args.search else ""),
+            "extractors": settings}
+    if test is not None:
+        info["test data"] = f"{test_label}: {len(test.target)} images"
+    return info
 
 
 def _mask_note(features: list[str], region: str, real_data: bool) -> str | None:
@@ -468,6 +588,230 @@ def _cmd_demo(args) -> int:
     if args.report:
         print(f"report: {report.to_html(Path(args.report) / 'demo.html').resolve()}")
     print(f"done in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+# --------------------------------------------------------------------------- model commands
+
+def _subset(data, idx):
+    """The images ``idx`` of a data Bunch, as a Bunch of the same layout."""
+    from sklearn.utils import Bunch
+
+    idx = np.asarray(idx, dtype=int)
+    pick = lambda seq: [seq[i] for i in idx]  # noqa: E731
+    return Bunch(images=pick(data.images), masks=pick(data.masks), target=np.asarray(data.target)[idx],
+                 target_names=data.target_names, paths=pick(data.paths),
+                 groups=np.asarray(data.groups)[idx], data=pick(data.data), skipped=getattr(data, "skipped", []),
+                 DESCR=getattr(data, "DESCR", ""))
+
+
+def holdout_split(target, groups, test_fraction: float, random_state: int = 0):
+    """(train, test) indices: about ``test_fraction`` of the duplicate groups held out, by class.
+
+    One fold of :class:`~sklearn.model_selection.StratifiedGroupKFold` with
+    ``round(1 / test_fraction)`` folds, so near-duplicates never straddle the split.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.cli import holdout_split
+    >>> y = np.repeat([0, 1], 10); g = np.arange(20) // 2
+    >>> tr, te = holdout_split(y, g, 0.2)
+    >>> len(te), set(g[tr]) & set(g[te])
+    (4, set())
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    if not 0 < test_fraction < 0.5:
+        raise ValueError(f"--test-fraction must be in (0, 0.5), got {test_fraction}")
+    k = max(2, int(round(1 / test_fraction)))
+    cv = StratifiedGroupKFold(k, shuffle=True, random_state=random_state)
+    train, test = next(cv.split(np.zeros(len(target)), target, groups))
+    return train, test
+
+
+def _check_model_out(out: Path, overwrite: bool) -> None:
+    if out.is_dir():
+        raise CLIError(f"-o {str(out)!r} is a folder; give a file name such as model.featbus")
+    if out.exists() and not overwrite:
+        raise CLIError(f"-o {str(out)!r} already exists; pass --overwrite to replace it")
+    if not out.parent.exists():
+        raise CLIError(f"-o {str(out)!r}: folder {str(out.parent)!r} does not exist")
+
+
+def _cmd_train(args) -> int:
+    from .model import train_model
+    from .pipelines import make_classifier, make_sampler
+
+    out = Path(args.output)
+    _check_model_out(out, args.overwrite)
+    if "shape" in _split(args.features) or args.region in ("mask", "bbox"):
+        raise CLIError("a model predicts on new images, which come without lesion masks: drop 'shape' "
+                       "from --features and use --region image")
+    _check_features(args.features, args.debug)
+    balance = None if args.balance.lower() == "none" else args.balance
+    try:
+        make_classifier(args.classifier)
+        make_sampler(balance)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    data = _load_folder(args.data_dir, args.on_error)
+    progress = _progress(args)
+    held = None
+    if args.test_fraction:
+        try:
+            train_idx, test_idx = holdout_split(data.target, data.groups, args.test_fraction, args.random_state)
+        except ValueError as exc:
+            raise CLIError(_one_line(exc)) from exc
+        held = _subset(data, test_idx)
+        data = _subset(data, train_idx)
+    _check_n_splits(data, args.n_splits)
+    counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
+    print(f"training on {len(data.target)} images {counts}"
+          + (f"; {len(held.target)} held out (whole duplicate groups)" if held is not None else ""),
+          file=sys.stderr)
+    command = "featbus " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
+    model = train_model(data, args.features, classifier=args.classifier, balance=balance, region=args.region,
+                        n_splits=args.n_splits, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
+                        cache=args.cache, n_jobs=args.n_jobs, progress=progress, command=command,
+                        source=os.path.abspath(args.data_dir))
+    if held is not None:
+        from .evaluation import evaluate_external
+
+        names = data.target_names
+        report = evaluate_external(model, held.data, names[held.target], groups=held.groups,
+                                   n_bootstrap=args.n_bootstrap, random_state=args.random_state,
+                                   name="held-out images")
+        model.manifest["holdout"] = {"fraction": args.test_fraction, "n_images": int(len(held.target)),
+                                     "accuracy": report.value("accuracy"),
+                                     "accuracy_ci": list(report.interval("accuracy")) if args.n_bootstrap else None,
+                                     "paths": list(held.paths)}
+        print(f"held-out ({len(held.target)} images never seen in training): accuracy "
+              f"{report.value('accuracy'):.3f}", end="")
+        if args.n_bootstrap:
+            lo, hi = report.interval("accuracy")
+            print(f" [{lo:.2f}, {hi:.2f}] (group bootstrap 95% CI)", end="")
+        print()
+        if args.holdout_list:
+            import pandas as pd
+
+            pd.DataFrame({"image": held.paths, "label": names[held.target]}).to_csv(args.holdout_list, index=False)
+            print(f"held-out images and labels: {args.holdout_list}")
+    model.save(out, overwrite=args.overwrite)
+    print(model.describe())
+    print(f"model: {out.resolve()} (added to your trust list {_trust_file()})")
+    return 0
+
+
+def _trust_file() -> str:
+    from .model import trusted_models_file
+
+    return str(trusted_models_file())
+
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".dcm", ".dicom")
+
+
+def _expand_images(inputs: Sequence[str]) -> list[str]:
+    """Files as given; folders expanded to their image files (masks left out), sorted."""
+    paths = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES
+                           and "_mask" not in f.stem)
+            if not found:
+                raise CLIError(f"folder {item!r} holds no image files ({', '.join(_IMAGE_SUFFIXES)})")
+            paths += found
+        elif not p.exists():
+            raise CLIError(f"image {item!r} does not exist")
+        else:
+            paths.append(str(p))
+    return paths
+
+
+def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True):
+    from .model import load_model, read_manifest, trust_model
+
+    manifest = read_manifest(path)  # a missing / foreign file fails here, before TensorFlow
+    if any(e.get("class") == "DeepFeatures" for e in manifest.get("recipe", {}).get("extractors", {}).values()):
+        _import_tensorflow_quietly(debug)
+    model = load_model(path, trusted=trust, warm_up=warm_up)
+    if trust:
+        trust_model(path)
+    return model
+
+
+def _cmd_predict(args) -> int:
+    out = Path(args.output) if args.output else None
+    if out is not None:
+        if out.suffix.lower() != ".csv":
+            raise CLIError(f"-o {str(out)!r}: predictions are written as CSV; the name must end in .csv")
+        if out.exists() and not args.overwrite:
+            raise CLIError(f"-o {str(out)!r} already exists; pass --overwrite to replace it")
+    paths = _expand_images(args.images)
+    model = _load_model_cli(args.model, args.trust, args.debug)
+    table = model.predict_table(paths, on_error=args.on_error)
+    if args.explain:
+        from .explain import explain_to_files
+
+        ok = table["error"] == ""
+        files = explain_to_files(model, [p for p, k in zip(paths, ok) if k], args.explain,
+                                 method=args.explain_method)
+        table.loc[ok, "explanation"] = files
+    if out is not None:
+        table.to_csv(out, index=False, float_format="%.6f")
+        print(f"{int((table['error'] == '').sum())} image(s) predicted -> {out}")
+    else:
+        print(table.to_csv(index=False, float_format="%.4f"), end="")
+    n_bad = int((table["error"] != "").sum())
+    if n_bad:
+        print(f"skipped {n_bad} unreadable image(s) (listed in the 'error' column)", file=sys.stderr)
+    return 0
+
+
+def _cmd_app(args) -> int:
+    from .model import _file_sha256, _trusted_digests, read_manifest, trust_model
+
+    try:
+        import streamlit  # noqa: F401
+    except ImportError:
+        raise CLIError('featbus app needs Streamlit, which is not installed: pip install "featbus[app]"') from None
+    if not 1 <= args.port <= 65535:
+        raise CLIError(f"--port {args.port}: give a port number between 1 and 65535")
+    read_manifest(args.model)  # not a model file: one line here, not an error page
+    if args.trust:
+        trust_model(args.model)
+    elif _file_sha256(args.model) not in _trusted_digests():
+        raise CLIError(f"{args.model!r} is not in your trust list {_trust_file()!r}; loading it would unpickle "
+                       "code from the file. If you trust its origin, rerun with --trust")
+    from .app import run_app
+
+    return run_app(args.model, port=args.port)
+
+
+def _cmd_export(args) -> int:
+    from .export import check_exportable, export_tflite
+    from .model import read_manifest
+
+    out = Path(args.tflite)
+    if out.suffix.lower() != ".tflite":
+        raise CLIError(f"--tflite {str(out)!r}: the file name must end in .tflite")
+    if out.exists() and not args.overwrite:
+        raise CLIError(f"--tflite {str(out)!r} already exists; pass --overwrite to replace it")
+    manifest = read_manifest(args.model)
+    kinds = {e.get("class") for e in manifest.get("recipe", {}).get("extractors", {}).values()}
+    if kinds != {"DeepFeatures"}:  # say so before TensorFlow is imported and the model loaded
+        raise CLIError(f"cannot export {args.model!r} to TFLite: only models whose features all come from one "
+                       f"CNN can be exported (this one has {', '.join(sorted(map(str, kinds)))}); train with "
+                       "--features <backbone> --classifier logreg")
+    model = _load_model_cli(args.model, args.trust, args.debug, warm_up=False)
+    reason = check_exportable(model)
+    if reason:
+        raise CLIError(f"cannot export {args.model!r} to TFLite: {reason}")
+    path = export_tflite(model, out, quantize=args.quantize, overwrite=args.overwrite)
+    print(f"TFLite model: {path} ({path.stat().st_size / 1e6:.2f} MB{', int8 weights' if args.quantize else ''}); "
+          f"classes and input description: {path}.json")
     return 0
 
 
@@ -538,6 +882,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="class whose one-vs-rest AUC gets its own column (default malignant)")
     p.add_argument("--report", "-r", metavar="DIR", default=None,
                    help="write report.html (+ PNGs, summary.csv) into DIR")
+    p.add_argument("--test", metavar="TEST_DIR", default=None,
+                   help="external test set (same class folders): every pipeline is fitted on DATA_DIR and "
+                        "scored once on it, with group-bootstrap intervals")
+    p.add_argument("--test-fraction", type=float, default=None, metavar="F",
+                   help="hold out about F of DATA_DIR's near-duplicate groups as the test set instead")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("demo", parents=[common],
@@ -558,6 +907,70 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-bootstrap", type=int, default=500, metavar="B", help="bootstrap resamples (default 500)")
     p.add_argument("--report", "-r", metavar="DIR", default=None, help="also write DIR/demo.html")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("train", parents=[common, feat],
+                       help="cross-validate a recipe, fit it on all images and save a .featbus model",
+                       description="Extract features of DATA_DIR, cross-validate the recipe on "
+                                   "duplicate-grouped folds (the results go into the model file), fit it on "
+                                   "every image (a classifier without probabilities gets Platt calibration on "
+                                   "grouped out-of-fold scores) and save MODEL. With --test-fraction, whole "
+                                   "duplicate groups are held out first and scored by the saved model.")
+    p.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder per class")
+    p.add_argument("--classifier", "-c", default="svm", metavar="NAME",
+                   help="svm, svm-calibrated, rf, knn, xgboost, logreg (default svm)")
+    p.add_argument("--balance", "-b", default="none", metavar="NAME", help="none (default), smote, ...")
+    p.add_argument("--n-splits", type=int, default=5, metavar="K", help="CV and calibration folds (default 5)")
+    p.add_argument("--n-bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)")
+    p.add_argument("--test-fraction", type=float, default=None, metavar="F",
+                   help="hold out about F of the duplicate groups (stratified by class), train on the rest "
+                        "and report the held-out accuracy")
+    p.add_argument("--holdout-list", metavar="CSV", default=None,
+                   help="with --test-fraction: write the held-out images and their labels here")
+    p.add_argument("--output", "-o", required=True, metavar="MODEL", help="model file to write (*.featbus)")
+    p.add_argument("--overwrite", action="store_true", help="replace MODEL if it exists")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("predict", parents=[common],
+                       help="class and probabilities of new images with a saved model",
+                       description="Predict the class of every image (files or folders) with a .featbus "
+                                   "model: one CSV row per image with the class, a probability per class and "
+                                   "an error column (filled for unreadable images with --on-error skip).")
+    p.add_argument("model", metavar="MODEL", help="a .featbus file (from featbus train)")
+    p.add_argument("images", metavar="IMAGE", nargs="+", help="image files or folders")
+    p.add_argument("--output", "-o", metavar="CSV", default=None, help="write the table here (default: stdout)")
+    p.add_argument("--overwrite", action="store_true", help="replace the CSV if it exists")
+    p.add_argument("--trust", action="store_true",
+                   help="load MODEL although it is not in your trust list, and add it (loading unpickles "
+                        "code from the file: only for files whose origin you trust)")
+    p.add_argument("--explain", metavar="DIR", default=None,
+                   help="save an explanation overlay (PNG) per image into DIR")
+    p.add_argument("--explain-method", choices=["auto", "occlusion", "gradcam"], default="auto",
+                   help="occlusion sensitivity (any model) or Grad-CAM (CNN features + logistic regression); "
+                        "auto: Grad-CAM where supported")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("app", parents=[common],
+                       help="a local web page (Streamlit) that predicts and explains one image at a time",
+                       description="Serve a page on http://127.0.0.1:PORT (this computer only): upload a PNG, "
+                                   "JPEG or DICOM image, see the class, the probabilities, the explanation "
+                                   "overlay and where its intensity falls among the training classes. Needs "
+                                   'the [app] extra: pip install "featbus[app]".')
+    p.add_argument("model", metavar="MODEL", help="a .featbus file")
+    p.add_argument("--port", type=int, default=8501, help="port on 127.0.0.1 (default 8501)")
+    p.add_argument("--trust", action="store_true", help="add MODEL to your trust list first (see predict --trust)")
+    p.set_defaults(func=_cmd_app)
+
+    p = sub.add_parser("export", parents=[common],
+                       help="write a CNN + logistic-regression model as one TFLite file (for phones)",
+                       description="Export MODEL (one DeepFeatures extractor, scaler, logistic regression) as a "
+                                   "TensorFlow Lite file from the resized grey image to class probabilities, "
+                                   "with FILE.json describing classes and input.")
+    p.add_argument("model", metavar="MODEL", help="a .featbus file")
+    p.add_argument("--tflite", required=True, metavar="FILE", help="output .tflite file")
+    p.add_argument("--quantize", action="store_true", help="int8 weights (dynamic range): about 4x smaller")
+    p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+    p.add_argument("--trust", action="store_true", help="load MODEL although it is not in your trust list")
+    p.set_defaults(func=_cmd_export)
     return parser
 
 
@@ -576,6 +989,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = None if argv is None else list(argv)
     if args.command is None:
         parser.print_help()
         return 2

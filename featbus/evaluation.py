@@ -41,7 +41,7 @@ from .reporting import comparison_table
 
 __all__ = [
     "evaluate", "Report", "compare", "comparison_table", "classification_metrics", "make_splits",
-    "PER_CLASS_METRICS",
+    "PER_CLASS_METRICS", "evaluate_external", "never_predicted",
 ]
 
 def _is_bunch(obj) -> bool:
@@ -694,3 +694,86 @@ def _mcnemar(a: Report, b: Report) -> float:
     if n01 + n10 == 0:
         return 1.0
     return float(stats.binomtest(n01, n01 + n10, 0.5).pvalue)
+
+
+# --------------------------------------------------------------------------- external test set
+
+def evaluate_external(fitted, X_test, y_test, *, groups=None, n_bootstrap: int = 1000,
+                      random_state: int | None = 0, name: str | None = None, target_names=None) -> Report:
+    """Score an already fitted model on a fixed test set (external data or held-out images).
+
+    Nothing is refitted: the model predicts ``X_test`` once. The :class:`Report` has one "fold"
+    (``cv="external test set"``); its bootstrap intervals resample ``groups`` (near-duplicate
+    clusters of the test images) when given, so copies of one lesion count once.
+
+    Parameters
+    ----------
+    fitted : classifier or pipeline
+        Fitted; ``predict`` and, if it has them, ``predict_proba`` / ``decision_function`` are used.
+    X_test : images or feature matrix
+    y_test : array-like
+        Labels in the model's label space (``fitted.classes_``).
+    groups : array-like, optional
+        Duplicate groups of the test images (e.g. :func:`featbus.duplicate_groups`).
+    n_bootstrap, random_state, name, target_names
+        As in :func:`evaluate`.
+
+    Returns
+    -------
+    report : Report
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from featbus.evaluation import evaluate_external
+    >>> rng = np.random.RandomState(0)
+    >>> y = np.repeat([0, 1], 20)
+    >>> X = rng.normal(size=(40, 2)) + y[:, None] * 3
+    >>> model = LogisticRegression().fit(X[::2], y[::2])
+    >>> r = evaluate_external(model, X[1::2], y[1::2], n_bootstrap=200)
+    >>> r.cv, r.value("accuracy") > 0.8
+    ('external test set', True)
+    """
+    y = np.asarray(y_test)
+    classes = np.asarray(getattr(fitted, "classes_", np.unique(y)))
+    if y.dtype.kind in "OU":
+        y = y.astype(str)
+        classes = classes.astype(str)
+    unknown = sorted(set(np.unique(y).tolist()) - set(classes.tolist()))
+    if unknown:
+        raise ValueError(f"the test set has labels {unknown} that the model does not know "
+                         f"(it predicts {classes.tolist()}); the class folders must match")
+    n = y.size
+    y_pred = np.asarray(fitted.predict(X_test))
+    if y.dtype.kind == "U":
+        y_pred = y_pred.astype(str)
+    scores, kind = _scores(fitted, X_test, classes)
+    groups = None if groups is None else np.asarray(groups)
+    if target_names is not None and np.issubdtype(classes.dtype, np.integer):
+        class_names = [str(target_names[c]) for c in classes]
+    else:
+        class_names = [str(c) for c in classes]
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    return Report(name=name or _short_name(fitted), classes=classes, class_names=class_names, y_true=y,
+                  y_pred=y_pred, scores=scores, score_kind=kind, fold=np.zeros(n, dtype=int),
+                  splits=[(np.array([], dtype=int), np.arange(n))], groups=groups, cv="external test set",
+                  n_bootstrap=int(n_bootstrap), random_state=random_state, estimator=repr(fitted))
+
+
+def never_predicted(report: Report) -> list[str]:
+    """Display names of the classes that the report's predictions never contain.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.evaluation import evaluate_external
+    >>> class Always0:
+    ...     classes_ = np.array([0, 1])
+    ...     def predict(self, X): return np.zeros(len(X), int)
+    >>> never_predicted(evaluate_external(Always0(), np.zeros((4, 1)), [0, 1, 0, 1], n_bootstrap=0))
+    ['1']
+    """
+    seen = set(np.asarray(report.y_pred).tolist())
+    return [n for c, n in zip(report.classes.tolist(), report.class_names) if c not in seen]

@@ -55,6 +55,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 __all__ = [
     "make_classification_pipeline",
     "make_pipeline",
+    "family_blocks",
     "make_features",
     "FamilyScaler",
     "FamilyUnion",
@@ -861,6 +862,29 @@ def make_classification_pipeline(features: Sequence[Any] | str | None = ("hog", 
     steps.append(("classifier", make_classifier(classifier, class_weight=class_weight,
                                                 random_state=random_state, n_jobs=n_jobs)))
     return Pipeline(steps, memory=memory)
+
+
+def family_blocks(names: Sequence[str]) -> list[int]:
+    """Widths of the feature families in a matrix whose columns are named ``family__feature``
+    (what :func:`featbus.extraction.extract_features` and ``featbus extract`` write), in order:
+    the ``blocks`` of :class:`FamilyScaler`.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Column names, each family's columns together.
+
+    Returns
+    -------
+    blocks : list of int
+
+    Examples
+    --------
+    >>> family_blocks(["lbp__a", "lbp__b", "glcm__c"])
+    [2, 1]
+    """
+    families = [str(n).split("__", 1)[0] for n in names]
+    return [families.count(f) for f in dict.fromkeys(families)]
 
 
 def make_pipeline(*args, **kwargs):

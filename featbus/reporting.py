@@ -19,7 +19,8 @@ import numpy as np
 from .metrics import PER_CLASS_METRICS
 
 __all__ = ["plot_roc", "plot_confusion_matrix", "plot_per_class", "plot_comparison", "write_html",
-           "comparison_table"]
+           "comparison_table", "header_html", "comparison_with_intervals", "gallery_html",
+           "plot_intensity_by_class", "intensity_html"]
 
 _BAR_METRICS = ("sensitivity", "specificity", "precision", "f1", "auc")
 
@@ -196,7 +197,7 @@ def _metrics_html(report) -> str:
 
 
 def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
-               comparison=None, notes: Sequence[str] = ()) -> Path:
+               comparison=None, notes: Sequence[str] = (), sections: Sequence[str] = ()) -> Path:
     """Write a self-contained HTML report of one or several reports.
 
     Parameters
@@ -212,12 +213,15 @@ def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
         A :func:`featbus.evaluation.compare` table to include.
     notes : sequence of str
         Paragraphs shown under the title (data set, features, caveats).
+    sections : sequence of str
+        HTML sections (e.g. :func:`header_html`, :func:`gallery_html`) placed after the comparison.
 
     Returns
     -------
     path : Path
         The HTML file written.
     """
+
     reports = list(reports)
     if not reports:
         raise ValueError("write_html needs at least one report")
@@ -241,9 +245,7 @@ def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
                  f"{' of near-duplicate groups' if r0.groups is not None else ''}). Macro accuracy is the overall "
                  "fraction correct; other macro values are unweighted means over classes.</p>")
     if len(reports) > 1:
-        table = comparison_table(reports)
-        shown = table[[c for c in table.columns if not c.endswith(("_low", "_high"))]]
-        parts.append('<h2>Comparison</h2><div class="wide">' + shown.to_html(float_format=lambda v: f"{v:.3f}")
+        parts.append('<h2>Comparison</h2><div class="wide">' + comparison_with_intervals(reports).to_html()
                      + "</div>")
         chart = save("comparison_accuracy.png",
                      _figure(lambda ax: plot_comparison(reports, "accuracy", ax), (7.5, 0.4 * len(reports) + 1.6)),
@@ -258,6 +260,7 @@ def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
                      "McNemar's exact test on discordant predictions (accuracy only).</p>"
                      + '<div class="wide">' + comparison.to_html(index=False, float_format=lambda v: f"{v:.3g}")
                      + "</div>")
+    parts += list(sections)
     for i, r in enumerate(reports):
         slug = f"{i:02d}-{_slug(r.name)}"
         parts.append(f"<h2>{html.escape(r.name)}</h2>")
@@ -277,6 +280,144 @@ def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
            f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>")
     path.write_text(doc, encoding="utf-8")
     return path
+
+
+# --------------------------------------------------------------------------- header, gallery, intensity
+
+def header_html(info: dict) -> str:
+    """A table of what a reader needs to reproduce the report (version, command, seed, date, settings).
+
+    Parameters
+    ----------
+    info : dict
+        ``{label: value}``; a dict value (e.g. extractor settings) becomes a nested list.
+
+    Examples
+    --------
+    >>> "featbus" in header_html({"featbus": "0.1.0", "extractors": {"lbp": {"P": 8}}})
+    True
+    """
+    rows = []
+    for key, value in info.items():
+        if isinstance(value, dict):
+            inner = "<br>".join(f"<b>{html.escape(str(k))}</b>: {html.escape(str(v))}" for k, v in value.items())
+            rows.append(f"<tr><th>{html.escape(str(key))}</th><td style='text-align:left'>{inner}</td></tr>")
+        else:
+            rows.append(f"<tr><th>{html.escape(str(key))}</th><td style='text-align:left'>"
+                        f"{html.escape(str(value))}</td></tr>")
+    return f"<h2>How this report was made</h2><table>{''.join(rows)}</table>"
+
+
+def comparison_with_intervals(reports: Sequence, metrics: Sequence[str] = ("accuracy", "f1", "auc")):
+    """One row per report: ``value [low, high]`` strings for each metric (a DataFrame).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from featbus.evaluation import evaluate
+    >>> y = np.repeat([0, 1], 10)
+    >>> X = np.random.RandomState(0).normal(size=(20, 2)) + y[:, None]
+    >>> r = evaluate(LogisticRegression(), X, y, cv="stratified", n_splits=2, n_bootstrap=50, name="lr")
+    >>> comparison_with_intervals([r]).columns.tolist()
+    ['accuracy', 'f1', 'auc']
+    """
+    import pandas as pd
+
+    rows = {r.name: {m: _ci_text(r, m) for m in metrics} for r in reports}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("pipeline")
+
+
+def _thumbnail_png(image: np.ndarray, side: int = 112) -> bytes:
+    from PIL import Image
+
+    from ._records import to_float
+
+    im = Image.fromarray((to_float(np.asarray(image)) * 255).round().astype(np.uint8))
+    im.thumbnail((side, side))
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def gallery_html(report, images: Sequence, paths: Sequence | None = None, *, max_items: int = 48) -> str:
+    """Thumbnails of misclassified images with their path, true and predicted class.
+
+    Parameters
+    ----------
+    report : Report
+        Its ``y_true`` / ``y_pred`` are aligned with ``images``.
+    images : sequence of ndarray
+    paths : sequence of str, optional
+    max_items : int, default=48
+        The first ``max_items`` errors are shown; the heading says how many there are.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.evaluation import evaluate_external
+    >>> class Always0:
+    ...     classes_ = np.array([0, 1])
+    ...     def predict(self, X): return np.zeros(len(X), int)
+    >>> r = evaluate_external(Always0(), np.zeros((2, 1)), [0, 1], n_bootstrap=0)
+    >>> "1 misclassified" in gallery_html(r, [np.zeros((8, 8)), np.ones((8, 8))], ["a.png", "b.png"])
+    True
+    """
+    names = dict(zip(report.classes.tolist(), report.class_names))
+    wrong = np.flatnonzero(np.asarray(report.y_true) != np.asarray(report.y_pred))
+    cells = []
+    for i in wrong[:max_items]:
+        path = str(paths[i]) if paths is not None else f"#{i}"
+        cells.append(f'<figure style="margin:0;width:140px;font-size:.75em">{_img(_thumbnail_png(images[i]), path)}'
+                     f"<figcaption>true <b>{html.escape(str(names.get(report.y_true[i], report.y_true[i])))}"
+                     f"</b>, predicted <b>{html.escape(str(names.get(report.y_pred[i], report.y_pred[i])))}</b>"
+                     f"<br><code>{html.escape(path)}</code></figcaption></figure>")
+    more = f" (the first {max_items} shown)" if len(wrong) > max_items else ""
+    return (f"<h2>Misclassified images: {html.escape(report.name)} ({html.escape(report.cv)})</h2>"
+            f"<p class='note'>{len(wrong)} misclassified "
+            f"of {len(report.y_true)}{more}.</p><div class='plots'>{''.join(cells)}</div>")
+
+
+def plot_intensity_by_class(images: Sequence, y, class_names: Sequence[str], ax=None, bins: int = 64):
+    """Grey-level distribution of each class: mean per-image histogram with its 25-75 % band.
+
+    The intensity analysis of the MobileNetV2 BUSI study: do the classes differ in brightness or
+    spread before any feature is computed? Images are scaled to [0, 1] as featbus reads them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.reporting import plot_intensity_by_class
+    >>> ax = plot_intensity_by_class([np.zeros((8, 8)), np.ones((8, 8))], [0, 1], ["a", "b"])
+    >>> len(ax.lines)
+    2
+    """
+    from ._records import to_float
+
+    ax = _axes(ax, (6.5, 4))
+    y = np.asarray(y)
+    edges = np.linspace(0, 1, bins + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    hists = np.array([np.histogram(to_float(np.asarray(im)), bins=edges)[0] / np.asarray(im).size for im in images])
+    for k, name in enumerate(class_names):
+        sel = hists[y == k]
+        if not len(sel):
+            continue
+        mean = sel.mean(axis=0)
+        lo, hi = np.percentile(sel, [25, 75], axis=0)
+        line, = ax.plot(centres, mean, label=f"{name} (n={len(sel)})")
+        ax.fill_between(centres, lo, hi, color=line.get_color(), alpha=0.15)
+    ax.set_xlabel("grey level (0..1)")
+    ax.set_ylabel("fraction of pixels")
+    ax.set_title("grey-level distribution per class (mean, 25-75 % band)")
+    ax.legend()
+    return ax
+
+
+def intensity_html(images: Sequence, y, class_names: Sequence[str]) -> str:
+    """The per-class intensity plot as an HTML section (embedded PNG)."""
+    data = _figure(lambda ax: plot_intensity_by_class(images, y, class_names, ax), (7, 4.2))
+    return "<h2>Intensity per class</h2>" + _img(data, "grey-level distribution per class")
 
 
 def comparison_table(reports: Iterable):

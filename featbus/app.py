@@ -1,0 +1,217 @@
+"""``featbus app MODEL``: a local web page that predicts one image at a time (Streamlit).
+
+Upload a PNG, JPEG, TIFF or DICOM image (or type the path of one on this computer) and the page
+shows the predicted class and the probability of every class, the explanation overlay
+(Grad-CAM where :func:`featbus.explain.supports_grad_cam`, occlusion sensitivity otherwise), and
+where the image's mean grey level and spread fall among the training images of each class (the
+intensity analysis of the MobileNetV2 study; the training values are stored in the model file's
+manifest). The model's recipe, training data and cross-validation results are shown beside it.
+featbus models take no lesion mask at prediction time and hold no segmenter, so no lesion ROI
+is drawn.
+
+The server binds to 127.0.0.1 only (never to the network), with Streamlit's usage statistics off.
+Install with ``pip install "featbus[app]"``.
+
+Run::
+
+    featbus app busi.featbus             # http://127.0.0.1:8501
+    featbus app busi.featbus --port 8600
+
+The page script is this module: ``streamlit run featbus/app.py`` with the model path in the
+environment variable ``FEATBUS_APP_MODEL`` (what :func:`run_app` does).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["run_app", "analyse", "intensity_position", "streamlit_command"]
+
+_ENV = "FEATBUS_APP_MODEL"
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "dcm", "dicom"]
+
+
+def intensity_position(model, image) -> dict:
+    """Where an image's mean and standard deviation (0..1 grey scale) fall in each training class.
+
+    Returns
+    -------
+    position : dict
+        ``{"mean": value, "std": value, "classes": {class: {"mean": percentile, "std": percentile}}}``
+        where a percentile is the share (0..100) of that class's training images below the value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> class M:
+    ...     manifest = {"intensity": {"a": {"mean": {"values": [0.1, 0.2, 0.3]}, "std": {"values": [0.1, 0.1, 0.1]}}}}
+    >>> intensity_position(M(), np.full((8, 8), 0.25))["classes"]["a"]["mean"]
+    66.7
+    """
+    from ._records import to_float
+
+    img = to_float(np.asarray(image))
+    value = {"mean": float(np.mean(img)), "std": float(np.std(img))}
+    classes = {}
+    for c, stats in (model.manifest.get("intensity") or {}).items():
+        classes[c] = {k: round(100.0 * float(np.mean(np.asarray(stats[k]["values"]) < value[k])), 1)
+                      for k in ("mean", "std") if stats.get(k, {}).get("values")}
+    return {**value, "classes": classes}
+
+
+def analyse(model, image, *, method: str = "auto") -> dict:
+    """Everything the page shows about one image (also usable without Streamlit).
+
+    Returns
+    -------
+    result : dict
+        :func:`featbus.explain.explain`'s keys plus ``overlay`` (RGB uint8) and ``intensity``
+        (:func:`intensity_position`).
+    """
+    from .explain import explain, overlay
+
+    res = explain(model, image, method=method)
+    res["overlay"] = overlay(res["image"], res["map"])
+    res["intensity"] = intensity_position(model, res["image"])
+    return res
+
+
+def _read_upload(name: str, data: bytes) -> np.ndarray:
+    """Read uploaded bytes with featbus.io (same checks and DICOM handling as files)."""
+    from .io import read_image
+
+    suffix = Path(name).suffix.lower() or ".png"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(data)
+        return read_image(path)
+
+
+def _intensity_figure(model, image):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ._records import to_float
+
+    stats = model.manifest.get("intensity") or {}
+    img = to_float(np.asarray(image))
+    fig, axes = plt.subplots(1, 2, figsize=(8, 2.8))
+    for ax, key, label in zip(axes, ("mean", "std"), ("mean grey level", "grey-level spread (std)")):
+        names = list(stats)
+        ax.boxplot([stats[c][key]["values"] for c in names], orientation="horizontal", widths=0.5)
+        ax.set_yticks(range(1, len(names) + 1), names)
+        ax.axvline(float(np.mean(img) if key == "mean" else np.std(img)), color="crimson", lw=2,
+                   label="this image")
+        ax.set_xlabel(label + " (0..1)")
+        ax.legend(loc="lower right", fontsize=8)
+    fig.suptitle("training images per class (boxes) and this image (red line)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised through AppTest
+    """The Streamlit page (run by ``streamlit run``)."""
+    import pandas as pd
+    import streamlit as st
+
+    from .model import load_model
+
+    model_path = model_path or os.environ.get(_ENV)
+    st.set_page_config(page_title="featbus", layout="wide")
+    st.title("featbus: breast image classification")
+    if not model_path:
+        st.error(f"no model: start the page with `featbus app MODEL` (or set {_ENV})")
+        return
+
+    @st.cache_resource(show_spinner="loading the model...")
+    def get_model(path: str):
+        return load_model(path)  # trust-checked: `featbus app --trust` adds the file to the list first
+
+    try:
+        model = get_model(model_path)
+    except (ValueError, OSError) as exc:
+        st.error(f"cannot load the model: {exc}")
+        return
+    m = model.manifest
+    with st.sidebar:
+        st.header("Model")
+        st.text(model.describe())
+        if m.get("holdout"):
+            h = m["holdout"]
+            st.write(f"held-out accuracy: {h['accuracy']:.3f} on {h['n_images']} images never seen in training")
+        st.caption("Explanations: " + ("Grad-CAM (CNN features, logistic regression)"
+                                       if _grad_cam_ok(model) else "occlusion sensitivity"))
+    upload = st.file_uploader("Image (PNG, JPEG, TIFF or DICOM)", type=UPLOAD_TYPES)
+    # ?image=PATH in the address pre-fills the path (the server only answers this computer)
+    path = st.text_input("...or the path of an image on this computer", value=st.query_params.get("image", ""))
+    image, name = None, None
+    try:
+        if upload is not None:
+            image, name = _read_upload(upload.name, upload.getvalue()), upload.name
+        elif path.strip():
+            from .io import read_image
+
+            image, name = read_image(path.strip()), path.strip()
+    except (ValueError, OSError) as exc:
+        st.error(f"cannot read the image: {exc}")
+        return
+    if image is None:
+        st.info("Upload an image to see the predicted class, the probabilities and why.")
+        return
+    with st.spinner("predicting and explaining..."):
+        res = analyse(model, image)
+    st.subheader(f"Predicted: {res['predicted']}")
+    proba = pd.DataFrame({"class": list(res["proba"]), "probability": list(res["proba"].values())})
+    cols = st.columns(3)
+    cols[0].image(np.asarray(res["image"]), caption=name, clamp=True, width="stretch")
+    cols[1].image(res["overlay"], caption=f"{res['method']}: regions behind '{res['target']}'",
+                  width="stretch")
+    cols[2].dataframe(proba.style.format({"probability": "{:.3f}"}), hide_index=True)
+    cols[2].bar_chart(proba.set_index("class"))
+    st.subheader("Intensity among the training classes")
+    st.pyplot(_intensity_figure(model, res["image"]))
+    pos = res["intensity"]
+    st.caption("Share of each class's training images below this image: " + "; ".join(
+        f"{c}: mean {v.get('mean')}%, std {v.get('std')}%" for c, v in pos["classes"].items()))
+
+
+def _grad_cam_ok(model) -> bool:
+    from .explain import supports_grad_cam
+
+    return supports_grad_cam(model)
+
+
+def streamlit_command(model_path: str, *, port: int = 8501) -> list[str]:
+    """The ``streamlit run`` command line of :func:`run_app` (127.0.0.1 only, headless)."""
+    return [sys.executable, "-m", "streamlit", "run", str(Path(__file__).resolve()),
+            "--server.address", "127.0.0.1", "--server.port", str(int(port)), "--server.headless", "true",
+            "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
+            "--client.toolbarMode", "minimal"]
+
+
+def run_app(model_path: str | os.PathLike, *, port: int = 8501) -> int:
+    """Serve the page for a model on http://127.0.0.1:PORT until interrupted; returns the exit status."""
+    try:
+        import streamlit  # noqa: F401
+    except ImportError as exc:
+        raise ImportError('featbus app needs Streamlit: pip install "featbus[app]"') from exc
+    env = dict(os.environ, **{_ENV: str(Path(model_path).resolve())})
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    print(f"featbus app: http://127.0.0.1:{port} (Ctrl+C to stop)", flush=True)
+    return subprocess.call(streamlit_command(str(model_path), port=port), env=env)
+
+
+if __name__ == "__main__":  # pragma: no cover - `streamlit run featbus/app.py`
+    # run as a script: the package is imported by absolute name, not relative to this file
+    sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+    from featbus.app import page as _page
+
+    _page()

@@ -1,0 +1,192 @@
+"""Export a featbus model to one TensorFlow Lite file: image in, class probabilities out.
+
+Supported models: a single :class:`~featbus.DeepFeatures` extractor (any backbone, layers and
+pooling) followed by a :class:`~sklearn.preprocessing.StandardScaler` (optional) and a
+:class:`~sklearn.linear_model.LogisticRegression`. The whole chain -- the backbone's ImageNet
+preprocessing, the CNN up to the feature layer(s), pooling, scaling and the softmax (sigmoid for
+two classes) of the logistic regression -- becomes one graph, so a phone needs nothing else.
+Handcrafted extractors (HOG, LBP...) have no TensorFlow form and SVC / random forest heads are not
+linear, so those models are refused with a message saying why; train with
+``--features <backbone> --classifier logreg`` for an exportable model.
+
+The file's input is one grey image already brought to the network size, float32 of shape
+``(1, height, width)`` with values in ``[0, 255]``: exactly what :func:`prepare_input` gives (the
+same crop/pad/stretch and area resize as :class:`~featbus.DeepFeatures`). Its output is
+``(1, n_classes)`` probabilities in the order of ``classes`` in the JSON written beside the file
+(``<file>.json``: classes, input size and aspect rule, featbus version, source model's manifest
+digest).
+
+``quantize=True`` stores weights as int8 (dynamic-range quantisation): about 4x smaller,
+probabilities move by the amount ``benchmarks/tflite_export.py`` prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ._version import __version__
+
+__all__ = ["export_tflite", "check_exportable", "prepare_input", "TFLiteModel"]
+
+
+def check_exportable(model) -> str | None:
+    """None when :func:`export_tflite` supports the model, else the reason it does not.
+
+    Examples
+    --------
+    >>> from featbus import make_phantoms
+    >>> from featbus.model import train_model
+    >>> m = train_model(make_phantoms(24, image_size=48, random_state=0), "intensity", classifier="logreg",
+    ...                 cross_validate=False, progress=False)
+    >>> check_exportable(m)  # doctest: +ELLIPSIS
+    'only CNN features can be exported: intensity (IntensityStats) has no TensorFlow form; ...'
+    """
+    from .explain import _linear_head
+
+    parts = model.features.transformer_list
+    others = [f"{n} ({type(e).__name__})" for n, e in parts if type(e).__name__ != "DeepFeatures"]
+    if others:
+        return (f"only CNN features can be exported: {', '.join(others)} has no TensorFlow form; "
+                "train with --features <backbone> alone")
+    if len(parts) != 1:
+        return "the model has several DeepFeatures extractors; export supports one"
+    if _linear_head(model) is None:
+        inner = f" of {type(model.head.steps[-1][1]).__name__}" if hasattr(model.head, "steps") else ""
+        return (f"the classifier must be a logistic regression (a linear model on the features), this one is "
+                f"{type(model.head).__name__}{inner}; train with --classifier logreg")
+    return None
+
+
+def prepare_input(model, image) -> np.ndarray:
+    """The TFLite input of one image: float32 ``(1, h, w)`` in [0, 255], resized as DeepFeatures does."""
+    from .io import load_item
+
+    (_, est), = model.features.transformer_list
+    x, _ = est._prepare(load_item(image, 0), 0)
+    return np.asarray(x, np.float32)[None]
+
+
+def _serving_function(model):
+    import tensorflow as tf
+
+    from .explain import _linear_head, _tf_pool, tf_preprocess
+
+    (_, est), = model.features.transformer_list
+    net = est.network()
+    scaler, clf = _linear_head(model)
+    coef = np.asarray(clf.coef_, np.float64)
+    intercept = np.asarray(clf.intercept_, np.float64)
+    if scaler is not None:  # fold the scaler into the linear layer: one matmul on the phone
+        scale = np.where(scaler.scale_ == 0, 1.0, scaler.scale_) if scaler.with_std else np.ones(coef.shape[1])
+        mean = scaler.mean_ if scaler.with_mean else np.zeros(coef.shape[1])
+        coef = coef / scale
+        intercept = intercept - coef @ mean
+    w = tf.constant(coef.T.astype(np.float32))
+    b = tf.constant(intercept.astype(np.float32))
+    h, wd = est.input_size_
+    binary = coef.shape[0] == 1
+
+    @tf.function(input_signature=[tf.TensorSpec((1, h, wd), tf.float32, name="image")])
+    def serve(x):
+        maps = net.extractor(tf_preprocess(x, net.backbone.preprocess), training=False)
+        maps = list(maps) if isinstance(maps, (list, tuple)) else [maps]
+        feats = tf.concat([_tf_pool(m, net.pooling) for m in maps], axis=1) if len(maps) > 1 \
+            else _tf_pool(maps[0], net.pooling)
+        logits = tf.matmul(feats, w) + b
+        if binary:
+            p = tf.sigmoid(logits)
+            return tf.concat([1.0 - p, p], axis=1)
+        return tf.nn.softmax(logits, axis=1)
+
+    return serve, net
+
+
+def export_tflite(model, path: str | os.PathLike, *, quantize: bool = False, overwrite: bool = False) -> Path:
+    """Write the model as a ``.tflite`` file (and ``<file>.json`` with its classes and input).
+
+    Parameters
+    ----------
+    model : FeatbusModel
+        See :func:`check_exportable`.
+    path : path
+    quantize : bool, default=False
+        Dynamic-range int8 weights (smaller file, small probability changes).
+    overwrite : bool, default=False
+
+    Returns
+    -------
+    path : Path
+
+    Raises
+    ------
+    ValueError
+        The model is not exportable (the message says why) or the file exists.
+    """
+    reason = check_exportable(model)
+    if reason:
+        raise ValueError(f"cannot export this model to TFLite: {reason}")
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True (--overwrite) to replace it")
+    import tensorflow as tf
+
+    serve, net = _serving_function(model)
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    # Keras 3 weights are resource variables, which the converter would keep as READ_VARIABLE ops
+    # that a bare interpreter cannot resolve (NaN or an error): freeze them into constants first
+    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], net.extractor)
+    if quantize:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    blob = converter.convert()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(blob)
+    (_, est), = model.features.transformer_list
+    meta = {"classes": [str(c) for c in model.classes_], "input": {
+        "shape": [1, *map(int, est.input_size_)], "dtype": "float32", "range": [0, 255], "channels": "gray",
+        "aspect": est.aspect, "resize": "cv2.INTER_AREA when shrinking, INTER_LINEAR when enlarging"},
+        "output": "probabilities, one per class", "quantized": bool(quantize), "featbus": __version__,
+        "source_pipeline_sha256": model.manifest.get("pipeline_sha256"),
+        "backbone": est.backbone, "layers": list(est.layers_)}
+    Path(str(path) + ".json").write_text(json.dumps(meta, indent=1))
+    return path
+
+
+class TFLiteModel:
+    """Run an exported file with the TFLite interpreter (CPU): ``predict_proba`` of prepared inputs.
+
+    Parameters
+    ----------
+    path : path
+        The ``.tflite`` file (its ``.json`` beside it gives the classes).
+    num_threads : int, default=1
+    """
+
+    def __init__(self, path: str | os.PathLike, num_threads: int = 1):
+        try:  # the standalone runtime (what a device uses), else TensorFlow's copy of it
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            import tensorflow as tf
+
+            Interpreter = tf.lite.Interpreter
+        import warnings
+
+        with warnings.catch_warnings():  # TF's copy announces its move to ai_edge_litert; same runtime
+            warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
+            self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        self._in = self.interpreter.get_input_details()[0]["index"]
+        self._out = self.interpreter.get_output_details()[0]["index"]
+        meta = Path(str(path) + ".json")
+        self.classes_ = np.asarray(json.loads(meta.read_text())["classes"]) if meta.is_file() else None
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities of one prepared input ``(1, h, w)`` (see :func:`prepare_input`)."""
+        self.interpreter.set_tensor(self._in, np.asarray(x, np.float32))
+        self.interpreter.invoke()
+        return np.array(self.interpreter.get_tensor(self._out))

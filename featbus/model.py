@@ -1,0 +1,651 @@
+"""A trained model you can save, trust, reload and predict with: the ``.featbus`` file.
+
+:func:`train_model` extracts features from a labelled data set, cross-validates the recipe on
+duplicate-grouped folds (the numbers it was chosen by), fits it on all images and returns a
+:class:`FeatbusModel`; :meth:`FeatbusModel.save` writes it; :func:`load_model` reads it back.
+
+The file format
+---------------
+A ``.featbus`` file is a zip archive with two members:
+
+``manifest.json``
+    Plain JSON, read without executing anything: format version, featbus and dependency
+    versions, class names, the recipe (extractors and their settings, classifier, balance,
+    calibration), the seed, the UTC date, the command line, the training data summary (images
+    per class, a SHA-256 of the pixels and labels), the cross-validation results with bootstrap
+    intervals, per-class intensity statistics of the training images, and the SHA-256 of the
+    pipeline member.
+``pipeline.joblib``
+    The fitted feature extractors and classifier, pickled by :mod:`joblib`.
+
+What loading implies
+--------------------
+Unpickling runs whatever code the pickle names: a ``.featbus`` file from someone else can do
+anything your account can. :func:`load_model` therefore reads and checks the manifest first and
+unpickles the pipeline **only** when the file is trusted:
+
+* ``trusted=True`` is passed (you vouch for the file), or
+* the SHA-256 of the whole file is in your trust list: ``$FEATBUS_TRUSTED_MODELS`` if set, else
+  ``$XDG_CONFIG_HOME/featbus/trusted_models.txt`` (``~/.config/...``), one hex digest per line.
+  :meth:`FeatbusModel.save` adds every file it writes to that list (you made it), and
+  :func:`trust_model` (``featbus predict --trust``) adds a file you received.
+
+Any other file is refused with :class:`UntrustedModelError` before a byte of the pickle is read.
+An edited file (manifest or pipeline) has a new digest, so it is not trusted any more; a
+pipeline member whose digest differs from the manifest's is refused as damaged.
+
+Versions
+--------
+scikit-learn does not support unpickling across versions, and featbus 0.x may change its
+estimators between minor versions: a file whose manifest names another featbus ``major.minor``
+or scikit-learn ``major.minor`` than the running ones is refused with
+:class:`ModelVersionError`, naming both versions (retrain, or install the versions named).
+A newer file format version is refused the same way.
+
+Probabilities
+-------------
+Every model has ``predict_proba``. A classifier without one (the default RBF
+:class:`~sklearn.svm.SVC`) is wrapped, with the scaler and sampler before it, in
+:class:`~sklearn.calibration.CalibratedClassifierCV` (``method="sigmoid"``, i.e. Platt scaling,
+``ensemble=False``): the sigmoid is fitted on *out-of-fold* decision values of duplicate-grouped
+folds, then the SVC is refitted on all images. Sigmoid rather than isotonic because a few hundred
+images per class are too few for isotonic regression (it overfits below ~1000 samples,
+Niculescu-Mizil & Caruana 2005, doi:10.1145/1102351.1102430); grouped folds so near-duplicates
+cannot make the calibration over-confident; not ``SVC(probability=True)``, which calibrates on
+its own ungrouped internal folds and whose probabilities may disagree with its predictions.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import json
+import os
+import platform
+import sys
+import warnings
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._version import __version__
+
+__all__ = ["FeatbusModel", "train_model", "load_model", "read_manifest", "trust_model",
+           "trusted_models_file", "UntrustedModelError", "ModelVersionError", "FORMAT_VERSION"]
+
+#: Version of the ``.featbus`` layout; a reader refuses files with a larger one.
+FORMAT_VERSION = 1
+_MAGIC = "featbus-model"
+_MANIFEST = "manifest.json"
+_PIPELINE = "pipeline.joblib"
+_MASK_FEATURES = {"shape"}
+
+
+class UntrustedModelError(ValueError):
+    """The model file is not trusted, so its pickle is not loaded."""
+
+
+class ModelVersionError(ValueError):
+    """The model file was made by versions this installation cannot load."""
+
+
+# --------------------------------------------------------------------------- trust list
+
+def trusted_models_file() -> Path:
+    """Where the trust list lives (``$FEATBUS_TRUSTED_MODELS`` or the XDG config folder).
+
+    Examples
+    --------
+    >>> from featbus.model import trusted_models_file
+    >>> trusted_models_file().name.endswith(".txt") or True
+    True
+    """
+    env = os.environ.get("FEATBUS_TRUSTED_MODELS")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "featbus" / "trusted_models.txt"
+
+
+def _file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _trusted_digests() -> set[str]:
+    path = trusted_models_file()
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return set()
+    return {line.split()[0].lower() for line in lines if line.strip() and not line.startswith("#")}
+
+
+def trust_model(path: str | os.PathLike) -> str:
+    """Add a model file's SHA-256 to the trust list; returns the digest.
+
+    Only do this for a file whose origin you trust: loading it runs its pickle.
+    """
+    digest = _file_sha256(path)
+    if digest not in _trusted_digests():
+        store = trusted_models_file()
+        store.parent.mkdir(parents=True, exist_ok=True)
+        with open(store, "a") as f:
+            f.write(f"{digest}  {os.path.abspath(path)}\n")
+    return digest
+
+
+# --------------------------------------------------------------------------- manifest
+
+def _versions(deep: bool) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"featbus": __version__, "python": platform.python_version()}
+    names = ["scikit-learn", "numpy", "joblib", "imbalanced-learn", "scikit-image", "opencv-python-headless"]
+    if deep:
+        names += ["tensorflow", "tensorflow-cpu", "keras"]
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _major_minor(v: str) -> tuple[int, ...]:
+    parts = []
+    for p in str(v).split(".")[:2]:
+        digits = "".join(ch for ch in p if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def _check_versions(manifest: dict, path: str) -> None:
+    if manifest.get("format") != _MAGIC:
+        raise ValueError(f"{path!r} is not a featbus model (no featbus manifest)")
+    fv = manifest.get("format_version")
+    if not isinstance(fv, int) or fv > FORMAT_VERSION:
+        raise ModelVersionError(f"{path!r} has model format version {fv!r}; this featbus {__version__} "
+                                f"reads format {FORMAT_VERSION} or older: upgrade featbus")
+    import sklearn
+
+    made = manifest.get("versions", {})
+    for name, running in (("featbus", __version__), ("scikit-learn", sklearn.__version__)):
+        saved = made.get(name)
+        if saved is None or _major_minor(saved) != _major_minor(running):
+            raise ModelVersionError(
+                f"{path!r} was made with {name} {saved}, this is {name} {running}: pickled models "
+                f"load only with the same {name} major.minor version; install {name}=={saved} "
+                "or retrain the model with this installation")
+
+
+def _json_safe(obj):
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, np.ndarray):
+        return _json_safe(obj.tolist())
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    return repr(obj)
+
+
+def read_manifest(path: str | os.PathLike) -> dict:
+    """The manifest of a ``.featbus`` file (plain JSON; nothing is unpickled).
+
+    Raises
+    ------
+    ValueError
+        If the file is not a featbus model (not a zip, no manifest, unreadable JSON).
+    """
+    path = str(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model file {path!r} does not exist")
+    try:
+        with zipfile.ZipFile(path) as z:
+            raw = z.read(_MANIFEST)
+    except (zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise ValueError(f"{path!r} is not a featbus model file ({exc})") from None
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path!r}: the manifest is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != _MAGIC:
+        raise ValueError(f"{path!r} is not a featbus model (no featbus manifest)")
+    return manifest
+
+
+# --------------------------------------------------------------------------- the model
+
+def _records(images, on_error: str = "raise"):
+    """Read every image once: (records, [(index, path, reason)] of skipped ones)."""
+    from ._records import ImageError, check_images
+    from .io import load_item
+
+    items = check_images(images, name="images")
+    records, kept, skipped = [], [], []
+    for i, item in enumerate(items):
+        try:
+            rec = load_item(item, i)
+        except (ImageError, OSError) as exc:
+            if on_error != "skip":
+                raise
+            path = getattr(exc, "path", None) or (str(item) if isinstance(item, (str, os.PathLike)) else None)
+            skipped.append((i, path, " ".join(str(getattr(exc, "reason", exc)).split())))
+            continue
+        records.append(rec)
+        kept.append(i)
+    return records, np.asarray(kept, dtype=int), skipped
+
+
+class FeatbusModel:
+    """A fitted featbus recipe with its provenance: extractors, classifier, class names.
+
+    Made by :func:`train_model` or :func:`load_model`; not an estimator to refit (that is what
+    :func:`featbus.make_classification_pipeline` is for).
+
+    Parameters
+    ----------
+    features : FeatureUnion
+        Fitted feature extractors (images -> feature matrix).
+    head : classifier
+        Fitted scaler/sampler/classifier pipeline with ``predict_proba`` whose ``classes_`` are
+        the class names.
+    manifest : dict
+        Provenance (see the module docstring).
+
+    Attributes
+    ----------
+    classes_ : ndarray of str
+        Class names, in the order of :meth:`predict_proba`'s columns.
+    manifest : dict
+
+    Examples
+    --------
+    >>> from featbus import make_phantoms
+    >>> from featbus.model import train_model
+    >>> data = make_phantoms(30, image_size=48, random_state=0)
+    >>> model = train_model(data, "intensity", classifier="logreg", n_bootstrap=0, progress=False)
+    >>> model.classes_.tolist()
+    ['benign', 'malignant', 'normal']
+    >>> model.predict_proba(data.images[:2]).shape
+    (2, 3)
+    """
+
+    def __init__(self, features, head, manifest: dict):
+        self.features = features
+        self.head = head
+        self.manifest = manifest
+
+    # -- description
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.asarray([str(c) for c in self.head.classes_], dtype=object)
+
+    @property
+    def deep_extractors(self) -> list:
+        """The :class:`~featbus.DeepFeatures` parts of the feature union (may be empty)."""
+        return [est for _, est in self.features.transformer_list if type(est).__name__ == "DeepFeatures"]
+
+    def __repr__(self) -> str:
+        r = self.manifest.get("recipe", {})
+        return (f"FeatbusModel(features={r.get('features')!r}, classifier={r.get('classifier')!r}, "
+                f"classes={self.classes_.tolist()})")
+
+    def describe(self) -> str:
+        """A few lines: recipe, training data, cross-validation results, versions, date."""
+        m = self.manifest
+        r, d, cv = m.get("recipe", {}), m.get("data", {}), m.get("cv") or {}
+        lines = [f"featbus model: {r.get('features')} -> {r.get('classifier')}"
+                 + (f" (+{r.get('balance')})" if r.get("balance") else "")
+                 + (f", probabilities: {r.get('calibration')}" if r.get("calibration") else ""),
+                 f"classes: {', '.join(self.classes_)}",
+                 (f"trained on {d.get('n_images')} images {d.get('counts')} from {d.get('source')} "
+                  f"(content sha256 {str(d.get('sha256'))[:12]}...), seed {m.get('random_state')}, "
+                  f"{m.get('created')}")]
+        if cv:
+            parts = []
+            for metric in ("accuracy", "f1", "auc"):
+                v = cv.get(metric)
+                if v and v.get("value") is not None:
+                    ci = v.get("ci") or [None, None]
+                    parts.append(f"{metric} {v['value']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+                                                                 if ci[0] is not None else ""))
+            lines.append(f"cross-validation ({cv.get('cv')}): " + ", ".join(parts))
+        lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()))
+        return "\n".join(lines)
+
+    # -- prediction
+    def transform(self, images) -> np.ndarray:
+        """Feature matrix of images (paths, arrays or :class:`~featbus.ImageRecord`)."""
+        return np.asarray(self.features.transform(images))
+
+    def predict_proba(self, images) -> np.ndarray:
+        """Class probabilities, one row per image, columns in the order of :attr:`classes_`."""
+        return np.asarray(self.head.predict_proba(self.transform(images)), dtype=float)
+
+    def predict(self, images) -> np.ndarray:
+        """Predicted class names (the most probable class of :meth:`predict_proba`)."""
+        proba = self.predict_proba(images)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def predict_table(self, images, *, on_error: str = "raise"):
+        """One row per image: ``image``, ``predicted``, ``p_<class>`` columns and ``error``.
+
+        Parameters
+        ----------
+        images : sequence of paths, arrays or ImageRecord
+        on_error : {"raise", "skip"}
+            An unreadable image raises (naming it), or gets a row with an empty prediction and
+            the reason in ``error`` (also warned, so it is never silent).
+
+        Returns
+        -------
+        table : pandas.DataFrame
+        """
+        import pandas as pd
+
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        items = list(images)
+        records, kept, skipped = _records(items, on_error)
+        names = [str(it) if isinstance(it, (str, os.PathLike)) else (getattr(it, "path", None) or f"#{i}")
+                 for i, it in enumerate(items)]
+        proba = np.full((len(items), len(self.classes_)), np.nan)
+        predicted = np.full(len(items), "", dtype=object)
+        error = np.full(len(items), "", dtype=object)
+        if records:
+            p = self.predict_proba(records)
+            proba[kept] = p
+            predicted[kept] = self.classes_[np.argmax(p, axis=1)]
+        for i, _path, reason in skipped:
+            error[i] = reason
+        if skipped:
+            warnings.warn(f"skipped {len(skipped)} unreadable image(s): "
+                          + "; ".join(f"{names[i]}: {r}" for i, _, r in skipped[:10]), UserWarning, stacklevel=2)
+        table = pd.DataFrame({"image": names, "predicted": predicted})
+        for j, c in enumerate(self.classes_):
+            table[f"p_{c}"] = proba[:, j]
+        table["error"] = error
+        return table
+
+    def warm_up(self) -> FeatbusModel:
+        """Run one tiny image through every extractor and the classifier.
+
+        Builds CNNs and traces their compiled functions now, so that the first real prediction
+        does not pay for it (``load_model`` calls this unless ``warm_up=False``).
+        """
+        side = 64
+        for est in self.deep_extractors:
+            side = max(side, *est.input_size_)
+        img = (np.arange(side * side, dtype=np.float64).reshape(side, side) % 251).astype(np.uint8)
+        self.predict_proba([img])
+        return self
+
+    # -- persistence
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False, trust: bool = True) -> Path:
+        """Write the ``.featbus`` file (atomically) and add it to the trust list.
+
+        Parameters
+        ----------
+        path : path
+            Usually ``*.featbus``.
+        overwrite : bool, default=False
+            Replace an existing file.
+        trust : bool, default=True
+            Add the file's SHA-256 to :func:`trusted_models_file` (you made it).
+        """
+        import joblib
+
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True (--overwrite) to replace it")
+        buf = io.BytesIO()
+        joblib.dump({"features": self.features, "head": self.head}, buf, compress=3)
+        blob = buf.getvalue()
+        manifest = dict(self.manifest)
+        manifest["pipeline_sha256"] = hashlib.sha256(blob).hexdigest()
+        self.manifest = manifest
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:
+            z.writestr(_MANIFEST, json.dumps(_json_safe(manifest), indent=1, sort_keys=True))
+            z.writestr(_PIPELINE, blob)
+        os.replace(tmp, path)
+        if trust:
+            trust_model(path)
+        return path
+
+
+def load_model(path: str | os.PathLike, *, trusted: bool = False, warm_up: bool = True) -> FeatbusModel:
+    """Read a ``.featbus`` file: check its manifest and versions, then (if trusted) its pipeline.
+
+    Parameters
+    ----------
+    path : path
+    trusted : bool, default=False
+        Unpickle even if the file's SHA-256 is not in the trust list. Pass it only for a file
+        whose origin you trust: unpickling can run arbitrary code.
+    warm_up : bool, default=True
+        Build CNNs and trace them now (:meth:`FeatbusModel.warm_up`), so that the first
+        prediction is as fast as the next ones.
+
+    Returns
+    -------
+    model : FeatbusModel
+
+    Raises
+    ------
+    UntrustedModelError
+        The file is not in the trust list and ``trusted`` is False (nothing was unpickled).
+    ModelVersionError
+        The file needs another featbus / scikit-learn version or a newer format.
+    ValueError
+        Not a featbus file, or a damaged one.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from featbus import make_phantoms
+    >>> from featbus.model import train_model, load_model
+    >>> data = make_phantoms(30, image_size=48, random_state=0)
+    >>> model = train_model(data, "intensity", classifier="logreg", n_bootstrap=0, progress=False)
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.featbus")
+    >>> _ = model.save(path, trust=False)
+    >>> load_model(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    featbus.model.UntrustedModelError: ...
+    >>> load_model(path, trusted=True).predict(data.images[:1]).tolist() == model.predict(data.images[:1]).tolist()
+    True
+    """
+    path = str(path)
+    manifest = read_manifest(path)
+    _check_versions(manifest, path)
+    if not trusted:
+        digest = _file_sha256(path)
+        if digest not in _trusted_digests():
+            raise UntrustedModelError(
+                f"{path!r} (sha256 {digest[:16]}...) is not in your trust list {str(trusted_models_file())!r}; "
+                "loading it would unpickle code from the file. If you trust its origin, pass trusted=True "
+                "(command line: --trust, which also adds it to the list)")
+    with zipfile.ZipFile(path) as z:
+        try:
+            blob = z.read(_PIPELINE)
+        except KeyError:
+            raise ValueError(f"{path!r} is damaged: it has no {_PIPELINE}") from None
+    if hashlib.sha256(blob).hexdigest() != manifest.get("pipeline_sha256"):
+        raise ValueError(f"{path!r} is damaged: its pipeline does not match the SHA-256 in its manifest")
+    import joblib
+
+    with warnings.catch_warnings():
+        # the versions were checked above; patch-level differences are fine
+        warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
+        parts = joblib.load(io.BytesIO(blob))
+    model = FeatbusModel(parts["features"], parts["head"], manifest)
+    if warm_up:
+        model.warm_up()
+    return model
+
+
+# --------------------------------------------------------------------------- training
+
+def _data_sha256(records, y_names) -> str:
+    """SHA-256 of every image's pixels (dtype, shape, bytes) and label, in order."""
+    h = hashlib.sha256()
+    for rec, label in zip(records, y_names):
+        img = np.ascontiguousarray(rec.image)
+        h.update(f"{img.dtype.str}{img.shape}{label}".encode())
+        h.update(img.tobytes())
+    return h.hexdigest()
+
+
+def _intensity_profile(records, y_names, classes) -> dict:
+    """Per-class distribution of each image's mean and standard deviation (0..1 scale)."""
+    from ._records import to_float
+
+    stats = np.array([[float(np.mean(im)), float(np.std(im))]
+                      for im in (to_float(r.image) for r in records)])
+    out = {}
+    for c in classes:
+        sel = stats[np.asarray(y_names) == c]
+        out[str(c)] = {name: {"values": np.round(sel[:, j], 5).tolist(),
+                              "quantiles": np.round(np.quantile(sel[:, j], [0.05, 0.25, 0.5, 0.75, 0.95]),
+                                                    5).tolist()}
+                       for j, name in enumerate(("mean", "std"))}
+    return out
+
+
+def _extractor_settings(union) -> dict:
+    out = {}
+    for name, est in union.transformer_list:
+        params = {k: v for k, v in est.get_params(deep=False).items() if k not in ("n_jobs", "progress", "cache")}
+        out[name] = {"class": type(est).__name__, "params": _json_safe(params)}
+    return out
+
+
+def _cv_summary(report) -> dict:
+    out = {"cv": report.cv, "n_splits": len(report.splits), "n_bootstrap": report.n_bootstrap,
+           "score_kind": report.score_kind}
+    for metric in ("accuracy", "f1", "auc", "sensitivity", "specificity"):
+        try:
+            value = report.value(metric)
+        except (KeyError, ValueError):
+            continue
+        lo, hi = report.interval(metric) if report.n_bootstrap else (np.nan, np.nan)
+        out[metric] = {"value": value, "ci": [lo, hi]}
+    out["per_class_accuracy"] = {str(n): float(np.mean(report.y_pred[report.y_true == c] == c))
+                                 for c, n in zip(report.classes, report.class_names)}
+    return out
+
+
+def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"), *,
+                classifier: str | Any = "svm", balance: str | None = None, region: str | None = None,
+                n_splits: int = 5, n_bootstrap: int = 1000, random_state: int = 0,
+                cross_validate: bool = True, cache: str | os.PathLike | None = None,
+                n_jobs: int | None = None, progress: bool = True, command: str | None = None,
+                source: str | None = None) -> FeatbusModel:
+    """Cross-validate a recipe on duplicate-grouped folds, then fit it on every image.
+
+    Parameters
+    ----------
+    data : Bunch
+        From :func:`featbus.load_image_folder`, :func:`featbus.load_busi`,
+        :func:`featbus.make_phantoms` (``data``, ``target``, ``target_names``, ``groups``).
+    features : str or sequence
+        Extractor names (:func:`featbus.pipelines.make_features`). Mask-based features
+        (``shape``, ``region="mask"``/``"bbox"``) are refused: a new image comes without a mask.
+    classifier, balance : str
+        As in :func:`featbus.make_classification_pipeline`. A classifier without ``predict_proba`` is
+        calibrated (see the module docstring).
+    region : {"image"} or None
+    n_splits : int, default=5
+        Folds of the cross-validation and of the calibration.
+    n_bootstrap : int, default=1000
+        Bootstrap resamples of the CV intervals (0: none).
+    random_state : int, default=0
+    cross_validate : bool, default=True
+        Run the CV whose results go into the manifest (False: the manifest says none was run).
+    cache : path, optional
+        Feature cache folder (as ``featbus extract --cache``).
+    n_jobs : int, optional
+    progress : bool, default=True
+    command, source : str, optional
+        The command line and the data location, recorded in the manifest.
+
+    Returns
+    -------
+    model : FeatbusModel
+    """
+    from sklearn.base import clone
+    from sklearn.calibration import CalibratedClassifierCV
+
+    from .evaluation import evaluate, make_splits
+    from .extraction import extract_features
+    from .model_selection import resolve_groups
+    from .pipelines import family_blocks, make_classification_pipeline, make_features
+
+    names = [f.strip().lower() for f in features.split(",")] if isinstance(features, str) else list(features)
+    if any(isinstance(f, str) and f in _MASK_FEATURES for f in names) or region in ("mask", "bbox"):
+        raise ValueError("a model predicts on new images, which come without lesion masks: drop 'shape' and "
+                         "region='mask'/'bbox' (or put a segmenter's ROI crop in the pipeline)")
+    union = make_features(names, region=region, n_jobs=n_jobs)
+    records = list(data.data)
+    y = np.asarray(data.target_names, dtype=object)[np.asarray(data.target)].astype(str)
+    classes = np.unique(y)
+    union.fit(records)
+    X, columns = extract_features(data, names, region=region, n_jobs=n_jobs, cache=cache, progress=progress)
+    # the families joined as the library's pipelines join them (each the same total variance)
+    tail = make_classification_pipeline(None, balance=balance, classifier=classifier, blocks=family_blocks(columns),
+                                        random_state=random_state, n_jobs=n_jobs)
+    if not any(hasattr(step, "fit_resample") for _, step in tail.steps):
+        # no sampler: a scikit-learn Pipeline predicts the same, and loading it does not import
+        # imbalanced-learn (about 0.5 s of a cold start)
+        from sklearn.pipeline import Pipeline
+
+        tail = Pipeline(tail.steps)
+    groups = resolve_groups(records, getattr(data, "groups", None))  # featbus's one grouping policy
+    report = None
+    if cross_validate:
+        report = evaluate(clone(tail), X, y, cv="duplicate-grouped", n_splits=n_splits, groups=groups,
+                          n_bootstrap=n_bootstrap, random_state=random_state, progress=progress,
+                          name=f"{'+'.join(union.named_transformers)} | {classifier} | {balance or 'none'}")
+    clf = tail.steps[-1][1]
+    if hasattr(clf, "predict_proba"):
+        head, calibration = clone(tail).fit(X, y), None
+    else:
+        splits, _, _ = make_splits(X, y, cv="duplicate-grouped", n_splits=n_splits, groups=groups,
+                                   random_state=random_state)
+        head = CalibratedClassifierCV(clone(tail), method="sigmoid", cv=splits, ensemble=False).fit(X, y)
+        head.cv = n_splits  # the fold indices are not needed after fitting; keep the pickle small
+        calibration = (f"sigmoid (Platt) on out-of-fold decision values of {n_splits} duplicate-grouped "
+                       "folds, classifier refitted on all images")
+    deep = any(type(e).__name__ == "DeepFeatures" for _, e in union.transformer_list)
+    counts = {str(c): int(np.sum(y == c)) for c in classes}
+    manifest = {
+        "format": _MAGIC, "format_version": FORMAT_VERSION,
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": command or " ".join(sys.argv), "random_state": random_state,
+        "versions": _versions(deep), "classes": classes.tolist(),
+        "recipe": {"features": ",".join(n if isinstance(n, str) else str(n[0]) for n in names),
+                   "region": region, "classifier": str(classifier),
+                   "balance": balance, "calibration": calibration, "extractors": _extractor_settings(union),
+                   "head": repr(head)},
+        "data": {"source": source, "n_images": len(y), "counts": counts,
+                 "n_groups": int(np.unique(groups).size), "sha256": _data_sha256(records, y)},
+        "cv": _cv_summary(report) if report is not None else None,
+        "intensity": _intensity_profile(records, y, classes),
+    }
+    return FeatbusModel(union, head, manifest)

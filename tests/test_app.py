@@ -1,0 +1,198 @@
+"""The Streamlit page (AppTest, in the suite) and the real server in a headless browser (skips without one)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from featbus.app import analyse, intensity_position, streamlit_command
+from featbus.datasets import make_phantoms
+from featbus.model import train_model
+
+APP = Path(__file__).resolve().parents[1] / "featbus" / "app.py"
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("app")
+    before = os.environ.get("FEATBUS_TRUSTED_MODELS")
+    os.environ["FEATBUS_TRUSTED_MODELS"] = str(root / "trusted.txt")  # never the user's own list
+    data = make_phantoms(45, image_size=64, random_state=0)
+    model = train_model(data, "intensity,lbp", classifier="svm", n_bootstrap=50, progress=False)
+    path = model.save(root / "m.featbus")
+    image = root / "case.png"
+    Image.fromarray(make_phantoms(3, image_size=64, random_state=7).images[0]).save(image)
+    yield model, path, image
+    if before is None:
+        os.environ.pop("FEATBUS_TRUSTED_MODELS", None)
+    else:
+        os.environ["FEATBUS_TRUSTED_MODELS"] = before
+
+
+def test_analyse_gives_what_the_page_shows(saved_model):
+    model, _, image = saved_model
+    res = analyse(model, str(image))
+    assert res["predicted"] in model.classes_ and abs(sum(res["proba"].values()) - 1) < 1e-9
+    assert res["overlay"].shape == (64, 64, 3) and res["method"] == "occlusion"
+    assert set(res["intensity"]["classes"]) == set(model.classes_)
+    for c in res["intensity"]["classes"].values():
+        assert 0 <= c["mean"] <= 100 and 0 <= c["std"] <= 100
+
+
+def test_intensity_position_of_the_training_extremes(saved_model):
+    model, _, _ = saved_model
+    assert all(v["mean"] == 0 for v in intensity_position(model, np.zeros((8, 8)))["classes"].values())
+
+
+def test_page_with_streamlit_apptest(saved_model, monkeypatch):
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    model, path, image = saved_model
+    monkeypatch.setenv("FEATBUS_APP_MODEL", str(path))
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    assert not at.exception
+    assert "Upload an image" in at.info[0].value
+    at.text_input[0].input(str(image)).run()
+    assert not at.exception, at.exception
+    predicted = at.subheader[0].value
+    assert predicted.startswith("Predicted: ") and predicted.split(": ")[1] in model.classes_
+    assert predicted.split(": ")[1] == model.predict([str(image)])[0]
+    assert len(at.get("image")) == 3 and len(at.dataframe) == 1  # image, overlay, intensity plot; probabilities
+    assert at.subheader[1].value.startswith("Intensity") and any("benign" in c.value for c in at.caption)
+
+
+def test_page_reports_an_unreadable_path(saved_model, monkeypatch, tmp_path):
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    _, path, _ = saved_model
+    monkeypatch.setenv("FEATBUS_APP_MODEL", str(path))
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    at.text_input[0].input(str(bad)).run()
+    assert not at.exception and "cannot read the image" in at.error[0].value
+
+
+def test_server_binds_to_localhost_only():
+    cmd = streamlit_command("m.featbus", port=8600)
+    assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
+    assert cmd[cmd.index("--browser.gatherUsageStats") + 1] == "false"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def screenshot(browser: str, url: str, out: Path, *, wait: float = 20, size=(1300, 1000)) -> Path:
+    """Load url in headless Chromium and save a PNG after `wait` real seconds (DevTools protocol).
+
+    ``chromium --screenshot`` shoots at the load event, before Streamlit's websocket has drawn
+    anything; here the page gets real time to talk to the server first.
+    """
+    import base64
+    import json
+    import urllib.request
+
+    from websockets.sync.client import connect
+
+    port = _free_port()
+    proc = subprocess.Popen([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                             f"--remote-debugging-port={port}", "about:blank"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                tabs = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=2))
+                page = next(t for t in tabs if t.get("type") == "page")
+                break
+            except (OSError, StopIteration, ValueError):
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("the browser's DevTools endpoint did not answer")
+        with connect(page["webSocketDebuggerUrl"], max_size=None) as ws:
+            counter = iter(range(1, 10**6))
+
+            def call(method, **params):
+                n = next(counter)
+                ws.send(json.dumps({"id": n, "method": method, "params": params}))
+                while True:
+                    msg = json.loads(ws.recv(timeout=120))
+                    if msg.get("id") == n:
+                        return msg.get("result", {})
+
+            call("Page.enable")
+            call("Emulation.setDeviceMetricsOverride", width=size[0], height=size[1], deviceScaleFactor=1,
+                 mobile=False)
+            call("Page.navigate", url=url)
+            time.sleep(wait)
+            out.write_bytes(base64.b64decode(call("Page.captureScreenshot", format="png")["data"]))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return out
+
+
+def test_real_server_in_a_headless_browser(saved_model, tmp_path):
+    """Start `featbus app`, load the page with an image in headless Chromium, check it was drawn."""
+    pytest.importorskip("streamlit")
+    pytest.importorskip("websockets")
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        pytest.skip("no headless browser (chromium) installed")
+    _, path, image = saved_model
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=str(APP.parents[1]))
+    server = subprocess.Popen([sys.executable, "-m", "featbus", "app", str(path), "--port", str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the app did not start listening on 127.0.0.1")
+        from urllib.parse import quote
+
+        shot = screenshot(browser, f"http://127.0.0.1:{port}/?image={quote(str(image))}", tmp_path / "page.png")
+        rgb = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+        # the overlay's colours are on the page: pixels far from grey (the page itself is grey/white/blue)
+        colourful = (np.abs(rgb[..., 0] - rgb[..., 1]) > 60) & (rgb[..., 0] > 150)
+        assert rgb.std() > 20 and colourful.sum() > 20
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("fmt,name", [("PNG", "a.png"), ("JPEG", "b.jpg")])
+def test_uploaded_bytes_are_read_like_files(fmt, name):
+    import io
+
+    from featbus.app import _read_upload
+
+    image = make_phantoms(1, image_size=64, random_state=1).images[0]
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format=fmt)
+    got = _read_upload(name, buf.getvalue())
+    assert got.shape == image.shape
+    if fmt == "PNG":
+        assert np.array_equal(got, image)
+    with pytest.raises(ValueError):
+        _read_upload("c.png", b"not an image")

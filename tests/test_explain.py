@@ -1,0 +1,125 @@
+"""Explanations: occlusion sensitivity peaks on a phantom lesion; Grad-CAM is the linear head's gradient."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.utils import Bunch
+
+from featbus import ImageRecord
+from featbus.datasets import make_phantoms
+from featbus.explain import (
+    _class_weights,
+    _deep_columns,
+    _tf_pool,
+    explain,
+    explain_to_files,
+    grad_cam,
+    occlusion_map,
+    overlay,
+    supports_grad_cam,
+    tf_preprocess,
+)
+from featbus.model import train_model
+
+SIZE = 64
+
+
+def lesion_set(n: int, seed: int) -> Bunch:
+    """Lesion-free phantoms; every other one gets a dark disk (the only cue of class 'lesion')."""
+    ph = make_phantoms(n, image_size=SIZE, weights=(0, 0, 1), random_state=seed)
+    rng = np.random.RandomState(seed)
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    images, masks = [], []
+    for i, im in enumerate(ph.images):
+        im = im.astype(float)
+        mask = np.zeros(im.shape, bool)
+        if i % 2:
+            r = rng.uniform(8, 11)
+            cy, cx = rng.uniform(r + 4, SIZE - r - 4, 2)
+            mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+            im[mask] *= 0.1  # hypoechoic, like a lesion
+        images.append(im.clip(0, 255).astype(np.uint8))
+        masks.append(mask)
+    target = np.arange(n) % 2
+    return Bunch(data=[ImageRecord(im) for im in images], images=images, masks=masks, target=target,
+                 target_names=np.array(["none", "lesion"]), groups=np.arange(n))
+
+
+@pytest.fixture(scope="module")
+def lesion_model():
+    return train_model(lesion_set(100, 0), "intensity", classifier="logreg", n_bootstrap=0, progress=False)
+
+
+def test_occlusion_map_peaks_on_the_lesion(lesion_model):
+    test = lesion_set(12, 1)
+    patch = max(8, SIZE // 6)
+    for image, mask in zip(test.images, test.masks):
+        if not mask.any():
+            continue
+        sens = occlusion_map(lesion_model, image, target="lesion", patch=patch)
+        assert sens.shape == image.shape
+        peak = np.unravel_index(np.argmax(sens), sens.shape)
+        # an occlusion map has the patch's resolution: the peak is on the lesion or within half a patch
+        rows, cols = np.nonzero(mask)
+        dist = np.min(np.hypot(rows - peak[0], cols - peak[1]))
+        assert dist <= patch / 2, (peak, dist)
+        assert sens[mask].mean() > sens[~mask].mean()
+
+
+def test_overlay_and_files(lesion_model, tmp_path):
+    test = lesion_set(4, 2)
+    path = tmp_path / "lesion.png"
+    Image.fromarray(test.images[1]).save(path)
+    files = explain_to_files(lesion_model, [str(path), test.images[1]], tmp_path / "out")
+    assert [f.split("/")[-1] for f in files] == ["lesion.occlusion.png", "image1.occlusion.png"]
+    rgb = np.asarray(Image.open(files[0]))
+    assert rgb.shape == (SIZE, SIZE, 3)
+    # where the map is not positive the overlay is the plain grey image
+    flat = overlay(test.images[0], np.zeros((SIZE, SIZE)))
+    assert np.array_equal(flat[..., 0], flat[..., 2])
+    res = explain(lesion_model, test.images[1])
+    assert res["method"] == "occlusion" and set(res["proba"]) == {"none", "lesion"}
+    with pytest.raises(ValueError, match="not a class"):
+        occlusion_map(lesion_model, test.images[1], target="benign")
+
+
+@pytest.fixture(scope="module")
+def deep_model():
+    pytest.importorskip("tensorflow")
+    from featbus import DeepFeatures
+
+    deep = DeepFeatures(backbone="efficientnet_lite0", weights=None, input_size=32, pooling=("avg", "max"))
+    data = make_phantoms(24, image_size=48, random_state=0)
+    return train_model(data, [("lite0", deep), "intensity"], classifier="logreg", n_bootstrap=0,
+                       cross_validate=False, progress=False)
+
+
+def test_grad_cam_uses_the_exact_class_logit(deep_model):
+    import tensorflow as tf
+
+    assert supports_grad_cam(deep_model)
+    images = make_phantoms(3, image_size=48, random_state=9).images
+    X = deep_model.transform(images)
+    scaler, clf = deep_model.head.steps[0][1], deep_model.head.steps[-1][1]
+    logits = clf.decision_function(scaler.transform(X))
+    for k in range(len(deep_model.classes_)):
+        w, b = _class_weights(deep_model, k)
+        # the raw-feature weights reproduce the classifier's logit (tolerance: float32 features)
+        np.testing.assert_allclose(X @ w + b, logits[:, k], rtol=1e-5, atol=1e-4)
+    # the TF re-expression of the pooled features equals DeepFeatures' own features
+    est, cols = _deep_columns(deep_model)
+    net = est.network()
+    x = np.stack([est._prepare(im, i)[0] for i, im in enumerate(images)])
+    maps = net.extractor(tf_preprocess(tf.constant(x), net.backbone.preprocess), training=False)
+    np.testing.assert_allclose(_tf_pool(maps, net.pooling).numpy(), X[:, cols], rtol=1e-4, atol=1e-4)
+    cam = grad_cam(deep_model, images[0])
+    assert cam.shape == images[0].shape and cam.min() >= 0 and cam.max() <= 1
+    assert explain(deep_model, images[0])["method"] == "gradcam"
+
+
+def test_grad_cam_refuses_what_it_cannot_explain(lesion_model):
+    assert not supports_grad_cam(lesion_model)
+    with pytest.raises(ValueError, match="use occlusion_map"):
+        grad_cam(lesion_model, np.zeros((SIZE, SIZE), np.uint8))

@@ -1,0 +1,315 @@
+"""The .featbus model file: train, save, reload in a new process, trust, versions, prediction table."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from featbus.datasets import make_phantoms
+from featbus.model import (
+    FeatbusModel,
+    ModelVersionError,
+    UntrustedModelError,
+    load_model,
+    read_manifest,
+    train_model,
+    trust_model,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def own_trust_list(tmp_path, monkeypatch):
+    """Never read or write the user's real trust list."""
+    monkeypatch.setenv("FEATBUS_TRUSTED_MODELS", str(tmp_path / "trusted.txt"))
+
+
+@pytest.fixture(scope="module")
+def phantoms():
+    return make_phantoms(45, image_size=64, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def svm_model(phantoms):
+    return train_model(phantoms, "lbp,intensity", classifier="svm", n_bootstrap=50, progress=False)
+
+
+def _rewrite(src: Path, dst: Path, manifest=None, blob=None) -> Path:
+    with zipfile.ZipFile(src) as z:
+        m = json.loads(z.read("manifest.json"))
+        b = z.read("pipeline.joblib")
+    with zipfile.ZipFile(dst, "w") as z:
+        z.writestr("manifest.json", json.dumps(manifest(m) if manifest else m))
+        z.writestr("pipeline.joblib", blob if blob is not None else b)
+    return dst
+
+
+def test_svm_is_calibrated_and_names_classes(svm_model, phantoms):
+    assert type(svm_model.head).__name__ == "CalibratedClassifierCV"
+    assert svm_model.head.method == "sigmoid" and svm_model.head.ensemble is False
+    proba = svm_model.predict_proba(phantoms.images[:6])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+    assert svm_model.classes_.tolist() == ["benign", "malignant", "normal"]
+    assert svm_model.predict(phantoms.images[:6]).tolist() == svm_model.classes_[proba.argmax(1)].tolist()
+    m = svm_model.manifest
+    assert m["data"]["counts"] == {"benign": 15, "malignant": 15, "normal": 15}
+    assert len(m["data"]["sha256"]) == 64 and m["random_state"] == 0
+    assert m["cv"]["cv"].startswith("duplicate-grouped") and 0 <= m["cv"]["accuracy"]["value"] <= 1
+    assert m["recipe"]["extractors"]["lbp"]["class"] == "LBPFeatures"
+    assert set(m["intensity"]) == {"benign", "malignant", "normal"}
+
+
+def test_logreg_is_not_wrapped(phantoms):
+    model = train_model(phantoms, "intensity", classifier="logreg", cross_validate=False, progress=False)
+    assert type(model.head).__name__ == "Pipeline" and model.manifest["recipe"]["calibration"] is None
+    assert model.manifest["cv"] is None
+
+
+def test_same_probabilities_in_a_new_process(svm_model, phantoms, tmp_path):
+    path = svm_model.save(tmp_path / "m.featbus")
+    images = tmp_path / "images"
+    images.mkdir()
+    files = []
+    for i in range(5):
+        f = images / f"im{i}.png"
+        Image.fromarray(phantoms.images[i]).save(f)
+        files.append(str(f))
+    expected = svm_model.predict_proba(files)
+    code = ("import json, sys, numpy as np; from featbus.model import load_model; "
+            "m = load_model(sys.argv[1]); print(json.dumps(m.predict_proba(sys.argv[2:]).tolist()))")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-c", code, str(path), *files], capture_output=True, text=True,
+                         env=env, check=True)
+    got = np.array(json.loads(out.stdout))
+    # same data, same CPU: only summation-order noise is tolerated
+    np.testing.assert_allclose(got, expected, atol=1e-8)
+
+
+def test_untrusted_file_is_not_unpickled(svm_model, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    import pickle
+
+    good = svm_model.save(tmp_path / "good.featbus")
+    evil = _rewrite(good, tmp_path / "evil.featbus", blob=pickle.dumps(Payload()))
+    with pytest.raises(UntrustedModelError, match="not in your trust list"):
+        load_model(evil)
+    assert not marker.exists()
+    # the manifest's digest guards the pipeline even when the user vouches for the file
+    with pytest.raises(ValueError, match="damaged"):
+        load_model(evil, trusted=True)
+    assert not marker.exists()
+    assert read_manifest(evil)["classes"] == ["benign", "malignant", "normal"]  # reading it is safe
+
+
+def test_saved_file_is_trusted_and_edits_are_not(svm_model, tmp_path):
+    path = svm_model.save(tmp_path / "m.featbus")
+    assert isinstance(load_model(path, warm_up=False), FeatbusModel)
+    edited = _rewrite(path, tmp_path / "edited.featbus", manifest=lambda m: {**m, "command": "edited"})
+    with pytest.raises(UntrustedModelError):
+        load_model(edited)
+    trust_model(edited)
+    assert load_model(edited, warm_up=False).manifest["command"] == "edited"
+    with pytest.raises(FileExistsError, match="overwrite"):
+        svm_model.save(path)
+
+
+@pytest.mark.parametrize("field,value,match", [("featbus", "9.9.0", "featbus 9.9.0"),
+                                               ("scikit-learn", "0.24.2", "scikit-learn 0.24.2")])
+def test_incompatible_versions_are_refused(svm_model, tmp_path, field, value, match):
+    path = svm_model.save(tmp_path / "m.featbus")
+    old = _rewrite(path, tmp_path / "old.featbus",
+                   manifest=lambda m: {**m, "versions": {**m["versions"], field: value}})
+    with pytest.raises(ModelVersionError, match=match):
+        load_model(old, trusted=True)
+    newer = _rewrite(path, tmp_path / "new.featbus", manifest=lambda m: {**m, "format_version": 99})
+    with pytest.raises(ModelVersionError, match="format version 99"):
+        load_model(newer, trusted=True)
+
+
+def test_not_a_model_file(tmp_path):
+    junk = tmp_path / "x.featbus"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a featbus model file"):
+        load_model(junk)
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "absent.featbus")
+
+
+def test_predict_table_reports_unreadable_images(svm_model, phantoms, tmp_path):
+    good = tmp_path / "good.png"
+    Image.fromarray(phantoms.images[0]).save(good)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    with pytest.raises(ValueError, match="bad.png"):
+        svm_model.predict_table([str(good), str(bad)])
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"):
+        table = svm_model.predict_table([str(good), str(bad)], on_error="skip")
+    assert table["image"].tolist() == [str(good), str(bad)]
+    assert table.loc[0, "error"] == "" and table.loc[0, "predicted"] in svm_model.classes_
+    assert table.loc[1, "predicted"] == "" and table.loc[1, "error"] != ""
+    assert np.isnan(table.loc[1, "p_benign"])
+
+
+def test_mask_features_are_refused(phantoms):
+    with pytest.raises(ValueError, match="without lesion masks"):
+        train_model(phantoms, "shape,lbp", progress=False)
+    with pytest.raises(ValueError, match="without lesion masks"):
+        train_model(phantoms, "lbp", region="bbox", progress=False)
+
+
+def test_deep_model_round_trip(phantoms, tmp_path):
+    pytest.importorskip("tensorflow")
+    from featbus import DeepFeatures
+
+    deep = DeepFeatures(backbone="efficientnet_lite0", weights=None, input_size=32)
+    model = train_model(phantoms, [("lite0", deep)], classifier="logreg", n_bootstrap=0, progress=False)
+    path = model.save(tmp_path / "deep.featbus")
+    manifest = read_manifest(path)
+    assert manifest["recipe"]["extractors"]["lite0"]["params"]["backbone"] == "efficientnet_lite0"
+    assert "keras" in manifest["versions"]
+    again = load_model(path)
+    np.testing.assert_allclose(again.predict_proba(phantoms.images[:4]), model.predict_proba(phantoms.images[:4]),
+                               atol=1e-6)
+
+
+# --------------------------------------------------------------------------- command line
+
+@pytest.fixture(scope="module")
+def phantom_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("phantoms")
+    ph = make_phantoms(45, image_size=64, random_state=0)
+    for i, (im, t) in enumerate(zip(ph.images, ph.target)):
+        folder = root / str(ph.target_names[t])
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(im).save(folder / f"case ({i}).png")
+    return root
+
+
+def _error_line(capsys, *fragments):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) >= 1 and "Traceback" not in "\n".join(err)
+    line = err[-1]
+    for f in fragments:
+        assert f in line, line
+    return line
+
+
+def test_cli_train_holdout_then_predict(phantom_dir, tmp_path, capsys):
+    from featbus.cli import main
+
+    model, held = tmp_path / "m.featbus", tmp_path / "held.csv"
+    assert main(["train", str(phantom_dir), "-f", "lbp,intensity", "-q", "--n-bootstrap", "50",
+                 "--test-fraction", "0.2", "--holdout-list", str(held), "-o", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "held-out (" in out and "accuracy" in out and model.is_file()
+    manifest = read_manifest(model)
+    assert manifest["holdout"]["n_images"] == len(pd.read_csv(held))
+    assert "--test-fraction" in manifest["command"]
+    heldout = pd.read_csv(held)
+    # no held-out image was used for training
+    assert manifest["data"]["n_images"] + len(heldout) == 45
+    preds = tmp_path / "p.csv"
+    assert main(["predict", str(model), *heldout["image"], "-o", str(preds)]) == 0
+    table = pd.read_csv(preds, keep_default_na=False)
+    assert table["image"].tolist() == heldout["image"].tolist()
+    assert {"predicted", "p_benign", "p_malignant", "p_normal", "error"} <= set(table.columns)
+    acc = float(np.mean(table["predicted"] == heldout["label"]))
+    assert acc == pytest.approx(manifest["holdout"]["accuracy"], abs=1e-9)  # the same model, the same images
+
+
+def test_cli_predict_explain_and_errors(phantom_dir, tmp_path, capsys):
+    from featbus.cli import main
+
+    model = tmp_path / "m.featbus"
+    assert main(["train", str(phantom_dir), "-f", "intensity", "-c", "logreg", "-q", "--n-bootstrap", "0",
+                 "-o", str(model)]) == 0
+    capsys.readouterr()
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    good = next((phantom_dir / "benign").glob("*.png"))
+    assert main(["predict", str(model), str(good), str(bad), "-o", str(tmp_path / "p.csv")]) == 2
+    _error_line(capsys, "bad.png")
+    assert main(["predict", str(model), str(good), str(bad), "--on-error", "skip", "--explain", str(tmp_path / "ex"),
+                 "-o", str(tmp_path / "p.csv")]) == 0
+    table = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
+    assert table.loc[1, "error"] != "" and Path(table.loc[0, "explanation"]).is_file()
+    # untrusted: one line, exit 2, nothing loaded; --trust loads it and remembers it
+    other = tmp_path / "other.featbus"
+    other.write_bytes(model.read_bytes())
+    os.environ["FEATBUS_TRUSTED_MODELS"] = str(tmp_path / "empty.txt")
+    assert main(["predict", str(other), str(good)]) == 2
+    _error_line(capsys, "not in your trust list", "--trust")
+    assert main(["predict", str(other), str(good), "--trust"]) == 0
+    assert main(["predict", str(other), str(good)]) == 0
+    assert main(["predict", str(tmp_path / "absent.featbus"), str(good)]) == 2
+    _error_line(capsys, "does not exist")
+    assert main(["predict", str(model), str(tmp_path / "absent.png")]) == 2
+    _error_line(capsys, "absent.png", "does not exist")
+
+
+def test_cli_train_refuses_masks_and_existing_output(phantom_dir, tmp_path, capsys):
+    from featbus.cli import main
+
+    assert main(["train", str(phantom_dir), "-f", "shape,lbp", "-o", str(tmp_path / "m.featbus")]) == 2
+    _error_line(capsys, "without lesion masks")
+    existing = tmp_path / "e.featbus"
+    existing.write_text("x")
+    assert main(["train", str(phantom_dir), "-f", "lbp", "-o", str(existing)]) == 2
+    _error_line(capsys, "already exists", "--overwrite")
+
+
+def test_cli_export_and_app_errors(phantom_dir, tmp_path, capsys):
+    from featbus.cli import main
+
+    model = tmp_path / "m.featbus"
+    assert main(["train", str(phantom_dir), "-f", "intensity", "-c", "logreg", "-q", "--n-bootstrap", "0",
+                 "-o", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["export", str(model), "--tflite", str(tmp_path / "m.tflite")]) == 2
+    _error_line(capsys, "only models whose features all come from one CNN")
+    assert main(["export", str(model), "--tflite", str(tmp_path / "m.onnx")]) == 2
+    _error_line(capsys, ".tflite")
+    assert main(["app", str(model), "--port", "0"]) == 2
+    _error_line(capsys, "--port")
+
+
+def test_cli_evaluate_with_an_external_test_set(phantom_dir, tmp_path, capsys):
+    from featbus.cli import main
+
+    ext = tmp_path / "ext"
+    ph = make_phantoms(18, image_size=64, random_state=5)
+    for i, (im, t) in enumerate(zip(ph.images, ph.target)):
+        (ext / str(ph.target_names[t])).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(im).save(ext / str(ph.target_names[t]) / f"x{i}.png")
+    report = tmp_path / "rep"
+    assert main(["evaluate", str(phantom_dir), "-f", "intensity", "-c", "logreg,knn", "-q", "--n-bootstrap", "50",
+                 "--test", str(ext), "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "OPTIMISTIC" in out and "external test set" in out and "test:accuracy" in out
+    page = (report / "report.html").read_text()
+    for part in ("How this report was made", "IntensityStats(", "--random-state", "Misclassified images",
+                 "Intensity per class", "external test set"):
+        assert part in page, part
+    assert (report / "test.html").is_file()
+    wrong = tmp_path / "wrong"
+    (wrong / "cyst").mkdir(parents=True)
+    (wrong / "benign").mkdir()
+    Image.fromarray(ph.images[0]).save(wrong / "cyst" / "a.png")
+    Image.fromarray(ph.images[1]).save(wrong / "benign" / "b.png")
+    assert main(["evaluate", str(phantom_dir), "-f", "intensity", "-q", "--test", str(wrong)]) == 2
+    _error_line(capsys, "cyst")
