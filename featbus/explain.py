@@ -131,8 +131,27 @@ def occlusion_map(model, image, *, target=None, patch: int | None = None, stride
 
 # --------------------------------------------------------------------------- Grad-CAM
 
+def _scaler_affine(scaler) -> tuple[np.ndarray, np.ndarray] | None:
+    """(mean, multiplier) with ``scaler.transform(x) == (x - mean) * multiplier``, for the scalers
+    that are such a per-column map: a StandardScaler, or a FamilyScaler without PCA (standardise,
+    then weight each family's block); ``None`` for any other step."""
+    name = type(scaler).__name__
+    if name == "StandardScaler":
+        n = scaler.n_features_in_
+        scale = np.where(np.asarray(scaler.scale_) == 0, 1.0, scaler.scale_) if scaler.with_std else np.ones(n)
+        mean = np.asarray(scaler.mean_, np.float64) if scaler.with_mean else np.zeros(n)
+        return mean, 1.0 / np.asarray(scale, np.float64)
+    if name == "FamilyScaler" and all(c is None for c in scaler.components_):
+        bounds = scaler._bounds(scaler.n_features_in_)
+        weights = np.concatenate([np.full(b - a, w) for a, b, w in
+                                  zip(bounds[:-1], bounds[1:], scaler.block_weights_)])
+        return np.asarray(scaler.mean_, np.float64), weights / np.asarray(scaler.scale_, np.float64)
+    return None
+
+
 def _linear_head(model):
-    """(scaler or None, LogisticRegression) when the head is a linear model on scaled features."""
+    """((mean, multiplier) of the scaler or None, LogisticRegression) when the head is a linear
+    model on per-column scaled features (:func:`_scaler_affine`); ``None`` otherwise."""
     head = model.head
     steps = getattr(head, "steps", None)
     if steps is None:
@@ -141,9 +160,12 @@ def _linear_head(model):
     if type(clf).__name__ != "LogisticRegression":
         return None
     scalers = [s for _, s in steps[:-1] if s not in (None, "passthrough") and hasattr(s, "transform")]
-    if len(scalers) > 1 or (scalers and type(scalers[0]).__name__ != "StandardScaler"):
+    if len(scalers) > 1:
         return None
-    return (scalers[0] if scalers else None), clf
+    if not scalers:
+        return None, clf
+    affine = _scaler_affine(scalers[0])
+    return None if affine is None else (affine, clf)
 
 
 def supports_grad_cam(model) -> bool:
@@ -171,10 +193,9 @@ def _class_weights(model, k: int) -> tuple[np.ndarray, float]:
         coef = np.vstack([-coef, coef])
         intercept = np.concatenate([-intercept, intercept])
     w, b = coef[k], float(intercept[k])
-    if scaler is not None:
-        scale = np.where(np.asarray(scaler.scale_) == 0, 1.0, scaler.scale_) if scaler.with_std else 1.0
-        mean = np.asarray(scaler.mean_) if scaler.with_mean else 0.0
-        w = w / scale
+    if scaler is not None:  # logit = w . ((x - mean) * multiplier) + b
+        mean, multiplier = scaler
+        w = w * multiplier
         b = b - float(np.sum(w * mean))
     return w, b
 
@@ -245,7 +266,7 @@ def grad_cam(model, image, *, target=None) -> np.ndarray:
     w, _ = _class_weights(model, k)
     w_deep = tf.constant(w[cols], tf.float32)
     net = est.network()
-    x, _ = est._prepare(rec, 0)  # the same crop, resize and scaling as DeepFeatures.transform
+    x = est._prepare(rec, 0)  # the same crop, resize and scaling as DeepFeatures.transform
     xt = tf.constant(x[None], tf.float32)
     n_layers = len(net.map_shapes)
     with tf.GradientTape() as tape:

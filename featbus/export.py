@@ -63,10 +63,9 @@ def check_exportable(model) -> str | None:
 
 def prepare_input(model, image) -> np.ndarray:
     """The TFLite input of one image: float32 ``(1, h, w)`` in [0, 255], resized as DeepFeatures does."""
-    from .io import load_item
 
     (_, est), = model.features.transformer_list
-    x, _ = est._prepare(load_item(image, 0), 0)
+    x = est._prepare(est._load(image, 0), 0)
     return np.asarray(x, np.float32)[None]
 
 
@@ -81,9 +80,8 @@ def _serving_function(model):
     coef = np.asarray(clf.coef_, np.float64)
     intercept = np.asarray(clf.intercept_, np.float64)
     if scaler is not None:  # fold the scaler into the linear layer: one matmul on the phone
-        scale = np.where(scaler.scale_ == 0, 1.0, scaler.scale_) if scaler.with_std else np.ones(coef.shape[1])
-        mean = scaler.mean_ if scaler.with_mean else np.zeros(coef.shape[1])
-        coef = coef / scale
+        mean, multiplier = scaler
+        coef = coef * multiplier
         intercept = intercept - coef @ mean
     w = tf.constant(coef.T.astype(np.float32))
     b = tf.constant(intercept.astype(np.float32))

@@ -588,6 +588,17 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     Returns
     -------
     model : FeatbusModel
+
+    Examples
+    --------
+    >>> from featbus import make_phantoms
+    >>> from featbus.model import train_model
+    >>> model = train_model(make_phantoms(24, image_size=48, random_state=0), "intensity",
+    ...                     classifier="logreg", cross_validate=False, progress=False)
+    >>> model.classes_.tolist()
+    ['benign', 'malignant', 'normal']
+    >>> model.predict_proba(make_phantoms(2, image_size=48, random_state=1).data).shape
+    (2, 3)
     """
     from sklearn.base import clone
     from sklearn.calibration import CalibratedClassifierCV

@@ -111,7 +111,7 @@ def test_grad_cam_uses_the_exact_class_logit(deep_model):
     # the TF re-expression of the pooled features equals DeepFeatures' own features
     est, cols = _deep_columns(deep_model)
     net = est.network()
-    x = np.stack([est._prepare(im, i)[0] for i, im in enumerate(images)])
+    x = np.stack([est._prepare(est._load(im, i), i) for i, im in enumerate(images)])
     maps = net.extractor(tf_preprocess(tf.constant(x), net.backbone.preprocess), training=False)
     np.testing.assert_allclose(_tf_pool(maps, net.pooling).numpy(), X[:, cols], rtol=1e-4, atol=1e-4)
     cam = grad_cam(deep_model, images[0])
