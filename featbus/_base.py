@@ -161,27 +161,38 @@ class BaseFeatureExtractor(_ImageInputMixin, TransformerMixin, BaseEstimator):
         """The feature vector of one entry of ``X`` (read and checked here)."""
         return self._one_record(self._load(item, index), index)
 
+    def _region(self, rec: ImageRecord, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The pixels (``float32`` in ``[0, 1]``) and mask an extractor works on, per ``region``.
+
+        ``"image"``: the whole image, no mask. ``"bbox"``: the crop to the mask's bounding box,
+        no mask. ``"mask"``: the whole image and its mask. An empty mask (a normal image) gives
+        the whole image, or raises with ``empty_mask="raise"``; a missing mask raises. Every
+        extractor, batched ones included (:class:`featbus.DeepFeatures`), goes through here.
+        """
+        image = to_float(rec.image, index=index, path=rec.path)
+        if not self._needs_mask():
+            return image, None
+        if rec.mask is None:
+            what = (type(self).__name__ if self._uses_mask
+                    else f"{type(self).__name__}(region={getattr(self, 'region', 'image')!r})")
+            hint = "" if self._uses_mask else " or use region='image'"
+            raise ImageError(
+                f"{what} needs a lesion mask, but this image has none: pass "
+                f"ImageRecord(image, mask) items (Bunch.data of the featbus data sets){hint}",
+                index, rec.path)
+        mask = rec.mask
+        if not mask.any() and not self._uses_mask:
+            if self.empty_mask == "raise":
+                raise ImageError("has an empty lesion mask (empty_mask='raise')", index, rec.path)
+            return image, None  # documented: an empty mask means "use the whole image"
+        if getattr(self, "region", "image") == "bbox":
+            return image[mask_bbox(mask)], None
+        return image, mask
+
     def _one_record(self, rec: ImageRecord, index: int) -> np.ndarray:
-        """The feature vector of one loaded image: region handling, then ``_features``."""
+        """The feature vector of one loaded image: :meth:`_region`, then ``_features``."""
         try:
-            image = to_float(rec.image, index=index, path=rec.path)
-            mask = None
-            if self._needs_mask():
-                if rec.mask is None:
-                    what = (type(self).__name__ if self._uses_mask
-                            else f"{type(self).__name__}(region={getattr(self, 'region', 'image')!r})")
-                    hint = "" if self._uses_mask else " or use region='image'"
-                    raise ImageError(
-                        f"{what} needs a lesion mask, but this image has none: pass "
-                        f"ImageRecord(image, mask) items (Bunch.data of the featbus data sets){hint}",
-                        index, rec.path)
-                mask = rec.mask
-                if not mask.any() and not self._uses_mask:
-                    if self.empty_mask == "raise":
-                        raise ImageError("has an empty lesion mask (empty_mask='raise')", index, rec.path)
-                    mask = None  # documented: an empty mask means "use the whole image"
-                elif getattr(self, "region", "image") == "bbox":
-                    image, mask = image[mask_bbox(mask)], None
+            image, mask = self._region(rec, index)
             vec = np.asarray(self._features(image, mask), dtype=np.float64).ravel()
         except ImageError:
             raise

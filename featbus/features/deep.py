@@ -43,8 +43,8 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import BaseFeatureExtractor, _check_y_length
-from .._records import ImageError, ImageRecord, check_images, mask_bbox, to_float
+from .._base import BaseFeatureExtractor
+from .._records import ImageError, ImageRecord, check_images, mask_bbox
 from ..extraction import extract_rows
 from ..io import load_item
 from .backbones import Backbone, get_backbone, keras_cache_dir, resolve_imagenet_file, stable_layer_names
@@ -399,23 +399,13 @@ class DeepFeatures(BaseFeatureExtractor):
         return get_network(c["backbone"], c["weights"], c["input_size"], c["layers"], c["pooling"])
 
     # -- sklearn API
-    def fit(self, X, y=None):
-        """Check parameters and input, load (or reuse) the network and name the features.
-
-        Reads no image. Returns ``self``.
-        """
+    def _fit_features(self, items: list) -> list[str]:
+        """Load (or reuse) the network, check its layers and name the features; reads no image."""
         config = self._config()
-        items = check_images(X)
-        _check_y_length(items, y)
         net = get_network(**config)
         self.layers_ = config["layers"]
         self.input_size_ = config["input_size"]
-        self.feature_names_out_ = np.asarray(net.feature_names(), dtype=object)
-        self.n_features_out_ = len(self.feature_names_out_)
-        return self
-
-    def _fit_features(self, items):  # pragma: no cover - fit is overridden
-        raise NotImplementedError
+        return net.feature_names()
 
     def _load(self, item: Any, index: int) -> ImageRecord:
         """Read and check one entry of ``X``; errors name its index and path."""
@@ -429,20 +419,12 @@ class DeepFeatures(BaseFeatureExtractor):
             raise ImageError(f"cannot be read ({exc})", index, str(getattr(item, "path", item))) from exc
 
     def _prepare(self, rec: ImageRecord, index: int) -> np.ndarray:
-        """Crop (per ``region``) and resize one loaded image to the network input, in [0, 255]."""
-        image = to_float(rec.image, index=index, path=rec.path)
-        if self._needs_mask():
-            if rec.mask is None:
-                raise ImageError(f"DeepFeatures(region={self.region!r}) needs a lesion mask, but this image "
-                                 "has none: pass ImageRecord(image, mask) items or use region='image'",
-                                 index, rec.path)
-            if not rec.mask.any():
-                if self.empty_mask == "raise":
-                    raise ImageError("has an empty lesion mask (empty_mask='raise')", index, rec.path)
-            else:
-                if self.region == "mask":
-                    image = np.where(rec.mask, image, 0.0)
-                image = image[mask_bbox(rec.mask)]
+        """One loaded image as the network's input, in [0, 255]: the base class's region (whole
+        image, or the lesion's bounding box), pixels outside the lesion zeroed for
+        ``region="mask"``, resized to ``input_size_`` per ``aspect``."""
+        image, mask = self._region(rec, index)
+        if mask is not None:  # region="mask": a network needs a rectangle; outside pixels go black
+            image = np.where(mask, image, np.float32(0.0))[mask_bbox(mask)]
         return _fit_square(image, self.input_size_, self.aspect) * np.float32(255.0)
 
     def _setting_extra(self) -> dict:
