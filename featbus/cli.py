@@ -574,7 +574,7 @@ def _cmd_demo(args) -> int:
              "mask": "inside the lesion mask"}[args.region]
     shape = "; shape from the lesion mask" if "shape" in features else ""
     print(f"featbus {__version__} demo: {source}")
-    print(f"pipeline: features {'+'.join(features)} ({where}{shape}) -> scale -> SVM, "
+    print(f"pipeline: features {'+'.join(features)} ({where}{shape}) -> each family standardised, equal weight -> SVM, "
           "duplicate-grouped 5-fold CV")
     note = _mask_note(features, args.region, real_data=bool(args.data))
     if note:
