@@ -164,9 +164,16 @@ class _Trainer:
             return self._embed(x).numpy()
 
     # -- training
-    def make_step(self, body_vars: list, head_opt, body_opt):
-        """Compiled step: (x, soft targets, sample weights, dropout keep-mask) -> loss."""
+    def make_step(self, body_vars: list, head_opt, body_opt, mean: np.ndarray, scale: np.ndarray,
+                  input_size: tuple[int, int], n_classes: int):
+        """Compiled step: (x, soft targets, sample weights, dropout keep-mask) -> loss.
+
+        The head sees the embedding standardised by the training images' initial statistics
+        (``mean``, ``scale``): raw pooled activations reach magnitudes of ~10, which makes a
+        freshly initialised head's first steps erratic.
+        """
         tf = self.tf
+        mean_t, scale_t = tf.constant(mean, tf.float32), tf.constant(scale, tf.float32)
         body, head, prep, bn_training = self.body, self.head, self._prep, self._bn_training
         head_vars = list(head.trainable_weights)
         n_head = len(head_vars)
@@ -179,7 +186,7 @@ class _Trainer:
                     maps = body(inp, training=bn_training)
                 else:  # warm-up: the frozen body needs no gradient (and is 3x cheaper)
                     maps = tf.stop_gradient(body(inp, training=False))
-                z = tf.reduce_mean(maps, axis=(1, 2)) * keep
+                z = (tf.reduce_mean(maps, axis=(1, 2)) - mean_t) / scale_t * keep
                 logits = head(z)
                 ce = tf.nn.softmax_cross_entropy_with_logits(labels=target, logits=logits)
                 loss = tf.reduce_sum(ce * sw) / tf.reduce_sum(sw)
@@ -189,7 +196,10 @@ class _Trainer:
                 body_opt.apply_gradients(zip(grads[n_head:], body_vars))
             return loss
 
-        return tf.function(step, reduce_retracing=True)
+        h, w = input_size
+        return tf.function(step, input_signature=[
+            tf.TensorSpec((None, h, w), tf.float32), tf.TensorSpec((None, n_classes), tf.float32),
+            tf.TensorSpec((None,), tf.float32), tf.TensorSpec((None, self.channels), tf.float32)])
 
 
 _TRAINERS: dict[int, _Trainer] = {}  # id(estimator) -> its network (never pickled)
@@ -225,9 +235,10 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
     batch_size : int, default=16
         Images per training step (and per inference batch, times 4).
     learning_rate : float, default=1e-4
-        Peak AdamW rate of the backbone (cosine-decayed over the fine-tuning epochs).
+        Peak AdamW rate of the backbone: ramped up linearly over the first fine-tuning epoch,
+        then cosine-decayed over the others.
     head_learning_rate : float, default=1e-3
-        AdamW rate of the head (warm-up: constant; fine-tuning: cosine-decayed).
+        AdamW rate of the head (warm-up: constant; fine-tuning: same schedule as the backbone).
     weight_decay : float, default=0.01
         Decoupled weight decay of AdamW (Loshchilov & Hutter).
     label_smoothing : float, default=0.1
@@ -272,8 +283,11 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
     classes_ : ndarray
     weights_ : list of ndarray
         The fitted network's variables (backbone up to ``layer_``, then the head's kernel and bias).
+    embedding_mean_, embedding_scale_ : ndarray of shape (n_features_out_,)
+        Statistics of the training images' initial embeddings; the head sees
+        ``(embedding - mean) / scale`` (``transform`` returns the raw embedding).
     weights_hash_ : str
-        SHA-256 of ``weights_`` (part of the extraction key).
+        SHA-256 of ``weights_`` and those statistics (part of the extraction key).
     feature_names_out_ : ndarray of str
         ``"<backbone>.finetuned.<layer>.avg.<channel>"``.
     n_features_out_ : int
@@ -494,9 +508,9 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
         weights = self._class_weights(y_idx[train_idx], n_classes)
 
         trainer = _Trainer(self, n_classes)
-        # head initialised from random_state (Glorot uniform), bias zero
-        limit = math.sqrt(6.0 / (trainer.channels + n_classes))
-        trainer.head.kernel.assign(rng.uniform(-limit, limit, (trainer.channels, n_classes)).astype(np.float32))
+        # head: small normal kernel from random_state (logits near 0: the warm-up starts at the
+        # uniform prediction instead of confident random ones), bias zero
+        trainer.head.kernel.assign((0.01 * rng.standard_normal((trainer.channels, n_classes))).astype(np.float32))
         trainer.head.bias.assign(np.zeros(n_classes, np.float32))
 
         body_vars = self._body_variables(trainer.body, keras)
@@ -504,17 +518,28 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
         steps = max(1, math.ceil(len(train_idx) / bs))
         head_warm = keras.optimizers.AdamW(learning_rate=self.head_learning_rate, weight_decay=self.weight_decay)
         head_warm.build(trainer.head.trainable_weights)
-        decay = max(1, int(self.epochs) * steps)
-        head_opt = keras.optimizers.AdamW(
-            learning_rate=keras.optimizers.schedules.CosineDecay(self.head_learning_rate, decay),
-            weight_decay=self.weight_decay)
-        body_opt = keras.optimizers.AdamW(
-            learning_rate=keras.optimizers.schedules.CosineDecay(self.learning_rate, decay),
-            weight_decay=self.weight_decay)
+        # fine-tuning: both rates ramp up linearly over the first epoch (Adam's first steps move
+        # every weight by about the rate, whatever its gradient), then decay on a cosine
+        ramp = steps if int(self.epochs) > 1 else 0
+        decay = max(1, int(self.epochs) * steps - ramp)
+
+        def schedule(rate):
+            return keras.optimizers.schedules.CosineDecay(0.0 if ramp else rate, decay, warmup_target=rate if ramp else None,
+                                                          warmup_steps=ramp)
+
+        head_opt = keras.optimizers.AdamW(learning_rate=schedule(self.head_learning_rate),
+                                          weight_decay=self.weight_decay)
+        body_opt = keras.optimizers.AdamW(learning_rate=schedule(self.learning_rate), weight_decay=self.weight_decay)
         head_opt.build(trainer.head.trainable_weights)
         body_opt.build(body_vars)
-        warm_step = trainer.make_step([], head_warm, None)
-        full_step = trainer.make_step(body_vars, head_opt, body_opt)
+        emb0 = self._embed_all(trainer, images[train_idx])
+        mean = emb0.mean(axis=0).astype(np.float32)
+        sd = emb0.std(axis=0)
+        scale = np.maximum(sd, 1e-3 * float(sd.mean()) + 1e-8).astype(np.float32)
+        self.embedding_mean_, self.embedding_scale_ = mean, scale
+        geometry = (self.input_size_, n_classes)
+        warm_step = trainer.make_step([], head_warm, None, mean, scale, *geometry)
+        full_step = trainer.make_step(body_vars, head_opt, body_opt, mean, scale, *geometry)
 
         augmenter = self._augmenter()
         history: dict[str, Any] = {"epochs": [], "n_train": int(len(train_idx)), "n_validation": int(len(val_idx))}
@@ -571,7 +596,7 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
                           f"({len(history['epochs'])} of {total} epochs)", UserWarning, stacklevel=2)
         self.history_ = history
         self.weights_ = trainer.get_weights()
-        self.weights_hash_ = _hash_arrays(self.weights_)
+        self.weights_hash_ = _hash_arrays([*self.weights_, self.embedding_mean_, self.embedding_scale_])
         trainer.owner_hash = self.weights_hash_
         with _TRAINERS_LOCK:
             _TRAINERS[id(self)] = trainer
@@ -675,9 +700,12 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
                     pending = ahead.submit(make, k + 1)
                 yield out
 
+    def _embed_all(self, trainer: _Trainer, images: np.ndarray) -> np.ndarray:
+        bs = 4 * int(self.batch_size)
+        return np.concatenate([trainer.embed(images[i:i + bs]) for i in range(0, len(images), bs)])
+
     def _validate(self, trainer: _Trainer, images, y_idx, class_w) -> tuple[float, float]:
-        emb = np.concatenate([trainer.embed(images[i:i + 4 * int(self.batch_size)])
-                              for i in range(0, len(images), 4 * int(self.batch_size))])
+        emb = (self._embed_all(trainer, images) - self.embedding_mean_) / self.embedding_scale_
         kernel, bias = (np.asarray(v.numpy()) for v in trainer.head.weights)
         logits = emb @ kernel + bias
         logp = logits - logits.max(axis=1, keepdims=True)
@@ -722,22 +750,27 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
             out[start:start + len(x)] = e
         return out
 
-    def decision_function(self, X) -> np.ndarray:
-        """Logits of the fine-tuned head, shape (n_images, n_classes)."""
-        emb = self.transform(X).astype(np.float64)
+    def _logits(self, X) -> np.ndarray:
+        emb = (self.transform(X).astype(np.float64) - self.embedding_mean_) / self.embedding_scale_
         kernel, bias = self.weights_[-2], self.weights_[-1]
         return emb @ kernel.astype(np.float64) + bias.astype(np.float64)
 
+    def decision_function(self, X) -> np.ndarray:
+        """Logits of the fine-tuned head: shape (n_images, n_classes), or for two classes the
+        scikit-learn convention, the logit difference of ``classes_[1]`` over ``classes_[0]``."""
+        z = self._logits(X)
+        return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
+
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities of the fine-tuned head (softmax), columns in ``classes_`` order."""
-        z = self.decision_function(X)
+        z = self._logits(X)
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
         """The most probable class of each image."""
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        return self.classes_[np.argmax(self._logits(X), axis=1)]
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "feature_names_out_")
