@@ -144,7 +144,8 @@ def main(argv=None) -> None:
                 E = ext.transform(Xte)
                 collector("frozen+aug", "decision").add(te, clf.predict(E), clf.decision_function(E),
                                                         time.perf_counter() - t)
-            for tag, backbone, bsize in (("ft", "efficientnet_lite0", size), ("lite2", "efficientnet_lite2", args.lite2_size)):
+            for tag, backbone, bsize in (("ft", "efficientnet_lite0", size),
+                                         ("lite2", "efficientnet_lite2", args.lite2_size)):
                 if not any(r.startswith(tag + "-") for r in recipes_wanted):
                     continue
                 t = time.perf_counter()
@@ -192,13 +193,15 @@ def main(argv=None) -> None:
            + ", ".join(names) + ")  s/fold"
     print(head)
     table = {}
+    def cell(r, metric, cls="macro"):
+        v = r.value(metric, cls)
+        lo, hi = r.interval(metric, cls)
+        return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+
     for r in reports:
-        def cell(metric, cls="macro"):
-            v = r.value(metric, cls)
-            lo, hi = r.interval(metric, cls)
-            return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
         sens = ", ".join(f"{r.value('sensitivity', c):.2f}" for c in classes)
-        print(f"{r.name:14s} {cell('accuracy'):>22s} {cell('f1'):>22s} {cell('auc', classes[malignant]):>22s}  "
+        print(f"{r.name:14s} {cell(r, 'accuracy'):>22s} {cell(r, 'f1'):>22s} "
+              f"{cell(r, 'auc', classes[malignant]):>22s}  "
               f"{sens:>26s}  {seconds[r.name]:6.0f}")
         table[r.name] = {"accuracy": r.value("accuracy"), "f1": r.value("f1"),
                          "auc_malignant": r.value("auc", classes[malignant]), "seconds_per_fold": seconds[r.name]}

@@ -202,7 +202,7 @@ def _torch_reference(torch, sd, variant="efficientnet_lite0"):
     def forward(x):
         x = F.relu6(bn(same(x, sd["_conv_stem.weight"], 2), "_bn0"))
         i = 0
-        for kernel, stride, expand, c_in, c_out, repeats in el.stage_blocks(variant):
+        for _kernel, stride, expand, _c_in, _c_out, repeats in el.stage_blocks(variant):
             for r in range(repeats):
                 p, s = f"_blocks.{i}", (stride if r == 0 else 1)
                 inp = x

@@ -72,8 +72,8 @@ from .._base import CACHE, EMPTY_MASK, PROGRESS, REGION, _check_y_length, _Image
 from .._records import ImageError, ImageRecord, check_images, mask_bbox, to_float
 from ..extraction import extract_rows, show_progress
 from ..io import load_item
-from .deep import ASPECTS, _fit_square
 from .backbones import get_backbone, resolve_imagenet_file
+from .deep import ASPECTS, _fit_square
 
 __all__ = ["FineTunedCNN", "fine_tuned_features"]
 
@@ -132,7 +132,7 @@ class _Trainer:
         if weights is not None:
             self.set_weights(weights)
         prep = est._backbone.preprocess
-        body, head = self.body, self.head
+        body = self.body
 
         def embed(x):
             return tf.reduce_mean(body(_preprocess(tf, x, prep), training=False), axis=(1, 2))
@@ -524,8 +524,8 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
         decay = max(1, int(self.epochs) * steps - ramp)
 
         def schedule(rate):
-            return keras.optimizers.schedules.CosineDecay(0.0 if ramp else rate, decay, warmup_target=rate if ramp else None,
-                                                          warmup_steps=ramp)
+            return keras.optimizers.schedules.CosineDecay(
+                0.0 if ramp else rate, decay, warmup_target=rate if ramp else None, warmup_steps=ramp)
 
         head_opt = keras.optimizers.AdamW(learning_rate=schedule(self.head_learning_rate),
                                           weight_decay=self.weight_decay)
