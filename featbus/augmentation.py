@@ -156,8 +156,10 @@ def augment_image(image: np.ndarray, mask: np.ndarray | None = None, *, random_s
     random_state : int, numpy Generator or None
         The draw.
     preset : str, default="ultrasound"
-        Base settings from :data:`AUGMENT_PRESETS`; ``params`` override them (the parameters
-        of :class:`ImageAugmenter`).
+        Base settings from :data:`AUGMENT_PRESETS`.
+    **params
+        Overrides of the preset: any parameter of :class:`ImageAugmenter` except ``n_copies``
+        and ``random_state`` (``rotation=20``, ``speckle=0`` ...).
 
     Returns
     -------
