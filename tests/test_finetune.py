@@ -184,3 +184,16 @@ def test_function_twin_and_parameter_errors(phantoms):
         FineTunedCNN(trainable_from="nope", validation_fraction=0, **FAST).fit(X, y)
     with pytest.raises(ValueError, match="class_weight names classes"):
         FineTunedCNN(class_weight={7: 2.0}, validation_fraction=0, **FAST).fit(X, y)
+
+
+def test_frozen_features_flip_tta():
+    from featbus import DeepFeatures
+
+    img = np.random.default_rng(0).integers(0, 256, (40, 52), dtype=np.uint8)
+    pair = [img, np.ascontiguousarray(img[:, ::-1])]
+    plain = DeepFeatures(backbone="efficientnet_lite0", weights=None, input_size=32, progress=False).fit(pair)
+    tta = DeepFeatures(backbone="efficientnet_lite0", weights=None, input_size=32, progress=False, tta=True).fit(pair)
+    a, p = tta.transform(pair), plain.transform(pair)
+    np.testing.assert_allclose(a[0], a[1], atol=1e-4)
+    np.testing.assert_allclose(a[0], p.mean(axis=0), atol=1e-4)
+    assert setting_key(tta) != setting_key(plain)
