@@ -26,6 +26,7 @@ Run from the repository root (``OMP_NUM_THREADS=2``; the full protocol takes hou
 
     python examples/busi_finetune.py                                  # full: 5 folds, Lite0 224 px + Lite2
     python examples/busi_finetune.py --size 160 --epochs 8 --no-lite2 --max-time 420
+    python examples/busi_finetune.py --recipes frozen,lite2-head,lite2-svm --max-time 300
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "busi"
+ALL_RECIPES = ["frozen", "frozen+aug", "ft-head", "ft-svm", "ft-head+tta", "ft-svm+tta", "lite2-head", "lite2-svm",
+               "lite2-head+tta", "lite2-svm+tta"]
 
 
 def svm():
@@ -93,6 +96,8 @@ def main(argv=None) -> None:
     ap.add_argument("--n-copies", type=int, default=2, help="ImageAugmenter copies for frozen+aug")
     ap.add_argument("--no-lite2", action="store_true")
     ap.add_argument("--no-frozen-aug", action="store_true")
+    ap.add_argument("--recipes", default=None,
+                    help="comma-separated subset of " + ",".join(ALL_RECIPES) + " (overrides --no-*)")
     ap.add_argument("--stratified", action="store_true", help="also the leaky stratified figure of ft-svm")
     ap.add_argument("--n-bootstrap", type=int, default=1000)
     ap.add_argument("--json", type=Path, default=None, help="write the headline numbers here")
@@ -183,6 +188,11 @@ def main(argv=None) -> None:
         recipes.insert(1, "frozen+aug")
     if not args.no_lite2:
         recipes += ["lite2-head", "lite2-svm"]
+    if args.recipes:
+        recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
+        unknown = set(recipes) - set(ALL_RECIPES)
+        if unknown:
+            ap.error(f"unknown recipes {sorted(unknown)}; choose from {ALL_RECIPES}")
     print(f"BUSI: {len(y)} images; Lite0 input {args.size or 224} px, Lite2 {args.lite2_size or 260} px; "
           f"{args.warmup_epochs}+{args.epochs} epochs, lr {args.learning_rate}, max_time {args.max_time}; "
           f"recipes {recipes}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}", flush=True)
