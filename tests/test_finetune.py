@@ -197,3 +197,13 @@ def test_frozen_features_flip_tta():
     np.testing.assert_allclose(a[0], a[1], atol=1e-4)
     np.testing.assert_allclose(a[0], p.mean(axis=0), atol=1e-4)
     assert setting_key(tta) != setting_key(plain)
+
+
+def test_inside_featbus_evaluate(phantoms):
+    from featbus.evaluation import evaluate
+
+    X, y = phantoms
+    report = evaluate(FineTunedCNN(validation_fraction=0, **FAST), X, y, n_splits=2, n_bootstrap=0,
+                      progress=False)
+    assert report.score_kind == "probability" and report.scores.shape == (len(y), 2)
+    assert 0 <= report.value("accuracy") <= 1
