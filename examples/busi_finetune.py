@@ -90,7 +90,7 @@ def main(argv=None) -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--size", type=int, default=None, help="Lite0 input side (default 224)")
     ap.add_argument("--lite2-size", type=int, default=None, help="Lite2 input side (default 260)")
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--warmup-epochs", type=int, default=2)
     ap.add_argument("--learning-rate", type=float, default=1e-4)
     ap.add_argument("--max-time", type=float, default=None, help="seconds per fine-tuning")

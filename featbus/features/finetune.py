@@ -228,7 +228,7 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
         Crop to the lesion mask's bounding box (``"bbox"``), also zero outside it (``"mask"``).
     empty_mask : {"image", "raise"}, default="image"
         With ``region != "image"``: an all-zero mask uses the whole image, or raises.
-    epochs : int, default=12
+    epochs : int, default=10
         Most fine-tuning epochs (after the warm-up).
     warmup_epochs : int, default=2
         Head-only epochs on the frozen backbone first.
@@ -344,7 +344,7 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
 
     def __init__(self, backbone: str = "efficientnet_lite0", weights: Any = "imagenet", layer: str | None = None,
                  input_size=None, aspect: str = "stretch", region: str = "image", empty_mask: str = "image",
-                 epochs: int = 12, warmup_epochs: int = 2, batch_size: int = 16, learning_rate: float = 1e-4,
+                 epochs: int = 10, warmup_epochs: int = 2, batch_size: int = 16, learning_rate: float = 1e-4,
                  head_learning_rate: float = 1e-3, weight_decay: float = 0.01, label_smoothing: float = 0.1,
                  mixup: float = 0.0, dropout: float = 0.3, freeze_bn: bool = True,
                  trainable_from: str | None = None, class_weight="balanced", augment="ultrasound",
