@@ -40,7 +40,7 @@ def _photo(img, size=224):
 def test_registry_covers_the_issue_list():
     expected = {"vgg16", "vgg19", "inception_v3", "resnet50", "resnet101", "densenet121", "mobilenet",
                 "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "xception",
-                "efficientnet_lite0"}
+                "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"}
     assert set(BACKBONES) == expected
     for b in BACKBONES.values():
         assert b.preprocess in ("caffe", "tf", "torch", "none")
@@ -183,8 +183,8 @@ def test_converted_model_recognises_photos(top_model, photo, classes):
 
 
 # ----------------------------------------------------------------------------- PyTorch parity
-def _torch_reference(torch, sd):
-    """EfficientNet-Lite0 in plain PyTorch (efficientnet_pytorch layout, TF 'same' padding)."""
+def _torch_reference(torch, sd, variant="efficientnet_lite0"):
+    """EfficientNet-Lite in plain PyTorch (efficientnet_pytorch layout, TF 'same' padding)."""
     F = torch.nn.functional
 
     def same(x, w, stride, groups=1):
@@ -202,7 +202,7 @@ def _torch_reference(torch, sd):
     def forward(x):
         x = F.relu6(bn(same(x, sd["_conv_stem.weight"], 2), "_bn0"))
         i = 0
-        for _kernel, stride, expand, _c_in, _c_out, repeats in el.BLOCKS:
+        for _kernel, stride, expand, _c_in, _c_out, repeats in el.stage_blocks(variant):
             for r in range(repeats):
                 p, s = f"_blocks.{i}", (stride if r == 0 else 1)
                 inp = x
@@ -250,3 +250,43 @@ def test_reader_handles_views_and_offsets(tmp_path):
     for k, v in sd.items():
         np.testing.assert_array_equal(got[k], v.numpy())
     assert struct.calcsize("<q") == 8
+
+
+# ----------------------------------------------------------------------------- Lite1 / Lite2
+@pytest.mark.parametrize("variant, size", [("efficientnet_lite1", 240), ("efficientnet_lite2", 260)])
+def test_bigger_lites_recognise_photos(variant, size):
+    pytest.importorskip(el.VARIANTS[variant].module)
+    model = el.efficientnet_lite(variant, (size, size, 3), include_top=True, weights="imagenet")
+    x = np.stack([_photo(getattr(data, p)(), size) for p in ("chelsea", "coffee", "rocket")])
+    logits = np.asarray(model(x, training=False))
+    for row, classes in zip(logits, ({281, 282, 285}, {504, 967, 968}, {657, 744, 812})):
+        assert set(np.argsort(row)[::-1][:5].tolist()) & classes
+
+
+@pytest.mark.parametrize("variant, size", [("efficientnet_lite1", (240, 240)), ("efficientnet_lite2", (197, 260))])
+def test_bigger_lites_match_pytorch_reference(variant, size):
+    # same tolerance as Lite0's parity test (see the module docstring)
+    torch = pytest.importorskip("torch")
+    pytest.importorskip(el.VARIANTS[variant].module)
+    path = el.torch_weights_file(variant)
+    sd = torch.load(str(path), map_location="cpu", weights_only=True)
+    ours = el.read_legacy_torch_file(path)
+    assert list(ours) == list(sd)
+    ref = _torch_reference(torch, {k: v.float() for k, v in sd.items()}, variant)
+    x = np.stack([_photo(data.chelsea(), 280)[:size[0], :size[1]], _photo(data.coffee(), 280)[:size[0], :size[1]]])
+    with torch.no_grad():
+        expected = ref(torch.from_numpy((x / 127.5 - 1.0).transpose(0, 3, 1, 2).copy())).numpy()
+    got = np.asarray(el.efficientnet_lite(variant, (*size, 3), include_top=True, weights="imagenet")(x, training=False))
+    np.testing.assert_allclose(got, expected, atol=2e-3, rtol=0)
+
+
+def test_lite_variant_table_and_wrong_file(tmp_path):
+    assert el.stage_blocks("efficientnet_lite0") == el.BLOCKS
+    assert el.skip_layers("efficientnet_lite0") == el.SKIP_LAYERS
+    assert [b[-1] for b in el.stage_blocks("efficientnet_lite1")] == [1, 3, 3, 4, 4, 5, 1]
+    assert [b[4] for b in el.stage_blocks("efficientnet_lite2")] == [16, 24, 48, 88, 120, 208, 352]
+    with pytest.raises(ValueError, match="unknown EfficientNet-Lite variant"):
+        el.stage_blocks("efficientnet_lite9")
+    # Lite0's weights refused by a Lite2 network, naming the shape mismatch or the block count
+    with pytest.raises(ValueError, match="blocks|shape"):
+        el.efficientnet_lite("efficientnet_lite2", (32, 32, 3), weights=el.torch_weights_file())

@@ -59,6 +59,8 @@ _PUBLIC = {
     "shape_features": ".shape",
     "shape_feature_names": ".shape",
     "DeepFeatures": ".deep",  # written by another engineer; lazy, so TensorFlow loads only on use
+    "FineTunedCNN": ".finetune",
+    "fine_tuned_features": ".finetune",
 }
 
 __all__ = list(_PUBLIC)

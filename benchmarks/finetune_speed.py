@@ -1,0 +1,132 @@
+"""Training speed of FineTunedCNN against a bare Keras ``model.fit`` of the same network.
+
+Both train the same network (the backbone cut at its default layer, global average pooling, a
+dense softmax head; batch-norm layers frozen in inference mode) on the same pre-resized images,
+with AdamW at the same rate and batch size, for the same number of epochs:
+
+(a) bare Keras: ``model.compile`` + ``model.fit`` on a ``tf.data`` pipeline of in-memory
+    tensors (no augmentation): the ceiling;
+(b) ``FineTunedCNN.fit`` with ``augment=None``, no warm-up, no validation split, dropout 0, so
+    it does the same arithmetic (its dropout mask and class weights cost next to nothing).
+
+Time per epoch excludes each side's first epoch (graph tracing). It prints seconds per epoch,
+images per second and the ratio a/b (target >= 0.85). A third line times (c): FineTunedCNN with
+its default ``"ultrasound"`` augmentation drawn afresh every epoch (prepared one batch ahead in
+a thread), to show what augmentation costs.
+
+Run from the repository root (BUSI images if present, else phantoms)::
+
+    OMP_NUM_THREADS=2 python benchmarks/finetune_speed.py                 # 128 images, 160 px
+    OMP_NUM_THREADS=2 python benchmarks/finetune_speed.py --n-images 500 --size 224 --epochs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "busi"
+
+
+def load_images(n: int, root: Path):
+    from featbus import load_busi, make_phantoms
+
+    try:
+        data = load_busi(root)
+        rng = np.random.default_rng(0)
+        idx = np.sort(rng.choice(len(data.data), size=min(n, len(data.data)), replace=False))
+        return [data.data[i] for i in idx], np.asarray(data.target)[idx], "BUSI"
+    except (FileNotFoundError, OSError, ValueError):
+        d = make_phantoms(n, image_size=256, random_state=0)
+        return list(d.data), np.asarray(d.target), "phantoms"
+
+
+def bare_keras(images: np.ndarray, y: np.ndarray, n_classes: int, args) -> float:
+    """Seconds per epoch of model.fit on the same network (epochs after the first)."""
+    import keras
+    import tensorflow as tf
+
+    from featbus.features.backbones import get_backbone
+    from featbus.features.finetune import _build_body, _preprocess
+
+    bb = get_backbone(args.backbone)
+    body = _build_body(bb.name, "imagenet", (args.size, args.size), bb.default_layer)
+    for layer in body.layers:  # frozen BN: Keras 3 runs a non-trainable BN in inference mode
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+    inp = keras.Input((args.size, args.size))
+    x = keras.layers.Lambda(lambda t: _preprocess(tf, t, bb.preprocess))(inp)
+    x = keras.layers.GlobalAveragePooling2D()(body(x))
+    model = keras.Model(inp, keras.layers.Dense(n_classes)(x))
+    model.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.01),
+                  loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    target = np.eye(n_classes, dtype=np.float32)[y]
+    ds = tf.data.Dataset.from_tensor_slices((images, target)).shuffle(len(images), seed=0) \
+        .batch(args.batch_size).prefetch(2)
+    times = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.t)
+
+    model.fit(ds, epochs=args.epochs, verbose=0, callbacks=[Timer()])
+    return float(np.mean(times[1:]))
+
+
+def ours(items, y, args, augment) -> float:
+    from featbus.features.finetune import FineTunedCNN
+
+    ft = FineTunedCNN(backbone=args.backbone, input_size=args.size, epochs=args.epochs, warmup_epochs=0,
+                      batch_size=args.batch_size, learning_rate=1e-4, head_learning_rate=1e-4, dropout=0.0,
+                      label_smoothing=0.0, class_weight=None, augment=augment, validation_fraction=0,
+                      random_state=0, progress=False)
+    ft.fit(items, y)
+    return float(np.mean([e["seconds"] for e in ft.history_["epochs"][1:]]))
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--n-images", type=int, default=128)
+    ap.add_argument("--size", type=int, default=160)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--backbone", default="efficientnet_lite0")
+    args = ap.parse_args(argv)
+    if args.epochs < 2:
+        ap.error("--epochs must be >= 2 (the first epoch, with tracing, is not timed)")
+
+    from featbus.features.finetune import FineTunedCNN
+
+    items, y, source = load_images(args.n_images, args.data)
+    classes, y_idx = np.unique(y, return_inverse=True)
+    prep = FineTunedCNN(backbone=args.backbone, input_size=args.size)
+    prep._check_params()
+    prep.input_size_ = prep._size
+    images = prep._prepare_all(items)
+    threads = os.environ.get("OMP_NUM_THREADS", "unset")
+    print(f"{source}: {len(items)} images at {args.size}x{args.size}, {args.backbone}, batch {args.batch_size}, "
+          f"{args.epochs} epochs (first not timed), OMP_NUM_THREADS={threads}, {os.cpu_count()} CPUs visible")
+    t_keras = bare_keras(images, y_idx, len(classes), args)
+    t_ours = ours(items, y, args, None)
+    t_aug = ours(items, y, args, "ultrasound")
+    n = len(items)
+    print(f"{'':38s} {'s/epoch':>8s} {'img/s':>7s}")
+    print(f"{'(a) bare Keras model.fit':38s} {t_keras:8.2f} {n / t_keras:7.1f}")
+    print(f"{'(b) FineTunedCNN.fit, no augmentation':38s} {t_ours:8.2f} {n / t_ours:7.1f}")
+    print(f"{'(c) FineTunedCNN.fit, ultrasound aug.':38s} {t_aug:8.2f} {n / t_aug:7.1f}")
+    print(f"ratio (b) speed / (a) speed: {t_keras / t_ours:.2f} (target >= 0.85); "
+          f"(c)/(a): {t_keras / t_aug:.2f}")
+
+
+if __name__ == "__main__":
+    main()

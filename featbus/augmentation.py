@@ -1,0 +1,358 @@
+"""Training-fold image augmentation: random geometric and intensity changes, as a sampler.
+
+:class:`ImageAugmenter` is an imbalanced-learn-style sampler: it acts only in ``fit`` (through
+``fit_resample``), so inside an :class:`imblearn.pipeline.Pipeline` the augmented copies are
+made from the training fold only and never reach a validation fold, a test fold or
+``predict``. :func:`augment_image` is the function twin for one image (and its mask).
+
+What one augmented copy is
+--------------------------
+One affine warp (a single interpolation, so the image is not blurred twice) combining, each
+drawn independently and uniformly:
+
+* a horizontal flip with probability 0.5 (``horizontal_flip``); a vertical flip only if
+  ``vertical_flip`` (off by default: an ultrasound probe is always at the top of the image);
+* a rotation by up to ``rotation`` degrees, a shear by up to ``shear`` degrees, a zoom by a
+  factor in ``zoom`` and a shift by up to ``shift`` of each side, about the image centre;
+  pixels that come from outside the image are black (``fill=0``, the ultrasound background);
+
+then, on intensities in ``[0, 1]``: a brightness offset (up to ``brightness``), a contrast
+factor around the mean (in ``contrast``), a gamma (in ``gamma``, drawn log-uniformly) and
+multiplicative speckle noise ``x * (1 + s * n)`` with ``n`` standard normal and ``s`` up to
+``speckle``; the result is clipped to ``[0, 1]`` and returned in the input's dtype (integers
+rounded). A lesion mask is warped with the same matrix (nearest neighbour), never with the
+intensity changes.
+
+Augmented copies are new pixel arrays: the extraction engine (:mod:`featbus.extraction`) keys
+rows by pixel content, so a copy never reuses an original's features (and two equal copies
+share one row, which is exact).
+
+References
+----------
+Shorten, C. & Khoshgoftaar, T. M. (2019). A survey on image data augmentation for deep
+learning. *Journal of Big Data*, 6, 60. https://doi.org/10.1186/s40537-019-0197-0
+
+Examples
+--------
+>>> import numpy as np
+>>> from featbus.augmentation import ImageAugmenter
+>>> X = [np.full((32, 40), 100, np.uint8), np.full((32, 40), 200, np.uint8)]
+>>> X_res, y_res = ImageAugmenter(n_copies=2, random_state=0).fit_resample(X, [0, 1])
+>>> len(X_res), y_res.tolist()
+(6, [0, 1, 0, 1, 0, 1])
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval
+
+from ._records import ImageRecord, check_images, to_float
+from .io import load_item
+
+__all__ = ["ImageAugmenter", "augment_image", "AUGMENT_PRESETS"]
+
+#: Named settings of :class:`ImageAugmenter` (``FineTunedCNN(augment=...)`` takes these names).
+AUGMENT_PRESETS: dict[str, dict[str, Any]] = {
+    # ultrasound: no vertical flip (the probe is at the top), mild geometry, speckle
+    "ultrasound": dict(horizontal_flip=True, vertical_flip=False, rotation=10.0, shift=0.05,
+                       zoom=(0.9, 1.1), shear=5.0, brightness=0.08, contrast=(0.85, 1.15),
+                       gamma=(0.8, 1.25), speckle=0.05),
+    # mammograms: either breast side and orientation occur, so both flips
+    "mammography": dict(horizontal_flip=True, vertical_flip=True, rotation=10.0, shift=0.05,
+                        zoom=(0.9, 1.1), shear=5.0, brightness=0.05, contrast=(0.9, 1.1),
+                        gamma=(0.85, 1.2), speckle=0.0),
+    # flips only
+    "flip": dict(horizontal_flip=True, vertical_flip=False, rotation=0.0, shift=0.0, zoom=(1.0, 1.0),
+                 shear=0.0, brightness=0.0, contrast=(1.0, 1.0), gamma=(1.0, 1.0), speckle=0.0),
+}
+
+
+def _check_range(name: str, value, low: float) -> tuple[float, float]:
+    try:
+        a, b = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a (low, high) pair, got {value!r}") from None
+    if not (low < a <= b) or not (math.isfinite(a) and math.isfinite(b)):
+        raise ValueError(f"{name} must be a pair low <= high with low > {low:g}, got {value!r}")
+    return a, b
+
+
+def _affine(rng: np.random.Generator, shape: tuple[int, int], p: dict) -> np.ndarray:
+    """The 2x3 matrix (output -> input pixel coordinates are inverted by cv2) of one draw."""
+    h, w = shape
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    fx = -1.0 if p["horizontal_flip"] and rng.random() < 0.5 else 1.0
+    fy = -1.0 if p["vertical_flip"] and rng.random() < 0.5 else 1.0
+    angle = math.radians(rng.uniform(-p["rotation"], p["rotation"])) if p["rotation"] else 0.0
+    shear = math.radians(rng.uniform(-p["shear"], p["shear"])) if p["shear"] else 0.0
+    z0, z1 = p["zoom"]
+    zoom = rng.uniform(z0, z1) if z1 > z0 else z0
+    tx = rng.uniform(-p["shift"], p["shift"]) * w if p["shift"] else 0.0
+    ty = rng.uniform(-p["shift"], p["shift"]) * h if p["shift"] else 0.0
+    c, s = math.cos(angle), math.sin(angle)
+    rot = np.array([[c, -s], [s, c]])
+    she = np.array([[1.0, math.tan(shear)], [0.0, 1.0]])
+    lin = zoom * rot @ she @ np.diag([fx, fy])
+    centre = np.array([cx, cy])
+    offset = centre + np.array([tx, ty]) - lin @ centre
+    return np.hstack([lin, offset[:, None]]).astype(np.float64)
+
+
+def _augment01(image: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator,
+               p: dict) -> tuple[np.ndarray, np.ndarray | None]:
+    """One augmented copy of a float32 image in [0, 1] (and its mask)."""
+    import cv2
+
+    h, w = image.shape
+    m = _affine(rng, (h, w), p)
+    if not np.allclose(m, [[1, 0, 0], [0, 1, 0]]):
+        image = cv2.warpAffine(np.ascontiguousarray(image, np.float32), m, (w, h), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+        if mask is not None:
+            mask = cv2.warpAffine(np.asarray(mask, np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+    else:
+        image = np.array(image, np.float32)
+        mask = None if mask is None else np.array(mask, bool)
+    if p["brightness"]:
+        image = image + np.float32(rng.uniform(-p["brightness"], p["brightness"]))
+    c0, c1 = p["contrast"]
+    if c1 > c0 or c0 != 1.0:
+        mean = np.float32(image.mean())
+        image = (image - mean) * np.float32(rng.uniform(c0, c1)) + mean
+    g0, g1 = p["gamma"]
+    if g1 > g0 or g0 != 1.0:
+        gamma = math.exp(rng.uniform(math.log(g0), math.log(g1)))
+        image = np.power(np.clip(image, 0.0, 1.0), np.float32(gamma))
+    if p["speckle"]:
+        sigma = rng.uniform(0.0, p["speckle"])
+        image = image * (1.0 + np.float32(sigma) * rng.standard_normal(image.shape, dtype=np.float32))
+    return np.clip(image, 0.0, 1.0).astype(np.float32), mask
+
+
+def _from01(image01: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if dtype.kind in "ui":
+        top = np.iinfo(dtype).max
+        return np.rint(image01 * top).astype(dtype)
+    return image01.astype(dtype if dtype.kind == "f" else np.float32)
+
+
+def augment_image(image: np.ndarray, mask: np.ndarray | None = None, *, random_state=None,
+                  preset: str = "ultrasound", **params) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """One random augmented copy of a gray image (and of its mask), as :class:`ImageAugmenter` makes.
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w)
+        Integer images use their dtype's range; float images must lie in ``[0, 1]``.
+    mask : ndarray of bool, optional
+        Lesion mask of the same shape, warped with the image (nearest neighbour).
+    random_state : int, numpy Generator or None
+        The draw.
+    preset : str, default="ultrasound"
+        Base settings from :data:`AUGMENT_PRESETS`.
+    **params
+        Overrides of the preset: any parameter of :class:`ImageAugmenter` except ``n_copies``
+        and ``random_state`` (``rotation=20``, ``speckle=0`` ...).
+
+    Returns
+    -------
+    image : ndarray, same shape and dtype
+    mask : ndarray of bool (only when ``mask`` is given)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.augmentation import augment_image
+    >>> img = np.tile(np.arange(64, dtype=np.uint8), (48, 1))
+    >>> out = augment_image(img, random_state=0)
+    >>> out.shape, out.dtype
+    ((48, 64), dtype('uint8'))
+    >>> bool(np.array_equal(augment_image(img, random_state=0), out))
+    True
+    """
+    if preset not in AUGMENT_PRESETS:
+        raise ValueError(f"unknown augmentation preset {preset!r}; choose one of {sorted(AUGMENT_PRESETS)}")
+    p = _checked({**AUGMENT_PRESETS[preset], **params})
+    rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
+    arr = np.asarray(image)
+    if arr.ndim != 2:
+        raise ValueError(f"image must be a 2-D gray array, got shape {arr.shape}")
+    if mask is not None and np.shape(mask) != arr.shape:
+        raise ValueError(f"mask shape {np.shape(mask)} differs from image shape {arr.shape}")
+    out, m = _augment01(to_float(arr), mask, rng, p)
+    out = _from01(out, arr.dtype)
+    return out if mask is None else (out, m)
+
+
+_PARAMS = ("horizontal_flip", "vertical_flip", "rotation", "shift", "zoom", "shear", "brightness",
+           "contrast", "gamma", "speckle")
+
+
+def _checked(p: dict) -> dict:
+    unknown = set(p) - set(_PARAMS)
+    if unknown:
+        raise TypeError(f"unknown augmentation parameter(s) {sorted(unknown)}; known: {list(_PARAMS)}")
+    p = dict(p)
+    for name in ("rotation", "shear"):
+        if not 0 <= float(p[name]) <= 90:
+            raise ValueError(f"{name} must be in [0, 90] degrees, got {p[name]!r}")
+    for name in ("shift", "brightness", "speckle"):
+        if not 0 <= float(p[name]) <= 1:
+            raise ValueError(f"{name} must be in [0, 1], got {p[name]!r}")
+    p["zoom"] = _check_range("zoom", p["zoom"], 0.0)
+    p["contrast"] = _check_range("contrast", p["contrast"], 0.0)
+    p["gamma"] = _check_range("gamma", p["gamma"], 0.0)
+    return p
+
+
+class ImageAugmenter(BaseEstimator):
+    """Add random augmented copies of the training images: a sampler acting only in ``fit``.
+
+    Use it inside :class:`imblearn.pipeline.Pipeline` (like SMOTE): ``fit`` of the pipeline
+    calls :meth:`fit_resample`, which returns the original items followed by ``n_copies``
+    augmented copies of each, with their labels; ``predict`` and ``transform`` of the pipeline
+    skip this step, so validation and test images are never augmented. It works ahead of any
+    featbus feature extractor (frozen CNN features, texture) and of :class:`~featbus.FineTunedCNN`.
+
+    Parameters
+    ----------
+    n_copies : int, default=1
+        Augmented copies per training image.
+    horizontal_flip, vertical_flip : bool, default=True, False
+        Flip left-right / up-down with probability 0.5.
+    rotation : float, default=10
+        Largest rotation, degrees.
+    shift : float, default=0.05
+        Largest shift, as a fraction of the image side.
+    zoom : (float, float), default=(0.9, 1.1)
+        Range of the zoom factor (> 1 enlarges).
+    shear : float, default=5
+        Largest shear angle, degrees.
+    brightness : float, default=0.08
+        Largest brightness offset on the ``[0, 1]`` scale.
+    contrast : (float, float), default=(0.85, 1.15)
+        Range of the contrast factor (around the image mean).
+    gamma : (float, float), default=(0.8, 1.25)
+        Range of the gamma (drawn log-uniformly).
+    speckle : float, default=0.05
+        Largest standard deviation of multiplicative speckle noise.
+    random_state : int or None, default=None
+        Seed: copy ``k`` of item ``i`` is drawn from ``(random_state, i, k)``, so the result
+        does not depend on threads or on the other items.
+
+    Notes
+    -----
+    Items come back as given (arrays, paths, records); copies are :class:`~featbus.ImageRecord`
+    objects holding new pixels (in the source dtype), the source mask warped alike (if any),
+    the source ``path`` (for error messages) and ``meta["augmented"] = k`` (1-based).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from imblearn.pipeline import Pipeline
+    >>> from sklearn.svm import SVC
+    >>> from featbus import IntensityStats, make_phantoms
+    >>> from featbus.augmentation import ImageAugmenter
+    >>> data = make_phantoms(12, image_size=48, random_state=0)
+    >>> pipe = Pipeline([("aug", ImageAugmenter(n_copies=1, random_state=0)),
+    ...                  ("feat", IntensityStats(progress=False)), ("svm", SVC())])
+    >>> pipe.fit(data.data, data.target).predict(data.data).shape
+    (12,)
+    """
+
+    _parameter_constraints = {
+        "n_copies": [Interval(Integral, 0, None, closed="left")],
+        "horizontal_flip": ["boolean"],
+        "vertical_flip": ["boolean"],
+        "rotation": [Interval(Real, 0, 90, closed="both")],
+        "shift": [Interval(Real, 0, 1, closed="both")],
+        "zoom": [tuple, list],
+        "shear": [Interval(Real, 0, 90, closed="both")],
+        "brightness": [Interval(Real, 0, 1, closed="both")],
+        "contrast": [tuple, list],
+        "gamma": [tuple, list],
+        "speckle": [Interval(Real, 0, 1, closed="both")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, n_copies: int = 1, *, horizontal_flip: bool = True, vertical_flip: bool = False,
+                 rotation: float = 10.0, shift: float = 0.05, zoom=(0.9, 1.1), shear: float = 5.0,
+                 brightness: float = 0.08, contrast=(0.85, 1.15), gamma=(0.8, 1.25), speckle: float = 0.05,
+                 random_state=None):
+        self.n_copies = n_copies
+        self.horizontal_flip = horizontal_flip
+        self.vertical_flip = vertical_flip
+        self.rotation = rotation
+        self.shift = shift
+        self.zoom = zoom
+        self.shear = shear
+        self.brightness = brightness
+        self.contrast = contrast
+        self.gamma = gamma
+        self.speckle = speckle
+        self.random_state = random_state
+
+    def _settings(self) -> dict:
+        self._validate_params()
+        return _checked({k: getattr(self, k) for k in _PARAMS})
+
+    def _seed(self) -> int:
+        if self.random_state is None:
+            return int(np.random.SeedSequence().entropy % (2**63))
+        if isinstance(self.random_state, (int, np.integer)):
+            return int(self.random_state)
+        return int(self.random_state.randint(0, 2**31 - 1))  # a RandomState instance
+
+    def augment01(self, image01: np.ndarray, mask=None, *, rng: np.random.Generator):
+        """One copy of an image already in float ``[0, 1]`` (used by :class:`~featbus.FineTunedCNN`
+        on network-sized images every epoch); returns ``(image, mask)``."""
+        return _augment01(image01, mask, rng, self._settings())
+
+    def fit(self, X, y=None):
+        """Check parameters and input; returns ``self`` (nothing is learnt)."""
+        self._settings()
+        check_images(X)
+        return self
+
+    def fit_resample(self, X, y, **params):
+        """The items of ``X`` followed by ``n_copies`` augmented copies of each.
+
+        Parameters
+        ----------
+        X : sequence of images, ImageRecord or paths
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        X_resampled : list
+            ``len(X) * (1 + n_copies)`` items: the originals in order, then copy 1 of every
+            item, copy 2 of every item...
+        y_resampled : ndarray
+        """
+        p = self._settings()
+        items = check_images(X)
+        y = np.asarray(y)
+        if y.shape[0] != len(items):
+            raise ValueError(f"X has {len(items)} images but y has {y.shape[0]} labels")
+        seed = self._seed()
+        copies: list = []
+        for k in range(1, int(self.n_copies) + 1):
+            for i, item in enumerate(items):
+                rec = load_item(item, i)
+                rng = np.random.default_rng([seed, i, k])
+                img01, mask = _augment01(to_float(rec.image, index=i, path=rec.path), rec.mask, rng, p)
+                copies.append(ImageRecord(_from01(img01, np.asarray(rec.image).dtype), mask=mask,
+                                          path=rec.path, meta={**rec.meta, "augmented": k}))
+        return list(items) + copies, np.concatenate([y] * (1 + int(self.n_copies)))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        return tags

@@ -1,0 +1,808 @@
+"""Fine-tuned CNN features and classifier: an ImageNet backbone trained on the training fold.
+
+:class:`FineTunedCNN` fine-tunes a pretrained backbone inside ``fit`` on ``(X, y)``, so in
+:func:`featbus.evaluation.evaluate`, ``cross_validate`` or ``GridSearchCV`` every training fold
+trains its own copy and no test image ever reaches a training step. It is both
+
+* a **transformer**: ``transform`` returns the fine-tuned embedding (global average of the cut
+  layer's feature map), for an SVM or XGBoost after it (the papers' hybrid recipe); rows go
+  through the one extraction path (:mod:`featbus.extraction`), keyed by a hash of the fitted
+  weights, so two folds' networks never share rows;
+* a **classifier**: ``predict_proba`` / ``predict`` use its own softmax head on that embedding.
+
+How ``fit`` trains
+------------------
+1. Every training image is read, cropped per ``region``, brought to the square input as in
+   :class:`~featbus.DeepFeatures` (``aspect``) and kept in memory as float32.
+2. An inner validation split (``validation_fraction``, stratified) keeps near-duplicate groups
+   together (:func:`featbus.model_selection.resolve_groups`; ``groups`` passed to ``fit`` win),
+   so early stopping is not fooled by a copy of a training image.
+3. Head warm-up: ``warmup_epochs`` epochs training only the new head (``head_learning_rate``)
+   on the frozen backbone.
+4. Fine-tuning: the backbone from ``trainable_from`` on (default: all of it) and the head, with
+   AdamW (``learning_rate`` for the backbone, ``head_learning_rate`` for the head, both on a
+   cosine schedule, decoupled ``weight_decay``), class weights, label smoothing, optional mixup,
+   dropout before the head. With ``freeze_bn=True`` (default) batch-norm layers keep their
+   ImageNet statistics and parameters (they run in inference mode): with a few hundred images
+   per fold, batch statistics of 16 ultrasound images are noisy and drift far from ImageNet's.
+5. Each epoch sees freshly augmented copies (``augment``, see :mod:`featbus.augmentation`)
+   drawn from ``random_state``; after each epoch the validation loss is measured and the best
+   weights kept; training stops after ``patience`` epochs without improvement, or when
+   ``max_time`` seconds have passed (both recorded in ``history_``).
+
+The train step is one compiled ``tf.function`` (gradient tape, optimiser update); dropout masks,
+mixup and augmentation are drawn in NumPy from ``random_state``, so a fit is reproducible on a
+given machine (floating-point results may differ slightly across CPUs and thread counts).
+
+The fitted weights are kept as NumPy arrays in ``weights_`` (the estimator pickles with them,
+nothing else: no Keras file, no code); the network is rebuilt from the backbone's code in a
+new process on first use.
+
+References
+----------
+Yosinski, J., Clune, J., Bengio, Y. & Lipson, H. (2014). How transferable are features in deep
+neural networks? *NeurIPS 27*. https://doi.org/10.48550/arXiv.1411.1792
+
+Al-Dhabyani, W., Gomaa, M., Khaled, H. & Fahmy, A. (2019). Deep learning approaches for data
+augmentation and classification of breast masses using ultrasound images. *IJACSA*, 10(5).
+https://doi.org/10.14569/IJACSA.2019.0100579
+
+Loshchilov, I. & Hutter, F. (2019). Decoupled weight decay regularization. *ICLR*.
+https://doi.org/10.48550/arXiv.1711.05101
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import threading
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from .._base import CACHE, EMPTY_MASK, PROGRESS, REGION, _check_y_length, _ImageInputMixin
+from .._records import ImageError, ImageRecord, check_images, mask_bbox, to_float
+from ..extraction import extract_rows, show_progress
+from ..io import load_item
+from .backbones import get_backbone, resolve_imagenet_file
+from .deep import ASPECTS, _fit_square
+
+__all__ = ["FineTunedCNN", "fine_tuned_features"]
+
+
+def _preprocess(tf, x, mode: str):
+    """Gray (batch, h, w) in [0, 255] -> the backbone's RGB input (see featbus.features.backbones)."""
+    x = tf.repeat(x[..., None], 3, axis=-1)
+    if mode == "caffe":
+        x = x - tf.constant([103.939, 116.779, 123.68], tf.float32)
+    elif mode == "tf":
+        x = x / 127.5 - 1.0
+    elif mode == "torch":
+        x = (x / 255.0 - tf.constant([0.485, 0.456, 0.406])) / tf.constant([0.229, 0.224, 0.225])
+    return x
+
+
+def _build_body(backbone: str, weights: Any, input_size: tuple[int, int], layer: str, init: bool = True):
+    """The backbone cut at ``layer`` (a ``keras.Model``) with its starting weights."""
+    import keras
+
+    bb = get_backbone(backbone)
+    build = bb.build_fn()
+    shape = (*input_size, 3)
+    if weights is None:
+        from .deep import _deterministic_init
+
+        model = build(include_top=False, weights=None, input_shape=shape)
+        if init:  # not when the fitted weights are set right after
+            _deterministic_init(model)
+    elif weights == "imagenet":
+        w = "imagenet" if bb.weights_file is None else str(resolve_imagenet_file(bb))
+        model = build(include_top=False, weights=w, input_shape=shape)
+    else:
+        if not os.path.isfile(weights):
+            raise FileNotFoundError(f"weights file not found: {weights}")
+        model = build(include_top=False, weights=str(weights), input_shape=shape)
+    names = [lay.name for lay in model.layers]
+    if layer not in names:
+        raise ValueError(f"{backbone} has no layer {layer!r}; its last layers: {', '.join(names[-6:])}")
+    return keras.Model(model.inputs, model.get_layer(layer).output, name=f"{backbone}_finetune")
+
+
+class _Trainer:
+    """The Keras side of one FineTunedCNN: body, head, compiled train / embed functions."""
+
+    def __init__(self, est: FineTunedCNN, n_classes: int, weights: list[np.ndarray] | None = None):
+        import keras
+        import tensorflow as tf
+
+        self.tf = tf
+        self.body = _build_body(est._backbone.name, None if weights is not None else est.weights,
+                                est.input_size_, est.layer_, init=weights is None)
+        self.channels = int(self.body.output.shape[-1])
+        self.head = keras.layers.Dense(n_classes, name="finetune_head")
+        self.head.build((None, self.channels))
+        if weights is not None:
+            self.set_weights(weights)
+        prep = est._backbone.preprocess
+        body = self.body
+
+        def embed(x):
+            return tf.reduce_mean(body(_preprocess(tf, x, prep), training=False), axis=(1, 2))
+
+        h, w = est.input_size_
+        self._embed = tf.function(embed, input_signature=[tf.TensorSpec((None, h, w), tf.float32)],
+                                  reduce_retracing=True)
+        self._prep, self._bn_training = prep, not est.freeze_bn
+        self._lock = threading.Lock()
+
+    # -- weights as plain arrays (what the estimator pickles)
+    def variables(self) -> list:
+        return list(self.body.weights) + list(self.head.weights)
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [np.array(v.numpy()) for v in self.variables()]
+
+    def set_weights(self, arrays: list[np.ndarray]) -> None:
+        vs = self.variables()
+        if len(arrays) != len(vs):
+            raise ValueError(f"{len(arrays)} weight arrays for a network of {len(vs)} variables")
+        for v, a in zip(vs, arrays):
+            if tuple(v.shape) != tuple(np.shape(a)):
+                raise ValueError(f"weight {v.path} has shape {tuple(v.shape)}, got {np.shape(a)}")
+            v.assign(a)
+
+    def embed(self, x: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return self._embed(x).numpy()
+
+    # -- training
+    def make_step(self, body_vars: list, head_opt, body_opt, mean: np.ndarray, scale: np.ndarray,
+                  input_size: tuple[int, int], n_classes: int):
+        """Compiled step: (x, soft targets, sample weights, dropout keep-mask) -> loss.
+
+        The head sees the embedding standardised by the training images' initial statistics
+        (``mean``, ``scale``): raw pooled activations reach magnitudes of ~10, which makes a
+        freshly initialised head's first steps erratic.
+        """
+        tf = self.tf
+        mean_t, scale_t = tf.constant(mean, tf.float32), tf.constant(scale, tf.float32)
+        body, head, prep, bn_training = self.body, self.head, self._prep, self._bn_training
+        head_vars = list(head.trainable_weights)
+        n_head = len(head_vars)
+        train_body = bool(body_vars)
+
+        def step(x, target, sw, keep):
+            with tf.GradientTape() as tape:
+                inp = _preprocess(tf, x, prep)
+                if train_body:
+                    maps = body(inp, training=bn_training)
+                else:  # warm-up: the frozen body needs no gradient (and is 3x cheaper)
+                    maps = tf.stop_gradient(body(inp, training=False))
+                z = (tf.reduce_mean(maps, axis=(1, 2)) - mean_t) / scale_t * keep
+                logits = head(z)
+                ce = tf.nn.softmax_cross_entropy_with_logits(labels=target, logits=logits)
+                loss = tf.reduce_sum(ce * sw) / tf.reduce_sum(sw)
+            grads = tape.gradient(loss, head_vars + body_vars)
+            head_opt.apply_gradients(zip(grads[:n_head], head_vars))
+            if train_body:
+                body_opt.apply_gradients(zip(grads[n_head:], body_vars))
+            return loss
+
+        h, w = input_size
+        return tf.function(step, input_signature=[
+            tf.TensorSpec((None, h, w), tf.float32), tf.TensorSpec((None, n_classes), tf.float32),
+            tf.TensorSpec((None,), tf.float32), tf.TensorSpec((None, self.channels), tf.float32)])
+
+
+_TRAINERS: dict[int, _Trainer] = {}  # id(estimator) -> its network (never pickled)
+_TRAINERS_LOCK = threading.Lock()
+
+
+class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
+    """A pretrained CNN fine-tuned on the training fold: embeddings for a classifier, or its own head.
+
+    Parameters
+    ----------
+    backbone : str, default="efficientnet_lite0"
+        A backbone of :mod:`featbus.features.backbones` (``efficientnet_lite0``,
+        ``efficientnet_lite2``, ``mobilenet_v2``, ``resnet50`` ...).
+    weights : "imagenet", None or path, default="imagenet"
+        Starting weights, as :class:`~featbus.DeepFeatures` (``None``: seeded random, for tests).
+    layer : str or None, default=None
+        Where the backbone is cut; the embedding is the global average of this layer's map.
+        ``None``: the backbone's default feature layer (``block6d_add`` for Lite0, the one
+        frozen features do best with); the layers after it are not used (nor computed).
+    input_size : int, (int, int) or None, default=None
+        Network input; ``None``: the backbone's ImageNet size (224 for Lite0, 260 for Lite2).
+    aspect : {"stretch", "pad", "crop"}, default="stretch"
+        How an image reaches the square input (as :class:`~featbus.DeepFeatures`).
+    region : {"image", "bbox", "mask"}, default="image"
+        Crop to the lesion mask's bounding box (``"bbox"``), also zero outside it (``"mask"``).
+    empty_mask : {"image", "raise"}, default="image"
+        With ``region != "image"``: an all-zero mask uses the whole image, or raises.
+    epochs : int, default=10
+        Most fine-tuning epochs (after the warm-up).
+    warmup_epochs : int, default=2
+        Head-only epochs on the frozen backbone first.
+    batch_size : int, default=16
+        Images per training step (and per inference batch, times 4).
+    learning_rate : float, default=1e-4
+        Peak AdamW rate of the backbone: ramped up linearly over the first fine-tuning epoch,
+        then cosine-decayed over the others.
+    head_learning_rate : float, default=1e-3
+        AdamW rate of the head (warm-up: constant; fine-tuning: same schedule as the backbone).
+    weight_decay : float, default=0.01
+        Decoupled weight decay of AdamW (Loshchilov & Hutter).
+    label_smoothing : float, default=0.1
+        Share of each target spread uniformly over the classes.
+    mixup : float, default=0.0
+        Mixup's Beta(alpha, alpha) parameter; 0 turns mixup off.
+    dropout : float, default=0.3
+        Dropout rate on the embedding before the head (training only).
+    freeze_bn : bool, default=True
+        Batch-norm layers keep ImageNet statistics and parameters (inference mode).
+    trainable_from : str or None, default=None
+        Name (or name prefix) of the first backbone layer trained in the fine-tuning phase;
+        layers before it stay frozen (and need no backward pass). ``None``: the whole backbone.
+    class_weight : "balanced", dict or None, default="balanced"
+        Per-class loss weights.
+    augment : "ultrasound", "mammography", "flip", ImageAugmenter or None, default="ultrasound"
+        Augmentation drawn afresh every epoch on the network-sized training images
+        (:data:`featbus.augmentation.AUGMENT_PRESETS`); ``None``: none.
+    validation_fraction : float, default=0.15
+        Share of the training images (whole near-duplicate groups, stratified) held out for
+        early stopping; 0: no validation, the last epoch's weights are kept.
+    patience : int, default=4
+        Fine-tuning epochs without a lower validation loss before stopping.
+    max_time : float or None, default=None
+        Seconds of training after which ``fit`` stops (at the end of the current batch) and
+        keeps the best weights so far.
+    tta : bool, default=False
+        Test-time augmentation: ``transform`` (and so ``predict_proba``) averages the embedding
+        of each image and of its left-right mirror.
+    random_state : int or None, default=None
+        Seeds the head's initialisation, the split, the batches, augmentation, dropout, mixup.
+    cache : None, False, str, path or joblib.Memory, default=None
+        Where ``transform``'s rows are kept (:mod:`featbus.extraction`); keyed by the fitted
+        weights' hash.
+    progress : bool or "auto", default="auto"
+        Progress bars for training epochs and for ``transform``.
+    n_jobs : int or None, default=None
+        Threads preparing images (``None``: 2).
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    weights_ : list of ndarray
+        The fitted network's variables (backbone up to ``layer_``, then the head's kernel and bias).
+    embedding_mean_, embedding_scale_ : ndarray of shape (n_features_out_,)
+        Statistics of the training images' initial embeddings; the head sees
+        ``(embedding - mean) / scale`` (``transform`` returns the raw embedding).
+    weights_hash_ : str
+        SHA-256 of ``weights_`` and those statistics (part of the extraction key).
+    feature_names_out_ : ndarray of str
+        ``"<backbone>.finetuned.<layer>.avg.<channel>"``.
+    n_features_out_ : int
+    layer_ : str
+    input_size_ : tuple of int
+    history_ : dict
+        Per epoch: ``phase``, ``loss`` (training), ``val_loss``, ``val_accuracy``, ``seconds``;
+        ``best_epoch``, ``stopped`` (``"epochs"``, ``"early_stopping"`` or ``"max_time"``),
+        ``n_train``, ``n_validation``, ``seconds``.
+
+    Examples
+    --------
+    >>> from featbus import make_phantoms
+    >>> from featbus.features.finetune import FineTunedCNN
+    >>> data = make_phantoms(16, image_size=48, random_state=0)
+    >>> ft = FineTunedCNN(weights=None, input_size=32, epochs=1, warmup_epochs=1, batch_size=8,
+    ...                   validation_fraction=0, progress=False, random_state=0)
+    >>> ft.fit(data.data, data.target).transform(data.data).shape
+    (16, 192)
+    >>> ft.predict_proba(data.data).shape  # benign, malignant, normal phantoms
+    (16, 3)
+    """
+
+    _parameter_constraints = {
+        "backbone": [str],
+        "weights": [None, str, os.PathLike],
+        "layer": [None, str],
+        "input_size": [None, Interval(Integral, 1, None, closed="left"), list, tuple],
+        "aspect": [StrOptions(set(ASPECTS))],
+        "region": REGION,
+        "empty_mask": EMPTY_MASK,
+        "epochs": [Interval(Integral, 0, None, closed="left")],
+        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "head_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "mixup": [Interval(Real, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "freeze_bn": ["boolean"],
+        "trainable_from": [None, str],
+        "class_weight": [None, StrOptions({"balanced"}), dict],
+        "augment": [None, StrOptions({"ultrasound", "mammography", "flip"}), HasMethods(["augment01"])],
+        "validation_fraction": [Interval(Real, 0, 0.5, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "max_time": [None, Interval(Real, 0, None, closed="neither")],
+        "tta": ["boolean"],
+        "random_state": ["random_state"],
+        "cache": CACHE,
+        "progress": PROGRESS,
+        "n_jobs": [None, Integral],
+    }
+
+    def __init__(self, backbone: str = "efficientnet_lite0", weights: Any = "imagenet", layer: str | None = None,
+                 input_size=None, aspect: str = "stretch", region: str = "image", empty_mask: str = "image",
+                 epochs: int = 10, warmup_epochs: int = 2, batch_size: int = 16, learning_rate: float = 1e-4,
+                 head_learning_rate: float = 1e-3, weight_decay: float = 0.01, label_smoothing: float = 0.1,
+                 mixup: float = 0.0, dropout: float = 0.3, freeze_bn: bool = True,
+                 trainable_from: str | None = None, class_weight="balanced", augment="ultrasound",
+                 validation_fraction: float = 0.15, patience: int = 4, max_time: float | None = None,
+                 tta: bool = False, random_state=None, cache=None, progress="auto", n_jobs: int | None = None):
+        self.backbone = backbone
+        self.weights = weights
+        self.layer = layer
+        self.input_size = input_size
+        self.aspect = aspect
+        self.region = region
+        self.empty_mask = empty_mask
+        self.epochs = epochs
+        self.warmup_epochs = warmup_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.head_learning_rate = head_learning_rate
+        self.weight_decay = weight_decay
+        self.label_smoothing = label_smoothing
+        self.mixup = mixup
+        self.dropout = dropout
+        self.freeze_bn = freeze_bn
+        self.trainable_from = trainable_from
+        self.class_weight = class_weight
+        self.augment = augment
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.max_time = max_time
+        self.tta = tta
+        self.random_state = random_state
+        self.cache = cache
+        self.progress = progress
+        self.n_jobs = n_jobs
+
+    # ------------------------------------------------------------------ checks and helpers
+    @property
+    def _backbone(self):
+        return get_backbone(self.backbone)
+
+    def _check_params(self) -> None:
+        self._validate_params()
+        bb = get_backbone(self.backbone)
+        size = bb.input_size if self.input_size is None else self.input_size
+        size = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
+        if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and s >= bb.min_size for s in size):
+            raise ValueError(f"input_size must be an int or (height, width) of at least {bb.min_size} "
+                             f"for {bb.name}, got {self.input_size!r}")
+        if self.n_jobs == 0:
+            raise ValueError("n_jobs must be None or a non-zero integer, got 0")
+        self._size = tuple(int(s) for s in size)
+        self._layer = bb.default_layer if self.layer is None else self.layer
+        if self._layer == "output":
+            raise ValueError("layer='output' is not supported; name the layer (e.g. 'top_activation')")
+
+    def _needs_mask(self) -> bool:
+        return self.region != "image"
+
+    def _augmenter(self):
+        from ..augmentation import AUGMENT_PRESETS, ImageAugmenter
+
+        if self.augment is None:
+            return None
+        if isinstance(self.augment, str):
+            return ImageAugmenter(**AUGMENT_PRESETS[self.augment])
+        return self.augment
+
+    def _load(self, item: Any, index: int) -> ImageRecord:
+        try:
+            return load_item(item, index)
+        except ImageError as exc:
+            if exc.index is not None:
+                raise
+            raise ImageError(exc.reason, index, exc.path) from exc
+        except OSError as exc:
+            raise ImageError(f"cannot be read ({exc})", index, str(getattr(item, "path", item))) from exc
+
+    def _prepare(self, rec: ImageRecord, index: int) -> np.ndarray:
+        """Crop (per ``region``) and resize one loaded image to the network input, in [0, 255]."""
+        image = to_float(rec.image, index=index, path=rec.path)
+        if self._needs_mask():
+            if rec.mask is None:
+                raise ImageError(f"FineTunedCNN(region={self.region!r}) needs a lesion mask, but this image "
+                                 "has none: pass ImageRecord(image, mask) items or use region='image'",
+                                 index, rec.path)
+            if not rec.mask.any():
+                if self.empty_mask == "raise":
+                    raise ImageError("has an empty lesion mask (empty_mask='raise')", index, rec.path)
+            else:
+                if self.region == "mask":
+                    image = np.where(rec.mask, image, 0.0)
+                image = image[mask_bbox(rec.mask)]
+        return _fit_square(image, self.input_size_, self.aspect) * np.float32(255.0)
+
+    def _prepare_all(self, items: list) -> np.ndarray:
+        n_threads = 2 if self.n_jobs is None else max(1, int(self.n_jobs if self.n_jobs > 0 else os.cpu_count() or 1))
+        with ThreadPoolExecutor(n_threads) as pool:
+            return np.stack(list(pool.map(lambda ij: self._prepare(self._load(ij[1], ij[0]), ij[0]),
+                                          enumerate(items))))
+
+    def _trainer(self) -> _Trainer:
+        """The network holding ``weights_`` (rebuilt after unpickling, or in a clone's process)."""
+        check_is_fitted(self, "weights_")
+        with _TRAINERS_LOCK:
+            tr = _TRAINERS.get(id(self))
+            if tr is None or getattr(tr, "owner_hash", None) != self.weights_hash_:
+                tr = _Trainer(self, len(self.classes_), self.weights_)
+                tr.owner_hash = self.weights_hash_
+                _TRAINERS[id(self)] = tr
+            return tr
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_size", None)
+        state.pop("_layer", None)
+        return state
+
+    def __del__(self):  # free the Keras network of a discarded estimator
+        try:
+            _TRAINERS.pop(id(self), None)
+        except Exception:  # interpreter shutdown
+            pass
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y, groups=None):
+        """Fine-tune the backbone on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : sequence of images, ImageRecord or paths
+        y : array-like of shape (n_samples,)
+        groups : array-like of shape (n_samples,), optional
+            Near-duplicate (or patient) groups for the inner validation split; default:
+            computed from the images (:func:`featbus.model_selection.resolve_groups`).
+
+        Returns
+        -------
+        self
+        """
+        import keras
+        import tensorflow as tf
+
+        self._check_params()
+        items = check_images(X)
+        _check_y_length(items, y)
+        y = np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D, got shape {y.shape}")
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        n_classes = len(self.classes_)
+        if n_classes < 2:
+            raise ValueError(f"FineTunedCNN needs at least 2 classes in y, got {n_classes}")
+        self.input_size_, self.layer_ = self._size, self._layer
+        seed = self._seed()
+        rng = np.random.default_rng([seed, 0])
+        started = time.perf_counter()
+
+        # 1. images at the network size, once
+        images = self._prepare_all(items)
+        # 2. inner validation split keeping near-duplicate groups together
+        train_idx, val_idx = self._split(items, y_idx, groups, seed)
+        weights = self._class_weights(y_idx[train_idx], n_classes)
+
+        trainer = _Trainer(self, n_classes)
+        # head: small normal kernel from random_state (logits near 0: the warm-up starts at the
+        # uniform prediction instead of confident random ones), bias zero
+        trainer.head.kernel.assign((0.01 * rng.standard_normal((trainer.channels, n_classes))).astype(np.float32))
+        trainer.head.bias.assign(np.zeros(n_classes, np.float32))
+
+        body_vars = self._body_variables(trainer.body, keras)
+        bs = int(self.batch_size)
+        steps = max(1, math.ceil(len(train_idx) / bs))
+        head_warm = keras.optimizers.AdamW(learning_rate=self.head_learning_rate, weight_decay=self.weight_decay)
+        head_warm.build(trainer.head.trainable_weights)
+        # fine-tuning: both rates ramp up linearly over the first epoch (Adam's first steps move
+        # every weight by about the rate, whatever its gradient), then decay on a cosine
+        ramp = steps if int(self.epochs) > 1 else 0
+        decay = max(1, int(self.epochs) * steps - ramp)
+
+        def schedule(rate):
+            return keras.optimizers.schedules.CosineDecay(
+                0.0 if ramp else rate, decay, warmup_target=rate if ramp else None, warmup_steps=ramp)
+
+        head_opt = keras.optimizers.AdamW(learning_rate=schedule(self.head_learning_rate),
+                                          weight_decay=self.weight_decay)
+        body_opt = keras.optimizers.AdamW(learning_rate=schedule(self.learning_rate), weight_decay=self.weight_decay)
+        head_opt.build(trainer.head.trainable_weights)
+        body_opt.build(body_vars)
+        emb0 = self._embed_all(trainer, images[train_idx])
+        mean = emb0.mean(axis=0).astype(np.float32)
+        sd = emb0.std(axis=0)
+        scale = np.maximum(sd, 1e-3 * float(sd.mean()) + 1e-8).astype(np.float32)
+        self.embedding_mean_, self.embedding_scale_ = mean, scale
+        geometry = (self.input_size_, n_classes)
+        warm_step = trainer.make_step([], head_warm, None, mean, scale, *geometry)
+        full_step = trainer.make_step(body_vars, head_opt, body_opt, mean, scale, *geometry)
+
+        augmenter = self._augmenter()
+        history: dict[str, Any] = {"epochs": [], "n_train": int(len(train_idx)), "n_validation": int(len(val_idx))}
+        best = (np.inf, None, -1)
+        stopped, bad_epochs = "epochs", 0
+        total = int(self.warmup_epochs) + int(self.epochs)
+        bar = None
+        if show_progress(self.progress) and total:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, desc="FineTunedCNN", unit="epoch")
+        try:
+            for epoch in range(total):
+                phase = "warmup" if epoch < int(self.warmup_epochs) else "finetune"
+                step = warm_step if phase == "warmup" else full_step
+                t0 = time.perf_counter()
+                losses, timed_out = [], False
+                for x, target, sw, keep in self._batches(images, y_idx, train_idx, weights, augmenter,
+                                                         n_classes, trainer.channels, [seed, 1, epoch]):
+                    losses.append(float(step(tf.constant(x), tf.constant(target), tf.constant(sw),
+                                             tf.constant(keep))))
+                    if self.max_time is not None and time.perf_counter() - started > self.max_time:
+                        timed_out = True
+                        break
+                record = {"epoch": epoch, "phase": phase, "loss": float(np.mean(losses)) if losses else None}
+                if len(val_idx):
+                    vl, va = self._validate(trainer, images[val_idx], y_idx[val_idx], weights)
+                    record.update(val_loss=vl, val_accuracy=va)
+                    if vl < best[0] - 1e-4:
+                        best, bad_epochs = (vl, trainer.get_weights(), epoch), 0
+                    elif phase == "finetune":
+                        bad_epochs += 1
+                record["seconds"] = time.perf_counter() - t0
+                history["epochs"].append(record)
+                if bar is not None:
+                    bar.set_postfix({k: round(v, 3) for k, v in record.items()
+                                     if k in ("loss", "val_loss", "val_accuracy") and v is not None})
+                    bar.update(1)
+                if timed_out:
+                    stopped = "max_time"
+                    break
+                if phase == "finetune" and bad_epochs >= int(self.patience):
+                    stopped = "early_stopping"
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        if best[1] is not None:
+            trainer.set_weights(best[1])
+        history.update(best_epoch=int(best[2]) if best[1] is not None else len(history["epochs"]) - 1,
+                       stopped=stopped, seconds=time.perf_counter() - started)
+        if stopped == "max_time":
+            warnings.warn(f"FineTunedCNN stopped after max_time={self.max_time}s "
+                          f"({len(history['epochs'])} of {total} epochs)", UserWarning, stacklevel=2)
+        self.history_ = history
+        self.weights_ = trainer.get_weights()
+        self.weights_hash_ = _hash_arrays([*self.weights_, self.embedding_mean_, self.embedding_scale_])
+        trainer.owner_hash = self.weights_hash_
+        with _TRAINERS_LOCK:
+            _TRAINERS[id(self)] = trainer
+        self.n_features_out_ = trainer.channels
+        self.feature_names_out_ = np.asarray(
+            [f"{self._backbone.name}.finetuned.{self.layer_}.avg.{c}" for c in range(trainer.channels)], dtype=object)
+        return self
+
+    def _seed(self) -> int:
+        rs = self.random_state
+        if rs is None:
+            return int(np.random.SeedSequence().entropy % (2**63))
+        if isinstance(rs, (int, np.integer)):
+            return int(rs)
+        return int(rs.randint(0, 2**31 - 1))
+
+    def _split(self, items, y_idx, groups, seed) -> tuple[np.ndarray, np.ndarray]:
+        n = len(items)
+        if not self.validation_fraction:
+            return np.arange(n), np.arange(0)
+        from sklearn.model_selection import StratifiedGroupKFold
+
+        from ..model_selection import resolve_groups
+
+        g = resolve_groups(items, groups)
+        k = max(2, int(round(1.0 / float(self.validation_fraction))))
+        if len(np.unique(g)) < k or np.bincount(y_idx).min() < 2:
+            warnings.warn(f"FineTunedCNN: too few groups or images per class for a validation split of "
+                          f"{self.validation_fraction}; training without early stopping", UserWarning, stacklevel=3)
+            return np.arange(n), np.arange(0)
+        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed % (2**32))
+        train, val = next(splitter.split(np.zeros(n), y_idx, g))
+        return np.sort(train), np.sort(val)
+
+    def _class_weights(self, y_train: np.ndarray, n_classes: int) -> np.ndarray:
+        counts = np.bincount(y_train, minlength=n_classes).astype(float)
+        if self.class_weight is None:
+            w = np.ones(n_classes)
+        elif isinstance(self.class_weight, str):
+            w = np.where(counts > 0, len(y_train) / (n_classes * np.maximum(counts, 1)), 0.0)
+        else:
+            unknown = set(self.class_weight) - set(self.classes_.tolist())
+            if unknown:
+                raise ValueError(f"class_weight names classes not in y: {sorted(map(str, unknown))}")
+            w = np.array([float(self.class_weight.get(c, 1.0)) for c in self.classes_.tolist()])
+        return w.astype(np.float32)
+
+    def _body_variables(self, body, keras) -> list:
+        """Backbone variables trained in the fine-tuning phase (BN excluded when frozen)."""
+        start = 0
+        if self.trainable_from is not None:
+            names = [lay.name for lay in body.layers]
+            hits = [i for i, nm in enumerate(names) if nm.startswith(self.trainable_from)]
+            if not hits:
+                raise ValueError(f"trainable_from={self.trainable_from!r} names no layer of the cut "
+                                 f"{self.backbone} (up to {self.layer_!r})")
+            start = hits[0]
+        out = []
+        for lay in body.layers[start:]:
+            if self.freeze_bn and isinstance(lay, keras.layers.BatchNormalization):
+                continue
+            out += list(lay.trainable_weights)
+        return out
+
+    def _batches(self, images, y_idx, train_idx, class_w, augmenter, n_classes, channels, seed):
+        """Shuffled, augmented training batches, prepared one batch ahead in a thread."""
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(train_idx)
+        bs = int(self.batch_size)
+        batches = [order[i:i + bs] for i in range(0, len(order), bs)]
+        # every random draw is made here, in order, so the result does not depend on threads
+        seeds = rng.integers(0, 2**63 - 1, size=len(batches))
+        smooth = float(self.label_smoothing)
+
+        def make(k):
+            idx = batches[k]
+            r = np.random.default_rng(int(seeds[k]))
+            if augmenter is not None:
+                x = np.stack([augmenter.augment01(images[i] / np.float32(255.0), rng=r)[0] for i in idx])
+                x *= np.float32(255.0)
+            else:
+                x = images[idx]
+            target = np.full((len(idx), n_classes), smooth / n_classes, np.float32)
+            target[np.arange(len(idx)), y_idx[idx]] += 1.0 - smooth
+            sw = class_w[y_idx[idx]].astype(np.float32)
+            if self.mixup > 0 and len(idx) > 1:
+                lam = np.float32(r.beta(self.mixup, self.mixup))
+                perm = r.permutation(len(idx))
+                x = lam * x + (1 - lam) * x[perm]
+                target = lam * target + (1 - lam) * target[perm]
+                sw = lam * sw + (1 - lam) * sw[perm]
+            keep_p = 1.0 - float(self.dropout)
+            keep = (r.random((len(idx), channels)) < keep_p).astype(np.float32) / np.float32(keep_p)
+            return np.ascontiguousarray(x, np.float32), target, sw, keep
+
+        with ThreadPoolExecutor(1) as ahead:
+            pending = ahead.submit(make, 0) if batches else None
+            for k in range(len(batches)):
+                out = pending.result()
+                if k + 1 < len(batches):
+                    pending = ahead.submit(make, k + 1)
+                yield out
+
+    def _embed_all(self, trainer: _Trainer, images: np.ndarray) -> np.ndarray:
+        bs = 4 * int(self.batch_size)
+        return np.concatenate([trainer.embed(images[i:i + bs]) for i in range(0, len(images), bs)])
+
+    def _validate(self, trainer: _Trainer, images, y_idx, class_w) -> tuple[float, float]:
+        emb = (self._embed_all(trainer, images) - self.embedding_mean_) / self.embedding_scale_
+        kernel, bias = (np.asarray(v.numpy()) for v in trainer.head.weights)
+        logits = emb @ kernel + bias
+        logp = logits - logits.max(axis=1, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+        sw = class_w[y_idx]
+        loss = float(-(logp[np.arange(len(y_idx)), y_idx] * sw).sum() / sw.sum())
+        return loss, float(np.mean(np.argmax(logits, axis=1) == y_idx))
+
+    # ------------------------------------------------------------------ transform / predict
+    def _setting_extra(self) -> dict:
+        """Part of the extraction key: the fitted weights (two folds never share rows)."""
+        return {"weights": self.weights_hash_}
+
+    def transform(self, X) -> np.ndarray:
+        """Fine-tuned embeddings (global average of the cut layer), one row per image.
+
+        Parameters
+        ----------
+        X : sequence of images, ImageRecord or paths
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_images, n_features_out_), float32
+        """
+        check_is_fitted(self, "weights_")
+        items = check_images(X)
+        return extract_rows(self, items, compute=self._compute, n_features=self.n_features_out_,
+                            dtype=np.float32, progress=self.progress)
+
+    def _compute(self, records: list[ImageRecord], indices: list[int]) -> np.ndarray:
+        tr = self._trainer()
+        bs = 4 * int(self.batch_size)
+        out = np.empty((len(records), self.n_features_out_), np.float32)
+        for start in range(0, len(records), bs):
+            x = np.stack([self._prepare(r, i) for r, i in zip(records[start:start + bs], indices[start:start + bs])])
+            e = tr.embed(x)
+            if self.tta:
+                e = 0.5 * (e + tr.embed(np.ascontiguousarray(x[:, :, ::-1])))
+            bad = [indices[start + j] for j in np.flatnonzero(~np.all(np.isfinite(e), axis=1))]
+            if bad:
+                raise ImageError(f"the network produced non-finite features (images {bad[:10]})", bad[0])
+            out[start:start + len(x)] = e
+        return out
+
+    def _logits(self, X) -> np.ndarray:
+        emb = (self.transform(X).astype(np.float64) - self.embedding_mean_) / self.embedding_scale_
+        kernel, bias = self.weights_[-2], self.weights_[-1]
+        return emb @ kernel.astype(np.float64) + bias.astype(np.float64)
+
+    def decision_function(self, X) -> np.ndarray:
+        """Logits of the fine-tuned head: shape (n_images, n_classes), or for two classes the
+        scikit-learn convention, the logit difference of ``classes_[1]`` over ``classes_[0]``."""
+        z = self._logits(X)
+        return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities of the fine-tuned head (softmax), columns in ``classes_`` order."""
+        z = self._logits(X)
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class of each image."""
+        return self.classes_[np.argmax(self._logits(X), axis=1)]
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self, "feature_names_out_")
+        return np.asarray(self.feature_names_out_, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = True  # floating-point results vary slightly across CPUs
+        return tags
+
+
+def _hash_arrays(arrays: list[np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def fine_tuned_features(X_train, y_train, X=None, **params) -> np.ndarray:
+    """Function form of :class:`FineTunedCNN`: fine-tune on ``(X_train, y_train)`` and return the
+    embeddings of ``X`` (default: of ``X_train``).
+
+    Examples
+    --------
+    >>> from featbus import make_phantoms
+    >>> from featbus.features.finetune import fine_tuned_features
+    >>> d = make_phantoms(8, image_size=40, random_state=1)
+    >>> fine_tuned_features(d.data, d.target, weights=None, input_size=32, epochs=1, warmup_epochs=0,
+    ...                     validation_fraction=0, progress=False, random_state=0).shape
+    (8, 192)
+    """
+    est = FineTunedCNN(**params).fit(X_train, y_train)
+    return est.transform(X_train if X is None else X)
