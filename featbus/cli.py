@@ -759,6 +759,11 @@ def _cmd_predict(args) -> int:
         files = explain_to_files(model, [p for p, k in zip(paths, ok) if k], args.explain,
                                  method=args.explain_method)
         table.loc[ok, "explanation"] = files
+        table["explanation"] = table["explanation"].fillna("")
+        from .reporting import predictions_html
+
+        page = predictions_html(table, Path(args.explain) / "report.html", about=model.describe())
+        print(f"explanations: {page}", file=sys.stderr)
     if out is not None:
         table.to_csv(out, index=False, float_format="%.6f")
         print(f"{int((table['error'] == '').sum())} image(s) predicted -> {out}")

@@ -19,7 +19,7 @@ import numpy as np
 from .metrics import PER_CLASS_METRICS
 
 __all__ = ["plot_roc", "plot_confusion_matrix", "plot_per_class", "plot_comparison", "write_html",
-           "comparison_table", "header_html", "comparison_with_intervals", "gallery_html",
+           "comparison_table", "predictions_html", "header_html", "comparison_with_intervals", "gallery_html",
            "plot_intensity_by_class", "intensity_html"]
 
 _BAR_METRICS = ("sensitivity", "specificity", "precision", "f1", "auc")
@@ -438,3 +438,63 @@ def comparison_table(reports: Iterable):
 
     reports = list(reports)
     return pd.DataFrame([r.headline() for r in reports], index=pd.Index([r.name for r in reports], name="pipeline"))
+
+
+def predictions_html(table, path: str | Path, *, title: str = "featbus predictions", about: str = "") -> Path:
+    """Write one page of explained predictions: per image its overlay, class and probabilities.
+
+    What ``featbus predict --explain DIR`` writes as ``DIR/report.html``, beside the overlays.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :meth:`featbus.model.FeatbusModel.predict_table`, with an ``explanation`` column
+        (the overlay PNG of each image, empty for images that were skipped).
+    path : str or Path
+        The HTML file; overlays are linked by their path relative to its folder.
+    title : str
+        Heading of the page.
+    about : str
+        A paragraph on the model (e.g. :meth:`featbus.model.FeatbusModel.describe`).
+
+    Returns
+    -------
+    path : Path
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile, pathlib
+    >>> table = pd.DataFrame({"image": ["a.png"], "predicted": ["benign"], "p_benign": [0.9],
+    ...                       "p_malignant": [0.1], "error": [""], "explanation": [""]})
+    >>> page = predictions_html(table, pathlib.Path(tempfile.mkdtemp()) / "report.html")
+    >>> "benign" in page.read_text()
+    True
+    """
+    import os
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    classes = [c[2:] for c in table.columns if c.startswith("p_")]
+    cards = []
+    for _, row in table.iterrows():
+        if row.get("error", ""):
+            cards.append(f"<figure class='card'><figcaption><code>{html.escape(str(row['image']))}</code><br>"
+                         f"<b>not predicted</b>: {html.escape(str(row['error']))}</figcaption></figure>")
+            continue
+        picture = ""
+        overlay_path = str(row.get("explanation", "") or "")
+        if overlay_path:
+            rel = os.path.relpath(overlay_path, path.parent)
+            picture = f"<img src='{html.escape(rel)}' alt='explanation of {html.escape(str(row['image']))}'>"
+        probs = "".join(f"<tr><td>{html.escape(c)}</td><td>{float(row['p_' + c]):.3f}</td></tr>" for c in classes)
+        cards.append(f"<figure class='card'>{picture}<figcaption><code>{html.escape(str(row['image']))}</code>"
+                     f"<br>predicted <b>{html.escape(str(row['predicted']))}</b><table>{probs}</table>"
+                     "</figcaption></figure>")
+    css = _CSS + ".card{margin:0;width:260px} .card img{width:256px;border:1px solid #ddd}"
+    doc = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+           f"<style>{css}</style></head><body><h1>{html.escape(title)}</h1>"
+           f"<p class='note'>{html.escape(about)}</p><p class='note'>Overlays: the regions that raise the "
+           "predicted class (occlusion sensitivity or Grad-CAM, as the file names say).</p>"
+           f"<div class='plots'>{''.join(cards)}</div></body></html>")
+    path.write_text(doc, encoding="utf-8")
+    return path

@@ -248,6 +248,8 @@ def test_cli_predict_explain_and_errors(phantom_dir, tmp_path, capsys):
                  "-o", str(tmp_path / "p.csv")]) == 0
     table = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
     assert table.loc[1, "error"] != "" and Path(table.loc[0, "explanation"]).is_file()
+    page = (tmp_path / "ex" / "report.html").read_text()  # the overlays shown in a report
+    assert Path(table.loc[0, "explanation"]).name in page and "not predicted" in page and "bad.png" in page
     # untrusted: one line, exit 2, nothing loaded; --trust loads it and remembers it
     other = tmp_path / "other.featbus"
     other.write_bytes(model.read_bytes())
