@@ -493,7 +493,8 @@ def predictions_html(table, path: str | Path, *, title: str = "featbus predictio
     css = _CSS + ".card{margin:0;width:260px} .card img{width:256px;border:1px solid #ddd}"
     doc = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
            f"<style>{css}</style></head><body><h1>{html.escape(title)}</h1>"
-           f"<p class='note'>{html.escape(about).replace(chr(10), '<br>')}</p><p class='note'>Overlays: the regions that raise the "
+           f"<p class='note'>{html.escape(about).replace(chr(10), '<br>')}</p>"
+           "<p class='note'>Overlays: the regions that raise the "
            "predicted class (occlusion sensitivity or Grad-CAM, as the file names say).</p>"
            f"<div class='plots'>{''.join(cards)}</div></body></html>")
     path.write_text(doc, encoding="utf-8")
