@@ -371,7 +371,7 @@ def gallery_html(report, images: Sequence, paths: Sequence | None = None, *, max
         cells.append(f'<figure style="margin:0;width:140px;font-size:.75em">{_img(_thumbnail_png(images[i]), path)}'
                      f"<figcaption>true <b>{html.escape(str(names.get(report.y_true[i], report.y_true[i])))}"
                      f"</b>, predicted <b>{html.escape(str(names.get(report.y_pred[i], report.y_pred[i])))}</b>"
-                     f"<br><code>{html.escape(path)}</code></figcaption></figure>")
+                     f"<br><code style='word-break:break-all'>{html.escape(path)}</code></figcaption></figure>")
     more = f" (the first {max_items} shown)" if len(wrong) > max_items else ""
     return (f"<h2>Misclassified images: {html.escape(report.name)} ({html.escape(report.cv)})</h2>"
             f"<p class='note'>{len(wrong)} misclassified "
