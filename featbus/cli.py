@@ -463,6 +463,8 @@ def _test_set(data, args):
                            f"(training classes: {data.target_names.tolist()})")
         return data, test, f"external test set {args.test}"
     if args.test_fraction:
+        from .model_selection import holdout_split
+
         try:
             train, test = holdout_split(data.target, data.groups, args.test_fraction, args.random_state)
         except ValueError as exc:
@@ -605,31 +607,6 @@ def _subset(data, idx):
                  DESCR=getattr(data, "DESCR", ""))
 
 
-def holdout_split(target, groups, test_fraction: float, random_state: int = 0):
-    """(train, test) indices: about ``test_fraction`` of the duplicate groups held out, by class.
-
-    One fold of :class:`~sklearn.model_selection.StratifiedGroupKFold` with
-    ``round(1 / test_fraction)`` folds, so near-duplicates never straddle the split.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from featbus.cli import holdout_split
-    >>> y = np.repeat([0, 1], 10); g = np.arange(20) // 2
-    >>> tr, te = holdout_split(y, g, 0.2)
-    >>> len(te), set(g[tr]) & set(g[te])
-    (4, set())
-    """
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    if not 0 < test_fraction < 0.5:
-        raise ValueError(f"--test-fraction must be in (0, 0.5), got {test_fraction}")
-    k = max(2, int(round(1 / test_fraction)))
-    cv = StratifiedGroupKFold(k, shuffle=True, random_state=random_state)
-    train, test = next(cv.split(np.zeros(len(target)), target, groups))
-    return train, test
-
-
 def _check_model_out(out: Path, overwrite: bool) -> None:
     if out.is_dir():
         raise CLIError(f"-o {str(out)!r} is a folder; give a file name such as model.featbus")
@@ -659,6 +636,8 @@ def _cmd_train(args) -> int:
     progress = _progress(args)
     held = None
     if args.test_fraction:
+        from .model_selection import holdout_split
+
         try:
             train_idx, test_idx = holdout_split(data.target, data.groups, args.test_fraction, args.random_state)
         except ValueError as exc:
@@ -776,7 +755,8 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_app(args) -> int:
-    from .model import _file_sha256, _trusted_digests, read_manifest, trust_model
+    from .io import file_sha256
+    from .model import _trusted_digests, read_manifest, trust_model
 
     try:
         import streamlit  # noqa: F401
@@ -787,7 +767,7 @@ def _cmd_app(args) -> int:
     read_manifest(args.model)  # not a model file: one line here, not an error page
     if args.trust:
         trust_model(args.model)
-    elif _file_sha256(args.model) not in _trusted_digests():
+    elif file_sha256(args.model) not in _trusted_digests():
         raise CLIError(f"{args.model!r} is not in your trust list {_trust_file()!r}; loading it would unpickle "
                        "code from the file. If you trust its origin, rerun with --trust")
     from .app import run_app

@@ -66,7 +66,6 @@ import numpy as np
 
 from ._records import ImageRecord, _PathLike
 from ._version import __version__
-from .io import load_item
 
 __all__ = [
     "extract_features",
@@ -210,6 +209,17 @@ class MemoryStore:
                 self._rows.move_to_end((setting, key))
             return row
 
+    def set_limit(self, max_bytes: int) -> None:
+        """Change the bound; rows are dropped (least recently used first) until it holds."""
+        with self._lock:
+            self.max_bytes = int(max_bytes)
+            self._trim()
+
+    def _trim(self) -> None:  # the caller holds the lock
+        while self._bytes > self.max_bytes and self._rows:
+            _, dropped = self._rows.popitem(last=False)
+            self._bytes -= dropped.nbytes
+
     def put(self, setting: str, key: str, row: np.ndarray) -> None:
         row = np.array(row, copy=True)
         row.setflags(write=False)  # shared between calls: nobody may edit it in place
@@ -221,9 +231,7 @@ class MemoryStore:
                 return
             self._rows[(setting, key)] = row
             self._bytes += row.nbytes
-            while self._bytes > self.max_bytes:
-                _, dropped = self._rows.popitem(last=False)
-                self._bytes -= dropped.nbytes
+            self._trim()
 
     def clear(self) -> None:
         with self._lock:
@@ -375,8 +383,7 @@ def set_memory_limit(max_bytes: int) -> None:
     """
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 0:
         raise ValueError(f"max_bytes must be a non-negative integer, got {max_bytes!r}")
-    _MEMORY.max_bytes = int(max_bytes)
-    _MEMORY.put("", "", np.zeros(0))  # re-apply the bound now
+    _MEMORY.set_limit(max_bytes)
 
 
 def clear_memory() -> None:
@@ -594,11 +601,6 @@ def _await_row(extractor, disk: DiskStore, setting: str, key: str, item, index: 
                     disk.release(setting, key)
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
-
-
-def default_load(item: Any, index: int) -> ImageRecord:
-    """Read and check one item (the loader of :func:`extract_rows` for most extractors)."""
-    return load_item(item, index)
 
 
 def extract_features(data, features, *, region: str | None = None, n_jobs: int | None = None,

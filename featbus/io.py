@@ -8,6 +8,7 @@ kept: 8-bit images come back as ``uint8``, 16-bit ones as ``uint16`` (never sile
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import warnings
@@ -581,3 +582,20 @@ def load_item(item: Any, index: int | None = None, *, min_side: int = MIN_SIDE) 
         image = _read_indexed(item, index)
         return ImageRecord(check_image(image, index=index, path=str(item), min_side=min_side), None, str(item))
     return ImageRecord(check_image(item, index=index, min_side=min_side))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 hex digest of a file, read in 1 MiB chunks (weights, model files, trust lists).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.bin"; _ = p.write_bytes(b"abc")
+    >>> file_sha256(p)[:12]
+    'ba7816bf8f01'
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -73,6 +73,7 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
+from .io import file_sha256
 
 __all__ = ["FeatbusModel", "train_model", "load_model", "read_manifest", "trust_model",
            "trusted_models_file", "UntrustedModelError", "ModelVersionError", "FORMAT_VERSION"]
@@ -111,14 +112,6 @@ def trusted_models_file() -> Path:
     return Path(base) / "featbus" / "trusted_models.txt"
 
 
-def _file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _trusted_digests() -> set[str]:
     path = trusted_models_file()
     try:
@@ -133,7 +126,7 @@ def trust_model(path: str | os.PathLike) -> str:
 
     Only do this for a file whose origin you trust: loading it runs its pickle.
     """
-    digest = _file_sha256(path)
+    digest = file_sha256(path)
     if digest not in _trusted_digests():
         store = trusted_models_file()
         store.parent.mkdir(parents=True, exist_ok=True)
@@ -475,7 +468,7 @@ def load_model(path: str | os.PathLike, *, trusted: bool = False, warm_up: bool 
     manifest = read_manifest(path)
     _check_versions(manifest, path)
     if not trusted:
-        digest = _file_sha256(path)
+        digest = file_sha256(path)
         if digest not in _trusted_digests():
             raise UntrustedModelError(
                 f"{path!r} (sha256 {digest[:16]}...) is not in your trust list {str(trusted_models_file())!r}; "

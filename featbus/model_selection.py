@@ -25,7 +25,8 @@ from sklearn.model_selection._split import BaseCrossValidator, GroupsConsumerMix
 from ._records import check_images, map_images, to_float
 from .io import load_item
 
-__all__ = ["image_hashes", "duplicate_groups", "resolve_groups", "DuplicateGroupKFold", "hash_pairs"]
+__all__ = ["image_hashes", "duplicate_groups", "resolve_groups", "holdout_split", "DuplicateGroupKFold",
+           "hash_pairs"]
 
 #: Default Hamming thresholds (bits) for ``hash_size=8``, calibrated on BUSI (see duplicate_groups):
 #: whole-image hashes, and the shift-tolerant comparison of crops.
@@ -387,6 +388,29 @@ def _is_images(X: Any) -> bool:
     if isinstance(X, np.ndarray):
         return X.ndim >= 3 or X.dtype == object
     return True
+
+
+def holdout_split(target, groups, test_fraction: float, random_state: int = 0):
+    """(train, test) indices: about ``test_fraction`` of the duplicate groups held out, by class.
+
+    One fold of :class:`~sklearn.model_selection.StratifiedGroupKFold` with
+    ``round(1 / test_fraction)`` folds, so near-duplicates never straddle the split.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.model_selection import holdout_split
+    >>> y = np.repeat([0, 1], 10); g = np.arange(20) // 2
+    >>> tr, te = holdout_split(y, g, 0.2)
+    >>> len(te), set(g[tr]) & set(g[te])
+    (4, set())
+    """
+    if not 0 < test_fraction < 0.5:
+        raise ValueError(f"--test-fraction must be in (0, 0.5), got {test_fraction}")
+    k = max(2, int(round(1 / test_fraction)))
+    cv = StratifiedGroupKFold(k, shuffle=True, random_state=random_state)
+    train, test = next(cv.split(np.zeros(len(target)), target, groups))
+    return train, test
 
 
 class DuplicateGroupKFold(GroupsConsumerMixin, BaseCrossValidator):

@@ -46,7 +46,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._base import BaseFeatureExtractor
 from .._records import ImageError, ImageRecord, check_images, mask_bbox
 from ..extraction import extract_rows
-from ..io import load_item
+from ..io import file_sha256, load_item
 from .backbones import Backbone, get_backbone, keras_cache_dir, resolve_imagenet_file, stable_layer_names
 
 __all__ = ["DeepFeatures", "deep_features", "layer_names", "POOLINGS", "ASPECTS"]
@@ -57,12 +57,6 @@ _GEM_P = 3.0  # generalised-mean exponent (Radenovic et al., TPAMI 2019)
 _GEM_EPS = 1e-6
 
 # ----------------------------------------------------------------------------- networks
-def _file_sha256(path: str | os.PathLike) -> str:
-    from .backbones.efficientnet_lite import file_sha256
-
-    return file_sha256(path)
-
-
 def _deterministic_init(model, seed: int = 0) -> None:
     """Re-draw every kernel with a seeded He-uniform, so that ``weights=None`` gives the same
     network (and the same features) in every process, with activations that neither vanish nor
@@ -105,17 +99,17 @@ class _Network:
                 from .backbones.efficientnet_lite import torch_weights_file
 
                 model = build(include_top=False, weights="imagenet", input_shape=shape)
-                self.weights_id = _file_sha256(torch_weights_file(backbone.name))
+                self.weights_id = file_sha256(torch_weights_file(backbone.name))
             else:
                 path = resolve_imagenet_file(backbone)
                 model = build(include_top=False, weights=str(path), input_shape=shape)
-                self.weights_id = _file_sha256(path)
+                self.weights_id = file_sha256(path)
         else:
             path = Path(weights)
             if not path.is_file():
                 raise FileNotFoundError(f"weights file not found: {path}")
             model = build(include_top=False, weights=str(path), input_shape=shape)
-            self.weights_id = _file_sha256(path)
+            self.weights_id = file_sha256(path)
 
         # Keras numbers unnamed layers (activation_11) with a process-wide counter: rename them
         # by their order in this model, so a layer name is the same in every build

