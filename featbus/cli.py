@@ -930,7 +930,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", metavar="DIR", default=None,
                    help="save an explanation overlay (PNG) per image into DIR")
     p.add_argument("--explain-method", choices=["auto", "occlusion", "gradcam"], default="auto",
-                   help="occlusion sensitivity (any model) or Grad-CAM (CNN features + logistic regression); "
+                   help="occlusion sensitivity (any model) or Grad-CAM (CNN features + a smooth classifier: SVM, "
+                        "logistic regression, MLP); "
                         "auto: Grad-CAM where supported")
     p.set_defaults(func=_cmd_predict)
 

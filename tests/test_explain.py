@@ -1,4 +1,5 @@
-"""Explanations: occlusion sensitivity peaks on a phantom lesion; Grad-CAM is the linear head's gradient."""
+"""Explanations: occlusion and Grad-CAM maps peak on a phantom lesion; Grad-CAM's head gradient is exact
+for a logistic regression and matches it by differences; maps go back through every geometric step."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from featbus.datasets import make_phantoms
 from featbus.explain import (
     _class_weights,
     _deep_columns,
+    _input_to_record,
     _tf_pool,
     explain,
     explain_to_files,
     grad_cam,
+    head_gradient,
     occlusion_map,
     overlay,
     supports_grad_cam,
@@ -120,6 +123,86 @@ def test_grad_cam_uses_the_exact_class_logit(deep_model):
 
 
 def test_grad_cam_refuses_what_it_cannot_explain(lesion_model):
-    assert not supports_grad_cam(lesion_model)
+    pytest.importorskip("tensorflow")
+    from featbus import DeepFeatures
+
+    assert not supports_grad_cam(lesion_model)  # no CNN
     with pytest.raises(ValueError, match="use occlusion_map"):
         grad_cam(lesion_model, np.zeros((SIZE, SIZE), np.uint8))
+    # a forest is piecewise constant in its features: no gradient to weight the maps with
+    deep = DeepFeatures(backbone="efficientnet_lite0", weights=None, input_size=32)
+    forest = train_model(lesion_set(20, 3), [("lite0", deep)], classifier="rf", cross_validate=False, progress=False)
+    assert not supports_grad_cam(forest)
+    assert explain(forest, lesion_set(2, 4).images[1])["method"] == "occlusion"
+
+
+def test_head_gradient_by_differences_matches_the_exact_weights():
+    """For a binary logistic regression the log-odds is the logit: the path-averaged central
+    differences (the route every non-linear head takes) must give the exact weights.
+    Tolerance: float64 differences of a linear function, relative 1e-4 of the largest weight."""
+    pytest.importorskip("tensorflow")
+    from featbus import DeepFeatures
+
+    deep = DeepFeatures(backbone="efficientnet_lite0", weights=None, input_size=32, pooling=("avg", "max"))
+    model = train_model(lesion_set(40, 5), [("lite0", deep), "intensity"], classifier="logreg",
+                        cross_validate=False, progress=False)
+    _, cols = _deep_columns(model)
+    for image in lesion_set(3, 6).images:
+        x = model.transform([image])[0]
+        for k in range(2):
+            exact = head_gradient(model, x, cols, k)
+            approx = head_gradient(model, x, cols, k, exact=False)
+            np.testing.assert_allclose(approx, exact, rtol=1e-4, atol=1e-4 * np.abs(exact).max())
+
+
+@pytest.mark.parametrize("classifier", ["svm", "logreg"])
+def test_grad_cam_peaks_on_the_phantom_lesion(classifier):
+    """ImageNet Lite0 features + the default calibrated RBF SVC (path-averaged difference
+    gradient) or a logistic regression (exact weights): on every test image with a lesion the
+    map's peak lies on the dark disk and the map is brighter there than elsewhere."""
+    pytest.importorskip("tensorflow")
+    from featbus import DeepFeatures
+
+    deep = DeepFeatures(backbone="efficientnet_lite0", input_size=224)
+    model = train_model(lesion_set(60, 0), [("lite0", deep)], classifier=classifier, cross_validate=False,
+                        progress=False)
+    assert supports_grad_cam(model)
+    test = lesion_set(16, 1)
+    for image, mask in zip(test.images, test.masks):
+        if not mask.any():
+            continue
+        cam = grad_cam(model, image, target="lesion")
+        assert cam.shape == image.shape and 0 <= cam.min() and 0.5 < cam.max() <= 1  # resized: max near 1
+        assert mask[np.unravel_index(np.argmax(cam), cam.shape)]
+        assert cam[mask].mean() > 3 * cam[~mask].mean()
+
+
+class _Geometry:
+    """What :func:`_input_to_record` reads of a DeepFeatures: ``aspect`` and whether a mask is used."""
+
+    def __init__(self, aspect, region="image"):
+        self.aspect, self.region = aspect, region
+
+    def _needs_mask(self):
+        return self.region != "image"
+
+
+def test_maps_go_back_through_aspect_and_region():
+    wide = ImageRecord(np.zeros((40, 80), np.uint8))
+    ones = np.ones((16, 16), np.float32)
+    # stretch and pad: every image pixel was seen (pad's border is cut away again)
+    assert np.all(_input_to_record(ones, _Geometry("stretch"), wide) == 1)
+    assert np.all(_input_to_record(ones, _Geometry("pad"), wide) == 1)
+    # centre crop: only the middle 40 x 40 was seen
+    cropped = _input_to_record(ones, _Geometry("crop"), wide)
+    assert np.all(cropped[:, 20:60] == 1) and np.all(cropped[:, :20] == 0) and np.all(cropped[:, 60:] == 0)
+    # pad: the input's top half is padding plus the image's top rows
+    half = np.zeros((16, 16), np.float32)
+    half[:8] = 1
+    padded = _input_to_record(half, _Geometry("pad"), wide)
+    assert padded[:15].min() == 1 and padded[25:].max() == 0
+    # region="bbox": the map lands in the lesion's box only
+    mask = np.zeros((40, 80), bool)
+    mask[10:20, 30:50] = True
+    boxed = _input_to_record(ones, _Geometry("stretch", "bbox"), ImageRecord(np.zeros((40, 80), np.uint8), mask))
+    assert np.all(boxed[mask] == 1) and boxed[~mask].max() == 0
