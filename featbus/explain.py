@@ -8,15 +8,15 @@ one prediction per patch position (about 80 for the defaults).
 
 :func:`grad_cam` (Selvaraju et al. 2017, doi:10.1109/ICCV.2017.74) needs one forward and one
 backward pass of the CNN. It works for every model with one :class:`~featbus.DeepFeatures`
-extractor, whatever the classifier: Grad-CAM needs the gradient of the class score with respect
+extractor and a smooth classifier: Grad-CAM needs the gradient of the class score with respect
 to the CNN's feature maps, which is the gradient with respect to the pooled CNN features (from
 the classifier, :func:`head_gradient`) times the pooling's gradient (from TensorFlow). For a
 logistic-regression head the first factor is exact (the logit's weights folded through the
 scaler); for the other smooth heads (the default Platt-calibrated RBF SVC, a linear SVM, an MLP,
-discriminant analysis) it is the gradient of the class's log-odds averaged along the path from
-the training mean to the image's features (integrated gradients), estimated by central
-differences: ``16 x n_features`` rows predicted in a few calls (well under a second for a
-few hundred CNN features, a few seconds for 1280 and an SVC with many support vectors). Trees,
+discriminant analysis) it is the gradient of the class's calibrated logit (:func:`class_score`)
+averaged along the path from the training mean to the image's features (integrated gradients),
+estimated by central differences: ``16 x n_features`` rows predicted in a few calls (well under
+a second for a few hundred CNN features, a few seconds for 1280 and many support vectors). Trees,
 forests, boosting and nearest neighbours are piecewise constant in their features: their
 gradient is zero almost everywhere, so those models get occlusion maps only
 (:func:`supports_grad_cam`). Other extractors beside the CNN are held fixed, so in a hybrid
@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["occlusion_map", "grad_cam", "head_gradient", "supports_grad_cam", "explain", "overlay",
-           "explain_to_files"]
+           "explain_to_files", "class_score"]
 
 
 def _record(image: Any):
@@ -257,6 +257,54 @@ def _log_odds(p: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
+def class_score(head, X: np.ndarray, k: int) -> np.ndarray:
+    """Class ``k``'s score for feature rows ``X``: the quantity Grad-CAM differentiates.
+
+    Grad-CAM differentiates a class's score *before* the classes are normalised against each
+    other (the pre-softmax logit), so that the map shows evidence for the class rather than
+    against the others. For a Platt-calibrated head (:class:`~sklearn.calibration.CalibratedClassifierCV`,
+    ``method="sigmoid"``, featbus's default around an SVC) that is the class's calibrated logit
+    ``-(a_k f_k(x) + b_k)`` of its one-vs-rest decision value ``f_k`` (averaged over the
+    calibrated copies; for two classes the second class's logit and its negative). For any
+    other head it is the log-odds ``log(p_k / (1 - p_k))`` of ``predict_proba`` (for a binary
+    logistic regression exactly its logit).
+
+    Parameters
+    ----------
+    head : fitted classifier with ``predict_proba``
+    X : ndarray of shape (n_rows, n_features)
+    k : int
+        Class index (column of ``predict_proba``).
+
+    Returns
+    -------
+    score : ndarray of shape (n_rows,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = [0, 0, 1, 1]
+    >>> lr = LogisticRegression().fit(X, y)
+    >>> bool(np.allclose(class_score(lr, X, 1), lr.decision_function(X)))
+    True
+    """
+    calibrated = getattr(head, "calibrated_classifiers_", None)
+    if calibrated and getattr(head, "method", None) == "sigmoid":
+        total = np.zeros(len(X))
+        for cc in calibrated:
+            f = np.asarray(cc.estimator.decision_function(X), dtype=np.float64)
+            if f.ndim == 1:  # two classes: one calibrator, for classes_[1]
+                c = cc.calibrators[0]
+                logit = -(c.a_ * f + c.b_)
+                total += logit if k == 1 else -logit
+            else:
+                c = cc.calibrators[k]
+                total += -(c.a_ * f[:, k] + c.b_)
+        return total / len(calibrated)
+    return _log_odds(np.asarray(head.predict_proba(X), dtype=np.float64)[:, k])
+
+
 def head_gradient(model, x: np.ndarray, columns: slice, k: int, *, exact: bool | None = None,
                   chunk_rows: int = 4096) -> np.ndarray:
     """Path-averaged gradient of class ``k``'s score with respect to the features ``x[columns]``.
@@ -269,17 +317,20 @@ def head_gradient(model, x: np.ndarray, columns: slice, k: int, *, exact: bool |
     towards the offset, and the local gradient points *against* the features that made it
     that class.
 
-    The score is the class logit. For a logistic-regression head after a per-column scaler the
-    logit is linear, its gradient is the same everywhere and exact (the logit's weights on the
-    raw features, :func:`_class_weights`). For the other smooth classifiers (an RBF SVC with
-    Platt-calibrated probabilities, an MLP ...) the score is the log-odds
-    ``log(p_k / (1 - p_k))`` of the predicted probability, differentiated by central
-    differences (each feature moved by ``GRADIENT_STEP`` of its training standard deviation,
-    the other features held) at ``PATH_POINTS`` points of the path (midpoint rule), all rows
-    predicted in a few calls. The training mean and standard deviation come from the head's
-    scaler; without one the path starts at 0 and the step is relative to the mean absolute
-    feature. For a binary logistic regression both routes compute the same function, which the
-    tests use to check the differences against the exact weights.
+    The score is the class's logit before normalisation (:func:`class_score`). For a
+    logistic-regression head after a per-column scaler it is linear in the features, its
+    gradient is the same everywhere and exact (the logit's weights on the raw features,
+    :func:`_class_weights`). For the other smooth classifiers (an RBF SVC with Platt-calibrated
+    probabilities, an MLP ...) it is differentiated by central differences (each feature moved
+    by ``GRADIENT_STEP`` of its training standard deviation, the other features held) at
+    ``PATH_POINTS`` points of the path (midpoint rule), all rows predicted in a few calls. The
+    training mean and standard deviation come from the head's scaler; without one the path
+    starts at 0 and the step is relative to the mean absolute feature. For a binary logistic
+    regression both routes compute the same function, which the tests use to check the
+    differences against the exact weights.
+
+    Which score and which gradient were chosen on held-out BUSI images by how often the map's
+    peak falls on the lesion (``benchmarks/explain_busi.py``; see the deployment guide).
 
     Parameters
     ----------
@@ -322,9 +373,8 @@ def head_gradient(model, x: np.ndarray, columns: slice, k: int, *, exact: bool |
         rows = np.repeat(point[None], 2 * n, axis=0)
         rows[np.arange(n), idx] += step
         rows[n + np.arange(n), idx] -= step
-        p = np.concatenate([np.asarray(model.head.predict_proba(rows[i:i + chunk_rows]), dtype=np.float64)[:, k]
-                            for i in range(0, 2 * n, chunk_rows)])
-        score = _log_odds(p)
+        score = np.concatenate([class_score(model.head, rows[i:i + chunk_rows], k)
+                                for i in range(0, 2 * n, chunk_rows)])
         total += (score[:n] - score[n:]) / (2 * step)
     return total / PATH_POINTS
 

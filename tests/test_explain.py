@@ -17,6 +17,7 @@ from featbus.explain import (
     _tf_pool,
     explain,
     explain_to_files,
+    class_score,
     grad_cam,
     head_gradient,
     occlusion_map,
@@ -153,6 +154,24 @@ def test_head_gradient_by_differences_matches_the_exact_weights():
             exact = head_gradient(model, x, cols, k)
             approx = head_gradient(model, x, cols, k, exact=False)
             np.testing.assert_allclose(approx, exact, rtol=1e-4, atol=1e-4 * np.abs(exact).max())
+
+
+def test_class_score_of_a_calibrated_svc_is_its_calibrated_logit():
+    """The score Grad-CAM differentiates for featbus's default head (Platt-calibrated SVC):
+    the sigmoid of each class's score, normalised over the classes, is predict_proba."""
+    data = make_phantoms(45, image_size=48, random_state=2)
+    model = train_model(data, "intensity", classifier="svm", cross_validate=False, progress=False)
+    assert hasattr(model.head, "calibrated_classifiers_")
+    X = model.transform(make_phantoms(6, image_size=48, random_state=3).images)
+    scores = np.column_stack([class_score(model.head, X, k) for k in range(3)])
+    sig = 1 / (1 + np.exp(-scores))
+    np.testing.assert_allclose(sig / sig.sum(axis=1, keepdims=True), model.head.predict_proba(X), rtol=1e-9)
+    # two classes: one calibrator; the first class's score is the second's negative
+    two = train_model(lesion_set(40, 7), "intensity", classifier="svm", cross_validate=False, progress=False)
+    X2 = two.transform(lesion_set(4, 8).images)
+    s1 = class_score(two.head, X2, 1)
+    np.testing.assert_allclose(class_score(two.head, X2, 0), -s1)
+    np.testing.assert_allclose(1 / (1 + np.exp(-s1)), two.head.predict_proba(X2)[:, 1], rtol=1e-9)
 
 
 @pytest.mark.parametrize("classifier", ["svm", "logreg"])
