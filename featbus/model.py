@@ -685,11 +685,12 @@ def _fitted_segmenter(segmenter, records, groups) -> tuple[Any, dict]:
         seg = segmenter
         info.update(obtained="passed already trained", trained_on_training_images="unknown")
     else:
-        if any(rec.mask is None for rec in records):
-            i = next(i for i, rec in enumerate(records) if rec.mask is None)
+        missing = [i for i, rec in enumerate(records) if getattr(rec, "mask", None) is None]
+        if missing:
+            i = missing[0]
             raise ValueError(f"an unfitted segmenter is trained on the images' lesion masks, but image {i} "
-                             f"({records[i].path or 'an array'}) has none: give masks (a normal image's is "
-                             "all zero) or a trained segmenter")
+                             f"({getattr(records[i], 'path', None) or 'an array'}) has none ({len(missing)} "
+                             "image(s) without): give masks (a normal image's is all zero) or a trained segmenter")
         seg = clone(segmenter)
         if "groups" in _fit_params(seg):  # its validation split keeps near-duplicates together
             seg.fit(records, groups=groups)
