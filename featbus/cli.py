@@ -700,7 +700,8 @@ def _cmd_train(args) -> int:
         print(f"training the lesion segmenter (U-Net) on the {len(data.target)} training images' masks, at most "
               f"about {args.segmenter_time:.0f} s", file=sys.stderr)
     model = train_model(data, args.features, classifier=args.classifier, balance=balance, region=args.region,
-                        segmenter=segmenter, roi_margin=args.roi_margin, n_splits=args.n_splits, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
+                        segmenter=segmenter, roi_margin=args.roi_margin, n_splits=args.n_splits,
+                        n_bootstrap=args.n_bootstrap, random_state=args.random_state,
                         cache=args.cache, n_jobs=args.n_jobs, progress=progress, command=command,
                         source=os.path.abspath(args.data_dir))
     if held is not None:

@@ -781,7 +781,6 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     from .extraction import extract_features
     from .model_selection import resolve_groups
     from .pipelines import family_blocks, make_classification_pipeline, make_features
-
     from .preprocessing.roi import ROICropper
 
     names = [f.strip().lower() for f in features.split(",")] if isinstance(features, str) else list(features)
