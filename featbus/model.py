@@ -809,12 +809,16 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         seg_info["roi"] = {"class": "ROICropper", "source": "segmenter", "margin": float(roi_margin),
                            "on_empty": "image", "pass_mask": True, "min_area": roi.min_area,
                            "found_in_training_images": int(sum(found))}
-        if seg_info.get("trained_on_training_images") is not False:
-            how = ("was trained on these same images" if seg_info["trained_on_training_images"] is True
-                   else "may have been trained on these images (unknown)")
-            notes.append(f"the segmenter {how}: its masks of the cross-validation test folds are better than on "
-                         "new images, so the cross-validation numbers are optimistic for the crops; judge the "
-                         "model on held-out images the segmenter never saw (featbus train --test-fraction)")
+        if seg_info.get("trained_on_training_images") is True:
+            notes.append("the segmenter was trained on these same images: its masks of the cross-validation test "
+                         "folds are better than on new images, so the cross-validation numbers are optimistic for "
+                         "the crops; judge the model on held-out images the segmenter never saw (featbus train "
+                         "--test-fraction)")
+        else:  # a file or a trained object: what it was trained on is unknown
+            notes.append("the segmenter may have been trained on these images (featbus cannot tell): if so, its "
+                         "masks of the cross-validation test folds are better than on new images and the "
+                         "cross-validation numbers are optimistic for the crops; judge the model on held-out "
+                         "images the segmenter never saw")
     union.fit(inputs)
     X, columns = extract_features(inputs, names, region=region, n_jobs=n_jobs, cache=cache, progress=progress)
     # the families joined as the library's pipelines join them (each the same total variance)
@@ -861,5 +865,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         manifest["segmenter"] = seg_info
         manifest["notes"] = notes
         if manifest["cv"] is not None and notes:
-            manifest["cv"]["caveat"] = "optimistic for the crops: the segmenter saw the test folds' masks"
+            manifest["cv"]["caveat"] = ("optimistic for the crops: the segmenter " + (
+                "saw the test folds' masks" if seg_info["trained_on_training_images"] is True
+                else "may have seen the test folds' masks"))
     return FeatbusModel(union, head, manifest, roi)
