@@ -269,6 +269,23 @@ def test_cli_train_with_a_segmenter_file_then_predict_and_export(phantoms, segme
     assert "cannot include" in check_exportable(loaded)
 
 
+def test_cli_train_segmenter_unet_learns_from_the_training_images_only(tmp_path, capsys):
+    """The default U-Net (EfficientNet-Lite0, 224 px) on a 1 s budget: one epoch, about 20 s."""
+    from featbus.cli import main
+
+    data_dir = _folder(tmp_path / "data", make_phantoms(30, image_size=64, random_state=2), masks=True)
+    model = tmp_path / "m.featbus"
+    assert main(["train", str(data_dir), "-f", "intensity,shape", "-c", "logreg", "-q", "--n-bootstrap", "0",
+                 "--segmenter", "unet", "--segmenter-time", "1", "--test-fraction", "0.2", "-o", str(model)]) == 0
+    m = read_manifest(model)
+    seg = m["segmenter"]
+    assert seg["obtained"].startswith("trained by train_model") and seg["trained_on_training_images"] is True
+    assert seg["params"]["max_time"] == 1.0 and seg["params"]["encoder"] == "efficientnet_lite0"
+    # the held-out images were not given to the U-Net: it saw the training images only
+    assert seg["n_train_"] + seg["n_val_"] == m["data"]["n_images"] == 30 - m["holdout"]["n_images"]
+    assert m["format_version"] == 2 and "--segmenter unet" in m["command"]
+
+
 def test_cli_segmenter_errors(phantoms, tmp_path, capsys):
     from featbus.cli import main
 
