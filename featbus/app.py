@@ -6,8 +6,10 @@ shows the predicted class and the probability of every class, the explanation ov
 where the image's mean grey level and spread fall among the training images of each class (the
 intensity analysis of the MobileNetV2 study; the training values are stored in the model file's
 manifest). The model's recipe, training data and cross-validation results are shown beside it.
-featbus models take no lesion mask at prediction time and hold no segmenter, so no lesion ROI
-is drawn.
+When the model has a lesion segmenter (``featbus train --segmenter``), the page also shows the
+lesion ROI the features were computed on: the image with the crop box and the contour of the
+predicted lesion drawn (:func:`roi_overlay`), or says that no lesion was found and the whole
+image was used.
 
 The server binds to 127.0.0.1 only (never to the network), with Streamlit's usage statistics off.
 Install with ``pip install "featbus[app]"``.
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["run_app", "analyse", "intensity_position", "streamlit_command"]
+__all__ = ["run_app", "analyse", "intensity_position", "roi_overlay", "streamlit_command"]
 
 _ENV = "FEATBUS_APP_MODEL"
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "dcm", "dicom"]
@@ -65,20 +67,66 @@ def intensity_position(model, image) -> dict:
     return {**value, "classes": classes}
 
 
+def roi_overlay(image, roi: dict) -> np.ndarray:
+    """The image in RGB with the lesion ROI drawn: the crop box (yellow) and the contour of the
+    predicted lesion (red); nothing is drawn when no lesion was found (the whole image was used).
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w)
+    roi : dict
+        One item of :meth:`featbus.model.FeatbusModel.lesion_roi` (``found``, ``box``, ``mask``).
+
+    Returns
+    -------
+    rgb : ndarray of shape (h, w, 3), uint8
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.zeros((40, 40), np.uint8); mask = np.zeros((40, 40), bool); mask[10:20, 10:20] = True
+    >>> rgb = roi_overlay(img, {"found": True, "box": (5, 25, 5, 25), "mask": mask})
+    >>> rgb.shape, rgb[5, 15].tolist(), rgb[10, 15].tolist(), rgb[30, 30].tolist()
+    ((40, 40, 3), [255, 215, 0], [220, 20, 60], [0, 0, 0])
+    """
+    import cv2
+
+    from ._records import to_float
+
+    grey = np.round(255 * to_float(np.asarray(image))).astype(np.uint8)
+    rgb = np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=2))
+    if not roi.get("found"):
+        return rgb
+    h, w = grey.shape
+    thick = max(1, round(min(h, w) / 200))
+    r0, r1, c0, c1 = roi["box"]
+    cv2.rectangle(rgb, (int(c0), int(r0)), (int(c1) - 1, int(r1) - 1), (255, 215, 0), thick)
+    if roi.get("mask") is not None:
+        contours, _ = cv2.findContours(np.asarray(roi["mask"], np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(rgb, contours, -1, (220, 20, 60), thick)
+    return rgb
+
+
 def analyse(model, image, *, method: str = "auto") -> dict:
     """Everything the page shows about one image (also usable without Streamlit).
 
     Returns
     -------
     result : dict
-        :func:`featbus.explain.explain`'s keys plus ``overlay`` (RGB uint8) and ``intensity``
-        (:func:`intensity_position`).
+        :func:`featbus.explain.explain`'s keys plus ``overlay`` (RGB uint8), ``intensity``
+        (:func:`intensity_position`) and, for a model with a segmenter, ``roi``
+        (:meth:`~featbus.model.FeatbusModel.lesion_roi` of the image) and ``roi_overlay``
+        (:func:`roi_overlay`); ``roi`` is ``None`` for a model without one.
     """
     from .explain import explain, overlay
 
     res = explain(model, image, method=method)
     res["overlay"] = overlay(res["image"], res["map"])
     res["intensity"] = intensity_position(model, res["image"])
+    res["roi"] = res["roi_overlay"] = None
+    if getattr(model, "roi", None) is not None:
+        res["roi"] = model.lesion_roi([res["image"]])[0]
+        res["roi_overlay"] = roi_overlay(res["image"], res["roi"])
     return res
 
 
@@ -176,6 +224,17 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
                   width="stretch")
     cols[2].dataframe(proba.style.format({"probability": "{:.3f}"}), hide_index=True)
     cols[2].bar_chart(proba.set_index("class"))
+    if res["roi"] is not None:
+        st.subheader("Lesion ROI (what the features saw)")
+        roi = res["roi"]
+        if roi["found"]:
+            r0, r1, c0, c1 = roi["box"]
+            caption = (f"crop box rows {r0}-{r1}, columns {c0}-{c1} (yellow); predicted lesion contour (red), "
+                       f"{int(roi['mask'].sum())} pixels")
+        else:
+            caption = "no lesion found: whole image used"
+        st.image(res["roi_overlay"], caption=name, width=min(480, int(res["roi_overlay"].shape[1] * 2)))
+        st.caption(caption)
     st.subheader("Intensity among the training classes")
     st.pyplot(_intensity_figure(model, res["image"]))
     pos = res["intensity"]

@@ -6,6 +6,7 @@
     featbus evaluate DATA_DIR --features hog,lbp --classifier svm,rf,knn,xgboost --balance none,smote --report out/
     featbus demo [--data DATA_DIR]
     featbus train DATA_DIR --features efficientnet_lite0,lbp --classifier svm -o busi.featbus
+    featbus train DATA_DIR --features lbp,intensity,shape --segmenter unet -o busi_roi.featbus
     featbus predict busi.featbus new/*.png -o predictions.csv --explain out/
     featbus app busi.featbus
     featbus export busi.featbus --tflite busi.tflite
@@ -616,15 +617,59 @@ def _check_model_out(out: Path, overwrite: bool) -> None:
         raise CLIError(f"-o {str(out)!r}: folder {str(out.parent)!r} does not exist")
 
 
+def _check_segmenter_args(args) -> None:
+    """--segmenter / --roi-margin / --segmenter-time problems, before any image is read."""
+    if args.segmenter is None:
+        for flag, value, default in (("--roi-margin", args.roi_margin, 0.15),
+                                     ("--segmenter-time", args.segmenter_time, 600.0)):
+            if value != default:
+                raise CLIError(f"{flag} needs --segmenter FILE|unet")
+        return
+    if not (np.isfinite(args.roi_margin) and args.roi_margin >= 0):
+        raise CLIError(f"--roi-margin {args.roi_margin}: give a number >= 0 (a share of the lesion's size)")
+    if not (np.isfinite(args.segmenter_time) and args.segmenter_time > 0):
+        raise CLIError(f"--segmenter-time {args.segmenter_time}: give a number of seconds > 0")
+    if args.segmenter != "unet":
+        seg = Path(args.segmenter)
+        if not seg.is_file():
+            raise CLIError(f"--segmenter {args.segmenter!r}: no such file; give a .keras file written by "
+                           "UNetSegmenter.save, or 'unet' to train one on DATA_DIR's masks")
+        if seg.suffix.lower() != ".keras":
+            raise CLIError(f"--segmenter {args.segmenter!r}: a segmenter file is a .keras file written by "
+                           "UNetSegmenter.save")
+    _import_tensorflow_quietly(args.debug)
+
+
+def _segmenter_for(args, data, progress):
+    """What train_model gets: the saved file's path, or an unfitted U-Net to train on the masks."""
+    if args.segmenter is None or args.segmenter != "unet":
+        return args.segmenter
+    from .segmentation.unet import UNetSegmenter
+
+    drawn = [bool((rec.meta or {}).get("has_mask_file", rec.mask is not None and rec.mask.any()))
+             for rec in data.data]
+    if not any(drawn):
+        raise CLIError(f"--segmenter unet trains a U-Net on the lesion masks of DATA_DIR, and "
+                       f"{args.data_dir!r} has none (<image>_mask.png beside the images); give masks or a "
+                       "trained segmenter file (--segmenter FILE.keras)")
+    if not all(drawn):
+        print(f"{len(drawn) - sum(drawn)} image(s) have no mask file: the U-Net learns 'no lesion' from them",
+              file=sys.stderr)
+    show = bool(progress) and (progress != "auto" or sys.stderr.isatty())
+    return UNetSegmenter(max_time=float(args.segmenter_time), random_state=args.random_state, verbose=int(show))
+
+
 def _cmd_train(args) -> int:
     from .model import train_model
     from .pipelines import make_classifier, make_sampler
 
     out = Path(args.output)
     _check_model_out(out, args.overwrite)
-    if "shape" in _split(args.features) or args.region in ("mask", "bbox"):
+    if args.segmenter is None and ("shape" in _split(args.features) or args.region in ("mask", "bbox")):
         raise CLIError("a model predicts on new images, which come without lesion masks: drop 'shape' "
-                       "from --features and use --region image")
+                       "from --features and use --region image, or crop to a segmenter's lesion with "
+                       "--segmenter FILE|unet")
+    _check_segmenter_args(args)
     _check_features(args.features, args.debug)
     balance = None if args.balance.lower() == "none" else args.balance
     try:
@@ -650,8 +695,13 @@ def _cmd_train(args) -> int:
           + (f"; {len(held.target)} held out (whole duplicate groups)" if held is not None else ""),
           file=sys.stderr)
     command = "featbus " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
+    segmenter = _segmenter_for(args, data, progress)
+    if args.segmenter == "unet":
+        print(f"training the lesion segmenter (U-Net) on the {len(data.target)} training images' masks, at most "
+              f"about {args.segmenter_time:.0f} s", file=sys.stderr)
     model = train_model(data, args.features, classifier=args.classifier, balance=balance, region=args.region,
-                        n_splits=args.n_splits, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
+                        segmenter=segmenter, roi_margin=args.roi_margin, n_splits=args.n_splits,
+                        n_bootstrap=args.n_bootstrap, random_state=args.random_state,
                         cache=args.cache, n_jobs=args.n_jobs, progress=progress, command=command,
                         source=os.path.abspath(args.data_dir))
     if held is not None:
@@ -713,7 +763,8 @@ def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True):
     from .model import load_model, read_manifest, trust_model
 
     manifest = read_manifest(path)  # a missing / foreign file fails here, before TensorFlow
-    if any(e.get("class") == "DeepFeatures" for e in manifest.get("recipe", {}).get("extractors", {}).values()):
+    if manifest.get("segmenter") or any(e.get("class") == "DeepFeatures"
+                                        for e in manifest.get("recipe", {}).get("extractors", {}).values()):
         _import_tensorflow_quietly(debug)
     model = load_model(path, trusted=trust, warm_up=warm_up)
     if trust:
@@ -785,6 +836,10 @@ def _cmd_export(args) -> int:
     if out.exists() and not args.overwrite:
         raise CLIError(f"--tflite {str(out)!r} already exists; pass --overwrite to replace it")
     manifest = read_manifest(args.model)
+    if manifest.get("segmenter"):
+        from .export import ROI_REFUSAL
+
+        raise CLIError(f"cannot export {args.model!r} to TFLite: {ROI_REFUSAL}")
     kinds = {e.get("class") for e in manifest.get("recipe", {}).get("extractors", {}).values()}
     if kinds != {"DeepFeatures"}:  # say so before TensorFlow is imported and the model loaded
         raise CLIError(f"cannot export {args.model!r} to TFLite: only models whose features all come from one "
@@ -911,6 +966,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "and report the held-out accuracy")
     p.add_argument("--holdout-list", metavar="CSV", default=None,
                    help="with --test-fraction: write the held-out images and their labels here")
+    p.add_argument("--segmenter", metavar="FILE|unet", default=None,
+                   help="crop every image to the lesion a segmenter predicts before the features (then "
+                        "shape and --region mask/bbox are allowed): a .keras file from UNetSegmenter.save, or "
+                        "'unet' to train a U-Net on DATA_DIR's masks (the training images only)")
+    p.add_argument("--roi-margin", type=float, default=0.15, metavar="M",
+                   help="with --segmenter: grow the lesion box by M of its height and width per side (default 0.15)")
+    p.add_argument("--segmenter-time", type=float, default=600.0, metavar="SECONDS",
+                   help="with --segmenter unet: training time budget of the U-Net (default 600)")
     p.add_argument("--output", "-o", required=True, metavar="MODEL", help="model file to write (*.featbus)")
     p.add_argument("--overwrite", action="store_true", help="replace MODEL if it exists")
     p.set_defaults(func=_cmd_train)

@@ -7,7 +7,9 @@ preprocessing, the CNN up to the feature layer(s), pooling, scaling and the soft
 two classes) of the logistic regression -- becomes one graph, so a phone needs nothing else.
 Handcrafted extractors (HOG, LBP...) have no TensorFlow form and SVC / random forest heads are not
 linear, so those models are refused with a message saying why; train with
-``--features <backbone> --classifier logreg`` for an exportable model.
+``--features <backbone> --classifier logreg`` for an exportable model. A model with a lesion
+segmenter (``train_model(segmenter=...)``) is refused too: the file maps one image to
+probabilities and cannot hold the crop to the predicted lesion.
 
 The file's input is one grey image already brought to the network size, float32 of shape
 ``(1, height, width)`` with values in ``[0, 255]``: exactly what :func:`prepare_input` gives (the
@@ -32,6 +34,11 @@ from ._version import __version__
 
 __all__ = ["export_tflite", "check_exportable", "prepare_input", "TFLiteModel"]
 
+#: Why a model with a lesion segmenter is not exported.
+ROI_REFUSAL = ("the model crops each image to the lesion its segmenter finds, and a TFLite file holds only "
+               "image -> probabilities: it cannot include the segmenter's crop (export a model trained "
+               "without --segmenter)")
+
 
 def check_exportable(model) -> str | None:
     """None when :func:`export_tflite` supports the model, else the reason it does not.
@@ -47,6 +54,8 @@ def check_exportable(model) -> str | None:
     """
     from .explain import _linear_head
 
+    if getattr(model, "roi", None) is not None:
+        return ROI_REFUSAL
     parts = model.features.transformer_list
     others = [f"{n} ({type(e).__name__})" for n, e in parts if type(e).__name__ != "DeepFeatures"]
     if others:

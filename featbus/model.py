@@ -16,7 +16,24 @@ A ``.featbus`` file is a zip archive with two members:
     intervals, per-class intensity statistics of the training images, and the SHA-256 of the
     pipeline member.
 ``pipeline.joblib``
-    The fitted feature extractors and classifier, pickled by :mod:`joblib`.
+    The fitted feature extractors and classifier, pickled by :mod:`joblib`, and, for a model
+    with a lesion segmenter, its :class:`~featbus.ROICropper` (the segmenter inside it).
+
+Models with a lesion segmenter
+------------------------------
+``train_model(..., segmenter=...)`` puts a fitted :class:`~featbus.ROICropper`
+(``source="segmenter"``, ``on_empty="image"``, ``pass_mask=True``) in front of the features:
+every image, in training and in prediction, is cropped to the box of the lesion the segmenter
+predicts (plus ``roi_margin``), and the predicted mask travels with the crop, so mask-based
+features (``shape``, ``region="mask"``/``"bbox"``) are allowed; without a segmenter they are
+refused (a new image comes without a mask). Training images are cropped by the segmenter's
+predictions, not by their ground truth, so that training sees what prediction sees. The
+manifest's ``segmenter`` entry records the segmenter's class, parameters, how it was obtained
+(trained inside :func:`train_model`, read from a file with its SHA-256, or passed fitted) and
+whether it was trained on the training images, in which case the cross-validation numbers are
+optimistic for the crops (the segmenter has seen every test fold's masks); ``notes`` and
+:meth:`FeatbusModel.describe` say so. Such a file has format version 2: a featbus that reads
+only version 1 refuses it instead of silently predicting on uncropped images.
 
 What loading implies
 --------------------
@@ -78,8 +95,10 @@ from .io import file_sha256
 __all__ = ["FeatbusModel", "train_model", "load_model", "read_manifest", "trust_model",
            "trusted_models_file", "UntrustedModelError", "ModelVersionError", "FORMAT_VERSION"]
 
-#: Version of the ``.featbus`` layout; a reader refuses files with a larger one.
-FORMAT_VERSION = 1
+#: Version of the ``.featbus`` layout; a reader refuses files with a larger one. Version 2 adds
+#: the lesion ROI cropper (a model with a segmenter); a model without one is still written as 1.
+FORMAT_VERSION = 2
+_FORMAT_PLAIN, _FORMAT_ROI = 1, 2
 _MAGIC = "featbus-model"
 _MANIFEST = "manifest.json"
 _PIPELINE = "pipeline.joblib"
@@ -258,12 +277,16 @@ class FeatbusModel:
         the class names.
     manifest : dict
         Provenance (see the module docstring).
+    roi : ROICropper or None, default=None
+        Fitted lesion cropper applied to every image before the features (a model with a
+        segmenter, see :func:`train_model`); ``None``: the features see the whole image.
 
     Attributes
     ----------
     classes_ : ndarray of str
         Class names, in the order of :meth:`predict_proba`'s columns.
     manifest : dict
+    roi : ROICropper or None
 
     Examples
     --------
@@ -277,10 +300,11 @@ class FeatbusModel:
     (2, 3)
     """
 
-    def __init__(self, features, head, manifest: dict):
+    def __init__(self, features, head, manifest: dict, roi=None):
         self.features = features
         self.head = head
         self.manifest = manifest
+        self.roi = roi
 
     # -- description
     @property
@@ -294,7 +318,8 @@ class FeatbusModel:
 
     def __repr__(self) -> str:
         r = self.manifest.get("recipe", {})
-        return (f"FeatbusModel(features={r.get('features')!r}, classifier={r.get('classifier')!r}, "
+        seg = f", segmenter={type(self.roi.segmenter_).__name__}" if self.roi is not None else ""
+        return (f"FeatbusModel(features={r.get('features')!r}, classifier={r.get('classifier')!r}{seg}, "
                 f"classes={self.classes_.tolist()})")
 
     def describe(self) -> str:
@@ -317,25 +342,93 @@ class FeatbusModel:
                     parts.append(f"{metric} {v['value']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]"
                                                                  if ci[0] is not None else ""))
             lines.append(f"cross-validation ({cv.get('cv')}): " + ", ".join(parts))
+        seg = m.get("segmenter")
+        if seg:
+            lines.append(f"lesion ROI: {seg.get('class')} ({seg.get('obtained')}), box margin "
+                         f"{seg.get('roi', {}).get('margin')}; no lesion found: whole image")
+        lines += [f"note: {n}" for n in m.get("notes", [])]
         lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()))
         return "\n".join(lines)
 
     # -- prediction
+    def _crop(self, images):
+        """The images as the features see them: cropped to the predicted lesion by :attr:`roi`
+        (records with ``meta["roi_found"]``/``["roi_box"]``), or as given without one."""
+        return images if self.roi is None else self.roi.transform(images)
+
+    def _proba_of_crops(self, crops) -> np.ndarray:
+        return np.asarray(self.head.predict_proba(np.asarray(self.features.transform(crops))), dtype=float)
+
     def transform(self, images) -> np.ndarray:
-        """Feature matrix of images (paths, arrays or :class:`~featbus.ImageRecord`)."""
-        return np.asarray(self.features.transform(images))
+        """Feature matrix of images (paths, arrays or :class:`~featbus.ImageRecord`), after the
+        lesion crop when the model has a segmenter."""
+        return np.asarray(self.features.transform(self._crop(images)))
 
     def predict_proba(self, images) -> np.ndarray:
         """Class probabilities, one row per image, columns in the order of :attr:`classes_`."""
-        return np.asarray(self.head.predict_proba(self.transform(images)), dtype=float)
+        return self._proba_of_crops(self._crop(images))
 
     def predict(self, images) -> np.ndarray:
         """Predicted class names (the most probable class of :meth:`predict_proba`)."""
         proba = self.predict_proba(images)
         return self.classes_[np.argmax(proba, axis=1)]
 
+    def lesion_roi(self, images) -> list[dict]:
+        """Where the model's segmenter finds the lesion in each image (one segmenter pass).
+
+        Parameters
+        ----------
+        images : sequence of paths, arrays or ImageRecord
+
+        Returns
+        -------
+        rois : list of dict
+            One per image: ``"found"`` (bool), ``"box"`` ``(row0, row1, col0, col1)`` in the
+            input image (half-open; the whole image when nothing was found, which is what the
+            features then see) and ``"mask"``, the predicted lesion as a bool array of the
+            image's size (its largest connected component), or ``None`` when none was found.
+
+        Raises
+        ------
+        ValueError
+            The model has no segmenter.
+
+        Examples
+        --------
+        >>> from featbus import make_phantoms
+        >>> from featbus.model import train_model
+        >>> data = make_phantoms(24, image_size=48, random_state=0)
+        >>> model = train_model(data, "intensity", classifier="logreg", cross_validate=False, progress=False)
+        >>> model.lesion_roi(data.images[:1])
+        Traceback (most recent call last):
+        ...
+        ValueError: this model has no lesion segmenter (train it with segmenter=...): it uses whole images
+        """
+        if self.roi is None:
+            raise ValueError("this model has no lesion segmenter (train it with segmenter=...): it uses whole "
+                             "images")
+        roi = self.roi
+        if not roi.pass_mask or roi.output_size is not None:
+            raise ValueError("lesion_roi needs the model's ROICropper to pass the mask at the crop's own size "
+                             f"(pass_mask=True, output_size=None), it has pass_mask={roi.pass_mask!r}, "
+                             f"output_size={roi.output_size!r}")
+        records, _, _ = _records(images)
+        out = []
+        for rec, crop in zip(records, self._crop(records)):
+            found, box = bool(crop.meta["roi_found"]), tuple(int(b) for b in crop.meta["roi_box"])
+            mask = None
+            if found:  # the crop holds the whole predicted lesion (its box plus a margin): paste it back
+                mask = np.zeros(rec.image.shape[:2], bool)
+                mask[box[0]:box[1], box[2]:box[3]] = crop.mask
+            out.append({"found": found, "box": box, "mask": mask})
+        return out
+
     def predict_table(self, images, *, on_error: str = "raise"):
         """One row per image: ``image``, ``predicted``, ``p_<class>`` columns and ``error``.
+
+        A model with a segmenter adds ``roi_found`` (whether a lesion was found; if not, the
+        whole image was used) and ``roi_box`` (``(row0, row1, col0, col1)`` of the crop in the
+        image), from the same segmenter pass as the prediction.
 
         Parameters
         ----------
@@ -359,10 +452,17 @@ class FeatbusModel:
         proba = np.full((len(items), len(self.classes_)), np.nan)
         predicted = np.full(len(items), "", dtype=object)
         error = np.full(len(items), "", dtype=object)
+        roi_found = np.full(len(items), None, dtype=object)
+        roi_box = np.full(len(items), None, dtype=object)
         if records:
-            p = self.predict_proba(records)
+            crops = self._crop(records)
+            p = self._proba_of_crops(crops)
             proba[kept] = p
             predicted[kept] = self.classes_[np.argmax(p, axis=1)]
+            if self.roi is not None:
+                for i, crop in zip(kept, crops):
+                    roi_found[i] = bool(crop.meta["roi_found"])
+                    roi_box[i] = tuple(int(b) for b in crop.meta["roi_box"])
         for i, _path, reason in skipped:
             error[i] = reason
         if skipped:
@@ -371,11 +471,14 @@ class FeatbusModel:
         table = pd.DataFrame({"image": names, "predicted": predicted})
         for j, c in enumerate(self.classes_):
             table[f"p_{c}"] = proba[:, j]
+        if self.roi is not None:  # empty for unreadable images
+            table["roi_found"] = roi_found
+            table["roi_box"] = roi_box
         table["error"] = error
         return table
 
     def warm_up(self) -> FeatbusModel:
-        """Run one tiny image through every extractor and the classifier.
+        """Run one tiny image through the segmenter (if any), every extractor and the classifier.
 
         Builds CNNs and traces their compiled functions now, so that the first real prediction
         does not pay for it (``load_model`` calls this unless ``warm_up=False``).
@@ -383,6 +486,8 @@ class FeatbusModel:
         side = 64
         for est in self.deep_extractors:
             side = max(side, *est.input_size_)
+        if self.roi is not None:
+            side = max(side, int(getattr(self.roi.segmenter_, "input_size", side)))
         img = (np.arange(side * side, dtype=np.float64).reshape(side, side) % 251).astype(np.uint8)
         self.predict_proba([img])
         return self
@@ -406,10 +511,15 @@ class FeatbusModel:
         if path.exists() and not overwrite:
             raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True (--overwrite) to replace it")
         buf = io.BytesIO()
-        joblib.dump({"features": self.features, "head": self.head}, buf, compress=3)
+        parts = {"features": self.features, "head": self.head}
+        if self.roi is not None:
+            parts["roi"] = self.roi
+        joblib.dump(parts, buf, compress=3)
         blob = buf.getvalue()
         manifest = dict(self.manifest)
         manifest["pipeline_sha256"] = hashlib.sha256(blob).hexdigest()
+        # a reader of format 1 would load the pipeline and skip the crop: make it refuse the file
+        manifest["format_version"] = _FORMAT_ROI if self.roi is not None else _FORMAT_PLAIN
         self.manifest = manifest
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -487,7 +597,11 @@ def load_model(path: str | os.PathLike, *, trusted: bool = False, warm_up: bool 
         # the versions were checked above; patch-level differences are fine
         warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
         parts = joblib.load(io.BytesIO(blob))
-    model = FeatbusModel(parts["features"], parts["head"], manifest)
+    roi = parts.get("roi")  # absent in format 1 files
+    if (roi is None) != (not manifest.get("segmenter")):
+        raise ValueError(f"{path!r} is damaged: its manifest and its pipeline disagree on whether the model "
+                         "has a lesion segmenter")
+    model = FeatbusModel(parts["features"], parts["head"], manifest, roi)
     if warm_up:
         model.warm_up()
     return model
@@ -544,8 +658,63 @@ def _cv_summary(report) -> dict:
     return out
 
 
+def _fitted_segmenter(segmenter, records, groups) -> tuple[Any, dict]:
+    """The segmenter a model holds, and what its manifest says about it.
+
+    A path is loaded (:meth:`UNetSegmenter.load`, no code from the file runs), a fitted
+    segmenter is kept, an unfitted one is cloned and trained on ``records``' masks.
+    """
+    from sklearn.base import clone
+
+    from .preprocessing.roi import ROICropper
+
+    info: dict[str, Any] = {}
+    if isinstance(segmenter, (str, os.PathLike)):
+        from .segmentation.unet import UNetSegmenter
+
+        path = str(segmenter)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"segmenter file {path!r} does not exist")
+        seg = UNetSegmenter.load(path)
+        info.update(obtained=f"loaded from the file {os.path.basename(path)}", file=os.path.abspath(path),
+                    sha256=file_sha256(path), trained_on_training_images="unknown")
+    elif not hasattr(segmenter, "predict_masks"):
+        raise TypeError(f"segmenter must be a UNetSegmenter (fitted or not), a path to a saved .keras segmenter "
+                        f"or an object with predict_masks; got {type(segmenter).__name__}")
+    elif ROICropper._is_fitted(segmenter):
+        seg = segmenter
+        info.update(obtained="passed already trained", trained_on_training_images="unknown")
+    else:
+        missing = [i for i, rec in enumerate(records) if getattr(rec, "mask", None) is None]
+        if missing:
+            i = missing[0]
+            raise ValueError(f"an unfitted segmenter is trained on the images' lesion masks, but image {i} "
+                             f"({getattr(records[i], 'path', None) or 'an array'}) has none ({len(missing)} "
+                             "image(s) without): give masks (a normal image's is all zero) or a trained segmenter")
+        seg = clone(segmenter)
+        if "groups" in _fit_params(seg):  # its validation split keeps near-duplicates together
+            seg.fit(records, groups=groups)
+        else:
+            seg.fit(records)
+        info.update(obtained="trained by train_model on the training images' masks",
+                    trained_on_training_images=True)
+    params = seg.get_params(deep=False) if hasattr(seg, "get_params") else {}
+    info.update({"class": type(seg).__name__, "params": _json_safe(params)})
+    for attr in ("n_train_", "n_val_", "n_epochs_", "best_epoch_", "training_time_"):
+        if hasattr(seg, attr):
+            info[attr] = _json_safe(getattr(seg, attr))
+    return seg, info
+
+
+def _fit_params(est) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(est.fit).parameters)
+
+
 def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"), *,
                 classifier: str | Any = "svm", balance: str | None = None, region: str | None = None,
+                segmenter: Any = None, roi_margin: float = 0.15,
                 n_splits: int = 5, n_bootstrap: int = 1000, random_state: int = 0,
                 cross_validate: bool = True, cache: str | os.PathLike | None = None,
                 n_jobs: int | None = None, progress: bool = True, command: str | None = None,
@@ -559,11 +728,23 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         :func:`featbus.make_phantoms` (``data``, ``target``, ``target_names``, ``groups``).
     features : str or sequence
         Extractor names (:func:`featbus.pipelines.make_features`). Mask-based features
-        (``shape``, ``region="mask"``/``"bbox"``) are refused: a new image comes without a mask.
+        (``shape``, ``region="mask"``/``"bbox"``) need a ``segmenter``: a new image comes
+        without a mask, so without one they are refused.
     classifier, balance : str
         As in :func:`featbus.make_classification_pipeline`. A classifier without ``predict_proba`` is
         calibrated (see the module docstring).
-    region : {"image"} or None
+    region : {"image", "mask", "bbox"} or None
+        ``"mask"``/``"bbox"`` only with a ``segmenter`` (the region of the predicted lesion).
+    segmenter : UNetSegmenter, str or path, optional
+        Crop every image to the lesion this segmenter predicts before the features (see "Models
+        with a segmenter" in the module docstring): a trained
+        :class:`~featbus.UNetSegmenter`, the path of one saved by :meth:`UNetSegmenter.save`,
+        or an *unfitted* one, then trained here on ``data``'s masks (only these images: a
+        held-out set stays unseen). The cross-validation then reuses the crops of this one
+        segmenter: when it was trained on these images, its numbers are optimistic (recorded
+        in the manifest's ``notes``).
+    roi_margin : float, default=0.15
+        Growth of the lesion box on each side, as a share of the lesion's height and width.
     n_splits : int, default=5
         Folds of the cross-validation and of the calibration.
     n_bootstrap : int, default=1000
@@ -600,17 +781,46 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     from .extraction import extract_features
     from .model_selection import resolve_groups
     from .pipelines import family_blocks, make_classification_pipeline, make_features
+    from .preprocessing.roi import ROICropper
 
     names = [f.strip().lower() for f in features.split(",")] if isinstance(features, str) else list(features)
-    if any(isinstance(f, str) and f in _MASK_FEATURES for f in names) or region in ("mask", "bbox"):
+    uses_masks = any(isinstance(f, str) and f in _MASK_FEATURES for f in names) or region in ("mask", "bbox")
+    if uses_masks and segmenter is None:
         raise ValueError("a model predicts on new images, which come without lesion masks: drop 'shape' and "
-                         "region='mask'/'bbox' (or put a segmenter's ROI crop in the pipeline)")
+                         "region='mask'/'bbox', or pass a segmenter (its predicted lesion then travels with "
+                         "the crop)")
+    if not (isinstance(roi_margin, (int, float, np.number)) and np.isfinite(roi_margin) and roi_margin >= 0):
+        raise ValueError(f"roi_margin must be a number >= 0, got {roi_margin!r}")
     union = make_features(names, region=region, n_jobs=n_jobs)
     records = list(data.data)
     y = np.asarray(data.target_names, dtype=object)[np.asarray(data.target)].astype(str)
     classes = np.unique(y)
-    union.fit(records)
-    X, columns = extract_features(data, names, region=region, n_jobs=n_jobs, cache=cache, progress=progress)
+    groups = resolve_groups(records, getattr(data, "groups", None))  # featbus's one grouping policy
+    roi, seg_info, notes = None, None, []
+    inputs = records
+    if segmenter is not None:
+        seg, seg_info = _fitted_segmenter(segmenter, records, groups)
+        # training images are cropped by the segmenter's predictions, not their ground truth:
+        # training sees what prediction will see
+        roi = ROICropper(segmenter=seg, source="segmenter", margin=float(roi_margin), on_empty="image",
+                         pass_mask=True).fit(records)
+        inputs = roi.transform(records)
+        found = [bool(r.meta["roi_found"]) for r in inputs]
+        seg_info["roi"] = {"class": "ROICropper", "source": "segmenter", "margin": float(roi_margin),
+                           "on_empty": "image", "pass_mask": True, "min_area": roi.min_area,
+                           "found_in_training_images": int(sum(found))}
+        if seg_info.get("trained_on_training_images") is True:
+            notes.append("the segmenter was trained on these same images: its masks of the cross-validation test "
+                         "folds are better than on new images, so the cross-validation numbers are optimistic for "
+                         "the crops; judge the model on held-out images the segmenter never saw (featbus train "
+                         "--test-fraction)")
+        else:  # a file or a trained object: what it was trained on is unknown
+            notes.append("the segmenter may have been trained on these images (featbus cannot tell): if so, its "
+                         "masks of the cross-validation test folds are better than on new images and the "
+                         "cross-validation numbers are optimistic for the crops; judge the model on held-out "
+                         "images the segmenter never saw")
+    union.fit(inputs)
+    X, columns = extract_features(inputs, names, region=region, n_jobs=n_jobs, cache=cache, progress=progress)
     # the families joined as the library's pipelines join them (each the same total variance)
     tail = make_classification_pipeline(None, balance=balance, classifier=classifier, blocks=family_blocks(columns),
                                         random_state=random_state, n_jobs=n_jobs)
@@ -620,7 +830,6 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         from sklearn.pipeline import Pipeline
 
         tail = Pipeline(tail.steps)
-    groups = resolve_groups(records, getattr(data, "groups", None))  # featbus's one grouping policy
     report = None
     if cross_validate:
         report = evaluate(clone(tail), X, y, cv="duplicate-grouped", n_splits=n_splits, groups=groups,
@@ -636,10 +845,10 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         head.cv = n_splits  # the fold indices are not needed after fitting; keep the pickle small
         calibration = (f"sigmoid (Platt) on out-of-fold decision values of {n_splits} duplicate-grouped "
                        "folds, classifier refitted on all images")
-    deep = any(type(e).__name__ == "DeepFeatures" for _, e in union.transformer_list)
+    deep = any(type(e).__name__ == "DeepFeatures" for _, e in union.transformer_list) or roi is not None
     counts = {str(c): int(np.sum(y == c)) for c in classes}
     manifest = {
-        "format": _MAGIC, "format_version": FORMAT_VERSION,
+        "format": _MAGIC, "format_version": _FORMAT_ROI if roi is not None else _FORMAT_PLAIN,
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command or " ".join(sys.argv), "random_state": random_state,
         "versions": _versions(deep), "classes": classes.tolist(),
@@ -652,4 +861,11 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         "cv": _cv_summary(report) if report is not None else None,
         "intensity": _intensity_profile(records, y, classes),
     }
-    return FeatbusModel(union, head, manifest)
+    if seg_info is not None:
+        manifest["segmenter"] = seg_info
+        manifest["notes"] = notes
+        if manifest["cv"] is not None and notes:
+            manifest["cv"]["caveat"] = ("optimistic for the crops: the segmenter " + (
+                "saw the test folds' masks" if seg_info["trained_on_training_images"] is True
+                else "may have seen the test folds' masks"))
+    return FeatbusModel(union, head, manifest, roi)

@@ -88,6 +88,53 @@ def test_page_reports_an_unreadable_path(saved_model, monkeypatch, tmp_path):
     assert not at.exception and "cannot read the image" in at.error[0].value
 
 
+@pytest.fixture(scope="module")
+def roi_models(saved_model, tmp_path_factory):
+    """Two saved models with a small U-Net segmenter: one that finds lesions, and the same one
+    told to ignore anything under 99 % of the image (so it never finds one)."""
+    pytest.importorskip("keras")
+    from featbus import ROICropper, UNetSegmenter
+    from featbus.model import FeatbusModel
+
+    root = tmp_path_factory.mktemp("app_roi")  # saved_model set FEATBUS_TRUSTED_MODELS for the module
+    data = make_phantoms(30, image_size=64, random_state=0)
+    seg = UNetSegmenter(encoder="scratch", input_size=64, width=0.5, batch_size=8, learning_rate=3e-3, epochs=12,
+                        random_state=0, verbose=0).fit(data.data)
+    model = train_model(data, "intensity,shape", classifier="logreg", segmenter=seg, cross_validate=False,
+                        progress=False)
+    blind_roi = ROICropper(segmenter=seg, source="segmenter", on_empty="image", min_area=0.99).fit(data.data)
+    blind = FeatbusModel(model.features, model.head, dict(model.manifest), blind_roi)
+    return model.save(root / "roi.featbus"), blind.save(root / "blind.featbus")
+
+
+def test_page_draws_the_lesion_roi_of_a_model_with_a_segmenter(saved_model, roi_models, monkeypatch):
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    from featbus.model import load_model
+
+    _, _, image = saved_model  # a benign phantom: a lesion to find
+    for path, found in zip(roi_models, (True, False)):
+        res = analyse(load_model(path), str(image))
+        assert res["roi"]["found"] is found and res["roi_overlay"].shape == (64, 64, 3)
+        monkeypatch.setenv("FEATBUS_APP_MODEL", str(path))
+        at = AppTest.from_file(str(APP), default_timeout=120)
+        at.run()
+        at.text_input[0].input(str(image)).run()
+        assert not at.exception, at.exception
+        assert at.subheader[1].value == "Lesion ROI (what the features saw)"
+        assert len(at.get("image")) == 4  # image, explanation, lesion ROI, intensity plot
+        captions = " ".join(c.value for c in at.caption)
+        if found:
+            assert "crop box rows" in captions and "predicted lesion contour" in captions
+            # the box (yellow) and the contour (red) are drawn on the grey image
+            rgb = res["roi_overlay"].astype(int)
+            assert ((rgb[..., 0] - rgb[..., 2]) > 100).sum() > 20
+        else:
+            assert "no lesion found: whole image used" in captions
+            assert np.ptp(res["roi_overlay"].astype(int), axis=2).max() == 0  # nothing drawn
+
+
 def test_server_binds_to_localhost_only():
     cmd = streamlit_command("m.featbus", port=8600)
     assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
