@@ -195,7 +195,7 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
         if m.get("holdout"):
             h = m["holdout"]
             st.write(f"held-out accuracy: {h['accuracy']:.3f} on {h['n_images']} images never seen in training")
-        st.caption("Explanations: " + ("Grad-CAM (CNN features, logistic regression)"
+        st.caption("Explanations: " + ("Grad-CAM (of the CNN features)"
                                        if _grad_cam_ok(model) else "occlusion sensitivity"))
     upload = st.file_uploader("Image (PNG, JPEG, TIFF or DICOM)", type=UPLOAD_TYPES)
     # ?image=PATH in the address pre-fills the path (the server only answers this computer)

@@ -306,3 +306,25 @@ def test_cli_segmenter_errors(phantoms, tmp_path, capsys):
                  "-o", out]) == 2
     _error_line(capsys, "--segmenter-time")
     assert not Path(out).exists()
+
+
+def test_grad_cam_of_a_model_with_a_segmenter_lies_in_its_crop(phantoms, segmenter):
+    """Grad-CAM explains what the CNN saw: the crop, mapped back to its box in the image."""
+    pytest.importorskip("tensorflow")
+    from featbus import DeepFeatures
+    from featbus.explain import explain, grad_cam, supports_grad_cam
+
+    train, test = phantoms
+    deep = DeepFeatures(backbone="efficientnet_lite0", weights=None, input_size=32)
+    model = train_model(train, [("lite0", deep)], classifier="svm", segmenter=segmenter, cross_validate=False,
+                        progress=False)
+    assert supports_grad_cam(model)
+    images = [im for im, m in zip(test.images, test.masks) if m.any()][:3]
+    for image, roi in zip(images, model.lesion_roi(images)):
+        cam = grad_cam(model, image)
+        assert cam.shape == image.shape and 0 <= cam.min() and cam.max() <= 1
+        r0, r1, c0, c1 = roi["box"]
+        outside = np.ones(image.shape, bool)
+        outside[r0:r1, c0:c1] = False
+        assert cam[outside].max(initial=0) == 0  # nothing outside what the features saw
+    assert explain(model, images[0])["method"] == "gradcam"
