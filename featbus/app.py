@@ -257,7 +257,14 @@ def streamlit_command(model_path: str, *, port: int = 8501) -> list[str]:
 
 
 def run_app(model_path: str | os.PathLike, *, port: int = 8501) -> int:
-    """Serve the page for a model on http://127.0.0.1:PORT until interrupted; returns the exit status."""
+    """Serve the page for a model on http://127.0.0.1:PORT until interrupted; returns the exit status.
+
+    The Streamlit server is a child process; when this one ends (Ctrl+C, or SIGTERM from a
+    service manager) the server is stopped too, so no server is left listening.
+    """
+    import signal
+    import threading
+
     try:
         import streamlit  # noqa: F401
     except ImportError as exc:
@@ -265,7 +272,27 @@ def run_app(model_path: str | os.PathLike, *, port: int = 8501) -> int:
     env = dict(os.environ, **{_ENV: str(Path(model_path).resolve())})
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     print(f"featbus app: http://127.0.0.1:{port} (Ctrl+C to stop)", flush=True)
-    return subprocess.call(streamlit_command(str(model_path), port=port), env=env)
+    server = subprocess.Popen(streamlit_command(str(model_path), port=port), env=env)
+
+    def _stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop) if main else None
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
 if __name__ == "__main__":  # pragma: no cover - `streamlit run featbus/app.py`

@@ -227,8 +227,17 @@ def test_real_server_in_a_headless_browser(saved_model, tmp_path):
         colourful = ((rgb[..., 0] - rgb[..., 2]) > 50) | ((rgb[..., 1] - rgb[..., 2]) > 50)
         assert rgb.std() > 20 and colourful.sum() > 20
     finally:
-        server.terminate()
+        server.terminate()  # featbus app stops its Streamlit child when terminated
         server.wait(timeout=30)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            time.sleep(0.5)
+        except OSError:
+            break
+    else:
+        pytest.fail("the Streamlit server still listens after featbus app was terminated")
 
 
 @pytest.mark.parametrize("fmt,name", [("PNG", "a.png"), ("JPEG", "b.jpg")])
