@@ -476,13 +476,16 @@ def predictions_html(table, path: str | Path, *, title: str = "featbus predictio
     path.parent.mkdir(parents=True, exist_ok=True)
     classes = [c[2:] for c in table.columns if c.startswith("p_")]
     cards = []
+    def text(value) -> str:  # a table read back from CSV has NaN in empty cells
+        return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
     for _, row in table.iterrows():
-        if row.get("error", ""):
+        if text(row.get("error")):
             cards.append(f"<figure class='card'><figcaption><code>{html.escape(str(row['image']))}</code><br>"
                          f"<b>not predicted</b>: {html.escape(str(row['error']))}</figcaption></figure>")
             continue
         picture = ""
-        overlay_path = str(row.get("explanation", "") or "")
+        overlay_path = text(row.get("explanation"))
         if overlay_path:
             rel = os.path.relpath(overlay_path, path.parent)
             picture = f"<img src='{html.escape(rel)}' alt='explanation of {html.escape(str(row['image']))}'>"
@@ -490,7 +493,8 @@ def predictions_html(table, path: str | Path, *, title: str = "featbus predictio
         cards.append(f"<figure class='card'>{picture}<figcaption><code>{html.escape(str(row['image']))}</code>"
                      f"<br>predicted <b>{html.escape(str(row['predicted']))}</b><table>{probs}</table>"
                      "</figcaption></figure>")
-    css = _CSS + ".card{margin:0;width:260px} .card img{width:256px;border:1px solid #ddd}"
+    css = _CSS + (".card{margin:0;width:260px} .card img{width:256px;border:1px solid #ddd} "
+                  ".card code{overflow-wrap:anywhere}")  # long paths wrap inside their card
     doc = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
            f"<style>{css}</style></head><body><h1>{html.escape(title)}</h1>"
            f"<p class='note'>{html.escape(about).replace(chr(10), '<br>')}</p>"

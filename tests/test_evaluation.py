@@ -200,3 +200,20 @@ def test_busi_leak_free_vs_leaky(busi_root):
     for train, test in rep.splits:
         assert not set(groups[train]) & set(groups[test])
     assert rep.class_names == [str(n) for n in data.target_names]
+
+
+def test_predictions_page_from_a_table_read_back_from_csv(tmp_path):
+    """A predictions CSV read back by pandas has NaN in empty cells: a row without an error is a
+    prediction (not "not predicted: nan"), a row with one says why, and long paths wrap in their card."""
+    import pandas as pd
+
+    from featbus.reporting import predictions_html
+
+    csv = tmp_path / "predictions.csv"
+    pd.DataFrame({"image": ["a/very/long/folder/name/case 1.png", "b.png"], "predicted": ["benign", ""],
+                  "p_benign": [0.8, None], "p_malignant": [0.2, None],
+                  "error": ["", "cannot be read (truncated)"]}).to_csv(csv, index=False)
+    page = predictions_html(pd.read_csv(csv), tmp_path / "report.html").read_text()
+    assert page.count("not predicted") == 1 and "nan" not in page
+    assert "cannot be read (truncated)" in page and "predicted <b>benign</b>" in page
+    assert "overflow-wrap:anywhere" in page
