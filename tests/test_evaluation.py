@@ -214,6 +214,6 @@ def test_predictions_page_from_a_table_read_back_from_csv(tmp_path):
                   "p_benign": [0.8, None], "p_malignant": [0.2, None],
                   "error": ["", "cannot be read (truncated)"]}).to_csv(csv, index=False)
     page = predictions_html(pd.read_csv(csv), tmp_path / "report.html").read_text()
-    assert page.count("not predicted") == 1 and "nan" not in page
+    assert page.count("not predicted") == 1 and ": nan" not in page
     assert "cannot be read (truncated)" in page and "predicted <b>benign</b>" in page
     assert "overflow-wrap:anywhere" in page
