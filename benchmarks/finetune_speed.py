@@ -53,7 +53,8 @@ def bare_keras(images: np.ndarray, y: np.ndarray, n_classes: int, args) -> float
     import tensorflow as tf
 
     from featbus.features.backbones import get_backbone
-    from featbus.features.finetune import _build_body, _preprocess
+    from featbus.features.deep import tf_preprocess
+    from featbus.features.finetune import _build_body
 
     bb = get_backbone(args.backbone)
     body = _build_body(bb.name, "imagenet", (args.size, args.size), bb.default_layer)
@@ -61,7 +62,7 @@ def bare_keras(images: np.ndarray, y: np.ndarray, n_classes: int, args) -> float
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False
     inp = keras.Input((args.size, args.size))
-    x = keras.layers.Lambda(lambda t: _preprocess(tf, t, bb.preprocess))(inp)
+    x = keras.layers.Lambda(lambda t: tf_preprocess(t, bb.preprocess))(inp)
     x = keras.layers.GlobalAveragePooling2D()(body(x))
     model = keras.Model(inp, keras.layers.Dense(n_classes)(x))
     model.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.01),

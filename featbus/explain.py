@@ -379,39 +379,6 @@ def head_gradient(model, x: np.ndarray, columns: slice, k: int, *, exact: bool |
     return total / PATH_POINTS
 
 
-def _tf_pool(maps, pooling):
-    import tensorflow as tf
-
-    from .features.deep import _GEM_EPS, _GEM_P
-
-    parts = []
-    for p in pooling:
-        if p == "avg":
-            parts.append(tf.reduce_mean(maps, axis=(1, 2)))
-        elif p == "max":
-            parts.append(tf.reduce_max(maps, axis=(1, 2)))
-        elif p == "gem":
-            g = tf.reduce_mean(tf.pow(tf.maximum(maps, _GEM_EPS), _GEM_P), axis=(1, 2))
-            parts.append(tf.pow(g, 1.0 / _GEM_P))
-        else:
-            parts.append(tf.reshape(maps, (tf.shape(maps)[0], -1)))
-    return tf.concat(parts, axis=1) if len(parts) > 1 else parts[0]
-
-
-def tf_preprocess(x, preprocess: str):
-    """A backbone's ImageNet preprocessing of gray ``(batch, h, w)`` images in [0, 255], in TF."""
-    import tensorflow as tf
-
-    x = tf.repeat(x[..., None], 3, axis=-1)
-    if preprocess == "caffe":
-        x = x - tf.constant([103.939, 116.779, 123.68], tf.float32)
-    elif preprocess == "tf":
-        x = x / 127.5 - 1.0
-    elif preprocess == "torch":
-        x = (x / 255.0 - tf.constant([0.485, 0.456, 0.406])) / tf.constant([0.229, 0.224, 0.225])
-    return x
-
-
 def _resize(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     import cv2
 
@@ -508,6 +475,8 @@ def grad_cam(model, image, *, target=None) -> np.ndarray:
                          "use occlusion_map for this model")
     import tensorflow as tf
 
+    from .features.deep import tf_pool, tf_preprocess
+
     rec = _record(image)
     seen, box = _roi_record(model, rec)
     est, cols = _deep_columns(model)
@@ -524,9 +493,9 @@ def grad_cam(model, image, *, target=None) -> np.ndarray:
         maps = net.extractor(tf_preprocess(xt, net.backbone.preprocess), training=False)
         maps = list(maps) if isinstance(maps, (list, tuple)) else [maps]
         tape.watch(maps[0])
-        feats = _tf_pool(maps[0], net.pooling)
+        feats = tf_pool(maps[0], net.pooling)
         if n_layers > 1:  # the other layers' features are fixed: they do not change the gradient
-            feats = tf.concat([feats] + [tf.stop_gradient(_tf_pool(m, net.pooling)) for m in maps[1:]], axis=1)
+            feats = tf.concat([feats] + [tf.stop_gradient(tf_pool(m, net.pooling)) for m in maps[1:]], axis=1)
         feats = tf.reduce_mean(feats, axis=0)  # tta: DeepFeatures averages the two views' features
         score = tf.reduce_sum(feats * g)
     grads = tape.gradient(score, maps[0]).numpy()

@@ -81,7 +81,8 @@ def prepare_input(model, image) -> np.ndarray:
 def _serving_function(model):
     import tensorflow as tf
 
-    from .explain import _linear_head, _tf_pool, tf_preprocess
+    from .explain import _linear_head
+    from .features.deep import tf_pool, tf_preprocess
 
     (_, est), = model.features.transformer_list
     net = est.network()
@@ -101,8 +102,8 @@ def _serving_function(model):
     def serve(x):
         maps = net.extractor(tf_preprocess(x, net.backbone.preprocess), training=False)
         maps = list(maps) if isinstance(maps, (list, tuple)) else [maps]
-        feats = tf.concat([_tf_pool(m, net.pooling) for m in maps], axis=1) if len(maps) > 1 \
-            else _tf_pool(maps[0], net.pooling)
+        feats = tf.concat([tf_pool(m, net.pooling) for m in maps], axis=1) if len(maps) > 1 \
+            else tf_pool(maps[0], net.pooling)
         logits = tf.matmul(feats, w) + b
         if binary:
             p = tf.sigmoid(logits)

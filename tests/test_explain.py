@@ -14,7 +14,6 @@ from featbus.explain import (
     _class_weights,
     _deep_columns,
     _input_to_record,
-    _tf_pool,
     class_score,
     explain,
     explain_to_files,
@@ -23,8 +22,8 @@ from featbus.explain import (
     occlusion_map,
     overlay,
     supports_grad_cam,
-    tf_preprocess,
 )
+from featbus.features.deep import tf_pool, tf_preprocess
 from featbus.model import train_model
 
 SIZE = 64
@@ -117,7 +116,7 @@ def test_grad_cam_uses_the_exact_class_logit(deep_model):
     net = est.network()
     x = np.stack([est._prepare(est._load(im, i), i) for i, im in enumerate(images)])
     maps = net.extractor(tf_preprocess(tf.constant(x), net.backbone.preprocess), training=False)
-    np.testing.assert_allclose(_tf_pool(maps, net.pooling).numpy(), X[:, cols], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(tf_pool(maps, net.pooling).numpy(), X[:, cols], rtol=1e-4, atol=1e-4)
     cam = grad_cam(deep_model, images[0])
     assert cam.shape == images[0].shape and cam.min() >= 0 and cam.max() <= 1
     assert explain(deep_model, images[0])["method"] == "gradcam"

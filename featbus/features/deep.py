@@ -56,6 +56,43 @@ ASPECTS = ("stretch", "pad", "crop")
 _GEM_P = 3.0  # generalised-mean exponent (Radenovic et al., TPAMI 2019)
 _GEM_EPS = 1e-6
 
+# ----------------------------------------------------------------------------- TensorFlow pieces
+def tf_preprocess(x, preprocess: str):
+    """A backbone's ImageNet preprocessing of gray ``(batch, h, w)`` images in [0, 255], in TF.
+
+    The one definition used by :class:`DeepFeatures`' network, :class:`~featbus.FineTunedCNN`,
+    Grad-CAM (:mod:`featbus.explain`) and the TFLite export.
+    """
+    import tensorflow as tf
+
+    x = tf.repeat(x[..., None], 3, axis=-1)
+    if preprocess == "caffe":  # RGB->BGR is a no-op on gray; subtract the BGR means
+        x = x - tf.constant([103.939, 116.779, 123.68], tf.float32)
+    elif preprocess == "tf":
+        x = x / 127.5 - 1.0
+    elif preprocess == "torch":
+        x = (x / 255.0 - tf.constant([0.485, 0.456, 0.406])) / tf.constant([0.229, 0.224, 0.225])
+    return x
+
+
+def tf_pool(maps, pooling):
+    """Pool one layer's ``(batch, h, w, c)`` maps per ``pooling`` and join them, in TF."""
+    import tensorflow as tf
+
+    parts = []
+    for p in pooling:
+        if p == "avg":
+            parts.append(tf.reduce_mean(maps, axis=(1, 2)))
+        elif p == "max":
+            parts.append(tf.reduce_max(maps, axis=(1, 2)))
+        elif p == "gem":
+            g = tf.reduce_mean(tf.pow(tf.maximum(maps, _GEM_EPS), _GEM_P), axis=(1, 2))
+            parts.append(tf.pow(g, 1.0 / _GEM_P))
+        else:  # None: the whole map, flattened (row-major h, w, c)
+            parts.append(tf.reshape(maps, (tf.shape(maps)[0], -1)))
+    return tf.concat(parts, axis=1) if len(parts) > 1 else parts[0]
+
+
 # ----------------------------------------------------------------------------- networks
 def _deterministic_init(model, seed: int = 0) -> None:
     """Re-draw every kernel with a seeded He-uniform, so that ``weights=None`` gives the same
@@ -134,28 +171,10 @@ class _Network:
         prep = backbone.preprocess
 
         def forward(x):  # x: (batch, h, w) gray in [0, 255]
-            x = tf.repeat(x[..., None], 3, axis=-1)
-            if prep == "caffe":  # RGB->BGR is a no-op on gray; subtract the BGR means
-                x = x - tf.constant([103.939, 116.779, 123.68], tf.float32)
-            elif prep == "tf":
-                x = x / 127.5 - 1.0
-            elif prep == "torch":
-                x = (x / 255.0 - tf.constant([0.485, 0.456, 0.406])) / tf.constant([0.229, 0.224, 0.225])
-            maps = self.extractor(x, training=False)
+            maps = self.extractor(tf_preprocess(x, prep), training=False)
             if not isinstance(maps, (list, tuple)):
                 maps = [maps]
-            parts = []
-            for m in maps:
-                for p in pooling:
-                    if p == "avg":
-                        parts.append(tf.reduce_mean(m, axis=(1, 2)))
-                    elif p == "max":
-                        parts.append(tf.reduce_max(m, axis=(1, 2)))
-                    elif p == "gem":
-                        g = tf.reduce_mean(tf.pow(tf.maximum(m, _GEM_EPS), _GEM_P), axis=(1, 2))
-                        parts.append(tf.pow(g, 1.0 / _GEM_P))
-                    else:  # None: the whole map, flattened (row-major h, w, c)
-                        parts.append(tf.reshape(m, (tf.shape(m)[0], -1)))
+            parts = [tf_pool(m, pooling) for m in maps]
             return tf.concat(parts, axis=1) if len(parts) > 1 else parts[0]
 
         # no jit_compile: measured on CPU, XLA ran mobilenet_v2 ~10x and vgg16 ~1.2x slower than oneDNN

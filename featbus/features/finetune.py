@@ -73,21 +73,9 @@ from .._records import ImageError, ImageRecord, check_images, mask_bbox, to_floa
 from ..extraction import extract_rows, show_progress
 from ..io import load_item
 from .backbones import get_backbone, resolve_imagenet_file
-from .deep import ASPECTS, _fit_square
+from .deep import ASPECTS, _fit_square, tf_preprocess
 
 __all__ = ["FineTunedCNN", "fine_tuned_features"]
-
-
-def _preprocess(tf, x, mode: str):
-    """Gray (batch, h, w) in [0, 255] -> the backbone's RGB input (see featbus.features.backbones)."""
-    x = tf.repeat(x[..., None], 3, axis=-1)
-    if mode == "caffe":
-        x = x - tf.constant([103.939, 116.779, 123.68], tf.float32)
-    elif mode == "tf":
-        x = x / 127.5 - 1.0
-    elif mode == "torch":
-        x = (x / 255.0 - tf.constant([0.485, 0.456, 0.406])) / tf.constant([0.229, 0.224, 0.225])
-    return x
 
 
 def _build_body(backbone: str, weights: Any, input_size: tuple[int, int], layer: str, init: bool = True):
@@ -135,7 +123,7 @@ class _Trainer:
         body = self.body
 
         def embed(x):
-            return tf.reduce_mean(body(_preprocess(tf, x, prep), training=False), axis=(1, 2))
+            return tf.reduce_mean(body(tf_preprocess(x, prep), training=False), axis=(1, 2))
 
         h, w = est.input_size_
         self._embed = tf.function(embed, input_signature=[tf.TensorSpec((None, h, w), tf.float32)],
@@ -181,7 +169,7 @@ class _Trainer:
 
         def step(x, target, sw, keep):
             with tf.GradientTape() as tape:
-                inp = _preprocess(tf, x, prep)
+                inp = tf_preprocess(x, prep)
                 if train_body:
                     maps = body(inp, training=bn_training)
                 else:  # warm-up: the frozen body needs no gradient (and is 3x cheaper)
