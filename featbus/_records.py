@@ -271,6 +271,32 @@ def check_mask(mask: Any, shape: tuple[int, int], *, index: int | None = None,
     return mask > 0 if mask.dtype != bool else mask
 
 
+def region_mask(mask: Any, shape: tuple[int, ...], *, empty: str) -> np.ndarray:
+    """A feature function's ``mask`` argument as ``bool``: the image's shape, not empty.
+
+    Parameters
+    ----------
+    mask : array-like
+        Nonzero is inside the region.
+    shape : tuple
+        The image's shape.
+    empty : str
+        The message of the ``ValueError`` raised for an all-zero mask (what cannot be computed).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> region_mask(np.eye(2), (2, 2), empty="no pixel").tolist()
+    [[True, False], [False, True]]
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != tuple(shape):
+        raise ValueError(f"mask has shape {mask.shape} but the image has shape {tuple(shape)}")
+    if not mask.any():
+        raise ValueError(empty)
+    return mask
+
+
 def mask_bbox(mask: np.ndarray) -> tuple[slice, slice]:
     """Row and column slices of the bounding box of a non-empty mask.
 

@@ -36,6 +36,7 @@ from scipy import ndimage
 from sklearn.utils._param_validation import Interval
 
 from .._base import BaseFeatureExtractor
+from .._records import region_mask
 
 __all__ = [
     "gabor_features", "gabor_feature_names", "GaborFeatures",
@@ -59,11 +60,7 @@ def _as_image(image: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, n
     if image.ndim != 2:
         raise ValueError(f"image must be 2-D, got shape {image.shape}")
     if mask is not None:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != image.shape:
-            raise ValueError(f"mask has shape {mask.shape} but the image has shape {image.shape}")
-        if not mask.any():
-            raise ValueError("the mask is empty: no pixel to compute texture on")
+        mask = region_mask(mask, image.shape, empty="the mask is empty: no pixel to compute texture on")
     return image, mask
 
 

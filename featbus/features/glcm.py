@@ -20,7 +20,7 @@ from skimage.feature import graycomatrix
 from sklearn.utils._param_validation import Interval
 
 from .._base import BaseFeatureExtractor
-from .._records import mask_bbox
+from .._records import mask_bbox, region_mask
 
 __all__ = ["glcm_features", "glcm_matrices", "glcm_feature_names", "quantize", "GLCMFeatures", "GLCM_PROPS"]
 
@@ -131,11 +131,7 @@ def glcm_matrices(image: np.ndarray, mask: np.ndarray | None = None, *, levels: 
     if g.ndim != 2:
         raise ValueError(f"image must be 2-D, got shape {g.shape}")
     if mask is not None:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != g.shape:
-            raise ValueError(f"mask has shape {mask.shape} but the image has shape {g.shape}")
-        if not mask.any():
-            raise ValueError("mask is empty: no pixel pair to build a co-occurrence matrix from")
+        mask = region_mask(mask, g.shape, empty="mask is empty: no pixel pair to build a co-occurrence matrix from")
         sl = mask_bbox(mask)  # the bounding box holds every inside pair
         g, mask = g[sl], mask[sl]
     values = g if mask is None else g[mask]

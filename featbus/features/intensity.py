@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 
 from .._base import BaseFeatureExtractor
+from .._records import region_mask
 
 __all__ = ["intensity_features", "intensity_feature_names", "IntensityStats"]
 
@@ -173,10 +174,7 @@ def intensity_features(image: np.ndarray, mask: np.ndarray | None = None, *,
         x = x / np.float64(np.iinfo(x.dtype).max)
     x = np.asarray(x, dtype=np.float64)
     if mask is not None:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != x.shape:
-            raise ValueError(f"mask has shape {mask.shape} but the image has shape {x.shape}")
-        x = x[mask]
+        x = x[region_mask(mask, x.shape, empty="no pixel to compute intensity statistics on (empty mask)")]
     x = x.ravel()
     if x.size == 0:
         raise ValueError("no pixel to compute intensity statistics on (empty mask)")

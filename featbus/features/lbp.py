@@ -16,6 +16,7 @@ from skimage.feature import local_binary_pattern
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseFeatureExtractor
+from .._records import region_mask
 
 __all__ = ["lbp_features", "lbp_feature_names", "lbp_n_bins", "LBPFeatures"]
 
@@ -163,11 +164,7 @@ def lbp_features(image: np.ndarray, mask: np.ndarray | None = None, *, radii=(1,
     config = _lbp_config(radii, points, method)
     coded = _as_lbp_input(image)
     if mask is not None:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != coded.shape:
-            raise ValueError(f"mask has shape {mask.shape} but the image has shape {coded.shape}")
-        if not mask.any():
-            raise ValueError("mask is empty: no pixel to build an LBP histogram from")
+        mask = region_mask(mask, coded.shape, empty="mask is empty: no pixel to build an LBP histogram from")
         # Codes of masked pixels only need neighbours within max(R) + 1 (bilinear sampling),
         # so the rows and columns beyond that are not coded. The window starts at (0, 0):
         # scikit-image samples at (r + dr, c + dc) and the float rounding of that sum, which

@@ -44,6 +44,7 @@ from scipy import ndimage
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseFeatureExtractor
+from .._records import region_mask
 
 __all__ = [
     "discretise",
@@ -124,12 +125,7 @@ def _check_discretisation(bins, bin_width, *, allow_none: bool = True):
 def _region(image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     if mask is None:
         return np.ones(np.shape(image), dtype=bool)
-    mask = np.asarray(mask, dtype=bool)
-    if mask.shape != np.shape(image):
-        raise ValueError(f"mask has shape {mask.shape} but the image has shape {np.shape(image)}")
-    if not mask.any():
-        raise ValueError("the mask is empty: no pixel to compute texture on")
-    return mask
+    return region_mask(mask, np.shape(image), empty="the mask is empty: no pixel to compute texture on")
 
 
 def discretise(image: np.ndarray, mask: np.ndarray | None = None, *, bins: int | None = 32,
