@@ -113,20 +113,16 @@ def analyse(model, image, *, method: str = "auto") -> dict:
     Returns
     -------
     result : dict
-        :func:`featbus.explain.explain`'s keys plus ``overlay`` (RGB uint8), ``intensity``
-        (:func:`intensity_position`) and, for a model with a segmenter, ``roi``
-        (:meth:`~featbus.model.FeatbusModel.lesion_roi` of the image) and ``roi_overlay``
-        (:func:`roi_overlay`); ``roi`` is ``None`` for a model without one.
+        :func:`featbus.explain.explain`'s keys (``roi`` included) plus ``overlay`` (RGB uint8),
+        ``intensity`` (:func:`intensity_position`) and ``roi_overlay`` (:func:`roi_overlay`;
+        ``None`` for a model without a segmenter).
     """
     from .explain import explain, overlay
 
     res = explain(model, image, method=method)
     res["overlay"] = overlay(res["image"], res["map"])
     res["intensity"] = intensity_position(model, res["image"])
-    res["roi"] = res["roi_overlay"] = None
-    if getattr(model, "roi", None) is not None:
-        res["roi"] = model.lesion_roi([res["image"]])[0]
-        res["roi_overlay"] = roi_overlay(res["image"], res["roi"])
+    res["roi_overlay"] = None if res["roi"] is None else roi_overlay(res["image"], res["roi"])
     return res
 
 

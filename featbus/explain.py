@@ -207,6 +207,13 @@ def supports_grad_cam(model) -> bool:
     return len(getattr(model, "deep_extractors", [])) == 1 and _smooth_head(model.head)
 
 
+def _check_grad_cam(model) -> None:
+    if not supports_grad_cam(model):
+        raise ValueError("Grad-CAM needs a model with exactly one DeepFeatures (CNN) extractor and a classifier "
+                         f"whose probabilities are smooth in the features ({', '.join(sorted(SMOOTH_CLASSIFIERS))}); "
+                         "use occlusion_map for this model")
+
+
 def _deep_columns(model) -> tuple[Any, slice]:
     """The DeepFeatures extractor and its columns in the feature union's output."""
     start = 0
@@ -417,10 +424,9 @@ def _input_to_record(cam: np.ndarray, est, rec) -> np.ndarray:
 
 def _roi_record(model, rec):
     """(the record the extractors see, its box in ``rec`` or None): the model's lesion crop, if any."""
-    roi = getattr(model, "roi", None)
-    if roi is None:
+    if getattr(model, "roi", None) is None:
         return rec, None
-    crop = roi.transform([rec])[0]
+    crop = model._crop([rec])[0]
     return crop, tuple(int(v) for v in crop.meta["roi_box"])
 
 
@@ -469,20 +475,27 @@ def grad_cam(model, image, *, target=None) -> np.ndarray:
         The model has no (or more than one) DeepFeatures extractor, or a piecewise-constant
         classifier: use :func:`occlusion_map`.
     """
-    if not supports_grad_cam(model):
-        raise ValueError("Grad-CAM needs a model with exactly one DeepFeatures (CNN) extractor and a classifier "
-                         f"whose probabilities are smooth in the features ({', '.join(sorted(SMOOTH_CLASSIFIERS))}); "
-                         "use occlusion_map for this model")
+    _check_grad_cam(model)
+    rec = _record(image)
+    seen, box = _roi_record(model, rec)
+    x, proba = _features_and_proba(model, seen)
+    return _grad_cam_of(model, rec, seen, box, x, _target_index(model, proba, target))
+
+
+def _features_and_proba(model, seen) -> tuple[np.ndarray, np.ndarray]:
+    """The feature vector and class probabilities of one record as the extractors see it."""
+    x = np.asarray(model.features.transform([seen]), dtype=np.float64)[0]
+    return x, np.asarray(model.head.predict_proba(x[None]), dtype=np.float64)[0]
+
+
+def _grad_cam_of(model, rec, seen, box, x: np.ndarray, k: int) -> np.ndarray:
+    """:func:`grad_cam` of class ``k`` for an image ``rec``, the record ``seen`` the extractors
+    get (the model's crop, at ``box``, or ``rec``) and its feature vector ``x``."""
     import tensorflow as tf
 
     from .features.deep import tf_pool, tf_preprocess
 
-    rec = _record(image)
-    seen, box = _roi_record(model, rec)
     est, cols = _deep_columns(model)
-    x = np.asarray(model.features.transform([seen]), dtype=np.float64)[0]
-    proba = np.asarray(model.head.predict_proba(x[None]), dtype=np.float64)[0]
-    k = _target_index(model, proba, target)
     g = tf.constant(head_gradient(model, x, cols, k), tf.float32)
     net = est.network()
     inp = est._prepare(seen, 0)  # the same crop, resize and scaling as DeepFeatures.transform
@@ -518,18 +531,26 @@ def explain(model, image, *, method: str = "auto", target=None) -> dict:
     -------
     result : dict
         ``proba`` (per class), ``predicted``, ``target``, ``method`` (``"gradcam"`` or
-        ``"occlusion"``), ``map`` (h x w), ``image`` (the grey pixels).
+        ``"occlusion"``), ``map`` (h x w), ``image`` (the grey pixels) and ``roi``: for a model
+        with a segmenter its :meth:`~featbus.model.FeatbusModel.lesion_roi` dict of the image
+        (from the same segmenter pass as the prediction), else ``None``.
     """
     if method not in ("auto", "occlusion", "gradcam"):
         raise ValueError(f"method must be 'auto', 'occlusion' or 'gradcam', got {method!r}")
     rec = _record(image)
-    proba = model.predict_proba([rec])[0]
+    seen, box = _roi_record(model, rec)  # one segmenter pass serves the prediction, the map and the ROI
+    x, proba = _features_and_proba(model, seen)
     k = _target_index(model, proba, target)
     use = method if method != "auto" else ("gradcam" if supports_grad_cam(model) else "occlusion")
-    m = grad_cam(model, rec, target=target) if use == "gradcam" else occlusion_map(model, rec, target=target)
+    if use == "gradcam":
+        _check_grad_cam(model)
+        m = _grad_cam_of(model, rec, seen, box, x, k)
+    else:
+        m = occlusion_map(model, rec, target=target)
     classes = [str(c) for c in model.classes_]
     return {"proba": dict(zip(classes, proba.tolist())), "predicted": classes[int(np.argmax(proba))],
-            "target": classes[k], "method": use, "map": m, "image": rec.image}
+            "target": classes[k], "method": use, "map": m, "image": rec.image,
+            "roi": None if box is None else model._roi_of(rec, seen)}
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.45, cmap: str = "jet") -> np.ndarray:

@@ -407,21 +407,23 @@ class FeatbusModel:
         if self.roi is None:
             raise ValueError("this model has no lesion segmenter (train it with segmenter=...): it uses whole "
                              "images")
+        records, _, _ = _records(images)
+        return [self._roi_of(rec, crop) for rec, crop in zip(records, self._crop(records))]
+
+    def _roi_of(self, record, crop) -> dict:
+        """:meth:`lesion_roi`'s dict for one loaded image and its crop by :attr:`roi` (from the
+        segmenter pass that made the crop: a caller holding the crop needs no second pass)."""
         roi = self.roi
         if not roi.pass_mask or roi.output_size is not None:
             raise ValueError("lesion_roi needs the model's ROICropper to pass the mask at the crop's own size "
                              f"(pass_mask=True, output_size=None), it has pass_mask={roi.pass_mask!r}, "
                              f"output_size={roi.output_size!r}")
-        records, _, _ = _records(images)
-        out = []
-        for rec, crop in zip(records, self._crop(records)):
-            found, box = bool(crop.meta["roi_found"]), tuple(int(b) for b in crop.meta["roi_box"])
-            mask = None
-            if found:  # the crop holds the whole predicted lesion (its box plus a margin): paste it back
-                mask = np.zeros(rec.image.shape[:2], bool)
-                mask[box[0]:box[1], box[2]:box[3]] = crop.mask
-            out.append({"found": found, "box": box, "mask": mask})
-        return out
+        found, box = bool(crop.meta["roi_found"]), tuple(int(b) for b in crop.meta["roi_box"])
+        mask = None
+        if found:  # the crop holds the whole predicted lesion (its box plus a margin): paste it back
+            mask = np.zeros(record.image.shape[:2], bool)
+            mask[box[0]:box[1], box[2]:box[3]] = crop.mask
+        return {"found": found, "box": box, "mask": mask}
 
     def predict_table(self, images, *, on_error: str = "raise"):
         """One row per image: ``image``, ``predicted``, ``p_<class>`` columns and ``error``.
