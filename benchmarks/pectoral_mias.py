@@ -1,7 +1,18 @@
-"""Pectoral-muscle removal on mini-MIAS: corner contact, removed area, lesion retention, speed.
+"""Pectoral-muscle removal on mini-MIAS: Dice on original images, lesion retention, speed.
 
-Runs :func:`featbus.preprocessing.mammography.remove_pectoral` on every mini-MIAS image and
-prints:
+Part 1, the measurement that counts: :func:`featbus.preprocessing.mammography.remove_pectoral`
+on the 120 ORIGINAL mini-MIAS images (``mini-mias-original/``, muscle intact) against their
+approximate muscle references (``mini-mias-original/pectoral/``, derived from the cut-out
+copy; see its README), printing:
+
+* Dice with the reference: median, mean (95 % intervals from a bootstrap over women, the two
+  breasts of one woman resampled together), share of images below 0.5, the worst images;
+* misses (the reference has a muscle, none was found) and false removals (a muscle was
+  removed where the reference has none);
+* lesion centres of ``Info.txt`` inside the removed region (should be none);
+* seconds per image (one core).
+
+Part 2 runs it on the cut-out copy (``mini-mias/``, muscle already removed) and prints:
 
 * the chest-wall side found from the pixels, checked against the MIAS convention (even
   numbers are left breasts, chest wall on the left of the image; odd are right);
@@ -12,12 +23,15 @@ prints:
   breast region (breast mask minus removed muscle), with the misses listed;
 * seconds per image (breast mask + side + pectoral, one core).
 
-It also saves two contact sheets (60 images each, 12 x 5 thumbnails): breast outline in
-green, removed region filled red, lesion centres as blue circles.
+Part 3 paints a muscle back into the cut-out wedge of that copy and scores IoU with the wedge.
+
+It also saves contact sheets (60 images each, 12 x 5 thumbnails): breast outline in green,
+removed region filled red, reference outline yellow, lesion centres as blue circles.
 
 Usage (from the repository root)::
 
-    python benchmarks/pectoral_mias.py [--data ../shared/data/mini-mias] [--out-dir benchmarks/out]
+    python benchmarks/pectoral_mias.py [--original ../shared/data/mini-mias-original]
+        [--data ../shared/data/mini-mias] [--out-dir benchmarks/out]
 
 Data: Suckling J et al., The Mammographic Image Analysis Society digital mammogram database,
 Excerpta Medica International Congress Series 1069:375-378 (1994).
@@ -43,13 +57,65 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def load(root: Path):
-    """(names, images, lesions as lists of (row, col, radius)) from featbus.load_mias."""
+    """(names, images, lesions as lists of (row, col, radius), women) from featbus.load_mias."""
     from featbus import load_mias
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # this copy holds 120 of the 322 images Info.txt lists
         b = load_mias(root)
-    return [Path(p).stem for p in b.paths], list(b.images), [list(les) for les in b.lesions]
+    return [Path(p).stem for p in b.paths], list(b.images), [list(les) for les in b.lesions], np.asarray(b.groups)
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice of two masks; 1 when both are empty (no muscle, none found)."""
+    total = int(a.sum()) + int(b.sum())
+    return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
+
+
+def women_interval(values: np.ndarray, women: np.ndarray, stat, n_boot: int = 2000, seed: int = 0):
+    """95 % bootstrap interval of ``stat(values)``, resampling women (both breasts together)."""
+    rng = np.random.default_rng(seed)
+    ids = np.unique(women)
+    by_woman = [np.nonzero(women == w)[0] for w in ids]
+    stats = [stat(values[np.concatenate([by_woman[k] for k in rng.integers(0, ids.size, ids.size)])])
+             for _ in range(n_boot)]
+    return np.percentile(stats, [2.5, 97.5])
+
+
+def original_report(root: Path, out: Path, fill: str) -> None:
+    """Part 1: original images against the approximate muscle references."""
+    names, images, lesions, women = load(root)
+    refs = []
+    for n in names:
+        ref = cv2.imread(str(root / "pectoral" / f"{n}_pectoral.png"), cv2.IMREAD_GRAYSCALE)
+        if ref is None:
+            raise SystemExit(f"no reference {root / 'pectoral' / (n + '_pectoral.png')}")
+        refs.append(ref > 0)
+    print(f"{len(images)} original mini-MIAS images from {root} (muscle intact), references in {root / 'pectoral'}")
+    results, times = timed_removal(images, fill)
+    d = np.array([dice(r.pectoral_mask, t) for r, t in zip(results, refs)])
+    lo, hi = women_interval(d, women, np.median)
+    print(f"Dice with the reference: median {np.median(d):.3f} [{lo:.3f}, {hi:.3f}]", end="")
+    lo, hi = women_interval(d, women, np.mean)
+    print(f", mean {d.mean():.3f} [{lo:.3f}, {hi:.3f}] (95 % bootstrap over {np.unique(women).size} women)")
+    print(f"images with Dice < 0.5: {(d < 0.5).sum()}/{d.size} ({100 * np.mean(d < 0.5):.1f} %)")
+    has = np.array([t.any() for t in refs])
+    found = np.array([r.found for r in results])
+    print(f"misses (reference has a muscle, none found): {(has & ~found).sum()}/{has.sum()} ({100 * np.mean(~found[has]):.1f} %)"
+          + (": " + ", ".join(f"{names[i]} (reference {refs[i].mean():.2%} of the image)"
+                              for i in np.nonzero(has & ~found)[0]) if (has & ~found).any() else ""))
+    print(f"false removals (muscle removed, reference has none): {(~has & found).sum()}/{(~has).sum()}"
+          + (": " + ", ".join(names[i] for i in np.nonzero(~has & found)[0]) if (~has & found).any() else ""))
+    removed = [(names[i], row, col) for i, (r, les) in enumerate(zip(results, lesions))
+               for row, col, _ in les if r.pectoral_mask[min(int(row), r.pectoral_mask.shape[0] - 1), int(col)]]
+    n_les = sum(len(le) for le in lesions)
+    print(f"lesion centres inside the removed region: {len(removed)}/{n_les}"
+          + ("".join(f"\n  removed: {n} (row {row}, col {col})" for n, row, col in removed)))
+    order = np.argsort(d)
+    print("lowest Dice: " + ", ".join(f"{names[i]} {d[i]:.2f}" for i in order[:8]))
+    t = np.array(times)
+    print(f"seconds per image (1024x1024, one core): median {np.median(t):.3f}, mean {t.mean():.3f}, max {t.max():.3f}")
+    save_sheets(out / "pectoral_mias_original", names, images, results, lesions, refs)
 
 
 def timed_removal(images, fill: str):
@@ -175,12 +241,19 @@ def thumb(image, res, lesions, truth=None, size=160):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--original", default=str(REPO.parent / "shared" / "data" / "mini-mias-original"))
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "mini-mias"))
     ap.add_argument("--out-dir", default=str(REPO / "benchmarks" / "out"))
     ap.add_argument("--fill", default="background", choices=["background", "local"])
     args = ap.parse_args(argv)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    print("--- part 1: original images (muscle intact) against the approximate references ---")
+    original_report(Path(args.original), out, args.fill)
+
+    print("\n--- part 2: the cut-out copy (muscle already removed: should pass through) ---")
     root = Path(args.data)
-    names, images, lesions = load(root)
+    names, images, lesions, _ = load(root)
     print(f"{len(images)} mini-MIAS images from {root}")
 
     results, times = timed_removal(images, args.fill)
@@ -197,12 +270,10 @@ def main(argv=None):
     print(f"seconds per image (1024x1024, one core): "
           f"median {np.median(t):.3f}, mean {t.mean():.3f}, max {t.max():.3f}")
 
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     save_sheets(out / "pectoral_mias", names, images, results, lesions)
 
-    # Part 2: the muscle painted back into the cut-out wedge, where there is one
-    print("\n--- muscle re-inserted into the cut-out chest-wall wedge (ground truth = wedge) ---")
+    # Part 3: the muscle painted back into the cut-out wedge, where there is one
+    print("\n--- part 3: muscle re-inserted into the cut-out chest-wall wedge (ground truth = wedge) ---")
     keep, imgs2, truths = [], [], []
     for i, im in enumerate(images):
         im2, wedge = reinsert_muscle(im, seed=i)

@@ -37,7 +37,7 @@ from sklearn.utils import Bunch, check_random_state
 from ._records import ImageError, ImageRecord, map_images
 from .io import _warn_skipped, read_image, read_mask
 
-__all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_mias"]
+__all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_mias", "load_manifest", "is_mias_folder"]
 
 PHANTOM_CLASSES = ("benign", "malignant", "normal")
 
@@ -518,6 +518,11 @@ def load_busi(root: str | os.PathLike | None = None, *, duplicate_threshold: int
 # --------------------------------------------------------------------------- mini-MIAS
 
 MIAS_CLASSES = ("normal", "benign", "malignant")
+#: Classes of each ``task`` of :func:`load_mias`.
+MIAS_TASKS = {"severity": MIAS_CLASSES, "abnormal": ("normal", "abnormal")}
+#: File types a mini-MIAS folder may hold its ``mdbNNN`` images in (the database's PGM, or a
+#: lossless conversion).
+MIAS_EXTENSIONS = (".pgm", ".png", ".tif", ".tiff")
 _MIAS_ROW = re.compile(r"^(mdb\d{3})\s+([FGD])\s+([A-Z]{4})(?:\s+([BM]))?(?:\s+(\d+)\s+(\d+)\s+(\d+))?")
 
 
@@ -553,7 +558,15 @@ def _disk(shape: tuple[int, int], row: float, col: float, radius: float) -> np.n
     return (rr - row) ** 2 + (cc - col) ** 2 <= radius**2
 
 
-def load_mias(root: str | os.PathLike | None = None, *, n_jobs: int | None = None) -> Bunch:
+def is_mias_folder(root: str | os.PathLike) -> bool:
+    """Whether ``root`` looks like a mini-MIAS folder: an ``Info.txt`` beside ``mdbNNN`` images."""
+    root = Path(root)
+    return (root / "Info.txt").is_file() and any(
+        re.fullmatch(r"mdb\d{3}", p.stem.lower()) and p.suffix.lower() in MIAS_EXTENSIONS for p in root.iterdir())
+
+
+def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
+              n_jobs: int | None = None) -> Bunch:
     """Load the mini-MIAS mammograms with labels and lesion masks from ``Info.txt``.
 
     Suckling J et al. *The Mammographic Image Analysis Society digital mammogram database.*
@@ -562,8 +575,13 @@ def load_mias(root: str | os.PathLike | None = None, *, n_jobs: int | None = Non
     Parameters
     ----------
     root : path, optional
-        Folder with ``Info.txt`` and ``mdbNNN.pgm``. Default: ``$FEATBUS_DATA/mini-mias``,
-        else ``../shared/data/mini-mias`` from the working directory.
+        Folder with ``Info.txt`` and the images ``mdbNNN.pgm`` (or ``.png`` / ``.tif``, e.g. a
+        lossless conversion of the originals). Default: ``$FEATBUS_DATA/mini-mias``, else
+        ``../shared/data/mini-mias`` from the working directory.
+    task : {"severity", "abnormal"}, default="severity"
+        The labels: ``"severity"`` gives three classes ``["normal", "benign", "malignant"]``;
+        ``"abnormal"`` gives ``["normal", "abnormal"]`` (any abnormality row, benign or
+        malignant), the task of most published mini-MIAS classifiers.
     n_jobs : int, optional
         Parallel workers for reading.
 
@@ -573,7 +591,8 @@ def load_mias(root: str | os.PathLike | None = None, *, n_jobs: int | None = Non
         Common fields (see :mod:`featbus.datasets`) plus:
 
         * ``target_names``: ``["normal", "benign", "malignant"]``; an image is malignant when
-          any of its rows says M, benign when any says B, else normal;
+          any of its rows says M, benign when any says B, else normal (``task="abnormal"``:
+          ``["normal", "abnormal"]``, abnormal when it is benign or malignant);
         * ``abnormality``: per image the class (``CALC``, ``CIRC``, ``SPIC``, ``MISC``,
           ``ARCH``, ``ASYM`` or ``NORM``), or the list of classes when ``Info.txt`` has
           several rows for the image;
@@ -583,8 +602,8 @@ def load_mias(root: str | os.PathLike | None = None, *, n_jobs: int | None = Non
         * ``mask_complete``: ``False`` for images with an abnormality row without
           coordinates (their mask misses it; e.g. widely distributed calcifications);
         * ``missing``: references listed in ``Info.txt`` whose file is absent (reported by a
-          warning, not an error: mini-MIAS subsets are common); ``unlisted``: ``.pgm`` files
-          with no row in ``Info.txt`` (not loaded).
+          warning, not an error: mini-MIAS subsets are common); ``unlisted``: ``mdbNNN``
+          image files with no row in ``Info.txt`` (not loaded, reported by a warning).
 
         ``masks`` are disks of the given radius around each lesion centre (an approximation:
         MIAS gives no outlines). ``groups`` is the woman: ``(number - 1) // 2``, so mdb001
@@ -603,12 +622,20 @@ def load_mias(root: str | os.PathLike | None = None, *, n_jobs: int | None = Non
         if root is None:
             raise FileNotFoundError("mini-MIAS not found: pass root= (the folder with Info.txt) or set "
                                     "FEATBUS_DATA to the folder holding mini-mias/")
+    if task not in MIAS_TASKS:
+        raise ValueError(f"task must be one of {sorted(MIAS_TASKS)}, got {task!r}")
     root = Path(root)
     info = root / "Info.txt"
     if not info.is_file():
         raise FileNotFoundError(f"{str(info)!r}: mini-MIAS needs its Info.txt annotation file")
     table = parse_mias_info(info)
-    on_disk = {p.stem.lower(): p for p in root.iterdir() if p.suffix.lower() == ".pgm"}
+    on_disk: dict[str, Path] = {}
+    for p in sorted(root.iterdir()):
+        if p.is_file() and p.suffix.lower() in MIAS_EXTENSIONS and re.fullmatch(r"mdb\d{3}", p.stem.lower()):
+            if p.stem.lower() in on_disk:
+                raise ValueError(f"{str(root)!r} holds two files for {p.stem.lower()}: "
+                                 f"{on_disk[p.stem.lower()].name!r} and {p.name!r}; keep one")
+            on_disk[p.stem.lower()] = p
     refs = sorted(table)
     present = [r for r in refs if r in on_disk]
     missing = [r for r in refs if r not in on_disk]
@@ -618,11 +645,12 @@ def load_mias(root: str | os.PathLike | None = None, *, n_jobs: int | None = Non
                       f"(see Bunch.missing): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}",
                       UserWarning, stacklevel=2)
     if unlisted:
-        warnings.warn(f"{len(unlisted)} .pgm file(s) have no row in Info.txt and are not loaded: "
+        warnings.warn(f"{len(unlisted)} image file(s) have no row in Info.txt and are not loaded: "
                       f"{', '.join(unlisted[:5])}", UserWarning, stacklevel=2)
     if not present:
         raise ValueError(f"none of the {len(refs)} images listed in Info.txt is in {str(root)!r}")
     images = map_images(lambda ref, i: read_image(on_disk[ref]), present, n_jobs, backend="threading")
+    classes = MIAS_TASKS[task]
     masks, target, paths, metas, groups = [], [], [], [], []
     abnormality, tissue, lesions, complete = [], [], [], []
     for ref, image in zip(present, images):
@@ -630,6 +658,8 @@ def load_mias(root: str | os.PathLike | None = None, *, n_jobs: int | None = Non
         h = image.shape[0]
         sev = {r["severity"] for r in rows}
         label = 2 if "M" in sev else 1 if "B" in sev else 0
+        if task == "abnormal":
+            label = int(label > 0)
         spots = [(h - r["y"], r["x"], r["radius"]) for r in rows if r["x"] is not None]
         mask = np.zeros(image.shape, bool)
         for row, col, rad in spots:
@@ -645,12 +675,12 @@ def load_mias(root: str | os.PathLike | None = None, *, n_jobs: int | None = Non
         tissue.append(rows[0]["tissue"])
         lesions.append(spots)
         complete.append(ok)
-        metas.append({"reference": ref, "label": MIAS_CLASSES[label], "abnormality": abn,
+        metas.append({"reference": ref, "label": classes[label], "abnormality": abn,
                       "tissue": rows[0]["tissue"], "lesions": spots, "mask_complete": ok})
-    counts = np.bincount(target, minlength=3)
+    counts = np.bincount(target, minlength=len(classes))
     descr = ("mini-MIAS mammograms (Suckling et al., 1994): "
-             f"{len(images)} images, {dict(zip(MIAS_CLASSES, counts.tolist()))}; "
+             f"{len(images)} images, {dict(zip(classes, counts.tolist()))}; "
              f"{len(missing)} listed in Info.txt but absent.")
-    return _bunch(images, masks, target, MIAS_CLASSES, paths, groups, metas, descr,
+    return _bunch(images, masks, target, classes, paths, groups, metas, descr,
                   abnormality=abnormality, tissue=np.asarray(tissue, dtype=str), lesions=lesions,
                   mask_complete=np.asarray(complete, bool), missing=missing, unlisted=unlisted)

@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("FEATBUS_DATA", REPO.parent / "shared" / "data"))
 BUSI = DATA / "busi" / "Dataset_BUSI_with_GT"
 MIAS = DATA / "mini-mias"
+MIAS_ORIGINAL = DATA / "mini-mias-original"
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +27,14 @@ def mias_root() -> Path:
     if not (MIAS / "Info.txt").is_file():
         pytest.skip(f"mini-MIAS data not found at {MIAS}")
     return MIAS
+
+
+@pytest.fixture(scope="session")
+def mias_original_root() -> Path:
+    """The untouched mini-MIAS images (muscle intact) with approximate muscle references."""
+    if not (MIAS_ORIGINAL / "Info.txt").is_file() or not (MIAS_ORIGINAL / "pectoral").is_dir():
+        pytest.skip(f"original mini-MIAS data not found at {MIAS_ORIGINAL}")
+    return MIAS_ORIGINAL
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,8 @@ transformer that wraps it:
 
 All functions accept ``uint8``, ``uint16`` or float images in ``[0, 1]`` and return images of
 the input's dtype. The work is done on a downscaled copy (longer side :data:`WORK_SIZE`
-pixels; the muscle edge is refined at twice that) and the masks are scaled back, so a
-1024x1024 mammogram takes about 0.1 s on one core (20-30 ms when no muscle is found).
+pixels) and the masks are scaled back (the muscle's edge is drawn at full resolution), so a
+1024x1024 mammogram takes about 0.05 s on one core.
 
 Per-image outputs that are not pixels travel in the output :class:`~featbus.ImageRecord`'s
 ``meta`` when the input is records or paths (``meta["breast_mask"]``, ``meta["chest_wall"]``,
@@ -288,24 +288,58 @@ def _row_span(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())
 
 
-def _fit_line(r: np.ndarray, c: np.ndarray, n_iter: int = 3) -> tuple[float, float]:
-    """Least-squares line ``c = a + b r`` with a few rounds of outlier trimming."""
-    keep = np.ones(r.size, bool)
-    a = b = 0.0
-    for _ in range(n_iter):
-        if keep.sum() < 3:
-            break
-        b, a = np.polyfit(r[keep], c[keep], 1)
-        res = np.abs(c - (a + b * r))
-        cut = max(2.0, 2.5 * float(np.median(res[keep])))
-        keep = res <= cut
-    return float(a), float(b)
+# Edge search grid: where the edge meets the chest wall (fraction of the breast's height below
+# its top row) and its angle from the horizontal; a coarse pass, then a fine one around the best.
+_WALL_ROWS = np.linspace(0.05, 0.85, 41)
+_ANGLES = np.deg2rad(np.linspace(8, 82, 38))
+_EDGE_SAMPLES = 64
 
 
-def _find_pectoral_work(g: np.ndarray, bm: np.ndarray, min_contrast: float, g_hi: np.ndarray,
-                        bm_hi: np.ndarray) -> tuple[np.ndarray | None, str]:
-    """Pectoral mask, chest wall on the LEFT: the line is found on the work copy ``g`` and the
-    boundary refined on the finer copy ``g_hi``. Returns (mask at ``g_hi``'s size or None, reason)."""
+def _edge_scores(gs: np.ndarray, bm: np.ndarray, r0: int, c0: int, wall: np.ndarray, angle: np.ndarray,
+                 delta: float) -> tuple[np.ndarray, np.ndarray]:
+    """Score straight muscle edges (chest wall on the LEFT) on a smoothed work copy.
+
+    An edge runs from the chest wall at row ``r0 + wall`` (column ``c0``) up and out at
+    ``angle`` from the horizontal, until it leaves the breast through its top or its skin line.
+    Returns, per edge, the mean intensity step across it (muscle side minus the tissue
+    ``delta`` pixels beyond, each sample clipped to +-0.1 so one bright streak cannot carry an
+    edge, 0 where the far side is background) and a ranking score: that mean times the square
+    root of the edge's length inside the breast (a long consistent edge beats a short one),
+    -inf for edges that cut off less than 0.5 % or more than 50 % of the breast.
+    """
+    wall, angle = np.meshgrid(wall, angle, indexing="ij")
+    wall, angle = wall.ravel(), angle.ravel()
+    t = np.linspace(0.0, 1.0, _EDGE_SAMPLES)[None, :]
+    nr, nc = np.cos(angle)[:, None], np.sin(angle)[:, None]  # unit normal, pointing away from the corner
+    pr = r0 + wall[:, None] * (1 - t)
+    pc = c0 + (wall / np.tan(angle))[:, None] * t
+    bmf = bm.astype(np.float32)
+
+    def at(img, r, c, order):
+        return ndi.map_coordinates(img, [r.ravel(), c.ravel()], order=order, cval=0.0).reshape(r.shape)
+
+    on = at(bmf, pr, pc, 0) > 0
+    beyond = at(bmf, pr + delta * nr, pc + delta * nc, 0) > 0
+    step = at(gs, pr - delta * nr, pc - delta * nc, 1) - at(gs, pr + delta * nr, pc + delta * nc, 1)
+    step = np.where(on & beyond, np.clip(step, -0.1, 0.1), 0.0)
+    n_on = on.sum(axis=1)
+    mean = step.sum(axis=1) / np.maximum(n_on, 1)
+    length = (wall / np.sin(angle)) * n_on / _EDGE_SAMPLES
+    score = np.where(n_on >= 5, mean * np.sqrt(length), -np.inf)
+    # breast area on the corner's side of each edge, from per-row cumulative mask counts
+    cum = np.concatenate([np.zeros((bm.shape[0], 1)), np.cumsum(bm, axis=1)], axis=1)
+    rows = np.arange(bm.shape[0])[None, :]
+    edge_col = np.clip(np.ceil(c0 + (r0 + wall[:, None] - rows) / np.tan(angle)[:, None]), 0, bm.shape[1])
+    in_rows = (rows >= r0) & (rows <= r0 + wall[:, None])
+    area = np.where(in_rows, cum[np.broadcast_to(rows, edge_col.shape), edge_col.astype(int)], 0).sum(axis=1)
+    area = area / max(1, bm.sum())
+    return mean, np.where((area >= 0.005) & (area <= 0.5), score, -np.inf)
+
+
+def _find_pectoral_work(g: np.ndarray, bm: np.ndarray, min_contrast: float
+                        ) -> tuple[tuple[float, float, float, float] | None, str]:
+    """Muscle edge on the work copy, chest wall on the LEFT: ``((r0, c0, wall, angle), "")`` with
+    the edge through ``(r0 + wall, c0)`` at ``angle`` from the horizontal, or ``(None, reason)``."""
     r0, r1, c0, c1 = _row_span(bm)
     H, W = r1 - r0 + 1, c1 - c0 + 1
     if H < 16 or W < 16:
@@ -317,182 +351,89 @@ def _find_pectoral_work(g: np.ndarray, bm: np.ndarray, min_contrast: float, g_hi
     corner_rows = np.nonzero(bm[:, c0:c0 + band].any(axis=1))[0]
     if corner_rows.size == 0 or corner_rows.min() - r0 > 0.08 * H:
         return None, "chest-wall top corner is background (no muscle visible)"
-    # 2. Straight-line estimate (after Kwok et al. 2004): threshold the corner region at a
-    #    series of levels, keep the bright component holding the corner, fit a line to its
-    #    boundary and keep the best line that passes the validity checks.
-    rr_end, cc_end = r0 + int(0.8 * H), c0 + int(0.9 * W)
-    roi = g[r0:rr_end, c0:cc_end]
-    roi_bm = bm[r0:rr_end, c0:cc_end]
-    # thresholds act on a smoothed copy: film grain and muscle fibres otherwise break the
-    # bright region into pieces
-    roi_s = cv2.GaussianBlur(roi, (0, 0), max(1.0, W / 100))
-    vals = roi_s[roi_bm]
-    cands: list[tuple[float, float, float]] = []
-    rows_idx = np.arange(roi.shape[0])
-    cols_idx = np.arange(roi.shape[1])
-    seed_rows = max(2, H // 25)
-    for q in range(40, 98, 3):
-        t = float(np.percentile(vals, q))
-        reg = (roi_s >= t) & roi_bm
-        n, lab = cv2.connectedComponents(reg.astype(np.uint8), connectivity=8)
-        if n <= 1:
-            continue
-        seeds = lab[:seed_rows, :band]
-        ids = np.bincount(seeds[seeds > 0].ravel(), minlength=n)
-        if ids.sum() == 0:
-            continue
-        comp = lab == int(np.argmax(ids))
-        comp = ndi.binary_fill_holes(comp)
-        # boundary: per row, the end of the run that starts at the chest wall
-        starts_at_wall = comp[:, :band].any(axis=1)
-        first = np.argmax(comp, axis=1)
-        # pixels before the run's start count as "in", so the running product stops at the
-        # first gap after the run began: its sum is the run's end column
-        ends = np.cumprod(comp | (cols_idx[None, :] < first[:, None]), axis=1).sum(axis=1)
-        ok = starts_at_wall & (ends > band)
-        if ok.sum() < max(5, H // 20):
-            continue
-        a, b = _fit_line(rows_idx[ok].astype(float), ends[ok].astype(float))
-        if b >= -0.15:  # the boundary must run down towards the chest wall
-            continue
-        r_wall = -a / b  # row where the line meets the chest-wall edge (column 0 of the ROI)
-        if not (0.06 * H <= r_wall <= 0.78 * H) or not (0.08 * W <= a <= 0.88 * W):
-            continue
-        tri = (cols_idx[None, :] < (a + b * rows_idx[:, None])) & roi_bm
-        area = tri.sum()
-        if area < 0.01 * bm.sum() or area > 0.45 * bm.sum():
-            continue
-        fill = (comp & tri).sum() / max(1, (comp | tri).sum())
-        # tissue just outside the line, a band about as wide as a tenth of the breast
-        width = max(3, W // 10)
-        d = cols_idx[None, :] - (a + b * rows_idx[:, None])
-        outside = (d >= 0) & (d < width) & roi_bm & (rows_idx[:, None] < r_wall)
-        if outside.sum() < 10:
-            continue
-        contrast = float(np.median(roi[tri]) - np.median(roi[outside]))
-        # a loose bar here: a line that is a little off mixes tissue into the triangle; the
-        # strict contrast test is made on the refined boundary below
-        if fill < 0.55 or contrast < 0.5 * min_contrast:
-            continue
-        cands.append((fill * contrast, a, b))
-    if not cands:
-        return None, "no bright corner region bounded by a straight edge (no muscle found)"
-    # 3. Boundary refinement: the muscle edge is the strongest bright-to-dark step near the
-    #    line; a minimum-cost path (dynamic programming, a few pixels of drift per row) follows
-    #    it without jumping to tissue edges, then rows at the bottom whose step fades are cut.
-    #    The refined region must be brighter than the tissue beside it by min_contrast.
-    #    Refinement runs on the finer copy (twice the work size): the line found on the coarse
-    #    copy is mapped onto it.
-    fy, fx = g_hi.shape[0] / g.shape[0], g_hi.shape[1] / g.shape[1]
-    R0, C0 = int(np.floor(r0 * fy)), int(np.floor(c0 * fx))
-    R1, C1 = int(np.ceil(rr_end * fy)), int(np.ceil(cc_end * fx))
-    hi = g_hi[R0:R1, C0:C1]
-    hi_bm = bm_hi[R0:R1, C0:C1]
-    W_hi = W * fx
-    hi_s = cv2.GaussianBlur(hi, (0, 0), max(1.0, W_hi / 100))
-    hcols = np.arange(hi.shape[1])
-    width = max(3, int(W_hi // 10))
-    for _, a, b in sorted(cands, reverse=True)[:3]:
-        # col = c0 + a + b (row - r0) on the coarse copy, in the fine ROI's coordinates
-        B = fx * b / fy
-        A = fx * (c0 + a + b * (R0 / fy - r0)) - C0
-        bound = _refine_boundary(hi_s, hi_bm, A, B, max(3, int(W_hi // 15)), max(3, int(W_hi // 12)),
-                                 min_contrast)
-        inside = (hcols[None, :] < bound[:, None]) & hi_bm
-        d = hcols[None, :] - bound[:, None]
-        beside = (d >= 0) & (d < width) & hi_bm & (bound[:, None] > 0)
-        if inside.sum() < 0.01 * bm_hi.sum() or beside.sum() < 10:
-            continue
-        if float(np.median(hi[inside]) - np.median(hi[beside])) >= min_contrast:
-            break
+    #    The muscle runs off the film's top edge: a breast whose top lies more than a tenth of
+    #    the image below that edge had its top cut away (a cut-out copy whose cut ran straight
+    #    across; 23-27 % down in the two such mini-MIAS images).
+    if r0 > 0.1 * g.shape[0]:
+        return None, "the breast starts below the image's top edge (muscle already cut away)"
+    # 2. Every straight edge from the chest wall to the top or the skin line is scored by the
+    #    bright-to-dark step across it (after the straight-line model of Kwok et al. 2004, but
+    #    searched exhaustively, as a Hough transform would, instead of fitted to one threshold's
+    #    region: on real films the muscle is rarely one clean bright component, and where the
+    #    muscle spans the whole top of the breast its edge ends on the skin line, not the top).
+    gs = cv2.GaussianBlur(g, (0, 0), max(1.0, W / 120))  # film grain and muscle fibres
+    delta = max(2.0, W / 40)
+    mean, score = _edge_scores(gs, bm, r0, c0, _WALL_ROWS * H, _ANGLES, delta)
+    k = int(np.argmax(score))
+    if not np.isfinite(score[k]):
+        return None, "no edge from the chest wall cuts off 0.5-50 % of the breast (no muscle found)"
+    wall, angle = np.meshgrid(_WALL_ROWS * H, _ANGLES, indexing="ij")
+    wall_k, angle_k = wall.ravel()[k], angle.ravel()[k]
+    # 3. A finer grid around the best edge (a grid step is ~2 % of the breast's height, 2 degrees)
+    fine_wall = wall_k + np.linspace(-0.02, 0.02, 9) * H
+    fine_angle = angle_k + np.deg2rad(np.linspace(-2, 2, 9))
+    mean_f, score_f = _edge_scores(gs, bm, r0, c0, fine_wall, fine_angle, delta)
+    j = int(np.argmax(score_f))
+    if np.isfinite(score_f[j]) and score_f[j] >= score[k]:
+        wall, angle = np.meshgrid(fine_wall, fine_angle, indexing="ij")
+        wall_k, angle_k, mean_k = wall.ravel()[j], angle.ravel()[j], mean_f[j]
     else:
-        return None, "corner region not brighter than the tissue beside it (no muscle found)"
-    out = np.zeros_like(bm_hi)
-    out[R0:R1, C0:C1] = (hcols[None, :] < bound[:, None]) & hi_bm
-    return out, ""
+        mean_k = mean[k]
+    # 4. A muscle is brighter than the tissue beyond its edge; on images without one the best
+    #    edge's step is that of the glandular texture (about a third of a muscle's, on mini-MIAS).
+    if mean_k < min_contrast:
+        return None, "no edge in the chest-wall corner steps down by min_contrast (no muscle found)"
+    return (float(r0), float(c0), float(wall_k), float(angle_k)), ""
 
 
-def _refine_boundary(g: np.ndarray, bm: np.ndarray, a: float, b: float, win: int, band: int,
-                     min_contrast: float) -> np.ndarray:
-    """Per-row muscle boundary column (0 = no muscle in that row) near the line ``a + b*row``."""
-    n_rows, n_cols = g.shape
-    # the line is only an estimate of a slightly curved edge: follow it a little below the
-    # row where it meets the chest wall, with the search window held inside the image
-    r_end = int(min(n_rows - 1, np.ceil(-a / b) + 0.5 * win / abs(b) + 2))
-    gx = np.zeros_like(g)
-    gx[:, 1:-1] = g[:, 2:] - g[:, :-2]  # negative on a bright-to-dark step going right
-    offs = np.arange(-win, win + 1)
-    rows = np.arange(r_end + 1)
-    cols = np.rint(np.maximum(a + b * rows, win))[:, None] + offs[None, :]
-    valid = (cols >= 0) & (cols <= n_cols - 1)
-    colc = np.clip(cols, 0, n_cols - 1).astype(int)
-    cost = np.where(valid, gx[rows[:, None], colc], np.inf)
-    cost[colc == 0] = 0.0  # "the muscle has ended" costs nothing
-    step, lam = 2, 0.002
-    acc = cost[0].copy()
-    back = np.zeros(cost.shape, dtype=np.int64)
-    idx = np.arange(offs.size)
-    for i in range(1, rows.size):
-        cands = np.full((2 * step + 1, offs.size), np.inf)
-        for j, d in enumerate(range(-step, step + 1)):
-            src = idx + d
-            ok = (src >= 0) & (src < offs.size)
-            cands[j, ok] = acc[src[ok]] + lam * abs(d)
-        best = np.argmin(cands, axis=0)
-        back[i] = idx + best - step
-        acc = cost[i] + cands[best, idx]
-    path = np.empty(rows.size, dtype=np.int64)
-    path[-1] = int(np.argmin(acc))
-    for i in range(rows.size - 1, 0, -1):
-        path[i - 1] = back[i, path[i]]
-    bound = np.zeros(n_rows)
-    bound[: rows.size] = colc[rows, path]
-    # trim the bottom rows where the boundary no longer separates bright from darker tissue
-    contrast = np.full(rows.size, -1.0)
-    for i in rows:
-        x = int(bound[i])
-        if x < 2:
-            continue
-        inside = g[i, max(0, x - band):x][bm[i, max(0, x - band):x]]
-        outside = g[i, x:x + band][bm[i, x:x + band]]
-        if inside.size and outside.size:
-            contrast[i] = float(inside.mean() - outside.mean())
-    contrast = ndi.median_filter(contrast, size=5, mode="nearest")
-    weak = contrast < 0.1 * min_contrast
-    last = rows.size - 1
-    while last >= 0 and weak[last]:
-        last -= 1
-    bound[last + 1:] = 0
-    # the muscle is one piece: once the boundary reaches the chest wall, nothing below is muscle
-    ended = np.nonzero(bound[: rows.size] < 2)[0]
-    if ended.size:
-        bound[ended[0]:] = 0
-    return bound
+def _edge_region(shape: tuple[int, int], edge: tuple[float, float, float, float], fy: float, fx: float
+                 ) -> np.ndarray:
+    """Full-size mask of the corner cut off by a work-copy edge (chest wall on the left)."""
+    r0, c0, wall, angle = edge
+    # work-copy pixel centres to full-size pixel centres
+    p_wall = ((r0 + wall + 0.5) * fy - 0.5, (c0 + 0.5) * fx - 0.5)
+    p_top = ((r0 + 0.5) * fy - 0.5, (c0 + 0.5 + wall / np.tan(angle)) * fx - 0.5)
+    # the half-plane on the corner's side of the edge, as a triangle reaching far past the
+    # image's top and chest-wall edge: one side on the edge line, one vertex far in the corner
+    far = -4.0 * max(shape)
+    top_far = (far, p_top[1] + (p_top[0] - far) / np.tan(angle) * fx / fy)
+    wall_far = (p_wall[0] + (p_wall[1] - far) * np.tan(angle) * fy / fx, far)
+    poly = np.array([[top_far[1], top_far[0]], [far, far], [wall_far[1], wall_far[0]]])
+    region = np.zeros(shape, np.uint8)
+    cv2.fillPoly(region, [np.rint(poly * 16).astype(np.int32)], 1, shift=4)
+    return region.astype(bool)
 
 
 @validate_params({"image": ["array-like"], **_PECTORAL_PARAMS, "mask": [None, "array-like"]},
                  prefer_skip_nested_validation=True)
-def remove_pectoral(image: Any, *, fill: str = "background", min_contrast: float = 0.04,
+def remove_pectoral(image: Any, *, fill: str = "background", min_contrast: float = 0.03,
                     mask: np.ndarray | None = None) -> PectoralResult:
     """Find the pectoral muscle of a medio-lateral oblique (MLO) mammogram and remove it.
 
-    Method: a straight-line estimate of the muscle edge followed by boundary refinement, after
-    Kwok et al. (2004). The image is turned so the chest wall is on the left (detected with
-    :func:`chest_wall_side`); in the chest-wall top corner of the breast it is thresholded at a
-    series of levels; for each level the bright component holding the corner is kept and a
-    line is fitted (least squares with outlier trimming) to the ends of its rows. A line is
-    valid when it runs down towards the chest wall, meets the top and the chest wall inside
-    the breast, encloses 1-45 % of the breast, agrees with the component (IoU >= 0.55) and the
-    region it cuts off is brighter than the tissue just outside it by at least
-    ``min_contrast / 2``. The best valid lines (at most three) are then refined, on a copy
-    twice as fine, to the strongest bright-to-dark step within a narrow window of the line by
-    a minimum-cost path that drifts at most two pixels per row (dynamic programming); rows
-    at the bottom where the step fades are dropped. The first refined region that is brighter
-    than the tissue beside it by ``min_contrast`` (difference of medians) is removed.
+    Method: the muscle edge is modelled as a straight line, after Kwok et al. (2004), found by
+    an exhaustive search as a Hough transform would. The image is turned so the chest wall is
+    on the left (detected with :func:`chest_wall_side`). Every line from the chest wall (5-85 %
+    of the breast's height below its top) running up and out at 8-82 degrees from the
+    horizontal, until it leaves the breast through the top or the skin line, is scored by the
+    mean bright-to-dark intensity step across it (muscle side minus the tissue a fortieth of
+    the breast's width beyond, on a smoothed copy; each sample clipped so one bright streak
+    cannot carry a line) times the square root of its length inside the breast. Lines that cut
+    off less than 0.5 % or more than 50 % of the breast are not considered. The best line is
+    refined on a grid ten times finer, and its corner side is removed when its mean step is
+    at least ``min_contrast``.
+
+    Why not the threshold-and-fit of Kwok et al.: on real films the muscle is seldom one clean
+    bright component (it fades towards its edge, glandular tissue touches it, and when it
+    spans the whole top of the breast its edge ends on the skin line), which left 12 % of the
+    original mini-MIAS images with no muscle found. Measured on the 120 original mini-MIAS
+    images against their approximate references (``benchmarks/pectoral_mias.py``), the search
+    gives median Dice 0.93 where the threshold-and-fit gave 0.92, and mean 0.89 against 0.80.
+    A boundary-following refinement (minimum-cost path along the strongest step near the line)
+    was tried on top and lowered both: the muscle edge is close to straight at this scale.
 
     No muscle is removed, and ``found`` is false with a ``reason``, when the chest-wall top
     corner is background (craniocaudal views, or images whose muscle was already cut away) or
-    when no valid line exists: such images are passed through unchanged, never guessed at.
+    when no line is a clear step: such images are passed through unchanged, never guessed at.
 
     Parameters
     ----------
@@ -503,10 +444,12 @@ def remove_pectoral(image: Any, *, fill: str = "background", min_contrast: float
         :func:`breast_mask` gives background, so the muscle is simply cut out of the breast);
         ``"local"`` sets them to the median of the breast tissue just outside the muscle
         edge, which avoids an artificial dark-to-bright edge for texture features.
-    min_contrast : float, default=0.04
-        Least difference of medians between the muscle and the tissue beside it, as a
-        fraction of the image's intensity range (its 99.5th percentile; so 12-bit data in
-        ``uint16`` need no rescaling). Raise it to remove less on low-contrast images.
+    min_contrast : float, default=0.03
+        Least mean intensity step across the muscle edge, as a fraction of the image's
+        intensity range (its 99.5th percentile; so 12-bit data in ``uint16`` need no
+        rescaling). On the original mini-MIAS images the best edge of a muscle steps by
+        0.04-0.09 and that of an image without one by 0.01-0.02. Raise it to remove less on
+        low-contrast images.
     mask : ndarray of bool, optional
         Breast mask computed before; computed with :func:`breast_mask` when omitted.
 
@@ -550,20 +493,15 @@ def remove_pectoral(image: Any, *, fill: str = "background", min_contrast: float
         raise ValueError("no breast found: the image has no region above the background level")
     side = _side_from_mask(small, bm_small)
     flip = side == "right"
-    fine, _ = _work_copy(img01, 2 * WORK_SIZE)
-    fine = np.minimum(fine / scale, 1.0)
-    bm_fine = _upscale_mask(bm_small, fine.shape) if mask is None else _downscale_mask(bm, fine.shape)
 
     def orient(x):
         return np.ascontiguousarray(x[:, ::-1] if flip else x)
 
-    found, reason = _find_pectoral_work(orient(small), orient(bm_small), float(min_contrast),
-                                        orient(fine), orient(bm_fine))
-    if found is None:
+    edge, reason = _find_pectoral_work(orient(small), orient(bm_small), float(min_contrast))
+    if edge is None:
         return PectoralResult(image.copy(), np.zeros(image.shape, bool), bm, 0.0, False, side, reason)
-    if flip:
-        found = found[:, ::-1]
-    pect = _upscale_mask(found, image.shape) & bm
+    region = _edge_region(image.shape, edge, image.shape[0] / small.shape[0], image.shape[1] / small.shape[1])
+    pect = orient(region) & bm
     out = image.copy()
     if fill == "background":
         out[pect] = 0
@@ -733,8 +671,8 @@ class BreastMask(_MammoBase):
 class PectoralMuscleRemover(_MammoBase):
     """Remove the pectoral muscle from medio-lateral oblique (MLO) mammograms.
 
-    Wraps :func:`remove_pectoral` (straight-line estimate plus boundary refinement, after
-    Kwok et al. 2004; see there for the method and its checks). Images with no visible
+    Wraps :func:`remove_pectoral` (an exhaustive search for the straight muscle edge, after
+    Kwok et al. 2004; see there for the method, its checks and its measured accuracy). Images with no visible
     muscle (craniocaudal views, muscle already cut away, none found) are passed through
     unchanged and flagged with ``meta["pectoral_found"] = False``. Stateless.
 
@@ -743,8 +681,8 @@ class PectoralMuscleRemover(_MammoBase):
     fill : {"background", "local"}, default="background"
         Removed pixels become 0 (``"background"``) or the median of the breast tissue just
         outside the muscle edge (``"local"``).
-    min_contrast : float, default=0.04
-        Least brightness step (``[0, 1]`` units) between muscle and tissue for a detection.
+    min_contrast : float, default=0.03
+        Least mean intensity step (``[0, 1]`` units) across the muscle edge for a detection.
     mask_background : bool, default=False
         Also set the background outside the breast to 0 (as :class:`BreastMask` does).
     orientation : {"left", "right"} or None, default=None
@@ -777,7 +715,7 @@ class PectoralMuscleRemover(_MammoBase):
     _parameter_constraints = {**_PECTORAL_PARAMS, "mask_background": ["boolean"], "orientation": _ORIENTATION,
                               "n_jobs": N_JOBS}
 
-    def __init__(self, fill: str = "background", min_contrast: float = 0.04,
+    def __init__(self, fill: str = "background", min_contrast: float = 0.03,
                  mask_background: bool = False, orientation: str | None = None,
                  n_jobs: int | None = None):
         self.fill = fill
