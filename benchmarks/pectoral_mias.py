@@ -101,7 +101,8 @@ def original_report(root: Path, out: Path, fill: str) -> None:
     print(f"images with Dice < 0.5: {(d < 0.5).sum()}/{d.size} ({100 * np.mean(d < 0.5):.1f} %)")
     has = np.array([t.any() for t in refs])
     found = np.array([r.found for r in results])
-    print(f"misses (reference has a muscle, none found): {(has & ~found).sum()}/{has.sum()} ({100 * np.mean(~found[has]):.1f} %)"
+    print(f"misses (reference has a muscle, none found): {(has & ~found).sum()}/{has.sum()} "
+          f"({100 * np.mean(~found[has]):.1f} %)"
           + (": " + ", ".join(f"{names[i]} (reference {refs[i].mean():.2%} of the image)"
                               for i in np.nonzero(has & ~found)[0]) if (has & ~found).any() else ""))
     print(f"false removals (muscle removed, reference has none): {(~has & found).sum()}/{(~has).sum()}"

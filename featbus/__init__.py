@@ -19,6 +19,8 @@ _PUBLIC = {
     "load_image_folder": ".datasets",
     "load_busi": ".datasets",
     "load_mias": ".datasets",
+    "load_manifest": ".datasets",
+    "load_data": ".datasets",
     "make_phantoms": ".datasets",
     "Resize": ".preprocessing.intensity",
     "CLAHE": ".preprocessing.intensity",

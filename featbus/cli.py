@@ -10,10 +10,16 @@
     featbus predict busi.featbus new/*.png -o predictions.csv --explain out/
     featbus app busi.featbus
     featbus export busi.featbus --tflite busi.tflite
+    featbus train mini-mias/ --task abnormal --preprocess pectoral,flip,crop-breast -f intensity,lbp -o mias.featbus
+    featbus evaluate study.csv --features lbp,glcm,intensity
 
-``DATA_DIR`` is a folder with one sub-folder per class (BUSI layout: ``benign/``,
-``malignant/``, ``normal/``, masks beside images as ``<name>_mask.png``), read with
-:func:`featbus.load_image_folder`. ``python -m featbus`` is the same command.
+``DATA_DIR`` (``DATA``) is a folder with one sub-folder per class (BUSI layout: ``benign/``,
+``malignant/``, ``normal/``, masks beside images as ``<name>_mask.png``), a mini-MIAS folder
+(``Info.txt`` beside ``mdbNNN`` images; the two breasts of a woman form one group; ``--task``
+picks the labels) or a CSV manifest (columns ``image``, ``label``, optional ``mask``,
+``group``, ``split``), all read by :func:`featbus.load_data`. ``--preprocess`` applies image
+steps first (for mammograms ``breast-mask``, ``pectoral``, ``flip``, ``crop-breast``); a
+trained model carries them. ``python -m featbus`` is the same command.
 
 Errors (an unreadable image, a bad option, a missing optional package) end in one line on
 stderr and exit status 2; ``--debug`` also prints the Python traceback.
@@ -137,28 +143,33 @@ def _check_n_splits(data, n_splits: int) -> None:
                        f"smallest): every fold needs each class; use --n-splits {max(2, smallest)} or fewer")
 
 
-def _load_folder(path: str, on_error: str = "raise"):
-    """Read a class-folder data set, turning every problem into a one-line message."""
-    from .datasets import load_image_folder
+def _load_folder(path: str, on_error: str = "raise", task: str = "severity"):
+    """Read a data set (class folders, a CSV manifest or a mini-MIAS folder), turning every
+    problem into a one-line message."""
+    from .datasets import is_mias_folder, load_data
 
     p = Path(path)
     if not p.exists():
-        raise CLIError(f"data folder {str(p)!r} does not exist")
-    if not p.is_dir():
-        raise CLIError(f"{str(p)!r} is a file; give a folder with one sub-folder per class")
-    # a download wrapper folder (busi/ holding only Dataset_BUSI_with_GT/): use the folder inside
-    entries = [e for e in p.iterdir() if not e.name.startswith(".")]
-    subdirs = [e for e in entries if e.is_dir()]
-    if len(subdirs) == 1 and all(e.is_dir() or e.suffix.lower() in (".txt", ".md", ".zip") for e in entries) \
-            and any(s.is_dir() for s in subdirs[0].iterdir()):
-        p = subdirs[0]
+        raise CLIError(f"data {str(p)!r} does not exist")
+    if p.is_file() and p.suffix.lower() != ".csv":
+        raise CLIError(f"{str(p)!r} is a file; give a folder with one sub-folder per class, a mini-MIAS folder "
+                       "(Info.txt + mdbNNN images) or a CSV manifest (columns image,label[,mask,group,split])")
+    if p.is_dir() and not is_mias_folder(p):
+        # a download wrapper folder (busi/ holding only Dataset_BUSI_with_GT/): use the folder inside
+        entries = [e for e in p.iterdir() if not e.name.startswith(".")]
+        subdirs = [e for e in entries if e.is_dir()]
+        if len(subdirs) == 1 and all(e.is_dir() or e.suffix.lower() in (".txt", ".md", ".zip") for e in entries) \
+                and any(s.is_dir() for s in subdirs[0].iterdir()):
+            p = subdirs[0]
     try:
         with warnings.catch_warnings():  # the skipped images are listed below, one per line
             warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
-            data = load_image_folder(p, on_error=on_error)
+            # a mini-MIAS subset: the references Info.txt lists but the folder lacks are expected
+            warnings.filterwarnings("ignore", message=r".*listed in Info.txt are absent", category=UserWarning)
+            data = load_data(p, task=task, on_error=on_error)
     except (ValueError, OSError) as exc:
         hint = " (--on-error skip leaves unreadable images out)" if on_error == "raise" else ""
-        raise CLIError(f"cannot read the data set in {str(p)!r}: {exc}{hint}") from exc
+        raise CLIError(f"cannot read the data set in {str(p)!r}: {_one_line(exc)}{hint}") from exc
     skipped = list(getattr(data, "skipped", []) or [])
     if on_error == "skip":
         data, unusable = _drop_unusable(data)
@@ -194,9 +205,45 @@ def _drop_unusable(data):
         return data, []
     for key in ("images", "masks", "paths", "data"):
         data[key] = [data[key][i] for i in keep]
-    for key in ("target", "groups"):
-        data[key] = np.asarray(data[key])[keep]
+    for key in ("target", "groups", "split"):
+        if key in data:
+            data[key] = np.asarray(data[key])[keep]
     return data, unusable
+
+
+def _preprocessing_steps(spec: str | None) -> list:
+    """The --preprocess steps (checked before any image is read)."""
+    from .pipelines import _make_preprocessing
+
+    try:
+        return _make_preprocessing(spec)
+    except ValueError as exc:
+        raise CLIError(f"--preprocess: {exc}") from exc
+
+
+def _load_study(args, path: str | None = None):
+    """DATA as a command sees it: read (class folders, CSV manifest or mini-MIAS folder), then
+    the --preprocess steps applied. featbus's preprocessing steps learn nothing from the images,
+    so applying them once before the cross-validation is what each fold would do."""
+    data = _load_folder(path or args.data_dir, args.on_error, args.task)
+    steps = _preprocessing_steps(getattr(args, "preprocess", None))
+    if steps:
+        from sklearn.pipeline import Pipeline
+
+        t0 = time.perf_counter()
+        records = Pipeline(steps).fit_transform(list(data.data))
+        data.data = records
+        data.images = [r.image for r in records]
+        data.masks = [r.mask for r in records]
+        print(f"preprocessed {len(records)} images: {' -> '.join(n for n, _ in steps)} "
+              f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    return data
+
+
+def _manifest_test_rows(data):
+    """Indices of the rows a CSV manifest's ``split`` column marks ``test`` (empty if none)."""
+    split = getattr(data, "split", None)
+    return np.array([], int) if split is None else np.nonzero(np.asarray(split) == "test")[0]
 
 
 def _check_output(out: Path, overwrite: bool) -> None:
@@ -260,7 +307,8 @@ def _cmd_extract(args) -> int:
     out = Path(args.output)
     _check_output(out, args.overwrite)  # fail fast: before reading images and extracting
     _check_features(args.features, args.debug)
-    data = _load_folder(args.data_dir, args.on_error)
+    _preprocessing_steps(args.preprocess)
+    data = _load_study(args)
     t0 = time.perf_counter()
     X, names = extract_features(data, args.features, region=args.region, n_jobs=args.n_jobs,
                                 cache=args.cache, progress=_progress(args))
@@ -345,7 +393,8 @@ def _cmd_evaluate(args) -> int:
     _check_features(args.features, args.debug)
     if args.test and args.test_fraction:
         raise CLIError("give --test (an external folder) or --test-fraction (held-out groups), not both")
-    data = _load_folder(args.data_dir, args.on_error)
+    _preprocessing_steps(args.preprocess)
+    data = _load_study(args)
     data, test_data, test_label = _test_set(data, args)
     progress = _progress(args)
     classifiers, balances = _split(args.classifier), [None if b.lower() == "none" else b for b in _split(args.balance)]
@@ -455,9 +504,17 @@ def _cmd_evaluate(args) -> int:
 
 
 def _test_set(data, args):
-    """(training data, test data or None, label) from --test / --test-fraction."""
+    """(training data, test data or None, label) from --test / --test-fraction, or the ``test``
+    rows of a CSV manifest's ``split`` column."""
+    fixed = _manifest_test_rows(data)
+    if fixed.size and (args.test or args.test_fraction):
+        raise CLIError(f"{args.data_dir!r} marks {fixed.size} rows as split=test already; drop --test / "
+                       "--test-fraction, or the manifest's split column")
+    if fixed.size:
+        train = np.setdiff1d(np.arange(len(data.target)), fixed)
+        return _subset(data, train), _subset(data, fixed), f"test rows of the manifest ({fixed.size} images)"
     if args.test:
-        test = _load_folder(args.test, args.on_error)
+        test = _load_study(args, args.test)
         unknown = sorted(set(test.target_names.tolist()) - set(data.target_names.tolist()))
         if unknown:
             raise CLIError(f"--test {args.test!r} has class folder(s) {unknown} that {args.data_dir!r} lacks "
@@ -605,7 +662,8 @@ def _subset(data, idx):
     return Bunch(images=pick(data.images), masks=pick(data.masks), target=np.asarray(data.target)[idx],
                  target_names=data.target_names, paths=pick(data.paths),
                  groups=np.asarray(data.groups)[idx], data=pick(data.data), skipped=getattr(data, "skipped", []),
-                 DESCR=getattr(data, "DESCR", ""))
+                 DESCR=getattr(data, "DESCR", ""),
+                 **({"split": np.asarray(data.split)[idx]} if getattr(data, "split", None) is not None else {}))
 
 
 def _check_model_out(out: Path, overwrite: bool) -> None:
@@ -677,14 +735,21 @@ def _cmd_train(args) -> int:
         make_sampler(balance)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
-    data = _load_folder(args.data_dir, args.on_error)
+    _preprocessing_steps(args.preprocess)
+    # the model preprocesses new images itself: it is trained on the images as read
+    data = _load_folder(args.data_dir, args.on_error, args.task)
     progress = _progress(args)
     held = None
-    if args.test_fraction:
+    fixed = _manifest_test_rows(data)
+    if fixed.size and args.test_fraction:
+        raise CLIError(f"{args.data_dir!r} marks {fixed.size} rows as split=test already; drop --test-fraction, "
+                       "or the manifest's split column")
+    if args.test_fraction or fixed.size:
         from .model_selection import holdout_split
 
         try:
-            train_idx, test_idx = holdout_split(data.target, data.groups, args.test_fraction, args.random_state)
+            train_idx, test_idx = (holdout_split(data.target, data.groups, args.test_fraction, args.random_state)
+                                   if not fixed.size else (np.setdiff1d(np.arange(len(data.target)), fixed), fixed))
         except ValueError as exc:
             raise CLIError(_one_line(exc)) from exc
         held = _subset(data, test_idx)
@@ -692,7 +757,9 @@ def _cmd_train(args) -> int:
     _check_n_splits(data, args.n_splits)
     counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
     print(f"training on {len(data.target)} images {counts}"
-          + (f"; {len(held.target)} held out (whole duplicate groups)" if held is not None else ""),
+          + (f"; {len(held.target)} held out ("
+             + ("the manifest's split=test rows" if fixed.size else "whole duplicate groups") + ")"
+             if held is not None else ""),
           file=sys.stderr)
     command = "featbus " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
     segmenter = _segmenter_for(args, data, progress)
@@ -700,7 +767,8 @@ def _cmd_train(args) -> int:
         print(f"training the lesion segmenter (U-Net) on the {len(data.target)} training images' masks, at most "
               f"about {args.segmenter_time:.0f} s", file=sys.stderr)
     model = train_model(data, args.features, classifier=args.classifier, balance=balance, region=args.region,
-                        segmenter=segmenter, roi_margin=args.roi_margin, n_splits=args.n_splits,
+                        segmenter=segmenter, roi_margin=args.roi_margin, preprocessing=args.preprocess,
+                        n_splits=args.n_splits,
                         n_bootstrap=args.n_bootstrap, random_state=args.random_state,
                         cache=args.cache, n_jobs=args.n_jobs, progress=progress, command=command,
                         source=os.path.abspath(args.data_dir))
@@ -711,7 +779,8 @@ def _cmd_train(args) -> int:
         report = evaluate_external(model, held.data, names[held.target], groups=held.groups,
                                    n_bootstrap=args.n_bootstrap, random_state=args.random_state,
                                    name="held-out images")
-        model.manifest["holdout"] = {"fraction": args.test_fraction, "n_images": int(len(held.target)),
+        model.manifest["holdout"] = {"fraction": args.test_fraction if not fixed.size else None,
+                                     "n_images": int(len(held.target)),
                                      "accuracy": report.value("accuracy"),
                                      "accuracy_ci": list(report.interval("accuracy")) if args.n_bootstrap else None,
                                      "paths": list(held.paths)}
@@ -741,12 +810,43 @@ def _trust_file() -> str:
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".dcm", ".dicom")
 
 
+def _manifest_images(path: Path) -> list[str]:
+    """The images a CSV manifest lists (its ``image`` column, relative to the CSV; no label needed)."""
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise CLIError(f"{str(path)!r} is not a readable CSV table: {_one_line(exc)}") from None
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    if "image" not in table.columns:
+        raise CLIError(f"{str(path)!r} has no 'image' column (it has {list(table.columns)})")
+    out = []
+    for k, name in enumerate(table["image"], start=2):
+        name = name.strip()
+        if not name:
+            raise CLIError(f"{str(path)!r} row {k}: the 'image' cell is empty")
+        f = Path(name) if Path(name).is_absolute() else path.parent / name
+        if not f.is_file():
+            raise CLIError(f"{str(path)!r} row {k}: image {name!r} not found ({str(f)!r})")
+        out.append(str(f))
+    return out
+
+
 def _expand_images(inputs: Sequence[str]) -> list[str]:
-    """Files as given; folders expanded to their image files (masks left out), sorted."""
+    """Files as given; a CSV manifest to its ``image`` column; a mini-MIAS folder to its
+    ``mdbNNN`` images; other folders to their image files (masks left out), sorted."""
+    from .datasets import MIAS_EXTENSIONS, is_mias_folder
+
     paths = []
     for item in inputs:
         p = Path(item)
-        if p.is_dir():
+        if p.is_file() and p.suffix.lower() == ".csv":
+            paths += _manifest_images(p)
+        elif p.is_dir() and is_mias_folder(p):
+            paths += sorted(str(f) for f in p.iterdir() if f.is_file() and f.suffix.lower() in MIAS_EXTENSIONS
+                            and re.fullmatch(r"mdb\d{3}", f.stem.lower()))
+        elif p.is_dir():
             found = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES
                            and "_mask" not in f.stem)
             if not found:
@@ -840,6 +940,11 @@ def _cmd_export(args) -> int:
         from .export import ROI_REFUSAL
 
         raise CLIError(f"cannot export {args.model!r} to TFLite: {ROI_REFUSAL}")
+    if manifest.get("recipe", {}).get("preprocessing"):
+        from .export import preprocessing_refusal
+
+        raise CLIError(f"cannot export {args.model!r} to TFLite: "
+                       f"{preprocessing_refusal(manifest['recipe']['preprocessing'])}")
     kinds = {e.get("class") for e in manifest.get("recipe", {}).get("extractors", {}).values()}
     if kinds != {"DeepFeatures"}:  # say so before TensorFlow is imported and the model loaded
         raise CLIError(f"cannot export {args.model!r} to TFLite: only models whose features all come from one "
@@ -856,6 +961,10 @@ def _cmd_export(args) -> int:
 
 
 # --------------------------------------------------------------------------- parser
+
+_DATA_HELP = ("class folders (one sub-folder per class), a mini-MIAS folder (Info.txt + mdbNNN images) or a "
+              "CSV manifest (image,label[,mask,group,split])")
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``featbus`` command."""
@@ -881,31 +990,43 @@ def build_parser() -> argparse.ArgumentParser:
                       help="region for the texture/intensity/deep extractors: whole image, lesion mask "
                            "or lesion bounding box (uses the data set's masks; default: each extractor's)")
 
+    study = argparse.ArgumentParser(add_help=False)
+    study.add_argument("--task", choices=["severity", "abnormal"], default="severity",
+                       help="labels of a mini-MIAS folder: normal/benign/malignant (severity, default) or "
+                            "normal vs abnormal")
+    study.add_argument("--preprocess", metavar="LIST", default=None,
+                       help="comma-separated image steps before the features, in order: for mammograms "
+                            "breast-mask (film background to 0), pectoral (remove the pectoral muscle of MLO "
+                            "views), flip (chest wall to the left), crop-breast (crop to the breast); also "
+                            "clahe, denoise, normalize, resize. A trained model applies them to new images")
+
     parser = argparse.ArgumentParser(
         prog="featbus",
         description="Breast ultrasound and mammogram images to feature matrices, and honest "
                     "(near-duplicate grouped) evaluation of classical classifiers on them.",
-        epilog="DATA_DIR holds one sub-folder per class (BUSI layout: benign/, malignant/, normal/; "
-               "masks beside images as <name>_mask.png). Run 'featbus COMMAND --help' for details.")
+        epilog="DATA is a folder with one sub-folder per class (BUSI layout: benign/, malignant/, normal/; "
+               "masks beside images as <name>_mask.png), a mini-MIAS folder (Info.txt beside mdbNNN images; "
+               "women as groups) or a CSV manifest (columns image,label and optionally mask,group,split; paths "
+               "relative to the CSV). Run 'featbus COMMAND --help' for details.")
     parser.add_argument("--version", action="version", version=f"featbus {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("extract", parents=[common, feat], help="extract features to Parquet, CSV or NPZ",
-                       description="Extract features of every image of DATA_DIR and write them with the "
+    p = sub.add_parser("extract", parents=[common, feat, study], help="extract features to Parquet, CSV or NPZ",
+                       description="Extract features of every image of DATA and write them with the "
                                    "image paths, labels, duplicate groups and feature names.")
-    p.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder per class")
+    p.add_argument("data_dir", metavar="DATA", help=_DATA_HELP)
     p.add_argument("--output", "-o", required=True, metavar="FILE",
                    help="output file: .parquet, .csv or .npz (format from the extension); an existing "
                         "file is kept unless --overwrite is given")
     p.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     p.set_defaults(func=_cmd_extract)
 
-    p = sub.add_parser("evaluate", parents=[common, feat],
+    p = sub.add_parser("evaluate", parents=[common, feat, study],
                        help="cross-validate classifiers (with/without balancing) and write a report",
                        description="Extract features once, then cross-validate every classifier x balance "
                                    "combination on the same duplicate-grouped folds; print a table with "
                                    "bootstrap 95% intervals and write an HTML report with plots.")
-    p.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder per class")
+    p.add_argument("data_dir", metavar="DATA", help=_DATA_HELP)
     p.add_argument("--classifier", "-c", default="svm", metavar="LIST",
                    help="comma-separated: svm, svm-calibrated, rf, knn, xgboost, logreg (default svm)")
     p.add_argument("--balance", "-b", default="none", metavar="LIST",
@@ -922,11 +1043,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="class whose one-vs-rest AUC gets its own column (default malignant)")
     p.add_argument("--report", "-r", metavar="DIR", default=None,
                    help="write report.html (+ PNGs, summary.csv) into DIR")
-    p.add_argument("--test", metavar="TEST_DIR", default=None,
-                   help="external test set (same class folders): every pipeline is fitted on DATA_DIR and "
+    p.add_argument("--test", metavar="TEST_DATA", default=None,
+                   help="external test set (same classes, any DATA layout): every pipeline is fitted on DATA and "
                         "scored once on it, with group-bootstrap intervals")
     p.add_argument("--test-fraction", type=float, default=None, metavar="F",
-                   help="hold out about F of DATA_DIR's near-duplicate groups as the test set instead")
+                   help="hold out about F of DATA's near-duplicate groups as the test set instead")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("demo", parents=[common],
@@ -948,14 +1069,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", "-r", metavar="DIR", default=None, help="also write DIR/demo.html")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("train", parents=[common, feat],
+    p = sub.add_parser("train", parents=[common, feat, study],
                        help="cross-validate a recipe, fit it on all images and save a .featbus model",
-                       description="Extract features of DATA_DIR, cross-validate the recipe on "
+                       description="Extract features of DATA, cross-validate the recipe on "
                                    "duplicate-grouped folds (the results go into the model file), fit it on "
                                    "every image (a classifier without probabilities gets Platt calibration on "
                                    "grouped out-of-fold scores) and save MODEL. With --test-fraction, whole "
                                    "duplicate groups are held out first and scored by the saved model.")
-    p.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder per class")
+    p.add_argument("data_dir", metavar="DATA", help=_DATA_HELP)
     p.add_argument("--classifier", "-c", default="svm", metavar="NAME",
                    help="svm, svm-calibrated, rf, knn, xgboost, logreg (default svm)")
     p.add_argument("--balance", "-b", default="none", metavar="NAME", help="none (default), smote, ...")
@@ -969,7 +1090,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segmenter", metavar="FILE|unet", default=None,
                    help="crop every image to the lesion a segmenter predicts before the features (then "
                         "shape and --region mask/bbox are allowed): a .keras file from UNetSegmenter.save, or "
-                        "'unet' to train a U-Net on DATA_DIR's masks (the training images only)")
+                        "'unet' to train a U-Net on DATA's masks (the training images only)")
     p.add_argument("--roi-margin", type=float, default=0.15, metavar="M",
                    help="with --segmenter: grow the lesion box by M of its height and width per side (default 0.15)")
     p.add_argument("--segmenter-time", type=float, default=600.0, metavar="SECONDS",
@@ -984,7 +1105,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "model: one CSV row per image with the class, a probability per class and "
                                    "an error column (filled for unreadable images with --on-error skip).")
     p.add_argument("model", metavar="MODEL", help="a .featbus file (from featbus train)")
-    p.add_argument("images", metavar="IMAGE", nargs="+", help="image files or folders")
+    p.add_argument("images", metavar="IMAGE", nargs="+",
+                   help="image files, folders (a mini-MIAS folder: its mdbNNN images) or CSV manifests (their "
+                        "image column)")
     p.add_argument("--output", "-o", metavar="CSV", default=None, help="write the table here (default: stdout)")
     p.add_argument("--overwrite", action="store_true", help="replace the CSV if it exists")
     p.add_argument("--trust", action="store_true",

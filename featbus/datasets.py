@@ -37,7 +37,8 @@ from sklearn.utils import Bunch, check_random_state
 from ._records import ImageError, ImageRecord, map_images
 from .io import _warn_skipped, read_image, read_mask
 
-__all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_mias", "load_manifest", "is_mias_folder"]
+__all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_mias", "load_manifest", "load_data",
+           "is_mias_folder"]
 
 PHANTOM_CLASSES = ("benign", "malignant", "normal")
 
@@ -684,3 +685,206 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
     return _bunch(images, masks, target, classes, paths, groups, metas, descr,
                   abnormality=abnormality, tissue=np.asarray(tissue, dtype=str), lesions=lesions,
                   mask_complete=np.asarray(complete, bool), missing=missing, unlisted=unlisted)
+
+
+# --------------------------------------------------------------------------- CSV manifest
+
+#: Columns of a CSV manifest: ``image`` and ``label`` are required.
+MANIFEST_COLUMNS = ("image", "label", "mask", "group", "split")
+#: Values of a manifest's ``split`` column (empty: no assignment).
+MANIFEST_SPLITS = ("train", "test")
+
+
+def _manifest_error(path: Path, line: int, what: str) -> ValueError:
+    return ValueError(f"{str(path)!r} row {line}: {what}")
+
+
+def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = None,
+                  groups: str | None = "duplicates", duplicate_threshold: int | None = None,
+                  on_error: str = "raise", n_jobs: int | None = None) -> Bunch:
+    """Load a data set listed in a CSV manifest: one row per image, labels in a column.
+
+    The table input of every featbus command, for data sets whose labels do not sit in class
+    folders. Columns (header row required; other columns are kept in each record's ``meta``):
+
+    ``image`` (required)
+        Image path, relative to the CSV's folder (or absolute).
+    ``label`` (required)
+        Class name.
+    ``mask`` (optional)
+        Lesion mask path(s), relative like ``image``; several files separated by ``;`` are
+        merged by union (several lesions); empty: no lesion drawn.
+    ``group`` (optional)
+        Images sharing a value stay on one side of every split (a patient, a woman's two
+        breasts). When the column is absent, ``groups`` decides.
+    ``split`` (optional)
+        ``train``, ``test`` or empty: a fixed test set (``featbus train`` / ``evaluate`` hold
+        the ``test`` rows out).
+
+    Parameters
+    ----------
+    path : path
+        The CSV file.
+    classes : sequence of str, optional
+        Class names, in this order (their index is the target); a label outside them is an
+        error naming the row. Default: every label in the file, sorted.
+    groups : {"duplicates"} or None, default="duplicates"
+        Without a ``group`` column: ``"duplicates"`` groups near-duplicate images
+        (:func:`featbus.duplicate_groups`), ``None`` makes each image its own group.
+    duplicate_threshold : int, optional
+        ``threshold`` of :func:`featbus.duplicate_groups`.
+    on_error : {"raise", "skip"}, default="raise"
+        An unreadable image or mask raises an error naming its row and file, or is skipped
+        (listed in ``Bunch.skipped`` and reported by a warning). A missing column, an empty
+        cell where a value is needed, an unknown label, a bad ``split`` value or a duplicate
+        row is always an error naming the row.
+    n_jobs : int, optional
+        Parallel workers for reading.
+
+    Returns
+    -------
+    data : Bunch
+        As :func:`load_image_folder`, plus ``split`` (array of ``"train"``, ``"test"`` or
+        ``""``). Each record's ``meta`` holds ``label``, ``row`` (the CSV line) and the extra
+        columns.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from featbus import load_manifest
+    >>> root = tempfile.mkdtemp()
+    >>> rng = np.random.RandomState(0)
+    >>> for k in range(4):
+    ...     Image.fromarray((rng.rand(32, 32) * 255).astype(np.uint8)).save(os.path.join(root, f"im{k}.png"))
+    >>> with open(os.path.join(root, "data.csv"), "w") as f:
+    ...     _ = f.write("image,label,group\\nim0.png,a,p1\\nim1.png,b,p1\\nim2.png,a,p2\\nim3.png,b,p3\\n")
+    >>> data = load_manifest(os.path.join(root, "data.csv"))
+    >>> data.target_names.tolist(), data.target.tolist(), data.groups.tolist()
+    (['a', 'b'], [0, 1, 0, 1], [0, 0, 1, 2])
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(path)!r}: no such CSV file")
+    if on_error not in _ON_ERROR:
+        raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
+    if groups not in ("duplicates", None):
+        raise ValueError(f"groups must be 'duplicates' or None, got {groups!r}")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{str(path)!r} is not a readable CSV table: {str(exc).strip()}") from None
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    absent = [c for c in ("image", "label") if c not in table.columns]
+    if absent:
+        raise ValueError(f"{str(path)!r} has no column(s) {absent}; a manifest needs 'image' and 'label' "
+                         f"(optional: 'mask', 'group', 'split'), it has {list(table.columns)}")
+    if table.empty:
+        raise ValueError(f"{str(path)!r} lists no images")
+    base = path.parent
+    extra = [c for c in table.columns if c not in MANIFEST_COLUMNS]
+    has_group = "group" in table.columns
+    items, labels, metas, group_values, splits, seen = [], [], [], [], [], {}
+    for k, row in enumerate(table.to_dict("records")):
+        line = k + 2  # the header is line 1
+        name = row["image"].strip()
+        label = row["label"].strip()
+        if not name:
+            raise _manifest_error(path, line, "the 'image' cell is empty")
+        if not label:
+            raise _manifest_error(path, line, f"image {name!r} has an empty 'label'")
+        image_path = (base / name).resolve() if not Path(name).is_absolute() else Path(name)
+        if image_path in seen:
+            raise _manifest_error(path, line, f"image {name!r} is listed twice (rows {seen[image_path]} and {line})")
+        seen[image_path] = line
+        masks = [m.strip() for m in str(row.get("mask", "")).split(";") if m.strip()]
+        split = str(row.get("split", "")).strip().lower()
+        if split not in MANIFEST_SPLITS + ("",):
+            raise _manifest_error(path, line, f"split {row['split']!r} is not one of {list(MANIFEST_SPLITS)} or empty")
+        group = str(row.get("group", "")).strip()
+        if has_group and not group:
+            raise _manifest_error(path, line, f"image {name!r} has an empty 'group' (every row needs one when the "
+                                  "column is there)")
+        items.append((image_path, [(base / m) if not Path(m).is_absolute() else Path(m) for m in masks]))
+        labels.append(label)
+        group_values.append(group)
+        splits.append(split)
+        metas.append({"label": label, "row": line, "has_mask_file": bool(masks),
+                      **{c: row[c] for c in extra}})
+    if classes is None:
+        classes = sorted(set(labels), key=_natural_key)
+    else:
+        classes = [str(c) for c in classes]
+        for line_meta, label in zip(metas, labels):
+            if label not in classes:
+                raise _manifest_error(path, line_meta["row"], f"label {label!r} is not one of the classes {classes}")
+    results = map_images(_load_one, items, n_jobs, backend="threading")
+    images, masks, target, paths, kept_metas, kept_groups, kept_splits, skipped = [], [], [], [], [], [], [], []
+    for (image_path, _), label, meta, group, split, res in zip(items, labels, metas, group_values, splits, results):
+        if isinstance(res[0], str):  # ("error", path, reason)
+            reason = f"row {meta['row']}: {res[2]}"
+            if on_error == "raise":
+                raise ImageError(reason, path=res[1])
+            skipped.append((res[1], reason))
+            continue
+        images.append(res[0])
+        masks.append(res[1])
+        target.append(classes.index(label))
+        paths.append(str(image_path))
+        kept_metas.append(meta)
+        kept_groups.append(group)
+        kept_splits.append(split)
+    if skipped:
+        _warn_skipped([(i, p, r) for i, (p, r) in enumerate(skipped)], "image(s)")
+    if not images:
+        raise ValueError(f"no readable image listed in {str(path)!r}")
+    if has_group:
+        group_labels = np.unique(kept_groups, return_inverse=True)[1]
+        # number groups in order of first appearance, so the CSV's order is the groups' order
+        first = {g: i for i, g in reversed(list(enumerate(group_labels)))}
+        order = {g: n for n, g in enumerate(sorted(first, key=first.get))}
+        group_labels = np.array([order[g] for g in group_labels])
+    elif groups == "duplicates":
+        from .model_selection import duplicate_groups
+
+        group_labels = duplicate_groups(images, threshold=duplicate_threshold, n_jobs=n_jobs)
+    else:
+        group_labels = np.arange(len(images))
+    counts = np.bincount(target, minlength=len(classes))
+    descr = (f"CSV manifest {str(path)!r}: {len(images)} images, classes {dict(zip(classes, counts.tolist()))}, "
+             f"{len(np.unique(group_labels))} groups" + (" (from its 'group' column)." if has_group else "."))
+    return _bunch(images, masks, target, classes, paths, group_labels, kept_metas, descr, skipped=skipped,
+                  split=np.asarray(kept_splits, dtype=object))
+
+
+def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str = "raise",
+              n_jobs: int | None = None) -> Bunch:
+    """Load a data set from any layout featbus recognises: what every command's ``DATA`` is.
+
+    * a ``.csv`` file: a manifest (:func:`load_manifest`);
+    * a mini-MIAS folder (``Info.txt`` beside ``mdbNNN`` images): :func:`load_mias` with
+      ``task``, women as groups;
+    * any other folder: one sub-folder per class (:func:`load_image_folder`).
+
+    Parameters
+    ----------
+    path : path
+    task : {"severity", "abnormal"}, default="severity"
+        The labels of a mini-MIAS folder (see :func:`load_mias`); ignored for other layouts.
+    on_error : {"raise", "skip"}, default="raise"
+        See :func:`load_image_folder` (mini-MIAS images are always read strictly).
+    n_jobs : int, optional
+
+    Returns
+    -------
+    data : Bunch
+    """
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return load_manifest(path, on_error=on_error, n_jobs=n_jobs)
+    if path.is_dir() and is_mias_folder(path):
+        return load_mias(path, task=task, n_jobs=n_jobs)
+    return load_image_folder(path, on_error=on_error, n_jobs=n_jobs)

@@ -531,13 +531,22 @@ def explain(model, image, *, method: str = "auto", target=None) -> dict:
     -------
     result : dict
         ``proba`` (per class), ``predicted``, ``target``, ``method`` (``"gradcam"`` or
-        ``"occlusion"``), ``map`` (h x w), ``image`` (the grey pixels) and ``roi``: for a model
+        ``"occlusion"``), ``map`` (h x w), ``image`` (the grey pixels; for a model with
+        preprocessing steps, the preprocessed image the map belongs to) and ``roi``: for a model
         with a segmenter its :meth:`~featbus.model.FeatbusModel.lesion_roi` dict of the image
         (from the same segmenter pass as the prediction), else ``None``.
     """
     if method not in ("auto", "occlusion", "gradcam"):
         raise ValueError(f"method must be 'auto', 'occlusion' or 'gradcam', got {method!r}")
     rec = _record(image)
+    if getattr(model, "preprocess", None) is not None:
+        # explain the image the model saw (e.g. the muscle removed, flipped, cropped to the
+        # breast): maps and ``image`` are in its geometry; the copy does not preprocess again
+        import copy
+
+        rec = model.preprocess.transform([rec])[0]
+        model = copy.copy(model)
+        model.preprocess = None
     seen, box = _roi_record(model, rec)  # one segmenter pass serves the prediction, the map and the ROI
     x, proba = _features_and_proba(model, seen)
     k = _target_index(model, proba, target)

@@ -34,6 +34,12 @@ from ._version import __version__
 
 __all__ = ["export_tflite", "check_exportable", "prepare_input", "TFLiteModel"]
 
+def preprocessing_refusal(steps) -> str:
+    """Why a model with image preprocessing steps is not exported."""
+    return ("the model preprocesses each image (" + " -> ".join(map(str, steps)) + ") and a TFLite file holds "
+            "only image -> probabilities: export a model trained without --preprocess, and preprocess on the phone")
+
+
 #: Why a model with a lesion segmenter is not exported.
 ROI_REFUSAL = ("the model crops each image to the lesion its segmenter finds, and a TFLite file holds only "
                "image -> probabilities: it cannot include the segmenter's crop (export a model trained "
@@ -56,6 +62,8 @@ def check_exportable(model) -> str | None:
 
     if getattr(model, "roi", None) is not None:
         return ROI_REFUSAL
+    if getattr(model, "preprocess", None) is not None:
+        return preprocessing_refusal(model.manifest["recipe"]["preprocessing"])
     parts = model.features.transformer_list
     others = [f"{n} ({type(e).__name__})" for n, e in parts if type(e).__name__ != "DeepFeatures"]
     if others:

@@ -96,9 +96,16 @@ __all__ = ["FeatbusModel", "train_model", "load_model", "read_manifest", "trust_
            "trusted_models_file", "UntrustedModelError", "ModelVersionError", "FORMAT_VERSION"]
 
 #: Version of the ``.featbus`` layout; a reader refuses files with a larger one. Version 2 adds
-#: the lesion ROI cropper (a model with a segmenter); a model without one is still written as 1.
-FORMAT_VERSION = 2
-_FORMAT_PLAIN, _FORMAT_ROI = 1, 2
+#: the lesion ROI cropper (a model with a segmenter), version 3 image preprocessing steps (e.g.
+#: pectoral-muscle removal); a model with neither is still written as 1.
+FORMAT_VERSION = 3
+_FORMAT_PLAIN, _FORMAT_ROI, _FORMAT_PREPROCESS = 1, 2, 3
+
+
+def _format_version(roi, preprocess) -> int:
+    """The oldest format that holds these parts: an older reader must refuse a file whose
+    preprocessing or crop it would skip, rather than predict on images the model never saw."""
+    return _FORMAT_PREPROCESS if preprocess is not None else _FORMAT_ROI if roi is not None else _FORMAT_PLAIN
 _MAGIC = "featbus-model"
 _MANIFEST = "manifest.json"
 _PIPELINE = "pipeline.joblib"
@@ -280,6 +287,9 @@ class FeatbusModel:
     roi : ROICropper or None, default=None
         Fitted lesion cropper applied to every image before the features (a model with a
         segmenter, see :func:`train_model`); ``None``: the features see the whole image.
+    preprocess : Pipeline or None, default=None
+        Fitted image -> image steps applied to every image first (e.g. pectoral-muscle
+        removal, see :func:`train_model`'s ``preprocessing``).
 
     Attributes
     ----------
@@ -300,11 +310,12 @@ class FeatbusModel:
     (2, 3)
     """
 
-    def __init__(self, features, head, manifest: dict, roi=None):
+    def __init__(self, features, head, manifest: dict, roi=None, preprocess=None):
         self.features = features
         self.head = head
         self.manifest = manifest
         self.roi = roi
+        self.preprocess = preprocess
 
     # -- description
     @property
@@ -342,6 +353,8 @@ class FeatbusModel:
                     parts.append(f"{metric} {v['value']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]"
                                                                  if ci[0] is not None else ""))
             lines.append(f"cross-validation ({cv.get('cv')}): " + ", ".join(parts))
+        if r.get("preprocessing"):
+            lines.append("preprocessing: " + " -> ".join(r["preprocessing"]))
         seg = m.get("segmenter")
         if seg:
             lines.append(f"lesion ROI: {seg.get('class')} ({seg.get('obtained')}), box margin "
@@ -352,8 +365,11 @@ class FeatbusModel:
 
     # -- prediction
     def _crop(self, images):
-        """The images as the features see them: cropped to the predicted lesion by :attr:`roi`
-        (records with ``meta["roi_found"]``/``["roi_box"]``), or as given without one."""
+        """The images as the features see them: through :attr:`preprocess`, then cropped to the
+        predicted lesion by :attr:`roi` (records with ``meta["roi_found"]``/``["roi_box"]``), or
+        as given without either."""
+        if self.preprocess is not None:
+            images = self.preprocess.transform(images)
         return images if self.roi is None else self.roi.transform(images)
 
     def _proba_of_crops(self, crops) -> np.ndarray:
@@ -516,12 +532,14 @@ class FeatbusModel:
         parts = {"features": self.features, "head": self.head}
         if self.roi is not None:
             parts["roi"] = self.roi
+        if self.preprocess is not None:
+            parts["preprocess"] = self.preprocess
         joblib.dump(parts, buf, compress=3)
         blob = buf.getvalue()
         manifest = dict(self.manifest)
         manifest["pipeline_sha256"] = hashlib.sha256(blob).hexdigest()
         # a reader of format 1 would load the pipeline and skip the crop: make it refuse the file
-        manifest["format_version"] = _FORMAT_ROI if self.roi is not None else _FORMAT_PLAIN
+        manifest["format_version"] = _format_version(self.roi, self.preprocess)
         self.manifest = manifest
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -603,7 +621,11 @@ def load_model(path: str | os.PathLike, *, trusted: bool = False, warm_up: bool 
     if (roi is None) != (not manifest.get("segmenter")):
         raise ValueError(f"{path!r} is damaged: its manifest and its pipeline disagree on whether the model "
                          "has a lesion segmenter")
-    model = FeatbusModel(parts["features"], parts["head"], manifest, roi)
+    preprocess = parts.get("preprocess")  # absent before format 3
+    if (preprocess is None) != (not (manifest.get("recipe") or {}).get("preprocessing")):
+        raise ValueError(f"{path!r} is damaged: its manifest and its pipeline disagree on whether the model "
+                         "preprocesses its images")
+    model = FeatbusModel(parts["features"], parts["head"], manifest, roi, preprocess)
     if warm_up:
         model.warm_up()
     return model
@@ -716,7 +738,7 @@ def _fit_params(est) -> set[str]:
 
 def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"), *,
                 classifier: str | Any = "svm", balance: str | None = None, region: str | None = None,
-                segmenter: Any = None, roi_margin: float = 0.15,
+                segmenter: Any = None, roi_margin: float = 0.15, preprocessing: Any = None,
                 n_splits: int = 5, n_bootstrap: int = 1000, random_state: int = 0,
                 cross_validate: bool = True, cache: str | os.PathLike | None = None,
                 n_jobs: int | None = None, progress: bool = True, command: str | None = None,
@@ -747,6 +769,12 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         in the manifest's ``notes``).
     roi_margin : float, default=0.15
         Growth of the lesion box on each side, as a share of the lesion's height and width.
+    preprocessing : str, sequence or None
+        Image -> image steps applied to every image first, in training and prediction alike:
+        names or transformers as in :func:`featbus.make_classification_pipeline` (for
+        mammograms ``"pectoral,flip,crop-breast"``). They must learn nothing from the
+        images (featbus's preprocessing steps are stateless), since the cross-validation
+        reuses the preprocessed images in every fold. Recorded in the manifest's recipe.
     n_splits : int, default=5
         Folds of the cross-validation and of the calibration.
     n_bootstrap : int, default=1000
@@ -782,7 +810,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     from .evaluation import evaluate, make_splits
     from .extraction import extract_features
     from .model_selection import resolve_groups
-    from .pipelines import family_blocks, make_classification_pipeline, make_features
+    from .pipelines import _make_preprocessing, family_blocks, make_classification_pipeline, make_features
     from .preprocessing.roi import ROICropper
 
     names = [f.strip().lower() for f in features.split(",")] if isinstance(features, str) else list(features)
@@ -795,18 +823,23 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         raise ValueError(f"roi_margin must be a number >= 0, got {roi_margin!r}")
     union = make_features(names, region=region, n_jobs=n_jobs)
     records = list(data.data)
+    preprocess, steps = None, _make_preprocessing(preprocessing)
+    if steps:
+        from sklearn.pipeline import Pipeline
+
+        preprocess = Pipeline(steps).fit(records)
     y = np.asarray(data.target_names, dtype=object)[np.asarray(data.target)].astype(str)
     classes = np.unique(y)
     groups = resolve_groups(records, getattr(data, "groups", None))  # featbus's one grouping policy
     roi, seg_info, notes = None, None, []
-    inputs = records
+    inputs = records if preprocess is None else preprocess.transform(records)
     if segmenter is not None:
-        seg, seg_info = _fitted_segmenter(segmenter, records, groups)
+        seg, seg_info = _fitted_segmenter(segmenter, inputs, groups)
         # training images are cropped by the segmenter's predictions, not their ground truth:
         # training sees what prediction will see
         roi = ROICropper(segmenter=seg, source="segmenter", margin=float(roi_margin), on_empty="image",
-                         pass_mask=True).fit(records)
-        inputs = roi.transform(records)
+                         pass_mask=True).fit(inputs)
+        inputs = roi.transform(inputs)
         found = [bool(r.meta["roi_found"]) for r in inputs]
         seg_info["roi"] = {"class": "ROICropper", "source": "segmenter", "margin": float(roi_margin),
                            "on_empty": "image", "pass_mask": True, "min_area": roi.min_area,
@@ -850,12 +883,13 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     deep = any(type(e).__name__ == "DeepFeatures" for _, e in union.transformer_list) or roi is not None
     counts = {str(c): int(np.sum(y == c)) for c in classes}
     manifest = {
-        "format": _MAGIC, "format_version": _FORMAT_ROI if roi is not None else _FORMAT_PLAIN,
+        "format": _MAGIC, "format_version": _format_version(roi, preprocess),
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command or " ".join(sys.argv), "random_state": random_state,
         "versions": _versions(deep), "classes": classes.tolist(),
         "recipe": {"features": ",".join(n if isinstance(n, str) else str(n[0]) for n in names),
                    "region": region, "classifier": str(classifier),
+                   "preprocessing": [name for name, _ in steps] or None,
                    "balance": balance, "calibration": calibration, "extractors": _extractor_settings(union),
                    "head": repr(head)},
         "data": {"source": source, "n_images": len(y), "counts": counts,
@@ -870,4 +904,4 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
             manifest["cv"]["caveat"] = ("optimistic for the crops: the segmenter " + (
                 "saw the test folds' masks" if seg_info["trained_on_training_images"] is True
                 else "may have seen the test folds' masks"))
-    return FeatbusModel(union, head, manifest, roi)
+    return FeatbusModel(union, head, manifest, roi, preprocess)

@@ -90,13 +90,20 @@ FEATURES: dict[str, tuple[str, str]] = {
     "fractal": ("featbus.features.filters", "FractalFeatures"),
 }
 
-#: Preprocessing names -> (module, class).
-PREPROCESSORS: dict[str, tuple[str, str]] = {
-    "resize": ("featbus.preprocessing.intensity", "Resize"),
-    "clahe": ("featbus.preprocessing.intensity", "CLAHE"),
-    "denoise": ("featbus.preprocessing.intensity", "SpeckleDenoise"),
-    "normalize": ("featbus.preprocessing.intensity", "Normalize"),
-    "roi": ("featbus.preprocessing.roi", "ROICropper"),
+#: Preprocessing names -> (module, class, constructor arguments). The mammogram steps chain
+#: in the order given, e.g. ``"pectoral,flip,crop-breast"``.
+PREPROCESSORS: dict[str, tuple[str, str, dict]] = {
+    "resize": ("featbus.preprocessing.intensity", "Resize", {}),
+    "clahe": ("featbus.preprocessing.intensity", "CLAHE", {}),
+    "denoise": ("featbus.preprocessing.intensity", "SpeckleDenoise", {}),
+    "normalize": ("featbus.preprocessing.intensity", "Normalize", {}),
+    "roi": ("featbus.preprocessing.roi", "ROICropper", {}),
+    # mammograms: film background (labels, markers) to 0; pectoral muscle removed (MLO views);
+    # chest wall turned to the left; cropped to the breast's bounding box
+    "breast-mask": ("featbus.preprocessing.mammography", "BreastMask", {}),
+    "pectoral": ("featbus.preprocessing.mammography", "PectoralMuscleRemover", {}),
+    "flip": ("featbus.preprocessing.mammography", "BreastMask", {"orientation": "left", "mask_background": False}),
+    "crop-breast": ("featbus.preprocessing.mammography", "BreastMask", {"crop": True, "mask_background": False}),
 }
 
 #: Balancing names (aliases map to the same sampler).
@@ -497,7 +504,8 @@ def _make_preprocessing(preprocessing) -> list[tuple[str, Any]]:
             key = spec.strip().lower()
             if key not in PREPROCESSORS:
                 raise ValueError(f"unknown preprocessing {spec!r}; choose from {sorted(PREPROCESSORS)}")
-            steps.append((key, _load(*PREPROCESSORS[key])()))
+            module, cls, kwargs = PREPROCESSORS[key]
+            steps.append((key, _load(module, cls)(**kwargs)))
         elif hasattr(spec, "transform"):
             steps.append((type(spec).__name__.lower(), spec))
         else:
@@ -782,7 +790,9 @@ def make_classification_pipeline(features: Sequence[Any] | str | None = ("hog", 
         matrix, e.g. from ``featbus extract``).
     preprocessing : str, sequence or None
         Image -> image steps before the features: ``"resize"``, ``"clahe"``, ``"denoise"``,
-        ``"normalize"``, ``"roi"``, or transformer instances.
+        ``"normalize"``, ``"roi"``; for mammograms ``"breast-mask"``, ``"pectoral"``,
+        ``"flip"`` (chest wall to the left), ``"crop-breast"`` (see :data:`PREPROCESSORS`);
+        or transformer instances.
     balance : str or None
         ``None``, ``"smote"``, ``"borderline-smote"``, ``"adasyn"``, ``"smoteenn"``,
         ``"oversample"``, ``"undersample"`` (a ``"balance"`` step, used only while fitting, so

@@ -610,6 +610,9 @@ class _MammoBase(BaseImagePreprocessor):
         mask = rec.mask
         if mask is not None and meta.get("flipped"):
             mask = np.ascontiguousarray(mask[:, ::-1])  # the lesion mask follows the pixels
+        if mask is not None and "crop_box" in meta:
+            r0, r1, c0, c1 = meta["crop_box"]
+            mask = np.ascontiguousarray(mask[r0:r1, c0:c1])
         return out, mask, meta
 
     def _orient(self, image: np.ndarray, side: str, *masks: np.ndarray):
@@ -634,15 +637,23 @@ class BreastMask(_MammoBase):
     orientation : {"left", "right"} or None, default=None
         Flip images (and their lesion masks) so the chest wall is on this side; ``None``
         keeps every image as it is.
+    mask_background : bool, default=True
+        Set the background outside the breast to 0. ``False`` with ``orientation`` only flips;
+        with ``crop`` only crops.
+    crop : bool, default=False
+        Crop every image (and its lesion mask) to the bounding box of its breast, so the
+        features see breast rather than film background (a 1024-pixel mini-MIAS film is half
+        background).
     n_jobs : int or None, default=None
         Images processed in parallel (joblib).
 
     Notes
     -----
-    The output has the input's kind and dtype, with background pixels set to 0. For
-    :class:`~featbus.ImageRecord` or path input, each output record's ``meta`` holds
-    ``"breast_mask"`` (bool array, in output orientation), ``"chest_wall"`` (the detected side
-    in the input) and ``"flipped"`` (bool).
+    The output has the input's kind and dtype. For :class:`~featbus.ImageRecord` or path
+    input, each output record's ``meta`` holds ``"breast_mask"`` (bool array, in output
+    orientation and size), ``"chest_wall"`` (the detected side in the input), ``"flipped"``
+    (bool) and, with ``crop``, ``"crop_box"`` (rows ``r0:r1``, columns ``c0:c1`` of the
+    oriented image).
 
     Examples
     --------
@@ -654,18 +665,28 @@ class BreastMask(_MammoBase):
     ('right', True)
     """
 
-    _parameter_constraints = {"threshold": _THRESHOLD, "orientation": _ORIENTATION, "n_jobs": N_JOBS}
+    _parameter_constraints = {"threshold": _THRESHOLD, "orientation": _ORIENTATION, "mask_background": ["boolean"],
+                              "crop": ["boolean"], "n_jobs": N_JOBS}
 
     def __init__(self, threshold: float | None = None, orientation: str | None = None,
-                 n_jobs: int | None = None):
+                 mask_background: bool = True, crop: bool = False, n_jobs: int | None = None):
         self.threshold = threshold
         self.orientation = orientation
+        self.mask_background = mask_background
+        self.crop = crop
         self.n_jobs = n_jobs
 
     def _process_full(self, image: np.ndarray):
         masked, mask, side = _breast_and_side(image, self.threshold)
-        flipped, masked, (mask,) = self._orient(masked, side, mask)
-        return masked, {"breast_mask": mask, "chest_wall": side, "flipped": flipped}
+        out = masked if self.mask_background else image.copy()
+        flipped, out, (mask,) = self._orient(out, side, mask)
+        meta = {"breast_mask": mask, "chest_wall": side, "flipped": flipped}
+        if self.crop:
+            r0, r1, c0, c1 = _row_span(mask)
+            box = (r0, r1 + 1, c0, c1 + 1)
+            out = np.ascontiguousarray(out[box[0]:box[1], box[2]:box[3]])
+            meta.update(breast_mask=np.ascontiguousarray(mask[box[0]:box[1], box[2]:box[3]]), crop_box=box)
+        return out, meta
 
 
 class PectoralMuscleRemover(_MammoBase):

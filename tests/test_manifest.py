@@ -1,0 +1,219 @@
+"""CSV manifests and mini-MIAS folders as data: the loaders and every command that reads DATA."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from featbus import load_data, load_manifest
+from featbus.cli import main
+from featbus.datasets import make_phantoms
+from featbus.preprocessing.mammography import make_mammogram_phantom
+
+
+def _one_line_error(capsys, *fragments) -> str:
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert "Traceback" not in err, err
+    assert len(lines) == 1, err
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def manifest_dir(tmp_path_factory) -> Path:
+    """30 phantoms in one flat folder (images/), masks in masks/, listed by study.csv with labels,
+    patient groups (two images each) and a fixed test split of the last 3 patients."""
+    root = tmp_path_factory.mktemp("manifest")
+    (root / "images").mkdir()
+    (root / "masks").mkdir()
+    ph = make_phantoms(30, image_size=64, random_state=0)
+    rows = []
+    for i, (im, m, t) in enumerate(zip(ph.images, ph.masks, ph.target)):
+        Image.fromarray(im).save(root / "images" / f"scan {i}.png")
+        mask = ""
+        if m.any():
+            Image.fromarray((m * 255).astype(np.uint8)).save(root / "masks" / f"scan {i}_lesion.png")
+            mask = f"masks/scan {i}_lesion.png"
+        rows.append({"image": f"images/scan {i}.png", "label": ph.target_names[t], "mask": mask,
+                     "group": f"patient-{i // 2}", "split": "test" if i >= 24 else "train"})
+    pd.DataFrame(rows).to_csv(root / "study.csv", index=False)
+    pd.DataFrame(rows).drop(columns=["split"]).to_csv(root / "nosplit.csv", index=False)
+    return root
+
+
+def test_load_manifest(manifest_dir):
+    data = load_manifest(manifest_dir / "study.csv")
+    ph = make_phantoms(30, image_size=64, random_state=0)
+    assert data.target_names.tolist() == ["benign", "malignant", "normal"]
+    np.testing.assert_array_equal(data.target, ph.target)
+    np.testing.assert_array_equal(data.groups, np.arange(30) // 2)  # the group column, in file order
+    assert data.split.tolist() == ["train"] * 24 + ["test"] * 6
+    for rec, im, m in zip(data.data, ph.images, ph.masks):
+        np.testing.assert_array_equal(rec.image, im)
+        np.testing.assert_array_equal(rec.mask, m)
+    assert data.data[0].meta["row"] == 2 and Path(data.paths[0]).is_absolute()
+
+
+def test_load_manifest_classes_order_and_duplicate_groups(manifest_dir):
+    data = load_manifest(manifest_dir / "nosplit.csv", classes=["normal", "benign", "malignant"])
+    assert data.target_names.tolist() == ["normal", "benign", "malignant"]
+    assert data.split.tolist() == [""] * 30
+    without = pd.read_csv(manifest_dir / "nosplit.csv").drop(columns=["group"])
+    without.to_csv(manifest_dir / "nogroup.csv", index=False)
+    data = load_manifest(manifest_dir / "nogroup.csv")  # near-duplicate groups, as for folders
+    assert data.groups.shape == (30,)
+
+
+@pytest.mark.parametrize("edit, fragments", [
+    (lambda t: t.drop(columns=["label"]), ["no column(s) ['label']"]),
+    (lambda t: t.assign(image=t["image"].where(t.index != 3, "images/absent.png")), ["row 5", "absent.png"]),
+    (lambda t: pd.concat([t, t.iloc[[7]]]), ["row 32", "listed twice", "rows 9 and 32"]),
+    (lambda t: t.assign(label=t["label"].where(t.index != 0, "")), ["row 2", "empty 'label'"]),
+    (lambda t: t.assign(split=t["split"].where(t.index != 4, "tset")), ["row 6", "'tset'"]),
+    (lambda t: t.assign(group=t["group"].where(t.index != 1, "")), ["row 3", "empty 'group'"]),
+    (lambda t: t.assign(mask=t["mask"].where(t.index != 0, "masks/none.png")), ["row 2", "none.png"]),
+])
+def test_manifest_errors_name_the_row(manifest_dir, tmp_path, edit, fragments):
+    table = pd.read_csv(manifest_dir / "study.csv", dtype=str, keep_default_na=False)
+    bad = tmp_path / "bad.csv"
+    edit(table).to_csv(bad, index=False)
+    # the images are found relative to the CSV: keep it beside them
+    bad = manifest_dir / f"bad_{abs(hash(tuple(fragments))) % 10**6}.csv"
+    edit(table).to_csv(bad, index=False)
+    with pytest.raises((ValueError, FileNotFoundError)) as exc:
+        load_manifest(bad)
+    for f in fragments:
+        assert f in str(exc.value), (f, str(exc.value))
+    bad.unlink()
+
+
+def test_manifest_unknown_label_names_the_classes(manifest_dir):
+    with pytest.raises(ValueError, match=r"row 2: label 'benign' is not one of the classes \['normal', 'sick'\]"):
+        load_manifest(manifest_dir / "study.csv", classes=["normal", "sick"])
+
+
+def test_manifest_skip_unreadable(manifest_dir):
+    table = pd.read_csv(manifest_dir / "study.csv", dtype=str, keep_default_na=False)
+    (manifest_dir / "images" / "broken.png").write_bytes(b"not a png")
+    table.loc[len(table)] = ["images/broken.png", "benign", "", "patient-x", "train"]
+    table.to_csv(manifest_dir / "broken.csv", index=False)
+    with pytest.raises(ValueError, match="broken.png"):
+        load_manifest(manifest_dir / "broken.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = load_manifest(manifest_dir / "broken.csv", on_error="skip")
+    assert len(data.target) == 30 and "row 32" in data.skipped[0][1]
+
+
+def test_load_data_dispatches(manifest_dir, tmp_path):
+    assert len(load_data(manifest_dir / "study.csv").target) == 30
+    folder = tmp_path / "folders"
+    for c in ("a", "b"):
+        (folder / c).mkdir(parents=True)
+        Image.fromarray(np.full((16, 16), 5, np.uint8)).save(folder / c / "x.png")
+    assert load_data(folder, n_jobs=1).target_names.tolist() == ["a", "b"]
+
+
+def test_cli_train_predict_evaluate_extract_with_a_manifest(manifest_dir, tmp_path, capsys):
+    model = tmp_path / "m.featbus"
+    assert main(["train", str(manifest_dir / "study.csv"), "-f", "intensity", "-c", "logreg", "--n-splits", "3",
+                 "--n-bootstrap", "0", "-o", str(model), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "training on 24 images" in err and "6 held out (the manifest's split=test rows)" in err
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(model), str(manifest_dir / "study.csv"), "-o", str(out), "-q"]) == 0
+    pred = pd.read_csv(out)
+    assert len(pred) == 30 and {"p_benign", "p_malignant", "p_normal"} <= set(pred.columns)
+    capsys.readouterr()
+    assert main(["evaluate", str(manifest_dir / "study.csv"), "-f", "intensity", "--n-splits", "3",
+                 "--n-bootstrap", "0", "-q"]) == 0
+    assert "test rows of the manifest (6 images)" in capsys.readouterr().out
+    assert main(["evaluate", str(manifest_dir / "study.csv"), "-f", "intensity", "--test-fraction", "0.2",
+                 "-q"]) == 2
+    _one_line_error(capsys, "split=test")
+    assert main(["extract", str(manifest_dir / "nosplit.csv"), "-f", "intensity", "-o", str(tmp_path / "f.csv"),
+                 "-q"]) == 0
+    table = pd.read_csv(tmp_path / "f.csv")
+    assert len(table) == 30 and table["group"].tolist() == (np.arange(30) // 2).tolist()
+
+
+def test_cli_bad_manifest_is_one_line(manifest_dir, tmp_path, capsys):
+    table = pd.read_csv(manifest_dir / "study.csv", dtype=str, keep_default_na=False)
+    table.loc[3, "image"] = "images/gone.png"
+    bad = manifest_dir / "gone.csv"
+    table.to_csv(bad, index=False)
+    assert main(["train", str(bad), "-f", "intensity", "-o", str(tmp_path / "m.featbus"), "-q"]) == 2
+    _one_line_error(capsys, "row 5", "gone.png")
+    assert main(["predict", str(tmp_path / "m.featbus"), str(bad), "-q"]) == 2
+    capsys.readouterr()
+    assert main(["extract", str(manifest_dir / "study.csv"), "--preprocess", "pectorl", "-o",
+                 str(tmp_path / "f.csv"), "-q"]) == 2
+    _one_line_error(capsys, "--preprocess", "unknown preprocessing 'pectorl'")
+
+
+def _mias_like(root: Path, n_women: int = 6) -> Path:
+    """A mini-MIAS-layout folder of phantom mammograms: Info.txt + mdbNNN.png, both sides."""
+    root.mkdir(parents=True, exist_ok=True)
+    lines = ["MIAS-like phantom set", ""]
+    for k in range(1, 2 * n_women + 1):
+        side = "left" if k % 2 == 0 else "right"
+        img, _ = make_mammogram_phantom((200, 160), side=side, seed=k)
+        Image.fromarray(img).save(root / f"mdb{k:03d}.png")
+        lines.append(f"mdb{k:03d} F NORM" if k % 3 else f"mdb{k:03d} G CIRC B 80 120 10")
+    (root / "Info.txt").write_text("\r\n".join(lines) + "\r\n")
+    return root
+
+
+def test_cli_mias_folder_with_preprocessing(tmp_path, capsys):
+    root = _mias_like(tmp_path / "mias")
+    model = tmp_path / "mias.featbus"
+    assert main(["train", str(root), "--task", "abnormal", "--preprocess", "pectoral,flip,crop-breast",
+                 "-f", "intensity", "-c", "logreg", "--n-splits", "2", "--n-bootstrap", "0", "-o", str(model),
+                 "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "classes: abnormal, normal" in out
+    assert "preprocessing: pectoral -> flip -> crop-breast" in out
+    from featbus.model import load_model
+
+    m = load_model(model, warm_up=False)
+    assert m.manifest["recipe"]["preprocessing"] == ["pectoral", "flip", "crop-breast"]
+    assert m.manifest["data"]["n_groups"] == 6  # the two breasts of a woman are one group
+    assert main(["predict", str(model), str(root), "-o", str(tmp_path / "p.csv"), "-q"]) == 0
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 12
+    # the model preprocesses new images itself: same probabilities as preprocessing by hand
+    from featbus.pipelines import _make_preprocessing
+
+    images = [str(root / "mdb003.png"), str(root / "mdb004.png")]
+    steps = _make_preprocessing("pectoral,flip,crop-breast")
+    from sklearn.pipeline import Pipeline
+
+    seen = Pipeline(steps).fit_transform(images)
+    direct = m.head.predict_proba(np.asarray(m.features.transform(seen)))
+    np.testing.assert_allclose(m.predict_proba(images), direct, atol=1e-9)
+    # no TFLite form for a preprocessing model: refused in one line
+    assert main(["export", str(model), "--tflite", str(tmp_path / "m.tflite")]) == 2
+    _one_line_error(capsys, "preprocess")
+
+
+def test_mias_original_folder(mias_original_root, tmp_path, capsys):
+    """The real original mini-MIAS folder is recognised (PNG images, the pectoral/ references not read)."""
+    with pytest.warns(UserWarning, match="202 image"):  # this copy holds 120 of the 322 images listed
+        data = load_data(mias_original_root, task="abnormal")
+    assert len(data.target) == 120 and data.target_names.tolist() == ["normal", "abnormal"]
+    assert np.bincount(data.target).tolist() == [81, 39]
+    assert np.unique(data.groups).size == 60
+    from featbus.cli import _expand_images
+
+    paths = _expand_images([str(mias_original_root)])
+    assert len(paths) == 120 and all(Path(p).name.startswith("mdb") for p in paths)
