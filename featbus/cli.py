@@ -28,6 +28,7 @@ stderr and exit status 2; ``--debug`` also prints the Python traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -979,6 +980,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--on-error", choices=["raise", "skip"], default="raise",
                         help="an unreadable image: stop with an error naming it (default), or leave it "
                              "out and list it on stderr")
+    common.add_argument("--dicom-raw", action="store_true",
+                        help="read DICOM files' stored values (after the modality rescale) instead of applying "
+                             "their VOI LUT / window as viewers do (the default)")
     common.add_argument("--debug", action="store_true",
                         help="on an error, also print the Python traceback (and TensorFlow's start-up log)")
 
@@ -1146,6 +1150,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _dicom_window(on: bool):
+    """How DICOM files are read during a command (featbus.io.DICOM_WINDOW), for this process and
+    the worker processes it starts (through the environment)."""
+    from . import io as featbus_io
+
+    saved = featbus_io.DICOM_WINDOW, os.environ.get("FEATBUS_DICOM_WINDOW")
+    featbus_io.DICOM_WINDOW = on
+    os.environ["FEATBUS_DICOM_WINDOW"] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        featbus_io.DICOM_WINDOW = saved[0]
+        if saved[1] is None:
+            os.environ.pop("FEATBUS_DICOM_WINDOW", None)
+        else:
+            os.environ["FEATBUS_DICOM_WINDOW"] = saved[1]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``featbus`` command; returns the exit status.
 
@@ -1175,7 +1198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def show(message, category, filename, lineno, file=None, line=None):  # one line per warning
         print(f"{prefix}: warning: {_one_line(message)}", file=sys.stderr)
 
-    with warnings.catch_warnings():  # restores the caller's warning machinery afterwards
+    with warnings.catch_warnings(), _dicom_window(not getattr(args, "dicom_raw", False)):
+        # (both restore the caller's state afterwards)
         if not debug:
             warnings.showwarning = show
         try:

@@ -31,7 +31,7 @@ from ._records import (
     to_gray,
 )
 
-__all__ = ["read_image", "read_images", "read_mask", "load_item", "MAX_PIXELS"]
+__all__ = ["read_image", "read_images", "read_mask", "load_item", "MAX_PIXELS", "DICOM_WINDOW"]
 
 #: Default largest image (height x width) that :func:`read_image` decodes: 2**28 = 268,435,456
 #: pixels (16384 x 16384; a full-field digital mammogram has about 25 million). A header that
@@ -39,6 +39,13 @@ __all__ = ["read_image", "read_images", "read_mask", "load_item", "MAX_PIXELS"]
 #: kilobytes of PNG can claim 60000 x 60000 pixels). Set ``featbus.io.MAX_PIXELS`` or pass
 #: ``max_pixels=`` to change it; ``None`` removes the limit.
 MAX_PIXELS: int | None = 1 << 28
+
+#: Whether DICOM files are read as viewers show them: the file's VOI LUT or window applied after
+#: the modality rescale (as pydicom's ``apply_voi_lut`` does). ``False`` keeps the stored values
+#: (after the modality rescale). Pass ``dicom_window=`` to :func:`read_image` or set this; its
+#: default comes from the environment variable ``FEATBUS_DICOM_WINDOW`` (``0``: off), which
+#: ``featbus ... --dicom-raw`` sets, so worker processes read files the same way.
+DICOM_WINDOW: bool = os.environ.get("FEATBUS_DICOM_WINDOW", "1").strip() != "0"
 
 # Pillow keeps its own bomb limit in a module global; featbus checks its own limit instead, and
 # the global is switched off only while a file's header is parsed, under this lock
@@ -248,9 +255,44 @@ def _read_pnm(path: str, max_pixels: int | None = None) -> np.ndarray:
     return values.astype(dtype).reshape(shape)
 
 
-def _read_dicom(path: str, max_pixels: int | None = None) -> np.ndarray:
+def _voi_functions():
+    """pydicom's modality and VOI LUT functions (pydicom 3, or 2.x's older home)."""
+    try:
+        from pydicom.pixels import apply_modality_lut, apply_voi_lut
+    except ImportError:  # pydicom < 3
+        from pydicom.pixel_data_handlers.util import apply_modality_lut, apply_voi_lut
+    return apply_modality_lut, apply_voi_lut
+
+
+def _dicom_display(raw: np.ndarray, ds, photometric: str, path: str) -> np.ndarray | None:
+    """The image as a viewer shows it (modality LUT, then the first VOI LUT or window, scaled to
+    the full range of the output dtype, MONOCHROME1 inverted), or None when the file has no VOI."""
+    if not (ds.get("VOILUTSequence") or ("WindowCenter" in ds and "WindowWidth" in ds)):
+        return None
+    apply_modality_lut, apply_voi_lut = _voi_functions()
+    try:
+        values = np.asarray(apply_voi_lut(apply_modality_lut(raw, ds), ds, index=0), dtype=np.float64)
+        if ds.get("VOILUTSequence"):
+            lo, hi = 0.0, float(2 ** int(ds.VOILUTSequence[0].LUTDescriptor[2]) - 1)
+        else:  # the window's output range: where far-out inputs saturate
+            lo, hi = (float(v) for v in apply_voi_lut(np.array([-1e15, 1e15]), ds, index=0))
+    except Exception as exc:  # a malformed window or LUT
+        raise ImageError(f"cannot apply the DICOM VOI LUT / window ({type(exc).__name__}: {exc}); "
+                         "read the stored values with dicom_window=False (--dicom-raw)", path=path) from None
+    if not hi > lo:
+        raise ImageError(f"the DICOM window's output range [{lo:g}, {hi:g}] is empty", path=path)
+    unit = np.clip((values - lo) / (hi - lo), 0.0, 1.0)
+    if photometric == "MONOCHROME1":
+        unit = 1.0 - unit  # bright means dense, as in MONOCHROME2
+    if raw.dtype.itemsize == 1:
+        return np.rint(unit * 255).astype(np.uint8)
+    return np.rint(unit * 65535).astype(np.uint16)
+
+
+def _read_dicom(path: str, max_pixels: int | None = None, window: bool = True) -> np.ndarray:
     """DICOM: rescale slope/intercept applied, MONOCHROME1 inverted, ``BitsStored`` scaled to
-    the full range of the output dtype (as a PGM's maxval is)."""
+    the full range of the output dtype (as a PGM's maxval is); with ``window``, the VOI LUT or
+    window applied as viewers do (:func:`_dicom_display`)."""
     try:
         import pydicom
     except ImportError:
@@ -273,6 +315,10 @@ def _read_dicom(path: str, max_pixels: int | None = None) -> np.ndarray:
     photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
     if raw.ndim == 3:  # colour (pydicom already converts YBR to RGB): no rescale or inversion applies
         return np.ascontiguousarray(raw)
+    if window:
+        shown = _dicom_display(raw, ds, photometric, path)
+        if shown is not None:
+            return shown
     slope = float(getattr(ds, "RescaleSlope", 1) or 1)
     intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
     bits = int(getattr(ds, "BitsStored", raw.dtype.itemsize * 8) or raw.dtype.itemsize * 8)
@@ -303,8 +349,8 @@ def _read_dicom(path: str, max_pixels: int | None = None) -> np.ndarray:
 
 # --------------------------------------------------------------------------- public API
 
-def read_image(path: str | os.PathLike, *, mode: str = "gray", max_pixels: int | None | str = "default"
-               ) -> np.ndarray:
+def read_image(path: str | os.PathLike, *, mode: str = "gray", max_pixels: int | None | str = "default",
+               dicom_window: bool | None = None) -> np.ndarray:
     """Read one image file, keeping its bit depth.
 
     Parameters
@@ -321,6 +367,12 @@ def read_image(path: str | os.PathLike, *, mode: str = "gray", max_pixels: int |
         Largest ``height x width`` decoded (2**28 unless :data:`MAX_PIXELS` is changed). A file
         whose header claims more raises an :class:`~featbus.ImageError` before any pixel memory
         is allocated (decompression-bomb guard). ``None``: no limit.
+    dicom_window : bool, default=featbus.io.DICOM_WINDOW (True)
+        DICOM only: apply the file's VOI LUT or window (Window Center / Width, the first
+        when there are several) after the modality rescale, as a viewer shows the image and
+        as pydicom's ``apply_voi_lut`` computes it; the result fills the output dtype's range
+        (``uint16``; ``uint8`` for 8-bit words), MONOCHROME1 inverted. Files without a VOI LUT
+        or window are read as with ``False``: the stored values after the modality rescale.
 
     Returns
     -------
@@ -394,7 +446,7 @@ def read_image(path: str | os.PathLike, *, mode: str = "gray", max_pixels: int |
     if fmt == "pnm":
         image = _read_pnm(path, max_pixels)
     elif fmt == "dicom":
-        image = _read_dicom(path, max_pixels)
+        image = _read_dicom(path, max_pixels, DICOM_WINDOW if dicom_window is None else bool(dicom_window))
     else:
         image = _read_pil(path, fmt, max_pixels)
     if image.ndim not in (2, 3) or min(image.shape[:2]) < 1:

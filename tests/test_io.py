@@ -191,7 +191,8 @@ class TestBadFiles:
             read_image(42)
 
 
-def _write_dicom(path, arr, photometric="MONOCHROME2", slope=None, intercept=None, bits=16):
+def _write_dicom(path, arr, photometric="MONOCHROME2", slope=None, intercept=None, bits=16, window=None,
+                 voi_lut=None):
     pytest.importorskip("pydicom")
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -213,6 +214,16 @@ def _write_dicom(path, arr, photometric="MONOCHROME2", slope=None, intercept=Non
     if slope is not None:
         ds.RescaleSlope = slope
         ds.RescaleIntercept = intercept
+    if window is not None:  # (center, width)
+        ds.WindowCenter, ds.WindowWidth = window
+    if voi_lut is not None:  # (first input value mapped, table of output values, output bits)
+        from pydicom.dataset import Dataset
+
+        first, table, out_bits = voi_lut
+        item = Dataset()
+        item.LUTDescriptor = [len(table), first, out_bits]
+        item.LUTData = np.asarray(table, np.uint16).tobytes()  # OW: 16-bit words
+        ds.VOILUTSequence = [item]
     ds.PixelData = arr.tobytes()
     ds.save_as(str(path), enforce_file_format=True)
     return path
@@ -243,6 +254,36 @@ class TestDICOM:
         im = read_image(_write_dicom(tmp_path / "a.dcm", arr, "MONOCHROME1", bits=12))
         assert im.dtype == np.uint16
         assert im[0, 0] == 0 and im[-1, -1] == 65535  # 12-bit range inverted, then scaled
+
+    def test_window_applied_as_viewers_do(self, tmp_path):
+        """A 12-bit mammogram with Window Center/Width: read as shown, or raw with dicom_window=False."""
+        from featbus import io
+
+        arr = np.linspace(0, 4095, 16 * 16).astype(np.uint16).reshape(16, 16)
+        path = _write_dicom(tmp_path / "w.dcm", arr, bits=12, window=(2048, 1024))
+        im = read_image(path)
+        # LINEAR window (DICOM PS3.3 C.11.2.1.2): below c - 0.5 - (w-1)/2 black, above c - 0.5 + (w-1)/2 white
+        lo, hi = 2048 - 0.5 - 1023 / 2, 2048 - 0.5 + 1023 / 2
+        expected = np.clip((arr.astype(float) - lo) / (hi - lo), 0, 1) * 65535
+        assert im.dtype == np.uint16
+        np.testing.assert_allclose(im.astype(float), expected, atol=70)  # 65535 / 1023: one output step
+        assert im.min() == 0 and im.max() == 65535 and (im == 0).sum() > 50
+        raw = read_image(path, dicom_window=False)
+        np.testing.assert_array_equal(raw, (arr.astype(np.int64) * 65535 + 2047) // 4095)
+        io.DICOM_WINDOW = False
+        try:
+            np.testing.assert_array_equal(read_image(path), raw)
+        finally:
+            io.DICOM_WINDOW = True
+        inverted = read_image(_write_dicom(tmp_path / "w1.dcm", arr, "MONOCHROME1", bits=12, window=(2048, 1024)))
+        np.testing.assert_allclose(inverted.astype(float), 65535 - im.astype(float), atol=1)
+
+    def test_voi_lut_sequence_applied(self, tmp_path):
+        arr = (np.arange(16 * 16) % 8).astype(np.uint16).reshape(16, 16)
+        table = [0, 10, 20, 40, 80, 160, 200, 255]  # 8-bit output
+        im = read_image(_write_dicom(tmp_path / "l.dcm", arr, bits=12, voi_lut=(0, table, 8)))
+        expected = np.rint(np.asarray(table)[arr] / 255 * 65535)
+        np.testing.assert_array_equal(im, expected.astype(np.uint16))
 
     def test_multiframe_refused(self, tmp_path):
         path = _write_dicom(tmp_path / "m.dcm", np.zeros((16, 16), np.uint16))

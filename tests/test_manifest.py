@@ -217,3 +217,28 @@ def test_mias_original_folder(mias_original_root, tmp_path, capsys):
 
     paths = _expand_images([str(mias_original_root)])
     assert len(paths) == 120 and all(Path(p).name.startswith("mdb") for p in paths)
+
+
+def test_cli_dicom_window_and_raw(tmp_path, capsys):
+    """DICOM mammograms listed in a manifest: read through their window by default, raw with --dicom-raw."""
+    pytest.importorskip("pydicom")
+    from test_io import _write_dicom
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(8):
+        arr = rng.integers(1500, 2600, (32, 32)).astype(np.uint16)
+        _write_dicom(tmp_path / f"m{i}.dcm", arr, bits=12, window=(1500, 1000))
+        rows.append({"image": f"m{i}.dcm", "label": "a" if i % 2 else "b"})
+    pd.DataFrame(rows).to_csv(tmp_path / "dcm.csv", index=False)
+    means = {}
+    for flag in ([], ["--dicom-raw"]):
+        out = tmp_path / f"f{len(flag)}.csv"
+        assert main(["extract", str(tmp_path / "dcm.csv"), "-f", "intensity", "-o", str(out), "-q", *flag]) == 0
+        means[bool(flag)] = pd.read_csv(out).filter(like="mean").iloc[:, 0].mean()
+    # the window 1000..2000 shows the 1500..2600 tissue bright (mean 0.455 * 0.75 + 0.545 = 0.886);
+    # the stored 12-bit values average 2050 / 4095
+    assert means[False] == pytest.approx(0.886, abs=0.02) and means[True] == pytest.approx(2050 / 4095, abs=0.02)
+    from featbus import io
+
+    assert io.DICOM_WINDOW is True  # the command restored the default
