@@ -227,6 +227,7 @@ def _load_study(args, path: str | None = None):
     the --preprocess steps applied. featbus's preprocessing steps learn nothing from the images,
     so applying them once before the cross-validation is what each fold would do."""
     data = _load_folder(path or args.data_dir, args.on_error, args.task)
+    data = _patches(data, args)
     steps = _preprocessing_steps(getattr(args, "preprocess", None))
     if steps:
         from sklearn.pipeline import Pipeline
@@ -239,6 +240,27 @@ def _load_study(args, path: str | None = None):
         print(f"preprocessed {len(records)} images: {' -> '.join(n for n, _ in steps)} "
               f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
     return data
+
+
+def _patches(data, args):
+    """The --patches ROI protocol: lesion-centred patches instead of whole images."""
+    if not getattr(args, "patches", None):
+        return data
+    from .datasets import lesion_patches
+
+    if not all("lesions" in (r.meta or {}) for r in data.data):
+        raise CLIError("--patches needs lesion centres: a mini-MIAS folder (Info.txt coordinates) gives them")
+    try:
+        patches = lesion_patches(data, size=args.patches)
+    except ValueError as exc:
+        raise CLIError(f"--patches {args.patches}: {_one_line(exc)}") from exc
+    print(f"{len(patches.data)} lesion-centred patches of {args.patches} px from {len(data.data)} images"
+          + (f"; {len(patches.dropped)} image(s) without a patch:" if patches.dropped else ""), file=sys.stderr)
+    for path_, reason in patches.dropped:
+        print(f"  {path_}: {reason}", file=sys.stderr)
+    if getattr(data, "split", None) is not None:
+        raise CLIError("--patches works on mini-MIAS folders, not on CSV manifests")
+    return patches
 
 
 def _manifest_test_rows(data):
@@ -455,7 +477,10 @@ def _cmd_evaluate(args) -> int:
             others = [r for r in reports[main_cv] if r is not best]
             table = compare([best, *others])
             table = table[table["a"] == best.name]
-        notes = [f"Data: {args.data_dir} ({len(data.target)} images, {counts}).",
+        notes = [f"Data: {args.data_dir} ({len(data.target)} images, {counts})."
+                 + (f" Preprocessing: {' -> '.join(n for n, _ in _preprocessing_steps(args.preprocess))}, "
+                    "applied to every image before the features (the steps learn nothing from the images)."
+                    if args.preprocess else ""),
                  f"Features: {args.features} ({X.shape[1]} columns"
                  + (f", region={args.region}" if args.region else "") + "). "
                  "Extractors learn nothing from labels or statistics, so they are computed once; "
@@ -592,6 +617,10 @@ def _report_header(args, data, test, test_label) -> dict:
             "classifiers x balance": f"{args.classifier} x {args.balance}"
                                      + (" (nested grid search)" if args.search else ""),
             "extractors": settings}
+    if getattr(args, "patches", None):
+        info["lesion patches"] = f"{args.patches} x {args.patches} px around each lesion centre (breast centre if none)"
+    if getattr(args, "preprocess", None):
+        info["preprocessing"] = " -> ".join(n for n, _ in _preprocessing_steps(args.preprocess))
     if test is not None:
         info["test data"] = f"{test_label}: {len(test.target)} images"
     return info
@@ -737,8 +766,9 @@ def _cmd_train(args) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
     _preprocessing_steps(args.preprocess)
-    # the model preprocesses new images itself: it is trained on the images as read
-    data = _load_folder(args.data_dir, args.on_error, args.task)
+    # the model preprocesses new images itself: it is trained on the images as read (or on
+    # lesion patches, and then predicts on patches)
+    data = _patches(_load_folder(args.data_dir, args.on_error, args.task), args)
     progress = _progress(args)
     held = None
     fixed = _manifest_test_rows(data)
@@ -796,6 +826,10 @@ def _cmd_train(args) -> int:
 
             pd.DataFrame({"image": held.paths, "label": names[held.target]}).to_csv(args.holdout_list, index=False)
             print(f"held-out images and labels: {args.holdout_list}")
+    if args.patches:
+        model.manifest.setdefault("notes", []).append(
+            f"trained on {args.patches} x {args.patches} px lesion-centred patches: it classifies such patches, "
+            "not whole mammograms")
     model.save(out, overwrite=args.overwrite)
     print(model.describe())
     print(f"model: {out.resolve()} (added to your trust list {_trust_file()})")
@@ -998,6 +1032,10 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--task", choices=["severity", "abnormal"], default="severity",
                        help="labels of a mini-MIAS folder: normal/benign/malignant (severity, default) or "
                             "normal vs abnormal")
+    study.add_argument("--patches", type=int, default=None, metavar="PX",
+                       help="the ROI protocol: one PX x PX patch around each lesion centre (mini-MIAS Info.txt "
+                            "coordinates, meta 'lesions') and one at the breast centre of images without one; "
+                            "--preprocess then applies to the patches")
     study.add_argument("--preprocess", metavar="LIST", default=None,
                        help="comma-separated image steps before the features, in order: for mammograms "
                             "breast-mask (film background to 0), pectoral (remove the pectoral muscle of MLO "

@@ -242,3 +242,47 @@ def test_cli_dicom_window_and_raw(tmp_path, capsys):
     from featbus import io
 
     assert io.DICOM_WINDOW is True  # the command restored the default
+
+
+def test_cli_lesion_patches(tmp_path, capsys):
+    """--patches: one patch per Info.txt lesion centre, one at the breast centre of normal images."""
+    root = _mias_like(tmp_path / "mias")
+    out = tmp_path / "f.csv"
+    assert main(["extract", str(root), "--patches", "48", "-f", "intensity", "-o", str(out), "-q"]) == 0
+    table = pd.read_csv(out)
+    assert len(table) == 12
+    assert table["path"].str.endswith("#lesion1").sum() == 4  # mdb003, 006, 009, 012 have a lesion row
+    assert table["path"].str.endswith("#breast-centre").sum() == 8
+    assert "12 lesion-centred patches of 48 px" in capsys.readouterr().err
+    model = tmp_path / "p.featbus"
+    assert main(["train", str(root), "--task", "abnormal", "--patches", "48", "-f", "intensity", "-c", "logreg",
+                 "--n-splits", "2", "--n-bootstrap", "0", "-o", str(model), "-q"]) == 0
+    assert "note: trained on 48 x 48 px lesion-centred patches" in capsys.readouterr().out
+    folder = tmp_path / "folders"
+    for c in ("a", "b"):
+        (folder / c).mkdir(parents=True)
+        Image.fromarray(np.full((16, 16), 5, np.uint8)).save(folder / c / "x.png")
+    assert main(["extract", str(folder), "--patches", "48", "-f", "intensity", "-o", str(tmp_path / "g.csv"),
+                 "-q"]) == 2
+    _one_line_error(capsys, "--patches needs lesion centres")
+
+
+def test_lesion_patches_geometry():
+    from sklearn.utils import Bunch
+
+    from featbus import ImageRecord
+    from featbus.datasets import lesion_patches
+
+    img = np.arange(100 * 80, dtype=np.uint16).reshape(100, 80)
+    recs = [ImageRecord(img, meta={"lesions": [(5, 75, 3), (50, 40, 3)], "label": "abnormal"}),
+            ImageRecord(img, meta={"lesions": [], "label": "abnormal", "mask_complete": False})]
+    data = Bunch(data=recs, target=np.array([1, 1]), target_names=np.array(["normal", "abnormal"]),
+                 groups=np.array([3, 3]), paths=["x.png", "y.png"])
+    p = lesion_patches(data, size=20)
+    assert len(p.data) == 2 and p.dropped == [("y.png", "abnormal, but Info.txt gives no lesion coordinates")]
+    corner = p.data[0].image  # centred on (5, 75): rows -5..14, cols 65..84 -> zero where outside
+    assert corner[10, 10] == img[5, 75] and corner[:5].max() == 0 and corner[:, 15:].max() == 0
+    np.testing.assert_array_equal(p.data[1].image, img[40:60, 30:50])
+    assert p.groups.tolist() == [3, 3] and p.data[1].meta["patch_centre"] == (50, 40)
+    with pytest.raises(ValueError, match="size must be an int >= 8"):
+        lesion_patches(data, size=4)
