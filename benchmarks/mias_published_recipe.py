@@ -154,10 +154,12 @@ def main(argv=None) -> None:
         data = load_mias(args.data, task="abnormal")
     print(f"mini-MIAS {args.data}: {len(data.target)} images, {int(data.target.sum())} abnormal, "
           f"{np.unique(data.groups).size} women; {args.copies} augmented copies per image")
-    rows, done = [], {}
+    done, stands_in = {}, {}
     for paper in args.backbones.split(","):
         used, note = backbone_for(paper)
         print(note)
+        if used != paper:
+            stands_in.setdefault(used, []).append(paper)
         for kind in ("whole", "patch"):
             if (used, kind) not in done:
                 records, y, women, desc = inputs(data, kind)
@@ -165,10 +167,11 @@ def main(argv=None) -> None:
                 X = features(records, used, args.copies, args.seed)
                 print(f"  {kind}: {desc}; {X.shape[0]} feature rows of {used} in {time.perf_counter() - t0:.0f} s")
                 done[(used, kind)] = scores(X, y, women, args.copies, args.seed)
-            rows.append((f"{paper}" + (f" [{used}]" if used != paper else ""), kind, *done[(used, kind)]))
+    rows = [(used + (f" (for {', '.join(stands_in[used])})" if used in stands_in else ""), kind, *reports)
+            for (used, kind), reports in done.items()]
     print("\nnormal vs abnormal, SVM on CNN features with augmentation; accuracy and abnormal-class AUC, "
           "95 % bootstrap intervals (leaky: over copies; leak-free: over women)")
-    print(f"{'backbone':34}{'input':>7}{'leaky accuracy':>24}{'leak-free accuracy':>24}{'leaky AUC':>22}"
+    print(f"{'backbone':44}{'input':>7}{'leaky accuracy':>24}{'leak-free accuracy':>24}{'leaky AUC':>22}"
           f"{'leak-free AUC':>22}")
 
     def cell(rep, metric, cls=None):
@@ -177,7 +180,7 @@ def main(argv=None) -> None:
         return f"{v:.3f} [{lo:.2f}, {hi:.2f}]"
 
     for label, kind, leaky, clean in rows:
-        print(f"{label:34}{kind:>7}{cell(leaky, 'accuracy'):>24}{cell(clean, 'accuracy'):>24}"
+        print(f"{label:44}{kind:>7}{cell(leaky, 'accuracy'):>24}{cell(clean, 'accuracy'):>24}"
               f"{cell(leaky, 'auc', 'abnormal'):>22}{cell(clean, 'auc', 'abnormal'):>22}")
     print("published (VGG16 / InceptionV3 + SVM, augmented copies split at random): accuracy 0.9777")
 

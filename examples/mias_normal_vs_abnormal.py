@@ -9,16 +9,16 @@ logistic regression. Cross-validation is grouped by woman (the even/odd pair of 
 stays in one fold; ``Bunch.groups`` of :func:`featbus.load_mias`), stratified, 5 folds; the
 table gives accuracy and ROC AUC with 95% bootstrap intervals (resampling women).
 
-This copy of mini-MIAS has the pectoral muscle already cut away (set to 0) in nearly every
-image, so on the images as stored both arms see the same pixels. The second part paints a
-bright textured muscle back into the cut-out chest-wall wedge (the helper of
-``benchmarks/pectoral_mias.py``) to show what removal changes when a muscle is present.
+Two copies of the same 120 images: ``mini-mias`` has the pectoral muscle already cut away in
+nearly every image (so both arms see nearly the same pixels there), ``mini-mias-original`` is
+untouched, muscle and all: there removal decides what the features see.
 
 Lesion masks are never used: the features see only the breast region.
 
 Usage (from the repository root)::
 
     python examples/mias_normal_vs_abnormal.py [--data ../shared/data/mini-mias]
+        [--original ../shared/data/mini-mias-original]
 
 Data: Suckling J et al., The Mammographic Image Analysis Society digital mammogram database,
 Excerpta Medica International Congress Series 1069:375-378 (1994).
@@ -27,7 +27,6 @@ Excerpta Medica International Congress Series 1069:375-378 (1994).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import warnings
 from pathlib import Path
@@ -84,35 +83,26 @@ def feature_pipeline(remove_muscle: bool):
     )
 
 
-def _reinsert():
-    spec = importlib.util.spec_from_file_location("pectoral_mias", REPO / "benchmarks" / "pectoral_mias.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.reinsert_muscle
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "mini-mias"))
+    ap.add_argument("--original", default=str(REPO.parent / "shared" / "data" / "mini-mias-original"))
     args = ap.parse_args(argv)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # this copy holds 120 of the 322 images Info.txt lists
-        data = load_mias(args.data)
-    names = list(data.target_names)
-    y = (np.asarray(data.target) != names.index("normal")).astype(int)  # 1 = benign or malignant
+        warnings.simplefilter("ignore")  # these copies hold 120 of the 322 images Info.txt lists
+        data = load_mias(args.data, task="abnormal")
+        original = load_mias(args.original, task="abnormal")
+    assert [os.path.basename(p)[:6] for p in data.paths] == [os.path.basename(p)[:6] for p in original.paths]
+    y = np.asarray(data.target)  # 1 = benign or malignant
     print(f"{len(y)} images, {int((y == 0).sum())} normal, {int(y.sum())} abnormal, "
           f"{len(np.unique(data.groups))} women")
     # plain images only: the records' lesion masks must not reach the features
-    images = [np.asarray(im) for im in data.images]
-    reinsert = _reinsert()
-    painted = []
-    for i, im in enumerate(images):
-        im2, _ = reinsert(im, seed=i)
-        painted.append(im if im2 is None else im2)
+    sets = (("cut-out copy (muscle cut away)", [np.asarray(im) for im in data.images]),
+            ("original (muscle intact)", [np.asarray(im) for im in original.images]))
 
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=5000))
     rows = []
-    for data_name, imgs in (("as stored (muscle cut away)", images), ("muscle painted back", painted)):
+    for data_name, imgs in sets:
         for remove in (False, True):
             # The image steps are stateless (nothing is learned from the training fold), so
             # computing the features once equals running them inside each fold.

@@ -10,6 +10,11 @@ by woman (the two breasts of one woman stay in one fold) and, for comparison, pl
 folds. Where VGG16 / InceptionV3 ImageNet weights cannot be downloaded (no internet here), the
 offline EfficientNet-Lite0 stands in and the output says so.
 
+The paper also augmented the images before splitting them at random;
+``benchmarks/mias_published_recipe.py`` runs that protocol beside the leak-free one (women
+grouped, training folds augmented), on whole breasts and on lesion-centred patches (the table
+is in the mammography guide).
+
 Data: Suckling J et al. The Mammographic Image Analysis Society digital mammogram database.
 Exerpta Medica, International Congress Series 1069:375-378 (1994).
 """
