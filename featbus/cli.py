@@ -48,7 +48,6 @@ from .extraction import extract_features
 __all__ = ["main", "build_parser"]
 
 _DEF_FEATURES = "hog,lbp,glcm,intensity,shape"
-_CLASSICAL = {"hog", "lbp", "glcm", "intensity", "shape"}  # every other name is a deep backbone
 _DEMO_FEATURES = "lbp,glcm,intensity"  # no mask needed: honest on real data
 
 # optional package -> the featbus extra that installs it
@@ -130,7 +129,9 @@ def _check_features(features: str, debug: bool) -> None:
         make_features(features)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
-    if any(f.lower() not in _CLASSICAL for f in _split(features)):
+    from ._registry import FEATURES  # the handcrafted families; every other name is a CNN backbone
+
+    if any(f.lower() not in FEATURES for f in _split(features)):
         _import_tensorflow_quietly(debug)
 
 
@@ -175,7 +176,7 @@ def _load_folder(path: str, on_error: str = "raise", task: str = "severity"):
     if on_error == "skip":
         data, unusable = _drop_unusable(data)
         skipped += unusable
-        data.skipped = skipped
+    data.skipped = skipped  # every layout's Bunch has it (a mini-MIAS one has none of its own)
     if skipped:
         print(f"skipped {len(skipped)} unreadable or unusable image(s):", file=sys.stderr)
         for path_, reason in skipped:
@@ -260,6 +261,7 @@ def _patches(data, args):
         print(f"  {path_}: {reason}", file=sys.stderr)
     if getattr(data, "split", None) is not None:
         raise CLIError("--patches works on mini-MIAS folders, not on CSV manifests")
+    patches.skipped = data.skipped
     return patches
 
 
@@ -1021,9 +1023,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="on an error, also print the Python traceback (and TensorFlow's start-up log)")
 
     feat = argparse.ArgumentParser(add_help=False)
+    from ._registry import FEATURES
+
     feat.add_argument("--features", "-f", default=_DEF_FEATURES, metavar="LIST",
-                      help="comma-separated extractors: hog, lbp, glcm, intensity, shape, or a backbone "
-                           f"name such as efficientnet_lite0 (default {_DEF_FEATURES})")
+                      help=f"comma-separated extractors: {', '.join(FEATURES)}, or a CNN backbone name such as "
+                           f"efficientnet_lite0 (default {_DEF_FEATURES})")
     feat.add_argument("--region", choices=["image", "mask", "bbox"], default=None,
                       help="region for the texture/intensity/deep extractors: whole image, lesion mask "
                            "or lesion bounding box (uses the data set's masks; default: each extractor's)")

@@ -367,3 +367,19 @@ def test_console_command_hides_tensorflow_startup_log(tmp_path):
     for noise in ("oneDNN", "cpu_feature_guard", "absl::InitializeLog", "I0000"):
         assert noise not in run.stderr, run.stderr
     assert np.load(out)["X"].shape[0] == 6
+
+
+def test_texture_families_need_no_deep_learning(phantom_dir, tmp_path):
+    """Every handcrafted family of the registry runs without importing TensorFlow or Keras
+    (the command used to treat every name but five as a CNN backbone)."""
+    code = ("import sys; from featbus.cli import main; "
+            f"rc = main(['extract', {str(phantom_dir)!r}, '-f', 'glrlm,glszm,ngtdm,gabor,laws,wavelet,log,fractal', "
+            f"'-o', {str(tmp_path / 'f.csv')!r}, '-q']); "
+            "print(rc, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env_with_this_checkout())
+    assert out.stdout.strip().splitlines()[-1] == "0 False False", out.stderr[-2000:]
+    from featbus.cli import build_parser
+
+    help_text = build_parser()._subparsers._group_actions[0].choices["extract"].format_help()
+    for name in ("glrlm", "gabor", "fractal", "hog"):
+        assert name in help_text

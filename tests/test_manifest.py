@@ -286,3 +286,15 @@ def test_lesion_patches_geometry():
     assert p.groups.tolist() == [3, 3] and p.data[1].meta["patch_centre"] == (50, 40)
     with pytest.raises(ValueError, match="size must be an int >= 8"):
         lesion_patches(data, size=4)
+
+
+def test_cli_evaluate_report_of_a_mias_folder(tmp_path, capsys):
+    """The report of a mini-MIAS folder with --preprocess names the steps (and needs no 'skipped')."""
+    root = _mias_like(tmp_path / "mias")
+    report = tmp_path / "rep"
+    assert main(["evaluate", str(root), "--task", "abnormal", "--preprocess", "pectoral,crop-breast", "-f",
+                 "intensity", "--n-splits", "2", "--n-bootstrap", "0", "-r", str(report), "-q"]) == 0
+    html = (report / "report.html").read_text()
+    assert "Preprocessing: pectoral -&gt; crop-breast" in html or "Preprocessing: pectoral -> crop-breast" in html
+    assert main(["evaluate", str(root), "--task", "abnormal", "--patches", "48", "-f", "intensity",
+                 "--n-splits", "2", "--n-bootstrap", "0", "-r", str(tmp_path / "rep2"), "-q"]) == 0
