@@ -614,7 +614,8 @@ def _report_header(args, data, test, test_label) -> dict:
             "seed (--random-state)": args.random_state,
             "date (UTC)": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
             "training data": f"{args.data_dir}: {len(data.target)} images {counts}, "
-                             f"{np.unique(data.groups).size} near-duplicate groups",
+                             f"{np.unique(data.groups).size} groups (near-duplicates, or one woman's or patient's "
+                             "images: each group stays in one fold)",
             "cross-validation": f"{args.cv}, {args.n_splits} folds, {args.n_bootstrap} bootstrap resamples",
             "classifiers x balance": f"{args.classifier} x {args.balance}"
                                      + (" (nested grid search)" if args.search else ""),

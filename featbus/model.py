@@ -80,9 +80,11 @@ import io
 import json
 import os
 import platform
+import re
 import sys
 import warnings
 import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -102,14 +104,16 @@ FORMAT_VERSION = 3
 _FORMAT_PLAIN, _FORMAT_ROI, _FORMAT_PREPROCESS = 1, 2, 3
 
 
-def _format_version(roi, preprocess) -> int:
-    """The oldest format that holds these parts: an older reader must refuse a file whose
-    preprocessing or crop it would skip, rather than predict on images the model never saw."""
-    return _FORMAT_PREPROCESS if preprocess is not None else _FORMAT_ROI if roi is not None else _FORMAT_PLAIN
 _MAGIC = "featbus-model"
 _MANIFEST = "manifest.json"
 _PIPELINE = "pipeline.joblib"
 _MASK_FEATURES = {"shape"}
+
+
+def _format_version(roi, preprocess) -> int:
+    """The oldest format that holds these parts: an older reader must refuse a file whose
+    preprocessing or crop it would skip, rather than predict on images the model never saw."""
+    return _FORMAT_PREPROCESS if preprocess is not None else _FORMAT_ROI if roi is not None else _FORMAT_PLAIN
 
 
 class UntrustedModelError(ValueError):
@@ -138,13 +142,18 @@ def trusted_models_file() -> Path:
     return Path(base) / "featbus" / "trusted_models.txt"
 
 
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
 def _trusted_digests() -> set[str]:
+    """The SHA-256 digests of the trust list: the first word of each line, when it is one."""
     path = trusted_models_file()
     try:
         lines = path.read_text().splitlines()
     except OSError:
         return set()
-    return {line.split()[0].lower() for line in lines if line.strip() and not line.startswith("#")}
+    words = (line.split()[0].lower() for line in lines if line.strip() and not line.startswith("#"))
+    return {w for w in words if _DIGEST.fullmatch(w)}
 
 
 def trust_model(path: str | os.PathLike) -> str:
@@ -156,8 +165,10 @@ def trust_model(path: str | os.PathLike) -> str:
     if digest not in _trusted_digests():
         store = trusted_models_file()
         store.parent.mkdir(parents=True, exist_ok=True)
+        # the file name goes in as a JSON string: a name holding a line break (and another
+        # file's digest after it) cannot add a line of its own
         with open(store, "a") as f:
-            f.write(f"{digest}  {os.path.abspath(path)}\n")
+            f.write(f"{digest}  {json.dumps(os.path.abspath(path))}\n")
     return digest
 
 
@@ -221,28 +232,89 @@ def _json_safe(obj):
     return repr(obj)
 
 
+#: Largest manifest read (a real one is a few kB; a crafted one must not inflate into memory).
+MAX_MANIFEST_BYTES = 16 * 2**20
+
+
+def _read_member(path: str, name: str, limit: int) -> bytes:
+    """One member of the model zip, its declared size checked before anything is inflated and
+    the read bounded (a header can lie); a damaged zip is a ValueError naming the file."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            try:
+                info = z.getinfo(name)
+            except KeyError:
+                raise ValueError(f"{path!r} is not a featbus model file, or a damaged one: it has no {name}") from None
+            if info.file_size > limit:
+                raise ValueError(f"{path!r} is damaged or crafted: its {name} would inflate to {info.file_size:,} "
+                                 f"bytes (at most {limit:,} are read)")
+            with z.open(info) as member:
+                data = member.read(limit + 1)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
+        raise ValueError(f"{path!r} is not a featbus model file, or a damaged one ({type(exc).__name__}: "
+                         f"{exc})") from None
+    if len(data) > limit:
+        raise ValueError(f"{path!r} is damaged or crafted: its {name} inflates past its declared size")
+    return data
+
+
+def _check_manifest_schema(manifest: dict, path: str) -> None:
+    """Types of the manifest's fields: a damaged or hand-edited file is named as such, not met
+    later as an internal error."""
+    def bad(field: str, expected: str):
+        return ValueError(f"{path!r} is damaged: its manifest field {field!r} should be {expected}, "
+                          f"it is {manifest.get(field)!r:.80}")
+
+    fv = manifest.get("format_version")
+    if isinstance(fv, bool) or not isinstance(fv, int) or fv < 1:
+        raise bad("format_version", "a positive integer")
+    versions = manifest.get("versions")
+    if not isinstance(versions, dict) or not all(isinstance(v, str) for v in versions.values()):
+        raise bad("versions", "an object of version strings")
+    classes = manifest.get("classes")
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise bad("classes", "a non-empty list of class names")
+    if not isinstance(manifest.get("recipe"), dict):
+        raise bad("recipe", "an object")
+    steps = manifest["recipe"].get("preprocessing")
+    if steps is not None and not (isinstance(steps, list) and all(isinstance(x, str) for x in steps)):
+        raise ValueError(f"{path!r} is damaged: its recipe's 'preprocessing' should be a list of step names")
+    for field in ("data", "intensity"):
+        if not isinstance(manifest.get(field, {}), dict):
+            raise bad(field, "an object")
+    for field in ("cv", "segmenter", "holdout"):
+        if manifest.get(field) is not None and not isinstance(manifest[field], dict):
+            raise bad(field, "an object or null")
+    if not isinstance(manifest.get("notes", []), list):
+        raise bad("notes", "a list")
+    digest = manifest.get("pipeline_sha256")
+    if digest is not None and not (isinstance(digest, str) and _DIGEST.fullmatch(digest)):
+        raise bad("pipeline_sha256", "a SHA-256 hex digest")
+
+
 def read_manifest(path: str | os.PathLike) -> dict:
     """The manifest of a ``.featbus`` file (plain JSON; nothing is unpickled).
+
+    Its declared size is checked before it is inflated (at most :data:`MAX_MANIFEST_BYTES`)
+    and its fields' types are checked.
 
     Raises
     ------
     ValueError
-        If the file is not a featbus model (not a zip, no manifest, unreadable JSON).
+        If the file is not a featbus model (not a zip, no manifest, unreadable JSON) or a
+        damaged one (a member that does not inflate as declared, fields of the wrong type).
     """
     path = str(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model file {path!r} does not exist")
-    try:
-        with zipfile.ZipFile(path) as z:
-            raw = z.read(_MANIFEST)
-    except (zipfile.BadZipFile, KeyError, OSError) as exc:
-        raise ValueError(f"{path!r} is not a featbus model file ({exc})") from None
+    raw = _read_member(path, _MANIFEST, MAX_MANIFEST_BYTES)
     try:
         manifest = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path!r}: the manifest is not valid JSON ({exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"{path!r} is damaged: its manifest is not valid JSON ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != _MAGIC:
         raise ValueError(f"{path!r} is not a featbus model (no featbus manifest)")
+    _check_manifest_schema(manifest, path)
     return manifest
 
 
@@ -604,11 +676,8 @@ def load_model(path: str | os.PathLike, *, trusted: bool = False, warm_up: bool 
                 f"{path!r} (sha256 {digest[:16]}...) is not in your trust list {str(trusted_models_file())!r}; "
                 "loading it would unpickle code from the file. If you trust its origin, pass trusted=True "
                 "(command line: --trust, which also adds it to the list)")
-    with zipfile.ZipFile(path) as z:
-        try:
-            blob = z.read(_PIPELINE)
-        except KeyError:
-            raise ValueError(f"{path!r} is damaged: it has no {_PIPELINE}") from None
+    # featbus stores the pipeline uncompressed: it cannot inflate past the file's own size
+    blob = _read_member(path, _PIPELINE, max(os.path.getsize(path), 2**20))
     if hashlib.sha256(blob).hexdigest() != manifest.get("pipeline_sha256"):
         raise ValueError(f"{path!r} is damaged: its pipeline does not match the SHA-256 in its manifest")
     import joblib
@@ -833,6 +902,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     groups = resolve_groups(records, getattr(data, "groups", None))  # featbus's one grouping policy
     roi, seg_info, notes = None, None, []
     inputs = records if preprocess is None else preprocess.transform(records)
+    seen = inputs  # what explanations and the app show: the images after preprocessing
     if segmenter is not None:
         seg, seg_info = _fitted_segmenter(segmenter, inputs, groups)
         # training images are cropped by the segmenter's predictions, not their ground truth:
@@ -895,7 +965,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         "data": {"source": source, "n_images": len(y), "counts": counts,
                  "n_groups": int(np.unique(groups).size), "sha256": _data_sha256(records, y)},
         "cv": _cv_summary(report) if report is not None else None,
-        "intensity": _intensity_profile(records, y, classes),
+        "intensity": _intensity_profile(seen, y, classes),
     }
     if seg_info is not None:
         manifest["segmenter"] = seg_info

@@ -315,3 +315,84 @@ def test_cli_evaluate_with_an_external_test_set(phantom_dir, tmp_path, capsys):
     Image.fromarray(ph.images[1]).save(wrong / "benign" / "b.png")
     assert main(["evaluate", str(phantom_dir), "-f", "intensity", "-q", "--test", str(wrong)]) == 2
     _error_line(capsys, "cyst")
+
+
+def test_a_file_name_cannot_smuggle_another_digest_into_the_trust_list(svm_model, tmp_path):
+    """Trusting a file whose name holds a line break and another file's digest trusts that file only."""
+    import shutil
+
+    from featbus.io import file_sha256
+
+    other = svm_model.save(tmp_path / "other.featbus", trust=False)
+    shutil.copy(other, tmp_path / "tmp.featbus")
+    # make the other file differ from anything trusted: a changed command in its manifest
+    other = _rewrite(other, tmp_path / "victim.featbus", manifest=lambda m: {**m, "command": "victim"})
+    digest = file_sha256(other)
+    crafted = tmp_path / f"x\n{digest}  y.featbus"
+    _rewrite(tmp_path / "tmp.featbus", crafted, manifest=lambda m: {**m, "command": "crafted"})
+    trust_model(crafted)
+    assert isinstance(load_model(crafted, warm_up=False), FeatbusModel)
+    with pytest.raises(UntrustedModelError):
+        load_model(other)
+    text = Path(os.environ["FEATBUS_TRUSTED_MODELS"]).read_text()
+    assert len(text.splitlines()) == 1 and "\\n" in text
+
+
+def _flip_byte(src: Path, dst: Path, offset: int) -> Path:
+    data = bytearray(src.read_bytes())
+    data[offset] ^= 0xFF
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda m: {k: v for k, v in m.items() if k != "format_version"}, "'format_version' should be a positive integer"),
+    (lambda m: {**m, "format_version": "3"}, "'format_version' should be a positive integer"),
+    (lambda m: {**m, "classes": "benign"}, "'classes' should be a non-empty list"),
+    (lambda m: {**m, "versions": ["featbus"]}, "'versions' should be an object"),
+    (lambda m: {**m, "recipe": None}, "'recipe' should be an object"),
+    (lambda m: {**m, "cv": [1]}, "'cv' should be an object or null"),
+    (lambda m: {**m, "pipeline_sha256": 7}, "'pipeline_sha256' should be a SHA-256"),
+])
+def test_manifest_of_the_wrong_shape_is_damaged(svm_model, tmp_path, edit, fragment, capsys):
+    good = svm_model.save(tmp_path / "good.featbus")
+    bad = _rewrite(good, tmp_path / "bad.featbus", manifest=edit)
+    with pytest.raises(ValueError, match="is damaged") as exc:
+        read_manifest(bad)
+    assert fragment in str(exc.value) and not isinstance(exc.value, ModelVersionError)
+    from featbus.cli import main
+
+    image = tmp_path / "one.png"
+    Image.fromarray(np.full((48, 48), 90, np.uint8)).save(image)
+    assert main(["predict", str(bad), str(image), "--trust"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is damaged" in err[0] and "internal error" not in err[0]
+
+
+def test_flipped_bytes_are_a_damaged_file(svm_model, tmp_path, capsys):
+    """One byte flipped anywhere in the pipeline member: one line, 'damaged', exit 2."""
+    from featbus.cli import main
+
+    good = svm_model.save(tmp_path / "good.featbus")
+    size = good.stat().st_size
+    image = tmp_path / "one.png"
+    Image.fromarray(np.full((48, 48), 90, np.uint8)).save(image)
+    for offset in (size // 3, size // 2, size - 200):
+        bad = _flip_byte(good, tmp_path / f"flip{offset}.featbus", offset)
+        assert main(["predict", str(bad), str(image), "--trust"]) == 2, offset
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "internal error" not in err[0], err
+        assert any(w in err[0] for w in ("damaged", "not a featbus model")), err
+
+
+def test_zip_bomb_manifest_is_refused_before_inflating(svm_model, tmp_path):
+    good = svm_model.save(tmp_path / "good.featbus")
+    with zipfile.ZipFile(good) as z:
+        pipeline = z.read("pipeline.joblib")
+    bomb = tmp_path / "bomb.featbus"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("manifest.json", b'{"format": "featbus-model", "pad": "' + b" " * (64 * 2**20) + b'"}')
+        z.writestr("pipeline.joblib", pipeline)
+    assert bomb.stat().st_size < 2**20
+    with pytest.raises(ValueError, match=r"manifest.json would inflate to 67,108,9\d\d bytes"):
+        read_manifest(bomb)
