@@ -300,6 +300,35 @@ def _progress(args):
     return False if args.quiet else "auto"
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutralised(frame):
+    """A copy of a table whose text cells cannot run as spreadsheet formulas: a cell starting
+    with ``= + - @``, a tab or a carriage return gets a leading ``'`` (the OWASP advice for
+    CSV injection). Numbers are left as they are."""
+    import pandas as pd
+
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = [f"'{v}" if isinstance(v, str) and v.startswith(_FORMULA_START) else v for v in out[col]]
+    return out
+
+
+def _write_csv(frame, path: Path, **kwargs) -> None:
+    """Write a table as CSV, neutralised against formula injection, under a temporary name
+    renamed into place: an interrupted run never leaves a half-written file under ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        _neutralised(frame).to_csv(tmp, index=False, **kwargs)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def _write_table(path: Path, X, names, data) -> Path:
     import pandas as pd
 
@@ -320,7 +349,7 @@ def _write_table(path: Path, X, names, data) -> Path:
             raise CLIError("writing Parquet needs pyarrow (pip install 'featbus[parquet]'); "
                            "or use -o features.csv / features.npz") from exc
     elif suffix == ".csv":
-        frame.to_csv(path, index=False)
+        _write_csv(frame, path)
     else:
         raise CLIError(f"unknown output format {suffix!r}; use .parquet, .csv or .npz")
     return path
@@ -411,6 +440,17 @@ def _table_text(reports_by_cv: dict, positive: str | None) -> str:
     return "\n".join([fmt(header)] + [fmt(r) for r in rows])
 
 
+def _positive_class(args, data) -> str | None:
+    """The class of --positive (refused, naming the classes, when the data lack it); by default
+    'malignant' or 'abnormal' when the data have it, else none."""
+    names = data.target_names.tolist()
+    if args.positive is not None:
+        if args.positive not in names:
+            raise CLIError(f"--positive {args.positive!r} is not a class of {args.data_dir!r}; its classes are {names}")
+        return args.positive
+    return next((c for c in ("malignant", "abnormal") if c in names), None)
+
+
 def _cmd_evaluate(args) -> int:
     from .evaluation import compare
     from .reporting import write_html
@@ -421,6 +461,7 @@ def _cmd_evaluate(args) -> int:
     _preprocessing_steps(args.preprocess)
     data = _load_study(args)
     data, test_data, test_label = _test_set(data, args)
+    _positive_class(args, data)  # a misspelt class fails now, before the extraction
     progress = _progress(args)
     classifiers, balances = _split(args.classifier), [None if b.lower() == "none" else b for b in _split(args.balance)]
     cvs = ["duplicate-grouped", "stratified"] if args.cv == "both" else [args.cv]
@@ -455,8 +496,7 @@ def _cmd_evaluate(args) -> int:
                                      cache=args.cache, progress=progress)
         external = _evaluate_test(data, X, names, test_data, X_test, classifiers, balances, args, test_label)
         _warn_never_predicted(external)
-    positive = args.positive if args.positive in data.target_names.tolist() else (
-        "malignant" if "malignant" in data.target_names.tolist() else None)
+    positive = _positive_class(args, data)
     print(f"\n{X.shape[1]} features; {args.n_splits}-fold CV; values with bootstrap 95% CI; "
           f"macro averages (accuracy: overall)")
     print(_table_text(reports, positive))
@@ -827,7 +867,7 @@ def _cmd_train(args) -> int:
         if args.holdout_list:
             import pandas as pd
 
-            pd.DataFrame({"image": held.paths, "label": names[held.target]}).to_csv(args.holdout_list, index=False)
+            _write_csv(pd.DataFrame({"image": held.paths, "label": names[held.target]}), Path(args.holdout_list))
             print(f"held-out images and labels: {args.holdout_list}")
     if args.patches:
         model.manifest.setdefault("notes", []).append(
@@ -871,6 +911,16 @@ def _manifest_images(path: Path) -> list[str]:
     return out
 
 
+def _mask_of(f: Path, files: Sequence[Path]) -> bool:
+    """Whether ``f`` is the mask of an image beside it (``<stem>_mask*``, the BUSI layout): a
+    file whose name merely looks like a mask, with no such image, is an image to predict."""
+    if "_mask" not in f.stem:
+        return False
+    owners = {g.stem for g in files if g.parent == f.parent and g != f}
+    # any text before a '_mask' that names an image beside it ('a_mask_1' -> 'a')
+    return any(f.stem[:k.start()] in owners for k in re.finditer("_mask", f.stem))
+
+
 def _expand_images(inputs: Sequence[str]) -> list[str]:
     """Files as given; a CSV manifest to its ``image`` column; a mini-MIAS folder to its
     ``mdbNNN`` images; other folders to their image files (masks left out), sorted."""
@@ -885,8 +935,12 @@ def _expand_images(inputs: Sequence[str]) -> list[str]:
             paths += sorted(str(f) for f in p.iterdir() if f.is_file() and f.suffix.lower() in MIAS_EXTENSIONS
                             and re.fullmatch(r"mdb\d{3}", f.stem.lower()))
         elif p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES
-                           and "_mask" not in f.stem)
+            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES)
+            masks = [f for f in files if _mask_of(f, files)]
+            if masks:  # every file left out is said, never silently dropped
+                print(f"left out {len(masks)} mask file(s) of images in {item!r} (<image>_mask*): "
+                      + ", ".join(m.name for m in masks[:5]) + (" ..." if len(masks) > 5 else ""), file=sys.stderr)
+            found = [str(f) for f in files if f not in set(masks)]
             if not found:
                 raise CLIError(f"folder {item!r} holds no image files ({', '.join(_IMAGE_SUFFIXES)})")
             paths += found
@@ -933,10 +987,10 @@ def _cmd_predict(args) -> int:
         page = predictions_html(table, Path(args.explain) / "report.html", about=model.describe())
         print(f"explanations: {page}", file=sys.stderr)
     if out is not None:
-        table.to_csv(out, index=False, float_format="%.6f")
+        _write_csv(table, out, float_format="%.6f")
         print(f"{int((table['error'] == '').sum())} image(s) predicted -> {out}")
     else:
-        print(table.to_csv(index=False, float_format="%.4f"), end="")
+        print(_neutralised(table).to_csv(index=False, float_format="%.4f"), end="")
     n_bad = int((table["error"] != "").sum())
     if n_bad:
         print(f"skipped {n_bad} unreadable image(s) (listed in the 'error' column)", file=sys.stderr)
@@ -1086,8 +1140,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)")
     p.add_argument("--search", action="store_true",
                    help="tune each pipeline with featbus.pipelines.param_grid in the training folds (nested CV)")
-    p.add_argument("--positive", default="malignant", metavar="CLASS",
-                   help="class whose one-vs-rest AUC gets its own column (default malignant)")
+    p.add_argument("--positive", default=None, metavar="CLASS",
+                   help="class whose one-vs-rest AUC gets its own column (default: malignant, or abnormal, when "
+                        "the data have it)")
     p.add_argument("--report", "-r", metavar="DIR", default=None,
                    help="write report.html (+ PNGs, summary.csv) into DIR")
     p.add_argument("--test", metavar="TEST_DATA", default=None,

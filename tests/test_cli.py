@@ -383,3 +383,38 @@ def test_texture_families_need_no_deep_learning(phantom_dir, tmp_path):
     help_text = build_parser()._subparsers._group_actions[0].choices["extract"].format_help()
     for name in ("glrlm", "gabor", "fractal", "hog"):
         assert name in help_text
+
+
+def test_positive_class_typo_is_refused(phantom_dir, capsys):
+    assert main(["evaluate", str(phantom_dir), "-f", "intensity", "--positive", "malignat", "-q"]) == 2
+    _one_line_error(capsys, "--positive 'malignat' is not a class", "['benign', 'malignant', 'normal']")
+
+
+def test_predict_folder_reports_masks_and_keeps_lookalikes(phantom_dir, tmp_path, capsys, monkeypatch):
+    """Masks of images beside them are left out and said; a file that only looks like a mask
+    (no such image) is predicted; file names a spreadsheet would run are neutralised."""
+    import shutil
+
+    monkeypatch.setenv("FEATBUS_TRUSTED_MODELS", str(tmp_path / "trusted.txt"))
+    source = sorted((phantom_dir / "benign").glob("case (*)_mask.png"))[0]
+    image = source.with_name(source.name.replace("_mask", ""))
+    model = tmp_path / "m.featbus"
+    assert main(["train", str(phantom_dir), "-f", "intensity", "-c", "logreg", "--n-splits", "3",
+                 "--n-bootstrap", "0", "-o", str(model), "-q"]) == 0
+    folder = tmp_path / "new"
+    folder.mkdir()
+    shutil.copy(image, folder / "a.png")
+    shutil.copy(source, folder / "a_mask.png")
+    shutil.copy(image, folder / "scan_mask_of_nothing.png")
+    shutil.copy(image, folder / "=HYPERLINK(1).png")
+    capsys.readouterr()
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(model), str(folder), "-o", str(out), "-q"]) == 0
+    assert "left out 1 mask file(s)" in capsys.readouterr().err
+    table = pd.read_csv(out)
+    names = [Path(p.lstrip("'")).name for p in table["image"]]
+    assert sorted(names) == ["=HYPERLINK(1).png", "a.png", "scan_mask_of_nothing.png"]
+    # given by its bare name, the file name is the cell: written so a spreadsheet shows it as text
+    monkeypatch.chdir(folder)
+    assert main(["predict", str(model), "=HYPERLINK(1).png", "-o", str(out), "--overwrite", "-q"]) == 0
+    assert pd.read_csv(out)["image"].tolist() == ["'=HYPERLINK(1).png"]
