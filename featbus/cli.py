@@ -288,11 +288,24 @@ def _check_output(out: Path, overwrite: bool) -> None:
             except ImportError:
                 raise CLIError("writing Parquet needs pyarrow: pip install \"featbus[parquet]\"; "
                                "or use -o features.csv / features.npz") from None
-    parent = out.parent
+    _check_writable(out, "-o")
+
+
+def _check_writable(out: Path, flag: str, *, folder: bool = False) -> None:
+    """Fail before the work when ``out`` (a file, or with ``folder`` a folder to fill) cannot be
+    written: its nearest existing folder is probed by creating and removing a file there
+    (permission bits alone say nothing for root or read-only file systems)."""
+    out = Path(out)
+    parent = out if folder else out.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise CLIError(f"-o {str(out)!r}: cannot write into {str(parent)!r}")
+    if not parent.is_dir():
+        raise CLIError(f"{flag} {str(out)!r}: {str(parent)!r} is a file, not a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".featbus-write-check-"):
+            pass
+    except OSError as exc:
+        raise CLIError(f"{flag} {str(out)!r}: cannot write into {str(parent)!r} ({exc.strerror or exc})") from None
 
 
 def _progress(args):
@@ -459,6 +472,9 @@ def _cmd_evaluate(args) -> int:
     if args.test and args.test_fraction:
         raise CLIError("give --test (an external folder) or --test-fraction (held-out groups), not both")
     _preprocessing_steps(args.preprocess)
+    if args.report:
+        report = Path(args.report)
+        _check_writable(report, "--report", folder=report.suffix.lower() not in (".html", ".htm"))
     data = _load_study(args)
     data, test_data, test_label = _test_set(data, args)
     _positive_class(args, data)  # a misspelt class fails now, before the extraction
@@ -746,6 +762,7 @@ def _check_model_out(out: Path, overwrite: bool) -> None:
         raise CLIError(f"-o {str(out)!r} already exists; pass --overwrite to replace it")
     if not out.parent.exists():
         raise CLIError(f"-o {str(out)!r}: folder {str(out.parent)!r} does not exist")
+    _check_writable(out, "-o")
 
 
 def _check_segmenter_args(args) -> None:
@@ -801,6 +818,8 @@ def _cmd_train(args) -> int:
                        "from --features and use --region image, or crop to a segmenter's lesion with "
                        "--segmenter FILE|unet")
     _check_segmenter_args(args)
+    if args.holdout_list:
+        _check_writable(Path(args.holdout_list), "--holdout-list")
     _check_features(args.features, args.debug)
     balance = None if args.balance.lower() == "none" else args.balance
     try:
@@ -971,6 +990,9 @@ def _cmd_predict(args) -> int:
             raise CLIError(f"-o {str(out)!r}: predictions are written as CSV; the name must end in .csv")
         if out.exists() and not args.overwrite:
             raise CLIError(f"-o {str(out)!r} already exists; pass --overwrite to replace it")
+        _check_writable(out, "-o")
+    if args.explain:
+        _check_writable(Path(args.explain), "--explain", folder=True)
     paths = _expand_images(args.images)
     model = _load_model_cli(args.model, args.trust, args.debug)
     table = model.predict_table(paths, on_error=args.on_error)
@@ -1027,6 +1049,7 @@ def _cmd_export(args) -> int:
         raise CLIError(f"--tflite {str(out)!r}: the file name must end in .tflite")
     if out.exists() and not args.overwrite:
         raise CLIError(f"--tflite {str(out)!r} already exists; pass --overwrite to replace it")
+    _check_writable(out, "--tflite")
     manifest = read_manifest(args.model)
     if manifest.get("segmenter"):
         from .export import ROI_REFUSAL

@@ -418,3 +418,20 @@ def test_predict_folder_reports_masks_and_keeps_lookalikes(phantom_dir, tmp_path
     monkeypatch.chdir(folder)
     assert main(["predict", str(model), "=HYPERLINK(1).png", "-o", str(out), "--overwrite", "-q"]) == 0
     assert pd.read_csv(out)["image"].tolist() == ["'=HYPERLINK(1).png"]
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "{data}", "-f", "intensity", "-o", "/proc/featbus-m.featbus"],
+    ["train", "{data}", "-f", "intensity", "-o", "{tmp}/m.featbus", "--holdout-list", "/proc/held.csv",
+     "--test-fraction", "0.2"],
+    ["extract", "{data}", "-f", "intensity", "-o", "/proc/features.csv"],
+    ["evaluate", "{data}", "-f", "intensity", "--report", "/proc/featbus-report"],
+])
+def test_unwritable_outputs_fail_before_the_work(phantom_dir, tmp_path, capsys, command):
+    """An output nobody may write (here /proc, read-only even for root) fails in one line before
+    any image is read."""
+    args = [a.format(data=phantom_dir, tmp=tmp_path) for a in command] + ["-q"]
+    assert main(args) == 2
+    line = _one_line_error(capsys, "cannot write into '/proc'")
+    assert "training on" not in capsys.readouterr().err and line
+    assert not (tmp_path / "m.featbus").exists()
