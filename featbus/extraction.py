@@ -245,6 +245,7 @@ class MemoryStore:
 _MAGIC = b"FBX1"
 _DTYPES = {b"f": np.dtype("<f4"), b"d": np.dtype("<f8")}
 _STALE_CLAIM_S = 1800.0  # a claim older than this is taken over even if its process lives
+_UNWRITTEN_CLAIM_S = 10.0  # an empty or garbled claim older than this is taken over
 
 
 class DiskStore:
@@ -324,10 +325,16 @@ class DiskStore:
     @staticmethod
     def _stale(path: Path) -> bool:
         try:
-            pid, started = path.read_text().split()
+            text, modified = path.read_text(), path.stat().st_mtime
+        except OSError:
+            return False  # gone already: the caller looks again
+        try:
+            pid, started = text.split()
             pid, started = int(pid), float(started)
-        except (OSError, ValueError):
-            return False  # being written right now
+        except ValueError:
+            # empty or garbled: being written right now, or left by a process killed between
+            # creating and writing it, which nobody must wait on forever
+            return time.time() - modified > _UNWRITTEN_CLAIM_S
         if time.time() - started > _STALE_CLAIM_S:
             return True
         if pid == os.getpid():

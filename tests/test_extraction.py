@@ -177,3 +177,28 @@ def test_setting_key_needs_every_numeric_parameter():
     a = IntensityStats(bins=32).fit(recs)
     b = IntensityStats(bins=64).fit(recs)
     assert setting_key(a) != setting_key(b)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("content", ["", "garbled claim", "999999999 x"])
+def test_a_claim_left_by_a_killed_process_is_taken_over(tmp_path, content):
+    """A process killed between creating and writing its claim (or leaving garbage) leaves an
+    empty claim file: once it is older than a few seconds the next run takes it over."""
+    recs = _images(3)
+    cache = tmp_path / "cache"
+    est = IntensityStats().fit(recs)
+    first = est.set_params(cache=str(cache)).transform(recs)
+    rows = sorted(cache.rglob("*.row"))
+    assert len(rows) == 3
+    victim = rows[0]
+    victim.unlink()
+    claim = victim.with_suffix(".claim")
+    claim.write_text(content)
+    old = os.path.getmtime(claim) - 60
+    os.utime(claim, (old, old))
+    from featbus.extraction import clear_memory
+
+    clear_memory()
+    again = IntensityStats(cache=str(cache)).fit(recs).transform(recs)
+    np.testing.assert_allclose(again, first)
+    assert victim.exists() and not claim.exists()
