@@ -29,13 +29,17 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["run_app", "analyse", "intensity_position", "roi_overlay", "streamlit_command"]
+__all__ = ["run_app", "analyse", "intensity_position", "roi_overlay", "streamlit_command", "allowed_path"]
 
 _ENV = "FEATBUS_APP_MODEL"
+#: The folders whose images the page may open by path (``featbus app --data DIR``), joined by
+#: ``os.pathsep``; without any, the page opens uploads only.
+_ROOTS_ENV = "FEATBUS_APP_DATA"
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "dcm", "dicom"]
 
 
@@ -126,6 +130,55 @@ def analyse(model, image, *, method: str = "auto") -> dict:
     return res
 
 
+def allowed_path(path: str, roots: list[str]) -> Path:
+    """``path`` resolved (symbolic links and ``..`` followed) when it lies inside one of the
+    ``roots``, the data folders the page was given; ``ValueError`` otherwise, so that a path
+    typed in the page or passed as ``?image=`` cannot reach any other file the server's account
+    can read.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from featbus.app import allowed_path
+    >>> root = tempfile.mkdtemp()
+    >>> open(os.path.join(root, "a.png"), "wb").close()
+    >>> allowed_path(os.path.join(root, "a.png"), [root]).name
+    'a.png'
+    >>> allowed_path(os.path.join(root, "..", "etc", "passwd"), [root])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: ...outside the data folder(s) this page was started with...
+    """
+    if not roots:
+        raise ValueError("this page opens uploaded images only (start it with featbus app MODEL --data DIR to "
+                         "open images of DIR by path)")
+    resolved = Path(os.path.expanduser(path)).resolve()
+    for root in roots:
+        if resolved.is_relative_to(Path(root).resolve()):
+            if not resolved.is_file():
+                raise ValueError(f"{path!r}: no such image file")
+            return resolved
+    raise ValueError(f"{path!r} is outside the data folder(s) this page was started with: "
+                     + ", ".join(map(str, roots)))
+
+
+def _data_roots() -> list[str]:
+    return [r for r in os.environ.get(_ROOTS_ENV, "").split(os.pathsep) if r]
+
+
+def _read_failure(name: str, exc: Exception) -> str:
+    """What the page says about an image it cannot read: never the file's bytes (an image
+    error may quote the first bytes of a text file), only what kind of problem it is."""
+    from ._records import ImageError
+
+    if isinstance(exc, ImageError):
+        return (f"cannot read the image {name!r}: it is not an image featbus can read (PNG, JPEG, TIFF, PGM or "
+                "DICOM), or it is damaged or too large")
+    if isinstance(exc, OSError):
+        return f"cannot read the image {name!r}: {exc.strerror or type(exc).__name__}"
+    return f"cannot read the image {name!r}: {exc}"
+
+
 def _read_upload(name: str, data: bytes) -> np.ndarray:
     """Read uploaded bytes with featbus.io (same checks and DICOM handling as files)."""
     from .io import read_image
@@ -194,18 +247,28 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
         st.caption("Explanations: " + ("Grad-CAM (of the CNN features)"
                                        if _grad_cam_ok(model) else "occlusion sensitivity"))
     upload = st.file_uploader("Image (PNG, JPEG, TIFF or DICOM)", type=UPLOAD_TYPES)
-    # ?image=PATH in the address pre-fills the path (the server only answers this computer)
-    path = st.text_input("...or the path of an image on this computer", value=st.query_params.get("image", ""))
+    roots = _data_roots()
+    path = ""
+    if roots:  # ?image=PATH in the address pre-fills the path; only files inside the data folders open
+        path = st.text_input(f"...or the path of an image in {', '.join(roots)}",
+                             value=st.query_params.get("image", ""))
+    elif st.query_params.get("image"):
+        st.warning("?image= is ignored: this page was started without data folders (featbus app MODEL --data "
+                   "DIR), so it opens uploads only")
     image, name = None, None
     try:
         if upload is not None:
-            image, name = _read_upload(upload.name, upload.getvalue()), upload.name
+            name = upload.name
+            image = _read_upload(upload.name, upload.getvalue())
         elif path.strip():
             from .io import read_image
 
-            image, name = read_image(path.strip()), path.strip()
+            name = path.strip()
+            image = read_image(allowed_path(name, roots))
     except (ValueError, OSError) as exc:
-        st.error(f"cannot read the image: {exc}")
+        from ._records import ImageError
+
+        st.error(_read_failure(name, exc) if isinstance(exc, (ImageError, OSError)) else f"cannot open it: {exc}")
         return
     if image is None:
         st.info("Upload an image to see the predicted class, the probabilities and why.")
@@ -252,11 +315,13 @@ def streamlit_command(model_path: str, *, port: int = 8501) -> list[str]:
             "--client.toolbarMode", "minimal"]
 
 
-def run_app(model_path: str | os.PathLike, *, port: int = 8501) -> int:
+def run_app(model_path: str | os.PathLike, *, port: int = 8501, data: Sequence[str | os.PathLike] = ()) -> int:
     """Serve the page for a model on http://127.0.0.1:PORT until interrupted; returns the exit status.
 
     The Streamlit server is a child process; when this one ends (Ctrl+C, or SIGTERM from a
-    service manager) the server is stopped too, so no server is left listening.
+    service manager) the server is stopped too, so no server is left listening. The page opens
+    uploaded images, and by path (typed, or ``?image=`` in the address) only images inside the
+    ``data`` folders (:func:`allowed_path`).
     """
     import signal
     import threading
@@ -265,7 +330,8 @@ def run_app(model_path: str | os.PathLike, *, port: int = 8501) -> int:
         import streamlit  # noqa: F401
     except ImportError as exc:
         raise ImportError('featbus app needs Streamlit: pip install "featbus[app]"') from exc
-    env = dict(os.environ, **{_ENV: str(Path(model_path).resolve())})
+    env = dict(os.environ, **{_ENV: str(Path(model_path).resolve()),
+                              _ROOTS_ENV: os.pathsep.join(str(Path(d).resolve()) for d in data)})
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     print(f"featbus app: http://127.0.0.1:{port} (Ctrl+C to stop)", flush=True)
     server = subprocess.Popen(streamlit_command(str(model_path), port=port), env=env)

@@ -1037,7 +1037,10 @@ def _cmd_app(args) -> int:
                        "code from the file. If you trust its origin, rerun with --trust")
     from .app import run_app
 
-    return run_app(args.model, port=args.port)
+    for folder in args.data:
+        if not Path(folder).is_dir():
+            raise CLIError(f"--data {folder!r} is not a folder")
+    return run_app(args.model, port=args.port, data=args.data)
 
 
 def _cmd_export(args) -> int:
@@ -1255,6 +1258,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL", help="a .featbus file")
     p.add_argument("--port", type=int, default=8501, help="port on 127.0.0.1 (default 8501)")
     p.add_argument("--trust", action="store_true", help="add MODEL to your trust list first (see predict --trust)")
+    p.add_argument("--data", metavar="DIR", action="append", default=[],
+                   help="a folder whose images the page may open by path (typed, or ?image= in the address); "
+                        "repeat for several. Without it the page opens uploads only")
     p.set_defaults(func=_cmd_app)
 
     p = sub.add_parser("export", parents=[common],

@@ -61,6 +61,7 @@ def test_page_with_streamlit_apptest(saved_model, monkeypatch):
 
     model, path, image = saved_model
     monkeypatch.setenv("FEATBUS_APP_MODEL", str(path))
+    monkeypatch.setenv("FEATBUS_APP_DATA", str(image.parent))
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.run()
     assert not at.exception
@@ -81,11 +82,40 @@ def test_page_reports_an_unreadable_path(saved_model, monkeypatch, tmp_path):
     _, path, _ = saved_model
     monkeypatch.setenv("FEATBUS_APP_MODEL", str(path))
     bad = tmp_path / "bad.png"
-    bad.write_bytes(b"not an image")
+    bad.write_bytes(b"SECRET=hunter2, not an image")
+    monkeypatch.setenv("FEATBUS_APP_DATA", str(tmp_path))
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.run()
     at.text_input[0].input(str(bad)).run()
     assert not at.exception and "cannot read the image" in at.error[0].value
+    assert "SECRET" not in at.error[0].value and "hunter2" not in at.error[0].value  # no file contents echoed
+
+
+def test_page_opens_paths_only_inside_its_data_folders(saved_model, monkeypatch, tmp_path):
+    """A typed path or ?image= outside the folders given with --data is refused; without any
+    folder the page takes uploads only."""
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    _, path, image = saved_model
+    monkeypatch.setenv("FEATBUS_APP_MODEL", str(path))
+    inside = tmp_path / "data"
+    inside.mkdir()
+    monkeypatch.setenv("FEATBUS_APP_DATA", str(inside))
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    for outside in (str(image), str(inside / ".." / image.name), "/etc/passwd"):
+        at.text_input[0].input(outside).run()
+        assert not at.exception and "outside the data folder" in at.error[0].value, outside
+        assert not at.subheader or not at.subheader[0].value.startswith("Predicted")
+    shutil.copy(image, inside / "ok.png")
+    at.text_input[0].input(str(inside / "ok.png")).run()
+    assert not at.exception and at.subheader[0].value.startswith("Predicted")
+    monkeypatch.delenv("FEATBUS_APP_DATA")
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.query_params["image"] = str(image)
+    at.run()
+    assert not at.exception and not at.text_input and "ignored" in at.warning[0].value
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +148,7 @@ def test_page_draws_the_lesion_roi_of_a_model_with_a_segmenter(saved_model, roi_
         res = analyse(load_model(path), str(image))
         assert res["roi"]["found"] is found and res["roi_overlay"].shape == (64, 64, 3)
         monkeypatch.setenv("FEATBUS_APP_MODEL", str(path))
+        monkeypatch.setenv("FEATBUS_APP_DATA", str(image.parent))
         at = AppTest.from_file(str(APP), default_timeout=120)
         at.run()
         at.text_input[0].input(str(image)).run()
@@ -206,7 +237,8 @@ def test_real_server_in_a_headless_browser(saved_model, tmp_path):
     _, path, image = saved_model
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(APP.parents[1]))
-    server = subprocess.Popen([sys.executable, "-m", "featbus", "app", str(path), "--port", str(port)], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "featbus", "app", str(path), "--port", str(port),
+                               "--data", str(image.parent)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 120
