@@ -907,29 +907,6 @@ def _trust_file() -> str:
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".dcm", ".dicom")
 
 
-def _manifest_images(path: Path) -> list[str]:
-    """The images a CSV manifest lists (its ``image`` column, relative to the CSV; no label needed)."""
-    import pandas as pd
-
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise CLIError(f"{str(path)!r} is not a readable CSV table: {_one_line(exc)}") from None
-    table.columns = [str(c).strip().lower() for c in table.columns]
-    if "image" not in table.columns:
-        raise CLIError(f"{str(path)!r} has no 'image' column (it has {list(table.columns)})")
-    out = []
-    for k, name in enumerate(table["image"], start=2):
-        name = name.strip()
-        if not name:
-            raise CLIError(f"{str(path)!r} row {k}: the 'image' cell is empty")
-        f = Path(name) if Path(name).is_absolute() else path.parent / name
-        if not f.is_file():
-            raise CLIError(f"{str(path)!r} row {k}: image {name!r} not found ({str(f)!r})")
-        out.append(str(f))
-    return out
-
-
 def _mask_of(f: Path, files: Sequence[Path]) -> bool:
     """Whether ``f`` is the mask of an image beside it (``<stem>_mask*``, the BUSI layout): a
     file whose name merely looks like a mask, with no such image, is an image to predict."""
@@ -943,13 +920,16 @@ def _mask_of(f: Path, files: Sequence[Path]) -> bool:
 def _expand_images(inputs: Sequence[str]) -> list[str]:
     """Files as given; a CSV manifest to its ``image`` column; a mini-MIAS folder to its
     ``mdbNNN`` images; other folders to their image files (masks left out), sorted."""
-    from .datasets import MIAS_EXTENSIONS, is_mias_folder
+    from .datasets import MIAS_EXTENSIONS, is_mias_folder, manifest_images
 
     paths = []
     for item in inputs:
         p = Path(item)
         if p.is_file() and p.suffix.lower() == ".csv":
-            paths += _manifest_images(p)
+            try:
+                paths += manifest_images(p)
+            except ValueError as exc:
+                raise CLIError(_one_line(exc)) from exc
         elif p.is_dir() and is_mias_folder(p):
             paths += sorted(str(f) for f in p.iterdir() if f.is_file() and f.suffix.lower() in MIAS_EXTENSIONS
                             and re.fullmatch(r"mdb\d{3}", f.stem.lower()))

@@ -38,7 +38,7 @@ from ._records import ImageError, ImageRecord, map_images
 from .io import _warn_skipped, read_image, read_mask
 
 __all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_mias", "load_manifest", "load_data",
-           "is_mias_folder", "lesion_patches"]
+           "is_mias_folder", "lesion_patches", "manifest_images"]
 
 PHANTOM_CLASSES = ("benign", "malignant", "normal")
 
@@ -699,6 +699,52 @@ def _manifest_error(path: Path, line: int, what: str) -> ValueError:
     return ValueError(f"{str(path)!r} row {line}: {what}")
 
 
+def _manifest_table(path: Path, required: Sequence[str]):
+    """A manifest's rows as text (column names trimmed and lower-cased), its required columns
+    and at least one row checked."""
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{str(path)!r} is not a readable CSV table: {str(exc).strip()}") from None
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    absent = [c for c in required if c not in table.columns]
+    if absent:
+        raise ValueError(f"{str(path)!r} has no column(s) {absent}; a manifest needs 'image' and 'label' "
+                         f"(optional: 'mask', 'group', 'split'), it has {list(table.columns)}")
+    if table.empty:
+        raise ValueError(f"{str(path)!r} lists no images")
+    return table
+
+
+def _manifest_path(base: Path, name: str) -> Path:
+    """A path of a manifest cell: relative to the CSV's folder, or absolute."""
+    return Path(name) if Path(name).is_absolute() else base / name
+
+
+def manifest_images(path: str | os.PathLike) -> list[str]:
+    """The image paths a CSV manifest lists (its ``image`` column; no label needed), each checked
+    to exist: what ``featbus predict`` reads from a manifest.
+
+    Raises
+    ------
+    ValueError
+        An unreadable table, no ``image`` column, an empty cell or a missing file, naming the row.
+    """
+    path = Path(path)
+    out = []
+    for line, name in enumerate(_manifest_table(path, ("image",))["image"], start=2):
+        name = name.strip()
+        if not name:
+            raise _manifest_error(path, line, "the 'image' cell is empty")
+        f = _manifest_path(path.parent, name)
+        if not f.is_file():
+            raise _manifest_error(path, line, f"image {name!r} not found ({str(f)!r})")
+        out.append(str(f))
+    return out
+
+
 def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = None,
                   groups: str | None = "duplicates", duplicate_threshold: int | None = None,
                   on_error: str = "raise", n_jobs: int | None = None) -> Bunch:
@@ -764,8 +810,6 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
     >>> data.target_names.tolist(), data.target.tolist(), data.groups.tolist()
     (['a', 'b'], [0, 1, 0, 1], [0, 0, 1, 2])
     """
-    import pandas as pd
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{str(path)!r}: no such CSV file")
@@ -773,17 +817,7 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
         raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
     if groups not in ("duplicates", None):
         raise ValueError(f"groups must be 'duplicates' or None, got {groups!r}")
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{str(path)!r} is not a readable CSV table: {str(exc).strip()}") from None
-    table.columns = [str(c).strip().lower() for c in table.columns]
-    absent = [c for c in ("image", "label") if c not in table.columns]
-    if absent:
-        raise ValueError(f"{str(path)!r} has no column(s) {absent}; a manifest needs 'image' and 'label' "
-                         f"(optional: 'mask', 'group', 'split'), it has {list(table.columns)}")
-    if table.empty:
-        raise ValueError(f"{str(path)!r} lists no images")
+    table = _manifest_table(path, ("image", "label"))
     base = path.parent
     extra = [c for c in table.columns if c not in MANIFEST_COLUMNS]
     has_group = "group" in table.columns
@@ -796,7 +830,7 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
             raise _manifest_error(path, line, "the 'image' cell is empty")
         if not label:
             raise _manifest_error(path, line, f"image {name!r} has an empty 'label'")
-        image_path = (base / name).resolve() if not Path(name).is_absolute() else Path(name)
+        image_path = _manifest_path(base, name).resolve()
         if image_path in seen:
             raise _manifest_error(path, line, f"image {name!r} is listed twice (rows {seen[image_path]} and {line})")
         seen[image_path] = line
@@ -808,7 +842,7 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
         if has_group and not group:
             raise _manifest_error(path, line, f"image {name!r} has an empty 'group' (every row needs one when the "
                                   "column is there)")
-        items.append((image_path, [(base / m) if not Path(m).is_absolute() else Path(m) for m in masks]))
+        items.append((image_path, [_manifest_path(base, m) for m in masks]))
         labels.append(label)
         group_values.append(group)
         splits.append(split)
