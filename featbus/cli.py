@@ -217,6 +217,10 @@ def _preprocessing_steps(spec: str | None) -> list:
     """The --preprocess steps (checked before any image is read)."""
     from .pipelines import _make_preprocessing
 
+    if spec and "roi" in [x.strip().lower() for x in spec.split(",")]:
+        # cropping to the ground-truth lesion is not a step a new image can take
+        raise CLIError("--preprocess roi: crop to the lesion with --region bbox|mask (ground-truth masks, "
+                       "evaluation) or train --segmenter FILE|unet (a model that finds the lesion itself)")
     try:
         return _make_preprocessing(spec)
     except ValueError as exc:
@@ -1084,7 +1088,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="on an error, also print the Python traceback (and TensorFlow's start-up log)")
 
     feat = argparse.ArgumentParser(add_help=False)
-    from ._registry import FEATURES
+    from ._registry import FEATURES, PREPROCESSORS
 
     feat.add_argument("--features", "-f", default=_DEF_FEATURES, metavar="LIST",
                       help=f"comma-separated extractors: {', '.join(FEATURES)}, or a CNN backbone name such as "
@@ -1102,10 +1106,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "coordinates, meta 'lesions') and one at the breast centre of images without one; "
                             "--preprocess then applies to the patches")
     study.add_argument("--preprocess", metavar="LIST", default=None,
-                       help="comma-separated image steps before the features, in order: for mammograms "
-                            "breast-mask (film background to 0), pectoral (remove the pectoral muscle of MLO "
-                            "views), flip (chest wall to the left), crop-breast (crop to the breast); also "
-                            "clahe, denoise, normalize, resize. A trained model applies them to new images")
+                       help=f"comma-separated image steps before the features, in order: "
+                            f"{', '.join(n for n in PREPROCESSORS if n != 'roi')}. "
+                            "For mammograms: breast-mask (film background to 0), pectoral (remove the pectoral "
+                            "muscle of MLO views), flip (chest wall to the left), crop-breast (crop to the breast). "
+                            "A trained model applies them to new images")
 
     parser = argparse.ArgumentParser(
         prog="featbus",

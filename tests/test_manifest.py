@@ -160,6 +160,9 @@ def test_cli_bad_manifest_is_one_line(manifest_dir, tmp_path, capsys):
     assert main(["extract", str(manifest_dir / "study.csv"), "--preprocess", "pectorl", "-o",
                  str(tmp_path / "f.csv"), "-q"]) == 2
     _one_line_error(capsys, "--preprocess", "unknown preprocessing 'pectorl'")
+    assert main(["train", str(manifest_dir / "study.csv"), "-f", "intensity", "--preprocess", "clahe,roi", "-o",
+                 str(tmp_path / "r.featbus"), "-q"]) == 2
+    _one_line_error(capsys, "--preprocess roi", "--segmenter")
 
 
 def _mias_like(root: Path, n_women: int = 6) -> Path:
