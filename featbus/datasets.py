@@ -38,7 +38,7 @@ from ._records import ImageError, ImageRecord, map_images
 from .io import _warn_skipped, read_image, read_mask
 
 __all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_mias", "load_manifest", "load_data",
-           "is_mias_folder", "lesion_patches", "manifest_images"]
+           "is_mias_folder", "mias_files", "lesion_patches", "manifest_images"]
 
 PHANTOM_CLASSES = ("benign", "malignant", "normal")
 
@@ -559,11 +559,16 @@ def _disk(shape: tuple[int, int], row: float, col: float, radius: float) -> np.n
     return (rr - row) ** 2 + (cc - col) ** 2 <= radius**2
 
 
+def mias_files(root: str | os.PathLike) -> list[Path]:
+    """The ``mdbNNN`` image files of a folder (:data:`MIAS_EXTENSIONS`), sorted by name."""
+    return sorted(p for p in Path(root).iterdir()
+                  if p.is_file() and p.suffix.lower() in MIAS_EXTENSIONS and re.fullmatch(r"mdb\d{3}", p.stem.lower()))
+
+
 def is_mias_folder(root: str | os.PathLike) -> bool:
     """Whether ``root`` looks like a mini-MIAS folder: an ``Info.txt`` beside ``mdbNNN`` images."""
     root = Path(root)
-    return (root / "Info.txt").is_file() and any(
-        re.fullmatch(r"mdb\d{3}", p.stem.lower()) and p.suffix.lower() in MIAS_EXTENSIONS for p in root.iterdir())
+    return (root / "Info.txt").is_file() and bool(mias_files(root))
 
 
 def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
@@ -631,12 +636,11 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
         raise FileNotFoundError(f"{str(info)!r}: mini-MIAS needs its Info.txt annotation file")
     table = parse_mias_info(info)
     on_disk: dict[str, Path] = {}
-    for p in sorted(root.iterdir()):
-        if p.is_file() and p.suffix.lower() in MIAS_EXTENSIONS and re.fullmatch(r"mdb\d{3}", p.stem.lower()):
-            if p.stem.lower() in on_disk:
-                raise ValueError(f"{str(root)!r} holds two files for {p.stem.lower()}: "
-                                 f"{on_disk[p.stem.lower()].name!r} and {p.name!r}; keep one")
-            on_disk[p.stem.lower()] = p
+    for p in mias_files(root):
+        if p.stem.lower() in on_disk:
+            raise ValueError(f"{str(root)!r} holds two files for {p.stem.lower()}: "
+                             f"{on_disk[p.stem.lower()].name!r} and {p.name!r}; keep one")
+        on_disk[p.stem.lower()] = p
     refs = sorted(table)
     present = [r for r in refs if r in on_disk]
     missing = [r for r in refs if r not in on_disk]

@@ -66,6 +66,7 @@ import numpy as np
 
 from ._records import ImageRecord, _PathLike
 from ._version import __version__
+from .io import written_atomically
 
 __all__ = [
     "extract_features",
@@ -294,9 +295,8 @@ class DiskStore:
         body = np.ascontiguousarray(row, dtype=_DTYPES[code]).tobytes()
         path = self._path(setting, key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(_MAGIC + code + hashlib.sha256(body).digest() + body)
-        os.replace(tmp, path)  # atomic on POSIX and Windows
+        with written_atomically(path) as tmp:
+            tmp.write_bytes(_MAGIC + code + hashlib.sha256(body).digest() + body)
 
     # -- claims: at most one process computes a row; the others wait for its file
     def _claim_path(self, setting: str, key: str) -> Path:

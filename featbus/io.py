@@ -8,6 +8,7 @@ kept: 8-bit images come back as ``uint8``, 16-bit ones as ``uint16`` (never sile
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -634,6 +635,31 @@ def load_item(item: Any, index: int | None = None, *, min_side: int = MIN_SIDE) 
         image = _read_indexed(item, index)
         return ImageRecord(check_image(image, index=index, path=str(item), min_side=min_side), None, str(item))
     return ImageRecord(check_image(item, index=index, min_side=min_side))
+
+
+@contextlib.contextmanager
+def written_atomically(path: str | os.PathLike):
+    """Write a file under a temporary name beside ``path`` and rename it into place: readers
+    (and an interrupted run) never see a half-written ``path``. Yields the temporary path; on an
+    error it is removed and ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> with written_atomically(p) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> p.read_text()
+    'done'
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)  # atomic on POSIX and Windows
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def file_sha256(path: str | os.PathLike) -> str:

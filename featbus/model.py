@@ -92,7 +92,7 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
-from .io import file_sha256
+from .io import file_sha256, written_atomically
 
 __all__ = ["FeatbusModel", "train_model", "load_model", "read_manifest", "trust_model",
            "trusted_models_file", "UntrustedModelError", "ModelVersionError", "FORMAT_VERSION"]
@@ -614,11 +614,9 @@ class FeatbusModel:
         manifest["format_version"] = _format_version(self.roi, self.preprocess)
         self.manifest = manifest
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:
+        with written_atomically(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:
             z.writestr(_MANIFEST, json.dumps(_json_safe(manifest), indent=1, sort_keys=True))
             z.writestr(_PIPELINE, blob)
-        os.replace(tmp, path)
         if trust:
             trust_model(path)
         return path

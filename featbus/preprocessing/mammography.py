@@ -295,17 +295,18 @@ _ANGLES = np.deg2rad(np.linspace(8, 82, 38))
 _EDGE_SAMPLES = 64
 
 
-def _edge_scores(gs: np.ndarray, bm: np.ndarray, r0: int, c0: int, wall: np.ndarray, angle: np.ndarray,
-                 delta: float) -> tuple[np.ndarray, np.ndarray]:
-    """Score straight muscle edges (chest wall on the LEFT) on a smoothed work copy.
+def _best_edge(gs: np.ndarray, bm: np.ndarray, r0: int, c0: int, wall: np.ndarray, angle: np.ndarray,
+               delta: float) -> tuple[float, float, float, float] | None:
+    """The best of a grid of straight muscle edges (chest wall on the LEFT) on a smoothed work
+    copy: ``(wall, angle, mean step, score)``, or None when no edge of the grid is admissible.
 
     An edge runs from the chest wall at row ``r0 + wall`` (column ``c0``) up and out at
     ``angle`` from the horizontal, until it leaves the breast through its top or its skin line.
-    Returns, per edge, the mean intensity step across it (muscle side minus the tissue
-    ``delta`` pixels beyond, each sample clipped to +-0.1 so one bright streak cannot carry an
-    edge, 0 where the far side is background) and a ranking score: that mean times the square
-    root of the edge's length inside the breast (a long consistent edge beats a short one),
-    -inf for edges that cut off less than 0.5 % or more than 50 % of the breast.
+    Its mean step is the intensity step across it (muscle side minus the tissue ``delta``
+    pixels beyond, each sample clipped to +-0.1 so one bright streak cannot carry an edge, 0
+    where the far side is background); its score, which ranks the edges, that mean times the
+    square root of the edge's length inside the breast (a long consistent edge beats a short
+    one). Edges that cut off less than 0.5 % or more than 50 % of the breast are not admissible.
     """
     wall, angle = np.meshgrid(wall, angle, indexing="ij")
     wall, angle = wall.ravel(), angle.ravel()
@@ -333,7 +334,9 @@ def _edge_scores(gs: np.ndarray, bm: np.ndarray, r0: int, c0: int, wall: np.ndar
     in_rows = (rows >= r0) & (rows <= r0 + wall[:, None])
     area = np.where(in_rows, cum[np.broadcast_to(rows, edge_col.shape), edge_col.astype(int)], 0).sum(axis=1)
     area = area / max(1, bm.sum())
-    return mean, np.where((area >= 0.005) & (area <= 0.5), score, -np.inf)
+    score = np.where((area >= 0.005) & (area <= 0.5), score, -np.inf)
+    k = int(np.argmax(score))
+    return (float(wall[k]), float(angle[k]), float(mean[k]), float(score[k])) if np.isfinite(score[k]) else None
 
 
 def _find_pectoral_work(g: np.ndarray, bm: np.ndarray, min_contrast: float
@@ -363,27 +366,20 @@ def _find_pectoral_work(g: np.ndarray, bm: np.ndarray, min_contrast: float
     #    muscle spans the whole top of the breast its edge ends on the skin line, not the top).
     gs = cv2.GaussianBlur(g, (0, 0), max(1.0, W / 120))  # film grain and muscle fibres
     delta = max(2.0, W / 40)
-    mean, score = _edge_scores(gs, bm, r0, c0, _WALL_ROWS * H, _ANGLES, delta)
-    k = int(np.argmax(score))
-    if not np.isfinite(score[k]):
+    best = _best_edge(gs, bm, r0, c0, _WALL_ROWS * H, _ANGLES, delta)
+    if best is None:
         return None, "no edge from the chest wall cuts off 0.5-50 % of the breast (no muscle found)"
-    wall, angle = np.meshgrid(_WALL_ROWS * H, _ANGLES, indexing="ij")
-    wall_k, angle_k = wall.ravel()[k], angle.ravel()[k]
     # 3. A finer grid around the best edge (a grid step is ~2 % of the breast's height, 2 degrees)
-    fine_wall = wall_k + np.linspace(-0.02, 0.02, 9) * H
-    fine_angle = angle_k + np.deg2rad(np.linspace(-2, 2, 9))
-    mean_f, score_f = _edge_scores(gs, bm, r0, c0, fine_wall, fine_angle, delta)
-    j = int(np.argmax(score_f))
-    if np.isfinite(score_f[j]) and score_f[j] >= score[k]:
-        wall, angle = np.meshgrid(fine_wall, fine_angle, indexing="ij")
-        wall_k, angle_k, mean_k = wall.ravel()[j], angle.ravel()[j], mean_f[j]
-    else:
-        mean_k = mean[k]
+    fine = _best_edge(gs, bm, r0, c0, best[0] + np.linspace(-0.02, 0.02, 9) * H,
+                      best[1] + np.deg2rad(np.linspace(-2, 2, 9)), delta)
+    if fine is not None and fine[3] >= best[3]:
+        best = fine
+    wall_k, angle_k, mean_k, _ = best
     # 4. A muscle is brighter than the tissue beyond its edge; on images without one the best
     #    edge's step is that of the glandular texture (about a third of a muscle's, on mini-MIAS).
     if mean_k < min_contrast:
         return None, "no edge in the chest-wall corner steps down by min_contrast (no muscle found)"
-    return (float(r0), float(c0), float(wall_k), float(angle_k)), ""
+    return (float(r0), float(c0), wall_k, angle_k), ""
 
 
 def _edge_region(shape: tuple[int, int], edge: tuple[float, float, float, float], fy: float, fx: float
