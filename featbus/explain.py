@@ -482,6 +482,12 @@ def grad_cam(model, image, *, target=None) -> np.ndarray:
     return _grad_cam_of(model, rec, seen, box, x, _target_index(model, proba, target))
 
 
+def _pooled_width(map_shape: tuple, pooling) -> int:
+    """Number of features :func:`~featbus.features.deep.keras_pool` makes of one layer's map."""
+    h, w, c = map_shape
+    return sum(h * w * c if p is None else c for p in pooling)
+
+
 def _features_and_proba(model, seen) -> tuple[np.ndarray, np.ndarray]:
     """The feature vector and class probabilities of one record as the extractors see it."""
     x = np.asarray(model.features.transform([seen]), dtype=np.float64)[0]
@@ -491,28 +497,20 @@ def _features_and_proba(model, seen) -> tuple[np.ndarray, np.ndarray]:
 def _grad_cam_of(model, rec, seen, box, x: np.ndarray, k: int) -> np.ndarray:
     """:func:`grad_cam` of class ``k`` for an image ``rec``, the record ``seen`` the extractors
     get (the model's crop, at ``box``, or ``rec``) and its feature vector ``x``."""
-    import tensorflow as tf
-
-    from .features.deep import tf_pool, tf_preprocess
+    from .features.deep import pool_gradient
 
     est, cols = _deep_columns(model)
-    g = tf.constant(head_gradient(model, x, cols, k), tf.float32)
+    g = np.asarray(head_gradient(model, x, cols, k), np.float64)
     net = est.network()
     inp = est._prepare(seen, 0)  # the same crop, resize and scaling as DeepFeatures.transform
     views = [inp, np.ascontiguousarray(inp[:, ::-1])] if est.tta else [inp]
-    xt = tf.constant(np.stack(views), tf.float32)
-    n_layers = len(net.map_shapes)
-    with tf.GradientTape() as tape:
-        maps = net.extractor(tf_preprocess(xt, net.backbone.preprocess), training=False)
-        maps = list(maps) if isinstance(maps, (list, tuple)) else [maps]
-        tape.watch(maps[0])
-        feats = tf_pool(maps[0], net.pooling)
-        if n_layers > 1:  # the other layers' features are fixed: they do not change the gradient
-            feats = tf.concat([feats] + [tf.stop_gradient(tf_pool(m, net.pooling)) for m in maps[1:]], axis=1)
-        feats = tf.reduce_mean(feats, axis=0)  # tta: DeepFeatures averages the two views' features
-        score = tf.reduce_sum(feats * g)
-    grads = tape.gradient(score, maps[0]).numpy()
-    a = maps[0].numpy()
+    # one compiled forward pass; the gradient of the score through the pooling is exact in
+    # NumPy (the other layers' features are fixed: they do not change it)
+    a = np.asarray(net.maps(np.stack(views))[0], np.float64)
+    n_first = _pooled_width(a.shape[1:], net.pooling)
+    # tta: DeepFeatures averages the two views' features, so each view gets half the gradient
+    grad_feats = np.repeat(g[None, :n_first] / len(views), len(views), axis=0)
+    grads = pool_gradient(a, net.pooling, grad_feats)
     linear = (a * grads.mean(axis=(1, 2), keepdims=True)).sum(axis=-1)  # (views, h, w)
     if est.tta:
         linear = linear[:1] + linear[1:, :, ::-1]  # the mirror view's map, mirrored back

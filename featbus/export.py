@@ -90,7 +90,7 @@ def _serving_function(model):
     import tensorflow as tf
 
     from .explain import _linear_head
-    from .features.deep import tf_pool, tf_preprocess
+    from .features.deep import keras_pool, keras_preprocess
 
     (_, est), = model.features.transformer_list
     net = est.network()
@@ -108,10 +108,10 @@ def _serving_function(model):
 
     @tf.function(input_signature=[tf.TensorSpec((1, h, wd), tf.float32, name="image")])
     def serve(x):
-        maps = net.extractor(tf_preprocess(x, net.backbone.preprocess), training=False)
+        maps = net.extractor(keras_preprocess(x, net.backbone.preprocess), training=False)
         maps = list(maps) if isinstance(maps, (list, tuple)) else [maps]
-        feats = tf.concat([tf_pool(m, net.pooling) for m in maps], axis=1) if len(maps) > 1 \
-            else tf_pool(maps[0], net.pooling)
+        feats = tf.concat([keras_pool(m, net.pooling) for m in maps], axis=1) if len(maps) > 1 \
+            else keras_pool(maps[0], net.pooling)
         logits = tf.matmul(feats, w) + b
         if binary:
             p = tf.sigmoid(logits)
@@ -148,6 +148,12 @@ def export_tflite(model, path: str | os.PathLike, *, quantize: bool = False, ove
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True (--overwrite) to replace it")
+    from ._backend import backend_name
+
+    if backend_name() != "tensorflow":  # the converter traces a TensorFlow graph of the network
+        raise ValueError(f"TFLite export needs Keras's TensorFlow backend, this process runs {backend_name()!r}: "
+                         "rerun with KERAS_BACKEND=tensorflow (pip install 'featbus[deep]'); the model file "
+                         "itself is the same on every backend")
     import tensorflow as tf
 
     serve, net = _serving_function(model)

@@ -23,7 +23,7 @@ from featbus.explain import (
     overlay,
     supports_grad_cam,
 )
-from featbus.features.deep import tf_pool, tf_preprocess
+from featbus.features.deep import keras_pool, keras_preprocess, pool_gradient
 from featbus.model import train_model
 
 SIZE = 64
@@ -115,8 +115,8 @@ def test_grad_cam_uses_the_exact_class_logit(deep_model):
     est, cols = _deep_columns(deep_model)
     net = est.network()
     x = np.stack([est._prepare(est._load(im, i), i) for i, im in enumerate(images)])
-    maps = net.extractor(tf_preprocess(tf.constant(x), net.backbone.preprocess), training=False)
-    np.testing.assert_allclose(tf_pool(maps, net.pooling).numpy(), X[:, cols], rtol=1e-4, atol=1e-4)
+    maps = net.extractor(keras_preprocess(tf.constant(x), net.backbone.preprocess), training=False)
+    np.testing.assert_allclose(keras_pool(maps, net.pooling).numpy(), X[:, cols], rtol=1e-4, atol=1e-4)
     cam = grad_cam(deep_model, images[0])
     assert cam.shape == images[0].shape and cam.min() >= 0 and cam.max() <= 1
     assert explain(deep_model, images[0])["method"] == "gradcam"
@@ -224,3 +224,22 @@ def test_maps_go_back_through_aspect_and_region():
     mask[10:20, 30:50] = True
     boxed = _input_to_record(ones, _Geometry("stretch", "bbox"), ImageRecord(np.zeros((40, 80), np.uint8), mask))
     assert np.all(boxed[mask] == 1) and boxed[~mask].max() == 0
+
+
+@pytest.mark.parametrize("pooling", [("avg",), ("max",), ("gem",), (None,), ("avg", "max", "gem")])
+def test_pool_gradient_matches_automatic_differentiation(pooling):
+    # Grad-CAM differentiates the pooling in NumPy; TensorFlow's tape is the reference
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    maps = rng.normal(size=(2, 3, 4, 5)).astype(np.float32)
+    maps[0, 0, 0] = 0.0  # below the GeM floor: no gradient there
+    n = keras_pool(tf.constant(maps), pooling).shape[1]
+    g = rng.normal(size=(2, n))
+    m = tf.constant(maps)
+    with tf.GradientTape() as tape:
+        tape.watch(m)
+        score = tf.reduce_sum(keras_pool(m, pooling) * tf.constant(g, tf.float32))
+    ref = tape.gradient(score, m).numpy()
+    # tolerance: float32 reference against the float64 NumPy gradient
+    np.testing.assert_allclose(pool_gradient(maps, pooling, g), ref, rtol=1e-4, atol=1e-5)

@@ -19,7 +19,6 @@ from featbus.datasets import make_phantoms
 from featbus.segmentation import dice_score, dice_scores, iou_score, iou_scores
 from featbus.segmentation.augmentation import augment_pair
 from featbus.segmentation.network import build_unet
-from featbus.segmentation.training import _cosine_lr
 
 pytest.importorskip("keras")
 
@@ -93,14 +92,6 @@ def test_gamma_augmentation_changes_contrast_not_the_mask():
     g = np.log(a[5, 5]) / np.log(img[5, 5])  # one exponent for the whole image, within range
     assert 0.8 - 1e-4 <= g <= 1.2 + 1e-4 and np.allclose(a, img ** g, atol=1e-5)
     assert np.array_equal(augment_pair(img, mask, 0, gamma=0.0, **off)[0], img)
-
-
-def test_cosine_schedule_warms_up_then_decays_to_zero():
-    lrs = [_cosine_lr(s, 10, 5, 1e-3) for s in range(50)]
-    assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)  # linear warm-up, first epoch
-    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))  # then never increases
-    assert lrs[-1] < 1e-6
-    assert [_cosine_lr(s, 1, 2, 1e-3) for s in range(2)] == [1e-3, 1e-3]  # one step per epoch: no 0/0
 
 
 def test_validation_split_keeps_duplicate_groups_whole():
@@ -356,15 +347,6 @@ def test_defaults_are_the_documented_recipe():
     recipe = guide[guide.index("The defaults follow"):]
     assert f'``encoder="{seg.encoder}"``' in recipe[:300]
     assert f"``input_size={seg.input_size}``" in recipe[:300] and f"``max_time={seg.max_time:g}``" in recipe[:600]
-
-
-def test_cosine_schedule_ends_with_the_time_budget():
-    peak = 1e-3
-    assert _cosine_lr(10, 10, 5, peak) == pytest.approx(peak)  # right after warm-up, by steps
-    assert _cosine_lr(10, 10, 5, peak, time_fraction=0.5) == pytest.approx(peak / 2)
-    assert _cosine_lr(10, 10, 5, peak, time_fraction=1.0) == pytest.approx(0.0, abs=1e-12)
-    # the clock never slows the schedule: steps still end it at the last epoch
-    assert _cosine_lr(49, 10, 5, peak, time_fraction=0.1) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_time_budget_stops_training_with_progress(capsys):

@@ -20,7 +20,8 @@ How an image reaches the network
    ImageNet preprocessing is applied (see :mod:`featbus.features.backbones`).
 
 Reading and resizing run in background threads while the network computes the previous batch
-(one ``tf.function`` calling ``model(x, training=False)`` on whole batches).
+(one compiled function of the Keras backend in use, :func:`featbus._backend.compile_forward`,
+calling ``model(x, training=False)`` on whole batches; TensorFlow, PyTorch or JAX).
 
 Measured on BUSI (``examples/busi_deep.py``: 625 images, near-duplicate-grouped 5-fold CV,
 StandardScaler + RBF SVC), EfficientNet-Lite0 ImageNet features score (accuracy / malignant
@@ -43,6 +44,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._backend import compile_forward, keras_module
 from .._base import BaseFeatureExtractor
 from .._records import ImageError, ImageRecord, check_images, mask_bbox
 from ..extraction import extract_rows
@@ -56,41 +58,77 @@ ASPECTS = ("stretch", "pad", "crop")
 _GEM_P = 3.0  # generalised-mean exponent (Radenovic et al., TPAMI 2019)
 _GEM_EPS = 1e-6
 
-# ----------------------------------------------------------------------------- TensorFlow pieces
-def tf_preprocess(x, preprocess: str):
-    """A backbone's ImageNet preprocessing of gray ``(batch, h, w)`` images in [0, 255], in TF.
+# ----------------------------------------------------------------------------- network pieces (keras.ops)
+def keras_preprocess(x, preprocess: str):
+    """A backbone's ImageNet preprocessing of gray ``(batch, h, w)`` images in [0, 255].
 
-    The one definition used by :class:`DeepFeatures`' network, :class:`~featbus.FineTunedCNN`,
-    Grad-CAM (:mod:`featbus.explain`) and the TFLite export.
+    Written in ``keras.ops``: the one definition used by :class:`DeepFeatures`' network,
+    :class:`~featbus.FineTunedCNN`, Grad-CAM (:mod:`featbus.explain`) and the TFLite export,
+    on every Keras backend.
     """
-    import tensorflow as tf
+    from keras import ops
 
-    x = tf.repeat(x[..., None], 3, axis=-1)
+    x = ops.repeat(ops.expand_dims(x, -1), 3, axis=-1)
     if preprocess == "caffe":  # RGB->BGR is a no-op on gray; subtract the BGR means
-        x = x - tf.constant([103.939, 116.779, 123.68], tf.float32)
+        x = x - ops.convert_to_tensor(np.array([103.939, 116.779, 123.68], np.float32))
     elif preprocess == "tf":
         x = x / 127.5 - 1.0
     elif preprocess == "torch":
-        x = (x / 255.0 - tf.constant([0.485, 0.456, 0.406])) / tf.constant([0.229, 0.224, 0.225])
+        x = (x / 255.0 - ops.convert_to_tensor(np.array([0.485, 0.456, 0.406], np.float32))) \
+            / ops.convert_to_tensor(np.array([0.229, 0.224, 0.225], np.float32))
     return x
 
 
-def tf_pool(maps, pooling):
-    """Pool one layer's ``(batch, h, w, c)`` maps per ``pooling`` and join them, in TF."""
-    import tensorflow as tf
+def keras_pool(maps, pooling):
+    """Pool one layer's ``(batch, h, w, c)`` maps per ``pooling`` and join them (``keras.ops``)."""
+    from keras import ops
 
     parts = []
     for p in pooling:
         if p == "avg":
-            parts.append(tf.reduce_mean(maps, axis=(1, 2)))
+            parts.append(ops.mean(maps, axis=(1, 2)))
         elif p == "max":
-            parts.append(tf.reduce_max(maps, axis=(1, 2)))
+            parts.append(ops.max(maps, axis=(1, 2)))
         elif p == "gem":
-            g = tf.reduce_mean(tf.pow(tf.maximum(maps, _GEM_EPS), _GEM_P), axis=(1, 2))
-            parts.append(tf.pow(g, 1.0 / _GEM_P))
+            g = ops.mean(ops.power(ops.maximum(maps, _GEM_EPS), _GEM_P), axis=(1, 2))
+            parts.append(ops.power(g, 1.0 / _GEM_P))
         else:  # None: the whole map, flattened (row-major h, w, c)
-            parts.append(tf.reshape(maps, (tf.shape(maps)[0], -1)))
-    return tf.concat(parts, axis=1) if len(parts) > 1 else parts[0]
+            parts.append(ops.reshape(maps, (ops.shape(maps)[0], -1)))
+    return ops.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+
+
+def pool_gradient(maps: np.ndarray, pooling, grad_features: np.ndarray) -> np.ndarray:
+    """Gradient of ``sum(keras_pool(maps) * grad_features)`` with respect to ``maps``, in NumPy.
+
+    Only the pooling lies between a layer's maps and its features, so Grad-CAM needs no
+    automatic differentiation: ``maps`` is ``(batch, h, w, c)``, ``grad_features`` is
+    ``(batch, n_features)`` in :func:`keras_pool`'s column order.
+    """
+    b, h, w, c = maps.shape
+    out = np.zeros_like(maps, dtype=np.float64)
+    col = 0
+    for p in pooling:
+        if p is None:
+            g = grad_features[:, col:col + h * w * c].reshape(b, h, w, c)
+            out += g
+            col += h * w * c
+            continue
+        g = grad_features[:, col:col + c][:, None, None, :]
+        col += c
+        if p == "avg":
+            out += g / (h * w)
+        elif p == "max":  # the gradient goes to the (first) maximum of each channel
+            flat = maps.reshape(b, h * w, c)
+            hit = np.zeros_like(flat, dtype=np.float64)
+            idx = flat.argmax(axis=1)
+            np.put_along_axis(hit, idx[:, None, :], 1.0, axis=1)
+            out += hit.reshape(b, h, w, c) * g
+        elif p == "gem":  # d/dA (mean(max(A, eps)^p))^(1/p)
+            a = np.maximum(maps.astype(np.float64), _GEM_EPS)
+            mean = (a ** _GEM_P).mean(axis=(1, 2), keepdims=True)
+            d = mean ** (1.0 / _GEM_P - 1.0) * a ** (_GEM_P - 1.0) / (h * w)
+            out += np.where(maps > _GEM_EPS, d, 0.0) * g
+    return out
 
 
 # ----------------------------------------------------------------------------- networks
@@ -121,8 +159,7 @@ class _Network:
 
     def __init__(self, backbone: Backbone, weights: Any, input_size: tuple[int, int],
                  layers: tuple[str, ...], pooling: tuple):
-        import keras
-        import tensorflow as tf
+        keras = keras_module()
 
         self.backbone, self.input_size, self.layers, self.pooling = backbone, input_size, layers, pooling
         shape = (*input_size, 3)
@@ -169,17 +206,19 @@ class _Network:
         self.extractor = keras.Model(model.inputs, outputs, name=f"{backbone.name}_features")
         self.map_shapes = [tuple(int(d) for d in o.shape[1:]) for o in outputs]
         prep = backbone.preprocess
+        extractor = self.extractor
 
-        def forward(x):  # x: (batch, h, w) gray in [0, 255]
-            maps = self.extractor(tf_preprocess(x, prep), training=False)
-            if not isinstance(maps, (list, tuple)):
-                maps = [maps]
-            parts = [tf_pool(m, pooling) for m in maps]
-            return tf.concat(parts, axis=1) if len(parts) > 1 else parts[0]
+        def layer_maps(x):  # x: (batch, h, w) gray in [0, 255]
+            maps = extractor(keras_preprocess(x, prep), training=False)
+            return list(maps) if isinstance(maps, (list, tuple)) else [maps]
 
-        # no jit_compile: measured on CPU, XLA ran mobilenet_v2 ~10x and vgg16 ~1.2x slower than oneDNN
-        self._fn = tf.function(forward, input_signature=[tf.TensorSpec((None, *input_size), tf.float32)],
-                               reduce_retracing=True)
+        def forward(x):
+            parts = [keras_pool(m, pooling) for m in layer_maps(x)]
+            return keras.ops.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+
+        self._fn = compile_forward(forward, extractor.variables)
+        self._maps_fn = None
+        self._layer_maps = layer_maps
         self._lock = threading.Lock()
 
     def feature_names(self) -> list[str]:
@@ -193,8 +232,15 @@ class _Network:
         return names
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        with self._lock:  # one forward at a time per network: TF already uses every core
-            return self._fn(batch).numpy()
+        with self._lock:  # one forward at a time per network: the backend already uses every core
+            return self._fn(np.ascontiguousarray(batch, np.float32))
+
+    def maps(self, batch: np.ndarray) -> list[np.ndarray]:
+        """The cut layers' raw maps ``(batch, h, w, c)`` (compiled on first use; Grad-CAM)."""
+        with self._lock:
+            if self._maps_fn is None:
+                self._maps_fn = compile_forward(self._layer_maps, self.extractor.variables)
+            return self._maps_fn(np.ascontiguousarray(batch, np.float32))
 
 
 def layer_names(backbone: str, input_size: int | None = None) -> list[str]:

@@ -30,9 +30,17 @@ How ``fit`` trains
    weights kept; training stops after ``patience`` epochs without improvement, or when
    ``max_time`` seconds have passed (both recorded in ``history_``).
 
-The train step is one compiled ``tf.function`` (gradient tape, optimiser update); dropout masks,
-mixup and augmentation are drawn in NumPy from ``random_state``, so a fit is reproducible on a
-given machine (floating-point results may differ slightly across CPUs and thread counts).
+Training runs on featbus's one training engine (:mod:`featbus.training`: phases, per-part
+learning rates, schedule, early stopping, history, progress, clean Ctrl-C) on any Keras backend
+(TensorFlow, PyTorch or JAX; the backend's GPU when it has one, :mod:`featbus._backend`).
+Dropout masks, mixup and augmentation are drawn in NumPy from ``random_state``, so a fit is
+reproducible on a given machine and backend (floating-point results differ slightly across
+CPUs, thread counts and backends).
+
+The head sees the embedding standardised by the training images' statistics: raw pooled
+activations reach magnitudes of ~10, which makes a freshly initialised head's first steps
+erratic. A batch normalisation without learned scale or shift learns them during the head
+warm-up, in the warm-up's own forward passes (no extra pass over the images).
 
 The fitted weights are kept as NumPy arrays in ``weights_`` (the estimator pickles with them,
 nothing else: no Keras file, no code); the network is rebuilt from the backbone's code in a
@@ -57,7 +65,6 @@ import hashlib
 import math
 import os
 import threading
-import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
@@ -68,19 +75,21 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._backend import compile_forward, keras_module, mixed_precision_scope, use_mixed_precision
 from .._base import CACHE, EMPTY_MASK, PROGRESS, REGION, _check_y_length, _ImageInputMixin
 from .._records import ImageError, ImageRecord, check_images, mask_bbox, to_float
 from ..extraction import extract_rows, show_progress
 from ..io import load_item
+from ..training import Phase, train
 from .backbones import get_backbone, resolve_imagenet_file
-from .deep import ASPECTS, _fit_square, tf_preprocess
+from .deep import ASPECTS, _fit_square, keras_preprocess
 
 __all__ = ["FineTunedCNN", "fine_tuned_features"]
 
 
 def _build_body(backbone: str, weights: Any, input_size: tuple[int, int], layer: str, init: bool = True):
     """The backbone cut at ``layer`` (a ``keras.Model``) with its starting weights."""
-    import keras
+    keras = keras_module()
 
     bb = get_backbone(backbone)
     build = bb.build_fn()
@@ -104,31 +113,47 @@ def _build_body(backbone: str, weights: Any, input_size: tuple[int, int], layer:
     return keras.Model(model.inputs, model.get_layer(layer).output, name=f"{backbone}_finetune")
 
 
+_HEAD = "finetune_head"
+
+
 class _Trainer:
-    """The Keras side of one FineTunedCNN: body, head, compiled train / embed functions."""
+    """The Keras side of one FineTunedCNN: body, embedding normaliser and head, in one model.
 
-    def __init__(self, est: FineTunedCNN, n_classes: int, weights: list[np.ndarray] | None = None):
-        import keras
-        import tensorflow as tf
+    ``net([x, keep])`` maps gray images in [0, 255] and a dropout keep-mask to logits: the
+    backbone's preprocessing, the cut body, global average pooling, a batch normalisation of
+    the embedding without learned scale or shift (``norm``: it learns the training images'
+    embedding statistics during the head warm-up, in the same forward passes, and is frozen
+    after it), the keep-mask, the dense head.
+    """
 
-        self.tf = tf
-        self.body = _build_body(est._backbone.name, None if weights is not None else est.weights,
-                                est.input_size_, est.layer_, init=weights is None)
-        self.channels = int(self.body.output.shape[-1])
-        self.head = keras.layers.Dense(n_classes, name="finetune_head")
-        self.head.build((None, self.channels))
+    def __init__(self, est: FineTunedCNN, n_classes: int, weights: list[np.ndarray] | None = None,
+                 stats: tuple[np.ndarray, np.ndarray] | None = None, mixed_precision: bool = False):
+        keras = keras_module()
+        ops = keras.ops
+        with mixed_precision_scope(mixed_precision):
+            self.body = _build_body(est._backbone.name, None if weights is not None else est.weights,
+                                    est.input_size_, est.layer_, init=weights is None)
+            self.channels = int(self.body.output.shape[-1])
+            # momentum 0.9: converged within the ~30 batches of one warm-up epoch (0.9**30 < 0.05)
+            self.norm = keras.layers.BatchNormalization(center=False, scale=False, momentum=0.9, epsilon=1e-6,
+                                                        name="finetune_norm", dtype="float32")
+        self.head = keras.layers.Dense(n_classes, name=_HEAD, dtype="float32")  # logits in float32
+        prep = est._backbone.preprocess
+        h, w = est.input_size_
+        x_in = keras.Input((h, w), name="image")
+        keep_in = keras.Input((self.channels,), name="keep")
+        z = ops.mean(ops.cast(self.body(keras_preprocess(x_in, prep)), "float32"), axis=(1, 2))
+        self.net = keras.Model([x_in, keep_in], self.head(self.norm(z) * keep_in), name="finetuned_cnn")
         if weights is not None:
             self.set_weights(weights)
-        prep = est._backbone.preprocess
+        if stats is not None:
+            self.set_stats(*stats)
         body = self.body
 
         def embed(x):
-            return tf.reduce_mean(body(tf_preprocess(x, prep), training=False), axis=(1, 2))
+            return ops.mean(ops.cast(body(keras_preprocess(x, prep), training=False), "float32"), axis=(1, 2))
 
-        h, w = est.input_size_
-        self._embed = tf.function(embed, input_signature=[tf.TensorSpec((None, h, w), tf.float32)],
-                                  reduce_retracing=True)
-        self._prep, self._bn_training = prep, not est.freeze_bn
+        self._embed = compile_forward(embed, body.variables)
         self._lock = threading.Lock()
 
     # -- weights as plain arrays (what the estimator pickles)
@@ -136,7 +161,7 @@ class _Trainer:
         return list(self.body.weights) + list(self.head.weights)
 
     def get_weights(self) -> list[np.ndarray]:
-        return [np.array(v.numpy()) for v in self.variables()]
+        return [np.array(keras_module().ops.convert_to_numpy(v.value)) for v in self.variables()]
 
     def set_weights(self, arrays: list[np.ndarray]) -> None:
         vs = self.variables()
@@ -147,47 +172,37 @@ class _Trainer:
                 raise ValueError(f"weight {v.path} has shape {tuple(v.shape)}, got {np.shape(a)}")
             v.assign(a)
 
+    def stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """The head's input statistics: ``(mean, scale)`` of the training embeddings."""
+        mean, var = (np.asarray(keras_module().ops.convert_to_numpy(v.value), np.float32)
+                     for v in (self.norm.moving_mean, self.norm.moving_variance))
+        return mean, np.sqrt(var + np.float32(self.norm.epsilon)).astype(np.float32)
+
+    def set_stats(self, mean: np.ndarray, scale: np.ndarray) -> None:
+        self.norm.moving_mean.assign(np.asarray(mean, np.float32))
+        self.norm.moving_variance.assign(np.maximum(np.square(np.asarray(scale, np.float32))
+                                                    - np.float32(self.norm.epsilon), 0.0))
+
+    def head_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        ops = keras_module().ops
+        return tuple(np.asarray(ops.convert_to_numpy(v.value)) for v in (self.head.kernel, self.head.bias))
+
     def embed(self, x: np.ndarray) -> np.ndarray:
         with self._lock:
-            return self._embed(x).numpy()
+            return self._embed(np.ascontiguousarray(x, np.float32))
 
     # -- training
-    def make_step(self, body_vars: list, head_opt, body_opt, mean: np.ndarray, scale: np.ndarray,
-                  input_size: tuple[int, int], n_classes: int):
-        """Compiled step: (x, soft targets, sample weights, dropout keep-mask) -> loss.
+    def loss_fn(self, x, target, sw, keep):
+        """Class-weighted cross-entropy on (soft) targets; BN layers set ``trainable=False``
+        run in inference mode (Keras 3), the others use batch statistics."""
+        ops = keras_module().ops
+        logits = self.net([x, keep], training=True)
+        ce = -ops.sum(target * ops.log_softmax(logits, axis=-1), axis=-1)
+        return ops.sum(ce * sw) / ops.sum(sw)
 
-        The head sees the embedding standardised by the training images' initial statistics
-        (``mean``, ``scale``): raw pooled activations reach magnitudes of ~10, which makes a
-        freshly initialised head's first steps erratic.
-        """
-        tf = self.tf
-        mean_t, scale_t = tf.constant(mean, tf.float32), tf.constant(scale, tf.float32)
-        body, head, prep, bn_training = self.body, self.head, self._prep, self._bn_training
-        head_vars = list(head.trainable_weights)
-        n_head = len(head_vars)
-        train_body = bool(body_vars)
-
-        def step(x, target, sw, keep):
-            with tf.GradientTape() as tape:
-                inp = tf_preprocess(x, prep)
-                if train_body:
-                    maps = body(inp, training=bn_training)
-                else:  # warm-up: the frozen body needs no gradient (and is 3x cheaper)
-                    maps = tf.stop_gradient(body(inp, training=False))
-                z = (tf.reduce_mean(maps, axis=(1, 2)) - mean_t) / scale_t * keep
-                logits = head(z)
-                ce = tf.nn.softmax_cross_entropy_with_logits(labels=target, logits=logits)
-                loss = tf.reduce_sum(ce * sw) / tf.reduce_sum(sw)
-            grads = tape.gradient(loss, head_vars + body_vars)
-            head_opt.apply_gradients(zip(grads[:n_head], head_vars))
-            if train_body:
-                body_opt.apply_gradients(zip(grads[n_head:], body_vars))
-            return loss
-
-        h, w = input_size
-        return tf.function(step, input_signature=[
-            tf.TensorSpec((None, h, w), tf.float32), tf.TensorSpec((None, n_classes), tf.float32),
-            tf.TensorSpec((None,), tf.float32), tf.TensorSpec((None, self.channels), tf.float32)])
+    @staticmethod
+    def part_of(variable) -> str:
+        return "head" if variable.path.startswith(_HEAD) else "body"
 
 
 _TRAINERS: dict[int, _Trainer] = {}  # id(estimator) -> its network (never pickled)
@@ -253,6 +268,9 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
     max_time : float or None, default=None
         Seconds of training after which ``fit`` stops (at the end of the current batch) and
         keeps the best weights so far.
+    mixed_precision : bool or "auto", default="auto"
+        Compute the backbone in bfloat16 (variables, the normaliser and the head stay float32).
+        ``"auto"``: on a GPU only.
     tta : bool, default=False
         Test-time augmentation: ``transform`` (and so ``predict_proba``) averages the embedding
         of each image and of its left-right mirror.
@@ -281,10 +299,16 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
     n_features_out_ : int
     layer_ : str
     input_size_ : tuple of int
+    validation_indices_ : ndarray of int
+        Positions in ``X`` of the inner validation images (whole near-duplicate groups).
+    validation_proba_ : ndarray of shape (n_validation, n_classes)
+        Their probabilities under the kept weights: a held-out estimate that costs no
+        extra training (what ``featbus train`` reports for network recipes).
     history_ : dict
-        Per epoch: ``phase``, ``loss`` (training), ``val_loss``, ``val_accuracy``, ``seconds``;
-        ``best_epoch``, ``stopped`` (``"epochs"``, ``"early_stopping"`` or ``"max_time"``),
-        ``n_train``, ``n_validation``, ``seconds``.
+        ``epochs``: per epoch ``phase``, ``loss`` (training), ``val_loss``, ``val_accuracy``,
+        ``learning_rates``, ``seconds``; ``best_epoch``, ``stopped`` (``"epochs"``,
+        ``"early_stopping"`` or ``"max_time"``), ``backend``, ``device``, ``n_train``,
+        ``n_validation``, ``seconds`` (:func:`featbus.training.train`).
 
     Examples
     --------
@@ -323,6 +347,7 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
         "validation_fraction": [Interval(Real, 0, 0.5, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "max_time": [None, Interval(Real, 0, None, closed="neither")],
+        "mixed_precision": ["boolean", StrOptions({"auto"})],
         "tta": ["boolean"],
         "random_state": ["random_state"],
         "cache": CACHE,
@@ -337,7 +362,8 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
                  mixup: float = 0.0, dropout: float = 0.3, freeze_bn: bool = True,
                  trainable_from: str | None = None, class_weight="balanced", augment="ultrasound",
                  validation_fraction: float = 0.15, patience: int = 4, max_time: float | None = None,
-                 tta: bool = False, random_state=None, cache=None, progress="auto", n_jobs: int | None = None):
+                 mixed_precision="auto", tta: bool = False, random_state=None, cache=None, progress="auto",
+                 n_jobs: int | None = None):
         self.backbone = backbone
         self.weights = weights
         self.layer = layer
@@ -361,6 +387,7 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.max_time = max_time
+        self.mixed_precision = mixed_precision
         self.tta = tta
         self.random_state = random_state
         self.cache = cache
@@ -438,7 +465,8 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
         with _TRAINERS_LOCK:
             tr = _TRAINERS.get(id(self))
             if tr is None or getattr(tr, "owner_hash", None) != self.weights_hash_:
-                tr = _Trainer(self, len(self.classes_), self.weights_)
+                tr = _Trainer(self, len(self.classes_), self.weights_,
+                              stats=(self.embedding_mean_, self.embedding_scale_))
                 tr.owner_hash = self.weights_hash_
                 _TRAINERS[id(self)] = tr
             return tr
@@ -456,7 +484,7 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
             pass
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y, groups=None):
+    def fit(self, X, y, groups=None, validation_indices=None):
         """Fine-tune the backbone on ``(X, y)``.
 
         Parameters
@@ -466,14 +494,14 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
         groups : array-like of shape (n_samples,), optional
             Near-duplicate (or patient) groups for the inner validation split; default:
             computed from the images (:func:`featbus.model_selection.resolve_groups`).
+        validation_indices : array-like of int, optional
+            Positions of ``X`` to validate on instead of the split ``validation_fraction``
+            draws (an ensemble passes one split to all its members); empty: no validation.
 
         Returns
         -------
         self
         """
-        import keras
-        import tensorflow as tf
-
         self._check_params()
         items = check_images(X)
         _check_y_length(items, y)
@@ -487,103 +515,65 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
         self.input_size_, self.layer_ = self._size, self._layer
         seed = self._seed()
         rng = np.random.default_rng([seed, 0])
-        started = time.perf_counter()
 
         # 1. images at the network size, once
         images = self._prepare_all(items)
         # 2. inner validation split keeping near-duplicate groups together
-        train_idx, val_idx = self._split(items, y_idx, groups, seed)
+        if validation_indices is None:
+            train_idx, val_idx = self._split(items, y_idx, groups, seed)
+        else:
+            val_idx = np.unique(np.asarray(validation_indices, dtype=int))
+            if val_idx.size and (val_idx[0] < 0 or val_idx[-1] >= len(items)):
+                raise ValueError(f"validation_indices must be positions in X (0..{len(items) - 1})")
+            train_idx = np.setdiff1d(np.arange(len(items)), val_idx)
         weights = self._class_weights(y_idx[train_idx], n_classes)
 
-        trainer = _Trainer(self, n_classes)
+        trainer = _Trainer(self, n_classes, mixed_precision=use_mixed_precision(self.mixed_precision))
         # head: small normal kernel from random_state (logits near 0: the warm-up starts at the
         # uniform prediction instead of confident random ones), bias zero
         trainer.head.kernel.assign((0.01 * rng.standard_normal((trainer.channels, n_classes))).astype(np.float32))
         trainer.head.bias.assign(np.zeros(n_classes, np.float32))
-
-        body_vars = self._body_variables(trainer.body, keras)
-        bs = int(self.batch_size)
-        steps = max(1, math.ceil(len(train_idx) / bs))
-        head_warm = keras.optimizers.AdamW(learning_rate=self.head_learning_rate, weight_decay=self.weight_decay)
-        head_warm.build(trainer.head.trainable_weights)
-        # fine-tuning: both rates ramp up linearly over the first epoch (Adam's first steps move
-        # every weight by about the rate, whatever its gradient), then decay on a cosine
-        ramp = steps if int(self.epochs) > 1 else 0
-        decay = max(1, int(self.epochs) * steps - ramp)
-
-        def schedule(rate):
-            return keras.optimizers.schedules.CosineDecay(
-                0.0 if ramp else rate, decay, warmup_target=rate if ramp else None, warmup_steps=ramp)
-
-        head_opt = keras.optimizers.AdamW(learning_rate=schedule(self.head_learning_rate),
-                                          weight_decay=self.weight_decay)
-        body_opt = keras.optimizers.AdamW(learning_rate=schedule(self.learning_rate), weight_decay=self.weight_decay)
-        head_opt.build(trainer.head.trainable_weights)
-        body_opt.build(body_vars)
-        emb0 = self._embed_all(trainer, images[train_idx])
-        mean = emb0.mean(axis=0).astype(np.float32)
-        sd = emb0.std(axis=0)
-        scale = np.maximum(sd, 1e-3 * float(sd.mean()) + 1e-8).astype(np.float32)
-        self.embedding_mean_, self.embedding_scale_ = mean, scale
-        geometry = (self.input_size_, n_classes)
-        warm_step = trainer.make_step([], head_warm, None, mean, scale, *geometry)
-        full_step = trainer.make_step(body_vars, head_opt, body_opt, mean, scale, *geometry)
-
+        warm = int(self.warmup_epochs)
+        phases = [
+            # the head alone on the frozen body (which then needs no backward pass); the
+            # embedding normaliser learns the training embeddings' statistics meanwhile
+            Phase("warmup", warm, {"head": self.head_learning_rate}, schedule="constant", early_stopping=False,
+                  setup=lambda: self._set_trainable(trainer, "warmup")),
+            # both rates ramp up linearly over the first epoch (Adam's first steps move every
+            # weight by about the rate, whatever its gradient), then decay on a cosine
+            Phase("finetune", int(self.epochs), {"head": self.head_learning_rate, "body": self.learning_rate},
+                  setup=lambda: self._set_trainable(trainer, "finetune" if warm else "finetune-first")),
+        ]
         augmenter = self._augmenter()
-        history: dict[str, Any] = {"epochs": [], "n_train": int(len(train_idx)), "n_validation": int(len(val_idx))}
-        best = (np.inf, None, -1)
-        stopped, bad_epochs = "epochs", 0
-        total = int(self.warmup_epochs) + int(self.epochs)
-        bar = None
-        if show_progress(self.progress) and total:
-            from tqdm.auto import tqdm
+        steps = max(1, math.ceil(len(train_idx) / int(self.batch_size)))
 
-            bar = tqdm(total=total, desc="FineTunedCNN", unit="epoch")
-        try:
-            for epoch in range(total):
-                phase = "warmup" if epoch < int(self.warmup_epochs) else "finetune"
-                step = warm_step if phase == "warmup" else full_step
-                t0 = time.perf_counter()
-                losses, timed_out = [], False
-                for x, target, sw, keep in self._batches(images, y_idx, train_idx, weights, augmenter,
-                                                         n_classes, trainer.channels, [seed, 1, epoch]):
-                    losses.append(float(step(tf.constant(x), tf.constant(target), tf.constant(sw),
-                                             tf.constant(keep))))
-                    if self.max_time is not None and time.perf_counter() - started > self.max_time:
-                        timed_out = True
-                        break
-                record = {"epoch": epoch, "phase": phase, "loss": float(np.mean(losses)) if losses else None}
-                if len(val_idx):
-                    vl, va = self._validate(trainer, images[val_idx], y_idx[val_idx], weights)
-                    record.update(val_loss=vl, val_accuracy=va)
-                    if vl < best[0] - 1e-4:
-                        best, bad_epochs = (vl, trainer.get_weights(), epoch), 0
-                    elif phase == "finetune":
-                        bad_epochs += 1
-                record["seconds"] = time.perf_counter() - t0
-                history["epochs"].append(record)
-                if bar is not None:
-                    bar.set_postfix({k: round(v, 3) for k, v in record.items()
-                                     if k in ("loss", "val_loss", "val_accuracy") and v is not None})
-                    bar.update(1)
-                if timed_out:
-                    stopped = "max_time"
-                    break
-                if phase == "finetune" and bad_epochs >= int(self.patience):
-                    stopped = "early_stopping"
-                    break
-        finally:
-            if bar is not None:
-                bar.close()
-        if best[1] is not None:
-            trainer.set_weights(best[1])
-        history.update(best_epoch=int(best[2]) if best[1] is not None else len(history["epochs"]) - 1,
-                       stopped=stopped, seconds=time.perf_counter() - started)
-        if stopped == "max_time":
+        def batches(phase, epoch):
+            number = epoch if phase.name == "warmup" else warm + epoch
+            return self._batches(images, y_idx, train_idx, weights, augmenter, n_classes, trainer.channels,
+                                 [seed, 1, number])
+
+        validate, val_proba = None, {}
+        if len(val_idx):
+            def validate():
+                vl, va, proba = self._validate(trainer, images[val_idx], y_idx[val_idx], weights)
+                val_proba[len(val_proba)] = proba
+                return {"val_loss": vl, "val_accuracy": va}
+
+        history = train(trainer.net, trainer.loss_fn, phases, batches, steps, part_of=trainer.part_of,
+                        weight_decay=self.weight_decay, validate=validate, monitor="val_loss",
+                        patience=int(self.patience), max_time=self.max_time,
+                        progress=show_progress(self.progress), desc="FineTunedCNN")
+        history.update(n_train=int(len(train_idx)), n_validation=int(len(val_idx)))
+        if history["stopped"] == "max_time":
             warnings.warn(f"FineTunedCNN stopped after max_time={self.max_time}s "
-                          f"({len(history['epochs'])} of {total} epochs)", UserWarning, stacklevel=2)
+                          f"({len(history['epochs'])} of {warm + int(self.epochs)} epochs)", UserWarning,
+                          stacklevel=2)
         self.history_ = history
+        self.validation_indices_ = val_idx
+        # the validation images' probabilities under the kept weights (no extra pass)
+        self.validation_proba_ = val_proba.get(history["best_epoch"], np.zeros((0, n_classes)))
         self.weights_ = trainer.get_weights()
+        self.embedding_mean_, self.embedding_scale_ = trainer.stats()
         self.weights_hash_ = _hash_arrays([*self.weights_, self.embedding_mean_, self.embedding_scale_])
         trainer.owner_hash = self.weights_hash_
         with _TRAINERS_LOCK:
@@ -632,8 +622,19 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
             w = np.array([float(self.class_weight.get(c, 1.0)) for c in self.classes_.tolist()])
         return w.astype(np.float32)
 
-    def _body_variables(self, body, keras) -> list:
-        """Backbone variables trained in the fine-tuning phase (BN excluded when frozen)."""
+    def _set_trainable(self, trainer: _Trainer, phase: str) -> None:
+        """Which layers train: the head always; in the warm-up the embedding normaliser and not
+        the body; when fine-tuning the body from ``trainable_from`` on, without its batch-norm
+        layers when ``freeze_bn`` (Keras 3 runs a non-trainable batch-norm in inference mode),
+        and the normaliser only if there was no warm-up to learn its statistics."""
+        keras = keras_module()
+        body = trainer.body
+        trainer.head.trainable = True
+        trainer.norm.trainable = phase != "finetune"
+        if phase == "warmup":
+            body.trainable = False
+            return
+        body.trainable = True
         start = 0
         if self.trainable_from is not None:
             names = [lay.name for lay in body.layers]
@@ -642,12 +643,9 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
                 raise ValueError(f"trainable_from={self.trainable_from!r} names no layer of the cut "
                                  f"{self.backbone} (up to {self.layer_!r})")
             start = hits[0]
-        out = []
-        for lay in body.layers[start:]:
-            if self.freeze_bn and isinstance(lay, keras.layers.BatchNormalization):
-                continue
-            out += list(lay.trainable_weights)
-        return out
+        for i, lay in enumerate(body.layers):
+            if i < start or (self.freeze_bn and isinstance(lay, keras.layers.BatchNormalization)):
+                lay.trainable = False
 
     def _batches(self, images, y_idx, train_idx, class_w, augmenter, n_classes, channels, seed):
         """Shuffled, augmented training batches, prepared one batch ahead in a thread."""
@@ -692,15 +690,17 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
         bs = 4 * int(self.batch_size)
         return np.concatenate([trainer.embed(images[i:i + bs]) for i in range(0, len(images), bs)])
 
-    def _validate(self, trainer: _Trainer, images, y_idx, class_w) -> tuple[float, float]:
-        emb = (self._embed_all(trainer, images) - self.embedding_mean_) / self.embedding_scale_
-        kernel, bias = (np.asarray(v.numpy()) for v in trainer.head.weights)
-        logits = emb @ kernel + bias
-        logp = logits - logits.max(axis=1, keepdims=True)
-        logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+    def _validate(self, trainer: _Trainer, images, y_idx, class_w) -> tuple[float, float, np.ndarray]:
+        """Class-weighted validation loss, accuracy and probabilities (with ``tta``, of the
+        image and its mirror averaged, as ``predict_proba`` does)."""
+        emb = self._embed_all(trainer, images)
+        if self.tta:
+            emb = 0.5 * (emb + self._embed_all(trainer, np.ascontiguousarray(images[:, :, ::-1])))
+        mean, scale = trainer.stats()
+        logp = _log_softmax(_linear_logits(emb, mean, scale, *trainer.head_arrays()))
         sw = class_w[y_idx]
         loss = float(-(logp[np.arange(len(y_idx)), y_idx] * sw).sum() / sw.sum())
-        return loss, float(np.mean(np.argmax(logits, axis=1) == y_idx))
+        return loss, float(np.mean(np.argmax(logp, axis=1) == y_idx)), np.exp(logp)
 
     # ------------------------------------------------------------------ transform / predict
     def _setting_extra(self) -> dict:
@@ -739,9 +739,18 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
         return out
 
     def _logits(self, X) -> np.ndarray:
-        emb = (self.transform(X).astype(np.float64) - self.embedding_mean_) / self.embedding_scale_
-        kernel, bias = self.weights_[-2], self.weights_[-1]
-        return emb @ kernel.astype(np.float64) + bias.astype(np.float64)
+        return self.logits_of_embedding(self.transform(X))
+
+    def logits_of_embedding(self, embedding: np.ndarray) -> np.ndarray:
+        """The fine-tuned head's logits of embeddings from :meth:`transform` (NumPy only: a
+        model file's head predicts without the network's backend)."""
+        check_is_fitted(self, "weights_")
+        return _linear_logits(embedding, self.embedding_mean_, self.embedding_scale_,
+                              self.weights_[-2], self.weights_[-1])
+
+    def proba_of_embedding(self, embedding: np.ndarray) -> np.ndarray:
+        """Class probabilities (softmax of :meth:`logits_of_embedding`), columns in ``classes_`` order."""
+        return np.exp(_log_softmax(self.logits_of_embedding(embedding)))
 
     def decision_function(self, X) -> np.ndarray:
         """Logits of the fine-tuned head: shape (n_images, n_classes), or for two classes the
@@ -751,10 +760,7 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities of the fine-tuned head (softmax), columns in ``classes_`` order."""
-        z = self._logits(X)
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return p / p.sum(axis=1, keepdims=True)
+        return np.exp(_log_softmax(self._logits(X)))
 
     def predict(self, X) -> np.ndarray:
         """The most probable class of each image."""
@@ -768,6 +774,16 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
         tags = super().__sklearn_tags__()
         tags.non_deterministic = True  # floating-point results vary slightly across CPUs
         return tags
+
+
+def _linear_logits(embedding, mean, scale, kernel, bias) -> np.ndarray:
+    z = (np.asarray(embedding, np.float64) - np.asarray(mean, np.float64)) / np.asarray(scale, np.float64)
+    return z @ np.asarray(kernel, np.float64) + np.asarray(bias, np.float64)
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
 def _hash_arrays(arrays: list[np.ndarray]) -> str:

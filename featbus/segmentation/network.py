@@ -9,7 +9,6 @@ doi:10.1109/CVPR.2018.00474) trained from scratch. Keras is imported when a netw
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,30 +21,11 @@ ENCODERS = ("mobilenet_v2_small", "scratch", "efficientnet_lite0")
 
 # --------------------------------------------------------------------------- keras helpers
 
-_THREADS_SET = False
-
-
 def _keras():
-    """Import Keras lazily, once setting TensorFlow's thread pools to what the machine allows."""
-    global _THREADS_SET
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
+    """Import Keras lazily (:func:`featbus._backend.keras_module`)."""
+    from .._backend import keras_module
 
-    if not _THREADS_SET:
-        _THREADS_SET = True
-        try:
-            import tensorflow as tf
-
-            env = os.environ
-            intra = env.get("TF_NUM_INTRAOP_THREADS") or env.get("OMP_NUM_THREADS")
-            inter = env.get("TF_NUM_INTEROP_THREADS")
-            if intra:
-                tf.config.threading.set_intra_op_parallelism_threads(int(intra))
-            # one inter-op thread per core at most: on a small shared machine more only thrash
-            tf.config.threading.set_inter_op_parallelism_threads(int(inter) if inter else min(2, os.cpu_count() or 1))
-        except (RuntimeError, ValueError, ImportError):  # runtime already started: keep its setting
-            pass
-    return keras
+    return keras_module()
 
 
 def _conv_bn(layers, x, filters: int, kernel: int = 3, strides: int = 1, name: str = ""):

@@ -1,25 +1,8 @@
-"""The pieces of the U-Net's training loop: learning-rate schedule, encoder weights, loss in NumPy."""
+"""U-Net training pieces for the engine (:mod:`featbus.training`): the encoder's weights, the loss in NumPy."""
 
 from __future__ import annotations
 
 import numpy as np
-
-
-def _cosine_lr(step: int, steps_per_epoch: int, epochs: int, peak: float, time_fraction: float = 0.0) -> float:
-    """Linear warm-up over the first epoch, then cosine decay to 0 at the last step, or when
-    ``time_fraction`` (the share of a time budget spent) reaches 1, whichever comes first."""
-    warm = max(1, steps_per_epoch)
-    total = max(warm + 1, steps_per_epoch * epochs)
-    if step < warm:
-        return peak * (step + 1) / warm
-    progress = max((step - warm) / max(1, total - warm - 1), float(time_fraction))
-    return 0.5 * peak * (1 + np.cos(np.pi * min(1.0, progress)))
-
-
-def _set_lr(optimizers, rate: float) -> None:
-    """Give every optimiser ``rate`` times its learning-rate scale."""
-    for opt, scale, _ in optimizers:
-        opt.learning_rate.assign(rate * scale)
 
 
 def _encoder_variables(model) -> list:

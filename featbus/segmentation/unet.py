@@ -39,15 +39,17 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._backend import compile_forward
 from .._base import _ImageInputMixin
 from .._records import ImageError, ImageRecord, check_images, check_mask, to_float
 from ..io import load_item
 from ..model_selection import resolve_groups
+from ..training import Phase, train
 from .augmentation import _resize, augment_pair
 from .metrics import dice_scores
 from .network import ENCODERS, _bce_dice_loss, _check_decoder_filters, _keras, _seeded, build_unet
 from .persistence import _META_NAME, _jsonable, _load_model
-from .training import _cosine_lr, _encoder_variables, _np_bce_dice, _set_lr
+from .training import _encoder_variables, _np_bce_dice
 
 __all__ = ["UNetSegmenter"]
 
@@ -125,8 +127,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         Test-time augmentation: average the probabilities of each image and its left-right
         mirror (twice the inference cost, usually a slightly better Dice).
     max_time : float or None, default=600
-        Time budget in seconds: training stops after the epoch that passes it (so it may run
-        over by one epoch), and the cosine schedule reaches zero when it is spent. ``None``:
+        Time budget in seconds: training stops after the batch that passes it (the best
+        weights so far are kept), and the cosine schedule reaches zero when it is spent. ``None``:
         no budget, ``epochs`` alone decides. When the budget ends training before ``epochs``,
         the learning rate follows the clock, so two fits with the same ``random_state`` agree
         only when the budget does not bind.
@@ -141,7 +143,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     Notes
     -----
     Expected time with the defaults on two CPU cores: at most about 11 minutes, whatever the
-    number of images: ``max_time=600`` ends training after the epoch that passes 10 minutes
+    number of images: ``max_time=600`` ends training after the batch that passes 10 minutes
     (building the network and tracing its training step, about 1.5 minutes, count in it).
     Measured on a two-core machine shared with other jobs, 128 BUSI lesion images (115
     trained on, 13 validating): one epoch took 4 s lightly loaded and 18 s heavily loaded,
@@ -155,8 +157,10 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     ----------
     model_ : keras.Model
         The trained network (pickles through its saved bytes).
-    history_ : dict of lists
-        ``loss``, ``val_loss`` and ``val_dice`` per epoch.
+    history_ : dict
+        ``loss``, ``val_loss`` and ``val_dice`` per epoch; ``stopped`` (``"epochs"``,
+        ``"early_stopping"`` or ``"max_time"``), ``backend`` and ``device`` (training runs on
+        :func:`featbus.training.train`, featbus's one training engine, on any Keras backend).
     n_epochs_ : int
         Epochs run. ``best_epoch_`` : int, the epoch whose weights were kept (1-based).
     training_time_ : float
@@ -207,16 +211,6 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         self.max_time = max_time
         self.random_state = random_state
         self.verbose = verbose
-
-    def _budget_spent(self, start: float, decay_start: float | None) -> float:
-        """Share of the ``max_time`` budget left after warm-up that the cosine phase has used
-        (0 without a budget or during warm-up): the clock's side of the schedule. Timed from
-        the end of the first epoch, so the one-off tracing does not count; it overtakes the
-        step count only when the budget is going to end training first."""
-        if self.max_time is None or decay_start is None:
-            return 0.0
-        left = float(self.max_time) - (decay_start - start)
-        return 1.0 if left <= 0 else (time.perf_counter() - decay_start) / left
 
     # ------------------------------------------------------------------ checks
     _parameter_constraints = {
@@ -322,122 +316,58 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         with _seeded(keras, seed):
             model = build_unet(int(self.input_size), self.encoder, width=self.width, pretrained=self.pretrained,
                                decoder_filters=self.decoder_filters)
-            train_step, optimizers = self._train_step(keras, model)
+        lr, scale = float(self.learning_rate), float(self.encoder_lr_scale)
+        if scale == 1.0:
+            rates, part_of = {"all": lr}, None
+        else:  # discriminative fine-tuning: the encoder on its own (smaller) rate
+            encoder = {id(v) for v in _encoder_variables(model)}
+            rates = {"encoder": lr * scale, "decoder": lr}
 
-        history: dict[str, list] = {"loss": [], "val_loss": [], "val_dice": []}
-        sign = -1.0 if self.monitor == "val_dice" else 1.0  # track the monitored value as "lower is better"
-        best, best_weights, best_epoch, waited = np.inf, None, 0, 0
-        lr = float(self.learning_rate)
-        bar = None
-        if self.verbose:
-            from tqdm.auto import tqdm
+            def part_of(v):
+                return "encoder" if id(v) in encoder else "decoder"
 
-            # one step per batch: the first epoch (network tracing included) shows progress too
-            bar = tqdm(total=int(self.epochs) * steps_per_epoch, unit="batch", desc="UNetSegmenter")
-        epoch = step = 0
-        decay_start = None
-        try:
-            for epoch in range(1, int(self.epochs) + 1):
-                idx = rng.permutation(train_idx)
-                short = -len(idx) % batch_size
-                if short:  # fill the last batch with repeats: one batch shape, one graph trace
-                    idx = np.concatenate([idx, rng.choice(train_idx, short)])
-                losses = []
-                for b in range(0, len(idx), batch_size):
-                    if self.lr_schedule == "cosine":
-                        _set_lr(optimizers, _cosine_lr(step, steps_per_epoch, int(self.epochs), lr,
-                                                       self._budget_spent(start, decay_start)))
-                    step += 1
-                    batch = idx[b:b + batch_size]
-                    xb, yb = xs[batch].copy(), ys[batch].copy()
-                    if self.augment:
-                        for k in range(len(batch)):
-                            xb[k, ..., 0], yb[k, ..., 0] = augment_pair(xb[k, ..., 0], yb[k, ..., 0], rng)
-                    losses.append(float(train_step(xb, yb)))
-                    if step == steps_per_epoch:  # warm-up (and the slow first trace) done
-                        decay_start = time.perf_counter()
-                    if bar is not None:
-                        bar.update(1)
-                history["loss"].append(float(np.mean(losses)))
-                if n_val:
-                    prob = self._predict_array(model, xs[val_idx])
-                    val_loss = float(_np_bce_dice(ys[val_idx], prob))
-                    val_dice = float(np.mean(dice_scores(list(ys[val_idx, ..., 0] > 0.5),
-                                                         list(prob[..., 0] > self.threshold))))
-                    history["val_loss"].append(val_loss)
-                    history["val_dice"].append(val_dice)
-                    value = sign * (val_dice if self.monitor == "val_dice" else val_loss)
-                    if value < best - 1e-4:
-                        best, best_weights, best_epoch, waited = value, model.get_weights(), epoch, 0
-                    else:
-                        waited += 1
-                        if self.lr_schedule == "plateau" and waited % max(1, self.patience // 2) == 0:
-                            lr /= 2  # plateau: halve the step
-                            _set_lr(optimizers, lr)
-                else:
-                    best_epoch = epoch
-                if bar is not None:
-                    post = {"epoch": epoch, "loss": f"{history['loss'][-1]:.3f}"}
-                    if n_val:
-                        post.update(val_loss=f"{history['val_loss'][-1]:.3f}",
-                                    val_dice=f"{history['val_dice'][-1]:.3f}")
-                    bar.set_postfix(post)
-                if n_val and waited >= self.patience:
-                    break
-                if self.max_time is not None and time.perf_counter() - start > self.max_time:
-                    break
-        finally:
-            if bar is not None:
-                bar.close()
-        if best_weights is not None:
-            model.set_weights(best_weights)
+        def batches(phase, epoch):
+            idx = rng.permutation(train_idx)
+            short = -len(idx) % batch_size
+            if short:  # fill the last batch with repeats: one batch shape, one compiled step
+                idx = np.concatenate([idx, rng.choice(train_idx, short)])
+            for b in range(0, len(idx), batch_size):
+                batch = idx[b:b + batch_size]
+                xb, yb = xs[batch].copy(), ys[batch].copy()
+                if self.augment:
+                    for k in range(len(batch)):
+                        xb[k, ..., 0], yb[k, ..., 0] = augment_pair(xb[k, ..., 0], yb[k, ..., 0], rng)
+                yield xb, yb
+
+        def validate():
+            prob = self._predict_array(model, xs[val_idx])
+            return {"val_loss": float(_np_bce_dice(ys[val_idx], prob)),
+                    "val_dice": float(np.mean(dice_scores(list(ys[val_idx, ..., 0] > 0.5),
+                                                          list(prob[..., 0] > self.threshold))))}
+
+        def loss_fn(x, y):
+            return _bce_dice_loss(y, model(x, training=True))
+
+        phase = Phase("train", int(self.epochs), rates, schedule=self.lr_schedule)
+        history = train(model, loss_fn, [phase], batches, steps_per_epoch, part_of=part_of,
+                        weight_decay=float(self.weight_decay), validate=validate if n_val else None,
+                        monitor=self.monitor, mode="max" if self.monitor == "val_dice" else "min",
+                        patience=int(self.patience), max_time=self.max_time, progress=bool(self.verbose),
+                        desc="UNetSegmenter")
+        epochs = history["epochs"]
         self.model_ = model
         self._predict_fn = None
-        self.history_ = history
-        self.n_epochs_ = epoch
-        self.best_epoch_ = best_epoch
+        self.history_ = {"loss": [e["loss"] for e in epochs],
+                         "val_loss": [e["val_loss"] for e in epochs if "val_loss" in e],
+                         "val_dice": [e["val_dice"] for e in epochs if "val_dice" in e],
+                         "stopped": history["stopped"], "backend": history["backend"], "device": history["device"]}
+        self.n_epochs_ = len(epochs)
+        self.best_epoch_ = int(history["best_epoch"]) + 1
         self.n_train_ = len(train_idx)
         self.n_val_ = n_val
         self.validation_indices_ = val_idx
         self.training_time_ = time.perf_counter() - start
         return self
-
-    def _train_step(self, keras, model):
-        """A compiled training step (BCE + Dice loss, one AdamW update) and its optimisers as
-        ``[(optimizer, lr_scale, weight_positions), ...]``: one for the encoder's weights and one
-        for the rest when ``encoder_lr_scale != 1``, else one for all."""
-        import tensorflow as tf
-
-        def make(rate):
-            if self.weight_decay > 0:
-                return keras.optimizers.AdamW(rate, weight_decay=float(self.weight_decay))
-            return keras.optimizers.Adam(rate)
-
-        weights = model.trainable_variables
-        scale = float(self.encoder_lr_scale)
-        if scale == 1.0:
-            parts = [(list(range(len(weights))), 1.0)]
-        else:
-            encoder = {id(v) for v in _encoder_variables(model)}
-            enc = [i for i, v in enumerate(weights) if id(v) in encoder]
-            rest = [i for i, v in enumerate(weights) if id(v) not in encoder]
-            parts = [(p, s) for p, s in ((enc, scale), (rest, 1.0)) if p]
-        optimizers = []
-        for positions, s in parts:
-            opt = make(float(self.learning_rate) * s)
-            opt.build([weights[i] for i in positions])
-            optimizers.append((opt, s, positions))
-
-        def step(x, y):
-            with tf.GradientTape() as tape:
-                loss = _bce_dice_loss(y, model(x, training=True))
-            grads = tape.gradient(loss, weights)
-            for opt, _, positions in optimizers:
-                opt.apply_gradients([(grads[i], weights[i]) for i in positions])
-            return loss
-
-        # autograph off: the step's Python loops run once, at tracing
-        return tf.function(step, autograph=False), optimizers
 
     def _validation_split(self, n: int, groups, rng) -> tuple[np.ndarray, np.ndarray]:
         """Indices (validation, training) of ``n`` images: whole near-duplicate groups, about
@@ -463,13 +393,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         """Probabilities for network-sized inputs, through one compiled function."""
         fn = getattr(self, "_predict_fn", None)
         if fn is None or getattr(self, "_predict_model", None) is not model:
-            import tensorflow as tf
-
-            def forward(x):
-                return model(x, training=False)
-
-            # autograph off: a plain forward pass has no Python control flow to convert
-            fn = tf.function(forward, reduce_retracing=True, autograph=False)
+            fn = compile_forward(lambda x: model(x, training=False), model.variables)
             self._predict_fn, self._predict_model = fn, model
         out = []
         for i in range(0, len(xs), batch_size):

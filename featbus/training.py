@@ -1,0 +1,260 @@
+"""The one training engine of featbus's networks: FineTunedCNN (and its ensembles) and the U-Net.
+
+An estimator describes *what* to train (a Keras model, a loss written with ``keras.ops``, its
+batches, its validation) and :func:`train` does the rest, the same way for every network and on
+every Keras backend (:mod:`featbus._backend` holds the per-backend step):
+
+* **phases** (:class:`Phase`), e.g. a head-only warm-up then the whole network, each setting
+  which layers train and the peak learning rate of each named part of the network (``"head"``,
+  ``"body"``: per-part rates, one AdamW per part with decoupled weight decay);
+* **learning-rate schedules**: linear warm-up over the first epoch then cosine decay to 0 (by
+  steps, or by the time budget when that ends training first), constant, or halved on a
+  validation plateau;
+* **early stopping** on the monitored validation value, keeping the best weights;
+* a **time budget** (``max_time``), checked after every batch;
+* **history**: one record per epoch (phase, training loss, validation values, learning rates,
+  seconds) plus how training ended, the backend and the device;
+* **progress**: a bar per batch with ETA, loss and the last validation values;
+* **clean interruption**: Ctrl-C (``KeyboardInterrupt``) closes the bar, puts the best weights so
+  far back into the model and re-raises, so a command never writes a model it did not finish.
+
+Frozen batch-norm statistics, class weights, label smoothing and mixup are the estimator's: they
+live in its model (``trainable=False`` layers run in inference mode in Keras 3) and in its loss
+and batches. Mixed precision is the backend module's (:func:`featbus._backend.mixed_precision_scope`).
+
+References
+----------
+Loshchilov, I. & Hutter, F. (2017). SGDR: stochastic gradient descent with warm restarts. *ICLR*.
+https://doi.org/10.48550/arXiv.1608.03983
+
+Loshchilov, I. & Hutter, F. (2019). Decoupled weight decay regularization. *ICLR*.
+https://doi.org/10.48550/arXiv.1711.05101
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import _backend
+
+__all__ = ["Phase", "train", "learning_rate_at"]
+
+SCHEDULES = ("cosine", "constant", "plateau")
+
+
+@dataclass
+class Phase:
+    """One stage of training.
+
+    Parameters
+    ----------
+    name : str
+        Recorded in the history (``"warmup"``, ``"finetune"``, ``"train"``).
+    epochs : int
+        Most epochs of this phase.
+    learning_rates : mapping of str to float
+        Peak learning rate of each part of the network that trains in this phase (the parts
+        are named by ``part_of`` in :func:`train`).
+    schedule : {"cosine", "constant", "plateau"}, default="cosine"
+        ``"cosine"``: linear ramp over the first ``ramp_epochs`` then cosine decay to 0 at the
+        phase's last step (or when the time budget is spent, whichever comes first);
+        ``"constant"``; ``"plateau"``: constant, halved after every ``patience // 2`` epochs
+        without improvement.
+    ramp_epochs : float, default=1
+        Length of the linear ramp of the cosine schedule, in epochs (0: none).
+    early_stopping : bool, default=True
+        Whether epochs of this phase count towards ``patience``.
+    setup : callable, optional
+        Called before the phase starts: sets which layers are trainable.
+    """
+
+    name: str
+    epochs: int
+    learning_rates: Mapping[str, float]
+    schedule: str = "cosine"
+    ramp_epochs: float = 1.0
+    early_stopping: bool = True
+    setup: Callable[[], None] | None = field(default=None, repr=False)
+
+
+def learning_rate_at(step: int, steps: int, ramp: int, peak: float, time_fraction: float = 0.0) -> float:
+    """The cosine schedule: linear ramp over ``ramp`` steps, then cosine decay to 0 at ``steps``.
+
+    ``time_fraction`` (the share of a time budget already spent after the ramp) replaces the
+    step count when it is further along, so a budget that ends training early still decays
+    the rate to 0.
+    """
+    if step < ramp:
+        return peak * (step + 1) / ramp
+    progress = max((step - ramp) / max(1, steps - ramp - 1), float(time_fraction))
+    return 0.5 * peak * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _optimizer(keras, rate: float, weight_decay: float):
+    if weight_decay > 0:
+        return keras.optimizers.AdamW(learning_rate=float(rate), weight_decay=float(weight_decay))
+    return keras.optimizers.Adam(learning_rate=float(rate))
+
+
+def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phase, int], Iterable[tuple]],
+          steps_per_epoch: int, *, part_of: Callable[[Any], str] | None = None, weight_decay: float = 0.0,
+          validate: Callable[[], dict] | None = None, monitor: str = "val_loss", mode: str = "min",
+          patience: int | None = None, min_delta: float = 1e-4, max_time: float | None = None,
+          progress: bool = False, desc: str = "training") -> dict:
+    """Train ``model`` through ``phases``; the model ends with the best weights seen.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Every variable the loss reads; its trainable variables (as each phase's ``setup``
+        leaves them) are trained.
+    loss_fn : callable
+        ``loss_fn(*batch) -> scalar tensor``, in ``keras.ops``, calling the model in training mode.
+    phases : list of Phase
+    batches : callable
+        ``batches(phase, epoch) -> iterable of tuples of NumPy arrays``, fresh each epoch.
+    steps_per_epoch : int
+        Batches per epoch (for the schedule and the progress bar).
+    part_of : callable, optional
+        ``part_of(variable) -> part name``; default: every variable is part ``"all"``.
+    weight_decay : float
+        Decoupled weight decay (AdamW); 0: Adam.
+    validate : callable, optional
+        ``validate() -> dict`` of validation values, called after every epoch (the model holds
+        the current weights). Without it the last weights are kept.
+    monitor : str
+        The value of ``validate()`` that early stopping and best weights follow.
+    mode : {"min", "max"}
+        Whether lower or higher ``monitor`` is better.
+    patience : int, optional
+        Epochs (of phases with ``early_stopping``) without improvement before stopping.
+    min_delta : float
+        Smallest change that counts as an improvement.
+    max_time : float, optional
+        Seconds after which training stops (after the current batch).
+    progress : bool
+        Show a progress bar.
+    desc : str
+        The bar's label.
+
+    Returns
+    -------
+    history : dict
+        ``epochs`` (list of per-epoch records: ``epoch``, ``phase``, ``loss``, the validation
+        values, ``learning_rates``, ``seconds``), ``best_epoch``, ``stopped`` (``"epochs"``,
+        ``"early_stopping"`` or ``"max_time"``), ``seconds``,
+        ``backend``, ``device``.
+    """
+    keras = _backend.keras_module()
+    for phase in phases:
+        if phase.schedule not in SCHEDULES:
+            raise ValueError(f"phase {phase.name!r}: schedule must be one of {SCHEDULES}, got {phase.schedule!r}")
+    part_of = part_of or (lambda v: "all")
+    sign = 1.0 if mode == "min" else -1.0
+    started = time.perf_counter()
+    history: dict[str, Any] = {"epochs": [], "backend": _backend.backend_name(), "device": _backend.device()}
+    best_value, best_weights, best_epoch = np.inf, None, -1
+    stopped, waited, epoch_no = "epochs", 0, 0
+    last: dict[str, str] = {}  # the last validation values, shown beside the running loss
+    total_epochs = sum(int(p.epochs) for p in phases)
+    bar = None
+    if progress and total_epochs:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total_epochs * int(steps_per_epoch), desc=desc, unit="batch")
+    try:
+        for phase in phases:
+            if not int(phase.epochs):
+                continue
+            if phase.setup is not None:
+                phase.setup()
+            groups: dict[str, list] = {}
+            for v in model.trainable_variables:
+                groups.setdefault(part_of(v), []).append(v)
+            unknown = sorted(set(groups) - set(phase.learning_rates))
+            if unknown:
+                raise ValueError(f"phase {phase.name!r} trains parts {unknown} without a learning rate")
+            names = list(groups)
+            peaks = {nm: float(phase.learning_rates[nm]) for nm in names}
+            optimizers = []
+            for nm in names:
+                opt = _optimizer(keras, peaks[nm], weight_decay)
+                opt.build(groups[nm])
+                optimizers.append((opt, groups[nm]))
+            step = _backend.make_train_step(loss_fn, model, optimizers)
+            steps = int(phase.epochs) * int(steps_per_epoch)
+            ramp = int(round(phase.ramp_epochs * steps_per_epoch)) if phase.schedule == "cosine" and \
+                int(phase.epochs) > 1 else 0
+            plateau_scale, plateau_wait, phase_step, ramp_done_at = 1.0, 0, 0, None
+            for local_epoch in range(int(phase.epochs)):
+                t0 = time.perf_counter()
+                losses, timed_out = [], False
+                for batch in batches(phase, local_epoch):
+                    if phase.schedule == "cosine":
+                        spent = 0.0
+                        if max_time is not None and ramp_done_at is not None:
+                            left = float(max_time) - (ramp_done_at - started)
+                            spent = 1.0 if left <= 0 else (time.perf_counter() - ramp_done_at) / left
+                        rates = [learning_rate_at(phase_step, steps, ramp, peaks[nm], spent) for nm in names]
+                    else:
+                        rates = [peaks[nm] * plateau_scale for nm in names]
+                    losses.append(step(np.asarray(rates, np.float32), *batch))
+                    phase_step += 1
+                    if phase_step == max(ramp, 1):  # the ramp (and the slow first compile) is over
+                        ramp_done_at = time.perf_counter()
+                    if bar is not None:
+                        bar.update(1)
+                        if len(losses) % 5 == 1:  # the running loss; set_postfix redraws the bar
+                            bar.set_postfix(last, epoch=epoch_no + 1, loss=f"{np.mean(losses):.4f}")
+                    if max_time is not None and time.perf_counter() - started > max_time:
+                        timed_out = True
+                        break
+                record: dict[str, Any] = {"epoch": epoch_no, "phase": phase.name,
+                                          "loss": float(np.mean(losses)) if losses else None,
+                                          "learning_rates": dict(zip(names, map(float, rates))) if losses else {}}
+                if validate is not None:
+                    record.update({k: float(v) for k, v in validate().items()})
+                    value = sign * record[monitor]
+                    if value < best_value - min_delta:
+                        best_value, best_weights, best_epoch, waited, plateau_wait = \
+                            value, model.get_weights(), epoch_no, 0, 0
+                    elif phase.early_stopping:
+                        waited += 1
+                        plateau_wait += 1
+                        if phase.schedule == "plateau" and patience and plateau_wait >= max(1, patience // 2):
+                            plateau_scale, plateau_wait = plateau_scale / 2.0, 0
+                else:
+                    best_epoch = epoch_no
+                record["seconds"] = time.perf_counter() - t0
+                history["epochs"].append(record)
+                epoch_no += 1
+                if bar is not None:
+                    last = {k: f"{v:.4f}" for k, v in record.items() if k.startswith("val_")}
+                    bar.set_postfix(last, epoch=epoch_no, loss=f"{record['loss'] or 0:.4f}")
+                if timed_out:
+                    stopped = "max_time"
+                    break
+                if validate is not None and phase.early_stopping and patience is not None and waited >= patience:
+                    stopped = "early_stopping"
+                    break
+            if stopped != "epochs":
+                break
+    except KeyboardInterrupt:
+        if best_weights is not None:
+            model.set_weights(best_weights)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    if best_weights is not None:
+        model.set_weights(best_weights)
+    history.update(best_epoch=int(best_epoch if best_weights is not None or validate is None
+                                  else len(history["epochs"]) - 1),
+                   stopped=stopped, seconds=time.perf_counter() - started)
+    return history
