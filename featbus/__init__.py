@@ -47,6 +47,7 @@ _PUBLIC = {
     "ShapeFeatures": ".features.shape",
     "DeepFeatures": ".features.deep",
     "FineTunedCNN": ".features.finetune",
+    "FineTunedEnsemble": ".features.finetune",
     "ImageAugmenter": ".augmentation",
     "augment_image": ".augmentation",
     "UNetSegmenter": ".segmentation.unet",

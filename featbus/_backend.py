@@ -200,6 +200,20 @@ def compile_forward(fn: Callable, variables: Sequence) -> Callable[..., Any]:
     return forward
 
 
+class _StepRetraceFilter(logging.Filter):
+    """Every phase (and ensemble member) compiles its own step, once per batch shape: TensorFlow
+    counts these as "excessive retracing" of one function and warns; they are expected."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "make_train_step" not in record.getMessage()
+
+
+def _quiet_step_retracing() -> None:
+    tf_logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _StepRetraceFilter) for f in tf_logger.filters):
+        tf_logger.addFilter(_StepRetraceFilter())
+
+
 def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequence]]):
     """One optimisation step over ``model``'s trainable variables, for the training engine.
 
@@ -231,6 +245,8 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
 
     if name == "tensorflow":
         import tensorflow as tf
+
+        _quiet_step_retracing()
 
         def tf_step(rates, *batch):
             with tf.GradientTape() as tape:

@@ -48,6 +48,7 @@ from .extraction import extract_features
 __all__ = ["main", "build_parser"]
 
 _DEF_FEATURES = "hog,lbp,glcm,intensity,shape"
+_TRAIN_FEATURES = "hog,lbp,intensity"  # -c without -f: the handcrafted recipe's (no mask needed)
 _DEMO_FEATURES = "lbp,glcm,intensity"  # no mask needed: honest on real data
 
 # optional package -> the featbus extra that installs it
@@ -817,6 +818,7 @@ def _cmd_train(args) -> int:
 
     out = Path(args.output)
     _check_model_out(out, args.overwrite)
+    recipe = _train_recipe(args)
     if args.segmenter is None and ("shape" in _split(args.features) or args.region in ("mask", "bbox")):
         raise CLIError("a model predicts on new images, which come without lesion masks: drop 'shape' "
                        "from --features and use --region image, or crop to a segmenter's lesion with "
@@ -824,13 +826,19 @@ def _cmd_train(args) -> int:
     _check_segmenter_args(args)
     if args.holdout_list:
         _check_writable(Path(args.holdout_list), "--holdout-list")
-    _check_features(args.features, args.debug)
     balance = None if args.balance.lower() == "none" else args.balance
-    try:
-        make_classifier(args.classifier)
-        make_sampler(balance)
-    except ValueError as exc:
-        raise CLIError(str(exc)) from exc
+    if recipe is not None and recipe.is_network:
+        if balance is not None:
+            raise CLIError(f"--balance does not apply to the network recipe {recipe.name!r}: it weights the "
+                           "classes in its loss (class_weight='balanced')")
+        _import_tensorflow_quietly(args.debug)
+    else:
+        _check_features(args.features, args.debug)
+        try:
+            make_classifier(args.classifier)
+            make_sampler(balance)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
     _preprocessing_steps(args.preprocess)
     # the model preprocesses new images itself: it is trained on the images as read (or on
     # lesion patches, and then predicts on patches)
@@ -860,7 +868,13 @@ def _cmd_train(args) -> int:
     if args.segmenter == "unet":
         print(f"training the lesion segmenter (U-Net) on the {len(data.target)} training images' masks, at most "
               f"about {args.segmenter_time:.0f} s", file=sys.stderr)
-    model = train_model(data, args.features, classifier=args.classifier, balance=balance, region=args.region,
+    if recipe is not None:
+        print(f"recipe {recipe.name}: {recipe.summary} (625 images take {recipe.cpu_time} on 2 CPU cores, "
+              f"{recipe.gpu_time} on a GPU)", file=sys.stderr)
+    overrides = {k: getattr(args, k) for k in ("backbone", "image_size", "epochs", "members", "batch_size")}
+    model = train_model(data, args.features, classifier=args.classifier, recipe=None if recipe is None else recipe.name,
+                        recipe_overrides=overrides if recipe is not None and recipe.is_network else None,
+                        balance=balance, region=args.region,
                         segmenter=segmenter, roi_margin=args.roi_margin, preprocessing=args.preprocess,
                         n_splits=args.n_splits,
                         n_bootstrap=args.n_bootstrap, random_state=args.random_state,
@@ -896,6 +910,44 @@ def _cmd_train(args) -> int:
     model.save(out, overwrite=args.overwrite)
     print(model.describe())
     print(f"model: {out.resolve()} (added to your trust list {_trust_file()})")
+    return 0
+
+
+def _train_recipe(args):
+    """The recipe ``featbus train`` fits: ``--recipe``, else features + classifier when ``-f`` or
+    ``-c`` is given, else the default recipe. Fills ``args.features``/``args.classifier``."""
+    from .recipes import DEFAULT_RECIPE, get_recipe
+
+    explicit = args.features is not None or args.classifier is not None
+    settings = [f"--{k.replace('_', '-')}" for k in ("backbone", "image_size", "epochs", "members", "batch_size")
+                if getattr(args, k) is not None]
+    if args.recipe is not None and explicit:
+        raise CLIError("--recipe chooses the features and the classifier: drop --features/--classifier, or drop "
+                       "--recipe")
+    name = args.recipe if args.recipe is not None else (None if explicit else DEFAULT_RECIPE)
+    recipe = None
+    if name is not None:
+        try:
+            recipe = get_recipe(name)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
+    if settings and (recipe is None or not recipe.is_network):
+        what = "features + classifier" if recipe is None else f"the recipe {recipe.name!r}"
+        raise CLIError(f"{', '.join(settings)} set a network recipe's training; {what} has no network")
+    if recipe is not None and not recipe.is_network:
+        args.features, args.classifier = ",".join(recipe.features), recipe.classifier
+    else:
+        args.features = args.features if args.features is not None else _TRAIN_FEATURES
+        args.classifier = args.classifier if args.classifier is not None else "svm"
+    if recipe is not None and recipe.is_network:
+        args.features = ""
+    return recipe
+
+
+def _cmd_recipes(args) -> int:
+    from .recipes import describe_recipes
+
+    print(describe_recipes())
     return 0
 
 
@@ -1046,7 +1098,8 @@ def _cmd_export(args) -> int:
         raise CLIError(f"cannot export {args.model!r} to TFLite: "
                        f"{preprocessing_refusal(manifest['recipe']['preprocessing'])}")
     kinds = {e.get("class") for e in manifest.get("recipe", {}).get("extractors", {}).values()}
-    if kinds != {"DeepFeatures"}:  # say so before TensorFlow is imported and the model loaded
+    if kinds not in ({"DeepFeatures"}, {"FineTunedCNN"}, {"FineTunedEnsemble"}):
+        # say so before TensorFlow is imported and the model loaded
         raise CLIError(f"cannot export {args.model!r} to TFLite: only models whose features all come from one "
                        f"CNN can be exported (this one has {', '.join(sorted(map(str, kinds)))}); train with "
                        "--features <backbone> --classifier logreg")
@@ -1057,7 +1110,30 @@ def _cmd_export(args) -> int:
     path = export_tflite(model, out, quantize=args.quantize, overwrite=args.overwrite)
     print(f"TFLite model: {path} ({path.stat().st_size / 1e6:.2f} MB{', int8 weights' if args.quantize else ''}); "
           f"classes and input description: {path}.json")
+    if args.check:
+        _check_export(model, path, args)
     return 0
+
+
+def _check_export(model, path: Path, args) -> None:
+    """Print the exported file's agreement with the model, and its latency, on DATA's images."""
+    import time
+
+    from .export import TFLiteModel, prepare_input
+
+    data = _load_folder(args.check, args.on_error, "severity")
+    images = list(data.data)[:max(1, int(args.check_n))]
+    lite = TFLiteModel(path)
+    inputs = [prepare_input(model, im) for im in images]
+    lite.predict_proba(inputs[0])  # the first call allocates
+    t0 = time.perf_counter()
+    p_lite = np.vstack([lite.predict_proba(x) for x in inputs])
+    latency = (time.perf_counter() - t0) / len(inputs)
+    p_model = model.predict_proba(images)
+    same = float(np.mean(np.argmax(p_lite, axis=1) == np.argmax(p_model, axis=1)))
+    print(f"check on {len(images)} images of {args.check}: largest probability difference "
+          f"{np.abs(p_lite - p_model).max():.2e}, same class for {same:.1%}, TFLite latency "
+          f"{latency * 1000:.0f} ms per image (1 thread, after loading)")
 
 
 # --------------------------------------------------------------------------- parser
@@ -1087,6 +1163,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     feat = argparse.ArgumentParser(add_help=False)
     from ._registry import FEATURES, PREPROCESSORS
+    from .recipes import DEFAULT_RECIPE, RECIPES
 
     feat.add_argument("--features", "-f", default=_DEF_FEATURES, metavar="LIST",
                       help=f"comma-separated extractors: {', '.join(FEATURES)}, or a CNN backbone name such as "
@@ -1181,15 +1258,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("train", parents=[common, feat, study],
-                       help="cross-validate a recipe, fit it on all images and save a .featbus model",
-                       description="Extract features of DATA, cross-validate the recipe on "
-                                   "duplicate-grouped folds (the results go into the model file), fit it on "
-                                   "every image (a classifier without probabilities gets Platt calibration on "
-                                   "grouped out-of-fold scores) and save MODEL. With --test-fraction, whole "
-                                   "duplicate groups are held out first and scored by the saved model.")
+                       help="train a recipe (default: a fine-tuned CNN) and save a .featbus model",
+                       description="Train a named recipe (featbus recipes lists them; default "
+                                   f"{DEFAULT_RECIPE}) or features + classifier (-f/-c) on DATA and save MODEL. "
+                                   "Features + classifier are cross-validated on duplicate-grouped folds and "
+                                   "then fitted on every image (a classifier without probabilities gets Platt "
+                                   "calibration on grouped out-of-fold scores); a network recipe is trained "
+                                   "with the labels and judged on one duplicate-grouped validation split it "
+                                   "never trains on. The figures go into the model file. With --test-fraction, "
+                                   "whole duplicate groups are held out first and scored by the saved model.")
     p.add_argument("data_dir", metavar="DATA", help=_DATA_HELP)
-    p.add_argument("--classifier", "-c", default="svm", metavar="NAME",
-                   help="svm, svm-calibrated, rf, knn, xgboost, logreg (default svm)")
+    p.add_argument("--recipe", metavar="NAME", default=None,
+                   help=f"a named recipe: {', '.join(RECIPES)} (default {DEFAULT_RECIPE} unless -f or -c is "
+                        "given; 'featbus recipes' describes them)")
+    p.add_argument("--backbone", default=None, metavar="NAME", help="network recipes: another backbone")
+    p.add_argument("--image-size", type=int, default=None, metavar="PX", help="network recipes: input side")
+    p.add_argument("--epochs", type=int, default=None, metavar="N", help="network recipes: most fine-tuning epochs")
+    p.add_argument("--members", type=int, default=None, metavar="N", help="network recipes: networks averaged")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N", help="network recipes: images per step")
+    p.add_argument("--classifier", "-c", default=None, metavar="NAME",
+                   help="svm, svm-calibrated, rf, knn, xgboost, logreg (default svm; with -f/-c no recipe is used)")
     p.add_argument("--balance", "-b", default="none", metavar="NAME", help="none (default), smote, ...")
     p.add_argument("--n-splits", type=int, default=5, metavar="K", help="CV and calibration folds (default 5)")
     p.add_argument("--n-bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)")
@@ -1208,7 +1296,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --segmenter unet: training time budget of the U-Net (default 600)")
     p.add_argument("--output", "-o", required=True, metavar="MODEL", help="model file to write (*.featbus)")
     p.add_argument("--overwrite", action="store_true", help="replace MODEL if it exists")
-    p.set_defaults(func=_cmd_train)
+    p.set_defaults(func=_cmd_train, features=None)
+
+    p = sub.add_parser("recipes", help="list the named training recipes (featbus train --recipe NAME)",
+                       description="Each recipe: what it trains, its expected time on the 625 BUSI images "
+                                   "(2 CPU cores; a GPU) and its duplicate-grouped CV figure from "
+                                   "benchmarks/recipes.py.")
+    p.set_defaults(func=_cmd_recipes)
 
     p = sub.add_parser("predict", parents=[common],
                        help="class and probabilities of new images with a saved model",
@@ -1247,15 +1341,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_app)
 
     p = sub.add_parser("export", parents=[common],
-                       help="write a CNN + logistic-regression model as one TFLite file (for phones)",
-                       description="Export MODEL (one DeepFeatures extractor, scaler, logistic regression) as a "
-                                   "TensorFlow Lite file from the resized grey image to class probabilities, "
-                                   "with FILE.json describing classes and input.")
+                       help="write a fine-tuned CNN (or ensemble) or a CNN + logistic-regression model as one "
+                            "TFLite file (for phones)",
+                       description="Export MODEL (a network recipe of featbus train: one fine-tuned network or an "
+                                   "ensemble averaged in one file; or one DeepFeatures extractor, scaler, logistic "
+                                   "regression) as a TensorFlow Lite file from the resized grey image to class "
+                                   "probabilities, with FILE.json describing classes and input. With --check "
+                                   "DATA it prints the file's agreement with MODEL, its size and its latency.")
     p.add_argument("model", metavar="MODEL", help="a .featbus file")
     p.add_argument("--tflite", required=True, metavar="FILE", help="output .tflite file")
     p.add_argument("--quantize", action="store_true", help="int8 weights (dynamic range): about 4x smaller")
     p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     p.add_argument("--trust", action="store_true", help="load MODEL although it is not in your trust list")
+    p.add_argument("--check", metavar="DATA", default=None,
+                   help="compare the exported file with MODEL on up to --check-n images of DATA (any DATA layout): "
+                        "largest probability difference, same predicted class, latency per image")
+    p.add_argument("--check-n", type=int, default=50, metavar="N", help="images of --check DATA (default 50)")
     p.set_defaults(func=_cmd_export)
     return parser
 

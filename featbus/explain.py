@@ -201,10 +201,17 @@ def _smooth_head(head) -> bool:
     return type(clf).__name__ in SMOOTH_CLASSIFIERS
 
 
+def _network_head(model) -> bool:
+    """True for a fine-tuned network model (its own softmax heads, :class:`NetworkHead`)."""
+    return type(getattr(model, "head", None)).__name__ == "NetworkHead"
+
+
 def supports_grad_cam(model) -> bool:
-    """True when the model has exactly one :class:`~featbus.DeepFeatures` extractor and a
-    classifier whose probabilities are smooth in the features (:data:`SMOOTH_CLASSIFIERS`)."""
-    return len(getattr(model, "deep_extractors", [])) == 1 and _smooth_head(model.head)
+    """True when the model has exactly one CNN extractor (:class:`~featbus.DeepFeatures`,
+    :class:`~featbus.FineTunedCNN` or :class:`~featbus.FineTunedEnsemble`) and a classifier
+    whose probabilities are smooth in the features (:data:`SMOOTH_CLASSIFIERS`, or the fine-tuned
+    networks' own heads)."""
+    return len(getattr(model, "deep_extractors", [])) == 1 and (_network_head(model) or _smooth_head(model.head))
 
 
 def _check_grad_cam(model) -> None:
@@ -482,6 +489,29 @@ def grad_cam(model, image, *, target=None) -> np.ndarray:
     return _grad_cam_of(model, rec, seen, box, x, _target_index(model, proba, target))
 
 
+def _grad_cam_network(model, rec, seen, box, k: int) -> np.ndarray:
+    """Grad-CAM of a fine-tuned network (or the average over an ensemble's members) on its own
+    logit of class ``k``: the logit is linear in the average-pooled embedding
+    (``(e - mean) / scale @ W + b``), so the channel weights are ``W[:, k] / scale`` over the
+    map's area, exactly, after one compiled forward pass per member."""
+    (_, est), = model.features.transformer_list
+    members = getattr(est, "members_", [est])
+    total = np.zeros(rec.image.shape[:2], np.float64)
+    for net in members:
+        inp = net._prepare(seen, 0)
+        views = [inp, np.ascontiguousarray(inp[:, ::-1])] if net.tta else [inp]
+        a = np.asarray(net._trainer().maps(np.stack(views)), np.float64)  # (views, h, w, c)
+        alpha = np.asarray(net.weights_[-2], np.float64)[:, k] / np.asarray(net.embedding_scale_, np.float64)
+        linear = (a * (alpha / (a.shape[1] * a.shape[2]))).sum(axis=-1)
+        if net.tta:
+            linear = linear[:1] + linear[1:, :, ::-1]  # the mirror view's map, mirrored back
+        cam = np.maximum(linear[0], 0.0)
+        cam = cam / cam.max() if cam.max() > 0 else cam
+        cam = _input_to_record(_resize(cam, net.input_size_), net, seen)
+        total += _record_to_image(cam, box, rec.image.shape[:2])
+    return (total / len(members)).clip(0, 1)
+
+
 def _pooled_width(map_shape: tuple, pooling) -> int:
     """Number of features :func:`~featbus.features.deep.keras_pool` makes of one layer's map."""
     h, w, c = map_shape
@@ -499,6 +529,8 @@ def _grad_cam_of(model, rec, seen, box, x: np.ndarray, k: int) -> np.ndarray:
     get (the model's crop, at ``box``, or ``rec``) and its feature vector ``x``."""
     from .features.deep import pool_gradient
 
+    if _network_head(model):
+        return _grad_cam_network(model, rec, seen, box, k)
     est, cols = _deep_columns(model)
     g = np.asarray(head_gradient(model, x, cols, k), np.float64)
     net = est.network()

@@ -1,7 +1,9 @@
 """Export a featbus model to one TensorFlow Lite file: image in, class probabilities out.
 
-Supported models: a single :class:`~featbus.DeepFeatures` extractor (any backbone, layers and
-pooling) followed by a :class:`~sklearn.preprocessing.StandardScaler` (optional) and a
+Supported models: a fine-tuned network or an ensemble of them (``featbus train --recipe``:
+one file computing every member and averaging their probabilities), or a single
+:class:`~featbus.DeepFeatures` extractor (any backbone, layers and pooling) followed by a
+:class:`~sklearn.preprocessing.StandardScaler` (optional) and a
 :class:`~sklearn.linear_model.LogisticRegression`. The whole chain -- the backbone's ImageNet
 preprocessing, the CNN up to the feature layer(s), pooling, scaling and the softmax (sigmoid for
 two classes) of the logistic regression -- becomes one graph, so a phone needs nothing else.
@@ -65,6 +67,8 @@ def check_exportable(model) -> str | None:
     if getattr(model, "preprocess", None) is not None:
         return preprocessing_refusal(model.manifest["recipe"]["preprocessing"])
     parts = model.features.transformer_list
+    if _networks(model):
+        return None
     others = [f"{n} ({type(e).__name__})" for n, e in parts if type(e).__name__ != "DeepFeatures"]
     if others:
         return (f"only CNN features can be exported: {', '.join(others)} has no TensorFlow form; "
@@ -78,12 +82,63 @@ def check_exportable(model) -> str | None:
     return None
 
 
+def _networks(model) -> list:
+    """The fine-tuned networks of a network model (its own heads), else ``[]``."""
+    if type(getattr(model, "head", None)).__name__ != "NetworkHead":
+        return []
+    (_, est), = model.features.transformer_list
+    return list(getattr(est, "members_", [est]))
+
+
+def _input_estimator(model):
+    """The estimator whose input the file takes: the DeepFeatures, or the network with the
+    largest input (the others' inputs are resized from it inside the file)."""
+    nets = _networks(model)
+    if nets:
+        return max(nets, key=lambda n: int(np.prod(n.input_size_)))
+    (_, est), = model.features.transformer_list
+    return est
+
+
 def prepare_input(model, image) -> np.ndarray:
     """The TFLite input of one image: float32 ``(1, h, w)`` in [0, 255], resized as DeepFeatures does."""
-
-    (_, est), = model.features.transformer_list
+    est = _input_estimator(model)
     x = est._prepare(est._load(image, 0), 0)
     return np.asarray(x, np.float32)[None]
+
+
+def _network_serving_function(model):
+    """Image -> the fine-tuned networks' own softmax probabilities, averaged (mirror-averaged
+    embeddings where a network uses ``tta``, as ``predict_proba`` does)."""
+    import tensorflow as tf
+
+    from .features.deep import keras_preprocess
+
+    nets = _networks(model)
+    h, w = _input_estimator(model).input_size_
+    parts = []
+    for net in nets:
+        tr = net._trainer()
+        mean = tf.constant(np.asarray(net.embedding_mean_, np.float32))
+        scale = tf.constant(np.asarray(net.embedding_scale_, np.float32))
+        kernel = tf.constant(np.asarray(net.weights_[-2], np.float32))
+        bias = tf.constant(np.asarray(net.weights_[-1], np.float32))
+        parts.append((tr, net, mean, scale, kernel, bias))
+
+    @tf.function(input_signature=[tf.TensorSpec((1, h, w), tf.float32, name="image")])
+    def serve(x):
+        total = 0.0
+        for tr, net, mean, scale, kernel, bias in parts:
+            xi = x if tuple(net.input_size_) == (h, w) else \
+                tf.image.resize(x[..., None], net.input_size_, method="area")[..., 0]
+            views = tf.concat([xi, tf.reverse(xi, axis=[2])], axis=0) if net.tta else xi
+            emb = tf.reduce_mean(tf.cast(tr.body(keras_preprocess(views, net._backbone.preprocess), training=False),
+                                         tf.float32), axis=(1, 2))
+            emb = tf.reduce_mean(emb, axis=0, keepdims=True)
+            total += tf.nn.softmax(tf.matmul((emb - mean) / scale, kernel) + bias, axis=1)
+        return total / len(parts)
+
+    return serve, parts[0][0].net
 
 
 def _serving_function(model):
@@ -156,25 +211,32 @@ def export_tflite(model, path: str | os.PathLike, *, quantize: bool = False, ove
                          "itself is the same on every backend")
     import tensorflow as tf
 
-    serve, net = _serving_function(model)
+    if _networks(model):
+        serve, trackable = _network_serving_function(model)
+    else:
+        serve, net = _serving_function(model)
+        trackable = net.extractor
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     # Keras 3 weights are resource variables, which the converter would keep as READ_VARIABLE ops
     # that a bare interpreter cannot resolve (NaN or an error): freeze them into constants first
     frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], net.extractor)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], trackable)
     if quantize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     blob = converter.convert()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(blob)
-    (_, est), = model.features.transformer_list
+    est = _input_estimator(model)
+    nets = _networks(model)
     meta = {"classes": [str(c) for c in model.classes_], "input": {
         "shape": [1, *map(int, est.input_size_)], "dtype": "float32", "range": [0, 255], "channels": "gray",
         "aspect": est.aspect, "resize": "cv2.INTER_AREA when shrinking, INTER_LINEAR when enlarging"},
         "output": "probabilities, one per class", "quantized": bool(quantize), "featbus": __version__,
         "source_pipeline_sha256": model.manifest.get("pipeline_sha256"),
-        "backbone": est.backbone, "layers": list(est.layers_)}
+        "backbone": est.backbone,
+        "layers": [n.layer_ for n in nets] if nets else list(est.layers_),
+        "networks": len(nets) or None}
     Path(str(path) + ".json").write_text(json.dumps(meta, indent=1))
     return path
 

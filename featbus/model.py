@@ -108,6 +108,7 @@ _MAGIC = "featbus-model"
 _MANIFEST = "manifest.json"
 _PIPELINE = "pipeline.joblib"
 _MASK_FEATURES = {"shape"}
+_CNN_CLASSES = ("DeepFeatures", "FineTunedCNN", "FineTunedEnsemble")
 
 
 def _format_version(roi, preprocess) -> int:
@@ -396,8 +397,9 @@ class FeatbusModel:
 
     @property
     def deep_extractors(self) -> list:
-        """The :class:`~featbus.DeepFeatures` parts of the feature union (may be empty)."""
-        return [est for _, est in self.features.transformer_list if type(est).__name__ == "DeepFeatures"]
+        """The CNN parts of the feature union: :class:`~featbus.DeepFeatures`,
+        :class:`~featbus.FineTunedCNN` or :class:`~featbus.FineTunedEnsemble` (may be empty)."""
+        return [est for _, est in self.features.transformer_list if type(est).__name__ in _CNN_CLASSES]
 
     def __repr__(self) -> str:
         r = self.manifest.get("recipe", {})
@@ -575,7 +577,8 @@ class FeatbusModel:
         """
         side = 64
         for est in self.deep_extractors:
-            side = max(side, *est.input_size_)
+            for net in getattr(est, "members_", [est]):
+                side = max(side, *net.input_size_)
         if self.roi is not None:
             side = max(side, int(getattr(self.roi.segmenter_, "input_size", side)))
         img = (np.arange(side * side, dtype=np.float64).reshape(side, side) % 251).astype(np.uint8)
@@ -804,7 +807,8 @@ def _fit_params(est) -> set[str]:
 
 
 def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"), *,
-                classifier: str | Any = "svm", balance: str | None = None, region: str | None = None,
+                classifier: str | Any = "svm", recipe: str | None = None, recipe_overrides: dict | None = None,
+                network: Any = None, balance: str | None = None, region: str | None = None,
                 segmenter: Any = None, roi_margin: float = 0.15, preprocessing: Any = None,
                 n_splits: int = 5, n_bootstrap: int = 1000, random_state: int = 0,
                 cross_validate: bool = True, cache: str | os.PathLike | None = None,
@@ -824,6 +828,20 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     classifier, balance : str
         As in :func:`featbus.make_classification_pipeline`. A classifier without ``predict_proba`` is
         calibrated (see the module docstring).
+    recipe : str, optional
+        A named recipe of :mod:`featbus.recipes` (``"handcrafted"``, ``"frozen-cnn"``,
+        ``"finetuned-lite0"``, ``"best"``): replaces ``features`` and ``classifier``, or
+        trains ``network``.
+    recipe_overrides : dict, optional
+        Settings of a network recipe (:data:`featbus.recipes.OVERRIDES`: ``backbone``,
+        ``image_size``, ``epochs``, ``members``, ``batch_size``).
+    network : FineTunedCNN or FineTunedEnsemble, optional
+        Train this network with the labels instead of features + classifier. It is judged on
+        its own duplicate-grouped validation split (``validation_fraction`` of the images,
+        never trained on, used for early stopping): the manifest's ``cv`` says so. The model
+        keeps the networks' embeddings as features and their own softmax heads
+        (:class:`~featbus.features.finetune.NetworkHead`); the per-epoch history goes into the
+        manifest's ``training`` entry.
     region : {"image", "mask", "bbox"} or None
         ``"mask"``/``"bbox"`` only with a ``segmenter`` (the region of the predicted lesion).
     segmenter : UNetSegmenter, str or path, optional
@@ -880,6 +898,22 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     from .pipelines import _make_preprocessing, family_blocks, make_classification_pipeline, make_features
     from .preprocessing.roi import ROICropper
 
+    recipe_name = None
+    if recipe is not None:
+        from .recipes import build_network, get_recipe
+
+        chosen = get_recipe(recipe)
+        recipe_name = chosen.name
+        if chosen.is_network:
+            network = build_network(chosen, overrides=recipe_overrides, random_state=random_state,
+                                    progress=progress, cache=cache)
+        else:
+            if any(v is not None for v in (recipe_overrides or {}).values()):
+                raise ValueError(f"recipe {chosen.name!r} has no network: backbone, image size, epochs, members and "
+                                 "batch size do not apply")
+            features, classifier = chosen.features, chosen.classifier
+    if network is not None:
+        features, classifier = (), "network"
     names = [f.strip().lower() for f in features.split(",")] if isinstance(features, str) else list(features)
     uses_masks = any(isinstance(f, str) and f in _MASK_FEATURES for f in names) or region in ("mask", "bbox")
     if uses_masks and segmenter is None:
@@ -888,7 +922,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                          "the crop)")
     if not (isinstance(roi_margin, (int, float, np.number)) and np.isfinite(roi_margin) and roi_margin >= 0):
         raise ValueError(f"roi_margin must be a number >= 0, got {roi_margin!r}")
-    union = make_features(names, region=region, n_jobs=n_jobs)
+    union = make_features(names, region=region, n_jobs=n_jobs) if network is None else None
     records = list(data.data)
     preprocess, steps = None, _make_preprocessing(preprocessing)
     if steps:
@@ -922,6 +956,10 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                          "masks of the cross-validation test folds are better than on new images and the "
                          "cross-validation numbers are optimistic for the crops; judge the model on held-out "
                          "images the segmenter never saw")
+    if network is not None:
+        return _train_network(network, inputs, seen, y, classes, groups, records, preprocess, steps, roi, seg_info,
+                              notes, recipe_name=recipe_name, n_bootstrap=n_bootstrap, random_state=random_state,
+                              command=command, source=source)
     union.fit(inputs)
     X, columns = extract_features(inputs, names, region=region, n_jobs=n_jobs, cache=cache, progress=progress)
     # the families joined as the library's pipelines join them (each the same total variance)
@@ -955,7 +993,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command or " ".join(sys.argv), "random_state": random_state,
         "versions": _versions(deep), "classes": classes.tolist(),
-        "recipe": {"features": ",".join(n if isinstance(n, str) else str(n[0]) for n in names),
+        "recipe": {"name": recipe_name, "features": ",".join(n if isinstance(n, str) else str(n[0]) for n in names),
                    "region": region, "classifier": str(classifier),
                    "preprocessing": [name for name, _ in steps] or None,
                    "balance": balance, "calibration": calibration, "extractors": _extractor_settings(union),
@@ -972,4 +1010,61 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
             manifest["cv"]["caveat"] = ("optimistic for the crops: the segmenter " + (
                 "saw the test folds' masks" if seg_info["trained_on_training_images"] is True
                 else "may have seen the test folds' masks"))
+    return FeatbusModel(union, head, manifest, roi, preprocess)
+
+
+def _train_network(network, inputs, seen, y, classes, groups, records, preprocess, steps, roi, seg_info, notes, *,
+                   recipe_name, n_bootstrap, random_state, command, source) -> FeatbusModel:
+    """:func:`train_model` for a network recipe: fit with the labels, judge on its validation split."""
+    from sklearn.base import clone
+    from sklearn.pipeline import FeatureUnion
+
+    from ._backend import backend_name, device
+    from .evaluation import Report
+    from .features.finetune import FineTunedEnsemble, NetworkHead
+
+    net = clone(network)
+    net.fit(inputs, y, groups=groups)
+    union = FeatureUnion([("finetuned", net)])
+    head = NetworkHead(net).fit()
+    val = np.asarray(net.validation_indices_, dtype=int)
+    cv = None
+    if val.size:
+        proba = np.asarray(net.validation_proba_, dtype=float)
+        report = Report(name=recipe_name or type(net).__name__, classes=np.asarray(net.classes_),
+                        class_names=[str(c) for c in net.classes_], y_true=y[val],
+                        y_pred=np.asarray(net.classes_)[np.argmax(proba, axis=1)], scores=proba,
+                        score_kind="probability", fold=np.zeros(val.size, dtype=int),
+                        splits=[(np.setdiff1d(np.arange(len(y)), val), np.arange(val.size))], groups=groups[val],
+                        cv=(f"one duplicate-grouped validation split ({val.size} of {len(y)} images, never trained "
+                            "on; used for early stopping)"),
+                        n_bootstrap=int(n_bootstrap), random_state=random_state)
+        cv = _cv_summary(report)
+    members = net.members_ if isinstance(net, FineTunedEnsemble) else [net]
+    first = members[0]
+    counts = {str(c): int(np.sum(y == c)) for c in classes}
+    manifest = {
+        "format": _MAGIC, "format_version": _format_version(roi, preprocess),
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": command or " ".join(sys.argv), "random_state": random_state,
+        "versions": _versions(True), "classes": classes.tolist(),
+        "recipe": {"name": recipe_name,
+                   "features": f"fine-tuned {'+'.join(sorted({m.backbone for m in members}))}"
+                               + (f" x{len(members)}" if len(members) > 1 else ""),
+                   "region": first.region, "classifier": "the networks' own softmax heads"
+                   + (", probabilities averaged" if len(members) > 1 else ""),
+                   "preprocessing": [name for name, _ in steps] or None, "balance": None, "calibration": None,
+                   "extractors": _extractor_settings(union), "head": type(head).__name__},
+        "training": {"backend": backend_name(), "device": device(),
+                     "members": [_json_safe(m.history_) for m in members]},
+        "data": {"source": source, "n_images": len(y), "counts": counts,
+                 "n_groups": int(np.unique(groups).size), "sha256": _data_sha256(records, y)},
+        "cv": cv,
+        "intensity": _intensity_profile(seen, y, classes),
+    }
+    if seg_info is not None:
+        manifest["segmenter"] = seg_info
+        manifest["notes"] = notes
+    if cv is None:
+        manifest.setdefault("notes", []).append("trained without a validation split: no held-out figure")
     return FeatbusModel(union, head, manifest, roi, preprocess)

@@ -60,6 +60,7 @@ _PUBLIC = {
     "shape_feature_names": ".shape",
     "DeepFeatures": ".deep",  # written by another engineer; lazy, so TensorFlow loads only on use
     "FineTunedCNN": ".finetune",
+    "FineTunedEnsemble": ".finetune",
     "fine_tuned_features": ".finetune",
 }
 

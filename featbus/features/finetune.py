@@ -84,7 +84,7 @@ from ..training import Phase, train
 from .backbones import get_backbone, resolve_imagenet_file
 from .deep import ASPECTS, _fit_square, keras_preprocess
 
-__all__ = ["FineTunedCNN", "fine_tuned_features"]
+__all__ = ["FineTunedCNN", "FineTunedEnsemble", "NetworkHead", "fine_tuned_features"]
 
 
 def _build_body(backbone: str, weights: Any, input_size: tuple[int, int], layer: str, init: bool = True):
@@ -154,6 +154,7 @@ class _Trainer:
             return ops.mean(ops.cast(body(keras_preprocess(x, prep), training=False), "float32"), axis=(1, 2))
 
         self._embed = compile_forward(embed, body.variables)
+        self._maps, self._prep = None, prep
         self._lock = threading.Lock()
 
     # -- weights as plain arrays (what the estimator pickles)
@@ -190,6 +191,16 @@ class _Trainer:
     def embed(self, x: np.ndarray) -> np.ndarray:
         with self._lock:
             return self._embed(np.ascontiguousarray(x, np.float32))
+
+    def maps(self, x: np.ndarray) -> np.ndarray:
+        """The cut layer's maps ``(batch, h, w, c)``, compiled on first use (Grad-CAM)."""
+        with self._lock:
+            if self._maps is None:
+                body, prep = self.body, self._prep
+                ops = keras_module().ops
+                self._maps = compile_forward(
+                    lambda t: ops.cast(body(keras_preprocess(t, prep), training=False), "float32"), body.variables)
+            return self._maps(np.ascontiguousarray(x, np.float32))
 
     # -- training
     def loss_fn(self, x, target, sw, keep):
@@ -810,3 +821,168 @@ def fine_tuned_features(X_train, y_train, X=None, **params) -> np.ndarray:
     """
     est = FineTunedCNN(**params).fit(X_train, y_train)
     return est.transform(X_train if X is None else X)
+
+
+class FineTunedEnsemble(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
+    """Several fine-tuned CNNs (seeds and/or backbones) whose probabilities are averaged.
+
+    Every member is a clone of ``estimator`` with its own seed (``random_state + i``) and, if
+    ``backbones`` is given, its own backbone; all members hold out the *same* duplicate-grouped
+    validation images (drawn once, as :class:`FineTunedCNN` draws its split), so the
+    ensemble's validation probabilities are a held-out estimate of the averaged model.
+
+    Parameters
+    ----------
+    estimator : FineTunedCNN or None, default=None
+        The member recipe; ``None``: ``FineTunedCNN()``.
+    n_members : int, default=3
+        Number of networks.
+    backbones : sequence of str or None, default=None
+        Backbone of each member, cycled (e.g. ``["efficientnet_lite0", "efficientnet_lite2"]``);
+        ``None``: ``estimator``'s for all.
+    random_state : int or None, default=None
+        Member ``i`` is seeded ``random_state + i`` (``None``: each draws its own).
+
+    Attributes
+    ----------
+    members_ : list of FineTunedCNN
+    classes_ : ndarray
+    validation_indices_ : ndarray of int
+    validation_proba_ : ndarray of shape (n_validation, n_classes)
+        The members' validation probabilities, averaged.
+    n_features_out_ : int
+        Sum of the members' embedding widths (``transform`` joins them).
+
+    Examples
+    --------
+    >>> from featbus import make_phantoms
+    >>> from featbus.features.finetune import FineTunedCNN, FineTunedEnsemble
+    >>> data = make_phantoms(16, image_size=48, random_state=0)
+    >>> member = FineTunedCNN(weights=None, input_size=32, epochs=1, warmup_epochs=0, batch_size=8,
+    ...                       validation_fraction=0, progress=False)
+    >>> ens = FineTunedEnsemble(member, n_members=2, random_state=0).fit(data.data, data.target)
+    >>> ens.predict_proba(data.data).shape, ens.transform(data.data).shape
+    ((16, 3), (16, 384))
+    """
+
+    _parameter_constraints = {
+        "estimator": [None, HasMethods(["fit", "transform", "proba_of_embedding"])],
+        "n_members": [Interval(Integral, 1, None, closed="left")],
+        "backbones": [None, list, tuple],
+        "random_state": [None, Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(self, estimator=None, n_members: int = 3, backbones=None, random_state: int | None = None):
+        self.estimator = estimator
+        self.n_members = n_members
+        self.backbones = backbones
+        self.random_state = random_state
+
+    def _needs_mask(self) -> bool:
+        return self._member_template().region != "image"
+
+    def _member_template(self) -> FineTunedCNN:
+        return FineTunedCNN() if self.estimator is None else self.estimator
+
+    def fit(self, X, y, groups=None):
+        """Fine-tune ``n_members`` networks on ``(X, y)``, one validation split for all.
+
+        Parameters
+        ----------
+        X : sequence of images, ImageRecord or paths
+        y : array-like of shape (n_samples,)
+        groups : array-like of shape (n_samples,), optional
+            Near-duplicate (or patient) groups of the validation split.
+
+        Returns
+        -------
+        self
+        """
+        from sklearn.base import clone
+
+        self._validate_params()
+        if self.backbones is not None and not self.backbones:
+            raise ValueError("backbones must name at least one backbone, or be None")
+        items = check_images(X)
+        _check_y_length(items, y)
+        template = clone(self._member_template())
+        template._check_params()
+        y_arr = np.asarray(y)
+        _, y_idx = np.unique(y_arr, return_inverse=True)
+        base = template._seed() if self.random_state is None else int(self.random_state)
+        _, val_idx = template._split(items, y_idx, groups, base)
+        members = []
+        for i in range(int(self.n_members)):
+            params = {"random_state": base + i}
+            if self.backbones is not None:
+                params["backbone"] = list(self.backbones)[i % len(self.backbones)]
+            members.append(clone(template).set_params(**params).fit(items, y_arr, groups, validation_indices=val_idx))
+        self.members_ = members
+        self.classes_ = members[0].classes_
+        self.validation_indices_ = val_idx
+        self.validation_proba_ = np.mean([m.validation_proba_ for m in members], axis=0) if len(val_idx) \
+            else np.zeros((0, len(self.classes_)))
+        self.n_features_out_ = int(sum(m.n_features_out_ for m in members))
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """The members' embeddings side by side, one row per image."""
+        check_is_fitted(self, "members_")
+        items = check_images(X)
+        return np.hstack([m.transform(items) for m in self.members_])
+
+    def proba_of_embedding(self, embedding: np.ndarray) -> np.ndarray:
+        """Average of the members' probabilities of their parts of ``embedding`` (NumPy only)."""
+        check_is_fitted(self, "members_")
+        out, start = 0.0, 0
+        for m in self.members_:
+            out = out + m.proba_of_embedding(embedding[:, start:start + m.n_features_out_])
+            start += m.n_features_out_
+        return out / len(self.members_)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Averaged class probabilities, columns in ``classes_`` order."""
+        return self.proba_of_embedding(self.transform(X))
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class of each image."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self, "members_")
+        return np.asarray([f"member{i}.{n}" for i, m in enumerate(self.members_)
+                           for n in m.get_feature_names_out()], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = True
+        return tags
+
+
+class NetworkHead(ClassifierMixin, BaseEstimator):
+    """The classifier part of a fine-tuned network (or ensemble) in a :class:`~featbus.FeatbusModel`.
+
+    A model file keeps a network recipe as features (``network.transform``: the embeddings)
+    and this head (``network.proba_of_embedding``: the networks' own softmax heads, averaged),
+    so prediction, Grad-CAM and export treat it like any feature + classifier model.
+
+    Parameters
+    ----------
+    network : FineTunedCNN or FineTunedEnsemble
+        Fitted.
+    """
+
+    def __init__(self, network=None):
+        self.network = network
+
+    def fit(self, X=None, y=None):
+        """Nothing to learn: the network was trained with the labels. Returns self."""
+        check_is_fitted(self.network)
+        self.classes_ = self.network.classes_
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        return self.network.proba_of_embedding(np.asarray(X))
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

@@ -1,0 +1,162 @@
+"""Named training recipes: what ``featbus train --recipe NAME`` and ``train_model(recipe=NAME)`` fit.
+
+A recipe is either features + a classifier (cross-validated on duplicate-grouped folds inside
+:func:`featbus.train_model`), or fine-tuned networks (one, or an ensemble averaging several),
+which are trained with the labels and judged on one duplicate-grouped validation split (k full
+folds of fine-tuning cost k extra trainings; ``benchmarks/recipes.py`` runs them). Every figure
+quoted here comes from ``benchmarks/recipes.py`` on ``../shared/data/busi`` (625 images,
+duplicate-grouped folds, 95 % bootstrap intervals over duplicate groups); times are for those
+625 images.
+
+``featbus recipes`` (and :func:`describe_recipes`) lists them. Overrides (:data:`OVERRIDES`):
+``backbone``, ``image_size``, ``epochs``, ``members``, ``batch_size``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Recipe", "RECIPES", "DEFAULT_RECIPE", "OVERRIDES", "get_recipe", "build_network", "describe_recipes"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One named recipe.
+
+    Parameters
+    ----------
+    name : str
+    summary : str
+        What it does, in a line.
+    features : tuple of str
+        Feature families (feature recipes).
+    classifier : str or None
+        Classifier alias (feature recipes).
+    network : dict or None
+        :class:`~featbus.FineTunedCNN` parameters (network recipes).
+    members : int
+        Networks averaged (1: a single network).
+    cpu_time, gpu_time : str
+        Expected training time on the 625 BUSI images: 2-core CPU, one recent GPU.
+    figure : str
+        Duplicate-grouped accuracy and malignant AUC with intervals (``benchmarks/recipes.py``).
+    """
+
+    name: str
+    summary: str
+    features: tuple[str, ...] = ()
+    classifier: str | None = None
+    network: dict[str, Any] | None = None
+    members: int = 1
+    cpu_time: str = ""
+    gpu_time: str = ""
+    figure: str = ""
+    backbones: tuple[str, ...] | None = field(default=None)
+
+    @property
+    def is_network(self) -> bool:
+        return self.network is not None
+
+
+# The fine-tuning recipe: whole network after a head-only warm-up, frozen BN statistics,
+# AdamW 1e-4 body / 1e-3 head with a one-epoch ramp and cosine decay, class weights, label
+# smoothing 0.1, fresh augmentation per image every epoch, mirror test-time averaging.
+_FINETUNE = {"warmup_epochs": 2, "batch_size": 32, "learning_rate": 1e-4, "head_learning_rate": 1e-3,
+             "weight_decay": 0.01, "label_smoothing": 0.1, "freeze_bn": True, "augment": "ultrasound",
+             "tta": True, "validation_fraction": 0.15, "patience": 4}
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in [
+    Recipe("handcrafted", "HOG + LBP + intensity statistics -> RBF SVM (no network, no TensorFlow)",
+           features=("hog", "lbp", "intensity"), classifier="svm",
+           cpu_time="about 2 min", gpu_time="(CPU only)",
+           figure="accuracy 0.66 [0.62, 0.70], malignant AUC 0.79 [0.74, 0.84]"),
+    Recipe("frozen-cnn", "frozen EfficientNet-Lite0 ImageNet features (block6d, avg+max) -> RBF SVM",
+           features=("efficientnet_lite0",), classifier="svm",
+           cpu_time="about 1.5 min", gpu_time="under 1 min",
+           figure="accuracy 0.77 [0.73, 0.81], malignant AUC 0.85 [0.80, 0.89]"),
+    Recipe("finetuned-lite0", "EfficientNet-Lite0 fine-tuned at 224 px (12 epochs, early stopping)",
+           network={**_FINETUNE, "backbone": "efficientnet_lite0", "input_size": 224, "epochs": 12},
+           cpu_time="about 15 min", gpu_time="about 30 s",
+           figure="see benchmarks/recipes.py"),
+    Recipe("best", "3 EfficientNet-Lite2 networks fine-tuned at 260 px (seeds 0-2), probabilities averaged",
+           network={**_FINETUNE, "backbone": "efficientnet_lite2", "input_size": 260, "epochs": 15},
+           members=3, cpu_time="about 2 h", gpu_time="about 2 min",
+           figure="see benchmarks/recipes.py"),
+]}
+
+#: What ``featbus train`` fits without ``--recipe``: the best recipe that trains on the 625
+#: shared images in about 15 minutes on a 2-core CPU.
+DEFAULT_RECIPE = "finetuned-lite0"
+
+#: Settings a recipe takes from the command line (``--backbone`` ...) or ``train_model``.
+OVERRIDES = ("backbone", "image_size", "epochs", "members", "batch_size")
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe called ``name``; a ``ValueError`` lists the known names otherwise."""
+    try:
+        return RECIPES[str(name).strip().lower()]
+    except KeyError:
+        raise ValueError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)} (featbus recipes)") from None
+
+
+def build_network(recipe: Recipe, *, overrides: dict | None = None, random_state: int = 0,
+                  progress: Any = "auto", cache: Any = None):
+    """The unfitted network of a network recipe: a FineTunedCNN, or a FineTunedEnsemble of them.
+
+    Parameters
+    ----------
+    recipe : Recipe
+    overrides : dict, optional
+        Keys of :data:`OVERRIDES` (``None`` values are ignored).
+    random_state : int
+        Seed of the (first) network.
+    progress, cache
+        As :class:`~featbus.FineTunedCNN`.
+
+    Returns
+    -------
+    network : FineTunedCNN or FineTunedEnsemble
+
+    Examples
+    --------
+    >>> from featbus.recipes import build_network, get_recipe
+    >>> net = build_network(get_recipe("finetuned-lite0"), overrides={"epochs": 3, "image_size": 192})
+    >>> net.epochs, net.input_size
+    (3, 192)
+    """
+    from .features.finetune import FineTunedCNN, FineTunedEnsemble
+
+    if not recipe.is_network:
+        raise ValueError(f"recipe {recipe.name!r} is features + classifier, not a network")
+    over = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = sorted(set(over) - set(OVERRIDES))
+    if unknown:
+        raise ValueError(f"unknown recipe settings {unknown}; known: {', '.join(OVERRIDES)}")
+    params = dict(recipe.network)
+    if "backbone" in over:
+        params["backbone"] = over["backbone"]
+        params.pop("input_size", None)  # the new backbone's own size, unless given
+    if "image_size" in over:
+        params["input_size"] = int(over["image_size"])
+    for key in ("epochs", "batch_size"):
+        if key in over:
+            params[key] = int(over[key])
+    members = int(over.get("members", recipe.members))
+    if members < 1:
+        raise ValueError(f"members must be at least 1, got {members}")
+    net = FineTunedCNN(**params, random_state=random_state, progress=progress, cache=cache)
+    if members == 1:
+        return net
+    return FineTunedEnsemble(net.set_params(random_state=None), n_members=members, random_state=random_state)
+
+
+def describe_recipes() -> str:
+    """A table of the recipes: name, what it does, expected time, grouped-CV figure."""
+    lines = []
+    for r in RECIPES.values():
+        default = " (default)" if r.name == DEFAULT_RECIPE else ""
+        lines.append(f"{r.name}{default}\n    {r.summary}\n    time for 625 images: {r.cpu_time} on 2 CPU cores, "
+                     f"{r.gpu_time} on a GPU\n    duplicate-grouped CV on BUSI: {r.figure}")
+    return "\n".join(lines)
