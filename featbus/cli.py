@@ -819,6 +819,8 @@ def _cmd_train(args) -> int:
     out = Path(args.output)
     _check_model_out(out, args.overwrite)
     recipe = _train_recipe(args)
+    if args.report:
+        _check_writable(Path(args.report) / "report.html", "--report")
     if args.segmenter is None and ("shape" in _split(args.features) or args.region in ("mask", "bbox")):
         raise CLIError("a model predicts on new images, which come without lesion masks: drop 'shape' "
                        "from --features and use --region image, or crop to a segmenter's lesion with "
@@ -868,10 +870,12 @@ def _cmd_train(args) -> int:
     if args.segmenter == "unet":
         print(f"training the lesion segmenter (U-Net) on the {len(data.target)} training images' masks, at most "
               f"about {args.segmenter_time:.0f} s", file=sys.stderr)
-    if recipe is not None:
-        print(f"recipe {recipe.name}: {recipe.summary} (625 images take {recipe.cpu_time} on 2 CPU cores, "
-              f"{recipe.gpu_time} on a GPU)", file=sys.stderr)
     overrides = {k: getattr(args, k) for k in ("backbone", "image_size", "epochs", "members", "batch_size")}
+    if recipe is not None:
+        changed = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in overrides.items() if v is not None)
+        print(f"recipe {recipe.name}: {recipe.summary}" + (f", with {changed}" if changed else "")
+              + f" (with its defaults 625 images take {recipe.cpu_time} on 2 CPU cores, {recipe.gpu_time} on a GPU)",
+              file=sys.stderr)
     model = train_model(data, args.features, classifier=args.classifier, recipe=None if recipe is None else recipe.name,
                         recipe_overrides=overrides if recipe is not None and recipe.is_network else None,
                         balance=balance, region=args.region,
@@ -908,9 +912,32 @@ def _cmd_train(args) -> int:
             f"trained on {args.patches} x {args.patches} px lesion-centred patches: it classifies such patches, "
             "not whole mammograms")
     model.save(out, overwrite=args.overwrite)
+    if args.report:
+        _train_report(model, Path(args.report))
     print(model.describe())
     print(f"model: {out.resolve()} (added to your trust list {_trust_file()})")
     return 0
+
+
+def _train_report(model, folder: Path) -> None:
+    """report.html of a trained model: its CV (or validation split) report and learning curves."""
+    from .reporting import header_html, learning_curves_html, write_html
+
+    report = getattr(model, "cv_report", None)
+    if report is None:
+        print("no report: the model was trained without a cross-validation or validation split", file=sys.stderr)
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    m = model.manifest
+    sections = [header_html({"featbus": m["versions"].get("featbus"), "command": m.get("command"),
+                             "recipe": m["recipe"].get("name") or m["recipe"].get("features"),
+                             "classes": ", ".join(m["classes"]), "seed": m.get("random_state"),
+                             "created": m.get("created")})]
+    runs = (m.get("training") or {}).get("members")
+    if runs:
+        sections.append(learning_curves_html(runs, folder / "learning_curves.png"))
+    path = write_html([report], folder / "report.html", title=f"featbus train: {report.name}", sections=sections)
+    print(f"report: {path}")
 
 
 def _train_recipe(args):
@@ -1295,6 +1322,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segmenter-time", type=float, default=600.0, metavar="SECONDS",
                    help="with --segmenter unet: training time budget of the U-Net (default 600)")
     p.add_argument("--output", "-o", required=True, metavar="MODEL", help="model file to write (*.featbus)")
+    p.add_argument("--report", "-r", metavar="DIR", default=None,
+                   help="write report.html into DIR: the cross-validation (or validation split) figures with "
+                        "their plots and, for a network recipe, its learning curves")
     p.add_argument("--overwrite", action="store_true", help="replace MODEL if it exists")
     p.set_defaults(func=_cmd_train, features=None)
 

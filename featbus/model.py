@@ -384,6 +384,7 @@ class FeatbusModel:
     """
 
     def __init__(self, features, head, manifest: dict, roi=None, preprocess=None):
+        self.cv_report = None  # train_model's cross-validation Report (not saved in the file)
         self.features = features
         self.head = head
         self.manifest = manifest
@@ -426,7 +427,16 @@ class FeatbusModel:
                     ci = v.get("ci") or [None, None]
                     parts.append(f"{metric} {v['value']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]"
                                                                  if ci[0] is not None else ""))
-            lines.append(f"cross-validation ({cv.get('cv')}): " + ", ".join(parts))
+            kind = "held-out validation" if "validation split" in str(cv.get("cv")) else "cross-validation"
+            lines.append(f"{kind} ({cv.get('cv')}): " + ", ".join(parts))
+        tr = m.get("training")
+        if tr:
+            from .training import STOPPED_REASONS as _STOPPED
+
+            runs = tr.get("members") or []
+            lines.append(f"training on {tr.get('backend')} / {tr.get('device')}: " + "; ".join(
+                f"{len(h.get('epochs', []))} epochs, kept epoch {(h.get('best_epoch') or 0) + 1} "
+                f"({_STOPPED.get(h.get('stopped'), h.get('stopped'))}), {h.get('seconds', 0):.0f} s" for h in runs))
         if r.get("preprocessing"):
             lines.append("preprocessing: " + " -> ".join(r["preprocessing"]))
         seg = m.get("segmenter")
@@ -1010,7 +1020,9 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
             manifest["cv"]["caveat"] = ("optimistic for the crops: the segmenter " + (
                 "saw the test folds' masks" if seg_info["trained_on_training_images"] is True
                 else "may have seen the test folds' masks"))
-    return FeatbusModel(union, head, manifest, roi, preprocess)
+    model = FeatbusModel(union, head, manifest, roi, preprocess)
+    model.cv_report = report
+    return model
 
 
 def _train_network(network, inputs, seen, y, classes, groups, records, preprocess, steps, roi, seg_info, notes, *,
@@ -1036,8 +1048,7 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
                         y_pred=np.asarray(net.classes_)[np.argmax(proba, axis=1)], scores=proba,
                         score_kind="probability", fold=np.zeros(val.size, dtype=int),
                         splits=[(np.setdiff1d(np.arange(len(y)), val), np.arange(val.size))], groups=groups[val],
-                        cv=(f"one duplicate-grouped validation split ({val.size} of {len(y)} images, never trained "
-                            "on; used for early stopping)"),
+                        cv=f"duplicate-grouped validation split ({val.size} of {len(y)} images)",
                         n_bootstrap=int(n_bootstrap), random_state=random_state)
         cv = _cv_summary(report)
     members = net.members_ if isinstance(net, FineTunedEnsemble) else [net]
@@ -1067,4 +1078,10 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
         manifest["notes"] = notes
     if cv is None:
         manifest.setdefault("notes", []).append("trained without a validation split: no held-out figure")
-    return FeatbusModel(union, head, manifest, roi, preprocess)
+    else:
+        cv["about"] = ("the validation images (whole near-duplicate groups) were never trained on; they chose the "
+                       "kept epoch (early stopping), so the figure is slightly optimistic; the final networks were "
+                       "trained on the other images only")
+    model = FeatbusModel(union, head, manifest, roi, preprocess)
+    model.cv_report = report if val.size else None
+    return model

@@ -20,7 +20,7 @@ from .metrics import PER_CLASS_METRICS
 
 __all__ = ["plot_roc", "plot_confusion_matrix", "plot_per_class", "plot_comparison", "write_html",
            "comparison_table", "predictions_html", "header_html", "comparison_with_intervals", "gallery_html",
-           "plot_intensity_by_class", "intensity_html"]
+           "plot_intensity_by_class", "intensity_html", "plot_learning_curves", "learning_curves_html"]
 
 _BAR_METRICS = ("sensitivity", "specificity", "precision", "f1", "auc")
 
@@ -503,3 +503,75 @@ def predictions_html(table, path: str | Path, *, title: str = "featbus predictio
            f"<div class='plots'>{''.join(cards)}</div></body></html>")
     path.write_text(doc, encoding="utf-8")
     return path
+
+
+# --------------------------------------------------------------------------- training
+
+def plot_learning_curves(histories: Sequence[dict], ax=None):
+    """Training and validation loss per epoch, and validation accuracy, of trained networks.
+
+    Parameters
+    ----------
+    histories : sequence of dict
+        ``history_`` of each network (:func:`featbus.training.train`): an ensemble's members
+        are drawn side by side in shades of one colour.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> h = {"epochs": [{"epoch": 0, "phase": "warmup", "loss": 1.0, "val_loss": 0.9, "val_accuracy": 0.5},
+    ...                 {"epoch": 1, "phase": "finetune", "loss": 0.7, "val_loss": 0.8, "val_accuracy": 0.6}],
+    ...      "best_epoch": 1}
+    >>> plot_learning_curves([h]).get_xlabel()
+    'epoch'
+    """
+    ax = _axes(ax, (7, 4.2))
+    twin = ax.twinx()
+    for i, h in enumerate(histories):
+        epochs = h.get("epochs", [])
+        x = [e["epoch"] + 1 for e in epochs]
+        tag = f" (network {i + 1})" if len(histories) > 1 else ""
+        shade = 0.15 * i
+        ax.plot(x, [e.get("loss") for e in epochs], color=(0.12 + shade, 0.47, 0.71), lw=1.6,
+                label=f"training loss{tag}")
+        if any("val_loss" in e for e in epochs):
+            ax.plot(x, [e.get("val_loss") for e in epochs], color=(1.0, 0.5 + shade / 2, 0.05), lw=1.6,
+                    label=f"validation loss{tag}")
+        if any("val_accuracy" in e for e in epochs):
+            twin.plot(x, [e.get("val_accuracy") for e in epochs], color=(0.17, 0.63 - shade / 2, 0.17), lw=1.2,
+                      ls="--", label=f"validation accuracy{tag}")
+        best = h.get("best_epoch")
+        if best is not None and 0 <= best < len(epochs):
+            ax.axvline(best + 1, color="0.6", lw=0.8, ls=":")
+        warm = [e["epoch"] + 1 for e in epochs if e.get("phase") == "warmup"]
+        if warm and i == 0:
+            ax.axvspan(0.5, max(warm) + 0.5, color="0.93", zorder=0)
+    ax.set(xlabel="epoch", ylabel="loss (class-weighted cross-entropy)",
+           title="learning curves (grey: head-only warm-up; dotted: kept epoch)")
+    twin.set_ylabel("validation accuracy")
+    twin.set_ylim(0, 1)
+    lines = ax.get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="upper right")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def learning_curves_html(histories: Sequence[dict], path: str | Path | None = None) -> str:
+    """An HTML section with :func:`plot_learning_curves` and how training ended (PNG also
+    written to ``path`` when given)."""
+    data = _figure(lambda ax: plot_learning_curves(histories, ax), (7.5, 4.4))
+    if path is not None:
+        Path(path).write_bytes(data)
+    from .training import STOPPED_REASONS as stopped
+
+    ends = "; ".join(f"network {i + 1}: {len(h.get('epochs', []))} epochs, kept epoch "
+                     f"{(h.get('best_epoch') or 0) + 1}, {stopped.get(h.get('stopped'), h.get('stopped'))}, "
+                     f"{h.get('seconds', 0):.0f} s on {h.get('backend')} / {h.get('device')}"
+                     for i, h in enumerate(histories))
+    return (f'<h2>Training</h2><p class="note">{html.escape(ends)}</p>'
+            f'<div class="plots">{_img(data, "learning curves")}</div>')

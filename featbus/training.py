@@ -46,6 +46,8 @@ from . import _backend
 __all__ = ["Phase", "train", "learning_rate_at"]
 
 SCHEDULES = ("cosine", "constant", "plateau")
+#: How training ended (``history["stopped"]``), in words.
+STOPPED_REASONS = {"epochs": "all epochs run", "early_stopping": "early stopping", "max_time": "time budget spent"}
 
 
 @dataclass
