@@ -61,6 +61,7 @@ _PUBLIC = {
     "evaluate": ".evaluation",
     "compare": ".evaluation",
     "Report": ".evaluation",
+    "backend_info": "._backend",
     "train_model": ".model",
     "load_model": ".model",
     "FeatbusModel": ".model",

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["keras_module", "backend_name", "device", "compile_forward", "make_train_step",
+__all__ = ["keras_module", "backend_name", "device", "backend_info", "compile_forward", "make_train_step",
            "mixed_precision_scope", "use_mixed_precision", "BACKEND_EXTRAS"]
 
 logger = logging.getLogger("featbus")
@@ -106,6 +106,21 @@ def device() -> str:
         _DEVICE = "cpu" if found is None else f"gpu:0 ({found})"
         logger.info("featbus: Keras backend %s on %s", name, _DEVICE)
     return _DEVICE
+
+
+def backend_info() -> dict:
+    """Which Keras backend featbus's networks use, on which device, and whether training
+    computes in mixed precision there (``featbus.backend_info()``: the check that a GPU is used).
+
+    Examples
+    --------
+    >>> import featbus
+    >>> sorted(featbus.backend_info())
+    ['backend', 'device', 'keras', 'mixed_precision']
+    """
+    keras = keras_module()
+    return {"backend": backend_name(), "device": device(), "mixed_precision": use_mixed_precision("auto"),
+            "keras": keras.__version__}
 
 
 def use_mixed_precision(setting: bool | str) -> bool:
