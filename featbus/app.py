@@ -34,13 +34,32 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["run_app", "analyse", "intensity_position", "roi_overlay", "streamlit_command", "allowed_path"]
+__all__ = ["run_app", "analyse", "intensity_position", "roi_overlay", "streamlit_command", "allowed_path",
+           "max_pixels", "APP_MAX_PIXELS", "APP_MAX_UPLOAD_MB"]
 
 _ENV = "FEATBUS_APP_MODEL"
 #: The folders whose images the page may open by path (``featbus app --data DIR``), joined by
 #: ``os.pathsep``; without any, the page opens uploads only.
 _ROOTS_ENV = "FEATBUS_APP_DATA"
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "dcm", "dicom"]
+#: Largest image the page opens, in pixels (``FEATBUS_APP_MAX_PIXELS`` overrides): a full-field
+#: digital mammogram (about 4096 x 3328) fits; a small file claiming more is refused before its
+#: pixels are decoded, so a few hundred kB cannot take the server to gigabytes.
+APP_MAX_PIXELS = 16_000_000
+_MAX_PIXELS_ENV = "FEATBUS_APP_MAX_PIXELS"
+#: Largest upload, in MB (Streamlit's ``server.maxUploadSize``; its default is 200).
+APP_MAX_UPLOAD_MB = 50
+
+
+def max_pixels() -> int:
+    """The page's pixel limit: ``FEATBUS_APP_MAX_PIXELS`` if set (a positive integer), else
+    :data:`APP_MAX_PIXELS`."""
+    raw = os.environ.get(_MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return APP_MAX_PIXELS
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{_MAX_PIXELS_ENV} must be a positive integer, got {raw!r}")
+    return int(raw)
 
 
 def intensity_position(model, image) -> dict:
@@ -172,8 +191,11 @@ def _read_failure(name: str, exc: Exception) -> str:
     from ._records import ImageError
 
     if isinstance(exc, ImageError):
+        if "more than the limit" in str(exc):
+            return (f"cannot open the image {name!r}: it has more than {max_pixels():,} pixels, the most this page "
+                    f"opens (set {_MAX_PIXELS_ENV} before starting it for larger genuine images)")
         return (f"cannot read the image {name!r}: it is not an image featbus can read (PNG, JPEG, TIFF, PGM or "
-                "DICOM), or it is damaged or too large")
+                "DICOM), or it is damaged")
     if isinstance(exc, OSError):
         return f"cannot read the image {name!r}: {exc.strerror or type(exc).__name__}"
     return f"cannot read the image {name!r}: {exc}"
@@ -187,7 +209,7 @@ def _read_upload(name: str, data: bytes) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
-        return read_image(path)
+        return read_image(path, max_pixels=max_pixels())
 
 
 def _intensity_figure(model, image):
@@ -264,7 +286,7 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
             from .io import read_image
 
             name = path.strip()
-            image = read_image(allowed_path(name, roots))
+            image = read_image(allowed_path(name, roots), max_pixels=max_pixels())
     except (ValueError, OSError) as exc:
         st.error(_read_failure(name, exc))
         return
@@ -310,6 +332,7 @@ def streamlit_command(model_path: str, *, port: int = 8501) -> list[str]:
     return [sys.executable, "-m", "streamlit", "run", str(Path(__file__).resolve()),
             "--server.address", "127.0.0.1", "--server.port", str(int(port)), "--server.headless", "true",
             "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
+            "--server.maxUploadSize", str(APP_MAX_UPLOAD_MB),
             "--client.toolbarMode", "minimal"]
 
 

@@ -27,9 +27,11 @@ Where rows are kept
   extractor of this process, so the clones that ``GridSearchCV`` makes share it.
 * With ``cache=<folder>`` (a path or a :class:`joblib.Memory`), or the environment variable
   ``FEATBUS_CACHE`` naming a folder, also on disk: one small file per row, written atomically
-  (temporary file then rename), verified by a SHA-256 of its body when read (a damaged entry
-  is recomputed, rewritten and reported once in a warning), holding only raw little-endian
-  numbers (never a pickle). The folder is safe to share between processes: a process claims a
+  (temporary file then rename), verified when read by a SHA-256 of its setting, key and values
+  (a damaged entry, or one copied onto another image's key or setting, is recomputed, rewritten
+  and reported once in a warning), holding only raw little-endian numbers (never a pickle). A
+  folder named this way receives every row a call returns, also rows this process already held
+  in memory. The folder is safe to share between processes: a process claims a
   row before computing it, and another process that needs the same row waits for it instead of
   computing it again (a claim whose process died is taken over). Each process that computes
   rows in a folder appends their keys to ``journal-<pid>.log`` there, so an audit can count
@@ -243,18 +245,26 @@ class MemoryStore:
         return len(self._rows)
 
 
-_MAGIC = b"FBX1"
+_MAGIC = b"FBX2"
+_OLD_MAGICS = (b"FBX1",)  # earlier layouts: not damaged, just recomputed (and rewritten)
 _DTYPES = {b"f": np.dtype("<f4"), b"d": np.dtype("<f8")}
 _STALE_CLAIM_S = 1800.0  # a claim older than this is taken over even if its process lives
 _UNWRITTEN_CLAIM_S = 10.0  # an empty or garbled claim older than this is taken over
 
 
+def _digest(setting: str, key: str, body: bytes) -> bytes:
+    """What a row file's digest covers: its setting, its key and its values."""
+    return hashlib.sha256(f"{setting}\n{key}\n".encode() + body).digest()
+
+
 class DiskStore:
     """Rows in a folder, one file each: ``<root>/<setting>/<key[:2]>/<key>.row``.
 
-    A file is a 4-byte tag, a dtype byte, the SHA-256 of the body and the body (little-endian
-    float32 or float64). It is written to a temporary name and renamed, so a reader never sees
-    half a file, and it is verified when read. Nothing in it is ever executed or unpickled.
+    A file is a 4-byte tag, a dtype byte, a SHA-256 and the body (little-endian float32 or
+    float64). The digest covers the setting, the key and the body, so an entry copied onto
+    another image's key or another setting's folder fails its check like a damaged one (and is
+    recomputed, with a warning). It is written to a temporary name and renamed, so a reader
+    never sees half a file. Nothing in it is ever executed or unpickled.
 
     Parameters
     ----------
@@ -277,10 +287,12 @@ class DiskStore:
         except OSError:
             return None
         head = len(_MAGIC) + 1 + 32
+        if raw[:len(_MAGIC)] in _OLD_MAGICS:
+            return None
         dtype = _DTYPES.get(raw[len(_MAGIC):len(_MAGIC) + 1])
         body = raw[head:]
         if (raw[:len(_MAGIC)] != _MAGIC or dtype is None or len(body) % dtype.itemsize
-                or hashlib.sha256(body).digest() != raw[len(_MAGIC) + 1:head]):
+                or _digest(setting, key, body) != raw[len(_MAGIC) + 1:head]):
             self.n_corrupt += 1
             try:  # remove it so that the next reader recomputes instead of re-reporting
                 path.unlink()
@@ -296,7 +308,19 @@ class DiskStore:
         path = self._path(setting, key)
         path.parent.mkdir(parents=True, exist_ok=True)
         with written_atomically(path) as tmp:
-            tmp.write_bytes(_MAGIC + code + hashlib.sha256(body).digest() + body)
+            tmp.write_bytes(_MAGIC + code + _digest(setting, key, body) + body)
+
+    def has(self, setting: str, key: str) -> bool:
+        """Whether a file for this row exists (not checked)."""
+        return self._path(setting, key).is_file()
+
+    def discard(self, setting: str, key: str) -> None:
+        """Remove a row that failed a check the file itself cannot make (its length)."""
+        self.n_corrupt += 1
+        try:
+            self._path(setting, key).unlink()
+        except OSError:
+            pass
 
     # -- claims: at most one process computes a row; the others wait for its file
     def _claim_path(self, setting: str, key: str) -> Path:
@@ -525,8 +549,13 @@ def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRec
                     continue
                 first[key] = i
                 row = _MEMORY.get(setting, key) if use_memory else None
+                if row is not None and disk is not None and not disk.has(setting, key):
+                    disk.put(setting, key, row)  # the folder the user named receives every row
                 if row is None and disk is not None:
                     row = disk.get(setting, key)
+                    if row is not None and row.shape != (n_features,):  # another setting's row
+                        disk.discard(setting, key)
+                        row = None
                     if row is not None and use_memory:
                         _MEMORY.put(setting, key, row)
                 if row is None:
@@ -578,7 +607,7 @@ def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRec
             bar.close()
     if disk is not None and disk.n_corrupt > n_corrupt_before:
         n = disk.n_corrupt - n_corrupt_before
-        warnings.warn(f"{n} damaged feature cache entr{'y' if n == 1 else 'ies'} in {disk.root} "
+        warnings.warn(f"{n} damaged or misplaced feature cache entr{'y' if n == 1 else 'ies'} in {disk.root} "
                       f"{'was' if n == 1 else 'were'} recomputed.", UserWarning, stacklevel=3)
     return out
 

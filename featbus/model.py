@@ -283,9 +283,12 @@ def _check_manifest_schema(manifest: dict, path: str) -> None:
     for field in ("data", "intensity"):
         if not isinstance(manifest.get(field, {}), dict):
             raise bad(field, "an object")
-    for field in ("cv", "segmenter", "holdout"):
+    for field in ("cv", "segmenter", "holdout", "training"):
         if manifest.get(field) is not None and not isinstance(manifest[field], dict):
             raise bad(field, "an object or null")
+    runs = (manifest.get("training") or {}).get("members", [])
+    if not isinstance(runs, list) or not all(isinstance(h, dict) for h in runs):
+        raise ValueError(f"{path!r} is damaged: its training 'members' should be a list of histories")
     if not isinstance(manifest.get("notes", []), list):
         raise bad("notes", "a list")
     digest = manifest.get("pipeline_sha256")
@@ -434,7 +437,8 @@ class FeatbusModel:
             from .training import STOPPED_REASONS as _STOPPED
 
             runs = tr.get("members") or []
-            lines.append(f"training on {tr.get('backend')} / {tr.get('device')}: " + "; ".join(
+            lines.append(f"{'training' if runs else 'networks ran'} on {tr.get('backend')} / {tr.get('device')}"
+                         + (": " if runs else "") + "; ".join(
                 f"{len(h.get('epochs', []))} epochs, kept epoch {(h.get('best_epoch') or 0) + 1} "
                 f"({_STOPPED.get(h.get('stopped'), h.get('stopped'))}), {h.get('seconds', 0):.0f} s" for h in runs))
         if r.get("preprocessing"):
@@ -1013,6 +1017,10 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         "cv": _cv_summary(report) if report is not None else None,
         "intensity": _intensity_profile(seen, y, classes),
     }
+    if deep:  # where the networks (CNN features, segmenter) ran
+        from ._backend import backend_name, device
+
+        manifest["training"] = {"backend": backend_name(), "device": device(), "members": []}
     if seg_info is not None:
         manifest["segmenter"] = seg_info
         manifest["notes"] = notes

@@ -166,9 +166,38 @@ def test_page_draws_the_lesion_roi_of_a_model_with_a_segmenter(saved_model, roi_
             assert np.ptp(res["roi_overlay"].astype(int), axis=2).max() == 0  # nothing drawn
 
 
+def test_page_refuses_images_over_its_pixel_limit(saved_model, monkeypatch, tmp_path):
+    """A file claiming more pixels than the page's limit is refused by its header, before its
+    pixels are decoded, with a message that names the limit (uploads go through the same reader)."""
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    from featbus.app import _read_upload
+
+    _, path, image = saved_model
+    inside = tmp_path / "data"
+    inside.mkdir()
+    shutil.copy(image, inside / "big.png")
+    h, w = np.asarray(Image.open(image)).shape[:2]
+    monkeypatch.setenv("FEATBUS_APP_MODEL", str(path))
+    monkeypatch.setenv("FEATBUS_APP_DATA", str(inside))
+    monkeypatch.setenv("FEATBUS_APP_MAX_PIXELS", str(h * w - 1))
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    at.text_input[0].input(str(inside / "big.png")).run()
+    assert not at.exception and f"more than {h * w - 1:,} pixels" in at.error[0].value
+    assert not at.subheader or not at.subheader[0].value.startswith("Predicted")
+    with pytest.raises(ValueError, match="more than the limit"):
+        _read_upload("big.png", (inside / "big.png").read_bytes())
+    monkeypatch.setenv("FEATBUS_APP_MAX_PIXELS", "lots")
+    with pytest.raises(ValueError, match="must be a positive integer"):
+        _read_upload("big.png", b"")
+
+
 def test_server_binds_to_localhost_only():
     cmd = streamlit_command("m.featbus", port=8600)
     assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
+    assert int(cmd[cmd.index("--server.maxUploadSize") + 1]) <= 50
     assert cmd[cmd.index("--browser.gatherUsageStats") + 1] == "false"
 
 

@@ -238,7 +238,7 @@ def test_truncated_cache_file_is_recomputed(phantom_dir, tmp_path, capsys):
     capsys.readouterr()
     assert main(["extract", str(phantom_dir), "-f", "intensity", "-o", str(b), "-q", "--cache", str(cache)]) == 0
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "1 damaged feature cache entry" in err and "recomputed" in err
+    assert "Traceback" not in err and "1 damaged or misplaced feature cache entry" in err and "recomputed" in err
     assert len(err.strip().splitlines()) == 1
     pd.testing.assert_frame_equal(pd.read_csv(a), pd.read_csv(b))
     setting, key = entry.parent.parent.name, entry.stem  # rewritten whole

@@ -294,7 +294,7 @@ def test_cache_hits_keys_and_corruption(tmp_path):
     files[0].write_bytes(files[0].read_bytes()[:-7] + b"garbage")
     clear_memory()
     reset_extraction_counts()
-    with pytest.warns(UserWarning, match=r"^1 damaged feature cache entry"):
+    with pytest.warns(UserWarning, match=r"^1 damaged or misplaced feature cache entry"):
         third = deep.transform(imgs)
     assert list(_computed().values()) == [1]
     # three rows from the folder (the same bytes), one recomputed alone (first computed in a
@@ -318,7 +318,7 @@ def test_one_corrupted_entry_is_counted_once(tmp_path):
     entry = sorted((tmp_path / "cache").rglob("*.row"))[0]
     entry.write_bytes(entry.read_bytes()[:-3] + b"bad")
     clear_memory()  # a new process: only the folder remains
-    with pytest.warns(UserWarning, match=r"^1 damaged feature cache entry in .* was recomputed"):
+    with pytest.warns(UserWarning, match=r"^1 damaged or misplaced feature cache entry in .* was recomputed"):
         deep.transform(paths)
 
 

@@ -109,7 +109,7 @@ def test_cold_warm_corrupted_and_dask_runs_are_equal(tmp_path, monkeypatch):
     assert len(entries) == 5
     entries[0].write_bytes(entries[0].read_bytes()[:-3])
     clear_memory()
-    with pytest.warns(UserWarning, match=r"^1 damaged feature cache entry .* was recomputed"):
+    with pytest.warns(UserWarning, match=r"^1 damaged or misplaced feature cache entry .* was recomputed"):
         again = est.transform(paths)
     np.testing.assert_array_equal(again, cold)
     assert _computed("LBPFeatures") == 6
@@ -134,7 +134,7 @@ def test_disk_store_never_unpickles(tmp_path):
     store = DiskStore(tmp_path)
     store.put("s", "ab" * 32, np.arange(4, dtype=np.float32))
     path = next(tmp_path.rglob("*.row"))
-    assert path.read_bytes()[:4] == b"FBX1"
+    assert path.read_bytes()[:4] == b"FBX2"
     np.testing.assert_array_equal(store.get("s", "ab" * 32), np.arange(4, dtype=np.float32))
     import pickle
 
@@ -202,3 +202,38 @@ def test_a_claim_left_by_a_killed_process_is_taken_over(tmp_path, content):
     again = IntensityStats(cache=str(cache)).fit(recs).transform(recs)
     np.testing.assert_allclose(again, first)
     assert victim.exists() and not claim.exists()
+
+
+def test_a_cache_entry_only_answers_its_own_key_and_setting(tmp_path):
+    recs = _images(3)
+    cache = tmp_path / "cache"
+    est = IntensityStats(cache=str(cache)).fit(recs)
+    truth = est.transform(recs)
+    setting = setting_key(est)
+    files = {p.stem: p for p in cache.rglob("*.row")}
+    keys = [content_key(r, with_mask=False) for r in recs]
+    # another image's entry copied onto this image's key: refused, recomputed, warned
+    files[keys[0]].write_bytes(files[keys[1]].read_bytes())
+    # another setting's entry (other length) put in this setting's folder
+    other = LBPFeatures(radii=(1,), cache=str(cache)).fit(recs)
+    other.transform(recs[2:])
+    foreign = next(p for p in cache.rglob("*.row") if p.parent.parent.name != setting)
+    files[keys[2]].write_bytes(foreign.read_bytes())
+    clear_memory()
+    with pytest.warns(UserWarning, match=r"2 damaged or misplaced feature cache entries"):
+        again = est.transform(recs)
+    np.testing.assert_array_equal(again, truth)
+    # and a store asked for a row under another key says it has none
+    store = DiskStore(cache)
+    assert store.get(setting, keys[1]) is not None and store.get("another-setting", keys[1]) is None
+
+
+def test_a_named_cache_folder_receives_rows_already_in_memory(tmp_path):
+    recs = _images(4)
+    first = IntensityStats().fit(recs).transform(recs)  # rows computed, kept in memory only
+    cache = tmp_path / "named"
+    reset_extraction_counts()
+    again = IntensityStats(cache=str(cache)).fit(recs).transform(recs)
+    np.testing.assert_array_equal(again, first)
+    assert _computed("IntensityStats") == 0  # nothing recomputed
+    assert len(list(cache.rglob("*.row"))) == 4  # but every row is in the folder now
