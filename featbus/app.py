@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["run_app", "analyse", "intensity_position", "roi_overlay", "streamlit_command", "allowed_path",
-           "max_pixels", "APP_MAX_PIXELS", "APP_MAX_UPLOAD_MB"]
+           "max_pixels", "host_allowed", "APP_MAX_PIXELS", "APP_MAX_UPLOAD_MB"]
 
 _ENV = "FEATBUS_APP_MODEL"
 #: The folders whose images the page may open by path (``featbus app --data DIR``), joined by
@@ -49,6 +49,37 @@ APP_MAX_PIXELS = 16_000_000
 _MAX_PIXELS_ENV = "FEATBUS_APP_MAX_PIXELS"
 #: Largest upload, in MB (Streamlit's ``server.maxUploadSize``; its default is 200).
 APP_MAX_UPLOAD_MB = 50
+
+
+#: Extra host names the page answers to, joined by ``os.pathsep`` (``featbus app --allow-host``).
+_HOSTS_ENV = "FEATBUS_APP_HOSTS"
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def host_allowed(host_header: str | None) -> bool:
+    """Whether the page answers a request with this ``Host`` header.
+
+    Only local names (:data:`LOCAL_HOSTS`, any port) and the names given with ``featbus app
+    --allow-host`` are answered: a web page elsewhere that points its own domain name at
+    127.0.0.1 (DNS rebinding) reaches the server with its name in ``Host`` and gets nothing.
+    A request without the header (not a browser) is answered.
+
+    Examples
+    --------
+    >>> host_allowed("127.0.0.1:8501"), host_allowed("localhost"), host_allowed("[::1]:8501")
+    (True, True, True)
+    >>> host_allowed("attacker.example:8501")
+    False
+    """
+    if not host_header:
+        return True
+    host = host_header.strip().lower()
+    if host.startswith("["):  # [IPv6]:port
+        host = host[1:host.find("]")] if "]" in host else host[1:]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    extra = [h.strip().lower() for h in os.environ.get(_HOSTS_ENV, "").split(os.pathsep) if h.strip()]
+    return host in LOCAL_HOSTS or host in extra
 
 
 def max_pixels() -> int:
@@ -245,6 +276,10 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
 
     model_path = model_path or os.environ.get(_ENV)
     st.set_page_config(page_title="featbus", layout="wide")
+    if not host_allowed(st.context.headers.get("Host")):  # before any model or image is touched
+        st.error("This page answers only at http://127.0.0.1 or http://localhost (featbus app --allow-host NAME "
+                 "adds a name).")
+        st.stop()
     st.title("featbus: breast image classification")
     if not model_path:
         st.error(f"no model: start the page with `featbus app MODEL` (or set {_ENV})")
@@ -336,13 +371,15 @@ def streamlit_command(model_path: str, *, port: int = 8501) -> list[str]:
             "--client.toolbarMode", "minimal"]
 
 
-def run_app(model_path: str | os.PathLike, *, port: int = 8501, data: Sequence[str | os.PathLike] = ()) -> int:
+def run_app(model_path: str | os.PathLike, *, port: int = 8501, data: Sequence[str | os.PathLike] = (),
+            allow_hosts: Sequence[str] = ()) -> int:
     """Serve the page for a model on http://127.0.0.1:PORT until interrupted; returns the exit status.
 
     The Streamlit server is a child process; when this one ends (Ctrl+C, or SIGTERM from a
     service manager) the server is stopped too, so no server is left listening. The page opens
     uploaded images, and by path (typed, or ``?image=`` in the address) only images inside the
-    ``data`` folders (:func:`allowed_path`).
+    ``data`` folders (:func:`allowed_path`), and answers only requests addressed to a local name
+    or one of ``allow_hosts`` (:func:`host_allowed`).
     """
     import signal
     import threading
@@ -352,7 +389,8 @@ def run_app(model_path: str | os.PathLike, *, port: int = 8501, data: Sequence[s
     except ImportError as exc:
         raise ImportError('featbus app needs Streamlit: pip install "featbus[app]"') from exc
     env = dict(os.environ, **{_ENV: str(Path(model_path).resolve()),
-                              _ROOTS_ENV: os.pathsep.join(str(Path(d).resolve()) for d in data)})
+                              _ROOTS_ENV: os.pathsep.join(str(Path(d).resolve()) for d in data),
+                              _HOSTS_ENV: os.pathsep.join(allow_hosts)})
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     print(f"featbus app: http://127.0.0.1:{port} (Ctrl+C to stop)", flush=True)
     server = subprocess.Popen(streamlit_command(str(model_path), port=port), env=env)

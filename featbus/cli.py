@@ -1101,7 +1101,10 @@ def _cmd_app(args) -> int:
     for folder in args.data:
         if not Path(folder).is_dir():
             raise CLIError(f"--data {folder!r} is not a folder")
-    return run_app(args.model, port=args.port, data=args.data)
+    for host in args.allow_host:
+        if not host or any(c in host for c in " /:@\t") or host != host.strip():
+            raise CLIError(f"--allow-host {host!r}: give a host name, without scheme, port or path")
+    return run_app(args.model, port=args.port, data=args.data, allow_hosts=args.allow_host)
 
 
 def _cmd_export(args) -> int:
@@ -1368,6 +1371,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", metavar="DIR", action="append", default=[],
                    help="a folder whose images the page may open by path (typed, or ?image= in the address); "
                         "repeat for several. Without it the page opens uploads only")
+    p.add_argument("--allow-host", metavar="NAME", action="append", default=[],
+                   help="also answer requests addressed to NAME (e.g. behind a reverse proxy); by default only "
+                        "127.0.0.1 and localhost are answered, which stops DNS-rebinding pages")
     p.set_defaults(func=_cmd_app)
 
     p = sub.add_parser("export", parents=[common],

@@ -207,7 +207,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def screenshot(browser: str, url: str, out: Path, *, wait: float = 20, size=(1300, 1000)) -> Path:
+def screenshot(browser: str, url: str, out: Path, *, wait: float = 20, size=(1300, 1000), args=()) -> Path:
     """Load url in headless Chromium and save a PNG after `wait` real seconds (DevTools protocol).
 
     ``chromium --screenshot`` shoots at the load event, before Streamlit's websocket has drawn
@@ -221,7 +221,7 @@ def screenshot(browser: str, url: str, out: Path, *, wait: float = 20, size=(130
 
     port = _free_port()
     proc = subprocess.Popen([browser, "--headless", "--no-sandbox", "--disable-gpu",
-                             f"--remote-debugging-port={port}", "about:blank"],
+                             f"--remote-debugging-port={port}", *args, "about:blank"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(200):
@@ -256,6 +256,11 @@ def screenshot(browser: str, url: str, out: Path, *, wait: float = 20, size=(130
     return out
 
 
+def _error_box_pixels(rgb: np.ndarray) -> int:
+    """Pixels of the light pink background of Streamlit's st.error box."""
+    return int(((rgb[..., 0] > 245) & (rgb[..., 0] - rgb[..., 1] > 8)).sum())
+
+
 def test_real_server_in_a_headless_browser(saved_model, tmp_path):
     """Start `featbus app`, load the page with an image in headless Chromium, check it was drawn."""
     pytest.importorskip("streamlit")
@@ -286,7 +291,13 @@ def test_real_server_in_a_headless_browser(saved_model, tmp_path):
         # the overlay's warm colours are on the page: red, green or yellow pixels (the page itself is
         # grey, white and the blue of its bar chart)
         colourful = ((rgb[..., 0] - rgb[..., 2]) > 50) | ((rgb[..., 1] - rgb[..., 2]) > 50)
-        assert rgb.std() > 20 and colourful.sum() > 20
+        assert rgb.std() > 20 and colourful.sum() > 20 and _error_box_pixels(rgb) < 100
+        # the same server reached under a foreign name (what a DNS-rebinding page does): the
+        # browser resolves rebind.example to 127.0.0.1 and sends Host: rebind.example
+        foreign = screenshot(browser, f"http://rebind.example:{port}/?image={quote(str(image))}",
+                             tmp_path / "foreign.png", args=["--host-resolver-rules=MAP rebind.example 127.0.0.1"])
+        rgb = np.asarray(Image.open(foreign).convert("RGB")).astype(int)
+        assert _error_box_pixels(rgb) > 5000, "the page answered a foreign Host"
     finally:
         server.terminate()  # featbus app stops its Streamlit child when terminated
         server.wait(timeout=30)
