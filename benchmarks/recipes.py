@@ -84,6 +84,7 @@ def main() -> None:
     ap.add_argument("--n-splits", type=int, default=3)
     ap.add_argument("--n-bootstrap", type=int, default=1000)
     ap.add_argument("--epochs", type=int, default=None, help="override the network recipes' epochs")
+    ap.add_argument("--cache", default=str(CACHE), help="feature cache folder ('none': extract afresh, timed)")
     args = ap.parse_args()
 
     data = load_busi(args.data)
@@ -100,7 +101,8 @@ def main() -> None:
             report = evaluate(_Timed(net, name), data.data, y, groups=data.groups, n_splits=args.n_splits,
                               n_bootstrap=args.n_bootstrap, random_state=0, name=name, progress=False)
         else:
-            X, columns = extract_features(data.data, list(recipe.features), cache=CACHE, progress=False)
+            cache = None if args.cache.lower() == "none" else args.cache
+            X, columns = extract_features(data.data, list(recipe.features), cache=cache, progress=False)
             extract = time.perf_counter() - t0
             tail = make_classification_pipeline(None, classifier=recipe.classifier, blocks=family_blocks(columns),
                                                 random_state=0)
