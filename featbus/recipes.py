@@ -70,11 +70,11 @@ _FINETUNE = {"warmup_epochs": 2, "batch_size": 32, "learning_rate": 1e-4, "head_
 RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("handcrafted", "HOG + LBP + intensity statistics -> RBF SVM (no network, no TensorFlow)",
            features=("hog", "lbp", "intensity"), classifier="svm",
-           cpu_time="about 2 min", gpu_time="(CPU only)",
+           cpu_time="about 1.5 min", gpu_time="(CPU only)",
            figure="accuracy 0.65 [0.61, 0.70], malignant AUC 0.79 [0.74, 0.84] (3-fold)"),
     Recipe("frozen-cnn", "frozen EfficientNet-Lite0 ImageNet features (block6d, avg+max) -> RBF SVM",
            features=("efficientnet_lite0",), classifier="svm",
-           cpu_time="about 1.5 min", gpu_time="less",
+           cpu_time="about 1 min", gpu_time="less",
            figure="accuracy 0.74 [0.70, 0.78], malignant AUC 0.84 [0.79, 0.88] (3-fold)"),
     Recipe("finetuned-lite0", "EfficientNet-Lite0 fine-tuned at 224 px (12 epochs, early stopping)",
            network={**_FINETUNE, "backbone": "efficientnet_lite0", "input_size": 224, "epochs": 12},
