@@ -168,3 +168,12 @@ def test_train_recipe_end_to_end_on_this_backend(tmp_path, capsys):
     out = pd.read_csv(table)
     assert {"p_benign", "p_malignant", "p_normal"} <= set(out.columns)
     assert np.allclose(out[["p_benign", "p_malignant", "p_normal"]].sum(axis=1), 1, atol=1e-6)
+
+
+def test_mixed_precision_trains_with_float32_weights():
+    # what a GPU gets by default (mixed_precision="auto"); bfloat16 runs on CPUs too, slowly
+    data = make_phantoms(16, image_size=48, random_state=0)
+    net = _tiny_net(epochs=1, validation_fraction=0, mixed_precision=True).fit(data.data, data.target)
+    proba = net.predict_proba(data.data)
+    assert np.isfinite(proba).all() and np.allclose(proba.sum(axis=1), 1)
+    assert all(w.dtype == np.float32 for w in net.weights_)
