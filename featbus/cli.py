@@ -1191,16 +1191,22 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true",
                         help="on an error, also print the Python traceback (and TensorFlow's start-up log)")
 
-    feat = argparse.ArgumentParser(add_help=False)
     from ._registry import FEATURES, PREPROCESSORS
     from .recipes import DEFAULT_RECIPE, RECIPES
 
-    feat.add_argument("--features", "-f", default=_DEF_FEATURES, metavar="LIST",
-                      help=f"comma-separated extractors: {', '.join(FEATURES)}, or a CNN backbone name such as "
-                           f"efficientnet_lite0 (default {_DEF_FEATURES})")
-    feat.add_argument("--region", choices=["image", "mask", "bbox"], default=None,
-                      help="region for the texture/intensity/deep extractors: whole image, lesion mask "
-                           "or lesion bounding box (uses the data set's masks; default: each extractor's)")
+    def feature_options(default: str | None, default_text: str) -> argparse.ArgumentParser:
+        # one parent per default: argparse shares option objects between the parsers built on a parent
+        feat = argparse.ArgumentParser(add_help=False)
+        feat.add_argument("--features", "-f", default=default, metavar="LIST",
+                          help=f"comma-separated extractors: {', '.join(FEATURES)}, or a CNN backbone name such "
+                               f"as efficientnet_lite0 ({default_text})")
+        feat.add_argument("--region", choices=["image", "mask", "bbox"], default=None,
+                          help="region for the texture/intensity/deep extractors: whole image, lesion mask "
+                               "or lesion bounding box (uses the data set's masks; default: each extractor's)")
+        return feat
+
+    feat = feature_options(_DEF_FEATURES, f"default {_DEF_FEATURES}")
+    train_feat = feature_options(None, f"instead of a recipe; with -c alone: {_TRAIN_FEATURES}")
 
     study = argparse.ArgumentParser(add_help=False)
     study.add_argument("--task", choices=["severity", "abnormal"], default="severity",
@@ -1287,7 +1293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", "-r", metavar="DIR", default=None, help="also write DIR/demo.html")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("train", parents=[common, feat, study],
+    p = sub.add_parser("train", parents=[common, train_feat, study],
                        help="train a recipe (default: a fine-tuned CNN) and save a .featbus model",
                        description="Train a named recipe (featbus recipes lists them; default "
                                    f"{DEFAULT_RECIPE}) or features + classifier (-f/-c) on DATA and save MODEL. "
@@ -1329,7 +1335,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write report.html into DIR: the cross-validation (or validation split) figures with "
                         "their plots and, for a network recipe, its learning curves")
     p.add_argument("--overwrite", action="store_true", help="replace MODEL if it exists")
-    p.set_defaults(func=_cmd_train, features=None)
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("recipes", help="list the named training recipes (featbus train --recipe NAME)",
                        description="Each recipe: what it trains, its expected time on the 625 BUSI images "

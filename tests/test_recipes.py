@@ -151,3 +151,14 @@ def test_cli_recipe_choices_and_refusals(tmp_path, capsys):
         assert main(["train", str(root), *argv, "-o", out, "-q"]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_train_options_leave_the_other_commands_defaults_alone():
+    # argparse shares option objects between parsers built on one parent: train's "no -f given"
+    # default must not become extract's or evaluate's
+    from featbus.cli import _DEF_FEATURES, build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["extract", "d", "-o", "x.csv"]).features == _DEF_FEATURES
+    assert parser.parse_args(["evaluate", "d"]).features == _DEF_FEATURES
+    assert parser.parse_args(["train", "d", "-o", "m.featbus"]).features is None
