@@ -1,9 +1,10 @@
 """featbus's networks on every Keras backend: TensorFlow, JAX and PyTorch.
 
 This file runs under whatever ``KERAS_BACKEND`` the process has (CI runs it under TensorFlow,
-JAX and, where installed, PyTorch); the TensorFlow run also compares with the other installed
-backends in subprocesses. Documented tolerances (float32 everywhere; backends use different convolution
-kernels and summation orders):
+JAX and, where installed, PyTorch), and compares each pair of backends once in subprocesses
+(TensorFlow with JAX in the TensorFlow run, PyTorch with TensorFlow in the PyTorch run).
+Documented tolerances (float32 everywhere; backends use different convolution kernels and
+summation orders):
 
 * frozen deep features: |difference| <= 1e-3 + 1e-3 * |value|;
 * a model file read on another backend: probabilities within 1e-4, masks' probabilities 1e-4;
@@ -32,11 +33,11 @@ BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 
 def _others() -> list[str]:
-    """The installed backends to compare with. Only the TensorFlow run (the reference, featbus's
-    default) compares; runs under the other backends test that everything works there."""
-    if backend_name() != "tensorflow":
-        return []
-    return [b for b, mod in BACKEND_MODULES.items() if b != "tensorflow" and importlib.util.find_spec(mod) is not None]
+    """The installed backends to compare with, in subprocesses: each pair once. The TensorFlow
+    run (featbus's default, the reference) compares with JAX; the PyTorch run with TensorFlow;
+    the JAX run with none (the TensorFlow run did)."""
+    wanted = {"tensorflow": ["jax"], "torch": ["tensorflow"], "jax": []}[backend_name()]
+    return [b for b in wanted if importlib.util.find_spec(BACKEND_MODULES[b]) is not None]
 
 
 def _run(backend: str, code: str, tmp_path) -> dict:
