@@ -201,17 +201,13 @@ def _smooth_head(head) -> bool:
     return type(clf).__name__ in SMOOTH_CLASSIFIERS
 
 
-def _network_head(model) -> bool:
-    """True for a fine-tuned network model (its own softmax heads, :class:`NetworkHead`)."""
-    return type(getattr(model, "head", None)).__name__ == "NetworkHead"
-
-
 def supports_grad_cam(model) -> bool:
     """True when the model has exactly one CNN extractor (:class:`~featbus.DeepFeatures`,
     :class:`~featbus.FineTunedCNN` or :class:`~featbus.FineTunedEnsemble`) and a classifier
     whose probabilities are smooth in the features (:data:`SMOOTH_CLASSIFIERS`, or the fine-tuned
     networks' own heads)."""
-    return len(getattr(model, "deep_extractors", [])) == 1 and (_network_head(model) or _smooth_head(model.head))
+    return len(getattr(model, "deep_extractors", [])) == 1 and (bool(getattr(model, "networks", []))
+                                                             or _smooth_head(model.head))
 
 
 def _check_grad_cam(model) -> None:
@@ -489,27 +485,38 @@ def grad_cam(model, image, *, target=None) -> np.ndarray:
     return _grad_cam_of(model, rec, seen, box, x, _target_index(model, proba, target))
 
 
+def _cam_through_pooling(est, maps_of, pooling, g: np.ndarray, rec, seen, box) -> np.ndarray:
+    """Grad-CAM map, on ``rec``'s pixels (not clipped), of a score whose gradient with respect
+    to ``est``'s pooled features (first layer first) is ``g``: one compiled forward pass
+    (``maps_of``) for the maps, the gradient through the pooling exact in NumPy (the other
+    layers' features are fixed: they do not change it)."""
+    from .features.deep import pool_gradient
+
+    inp = est._prepare(seen, 0)  # the same crop, resize and scaling as the extractor's transform
+    views = [inp, np.ascontiguousarray(inp[:, ::-1])] if est.tta else [inp]
+    a = np.asarray(maps_of(np.stack(views)), np.float64)  # (views, h, w, c)
+    n_first = _pooled_width(a.shape[1:], pooling)
+    # tta: the extractor averages the two views' features, so each view gets half the gradient
+    grad_feats = np.repeat(g[None, :n_first] / len(views), len(views), axis=0)
+    grads = pool_gradient(a, pooling, grad_feats)
+    linear = (a * grads.mean(axis=(1, 2), keepdims=True)).sum(axis=-1)  # (views, h, w)
+    if est.tta:
+        linear = linear[:1] + linear[1:, :, ::-1]  # the mirror view's map, mirrored back
+    cam = np.maximum(linear[0], 0.0)
+    cam = cam / cam.max() if cam.max() > 0 else cam
+    cam = _input_to_record(_resize(cam, est.input_size_), est, seen)
+    return _record_to_image(cam, box, rec.image.shape[:2])
+
+
 def _grad_cam_network(model, rec, seen, box, k: int) -> np.ndarray:
     """Grad-CAM of a fine-tuned network (or the average over an ensemble's members) on its own
-    logit of class ``k``: the logit is linear in the average-pooled embedding
-    (``(e - mean) / scale @ W + b``), so the channel weights are ``W[:, k] / scale`` over the
-    map's area, exactly, after one compiled forward pass per member."""
-    (_, est), = model.features.transformer_list
-    members = getattr(est, "members_", [est])
-    total = np.zeros(rec.image.shape[:2], np.float64)
-    for net in members:
-        inp = net._prepare(seen, 0)
-        views = [inp, np.ascontiguousarray(inp[:, ::-1])] if net.tta else [inp]
-        a = np.asarray(net._trainer().maps(np.stack(views)), np.float64)  # (views, h, w, c)
-        alpha = np.asarray(net.weights_[-2], np.float64)[:, k] / np.asarray(net.embedding_scale_, np.float64)
-        linear = (a * (alpha / (a.shape[1] * a.shape[2]))).sum(axis=-1)
-        if net.tta:
-            linear = linear[:1] + linear[1:, :, ::-1]  # the mirror view's map, mirrored back
-        cam = np.maximum(linear[0], 0.0)
-        cam = cam / cam.max() if cam.max() > 0 else cam
-        cam = _input_to_record(_resize(cam, net.input_size_), net, seen)
-        total += _record_to_image(cam, box, rec.image.shape[:2])
-    return (total / len(members)).clip(0, 1)
+    logit of class ``k``, which is linear in the average-pooled embedding
+    (``(e - mean) / scale @ W + b``): its gradient is ``W[:, k] / scale``, exactly."""
+    total = 0.0
+    for net in model.networks:
+        g = np.asarray(net.weights_[-2], np.float64)[:, k] / np.asarray(net.embedding_scale_, np.float64)
+        total = total + _cam_through_pooling(net, net._trainer().maps, ("avg",), g, rec, seen, box)
+    return (total / len(model.networks)).clip(0, 1)
 
 
 def _pooled_width(map_shape: tuple, pooling) -> int:
@@ -527,29 +534,12 @@ def _features_and_proba(model, seen) -> tuple[np.ndarray, np.ndarray]:
 def _grad_cam_of(model, rec, seen, box, x: np.ndarray, k: int) -> np.ndarray:
     """:func:`grad_cam` of class ``k`` for an image ``rec``, the record ``seen`` the extractors
     get (the model's crop, at ``box``, or ``rec``) and its feature vector ``x``."""
-    from .features.deep import pool_gradient
-
-    if _network_head(model):
+    if getattr(model, "networks", []):
         return _grad_cam_network(model, rec, seen, box, k)
     est, cols = _deep_columns(model)
     g = np.asarray(head_gradient(model, x, cols, k), np.float64)
     net = est.network()
-    inp = est._prepare(seen, 0)  # the same crop, resize and scaling as DeepFeatures.transform
-    views = [inp, np.ascontiguousarray(inp[:, ::-1])] if est.tta else [inp]
-    # one compiled forward pass; the gradient of the score through the pooling is exact in
-    # NumPy (the other layers' features are fixed: they do not change it)
-    a = np.asarray(net.maps(np.stack(views))[0], np.float64)
-    n_first = _pooled_width(a.shape[1:], net.pooling)
-    # tta: DeepFeatures averages the two views' features, so each view gets half the gradient
-    grad_feats = np.repeat(g[None, :n_first] / len(views), len(views), axis=0)
-    grads = pool_gradient(a, net.pooling, grad_feats)
-    linear = (a * grads.mean(axis=(1, 2), keepdims=True)).sum(axis=-1)  # (views, h, w)
-    if est.tta:
-        linear = linear[:1] + linear[1:, :, ::-1]  # the mirror view's map, mirrored back
-    cam = np.maximum(linear[0], 0.0)
-    cam = cam / cam.max() if cam.max() > 0 else cam
-    cam = _input_to_record(_resize(cam, est.input_size_), est, seen)
-    return _record_to_image(cam, box, rec.image.shape[:2]).clip(0, 1)
+    return _cam_through_pooling(est, lambda v: net.maps(v)[0], net.pooling, g, rec, seen, box).clip(0, 1)
 
 
 # --------------------------------------------------------------------------- overlays and files

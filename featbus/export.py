@@ -67,7 +67,7 @@ def check_exportable(model) -> str | None:
     if getattr(model, "preprocess", None) is not None:
         return preprocessing_refusal(model.manifest["recipe"]["preprocessing"])
     parts = model.features.transformer_list
-    if _networks(model):
+    if model.networks:
         return None
     others = [f"{n} ({type(e).__name__})" for n, e in parts if type(e).__name__ != "DeepFeatures"]
     if others:
@@ -82,18 +82,10 @@ def check_exportable(model) -> str | None:
     return None
 
 
-def _networks(model) -> list:
-    """The fine-tuned networks of a network model (its own heads), else ``[]``."""
-    if type(getattr(model, "head", None)).__name__ != "NetworkHead":
-        return []
-    (_, est), = model.features.transformer_list
-    return list(getattr(est, "members_", [est]))
-
-
 def _input_estimator(model):
     """The estimator whose input the file takes: the DeepFeatures, or the network with the
     largest input (the others' inputs are resized from it inside the file)."""
-    nets = _networks(model)
+    nets = model.networks
     if nets:
         return max(nets, key=lambda n: int(np.prod(n.input_size_)))
     (_, est), = model.features.transformer_list
@@ -114,7 +106,7 @@ def _network_serving_function(model):
 
     from .features.deep import keras_preprocess
 
-    nets = _networks(model)
+    nets = model.networks
     h, w = _input_estimator(model).input_size_
     parts = []
     for net in nets:
@@ -211,7 +203,7 @@ def export_tflite(model, path: str | os.PathLike, *, quantize: bool = False, ove
                          "itself is the same on every backend")
     import tensorflow as tf
 
-    if _networks(model):
+    if model.networks:
         serve, trackable = _network_serving_function(model)
     else:
         serve, net = _serving_function(model)
@@ -228,7 +220,7 @@ def export_tflite(model, path: str | os.PathLike, *, quantize: bool = False, ove
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(blob)
     est = _input_estimator(model)
-    nets = _networks(model)
+    nets = model.networks
     meta = {"classes": [str(c) for c in model.classes_], "input": {
         "shape": [1, *map(int, est.input_size_)], "dtype": "float32", "range": [0, 255], "channels": "gray",
         "aspect": est.aspect, "resize": "cv2.INTER_AREA when shrinking, INTER_LINEAR when enlarging"},

@@ -405,6 +405,16 @@ class FeatbusModel:
         :class:`~featbus.FineTunedCNN` or :class:`~featbus.FineTunedEnsemble` (may be empty)."""
         return [est for _, est in self.features.transformer_list if type(est).__name__ in _CNN_CLASSES]
 
+    @property
+    def networks(self) -> list:
+        """The fine-tuned networks of a network recipe (an ensemble's members, or the one
+        :class:`~featbus.FineTunedCNN`) whose own heads make the prediction; ``[]`` for a
+        features + classifier model."""
+        if type(self.head).__name__ != "NetworkHead":
+            return []
+        (_, est), = self.features.transformer_list
+        return list(getattr(est, "members_", [est]))
+
     def __repr__(self) -> str:
         r = self.manifest.get("recipe", {})
         seg = f", segmenter={type(self.roi.segmenter_).__name__}" if self.roi is not None else ""
@@ -590,9 +600,8 @@ class FeatbusModel:
         does not pay for it (``load_model`` calls this unless ``warm_up=False``).
         """
         side = 64
-        for est in self.deep_extractors:
-            for net in getattr(est, "members_", [est]):
-                side = max(side, *net.input_size_)
+        for est in self.networks or self.deep_extractors:
+            side = max(side, *est.input_size_)
         if self.roi is not None:
             side = max(side, int(getattr(self.roi.segmenter_, "input_size", side)))
         img = (np.arange(side * side, dtype=np.float64).reshape(side, side) % 251).astype(np.uint8)
@@ -1001,21 +1010,15 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         calibration = (f"sigmoid (Platt) on out-of-fold decision values of {n_splits} duplicate-grouped "
                        "folds, classifier refitted on all images")
     deep = any(type(e).__name__ == "DeepFeatures" for _, e in union.transformer_list) or roi is not None
-    counts = {str(c): int(np.sum(y == c)) for c in classes}
     manifest = {
-        "format": _MAGIC, "format_version": _format_version(roi, preprocess),
-        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": command or " ".join(sys.argv), "random_state": random_state,
-        "versions": _versions(deep), "classes": classes.tolist(),
+        **_manifest_head(roi, preprocess, command, random_state, deep, classes),
         "recipe": {"name": recipe_name, "features": ",".join(n if isinstance(n, str) else str(n[0]) for n in names),
                    "region": region, "classifier": str(classifier),
                    "preprocessing": [name for name, _ in steps] or None,
                    "balance": balance, "calibration": calibration, "extractors": _extractor_settings(union),
                    "head": repr(head)},
-        "data": {"source": source, "n_images": len(y), "counts": counts,
-                 "n_groups": int(np.unique(groups).size), "sha256": _data_sha256(records, y)},
+        **_manifest_data(source, y, classes, groups, records, seen),
         "cv": _cv_summary(report) if report is not None else None,
-        "intensity": _intensity_profile(seen, y, classes),
     }
     if deep:  # where the networks (CNN features, segmenter) ran
         from ._backend import backend_name, device
@@ -1033,6 +1036,22 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     return model
 
 
+def _manifest_head(roi, preprocess, command, random_state, deep: bool, classes) -> dict:
+    """The manifest fields every model has before its recipe: format, date, command, versions."""
+    return {"format": _MAGIC, "format_version": _format_version(roi, preprocess),
+            "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "command": command or " ".join(sys.argv), "random_state": random_state,
+            "versions": _versions(deep), "classes": classes.tolist()}
+
+
+def _manifest_data(source, y, classes, groups, records, seen) -> dict:
+    """The manifest's training-data summary and per-class intensity profile."""
+    counts = {str(c): int(np.sum(y == c)) for c in classes}
+    return {"data": {"source": source, "n_images": len(y), "counts": counts,
+                     "n_groups": int(np.unique(groups).size), "sha256": _data_sha256(records, y)},
+            "intensity": _intensity_profile(seen, y, classes)}
+
+
 def _train_network(network, inputs, seen, y, classes, groups, records, preprocess, steps, roi, seg_info, notes, *,
                    recipe_name, n_bootstrap, random_state, command, source) -> FeatbusModel:
     """:func:`train_model` for a network recipe: fit with the labels, judge on its validation split."""
@@ -1041,7 +1060,7 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
 
     from ._backend import backend_name, device
     from .evaluation import Report
-    from .features.finetune import FineTunedEnsemble, NetworkHead
+    from .features.finetune import NetworkHead
 
     net = clone(network)
     net.fit(inputs, y, groups=groups)
@@ -1059,14 +1078,10 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
                         cv=f"duplicate-grouped validation split ({val.size} of {len(y)} images)",
                         n_bootstrap=int(n_bootstrap), random_state=random_state)
         cv = _cv_summary(report)
-    members = net.members_ if isinstance(net, FineTunedEnsemble) else [net]
+    members = list(getattr(net, "members_", [net]))  # as FeatbusModel.networks reads them
     first = members[0]
-    counts = {str(c): int(np.sum(y == c)) for c in classes}
     manifest = {
-        "format": _MAGIC, "format_version": _format_version(roi, preprocess),
-        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": command or " ".join(sys.argv), "random_state": random_state,
-        "versions": _versions(True), "classes": classes.tolist(),
+        **_manifest_head(roi, preprocess, command, random_state, True, classes),
         "recipe": {"name": recipe_name,
                    "features": f"fine-tuned {'+'.join(sorted({m.backbone for m in members}))}"
                                + (f" x{len(members)}" if len(members) > 1 else ""),
@@ -1076,10 +1091,8 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
                    "extractors": _extractor_settings(union), "head": type(head).__name__},
         "training": {"backend": backend_name(), "device": device(),
                      "members": [_json_safe(m.history_) for m in members]},
-        "data": {"source": source, "n_images": len(y), "counts": counts,
-                 "n_groups": int(np.unique(groups).size), "sha256": _data_sha256(records, y)},
+        **_manifest_data(source, y, classes, groups, records, seen),
         "cv": cv,
-        "intensity": _intensity_profile(seen, y, classes),
     }
     if seg_info is not None:
         manifest["segmenter"] = seg_info
