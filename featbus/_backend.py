@@ -24,6 +24,38 @@ from typing import Any
 
 import numpy as np
 
+
+@contextlib.contextmanager
+def native_stderr_quiet(enabled: bool = True):
+    """Send file descriptor 2 to a temporary file for the duration.
+
+    Native libraries (TensorFlow's start-up, LiteRT's delegate) print informational lines
+    straight to the descriptor, before or beside any Python log level. What they printed is
+    shown after all when the block raises (except an ImportError, whose message says enough).
+    """
+    if not enabled:
+        yield
+        return
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        except BaseException as exc:
+            os.dup2(saved, 2)
+            log.seek(0)
+            tail = log.read().decode("utf-8", "replace").strip()
+            if tail and not isinstance(exc, ImportError):
+                print(tail, file=sys.stderr)
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
 __all__ = ["keras_module", "backend_name", "device", "backend_info", "compile_forward", "make_train_step",
            "mixed_precision_scope", "use_mixed_precision", "BACKEND_EXTRAS"]
 

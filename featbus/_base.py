@@ -49,6 +49,12 @@ class _ImageInputMixin:
     def _needs_mask(self) -> bool:
         return False
 
+    def __getstate__(self):
+        # a model file's inference runtime is attached by load_model, never saved with the estimator
+        state = dict(super().__getstate__())
+        state.pop("_inference", None)
+        return state
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         base = tags.input_tags

@@ -100,26 +100,11 @@ def _import_tensorflow_quietly(debug: bool) -> None:
     level applies, so TF_CPP_MIN_LOG_LEVEL alone does not hide them. They are shown with
     ``--debug`` or when the import fails.
     """
-    if debug or "tensorflow" in sys.modules:
+    from ._backend import native_stderr_quiet
+
+    with native_stderr_quiet(not debug and "tensorflow" not in sys.modules):
         import keras  # noqa: F401  (a missing Keras fails here, before any image is read)
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as log:
-        os.dup2(log.fileno(), 2)
-        try:
-            import keras  # noqa: F401
-            import tensorflow  # noqa: F401
-        except BaseException:
-            os.dup2(saved, 2)
-            log.seek(0)
-            tail = log.read().decode("utf-8", "replace").strip()
-            if tail and not isinstance(sys.exc_info()[1], ImportError):
-                print(tail, file=sys.stderr)
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+        import tensorflow  # noqa: F401
 
 
 def _check_features(features: str, debug: bool) -> None:
@@ -915,7 +900,8 @@ def _cmd_train(args) -> int:
     if args.report:
         _train_report(model, Path(args.report))
     print(model.describe())
-    print(f"model: {out.resolve()} (added to your trust list {_trust_file()})")
+    print(f"model: {out.resolve()}" + (f" (added to your trust list {_trust_file()}: it holds types featbus "
+                                       "does not trust by itself)" if _is_trusted_file(out) else ""))
     return 0
 
 
@@ -984,6 +970,13 @@ def _trust_file() -> str:
     return str(trusted_models_file())
 
 
+def _is_trusted_file(path) -> bool:
+    from .io import file_sha256
+    from .model import _trusted_digests
+
+    return file_sha256(path) in _trusted_digests()
+
+
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".dcm", ".dicom")
 
 
@@ -1033,10 +1026,13 @@ def _expand_images(inputs: Sequence[str]) -> list[str]:
 
 def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True):
     from .model import load_model, read_manifest, trust_model
+    from .runtime import runtime_available
 
     manifest = read_manifest(path)  # a missing / foreign file fails here, before TensorFlow
-    if manifest.get("segmenter") or any(e.get("class") == "DeepFeatures"
-                                        for e in manifest.get("recipe", {}).get("extractors", {}).values()):
+    networks = any(e.get("class") in ("DeepFeatures", "FineTunedCNN", "FineTunedEnsemble")
+                   for e in manifest.get("recipe", {}).get("extractors", {}).values())
+    # the file's inference runtime runs its networks without TensorFlow; a segmenter still needs it
+    if manifest.get("segmenter") or (networks and not (manifest.get("runtime") and runtime_available())):
         _import_tensorflow_quietly(debug)
     model = load_model(path, trusted=trust, warm_up=warm_up)
     if trust:
@@ -1081,8 +1077,7 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_app(args) -> int:
-    from .io import file_sha256
-    from .model import _trusted_digests, read_manifest, trust_model
+    from .model import read_manifest, trust_model, types_needing_trust
 
     try:
         import streamlit  # noqa: F401
@@ -1093,9 +1088,12 @@ def _cmd_app(args) -> int:
     read_manifest(args.model)  # not a model file: one line here, not an error page
     if args.trust:
         trust_model(args.model)
-    elif file_sha256(args.model) not in _trusted_digests():
-        raise CLIError(f"{args.model!r} is not in your trust list {_trust_file()!r}; loading it would unpickle "
-                       "code from the file. If you trust its origin, rerun with --trust")
+    else:
+        needed = types_needing_trust(args.model)
+        if needed:
+            raise CLIError(f"{args.model!r} would create types featbus does not trust by itself ({', '.join(needed)}) "
+                           f"and is not in your trust list {_trust_file()!r}; if you trust its origin, rerun with "
+                           "--trust")
     from .app import run_app
 
     for folder in args.data:
@@ -1105,6 +1103,53 @@ def _cmd_app(args) -> int:
         if not host or any(c in host for c in " /:@\t") or host != host.strip():
             raise CLIError(f"--allow-host {host!r}: give a host name, without scheme, port or path")
     return run_app(args.model, port=args.port, data=args.data, allow_hosts=args.allow_host)
+
+
+def _cmd_inspect(args) -> int:
+    import zipfile
+
+    from .model import describe_manifest, pipeline_types, read_manifest, types_needing_trust
+    from .runtime import runtime_available
+
+    path = args.model
+    manifest = read_manifest(path)  # sizes and schema checked; nothing else is read yet
+    version = manifest["format_version"]
+    print(f"{path}: featbus model file, format {version} "
+          + ("(pipeline stored with skops: loads without pickle)" if version >= 4 else
+             "(pipeline pickled: loads only if trusted; re-save it with featbus upgrade)"))
+    print(describe_manifest(manifest))
+    with zipfile.ZipFile(path) as z:
+        print("members: " + ", ".join(f"{i.filename} ({i.file_size / 1e6:.2f} MB)" for i in z.infolist()))
+    forwards = (manifest.get("runtime") or {}).get("forwards") or []
+    if forwards:
+        print("inference runtime: LiteRT forwards of " + ", ".join(
+            f"{f['estimator']} ({'x'.join(map(str, f.get('input', [])))} -> {f.get('outputs')})" for f in forwards)
+            + ("" if runtime_available() else "; ai-edge-litert is not installed here, so predictions use Keras"))
+    types = pipeline_types(path)
+    width = max(len(t["name"]) for t in types)
+    print(f"types loading it creates ({len(types)}):")
+    for t in types:
+        print(f"  {t['name']:<{width}}  x{t['count']:<4} {t['trust']}")
+    needed = types_needing_trust(path)
+    print("loads without --trust: " + ("yes" if not needed else
+                                       f"no, it needs your trust for {', '.join(needed)}"))
+    return 0
+
+
+def _cmd_upgrade(args) -> int:
+    from .model import types_needing_trust
+
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise CLIError(f"-o {str(out)!r} already exists; pass --overwrite to replace it")
+    _check_writable(out, "-o")
+    model = _load_model_cli(args.model, args.trust, args.debug, warm_up=False)
+    model.save(out, overwrite=args.overwrite)
+    needed = types_needing_trust(out)
+    print(f"{out}: format {model.manifest['format_version']}, "
+          + ("loads without pickle and without trust" if not needed else
+             f"loads without pickle; its types {', '.join(needed)} need trust (added to your trust list)"))
+    return 0
 
 
 def _cmd_export(args) -> int:
@@ -1355,8 +1400,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="CSV", default=None, help="write the table here (default: stdout)")
     p.add_argument("--overwrite", action="store_true", help="replace the CSV if it exists")
     p.add_argument("--trust", action="store_true",
-                   help="load MODEL although it is not in your trust list, and add it (loading unpickles "
-                        "code from the file: only for files whose origin you trust)")
+                   help="load MODEL although it would create types featbus does not trust by itself (a custom "
+                        "estimator, or an older file's pickle: code from the file runs), and add it to your trust "
+                        "list; only for files whose origin you trust (featbus inspect MODEL lists the types)")
     p.add_argument("--explain", metavar="DIR", default=None,
                    help="save an explanation overlay (PNG) per image into DIR")
     p.add_argument("--explain-method", choices=["auto", "occlusion", "gradcam"], default="auto",
@@ -1364,6 +1410,26 @@ def build_parser() -> argparse.ArgumentParser:
                         "logistic regression, MLP); "
                         "auto: Grad-CAM where supported")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("inspect", parents=[common],
+                       help="what a model file holds and would create when loaded, without loading it",
+                       description="Print a .featbus file's recipe, classes, training data, cross-validation "
+                                   "figures and versions (from its manifest), its members, and the types loading "
+                                   "it would create with whether each is trusted; nothing from the file is run.")
+    p.add_argument("model", metavar="MODEL", help="a .featbus file")
+    p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser("upgrade", parents=[common],
+                       help="re-save a model file in the current format (no pickle, inference runtime)",
+                       description="Load MODEL (an older file's pickle loads only if trusted) and write it again "
+                                   "in the current format: its pipeline without pickle, its networks' forwards "
+                                   "for the inference runtime.")
+    p.add_argument("model", metavar="MODEL", help="a .featbus file")
+    p.add_argument("--output", "-o", metavar="FILE", required=True, help="the new .featbus file")
+    p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+    p.add_argument("--trust", action="store_true",
+                   help="load MODEL although it is not in your trust list (an older file: its pickle runs)")
+    p.set_defaults(func=_cmd_upgrade)
 
     p = sub.add_parser("app", parents=[common],
                        help="a local web page (Streamlit) that predicts and explains one image at a time",

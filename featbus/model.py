@@ -94,27 +94,34 @@ import numpy as np
 from ._version import __version__
 from .io import file_sha256, written_atomically
 
-__all__ = ["FeatbusModel", "train_model", "load_model", "read_manifest", "trust_model",
-           "trusted_models_file", "UntrustedModelError", "ModelVersionError", "FORMAT_VERSION"]
+__all__ = ["FeatbusModel", "train_model", "load_model", "read_manifest", "describe_manifest", "pipeline_types",
+           "types_needing_trust", "is_trusted_type", "trust_model", "trusted_models_file", "UntrustedModelError",
+           "ModelVersionError", "FORMAT_VERSION", "EXTRA_TRUSTED_TYPES", "TRUSTED_PACKAGES"]
 
-#: Version of the ``.featbus`` layout; a reader refuses files with a larger one. Version 2 adds
-#: the lesion ROI cropper (a model with a segmenter), version 3 image preprocessing steps (e.g.
-#: pectoral-muscle removal); a model with neither is still written as 1.
-FORMAT_VERSION = 3
-_FORMAT_PLAIN, _FORMAT_ROI, _FORMAT_PREPROCESS = 1, 2, 3
+#: Version of the ``.featbus`` layout; a reader refuses files with a larger one. Versions 1-3
+#: pickled the pipeline (2 added the lesion ROI cropper, 3 preprocessing steps); version 4 stores
+#: it with skops (no pickle) and may add inference-runtime forwards of its networks.
+FORMAT_VERSION = 4
+_FORMAT_SKOPS = 4
 
 
 _MAGIC = "featbus-model"
 _MANIFEST = "manifest.json"
-_PIPELINE = "pipeline.joblib"
+_PIPELINE = "pipeline.skops"
+_LEGACY_PIPELINE = "pipeline.joblib"  # formats 1-3: a pickle, loaded only when trusted
+_RUNTIME_MEMBER = re.compile(r"runtime/[A-Za-z0-9_.-]+\.tflite")
 _MASK_FEATURES = {"shape"}
 _CNN_CLASSES = ("DeepFeatures", "FineTunedCNN", "FineTunedEnsemble")
 
-
-def _format_version(roi, preprocess) -> int:
-    """The oldest format that holds these parts: an older reader must refuse a file whose
-    preprocessing or crop it would skip, rather than predict on images the model never saw."""
-    return _FORMAT_PREPROCESS if preprocess is not None else _FORMAT_ROI if roi is not None else _FORMAT_PLAIN
+#: Types a model file may create besides skops's defaults (scikit-learn's estimators, NumPy,
+#: SciPy) and the estimators of :data:`TRUSTED_PACKAGES`: scikit-learn helpers a calibrated
+#: classifier holds, and XGBoost's booster (its state is XGBoost's own model format, parsed,
+#: not run).
+EXTRA_TRUSTED_TYPES = ("sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration",
+                       "xgboost.core.Booster")
+#: Packages whose scikit-learn estimator classes a model file may create: featbus's own, and the
+#: samplers and boosters ``featbus train`` builds.
+TRUSTED_PACKAGES = ("featbus", "imblearn", "xgboost")
 
 
 class UntrustedModelError(ValueError):
@@ -291,6 +298,15 @@ def _check_manifest_schema(manifest: dict, path: str) -> None:
         raise ValueError(f"{path!r} is damaged: its training 'members' should be a list of histories")
     if not isinstance(manifest.get("notes", []), list):
         raise bad("notes", "a list")
+    rt = manifest.get("runtime")
+    if rt is not None:
+        forwards = rt.get("forwards") if isinstance(rt, dict) else None
+        if not isinstance(forwards, list) or not all(
+                isinstance(f, dict) and isinstance(f.get("estimator"), str) and isinstance(f.get("member"), str)
+                and _RUNTIME_MEMBER.fullmatch(f["member"]) and isinstance(f.get("sha256"), str)
+                and _DIGEST.fullmatch(f["sha256"]) for f in forwards):
+            raise bad("runtime", "null or an object whose 'forwards' list runtime/<name>.tflite members with "
+                                 "their SHA-256")
     digest = manifest.get("pipeline_sha256")
     if digest is not None and not (isinstance(digest, str) and _DIGEST.fullmatch(digest)):
         raise bad("pipeline_sha256", "a SHA-256 hex digest")
@@ -322,6 +338,168 @@ def read_manifest(path: str | os.PathLike) -> dict:
     return manifest
 
 
+# --------------------------------------------------------------------------- the pipeline member
+
+def _skops_io():
+    """:mod:`skops.io`, imported without building its default trust list.
+
+    skops builds that list at import by importing every scikit-learn module
+    (``sklearn.utils.all_estimators``): about 5 s of a cold start here, more than the whole
+    prediction. featbus decides trust itself (:func:`is_trusted_type`) and passes every type a
+    file holds to skops explicitly, so the list is not needed: it is left empty.
+    """
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    import sklearn.utils
+
+    saved = sklearn.utils.all_estimators
+    sklearn.utils.all_estimators = lambda *args, **kwargs: []
+    try:
+        import skops.io
+    finally:
+        sklearn.utils.all_estimators = saved
+    return skops.io
+
+
+_SAFE_BUILTINS = {f"builtins.{t}" for t in ("dict", "list", "tuple", "set", "str", "int", "float", "bool", "complex",
+                                            "bytes", "bytearray", "slice", "NoneType")}
+
+
+def _trust_of(name: str) -> str | None:
+    """Why featbus creates this type without being told to, or None (see :func:`is_trusted_type`)."""
+    if name in _SAFE_BUILTINS:
+        return "Python value"
+    if name in EXTRA_TRUSTED_TYPES:
+        return "featbus"
+    module, _, attr = name.rpartition(".")
+    top = module.split(".")[0]
+    if top not in ("numpy", "scipy", "sklearn", *TRUSTED_PACKAGES) or not re.fullmatch(r"[A-Za-z_][\w.]*", module):
+        return None
+    import importlib
+
+    from sklearn.base import BaseEstimator
+
+    try:  # importing a module of these packages runs only their own code
+        cls = getattr(importlib.import_module(module), attr, None)
+    except Exception:
+        return None
+    if not isinstance(cls, type):
+        return None
+    if top == "numpy":  # arrays, dtypes and scalars: data
+        return "NumPy" if issubclass(cls, (np.ndarray, np.dtype, np.generic)) else None
+    if top == "scipy":
+        import scipy.sparse
+
+        return "SciPy" if issubclass(cls, (scipy.sparse.spmatrix, scipy.sparse.sparray)) else None
+    if cls.__module__ != module or not issubclass(cls, BaseEstimator):
+        return None
+    return "scikit-learn" if top == "sklearn" else "featbus" if top == "featbus" else top
+
+
+def is_trusted_type(name: str) -> bool:
+    """Whether featbus creates objects of this type from a model file without being told to.
+
+    Trusted: Python's plain values, NumPy arrays, dtypes and scalars, SciPy sparse matrices,
+    the scikit-learn estimator classes of scikit-learn and of :data:`TRUSTED_PACKAGES`
+    (featbus's own, imbalanced-learn, XGBoost), and :data:`EXTRA_TRUSTED_TYPES`. Their state is
+    set attribute by attribute; none of them runs code named by the file. Functions and every
+    other type need the user's trust.
+
+    Examples
+    --------
+    >>> from featbus.model import is_trusted_type
+    >>> is_trusted_type("featbus.features.deep.DeepFeatures"), is_trusted_type("os.system")
+    (True, False)
+    """
+    return _trust_of(name) is not None
+
+
+def _pipeline_type_counts(blob: bytes, path: str) -> dict[str, int]:
+    """Every type a skops pipeline names, with its count: its schema's nodes, and whatever else
+    skops itself would check (nothing is created)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as z:
+            schema = json.loads(z.read("schema.json"))
+        listed = _skops_io().get_untrusted_types(data=blob)
+    except Exception as exc:  # skops raises many types for a malformed schema
+        raise ValueError(f"{path!r} is damaged: its pipeline's schema does not read ({type(exc).__name__}: "
+                         f"{exc})") from None
+    counts: dict[str, int] = {}
+    stack = [schema]
+    while stack:  # iterative: a crafted schema may nest deeper than Python's recursion limit
+        node = stack.pop()
+        if isinstance(node, dict):
+            cls, module = node.get("__class__"), node.get("__module__")
+            if isinstance(cls, str) and isinstance(module, str):
+                counts[f"{module}.{cls}"] = counts.get(f"{module}.{cls}", 0) + 1
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    for name in listed:
+        counts.setdefault(name, 1)
+    return counts
+
+
+def _check_skops_container(blob: bytes, path: str) -> None:
+    """The skops member is a zip of JSON and ``.npy`` arrays: refuse compressed members (featbus
+    stores them, so nothing inflates past the file) and arrays whose header claims more bytes
+    than they hold, before skops reads any of it."""
+    from numpy.lib import format as npy
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as z:
+            for info in z.infolist():
+                if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
+                    raise ValueError(f"{path!r} is damaged or crafted: its pipeline member {info.filename!r} is "
+                                     "compressed (featbus stores every member as it is)")
+                if info.filename.endswith(".npy"):
+                    with z.open(info) as f:
+                        version = npy.read_magic(f)
+                        shape, _, dtype = (npy.read_array_header_1_0 if version == (1, 0)
+                                           else npy.read_array_header_2_0)(f, max_header_size=10_000)
+                        if dtype.hasobject:
+                            raise ValueError("an object array (would need pickle)")
+                        need = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                    if need > info.file_size:
+                        raise ValueError(f"array {info.filename!r} claims {need:,} bytes in {info.file_size:,}")
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, TypeError) as exc:
+        if str(exc).startswith(repr(path)):
+            raise
+        raise ValueError(f"{path!r} is damaged or crafted: its pipeline member is not a valid skops archive "
+                         f"({exc})") from None
+
+
+def pipeline_types(path: str | os.PathLike) -> list[dict]:
+    """The types loading a model file would create, read from its pipeline's schema (nothing is
+    loaded or run).
+
+    Returns
+    -------
+    types : list of dict
+        One per type, sorted: ``name`` (``module.Class``), ``count`` and ``trust``: why featbus
+        trusts it (``"Python value"``, ``"NumPy"``, ``"scikit-learn"``, ``"featbus"``...; see
+        :func:`is_trusted_type`) or ``"needs your trust"``. A file of the older pickle format
+        gives one entry, ``"pickle (any code)"``, that needs trust.
+    """
+    path = str(path)
+    manifest = read_manifest(path)
+    if manifest["format_version"] < _FORMAT_SKOPS:
+        return [{"name": "pickle (any code)", "count": 1, "trust": "needs your trust"}]
+    blob = _read_member(path, _PIPELINE, max(os.path.getsize(path), 2**20))
+    _check_skops_container(blob, path)
+    return [{"name": n, "count": c, "trust": _trust_of(n) or "needs your trust"}
+            for n, c in sorted(_pipeline_type_counts(blob, path).items())]
+
+
+def types_needing_trust(path: str | os.PathLike) -> list[str]:
+    """What loading the file would create that nobody has vouched for: ``[]`` when it loads
+    without ``trusted`` (only trusted types, or the file is in the trust list), else the type
+    names (``["pickle (any code)"]`` for an older pickled file). Nothing is loaded."""
+    if file_sha256(path) in _trusted_digests():
+        return []
+    return [t["name"] for t in pipeline_types(path) if t["trust"] == "needs your trust"]
+
+
 # --------------------------------------------------------------------------- the model
 
 def _records(images, on_error: str = "raise"):
@@ -343,6 +521,48 @@ def _records(images, on_error: str = "raise"):
         records.append(rec)
         kept.append(i)
     return records, np.asarray(kept, dtype=int), skipped
+
+
+def describe_manifest(manifest: dict) -> str:
+    """A few lines about a model from its manifest alone: recipe, training data, cross-validation
+    results, training runs, versions, date (:meth:`FeatbusModel.describe`, ``featbus inspect``)."""
+    m = manifest
+    r, d, cv = m.get("recipe", {}), m.get("data", {}), m.get("cv") or {}
+    lines = [f"featbus model: {r.get('features')} -> {r.get('classifier')}"
+             + (f" (+{r.get('balance')})" if r.get("balance") else "")
+             + (f", probabilities: {r.get('calibration')}" if r.get("calibration") else ""),
+             f"classes: {', '.join(map(str, m.get('classes', [])))}",
+             (f"trained on {d.get('n_images')} images {d.get('counts')} from {d.get('source')} "
+              f"(content sha256 {str(d.get('sha256'))[:12]}...), seed {m.get('random_state')}, "
+              f"{m.get('created')}")]
+    if cv:
+        parts = []
+        for metric in ("accuracy", "f1", "auc"):
+            v = cv.get(metric)
+            if v and v.get("value") is not None:
+                ci = v.get("ci") or [None, None]
+                parts.append(f"{metric} {v['value']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+                                                             if ci[0] is not None else ""))
+        kind = "held-out validation" if "validation split" in str(cv.get("cv")) else "cross-validation"
+        lines.append(f"{kind} ({cv.get('cv')}): " + ", ".join(parts))
+    tr = m.get("training")
+    if tr:
+        from .training import STOPPED_REASONS as _STOPPED
+
+        runs = tr.get("members") or []
+        lines.append(f"{'training' if runs else 'networks ran'} on {tr.get('backend')} / {tr.get('device')}"
+                     + (": " if runs else "") + "; ".join(
+            f"{len(h.get('epochs', []))} epochs, kept epoch {(h.get('best_epoch') or 0) + 1} "
+            f"({_STOPPED.get(h.get('stopped'), h.get('stopped'))}), {h.get('seconds', 0):.0f} s" for h in runs))
+    if r.get("preprocessing"):
+        lines.append("preprocessing: " + " -> ".join(r["preprocessing"]))
+    seg = m.get("segmenter")
+    if seg:
+        lines.append(f"lesion ROI: {seg.get('class')} ({seg.get('obtained')}), box margin "
+                     f"{seg.get('roi', {}).get('margin')}; no lesion found: whole image")
+    lines += [f"note: {n}" for n in m.get("notes", [])]
+    lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()))
+    return "\n".join(lines)
 
 
 class FeatbusModel:
@@ -423,43 +643,7 @@ class FeatbusModel:
 
     def describe(self) -> str:
         """A few lines: recipe, training data, cross-validation results, versions, date."""
-        m = self.manifest
-        r, d, cv = m.get("recipe", {}), m.get("data", {}), m.get("cv") or {}
-        lines = [f"featbus model: {r.get('features')} -> {r.get('classifier')}"
-                 + (f" (+{r.get('balance')})" if r.get("balance") else "")
-                 + (f", probabilities: {r.get('calibration')}" if r.get("calibration") else ""),
-                 f"classes: {', '.join(self.classes_)}",
-                 (f"trained on {d.get('n_images')} images {d.get('counts')} from {d.get('source')} "
-                  f"(content sha256 {str(d.get('sha256'))[:12]}...), seed {m.get('random_state')}, "
-                  f"{m.get('created')}")]
-        if cv:
-            parts = []
-            for metric in ("accuracy", "f1", "auc"):
-                v = cv.get(metric)
-                if v and v.get("value") is not None:
-                    ci = v.get("ci") or [None, None]
-                    parts.append(f"{metric} {v['value']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]"
-                                                                 if ci[0] is not None else ""))
-            kind = "held-out validation" if "validation split" in str(cv.get("cv")) else "cross-validation"
-            lines.append(f"{kind} ({cv.get('cv')}): " + ", ".join(parts))
-        tr = m.get("training")
-        if tr:
-            from .training import STOPPED_REASONS as _STOPPED
-
-            runs = tr.get("members") or []
-            lines.append(f"{'training' if runs else 'networks ran'} on {tr.get('backend')} / {tr.get('device')}"
-                         + (": " if runs else "") + "; ".join(
-                f"{len(h.get('epochs', []))} epochs, kept epoch {(h.get('best_epoch') or 0) + 1} "
-                f"({_STOPPED.get(h.get('stopped'), h.get('stopped'))}), {h.get('seconds', 0):.0f} s" for h in runs))
-        if r.get("preprocessing"):
-            lines.append("preprocessing: " + " -> ".join(r["preprocessing"]))
-        seg = m.get("segmenter")
-        if seg:
-            lines.append(f"lesion ROI: {seg.get('class')} ({seg.get('obtained')}), box margin "
-                         f"{seg.get('roi', {}).get('margin')}; no lesion found: whole image")
-        lines += [f"note: {n}" for n in m.get("notes", [])]
-        lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()))
-        return "\n".join(lines)
+        return describe_manifest(self.manifest)
 
     # -- prediction
     def _crop(self, images):
@@ -609,8 +793,10 @@ class FeatbusModel:
         return self
 
     # -- persistence
-    def save(self, path: str | os.PathLike, *, overwrite: bool = False, trust: bool = True) -> Path:
-        """Write the ``.featbus`` file (atomically) and add it to the trust list.
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False, trust: bool | None = None,
+             runtime: bool | None = None) -> Path:
+        """Write the ``.featbus`` file (atomically): manifest, pipeline (skops, no pickle) and the
+        networks' inference-runtime forwards.
 
         Parameters
         ----------
@@ -618,48 +804,99 @@ class FeatbusModel:
             Usually ``*.featbus``.
         overwrite : bool, default=False
             Replace an existing file.
-        trust : bool, default=True
-            Add the file's SHA-256 to :func:`trusted_models_file` (you made it).
+        trust : bool or None, default=None
+            Add the file's SHA-256 to :func:`trusted_models_file` (you made it). ``None``: only
+            when the pipeline holds types featbus does not trust by itself (an estimator of
+            yours, see :func:`is_trusted_type`): every other file loads without the list.
+        runtime : bool or None, default=None
+            Store each network's forward pass as a TFLite flatbuffer (:mod:`featbus.runtime`),
+            so that prediction needs neither TensorFlow nor the network's weights package.
+            ``None``: when Keras runs on TensorFlow (the converter traces a TensorFlow graph);
+            a conversion that fails is warned about and the file is written without it.
         """
-        import joblib
-
+        sio = _skops_io()
         path = Path(path)
         if path.exists() and not overwrite:
             raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True (--overwrite) to replace it")
-        buf = io.BytesIO()
         parts = {"features": self.features, "head": self.head}
         if self.roi is not None:
             parts["roi"] = self.roi
         if self.preprocess is not None:
             parts["preprocess"] = self.preprocess
-        joblib.dump(parts, buf, compress=3)
-        blob = buf.getvalue()
+        blob = sio.dumps(parts)  # members stored, not compressed: nothing can inflate on reading
+        forwards = self._runtime_forwards(runtime)
         manifest = dict(self.manifest)
+        manifest["format_version"] = FORMAT_VERSION
         manifest["pipeline_sha256"] = hashlib.sha256(blob).hexdigest()
-        # a reader of format 1 would load the pipeline and skip the crop: make it refuse the file
-        manifest["format_version"] = _format_version(self.roi, self.preprocess)
+        manifest["runtime"] = ({"engine": "litert", "forwards": [
+            {k: v for k, v in f.items() if k != "flatbuffer"} for f in forwards]} if forwards else None)
         self.manifest = manifest
         path.parent.mkdir(parents=True, exist_ok=True)
         with written_atomically(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:
             z.writestr(_MANIFEST, json.dumps(_json_safe(manifest), indent=1, sort_keys=True))
             z.writestr(_PIPELINE, blob)
+            for f in forwards:
+                z.writestr(f["member"], f["flatbuffer"])
+        if trust is None:
+            trust = any(not is_trusted_type(t) for t in _pipeline_type_counts(blob, str(path)))
         if trust:
             trust_model(path)
         return path
 
+    def _runtime_forwards(self, wanted: bool | None) -> list[dict]:
+        """The runtime members :meth:`save` writes: one flatbuffer per network estimator."""
+        from .runtime import forward_flatbuffer, network_estimators
 
-def load_model(path: str | os.PathLike, *, trusted: bool = False, warm_up: bool = True) -> FeatbusModel:
-    """Read a ``.featbus`` file: check its manifest and versions, then (if trusted) its pipeline.
+        nets = network_estimators(self)
+        if not nets or wanted is False:
+            return []
+        from ._backend import backend_name
+
+        if backend_name() != "tensorflow":
+            if wanted:
+                raise ValueError(f"runtime=True needs Keras's TensorFlow backend, this process runs "
+                                 f"{backend_name()!r}")
+            return []
+        out = []
+        try:
+            for key, est in nets:
+                flat = forward_flatbuffer(est)
+                out.append({"estimator": key, "member": f"runtime/{key}.tflite", "flatbuffer": flat,
+                            "sha256": hashlib.sha256(flat).hexdigest(),
+                            "input": [int(s) for s in est.input_size_], "outputs": int(est.n_features_out_)})
+        except Exception as exc:  # the converter raises many types; the model itself is fine
+            if wanted:
+                raise
+            warnings.warn(f"the model is saved without its inference runtime (predictions will import TensorFlow): "
+                          f"converting {key} failed ({type(exc).__name__}: {exc})", UserWarning, stacklevel=3)
+            return []
+        return out
+
+
+def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False, warm_up: bool = True,
+               runtime: str = "auto") -> FeatbusModel:
+    """Read a ``.featbus`` file: check its manifest, versions and members, then load its pipeline.
+
+    A file of the current format loads without pickle: its pipeline is a skops archive whose
+    types are listed before anything is created, and it creates only types trusted by skops or
+    featbus (:func:`is_trusted_type`) unless you name the others (``trusted``) or trust the
+    file. Older files (a pickled pipeline) load only when trusted, as before, with a warning on
+    how to re-save them.
 
     Parameters
     ----------
     path : path
-    trusted : bool, default=False
-        Unpickle even if the file's SHA-256 is not in the trust list. Pass it only for a file
-        whose origin you trust: unpickling can run arbitrary code.
+    trusted : bool or sequence of str, default=False
+        ``True``: you vouch for the file (its other types are created; an old pickled file is
+        unpickled). A sequence: type names (``module.Class``) you allow besides the trusted
+        ones. Either way a file whose SHA-256 is in the trust list counts as vouched for.
     warm_up : bool, default=True
         Build CNNs and trace them now (:meth:`FeatbusModel.warm_up`), so that the first
         prediction is as fast as the next ones.
+    runtime : {"auto", "keras"}, default="auto"
+        ``"auto"``: run the networks through the file's inference-runtime forwards
+        (:mod:`featbus.runtime`) when it has them and ``ai-edge-litert`` is installed, without
+        importing TensorFlow; ``"keras"``: always rebuild the Keras networks.
 
     Returns
     -------
@@ -668,11 +905,12 @@ def load_model(path: str | os.PathLike, *, trusted: bool = False, warm_up: bool 
     Raises
     ------
     UntrustedModelError
-        The file is not in the trust list and ``trusted`` is False (nothing was unpickled).
+        The file would create types nobody vouched for, or is an old pickled file that is not
+        trusted (nothing was loaded).
     ModelVersionError
         The file needs another featbus / scikit-learn version or a newer format.
     ValueError
-        Not a featbus file, or a damaged one.
+        Not a featbus file, or a damaged or crafted one.
 
     Examples
     --------
@@ -682,34 +920,45 @@ def load_model(path: str | os.PathLike, *, trusted: bool = False, warm_up: bool 
     >>> data = make_phantoms(30, image_size=48, random_state=0)
     >>> model = train_model(data, "intensity", classifier="logreg", n_bootstrap=0, progress=False)
     >>> path = os.path.join(tempfile.mkdtemp(), "m.featbus")
-    >>> _ = model.save(path, trust=False)
-    >>> load_model(path)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    featbus.model.UntrustedModelError: ...
-    >>> load_model(path, trusted=True).predict(data.images[:1]).tolist() == model.predict(data.images[:1]).tolist()
+    >>> _ = model.save(path)
+    >>> load_model(path).predict(data.images[:1]).tolist() == model.predict(data.images[:1]).tolist()
     True
     """
+    if runtime not in ("auto", "keras"):
+        raise ValueError(f"runtime must be 'auto' or 'keras', got {runtime!r}")
+    if not (isinstance(trusted, bool) or (isinstance(trusted, Sequence) and not isinstance(trusted, str)
+                                          and all(isinstance(t, str) for t in trusted))):
+        raise TypeError(f"trusted must be True, False or a list of type names, got {trusted!r}")
     path = str(path)
     manifest = read_manifest(path)
     _check_versions(manifest, path)
-    if not trusted:
-        digest = file_sha256(path)
-        if digest not in _trusted_digests():
-            raise UntrustedModelError(
-                f"{path!r} (sha256 {digest[:16]}...) is not in your trust list {str(trusted_models_file())!r}; "
-                "loading it would unpickle code from the file. If you trust its origin, pass trusted=True "
-                "(command line: --trust, which also adds it to the list)")
-    # featbus stores the pipeline uncompressed: it cannot inflate past the file's own size
-    blob = _read_member(path, _PIPELINE, max(os.path.getsize(path), 2**20))
-    if hashlib.sha256(blob).hexdigest() != manifest.get("pipeline_sha256"):
-        raise ValueError(f"{path!r} is damaged: its pipeline does not match the SHA-256 in its manifest")
-    import joblib
+    size = max(os.path.getsize(path), 2**20)  # featbus stores members: none inflates past the file
 
-    with warnings.catch_warnings():
-        # the versions were checked above; patch-level differences are fine
-        warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
-        parts = joblib.load(io.BytesIO(blob))
+    def vouched() -> bool:
+        return trusted is True or file_sha256(path) in _trusted_digests()
+
+    if manifest["format_version"] < _FORMAT_SKOPS:
+        parts = _load_pickled(path, manifest, size, vouched())
+    else:
+        blob = _read_member(path, _PIPELINE, size)
+        if hashlib.sha256(blob).hexdigest() != manifest.get("pipeline_sha256"):
+            raise ValueError(f"{path!r} is damaged: its pipeline does not match the SHA-256 in its manifest")
+        _check_skops_container(blob, path)
+        listed = sorted(_pipeline_type_counts(blob, path))
+        unknown = [t for t in listed if not is_trusted_type(t)]
+        allowed = set(trusted) if not isinstance(trusted, bool) else set()
+        if [t for t in unknown if t not in allowed] and not vouched():
+            raise UntrustedModelError(
+                f"{path!r} would create types featbus does not trust by itself: {', '.join(unknown)}. Nothing was "
+                "loaded. If you trust the file's origin, pass trusted=True or trusted=[those names] (command line: "
+                "--trust, which adds the file to your trust list)")
+        try:
+            # every type the file holds, each checked above: skops's own defaults are not used
+            parts = _skops_io().loads(blob, trusted=listed)
+        except Exception as exc:
+            raise ValueError(f"{path!r} is damaged: its pipeline does not load ({type(exc).__name__}: {exc})") from None
+    if not isinstance(parts, dict) or not {"features", "head"} <= set(parts):
+        raise ValueError(f"{path!r} is damaged: its pipeline is not a featbus model's parts")
     roi = parts.get("roi")  # absent in format 1 files
     if (roi is None) != (not manifest.get("segmenter")):
         raise ValueError(f"{path!r} is damaged: its manifest and its pipeline disagree on whether the model "
@@ -719,9 +968,56 @@ def load_model(path: str | os.PathLike, *, trusted: bool = False, warm_up: bool 
         raise ValueError(f"{path!r} is damaged: its manifest and its pipeline disagree on whether the model "
                          "preprocesses its images")
     model = FeatbusModel(parts["features"], parts["head"], manifest, roi, preprocess)
+    if runtime == "auto":
+        _attach_runtime(model, path, size)
     if warm_up:
         model.warm_up()
     return model
+
+
+def _load_pickled(path: str, manifest: dict, size: int, vouched: bool) -> dict:
+    """The parts of a format 1-3 file, whose pipeline is a pickle: only for a trusted file."""
+    if not vouched:
+        raise UntrustedModelError(
+            f"{path!r} (sha256 {file_sha256(path)[:16]}...) is an older featbus model file whose pipeline is a pickle "
+            f"and it is not in your trust list {str(trusted_models_file())!r}; loading it would run code from the "
+            "file. If you trust its origin, pass trusted=True (command line: --trust), then re-save it without "
+            "pickle: featbus upgrade OLD -o NEW")
+    blob = _read_member(path, _LEGACY_PIPELINE, size)
+    if hashlib.sha256(blob).hexdigest() != manifest.get("pipeline_sha256"):
+        raise ValueError(f"{path!r} is damaged: its pipeline does not match the SHA-256 in its manifest")
+    import joblib
+
+    warnings.warn(f"{path!r} stores its pipeline as a pickle (model format {manifest['format_version']}); re-save it "
+                  "in the current format, which loads without pickle: featbus upgrade OLD -o NEW "
+                  "(or load_model(old, trusted=True).save(new))", UserWarning, stacklevel=3)
+    with warnings.catch_warnings():
+        # the versions were checked; patch-level differences are fine
+        warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
+        return joblib.load(io.BytesIO(blob))
+
+
+def _attach_runtime(model: FeatbusModel, path: str, size: int) -> None:
+    """Give each network estimator the file's inference-runtime forward (when the file has them
+    and LiteRT is installed): predictions then never import TensorFlow."""
+    from .runtime import LiteForward, network_estimators, runtime_available
+
+    forwards = (model.manifest.get("runtime") or {}).get("forwards") or []
+    if not forwards or not runtime_available():
+        return
+    nets = dict(network_estimators(model))
+    if set(nets) != {f["estimator"] for f in forwards}:
+        raise ValueError(f"{path!r} is damaged: its runtime forwards do not match its networks")
+    for f in forwards:
+        est = nets[f["estimator"]]
+        flat = _read_member(path, f["member"], size)
+        if hashlib.sha256(flat).hexdigest() != f["sha256"]:
+            raise ValueError(f"{path!r} is damaged: its {f['member']} does not match the SHA-256 in its manifest")
+        fwd = LiteForward(flat, est.n_features_out_, name=f"{path!r} {f['member']}")
+        if fwd.input_size != tuple(int(s) for s in est.input_size_):
+            raise ValueError(f"{path!r} is damaged: {f['member']} takes {fwd.input_size} images, its network "
+                             f"{tuple(est.input_size_)}")
+        est._inference = fwd
 
 
 # --------------------------------------------------------------------------- training
@@ -1038,7 +1334,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
 
 def _manifest_head(roi, preprocess, command, random_state, deep: bool, classes) -> dict:
     """The manifest fields every model has before its recipe: format, date, command, versions."""
-    return {"format": _MAGIC, "format_version": _format_version(roi, preprocess),
+    return {"format": _MAGIC, "format_version": FORMAT_VERSION,
             "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "command": command or " ".join(sys.argv), "random_state": random_state,
             "versions": _versions(deep), "classes": classes.tolist()}

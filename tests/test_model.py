@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -13,13 +14,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from featbus.datasets import make_phantoms
 from featbus.model import (
+    FORMAT_VERSION,
     FeatbusModel,
     ModelVersionError,
     UntrustedModelError,
     load_model,
+    pipeline_types,
     read_manifest,
     train_model,
     trust_model,
@@ -44,14 +48,40 @@ def svm_model(phantoms):
     return train_model(phantoms, "lbp,intensity", classifier="svm", n_bootstrap=50, progress=False)
 
 
-def _rewrite(src: Path, dst: Path, manifest=None, blob=None) -> Path:
+def _rewrite(src: Path, dst: Path, manifest=None, blob=None, member="pipeline.skops") -> Path:
+    """A copy of a model file with its manifest edited and/or its pipeline replaced by ``blob``
+    (stored as ``member``: "pipeline.joblib" makes a file of the older, pickled format)."""
     with zipfile.ZipFile(src) as z:
         m = json.loads(z.read("manifest.json"))
-        b = z.read("pipeline.joblib")
+        others = {n: z.read(n) for n in z.namelist() if n not in ("manifest.json", "pipeline.skops")}
+        b = z.read("pipeline.skops")
+    if member == "pipeline.joblib":
+        m["format_version"] = 3
     with zipfile.ZipFile(dst, "w") as z:
         z.writestr("manifest.json", json.dumps(manifest(m) if manifest else m))
-        z.writestr("pipeline.joblib", blob if blob is not None else b)
+        z.writestr(member, blob if blob is not None else b)
+        for name, data in others.items():
+            z.writestr(name, data)
     return dst
+
+
+class Shift(TransformerMixin, BaseEstimator):
+    """A user's own estimator: a type featbus does not trust by itself."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return np.asarray(X) + 0.0
+
+
+@pytest.fixture(scope="module")
+def custom_model(svm_model):
+    """The SVM model with a user's own step before its classifier."""
+    from sklearn.pipeline import Pipeline
+
+    return FeatbusModel(svm_model.features, Pipeline([("shift", Shift()), ("clf", svm_model.head)]),
+                        dict(svm_model.manifest))
 
 
 def test_svm_is_calibrated_and_names_classes(svm_model, phantoms):
@@ -95,18 +125,81 @@ def test_same_probabilities_in_a_new_process(svm_model, phantoms, tmp_path):
     np.testing.assert_allclose(got, expected, atol=1e-8)
 
 
-def test_untrusted_file_is_not_unpickled(svm_model, tmp_path):
+def test_a_file_loads_without_trust_and_without_pickle(svm_model, phantoms, tmp_path, monkeypatch):
+    import pickle
+
+    import joblib
+
+    path = svm_model.save(tmp_path / "m.featbus")
+    assert not Path(os.environ["FEATBUS_TRUSTED_MODELS"]).exists()  # nothing needed trusting
+    with zipfile.ZipFile(path) as z:
+        assert sorted(z.namelist()) == ["manifest.json", "pipeline.skops"]
+    assert read_manifest(path)["format_version"] == FORMAT_VERSION
+
+    def no_pickle(*args, **kwargs):
+        raise AssertionError("loading a model file read a pickle")
+
+    for module, name in ((pickle, "loads"), (pickle, "load"), (pickle, "Unpickler"), (joblib, "load")):
+        monkeypatch.setattr(module, name, no_pickle)
+    loaded = load_model(path, warm_up=False)
+    np.testing.assert_allclose(loaded.predict_proba(phantoms.images[:6]), svm_model.predict_proba(phantoms.images[:6]),
+                               atol=1e-12)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        svm_model.save(path)
+
+
+def test_a_type_featbus_does_not_know_needs_trust(custom_model, phantoms, tmp_path):
+    path = custom_model.save(tmp_path / "custom.featbus", trust=False)
+    types = {t["name"]: t["trust"] for t in pipeline_types(path)}
+    shift = next(n for n in types if n.endswith(".Shift"))
+    assert types[shift] == "needs your trust" and types["sklearn.svm._classes.SVC"] == "scikit-learn"
+    with pytest.raises(UntrustedModelError, match=r"Shift.*Nothing was loaded"):
+        load_model(path)
+    by_name = load_model(path, trusted=[shift], warm_up=False)  # the user names the type
+    np.testing.assert_allclose(by_name.predict_proba(phantoms.images[:3]),
+                               custom_model.predict_proba(phantoms.images[:3]))
+    assert isinstance(load_model(path, trusted=True, warm_up=False).head.steps[0][1], Shift)
+    trust_model(path)  # or trusts the file: its digest goes into the list
+    assert isinstance(load_model(path, warm_up=False), FeatbusModel)
+    # save() trusts such a file by default (you made it); a file of trusted types it leaves alone
+    mine = custom_model.save(tmp_path / "mine.featbus")
+    assert isinstance(load_model(mine, warm_up=False), FeatbusModel)
+
+
+def test_a_crafted_function_in_the_pipeline_is_not_run(svm_model, tmp_path):
+    """A pipeline naming a function (the skops form of 'call this') is refused before it is made."""
+    import hashlib
+
+    from sklearn.preprocessing import FunctionTransformer
+
+    from featbus.model import _skops_io
+
+    marker = tmp_path / "pwned"
+    blob = _skops_io().dumps({"features": svm_model.features,
+                              "head": FunctionTransformer(func=os.mkdir, kw_args={"path": str(marker)})})
+    good = svm_model.save(tmp_path / "good.featbus")
+    evil = _rewrite(good, tmp_path / "evil.featbus", blob=blob,
+                    manifest=lambda m: {**m, "pipeline_sha256": hashlib.sha256(blob).hexdigest()})
+    with pytest.raises(UntrustedModelError, match=r"(posix|nt)\.mkdir"):
+        load_model(evil)
+    assert not marker.exists()
+
+
+def test_an_older_pickled_file_loads_only_when_trusted(svm_model, phantoms, tmp_path, capsys):
+    import hashlib
+    import pickle
+
+    import joblib
+
     marker = tmp_path / "pwned"
 
     class Payload:
         def __reduce__(self):
             return (open, (str(marker), "w"))
 
-    import pickle
-
     good = svm_model.save(tmp_path / "good.featbus")
-    evil = _rewrite(good, tmp_path / "evil.featbus", blob=pickle.dumps(Payload()))
-    with pytest.raises(UntrustedModelError, match="not in your trust list"):
+    evil = _rewrite(good, tmp_path / "evil.featbus", blob=pickle.dumps(Payload()), member="pipeline.joblib")
+    with pytest.raises(UntrustedModelError, match="pickle.*not in your trust list"):
         load_model(evil)
     assert not marker.exists()
     # the manifest's digest guards the pipeline even when the user vouches for the file
@@ -114,18 +207,34 @@ def test_untrusted_file_is_not_unpickled(svm_model, tmp_path):
         load_model(evil, trusted=True)
     assert not marker.exists()
     assert read_manifest(evil)["classes"] == ["benign", "malignant", "normal"]  # reading it is safe
+    # a genuine older file: loads when trusted, says how to re-save it; featbus upgrade does
+    buf = io.BytesIO()
+    joblib.dump({"features": svm_model.features, "head": svm_model.head}, buf)
+    old = _rewrite(good, tmp_path / "old.featbus", blob=buf.getvalue(), member="pipeline.joblib",
+                   manifest=lambda m: {**m, "pipeline_sha256": hashlib.sha256(buf.getvalue()).hexdigest()})
+    with pytest.warns(UserWarning, match="featbus upgrade"):
+        assert load_model(old, trusted=True, warm_up=False).classes_.tolist() == ["benign", "malignant", "normal"]
+    from featbus.cli import main
+
+    assert main(["upgrade", str(old), "-o", str(tmp_path / "new.featbus")]) == 2  # not trusted
+    _error_line(capsys, "pickle", "--trust")
+    assert main(["upgrade", str(old), "-o", str(tmp_path / "new.featbus"), "--trust"]) == 0
+    assert "loads without pickle and without trust" in capsys.readouterr().out
+    np.testing.assert_allclose(load_model(tmp_path / "new.featbus", warm_up=False).predict_proba(phantoms.images[:3]),
+                               svm_model.predict_proba(phantoms.images[:3]))
 
 
-def test_saved_file_is_trusted_and_edits_are_not(svm_model, tmp_path):
-    path = svm_model.save(tmp_path / "m.featbus")
-    assert isinstance(load_model(path, warm_up=False), FeatbusModel)
-    edited = _rewrite(path, tmp_path / "edited.featbus", manifest=lambda m: {**m, "command": "edited"})
-    with pytest.raises(UntrustedModelError):
-        load_model(edited)
-    trust_model(edited)
-    assert load_model(edited, warm_up=False).manifest["command"] == "edited"
-    with pytest.raises(FileExistsError, match="overwrite"):
-        svm_model.save(path)
+def test_cli_inspect_shows_the_recipe_and_types_without_loading(custom_model, tmp_path, capsys, monkeypatch):
+    from featbus.cli import main
+
+    path = custom_model.save(tmp_path / "custom.featbus", trust=False)
+    monkeypatch.setattr("featbus.model.load_model", lambda *a, **k: pytest.fail("inspect loaded the model"))
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "format 4" in out and "lbp,intensity -> svm" in out and "classes: benign, malignant, normal" in out
+    assert "cross-validation (duplicate-grouped" in out and "pipeline.skops" in out
+    assert "sklearn.svm._classes.SVC" in out and "needs your trust" in out
+    assert "loads without --trust: no" in out and "Shift" in out.splitlines()[-1]
 
 
 @pytest.mark.parametrize("field,value,match", [("featbus", "9.9.0", "featbus 9.9.0"),
@@ -250,12 +359,15 @@ def test_cli_predict_explain_and_errors(phantom_dir, tmp_path, capsys):
     assert table.loc[1, "error"] != "" and Path(table.loc[0, "explanation"]).is_file()
     page = (tmp_path / "ex" / "report.html").read_text()  # the overlays shown in a report
     assert Path(table.loc[0, "explanation"]).name in page and "not predicted" in page and "bad.png" in page
-    # untrusted: one line, exit 2, nothing loaded; --trust loads it and remembers it
-    other = tmp_path / "other.featbus"
-    other.write_bytes(model.read_bytes())
+    # a type featbus does not know: one line, exit 2, nothing loaded; --trust loads it and remembers it
+    from sklearn.pipeline import Pipeline
+
+    m = load_model(model, warm_up=False)
+    other = FeatbusModel(m.features, Pipeline([("shift", Shift()), ("clf", m.head)]), m.manifest).save(
+        tmp_path / "other.featbus", trust=False)
     os.environ["FEATBUS_TRUSTED_MODELS"] = str(tmp_path / "empty.txt")
     assert main(["predict", str(other), str(good)]) == 2
-    _error_line(capsys, "not in your trust list", "--trust")
+    _error_line(capsys, "does not trust by itself", "Shift", "--trust")
     assert main(["predict", str(other), str(good), "--trust"]) == 0
     assert main(["predict", str(other), str(good)]) == 0
     assert main(["predict", str(tmp_path / "absent.featbus"), str(good)]) == 2
@@ -317,13 +429,13 @@ def test_cli_evaluate_with_an_external_test_set(phantom_dir, tmp_path, capsys):
     _error_line(capsys, "cyst")
 
 
-def test_a_file_name_cannot_smuggle_another_digest_into_the_trust_list(svm_model, tmp_path):
+def test_a_file_name_cannot_smuggle_another_digest_into_the_trust_list(custom_model, tmp_path):
     """Trusting a file whose name holds a line break and another file's digest trusts that file only."""
     import shutil
 
     from featbus.io import file_sha256
 
-    other = svm_model.save(tmp_path / "other.featbus", trust=False)
+    other = custom_model.save(tmp_path / "other.featbus", trust=False)
     shutil.copy(other, tmp_path / "tmp.featbus")
     # make the other file differ from anything trusted: a changed command in its manifest
     other = _rewrite(other, tmp_path / "victim.featbus", manifest=lambda m: {**m, "command": "victim"})
@@ -388,11 +500,11 @@ def test_flipped_bytes_are_a_damaged_file(svm_model, tmp_path, capsys):
 def test_zip_bomb_manifest_is_refused_before_inflating(svm_model, tmp_path):
     good = svm_model.save(tmp_path / "good.featbus")
     with zipfile.ZipFile(good) as z:
-        pipeline = z.read("pipeline.joblib")
+        pipeline = z.read("pipeline.skops")
     bomb = tmp_path / "bomb.featbus"
     with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as z:
         z.writestr("manifest.json", b'{"format": "featbus-model", "pad": "' + b" " * (64 * 2**20) + b'"}')
-        z.writestr("pipeline.joblib", pipeline)
+        z.writestr("pipeline.skops", pipeline)
     assert bomb.stat().st_size < 2**20
     with pytest.raises(ValueError, match=r"manifest.json would inflate to 67,108,9\d\d bytes"):
         read_manifest(bomb)

@@ -7,7 +7,6 @@ trained once per module on phantoms, which carry lesion masks.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -24,7 +23,7 @@ from PIL import Image
 
 from featbus.datasets import make_phantoms
 from featbus.io import file_sha256
-from featbus.model import ModelVersionError, load_model, read_manifest, train_model
+from featbus.model import FORMAT_VERSION, ModelVersionError, load_model, read_manifest, train_model
 
 pytest.importorskip("keras")
 from featbus import ImageRecord, UNetSegmenter  # noqa: E402
@@ -64,7 +63,7 @@ def test_model_holds_a_fitted_cropper_and_records_the_segmenter(roi_model, segme
     assert roi.segmenter_ is segmenter and roi.source == "segmenter" and roi.on_empty == "image"
     assert roi.pass_mask and roi.margin == 0.15
     m = roi_model.manifest
-    assert m["format_version"] == 2
+    assert m["format_version"] == FORMAT_VERSION
     seg = m["segmenter"]
     assert seg["class"] == "UNetSegmenter" and seg["params"]["input_size"] == 64
     assert seg["n_train_"] == segmenter.n_train_ and seg["obtained"] == "passed already trained"
@@ -128,7 +127,7 @@ def test_predict_table_has_the_roi_columns(roi_model, phantoms, tmp_path):
 def test_same_probabilities_in_a_new_process(roi_model, phantoms, tmp_path):
     _, test = phantoms
     path = roi_model.save(tmp_path / "m.featbus")
-    assert read_manifest(path)["format_version"] == 2
+    assert read_manifest(path)["format_version"] == FORMAT_VERSION
     with zipfile.ZipFile(path) as z:
         assert "manifest.json" in z.namelist()
     files = []
@@ -148,37 +147,32 @@ def test_same_probabilities_in_a_new_process(roi_model, phantoms, tmp_path):
     assert [tuple(b) for b in got["box"]] == [r["box"] for r in roi_model.lesion_roi(files)]
 
 
-def test_a_reader_of_format_1_refuses_a_segmenter_model(roi_model, phantoms, tmp_path, monkeypatch):
+def test_an_older_reader_refuses_the_current_format(roi_model, tmp_path, monkeypatch):
     import featbus.model as fm
 
-    train, _ = phantoms
     path = roi_model.save(tmp_path / "roi.featbus")
-    plain = train_model(train, "intensity", classifier="logreg", cross_validate=False, progress=False)
-    plain_path = plain.save(tmp_path / "plain.featbus")
-    assert read_manifest(plain_path)["format_version"] == 1 and plain.roi is None
-    monkeypatch.setattr(fm, "FORMAT_VERSION", 1)  # an older featbus, which would skip the crop
-    with pytest.raises(ModelVersionError, match="format version 2"):
+    monkeypatch.setattr(fm, "FORMAT_VERSION", 3)  # a featbus that reads pickled pipelines only
+    with pytest.raises(ModelVersionError, match=f"format version {FORMAT_VERSION}"):
         load_model(path)
-    assert load_model(plain_path).roi is None  # files without a segmenter stay readable by it
 
 
 def test_manifest_and_pipeline_must_agree_on_the_segmenter(roi_model, tmp_path):
     import hashlib
 
-    import joblib
+    from featbus.model import _skops_io
 
     path = roi_model.save(tmp_path / "roi.featbus")
     with zipfile.ZipFile(path) as z:
         manifest = json.loads(z.read("manifest.json"))
-        parts = joblib.load(io.BytesIO(z.read("pipeline.joblib")))
+        blob = z.read("pipeline.skops")
+    parts = _skops_io().loads(blob, trusted=_skops_io().get_untrusted_types(data=blob))
     assert set(parts) == {"features", "head", "roi"}
-    buf = io.BytesIO()
-    joblib.dump({"features": parts["features"], "head": parts["head"]}, buf)  # the crop dropped
-    manifest["pipeline_sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
+    blob = _skops_io().dumps({"features": parts["features"], "head": parts["head"]})  # the crop dropped
+    manifest["pipeline_sha256"] = hashlib.sha256(blob).hexdigest()
     edited = tmp_path / "edited.featbus"
     with zipfile.ZipFile(edited, "w") as z:
         z.writestr("manifest.json", json.dumps(manifest))
-        z.writestr("pipeline.joblib", buf.getvalue())
+        z.writestr("pipeline.skops", blob)
     with pytest.raises(ValueError, match="disagree"):
         load_model(edited, trusted=True)
 
@@ -283,7 +277,7 @@ def test_cli_train_segmenter_unet_learns_from_the_training_images_only(tmp_path,
     assert seg["params"]["max_time"] == 1.0 and seg["params"]["encoder"] == "efficientnet_lite0"
     # the held-out images were not given to the U-Net: it saw the training images only
     assert seg["n_train_"] + seg["n_val_"] == m["data"]["n_images"] == 30 - m["holdout"]["n_images"]
-    assert m["format_version"] == 2 and "--segmenter unet" in m["command"]
+    assert m["format_version"] == FORMAT_VERSION and "--segmenter unet" in m["command"]
 
 
 def test_cli_segmenter_errors(phantoms, tmp_path, capsys):

@@ -16,7 +16,7 @@ pytest.importorskip("keras")
 from featbus import make_phantoms  # noqa: E402
 from featbus.cli import main  # noqa: E402
 from featbus.features.finetune import FineTunedCNN, FineTunedEnsemble, NetworkHead  # noqa: E402
-from featbus.model import UntrustedModelError, load_model, train_model  # noqa: E402
+from featbus.model import load_model, train_model  # noqa: E402
 from featbus.recipes import DEFAULT_RECIPE, OVERRIDES, RECIPES, build_network, describe_recipes, get_recipe  # noqa: E402
 
 #: Probabilities of a model file in a new process: the same network, the same CPU; float32
@@ -92,14 +92,14 @@ def test_single_network_model_file_and_tampering(data, tmp_path):
     again = load_model(path)
     np.testing.assert_allclose(again.predict_proba(data.images[:3]), m.predict_proba(data.images[:3]),
                                atol=NEW_PROCESS_ATOL)
-    # a changed byte makes a new file: it is not trusted any more, so its pickle is never read
+    # a changed byte in the pipeline: the file is damaged, nothing of it is loaded
     blob = bytearray(path.read_bytes())
     with zipfile.ZipFile(path) as zf:
-        info = zf.getinfo("pipeline.joblib")
-    blob[info.header_offset + 60] ^= 0xFF
+        info = zf.getinfo("pipeline.skops")
+    blob[info.header_offset + 200] ^= 0xFF
     bad = tmp_path / "bad.featbus"
     bad.write_bytes(bytes(blob))
-    with pytest.raises(UntrustedModelError):
+    with pytest.raises(ValueError, match="damaged"):
         load_model(bad)
 
 

@@ -216,6 +216,7 @@ class _Network:
             parts = [keras_pool(m, pooling) for m in layer_maps(x)]
             return keras.ops.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
+        self.forward = forward  # uncompiled: what a model file's runtime flatbuffer is traced from
         self._fn = compile_forward(forward, extractor.variables)
         self._maps_fn = None
         self._layer_maps = layer_maps
@@ -492,8 +493,21 @@ class DeepFeatures(BaseFeatureExtractor):
         return _fit_square(image, self.input_size_, self.aspect) * np.float32(255.0)
 
     def _setting_extra(self) -> dict:
-        """What the extraction key needs beyond the parameters: the weights actually loaded."""
+        """What the extraction key needs beyond the parameters: the weights actually loaded (or
+        the inference runtime's flatbuffer, whose rows differ from Keras's in the last digits)."""
+        runtime = getattr(self, "_inference", None)
+        if runtime is not None:
+            return {"weights": f"runtime:{runtime.digest}"}
         return {"weights": self._net().weights_id}
+
+    def _keras_forward(self):
+        """The Keras forward (gray ``(n, h, w)`` in [0, 255] -> feature rows) and its layers."""
+        net = self._net()
+        return net.forward, net.extractor
+
+    def _forward(self):
+        """What computes feature rows: a loaded model file's inference runtime, else the network."""
+        return getattr(self, "_inference", None) or self._net()
 
     def _net(self) -> _Network:
         config = self._config()
@@ -522,7 +536,7 @@ class DeepFeatures(BaseFeatureExtractor):
     def _compute(self, records: list[ImageRecord], indices: list[int]) -> np.ndarray:
         """Run the network on loaded images: the next batch is cropped and resized by worker
         threads while the network computes the current one."""
-        net = self._net()
+        net = self._forward()
         bs = int(self.batch_size)
         n_threads = 2 if self.n_jobs is None else max(1, int(self.n_jobs if self.n_jobs > 0 else os.cpu_count() or 1))
         out = np.empty((len(records), self.n_features_out_), np.float32)

@@ -153,6 +153,7 @@ class _Trainer:
         def embed(x):
             return ops.mean(ops.cast(body(keras_preprocess(x, prep), training=False), "float32"), axis=(1, 2))
 
+        self.embed_fn = embed  # uncompiled: what a model file's runtime flatbuffer is traced from
         self._embed = compile_forward(embed, body.variables)
         self._maps, self._prep = None, prep
         self._lock = threading.Lock()
@@ -715,8 +716,15 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
 
     # ------------------------------------------------------------------ transform / predict
     def _setting_extra(self) -> dict:
-        """Part of the extraction key: the fitted weights (two folds never share rows)."""
-        return {"weights": self.weights_hash_}
+        """Part of the extraction key: the fitted weights (two folds never share rows), and the
+        inference runtime's flatbuffer when one computes the rows."""
+        runtime = getattr(self, "_inference", None)
+        return {"weights": self.weights_hash_ if runtime is None else f"{self.weights_hash_}:runtime:{runtime.digest}"}
+
+    def _keras_forward(self):
+        """The Keras forward (gray ``(n, h, w)`` in [0, 255] -> embeddings) and its layers."""
+        tr = self._trainer()
+        return tr.embed_fn, tr.body
 
     def transform(self, X) -> np.ndarray:
         """Fine-tuned embeddings (global average of the cut layer), one row per image.
@@ -735,14 +743,15 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
                             dtype=np.float32, progress=self.progress)
 
     def _compute(self, records: list[ImageRecord], indices: list[int]) -> np.ndarray:
-        tr = self._trainer()
+        # a loaded model file's inference runtime, else the Keras network
+        embed = getattr(self, "_inference", None) or self._trainer().embed
         bs = 4 * int(self.batch_size)
         out = np.empty((len(records), self.n_features_out_), np.float32)
         for start in range(0, len(records), bs):
             x = np.stack([self._prepare(r, i) for r, i in zip(records[start:start + bs], indices[start:start + bs])])
-            e = tr.embed(x)
+            e = embed(x)
             if self.tta:
-                e = 0.5 * (e + tr.embed(np.ascontiguousarray(x[:, :, ::-1])))
+                e = 0.5 * (e + embed(np.ascontiguousarray(x[:, :, ::-1])))
             bad = [indices[start + j] for j in np.flatnonzero(~np.all(np.isfinite(e), axis=1))]
             if bad:
                 raise ImageError(f"the network produced non-finite features (images {bad[:10]})", bad[0])

@@ -1,0 +1,148 @@
+"""Run a model file's networks without TensorFlow: LiteRT forwards stored in the file.
+
+A ``.featbus`` file of a CNN model (frozen :class:`~featbus.DeepFeatures`, a fine-tuned
+:class:`~featbus.FineTunedCNN` or the members of a :class:`~featbus.FineTunedEnsemble`) holds,
+besides the weights the Keras network is rebuilt from, each network's forward pass as a
+TensorFlow Lite flatbuffer (``runtime/<k>.tflite``): grey images ``(n, h, w)`` in ``[0, 255]``
+in, the extractor's feature rows (pooled maps, or the fine-tuned embedding) out. Everything
+around it -- reading, cropping and resizing the image, flip averaging, the classifier -- stays
+the estimators' own NumPy code, so only the network's arithmetic changes.
+
+Why: importing TensorFlow and rebuilding the network takes most of a cold start (about 8 s
+for one image here); the LiteRT interpreter (the ``ai-edge-litert`` package, about 0.1 s to
+import) runs the same graph with XNNPACK kernels. ``benchmarks/cold_start.py`` measures both.
+
+A flatbuffer holds only built-in operators and constant weights: the interpreter runs no code
+from the file (a file needing a custom or TensorFlow op is refused when it is loaded).
+
+Agreement with Keras: the same float32 graph with other kernels; feature rows agree within
+``RUNTIME_RTOL`` relative (of the row's largest value) and class probabilities within
+``RUNTIME_PROBA_ATOL``, tested in ``tests/test_model_file.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import warnings
+
+import numpy as np
+
+from ._backend import native_stderr_quiet
+
+__all__ = ["LiteForward", "runtime_available", "network_estimators", "forward_flatbuffer",
+           "RUNTIME_RTOL", "RUNTIME_PROBA_ATOL"]
+
+#: Relative tolerance of a feature row from the runtime against Keras (of the row's max |value|).
+RUNTIME_RTOL = 1e-3
+#: Absolute tolerance of a class probability computed through the runtime against Keras.
+RUNTIME_PROBA_ATOL = 1e-3
+
+
+def runtime_available() -> bool:
+    """Whether the LiteRT interpreter (``pip install ai-edge-litert``) can be imported."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def network_estimators(model) -> list[tuple[str, object]]:
+    """The estimators of a :class:`~featbus.FeatbusModel` that run a network, with a stable key
+    each (``"<feature name>"``, or ``"<feature name>.<member>"`` for an ensemble's members)."""
+    out = []
+    for name, est in model.features.transformer_list:
+        kind = type(est).__name__
+        if kind == "FineTunedEnsemble":
+            out += [(f"{name}.{i}", member) for i, member in enumerate(est.members_)]
+        elif kind in ("DeepFeatures", "FineTunedCNN"):
+            out.append((name, est))
+    return out
+
+
+def forward_flatbuffer(est) -> bytes:
+    """The TFLite flatbuffer of a fitted network estimator's forward pass (needs TensorFlow).
+
+    Parameters
+    ----------
+    est : DeepFeatures or FineTunedCNN
+        Fitted; its ``_keras_forward()`` gives the function and the Keras layers it uses.
+
+    Returns
+    -------
+    flatbuffer : bytes
+        Input ``image``: float32 ``(n, h, w)`` in [0, 255] (any ``n``); output: float32
+        ``(n, n_features_out_)``.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    forward, trackable = est._keras_forward()
+    h, w = (int(s) for s in est.input_size_)
+    fn = tf.function(forward, input_signature=[tf.TensorSpec((None, h, w), tf.float32, name="image")])
+    # Keras 3 weights are resource variables the bare interpreter cannot read: freeze them
+    frozen = convert_variables_to_constants_v2(fn.get_concrete_function())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], trackable)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no TF ops: none run code
+    return converter.convert()
+
+
+class LiteForward:
+    """One network's forward pass run by the LiteRT interpreter: ``(n, h, w)`` -> ``(n, d)``.
+
+    Parameters
+    ----------
+    flatbuffer : bytes
+        From :func:`forward_flatbuffer` (a model file's ``runtime/<k>.tflite`` member).
+    n_features : int
+        Width of the output rows, checked against the flatbuffer.
+    num_threads : int, optional
+        Interpreter threads; default: every core.
+    name : str, default="network"
+        Named in errors.
+
+    Raises
+    ------
+    ValueError
+        The flatbuffer does not load (damaged, or it needs operators the runtime lacks) or its
+        output is not ``n_features`` wide.
+    """
+
+    def __init__(self, flatbuffer: bytes, n_features: int, num_threads: int | None = None,
+                 name: str = "network"):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.name, self.n_features = name, int(n_features)
+        self.digest = hashlib.sha256(flatbuffer).hexdigest()
+        threads = int(num_threads or os.cpu_count() or 1)
+        try:
+            # the runtime announces its XNNPACK delegate on descriptor 2 when tensors are allocated
+            with warnings.catch_warnings(), native_stderr_quiet():
+                warnings.simplefilter("ignore")
+                self._interpreter = Interpreter(model_content=bytes(flatbuffer), num_threads=threads)
+                self._interpreter.allocate_tensors()
+            (inp,), (out,) = self._interpreter.get_input_details(), self._interpreter.get_output_details()
+        except (ValueError, RuntimeError) as exc:
+            raise ValueError(f"the inference runtime of {name} does not load ({exc})") from None
+        if len(inp["shape"]) != 3 or int(out["shape"][-1]) != self.n_features:
+            raise ValueError(f"the inference runtime of {name} takes {inp['shape'].tolist()} and gives "
+                             f"{out['shape'].tolist()}, expected (n, h, w) -> (n, {self.n_features})")
+        self.input_size = (int(inp["shape"][1]), int(inp["shape"][2]))
+        self._in, self._out, self._batch = inp["index"], out["index"], int(inp["shape"][0])
+        self._lock = threading.Lock()
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(batch, np.float32)
+        if batch.shape[1:] != self.input_size:
+            raise ValueError(f"{self.name} takes images of {self.input_size}, got {batch.shape[1:]}")
+        with self._lock:  # one interpreter, one call at a time
+            if len(batch) != self._batch:
+                self._interpreter.resize_tensor_input(self._in, [len(batch), *self.input_size])
+                with native_stderr_quiet():
+                    self._interpreter.allocate_tensors()
+                self._batch = len(batch)
+            self._interpreter.set_tensor(self._in, batch)
+            self._interpreter.invoke()
+            return np.array(self._interpreter.get_tensor(self._out), np.float32)
