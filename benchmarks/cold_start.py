@@ -1,31 +1,35 @@
-"""Cold start: seconds from a fresh Python process to the first prediction of a saved model.
+"""Cold start: seconds from a fresh process to the first prediction of one image.
 
-For a handcrafted model (``hog,lbp,intensity`` -> scaler -> calibrated SVC) and an
-EfficientNet-Lite0 model (ImageNet weights, ``block6d_add`` avg -> scaler -> logistic
-regression), each trained here on a few images, prints, per fresh process (median of
-``--repeats`` processes):
+What a clinic's laptop does when a user predicts one image: start Python, read the model, read
+the image, compute, print. Three models, as ``featbus train`` makes them:
 
-* ``import``: ``import featbus`` plus the loader's module;
-* ``load``: reading the file;
-* ``first``: the first prediction of one image (a BUSI image read from disk);
-* ``second``: the next prediction of another image (the steady state);
-* ``to first``: import + load + first, what a user waits for.
+* ``default``: the recipe ``featbus train`` uses without options (``finetuned-lite0``: a
+  fine-tuned EfficientNet-Lite0 at 224 px and its own softmax head);
+* ``frozen-cnn``: ``featbus train -f efficientnet_lite0`` (frozen ImageNet features, scaler,
+  calibrated SVM);
+* ``handcrafted``: ``featbus train -f hog,lbp,intensity`` (no network), for scale.
 
-Two ways, side by side:
+Unless ``--model NAME=PATH`` gives a trained file, each is trained here on 30 BUSI images (the
+default recipe for one epoch): prediction costs the same as for the fully trained model (same
+network, same sizes), which is all this benchmark measures.
 
-* ``before``: what featbus offered before the model file: ``joblib.load`` of the fitted
-  pipeline (``FeatureUnion`` + the same fitted head inside an imbalanced-learn ``Pipeline``, as
-  :func:`featbus.make_pipeline` builds) and ``predict_proba`` -- the CNN is built and its
-  function traced during the first prediction;
-* ``after``: :func:`featbus.load_model` (manifest and version checks, trust-list digest, then
-  warm-up: the CNN is built and traced on a tiny image inside ``load``; a head without a sampler
-  is a scikit-learn ``Pipeline``, so imbalanced-learn is not imported), then ``predict_proba``.
+Three ways, each a fresh process per run (median of ``--repeats``; the wall time of the whole
+process, interpreter start included):
 
-Data: BUSI at ``../shared/data/busi`` when present (training: 30 images; prediction: two other
-images), else phantoms. Run from the repository root::
+* ``featbus predict``: ``featbus predict MODEL IMAGE`` as a user types it; the networks run
+  through the model file's LiteRT forwards (:mod:`featbus.runtime`), TensorFlow is not imported;
+* ``featbus predict --runtime keras``: the same, the networks rebuilt in Keras (TensorFlow);
+* ``hand-written``: the plain way without featbus's file: a script that imports Keras, loads
+  the network from a ``.keras`` file, reads and resizes the image, runs ``model(x)``, pools, and
+  applies the scikit-learn head from ``joblib`` (or the fine-tuned head's arrays).
 
-    python benchmarks/cold_start.py                 # both models, 3 processes each
-    python benchmarks/cold_start.py --models handcrafted --repeats 5
+Also printed: the largest probability difference between ``featbus predict`` and the Keras run
+(the runtime's agreement), and the ratio of each way to ``featbus predict``.
+
+Run from the repository root (about 3 minutes, plus the training of a missing model)::
+
+    python benchmarks/cold_start.py
+    python benchmarks/cold_start.py --model default=/tmp/default.featbus --repeats 5
 """
 
 from __future__ import annotations
@@ -33,109 +37,130 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-BUSI = REPO.parent / "shared" / "data" / "busi"
+BUSI = REPO.parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
 
-CHILD = r"""
-import json, os, sys, time
-t0 = time.perf_counter()
-how, path, img1, img2 = sys.argv[1:5]
-import featbus
-if how == "before":
-    import joblib
+HAND_WRITTEN = r"""
+import sys
+import numpy as np
+net_path, head_path, image = sys.argv[1:4]
+import cv2, joblib, keras
+from PIL import Image
+net = keras.saving.load_model(net_path, compile=False)
+gray = np.asarray(Image.open(image).convert("L"), np.float32)
+h, w = net.input_shape[1:3]
+x = cv2.resize(gray, (w, h), interpolation=cv2.INTER_AREA)
+x = np.repeat(x[None, :, :, None], 3, axis=-1)
+features = np.asarray(net(x, training=False)).mean(axis=(1, 2))
+if head_path.endswith(".npz"):  # a fine-tuned network's own head: standardise, dense, softmax
+    a = np.load(head_path)
+    z = ((features - a["mean"]) / a["scale"]) @ a["kernel"] + a["bias"]
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
 else:
-    from featbus.model import load_model
-t1 = time.perf_counter()
-if how == "before":
-    parts = joblib.load(path)
-    predict = lambda p: parts["head"].predict_proba(parts["features"].transform([p]))
-else:
-    model = load_model(path, trusted=True)
-    predict = lambda p: model.predict_proba([p])
-t2 = time.perf_counter()
-p1 = predict(img1)
-t3 = time.perf_counter()
-p2 = predict(img2)
-t4 = time.perf_counter()
-print(json.dumps({"import": t1 - t0, "load": t2 - t1, "first": t3 - t2, "second": t4 - t3,
-                  "to first": t3 - t0, "proba": p1[0].tolist()}))
+    p = joblib.load(head_path).predict_proba(features)
+print(",".join(f"{v:.6f}" for v in p[0]))
 """
 
 
-def _data():
-    from featbus.datasets import load_image_folder, make_phantoms
+def _train(name: str, folder: Path, out: Path) -> Path:
+    """A model of recipe ``name`` trained on 30 BUSI images (10 per class) by ``featbus train``."""
+    small = folder / "busi30"
+    if not small.is_dir():
+        for cls in ("benign", "malignant", "normal"):
+            (small / cls).mkdir(parents=True)
+            files = sorted(f for f in (BUSI / cls).glob("*.png") if "_mask" not in f.name)[:10]
+            for f in files:
+                (small / cls / f.name).symlink_to(f.resolve())
+    options = {"default": ["--epochs", "1"], "frozen-cnn": ["-f", "efficientnet_lite0"],
+               "handcrafted": ["-f", "hog,lbp,intensity"]}[name]
+    cmd = [sys.executable, "-m", "featbus", "train", str(small), "-o", str(out), "-q", "--n-bootstrap", "0",
+           "--overwrite", *options]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return out
 
-    root = BUSI / "Dataset_BUSI_with_GT"
-    if root.is_dir():
-        data = load_image_folder(root, groups=None)
-        rng = np.random.RandomState(0)
-        idx = np.concatenate([rng.choice(np.flatnonzero(data.target == k), 10, replace=False) for k in range(3)])
-        rest = np.setdiff1d(np.arange(len(data.target)), idx)
-        from featbus.cli import _subset
 
-        return _subset(data, idx), [data.paths[rest[0]], data.paths[rest[1]]], "BUSI"
-    ph = make_phantoms(32, image_size=256, random_state=0)
-    tmp = Path(tempfile.mkdtemp())
-    from PIL import Image
+def _hand_written_files(path: Path, folder: Path) -> tuple[Path, Path] | None:
+    """The network as a ``.keras`` file and the head (joblib, or the fine-tuned head's arrays)."""
+    import joblib
 
-    files = []
-    for i in (30, 31):
-        Image.fromarray(ph.images[i]).save(tmp / f"p{i}.png")
-        files.append(str(tmp / f"p{i}.png"))
-    from featbus.cli import _subset
+    from featbus.model import load_model
 
-    return _subset(ph, np.arange(30)), files, "phantoms"
+    model = load_model(path, runtime="keras", warm_up=False)
+    ests = [e for _, e in model.features.transformer_list]
+    if len(ests) != 1 or type(ests[0]).__name__ not in ("DeepFeatures", "FineTunedCNN"):
+        return None
+    est = ests[0]
+    _, network = est._keras_forward()
+    net_file = folder / f"{path.stem}.keras"
+    network.save(net_file)
+    if model.networks:
+        head_file = folder / f"{path.stem}.npz"
+        np.savez(head_file, mean=est.embedding_mean_, scale=est.embedding_scale_, kernel=est.weights_[-2],
+                 bias=est.weights_[-1])
+    else:
+        head_file = folder / f"{path.stem}.joblib"
+        joblib.dump(model.head, head_file)
+    return net_file, head_file
+
+
+def _run(cmd: list[str], env: dict) -> tuple[float, list[float]]:
+    start = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    seconds = time.perf_counter() - start
+    if out.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
+    last = out.stdout.strip().splitlines()[-1]
+    return seconds, [float(v) for v in last.split(",")[-4:-1 if last.endswith(",") else None] if v]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="handcrafted,lite0")
+    parser.add_argument("--models", default="default,frozen-cnn,handcrafted")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
+                        help="use this trained file for NAME instead of training one")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-
-    import joblib
-
-    from featbus.model import train_model
-
-    data, images, source = _data()
-    recipes = {"handcrafted": ("hog,lbp,intensity", "svm"), "lite0": ("efficientnet_lite0", "logreg")}
-    tmp = Path(tempfile.mkdtemp())
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
-    print(f"cold start, {source}; median of {args.repeats} fresh processes; seconds")
-    print(f"{'model':<12} {'way':<7} {'import':>7} {'load':>7} {'first':>7} {'second':>7} {'to first':>9}")
+    given = dict(item.split("=", 1) for item in args.model)
+    folder = Path(tempfile.mkdtemp(prefix="featbus-cold-"))
+    image = next(f for f in sorted((BUSI / "malignant").glob("*.png"), reverse=True) if "_mask" not in f.name)
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2",
+               FEATBUS_TRUSTED_MODELS=str(folder / "trusted.txt"))
+    print(f"cold start of one prediction ({image.name}); wall seconds of a fresh process, median of "
+          f"{args.repeats}; {os.cpu_count()} cores")
+    print(f"{'model':<12} {'way':<34} {'seconds':>8} {'ratio':>6}  probabilities")
     for name in args.models.split(","):
-        features, clf = recipes[name]
-        model = train_model(data, features, classifier=clf, cross_validate=False, progress=False)
-        files = {"after": model.save(tmp / f"{name}.featbus", trust=False),
-                 "before": tmp / f"{name}.joblib"}
-        from imblearn.pipeline import Pipeline as ImbPipeline
-
-        # before: make_pipeline's imblearn Pipeline around the same fitted head (same predictions)
-        joblib.dump({"features": model.features, "head": ImbPipeline([("head", model.head)])}, files["before"])
-        rows = {}
-        for way in ("before", "after"):
-            runs = []
-            for _ in range(args.repeats):
-                out = subprocess.run([sys.executable, "-c", CHILD, way, str(files[way]), *images],
-                                     capture_output=True, text=True, env=env, check=False)
-                if out.returncode:
-                    raise SystemExit(out.stderr[-2000:])
-                runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-            med = {k: float(np.median([r[k] for r in runs])) for k in ("import", "load", "first", "second", "to first")}
-            rows[way] = (med, runs[0]["proba"])
-            print(f"{name:<12} {way:<7} {med['import']:7.2f} {med['load']:7.2f} {med['first']:7.2f} "
-                  f"{med['second']:7.2f} {med['to first']:9.2f}")
-        b, a = rows["before"][0], rows["after"][0]
-        diff = float(np.max(np.abs(np.subtract(rows["before"][1], rows["after"][1]))))
-        print(f"{name:<12} ratio   first prediction after/before {a['first'] / b['first']:.2f}, "
-              f"to first {a['to first'] / b['to first']:.2f}; max |p_before - p_after| {diff:.1e}")
+        path = Path(given[name]) if name in given else _train(name, folder, folder / f"{name}.featbus")
+        ways = {"featbus predict": [sys.executable, "-m", "featbus", "predict", str(path), str(image)],
+                "featbus predict --runtime keras": [sys.executable, "-m", "featbus", "predict", str(path),
+                                                    str(image), "--runtime", "keras"]}
+        files = _hand_written_files(path, folder)
+        if files is not None:
+            ways["hand-written Keras + scikit-learn"] = [sys.executable, "-c", HAND_WRITTEN, str(files[0]),
+                                                         str(files[1]), str(image)]
+        else:
+            del ways["featbus predict --runtime keras"]  # no network: both ways are the same
+        results = {}
+        for way, cmd in ways.items():
+            runs = [_run(cmd, env) for _ in range(args.repeats)]
+            results[way] = (statistics.median(r[0] for r in runs), runs[0][1])
+        base = results["featbus predict"][0]
+        for way, (seconds, proba) in results.items():
+            print(f"{name:<12} {way:<34} {seconds:8.2f} {seconds / base:6.2f}  "
+                  + " ".join(f"{p:.4f}" for p in proba))
+        if "featbus predict --runtime keras" in results:
+            diff = np.max(np.abs(np.subtract(results["featbus predict"][1],
+                                             results["featbus predict --runtime keras"][1])))
+            print(f"{name:<12} largest probability difference, LiteRT vs Keras: {diff:.1e}")
 
 
 if __name__ == "__main__":

@@ -1024,7 +1024,8 @@ def _expand_images(inputs: Sequence[str]) -> list[str]:
     return paths
 
 
-def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True):
+def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True, runtime: str = "auto",
+                    keras_too: bool = False):
     from .model import load_model, read_manifest, trust_model
     from .runtime import runtime_available
 
@@ -1032,9 +1033,10 @@ def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True):
     networks = any(e.get("class") in ("DeepFeatures", "FineTunedCNN", "FineTunedEnsemble")
                    for e in manifest.get("recipe", {}).get("extractors", {}).values())
     # the file's inference runtime runs its networks without TensorFlow; a segmenter still needs it
-    if manifest.get("segmenter") or (networks and not (manifest.get("runtime") and runtime_available())):
+    lite = runtime == "auto" and manifest.get("runtime") and runtime_available()
+    if manifest.get("segmenter") or (networks and (keras_too or not lite)):  # Grad-CAM needs Keras
         _import_tensorflow_quietly(debug)
-    model = load_model(path, trusted=trust, warm_up=warm_up)
+    model = load_model(path, trusted=trust, warm_up=warm_up, runtime=runtime)
     if trust:
         trust_model(path)
     return model
@@ -1051,7 +1053,7 @@ def _cmd_predict(args) -> int:
     if args.explain:
         _check_writable(Path(args.explain), "--explain", folder=True)
     paths = _expand_images(args.images)
-    model = _load_model_cli(args.model, args.trust, args.debug)
+    model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=bool(args.explain))
     table = model.predict_table(paths, on_error=args.on_error)
     if args.explain:
         from .explain import explain_to_files
@@ -1403,6 +1405,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="load MODEL although it would create types featbus does not trust by itself (a custom "
                         "estimator, or an older file's pickle: code from the file runs), and add it to your trust "
                         "list; only for files whose origin you trust (featbus inspect MODEL lists the types)")
+    p.add_argument("--runtime", choices=["auto", "keras"], default="auto",
+                   help="auto: run the model's networks with the inference runtime stored in the file (LiteRT, "
+                        "no TensorFlow import) when ai-edge-litert is installed; keras: rebuild them in Keras")
     p.add_argument("--explain", metavar="DIR", default=None,
                    help="save an explanation overlay (PNG) per image into DIR")
     p.add_argument("--explain-method", choices=["auto", "occlusion", "gradcam"], default="auto",
