@@ -35,7 +35,6 @@ Run from the repository root (about 3 minutes, plus the training of a missing mo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
