@@ -23,6 +23,10 @@ process, interpreter start included):
   the network from a ``.keras`` file, reads and resizes the image, runs ``model(x)``, pools, and
   applies the scikit-learn head from ``joblib`` (or the fine-tuned head's arrays).
 
+And the floor, ``imports only``: a process that imports what any scikit-learn model with a
+LiteRT network needs (scikit-learn's SVC, pipeline and calibration, LiteRT, Pillow, OpenCV) and
+does nothing else.
+
 Also printed: the largest probability difference between ``featbus predict`` and the Keras run
 (the runtime's agreement), and the ratio of each way to ``featbus predict``.
 
@@ -69,6 +73,11 @@ else:
     p = joblib.load(head_path).predict_proba(features)
 print(",".join(f"{v:.6f}" for v in p[0]))
 """
+
+
+FLOOR = ("import sklearn.svm, sklearn.pipeline, sklearn.calibration, numpy, PIL.Image, cv2\n"
+         "from ai_edge_litert.interpreter import Interpreter\n"
+         "print('0,0,0')")
 
 
 def _train(name: str, folder: Path, out: Path) -> Path:
@@ -137,6 +146,8 @@ def main() -> None:
     print(f"cold start of one prediction ({image.name}); wall seconds of a fresh process, median of "
           f"{args.repeats}; {os.cpu_count()} cores")
     print(f"{'model':<12} {'way':<34} {'seconds':>8} {'ratio':>6}  probabilities")
+    floor = statistics.median(_run([sys.executable, "-c", FLOOR], env)[0] for _ in range(args.repeats))
+    print(f"{'-':<12} {'imports only (the floor)':<34} {floor:8.2f}")
     for name in args.models.split(","):
         path = Path(given[name]) if name in given else _train(name, folder, folder / f"{name}.featbus")
         ways = {"featbus predict": [sys.executable, "-m", "featbus", "predict", str(path), str(image)],

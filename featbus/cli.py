@@ -1145,7 +1145,10 @@ def _cmd_upgrade(args) -> int:
     if out.exists() and not args.overwrite:
         raise CLIError(f"-o {str(out)!r} already exists; pass --overwrite to replace it")
     _check_writable(out, "-o")
-    model = _load_model_cli(args.model, args.trust, args.debug, warm_up=False)
+    with warnings.catch_warnings():  # its advice to run featbus upgrade is being followed
+        warnings.filterwarnings("ignore", message=".*stores its pipeline as a pickle")
+        # the networks in Keras: saving traces them into the new file's runtime forwards
+        model = _load_model_cli(args.model, args.trust, args.debug, warm_up=False, runtime="keras", keras_too=True)
     model.save(out, overwrite=args.overwrite)
     needed = types_needing_trust(out)
     print(f"{out}: format {model.manifest['format_version']}, "
@@ -1180,7 +1183,7 @@ def _cmd_export(args) -> int:
         raise CLIError(f"cannot export {args.model!r} to TFLite: only models whose features all come from one "
                        f"CNN can be exported (this one has {', '.join(sorted(map(str, kinds)))}); train with "
                        "--features <backbone> --classifier logreg")
-    model = _load_model_cli(args.model, args.trust, args.debug, warm_up=False)
+    model = _load_model_cli(args.model, args.trust, args.debug, warm_up=False, runtime="keras", keras_too=True)
     reason = check_exportable(model)
     if reason:
         raise CLIError(f"cannot export {args.model!r} to TFLite: {reason}")
@@ -1531,6 +1534,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:  # pragma: no cover
             print("interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:  # the reader went away (`featbus inspect M | head`): nothing to say
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail
+            return 1
         except Exception as exc:
             if debug:
                 traceback.print_exc()

@@ -77,7 +77,7 @@ def test_the_runtime_agrees_with_keras(which, request, data, tmp_path):
     np.testing.assert_allclose(lite.predict_proba(images), model.predict_proba(images), atol=RUNTIME_PROBA_ATOL)
 
 
-def test_predicting_imports_neither_tensorflow_nor_keras(frozen, data, tmp_path):
+def test_predicting_imports_neither_tensorflow_nor_keras_nor_reads_a_pickle(frozen, data, tmp_path):
     path = frozen.save(tmp_path / "m.featbus")
     np.save(tmp_path / "images.npy", np.stack(data.images[:5]))
     code = textwrap.dedent(f"""
@@ -89,6 +89,12 @@ def test_predicting_imports_neither_tensorflow_nor_keras(frozen, data, tmp_path)
                     raise ImportError(name + " is blocked in this test")
 
         sys.meta_path.insert(0, Blocked())
+        import pickle
+
+        def no_pickle(*args, **kwargs):
+            raise AssertionError("a pickle was read")
+
+        pickle.load = pickle.loads = pickle.Unpickler = no_pickle  # loading reads no pickle at all
         import numpy as np
         from featbus.model import load_model
         m = load_model({str(path)!r})
