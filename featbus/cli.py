@@ -131,9 +131,9 @@ def _check_n_splits(data, n_splits: int) -> None:
                        f"smallest): every fold needs each class; use --n-splits {max(2, smallest)} or fewer")
 
 
-def _load_folder(path: str, on_error: str = "raise", task: str = "severity"):
+def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min_classes: int = 2):
     """Read a data set (class folders, a CSV manifest or a mini-MIAS folder), turning every
-    problem into a one-line message."""
+    problem into a one-line message; a classifier needs ``min_classes`` classes (a segmenter 1)."""
     from .datasets import is_mias_folder, load_data
 
     p = Path(path)
@@ -169,7 +169,7 @@ def _load_folder(path: str, on_error: str = "raise", task: str = "severity"):
             print(f"  {path_}: {_one_line(reason)}", file=sys.stderr)
     if len(data.target) == 0:
         raise CLIError(f"no images found in {str(p)!r}")
-    if len(np.unique(data.target)) < 2:
+    if len(np.unique(data.target)) < min_classes:
         raise CLIError(f"{str(p)!r} holds a single class ({list(data.target_names)}); "
                        "evaluation needs at least two class sub-folders")
     return data
@@ -1418,6 +1418,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "logistic regression, MLP); "
                         "auto: Grad-CAM where supported")
     p.set_defaults(func=_cmd_predict)
+
+    from . import cli_segment  # its steps import this module's helpers: imported once this one is loaded
+
+    cli_segment.add_parser(sub, common)
 
     p = sub.add_parser("inspect", parents=[common],
                        help="what a model file holds and would create when loaded, without loading it",

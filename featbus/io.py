@@ -638,10 +638,11 @@ def load_item(item: Any, index: int | None = None, *, min_side: int = MIN_SIDE) 
 
 
 @contextlib.contextmanager
-def written_atomically(path: str | os.PathLike):
+def written_atomically(path: str | os.PathLike, suffix: str = ".tmp"):
     """Write a file under a temporary name beside ``path`` and rename it into place: readers
     (and an interrupted run) never see a half-written ``path``. Yields the temporary path; on an
-    error it is removed and ``path`` is left as it was.
+    error it is removed and ``path`` is left as it was. ``suffix`` ends the temporary name (a
+    writer that checks the extension, such as Keras, gets e.g. ``".tmp.keras"``).
 
     Examples
     --------
@@ -653,7 +654,7 @@ def written_atomically(path: str | os.PathLike):
     'done'
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}{suffix}")
     try:
         yield tmp
         os.replace(tmp, path)  # atomic on POSIX and Windows

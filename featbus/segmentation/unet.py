@@ -42,7 +42,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._backend import compile_forward
 from .._base import _ImageInputMixin
 from .._records import ImageError, ImageRecord, check_images, check_mask, to_float
-from ..io import load_item
+from ..io import load_item, written_atomically
 from ..model_selection import resolve_groups
 from ..training import Phase, train
 from .augmentation import _resize, augment_pair
@@ -490,11 +490,13 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         if path.suffix != ".keras":
             raise ValueError(f"the file name must end in '.keras', got {str(path)!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.model_.save(path)
         meta = {"params": _jsonable(self.get_params()),
                 "fitted": {k: _jsonable(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}}
-        with zipfile.ZipFile(path, "a") as zf:
-            zf.writestr(_META_NAME, json.dumps(meta))
+        # under a temporary name first: an interrupted save leaves no half-written file
+        with written_atomically(path, suffix=".tmp.keras") as tmp:
+            self.model_.save(tmp)
+            with zipfile.ZipFile(tmp, "a") as zf:
+                zf.writestr(_META_NAME, json.dumps(meta))
         return path
 
     @classmethod
