@@ -260,7 +260,7 @@ def _summary_lines(summary: dict, metrics) -> list[str]:
             lines.append(f"  {m:<15} mean {_fmt(les[m]['mean'], les[m]['ci'])}, median {les[m]['median']:.3f}")
     if nor["n"]:
         lines.append(f"normal images: {nor['n']}; predicted empty {_fmt(nor['empty']['value'], nor['empty']['ci'])}, "
-                     f"mean false lesion area {nor['false_area']:.0f} px")
+                     f"mean false lesion area {nor['false_area']:.1f} px")
     lines.append("intervals: 95% bootstrap over near-duplicate groups")
     return lines
 
