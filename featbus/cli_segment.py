@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import (
+from ._cli_common import (
     CLIError,
     _check_writable,
     _expand_images,
