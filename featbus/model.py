@@ -113,12 +113,16 @@ _RUNTIME_MEMBER = re.compile(r"runtime/[A-Za-z0-9_.-]+\.tflite")
 _MASK_FEATURES = {"shape"}
 _CNN_CLASSES = ("DeepFeatures", "FineTunedCNN", "FineTunedEnsemble")
 
-#: Types a model file may create besides skops's defaults (scikit-learn's estimators, NumPy,
-#: SciPy) and the estimators of :data:`TRUSTED_PACKAGES`: scikit-learn helpers a calibrated
-#: classifier holds, and XGBoost's booster (its state is XGBoost's own model format, parsed,
-#: not run).
+#: Types a model file may create besides Python's plain values, NumPy and SciPy data and the
+#: estimators of scikit-learn and :data:`TRUSTED_PACKAGES`: the scikit-learn helpers that the
+#: classifiers featbus trains hold (calibration, decision trees, MLP optimisers), NumPy's random
+#: states (rebuilt from their state arrays), and XGBoost's booster (its state is XGBoost's own
+#: model format, parsed, not run). Each one's state is data.
 EXTRA_TRUSTED_TYPES = ("sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration",
-                       "xgboost.core.Booster")
+                       "sklearn.tree._tree.Tree", "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+                       "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+                       "numpy.random.mtrand.RandomState", "numpy.random._generator.Generator",
+                       "numpy.random._pcg64.PCG64", "numpy.random._mt19937.MT19937", "xgboost.core.Booster")
 #: Packages whose scikit-learn estimator classes a model file may create: featbus's own, and the
 #: samplers and boosters ``featbus train`` builds.
 TRUSTED_PACKAGES = ("featbus", "imblearn", "xgboost")
@@ -361,13 +365,13 @@ def _skops_io():
     return skops.io
 
 
-_SAFE_BUILTINS = {f"builtins.{t}" for t in ("dict", "list", "tuple", "set", "str", "int", "float", "bool", "complex",
-                                            "bytes", "bytearray", "slice", "NoneType")}
+_PLAIN_VALUES = {f"builtins.{t}" for t in ("dict", "list", "tuple", "set", "str", "int", "float", "bool", "complex",
+                                           "bytes", "bytearray", "slice", "NoneType")} | {"collections.OrderedDict"}
 
 
 def _trust_of(name: str) -> str | None:
     """Why featbus creates this type without being told to, or None (see :func:`is_trusted_type`)."""
-    if name in _SAFE_BUILTINS:
+    if name in _PLAIN_VALUES:
         return "Python value"
     if name in EXTRA_TRUSTED_TYPES:
         return "featbus"
@@ -390,7 +394,8 @@ def _trust_of(name: str) -> str | None:
     if top == "scipy":
         import scipy.sparse
 
-        return "SciPy" if issubclass(cls, (scipy.sparse.spmatrix, scipy.sparse.sparray)) else None
+        sparse = tuple(t for t in (getattr(scipy.sparse, n, None) for n in ("spmatrix", "sparray")) if t)
+        return "SciPy" if issubclass(cls, sparse) else None
     if cls.__module__ != module or not issubclass(cls, BaseEstimator):
         return None
     return "scikit-learn" if top == "sklearn" else "featbus" if top == "featbus" else top

@@ -149,6 +149,36 @@ def test_a_file_loads_without_trust_and_without_pickle(svm_model, phantoms, tmp_
         svm_model.save(path)
 
 
+_CLASSIFIER_NAMES = sorted(set(__import__("featbus.pipelines").pipelines.CLASSIFIERS.values()))
+
+
+@pytest.mark.parametrize("classifier, balance", [(c, None) for c in _CLASSIFIER_NAMES] + [
+    ("logreg", "smote"), ("logreg", "borderline-smote"), ("svm", "random-under"), ("rf", "smote")])
+def test_every_classifier_and_sampler_loads_without_trust(classifier, balance, tmp_path):
+    """Every model featbus trains from its classifier and sampler tables holds trusted types only."""
+    if classifier == "xgboost":
+        pytest.importorskip("xgboost")
+    data = make_phantoms(60, image_size=40, random_state=0)  # enough left after SMOTEENN's cleaning
+    model = train_model(data, "intensity", classifier=classifier, balance=balance, cross_validate=False,
+                        progress=False)
+    path = model.save(tmp_path / "m.featbus")
+    assert [t["name"] for t in pipeline_types(path) if t["trust"] == "needs your trust"] == []
+    loaded = load_model(path, warm_up=False)
+    np.testing.assert_allclose(loaded.predict_proba(data.images[:5]), model.predict_proba(data.images[:5]))
+
+
+def test_every_sampler_class_is_trusted():
+    """The samplers of the balance table (SMOTEENN cleans a phantom set too hard to train one here)."""
+    import imblearn
+
+    from featbus.model import is_trusted_type
+    from featbus.pipelines import make_sampler
+
+    names = {type(make_sampler(b)).__module__ + "." + type(make_sampler(b)).__name__
+             for b in ("smote", "borderline-smote", "adasyn", "smoteenn", "oversample", "undersample")}
+    assert imblearn and all(is_trusted_type(n) for n in names), names
+
+
 def test_a_type_featbus_does_not_know_needs_trust(custom_model, phantoms, tmp_path):
     path = custom_model.save(tmp_path / "custom.featbus", trust=False)
     types = {t["name"]: t["trust"] for t in pipeline_types(path)}
