@@ -71,14 +71,14 @@ def print_scores(truth, pred, names, title, groups=None):
         return f"{entry['mean']:.3f} [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else f"{entry['mean']:.3f}"
 
     print(f"\n{title}")
-    print(f"{'subset':<18}{'n':>5}  {'Dice':<22}{'IoU':<22}{'HD95 px':<24}{'MSD px':<22}missed")
+    print(f"{'subset':<18}{'n':>5}  {'Dice':<23}{'IoU':<23}{'HD95 px':<26}{'MSD px':<25}missed")
     for label, sel in [("benign+malignant", names != "normal"), ("benign", names == "benign"),
                        ("malignant", names == "malignant")]:
         if not sel.any():
             continue
         s = summarize_segmentation(table[sel].reset_index(drop=True), groups[sel], n_bootstrap=1000)["lesion"]
-        print(f"{label:<18}{s['n']:>5}  {cell(s['dice']):<22}{cell(s['iou']):<22}{cell(s['hd95']):<24}"
-              f"{cell(s['msd']):<22}{s['missed']}")
+        print(f"{label:<18}{s['n']:>5}  {cell(s['dice']):<23}{cell(s['iou']):<23}{cell(s['hd95']):<26}"
+              f"{cell(s['msd']):<25}{s['missed']}")
     normal = names == "normal"
     if normal.any():
         s = summarize_segmentation(table[normal].reset_index(drop=True), groups[normal], n_bootstrap=1000)["normal"]
