@@ -6,7 +6,7 @@ duplicate-grouped folds (the numbers it was chosen by), fits it on all images an
 
 The file format
 ---------------
-A ``.featbus`` file is a zip archive with two members:
+A ``.featbus`` file (format 4) is a zip archive whose members are stored, not compressed:
 
 ``manifest.json``
     Plain JSON, read without executing anything: format version, featbus and dependency
@@ -14,10 +14,13 @@ A ``.featbus`` file is a zip archive with two members:
     calibration), the seed, the UTC date, the command line, the training data summary (images
     per class, a SHA-256 of the pixels and labels), the cross-validation results with bootstrap
     intervals, per-class intensity statistics of the training images, and the SHA-256 of the
-    pipeline member.
-``pipeline.joblib``
-    The fitted feature extractors and classifier, pickled by :mod:`joblib`, and, for a model
-    with a lesion segmenter, its :class:`~featbus.ROICropper` (the segmenter inside it).
+    other members.
+``pipeline.skops``
+    The fitted feature extractors and classifier, and, for a model with a lesion segmenter, its
+    :class:`~featbus.ROICropper` (the segmenter inside it), written by :mod:`skops.io`: JSON and
+    NumPy arrays, no pickle.
+``runtime/<name>.tflite`` (CNN models saved on Keras's TensorFlow backend)
+    Each network's forward pass for :mod:`featbus.runtime`, which predicts without TensorFlow.
 
 Models with a lesion segmenter
 ------------------------------
@@ -32,29 +35,34 @@ manifest's ``segmenter`` entry records the segmenter's class, parameters, how it
 (trained inside :func:`train_model`, read from a file with its SHA-256, or passed fitted) and
 whether it was trained on the training images, in which case the cross-validation numbers are
 optimistic for the crops (the segmenter has seen every test fold's masks); ``notes`` and
-:meth:`FeatbusModel.describe` say so. Such a file has format version 2: a featbus that reads
-only version 1 refuses it instead of silently predicting on uncropped images.
+:meth:`FeatbusModel.describe` say so. (Format 2 introduced the cropper: a featbus that reads only
+format 1 refuses such a file instead of silently predicting on uncropped images.)
 
 What loading implies
 --------------------
-Unpickling runs whatever code the pickle names: a ``.featbus`` file from someone else can do
-anything your account can. :func:`load_model` therefore reads and checks the manifest first and
-unpickles the pipeline **only** when the file is trusted:
+:func:`load_model` reads and checks the manifest, checks every member against its digest and
+the pipeline archive against its declared sizes, then lists the types the pipeline would create
+(:func:`pipeline_types`). It creates them only when each is trusted by :func:`is_trusted_type`
+(Python values, NumPy and SciPy data, the estimators of scikit-learn, featbus,
+imbalanced-learn and XGBoost, :data:`EXTRA_TRUSTED_TYPES`): a file from someone else loads
+without running code of its own. Any other type (an estimator of your own, a function) is
+refused with :class:`UntrustedModelError` unless
 
-* ``trusted=True`` is passed (you vouch for the file), or
+* ``trusted=True`` is passed (you vouch for the file) or ``trusted=[type names]`` names them, or
 * the SHA-256 of the whole file is in your trust list: ``$FEATBUS_TRUSTED_MODELS`` if set, else
   ``$XDG_CONFIG_HOME/featbus/trusted_models.txt`` (``~/.config/...``), one hex digest per line.
-  :meth:`FeatbusModel.save` adds every file it writes to that list (you made it), and
+  :meth:`FeatbusModel.save` adds a file holding such types (you made it), and
   :func:`trust_model` (``featbus predict --trust``) adds a file you received.
 
-Any other file is refused with :class:`UntrustedModelError` before a byte of the pickle is read.
-An edited file (manifest or pipeline) has a new digest, so it is not trusted any more; a
-pipeline member whose digest differs from the manifest's is refused as damaged.
+Files of formats 1-3 store the pipeline as a pickle, which runs whatever code it names: they
+load only when trusted as above, with a warning on how to re-save them (``featbus upgrade``).
+An edited file has a new digest; a member whose digest differs from the manifest's is refused
+as damaged.
 
 Versions
 --------
-scikit-learn does not support unpickling across versions, and featbus 0.x may change its
-estimators between minor versions: a file whose manifest names another featbus ``major.minor``
+scikit-learn does not support loading an estimator's state across versions, and featbus 0.x may
+change its estimators between minor versions: a file whose manifest names another featbus ``major.minor``
 or scikit-learn ``major.minor`` than the running ones is refused with
 :class:`ModelVersionError`, naming both versions (retrain, or install the versions named).
 A newer file format version is refused the same way.
@@ -223,8 +231,8 @@ def _check_versions(manifest: dict, path: str) -> None:
         saved = made.get(name)
         if saved is None or _major_minor(saved) != _major_minor(running):
             raise ModelVersionError(
-                f"{path!r} was made with {name} {saved}, this is {name} {running}: pickled models "
-                f"load only with the same {name} major.minor version; install {name}=={saved} "
+                f"{path!r} was made with {name} {saved}, this is {name} {running}: a model's fitted "
+                f"state loads only with the same {name} major.minor version; install {name}=={saved} "
                 "or retrain the model with this installation")
 
 
