@@ -124,7 +124,9 @@ def setting_key(extractor) -> str:
     """Hash of everything that decides an extractor's numbers (24 hexadecimal characters).
 
     The extractor must be fitted (its feature names are part of the key). An extractor may add
-    to the key through a ``_setting_extra()`` method (a CNN's weights hash, for instance).
+    to the key through a ``_setting_extra()`` method (a CNN's weights hash, for instance); a
+    class whose numbers change without a new featbus version raises its ``_revision``, so rows
+    kept on disk by the older code are not reused.
 
     Examples
     --------
@@ -144,6 +146,9 @@ def setting_key(extractor) -> str:
         "extra": _jsonable(extractor._setting_extra()) if hasattr(extractor, "_setting_extra") else None,
         "featbus": __version__,
     }
+    revision = getattr(cls, "_revision", 0)  # raised when a class's numbers change within a version
+    if revision:
+        payload["revision"] = revision
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -684,5 +689,5 @@ def extract_features(data, features, *, region: str | None = None, n_jobs: int |
 
     items = list(data.data) if hasattr(data, "data") and hasattr(data, "target") else list(data)
     union = make_features(features, region=region, n_jobs=n_jobs, cache=cache, progress=progress)
-    X = union.fit(items).transform(items)
+    X = union.fit_transform(items)
     return np.asarray(X), [str(n) for n in union.get_feature_names_out()]

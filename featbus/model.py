@@ -1061,6 +1061,16 @@ def _intensity_profile(records, y_names, classes) -> dict:
     return out
 
 
+def _forget_run_settings(union) -> None:
+    """Give the saved extractors their default cache and progress bar: a cache folder of the
+    training machine means nothing where the model predicts."""
+    for _, est in union.transformer_list:
+        own = est.get_params(deep=False)
+        run = {k: v for k, v in type(est)().get_params(deep=False).items() if k in ("cache", "progress") and k in own}
+        if run:
+            est.set_params(**run)
+
+
 def _extractor_settings(union) -> dict:
     out = {}
     for name, est in union.transformer_list:
@@ -1225,7 +1235,6 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     from sklearn.calibration import CalibratedClassifierCV
 
     from .evaluation import evaluate, make_splits
-    from .extraction import extract_features
     from .model_selection import resolve_groups
     from .pipelines import _make_preprocessing, family_blocks, make_classification_pipeline, make_features
     from .preprocessing.roi import ROICropper
@@ -1254,7 +1263,9 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                          "the crop)")
     if not (isinstance(roi_margin, (int, float, np.number)) and np.isfinite(roi_margin) and roi_margin >= 0):
         raise ValueError(f"roi_margin must be a number >= 0, got {roi_margin!r}")
-    union = make_features(names, region=region, n_jobs=n_jobs) if network is None else None
+    # one union computes the training rows (with the run's cache and progress) and is the one saved
+    union = (make_features(names, region=region, n_jobs=n_jobs, cache=cache, progress=progress)
+             if network is None else None)
     records = list(data.data)
     preprocess, steps = None, _make_preprocessing(preprocessing)
     if steps:
@@ -1292,8 +1303,9 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         return _train_network(network, inputs, seen, y, classes, groups, records, preprocess, steps, roi, seg_info,
                               notes, recipe_name=recipe_name, n_bootstrap=n_bootstrap, random_state=random_state,
                               command=command, source=source)
-    union.fit(inputs)
-    X, columns = extract_features(inputs, names, region=region, n_jobs=n_jobs, cache=cache, progress=progress)
+    X = np.asarray(union.fit_transform(inputs))
+    columns = [str(n) for n in union.get_feature_names_out()]
+    _forget_run_settings(union)
     # the families joined as the library's pipelines join them (each the same total variance)
     tail = make_classification_pipeline(None, balance=balance, classifier=classifier, blocks=family_blocks(columns),
                                         random_state=random_state, n_jobs=n_jobs)

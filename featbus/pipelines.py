@@ -139,30 +139,69 @@ def _load(module: str, name: str):
 
 def _one_feature(spec: Any, *, region: str | None, n_jobs: int | None, cache: Any = None,
                  progress: Any = None) -> tuple[str, Any]:
-    """Turn one feature spec (name, (name, transformer) or transformer) into a union part."""
+    """Turn one feature spec (name, (name, transformer) or transformer) into a union part.
+
+    The settings given (not ``None``) reach every part that takes them, a transformer given as
+    an instance too (on a clone: the caller's object is not changed). A ``region`` that a part
+    cannot honour is an error rather than silently computing on the whole image.
+    """
+    settings = {"region": region, "n_jobs": n_jobs, "cache": cache, "progress": progress}
+    settings = {k: v for k, v in settings.items() if v is not None}
     if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
-        return spec
+        return spec[0], _with_settings(spec[1], spec[0], settings)
     if not isinstance(spec, str):
         if not hasattr(spec, "fit") or not hasattr(spec, "transform"):
             raise ValueError(f"feature {spec!r} is neither a name nor a transformer")
-        return type(spec).__name__.lower(), spec
+        name = type(spec).__name__.lower()
+        return name, _with_settings(spec, name, settings)
     name = spec.strip().lower()
     if not name:
         raise ValueError("empty feature name")
     if name in FEATURES:
         cls = _load(*FEATURES[name])
-        params: dict[str, Any] = {"region": region} if name != "shape" else {}
     else:  # any other name is an ImageNet backbone; TensorFlow is imported only when it runs
         backbones = _load("featbus.features.backbones", "BACKBONES")
         if name not in backbones:
             raise ValueError(f"unknown feature {spec!r}; choose from {', '.join(FEATURES)} or a "
                              f"DeepFeatures backbone: {', '.join(sorted(backbones))}")
         cls = _load("featbus.features.deep", "DeepFeatures")
-        params = {"backbone": name, "region": region}
-    params.update(n_jobs=n_jobs, cache=cache, progress=progress)
-    accepted = cls().get_params()  # pass only what this extractor takes, and only when set
-    params = {k: v for k, v in params.items() if k in accepted and v is not None}
-    return name, cls(**params)
+        settings = {"backbone": name, **settings}
+    accepted = cls().get_params()  # shape has no region: it always measures the mask
+    return name, cls(**{k: v for k, v in settings.items() if k in accepted})
+
+
+def _with_settings(transformer: Any, name: str, settings: dict[str, Any]) -> Any:
+    """A clone of ``transformer`` with the union-wide ``settings`` it takes.
+
+    A part whose own ``region`` was set to something else, or that has no ``region`` while
+    one was asked for, raises: either would compute on another region than the one asked.
+    ``n_jobs``, ``cache`` and ``progress`` only change how a part runs, so a part without them
+    keeps its own way.
+    """
+    if not settings or not hasattr(transformer, "get_params"):
+        if "region" in settings:
+            raise ValueError(f"feature {name!r} ({type(transformer).__name__}) takes no region, "
+                             f"so region={settings['region']!r} cannot apply to it; leave region=None "
+                             "or give an extractor with a region parameter")
+        return transformer
+    own = transformer.get_params(deep=False)
+    wanted = {k: v for k, v in settings.items() if k in own}
+    if "region" in settings and "region" not in own and type(transformer).__name__ != "ShapeFeatures":
+        raise ValueError(f"feature {name!r} ({type(transformer).__name__}) takes no region, so "
+                         f"region={settings['region']!r} cannot apply to it; leave region=None or give "
+                         "an extractor with a region parameter")
+    if "region" in wanted:
+        try:
+            default = type(transformer)().get_params(deep=False).get("region")
+        except TypeError:  # a class with required arguments: any region of its own is its choice
+            default = None
+        if own["region"] not in (default, wanted["region"]):
+            raise ValueError(f"feature {name!r} was given region={own['region']!r} but the union "
+                             f"asks region={wanted['region']!r}; set one of them")
+    if not wanted:
+        return transformer
+    from sklearn.base import clone
+    return clone(transformer).set_params(**wanted)
 
 
 #: Ways of joining feature families (see :class:`FamilyScaler`).
@@ -419,10 +458,12 @@ def make_features(features: Sequence[Any] | str, *, region: str | None = None,
         (``"efficientnet_lite0"``...) is a :class:`featbus.DeepFeatures` backbone. A single
         string may list names separated by commas: ``"hog,lbp"``.
     region : {"image", "mask", "bbox"}, optional
-        Region given to every extractor that takes one (not ``shape``, which always uses the
-        mask). ``None`` keeps each extractor's default.
+        Region given to every extractor that takes one, extractors given as instances included
+        (on a clone). ``shape`` always measures the mask. A part without a ``region``
+        parameter, or an instance set to another region, raises rather than compute elsewhere
+        than asked. ``None`` keeps each extractor's own region.
     n_jobs : int, optional
-        Passed to every extractor that takes it.
+        Passed to every extractor that takes it, instances included (on a clone).
     family_scaling : {"equal", "standard", "pca"} or None, default=None
         How the union joins its parts (see :class:`FamilyScaler`); ``None``: unscaled
         concatenation, as a plain FeatureUnion. :func:`make_classification_pipeline` uses ``"equal"``.

@@ -106,6 +106,21 @@ def test_logreg_is_not_wrapped(phantoms):
     assert model.manifest["cv"] is None
 
 
+def test_training_computes_each_row_once_and_saves_no_cache_folder(phantoms, tmp_path):
+    from featbus.extraction import extraction_counts, reset_extraction_counts
+
+    reset_extraction_counts()
+    model = train_model(phantoms, "hog,intensity", classifier="logreg", cache=False, progress=False,
+                        cross_validate=False)
+    counts = extraction_counts()
+    assert len(counts) == 2 * len(phantoms.images) and set(counts.values()) == {1}
+    cached = train_model(phantoms, "intensity", classifier="logreg", cache=tmp_path / "rows", progress=False,
+                         cross_validate=False)
+    assert any((tmp_path / "rows").rglob("*"))  # the run's cache received the rows...
+    assert all(e.cache is None for _, e in [*model.features.transformer_list, *cached.features.transformer_list])
+    # ...but the saved extractors do not point at the training machine's folder
+
+
 def test_same_probabilities_in_a_new_process(svm_model, phantoms, tmp_path):
     path = svm_model.save(tmp_path / "m.featbus")
     images = tmp_path / "images"

@@ -162,6 +162,27 @@ def test_region_reaches_extractors_but_not_shape():
     assert "region" not in parts["shape"].get_params()
 
 
+def test_settings_reach_extractors_given_as_instances():
+    from sklearn.preprocessing import FunctionTransformer
+
+    from featbus import HOGFeatures, LBPFeatures
+
+    hog = HOGFeatures()
+    union = make_features([hog, ("lbp", LBPFeatures())], region="mask", n_jobs=2, progress=False)
+    parts = dict(union.transformer_list)
+    assert (parts["hogfeatures"].region, parts["hogfeatures"].n_jobs) == ("mask", 2)
+    assert (parts["lbp"].region, parts["lbp"].progress) == ("mask", False)
+    assert hog.region == HOGFeatures().region  # the caller's object is cloned, not changed
+    # a region the part cannot honour is an error, never a silent whole-image computation
+    with pytest.raises(ValueError, match="takes no region"):
+        make_features([FunctionTransformer()], region="mask")
+    with pytest.raises(ValueError, match="region='bbox'.*region='mask'"):
+        make_features([HOGFeatures(region="bbox")], region="mask")
+    # settings that only change how a part runs leave a part without them as it is
+    plain = FunctionTransformer()
+    assert dict(make_features([plain], n_jobs=2).transformer_list)["functiontransformer"] is plain
+
+
 def test_deep_names_are_lazy():
     pytest.importorskip("featbus.features.deep")
     union = make_features(["efficientnet_lite0"])

@@ -313,8 +313,11 @@ def wavelet_features(image: np.ndarray, mask: np.ndarray | None = None, *, wavel
     """First-order statistics of the sub-bands of an undecimated 2-D wavelet transform.
 
     The stationary (undecimated) transform :func:`pywt.swt2` keeps every sub-band at the image's
-    size, so a mask applies to all of them unchanged (pyradiomics filters the same way). The
-    image is mirrored up to a multiple of ``2**level`` first and the sub-bands are cropped back.
+    size, so a mask applies to all of them unchanged (pyradiomics filters the same way). Borders
+    are mirrored (``numpy.pad(mode="symmetric")``: the edge pixel repeated, then the image
+    reflected): pywt's transform is circular, so the image is first mirrored by the filters'
+    whole support and the sub-bands are cropped back, and no value wraps around from the
+    opposite border.
     Each sub-band is summarised by :func:`response_statistics`.
 
     Parameters
@@ -348,12 +351,28 @@ def wavelet_features(image: np.ndarray, mask: np.ndarray | None = None, *, wavel
 
     wavelet, level = _check_wavelet(wavelet, level)
     image, mask = _as_image(image, mask)
+    return np.concatenate([response_statistics(_values(b, mask)) for b in _wavelet_bands(image, wavelet, level)])
+
+
+def _wavelet_bands(image: np.ndarray, wavelet: str, level: int) -> list[np.ndarray]:
+    """The sub-bands of ``image``, each of its shape, with mirrored borders.
+
+    :func:`pywt.swt2` convolves circularly (the image wraps around). The image is first
+    mirrored by the whole support of the filters down to ``level`` (``(L - 1)(2**level - 1)``
+    pixels for a filter of length ``L``) and up to a multiple of ``2**level``, so every value
+    the wrap-around reads is a mirrored one; the transform commutes with shifts, so cropping
+    the padding back leaves each band aligned with the image.
+    """
+    import pywt
+
     h, w = image.shape
     m = 2 ** level
-    padded = np.pad(image, ((0, -h % m), (0, -w % m)), mode="symmetric")
+    reach = (pywt.Wavelet(wavelet).dec_len - 1) * (m - 1)
+    padded = np.pad(image, ((reach, reach + (-(h + 2 * reach)) % m), (reach, reach + (-(w + 2 * reach)) % m)),
+                    mode="symmetric")
     coeffs = pywt.swt2(padded, wavelet, level, trim_approx=True, norm=True)
     bands = [coeffs[0]] + [b for details in coeffs[1:] for b in details]
-    return np.concatenate([response_statistics(_values(b[:h, :w], mask)) for b in bands])
+    return [b[reach:reach + h, reach:reach + w] for b in bands]
 
 
 def wavelet_feature_names(level: int = 2) -> list[str]:
@@ -668,6 +687,7 @@ class WaveletFeatures(BaseFeatureExtractor):
     """
 
     _prefix = "wavelet"
+    _revision = 1  # 1: mirrored borders (rows cached before wrapped around)
 
     _parameter_constraints = _FILTER_CONSTRAINTS
 
