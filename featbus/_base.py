@@ -37,10 +37,15 @@ class ImageInputTags(InputTags):
     masks : bool, default=False
         Every image must come with a lesion mask (an :class:`ImageRecord` whose ``mask`` is
         set): shape features, ``region="mask"`` or ``"bbox"``, ROI crops from ground truth.
+    records : bool, default=False
+        Every image must be an :class:`ImageRecord` carrying what an earlier step wrote in its
+        ``meta`` (:class:`~featbus.preprocessing.roi.RoiFoundFlag` reads an ``ROICropper``'s
+        ``roi_found``): plain arrays are refused.
     """
 
     images: bool = True
     masks: bool = False
+    records: bool = False
 
 
 class _ImageInputMixin:

@@ -2,12 +2,84 @@
 
 A plain table without imports, so that the command line can check and list names (its help,
 its choice between handcrafted and deep extractors) without importing scikit-learn or
-TensorFlow. :mod:`featbus.pipelines` builds the estimators from it.
+TensorFlow. :mod:`featbus.pipelines` builds the estimators from it, ``featbus``'s lazy public
+names and :func:`featbus.estimator_checks.all_estimators` read :data:`ESTIMATORS`, and the
+common test checks every entry with its ``check_params``: a new estimator is added here once.
 """
 
 from __future__ import annotations
 
-__all__ = ["FEATURES", "PREPROCESSORS"]
+from typing import Any, NamedTuple
+
+__all__ = ["ESTIMATORS", "EstimatorEntry", "FEATURES", "PREPROCESSORS"]
+
+
+class EstimatorEntry(NamedTuple):
+    """What featbus knows of one public estimator class without importing it."""
+
+    #: module that defines it
+    module: str
+    #: ``"features"`` (images -> feature matrix), ``"preprocessor"`` (images -> images),
+    #: ``"network"`` (a trainable CNN: classifier and feature transformer), ``"sampler"``
+    #: (``fit_resample``), ``"segmenter"`` (images -> lesion masks)
+    kind: str
+    #: runs a neural network, so it needs a deep-learning backend (the ``[deep]`` extra)
+    backend: bool = False
+    #: constructor arguments for the common checks: small, offline and fast; a value
+    #: ``(class name, arguments)`` stands for that registered estimator, built when checked
+    check_params: tuple[dict[str, Any], ...] = ({},)
+    #: ``(class name, arguments)`` of a registered step whose output the checks feed it
+    #: (``None``: the check images as they are)
+    check_input: tuple[str, dict[str, Any]] | None = None
+
+
+_FAST_NET = {"weights": None, "input_size": 32, "progress": False, "random_state": 0}
+
+#: Every public estimator class -> its entry.
+ESTIMATORS: dict[str, EstimatorEntry] = {
+    "HOGFeatures": EstimatorEntry("featbus.features.hog", "features", check_params=({"size": (32, 32)},)),
+    "LBPFeatures": EstimatorEntry("featbus.features.lbp", "features", check_params=({}, {"region": "mask"})),
+    "GLCMFeatures": EstimatorEntry("featbus.features.glcm", "features", check_params=({}, {"region": "bbox"})),
+    "IntensityStats": EstimatorEntry("featbus.features.intensity", "features",
+                                     check_params=({}, {"region": "mask"})),
+    "ShapeFeatures": EstimatorEntry("featbus.features.shape", "features"),
+    "GLRLMFeatures": EstimatorEntry("featbus.features.texture_matrices", "features"),
+    "GLSZMFeatures": EstimatorEntry("featbus.features.texture_matrices", "features"),
+    "GLDZMFeatures": EstimatorEntry("featbus.features.texture_matrices", "features",
+                                    check_params=({"region": "mask"},)),
+    "NGTDMFeatures": EstimatorEntry("featbus.features.texture_matrices", "features"),
+    "GLDMFeatures": EstimatorEntry("featbus.features.texture_matrices", "features"),
+    "GaborFeatures": EstimatorEntry("featbus.features.filters", "features"),
+    "LawsFeatures": EstimatorEntry("featbus.features.filters", "features"),
+    "WaveletFeatures": EstimatorEntry("featbus.features.filters", "features"),
+    "LoGFeatures": EstimatorEntry("featbus.features.filters", "features"),
+    "FractalFeatures": EstimatorEntry("featbus.features.filters", "features"),
+    "DeepFeatures": EstimatorEntry("featbus.features.deep", "features", backend=True,
+                                   check_params=({"backbone": "efficientnet_lite0", "weights": None,
+                                                  "input_size": 32, "progress": False},)),
+    "Resize": EstimatorEntry("featbus.preprocessing.intensity", "preprocessor", check_params=({"size": (32, 40)},)),
+    "CLAHE": EstimatorEntry("featbus.preprocessing.intensity", "preprocessor"),
+    "SpeckleDenoise": EstimatorEntry("featbus.preprocessing.intensity", "preprocessor"),
+    "Normalize": EstimatorEntry("featbus.preprocessing.intensity", "preprocessor"),
+    "BreastMask": EstimatorEntry("featbus.preprocessing.mammography", "preprocessor"),
+    "PectoralMuscleRemover": EstimatorEntry("featbus.preprocessing.mammography", "preprocessor"),
+    "ROICropper": EstimatorEntry("featbus.preprocessing.roi", "preprocessor", check_params=({"source": "mask"},)),
+    "RoiFoundFlag": EstimatorEntry("featbus.preprocessing.roi", "features",
+                                   check_input=("ROICropper", {"source": "mask", "margin": 0.1})),
+    "FineTunedCNN": EstimatorEntry("featbus.features.finetune", "network", backend=True,
+                                   check_params=({**_FAST_NET, "epochs": 1, "warmup_epochs": 0, "batch_size": 4,
+                                                  "validation_fraction": 0},)),
+    "FineTunedEnsemble": EstimatorEntry("featbus.features.finetune", "network", backend=True,
+                                        check_params=({"estimator": ("FineTunedCNN", {
+                                            **_FAST_NET, "epochs": 1, "warmup_epochs": 0, "batch_size": 4}),
+                                            "n_members": 2, "random_state": 0},)),
+    "ImageAugmenter": EstimatorEntry("featbus.augmentation", "sampler",
+                                     check_params=({"n_copies": 2, "random_state": 0},)),
+    "UNetSegmenter": EstimatorEntry("featbus.segmentation.unet", "segmenter", backend=True,
+                                    check_params=({"encoder": "scratch", "input_size": 32, "width": 0.25,
+                                                   "epochs": 1, "batch_size": 4, "validation_fraction": 0,
+                                                   "random_state": 0},)),
+}
 
 #: Handcrafted feature names -> (module, class). Any other name is a DeepFeatures backbone.
 FEATURES: dict[str, tuple[str, str]] = {

@@ -353,6 +353,17 @@ class ImageAugmenter(BaseEstimator):
         return list(items) + copies, np.concatenate([y] * (1 + int(self.n_copies)))
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
+        # imbalanced-learn's sampler tags (what its is_sampler and common checks read), with
+        # featbus's image input tags: it takes images, not a 2-D array
+        from imblearn.utils._tags import SamplerTags, Tags
+        from sklearn.utils import TargetTags
+
+        from ._base import ImageInputTags
+
+        base = super().__sklearn_tags__()
+        tags = Tags(estimator_type="sampler", target_tags=TargetTags(required=True), transformer_tags=None,
+                    regressor_tags=None, classifier_tags=None, sampler_tags=SamplerTags(),
+                    non_deterministic=self.random_state is None)
+        tags.input_tags = ImageInputTags(**{k: getattr(base.input_tags, k) for k in ("allow_nan", "pairwise")},
+                                         two_d_array=False)
         return tags

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import functools
 import pickle
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 
 import numpy as np
 from sklearn.base import clone
@@ -34,7 +34,8 @@ from sklearn.utils._tags import get_tags
 
 from ._records import ImageRecord
 
-__all__ = ["make_check_images", "image_transformer_checks", "parametrize_with_image_checks"]
+__all__ = ["all_estimators", "check_images_for", "check_instances", "make_check_images", "image_transformer_checks",
+           "parametrize_with_image_checks"]
 
 # scikit-learn checks that look at the API only, never at data: they apply to image estimators as is.
 _SKLEARN_API_CHECKS = (
@@ -80,14 +81,91 @@ def make_check_images(n_images: int = 6, size: int = 64, random_state: int = 0) 
     return records
 
 
+def all_estimators(kind: str | None = None, *, backend: bool | None = None) -> list[tuple[str, type]]:
+    """Every public featbus estimator class, as ``(name, class)`` pairs sorted by name.
+
+    Read from the one registry (:data:`featbus._registry.ESTIMATORS`), as scikit-learn's
+    :func:`~sklearn.utils.all_estimators` reads its package.
+
+    Parameters
+    ----------
+    kind : {"features", "preprocessor", "network", "sampler", "segmenter"}, optional
+        Only estimators of this kind.
+    backend : bool, optional
+        ``False``: only those that need no deep-learning backend; ``True``: only those that do.
+
+    Examples
+    --------
+    >>> from featbus.estimator_checks import all_estimators
+    >>> [name for name, _ in all_estimators("sampler")]
+    ['ImageAugmenter']
+    """
+    from importlib import import_module
+
+    from ._registry import ESTIMATORS
+
+    kinds = {e.kind for e in ESTIMATORS.values()}
+    if kind is not None and kind not in kinds:
+        raise ValueError(f"kind must be one of {sorted(kinds)}, got {kind!r}")
+    return [(name, getattr(import_module(e.module), name)) for name, e in sorted(ESTIMATORS.items())
+            if (kind is None or e.kind == kind) and (backend is None or e.backend == backend)]
+
+
+def check_instances(name: str) -> list:
+    """The instances the common checks run for the registered estimator ``name`` (from its
+    ``check_params``).
+
+    Examples
+    --------
+    >>> from featbus.estimator_checks import check_instances
+    >>> check_instances("LBPFeatures")
+    [LBPFeatures(), LBPFeatures(region='mask')]
+    """
+    from ._registry import ESTIMATORS
+
+    return [_build(name, params) for params in ESTIMATORS[name].check_params]
+
+
+def check_images_for(name: str, X: list[ImageRecord] | None = None) -> list[ImageRecord]:
+    """The check images fed to the registered estimator ``name``: :func:`make_check_images`,
+    through the step its ``check_input`` names (an ``ROICropper`` for ``RoiFoundFlag``)."""
+    from ._registry import ESTIMATORS
+
+    X = make_check_images() if X is None else X
+    step = ESTIMATORS[name].check_input
+    return X if step is None else list(_build(*step).fit_transform(X))
+
+
+def _build(cls_name: str, params: dict):
+    """A registered estimator from its name and arguments; an argument ``(name, arguments)``
+    naming a registered estimator is built too."""
+    from importlib import import_module
+
+    from ._registry import ESTIMATORS
+
+    params = {k: _build(*v) if isinstance(v, tuple) and len(v) == 2 and v[0] in ESTIMATORS else v
+              for k, v in params.items()}
+    return getattr(import_module(ESTIMATORS[cls_name].module), cls_name)(**params)
+
+
+def _labels(est, X) -> np.ndarray | None:
+    """Labels for an estimator that needs them (two classes, alternating), else ``None``."""
+    return np.arange(len(X)) % 2 if get_tags(est).target_tags.required else None
+
+
+def _fit(est, X):
+    y = _labels(est, X)
+    return est.fit(X) if y is None else est.fit(X, y)
+
+
 def _as_2d(Xt) -> np.ndarray:
     return np.asarray(Xt.to_numpy() if hasattr(Xt, "to_numpy") else Xt, dtype=np.float64)
 
 
 def check_fit_returns_self(est, X):
-    assert clone(est).fit(X) is not None
+    assert _fit(clone(est), X) is not None
     e = clone(est)
-    assert e.fit(X) is e, f"{type(est).__name__}.fit must return self"
+    assert _fit(e, X) is e, f"{type(est).__name__}.fit must return self"
 
 
 def check_unfitted_transform_raises(est, X):
@@ -101,39 +179,39 @@ def check_unfitted_transform_raises(est, X):
 
 
 def check_deterministic_and_idempotent(est, X):
-    a = clone(est).fit(X)
+    a = _fit(clone(est), X)
     out1 = a.transform(X)
-    out2 = a.fit(X).transform(X)
-    out3 = clone(est).fit(X).transform(X)
+    out2 = _fit(a, X).transform(X)
+    out3 = _fit(clone(est), X).transform(X)
     _assert_same_output(out1, out2, "transform after a second fit")
     _assert_same_output(out1, out3, "transform of an independently fitted clone")
 
 
 def check_clone_and_pickle(est, X):
-    fitted = clone(est).fit(X)
+    fitted = _fit(clone(est), X)
     ref = fitted.transform(X)
     restored = pickle.loads(pickle.dumps(fitted))
     _assert_same_output(ref, restored.transform(X), "transform after a pickle round trip")
     again = pickle.loads(pickle.dumps(clone(est)))
-    _assert_same_output(ref, again.fit(X).transform(X), "a pickled unfitted clone")
+    _assert_same_output(ref, _fit(again, X).transform(X), "a pickled unfitted clone")
 
 
 def check_feature_names_and_pandas(est, X):
-    fitted = clone(est).fit(X)
+    fitted = _fit(clone(est), X)
     Xt = fitted.transform(X)
     if isinstance(Xt, list):
         return  # image -> image transformers have no tabular output
     names = fitted.get_feature_names_out()
     assert len(names) == Xt.shape[1], "get_feature_names_out length != number of columns"
     assert len(set(names)) == len(names), "feature names must be unique"
-    df = clone(est).set_output(transform="pandas").fit(X).transform(X)
+    df = _fit(clone(est).set_output(transform="pandas"), X).transform(X)
     assert list(df.columns) == list(names), "pandas output must use get_feature_names_out"
     np.testing.assert_allclose(df.to_numpy(dtype=float), _as_2d(Xt))
 
 
 def check_per_image_independence(est, X):
     """Output for one image does not depend on the other images of the batch or their order."""
-    fitted = clone(est).fit(X)
+    fitted = _fit(clone(est), X)
     full = fitted.transform(X)
     order = np.arange(len(X))[::-1]
     rev = fitted.transform([X[i] for i in order])
@@ -148,13 +226,14 @@ def check_per_image_independence(est, X):
 
 def check_input_kinds(est, X):
     """Records, a list of arrays and (when no mask is needed) an (n, h, w) stack agree."""
-    if get_tags(est).input_tags.masks:  # plain arrays carry no mask
+    tags = get_tags(est).input_tags
+    if getattr(tags, "masks", False) or getattr(tags, "records", False):  # plain arrays carry no mask, no meta
         return
     same = [r for r in X if r.image.shape == X[0].image.shape]
-    out_records = clone(est).fit(same).transform(same)
+    out_records = _fit(clone(est), same).transform(same)
     arrays = [r.image for r in same]
-    out_arrays = clone(est).fit(arrays).transform(arrays)
-    out_stack = clone(est).fit(np.stack(arrays)).transform(np.stack(arrays))
+    out_arrays = _fit(clone(est), arrays).transform(arrays)
+    out_stack = _fit(clone(est), np.stack(arrays)).transform(np.stack(arrays))
     _assert_same_output(out_records, out_arrays, "records versus plain arrays")
     _assert_same_output(out_arrays, out_stack, "a list of arrays versus an (n, h, w) array")
 
@@ -162,8 +241,8 @@ def check_input_kinds(est, X):
 def check_n_jobs_invariance(est, X):
     if "n_jobs" not in est.get_params():
         return
-    one = clone(est).set_params(n_jobs=1).fit(X).transform(X)
-    two = clone(est).set_params(n_jobs=2).fit(X).transform(X)
+    one = _fit(clone(est).set_params(n_jobs=1), X).transform(X)
+    two = _fit(clone(est).set_params(n_jobs=2), X).transform(X)
     _assert_same_output(one, two, "n_jobs=2 versus n_jobs=1")
 
 
@@ -182,16 +261,16 @@ def check_rows_computed_once(est, X):
     from .extraction import extraction_counts, reset_extraction_counts
 
     shared = clone(est).set_params(cache=None)
-    first = shared.fit(X).transform(X)
+    first = _fit(shared, X).transform(X)
     reset_extraction_counts()
-    again = clone(shared).fit(X).transform(X)
+    again = _fit(clone(shared), X).transform(X)
     assert sum(extraction_counts().values()) == 0, "a second transform of the same images computed rows again"
     _assert_same_output(first, again, "rows served by the extraction store")
 
 
 def check_input_not_modified(est, X):
     before = copy.deepcopy(X)
-    clone(est).fit(X).transform(X)
+    _fit(clone(est), X).transform(X)
     for a, b in zip(before, X):
         np.testing.assert_array_equal(a.image, b.image, err_msg="transform modified an input image")
         if a.mask is not None:
@@ -201,7 +280,7 @@ def check_input_not_modified(est, X):
 def check_empty_input_error(est, X):
     for bad in ([], np.zeros((0, 8, 8))):
         try:
-            clone(est).fit(bad)
+            _fit(clone(est), bad)
         except ValueError as exc:
             assert "image" in str(exc).lower() or "sample" in str(exc).lower()
         else:
@@ -210,7 +289,7 @@ def check_empty_input_error(est, X):
 
 def check_in_grid_search(est, X):
     """The transformer sits in a Pipeline inside GridSearchCV, fed image records."""
-    if isinstance(clone(est).fit(X).transform(X[:2]), list):
+    if isinstance(_fit(clone(est), X).transform(X[:2]), list):
         return  # image -> image: covered where it is followed by a feature extractor
     from sklearn.model_selection import GridSearchCV, KFold
     from sklearn.pipeline import Pipeline
@@ -242,6 +321,60 @@ _IMAGE_CHECKS = (
 )
 
 
+def check_sampler_resamples(est, X):
+    """``fit_resample`` keeps the originals first, labels follow their images, a fixed
+    ``random_state`` repeats itself, and the input is left untouched."""
+    before = copy.deepcopy(X)
+    y = np.arange(len(X)) % 2
+    Xr, yr = clone(est).fit_resample(X, y)
+    assert len(Xr) == len(yr) >= len(X), "fit_resample must return as many labels as images, originals kept"
+    _assert_same_output([r.image for r in X], [_pixels(r) for r in Xr[:len(X)]], "the originals, first")
+    np.testing.assert_array_equal(yr[:len(X)], y)
+    np.testing.assert_array_equal(yr.reshape(-1, len(X)), np.tile(y, (len(yr) // len(X), 1)))
+    again, _ = clone(est).fit_resample(X, y)
+    _assert_same_output([_pixels(r) for r in Xr], [_pixels(r) for r in again], "a second fit_resample")
+    for a, b in zip(before, X):
+        np.testing.assert_array_equal(a.image, b.image, err_msg="fit_resample modified an input image")
+
+
+def check_sampler_in_pipeline(est, X):
+    """In an imbalanced-learn Pipeline the copies reach ``fit`` only; ``predict`` sees the
+    images as given."""
+    from imblearn.pipeline import Pipeline
+    from sklearn.linear_model import LogisticRegression
+
+    from .features.intensity import IntensityStats
+
+    y = np.arange(len(X)) % 2
+    pipe = Pipeline([("sample", clone(est)), ("features", IntensityStats(cache=False, progress=False)),
+                     ("clf", LogisticRegression())]).fit(X, y)
+    assert pipe.predict(X).shape == (len(X),)
+
+
+def check_segmenter_masks(est, X):
+    """``fit`` returns self; ``predict_masks`` gives one boolean mask of each image's shape, the
+    same after a pickle round trip; the input is left untouched."""
+    before = copy.deepcopy(X)
+    fitted = clone(est)
+    assert fitted.fit(X) is fitted, f"{type(est).__name__}.fit must return self"
+    masks = fitted.predict_masks(X)
+    assert len(masks) == len(X)
+    for m, r in zip(masks, X):
+        assert m.dtype == bool and m.shape == r.image.shape, "one boolean mask of the image's shape"
+    restored = pickle.loads(pickle.dumps(fitted))
+    _assert_same_output(fitted.predict_proba_maps(X), restored.predict_proba_maps(X), "maps after a pickle")
+    for a, b in zip(before, X):
+        np.testing.assert_array_equal(a.image, b.image, err_msg="fit modified an input image")
+
+
+def _pixels(item) -> np.ndarray:
+    return np.asarray(item.image if isinstance(item, ImageRecord) else item)
+
+
+_SAMPLER_CHECKS = (check_sampler_resamples, check_sampler_in_pipeline, check_parameter_constraints)
+_SEGMENTER_CHECKS = (check_segmenter_masks, check_parameter_constraints)
+
+
 def _assert_close(x: np.ndarray, y: np.ndarray, what: str) -> None:
     # Tolerance, not equality: one image in another batch (size, order, companions) or on
     # another CPU goes through other BLAS / oneDNN summation orders; float32 CNN outputs then
@@ -262,15 +395,22 @@ def _assert_same_output(a, b, what: str):
         _assert_close(_as_2d(a), _as_2d(b), what)
 
 
-def image_transformer_checks(estimator, X: list[ImageRecord] | None = None) -> Iterator[Callable]:
-    """Yield the common checks for one image transformer, each a no-argument callable.
+def image_transformer_checks(estimator, X: list[ImageRecord] | None = None, *,
+                             only: Collection[str] | None = None) -> Iterator[Callable]:
+    """Yield the common checks for one image estimator, each a no-argument callable.
+
+    A transformer gets the transformer checks (with labels when its tags require them, as a
+    fine-tuned network's do); a sampler (``fit_resample``) and a segmenter (``predict_masks``)
+    get theirs; all get scikit-learn's API checks.
 
     Parameters
     ----------
     estimator : estimator
-        An unfitted featbus-style transformer (takes a sequence of images).
+        An unfitted featbus-style estimator (takes a sequence of images).
     X : list of ImageRecord, optional
         Images with masks to use; :func:`make_check_images` by default.
+    only : collection of str, optional
+        Names of the checks to run (all by default).
     """
     X = make_check_images() if X is None else X
     name = type(estimator).__name__
@@ -279,9 +419,17 @@ def image_transformer_checks(estimator, X: list[ImageRecord] | None = None) -> I
         estimator = clone(estimator).set_params(cache=False)
     for check_name in _SKLEARN_API_CHECKS:
         check = getattr(sk_checks, check_name, None)
-        if check is not None:
+        if check is not None and (only is None or check_name in only):
             yield _named(functools.partial(check, name, clone(estimator)), check_name)
-    for check in _IMAGE_CHECKS:
+    if hasattr(estimator, "fit_resample"):
+        checks = _SAMPLER_CHECKS
+    elif hasattr(estimator, "predict_masks"):
+        checks = _SEGMENTER_CHECKS
+    else:
+        checks = _IMAGE_CHECKS
+    for check in checks:
+        if only is not None and check.__name__ not in only:
+            continue
         yield _named(functools.partial(check, clone(estimator), X), check.__name__)
 
 
@@ -290,7 +438,8 @@ def _named(fn, name):
     return fn
 
 
-def parametrize_with_image_checks(estimators, X: list[ImageRecord] | None = None):
+def parametrize_with_image_checks(estimators, X: list[ImageRecord] | None = None, *,
+                                  only: Collection[str] | None = None):
     """Pytest decorator running :func:`image_transformer_checks` on each estimator.
 
     The decorated test takes two arguments, ``estimator`` and ``check``, and calls ``check()``.
@@ -299,7 +448,7 @@ def parametrize_with_image_checks(estimators, X: list[ImageRecord] | None = None
 
     params, ids = [], []
     for est in estimators:
-        for check in image_transformer_checks(est, X):
+        for check in image_transformer_checks(est, X, only=only):
             params.append((est, check))
             ids.append(f"{type(est).__name__}-{check.__name__}")
     return pytest.mark.parametrize("estimator, check", params, ids=ids)

@@ -40,6 +40,10 @@ def test_gabor_fft_equals_spatial_convolution():
                     + 1j * ndimage.convolve(x, kern.imag, mode="mirror"))
             ref += [np.abs(resp).mean(), np.abs(resp).std()]
     np.testing.assert_allclose(f, ref, rtol=1e-8, atol=1e-12)
+    # the documented mean subtraction: brightness alone changes nothing
+    np.testing.assert_allclose(fl.gabor_features(np.clip(img * 0.5 + 0.4, 0, 1), frequencies=(0.15, 0.3),
+                                                 orientations=3),
+                               fl.gabor_features(img * 0.5, frequencies=(0.15, 0.3), orientations=3), atol=1e-10)
 
 
 def test_gabor_picks_the_grating_orientation_and_frequency():

@@ -149,6 +149,11 @@ def gabor_features(image: np.ndarray, mask: np.ndarray | None = None, *,
     number of cycles per envelope, so low frequencies have wide kernels). Responses are computed
     by FFT on the image mirrored at its borders.
 
+    The image's mean is subtracted first. A complex Gabor kernel's real part does not sum to
+    zero (the less so the wider its band), so without this the responses would grow with the
+    image's brightness, not only with its texture; with it, adding a constant to the image
+    changes no feature (tested), as for the other filter families.
+
     Parameters
     ----------
     image : ndarray of shape (h, w)
@@ -347,7 +352,6 @@ def wavelet_features(image: np.ndarray, mask: np.ndarray | None = None, *, wavel
     >>> wavelet_features(np.random.default_rng(0).random((30, 30))).shape
     (42,)
     """
-    import pywt
 
     wavelet, level = _check_wavelet(wavelet, level)
     image, mask = _as_image(image, mask)

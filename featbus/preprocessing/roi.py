@@ -26,7 +26,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import BaseImagePreprocessor
+from .._base import BaseImagePreprocessor, _ImageInputMixin
 from .._records import MIN_SIDE, ImageError, ImageRecord, check_images
 from ..io import load_item
 
@@ -421,7 +421,7 @@ class ROICropper(BaseImagePreprocessor):
         return tags
 
 
-class RoiFoundFlag(TransformerMixin, BaseEstimator):
+class RoiFoundFlag(_ImageInputMixin, TransformerMixin, BaseEstimator):
     """One feature column: 1.0 when :class:`ROICropper` found a lesion in the image, else 0.0.
 
     Put it beside the image features in a :class:`~sklearn.pipeline.FeatureUnion` after an
@@ -471,7 +471,7 @@ class RoiFoundFlag(TransformerMixin, BaseEstimator):
         return np.asarray(["roi_found"], dtype=object)
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
+        tags = super().__sklearn_tags__()  # images in (featbus's input tags), no mask needed
+        tags.input_tags.records = True  # reads meta["roi_found"]: records from an ROICropper
         tags.requires_fit = False
         return tags
