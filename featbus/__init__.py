@@ -7,10 +7,13 @@ Every piece is a scikit-learn transformer. Public names are imported lazily, so
 
 from importlib import import_module
 
+from ._registry import ESTIMATORS
 from ._version import __version__
 
-# public name -> module that defines it (relative to this package)
+# public name -> module that defines it: the estimator classes from the one registry, then the
+# functions and other classes (relative to this package)
 _PUBLIC = {
+    **{name: entry.module for name, entry in ESTIMATORS.items()},
     "ImageRecord": "._records",
     "ImageError": "._records",
     "read_image": ".io",
@@ -22,35 +25,7 @@ _PUBLIC = {
     "load_manifest": ".datasets",
     "load_data": ".datasets",
     "make_phantoms": ".datasets",
-    "Resize": ".preprocessing.intensity",
-    "CLAHE": ".preprocessing.intensity",
-    "SpeckleDenoise": ".preprocessing.intensity",
-    "Normalize": ".preprocessing.intensity",
-    "BreastMask": ".preprocessing.mammography",
-    "PectoralMuscleRemover": ".preprocessing.mammography",
-    "ROICropper": ".preprocessing.roi",
-    "RoiFoundFlag": ".preprocessing.roi",
-    "HOGFeatures": ".features.hog",
-    "LBPFeatures": ".features.lbp",
-    "GLCMFeatures": ".features.glcm",
-    "GLRLMFeatures": ".features.texture_matrices",
-    "GLSZMFeatures": ".features.texture_matrices",
-    "GLDZMFeatures": ".features.texture_matrices",
-    "NGTDMFeatures": ".features.texture_matrices",
-    "GLDMFeatures": ".features.texture_matrices",
-    "GaborFeatures": ".features.filters",
-    "LawsFeatures": ".features.filters",
-    "WaveletFeatures": ".features.filters",
-    "LoGFeatures": ".features.filters",
-    "FractalFeatures": ".features.filters",
-    "IntensityStats": ".features.intensity",
-    "ShapeFeatures": ".features.shape",
-    "DeepFeatures": ".features.deep",
-    "FineTunedCNN": ".features.finetune",
-    "FineTunedEnsemble": ".features.finetune",
-    "ImageAugmenter": ".augmentation",
     "augment_image": ".augmentation",
-    "UNetSegmenter": ".segmentation.unet",
     "dice_score": ".segmentation.metrics",
     "iou_score": ".segmentation.metrics",
     "duplicate_groups": ".model_selection",

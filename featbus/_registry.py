@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-__all__ = ["ESTIMATORS", "EstimatorEntry", "FEATURES", "PREPROCESSORS"]
+__all__ = ["CLASSIFIERS", "ESTIMATORS", "EstimatorEntry", "FEATURES", "PREPROCESSORS", "SAMPLERS", "SELECTORS",
+           "canonical_names"]
 
 
 class EstimatorEntry(NamedTuple):
@@ -115,3 +116,69 @@ PREPROCESSORS: dict[str, tuple[str, str, dict]] = {
     "flip": ("featbus.preprocessing.mammography", "BreastMask", {"orientation": "left", "mask_background": False}),
     "crop-breast": ("featbus.preprocessing.mammography", "BreastMask", {"crop": True, "mask_background": False}),
 }
+
+#: Balancing names (aliases map to the same sampler).
+SAMPLERS: dict[str, str] = {
+    "smote": "SMOTE",
+    "borderline-smote": "BorderlineSMOTE",
+    "borderline_smote": "BorderlineSMOTE",
+    "adasyn": "ADASYN",
+    "smoteenn": "SMOTEENN",
+    "smote-enn": "SMOTEENN",
+    "oversample": "RandomOverSampler",
+    "random-over": "RandomOverSampler",
+    "undersample": "RandomUnderSampler",
+    "random-under": "RandomUnderSampler",
+    "class-weight": "class_weight",
+    "class_weight": "class_weight",
+    "balanced": "class_weight",
+}
+
+#: Classifier names (aliases map to the same model).
+CLASSIFIERS: dict[str, str] = {
+    "svm": "svm",
+    "svc": "svm",
+    "svm-calibrated": "svm-calibrated",
+    "rf": "rf",
+    "random-forest": "rf",
+    "knn": "knn",
+    "xgboost": "xgboost",
+    "xgb": "xgboost",
+    "logreg": "logreg",
+    "lr": "logreg",
+    "logistic": "logreg",
+    "mlp": "mlp",
+    "naive-bayes": "naive-bayes",
+    "nb": "naive-bayes",
+    "tree": "tree",
+    "decision-tree": "tree",
+    "balanced-rf": "balanced-rf",
+    "balanced-random-forest": "balanced-rf",
+    "easy-ensemble": "easy-ensemble",
+}
+
+#: Feature selection / reduction names (aliases map to the same step); see make_selector.
+SELECTORS: dict[str, str] = {
+    "variance": "variance",
+    "kbest": "kbest-anova",
+    "kbest-anova": "kbest-anova",
+    "anova": "kbest-anova",
+    "kbest-mi": "kbest-mi",
+    "mutual-info": "kbest-mi",
+    "l1": "l1",
+    "pca": "pca",
+}
+
+
+def canonical_names(table: dict[str, str]) -> list[str]:
+    """The first name of each entry of an alias table, in table order (what help texts list).
+
+    Examples
+    --------
+    >>> canonical_names({"svm": "svm", "svc": "svm", "rf": "rf"})
+    ['svm', 'rf']
+    """
+    seen: dict[str, str] = {}
+    for name, target in table.items():
+        seen.setdefault(target, name)
+    return list(seen.values())

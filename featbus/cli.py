@@ -52,6 +52,7 @@ from ._cli_common import (
     _write_csv,
 )
 from ._records import ImageError
+from ._registry import CLASSIFIERS, SAMPLERS, canonical_names
 from ._version import __version__
 from .extraction import extract_features
 
@@ -1048,6 +1049,11 @@ _DATA_HELP = ("class folders (one sub-folder per class), a mini-MIAS folder (Inf
               "CSV manifest (image,label[,mask,group,split])")
 
 
+# what the help lists, read from the tables the pipelines build from (one name per entry)
+_CLASSIFIER_NAMES = ", ".join(canonical_names(CLASSIFIERS))
+_SAMPLER_NAMES = ", ".join(canonical_names(SAMPLERS))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``featbus`` command."""
     common = argparse.ArgumentParser(add_help=False)
@@ -1127,10 +1133,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "bootstrap 95% intervals and write an HTML report with plots.")
     p.add_argument("data_dir", metavar="DATA", help=_DATA_HELP)
     p.add_argument("--classifier", "-c", default="svm", metavar="LIST",
-                   help="comma-separated: svm, svm-calibrated, rf, knn, xgboost, logreg (default svm)")
+                   help=f"comma-separated: {_CLASSIFIER_NAMES} (default svm)")
     p.add_argument("--balance", "-b", default="none", metavar="LIST",
-                   help="comma-separated: none, smote, borderline-smote, adasyn, smoteenn, oversample, "
-                        "undersample, class-weight (default none); 'none,smote' compares both")
+                   help=f"comma-separated: none, {_SAMPLER_NAMES} (default none); 'none,smote' compares both")
     p.add_argument("--cv", choices=["duplicate-grouped", "stratified", "both"], default="duplicate-grouped",
                    help="fold scheme: near-duplicates kept in one fold (default), plain stratified "
                         "(leaky on BUSI), or both side by side")
@@ -1189,8 +1194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--members", type=int, default=None, metavar="N", help="network recipes: networks averaged")
     p.add_argument("--batch-size", type=int, default=None, metavar="N", help="network recipes: images per step")
     p.add_argument("--classifier", "-c", default=None, metavar="NAME",
-                   help="svm, svm-calibrated, rf, knn, xgboost, logreg (default svm; with -f/-c no recipe is used)")
-    p.add_argument("--balance", "-b", default="none", metavar="NAME", help="none (default), smote, ...")
+                   help=f"{_CLASSIFIER_NAMES} (default svm; with -f/-c no recipe is used)")
+    p.add_argument("--balance", "-b", default="none", metavar="NAME", help=f"none (default), {_SAMPLER_NAMES}")
     p.add_argument("--n-splits", type=int, default=5, metavar="K", help="CV and calibration folds (default 5)")
     p.add_argument("--n-bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)")
     p.add_argument("--test-fraction", type=float, default=None, metavar="F",

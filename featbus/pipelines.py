@@ -52,7 +52,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._registry import FEATURES, PREPROCESSORS
+from ._registry import CLASSIFIERS, FEATURES, PREPROCESSORS, SAMPLERS, SELECTORS
 
 __all__ = [
     "make_classification_pipeline",
@@ -72,58 +72,6 @@ __all__ = [
     "CLASSIFIERS",
     "SELECTORS",
 ]
-
-#: Balancing names (aliases map to the same sampler).
-SAMPLERS: dict[str, str] = {
-    "smote": "SMOTE",
-    "borderline-smote": "BorderlineSMOTE",
-    "borderline_smote": "BorderlineSMOTE",
-    "adasyn": "ADASYN",
-    "smoteenn": "SMOTEENN",
-    "smote-enn": "SMOTEENN",
-    "oversample": "RandomOverSampler",
-    "random-over": "RandomOverSampler",
-    "undersample": "RandomUnderSampler",
-    "random-under": "RandomUnderSampler",
-    "class-weight": "class_weight",
-    "class_weight": "class_weight",
-    "balanced": "class_weight",
-}
-
-#: Classifier names (aliases map to the same model).
-CLASSIFIERS: dict[str, str] = {
-    "svm": "svm",
-    "svc": "svm",
-    "svm-calibrated": "svm-calibrated",
-    "rf": "rf",
-    "random-forest": "rf",
-    "knn": "knn",
-    "xgboost": "xgboost",
-    "xgb": "xgboost",
-    "logreg": "logreg",
-    "lr": "logreg",
-    "logistic": "logreg",
-    "mlp": "mlp",
-    "naive-bayes": "naive-bayes",
-    "nb": "naive-bayes",
-    "tree": "tree",
-    "decision-tree": "tree",
-    "balanced-rf": "balanced-rf",
-    "balanced-random-forest": "balanced-rf",
-    "easy-ensemble": "easy-ensemble",
-}
-
-#: Feature selection / reduction names (aliases map to the same step); see make_selector.
-SELECTORS: dict[str, str] = {
-    "variance": "variance",
-    "kbest": "kbest-anova",
-    "kbest-anova": "kbest-anova",
-    "anova": "kbest-anova",
-    "kbest-mi": "kbest-mi",
-    "mutual-info": "kbest-mi",
-    "l1": "l1",
-    "pca": "pca",
-}
 
 _NONE = (None, "none", "None", "no", False)
 

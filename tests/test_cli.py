@@ -47,6 +47,22 @@ def test_version_and_help(capsys):
         assert "--n-jobs" in capsys.readouterr().out
 
 
+def test_help_lists_every_family_classifier_and_sampler(capsys):
+    import re
+
+    from featbus._registry import CLASSIFIERS, FEATURES, SAMPLERS, canonical_names
+
+    for cmd in ("extract", "evaluate", "train"):
+        with pytest.raises(SystemExit):
+            main([cmd, "--help"])
+        text = re.sub(r"\s+", " ", capsys.readouterr().out).replace("- ", "-")  # argparse wraps at hyphens
+        for name in FEATURES:
+            assert f" {name}," in text or f" {name} " in text, (cmd, name)
+        if cmd != "extract":
+            for name in canonical_names(CLASSIFIERS) + canonical_names(SAMPLERS):
+                assert name in text, (cmd, name)
+
+
 def test_python_dash_m():
     out = subprocess.run([sys.executable, "-m", "featbus", "--version"], capture_output=True, text=True,
                          check=True)
