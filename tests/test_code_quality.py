@@ -110,3 +110,27 @@ def test_numpydoc_of_public_api(qualname):
     result = validate.validate(qualname)
     errors = [f"{code}: {msg}" for code, msg in result["errors"] if code in _NUMPYDOC_CHECKS]
     assert not errors, f"{qualname}:\n" + "\n".join(errors)
+
+
+def test_shared_parameter_texts_are_filled():
+    """Every docstring naming a shared text (``%(name)s``, featbus._docs) went through fill_doc."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import featbus
+    from featbus._docs import _PLACEHOLDER
+
+    left = []
+    for info in pkgutil.walk_packages(featbus.__path__, "featbus."):
+        if info.name.endswith("__main__"):
+            continue
+        try:
+            module = importlib.import_module(info.name)
+        except ImportError:  # a backend-only module without its backend
+            continue
+        for name, obj in vars(module).items():
+            if (inspect.isclass(obj) or inspect.isfunction(obj)) and getattr(obj, "__module__", "") == module.__name__:
+                if obj.__doc__ and _PLACEHOLDER.search(obj.__doc__):
+                    left.append(f"{module.__name__}.{name}")
+    assert not left, f"docstrings with unfilled %(name)s: {left}"

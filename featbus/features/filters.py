@@ -36,6 +36,7 @@ from scipy import ndimage
 from sklearn.utils._param_validation import Interval
 
 from .._base import BaseFeatureExtractor
+from .._docs import fill_doc
 from .._records import region_mask
 
 __all__ = [
@@ -564,12 +565,10 @@ def fractal_feature_names(thresholds: Sequence[float] = (0.25, 0.5, 0.75)) -> li
 # --------------------------------------------------------------------------- transformers
 _REGION_DOC = """    region : {"image", "bbox", "mask"}, default="image"
         ``"mask"``: the image is filtered whole, responses are summarised inside the mask.
-    empty_mask : {"image", "raise"}, default="image"
-    n_jobs : int or None, default=None
-    cache : None, False, str, path or joblib.Memory, default=None
-        Where computed rows are kept (see :mod:`featbus.extraction`).
-    progress : bool or "auto", default="auto"
-        Progress bar over the images computed; ``"auto"``: only in a terminal.
+    %(empty_mask)s
+    %(n_jobs)s
+    %(cache)s
+    %(progress)s
 """
 
 _FILTER_CONSTRAINTS = {
@@ -585,6 +584,7 @@ _FILTER_CONSTRAINTS = {
 }
 
 
+@fill_doc
 class GaborFeatures(BaseFeatureExtractor):
     __doc__ = """Gabor filter-bank energies as a transformer (see :func:`gabor_features`).
 
@@ -631,6 +631,7 @@ class GaborFeatures(BaseFeatureExtractor):
                               orientations=self.orientations, bandwidth=self.bandwidth)
 
 
+@fill_doc
 class LawsFeatures(BaseFeatureExtractor):
     __doc__ = """Laws (1980) texture energy as a transformer (see :func:`laws_features`).
 
@@ -670,6 +671,7 @@ class LawsFeatures(BaseFeatureExtractor):
         return laws_features(image, mask, window=self.window)
 
 
+@fill_doc
 class WaveletFeatures(BaseFeatureExtractor):
     __doc__ = """Wavelet sub-band statistics as a transformer (see :func:`wavelet_features`).
 
@@ -713,6 +715,7 @@ class WaveletFeatures(BaseFeatureExtractor):
         return wavelet_features(image, mask, wavelet=self.wavelet, level=self.level)
 
 
+@fill_doc
 class LoGFeatures(BaseFeatureExtractor):
     __doc__ = """Laplacian-of-Gaussian statistics at several scales as a transformer (see
     :func:`log_features`).
@@ -752,6 +755,7 @@ class LoGFeatures(BaseFeatureExtractor):
         return log_features(image, mask, sigmas=self.sigmas)
 
 
+@fill_doc
 class FractalFeatures(BaseFeatureExtractor):
     __doc__ = """Box-counting fractal dimensions as a transformer (see :func:`fractal_features`).
 
@@ -763,12 +767,10 @@ class FractalFeatures(BaseFeatureExtractor):
         Intensity quantiles of the region defining the binary sets.
     region : {"image", "bbox", "mask"}, default="image"
         ``"mask"``: boxes count only pixels inside the mask.
-    empty_mask : {"image", "raise"}, default="image"
-    n_jobs : int or None, default=None
-    cache : None, False, str, path or joblib.Memory, default=None
-        Where computed rows are kept (see :mod:`featbus.extraction`).
-    progress : bool or "auto", default="auto"
-        Progress bar over the images computed; ``"auto"``: only in a terminal.
+    %(empty_mask)s
+    %(n_jobs)s
+    %(cache)s
+    %(progress)s
 
     Examples
     --------

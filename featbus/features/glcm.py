@@ -20,6 +20,7 @@ from skimage.feature import graycomatrix
 from sklearn.utils._param_validation import Interval
 
 from .._base import BaseFeatureExtractor
+from .._docs import fill_doc
 from .._records import mask_bbox, region_mask
 
 __all__ = ["glcm_features", "glcm_matrices", "glcm_feature_names", "quantize", "GLCMFeatures", "GLCM_PROPS"]
@@ -300,6 +301,7 @@ def glcm_feature_names(distances=(1, 2, 4), props: Sequence[str] = GLCM_PROPS) -
     return [f"glcm.d{d}.{p}.{s}" for d in distances for p in props for s in ("mean", "range")]
 
 
+@fill_doc
 class GLCMFeatures(BaseFeatureExtractor):
     """Gray-level co-occurrence (Haralick 1973) texture statistics as a transformer.
 
@@ -327,15 +329,10 @@ class GLCMFeatures(BaseFeatureExtractor):
     region : {"image", "bbox", "mask"}, default="image"
         ``"mask"``: only pixel pairs with both pixels inside the mask are counted. A mask
         with no pair at some distance raises an error naming the image.
-    empty_mask : {"image", "raise"}, default="image"
-    n_jobs : int or None, default=None
-        Images processed in parallel (joblib).
-    cache : None, False, str, path or joblib.Memory, default=None
-        Where computed rows are kept (see :mod:`featbus.extraction`): ``None``, in this process
-        (and in the folder ``$FEATBUS_CACHE`` names, if set); a folder, also on disk, shared
-        between processes and runs; ``False``, nowhere.
-    progress : bool or "auto", default="auto"
-        Progress bar over the images computed; ``"auto"``: only in a terminal.
+    %(empty_mask)s
+    %(n_jobs)s
+    %(cache)s
+    %(progress)s
 
     See Also
     --------

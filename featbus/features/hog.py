@@ -16,6 +16,7 @@ from skimage.feature import hog
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseFeatureExtractor
+from .._docs import fill_doc
 from .._records import ImageRecord, _PathLike, mask_bbox
 from ..io import load_item
 
@@ -132,6 +133,7 @@ def _item_shape(item, index: int) -> tuple[int, int]:
     return load_item(item, index).image.shape
 
 
+@fill_doc
 class HOGFeatures(BaseFeatureExtractor):
     """Histogram of oriented gradients (Dalal & Triggs 2005) as a transformer.
 
@@ -156,16 +158,10 @@ class HOGFeatures(BaseFeatureExtractor):
     region : {"image", "bbox", "mask"}, default="image"
         HOG needs a rectangle: ``"mask"`` behaves like ``"bbox"`` (the mask's bounding box,
         resized to ``size``).
-    empty_mask : {"image", "raise"}, default="image"
-        What an empty mask means with ``region != "image"``: use the whole image, or raise.
-    n_jobs : int or None, default=None
-        Images processed in parallel (joblib).
-    cache : None, False, str, path or joblib.Memory, default=None
-        Where computed rows are kept (see :mod:`featbus.extraction`): ``None``, in this process
-        (and in the folder ``$FEATBUS_CACHE`` names, if set); a folder, also on disk, shared
-        between processes and runs; ``False``, nowhere.
-    progress : bool or "auto", default="auto"
-        Progress bar over the images computed; ``"auto"``: only in a terminal.
+    %(empty_mask)s
+    %(n_jobs)s
+    %(cache)s
+    %(progress)s
 
     Attributes
     ----------

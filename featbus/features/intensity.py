@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 
 from .._base import BaseFeatureExtractor
+from .._docs import fill_doc
 from .._records import region_mask
 
 __all__ = ["intensity_features", "intensity_feature_names", "IntensityStats"]
@@ -210,6 +211,7 @@ def intensity_features(image: np.ndarray, mask: np.ndarray | None = None, *,
         skew, kurt, entropy, float((p * p).sum()), mean_square, np.sqrt(mean_square)])
 
 
+@fill_doc
 class IntensityStats(BaseFeatureExtractor):
     """First-order intensity statistics as a transformer.
 
@@ -232,15 +234,10 @@ class IntensityStats(BaseFeatureExtractor):
         Equal-width bins over ``[0, 1]``, or bin edges covering ``[0, 1]``.
     region : {"image", "bbox", "mask"}, default="image"
         ``"mask"``: statistics of the lesion pixels only.
-    empty_mask : {"image", "raise"}, default="image"
-    n_jobs : int or None, default=None
-        Images processed in parallel (joblib).
-    cache : None, False, str, path or joblib.Memory, default=None
-        Where computed rows are kept (see :mod:`featbus.extraction`): ``None``, in this process
-        (and in the folder ``$FEATBUS_CACHE`` names, if set); a folder, also on disk, shared
-        between processes and runs; ``False``, nowhere.
-    progress : bool or "auto", default="auto"
-        Progress bar over the images computed; ``"auto"``: only in a terminal.
+    %(empty_mask)s
+    %(n_jobs)s
+    %(cache)s
+    %(progress)s
 
     See Also
     --------

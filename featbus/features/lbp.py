@@ -16,6 +16,7 @@ from skimage.feature import local_binary_pattern
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseFeatureExtractor
+from .._docs import fill_doc
 from .._records import region_mask
 
 __all__ = ["lbp_features", "lbp_feature_names", "lbp_n_bins", "LBPFeatures"]
@@ -199,6 +200,7 @@ def lbp_feature_names(radii=(1, 2, 3), points=None, method: str = "uniform") -> 
             for b in range(lbp_n_bins(P, method))]
 
 
+@fill_doc
 class LBPFeatures(BaseFeatureExtractor):
     """Multi-radius local binary pattern histograms (Ojala et al. 2002) as a transformer.
 
@@ -222,15 +224,10 @@ class LBPFeatures(BaseFeatureExtractor):
     region : {"image", "bbox", "mask"}, default="image"
         ``"mask"``: the codes are those of the whole image (neighbours outside the lesion are
         real pixels) and only the codes of masked pixels are counted.
-    empty_mask : {"image", "raise"}, default="image"
-    n_jobs : int or None, default=None
-        Images processed in parallel (joblib).
-    cache : None, False, str, path or joblib.Memory, default=None
-        Where computed rows are kept (see :mod:`featbus.extraction`): ``None``, in this process
-        (and in the folder ``$FEATBUS_CACHE`` names, if set); a folder, also on disk, shared
-        between processes and runs; ``False``, nowhere.
-    progress : bool or "auto", default="auto"
-        Progress bar over the images computed; ``"auto"``: only in a terminal.
+    %(empty_mask)s
+    %(n_jobs)s
+    %(cache)s
+    %(progress)s
 
     See Also
     --------

@@ -12,6 +12,7 @@ from skimage.measure import regionprops
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from .._base import BaseFeatureExtractor
+from .._docs import fill_doc
 
 __all__ = ["shape_features", "shape_feature_names", "ShapeFeatures", "SHAPE_FEATURES"]
 
@@ -176,6 +177,7 @@ def shape_features(mask: np.ndarray, *, empty: str = "zeros", concavity_depth: f
     ], dtype=np.float64)
 
 
+@fill_doc
 class ShapeFeatures(BaseFeatureExtractor):
     """Lesion-mask shape, orientation and margin descriptors as a transformer.
 
@@ -194,13 +196,9 @@ class ShapeFeatures(BaseFeatureExtractor):
     concavity_depth : float, default=0.1
         Minimum concavity depth counted by ``n_concavities`` (fraction of the
         equivalent-disc radius).
-    n_jobs : int or None, default=None
-        Images processed in parallel (joblib).
-    cache : None, False, str, path or joblib.Memory, default=None
-        Where computed rows are kept (see :mod:`featbus.extraction`): ``None``, in this process
-        (and in ``$FEATBUS_CACHE``); a folder, also on disk; ``False``, nowhere.
-    progress : bool or "auto", default="auto"
-        Progress bar over the images computed; ``"auto"``: only in a terminal.
+    %(n_jobs)s
+    %(cache)s
+    %(progress)s
 
     See Also
     --------

@@ -44,6 +44,7 @@ from scipy import ndimage
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseFeatureExtractor
+from .._docs import fill_doc
 from .._records import region_mask
 
 __all__ = [
@@ -753,12 +754,10 @@ _COMMON_PARAMS = """
     region : {"image", "bbox", "mask"}, default="image"
         ``"mask"``: only pixels inside the mask count (runs, zones and neighbourhoods stop at
         its edge, the intensity range for ``bins`` is the mask's).
-    empty_mask : {"image", "raise"}, default="image"
-    n_jobs : int or None, default=None
-    cache : None, False, str, path or joblib.Memory, default=None
-        Where computed rows are kept (see :mod:`featbus.extraction`).
-    progress : bool or "auto", default="auto"
-        Progress bar over the images computed; ``"auto"``: only in a terminal.
+    %(empty_mask)s
+    %(n_jobs)s
+    %(cache)s
+    %(progress)s
 """
 
 
@@ -778,6 +777,7 @@ class _MatrixFeatures(BaseFeatureExtractor):
         _check_discretisation(self.bins, self.bin_width, allow_none=False)
 
 
+@fill_doc
 class GLRLMFeatures(_MatrixFeatures):
     __doc__ = """Grey-level run-length (Galloway 1975) features, IBSI definitions, as a transformer.
 
@@ -821,6 +821,7 @@ class GLRLMFeatures(_MatrixFeatures):
                               aggregation=self.aggregation)
 
 
+@fill_doc
 class GLSZMFeatures(_MatrixFeatures):
     __doc__ = """Grey-level size-zone (Thibault 2013) features, IBSI definitions, as a transformer.
 
@@ -860,6 +861,7 @@ class GLSZMFeatures(_MatrixFeatures):
         return glszm_features(image, mask, bins=self.bins, bin_width=self.bin_width)
 
 
+@fill_doc
 class GLDZMFeatures(_MatrixFeatures):
     __doc__ = """Grey-level distance-zone (Thibault 2013) features, IBSI definitions, as a
     transformer.
@@ -902,6 +904,7 @@ class GLDZMFeatures(_MatrixFeatures):
         return gldzm_features(image, mask, bins=self.bins, bin_width=self.bin_width)
 
 
+@fill_doc
 class NGTDMFeatures(_MatrixFeatures):
     __doc__ = """Neighbourhood grey-tone difference (Amadasun & King 1989) features, IBSI
     definitions, as a transformer.
@@ -947,6 +950,7 @@ class NGTDMFeatures(_MatrixFeatures):
                               distance=self.distance)
 
 
+@fill_doc
 class GLDMFeatures(_MatrixFeatures):
     __doc__ = """Grey-level dependence (NGLDM, Sun & Wee 1983) features, IBSI definitions, as a
     transformer.
