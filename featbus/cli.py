@@ -110,6 +110,56 @@ def _check_features(features: str, debug: bool) -> None:
         _import_tensorflow_quietly(debug)
 
 
+def _apply_settings(args, default: str | None) -> None:
+    """``--params FILE``: features, region and preprocessing from a settings file (checked
+    before any image is read). Sets ``args.feature_specs`` (the extractors, or ``None``) and
+    ``args.features`` (their names, for messages and reports)."""
+    from .settings import SettingsError, read_settings, settings_extractors
+
+    args.feature_specs = None
+    if getattr(args, "params", None) is None:
+        if args.features is None:
+            args.features = default
+        return
+    if args.features is not None:
+        raise CLIError("--params names the features: drop --features, or drop --params")
+    try:
+        settings = read_settings(args.params)
+        specs = settings_extractors(settings)
+    except SettingsError as exc:
+        raise CLIError(_one_line(exc)) from exc
+    if args.region is not None and settings["region"] not in (None, args.region):
+        raise CLIError(f"--region {args.region} but {args.params} sets region {settings['region']}: keep one")
+    args.region = args.region or settings["region"]
+    if settings["preprocess"]:
+        steps = ",".join(settings["preprocess"])
+        if args.preprocess is not None and args.preprocess != steps:
+            raise CLIError(f"--preprocess {args.preprocess} but {args.params} sets {steps}: keep one")
+        args.preprocess = steps
+    args.feature_specs, args.features = specs, ",".join(settings["features"])
+
+
+def _features_of(args):
+    """What the extraction gets: the settings file's extractors, else the --features names."""
+    return args.feature_specs if getattr(args, "feature_specs", None) else args.features
+
+
+def _write_settings(args, union, path: Path, data) -> Path:
+    """The settings sidecar of an output (featbus.settings.settings_record), written atomically."""
+    import json
+
+    from .io import written_atomically
+    from .settings import settings_record
+
+    command = "featbus " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
+    record = settings_record(union, region=args.region,
+                             preprocess=_split(args.preprocess) if args.preprocess else [], command=command,
+                             data={"path": os.path.abspath(args.data_dir), "images": len(data.target)})
+    with written_atomically(path) as tmp:
+        Path(tmp).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
 def _check_n_splits(data, n_splits: int) -> None:
     if n_splits < 2:
         raise CLIError(f"--n-splits {n_splits}: cross-validation needs at least 2 folds")
@@ -238,18 +288,27 @@ def _write_table(path: Path, X, names, data) -> Path:
 # --------------------------------------------------------------------------- commands
 
 def _cmd_extract(args) -> int:
+    from .pipelines import make_features
+    from .settings import SETTINGS_SUFFIX
+
     out = Path(args.output)
     _check_output(out, args.overwrite)  # fail fast: before reading images and extracting
+    _apply_settings(args, _DEF_FEATURES)
     _check_features(args.features, args.debug)
     _preprocessing_steps(args.preprocess)
+    sidecar = out.with_name(out.name + SETTINGS_SUFFIX)
+    _check_writable(sidecar, "the settings sidecar")
     data = _load_study(args)
     t0 = time.perf_counter()
-    X, names = extract_features(data, args.features, region=args.region, n_jobs=args.n_jobs,
-                                cache=args.cache, progress=_progress(args))
+    union = make_features(_features_of(args), region=args.region, n_jobs=args.n_jobs, cache=args.cache,
+                          progress=_progress(args))
+    X = np.asarray(union.fit_transform(data.data))
+    names = [str(n) for n in union.get_feature_names_out()]
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_table(out, X, names, data)
+    _write_settings(args, union, sidecar, data)
     print(f"wrote {X.shape[0]} images x {X.shape[1]} features to {out} "
-          f"({time.perf_counter() - t0:.1f} s)")
+          f"({time.perf_counter() - t0:.1f} s); settings in {sidecar}")
     return 0
 
 
@@ -335,6 +394,7 @@ def _cmd_evaluate(args) -> int:
     from .evaluation import compare
     from .reporting import write_html
 
+    _apply_settings(args, _DEF_FEATURES)
     _check_features(args.features, args.debug)
     if args.test and args.test_fraction:
         raise CLIError("give --test (an external folder) or --test-fraction (held-out groups), not both")
@@ -366,7 +426,7 @@ def _cmd_evaluate(args) -> int:
             raise CLIError(str(exc)) from exc
     counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
     print(f"{len(data.target)} images, classes {counts}; features {args.features}", file=sys.stderr)
-    X, names = extract_features(data, args.features, region=args.region, n_jobs=args.n_jobs,
+    X, names = extract_features(data, _features_of(args), region=args.region, n_jobs=args.n_jobs,
                                 cache=args.cache, progress=_progress(args))
     reports = _evaluate_all(data, X, names, feature_label=args.features, classifiers=classifiers,
                             balances=balances, cvs=cvs, n_splits=args.n_splits, n_bootstrap=args.n_bootstrap,
@@ -375,7 +435,7 @@ def _cmd_evaluate(args) -> int:
     _warn_never_predicted(reports[cvs[0]])
     external = []
     if test_data is not None:
-        X_test, _ = extract_features(test_data, args.features, region=args.region, n_jobs=args.n_jobs,
+        X_test, _ = extract_features(test_data, _features_of(args), region=args.region, n_jobs=args.n_jobs,
                                      cache=args.cache, progress=progress)
         external = _evaluate_test(data, X, names, test_data, X_test, classifiers, balances, args, test_label)
         _warn_never_predicted(external)
@@ -438,6 +498,12 @@ def _cmd_evaluate(args) -> int:
         sections.append(intensity_html(data.images, data.target, list(data.target_names)))
         path = write_html(reports[main_cv], html_path, title=f"featbus evaluate: {main_cv} CV",
                           comparison=table, notes=notes, sections=sections)
+        from .pipelines import make_features
+        from .settings import SETTINGS_SUFFIX
+
+        # the settings of the features every pipeline was scored on, as a settings file
+        _write_settings(args, make_features(_features_of(args), region=args.region),
+                        html_path.with_name("features" + SETTINGS_SUFFIX), data)
         if external:
             write_html(external, html_path.with_name("test.html"), title=f"featbus evaluate: {test_label}",
                        notes=notes[:2])
@@ -523,7 +589,7 @@ def _report_header(args, data, test, test_label) -> dict:
 
     from .pipelines import make_features
 
-    union = make_features(args.features, region=args.region)
+    union = make_features(_features_of(args), region=args.region)
     settings = {}
     for name, est in union.transformer_list:
         params = {k: v for k, v in est.get_params(deep=False).items() if k not in ("n_jobs", "progress", "cache")}
@@ -677,6 +743,7 @@ def _cmd_train(args) -> int:
 
     out = Path(args.output)
     _check_model_out(out, args.overwrite)
+    _apply_settings(args, None)
     recipe = _train_recipe(args)
     if args.report:
         _check_writable(Path(args.report) / "report.html", "--report")
@@ -735,7 +802,8 @@ def _cmd_train(args) -> int:
         print(f"recipe {recipe.name}: {recipe.summary}" + (f", with {changed}" if changed else "")
               + f" (with its defaults 625 images take {recipe.cpu_time} on 2 CPU cores, {recipe.gpu_time} on a GPU)",
               file=sys.stderr)
-    model = train_model(data, args.features, classifier=args.classifier, recipe=None if recipe is None else recipe.name,
+    model = train_model(data, _features_of(args), classifier=args.classifier,
+                        recipe=None if recipe is None else recipe.name,
                         recipe_overrides=overrides if recipe is not None and recipe.is_network else None,
                         balance=balance, region=args.region,
                         segmenter=segmenter, roi_margin=args.roi_margin, preprocessing=args.preprocess,
@@ -1085,9 +1153,13 @@ def build_parser() -> argparse.ArgumentParser:
         feat.add_argument("--region", choices=["image", "mask", "bbox"], default=None,
                           help="region for the texture/intensity/deep extractors: whole image, lesion mask "
                                "or lesion bounding box (uses the data set's masks; default: each extractor's)")
+        feat.add_argument("--params", metavar="FILE", default=None,
+                          help="a settings file (YAML or JSON, as pyradiomics' parameter file): the families and "
+                               "their parameters, the region and the preprocessing, instead of --features; a "
+                               "table's .settings.json sidecar is one (see featbus.settings)")
         return feat
 
-    feat = feature_options(_DEF_FEATURES, f"default {_DEF_FEATURES}")
+    feat = feature_options(None, f"default {_DEF_FEATURES}")
     train_feat = feature_options(None, f"instead of a recipe; with -c alone: {_TRAIN_FEATURES}")
 
     study = argparse.ArgumentParser(add_help=False)
