@@ -35,7 +35,7 @@ BUSI = REPO.parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
 
 
 def _data(n_train: int, n_test: int):
-    from featbus.cli import _subset
+    from featbus.cli._common import _subset
     from featbus.datasets import load_image_folder, make_phantoms
 
     if BUSI.is_dir():

@@ -291,17 +291,15 @@ def test_without_the_deep_extra_says_what_to_install(phantom_dir, tmp_path, monk
 def test_parquet_without_pyarrow_fails_before_extraction(phantom_dir, tmp_path, monkeypatch, capsys):
     import sys
 
-    import featbus.cli as cli
+    from featbus.extraction import extraction_counts, reset_extraction_counts
 
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     monkeypatch.setitem(sys.modules, "fastparquet", None)
-
-    def must_not_run(*args, **kw):
-        raise AssertionError("features were extracted before the output was checked")
-
-    monkeypatch.setattr(cli, "extract_features", must_not_run)
-    assert main(["extract", str(phantom_dir), "-f", "intensity", "-o", str(tmp_path / "f.parquet"), "-q"]) == 2
+    reset_extraction_counts()
+    assert main(["extract", str(phantom_dir), "-f", "intensity", "-o", str(tmp_path / "f.parquet"), "-q",
+                 "--cache", "none"]) == 2
     _one_line_error(capsys, "pyarrow", 'pip install "featbus[parquet]"')
+    assert sum(extraction_counts().values()) == 0, "features were extracted before the output was checked"
 
 
 def test_existing_output_needs_overwrite(phantom_dir, tmp_path, capsys):
@@ -451,3 +449,16 @@ def test_unwritable_outputs_fail_before_the_work(phantom_dir, tmp_path, capsys, 
     line = _one_line_error(capsys, "cannot write into '/proc'")
     assert "training on" not in capsys.readouterr().err and line
     assert not (tmp_path / "m.featbus").exists()
+
+
+def test_cache_none_reuses_nothing_and_makes_no_folder(phantom_dir, tmp_path, monkeypatch, capsys):
+    from featbus.extraction import extraction_counts, reset_extraction_counts
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["extract", str(phantom_dir), "-f", "intensity", "--cache", "none", "-q", "--overwrite", "-o"]
+    assert main([*argv, "a.csv"]) == 0
+    reset_extraction_counts()
+    assert main([*argv, "b.csv"]) == 0
+    assert set(extraction_counts().values()) == {1}  # computed again: nothing was kept
+    assert not (tmp_path / "none").exists()
+    capsys.readouterr()

@@ -156,9 +156,15 @@ def test_cli_recipe_choices_and_refusals(tmp_path, capsys):
 def test_train_options_leave_the_other_commands_defaults_alone():
     # argparse shares option objects between parsers built on one parent: train's "no -f given"
     # default must not become extract's or evaluate's
-    from featbus.cli import _DEF_FEATURES, build_parser
+    # (each command fills its own default when neither -f nor --params is given)
+    from featbus.cli import build_parser
+    from featbus.cli._common import _DEF_FEATURES, _apply_settings
 
     parser = build_parser()
-    assert parser.parse_args(["extract", "d", "-o", "x.csv"]).features == _DEF_FEATURES
-    assert parser.parse_args(["evaluate", "d"]).features == _DEF_FEATURES
-    assert parser.parse_args(["train", "d", "-o", "m.featbus"]).features is None
+    for argv in (["extract", "d", "-o", "x.csv"], ["evaluate", "d"]):
+        args = parser.parse_args(argv)
+        _apply_settings(args, _DEF_FEATURES)
+        assert args.features == _DEF_FEATURES and args.feature_specs is None
+    args = parser.parse_args(["train", "d", "-o", "m.featbus"])
+    _apply_settings(args, None)
+    assert args.features is None

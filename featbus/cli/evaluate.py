@@ -1,0 +1,371 @@
+"""``featbus evaluate DATA``: cross-validate classifier x balance pipelines on the same
+duplicate-grouped folds; a table with intervals and an HTML report."""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .._version import __version__
+from ..extraction import extract_features
+from ._common import (
+    _CLASSIFIER_NAMES,
+    _DATA_HELP,
+    _DEF_FEATURES,
+    _SAMPLER_NAMES,
+    CLIError,
+    _apply_settings,
+    _check_features,
+    _check_n_splits,
+    _check_writable,
+    _features_of,
+    _load_study,
+    _manifest_split,
+    _one_line,
+    _preprocessing_steps,
+    _progress,
+    _split,
+    _subset,
+    _write_settings,
+)
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub, parents) -> None:
+    p = sub.add_parser("evaluate", parents=[parents.common, parents.features(f"default {_DEF_FEATURES}"),
+                                            parents.study],
+                       help="cross-validate classifiers (with/without balancing) and write a report",
+                       description="Extract features once, then cross-validate every classifier x balance "
+                                   "combination on the same duplicate-grouped folds; print a table with "
+                                   "bootstrap 95% intervals and write an HTML report with plots.")
+    p.add_argument("data_dir", metavar="DATA", help=_DATA_HELP)
+    p.add_argument("--classifier", "-c", default="svm", metavar="LIST",
+                   help=f"comma-separated: {_CLASSIFIER_NAMES} (default svm)")
+    p.add_argument("--balance", "-b", default="none", metavar="LIST",
+                   help=f"comma-separated: none, {_SAMPLER_NAMES} (default none); 'none,smote' compares both")
+    p.add_argument("--cv", choices=["duplicate-grouped", "stratified", "both"], default="duplicate-grouped",
+                   help="fold scheme: near-duplicates kept in one fold (default), plain stratified "
+                        "(leaky on BUSI), or both side by side")
+    p.add_argument("--n-splits", type=int, default=5, metavar="K", help="number of folds (default 5)")
+    p.add_argument("--n-bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)")
+    p.add_argument("--search", action="store_true",
+                   help="tune each pipeline with featbus.pipelines.param_grid in the training folds (nested CV)")
+    p.add_argument("--positive", default=None, metavar="CLASS",
+                   help="class whose one-vs-rest AUC gets its own column (default: malignant, or abnormal, when "
+                        "the data have it)")
+    p.add_argument("--report", "-r", metavar="DIR", default=None,
+                   help="write report.html (+ PNGs, summary.csv) into DIR")
+    p.add_argument("--test", metavar="TEST_DATA", default=None,
+                   help="external test set (same classes, any DATA layout): every pipeline is fitted on DATA and "
+                        "scored once on it, with group-bootstrap intervals")
+    p.add_argument("--test-fraction", type=float, default=None, metavar="F",
+                   help="hold out about F of DATA's near-duplicate groups as the test set instead")
+    p.set_defaults(func=run)
+
+
+def _evaluate_all(data, X, names, *, feature_label, classifiers, balances, cvs, n_splits, n_bootstrap,
+                  search, random_state, n_jobs, progress):
+    """Reports of every classifier x balance, on the same folds, for each cv."""
+    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+
+    from ..evaluation import evaluate
+    from ..model_selection import resolve_groups
+    from ..pipelines import family_blocks, make_classification_pipeline, param_grid
+
+    reports: dict[str, list] = {}
+    groups = resolve_groups(data.data, data.groups)  # featbus's one grouping policy
+    blocks = family_blocks(names)
+    for cv in cvs:
+        reports[cv] = []
+        for clf in classifiers:
+            for bal in balances:
+                # the matrix holds one block per extractor: join them as the library's pipelines
+                # do (every family the same total variance), not as one flat block
+                pipe = make_classification_pipeline(None, balance=bal, classifier=clf, blocks=blocks,
+                                                    random_state=random_state)
+                est = pipe
+                if search:
+                    grid = param_grid(pipe)
+                    if grid:  # inner folds grouped too: duplicates never straddle them
+                        est = GridSearchCV(pipe, grid, scoring="accuracy", n_jobs=n_jobs,
+                                           cv=StratifiedGroupKFold(3, shuffle=True, random_state=random_state))
+                name = f"{feature_label} | {clf} | {bal or 'none'}" + (" | grid" if search else "")
+                t0 = time.perf_counter()
+                try:
+                    rep = evaluate(est, X, data.target, cv=cv, n_splits=n_splits, groups=groups,
+                                   n_bootstrap=n_bootstrap, random_state=random_state,
+                                   n_jobs=None if search else n_jobs, name=name,
+                                   target_names=data.target_names)
+                except ValueError as exc:  # e.g. fewer duplicate groups than folds
+                    raise CLIError(f"{cv} cross-validation of {name!r}: {_one_line(exc)}") from exc
+                reports[cv].append(rep)
+                if progress:
+                    print(f"  [{cv}] {name}: accuracy {rep.value('accuracy'):.3f}, macro AUC "
+                          f"{rep.value('auc'):.3f} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    return reports
+
+
+def _table_text(reports_by_cv: dict, positive: str | None) -> str:
+    """Side-by-side table: one row per pipeline, accuracy / macro F1 / AUCs for each cv."""
+    cvs = list(reports_by_cv)
+    first = reports_by_cv[cvs[0]]
+    cols = ["accuracy", "f1", "auc"]  # the rest (sensitivity, specificity...) is in the HTML report
+    header = ["pipeline"] + [f"{c}:{m}" for c in cvs for m in cols + ([f"auc[{positive}]"] if positive else [])]
+    rows = []
+    for i, rep in enumerate(first):
+        row = [rep.name]
+        for cv in cvs:
+            r = reports_by_cv[cv][i]
+            for m in cols:
+                lo, hi = r.interval(m)
+                row.append(f"{r.value(m):.3f} [{lo:.2f},{hi:.2f}]" if np.isfinite(lo) else f"{r.value(m):.3f}")
+            if positive:
+                lo, hi = r.interval("auc", positive)
+                row.append(f"{r.value('auc', positive):.3f} [{lo:.2f},{hi:.2f}]" if np.isfinite(lo)
+                           else f"{r.value('auc', positive):.3f}")
+        rows.append(row)
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    def fmt(r):
+        return "  ".join(str(x).ljust(w) if j == 0 else str(x).rjust(w) for j, (x, w) in enumerate(zip(r, widths)))
+    return "\n".join([fmt(header)] + [fmt(r) for r in rows])
+
+
+def _positive_class(args, data) -> str | None:
+    """The class of --positive (refused, naming the classes, when the data lack it); by default
+    'malignant' or 'abnormal' when the data have it, else none."""
+    names = data.target_names.tolist()
+    if args.positive is not None:
+        if args.positive not in names:
+            raise CLIError(f"--positive {args.positive!r} is not a class of {args.data_dir!r}; its classes are {names}")
+        return args.positive
+    return next((c for c in ("malignant", "abnormal") if c in names), None)
+
+
+def run(args) -> int:
+    from ..evaluation import compare
+    from ..reporting import write_html
+
+    _apply_settings(args, _DEF_FEATURES)
+    _check_features(args.features, args.debug)
+    if args.test and args.test_fraction:
+        raise CLIError("give --test (an external folder) or --test-fraction (held-out groups), not both")
+    _preprocessing_steps(args.preprocess)
+    if args.report:
+        report = Path(args.report)
+        _check_writable(report, "--report", folder=report.suffix.lower() not in (".html", ".htm"))
+    data = _load_study(args)
+    data, test_data, test_label = _test_set(data, args)
+    _positive_class(args, data)  # a misspelt class fails now, before the extraction
+    progress = _progress(args)
+    classifiers, balances = _split(args.classifier), [None if b.lower() == "none" else b for b in _split(args.balance)]
+    cvs = ["duplicate-grouped", "stratified"] if args.cv == "both" else [args.cv]
+    if not classifiers:
+        raise CLIError("--classifier is empty")
+    # fail fast on typos, before the long feature extraction
+    from ..pipelines import make_classifier, make_sampler
+
+    _check_n_splits(data, args.n_splits)
+    for c in classifiers:
+        try:
+            make_classifier(c)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
+    for b in balances:
+        try:
+            make_sampler(b)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
+    counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
+    print(f"{len(data.target)} images, classes {counts}; features {args.features}", file=sys.stderr)
+    X, names = extract_features(data, _features_of(args), region=args.region, n_jobs=args.n_jobs,
+                                cache=args.cache, progress=_progress(args))
+    reports = _evaluate_all(data, X, names, feature_label=args.features, classifiers=classifiers,
+                            balances=balances, cvs=cvs, n_splits=args.n_splits, n_bootstrap=args.n_bootstrap,
+                            search=args.search, random_state=args.random_state, n_jobs=args.n_jobs,
+                            progress=progress)
+    _warn_never_predicted(reports[cvs[0]])
+    external = []
+    if test_data is not None:
+        X_test, _ = extract_features(test_data, _features_of(args), region=args.region, n_jobs=args.n_jobs,
+                                     cache=args.cache, progress=progress)
+        external = _evaluate_test(data, X, names, test_data, X_test, classifiers, balances, args, test_label)
+        _warn_never_predicted(external)
+    positive = _positive_class(args, data)
+    print(f"\n{X.shape[1]} features; {args.n_splits}-fold CV; values with bootstrap 95% CI; "
+          f"macro averages (accuracy: overall)")
+    print(_table_text(reports, positive))
+    main_cv = cvs[0]
+    best = max(reports[main_cv], key=lambda r: r.value("accuracy"))
+    optimistic = (" -- chosen on the same folds that score it, so its score is OPTIMISTIC"
+                  + ("; its test-set score below is not" if external else
+                     "; --test DIR or --test-fraction F gives an unbiased one") if len(reports[main_cv]) > 1 else "")
+    print(f"\nbest ({main_cv}): {best.name}{optimistic}")
+    print(best.summary())
+    if external:
+        print(f"\n{test_label}: {len(test_data.target)} images never used for fitting or choosing; "
+              "group-bootstrap 95% CI")
+        print(_table_text({"test": external}, positive))
+    if args.report:
+        out = Path(args.report)
+        html_path = out if out.suffix.lower() in (".html", ".htm") else out / "report.html"
+        table = None
+        if len(reports[main_cv]) > 1:
+            others = [r for r in reports[main_cv] if r is not best]
+            table = compare([best, *others])
+            table = table[table["a"] == best.name]
+        notes = [f"Data: {args.data_dir} ({len(data.target)} images, {counts})."
+                 + (f" Preprocessing: {' -> '.join(n for n, _ in _preprocessing_steps(args.preprocess))}, "
+                    "applied to every image before the features (the steps learn nothing from the images)."
+                    if args.preprocess else ""),
+                 f"Features: {args.features} ({X.shape[1]} columns"
+                 + (f", region={args.region}" if args.region else "") + "). "
+                 "Extractors learn nothing from labels or statistics, so they are computed once; "
+                 "scaling, sampling and the classifier are fitted on the training folds only.",
+                 ]
+        if data.skipped:
+            notes.append(f"Skipped (unreadable, --on-error skip): {len(data.skipped)} image(s): "
+                         + "; ".join(f"{p_} ({_one_line(r)})" for p_, r in data.skipped[:20])
+                         + (" ..." if len(data.skipped) > 20 else "") + ".")
+        if "shape" in _split(args.features) or args.region in ("mask", "bbox"):
+            notes.append("Masks: the ground-truth lesion masks of the data set are used (at prediction "
+                         "time a segmenter must provide them), so these numbers assume perfect segmentation.")
+        if len(cvs) > 1:
+            for cv in cvs[1:]:
+                notes.append(f"A {cv} run of the same pipelines is in {cv}.html beside this file "
+                             "(near-duplicates may straddle its folds: optimistic).")
+        from ..reporting import comparison_with_intervals, gallery_html, header_html, intensity_html
+
+        if len(reports[main_cv]) > 1:
+            notes.append(f"Best by {main_cv} CV accuracy: {best.name}. It is chosen on the same folds that score "
+                         "it, so its score is optimistic" + (f"; the {test_label} score is not." if external else "."))
+        sections = [header_html(_report_header(args, data, test_data, test_label))]
+        if external:
+            best_ext = next(r for r in external if r.name == best.name)
+            sections.append(f"<h2>{test_label}</h2><p class='note'>{len(test_data.target)} images, every pipeline "
+                            "fitted on all of the training data; group-bootstrap 95% intervals.</p>"
+                            + comparison_with_intervals(external).to_html())
+            sections.append(gallery_html(best_ext, test_data.images, test_data.paths))
+        sections.append(gallery_html(best, data.images, data.paths))
+        sections.append(intensity_html(data.images, data.target, list(data.target_names)))
+        path = write_html(reports[main_cv], html_path, title=f"featbus evaluate: {main_cv} CV",
+                          comparison=table, notes=notes, sections=sections)
+        from ..pipelines import make_features
+        from ..settings import SETTINGS_SUFFIX
+
+        # the settings of the features every pipeline was scored on, as a settings file
+        _write_settings(args, make_features(_features_of(args), region=args.region),
+                        html_path.with_name("features" + SETTINGS_SUFFIX), data)
+        if external:
+            write_html(external, html_path.with_name("test.html"), title=f"featbus evaluate: {test_label}",
+                       notes=notes[:2])
+        for cv in cvs[1:]:
+            write_html(reports[cv], html_path.with_name(f"{cv}.html"), title=f"featbus evaluate: {cv} CV",
+                       notes=notes[:2])
+        import pandas as pd
+
+        from ..evaluation import comparison_table
+
+        pd.concat({cv: comparison_table(reports[cv]) for cv in cvs}, names=["cv"]).to_csv(
+            html_path.with_name("summary.csv"))
+        print(f"\nreport: {path.resolve()}")
+    return 0
+
+
+def _test_set(data, args):
+    """(training data, test data or None, label) from --test / --test-fraction, or the ``test``
+    rows of a CSV manifest's ``split`` column."""
+    fixed = _manifest_split(data, args, "--test / --test-fraction")
+    if fixed is not None:
+        train, test = fixed
+        return _subset(data, train), _subset(data, test), f"test rows of the manifest ({test.size} images)"
+    if args.test:
+        test = _load_study(args, args.test)
+        unknown = sorted(set(test.target_names.tolist()) - set(data.target_names.tolist()))
+        if unknown:
+            raise CLIError(f"--test {args.test!r} has class folder(s) {unknown} that {args.data_dir!r} lacks "
+                           f"(training classes: {data.target_names.tolist()})")
+        return data, test, f"external test set {args.test}"
+    if args.test_fraction:
+        from ..model_selection import holdout_split
+
+        try:
+            train, test = holdout_split(data.target, data.groups, args.test_fraction, args.random_state)
+        except ValueError as exc:
+            raise CLIError(_one_line(exc)) from exc
+        return _subset(data, train), _subset(data, test), f"held-out test set ({args.test_fraction:g} of the groups)"
+    return data, None, ""
+
+
+def _warn_never_predicted(reports) -> None:
+    from ..evaluation import never_predicted
+
+    for rep in reports:
+        missing = never_predicted(rep)
+        if missing:
+            warnings.warn(f"{rep.name} ({rep.cv}) never predicts class(es) {missing}: its accuracy hides that "
+                          "these classes are always wrong", UserWarning, stacklevel=2)
+
+
+def _evaluate_test(data, X, names, test, X_test, classifiers, balances, args, label):
+    """Each pipeline fitted on all training images, scored once on the test set."""
+    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+
+    from ..evaluation import evaluate_external
+    from ..pipelines import family_blocks, make_classification_pipeline, param_grid
+
+    index = {n: i for i, n in enumerate(data.target_names.tolist())}
+    y_test = np.array([index[test.target_names[t]] for t in test.target])
+    out = []
+    for clf in classifiers:
+        for bal in balances:
+            pipe = make_classification_pipeline(None, balance=bal, classifier=clf, blocks=family_blocks(names),
+                                                random_state=args.random_state)
+            name = f"{args.features} | {clf} | {bal or 'none'}" + (" | grid" if args.search else "")
+            grid = param_grid(pipe) if args.search else {}
+            if grid:
+                est = GridSearchCV(pipe, grid, scoring="accuracy", n_jobs=args.n_jobs,
+                                   cv=StratifiedGroupKFold(3, shuffle=True, random_state=args.random_state))
+                est.fit(X, data.target, groups=data.groups)
+            else:
+                est = pipe.fit(X, data.target)
+            out.append(evaluate_external(est, X_test, y_test, groups=test.groups, n_bootstrap=args.n_bootstrap,
+                                         random_state=args.random_state, name=name,
+                                         target_names=data.target_names))
+    return out
+
+
+def _report_header(args, data, test, test_label) -> dict:
+    """Version, command, seed, date, data and every extractor setting, for the report's header."""
+    import datetime as dt
+
+    from ..pipelines import make_features
+
+    union = make_features(_features_of(args), region=args.region)
+    settings = {}
+    for name, est in union.transformer_list:
+        params = {k: v for k, v in est.get_params(deep=False).items() if k not in ("n_jobs", "progress", "cache")}
+        settings[name] = f"{type(est).__name__}(" + ", ".join(f"{k}={v!r}" for k, v in params.items()) + ")"
+    counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
+    info = {"featbus": __version__,
+            "command": "featbus " + " ".join(sys.argv[1:] if args.argv is None else args.argv),
+            "seed (--random-state)": args.random_state,
+            "date (UTC)": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+            "training data": f"{args.data_dir}: {len(data.target)} images {counts}, "
+                             f"{np.unique(data.groups).size} groups (near-duplicates, or one woman's or patient's "
+                             "images: each group stays in one fold)",
+            "cross-validation": f"{args.cv}, {args.n_splits} folds, {args.n_bootstrap} bootstrap resamples",
+            "classifiers x balance": f"{args.classifier} x {args.balance}"
+                                     + (" (nested grid search)" if args.search else ""),
+            "extractors": settings}
+    if getattr(args, "patches", None):
+        info["lesion patches"] = f"{args.patches} x {args.patches} px around each lesion centre (breast centre if none)"
+    if getattr(args, "preprocess", None):
+        info["preprocessing"] = " -> ".join(n for n, _ in _preprocessing_steps(args.preprocess))
+    if test is not None:
+        info["test data"] = f"{test_label}: {len(test.target)} images"
+    return info

@@ -1,0 +1,81 @@
+"""``featbus predict MODEL IMAGE...``: class and probabilities of new images, optionally explained."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ._common import (
+    CLIError,
+    _check_writable,
+    _expand_images,
+    _load_model_cli,
+    _neutralised,
+    _write_csv,
+)
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub, parents) -> None:
+    p = sub.add_parser("predict", parents=[parents.common],
+                       help="class and probabilities of new images with a saved model",
+                       description="Predict the class of every image (files or folders) with a .featbus "
+                                   "model: one CSV row per image with the class, a probability per class and "
+                                   "an error column (filled for unreadable images with --on-error skip).")
+    p.add_argument("model", metavar="MODEL", help="a .featbus file (from featbus train)")
+    p.add_argument("images", metavar="IMAGE", nargs="+",
+                   help="image files, folders (a mini-MIAS folder: its mdbNNN images) or CSV manifests (their "
+                        "image column)")
+    p.add_argument("--output", "-o", metavar="CSV", default=None, help="write the table here (default: stdout)")
+    p.add_argument("--overwrite", action="store_true", help="replace the CSV if it exists")
+    p.add_argument("--trust", action="store_true",
+                   help="load MODEL although it would create types featbus does not trust by itself (a custom "
+                        "estimator, or an older file's pickle: code from the file runs), and add it to your trust "
+                        "list; only for files whose origin you trust (featbus inspect MODEL lists the types)")
+    p.add_argument("--runtime", choices=["auto", "keras"], default="auto",
+                   help="auto: run the model's networks with the inference runtime stored in the file (LiteRT, "
+                        "no TensorFlow import) when ai-edge-litert is installed; keras: rebuild them in Keras")
+    p.add_argument("--explain", metavar="DIR", default=None,
+                   help="save an explanation overlay (PNG) per image into DIR")
+    p.add_argument("--explain-method", choices=["auto", "occlusion", "gradcam"], default="auto",
+                   help="occlusion sensitivity (any model) or Grad-CAM (CNN features + a smooth classifier: SVM, "
+                        "logistic regression, MLP); "
+                        "auto: Grad-CAM where supported")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    out = Path(args.output) if args.output else None
+    if out is not None:
+        if out.suffix.lower() != ".csv":
+            raise CLIError(f"-o {str(out)!r}: predictions are written as CSV; the name must end in .csv")
+        if out.exists() and not args.overwrite:
+            raise CLIError(f"-o {str(out)!r} already exists; pass --overwrite to replace it")
+        _check_writable(out, "-o")
+    if args.explain:
+        _check_writable(Path(args.explain), "--explain", folder=True)
+    paths = _expand_images(args.images)
+    model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=bool(args.explain))
+    table = model.predict_table(paths, on_error=args.on_error)
+    if args.explain:
+        from ..explain import explain_to_files
+
+        ok = table["error"] == ""
+        files = explain_to_files(model, [p for p, k in zip(paths, ok) if k], args.explain,
+                                 method=args.explain_method)
+        table.loc[ok, "explanation"] = files
+        table["explanation"] = table["explanation"].fillna("")
+        from ..reporting import predictions_html
+
+        page = predictions_html(table, Path(args.explain) / "report.html", about=model.describe())
+        print(f"explanations: {page}", file=sys.stderr)
+    if out is not None:
+        _write_csv(table, out, float_format="%.6f")
+        print(f"{int((table['error'] == '').sum())} image(s) predicted -> {out}")
+    else:
+        print(_neutralised(table).to_csv(index=False, float_format="%.4f"), end="")
+    n_bad = int((table["error"] != "").sum())
+    if n_bad:
+        print(f"skipped {n_bad} unreadable image(s) (listed in the 'error' column)", file=sys.stderr)
+    return 0

@@ -1,0 +1,314 @@
+"""``featbus segment``: train a lesion segmenter, write its masks, and evaluate it against drawn masks.
+
+Three steps, each with its options beside its code:
+
+``featbus segment train DATA_DIR -o seg.keras``
+    Trains a :class:`~featbus.UNetSegmenter` on the images' lesion masks (``<image>_mask*.png``
+    beside each image, the BUSI layout; a normal image's missing mask means "no lesion"), with
+    a duplicate-grouped validation split for early stopping, within a time budget.
+``featbus segment predict seg.keras IMAGE... -o masks/``
+    Writes one mask PNG per image (0 background, 255 lesion) and ``masks.csv`` (image, mask
+    file, lesion found, area).
+``featbus segment evaluate seg.keras DATA_DIR --report DIR``
+    Scores the segmenter on images with drawn masks (:mod:`featbus.segmentation.metrics`: Dice,
+    IoU, pixel accuracy, sensitivity, precision, HD95, mean surface distance; lesion and
+    normal images apart, intervals over near-duplicate groups) and writes ``metrics.csv``, the
+    worst and best images as overlays, and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ._common import (
+    CLIError,
+    _check_writable,
+    _expand_images,
+    _import_tensorflow_quietly,
+    _load_folder,
+    _progress,
+    _write_csv,
+)
+
+__all__ = ["add_parser"]
+
+#: The default time budget of ``featbus segment train`` (seconds): about 20 minutes on 2 cores.
+DEFAULT_MAX_TIME = 1200.0
+
+
+def add_parser(sub, parents) -> None:
+    """Add ``featbus segment`` and its three steps to the command line's sub-commands."""
+    seg = sub.add_parser("segment", help="train a lesion segmenter (U-Net), write its masks, evaluate it",
+                         description="Lesion segmentation: 'train' a U-Net on images with masks, 'predict' mask "
+                                     "PNGs for new images, 'evaluate' it against drawn masks with an HTML report.")
+    steps = seg.add_subparsers(dest="step", metavar="STEP", required=True)
+
+    p = steps.add_parser("train", parents=[parents.common], help="train a U-Net on DATA_DIR's lesion masks",
+                         description="Train a UNetSegmenter on the images and their masks (<image>_mask*.png), "
+                                     "early-stopped on a duplicate-grouped validation split, within --max-time.")
+    p.add_argument("data_dir", metavar="DATA_DIR", help="class folders with <image>_mask*.png, or a CSV manifest "
+                                                        "with a mask column")
+    p.add_argument("--output", "-o", required=True, metavar="FILE.keras", help="the segmenter file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+    p.add_argument("--encoder", default="efficientnet_lite0",
+                   help="the U-Net's encoder (default efficientnet_lite0, ImageNet weights from its pip package)")
+    p.add_argument("--input-size", type=int, default=224, metavar="PX", help="network input side (default 224)")
+    p.add_argument("--epochs", type=int, default=30, help="at most this many epochs (default 30)")
+    p.add_argument("--max-time", type=float, default=DEFAULT_MAX_TIME, metavar="S",
+                   help=f"training time budget in seconds (default {DEFAULT_MAX_TIME:.0f})")
+    p.add_argument("--flip-test", action="store_true", help="average each prediction with its mirror image's")
+    p.set_defaults(func=_cmd_train)
+
+    p = steps.add_parser("predict", parents=[parents.common], help="write a mask PNG per image",
+                         description="Predict each image's lesion mask with a segmenter file and write it as "
+                                     "<image name>_mask.png (0 background, 255 lesion) into DIR, with masks.csv.")
+    p.add_argument("segmenter", metavar="SEGMENTER", help="a .keras file from featbus segment train")
+    p.add_argument("images", metavar="IMAGE", nargs="+", help="image files, folders or CSV manifests")
+    p.add_argument("--output", "-o", required=True, metavar="DIR", help="folder for the mask PNGs")
+    p.add_argument("--overwrite", action="store_true", help="replace masks already in DIR")
+    p.set_defaults(func=_cmd_predict)
+
+    p = steps.add_parser("evaluate", parents=[parents.common], help="score a segmenter against drawn masks",
+                         description="Dice, IoU, pixel accuracy, sensitivity, precision, HD95 and mean surface "
+                                     "distance per image and over DATA_DIR (lesion and normal images apart, "
+                                     "95%% intervals over near-duplicate groups), with an HTML report.")
+    p.add_argument("segmenter", metavar="SEGMENTER", help="a .keras file from featbus segment train")
+    p.add_argument("data_dir", metavar="DATA_DIR", help="images with drawn masks (as for train)")
+    p.add_argument("--report", metavar="DIR", default=None, help="write report.html, metrics.csv and overlays here")
+    p.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+    p.add_argument("--n-show", type=int, default=4, help="best and worst images shown in the report (default 4)")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+# --------------------------------------------------------------------------- train
+
+def _cmd_train(args) -> int:
+    from ..segmentation.network import ENCODERS
+
+    out = Path(args.output)
+    if out.suffix.lower() != ".keras":
+        raise CLIError(f"-o {str(out)!r}: a segmenter is written as a .keras file; the name must end in .keras")
+    if out.exists() and not args.overwrite:
+        raise CLIError(f"-o {str(out)!r} already exists; pass --overwrite to replace it")
+    _check_writable(out, "-o")
+    if args.encoder not in ENCODERS:
+        raise CLIError(f"--encoder {args.encoder!r}: choose one of {', '.join(sorted(ENCODERS))}")
+    for flag, value, low in (("--input-size", args.input_size, 32), ("--epochs", args.epochs, 1)):
+        if value < low:
+            raise CLIError(f"{flag} {value}: give at least {low}")
+    if not (np.isfinite(args.max_time) and args.max_time > 0):
+        raise CLIError(f"--max-time {args.max_time}: give a number of seconds > 0")
+    _import_tensorflow_quietly(args.debug)
+    data = _load_folder(args.data_dir, args.on_error, min_classes=1)
+    records = _with_masks(data, args.data_dir)
+    from ..segmentation.unet import UNetSegmenter
+
+    show = bool(_progress(args)) and sys.stderr.isatty()
+    seg = UNetSegmenter(encoder=args.encoder, input_size=args.input_size, epochs=args.epochs,
+                        max_time=args.max_time, flip_test=args.flip_test, random_state=args.random_state,
+                        verbose=int(show))
+    print(f"training a U-Net ({args.encoder}, {args.input_size} px) on {len(records)} images, at most "
+          f"{args.max_time:.0f} s", file=sys.stderr)
+    seg.fit(records, groups=data.groups)
+    seg.save(out)
+    dices = seg.history_.get("val_dice") or []
+    dice = dices[seg.best_epoch_ - 1] if len(dices) >= seg.best_epoch_ else None  # best_epoch_ counts from 1
+    print(f"{seg.n_train_} training and {seg.n_val_} validation images (whole duplicate groups), "
+          f"{seg.n_epochs_} epochs in {seg.training_time_:.0f} s, kept epoch {seg.best_epoch_}"
+          + (f", validation Dice {dice:.3f}" if isinstance(dice, (int, float)) else ""))
+    print(f"segmenter: {out.resolve()}")
+    return 0
+
+
+def _with_masks(data, where: str) -> list:
+    """The records, refusing a data set without any drawn mask (there is nothing to learn)."""
+    records = list(data.data)
+    drawn = [bool((r.meta or {}).get("has_mask_file", r.mask is not None and r.mask.any())) for r in records]
+    if not any(drawn):
+        raise CLIError(f"{where!r} has no lesion masks (<image>_mask.png beside the images, or a mask column in "
+                       "a CSV manifest): a segmenter learns from them")
+    missing = [i for i, r in enumerate(records) if r.mask is None]
+    if missing:
+        i = missing[0]
+        raise CLIError(f"image {records[i].path or i!r} has no mask ({len(missing)} such image(s)): give every "
+                       "image a mask (a normal image's may be absent in the BUSI layout, which reads it as empty)")
+    return records
+
+
+def _load_segmenter(path: str):
+    from ..segmentation.unet import UNetSegmenter
+
+    p = Path(path)
+    if not p.is_file():
+        raise CLIError(f"segmenter {path!r} does not exist")
+    if p.suffix.lower() != ".keras":
+        raise CLIError(f"segmenter {path!r}: a segmenter file is a .keras file written by featbus segment train")
+    return UNetSegmenter.load(p)
+
+
+# --------------------------------------------------------------------------- predict
+
+def _cmd_predict(args) -> int:
+    from PIL import Image
+
+    from ..io import load_item, written_atomically
+
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"-o {str(out)!r} is a file; give a folder for the mask PNGs")
+    _check_writable(out, "-o", folder=True)
+    paths = _expand_images(args.images)
+    names = _mask_names(paths)
+    clash = [n for n in names if (out / n).exists()]
+    if clash and not args.overwrite:
+        raise CLIError(f"-o {str(out)!r} already holds {clash[0]!r} ({len(clash)} of the masks); pass --overwrite "
+                       "to replace them")
+    _import_tensorflow_quietly(args.debug)
+    seg = _load_segmenter(args.segmenter)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, errors = [], 0
+    batch = 16
+    for start in range(0, len(paths), batch):
+        chunk = paths[start:start + batch]
+        records, kept = [], []
+        for j, p in enumerate(chunk):
+            try:
+                records.append(load_item(p, start + j))
+                kept.append(j)
+            except (ValueError, OSError) as exc:
+                if args.on_error != "skip":
+                    raise
+                errors += 1
+                rows.append({"image": p, "mask": "", "lesion_found": "", "area_px": "", "error": str(exc)})
+        for j, mask in zip(kept, seg.predict_masks(records) if records else []):
+            name = names[start + j]
+            with written_atomically(out / name, suffix=".tmp.png") as tmp:
+                Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).save(tmp)
+            rows.append({"image": chunk[j], "mask": str(out / name), "lesion_found": bool(mask.any()),
+                         "area_px": int(mask.sum()), "error": ""})
+    import pandas as pd
+
+    order = {p: i for i, p in enumerate(paths)}
+    table = pd.DataFrame(rows).sort_values("image", key=lambda c: c.map(order), kind="stable")
+    _write_csv(table, out / "masks.csv")
+    found = int((table["lesion_found"] == True).sum())  # noqa: E712 (a column of bools and "")
+    print(f"{len(table) - errors} mask(s) written to {out} ({found} with a lesion); list: {out / 'masks.csv'}")
+    if errors:
+        print(f"skipped {errors} unreadable image(s) (listed in masks.csv's error column)", file=sys.stderr)
+    return 0
+
+
+def _mask_names(paths: list[str]) -> list[str]:
+    """``<stem>_mask.png`` per image; images of the same name in different folders get their
+    position in front, so that no mask overwrites another."""
+    stems = [Path(p).stem for p in paths]
+    repeated = {s for s in stems if stems.count(s) > 1}
+    return [f"{i:05d}_{s}_mask.png" if s in repeated else f"{s}_mask.png" for i, s in enumerate(stems)]
+
+
+# --------------------------------------------------------------------------- evaluate
+
+def _cmd_evaluate(args) -> int:
+    from ..segmentation.metrics import METRICS, segmentation_metrics, summarize_segmentation
+
+    if args.n_bootstrap < 0:
+        raise CLIError(f"--n-bootstrap {args.n_bootstrap}: give 0 or more")
+    if args.n_show < 0:
+        raise CLIError(f"--n-show {args.n_show}: give 0 or more")
+    report = Path(args.report) if args.report else None
+    if report is not None:
+        _check_writable(report / "report.html", "--report")
+    _import_tensorflow_quietly(args.debug)
+    seg = _load_segmenter(args.segmenter)
+    data = _load_folder(args.data_dir, args.on_error, min_classes=1)
+    records = _with_masks(data, args.data_dir)
+    predicted = seg.predict_masks(records)
+    names = [r.path or f"#{i}" for i, r in enumerate(records)]
+    table = segmentation_metrics([r.mask for r in records], predicted, names=names)
+    summary = summarize_segmentation(table, data.groups, n_bootstrap=args.n_bootstrap,
+                                     random_state=args.random_state)
+    lines = _summary_lines(summary, METRICS)
+    print("\n".join(lines))
+    if report is not None:
+        report.mkdir(parents=True, exist_ok=True)
+        _write_csv(table, report / "metrics.csv", float_format="%.4f")
+        (report / "summary.json").write_text(json.dumps(summary, indent=1))
+        page = _report_html(seg, args, records, predicted, table, lines, report)
+        print(f"report: {page}")
+    return 0
+
+
+def _fmt(value: float, ci) -> str:
+    if not np.isfinite(value):
+        return "n/a"
+    lo, hi = ci
+    return f"{value:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else "")
+
+
+def _summary_lines(summary: dict, metrics) -> list[str]:
+    les, nor = summary["lesion"], summary["normal"]
+    lines = [f"lesion images: {les['n']} ({les['missed']} with nothing predicted; HD95 and mean surface distance "
+             f"over the {les['n'] - les['boundary_undefined']} others, in pixels)"]
+    for m in metrics:
+        if m in les:
+            lines.append(f"  {m:<15} mean {_fmt(les[m]['mean'], les[m]['ci'])}, median {les[m]['median']:.3f}")
+    if nor["n"]:
+        lines.append(f"normal images: {nor['n']}; predicted empty {_fmt(nor['empty']['value'], nor['empty']['ci'])}, "
+                     f"mean false lesion area {nor['false_area']:.1f} px")
+    lines.append("intervals: 95% bootstrap over near-duplicate groups")
+    return lines
+
+
+def _overlay(record, predicted: np.ndarray) -> np.ndarray:
+    """The image in grey with the drawn mask's outline in green and the prediction's in red."""
+    import cv2
+
+    from .._records import to_float
+
+    gray = (np.clip(to_float(record.image), 0, 1) * 255).astype(np.uint8)
+    rgb = np.repeat(gray[..., None], 3, axis=-1)
+    width = max(1, round(max(gray.shape) / 300))
+    for mask, colour in ((record.mask, (0, 200, 0)), (predicted, (230, 0, 0))):
+        contours, _ = cv2.findContours(np.asarray(mask, np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(rgb, contours, -1, colour, width)
+    return rgb
+
+
+def _report_html(seg, args, records, predicted, table, lines, folder: Path) -> Path:
+    from PIL import Image
+
+    from ..io import written_atomically
+
+    lesion = np.flatnonzero(table["lesion"].to_numpy(bool))
+    order = lesion[np.argsort(table["dice"].to_numpy(float)[lesion], kind="stable")]
+    shown = {"worst": order[:args.n_show], "best": order[::-1][:args.n_show]}
+    figures = []
+    for kind, idx in shown.items():
+        cells = []
+        for i in idx:
+            name = f"{kind}_{len(cells)}.png"
+            Image.fromarray(_overlay(records[i], predicted[i])).save(folder / name)
+            row = table.iloc[i]
+            cells.append(f'<figure><img src="{name}" width="300"><figcaption>{html.escape(str(row["image"]))}<br>'
+                         f'Dice {row["dice"]:.3f}, HD95 {row["hd95"]:.1f} px</figcaption></figure>')
+        figures.append(f"<h2>{kind.capitalize()} lesion images</h2><div class='row'>{''.join(cells)}</div>")
+    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>featbus segmentation report</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1300px}} pre{{background:#f4f4f4;padding:1em}}
+.row{{display:flex;flex-wrap:wrap;gap:1em}} figure{{margin:0}} figcaption{{font-size:0.85em;max-width:300px}}</style>
+</head><body><h1>Segmentation report</h1>
+<p>Segmenter <code>{html.escape(str(args.segmenter))}</code> ({html.escape(seg.encoder)}, {seg.input_size} px) on
+<code>{html.escape(str(args.data_dir))}</code>. Outlines: <span style="color:#00a000">drawn mask</span>,
+<span style="color:#e00000">prediction</span>. If the segmenter was trained on these images, these figures are
+optimistic: judge it on images it never saw.</p>
+<pre>{html.escape(chr(10).join(lines))}</pre>
+{''.join(figures)}
+<p>Every image's figures: <a href="metrics.csv">metrics.csv</a>.</p></body></html>"""
+    page = folder / "report.html"
+    with written_atomically(page) as tmp:
+        tmp.write_text(body)
+    return page

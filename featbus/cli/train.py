@@ -1,0 +1,291 @@
+"""``featbus train DATA -o MODEL``: train a recipe or features + classifier and save a model file."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ._common import (
+    _CLASSIFIER_NAMES,
+    _DATA_HELP,
+    _SAMPLER_NAMES,
+    _TRAIN_FEATURES,
+    CLIError,
+    _apply_settings,
+    _check_features,
+    _check_model_out,
+    _check_n_splits,
+    _check_writable,
+    _features_of,
+    _import_tensorflow_quietly,
+    _is_trusted_file,
+    _load_folder,
+    _manifest_split,
+    _one_line,
+    _patches,
+    _preprocessing_steps,
+    _progress,
+    _split,
+    _subset,
+    _trust_file,
+    _write_csv,
+)
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub, parents) -> None:
+    from ..recipes import DEFAULT_RECIPE, RECIPES
+
+    p = sub.add_parser("train", parents=[parents.common,
+                                         parents.features(f"instead of a recipe; with -c alone: {_TRAIN_FEATURES}"),
+                                         parents.study],
+                       help="train a recipe (default: a fine-tuned CNN) and save a .featbus model",
+                       description="Train a named recipe (featbus recipes lists them; default "
+                                   f"{DEFAULT_RECIPE}) or features + classifier (-f/-c) on DATA and save MODEL. "
+                                   "Features + classifier are cross-validated on duplicate-grouped folds and "
+                                   "then fitted on every image (a classifier without probabilities gets Platt "
+                                   "calibration on grouped out-of-fold scores); a network recipe is trained "
+                                   "with the labels and judged on one duplicate-grouped validation split it "
+                                   "never trains on. The figures go into the model file. With --test-fraction, "
+                                   "whole duplicate groups are held out first and scored by the saved model.")
+    p.add_argument("data_dir", metavar="DATA", help=_DATA_HELP)
+    p.add_argument("--recipe", metavar="NAME", default=None,
+                   help=f"a named recipe: {', '.join(RECIPES)} (default {DEFAULT_RECIPE} unless -f or -c is "
+                        "given; 'featbus recipes' describes them)")
+    p.add_argument("--backbone", default=None, metavar="NAME", help="network recipes: another backbone")
+    p.add_argument("--image-size", type=int, default=None, metavar="PX", help="network recipes: input side")
+    p.add_argument("--epochs", type=int, default=None, metavar="N", help="network recipes: most fine-tuning epochs")
+    p.add_argument("--members", type=int, default=None, metavar="N", help="network recipes: networks averaged")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N", help="network recipes: images per step")
+    p.add_argument("--classifier", "-c", default=None, metavar="NAME",
+                   help=f"{_CLASSIFIER_NAMES} (default svm; with -f/-c no recipe is used)")
+    p.add_argument("--balance", "-b", default="none", metavar="NAME", help=f"none (default), {_SAMPLER_NAMES}")
+    p.add_argument("--n-splits", type=int, default=5, metavar="K", help="CV and calibration folds (default 5)")
+    p.add_argument("--n-bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)")
+    p.add_argument("--test-fraction", type=float, default=None, metavar="F",
+                   help="hold out about F of the duplicate groups (stratified by class), train on the rest "
+                        "and report the held-out accuracy")
+    p.add_argument("--holdout-list", metavar="CSV", default=None,
+                   help="with --test-fraction: write the held-out images and their labels here")
+    p.add_argument("--segmenter", metavar="FILE|unet", default=None,
+                   help="crop every image to the lesion a segmenter predicts before the features (then "
+                        "shape and --region mask/bbox are allowed): a .keras file from UNetSegmenter.save, or "
+                        "'unet' to train a U-Net on DATA's masks (the training images only)")
+    p.add_argument("--roi-margin", type=float, default=0.15, metavar="M",
+                   help="with --segmenter: grow the lesion box by M of its height and width per side (default 0.15)")
+    p.add_argument("--segmenter-time", type=float, default=600.0, metavar="SECONDS",
+                   help="with --segmenter unet: training time budget of the U-Net (default 600)")
+    p.add_argument("--output", "-o", required=True, metavar="MODEL", help="model file to write (*.featbus)")
+    p.add_argument("--report", "-r", metavar="DIR", default=None,
+                   help="write report.html into DIR: the cross-validation (or validation split) figures with "
+                        "their plots and, for a network recipe, its learning curves")
+    p.add_argument("--overwrite", action="store_true", help="replace MODEL if it exists")
+    p.set_defaults(func=run)
+
+
+def _check_segmenter_args(args) -> None:
+    """--segmenter / --roi-margin / --segmenter-time problems, before any image is read."""
+    if args.segmenter is None:
+        for flag, value, default in (("--roi-margin", args.roi_margin, 0.15),
+                                     ("--segmenter-time", args.segmenter_time, 600.0)):
+            if value != default:
+                raise CLIError(f"{flag} needs --segmenter FILE|unet")
+        return
+    if not (np.isfinite(args.roi_margin) and args.roi_margin >= 0):
+        raise CLIError(f"--roi-margin {args.roi_margin}: give a number >= 0 (a share of the lesion's size)")
+    if not (np.isfinite(args.segmenter_time) and args.segmenter_time > 0):
+        raise CLIError(f"--segmenter-time {args.segmenter_time}: give a number of seconds > 0")
+    if args.segmenter != "unet":
+        seg = Path(args.segmenter)
+        if not seg.is_file():
+            raise CLIError(f"--segmenter {args.segmenter!r}: no such file; give a .keras file written by "
+                           "UNetSegmenter.save, or 'unet' to train one on DATA_DIR's masks")
+        if seg.suffix.lower() != ".keras":
+            raise CLIError(f"--segmenter {args.segmenter!r}: a segmenter file is a .keras file written by "
+                           "UNetSegmenter.save")
+    _import_tensorflow_quietly(args.debug)
+
+
+def _segmenter_for(args, data, progress):
+    """What train_model gets: the saved file's path, or an unfitted U-Net to train on the masks."""
+    if args.segmenter is None or args.segmenter != "unet":
+        return args.segmenter
+    from ..segmentation.unet import UNetSegmenter
+
+    drawn = [bool((rec.meta or {}).get("has_mask_file", rec.mask is not None and rec.mask.any()))
+             for rec in data.data]
+    if not any(drawn):
+        raise CLIError(f"--segmenter unet trains a U-Net on the lesion masks of DATA_DIR, and "
+                       f"{args.data_dir!r} has none (<image>_mask.png beside the images); give masks or a "
+                       "trained segmenter file (--segmenter FILE.keras)")
+    if not all(drawn):
+        print(f"{len(drawn) - sum(drawn)} image(s) have no mask file: the U-Net learns 'no lesion' from them",
+              file=sys.stderr)
+    show = bool(progress) and (progress != "auto" or sys.stderr.isatty())
+    return UNetSegmenter(max_time=float(args.segmenter_time), random_state=args.random_state, verbose=int(show))
+
+
+def run(args) -> int:
+    from ..model import train_model
+    from ..pipelines import make_classifier, make_sampler
+
+    out = Path(args.output)
+    _check_model_out(out, args.overwrite)
+    _apply_settings(args, None)
+    recipe = _train_recipe(args)
+    if args.report:
+        _check_writable(Path(args.report) / "report.html", "--report")
+    if args.segmenter is None and ("shape" in _split(args.features) or args.region in ("mask", "bbox")):
+        raise CLIError("a model predicts on new images, which come without lesion masks: drop 'shape' "
+                       "from --features and use --region image, or crop to a segmenter's lesion with "
+                       "--segmenter FILE|unet")
+    _check_segmenter_args(args)
+    if args.holdout_list:
+        _check_writable(Path(args.holdout_list), "--holdout-list")
+    balance = None if args.balance.lower() == "none" else args.balance
+    if recipe is not None and recipe.is_network:
+        if balance is not None:
+            raise CLIError(f"--balance does not apply to the network recipe {recipe.name!r}: it weights the "
+                           "classes in its loss (class_weight='balanced')")
+        _import_tensorflow_quietly(args.debug)
+    else:
+        _check_features(args.features, args.debug)
+        try:
+            make_classifier(args.classifier)
+            make_sampler(balance)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
+    _preprocessing_steps(args.preprocess)
+    # the model preprocesses new images itself: it is trained on the images as read (or on
+    # lesion patches, and then predicts on patches)
+    data = _patches(_load_folder(args.data_dir, args.on_error, args.task), args)
+    progress = _progress(args)
+    held = None
+    fixed = _manifest_split(data, args, "--test-fraction")
+    if fixed is not None or args.test_fraction:
+        from ..model_selection import holdout_split
+
+        try:
+            train_idx, test_idx = fixed if fixed is not None else holdout_split(
+                data.target, data.groups, args.test_fraction, args.random_state)
+        except ValueError as exc:
+            raise CLIError(_one_line(exc)) from exc
+        held = _subset(data, test_idx)
+        data = _subset(data, train_idx)
+    _check_n_splits(data, args.n_splits)
+    counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
+    print(f"training on {len(data.target)} images {counts}"
+          + (f"; {len(held.target)} held out ("
+             + ("the manifest's split=test rows" if fixed is not None else "whole duplicate groups") + ")"
+             if held is not None else ""),
+          file=sys.stderr)
+    command = "featbus " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
+    segmenter = _segmenter_for(args, data, progress)
+    if args.segmenter == "unet":
+        print(f"training the lesion segmenter (U-Net) on the {len(data.target)} training images' masks, at most "
+              f"about {args.segmenter_time:.0f} s", file=sys.stderr)
+    overrides = {k: getattr(args, k) for k in ("backbone", "image_size", "epochs", "members", "batch_size")}
+    if recipe is not None:
+        changed = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in overrides.items() if v is not None)
+        print(f"recipe {recipe.name}: {recipe.summary}" + (f", with {changed}" if changed else "")
+              + f" (with its defaults 625 images take {recipe.cpu_time} on 2 CPU cores, {recipe.gpu_time} on a GPU)",
+              file=sys.stderr)
+    model = train_model(data, _features_of(args), classifier=args.classifier,
+                        recipe=None if recipe is None else recipe.name,
+                        recipe_overrides=overrides if recipe is not None and recipe.is_network else None,
+                        balance=balance, region=args.region,
+                        segmenter=segmenter, roi_margin=args.roi_margin, preprocessing=args.preprocess,
+                        n_splits=args.n_splits,
+                        n_bootstrap=args.n_bootstrap, random_state=args.random_state,
+                        cache=args.cache, n_jobs=args.n_jobs, progress=progress, command=command,
+                        source=os.path.abspath(args.data_dir))
+    if held is not None:
+        from ..evaluation import evaluate_external
+
+        names = data.target_names
+        report = evaluate_external(model, held.data, names[held.target], groups=held.groups,
+                                   n_bootstrap=args.n_bootstrap, random_state=args.random_state,
+                                   name="held-out images")
+        model.manifest["holdout"] = {"fraction": args.test_fraction if fixed is None else None,
+                                     "n_images": int(len(held.target)),
+                                     "accuracy": report.value("accuracy"),
+                                     "accuracy_ci": list(report.interval("accuracy")) if args.n_bootstrap else None,
+                                     "paths": list(held.paths)}
+        print(f"held-out ({len(held.target)} images never seen in training): accuracy "
+              f"{report.value('accuracy'):.3f}", end="")
+        if args.n_bootstrap:
+            lo, hi = report.interval("accuracy")
+            print(f" [{lo:.2f}, {hi:.2f}] (group bootstrap 95% CI)", end="")
+        print()
+        if args.holdout_list:
+            import pandas as pd
+
+            _write_csv(pd.DataFrame({"image": held.paths, "label": names[held.target]}), Path(args.holdout_list))
+            print(f"held-out images and labels: {args.holdout_list}")
+    if args.patches:
+        model.manifest.setdefault("notes", []).append(
+            f"trained on {args.patches} x {args.patches} px lesion-centred patches: it classifies such patches, "
+            "not whole mammograms")
+    model.save(out, overwrite=args.overwrite)
+    if args.report:
+        _train_report(model, Path(args.report))
+    print(model.describe())
+    print(f"model: {out.resolve()}" + (f" (added to your trust list {_trust_file()}: it holds types featbus "
+                                       "does not trust by itself)" if _is_trusted_file(out) else ""))
+    return 0
+
+
+def _train_report(model, folder: Path) -> None:
+    """report.html of a trained model: its CV (or validation split) report and learning curves."""
+    from ..reporting import header_html, learning_curves_html, write_html
+
+    report = getattr(model, "cv_report", None)
+    if report is None:
+        print("no report: the model was trained without a cross-validation or validation split", file=sys.stderr)
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    m = model.manifest
+    sections = [header_html({"featbus": m["versions"].get("featbus"), "command": m.get("command"),
+                             "recipe": m["recipe"].get("name") or m["recipe"].get("features"),
+                             "classes": ", ".join(m["classes"]), "seed": m.get("random_state"),
+                             "created": m.get("created")})]
+    runs = (m.get("training") or {}).get("members")
+    if runs:
+        sections.append(learning_curves_html(runs, folder / "learning_curves.png"))
+    path = write_html([report], folder / "report.html", title=f"featbus train: {report.name}", sections=sections)
+    print(f"report: {path}")
+
+
+def _train_recipe(args):
+    """The recipe ``featbus train`` fits: ``--recipe``, else features + classifier when ``-f`` or
+    ``-c`` is given, else the default recipe. Fills ``args.features``/``args.classifier``."""
+    from ..recipes import DEFAULT_RECIPE, get_recipe
+
+    explicit = args.features is not None or args.classifier is not None
+    settings = [f"--{k.replace('_', '-')}" for k in ("backbone", "image_size", "epochs", "members", "batch_size")
+                if getattr(args, k) is not None]
+    if args.recipe is not None and explicit:
+        raise CLIError("--recipe chooses the features and the classifier: drop --features/--classifier, or drop "
+                       "--recipe")
+    name = args.recipe if args.recipe is not None else (None if explicit else DEFAULT_RECIPE)
+    recipe = None
+    if name is not None:
+        try:
+            recipe = get_recipe(name)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
+    if settings and (recipe is None or not recipe.is_network):
+        what = "features + classifier" if recipe is None else f"the recipe {recipe.name!r}"
+        raise CLIError(f"{', '.join(settings)} set a network recipe's training; {what} has no network")
+    if recipe is not None and not recipe.is_network:
+        args.features, args.classifier = ",".join(recipe.features), recipe.classifier
+    else:
+        args.features = args.features if args.features is not None else _TRAIN_FEATURES
+        args.classifier = args.classifier if args.classifier is not None else "svm"
+    if recipe is not None and recipe.is_network:
+        args.features = ""
+    return recipe
