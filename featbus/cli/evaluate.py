@@ -147,8 +147,6 @@ def _positive_class(args, data) -> str | None:
 
 
 def run(args) -> int:
-    from ..evaluation import compare
-    from ..reporting import write_html
 
     _apply_settings(args, _DEF_FEATURES)
     _check_features(args.features, args.debug)
@@ -211,67 +209,21 @@ def run(args) -> int:
               "group-bootstrap 95% CI")
         print(_table_text({"test": external}, positive))
     if args.report:
-        out = Path(args.report)
-        html_path = out if out.suffix.lower() in (".html", ".htm") else out / "report.html"
-        table = None
-        if len(reports[main_cv]) > 1:
-            others = [r for r in reports[main_cv] if r is not best]
-            table = compare([best, *others])
-            table = table[table["a"] == best.name]
-        notes = [f"Data: {args.data_dir} ({len(data.target)} images, {counts})."
-                 + (f" Preprocessing: {' -> '.join(n for n, _ in _preprocessing_steps(args.preprocess))}, "
-                    "applied to every image before the features (the steps learn nothing from the images)."
-                    if args.preprocess else ""),
-                 f"Features: {args.features} ({X.shape[1]} columns"
-                 + (f", region={args.region}" if args.region else "") + "). "
-                 "Extractors learn nothing from labels or statistics, so they are computed once; "
-                 "scaling, sampling and the classifier are fitted on the training folds only.",
-                 ]
-        if data.skipped:
-            notes.append(f"Skipped (unreadable, --on-error skip): {len(data.skipped)} image(s): "
-                         + "; ".join(f"{p_} ({_one_line(r)})" for p_, r in data.skipped[:20])
-                         + (" ..." if len(data.skipped) > 20 else "") + ".")
-        if "shape" in _split(args.features) or args.region in ("mask", "bbox"):
-            notes.append("Masks: the ground-truth lesion masks of the data set are used (at prediction "
-                         "time a segmenter must provide them), so these numbers assume perfect segmentation.")
-        if len(cvs) > 1:
-            for cv in cvs[1:]:
-                notes.append(f"A {cv} run of the same pipelines is in {cv}.html beside this file "
-                             "(near-duplicates may straddle its folds: optimistic).")
-        from ..reporting import comparison_with_intervals, gallery_html, header_html, intensity_html
-
-        if len(reports[main_cv]) > 1:
-            notes.append(f"Best by {main_cv} CV accuracy: {best.name}. It is chosen on the same folds that score "
-                         "it, so its score is optimistic" + (f"; the {test_label} score is not." if external else "."))
-        sections = [header_html(_report_header(args, data, test_data, test_label))]
-        if external:
-            best_ext = next(r for r in external if r.name == best.name)
-            sections.append(f"<h2>{test_label}</h2><p class='note'>{len(test_data.target)} images, every pipeline "
-                            "fitted on all of the training data; group-bootstrap 95% intervals.</p>"
-                            + comparison_with_intervals(external).to_html())
-            sections.append(gallery_html(best_ext, test_data.images, test_data.paths))
-        sections.append(gallery_html(best, data.images, data.paths))
-        sections.append(intensity_html(data.images, data.target, list(data.target_names)))
-        path = write_html(reports[main_cv], html_path, title=f"featbus evaluate: {main_cv} CV",
-                          comparison=table, notes=notes, sections=sections)
         from ..pipelines import make_features
+        from ..reporting import write_study_report
         from ..settings import SETTINGS_SUFFIX
 
+        out = Path(args.report)
+        html_path = out if out.suffix.lower() in (".html", ".htm") else out / "report.html"
+        path = write_study_report(
+            reports, data, html_path, feature_label=args.features, n_features=X.shape[1], region=args.region,
+            preprocessing=[n for n, _ in _preprocessing_steps(args.preprocess)] if args.preprocess else None,
+            masks_used="shape" in _split(args.features) or args.region in ("mask", "bbox"),
+            header=_report_header(args, data, test_data, test_label), source=args.data_dir,
+            external=external or None, test_data=test_data, test_label=test_label)
         # the settings of the features every pipeline was scored on, as a settings file
         _write_settings(args, make_features(_features_of(args), region=args.region),
                         html_path.with_name("features" + SETTINGS_SUFFIX), data)
-        if external:
-            write_html(external, html_path.with_name("test.html"), title=f"featbus evaluate: {test_label}",
-                       notes=notes[:2])
-        for cv in cvs[1:]:
-            write_html(reports[cv], html_path.with_name(f"{cv}.html"), title=f"featbus evaluate: {cv} CV",
-                       notes=notes[:2])
-        import pandas as pd
-
-        from ..evaluation import comparison_table
-
-        pd.concat({cv: comparison_table(reports[cv]) for cv in cvs}, names=["cv"]).to_csv(
-            html_path.with_name("summary.csv"))
         print(f"\nreport: {path.resolve()}")
     return 0
 
