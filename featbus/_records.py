@@ -24,6 +24,7 @@ This module reads no files (:mod:`featbus.io` does), so every other module can i
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -357,19 +358,34 @@ def _run_chunk(func: Callable, chunk: Sequence[tuple[int, Any]]) -> list:
     return [func(item, i) for i, item in chunk]
 
 
+#: Estimated serial seconds below which ``map_images`` does not start worker processes: a
+#: worker imports featbus, NumPy and scikit-image before its first image (1-3 s each on a small
+#: machine), which a short job never earns back.
+MIN_PARALLEL_SECONDS = 3.0
+
+
 def map_images(func: Callable[[Any, int], Any], items: Sequence, n_jobs: int | None = None,
                *, backend: str | None = None) -> list:
     """Apply ``func(item, index)`` to every item, in order, optionally in parallel.
 
     Work is sent to joblib in a few chunks per worker rather than one task per image, so the
-    parallel overhead stays small for cheap per-image functions.
+    parallel overhead stays small for cheap per-image functions. With worker processes (the
+    default backend), the first item is computed here first: if the rest would take less than
+    :data:`MIN_PARALLEL_SECONDS` serially, it stays serial, since starting workers would cost more.
     """
     indexed = list(enumerate(items))
     n_workers = effective_n_jobs(n_jobs) if n_jobs not in (None, 1) else 1
     if n_workers == 1 or len(indexed) < 2:
         return [func(item, i) for i, item in indexed]
+    done: list = []
+    if backend in (None, "loky", "multiprocessing"):
+        start = time.perf_counter()
+        done.append(func(indexed[0][1], indexed[0][0]))
+        indexed = indexed[1:]
+        if (time.perf_counter() - start) * len(indexed) < MIN_PARALLEL_SECONDS:
+            return done + [func(item, i) for i, item in indexed]
     n_chunks = min(len(indexed), 4 * n_workers)
     bounds = np.linspace(0, len(indexed), n_chunks + 1).astype(int)
     chunks = [indexed[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     results = Parallel(n_jobs=n_workers, backend=backend)(delayed(_run_chunk)(func, c) for c in chunks)
-    return [r for chunk in results for r in chunk]
+    return done + [r for chunk in results for r in chunk]
