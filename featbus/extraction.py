@@ -52,6 +52,9 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import hashlib
 import json
 import os
@@ -536,6 +539,7 @@ def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRec
     use_memory = cache is not False and _MEMORY.max_bytes > 0
     disk = _disk_store(cache)
     setting = setting_key(extractor)
+    prefetched = _PREFETCHED.get()
     with_mask = bool(extractor._needs_mask())
     out = np.empty((len(items), n_features), dtype=dtype)
     n_corrupt_before = disk.n_corrupt if disk is not None else 0
@@ -553,6 +557,9 @@ def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRec
                 if key in first:
                     continue
                 first[key] = i
+                if prefetched is not None and (setting, key) in prefetched:
+                    todo.append(i)  # computed by the union's pool: stored and counted below
+                    continue
                 row = _MEMORY.get(setting, key) if use_memory else None
                 if row is not None and disk is not None and not disk.has(setting, key):
                     disk.put(setting, key, row)  # the folder the user named receives every row
@@ -580,8 +587,16 @@ def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRec
                            file=sys.stderr)
             try:
                 if todo:
-                    records = [loaded[i] if i in loaded else extractor._load(items[i], i) for i in todo]
-                    rows = np.asarray(compute(records, todo))
+                    ready = [prefetched.get((setting, keys[i - start])) if prefetched is not None else None
+                             for i in todo]
+                    rest = [i for i, r in zip(todo, ready) if r is None]
+                    rows = np.empty((len(todo), n_features), dtype=dtype)
+                    if rest:
+                        records = [loaded[i] if i in loaded else extractor._load(items[i], i) for i in rest]
+                        rows[[k for k, r in enumerate(ready) if r is None]] = np.asarray(compute(records, rest))
+                    for k, r in enumerate(ready):
+                        if r is not None:
+                            rows[k] = r
                     if rows.shape != (len(todo), n_features):
                         raise ValueError(f"{type(extractor).__name__} computed rows of shape {rows.shape}, "
                                          f"expected {(len(todo), n_features)}")
@@ -642,6 +657,69 @@ def _await_row(extractor, disk: DiskStore, setting: str, key: str, item, index: 
                     disk.release(setting, key)
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
+
+
+# rows computed ahead by pooled_rows, read by extract_rows as if it had computed them
+_PREFETCHED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("featbus_prefetched", default=None)
+
+
+def _rows_of_parts(parts: list, pair: tuple, index: int) -> list:
+    rec, wanted = pair
+    return [parts[k]._one_record(rec, index) if k in wanted else None for k in range(len(parts))]
+
+
+@contextlib.contextmanager
+def pooled_rows(extractors: Sequence, items: Sequence, n_jobs: int | None):
+    """Compute the missing rows of several fitted extractors in ONE pool over the images.
+
+    Per-extractor parallelism starts a pool and ships every image to it once per extractor (a
+    union of five families ships each image five times, and waits for the slowest worker five
+    times). Here each image goes to a worker once and the worker computes every family that
+    lacks its row. Inside the ``with`` block, each extractor's ``transform`` finds those rows
+    and stores and counts them as computed (so the stores, the cache folder and
+    :func:`extraction_counts` behave as without pooling). Only extractors that compute one
+    image at a time (``_one_record``) take part; rows already in a store are not recomputed.
+    """
+    from ._records import map_images
+
+    parts = [e for e in extractors if hasattr(e, "_one_record") and hasattr(e, "feature_names_out_")]
+    token = None
+    try:
+        if len(parts) > 1 and len(items) > 1:
+            settings = [setting_key(e) for e in parts]
+            loaded: dict[int, ImageRecord] = {}
+            wanted: dict[int, set[int]] = {}
+            keys_of = []
+            for k, (part, setting) in enumerate(zip(parts, settings)):
+                cache = getattr(part, "cache", None)
+                use_memory = cache is not False and _MEMORY.max_bytes > 0
+                disk = _disk_store(cache)
+                keys = _keys_for(part, items, 0, bool(part._needs_mask()), loaded)
+                keys_of.append(keys)
+                seen = set()
+                for i, key in enumerate(keys):
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    held = (use_memory and _MEMORY.get(setting, key) is not None) or (
+                        disk is not None and disk.has(setting, key))
+                    if not held:
+                        wanted.setdefault(i, set()).add(k)
+            order = sorted(wanted)
+            pairs = [((loaded[i] if i in loaded else parts[0]._load(items[i], i)), wanted[i]) for i in order]
+            worker = functools.partial(_rows_of_parts, parts)
+            # map_images numbers its items 0..n-1; the rows keep the images' own indices for errors
+            rows = map_images(lambda pair, j: worker(pair, order[j]), pairs, n_jobs)
+            found = {}
+            for i, per_part in zip(order, rows):
+                for k, row in enumerate(per_part):
+                    if row is not None:
+                        found[(settings[k], keys_of[k][i])] = row
+            token = _PREFETCHED.set(found)
+        yield
+    finally:
+        if token is not None:
+            _PREFETCHED.reset(token)
 
 
 def extract_features(data, features, *, region: str | None = None, n_jobs: int | None = None,

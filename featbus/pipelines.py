@@ -345,9 +345,29 @@ class FamilyUnion(FeatureUnion):
         self._scaling()  # a bad value fails before any feature is computed
         self._fitting_scaler = True  # read by _hstack, the one place that sees every part's output
         try:
-            return super().fit_transform(X, y, **params)
+            with self._pooled(X, fit=True):
+                return super().fit_transform(X, y, **params)
         finally:
             del self._fitting_scaler
+
+    def _pooled(self, X, *, fit: bool):
+        """One pool over the images for every part that computes image by image, when the parts
+        ask for more than one job (:func:`featbus.extraction.pooled_rows`); else nothing."""
+        import contextlib
+
+        from joblib import effective_n_jobs
+
+        from ._records import check_images
+        from .extraction import pooled_rows
+
+        parts = [e for _, e in self.transformer_list if hasattr(e, "_one_record") and hasattr(e, "_compute")]
+        jobs = [effective_n_jobs(e.n_jobs) for e in parts if getattr(e, "n_jobs", None) not in (None, 1)]
+        if len(parts) < 2 or not jobs or max(jobs) < 2:
+            return contextlib.nullcontext()
+        if fit:
+            for part in parts:  # the rows' keys need fitted parts (FeatureUnion refits them: cheap)
+                part.fit(X)
+        return pooled_rows(parts, check_images(X), max(jobs))
 
     def _hstack(self, Xs):
         method = self._scaling()
@@ -374,7 +394,8 @@ class FamilyUnion(FeatureUnion):
     def transform(self, X, **params):
         """Joined, scaled features of ``X``."""
         check_is_fitted(self, "family_widths_")
-        return super().transform(X, **params)
+        with self._pooled(X, fit=False):
+            return super().transform(X, **params)
 
     def get_feature_names_out(self, input_features=None):
         """Names as FeatureUnion gives them (``"hog__hog.0"``); reduced blocks are renamed

@@ -237,3 +237,31 @@ def test_a_named_cache_folder_receives_rows_already_in_memory(tmp_path):
     np.testing.assert_array_equal(again, first)
     assert _computed("IntensityStats") == 0  # nothing recomputed
     assert len(list(cache.rglob("*.row"))) == 4  # but every row is in the folder now
+
+
+def test_a_union_with_jobs_computes_every_family_in_one_pool(tmp_path, monkeypatch):
+    """n_jobs=2 on a union: one pool over the images for all families (featbus.extraction.
+    pooled_rows); the same table as one job, each row computed once, rows already held not
+    recomputed, and a cache folder receives every row."""
+    import featbus._records as records
+    from featbus.datasets import make_phantoms
+    from featbus.extraction import extraction_counts, reset_extraction_counts
+    from featbus.pipelines import make_features
+
+    monkeypatch.setattr(records, "MIN_PARALLEL_SECONDS", 0.0)  # a small job: use the workers anyway
+    X = list(make_phantoms(12, image_size=48, random_state=0).data)
+    one = make_features("lbp,glcm,intensity", n_jobs=1, cache=False, progress=False).fit_transform(X)
+    reset_extraction_counts()
+    union = make_features("lbp,glcm,intensity", n_jobs=2, cache=tmp_path / "rows", progress=False)
+    two = union.fit_transform(X)
+    np.testing.assert_allclose(two, one, rtol=1e-12)
+    counts = extraction_counts()
+    assert len(counts) == 3 * len(X) and set(counts.values()) == {1}
+    reset_extraction_counts()
+    np.testing.assert_allclose(union.transform(X), one, rtol=1e-12)
+    assert sum(extraction_counts().values()) == 0  # held rows are served, not recomputed
+    from featbus.extraction import clear_memory
+
+    clear_memory()  # only the folder is left: it received every row the pool computed
+    np.testing.assert_allclose(union.transform(X), one, rtol=1e-12)
+    assert sum(extraction_counts().values()) == 0

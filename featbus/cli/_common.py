@@ -152,13 +152,28 @@ def _neutralised(frame):
     return out
 
 
-def _write_csv(frame, path: Path, **kwargs) -> None:
+def _write_csv(frame, path: Path, *, wide: bool = False, **kwargs) -> None:
     """Write a table as CSV, neutralised against formula injection, under a temporary name
-    renamed into place: an interrupted run never leaves a half-written file under ``path``."""
+    renamed into place: an interrupted run never leaves a half-written file under ``path``.
+
+    ``wide``: a feature table (thousands of float columns). pandas formats each float in
+    Python (22 s for 625 x 8249 here); pyarrow's writer, when installed, writes the same
+    shortest round-trip values in C++ (4 s), quoting text cells and the header.
+    """
     from ..io import written_atomically
 
+    frame = _neutralised(frame)
     with written_atomically(path) as tmp:
-        _neutralised(frame).to_csv(tmp, index=False, **kwargs)
+        if wide and not kwargs:
+            try:
+                import pyarrow as pa
+                import pyarrow.csv as pa_csv
+            except ImportError:
+                pass
+            else:
+                pa_csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), tmp)
+                return
+        frame.to_csv(tmp, index=False, **kwargs)
 
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".dcm", ".dicom")

@@ -43,24 +43,28 @@ def add_parser(sub, parents) -> None:
 def _write_table(path: Path, X, names, data) -> Path:
     import pandas as pd
 
+    from ..io import written_atomically
+
     suffix = path.suffix.lower()
     labels = [str(data.target_names[t]) for t in data.target]
     if suffix == ".npz":
-        np.savez_compressed(path, X=X, feature_names=np.asarray(names), paths=np.asarray(data.paths),
-                            target=np.asarray(data.target), target_names=np.asarray(data.target_names),
-                            groups=np.asarray(data.groups))
+        with written_atomically(path) as tmp, open(tmp, "wb") as f:  # a file object: numpy adds no suffix
+            np.savez_compressed(f, X=X, feature_names=np.asarray(names), paths=np.asarray(data.paths),
+                                target=np.asarray(data.target), target_names=np.asarray(data.target_names),
+                                groups=np.asarray(data.groups))
         return path
     meta = pd.DataFrame({"path": [str(p) for p in data.paths], "label": labels,
                          "target": np.asarray(data.target), "group": np.asarray(data.groups)})
     frame = pd.concat([meta, pd.DataFrame(X, columns=names)], axis=1)
     if suffix == ".parquet":
         try:
-            frame.to_parquet(path, index=False)
+            with written_atomically(path) as tmp:
+                frame.to_parquet(tmp, index=False)
         except ImportError as exc:
             raise CLIError("writing Parquet needs pyarrow (pip install 'featbus[parquet]'); "
                            "or use -o features.csv / features.npz") from exc
     elif suffix == ".csv":
-        _write_csv(frame, path)
+        _write_csv(frame, path, wide=True)
     else:
         raise CLIError(f"unknown output format {suffix!r}; use .parquet, .csv or .npz")
     return path
