@@ -74,8 +74,7 @@ def main() -> None:
 
     from featbus import load_busi
     from featbus.evaluation import compare, evaluate
-    from featbus.extraction import extract_features
-    from featbus.pipelines import family_blocks, make_classification_pipeline
+    from featbus.pipelines import extract_features, family_blocks, make_classification_pipeline
     from featbus.recipes import RECIPES, build_network
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -28,8 +28,7 @@ from pathlib import Path
 
 from featbus.datasets import load_busi
 from featbus.evaluation import evaluate
-from featbus.extraction import extract_features
-from featbus.pipelines import make_classification_pipeline
+from featbus.pipelines import extract_features, make_classification_pipeline
 
 FEATURES = ["hog", "lbp", "intensity", "glcm", "shape"]
 

@@ -21,8 +21,7 @@ from imblearn.over_sampling import SMOTE
 
 from featbus import load_busi
 from featbus.evaluation import evaluate
-from featbus.extraction import extract_features
-from featbus.pipelines import make_classification_pipeline
+from featbus.pipelines import extract_features, make_classification_pipeline
 
 METRICS = (("accuracy", "accuracy", "macro"), ("macro F1", "f1", "macro"),
            ("malignant sensitivity", "sensitivity", "malignant"))

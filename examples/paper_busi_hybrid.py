@@ -17,8 +17,7 @@ from _paper_common import CACHE, DATA, deep_matrix, table
 
 from featbus import load_busi
 from featbus.evaluation import evaluate
-from featbus.extraction import extract_features
-from featbus.pipelines import make_classification_pipeline
+from featbus.pipelines import extract_features, make_classification_pipeline
 
 
 def main() -> None:

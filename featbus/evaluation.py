@@ -777,3 +777,109 @@ def never_predicted(report: Report) -> list[str]:
     """
     seen = set(np.asarray(report.y_pred).tolist())
     return [n for c, n in zip(report.classes.tolist(), report.class_names) if c not in seen]
+
+
+def write_study_report(reports: dict[str, list], data, path: str | Path, *, feature_label: str, n_features: int,
+                       region: str | None = None, preprocessing: Sequence[str] | None = None,
+                       masks_used: bool = False, header: dict | None = None, source: str | None = None,
+                       external: list | None = None, test_data=None, test_label: str = "test set") -> Path:
+    """The HTML report of a study (what ``featbus evaluate --report`` writes), for scripts too.
+
+    The first cross-validation of ``reports`` is the main page (``path``): every pipeline with
+    its plots, the best one's comparison with the others, notes on the data and the features,
+    the best pipeline's gallery of right and wrong images and the intensities by class. Each
+    further cross-validation gets ``<cv>.html`` beside it, an external test set ``test.html``,
+    and every figure goes into ``summary.csv``.
+
+    Parameters
+    ----------
+    reports : dict of str -> list of Report
+        Reports by cross-validation name (``"duplicate-grouped"`` first), the same pipelines in
+        the same order in each (:func:`featbus.evaluate`).
+    data : Bunch
+        The study (``images``, ``paths``, ``target``, ``target_names``, ``skipped``).
+    path : str or path
+        The main page.
+    feature_label : str
+        The features, as the reader should see them (``"hog,lbp"``).
+    n_features : int
+        Columns of the feature matrix.
+    region : str, optional
+    preprocessing : sequence of str, optional
+        Names of the image steps applied before the features.
+    masks_used : bool, default=False
+        The features read the ground-truth masks (shape, ``region="mask"``/``"bbox"``): the
+        report says the numbers assume perfect segmentation.
+    header : dict, optional
+        Run details shown first (:func:`header_html`).
+    source : str, optional
+        Where the data came from (for the notes).
+    external : list of Report, optional
+        The same pipelines scored once on ``test_data``.
+    test_data : Bunch, optional
+    test_label : str, default="test set"
+
+    Returns
+    -------
+    path : Path
+        The main page.
+    """
+    import html as _html
+
+    import pandas as pd
+
+    from .reporting import (
+        comparison_table,
+        comparison_with_intervals,
+        gallery_html,
+        header_html,
+        intensity_html,
+        write_html,
+    )
+
+    path = Path(path)
+    cvs = list(reports)
+    main_cv = cvs[0]
+    best = max(reports[main_cv], key=lambda r: r.value("accuracy"))
+    table = None
+    if len(reports[main_cv]) > 1:
+        table = compare([best, *[r for r in reports[main_cv] if r is not best]])
+        table = table[table["a"] == best.name]
+    counts = {str(n): int(np.sum(np.asarray(data.target) == i)) for i, n in enumerate(data.target_names)}
+    notes = [f"Data: {source or 'the study'} ({len(data.target)} images, {counts})."
+             + (f" Preprocessing: {' -> '.join(preprocessing)}, applied to every image before the features (the "
+                "steps learn nothing from the images)." if preprocessing else ""),
+             f"Features: {feature_label} ({n_features} columns" + (f", region={region}" if region else "") + "). "
+             "Extractors learn nothing from labels or statistics, so they are computed once; "
+             "scaling, sampling and the classifier are fitted on the training folds only."]
+    skipped = getattr(data, "skipped", None) or []
+    if skipped:
+        notes.append(f"Skipped (unreadable, --on-error skip): {len(skipped)} image(s): "
+                     + "; ".join(f"{p_} ({' '.join(str(r).split())})" for p_, r in skipped[:20])
+                     + (" ..." if len(skipped) > 20 else "") + ".")
+    if masks_used:
+        notes.append("Masks: the ground-truth lesion masks of the data set are used (at prediction "
+                     "time a segmenter must provide them), so these numbers assume perfect segmentation.")
+    for cv in cvs[1:]:
+        notes.append(f"A {cv} run of the same pipelines is in {cv}.html beside this file "
+                     "(near-duplicates may straddle its folds: optimistic).")
+    if len(reports[main_cv]) > 1:
+        notes.append(f"Best by {main_cv} CV accuracy: {best.name}. It is chosen on the same folds that score "
+                     "it, so its score is optimistic" + (f"; the {test_label} score is not." if external else "."))
+    sections = [header_html(header)] if header else []
+    if external:
+        best_ext = next(r for r in external if r.name == best.name)
+        sections.append(f"<h2>{_html.escape(test_label)}</h2><p class='note'>{len(test_data.target)} images, every "
+                        "pipeline fitted on all of the training data; group-bootstrap 95% intervals.</p>"
+                        + comparison_with_intervals(external).to_html())
+        sections.append(gallery_html(best_ext, test_data.images, test_data.paths))
+    sections.append(gallery_html(best, data.images, data.paths))
+    sections.append(intensity_html(data.images, data.target, list(data.target_names)))
+    out = write_html(reports[main_cv], path, title=f"featbus evaluate: {main_cv} CV", comparison=table,
+                     notes=notes, sections=sections)
+    if external:
+        write_html(external, path.with_name("test.html"), title=f"featbus evaluate: {test_label}", notes=notes[:2])
+    for cv in cvs[1:]:
+        write_html(reports[cv], path.with_name(f"{cv}.html"), title=f"featbus evaluate: {cv} CV", notes=notes[:2])
+    pd.concat({cv: comparison_table(reports[cv]) for cv in cvs}, names=["cv"]).to_csv(path.with_name("summary.csv"))
+    return out

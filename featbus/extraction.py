@@ -74,7 +74,6 @@ from ._version import __version__
 from .io import written_atomically
 
 __all__ = [
-    "extract_features",
     "extract_rows",
     "setting_key",
     "content_key",
@@ -720,52 +719,3 @@ def pooled_rows(extractors: Sequence, items: Sequence, n_jobs: int | None):
     finally:
         if token is not None:
             _PREFETCHED.reset(token)
-
-
-def extract_features(data, features, *, region: str | None = None, n_jobs: int | None = None,
-                     cache: Any = None, progress: Any = "auto") -> tuple[np.ndarray, list[str]]:
-    """The feature matrix of a data set, through the extraction path (no labels are used).
-
-    Feature extractors learn nothing from labels, so computing them once for all images before
-    cross-validating a classifier on the matrix leaks nothing; it is what a
-    :class:`~sklearn.model_selection.GridSearchCV` over a whole pipeline computes, too.
-
-    Parameters
-    ----------
-    data : Bunch or sequence of images
-        A featbus data set (its ``data`` records, with masks, are used), or images, records or
-        paths.
-    features : str or sequence
-        Names as in :func:`featbus.pipelines.make_features` (``"lbp,glcm"``,
-        ``["efficientnet_lite0", "hog"]``) or ``(name, transformer)`` pairs.
-    region : {"image", "mask", "bbox"}, optional
-        Region of every extractor that takes one.
-    n_jobs : int, optional
-        Workers of every extractor that takes them.
-    cache : None, False, str, path or joblib.Memory, optional
-        Where rows are kept (see the module docstring): a folder makes a second run (or one
-        with another extractor added) compute only what is new.
-    progress : bool or "auto", default="auto"
-        A progress bar per extractor while it computes.
-
-    Returns
-    -------
-    X : ndarray of shape (n_images, n_features)
-    names : list of str
-        Column names, prefixed by the extractor's name: ``lbp__lbp.r1.p8.u0``.
-
-    Examples
-    --------
-    >>> from featbus import make_phantoms
-    >>> from featbus.extraction import extract_features
-    >>> X, names = extract_features(make_phantoms(4, image_size=64, random_state=0), "intensity",
-    ...                             progress=False)
-    >>> X.shape[0], names[0]
-    (4, 'intensity__intensity.mean')
-    """
-    from .pipelines import make_features
-
-    items = list(data.data) if hasattr(data, "data") and hasattr(data, "target") else list(data)
-    union = make_features(features, region=region, n_jobs=n_jobs, cache=cache, progress=progress)
-    X = union.fit_transform(items)
-    return np.asarray(X), [str(n) for n in union.get_feature_names_out()]

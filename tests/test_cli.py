@@ -169,7 +169,8 @@ def test_extract_cache_sees_every_parameter(tmp_path):
     (a changed default is invisible in repr)."""
     from featbus._base import BaseFeatureExtractor
     from featbus.datasets import make_phantoms
-    from featbus.extraction import extract_features, extraction_counts, reset_extraction_counts
+    from featbus.extraction import extraction_counts, reset_extraction_counts
+    from featbus.pipelines import extract_features
 
     class Scaled(BaseFeatureExtractor):
         def __init__(self, k=1.0):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .._version import __version__
-from ..extraction import extract_features
+from ..pipelines import extract_features
 from ._common import (
     _CLASSIFIER_NAMES,
     _DATA_HELP,
@@ -209,8 +209,8 @@ def run(args) -> int:
               "group-bootstrap 95% CI")
         print(_table_text({"test": external}, positive))
     if args.report:
+        from ..evaluation import write_study_report
         from ..pipelines import make_features
-        from ..reporting import write_study_report
         from ..settings import SETTINGS_SUFFIX
 
         out = Path(args.report)
