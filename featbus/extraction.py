@@ -592,13 +592,14 @@ def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRec
                     rows = np.empty((len(todo), n_features), dtype=dtype)
                     if rest:
                         records = [loaded[i] if i in loaded else extractor._load(items[i], i) for i in rest]
-                        rows[[k for k, r in enumerate(ready) if r is None]] = np.asarray(compute(records, rest))
+                        fresh = np.asarray(compute(records, rest))
+                        if fresh.shape != (len(rest), n_features):
+                            raise ValueError(f"{type(extractor).__name__} computed rows of shape {fresh.shape}, "
+                                             f"expected {(len(rest), n_features)}")
+                        rows[[k for k, r in enumerate(ready) if r is None]] = fresh
                     for k, r in enumerate(ready):
                         if r is not None:
                             rows[k] = r
-                    if rows.shape != (len(todo), n_features):
-                        raise ValueError(f"{type(extractor).__name__} computed rows of shape {rows.shape}, "
-                                         f"expected {(len(todo), n_features)}")
                     computed = [keys[i - start] for i in todo]
                     for i, key, row in zip(todo, computed, rows):
                         out[i] = row

@@ -127,13 +127,9 @@ def _with_settings(transformer: Any, name: str, settings: dict[str, Any]) -> Any
     ``n_jobs``, ``cache`` and ``progress`` only change how a part runs, so a part without them
     keeps its own way.
     """
-    if not settings or not hasattr(transformer, "get_params"):
-        if "region" in settings:
-            raise ValueError(f"feature {name!r} ({type(transformer).__name__}) takes no region, "
-                             f"so region={settings['region']!r} cannot apply to it; leave region=None "
-                             "or give an extractor with a region parameter")
+    if not settings:
         return transformer
-    own = transformer.get_params(deep=False)
+    own = transformer.get_params(deep=False) if hasattr(transformer, "get_params") else {}
     wanted = {k: v for k, v in settings.items() if k in own}
     if "region" in settings and "region" not in own and type(transformer).__name__ != "ShapeFeatures":
         raise ValueError(f"feature {name!r} ({type(transformer).__name__}) takes no region, so "
