@@ -5,14 +5,16 @@ its choice between handcrafted and deep extractors) without importing scikit-lea
 TensorFlow. :mod:`featbus.pipelines` builds the estimators from it, ``featbus``'s lazy public
 names and :func:`featbus.estimator_checks.all_estimators` read :data:`ESTIMATORS`, and the
 common test checks every entry with its ``check_params``: a new estimator is added here once.
+The pipeline ingredients (classifiers, samplers, selectors) have their tables in
+:mod:`featbus.ingredients`.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-__all__ = ["CLASSIFIERS", "ESTIMATORS", "EstimatorEntry", "FEATURES", "PREPROCESSORS", "SAMPLERS", "SELECTORS",
-           "canonical_names"]
+__all__ = ["ESTIMATORS", "EstimatorEntry", "FEATURES", "PREPROCESSORS", "entry_of", "is_a", "is_cnn",
+           "reads_masks", "register"]
 
 
 class EstimatorEntry(NamedTuple):
@@ -32,29 +34,36 @@ class EstimatorEntry(NamedTuple):
     #: ``(class name, arguments)`` of a registered step whose output the checks feed it
     #: (``None``: the check images as they are)
     check_input: tuple[str, dict[str, Any]] | None = None
+    #: its short name as a feature family (``"hog"``), for ``make_features`` and the command line
+    name: str | None = None
+    #: describes the lesion mask itself, whatever the region: it needs a mask on every image
+    #: (a model then needs a segmenter, a score is optimistic with ground-truth masks)
+    needs_mask: bool = False
 
 
 _FAST_NET = {"weights": None, "input_size": 32, "progress": False, "random_state": 0}
 
 #: Every public estimator class -> its entry.
 ESTIMATORS: dict[str, EstimatorEntry] = {
-    "HOGFeatures": EstimatorEntry("featbus.features.hog", "features", check_params=({"size": (32, 32)},)),
-    "LBPFeatures": EstimatorEntry("featbus.features.lbp", "features", check_params=({}, {"region": "mask"})),
-    "GLCMFeatures": EstimatorEntry("featbus.features.glcm", "features", check_params=({}, {"region": "bbox"})),
-    "IntensityStats": EstimatorEntry("featbus.features.intensity", "features",
+    "HOGFeatures": EstimatorEntry("featbus.features.hog", "features", name="hog", check_params=({"size": (32, 32)},)),
+    "LBPFeatures": EstimatorEntry("featbus.features.lbp", "features", name="lbp",
+                                  check_params=({}, {"region": "mask"})),
+    "GLCMFeatures": EstimatorEntry("featbus.features.glcm", "features", name="glcm",
+                                   check_params=({}, {"region": "bbox"})),
+    "IntensityStats": EstimatorEntry("featbus.features.intensity", "features", name="intensity",
                                      check_params=({}, {"region": "mask"})),
-    "ShapeFeatures": EstimatorEntry("featbus.features.shape", "features"),
-    "GLRLMFeatures": EstimatorEntry("featbus.features.texture_matrices", "features"),
-    "GLSZMFeatures": EstimatorEntry("featbus.features.texture_matrices", "features"),
-    "GLDZMFeatures": EstimatorEntry("featbus.features.texture_matrices", "features",
+    "ShapeFeatures": EstimatorEntry("featbus.features.shape", "features", name="shape", needs_mask=True),
+    "GLRLMFeatures": EstimatorEntry("featbus.features.texture_matrices", "features", name="glrlm"),
+    "GLSZMFeatures": EstimatorEntry("featbus.features.texture_matrices", "features", name="glszm"),
+    "GLDZMFeatures": EstimatorEntry("featbus.features.texture_matrices", "features", name="gldzm",
                                     check_params=({"region": "mask"},)),
-    "NGTDMFeatures": EstimatorEntry("featbus.features.texture_matrices", "features"),
-    "GLDMFeatures": EstimatorEntry("featbus.features.texture_matrices", "features"),
-    "GaborFeatures": EstimatorEntry("featbus.features.filters", "features"),
-    "LawsFeatures": EstimatorEntry("featbus.features.filters", "features"),
-    "WaveletFeatures": EstimatorEntry("featbus.features.filters", "features"),
-    "LoGFeatures": EstimatorEntry("featbus.features.filters", "features"),
-    "FractalFeatures": EstimatorEntry("featbus.features.filters", "features"),
+    "NGTDMFeatures": EstimatorEntry("featbus.features.texture_matrices", "features", name="ngtdm"),
+    "GLDMFeatures": EstimatorEntry("featbus.features.texture_matrices", "features", name="gldm"),
+    "GaborFeatures": EstimatorEntry("featbus.features.filters", "features", name="gabor"),
+    "LawsFeatures": EstimatorEntry("featbus.features.filters", "features", name="laws"),
+    "WaveletFeatures": EstimatorEntry("featbus.features.filters", "features", name="wavelet"),
+    "LoGFeatures": EstimatorEntry("featbus.features.filters", "features", name="log"),
+    "FractalFeatures": EstimatorEntry("featbus.features.filters", "features", name="fractal"),
     "DeepFeatures": EstimatorEntry("featbus.features.deep", "features", backend=True,
                                    check_params=({"backbone": "efficientnet_lite0", "weights": None,
                                                   "input_size": 32, "progress": False},)),
@@ -82,24 +91,9 @@ ESTIMATORS: dict[str, EstimatorEntry] = {
                                                    "random_state": 0},)),
 }
 
-#: Handcrafted feature names -> (module, class). Any other name is a DeepFeatures backbone.
-FEATURES: dict[str, tuple[str, str]] = {
-    "hog": ("featbus.features.hog", "HOGFeatures"),
-    "lbp": ("featbus.features.lbp", "LBPFeatures"),
-    "glcm": ("featbus.features.glcm", "GLCMFeatures"),
-    "intensity": ("featbus.features.intensity", "IntensityStats"),
-    "shape": ("featbus.features.shape", "ShapeFeatures"),
-    "glrlm": ("featbus.features.texture_matrices", "GLRLMFeatures"),
-    "glszm": ("featbus.features.texture_matrices", "GLSZMFeatures"),
-    "gldzm": ("featbus.features.texture_matrices", "GLDZMFeatures"),
-    "ngtdm": ("featbus.features.texture_matrices", "NGTDMFeatures"),
-    "gldm": ("featbus.features.texture_matrices", "GLDMFeatures"),
-    "gabor": ("featbus.features.filters", "GaborFeatures"),
-    "laws": ("featbus.features.filters", "LawsFeatures"),
-    "wavelet": ("featbus.features.filters", "WaveletFeatures"),
-    "log": ("featbus.features.filters", "LoGFeatures"),
-    "fractal": ("featbus.features.filters", "FractalFeatures"),
-}
+#: Handcrafted feature names -> (module, class), from the entries' ``name``. Any other name is a
+#: DeepFeatures backbone.
+FEATURES: dict[str, tuple[str, str]] = {e.name: (e.module, cls) for cls, e in ESTIMATORS.items() if e.name}
 
 #: Preprocessing names -> (module, class, constructor arguments). The mammogram steps chain
 #: in the order given, e.g. ``"pectoral,flip,crop-breast"``.
@@ -117,68 +111,80 @@ PREPROCESSORS: dict[str, tuple[str, str, dict]] = {
     "crop-breast": ("featbus.preprocessing.mammography", "BreastMask", {"crop": True, "mask_background": False}),
 }
 
-#: Balancing names (aliases map to the same sampler).
-SAMPLERS: dict[str, str] = {
-    "smote": "SMOTE",
-    "borderline-smote": "BorderlineSMOTE",
-    "borderline_smote": "BorderlineSMOTE",
-    "adasyn": "ADASYN",
-    "smoteenn": "SMOTEENN",
-    "smote-enn": "SMOTEENN",
-    "oversample": "RandomOverSampler",
-    "random-over": "RandomOverSampler",
-    "undersample": "RandomUnderSampler",
-    "random-under": "RandomUnderSampler",
-    "class-weight": "class_weight",
-    "class_weight": "class_weight",
-    "balanced": "class_weight",
-}
 
-#: Classifier names (aliases map to the same model).
-CLASSIFIERS: dict[str, str] = {
-    "svm": "svm",
-    "svc": "svm",
-    "svm-calibrated": "svm-calibrated",
-    "rf": "rf",
-    "random-forest": "rf",
-    "knn": "knn",
-    "xgboost": "xgboost",
-    "xgb": "xgboost",
-    "logreg": "logreg",
-    "lr": "logreg",
-    "logistic": "logreg",
-    "mlp": "mlp",
-    "naive-bayes": "naive-bayes",
-    "nb": "naive-bayes",
-    "tree": "tree",
-    "decision-tree": "tree",
-    "balanced-rf": "balanced-rf",
-    "balanced-random-forest": "balanced-rf",
-    "easy-ensemble": "easy-ensemble",
-}
-
-#: Feature selection / reduction names (aliases map to the same step); see make_selector.
-SELECTORS: dict[str, str] = {
-    "variance": "variance",
-    "kbest": "kbest-anova",
-    "kbest-anova": "kbest-anova",
-    "anova": "kbest-anova",
-    "kbest-mi": "kbest-mi",
-    "mutual-info": "kbest-mi",
-    "l1": "l1",
-    "pca": "pca",
-}
+def entry_of(obj: Any) -> EstimatorEntry | None:
+    """The registry entry of an object's class, or of a subclass's registered base (``None``
+    when the object is no registered estimator). Imports nothing: a class can only be an
+    instance's base if its module is imported already."""
+    for name in (cls.__name__ for cls in type(obj).__mro__):
+        entry = ESTIMATORS.get(name)
+        if entry is not None and is_a(obj, name):
+            return entry
+    return None
 
 
-def canonical_names(table: dict[str, str]) -> list[str]:
-    """The first name of each entry of an alias table, in table order (what help texts list).
+def is_a(obj: Any, *names: str) -> bool:
+    """``isinstance(obj, <registered class named so>)`` for any of ``names``, without importing
+    the class's module (a TensorFlow room stays unimported when nothing of it is used).
 
     Examples
     --------
-    >>> canonical_names({"svm": "svm", "svc": "svm", "rf": "rf"})
-    ['svm', 'rf']
+    >>> from featbus.features.hog import HOGFeatures
+    >>> is_a(HOGFeatures(), "HOGFeatures"), is_a(HOGFeatures(), "DeepFeatures")
+    (True, False)
     """
-    seen: dict[str, str] = {}
-    for name, target in table.items():
-        seen.setdefault(target, name)
-    return list(seen.values())
+    import sys
+
+    for name in names:
+        cls = getattr(sys.modules.get(ESTIMATORS[name].module), name, None)
+        if cls is not None and isinstance(obj, cls):
+            return True
+    return False
+
+
+def is_cnn(obj: Any) -> bool:
+    """A CNN that turns images into features: frozen (DeepFeatures) or fine-tuned networks."""
+    entry = entry_of(obj)
+    return entry is not None and entry.backend and entry.kind in ("features", "network")
+
+
+def reads_masks(features: Any, region: str | None) -> bool:
+    """Whether extracting ``features`` (names or instances) in ``region`` reads lesion masks.
+
+    Examples
+    --------
+    >>> reads_masks(["hog", "shape"], "image"), reads_masks("hog,lbp", "image"), reads_masks(["hog"], "bbox")
+    (True, False, True)
+    """
+    if region in ("mask", "bbox"):
+        return True
+    items = features.split(",") if isinstance(features, str) else list(features or ())
+    for item in items:
+        if isinstance(item, tuple) and len(item) == 2:
+            item = item[1]
+        if isinstance(item, str):
+            entry = ESTIMATORS[FEATURES[item.strip().lower()][1]] if item.strip().lower() in FEATURES else None
+        else:
+            entry = entry_of(item)
+        if entry is not None and entry.needs_mask:
+            return True
+    return False
+
+
+def register(class_name: str, entry: EstimatorEntry) -> None:
+    """Add an estimator to the registry (and its family name to :data:`FEATURES`): what a new
+    family's entry in :data:`ESTIMATORS` does, at run time (a plug-in, a test)."""
+    if class_name in ESTIMATORS:
+        raise ValueError(f"{class_name!r} is registered already")
+    if entry.name is not None and entry.name in FEATURES:
+        raise ValueError(f"feature name {entry.name!r} is taken by {FEATURES[entry.name][1]}")
+    ESTIMATORS[class_name] = entry
+    if entry.name is not None:
+        FEATURES[entry.name] = (entry.module, class_name)
+
+
+def unregister(class_name: str) -> None:
+    """Undo :func:`register`."""
+    entry = ESTIMATORS.pop(class_name)
+    if entry.name is not None:
+        FEATURES.pop(entry.name, None)

@@ -29,11 +29,13 @@ import numpy as np
 from joblib import Parallel, delayed
 from scipy import stats
 from sklearn.base import clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.model_selection import ParameterGrid, StratifiedGroupKFold, StratifiedKFold
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.model_selection._split import GroupsConsumerMixin
 from sklearn.utils import _safe_indexing
 
+from .encoded_labels import EncodedLabelClassifier
 from .extraction import show_progress
 from .metrics import PER_CLASS_METRICS, _metrics_arrays, _nanmean_cols, classification_metrics
 from .model_selection import resolve_groups
@@ -565,7 +567,7 @@ def _short_name(estimator) -> str:
             continue
         else:
             inner = step
-            while type(inner).__name__ in ("CalibratedClassifierCV", "EncodedLabelClassifier"):
+            while isinstance(inner, (CalibratedClassifierCV, EncodedLabelClassifier)):
                 inner = inner.estimator  # name the model, not its wrapper
             parts.append(type(inner).__name__)
     return " > ".join(parts)

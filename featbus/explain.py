@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from ._registry import is_a
+
 __all__ = ["occlusion_map", "grad_cam", "head_gradient", "supports_grad_cam", "explain", "overlay",
            "explain_to_files", "class_score"]
 
@@ -222,7 +224,7 @@ def _deep_columns(model) -> tuple[Any, slice]:
     start = 0
     for _, est in model.features.transformer_list:
         n = len(est.get_feature_names_out())
-        if type(est).__name__ == "DeepFeatures":
+        if is_a(est, "DeepFeatures"):
             return est, slice(start, start + n)
         start += n
     raise ValueError("the model has no DeepFeatures extractor")

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._registry import is_a
 from ._version import __version__
 
 __all__ = ["export_tflite", "check_exportable", "prepare_input", "TFLiteModel"]
@@ -69,7 +70,7 @@ def check_exportable(model) -> str | None:
     parts = model.features.transformer_list
     if model.networks:
         return None
-    others = [f"{n} ({type(e).__name__})" for n, e in parts if type(e).__name__ != "DeepFeatures"]
+    others = [f"{n} ({type(e).__name__})" for n, e in parts if not is_a(e, "DeepFeatures")]
     if others:
         return (f"only CNN features can be exported: {', '.join(others)} has no TensorFlow form; "
                 "train with --features <backbone> alone")

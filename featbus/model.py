@@ -99,6 +99,7 @@ from typing import Any
 
 import numpy as np
 
+from ._registry import is_cnn, reads_masks
 from ._version import __version__
 from .io import file_sha256, written_atomically
 
@@ -118,8 +119,6 @@ _MANIFEST = "manifest.json"
 _PIPELINE = "pipeline.skops"
 _LEGACY_PIPELINE = "pipeline.joblib"  # formats 1-3: a pickle, loaded only when trusted
 _RUNTIME_MEMBER = re.compile(r"runtime/[A-Za-z0-9_.-]+\.tflite")
-_MASK_FEATURES = {"shape"}
-_CNN_CLASSES = ("DeepFeatures", "FineTunedCNN", "FineTunedEnsemble")
 
 #: Types a model file may create besides Python's plain values, NumPy and SciPy data and the
 #: estimators of scikit-learn and :data:`TRUSTED_PACKAGES`: the scikit-learn helpers that the
@@ -636,7 +635,7 @@ class FeatbusModel:
     def deep_extractors(self) -> list:
         """The CNN parts of the feature union: :class:`~featbus.DeepFeatures`,
         :class:`~featbus.FineTunedCNN` or :class:`~featbus.FineTunedEnsemble` (may be empty)."""
-        return [est for _, est in self.features.transformer_list if type(est).__name__ in _CNN_CLASSES]
+        return [est for _, est in self.features.transformer_list if is_cnn(est)]
 
     @property
     def networks(self) -> list:
@@ -1256,7 +1255,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     if network is not None:
         features, classifier = (), "network"
     names = [f.strip().lower() for f in features.split(",")] if isinstance(features, str) else list(features)
-    uses_masks = any(isinstance(f, str) and f in _MASK_FEATURES for f in names) or region in ("mask", "bbox")
+    uses_masks = reads_masks(names, region)
     if uses_masks and segmenter is None:
         raise ValueError("a model predicts on new images, which come without lesion masks: drop 'shape' and "
                          "region='mask'/'bbox', or pass a segmenter (its predicted lesion then travels with "
@@ -1330,7 +1329,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         head.cv = n_splits  # the fold indices are not needed after fitting; keep the pickle small
         calibration = (f"sigmoid (Platt) on out-of-fold decision values of {n_splits} duplicate-grouped "
                        "folds, classifier refitted on all images")
-    deep = any(type(e).__name__ == "DeepFeatures" for _, e in union.transformer_list) or roi is not None
+    deep = any(is_cnn(e) for _, e in union.transformer_list) or roi is not None
     manifest = {
         **_manifest_head(roi, preprocess, command, random_state, deep, classes),
         "recipe": {"name": recipe_name, "features": ",".join(n if isinstance(n, str) else str(n[0]) for n in names),

@@ -43,16 +43,26 @@ from numbers import Integral
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, TransformerMixin, clone
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.pipeline import FeatureUnion
-from sklearn.preprocessing import LabelEncoder, StandardScaler
-from sklearn.utils import get_tags
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._registry import CLASSIFIERS, FEATURES, PREPROCESSORS, SAMPLERS, SELECTORS
+from ._registry import FEATURES, PREPROCESSORS, entry_of
+from .encoded_labels import EncodedLabelClassifier
+from .ingredients import (
+    CLASSIFIER_TABLE,
+    CLASSIFIERS,
+    SAMPLER_TABLE,
+    SAMPLERS,
+    SELECTOR_TABLE,
+    SELECTORS,
+    build,
+    find,
+    grid_of,
+)
 
 __all__ = [
     "extract_features",
@@ -131,7 +141,7 @@ def _with_settings(transformer: Any, name: str, settings: dict[str, Any]) -> Any
         return transformer
     own = transformer.get_params(deep=False) if hasattr(transformer, "get_params") else {}
     wanted = {k: v for k, v in settings.items() if k in own}
-    if "region" in settings and "region" not in own and type(transformer).__name__ != "ShapeFeatures":
+    if "region" in settings and "region" not in own and not getattr(entry_of(transformer), "needs_mask", False):
         raise ValueError(f"feature {name!r} ({type(transformer).__name__}) takes no region, so "
                          f"region={settings['region']!r} cannot apply to it; leave region=None or give "
                          "an extractor with a region parameter")
@@ -145,7 +155,6 @@ def _with_settings(transformer: Any, name: str, settings: dict[str, Any]) -> Any
                              f"asks region={wanted['region']!r}; set one of them")
     if not wanted:
         return transformer
-    from sklearn.base import clone
     return clone(transformer).set_params(**wanted)
 
 
@@ -513,81 +522,10 @@ def make_sampler(balance: str | None, *, random_state=0):
         if hasattr(balance, "fit_resample"):
             return balance
         raise ValueError(f"balance must be a name or an imblearn sampler, got {balance!r}")
-    key = SAMPLERS.get(balance.strip().lower())
-    if key is None:
-        raise ValueError(f"unknown balance {balance!r}; choose from none, {', '.join(sorted(SAMPLERS))}")
-    if key == "class_weight":
+    entry = find(SAMPLER_TABLE, balance, "balance")
+    if entry.estimator is None:  # class weights: no step, the classifier is reweighted
         return None
-    if key == "SMOTEENN":
-        from imblearn.combine import SMOTEENN
-        from imblearn.over_sampling import SMOTE
-
-        return SMOTEENN(smote=SMOTE(random_state=random_state), random_state=random_state)
-    module = "imblearn.under_sampling" if key == "RandomUnderSampler" else "imblearn.over_sampling"
-    return getattr(import_module(module), key)(random_state=random_state)
-
-
-class EncodedLabelClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
-    """Let a classifier that needs labels ``0..K-1`` (XGBoost) take any labels.
-
-    Parameters
-    ----------
-    estimator : classifier
-        The wrapped model; it is fitted on ``LabelEncoder``-encoded labels.
-
-    Attributes
-    ----------
-    estimator_ : classifier
-        The fitted clone.
-    classes_ : ndarray
-        The original labels, in the order of ``predict_proba``'s columns.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> from featbus.pipelines import EncodedLabelClassifier
-    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
-    >>> clf = EncodedLabelClassifier(LogisticRegression()).fit(X, ["a", "a", "b", "b"])
-    >>> clf.predict([[0.0], [3.0]]).tolist()
-    ['a', 'b']
-    """
-
-    def __init__(self, estimator):
-        self.estimator = estimator
-
-    def __sklearn_tags__(self):
-        # the input contract is the wrapped model's (sparse, NaN)
-        tags = super().__sklearn_tags__()
-        inner = get_tags(self.estimator)
-        tags.input_tags.sparse = inner.input_tags.sparse
-        tags.input_tags.allow_nan = inner.input_tags.allow_nan
-        return tags
-
-    def fit(self, X, y, **fit_params):
-        """Fit the wrapped model on encoded labels.
-
-        Returns
-        -------
-        self
-        """
-        check_classification_targets(y)  # continuous y is an error, not 600 classes
-        self.label_encoder_ = LabelEncoder().fit(y)
-        self.classes_ = self.label_encoder_.classes_
-        self.estimator_ = clone(self.estimator).fit(X, self.label_encoder_.transform(y), **fit_params)
-        if hasattr(self.estimator_, "n_features_in_"):
-            self.n_features_in_ = self.estimator_.n_features_in_
-        return self
-
-    def predict(self, X):
-        """Predicted labels, in the original label space."""
-        check_is_fitted(self, "estimator_")
-        return self.classes_[np.asarray(self.estimator_.predict(X)).astype(int).ravel()]
-
-    def predict_proba(self, X):
-        """Class probabilities, columns in the order of ``classes_``."""
-        check_is_fitted(self, "estimator_")
-        return self.estimator_.predict_proba(X)
+    return build(entry, random_state=random_state)
 
 
 def make_classifier(classifier: str, *, class_weight: str | None = None, random_state=0,
@@ -623,71 +561,11 @@ def make_classifier(classifier: str, *, class_weight: str | None = None, random_
         if not hasattr(classifier, "fit"):
             raise ValueError(f"classifier must be a name or an estimator, got {classifier!r}")
         return classifier
-    key = CLASSIFIERS.get(classifier.strip().lower())
-    if key is None:
-        raise ValueError(f"unknown classifier {classifier!r}; choose from {', '.join(sorted(CLASSIFIERS))}")
-    if class_weight is not None and key in ("knn", "xgboost", "mlp", "naive-bayes", "easy-ensemble"):
+    entry = find(CLASSIFIER_TABLE, classifier, "classifier")
+    if class_weight is not None and "class_weight" not in entry.takes:
         raise ValueError(f"classifier {classifier!r} takes no class weights; use a sampler "
                          "(balance='smote', 'oversample', ...) instead")
-    cw = {"class_weight": class_weight} if class_weight is not None else {}
-    if key == "svm":
-        from sklearn.svm import SVC
-
-        return SVC(**cw)
-    if key == "svm-calibrated":
-        from sklearn.svm import SVC
-
-        # sigmoid (Platt) calibration on internal folds: what probability=True did, explicitly
-        return CalibratedClassifierCV(SVC(**cw), method="sigmoid", cv=3)
-    if key == "rf":
-        from sklearn.ensemble import RandomForestClassifier
-
-        return RandomForestClassifier(n_estimators=300, random_state=random_state, n_jobs=n_jobs, **cw)
-    if key == "knn":
-        from sklearn.neighbors import KNeighborsClassifier
-
-        return KNeighborsClassifier(n_neighbors=5, n_jobs=n_jobs)
-    if key == "logreg":
-        from sklearn.linear_model import LogisticRegression
-
-        return LogisticRegression(max_iter=2000, **cw)
-    if key in ("mlp", "naive-bayes", "tree", "balanced-rf", "easy-ensemble"):
-        return _more_classifiers(key, cw, random_state=random_state, n_jobs=n_jobs)
-    try:
-        from xgboost import XGBClassifier
-    except ImportError as exc:  # pragma: no cover - xgboost is an optional extra
-        raise ImportError("classifier='xgboost' needs xgboost: pip install 'featbus[xgboost]'") from exc
-    xgb = XGBClassifier(n_estimators=300, max_depth=4, learning_rate=0.1, subsample=0.8,
-                        colsample_bytree=0.5, tree_method="hist", random_state=random_state,
-                        n_jobs=n_jobs if n_jobs is not None else 1, verbosity=0)
-    return EncodedLabelClassifier(xgb)  # XGBoost wants labels 0..K-1; keep the user's labels
-
-
-def _more_classifiers(key: str, cw: dict, *, random_state, n_jobs):
-    """MLP, naive Bayes, decision tree and imbalanced-learn's balanced ensembles."""
-    if key == "mlp":
-        from sklearn.neural_network import MLPClassifier
-
-        # early stopping holds out 10 % of the training fold, so no epoch count to tune
-        return MLPClassifier(hidden_layer_sizes=(100,), max_iter=1000, early_stopping=True,
-                             random_state=random_state)
-    if key == "naive-bayes":
-        from sklearn.naive_bayes import GaussianNB
-
-        return GaussianNB()
-    if key == "tree":
-        from sklearn.tree import DecisionTreeClassifier
-
-        return DecisionTreeClassifier(random_state=random_state, **cw)
-    if key == "balanced-rf":
-        from imblearn.ensemble import BalancedRandomForestClassifier
-
-        # parameters spelled out: imbalanced-learn changed their defaults between versions
-        return BalancedRandomForestClassifier(n_estimators=300, sampling_strategy="all", replacement=True,
-                                              bootstrap=False, random_state=random_state, n_jobs=n_jobs, **cw)
-    from imblearn.ensemble import EasyEnsembleClassifier
-
-    return EasyEnsembleClassifier(n_estimators=10, random_state=random_state, n_jobs=n_jobs)
+    return build(entry, class_weight=class_weight, random_state=random_state, n_jobs=n_jobs)
 
 
 def make_selector(select: str | None, *, random_state=0):
@@ -724,26 +602,7 @@ def make_selector(select: str | None, *, random_state=0):
         if hasattr(select, "fit") and hasattr(select, "transform"):
             return select
         raise ValueError(f"select must be a name or a transformer, got {select!r}")
-    key = SELECTORS.get(select.strip().lower())
-    if key is None:
-        raise ValueError(f"unknown select {select!r}; choose from none, {', '.join(sorted(SELECTORS))}")
-    from sklearn import feature_selection as fs
-
-    if key == "variance":
-        return fs.VarianceThreshold()
-    if key == "kbest-anova":
-        return fs.SelectKBest(fs.f_classif, k=50)
-    if key == "kbest-mi":
-        from functools import partial
-
-        return fs.SelectKBest(partial(fs.mutual_info_classif, random_state=random_state), k=50)
-    if key == "l1":
-        from sklearn.svm import LinearSVC
-
-        return fs.SelectFromModel(LinearSVC(C=0.1, penalty="l1", dual=False, max_iter=5000))
-    from sklearn.decomposition import PCA
-
-    return PCA(n_components=0.95, svd_solver="full")
+    return build(find(SELECTOR_TABLE, select, "select"), random_state=random_state)
 
 
 # --------------------------------------------------------------------------- pipeline
@@ -841,8 +700,8 @@ def make_classification_pipeline(features: Sequence[Any] | str | None = ("hog", 
     sampler = make_sampler(balance, random_state=random_state)
     if sampler is not None:
         steps.append(("balance", sampler))
-    class_weight = ("balanced" if isinstance(balance, str)
-                    and SAMPLERS.get(balance.strip().lower()) == "class_weight" else None)
+    class_weight = ("balanced" if isinstance(balance, str) and balance not in _NONE
+                    and find(SAMPLER_TABLE, balance, "balance").estimator is None else None)
     steps.append(("classifier", make_classifier(classifier, class_weight=class_weight,
                                                 random_state=random_state, n_jobs=n_jobs)))
     return Pipeline(steps, memory=memory)
@@ -905,54 +764,11 @@ def make_pipeline(*args, **kwargs):
 # --------------------------------------------------------------------------- grids
 
 def _classifier_grid(clf) -> tuple[str, dict[str, list]]:
-    """(prefix inside the classifier step, grid) for a known classifier."""
+    """(prefix inside the classifier step, grid) for a classifier of the table, wrapped or not."""
     prefix = ""
     while isinstance(clf, (CalibratedClassifierCV, EncodedLabelClassifier)):
         clf, prefix = clf.estimator, prefix + "estimator__"
-    name = type(clf).__name__
-    if name == "SVC":
-        return prefix, {"C": [0.1, 1.0, 10.0, 100.0], "gamma": ["scale", 1e-3, 1e-2]}
-    if name == "RandomForestClassifier":
-        return prefix, {"max_depth": [None, 12], "max_features": ["sqrt", 0.3]}
-    if name == "KNeighborsClassifier":
-        return prefix, {"n_neighbors": [3, 5, 9, 15], "weights": ["uniform", "distance"]}
-    if name == "XGBClassifier":
-        return prefix, {"max_depth": [3, 6], "learning_rate": [0.05, 0.2]}
-    if name == "LogisticRegression":
-        return prefix, {"C": [0.01, 0.1, 1.0, 10.0]}
-    if name == "MLPClassifier":
-        return prefix, {"alpha": [1e-4, 1e-2, 1.0], "hidden_layer_sizes": [(100,), (64, 32)]}
-    if name == "GaussianNB":
-        return prefix, {"var_smoothing": [1e-9, 1e-6, 1e-3]}
-    if name == "DecisionTreeClassifier":
-        return prefix, {"max_depth": [None, 5, 10], "min_samples_leaf": [1, 5]}
-    if name == "BalancedRandomForestClassifier":
-        return prefix, {"max_depth": [None, 12], "max_features": ["sqrt", 0.3]}
-    if name == "EasyEnsembleClassifier":
-        return prefix, {"n_estimators": [10, 30]}
-    return prefix, {}
-
-
-def _selector_grid(selector) -> dict[str, list]:
-    name = type(selector).__name__
-    if name == "SelectKBest":
-        return {"k": [20, 50, 100]}
-    if name == "SelectFromModel":
-        return {"estimator__C": [0.01, 0.1, 1.0]}
-    if name == "PCA":
-        return {"n_components": [0.8, 0.95, 0.99]}
-    return {}
-
-
-def _sampler_grid(sampler) -> dict[str, list]:
-    name = type(sampler).__name__
-    if name in ("SMOTE", "BorderlineSMOTE"):
-        return {"k_neighbors": [3, 5]}
-    if name == "ADASYN":
-        return {"n_neighbors": [3, 5]}
-    if name == "SMOTEENN" and sampler.smote is not None:
-        return {"smote__k_neighbors": [3, 5]}
-    return {}
+    return prefix, grid_of(clf, CLASSIFIER_TABLE)
 
 
 def param_grid(pipe) -> dict[str, list]:
@@ -989,9 +805,9 @@ def param_grid(pipe) -> dict[str, list]:
     prefix, cgrid = _classifier_grid(steps["classifier"])
     grid.update({f"classifier__{prefix}{k}": v for k, v in cgrid.items()})
     if steps.get("select") not in (None, "passthrough"):
-        grid.update({f"select__{k}": v for k, v in _selector_grid(steps["select"]).items()})
+        grid.update({f"select__{k}": v for k, v in grid_of(steps["select"], SELECTOR_TABLE).items()})
     if steps.get("balance") not in (None, "passthrough"):
-        grid.update({f"balance__{k}": v for k, v in _sampler_grid(steps["balance"]).items()})
+        grid.update({f"balance__{k}": v for k, v in grid_of(steps["balance"], SAMPLER_TABLE).items()})
     return grid
 
 

@@ -29,6 +29,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ._registry import is_a
+
 __all__ = ["read_settings", "check_settings", "settings_extractors", "settings_record", "SETTINGS_SUFFIX"]
 
 #: What :func:`settings_record` appends to a table's path.
@@ -219,7 +221,7 @@ def settings_record(union, *, region: str | None, preprocess: list[str] | None, 
     features = {}
     for name, est in union.transformer_list:
         params = {k: v for k, v in est.get_params(deep=False).items() if k not in _RUN_PARAMS}
-        if type(est).__name__ == "DeepFeatures":
+        if is_a(est, "DeepFeatures"):
             params.pop("backbone", None)  # the entry's name is the backbone
         features[name] = _jsonable(params)
     return {"featbus": __version__, "command": command,

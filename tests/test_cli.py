@@ -50,7 +50,8 @@ def test_version_and_help(capsys):
 def test_help_lists_every_family_classifier_and_sampler(capsys):
     import re
 
-    from featbus._registry import CLASSIFIERS, FEATURES, SAMPLERS, canonical_names
+    from featbus._registry import FEATURES
+    from featbus.ingredients import CLASSIFIERS, SAMPLERS, canonical_names
 
     for cmd in ("extract", "evaluate", "train"):
         with pytest.raises(SystemExit):

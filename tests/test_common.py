@@ -75,3 +75,83 @@ def _tabular_estimators():
 @parametrize_with_checks(_tabular_estimators())
 def test_tabular_estimator(estimator, check):
     check(estimator)
+
+
+_NEW_FAMILY = '''
+"""A family written as a user would: a module and nothing else."""
+import numpy as np
+
+from featbus._base import BaseFeatureExtractor
+
+
+def edges_feature_names():
+    return ["edges.mean_gradient", "edges.strong_share"]
+
+
+def edges_features(image, mask=None):
+    gy, gx = np.gradient(image.astype(float))
+    magnitude = np.hypot(gx, gy) if mask is None else np.hypot(gx, gy)[mask]
+    return np.array([magnitude.mean(), (magnitude > 0.05).mean()])
+
+
+class EdgeFeatures(BaseFeatureExtractor):
+    """Mean gradient magnitude and the share of strong edges."""
+
+    _prefix = "edges"
+
+    def __init__(self, region="image", empty_mask="image", n_jobs=None, cache=None, progress="auto"):
+        self.region = region
+        self.empty_mask = empty_mask
+        self.n_jobs = n_jobs
+        self.cache = cache
+        self.progress = progress
+
+    def _fit_features(self, items):
+        return edges_feature_names()
+
+    def _features(self, image, mask):
+        return edges_features(image, mask)
+'''
+
+
+def test_a_new_family_is_one_module_and_one_registry_entry(tmp_path, monkeypatch, capsys):
+    """Registering a family is all it takes: make_features, settings files, the command line and
+    its help, and the common checks pick it up."""
+    from PIL import Image
+
+    from featbus import _registry
+    from featbus.cli import main
+    from featbus.datasets import make_phantoms
+    from featbus.pipelines import make_features
+    from featbus.settings import read_settings, settings_extractors
+
+    (tmp_path / "featbus_edges_family.py").write_text(_NEW_FAMILY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _registry.register("EdgeFeatures", _registry.EstimatorEntry("featbus_edges_family", "features", name="edges",
+                                                                check_params=({}, {"region": "mask"})))
+    try:
+        union = make_features("edges,intensity", region="mask", progress=False)
+        assert union.transformer_list[0][1].region == "mask"
+        assert [n for n, _ in all_estimators("features") if n == "EdgeFeatures"] == ["EdgeFeatures"]
+        for est in check_instances("EdgeFeatures"):
+            for check in image_transformer_checks(est, check_images_for("EdgeFeatures")):
+                check()
+        (tmp_path / "edges.yaml").write_text("features:\n  edges: {empty_mask: raise}\n")
+        (name, est), = settings_extractors(read_settings(tmp_path / "edges.yaml"))
+        assert name == "edges" and est.empty_mask == "raise"
+
+        with pytest.raises(SystemExit):
+            main(["extract", "--help"])
+        assert "edges" in capsys.readouterr().out
+        data = tmp_path / "data"
+        ph = make_phantoms(8, image_size=48, random_state=0)
+        for i, (im, t) in enumerate(zip(ph.images, ph.target)):
+            (data / str(ph.target_names[t])).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(im).save(data / str(ph.target_names[t]) / f"{i}.png")
+        out = tmp_path / "edges.csv"
+        assert main(["extract", str(data), "-f", "edges", "-o", str(out), "-q"]) == 0
+        header = out.read_text().splitlines()[0]
+        assert "edges__edges.mean_gradient" in header and "edges__edges.strong_share" in header
+    finally:
+        _registry.unregister("EdgeFeatures")
+    assert "edges" not in _registry.FEATURES

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._registry import CLASSIFIERS, SAMPLERS, canonical_names
+from ..ingredients import CLASSIFIERS, SAMPLERS, canonical_names
 
 __all__ = ["CLIError", "Parents"]
 
@@ -432,8 +432,11 @@ def _check_output(out: Path, overwrite: bool) -> None:
 def _mask_note(features: list[str], region: str, real_data: bool) -> str | None:
     """Why a score that reads ground-truth masks is optimistic (None when no mask is read)."""
     uses = []
-    if "shape" in features:
-        uses.append("shape features from the lesion masks")
+    from .._registry import reads_masks
+
+    mask_families = [f for f in features if reads_masks([f], "image")]
+    if mask_families:
+        uses.append(f"{'/'.join(mask_families)} features from the lesion masks")
     if region in ("mask", "bbox"):
         uses.append(f"texture/intensity inside the lesion {'box' if region == 'bbox' else 'mask'}")
     if not uses:
@@ -505,8 +508,6 @@ _DATA_HELP = ("class folders (one sub-folder per class), a mini-MIAS folder (Inf
 
 
 
-
-_SAMPLER_NAMES = ", ".join(canonical_names(SAMPLERS))
 
 _CLASSIFIER_NAMES = ", ".join(canonical_names(CLASSIFIERS))
 _SAMPLER_NAMES = ", ".join(canonical_names(SAMPLERS))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from .._registry import reads_masks
 from .._version import __version__
 from ._common import (
     _DEMO_FEATURES,
@@ -59,7 +60,7 @@ def run(args) -> int:
     _check_n_splits(data, 5)
     where = {"image": "on the whole image", "bbox": "on the lesion bounding box",
              "mask": "inside the lesion mask"}[args.region]
-    shape = "; shape from the lesion mask" if "shape" in features else ""
+    shape = "; shape from the lesion mask" if reads_masks(features, "image") else ""
     print(f"featbus {__version__} demo: {source}")
     print(f"pipeline: features {'+'.join(features)} ({where}{shape}) -> each family standardised, equal weight -> SVM, "
           "duplicate-grouped 5-fold CV")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._registry import reads_masks
 from .._version import __version__
 from ..pipelines import extract_features
 from ._common import (
@@ -218,7 +219,7 @@ def run(args) -> int:
         path = write_study_report(
             reports, data, html_path, feature_label=args.features, n_features=X.shape[1], region=args.region,
             preprocessing=[n for n, _ in _preprocessing_steps(args.preprocess)] if args.preprocess else None,
-            masks_used="shape" in _split(args.features) or args.region in ("mask", "bbox"),
+            masks_used=reads_masks(_split(args.features), args.region),
             header=_report_header(args, data, test_data, test_label), source=args.data_dir,
             external=external or None, test_data=test_data, test_label=test_label)
         # the settings of the features every pipeline was scored on, as a settings file

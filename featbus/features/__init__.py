@@ -12,64 +12,24 @@ deep features).
 
 from importlib import import_module
 
-_PUBLIC = {
-    "HOGFeatures": ".hog",
-    "hog_features": ".hog",
-    "hog_feature_names": ".hog",
-    "LBPFeatures": ".lbp",
-    "lbp_features": ".lbp",
-    "lbp_feature_names": ".lbp",
-    "GLCMFeatures": ".glcm",
-    "glcm_features": ".glcm",
-    "glcm_feature_names": ".glcm",
-    "GLRLMFeatures": ".texture_matrices",
-    "glrlm_features": ".texture_matrices",
-    "glrlm_feature_names": ".texture_matrices",
-    "GLSZMFeatures": ".texture_matrices",
-    "glszm_features": ".texture_matrices",
-    "glszm_feature_names": ".texture_matrices",
-    "GLDZMFeatures": ".texture_matrices",
-    "gldzm_features": ".texture_matrices",
-    "gldzm_feature_names": ".texture_matrices",
-    "NGTDMFeatures": ".texture_matrices",
-    "ngtdm_features": ".texture_matrices",
-    "ngtdm_feature_names": ".texture_matrices",
-    "GLDMFeatures": ".texture_matrices",
-    "gldm_features": ".texture_matrices",
-    "gldm_feature_names": ".texture_matrices",
-    "GaborFeatures": ".filters",
-    "gabor_features": ".filters",
-    "gabor_feature_names": ".filters",
-    "LawsFeatures": ".filters",
-    "laws_features": ".filters",
-    "laws_feature_names": ".filters",
-    "WaveletFeatures": ".filters",
-    "wavelet_features": ".filters",
-    "wavelet_feature_names": ".filters",
-    "LoGFeatures": ".filters",
-    "log_features": ".filters",
-    "log_feature_names": ".filters",
-    "FractalFeatures": ".filters",
-    "fractal_features": ".filters",
-    "fractal_feature_names": ".filters",
-    "IntensityStats": ".intensity",
-    "intensity_features": ".intensity",
-    "intensity_feature_names": ".intensity",
-    "ShapeFeatures": ".shape",
-    "shape_features": ".shape",
-    "shape_feature_names": ".shape",
-    "DeepFeatures": ".deep",  # written by another engineer; lazy, so TensorFlow loads only on use
-    "FineTunedCNN": ".finetune",
-    "FineTunedEnsemble": ".finetune",
-    "fine_tuned_features": ".finetune",
-}
+from .._registry import ESTIMATORS
+
+# public name -> module, from the one registry: every class defined in featbus.features, and for
+# each handcrafted family (an entry with a short name) its functions <name>_features and
+# <name>_feature_names, which every family module defines (tests/test_common.py checks it)
+_PUBLIC = {"fine_tuned_features": "featbus.features.finetune"}
+for _cls, _entry in ESTIMATORS.items():
+    if _entry.module.startswith(__name__ + "."):
+        _PUBLIC[_cls] = _entry.module
+        if _entry.name and not _entry.backend:
+            _PUBLIC[f"{_entry.name}_features"] = _PUBLIC[f"{_entry.name}_feature_names"] = _entry.module
 
 __all__ = list(_PUBLIC)
 
 
 def __getattr__(name):
     if name in _PUBLIC:
-        return getattr(import_module(_PUBLIC[name], __name__), name)
+        return getattr(import_module(_PUBLIC[name]), name)
     raise AttributeError(f"module 'featbus.features' has no attribute {name!r}")
 
 
