@@ -86,6 +86,9 @@ def test_train_predict_evaluate(busi_like, tmp_path, capsys):
     assert not list(tmp_path.glob(".*tmp*"))  # written under a temporary name, then renamed
     assert main(["segment", "train", str(busi_like), "-o", str(seg), "--encoder", "scratch"]) == 2  # exists
     assert "already exists" in capsys.readouterr().err
+    assert main(["segment", "train", str(busi_like), "-o", str(tmp_path / "x.keras"), "--encoder", "resnet5O"]) == 2
+    err = capsys.readouterr().err
+    assert "--encoder: encoder 'resnet5O' is neither a featbus encoder" in err and len(err.strip().splitlines()) == 1
 
     masks = tmp_path / "masks"
     images = sorted(busi_like.glob("benign/*.png"))

@@ -358,3 +358,91 @@ def test_time_budget_stops_training_with_progress(capsys):
     assert 1 <= seg.n_epochs_ < 100_000  # the budget, not the epoch count, ended it
     err = capsys.readouterr().err
     assert "UNetSegmenter" in err and "batch" in err and "epoch=" in err  # progress per batch
+
+
+# ----------------------------------------------------------------------------- encoders
+
+def _tiny_encoder(input_shape):
+    """A user's own encoder: five stride-2 convolutions (a module-level function pickles)."""
+    import keras
+
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Rescaling(1 / 255)(inputs)  # its own preprocessing, inside the model
+    for k in range(5):
+        x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name=f"mine{k}")(x)
+    return keras.Model(inputs, x)
+
+
+def _stride4_encoder(input_shape):
+    """An encoder whose stem jumps to stride 4 (as ConvNeXt's)."""
+    import keras
+
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Conv2D(8, 4, strides=4, name="patchify")(inputs)
+    for k in range(3):
+        x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name=f"down{k}")(x)
+    return keras.Model(inputs, x)
+
+
+def test_keras_applications_preprocessing_is_reproduced_by_a_layer():
+    """The application's preprocess_input, as the affine Normalization the U-Net builds in."""
+    from featbus.segmentation.network import _application, _keras, _preprocess_affine
+
+    keras = _keras()
+    gray = np.random.default_rng(0).uniform(0, 255, (2, 5, 5, 1)).astype(np.float32)
+    rgb = np.repeat(gray, 3, axis=-1)
+    for name in ("ResNet50", "DenseNet121", "MobileNetV2", "EfficientNetB0"):
+        builder = _application(keras, name)
+        expected = np.asarray(__import__(builder.__module__, fromlist=["x"]).preprocess_input(rgb.copy()))
+        scale, offset = _preprocess_affine(builder)
+        np.testing.assert_allclose(rgb * scale + offset, expected, rtol=1e-5, atol=1e-3, err_msg=name)
+
+
+def test_keras_applications_encoder_by_name_trains_and_round_trips(phantoms, tmp_path):
+    train, test = phantoms
+    seg = UNetSegmenter(encoder="mobilenetv2", input_size=32, pretrained=False, epochs=1, batch_size=4,
+                        validation_fraction=0, random_state=0, verbose=0).fit(train.data[:8])
+    assert seg.model_.get_layer("preprocess_input") is not None  # [-1, 1] scaling, built in
+    loaded = UNetSegmenter.load(seg.save(tmp_path / "app.keras"))  # safe mode: no code in the file
+    a, b = seg.predict_proba_maps(test.images[:2]), loaded.predict_proba_maps(test.images[:2])
+    assert all(np.allclose(x, y, atol=1e-5) for x, y in zip(a, b))
+
+
+def test_own_encoder_function(phantoms, tmp_path):
+    train, test = phantoms
+    seg = UNetSegmenter(encoder=_tiny_encoder, input_size=32, epochs=1, batch_size=4, validation_fraction=0,
+                        random_state=0, verbose=0).fit(train.data[:8])
+    encoder = seg.model_.get_layer("encoder")
+    assert [t.shape[1] for t in encoder.outputs] == [16, 8, 4, 2, 1]  # strides 2..32 found
+    assert pickle.loads(pickle.dumps(seg)).predict_masks(test.images[:1])[0].shape == test.images[0].shape
+    loaded = UNetSegmenter.load(seg.save(tmp_path / "own.keras"))
+    assert loaded.encoder == "custom:test_segmentation._tiny_encoder"  # recorded by name, never imported
+    assert np.allclose(loaded.predict_proba_maps(test.images[:1])[0], seg.predict_proba_maps(test.images[:1])[0],
+                       atol=1e-5)
+    with pytest.raises(ValueError, match="encoder function test_segmentation._tiny_encoder.*pass it again"):
+        loaded.fit(train.data[:4])
+
+
+def test_encoder_without_a_stride_2_map_gets_a_stem_skip():
+    model = build_unet(64, _stride4_encoder)
+    assert model.output_shape == (None, 64, 64, 1)
+    assert model.get_layer("skip2_conv").strides == (2, 2)
+
+
+def test_encoder_errors_say_what_is_wrong():
+    with pytest.raises(ValueError, match="neither a featbus encoder .* nor a keras.applications model"):
+        build_unet(64, "ResNet5O")
+    with pytest.raises(ValueError, match=r"no feature map at stride\(s\) \[32\]"):
+        build_unet(64, _crop_model)
+    with pytest.raises(TypeError, match="must return a keras.Model"):
+        build_unet(64, lambda shape: None)
+
+
+def _crop_model(shape):
+    import keras
+
+    inputs = keras.Input(shape)
+    x = inputs
+    for k in range(4):  # stops at stride 16
+        x = keras.layers.Conv2D(4, 3, strides=2, padding="same", name=f"c{k}")(x)
+    return keras.Model(inputs, x)

@@ -56,7 +56,9 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--output", "-o", required=True, metavar="FILE.keras", help="the segmenter file to write")
     p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     p.add_argument("--encoder", default="efficientnet_lite0",
-                   help="the U-Net's encoder (default efficientnet_lite0, ImageNet weights from its pip package)")
+                   help="the U-Net's encoder: efficientnet_lite0 (default; ImageNet weights from its pip package), "
+                        "efficientnet_lite1, efficientnet_lite2, scratch, or a keras.applications name such as "
+                        "ResNet50 (Keras downloads its weights)")
     p.add_argument("--input-size", type=int, default=224, metavar="PX", help="network input side (default 224)")
     p.add_argument("--epochs", type=int, default=30, help="at most this many epochs (default 30)")
     p.add_argument("--max-time", type=float, default=DEFAULT_MAX_TIME, metavar="S",
@@ -88,7 +90,7 @@ def add_parser(sub, parents) -> None:
 # --------------------------------------------------------------------------- train
 
 def _cmd_train(args) -> int:
-    from ..segmentation.network import ENCODERS
+    from ..segmentation.network import check_encoder
 
     out = Path(args.output)
     if out.suffix.lower() != ".keras":
@@ -96,8 +98,10 @@ def _cmd_train(args) -> int:
     if out.exists() and not args.overwrite:
         raise CLIError(f"-o {str(out)!r} already exists; pass --overwrite to replace it")
     _check_writable(out, "-o")
-    if args.encoder not in ENCODERS:
-        raise CLIError(f"--encoder {args.encoder!r}: choose one of {', '.join(sorted(ENCODERS))}")
+    try:
+        check_encoder(args.encoder)
+    except ValueError as exc:
+        raise CLIError(f"--encoder: {exc}") from None
     for flag, value, low in (("--input-size", args.input_size, 32), ("--epochs", args.epochs, 1)):
         if value < low:
             raise CLIError(f"{flag} {value}: give at least {low}")

