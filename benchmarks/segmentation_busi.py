@@ -88,6 +88,39 @@ def print_scores(truth, pred, names, title, groups=None):
     return table["dice"].to_numpy()
 
 
+def _group_bootstrap_mean(values, groups, n=1000, seed=0):
+    """95 % interval of the mean, resampling whole near-duplicate groups."""
+    rng = np.random.RandomState(seed)
+    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    means = [values[np.concatenate([members[j] for j in rng.randint(0, len(members), len(members))])].mean()
+             for _ in range(n)]
+    return np.percentile(means, [2.5, 97.5])
+
+
+def rescore(path: Path, records, names, groups) -> int:
+    """Score saved out-of-fold masks under every post-processing of UNetSegmenter(postprocess=)."""
+    from featbus.segmentation.postprocess import POSTPROCESS, postprocess_mask
+
+    saved = np.load(path, allow_pickle=False)
+    where = {Path(r.path).name + Path(r.path).parent.name: i for i, r in enumerate(records)}
+    idx = np.array([where[Path(p).name + Path(p).parent.name] for p in saved["paths"]])
+    truth = [records[i].mask for i in idx]
+    masks = [saved[f"mask_{k}"] for k in range(len(idx))]
+    print(f"out-of-fold masks of {len(idx)} images from {path}")
+    base = None
+    for how in POSTPROCESS:
+        dice = print_scores(truth, [postprocess_mask(m, how) for m in masks], names[idx],
+                            f"postprocess={how!r}", groups[idx])
+        lesion = names[idx] != "normal"
+        if base is None:
+            base = dice
+        else:
+            diff = dice[lesion] - base[lesion]
+            lo, hi = _group_bootstrap_mean(diff, groups[idx][lesion])
+            print(f"paired difference from 'none' (benign+malignant): {diff.mean():+.4f} [{lo:+.4f}, {hi:+.4f}]")
+    return 0
+
+
 def train_one(records, names, groups, train, args, fold: str = ""):
     """Train a segmenter on ``records[train]`` (lesion images only with --no-normal)."""
     from featbus import UNetSegmenter
@@ -138,6 +171,8 @@ def main(argv=None) -> int:
                    help="early-stopping quantity (default: val_dice with --no-normal, else val_loss)")
     p.add_argument("--flip-test", action="store_true", help="average each prediction with its mirror image's")
     p.add_argument("--progress", action="store_true", help="progress bar per epoch")
+    p.add_argument("--rescore", type=Path, default=None, metavar="OOF.npz",
+                   help="train nothing: score the out-of-fold masks a --cv run saved under each post-processing")
     args = p.parse_args(argv)
 
     if not args.data.is_dir():
@@ -145,6 +180,8 @@ def main(argv=None) -> int:
         return 1
     t0 = time.perf_counter()
     records, names, groups = load_busi_records(args.data)
+    if args.rescore is not None:
+        return rescore(args.rescore, records, names, groups)
     n_splits = args.cv if args.cv > 1 else int(round(1 / args.test_size))
     folds = grouped_folds(groups, names, n_splits, args.seed, random=args.random_split)
     if args.cv <= 1:

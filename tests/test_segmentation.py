@@ -446,3 +446,26 @@ def _crop_model(shape):
     for k in range(4):  # stops at stride 16
         x = keras.layers.Conv2D(4, 3, strides=2, padding="same", name=f"c{k}")(x)
     return keras.Model(inputs, x)
+
+
+def test_postprocess_keeps_the_largest_region_and_fills_holes(fitted, phantoms):
+    from featbus.segmentation.postprocess import postprocess_mask
+
+    m = np.zeros((20, 20), bool)
+    m[2:12, 2:12] = True
+    m[5:8, 5:8] = False  # a hole
+    m[16:18, 16:18] = True  # an island
+    assert postprocess_mask(m, "none").sum() == m.sum()
+    largest = postprocess_mask(m, "largest")
+    assert not largest[16:18, 16:18].any() and not largest[5:8, 5:8].any()
+    assert postprocess_mask(m, "fill")[5:8, 5:8].all() and postprocess_mask(m, "fill")[16:18, 16:18].all()
+    both = postprocess_mask(m, "largest+fill")
+    assert both.sum() == 100 and not postprocess_mask(np.zeros((4, 4), bool)).any()
+    with pytest.raises(ValueError, match="postprocess must be one of"):
+        postprocess_mask(m, "biggest")
+    _, test = phantoms
+    clean = fitted.set_params(postprocess="largest+fill").predict_masks(test.images[:4])
+    fitted.set_params(postprocess="none")
+    from scipy import ndimage as ndi
+
+    assert all(ndi.label(c)[1] <= 1 for c in clean)

@@ -49,6 +49,7 @@ from .augmentation import _resize, augment_pair
 from .metrics import dice_scores
 from .network import _bce_dice_loss, _check_decoder_filters, _keras, _seeded, build_unet, check_encoder, encoder_name
 from .persistence import _META_NAME, _jsonable, _load_model
+from .postprocess import POSTPROCESS, postprocess_mask
 from .training import _encoder_variables, _np_bce_dice
 
 __all__ = ["UNetSegmenter"]
@@ -132,6 +133,12 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     flip_test : bool, default=False
         Test-time augmentation: average the probabilities of each image and its left-right
         mirror (twice the inference cost, usually a slightly better Dice).
+    postprocess : {"none", "largest", "fill", "largest+fill"}, default="none"
+        Clean-up of every predicted mask (:func:`~featbus.segmentation.postprocess.postprocess_mask`):
+        keep the largest region, fill holes. Measured on the 3-fold grouped-CV out-of-fold masks
+        of the default recipe (``benchmarks/segmentation_busi.py --rescore``), neither changed the
+        lesion Dice (0.707; ``"largest"`` minus none: -0.001 [-0.007, +0.004]); ``"largest"``
+        lowered the mean HD95 from 35.4 to 32.6 pixels, as stray islands far from the lesion go.
     max_time : float or None, default=600
         Time budget in seconds: training stops after the batch that passes it (the best
         weights so far are kept), and the cosine schedule reaches zero when it is spent. ``None``:
@@ -196,7 +203,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                  batch_size: int = 8, learning_rate: float = 1e-3, encoder_lr_scale: float = 1.0,
                  lr_schedule: str = "cosine", weight_decay: float = 1e-4, validation_fraction: float = 0.1,
                  patience: int = 10, monitor: str = "val_loss", augment: bool = True, threshold: float = 0.5,
-                 flip_test: bool = False, max_time: float | None = 600.0, random_state=None, verbose: int = 1):
+                 flip_test: bool = False, postprocess: str = "none", max_time: float | None = 600.0,
+                 random_state=None, verbose: int = 1):
         self.encoder = encoder
         self.input_size = input_size
         self.width = width
@@ -214,6 +222,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         self.augment = augment
         self.threshold = threshold
         self.flip_test = flip_test
+        self.postprocess = postprocess
         self.max_time = max_time
         self.random_state = random_state
         self.verbose = verbose
@@ -237,6 +246,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         "augment": ["boolean"],
         "threshold": [Interval(Real, 0, 1, closed="neither")],
         "flip_test": ["boolean"],
+        "postprocess": [StrOptions(set(POSTPROCESS))],
         "max_time": [None, Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -458,7 +468,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         masks : list of ndarray of bool
         """
         t = self.threshold if threshold is None else threshold
-        return [p > t for p in self.predict_proba_maps(X)]
+        return [postprocess_mask(p > t, self.postprocess) for p in self.predict_proba_maps(X)]
 
     def predict(self, X) -> list[np.ndarray]:
         """Same as :meth:`predict_masks`."""
