@@ -125,13 +125,14 @@ def _measure(cmd: list[str], env: dict) -> tuple[float, float]:
     return seconds, peak / 2**20
 
 
-def _shape(csv: Path, skip_prefix: str | None) -> tuple[int, int]:
+def _shape(csv: Path, prefix: str | None) -> tuple[int, int]:
+    """Rows and feature columns (those starting with ``prefix``, else the numeric ones)."""
     import pandas as pd
 
     table = pd.read_csv(csv)
-    cols = [c for c in table.columns if skip_prefix is None or not c.startswith(skip_prefix)]
-    numeric = table[cols].select_dtypes("number")
-    return len(table), numeric.shape[1]
+    if prefix is not None:
+        return len(table), sum(c.startswith(prefix) for c in table.columns)
+    return len(table), table.select_dtypes("number").shape[1]
 
 
 def main() -> None:
@@ -171,12 +172,14 @@ def main() -> None:
             runs = {tool: [] for tool in commands}
             for _ in range(args.repeats):
                 for tool, cmd in commands.items():
+                    if tool == "pyradiomics":
+                        (tmp / "out_r.csv").unlink(missing_ok=True)  # it appends to an existing output
                     runs[tool].append(_measure(cmd(jobs), env))
             for tool in commands:
                 seconds = statistics.median(s for s, _ in runs[tool])
                 peak = max(m for _, m in runs[tool])
                 out = tmp / ("out_r.csv" if tool == "pyradiomics" else "out_f.csv")
-                rows, cols = _shape(out, "diagnostics_" if tool == "pyradiomics" else None)
+                rows, cols = _shape(out, "original_" if tool == "pyradiomics" else None)
                 results[tool, jobs] = (seconds, peak)
                 print(f"{tool:>12} {jobs:>5} {seconds:>9.1f} {peak:>9.0f} {rows:>4} x {cols:<4}")
             (rs, rm), (fs, fm) = results["pyradiomics", jobs], results["featbus", jobs]

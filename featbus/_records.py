@@ -370,8 +370,10 @@ def map_images(func: Callable[[Any, int], Any], items: Sequence, n_jobs: int | N
 
     Work is sent to joblib in a few chunks per worker rather than one task per image, so the
     parallel overhead stays small for cheap per-image functions. With worker processes (the
-    default backend), the first item is computed here first: if the rest would take less than
+    default backend), the first items are computed here first: if the rest would take less than
     :data:`MIN_PARALLEL_SECONDS` serially, it stays serial, since starting workers would cost more.
+    The estimate leaves out the first item, which pays one-time costs (lazy imports, caches) that
+    would otherwise make a short job look long.
     """
     indexed = list(enumerate(items))
     n_workers = effective_n_jobs(n_jobs) if n_jobs not in (None, 1) else 1
@@ -379,10 +381,16 @@ def map_images(func: Callable[[Any, int], Any], items: Sequence, n_jobs: int | N
         return [func(item, i) for i, item in indexed]
     done: list = []
     if backend in (None, "loky", "multiprocessing"):
-        start = time.perf_counter()
-        done.append(func(indexed[0][1], indexed[0][0]))
-        indexed = indexed[1:]
-        if (time.perf_counter() - start) * len(indexed) < MIN_PARALLEL_SECONDS:
+        seconds = []
+        while indexed and len(done) < 3:  # the first item warms up; the next ones time the work
+            start = time.perf_counter()
+            i, item = indexed.pop(0)
+            done.append(func(item, i))
+            seconds.append(time.perf_counter() - start)
+            if seconds[0] * len(indexed) < MIN_PARALLEL_SECONDS:
+                break
+        per_item = float(np.median(seconds[1:])) if len(seconds) > 1 else seconds[0]
+        if per_item * len(indexed) < MIN_PARALLEL_SECONDS:
             return done + [func(item, i) for i, item in indexed]
     n_chunks = min(len(indexed), 4 * n_workers)
     bounds = np.linspace(0, len(indexed), n_chunks + 1).astype(int)

@@ -265,3 +265,19 @@ def test_a_union_with_jobs_computes_every_family_in_one_pool(tmp_path, monkeypat
     clear_memory()  # only the folder is left: it received every row the pool computed
     np.testing.assert_allclose(union.transform(X), one, rtol=1e-12)
     assert sum(extraction_counts().values()) == 0
+
+
+def test_a_slow_first_image_does_not_make_a_short_job_parallel():
+    """The first item pays one-time costs (imports, caches): map_images estimates the job from
+    the next items, so a short job stays in this process."""
+    import os
+    import time
+
+    from featbus._records import map_images
+
+    def work(item, index):
+        if index == 0:
+            time.sleep(0.4)  # 0.4 s x 19 images would look like 7.6 s of work
+        return os.getpid()
+
+    assert set(map_images(work, list(range(20)), n_jobs=2)) == {os.getpid()}
