@@ -21,6 +21,7 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import featbus
+from featbus import features as feature_module
 from featbus._registry import ESTIMATORS
 from featbus.estimator_checks import (
     _SKLEARN_API_CHECKS,
@@ -62,6 +63,9 @@ def test_every_public_estimator_is_registered():
 
     for name, (module, cls) in FEATURES.items():  # the short names point at registered classes
         assert ESTIMATORS[cls].module == module and ESTIMATORS[cls].kind == "features", name
+        if not ESTIMATORS[cls].backend:  # each handcrafted family has its function twins
+            assert callable(getattr(feature_module, f"{name}_features"))
+            assert callable(getattr(feature_module, f"{name}_feature_names"))
 
 
 def _tabular_estimators():

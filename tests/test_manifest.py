@@ -216,7 +216,7 @@ def test_mias_original_folder(mias_original_root, tmp_path, capsys):
     assert len(data.target) == 120 and data.target_names.tolist() == ["normal", "abnormal"]
     assert np.bincount(data.target).tolist() == [81, 39]
     assert np.unique(data.groups).size == 60
-    from featbus.cli._common import _expand_images
+    from featbus.cli._data import _expand_images
 
     paths = _expand_images([str(mias_original_root)])
     assert len(paths) == 120 and all(Path(p).name.startswith("mdb") for p in paths)

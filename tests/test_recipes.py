@@ -158,7 +158,7 @@ def test_train_options_leave_the_other_commands_defaults_alone():
     # default must not become extract's or evaluate's
     # (each command fills its own default when neither -f nor --params is given)
     from featbus.cli import build_parser
-    from featbus.cli._common import _DEF_FEATURES, _apply_settings
+    from featbus.cli._options import _DEF_FEATURES, _apply_settings
 
     parser = build_parser()
     for argv in (["extract", "d", "-o", "x.csv"], ["evaluate", "d"]):

@@ -38,7 +38,8 @@ from importlib import import_module
 
 from .._records import ImageError
 from .._version import __version__
-from ._common import CLIError, Parents, _missing_part, _one_line
+from ._common import CLIError, _missing_part, _one_line
+from ._options import Parents
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 

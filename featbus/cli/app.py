@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import (
-    CLIError,
-    _trust_file,
-)
+from ._common import CLIError, _trust_file
 
 __all__ = ["add_parser", "run"]
 

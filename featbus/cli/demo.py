@@ -7,15 +7,9 @@ from pathlib import Path
 
 from .._registry import reads_masks
 from .._version import __version__
-from ._common import (
-    _DEMO_FEATURES,
-    _check_features,
-    _check_n_splits,
-    _load_folder,
-    _mask_note,
-    _progress,
-    _split,
-)
+from ._common import _progress, _split
+from ._data import _check_n_splits, _load_folder, _mask_note
+from ._options import _DEMO_FEATURES, _check_features
 
 __all__ = ["add_parser", "run"]
 

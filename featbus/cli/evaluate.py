@@ -13,24 +13,15 @@ import numpy as np
 from .._registry import reads_masks
 from .._version import __version__
 from ..pipelines import extract_features
-from ._common import (
+from ._common import CLIError, _check_writable, _one_line, _progress, _split
+from ._data import _DATA_HELP, _check_n_splits, _load_study, _manifest_split, _preprocessing_steps, _subset
+from ._options import (
     _CLASSIFIER_NAMES,
-    _DATA_HELP,
     _DEF_FEATURES,
     _SAMPLER_NAMES,
-    CLIError,
     _apply_settings,
     _check_features,
-    _check_n_splits,
-    _check_writable,
     _features_of,
-    _load_study,
-    _manifest_split,
-    _one_line,
-    _preprocessing_steps,
-    _progress,
-    _split,
-    _subset,
     _write_settings,
 )
 

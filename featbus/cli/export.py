@@ -7,12 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import (
-    CLIError,
-    _check_writable,
-    _load_folder,
-    _load_model_cli,
-)
+from ._common import CLIError, _check_writable, _load_model_cli
+from ._data import _load_folder
 
 __all__ = ["add_parser", "run"]
 

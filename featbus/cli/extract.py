@@ -7,21 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import (
-    _DATA_HELP,
-    _DEF_FEATURES,
-    CLIError,
-    _apply_settings,
-    _check_features,
-    _check_output,
-    _check_writable,
-    _features_of,
-    _load_study,
-    _preprocessing_steps,
-    _progress,
-    _write_csv,
-    _write_settings,
-)
+from ._common import CLIError, _check_output, _check_writable, _progress, _write_csv
+from ._data import _DATA_HELP, _load_study, _preprocessing_steps
+from ._options import _DEF_FEATURES, _apply_settings, _check_features, _features_of, _write_settings
 
 __all__ = ["add_parser", "run"]
 

@@ -5,14 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ._common import (
-    CLIError,
-    _check_writable,
-    _expand_images,
-    _load_model_cli,
-    _neutralised,
-    _write_csv,
-)
+from ._common import CLIError, _check_writable, _load_model_cli, _neutralised, _write_csv
+from ._data import _expand_images
 
 __all__ = ["add_parser", "run"]
 

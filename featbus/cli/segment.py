@@ -25,15 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import (
-    CLIError,
-    _check_writable,
-    _expand_images,
-    _import_tensorflow_quietly,
-    _load_folder,
-    _progress,
-    _write_csv,
-)
+from ._common import CLIError, _check_writable, _import_tensorflow_quietly, _progress, _write_csv
+from ._data import _expand_images, _load_folder
 
 __all__ = ["add_parser"]
 

@@ -9,29 +9,25 @@ from pathlib import Path
 import numpy as np
 
 from ._common import (
-    _CLASSIFIER_NAMES,
-    _DATA_HELP,
-    _SAMPLER_NAMES,
-    _TRAIN_FEATURES,
     CLIError,
-    _apply_settings,
-    _check_features,
     _check_model_out,
-    _check_n_splits,
     _check_writable,
-    _features_of,
     _import_tensorflow_quietly,
     _is_trusted_file,
-    _load_folder,
-    _manifest_split,
     _one_line,
-    _patches,
-    _preprocessing_steps,
     _progress,
     _split,
-    _subset,
     _trust_file,
     _write_csv,
+)
+from ._data import _DATA_HELP, _check_n_splits, _load_folder, _manifest_split, _patches, _preprocessing_steps, _subset
+from ._options import (
+    _CLASSIFIER_NAMES,
+    _SAMPLER_NAMES,
+    _TRAIN_FEATURES,
+    _apply_settings,
+    _check_features,
+    _features_of,
 )
 
 __all__ = ["add_parser", "run"]

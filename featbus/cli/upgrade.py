@@ -5,11 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from ._common import (
-    CLIError,
-    _check_writable,
-    _load_model_cli,
-)
+from ._common import CLIError, _check_writable, _load_model_cli
 
 __all__ = ["add_parser", "run"]
 

@@ -1,0 +1,246 @@
+"""Reading what a command is given: a data set (class folders, mini-MIAS, a CSV manifest), a
+list of images, lesion patches, a manifest's split, the preprocessing named on the command line.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ._common import CLIError, _one_line
+
+_DATA_HELP = ("class folders (one sub-folder per class), a mini-MIAS folder (Info.txt + mdbNNN images) or a "
+              "CSV manifest (image,label[,mask,group,split])")
+
+
+def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min_classes: int = 2):
+    """Read a data set (class folders, a CSV manifest or a mini-MIAS folder), turning every
+    problem into a one-line message; a classifier needs ``min_classes`` classes (a segmenter 1)."""
+    from ..datasets import is_mias_folder, load_data
+
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"data {str(p)!r} does not exist")
+    if p.is_file() and p.suffix.lower() != ".csv":
+        raise CLIError(f"{str(p)!r} is a file; give a folder with one sub-folder per class, a mini-MIAS folder "
+                       "(Info.txt + mdbNNN images) or a CSV manifest (columns image,label[,mask,group,split])")
+    if p.is_dir() and not is_mias_folder(p):
+        # a download wrapper folder (busi/ holding only Dataset_BUSI_with_GT/): use the folder inside
+        entries = [e for e in p.iterdir() if not e.name.startswith(".")]
+        subdirs = [e for e in entries if e.is_dir()]
+        if len(subdirs) == 1 and all(e.is_dir() or e.suffix.lower() in (".txt", ".md", ".zip") for e in entries) \
+                and any(s.is_dir() for s in subdirs[0].iterdir()):
+            p = subdirs[0]
+    try:
+        with warnings.catch_warnings():  # the skipped images are listed below, one per line
+            warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
+            # a mini-MIAS subset: the references Info.txt lists but the folder lacks are expected
+            warnings.filterwarnings("ignore", message=r".*listed in Info.txt are absent", category=UserWarning)
+            data = load_data(p, task=task, on_error=on_error)
+    except (ValueError, OSError) as exc:
+        hint = " (--on-error skip leaves unreadable images out)" if on_error == "raise" else ""
+        raise CLIError(f"cannot read the data set in {str(p)!r}: {_one_line(exc)}{hint}") from exc
+    skipped = list(getattr(data, "skipped", []) or [])
+    if on_error == "skip":
+        data, unusable = _drop_unusable(data)
+        skipped += unusable
+    data.skipped = skipped  # every layout's Bunch has it (a mini-MIAS one has none of its own)
+    if skipped:
+        print(f"skipped {len(skipped)} unreadable or unusable image(s):", file=sys.stderr)
+        for path_, reason in skipped:
+            print(f"  {path_}: {_one_line(reason)}", file=sys.stderr)
+    if len(data.target) == 0:
+        raise CLIError(f"no images found in {str(p)!r}")
+    if len(np.unique(data.target)) < min_classes:
+        raise CLIError(f"{str(p)!r} holds a single class ({list(data.target_names)}); "
+                       "evaluation needs at least two class sub-folders")
+    return data
+
+
+def _drop_unusable(data):
+    """Leave out images that read but that no extractor takes (too small, NaN...): the same
+    checks every featbus transformer runs, done once here so that --on-error skip covers them."""
+    from .._records import ImageError
+    from ..io import load_item
+
+    keep, unusable = [], []
+    for i, rec in enumerate(data.data):
+        try:
+            load_item(rec, i)
+        except ImageError as exc:
+            unusable.append((rec.path or f"image {i}", exc.reason))
+        else:
+            keep.append(i)
+    if not unusable:
+        return data, []
+    for key in ("images", "masks", "paths", "data"):
+        data[key] = [data[key][i] for i in keep]
+    for key in ("target", "groups", "split"):
+        if key in data:
+            data[key] = np.asarray(data[key])[keep]
+    return data, unusable
+
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".dcm", ".dicom")
+
+
+def _masks_among(files: Sequence[Path]) -> list[Path]:
+    """The files that are masks of an image beside them (``<stem>_mask*``, the BUSI layout): a
+    file whose name merely looks like a mask, with no such image, is an image to predict."""
+    stems: dict[Path, set[str]] = {}
+    for f in files:
+        stems.setdefault(f.parent, set()).add(f.stem)
+    # any text before a '_mask' that names another file beside it ('a_mask_1' -> 'a')
+    return [f for f in files
+            if any(f.stem[:k.start()] in stems[f.parent] for k in re.finditer("_mask", f.stem))]
+
+
+def _expand_images(inputs: Sequence[str]) -> list[str]:
+    """Files as given; a CSV manifest to its ``image`` column; a mini-MIAS folder to its
+    ``mdbNNN`` images; other folders to their image files (masks left out), sorted."""
+    from ..datasets import is_mias_folder, manifest_images, mias_files
+
+    paths = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_file() and p.suffix.lower() == ".csv":
+            try:
+                paths += manifest_images(p)
+            except ValueError as exc:
+                raise CLIError(_one_line(exc)) from exc
+        elif p.is_dir() and is_mias_folder(p):
+            paths += [str(f) for f in mias_files(p)]
+        elif p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES)
+            masks = _masks_among(files)
+            if masks:  # every file left out is said, never silently dropped
+                print(f"left out {len(masks)} mask file(s) of images in {item!r} (<image>_mask*): "
+                      + ", ".join(m.name for m in masks[:5]) + (" ..." if len(masks) > 5 else ""), file=sys.stderr)
+            left_out = set(masks)
+            found = [str(f) for f in files if f not in left_out]
+            if not found:
+                raise CLIError(f"folder {item!r} holds no image files ({', '.join(_IMAGE_SUFFIXES)})")
+            paths += found
+        elif not p.exists():
+            raise CLIError(f"image {item!r} does not exist")
+        else:
+            paths.append(str(p))
+    return paths
+
+
+def _check_n_splits(data, n_splits: int) -> None:
+    if n_splits < 2:
+        raise CLIError(f"--n-splits {n_splits}: cross-validation needs at least 2 folds")
+    counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
+    name, smallest = min(counts.items(), key=lambda kv: kv[1])
+    if n_splits > smallest:
+        raise CLIError(f"--n-splits {n_splits} is more than the {smallest} images of class {name!r} (the "
+                       f"smallest): every fold needs each class; use --n-splits {max(2, smallest)} or fewer")
+
+
+def _preprocessing_steps(spec: str | None) -> list:
+    """The --preprocess steps (checked before any image is read)."""
+    from ..pipelines import _make_preprocessing
+
+    if spec and "roi" in [x.strip().lower() for x in spec.split(",")]:
+        # cropping to the ground-truth lesion is not a step a new image can take
+        raise CLIError("--preprocess roi: crop to the lesion with --region bbox|mask (ground-truth masks, "
+                       "evaluation) or train --segmenter FILE|unet (a model that finds the lesion itself)")
+    try:
+        return _make_preprocessing(spec)
+    except ValueError as exc:
+        raise CLIError(f"--preprocess: {exc}") from exc
+
+
+def _load_study(args, path: str | None = None):
+    """DATA as a command sees it: read (class folders, CSV manifest or mini-MIAS folder), then
+    the --preprocess steps applied. featbus's preprocessing steps learn nothing from the images,
+    so applying them once before the cross-validation is what each fold would do."""
+    data = _load_folder(path or args.data_dir, args.on_error, args.task)
+    data = _patches(data, args)
+    steps = _preprocessing_steps(getattr(args, "preprocess", None))
+    if steps:
+        from sklearn.pipeline import Pipeline
+
+        t0 = time.perf_counter()
+        records = Pipeline(steps).fit_transform(list(data.data))
+        data.data = records
+        data.images = [r.image for r in records]
+        data.masks = [r.mask for r in records]
+        print(f"preprocessed {len(records)} images: {' -> '.join(n for n, _ in steps)} "
+              f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    return data
+
+
+def _patches(data, args):
+    """The --patches ROI protocol: lesion-centred patches instead of whole images."""
+    if not getattr(args, "patches", None):
+        return data
+    from ..datasets import lesion_patches
+
+    if getattr(data, "split", None) is not None:
+        raise CLIError("--patches works on mini-MIAS folders, not on CSV manifests")
+    if not all("lesions" in (r.meta or {}) for r in data.data):
+        raise CLIError("--patches needs lesion centres: a mini-MIAS folder (Info.txt coordinates) gives them")
+    try:
+        patches = lesion_patches(data, size=args.patches)
+    except ValueError as exc:
+        raise CLIError(f"--patches {args.patches}: {_one_line(exc)}") from exc
+    print(f"{len(patches.data)} lesion-centred patches of {args.patches} px from {len(data.data)} images"
+          + (f"; {len(patches.dropped)} image(s) without a patch:" if patches.dropped else ""), file=sys.stderr)
+    for path_, reason in patches.dropped:
+        print(f"  {path_}: {reason}", file=sys.stderr)
+    patches.skipped = data.skipped
+    return patches
+
+
+def _manifest_split(data, args, flags: str):
+    """(training indices, test indices) from a CSV manifest's ``split=test`` rows, or None when
+    it marks none; refused beside the options (``flags``) that would make another test set."""
+    split = getattr(data, "split", None)
+    test = np.array([], int) if split is None else np.nonzero(np.asarray(split) == "test")[0]
+    if not test.size:
+        return None
+    if getattr(args, "test", None) or args.test_fraction:
+        raise CLIError(f"{args.data_dir!r} marks {test.size} rows as split=test already; drop {flags}, or the "
+                       "manifest's split column")
+    return np.setdiff1d(np.arange(len(data.target)), test), test
+
+
+def _mask_note(features: list[str], region: str, real_data: bool) -> str | None:
+    """Why a score that reads ground-truth masks is optimistic (None when no mask is read)."""
+    uses = []
+    from .._registry import reads_masks
+
+    mask_families = [f for f in features if reads_masks([f], "image")]
+    if mask_families:
+        uses.append(f"{'/'.join(mask_families)} features from the lesion masks")
+    if region in ("mask", "bbox"):
+        uses.append(f"texture/intensity inside the lesion {'box' if region == 'bbox' else 'mask'}")
+    if not uses:
+        return None
+    why = ("the pipeline reads the data set's ground-truth lesion masks (" + ", ".join(uses) + "), which a "
+           "new image does not come with; a segmenter's masks are worse")
+    if real_data:
+        why += (", and where a class has empty masks (BUSI's normal images) the empty mask alone "
+                "gives the class away")
+    return f"note: this score is OPTIMISTIC: {why}. Run without shape and with --region image for an honest one."
+
+
+def _subset(data, idx):
+    """The images ``idx`` of a data Bunch, as a Bunch of the same layout."""
+    from sklearn.utils import Bunch
+
+    idx = np.asarray(idx, dtype=int)
+    pick = lambda seq: [seq[i] for i in idx]  # noqa: E731
+    return Bunch(images=pick(data.images), masks=pick(data.masks), target=np.asarray(data.target)[idx],
+                 target_names=data.target_names, paths=pick(data.paths),
+                 groups=np.asarray(data.groups)[idx], data=pick(data.data), skipped=getattr(data, "skipped", []),
+                 DESCR=getattr(data, "DESCR", ""),
+                 **({"split": np.asarray(data.split)[idx]} if getattr(data, "split", None) is not None else {}))

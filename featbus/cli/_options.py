@@ -1,0 +1,165 @@
+"""The options several ``featbus`` commands share (:class:`Parents`), and what they mean: feature
+names checked before any image is read, settings files (``--params``), the classifier and
+sampler names the help lists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..ingredients import CLASSIFIERS, SAMPLERS, canonical_names
+from ._common import CLIError, _import_tensorflow_quietly, _one_line, _split
+
+__all__ = ['Parents']
+
+
+_DEF_FEATURES = "hog,lbp,glcm,intensity,shape"
+
+
+_TRAIN_FEATURES = "hog,lbp,intensity"  # -c without -f: the handcrafted recipe's (no mask needed)
+
+
+_DEMO_FEATURES = "lbp,glcm,intensity"  # no mask needed: honest on real data
+
+
+def _check_features(features: str, debug: bool) -> None:
+    """Fail fast on a misspelt extractor or a missing optional part, before reading images."""
+    from ..pipelines import make_features
+
+    try:
+        make_features(features)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    from .._registry import FEATURES  # the handcrafted families; every other name is a CNN backbone
+
+    if any(f.lower() not in FEATURES for f in _split(features)):
+        _import_tensorflow_quietly(debug)
+
+
+def _apply_settings(args, default: str | None) -> None:
+    """``--params FILE``: features, region and preprocessing from a settings file (checked
+    before any image is read). Sets ``args.feature_specs`` (the extractors, or ``None``) and
+    ``args.features`` (their names, for messages and reports)."""
+    from ..settings import SettingsError, read_settings, settings_extractors
+
+    args.feature_specs = None
+    if getattr(args, "params", None) is None:
+        if args.features is None:
+            args.features = default
+        return
+    if args.features is not None:
+        raise CLIError("--params names the features: drop --features, or drop --params")
+    try:
+        settings = read_settings(args.params)
+        specs = settings_extractors(settings)
+    except SettingsError as exc:
+        raise CLIError(_one_line(exc)) from exc
+    if args.region is not None and settings["region"] not in (None, args.region):
+        raise CLIError(f"--region {args.region} but {args.params} sets region {settings['region']}: keep one")
+    args.region = args.region or settings["region"]
+    if settings["preprocess"]:
+        steps = ",".join(settings["preprocess"])
+        if args.preprocess is not None and args.preprocess != steps:
+            raise CLIError(f"--preprocess {args.preprocess} but {args.params} sets {steps}: keep one")
+        args.preprocess = steps
+    args.feature_specs, args.features = specs, ",".join(settings["features"])
+
+
+def _features_of(args):
+    """What the extraction gets: the settings file's extractors, else the --features names."""
+    return args.feature_specs if getattr(args, "feature_specs", None) else args.features
+
+
+def _write_settings(args, union, path: Path, data) -> Path:
+    """The settings sidecar of an output (featbus.settings.settings_record), written atomically."""
+    import json
+
+    from ..io import written_atomically
+    from ..settings import settings_record
+
+    command = "featbus " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
+    record = settings_record(union, region=args.region,
+                             preprocess=_split(args.preprocess) if args.preprocess else [], command=command,
+                             data={"path": os.path.abspath(args.data_dir), "images": len(data.target)})
+    with written_atomically(path) as tmp:
+        Path(tmp).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+_CLASSIFIER_NAMES = ", ".join(canonical_names(CLASSIFIERS))
+
+
+_SAMPLER_NAMES = ", ".join(canonical_names(SAMPLERS))
+
+
+def _cache_option(text: str):
+    """``--cache``: a folder, or ``none``/``off`` for no reuse at all (``cache=False``)."""
+    return False if text.strip().lower() in ("none", "off") else text
+
+
+class Parents:
+    """The option groups several commands share (argparse parents), built once per parser.
+
+    ``common``: jobs, cache, quiet, seed, errors, DICOM, debug; ``study``: mini-MIAS task,
+    lesion patches, preprocessing; ``features(default_text)``: ``--features``, ``--region``,
+    ``--params`` (a new parent per call: argparse shares option objects between the parsers
+    built on one, so two defaults need two parents).
+    """
+
+    def __init__(self) -> None:
+        from .._registry import PREPROCESSORS
+
+        common = argparse.ArgumentParser(add_help=False)
+        common.add_argument("--n-jobs", type=int, default=None, metavar="N",
+                            help="parallel jobs for feature extraction and model fitting (default 1; -1: all cores)")
+        common.add_argument("--cache", metavar="DIR", default=None, type=_cache_option,
+                            help="keep extracted features in DIR (default: $FEATBUS_CACHE if set); later runs and "
+                                 "other processes reuse them; 'none' computes every row afresh and keeps none")
+        common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+        common.add_argument("--random-state", type=int, default=0, metavar="SEED",
+                            help="seed of folds, samplers, models")
+        common.add_argument("--on-error", choices=["raise", "skip"], default="raise",
+                            help="an unreadable image: stop with an error naming it (default), or leave it "
+                                 "out and list it on stderr")
+        common.add_argument("--dicom-raw", action="store_true",
+                            help="read DICOM files' stored values (after the modality rescale) instead of applying "
+                                 "their VOI LUT / window as viewers do (the default)")
+        common.add_argument("--debug", action="store_true",
+                            help="on an error, also print the Python traceback (and TensorFlow's start-up log)")
+        self.common = common
+
+        study = argparse.ArgumentParser(add_help=False)
+        study.add_argument("--task", choices=["severity", "abnormal"], default="severity",
+                           help="labels of a mini-MIAS folder: normal/benign/malignant (severity, default) or "
+                                "normal vs abnormal")
+        study.add_argument("--patches", type=int, default=None, metavar="PX",
+                           help="the ROI protocol: one PX x PX patch around each lesion centre (mini-MIAS Info.txt "
+                                "coordinates, meta 'lesions') and one at the breast centre of images without one; "
+                                "--preprocess then applies to the patches")
+        study.add_argument("--preprocess", metavar="LIST", default=None,
+                           help=f"comma-separated image steps before the features, in order: "
+                                f"{', '.join(n for n in PREPROCESSORS if n != 'roi')}. "
+                                "For mammograms: breast-mask (film background to 0), pectoral (remove the pectoral "
+                                "muscle of MLO views), flip (chest wall to the left), crop-breast (crop to the "
+                                "breast). A trained model applies them to new images")
+        self.study = study
+
+    @staticmethod
+    def features(default_text: str) -> argparse.ArgumentParser:
+        from .._registry import FEATURES
+
+        feat = argparse.ArgumentParser(add_help=False)
+        feat.add_argument("--features", "-f", default=None, metavar="LIST",
+                          help=f"comma-separated extractors: {', '.join(FEATURES)}, or a CNN backbone name such "
+                               f"as efficientnet_lite0 ({default_text})")
+        feat.add_argument("--region", choices=["image", "mask", "bbox"], default=None,
+                          help="region for the texture/intensity/deep extractors: whole image, lesion mask "
+                               "or lesion bounding box (uses the data set's masks; default: each extractor's)")
+        feat.add_argument("--params", metavar="FILE", default=None,
+                          help="a settings file (YAML or JSON, as pyradiomics' parameter file): the families and "
+                               "their parameters, the region and the preprocessing, instead of --features; a "
+                               "table's .settings.json sidecar is one (see featbus.settings)")
+        return feat
