@@ -114,10 +114,18 @@ def test_evaluate_writes_report(phantom_dir, tmp_path, capsys):
     assert "auc[malignant]" in out and "best (duplicate-grouped)" in out
     for name in ("intensity,shape | svm | none", "intensity,shape | svm | smote"):
         assert name in out
+    assert "OPTIMISTIC" in out and "shape features from the lesion masks" in out  # shape reads the masks
     html = (report / "report.html").read_text()
     assert "Paired tests" in html and "data:image/png;base64" in html
     assert (report / "stratified.html").is_file() and (report / "summary.csv").is_file()
     assert any(p.suffix == ".png" for p in (report / "report_files").iterdir())
+
+
+def test_evaluate_defaults_read_no_mask(phantom_dir, capsys):
+    """What a new image (no mask) can reach: the default features read no lesion mask."""
+    assert main(["evaluate", str(phantom_dir), "--n-splits", "3", "--n-bootstrap", "0", "-q"]) == 0
+    out = capsys.readouterr()
+    assert "features hog,lbp,glcm,intensity" in out.err and "OPTIMISTIC" not in out.out
 
 
 def test_evaluate_with_search(phantom_dir, capsys):

@@ -14,10 +14,18 @@ from .._registry import reads_masks
 from .._version import __version__
 from ..pipelines import extract_features
 from ._common import CLIError, _check_writable, _one_line, _progress, _split
-from ._data import _DATA_HELP, _check_n_splits, _load_study, _manifest_split, _preprocessing_steps, _subset
+from ._data import (
+    _DATA_HELP,
+    _check_n_splits,
+    _load_study,
+    _manifest_split,
+    _mask_note,
+    _preprocessing_steps,
+    _subset,
+)
 from ._options import (
     _CLASSIFIER_NAMES,
-    _DEF_FEATURES,
+    _EVALUATE_FEATURES,
     _SAMPLER_NAMES,
     _apply_settings,
     _check_features,
@@ -29,7 +37,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub, parents) -> None:
-    p = sub.add_parser("evaluate", parents=[parents.common, parents.features(f"default {_DEF_FEATURES}"),
+    p = sub.add_parser("evaluate", parents=[parents.common, parents.features(f"default {_EVALUATE_FEATURES}"),
                                             parents.study],
                        help="cross-validate classifiers (with/without balancing) and write a report",
                        description="Extract features once, then cross-validate every classifier x balance "
@@ -140,7 +148,7 @@ def _positive_class(args, data) -> str | None:
 
 def run(args) -> int:
 
-    _apply_settings(args, _DEF_FEATURES)
+    _apply_settings(args, _EVALUATE_FEATURES)
     _check_features(args.features, args.debug)
     if args.test and args.test_fraction:
         raise CLIError("give --test (an external folder) or --test-fraction (held-out groups), not both")
@@ -196,6 +204,9 @@ def run(args) -> int:
                      "; --test DIR or --test-fraction F gives an unbiased one") if len(reports[main_cv]) > 1 else "")
     print(f"\nbest ({main_cv}): {best.name}{optimistic}")
     print(best.summary())
+    note = _mask_note(_split(args.features), args.region, real_data=True)
+    if note:
+        print(f"\n{note}")
     if external:
         print(f"\n{test_label}: {len(test_data.target)} images never used for fitting or choosing; "
               "group-bootstrap 95% CI")
