@@ -85,7 +85,7 @@ def _pairs(root: Path, n: int, into: Path) -> list[tuple[Path, Path, str]]:
 
 
 def _tree_rss(pid: int) -> int:
-    import psutil
+    import psutil  # checked in main()
 
     try:
         proc = psutil.Process(pid)
@@ -148,6 +148,10 @@ def main() -> None:
         raise SystemExit(f"no BUSI data at {args.data}")
     if not args.pyradiomics:
         raise SystemExit("pyradiomics is not installed: pip install pyradiomics (or give --pyradiomics PATH)")
+    try:
+        import psutil  # noqa: F401  (the memory of a command's whole process tree)
+    except ImportError:
+        raise SystemExit("this benchmark measures memory with psutil: pip install psutil") from None
 
     env = {**os.environ, "FEATBUS_CACHE": ""}
     with tempfile.TemporaryDirectory() as tmp:
