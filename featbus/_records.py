@@ -381,15 +381,15 @@ def map_images(func: Callable[[Any, int], Any], items: Sequence, n_jobs: int | N
         return [func(item, i) for i, item in indexed]
     done: list = []
     if backend in (None, "loky", "multiprocessing"):
-        seconds = []
-        while indexed and len(done) < 3:  # the first item warms up; the next ones time the work
+        def timed(i, item) -> float:
             start = time.perf_counter()
-            i, item = indexed.pop(0)
             done.append(func(item, i))
-            seconds.append(time.perf_counter() - start)
-            if seconds[0] * len(indexed) < MIN_PARALLEL_SECONDS:
-                break
-        per_item = float(np.median(seconds[1:])) if len(seconds) > 1 else seconds[0]
+            return time.perf_counter() - start
+
+        per_item = timed(*indexed.pop(0))  # an upper bound: the first item warms up
+        if per_item * len(indexed) >= MIN_PARALLEL_SECONDS:
+            # time the work itself on the next two items
+            per_item = float(np.median([timed(*indexed.pop(0)) for _ in range(min(2, len(indexed)))]))
         if per_item * len(indexed) < MIN_PARALLEL_SECONDS:
             return done + [func(item, i) for i, item in indexed]
     n_chunks = min(len(indexed), 4 * n_workers)

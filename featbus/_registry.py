@@ -11,6 +11,7 @@ The pipeline ingredients (classifiers, samplers, selectors) have their tables in
 
 from __future__ import annotations
 
+import sys
 from typing import Any, NamedTuple
 
 __all__ = ["ESTIMATORS", "EstimatorEntry", "FEATURES", "PREPROCESSORS", "entry_of", "is_a", "is_cnn",
@@ -133,8 +134,6 @@ def is_a(obj: Any, *names: str) -> bool:
     >>> is_a(HOGFeatures(), "HOGFeatures"), is_a(HOGFeatures(), "DeepFeatures")
     (True, False)
     """
-    import sys
-
     for name in names:
         cls = getattr(sys.modules.get(ESTIMATORS[name].module), name, None)
         if cls is not None and isinstance(obj, cls):
@@ -163,7 +162,8 @@ def reads_masks(features: Any, region: str | None) -> bool:
         if isinstance(item, tuple) and len(item) == 2:
             item = item[1]
         if isinstance(item, str):
-            entry = ESTIMATORS[FEATURES[item.strip().lower()][1]] if item.strip().lower() in FEATURES else None
+            family = FEATURES.get(item.strip().lower())
+            entry = ESTIMATORS[family[1]] if family else None
         else:
             entry = entry_of(item)
         if entry is not None and entry.needs_mask:

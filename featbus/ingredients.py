@@ -29,7 +29,7 @@ from importlib import import_module
 from typing import Any, NamedTuple
 
 __all__ = ["CLASSIFIERS", "CLASSIFIER_TABLE", "Ingredient", "SAMPLERS", "SAMPLER_TABLE", "SELECTORS",
-           "SELECTOR_TABLE", "aliases", "build", "canonical_names", "find", "grid_of", "load_class"]
+           "SELECTOR_TABLE", "aliases", "build", "find", "grid_of", "load_class"]
 
 #: the run settings an ingredient may take, passed by the pipeline builders
 RUN_SETTINGS = ("class_weight", "random_state", "n_jobs")
@@ -112,33 +112,19 @@ def aliases(table: dict[str, Ingredient]) -> dict[str, str]:
     return {name: key for key, entry in table.items() for name in entry.names}
 
 
-def canonical_names(table: dict[str, str] | dict[str, Ingredient]) -> list[str]:
-    """The first name of each entry, in table order (what help texts list).
-
-    Examples
-    --------
-    >>> canonical_names({"svm": "svm", "svc": "svm", "rf": "rf"})
-    ['svm', 'rf']
-    >>> canonical_names(SAMPLER_TABLE)[:2]
-    ['smote', 'borderline-smote']
-    """
-    seen: dict[Any, str] = {}
-    for name, target in table.items():
-        seen.setdefault(target if isinstance(target, str) else name, name)
-    return list(seen.values())
-
-
-def find(table: dict[str, Ingredient], name: str, what: str) -> Ingredient:
-    """The entry a name or alias stands for; a ``ValueError`` listing the names otherwise.
+def find(table: dict[str, Ingredient], name: str, what: str, *, also: tuple[str, ...] = ()) -> Ingredient:
+    """The entry a name or alias stands for; a ``ValueError`` listing the names otherwise
+    (after ``also``: choices the caller handles itself, such as ``"none"``).
 
     Examples
     --------
     >>> find(CLASSIFIER_TABLE, "Random-Forest", "classifier").names
     ('rf', 'random-forest')
     """
-    key = aliases(table).get(name.strip().lower())
+    known = aliases(table)
+    key = known.get(name.strip().lower())
     if key is None:
-        raise ValueError(f"unknown {what} {name!r}; choose from {', '.join(sorted(aliases(table)))}")
+        raise ValueError(f"unknown {what} {name!r}; choose from {', '.join([*also, *sorted(known)])}")
     return table[key]
 
 

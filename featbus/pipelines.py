@@ -522,7 +522,7 @@ def make_sampler(balance: str | None, *, random_state=0):
         if hasattr(balance, "fit_resample"):
             return balance
         raise ValueError(f"balance must be a name or an imblearn sampler, got {balance!r}")
-    entry = find(SAMPLER_TABLE, balance, "balance")
+    entry = find(SAMPLER_TABLE, balance, "balance", also=("none",))
     if entry.estimator is None:  # class weights: no step, the classifier is reweighted
         return None
     return build(entry, random_state=random_state)
@@ -602,7 +602,7 @@ def make_selector(select: str | None, *, random_state=0):
         if hasattr(select, "fit") and hasattr(select, "transform"):
             return select
         raise ValueError(f"select must be a name or a transformer, got {select!r}")
-    return build(find(SELECTOR_TABLE, select, "select"), random_state=random_state)
+    return build(find(SELECTOR_TABLE, select, "select", also=("none",)), random_state=random_state)
 
 
 # --------------------------------------------------------------------------- pipeline
@@ -700,8 +700,8 @@ def make_classification_pipeline(features: Sequence[Any] | str | None = ("hog", 
     sampler = make_sampler(balance, random_state=random_state)
     if sampler is not None:
         steps.append(("balance", sampler))
-    class_weight = ("balanced" if isinstance(balance, str) and balance not in _NONE
-                    and find(SAMPLER_TABLE, balance, "balance").estimator is None else None)
+    # a named balance that adds no step is class reweighting (make_sampler refused unknown names)
+    class_weight = "balanced" if isinstance(balance, str) and balance not in _NONE and sampler is None else None
     steps.append(("classifier", make_classifier(classifier, class_weight=class_weight,
                                                 random_state=random_state, n_jobs=n_jobs)))
     return Pipeline(steps, memory=memory)

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..ingredients import CLASSIFIERS, SAMPLERS, canonical_names
+from ..ingredients import CLASSIFIER_TABLE, SAMPLER_TABLE
 from ._common import CLIError, _import_tensorflow_quietly, _one_line, _split
 
 __all__ = ["Parents"]
@@ -95,10 +95,10 @@ def _write_settings(args, union, path: Path, data) -> Path:
     return path
 
 
-_CLASSIFIER_NAMES = ", ".join(canonical_names(CLASSIFIERS))
+_CLASSIFIER_NAMES = ", ".join(CLASSIFIER_TABLE)  # each entry's first name
 
 
-_SAMPLER_NAMES = ", ".join(canonical_names(SAMPLERS))
+_SAMPLER_NAMES = ", ".join(SAMPLER_TABLE)
 
 
 def _cache_option(text: str):

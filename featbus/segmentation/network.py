@@ -77,7 +77,6 @@ def _lite_encoder(keras, inputs, variant: str, pretrained: bool):
         raise ImportError(
             f"encoder={variant!r} needs featbus.features.backbones.efficientnet_lite "
             f"({exc}); use encoder='mobilenet_v2_small' instead") from exc
-    layers = keras.layers
     size = inputs.shape[1]
     base = eff.efficientnet_lite(variant, (size, size, 3), include_top=False,
                                  weights="imagenet" if pretrained else None)
@@ -88,17 +87,24 @@ def _lite_encoder(keras, inputs, variant: str, pretrained: bool):
     deep = [layer.name for layer in base.layers
             if layer.name.startswith("block7") and layer.name.endswith("project_bn")]
     names.append(deep[-1] if deep else table[32])
-    _adapt_batch_norm(base, layers)
-    encoder = keras.Model(base.inputs, [base.get_layer(n).output for n in names], name="encoder")
-    x = layers.Concatenate(name="gray_to_rgb")([inputs, inputs, inputs])
-    x = layers.Rescaling(255.0, name="to_0_255")(x)  # the backbone takes [0, 255] and rescales itself
-    return list(encoder(x))
+    return _encoder_outputs(keras, inputs, base, names)  # the backbone rescales [0, 255] itself
 
 
-def _adapt_batch_norm(base, layers) -> None:
+def _encoder_outputs(keras, inputs, base, names: list[str], scale=None, offset=None) -> list:
+    """The outputs of ``base``'s layers ``names`` for the gray ``inputs``, repeated to three
+    channels in [0, 255] (then ``scale * x + offset``, when given and not the identity)."""
+    layers = keras.layers
     for layer in base.layers:  # ImageNet statistics must adapt to ultrasound within few steps
         if isinstance(layer, layers.BatchNormalization):
             layer.momentum = 0.9
+    encoder = keras.Model(base.inputs, [base.get_layer(n).output for n in names], name="encoder")
+    x = layers.Concatenate(name="gray_to_rgb")([inputs, inputs, inputs])
+    x = layers.Rescaling(255.0, name="to_0_255")(x)
+    if scale is not None and not (np.allclose(scale, 1) and np.allclose(offset, 0)):
+        # (x - mean) / sqrt(variance) == scale * x + offset; a Normalization layer loads in safe mode
+        x = layers.Normalization(mean=(-offset / scale).tolist(), variance=(1 / scale ** 2).tolist(),
+                                 name="preprocess_input")(x)
+    return list(encoder(x))
 
 
 def _application(keras, name: str):
@@ -153,22 +159,10 @@ def _model_encoder(keras, inputs, base, what: str, scale=None, offset=None):
     An encoder whose stem goes straight to stride 4 (ConvNeXt) gets its stride-2 skip from a
     small convolution of the image, trained with the decoder.
     """
-    layers = keras.layers
-    size = inputs.shape[1]
-    found = _stride_layers(base, size, what)
-    strides = [s for s in _STRIDES if s in found]
-    _adapt_batch_norm(base, layers)
-    encoder = keras.Model(base.inputs, [base.get_layer(found[s]).output for s in strides], name="encoder")
-    x = layers.Concatenate(name="gray_to_rgb")([inputs, inputs, inputs])
-    x = layers.Rescaling(255.0, name="to_0_255")(x)
-    if scale is not None and not (np.allclose(scale, 1) and np.allclose(offset, 0)):
-        # (x - mean) / sqrt(variance) == scale * x + offset; a Normalization layer loads in safe mode
-        x = layers.Normalization(mean=(-offset / scale).tolist(), variance=(1 / scale ** 2).tolist(),
-                                 name="preprocess_input")(x)
-    feats = encoder(x)
-    feats = list(feats) if isinstance(feats, (list, tuple)) else [feats]
+    found = _stride_layers(base, inputs.shape[1], what)
+    feats = _encoder_outputs(keras, inputs, base, [found[s] for s in _STRIDES if s in found], scale, offset)
     if 2 not in found:
-        feats.insert(0, _conv_bn(layers, inputs, 16, 3, strides=2, name="skip2"))
+        feats.insert(0, _conv_bn(keras.layers, inputs, 16, 3, strides=2, name="skip2"))
     return feats
 
 
