@@ -122,17 +122,27 @@ def rescore(path: Path, records, names, groups) -> int:
 
 
 def train_one(records, names, groups, train, args, fold: str = ""):
-    """Train a segmenter on ``records[train]`` (lesion images only with --no-normal)."""
+    """Train a segmenter on ``records[train]`` (lesion images only with --no-normal:
+    ``empty_masks="skip"``)."""
     from featbus import UNetSegmenter
 
-    if args.no_normal:
-        train = train[names[train] != "normal"]
+    if args.recipe:  # a named recipe as featbus segment train --recipe fits it
+        from featbus.recipes import build_segmenter
+
+        seg = build_segmenter(args.recipe, random_state=args.seed, verbose=int(args.progress))
+        if args.no_budget:  # the recipe's epochs whatever the machine's load (its figure must not depend on it)
+            seg.set_params(max_time=None)
+        seg.fit([records[i] for i in train], groups=groups[train])
+        print(f"{fold}recipe {args.recipe!r}: trained {seg.n_epochs_} epochs (best {seg.best_epoch_}) in "
+              f"{seg.training_time_:.0f} s on {seg.n_train_} images (+{seg.n_val_} validation): {seg!r}", flush=True)
+        return seg
     monitor = args.monitor or ("val_dice" if args.no_normal else "val_loss")
     seg = UNetSegmenter(encoder=args.encoder, input_size=args.input_size, epochs=args.epochs,
                         batch_size=args.batch_size, learning_rate=args.learning_rate,
                         encoder_lr_scale=args.encoder_lr_scale, decoder_filters=args.decoder_filters,
                         lr_schedule=args.lr_schedule, weight_decay=args.weight_decay, validation_fraction=0.1,
                         patience=args.patience, monitor=monitor, flip_test=args.flip_test,
+                        postprocess=args.postprocess, empty_masks="skip" if args.no_normal else "learn",
                         max_time=args.max_time, random_state=args.seed, verbose=int(args.progress))
     # validation for early stopping: whole near-duplicate groups of the training part
     seg.fit([records[i] for i in train], groups=groups[train])
@@ -140,7 +150,7 @@ def train_one(records, names, groups, train, args, fold: str = ""):
           f"on {seg.n_train_} images (+{seg.n_val_} validation), input {args.input_size}px, "
           f"encoder {args.encoder} (lr x{args.encoder_lr_scale:g}), decoder {seg.decoder_filters or 'default'}, "
           f"lr {args.learning_rate:g} {args.lr_schedule}, monitor {monitor}, "
-          f"flip test {args.flip_test}", flush=True)
+          f"flip test {args.flip_test}, postprocess {args.postprocess}", flush=True)
     return seg
 
 
@@ -148,6 +158,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="where to save the trained model")
+    p.add_argument("--recipe", default=None,
+                   help="train featbus.recipes.SEGMENTER_RECIPES[NAME] (default, best); the training flags below "
+                        "are then ignored")
+    p.add_argument("--no-budget", action="store_true",
+                   help="with --recipe: run all the recipe's epochs without its time budget, so that a machine "
+                        "shared with other jobs costs time, not epochs")
     p.add_argument("--encoder", default="efficientnet_lite0")
     p.add_argument("--input-size", type=int, default=224)
     p.add_argument("--epochs", type=int, default=30)
@@ -170,6 +186,7 @@ def main(argv=None) -> int:
     p.add_argument("--monitor", choices=("val_loss", "val_dice"), default=None,
                    help="early-stopping quantity (default: val_dice with --no-normal, else val_loss)")
     p.add_argument("--flip-test", action="store_true", help="average each prediction with its mirror image's")
+    p.add_argument("--postprocess", default="none", help="UNetSegmenter(postprocess=...) of the predicted masks")
     p.add_argument("--progress", action="store_true", help="progress bar per epoch")
     p.add_argument("--rescore", type=Path, default=None, metavar="OOF.npz",
                    help="train nothing: score the out-of-fold masks a --cv run saved under each post-processing")
@@ -195,7 +212,10 @@ def main(argv=None) -> int:
           + (f"{args.cv}-fold CV" if args.cv > 1 else f"train {len(folds[0][0])}, held out {len(folds[0][1])}")
           + f" ({how}); loaded in {time.perf_counter() - t0:.1f} s")
 
+    from featbus.segmentation.postprocess import postprocess_mask
+
     oof: list = [None] * len(records)
+    oof_proba: list = [None] * len(records)  # lesion probability x 255, for rescoring
     fold_of = np.full(len(records), -1)
     train_time = 0.0
     for k, (train, test) in enumerate(folds):
@@ -210,9 +230,10 @@ def main(argv=None) -> int:
             print(f"{tag}model saved to {path}, held-out list to {heldout}")
         t1 = time.perf_counter()
         test_recs = [records[i] for i in test]
-        pred = seg.predict_masks(test_recs)
-        for i, m in zip(test, pred):
-            oof[i], fold_of[i] = m, k
+        proba = seg.predict_proba_maps(test_recs)
+        pred = [postprocess_mask(p > seg.threshold, seg.postprocess) for p in proba]  # = seg.predict_masks
+        for i, m, q in zip(test, pred, proba):
+            oof[i], oof_proba[i], fold_of[i] = m, np.round(q * 255).astype(np.uint8), k
         print_scores([r.mask for r in test_recs], pred, names[test],
                      f"{tag}held-out segmentation (mean over images), predicted in {time.perf_counter() - t1:.1f} s",
                      groups[test])
@@ -228,7 +249,8 @@ def main(argv=None) -> int:
               f"(mean {np.mean(per_fold):.3f}, sd {np.std(per_fold, ddof=1):.3f})")
         out = args.model.with_suffix(".oof.npz")
         np.savez_compressed(out, paths=np.array([r.path for r in records]), fold=fold_of,
-                            **{f"mask_{i}": m for i, m in enumerate(oof)})
+                            **{f"mask_{i}": m for i, m in enumerate(oof)},
+                            **{f"proba_{i}": q for i, q in enumerate(oof_proba)})
         print(f"out-of-fold masks saved to {out}; training time {train_time:.0f} s in all")
     split = "random" if args.random_split else "near-duplicate-grouped"
     print("\nreference: MobileNet U-Net, Dice 0.8959 on BUSI with a random split "

@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Recipe", "RECIPES", "DEFAULT_RECIPE", "OVERRIDES", "get_recipe", "build_network", "describe_recipes"]
+__all__ = ["Recipe", "RECIPES", "DEFAULT_RECIPE", "OVERRIDES", "get_recipe", "build_network", "describe_recipes",
+           "SegmenterRecipe", "SEGMENTER_RECIPES", "DEFAULT_SEGMENTER_RECIPE", "build_segmenter"]
 
 
 @dataclass(frozen=True)
@@ -155,11 +156,99 @@ def build_network(recipe: Recipe, *, overrides: dict | None = None, random_state
     return FineTunedEnsemble(net.set_params(random_state=None), n_members=members, random_state=random_state)
 
 
+# --------------------------------------------------------------------------- segmenters
+
+@dataclass(frozen=True)
+class SegmenterRecipe:
+    """One named lesion-segmentation recipe (``featbus segment train --recipe NAME``).
+
+    Parameters
+    ----------
+    name, summary : str
+    params : dict
+        :class:`~featbus.UNetSegmenter` parameters; the rest keep the estimator's defaults.
+    cpu_time, gpu_time : str
+        Expected training time on the 625 BUSI images.
+    figure : str
+        Lesion Dice and HD95 of duplicate-grouped CV with intervals
+        (``benchmarks/segmentation_busi.py``).
+    """
+
+    name: str
+    summary: str
+    params: dict[str, Any]
+    cpu_time: str = ""
+    gpu_time: str = ""
+    figure: str = ""
+
+
+SEGMENTER_RECIPES: dict[str, SegmenterRecipe] = {r.name: r for r in [
+    SegmenterRecipe(
+        "default", "U-Net, EfficientNet-Lite0 encoder at 224 px, trained on the lesion images for 30 epochs "
+                   "with the learning rate annealed to zero (no early stopping), mirror test-time averaging",
+        params={"encoder": "efficientnet_lite0", "input_size": 224, "epochs": 30, "validation_fraction": 0.0,
+                "empty_masks": "skip", "flip_test": True, "max_time": 1800.0},
+        cpu_time="about 20 min (30 min at most)", gpu_time="a few minutes (not measured by featbus: no GPU here)",
+        figure="not yet measured: benchmarks/segmentation_busi.py --cv 5 --recipe default"),
+    SegmenterRecipe(
+        "best", "U-Net, EfficientNet-Lite2 encoder at 256 px, trained on the lesion images for 100 epochs "
+                "annealed to zero, mirror test-time averaging, no time budget",
+        params={"encoder": "efficientnet_lite2", "input_size": 256, "epochs": 100, "validation_fraction": 0.0,
+                "empty_masks": "skip", "flip_test": True, "max_time": None},
+        cpu_time="many hours", gpu_time="about 15-30 min (an expectation: no GPU here to measure it)",
+        figure="not measured here: its CV needs a GPU (benchmarks/segmentation_busi.py --recipe best)"),
+]}
+
+#: What ``featbus segment train`` fits without ``--recipe``.
+DEFAULT_SEGMENTER_RECIPE = "default"
+
+
+def build_segmenter(name: str = DEFAULT_SEGMENTER_RECIPE, **overrides):
+    """The unfitted :class:`~featbus.UNetSegmenter` of segmentation recipe ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SEGMENTER_RECIPES`.
+    **overrides
+        UNetSegmenter parameters that replace the recipe's (``None`` values are ignored).
+
+    Returns
+    -------
+    segmenter : UNetSegmenter
+
+    Examples
+    --------
+    >>> from featbus.recipes import build_segmenter
+    >>> seg = build_segmenter("best", random_state=0)
+    >>> seg.encoder, seg.input_size, seg.empty_masks
+    ('efficientnet_lite2', 256, 'skip')
+    """
+    from .segmentation.unet import UNetSegmenter
+
+    try:
+        recipe = SEGMENTER_RECIPES[str(name).strip().lower()]
+    except KeyError:
+        raise ValueError(f"unknown segmentation recipe {name!r}; known: {', '.join(SEGMENTER_RECIPES)} "
+                         "(featbus recipes)") from None
+    params = {**recipe.params, **{k: v for k, v in overrides.items() if v is not None}}
+    unknown = sorted(set(params) - set(UNetSegmenter().get_params()))
+    if unknown:
+        raise ValueError(f"unknown UNetSegmenter parameters {unknown}")
+    return UNetSegmenter(**params)
+
+
 def describe_recipes() -> str:
-    """A table of the recipes: name, what it does, expected time, grouped-CV figure."""
+    """A table of the recipes (classification, then segmentation): name, what it does, expected
+    time, grouped-CV figure."""
     lines = []
     for r in RECIPES.values():
         default = " (default)" if r.name == DEFAULT_RECIPE else ""
+        lines.append(f"{r.name}{default}\n    {r.summary}\n    time for 625 images: {r.cpu_time} on 2 CPU cores, "
+                     f"{r.gpu_time} on a GPU\n    duplicate-grouped CV on BUSI: {r.figure}")
+    lines.append("\nsegmentation (featbus segment train --recipe NAME):")
+    for r in SEGMENTER_RECIPES.values():
+        default = " (default)" if r.name == DEFAULT_SEGMENTER_RECIPE else ""
         lines.append(f"{r.name}{default}\n    {r.summary}\n    time for 625 images: {r.cpu_time} on 2 CPU cores, "
                      f"{r.gpu_time} on a GPU\n    duplicate-grouped CV on BUSI: {r.figure}")
     return "\n".join(lines)

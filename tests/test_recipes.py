@@ -60,6 +60,24 @@ def test_recipe_table_is_complete_and_listed():
     assert set(OVERRIDES) == {"backbone", "image_size", "epochs", "members", "batch_size"}
 
 
+def test_segmenter_recipes_build_checked_segmenters_and_are_listed():
+    from featbus.recipes import DEFAULT_SEGMENTER_RECIPE, SEGMENTER_RECIPES, build_segmenter
+
+    text = describe_recipes()
+    assert DEFAULT_SEGMENTER_RECIPE in SEGMENTER_RECIPES and "segment train --recipe" in text
+    for r in SEGMENTER_RECIPES.values():
+        seg = build_segmenter(r.name)
+        seg._check_params()  # every recipe's settings pass the estimator's own checks
+        assert seg.get_params() == {**seg.get_params(), **r.params}
+        assert r.summary in text and r.figure in text
+    seg = build_segmenter("best", input_size=64, epochs=None)  # None: keep the recipe's
+    assert seg.input_size == 64 and seg.epochs == 100 and seg.empty_masks == "skip"
+    with pytest.raises(ValueError, match="unknown segmentation recipe 'fast'; known: default, best"):
+        build_segmenter("fast")
+    with pytest.raises(ValueError, match="unknown UNetSegmenter parameters"):
+        build_segmenter("default", encoder_lr=1)
+
+
 def test_ensemble_model_file_round_trips_in_a_new_process(ensemble_model, data, tmp_path):
     m = ensemble_model
     assert isinstance(m.head, NetworkHead) and m.classes_.tolist() == ["benign", "malignant", "normal"]

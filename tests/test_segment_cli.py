@@ -80,15 +80,36 @@ def test_train_predict_evaluate(busi_like, tmp_path, capsys):
 
     seg = tmp_path / "seg.keras"
     assert main(["segment", "train", str(busi_like), "-o", str(seg), "--encoder", "scratch", "--input-size", "64",
-                 "--epochs", "3", "--max-time", "60", "-q"]) == 0
-    out = capsys.readouterr().out
-    assert seg.is_file() and "validation images (whole duplicate groups)" in out
+                 "--epochs", "3", "--max-time", "60", "--empty-masks", "learn", "-q"]) == 0
+    captured = capsys.readouterr()
+    # the default recipe has no validation split: all 36 images train, the schedule runs out
+    assert seg.is_file() and "36 training images, 3 epochs in" in captured.out
+    assert "(stopped by: epochs), last weights kept" in captured.out
+    assert "(recipe default: scratch, 64 px) on 36 images, at most 60 s" in captured.err
     assert not list(tmp_path.glob(".*tmp*"))  # written under a temporary name, then renamed
     assert main(["segment", "train", str(busi_like), "-o", str(seg), "--encoder", "scratch"]) == 2  # exists
     assert "already exists" in capsys.readouterr().err
     assert main(["segment", "train", str(busi_like), "-o", str(tmp_path / "x.keras"), "--encoder", "resnet5O"]) == 2
     err = capsys.readouterr().err
     assert "--encoder: encoder 'resnet5O' is neither a featbus encoder" in err and len(err.strip().splitlines()) == 1
+
+    best = tmp_path / "best.keras"  # the GPU recipe, made small: its lesion-only training and mirror averaging
+    assert main(["segment", "train", str(busi_like), "-o", str(best), "--recipe", "best", "--encoder", "scratch",
+                 "--input-size", "64", "--epochs", "1", "-q"]) == 0
+    captured = capsys.readouterr()
+    assert "lesion images only) on 36 images, no time budget" in captured.err
+    from featbus import UNetSegmenter
+    from featbus.recipes import SEGMENTER_RECIPES
+
+    kept = UNetSegmenter.load(best)
+    assert (kept.empty_masks, kept.flip_test, kept.validation_fraction) == ("skip", True, 0.0)
+    n_lesion = sum(1 for p in busi_like.glob("*/*_mask.png") if np.asarray(Image.open(p)).any())
+    assert f"{n_lesion} training images, 1 epoch in" in captured.out and n_lesion < 36
+    assert UNetSegmenter.load(seg).empty_masks == "learn"  # --empty-masks overrides the recipe
+    assert SEGMENTER_RECIPES["default"].params["empty_masks"] == "skip"
+    with pytest.raises(SystemExit) as exc:  # argparse's one-line usage error
+        main(["segment", "train", str(busi_like), "-o", str(best), "--recipe", "fast"])
+    assert exc.value.code == 2 and "invalid choice: 'fast'" in capsys.readouterr().err
 
     masks = tmp_path / "masks"
     images = sorted(busi_like.glob("benign/*.png"))

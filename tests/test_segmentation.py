@@ -113,6 +113,21 @@ def test_validation_split_keeps_duplicate_groups_whole():
     assert not val & set(range(5)) or set(range(5)) <= val
 
 
+def test_empty_masks_skip_trains_on_lesion_images_only():
+    rng = np.random.RandomState(0)
+    imgs = [rng.randint(0, 255, (32, 32)).astype(np.uint8) for _ in range(12)]
+    masks = [im > 200 if i % 3 else np.zeros((32, 32), bool) for i, im in enumerate(imgs)]  # 4 normal images
+    seg = UNetSegmenter(**dict(SMALL, input_size=32, width=0.25, epochs=1, validation_fraction=0.25,
+                               empty_masks="skip"))
+    seg.fit(imgs, masks, groups=np.arange(12))
+    assert seg.n_train_ + seg.n_val_ == 8  # the 8 images with a lesion
+    assert all(i % 3 for i in seg.validation_indices_)  # positions in X, all lesion images
+    learned = UNetSegmenter(**dict(SMALL, input_size=32, width=0.25, epochs=1, validation_fraction=0.25))
+    assert learned.fit(imgs, masks, groups=np.arange(12)).n_train_ + learned.n_val_ == 12
+    with pytest.raises(ValueError, match="every mask is empty"):
+        seg.fit(imgs[:3], [np.zeros((32, 32), bool)] * 3)
+
+
 def test_build_unet_shapes_and_params():
     model = build_unet(64, "scratch", width=0.25)
     assert model.output_shape == (None, 64, 64, 1)

@@ -3,9 +3,10 @@
 Three steps, each with its options beside its code:
 
 ``featbus segment train DATA_DIR -o seg.keras``
-    Trains a :class:`~featbus.UNetSegmenter` on the images' lesion masks (``<image>_mask*.png``
-    beside each image, the BUSI layout; a normal image's missing mask means "no lesion"), with
-    a duplicate-grouped validation split for early stopping, within a time budget.
+    Trains a :class:`~featbus.UNetSegmenter` by a recipe of :data:`featbus.recipes.SEGMENTER_RECIPES`
+    (``--recipe``; ``featbus recipes`` lists them with their grouped-CV Dice) on the images' lesion
+    masks (``<image>_mask*.png`` beside each image, the BUSI layout; a normal image's missing
+    mask means "no lesion"), within a time budget.
 ``featbus segment predict seg.keras IMAGE... -o masks/``
     Writes one mask PNG per image (0 background, 255 lesion) and ``masks.csv`` (image, mask
     file, lesion found, area).
@@ -25,13 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..recipes import DEFAULT_SEGMENTER_RECIPE, SEGMENTER_RECIPES
 from ._common import CLIError, _check_writable, _import_tensorflow_quietly, _progress, _write_csv
 from ._data import _expand_images, _load_folder
 
 __all__ = ["add_parser"]
-
-#: The default time budget of ``featbus segment train`` (seconds): about 20 minutes on 2 cores.
-DEFAULT_MAX_TIME = 1200.0
 
 
 def add_parser(sub, parents) -> None:
@@ -48,15 +47,22 @@ def add_parser(sub, parents) -> None:
                                                         "with a mask column")
     p.add_argument("--output", "-o", required=True, metavar="FILE.keras", help="the segmenter file to write")
     p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
-    p.add_argument("--encoder", default="efficientnet_lite0",
-                   help="the U-Net's encoder: efficientnet_lite0 (default; ImageNet weights from its pip package), "
-                        "efficientnet_lite1, efficientnet_lite2, scratch, or a keras.applications name such as "
-                        "ResNet50 (Keras downloads its weights)")
-    p.add_argument("--input-size", type=int, default=224, metavar="PX", help="network input side (default 224)")
-    p.add_argument("--epochs", type=int, default=30, help="at most this many epochs (default 30)")
-    p.add_argument("--max-time", type=float, default=DEFAULT_MAX_TIME, metavar="S",
-                   help=f"training time budget in seconds (default {DEFAULT_MAX_TIME:.0f})")
+    p.add_argument("--recipe", default=DEFAULT_SEGMENTER_RECIPE, choices=list(SEGMENTER_RECIPES),
+                   help="the training recipe (featbus recipes lists them with their measured Dice; default "
+                        f"{DEFAULT_SEGMENTER_RECIPE}); the flags below override its settings")
+    p.add_argument("--encoder", default=None,
+                   help="the U-Net's encoder: efficientnet_lite0 (the default recipe's; ImageNet weights from its pip "
+                        "package), efficientnet_lite1, efficientnet_lite2, scratch, or a keras.applications name such "
+                        "as ResNet50 (Keras downloads its weights)")
+    p.add_argument("--input-size", type=int, default=None, metavar="PX",
+                   help="network input side (default recipe: 224)")
+    p.add_argument("--epochs", type=int, default=None, help="at most this many epochs")
+    p.add_argument("--max-time", type=float, default=None, metavar="S",
+                   help="training time budget in seconds (default recipe: 1200)")
     p.add_argument("--flip-test", action="store_true", help="average each prediction with its mirror image's")
+    p.add_argument("--empty-masks", choices=("skip", "learn"), default=None,
+                   help="images without a lesion (empty masks): skip them, as segmentation papers do (the default "
+                        "recipe's), or learn from them that an image may hold no lesion")
     p.set_defaults(func=_cmd_train)
 
     p = steps.add_parser("predict", parents=[parents.common], help="write a mask PNG per image",
@@ -91,33 +97,41 @@ def _cmd_train(args) -> int:
     if out.exists() and not args.overwrite:
         raise CLIError(f"-o {str(out)!r} already exists; pass --overwrite to replace it")
     _check_writable(out, "-o")
-    try:
-        check_encoder(args.encoder)
-    except ValueError as exc:
-        raise CLIError(f"--encoder: {exc}") from None
+    if args.encoder is not None:
+        try:
+            check_encoder(args.encoder)
+        except ValueError as exc:
+            raise CLIError(f"--encoder: {exc}") from None
     for flag, value, low in (("--input-size", args.input_size, 32), ("--epochs", args.epochs, 1)):
-        if value < low:
+        if value is not None and value < low:
             raise CLIError(f"{flag} {value}: give at least {low}")
-    if not (np.isfinite(args.max_time) and args.max_time > 0):
+    if args.max_time is not None and not (np.isfinite(args.max_time) and args.max_time > 0):
         raise CLIError(f"--max-time {args.max_time}: give a number of seconds > 0")
     _import_tensorflow_quietly(args.debug)
     data = _load_folder(args.data_dir, args.on_error, min_classes=1)
     records = _with_masks(data, args.data_dir)
-    from ..segmentation.unet import UNetSegmenter
+    from ..recipes import build_segmenter
 
     show = bool(_progress(args)) and sys.stderr.isatty()
-    seg = UNetSegmenter(encoder=args.encoder, input_size=args.input_size, epochs=args.epochs,
-                        max_time=args.max_time, flip_test=args.flip_test, random_state=args.random_state,
-                        verbose=int(show))
-    print(f"training a U-Net ({args.encoder}, {args.input_size} px) on {len(records)} images, at most "
-          f"{args.max_time:.0f} s", file=sys.stderr)
+    seg = build_segmenter(args.recipe, encoder=args.encoder, input_size=args.input_size, epochs=args.epochs,
+                          max_time=args.max_time, flip_test=args.flip_test or None, empty_masks=args.empty_masks,
+                          random_state=args.random_state, verbose=int(show))
+    budget = "no time budget" if seg.max_time is None else f"at most {seg.max_time:.0f} s"
+    skipped = ", lesion images only" if seg.empty_masks == "skip" else ""
+    print(f"training a U-Net (recipe {args.recipe}: {seg.encoder}, {seg.input_size} px{skipped}) on "
+          f"{len(records)} images, {budget}", file=sys.stderr)
     seg.fit(records, groups=data.groups)
     seg.save(out)
-    dices = seg.history_.get("val_dice") or []
-    dice = dices[seg.best_epoch_ - 1] if len(dices) >= seg.best_epoch_ else None  # best_epoch_ counts from 1
-    print(f"{seg.n_train_} training and {seg.n_val_} validation images (whole duplicate groups), "
-          f"{seg.n_epochs_} epochs in {seg.training_time_:.0f} s, kept epoch {seg.best_epoch_}"
-          + (f", validation Dice {dice:.3f}" if isinstance(dice, (int, float)) else ""))
+    if seg.n_val_:
+        dices = seg.history_.get("val_dice") or []
+        dice = dices[seg.best_epoch_ - 1] if len(dices) >= seg.best_epoch_ else None  # best_epoch_ counts from 1
+        print(f"{seg.n_train_} training and {seg.n_val_} validation images (whole duplicate groups), "
+              f"{seg.n_epochs_} epochs in {seg.training_time_:.0f} s, kept epoch {seg.best_epoch_}"
+              + (f", validation Dice {dice:.3f}" if isinstance(dice, (int, float)) else ""))
+    else:  # no validation split: every epoch of the schedule runs and the last weights are kept
+        epochs = f"{seg.n_epochs_} epoch" + ("s" if seg.n_epochs_ != 1 else "")
+        print(f"{seg.n_train_} training images, {epochs} in {seg.training_time_:.0f} s "
+              f"(stopped by: {seg.history_['stopped']}), last weights kept")
     print(f"segmenter: {out.resolve()}")
     return 0
 
