@@ -34,6 +34,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
 DEFAULT_MODEL = Path.home() / ".cache" / "featbus" / "busi_unet.keras"
+#: Thresholds --rescore tries on saved out-of-fold probabilities.
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
 
 
 def load_busi_records(root: Path):
@@ -98,27 +100,51 @@ def _group_bootstrap_mean(values, groups, n=1000, seed=0):
 
 
 def rescore(path: Path, records, names, groups) -> int:
-    """Score saved out-of-fold masks under every post-processing of UNetSegmenter(postprocess=)."""
+    """Score saved out-of-fold masks under every post-processing of UNetSegmenter(postprocess=) and,
+    when the run saved probabilities, every threshold of THRESHOLDS: one line each, with the
+    paired difference from the masks as saved."""
+    from featbus.segmentation.metrics import segmentation_metrics, summarize_segmentation
     from featbus.segmentation.postprocess import POSTPROCESS, postprocess_mask
 
     saved = np.load(path, allow_pickle=False)
     where = {Path(r.path).name + Path(r.path).parent.name: i for i, r in enumerate(records)}
     idx = np.array([where[Path(p).name + Path(p).parent.name] for p in saved["paths"]])
     truth = [records[i].mask for i in idx]
-    masks = [saved[f"mask_{k}"] for k in range(len(idx))]
-    print(f"out-of-fold masks of {len(idx)} images from {path}")
+    names, groups = names[idx], groups[idx]
+    lesion = names != "normal"
+    has_proba = "proba_0" in saved.files
+    print(f"out-of-fold masks of {len(idx)} images from {path}"
+          + ("" if has_proba else " (no probabilities saved: the saved masks' threshold only)"))
+    settings = [(t, how) for t in (THRESHOLDS if has_proba else [None]) for how in POSTPROCESS]
+    print(f"{'threshold':<10}{'postprocess':<14}{'lesion Dice':<24}{'HD95 px':<24}{'missed':<8}"
+          f"{'normal empty':<14}paired Dice vs saved")
     base = None
-    for how in POSTPROCESS:
-        dice = print_scores(truth, [postprocess_mask(m, how) for m in masks], names[idx],
-                            f"postprocess={how!r}", groups[idx])
-        lesion = names[idx] != "normal"
-        if base is None:
-            base = dice
+    for t, how in settings:
+        if t is None:
+            masks = [saved[f"mask_{k}"] for k in range(len(idx))]
         else:
-            diff = dice[lesion] - base[lesion]
-            lo, hi = _group_bootstrap_mean(diff, groups[idx][lesion])
-            print(f"paired difference from 'none' (benign+malignant): {diff.mean():+.4f} [{lo:+.4f}, {hi:+.4f}]")
+            masks = [saved[f"proba_{k}"] > round(t * 255) for k in range(len(idx))]
+        table = segmentation_metrics(truth, [postprocess_mask(m, how) for m in masks])
+        s = summarize_segmentation(table, groups, n_bootstrap=1000)
+        dice = table["dice"].to_numpy()
+        if base is None:
+            base = dice if t is None else dice_of_saved(saved, truth)
+        diff = dice[lesion] - base[lesion]
+        lo, hi = _group_bootstrap_mean(diff, groups[lesion])
+        d, h = s["lesion"]["dice"], s["lesion"]["hd95"]
+        empty = s["normal"]["empty"]["value"] if s["normal"]["n"] else float("nan")
+        dice_cell = f"{d['mean']:.3f} [{d['ci'][0]:.3f}, {d['ci'][1]:.3f}]"
+        hd95_cell = f"{h['mean']:.1f} [{h['ci'][0]:.1f}, {h['ci'][1]:.1f}]"
+        print(f"{'saved' if t is None else t:<10}{how:<14}{dice_cell:<24}{hd95_cell:<24}{s['lesion']['missed']:<8}"
+              f"{empty:<14.3f}{diff.mean():+.4f} [{lo:+.4f}, {hi:+.4f}]")
     return 0
+
+
+def dice_of_saved(saved, truth) -> np.ndarray:
+    """Per-image Dice of the masks a run saved (its own threshold and post-processing)."""
+    from featbus.segmentation.metrics import dice_scores
+
+    return dice_scores(truth, [saved[f"mask_{k}"] for k in range(len(truth))])
 
 
 def train_one(records, names, groups, train, args, fold: str = ""):

@@ -97,7 +97,7 @@ def test_train_predict_evaluate(busi_like, tmp_path, capsys):
     assert main(["segment", "train", str(busi_like), "-o", str(best), "--recipe", "best", "--encoder", "scratch",
                  "--input-size", "64", "--epochs", "1", "-q"]) == 0
     captured = capsys.readouterr()
-    assert "lesion images only) on 36 images, no time budget" in captured.err
+    assert "lesion images only) on 36 images, at most 3600 s" in captured.err
     from featbus import UNetSegmenter
     from featbus.recipes import SEGMENTER_RECIPES
 
