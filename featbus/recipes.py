@@ -191,7 +191,7 @@ SEGMENTER_RECIPES: dict[str, SegmenterRecipe] = {r.name: r for r in [
                 "empty_masks": "skip", "flip_test": True, "threshold": 0.4, "max_time": 1800.0},
         cpu_time="about 20 min (30 min at most)", gpu_time="a few minutes (not measured by featbus: no GPU here)",
         figure=("lesion Dice 0.760 [0.726, 0.788], HD95 33.8 [29.1, 38.6] px, 2 of 514 lesions missed; normal "
-                "images predicted empty 0.17 (5-fold, 17-18 min of training per fold; threshold 0.4 chosen on "
+                "images predicted empty 0.17 (5-fold, 17 min of training per fold alone; threshold 0.4 chosen on "
                 "these folds: 0.750 [0.716, 0.780] at 0.5)")),
     SegmenterRecipe(
         "best", "U-Net, EfficientNet-Lite2 encoder at 256 px, trained on the lesion images for 100 epochs "
