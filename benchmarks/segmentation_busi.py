@@ -103,7 +103,7 @@ def rescore(path: Path, records, names, groups) -> int:
     """Score saved out-of-fold masks under every post-processing of UNetSegmenter(postprocess=) and,
     when the run saved probabilities, every threshold of THRESHOLDS: one line each, with the
     paired difference from the masks as saved."""
-    from featbus.segmentation.metrics import segmentation_metrics, summarize_segmentation
+    from featbus.segmentation.metrics import dice_scores, segmentation_metrics, summarize_segmentation
     from featbus.segmentation.postprocess import POSTPROCESS, postprocess_mask
 
     saved = np.load(path, allow_pickle=False)
@@ -118,17 +118,14 @@ def rescore(path: Path, records, names, groups) -> int:
     settings = [(t, how) for t in (THRESHOLDS if has_proba else [None]) for how in POSTPROCESS]
     print(f"{'threshold':<10}{'postprocess':<14}{'lesion Dice':<24}{'HD95 px':<24}{'missed':<8}"
           f"{'normal empty':<14}paired Dice vs saved")
-    base = None
+    saved_masks = [saved[f"mask_{k}"] for k in range(len(idx))]  # read from the archive once
+    proba = [saved[f"proba_{k}"] for k in range(len(idx))] if has_proba else None
+    base = dice_scores(truth, saved_masks)  # the run's own threshold and post-processing
     for t, how in settings:
-        if t is None:
-            masks = [saved[f"mask_{k}"] for k in range(len(idx))]
-        else:
-            masks = [saved[f"proba_{k}"] > round(t * 255) for k in range(len(idx))]
+        masks = saved_masks if t is None else [q > round(t * 255) for q in proba]
         table = segmentation_metrics(truth, [postprocess_mask(m, how) for m in masks])
         s = summarize_segmentation(table, groups, n_bootstrap=1000)
         dice = table["dice"].to_numpy()
-        if base is None:
-            base = dice if t is None else dice_of_saved(saved, truth)
         diff = dice[lesion] - base[lesion]
         lo, hi = _group_bootstrap_mean(diff, groups[lesion])
         d, h = s["lesion"]["dice"], s["lesion"]["hd95"]
@@ -138,13 +135,6 @@ def rescore(path: Path, records, names, groups) -> int:
         print(f"{'saved' if t is None else t:<10}{how:<14}{dice_cell:<24}{hd95_cell:<24}{s['lesion']['missed']:<8}"
               f"{empty:<14.3f}{diff.mean():+.4f} [{lo:+.4f}, {hi:+.4f}]")
     return 0
-
-
-def dice_of_saved(saved, truth) -> np.ndarray:
-    """Per-image Dice of the masks a run saved (its own threshold and post-processing)."""
-    from featbus.segmentation.metrics import dice_scores
-
-    return dice_scores(truth, [saved[f"mask_{k}"] for k in range(len(truth))])
 
 
 def train_one(records, names, groups, train, args, fold: str = ""):
@@ -238,8 +228,6 @@ def main(argv=None) -> int:
           + (f"{args.cv}-fold CV" if args.cv > 1 else f"train {len(folds[0][0])}, held out {len(folds[0][1])}")
           + f" ({how}); loaded in {time.perf_counter() - t0:.1f} s")
 
-    from featbus.segmentation.postprocess import postprocess_mask
-
     oof: list = [None] * len(records)
     oof_proba: list = [None] * len(records)  # lesion probability x 255, for rescoring
     fold_of = np.full(len(records), -1)
@@ -257,7 +245,7 @@ def main(argv=None) -> int:
         t1 = time.perf_counter()
         test_recs = [records[i] for i in test]
         proba = seg.predict_proba_maps(test_recs)
-        pred = [postprocess_mask(p > seg.threshold, seg.postprocess) for p in proba]  # = seg.predict_masks
+        pred = seg.masks_from_maps(proba)
         for i, m, q in zip(test, pred, proba):
             oof[i], oof_proba[i], fold_of[i] = m, np.round(q * 255).astype(np.uint8), k
         print_scores([r.mask for r in test_recs], pred, names[test],

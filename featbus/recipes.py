@@ -238,7 +238,7 @@ def build_segmenter(name: str = DEFAULT_SEGMENTER_RECIPE, **overrides):
         raise ValueError(f"unknown segmentation recipe {name!r}; known: {', '.join(SEGMENTER_RECIPES)} "
                          "(featbus recipes)") from None
     params = {**recipe.params, **{k: v for k, v in overrides.items() if v is not None}}
-    unknown = sorted(set(params) - set(UNetSegmenter().get_params()))
+    unknown = sorted(set(params) - set(UNetSegmenter._get_param_names()))
     if unknown:
         raise ValueError(f"unknown UNetSegmenter parameters {unknown}")
     return UNetSegmenter(**params)
@@ -247,14 +247,12 @@ def build_segmenter(name: str = DEFAULT_SEGMENTER_RECIPE, **overrides):
 def describe_recipes() -> str:
     """A table of the recipes (classification, then segmentation): name, what it does, expected
     time, grouped-CV figure."""
-    lines = []
-    for r in RECIPES.values():
-        default = " (default)" if r.name == DEFAULT_RECIPE else ""
-        lines.append(f"{r.name}{default}\n    {r.summary}\n    time for 625 images: {r.cpu_time} on 2 CPU cores, "
-                     f"{r.gpu_time} on a GPU\n    duplicate-grouped CV on BUSI: {r.figure}")
-    lines.append("\nsegmentation (featbus segment train --recipe NAME):")
-    for r in SEGMENTER_RECIPES.values():
-        default = " (default)" if r.name == DEFAULT_SEGMENTER_RECIPE else ""
-        lines.append(f"{r.name}{default}\n    {r.summary}\n    time for 625 images: {r.cpu_time} on 2 CPU cores, "
-                     f"{r.gpu_time} on a GPU\n    duplicate-grouped CV on BUSI: {r.figure}")
-    return "\n".join(lines)
+
+    def entry(r, default_name: str) -> str:
+        default = " (default)" if r.name == default_name else ""
+        return (f"{r.name}{default}\n    {r.summary}\n    time for 625 images: {r.cpu_time} on 2 CPU cores, "
+                f"{r.gpu_time} on a GPU\n    duplicate-grouped CV on BUSI: {r.figure}")
+
+    return "\n".join([*(entry(r, DEFAULT_RECIPE) for r in RECIPES.values()),
+                      "\nsegmentation (featbus segment train --recipe NAME):",
+                      *(entry(r, DEFAULT_SEGMENTER_RECIPE) for r in SEGMENTER_RECIPES.values())])

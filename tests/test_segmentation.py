@@ -485,7 +485,9 @@ def test_postprocess_keeps_the_largest_region_and_fills_holes(fitted, phantoms):
         postprocess_mask(m, "biggest")
     _, test = phantoms
     clean = fitted.set_params(postprocess="largest+fill").predict_masks(test.images[:4])
+    kept = fitted.masks_from_maps(fitted.predict_proba_maps(test.images[:4]))  # probabilities a caller kept
     fitted.set_params(postprocess="none")
+    assert all(np.array_equal(c, k) for c, k in zip(clean, kept))
     from scipy import ndimage as ndi
 
     assert all(ndi.label(c)[1] <= 1 for c in clean)

@@ -54,11 +54,12 @@ def add_parser(sub, parents) -> None:
                    help="the U-Net's encoder: efficientnet_lite0 (the default recipe's; ImageNet weights from its pip "
                         "package), efficientnet_lite1, efficientnet_lite2, scratch, or a keras.applications name such "
                         "as ResNet50 (Keras downloads its weights)")
+    default = SEGMENTER_RECIPES[DEFAULT_SEGMENTER_RECIPE].params
     p.add_argument("--input-size", type=int, default=None, metavar="PX",
-                   help="network input side (default recipe: 224)")
+                   help=f"network input side (default recipe: {default['input_size']})")
     p.add_argument("--epochs", type=int, default=None, help="at most this many epochs")
     p.add_argument("--max-time", type=float, default=None, metavar="S",
-                   help="training time budget in seconds (default recipe: 1200)")
+                   help=f"training time budget in seconds (default recipe: {default['max_time']:.0f})")
     p.add_argument("--flip-test", action="store_true", help="average each prediction with its mirror image's")
     p.add_argument("--empty-masks", choices=("skip", "learn"), default=None,
                    help="images without a lesion (empty masks): skip them, as segmentation papers do (the default "

@@ -488,8 +488,26 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         -------
         masks : list of ndarray of bool
         """
+        return self.masks_from_maps(self.predict_proba_maps(X), threshold)
+
+    def masks_from_maps(self, maps, threshold: float | None = None) -> list[np.ndarray]:
+        """Binary masks from probability maps of :meth:`predict_proba_maps`: thresholded, then
+        post-processed (``postprocess``), as :meth:`predict_masks` does. Lets a caller that
+        keeps the probabilities get the masks without running the network again.
+
+        Parameters
+        ----------
+        maps : sequence of ndarray
+            Lesion probabilities in ``[0, 1]``.
+        threshold : float, optional
+            Defaults to the ``threshold`` parameter.
+
+        Returns
+        -------
+        masks : list of ndarray of bool
+        """
         t = self.threshold if threshold is None else threshold
-        return [postprocess_mask(p > t, self.postprocess) for p in self.predict_proba_maps(X)]
+        return [postprocess_mask(np.asarray(p) > t, self.postprocess) for p in maps]
 
     def predict(self, X) -> list[np.ndarray]:
         """Same as :meth:`predict_masks`."""
