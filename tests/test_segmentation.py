@@ -145,12 +145,28 @@ def test_build_unet_shapes_and_params():
     (dict(max_time=-1), "max_time"), (dict(lr_schedule="step"), "lr_schedule"),
     (dict(monitor="dice"), "monitor"), (dict(weight_decay=-1e-4), "weight_decay"),
     (dict(encoder_lr_scale=0), "encoder_lr_scale"), (dict(decoder_filters=(64, 32)), "decoder_filters"),
-    (dict(decoder_filters=(64, 32, 16, 8, 0)), "decoder_filters"),
+    (dict(decoder_filters=(64, 32, 16, 8, 0)), "decoder_filters"), (dict(loss="dice"), "loss"),
 ])
 def test_bad_params(params, match):
     img = np.zeros((32, 32), np.uint8)
     with pytest.raises(ValueError, match=match):
         UNetSegmenter(**params).fit([img], [img > 0])
+
+
+def test_per_image_dice_loss_weighs_a_small_lesion_as_much_as_a_large_one():
+    from featbus.segmentation.network import _bce_dice_loss
+    from featbus.segmentation.training import _np_bce_dice
+
+    y = np.zeros((2, 16, 16, 1), np.float32)
+    y[0, 2:14, 2:14] = 1  # a large lesion, found
+    y[1, 7:9, 7:9] = 1  # a small one, missed
+    p = np.where(y > 0, 0.95, 0.05).astype(np.float32)
+    p[1] = 0.05
+    batch, image = _np_bce_dice(y, p), _np_bce_dice(y, p, per_image=True)
+    # the batch Dice barely notices the missed small lesion; the per-image mean loses half of it
+    assert image - batch > 0.3
+    for per_image, value in ((False, batch), (True, image)):  # Keras and NumPy agree (float32: 1e-5)
+        assert float(_bce_dice_loss(y, p, per_image)) == pytest.approx(value, abs=1e-5)
 
 
 def test_input_errors_name_the_image():

@@ -41,8 +41,8 @@ def add_parser(sub, parents) -> None:
     steps = seg.add_subparsers(dest="step", metavar="STEP", required=True)
 
     p = steps.add_parser("train", parents=[parents.common], help="train a U-Net on DATA_DIR's lesion masks",
-                         description="Train a UNetSegmenter on the images and their masks (<image>_mask*.png), "
-                                     "early-stopped on a duplicate-grouped validation split, within --max-time.")
+                         description="Train a UNetSegmenter recipe (--recipe) on the images and their masks "
+                                     "(<image>_mask*.png), within the recipe's time budget (--max-time).")
     p.add_argument("data_dir", metavar="DATA_DIR", help="class folders with <image>_mask*.png, or a CSV manifest "
                                                         "with a mask column")
     p.add_argument("--output", "-o", required=True, metavar="FILE.keras", help="the segmenter file to write")

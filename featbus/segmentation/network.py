@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["build_unet", "check_encoder", "encoder_name", "ENCODERS"]
+__all__ = ["build_unet", "check_encoder", "encoder_name", "ENCODERS", "LOSSES"]
 
 #: featbus's own encoders. ``"scratch"`` is another name for ``"mobilenet_v2_small"``. Besides
 #: these, :func:`build_unet` takes a ``keras.applications`` name or a function building a model.
@@ -308,17 +308,25 @@ def _check_decoder_filters(decoder_filters) -> None:
         raise ValueError(f"decoder_filters must hold 5 positive integers, got {decoder_filters!r}")
 
 
-def _bce_dice_loss(y_true, y_pred):
-    """Binary cross-entropy plus soft Dice loss (Dice over the whole batch, smooth 1)."""
+#: Losses of :class:`~featbus.segmentation.unet.UNetSegmenter` (``loss=``): binary cross-entropy
+#: plus soft Dice taken over the whole batch, or per image and averaged.
+LOSSES = ("bce_dice", "bce_image_dice")
+
+
+def _bce_dice_loss(y_true, y_pred, per_image: bool = False):
+    """Binary cross-entropy plus soft Dice loss (smooth 1): Dice over the whole batch, or, with
+    ``per_image``, of each image and averaged (the mean per-image Dice that is reported; a small
+    lesion then weighs as much as a large one)."""
     from keras import ops
 
     y_true = ops.cast(y_true, y_pred.dtype)
     eps = 1e-6
     p = ops.clip(y_pred, eps, 1 - eps)
     bce = -ops.mean(y_true * ops.log(p) + (1 - y_true) * ops.log(1 - p))
-    inter = ops.sum(y_true * y_pred)
-    dice = (2 * inter + 1.0) / (ops.sum(y_true) + ops.sum(y_pred) + 1.0)
-    return bce + (1 - dice)
+    axes = (1, 2, 3) if per_image else None
+    inter = ops.sum(y_true * y_pred, axis=axes)
+    dice = (2 * inter + 1.0) / (ops.sum(y_true, axis=axes) + ops.sum(y_pred, axis=axes) + 1.0)
+    return bce + (1 - ops.mean(dice))
 
 
 @contextlib.contextmanager

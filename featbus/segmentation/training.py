@@ -15,8 +15,10 @@ def _encoder_variables(model) -> list:
     return out
 
 
-def _np_bce_dice(y: np.ndarray, p: np.ndarray) -> float:
+def _np_bce_dice(y: np.ndarray, p: np.ndarray, per_image: bool = False) -> float:
+    """:func:`~featbus.segmentation.network._bce_dice_loss` in NumPy, for validation images."""
     p = np.clip(p.astype(np.float64), 1e-6, 1 - 1e-6)
     bce = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
-    dice = (2 * np.sum(y * p) + 1.0) / (np.sum(y) + np.sum(p) + 1.0)
-    return float(bce + 1 - dice)
+    axes = tuple(range(1, y.ndim)) if per_image else None
+    dice = (2 * np.sum(y * p, axis=axes) + 1.0) / (np.sum(y, axis=axes) + np.sum(p, axis=axes) + 1.0)
+    return float(bce + 1 - np.mean(dice))

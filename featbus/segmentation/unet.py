@@ -47,7 +47,7 @@ from ..model_selection import resolve_groups
 from ..training import Phase, train
 from .augmentation import _resize, augment_pair
 from .metrics import dice_scores
-from .network import _bce_dice_loss, _check_decoder_filters, _keras, _seeded, build_unet, check_encoder, encoder_name
+from .network import LOSSES, _bce_dice_loss, _check_decoder_filters, _keras, _seeded, build_unet, check_encoder, encoder_name
 from .persistence import _META_NAME, _jsonable, _load_model
 from .postprocess import POSTPROCESS, postprocess_mask
 from .training import _encoder_variables, _np_bce_dice
@@ -126,6 +126,10 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         Use ``"val_dice"`` only when every training image has a lesion: an empty prediction
         scores a perfect 1 on a normal image, so with normal images an early network that
         predicts nothing can look best.
+    loss : {"bce_dice", "bce_image_dice"}, default="bce_dice"
+        Binary cross-entropy plus soft Dice loss, the Dice taken over the whole batch
+        (``"bce_dice"``) or of each image and averaged (``"bce_image_dice"``: the per-image Dice
+        that segmentation papers report, where a small lesion counts as much as a large one).
     augment : bool, default=True
         On-the-fly augmentation of every epoch (see :func:`augment_pair`).
     threshold : float, default=0.5
@@ -212,7 +216,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                  pretrained: bool = True, decoder_filters: Sequence[int] | None = None, epochs: int = 30,
                  batch_size: int = 8, learning_rate: float = 1e-3, encoder_lr_scale: float = 1.0,
                  lr_schedule: str = "cosine", weight_decay: float = 1e-4, validation_fraction: float = 0.1,
-                 patience: int = 10, monitor: str = "val_loss", augment: bool = True, threshold: float = 0.5,
+                 patience: int = 10, monitor: str = "val_loss", loss: str = "bce_dice", augment: bool = True,
+                 threshold: float = 0.5,
                  flip_test: bool = False, postprocess: str = "none", empty_masks: str = "learn",
                  max_time: float | None = 600.0,
                  random_state=None, verbose: int = 1):
@@ -230,6 +235,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.monitor = monitor
+        self.loss = loss
         self.augment = augment
         self.threshold = threshold
         self.flip_test = flip_test
@@ -255,6 +261,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "monitor": [StrOptions({"val_dice", "val_loss"})],
+        "loss": [StrOptions(set(LOSSES))],
         "augment": ["boolean"],
         "threshold": [Interval(Real, 0, 1, closed="neither")],
         "flip_test": ["boolean"],
@@ -376,14 +383,16 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                         xb[k, ..., 0], yb[k, ..., 0] = augment_pair(xb[k, ..., 0], yb[k, ..., 0], rng)
                 yield xb, yb
 
+        per_image = self.loss == "bce_image_dice"
+
         def validate():
             prob = self._predict_array(model, xs[val_idx])
-            return {"val_loss": float(_np_bce_dice(ys[val_idx], prob)),
+            return {"val_loss": float(_np_bce_dice(ys[val_idx], prob, per_image)),
                     "val_dice": float(np.mean(dice_scores(list(ys[val_idx, ..., 0] > 0.5),
                                                           list(prob[..., 0] > self.threshold))))}
 
         def loss_fn(x, y):
-            return _bce_dice_loss(y, model(x, training=True))
+            return _bce_dice_loss(y, model(x, training=True), per_image)
 
         phase = Phase("train", int(self.epochs), rates, schedule=self.lr_schedule)
         history = train(model, loss_fn, [phase], batches, steps_per_epoch, part_of=part_of,
