@@ -128,6 +128,29 @@ def test_empty_masks_skip_trains_on_lesion_images_only():
         seg.fit(imgs[:3], [np.zeros((32, 32), bool)] * 3)
 
 
+def test_augment_dict_sets_the_ranges_training_uses(monkeypatch):
+    import featbus.segmentation.unet as unet_module
+
+    seen = []
+
+    def recording(image, mask, random_state=None, **ranges):
+        seen.append(ranges)
+        return augment_pair(image, mask, random_state, **ranges)
+
+    monkeypatch.setattr(unet_module, "augment_pair", recording)
+    rng = np.random.RandomState(0)
+    imgs = [rng.randint(0, 255, (32, 32)).astype(np.uint8) for _ in range(4)]
+    for augment, expected in (({"zoom": 0.25, "rotation": 20}, {"zoom": 0.25, "rotation": 20}), (True, {})):
+        seen.clear()
+        UNetSegmenter(**dict(SMALL, input_size=32, width=0.25, epochs=1, batch_size=2, validation_fraction=0,
+                             augment=augment)).fit(imgs, [im > 200 for im in imgs])
+        assert len(seen) == 4 and all(r == expected for r in seen)
+    seen.clear()
+    UNetSegmenter(**dict(SMALL, input_size=32, width=0.25, epochs=1, batch_size=2, validation_fraction=0,
+                         augment=False)).fit(imgs, [im > 200 for im in imgs])
+    assert seen == []
+
+
 def test_build_unet_shapes_and_params():
     model = build_unet(64, "scratch", width=0.25)
     assert model.output_shape == (None, 64, 64, 1)
@@ -146,6 +169,7 @@ def test_build_unet_shapes_and_params():
     (dict(monitor="dice"), "monitor"), (dict(weight_decay=-1e-4), "weight_decay"),
     (dict(encoder_lr_scale=0), "encoder_lr_scale"), (dict(decoder_filters=(64, 32)), "decoder_filters"),
     (dict(decoder_filters=(64, 32, 16, 8, 0)), "decoder_filters"), (dict(loss="dice"), "loss"),
+    (dict(augment={"scale": 0.2}), "unknown range"), (dict(augment={"zoom": 1.5}), r"augment\['zoom'\]"),
 ])
 def test_bad_params(params, match):
     img = np.zeros((32, 32), np.uint8)

@@ -56,6 +56,29 @@ __all__ = ["UNetSegmenter"]
 
 # --------------------------------------------------------------------------- the estimator
 
+def _augment_ranges(augment) -> dict | None:
+    """``augment`` as keyword arguments of :func:`augment_pair` (None: no augmentation)."""
+    if augment is False:
+        return None
+    if augment is True:
+        return {}
+    allowed = ("rotation", "shift", "zoom", "flip", "brightness", "gamma", "border")
+    unknown = sorted(set(augment) - set(allowed))
+    if unknown:
+        raise ValueError(f"augment: unknown range(s) {unknown}; the keys are {', '.join(allowed)}")
+    for key, value in augment.items():
+        if key == "flip":
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"augment['flip'] must be True or False, got {value!r}")
+        elif key == "border":
+            if value not in ("reflect", "constant"):
+                raise ValueError(f"augment['border'] must be 'reflect' or 'constant', got {value!r}")
+        elif not (isinstance(value, Real) and 0 <= value < (180 if key == "rotation" else 1)):
+            raise ValueError(f"augment[{key!r}] must be a number in [0, {180 if key == 'rotation' else 1}), "
+                             f"got {value!r}")
+    return dict(augment)
+
+
 class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     """Lesion segmentation with a light U-Net, as a scikit-learn style estimator.
 
@@ -130,8 +153,11 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         Binary cross-entropy plus soft Dice loss, the Dice taken over the whole batch
         (``"bce_dice"``) or of each image and averaged (``"bce_image_dice"``: the per-image Dice
         that segmentation papers report, where a small lesion counts as much as a large one).
-    augment : bool, default=True
-        On-the-fly augmentation of every epoch (see :func:`augment_pair`).
+    augment : bool or dict, default=True
+        On-the-fly augmentation of every epoch: ``True`` uses :func:`augment_pair`'s default
+        ranges, ``False`` none, and a dict changes some of its ranges (keys ``rotation``,
+        ``shift``, ``zoom``, ``flip``, ``brightness``, ``gamma``, ``border``), e.g.
+        ``{"zoom": 0.25, "rotation": 20}``.
     threshold : float, default=0.5
         Probability above which a pixel is lesion in :meth:`predict_masks`.
     flip_test : bool, default=False
@@ -216,7 +242,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                  pretrained: bool = True, decoder_filters: Sequence[int] | None = None, epochs: int = 30,
                  batch_size: int = 8, learning_rate: float = 1e-3, encoder_lr_scale: float = 1.0,
                  lr_schedule: str = "cosine", weight_decay: float = 1e-4, validation_fraction: float = 0.1,
-                 patience: int = 10, monitor: str = "val_loss", loss: str = "bce_dice", augment: bool = True,
+                 patience: int = 10, monitor: str = "val_loss", loss: str = "bce_dice", augment: bool | dict = True,
                  threshold: float = 0.5,
                  flip_test: bool = False, postprocess: str = "none", empty_masks: str = "learn",
                  max_time: float | None = 600.0,
@@ -262,7 +288,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         "patience": [Interval(Integral, 1, None, closed="left")],
         "monitor": [StrOptions({"val_dice", "val_loss"})],
         "loss": [StrOptions(set(LOSSES))],
-        "augment": ["boolean"],
+        "augment": ["boolean", dict],
         "threshold": [Interval(Real, 0, 1, closed="neither")],
         "flip_test": ["boolean"],
         "postprocess": [StrOptions(set(POSTPROCESS))],
@@ -279,6 +305,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         if self.input_size % 32:
             raise ValueError(f"input_size must be a multiple of 32 and at least 32, got {self.input_size!r}")
         _check_decoder_filters(self.decoder_filters)
+        _augment_ranges(self.augment)
 
     def _prepare(self, X, y) -> tuple[np.ndarray, np.ndarray]:
         """Load, check and resize every image/mask pair to the network's input."""
@@ -370,6 +397,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             def part_of(v):
                 return "encoder" if id(v) in encoder else "decoder"
 
+        ranges = _augment_ranges(self.augment)
+
         def batches(phase, epoch):
             idx = rng.permutation(train_idx)
             short = -len(idx) % batch_size
@@ -378,9 +407,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             for b in range(0, len(idx), batch_size):
                 batch = idx[b:b + batch_size]
                 xb, yb = xs[batch].copy(), ys[batch].copy()
-                if self.augment:
+                if ranges is not None:
                     for k in range(len(batch)):
-                        xb[k, ..., 0], yb[k, ..., 0] = augment_pair(xb[k, ..., 0], yb[k, ..., 0], rng)
+                        xb[k, ..., 0], yb[k, ..., 0] = augment_pair(xb[k, ..., 0], yb[k, ..., 0], rng, **ranges)
                 yield xb, yb
 
         per_image = self.loss == "bce_image_dice"
