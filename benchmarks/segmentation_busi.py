@@ -16,6 +16,13 @@ out-of-fold mask from a network that never saw it or a near-copy: Dice over all 
 images instead of about 100, and the out-of-fold masks are saved (``.oof.npz``) for
 examples/busi_roi.py.
 
+To weigh one change of a recipe quickly, ``--folds 0 --set KEY=VALUE`` trains it on fold 0 only
+and ``--against OOF.npz`` prints the paired Dice difference from a saved ``--cv`` run on the same
+images::
+
+    python benchmarks/segmentation_busi.py --cv 5 --recipe default --no-budget --folds 0 \
+        --set loss=bce_dice --against ~/.cache/featbus/busi_unet.oof.npz --model /tmp/probe.keras
+
 Run from the repository root (data at ../shared/data)::
 
     OMP_NUM_THREADS=2 python benchmarks/segmentation_busi.py [--input-size 224] [--max-time 1200] [--cv 5]
@@ -137,6 +144,45 @@ def rescore(path: Path, records, names, groups) -> int:
     return 0
 
 
+def parse_overrides(pairs: list[str]) -> dict:
+    """``["epochs=21", "encoder=efficientnet_lite2"]`` -> ``{"epochs": 21, "encoder": "efficientnet_lite2"}``
+    (values read as JSON, else kept as words)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set {pair!r}: write KEY=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def compare_with(path: Path, records, names, groups, proba: dict, threshold: float) -> None:
+    """Print this run's lesion Dice minus the saved run's, image by image (both thresholded at
+    ``threshold``), over the lesion images both runs scored, with a group-bootstrap interval."""
+    from featbus.segmentation.metrics import dice_scores
+
+    def key(p):  # the data folder may sit elsewhere in the other run
+        return Path(p).parent.name + "/" + Path(p).name
+
+    other = np.load(path, allow_pickle=False)
+    position = {key(p): k for k, p in enumerate(other["paths"])}
+    both = [i for i in sorted(proba) if names[i] != "normal" and key(records[i].path) in position]
+    if not both or f"proba_{position[key(records[both[0]].path)]}" not in other.files:
+        print(f"\n{path}: no saved probabilities for the lesion images of this run; nothing to compare")
+        return
+    truth = [records[i].mask for i in both]
+    cut = round(threshold * 255)
+    ours = np.asarray(dice_scores(truth, [proba[i] > cut for i in both]))
+    theirs = np.asarray(dice_scores(truth, [other[f"proba_{position[key(records[i].path)]}"] > cut for i in both]))
+    diff = ours - theirs
+    lo, hi = _group_bootstrap_mean(diff, groups[both])
+    print(f"\nagainst {path} (threshold {threshold:g}, {len(both)} lesion images): Dice {ours.mean():.3f} vs "
+          f"{theirs.mean():.3f}, paired difference {diff.mean():+.3f} [{lo:+.3f}, {hi:+.3f}]")
+
+
 def train_one(records, names, groups, train, args, fold: str = ""):
     """Train a segmenter on ``records[train]`` (lesion images only with --no-normal:
     ``empty_masks="skip"``)."""
@@ -145,7 +191,8 @@ def train_one(records, names, groups, train, args, fold: str = ""):
     if args.recipe:  # a named recipe as featbus segment train --recipe fits it
         from featbus.recipes import build_segmenter
 
-        seg = build_segmenter(args.recipe, random_state=args.seed, verbose=int(args.progress))
+        seg = build_segmenter(args.recipe, random_state=args.seed, verbose=int(args.progress),
+                              **parse_overrides(args.overrides))
         if args.no_budget:  # the recipe's epochs whatever the machine's load (its figure must not depend on it)
             seg.set_params(max_time=None)
         seg.fit([records[i] for i in train], groups=groups[train])
@@ -177,6 +224,14 @@ def main(argv=None) -> int:
     p.add_argument("--recipe", default=None,
                    help="train featbus.recipes.SEGMENTER_RECIPES[NAME] (default, best); the training flags below "
                         "are then ignored")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="with --recipe: change one of its UNetSegmenter parameters (a JSON value or a word), e.g. "
+                        "--set encoder=efficientnet_lite2 --set epochs=21; repeatable")
+    p.add_argument("--folds", default=None, metavar="K,K",
+                   help="with --cv: train and score only these folds (e.g. 0 or 0,1), to compare one change quickly")
+    p.add_argument("--against", type=Path, default=None, metavar="OOF.npz",
+                   help="paired lesion Dice of this run minus another --cv run's saved out-of-fold probabilities "
+                        "(same folds), at this run's threshold, with a group-bootstrap interval")
     p.add_argument("--no-budget", action="store_true",
                    help="with --recipe: run all the recipe's epochs without its time budget, so that a machine "
                         "shared with other jobs costs time, not epochs")
@@ -217,8 +272,14 @@ def main(argv=None) -> int:
         return rescore(args.rescore, records, names, groups)
     n_splits = args.cv if args.cv > 1 else int(round(1 / args.test_size))
     folds = grouped_folds(groups, names, n_splits, args.seed, random=args.random_split)
+    chosen = list(range(len(folds)))
     if args.cv <= 1:
-        folds = folds[:1]
+        chosen = [0]
+    elif args.folds:
+        chosen = sorted({int(k) for k in args.folds.split(",")})
+        if not set(chosen) <= set(range(args.cv)):
+            print(f"--folds {args.folds}: folds are numbered 0 to {args.cv - 1}", file=sys.stderr)
+            return 1
     if args.random_split:
         shared = np.mean([np.isin(groups[te], groups[tr]).mean() for tr, te in folds])
         how = f"RANDOM split (leaky: {shared:.0%} of held-out images have a near-duplicate in training)"
@@ -232,7 +293,9 @@ def main(argv=None) -> int:
     oof_proba: list = [None] * len(records)  # lesion probability x 255, for rescoring
     fold_of = np.full(len(records), -1)
     train_time = 0.0
-    for k, (train, test) in enumerate(folds):
+    threshold = 0.5
+    for k in chosen:
+        train, test = folds[k]
         tag = f"fold {k}: " if args.cv > 1 else ""
         seg = train_one(records, names, groups, train, args, tag)
         train_time += seg.training_time_
@@ -246,6 +309,7 @@ def main(argv=None) -> int:
         test_recs = [records[i] for i in test]
         proba = seg.predict_proba_maps(test_recs)
         pred = seg.masks_from_maps(proba)
+        threshold = seg.threshold
         for i, m, q in zip(test, pred, proba):
             oof[i], oof_proba[i], fold_of[i] = m, np.round(q * 255).astype(np.uint8), k
         print_scores([r.mask for r in test_recs], pred, names[test],
@@ -254,18 +318,23 @@ def main(argv=None) -> int:
         if args.cv > 1:
             print(flush=True)
         del seg
-    if args.cv > 1:
-        lesion = names != "normal"
-        dice = print_scores([r.mask for r in records], oof, names,
-                            f"{args.cv}-fold grouped CV, out-of-fold masks of all {len(records)} images", groups)
-        per_fold = [dice[(fold_of == k) & lesion].mean() for k in range(args.cv)]
+    scored = np.flatnonzero(fold_of >= 0)  # every image, or those of --folds
+    if args.cv > 1 and len(chosen) > 1:
+        lesion = names[scored] != "normal"
+        which = f"all {len(records)} images" if len(scored) == len(records) else f"folds {args.folds}"
+        dice = print_scores([records[i].mask for i in scored], [oof[i] for i in scored], names[scored],
+                            f"{args.cv}-fold grouped CV, out-of-fold masks of {which}", groups[scored])
+        per_fold = [dice[(fold_of[scored] == k) & lesion].mean() for k in chosen]
         print(f"benign+malignant Dice per fold: {', '.join(f'{v:.3f}' for v in per_fold)} "
               f"(mean {np.mean(per_fold):.3f}, sd {np.std(per_fold, ddof=1):.3f})")
+    if args.cv > 1:
         out = args.model.with_suffix(".oof.npz")
-        np.savez_compressed(out, paths=np.array([r.path for r in records]), fold=fold_of,
-                            **{f"mask_{i}": m for i, m in enumerate(oof)},
-                            **{f"proba_{i}": q for i, q in enumerate(oof_proba)})
+        np.savez_compressed(out, paths=np.array([records[i].path for i in scored]), fold=fold_of[scored],
+                            **{f"mask_{j}": oof[i] for j, i in enumerate(scored)},
+                            **{f"proba_{j}": oof_proba[i] for j, i in enumerate(scored)})
         print(f"out-of-fold masks saved to {out}; training time {train_time:.0f} s in all")
+    if args.against is not None:
+        compare_with(args.against, records, names, groups, {i: oof_proba[i] for i in scored}, threshold)
     split = "random" if args.random_split else "near-duplicate-grouped"
     print("\nreference: MobileNet U-Net, Dice 0.8959 on BUSI with a random split "
           f"(near-duplicates on both sides); this run: {split} split")
