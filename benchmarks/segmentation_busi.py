@@ -123,11 +123,15 @@ def rescore(path: Path, records, names, groups) -> int:
     print(f"out-of-fold masks of {len(idx)} images from {path}"
           + ("" if has_proba else " (no probabilities saved: the saved masks' threshold only)"))
     settings = [(t, how) for t in (THRESHOLDS if has_proba else [None]) for how in POSTPROCESS]
-    print(f"{'threshold':<10}{'postprocess':<14}{'lesion Dice':<24}{'HD95 px':<24}{'missed':<8}"
-          f"{'normal empty':<14}paired Dice vs saved")
     saved_masks = [saved[f"mask_{k}"] for k in range(len(idx))]  # read from the archive once
     proba = [saved[f"proba_{k}"] for k in range(len(idx))] if has_proba else None
     base = dice_scores(truth, saved_masks)  # the run's own threshold and post-processing
+    lost = 1 - base[lesion]
+    wrong = base[lesion] < 0.1  # a lesion found elsewhere, or none: the failures that cost most
+    print(f"saved masks: {wrong.sum()} of {lesion.sum()} lesion images ({wrong.mean():.0%}) score Dice < 0.1 and "
+          f"carry {lost[wrong].sum() / lost.sum():.0%} of the Dice lost")
+    print(f"{'threshold':<10}{'postprocess':<14}{'lesion Dice':<24}{'HD95 px':<24}{'missed':<8}"
+          f"{'normal empty':<14}paired Dice vs saved")
     for t, how in settings:
         masks = saved_masks if t is None else [q > round(t * 255) for q in proba]
         table = segmentation_metrics(truth, [postprocess_mask(m, how) for m in masks])
@@ -159,7 +163,7 @@ def parse_overrides(pairs: list[str]) -> dict:
     return out
 
 
-def compare_with(path: Path, records, names, groups, proba: dict, threshold: float) -> None:
+def compare_with(path: Path, records, names, groups, proba: dict, threshold: float, fold_of=None) -> None:
     """Print this run's lesion Dice minus the saved run's, image by image (both thresholded at
     ``threshold``), over the lesion images both runs scored, with a group-bootstrap interval."""
     from featbus.segmentation.metrics import dice_scores
@@ -181,6 +185,9 @@ def compare_with(path: Path, records, names, groups, proba: dict, threshold: flo
     lo, hi = _group_bootstrap_mean(diff, groups[both])
     print(f"\nagainst {path} (threshold {threshold:g}, {len(both)} lesion images): Dice {ours.mean():.3f} vs "
           f"{theirs.mean():.3f}, paired difference {diff.mean():+.3f} [{lo:+.3f}, {hi:+.3f}]")
+    if fold_of is not None:
+        k_of = np.asarray([fold_of[i] for i in both])
+        print("per fold: " + ", ".join(f"{k}: {diff[k_of == k].mean():+.3f}" for k in np.unique(k_of)))
 
 
 def train_one(records, names, groups, train, args, fold: str = ""):
@@ -334,7 +341,7 @@ def main(argv=None) -> int:
                             **{f"proba_{j}": oof_proba[i] for j, i in enumerate(scored)})
         print(f"out-of-fold masks saved to {out}; training time {train_time:.0f} s in all")
     if args.against is not None:
-        compare_with(args.against, records, names, groups, {i: oof_proba[i] for i in scored}, threshold)
+        compare_with(args.against, records, names, groups, {i: oof_proba[i] for i in scored}, threshold, fold_of)
     split = "random" if args.random_split else "near-duplicate-grouped"
     print("\nreference: MobileNet U-Net, Dice 0.8959 on BUSI with a random split "
           f"(near-duplicates on both sides); this run: {split} split")
