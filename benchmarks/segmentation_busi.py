@@ -106,6 +106,12 @@ def _group_bootstrap_mean(values, groups, n=1000, seed=0):
     return np.percentile(means, [2.5, 97.5])
 
 
+def _path_key(path) -> str:
+    """``class/name`` of an image path: matches a saved run's images to these records even when
+    the data folder sat elsewhere in that run."""
+    return Path(path).parent.name + "/" + Path(path).name
+
+
 def rescore(path: Path, records, names, groups) -> int:
     """Score saved out-of-fold masks under every post-processing of UNetSegmenter(postprocess=) and,
     when the run saved probabilities, every threshold of THRESHOLDS: one line each, with the
@@ -114,8 +120,8 @@ def rescore(path: Path, records, names, groups) -> int:
     from featbus.segmentation.postprocess import POSTPROCESS, postprocess_mask
 
     saved = np.load(path, allow_pickle=False)
-    where = {Path(r.path).name + Path(r.path).parent.name: i for i, r in enumerate(records)}
-    idx = np.array([where[Path(p).name + Path(p).parent.name] for p in saved["paths"]])
+    where = {_path_key(r.path): i for i, r in enumerate(records)}
+    idx = np.array([where[_path_key(p)] for p in saved["paths"]])
     truth = [records[i].mask for i in idx]
     names, groups = names[idx], groups[idx]
     lesion = names != "normal"
@@ -168,19 +174,17 @@ def compare_with(path: Path, records, names, groups, proba: dict, threshold: flo
     ``threshold``), over the lesion images both runs scored, with a group-bootstrap interval."""
     from featbus.segmentation.metrics import dice_scores
 
-    def key(p):  # the data folder may sit elsewhere in the other run
-        return Path(p).parent.name + "/" + Path(p).name
-
     other = np.load(path, allow_pickle=False)
-    position = {key(p): k for k, p in enumerate(other["paths"])}
-    both = [i for i in sorted(proba) if names[i] != "normal" and key(records[i].path) in position]
-    if not both or f"proba_{position[key(records[both[0]].path)]}" not in other.files:
+    position = {_path_key(p): k for k, p in enumerate(other["paths"])}
+    both = [i for i in sorted(proba) if names[i] != "normal" and _path_key(records[i].path) in position]
+    there = [position[_path_key(records[i].path)] for i in both]  # the same images in the other run
+    if not both or f"proba_{there[0]}" not in other.files:
         print(f"\n{path}: no saved probabilities for the lesion images of this run; nothing to compare")
         return
     truth = [records[i].mask for i in both]
     cut = round(threshold * 255)
     ours = np.asarray(dice_scores(truth, [proba[i] > cut for i in both]))
-    theirs = np.asarray(dice_scores(truth, [other[f"proba_{position[key(records[i].path)]}"] > cut for i in both]))
+    theirs = np.asarray(dice_scores(truth, [other[f"proba_{k}"] > cut for k in there]))
     diff = ours - theirs
     lo, hi = _group_bootstrap_mean(diff, groups[both])
     print(f"\nagainst {path} (threshold {threshold:g}, {len(both)} lesion images): Dice {ours.mean():.3f} vs "
@@ -300,7 +304,6 @@ def main(argv=None) -> int:
     oof_proba: list = [None] * len(records)  # lesion probability x 255, for rescoring
     fold_of = np.full(len(records), -1)
     train_time = 0.0
-    threshold = 0.5
     for k in chosen:
         train, test = folds[k]
         tag = f"fold {k}: " if args.cv > 1 else ""

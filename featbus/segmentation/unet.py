@@ -23,6 +23,7 @@ featbus is imported. TensorFlow's thread pools follow ``TF_NUM_INTRAOP_THREADS``
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import tempfile
@@ -65,16 +66,20 @@ __all__ = ["UNetSegmenter"]
 
 # --------------------------------------------------------------------------- the estimator
 
+#: What ``augment={...}`` may set: the keyword arguments of :func:`augment_pair`.
+_AUGMENT_KEYS = tuple(n for n in inspect.signature(augment_pair).parameters
+                      if n not in ("image", "mask", "random_state"))
+
+
 def _augment_ranges(augment) -> dict | None:
     """``augment`` as keyword arguments of :func:`augment_pair` (None: no augmentation)."""
     if augment is False:
         return None
     if augment is True:
         return {}
-    allowed = ("rotation", "shift", "zoom", "flip", "brightness", "gamma", "border")
-    unknown = sorted(set(augment) - set(allowed))
+    unknown = sorted(set(augment) - set(_AUGMENT_KEYS))
     if unknown:
-        raise ValueError(f"augment: unknown range(s) {unknown}; the keys are {', '.join(allowed)}")
+        raise ValueError(f"augment: unknown range(s) {unknown}; the keys are {', '.join(_AUGMENT_KEYS)}")
     for key, value in augment.items():
         if key == "flip":
             if not isinstance(value, (bool, np.bool_)):
@@ -314,7 +319,6 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         if self.input_size % 32:
             raise ValueError(f"input_size must be a multiple of 32 and at least 32, got {self.input_size!r}")
         _check_decoder_filters(self.decoder_filters)
-        _augment_ranges(self.augment)
 
     def _prepare(self, X, y) -> tuple[np.ndarray, np.ndarray]:
         """Load, check and resize every image/mask pair to the network's input."""
@@ -372,6 +376,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         self
         """
         self._check_params()
+        ranges = _augment_ranges(self.augment)  # checked before any image is read
         start = time.perf_counter()
         xs, ys = self._prepare(X, y)
         keras = _keras()
@@ -405,8 +410,6 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
 
             def part_of(v):
                 return "encoder" if id(v) in encoder else "decoder"
-
-        ranges = _augment_ranges(self.augment)
 
         def batches(phase, epoch):
             idx = rng.permutation(train_idx)
