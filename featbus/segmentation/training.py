@@ -1,4 +1,5 @@
-"""U-Net training pieces for the engine (:mod:`featbus.training`): the encoder's weights, the loss in NumPy."""
+"""U-Net training pieces for the engine (:mod:`featbus.training`): the encoder's weights, which of
+them stay frozen, the loss in NumPy."""
 
 from __future__ import annotations
 
@@ -13,6 +14,36 @@ def _encoder_variables(model) -> list:
         if layer.name == "encoder" or layer.name.startswith("enc_"):
             out.extend(layer.trainable_variables)
     return out
+
+
+def freeze_encoder_to(model, stride: int) -> int:
+    """Make the pretrained encoder's layers up to its skip connection at ``stride`` untrainable.
+
+    The encoder's layers are cut in their (topological) order at the layer whose output is the
+    U-Net's skip connection at ``stride``: the stem and the stages up to that feature map. A
+    frozen layer keeps its ImageNet weights, and a frozen batch-norm its ImageNet statistics
+    (Keras 3 runs an untrainable batch-norm in inference mode). Gradients stop at the first
+    trainable layer, so the early high-resolution layers' backward pass, the costliest per
+    weight, is saved.
+
+    Returns
+    -------
+    n_frozen : int
+        Layers frozen.
+    """
+    names = [layer.name for layer in model.layers]
+    if "encoder" not in names:
+        raise ValueError("freeze_stride needs a pretrained encoder (EfficientNet-Lite, a keras.applications "
+                         "backbone or your own model); the scratch encoder starts from random weights")
+    encoder = model.get_layer("encoder")
+    size = int(model.inputs[0].shape[1])
+    skip = [t for t in encoder.outputs if size // int(t.shape[1]) == stride]
+    if not skip:
+        raise ValueError(f"the encoder has no skip connection at stride {stride} to freeze up to")
+    last = encoder.layers.index(skip[0]._keras_history[0])  # the layer that outputs it
+    for layer in encoder.layers[:last + 1]:
+        layer.trainable = False
+    return last + 1
 
 
 def _np_bce_dice(y: np.ndarray, p: np.ndarray, per_image: bool = False) -> float:
