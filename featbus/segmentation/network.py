@@ -17,11 +17,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["build_unet", "check_encoder", "encoder_name", "ENCODERS", "LOSSES"]
+__all__ = ["build_unet", "check_encoder", "encoder_name", "ENCODERS", "SCRATCH_ENCODERS", "LOSSES"]
 
+#: The built-in encoder that starts from random weights, and its alias.
+SCRATCH_ENCODERS = ("mobilenet_v2_small", "scratch")
 #: featbus's own encoders. ``"scratch"`` is another name for ``"mobilenet_v2_small"``. Besides
 #: these, :func:`build_unet` takes a ``keras.applications`` name or a function building a model.
-ENCODERS = ("mobilenet_v2_small", "scratch", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+ENCODERS = SCRATCH_ENCODERS + ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 _STRIDES = (2, 4, 8, 16, 32)
 
 
@@ -281,7 +283,7 @@ def build_unet(input_size: int = 256, encoder: str = "mobilenet_v2_small", *, wi
         feats = _custom_encoder(keras, inputs, encoder)
     elif encoder.startswith("efficientnet_lite"):
         feats = _lite_encoder(keras, inputs, encoder, pretrained)
-    elif encoder in ENCODERS:
+    elif encoder in SCRATCH_ENCODERS:
         feats = _scratch_encoder(layers, inputs, float(width))
     else:
         feats = _application_encoder(keras, inputs, encoder, pretrained)

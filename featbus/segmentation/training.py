@@ -40,7 +40,7 @@ def freeze_encoder_to(model, stride: int) -> int:
     skip = [t for t in encoder.outputs if size // int(t.shape[1]) == stride]
     if not skip:
         raise ValueError(f"the encoder has no skip connection at stride {stride} to freeze up to")
-    last = encoder.layers.index(skip[0]._keras_history[0])  # the layer that outputs it
+    last = next(i for i, layer in enumerate(encoder.layers) if layer.output is skip[0])  # the layer giving it
     for layer in encoder.layers[:last + 1]:
         layer.trainable = False
     return last + 1

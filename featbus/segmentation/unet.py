@@ -50,6 +50,7 @@ from .augmentation import _resize, augment_pair
 from .metrics import dice_scores
 from .network import (
     LOSSES,
+    SCRATCH_ENCODERS,
     _bce_dice_loss,
     _check_decoder_filters,
     _keras,
@@ -331,7 +332,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         if self.input_size % 32:
             raise ValueError(f"input_size must be a multiple of 32 and at least 32, got {self.input_size!r}")
         _check_decoder_filters(self.decoder_filters)
-        if self.freeze_stride and (not self.pretrained or self.encoder in ("mobilenet_v2_small", "scratch")):
+        if self.freeze_stride and (not self.pretrained or self.encoder in SCRATCH_ENCODERS):
             raise ValueError(f"freeze_stride={self.freeze_stride} keeps pretrained weights frozen, but "
                              f"encoder={self.encoder!r} with pretrained={self.pretrained} starts from random "
                              "weights; use freeze_stride=0")
