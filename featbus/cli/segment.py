@@ -50,11 +50,11 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--recipe", default=DEFAULT_SEGMENTER_RECIPE, choices=list(SEGMENTER_RECIPES),
                    help="the training recipe (featbus recipes lists them with their measured Dice; default "
                         f"{DEFAULT_SEGMENTER_RECIPE}); the flags below override its settings")
-    p.add_argument("--encoder", default=None,
-                   help="the U-Net's encoder: efficientnet_lite0 (the default recipe's; ImageNet weights from its pip "
-                        "package), efficientnet_lite1, efficientnet_lite2, scratch, or a keras.applications name such "
-                        "as ResNet50 (Keras downloads its weights)")
     default = SEGMENTER_RECIPES[DEFAULT_SEGMENTER_RECIPE].params
+    p.add_argument("--encoder", default=None,
+                   help=f"the U-Net's encoder (default recipe: {default['encoder']}): efficientnet_lite0, "
+                        "efficientnet_lite1 or efficientnet_lite2 (ImageNet weights from their pip packages), scratch, "
+                        "or a keras.applications name such as ResNet50 (Keras downloads its weights)")
     p.add_argument("--input-size", type=int, default=None, metavar="PX",
                    help=f"network input side (default recipe: {default['input_size']})")
     p.add_argument("--epochs", type=int, default=None, help="at most this many epochs")
