@@ -126,7 +126,8 @@ def rescore(path: Path, records, names, groups, ensemble=()) -> int:
 
     saved = np.load(path, allow_pickle=False)
     where = {_path_key(r.path): i for i, r in enumerate(records)}
-    idx = np.array([where[_path_key(p)] for p in saved["paths"]])
+    saved_keys = [_path_key(p) for p in saved["paths"]]  # matched to the records, and to --ensemble runs
+    idx = np.array([where[key] for key in saved_keys])
     truth = [records[i].mask for i in idx]
     names, groups = names[idx], groups[idx]
     lesion = names != "normal"
@@ -140,13 +141,12 @@ def rescore(path: Path, records, names, groups, ensemble=()) -> int:
         if proba is None:
             raise SystemExit(f"--ensemble: {path} holds no probabilities to average")
         runs = [np.load(p, allow_pickle=False) for p in ensemble]
-        keys = [{_path_key(q): k for k, q in enumerate(run["paths"])} for run in runs]
-        here = [_path_key(records[i].path) for i in idx]
-        if any(key not in k for k in keys for key in here):
+        positions = [{_path_key(q): k for k, q in enumerate(run["paths"])} for run in runs]
+        if any(key not in at for at in positions for key in saved_keys):
             raise SystemExit("--ensemble: every run must hold this run's images (the same --cv folds)")
-        proba = [np.mean([q.astype(np.float32)] + [run[f"proba_{k[key]}"].astype(np.float32)
-                                                    for run, k in zip(runs, keys)], axis=0)
-                 for q, key in zip(proba, here)]
+        proba = [np.mean([q.astype(np.float32)] + [run[f"proba_{at[key]}"].astype(np.float32)
+                                                    for run, at in zip(runs, positions)], axis=0)
+                 for q, key in zip(proba, saved_keys)]
         print(f"probabilities averaged with {', '.join(map(str, ensemble))}: the rows below score the ensemble")
     base = dice_scores(truth, saved_masks)  # the run's own threshold and post-processing
     lost = 1 - base[lesion]
