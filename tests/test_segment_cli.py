@@ -80,7 +80,7 @@ def test_train_predict_evaluate(busi_like, tmp_path, capsys):
 
     seg = tmp_path / "seg.keras"
     assert main(["segment", "train", str(busi_like), "-o", str(seg), "--encoder", "scratch", "--input-size", "64",
-                 "--epochs", "3", "--max-time", "60", "--empty-masks", "learn", "-q"]) == 0
+                 "--epochs", "3", "--max-time", "60", "--empty-masks", "learn", "--no-flip-test", "-q"]) == 0
     captured = capsys.readouterr()
     # the default recipe has no validation split: all 36 images train, the schedule runs out
     assert seg.is_file() and "36 training images, 3 epochs in" in captured.out
@@ -105,7 +105,8 @@ def test_train_predict_evaluate(busi_like, tmp_path, capsys):
     assert (kept.empty_masks, kept.flip_test, kept.validation_fraction) == ("skip", True, 0.0)
     n_lesion = sum(1 for p in busi_like.glob("*/*_mask.png") if np.asarray(Image.open(p)).any())
     assert f"{n_lesion} training images, 1 epoch in" in captured.out and n_lesion < 36
-    assert UNetSegmenter.load(seg).empty_masks == "learn"  # --empty-masks overrides the recipe
+    trained = UNetSegmenter.load(seg)  # --empty-masks and --no-flip-test override the recipe
+    assert (trained.empty_masks, trained.flip_test) == ("learn", False)
     assert SEGMENTER_RECIPES["default"].params["empty_masks"] == "skip"
     with pytest.raises(SystemExit) as exc:  # argparse's one-line usage error
         main(["segment", "train", str(busi_like), "-o", str(best), "--recipe", "fast"])

@@ -19,6 +19,7 @@ Three steps, each with its options beside its code:
 
 from __future__ import annotations
 
+import argparse
 import html
 import json
 import sys
@@ -60,7 +61,9 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--epochs", type=int, default=None, help="at most this many epochs")
     p.add_argument("--max-time", type=float, default=None, metavar="S",
                    help=f"training time budget in seconds (default recipe: {default['max_time']:.0f})")
-    p.add_argument("--flip-test", action="store_true", help="average each prediction with its mirror image's")
+    p.add_argument("--flip-test", action=argparse.BooleanOptionalAction, default=None,
+                   help="average each prediction with its mirror image's (default recipe: "
+                        f"{'yes' if default['flip_test'] else 'no'}); --no-flip-test predicts each image once")
     p.add_argument("--empty-masks", choices=("skip", "learn"), default=None,
                    help="images without a lesion (empty masks): skip them, as segmentation papers do (the default "
                         "recipe's), or learn from them that an image may hold no lesion")
@@ -115,7 +118,7 @@ def _cmd_train(args) -> int:
 
     show = bool(_progress(args)) and sys.stderr.isatty()
     seg = build_segmenter(args.recipe, encoder=args.encoder, input_size=args.input_size, epochs=args.epochs,
-                          max_time=args.max_time, flip_test=args.flip_test or None, empty_masks=args.empty_masks,
+                          max_time=args.max_time, flip_test=args.flip_test, empty_masks=args.empty_masks,
                           random_state=args.random_state, verbose=int(show))
     budget = "no time budget" if seg.max_time is None else f"at most {seg.max_time:.0f} s"
     skipped = ", lesion images only" if seg.empty_masks == "skip" else ""
