@@ -128,6 +128,35 @@ def test_empty_masks_skip_trains_on_lesion_images_only():
         seg.fit(imgs[:3], [np.zeros((32, 32), bool)] * 3)
 
 
+def test_class_warmup_fine_tunes_the_encoder_on_every_training_image_then_segments(phantoms):
+    train, _ = phantoms  # benign, malignant and normal phantoms; records carry meta["label"]
+    params = dict(SMALL, input_size=32, width=0.25, epochs=1, validation_fraction=0.25, empty_masks="skip")
+    plain = UNetSegmenter(**params).fit(train.data, groups=np.arange(48))
+    warm = UNetSegmenter(class_warmup=4, **params).fit(train.data, groups=np.arange(48))
+    record = warm.history_["class_warmup"]
+    assert record["classes"] == ["benign", "malignant", "normal"] and len(record["loss"]) == 4
+    # every training image, normal ones too, but never a validation image of the segmentation
+    n_lesion = sum(r.mask.any() for r in train.data)
+    assert record["n_images"] == 48 - warm.n_val_ and warm.n_train_ + warm.n_val_ == n_lesion < 48
+    assert record["loss"][-1] < record["loss"][0]  # it learns the classes
+    assert "class_warmup" not in plain.history_
+    # same seed and split: the warm-up alone makes the two networks differ; its head is not kept
+    assert not np.allclose(plain.predict_proba_maps(train.data[:2])[0], warm.predict_proba_maps(train.data[:2])[0])
+    assert not [layer.name for layer in warm.model_.layers if "warmup" in layer.name]
+    # labels from y (a Pipeline's) take the place of the records' own
+    flipped = np.where(train.target == 2, 0, 2)
+    assert UNetSegmenter(class_warmup=1, **params).fit(train.data, flipped).history_["class_warmup"][
+        "classes"] == ["0", "2"]
+    with pytest.raises(ValueError, match="class_warmup needs each image's class"):
+        UNetSegmenter(class_warmup=1, **params).fit([r.image for r in train.data], [r.mask for r in train.data])
+    with pytest.raises(ValueError, match="at least two classes"):
+        UNetSegmenter(class_warmup=1, **params).fit(train.data, np.zeros(48, int))
+    # a time budget: the warm-up takes at most half of it, segmentation still trains after it
+    capped = UNetSegmenter(class_warmup=100_000, **dict(params, epochs=100_000, max_time=2.0)).fit(train.data)
+    assert capped.history_["class_warmup"]["stopped"] == "max_time" and capped.history_["stopped"] == "max_time"
+    assert 1 <= capped.n_epochs_ < 100_000
+
+
 def test_augment_dict_sets_the_ranges_training_uses(monkeypatch):
     import featbus.segmentation.unet as unet_module
 
@@ -249,8 +278,8 @@ def test_empty_and_tiny_lesions_are_valid_training_data():
     imgs = [rng.randint(0, 255, (64, 64)).astype(np.uint8) for _ in range(4)]
     masks = [np.zeros((64, 64), bool) for _ in range(4)]
     masks[0][30:32, 30:32] = True
-    xs, ys = UNetSegmenter(**SMALL)._prepare(imgs, masks)
-    assert xs.shape == ys.shape == (4, 64, 64, 1)
+    xs, ys, labels = UNetSegmenter(**SMALL)._prepare(imgs, masks)
+    assert xs.shape == ys.shape == (4, 64, 64, 1) and labels is None  # arrays carry no class
     assert ys[0].sum() == 4 and ys[1:].sum() == 0
     assert 0 <= xs.min() and xs.max() <= 1
 

@@ -102,7 +102,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     * ``fit(images, masks)``: a sequence of images (arrays, paths or records) and a sequence of
       masks of the same sizes (an all-zero mask is a normal image: it teaches "no lesion");
     * ``fit(records)``: :class:`featbus.ImageRecord` items carrying their masks, such as
-      ``load_busi().data``; a ``y`` of class labels (what a Pipeline passes) is ignored.
+      ``load_busi().data``; a ``y`` of class labels (what a Pipeline passes) is used only by
+      ``class_warmup``.
 
     Every image is scaled to ``[0, 1]`` and resized to ``input_size`` squared for the network;
     :meth:`predict_proba_maps` and :meth:`predict_masks` resize the output back to each image's
@@ -151,6 +152,17 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         (``benchmarks/unet_step_time.py``), so more epochs fit a time budget. On BUSI the 28
         epochs that then fit the default recipe's time did not beat its 21 unfrozen ones (user
         guide, segmentation), so the recipes train the whole encoder. Needs a pretrained encoder.
+    class_warmup : int, default=0
+        Epochs of fine-tuning the encoder to tell the images' classes apart (for BUSI: benign,
+        malignant, normal) before it learns to segment: a pooled softmax head on the encoder's
+        deepest feature map, trained with balanced class weights on every training image (the
+        normal ones too, whatever ``empty_masks``), the same augmentation and the same learning
+        rate schedule, then dropped. The classes are ``y`` when it holds one class label per
+        image (``fit(records, y)``, as a Pipeline passes them), else each record's
+        ``meta["label"]`` (set by the featbus loaders). 0 starts segmentation from the
+        encoder's ImageNet (or random) weights. The warm-up's time counts in ``max_time``,
+        of which it takes at most half. On BUSI, 8 epochs of it left the default recipe's
+        lesion Dice where it was (user guide, segmentation), so the recipes do not use it.
     lr_schedule : {"cosine", "plateau"}, default="cosine"
         ``"cosine"``: a linear warm-up over the first epoch (a random decoder's first large
         gradients would otherwise wreck a pretrained encoder), then cosine decay to zero at
@@ -265,7 +277,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     def __init__(self, encoder: str = "efficientnet_lite0", input_size: int = 224, *, width: float = 1.0,
                  pretrained: bool = True, decoder_filters: Sequence[int] | None = None, epochs: int = 30,
                  batch_size: int = 8, learning_rate: float = 1e-3, encoder_lr_scale: float = 1.0,
-                 freeze_stride: int = 0,
+                 freeze_stride: int = 0, class_warmup: int = 0,
                  lr_schedule: str = "cosine", weight_decay: float = 1e-4, validation_fraction: float = 0.1,
                  patience: int = 10, monitor: str = "val_loss", loss: str = "bce_dice", augment: bool | dict = True,
                  threshold: float = 0.5,
@@ -282,6 +294,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.encoder_lr_scale = encoder_lr_scale
         self.freeze_stride = freeze_stride
+        self.class_warmup = class_warmup
         self.lr_schedule = lr_schedule
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
@@ -309,6 +322,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "encoder_lr_scale": [Interval(Real, 0, 1e3, closed="right")],
         "freeze_stride": [Options(Integral, {0, 2, 4, 8, 16})],
+        "class_warmup": [Interval(Integral, 0, None, closed="left")],
         "lr_schedule": [StrOptions({"cosine", "plateau"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
@@ -337,23 +351,27 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                              f"encoder={self.encoder!r} with pretrained={self.pretrained} starts from random "
                              "weights; use freeze_stride=0")
 
-    def _prepare(self, X, y) -> tuple[np.ndarray, np.ndarray]:
-        """Load, check and resize every image/mask pair to the network's input."""
+    def _prepare(self, X, y) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Load, check and resize every image/mask pair to the network's input; the images'
+        class labels too (``y`` when it holds labels, else the records' ``meta["label"]``;
+        None when some image has none)."""
         items = check_images(X)
-        masks = None
+        masks, labels = None, None
         if y is not None:
             y = list(y)
             if len(y) != len(items):
                 raise ValueError(f"X holds {len(items)} images but {len(y)} masks were given; they must match.")
             if all(np.ndim(v) == 0 for v in y):
-                y = None  # class labels from a Pipeline: masks must come with the records
+                labels = np.asarray(y)  # class labels (from a Pipeline): masks come with the records
             else:
                 masks = y
         s = int(self.input_size)
         xs = np.empty((len(items), s, s, 1), np.float32)
         ys = np.empty((len(items), s, s, 1), np.float32)
+        meta_labels: list = []
         for i, item in enumerate(items):
             rec = load_item(item, i)
+            meta_labels.append((rec.meta or {}).get("label"))
             if masks is not None:
                 m = masks[i]
                 if isinstance(m, ImageRecord):
@@ -372,7 +390,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             m = check_mask(m, rec.image.shape, index=i, path=rec.path)
             xs[i, ..., 0] = _resize(to_float(rec.image, index=i, path=rec.path), (s, s), cv2.INTER_AREA)
             ys[i, ..., 0] = _resize(m.astype(np.float32), (s, s), cv2.INTER_LINEAR) > 0.5
-        return xs, ys
+        if labels is None and all(v is not None for v in meta_labels):
+            labels = np.asarray(meta_labels)
+        return xs, ys, labels
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y=None, groups=None):
@@ -382,8 +402,10 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         ----------
         X : sequence of images, paths or ImageRecord
             Records may carry their masks (then ``y`` may be omitted).
-        y : sequence of masks, or class labels (ignored), or None
-            Masks of the images' own sizes (arrays, records or mask file paths).
+        y : sequence of masks, or class labels, or None
+            Masks of the images' own sizes (arrays, records or mask file paths), or one class
+            label per image (what a Pipeline passes; the masks then come with the records),
+            which only ``class_warmup`` uses.
         groups : array-like of shape (n_images,), optional
             Near-duplicate group of each image (e.g. ``Bunch.groups``); the validation split
             keeps each group on one side. Default: :func:`featbus.duplicate_groups` of ``X``.
@@ -395,7 +417,11 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         self._check_params()
         ranges = _augment_ranges(self.augment)  # checked before any image is read
         start = time.perf_counter()
-        xs, ys = self._prepare(X, y)
+        xs, ys, labels = self._prepare(X, y)
+        if self.class_warmup and labels is None:
+            raise ValueError("class_warmup needs each image's class: fit(images, y) with one class label per "
+                             "image, or records whose meta holds a 'label' (as the featbus loaders set it)")
+        all_xs = xs  # the class warm-up learns from every image, normal ones too
         keras = _keras()
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(0, 2**31 - 1))
@@ -412,6 +438,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             groups = None if groups is None else np.asarray(groups)[used]
         val_idx, train_idx = self._validation_split(len(xs), groups, rng)
         n_val = len(val_idx)
+        warm_idx = np.setdiff1d(np.arange(len(all_xs)), used[val_idx])  # validation images stay unseen
         batch_size = int(self.batch_size)
         steps_per_epoch = -(-len(train_idx) // batch_size)
 
@@ -420,6 +447,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                                decoder_filters=self.decoder_filters)
         if self.freeze_stride:
             freeze_encoder_to(model, int(self.freeze_stride))
+        warmup = None
+        if self.class_warmup:
+            warmup = self._warm_up_on_classes(keras, model, all_xs[warm_idx], labels[warm_idx], ranges, rng, seed)
         lr, scale = float(self.learning_rate), float(self.encoder_lr_scale)
         if scale == 1.0:
             rates, part_of = {"all": lr}, None
@@ -458,8 +488,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         history = train(model, loss_fn, [phase], batches, steps_per_epoch, part_of=part_of,
                         weight_decay=float(self.weight_decay), validate=validate if n_val else None,
                         monitor=self.monitor, mode="max" if self.monitor == "val_dice" else "min",
-                        patience=int(self.patience), max_time=self.max_time, progress=bool(self.verbose),
-                        desc="UNetSegmenter")
+                        patience=int(self.patience), progress=bool(self.verbose), desc="UNetSegmenter",
+                        max_time=self.max_time if self.max_time is None or warmup is None
+                        else self.max_time - warmup["seconds"])
         epochs = history["epochs"]
         self.model_ = model
         self._predict_fn = None
@@ -468,6 +499,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                          "val_dice": [e["val_dice"] for e in epochs if "val_dice" in e],
                          "seconds": [e["seconds"] for e in epochs],
                          "stopped": history["stopped"], "backend": history["backend"], "device": history["device"]}
+        if warmup is not None:
+            self.history_["class_warmup"] = warmup
         self.n_epochs_ = len(epochs)
         self.best_epoch_ = int(history["best_epoch"]) + 1
         self.n_train_ = len(train_idx)
@@ -475,6 +508,52 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         self.validation_indices_ = used[val_idx]
         self.training_time_ = time.perf_counter() - start
         return self
+
+    def _warm_up_on_classes(self, keras, model, xs: np.ndarray, labels: np.ndarray, ranges, rng, seed: int) -> dict:
+        """Fine-tune ``model``'s encoder to classify ``xs`` as ``labels`` (``class_warmup``
+        epochs); the head is dropped afterwards. Returns the warm-up's history."""
+        from keras import ops
+
+        classes, codes = np.unique(np.asarray(labels).astype(str), return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"class_warmup needs at least two classes among the training images, got "
+                             f"{classes.tolist()}")
+        # the encoder's deepest map, the one the decoder upsamples first (any encoder, scratch too)
+        deepest = model.get_layer("dec0_up").input
+        with _seeded(keras, seed + 1):
+            pooled = keras.layers.GlobalAveragePooling2D(name="warmup_pool")(deepest)
+            logits = keras.layers.Dense(len(classes), name="warmup_head")(
+                keras.layers.Dropout(0.3, name="warmup_dropout")(pooled))
+        classifier = keras.Model(model.inputs, logits, name="class_warmup")
+        weight = (len(codes) / (len(classes) * np.bincount(codes))).astype(np.float32)  # balanced classes
+        batch_size = int(self.batch_size)
+        order = np.arange(len(xs))
+
+        def batches(phase, epoch):
+            idx = rng.permutation(order)
+            short = -len(idx) % batch_size
+            if short:  # one batch shape, one compiled step
+                idx = np.concatenate([idx, rng.choice(order, short)])
+            for b in range(0, len(idx), batch_size):
+                batch = idx[b:b + batch_size]
+                xb = xs[batch].copy()
+                if ranges is not None:
+                    blank = np.zeros(xb.shape[1:3], np.float32)
+                    for k in range(len(batch)):
+                        xb[k, ..., 0] = augment_pair(xb[k, ..., 0], blank, rng, **ranges)[0]
+                yield xb, codes[batch].astype(np.int32), weight[codes[batch]]
+
+        def loss_fn(x, y, w):
+            ce = ops.sparse_categorical_crossentropy(y, classifier(x, training=True), from_logits=True)
+            return ops.sum(ce * w) / ops.sum(w)
+
+        phase = Phase("classes", int(self.class_warmup), {"all": float(self.learning_rate)})
+        history = train(classifier, loss_fn, [phase], batches, -(-len(xs) // batch_size),
+                        weight_decay=float(self.weight_decay), progress=bool(self.verbose),
+                        desc="UNetSegmenter: classes",
+                        max_time=None if self.max_time is None else self.max_time / 2)
+        return {"classes": classes.tolist(), "n_images": len(xs), "loss": [e["loss"] for e in history["epochs"]],
+                "seconds": float(history["seconds"]), "stopped": history["stopped"]}
 
     def _validation_split(self, n: int, groups, rng) -> tuple[np.ndarray, np.ndarray]:
         """Indices (validation, training) of ``n`` images: whole near-duplicate groups, about
