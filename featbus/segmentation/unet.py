@@ -38,6 +38,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
 from .._backend import compile_forward
@@ -92,6 +93,16 @@ def _augment_ranges(augment) -> dict | None:
             raise ValueError(f"augment[{key!r}] must be a number in [0, {180 if key == 'rotation' else 1}), "
                              f"got {value!r}")
     return dict(augment)
+
+
+def _shuffled_batches(indices: np.ndarray, batch_size: int, rng):
+    """One epoch's batches of ``indices``, shuffled; the last one is filled with repeats, so every
+    batch has one shape and the compiled training step is traced once."""
+    idx = rng.permutation(indices)
+    short = -len(idx) % batch_size
+    if short:
+        idx = np.concatenate([idx, rng.choice(indices, short)])
+    return [idx[b:b + batch_size] for b in range(0, len(idx), batch_size)]
 
 
 class UNetSegmenter(_ImageInputMixin, BaseEstimator):
@@ -447,9 +458,11 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                                decoder_filters=self.decoder_filters)
         if self.freeze_stride:
             freeze_encoder_to(model, int(self.freeze_stride))
-        warmup = None
+        warmup, budget = None, self.max_time
         if self.class_warmup:
             warmup = self._warm_up_on_classes(keras, model, all_xs[warm_idx], labels[warm_idx], ranges, rng, seed)
+            if budget is not None:  # segmentation gets what the warm-up left of the budget
+                budget -= warmup["seconds"]
         lr, scale = float(self.learning_rate), float(self.encoder_lr_scale)
         if scale == 1.0:
             rates, part_of = {"all": lr}, None
@@ -461,12 +474,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                 return "encoder" if id(v) in encoder else "decoder"
 
         def batches(phase, epoch):
-            idx = rng.permutation(train_idx)
-            short = -len(idx) % batch_size
-            if short:  # fill the last batch with repeats: one batch shape, one compiled step
-                idx = np.concatenate([idx, rng.choice(train_idx, short)])
-            for b in range(0, len(idx), batch_size):
-                batch = idx[b:b + batch_size]
+            for batch in _shuffled_batches(train_idx, batch_size, rng):
                 xb, yb = xs[batch].copy(), ys[batch].copy()
                 if ranges is not None:
                     for k in range(len(batch)):
@@ -489,8 +497,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                         weight_decay=float(self.weight_decay), validate=validate if n_val else None,
                         monitor=self.monitor, mode="max" if self.monitor == "val_dice" else "min",
                         patience=int(self.patience), progress=bool(self.verbose), desc="UNetSegmenter",
-                        max_time=self.max_time if self.max_time is None or warmup is None
-                        else self.max_time - warmup["seconds"])
+                        max_time=budget)
         epochs = history["epochs"]
         self.model_ = model
         self._predict_fn = None
@@ -525,17 +532,11 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             logits = keras.layers.Dense(len(classes), name="warmup_head")(
                 keras.layers.Dropout(0.3, name="warmup_dropout")(pooled))
         classifier = keras.Model(model.inputs, logits, name="class_warmup")
-        weight = (len(codes) / (len(classes) * np.bincount(codes))).astype(np.float32)  # balanced classes
+        weight = compute_class_weight("balanced", classes=np.arange(len(classes)), y=codes).astype(np.float32)
         batch_size = int(self.batch_size)
-        order = np.arange(len(xs))
 
         def batches(phase, epoch):
-            idx = rng.permutation(order)
-            short = -len(idx) % batch_size
-            if short:  # one batch shape, one compiled step
-                idx = np.concatenate([idx, rng.choice(order, short)])
-            for b in range(0, len(idx), batch_size):
-                batch = idx[b:b + batch_size]
+            for batch in _shuffled_batches(np.arange(len(xs)), batch_size, rng):
                 xb = xs[batch].copy()
                 if ranges is not None:
                     blank = np.zeros(xb.shape[1:3], np.float32)
