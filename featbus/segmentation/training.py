@@ -46,6 +46,36 @@ def freeze_encoder_to(model, stride: int) -> int:
     return last + 1
 
 
+def _all_layers(model):
+    """The layers of ``model`` and of the models nested in it (a user's encoder may nest some)."""
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)
+
+
+def freeze_encoder_batchnorm(model) -> int:
+    """Make every batch-norm layer of the pretrained encoder untrainable: it keeps its ImageNet
+    statistics, scale and offset, and runs in inference mode (Keras 3 does so for an untrainable
+    batch-norm), so training needs no batch statistics and no gradients through them.
+
+    Returns
+    -------
+    n_frozen : int
+        Batch-norm layers frozen.
+    """
+    from .._backend import keras_module
+
+    if "encoder" not in [layer.name for layer in model.layers]:
+        raise ValueError("freeze_bn needs a pretrained encoder (EfficientNet-Lite, a keras.applications "
+                         "backbone or your own model); the scratch encoder starts from random weights")
+    batchnorm = keras_module().layers.BatchNormalization
+    frozen = [layer for layer in _all_layers(model.get_layer("encoder")) if isinstance(layer, batchnorm)]
+    for layer in frozen:
+        layer.trainable = False
+    return len(frozen)
+
+
 def _np_bce_dice(y: np.ndarray, p: np.ndarray, per_image: bool = False) -> float:
     """:func:`~featbus.segmentation.network._bce_dice_loss` in NumPy, for validation images."""
     p = np.clip(p.astype(np.float64), 1e-6, 1 - 1e-6)
