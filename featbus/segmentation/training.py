@@ -16,6 +16,14 @@ def _encoder_variables(model) -> list:
     return out
 
 
+def _pretrained_encoder(model, option: str):
+    """The U-Net's nested pretrained encoder model, which ``option`` freezes part of."""
+    if "encoder" not in [layer.name for layer in model.layers]:
+        raise ValueError(f"{option} needs a pretrained encoder (EfficientNet-Lite, a keras.applications "
+                         "backbone or your own model); the scratch encoder starts from random weights")
+    return model.get_layer("encoder")
+
+
 def freeze_encoder_to(model, stride: int) -> int:
     """Make the pretrained encoder's layers up to its skip connection at ``stride`` untrainable.
 
@@ -31,11 +39,7 @@ def freeze_encoder_to(model, stride: int) -> int:
     n_frozen : int
         Layers frozen.
     """
-    names = [layer.name for layer in model.layers]
-    if "encoder" not in names:
-        raise ValueError("freeze_stride needs a pretrained encoder (EfficientNet-Lite, a keras.applications "
-                         "backbone or your own model); the scratch encoder starts from random weights")
-    encoder = model.get_layer("encoder")
+    encoder = _pretrained_encoder(model, "freeze_stride")
     size = int(model.inputs[0].shape[1])
     skip = [t for t in encoder.outputs if size // int(t.shape[1]) == stride]
     if not skip:
@@ -66,11 +70,8 @@ def freeze_encoder_batchnorm(model) -> int:
     """
     from .._backend import keras_module
 
-    if "encoder" not in [layer.name for layer in model.layers]:
-        raise ValueError("freeze_bn needs a pretrained encoder (EfficientNet-Lite, a keras.applications "
-                         "backbone or your own model); the scratch encoder starts from random weights")
     batchnorm = keras_module().layers.BatchNormalization
-    frozen = [layer for layer in _all_layers(model.get_layer("encoder")) if isinstance(layer, batchnorm)]
+    frozen = [layer for layer in _all_layers(_pretrained_encoder(model, "freeze_bn")) if isinstance(layer, batchnorm)]
     for layer in frozen:
         layer.trainable = False
     return len(frozen)
