@@ -4,7 +4,8 @@ Builds :func:`featbus.segmentation.network.build_unet` as :class:`featbus.UNetSe
 (EfficientNet-Lite2 encoder at 224 px: the default recipe) and runs training steps of the one
 training engine (:func:`featbus.training.train`) on synthetic batches of 8, side by side in one
 run, for each variant: the default, the encoder's batch-norm layers frozen (``freeze_bn``),
-frozen early encoder stages (``freeze_stride``), a wider decoder, and smaller or larger inputs.
+frozen early encoder stages (``freeze_stride``), a wider decoder, a self-attention block at the
+bottleneck, deep supervision, and smaller or larger inputs.
 Prints seconds per training image (the last of two epochs, so compilation is excluded) and the
 ratio to the default: how many epochs of a variant fit the time of the default's 21. What each
 variant scores is measured by ``benchmarks/segmentation_busi.py --folds 0 --set KEY=VALUE --against OOF.npz``.
@@ -26,17 +27,26 @@ VARIANTS = [  # (label, input size, UNetSegmenter settings)
     ("freeze_stride=4", 224, {"freeze_stride": 4}),
     ("freeze_stride=8", 224, {"freeze_stride": 8}),
     ("decoder (256, 128, 64, 32, 16)", 224, {"decoder_filters": [256, 128, 64, 32, 16]}),
+    ("bottleneck_attention", 224, {"bottleneck_attention": True}),
+    ("deep_supervision", 224, {"deep_supervision": True}),
+    ("both", 224, {"bottleneck_attention": True, "deep_supervision": True}),
     ("192 px", 192, {}),
     ("256 px", 256, {}),
 ]
 
 
 def seconds_per_image(size: int, settings: dict, steps: int, batch: int = 8) -> float:
-    from featbus.segmentation.network import _bce_dice_loss, build_unet
+    from featbus.segmentation.network import (
+        DEEP_SUPERVISION_WEIGHTS,
+        _bce_dice_loss,
+        build_unet,
+        deep_supervision_model,
+    )
     from featbus.segmentation.training import freeze_encoder_batchnorm, freeze_encoder_to
     from featbus.training import Phase, train
 
-    model = build_unet(size, "efficientnet_lite2", decoder_filters=settings.get("decoder_filters"))
+    model = build_unet(size, "efficientnet_lite2", decoder_filters=settings.get("decoder_filters"),
+                       bottleneck_attention=settings.get("bottleneck_attention", False))
     if settings.get("freeze_stride"):
         freeze_encoder_to(model, settings["freeze_stride"])
     if settings.get("freeze_bn"):
@@ -49,10 +59,15 @@ def seconds_per_image(size: int, settings: dict, steps: int, batch: int = 8) -> 
         for _ in range(steps):
             yield x, y
 
-    def loss_fn(a, b):
-        return _bce_dice_loss(b, model(a, training=True), True)
+    trained = deep_supervision_model(model) if settings.get("deep_supervision") else model
 
-    history = train(model, loss_fn, [Phase("train", 2, {"all": 1e-3})], batches, steps, progress=False)
+    def loss_fn(a, b):  # as UNetSegmenter.fit's
+        outputs = trained(a, training=True)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        weights = DEEP_SUPERVISION_WEIGHTS if len(outputs) > 1 else (1.0,)
+        return sum(w * _bce_dice_loss(b, out, True) for w, out in zip(weights, outputs))
+
+    history = train(trained, loss_fn, [Phase("train", 2, {"all": 1e-3})], batches, steps, progress=False)
     return history["epochs"][-1]["seconds"] / (steps * batch)
 
 

@@ -424,6 +424,54 @@ def test_freeze_bn_keeps_the_encoders_batchnorm_at_imagenet_while_the_rest_train
         UNetSegmenter(encoder="efficientnet_lite0", pretrained=False, freeze_bn=True).fit(imgs, masks)
 
 
+def test_bottleneck_attention_starts_as_the_identity_and_saves_in_safe_mode(tmp_path):
+    import keras
+
+    model = build_unet(64, "scratch", width=0.25, bottleneck_attention=True)
+    assert model.get_layer("att_mha").num_heads == 4
+    probe = keras.Model(model.inputs, [model.get_layer("att_tokens").output, model.get_layer("att_add").output])
+    x = np.random.RandomState(0).rand(2, 64, 64, 1).astype("float32")
+    before, after = (np.asarray(t) for t in probe(x, training=False))
+    assert before.shape == (2, 4, model.get_layer("att_tokens").output.shape[-1])  # 2x2 positions at stride 32
+    np.testing.assert_allclose(after, before, rtol=0, atol=1e-6)  # the zero output projection: identity
+    rng = np.random.RandomState(1)
+    imgs = [rng.randint(0, 255, (70, 70)).astype(np.uint8) for _ in range(4)]
+    seg = UNetSegmenter(bottleneck_attention=True, epochs=2, validation_fraction=0.0, **SMALL)
+    seg.fit(imgs, [im > 128 for im in imgs])
+    assert float(np.abs(np.asarray(seg.model_.get_layer("att_out").kernel)).max()) > 0  # it learns
+    loaded = UNetSegmenter.load(seg.save(tmp_path / "att.keras"))  # built-in layers: loads with safe_mode
+    assert loaded.bottleneck_attention
+    for a, b in zip(seg.predict_proba_maps(imgs[:2]), loaded.predict_proba_maps(imgs[:2])):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_deep_supervision_trains_heads_at_four_strides_and_keeps_one_output():
+    from featbus.segmentation.network import DEEP_SUPERVISION_WEIGHTS, deep_supervision_model
+
+    assert np.isclose(sum(DEEP_SUPERVISION_WEIGHTS), 1.0)
+    np.testing.assert_allclose(np.diff(np.log2(DEEP_SUPERVISION_WEIGHTS)), -1.0)  # halving per stride
+    model = build_unet(64, "scratch", width=0.25)
+    trained = deep_supervision_model(model)
+    assert [t.shape[1:] for t in trained.outputs] == [(64, 64, 1)] * 5
+    assert {layer.name for layer in trained.layers if layer.name.startswith("aux")} == \
+        {f"aux{k}_{part}" for k in (2, 4, 8, 16) for part in ("prob", "up")}
+    assert len(model.outputs) == 1 and not any(layer.name.startswith("aux") for layer in model.layers)
+    rng = np.random.RandomState(0)
+    imgs = [rng.randint(0, 255, (70, 70)).astype(np.uint8) for _ in range(4)]
+    masks = [im > 128 for im in imgs]
+    params = dict(SMALL, epochs=1, validation_fraction=0.0)
+    supervised = UNetSegmenter(deep_supervision=True, **params).fit(imgs, masks)
+    plain = UNetSegmenter(**params).fit(imgs, masks)
+    # the saved network is the plain U-Net, with no head of the deep supervision left in it
+    assert len(supervised.model_.outputs) == 1
+    assert not any(layer.name.startswith("aux") for layer in supervised.model_.layers)
+    assert [w.shape for w in supervised.model_.weights] == [w.shape for w in plain.model_.weights]
+    # the heads' losses reach the decoder: the same seed and batches end at other weights
+    a = np.asarray(supervised.model_.get_layer("dec0_sep0").weights[0])
+    b = np.asarray(plain.model_.get_layer("dec0_sep0").weights[0])
+    assert not np.allclose(a, b, atol=1e-6)
+
+
 def test_decoder_filters_and_lite0_encoder_split():
     from featbus.segmentation.training import _encoder_variables
 

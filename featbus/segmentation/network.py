@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["build_unet", "check_encoder", "encoder_name", "ENCODERS", "SCRATCH_ENCODERS", "LOSSES"]
+__all__ = ["build_unet", "check_encoder", "encoder_name", "deep_supervision_model", "ENCODERS", "SCRATCH_ENCODERS",
+           "LOSSES", "DEEP_SUPERVISION_WEIGHTS"]
 
 #: The built-in encoder that starts from random weights, and its alias.
 SCRATCH_ENCODERS = ("mobilenet_v2_small", "scratch")
@@ -231,8 +232,22 @@ def check_encoder(encoder) -> None:
                          "keras.applications model (e.g. 'ResNet50', 'DenseNet121', 'EfficientNetB0')")
 
 
+def _bottleneck_attention(layers, x, heads: int = 4):
+    """A residual multi-head self-attention block over the positions of ``x`` (non-local
+    context: every position of the deepest map sees every other). Its output projection starts
+    at zero, so the block starts as the identity and the pretrained features pass unchanged."""
+    h, w, c = (int(v) for v in x.shape[1:])
+    tokens = layers.Reshape((h * w, c), name="att_tokens")(x)
+    normed = layers.LayerNormalization(epsilon=1e-6, name="att_norm")(tokens)
+    mixed = layers.MultiHeadAttention(heads, max(8, c // heads), name="att_mha")(normed, normed)
+    mixed = layers.Dense(c, kernel_initializer="zeros", name="att_out")(mixed)
+    tokens = layers.Add(name="att_add")([tokens, mixed])
+    return layers.Reshape((h, w, c), name="att_map")(tokens)
+
+
 def build_unet(input_size: int = 256, encoder: str = "mobilenet_v2_small", *, width: float = 1.0,
-               pretrained: bool = True, decoder_filters: Sequence[int] | None = None):
+               pretrained: bool = True, decoder_filters: Sequence[int] | None = None,
+               bottleneck_attention: bool = False):
     """Build an (uncompiled) U-Net for one-channel images in ``[0, 1]``.
 
     Parameters
@@ -257,6 +272,11 @@ def build_unet(input_size: int = 256, encoder: str = "mobilenet_v2_small", *, wi
     decoder_filters : sequence of 5 int, optional
         Filters of the decoder stages from stride 16 back to stride 1.
         Default ``(96, 64, 32, 24, 16)`` times ``width``.
+    bottleneck_attention : bool
+        Add a residual multi-head self-attention block (4 heads, starting as the identity) on
+        the encoder's deepest map (stride 32) before the decoder, so that every position sees
+        the whole image (Wang et al., CVPR 2018, doi:10.1109/CVPR.2018.00813; Chen et al.,
+        TransUNet, 2021, doi:10.48550/arXiv.2102.04306).
 
     Returns
     -------
@@ -288,6 +308,8 @@ def build_unet(input_size: int = 256, encoder: str = "mobilenet_v2_small", *, wi
     else:
         feats = _application_encoder(keras, inputs, encoder, pretrained)
     x = feats[-1]  # stride 32
+    if bottleneck_attention:
+        x = _bottleneck_attention(layers, x)
     skips = feats[-2::-1] + [inputs]  # strides 16, 8, 4, 2, 1
     for i, (skip, filters) in enumerate(zip(skips, decoder_filters)):
         x = layers.UpSampling2D(2, interpolation="bilinear", name=f"dec{i}_up")(x)
@@ -299,6 +321,30 @@ def build_unet(input_size: int = 256, encoder: str = "mobilenet_v2_small", *, wi
     outputs = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="lesion_prob")(x)
     name = encoder if isinstance(encoder, str) else getattr(encoder, "__name__", "custom")
     return keras.Model(inputs, outputs, name=f"unet_{name}".replace(".", "_").replace("<", "").replace(">", ""))
+
+
+#: Loss weights of the U-Net's full-resolution output and of its deep-supervision outputs at the
+#: decoder's strides 2, 4, 8 and 16, halving with each stride as nnU-Net's (Isensee et al., Nature
+#: Methods 2021, doi:10.1038/s41592-020-01008-z), summing to 1.
+DEEP_SUPERVISION_WEIGHTS = tuple(w / sum(0.5 ** k for k in range(5)) for w in (0.5 ** k for k in range(5)))
+
+
+def deep_supervision_model(model):
+    """A training model of ``model`` (a :func:`build_unet` U-Net) with deep supervision (Lee et
+    al., AISTATS 2015): besides its output, a lesion probability from each of the decoder's
+    stages at strides 2, 4, 8 and 16 (a 1x1 convolution), upsampled bilinearly to full size.
+
+    The extra heads are used in training only; ``model`` itself is unchanged and keeps its one
+    output. The outputs come in the order of :data:`DEEP_SUPERVISION_WEIGHTS`.
+    """
+    keras = _keras()
+    layers = keras.layers
+    outputs = [model.outputs[0]]
+    for i, stride in enumerate((16, 8, 4, 2)):  # decoder stage i ends at stride 16 / 2**i
+        feat = model.get_layer(f"dec{i}_relu1").output
+        prob = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name=f"aux{stride}_prob")(feat)
+        outputs.insert(1, layers.UpSampling2D(stride, interpolation="bilinear", name=f"aux{stride}_up")(prob))
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_deep_supervision")
 
 
 def _check_decoder_filters(decoder_filters) -> None:

@@ -50,6 +50,7 @@ from ..training import Phase, train
 from .augmentation import _resize, augment_pair
 from .metrics import dice_scores
 from .network import (
+    DEEP_SUPERVISION_WEIGHTS,
     LOSSES,
     SCRATCH_ENCODERS,
     _bce_dice_loss,
@@ -58,6 +59,7 @@ from .network import (
     _seeded,
     build_unet,
     check_encoder,
+    deep_supervision_model,
     encoder_name,
 )
 from .persistence import _META_NAME, _jsonable, _load_model
@@ -143,6 +145,16 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     decoder_filters : sequence of 5 int or None, default=None
         Filters of the decoder stages from stride 16 back to full resolution (separable
         convolutions). None: ``(96, 64, 32, 24, 16)`` times ``width``.
+    bottleneck_attention : bool, default=False
+        A residual self-attention block on the encoder's deepest map, starting as the identity
+        (see :func:`~featbus.segmentation.network.build_unet`): every position of it sees the
+        whole image, for lesions told apart from look-alike dark regions by their context.
+    deep_supervision : bool, default=False
+        Train with deep supervision: the decoder's stages at strides 16, 8, 4 and 2 each get a
+        1x1 lesion-probability head whose loss (against the full-size mask, the head's output
+        upsampled) joins the output's, with weights halving per stride as nnU-Net's
+        (:data:`~featbus.segmentation.network.DEEP_SUPERVISION_WEIGHTS`). The heads guide the
+        deeper stages directly and are dropped after training: the saved network is the same.
     epochs : int, default=30
         Maximum number of passes over the training images (early stopping and ``max_time`` may
         end training sooner).
@@ -296,7 +308,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     """
 
     def __init__(self, encoder: str = "efficientnet_lite0", input_size: int = 224, *, width: float = 1.0,
-                 pretrained: bool = True, decoder_filters: Sequence[int] | None = None, epochs: int = 30,
+                 pretrained: bool = True, decoder_filters: Sequence[int] | None = None,
+                 bottleneck_attention: bool = False, deep_supervision: bool = False, epochs: int = 30,
                  batch_size: int = 8, learning_rate: float = 1e-3, encoder_lr_scale: float = 1.0,
                  freeze_stride: int = 0, freeze_bn: bool = False, class_warmup: int = 0,
                  lr_schedule: str = "cosine", weight_decay: float = 1e-4, validation_fraction: float = 0.1,
@@ -310,6 +323,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         self.width = width
         self.pretrained = pretrained
         self.decoder_filters = decoder_filters
+        self.bottleneck_attention = bottleneck_attention
+        self.deep_supervision = deep_supervision
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -339,6 +354,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         "width": [Interval(Real, 0, None, closed="neither")],
         "pretrained": ["boolean"],
         "decoder_filters": [None, list, tuple],
+        "bottleneck_attention": ["boolean"],
+        "deep_supervision": ["boolean"],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -467,7 +484,10 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
 
         with _seeded(keras, seed):
             model = build_unet(int(self.input_size), self.encoder, width=self.width, pretrained=self.pretrained,
-                               decoder_filters=self.decoder_filters)
+                               decoder_filters=self.decoder_filters,
+                               bottleneck_attention=self.bottleneck_attention)
+            # deep supervision's heads are trained alongside and dropped: model_ keeps one output
+            trained = deep_supervision_model(model) if self.deep_supervision else model
         if self.freeze_stride:
             freeze_encoder_to(model, int(self.freeze_stride))
         if self.freeze_bn:
@@ -504,10 +524,13 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                                                           list(prob[..., 0] > self.threshold))))}
 
         def loss_fn(x, y):
-            return _bce_dice_loss(y, model(x, training=True), per_image)
+            if not self.deep_supervision:
+                return _bce_dice_loss(y, model(x, training=True), per_image)
+            outputs = trained(x, training=True)
+            return sum(w * _bce_dice_loss(y, out, per_image) for w, out in zip(DEEP_SUPERVISION_WEIGHTS, outputs))
 
         phase = Phase("train", int(self.epochs), rates, schedule=self.lr_schedule)
-        history = train(model, loss_fn, [phase], batches, steps_per_epoch, part_of=part_of,
+        history = train(trained, loss_fn, [phase], batches, steps_per_epoch, part_of=part_of,
                         weight_decay=float(self.weight_decay), validate=validate if n_val else None,
                         monitor=self.monitor, mode="max" if self.monitor == "val_dice" else "min",
                         patience=int(self.patience), progress=bool(self.verbose), desc="UNetSegmenter",
