@@ -446,9 +446,19 @@ def test_bottleneck_attention_starts_as_the_identity_and_saves_in_safe_mode(tmp_
 
 
 def test_deep_supervision_trains_heads_at_four_strides_and_keeps_one_output():
-    from featbus.segmentation.network import DEEP_SUPERVISION_WEIGHTS, deep_supervision_model
+    from featbus.segmentation.network import (
+        DEEP_SUPERVISION_WEIGHTS,
+        _bce_dice_loss,
+        _unet_loss,
+        deep_supervision_model,
+    )
 
     assert np.isclose(sum(DEEP_SUPERVISION_WEIGHTS), 1.0)
+    y = (np.random.RandomState(2).rand(2, 8, 8, 1) > 0.5).astype("float32")
+    p = np.full((2, 8, 8, 1), 0.3, "float32")
+    single = float(_bce_dice_loss(y, p, True))
+    assert float(_unet_loss(y, p, True)) == pytest.approx(single, abs=1e-6)
+    assert float(_unet_loss(y, [p] * 5, True)) == pytest.approx(single, abs=1e-5)  # the weights sum to 1
     np.testing.assert_allclose(np.diff(np.log2(DEEP_SUPERVISION_WEIGHTS)), -1.0)  # halving per stride
     model = build_unet(64, "scratch", width=0.25)
     trained = deep_supervision_model(model)

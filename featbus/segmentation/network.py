@@ -377,6 +377,16 @@ def _bce_dice_loss(y_true, y_pred, per_image: bool = False):
     return bce + (1 - ops.mean(dice))
 
 
+def _unet_loss(y_true, outputs, per_image: bool = False):
+    """The U-Net's training loss: :func:`_bce_dice_loss` of its output, or, for the list of
+    outputs of :func:`deep_supervision_model`, their sum weighted by
+    :data:`DEEP_SUPERVISION_WEIGHTS`."""
+    if not isinstance(outputs, (list, tuple)):
+        return _bce_dice_loss(y_true, outputs, per_image)
+    return sum(w * _bce_dice_loss(y_true, out, per_image)
+               for w, out in zip(DEEP_SUPERVISION_WEIGHTS, outputs, strict=True))
+
+
 @contextlib.contextmanager
 def _seeded(keras, seed: int):
     """Seed Keras/TensorFlow (initial weights draw from Python's ``random`` via Keras' default

@@ -50,13 +50,12 @@ from ..training import Phase, train
 from .augmentation import _resize, augment_pair
 from .metrics import dice_scores
 from .network import (
-    DEEP_SUPERVISION_WEIGHTS,
     LOSSES,
     SCRATCH_ENCODERS,
-    _bce_dice_loss,
     _check_decoder_filters,
     _keras,
     _seeded,
+    _unet_loss,
     build_unet,
     check_encoder,
     deep_supervision_model,
@@ -529,10 +528,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                                                           list(prob[..., 0] > self.threshold))))}
 
         def loss_fn(x, y):
-            if not self.deep_supervision:
-                return _bce_dice_loss(y, model(x, training=True), per_image)
-            outputs = trained(x, training=True)
-            return sum(w * _bce_dice_loss(y, out, per_image) for w, out in zip(DEEP_SUPERVISION_WEIGHTS, outputs))
+            return _unet_loss(y, trained(x, training=True), per_image)
 
         phase = Phase("train", int(self.epochs), rates, schedule=self.lr_schedule)
         history = train(trained, loss_fn, [phase], batches, steps_per_epoch, part_of=part_of,
