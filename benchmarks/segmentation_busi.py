@@ -219,8 +219,9 @@ def train_one(records, names, groups, train, args, fold: str = ""):
     if args.recipe:  # a named recipe as featbus segment train --recipe fits it
         from featbus.recipes import build_segmenter
 
-        seg = build_segmenter(args.recipe, random_state=args.seed, verbose=int(args.progress),
-                              **parse_overrides(args.overrides))
+        # --set random_state=N: another network seed on the same folds (--seed moves the folds too)
+        params = {"random_state": args.seed, "verbose": int(args.progress), **parse_overrides(args.overrides)}
+        seg = build_segmenter(args.recipe, **params)
         if args.no_budget:  # the recipe's epochs whatever the machine's load (its figure must not depend on it)
             seg.set_params(max_time=None)
         seg.fit([records[i] for i in train], groups=groups[train])

@@ -95,16 +95,19 @@ def test_train_predict_evaluate(busi_like, tmp_path, capsys):
 
     best = tmp_path / "best.keras"  # the GPU recipe, made small: its lesion-only training and mirror averaging
     assert main(["segment", "train", str(busi_like), "-o", str(best), "--recipe", "best", "--encoder", "scratch",
-                 "--input-size", "64", "--epochs", "1", "-q"]) == 0
+                 "--input-size", "64", "--epochs", "1", "--members", "2", "-q"]) == 0
     captured = capsys.readouterr()
-    assert "lesion images only) on 36 images, at most 3600 s" in captured.err
+    assert "2 U-Nets (averaged) (recipe best: scratch, 64 px, lesion images only) on 36 images, at most 3600 s" \
+        in captured.err
     from featbus import UNetSegmenter
     from featbus.recipes import SEGMENTER_RECIPES
 
     kept = UNetSegmenter.load(best)
     assert (kept.empty_masks, kept.flip_test, kept.validation_fraction) == ("skip", True, 0.0)
     n_lesion = sum(1 for p in busi_like.glob("*/*_mask.png") if np.asarray(Image.open(p)).any())
-    assert f"{n_lesion} training images, 1 epoch in" in captured.out and n_lesion < 36
+    assert n_lesion < 36 and all(f"network {k}: {n_lesion} training images, 1 epoch in" in captured.out
+                                 for k in (1, 2))
+    assert kept.n_members == 2 and [layer.name for layer in kept.model_.layers][1:3] == ["member0", "member1"]
     trained = UNetSegmenter.load(seg)  # --empty-masks and --no-flip-test override the recipe
     assert (trained.empty_masks, trained.flip_test) == ("learn", False)
     assert SEGMENTER_RECIPES["default"].params["empty_masks"] == "skip"

@@ -536,6 +536,33 @@ def test_same_random_state_same_model_and_global_rng_untouched():
     assert all(np.allclose(x, y, atol=1e-5) for x, y in zip(pa, pb))
 
 
+def test_seed_ensemble_averages_its_networks_in_one_saved_network(tmp_path):
+    rng = np.random.RandomState(0)
+    imgs = [rng.randint(0, 255, (40, 40)).astype(np.uint8) for _ in range(6)]
+    masks = [im > 128 for im in imgs]
+    params = dict(SMALL, input_size=32, width=0.25, epochs=2, validation_fraction=0.0)
+    one = UNetSegmenter(**params).fit(imgs, masks)
+    two = UNetSegmenter(n_members=2, **params).fit(imgs, masks)
+    assert [layer.name for layer in two.model_.layers] == ["image", "member0", "member1", "member_mean"]
+    assert two.n_epochs_ == [2, 2] and two.best_epoch_ == [2, 2] and len(two.history_["members"]) == 2
+    assert two.history_["stopped"] == ["epochs", "epochs"]
+    x = np.stack([(im / 255.0).astype("float32")[..., None] for im in imgs])[:, 4:36, 4:36]
+    members = [np.asarray(two.model_.get_layer(f"member{k}")(x)) for k in (0, 1)]
+    # the output is the members' mean (float32 arithmetic), and the members differ (own seeds)
+    np.testing.assert_allclose(np.asarray(two.model_(x)), 0.5 * (members[0] + members[1]), atol=1e-6)
+    assert np.abs(members[0] - members[1]).max() > 1e-3
+    # the first network is the one a single fit with the same random_state trains
+    # (tolerance: float reduction order of multi-threaded CPU kernels)
+    np.testing.assert_allclose(members[0], np.asarray(one.model_(x)), atol=1e-4)
+    back = UNetSegmenter.load(two.save(tmp_path / "ensemble.keras"))
+    assert back.n_members == 2 and back.n_epochs_ == [2, 2]
+    for a, b in zip(back.predict_proba_maps(imgs[:2]), two.predict_proba_maps(imgs[:2])):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    # the time budget is shared: each network gets what is left of it
+    timed = UNetSegmenter(n_members=2, **dict(params, epochs=100_000, max_time=1.0)).fit(imgs, masks)
+    assert timed.history_["stopped"] == ["max_time", "max_time"] and min(timed.n_epochs_) >= 1
+
+
 # ----------------------------------------------------------------------------- defaults and budget
 def test_guide_documents_the_default_recipe_and_the_estimator_defaults():
     from pathlib import Path

@@ -67,6 +67,9 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--empty-masks", choices=("skip", "learn"), default=None,
                    help="images without a lesion (empty masks): skip them, as segmentation papers do (the default "
                         "recipe's), or learn from them that an image may hold no lesion")
+    p.add_argument("--members", type=int, default=None, metavar="N",
+                   help="train N networks from their own seeds and average their probabilities, in one file "
+                        "(default recipe: 1); N times the training and prediction time, the time budget shared")
     p.set_defaults(func=_cmd_train)
 
     p = steps.add_parser("predict", parents=[parents.common], help="write a mask PNG per image",
@@ -119,23 +122,30 @@ def _cmd_train(args) -> int:
     show = bool(_progress(args)) and sys.stderr.isatty()
     seg = build_segmenter(args.recipe, encoder=args.encoder, input_size=args.input_size, epochs=args.epochs,
                           max_time=args.max_time, flip_test=args.flip_test, empty_masks=args.empty_masks,
-                          random_state=args.random_state, verbose=int(show))
+                          n_members=args.members, random_state=args.random_state, verbose=int(show))
     budget = "no time budget" if seg.max_time is None else f"at most {seg.max_time:.0f} s"
     skipped = ", lesion images only" if seg.empty_masks == "skip" else ""
-    print(f"training a U-Net (recipe {args.recipe}: {seg.encoder}, {seg.input_size} px{skipped}) on "
+    nets = "a U-Net" if seg.n_members == 1 else f"{seg.n_members} U-Nets (averaged)"
+    print(f"training {nets} (recipe {args.recipe}: {seg.encoder}, {seg.input_size} px{skipped}) on "
           f"{len(records)} images, {budget}", file=sys.stderr)
     seg.fit(records, groups=data.groups)
     seg.save(out)
-    if seg.n_val_:
-        dices = seg.history_.get("val_dice") or []
-        dice = dices[seg.best_epoch_ - 1] if len(dices) >= seg.best_epoch_ else None  # best_epoch_ counts from 1
-        print(f"{seg.n_train_} training and {seg.n_val_} validation images (whole duplicate groups), "
-              f"{seg.n_epochs_} epochs in {seg.training_time_:.0f} s, kept epoch {seg.best_epoch_}"
-              + (f", validation Dice {dice:.3f}" if isinstance(dice, (int, float)) else ""))
-    else:  # no validation split: every epoch of the schedule runs and the last weights are kept
-        epochs = f"{seg.n_epochs_} epoch" + ("s" if seg.n_epochs_ != 1 else "")
-        print(f"{seg.n_train_} training images, {epochs} in {seg.training_time_:.0f} s "
-              f"(stopped by: {seg.history_['stopped']}), last weights kept")
+    several = seg.n_members > 1  # then history_, n_epochs_ and best_epoch_ hold one entry per network
+    histories = seg.history_["members"] if several else [seg.history_]
+    for k, history in enumerate(histories):
+        n_epochs, best = (seg.n_epochs_[k], seg.best_epoch_[k]) if several else (seg.n_epochs_, seg.best_epoch_)
+        which = f"network {k + 1}: " if several else ""
+        if seg.n_val_:
+            dices = history.get("val_dice") or []
+            dice = dices[best - 1] if len(dices) >= best else None  # best_epoch_ counts from 1
+            print(f"{which}{seg.n_train_} training and {seg.n_val_} validation images (whole duplicate groups), "
+                  f"{n_epochs} epochs in {sum(history['seconds']):.0f} s, kept epoch {best}"
+                  + (f", validation Dice {dice:.3f}" if isinstance(dice, (int, float)) else ""))
+        else:  # no validation split: every epoch of the schedule runs and the last weights are kept
+            epochs = f"{n_epochs} epoch" + ("s" if n_epochs != 1 else "")
+            print(f"{which}{seg.n_train_} training images, {epochs} in {sum(history['seconds']):.0f} s "
+                  f"(stopped by: {history['stopped']}), last weights kept")
+    print(f"trained in {seg.training_time_:.0f} s in all")
     print(f"segmenter: {out.resolve()}")
     return 0
 

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["build_unet", "check_encoder", "encoder_name", "deep_supervision_model", "ENCODERS", "SCRATCH_ENCODERS",
-           "LOSSES", "DEEP_SUPERVISION_WEIGHTS"]
+__all__ = ["build_unet", "check_encoder", "encoder_name", "deep_supervision_model", "average_networks", "ENCODERS",
+           "SCRATCH_ENCODERS", "LOSSES", "DEEP_SUPERVISION_WEIGHTS"]
 
 #: The built-in encoder that starts from random weights, and its alias.
 SCRATCH_ENCODERS = ("mobilenet_v2_small", "scratch")
@@ -385,6 +385,20 @@ def _unet_loss(y_true, outputs, per_image: bool = False):
         return _bce_dice_loss(y_true, outputs, per_image)
     return sum(w * _bce_dice_loss(y_true, out, per_image)
                for w, out in zip(DEEP_SUPERVISION_WEIGHTS, outputs, strict=True))
+
+
+def average_networks(networks, name: str = "unet_ensemble"):
+    """One network of ``networks`` (U-Nets of one input size) whose output is the mean of theirs.
+
+    Each is nested under its own name (``member0``, ``member1``...), so the whole saves to one
+    ``.keras`` file, built from Keras' own layers only (it loads with ``safe_mode=True``), and
+    predicts in one call.
+    """
+    keras = _keras()
+    image = keras.Input(shape=tuple(networks[0].inputs[0].shape[1:]), name="image")
+    members = [keras.Model(net.inputs, net.outputs[0], name=f"member{k}") for k, net in enumerate(networks)]
+    mean = keras.layers.Average(name="member_mean")([member(image) for member in members])
+    return keras.Model(image, mean, name=name)
 
 
 @contextlib.contextmanager

@@ -56,6 +56,7 @@ from .network import (
     _keras,
     _seeded,
     _unet_loss,
+    average_networks,
     build_unet,
     check_encoder,
     deep_supervision_model,
@@ -258,6 +259,13 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         no budget, ``epochs`` alone decides. When the budget ends training before ``epochs``,
         the learning rate follows the clock, so two fits with the same ``random_state`` agree
         only when the budget does not bind.
+    n_members : int, default=1
+        Networks to train, each from its own seed (initial weights, batch order, augmentation)
+        on the same images and validation split, whose probabilities are averaged: a seed
+        ensemble. ``model_`` is then one Keras network holding them all (its output the mean of
+        theirs), saved and loaded like a single one; training and prediction take
+        ``n_members`` times as long, and ``max_time`` is shared among the networks (each gets
+        what is left of it divided by the networks still to train).
     random_state : int, RandomState or None, default=None
         Seeds weights, the validation split, batch order and augmentation. With an int, two fits
         on the same data agree (up to floating-point reduction order of multi-threaded CPU
@@ -287,8 +295,10 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         ``loss``, ``val_loss``, ``val_dice`` and ``seconds`` per epoch; ``stopped`` (``"epochs"``,
         ``"early_stopping"`` or ``"max_time"``), ``backend`` and ``device`` (training runs on
         :func:`featbus.training.train`, featbus's one training engine, on any Keras backend).
+        With ``n_members > 1``: ``members``, one such dict per network, and ``stopped``, a list.
     n_epochs_ : int
-        Epochs run. ``best_epoch_`` : int, the epoch whose weights were kept (1-based).
+        Epochs run. ``best_epoch_`` : int, the epoch whose weights were kept (1-based). With
+        ``n_members > 1``, both are lists, one entry per network.
     training_time_ : float
         Seconds spent in :meth:`fit`.
     n_train_, n_val_ : int
@@ -320,7 +330,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                  patience: int = 10, monitor: str = "val_loss", loss: str = "bce_dice", augment: bool | dict = True,
                  threshold: float = 0.5,
                  flip_test: bool = False, postprocess: str = "none", empty_masks: str = "learn",
-                 max_time: float | None = 600.0,
+                 max_time: float | None = 600.0, n_members: int = 1,
                  random_state=None, verbose: int = 1):
         self.encoder = encoder
         self.input_size = input_size
@@ -348,6 +358,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         self.postprocess = postprocess
         self.empty_masks = empty_masks
         self.max_time = max_time
+        self.n_members = n_members
         self.random_state = random_state
         self.verbose = verbose
 
@@ -379,6 +390,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         "postprocess": [StrOptions(set(POSTPROCESS))],
         "empty_masks": [StrOptions({"learn", "skip"})],
         "max_time": [None, Interval(Real, 0, None, closed="neither")],
+        "n_members": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -481,24 +493,60 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             xs, ys = xs[used], ys[used]
             groups = None if groups is None else np.asarray(groups)[used]
         val_idx, train_idx = self._validation_split(len(xs), groups, rng)
-        n_val = len(val_idx)
         warm_idx = np.setdiff1d(np.arange(len(all_xs)), used[val_idx])  # validation images stay unseen
+        data = {"xs": xs, "ys": ys, "train_idx": train_idx, "val_idx": val_idx,
+                "warm_xs": all_xs[warm_idx] if self.class_warmup else None,
+                "warm_labels": labels[warm_idx] if self.class_warmup else None}
+
+        n_members = int(self.n_members)
+        networks, histories = [], []
+        begun = time.perf_counter()
+        for k in range(n_members):
+            if k:  # every further network its own seed (weights, batch order, augmentation)
+                seed = int(rng.randint(0, 2**31 - 1))
+            budget = None
+            if self.max_time is not None:  # what is left of the budget, shared by the networks still to train
+                budget = max(float(self.max_time) - (time.perf_counter() - begun), 1e-3) / (n_members - k)
+            desc = "UNetSegmenter" if n_members == 1 else f"UNetSegmenter {k + 1}/{n_members}"
+            model, history = self._train_network(keras, data, ranges, rng, seed, budget, desc)
+            networks.append(model)
+            histories.append(history)
+        self.model_ = networks[0] if n_members == 1 else average_networks(networks)
+        self._predict_fn = None
+        self.history_ = histories[0] if n_members == 1 else {
+            "members": histories, "stopped": [h["stopped"] for h in histories],
+            "backend": histories[0]["backend"], "device": histories[0]["device"]}
+        epochs = [len(h["loss"]) for h in histories]
+        best = [int(h.pop("_best_epoch")) for h in histories]
+        self.n_epochs_ = epochs[0] if n_members == 1 else epochs
+        self.best_epoch_ = best[0] if n_members == 1 else best
+        self.n_train_ = len(train_idx)
+        self.n_val_ = len(val_idx)
+        self.validation_indices_ = used[val_idx]
+        self.training_time_ = time.perf_counter() - start
+        return self
+
+    def _train_network(self, keras, data: dict, ranges, rng, seed: int, budget: float | None, desc: str):
+        """Build one U-Net from ``seed`` and train it on ``data`` (from :meth:`fit`) through
+        featbus's training engine, within ``budget`` seconds. Returns (network, its history)."""
+        xs, ys, train_idx, val_idx = data["xs"], data["ys"], data["train_idx"], data["val_idx"]
+        n_val = len(val_idx)
         batch_size = int(self.batch_size)
         steps_per_epoch = -(-len(train_idx) // batch_size)
-
         with _seeded(keras, seed):
             model = build_unet(int(self.input_size), self.encoder, width=self.width, pretrained=self.pretrained,
                                decoder_filters=self.decoder_filters,
                                bottleneck_attention=self.bottleneck_attention)
-            # deep supervision's heads are trained alongside and dropped: model_ keeps one output
+            # deep supervision's heads are trained alongside and dropped: the network keeps one output
             trained = deep_supervision_model(model) if self.deep_supervision else model
         if self.freeze_stride:
             freeze_encoder_to(model, int(self.freeze_stride))
         if self.freeze_bn:
             freeze_encoder_batchnorm(model)
-        warmup, budget = None, self.max_time
+        warmup = None
         if self.class_warmup:
-            warmup = self._warm_up_on_classes(keras, model, all_xs[warm_idx], labels[warm_idx], ranges, rng, seed)
+            warmup = self._warm_up_on_classes(keras, model, data["warm_xs"], data["warm_labels"], ranges, rng, seed,
+                                              None if budget is None else budget / 2)
             if budget is not None:  # segmentation gets what the warm-up left of the budget
                 budget -= warmup["seconds"]
         lr, scale = float(self.learning_rate), float(self.encoder_lr_scale)
@@ -534,29 +582,24 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         history = train(trained, loss_fn, [phase], batches, steps_per_epoch, part_of=part_of,
                         weight_decay=float(self.weight_decay), validate=validate if n_val else None,
                         monitor=self.monitor, mode="max" if self.monitor == "val_dice" else "min",
-                        patience=int(self.patience), progress=bool(self.verbose), desc="UNetSegmenter",
+                        patience=int(self.patience), progress=bool(self.verbose), desc=desc,
                         max_time=budget)
         epochs = history["epochs"]
-        self.model_ = model
-        self._predict_fn = None
-        self.history_ = {"loss": [e["loss"] for e in epochs],
-                         "val_loss": [e["val_loss"] for e in epochs if "val_loss" in e],
-                         "val_dice": [e["val_dice"] for e in epochs if "val_dice" in e],
-                         "seconds": [e["seconds"] for e in epochs],
-                         "stopped": history["stopped"], "backend": history["backend"], "device": history["device"]}
+        out = {"loss": [e["loss"] for e in epochs],
+               "val_loss": [e["val_loss"] for e in epochs if "val_loss" in e],
+               "val_dice": [e["val_dice"] for e in epochs if "val_dice" in e],
+               "seconds": [e["seconds"] for e in epochs],
+               "stopped": history["stopped"], "backend": history["backend"], "device": history["device"],
+               "_best_epoch": int(history["best_epoch"]) + 1}
         if warmup is not None:
-            self.history_["class_warmup"] = warmup
-        self.n_epochs_ = len(epochs)
-        self.best_epoch_ = int(history["best_epoch"]) + 1
-        self.n_train_ = len(train_idx)
-        self.n_val_ = n_val
-        self.validation_indices_ = used[val_idx]
-        self.training_time_ = time.perf_counter() - start
-        return self
+            out["class_warmup"] = warmup
+        return model, out
 
-    def _warm_up_on_classes(self, keras, model, xs: np.ndarray, labels: np.ndarray, ranges, rng, seed: int) -> dict:
+    def _warm_up_on_classes(self, keras, model, xs: np.ndarray, labels: np.ndarray, ranges, rng, seed: int,
+                            budget: float | None) -> dict:
         """Fine-tune ``model``'s encoder to classify ``xs`` as ``labels`` (``class_warmup``
-        epochs); the head is dropped afterwards. Returns the warm-up's history."""
+        epochs, within ``budget`` seconds); the head is dropped afterwards. Returns the warm-up's
+        history."""
         from keras import ops
 
         classes, codes = np.unique(np.asarray(labels).astype(str), return_inverse=True)
@@ -589,8 +632,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         phase = Phase("classes", int(self.class_warmup), {"all": float(self.learning_rate)})
         history = train(classifier, loss_fn, [phase], batches, -(-len(xs) // batch_size),
                         weight_decay=float(self.weight_decay), progress=bool(self.verbose),
-                        desc="UNetSegmenter: classes",
-                        max_time=None if self.max_time is None else self.max_time / 2)
+                        desc="UNetSegmenter: classes", max_time=budget)
         return {"classes": classes.tolist(), "n_images": len(xs), "loss": [e["loss"] for e in history["epochs"]],
                 "seconds": float(history["seconds"]), "stopped": history["stopped"]}
 
