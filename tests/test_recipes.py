@@ -71,7 +71,7 @@ def test_segmenter_recipes_build_checked_segmenters_and_are_listed():
         assert seg.get_params() == {**seg.get_params(), **r.params}
         assert r.summary in text and r.figure in text
     seg = build_segmenter("best", input_size=64, epochs=None)  # None: keep the recipe's
-    assert seg.input_size == 64 and seg.epochs == 100 and seg.empty_masks == "skip"
+    assert seg.input_size == 64 and seg.epochs == 21 and seg.n_members == 2 and seg.empty_masks == "skip"
     with pytest.raises(ValueError, match="unknown segmentation recipe 'fast'; known: default, best"):
         build_segmenter("fast")
     with pytest.raises(ValueError, match="unknown UNetSegmenter parameters"):

@@ -265,7 +265,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         ensemble. ``model_`` is then one Keras network holding them all (its output the mean of
         theirs), saved and loaded like a single one; training and prediction take
         ``n_members`` times as long, and ``max_time`` is shared among the networks (each gets
-        what is left of it divided by the networks still to train).
+        what is left of it divided by the networks still to train). In the 5-fold grouped CV of
+        the default recipe on BUSI, two seeds averaged scored a lesion Dice of 0.788 against
+        0.783 and 0.775 for each alone (the ``best`` recipe; user guide, segmentation).
     random_state : int, RandomState or None, default=None
         Seeds weights, the validation split, batch order and augmentation. With an int, two fits
         on the same data agree (up to floating-point reduction order of multi-threaded CPU
