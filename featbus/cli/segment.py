@@ -322,11 +322,13 @@ def _report_html(seg, args, records, predicted, table, lines, folder: Path) -> P
             cells.append(f'<figure><img src="{name}" width="300"><figcaption>{html.escape(str(row["image"]))}<br>'
                          f'Dice {row["dice"]:.3f}, HD95 {row["hd95"]:.1f} px</figcaption></figure>')
         figures.append(f"<h2>{kind.capitalize()} lesion images</h2><div class='row'>{''.join(cells)}</div>")
+    nets = f", {seg.n_members} networks averaged" if getattr(seg, "n_members", 1) > 1 else ""
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>featbus segmentation report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1300px}} pre{{background:#f4f4f4;padding:1em}}
-.row{{display:flex;flex-wrap:wrap;gap:1em}} figure{{margin:0}} figcaption{{font-size:0.85em;max-width:300px}}</style>
+.row{{display:flex;flex-wrap:wrap;gap:1em}} figure{{margin:0}}
+figcaption{{font-size:0.85em;max-width:300px;overflow-wrap:anywhere}}</style>
 </head><body><h1>Segmentation report</h1>
-<p>Segmenter <code>{html.escape(str(args.segmenter))}</code> ({html.escape(seg.encoder)}, {seg.input_size} px) on
+<p>Segmenter <code>{html.escape(str(args.segmenter))}</code> ({html.escape(seg.encoder)}, {seg.input_size} px{nets}) on
 <code>{html.escape(str(args.data_dir))}</code>. Outlines: <span style="color:#00a000">drawn mask</span>,
 <span style="color:#e00000">prediction</span>. If the segmenter was trained on these images, these figures are
 optimistic: judge it on images it never saw.</p>
