@@ -322,7 +322,7 @@ def _report_html(seg, args, records, predicted, table, lines, folder: Path) -> P
             cells.append(f'<figure><img src="{name}" width="300"><figcaption>{html.escape(str(row["image"]))}<br>'
                          f'Dice {row["dice"]:.3f}, HD95 {row["hd95"]:.1f} px</figcaption></figure>')
         figures.append(f"<h2>{kind.capitalize()} lesion images</h2><div class='row'>{''.join(cells)}</div>")
-    nets = f", {seg.n_members} networks averaged" if getattr(seg, "n_members", 1) > 1 else ""
+    nets = f", {seg.n_members} networks averaged" if seg.n_members > 1 else ""
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>featbus segmentation report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1300px}} pre{{background:#f4f4f4;padding:1em}}
 .row{{display:flex;flex-wrap:wrap;gap:1em}} figure{{margin:0}}

@@ -501,7 +501,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                 "warm_labels": labels[warm_idx] if self.class_warmup else None}
 
         n_members = int(self.n_members)
-        networks, histories = [], []
+        networks, histories, best = [], [], []  # best: the 1-based epoch whose weights each network kept
         begun = time.perf_counter()
         for k in range(n_members):
             if k:  # every further network its own seed (weights, batch order, augmentation)
@@ -510,16 +510,16 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             if self.max_time is not None:  # what is left of the budget, shared by the networks still to train
                 budget = max(float(self.max_time) - (time.perf_counter() - begun), 1e-3) / (n_members - k)
             desc = "UNetSegmenter" if n_members == 1 else f"UNetSegmenter {k + 1}/{n_members}"
-            model, history = self._train_network(keras, data, ranges, rng, seed, budget, desc)
+            model, history, best_epoch = self._train_network(keras, data, ranges, rng, seed, budget, desc)
             networks.append(model)
             histories.append(history)
+            best.append(best_epoch)
         self.model_ = networks[0] if n_members == 1 else average_networks(networks)
         self._predict_fn = None
         self.history_ = histories[0] if n_members == 1 else {
             "members": histories, "stopped": [h["stopped"] for h in histories],
             "backend": histories[0]["backend"], "device": histories[0]["device"]}
         epochs = [len(h["loss"]) for h in histories]
-        best = [int(h.pop("_best_epoch")) for h in histories]
         self.n_epochs_ = epochs[0] if n_members == 1 else epochs
         self.best_epoch_ = best[0] if n_members == 1 else best
         self.n_train_ = len(train_idx)
@@ -530,7 +530,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
 
     def _train_network(self, keras, data: dict, ranges, rng, seed: int, budget: float | None, desc: str):
         """Build one U-Net from ``seed`` and train it on ``data`` (from :meth:`fit`) through
-        featbus's training engine, within ``budget`` seconds. Returns (network, its history)."""
+        featbus's training engine, within ``budget`` seconds. Returns (network, its history, the
+        1-based epoch whose weights it kept)."""
         xs, ys, train_idx, val_idx = data["xs"], data["ys"], data["train_idx"], data["val_idx"]
         n_val = len(val_idx)
         batch_size = int(self.batch_size)
@@ -591,11 +592,10 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                "val_loss": [e["val_loss"] for e in epochs if "val_loss" in e],
                "val_dice": [e["val_dice"] for e in epochs if "val_dice" in e],
                "seconds": [e["seconds"] for e in epochs],
-               "stopped": history["stopped"], "backend": history["backend"], "device": history["device"],
-               "_best_epoch": int(history["best_epoch"]) + 1}
+               "stopped": history["stopped"], "backend": history["backend"], "device": history["device"]}
         if warmup is not None:
             out["class_warmup"] = warmup
-        return model, out
+        return model, out, int(history["best_epoch"]) + 1
 
     def _warm_up_on_classes(self, keras, model, xs: np.ndarray, labels: np.ndarray, ranges, rng, seed: int,
                             budget: float | None) -> dict:
