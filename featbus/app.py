@@ -11,16 +11,21 @@ lesion ROI the features were computed on: the image with the crop box and the co
 predicted lesion drawn (:func:`roi_overlay`), or says that no lesion was found and the whole
 image was used.
 
-The server binds to 127.0.0.1 only (never to the network), with Streamlit's usage statistics off.
-Install with ``pip install "featbus[app]"``.
+The server binds to 127.0.0.1 only (never to the network), with Streamlit's usage statistics off,
+and every one of its routes (the page, the health check, static files, file uploads, the
+WebSocket) refuses with 403 a request addressed to a name other than a local one
+(:func:`host_allowed`) or sent from a page of another origin (:func:`origin_allowed`), before any
+Streamlit handler runs (:func:`serve`). Install with ``pip install "featbus[app]"``.
 
 Run::
 
     featbus app busi.featbus             # http://127.0.0.1:8501
     featbus app busi.featbus --port 8600
 
-The page script is this module: ``streamlit run featbus/app.py`` with the model path in the
-environment variable ``FEATBUS_APP_MODEL`` (what :func:`run_app` does).
+The page script is this module, run by Streamlit with the model path in the environment variable
+``FEATBUS_APP_MODEL``: :func:`run_app` starts :func:`streamlit_command`, which is ``streamlit run
+featbus/app.py`` through :func:`serve` (plain ``streamlit run featbus/app.py`` shows the same page,
+but only the page itself checks the ``Host`` header then).
 """
 
 from __future__ import annotations
@@ -31,11 +36,13 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
 __all__ = ["run_app", "analyse", "intensity_position", "roi_overlay", "streamlit_command", "allowed_path",
-           "max_pixels", "host_allowed", "APP_MAX_PIXELS", "APP_MAX_UPLOAD_MB"]
+           "max_pixels", "host_allowed", "origin_allowed", "request_allowed", "install_request_guard", "serve",
+           "APP_MAX_PIXELS", "APP_MAX_UPLOAD_MB", "REFUSED_BODY"]
 
 _ENV = "FEATBUS_APP_MODEL"
 #: The folders whose images the page may open by path (``featbus app --data DIR``), joined by
@@ -80,6 +87,208 @@ def host_allowed(host_header: str | None) -> bool:
         host = host.split(":", 1)[0]
     extra = [h.strip().lower() for h in os.environ.get(_HOSTS_ENV, "").split(os.pathsep) if h.strip()]
     return host in LOCAL_HOSTS or host in extra
+
+
+def origin_allowed(origin: str, port: int) -> bool:
+    """Whether the server answers a request carrying this ``Origin`` header (the page that sent it).
+
+    The origin must be ``http`` or ``https`` with a host name :func:`host_allowed` accepts, and
+    for a local name (:data:`LOCAL_HOSTS`) the server's own ``port``: another server on this
+    computer (a development server at localhost:3000, say) is another origin, and its pages may not
+    talk to this one. A name given with ``featbus app --allow-host`` is accepted on any port (a
+    reverse proxy serves the page on its own). ``null``, other schemes, user names, paths and
+    malformed ports are refused.
+
+    Parameters
+    ----------
+    origin : str
+        The header's value, e.g. ``"http://localhost:8501"``.
+    port : int
+        The port the server listens on.
+
+    Examples
+    --------
+    >>> origin_allowed("http://localhost:8501", 8501), origin_allowed("http://[::1]:8501", 8501)
+    (True, True)
+    >>> origin_allowed("http://localhost:3000", 8501), origin_allowed("http://127.0.0.1", 8501)
+    (False, False)
+    >>> origin_allowed("http://attacker.example:8501", 8501), origin_allowed("null", 8501)
+    (False, False)
+    """
+    try:
+        parts = urlsplit(origin.strip())
+        origin_port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:  # a port that is not a number, or out of range
+        return False
+    if (parts.scheme not in ("http", "https") or not parts.hostname or parts.username is not None
+            or parts.password is not None or parts.path not in ("", "/") or parts.query or parts.fragment):
+        return False
+    name = parts.hostname.lower()
+    if not host_allowed(name):
+        return False
+    return origin_port == int(port) or name not in LOCAL_HOSTS
+
+
+def request_allowed(hosts: Sequence[str], origins: Sequence[str], port: int) -> bool:
+    """Whether the server answers a request with these ``Host`` and ``Origin`` header values.
+
+    The one rule of every route of the server (:func:`install_request_guard`): at most one of
+    each header, the ``Host`` accepted by :func:`host_allowed` (the rule the page itself applies)
+    and the ``Origin``, where the request has one, by :func:`origin_allowed`.
+
+    Parameters
+    ----------
+    hosts, origins : sequence of str
+        Every value of the request's ``Host`` and ``Origin`` headers (usually one or none).
+    port : int
+        The port the server listens on.
+
+    Examples
+    --------
+    >>> request_allowed(["localhost:8501"], [], 8501), request_allowed([], [], 8501)
+    (True, True)
+    >>> request_allowed(["rebind.example:8501"], [], 8501)
+    False
+    >>> request_allowed(["localhost:8501"], ["http://rebind.example:8501"], 8501)
+    False
+    """
+    if len(hosts) > 1 or len(origins) > 1:
+        return False
+    if hosts and not host_allowed(hosts[0]):
+        return False
+    return not origins or origin_allowed(origins[0], port)
+
+
+#: The body of the 403 answer to a request :func:`request_allowed` refuses, on every route.
+REFUSED_BODY = (b"featbus app: refused. This server answers only requests addressed to http://127.0.0.1 or "
+                b"http://localhost from its own pages (featbus app --allow-host NAME adds a name).\n")
+_REFUSED_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(REFUSED_BODY)).encode()), (b"connection", b"close")]
+
+
+async def _refuse_asgi(scope, receive, send) -> None:
+    """Answer an ASGI ``http`` or ``websocket`` request with 403 and :data:`REFUSED_BODY`."""
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect; the connection is never accepted (no upgrade)
+        if "websocket.http.response" in scope.get("extensions", {}):
+            await send({"type": "websocket.http.response.start", "status": 403, "headers": _REFUSED_HEADERS})
+            await send({"type": "websocket.http.response.body", "body": REFUSED_BODY})
+        else:  # closing before accepting: the ASGI server answers the handshake with 403
+            await send({"type": "websocket.close", "code": 1008})
+        return
+    await send({"type": "http.response.start", "status": 403, "headers": _REFUSED_HEADERS})
+    await send({"type": "http.response.body", "body": REFUSED_BODY})
+
+
+def _guard_starlette(port: int) -> bool:
+    """Wrap ``Starlette.__call__``, the ASGI entry of every Starlette application (Streamlit's
+    server since it moved from Tornado): a refused request never reaches its middleware or routes."""
+    try:
+        from starlette.applications import Starlette
+    except ImportError:
+        return False
+    original = Starlette.__call__
+    if getattr(original, "_featbus_guard", False):
+        return True
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket"):
+            headers = scope.get("headers") or []
+            hosts = [v.decode("latin-1") for k, v in headers if k.lower() == b"host"]
+            origins = [v.decode("latin-1") for k, v in headers if k.lower() == b"origin"]
+            if not request_allowed(hosts, origins, port):
+                await _refuse_asgi(scope, receive, send)
+                return
+        await original(self, scope, receive, send)
+
+    __call__._featbus_guard = True
+    Starlette.__call__ = __call__
+    return True
+
+
+def _guard_tornado(port: int) -> bool:
+    """Wrap ``tornado.web.Application.find_handler`` (Streamlit's server before Starlette): a
+    refused request, WebSocket upgrades included, is routed to a handler that answers 403."""
+    try:
+        import tornado.web
+    except ImportError:
+        return False
+    original = tornado.web.Application.find_handler
+    if getattr(original, "_featbus_guard", False):
+        return True
+
+    class _Refused(tornado.web.RequestHandler):
+        SUPPORTED_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")  # others: 405
+
+        def check_xsrf_cookie(self) -> None:  # refused anyway, with the same answer for every method
+            pass
+
+        def prepare(self) -> None:
+            self.set_status(403)
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            self.finish(REFUSED_BODY)
+
+    def find_handler(self, request, **kwargs):
+        if not request_allowed(request.headers.get_list("Host"), request.headers.get_list("Origin"), port):
+            return self.get_handler_delegate(request, _Refused)
+        return original(self, request, **kwargs)
+
+    find_handler._featbus_guard = True
+    tornado.web.Application.find_handler = find_handler
+    return True
+
+
+def install_request_guard(port: int) -> None:
+    """Make every route of the web server in this process apply :func:`request_allowed` first.
+
+    Streamlit's own routes (health check, static files, file uploads, the WebSocket) answer any
+    ``Host``; this wraps the entry point of the web framework Streamlit serves with, before the
+    server starts: ``Starlette.__call__`` (Streamlit 1.5x and later, on uvicorn) and Tornado's
+    ``Application.find_handler`` (earlier releases), whichever are installed. A refused request
+    gets 403 with :data:`REFUSED_BODY` (a WebSocket handshake: 403, no upgrade) and no Streamlit
+    handler runs. Installing twice changes nothing.
+
+    Parameters
+    ----------
+    port : int
+        The port the server will listen on (the port an ``Origin`` of a local name must have).
+
+    Raises
+    ------
+    ImportError
+        Neither Starlette nor Tornado is installed (no server to guard).
+    """
+    guarded = [_guard_starlette(port), _guard_tornado(port)]
+    if not any(guarded):
+        raise ImportError('featbus app needs Streamlit, whose server runs on Starlette or Tornado: '
+                          'pip install "featbus[app]"')
+
+
+def serve(argv: Sequence[str] | None = None) -> None:
+    """Run the ``streamlit`` command line ``argv`` with every route guarded (the server of :func:`run_app`).
+
+    :func:`install_request_guard` with the port of ``--server.port`` (8501 without it), then
+    ``python -m streamlit *argv`` in this process, so the guard is in place before the server
+    answers its first request. :func:`streamlit_command` runs it as
+    ``python -c "from featbus.app import serve; serve()" run featbus/app.py ...``.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Streamlit's arguments (``run SCRIPT --server.port PORT ...``); ``sys.argv[1:]`` by default.
+
+    Raises
+    ------
+    SystemExit
+        With Streamlit's exit status, when its server stops.
+    """
+    import runpy
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    port = int(args[args.index("--server.port") + 1]) if "--server.port" in args[:-1] else 8501
+    install_request_guard(port)
+    sys.argv = ["streamlit", *args]
+    runpy.run_module("streamlit", run_name="__main__", alter_sys=True)
 
 
 def max_pixels() -> int:
@@ -363,8 +572,25 @@ def _grad_cam_ok(model) -> bool:
 
 
 def streamlit_command(model_path: str, *, port: int = 8501) -> list[str]:
-    """The ``streamlit run`` command line of :func:`run_app` (127.0.0.1 only, headless)."""
-    return [sys.executable, "-m", "streamlit", "run", str(Path(__file__).resolve()),
+    """The ``streamlit run`` command line of :func:`run_app` (127.0.0.1 only, headless).
+
+    Streamlit runs through :func:`serve`, so that every route of its server refuses requests
+    :func:`request_allowed` refuses; the model path goes in ``FEATBUS_APP_MODEL`` (:func:`run_app`).
+
+    Parameters
+    ----------
+    model_path : str
+        The model file (unused in the command: the page reads it from the environment).
+    port : int, default 8501
+        The port on 127.0.0.1.
+
+    Returns
+    -------
+    command : list of str
+        ``[python, "-c", "from featbus.app import serve; serve()", "run", APP, "--server.address",
+        "127.0.0.1", "--server.port", PORT, ...]``.
+    """
+    return [sys.executable, "-c", "from featbus.app import serve; serve()", "run", str(Path(__file__).resolve()),
             "--server.address", "127.0.0.1", "--server.port", str(int(port)), "--server.headless", "true",
             "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
             "--server.maxUploadSize", str(APP_MAX_UPLOAD_MB),
@@ -378,8 +604,26 @@ def run_app(model_path: str | os.PathLike, *, port: int = 8501, data: Sequence[s
     The Streamlit server is a child process; when this one ends (Ctrl+C, or SIGTERM from a
     service manager) the server is stopped too, so no server is left listening. The page opens
     uploaded images, and by path (typed, or ``?image=`` in the address) only images inside the
-    ``data`` folders (:func:`allowed_path`), and answers only requests addressed to a local name
-    or one of ``allow_hosts`` (:func:`host_allowed`).
+    ``data`` folders (:func:`allowed_path`). Every route of the server, not only the page,
+    answers only requests addressed to a local name or one of ``allow_hosts``
+    (:func:`host_allowed`) and, where the request says which page sent it, sent from a page of
+    the server itself (:func:`origin_allowed`); others get 403 (:func:`serve`).
+
+    Parameters
+    ----------
+    model_path : str or path-like
+        The ``.featbus`` file.
+    port : int, default 8501
+        The port on 127.0.0.1.
+    data : sequence of str or path-like, default ()
+        Folders whose images the page may open by path.
+    allow_hosts : sequence of str, default ()
+        Host names answered besides the local ones (e.g. behind a reverse proxy).
+
+    Returns
+    -------
+    status : int
+        The server's exit status (130 after Ctrl+C).
     """
     import signal
     import threading
