@@ -69,7 +69,18 @@ def host_allowed(host_header: str | None) -> bool:
     Only local names (:data:`LOCAL_HOSTS`, any port) and the names given with ``featbus app
     --allow-host`` are answered: a web page elsewhere that points its own domain name at
     127.0.0.1 (DNS rebinding) reaches the server with its name in ``Host`` and gets nothing.
-    A request without the header (not a browser) is answered.
+    A request without the header (not a browser) is answered. The one rule for the page and for
+    every route of the server (:func:`request_allowed`), and for the host of an ``Origin``
+    (:func:`origin_allowed`).
+
+    Parameters
+    ----------
+    host_header : str or None
+        The ``Host`` header's value (``name``, ``name:port`` or ``[IPv6]:port``).
+
+    Returns
+    -------
+    allowed : bool
 
     Examples
     --------
@@ -105,6 +116,10 @@ def origin_allowed(origin: str, port: int) -> bool:
         The header's value, e.g. ``"http://localhost:8501"``.
     port : int
         The port the server listens on.
+
+    Returns
+    -------
+    allowed : bool
 
     Examples
     --------
@@ -142,6 +157,11 @@ def request_allowed(hosts: Sequence[str], origins: Sequence[str], port: int) -> 
         Every value of the request's ``Host`` and ``Origin`` headers (usually one or none).
     port : int
         The port the server listens on.
+
+    Returns
+    -------
+    allowed : bool
+        ``False``: the server answers 403 and no handler runs.
 
     Examples
     --------
@@ -589,6 +609,12 @@ def streamlit_command(model_path: str, *, port: int = 8501) -> list[str]:
     command : list of str
         ``[python, "-c", "from featbus.app import serve; serve()", "run", APP, "--server.address",
         "127.0.0.1", "--server.port", PORT, ...]``.
+
+    Examples
+    --------
+    >>> cmd = streamlit_command("busi.featbus", port=8600)
+    >>> cmd[1:4], cmd[cmd.index("--server.address") + 1], cmd[cmd.index("--server.port") + 1]
+    (['-c', 'from featbus.app import serve; serve()', 'run'], '127.0.0.1', '8600')
     """
     return [sys.executable, "-c", "from featbus.app import serve; serve()", "run", str(Path(__file__).resolve()),
             "--server.address", "127.0.0.1", "--server.port", str(int(port)), "--server.headless", "true",
