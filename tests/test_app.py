@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -14,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from featbus.app import analyse, intensity_position, streamlit_command
+from featbus.app import REFUSED_BODY, analyse, intensity_position, origin_allowed, request_allowed, streamlit_command
 from featbus.datasets import make_phantoms
 from featbus.model import train_model
 
@@ -199,6 +202,202 @@ def test_server_binds_to_localhost_only():
     assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
     assert int(cmd[cmd.index("--server.maxUploadSize") + 1]) <= 50
     assert cmd[cmd.index("--browser.gatherUsageStats") + 1] == "false"
+    # streamlit runs through featbus.app.serve, which guards every route before the server starts
+    assert cmd[1:3] == ["-c", "from featbus.app import serve; serve()"] and cmd[3:5] == ["run", str(APP)]
+
+
+def test_request_rule_for_host_and_origin(monkeypatch):
+    monkeypatch.delenv("FEATBUS_APP_HOSTS", raising=False)
+    assert request_allowed(["127.0.0.1:8501"], ["http://127.0.0.1:8501"], 8501)
+    assert request_allowed(["[::1]:8501"], ["http://[::1]:8501"], 8501) and request_allowed([], [], 8501)
+    assert not request_allowed(["rebind.example:8501"], [], 8501)
+    assert not request_allowed(["localhost:8501", "rebind.example"], [], 8501)  # two Host headers
+    for origin in ("http://rebind.example:8501", "http://localhost:3000", "http://localhost", "null",
+                   "file://", "chrome-extension://abc", "http://localhost:8501@rebind.example:8501",
+                   "http://u@localhost:8501", "http://localhost:85o1", "http://localhost:8501/x"):
+        assert not origin_allowed(origin, 8501), origin
+        assert not request_allowed(["localhost:8501"], [origin], 8501), origin
+    # a name given with --allow-host: answered, its pages on any port (a reverse proxy's own)
+    monkeypatch.setenv("FEATBUS_APP_HOSTS", "proxy.example")
+    assert request_allowed(["proxy.example"], ["https://proxy.example"], 8501)
+    assert request_allowed(["127.0.0.1:8501"], ["https://proxy.example:8443"], 8501)
+    assert not request_allowed(["proxy.example"], ["https://rebind.example"], 8501)
+
+
+def _ask(port: int, method: str, path: str, headers: dict, body: bytes | None = None) -> tuple[int, bytes]:
+    """One raw HTTP request with exactly these headers (Host included: what a rebinding page sends)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+_WS_UPGRADE = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+               "Sec-WebSocket-Version": "13", "Sec-WebSocket-Protocol": "streamlit"}
+_UPLOAD = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png'
+           b"\r\n\r\nnot really a png\r\n--b--\r\n")
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM (featbus app stops its Streamlit child), then SIGKILL whatever of the group is left."""
+    try:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def app_server(saved_model, tmp_path_factory):
+    """`featbus app MODEL` on a free port, as a user starts it; yields the port once /_stcore/health
+    answers a local Host. The server (its whole process group) is always stopped afterwards."""
+    pytest.importorskip("streamlit")
+    _, path, _ = saved_model
+    port = _free_port()
+    log = tmp_path_factory.mktemp("app_server") / "server.log"
+    env = dict(os.environ, PYTHONPATH=str(APP.parents[1]), TF_CPP_MIN_LOG_LEVEL="2")
+    with open(log, "wb") as out:
+        server = subprocess.Popen([sys.executable, "-m", "featbus", "app", str(path), "--port", str(port)], env=env,
+                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                if _ask(port, "GET", "/_stcore/health", {"Host": f"localhost:{port}"})[0] == 200:
+                    break
+            except OSError:
+                pass
+            if server.poll() is not None or time.time() > deadline:
+                pytest.fail("featbus app did not answer /_stcore/health:\n" + log.read_text(errors="replace")[-3000:])
+            time.sleep(0.5)
+        yield port
+    finally:
+        _stop_group(server)
+
+
+@pytest.mark.timeout(240)
+def test_server_health_answers_local_hosts_only(app_server):
+    port = app_server
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", "localhost"):
+        assert _ask(port, "GET", "/_stcore/health", {"Host": host}) == (200, b"ok"), host
+    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}"):
+        assert _ask(port, "GET", "/_stcore/health", {"Host": host}) == (403, REFUSED_BODY), host
+    assert _ask(port, "GET", "/healthz", {"Host": f"evil.example:{port}"}) == (403, REFUSED_BODY)
+
+
+@pytest.mark.timeout(240)
+def test_server_refuses_the_page_and_static_files_to_a_foreign_host(app_server):
+    port = app_server
+    for path in ("/", "/favicon.png", "/?image=/etc/passwd"):
+        assert _ask(port, "GET", path, {"Host": f"localhost:{port}"})[0] == 200, path
+        assert _ask(port, "GET", path, {"Host": f"evil.example:{port}"}) == (403, REFUSED_BODY), path
+
+
+@pytest.mark.timeout(240)
+def test_server_refuses_uploads_addressed_to_a_foreign_host(app_server):
+    port = app_server
+    headers = {"Content-Type": "multipart/form-data; boundary=b"}
+    status, body = _ask(port, "PUT", "/_stcore/upload_file/x/y", {"Host": f"evil.example:{port}", **headers}, _UPLOAD)
+    assert (status, body) == (403, REFUSED_BODY)  # refused before Streamlit's upload handler
+    # addressed locally, the request reaches Streamlit's handler (which wants its XSRF token)
+    status, body = _ask(port, "PUT", "/_stcore/upload_file/x/y", {"Host": f"localhost:{port}", **headers}, _UPLOAD)
+    assert body != REFUSED_BODY
+
+
+@pytest.mark.timeout(240)
+def test_server_refuses_a_websocket_upgrade_to_a_foreign_host_or_origin(app_server):
+    port = app_server
+    local, evil = f"localhost:{port}", f"evil.example:{port}"
+    assert _ask(port, "GET", "/_stcore/stream", {"Host": evil, **_WS_UPGRADE}) == (403, REFUSED_BODY)
+    # a rebinding page: its own name in both headers (Streamlit's same-origin check lets that through)
+    assert _ask(port, "GET", "/_stcore/stream", {"Host": evil, "Origin": f"http://{evil}", **_WS_UPGRADE}) == (
+        403, REFUSED_BODY)
+    # a page of another origin, the request addressed locally: another name, or another local server
+    for origin in (f"http://{evil}", "http://localhost:1", "null"):
+        assert _ask(port, "GET", "/_stcore/stream", {"Host": local, "Origin": origin, **_WS_UPGRADE}) == (
+            403, REFUSED_BODY), origin
+    assert _ask(port, "GET", "/_stcore/stream", {"Host": local, "Origin": f"http://{local}", **_WS_UPGRADE})[0] == 101
+
+
+@pytest.mark.timeout(240)
+def test_server_refuses_a_foreign_origin_with_a_local_host(app_server):
+    port = app_server
+    local = f"localhost:{port}"
+    assert _ask(port, "GET", "/_stcore/health", {"Host": local, "Origin": f"http://{local}"}) == (200, b"ok")
+    for origin in ("http://evil.example", f"http://evil.example:{port}", "http://localhost:3000"):
+        for method, path, body in (("GET", "/_stcore/health", None), ("GET", "/", None),
+                                   ("PUT", "/_stcore/upload_file/x/y", _UPLOAD)):
+            headers = {"Host": local, "Origin": origin, "Content-Type": "multipart/form-data; boundary=b"}
+            assert _ask(port, method, path, headers, body) == (403, REFUSED_BODY), (origin, path)
+
+
+@pytest.mark.timeout(120)
+def test_request_guard_on_a_tornado_server(tmp_path):
+    """Streamlit served with Tornado before Starlette: the same guard holds there (every route,
+    WebSocket upgrades included)."""
+    pytest.importorskip("tornado")
+    port = _free_port()
+    script = tmp_path / "server.py"
+    script.write_text(textwrap.dedent(f"""
+        import asyncio
+        import tornado.web, tornado.websocket
+        from featbus.app import install_request_guard
+
+        install_request_guard({port})
+
+        class Page(tornado.web.RequestHandler):
+            def get(self):
+                self.write("ok")
+
+            def put(self):
+                self.write("stored")
+
+        class Stream(tornado.websocket.WebSocketHandler):
+            def check_origin(self, origin):
+                return True
+
+        async def main():
+            tornado.web.Application([(r"/", Page), (r"/stream", Stream)]).listen({port}, "127.0.0.1")
+            await asyncio.Event().wait()
+
+        asyncio.run(main())
+    """))
+    server = subprocess.Popen([sys.executable, str(script)], env=dict(os.environ, PYTHONPATH=str(APP.parents[1])),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        local, evil = f"localhost:{port}", f"evil.example:{port}"
+        deadline = time.time() + 60
+        while True:
+            try:
+                assert _ask(port, "GET", "/", {"Host": local}) == (200, b"ok")
+                break
+            except OSError:
+                assert server.poll() is None and time.time() < deadline, "the Tornado server did not start"
+                time.sleep(0.3)
+        assert _ask(port, "GET", "/", {"Host": evil}) == (403, REFUSED_BODY)
+        assert _ask(port, "PUT", "/", {"Host": evil}, b"x") == (403, REFUSED_BODY)
+        assert _ask(port, "PUT", "/", {"Host": local}, b"x") == (200, b"stored")
+        assert _ask(port, "GET", "/", {"Host": local, "Origin": "http://localhost:3000"}) == (403, REFUSED_BODY)
+        assert _ask(port, "GET", "/stream", {"Host": evil, **_WS_UPGRADE}) == (403, REFUSED_BODY)
+        assert _ask(port, "GET", "/stream", {"Host": local, "Origin": f"http://{evil}", **_WS_UPGRADE}) == (
+            403, REFUSED_BODY)
+        assert _ask(port, "GET", "/stream", {"Host": local, "Origin": f"http://{local}", **_WS_UPGRADE})[0] == 101
+    finally:
+        _stop_group(server)
 
 
 def _free_port() -> int:

@@ -23,8 +23,10 @@ def add_parser(sub, parents) -> None:
                    help="a folder whose images the page may open by path (typed, or ?image= in the address); "
                         "repeat for several. Without it the page opens uploads only")
     p.add_argument("--allow-host", metavar="NAME", action="append", default=[],
-                   help="also answer requests addressed to NAME (e.g. behind a reverse proxy); by default only "
-                        "127.0.0.1 and localhost are answered, which stops DNS-rebinding pages")
+                   help="also answer requests addressed to NAME, or sent from its pages on any port (e.g. behind "
+                        "a reverse proxy); by default every route of the server answers only requests addressed to "
+                        "127.0.0.1 or localhost from pages of the server itself (others get 403), which stops "
+                        "DNS-rebinding pages and other local sites")
     p.set_defaults(func=run)
 
 
