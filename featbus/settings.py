@@ -20,18 +20,30 @@ Every feature table featbus writes records the settings that made it in a sideca
 ``<table>.settings.json`` (:func:`settings_record`): the featbus version, the command, and the
 *full* parameters of every extractor, defaults included. The sidecar is itself a settings file:
 ``featbus extract DATA --params table.csv.settings.json`` computes the same table again.
+
+A settings file may come from anyone, so it is read within limits (:func:`read_settings`): at
+most :data:`MAX_FILE_BYTES`, :data:`MAX_DEPTH` levels of nesting, :data:`MAX_ALIASES` YAML
+aliases and :data:`MAX_VALUES` values once the aliases are expanded (a "billion laughs" file is
+refused while it is parsed, before any Python object is built); a key given twice, or two
+family names that differ only in case, are refused rather than merged. Every parameter is then
+checked by its extractor, resource bounds included (``levels``, ``bins``, ``bin_width``, radii,
+window and image sizes have upper limits), so that no setting can ask for unbounded memory
+or time; an error is one line naming the file, the family and the parameter.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 from ._registry import is_a
 
-__all__ = ["read_settings", "check_settings", "settings_extractors", "settings_record", "SETTINGS_SUFFIX"]
+__all__ = ["read_settings", "check_settings", "settings_extractors", "settings_record", "SETTINGS_SUFFIX",
+           "MAX_FILE_BYTES", "MAX_DEPTH", "MAX_ALIASES", "MAX_VALUES"]
 
 #: What :func:`settings_record` appends to a table's path.
 SETTINGS_SUFFIX = ".settings.json"
@@ -44,8 +56,194 @@ _REGIONS = ("image", "mask", "bbox")
 _RUN_PARAMS = {"region", "n_jobs", "cache", "progress", "verbose"}
 
 
+#: The largest settings file read, in bytes (a settings file is a few hundred bytes, a table's
+#: sidecar a few kilobytes; YAML is parsed at about 0.25 MiB/s).
+MAX_FILE_BYTES = 256 * 1024
+#: The deepest nesting of mappings and lists, aliases expanded (settings need 5).
+MAX_DEPTH = 20
+#: The most YAML aliases (``*name``) a file may use, all together.
+MAX_ALIASES = 100
+#: The most values (mappings, lists and scalars) a file may hold once its aliases are expanded.
+MAX_VALUES = 100_000
+#: The most preprocessing steps.
+MAX_STEPS = 16
+
+
 class SettingsError(ValueError):
     """A settings file that cannot be used; the message names the file and the key."""
+
+
+# --------------------------------------------------------------------------- bounded reading
+@functools.cache
+def _yaml_loader() -> type:
+    """A YAML loader for plain data (``yaml.SafeLoader``'s constructor) whose composer counts.
+
+    Aliases are counted, and the size and depth that each node would have once its aliases are
+    expanded are computed from its children while the node graph is composed: a node refers to
+    its aliased nodes, it does not copy them, so a "billion laughs" file composes in
+    milliseconds and is refused before any Python object is built. Duplicate mapping keys are
+    refused when the mapping is constructed. libyaml's parser is used when PyYAML has it
+    (composition stays here: libyaml's own composer recurses without bound on deep nesting).
+    """
+    import yaml
+    from yaml.composer import Composer
+    from yaml.constructor import SafeConstructor
+    from yaml.resolver import Resolver
+
+    def at(mark) -> str:
+        return f"line {mark.line + 1}, column {mark.column + 1}"
+
+    def where(mark) -> str:
+        return f" ({at(mark)})"
+
+    class BoundedComposer(Composer):
+        def __init__(self):
+            super().__init__()
+            self._aliases = 0
+            self._depth = 0
+            self._expanded = {}  # id(node) -> (values, depth) with aliases expanded
+
+        def compose_node(self, parent, index):
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent):
+                self._aliases += 1
+                if self._aliases > MAX_ALIASES:
+                    raise SettingsError(f"more than {MAX_ALIASES} YAML aliases (*name){where(event.start_mark)}")
+                node = super().compose_node(parent, index)
+                if id(node) not in self._expanded:
+                    raise SettingsError(f"the alias *{event.anchor} refers to a value that holds it"
+                                        f"{where(event.start_mark)}")
+                return node
+            self._depth += 1
+            if self._depth > MAX_DEPTH:
+                raise SettingsError(f"values nested deeper than {MAX_DEPTH} levels{where(event.start_mark)}")
+            node = super().compose_node(parent, index)
+            self._depth -= 1
+            if isinstance(node, yaml.ScalarNode):
+                children = []
+            elif isinstance(node, yaml.SequenceNode):
+                children = node.value
+            else:
+                children = [part for pair in node.value for part in pair]
+            sizes = [self._expanded[id(child)] for child in children]
+            values = 1 + sum(v for v, _ in sizes)
+            depth = 1 + max((d for _, d in sizes), default=0)
+            if values > MAX_VALUES:
+                raise SettingsError(f"more than {MAX_VALUES} values once its aliases are expanded"
+                                    f"{where(event.start_mark)}")
+            if depth > MAX_DEPTH:
+                raise SettingsError(f"values nested deeper than {MAX_DEPTH} levels once its aliases are "
+                                    f"expanded{where(event.start_mark)}")
+            self._expanded[id(node)] = (values, depth)
+            return node
+
+    class StrictConstructor(SafeConstructor):
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode):
+                first = {}
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: later keys override
+                        continue
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        seen = first.get(key)
+                    except TypeError:  # an unhashable key: SafeConstructor says so
+                        continue
+                    if seen is not None:
+                        raise SettingsError(f"the key {key!r} is given twice, at {at(seen)} and at "
+                                            f"{at(key_node.start_mark)}: give each key once")
+                    first[key] = key_node.start_mark
+            return super().construct_mapping(node, deep=deep)
+
+    try:
+        from yaml._yaml import CParser
+    except ImportError:  # PyYAML without libyaml: the pure-Python reader, scanner and parser
+        from yaml.parser import Parser
+        from yaml.reader import Reader
+        from yaml.scanner import Scanner
+
+        class Loader(BoundedComposer, Reader, Scanner, Parser, StrictConstructor, Resolver):
+            def __init__(self, stream):
+                Reader.__init__(self, stream)
+                Scanner.__init__(self)
+                Parser.__init__(self)
+                BoundedComposer.__init__(self)
+                StrictConstructor.__init__(self)
+                Resolver.__init__(self)
+    else:
+        class Loader(BoundedComposer, CParser, StrictConstructor, Resolver):
+            def __init__(self, stream):
+                CParser.__init__(self, stream)
+                BoundedComposer.__init__(self)
+                StrictConstructor.__init__(self)
+                Resolver.__init__(self)
+
+    return Loader
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json``'s ``object_pairs_hook``: a mapping whose keys are all different."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise SettingsError(f"the key {key!r} is given twice in one object: give each key once")
+        out[key] = value
+    return out
+
+
+def _check_extent(raw: Any) -> None:
+    """Refuse values nested deeper than :data:`MAX_DEPTH` or more than :data:`MAX_VALUES` in
+    all (JSON; YAML is measured while it is composed). Iterative: no recursion limit."""
+    stack, count = [(raw, 1)], 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise SettingsError(f"more than {MAX_VALUES} values")
+        if depth > MAX_DEPTH:
+            raise SettingsError(f"values nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+
+
+def _load(path: Path) -> Any:
+    """The plain data of a settings file, read within the limits."""
+    name = repr(str(path))
+    if not path.exists():
+        raise SettingsError(f"settings file {name} does not exist")
+    if not path.is_file():
+        raise SettingsError(f"settings file {name} is not a regular file")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise SettingsError(f"settings file {name} cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SettingsError(f"settings file {name} is refused: larger than {MAX_FILE_BYTES // 1024} KiB "
+                            "(a settings file is a few hundred bytes)")
+    text = data.decode("utf-8", errors="replace")
+    is_yaml = path.suffix.lower() in (".yaml", ".yml")
+    try:
+        if is_yaml:
+            loader = _yaml_loader()(text)
+            try:
+                return loader.get_single_data()  # plain data only: no Python objects
+            finally:
+                loader.dispose()
+        raw = json.loads(text, object_pairs_hook=_json_object)
+        _check_extent(raw)
+        return raw
+    except SettingsError as exc:
+        raise SettingsError(f"settings file {name} is refused: {exc}") from None
+    except RecursionError:  # json's scanner on very deep nesting
+        raise SettingsError(f"settings file {name} is refused: values nested deeper than {MAX_DEPTH} "
+                            "levels") from None
+    except Exception as exc:  # noqa: BLE001  (yaml's and json's many error types: one message)
+        kind = "YAML" if is_yaml else "JSON"
+        detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise SettingsError(f"settings file {name} is not valid {kind}: {detail}") from None
 
 
 def read_settings(path: str | os.PathLike) -> dict[str, Any]:
@@ -75,20 +273,7 @@ def read_settings(path: str | os.PathLike) -> dict[str, Any]:
     {'glcm': {'distances': (1, 2)}, 'intensity': {}}
     """
     path = Path(path)
-    if not path.is_file():
-        raise SettingsError(f"settings file {str(path)!r} does not exist")
-    text = path.read_text(encoding="utf-8", errors="replace")
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            raw = yaml.safe_load(text)  # safe_load: plain data only, no Python objects
-        else:
-            raw = json.loads(text)
-    except Exception as exc:  # noqa: BLE001  (yaml's and json's many error types: one message)
-        kind = "YAML" if path.suffix.lower() in (".yaml", ".yml") else "JSON"
-        detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        raise SettingsError(f"settings file {str(path)!r} is not valid {kind}: {detail}") from None
+    raw = _load(path)
     return check_settings(raw, source=str(path))
 
 
@@ -130,32 +315,54 @@ def check_settings(raw: Any, *, source: str = "settings") -> dict[str, Any]:
     if not isinstance(preprocess, list) or not all(isinstance(p, str) and p in PREPROCESSORS for p in preprocess):
         raise SettingsError(f"{source}: preprocess must be a list of step names from "
                             f"{', '.join(PREPROCESSORS)}, got {preprocess!r}")
+    if len(preprocess) > MAX_STEPS:
+        raise SettingsError(f"{source}: preprocess has {len(preprocess)} steps; at most {MAX_STEPS}")
     features = raw.get("features")
     if not isinstance(features, dict) or not features:
         raise SettingsError(f"{source}: 'features' must map at least one family name to its parameters, e.g. "
                             "features: {lbp: {}, glcm: {distances: [1, 2]}}")
-    checked = {}
-    for name, params in features.items():
+    checked: dict[str, dict[str, Any]] = {}
+    given: dict[str, str] = {}  # family key -> the name as the file gives it
+    for name, params in features.items():  # the whole file's shape first, then the extractors
+        if not isinstance(name, str):
+            raise SettingsError(f"{source}: features: a family name must be text, got {name!r}")
         where = f"{source}: features.{name}"
-        key = str(name).strip().lower()
+        key = name.strip().lower()
+        if key in given:
+            raise SettingsError(f"{where}: the family {given[key]!r} is given already (family names ignore "
+                                "case): give each family once")
+        given[key] = name
         params = {} if params is None else params
         if not isinstance(params, dict):
             raise SettingsError(f"{where}: parameters must be a mapping (or empty), got {type(params).__name__}")
-        checked[key] = {str(k): _as_value(v) for k, v in params.items()}
-        _build(key, checked[key], where)
+        for k in params:
+            if not isinstance(k, str):
+                raise SettingsError(f"{where}: a parameter name must be text, got {k!r}")
+        checked[key] = {k: _as_value(v, f"{where}.{k}") for k, v in params.items()}
+    for key, params in checked.items():
+        _build(key, params, f"{source}: features.{given[key]}")
     return {"features": checked, "region": region, "preprocess": list(preprocess)}
 
 
-def _as_value(value: Any) -> Any:
+def _as_value(value: Any, where: str) -> Any:
+    """A parameter's value as extractors take it: lists as tuples; non-finite numbers refused."""
     if isinstance(value, list):
-        return tuple(_as_value(v) for v in value)
+        return tuple(_as_value(v, where) for v in value)
     if isinstance(value, dict):
-        return {str(k): _as_value(v) for k, v in value.items()}
+        return {str(k): _as_value(v, where) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SettingsError(f"{where}: must be a finite number, got {value!r}")
     return value
 
 
 def _build(name: str, params: dict[str, Any], where: str):
-    """The extractor for one family entry; errors name the entry."""
+    """The extractor for one family entry, its parameters checked; errors name the entry.
+
+    The extractor's own checks run (:meth:`_check_params`: scikit-learn's
+    ``_parameter_constraints``, then its rules, resource bounds included), before any image
+    is read; whatever they raise becomes one line naming the family (and their message names
+    the parameter).
+    """
     from .pipelines import make_features
 
     try:
@@ -173,12 +380,18 @@ def _build(name: str, params: dict[str, Any], where: str):
             choices = ", ".join(k for k in accepted if k not in _RUN_PARAMS)
             raise SettingsError(f"{where}.{key}: {cls.__name__} has no parameter {key!r}; its parameters: {choices}")
     est.set_params(**params)
-    if hasattr(est, "_validate_params"):
+    check = getattr(est, "_check_params", None) or getattr(est, "_validate_params", None)
+    if check is not None:
         try:
-            est._validate_params()
-        except (ValueError, TypeError) as exc:
-            raise SettingsError(f"{where}: {str(exc).splitlines()[0]}") from None
+            check()
+        except (ValueError, TypeError, ArithmeticError, ImportError) as exc:
+            raise SettingsError(f"{where}: {_first_line(exc)}") from None
     return est
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def settings_extractors(settings: dict[str, Any]) -> list[tuple[str, Any]]:
