@@ -120,19 +120,7 @@ _PIPELINE = "pipeline.skops"
 _LEGACY_PIPELINE = "pipeline.joblib"  # formats 1-3: a pickle, loaded only when trusted
 _RUNTIME_MEMBER = re.compile(r"runtime/[A-Za-z0-9_.-]+\.tflite")
 
-#: Types a model file may create besides Python's plain values, NumPy and SciPy data and the
-#: estimators of scikit-learn and :data:`TRUSTED_PACKAGES`: the scikit-learn helpers that the
-#: classifiers featbus trains hold (calibration, decision trees, MLP optimisers), NumPy's random
-#: states (rebuilt from their state arrays), and XGBoost's booster (its state is XGBoost's own
-#: model format, parsed, not run). Each one's state is data.
-EXTRA_TRUSTED_TYPES = ("sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration",
-                       "sklearn.tree._tree.Tree", "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
-                       "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
-                       "numpy.random.mtrand.RandomState", "numpy.random._generator.Generator",
-                       "numpy.random._pcg64.PCG64", "numpy.random._mt19937.MT19937", "xgboost.core.Booster")
-#: Packages whose scikit-learn estimator classes a model file may create: featbus's own, and the
-#: samplers and boosters ``featbus train`` builds.
-TRUSTED_PACKAGES = ("featbus", "imblearn", "xgboost")
+from ._model_trust import EXTRA_TRUSTED_TYPES, TRUSTED_PACKAGES  # noqa: E402  (one list, with its rules)
 
 
 class UntrustedModelError(ValueError):
@@ -372,63 +360,49 @@ def _skops_io():
     return skops.io
 
 
-_PLAIN_VALUES = {f"builtins.{t}" for t in ("dict", "list", "tuple", "set", "str", "int", "float", "bool", "complex",
-                                           "bytes", "bytearray", "slice", "NoneType")} | {"collections.OrderedDict"}
+def _type_trust(name: str, loaders) -> str | None:
+    """Why featbus lets the file build this type with every loader it names, or None
+    (:func:`featbus._model_trust.node_trust`: exact types per loader)."""
+    from ._model_trust import node_trust
 
-
-def _trust_of(name: str) -> str | None:
-    """Why featbus creates this type without being told to, or None (see :func:`is_trusted_type`)."""
-    if name in _PLAIN_VALUES:
-        return "Python value"
-    if name in EXTRA_TRUSTED_TYPES:
-        return "featbus"
-    module, _, attr = name.rpartition(".")
-    top = module.split(".")[0]
-    if top not in ("numpy", "scipy", "sklearn", *TRUSTED_PACKAGES) or not re.fullmatch(r"[A-Za-z_][\w.]*", module):
-        return None
-    import importlib
-
-    from sklearn.base import BaseEstimator
-
-    try:  # importing a module of these packages runs only their own code
-        cls = getattr(importlib.import_module(module), attr, None)
-    except Exception:
-        return None
-    if not isinstance(cls, type):
-        return None
-    if top == "numpy":  # arrays, dtypes and scalars: data
-        return "NumPy" if issubclass(cls, (np.ndarray, np.dtype, np.generic)) else None
-    if top == "scipy":
-        import scipy.sparse
-
-        sparse = tuple(t for t in (getattr(scipy.sparse, n, None) for n in ("spmatrix", "sparray")) if t)
-        return "SciPy" if issubclass(cls, sparse) else None
-    if cls.__module__ != module or not issubclass(cls, BaseEstimator):
-        return None
-    return "scikit-learn" if top == "sklearn" else "featbus" if top == "featbus" else top
+    reasons = [node_trust(None if loader == "?" else loader, name) for loader in sorted(loaders)]
+    return reasons[0] if reasons and all(reasons) else None
 
 
 def is_trusted_type(name: str) -> bool:
     """Whether featbus creates objects of this type from a model file without being told to.
 
-    Trusted: Python's plain values, NumPy arrays, dtypes and scalars, SciPy sparse matrices,
-    the scikit-learn estimator classes of scikit-learn and of :data:`TRUSTED_PACKAGES`
-    (featbus's own, imbalanced-learn, XGBoost), and :data:`EXTRA_TRUSTED_TYPES`. Their state is
-    set attribute by attribute; none of them runs code named by the file. Functions and every
-    other type need the user's trust.
+    Trusted, each by its exact type (a subclass of a trusted type is not trusted): Python's plain
+    values and containers, ``numpy.ndarray`` and NumPy's concrete scalar and dtype types (not
+    ``numpy.memmap``, ``numpy.matrix`` or other subclasses), the scikit-learn estimator classes
+    of scikit-learn and of :data:`TRUSTED_PACKAGES` (featbus's own, imbalanced-learn, XGBoost),
+    set attribute by attribute without calling their constructor, and :data:`EXTRA_TRUSTED_TYPES`.
+    A file is checked per schema node: the same type built by a loader that calls a constructor
+    with the file's arguments is not trusted (see ``docs/guide/receiving_a_model.rst``).
+    Functions and every other type need the user's trust.
 
     Examples
     --------
     >>> from featbus.model import is_trusted_type
     >>> is_trusted_type("featbus.features.deep.DeepFeatures"), is_trusted_type("os.system")
     (True, False)
+    >>> is_trusted_type("numpy.ndarray"), is_trusted_type("numpy.memmap")
+    (True, False)
     """
-    return _trust_of(name) is not None
+    from ._model_trust import node_trust
+
+    if name == "sklearn.tree._tree.Tree":
+        return True
+    return any(node_trust(loader, name) for loader in (None, "ObjectNode", "NdArrayNode", "DTypeNode",
+                                                        "RandomStateNode", "RandomGeneratorNode"))
 
 
-def _pipeline_type_counts(blob: bytes, path: str) -> dict[str, int]:
-    """Every type a skops pipeline names, with its count: its schema's nodes, and whatever else
-    skops itself would check (nothing is created)."""
+def _pipeline_types(blob: bytes, path: str) -> dict[str, dict]:
+    """Every type a skops pipeline names: ``{name: {"count": n, "loaders": {...}}}``, from its
+    schema's nodes and whatever else skops itself would check; decision trees' constructor
+    arguments are bounded here (nothing is created)."""
+    from ._model_trust import CraftedModelError, audit_schema
+
     try:
         with zipfile.ZipFile(io.BytesIO(blob)) as z:
             schema = json.loads(z.read("schema.json"))
@@ -436,6 +410,10 @@ def _pipeline_type_counts(blob: bytes, path: str) -> dict[str, int]:
     except Exception as exc:  # skops raises many types for a malformed schema
         raise ValueError(f"{path!r} is damaged: its pipeline's schema does not read ({type(exc).__name__}: "
                          f"{exc})") from None
+    try:
+        loaders = audit_schema(schema, repr(path))
+    except CraftedModelError as exc:
+        raise ValueError(f"{exc} (damaged or crafted; nothing was loaded)") from None
     counts: dict[str, int] = {}
     stack = [schema]
     while stack:  # iterative: a crafted schema may nest deeper than Python's recursion limit
@@ -447,9 +425,15 @@ def _pipeline_type_counts(blob: bytes, path: str) -> dict[str, int]:
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
+    out = {n: {"count": c, "loaders": loaders.get(n, {"?"})} for n, c in counts.items()}
     for name in listed:
-        counts.setdefault(name, 1)
-    return counts
+        out.setdefault(name, {"count": 1, "loaders": {"?"}})
+    return out
+
+
+def _untrusted(types: dict[str, dict]) -> list[str]:
+    """The names among :func:`_pipeline_types` that featbus does not build without trust."""
+    return sorted(n for n, info in types.items() if _type_trust(n, info["loaders"]) is None)
 
 
 def _check_skops_container(blob: bytes, path: str) -> None:
@@ -499,8 +483,8 @@ def pipeline_types(path: str | os.PathLike) -> list[dict]:
         return [{"name": "pickle (any code)", "count": 1, "trust": "needs your trust"}]
     blob = _read_member(path, _PIPELINE, max(os.path.getsize(path), 2**20))
     _check_skops_container(blob, path)
-    return [{"name": n, "count": c, "trust": _trust_of(n) or "needs your trust"}
-            for n, c in sorted(_pipeline_type_counts(blob, path).items())]
+    return [{"name": n, "count": info["count"], "trust": _type_trust(n, info["loaders"]) or "needs your trust"}
+            for n, info in sorted(_pipeline_types(blob, path).items())]
 
 
 def types_needing_trust(path: str | os.PathLike) -> list[str]:
@@ -850,7 +834,7 @@ class FeatbusModel:
             for f in forwards:
                 z.writestr(f["member"], f["flatbuffer"])
         if trust is None:
-            trust = any(not is_trusted_type(t) for t in _pipeline_type_counts(blob, str(path)))
+            trust = bool(_untrusted(_pipeline_types(blob, str(path))))
         if trust:
             trust_model(path)
         return path
@@ -956,19 +940,22 @@ def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False
         if hashlib.sha256(blob).hexdigest() != manifest.get("pipeline_sha256"):
             raise ValueError(f"{path!r} is damaged: its pipeline does not match the SHA-256 in its manifest")
         _check_skops_container(blob, path)
-        listed = sorted(_pipeline_type_counts(blob, path))
-        unknown = [t for t in listed if not is_trusted_type(t)]
+        types = _pipeline_types(blob, path)
+        listed = sorted(types)
+        unknown = _untrusted(types)
         allowed = set(trusted) if not isinstance(trusted, bool) else set()
         if [t for t in unknown if t not in allowed] and not vouched():
             raise UntrustedModelError(
-                f"{path!r} would create types featbus does not trust by itself: {', '.join(unknown)}. Nothing was "
-                "loaded. If you trust the file's origin, pass trusted=True or trusted=[those names] (command line: "
-                "--trust, which adds the file to your trust list)")
+                f"{path!r} would create types featbus does not trust by itself (or builds them in a way it does not "
+                f"trust): {', '.join(unknown)}. Nothing was loaded. If you trust the file's origin, pass "
+                "trusted=True or trusted=[those names] (command line: --trust, which adds the file to your trust "
+                "list)")
         try:
             # every type the file holds, each checked above: skops's own defaults are not used
             parts = _skops_io().loads(blob, trusted=listed)
         except Exception as exc:
             raise ValueError(f"{path!r} is damaged: its pipeline does not load ({type(exc).__name__}: {exc})") from None
+        _check_contents(parts, path, vouched)
     if not isinstance(parts, dict) or not {"features", "head"} <= set(parts):
         raise ValueError(f"{path!r} is damaged: its pipeline is not a featbus model's parts")
     roi = parts.get("roi")  # absent in format 1 files
@@ -980,11 +967,42 @@ def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False
         raise ValueError(f"{path!r} is damaged: its manifest and its pipeline disagree on whether the model "
                          "preprocesses its images")
     model = FeatbusModel(parts["features"], parts["head"], manifest, roi, preprocess)
+    _check_classes(model, manifest, path)
     if runtime == "auto":
         _attach_runtime(model, path, size)
     if warm_up:
         model.warm_up()
     return model
+
+
+def _check_contents(parts, path: str, vouched) -> None:
+    """What the file made, checked before anything uses it (:func:`featbus._model_trust.check_loaded`):
+    contents featbus never writes are a damaged file; parameters that would touch files or start
+    unbounded workers need trust."""
+    from ._model_trust import CraftedModelError, NeedsTrust, check_loaded
+
+    try:
+        check_loaded(parts, repr(path))
+    except CraftedModelError as exc:
+        raise ValueError(f"{exc} (damaged or crafted: featbus never writes this)") from None
+    except NeedsTrust as exc:
+        if not vouched():
+            raise UntrustedModelError(f"{exc}. Nothing was used. If you trust the file's origin, pass trusted=True "
+                                      "(command line: --trust)") from None
+
+
+def _check_classes(model: FeatbusModel, manifest: dict, path: str) -> None:
+    """The manifest's class names (what ``inspect`` shows) are the classifier's, in its order
+    (what ``predict`` uses): one order per file."""
+    try:
+        mine = [str(c) for c in model.head.classes_]
+    except Exception as exc:
+        raise ValueError(f"{path!r} is damaged: its classifier has no class list ({type(exc).__name__})") from None
+    if mine != list(manifest["classes"]):
+        from ._model_trust import printable
+
+        raise ValueError(f"{path!r} is damaged or crafted: its manifest lists the classes "
+                         f"{printable(manifest['classes'])} but its classifier predicts {printable(mine)}")
 
 
 def _load_pickled(path: str, manifest: dict, size: int, vouched: bool) -> dict:
