@@ -33,7 +33,11 @@ Where rows are kept
   folder named this way receives every row a call returns, also rows this process already held
   in memory. The folder is safe to share between processes: a process claims a
   row before computing it, and another process that needs the same row waits for it instead of
-  computing it again (a claim whose process died is taken over). Each process that computes
+  computing it again (a claim whose process died is taken over; a claim names its process by
+  pid and by a token drawn when the process started, so a claim an earlier process with the
+  same pid left, such as a restarted container's pid 1, is taken over too). Nothing in the
+  folder is followed out of it: an entry that is a folder, a link, a special file or a file of
+  a size no row has is discarded and recomputed, and the warning names it. Each process that computes
   rows in a folder appends their keys to ``journal-<pid>.log`` there, so an audit can count
   computations across processes (:func:`journal_counts`).
 
@@ -58,11 +62,13 @@ import functools
 import hashlib
 import json
 import os
+import secrets
+import stat
 import sys
 import threading
 import time
 import warnings
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -71,7 +77,6 @@ import numpy as np
 
 from ._records import ImageRecord, _PathLike
 from ._version import __version__
-from .io import written_atomically
 
 __all__ = [
     "extract_rows",
@@ -255,8 +260,54 @@ class MemoryStore:
 _MAGIC = b"FBX2"
 _OLD_MAGICS = (b"FBX1",)  # earlier layouts: not damaged, just recomputed (and rewritten)
 _DTYPES = {b"f": np.dtype("<f4"), b"d": np.dtype("<f8")}
+_HEAD = len(_MAGIC) + 1 + 32  # tag, dtype byte, SHA-256
 _STALE_CLAIM_S = 1800.0  # a claim older than this is taken over even if its process lives
 _UNWRITTEN_CLAIM_S = 10.0  # an empty or garbled claim older than this is taken over
+_MAX_CLAIM_BYTES = 4096  # a claim is one short line; more is not a claim
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # POSIX; elsewhere a link is caught by lstat first
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # opening a FIFO planted in the cache must not block
+_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def _new_life_token() -> str:
+    return secrets.token_hex(8)
+
+
+# What tells this process's life from an earlier process that had the same pid (a container
+# restarted as pid 1 finds the claims its previous life left): written in every claim. A forked
+# child is another life too.
+_LIFE_TOKEN = _new_life_token()
+
+
+def _renew_life_token() -> None:
+    global _LIFE_TOKEN
+    _LIFE_TOKEN = _new_life_token()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_life_token)
+
+
+def _process_start(pid: int) -> str | None:
+    """When a process started (clock ticks after boot, ``/proc/<pid>/stat`` field 22), or None
+    where there is no such file: a pid reused by a later process has another start time."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as f:
+            raw = f.read(4096)
+        # the command name (field 2) may hold spaces and parentheses: count after its last ')'
+        return raw.rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISREG(mode):
+        return "a file"
+    return "a special file (FIFO, device or socket)"
 
 
 def _digest(setting: str, key: str, body: bytes) -> bytes:
@@ -273,6 +324,12 @@ class DiskStore:
     recomputed, with a warning). It is written to a temporary name and renamed, so a reader
     never sees half a file. Nothing in it is ever executed or unpickled.
 
+    Nothing below ``root`` is followed out of it: an entry, a claim or a sub-folder that is a
+    symbolic link, an entry that is a folder or a special file, an entry whose size no row can
+    have (or whose content cannot be read) is discarded (a link or a file removed, a folder
+    removed when empty and otherwise moved aside beside it) and the row recomputed; each one
+    is counted in ``n_corrupt`` and named in :attr:`notes`.
+
     Parameters
     ----------
     root : path
@@ -282,29 +339,154 @@ class DiskStore:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         self.n_corrupt = 0
+        self._notes: deque[tuple[int, str]] = deque(maxlen=32)  # (index in n_corrupt, what was done)
+        self._lock = threading.Lock()
 
     def _path(self, setting: str, key: str) -> Path:
         return self.root / setting / key[:2] / f"{key}.row"
 
-    def get(self, setting: str, key: str) -> np.ndarray | None:
-        """The row, or ``None`` when it is absent or fails its check (counted in ``n_corrupt``)."""
-        path = self._path(setting, key)
+    # -- what is not an entry: discarded, counted and named
+    def notes_since(self, n_corrupt: int) -> list[str]:
+        """What was discarded since ``n_corrupt`` counted that many (the most recent few)."""
+        with self._lock:
+            return [note for i, note in self._notes if i >= n_corrupt]
+
+    def _note(self, text: str) -> None:
+        with self._lock:
+            self._notes.append((self.n_corrupt, text))
+            self.n_corrupt += 1
+
+    def _discard(self, path: Path, why: str) -> bool:
+        """Remove what sits at ``path`` (never following a link; a non-empty folder is moved
+        aside, not emptied); counted and noted. Whether ``path`` is free now."""
         try:
-            raw = path.read_bytes()
-        except OSError:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            self._note(f"{path}: {why}")
+            return True
+        except OSError as exc:
+            self._note(f"{path}: {why}; not removed ({exc.strerror or exc})")
+            return False
+        done = ""
+        try:
+            if stat.S_ISDIR(mode):
+                try:
+                    os.rmdir(path)
+                    done = "; removed"
+                except OSError:
+                    aside = path.with_name(f".{path.name}.discarded-{secrets.token_hex(4)}")
+                    os.rename(path, aside)
+                    done = f"; moved aside to {aside.name}"
+            else:
+                os.unlink(path)  # a link itself, not what it points to
+                done = "; removed"
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            self._note(f"{path}: {why}; not removed ({exc.strerror or exc})")
+            return False
+        self._note(f"{path}: {why}{done}")
+        return True
+
+    def _folders(self, setting: str, key: str, *, create: bool, repair: bool = True) -> bool:
+        """Whether the entry's two sub-folders are real folders (not links out of the cache);
+        with ``repair``, anything else there is discarded, and with ``create`` they are made."""
+        folder = self.root
+        for name in (setting, key[:2]):
+            folder = folder / name
+            try:
+                mode = os.lstat(folder).st_mode
+            except FileNotFoundError:
+                if not create:
+                    return False
+                folder.mkdir(parents=True, exist_ok=True)
+                mode = os.lstat(folder).st_mode
+            except OSError:
+                return False
+            if stat.S_ISDIR(mode):
+                continue
+            if not repair or not self._discard(folder, f"{_kind(mode)} where a cache folder should be"):
+                return False
+            if not create:
+                return False
+            folder.mkdir(exist_ok=True)
+        return True
+
+    def _row_sizes(self, n_features: int | None) -> str:
+        if n_features is None:
+            return f"at least {_HEAD} bytes"
+        return f"{_HEAD + 4 * n_features} or {_HEAD + 8 * n_features} bytes for {n_features} values"
+
+    def get(self, setting: str, key: str, n_features: int | None = None) -> np.ndarray | None:
+        """The row, or ``None`` when it is absent or is not a valid entry: of the wrong kind, of
+        a size no row of ``n_features`` values has, or failing its check (discarded, counted in
+        ``n_corrupt``)."""
+        if not self._folders(setting, key, create=False):
             return None
-        head = len(_MAGIC) + 1 + 32
+        path = self._path(setting, key)
+        if not _NOFOLLOW:  # no O_NOFOLLOW here: look first (a race can still swap it)
+            try:
+                if stat.S_ISLNK(os.lstat(path).st_mode):
+                    self._discard(path, "a symbolic link where a cache entry should be")
+                    return None
+            except OSError:
+                return None
+        try:
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _BINARY)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:  # a link (ELOOP), or unreadable
+            try:
+                what = _kind(os.lstat(path).st_mode)
+            except OSError:
+                return None
+            why = ("a symbolic link where a cache entry should be" if what == "a symbolic link"
+                   else f"{what} that cannot be read ({exc.strerror or exc})")
+            self._discard(path, why)
+            return None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                os.close(fd)
+                fd = -1
+                self._discard(path, f"{_kind(st.st_mode)} where a cache entry should be")
+                return None
+            size = st.st_size
+            if n_features is None:
+                fits = size >= _HEAD
+            else:
+                fits = size in (_HEAD + 4 * n_features, _HEAD + 8 * n_features)
+            if not fits:
+                os.close(fd)
+                fd = -1
+                self._discard(path, f"a file of {size} bytes, where a row takes {self._row_sizes(n_features)}")
+                return None
+            chunks, left = [], size
+            while left > 0:
+                chunk = os.read(fd, left)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                left -= len(chunk)
+            raw = b"".join(chunks)
+        except OSError as exc:
+            if fd >= 0:
+                os.close(fd)
+                fd = -1
+            self._discard(path, f"a file that cannot be read ({exc.strerror or exc})")
+            return None
+        finally:
+            if fd >= 0:
+                os.close(fd)
         if raw[:len(_MAGIC)] in _OLD_MAGICS:
             return None
         dtype = _DTYPES.get(raw[len(_MAGIC):len(_MAGIC) + 1])
-        body = raw[head:]
+        body = raw[_HEAD:]
         if (raw[:len(_MAGIC)] != _MAGIC or dtype is None or len(body) % dtype.itemsize
-                or _digest(setting, key, body) != raw[len(_MAGIC) + 1:head]):
-            self.n_corrupt += 1
-            try:  # remove it so that the next reader recomputes instead of re-reporting
-                path.unlink()
-            except OSError:
-                pass
+                or (n_features is not None and len(body) != n_features * dtype.itemsize)
+                or _digest(setting, key, body) != raw[len(_MAGIC) + 1:_HEAD]):
+            # removed so that the next reader recomputes instead of re-reporting
+            self._discard(path, "fails its check (damaged, or another image's or setting's entry)")
             return None
         return np.frombuffer(body, dtype=dtype).copy()
 
@@ -312,90 +494,201 @@ class DiskStore:
         row = np.asarray(row)
         code = b"f" if row.dtype == np.float32 else b"d"
         body = np.ascontiguousarray(row, dtype=_DTYPES[code]).tobytes()
+        data = _MAGIC + code + _digest(setting, key, body) + body
+        if not self._folders(setting, key, create=True):
+            return  # a sub-folder that is not one and could not be discarded: noted, row not kept
         path = self._path(setting, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with written_atomically(path) as tmp:
-            tmp.write_bytes(_MAGIC + code + _digest(setting, key, body) + body)
+        for attempt in range(2):
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                mode = None
+            if mode is not None and stat.S_ISDIR(mode):  # a rename cannot replace a folder
+                if not self._discard(path, "a folder where a cache entry should be"):
+                    return
+            # the temporary file is created, never opened through a link left under its name
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY, 0o666)
+            except FileExistsError:  # left by an earlier life of this pid, or planted
+                if not self._discard(tmp, "left under this process's temporary name"):
+                    return
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY, 0o666)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)  # replaces a link itself, never what it points to
+                return
+            except IsADirectoryError:  # a folder made there meanwhile: discard it and retry
+                if attempt:
+                    raise
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
 
     def has(self, setting: str, key: str) -> bool:
-        """Whether a file for this row exists (not checked)."""
-        return self._path(setting, key).is_file()
+        """Whether a regular file for this row exists (its content not checked)."""
+        if not self._folders(setting, key, create=False, repair=False):
+            return False
+        try:
+            return stat.S_ISREG(os.lstat(self._path(setting, key)).st_mode)
+        except OSError:
+            return False
 
     def discard(self, setting: str, key: str) -> None:
         """Remove a row that failed a check the file itself cannot make (its length)."""
-        self.n_corrupt += 1
-        try:
-            self._path(setting, key).unlink()
-        except OSError:
-            pass
+        self._discard(self._path(setting, key), "a row of the wrong length")
 
     # -- claims: at most one process computes a row; the others wait for its file
     def _claim_path(self, setting: str, key: str) -> Path:
         return self._path(setting, key).with_suffix(".claim")
 
     def claim(self, setting: str, key: str) -> bool:
-        """Try to become the process that computes this row; ``False`` if another one is."""
+        """Try to become the process that computes this row; ``False`` if another one is.
+
+        The claim holds this process's pid, the time, a token drawn at random when this process
+        (or a fork of it) started, and the process's start time where ``/proc`` gives it."""
+        if not self._folders(setting, key, create=True):
+            return True  # nowhere to claim (noted): compute it here
         path = self._claim_path(setting, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(2):
             try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | _NOFOLLOW | _BINARY, 0o666)
             except FileExistsError:
                 if not self._stale(path):
                     return False
                 try:
-                    path.unlink()
+                    mode = os.lstat(path).st_mode
                 except OSError:
-                    pass
+                    continue
+                if stat.S_ISREG(mode):
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+                elif not self._discard(path, f"{_kind(mode)} where a claim should be"):
+                    return True  # cannot be cleared: compute the row here rather than wait on it
                 continue
             with os.fdopen(fd, "w") as f:
-                f.write(f"{os.getpid()} {time.time()}")
+                f.write(self._claim_text())
             return True
         return False
 
     @staticmethod
+    def _claim_text() -> str:
+        return f"{os.getpid()} {time.time()} {_LIFE_TOKEN} {_process_start(os.getpid()) or '-'}"
+
+    @staticmethod
+    def _read_claim(path: Path) -> tuple[str, float] | None:
+        """A claim's text and modification time; ``None`` when absent. Raises ``TypeError`` for
+        something that is not a regular file (read without following links, nor blocking)."""
+        try:
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _BINARY)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                return None
+            if stat.S_ISREG(mode):  # a claim file we may not read: another user's live claim
+                return "", time.time()
+            raise TypeError(_kind(mode)) from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise TypeError(_kind(st.st_mode))
+            return os.read(fd, _MAX_CLAIM_BYTES).decode("ascii", "replace"), st.st_mtime
+        finally:
+            os.close(fd)
+
+    @staticmethod
     def _stale(path: Path) -> bool:
         try:
-            text, modified = path.read_text(), path.stat().st_mtime
-        except OSError:
+            found = DiskStore._read_claim(path)
+        except TypeError:
+            return True  # a folder, a link or a special file: never a live claim
+        if found is None:
             return False  # gone already: the caller looks again
+        text, modified = found
+        fields = text.split()
         try:
-            pid, started = text.split()
-            pid, started = int(pid), float(started)
+            if len(fields) not in (2, 4):
+                raise ValueError
+            pid, started = int(fields[0]), float(fields[1])
         except ValueError:
             # empty or garbled: being written right now, or left by a process killed between
             # creating and writing it, which nobody must wait on forever
             return time.time() - modified > _UNWRITTEN_CLAIM_S
+        token, life = (fields[2], fields[3]) if len(fields) == 4 else (None, "-")
         if time.time() - started > _STALE_CLAIM_S:
             return True
         if pid == os.getpid():
-            return False
+            # another thread of this process, or an earlier life of this pid (a restarted
+            # container's pid 1, an old-format claim without a token): that one is gone
+            return token != _LIFE_TOKEN
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             return True
         except OSError:  # exists but not ours to signal
-            return False
+            pass
+        if life != "-":
+            now = _process_start(pid)
+            if now is not None and now != life:  # the pid was reused by a later process
+                return True
         return False
 
     def release(self, setting: str, key: str) -> None:
+        """Remove this process's claim (one that another process took over is left alone)."""
+        path = self._claim_path(setting, key)
         try:
-            self._claim_path(setting, key).unlink()
-        except OSError:
-            pass
+            found = self._read_claim(path)
+        except TypeError:
+            return
+        if found is None:
+            return
+        fields = found[0].split()
+        if len(fields) >= 3 and (fields[0], fields[2]) != (str(os.getpid()), _LIFE_TOKEN):
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
     def claimed(self, setting: str, key: str) -> bool:
         """Whether another process still holds a live claim on this row."""
         path = self._claim_path(setting, key)
-        return path.exists() and not self._stale(path)
+        try:
+            os.lstat(path)
+        except OSError:
+            return False
+        return not self._stale(path)
 
     def journal(self, setting: str, keys: Sequence[str]) -> None:
         """Record that this process computed these rows (one line each, appended)."""
         if not keys:
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / f"journal-{os.getpid()}.log", "a") as f:
-            f.write("".join(f"{setting}/{k}\n" for k in keys))
+        path = self.root / f"journal-{os.getpid()}.log"
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _NONBLOCK | _BINARY
+        for _ in range(2):
+            try:
+                fd = os.open(path, flags, 0o666)
+            except OSError as exc:
+                try:
+                    mode = os.lstat(path).st_mode
+                except OSError:
+                    raise exc from None
+                if stat.S_ISREG(mode):
+                    raise
+                if not self._discard(path, f"{_kind(mode)} where a journal should be"):
+                    return
+                continue
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                if not self._discard(path, f"{_kind(os.lstat(path).st_mode)} where a journal should be"):
+                    return
+                continue
+            with os.fdopen(fd, "a") as f:
+                f.write("".join(f"{setting}/{k}\n" for k in keys))
+            return
 
 
 def journal_counts(root: str | os.PathLike) -> Counter:
@@ -403,6 +696,8 @@ def journal_counts(root: str | os.PathLike) -> Counter:
     process that wrote there; 1 everywhere means no row was ever computed twice."""
     counts: Counter = Counter()
     for log in Path(root).glob("journal-*.log"):
+        if not stat.S_ISREG(os.lstat(log).st_mode):  # a link or a FIFO put there is not a journal
+            continue
         counts.update(line for line in log.read_text().splitlines() if line)
     return counts
 
@@ -563,10 +858,7 @@ def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRec
                 if row is not None and disk is not None and not disk.has(setting, key):
                     disk.put(setting, key, row)  # the folder the user named receives every row
                 if row is None and disk is not None:
-                    row = disk.get(setting, key)
-                    if row is not None and row.shape != (n_features,):  # another setting's row
-                        disk.discard(setting, key)
-                        row = None
+                    row = disk.get(setting, key, n_features)  # another setting's row: discarded
                     if row is not None and use_memory:
                         _MEMORY.put(setting, key, row)
                 if row is None:
@@ -616,7 +908,8 @@ def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRec
                     for i in todo:
                         disk.release(setting, keys[i - start])
             for i in waiting:
-                out[i] = _await_row(extractor, disk, setting, keys[i - start], items[i], i, compute, use_memory)
+                out[i] = _await_row(extractor, disk, setting, keys[i - start], items[i], i, compute, use_memory,
+                                    n_features)
             for j, key in enumerate(keys):  # duplicates inside the chunk
                 if first[key] != start + j:
                     out[start + j] = out[first[key]]
@@ -627,17 +920,19 @@ def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRec
             bar.close()
     if disk is not None and disk.n_corrupt > n_corrupt_before:
         n = disk.n_corrupt - n_corrupt_before
+        notes = disk.notes_since(n_corrupt_before)
+        named = "; ".join(notes[:3]) + (f"; and {n - 3} more" if n > 3 else "")
         warnings.warn(f"{n} damaged or misplaced feature cache entr{'y' if n == 1 else 'ies'} in {disk.root} "
-                      f"{'was' if n == 1 else 'were'} recomputed.", UserWarning, stacklevel=3)
+                      f"{'was' if n == 1 else 'were'} recomputed: {named}", UserWarning, stacklevel=3)
     return out
 
 
 def _await_row(extractor, disk: DiskStore, setting: str, key: str, item, index: int, compute,
-               use_memory: bool) -> np.ndarray:
+               use_memory: bool, n_features: int | None = None) -> np.ndarray:
     """Wait for another process to finish a row it claimed; compute it here if it gave up."""
     delay = 0.01
     while True:
-        row = disk.get(setting, key)
+        row = disk.get(setting, key, n_features)
         if row is not None:
             if use_memory:
                 _MEMORY.put(setting, key, row)

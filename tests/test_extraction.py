@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -281,3 +283,129 @@ def test_a_slow_first_image_does_not_make_a_short_job_parallel():
         return os.getpid()
 
     assert set(map_images(work, list(range(20)), n_jobs=2)) == {os.getpid()}
+
+
+def _cached(tmp_path, n=3):
+    """Three images, their rows computed into a cache folder, and the folder's row files."""
+    recs = _images(n)
+    cache = tmp_path / "cache"
+    truth = IntensityStats(cache=str(cache)).fit(recs).transform(recs)
+    rows = sorted(cache.rglob("*.row"))
+    assert len(rows) == n
+    clear_memory()
+    return recs, cache, truth, rows
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("tokenised", [False, True])
+def test_a_claim_left_by_an_earlier_life_of_this_pid_is_taken_over(tmp_path, tokenised):
+    """A restarted container is pid 1 again and finds the claims its earlier life left, with
+    this very pid: they are taken over at once (they hung the extraction before), whether in
+    the old format (pid and time) or carrying another life's token."""
+    import time
+
+    recs, cache, truth, rows = _cached(tmp_path)
+    victim = rows[0]
+    victim.unlink()
+    claim = victim.with_suffix(".claim")
+    claim.write_text(f"{os.getpid()} {time.time()}" + (" 0123456789abcdef 1" if tokenised else ""))
+    again = IntensityStats(cache=str(cache)).fit(recs).transform(recs)
+    np.testing.assert_array_equal(again, truth)
+    assert victim.is_file() and not claim.exists()
+
+
+def test_a_claim_of_this_process_is_live_and_a_reused_pid_is_not(tmp_path):
+    store = DiskStore(tmp_path)
+    key = "cd" * 32
+    assert store.claim("s", key)
+    path = store._claim_path("s", key)
+    assert not store._stale(path) and not store.claim("s", key)  # another thread of this life waits
+    store.release("s", key)
+    assert not path.exists()
+    from featbus.extraction import _process_start
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        life = _process_start(child.pid)
+        if life is None:
+            pytest.skip("no /proc/<pid>/stat here")
+        path.write_text(f"{child.pid} {time.time()} 0123456789abcdef {life}")
+        assert not store._stale(path)  # that process is alive: its claim holds
+        path.write_text(f"{child.pid} {time.time()} 0123456789abcdef {int(life) + 1}")
+        assert store._stale(path)  # its pid now belongs to a later process
+        store.release("s", key)
+        assert path.exists()  # another process's claim is not ours to release
+    finally:
+        child.kill()
+        child.wait()
+
+
+def _replace_entry(victim: Path, how: str, outside: Path) -> None:
+    raw = victim.read_bytes()
+    victim.unlink()
+    if how == "empty folder":
+        victim.mkdir()
+    elif how == "folder":
+        victim.mkdir()
+        (victim / "kept.txt").write_text("someone's file")
+    elif how == "link out of the cache":
+        outside.write_bytes(raw)  # even a valid row is not read through a link
+        victim.symlink_to(outside)
+    elif how == "link to /dev/zero":
+        victim.symlink_to("/dev/zero")
+    elif how == "truncated":
+        victim.write_bytes(raw[:-3])
+    elif how == "too long":
+        victim.write_bytes(raw + bytes(8))
+    elif how == "fifo":
+        os.mkfifo(victim)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("how", ["empty folder", "folder", "link out of the cache", "link to /dev/zero",
+                                 "truncated", "too long", "fifo"])
+def test_a_cache_entry_of_the_wrong_kind_is_recomputed_and_named(tmp_path, how):
+    """An entry replaced by a folder raised IsADirectoryError, a link was followed out of the
+    cache (to /dev/zero: forever), a FIFO blocked: each is now discarded, recomputed, named in
+    the warning, and the rows are the same."""
+    if how == "link to /dev/zero" and not os.path.exists("/dev/zero") or how == "fifo" and not hasattr(os, "mkfifo"):
+        pytest.skip("POSIX only")
+    recs, cache, truth, rows = _cached(tmp_path)
+    victim = rows[1]
+    outside = tmp_path / "outside.bin"
+    _replace_entry(victim, how, outside)
+    before = outside.read_bytes() if outside.exists() else None
+    with pytest.warns(UserWarning, match=r"^1 damaged or misplaced feature cache entry .* was recomputed") as rec:
+        again = IntensityStats(cache=str(cache)).fit(recs).transform(recs)
+    np.testing.assert_array_equal(again, truth)
+    message = next(str(w.message) for w in rec if "cache entr" in str(w.message))
+    assert str(victim) in message
+    assert victim.is_file() and not victim.is_symlink()  # rewritten as a plain row file
+    if before is not None:
+        assert outside.read_bytes() == before  # the link's target was neither read as a row nor touched
+    if how == "folder":  # a folder holding something is moved aside, not emptied
+        aside = [p for p in victim.parent.iterdir() if ".discarded-" in p.name]
+        assert len(aside) == 1 and (aside[0] / "kept.txt").read_text() == "someone's file"
+        assert aside[0].name in message
+    clear_memory()
+    with warnings.catch_warnings():  # once rewritten, the entry is read without a word
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(IntensityStats(cache=str(cache)).fit(recs).transform(recs), truth)
+
+
+@pytest.mark.timeout(60)
+def test_a_cache_sub_folder_linked_out_of_the_cache_is_not_followed(tmp_path):
+    recs, cache, truth, rows = _cached(tmp_path)
+    shard = rows[0].parent
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    for p in shard.iterdir():
+        p.unlink()
+    shard.rmdir()
+    shard.symlink_to(outside, target_is_directory=True)
+    with pytest.warns(UserWarning, match="cache entr") as rec:
+        again = IntensityStats(cache=str(cache)).fit(recs).transform(recs)
+    np.testing.assert_array_equal(again, truth)
+    assert any(f"{shard}: a symbolic link where a cache folder should be" in str(w.message) for w in rec)
+    assert list(outside.iterdir()) == []  # nothing written through the link
+    assert shard.is_dir() and not shard.is_symlink() and len(list(cache.rglob("*.row"))) == 3
