@@ -57,6 +57,11 @@ POOLINGS = ("avg", "max", "gem")
 ASPECTS = ("stretch", "pad", "crop")
 _GEM_P = 3.0  # generalised-mean exponent (Radenovic et al., TPAMI 2019)
 _GEM_EPS = 1e-6
+#: Bounds of the inference parameters (the activations grow with the batch and the input's
+#: pixels): input side, batch size, and pixels per forward pass.
+_MAX_INPUT_SIZE = 1024
+_MAX_BATCH_SIZE = 1024
+_MAX_BATCH_PIXELS = 1 << 24
 
 # ----------------------------------------------------------------------------- network pieces (keras.ops)
 def keras_preprocess(x, preprocess: str):
@@ -342,7 +347,9 @@ class DeepFeatures(BaseFeatureExtractor):
         (``p = 3``, activations clipped at ``1e-6``). Several poolings are concatenated
         (``("avg", "max")``). ``None`` keeps the whole map, flattened (``h*w*c`` features).
     input_size : int, (int, int) or None, default=None
-        Network input (height, width); ``None`` uses the backbone's ImageNet size.
+        Network input (height, width); ``None`` uses the backbone's ImageNet size. At most
+        1024 per side, and ``batch_size * height * width`` at most 2**24 pixels (32 images of
+        724 x 724): the activations grow with both.
     aspect : {"stretch", "pad", "crop"}, default="stretch"
         How an image of any shape reaches the square input (see the module docstring).
     region : {"image", "bbox", "mask"}, default="image"
@@ -351,7 +358,7 @@ class DeepFeatures(BaseFeatureExtractor):
     empty_mask : {"image", "raise"}, default="image"
         With ``region != "image"``: an all-zero mask uses the whole image, or raises.
     batch_size : int, default=32
-        Images per forward pass.
+        Images per forward pass, at most 1024.
     cache : None, False, str, path or joblib.Memory, default=None
         Where computed rows are kept (:mod:`featbus.extraction`): ``None``, in this process
         (and in the folder named by ``$FEATBUS_CACHE``, if set); a folder or
@@ -402,9 +409,9 @@ class DeepFeatures(BaseFeatureExtractor):
         "weights": [None, str, os.PathLike],
         "layers": [None, str, list, tuple],
         "pooling": [None, StrOptions(set(POOLINGS)), list, tuple],
-        "input_size": [None, Interval(Integral, 1, None, closed="left"), list, tuple],
+        "input_size": [None, Interval(Integral, 1, _MAX_INPUT_SIZE, closed="both"), list, tuple],
         "aspect": [StrOptions(set(ASPECTS))],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, _MAX_BATCH_SIZE, closed="both")],
         "tta": ["boolean"],
         **BaseFeatureExtractor._parameter_constraints,
     }
@@ -431,6 +438,12 @@ class DeepFeatures(BaseFeatureExtractor):
     def _config(self) -> dict:
         """The parameters checked and resolved against the backbone (layers, poolings, size)."""
         self._check_params()
+        return self._resolve()
+
+    def _check_rules(self) -> None:
+        self._resolve()  # before any image is read or network built: names, sizes, bounds
+
+    def _resolve(self) -> dict:
         bb = get_backbone(self.backbone)
         layers = self.layers
         if layers is None:
@@ -452,9 +465,14 @@ class DeepFeatures(BaseFeatureExtractor):
             raise ValueError("pooling=None (flattened maps) cannot be combined with other poolings")
         size = bb.input_size if self.input_size is None else self.input_size
         size = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
-        if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and s >= bb.min_size for s in size):
-            raise ValueError(f"input_size must be an int or (height, width) of at least {bb.min_size} "
+        if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
+                                     and bb.min_size <= s <= _MAX_INPUT_SIZE for s in size):
+            raise ValueError(f"input_size must be an int or (height, width) in [{bb.min_size}, {_MAX_INPUT_SIZE}] "
                              f"for {bb.name}, got {self.input_size!r}")
+        if self.batch_size * size[0] * size[1] > _MAX_BATCH_PIXELS:
+            raise ValueError(f"batch_size {self.batch_size} of {size[0]}x{size[1]} inputs is "
+                             f"{self.batch_size * size[0] * size[1]} pixels per forward pass; at most "
+                             f"{_MAX_BATCH_PIXELS}: lower batch_size or input_size")
         return dict(backbone=bb.name, weights=self.weights, layers=layers, pooling=pooling,
                     input_size=tuple(int(s) for s in size))
 

@@ -95,15 +95,41 @@ def _fmt(x: float) -> str:
 
 
 # --------------------------------------------------------------------------- Gabor
+#: Bounds of the Gabor bank (every kernel's spectrum is held at the padded image's size):
+#: frequencies, orientations, kernels in all, bandwidth in octaves, and a kernel's radius in
+#: pixels (``3 sigma``, sigma growing as the frequency and the bandwidth shrink).
+_MAX_FREQUENCIES = 16
+_MAX_ORIENTATIONS = 32
+_MAX_KERNELS = 64
+_MAX_BANDWIDTH = 8.0
+_MAX_KERNEL_RADIUS = 256
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
 def _check_gabor(frequencies, orientations, bandwidth):
     frequencies = (frequencies,) if np.isscalar(frequencies) else tuple(frequencies)
-    if not frequencies or not all(isinstance(f, (int, float, np.floating)) and 0 < f <= 0.5
-                                  for f in frequencies):
-        raise ValueError(f"frequencies must be numbers in (0, 0.5] cycles/pixel, got {frequencies!r}")
-    if isinstance(orientations, bool) or not isinstance(orientations, (int, np.integer)) or orientations < 1:
-        raise ValueError(f"orientations must be a positive int, got {orientations!r}")
-    if not isinstance(bandwidth, (int, float, np.floating)) or bandwidth <= 0:
-        raise ValueError(f"bandwidth must be a positive number (octaves), got {bandwidth!r}")
+    if not frequencies or len(frequencies) > _MAX_FREQUENCIES or not all(
+            _is_number(f) and 0 < f <= 0.5 for f in frequencies):
+        raise ValueError(f"frequencies must be 1 to {_MAX_FREQUENCIES} numbers in (0, 0.5] cycles/pixel, "
+                         f"got {frequencies!r}")
+    if isinstance(orientations, bool) or not isinstance(orientations, (int, np.integer)) \
+            or not 1 <= orientations <= _MAX_ORIENTATIONS:
+        raise ValueError(f"orientations must be an int in [1, {_MAX_ORIENTATIONS}], got {orientations!r}")
+    if len(frequencies) * orientations > _MAX_KERNELS:
+        raise ValueError(f"len(frequencies) * orientations must be at most {_MAX_KERNELS} kernels, got "
+                         f"{len(frequencies)} * {orientations}")
+    if not _is_number(bandwidth) or not 0 < bandwidth <= _MAX_BANDWIDTH:
+        raise ValueError(f"bandwidth must be a number in (0, {_MAX_BANDWIDTH:g}] (octaves), got {bandwidth!r}")
+    # skimage.filters.gabor_kernel: sigma = prefactor(bandwidth) / frequency, radius 3 sigma
+    b = 2.0 ** float(bandwidth)
+    radius = 3 * np.sqrt(np.log(2) / 2) / np.pi * (b + 1) / (b - 1) / min(frequencies)
+    if radius > _MAX_KERNEL_RADIUS:
+        raise ValueError(f"frequencies: a Gabor kernel at {min(frequencies):g} cycles/pixel and bandwidth "
+                         f"{bandwidth:g} is {2 * int(np.ceil(radius)) + 1} pixels wide; at most "
+                         f"{2 * _MAX_KERNEL_RADIUS + 1}: raise the lowest frequency or the bandwidth")
     return tuple(float(f) for f in frequencies), int(orientations), float(bandwidth)
 
 
@@ -235,9 +261,13 @@ def _laws_pairs() -> list[tuple[str, str]]:
     return [(a, b) for i, a in enumerate(names) for b in names[i:] if (a, b) != ("L5", "L5")]
 
 
+_MAX_WINDOW = 1023
+
+
 def _check_window(window) -> int:
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 3 or window % 2 == 0:
-        raise ValueError(f"window must be an odd int >= 3, got {window!r}")
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or not 3 <= window <= _MAX_WINDOW \
+            or window % 2 == 0:
+        raise ValueError(f"window must be an odd int in [3, {_MAX_WINDOW}] (pixels), got {window!r}")
     return int(window)
 
 
@@ -395,10 +425,13 @@ def wavelet_feature_names(level: int = 2) -> list[str]:
 
 
 # --------------------------------------------------------------------------- LoG
+_MAX_SIGMAS = 16
+
+
 def _check_sigmas(sigmas) -> tuple[float, ...]:
     sigmas = (sigmas,) if np.isscalar(sigmas) else tuple(sigmas)
-    if not sigmas or not all(isinstance(s, (int, float, np.floating)) and 0 < s <= 64 for s in sigmas):
-        raise ValueError(f"sigmas must be numbers in (0, 64] pixels, got {sigmas!r}")
+    if not sigmas or len(sigmas) > _MAX_SIGMAS or not all(_is_number(s) and 0 < s <= 64 for s in sigmas):
+        raise ValueError(f"sigmas must be 1 to {_MAX_SIGMAS} numbers in (0, 64] pixels, got {sigmas!r}")
     return tuple(float(s) for s in sigmas)
 
 
@@ -452,10 +485,13 @@ def log_feature_names(sigmas: Sequence[float] = (1.0, 2.0, 4.0)) -> list[str]:
 
 
 # --------------------------------------------------------------------------- fractal
+_MAX_THRESHOLDS = 64
+
+
 def _check_thresholds(thresholds) -> tuple[float, ...]:
     thresholds = (thresholds,) if np.isscalar(thresholds) else tuple(thresholds)
-    if not all(isinstance(t, (int, float, np.floating)) and 0 < t < 1 for t in thresholds):
-        raise ValueError(f"thresholds must be quantiles in (0, 1), got {thresholds!r}")
+    if len(thresholds) > _MAX_THRESHOLDS or not all(_is_number(t) and 0 < t < 1 for t in thresholds):
+        raise ValueError(f"thresholds must be at most {_MAX_THRESHOLDS} quantiles in (0, 1), got {thresholds!r}")
     return tuple(float(t) for t in thresholds)
 
 
@@ -574,11 +610,11 @@ _REGION_DOC = """    region : {"image", "bbox", "mask"}, default="image"
 _FILTER_CONSTRAINTS = {
     **BaseFeatureExtractor._parameter_constraints,
     "frequencies": [tuple, list],
-    "orientations": [Interval(Integral, 1, None, closed="left")],
-    "bandwidth": [Interval(Real, 0, None, closed="neither")],
-    "window": [Interval(Integral, 3, None, closed="left")],
+    "orientations": [Interval(Integral, 1, _MAX_ORIENTATIONS, closed="both")],
+    "bandwidth": [Interval(Real, 0, _MAX_BANDWIDTH, closed="right")],
+    "window": [Interval(Integral, 3, _MAX_WINDOW, closed="both")],
     "wavelet": [str],
-    "level": [Interval(Integral, 1, None, closed="left")],
+    "level": [Interval(Integral, 1, 6, closed="both")],
     "sigmas": [tuple, list],
     "thresholds": [tuple, list],
 }
@@ -594,10 +630,13 @@ class GaborFeatures(BaseFeatureExtractor):
     Parameters
     ----------
     frequencies : sequence of float, default=(0.05, 0.1, 0.2, 0.4)
-        Cycles per pixel.
+        Cycles per pixel, in ``(0, 0.5]``; at most 16.
     orientations : int, default=4
+        At most 32, and at most 64 kernels (``len(frequencies) * orientations``).
     bandwidth : float, default=1.0
-        Octaves.
+        Octaves, in ``(0, 8]``. A kernel is ``6 sigma`` wide, sigma growing as the frequency
+        and the bandwidth shrink; kernels wider than 513 pixels are refused (with bandwidth 1,
+        frequencies below about 0.0066).
 """ + _REGION_DOC + """
     Examples
     --------
@@ -622,8 +661,10 @@ class GaborFeatures(BaseFeatureExtractor):
         self.cache = cache
         self.progress = progress
 
-    def _fit_features(self, items: list) -> list[str]:
+    def _check_rules(self) -> None:
         _check_gabor(self.frequencies, self.orientations, self.bandwidth)
+
+    def _fit_features(self, items: list) -> list[str]:
         return gabor_feature_names(self.frequencies, self.orientations)
 
     def _features(self, image, mask):
@@ -640,7 +681,7 @@ class LawsFeatures(BaseFeatureExtractor):
     Parameters
     ----------
     window : int, default=15
-        Odd size of the mean-removal and energy windows.
+        Odd size of the mean-removal and energy windows, at most 1023 pixels.
 """ + _REGION_DOC + """
     Examples
     --------
@@ -663,8 +704,10 @@ class LawsFeatures(BaseFeatureExtractor):
         self.cache = cache
         self.progress = progress
 
-    def _fit_features(self, items: list) -> list[str]:
+    def _check_rules(self) -> None:
         _check_window(self.window)
+
+    def _fit_features(self, items: list) -> list[str]:
         return laws_feature_names()
 
     def _features(self, image, mask):
@@ -683,6 +726,7 @@ class WaveletFeatures(BaseFeatureExtractor):
     wavelet : str, default="coif1"
         A discrete PyWavelets wavelet.
     level : int, default=2
+        Decomposition levels, in [1, 6].
 """ + _REGION_DOC + """
     Examples
     --------
@@ -707,8 +751,10 @@ class WaveletFeatures(BaseFeatureExtractor):
         self.cache = cache
         self.progress = progress
 
-    def _fit_features(self, items: list) -> list[str]:
+    def _check_rules(self) -> None:
         _check_wavelet(self.wavelet, self.level)
+
+    def _fit_features(self, items: list) -> list[str]:
         return wavelet_feature_names(self.level)
 
     def _features(self, image, mask):
@@ -725,7 +771,7 @@ class LoGFeatures(BaseFeatureExtractor):
     Parameters
     ----------
     sigmas : sequence of float, default=(1, 2, 4)
-        Pixels.
+        Pixels, in ``(0, 64]``; at most 16 scales.
 """ + _REGION_DOC + """
     Examples
     --------
@@ -747,6 +793,9 @@ class LoGFeatures(BaseFeatureExtractor):
         self.n_jobs = n_jobs
         self.cache = cache
         self.progress = progress
+
+    def _check_rules(self) -> None:
+        _check_sigmas(self.sigmas)
 
     def _fit_features(self, items: list) -> list[str]:
         return log_feature_names(self.sigmas)
@@ -792,6 +841,9 @@ class FractalFeatures(BaseFeatureExtractor):
         self.n_jobs = n_jobs
         self.cache = cache
         self.progress = progress
+
+    def _check_rules(self) -> None:
+        _check_thresholds(self.thresholds)
 
     def _fit_features(self, items: list) -> list[str]:
         return fractal_feature_names(self.thresholds)

@@ -37,6 +37,10 @@ _DIRECTIONS = ((0, 1), (1, 1), (1, 0), (1, -1))
 _ANGLE_DEGREES = (0, 45, 90, 135)
 _MAX_LEVELS = 256
 _MAX_PRESENT_LEVELS = 4096  # levels=None: beyond this the matrices (n^2 per angle) get huge
+#: Bounds of ``distances`` (pixels; number of them): the matrices are levels x levels x
+#: len(distances) x 4 angles, so at most 256 * 256 * 32 * 4 counts (67 MB) per image.
+_MAX_DISTANCE = 1024
+_MAX_DISTANCES = 32
 
 
 def _check_glcm(levels, distances, props, *, allow_none=False):
@@ -46,8 +50,11 @@ def _check_glcm(levels, distances, props, *, allow_none=False):
         what = "an int in [2, 256]" + (" or None" if allow_none else "")
         raise ValueError(f"levels must be {what}, got {levels!r}")
     distances = (distances,) if np.isscalar(distances) else tuple(distances)
-    if not distances or not all(isinstance(d, (int, np.integer)) and d > 0 for d in distances):
-        raise ValueError(f"distances must be positive ints, got {distances!r}")
+    if not distances or len(distances) > _MAX_DISTANCES or not all(
+            isinstance(d, (int, np.integer)) and not isinstance(d, bool) and 0 < d <= _MAX_DISTANCE
+            for d in distances):
+        raise ValueError(f"distances must be 1 to {_MAX_DISTANCES} ints in [1, {_MAX_DISTANCE}] (pixels), "
+                         f"got {distances!r}")
     props = (props,) if isinstance(props, str) else tuple(props)
     bad = [p for p in props if p not in _ALL_GLCM_PROPS]
     if bad or not props:
@@ -322,6 +329,7 @@ class GLCMFeatures(BaseFeatureExtractor):
     ----------
     levels : int in [2, 256], default=32
     distances : sequence of int, default=(1, 2, 4)
+        At most 32 distances, each in [1, 1024] pixels.
     props : sequence of str, default=GLCM_PROPS
         Any of ``contrast, dissimilarity, homogeneity, ASM, energy, correlation, mean,
         variance, std, entropy``. A constant region has correlation 1 (scikit-image's
@@ -351,7 +359,7 @@ class GLCMFeatures(BaseFeatureExtractor):
 
     _parameter_constraints = {
         "levels": [Interval(Integral, 2, _MAX_LEVELS, closed="both")],
-        "distances": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "distances": [Interval(Integral, 1, _MAX_DISTANCE, closed="both"), tuple, list],
         "props": [tuple, list],
         **BaseFeatureExtractor._parameter_constraints,
     }
@@ -367,8 +375,10 @@ class GLCMFeatures(BaseFeatureExtractor):
         self.cache = cache
         self.progress = progress
 
-    def _fit_features(self, items: list) -> list[str]:
+    def _check_rules(self) -> None:
         _check_glcm(self.levels, self.distances, self.props)  # the elements of distances and props
+
+    def _fit_features(self, items: list) -> list[str]:
         return glcm_feature_names(self.distances, self.props)
 
     def _features(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:

@@ -23,12 +23,35 @@ from ..io import load_item
 __all__ = ["hog_features", "hog_feature_names", "hog_length", "HOGFeatures"]
 
 
+#: Bounds of the parameters: ``size`` per side, ``pixels_per_cell`` per side, ``cells_per_block``
+#: per side, ``orientations``, and the values per image (:func:`hog_length`; 2 MiB as float64),
+#: so that no setting asks for unbounded memory.
+_MAX_SIZE = 4096
+_MAX_CELL = 1024
+_MAX_BLOCK = 64
+_MAX_ORIENTATIONS = 360
+_MAX_LENGTH = 1 << 18
+_PAIR_BOUNDS = {"size": _MAX_SIZE, "pixels_per_cell": _MAX_CELL, "cells_per_block": _MAX_BLOCK}
+
+
 def _pair(value, name: str) -> tuple[int, int]:
     """Validate an ``int`` or ``(int, int)`` parameter; return a pair of positive ints."""
     pair = (value, value) if np.isscalar(value) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in pair):
-        raise ValueError(f"{name} must be a positive int or a pair of positive ints, got {value!r}")
+    top = _PAIR_BOUNDS.get(name)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+                                 and (top is None or v <= top) for v in pair):
+        bound = "" if top is None else f" of at most {top}"
+        raise ValueError(f"{name} must be a positive int or a pair of positive ints{bound}, got {value!r}")
     return int(pair[0]), int(pair[1])
+
+
+def _check_length(shape, orientations, pixels_per_cell, cells_per_block) -> int:
+    n = hog_length(shape, orientations, pixels_per_cell, cells_per_block)
+    if n > _MAX_LENGTH:
+        raise ValueError(f"HOG of a {shape[0]}x{shape[1]} image with {orientations} orientations and cells of "
+                         f"{pixels_per_cell} pixels has {n} values; at most {_MAX_LENGTH}: use a smaller size "
+                         "or larger cells")
+    return n
 
 
 _BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
@@ -154,7 +177,9 @@ class HOGFeatures(BaseFeatureExtractor):
     pixels_per_cell : (int, int), default=(8, 8)
     cells_per_block : (int, int), default=(2, 2)
     block_norm : {"L1", "L1-sqrt", "L2", "L2-Hys"}, default="L2-Hys"
-        As in :func:`skimage.feature.hog`.
+        As in :func:`skimage.feature.hog`. Bounds, checked before any image is read: ``size``
+        at most 4096 per side, ``orientations`` at most 360, ``pixels_per_cell`` at most
+        1024, ``cells_per_block`` at most 64, and at most 262144 values per image.
     region : {"image", "bbox", "mask"}, default="image"
         HOG needs a rectangle: ``"mask"`` behaves like ``"bbox"`` (the mask's bounding box,
         resized to ``size``).
@@ -185,10 +210,10 @@ class HOGFeatures(BaseFeatureExtractor):
     _prefix = "hog"
 
     _parameter_constraints = {
-        "size": [None, Interval(Integral, 1, None, closed="left"), tuple, list],
-        "orientations": [Interval(Integral, 1, None, closed="left")],
-        "pixels_per_cell": [Interval(Integral, 1, None, closed="left"), tuple, list],
-        "cells_per_block": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "size": [None, Interval(Integral, 1, _MAX_SIZE, closed="both"), tuple, list],
+        "orientations": [Interval(Integral, 1, _MAX_ORIENTATIONS, closed="both")],
+        "pixels_per_cell": [Interval(Integral, 1, _MAX_CELL, closed="both"), tuple, list],
+        "cells_per_block": [Interval(Integral, 1, _MAX_BLOCK, closed="both"), tuple, list],
         "block_norm": [StrOptions(set(_BLOCK_NORMS))],
         **BaseFeatureExtractor._parameter_constraints,
     }
@@ -207,9 +232,13 @@ class HOGFeatures(BaseFeatureExtractor):
         self.cache = cache
         self.progress = progress
 
-    def _fit_features(self, items: list) -> list[str]:
+    def _check_rules(self) -> None:
         _pair(self.pixels_per_cell, "pixels_per_cell")
         _pair(self.cells_per_block, "cells_per_block")
+        if self.size is not None:  # the values per image, before any is read
+            _check_length(_pair(self.size, "size"), self.orientations, self.pixels_per_cell, self.cells_per_block)
+
+    def _fit_features(self, items: list) -> list[str]:
         if self.size is None:
             if self.region != "image":
                 raise ValueError("size=None needs region='image': regions differ in size, so HOG "
@@ -225,6 +254,7 @@ class HOGFeatures(BaseFeatureExtractor):
                             "share one size (or set size=(h, w) to resize them)")
         else:
             self.size_ = _pair(self.size, "size")
+        _check_length(self.size_, self.orientations, self.pixels_per_cell, self.cells_per_block)
         return hog_feature_names(self.size_, self.orientations, self.pixels_per_cell, self.cells_per_block)
 
     def _features(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:

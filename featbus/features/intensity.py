@@ -10,7 +10,7 @@ phantom.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils._param_validation import Interval
@@ -27,21 +27,28 @@ _TAIL_STATS = ("iqr", "qcod", "mean_abs_dev", "robust_mean_abs_dev", "median_abs
                "mean_square", "rms")
 
 
+#: Bounds of the parameters: histogram bins (an int, or edges less one), percentiles.
+_MAX_BINS = 4096
+_MAX_PERCENTILES = 101
+
+
 def _check(percentiles, bins):
     percentiles = (percentiles,) if np.isscalar(percentiles) else tuple(percentiles)
-    if not all(np.isscalar(p) and 0 <= p <= 100 for p in percentiles):
-        raise ValueError(f"percentiles must lie in [0, 100], got {percentiles!r}")
-    if isinstance(bins, (int, np.integer)):
-        if bins < 2:
-            raise ValueError(f"bins must be an int >= 2 or a sequence of bin edges, got {bins!r}")
+    if len(percentiles) > _MAX_PERCENTILES or not all(
+            isinstance(p, (Real, np.number)) and not isinstance(p, bool) and 0 <= p <= 100 for p in percentiles):
+        raise ValueError(f"percentiles must be at most {_MAX_PERCENTILES} numbers in [0, 100], got {percentiles!r}")
+    if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
+        if not 2 <= bins <= _MAX_BINS:
+            raise ValueError(f"bins must be an int in [2, {_MAX_BINS}] or a sequence of bin edges, got {bins!r}")
         return percentiles, int(bins)
     try:
         edges = np.asarray(bins, dtype=np.float64)
     except (TypeError, ValueError):
         edges = np.empty(0)
-    if edges.ndim != 1 or edges.size < 2 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
-        raise ValueError(f"bins must be an int >= 2 or an increasing sequence of at least 2 finite "
-                         f"bin edges, got {bins!r}")
+    if edges.ndim != 1 or not 2 <= edges.size <= _MAX_BINS + 1 or not np.all(np.isfinite(edges)) \
+            or np.any(np.diff(edges) <= 0):
+        raise ValueError(f"bins must be an int in [2, {_MAX_BINS}] or an increasing sequence of 2 to "
+                         f"{_MAX_BINS + 1} finite bin edges, got {bins!r}")
     return percentiles, edges
 
 
@@ -230,8 +237,9 @@ class IntensityStats(BaseFeatureExtractor):
     Parameters
     ----------
     percentiles : sequence of float, default=(10, 25, 50, 75, 90)
+        At most 101 values in [0, 100].
     bins : int or sequence of float, default=64
-        Equal-width bins over ``[0, 1]``, or bin edges covering ``[0, 1]``.
+        Equal-width bins over ``[0, 1]``, or bin edges covering ``[0, 1]``; at most 4096 bins.
     region : {"image", "bbox", "mask"}, default="image"
         ``"mask"``: statistics of the lesion pixels only.
     %(empty_mask)s
@@ -260,7 +268,7 @@ class IntensityStats(BaseFeatureExtractor):
 
     _parameter_constraints = {
         "percentiles": [tuple, list, np.ndarray],
-        "bins": [Interval(Integral, 2, None, closed="left"), tuple, list, np.ndarray],
+        "bins": [Interval(Integral, 2, _MAX_BINS, closed="both"), tuple, list, np.ndarray],
         **BaseFeatureExtractor._parameter_constraints,
     }
 
@@ -273,6 +281,9 @@ class IntensityStats(BaseFeatureExtractor):
         self.n_jobs = n_jobs
         self.cache = cache
         self.progress = progress
+
+    def _check_rules(self) -> None:
+        _check(self.percentiles, self.bins)  # the elements of percentiles and bins, bounds
 
     def _fit_features(self, items: list) -> list[str]:
         return intensity_feature_names(self.percentiles, self.bins)

@@ -25,6 +25,11 @@ __all__ = ["lbp_features", "lbp_feature_names", "lbp_n_bins", "LBPFeatures"]
 _LBP_METHODS = ("uniform", "ror", "nri_uniform")
 _LBP_TAG = {"uniform": "u", "ror": "ror", "nri_uniform": "n"}
 _ROR_MAX_POINTS = 16
+#: Bounds of the parameters (the time per pixel grows with the points, the columns with
+#: ``P (P - 1) + 3`` per radius for nri_uniform): radius in pixels, points per radius, radii.
+_MAX_RADIUS = 1024
+_MAX_POINTS = 128
+_MAX_RADII = 16
 
 
 @functools.cache
@@ -63,16 +68,21 @@ def _lbp_config(radii, points, method) -> list[tuple[int, int]]:
     if method not in _LBP_METHODS:
         raise ValueError(f"method must be one of {_LBP_METHODS}, got {method!r}")
     radii = (radii,) if np.isscalar(radii) else tuple(radii)
-    if not radii or not all(isinstance(r, (int, np.integer)) and r > 0 for r in radii):
-        raise ValueError(f"radii must be positive ints, got {radii!r}")
+    if not radii or len(radii) > _MAX_RADII or not all(
+            isinstance(r, (int, np.integer)) and not isinstance(r, bool) and 0 < r <= _MAX_RADIUS for r in radii):
+        raise ValueError(f"radii must be 1 to {_MAX_RADII} ints in [1, {_MAX_RADIUS}] (pixels), got {radii!r}")
     if points is None:
         # 8 neighbours per unit of radius samples the circle at about one pixel spacing;
         # "ror" keeps P=8 since its histogram has one bin per rotation class (~2**P / P).
         pts = tuple(8 if method == "ror" else 8 * int(r) for r in radii)
     else:
         pts = (points,) * len(radii) if np.isscalar(points) else tuple(points)
-        if len(pts) != len(radii) or not all(isinstance(p, (int, np.integer)) and p >= 2 for p in pts):
+        if len(pts) != len(radii) or not all(
+                isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p >= 2 for p in pts):
             raise ValueError(f"points must be an int >= 2 or one per radius, got {points!r}")
+    if max(pts) > _MAX_POINTS:
+        default = " (8 per pixel of radius by default: give points)" if points is None else ""
+        raise ValueError(f"points must be at most {_MAX_POINTS} per radius{default}, got {max(pts)}")
     if method == "ror" and max(pts) > _ROR_MAX_POINTS:
         raise ValueError(f"method='ror' has one bin per rotation class (about 2**P / P); "
                          f"use points <= {_ROR_MAX_POINTS}, got {max(pts)}")
@@ -218,8 +228,10 @@ class LBPFeatures(BaseFeatureExtractor):
     Parameters
     ----------
     radii : sequence of int, default=(1, 2, 3)
+        At most 16 radii, each in [1, 1024] pixels.
     points : int, sequence of int or None, default=None
-        Sampling points per radius; ``None`` means ``8 * R`` (8 for ``"ror"``).
+        Sampling points per radius, at most 128 (16 for ``"ror"``); ``None`` means ``8 * R``
+        (8 for ``"ror"``).
     method : {"uniform", "nri_uniform", "ror"}, default="uniform"
     region : {"image", "bbox", "mask"}, default="image"
         ``"mask"``: the codes are those of the whole image (neighbours outside the lesion are
@@ -244,8 +256,8 @@ class LBPFeatures(BaseFeatureExtractor):
     _prefix = "lbp"
 
     _parameter_constraints = {
-        "radii": [Interval(Integral, 1, None, closed="left"), tuple, list],
-        "points": [None, Interval(Integral, 2, None, closed="left"), tuple, list],
+        "radii": [Interval(Integral, 1, _MAX_RADIUS, closed="both"), tuple, list],
+        "points": [None, Interval(Integral, 2, _MAX_POINTS, closed="both"), tuple, list],
         "method": [StrOptions(set(_LBP_METHODS))],
         **BaseFeatureExtractor._parameter_constraints,
     }
@@ -260,6 +272,9 @@ class LBPFeatures(BaseFeatureExtractor):
         self.n_jobs = n_jobs
         self.cache = cache
         self.progress = progress
+
+    def _check_rules(self) -> None:
+        _lbp_config(self.radii, self.points, self.method)  # the elements of radii and points, bounds
 
     def _fit_features(self, items: list) -> list[str]:
         return lbp_feature_names(self.radii, self.points, self.method)

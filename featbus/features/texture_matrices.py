@@ -106,20 +106,26 @@ UNIFORM_COARSENESS = 1e6
 
 
 # --------------------------------------------------------------------------- discretisation
+#: The most grey levels a discretisation gives: every matrix has one row per level, so
+#: ``bins`` is at most this and ``bin_width`` (on the ``[0, 1]`` scale) at least its inverse.
+_MAX_BINS = 1024
+_MIN_BIN_WIDTH = 1 / _MAX_BINS
+
+
 def _check_discretisation(bins, bin_width, *, allow_none: bool = True):
     if bin_width is not None:
         if isinstance(bin_width, bool) or not isinstance(bin_width, (int, float, np.floating)) \
-                or not 0 < float(bin_width) <= 1:
-            raise ValueError(f"bin_width must be a number in (0, 1] (images are scaled to [0, 1]), "
-                             f"got {bin_width!r}")
+                or not _MIN_BIN_WIDTH <= float(bin_width) <= 1:
+            raise ValueError(f"bin_width must be a number in [1/{_MAX_BINS}, 1] (images are scaled to [0, 1], "
+                             f"so at most {_MAX_BINS} grey levels), got {bin_width!r}")
         return None, float(bin_width)
     if bins is None:
         if not allow_none:
             raise ValueError("set bins (fixed bin number) or bin_width (fixed bin size); "
                              "bins=None and bin_width=None is only for already discretised images")
         return None, None
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or not 2 <= bins <= 1024:
-        raise ValueError(f"bins must be an int in [2, 1024], got {bins!r}")
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or not 2 <= bins <= _MAX_BINS:
+        raise ValueError(f"bins must be an int in [2, {_MAX_BINS}], got {bins!r}")
     return int(bins), None
 
 
@@ -140,9 +146,10 @@ def discretise(image: np.ndarray, mask: np.ndarray | None = None, *, bins: int |
     mask : ndarray of bool, optional
         Region; ``None`` is the whole image.
     bins : int or None, default=32
-        Fixed bin number over the region's intensity range (IBSI "FBN").
+        Fixed bin number over the region's intensity range (IBSI "FBN"), at most 1024.
     bin_width : float, optional
-        Fixed bin size on the ``[0, 1]`` scale (IBSI "FBS"); overrides ``bins``.
+        Fixed bin size on the ``[0, 1]`` scale (IBSI "FBS"), at least 1/1024 (so at most 1024
+        grey levels, as ``bins``); overrides ``bins``.
 
     Returns
     -------
@@ -658,8 +665,8 @@ def ngtdm_feature_names() -> list[str]:
 
 
 def _check_alpha(alpha) -> int:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, np.integer)) or alpha < 0:
-        raise ValueError(f"alpha must be a non-negative int (grey levels), got {alpha!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, np.integer)) or not 0 <= alpha <= _MAX_BINS:
+        raise ValueError(f"alpha must be an int in [0, {_MAX_BINS}] (grey levels), got {alpha!r}")
     return int(alpha)
 
 
@@ -748,9 +755,10 @@ def gldm_feature_names() -> list[str]:
 # --------------------------------------------------------------------------- transformers
 _COMMON_PARAMS = """
     bins : int, default=32
-        Fixed bin number over each region's own intensity range (IBSI "FBN").
+        Fixed bin number over each region's own intensity range (IBSI "FBN"), in [2, 1024].
     bin_width : float, optional
-        Fixed bin size on the ``[0, 1]`` scale (IBSI "FBS"); overrides ``bins``.
+        Fixed bin size on the ``[0, 1]`` scale (IBSI "FBS"), in [1/1024, 1]: at most 1024 grey
+        levels, as ``bins`` (every matrix has one row per level); overrides ``bins``.
     region : {"image", "bbox", "mask"}, default="image"
         ``"mask"``: only pixels inside the mask count (runs, zones and neighbourhoods stop at
         its edge, the intensity range for ``bins`` is the mask's).
@@ -766,15 +774,20 @@ class _MatrixFeatures(BaseFeatureExtractor):
 
     _parameter_constraints = {
         **BaseFeatureExtractor._parameter_constraints,
-        "bins": [None, Interval(Integral, 2, 1024, closed="both")],
-        "bin_width": [None, Interval(Real, 0, 1, closed="right")],
+        "bins": [None, Interval(Integral, 2, _MAX_BINS, closed="both")],
+        "bin_width": [None, Interval(Real, _MIN_BIN_WIDTH, 1, closed="both")],
         "aggregation": [StrOptions({"average", "merge"})],
-        "alpha": [Interval(Integral, 0, None, closed="left")],
-        "distance": [Interval(Integral, 1, None, closed="left")],
+        "alpha": [Interval(Integral, 0, _MAX_BINS, closed="both")],
+        "distance": [Interval(Integral, 1, 10, closed="both")],
     }
 
     def _check(self):
         _check_discretisation(self.bins, self.bin_width, allow_none=False)
+
+    def _check_rules(self) -> None:
+        # before any image is read (fit's parameter check, settings files): bins or bin_width
+        # set, and within the bounds above
+        self._check()
 
 
 @fill_doc
@@ -913,7 +926,7 @@ class NGTDMFeatures(_MatrixFeatures):
 
     Parameters
     ----------""" + _COMMON_PARAMS + """    distance : int, default=1
-        Chebyshev radius of the neighbourhood.
+        Chebyshev radius of the neighbourhood, in [1, 10].
 
     See Also
     --------
@@ -959,9 +972,10 @@ class GLDMFeatures(_MatrixFeatures):
 
     Parameters
     ----------""" + _COMMON_PARAMS + """    alpha : int, default=0
-        Coarseness: neighbours within ``alpha`` grey levels of the centre are dependent.
+        Coarseness: neighbours within ``alpha`` grey levels of the centre are dependent
+        (at most 1024, the most grey levels).
     distance : int, default=1
-        Chebyshev radius of the neighbourhood.
+        Chebyshev radius of the neighbourhood, in [1, 10].
 
     See Also
     --------
