@@ -249,6 +249,24 @@ def _load(path: Path) -> Any:
 def read_settings(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check a settings file (``.yaml``/``.yml`` or ``.json``).
 
+    The file may come from anyone, so it is read within limits, each refusal one line:
+
+    * at most :data:`MAX_FILE_BYTES` (256 KiB) are read;
+    * values nest at most :data:`MAX_DEPTH` (20) levels deep;
+    * YAML: plain data only (``yaml.SafeLoader``'s types: no Python objects), at most
+      :data:`MAX_ALIASES` (100) aliases (``*name``) in all, and at most :data:`MAX_VALUES`
+      (100000) values once the aliases are expanded. Both are counted while the node graph is
+      composed, where an alias is a reference and not a copy, so an alias bomb ("billion
+      laughs") is refused in milliseconds, before any Python object is built;
+    * a key given twice in one mapping (YAML or JSON object) is refused, as are two feature
+      families whose names differ only in case (``glcm`` and ``GLCM``): nothing is merged;
+    * numbers must be finite; family and parameter names must be text.
+
+    Then :func:`check_settings` checks every parameter with its extractor's constraints and
+    rules, resource bounds included (texture ``bins`` at most 1024 and ``bin_width`` at least
+    1/1024, GLCM ``levels`` at most 256, radii, distances and windows at most 1024 pixels, HOG
+    and network input sizes ...; see each extractor), before any image is read.
+
     Parameters
     ----------
     path : str or path
@@ -261,7 +279,9 @@ def read_settings(path: str | os.PathLike) -> dict[str, Any]:
     Raises
     ------
     SettingsError
-        The file is missing, not YAML/JSON, or not valid settings (the message says where).
+        A ``ValueError``: the file is missing, larger or deeper than the limits, not YAML/JSON,
+        or not valid settings; the message is one line naming the file and, for a parameter,
+        the family and the parameter.
 
     Examples
     --------
@@ -281,8 +301,10 @@ def check_settings(raw: Any, *, source: str = "settings") -> dict[str, Any]:
     """Check settings (a mapping as read from a file) against the registry and normalise them.
 
     Lists become tuples (the extractors' parameters are sequences); a family given ``None``
-    gets its defaults. Every parameter is validated by constructing the extractor and running
-    its declared constraints.
+    gets its defaults. Two family names that differ only in case are refused. Every parameter
+    is validated by constructing the extractor and running its checks (``_check_params``: its
+    declared constraints, then its rules and resource bounds), before any image is read; a
+    ``TypeError`` or ``ValueError`` becomes a one-line :class:`SettingsError` naming the family.
 
     Returns
     -------

@@ -121,3 +121,193 @@ def test_evaluate_and_train_take_settings(phantom_dir, tmp_path, capsys):
     extractors = read_manifest(out)["recipe"]["extractors"]
     assert extractors["glcm"]["params"]["distances"] == [1]
     capsys.readouterr()
+
+
+# --------------------------------------------------------------------------- hostile files
+# Files built the way an attacker would: each is refused with one line, before any image is
+# read, and before anything that grows with the file's aliases or values is allocated.
+
+def _alias_bomb(levels: int = 9) -> str:
+    """A "billion laughs" YAML file: each anchor lists the previous one 9 times, so the last
+    stands for 9**levels values; the anchors hide under the ignored record key ``data``."""
+    names = "abcdefghijklmnopqrstuvwxyz"[:levels]
+    parts = [f"{names[0]}: &{names[0]} [1,1,1,1,1,1,1,1,1]"]
+    parts += [f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]" for prev, cur in zip(names, names[1:])]
+    return "data: {" + ", ".join(parts) + "}\nfeatures: {glcm: {distances: *" + names[-1] + "}}\n"
+
+
+def _refusal(path) -> str:
+    with pytest.raises(SettingsError) as info:
+        read_settings(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    return message
+
+
+def test_a_yaml_alias_bomb_is_refused_before_it_is_built(tmp_path, monkeypatch):
+    import yaml
+
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(_alias_bomb(9))  # 387 million values once expanded: memory would run out
+    assert bomb.stat().st_size < 400
+    built = []
+    monkeypatch.setattr(yaml.constructor.BaseConstructor, "construct_document",
+                        lambda self, node: built.append(node))  # no Python object may be built
+    assert "more than 100000 values once its aliases are expanded" in _refusal(bomb)
+    assert built == []
+    # many aliases of a small value, and an alias inside its own anchor
+    many = tmp_path / "many.yaml"
+    many.write_text("data: {a: &a 1, b: [" + ", ".join(["*a"] * 101) + "]}\nfeatures: {lbp: {}}\n")
+    assert "more than 100 YAML aliases" in _refusal(many)
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("data: &a [*a]\nfeatures: {lbp: {}}\n")
+    assert "refers to a value that holds it" in _refusal(loop)
+    assert built == []
+
+
+def test_few_aliases_and_merge_keys_still_work(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("data: {common: &c {distances: [1, 2]}}\n"
+                    "features:\n  glcm: {<<: *c, levels: 16}\n  lbp: {radii: [1]}\n")
+    assert read_settings(path)["features"]["glcm"] == {"distances": (1, 2), "levels": 16}
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_deep_nesting_and_large_files_are_refused(tmp_path, suffix):
+    deep = tmp_path / f"deep{suffix}"
+    n = 100_000  # deeper than Python's recursion limit (and than libyaml's composer survives)
+    deep.write_text('{"features": {"glcm": {"distances": ' + "[" * n + "]" * n + "}}}")
+    assert "nested deeper than 20 levels" in _refusal(deep)
+    big = tmp_path / f"big{suffix}"
+    big.write_text('{"features": {"lbp": {}}, "command": "' + "x" * 300_000 + '"}')
+    assert "larger than 256 KiB" in _refusal(big)
+    wide = tmp_path / f"wide{suffix}"
+    wide.write_text('{"features": {"lbp": {}}, "data": [' + ",".join(["1"] * 100_001) + "]}")
+    assert "more than 100000 values" in _refusal(wide)
+
+
+@pytest.mark.parametrize("name, text, match", [
+    ("same.yaml", "features:\n  glcm: {}\n  glcm: {levels: 8}\n",
+     r"the key 'glcm' is given twice, at line 2, column 3 and at line 3, column 3"),
+    ("param.yaml", "features:\n  glcm: {levels: 8, levels: 64}\n", r"the key 'levels' is given twice"),
+    ("top.yaml", "region: mask\nfeatures: {lbp: {}}\nregion: image\n", r"the key 'region' is given twice"),
+    ("same.json", '{"features": {"glcm": {}, "glcm": {"levels": 8}}}', r"the key 'glcm' is given twice"),
+    ("param.json", '{"features": {"glcm": {"levels": 8, "levels": 64}}}', r"the key 'levels' is given twice"),
+    ("case.yaml", "features:\n  glcm: {}\n  GLCM: {levels: 8}\n",
+     r"features\.GLCM: the family 'glcm' is given already \(family names ignore case\)"),
+    ("case.json", '{"features": {"LBP": {}, "lbp": {"radii": [1]}}}', r"features\.lbp: the family 'LBP'"),
+])
+def test_duplicate_keys_are_refused_not_merged(tmp_path, name, text, match):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(SettingsError, match=match):
+        read_settings(path)
+    _refusal(path)
+
+
+@pytest.mark.parametrize("family, params, names", [
+    ("glcm", "{levels: '32'}", "levels"),                   # a string for an int
+    ("glcm", "{distances: [1.5]}", "distances"),            # a float in a list of ints
+    ("glrlm", "{bin_width: [0.1]}", "bin_width"),           # a list for a float
+    ("intensity", "{percentiles: [a]}", "percentiles"),     # was 'internal error TypeError'
+    ("intensity", "{bins: [0, x, 1]}", "bins"),
+    ("log", "{sigmas: [a]}", "sigmas"),
+    ("lbp", "{radii: true}", "radii"),                      # a boolean for an int
+    ("hog", "{pixels_per_cell: '8'}", "pixels_per_cell"),
+    ("gabor", "{frequencies: [a]}", "frequencies"),
+    ("shape", "{concavity_depth: [0.1]}", "concavity_depth"),
+    ("glcm", "{levels: .nan}", "levels"),
+    ("efficientnet_lite0", "{input_size: [224, x]}", "input_size"),
+])
+def test_wrong_types_are_one_line_naming_the_parameter(tmp_path, family, params, names):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"features:\n  {family}: {params}\n")
+    message = _refusal(path)
+    assert f"features.{family}" in message and names in message
+
+
+@pytest.mark.parametrize("family, params, names", [
+    ("glcm", {"levels": 10 ** 9}, "levels"),
+    ("glcm", {"distances": [10 ** 7]}, "distances"),
+    ("glcm", {"distances": list(range(1, 200))}, "distances"),
+    ("glrlm", {"bin_width": 1e-9}, "bin_width"),  # 10**9 grey levels
+    ("glszm", {"bins": 10 ** 9}, "bins"),
+    ("gldm", {"alpha": 10 ** 9}, "alpha"),
+    ("ngtdm", {"distance": 10 ** 7}, "distance"),
+    ("lbp", {"radii": [10 ** 7]}, "radii"),
+    ("lbp", {"radii": [1], "points": 10 ** 6}, "points"),
+    ("lbp", {"radii": [64]}, "points"),  # 8 points per pixel of radius by default
+    ("hog", {"size": [10 ** 6, 10 ** 6]}, "size"),
+    ("hog", {"size": [4096, 4096]}, "values"),  # 4.6 million values per image
+    ("hog", {"orientations": 10 ** 9}, "orientations"),
+    ("intensity", {"bins": 10 ** 9}, "bins"),
+    ("gabor", {"frequencies": [1e-9]}, "frequencies"),  # a kernel 3e9 pixels wide
+    ("gabor", {"orientations": 10 ** 6}, "orientations"),
+    ("gabor", {"bandwidth": 1e-9}, "frequencies"),
+    ("laws", {"window": 10 ** 7 + 1}, "window"),
+    ("wavelet", {"level": 10 ** 6}, "level"),
+    ("log", {"sigmas": [10 ** 7]}, "sigmas"),
+    ("fractal", {"thresholds": [0.5] * 1000}, "thresholds"),
+    ("efficientnet_lite0", {"input_size": 10 ** 6}, "input_size"),
+    ("efficientnet_lite0", {"batch_size": 10 ** 9}, "batch_size"),
+    ("efficientnet_lite0", {"input_size": 1024, "batch_size": 64}, "batch_size"),
+])
+def test_huge_values_are_refused_before_any_image_is_read(tmp_path, family, params, names):
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"features": {family: params}}))
+    message = _refusal(path)
+    assert f"features.{family}" in message and names in message
+
+
+def test_preprocessing_steps_are_bounded():
+    with pytest.raises(SettingsError, match="at most 16"):
+        check_settings({"preprocess": ["clahe"] * 17, "features": {"lbp": {}}})
+
+
+def test_estimators_refuse_huge_values_themselves():
+    # the bounds live in the extractors' own checks, so the Python API is protected too:
+    # fit refuses before it reads an image (the paths below do not exist)
+    from featbus import GLCMFeatures, GLRLMFeatures, HOGFeatures, LBPFeatures
+
+    missing = ["/nonexistent/a.png", "/nonexistent/b.png"]
+    for est, name in [(GLRLMFeatures(bin_width=1e-9), "bin_width"), (LBPFeatures(radii=(10 ** 7,)), "radii"),
+                      (GLCMFeatures(distances=(10 ** 7,)), "distances"),
+                      (HOGFeatures(size=(10 ** 6, 10 ** 6)), "size")]:
+        with pytest.raises(ValueError, match=name):
+            est.fit(missing)
+
+
+def test_hostile_settings_on_the_command_line_are_one_line(tmp_path, capsys):
+    # the data folder does not exist: the settings are refused before any image is looked for
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(_alias_bomb(9))
+    data = str(tmp_path / "no-such-data")
+    assert main(["extract", data, "--params", str(bomb), "-o", str(tmp_path / "x.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err and "bomb.yaml" in err and "aliases" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("features:\n  intensity: {percentiles: [a]}\n")
+    assert main(["train", data, "--params", str(bad), "-c", "logreg", "-o", str(tmp_path / "m.featbus")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "internal error" not in err and "features.intensity" in err
+    assert "percentiles" in err
+    huge = tmp_path / "huge.json"
+    huge.write_text(json.dumps({"features": {"glrlm": {"bin_width": 1e-9}}}))
+    assert main(["extract", data, "--params", str(huge), "-o", str(tmp_path / "x.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "bin_width" in err
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "m.featbus").exists()
+
+
+def test_the_command_exits_non_zero_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(_alias_bomb(9))
+    done = subprocess.run([sys.executable, "-m", "featbus", "extract", str(tmp_path / "no-such-data"),
+                           "--params", str(bomb), "-o", str(tmp_path / "x.csv")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("featbus extract: error: settings file") and "refused" in lines[0]
