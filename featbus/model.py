@@ -104,7 +104,8 @@ from ._version import __version__
 from .io import file_sha256, written_atomically
 
 __all__ = ["FeatbusModel", "train_model", "load_model", "read_manifest", "describe_manifest", "pipeline_types",
-           "types_needing_trust", "is_trusted_type", "trust_model", "trusted_models_file", "UntrustedModelError",
+           "types_needing_trust", "is_trusted_type", "trust_model", "trusted_models_file", "checked_runtimes_file",
+           "UntrustedModelError",
            "ModelVersionError", "FORMAT_VERSION", "EXTRA_TRUSTED_TYPES", "TRUSTED_PACKAGES"]
 
 #: Version of the ``.featbus`` layout; a reader refuses files with a larger one. Versions 1-3
@@ -521,8 +522,20 @@ def _records(images, on_error: str = "raise"):
 
 def describe_manifest(manifest: dict) -> str:
     """A few lines about a model from its manifest alone: recipe, training data, cross-validation
-    results, training runs, versions, date (:meth:`FeatbusModel.describe`, ``featbus inspect``)."""
-    m = manifest
+    results, training runs, versions, date (:meth:`FeatbusModel.describe`, ``featbus inspect``).
+
+    Every text taken from the file is printed escaped (:func:`featbus._model_trust.printable`):
+    a line break or a terminal escape in a note or a class name cannot add a line of its own."""
+    from ._model_trust import printable
+
+    def clean(obj):
+        if isinstance(obj, dict):
+            return {clean(k): clean(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [clean(v) for v in obj]
+        return printable(obj) if isinstance(obj, str) else obj
+
+    m = clean(manifest)
     r, d, cv = m.get("recipe", {}), m.get("data", {}), m.get("cv") or {}
     lines = [f"featbus model: {r.get('features')} -> {r.get('classifier')}"
              + (f" (+{r.get('balance')})" if r.get("balance") else "")
@@ -833,6 +846,8 @@ class FeatbusModel:
             z.writestr(_PIPELINE, blob)
             for f in forwards:
                 z.writestr(f["member"], f["flatbuffer"])
+        if forwards:  # made here from the same networks: nothing to check when it is loaded
+            _remember_runtime_checked(file_sha256(path))
         if trust is None:
             trust = bool(_untrusted(_pipeline_types(blob, str(path))))
         if trust:
@@ -1027,10 +1042,51 @@ def _load_pickled(path: str, manifest: dict, size: int, vouched: bool) -> dict:
         return joblib.load(io.BytesIO(blob))
 
 
+def checked_runtimes_file() -> Path:
+    """Where featbus remembers the model files whose runtime forwards it has checked against their
+    Keras networks (beside :func:`trusted_models_file`; a file's SHA-256 per line)."""
+    return trusted_models_file().with_name("checked_runtimes.txt")
+
+
+def _runtime_checked(digest: str) -> bool:
+    try:
+        text = checked_runtimes_file().read_text()
+    except OSError:
+        return False
+    return digest in {line.split()[0] for line in text.splitlines() if line.strip()}
+
+
+def _remember_runtime_checked(digest: str) -> None:
+    store = checked_runtimes_file()
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        with open(store, "a") as f:
+            f.write(f"{digest}\n")
+    except OSError as exc:
+        warnings.warn(f"could not remember a checked model file in {str(store)!r} ({exc.strerror or exc}): its "
+                      "runtime forwards will be checked against Keras again next time", UserWarning, stacklevel=3)
+
+
+def _keras_installed() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("keras") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _attach_runtime(model: FeatbusModel, path: str, size: int) -> None:
     """Give each network estimator the file's inference-runtime forward (when the file has them
-    and LiteRT is installed): predictions then never import TensorFlow."""
-    from .runtime import LiteForward, network_estimators, runtime_available
+    and LiteRT is installed): predictions then never import TensorFlow.
+
+    One answer per file: where Keras is installed, each forward is run once against the network
+    the file also holds, on two probe images (:func:`featbus.runtime.forward_disagreement`); a
+    forward that is not that network (swapped for another of the same shape, its digest updated)
+    is refused. A file that passed, or that this installation saved, is remembered by its SHA-256
+    (:func:`checked_runtimes_file`), so later loads skip the check and never import TensorFlow.
+    Without Keras the forward is the only way this installation can run the network."""
+    from .runtime import RUNTIME_CHECK_RTOL, LiteForward, forward_disagreement, network_estimators, runtime_available
 
     forwards = (model.manifest.get("runtime") or {}).get("forwards") or []
     if not forwards or not runtime_available():
@@ -1038,6 +1094,7 @@ def _attach_runtime(model: FeatbusModel, path: str, size: int) -> None:
     nets = dict(network_estimators(model))
     if set(nets) != {f["estimator"] for f in forwards}:
         raise ValueError(f"{path!r} is damaged: its runtime forwards do not match its networks")
+    attached = []
     for f in forwards:
         est = nets[f["estimator"]]
         flat = _read_member(path, f["member"], size)
@@ -1047,6 +1104,17 @@ def _attach_runtime(model: FeatbusModel, path: str, size: int) -> None:
         if fwd.input_size != tuple(int(s) for s in est.input_size_):
             raise ValueError(f"{path!r} is damaged: {f['member']} takes {fwd.input_size} images, its network "
                              f"{tuple(est.input_size_)}")
+        attached.append((f["member"], est, fwd))
+    digest = file_sha256(path)
+    if _keras_installed() and not _runtime_checked(digest):
+        for member, est, fwd in attached:
+            off = forward_disagreement(est, fwd)
+            if not off <= RUNTIME_CHECK_RTOL:
+                raise ValueError(f"{path!r} is damaged or crafted: its {member} is not the network it holds (they "
+                                 f"disagree by {off:.3g} of the largest feature on the same images, at most "
+                                 f"{RUNTIME_CHECK_RTOL:g} is allowed)")
+        _remember_runtime_checked(digest)
+    for _, est, fwd in attached:
         est._inference = fwd
 
 

@@ -31,13 +31,18 @@ import numpy as np
 
 from ._backend import native_stderr_quiet
 
-__all__ = ["LiteForward", "runtime_available", "network_estimators", "forward_flatbuffer",
-           "RUNTIME_RTOL", "RUNTIME_PROBA_ATOL"]
+__all__ = ["LiteForward", "runtime_available", "network_estimators", "forward_flatbuffer", "forward_disagreement",
+           "RUNTIME_RTOL", "RUNTIME_PROBA_ATOL", "RUNTIME_CHECK_RTOL"]
 
 #: Relative tolerance of a feature row from the runtime against Keras (of the row's max |value|).
 RUNTIME_RTOL = 1e-3
 #: Absolute tolerance of a class probability computed through the runtime against Keras.
 RUNTIME_PROBA_ATOL = 1e-3
+#: Largest disagreement (relative, as :data:`RUNTIME_RTOL`) a loaded file's forward may show
+#: against its own Keras network on the probe images before it is refused as not that network:
+#: ten times the documented agreement, so other CPUs' kernels never trip it, while another
+#: network of the same shape differs by orders of magnitude more.
+RUNTIME_CHECK_RTOL = 10 * RUNTIME_RTOL
 
 
 def runtime_available() -> bool:
@@ -87,6 +92,38 @@ def forward_flatbuffer(est) -> bytes:
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], trackable)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no TF ops: none run code
     return converter.convert()
+
+
+def _probe_images(h: int, w: int) -> np.ndarray:
+    """Two fixed grey images in [0, 255]: a gradient with rings, and seeded noise."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    rings = 127.5 + 127.5 * np.sin(np.hypot(yy - h / 2, xx - w / 2) / 3.0) * (xx / max(w - 1, 1))
+    noise = np.random.default_rng(0).uniform(0, 255, (h, w)).astype(np.float32)
+    return np.stack([rings, noise]).astype(np.float32)
+
+
+def forward_disagreement(est, forward) -> float:
+    """How far a runtime forward's rows are from the estimator's Keras network on two probe images:
+    the largest absolute difference over the largest row magnitude (needs Keras).
+
+    Parameters
+    ----------
+    est : DeepFeatures or FineTunedCNN
+        Fitted, with its Keras network (``_keras_forward()``).
+    forward : callable
+        ``(n, h, w)`` float32 -> ``(n, d)`` rows, e.g. a :class:`LiteForward`.
+    """
+    import keras
+
+    h, w = (int(s) for s in est.input_size_)
+    probe = _probe_images(h, w)
+    keras_forward, _ = est._keras_forward()
+    expected = np.asarray(keras.ops.convert_to_numpy(keras_forward(probe)), np.float64)
+    got = np.asarray(forward(probe), np.float64)
+    if got.shape != expected.shape:
+        return float("inf")
+    scale = np.abs(expected).max(axis=1, keepdims=True) + 1e-12
+    return float(np.max(np.abs(got - expected) / scale))
 
 
 class LiteForward:

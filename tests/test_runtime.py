@@ -182,3 +182,40 @@ def test_a_damaged_or_crafted_runtime_member_is_refused(frozen, tmp_path, capsys
         assert main(["predict", str(bad), str(image)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and ("damaged" in err[0] or "does not load" in err[0]), err
+
+
+def test_a_forward_swapped_for_another_network_of_the_same_shape_is_refused(frozen, data, tmp_path, capsys):
+    """One answer per file: a runtime member replaced by another network's flatbuffer with the same
+    input and output (here the same layers pooled max-then-avg), its digest updated, would answer
+    otherwise than ``--runtime keras``; where Keras is installed it is checked once and refused."""
+    from featbus.cli import main
+    from featbus.model import checked_runtimes_file
+
+    other = DeepFeatures(backbone="efficientnet_lite0", weights=None, input_size=48, pooling=("max", "avg"))
+    twin = train_model(data, [("lite0", other)], classifier="logreg", n_bootstrap=0, progress=False)
+    path = frozen.save(tmp_path / "m.featbus")
+    donor = twin.save(tmp_path / "donor.featbus")
+    member = read_manifest(path)["runtime"]["forwards"][0]["member"]
+    with zipfile.ZipFile(donor) as z:
+        flat = z.read(member)
+
+    def retarget(m):
+        m["runtime"]["forwards"][0]["sha256"] = hashlib.sha256(flat).hexdigest()
+        return m
+
+    swapped = _edit_member(path, tmp_path / "swapped.featbus", member, flat, manifest=retarget)
+    with pytest.raises(ValueError, match=r"runtime/lite0.tflite is not the network it holds"):
+        load_model(swapped)
+    image = tmp_path / "one.png"
+    from PIL import Image
+
+    Image.fromarray(data.images[0]).save(image)
+    assert main(["predict", str(swapped), str(image)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not the network it holds" in err[0], err
+    # the genuine file: checked once (saving it remembered it), then loaded without the check
+    assert hashlib.sha256(path.read_bytes()).hexdigest() in checked_runtimes_file().read_text()
+    checked_runtimes_file().unlink()
+    again = load_model(path)
+    assert getattr(again.features.transformer_list[0][1], "_inference", None) is not None
+    assert hashlib.sha256(path.read_bytes()).hexdigest() in checked_runtimes_file().read_text()

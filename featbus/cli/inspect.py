@@ -10,7 +10,8 @@ def add_parser(sub, parents) -> None:
                        help="what a model file holds and would create when loaded, without loading it",
                        description="Print a .featbus file's recipe, classes, training data, cross-validation "
                                    "figures and versions (from its manifest), its members, and the types loading "
-                                   "it would create with whether each is trusted; nothing from the file is run.")
+                                   "it would create with whether each is trusted; nothing from the file is run. "
+                                   "Text from the file is printed escaped.")
     p.add_argument("model", metavar="MODEL", help="a .featbus file")
     p.set_defaults(func=run)
 
@@ -18,29 +19,33 @@ def add_parser(sub, parents) -> None:
 def run(args) -> int:
     import zipfile
 
+    from .._model_trust import printable
     from ..model import describe_manifest, pipeline_types, read_manifest, types_needing_trust
     from ..runtime import runtime_available
 
     path = args.model
     manifest = read_manifest(path)  # sizes and schema checked; nothing else is read yet
     version = manifest["format_version"]
-    print(f"{path}: featbus model file, format {version} "
+    print(f"{printable(path)}: featbus model file, format {version} "
           + ("(pipeline stored with skops: loads without pickle)" if version >= 4 else
              "(pipeline pickled: loads only if trusted; re-save it with featbus upgrade)"))
     print(describe_manifest(manifest))
     with zipfile.ZipFile(path) as z:
-        print("members: " + ", ".join(f"{i.filename} ({i.file_size / 1e6:.2f} MB)" for i in z.infolist()))
+        print("members: " + ", ".join(f"{printable(i.filename)} ({i.file_size / 1e6:.2f} MB)" for i in z.infolist()))
     forwards = (manifest.get("runtime") or {}).get("forwards") or []
     if forwards:
         print("inference runtime: LiteRT forwards of " + ", ".join(
-            f"{f['estimator']} ({'x'.join(map(str, f.get('input', [])))} -> {f.get('outputs')})" for f in forwards)
+            f"{printable(f['estimator'])} ({printable('x'.join(map(str, f.get('input', []))))} -> "
+            f"{printable(f.get('outputs'))})" for f in forwards)
             + ("" if runtime_available() else "; ai-edge-litert is not installed here, so predictions use Keras"))
     types = pipeline_types(path)
-    width = max(len(t["name"]) for t in types)
+    width = max(len(printable(t["name"])) for t in types)
     print(f"types loading it creates ({len(types)}):")
     for t in types:
-        print(f"  {t['name']:<{width}}  x{t['count']:<4} {t['trust']}")
+        print(f"  {printable(t['name']):<{width}}  x{t['count']:<4} {t['trust']}")
     needed = types_needing_trust(path)
-    print("loads without --trust: " + ("yes" if not needed else
-                                       f"no, it needs your trust for {', '.join(needed)}"))
+    # what this command read is the schema: it can say a file needs trust, never that its
+    # contents are sound (they are checked when the file loads, see docs "Receiving a model file")
+    print("loads without --trust: " + ("its types, yes; its contents are checked when it loads" if not needed else
+                                       f"no, it needs your trust for {printable(', '.join(needed))}"))
     return 0
