@@ -472,3 +472,67 @@ def test_cache_none_reuses_nothing_and_makes_no_folder(phantom_dir, tmp_path, mo
     assert set(extraction_counts().values()) == {1}  # computed again: nothing was kept
     assert not (tmp_path / "none").exists()
     capsys.readouterr()
+
+
+def _small_folder(root: Path, per_class: dict, duplicate: str | None = None) -> Path:
+    """Class folders of phantoms, ``per_class[name]`` images each; ``duplicate``: that class's
+    first image is also saved again under another name (one near-duplicate group of two)."""
+    ph = make_phantoms(60, image_size=48, random_state=0)
+    counts = dict.fromkeys(per_class, 0)
+    for i, (im, t) in enumerate(zip(ph.images, ph.target)):
+        name = str(ph.target_names[t])
+        if name not in per_class or counts[name] >= per_class[name]:
+            continue
+        (root / name).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(im).save(root / name / f"scan {i}.png")
+        if name == duplicate and counts[name] == 0:
+            Image.fromarray(im).save(root / name / f"scan {i} again.png")
+        counts[name] += 1
+    return root
+
+
+def test_train_defaults_on_a_small_data_set_use_fewer_folds(tmp_path, capsys):
+    """Five folds by default failed on a class of fewer images; not given, --n-splits now falls
+    to what the smallest class allows and says so; given, it is still refused in one line."""
+    data = _small_folder(tmp_path / "data", {"benign": 3, "malignant": 4, "normal": 4})
+    model = tmp_path / "m.featbus"
+    assert main(["train", str(data), "-f", "intensity", "-c", "logreg", "--n-bootstrap", "0", "-o", str(model)]) == 0
+    captured = capsys.readouterr()
+    assert "using 3 folds, not 5: the smallest class 'benign' has 3 images" in captured.err
+    assert "duplicate-grouped 3-fold" in captured.out and model.is_file()
+    assert main(["train", str(data), "-f", "intensity", "-c", "logreg", "--n-splits", "4", "--n-bootstrap", "0",
+                 "-o", str(model), "--overwrite"]) == 2
+    _one_line_error(capsys, "--n-splits 4 is more than the 3 images of class 'benign'", "--n-splits 3 or fewer")
+
+
+def test_train_folds_count_duplicate_groups_and_a_lone_image_is_refused(tmp_path, capsys):
+    # 'malignant' has 4 images, but two are copies of one scan: one group, so 3 groups
+    data = _small_folder(tmp_path / "dup", {"benign": 4, "malignant": 3, "normal": 4}, duplicate="malignant")
+    assert main(["train", str(data), "-f", "intensity", "-c", "logreg", "--n-bootstrap", "0", "-o",
+                 str(tmp_path / "m.featbus"), "-q"]) == 0
+    assert ("using 3 folds, not 5: the smallest class 'malignant' has 3 groups of images kept together"
+            in capsys.readouterr().err)
+    lone = _small_folder(tmp_path / "lone", {"benign": 3, "malignant": 1, "normal": 3})
+    assert main(["train", str(lone), "-f", "intensity", "-c", "logreg", "-o", str(tmp_path / "l.featbus")]) == 2
+    _one_line_error(capsys, "the smallest class 'malignant' has 1 image:", "at least 2 per class")
+
+
+def test_an_unwritable_trust_list_is_a_warning_naming_it(phantom_dir, tmp_path, monkeypatch, capsys):
+    """--trust adds the model to the trust list; a list that cannot be written (here under a
+    regular file, which stops root too) failed the command with a bare errno message: now the
+    model is used and a warning names the list."""
+    model = tmp_path / "m.featbus"
+    assert main(["train", str(phantom_dir), "-f", "intensity", "-c", "logreg", "--n-splits", "3",
+                 "--n-bootstrap", "0", "-o", str(model), "-q"]) == 0
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    trust_list = blocker / "featbus" / "trusted_models.txt"
+    monkeypatch.setenv("FEATBUS_TRUSTED_MODELS", str(trust_list))
+    image = next((phantom_dir / "benign").glob("case (*).png"))
+    capsys.readouterr()
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(model), str(image), "--trust", "-o", str(out), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(pd.read_csv(out)) == 1
+    assert f"warning: --trust: cannot write the trust list {str(trust_list)!r}" in err
+    assert f"{str(blocker)!r} is a file, not a folder" in err and "will not be remembered" in err

@@ -134,14 +134,50 @@ def _expand_images(inputs: Sequence[str]) -> list[str]:
     return paths
 
 
-def _check_n_splits(data, n_splits: int) -> None:
-    if n_splits < 2:
+#: Folds of a cross-validation when --n-splits is not given (train lowers it for a small class).
+DEFAULT_N_SPLITS = 5
+
+
+def _smallest_class(data, grouped: bool) -> tuple[str, int, str]:
+    """(name, how many, what) of the class fewest folds can hold: its images, or with
+    ``grouped`` its groups (near-duplicates, a patient's images, a manifest's group column),
+    since a duplicate-grouped fold takes a whole group."""
+    target = np.asarray(data.target)
+    groups = np.asarray(data.groups) if grouped and getattr(data, "groups", None) is not None else None
+    smallest = None
+    for i, name in enumerate(data.target_names):
+        members = target == i
+        n_images = int(np.sum(members))
+        n = n_images if groups is None else int(np.unique(groups[members]).size)
+        what = (f"{n} image{'s' if n != 1 else ''}" if n == n_images else
+                f"{n} group{'s' if n != 1 else ''} of images kept together (near-duplicates, one patient's) "
+                f"among its {n_images} images")
+        if smallest is None or n < smallest[1]:
+            smallest = (str(name), n, what)
+    return smallest
+
+
+def _check_n_splits(data, n_splits: int | None, *, grouped: bool = False) -> int:
+    """The number of cross-validation folds. Given (``--n-splits K``): refused in one line when
+    the smallest class cannot be in every fold. Not given (``None``): the default, lowered to the
+    most folds the smallest class allows (at least 2), said in one line. ``grouped``: the folds
+    keep groups whole (train's duplicate-grouped folds), so a class counts its groups."""
+    name, smallest, what = _smallest_class(data, grouped)
+    if n_splits is not None and n_splits < 2:
         raise CLIError(f"--n-splits {n_splits}: cross-validation needs at least 2 folds")
-    counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
-    name, smallest = min(counts.items(), key=lambda kv: kv[1])
+    if smallest < 2:
+        raise CLIError(f"the smallest class {name!r} has {what}: cross-validation needs at least 2 per class, "
+                       "one for each of 2 folds; add images of that class or leave it out")
+    if n_splits is None:
+        if smallest >= DEFAULT_N_SPLITS:
+            return DEFAULT_N_SPLITS
+        print(f"using {smallest} folds, not {DEFAULT_N_SPLITS}: the smallest class {name!r} has {what} and "
+              "every fold needs each class (--n-splits sets it)", file=sys.stderr)
+        return smallest
     if n_splits > smallest:
-        raise CLIError(f"--n-splits {n_splits} is more than the {smallest} images of class {name!r} (the "
-                       f"smallest): every fold needs each class; use --n-splits {max(2, smallest)} or fewer")
+        raise CLIError(f"--n-splits {n_splits} is more than the {what} of class {name!r} (the smallest): every "
+                       f"fold needs each class; use --n-splits {smallest} or fewer")
+    return n_splits
 
 
 def _preprocessing_steps(spec: str | None) -> list:

@@ -20,7 +20,16 @@ from ._common import (
     _trust_file,
     _write_csv,
 )
-from ._data import _DATA_HELP, _check_n_splits, _load_folder, _manifest_split, _patches, _preprocessing_steps, _subset
+from ._data import (
+    _DATA_HELP,
+    DEFAULT_N_SPLITS,
+    _check_n_splits,
+    _load_folder,
+    _manifest_split,
+    _patches,
+    _preprocessing_steps,
+    _subset,
+)
 from ._options import (
     _CLASSIFIER_NAMES,
     _SAMPLER_NAMES,
@@ -60,7 +69,9 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--classifier", "-c", default=None, metavar="NAME",
                    help=f"{_CLASSIFIER_NAMES} (default svm; with -f/-c no recipe is used)")
     p.add_argument("--balance", "-b", default="none", metavar="NAME", help=f"none (default), {_SAMPLER_NAMES}")
-    p.add_argument("--n-splits", type=int, default=5, metavar="K", help="CV and calibration folds (default 5)")
+    p.add_argument("--n-splits", type=int, default=None, metavar="K",
+                   help="CV and calibration folds (default 5, or fewer when the smallest class has fewer images "
+                        "or duplicate groups, at least 2)")
     p.add_argument("--n-bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)")
     p.add_argument("--test-fraction", type=float, default=None, metavar="F",
                    help="hold out about F of the duplicate groups (stratified by class), train on the rest "
@@ -172,7 +183,10 @@ def run(args) -> int:
             raise CLIError(_one_line(exc)) from exc
         held = _subset(data, test_idx)
         data = _subset(data, train_idx)
-    _check_n_splits(data, args.n_splits)
+    network = recipe is not None and recipe.is_network
+    if args.n_splits is not None or not network:  # a network recipe judges itself on one validation split
+        # the folds are duplicate-grouped: a class counts its groups
+        args.n_splits = _check_n_splits(data, args.n_splits, grouped=True)
     counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
     print(f"training on {len(data.target)} images {counts}"
           + (f"; {len(held.target)} held out ("
@@ -195,7 +209,7 @@ def run(args) -> int:
                         recipe_overrides=overrides if recipe is not None and recipe.is_network else None,
                         balance=balance, region=args.region,
                         segmenter=segmenter, roi_margin=args.roi_margin, preprocessing=args.preprocess,
-                        n_splits=args.n_splits,
+                        n_splits=args.n_splits if args.n_splits is not None else DEFAULT_N_SPLITS,
                         n_bootstrap=args.n_bootstrap, random_state=args.random_state,
                         cache=args.cache, n_jobs=args.n_jobs, progress=progress, command=command,
                         source=os.path.abspath(args.data_dir))
