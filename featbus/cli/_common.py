@@ -191,5 +191,28 @@ def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True, r
         _import_tensorflow_quietly(debug)
     model = load_model(path, trusted=trust, warm_up=warm_up, runtime=runtime)
     if trust:
-        trust_model(path)
+        _remember_trust(path, trust_model)
     return model
+
+
+def _remember_trust(path: str, trust_model=None) -> None:
+    """Add a model the user passed --trust for to the trust list; a list that cannot be written
+    is a warning naming it (the model was loaded under --trust all the same), not an error."""
+    import warnings
+
+    if trust_model is None:
+        from ..model import trust_model
+    try:
+        trust_model(path)
+    except OSError as exc:
+        store = Path(_trust_file())
+        why = exc.strerror or str(exc)
+        if store.is_dir():
+            why = "it is a folder"
+        else:
+            above = next((a for a in store.parents if a.exists()), None)
+            if above is not None and not above.is_dir():
+                why = f"{str(above)!r} is a file, not a folder"
+        warnings.warn(f"--trust: cannot write the trust list {str(store)!r} ({why}; $FEATBUS_TRUSTED_MODELS sets "
+                      "where it is): the model is used this time, but it will not be remembered as trusted",
+                      UserWarning, stacklevel=2)
