@@ -647,8 +647,8 @@ class DiskStore:
         if found is None:
             return
         fields = found[0].split()
-        if len(fields) >= 3 and (fields[0], fields[2]) != (str(os.getpid()), _LIFE_TOKEN):
-            return
+        if len(fields) < 3 or (fields[0], fields[2]) != (str(os.getpid()), _LIFE_TOKEN):
+            return  # not written by this life (ours are whole before any row is computed)
         with contextlib.suppress(OSError):
             os.unlink(path)
 
