@@ -43,10 +43,14 @@ What loading implies
 :func:`load_model` reads and checks the manifest, checks every member against its digest and
 the pipeline archive against its declared sizes, then lists the types the pipeline would create
 (:func:`pipeline_types`). It creates them only when each is trusted by :func:`is_trusted_type`
-(Python values, NumPy and SciPy data, the estimators of scikit-learn, featbus,
-imbalanced-learn and XGBoost, :data:`EXTRA_TRUSTED_TYPES`): a file from someone else loads
-without running code of its own. Any other type (an estimator of your own, a function) is
-refused with :class:`UntrustedModelError` unless
+for the loader that builds it, by its exact type (Python values, ``numpy.ndarray`` and NumPy's
+scalar types, the estimators of scikit-learn, featbus, imbalanced-learn and XGBoost,
+:data:`EXTRA_TRUSTED_TYPES`; no subclass, and no loader that calls a constructor with the file's
+arguments), with decision trees' arguments bounded, and then checks what it created before
+anything predicts (tree node tables, libsvm arrays, parameters, class order; a runtime forward
+against its network): a file from someone else loads without running code of its own, writing
+to disk, looping or exhausting memory (``docs/guide/receiving_a_model.rst``). Any other type (an
+estimator of your own, a function) is refused with :class:`UntrustedModelError` unless
 
 * ``trusted=True`` is passed (you vouch for the file) or ``trusted=[type names]`` names them, or
 * the SHA-256 of the whole file is in your trust list: ``$FEATBUS_TRUSTED_MODELS`` if set, else

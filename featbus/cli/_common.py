@@ -179,7 +179,8 @@ def _is_trusted_file(path) -> bool:
 
 def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True, runtime: str = "auto",
                     keras_too: bool = False):
-    from ..model import load_model, read_manifest, trust_model
+    from ..io import file_sha256
+    from ..model import _keras_installed, _runtime_checked, load_model, read_manifest, trust_model
     from ..runtime import runtime_available
 
     manifest = read_manifest(path)  # a missing / foreign file fails here, before TensorFlow
@@ -187,7 +188,9 @@ def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True, r
                    for e in manifest.get("recipe", {}).get("extractors", {}).values())
     # the file's inference runtime runs its networks without TensorFlow; a segmenter still needs it
     lite = runtime == "auto" and manifest.get("runtime") and runtime_available()
-    if manifest.get("segmenter") or (networks and (keras_too or not lite)):  # Grad-CAM needs Keras
+    # a file whose forwards were not yet checked against its networks is checked once with Keras
+    unchecked = lite and _keras_installed() and not _runtime_checked(file_sha256(path))
+    if manifest.get("segmenter") or (networks and (keras_too or not lite or unchecked)):  # Grad-CAM needs Keras
         _import_tensorflow_quietly(debug)
     model = load_model(path, trusted=trust, warm_up=warm_up, runtime=runtime)
     if trust:

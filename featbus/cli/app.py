@@ -41,7 +41,11 @@ def run(args) -> int:
         raise CLIError(f"--port {args.port}: give a port number between 1 and 65535")
     read_manifest(args.model)  # not a model file: one line here, not an error page
     if args.trust:
-        trust_model(args.model)
+        try:  # the app's own process reads the trust list: trust it cannot record would not reach it
+            trust_model(args.model)
+        except OSError as exc:
+            raise CLIError(f"--trust: cannot write the trust list {_trust_file()!r} ({exc.strerror or exc}), which the "
+                           "app reads to trust this file; set FEATBUS_TRUSTED_MODELS to a file you can write") from None
     else:
         needed = types_needing_trust(args.model)
         if needed:

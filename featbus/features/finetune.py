@@ -613,10 +613,17 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
 
         g = resolve_groups(items, groups)
         k = max(2, int(round(1.0 / float(self.validation_fraction))))
-        if len(np.unique(g)) < k or np.bincount(y_idx).min() < 2:
+        # every fold needs each class: a small data set validates on a larger share, said so
+        fewest = min(len(np.unique(g[y_idx == c])) for c in np.unique(y_idx))
+        if fewest < 2:
             warnings.warn(f"FineTunedCNN: too few groups or images per class for a validation split of "
                           f"{self.validation_fraction}; training without early stopping", UserWarning, stacklevel=3)
             return np.arange(n), np.arange(0)
+        if fewest < k:
+            warnings.warn(f"FineTunedCNN: the smallest class has {fewest} groups of images, too few for a validation "
+                          f"split of {self.validation_fraction}: validating on 1/{fewest} of the images instead",
+                          UserWarning, stacklevel=3)
+            k = fewest
         splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed % (2**32))
         train, val = next(splitter.split(np.zeros(n), y_idx, g))
         return np.sort(train), np.sort(val)
