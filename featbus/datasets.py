@@ -1,4 +1,4 @@
-"""Data sets as :class:`sklearn.utils.Bunch`: synthetic phantoms, image folders, BUSI, mini-MIAS.
+"""Data sets as :class:`sklearn.utils.Bunch`: synthetic phantoms, image folders, BUSI, BUS-BRA, mini-MIAS.
 
 Every loader returns a Bunch with the same fields, so code written for one data set runs on the
 others:
@@ -38,8 +38,8 @@ from sklearn.utils import Bunch, check_random_state
 from ._records import ImageError, ImageRecord, map_images
 from .io import _warn_skipped, read_image, read_mask
 
-__all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_mias", "load_manifest", "load_data",
-           "is_mias_folder", "mias_files", "lesion_patches", "manifest_images"]
+__all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_bus_bra", "load_mias", "load_manifest", "load_data",
+           "is_mias_folder", "is_bus_bra_folder", "mias_files", "lesion_patches", "manifest_images"]
 
 PHANTOM_CLASSES = ("benign", "malignant", "normal")
 
@@ -517,6 +517,157 @@ def load_busi(root: str | os.PathLike | None = None, *, duplicate_threshold: int
     return data
 
 
+# --------------------------------------------------------------------------- BUS-BRA
+
+#: The table at the root of a BUS-BRA folder: one row per image (``ID``, ``Case``, ``Pathology``...).
+BUS_BRA_TABLE = "bus_data.csv"
+_BUS_BRA_REQUIRED = ("id", "case", "pathology")
+
+
+def is_bus_bra_folder(root: str | os.PathLike) -> bool:
+    """Whether ``root`` looks like a BUS-BRA folder: ``bus_data.csv`` beside class sub-folders.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featbus.datasets import is_bus_bra_folder
+    >>> is_bus_bra_folder(tempfile.mkdtemp())
+    False
+    """
+    root = Path(root)
+    return (root.is_dir() and (root / BUS_BRA_TABLE).is_file()
+            and any(d.is_dir() and not d.name.startswith(".") for d in root.iterdir()))
+
+
+def _bus_bra_rows(table_path: Path) -> dict[str, dict]:
+    """``bus_data.csv`` as ID -> row (column names lower-cased, cells as text), its columns checked."""
+    table = _manifest_table(table_path, ())
+    absent = [c for c in _BUS_BRA_REQUIRED if c not in table.columns]
+    if absent:
+        raise ValueError(f"{str(table_path)!r} has no column(s) {absent}: a BUS-BRA table needs ID, Case and "
+                         f"Pathology, it has {list(table.columns)}")
+    rows: dict[str, dict] = {}
+    for line, row in enumerate(table.to_dict("records"), start=2):
+        key = row["id"].strip()
+        if not key or not row["case"].strip():
+            raise _manifest_error(table_path, line, "an empty 'ID' or 'Case'")
+        if key in rows:
+            raise _manifest_error(table_path, line, f"ID {key!r} is listed twice")
+        rows[key] = {**{c: str(v).strip() for c, v in row.items()}, "row": line}
+    return rows
+
+
+def load_bus_bra(root: str | os.PathLike | None = None, *, on_error: str = "raise",
+                 n_jobs: int | None = None) -> Bunch:
+    """Load BUS-BRA, a second breast-ultrasound site, with lesion masks and patients as groups.
+
+    Gómez-Flores W, Gregorio-Calas MJ, de Albuquerque Pereira WC. *BUS-BRA: a breast ultrasound
+    dataset for assessing computer-aided diagnosis systems.* Medical Physics 51(4):3110-3123
+    (2024), doi:10.1002/mp.16812 (data: doi:10.5281/zenodo.7730709; its licence asks every work
+    that uses it to cite the article). featbus never downloads it. :func:`load_data` calls this
+    for any folder laid out like it.
+
+    The layout: one sub-folder per class (``benign/``, ``malignant/``) holding ``<ID>.png`` with
+    its mask ``<ID>_mask.png``, and ``bus_data.csv`` at the root, one row per image: ``ID``,
+    ``Case`` (the patient), ``Pathology`` (the biopsy-proven label), and descriptive columns
+    (``Histology``, ``BIRADS``, ``Device``, ``Side``, ``BBOX``...). Images of one ``Case`` (two
+    views of one lesion, ``-l``/``-r``, or several lesions of one woman) share a group, so every
+    split and every bootstrap interval keeps a patient whole. Rows without an image are fine (a
+    subset of the data set); an image without a row cannot be given its patient.
+
+    Parameters
+    ----------
+    root : path, optional
+        The folder holding ``bus_data.csv`` and the class sub-folders. Default:
+        ``$FEATBUS_DATA/bus-bra``, else ``../shared/data/bus-bra`` from the working directory.
+    on_error : {"raise", "skip"}, default="raise"
+        An unreadable image, or an image without a row in ``bus_data.csv``, raises an error
+        naming it, or is skipped (listed in ``Bunch.skipped`` and reported by a warning). An
+        image whose folder and ``Pathology`` disagree is always an error.
+    n_jobs : int, optional
+        Parallel workers for reading.
+
+    Returns
+    -------
+    data : Bunch
+        As :func:`load_image_folder` (classes: the sub-folders, e.g. ``["benign",
+        "malignant"]``; there is no normal class), with ``groups`` numbering the patients
+        (``Case``) in order of first appearance, and ``groups_from`` saying so. Each record's
+        ``meta`` also holds the table's columns, lower-cased (``id``, ``case``, ``histology``,
+        ``pathology``, ``birads``, ``device``, ``side``, ...: what a subgroup table of
+        :func:`featbus.validate` reads). ``Width``, ``Height`` and ``BBOX`` describe the images
+        as distributed; a shrunk copy keeps them unchanged.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from featbus.datasets import load_bus_bra
+    >>> root = tempfile.mkdtemp()
+    >>> for cls, ids in (("benign", ["bus_0001-l", "bus_0001-r"]), ("malignant", ["bus_0002-s"])):
+    ...     os.mkdir(os.path.join(root, cls))
+    ...     for k, i in enumerate(ids):
+    ...         Image.fromarray(np.full((16, 16), 50 + 40 * k, np.uint8)).save(os.path.join(root, cls, i + ".png"))
+    >>> with open(os.path.join(root, "bus_data.csv"), "w") as f:
+    ...     _ = f.write("ID,Case,Pathology,Device\\nbus_0001-l,1,benign,GE\\nbus_0001-r,1,benign,GE\\n"
+    ...                 "bus_0002-s,2,malignant,GE\\n")
+    >>> data = load_bus_bra(root)
+    >>> data.target_names.tolist(), data.groups.tolist(), data.data[2].meta["device"]
+    (['benign', 'malignant'], [0, 0, 1], 'GE')
+    """
+    if root is None:
+        root = _default_data_dir("bus-bra")
+        if root is None:
+            raise FileNotFoundError("BUS-BRA not found: pass root= (the folder holding bus_data.csv) or set "
+                                    "FEATBUS_DATA to the folder holding bus-bra/")
+    root = Path(root)
+    if on_error not in _ON_ERROR:
+        raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
+    table_path = root / BUS_BRA_TABLE
+    if not table_path.is_file():
+        raise FileNotFoundError(f"{str(root)!r} is not a BUS-BRA folder: {BUS_BRA_TABLE} is not in it")
+    rows = _bus_bra_rows(table_path)
+    data = load_image_folder(root, mask_pattern="{stem}_mask*.png", on_error=on_error, groups=None, n_jobs=n_jobs)
+    keep, skipped = [], list(data.skipped)
+    for i, (path, rec) in enumerate(zip(data.paths, data.data)):
+        row = rows.get(Path(path).stem)
+        if row is None:
+            reason = (f"no row of {str(table_path)!r} has ID {Path(path).stem!r}, so the image has no patient "
+                      "(Case) to be grouped by")
+            if on_error == "raise":
+                raise ValueError(f"{str(path)!r}: {reason}")
+            skipped.append((str(path), reason))
+            continue
+        label = rec.meta["label"]
+        if row["pathology"].lower() != label.lower():
+            raise _manifest_error(table_path, row["row"], f"ID {row['id']!r} is {row['pathology']!r}, but its image "
+                                  f"{str(path)!r} is in the {label!r} folder")
+        rec.meta.update({c: v for c, v in row.items() if c not in ("row", "label")})
+        rec.meta["table_row"] = row["row"]
+        keep.append(i)
+    if len(keep) < len(data.paths):
+        _warn_skipped([(k, p, r) for k, (p, r) in enumerate(skipped[len(data.skipped):])],
+                      f"image(s) (no row in {BUS_BRA_TABLE})")
+        if not keep:
+            raise ValueError(f"no image of {str(root)!r} has a row in {BUS_BRA_TABLE}")
+        for key in ("images", "masks", "paths", "data"):
+            data[key] = [data[key][i] for i in keep]
+        data.target = data.target[keep]
+    cases = [data.data[i].meta["case"] for i in range(len(data.data))]
+    order: dict[str, int] = {}
+    data.groups = np.array([order.setdefault(c, len(order)) for c in cases], dtype=int)
+    data.skipped = skipped
+    data.groups_from = f"patients: the 'Case' column of {BUS_BRA_TABLE}"
+    counts = np.bincount(data.target, minlength=len(data.target_names))
+    unused = len(rows) - len(data.paths)
+    data.DESCR = ("BUS-BRA breast ultrasound images (Gómez-Flores et al., Med Phys 2024, doi:10.1002/mp.16812), "
+                  f"folder {str(root)!r}: {len(data.paths)} images of {len(order)} patients, classes "
+                  f"{dict(zip(data.target_names.tolist(), counts.tolist()))}; groups are patients (Case)"
+                  + (f"; {unused} rows of {BUS_BRA_TABLE} have no image here." if unused else "."))
+    return data
+
+
 # --------------------------------------------------------------------------- mini-MIAS
 
 MIAS_CLASSES = ("normal", "benign", "malignant")
@@ -978,6 +1129,8 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
     * a ``.csv`` file: a manifest (:func:`load_manifest`);
     * a mini-MIAS folder (``Info.txt`` beside ``mdbNNN`` images): :func:`load_mias` with
       ``task``, women as groups;
+    * a BUS-BRA folder (``bus_data.csv`` beside class sub-folders): :func:`load_bus_bra`,
+      patients (``Case``) as groups, the table's columns in each record's ``meta``;
     * any other folder: one sub-folder per class (:func:`load_image_folder`).
 
     Parameters
@@ -1014,6 +1167,8 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
         return load_manifest(path, on_error=on_error, n_jobs=n_jobs)
     if path.is_dir() and is_mias_folder(path):
         return load_mias(path, task=task, n_jobs=n_jobs)
+    if is_bus_bra_folder(path):
+        return load_bus_bra(path, on_error=on_error, n_jobs=n_jobs)
     return load_image_folder(path, on_error=on_error, n_jobs=n_jobs)
 
 
