@@ -1,0 +1,981 @@
+"""External validation of a saved model: how it does on labelled images from somewhere else.
+
+A model that scores well inside its own data set may miss most cancers at another hospital
+(other scanners, sonographers, burnt-in text). :func:`validate` predicts every image of a
+labelled data set once with a trained model (nothing is refitted) and reports what a reader
+deciding whether to use the model there needs, every value with a 95 % interval:
+
+1. **discrimination**: the AUC of ``p(positive)`` (``"malignant"`` by default) against every
+   other true class;
+2. **the model's own decisions** (the most probable class): accuracy, precision, recall and F1
+   of every class the data hold, and the confusion matrix over the model's classes;
+3. **operating points** of the positive class: sensitivity and specificity at the model's own
+   rule, and at the threshold on ``p(positive)`` that reaches ``target_sensitivity`` on these
+   data. That threshold is chosen on the very images it is then measured on, so its
+   specificity is optimistic; it says which threshold the model *would need* at this site;
+4. **calibration** of ``p(positive)``: the reliability diagram's data, the expected calibration
+   error (ECE, :data:`ECE_BINS` equal-width bins of ``p(positive)``; Naeini et al. 2015) and the
+   Brier score;
+5. **subgroups**: the same figures per value of a metadata column (a manifest's ``site`` or
+   ``device`` column, BUS-BRA's ``Device``, ``Side`` or ``BIRADS``);
+6. **beside the in-domain figures** stored in the model file (its manifest's ``cv``, with
+   their intervals), and a verdict in plain words when the external AUC falls below them
+   (:data:`AUC_MARGIN`).
+
+Intervals are percentile intervals of a bootstrap that resamples the data's *groups* whole
+(patients: a manifest's ``group`` column, BUS-BRA's ``Case``; near-duplicate groups
+otherwise), as :func:`featbus.evaluate` does: two views of one lesion are not two pieces of
+evidence. The groups come from :func:`featbus.model_selection.resolve_groups`, featbus's one
+grouping policy. The threshold of item 3 is fixed at its value on all images; the bootstrap
+shows how sensitivity and specificity vary at it.
+
+Classes: the data may hold fewer classes than the model (BUS-BRA has no ``normal`` while a
+BUSI model has three). The positive AUC then still compares ``p(positive)`` with every other
+true class; images called a class the data do not have are counted and said ("17 % of the
+images, every one showing a lesion, were called normal"). A class of the data that the model
+does not know is an error naming it. Data holding a single class are measured, and the
+output says that the AUC cannot be computed.
+
+References
+----------
+Naeini MP, Cooper GF, Hauskrecht M. Obtaining well calibrated probabilities using Bayesian
+binning. Proc. AAAI Conference on Artificial Intelligence 29:2901-2907 (2015).
+
+Guo C, Pleiss G, Sun Y, Weinberger KQ. On calibration of modern neural networks. ICML 2017,
+doi:10.48550/arXiv.1706.04599.
+
+Brier GW. Verification of forecasts expressed in terms of probability. Monthly Weather Review
+78(1):1-3 (1950), doi:10.1175/1520-0493(1950)078<0001:VOFEIT>2.0.CO;2.
+
+Gómez-Flores W, Gregorio-Calas MJ, de Albuquerque Pereira WC. BUS-BRA: a breast ultrasound
+dataset for assessing computer-aided diagnosis systems. Medical Physics 51(4):3110-3123 (2024),
+doi:10.1002/mp.16812.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import math
+import numbers
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .evaluation import _percentile, _resample_units
+from .metrics import _auc_binary
+
+__all__ = ["validate", "ExternalValidation", "reliability_curve", "expected_calibration_error",
+           "ECE_BINS", "AUC_MARGIN"]
+
+#: Equal-width bins of ``p(positive)`` behind the reliability diagram and the ECE.
+ECE_BINS = 10
+#: How far the external AUC may fall below the model file's in-domain AUC before the summary
+#: says the model does worse here (also said when the external AUC's whole interval lies below).
+AUC_MARGIN = 0.05
+#: A subgroup column with more values than this is refused (an identifier, not a subgroup).
+MAX_SUBGROUPS = 50
+
+
+# --------------------------------------------------------------------------- calibration
+
+def reliability_curve(p, outcome, n_bins: int = ECE_BINS) -> list[dict]:
+    """The reliability diagram's data: predicted probability against observed frequency, per bin.
+
+    Parameters
+    ----------
+    p : array-like of shape (n_samples,)
+        Predicted probabilities of the event (e.g. ``p(malignant)``), in [0, 1].
+    outcome : array-like of shape (n_samples,)
+        Whether the event happened (bool or 0/1).
+    n_bins : int, default=ECE_BINS
+        Equal-width bins of [0, 1]; a probability of exactly 1 falls in the last one.
+
+    Returns
+    -------
+    bins : list of dict
+        One per bin: ``lower``, ``upper``, ``n``, ``mean_predicted`` and ``observed`` (the
+        fraction of events; both ``None`` for an empty bin).
+
+    Examples
+    --------
+    >>> from featbus.validation import reliability_curve
+    >>> bins = reliability_curve([0.1, 0.15, 0.9, 0.95], [0, 0, 1, 1], n_bins=2)
+    >>> [(b["n"], round(b["mean_predicted"], 3), b["observed"]) for b in bins]
+    [(2, 0.125, 0.0), (2, 0.925, 1.0)]
+    """
+    p, y, idx = _binned(p, outcome, n_bins)
+    out = []
+    for b in range(n_bins):
+        sel = idx == b
+        n = int(sel.sum())
+        out.append({"lower": b / n_bins, "upper": (b + 1) / n_bins, "n": n,
+                    "mean_predicted": float(p[sel].mean()) if n else None,
+                    "observed": float(y[sel].mean()) if n else None})
+    return out
+
+
+def expected_calibration_error(p, outcome, n_bins: int = ECE_BINS) -> float:
+    """Expected calibration error of predicted probabilities of an event (Naeini et al. 2015).
+
+    ``sum over bins b of (n_b / n) * |mean predicted probability in b - fraction of events in b|``
+    with ``n_bins`` equal-width bins of [0, 1] (Guo et al. 2017 use 15 for the top-label
+    probability; featbus bins ``p(positive)`` in :data:`ECE_BINS` = 10). 0 is perfectly
+    calibrated; a model that says 0.9 where 60 % are events adds 0.3 times that bin's share.
+
+    Parameters
+    ----------
+    p : array-like of shape (n_samples,)
+        Predicted probabilities, in [0, 1].
+    outcome : array-like of shape (n_samples,)
+        Whether the event happened (bool or 0/1).
+    n_bins : int, default=ECE_BINS
+
+    Returns
+    -------
+    ece : float
+        ``nan`` when there is no sample.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.validation import expected_calibration_error
+    >>> rng = np.random.RandomState(0)
+    >>> p = rng.uniform(size=20000)
+    >>> bool(expected_calibration_error(p, rng.uniform(size=20000) < p) < 0.02)  # calibrated: small
+    True
+    >>> expected_calibration_error([0.9, 0.9], [0, 0])  # says 0.9, never happens
+    0.9
+    """
+    p, y, idx = _binned(p, outcome, n_bins)
+    if p.size == 0:
+        return math.nan
+    n_b = np.bincount(idx, minlength=n_bins)
+    gap = np.abs(np.bincount(idx, weights=p, minlength=n_bins) - np.bincount(idx, weights=y, minlength=n_bins))
+    return float(round(gap.sum() / p.size, 12)) if n_b.sum() else math.nan
+
+
+def _binned(p, outcome, n_bins: int):
+    if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    p = np.asarray(p, dtype=float).ravel()
+    y = np.asarray(outcome, dtype=float).ravel()
+    if p.shape != y.shape:
+        raise ValueError(f"p has {p.size} values but outcome has {y.size}")
+    if p.size and (not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1):
+        raise ValueError("p must hold probabilities in [0, 1]")
+    return p, y, np.minimum((p * n_bins).astype(int), n_bins - 1)
+
+
+# --------------------------------------------------------------------------- the figures
+
+def _threshold_for(p_pos: np.ndarray, is_pos: np.ndarray, target: float) -> float | None:
+    """The highest threshold t on p(positive) with sensitivity(p >= t) >= target, or None
+    without a positive image."""
+    s = np.sort(p_pos[is_pos])[::-1]
+    if s.size == 0:
+        return None
+    m = max(1, int(math.ceil(target * s.size - 1e-9)))
+    return float(s[m - 1])
+
+
+def _ratio(a, b) -> float:
+    return float(a) / float(b) if b else math.nan
+
+
+def _figures(yt: np.ndarray, P: np.ndarray, pos: int, present: Sequence[int], absent: Sequence[int],
+             threshold: float | None, n_bins: int) -> dict[str, float]:
+    """Every figure of one set of predictions, flat (the bootstrap recomputes this dict).
+
+    ``yt``: true class indices into the model's classes; ``P``: probabilities; ``pos``: the
+    positive class's index. Undefined ratios are ``nan`` (not 0), so that a resample without a
+    class leaves the interval alone."""
+    k = P.shape[1]
+    yp = P.argmax(axis=1)
+    n = yt.size
+    cm = np.bincount(yt * k + yp, minlength=k * k).reshape(k, k)
+    out = {"accuracy": _ratio(np.trace(cm), n)}
+    f1s = []
+    for c in present:
+        tp, n_true, n_called = cm[c, c], cm[c].sum(), cm[:, c].sum()
+        prec, rec = _ratio(tp, n_called), _ratio(tp, n_true)
+        # F1 = 2 tp / (2 tp + fp + fn): 0 for a class never found (even if never called), undefined
+        # only in a resample without the class
+        f1 = _ratio(2 * tp, n_true + n_called) if n_true else math.nan
+        out[f"precision[{c}]"], out[f"recall[{c}]"], out[f"f1[{c}]"] = prec, rec, f1
+        f1s.append(f1)
+    out["macro_f1"] = float(np.nanmean(f1s)) if np.isfinite(f1s).any() else math.nan
+    for c in absent:
+        out[f"called[{c}]"] = _ratio(cm[:, c].sum(), n)
+    is_pos = yt == pos
+    p_pos = P[:, pos]
+    n_pos, n_neg = int(is_pos.sum()), int((~is_pos).sum())
+    out["auc"] = _auc_binary(is_pos, p_pos)
+    called = yp == pos
+    out["sensitivity"] = _ratio((called & is_pos).sum(), n_pos)
+    out["specificity"] = _ratio((~called & ~is_pos).sum(), n_neg)
+    if threshold is not None:
+        called = p_pos >= threshold
+        out["sensitivity_at_threshold"] = _ratio((called & is_pos).sum(), n_pos)
+        out["specificity_at_threshold"] = _ratio((~called & ~is_pos).sum(), n_neg)
+    out["brier"] = float(np.mean((p_pos - is_pos) ** 2)) if n else math.nan
+    out["ece"] = expected_calibration_error(p_pos, is_pos, n_bins)
+    return out
+
+
+def _estimate(yt, P, groups, pos, present, absent, threshold, n_bootstrap, random_state, n_bins):
+    """(figures, intervals) of one set of predictions; intervals from a bootstrap of whole groups."""
+    point = _figures(yt, P, pos, present, absent, threshold, n_bins)
+    ci = {key: (math.nan, math.nan) for key in point}
+    if n_bootstrap:
+        units = _resample_units(groups, yt.size)
+        rng = np.random.RandomState(random_state)
+        draws = {key: np.empty(n_bootstrap) for key in point}
+        for b in range(n_bootstrap):
+            idx = np.concatenate([units[u] for u in rng.randint(0, len(units), len(units))])
+            for key, value in _figures(yt[idx], P[idx], pos, present, absent, threshold, n_bins).items():
+                draws[key][b] = value
+        ci = {key: _percentile(values) for key, values in draws.items()}
+    return point, ci
+
+
+# --------------------------------------------------------------------------- result
+
+def _num(x) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def _vci(value, ci, digits: int = 3) -> str:
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    text = f"{value:.{digits}f}"
+    if ci is not None and np.isfinite(ci[0]):
+        text += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+    return text
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f} %" if x >= 0.01 or x == 0 else f"{100 * x:.1f} %"
+
+
+@dataclasses.dataclass
+class ExternalValidation:
+    """A model's figures on an external labelled data set, with intervals (made by :func:`validate`).
+
+    Parameters
+    ----------
+    model_name : str
+        The model's recipe in a few words.
+    model_source : str or None
+        Its file, when it was given as one.
+    classes : list of str
+        The model's classes (the columns of ``proba``).
+    positive : str
+        The class whose AUC, operating points and calibration are measured.
+    y_true : ndarray of str
+        True class of every image.
+    proba : ndarray of shape (n_images, n_classes)
+        The model's probabilities.
+    groups : ndarray
+        The bootstrap units (patients, or near-duplicate groups).
+    groups_from : str
+        What the groups are.
+    paths : list of str
+        Where each image came from.
+    data_description : str
+        The data set in a sentence.
+    target_sensitivity : float
+        The sensitivity the data-chosen threshold reaches.
+    threshold : float or None
+        That threshold on ``p(positive)`` (``None`` without a positive image).
+    n_bootstrap : int
+        Bootstrap resamples of groups behind the intervals (0: none).
+    random_state : int or None
+        Seed of the bootstrap.
+    figures : dict
+        Point values: ``accuracy``, ``auc``, ``sensitivity``, ``specificity`` (the model's own
+        rule), ``sensitivity_at_threshold``, ``specificity_at_threshold``, ``brier``, ``ece``,
+        ``macro_f1``, and ``precision[i]``, ``recall[i]``, ``f1[i]`` per class present and
+        ``called[i]`` (share of images called class ``i``) per class absent, ``i`` indexing
+        ``classes``.
+    intervals : dict
+        ``key -> (low, high)``, the bootstrap 95 % percentile interval of each figure.
+    reliability : list of dict
+        :func:`reliability_curve` of ``p(positive)``.
+    subgroups : dict
+        ``column -> list of rows`` (one per value: ``value``, ``n_images``, ``n_groups``,
+        ``n_positive`` and figures with intervals).
+    in_domain : dict
+        The figures the model file stores from its own cross-validation (``cv``: accuracy,
+        f1, auc... each ``{"value", "ci"}``) and hold-out, empty when it has none.
+
+    Attributes
+    ----------
+    y_pred : ndarray of str
+        The model's decision (most probable class) per image.
+    n_groups : int
+        Number of bootstrap units.
+    data_classes : list of str
+        The classes the data hold, in the model's order.
+    absent_classes : list of str
+        The model's classes the data do not hold.
+    verdict : list of str
+        The plain-words findings the summary opens with.
+
+    Examples
+    --------
+    >>> from featbus import make_phantoms, validate
+    >>> from featbus.model import train_model
+    >>> model = train_model(make_phantoms(30, image_size=48, random_state=0), "intensity",
+    ...                     classifier="logreg", cross_validate=False, progress=False)
+    >>> result = validate(model, make_phantoms(20, image_size=48, random_state=1), n_bootstrap=50)
+    >>> result.n_groups, sorted(result.to_dict()["auc"])
+    (20, ['ci', 'value'])
+    """
+
+    model_name: str
+    model_source: str | None
+    classes: list
+    positive: str
+    y_true: np.ndarray
+    proba: np.ndarray
+    groups: np.ndarray
+    groups_from: str
+    paths: list
+    data_description: str
+    target_sensitivity: float
+    threshold: float | None
+    n_bootstrap: int
+    random_state: int | None
+    figures: dict
+    intervals: dict
+    reliability: list
+    subgroups: dict
+    in_domain: dict
+
+    # -- derived
+    @property
+    def y_pred(self) -> np.ndarray:
+        return np.asarray(self.classes, dtype=object)[self.proba.argmax(axis=1)]
+
+    @property
+    def n_groups(self) -> int:
+        return int(np.unique(self.groups).size)
+
+    @property
+    def data_classes(self) -> list[str]:
+        held = set(self.y_true.tolist())
+        return [c for c in self.classes if c in held]
+
+    @property
+    def absent_classes(self) -> list[str]:
+        held = set(self.y_true.tolist())
+        return [c for c in self.classes if c not in held]
+
+    def _ci(self, key: str):
+        return self.intervals.get(key, (math.nan, math.nan))
+
+    def _text(self, key: str, digits: int = 3) -> str:
+        return _vci(self.figures.get(key), self._ci(key), digits)
+
+    def _counts(self, sel: np.ndarray | None = None) -> dict[str, int]:
+        y = self.y_true if sel is None else self.y_true[sel]
+        return {c: int(np.sum(y == c)) for c in self.classes if np.any(y == c)}
+
+    def _in_domain_auc(self) -> tuple[float | None, str]:
+        """The stored AUC and what it is (macro over the classes, or the two-class AUC)."""
+        auc = (self.in_domain.get("cv") or {}).get("auc") or {}
+        value = _num(auc.get("value")) if isinstance(auc.get("value"), (int, float)) else None
+        kind = ("its AUC" if len(self.classes) == 2 else
+                f"its macro one-vs-rest AUC over {len(self.classes)} classes; the file stores no {self.positive}-only "
+                "AUC")
+        return value, kind
+
+    def _where(self) -> str:
+        cv = self.in_domain.get("cv") or {}
+        return "its own validation split" if "validation split" in str(cv.get("cv", "")) else "its own cross-validation"
+
+    @property
+    def verdict(self) -> list[str]:
+        lines = []
+        auc, (lo, hi) = self.figures.get("auc"), self._ci("auc")
+        if auc is None or not np.isfinite(auc):
+            held = self.data_classes
+            why = (f"these data hold only one class ({held[0]})" if len(held) == 1 else
+                   f"these data hold no {self.positive} image" if self.positive not in held else
+                   f"these data hold only {self.positive} images")
+            lines.append(f"the {self.positive} AUC cannot be computed: {why}, so it cannot be compared with the "
+                         "model's own figures")
+        else:
+            ref, kind = self._in_domain_auc()
+            ext = _vci(auc, (lo, hi), 2)
+            if ref is None:
+                lines.append(f"the model file holds no in-domain AUC to compare with: {self.positive} AUC here {ext}")
+            else:
+                drop = ref - auc
+                if (np.isfinite(hi) and hi < ref) or drop > AUC_MARGIN:
+                    word = "much worse" if drop >= 2 * AUC_MARGIN else "worse"
+                    lines.append(f"this model does {word} on these images than in {self._where()}: AUC {ext} against "
+                                 f"{ref:.2f} ({kind})")
+                elif -drop > AUC_MARGIN:
+                    lines.append(f"this model does better on these images than in {self._where()}: AUC {ext} against "
+                                 f"{ref:.2f} ({kind}); make sure none of these images was among its training images")
+                else:
+                    lines.append(f"on these images the model's AUC, {ext}, is within {AUC_MARGIN} of {self._where()}'s "
+                                 f"{ref:.2f} ({kind}): no sign of a drop beyond that margin")
+        sens = self.figures.get("sensitivity")
+        if sens is not None and np.isfinite(sens) and sens < self.target_sensitivity:
+            lines.append(f"at its own operating point it finds {_pct(sens)} of the {self.positive} images "
+                         f"(sensitivity {self._text('sensitivity', 2)}), short of the target "
+                         f"{self.target_sensitivity:g}")
+        lines += self._absent_lines()
+        return lines
+
+    def _absent_lines(self) -> list[str]:
+        lines = []
+        y_pred, n = self.y_pred, len(self.y_true)
+        for c in self.absent_classes:
+            sel = y_pred == c
+            k = int(sel.sum())
+            if not k:
+                continue
+            truth = ", ".join(f"{t} {m}" for t, m in self._counts(sel).items())
+            who = (f"every one showing a lesion ({truth})" if c.lower() == "normal" else f"truly {truth}")
+            lines.append(f"{_pct(k / n)} of the images ({k} of {n}), {who}, were called {c}, a class these data do "
+                         "not have")
+        return lines
+
+    # -- output
+    def summary(self) -> str:
+        """The findings as text: verdict first, then every figure with its 95 % interval.
+
+        Returns
+        -------
+        text : str
+        """
+        c = self.classes
+        pos = self.positive
+        n = len(self.y_true)
+        counts = ", ".join(f"{k} {v}" for k, v in self._counts().items())
+        lines = [f"External validation of {self.model_name}"
+                 + (f" ({self.model_source})" if self.model_source else ""),
+                 f"data: {self.data_description}",
+                 f"{n} images of {self.n_groups} groups ({self.groups_from}); {counts}",
+                 (f"95 % intervals: {self.n_bootstrap} bootstrap resamples of the {self.n_groups} groups (each group "
+                  "drawn whole)" if self.n_bootstrap else "no intervals (n_bootstrap=0)"),
+                 ""]
+        lines += ["In short:"] + [f"  * {v}" for v in self.verdict] + [""]
+        lines.append(f"classes: the model knows {', '.join(c)}; these data hold {', '.join(self.data_classes)}"
+                     + (f" (no {', '.join(self.absent_classes)})" if self.absent_classes else ""))
+        for i, name in enumerate(c):
+            if name in self.absent_classes:
+                lines.append(f"  called {name}: {self._text(f'called[{i}]', 3)} of the images")
+        lines += ["", f"{pos} vs rest (p({pos}) against every other true class):",
+                  f"  AUC {self._text('auc')}"]
+        rule = "p >= 0.5" if len(c) == 2 else "the most probable class"
+        lines.append(f"  at the model's own operating point ({rule}): sensitivity {self._text('sensitivity')}, "
+                     f"specificity {self._text('specificity')}")
+        if self.threshold is not None:
+            lines.append(f"  at p({pos}) >= {self.threshold:.3f}, the threshold the model would need to reach "
+                         f"sensitivity {self.target_sensitivity:g} here: sensitivity "
+                         f"{self._text('sensitivity_at_threshold')}, specificity "
+                         f"{self._text('specificity_at_threshold')}")
+            lines.append("    (that threshold is chosen on these same images, so these two figures are "
+                         "optimistic; confirm it on other images of this site)")
+        else:
+            lines.append(f"  no threshold for sensitivity {self.target_sensitivity:g}: no {pos} image here")
+        lines += ["", "per class (the classes these data hold; recall is sensitivity):"]
+        width = max(9, *(len(x) for x in self.data_classes))
+        lines.append(f"  {'':{width}} {'n':>5}  {'precision':<19} {'recall':<19} {'F1':<19}")
+        for i, name in enumerate(c):
+            if name in self.data_classes:
+                cells = "".join(f"{self._text(f'{m}[{i}]'):<20}" for m in ("precision", "recall", "f1"))
+                lines.append(f"  {name:{width}} {int(np.sum(self.y_true == name)):>5}  {cells.rstrip()}")
+        lines.append(f"  accuracy {self._text('accuracy')}, macro F1 over these classes {self._text('macro_f1')}")
+        lines += ["", "confusion matrix (rows true, columns predicted):"]
+        cm = self.confusion_matrix()
+        width = max(9, *(len(x) for x in c))
+        lines.append("  " + " " * width + "".join(f"{x:>{max(len(x), 6) + 2}}" for x in c))
+        for name, row in zip(c, cm):
+            lines.append(f"  {name:{width}}" + "".join(f"{v:>{max(len(x), 6) + 2}}" for x, v in zip(c, row))
+                         + ("   (not in these data)" if name in self.absent_classes else ""))
+        lines += ["", f"calibration of p({pos}): ECE {self._text('ece')} ({ECE_BINS} equal-width bins), "
+                      f"Brier score {self._text('brier')}",
+                  "  reliability (bin: mean p -> observed fraction, images): "
+                  + "; ".join(f"{b['lower']:.1f}-{b['upper']:.1f}: {b['mean_predicted']:.2f} -> {b['observed']:.2f} "
+                              f"({b['n']})" for b in self.reliability if b["n"])]
+        lines += [""] + self._in_domain_lines()
+        for column, rows in self.subgroups.items():
+            lines += ["", f"subgroups by {column}:"]
+            w = max(8, *(len(str(r["value"])) for r in rows))
+            lines.append(f"  {'':{w}} {'images':>6} {'groups':>6} {pos:>9}  {'AUC':<19} {'sensitivity':<19} "
+                         f"{'specificity':<19} accuracy")
+            for r in rows:
+                f, ci = r["figures"], r["intervals"]
+                lines.append(f"  {str(r['value']):{w}} {r['n_images']:>6} {r['n_groups']:>6} {r['n_positive']:>9}  "
+                             f"{_vci(f['auc'], ci['auc'], 3):<19} {_vci(f['sensitivity'], ci['sensitivity'], 3):<19} "
+                             f"{_vci(f['specificity'], ci['specificity'], 3):<19} "
+                             f"{_vci(f['accuracy'], ci['accuracy'], 3)}")
+        return "\n".join(lines)
+
+    def _in_domain_lines(self) -> list[str]:
+        from ._model_trust import printable  # text from the file: escaped
+
+        cv = self.in_domain.get("cv") or {}
+        if not cv:
+            return ["in-domain figures: the model file stores none (trained without cross-validation)"]
+        parts = []
+        for metric, label in (("accuracy", "accuracy"), ("f1", "macro F1"), ("auc", "macro AUC"),
+                              ("sensitivity", "macro sensitivity")):
+            v = cv.get(metric)
+            if isinstance(v, dict) and isinstance(v.get("value"), (int, float)):
+                ci = v.get("ci") or [None, None]
+                ci = tuple(math.nan if x is None else float(x) for x in ci[:2]) if len(ci) >= 2 else None
+                parts.append(f"{label if len(self.classes) > 2 or metric != 'auc' else 'AUC'} "
+                             f"{_vci(float(v['value']), ci, 3)}")
+        data = self.in_domain.get("data") or {}
+        where = printable(cv.get("cv", "cross-validation"))
+        if "validation" not in where:
+            where += " cross-validation"
+        out = [f"in-domain figures stored in the model file ({where}"
+               + (f", {data.get('n_images')} images of {printable(data.get('source'))}" if data.get("n_images") else "")
+               + "):", "  " + ", ".join(parts)]
+        if cv.get("caveat"):
+            out.append(f"  caveat: {printable(cv['caveat'])}")
+        hold = self.in_domain.get("holdout") or {}
+        if isinstance(hold.get("accuracy"), (int, float)):
+            ci = hold.get("accuracy_ci")
+            out.append(f"  held-out images at training ({hold.get('n_images')}): accuracy "
+                       f"{_vci(float(hold['accuracy']), tuple(ci) if ci else None, 3)}")
+        out.append(f"  here: accuracy {self._text('accuracy')}, AUC ({self.positive} vs rest) {self._text('auc')}")
+        return out
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return (f"ExternalValidation({self.model_name!r}, n={len(self.y_true)}, groups={self.n_groups}, "
+                f"auc={self.figures.get('auc', math.nan):.3f})")
+
+    def confusion_matrix(self) -> np.ndarray:
+        """Counts over the model's classes, rows true, columns predicted.
+
+        Returns
+        -------
+        matrix : ndarray of shape (n_classes, n_classes)
+        """
+        k = len(self.classes)
+        index = {c: i for i, c in enumerate(self.classes)}
+        yt = np.array([index[v] for v in self.y_true.tolist()], dtype=int)
+        return np.bincount(yt * k + self.proba.argmax(axis=1), minlength=k * k).reshape(k, k)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every figure with its interval, as JSON-ready values (``None`` where undefined).
+
+        Returns
+        -------
+        result : dict
+        """
+        def fig(key):
+            lo, hi = self._ci(key)
+            return {"value": _num(self.figures.get(key)), "ci": [_num(lo), _num(hi)]}
+
+        per_class = {}
+        for i, c in enumerate(self.classes):
+            if c in self.data_classes:
+                per_class[c] = {"n": int(np.sum(self.y_true == c)),
+                                **{m: fig(f"{m}[{i}]") for m in ("precision", "recall", "f1")}}
+        absent = {c: {"called": fig(f"called[{i}]"), "true_classes_of_those": self._counts(self.y_pred == c)}
+                  for i, c in enumerate(self.classes) if c in self.absent_classes}
+        subgroups = {col: [{"value": r["value"], "n_images": r["n_images"], "n_groups": r["n_groups"],
+                            "n_positive": r["n_positive"],
+                            **{k: {"value": _num(v), "ci": [_num(x) for x in r["intervals"][k]]}
+                               for k, v in r["figures"].items()}} for r in rows]
+                     for col, rows in self.subgroups.items()}
+        return _json_ready({
+            "model": {"name": self.model_name, "source": self.model_source, "classes": list(self.classes)},
+            "data": {"description": self.data_description, "n_images": len(self.y_true), "n_groups": self.n_groups,
+                     "groups_from": self.groups_from, "counts": self._counts(), "absent_classes": self.absent_classes},
+            "positive": self.positive, "n_bootstrap": self.n_bootstrap, "random_state": self.random_state,
+            "interval": "95 % bootstrap percentile interval, groups resampled whole",
+            "verdict": self.verdict,
+            "auc": fig("auc"), "accuracy": fig("accuracy"), "macro_f1": fig("macro_f1"), "per_class": per_class,
+            "absent_classes": absent,
+            "operating_points": {
+                "model": {"rule": "the most probable class", "sensitivity": fig("sensitivity"),
+                          "specificity": fig("specificity")},
+                "target": {"target_sensitivity": self.target_sensitivity, "threshold": self.threshold,
+                           "chosen_on": "these external images (optimistic: measured where it was chosen)",
+                           "sensitivity": fig("sensitivity_at_threshold"),
+                           "specificity": fig("specificity_at_threshold")}},
+            "calibration": {"of": f"p({self.positive})", "n_bins": ECE_BINS, "ece": fig("ece"), "brier": fig("brier"),
+                            "reliability": self.reliability},
+            "confusion_matrix": {"classes": list(self.classes), "rows": "true", "columns": "predicted",
+                                 "counts": self.confusion_matrix().tolist()},
+            "subgroups": subgroups, "in_domain": self.in_domain, "auc_margin": AUC_MARGIN,
+        })
+
+    def to_html(self, folder: str | os.PathLike) -> Path:
+        """Write a self-contained report into ``folder``: ``index.html`` (figures embedded),
+        ``roc.png``, ``reliability.png``, ``confusion.png`` and ``validation.json``.
+
+        Parameters
+        ----------
+        folder : path
+            Created if needed; files of an earlier report there are replaced.
+
+        Returns
+        -------
+        page : Path
+            The ``index.html`` written.
+        """
+        from ._version import __version__
+        from .reporting import _CSS, _figure, _img, header_html
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        pos = self.positive
+
+        def save(name: str, draw, size, alt: str) -> str:
+            data = _figure(draw, size)
+            (folder / name).write_bytes(data)
+            return _img(data, alt)
+
+        figs = [save("confusion.png", self._plot_confusion, (5.2, 4.6), "confusion matrix")]
+        if np.isfinite(self.figures.get("auc", math.nan)):
+            figs.insert(0, save("roc.png", self.plot_roc, (5.4, 5.2), f"ROC curve of p({pos})"))
+        figs.insert(1, save("reliability.png", self.plot_reliability, (5.4, 5.2), "reliability diagram"))
+        (folder / "validation.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        esc = html.escape
+        rows = [("AUC", "auc"), ("accuracy", "accuracy"), ("macro F1 (classes present)", "macro_f1"),
+                ("sensitivity, model's own rule", "sensitivity"), ("specificity, model's own rule", "specificity")]
+        if self.threshold is not None:
+            rows += [(f"sensitivity at p({pos}) &ge; {self.threshold:.3f} (chosen here: optimistic)",
+                      "sensitivity_at_threshold"),
+                     (f"specificity at p({pos}) &ge; {self.threshold:.3f} (chosen here: optimistic)",
+                      "specificity_at_threshold")]
+        rows += [(f"ECE ({ECE_BINS} bins)", "ece"), ("Brier score", "brier")]
+        table = "<table><tr><th>figure</th><th>value [95 % interval]</th></tr>" + "".join(
+            f"<tr><td>{label}</td><td>{esc(self._text(key))}</td></tr>" for label, key in rows) + "</table>"
+        cells = ("precision", "recall", "f1")
+        per_class = ("<table><tr><th>class</th><th>images</th><th>precision</th><th>recall</th><th>F1</th></tr>"
+                     + "".join(f"<tr><td>{esc(c)}</td><td>{int(np.sum(self.y_true == c))}</td>"
+                               + "".join(f"<td>{esc(self._text(f'{m}[{i}]'))}</td>" for m in cells)
+                               + "</tr>" for i, c in enumerate(self.classes) if c in self.data_classes)
+                     + "</table>")
+        sub_html = []
+        for column, srows in self.subgroups.items():
+            sub_html.append(f"<h3>by {esc(column)}</h3><table><tr><th>{esc(column)}</th><th>images</th><th>groups</th>"
+                            f"<th>{esc(pos)}</th><th>AUC</th><th>sensitivity</th><th>specificity</th>"
+                            "<th>accuracy</th></tr>" + "".join(
+                                f"<tr><td>{esc(str(r['value']))}</td><td>{r['n_images']}</td><td>{r['n_groups']}</td>"
+                                f"<td>{r['n_positive']}</td>" + "".join(
+                                    f"<td>{esc(_vci(r['figures'][k], r['intervals'][k]))}</td>"
+                                    for k in ("auc", "sensitivity", "specificity", "accuracy")) + "</tr>"
+                                for r in srows) + "</table>")
+        title = f"External validation: {self.model_name}"
+        parts = [f"<h1>{esc(title)}</h1>",
+                 f'<p class="note">{esc(self.data_description.rstrip("."))}; {len(self.y_true)} images of '
+                 f"{self.n_groups} groups "
+                 f"({esc(self.groups_from)}). Every interval is a 95 % bootstrap percentile interval over "
+                 f"{self.n_bootstrap} resamples of whole groups. The model predicted every image once; nothing was "
+                 "refitted.</p>",
+                 "<h2>In short</h2><ul>" + "".join(f"<li><b>{esc(v)}</b></li>" for v in self.verdict) + "</ul>",
+                 f"<h2>{esc(pos)} vs rest</h2>", table,
+                 f'<div class="plots">{"".join(figs)}</div>',
+                 "<h2>Per class</h2>", per_class,
+                 *(["<h2>Subgroups</h2>", *sub_html] if sub_html else []),
+                 "<h2>Beside the model's own figures</h2>",
+                 "<pre>" + esc("\n".join(self._in_domain_lines())) + "</pre>",
+                 "<h2>Summary (as printed)</h2><pre>" + esc(self.summary()) + "</pre>",
+                 header_html({"featbus": __version__, "model": self.model_source or self.model_name,
+                              "data": self.data_description, "positive class": pos,
+                              "target sensitivity": self.target_sensitivity, "bootstrap resamples": self.n_bootstrap,
+                              "seed": self.random_state, "ECE bins": ECE_BINS, "AUC margin": AUC_MARGIN})]
+        page = folder / "index.html"
+        page.write_text(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
+                        f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>", encoding="utf-8")
+        return page
+
+    # -- plots (matplotlib imported only here)
+    def plot_roc(self, ax=None):
+        """ROC curve of ``p(positive)`` with the model's own operating point and the data-chosen one.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+
+        Returns
+        -------
+        ax : matplotlib Axes
+        """
+        from sklearn.metrics import roc_curve
+
+        from .reporting import _axes
+
+        ax = _axes(ax, (5.5, 5))
+        j = self.classes.index(self.positive)
+        is_pos = self.y_true == self.positive
+        fpr, tpr, _ = roc_curve(is_pos, self.proba[:, j])
+        ax.plot(fpr, tpr, lw=2, label=f"{self.positive} vs rest: AUC {self._text('auc')}")
+        f = self.figures
+        ax.plot(1 - f["specificity"], f["sensitivity"], "o", ms=9, c="tab:red", label="model's own operating point")
+        if self.threshold is not None:
+            ax.plot(1 - f["specificity_at_threshold"], f["sensitivity_at_threshold"], "s", ms=8, c="tab:green",
+                    label=f"p >= {self.threshold:.3f} (chosen here)")
+        ax.plot([0, 1], [0, 1], ls="--", c="0.6", lw=1, label="chance")
+        ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="1 - specificity", ylabel="sensitivity",
+               title=f"ROC of p({self.positive}), external data")
+        ax.set_aspect("equal")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+        return ax
+
+    def plot_reliability(self, ax=None):
+        """Reliability diagram of ``p(positive)``: observed fraction against mean predicted
+        probability per bin (marker area: images in the bin), ECE and Brier in the title.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+
+        Returns
+        -------
+        ax : matplotlib Axes
+        """
+        from .reporting import _axes
+
+        ax = _axes(ax, (5.5, 5))
+        bins = [b for b in self.reliability if b["n"]]
+        x = [b["mean_predicted"] for b in bins]
+        y = [b["observed"] for b in bins]
+        n = np.array([b["n"] for b in bins], dtype=float)
+        ax.plot([0, 1], [0, 1], ls="--", c="0.6", lw=1, label="perfectly calibrated")
+        ax.plot(x, y, "-", c="tab:blue", lw=1.5)
+        ax.scatter(x, y, s=20 + 300 * n / max(n.max(), 1), c="tab:blue", alpha=0.7, label="bins (area: images)")
+        for b in bins:
+            ax.annotate(str(b["n"]), (b["mean_predicted"], b["observed"]), textcoords="offset points",
+                        xytext=(5, -10), fontsize=7, color="0.3")
+        ax.set(xlim=(0, 1), ylim=(-0.02, 1.02), xlabel=f"mean predicted p({self.positive})",
+               ylabel=f"observed fraction {self.positive}",
+               title=f"Reliability: ECE {self._text('ece', 3).split(' [')[0]}, Brier "
+                     f"{self._text('brier', 3).split(' [')[0]} ({ECE_BINS} bins)")
+        ax.set_aspect("equal")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", fontsize=8)
+        return ax
+
+    def _plot_confusion(self, ax=None):
+        from .evaluation import Report
+        from .reporting import plot_confusion_matrix
+
+        n = len(self.y_true)
+        report = Report(name=self.model_name, classes=np.asarray(self.classes, dtype=object),
+                        class_names=list(self.classes), y_true=self.y_true.astype(object),
+                        y_pred=self.y_pred, scores=self.proba, score_kind="probability",
+                        fold=np.zeros(n, dtype=int), splits=[(np.array([], dtype=int), np.arange(n))],
+                        groups=self.groups, cv="external validation", n_bootstrap=0,
+                        random_state=self.random_state)
+        return plot_confusion_matrix(report, ax=ax)
+
+
+def _json_ready(obj):
+    if isinstance(obj, dict):
+        return {str(k): _json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_ready(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, np.ndarray):
+        return _json_ready(obj.tolist())
+    return obj
+
+
+# --------------------------------------------------------------------------- validate
+
+def _natural_key(text: str):
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(text))]
+
+
+def _model_name(model, manifest: dict) -> str:
+    recipe = manifest.get("recipe") or {}
+    if recipe:
+        from ._model_trust import printable
+
+        name = recipe.get("name")
+        what = f"{recipe.get('features') or 'network'} -> {recipe.get('classifier')}"
+        return printable(f"recipe {name} ({what})" if name else what)
+    return type(model).__name__
+
+
+def _groups_from(data) -> str:
+    told = getattr(data, "groups_from", None)
+    if told:
+        return str(told)
+    descr = str(getattr(data, "DESCR", ""))
+    if "from its 'group' column" in descr:
+        return "the manifest's 'group' column"
+    if "mini-MIAS" in descr:
+        return "women (the two breasts of one woman)"
+    if getattr(data, "groups", None) is None:
+        return "near-duplicate groups (featbus.duplicate_groups)"
+    return "the data set's groups (near-duplicate groups for a folder of images)"
+
+
+def _subgroup_values(records, column: str) -> list[str]:
+    metas = [{str(k).lower(): v for k, v in (getattr(r, "meta", None) or {}).items()} for r in records]
+    key = column.strip().lower()
+    if not any(key in m for m in metas):
+        columns = sorted({k for m in metas for k in m if not isinstance(m[k], (list, dict, tuple))})
+        raise ValueError(f"subgroup column {column!r} is not in these data; their columns: "
+                         f"{', '.join(columns) or 'none'}")
+    values = ["(missing)" if m.get(key) in (None, "") else str(m[key]) for m in metas]
+    distinct = set(values)
+    if len(distinct) > MAX_SUBGROUPS:
+        raise ValueError(f"subgroup column {column!r} has {len(distinct)} values (at most {MAX_SUBGROUPS}): it "
+                         "identifies images rather than subgroups")
+    return values
+
+
+def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int = 1000,
+             positive: str = "malignant", subgroup: str | Sequence[str] | None = None,
+             random_state: int | None = 0) -> ExternalValidation:
+    """External validation: score a trained model on labelled images from another site.
+
+    The model predicts every image once (nothing is refitted). See :mod:`featbus.validation`
+    for what is measured, how the intervals are made and how classes the data lack are handled.
+
+    Parameters
+    ----------
+    model : FeatbusModel or path
+        A trained model (:func:`featbus.train_model`, :func:`featbus.load_model`) or a
+        ``.featbus`` file, loaded with :func:`featbus.load_model`'s defaults (a file that needs
+        trust: load it yourself with ``trusted=``).
+    data : path or Bunch
+        Anything :func:`featbus.load_data` reads (class folders, BUS-BRA, a CSV manifest, a
+        mini-MIAS folder), or a data set Bunch (``data``, ``target``, ``target_names``,
+        optional ``groups``). Its class names must be among the model's.
+    target_sensitivity : float, default=0.9
+        The sensitivity for the positive class that the second operating point reaches: the
+        highest threshold on ``p(positive)`` with at least this sensitivity *on these data*
+        (chosen on them, hence optimistic).
+    n_bootstrap : int, default=1000
+        Bootstrap resamples of the data's groups behind every interval (0: none).
+    positive : str, default="malignant"
+        The class of the AUC, the operating points and the calibration; one of the model's.
+    subgroup : str or sequence of str, optional
+        Metadata column(s) (a record's ``meta``: a manifest's extra columns, BUS-BRA's
+        ``Device``, ``Side``, ``BIRADS``...; case-insensitive) to tabulate the figures by.
+    random_state : int or None, default=0
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    result : ExternalValidation
+        ``.summary()`` (text), ``.to_dict()``, ``.to_html(folder)``.
+
+    Raises
+    ------
+    ValueError
+        A class of the data that the model does not know, a positive class the model does not
+        have, a subgroup column the data lack, or bad parameter values: one line naming it.
+    FileNotFoundError
+        ``model`` or ``data`` is a path that does not exist.
+
+    Examples
+    --------
+    >>> from featbus import make_phantoms, validate
+    >>> from featbus.model import train_model
+    >>> model = train_model(make_phantoms(30, image_size=48, random_state=0), "intensity",
+    ...                     classifier="logreg", cross_validate=False, progress=False)
+    >>> other = make_phantoms(20, image_size=48, weights=[0.5, 0.5, 0.0], random_state=1)  # no normal
+    >>> result = validate(model, other, n_bootstrap=100)
+    >>> result.data_classes, result.absent_classes
+    (['benign', 'malignant'], ['normal'])
+    >>> 0 <= result.figures["auc"] <= 1, result.n_groups
+    (True, 20)
+    """
+    if isinstance(target_sensitivity, bool) or not isinstance(target_sensitivity, numbers.Real) \
+            or not 0 < target_sensitivity <= 1:
+        raise ValueError(f"target_sensitivity must be a number in (0, 1], got {target_sensitivity!r}")
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    columns = [] if subgroup is None else [subgroup] if isinstance(subgroup, str) else list(subgroup)
+    source = None
+    if isinstance(model, (str, os.PathLike)):
+        from .model import load_model
+
+        source = str(model)
+        if not Path(source).is_file():
+            raise FileNotFoundError(f"model {source!r}: no such file")
+        model = load_model(source)
+    if not (hasattr(model, "predict_proba") and hasattr(model, "classes_")):
+        raise TypeError(f"model must be a FeatbusModel or a .featbus path, got {type(model).__name__}")
+    if isinstance(data, (str, os.PathLike)):
+        from .datasets import load_data
+
+        if not Path(data).exists():
+            raise FileNotFoundError(f"data {str(data)!r} does not exist")
+        data = load_data(data)
+    if not (hasattr(data, "target") and hasattr(data, "target_names") and (hasattr(data, "data")
+                                                                           or hasattr(data, "images"))):
+        raise TypeError(f"data must be a path or a data set Bunch, got {type(data).__name__}")
+    manifest = getattr(model, "manifest", None) or {}
+    classes = [str(c) for c in model.classes_]
+    if positive not in classes:
+        raise ValueError(f"the positive class {positive!r} is not one of the model's classes ({', '.join(classes)})")
+    y_true = np.asarray(data.target_names, dtype=str)[np.asarray(data.target, dtype=int)]
+    if y_true.size == 0:
+        raise ValueError("the data set holds no image")
+    unknown = sorted(set(y_true.tolist()) - set(classes), key=_natural_key)
+    if unknown:
+        raise ValueError(f"the data set has class{'es' if len(unknown) > 1 else ''} "
+                         f"{', '.join(repr(u) for u in unknown)}, which the model does not know (its classes: "
+                         f"{', '.join(classes)})")
+    records = list(data.data) if hasattr(data, "data") else list(data.images)
+    from .model_selection import resolve_groups
+
+    groups = resolve_groups(records, getattr(data, "groups", None))  # featbus's one grouping policy
+    proba = np.asarray(model.predict_proba(records), dtype=float)
+    if proba.shape != (len(records), len(classes)):
+        raise ValueError(f"the model returned probabilities of shape {proba.shape}; expected "
+                         f"{(len(records), len(classes))}")
+    index = {c: i for i, c in enumerate(classes)}
+    yt = np.array([index[v] for v in y_true.tolist()], dtype=int)
+    held = set(yt.tolist())
+    present = [i for i in range(len(classes)) if i in held]
+    absent = [i for i in range(len(classes)) if i not in held]
+    pos = index[positive]
+    threshold = _threshold_for(proba[:, pos], yt == pos, float(target_sensitivity))
+    figures, intervals = _estimate(yt, proba, groups, pos, present, absent, threshold, int(n_bootstrap),
+                                   random_state, ECE_BINS)
+    tables = {}
+    for column in columns:
+        values = np.asarray(_subgroup_values(records, column), dtype=object)
+        rows = []
+        for value in sorted(set(values.tolist()), key=_natural_key):
+            sel = values == value
+            f, ci = _estimate(yt[sel], proba[sel], groups[sel], pos, present, [], threshold, int(n_bootstrap),
+                              random_state, ECE_BINS)
+            rows.append({"value": value, "n_images": int(sel.sum()), "n_groups": int(np.unique(groups[sel]).size),
+                         "n_positive": int(np.sum(yt[sel] == pos)), "figures": f, "intervals": ci})
+        tables[column] = rows
+    in_domain = {key: manifest[key] for key in ("cv", "holdout") if isinstance(manifest.get(key), dict)}
+    if isinstance(manifest.get("data"), dict):
+        in_domain["data"] = {k: manifest["data"].get(k) for k in ("n_images", "counts", "source")}
+    paths = list(getattr(data, "paths", None) or [getattr(r, "path", None) or f"image {i}"
+                                                    for i, r in enumerate(records)])
+    return ExternalValidation(
+        model_name=_model_name(model, manifest), model_source=source, classes=classes, positive=positive,
+        y_true=y_true.astype(object), proba=proba, groups=np.asarray(groups), groups_from=_groups_from(data),
+        paths=[str(p) for p in paths], data_description=str(getattr(data, "DESCR", "") or f"{len(records)} images"),
+        target_sensitivity=float(target_sensitivity), threshold=threshold, n_bootstrap=int(n_bootstrap),
+        random_state=random_state, figures=figures, intervals=intervals,
+        reliability=reliability_curve(proba[:, pos], yt == pos), subgroups=tables, in_domain=in_domain)
