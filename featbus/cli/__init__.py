@@ -8,6 +8,7 @@
     featbus train DATA_DIR --features efficientnet_lite0,lbp --classifier svm -o busi.featbus
     featbus train DATA_DIR --features lbp,intensity,shape --segmenter unet -o busi_roi.featbus
     featbus predict busi.featbus new/*.png -o predictions.csv --explain out/
+    featbus validate busi.featbus ../shared/data/bus-bra --report validation/
     featbus app busi.featbus
     featbus export busi.featbus --tflite busi.tflite
     featbus train mini-mias/ --task abnormal --preprocess pectoral,flip,crop-breast -f intensity,lbp -o mias.featbus
@@ -53,6 +54,7 @@ COMMANDS: dict[str, str] = {
     "train": "train",
     "recipes": "recipes",
     "predict": "predict",
+    "validate": "validate",
     "segment": "segment",
     "inspect": "inspect",
     "upgrade": "upgrade",

@@ -1,0 +1,74 @@
+"""``featbus validate MODEL DATA``: a saved model scored on labelled images from another site
+(external validation: AUC, operating points, calibration, subgroups, beside its own figures)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+from ._common import CLIError, _check_writable, _load_model_cli
+from ._data import _DATA_HELP, _load_folder
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub, parents) -> None:
+    p = sub.add_parser("validate", parents=[parents.common],
+                       help="external validation: score a saved model on another site's labelled images",
+                       description="Predict every image of DATA once with MODEL (nothing is refitted) and print "
+                                   "the positive class's AUC, per-class precision/recall/F1, sensitivity and "
+                                   "specificity at the model's own operating point and at the threshold reaching "
+                                   "--target-sensitivity on DATA (chosen on DATA: optimistic), calibration (ECE, "
+                                   "Brier), the confusion matrix and subgroup tables, each with a 95 % interval "
+                                   "from a bootstrap of DATA's groups (patients: a manifest's group column, "
+                                   "BUS-BRA's Case; near-duplicate groups otherwise), beside the figures MODEL's "
+                                   "file stores from its own cross-validation. Classes DATA lacks (BUS-BRA has no "
+                                   "normal) are handled and said; a class MODEL does not know is an error.")
+    p.add_argument("model", metavar="MODEL", help="a .featbus file (from featbus train)")
+    p.add_argument("data", metavar="DATA", help=_DATA_HELP + ", or a BUS-BRA folder (bus_data.csv + class folders)")
+    p.add_argument("--report", "-r", metavar="DIR", default=None,
+                   help="write index.html (figures embedded), roc.png, reliability.png, confusion.png and "
+                        "validation.json into DIR")
+    p.add_argument("--target-sensitivity", type=float, default=0.9, metavar="S",
+                   help="sensitivity of the second operating point, a threshold chosen on DATA (default 0.9)")
+    p.add_argument("--subgroup", action="append", default=None, metavar="COLUMN",
+                   help="a metadata column to tabulate the figures by (a manifest's extra column such as site or "
+                        "device; BUS-BRA's Device, Side, BIRADS); repeat for several")
+    p.add_argument("--n-bootstrap", type=int, default=1000, metavar="N",
+                   help="bootstrap resamples of DATA's groups behind the intervals (default 1000; 0: none)")
+    p.add_argument("--positive", default="malignant", metavar="CLASS",
+                   help="the class of the AUC, operating points and calibration (default malignant)")
+    p.add_argument("--task", choices=["severity", "abnormal"], default="severity",
+                   help="labels of a mini-MIAS folder (as the model was trained with)")
+    p.add_argument("--trust", action="store_true",
+                   help="load MODEL although it would create types featbus does not trust by itself, and add it to "
+                        "your trust list; only for files whose origin you trust (featbus inspect MODEL lists them)")
+    p.add_argument("--runtime", choices=["auto", "keras"], default="auto",
+                   help="auto: run the model's networks with the inference runtime stored in the file when "
+                        "ai-edge-litert is installed; keras: rebuild them in Keras")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..validation import validate
+
+    if not (math.isfinite(args.target_sensitivity) and 0 < args.target_sensitivity <= 1):
+        raise CLIError(f"--target-sensitivity must be in (0, 1], got {args.target_sensitivity}")
+    if args.n_bootstrap < 0:
+        raise CLIError(f"--n-bootstrap must be 0 or more, got {args.n_bootstrap}")
+    if args.report:
+        report = Path(args.report)
+        if report.exists() and not report.is_dir():
+            raise CLIError(f"--report {str(report)!r} is a file; give a folder")
+        _check_writable(report, "--report", folder=True)
+    model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime)
+    data = _load_folder(args.data, args.on_error, args.task, min_classes=1)
+    result = validate(model, data, target_sensitivity=args.target_sensitivity, n_bootstrap=args.n_bootstrap,
+                      positive=args.positive, subgroup=args.subgroup, random_state=args.random_state)
+    result = dataclasses.replace(result, model_source=str(args.model))
+    print(result.summary())
+    if args.report:
+        page = result.to_html(args.report)
+        print(f"\nreport: {page}")
+    return 0
