@@ -222,6 +222,10 @@ class Report:
         (computed when empty).
     cm_ci : ndarray or None
         Bootstrap intervals of the row-normalised confusion matrix.
+    notes : list of str
+        What the figures do not show, printed under :meth:`summary`: :func:`evaluate` adds
+        why the score is optimistic when the estimator reads the data set's ground-truth lesion
+        masks (the command line's own wording).
 
     Examples
     --------
@@ -252,6 +256,7 @@ class Report:
     metrics: dict = field(default_factory=dict)
     ci: dict = field(default_factory=dict)
     cm_ci: np.ndarray | None = None
+    notes: list = field(default_factory=list)
 
     def __post_init__(self):
         if not self.metrics:
@@ -319,7 +324,9 @@ class Report:
         return out
 
     def summary(self) -> str:
-        """A plain-text table: metrics per class and macro, each ``value [low, high]``."""
+        """A plain-text table: metrics per class and macro, each ``value [low, high]``, then
+        the report's :attr:`notes` (e.g. "this score is OPTIMISTIC" when the evaluated pipeline
+        read the data set's ground-truth lesion masks)."""
         width = max(8, *(len(str(c)) for c in self.class_names))
         head = f"{'':{width}}  " + "  ".join(f"{m:>20}" for m in PER_CLASS_METRICS)
         lines = [f"{self.name}: {self.cv}, {len(self.y_true)} samples, "
@@ -337,6 +344,7 @@ class Report:
         cm = self.metrics["confusion_matrix"]
         lines.append("confusion matrix (rows true, columns predicted): "
                      + "; ".join(f"{d}: {row.tolist()}" for d, row in zip(self.class_names, cm)))
+        lines.extend(str(note) for note in self.notes)
         return _Text("\n".join(lines))
 
     def __str__(self) -> str:
@@ -370,6 +378,102 @@ class Report:
         from .reporting import write_html
 
         return write_html([self], path, title=title)
+
+
+def _ground_truth_mask_note(features: Any, region: str | None, *, empty_masks: bool = True,
+                            lead: str = "note: this score is OPTIMISTIC") -> str | None:
+    """Why a figure computed from the data set's ground-truth lesion masks is not what a new
+    image gets: the one text that the command line, :meth:`Report.summary` and the feature
+    table's label-leak warning print.
+
+    Parameters
+    ----------
+    features : sequence of str or (name, estimator)
+        The feature families (names or ``make_features``' ``(name, estimator)`` pairs).
+    region : {"image", "mask", "bbox"} or None
+        Where the texture/intensity families look (``"mask"``/``"bbox"`` read the masks).
+    empty_masks : bool, default=True
+        Whether a class may have empty masks (BUSI's normal images), which alone give the class away.
+    lead : str, default="note: this score is OPTIMISTIC"
+        What the reasons explain (``featbus extract``: ``"18 of 41 columns (shape) encode the label,
+        ..."``).
+
+    Returns
+    -------
+    note : str or None
+        One line, or ``None`` when nothing reads a mask.
+
+    Examples
+    --------
+    >>> _ground_truth_mask_note(["lbp", "intensity"], "image") is None
+    True
+    >>> print(_ground_truth_mask_note(["lbp", "shape"], "image", empty_masks=False))  # doctest: +NORMALIZE_WHITESPACE
+    note: this score is OPTIMISTIC: the pipeline reads the data set's ground-truth lesion masks (shape features
+    from the lesion masks), which a new image does not come with; a segmenter's masks are worse. For an honest
+    one, leave out shape.
+    """
+    from ._registry import reads_masks
+
+    items = features.split(",") if isinstance(features, str) else list(features or ())
+    names = [item[0] if isinstance(item, tuple) else str(item).strip().lower() for item in items]
+    mask_families = [n for n, item in zip(names, items) if reads_masks([item], "image")]
+    uses, fixes = [], []
+    if mask_families:
+        uses.append(f"{'/'.join(mask_families)} features from the lesion masks")
+        fixes.append(f"leave out {'/'.join(mask_families)}")
+    if region in ("mask", "bbox"):
+        uses.append(f"texture/intensity inside the lesion {'box' if region == 'bbox' else 'mask'}")
+        fixes.append("extract on the whole image (region image)")
+    if not uses:
+        return None
+    why = ("the pipeline reads the data set's ground-truth lesion masks (" + ", ".join(uses) + "), which a "
+           "new image does not come with; a segmenter's masks are worse")
+    if empty_masks:
+        why += (", and where a class has empty masks (BUSI's normal images) the empty mask alone "
+                "gives the class away")
+    return f"{lead}: {why}. For an honest one, {' and '.join(fixes)}."
+
+
+def _mask_reading_steps(estimator: Any) -> tuple[list, str]:
+    """(mask-describing families, region) of the featbus steps inside ``estimator`` (a pipeline,
+    a search around one) that read the masks the images come with: the ground truth in
+    :func:`evaluate`. A crop by a segmenter (``ROICropper(source="segmenter")``) replaces those
+    masks by predicted ones, so then only the steps before it could read the ground truth: to
+    stay simple, nothing is reported then."""
+    from ._registry import entry_of, is_a, reads_masks
+
+    if not hasattr(estimator, "get_params"):
+        return [], "image"
+    parts = [estimator, *(v for v in estimator.get_params(deep=True).values() if hasattr(v, "get_params"))]
+    croppers = [p for p in parts if is_a(p, "ROICropper")]
+    if any(c.source == "segmenter" for c in croppers):
+        return [], "image"
+    families, region = [], "bbox" if croppers else "image"  # a crop to the ground-truth lesion's box
+    for part in parts:
+        entry = entry_of(part)
+        if entry is None or entry.kind != "features":
+            continue
+        if reads_masks([part], "image") and entry.name not in families:
+            families.append(entry.name)
+        if getattr(part, "region", None) in ("mask", "bbox"):
+            region = "mask" if "mask" in (part.region, region) else "bbox"
+    return families, region
+
+
+def _evaluation_notes(estimator: Any, X: Any, y: np.ndarray) -> list[str]:
+    """The notes :func:`evaluate` gives its report: why the score is optimistic when the
+    estimator reads the ground-truth lesion masks that ``X``'s records carry."""
+    families, region = _mask_reading_steps(estimator)
+    if not families and region == "image":
+        return []
+    masks = [] if hasattr(X, "shape") else [getattr(x, "mask", None) for x in X]
+    if not any(m is not None for m in masks):
+        return []
+    empty = np.array([m is None or not np.any(m) for m in masks])
+    y = np.asarray(y)
+    empty_class = any(empty[y == c].all() for c in np.unique(y)) and not empty.all()
+    note = _ground_truth_mask_note(families, region, empty_masks=bool(empty_class))
+    return [note] if note else []
 
 
 class _Text(str):
@@ -537,7 +641,7 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
         name=name or _short_name(estimator), classes=classes, class_names=class_names, y_true=y,
         y_pred=y_pred, scores=scores, score_kind=kinds.pop() if len(kinds) == 1 else "mixed",
         fold=fold, splits=splits, groups=groups, cv=how, n_bootstrap=int(n_bootstrap),
-        random_state=random_state, estimator=repr(estimator))
+        random_state=random_state, estimator=repr(estimator), notes=_evaluation_notes(estimator, X, y))
 
 
 def _fits_per_fold(estimator) -> str:

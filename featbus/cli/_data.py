@@ -250,23 +250,11 @@ def _manifest_split(data, args, flags: str):
 
 
 def _mask_note(features: list[str], region: str, real_data: bool) -> str | None:
-    """Why a score that reads ground-truth masks is optimistic (None when no mask is read)."""
-    uses = []
-    from .._registry import reads_masks
+    """Why a score that reads ground-truth masks is optimistic (None when no mask is read): the
+    library's one text (:meth:`featbus.evaluation.Report.summary` prints it too)."""
+    from ..evaluation import _ground_truth_mask_note
 
-    mask_families = [f for f in features if reads_masks([f], "image")]
-    if mask_families:
-        uses.append(f"{'/'.join(mask_families)} features from the lesion masks")
-    if region in ("mask", "bbox"):
-        uses.append(f"texture/intensity inside the lesion {'box' if region == 'bbox' else 'mask'}")
-    if not uses:
-        return None
-    why = ("the pipeline reads the data set's ground-truth lesion masks (" + ", ".join(uses) + "), which a "
-           "new image does not come with; a segmenter's masks are worse")
-    if real_data:
-        why += (", and where a class has empty masks (BUSI's normal images) the empty mask alone "
-                "gives the class away")
-    return f"note: this score is OPTIMISTIC: {why}. Run without shape and with --region image for an honest one."
+    return _ground_truth_mask_note(features, region, empty_masks=real_data)
 
 
 def _subset(data, idx):
