@@ -536,3 +536,15 @@ def test_an_unwritable_trust_list_is_a_warning_naming_it(phantom_dir, tmp_path, 
     assert "Traceback" not in err and len(pd.read_csv(out)) == 1
     assert f"warning: --trust: cannot write the trust list {str(trust_list)!r}" in err
     assert f"{str(blocker)!r} is a file, not a folder" in err and "will not be remembered" in err
+
+
+def test_demo_says_what_its_figure_means_beside_chance(phantom_dir, capsys):
+    """Issue 43: the demo's figure is set beside chance and the quick start's optimistic one."""
+    assert main(["demo", "--n-samples", "30", "--image-size", "64", "--n-bootstrap", "50", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "3 balanced classes (10 images each): chance is 0.33 macro accuracy" in out
+    assert "what it means: macro accuracy" in out and "quick start" in out and "an optimistic figure" in out
+    assert "OPTIMISTIC" not in out  # the default pipeline reads no mask
+    assert main(["demo", "--data", str(phantom_dir), "-f", "intensity,shape", "--n-bootstrap", "0", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "chance is 0.33 macro accuracy" in out and out.count("note: this score is OPTIMISTIC") == 1

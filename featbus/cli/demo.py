@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+
 from .._registry import reads_masks
 from .._version import __version__
 from ._common import _progress, _split
-from ._data import _check_n_splits, _load_folder, _mask_note
+from ._data import _check_n_splits, _load_folder
 from ._options import _DEMO_FEATURES, _check_features
 
 __all__ = ["add_parser", "run"]
@@ -19,9 +21,10 @@ def add_parser(sub, parents) -> None:
                        help="features + cross-validated SVM + report on generated phantoms (no download)",
                        description="Generate ultrasound phantoms (or read --data), extract features, "
                                    "cross-validate an SVM pipeline on duplicate-grouped folds and print "
-                                   "the report. The default features need no lesion mask; with shape or "
-                                   "--region bbox/mask the ground-truth masks are read and the output says "
-                                   "that the score is optimistic.")
+                                   "the report, then what its figure means beside chance. The default "
+                                   "features need no lesion mask; with shape or --region bbox/mask the "
+                                   "ground-truth masks are read and the report says that the score is "
+                                   "optimistic.")
     p.add_argument("--data", metavar="DATA_DIR", default=None, help="run on this class-folder data set instead")
     p.add_argument("--features", "-f", default=_DEMO_FEATURES, metavar="LIST",
                    help=f"extractors (default {_DEMO_FEATURES}: no mask needed)")
@@ -58,16 +61,65 @@ def run(args) -> int:
     print(f"featbus {__version__} demo: {source}")
     print(f"pipeline: features {'+'.join(features)} ({where}{shape}) -> each family standardised, equal weight -> SVM, "
           "duplicate-grouped 5-fold CV")
-    note = _mask_note(features, args.region, real_data=bool(args.data))
-    if note:
-        print(note)
     pipe = make_classification_pipeline(features, region=args.region, classifier="svm", n_jobs=args.n_jobs)
     report = evaluate(pipe, data, n_splits=5, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
                       name="demo: " + "+".join(features) + " > SVC", progress=_progress(args))
-    print(report.summary())
-    if note:
-        print(note)
+    print(report.summary())  # ends with why the score is optimistic when the pipeline read the masks
+    print(_meaning(report, data, reads_masks(features, args.region), phantoms=not args.data))
     if args.report:
         print(f"report: {report.to_html(Path(args.report) / 'demo.html').resolve()}")
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _meaning(report, data, masks_read: bool, *, phantoms: bool) -> str:
+    """What the demo's figure means: the macro accuracy beside chance (a guess, or always the
+    largest class) and, when no mask is read, why it is lower than the docs' quick start.
+
+    Parameters
+    ----------
+    report : featbus.evaluation.Report
+        The demo's cross-validated report.
+    data : Bunch
+        Its images (``target``, ``target_names``).
+    masks_read : bool
+        The pipeline reads the ground-truth lesion masks (its report says it is optimistic).
+    phantoms : bool
+        The images are :func:`featbus.make_phantoms`' (the quick start's kind).
+
+    Returns
+    -------
+    text : str
+        Two or three lines, each starting with ``what it means:`` or two spaces.
+    """
+    counts = np.bincount(np.asarray(data.target), minlength=len(data.target_names))
+    n, k = int(counts.sum()), len(counts)
+    if counts.min() == counts.max():
+        chance = 1 / k
+        classes = f"{k} balanced classes ({counts[0]} images each): chance is {chance:.2f} macro accuracy"
+    else:
+        chance = counts.max() / n
+        largest = data.target_names[int(np.argmax(counts))]
+        mix = ", ".join(f"{name} {c}" for name, c in zip(data.target_names, counts))
+        classes = (f"{k} classes ({mix}): chance is {chance:.2f} macro accuracy, always answering "
+                   f"{str(largest)!r}")
+    acc, (low, high) = report.value("accuracy"), report.interval("accuracy")
+    if not np.isfinite(low):
+        verdict, ci = "without an interval (--n-bootstrap 0) nothing says how far from chance it is", ""
+    else:
+        ci = f" [{low:.3f}, {high:.3f}]"
+        verdict = ("it is above chance" if low > chance else "it is below chance" if high < chance
+                   else "its interval covers chance: no better than a guess")
+    lines = [f"what it means: macro accuracy {acc:.3f}{ci} is the share of the {n} images classified right by "
+             f"models that never saw them (held-out folds); {classes} (and 0.50 macro AUC), so {verdict}."]
+    if masks_read:
+        lines.append("  the pipeline reads the ground-truth lesion masks, so the figure is optimistic (the note above "
+                     "says why).")
+    elif phantoms:
+        lines.append("  the pipeline reads no lesion mask, as a new image comes without one: this is what the phantoms "
+                     "alone give. The docs' quick start reads their ground-truth masks (shape, region mask) and "
+                     "scores higher, an optimistic figure, as its summary says.")
+    else:
+        lines.append("  the pipeline reads no lesion mask, as a new image comes without one: this is what these "
+                     "images alone give.")
+    return "\n".join(lines)
