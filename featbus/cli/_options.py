@@ -79,8 +79,10 @@ def _features_of(args):
     return args.feature_specs if getattr(args, "feature_specs", None) else args.features
 
 
-def _write_settings(args, union, path: Path, data) -> Path:
-    """The settings sidecar of an output (featbus.settings.settings_record), written atomically."""
+def _write_settings(args, union, path: Path, data, columns: dict | None = None) -> Path:
+    """The settings sidecar of an output (featbus.settings.settings_record), written atomically;
+    ``columns``: what the record says of the table's columns (its ``columns`` key, which
+    reading the sidecar back as settings ignores), e.g. those that read the ground-truth masks."""
     import json
 
     from ..io import written_atomically
@@ -90,6 +92,8 @@ def _write_settings(args, union, path: Path, data) -> Path:
     record = settings_record(union, region=args.region,
                              preprocess=_split(args.preprocess) if args.preprocess else [], command=command,
                              data={"path": os.path.abspath(args.data_dir), "images": len(data.target)})
+    if columns is not None:
+        record["columns"] = columns
     with written_atomically(path) as tmp:
         Path(tmp).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return path

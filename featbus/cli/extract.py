@@ -3,23 +3,40 @@
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ._common import CLIError, _check_output, _check_writable, _progress, _write_csv
+from .._registry import FEATURES, reads_masks
+from ._common import CLIError, _check_output, _check_writable, _progress, _split, _write_csv
 from ._data import _DATA_HELP, _load_study, _preprocessing_steps
-from ._options import _DEF_FEATURES, _apply_settings, _check_features, _features_of, _write_settings
+from ._options import _EVALUATE_FEATURES, _apply_settings, _check_features, _features_of, _write_settings
 
 __all__ = ["add_parser", "run"]
 
 
+#: The default table is the one ``featbus evaluate`` scores: no family that describes the lesion
+#: mask, because the masks a data set comes with are its ground truth (BUSI's normal images have
+#: empty ones, so every shape column gives that class away).
+_EXTRACT_FEATURES = _EVALUATE_FEATURES
+
+#: What the table's metadata and sidecar call the columns that read the ground-truth masks.
+_LEAK_KEY = "label_leak"
+
+
 def add_parser(sub, parents) -> None:
-    p = sub.add_parser("extract", parents=[parents.common, parents.features(f"default {_DEF_FEATURES}"),
+    p = sub.add_parser("extract", parents=[parents.common, parents.features(
+                           f"default {_EXTRACT_FEATURES}: no family that reads the lesion masks, since a data "
+                           "set's masks are its ground truth; with shape or --region mask/bbox the columns that "
+                           "read them are marked in the table and its sidecar, and a warning says why"),
                                            parents.study],
                        help="extract features to Parquet, CSV or NPZ",
                        description="Extract features of every image of DATA and write them with the "
-                                   "image paths, labels, duplicate groups and feature names.")
+                                   "image paths, labels, duplicate groups and feature names. Columns "
+                                   "computed from the data set's ground-truth lesion masks are marked "
+                                   f"('{_LEAK_KEY}' in the Parquet metadata, the NPZ and the settings sidecar): "
+                                   "where a class has empty masks they encode the label.")
     p.add_argument("data_dir", metavar="DATA", help=_DATA_HELP)
     p.add_argument("--output", "-o", required=True, metavar="FILE",
                    help="output file: .parquet, .csv or .npz (format from the extension); an existing "
@@ -28,7 +45,53 @@ def add_parser(sub, parents) -> None:
     p.set_defaults(func=run)
 
 
-def _write_table(path: Path, X, names, data) -> Path:
+def _label_leak(union, names: list[str], data) -> tuple[list[str], str | None]:
+    """The columns computed from the data set's ground-truth lesion masks, and the one-line
+    warning that says what they encode and why (``([], None)`` when no column reads a mask).
+
+    The detection is the registry's (:func:`featbus._registry.reads_masks`, as ``evaluate`` and
+    ``train`` use), applied to each extractor with its own region; the text is
+    :func:`featbus.evaluation._ground_truth_mask_note`, the command line's one note.
+
+    Parameters
+    ----------
+    union : FeatureUnion
+        The fitted extractors (``make_features``), ``(family, estimator)`` pairs.
+    names : list of str
+        The table's feature columns, ``<family>__<feature>``.
+    data : Bunch
+        The images (``data``: records with their masks, ``target``).
+
+    Returns
+    -------
+    columns : list of str
+        The marked columns, in table order.
+    warning : str or None
+        What they encode and why (no ``warning:`` prefix: the command line adds it).
+    """
+    from ..evaluation import _ground_truth_mask_note
+
+    reading = [(name, est) for name, est in union.transformer_list
+               if reads_masks([(name, est)], getattr(est, "region", None))]
+    if not reading:
+        return [], None
+    prefixes = tuple(f"{name}__" for name, _ in reading)
+    columns = [c for c in names if c.startswith(prefixes)]
+    regions = {getattr(est, "region", None) for _, est in reading}
+    region = "mask" if "mask" in regions else "bbox" if "bbox" in regions else "image"
+    empty = np.array([getattr(r, "mask", None) is None or not np.any(r.mask) for r in data.data])
+    target = np.asarray(data.target)
+    empty_classes = [str(data.target_names[c]) for c in np.unique(target) if empty[target == c].all()]
+    gives_away = bool(empty_classes) and not empty.all()
+    what = (f"encode the label (every {'/'.join(empty_classes)} image has an empty mask)" if gives_away
+            else "come from the ground-truth lesion masks")
+    lead = (f"{len(columns)} of {len(names)} columns ({', '.join(name for name, _ in reading)}) {what}, "
+            "so a classifier scored on them is OPTIMISTIC")
+    # the empty class is named above: the note's general clause about empty masks would repeat it
+    return columns, _ground_truth_mask_note(reading, region, empty_masks=False, lead=lead)
+
+
+def _write_table(path: Path, X, names, data, leak: dict) -> Path:
     import pandas as pd
 
     from ..io import written_atomically
@@ -39,11 +102,13 @@ def _write_table(path: Path, X, names, data) -> Path:
         with written_atomically(path) as tmp, open(tmp, "wb") as f:  # a file object: numpy adds no suffix
             np.savez_compressed(f, X=X, feature_names=np.asarray(names), paths=np.asarray(data.paths),
                                 target=np.asarray(data.target), target_names=np.asarray(data.target_names),
-                                groups=np.asarray(data.groups))
+                                groups=np.asarray(data.groups),
+                                **{_LEAK_KEY: np.asarray(leak["columns"], dtype=str)})
         return path
     meta = pd.DataFrame({"path": [str(p) for p in data.paths], "label": labels,
                          "target": np.asarray(data.target), "group": np.asarray(data.groups)})
     frame = pd.concat([meta, pd.DataFrame(X, columns=names)], axis=1)
+    frame.attrs["featbus"] = {_LEAK_KEY: leak}  # Parquet keeps it (pandas reads it back as .attrs)
     if suffix == ".parquet":
         try:
             with written_atomically(path) as tmp:
@@ -64,7 +129,8 @@ def run(args) -> int:
 
     out = Path(args.output)
     _check_output(out, args.overwrite)  # fail fast: before reading images and extracting
-    _apply_settings(args, _DEF_FEATURES)
+    default = args.features is None and getattr(args, "params", None) is None
+    _apply_settings(args, _EXTRACT_FEATURES)
     _check_features(args.features, args.debug)
     _preprocessing_steps(args.preprocess)
     sidecar = out.with_name(out.name + SETTINGS_SUFFIX)
@@ -75,9 +141,20 @@ def run(args) -> int:
                           progress=_progress(args))
     X = np.asarray(union.fit_transform(data.data))
     names = [str(n) for n in union.get_feature_names_out()]
+    columns, warning = _label_leak(union, names, data)
+    leak = {"columns": columns, **({"why": warning} if warning else {})}
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_table(out, X, names, data)
-    _write_settings(args, union, sidecar, data)
+    _write_table(out, X, names, data, leak)
+    _write_settings(args, union, sidecar, data, columns={_LEAK_KEY: leak})
     print(f"wrote {X.shape[0]} images x {X.shape[1]} features to {out} "
           f"({time.perf_counter() - t0:.1f} s); settings in {sidecar}")
+    # the mask-describing families (the registry's needs_mask) that the default leaves out
+    left_out = [f for f in FEATURES if reads_masks([f], "image") and f not in _split(args.features)] if default else []
+    if left_out:
+        print(f"features {args.features} (the default): {', '.join(left_out)} left out, as its columns would "
+              "come from the data set's ground-truth lesion masks and give away a class whose masks are empty; "
+              f"-f {args.features},{left_out[0]} adds them, marked as '{_LEAK_KEY}'")
+    if warning:
+        where = "its settings sidecar" if out.suffix.lower() == ".csv" else "the table and its settings sidecar"
+        warnings.warn(f"{warning} They are marked '{_LEAK_KEY}' in {where}.", UserWarning, stacklevel=2)
     return 0

@@ -204,6 +204,17 @@ class ShapeFeatures(BaseFeatureExtractor):
     --------
     shape_features : the function for one mask.
 
+    Notes
+    -----
+    On a data set's own ground-truth masks these columns can encode the label: BUSI's normal
+    images have empty masks, so ``has_lesion``, ``area`` and every other column is 0 exactly
+    for them, and any one of them tells normal from lesion. A classifier scored on them is
+    optimistic (a new image comes without a mask; give it a segmenter's). So ``featbus
+    extract`` leaves this family out of its default table and, asked for it, marks its
+    columns as ``label_leak`` in the table and its sidecar, with a warning, and
+    :meth:`featbus.evaluation.Report.summary` says "OPTIMISTIC" when a pipeline with it was
+    evaluated on the data set's masks.
+
     References
     ----------
     ACR BI-RADS Atlas, Ultrasound lexicon, 5th ed., 2013. Chen CM et al., Radiology
