@@ -428,6 +428,10 @@ class ExternalValidation:
                 else:
                     lines.append(f"on these images the model's AUC, {ext}, is within {AUC_MARGIN} of {self._where()}'s "
                                  f"{ref:.2f} ({kind}): no sign of a drop beyond that margin")
+        acc, (common, share) = self.figures.get("accuracy"), self._majority()
+        if acc is not None and len(self.data_classes) > 1 and acc <= share:
+            lines.append(f"its accuracy here, {acc:.2f}, is no better than calling every image {common} "
+                         f"({share:.2f} of these images are {common})")
         sens = self.figures.get("sensitivity")
         if sens is not None and np.isfinite(sens) and sens < self.target_sensitivity:
             lines.append(f"at its own operating point it finds {_pct(sens)} of the {self.positive} images "
@@ -435,6 +439,12 @@ class ExternalValidation:
                          f"{self.target_sensitivity:g}")
         lines += self._absent_lines()
         return lines
+
+    def _majority(self) -> tuple[str, float]:
+        """The most common class here and its share: the accuracy of calling every image it."""
+        counts = self._counts()
+        common = max(counts, key=counts.get)
+        return common, counts[common] / len(self.y_true)
 
     def _absent_lines(self) -> list[str]:
         lines = []
@@ -491,7 +501,7 @@ class ExternalValidation:
             lines.append(f"  no threshold for sensitivity {self.target_sensitivity:g}: no {pos} image here")
         lines += ["", "per class (the classes these data hold; recall is sensitivity):"]
         width = max(9, *(len(x) for x in self.data_classes))
-        lines.append(f"  {'':{width}} {'n':>5}  {'precision':<19} {'recall':<19} {'F1':<19}")
+        lines.append(f"  {'':{width}} {'n':>5}  {'precision':<19} {'recall':<19} F1")
         for i, name in enumerate(c):
             if name in self.data_classes:
                 cells = "".join(f"{self._text(f'{m}[{i}]'):<20}" for m in ("precision", "recall", "f1"))
@@ -552,7 +562,9 @@ class ExternalValidation:
             ci = hold.get("accuracy_ci")
             out.append(f"  held-out images at training ({hold.get('n_images')}): accuracy "
                        f"{_vci(float(hold['accuracy']), tuple(ci) if ci else None, 3)}")
-        out.append(f"  here: accuracy {self._text('accuracy')}, AUC ({self.positive} vs rest) {self._text('auc')}")
+        common, share = self._majority()
+        out.append(f"  here: accuracy {self._text('accuracy')} (calling every image {common} would score {share:.3f}), "
+                   f"AUC ({self.positive} vs rest) {self._text('auc')}")
         return out
 
     def __str__(self) -> str:
