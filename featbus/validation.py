@@ -574,6 +574,22 @@ class ExternalValidation:
         return (f"ExternalValidation({self.model_name!r}, n={len(self.y_true)}, groups={self.n_groups}, "
                 f"auc={self.figures.get('auc', math.nan):.3f})")
 
+    def predictions(self):
+        """One row per image: ``image``, ``group``, ``true``, ``predicted`` and ``p_<class>``
+        columns (to look at the images the model gets wrong).
+
+        Returns
+        -------
+        table : pandas.DataFrame
+        """
+        import pandas as pd
+
+        table = pd.DataFrame({"image": self.paths, "group": self.groups, "true": self.y_true,
+                              "predicted": self.y_pred})
+        for j, c in enumerate(self.classes):
+            table[f"p_{c}"] = self.proba[:, j]
+        return table
+
     def confusion_matrix(self) -> np.ndarray:
         """Counts over the model's classes, rows true, columns predicted.
 

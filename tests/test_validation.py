@@ -62,6 +62,8 @@ def test_a_perfect_model_has_auc_1_and_no_calibration_error():
     text = result.summary()
     assert "(no normal)" in text and "called normal: 0.000" in text
     json.dumps(result.to_dict())  # JSON-ready, NaN as null
+    table = result.predictions()
+    assert len(table) == 40 and (table["true"] == table["predicted"]).all() and "p_normal" in table
 
 
 def test_ece_of_a_calibrated_model_is_small_and_of_an_overconfident_one_is_not():
