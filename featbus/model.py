@@ -1180,6 +1180,17 @@ def _cv_summary(report) -> dict:
         out[metric] = {"value": value, "ci": [lo, hi]}
     out["per_class_accuracy"] = {str(n): float(np.mean(report.y_pred[report.y_true == c] == c))
                                  for c, n in zip(report.classes, report.class_names)}
+    # each class's one-vs-rest AUC: what an external validation of one class compares with
+    per_class_auc = {}
+    for n in report.class_names:
+        try:
+            value = report.value("auc", str(n))
+        except (KeyError, ValueError):
+            continue
+        lo, hi = report.interval("auc", str(n)) if report.n_bootstrap else (np.nan, np.nan)
+        per_class_auc[str(n)] = {"value": value, "ci": [lo, hi]}
+    if per_class_auc:
+        out["per_class_auc"] = per_class_auc
     return out
 
 

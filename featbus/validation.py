@@ -389,7 +389,11 @@ class ExternalValidation:
 
     def _in_domain_auc(self) -> tuple[float | None, str]:
         """The stored AUC and what it is (macro over the classes, or the two-class AUC)."""
-        auc = (self.in_domain.get("cv") or {}).get("auc") or {}
+        cv = self.in_domain.get("cv") or {}
+        own = (cv.get("per_class_auc") or {}).get(str(self.positive))  # files since the per-class AUCs are stored
+        if isinstance(own, dict) and isinstance(own.get("value"), (int, float)):
+            return _num(own["value"]), f"its {self.positive}-vs-rest AUC"
+        auc = cv.get("auc") or {}
         value = _num(auc.get("value")) if isinstance(auc.get("value"), (int, float)) else None
         kind = ("its AUC" if len(self.classes) == 2 else
                 f"its macro one-vs-rest AUC over {len(self.classes)} classes; the file stores no {self.positive}-only "

@@ -96,6 +96,10 @@ def test_svm_is_calibrated_and_names_classes(svm_model, phantoms):
     assert m["data"]["counts"] == {"benign": 15, "malignant": 15, "normal": 15}
     assert len(m["data"]["sha256"]) == 64 and m["random_state"] == 0
     assert m["cv"]["cv"].startswith("duplicate-grouped") and 0 <= m["cv"]["accuracy"]["value"] <= 1
+    # each class's one-vs-rest AUC with its interval: what an external validation compares with
+    for name in ("benign", "malignant", "normal"):
+        auc = m["cv"]["per_class_auc"][name]
+        assert 0 <= auc["ci"][0] <= auc["value"] <= auc["ci"][1] <= 1
     assert m["recipe"]["extractors"]["lbp"]["class"] == "LBPFeatures"
     assert set(m["intensity"]) == {"benign", "malignant", "normal"}
 
