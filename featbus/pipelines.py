@@ -506,7 +506,9 @@ def make_sampler(balance: str | None, *, random_state=0):
     balance : str or None
         ``"smote"``, ``"borderline-smote"``, ``"adasyn"``, ``"smoteenn"``, ``"oversample"``,
         ``"undersample"``; ``None``/``"none"`` and ``"class-weight"`` (which reweights the
-        classifier instead) give ``None``.
+        classifier instead) give ``None``. The SMOTE family is imbalanced-learn's classes from
+        ``featbus._samplers``: a resampled class with fewer samples than the neighbour count (a
+        small class in a training fold) is fitted with fewer neighbours and a warning naming it.
     random_state : int
         Seed of the sampler.
 
@@ -525,7 +527,14 @@ def make_sampler(balance: str | None, *, random_state=0):
     entry = find(SAMPLER_TABLE, balance, "balance", also=("none",))
     if entry.estimator is None:  # class weights: no step, the classifier is reweighted
         return None
-    return build(entry, random_state=random_state)
+    sampler = build(entry, random_state=random_state)
+    if "neighbors" in " ".join(sampler.get_params()):
+        # the SMOTE family: a class smaller than the neighbour count is fitted with fewer
+        # neighbours and a warning, not imbalanced-learn's bare n_neighbors error
+        from ._samplers import adapt_sampler
+
+        sampler = adapt_sampler(sampler)
+    return sampler
 
 
 def make_classifier(classifier: str, *, class_weight: str | None = None, random_state=0,

@@ -19,9 +19,11 @@ _DATA_HELP = ("class folders (one sub-folder per class), a mini-MIAS folder (Inf
               "CSV manifest (image,label[,mask,group,split])")
 
 
-def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min_classes: int = 2):
+def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min_classes: int = 2,
+                 command: str | None = None):
     """Read a data set (class folders, a CSV manifest or a mini-MIAS folder), turning every
-    problem into a one-line message; a classifier needs ``min_classes`` classes (a segmenter 1)."""
+    problem into a one-line message; a classifier needs ``min_classes`` classes (a segmenter 1).
+    ``command`` words what needs them (:data:`_NEEDS_CLASSES`; a classifier when not given)."""
     from ..datasets import is_mias_folder, load_data
 
     p = Path(path)
@@ -44,8 +46,7 @@ def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min
             warnings.filterwarnings("ignore", message=r".*listed in Info.txt are absent", category=UserWarning)
             data = load_data(p, task=task, on_error=on_error)
     except (ValueError, OSError) as exc:
-        hint = " (--on-error skip leaves unreadable images out)" if on_error == "raise" else ""
-        raise CLIError(f"cannot read the data set in {str(p)!r}: {_one_line(exc)}{hint}") from exc
+        raise CLIError(_read_error(p, exc, on_error)) from exc
     skipped = list(getattr(data, "skipped", []) or [])
     if on_error == "skip":
         data, unusable = _drop_unusable(data)
@@ -58,9 +59,35 @@ def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min
     if len(data.target) == 0:
         raise CLIError(f"no images found in {str(p)!r}")
     if len(np.unique(data.target)) < min_classes:
-        raise CLIError(f"{str(p)!r} holds a single class ({list(data.target_names)}); "
-                       "evaluation needs at least two class sub-folders")
+        present = [str(data.target_names[i]) for i in np.unique(data.target)]  # 'benign', not np.str_('benign')
+        what = _NEEDS_CLASSES.get(command, _NEEDS_CLASSES[None])
+        raise CLIError(f"{str(p)!r} holds a single class ({', '.join(map(repr, present))}); {what} needs at least "
+                       "two classes (a sub-folder or manifest label each)")
     return data
+
+
+#: what needs two classes, per command (``featbus COMMAND: error:`` names the command too)
+_NEEDS_CLASSES = {None: "a classifier", "evaluate": "evaluation", "extract": "a labelled feature table"}
+
+
+def _read_error(p: Path, exc: Exception, on_error: str) -> str:
+    """One line for a data set that cannot be read: each path said once, and ``--on-error skip``
+    suggested only where it helps (an image that cannot be read, not the layout or the table)."""
+    from .._records import ImageError
+
+    if isinstance(exc, ImageError) and exc.path and Path(exc.path).name in exc.reason:
+        message = _one_line(exc.reason)  # the reason names the file already ('row 2 of m.csv: image a.png')
+    else:
+        message = _one_line(exc)
+    if repr(str(p)) not in message:
+        message = f"cannot read the data set in {str(p)!r}: {message}"
+    if isinstance(exc, ImageError):
+        if on_error == "raise":
+            message += " (--on-error skip leaves unreadable images out)"
+    elif p.is_dir() and not any(e.is_dir() for e in p.iterdir()):
+        message += ("; put each class's images in a sub-folder named after the class, or list them with their "
+                    "labels in a CSV manifest (image,label)")
+    return message
 
 
 def _drop_unusable(data):
@@ -198,7 +225,7 @@ def _load_study(args, path: str | None = None):
     """DATA as a command sees it: read (class folders, CSV manifest or mini-MIAS folder), then
     the --preprocess steps applied. featbus's preprocessing steps learn nothing from the images,
     so applying them once before the cross-validation is what each fold would do."""
-    data = _load_folder(path or args.data_dir, args.on_error, args.task)
+    data = _load_folder(path or args.data_dir, args.on_error, args.task, command=getattr(args, "command", None))
     data = _patches(data, args)
     steps = _preprocessing_steps(getattr(args, "preprocess", None))
     if steps:

@@ -1,0 +1,104 @@
+"""The messages a new user meets (issue 45): plain class names and the right command word, hints
+that can help, each path said once, SMOTE on a small class, TensorFlow's C++ lines kept off."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from featbus.cli import main
+
+
+def _busi_copy(busi_root: Path, dest: Path, per_class: dict[str, int], flat: bool = False) -> Path:
+    """Images (no masks) of BUSI's classes copied into ``dest`` (class folders, or one flat folder)."""
+    for name, n in per_class.items():
+        files = sorted(f for f in (busi_root / name).glob("*.png") if "_mask" not in f.stem)[:n]
+        folder = dest if flat else dest / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            shutil.copy(f, folder / f.name)
+    return dest
+
+
+@pytest.mark.parametrize("command,word", [("extract", "a labelled feature table"), ("train", "a classifier"),
+                                          ("evaluate", "evaluation")])
+def test_one_class_folder_names_plain_classes_and_the_command_word(busi_root, tmp_path, capsys, command, word):
+    one = _busi_copy(busi_root, tmp_path / "one", {"benign": 4})
+    argv = [command, str(one)] + ([] if command == "evaluate" else ["-o", str(tmp_path / "out.parquet")])
+    if command == "train":
+        argv[-1] = str(tmp_path / "m.featbus")
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert "('benign')" in err and "np.str_" not in err, err
+    assert f"{word} needs at least two classes" in err, err
+    if command != "evaluate":
+        assert "evaluation" not in err, err
+
+
+def test_flat_folder_and_manifest_errors_suggest_only_what_helps(busi_root, tmp_path, capsys):
+    flat = _busi_copy(busi_root, tmp_path / "flat", {"benign": 3}, flat=True)
+    assert main(["extract", str(flat), "-o", str(tmp_path / "o.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert "no class sub-folders" in err and "--on-error" not in err, err
+    assert "sub-folder named after the class" in err and "manifest" in err, err
+
+    bad_columns = tmp_path / "cols.csv"
+    bad_columns.write_text("img,lab\nx.png,benign\n")
+    assert main(["extract", str(bad_columns), "-o", str(tmp_path / "o.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert "has no column(s)" in err and "--on-error" not in err, err
+
+
+def test_missing_manifest_file_names_its_path_once(busi_root, tmp_path, capsys):
+    image = next(f for f in sorted((busi_root / "benign").glob("*.png")) if "_mask" not in f.stem)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"image,label\nnope.png,benign\n\"{image}\",benign\n")
+    assert main(["extract", str(manifest), "-o", str(tmp_path / "o.parquet")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "row 2" in err and err.count("nope.png") == 1 and err.count("m.csv") == 1, err
+    # skipping can help here (another row exists), so it is still suggested
+    assert "--on-error skip" in err, err
+
+
+@pytest.mark.parametrize("balance", ["smote", "borderline-smote", "adasyn", "smoteenn"])
+def test_smote_family_on_a_small_class_fits_with_fewer_neighbours(balance):
+    from featbus.pipelines import make_sampler
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(23, 4))
+    X[20:] += 0.5  # class 1: 3 samples, fewer than k_neighbors=5 + 1
+    y = np.array([0] * 20 + [1] * 3)
+    sampler = make_sampler(balance)
+    before = sampler.get_params()
+    with pytest.warns(UserWarning, match=r"class 1 has 3 samples here .*; using 2 neighbours"):
+        X_res, y_res = sampler.fit_resample(X, y)
+    assert np.sum(y_res == 1) > 3
+    after = sampler.get_params()
+    assert {k: v for k, v in after.items() if "neighbors" in k and not hasattr(v, "fit")} == \
+        {k: v for k, v in before.items() if "neighbors" in k and not hasattr(v, "fit")}  # the user's k stays
+
+
+def test_smote_on_a_class_of_one_is_one_clear_line():
+    from featbus.pipelines import make_sampler
+
+    X = np.random.default_rng(0).normal(size=(11, 3))
+    y = np.array([0] * 10 + [1])
+    with pytest.raises(ValueError, match=r"SMOTE cannot resample class 1: it has 1 sample .*'oversample'") as exc:
+        make_sampler("smote").fit_resample(X, y)
+    assert "\n" not in str(exc.value)
+
+
+def test_smote_on_a_small_class_through_the_command(busi_root, tmp_path, capsys):
+    """featbus evaluate -b smote on 4 malignant images in 2 folds: a warning, not n_neighbors."""
+    tiny = _busi_copy(busi_root, tmp_path / "tiny", {"benign": 10, "malignant": 4})
+    code = main(["evaluate", str(tiny), "-f", "intensity", "-b", "smote", "--n-splits", "2", "--n-bootstrap", "5"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "n_samples_fit" not in err and "too few for k_neighbors=5" in err, err
