@@ -23,6 +23,7 @@ Agreement with Keras: the same float32 graph with other kernels; feature rows ag
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import warnings
@@ -67,13 +68,18 @@ def network_estimators(model) -> list[tuple[str, object]]:
     return out
 
 
-def forward_flatbuffer(est) -> bytes:
+def forward_flatbuffer(est, *, quiet: bool | None = None) -> bytes:
     """The TFLite flatbuffer of a fitted network estimator's forward pass (needs TensorFlow).
 
     Parameters
     ----------
     est : DeepFeatures or FineTunedCNN
         Fitted; its ``_keras_forward()`` gives the function and the Keras layers it uses.
+    quiet : bool, optional
+        Keep TensorFlow's C++ log lines (``E0000 ... NodeDef mentions attribute Truncate``, absl's
+        start-up notice), which the converter writes straight to file descriptor 2, off the
+        terminal; shown when the conversion fails. Default: quiet unless the ``featbus`` logger is
+        enabled for DEBUG (``featbus --debug``, or ``logging.basicConfig(level=logging.DEBUG)``).
 
     Returns
     -------
@@ -81,17 +87,20 @@ def forward_flatbuffer(est) -> bytes:
         Input ``image``: float32 ``(n, h, w)`` in [0, 255] (any ``n``); output: float32
         ``(n, n_features_out_)``.
     """
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    if quiet is None:
+        quiet = not logging.getLogger("featbus").isEnabledFor(logging.DEBUG)
+    with native_stderr_quiet(quiet):
+        import tensorflow as tf
+        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    forward, trackable = est._keras_forward()
-    h, w = (int(s) for s in est.input_size_)
-    fn = tf.function(forward, input_signature=[tf.TensorSpec((None, h, w), tf.float32, name="image")])
-    # Keras 3 weights are resource variables the bare interpreter cannot read: freeze them
-    frozen = convert_variables_to_constants_v2(fn.get_concrete_function())
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], trackable)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no TF ops: none run code
-    return converter.convert()
+        forward, trackable = est._keras_forward()
+        h, w = (int(s) for s in est.input_size_)
+        fn = tf.function(forward, input_signature=[tf.TensorSpec((None, h, w), tf.float32, name="image")])
+        # Keras 3 weights are resource variables the bare interpreter cannot read: freeze them
+        frozen = convert_variables_to_constants_v2(fn.get_concrete_function())
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], trackable)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no TF ops: none run code
+        return converter.convert()
 
 
 def _probe_images(h: int, w: int) -> np.ndarray:

@@ -3,6 +3,7 @@ that can help, each path said once, SMOTE on a small class, TensorFlow's C++ lin
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -102,3 +103,33 @@ def test_smote_on_a_small_class_through_the_command(busi_root, tmp_path, capsys)
     err = capsys.readouterr().err
     assert code == 0, err
     assert "n_samples_fit" not in err and "too few for k_neighbors=5" in err, err
+
+
+_SAVE_CNN = textwrap.dedent("""
+    import sys
+
+    import featbus
+    from featbus import DeepFeatures
+    from featbus.model import train_model
+
+    data = featbus.make_phantoms(24, image_size=48)
+    net = DeepFeatures(backbone="efficientnet_lite0", weights=None, input_size=32)
+    model = train_model(data, [("deep", net)], classifier="logreg", cross_validate=False, progress=False)
+    model.save(sys.argv[1])
+    print("saved")
+""")
+
+
+def test_saving_a_cnn_model_keeps_tensorflow_cpp_lines_off_stderr(tmp_path):
+    """The runtime forward's conversion (forward_flatbuffer) wrote E0000 ... NodeDef lines to fd 2."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("ai_edge_litert")
+    script = tmp_path / "save_cnn.py"
+    script.write_text(_SAVE_CNN)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # TensorFlow's default
+    run = subprocess.run([sys.executable, str(script), str(tmp_path / "cnn.featbus")], capture_output=True,
+                         text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "saved" in run.stdout and (tmp_path / "cnn.featbus").is_file()
+    leaked = [line for line in run.stderr.splitlines() if "NodeDef" in line or "E0000" in line]
+    assert not leaked, leaked

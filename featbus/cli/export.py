@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._backend import native_stderr_quiet
 from ._common import CLIError, _check_writable, _load_model_cli
 from ._data import _load_folder
 
@@ -64,7 +65,10 @@ def run(args) -> int:
     reason = check_exportable(model)
     if reason:
         raise CLIError(f"cannot export {args.model!r} to TFLite: {reason}")
-    path = export_tflite(model, out, quantize=args.quantize, overwrite=args.overwrite)
+    # TensorFlow's converter writes C++ log lines (E0000 ... NodeDef mentions attribute Truncate) to
+    # descriptor 2 itself: kept off the terminal unless --debug (shown after all if it fails)
+    with native_stderr_quiet(not args.debug):
+        path = export_tflite(model, out, quantize=args.quantize, overwrite=args.overwrite)
     print(f"TFLite model: {path} ({path.stat().st_size / 1e6:.2f} MB{', int8 weights' if args.quantize else ''}); "
           f"classes and input description: {path}.json")
     if args.check:
@@ -79,9 +83,10 @@ def _check_export(model, path: Path, args) -> None:
 
     data = _load_folder(args.check, args.on_error, "severity")
     images = list(data.data)[:max(1, int(args.check_n))]
-    lite = TFLiteModel(path)
     inputs = [prepare_input(model, im) for im in images]
-    lite.predict_proba(inputs[0])  # the first call allocates
+    with native_stderr_quiet(not args.debug):  # the interpreter announces its XNNPACK delegate on descriptor 2
+        lite = TFLiteModel(path)
+        lite.predict_proba(inputs[0])  # the first call allocates
     t0 = time.perf_counter()
     p_lite = np.vstack([lite.predict_proba(x) for x in inputs])
     latency = (time.perf_counter() - t0) / len(inputs)
