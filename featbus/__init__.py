@@ -39,6 +39,7 @@ _PUBLIC = {
     "Report": ".evaluation",
     "validate": ".validation",
     "ExternalValidation": ".validation",
+    "adapt": ".adaptation",
     "backend_info": "._backend",
     "train_model": ".model",
     "load_model": ".model",

@@ -294,7 +294,7 @@ def _check_manifest_schema(manifest: dict, path: str) -> None:
     for field in ("data", "intensity"):
         if not isinstance(manifest.get(field, {}), dict):
             raise bad(field, "an object")
-    for field in ("cv", "segmenter", "holdout", "training"):
+    for field in ("cv", "segmenter", "holdout", "training", "adaptation"):
         if manifest.get(field) is not None and not isinstance(manifest[field], dict):
             raise bad(field, "an object or null")
     runs = (manifest.get("training") or {}).get("members", [])
@@ -302,6 +302,12 @@ def _check_manifest_schema(manifest: dict, path: str) -> None:
         raise ValueError(f"{path!r} is damaged: its training 'members' should be a list of histories")
     if not isinstance(manifest.get("notes", []), list):
         raise bad("notes", "a list")
+    op = manifest.get("operating_point")  # featbus.adapt's threshold, which predict applies
+    t = op.get("threshold") if isinstance(op, dict) else None
+    if op is not None and not (isinstance(op, dict) and op.get("positive") in classes and not isinstance(t, bool)
+                               and isinstance(t, (int, float)) and 0 <= t <= 1):
+        raise bad("operating_point", "null or an object with a 'positive' class of the model and a 'threshold' in "
+                                     "[0, 1]")
     rt = manifest.get("runtime")
     if rt is not None:
         forwards = rt.get("forwards") if isinstance(rt, dict) else None
@@ -573,6 +579,16 @@ def describe_manifest(manifest: dict) -> str:
     if seg:
         lines.append(f"lesion ROI: {seg.get('class')} ({seg.get('obtained')}), box margin "
                      f"{seg.get('roi', {}).get('margin')}; no lesion found: whole image")
+    ad, op = m.get("adaptation"), m.get("operating_point")
+    if ad:  # featbus.adapt
+        lab = ad.get("labels") or {}
+        lines.append(f"adapted to a site ({ad.get('method')}) on {ad.get('n_images')} images (content sha256 "
+                     f"{str(ad.get('sha256'))[:12]}...), " + (f"{lab.get('n_images')} labelled {lab.get('counts')}"
+                                                               if ad.get("labelled") else "unlabelled")
+                     + f", {ad.get('date')}")
+    if op:
+        lines.append(f"operating point: {op.get('positive')} when p({op.get('positive')}) >= {op.get('threshold'):.4g} "
+                     f"(sensitivity {op.get('target_sensitivity')} on {op.get('chosen_on')})")
     lines += [f"note: {n}" for n in m.get("notes", [])]
     lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()))
     return "\n".join(lines)
@@ -680,9 +696,24 @@ class FeatbusModel:
         return self._proba_of_crops(self._crop(images))
 
     def predict(self, images) -> np.ndarray:
-        """Predicted class names (the most probable class of :meth:`predict_proba`)."""
-        proba = self.predict_proba(images)
-        return self.classes_[np.argmax(proba, axis=1)]
+        """Predicted class names: :meth:`decide` of :meth:`predict_proba`."""
+        return self.decide(self.predict_proba(images))
+
+    def decide(self, proba) -> np.ndarray:
+        """Class names from probabilities: the most probable class, unless the manifest holds an
+        ``operating_point`` (``{"positive": class, "threshold": t}``, set by :func:`featbus.adapt`
+        on a site's labelled images): then an image is ``positive`` when ``p(positive) >= t``,
+        else its most probable other class."""
+        proba = np.asarray(proba, dtype=float)
+        op = self.manifest.get("operating_point")
+        if not op:
+            return self.classes_[np.argmax(proba, axis=1)]
+        j = self.classes_.tolist().index(op["positive"])
+        others = proba.copy()
+        others[:, j] = -np.inf
+        chosen = np.argmax(others, axis=1)
+        chosen[proba[:, j] >= op["threshold"]] = j
+        return self.classes_[chosen]
 
     def lesion_roi(self, images) -> list[dict]:
         """Where the model's segmenter finds the lesion in each image (one segmenter pass).
@@ -771,7 +802,7 @@ class FeatbusModel:
             crops = self._crop(records)
             p = self._proba_of_crops(crops)
             proba[kept] = p
-            predicted[kept] = self.classes_[np.argmax(p, axis=1)]
+            predicted[kept] = self.decide(p)
             if self.roi is not None:
                 for i, crop in zip(kept, crops):
                     roi_found[i] = bool(crop.meta["roi_found"])

@@ -1,0 +1,495 @@
+"""Adapting a trained model to a new site: its unlabelled images, and a few labelled ones.
+
+A model trained at one hospital meets other scanners, gains and sonographers elsewhere; its
+features shift and its probabilities no longer mean what they meant (:mod:`featbus.validation`
+measures how much). :func:`adapt` returns a *new* model adjusted to the site; the input model is
+left untouched. Nothing is retrained: only statistics, and with labels a calibration and an
+operating point, are re-estimated.
+
+Without labels (``labels=None``), by ``method``:
+
+``"adabn"`` (network models: :class:`~featbus.FineTunedCNN`, :class:`~featbus.FineTunedEnsemble`)
+    Adaptive batch normalisation (AdaBN, Li et al. 2018): every ``BatchNormalization`` layer's
+    moving mean and variance are re-estimated on the site's images, preprocessed exactly as the
+    network sees them (lesion crop, resize, the backbone's preprocessing). The layers are taken
+    in the network's order and each one's statistics are those of its input over *all* the
+    site's images, computed through the layers before it with their already adapted statistics
+    (what AdaBN prescribes, exactly, rather than averaged batch statistics). The network's
+    embedding normaliser (the batch normalisation before its head) is re-estimated the same way
+    on the embeddings. Weights (kernels, BN scale and shift, the head) are not changed. It helps
+    when the site differs in acquisition (gain, contrast, speckle, resolution): those shift
+    every layer's activations, which the BN statistics undo layer by layer.
+``"standardise"`` (feature models: handcrafted, frozen CNN features; for a network model: its
+embedding normaliser only)
+    Per-site z-scoring of the features: the head's first standardisation step
+    (:class:`~featbus.pipelines.FamilyScaler` or :class:`~sklearn.preprocessing.StandardScaler`:
+    per-column mean and scale) is re-estimated on the site's feature rows; the family weights,
+    PCA projections and the classifier are kept. It helps when a scanner shifts features as a
+    whole (brightness statistics, texture energy): the classifier then sees columns centred and
+    scaled as in training.
+``"none"``
+    Features as they are (use it to adjust only the operating point with labels).
+``"auto"``
+    ``"adabn"`` for a network model, else ``"standardise"``.
+
+Both assume that the site's images are a *similar mix of cases* to the training images: the
+re-estimated mean of a site that sends only malignant lesions moves towards malignant, and the
+model then calls fewer images malignant. Give the site's ordinary case mix (hundreds of images,
+at least :data:`MIN_IMAGES`), never a selection by diagnosis.
+
+With a few labelled images of the site (``labels``; images without a label may be mixed in as
+``None``: they still count for the statistics above), additionally:
+
+* **calibration**: a head calibrated by Platt scaling (the SVM recipes'
+  :class:`~sklearn.calibration.CalibratedClassifierCV`, ``method="sigmoid"``) has its sigmoids
+  refitted on the labelled images' decision values (Platt 1999), so ``p(class)`` means the
+  site's frequencies; heads without (logistic regression, a network's softmax) keep theirs;
+* **operating point**: the highest threshold on ``p(positive)`` whose sensitivity on the
+  labelled images reaches ``target_sensitivity`` (0.9 unless given) is stored in the manifest's
+  ``operating_point``; :meth:`FeatbusModel.predict` then calls an image ``positive`` when
+  ``p(positive) >= threshold`` (else its most probable other class).
+
+Both are chosen on the labelled images: their figures on those images are optimistic. Judge
+the adapted model on other patients of the site (:func:`featbus.validate`).
+
+The adapted model's manifest gains an ``adaptation`` entry: the method and what it changed, the
+number of images and a SHA-256 of their pixels (as the training data summary), whether and how
+many were labelled (images, patients, per class), the operating point, the date and the source
+model (its file's SHA-256 when it was given as a path, its pipeline digest otherwise).
+
+References
+----------
+Li Y, Wang N, Shi J, Hou X, Liu J. Adaptive batch normalization for practical domain
+adaptation. Pattern Recognition 80:109-117 (2018), doi:10.1016/j.patcog.2018.03.005.
+
+Platt JC. Probabilistic outputs for support vector machines and comparisons to regularized
+likelihood methods. Advances in Large Margin Classifiers 10(3):61-74 (1999).
+
+Niculescu-Mizil A, Caruana R. Predicting good probabilities with supervised learning. ICML 2005,
+doi:10.1145/1102351.1102430.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import math
+import numbers
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["adapt", "site_figures", "MIN_IMAGES", "DEFAULT_TARGET_SENSITIVITY", "METHODS"]
+
+#: Fewest images :func:`adapt` estimates site statistics from.
+MIN_IMAGES = 10
+#: The sensitivity the operating point reaches on the labelled images when none is given.
+DEFAULT_TARGET_SENSITIVITY = 0.9
+#: The values of ``method``.
+METHODS = ("auto", "adabn", "standardise", "none")
+
+
+# --------------------------------------------------------------------------- feature models
+
+def _scalers(head) -> list[tuple[list, Any]]:
+    """``(steps before it, scaler)`` of the first standardisation step of every fitted pipeline
+    in the head (one, or one per calibrated copy)."""
+    from sklearn.preprocessing import StandardScaler
+
+    from .pipelines import FamilyScaler
+
+    fitted = [cc.estimator for cc in getattr(head, "calibrated_classifiers_", [])] or [head]
+    out = []
+    for est in fitted:
+        steps = [s for _, s in getattr(est, "steps", [])]
+        for i, step in enumerate(steps):
+            if type(step) in (FamilyScaler, StandardScaler):
+                out.append((steps[:i], step))
+                break
+    return out
+
+
+def _restandardise(head, X: np.ndarray) -> list[str]:
+    """Re-estimate every standardisation step's mean and scale on the site's rows ``X``."""
+    from sklearn.preprocessing import StandardScaler
+
+    found = _scalers(head)
+    if not found:
+        raise ValueError(f"the model's head ({type(head).__name__}) has no StandardScaler/FamilyScaler step to "
+                         "re-estimate: method='standardise' needs one (method='none' keeps the features)")
+    done = []
+    for before, scaler in found:
+        Z = np.asarray(X, dtype=np.float64)
+        for step in before:
+            Z = np.asarray(step.transform(Z), dtype=np.float64)
+        mean, std = Z.mean(axis=0), Z.std(axis=0)
+        scale = np.where(std > 0, std, 1.0)  # a column constant at the site is centred, not divided by 0
+        if isinstance(scaler, StandardScaler):
+            if scaler.with_mean:
+                scaler.mean_ = mean
+            if scaler.with_std:
+                scaler.var_, scaler.scale_ = std ** 2, scale
+        else:
+            scaler.mean_, scaler.scale_ = mean, scale
+        done.append(f"{type(scaler).__name__} ({Z.shape[1]} columns)")
+    return done
+
+
+# --------------------------------------------------------------------------- network models
+
+def _network_inputs(est, crops) -> np.ndarray:
+    """The images as the network sees them before its own preprocessing: cropped per its region,
+    resized, in [0, 255]."""
+    return np.stack([est._prepare(est._load(r, i), i) for i, r in enumerate(crops)]).astype(np.float32)
+
+
+def _moments(fn, x: np.ndarray, batch: int, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and (biased) variance of ``fn(x)`` over every image and position."""
+    from keras import ops
+
+    total = total_sq = None
+    count = 0
+    for start in range(0, len(x), batch):
+        t = np.asarray(ops.convert_to_numpy(fn(x[start:start + batch])), dtype=np.float64)
+        t = np.moveaxis(t, axis, -1).reshape(-1, t.shape[axis])
+        s, s2 = t.sum(axis=0), np.square(t).sum(axis=0)
+        total, total_sq = (s, s2) if total is None else (total + s, total_sq + s2)
+        count += t.shape[0]
+    mean = total / count
+    return mean, np.maximum(total_sq / count - mean ** 2, 0.0)
+
+
+def _adapt_network(est, crops, *, adabn: bool, batch: int = 32) -> dict:
+    """AdaBN on one fitted FineTunedCNN (in place): its body's BatchNormalization statistics,
+    layer after layer, then its embedding normaliser, from the site's images."""
+    import keras
+    from keras import ops
+
+    from .features.deep import keras_preprocess
+    from .features.finetune import _TRAINERS, _hash_arrays
+
+    tr = est._trainer()
+    body, prep = tr.body, est._backbone.preprocess
+    x = _network_inputs(est, crops)
+    n_bn = 0
+    if adabn:
+        bns = [lay for lay in body.layers if isinstance(lay, keras.layers.BatchNormalization)]
+        nested = [lay.name for lay in body.layers if isinstance(lay, keras.Model)]
+        if nested:
+            raise ValueError(f"AdaBN walks a flat network; {est.backbone} nests the sub-models {nested[:3]}")
+        for bn in bns:  # in the network's order: each sees the layers before it already adapted
+            upto = keras.Model(body.inputs, bn.input)
+            mean, var = _moments(lambda t, m=upto: m(keras_preprocess(ops.convert_to_tensor(t), prep),
+                                                     training=False), x, batch, axis=bn.axis)
+            bn.moving_mean.assign(mean.astype(np.float32))
+            bn.moving_variance.assign(var.astype(np.float32))
+        n_bn = len(bns)
+    # the embedding normaliser before the head (a BatchNormalization of its own)
+    mean, var = _moments(lambda t: ops.mean(ops.cast(body(keras_preprocess(ops.convert_to_tensor(t), prep),
+                                                          training=False), "float32"), axis=(1, 2)), x, batch)
+    est.weights_ = tr.get_weights()
+    est.embedding_mean_ = mean.astype(np.float32)
+    est.embedding_scale_ = np.sqrt(var + np.float32(tr.norm.epsilon)).astype(np.float32)
+    est.weights_hash_ = _hash_arrays([*est.weights_, est.embedding_mean_, est.embedding_scale_])
+    _TRAINERS.pop(id(est), None)  # rebuilt from the new arrays on next use
+    est.__dict__.pop("_inference", None)  # a file's runtime forward is the old network
+    return {"batch_norm_layers": n_bn, "embedding_columns": int(mean.size)}
+
+
+# --------------------------------------------------------------------------- calibration
+
+def _refit_platt(head, X: np.ndarray, y: np.ndarray) -> bool:
+    """Refit the sigmoids of a Platt-calibrated head on labelled rows; False when it has none."""
+    from sklearn.preprocessing import LabelEncoder
+
+    if not hasattr(head, "calibrated_classifiers_") or getattr(head, "method", None) != "sigmoid":
+        return False
+    for cc in head.calibrated_classifiers_:
+        est = cc.estimator
+        fn = est.decision_function if hasattr(est, "decision_function") else est.predict_proba
+        pred = np.asarray(fn(X), dtype=float)
+        pred = pred.reshape(-1, 1) if pred.ndim == 1 else pred
+        classes = np.asarray(cc.classes)
+        index = LabelEncoder().fit(classes).transform(est.classes_)
+        for k, col, cal in zip(index, pred.T, cc.calibrators):
+            k = k + 1 if len(classes) == 2 else k  # binary: the one column is classes[1]'s
+            cal.fit(col, (y == str(classes[k])).astype(int))
+    return True
+
+
+# --------------------------------------------------------------------------- figures
+
+def site_figures(model, proba, y_true, groups=None, *, positive: str = "malignant", n_bootstrap: int = 0,
+                 random_state: int | None = 0) -> dict[str, tuple[float, float, float]]:
+    """AUC of ``p(positive)``, sensitivity and specificity at the model's own decisions, Brier.
+
+    The decisions are :meth:`FeatbusModel.decide`'s: the manifest's ``operating_point`` where
+    there is one (an adapted model), else the most probable class.
+
+    Parameters
+    ----------
+    model : FeatbusModel
+    proba : array-like of shape (n_images, n_classes)
+        ``model.predict_proba`` of the images.
+    y_true : array-like of str
+    groups : array-like, optional
+        Bootstrap units (patients); ``None``: every image its own.
+    positive : str, default="malignant"
+    n_bootstrap : int, default=0
+        Resamples of whole groups behind the 95 % percentile intervals (0: none, ``nan``).
+    random_state : int or None, default=0
+
+    Returns
+    -------
+    figures : dict
+        ``{"auc" | "sensitivity" | "specificity" | "brier": (value, low, high)}``.
+
+    Examples
+    --------
+    >>> from featbus import make_phantoms
+    >>> from featbus.adaptation import site_figures
+    >>> from featbus.model import train_model
+    >>> data = make_phantoms(30, image_size=48, random_state=0)
+    >>> model = train_model(data, "intensity", classifier="logreg", cross_validate=False, progress=False)
+    >>> y = data.target_names[data.target]
+    >>> f = site_figures(model, model.predict_proba(data.data), y, n_bootstrap=50)
+    >>> sorted(f), 0 <= f["auc"][0] <= 1
+    (['auc', 'brier', 'sensitivity', 'specificity'], True)
+    """
+    from .evaluation import _percentile, _resample_units
+    from .metrics import _auc_binary
+
+    proba = np.asarray(proba, dtype=float)
+    y_true = np.asarray(y_true, dtype=str)
+    classes = [str(c) for c in model.classes_]
+    j = classes.index(positive)
+    called = model.decide(proba) == positive
+    is_pos, p = y_true == positive, proba[:, j]
+
+    def figures(idx):
+        pos, neg = is_pos[idx], ~is_pos[idx]
+        return {"auc": _auc_binary(pos, p[idx]),
+                "sensitivity": float(called[idx][pos].mean()) if pos.any() else math.nan,
+                "specificity": float((~called[idx][neg]).mean()) if neg.any() else math.nan,
+                "brier": float(np.mean((p[idx] - pos) ** 2))}
+
+    point = figures(np.arange(len(y_true)))
+    ci = {k: (math.nan, math.nan) for k in point}
+    if n_bootstrap:
+        units = _resample_units(np.arange(len(y_true)) if groups is None else np.asarray(groups), len(y_true))
+        rng = np.random.RandomState(random_state)
+        draws = {k: np.empty(n_bootstrap) for k in point}
+        for b in range(n_bootstrap):
+            idx = np.concatenate([units[u] for u in rng.randint(0, len(units), len(units))])
+            for k, v in figures(idx).items():
+                draws[k][b] = v
+        ci = {k: _percentile(v) for k, v in draws.items()}
+    return {k: (point[k], *ci[k]) for k in point}
+
+
+# --------------------------------------------------------------------------- adapt
+
+def _labels_of(labels, n: int) -> np.ndarray | None:
+    """Labels as an object array of str or None (no label), or None."""
+    if labels is None:
+        return None
+    if isinstance(labels, str):
+        raise TypeError("labels must be a sequence of class names (one per image), not a string")
+    out = np.asarray([None if (v is None or (isinstance(v, float) and math.isnan(v)) or str(v) == "") else str(v)
+                      for v in labels], dtype=object)
+    if out.size != n:
+        raise ValueError(f"labels has {out.size} entries for {n} images")
+    return out
+
+
+def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=None, method: str = "auto",
+          target_sensitivity: float | None = None, positive: str = "malignant", recalibrate: bool = True):
+    """Adapt a trained model to a new site: a new model, the input left untouched.
+
+    Without labels the site's images re-estimate the model's normalisation statistics (AdaBN for
+    a network, per-site standardisation of the features otherwise); with a few labelled images
+    the Platt calibration is refitted and an operating point reaching ``target_sensitivity``
+    is stored. See :mod:`featbus.adaptation` for what each does and when it helps.
+
+    Parameters
+    ----------
+    model : FeatbusModel or path
+        A trained model, or a ``.featbus`` file (loaded with :func:`featbus.load_model`'s
+        defaults; its SHA-256 goes into the record).
+    images : sequence of paths, arrays or ImageRecord, or a data set Bunch
+        The site's images (its ordinary case mix; at least :data:`MIN_IMAGES`). A Bunch
+        (:func:`featbus.load_data`) gives its images, and its groups when ``groups`` is None.
+    labels : sequence of str or None, optional
+        One class name per image; ``None`` entries are images without a label (they count for
+        the statistics only). Every name must be one of the model's classes, and the labelled
+        images must hold at least two classes.
+    groups : array-like, optional
+        Patient of every image (recorded: how many patients were labelled).
+    method : {"auto", "adabn", "standardise", "none"}, default="auto"
+        What the images re-estimate (module docstring); ``"auto"``: AdaBN for a network model,
+        standardisation otherwise.
+    target_sensitivity : float in (0, 1], optional
+        Sensitivity for ``positive`` the stored operating point reaches on the labelled images
+        (:data:`DEFAULT_TARGET_SENSITIVITY` when labels are given without it). Needs labels.
+    positive : str, default="malignant"
+        The class of the operating point; one of the model's.
+    recalibrate : bool, default=True
+        With labels, refit a Platt-calibrated head's sigmoids on them.
+
+    Returns
+    -------
+    adapted : FeatbusModel
+        A copy with the re-estimated statistics, calibration and ``operating_point``, whose
+        manifest's ``adaptation`` entry records what it was adapted on; save it with
+        :meth:`~featbus.FeatbusModel.save`.
+
+    Raises
+    ------
+    ValueError
+        Labels the model does not know (named), labelled images of a single class, too few
+        images, a method the model cannot use, bad parameter values: one line each.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus import adapt, make_phantoms
+    >>> from featbus.model import train_model
+    >>> model = train_model(make_phantoms(40, image_size=48, random_state=0), "intensity,lbp",
+    ...                     classifier="svm", cross_validate=False, progress=False)
+    >>> site = make_phantoms(30, image_size=48, weights=[0.6, 0.4, 0.0], random_state=1)
+    >>> brighter = [np.clip(im.astype(float) * 1.3 + 20, 0, 255).astype(np.uint8) for im in site.images]
+    >>> adapted = adapt(model, brighter)                         # unlabelled: per-site standardisation
+    >>> adapted.manifest["adaptation"]["method"], adapted.manifest["adaptation"]["n_images"]
+    ('standardise', 30)
+    >>> labels = site.target_names[site.target]
+    >>> tuned = adapt(model, brighter, labels=labels, target_sensitivity=0.9)
+    >>> op = tuned.manifest["operating_point"]
+    >>> op["positive"], op["sensitivity"] >= 0.9, "operating_point" in model.manifest   # input untouched
+    ('malignant', True, False)
+    >>> adapt(model, brighter, labels=["benign"] * 29 + ["cyst"])
+    Traceback (most recent call last):
+    ...
+    ValueError: the labels hold 'cyst', which the model does not know (its classes: benign, malignant, normal)
+    """
+    return _adapt(model, images, labels=labels, groups=groups, method=method,
+                  target_sensitivity=target_sensitivity, positive=positive, recalibrate=recalibrate)
+
+
+def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sensitivity=None,
+           positive="malignant", recalibrate=True, source: str | None = None, source_name: str | None = None):
+    """:func:`adapt`; ``source``: the model's file when the caller loaded it (the command line)."""
+    from .io import file_sha256
+    from .model import FeatbusModel, _data_sha256, _records, load_model
+    from .validation import _threshold_for
+
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if target_sensitivity is not None and (isinstance(target_sensitivity, bool)
+                                           or not isinstance(target_sensitivity, numbers.Real)
+                                           or not 0 < target_sensitivity <= 1):
+        raise ValueError(f"target_sensitivity must be a number in (0, 1], got {target_sensitivity!r}")
+    if isinstance(model, (str, os.PathLike)):
+        source = str(model)
+        if not Path(source).is_file():
+            raise FileNotFoundError(f"model {source!r}: no such file")
+        model = load_model(source)
+    if not isinstance(model, FeatbusModel):
+        raise TypeError(f"model must be a FeatbusModel or a .featbus path, got {type(model).__name__}")
+    classes = [str(c) for c in model.classes_]
+    if positive not in classes:
+        raise ValueError(f"the positive class {positive!r} is not one of the model's classes ({', '.join(classes)})")
+    if hasattr(images, "target") and (hasattr(images, "data") or hasattr(images, "images")):
+        groups = getattr(images, "groups", None) if groups is None else groups
+        images = list(images.data) if hasattr(images, "data") else list(images.images)
+    records, _, _ = _records(images)
+    n = len(records)
+    if n < MIN_IMAGES:
+        raise ValueError(f"adaptation estimates the site's statistics from its images: give at least {MIN_IMAGES} "
+                         f"images, got {n}")
+    y = _labels_of(labels, n)
+    labelled = None if y is None else np.asarray([v is not None for v in y])
+    if y is not None:
+        unknown = sorted(set(y[labelled].tolist()) - set(classes))
+        if unknown:
+            raise ValueError(f"the labels hold {', '.join(repr(u) for u in unknown)}, which the model does not know "
+                             f"(its classes: {', '.join(classes)})")
+        present = sorted(set(y[labelled].tolist()))
+        if len(present) < 2:
+            raise ValueError(f"the labelled images hold a single class ({', '.join(map(repr, present)) or 'none'}): "
+                             "choosing an operating point and calibrating need images of at least two classes")
+        if positive not in present:
+            raise ValueError(f"the labelled images hold no {positive!r} image: the operating point needs some")
+        target = DEFAULT_TARGET_SENSITIVITY if target_sensitivity is None else float(target_sensitivity)
+    elif target_sensitivity is not None:
+        raise ValueError("target_sensitivity sets an operating point on labelled images: pass labels too")
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape[0] != n:
+            raise ValueError(f"groups has {groups.shape[0]} entries for {n} images")
+
+    networks = model.networks
+    if method == "auto":
+        method = "adabn" if networks else "standardise"
+    if method == "adabn" and not networks:
+        raise ValueError("method='adabn' re-estimates a fine-tuned network's BatchNormalization statistics; this "
+                         "model has none (features + classifier): use method='standardise'")
+
+    new = copy.deepcopy(model)
+    new.cv_report = None
+    crops = new._crop(records)
+    changed: list[str] = []
+    if method in ("adabn", "standardise") and new.networks:
+        for est in new.networks:
+            done = _adapt_network(est, crops, adabn=method == "adabn")
+            changed.append((f"{done['batch_norm_layers']} BatchNormalization layers' moving mean/variance and "
+                            if method == "adabn" else "")
+                           + f"the embedding normaliser ({done['embedding_columns']} columns) of "
+                           f"{type(est).__name__}({est.backbone})")
+    elif method == "standardise":
+        X = np.asarray(new.features.transform(crops))
+        changed += [f"{s} mean and scale" for s in _restandardise(new.head, X)]
+
+    record: dict[str, Any] = {
+        "method": method, "changed": changed, "n_images": n,
+        "sha256": _data_sha256(records, [""] * n),
+        "labelled": bool(y is not None),
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "source": {"file": os.path.basename(source) if source else source_name,
+                   "sha256": file_sha256(source) if source else None,
+                   "pipeline_sha256": model.manifest.get("pipeline_sha256"),
+                   "created": model.manifest.get("created")},
+    }
+    if groups is not None:
+        record["n_groups"] = int(np.unique(groups).size)
+    if model.manifest.get("adaptation"):
+        record["previous"] = model.manifest["adaptation"]
+    manifest = dict(new.manifest)
+    manifest.pop("operating_point", None)  # chosen on the probabilities before this adaptation
+    if y is not None:
+        sel = np.flatnonzero(labelled)
+        yl = np.asarray(y[sel], dtype=str)
+        lab = [crops[i] for i in sel]
+        recalibrated = False
+        if recalibrate and hasattr(new.head, "calibrated_classifiers_"):
+            recalibrated = _refit_platt(new.head, np.asarray(new.features.transform(lab)), yl)
+        proba = new._proba_of_crops(lab)
+        j = classes.index(positive)
+        threshold = _threshold_for(proba[:, j], yl == positive, target)
+        called = proba[:, j] >= threshold
+        is_pos = yl == positive
+        op = {"positive": positive, "threshold": float(threshold), "target_sensitivity": target,
+              "sensitivity": float(called[is_pos].mean()), "specificity": float((~called[~is_pos]).mean())
+              if (~is_pos).any() else None,
+              "chosen_on": f"{sel.size} labelled images of the adaptation site (optimistic there)"}
+        manifest["operating_point"] = op
+        record["labels"] = {"n_images": int(sel.size), "counts": {c: int(np.sum(yl == c)) for c in present},
+                            "n_groups": int(np.unique(groups[sel]).size) if groups is not None else None}
+        record["calibration"] = ("Platt sigmoids refitted on the labelled images" if recalibrated
+                                 else "kept (the head has no Platt calibration)" if recalibrate else "kept")
+        record["operating_point"] = op
+    manifest["adaptation"] = record
+    new.manifest = manifest
+    return new
