@@ -42,8 +42,11 @@ import numpy as np
 
 __all__ = ["run_app", "analyse", "intensity_position", "roi_overlay", "streamlit_command", "allowed_path",
            "max_pixels", "host_allowed", "origin_allowed", "request_allowed", "install_request_guard", "serve",
-           "APP_MAX_PIXELS", "APP_MAX_UPLOAD_MB", "REFUSED_BODY"]
+           "APP_MAX_PIXELS", "APP_MAX_UPLOAD_MB", "REFUSED_BODY", "RESEARCH_NOTICE"]
 
+#: Shown at the top of the page and printed once when ``featbus app`` starts.
+RESEARCH_NOTICE = ("Research use only, not for diagnosis: featbus models are research tools, not medical devices; "
+                   "their predictions must not guide any patient's care.")
 _ENV = "FEATBUS_APP_MODEL"
 #: The folders whose images the page may open by path (``featbus app --data DIR``), joined by
 #: ``os.pathsep``; without any, the page opens uploads only.
@@ -510,6 +513,7 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
                  "adds a name).")
         st.stop()
     st.title("featbus: breast image classification")
+    st.markdown(f":orange-background[:material/warning: **{RESEARCH_NOTICE}**]")
     if not model_path:
         st.error(f"no model: start the page with `featbus app MODEL` (or set {_ENV})")
         return
@@ -662,6 +666,7 @@ def run_app(model_path: str | os.PathLike, *, port: int = 8501, data: Sequence[s
                               _ROOTS_ENV: os.pathsep.join(str(Path(d).resolve()) for d in data),
                               _HOSTS_ENV: os.pathsep.join(allow_hosts)})
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    print(f"featbus app: {RESEARCH_NOTICE}", flush=True)
     print(f"featbus app: http://127.0.0.1:{port} (Ctrl+C to stop)", flush=True)
     server = subprocess.Popen(streamlit_command(str(model_path), port=port), env=env)
 

@@ -526,3 +526,37 @@ def test_uploaded_bytes_are_read_like_files(fmt, name):
         assert np.array_equal(got, image)
     with pytest.raises(ValueError):
         _read_upload("c.png", b"not an image")
+
+
+def test_page_and_command_say_research_use_only(saved_model, monkeypatch, capsys):
+    """The notice tops the page (before any model is loaded) and `featbus app` prints it once."""
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    import featbus.app as app
+
+    model, path, image = saved_model
+    monkeypatch.setenv("FEATBUS_APP_MODEL", str(path))
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    assert not at.exception
+    assert "Research use only, not for diagnosis" in at.markdown[0].value
+    monkeypatch.delenv("FEATBUS_APP_MODEL")
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()  # no model: the notice is still there, above the error
+    assert "Research use only" in at.markdown[0].value and "no model" in at.error[0].value
+
+    class Server:  # the streamlit process run_app would start
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def wait(self, timeout=None):
+            return 0
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(app.subprocess, "Popen", Server)
+    assert app.run_app(path, port=8599) == 0
+    out = capsys.readouterr().out
+    assert out.count("Research use only, not for diagnosis") == 1, out
