@@ -79,3 +79,32 @@ def test_sphinx_build_without_warnings(tmp_path):
     assert proc.returncode == 0, proc.stderr[-5000:]
     for page in ["index.html", "api.html", "guide/scaling.html", "auto_examples/index.html"]:
         assert (out / page).is_file(), page
+
+
+def test_citation_changelog_and_every_extra_on_the_install_page():
+    """CITATION.cff is CFF 1.2.0 with the required keys and the data sets' papers; CHANGELOG.md has an
+    Unreleased section; docs/install.rst names every extra of pyproject.toml."""
+    import yaml
+
+    from featbus._version import __version__
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text(encoding="utf-8"))
+    assert cff["cff-version"] == "1.2.0" and cff["type"] == "software" and cff["title"] == "featbus"
+    assert isinstance(cff["message"], str) and cff["message"]
+    assert cff["authors"] == [{"name": "featbus developers"}]
+    assert cff["version"] == __version__
+    assert cff["license"] == pyproject["project"]["license"]["text"]
+    dois = {str(r["doi"]) for r in cff["references"]}
+    assert {"10.1016/j.dib.2019.104863", "10.1002/mp.16812"} <= dois
+    for ref in cff["references"]:
+        assert ref["type"] and ref["title"] and ref["authors"], ref
+
+    changelog = (REPO / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert "## [Unreleased]" in changelog and "Keep a Changelog" in changelog
+
+    install = (DOCS / "install.rst").read_text(encoding="utf-8")
+    extras = pyproject["project"]["optional-dependencies"]
+    missing = [name for name in extras if f"``{name}``" not in install]
+    assert not missing, f"docs/install.rst does not name the extra(s) {missing}"
