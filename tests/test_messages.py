@@ -57,13 +57,18 @@ def test_flat_folder_and_manifest_errors_suggest_only_what_helps(busi_root, tmp_
     assert "has no column(s)" in err and "--on-error" not in err, err
 
 
-def test_missing_manifest_file_names_its_path_once(busi_root, tmp_path, capsys):
+def test_missing_manifest_file_names_its_path_once(busi_root, tmp_path, capsys, monkeypatch):
     image = next(f for f in sorted((busi_root / "benign").glob("*.png")) if "_mask" not in f.stem)
     manifest = tmp_path / "m.csv"
     manifest.write_text(f"image,label\nnope.png,benign\n\"{image}\",benign\n")
     assert main(["extract", str(manifest), "-o", str(tmp_path / "o.parquet")]) == 2
     err = capsys.readouterr().err.strip()
     assert "row 2" in err and err.count("nope.png") == 1 and err.count("m.csv") == 1, err
+    assert repr(str(tmp_path / "nope.png")) in err, err  # where it was looked for
+    monkeypatch.chdir(tmp_path)  # a manifest named relative to the working folder
+    assert main(["train", "m.csv", "-o", "m.featbus"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("nope.png") == 1 and repr(str(tmp_path / "nope.png")) in err, err
     # skipping can help here (another row exists), so it is still suggested
     assert "--on-error skip" in err, err
 

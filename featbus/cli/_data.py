@@ -4,6 +4,7 @@ list of images, lesion patches, a manifest's split, the preprocessing named on t
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -75,10 +76,15 @@ def _read_error(p: Path, exc: Exception, on_error: str) -> str:
     suggested only where it helps (an image that cannot be read, not the layout or the table)."""
     from .._records import ImageError
 
-    if isinstance(exc, ImageError) and exc.path and Path(exc.path).name in exc.reason:
-        message = _one_line(exc.reason)  # the reason names the file already ('row 2 of m.csv: image a.png')
-    else:
-        message = _one_line(exc)
+    message = _one_line(exc)
+    if isinstance(exc, ImageError) and exc.path:
+        # a manifest's row names its file as written ('row 2 of m.csv: image a.png not found') and the
+        # error its resolved path too: say the resolved path once, where the row names it
+        base = p.parent if p.is_file() else p
+        for written in re.findall(r"'([^']+)'", exc.reason):
+            if os.path.abspath(os.path.join(base, written)) == os.path.abspath(exc.path):
+                message = _one_line(exc.reason.replace(repr(written), repr(str(exc.path)), 1))
+                break
     if repr(str(p)) not in message:
         message = f"cannot read the data set in {str(p)!r}: {message}"
     if isinstance(exc, ImageError):
