@@ -292,6 +292,27 @@ def site_figures(model, proba, y_true, groups=None, *, positive: str = "malignan
 
 # --------------------------------------------------------------------------- adapt
 
+def _copy(model, *, keep_forwards: bool):
+    """A deep copy of the model; its networks' inference-runtime forwards (a loaded file's LiteRT
+    interpreters) are not copied, and given to the copy only when its networks stay as they are."""
+    from .runtime import network_estimators
+
+    nets = network_estimators(model)
+    forwards = [est.__dict__.pop("_inference", None) for _, est in nets]
+    try:
+        new = copy.deepcopy(model)
+    finally:
+        for (_, est), fwd in zip(nets, forwards):
+            if fwd is not None:
+                est._inference = fwd
+    if keep_forwards:
+        for (_, est), fwd in zip(network_estimators(new), forwards):
+            if fwd is not None:
+                est._inference = fwd
+    new.cv_report = None
+    return new
+
+
 def _labels_of(labels, n: int) -> np.ndarray | None:
     """Labels as an object array of str or None (no label), or None."""
     if labels is None:
@@ -437,8 +458,7 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
         raise ValueError("method='adabn' re-estimates a fine-tuned network's BatchNormalization statistics; this "
                          "model has none (features + classifier): use method='standardise'")
 
-    new = copy.deepcopy(model)
-    new.cv_report = None
+    new = _copy(model, keep_forwards=method == "none" or not networks)
     crops = new._crop(records)
     changed: list[str] = []
     if method in ("adabn", "standardise") and new.networks:

@@ -55,6 +55,7 @@ COMMANDS: dict[str, str] = {
     "recipes": "recipes",
     "predict": "predict",
     "validate": "validate",
+    "adapt": "adapt",
     "segment": "segment",
     "inspect": "inspect",
     "upgrade": "upgrade",

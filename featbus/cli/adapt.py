@@ -1,0 +1,121 @@
+"""``featbus adapt MODEL IMAGES... -o ADAPTED``: a saved model adapted to a new site (its images,
+optionally a few labelled ones): AdaBN or per-site standardisation, calibration, operating point."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ._common import CLIError, _check_model_out, _load_model_cli
+from ._data import _DATA_HELP, _expand_images, _load_folder
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub, parents) -> None:
+    p = sub.add_parser("adapt", parents=[parents.common],
+                       help="adapt a saved model to a new site's images (AdaBN / standardisation; with --labels "
+                            "calibration and an operating point)",
+                       description="Write a copy of MODEL adapted to a new site. Unlabelled images re-estimate the "
+                                   "model's normalisation statistics: a fine-tuned network's BatchNormalization "
+                                   "layers (AdaBN), or the standardisation of the features before the classifier. "
+                                   "With --labels (one labelled data layout: class folders, a CSV manifest, "
+                                   "BUS-BRA), the Platt calibration is refitted on the labels and an operating "
+                                   "point reaching --target-sensitivity on them is stored, which predict applies. "
+                                   "The file records what it was adapted on (featbus inspect).")
+    p.add_argument("model", metavar="MODEL", help="a .featbus file (from featbus train)")
+    p.add_argument("images", metavar="DATA_OR_IMAGES", nargs="+",
+                   help="the site's images: image files, folders, CSV manifests; with --labels one labelled "
+                        "data set: " + _DATA_HELP)
+    p.add_argument("--output", "-o", metavar="ADAPTED", required=True, help="the adapted .featbus file")
+    p.add_argument("--labels", action="store_true",
+                   help="DATA is labelled (class folders, a manifest's label column, BUS-BRA): also refit the "
+                        "calibration and choose the operating point on these labels")
+    p.add_argument("--target-sensitivity", type=float, default=None, metavar="S",
+                   help="with --labels: the sensitivity the operating point reaches on the labelled images "
+                        "(default 0.9)")
+    p.add_argument("--method", choices=["auto", "adabn", "standardise", "none"], default="auto",
+                   help="what the images re-estimate: adabn (a network's BatchNormalization statistics), standardise "
+                        "(the features' standardisation), none; auto: adabn for a network model, else standardise")
+    p.add_argument("--positive", default="malignant", metavar="CLASS",
+                   help="the class of the operating point and the figures (default malignant)")
+    p.add_argument("--n-bootstrap", type=int, default=200, metavar="N",
+                   help="with --labels: bootstrap resamples of patients behind the before/after intervals (default "
+                        "200; 0: none)")
+    p.add_argument("--task", choices=["severity", "abnormal"], default="severity",
+                   help="labels of a mini-MIAS folder (as the model was trained with)")
+    p.add_argument("--overwrite", action="store_true", help="replace ADAPTED if it exists")
+    p.add_argument("--trust", action="store_true",
+                   help="load MODEL although it would create types featbus does not trust by itself, and add it to "
+                        "your trust list; only for files whose origin you trust (featbus inspect MODEL lists them)")
+    p.add_argument("--runtime", choices=["auto", "keras"], default="auto",
+                   help="auto: run the model's networks with the inference runtime stored in the file when "
+                        "ai-edge-litert is installed; keras: rebuild them in Keras")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..adaptation import _adapt, site_figures
+    from ..model import _records
+    from ..model_selection import resolve_groups
+
+    out = Path(args.output)
+    if out.suffix.lower() != ".featbus":
+        raise CLIError(f"-o {str(out)!r}: the adapted model is a .featbus file; the name must end in .featbus")
+    _check_model_out(out, args.overwrite)
+    if args.target_sensitivity is not None:
+        if not args.labels:
+            raise CLIError("--target-sensitivity chooses an operating point on labelled images: add --labels")
+        if not (math.isfinite(args.target_sensitivity) and 0 < args.target_sensitivity <= 1):
+            raise CLIError(f"--target-sensitivity must be in (0, 1], got {args.target_sensitivity}")
+    if args.n_bootstrap < 0:
+        raise CLIError(f"--n-bootstrap must be 0 or more, got {args.n_bootstrap}")
+    labels = groups = None
+    if args.labels:
+        if len(args.images) != 1:
+            raise CLIError(f"--labels reads one labelled data set (class folders, a CSV manifest, BUS-BRA), got "
+                           f"{len(args.images)} inputs")
+        data = _load_folder(args.images[0], args.on_error, args.task, min_classes=1)
+        records = list(data.data)
+        labels = np.asarray(data.target_names, dtype=str)[np.asarray(data.target, dtype=int)]
+        groups = resolve_groups(records, getattr(data, "groups", None))
+        what = f"{len(records)} labelled images of {np.unique(groups).size} groups from {args.images[0]}"
+    else:
+        paths = _expand_images(args.images)
+        records, _, skipped = _records(paths, args.on_error)
+        for _, path, reason in skipped:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+        what = f"{len(records)} unlabelled images"
+    model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime)
+    adapted = _adapt(model, records, labels=labels, groups=groups, method=args.method,
+                     target_sensitivity=args.target_sensitivity, positive=args.positive, source=str(args.model))
+    record = adapted.manifest["adaptation"]
+    print(f"adapted {args.model} to {what} (method {record['method']})")
+    for change in record["changed"]:
+        print(f"  re-estimated: {change}")
+    if args.labels:
+        op = adapted.manifest["operating_point"]
+        print(f"  calibration: {record['calibration']}")
+        print(f"  operating point: {op['positive']} when p({op['positive']}) >= {op['threshold']:.4f} (sensitivity "
+              f"{op['target_sensitivity']:g} on the labelled images)")
+        before = site_figures(model, model.predict_proba(records), labels, groups, positive=args.positive,
+                              n_bootstrap=args.n_bootstrap, random_state=args.random_state)
+        after = site_figures(adapted, adapted.predict_proba(records), labels, groups, positive=args.positive,
+                             n_bootstrap=args.n_bootstrap, random_state=args.random_state)
+
+        def cell(f):
+            return f"{f[0]:.3f}" + (f" [{f[1]:.2f}, {f[2]:.2f}]" if np.isfinite(f[1]) else "")
+
+        print(f"\non these labelled images ({args.positive}; 95 % intervals over groups):")
+        print(f"  {'':<12} {'before':<22} after")
+        for key in ("auc", "sensitivity", "specificity", "brier"):
+            print(f"  {key:<12} {cell(before[key]):<22} {cell(after[key])}")
+        print("warning: these 'after' figures are optimistic: the calibration and the operating point were chosen "
+              "on these same images; judge the adapted model on other patients of the site (featbus validate "
+              f"{out} OTHER_DATA)")
+    adapted.save(out, overwrite=args.overwrite)
+    print(f"adapted model -> {out}")
+    return 0

@@ -1,0 +1,249 @@
+"""featbus.adapt and ``featbus adapt``: a model adapted to a site's images (and a few labels).
+
+Real data: a tiny BUSI model (intensity + LBP -> Platt-calibrated SVM, 30 images per class)
+adapted on about 40 BUS-BRA images of 26 patients; a tiny FineTunedCNN (no ImageNet weights,
+32 px, one epoch) on phantoms for AdaBN. Skipped cleanly without ``../shared/data``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import BUSI, DATA
+
+from featbus import adapt, make_phantoms
+from featbus.cli import main
+from featbus.model import _check_manifest_schema, _data_sha256, load_model, train_model
+
+BUS_BRA = DATA / "bus-bra"
+
+
+@pytest.fixture(scope="module")
+def busi_model(tmp_path_factory):
+    if not BUSI.is_dir():
+        pytest.skip(f"BUSI data not found at {BUSI}")
+    from featbus.datasets import load_image_folder
+
+    root = tmp_path_factory.mktemp("busi-subset")
+    for cls in ("benign", "malignant", "normal"):
+        (root / cls).mkdir()
+        for image in sorted(p for p in (BUSI / cls).glob("*.png") if "_mask" not in p.name)[:30]:
+            shutil.copy(image, root / cls / image.name)
+    model = train_model(load_image_folder(root), "intensity,lbp", classifier="svm", n_splits=3,
+                        cross_validate=False, progress=False)
+    path = tmp_path_factory.mktemp("model") / "busi_tiny.featbus"
+    model.save(path)
+    return path, model
+
+
+def _bus_bra_copy(root, cases):
+    table = pd.read_csv(BUS_BRA / "bus_data.csv")
+    rows = table[table["Case"].isin(cases)]
+    for _, row in rows.iterrows():
+        (root / row["Pathology"]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(BUS_BRA / row["Pathology"] / f"{row['ID']}.png", root / row["Pathology"] / f"{row['ID']}.png")
+    rows.to_csv(root / "bus_data.csv", index=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """About 40 BUS-BRA images of 26 patients (16 benign, 10 malignant) in the BUS-BRA layout."""
+    if not (BUS_BRA / "bus_data.csv").is_file():
+        pytest.skip(f"BUS-BRA data not found at {BUS_BRA}")
+    cases = pd.read_csv(BUS_BRA / "bus_data.csv").groupby("Case")["Pathology"].first()
+    chosen = list(cases[cases == "benign"].index[:16]) + list(cases[cases == "malignant"].index[:10])
+    return _bus_bra_copy(tmp_path_factory.mktemp("bus-bra-subset"), chosen)
+
+
+def _site_data(root):
+    from featbus import load_data
+
+    data = load_data(root)
+    return data, np.asarray(data.target_names)[np.asarray(data.target)].astype(str)
+
+
+def test_unlabelled_images_re_estimate_the_feature_standardisation(busi_model, site):
+    _, model = busi_model
+    data, _ = _site_data(site)
+    scaler = model.head.calibrated_classifiers_[0].estimator.steps[0][1]
+    before = scaler.mean_.copy()
+    adapted = adapt(model, data.data)
+    new = adapted.head.calibrated_classifiers_[0].estimator.steps[0][1]
+    X = adapted.transform(data.data)
+    np.testing.assert_allclose(new.mean_, X.mean(axis=0))
+    std = X.std(axis=0)
+    np.testing.assert_allclose(new.scale_, np.where(std > 0, std, 1.0))
+    np.testing.assert_array_equal(scaler.mean_, before)  # the input model is untouched
+    assert "adaptation" not in model.manifest
+    record = adapted.manifest["adaptation"]
+    assert record["method"] == "standardise" and record["labelled"] is False and record["n_images"] == len(X)
+    assert record["sha256"] == _data_sha256(list(data.data), [""] * len(X))
+    assert "operating_point" not in adapted.manifest
+    assert not np.allclose(adapted.predict_proba(data.data), model.predict_proba(data.data))
+
+
+def test_labels_refit_the_calibration_and_set_the_operating_point(busi_model, site):
+    _, model = busi_model
+    data, y = _site_data(site)
+    adapted = adapt(model, data.data, labels=y, groups=data.groups, target_sensitivity=0.9)
+    op = adapted.manifest["operating_point"]
+    assert op["positive"] == "malignant" and op["sensitivity"] >= 0.9
+    proba = adapted.predict_proba(data.data)
+    j = adapted.classes_.tolist().index("malignant")
+    called = adapted.predict(data.data) == "malignant"
+    np.testing.assert_array_equal(called, proba[:, j] >= op["threshold"])  # predict applies the threshold
+    assert called[y == "malignant"].mean() >= 0.9
+    record = adapted.manifest["adaptation"]
+    assert record["labels"]["counts"]["malignant"] == int(np.sum(y == "malignant"))
+    assert record["labels"]["n_groups"] == 26 and "refitted" in record["calibration"]
+    old = model.head.calibrated_classifiers_[0].calibrators[0]
+    new = adapted.head.calibrated_classifiers_[0].calibrators[0]
+    assert (old.a_, old.b_) != (new.a_, new.b_)
+    # BUS-BRA has no normal image: the refitted calibration stops calling lesions normal
+    assert np.mean(adapted.predict(data.data) == "normal") <= np.mean(model.predict(data.data) == "normal")
+
+
+def test_bad_labels_are_one_line_errors(busi_model, site):
+    _, model = busi_model
+    data, y = _site_data(site)
+    bad = y.copy().astype(object)
+    bad[:2] = "cyst"
+    with pytest.raises(ValueError, match=r"^the labels hold 'cyst', which the model does not know") as err:
+        adapt(model, data.data, labels=bad)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match=r"single class \('benign'\)") as err:
+        adapt(model, data.data, labels=["benign"] * len(y))
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="pass labels too"):
+        adapt(model, data.data, target_sensitivity=0.9)
+    with pytest.raises(ValueError, match="method='adabn'.*no"):
+        adapt(model, data.data, method="adabn")
+    with pytest.raises(ValueError, match="at least 10 images"):
+        adapt(model, data.data[:3])
+
+
+def test_command_adapts_saves_and_the_file_predicts_the_same_in_a_new_process(busi_model, site, tmp_path, capsys):
+    path, model = busi_model
+    out = tmp_path / "adapted.featbus"
+    assert main(["adapt", str(path), str(site), "--labels", "-o", str(out), "--n-bootstrap", "50", "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "operating point: malignant when p(malignant) >=" in printed
+    assert "before" in printed and "after" in printed and "optimistic" in printed
+    manifest = json.loads(zipfile.ZipFile(out).read("manifest.json"))
+    from featbus.io import file_sha256
+
+    assert manifest["adaptation"]["source"]["sha256"] == file_sha256(path)
+    assert manifest["adaptation"]["labelled"] is True
+    assert main(["inspect", str(out)]) == 0
+    assert "adapted to a site (standardise) on" in capsys.readouterr().out
+    # the saved file, loaded in another process, predicts what the in-memory model predicts
+    data, y = _site_data(site)
+    adapted = adapt(model, data.data, labels=y, groups=data.groups)
+    saved = tmp_path / "mem.featbus"
+    adapted.save(saved)
+    paths = [r.path for r in data.data]
+    script = ("import json, sys, numpy as np; from featbus.model import load_model; "
+              "m = load_model(sys.argv[1]); paths = json.loads(sys.argv[2]); "
+              "print(json.dumps({'p': m.predict_proba(paths).tolist(), 'c': m.predict(paths).tolist()}))")
+    run = subprocess.run([sys.executable, "-c", script, str(saved), json.dumps(paths)], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(got["p"], adapted.predict_proba(paths), atol=1e-10)
+    assert got["c"] == adapted.predict(paths).tolist()
+    # unlabelled images: paths and folders
+    out2 = tmp_path / "unlabelled.featbus"
+    assert main(["adapt", str(path), str(site), "-o", str(out2), "-q"]) == 0
+    assert "unlabelled images" in capsys.readouterr().out
+    assert load_model(out2).manifest["adaptation"]["labelled"] is False
+
+
+def test_command_bad_inputs_are_one_line_errors(busi_model, site, tmp_path, capsys):
+    path, _ = busi_model
+    out = tmp_path / "a.featbus"
+    # a class the model does not know
+    other = tmp_path / "other"
+    for cls, src in (("benign", site / "benign"), ("cyst", site / "malignant")):
+        shutil.copytree(src, other / cls)
+    assert main(["adapt", str(path), str(other), "--labels", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "'cyst', which the model does not know" in err and len(err.splitlines()) == 1
+    # a labelled site with one class
+    one = tmp_path / "one"
+    shutil.copytree(site / "benign", one / "benign")
+    assert main(["adapt", str(path), str(one), "--labels", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "single class ('benign')" in err and len(err.splitlines()) == 1
+    # an existing output, a target sensitivity without labels
+    out.write_bytes(b"x")
+    assert main(["adapt", str(path), str(site), "-o", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["adapt", str(path), str(site), "-o", str(tmp_path / "b.featbus"), "--target-sensitivity",
+                 "0.9"]) == 2
+    assert "add --labels" in capsys.readouterr().err
+    assert not (tmp_path / "b.featbus").exists()
+
+
+def test_operating_point_is_checked_when_a_file_is_read():
+    manifest = {"format_version": 4, "versions": {}, "classes": ["benign", "malignant"], "recipe": {},
+                "operating_point": {"positive": "cancer", "threshold": 0.3}}
+    with pytest.raises(ValueError, match="operating_point"):
+        _check_manifest_schema(manifest, "m.featbus")
+    manifest["operating_point"] = {"positive": "malignant", "threshold": 0.3}
+    _check_manifest_schema(manifest, "m.featbus")
+
+
+# --------------------------------------------------------------------------- AdaBN
+
+def test_adabn_re_estimates_batch_norm_statistics_and_keeps_the_weights(tmp_path):
+    pytest.importorskip("tensorflow")
+    import keras
+
+    from featbus.features.deep import keras_preprocess
+    from featbus.features.finetune import FineTunedCNN
+
+    net = FineTunedCNN(weights=None, input_size=32, epochs=1, warmup_epochs=0, batch_size=8, validation_fraction=0,
+                       progress=False, random_state=0)
+    model = train_model(make_phantoms(24, image_size=48, random_state=0), network=net, progress=False)
+    site = [np.clip(im.astype(float) * 0.6 + 60, 0, 255).astype(np.uint8)
+            for im in make_phantoms(16, image_size=48, random_state=1).images]
+    est = model.networks[0]
+    before = [w.copy() for w in est.weights_]
+    adapted = adapt(model, site)
+    assert adapted.manifest["adaptation"]["method"] == "adabn"
+    new = adapted.networks[0]
+    names = [v.path for v in est._trainer().variables()]
+    changed = [n for n, a, b in zip(names, before, new.weights_) if not np.array_equal(a, b)]
+    assert changed and all(n.endswith(("moving_mean", "moving_variance")) for n in changed)  # weights kept
+    assert len(changed) > 20  # every BN layer, not only the first
+    assert all(np.array_equal(a, b) for a, b in zip(before, est.weights_))  # the input model untouched
+    # the first BN layer's statistics are those of its input over the site's images
+    body = est._trainer().body
+    stem = next(lay for lay in body.layers if isinstance(lay, keras.layers.BatchNormalization))
+    x = np.stack([est._prepare(est._load(im, i), i) for i, im in enumerate(site)]).astype(np.float32)
+    t = keras.ops.convert_to_numpy(keras.Model(body.inputs, stem.input)(keras_preprocess(x, est._backbone.preprocess)))
+    t = t.reshape(-1, t.shape[-1]).astype(np.float64)
+    i = names.index(f"{stem.name}/moving_mean")
+    np.testing.assert_allclose(new.weights_[i], t.mean(axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(new.weights_[i + 1], t.var(axis=0), rtol=1e-3, atol=1e-5)
+    # the embedding normaliser follows the site's embeddings
+    assert not np.allclose(new.embedding_mean_, est.embedding_mean_)
+    # saved, loaded in a new process: the same predictions
+    path = adapted.save(tmp_path / "adabn.featbus")
+    np.save(tmp_path / "site.npy", np.stack(site))
+    script = ("import sys, numpy as np; from featbus.model import load_model; m = load_model(sys.argv[1]); "
+              "np.save(sys.argv[3], m.predict_proba(list(np.load(sys.argv[2]))))")
+    run = subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "site.npy"),
+                          str(tmp_path / "p.npy")], capture_output=True, text=True, timeout=180,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), adapted.predict_proba(site), atol=1e-4)
