@@ -132,9 +132,28 @@ def test_saving_a_cnn_model_keeps_tensorflow_cpp_lines_off_stderr(tmp_path):
     script = tmp_path / "save_cnn.py"
     script.write_text(_SAVE_CNN)
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # TensorFlow's default
-    run = subprocess.run([sys.executable, str(script), str(tmp_path / "cnn.featbus")], capture_output=True,
-                         text=True, env=env, timeout=600)
+    env["FEATBUS_TRUSTED_MODELS"] = str(tmp_path / "trusted.txt")  # never the user's own list
+    model = tmp_path / "cnn.featbus"
+    run = subprocess.run([sys.executable, str(script), str(model)], capture_output=True, text=True, env=env,
+                         timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "saved" in run.stdout and (tmp_path / "cnn.featbus").is_file()
+    assert "saved" in run.stdout and model.is_file()
     leaked = [line for line in run.stderr.splitlines() if "NodeDef" in line or "E0000" in line]
     assert not leaked, leaked
+    # featbus export converts again (and --check starts the interpreter, which announces XNNPACK)
+    images = tmp_path / "images"
+    images.mkdir()
+    from PIL import Image
+
+    from featbus import make_phantoms
+
+    phantoms = make_phantoms(6, image_size=48, random_state=1)
+    for i, (im, t) in enumerate(zip(phantoms.images, phantoms.target)):
+        (images / str(phantoms.target_names[t])).mkdir(exist_ok=True)
+        Image.fromarray(im).save(images / str(phantoms.target_names[t]) / f"{i}.png")
+    run = subprocess.run([sys.executable, "-m", "featbus", "export", str(model), "--tflite", str(tmp_path / "m.tflite"),
+                          "--check", str(images), "--check-n", "2"], capture_output=True, text=True, env=env,
+                         timeout=600)
+    leaked = [line for line in run.stderr.splitlines() if "NodeDef" in line or "E0000" in line or "XNNPACK" in line]
+    assert not leaked, leaked
+    assert run.returncode == 0, run.stderr[-3000:]
