@@ -83,7 +83,7 @@ def main(argv=None) -> None:
     groups = np.asarray(site.groups)
     t1 = time.perf_counter()
     model.predict_proba(site.data)  # every image's feature row, once
-    counts = dict(zip(*np.unique(y, return_counts=True)))
+    counts = {str(c): int(k) for c, k in zip(*np.unique(y, return_counts=True))}
     print(f"BUS-BRA: {len(y)} images of {np.unique(groups).size} patients {counts}"
           f"; features in {time.perf_counter() - t1:.0f} s")
     curve = [int(n) for n in args.n_labelled.split(",")]
@@ -132,7 +132,7 @@ def main(argv=None) -> None:
     print(f"\nBUSI -> BUS-BRA, {args.seeds} seeds of patient-grouped halves (adaptation pool | held-out "
           f"patients); operating point: sensitivity {args.target_sensitivity} on the labelled patients")
     print("cell: mean over seeds (range) [mean 95 % bootstrap interval over held-out patients]")
-    head = f"{'row':<40} {'AUC malignant':<28} {'sensitivity':<28} {'specificity':<28} threshold"
+    head = f"{'row':<40} {'AUC malignant':<30} {'sensitivity':<30} {'specificity':<30} threshold"
     print(head)
     print("-" * len(head))
     order = ["zero-shot", "unlabelled (standardise)"] + [
@@ -141,7 +141,7 @@ def main(argv=None) -> None:
         r = rows[name]
         cells = [fmt([f[0] for f in r[k]], [f[1:] for f in r[k]]) for k in ("auc", "sensitivity", "specificity")]
         th = np.asarray(r["threshold"], dtype=float)
-        print(f"{name:<40} {cells[0]:<28} {cells[1]:<28} {cells[2]:<28} "
+        print(f"{name:<40} {cells[0]:<30} {cells[1]:<30} {cells[2]:<30} "
               + (f"{np.mean(th):.3f}" if np.isfinite(th).all() else "argmax"))
     print(f"\n(0 labelled patients = the unlabelled row; total {time.perf_counter() - t0:.0f} s)")
 

@@ -46,7 +46,7 @@ With a few labelled images of the site (``labels``; images without a label may b
   site's frequencies; heads without (logistic regression, a network's softmax) keep theirs;
 * **operating point**: the highest threshold on ``p(positive)`` whose sensitivity on the
   labelled images reaches ``target_sensitivity`` (0.9 unless given) is stored in the manifest's
-  ``operating_point``; :meth:`FeatbusModel.predict` then calls an image ``positive`` when
+  ``operating_point``; :meth:`featbus.model.FeatbusModel.predict` then calls an image ``positive`` when
   ``p(positive) >= threshold`` (else its most probable other class).
 
 Both are chosen on the labelled images: their figures on those images are optimistic. Judge
@@ -226,7 +226,7 @@ def site_figures(model, proba, y_true, groups=None, *, positive: str = "malignan
                  random_state: int | None = 0) -> dict[str, tuple[float, float, float]]:
     """AUC of ``p(positive)``, sensitivity and specificity at the model's own decisions, Brier.
 
-    The decisions are :meth:`FeatbusModel.decide`'s: the manifest's ``operating_point`` where
+    The decisions are :meth:`featbus.model.FeatbusModel.decide`'s: the manifest's ``operating_point`` where
     there is one (an adapted model), else the most probable class.
 
     Parameters
@@ -365,7 +365,7 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     adapted : FeatbusModel
         A copy with the re-estimated statistics, calibration and ``operating_point``, whose
         manifest's ``adaptation`` entry records what it was adapted on; save it with
-        :meth:`~featbus.FeatbusModel.save`.
+        :meth:`~featbus.model.FeatbusModel.save`.
 
     Raises
     ------

@@ -204,11 +204,11 @@ def test_operating_point_is_checked_when_a_file_is_read():
 
 # --------------------------------------------------------------------------- AdaBN
 
-def test_adabn_re_estimates_batch_norm_statistics_and_keeps_the_weights(tmp_path):
+@pytest.fixture(scope="module")
+def tiny_network():
+    """A tiny fine-tuned network model on phantoms, darker low-contrast phantoms as the new site,
+    and the model adapted to them."""
     pytest.importorskip("tensorflow")
-    import keras
-
-    from featbus.features.deep import keras_preprocess
     from featbus.features.finetune import FineTunedCNN
 
     net = FineTunedCNN(weights=None, input_size=32, epochs=1, warmup_epochs=0, batch_size=8, validation_fraction=0,
@@ -216,11 +216,18 @@ def test_adabn_re_estimates_batch_norm_statistics_and_keeps_the_weights(tmp_path
     model = train_model(make_phantoms(24, image_size=48, random_state=0), network=net, progress=False)
     site = [np.clip(im.astype(float) * 0.6 + 60, 0, 255).astype(np.uint8)
             for im in make_phantoms(16, image_size=48, random_state=1).images]
-    est = model.networks[0]
-    before = [w.copy() for w in est.weights_]
-    adapted = adapt(model, site)
+    before = [w.copy() for w in model.networks[0].weights_]
+    return model, site, before, adapt(model, site)
+
+
+def test_adabn_re_estimates_batch_norm_statistics_and_keeps_the_weights(tiny_network):
+    import keras
+
+    from featbus.features.deep import keras_preprocess
+
+    model, site, before, adapted = tiny_network
+    est, new = model.networks[0], adapted.networks[0]
     assert adapted.manifest["adaptation"]["method"] == "adabn"
-    new = adapted.networks[0]
     names = [v.path for v in est._trainer().variables()]
     changed = [n for n, a, b in zip(names, before, new.weights_) if not np.array_equal(a, b)]
     assert changed and all(n.endswith(("moving_mean", "moving_variance")) for n in changed)  # weights kept
@@ -237,8 +244,12 @@ def test_adabn_re_estimates_batch_norm_statistics_and_keeps_the_weights(tmp_path
     np.testing.assert_allclose(new.weights_[i + 1], t.var(axis=0), rtol=1e-3, atol=1e-5)
     # the embedding normaliser follows the site's embeddings
     assert not np.allclose(new.embedding_mean_, est.embedding_mean_)
-    # saved, loaded in a new process: the same predictions
-    path = adapted.save(tmp_path / "adabn.featbus")
+    assert not np.allclose(adapted.predict_proba(site), model.predict_proba(site))
+
+
+def test_adabn_file_predicts_the_same_in_a_new_process(tiny_network, tmp_path):
+    _, site, _, adapted = tiny_network
+    path = adapted.save(tmp_path / "adabn.featbus")  # with the adapted network's runtime forward
     np.save(tmp_path / "site.npy", np.stack(site))
     script = ("import sys, numpy as np; from featbus.model import load_model; m = load_model(sys.argv[1]); "
               "np.save(sys.argv[3], m.predict_proba(list(np.load(sys.argv[2]))))")
