@@ -125,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = bool(getattr(args, "debug", False))
     if not debug:  # TensorFlow reads these when it is imported, which happens later if at all
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    else:  # the featbus logger at DEBUG also lets native libraries' lines through (runtime conversion)
+        import logging
+
+        logging.getLogger("featbus").setLevel(logging.DEBUG)
     prefix = f"featbus {args.command}"
 
     def show(message, category, filename, lineno, file=None, line=None):  # one line per warning
