@@ -7,7 +7,8 @@ deciding whether to use the model there needs, every value with a 95 % interval:
 
 1. **discrimination**: the AUC of ``p(positive)`` (``"malignant"`` by default) against every
    other true class;
-2. **the model's own decisions** (the most probable class): accuracy, precision, recall and F1
+2. **the model's own decisions** (the most probable class, or the operating point the file holds,
+   set by :func:`featbus.adapt`): accuracy, precision, recall and F1
    of every class the data hold, and the confusion matrix over the model's classes;
 3. **operating points** of the positive class: sensitivity and specificity at the model's own
    rule, and at the threshold on ``p(positive)`` that reaches ``target_sensitivity`` on these
@@ -188,15 +189,29 @@ def _ratio(a, b) -> float:
     return float(a) / float(b) if b else math.nan
 
 
+def _decide(P: np.ndarray, rule: tuple[int, float] | None) -> np.ndarray:
+    """The model's own decisions as class indices: the most probable class, or with an operating
+    point ``(j, t)`` (:meth:`featbus.model.FeatbusModel.decide`) class ``j`` when ``p_j >= t``, else
+    the most probable other class."""
+    if rule is None:
+        return P.argmax(axis=1)
+    j, t = rule
+    others = P.copy()
+    others[:, j] = -np.inf
+    out = others.argmax(axis=1)
+    out[P[:, j] >= t] = j
+    return out
+
+
 def _figures(yt: np.ndarray, P: np.ndarray, pos: int, present: Sequence[int], absent: Sequence[int],
-             threshold: float | None, n_bins: int) -> dict[str, float]:
+             threshold: float | None, n_bins: int, rule: tuple[int, float] | None = None) -> dict[str, float]:
     """Every figure of one set of predictions, flat (the bootstrap recomputes this dict).
 
     ``yt``: true class indices into the model's classes; ``P``: probabilities; ``pos``: the
     positive class's index. Undefined ratios are ``nan`` (not 0), so that a resample without a
     class leaves the interval alone."""
     k = P.shape[1]
-    yp = P.argmax(axis=1)
+    yp = _decide(P, rule)
     n = yt.size
     cm = np.bincount(yt * k + yp, minlength=k * k).reshape(k, k)
     out = {"accuracy": _ratio(np.trace(cm), n)}
@@ -228,9 +243,9 @@ def _figures(yt: np.ndarray, P: np.ndarray, pos: int, present: Sequence[int], ab
     return out
 
 
-def _estimate(yt, P, groups, pos, present, absent, threshold, n_bootstrap, random_state, n_bins):
+def _estimate(yt, P, groups, pos, present, absent, threshold, n_bootstrap, random_state, n_bins, rule=None):
     """(figures, intervals) of one set of predictions; intervals from a bootstrap of whole groups."""
-    point = _figures(yt, P, pos, present, absent, threshold, n_bins)
+    point = _figures(yt, P, pos, present, absent, threshold, n_bins, rule)
     ci = {key: (math.nan, math.nan) for key in point}
     if n_bootstrap:
         units = _resample_units(groups, yt.size)
@@ -238,7 +253,7 @@ def _estimate(yt, P, groups, pos, present, absent, threshold, n_bootstrap, rando
         draws = {key: np.empty(n_bootstrap) for key in point}
         for b in range(n_bootstrap):
             idx = np.concatenate([units[u] for u in rng.randint(0, len(units), len(units))])
-            for key, value in _figures(yt[idx], P[idx], pos, present, absent, threshold, n_bins).items():
+            for key, value in _figures(yt[idx], P[idx], pos, present, absent, threshold, n_bins, rule).items():
                 draws[key][b] = value
         ci = {key: _percentile(values) for key, values in draws.items()}
     return point, ci
@@ -357,11 +372,12 @@ class ExternalValidation:
     reliability: list
     subgroups: dict
     in_domain: dict
+    operating_point: dict | None = None
 
     # -- derived
     @property
     def y_pred(self) -> np.ndarray:
-        return np.asarray(self.classes, dtype=object)[self.proba.argmax(axis=1)]
+        return np.asarray(self.classes, dtype=object)[_decide(self.proba, self._rule())]
 
     @property
     def n_groups(self) -> int:
@@ -491,9 +507,8 @@ class ExternalValidation:
                 lines.append(f"  called {name}: {self._text(f'called[{i}]', 3)} of the images")
         lines += ["", f"{pos} vs rest (p({pos}) against every other true class):",
                   f"  AUC {self._text('auc')}"]
-        rule = "p >= 0.5" if len(c) == 2 else "the most probable class"
-        lines.append(f"  at the model's own operating point ({rule}): sensitivity {self._text('sensitivity')}, "
-                     f"specificity {self._text('specificity')}")
+        lines.append(f"  at the model's own operating point ({self._rule_text()}): sensitivity "
+                     f"{self._text('sensitivity')}, specificity {self._text('specificity')}")
         if self.threshold is not None:
             lines.append(f"  at p({pos}) >= {self.threshold:.3f}, the threshold the model would need to reach "
                          f"sensitivity {self.target_sensitivity:g} here: sensitivity "
@@ -604,7 +619,17 @@ class ExternalValidation:
         k = len(self.classes)
         index = {c: i for i, c in enumerate(self.classes)}
         yt = np.array([index[v] for v in self.y_true.tolist()], dtype=int)
-        return np.bincount(yt * k + self.proba.argmax(axis=1), minlength=k * k).reshape(k, k)
+        return np.bincount(yt * k + _decide(self.proba, self._rule()), minlength=k * k).reshape(k, k)
+
+    def _rule(self) -> tuple[int, float] | None:
+        op = self.operating_point
+        return None if not op else (list(self.classes).index(op["positive"]), float(op["threshold"]))
+
+    def _rule_text(self) -> str:
+        op = self.operating_point
+        if op:
+            return f"p({op['positive']}) >= {float(op['threshold']):.3f}, the operating point the file holds"
+        return "p >= 0.5" if len(self.classes) == 2 else "the most probable class"
 
     def to_dict(self) -> dict[str, Any]:
         """Every figure with its interval, as JSON-ready values (``None`` where undefined).
@@ -639,7 +664,7 @@ class ExternalValidation:
             "auc": fig("auc"), "accuracy": fig("accuracy"), "macro_f1": fig("macro_f1"), "per_class": per_class,
             "absent_classes": absent,
             "operating_points": {
-                "model": {"rule": "the most probable class", "sensitivity": fig("sensitivity"),
+                "model": {"rule": self._rule_text(), "sensitivity": fig("sensitivity"),
                           "specificity": fig("specificity")},
                 "target": {"target_sensitivity": self.target_sensitivity, "threshold": self.threshold,
                            "chosen_on": "these external images (optimistic: measured where it was chosen)",
@@ -986,8 +1011,10 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
     absent = [i for i in range(len(classes)) if i not in held]
     pos = index[positive]
     threshold = _threshold_for(proba[:, pos], yt == pos, float(target_sensitivity))
+    op = manifest.get("operating_point") if isinstance(manifest.get("operating_point"), dict) else None
+    rule = (index[op["positive"]], float(op["threshold"])) if op and op.get("positive") in index else None
     figures, intervals = _estimate(yt, proba, groups, pos, present, absent, threshold, int(n_bootstrap),
-                                   random_state, ECE_BINS)
+                                   random_state, ECE_BINS, rule)
     tables = {}
     for column in columns:
         values = np.asarray(_subgroup_values(records, column), dtype=object)
@@ -995,7 +1022,7 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         for value in sorted(set(values.tolist()), key=_natural_key):
             sel = values == value
             f, ci = _estimate(yt[sel], proba[sel], groups[sel], pos, present, [], threshold, int(n_bootstrap),
-                              random_state, ECE_BINS)
+                              random_state, ECE_BINS, rule)
             rows.append({"value": value, "n_images": int(sel.sum()), "n_groups": int(np.unique(groups[sel]).size),
                          "n_positive": int(np.sum(yt[sel] == pos)), "figures": f, "intervals": ci})
         tables[column] = rows
@@ -1010,4 +1037,5 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         paths=[str(p) for p in paths], data_description=str(getattr(data, "DESCR", "") or f"{len(records)} images"),
         target_sensitivity=float(target_sensitivity), threshold=threshold, n_bootstrap=int(n_bootstrap),
         random_state=random_state, figures=figures, intervals=intervals,
-        reliability=reliability_curve(proba[:, pos], yt == pos), subgroups=tables, in_domain=in_domain)
+        reliability=reliability_curve(proba[:, pos], yt == pos), subgroups=tables, in_domain=in_domain,
+        operating_point=op if rule is not None else None)

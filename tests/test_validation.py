@@ -299,3 +299,21 @@ def test_validate_command_bad_inputs(busi_model, busbra_subset, tmp_path, capsys
     shutil.copy(root / "bus_data.csv", single / "bus_data.csv")
     assert main(["validate", str(busi_model), str(single), "--n-bootstrap", "10", "-q"]) == 0
     assert "AUC cannot be computed: these data hold only one class (benign)" in capsys.readouterr().out
+
+
+def test_the_model_s_own_operating_point_is_the_one_its_file_holds():
+    """A model adapted with labels (featbus.adapt) calls an image malignant when p(malignant) >= its
+    stored threshold: validate measures that rule, not the most probable class."""
+    data = _lesions()
+
+    def proba(i, y):  # malignant images at p 0.4 (benign 0.6), benign ones at p 0.1
+        return [0.6, 0.4, 0.0] if y == "malignant" else [0.9, 0.1, 0.0]
+
+    plain = validate(_Fake(proba), data, n_bootstrap=0)
+    assert plain.figures["sensitivity"] == 0.0 and plain.figures["specificity"] == 1.0
+    held = _Fake(proba, manifest={"operating_point": {"positive": "malignant", "threshold": 0.3}})
+    result = validate(held, data, n_bootstrap=0)
+    assert result.figures["sensitivity"] == 1.0 and result.figures["specificity"] == 1.0
+    assert (result.y_pred[data.target == 1] == "malignant").all()
+    assert result.confusion_matrix().tolist() == [[20, 0, 0], [0, 20, 0], [0, 0, 0]]
+    assert "p(malignant) >= 0.300, the operating point the file holds" in result.summary()
