@@ -51,8 +51,9 @@ def _record(image: Any):
 
 def _target_index(model, proba: np.ndarray, target) -> int:
     classes = [str(c) for c in model.classes_]
-    if target is None:
-        return int(np.argmax(proba))
+    if target is None:  # the predicted class, by the model's own rule (an adapted operating point included)
+        decide = getattr(model, "decide", None)
+        return classes.index(str(decide(proba[None])[0])) if decide else int(np.argmax(proba))
     if str(target) not in classes:
         raise ValueError(f"target {target!r} is not a class of this model ({classes})")
     return classes.index(str(target))
@@ -579,7 +580,8 @@ def explain(model, image, *, method: str = "auto", target=None) -> dict:
     else:
         m = occlusion_map(model, rec, target=target)
     classes = [str(c) for c in model.classes_]
-    return {"proba": dict(zip(classes, proba.tolist())), "predicted": classes[int(np.argmax(proba))],
+    predicted = str(model.decide(proba[None])[0]) if hasattr(model, "decide") else classes[int(np.argmax(proba))]
+    return {"proba": dict(zip(classes, proba.tolist())), "predicted": predicted,
             "target": classes[k], "method": use, "map": m, "image": rec.image,
             "roi": None if box is None else model._roi_of(rec, seen)}
 
