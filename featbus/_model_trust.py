@@ -33,7 +33,7 @@ import numpy as np
 
 __all__ = ["EXTRA_TRUSTED_TYPES", "TRUSTED_PACKAGES", "node_trust", "audit_schema", "check_loaded",
            "CraftedModelError", "NeedsTrust", "printable",
-           "MAX_TREE_OUTPUTS", "MAX_FEATURES", "MAX_N_JOBS"]
+           "MAX_TREE_OUTPUTS", "MAX_FEATURES", "MAX_N_JOBS", "MAX_INPUT_SIZE"]
 
 #: Largest ``n_outputs`` (and per-output class count) of a decision tree a file may ask for.
 MAX_TREE_OUTPUTS = 10_000
@@ -41,6 +41,9 @@ MAX_TREE_OUTPUTS = 10_000
 MAX_FEATURES = 10_000_000
 #: Largest ``|n_jobs|`` a loaded estimator may hold (more would start that many workers).
 MAX_N_JOBS = 1024
+#: Largest network input side (pixels) a loaded estimator may hold: a network's activations grow
+#: with its square, so a crafted ``input_size_`` of 10**5 would allocate until memory runs out.
+MAX_INPUT_SIZE = 2048
 
 
 class CraftedModelError(ValueError):
@@ -345,6 +348,13 @@ def _check_params(est, where: str) -> None:
     if isinstance(weights, (str, os.PathLike)) and str(weights) not in ("imagenet",) \
             and type(est).__name__ in ("DeepFeatures", "FineTunedCNN", "UNetSegmenter"):
         raise NeedsTrust(f"{where} reads its network's weights from {printable(str(weights))[:120]!r}")
+    for key in ("input_size", "input_size_"):
+        value = params.get(key) if key in params else getattr(est, key, None)
+        sides = np.atleast_1d(np.asarray(value if value is not None else [], dtype=object)).tolist()
+        if any(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and int(v) > MAX_INPUT_SIZE
+               for v in sides):
+            raise CraftedModelError(f"{where} has {key}={printable(repr(value))[:80]}: networks here take at most "
+                                    f"{MAX_INPUT_SIZE} px a side")
     n_jobs = params.get("n_jobs")
     if isinstance(n_jobs, (int, np.integer)) and not isinstance(n_jobs, bool) and abs(int(n_jobs)) > MAX_N_JOBS:
         raise NeedsTrust(f"{where} has n_jobs={int(n_jobs)}: it would start that many workers "

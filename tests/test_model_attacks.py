@@ -269,3 +269,20 @@ def test_inspect_prints_the_file_s_text_escaped(saved, tmp_path, capsys):
     verdicts = [line for line in out.splitlines() if line.startswith("loads without --trust")]
     assert len(verdicts) == 1, out
     assert "\\n" in out and "\\x1b" in out
+
+
+def test_a_network_input_size_that_would_exhaust_memory_is_refused(saved, tmp_path):
+    """A fitted network's input side sets the size of every activation: a crafted one is refused
+    before anything predicts (``MAX_INPUT_SIZE``)."""
+    from featbus.features.deep import DeepFeatures
+    from featbus.model import FeatbusModel
+
+    good = load_model(saved["logreg"], warm_up=False)
+    deep = DeepFeatures(backbone="efficientnet_lite0", weights=None, input_size=32)
+    deep.input_size_ = (100_000, 100_000)  # as a crafted file would set it; no network is built here
+    union = good.features
+    union.transformer_list.append(("net", deep))
+    model = FeatbusModel(union, good.head, dict(good.manifest))
+    path = model.save(tmp_path / "big.featbus", trust=False, runtime=False)
+    with pytest.raises(ValueError, match=r"input_size_=.*at most 2048 px"):
+        load_model(path, warm_up=False)
