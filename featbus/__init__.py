@@ -25,6 +25,7 @@ _PUBLIC = {
     "load_mias": ".datasets",
     "load_manifest": ".datasets",
     "load_data": ".datasets",
+    "combine_sites": ".datasets",
     "make_phantoms": ".datasets",
     "augment_image": ".augmentation",
     "dice_score": ".segmentation.metrics",

@@ -1260,3 +1260,134 @@ def lesion_patches(data: Bunch, size: int = 224, *, normal: str = "breast-centre
              + (f" ({len(dropped)} images without a patch)" if dropped else "") + ".")
     return _bunch(images, masks, np.asarray(target), data.target_names, paths, np.asarray(groups), metas, descr,
                   dropped=dropped)
+
+
+# --------------------------------------------------------------------------- several sites
+
+_SOURCE = re.compile(r"(?:folder|manifest) '([^']+)'")
+
+
+def _site_name(data: Bunch, k: int) -> str:
+    """A data set's site name when none is given: its folder's name or its manifest's stem (as
+    its ``DESCR`` names them), else ``site<k+1>``."""
+    found = _SOURCE.search(str(getattr(data, "DESCR", "") or ""))
+    if found:
+        p = Path(found.group(1))
+        return p.stem if p.suffix.lower() == ".csv" else p.name
+    return f"site{k + 1}"
+
+
+def combine_sites(datasets: Sequence[Bunch], names: Sequence[str] | None = None) -> Bunch:
+    """Unite data sets from several sites (hospitals, scanners) into one, each image tagged with its site.
+
+    Labels are united by name: BUSI's ``benign``/``malignant``/``normal`` and BUS-BRA's
+    ``benign``/``malignant`` give three classes, and ``target`` is re-indexed on the united
+    ``target_names`` (the first data set's classes in their order, then every new class in the
+    order it appears). Groups stay per site: a group number is never shared by two sites, so a
+    grouped split keeps each patient (or near-duplicate group) whole and never joins two sites'
+    groups that happened to have the same number.
+
+    Parameters
+    ----------
+    datasets : sequence of Bunch
+        Data sets as the loaders return them (:func:`load_data`, :func:`make_phantoms`...), at
+        least one.
+    names : sequence of str, optional
+        One site name per data set. Default: the folder's name, or the CSV manifest's stem, as
+        the data set's ``DESCR`` gives it (``site1``, ``site2``... when it names none). A record
+        whose ``meta`` holds ``site`` already (a manifest's ``site`` column) keeps that site.
+
+    Returns
+    -------
+    data : Bunch
+        The common fields (see the module docstring), concatenated in the order given:
+        ``images``, ``masks``, ``paths``, ``data`` (new records sharing the pixels, each
+        ``meta`` a copy holding ``site``), ``target``, ``target_names``, ``groups`` (ints,
+        one per (site, group) pair, in order of first appearance), plus ``sites`` (the site of
+        each image), ``group_ids`` (``"<site>:<group>"`` of each image), ``site_names`` (the
+        sites in order), ``site_classes`` (each site's class names), ``skipped`` (every data
+        set's), ``split`` when any data set has one (``""`` for the others) and ``DESCR``.
+
+    Raises
+    ------
+    ValueError
+        No data set, a number of names other than the number of data sets, a site named twice,
+        or one image file in two data sets.
+
+    Examples
+    --------
+    >>> from featbus import combine_sites, make_phantoms
+    >>> a = make_phantoms(6, image_size=32, random_state=0)
+    >>> b = make_phantoms(4, image_size=32, weights=[0.5, 0.5, 0.0], random_state=1)
+    >>> b.target_names = b.target_names[:2]  # a site without normal images
+    >>> both = combine_sites([a, b], names=["a", "b"])
+    >>> both.target_names.tolist(), len(both.target), sorted(set(both.sites.tolist()))
+    (['benign', 'malignant', 'normal'], 10, ['a', 'b'])
+    >>> len(set(both.groups[both.sites == "a"]) & set(both.groups[both.sites == "b"]))
+    0
+    >>> both.data[-1].meta["site"], both.group_ids[-1]
+    ('b', 'b:3')
+    """
+    datasets = list(datasets)
+    if not datasets:
+        raise ValueError("combine_sites needs at least one data set")
+    if names is None:
+        names = [_site_name(d, k) for k, d in enumerate(datasets)]
+    else:
+        names = [str(n) for n in names]
+        if len(names) != len(datasets):
+            raise ValueError(f"{len(names)} name(s) for {len(datasets)} data set(s): give one name per data set")
+    for k, n in enumerate(names):
+        if not n.strip():
+            raise ValueError(f"data set {k + 1} has an empty site name")
+        if n in names[:k]:
+            raise ValueError(f"site name {n!r} is given twice: give each data set its own name (names=...)")
+    classes: list[str] = []
+    for d in datasets:
+        classes += [str(c) for c in d.target_names if str(c) not in classes]
+    images, masks, paths, records, target, sites, group_ids, splits, skipped = [], [], [], [], [], [], [], [], []
+    owner: dict[str, str] = {}
+    any_split = any(getattr(d, "split", None) is not None for d in datasets)
+    for d, name in zip(datasets, names):
+        index = [classes.index(str(c)) for c in d.target_names]
+        split = getattr(d, "split", None)
+        d_groups = getattr(d, "groups", None)
+        d_groups = np.arange(len(d.data)) if d_groups is None else np.asarray(d_groups)
+        for i, rec in enumerate(d.data):
+            path = str(d.paths[i])
+            if os.path.isfile(path):  # the same file in two data sets would sit on both sides of a split
+                key = os.path.realpath(path)
+                if key in owner:
+                    raise ValueError(f"image {path!r} is in two data sets ({owner[key]!r} and {name!r}): give "
+                                     "each image once")
+                owner[key] = name
+            meta = dict(rec.meta or {})
+            site = str(meta["site"]).strip() if str(meta.get("site", "")).strip() else name
+            meta["site"] = site
+            records.append(ImageRecord(rec.image, rec.mask, rec.path, meta))
+            images.append(d.images[i])
+            masks.append(d.masks[i])
+            paths.append(d.paths[i])
+            target.append(index[int(d.target[i])])
+            sites.append(site)
+            group_ids.append(f"{site}:{d_groups[i]}")
+            splits.append(str(split[i]) if split is not None else "")
+        skipped += list(getattr(d, "skipped", []) or [])
+    order: dict[str, int] = {}
+    groups = np.array([order.setdefault(g, len(order)) for g in group_ids], dtype=int)
+    target_arr = np.asarray(target, dtype=int)
+    sites_arr = np.asarray(sites, dtype=object)
+    site_names = list(dict.fromkeys(sites))
+    site_classes = {s: [classes[t] for t in sorted(set(target_arr[sites_arr == s].tolist()))] for s in site_names}
+    counts = np.bincount(target_arr, minlength=len(classes))
+    parts = [f"{s} ({int(np.sum(sites_arr == s))} images, {len(site_classes[s])} classes)" for s in site_names]
+    descr = (f"{len(site_names)} sites: {', '.join(parts)}; {len(target)} images, classes "
+             f"{dict(zip(classes, counts.tolist()))}, {len(order)} groups (each within one site).\n"
+             + "\n".join(f"{n}: {getattr(d, 'DESCR', '')}" for d, n in zip(datasets, names)))
+    out = Bunch(images=images, masks=masks, target=target_arr, target_names=np.asarray(classes, dtype=str),
+                paths=paths, groups=groups, data=records, DESCR=descr, sites=sites_arr,
+                group_ids=np.asarray(group_ids, dtype=object), site_names=site_names, site_classes=site_classes,
+                skipped=skipped)
+    if any_split:
+        out.split = np.asarray(splits, dtype=object)
+    return out
