@@ -290,6 +290,50 @@ def _mask_note(features: list[str], region: str, real_data: bool) -> str | None:
     return _ground_truth_mask_note(features, region, empty_masks=real_data)
 
 
+def _data_paths(args) -> list[str]:
+    """The DATA arguments as a list (one or several), and ``args.data_dir`` as messages name
+    them: the one path, or the paths joined by ``" + "``."""
+    paths = [args.data_dir] if isinstance(args.data_dir, (str, os.PathLike)) else [str(p) for p in args.data_dir]
+    args.data_dir = paths[0] if len(paths) == 1 else " + ".join(paths)
+    return paths
+
+
+def _site_of(path: str) -> str:
+    """A DATA argument's site name: a manifest's stem, a folder's name."""
+    p = Path(path)
+    return p.stem if p.is_file() and p.suffix.lower() == ".csv" else Path(os.path.abspath(p)).name
+
+
+def _load_sites(paths: Sequence[str], load, verb: str):
+    """Several DATA: each read by ``load(path)`` (the one-DATA reader, with its checks), then
+    united by :func:`featbus.datasets.combine_sites`; says the sites in one line."""
+    from ..datasets import combine_sites
+
+    seen: dict[str, str] = {}
+    for path in paths:
+        key = os.path.realpath(path)
+        if key in seen:
+            raise CLIError(f"data {path!r} is given twice" + (f" (as {seen[key]!r} too)" if seen[key] != path else "")
+                           + ": give each data set once")
+        seen[key] = path
+    names = [_site_of(p) for p in paths]
+    names = [n if names.count(n) == 1 else p for n, p in zip(names, paths)]  # two 'data.csv': their paths
+    datasets = [load(p) for p in paths]
+    try:
+        data = combine_sites(datasets, names)
+    except ValueError as exc:
+        raise CLIError(_one_line(exc)) from exc
+    data.skipped = list(data.skipped)
+    parts = []
+    for site in data.site_names:
+        have = data.site_classes[site]
+        lacks = [str(c) for c in data.target_names if str(c) not in have]
+        n = int(np.sum(data.sites == site))
+        parts.append(f"{site} ({n} images, {len(have)} classes" + (f"; no {', '.join(lacks)}" if lacks else "") + ")")
+    print(f"{verb} on {len(data.site_names)} sites: {', '.join(parts)}", file=sys.stderr)
+    return data
+
+
 def _subset(data, idx):
     """The images ``idx`` of a data Bunch, as a Bunch of the same layout."""
     from sklearn.utils import Bunch
@@ -300,4 +344,5 @@ def _subset(data, idx):
                  target_names=data.target_names, paths=pick(data.paths),
                  groups=np.asarray(data.groups)[idx], data=pick(data.data), skipped=getattr(data, "skipped", []),
                  DESCR=getattr(data, "DESCR", ""),
+                 **{k: np.asarray(data[k])[idx] for k in ("sites", "group_ids") if k in data},
                  **({"split": np.asarray(data.split)[idx]} if getattr(data, "split", None) is not None else {}))

@@ -17,6 +17,8 @@ from ._common import CLIError, _check_writable, _one_line, _progress, _split
 from ._data import (
     _DATA_HELP,
     _check_n_splits,
+    _data_paths,
+    _load_sites,
     _load_study,
     _manifest_split,
     _mask_note,
@@ -43,7 +45,9 @@ def add_parser(sub, parents) -> None:
                        description="Extract features once, then cross-validate every classifier x balance "
                                    "combination on the same duplicate-grouped folds; print a table with "
                                    "bootstrap 95% intervals and write an HTML report with plots.")
-    p.add_argument("data_dir", metavar="DATA", help=_DATA_HELP)
+    p.add_argument("data_dir", metavar="DATA", nargs="+",
+                   help=_DATA_HELP + "; several: one site each, united (classes by name, groups per site), and "
+                        "a leave-one-site-out figure")
     p.add_argument("--classifier", "-c", default="svm", metavar="LIST",
                    help=f"comma-separated: {_CLASSIFIER_NAMES} (default svm)")
     p.add_argument("--balance", "-b", default="none", metavar="LIST",
@@ -147,7 +151,7 @@ def _positive_class(args, data) -> str | None:
 
 
 def run(args) -> int:
-
+    paths = _data_paths(args)
     _apply_settings(args, _EVALUATE_FEATURES)
     _check_features(args.features, args.debug)
     if args.test and args.test_fraction:
@@ -156,7 +160,7 @@ def run(args) -> int:
     if args.report:
         report = Path(args.report)
         _check_writable(report, "--report", folder=report.suffix.lower() not in (".html", ".htm"))
-    data = _load_study(args)
+    data = _load_study(args) if len(paths) == 1 else _load_sites(paths, lambda p: _load_study(args, p), "evaluating")
     data, test_data, test_label = _test_set(data, args)
     _positive_class(args, data)  # a misspelt class fails now, before the extraction
     progress = _progress(args)
@@ -207,6 +211,11 @@ def run(args) -> int:
     note = _mask_note(_split(args.features), args.region, real_data=True)
     if note:
         print(f"\n{note}")
+    sites = _sites_of(data)
+    if len(set(sites)) >= 2:
+        i = reports[main_cv].index(best)
+        print("\n" + _leave_one_site_out(data, X, names, sites, best.name, classifiers[i // len(balances)],
+                                         balances[i % len(balances)], positive, args))
     if external:
         print(f"\n{test_label}: {len(test_data.target)} images never used for fitting or choosing; "
               "group-bootstrap 95% CI")
@@ -229,6 +238,70 @@ def run(args) -> int:
                         html_path.with_name("features" + SETTINGS_SUFFIX), data)
         print(f"\nreport: {path.resolve()}")
     return 0
+
+
+def _sites_of(data) -> list[str]:
+    """Each image's site (``meta['site']``, as :func:`featbus.datasets.combine_sites` sets it);
+    empty when the data set is one site."""
+    if getattr(data, "sites", None) is None:
+        return []
+    return [str((rec.meta or {}).get("site", "")) for rec in data.data]
+
+
+def _leave_one_site_out(data, X, names, sites, label, classifier, balance, positive, args) -> str:
+    """The lines of the leave-one-site-out figure: the pipeline ``label`` trained on the other
+    sites and tested on each site (sklearn's LeaveOneGroupOut, sites as groups). Only what is
+    defined is computed: a class a site lacks is said, not scored."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    from ..evaluation import evaluate
+    from ..pipelines import family_blocks, make_classification_pipeline
+
+    order = list(dict.fromkeys(sites))
+    codes = np.array([order.index(s) for s in sites])
+    pipe = make_classification_pipeline(None, balance=balance, classifier=classifier, blocks=family_blocks(names),
+                                        random_state=args.random_state)
+    try:
+        rep = evaluate(pipe, X, data.target, cv=LeaveOneGroupOut(), groups=codes, n_bootstrap=0,
+                       random_state=args.random_state, n_jobs=args.n_jobs, name=label,
+                       target_names=data.target_names, progress=False)
+    except ValueError as exc:
+        raise CLIError(f"leave-one-site-out of {label!r}: {_one_line(exc)}") from exc
+    target_names = [str(n) for n in data.target_names]
+    y_true, y_pred = np.asarray(rep.y_true), np.asarray(rep.y_pred)
+    lines = [f"leave one site out ({label}, trained on the other sites and tested on each; point values, "
+             "no intervals):"]
+    for k, site in enumerate(order):
+        te = codes == k
+        here = sorted(set(y_true[te].tolist()))
+        trained = sorted(set(y_true[~te].tolist()))
+        figures = [f"accuracy {np.mean(y_pred[te] == y_true[te]):.3f}",
+                   f"balanced accuracy {np.mean([np.mean(y_pred[te & (y_true == c)] == c) for c in here]):.3f}"]
+        notes = []
+        if positive is not None:
+            p = target_names.index(positive)
+            if p not in trained:
+                notes.append(f"the other sites have no {positive}: no {positive} AUC")
+            elif p not in here or len(here) < 2:
+                notes.append(f"no {positive} AUC: the site needs {positive} and other images")
+            elif rep.scores is not None:
+                col = list(np.asarray(rep.classes).tolist()).index(p)
+                figures.append(f"AUC[{positive}] {roc_auc_score(y_true[te] == p, rep.scores[te][:, col]):.3f}")
+        lacking = [c for c in trained if c not in here]
+        if lacking:
+            called = int(np.sum(np.isin(y_pred[te], lacking)))
+            notes.append(f"no {', '.join(target_names[c] for c in lacking)} here: figures over its {len(here)} "
+                         f"classes ({called} image(s) called {'/'.join(target_names[c] for c in lacking)}, "
+                         "always wrong)")
+        unseen = [c for c in here if c not in trained]
+        if unseen:
+            notes.append(f"the other sites have no {', '.join(target_names[c] for c in unseen)}: its "
+                         f"{int(np.sum(np.isin(y_true[te], unseen)))} such image(s) are always wrong")
+        others = ", ".join(s for s in order if s != site)
+        lines.append(f"  {site} held out ({int(te.sum())} images; trained on {others}, {int((~te).sum())} images): "
+                     + ", ".join(figures) + ("; " + "; ".join(notes) if notes else ""))
+    return "\n".join(lines)
 
 
 def _test_set(data, args):

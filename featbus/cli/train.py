@@ -24,7 +24,9 @@ from ._data import (
     _DATA_HELP,
     DEFAULT_N_SPLITS,
     _check_n_splits,
+    _data_paths,
     _load_folder,
+    _load_sites,
     _manifest_split,
     _patches,
     _preprocessing_steps,
@@ -57,7 +59,8 @@ def add_parser(sub, parents) -> None:
                                    "with the labels and judged on one duplicate-grouped validation split it "
                                    "never trains on. The figures go into the model file. With --test-fraction, "
                                    "whole duplicate groups are held out first and scored by the saved model.")
-    p.add_argument("data_dir", metavar="DATA", help=_DATA_HELP)
+    p.add_argument("data_dir", metavar="DATA", nargs="+",
+                   help=_DATA_HELP + "; several: one site each, united (classes by name, groups per site)")
     p.add_argument("--recipe", metavar="NAME", default=None,
                    help=f"a named recipe: {', '.join(RECIPES)} (default {DEFAULT_RECIPE} unless -f or -c is "
                         "given; 'featbus recipes' describes them)")
@@ -140,6 +143,7 @@ def run(args) -> int:
     from ..model import train_model
     from ..pipelines import make_classifier, make_sampler
 
+    paths = _data_paths(args)
     out = Path(args.output)
     _check_model_out(out, args.overwrite)
     _apply_settings(args, None)
@@ -169,7 +173,10 @@ def run(args) -> int:
     _preprocessing_steps(args.preprocess)
     # the model preprocesses new images itself: it is trained on the images as read (or on
     # lesion patches, and then predicts on patches)
-    data = _patches(_load_folder(args.data_dir, args.on_error, args.task), args)
+    if len(paths) == 1:
+        data = _patches(_load_folder(args.data_dir, args.on_error, args.task), args)
+    else:  # one site each: united, with each site's groups kept apart
+        data = _load_sites(paths, lambda p: _patches(_load_folder(p, args.on_error, args.task), args), "training")
     progress = _progress(args)
     held = None
     fixed = _manifest_split(data, args, "--test-fraction")
@@ -212,7 +219,7 @@ def run(args) -> int:
                         n_splits=args.n_splits if args.n_splits is not None else DEFAULT_N_SPLITS,
                         n_bootstrap=args.n_bootstrap, random_state=args.random_state,
                         cache=args.cache, n_jobs=args.n_jobs, progress=progress, command=command,
-                        source=os.path.abspath(args.data_dir))
+                        source=", ".join(os.path.abspath(p) for p in paths))
     if held is not None:
         from ..evaluation import evaluate_external
 
