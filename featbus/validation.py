@@ -328,6 +328,10 @@ class ExternalValidation:
     in_domain : dict
         The figures the model file stores from its own cross-validation (``cv``: accuracy,
         f1, auc... each ``{"value", "ci"}``) and hold-out, empty when it has none.
+    operating_point : dict or None, default=None
+        The model file's own decision rule when it holds one (``{"positive": class,
+        "threshold": t}``, set by :func:`featbus.adapt`): the model's own decisions call an
+        image ``positive`` when ``p(positive) >= t``; ``None``: the most probable class.
 
     Attributes
     ----------
