@@ -19,9 +19,8 @@ Without labels (``labels=None``), by ``method``:
     on the embeddings. Weights (kernels, BN scale and shift, the head) are not changed. It helps
     when the site differs in acquisition (gain, contrast, speckle, resolution): those shift
     every layer's activations, which the BN statistics undo layer by layer.
-``"standardise"`` (feature models: handcrafted, frozen CNN features; for a network model: its
-embedding normaliser only)
-    Per-site z-scoring of the features: the head's first standardisation step
+``"standardise"`` (feature models; for a network model, its embedding normaliser only)
+    Per-site z-scoring of the features (handcrafted or frozen CNN features): the head's first standardisation step
     (:class:`~featbus.pipelines.FamilyScaler` or :class:`~sklearn.preprocessing.StandardScaler`:
     per-column mean and scale) is re-estimated on the site's feature rows; the family weights,
     PCA projections and the classifier are kept. It helps when a scanner shifts features as a
