@@ -206,21 +206,21 @@ def _check_tree_args(node: dict, where: str) -> None:
         raise CraftedModelError(f"{where}: a decision tree's class counts are not an array")
 
 
-def audit_schema(schema: Any, where: str) -> dict[str, set]:
-    """Every type a skops schema names, with the loaders that would build it; trees' constructor
-    arguments are checked here (nothing is created).
+def audit_schema(schema: Any, where: str) -> dict[str, dict]:
+    """Every type a skops schema names, with how often and by which loaders it would be built;
+    trees' constructor arguments are checked here (nothing is created).
 
     Returns
     -------
-    loaders : dict
-        ``{"module.Class": {loader, ...}}``.
+    types : dict
+        ``{"module.Class": {"count": n, "loaders": {loader, ...}}}``.
 
     Raises
     ------
     CraftedModelError
         A decision tree asks for more outputs or features than any model holds.
     """
-    out: dict[str, set] = {}
+    out: dict[str, dict] = {}
     stack = [schema]
     while stack:  # iterative: a crafted schema may nest deeper than Python's recursion limit
         node = stack.pop()
@@ -228,7 +228,9 @@ def audit_schema(schema: Any, where: str) -> dict[str, set]:
             cls, module = node.get("__class__"), node.get("__module__")
             if isinstance(cls, str) and isinstance(module, str):
                 loader = node.get("__loader__")
-                out.setdefault(f"{module}.{cls}", set()).add(loader if isinstance(loader, str) else "?")
+                entry = out.setdefault(f"{module}.{cls}", {"count": 0, "loaders": set()})
+                entry["count"] += 1
+                entry["loaders"].add(loader if isinstance(loader, str) else "?")
                 if loader == "TreeNode":
                     _check_tree_args(node, where)
             stack.extend(node.values())

@@ -422,21 +422,9 @@ def _pipeline_types(blob: bytes, path: str) -> dict[str, dict]:
         raise ValueError(f"{path!r} is damaged: its pipeline's schema does not read ({type(exc).__name__}: "
                          f"{exc})") from None
     try:
-        loaders = audit_schema(schema, repr(path))
+        out = audit_schema(schema, repr(path))
     except CraftedModelError as exc:
         raise ValueError(f"{exc} (damaged or crafted; nothing was loaded)") from None
-    counts: dict[str, int] = {}
-    stack = [schema]
-    while stack:  # iterative: a crafted schema may nest deeper than Python's recursion limit
-        node = stack.pop()
-        if isinstance(node, dict):
-            cls, module = node.get("__class__"), node.get("__module__")
-            if isinstance(cls, str) and isinstance(module, str):
-                counts[f"{module}.{cls}"] = counts.get(f"{module}.{cls}", 0) + 1
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    out = {n: {"count": c, "loaders": loaders.get(n, {"?"})} for n, c in counts.items()}
     for name in listed:
         out.setdefault(name, {"count": 1, "loaders": {"?"}})
     return out
