@@ -114,7 +114,8 @@ class Parents:
     """The option groups several commands share (argparse parents), built once per parser.
 
     ``common``: jobs, cache, quiet, seed, errors, DICOM, debug; ``study``: mini-MIAS task,
-    lesion patches, preprocessing; ``features(default_text)``: ``--features``, ``--region``,
+    lesion patches, preprocessing; ``loaded_model``: ``--trust`` and ``--runtime`` of the commands
+    that load a model file; ``features(default_text)``: ``--features``, ``--region``,
     ``--params`` (a new parent per call: argparse shares option objects between the parsers
     built on one, so two defaults need two parents).
     """
@@ -156,6 +157,18 @@ class Parents:
                                 "muscle of MLO views), flip (chest wall to the left), crop-breast (crop to the "
                                 "breast). A trained model applies them to new images")
         self.study = study
+
+        loaded = argparse.ArgumentParser(add_help=False)
+        loaded.add_argument("--trust", action="store_true",
+                            help="load MODEL although it would create types featbus does not trust by itself (a "
+                                 "custom estimator, or an older file's pickle: code from the file runs), and add it "
+                                 "to your trust list; only for files whose origin you trust (featbus inspect MODEL "
+                                 "lists the types)")
+        loaded.add_argument("--runtime", choices=["auto", "keras"], default="auto",
+                            help="auto: run the model's networks with the inference runtime stored in the file "
+                                 "(LiteRT, no TensorFlow import) when ai-edge-litert is installed; keras: rebuild "
+                                 "them in Keras")
+        self.loaded_model = loaded
 
     @staticmethod
     def features(default_text: str) -> argparse.ArgumentParser:

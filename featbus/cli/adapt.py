@@ -16,7 +16,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub, parents) -> None:
-    p = sub.add_parser("adapt", parents=[parents.common],
+    p = sub.add_parser("adapt", parents=[parents.common, parents.loaded_model],
                        help="adapt a saved model to a new site's images (AdaBN / standardisation; with --labels "
                             "calibration and an operating point)",
                        description="Write a copy of MODEL adapted to a new site. Unlabelled images re-estimate the "
@@ -48,12 +48,6 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--task", choices=["severity", "abnormal"], default="severity",
                    help="labels of a mini-MIAS folder (as the model was trained with)")
     p.add_argument("--overwrite", action="store_true", help="replace ADAPTED if it exists")
-    p.add_argument("--trust", action="store_true",
-                   help="load MODEL although it would create types featbus does not trust by itself, and add it to "
-                        "your trust list; only for files whose origin you trust (featbus inspect MODEL lists them)")
-    p.add_argument("--runtime", choices=["auto", "keras"], default="auto",
-                   help="auto: run the model's networks with the inference runtime stored in the file when "
-                        "ai-edge-litert is installed; keras: rebuild them in Keras")
     p.set_defaults(func=run)
 
 

@@ -12,7 +12,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub, parents) -> None:
-    p = sub.add_parser("predict", parents=[parents.common],
+    p = sub.add_parser("predict", parents=[parents.common, parents.loaded_model],
                        help="class and probabilities of new images with a saved model",
                        description="Predict the class of every image (files or folders) with a .featbus "
                                    "model: one CSV row per image with the class, a probability per class and "
@@ -23,13 +23,6 @@ def add_parser(sub, parents) -> None:
                         "image column)")
     p.add_argument("--output", "-o", metavar="CSV", default=None, help="write the table here (default: stdout)")
     p.add_argument("--overwrite", action="store_true", help="replace the CSV if it exists")
-    p.add_argument("--trust", action="store_true",
-                   help="load MODEL although it would create types featbus does not trust by itself (a custom "
-                        "estimator, or an older file's pickle: code from the file runs), and add it to your trust "
-                        "list; only for files whose origin you trust (featbus inspect MODEL lists the types)")
-    p.add_argument("--runtime", choices=["auto", "keras"], default="auto",
-                   help="auto: run the model's networks with the inference runtime stored in the file (LiteRT, "
-                        "no TensorFlow import) when ai-edge-litert is installed; keras: rebuild them in Keras")
     p.add_argument("--explain", metavar="DIR", default=None,
                    help="save an explanation overlay (PNG) per image into DIR")
     p.add_argument("--explain-method", choices=["auto", "occlusion", "gradcam"], default="auto",

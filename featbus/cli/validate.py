@@ -14,7 +14,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub, parents) -> None:
-    p = sub.add_parser("validate", parents=[parents.common],
+    p = sub.add_parser("validate", parents=[parents.common, parents.loaded_model],
                        help="external validation: score a saved model on another site's labelled images",
                        description="Predict every image of DATA once with MODEL (nothing is refitted) and print "
                                    "the positive class's AUC, per-class precision/recall/F1, sensitivity and "
@@ -41,12 +41,6 @@ def add_parser(sub, parents) -> None:
                    help="the class of the AUC, operating points and calibration (default malignant)")
     p.add_argument("--task", choices=["severity", "abnormal"], default="severity",
                    help="labels of a mini-MIAS folder (as the model was trained with)")
-    p.add_argument("--trust", action="store_true",
-                   help="load MODEL although it would create types featbus does not trust by itself, and add it to "
-                        "your trust list; only for files whose origin you trust (featbus inspect MODEL lists them)")
-    p.add_argument("--runtime", choices=["auto", "keras"], default="auto",
-                   help="auto: run the model's networks with the inference runtime stored in the file when "
-                        "ai-edge-litert is installed; keras: rebuild them in Keras")
     p.set_defaults(func=run)
 
 
