@@ -15,15 +15,12 @@ import sys
 import zipfile
 
 import numpy as np
-import pandas as pd
 import pytest
-from conftest import BUSI, DATA
+from conftest import BUSI
 
 from featbus import adapt, make_phantoms
 from featbus.cli import main
 from featbus.model import _check_manifest_schema, _data_sha256, load_model, train_model
-
-BUS_BRA = DATA / "bus-bra"
 
 
 @pytest.fixture(scope="module")
@@ -44,24 +41,10 @@ def busi_model(tmp_path_factory):
     return path, model
 
 
-def _bus_bra_copy(root, cases):
-    table = pd.read_csv(BUS_BRA / "bus_data.csv")
-    rows = table[table["Case"].isin(cases)]
-    for _, row in rows.iterrows():
-        (root / row["Pathology"]).mkdir(parents=True, exist_ok=True)
-        shutil.copy(BUS_BRA / row["Pathology"] / f"{row['ID']}.png", root / row["Pathology"] / f"{row['ID']}.png")
-    rows.to_csv(root / "bus_data.csv", index=False)
-    return root
-
-
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(tmp_path_factory, make_bus_bra_subset):
     """About 40 BUS-BRA images of 26 patients (16 benign, 10 malignant) in the BUS-BRA layout."""
-    if not (BUS_BRA / "bus_data.csv").is_file():
-        pytest.skip(f"BUS-BRA data not found at {BUS_BRA}")
-    cases = pd.read_csv(BUS_BRA / "bus_data.csv").groupby("Case")["Pathology"].first()
-    chosen = list(cases[cases == "benign"].index[:16]) + list(cases[cases == "malignant"].index[:10])
-    return _bus_bra_copy(tmp_path_factory.mktemp("bus-bra-subset"), chosen)
+    return make_bus_bra_subset(tmp_path_factory.mktemp("bus-bra-subset"), 16, 10, masks=False)[0]
 
 
 def _site_data(root):

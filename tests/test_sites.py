@@ -4,17 +4,14 @@ BUS-BRA subset (its own layout, patients as groups)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import BUSI, DATA
+from conftest import BUSI
 
 from featbus import combine_sites, load_data, make_phantoms
 from featbus.cli import main
-
-BUS_BRA = DATA / "bus-bra"
 
 
 @pytest.fixture(scope="module")
@@ -34,24 +31,9 @@ def busi_manifest(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def busbra_subset(tmp_path_factory) -> Path:
-    """About 40 BUS-BRA images of 24 patients (both classes) in the BUS-BRA layout (as
-    tests/test_validation.py's fixture)."""
-    if not (BUS_BRA / "bus_data.csv").is_file():
-        pytest.skip(f"BUS-BRA data not found at {BUS_BRA}")
-    table = pd.read_csv(BUS_BRA / "bus_data.csv")
-    cases = table.groupby("Case")["Pathology"].first()
-    chosen = list(cases[cases == "benign"].index[:14]) + list(cases[cases == "malignant"].index[:10])
-    rows = table[table["Case"].isin(chosen)]
-    root = tmp_path_factory.mktemp("sites") / "bus-bra"
-    root.mkdir()
-    for _, row in rows.iterrows():
-        folder = root / row["Pathology"]
-        folder.mkdir(exist_ok=True)
-        for name in (f"{row['ID']}.png", f"{row['ID']}_mask.png"):
-            shutil.copy(BUS_BRA / row["Pathology"] / name, folder / name)
-    rows.to_csv(root / "bus_data.csv", index=False)
-    return root
+def busbra_subset(tmp_path_factory, make_bus_bra_subset) -> Path:
+    """About 40 BUS-BRA images of 24 patients (both classes) in the BUS-BRA layout."""
+    return make_bus_bra_subset(tmp_path_factory.mktemp("sites") / "bus-bra", 14, 10)[0]
 
 
 def test_combine_sites_unites_labels_groups_and_sites(busi_manifest, busbra_subset):

@@ -14,15 +14,12 @@ matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BUSI, DATA
+from conftest import BUSI
 from sklearn.utils import Bunch
 
 from featbus import make_phantoms, validate
 from featbus.cli import main
 from featbus.validation import AUC_MARGIN, ECE_BINS, expected_calibration_error, reliability_curve
-
-BUS_BRA = DATA / "bus-bra"
-
 
 # --------------------------------------------------------------------------- synthetic: known answers
 
@@ -166,23 +163,10 @@ def test_subgroup_tables_follow_a_metadata_column():
 # --------------------------------------------------------------------------- real data: BUSI -> BUS-BRA
 
 @pytest.fixture(scope="module")
-def busbra_subset(tmp_path_factory) -> tuple[Path, int]:
+def busbra_subset(tmp_path_factory, make_bus_bra_subset) -> tuple[Path, int]:
     """About 60 BUS-BRA images of 40 patients (both classes), in the BUS-BRA layout, and the
     number of patients."""
-    if not (BUS_BRA / "bus_data.csv").is_file():
-        pytest.skip(f"BUS-BRA data not found at {BUS_BRA}")
-    table = pd.read_csv(BUS_BRA / "bus_data.csv")
-    cases = table.groupby("Case")["Pathology"].first()
-    chosen = list(cases[cases == "benign"].index[:24]) + list(cases[cases == "malignant"].index[:16])
-    rows = table[table["Case"].isin(chosen)]
-    root = tmp_path_factory.mktemp("bus-bra-subset")
-    for _, row in rows.iterrows():
-        folder = root / row["Pathology"]
-        folder.mkdir(exist_ok=True)
-        for name in (f"{row['ID']}.png", f"{row['ID']}_mask.png"):
-            shutil.copy(BUS_BRA / row["Pathology"] / name, folder / name)
-    rows.to_csv(root / "bus_data.csv", index=False)
-    return root, len(chosen)
+    return make_bus_bra_subset(tmp_path_factory.mktemp("bus-bra-subset"), 24, 16)
 
 
 @pytest.fixture(scope="module")
