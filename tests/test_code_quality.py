@@ -26,13 +26,17 @@ def _module_name(path: Path) -> str:
 
 
 def import_graph() -> dict[str, set[str]]:
-    """featbus module -> featbus modules it imports, anywhere in its code (lazy imports too)."""
+    """featbus module -> featbus modules it imports, anywhere in its code (lazy imports too; a
+    package's ``__init__.pyi`` stub, whose imports lazy_loader makes on first use, counts as its
+    ``__init__``'s)."""
     modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
         deps = set()
-        for node in ast.walk(ast.parse(path.read_text())):
+        stub = path.with_suffix(".pyi")
+        source = path.read_text() + ("\n" + stub.read_text() if stub.is_file() else "")
+        for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):

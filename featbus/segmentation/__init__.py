@@ -1,20 +1,10 @@
 """Lesion segmentation: a Keras U-Net (:class:`UNetSegmenter`) and overlap metrics.
 
-Keras is imported only when a segmenter is built, trained or loaded, never at import time.
+Keras is imported only when a segmenter is built, trained or loaded, never at import time. The
+public names are listed in ``featbus/segmentation/__init__.pyi`` and imported when first used
+(:func:`lazy_loader.attach_stub`).
 """
 
-from .metrics import dice_score, dice_scores, iou_score, iou_scores
+import lazy_loader as _lazy
 
-_LAZY = {"UNetSegmenter": ".unet", "build_unet": ".network", "augment_pair": ".augmentation"}
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        from importlib import import_module
-
-        return getattr(import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module 'featbus.segmentation' has no attribute {name!r}")
-
-
-__all__ = ["UNetSegmenter", "build_unet", "augment_pair", "dice_score", "dice_scores", "iou_score",
-           "iou_scores"]
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -1,0 +1,42 @@
+# The public names of featbus and the modules that define them. This stub is the one list:
+# featbus/__init__.py hands it to lazy_loader.attach_stub, which imports a module when one of its
+# names is first used (import featbus stays fast and needs no TensorFlow), and type checkers and
+# editors follow these imports as written. tests/test_lazy_imports.py checks that every name
+# resolves and that every estimator of featbus._registry.ESTIMATORS is here.
+# ruff: noqa: F401 (a stub's imports are its exports)
+
+from ._backend import backend_info
+from ._records import ImageError, ImageRecord
+from ._version import __version__
+from .adaptation import adapt
+from .augmentation import ImageAugmenter, augment_image
+from .datasets import (
+    combine_sites,
+    load_bus_bra,
+    load_busi,
+    load_data,
+    load_image_folder,
+    load_manifest,
+    load_mias,
+    make_phantoms,
+)
+from .evaluation import Report, compare, evaluate
+from .features.deep import DeepFeatures
+from .features.filters import FractalFeatures, GaborFeatures, LawsFeatures, LoGFeatures, WaveletFeatures
+from .features.finetune import FineTunedCNN, FineTunedEnsemble
+from .features.glcm import GLCMFeatures
+from .features.hog import HOGFeatures
+from .features.intensity import IntensityStats
+from .features.lbp import LBPFeatures
+from .features.shape import ShapeFeatures
+from .features.texture_matrices import GLDMFeatures, GLDZMFeatures, GLRLMFeatures, GLSZMFeatures, NGTDMFeatures
+from .io import read_image, read_images, read_mask
+from .model import FeatbusModel, load_model, train_model
+from .model_selection import DuplicateGroupKFold, duplicate_groups
+from .pipelines import make_classification_pipeline, make_pipeline, param_grid
+from .preprocessing.intensity import CLAHE, Normalize, Resize, SpeckleDenoise
+from .preprocessing.mammography import BreastMask, PectoralMuscleRemover
+from .preprocessing.roi import ROICropper, RoiFoundFlag
+from .segmentation.metrics import dice_score, iou_score
+from .segmentation.unet import UNetSegmenter
+from .validation import ExternalValidation, validate

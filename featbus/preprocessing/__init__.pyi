@@ -1,0 +1,7 @@
+# The public names of featbus.preprocessing and their modules, read by lazy_loader.attach_stub
+# (see featbus/__init__.pyi).
+# ruff: noqa: F401 (a stub's imports are its exports)
+
+from .intensity import CLAHE, Normalize, Resize, SpeckleDenoise, clahe, normalize, resize, speckle_denoise
+from .mammography import BreastMask, PectoralMuscleRemover
+from .roi import ROICropper, RoiFoundFlag
