@@ -44,6 +44,14 @@ __all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_bus_bra", "l
 PHANTOM_CLASSES = ("benign", "malignant", "normal")
 
 
+def _classes_text(target, classes) -> str:
+    """``classes {name: count}`` for a data set's description, or ``unlabelled``."""
+    if not len(classes):
+        return "unlabelled"
+    counts = np.bincount(np.asarray(target, dtype=int), minlength=len(classes))
+    return f"classes {dict(zip(classes, counts.tolist()))}"
+
+
 def _bunch(images, masks, target, target_names, paths, groups, metas, descr, **extra) -> Bunch:
     """Assemble the common Bunch layout (records share the arrays, no copies)."""
     data = [ImageRecord(im, m, p, meta) for im, m, p, meta in zip(images, masks, paths, metas)]
@@ -324,7 +332,7 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
                       mask_pattern: str = "{stem}_mask*.png",
                       extensions: Sequence[str] = IMAGE_EXTENSIONS, on_error: str = "raise",
                       groups: str | None = "duplicates", duplicate_threshold: int | None = None,
-                      n_jobs: int | None = None) -> Bunch:
+                      n_jobs: int | None = None, require_labels: bool = True) -> Bunch:
     """Load a folder of images, one sub-folder per class, with optional masks beside them.
 
     Layout (the BUSI layout)::
@@ -358,6 +366,10 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
         ``threshold`` of :func:`featbus.duplicate_groups`.
     n_jobs : int, optional
         Parallel workers for reading.
+    require_labels : bool, default=True
+        ``False`` also reads a folder without class sub-folders (its images directly inside,
+        masks beside them): unlabelled data, for feature extraction. Its ``target`` is ``-1``
+        for every image and ``target_names`` is empty.
 
     Returns
     -------
@@ -401,7 +413,7 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
     if classes is None:
         classes = sorted((d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
                          key=_natural_key)
-        if not classes:
+        if not classes and require_labels:
             raise ValueError(f"{str(root)!r} has no class sub-folders (expected root/<class>/<image>)")
     else:
         classes = [str(c) for c in classes]
@@ -409,15 +421,17 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
         if absent:
             raise FileNotFoundError(f"class folder(s) {absent} not found in {str(root)!r}")
     items, labels = [], []
-    for k, c in enumerate(classes):
-        found, orphans = _scan_class_folder(root / c, mask_pattern, exts)
+    # no class sub-folders (only allowed without require_labels): the images in root, unlabelled
+    for k, folder in enumerate([root / c for c in classes] if classes else [root]):
+        found, orphans = _scan_class_folder(folder, mask_pattern, exts)
         if orphans:
-            warnings.warn(f"{len(orphans)} mask file(s) without an image in {str(root / c)!r}: "
+            warnings.warn(f"{len(orphans)} mask file(s) without an image in {str(folder)!r}: "
                           + ", ".join(repr(o.name) for o in orphans[:10]), UserWarning, stacklevel=2)
         items += found
-        labels += [k] * len(found)
+        labels += [k if classes else -1] * len(found)
     if not items:
-        raise ValueError(f"no image files with extensions {exts} in the class folders of {str(root)!r}")
+        where = "the class folders of " if classes else ""
+        raise ValueError(f"no image files with extensions {exts} in {where}{str(root)!r}")
     results = map_images(_load_one, items, n_jobs, backend="threading")  # decoders release the GIL
     images, masks, target, paths, metas, skipped = [], [], [], [], [], []
     for (image_path, mask_paths), label, res in zip(items, labels, results):
@@ -430,7 +444,7 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
         masks.append(res[1])
         target.append(label)
         paths.append(str(image_path))
-        metas.append({"label": classes[label], "has_mask_file": bool(mask_paths),
+        metas.append({"label": classes[label] if label >= 0 else None, "has_mask_file": bool(mask_paths),
                       "mask_paths": [str(m) for m in mask_paths]})
     if skipped:
         _warn_skipped([(i, p, r) for i, (p, r) in enumerate(skipped)], "image(s)")
@@ -442,9 +456,8 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
         group_labels = duplicate_groups(images, threshold=duplicate_threshold, n_jobs=n_jobs)
     else:
         group_labels = np.arange(len(images))
-    counts = np.bincount(target, minlength=len(classes))
-    descr = (f"Image folder {str(root)!r}: {len(images)} images, classes "
-             f"{dict(zip(classes, counts.tolist()))}, {len(np.unique(group_labels))} groups.")
+    descr = (f"Image folder {str(root)!r}: {len(images)} images, {_classes_text(target, classes)}, "
+             f"{len(np.unique(group_labels))} groups.")
     return _bunch(images, masks, target, classes, paths, group_labels, metas, descr, skipped=skipped)
 
 
@@ -659,6 +672,8 @@ def load_bus_bra(root: str | os.PathLike | None = None, *, on_error: str = "rais
     data.groups = np.array([order.setdefault(c, len(order)) for c in cases], dtype=int)
     data.skipped = skipped
     data.groups_from = f"patients: the 'Case' column of {BUS_BRA_TABLE}"
+    # the table's columns (as read, lower-cased): what an extracted feature table passes through
+    data.extra_columns = [c for c in next(iter(rows.values())) if c not in ("row", "label")]
     counts = np.bincount(data.target, minlength=len(data.target_names))
     unused = len(rows) - len(data.paths)
     data.DESCR = ("BUS-BRA breast ultrasound images (Gómez-Flores et al., Med Phys 2024, doi:10.1002/mp.16812), "
@@ -867,7 +882,8 @@ def _manifest_table(path: Path, required: Sequence[str]):
     table.columns = [str(c).strip().lower() for c in table.columns]
     absent = [c for c in required if c not in table.columns]
     if absent:
-        raise ValueError(f"{str(path)!r} has no column(s) {absent}; a manifest needs 'image' and 'label' "
+        needs = " and ".join(repr(c) for c in required)
+        raise ValueError(f"{str(path)!r} has no column(s) {absent}; a manifest needs {needs} "
                          f"(optional: 'mask', 'group', 'split'), it has {list(table.columns)}")
     if table.empty:
         raise ValueError(f"{str(path)!r} lists no images")
@@ -974,7 +990,7 @@ def manifest_images(path: str | os.PathLike) -> list[str]:
 
 def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = None,
                   groups: str | None = "duplicates", duplicate_threshold: int | None = None,
-                  on_error: str = "raise", n_jobs: int | None = None) -> Bunch:
+                  on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True) -> Bunch:
     """Load a data set listed in a CSV manifest: one row per image, labels in a column.
 
     The table input of every featbus command, for data sets whose labels do not sit in class
@@ -1013,13 +1029,16 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
         row is always an error naming the row.
     n_jobs : int, optional
         Parallel workers for reading.
+    require_labels : bool, default=True
+        ``False`` also reads a manifest without a ``label`` column: unlabelled data, for
+        feature extraction (``target`` ``-1`` for every image, ``target_names`` empty).
 
     Returns
     -------
     data : Bunch
         As :func:`load_image_folder`, plus ``split`` (array of ``"train"``, ``"test"`` or
-        ``""``). Each record's ``meta`` holds ``label``, ``row`` (the CSV line) and the extra
-        columns.
+        ``""``) and ``extra_columns`` (the names of the columns beyond :data:`MANIFEST_COLUMNS`).
+        Each record's ``meta`` holds ``label``, ``row`` (the CSV line) and the extra columns.
 
     Examples
     --------
@@ -1045,7 +1064,8 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
     if groups not in ("duplicates", None):
         raise ValueError(f"groups must be 'duplicates' or None, got {groups!r}")
     _check_listed_files(path, on_error)  # a missing file: said at once, not after every row is tried
-    table = _manifest_table(path, ("image", "label"))
+    table = _manifest_table(path, ("image", "label") if require_labels else ("image",))
+    labelled = "label" in table.columns
     base = path.parent
     extra = [c for c in table.columns if c not in MANIFEST_COLUMNS]
     has_group = "group" in table.columns
@@ -1053,10 +1073,10 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
     for k, row in enumerate(table.to_dict("records")):
         line = k + 2  # the header is line 1
         name = row["image"].strip()
-        label = row["label"].strip()
+        label = row["label"].strip() if labelled else None
         if not name:
             raise _manifest_error(path, line, "the 'image' cell is empty")
-        if not label:
+        if labelled and not label:
             raise _manifest_error(path, line, f"image {name!r} has an empty 'label'")
         image_path = _manifest_path(base, name).resolve()
         if image_path in seen:
@@ -1076,7 +1096,9 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
         splits.append(split)
         metas.append({"label": label, "row": line, "has_mask_file": bool(masks),
                       **{c: row[c] for c in extra}})
-    if classes is None:
+    if not labelled:
+        classes = []
+    elif classes is None:
         classes = sorted(set(labels), key=_natural_key)
     else:
         classes = [str(c) for c in classes]
@@ -1094,7 +1116,7 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
             continue
         images.append(res[0])
         masks.append(res[1])
-        target.append(classes.index(label))
+        target.append(classes.index(label) if labelled else -1)
         paths.append(str(image_path))
         kept_metas.append(meta)
         kept_groups.append(group)
@@ -1115,15 +1137,14 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
         group_labels = duplicate_groups(images, threshold=duplicate_threshold, n_jobs=n_jobs)
     else:
         group_labels = np.arange(len(images))
-    counts = np.bincount(target, minlength=len(classes))
-    descr = (f"CSV manifest {str(path)!r}: {len(images)} images, classes {dict(zip(classes, counts.tolist()))}, "
+    descr = (f"CSV manifest {str(path)!r}: {len(images)} images, {_classes_text(target, classes)}, "
              f"{len(np.unique(group_labels))} groups" + (" (from its 'group' column)." if has_group else "."))
     return _bunch(images, masks, target, classes, paths, group_labels, kept_metas, descr, skipped=skipped,
-                  split=np.asarray(kept_splits, dtype=object))
+                  split=np.asarray(kept_splits, dtype=object), extra_columns=extra)
 
 
 def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str = "raise",
-              n_jobs: int | None = None) -> Bunch:
+              n_jobs: int | None = None, require_labels: bool = True) -> Bunch:
     """Load a data set from any layout featbus recognises: what every command's ``DATA`` is.
 
     * a ``.csv`` file: a manifest (:func:`load_manifest`);
@@ -1142,6 +1163,9 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
         See :func:`load_image_folder` (mini-MIAS images are always read strictly).
     n_jobs : int, optional
         Parallel workers for reading.
+    require_labels : bool, default=True
+        ``False`` also reads unlabelled data: a folder of images without class sub-folders, or
+        a manifest without a ``label`` column (``target`` ``-1``, ``target_names`` empty).
 
     Returns
     -------
@@ -1164,12 +1188,12 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
     """
     path = Path(path)
     if path.is_file() and path.suffix.lower() == ".csv":
-        return load_manifest(path, on_error=on_error, n_jobs=n_jobs)
+        return load_manifest(path, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels)
     if path.is_dir() and is_mias_folder(path):
         return load_mias(path, task=task, n_jobs=n_jobs)
     if is_bus_bra_folder(path):
         return load_bus_bra(path, on_error=on_error, n_jobs=n_jobs)
-    return load_image_folder(path, on_error=on_error, n_jobs=n_jobs)
+    return load_image_folder(path, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels)
 
 
 def lesion_patches(data: Bunch, size: int = 224, *, normal: str = "breast-centre") -> Bunch:

@@ -27,8 +27,7 @@ def _busi_copy(busi_root: Path, dest: Path, per_class: dict[str, int], flat: boo
     return dest
 
 
-@pytest.mark.parametrize("command,word", [("extract", "a labelled feature table"), ("train", "a classifier"),
-                                          ("evaluate", "evaluation")])
+@pytest.mark.parametrize("command,word", [("train", "a classifier"), ("evaluate", "evaluation")])
 def test_one_class_folder_names_plain_classes_and_the_command_word(busi_root, tmp_path, capsys, command, word):
     one = _busi_copy(busi_root, tmp_path / "one", {"benign": 4})
     argv = [command, str(one)] + ([] if command == "evaluate" else ["-o", str(tmp_path / "out.parquet")])
@@ -45,7 +44,7 @@ def test_one_class_folder_names_plain_classes_and_the_command_word(busi_root, tm
 
 def test_flat_folder_and_manifest_errors_suggest_only_what_helps(busi_root, tmp_path, capsys):
     flat = _busi_copy(busi_root, tmp_path / "flat", {"benign": 3}, flat=True)
-    assert main(["extract", str(flat), "-o", str(tmp_path / "o.parquet")]) == 2
+    assert main(["train", str(flat), "-o", str(tmp_path / "m.featbus")]) == 2
     err = capsys.readouterr().err
     assert "no class sub-folders" in err and "--on-error" not in err, err
     assert "sub-folder named after the class" in err and "manifest" in err, err
@@ -54,7 +53,7 @@ def test_flat_folder_and_manifest_errors_suggest_only_what_helps(busi_root, tmp_
     bad_columns.write_text("img,lab\nx.png,benign\n")
     assert main(["extract", str(bad_columns), "-o", str(tmp_path / "o.parquet")]) == 2
     err = capsys.readouterr().err
-    assert "has no column(s)" in err and "--on-error" not in err, err
+    assert "has no column(s) ['image']" in err and "--on-error" not in err, err
 
 
 def test_missing_manifest_file_names_its_path_once(busi_root, tmp_path, capsys, monkeypatch):

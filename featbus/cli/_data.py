@@ -23,7 +23,8 @@ _DATA_HELP = ("class folders (one sub-folder per class), a mini-MIAS folder (Inf
 def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min_classes: int = 2,
                  command: str | None = None):
     """Read a data set (class folders, a CSV manifest or a mini-MIAS folder), turning every
-    problem into a one-line message; a classifier needs ``min_classes`` classes (a segmenter 1).
+    problem into a one-line message; a classifier needs ``min_classes`` classes (a segmenter 1;
+    0: labels optional, so a flat folder or a manifest without labels reads as unlabelled).
     ``command`` words what needs them (:data:`_NEEDS_CLASSES`; a classifier when not given)."""
     from ..datasets import is_mias_folder, load_data
 
@@ -45,7 +46,7 @@ def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min
             warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
             # a mini-MIAS subset: the references Info.txt lists but the folder lacks are expected
             warnings.filterwarnings("ignore", message=r".*listed in Info.txt are absent", category=UserWarning)
-            data = load_data(p, task=task, on_error=on_error)
+            data = load_data(p, task=task, on_error=on_error, require_labels=min_classes > 0)
     except (ValueError, OSError) as exc:
         raise CLIError(_read_error(p, exc, on_error)) from exc
     skipped = list(getattr(data, "skipped", []) or [])
@@ -59,7 +60,7 @@ def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min
             print(f"  {path_}: {_one_line(reason)}", file=sys.stderr)
     if len(data.target) == 0:
         raise CLIError(f"no images found in {str(p)!r}")
-    if len(np.unique(data.target)) < min_classes:
+    if min_classes and len(np.unique(data.target)) < min_classes:
         present = [str(data.target_names[i]) for i in np.unique(data.target)]  # 'benign', not np.str_('benign')
         what = _NEEDS_CLASSES.get(command, _NEEDS_CLASSES[None])
         raise CLIError(f"{str(p)!r} holds a single class ({', '.join(map(repr, present))}); {what} needs at least "
@@ -68,7 +69,7 @@ def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min
 
 
 #: what needs two classes, per command (``featbus COMMAND: error:`` names the command too)
-_NEEDS_CLASSES = {None: "a classifier", "evaluate": "evaluation", "extract": "a labelled feature table"}
+_NEEDS_CLASSES = {None: "a classifier", "evaluate": "evaluation"}
 
 
 def _read_error(p: Path, exc: Exception, on_error: str) -> str:
@@ -231,7 +232,10 @@ def _load_study(args, path: str | None = None):
     """DATA as a command sees it: read (class folders, CSV manifest or mini-MIAS folder), then
     the --preprocess steps applied. featbus's preprocessing steps learn nothing from the images,
     so applying them once before the cross-validation is what each fold would do."""
-    data = _load_folder(path or args.data_dir, args.on_error, args.task, command=getattr(args, "command", None))
+    command = getattr(args, "command", None)
+    # a feature table needs no labels: extract reads unlabelled folders and manifests too
+    data = _load_folder(path or args.data_dir, args.on_error, args.task, command=command,
+                        min_classes=0 if command == "extract" else 2)
     data = _patches(data, args)
     steps = _preprocessing_steps(getattr(args, "preprocess", None))
     if steps:

@@ -33,7 +33,10 @@ def add_parser(sub, parents) -> None:
                                            parents.study],
                        help="extract features to Parquet, CSV or NPZ",
                        description="Extract features of every image of DATA and write them with the "
-                                   "image paths, labels, duplicate groups and feature names. Columns "
+                                   "image paths, labels, duplicate groups, the data set's own descriptive "
+                                   "columns (a manifest's extra columns, BUS-BRA's table) and feature names. "
+                                   "Labels are optional here: a folder of images without class sub-folders, "
+                                   "or a manifest without a 'label' column, gives an empty label column. Columns "
                                    "computed from the data set's ground-truth lesion masks are marked "
                                    f"('{_LEAK_KEY}' in the Parquet metadata, the NPZ and the settings sidecar): "
                                    "where a class has empty masks they encode the label.")
@@ -81,7 +84,8 @@ def _label_leak(union, names: list[str], data) -> tuple[list[str], str | None]:
     region = "mask" if "mask" in regions else "bbox" if "bbox" in regions else "image"
     empty = np.array([getattr(r, "mask", None) is None or not np.any(r.mask) for r in data.data])
     target = np.asarray(data.target)
-    empty_classes = [str(data.target_names[c]) for c in np.unique(target) if empty[target == c].all()]
+    # unlabelled images (target -1) have no class to give away
+    empty_classes = [str(data.target_names[c]) for c in np.unique(target) if c >= 0 and empty[target == c].all()]
     gives_away = bool(empty_classes) and not empty.all()
     what = (f"encode the label (every {'/'.join(empty_classes)} image has an empty mask)" if gives_away
             else "come from the ground-truth lesion masks")
@@ -91,22 +95,42 @@ def _label_leak(union, names: list[str], data) -> tuple[list[str], str | None]:
     return columns, _ground_truth_mask_note(reading, region, empty_masks=False, lead=lead)
 
 
+#: The table's own leading columns, before the data set's passed-through ones and the features.
+_TABLE_COLUMNS = ("path", "label", "target", "group")
+
+
+def _passed_through(data, names: list[str]) -> dict[str, list[str]]:
+    """The data set's descriptive columns (a manifest's extra columns such as patient or age,
+    BUS-BRA's table), one text value per image, to be written beside the features as
+    pyradiomics passes a batch file's columns through."""
+    columns = list(getattr(data, "extra_columns", None) or [])
+    clash = [c for c in columns if c in _TABLE_COLUMNS or c in names]
+    if clash:
+        raise CLIError(f"the data set's column(s) {clash} would repeat a column of the feature table "
+                       f"({', '.join(_TABLE_COLUMNS)} or a feature name); rename them in the manifest")
+    return {c: ["" if (v := (r.meta or {}).get(c)) is None else str(v) for r in data.data] for c in columns}
+
+
 def _write_table(path: Path, X, names, data, leak: dict) -> Path:
     import pandas as pd
 
     from ..io import written_atomically
 
     suffix = path.suffix.lower()
-    labels = [str(data.target_names[t]) for t in data.target]
+    # unlabelled images (a folder without class sub-folders, a manifest without labels): empty label
+    labels = [str(data.target_names[t]) if t >= 0 else "" for t in data.target]
+    extra = _passed_through(data, names)
     if suffix == ".npz":
         with written_atomically(path) as tmp, open(tmp, "wb") as f:  # a file object: numpy adds no suffix
             np.savez_compressed(f, X=X, feature_names=np.asarray(names), paths=np.asarray(data.paths),
                                 target=np.asarray(data.target), target_names=np.asarray(data.target_names),
                                 groups=np.asarray(data.groups),
+                                extra_columns=np.asarray(list(extra), dtype=str),
+                                extra_values=np.asarray(list(extra.values()), dtype=str).T.reshape(len(labels), -1),
                                 **{_LEAK_KEY: np.asarray(leak["columns"], dtype=str)})
         return path
     meta = pd.DataFrame({"path": [str(p) for p in data.paths], "label": labels,
-                         "target": np.asarray(data.target), "group": np.asarray(data.groups)})
+                         "target": np.asarray(data.target), "group": np.asarray(data.groups), **extra})
     frame = pd.concat([meta, pd.DataFrame(X, columns=names)], axis=1)
     frame.attrs["featbus"] = {_LEAK_KEY: leak}  # Parquet keeps it (pandas reads it back as .attrs)
     if suffix == ".parquet":
@@ -136,6 +160,7 @@ def run(args) -> int:
     sidecar = out.with_name(out.name + SETTINGS_SUFFIX)
     _check_writable(sidecar, "the settings sidecar")
     data = _load_study(args)
+    _passed_through(data, [])  # a clash with the table's own columns: said before extracting
     t0 = time.perf_counter()
     union = make_features(_features_of(args), region=args.region, n_jobs=args.n_jobs, cache=args.cache,
                           progress=_progress(args))
@@ -146,8 +171,12 @@ def run(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_table(out, X, names, data, leak)
     _write_settings(args, union, sidecar, data, columns={_LEAK_KEY: leak})
+    extra = list(getattr(data, "extra_columns", None) or [])
+    unlabelled = int(np.sum(np.asarray(data.target) < 0))
     print(f"wrote {X.shape[0]} images x {X.shape[1]} features to {out} "
-          f"({time.perf_counter() - t0:.1f} s); settings in {sidecar}")
+          f"({time.perf_counter() - t0:.1f} s); settings in {sidecar}"
+          + (f"; the data set's columns {', '.join(extra)} passed through" if extra else "")
+          + ("; unlabelled (empty label column)" if unlabelled else ""))
     # the mask-describing families (the registry's needs_mask) that the default leaves out
     left_out = [f for f in FEATURES if reads_masks([f], "image") and f not in _split(args.features)] if default else []
     if left_out:
