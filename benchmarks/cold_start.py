@@ -27,6 +27,10 @@ And the floor, ``imports only``: a process that imports what any scikit-learn mo
 LiteRT network needs (scikit-learn's SVC, pipeline and calibration, LiteRT, Pillow, OpenCV) and
 does nothing else.
 
+First, the command's own start-up, side by side in the same run: ``featbus --version`` (the
+parser is built for the command that runs, so it imports no scikit-learn), beside a process that
+only imports scikit-learn and, when installed, ``pyradiomics --version``.
+
 Also printed: the largest probability difference between ``featbus predict`` and the Keras run
 (the runtime's agreement), and the ratio of each way to ``featbus predict``.
 
@@ -34,12 +38,14 @@ Run from the repository root (about 3 minutes, plus the training of a missing mo
 
     python benchmarks/cold_start.py
     python benchmarks/cold_start.py --model default=/tmp/default.featbus --repeats 5
+    python benchmarks/cold_start.py --models none  # the start-up lines only (seconds)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -131,9 +137,45 @@ def _run(cmd: list[str], env: dict) -> tuple[float, list[float]]:
     return seconds, [float(v) for v in last.split(",")[-4:-1 if last.endswith(",") else None] if v]
 
 
+def _seconds(cmd: list[str], env: dict) -> float:
+    """Wall seconds of one fresh process running ``cmd`` (which must succeed)."""
+    start = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    seconds = time.perf_counter() - start
+    if out.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
+    return seconds
+
+
+def _start_up(env: dict, repeats: int) -> None:
+    """``featbus --version`` beside ``import sklearn`` and ``pyradiomics --version``, and the
+    scikit-learn modules ``featbus --version`` imports (none)."""
+    ways = {"python -c pass (the interpreter)": [sys.executable, "-c", "pass"],
+            "featbus --version": [sys.executable, "-m", "featbus", "--version"],
+            "featbus --help": [sys.executable, "-m", "featbus", "--help"],
+            "python -c 'import sklearn'": [sys.executable, "-c", "import sklearn"]}
+    pyradiomics = shutil.which("pyradiomics")
+    if pyradiomics is not None:
+        ways["pyradiomics --version"] = [pyradiomics, "--version"]
+    print(f"start-up: wall seconds of a fresh process, median of {repeats}")
+    base = None
+    for way, cmd in ways.items():
+        seconds = statistics.median(_seconds(cmd, env) for _ in range(repeats))
+        base = seconds if way == "featbus --version" else base
+        ratio = f"{seconds / base:6.2f}" if base else ""
+        print(f"  {way:<34} {seconds:8.2f} {ratio}")
+    if pyradiomics is None:
+        print("  pyradiomics --version              (pyradiomics is not installed)")
+    code = ("import sys\nfrom featbus.cli import main\ntry:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+            "print(sum(m.split('.')[0] == 'sklearn' for m in sys.modules), file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    print(f"  scikit-learn modules imported by featbus --version: {out.stderr.strip().splitlines()[-1]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="default,frozen-cnn,handcrafted")
+    parser.add_argument("--models", default="default,frozen-cnn,handcrafted",
+                        help="models whose prediction is timed ('none': the start-up lines only)")
     parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
                         help="use this trained file for NAME instead of training one")
     parser.add_argument("--repeats", type=int, default=3)
@@ -143,6 +185,9 @@ def main() -> None:
     image = next(f for f in sorted((BUSI / "malignant").glob("*.png"), reverse=True) if "_mask" not in f.name)
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2",
                FEATBUS_TRUSTED_MODELS=str(folder / "trusted.txt"))
+    _start_up(env, args.repeats)
+    if args.models == "none":
+        return
     print(f"cold start of one prediction ({image.name}); wall seconds of a fresh process, median of "
           f"{args.repeats}; {os.cpu_count()} cores")
     print(f"{'model':<12} {'way':<34} {'seconds':>8} {'ratio':>6}  probabilities")

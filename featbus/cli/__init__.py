@@ -34,38 +34,77 @@ import os
 import sys
 import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from importlib import import_module
+from typing import NamedTuple
 
-from .._records import ImageError
 from .._version import __version__
 from ._common import CLIError, _missing_part, _one_line
 from ._options import Parents
 
-__all__ = ["main", "build_parser", "COMMANDS"]
+__all__ = ["main", "build_parser", "COMMANDS", "CommandInfo"]
 
-#: Every command, in the order of the help: name -> the module (``featbus.cli.<module>``) that
-#: holds its options (``add_parser``) beside its code (``run``). A new command is one module
-#: and one line here (pip's ``commands/__init__.py`` habit).
-COMMANDS: dict[str, str] = {
-    "extract": "extract",
-    "evaluate": "evaluate",
-    "demo": "demo",
-    "train": "train",
-    "recipes": "recipes",
-    "predict": "predict",
-    "validate": "validate",
-    "adapt": "adapt",
-    "segment": "segment",
-    "inspect": "inspect",
-    "upgrade": "upgrade",
-    "app": "app",
-    "export": "export",
+
+class CommandInfo(NamedTuple):
+    """One command of :data:`COMMANDS`."""
+
+    #: the module (``featbus.cli.<module>``) that holds its options (``add_parser``) beside its
+    #: code (``run``)
+    module: str
+    #: its line in ``featbus --help`` (the module's sub-parser says the same; a test checks it)
+    summary: str
+
+
+#: Every command, in the order of the help. A new command is one module and one line here (pip's
+#: ``commands/__init__.py`` habit). The summaries let ``featbus --help`` list the commands
+#: without importing their modules (and what they import: scikit-learn, pandas); a command's
+#: module is imported only when it is the one run.
+COMMANDS: dict[str, CommandInfo] = {
+    "extract": CommandInfo("extract", "extract features to Parquet, CSV or NPZ"),
+    "evaluate": CommandInfo("evaluate", "cross-validate classifiers (with/without balancing) and write a report"),
+    "demo": CommandInfo("demo", "features + cross-validated SVM + report on generated phantoms (no download)"),
+    "train": CommandInfo("train", "train a recipe (default: a fine-tuned CNN) and save a .featbus model"),
+    "recipes": CommandInfo("recipes", "list the named training recipes (featbus train --recipe NAME)"),
+    "predict": CommandInfo("predict", "class and probabilities of new images with a saved model"),
+    "validate": CommandInfo("validate", "external validation: score a saved model on another site's labelled images"),
+    "adapt": CommandInfo("adapt", "adapt a saved model to a new site's images (AdaBN / standardisation; with "
+                                  "--labels calibration and an operating point)"),
+    "segment": CommandInfo("segment", "train a lesion segmenter (U-Net), write its masks, evaluate it"),
+    "inspect": CommandInfo("inspect", "what a model file holds and would create when loaded, without loading it"),
+    "upgrade": CommandInfo("upgrade", "re-save a model file in the current format (no pickle, inference runtime)"),
+    "app": CommandInfo("app", "a local web page (Streamlit) that predicts and explains one image at a time"),
+    "export": CommandInfo("export", "write a fine-tuned CNN (or ensemble) or a CNN + logistic-regression model as "
+                                    "one TFLite file (for phones)"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``featbus`` command: one sub-parser per :data:`COMMANDS` entry."""
+class _CommandParser(argparse.ArgumentParser):
+    """A command's parser: an option it does not know is its own error, printed under its own
+    usage (argparse leaves unknown options to the top-level parser, whose usage says nothing
+    of the command's options)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser of the ``featbus`` command.
+
+    Parameters
+    ----------
+    commands : iterable of str, optional
+        The commands whose sub-parsers are built in full (their modules imported); every other
+        command of :data:`COMMANDS` is listed by its name and summary only, so ``featbus
+        --help`` can list them all. ``None``: every command in full. :func:`main` builds the one
+        command it runs, or none.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+    """
     parser = argparse.ArgumentParser(
         prog="featbus",
         description="Breast ultrasound and mammogram images to feature matrices, and honest "
@@ -75,11 +114,22 @@ def build_parser() -> argparse.ArgumentParser:
                "women as groups) or a CSV manifest (columns image,label and optionally mask,group,split; paths "
                "relative to the CSV). Run 'featbus COMMAND --help' for details.")
     parser.add_argument("--version", action="version", version=f"featbus {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    parents = Parents()
-    for module in COMMANDS.values():
-        import_module(f"{__name__}.{module}").add_parser(sub, parents)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
+    full = set(COMMANDS if commands is None else commands)
+    parents = Parents() if full else None
+    for name, info in COMMANDS.items():
+        if name in full:
+            import_module(f"{__name__}.{info.module}").add_parser(sub, parents)
+        else:
+            sub.add_parser(name, help=info.summary, add_help=False)
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names (the top-level parser takes no option with a value, so it is
+    the first word that is no option), if it is one of :data:`COMMANDS`."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first if first in COMMANDS else None
 
 
 @contextlib.contextmanager
@@ -114,8 +164,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     >>> main(["--version"])  # doctest: +SKIP
     featbus 0.1.0
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    command = _command_of(words)
+    parser = build_parser([command] if command else [])
+    args, extras = parser.parse_known_args(words)
+    if extras:  # (a command's parser reports its own unknown options: _CommandParser)
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
     args.argv = None if argv is None else list(argv)
     if args.command is None:
         parser.print_help()
@@ -155,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif isinstance(exc, ImportError):
                 message, status = _missing_part(exc), 2
             elif isinstance(exc, (ValueError, OSError, KeyError, MemoryError)):
+                from .._records import ImageError  # (numpy: not imported before it is needed)
+
                 # library errors (ImageError is a ValueError): they name the item themselves
                 message, status = str(exc) or type(exc).__name__, 2
                 if isinstance(exc, ImageError) and getattr(args, "on_error", "skip") == "raise":

@@ -1,0 +1,65 @@
+"""The command's start-up: ``featbus --version`` and ``featbus --help`` import no command module
+and no scikit-learn (the parser is built for the command that runs, issue 45), and an unknown
+option is reported under the command's own usage."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from featbus.cli import COMMANDS, build_parser, main
+
+HEAVY = ("sklearn", "pandas", "scipy", "featbus.pipelines", *(f"featbus.cli.{c.module}" for c in COMMANDS.values()))
+
+
+def _imported_after(argv: list[str]) -> list[str]:
+    """The heavy modules a fresh process has imported after ``featbus ARGV``."""
+    code = (f"import sys\nfrom featbus.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return eval(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], []])
+def test_version_and_help_import_no_scikit_learn(argv):
+    assert _imported_after(argv) == []
+
+
+def test_a_command_imports_its_own_module_only():
+    assert _imported_after(["inspect", "--help"]) == ["featbus.cli.inspect"]
+
+
+def test_help_lists_every_command_with_its_summary(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for name, info in COMMANDS.items():
+        assert name in out and info.summary.split()[0] in out
+
+
+def test_summaries_are_the_modules_help():
+    """The static table's lines say what each command's own sub-parser says."""
+    sub = build_parser()._subparsers._group_actions[0]
+    assert {a.dest: a.help for a in sub._choices_actions} == {n: c.summary for n, c in COMMANDS.items()}
+
+
+@pytest.mark.parametrize("argv, usage", [
+    (["predict", "m.featbus", "x.png", "--bogus"], "usage: featbus predict"),
+    (["segment", "train", "d", "-o", "u.keras", "--bogus"], "usage: featbus segment train"),
+    (["demo", "--bogus", "1"], "usage: featbus demo"),
+])
+def test_unknown_option_shows_the_command_usage(argv, usage, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(usage), err
+    assert "unrecognized arguments: --bogus" in err
+
+
+def test_unknown_command_lists_the_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["nosuch"])
+    assert "invalid choice: 'nosuch'" in capsys.readouterr().err
