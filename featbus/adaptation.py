@@ -402,7 +402,8 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
            positive="malignant", recalibrate=True, source: str | None = None, source_name: str | None = None):
     """:func:`adapt`; ``source``: the model's file when the caller loaded it (the command line)."""
     from .io import file_sha256
-    from .model import FeatbusModel, _data_sha256, _records, load_model
+    from .model import FeatbusModel, _records, load_model
+    from .model_format import _data_sha256
     from .validation import _threshold_for
 
     if method not in METHODS:

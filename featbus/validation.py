@@ -70,6 +70,7 @@ import numpy as np
 
 from .evaluation import _percentile, _resample_units
 from .metrics import _auc_binary
+from .model_format import json_safe
 
 __all__ = ["validate", "ExternalValidation", "reliability_curve", "expected_calibration_error",
            "ECE_BINS", "AUC_MARGIN"]
@@ -658,7 +659,7 @@ class ExternalValidation:
                             **{k: {"value": _num(v), "ci": [_num(x) for x in r["intervals"][k]]}
                                for k, v in r["figures"].items()}} for r in rows]
                      for col, rows in self.subgroups.items()}
-        return _json_ready({
+        return json_safe({
             "model": {"name": self.model_name, "source": self.model_source, "classes": list(self.classes)},
             "data": {"description": self.data_description, "n_images": len(self.y_true), "n_groups": self.n_groups,
                      "groups_from": self.groups_from, "counts": self._counts(), "absent_classes": self.absent_classes},
@@ -843,20 +844,6 @@ class ExternalValidation:
                         groups=self.groups, cv="external validation", n_bootstrap=0,
                         random_state=self.random_state)
         return plot_confusion_matrix(report, ax=ax)
-
-
-def _json_ready(obj):
-    if isinstance(obj, dict):
-        return {str(k): _json_ready(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_ready(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return None if not np.isfinite(obj) else float(obj)
-    if isinstance(obj, np.ndarray):
-        return _json_ready(obj.tolist())
-    return obj
 
 
 # --------------------------------------------------------------------------- validate

@@ -20,7 +20,9 @@ from conftest import BUSI
 
 from featbus import adapt, make_phantoms
 from featbus.cli import main
-from featbus.model import _check_manifest_schema, _data_sha256, load_model, train_model
+from featbus.model import load_model
+from featbus.model_format import _check_manifest_schema, _data_sha256
+from featbus.model_training import train_model
 
 
 @pytest.fixture(scope="module")

@@ -148,7 +148,7 @@ def test_same_probabilities_in_a_new_process(roi_model, phantoms, tmp_path):
 
 
 def test_an_older_reader_refuses_the_current_format(roi_model, tmp_path, monkeypatch):
-    import featbus.model as fm
+    import featbus.model_format as fm
 
     path = roi_model.save(tmp_path / "roi.featbus")
     monkeypatch.setattr(fm, "FORMAT_VERSION", 3)  # a featbus that reads pickled pipelines only
@@ -159,7 +159,7 @@ def test_an_older_reader_refuses_the_current_format(roi_model, tmp_path, monkeyp
 def test_manifest_and_pipeline_must_agree_on_the_segmenter(roi_model, tmp_path):
     import hashlib
 
-    from featbus.model import _skops_io
+    from featbus.model_format import _skops_io
 
     path = roi_model.save(tmp_path / "roi.featbus")
     with zipfile.ZipFile(path) as z:

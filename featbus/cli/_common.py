@@ -165,14 +165,14 @@ def _check_model_out(out: Path, overwrite: bool) -> None:
 
 
 def _trust_file() -> str:
-    from ..model import trusted_models_file
+    from ..model_format import trusted_models_file
 
     return str(trusted_models_file())
 
 
 def _is_trusted_file(path) -> bool:
     from ..io import file_sha256
-    from ..model import _trusted_digests
+    from ..model_format import _trusted_digests
 
     return file_sha256(path) in _trusted_digests()
 
@@ -180,7 +180,8 @@ def _is_trusted_file(path) -> bool:
 def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True, runtime: str = "auto",
                     keras_too: bool = False):
     from ..io import file_sha256
-    from ..model import _keras_installed, _runtime_checked, load_model, read_manifest, trust_model
+    from ..model import load_model
+    from ..model_format import _keras_installed, _runtime_checked, read_manifest, trust_model
     from ..runtime import runtime_available
 
     manifest = read_manifest(path)  # a missing / foreign file fails here, before TensorFlow
@@ -204,7 +205,7 @@ def _remember_trust(path: str, trust_model=None) -> None:
     import warnings
 
     if trust_model is None:
-        from ..model import trust_model
+        from ..model_format import trust_model
     try:
         trust_model(path)
     except OSError as exc:

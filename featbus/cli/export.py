@@ -37,7 +37,7 @@ def add_parser(sub, parents) -> None:
 
 def run(args) -> int:
     from ..export import check_exportable, export_tflite
-    from ..model import read_manifest
+    from ..model_format import read_manifest
 
     out = Path(args.tflite)
     if out.suffix.lower() != ".tflite":

@@ -20,7 +20,7 @@ def run(args) -> int:
     import zipfile
 
     from .._model_trust import printable
-    from ..model import describe_manifest, pipeline_types, read_manifest, types_needing_trust
+    from ..model_format import describe_manifest, pipeline_types, read_manifest, types_needing_trust
     from ..runtime import runtime_available
 
     path = args.model

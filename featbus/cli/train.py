@@ -140,7 +140,7 @@ def _segmenter_for(args, data, progress):
 
 
 def run(args) -> int:
-    from ..model import train_model
+    from ..model_training import train_model
     from ..pipelines import make_classifier, make_sampler
 
     paths = _data_paths(args)

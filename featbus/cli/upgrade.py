@@ -25,7 +25,7 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from ..model import types_needing_trust
+    from ..model_format import types_needing_trust
 
     out = Path(args.output)
     if out.exists() and not args.overwrite:

@@ -1,0 +1,728 @@
+"""The ``.featbus`` file format and its trust rules: what a model file is, before any model exists.
+
+One of the three rooms of a featbus model (issue 44):
+
+* :mod:`featbus.model_format` (this module): the manifest (reading, schema, versions), the
+  pipeline member (skops schema walk, exact-type trust, container checks), the trust list, the
+  memo of checked runtime forwards, the digests, and writing a file's members. It imports
+  nothing of training and nothing that predicts.
+* :mod:`featbus.model`: the loaded model, :class:`~featbus.model.FeatbusModel` and
+  :func:`~featbus.model.load_model`, what ``featbus predict`` and the app use.
+* :mod:`featbus.model_training`: :func:`~featbus.model_training.train_model`.
+
+The trust rules themselves (which type each skops loader may build, the checks of what was
+built) are :mod:`featbus._model_trust`; the types an ingredient brings are on its row of
+:mod:`featbus.ingredients`.
+
+**The file format**
+
+A ``.featbus`` file (format 4) is a zip archive whose members are stored, not compressed:
+
+``manifest.json``
+    Plain JSON, read without executing anything: format version, featbus and dependency
+    versions, class names, the recipe (extractors and their settings, classifier, balance,
+    calibration), the seed, the UTC date, the command line, the training data summary (images
+    per class, a SHA-256 of the pixels and labels), the cross-validation results with bootstrap
+    intervals, per-class intensity statistics of the training images, and the SHA-256 of the
+    other members.
+``pipeline.skops``
+    The fitted feature extractors and classifier, and, for a model with a lesion segmenter, its
+    :class:`~featbus.ROICropper` (the segmenter inside it), written by :mod:`skops.io`: JSON and
+    NumPy arrays, no pickle.
+``runtime/<name>.tflite`` (CNN models saved on Keras's TensorFlow backend)
+    Each network's forward pass for :mod:`featbus.runtime`, which predicts without TensorFlow.
+
+**What loading implies**
+
+:func:`~featbus.model.load_model` reads and checks the manifest, checks every member against its digest and
+the pipeline archive against its declared sizes, then lists the types the pipeline would create
+(:func:`pipeline_types`). It creates them only when each is trusted by :func:`is_trusted_type`
+for the loader that builds it, by its exact type (Python values, ``numpy.ndarray`` and NumPy's
+scalar types, the estimators of scikit-learn, featbus, imbalanced-learn and XGBoost,
+:data:`EXTRA_TRUSTED_TYPES`; no subclass, and no loader that calls a constructor with the file's
+arguments), with decision trees' arguments bounded, and then checks what it created before
+anything predicts (tree node tables, libsvm arrays, parameters, class order; a runtime forward
+against its network): a file from someone else loads without running code of its own, writing
+to disk, looping or exhausting memory (``docs/guide/receiving_a_model.rst``). Any other type (an
+estimator of your own, a function) is refused with :class:`UntrustedModelError` unless
+
+* ``trusted=True`` is passed (you vouch for the file) or ``trusted=[type names]`` names them, or
+* the SHA-256 of the whole file is in your trust list: ``$FEATBUS_TRUSTED_MODELS`` if set, else
+  ``$XDG_CONFIG_HOME/featbus/trusted_models.txt`` (``~/.config/...``), one hex digest per line.
+  :meth:`~featbus.model.FeatbusModel.save` adds a file holding such types (you made it), and
+  :func:`trust_model` (``featbus predict --trust``) adds a file you received.
+
+Files of formats 1-3 store the pipeline as a pickle, which runs whatever code it names: they
+load only when trusted as above, with a warning on how to re-save them (``featbus upgrade``).
+An edited file has a new digest; a member whose digest differs from the manifest's is refused
+as damaged.
+
+**Versions**
+
+scikit-learn does not support loading an estimator's state across versions, and featbus 0.x may
+change its estimators between minor versions: a file whose manifest names another featbus ``major.minor``
+or scikit-learn ``major.minor`` than the running ones is refused with
+:class:`ModelVersionError`, naming both versions (retrain, or install the versions named).
+A newer file format version is refused the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import platform
+import re
+import sys
+import warnings
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from ._model_trust import EXTRA_TRUSTED_TYPES, TRUSTED_PACKAGES, CraftedModelError, audit_schema, node_trust, printable
+from ._version import __version__
+from .io import file_sha256, written_atomically
+
+__all__ = ["FORMAT_VERSION", "MAX_MANIFEST_BYTES", "EXTRA_TRUSTED_TYPES", "TRUSTED_PACKAGES", "UntrustedModelError",
+           "ModelVersionError", "read_manifest", "describe_manifest", "pipeline_types", "types_needing_trust",
+           "is_trusted_type", "trust_model", "trusted_models_file", "checked_runtimes_file", "json_safe",
+           "read_pipeline", "write_model_file"]
+
+#: Version of the ``.featbus`` layout; a reader refuses files with a larger one. Versions 1-3
+#: pickled the pipeline (2 added the lesion ROI cropper, 3 preprocessing steps); version 4 stores
+#: it with skops (no pickle) and may add inference-runtime forwards of its networks.
+FORMAT_VERSION = 4
+_FORMAT_SKOPS = 4
+
+
+_MAGIC = "featbus-model"
+_MANIFEST = "manifest.json"
+_PIPELINE = "pipeline.skops"
+_LEGACY_PIPELINE = "pipeline.joblib"  # formats 1-3: a pickle, loaded only when trusted
+_RUNTIME_MEMBER = re.compile(r"runtime/[A-Za-z0-9_.-]+\.tflite")
+
+
+class UntrustedModelError(ValueError):
+    """The model file is not trusted, so its pickle is not loaded."""
+
+
+class ModelVersionError(ValueError):
+    """The model file was made by versions this installation cannot load."""
+
+
+
+# --------------------------------------------------------------------------- trust list
+
+def trusted_models_file() -> Path:
+    """Where the trust list lives (``$FEATBUS_TRUSTED_MODELS`` or the XDG config folder).
+
+    Examples
+    --------
+    >>> from featbus.model import trusted_models_file
+    >>> trusted_models_file().name.endswith(".txt") or True
+    True
+    """
+    env = os.environ.get("FEATBUS_TRUSTED_MODELS")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "featbus" / "trusted_models.txt"
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def _trusted_digests() -> set[str]:
+    """The SHA-256 digests of the trust list: the first word of each line, when it is one."""
+    path = trusted_models_file()
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return set()
+    words = (line.split()[0].lower() for line in lines if line.strip() and not line.startswith("#"))
+    return {w for w in words if _DIGEST.fullmatch(w)}
+
+
+def trust_model(path: str | os.PathLike) -> str:
+    """Add a model file's SHA-256 to the trust list; returns the digest.
+
+    Only do this for a file whose origin you trust: loading it runs its pickle.
+    """
+    digest = file_sha256(path)
+    if digest not in _trusted_digests():
+        store = trusted_models_file()
+        store.parent.mkdir(parents=True, exist_ok=True)
+        # the file name goes in as a JSON string: a name holding a line break (and another
+        # file's digest after it) cannot add a line of its own
+        with open(store, "a") as f:
+            f.write(f"{digest}  {json.dumps(os.path.abspath(path))}\n")
+    return digest
+
+
+# --------------------------------------------------------------------------- manifest
+
+def _versions(deep: bool) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"featbus": __version__, "python": platform.python_version()}
+    names = ["scikit-learn", "numpy", "joblib", "imbalanced-learn", "scikit-image", "opencv-python-headless"]
+    if deep:
+        names += ["tensorflow", "tensorflow-cpu", "keras"]
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _major_minor(v: str) -> tuple[int, ...]:
+    parts = []
+    for p in str(v).split(".")[:2]:
+        digits = "".join(ch for ch in p if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def _check_versions(manifest: dict, path: str) -> None:
+    if manifest.get("format") != _MAGIC:
+        raise ValueError(f"{path!r} is not a featbus model (no featbus manifest)")
+    fv = manifest.get("format_version")
+    if not isinstance(fv, int) or fv > FORMAT_VERSION:
+        raise ModelVersionError(f"{path!r} has model format version {fv!r}; this featbus {__version__} "
+                                f"reads format {FORMAT_VERSION} or older: upgrade featbus")
+    import sklearn
+
+    made = manifest.get("versions", {})
+    for name, running in (("featbus", __version__), ("scikit-learn", sklearn.__version__)):
+        saved = made.get(name)
+        if saved is None or _major_minor(saved) != _major_minor(running):
+            raise ModelVersionError(
+                f"{path!r} was made with {name} {saved}, this is {name} {running}: a model's fitted "
+                f"state loads only with the same {name} major.minor version; install {name}=={saved} "
+                "or retrain the model with this installation")
+
+
+def json_safe(obj):
+    """``obj`` as plain JSON values: what a manifest (and a validation report) is written from.
+
+    Mappings become objects with string keys, sequences and arrays lists, NumPy scalars Python
+    numbers or booleans, a non-finite float ``None`` (JSON has no NaN), and anything else its
+    ``repr`` (a description, never an object to rebuild).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> json_safe({1: np.float32(0.5), "a": (np.int64(2), float("nan")), "b": np.array([True])})
+    {'1': 0.5, 'a': [2, None], 'b': [True]}
+    """
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    return repr(obj)
+
+
+#: Largest manifest read (a real one is a few kB; a crafted one must not inflate into memory).
+MAX_MANIFEST_BYTES = 16 * 2**20
+
+
+def _read_member(path: str, name: str, limit: int) -> bytes:
+    """One member of the model zip, its declared size checked before anything is inflated and
+    the read bounded (a header can lie); a damaged zip is a ValueError naming the file."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            try:
+                info = z.getinfo(name)
+            except KeyError:
+                raise ValueError(f"{path!r} is not a featbus model file, or a damaged one: it has no {name}") from None
+            if info.file_size > limit:
+                raise ValueError(f"{path!r} is damaged or crafted: its {name} would inflate to {info.file_size:,} "
+                                 f"bytes (at most {limit:,} are read)")
+            with z.open(info) as member:
+                data = member.read(limit + 1)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
+        raise ValueError(f"{path!r} is not a featbus model file, or a damaged one ({type(exc).__name__}: "
+                         f"{exc})") from None
+    if len(data) > limit:
+        raise ValueError(f"{path!r} is damaged or crafted: its {name} inflates past its declared size")
+    return data
+
+
+def _check_manifest_schema(manifest: dict, path: str) -> None:
+    """Types of the manifest's fields: a damaged or hand-edited file is named as such, not met
+    later as an internal error."""
+    def bad(field: str, expected: str):
+        return ValueError(f"{path!r} is damaged: its manifest field {field!r} should be {expected}, "
+                          f"it is {manifest.get(field)!r:.80}")
+
+    fv = manifest.get("format_version")
+    if isinstance(fv, bool) or not isinstance(fv, int) or fv < 1:
+        raise bad("format_version", "a positive integer")
+    versions = manifest.get("versions")
+    if not isinstance(versions, dict) or not all(isinstance(v, str) for v in versions.values()):
+        raise bad("versions", "an object of version strings")
+    classes = manifest.get("classes")
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise bad("classes", "a non-empty list of class names")
+    if not isinstance(manifest.get("recipe"), dict):
+        raise bad("recipe", "an object")
+    steps = manifest["recipe"].get("preprocessing")
+    if steps is not None and not (isinstance(steps, list) and all(isinstance(x, str) for x in steps)):
+        raise ValueError(f"{path!r} is damaged: its recipe's 'preprocessing' should be a list of step names")
+    for field in ("data", "intensity"):
+        if not isinstance(manifest.get(field, {}), dict):
+            raise bad(field, "an object")
+    for field in ("cv", "segmenter", "holdout", "training", "adaptation"):
+        if manifest.get(field) is not None and not isinstance(manifest[field], dict):
+            raise bad(field, "an object or null")
+    runs = (manifest.get("training") or {}).get("members", [])
+    if not isinstance(runs, list) or not all(isinstance(h, dict) for h in runs):
+        raise ValueError(f"{path!r} is damaged: its training 'members' should be a list of histories")
+    if not isinstance(manifest.get("notes", []), list):
+        raise bad("notes", "a list")
+    op = manifest.get("operating_point")  # featbus.adapt's threshold, which predict applies
+    t = op.get("threshold") if isinstance(op, dict) else None
+    if op is not None and not (isinstance(op, dict) and op.get("positive") in classes and not isinstance(t, bool)
+                               and isinstance(t, (int, float)) and 0 <= t <= 1):
+        raise bad("operating_point", "null or an object with a 'positive' class of the model and a 'threshold' in "
+                                     "[0, 1]")
+    rt = manifest.get("runtime")
+    if rt is not None:
+        forwards = rt.get("forwards") if isinstance(rt, dict) else None
+        if not isinstance(forwards, list) or not all(
+                isinstance(f, dict) and isinstance(f.get("estimator"), str) and isinstance(f.get("member"), str)
+                and _RUNTIME_MEMBER.fullmatch(f["member"]) and isinstance(f.get("sha256"), str)
+                and _DIGEST.fullmatch(f["sha256"]) for f in forwards):
+            raise bad("runtime", "null or an object whose 'forwards' list runtime/<name>.tflite members with "
+                                 "their SHA-256")
+    digest = manifest.get("pipeline_sha256")
+    if digest is not None and not (isinstance(digest, str) and _DIGEST.fullmatch(digest)):
+        raise bad("pipeline_sha256", "a SHA-256 hex digest")
+
+
+def read_manifest(path: str | os.PathLike) -> dict:
+    """The manifest of a ``.featbus`` file (plain JSON; nothing is unpickled).
+
+    Its declared size is checked before it is inflated (at most :data:`MAX_MANIFEST_BYTES`)
+    and its fields' types are checked.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a featbus model (not a zip, no manifest, unreadable JSON) or a
+        damaged one (a member that does not inflate as declared, fields of the wrong type).
+    """
+    path = str(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model file {path!r} does not exist")
+    raw = _read_member(path, _MANIFEST, MAX_MANIFEST_BYTES)
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"{path!r} is damaged: its manifest is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != _MAGIC:
+        raise ValueError(f"{path!r} is not a featbus model (no featbus manifest)")
+    _check_manifest_schema(manifest, path)
+    return manifest
+
+
+# --------------------------------------------------------------------------- the pipeline member
+
+def _skops_io():
+    """:mod:`skops.io`, imported without building its default trust list.
+
+    skops builds that list at import by importing every scikit-learn module
+    (``sklearn.utils.all_estimators``): about 5 s of a cold start here, more than the whole
+    prediction. featbus decides trust itself (:func:`is_trusted_type`) and passes every type a
+    file holds to skops explicitly, so the list is not needed: it is left empty.
+    """
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    import sklearn.utils
+
+    saved = sklearn.utils.all_estimators
+    sklearn.utils.all_estimators = lambda *args, **kwargs: []
+    try:
+        import skops.io
+    finally:
+        sklearn.utils.all_estimators = saved
+    return skops.io
+
+
+def _type_trust(name: str, loaders) -> str | None:
+    """Why featbus lets the file build this type with every loader it names, or None
+    (:func:`featbus._model_trust.node_trust`: exact types per loader)."""
+    reasons = [node_trust(None if loader == "?" else loader, name) for loader in sorted(loaders)]
+    return reasons[0] if reasons and all(reasons) else None
+
+
+def is_trusted_type(name: str) -> bool:
+    """Whether featbus creates objects of this type from a model file without being told to.
+
+    Trusted, each by its exact type (a subclass of a trusted type is not trusted): Python's plain
+    values and containers, ``numpy.ndarray`` and NumPy's concrete scalar and dtype types (not
+    ``numpy.memmap``, ``numpy.matrix`` or other subclasses), the scikit-learn estimator classes
+    of scikit-learn and of :data:`TRUSTED_PACKAGES` (featbus's own, imbalanced-learn, XGBoost),
+    set attribute by attribute without calling their constructor, and :data:`EXTRA_TRUSTED_TYPES`.
+    A file is checked per schema node: the same type built by a loader that calls a constructor
+    with the file's arguments is not trusted (see ``docs/guide/receiving_a_model.rst``).
+    Functions and every other type need the user's trust.
+
+    Examples
+    --------
+    >>> from featbus.model import is_trusted_type
+    >>> is_trusted_type("featbus.features.deep.DeepFeatures"), is_trusted_type("os.system")
+    (True, False)
+    >>> is_trusted_type("numpy.ndarray"), is_trusted_type("numpy.memmap")
+    (True, False)
+    """
+    if name == "sklearn.tree._tree.Tree":
+        return True
+    return any(node_trust(loader, name) for loader in (None, "ObjectNode", "NdArrayNode", "DTypeNode",
+                                                        "RandomStateNode", "RandomGeneratorNode"))
+
+
+def _pipeline_types(blob: bytes, path: str) -> dict[str, dict]:
+    """Every type a skops pipeline names: ``{name: {"count": n, "loaders": {...}}}``, from its
+    schema's nodes and whatever else skops itself would check; decision trees' constructor
+    arguments are bounded here (nothing is created)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as z:
+            schema = json.loads(z.read("schema.json"))
+        listed = _skops_io().get_untrusted_types(data=blob)
+    except Exception as exc:  # skops raises many types for a malformed schema
+        raise ValueError(f"{path!r} is damaged: its pipeline's schema does not read ({type(exc).__name__}: "
+                         f"{exc})") from None
+    try:
+        out = audit_schema(schema, repr(path))
+    except CraftedModelError as exc:
+        raise ValueError(f"{exc} (damaged or crafted; nothing was loaded)") from None
+    for name in listed:
+        out.setdefault(name, {"count": 1, "loaders": {"?"}})
+    return out
+
+
+def _untrusted(types: dict[str, dict]) -> list[str]:
+    """The names among :func:`_pipeline_types` that featbus does not build without trust."""
+    return sorted(n for n, info in types.items() if _type_trust(n, info["loaders"]) is None)
+
+
+def _check_skops_container(blob: bytes, path: str) -> None:
+    """The skops member is a zip of JSON and ``.npy`` arrays: refuse compressed members (featbus
+    stores them, so nothing inflates past the file) and arrays whose header claims more bytes
+    than they hold, before skops reads any of it."""
+    from numpy.lib import format as npy
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as z:
+            for info in z.infolist():
+                if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
+                    raise ValueError(f"{path!r} is damaged or crafted: its pipeline member {info.filename!r} is "
+                                     "compressed (featbus stores every member as it is)")
+                if info.filename.endswith(".npy"):
+                    with z.open(info) as f:
+                        version = npy.read_magic(f)
+                        shape, _, dtype = (npy.read_array_header_1_0 if version == (1, 0)
+                                           else npy.read_array_header_2_0)(f, max_header_size=10_000)
+                        if dtype.hasobject:
+                            raise ValueError("an object array (would need pickle)")
+                        need = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                    if need > info.file_size:
+                        raise ValueError(f"array {info.filename!r} claims {need:,} bytes in {info.file_size:,}")
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, TypeError) as exc:
+        if str(exc).startswith(repr(path)):
+            raise
+        raise ValueError(f"{path!r} is damaged or crafted: its pipeline member is not a valid skops archive "
+                         f"({exc})") from None
+
+
+def pipeline_types(path: str | os.PathLike) -> list[dict]:
+    """The types loading a model file would create, read from its pipeline's schema (nothing is
+    loaded or run).
+
+    Returns
+    -------
+    types : list of dict
+        One per type, sorted: ``name`` (``module.Class``), ``count`` and ``trust``: why featbus
+        trusts it (``"Python value"``, ``"NumPy"``, ``"scikit-learn"``, ``"featbus"``...; see
+        :func:`is_trusted_type`) or ``"needs your trust"``. A file of the older pickle format
+        gives one entry, ``"pickle (any code)"``, that needs trust.
+    """
+    path = str(path)
+    manifest = read_manifest(path)
+    if manifest["format_version"] < _FORMAT_SKOPS:
+        return [{"name": "pickle (any code)", "count": 1, "trust": "needs your trust"}]
+    blob = _read_member(path, _PIPELINE, max(os.path.getsize(path), 2**20))
+    _check_skops_container(blob, path)
+    return [{"name": n, "count": info["count"], "trust": _type_trust(n, info["loaders"]) or "needs your trust"}
+            for n, info in sorted(_pipeline_types(blob, path).items())]
+
+
+def types_needing_trust(path: str | os.PathLike) -> list[str]:
+    """What loading the file would create that nobody has vouched for: ``[]`` when it loads
+    without ``trusted`` (only trusted types, or the file is in the trust list), else the type
+    names (``["pickle (any code)"]`` for an older pickled file). Nothing is loaded."""
+    if file_sha256(path) in _trusted_digests():
+        return []
+    return [t["name"] for t in pipeline_types(path) if t["trust"] == "needs your trust"]
+
+
+def describe_manifest(manifest: dict) -> str:
+    """A few lines about a model from its manifest alone: recipe, training data, cross-validation
+    results, training runs, versions, date (:meth:`~featbus.model.FeatbusModel.describe`, ``featbus inspect``).
+
+    Every text taken from the file is printed escaped (:func:`featbus._model_trust.printable`):
+    a line break or a terminal escape in a note or a class name cannot add a line of its own."""
+    def clean(obj):
+        if isinstance(obj, dict):
+            return {clean(k): clean(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [clean(v) for v in obj]
+        return printable(obj) if isinstance(obj, str) else obj
+
+    m = clean(manifest)
+    r, d, cv = m.get("recipe", {}), m.get("data", {}), m.get("cv") or {}
+    lines = [f"featbus model: {r.get('features')} -> {r.get('classifier')}"
+             + (f" (+{r.get('balance')})" if r.get("balance") else "")
+             + (f", probabilities: {r.get('calibration')}" if r.get("calibration") else ""),
+             f"classes: {', '.join(map(str, m.get('classes', [])))}",
+             (f"trained on {d.get('n_images')} images {d.get('counts')} from {d.get('source')} "
+              f"(content sha256 {str(d.get('sha256'))[:12]}...), seed {m.get('random_state')}, "
+              f"{m.get('created')}")]
+    if cv:
+        parts = []
+        for metric in ("accuracy", "f1", "auc"):
+            v = cv.get(metric)
+            if v and v.get("value") is not None:
+                ci = v.get("ci") or [None, None]
+                parts.append(f"{metric} {v['value']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+                                                             if ci[0] is not None else ""))
+        kind = "held-out validation" if "validation split" in str(cv.get("cv")) else "cross-validation"
+        lines.append(f"{kind} ({cv.get('cv')}): " + ", ".join(parts))
+    tr = m.get("training")
+    if tr:
+        from .training import STOPPED_REASONS as _STOPPED
+
+        runs = tr.get("members") or []
+        lines.append(f"{'training' if runs else 'networks ran'} on {tr.get('backend')} / {tr.get('device')}"
+                     + (": " if runs else "") + "; ".join(
+            f"{len(h.get('epochs', []))} epochs, kept epoch {(h.get('best_epoch') or 0) + 1} "
+            f"({_STOPPED.get(h.get('stopped'), h.get('stopped'))}), {h.get('seconds', 0):.0f} s" for h in runs))
+    if r.get("preprocessing"):
+        lines.append("preprocessing: " + " -> ".join(r["preprocessing"]))
+    seg = m.get("segmenter")
+    if seg:
+        lines.append(f"lesion ROI: {seg.get('class')} ({seg.get('obtained')}), box margin "
+                     f"{seg.get('roi', {}).get('margin')}; no lesion found: whole image")
+    ad, op = m.get("adaptation"), m.get("operating_point")
+    if ad:  # featbus.adapt
+        lab = ad.get("labels") or {}
+        lines.append(f"adapted to a site ({ad.get('method')}) on {ad.get('n_images')} images (content sha256 "
+                     f"{str(ad.get('sha256'))[:12]}...), " + (f"{lab.get('n_images')} labelled {lab.get('counts')}"
+                                                               if ad.get("labelled") else "unlabelled")
+                     + f", {ad.get('date')}")
+    if op:
+        lines.append(f"operating point: {op.get('positive')} when p({op.get('positive')}) >= {op.get('threshold'):.4g} "
+                     f"(sensitivity {op.get('target_sensitivity')} on {op.get('chosen_on')})")
+    lines += [f"note: {n}" for n in m.get("notes", [])]
+    lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()))
+    return "\n".join(lines)
+
+
+def checked_runtimes_file() -> Path:
+    """Where featbus remembers the model files whose runtime forwards it has checked against their
+    Keras networks (beside :func:`trusted_models_file`; a file's SHA-256 per line)."""
+    return trusted_models_file().with_name("checked_runtimes.txt")
+
+
+def _runtime_checked(digest: str) -> bool:
+    try:
+        text = checked_runtimes_file().read_text()
+    except OSError:
+        return False
+    return digest in {line.split()[0] for line in text.splitlines() if line.strip()}
+
+
+def _remember_runtime_checked(digest: str) -> None:
+    store = checked_runtimes_file()
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        with open(store, "a") as f:
+            f.write(f"{digest}\n")
+    except OSError as exc:
+        warnings.warn(f"could not remember a checked model file in {str(store)!r} ({exc.strerror or exc}): its "
+                      "runtime forwards will be checked against Keras again next time", UserWarning, stacklevel=3)
+
+
+def _keras_installed() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("keras") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------- formats 1-3
+
+def _load_pickled(path: str, manifest: dict, size: int, vouched: bool) -> dict:
+    """The parts of a format 1-3 file, whose pipeline is a pickle: only for a trusted file."""
+    if not vouched:
+        raise UntrustedModelError(
+            f"{path!r} (sha256 {file_sha256(path)[:16]}...) is an older featbus model file whose pipeline is a pickle "
+            f"and it is not in your trust list {str(trusted_models_file())!r}; loading it would run code from the "
+            "file. If you trust its origin, pass trusted=True (command line: --trust), then re-save it without "
+            "pickle: featbus upgrade OLD -o NEW")
+    blob = _read_member(path, _LEGACY_PIPELINE, size)
+    if hashlib.sha256(blob).hexdigest() != manifest.get("pipeline_sha256"):
+        raise ValueError(f"{path!r} is damaged: its pipeline does not match the SHA-256 in its manifest")
+    import joblib
+
+    warnings.warn(f"{path!r} stores its pipeline as a pickle (model format {manifest['format_version']}); re-save it "
+                  "in the current format, which loads without pickle: featbus upgrade OLD -o NEW "
+                  "(or load_model(old, trusted=True).save(new))", UserWarning, stacklevel=4)
+    with warnings.catch_warnings():
+        # the versions were checked; patch-level differences are fine
+        warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
+        return joblib.load(io.BytesIO(blob))
+
+
+def read_pipeline(path: str, manifest: dict, size: int, trusted, vouched) -> dict:
+    """The model parts a file's pipeline member holds, created only as the trust rules allow.
+
+    A current file (skops): the member matches its digest and its container's declared sizes,
+    every type it names is listed (:func:`pipeline_types`) and each is trusted
+    (:func:`is_trusted_type`), named in ``trusted`` (a list of type names) or the file is vouched
+    for (``vouched()``: ``trusted=True`` or the trust list), else :class:`UntrustedModelError`
+    and nothing is created. An older file (a pickle) loads only when vouched for. ``size``
+    bounds every read (featbus stores members: none inflates past the file)."""
+    if manifest["format_version"] < _FORMAT_SKOPS:
+        return _load_pickled(path, manifest, size, vouched())
+    blob = _read_member(path, _PIPELINE, size)
+    if hashlib.sha256(blob).hexdigest() != manifest.get("pipeline_sha256"):
+        raise ValueError(f"{path!r} is damaged: its pipeline does not match the SHA-256 in its manifest")
+    _check_skops_container(blob, path)
+    types = _pipeline_types(blob, path)
+    listed = sorted(types)
+    unknown = _untrusted(types)
+    allowed = set(trusted) if not isinstance(trusted, bool) else set()
+    if [t for t in unknown if t not in allowed] and not vouched():
+        raise UntrustedModelError(
+            f"{path!r} would create types featbus does not trust by itself (or builds them in a way it does not "
+            f"trust): {', '.join(unknown)}. Nothing was loaded. If you trust the file's origin, pass "
+            "trusted=True or trusted=[those names] (command line: --trust, which adds the file to your trust "
+            "list)")
+    try:
+        # every type the file holds, each checked above: skops's own defaults are not used
+        return _skops_io().loads(blob, trusted=listed)
+    except Exception as exc:
+        raise ValueError(f"{path!r} is damaged: its pipeline does not load ({type(exc).__name__}: {exc})") from None
+
+
+def _read_runtime_forwards(path: str, manifest: dict, nets: dict, size: int) -> list[tuple]:
+    """The file's runtime forwards (:mod:`featbus.runtime`), each read, checked against its digest
+    and its network's input size: ``[(member, estimator, LiteForward)]``. ``nets``: the model's
+    network estimators by key (:func:`featbus.runtime.network_estimators`), one per forward."""
+    from .runtime import LiteForward
+
+    forwards = (manifest.get("runtime") or {}).get("forwards") or []
+    if set(nets) != {f["estimator"] for f in forwards}:
+        raise ValueError(f"{path!r} is damaged: its runtime forwards do not match its networks")
+    out = []
+    for f in forwards:
+        est, flat = nets[f["estimator"]], _read_member(path, f["member"], size)
+        if hashlib.sha256(flat).hexdigest() != f["sha256"]:
+            raise ValueError(f"{path!r} is damaged: its {f['member']} does not match the SHA-256 in its manifest")
+        fwd = LiteForward(flat, est.n_features_out_, name=f"{path!r} {f['member']}")
+        if fwd.input_size != tuple(int(s) for s in est.input_size_):
+            raise ValueError(f"{path!r} is damaged: {f['member']} takes {fwd.input_size} images, its network "
+                             f"{tuple(est.input_size_)}")
+        out.append((f["member"], est, fwd))
+    return out
+
+
+# --------------------------------------------------------------------------- digests
+
+def _data_sha256(records, y_names) -> str:
+    """SHA-256 of every image's pixels (dtype, shape, bytes) and label, in order."""
+    h = hashlib.sha256()
+    for rec, label in zip(records, y_names):
+        img = np.ascontiguousarray(rec.image)
+        h.update(f"{img.dtype.str}{img.shape}{label}".encode())
+        h.update(img.tobytes())
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- writing
+
+def _runtime_forwards(model, wanted: bool | None) -> list[dict]:
+    """The runtime members a file of ``model`` holds: one TFLite flatbuffer per network estimator
+    (:mod:`featbus.runtime`); ``[]`` without networks, with ``wanted=False``, or (``None``) off
+    Keras's TensorFlow backend or when the conversion fails (warned)."""
+    from .runtime import forward_flatbuffer, network_estimators
+
+    nets = network_estimators(model)
+    if not nets or wanted is False:
+        return []
+    from ._backend import backend_name
+
+    if backend_name() != "tensorflow":
+        if wanted:
+            raise ValueError(f"runtime=True needs Keras's TensorFlow backend, this process runs "
+                             f"{backend_name()!r}")
+        return []
+    out = []
+    try:
+        for key, est in nets:
+            flat = forward_flatbuffer(est)
+            out.append({"estimator": key, "member": f"runtime/{key}.tflite", "flatbuffer": flat,
+                        "sha256": hashlib.sha256(flat).hexdigest(),
+                        "input": [int(s) for s in est.input_size_], "outputs": int(est.n_features_out_)})
+    except Exception as exc:  # the converter raises many types; the model itself is fine
+        if wanted:
+            raise
+        warnings.warn(f"the model is saved without its inference runtime (predictions will import TensorFlow): "
+                      f"converting {key} failed ({type(exc).__name__}: {exc})", UserWarning, stacklevel=3)
+        return []
+    return out
+
+
+def write_model_file(path: Path, parts: dict, manifest: dict, forwards: list[dict], *, trust: bool | None) -> dict:
+    """Write a ``.featbus`` file atomically: the manifest, the pipeline ``parts`` (skops, members
+    stored: nothing inflates on reading) and the runtime ``forwards``; returns the manifest as
+    written (format version, pipeline digest, runtime entry). ``trust``: add the file to
+    :func:`trusted_models_file`; ``None``: only when the pipeline holds types featbus does not
+    trust by itself (see :meth:`featbus.model.FeatbusModel.save`)."""
+    blob = _skops_io().dumps(parts)
+    manifest = dict(manifest)
+    manifest["format_version"] = FORMAT_VERSION
+    manifest["pipeline_sha256"] = hashlib.sha256(blob).hexdigest()
+    manifest["runtime"] = ({"engine": "litert", "forwards": [
+        {k: v for k, v in f.items() if k != "flatbuffer"} for f in forwards]} if forwards else None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with written_atomically(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:
+        z.writestr(_MANIFEST, json.dumps(json_safe(manifest), indent=1, sort_keys=True))
+        z.writestr(_PIPELINE, blob)
+        for f in forwards:
+            z.writestr(f["member"], f["flatbuffer"])
+    if forwards:  # made here from the same networks: nothing to check when it is loaded
+        _remember_runtime_checked(file_sha256(path))
+    if trust is None:
+        trust = bool(_untrusted(_pipeline_types(blob, str(path))))
+    if trust:
+        trust_model(path)
+    return manifest

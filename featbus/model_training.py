@@ -1,0 +1,448 @@
+"""Training a featbus model: :func:`train_model`, the training room of a model.
+
+:func:`train_model` extracts features from a labelled data set, cross-validates the recipe on
+duplicate-grouped folds (the numbers it was chosen by), fits it on all images and returns a
+:class:`~featbus.model.FeatbusModel`; :meth:`~featbus.model.FeatbusModel.save` writes it
+(the file: :mod:`featbus.model_format`) and :func:`~featbus.model.load_model` reads it back.
+Predicting never imports this module (:mod:`featbus.model`).
+
+Models with a lesion segmenter
+------------------------------
+``train_model(..., segmenter=...)`` puts a fitted :class:`~featbus.ROICropper`
+(``source="segmenter"``, ``on_empty="image"``, ``pass_mask=True``) in front of the features:
+every image, in training and in prediction, is cropped to the box of the lesion the segmenter
+predicts (plus ``roi_margin``), and the predicted mask travels with the crop, so mask-based
+features (``shape``, ``region="mask"``/``"bbox"``) are allowed; without a segmenter they are
+refused (a new image comes without a mask). Training images are cropped by the segmenter's
+predictions, not by their ground truth, so that training sees what prediction sees. The
+manifest's ``segmenter`` entry records the segmenter's class, parameters, how it was obtained
+(trained inside :func:`train_model`, read from a file with its SHA-256, or passed fitted) and
+whether it was trained on the training images, in which case the cross-validation numbers are
+optimistic for the crops (the segmenter has seen every test fold's masks); ``notes`` and
+:meth:`~featbus.model.FeatbusModel.describe` say so. (Format 2 introduced the cropper: a featbus that reads only
+format 1 refuses such a file instead of silently predicting on uncropped images.)
+
+Probabilities
+-------------
+Every model has ``predict_proba``. A classifier without one (the default RBF
+:class:`~sklearn.svm.SVC`) is wrapped, with the scaler and sampler before it, in
+:class:`~sklearn.calibration.CalibratedClassifierCV` (``method="sigmoid"``, i.e. Platt scaling,
+``ensemble=False``): the sigmoid is fitted on *out-of-fold* decision values of duplicate-grouped
+folds, then the SVC is refitted on all images. Sigmoid rather than isotonic because a few hundred
+images per class are too few for isotonic regression (it overfits below ~1000 samples,
+Niculescu-Mizil & Caruana 2005, doi:10.1145/1102351.1102430); grouped folds so near-duplicates
+cannot make the calibration over-confident; not ``SVC(probability=True)``, which calibrates on
+its own ungrouped internal folds and whose probabilities may disagree with its predictions.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ._registry import is_cnn, reads_masks
+from .io import file_sha256
+from .model import FeatbusModel
+from .model_format import _MAGIC, FORMAT_VERSION, _data_sha256, _versions, json_safe
+
+__all__ = ["train_model"]
+
+
+def _intensity_profile(records, y_names, classes) -> dict:
+    """Per-class distribution of each image's mean and standard deviation (0..1 scale)."""
+    from ._records import to_float
+
+    stats = np.array([[float(np.mean(im)), float(np.std(im))]
+                      for im in (to_float(r.image) for r in records)])
+    out = {}
+    for c in classes:
+        sel = stats[np.asarray(y_names) == c]
+        out[str(c)] = {name: {"values": np.round(sel[:, j], 5).tolist(),
+                              "quantiles": np.round(np.quantile(sel[:, j], [0.05, 0.25, 0.5, 0.75, 0.95]),
+                                                    5).tolist()}
+                       for j, name in enumerate(("mean", "std"))}
+    return out
+
+
+def _forget_run_settings(union) -> None:
+    """Give the saved extractors their default cache and progress bar: a cache folder of the
+    training machine means nothing where the model predicts."""
+    for _, est in union.transformer_list:
+        own = est.get_params(deep=False)
+        run = {k: v for k, v in type(est)().get_params(deep=False).items() if k in ("cache", "progress") and k in own}
+        if run:
+            est.set_params(**run)
+
+
+def _extractor_settings(union) -> dict:
+    out = {}
+    for name, est in union.transformer_list:
+        params = {k: v for k, v in est.get_params(deep=False).items() if k not in ("n_jobs", "progress", "cache")}
+        out[name] = {"class": type(est).__name__, "params": json_safe(params)}
+    return out
+
+
+def _cv_summary(report) -> dict:
+    out = {"cv": report.cv, "n_splits": len(report.splits), "n_bootstrap": report.n_bootstrap,
+           "score_kind": report.score_kind}
+    for metric in ("accuracy", "f1", "auc", "sensitivity", "specificity"):
+        try:
+            value = report.value(metric)
+        except (KeyError, ValueError):
+            continue
+        lo, hi = report.interval(metric) if report.n_bootstrap else (np.nan, np.nan)
+        out[metric] = {"value": value, "ci": [lo, hi]}
+    out["per_class_accuracy"] = {str(n): float(np.mean(report.y_pred[report.y_true == c] == c))
+                                 for c, n in zip(report.classes, report.class_names)}
+    # each class's one-vs-rest AUC: what an external validation of one class compares with
+    per_class_auc = {}
+    for n in report.class_names:
+        try:
+            value = report.value("auc", str(n))
+        except (KeyError, ValueError):
+            continue
+        lo, hi = report.interval("auc", str(n)) if report.n_bootstrap else (np.nan, np.nan)
+        per_class_auc[str(n)] = {"value": value, "ci": [lo, hi]}
+    if per_class_auc:
+        out["per_class_auc"] = per_class_auc
+    return out
+
+
+def _fitted_segmenter(segmenter, records, groups) -> tuple[Any, dict]:
+    """The segmenter a model holds, and what its manifest says about it.
+
+    A path is loaded (:meth:`UNetSegmenter.load`, no code from the file runs), a fitted
+    segmenter is kept, an unfitted one is cloned and trained on ``records``' masks.
+    """
+    from sklearn.base import clone
+
+    from .preprocessing.roi import ROICropper
+
+    info: dict[str, Any] = {}
+    if isinstance(segmenter, (str, os.PathLike)):
+        from .segmentation.unet import UNetSegmenter
+
+        path = str(segmenter)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"segmenter file {path!r} does not exist")
+        seg = UNetSegmenter.load(path)
+        info.update(obtained=f"loaded from the file {os.path.basename(path)}", file=os.path.abspath(path),
+                    sha256=file_sha256(path), trained_on_training_images="unknown")
+    elif not hasattr(segmenter, "predict_masks"):
+        raise TypeError(f"segmenter must be a UNetSegmenter (fitted or not), a path to a saved .keras segmenter "
+                        f"or an object with predict_masks; got {type(segmenter).__name__}")
+    elif ROICropper._is_fitted(segmenter):
+        seg = segmenter
+        info.update(obtained="passed already trained", trained_on_training_images="unknown")
+    else:
+        missing = [i for i, rec in enumerate(records) if getattr(rec, "mask", None) is None]
+        if missing:
+            i = missing[0]
+            raise ValueError(f"an unfitted segmenter is trained on the images' lesion masks, but image {i} "
+                             f"({getattr(records[i], 'path', None) or 'an array'}) has none ({len(missing)} "
+                             "image(s) without): give masks (a normal image's is all zero) or a trained segmenter")
+        seg = clone(segmenter)
+        if "groups" in _fit_params(seg):  # its validation split keeps near-duplicates together
+            seg.fit(records, groups=groups)
+        else:
+            seg.fit(records)
+        info.update(obtained="trained by train_model on the training images' masks",
+                    trained_on_training_images=True)
+    params = seg.get_params(deep=False) if hasattr(seg, "get_params") else {}
+    info.update({"class": type(seg).__name__, "params": json_safe(params)})
+    for attr in ("n_train_", "n_val_", "n_epochs_", "best_epoch_", "training_time_"):
+        if hasattr(seg, attr):
+            info[attr] = json_safe(getattr(seg, attr))
+    return seg, info
+
+
+def _fit_params(est) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(est.fit).parameters)
+
+
+def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"), *,
+                classifier: str | Any = "svm", recipe: str | None = None, recipe_overrides: dict | None = None,
+                network: Any = None, balance: str | None = None, region: str | None = None,
+                segmenter: Any = None, roi_margin: float = 0.15, preprocessing: Any = None,
+                n_splits: int = 5, n_bootstrap: int = 1000, random_state: int = 0,
+                cross_validate: bool = True, cache: str | os.PathLike | None = None,
+                n_jobs: int | None = None, progress: bool = True, command: str | None = None,
+                source: str | None = None) -> FeatbusModel:
+    """Cross-validate a recipe on duplicate-grouped folds, then fit it on every image.
+
+    Parameters
+    ----------
+    data : Bunch
+        From :func:`featbus.load_image_folder`, :func:`featbus.load_busi`,
+        :func:`featbus.make_phantoms` (``data``, ``target``, ``target_names``, ``groups``).
+    features : str or sequence
+        Extractor names (:func:`featbus.pipelines.make_features`). Mask-based features
+        (``shape``, ``region="mask"``/``"bbox"``) need a ``segmenter``: a new image comes
+        without a mask, so without one they are refused.
+    classifier, balance : str
+        As in :func:`featbus.make_classification_pipeline`. A classifier without ``predict_proba`` is
+        calibrated (see the module docstring).
+    recipe : str, optional
+        A named recipe of :mod:`featbus.recipes` (``"handcrafted"``, ``"frozen-cnn"``,
+        ``"finetuned-lite0"``, ``"best"``): replaces ``features`` and ``classifier``, or
+        trains ``network``.
+    recipe_overrides : dict, optional
+        Settings of a network recipe (:data:`featbus.recipes.OVERRIDES`: ``backbone``,
+        ``image_size``, ``epochs``, ``members``, ``batch_size``).
+    network : FineTunedCNN or FineTunedEnsemble, optional
+        Train this network with the labels instead of features + classifier. It is judged on
+        its own duplicate-grouped validation split (``validation_fraction`` of the images,
+        never trained on, used for early stopping): the manifest's ``cv`` says so. The model
+        keeps the networks' embeddings as features and their own softmax heads
+        (:class:`~featbus.features.finetune.NetworkHead`); the per-epoch history goes into the
+        manifest's ``training`` entry.
+    region : {"image", "mask", "bbox"} or None
+        ``"mask"``/``"bbox"`` only with a ``segmenter`` (the region of the predicted lesion).
+    segmenter : UNetSegmenter, str or path, optional
+        Crop every image to the lesion this segmenter predicts before the features (see "Models
+        with a segmenter" in the module docstring): a trained
+        :class:`~featbus.UNetSegmenter`, the path of one saved by :meth:`UNetSegmenter.save`,
+        or an *unfitted* one, then trained here on ``data``'s masks (only these images: a
+        held-out set stays unseen). The cross-validation then reuses the crops of this one
+        segmenter: when it was trained on these images, its numbers are optimistic (recorded
+        in the manifest's ``notes``).
+    roi_margin : float, default=0.15
+        Growth of the lesion box on each side, as a share of the lesion's height and width.
+    preprocessing : str, sequence or None
+        Image -> image steps applied to every image first, in training and prediction alike:
+        names or transformers as in :func:`featbus.make_classification_pipeline` (for
+        mammograms ``"pectoral,flip,crop-breast"``). They must learn nothing from the
+        images (featbus's preprocessing steps are stateless), since the cross-validation
+        reuses the preprocessed images in every fold. Recorded in the manifest's recipe.
+    n_splits : int, default=5
+        Folds of the cross-validation and of the calibration.
+    n_bootstrap : int, default=1000
+        Bootstrap resamples of the CV intervals (0: none).
+    random_state : int, default=0
+    cross_validate : bool, default=True
+        Run the CV whose results go into the manifest (False: the manifest says none was run).
+    cache : path, optional
+        Feature cache folder (as ``featbus extract --cache``).
+    n_jobs : int, optional
+    progress : bool, default=True
+    command, source : str, optional
+        The command line and the data location, recorded in the manifest.
+
+    Returns
+    -------
+    model : FeatbusModel
+
+    Examples
+    --------
+    >>> from featbus import make_phantoms
+    >>> from featbus.model_training import train_model
+    >>> model = train_model(make_phantoms(24, image_size=48, random_state=0), "intensity",
+    ...                     classifier="logreg", cross_validate=False, progress=False)
+    >>> model.classes_.tolist()
+    ['benign', 'malignant', 'normal']
+    >>> model.predict_proba(make_phantoms(2, image_size=48, random_state=1).data).shape
+    (2, 3)
+    """
+    from sklearn.base import clone
+    from sklearn.calibration import CalibratedClassifierCV
+
+    from .evaluation import evaluate, make_splits
+    from .model_selection import resolve_groups
+    from .pipelines import _make_preprocessing, family_blocks, make_classification_pipeline, make_features
+    from .preprocessing.roi import ROICropper
+
+    recipe_name = None
+    if recipe is not None:
+        from .recipes import build_network, get_recipe
+
+        chosen = get_recipe(recipe)
+        recipe_name = chosen.name
+        if chosen.is_network:
+            network = build_network(chosen, overrides=recipe_overrides, random_state=random_state,
+                                    progress=progress, cache=cache)
+        else:
+            if any(v is not None for v in (recipe_overrides or {}).values()):
+                raise ValueError(f"recipe {chosen.name!r} has no network: backbone, image size, epochs, members and "
+                                 "batch size do not apply")
+            features, classifier = chosen.features, chosen.classifier
+    if network is not None:
+        features, classifier = (), "network"
+    names = [f.strip().lower() for f in features.split(",")] if isinstance(features, str) else list(features)
+    uses_masks = reads_masks(names, region)
+    if uses_masks and segmenter is None:
+        raise ValueError("a model predicts on new images, which come without lesion masks: drop 'shape' and "
+                         "region='mask'/'bbox', or pass a segmenter (its predicted lesion then travels with "
+                         "the crop)")
+    if not (isinstance(roi_margin, (int, float, np.number)) and np.isfinite(roi_margin) and roi_margin >= 0):
+        raise ValueError(f"roi_margin must be a number >= 0, got {roi_margin!r}")
+    # one union computes the training rows (with the run's cache and progress) and is the one saved
+    union = (make_features(names, region=region, n_jobs=n_jobs, cache=cache, progress=progress)
+             if network is None else None)
+    records = list(data.data)
+    preprocess, steps = None, _make_preprocessing(preprocessing)
+    if steps:
+        from sklearn.pipeline import Pipeline
+
+        preprocess = Pipeline(steps).fit(records)
+    y = np.asarray(data.target_names, dtype=object)[np.asarray(data.target)].astype(str)
+    classes = np.unique(y)
+    groups = resolve_groups(records, getattr(data, "groups", None))  # featbus's one grouping policy
+    roi, seg_info, notes = None, None, []
+    inputs = records if preprocess is None else preprocess.transform(records)
+    seen = inputs  # what explanations and the app show: the images after preprocessing
+    if segmenter is not None:
+        seg, seg_info = _fitted_segmenter(segmenter, inputs, groups)
+        # training images are cropped by the segmenter's predictions, not their ground truth:
+        # training sees what prediction will see
+        roi = ROICropper(segmenter=seg, source="segmenter", margin=float(roi_margin), on_empty="image",
+                         pass_mask=True).fit(inputs)
+        inputs = roi.transform(inputs)
+        found = [bool(r.meta["roi_found"]) for r in inputs]
+        seg_info["roi"] = {"class": "ROICropper", "source": "segmenter", "margin": float(roi_margin),
+                           "on_empty": "image", "pass_mask": True, "min_area": roi.min_area,
+                           "found_in_training_images": int(sum(found))}
+        if seg_info.get("trained_on_training_images") is True:
+            notes.append("the segmenter was trained on these same images: its masks of the cross-validation test "
+                         "folds are better than on new images, so the cross-validation numbers are optimistic for "
+                         "the crops; judge the model on held-out images the segmenter never saw (featbus train "
+                         "--test-fraction)")
+        else:  # a file or a trained object: what it was trained on is unknown
+            notes.append("the segmenter may have been trained on these images (featbus cannot tell): if so, its "
+                         "masks of the cross-validation test folds are better than on new images and the "
+                         "cross-validation numbers are optimistic for the crops; judge the model on held-out "
+                         "images the segmenter never saw")
+    if network is not None:
+        return _train_network(network, inputs, seen, y, classes, groups, records, preprocess, steps, roi, seg_info,
+                              notes, recipe_name=recipe_name, n_bootstrap=n_bootstrap, random_state=random_state,
+                              command=command, source=source)
+    X = np.asarray(union.fit_transform(inputs))
+    columns = [str(n) for n in union.get_feature_names_out()]
+    _forget_run_settings(union)
+    # the families joined as the library's pipelines join them (each the same total variance)
+    tail = make_classification_pipeline(None, balance=balance, classifier=classifier, blocks=family_blocks(columns),
+                                        random_state=random_state, n_jobs=n_jobs)
+    if not any(hasattr(step, "fit_resample") for _, step in tail.steps):
+        # no sampler: a scikit-learn Pipeline predicts the same, and loading it does not import
+        # imbalanced-learn (about 0.5 s of a cold start)
+        from sklearn.pipeline import Pipeline
+
+        tail = Pipeline(tail.steps)
+    report = None
+    if cross_validate:
+        report = evaluate(clone(tail), X, y, cv="duplicate-grouped", n_splits=n_splits, groups=groups,
+                          n_bootstrap=n_bootstrap, random_state=random_state, progress=progress,
+                          name=f"{'+'.join(union.named_transformers)} | {classifier} | {balance or 'none'}")
+    clf = tail.steps[-1][1]
+    if hasattr(clf, "predict_proba"):
+        head, calibration = clone(tail).fit(X, y), None
+    else:
+        splits, _, _ = make_splits(X, y, cv="duplicate-grouped", n_splits=n_splits, groups=groups,
+                                   random_state=random_state)
+        head = CalibratedClassifierCV(clone(tail), method="sigmoid", cv=splits, ensemble=False).fit(X, y)
+        head.cv = n_splits  # the fold indices are not needed after fitting; keep the pickle small
+        calibration = (f"sigmoid (Platt) on out-of-fold decision values of {n_splits} duplicate-grouped "
+                       "folds, classifier refitted on all images")
+    deep = any(is_cnn(e) for _, e in union.transformer_list) or roi is not None
+    manifest = {
+        **_manifest_head(roi, preprocess, command, random_state, deep, classes),
+        "recipe": {"name": recipe_name, "features": ",".join(n if isinstance(n, str) else str(n[0]) for n in names),
+                   "region": region, "classifier": str(classifier),
+                   "preprocessing": [name for name, _ in steps] or None,
+                   "balance": balance, "calibration": calibration, "extractors": _extractor_settings(union),
+                   "head": repr(head)},
+        **_manifest_data(source, y, classes, groups, records, seen),
+        "cv": _cv_summary(report) if report is not None else None,
+    }
+    if deep:  # where the networks (CNN features, segmenter) ran
+        from ._backend import backend_name, device
+
+        manifest["training"] = {"backend": backend_name(), "device": device(), "members": []}
+    if seg_info is not None:
+        manifest["segmenter"] = seg_info
+        manifest["notes"] = notes
+        if manifest["cv"] is not None and notes:
+            manifest["cv"]["caveat"] = ("optimistic for the crops: the segmenter " + (
+                "saw the test folds' masks" if seg_info["trained_on_training_images"] is True
+                else "may have seen the test folds' masks"))
+    model = FeatbusModel(union, head, manifest, roi, preprocess)
+    model.cv_report = report
+    return model
+
+
+def _manifest_head(roi, preprocess, command, random_state, deep: bool, classes) -> dict:
+    """The manifest fields every model has before its recipe: format, date, command, versions."""
+    return {"format": _MAGIC, "format_version": FORMAT_VERSION,
+            "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "command": command or " ".join(sys.argv), "random_state": random_state,
+            "versions": _versions(deep), "classes": classes.tolist()}
+
+
+def _manifest_data(source, y, classes, groups, records, seen) -> dict:
+    """The manifest's training-data summary and per-class intensity profile."""
+    counts = {str(c): int(np.sum(y == c)) for c in classes}
+    return {"data": {"source": source, "n_images": len(y), "counts": counts,
+                     "n_groups": int(np.unique(groups).size), "sha256": _data_sha256(records, y)},
+            "intensity": _intensity_profile(seen, y, classes)}
+
+
+def _train_network(network, inputs, seen, y, classes, groups, records, preprocess, steps, roi, seg_info, notes, *,
+                   recipe_name, n_bootstrap, random_state, command, source) -> FeatbusModel:
+    """:func:`train_model` for a network recipe: fit with the labels, judge on its validation split."""
+    from sklearn.base import clone
+    from sklearn.pipeline import FeatureUnion
+
+    from ._backend import backend_name, device
+    from .evaluation import Report
+    from .features.finetune import NetworkHead
+
+    net = clone(network)
+    net.fit(inputs, y, groups=groups)
+    union = FeatureUnion([("finetuned", net)])
+    head = NetworkHead(net).fit()
+    val = np.asarray(net.validation_indices_, dtype=int)
+    cv = None
+    if val.size:
+        proba = np.asarray(net.validation_proba_, dtype=float)
+        report = Report(name=recipe_name or type(net).__name__, classes=np.asarray(net.classes_),
+                        class_names=[str(c) for c in net.classes_], y_true=y[val],
+                        y_pred=np.asarray(net.classes_)[np.argmax(proba, axis=1)], scores=proba,
+                        score_kind="probability", fold=np.zeros(val.size, dtype=int),
+                        splits=[(np.setdiff1d(np.arange(len(y)), val), np.arange(val.size))], groups=groups[val],
+                        cv=f"duplicate-grouped validation split ({val.size} of {len(y)} images)",
+                        n_bootstrap=int(n_bootstrap), random_state=random_state)
+        cv = _cv_summary(report)
+    members = list(getattr(net, "members_", [net]))  # as FeatbusModel.networks reads them
+    first = members[0]
+    manifest = {
+        **_manifest_head(roi, preprocess, command, random_state, True, classes),
+        "recipe": {"name": recipe_name,
+                   "features": f"fine-tuned {'+'.join(sorted({m.backbone for m in members}))}"
+                               + (f" x{len(members)}" if len(members) > 1 else ""),
+                   "region": first.region, "classifier": "the networks' own softmax heads"
+                   + (", probabilities averaged" if len(members) > 1 else ""),
+                   "preprocessing": [name for name, _ in steps] or None, "balance": None, "calibration": None,
+                   "extractors": _extractor_settings(union), "head": type(head).__name__},
+        "training": {"backend": backend_name(), "device": device(),
+                     "members": [json_safe(m.history_) for m in members]},
+        **_manifest_data(source, y, classes, groups, records, seen),
+        "cv": cv,
+    }
+    if seg_info is not None:
+        manifest["segmenter"] = seg_info
+        manifest["notes"] = notes
+    if cv is None:
+        manifest.setdefault("notes", []).append("trained without a validation split: no held-out figure")
+    else:
+        cv["about"] = ("the validation images (whole near-duplicate groups) were never trained on; they chose the "
+                       "kept epoch (early stopping), so the figure is slightly optimistic; the final networks were "
+                       "trained on the other images only")
+    model = FeatbusModel(union, head, manifest, roi, preprocess)
+    model.cv_report = report if val.size else None
+    return model

@@ -1,0 +1,115 @@
+"""A model's three rooms (issue 44): predicting imports nothing of training.
+
+:mod:`featbus.model_format` (the file and its trust rules), :mod:`featbus.model` (the loaded
+model) and :mod:`featbus.model_training` (``train_model``). Loading a saved file and predicting,
+from Python or with ``featbus predict``, in a fresh process, must leave the training room and
+the modules only training needs out of ``sys.modules``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from featbus.datasets import make_phantoms
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: modules that only training (or cross-validating) needs
+TRAINING_ONLY = ("featbus.model_training", "featbus.evaluation", "featbus.model_selection", "featbus.training")
+
+
+@pytest.fixture(autouse=True)
+def own_trust_list(tmp_path, monkeypatch):
+    """Never read or write the user's real trust list."""
+    monkeypatch.setenv("FEATBUS_TRUSTED_MODELS", str(tmp_path / "trusted.txt"))
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A small handcrafted model file and two PNG images, made once."""
+    from featbus.model_training import train_model
+
+    folder = tmp_path_factory.mktemp("rooms")
+    data = make_phantoms(24, image_size=48, random_state=0)
+    model = train_model(data, "intensity", classifier="logreg", cross_validate=False, progress=False)
+    path = model.save(folder / "m.featbus", trust=False)
+    images = []
+    for i, rec in enumerate(make_phantoms(2, image_size=48, random_state=1).data):
+        images.append(str(folder / f"im{i}.png"))
+        Image.fromarray(np.asarray(rec.image)).save(images[-1])
+    return str(path), images, model.predict(images).tolist()
+
+
+def _fresh(code: str, *args: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300,
+                          cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_load_and_predict_import_nothing_of_training(saved):
+    path, images, expected = saved
+    got = _fresh("import json, sys; from featbus.model import load_model; m = load_model(sys.argv[1]); "
+                 "p = m.predict(sys.argv[2:]).tolist(); "
+                 "print(json.dumps({'p': p, 'modules': sorted(k for k in sys.modules if k.startswith('featbus'))}))",
+                 path, *images)
+    assert got["p"] == expected
+    assert "featbus.model_format" in got["modules"]
+    # recipes (train --recipe) and the segmenters are training's too, for a model without a segmenter
+    assert not set(got["modules"]) & {*TRAINING_ONLY, "featbus.recipes", "featbus.segmentation"}, got["modules"]
+
+
+def test_featbus_predict_imports_nothing_of_training(saved):
+    path, images, expected = saved
+    got = _fresh("import io, json, sys, contextlib; from featbus.cli import main; out = io.StringIO()\n"
+                 "with contextlib.redirect_stdout(out): rc = main(['predict', *sys.argv[1:]])\n"
+                 "print(json.dumps({'rc': rc, 'csv': out.getvalue(), "
+                 "'modules': sorted(k for k in sys.modules if k.startswith('featbus'))}))", path, *images)
+    assert got["rc"] == 0
+    rows = got["csv"].strip().splitlines()[1:]
+    assert [r.split(",")[1] for r in rows] == expected
+    assert not set(got["modules"]) & set(TRAINING_ONLY), got["modules"]
+
+
+def _imports(module: str) -> set[str]:
+    """The featbus modules a module's source imports, anywhere in it (lazy imports too)."""
+    out = set()
+    for node in ast.walk(ast.parse((REPO / "featbus" / f"{module}.py").read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            out |= {node.module} if node.module else {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("featbus"):
+            out.add(node.module.removeprefix("featbus."))
+        elif isinstance(node, ast.Import):
+            out |= {a.name.removeprefix("featbus.") for a in node.names if a.name.startswith("featbus")}
+    return out
+
+
+def test_the_rooms_import_one_way():
+    """format <- model <- training: the loaded model never imports training, the format neither."""
+    assert not {"model_training", "evaluation", "model_selection", "recipes", "training"} & _imports("model")
+    assert not {"model", "model_training"} & _imports("model_format")
+    assert {"model", "model_format"} <= _imports("model_training")
+
+
+def test_train_model_stays_importable_from_featbus_model():
+    """The compatibility route: ``featbus.model.train_model`` is the training room's, imported on demand."""
+    import featbus.model
+    from featbus.model_training import train_model
+
+    assert featbus.model.train_model is train_model
+    from featbus.model import train_model as again  # noqa: F401  (the old spelling)
+
+    with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
+        featbus.model.not_a_name  # noqa: B018
+
+
+def test_model_module_is_under_500_lines():
+    assert len((REPO / "featbus" / "model.py").read_text().splitlines()) < 500
