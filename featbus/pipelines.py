@@ -36,6 +36,7 @@ plain joining was worse (0.738 / 0.829).
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Sequence
 from importlib import import_module
@@ -52,6 +53,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._registry import FEATURES, PREPROCESSORS, entry_of
 from .encoded_labels import EncodedLabelClassifier
+from .features import deep, filters, glcm, hog, intensity, lbp, shape, texture_matrices
+from .features.backbones import BACKBONES
 from .ingredients import (
     CLASSIFIER_TABLE,
     CLASSIFIERS,
@@ -63,6 +66,12 @@ from .ingredients import (
     find,
     grid_of,
 )
+from .preprocessing import intensity as image_intensity
+from .preprocessing import mammography, roi
+
+# the feature and preprocessing modules above are what the registry's FEATURES and PREPROCESSORS
+# names build (TensorFlow is imported by DeepFeatures only when it runs); a test checks that every
+# registered module is among them
 
 __all__ = [
     "extract_features",
@@ -87,11 +96,21 @@ __all__ = [
 _NONE = (None, "none", "None", "no", False)
 
 
-def _load(module: str, name: str):
-    try:
-        return getattr(import_module(module), name)
-    except ImportError as exc:
-        raise ImportError(f"{name} is not available ({module}: {exc})") from exc
+#: the modules this module builds from (above), by name
+_BUILDS = {m.__name__: m for m in (deep, filters, glcm, hog, intensity, lbp, shape, texture_matrices,
+                                   image_intensity, mammography, roi)}
+
+
+def _class(module: str, name: str) -> type:
+    """The class a registry row names: from the modules imported above, or, for an estimator
+    registered at run time (:func:`featbus._registry.register`, a plug-in), its own module."""
+    found = _BUILDS.get(module) or sys.modules.get(module)
+    if found is None:
+        try:
+            found = import_module(module)
+        except ImportError as exc:
+            raise ImportError(f"{name} is not available ({module}: {exc})") from exc
+    return getattr(found, name)
 
 
 # --------------------------------------------------------------------------- features
@@ -117,13 +136,12 @@ def _one_feature(spec: Any, *, region: str | None, n_jobs: int | None, cache: An
     if not name:
         raise ValueError("empty feature name")
     if name in FEATURES:
-        cls = _load(*FEATURES[name])
+        cls = _class(*FEATURES[name])
     else:  # any other name is an ImageNet backbone; TensorFlow is imported only when it runs
-        backbones = _load("featbus.features.backbones", "BACKBONES")
-        if name not in backbones:
+        if name not in BACKBONES:
             raise ValueError(f"unknown feature {spec!r}; choose from {', '.join(FEATURES)} or a "
-                             f"DeepFeatures backbone: {', '.join(sorted(backbones))}")
-        cls = _load("featbus.features.deep", "DeepFeatures")
+                             f"DeepFeatures backbone: {', '.join(sorted(BACKBONES))}")
+        cls = deep.DeepFeatures
         settings = {"backbone": name, **settings}
     accepted = cls().get_params()  # shape has no region: it always measures the mask
     return name, cls(**{k: v for k, v in settings.items() if k in accepted})
@@ -488,7 +506,7 @@ def _make_preprocessing(preprocessing) -> list[tuple[str, Any]]:
             if key not in PREPROCESSORS:
                 raise ValueError(f"unknown preprocessing {spec!r}; choose from {sorted(PREPROCESSORS)}")
             module, cls, kwargs = PREPROCESSORS[key]
-            steps.append((key, _load(module, cls)(**kwargs)))
+            steps.append((key, _class(module, cls)(**kwargs)))
         elif hasattr(spec, "transform"):
             steps.append((type(spec).__name__.lower(), spec))
         else:

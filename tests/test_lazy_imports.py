@@ -85,3 +85,15 @@ def test_import_featbus_imports_no_submodule():
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_pipelines_imports_what_it_builds():
+    """Every module the registry's feature and preprocessing names build from is a plain import
+    of featbus.pipelines (not a string it loads), so readers and tools follow it."""
+    from featbus import pipelines
+    from featbus._registry import PREPROCESSORS
+
+    built = {module for module, _ in FEATURES.values()} | {module for module, _, _ in PREPROCESSORS.values()}
+    assert built <= set(pipelines._BUILDS)
+    for module, cls in FEATURES.values():
+        assert pipelines._class(module, cls) is getattr(importlib.import_module(module), cls)
