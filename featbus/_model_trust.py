@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from .ingredients import CLASSIFIER_TABLE, SAMPLER_TABLE, SELECTOR_TABLE
+
 __all__ = ["EXTRA_TRUSTED_TYPES", "TRUSTED_PACKAGES", "node_trust", "audit_schema", "check_loaded",
            "CraftedModelError", "NeedsTrust", "printable",
            "MAX_TREE_OUTPUTS", "MAX_FEATURES", "MAX_N_JOBS", "MAX_INPUT_SIZE"]
@@ -91,20 +93,30 @@ def _numpy_dtypes() -> set[str]:
 _NUMPY_SCALARS = _numpy_scalars()
 _NUMPY_DTYPES = _numpy_dtypes()
 
+def _from_ingredients() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The types and packages the ingredient rows bring (:attr:`featbus.ingredients.Ingredient.holds`,
+    the package of each row's estimator other than scikit-learn): one list, beside the rows."""
+    rows = [e for table in (CLASSIFIER_TABLE, SAMPLER_TABLE, SELECTOR_TABLE) for e in table.values()]
+    types = tuple(dict.fromkeys(t for e in rows for t in e.holds))
+    packages = sorted({e.estimator.split(".")[0] for e in rows if e.estimator} - {"sklearn", "featbus"})
+    return types, tuple(packages)
+
+
+_ROW_TYPES, _ROW_PACKAGES = _from_ingredients()
+
 #: Types a model file may create besides Python's plain values, NumPy and SciPy data and the
-#: estimators of scikit-learn and :data:`TRUSTED_PACKAGES`: the scikit-learn helpers that the
-#: classifiers featbus trains hold (calibration, decision trees, MLP optimisers), NumPy's random
-#: states (rebuilt from their state arrays), and XGBoost's booster (its state is XGBoost's own
-#: model format, parsed, not run). Each one's state is data.
+#: estimators of scikit-learn and :data:`TRUSTED_PACKAGES`: the calibration :func:`featbus.model_training.train_model`
+#: wraps a classifier without probabilities in, NumPy's random states (rebuilt from their state
+#: arrays), and the types the ingredient rows of :mod:`featbus.ingredients` bring
+#: (``Ingredient.holds``: decision trees' node tables, MLP optimisers, XGBoost's booster, whose
+#: state is XGBoost's own model format, parsed, not run). Each one's state is data.
 EXTRA_TRUSTED_TYPES: tuple[str, ...] = (
-                       "sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration",
-                       "sklearn.tree._tree.Tree", "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
-                       "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
-                       "numpy.random.mtrand.RandomState", "numpy.random._generator.Generator",
-                       "numpy.random._pcg64.PCG64", "numpy.random._mt19937.MT19937", "xgboost.core.Booster")
-#: Packages whose scikit-learn estimator classes a model file may create: featbus's own, and the
-#: samplers and boosters ``featbus train`` builds.
-TRUSTED_PACKAGES: tuple[str, ...] = ("featbus", "imblearn", "xgboost")
+    "sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration",
+    "numpy.random.mtrand.RandomState", "numpy.random._generator.Generator", "numpy.random._pcg64.PCG64",
+    "numpy.random._mt19937.MT19937", *_ROW_TYPES)
+#: Packages whose scikit-learn estimator classes a model file may create: featbus's own, and those
+#: of the ingredient rows (the samplers and boosters ``featbus train`` builds: imbalanced-learn, XGBoost).
+TRUSTED_PACKAGES: tuple[str, ...] = ("featbus", *_ROW_PACKAGES)
 # the helpers built as objects (``__new__`` and their state set, no constructor call); the others
 # have a loader of their own above (random states, trees)
 _HELPER_OBJECTS = set(EXTRA_TRUSTED_TYPES) - set().union(*_CONTAINERS.values())

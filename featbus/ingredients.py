@@ -56,6 +56,11 @@ class Ingredient(NamedTuple):
     wrap: Callable[[type, dict[str, Any]], Any] | None = None
     #: the pip extra that provides it, when optional
     extra: str | None = None
+    #: types its fitted estimator holds that are not estimator classes (a booster, a tree, an
+    #: optimiser: each one's state is data), which a model file may therefore create without the
+    #: user's trust; :mod:`featbus._model_trust` collects them from the rows, and trusts the
+    #: estimator classes of every row's package (``imblearn``, ``xgboost``) the same way
+    holds: tuple[str, ...] = ()
 
 
 def load_class(path: str) -> type:
@@ -169,6 +174,7 @@ def _encoded_labels(cls: type, arguments: dict) -> Any:
 
 _SVC_GRID = {"C": [0.1, 1.0, 10.0, 100.0], "gamma": ["scale", 1e-3, 1e-2]}
 _FOREST_GRID = {"max_depth": [None, 12], "max_features": ["sqrt", 0.3]}
+_TREE = "sklearn.tree._tree.Tree"  # the node table every decision tree holds
 
 #: Classifiers: ``make_classifier(name)``.
 CLASSIFIER_TABLE: dict[str, Ingredient] = _table(
@@ -179,7 +185,8 @@ CLASSIFIER_TABLE: dict[str, Ingredient] = _table(
                "the SVM inside a sigmoid (Platt) calibration on 3 internal folds, for real probabilities",
                takes=("class_weight",), grid=_SVC_GRID, wrap=_calibrated),
     Ingredient(("rf", "random-forest"), "sklearn.ensemble.RandomForestClassifier", "random forest of 300 trees",
-               params={"n_estimators": 300}, takes=("class_weight", "random_state", "n_jobs"), grid=_FOREST_GRID),
+               params={"n_estimators": 300}, takes=("class_weight", "random_state", "n_jobs"), grid=_FOREST_GRID,
+               holds=(_TREE,)),
     Ingredient(("knn",), "sklearn.neighbors.KNeighborsClassifier", "k nearest neighbours (5)",
                params={"n_neighbors": 5}, takes=("n_jobs",),
                grid={"n_neighbors": [3, 5, 9, 15], "weights": ["uniform", "distance"]}),
@@ -187,26 +194,30 @@ CLASSIFIER_TABLE: dict[str, Ingredient] = _table(
                params={"n_estimators": 300, "max_depth": 4, "learning_rate": 0.1, "subsample": 0.8,
                        "colsample_bytree": 0.5, "tree_method": "hist", "n_jobs": 1, "verbosity": 0},
                takes=("random_state", "n_jobs"), grid={"max_depth": [3, 6], "learning_rate": [0.05, 0.2]},
-               wrap=_encoded_labels, extra="xgboost"),
+               wrap=_encoded_labels, extra="xgboost", holds=("xgboost.core.Booster",)),
     Ingredient(("logreg", "lr", "logistic"), "sklearn.linear_model.LogisticRegression", "logistic regression",
                params={"max_iter": 2000}, takes=("class_weight",), grid={"C": [0.01, 0.1, 1.0, 10.0]}),
     # early stopping holds out 10 % of the training fold, so no epoch count to tune
     Ingredient(("mlp",), "sklearn.neural_network.MLPClassifier",
                "multilayer perceptron, one hidden layer of 100, early stopping",
                params={"hidden_layer_sizes": (100,), "max_iter": 1000, "early_stopping": True},
-               takes=("random_state",), grid={"alpha": [1e-4, 1e-2, 1.0], "hidden_layer_sizes": [(100,), (64, 32)]}),
+               takes=("random_state",), grid={"alpha": [1e-4, 1e-2, 1.0], "hidden_layer_sizes": [(100,), (64, 32)]},
+               holds=("sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+                      "sklearn.neural_network._stochastic_optimizers.SGDOptimizer")),
     Ingredient(("naive-bayes", "nb"), "sklearn.naive_bayes.GaussianNB", "Gaussian naive Bayes",
                grid={"var_smoothing": [1e-9, 1e-6, 1e-3]}),
     Ingredient(("tree", "decision-tree"), "sklearn.tree.DecisionTreeClassifier", "one decision tree",
-               takes=("class_weight", "random_state"), grid={"max_depth": [None, 5, 10], "min_samples_leaf": [1, 5]}),
+               takes=("class_weight", "random_state"), grid={"max_depth": [None, 5, 10], "min_samples_leaf": [1, 5]},
+               holds=(_TREE,)),
     # parameters spelled out: imbalanced-learn changed their defaults between versions
     Ingredient(("balanced-rf", "balanced-random-forest"), "imblearn.ensemble.BalancedRandomForestClassifier",
                "imbalanced-learn's balanced random forest (each tree on an undersampled bootstrap)",
                params={"n_estimators": 300, "sampling_strategy": "all", "replacement": True, "bootstrap": False},
-               takes=("class_weight", "random_state", "n_jobs"), grid=_FOREST_GRID),
+               takes=("class_weight", "random_state", "n_jobs"), grid=_FOREST_GRID, holds=(_TREE,)),
     Ingredient(("easy-ensemble",), "imblearn.ensemble.EasyEnsembleClassifier",
                "imbalanced-learn's easy ensemble (boosted members on undersampled subsets)",
-               params={"n_estimators": 10}, takes=("random_state", "n_jobs"), grid={"n_estimators": [10, 30]}),
+               params={"n_estimators": 10}, takes=("random_state", "n_jobs"), grid={"n_estimators": [10, 30]},
+               holds=(_TREE,)),  # boosted decision stumps
 )
 
 # --------------------------------------------------------------------------- samplers
