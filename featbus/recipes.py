@@ -182,14 +182,17 @@ class SegmenterRecipe:
     figure: str = ""
 
 
+#: the network both segmenter recipes train: an EfficientNet-Lite2 U-Net at 224 px, 21 epochs on the
+#: lesion images, learning rate annealed to zero, BCE + per-image Dice, mirror averaging, threshold 0.4
+_LITE2_UNET = {"encoder": "efficientnet_lite2", "input_size": 224, "epochs": 21, "validation_fraction": 0.0,
+               "empty_masks": "skip", "loss": "bce_image_dice", "flip_test": True, "threshold": 0.4}
+
 SEGMENTER_RECIPES: dict[str, SegmenterRecipe] = {r.name: r for r in [
     SegmenterRecipe(
         "default", "U-Net, EfficientNet-Lite2 encoder at 224 px, trained on the lesion images for 21 epochs "
                    "with the learning rate annealed to zero (no early stopping), BCE + per-image Dice loss, mirror "
                    "test-time averaging, threshold 0.4",
-        params={"encoder": "efficientnet_lite2", "input_size": 224, "epochs": 21, "validation_fraction": 0.0,
-                "empty_masks": "skip", "loss": "bce_image_dice", "flip_test": True, "threshold": 0.4,
-                "max_time": 1800.0},
+        params={**_LITE2_UNET, "max_time": 1800.0},
         cpu_time="about 15-20 min (30 min at most)", gpu_time="a few minutes (not measured by featbus: no GPU here)",
         figure=("lesion Dice 0.783 [0.754, 0.810], HD95 31.9 [27.4, 36.7] px, 0 of 514 lesions missed; normal "
                 "images predicted empty 0.06 (5-fold, 14 min of training per fold alone; +0.023 [+0.010, +0.039] "
@@ -199,9 +202,7 @@ SEGMENTER_RECIPES: dict[str, SegmenterRecipe] = {r.name: r for r in [
         "best", "two networks of the default recipe (EfficientNet-Lite2 U-Net at 224 px, 21 epochs, lesion images "
                 "only), each from its own seed, whose probabilities are averaged (a seed ensemble in one file), "
                 "threshold 0.4",
-        params={"encoder": "efficientnet_lite2", "input_size": 224, "epochs": 21, "validation_fraction": 0.0,
-                "empty_masks": "skip", "loss": "bce_image_dice", "flip_test": True, "threshold": 0.4,
-                "n_members": 2, "max_time": 3600.0},
+        params={**_LITE2_UNET, "n_members": 2, "max_time": 3600.0},
         cpu_time="about 30-40 min (twice the default's; one hour at most)",
         gpu_time="a few minutes (not measured by featbus: no GPU here)",
         figure=("lesion Dice 0.788 [0.760, 0.815], HD95 30.3 [25.5, 35.2] px (5-fold, the default's two seeds' "

@@ -11,13 +11,15 @@ from .._registry import reads_masks
 from .._version import __version__
 from ._common import _progress, _split
 from ._data import _check_n_splits, _load_folder
-from ._options import _DEMO_FEATURES, _check_features
+from ._options import _DEMO_FEATURES, _apply_settings, _check_features, _features_of
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub, parents) -> None:
-    p = sub.add_parser("demo", parents=[parents.common],
+    p = sub.add_parser("demo", parents=[parents.common,
+                                        parents.features(f"default {_DEMO_FEATURES}: no mask needed; region "
+                                                         "default image, the whole image")],
                        help="features + cross-validated SVM + report on generated phantoms (no download)",
                        description="Generate ultrasound phantoms (or read --data), extract features, "
                                    "cross-validate an SVM pipeline on duplicate-grouped folds and print "
@@ -26,16 +28,11 @@ def add_parser(sub, parents) -> None:
                                    "ground-truth masks are read and the report says that the score is "
                                    "optimistic.")
     p.add_argument("--data", metavar="DATA_DIR", default=None, help="run on this class-folder data set instead")
-    p.add_argument("--features", "-f", default=_DEMO_FEATURES, metavar="LIST",
-                   help=f"extractors (default {_DEMO_FEATURES}: no mask needed)")
-    p.add_argument("--region", choices=["image", "mask", "bbox"], default="image",
-                   help="region of the texture/intensity extractors (default image: the whole image, "
-                        "no mask needed)")
     p.add_argument("--n-samples", type=int, default=90, metavar="N", help="number of phantoms (default 90)")
     p.add_argument("--image-size", type=int, default=128, metavar="PX", help="phantom side (default 128)")
     p.add_argument("--n-bootstrap", type=int, default=500, metavar="B", help="bootstrap resamples (default 500)")
     p.add_argument("--report", "-r", metavar="DIR", default=None, help="also write DIR/demo.html")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, preprocess=None)  # (a --params file may name preprocessing)
 
 
 def run(args) -> int:
@@ -43,6 +40,8 @@ def run(args) -> int:
     from ..pipelines import make_classification_pipeline
 
     t0 = time.perf_counter()
+    _apply_settings(args, _DEMO_FEATURES)
+    region = args.region or "image"  # the demo reads no mask unless asked
     features = _split(args.features)
     _check_features(args.features, args.debug)
     if args.data:
@@ -56,16 +55,17 @@ def run(args) -> int:
                   "featbus.make_phantoms; no download)")
     _check_n_splits(data, 5)
     where = {"image": "on the whole image", "bbox": "on the lesion bounding box",
-             "mask": "inside the lesion mask"}[args.region]
-    shape = "; shape from the lesion mask" if reads_masks(features, "image") else ""
+             "mask": "inside the lesion mask"}[region]
+    shape = "; shape from the lesion mask" if reads_masks(_features_of(args), "image") else ""
     print(f"featbus {__version__} demo: {source}")
     print(f"pipeline: features {'+'.join(features)} ({where}{shape}) -> each family standardised, equal weight -> SVM, "
           "duplicate-grouped 5-fold CV")
-    pipe = make_classification_pipeline(features, region=args.region, classifier="svm", n_jobs=args.n_jobs)
+    pipe = make_classification_pipeline(_features_of(args), preprocessing=args.preprocess, region=region,
+                                        classifier="svm", n_jobs=args.n_jobs)
     report = evaluate(pipe, data, n_splits=5, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
                       name="demo: " + "+".join(features) + " > SVC", progress=_progress(args))
     print(report.summary())  # ends with why the score is optimistic when the pipeline read the masks
-    print(_meaning(report, data, reads_masks(features, args.region), phantoms=not args.data))
+    print(_meaning(report, data, reads_masks(_features_of(args), region), phantoms=not args.data))
     if args.report:
         print(f"report: {report.to_html(Path(args.report) / 'demo.html').resolve()}")
     print(f"done in {time.perf_counter() - t0:.1f} s")
