@@ -202,22 +202,14 @@ def export_tflite(model, path: str | os.PathLike, *, quantize: bool = False, ove
         raise ValueError(f"TFLite export needs Keras's TensorFlow backend, this process runs {backend_name()!r}: "
                          "rerun with KERAS_BACKEND=tensorflow (pip install 'featbus[deep]'); the model file "
                          "itself is the same on every backend")
-    import tensorflow as tf
+    from .runtime import convert_to_tflite
 
     if model.networks:
         serve, trackable = _network_serving_function(model)
     else:
         serve, net = _serving_function(model)
         trackable = net.extractor
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-    # Keras 3 weights are resource variables, which the converter would keep as READ_VARIABLE ops
-    # that a bare interpreter cannot resolve (NaN or an error): freeze them into constants first
-    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], trackable)
-    if quantize:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    blob = converter.convert()
+    blob = convert_to_tflite(serve, trackable, quantize=quantize)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(blob)
     est = _input_estimator(model)
@@ -245,25 +237,14 @@ class TFLiteModel:
     """
 
     def __init__(self, path: str | os.PathLike, num_threads: int = 1):
-        try:  # the standalone runtime (what a device uses), else TensorFlow's copy of it
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError:
-            import tensorflow as tf
+        from .runtime import LiteForward
 
-            Interpreter = tf.lite.Interpreter
-        import warnings
-
-        with warnings.catch_warnings():  # TF's copy announces its move to ai_edge_litert; same runtime
-            warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
-            self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-        self.interpreter.allocate_tensors()
-        self._in = self.interpreter.get_input_details()[0]["index"]
-        self._out = self.interpreter.get_output_details()[0]["index"]
         meta = Path(str(path) + ".json")
         self.classes_ = np.asarray(json.loads(meta.read_text())["classes"]) if meta.is_file() else None
+        # the one interpreter wrapper (LiteRT, else TensorFlow's copy of it), as a model file's forwards
+        self._forward = LiteForward(Path(path).read_bytes(), None if self.classes_ is None else len(self.classes_),
+                                    num_threads=num_threads, name=str(path))
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Probabilities of one prepared input ``(1, h, w)`` (see :func:`prepare_input`)."""
-        self.interpreter.set_tensor(self._in, np.asarray(x, np.float32))
-        self.interpreter.invoke()
-        return np.array(self.interpreter.get_tensor(self._out))
+        return self._forward(np.asarray(x, np.float32))

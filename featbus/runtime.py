@@ -87,20 +87,63 @@ def forward_flatbuffer(est, *, quiet: bool | None = None) -> bytes:
         Input ``image``: float32 ``(n, h, w)`` in [0, 255] (any ``n``); output: float32
         ``(n, n_features_out_)``.
     """
-    if quiet is None:
-        quiet = not logging.getLogger("featbus").isEnabledFor(logging.DEBUG)
-    with native_stderr_quiet(quiet):
+    with native_stderr_quiet(_quiet(quiet)):
         import tensorflow as tf
-        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
         forward, trackable = est._keras_forward()
         h, w = (int(s) for s in est.input_size_)
         fn = tf.function(forward, input_signature=[tf.TensorSpec((None, h, w), tf.float32, name="image")])
-        # Keras 3 weights are resource variables the bare interpreter cannot read: freeze them
-        frozen = convert_variables_to_constants_v2(fn.get_concrete_function())
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], trackable)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no TF ops: none run code
-        return converter.convert()
+        return convert_to_tflite(fn, trackable)
+
+
+def _quiet(quiet: bool | None) -> bool:
+    """``quiet`` as given, else quiet unless the ``featbus`` logger is enabled for DEBUG."""
+    return not logging.getLogger("featbus").isEnabledFor(logging.DEBUG) if quiet is None else bool(quiet)
+
+
+def convert_to_tflite(function, trackable, *, quantize: bool = False) -> bytes:
+    """The TFLite flatbuffer of a traced TensorFlow function: featbus's one conversion, for a model
+    file's runtime forwards (:func:`forward_flatbuffer`) and ``featbus export``
+    (:func:`featbus.export.export_tflite`). Callers keep TensorFlow's native log lines off the
+    terminal themselves (:func:`featbus._backend.native_stderr_quiet`).
+
+    Parameters
+    ----------
+    function : tf.function
+        With an input signature.
+    trackable : object
+        What holds the function's variables (the Keras layers).
+    quantize : bool, default=False
+        Dynamic-range quantization of the weights (``tf.lite.Optimize.DEFAULT``).
+
+    Returns
+    -------
+    flatbuffer : bytes
+        Built-in operators only (no TensorFlow ops: none of them runs code).
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    # Keras 3 weights are resource variables, which the converter would keep as READ_VARIABLE ops
+    # that a bare interpreter cannot resolve (NaN or an error): freeze them into constants first
+    frozen = convert_variables_to_constants_v2(function.get_concrete_function())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], trackable)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    return converter.convert()
+
+
+def _interpreter_class():
+    """LiteRT's interpreter (``ai-edge-litert``, what a device uses), else TensorFlow's copy of
+    the same runtime."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+    return Interpreter
 
 
 def _probe_images(h: int, w: int) -> np.ndarray:
@@ -141,9 +184,10 @@ class LiteForward:
     Parameters
     ----------
     flatbuffer : bytes
-        From :func:`forward_flatbuffer` (a model file's ``runtime/<k>.tflite`` member).
-    n_features : int
-        Width of the output rows, checked against the flatbuffer.
+        From :func:`convert_to_tflite` (a model file's ``runtime/<k>.tflite`` member, an exported
+        file).
+    n_features : int or None
+        Width of the output rows, checked against the flatbuffer (``None``: not checked).
     num_threads : int, optional
         Interpreter threads; default: every core.
     name : str, default="network"
@@ -156,11 +200,10 @@ class LiteForward:
         output is not ``n_features`` wide.
     """
 
-    def __init__(self, flatbuffer: bytes, n_features: int, num_threads: int | None = None,
+    def __init__(self, flatbuffer: bytes, n_features: int | None, num_threads: int | None = None,
                  name: str = "network"):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.name, self.n_features = name, int(n_features)
+        Interpreter = _interpreter_class()
+        self.name, self.n_features = name, None if n_features is None else int(n_features)
         self.digest = hashlib.sha256(flatbuffer).hexdigest()
         threads = int(num_threads or os.cpu_count() or 1)
         try:
@@ -172,6 +215,8 @@ class LiteForward:
             (inp,), (out,) = self._interpreter.get_input_details(), self._interpreter.get_output_details()
         except (ValueError, RuntimeError) as exc:
             raise ValueError(f"the inference runtime of {name} does not load ({exc})") from None
+        if self.n_features is None:
+            self.n_features = int(out["shape"][-1])
         if len(inp["shape"]) != 3 or int(out["shape"][-1]) != self.n_features:
             raise ValueError(f"the inference runtime of {name} takes {inp['shape'].tolist()} and gives "
                              f"{out['shape'].tolist()}, expected (n, h, w) -> (n, {self.n_features})")
