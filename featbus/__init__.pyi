@@ -31,8 +31,9 @@ from .features.lbp import LBPFeatures
 from .features.shape import ShapeFeatures
 from .features.texture_matrices import GLDMFeatures, GLDZMFeatures, GLRLMFeatures, GLSZMFeatures, NGTDMFeatures
 from .io import read_image, read_images, read_mask
-from .model import FeatbusModel, load_model, train_model
+from .model import FeatbusModel, load_model
 from .model_selection import DuplicateGroupKFold, duplicate_groups
+from .model_training import train_model
 from .pipelines import make_classification_pipeline, make_pipeline, param_grid
 from .preprocessing.intensity import CLAHE, Normalize, Resize, SpeckleDenoise
 from .preprocessing.mammography import BreastMask, PectoralMuscleRemover
