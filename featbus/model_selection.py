@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import numbers
+import warnings
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
@@ -390,11 +391,35 @@ def _is_images(X: Any) -> bool:
     return True
 
 
-def holdout_split(target, groups, test_fraction: float, random_state: int = 0):
+def holdout_split(target, groups, test_fraction: float, random_state: int = 0, *, small: str = "raise",
+                  what: str = "--test-fraction"):
     """(train, test) indices: about ``test_fraction`` of the duplicate groups held out, by class.
 
     One fold of :class:`~sklearn.model_selection.StratifiedGroupKFold` with
-    ``round(1 / test_fraction)`` folds, so near-duplicates never straddle the split.
+    ``round(1 / test_fraction)`` folds, so near-duplicates never straddle the split. The one
+    grouped hold-out of featbus: the command line's test split, and the validation split of
+    :class:`~featbus.FineTunedCNN` and :class:`~featbus.UNetSegmenter` (early stopping).
+
+    Parameters
+    ----------
+    target : array-like of shape (n_samples,)
+        Classes to stratify by (one value for all: no stratification).
+    groups : array-like of shape (n_samples,)
+        Near-duplicate (or patient) group of each sample.
+    test_fraction : float in (0, 0.5)
+    random_state : int, default=0
+    small : {"raise", "adapt"}, default="raise"
+        When a class has fewer groups than folds: ``"raise"`` lets scikit-learn raise or warn;
+        ``"adapt"`` holds out 1/k of the groups with k the smallest class's number of groups
+        (with a ``UserWarning``), and nothing when a class has a single group (an empty test
+        side, with a ``UserWarning``).
+    what : str, default="--test-fraction"
+        How the caller names ``test_fraction`` in messages.
+
+    Returns
+    -------
+    train, test : ndarray of int
+        Sorted positions.
 
     Examples
     --------
@@ -406,11 +431,26 @@ def holdout_split(target, groups, test_fraction: float, random_state: int = 0):
     (4, set())
     """
     if not 0 < test_fraction < 0.5:
-        raise ValueError(f"--test-fraction must be in (0, 0.5), got {test_fraction}")
+        raise ValueError(f"{what} must be in (0, 0.5), got {test_fraction}")
+    if small not in ("raise", "adapt"):
+        raise ValueError(f"small must be 'raise' or 'adapt', got {small!r}")
+    target, groups = np.asarray(target), np.asarray(groups)
+    n = len(target)
     k = max(2, int(round(1 / test_fraction)))
+    if small == "adapt":
+        fewest = min(len(np.unique(groups[target == c])) for c in np.unique(target))
+        if fewest < 2:
+            warnings.warn(f"too few groups per class for a held-out split of {what}={test_fraction}: "
+                          "nothing held out", UserWarning, stacklevel=2)
+            return np.arange(n), np.arange(0)
+        if fewest < k:
+            warnings.warn(f"the smallest class has {fewest} groups of images, too few for a held-out split of "
+                          f"{what}={test_fraction}: holding out 1/{fewest} of the images instead", UserWarning,
+                          stacklevel=2)
+            k = fewest
     cv = StratifiedGroupKFold(k, shuffle=True, random_state=random_state)
-    train, test = next(cv.split(np.zeros(len(target)), target, groups))
-    return train, test
+    train, test = next(cv.split(np.zeros(n), target, groups))
+    return np.sort(train), np.sort(test)
 
 
 class DuplicateGroupKFold(GroupsConsumerMixin, BaseCrossValidator):

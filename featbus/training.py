@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,7 +152,8 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
         ``epochs`` (list of per-epoch records: ``epoch``, ``phase``, ``loss``, the validation
         values, ``learning_rates``, ``seconds``), ``best_epoch``, ``stopped`` (``"epochs"``,
         ``"early_stopping"`` or ``"max_time"``), ``seconds``,
-        ``backend``, ``device``.
+        ``backend``, ``device``; ``note`` when early stopping or the time budget ended training
+        (also issued as a ``UserWarning``): what ended it and which epoch's weights are kept.
     """
     keras = _backend.keras_module()
     for phase in phases:
@@ -259,4 +261,11 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
     history.update(best_epoch=int(best_epoch if best_weights is not None or validate is None
                                   else len(history["epochs"]) - 1),
                    stopped=stopped, seconds=time.perf_counter() - started)
+    if stopped != "epochs":  # not the epoch count: say so, with the epoch whose weights are kept
+        why = (f"the time budget (max_time={float(max_time):.3g} s)" if stopped == "max_time"
+               else f"early stopping ({patience} epochs without a better {monitor})")
+        note = (f"{desc}: {why} ended training after {len(history['epochs'])} of {total_epochs} epochs; "
+                f"the weights of epoch {history['best_epoch'] + 1} are kept")
+        history["note"] = note
+        warnings.warn(note, UserWarning, stacklevel=3)
     return history

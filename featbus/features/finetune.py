@@ -14,9 +14,10 @@ How ``fit`` trains
 ------------------
 1. Every training image is read, cropped per ``region``, brought to the square input as in
    :class:`~featbus.DeepFeatures` (``aspect``) and kept in memory as float32.
-2. An inner validation split (``validation_fraction``, stratified) keeps near-duplicate groups
-   together (:func:`featbus.model_selection.resolve_groups`; ``groups`` passed to ``fit`` win),
-   so early stopping is not fooled by a copy of a training image.
+2. Only with ``validation_fraction > 0`` (opt-in; default 0: every image trains): an inner
+   validation split (:func:`featbus.model_selection.holdout_split`, stratified) keeps
+   near-duplicate groups together (:func:`featbus.model_selection.resolve_groups`; ``groups``
+   passed to ``fit`` win), so early stopping is not fooled by a copy of a training image.
 3. Head warm-up: ``warmup_epochs`` epochs training only the new head (``head_learning_rate``)
    on the frozen backbone.
 4. Fine-tuning: the backbone from ``trainable_from`` on (default: all of it) and the head, with
@@ -26,9 +27,14 @@ How ``fit`` trains
    ImageNet statistics and parameters (they run in inference mode): with a few hundred images
    per fold, batch statistics of 16 ultrasound images are noisy and drift far from ImageNet's.
 5. Each epoch sees freshly augmented copies (``augment``, see :mod:`featbus.augmentation`)
-   drawn from ``random_state``; after each epoch the validation loss is measured and the best
-   weights kept; training stops after ``patience`` epochs without improvement, or when
-   ``max_time`` seconds have passed (both recorded in ``history_``).
+   drawn from ``random_state``. ``epochs`` decide when training ends and the last epoch's
+   weights are kept. Opt-in: with a validation split, the validation loss is measured after
+   each epoch, the best weights kept and training stops after ``patience`` epochs without
+   improvement; with ``max_time``, after that many seconds. When either ends training, a
+   warning says so and which epoch was kept, and ``history_`` records it (``stopped``,
+   ``best_epoch``, ``note``). A default fit once held out 15 % of the images and early-stopped
+   on their loss: on BUSI it kept the first fine-tuning epoch and scored malignant AUC 0.88
+   on unseen images, against 0.94 when the epochs decided.
 
 Training runs on featbus's one training engine (:mod:`featbus.training`: phases, per-part
 learning rates, schedule, early stopping, history, progress, clean Ctrl-C) on any Keras backend
@@ -65,7 +71,6 @@ import hashlib
 import math
 import os
 import threading
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 from typing import Any
@@ -77,40 +82,33 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._backend import compile_forward, keras_module, mixed_precision_scope, use_mixed_precision
 from .._base import CACHE, EMPTY_MASK, PROGRESS, REGION, _check_y_length, _ImageInputMixin
+from .._docstrings import fill_network_doc
 from .._records import ImageError, ImageRecord, check_images, mask_bbox, to_float
-from ..extraction import extract_rows, show_progress
-from ..io import load_item
+from ..extraction import show_progress
+from ..networks import load_backbone, resolve_backbone
 from ..training import Phase, train
-from .backbones import get_backbone, resolve_imagenet_file
-from .deep import ASPECTS, _fit_square, keras_preprocess
+from .deep import ASPECTS, NetworkRowsMixin, _fit_square, keras_preprocess
 
 __all__ = ["FineTunedCNN", "FineTunedEnsemble", "NetworkHead", "fine_tuned_features"]
 
 
-def _build_body(backbone: str, weights: Any, input_size: tuple[int, int], layer: str, init: bool = True):
-    """The backbone cut at ``layer`` (a ``keras.Model``) with its starting weights."""
+def _build_body(backbone, weights: Any, input_size: tuple[int, int], layer: str | None, init: bool = True):
+    """The backbone cut at ``layer`` (a ``keras.Model``) with its starting weights
+    (:func:`featbus.networks.load_backbone`); ``None`` or ``"output"``: the network's output."""
     keras = keras_module()
-
-    bb = get_backbone(backbone)
-    build = bb.build_fn()
-    shape = (*input_size, 3)
-    if weights is None:
-        from .deep import _deterministic_init
-
-        model = build(include_top=False, weights=None, input_shape=shape)
-        if init:  # not when the fitted weights are set right after
-            _deterministic_init(model)
-    elif weights == "imagenet":
-        w = "imagenet" if bb.weights_file is None else str(resolve_imagenet_file(bb))
-        model = build(include_top=False, weights=w, input_shape=shape)
-    else:
-        if not os.path.isfile(weights):
-            raise FileNotFoundError(f"weights file not found: {weights}")
-        model = build(include_top=False, weights=str(weights), input_shape=shape)
+    bb = resolve_backbone(backbone)
+    model = load_backbone(bb, weights, (*input_size, 3), init=init)
+    if layer is None or layer == "output":
+        return keras.Model(model.inputs, model.outputs[0], name=f"{_keras_name(bb.name)}_finetune")
     names = [lay.name for lay in model.layers]
     if layer not in names:
-        raise ValueError(f"{backbone} has no layer {layer!r}; its last layers: {', '.join(names[-6:])}")
-    return keras.Model(model.inputs, model.get_layer(layer).output, name=f"{backbone}_finetune")
+        raise ValueError(f"{bb.name} has no layer {layer!r}; its last layers: {', '.join(names[-6:])}")
+    return keras.Model(model.inputs, model.get_layer(layer).output, name=f"{_keras_name(bb.name)}_finetune")
+
+
+def _keras_name(name: str) -> str:
+    """A backbone's name as part of a Keras model name (a function's ``module.name`` has dots)."""
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
 
 
 _HEAD = "finetune_head"
@@ -131,7 +129,7 @@ class _Trainer:
         keras = keras_module()
         ops = keras.ops
         with mixed_precision_scope(mixed_precision):
-            self.body = _build_body(est._backbone.name, None if weights is not None else est.weights,
+            self.body = _build_body(est._backbone, None if weights is not None else est.weights,
                                     est.input_size_, est.layer_, init=weights is None)
             self.channels = int(self.body.output.shape[-1])
             # momentum 0.9: converged within the ~30 batches of one warm-up epoch (0.9**30 < 0.05)
@@ -221,14 +219,13 @@ _TRAINERS: dict[int, _Trainer] = {}  # id(estimator) -> its network (never pickl
 _TRAINERS_LOCK = threading.Lock()
 
 
-class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
+@fill_network_doc
+class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
     """A pretrained CNN fine-tuned on the training fold: embeddings for a classifier, or its own head.
 
     Parameters
     ----------
-    backbone : str, default="efficientnet_lite0"
-        A backbone of :mod:`featbus.features.backbones` (``efficientnet_lite0``,
-        ``efficientnet_lite2``, ``mobilenet_v2``, ``resnet50`` ...).
+    %(backbone)s
     weights : "imagenet", None or path, default="imagenet"
         Starting weights, as :class:`~featbus.DeepFeatures` (``None``: seeded random, for tests).
     layer : str or None, default=None
@@ -244,18 +241,20 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
     empty_mask : {"image", "raise"}, default="image"
         With ``region != "image"``: an all-zero mask uses the whole image, or raises.
     epochs : int, default=10
-        Most fine-tuning epochs (after the warm-up).
+        Fine-tuning epochs (after the warm-up).
+        %(epochs_body)s
     warmup_epochs : int, default=2
         Head-only epochs on the frozen backbone first.
     batch_size : int, default=16
-        Images per training step (and per inference batch, times 4).
+        %(batch_size_body)s
+        Inference runs on batches of 4 times as many.
     learning_rate : float, default=1e-4
-        Peak AdamW rate of the backbone: ramped up linearly over the first fine-tuning epoch,
-        then cosine-decayed over the others.
+        The backbone's.
+        %(learning_rate_body)s
     head_learning_rate : float, default=1e-3
         AdamW rate of the head (warm-up: constant; fine-tuning: same schedule as the backbone).
     weight_decay : float, default=0.01
-        Decoupled weight decay of AdamW (Loshchilov & Hutter).
+        %(weight_decay_body)s
     label_smoothing : float, default=0.1
         Share of each target spread uniformly over the classes.
     mixup : float, default=0.0
@@ -272,27 +271,19 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
     augment : "ultrasound", "mammography", "flip", ImageAugmenter or None, default="ultrasound"
         Augmentation drawn afresh every epoch on the network-sized training images
         (:data:`featbus.augmentation.AUGMENT_PRESETS`); ``None``: none.
-    validation_fraction : float, default=0.15
-        Share of the training images (whole near-duplicate groups, stratified) held out for
-        early stopping; 0: no validation, the last epoch's weights are kept.
+    %(validation_fraction)s
     patience : int, default=4
-        Fine-tuning epochs without a lower validation loss before stopping.
-    max_time : float or None, default=None
-        Seconds of training after which ``fit`` stops (at the end of the current batch) and
-        keeps the best weights so far.
+        %(patience_body)s
+    %(max_time)s
     mixed_precision : bool or "auto", default="auto"
         Compute the backbone in bfloat16 (variables, the normaliser and the head stay float32).
         ``"auto"``: on a GPU only.
-    tta : bool, default=False
-        Test-time augmentation: ``transform`` (and so ``predict_proba``) averages the embedding
-        of each image and of its left-right mirror.
-    random_state : int or None, default=None
-        Seeds the head's initialisation, the split, the batches, augmentation, dropout, mixup.
+    %(tta)s
+    %(random_state)s
     cache : None, False, str, path or joblib.Memory, default=None
         Where ``transform``'s rows are kept (:mod:`featbus.extraction`); keyed by the fitted
         weights' hash.
-    progress : bool or "auto", default="auto"
-        Progress bars for training epochs and for ``transform``.
+    %(network_progress)s
     n_jobs : int or None, default=None
         Threads preparing images (``None``: 2).
 
@@ -336,7 +327,7 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
     """
 
     _parameter_constraints = {
-        "backbone": [str],
+        "backbone": [str, callable],
         "weights": [None, str, os.PathLike],
         "layer": [None, str],
         "input_size": [None, Interval(Integral, 1, None, closed="left"), list, tuple],
@@ -373,7 +364,7 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
                  head_learning_rate: float = 1e-3, weight_decay: float = 0.01, label_smoothing: float = 0.1,
                  mixup: float = 0.0, dropout: float = 0.3, freeze_bn: bool = True,
                  trainable_from: str | None = None, class_weight="balanced", augment="ultrasound",
-                 validation_fraction: float = 0.15, patience: int = 4, max_time: float | None = None,
+                 validation_fraction: float = 0.0, patience: int = 4, max_time: float | None = None,
                  mixed_precision="auto", tta: bool = False, random_state=None, cache=None, progress="auto",
                  n_jobs: int | None = None):
         self.backbone = backbone
@@ -409,11 +400,11 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
     # ------------------------------------------------------------------ checks and helpers
     @property
     def _backbone(self):
-        return get_backbone(self.backbone)
+        return resolve_backbone(self.backbone)
 
     def _check_params(self) -> None:
         self._validate_params()
-        bb = get_backbone(self.backbone)
+        bb = resolve_backbone(self.backbone)
         size = bb.input_size if self.input_size is None else self.input_size
         size = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
         if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and s >= bb.min_size for s in size):
@@ -422,9 +413,7 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
         if self.n_jobs == 0:
             raise ValueError("n_jobs must be None or a non-zero integer, got 0")
         self._size = tuple(int(s) for s in size)
-        self._layer = bb.default_layer if self.layer is None else self.layer
-        if self._layer == "output":
-            raise ValueError("layer='output' is not supported; name the layer (e.g. 'top_activation')")
+        self._layer = self.layer or bb.default_layer or "output"  # "output": the network's output
 
     def _needs_mask(self) -> bool:
         return self.region != "image"
@@ -437,16 +426,6 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
         if isinstance(self.augment, str):
             return ImageAugmenter(**AUGMENT_PRESETS[self.augment])
         return self.augment
-
-    def _load(self, item: Any, index: int) -> ImageRecord:
-        try:
-            return load_item(item, index)
-        except ImageError as exc:
-            if exc.index is not None:
-                raise
-            raise ImageError(exc.reason, index, exc.path) from exc
-        except OSError as exc:
-            raise ImageError(f"cannot be read ({exc})", index, str(getattr(item, "path", item))) from exc
 
     def _prepare(self, rec: ImageRecord, index: int) -> np.ndarray:
         """Crop (per ``region``) and resize one loaded image to the network input, in [0, 255]."""
@@ -576,10 +555,6 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
                         patience=int(self.patience), max_time=self.max_time,
                         progress=show_progress(self.progress), desc="FineTunedCNN")
         history.update(n_train=int(len(train_idx)), n_validation=int(len(val_idx)))
-        if history["stopped"] == "max_time":
-            warnings.warn(f"FineTunedCNN stopped after max_time={self.max_time}s "
-                          f"({len(history['epochs'])} of {warm + int(self.epochs)} epochs)", UserWarning,
-                          stacklevel=2)
         self.history_ = history
         self.validation_indices_ = val_idx
         # the validation images' probabilities under the kept weights (no extra pass)
@@ -604,29 +579,14 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
         return int(rs.randint(0, 2**31 - 1))
 
     def _split(self, items, y_idx, groups, seed) -> tuple[np.ndarray, np.ndarray]:
-        n = len(items)
+        """(train, validation) positions: :func:`featbus.model_selection.holdout_split` of the
+        near-duplicate groups, stratified by class (none with ``validation_fraction=0``)."""
         if not self.validation_fraction:
-            return np.arange(n), np.arange(0)
-        from sklearn.model_selection import StratifiedGroupKFold
+            return np.arange(len(items)), np.arange(0)
+        from ..model_selection import holdout_split, resolve_groups
 
-        from ..model_selection import resolve_groups
-
-        g = resolve_groups(items, groups)
-        k = max(2, int(round(1.0 / float(self.validation_fraction))))
-        # every fold needs each class: a small data set validates on a larger share, said so
-        fewest = min(len(np.unique(g[y_idx == c])) for c in np.unique(y_idx))
-        if fewest < 2:
-            warnings.warn(f"FineTunedCNN: too few groups or images per class for a validation split of "
-                          f"{self.validation_fraction}; training without early stopping", UserWarning, stacklevel=3)
-            return np.arange(n), np.arange(0)
-        if fewest < k:
-            warnings.warn(f"FineTunedCNN: the smallest class has {fewest} groups of images, too few for a validation "
-                          f"split of {self.validation_fraction}: validating on 1/{fewest} of the images instead",
-                          UserWarning, stacklevel=3)
-            k = fewest
-        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed % (2**32))
-        train, val = next(splitter.split(np.zeros(n), y_idx, g))
-        return np.sort(train), np.sort(val)
+        return holdout_split(y_idx, resolve_groups(items, groups), float(self.validation_fraction),
+                             seed % (2**32), small="adapt", what="FineTunedCNN validation_fraction")
 
     def _class_weights(self, y_train: np.ndarray, n_classes: int) -> np.ndarray:
         counts = np.bincount(y_train, minlength=n_classes).astype(float)
@@ -733,37 +693,12 @@ class FineTunedCNN(_ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEsti
         tr = self._trainer()
         return tr.embed_fn, tr.body
 
-    def transform(self, X) -> np.ndarray:
-        """Fine-tuned embeddings (global average of the cut layer), one row per image.
+    def _forward(self):
+        """What computes embeddings: a loaded model file's inference runtime, else the network."""
+        return getattr(self, "_inference", None) or self._trainer().embed
 
-        Parameters
-        ----------
-        X : sequence of images, ImageRecord or paths
-
-        Returns
-        -------
-        embeddings : ndarray of shape (n_images, n_features_out_), float32
-        """
-        check_is_fitted(self, "weights_")
-        items = check_images(X)
-        return extract_rows(self, items, compute=self._compute, n_features=self.n_features_out_,
-                            dtype=np.float32, progress=self.progress)
-
-    def _compute(self, records: list[ImageRecord], indices: list[int]) -> np.ndarray:
-        # a loaded model file's inference runtime, else the Keras network
-        embed = getattr(self, "_inference", None) or self._trainer().embed
-        bs = 4 * int(self.batch_size)
-        out = np.empty((len(records), self.n_features_out_), np.float32)
-        for start in range(0, len(records), bs):
-            x = np.stack([self._prepare(r, i) for r, i in zip(records[start:start + bs], indices[start:start + bs])])
-            e = embed(x)
-            if self.tta:
-                e = 0.5 * (e + embed(np.ascontiguousarray(x[:, :, ::-1])))
-            bad = [indices[start + j] for j in np.flatnonzero(~np.all(np.isfinite(e), axis=1))]
-            if bad:
-                raise ImageError(f"the network produced non-finite features (images {bad[:10]})", bad[0])
-            out[start:start + len(x)] = e
-        return out
+    def _batch_size(self) -> int:
+        return 4 * int(self.batch_size)
 
     def _logits(self, X) -> np.ndarray:
         return self.logits_of_embedding(self.transform(X))

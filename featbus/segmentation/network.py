@@ -1,21 +1,31 @@
 """The U-Net of :class:`~featbus.segmentation.unet.UNetSegmenter`: encoders, decoder, loss.
 
-A U-Net (Ronneberger et al., MICCAI 2015; doi:10.1007/978-3-319-24574-4_28) whose encoder is
-one of the ImageNet-pretrained EfficientNet-Lite0/1/2 of :mod:`featbus.features.backbones`
-(weights installed offline), a small MobileNetV2-style stack of inverted residual blocks
-(Sandler et al., CVPR 2018; doi:10.1109/CVPR.2018.00474) trained from scratch, any
-``keras.applications`` backbone by name (``"ResNet50"``, ``"DenseNet121"``,
-``"EfficientNetB0"``, ``"ConvNeXtTiny"``...), or a user's own Keras model. The skip
-connections are found in any encoder the same way: the last layer at each of the strides 2, 4,
-8, 16 and 32. Keras is imported when a network is built.
+A U-Net (Ronneberger et al., MICCAI 2015; doi:10.1007/978-3-319-24574-4_28) whose encoder is any
+backbone of featbus's one backbone table (:mod:`featbus.networks`: the ImageNet-pretrained
+EfficientNet-Lite0/1/2, with weights installed offline, any ``keras.applications`` backbone by
+name, ``"ResNet50"``, ``"DenseNet121"``, ``"EfficientNetB0"``, ``"ConvNeXtTiny"``..., or a user's
+own builder function), or a small MobileNetV2-style stack of inverted residual blocks (Sandler
+et al., CVPR 2018; doi:10.1109/CVPR.2018.00474) trained from scratch. The skip connections come
+from the table row (:func:`featbus.networks.skip_layers`), else the last layer at each of the
+strides 2, 4, 8, 16 and 32. Keras is imported when a network is built.
 """
 
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
+
+from ..networks import (
+    backbone_name,
+    check_backbone,
+    load_backbone,
+    preprocess_affine,
+    resolve_backbone,
+    skip_layers,
+)
 
 __all__ = ["build_unet", "check_encoder", "encoder_name", "deep_supervision_model", "average_networks", "ENCODERS",
            "SCRATCH_ENCODERS", "LOSSES", "DEEP_SUPERVISION_WEIGHTS"]
@@ -23,7 +33,8 @@ __all__ = ["build_unet", "check_encoder", "encoder_name", "deep_supervision_mode
 #: The built-in encoder that starts from random weights, and its alias.
 SCRATCH_ENCODERS = ("mobilenet_v2_small", "scratch")
 #: featbus's own encoders. ``"scratch"`` is another name for ``"mobilenet_v2_small"``. Besides
-#: these, :func:`build_unet` takes a ``keras.applications`` name or a function building a model.
+#: these, :func:`build_unet` takes any backbone of :mod:`featbus.networks` (a table name, a
+#: ``keras.applications`` name or a function building a model).
 ENCODERS = SCRATCH_ENCODERS + ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 _STRIDES = (2, 4, 8, 16, 32)
 
@@ -72,27 +83,6 @@ def _scratch_encoder(layers, inputs, width: float):
     return skips
 
 
-def _lite_encoder(keras, inputs, variant: str, pretrained: bool):
-    """EfficientNet-Lite0/1/2 from featbus.features.backbones; gray is repeated to three channels."""
-    try:
-        from ..features.backbones import efficientnet_lite as eff
-    except ImportError as exc:  # the backbone module is optional
-        raise ImportError(
-            f"encoder={variant!r} needs featbus.features.backbones.efficientnet_lite "
-            f"({exc}); use encoder='mobilenet_v2_small' instead") from exc
-    size = inputs.shape[1]
-    base = eff.efficientnet_lite(variant, (size, size, 3), include_top=False,
-                                 weights="imagenet" if pretrained else None)
-    # strides 2..16 from the module's table; at stride 32 the last block's projection rather than
-    # the 1280-channel classifier head: same resolution, a fraction of the decoder's cost
-    table = eff.skip_layers(variant)
-    names = [table[s] for s in (2, 4, 8, 16)]
-    deep = [layer.name for layer in base.layers
-            if layer.name.startswith("block7") and layer.name.endswith("project_bn")]
-    names.append(deep[-1] if deep else table[32])
-    return _encoder_outputs(keras, inputs, base, names)  # the backbone rescales [0, 255] itself
-
-
 def _encoder_outputs(keras, inputs, base, names: list[str], scale=None, offset=None) -> list:
     """The outputs of ``base``'s layers ``names`` for the gray ``inputs``, repeated to three
     channels in [0, 255] (then ``scale * x + offset``, when given and not the identity)."""
@@ -110,126 +100,46 @@ def _encoder_outputs(keras, inputs, base, names: list[str], scale=None, offset=N
     return list(encoder(x))
 
 
-def _application(keras, name: str):
-    """The ``keras.applications`` builder called ``name`` (any case), or ``None``."""
-    apps = keras.applications
-    found = {n.lower(): n for n in dir(apps) if n[:1].isupper() and callable(getattr(apps, n))}
-    return getattr(apps, found[name.lower()]) if name.lower() in found else None
-
-
-def _preprocess_affine(builder) -> tuple[np.ndarray, np.ndarray]:
-    """``(scale, offset)`` per channel of the application's ``preprocess_input`` on gray images in
-    ``[0, 255]`` (every Keras application's preprocessing is affine per channel, and on gray
-    images the RGB->BGR swap of the "caffe" mode changes nothing)."""
-    import importlib
-
-    preprocess = getattr(importlib.import_module(builder.__module__), "preprocess_input", None)
-    if preprocess is None:
-        return np.ones(3), np.zeros(3)
-    values = (0.0, 100.0, 255.0)
-    out = [np.asarray(preprocess(np.full((1, 1, 1, 3), v, np.float32))).reshape(3).astype(np.float64)
-           for v in values]
-    scale, offset = (out[2] - out[0]) / 255.0, out[0]
-    if not np.allclose(out[1], offset + 100.0 * scale, atol=1e-4) or np.any(scale <= 0):
-        raise ValueError(f"{builder.__name__}'s preprocess_input is not an increasing affine map per channel; "
-                         "give encoder= a function that builds the model with its preprocessing inside")
-    return scale, offset
-
-
-def _stride_layers(base, size: int, what: str) -> dict[int, str]:
-    """Stride -> name of the last layer of ``base`` at that stride (square maps, strides 2..32)."""
-    last: dict[int, str] = {}
-    for layer in base.layers:
-        try:
-            shape = tuple(layer.output.shape)
-        except (AttributeError, ValueError):  # several outputs, or not built on one input
-            continue
-        if len(shape) == 4 and shape[1] is not None and shape[1] == shape[2] and size % shape[1] == 0:
-            stride = size // shape[1]
-            if stride in _STRIDES:
-                last[stride] = layer.name
-    missing = [s for s in _STRIDES[1:] if s not in last]
-    if missing:
-        raise ValueError(f"{what} has no feature map at stride(s) {missing} for input_size={size} "
-                         f"(found: {sorted(last)}); a U-Net encoder must halve the image exactly (at strides "
-                         "4, 8, 16 and 32), as ResNet, MobileNet, EfficientNet, DenseNet, VGG or ConvNeXt do")
-    return last
-
-
-def _model_encoder(keras, inputs, base, what: str, scale=None, offset=None):
-    """Skip outputs of a 3-channel model fed the gray image in [0, 255] (then ``scale``/``offset``).
-
-    An encoder whose stem goes straight to stride 4 (ConvNeXt) gets its stride-2 skip from a
-    small convolution of the image, trained with the decoder.
-    """
-    found = _stride_layers(base, inputs.shape[1], what)
-    feats = _encoder_outputs(keras, inputs, base, [found[s] for s in _STRIDES if s in found], scale, offset)
+def _backbone_encoder(keras, inputs, backbone, pretrained: bool) -> list:
+    """Skip outputs (strides 2..32) of any backbone of the one table (:mod:`featbus.networks`),
+    fed the gray ``inputs`` repeated to three channels in [0, 255], its preprocessing built in
+    as a layer. An encoder whose stem goes straight to stride 4 (ConvNeXt) gets its stride-2
+    skip from a small convolution of the image, trained with the decoder."""
+    bb = resolve_backbone(backbone)
+    size = int(inputs.shape[1])
+    try:  # Keras' seeded initialisers draw random weights (UNetSegmenter seeds them)
+        base = load_backbone(bb, "imagenet" if pretrained else None, (size, size, 3), init=False)
+    except (ValueError, TypeError, FileNotFoundError, ImportError):
+        raise
+    except Exception as exc:  # a keras.applications model downloads its ImageNet weights on first use
+        raise RuntimeError(f"{bb.name} could not get its ImageNet weights ({exc}); put the file Keras names in "
+                           "~/.keras/models/, or pass pretrained=False") from None
+    found = skip_layers(bb, base, size)
+    feats = _encoder_outputs(keras, inputs, base, [found[s] for s in _STRIDES if s in found], *preprocess_affine(bb))
     if 2 not in found:
         feats.insert(0, _conv_bn(keras.layers, inputs, 16, 3, strides=2, name="skip2"))
     return feats
 
 
-def _application_encoder(keras, inputs, name: str, pretrained: bool):
-    builder = _application(keras, name)
-    size = int(inputs.shape[1])
-    try:
-        base = builder(include_top=False, weights="imagenet" if pretrained else None, input_shape=(size, size, 3))
-    except ValueError as exc:
-        raise ValueError(f"keras.applications.{builder.__name__} at input_size={size}: {exc}") from None
-    except Exception as exc:  # the ImageNet weights are downloaded on first use
-        raise RuntimeError(f"keras.applications.{builder.__name__} could not get its ImageNet weights ({exc}); "
-                           "put the file Keras names in ~/.keras/models/, or pass pretrained=False") from None
-    return _model_encoder(keras, inputs, base, f"keras.applications.{builder.__name__}",
-                          *_preprocess_affine(builder))
-
-
-def _custom_encoder(keras, inputs, build):
-    size = int(inputs.shape[1])
-    base = build((size, size, 3))
-    if not isinstance(base, keras.Model):
-        raise TypeError(f"encoder function {encoder_name(build)} must return a keras.Model, got {type(base).__name__}")
-    if tuple(base.input_shape[1:]) != (size, size, 3):
-        raise ValueError(f"encoder function {encoder_name(build)} built a model for input {base.input_shape}, "
-                         f"not (None, {size}, {size}, 3)")
-    return _model_encoder(keras, inputs, base, f"the model of {encoder_name(build)}")
-
-
-def encoder_name(encoder) -> str:
-    """A short name of an encoder: its string, or ``"module.function"`` of a function.
-
-    Examples
-    --------
-    >>> encoder_name("ResNet50"), encoder_name(len)
-    ('ResNet50', 'builtins.len')
-    """
-    if isinstance(encoder, str):
-        return encoder
-    return f"{getattr(encoder, '__module__', '?')}.{getattr(encoder, '__qualname__', type(encoder).__name__)}"
+#: Another name of :func:`featbus.networks.backbone_name` (kept for older code).
+encoder_name = backbone_name
 
 
 def check_encoder(encoder) -> None:
-    """Raise a ``ValueError`` unless ``encoder`` is one of :data:`ENCODERS`, a ``keras.applications``
-    name (imports Keras to check), or a function ``f(input_shape) -> keras.Model``.
+    """Raise a ``ValueError`` unless ``encoder`` is a scratch encoder (:data:`SCRATCH_ENCODERS`)
+    or a backbone :func:`featbus.networks.resolve_backbone` knows (a table name, a
+    ``keras.applications`` name, or a function ``f(input_shape) -> keras.Model``).
 
     Examples
     --------
     >>> check_encoder("efficientnet_lite2")
     >>> check_encoder("resnet5O")  # doctest: +SKIP
     Traceback (most recent call last):
-    ValueError: encoder 'resnet5O' is neither a featbus encoder ... nor a keras.applications model
+    ValueError: backbone 'resnet5O' is neither a featbus backbone ... nor a keras.applications model
     """
-    if callable(encoder) and not isinstance(encoder, str):
+    if isinstance(encoder, str) and encoder in SCRATCH_ENCODERS:
         return
-    if not isinstance(encoder, str):
-        raise ValueError(f"encoder must be a name or a function returning a keras.Model, got {encoder!r}")
-    if encoder in ENCODERS:
-        return
-    if encoder.startswith("custom:"):
-        raise ValueError(f"this segmenter was trained with the encoder function {encoder[7:]}, which a saved "
-                         "file does not hold; pass it again (set_params(encoder=function)) to train anew")
-    if _application(_keras(), encoder) is None:
-        raise ValueError(f"encoder {encoder!r} is neither a featbus encoder ({', '.join(ENCODERS)}) nor a "
-                         "keras.applications model (e.g. 'ResNet50', 'DenseNet121', 'EfficientNetB0')")
+    check_backbone(encoder)
 
 
 def _bottleneck_attention(layers, x, heads: int = 4):
@@ -245,18 +155,18 @@ def _bottleneck_attention(layers, x, heads: int = 4):
     return layers.Reshape((h, w, c), name="att_map")(tokens)
 
 
-def build_unet(input_size: int = 256, encoder: str = "mobilenet_v2_small", *, width: float = 1.0,
+def build_unet(input_size: int = 256, backbone="mobilenet_v2_small", *, width: float = 1.0,
                pretrained: bool = True, decoder_filters: Sequence[int] | None = None,
-               bottleneck_attention: bool = False):
+               bottleneck_attention: bool = False, encoder="deprecated"):
     """Build an (uncompiled) U-Net for one-channel images in ``[0, 1]``.
 
     Parameters
     ----------
     input_size : int
         Side of the square input; a multiple of 32.
-    encoder : str or callable
-        ``"mobilenet_v2_small"`` (alias ``"scratch"``): a MobileNetV2-style encoder with random
-        initial weights, about 0.1 M parameters at ``width=1``. ``"efficientnet_lite0"``,
+    backbone : str or callable
+        The encoder. ``"mobilenet_v2_small"`` (alias ``"scratch"``): a MobileNetV2-style
+        encoder with random initial weights, about 0.1 M parameters at ``width=1``. ``"efficientnet_lite0"``,
         ``"efficientnet_lite1"``, ``"efficientnet_lite2"``: EfficientNet-Lite, ImageNet weights
         when ``pretrained`` (installed offline with the ``deep`` extra). A ``keras.applications``
         name (``"ResNet50"``, ``"MobileNetV2"``, ``"DenseNet121"``, ``"EfficientNetB0"``...; any
@@ -277,6 +187,8 @@ def build_unet(input_size: int = 256, encoder: str = "mobilenet_v2_small", *, wi
         the encoder's deepest map (stride 32) before the decoder, so that every position sees
         the whole image (Wang et al., CVPR 2018, doi:10.1109/CVPR.2018.00813; Chen et al.,
         TransUNet, 2021, doi:10.48550/arXiv.2102.04306).
+    encoder : str or callable
+        Deprecated: the former name of ``backbone`` (removed in the next release).
 
     Returns
     -------
@@ -290,6 +202,11 @@ def build_unet(input_size: int = 256, encoder: str = "mobilenet_v2_small", *, wi
     >>> model.output_shape  # doctest: +SKIP
     (None, 32, 32, 1)
     """
+    if not (isinstance(encoder, str) and encoder == "deprecated"):
+        warnings.warn("build_unet(encoder=...) is deprecated and will be removed in the next release; "
+                      "use backbone=...", FutureWarning, stacklevel=2)
+        backbone = encoder
+    encoder = backbone
     check_encoder(encoder)
     if not isinstance(input_size, (int, np.integer)) or input_size < 32 or input_size % 32:
         raise ValueError(f"input_size must be a multiple of 32 and at least 32, got {input_size!r}")
@@ -299,14 +216,10 @@ def build_unet(input_size: int = 256, encoder: str = "mobilenet_v2_small", *, wi
     keras = _keras()
     layers = keras.layers
     inputs = keras.Input((int(input_size), int(input_size), 1), name="image")
-    if not isinstance(encoder, str):
-        feats = _custom_encoder(keras, inputs, encoder)
-    elif encoder.startswith("efficientnet_lite"):
-        feats = _lite_encoder(keras, inputs, encoder, pretrained)
-    elif encoder in SCRATCH_ENCODERS:
+    if isinstance(encoder, str) and encoder in SCRATCH_ENCODERS:
         feats = _scratch_encoder(layers, inputs, float(width))
     else:
-        feats = _application_encoder(keras, inputs, encoder, pretrained)
+        feats = _backbone_encoder(keras, inputs, encoder, pretrained)
     x = feats[-1]  # stride 32
     if bottleneck_attention:
         x = _bottleneck_attention(layers, x)

