@@ -1,0 +1,186 @@
+"""featbus.domain: the out-of-domain score (issue 43, item 3)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.utils._param_validation import InvalidParameterError
+
+from featbus.domain import MAX_COMPONENTS, DomainReference
+
+
+def _low_rank(n, rng, p=60, rank=6, noise=0.2):
+    """Rows of a fixed low-rank structure plus noise: what feature rows of one source look like."""
+    basis = np.random.default_rng(123).normal(size=(rank, p))
+    return rng.normal(size=(n, rank)) @ basis + noise * rng.normal(size=(n, p))
+
+
+@pytest.mark.parametrize("method", ["mahalanobis", "knn"])
+def test_in_distribution_flagged_at_about_the_quantile_rate(method):
+    rng = np.random.default_rng(0)
+    X, new = _low_rank(600, rng), _low_rank(3000, rng)
+    ref = DomainReference(n_components=8, method=method, quantile=0.95).fit(X)
+    rate = np.mean(ref.predict(new) == -1)
+    assert 0.02 <= rate <= 0.10, rate  # nominal 0.05; the threshold is a quantile of 600 distances
+    # the cross-fitted threshold is the quantile of the training rows' own out-of-fold distances
+    assert ref.threshold_ == pytest.approx(np.quantile(ref.training_distances_, 0.95))
+
+
+@pytest.mark.parametrize("method", ["mahalanobis", "knn"])
+def test_far_points_are_flagged(method):
+    rng = np.random.default_rng(1)
+    X = _low_rank(300, rng)
+    ref = DomainReference(n_components=8, method=method).fit(X)
+    shifted = _low_rank(50, rng) + 3.0  # off the structure in every column
+    off_axes = _low_rank(50, rng) + 2.0 * rng.normal(size=(50, 60))  # directions training never varies in
+    assert np.all(ref.predict(shifted) == -1)
+    assert np.mean(ref.predict(off_axes) == -1) >= 0.95
+    assert np.all(ref.transform(shifted)[:, 0] > 1)
+
+
+def test_cross_fitting_keeps_the_threshold_honest():
+    """Training rows scored by a reference that holds them are closer than new rows: the
+    threshold comes from out-of-fold distances, so new rows are not over-flagged."""
+    rng = np.random.default_rng(2)
+    X, new = _low_rank(200, rng, p=150, rank=20, noise=0.5), _low_rank(2000, rng, p=150, rank=20, noise=0.5)
+    ref = DomainReference(n_components=32, quantile=0.95).fit(X)
+    in_sample = np.quantile(ref.distance(X), 0.95)
+    assert in_sample < ref.threshold_
+    assert np.mean(ref.distance(new) > in_sample) > 0.10  # what an in-sample threshold would flag
+    assert np.mean(ref.predict(new) == -1) < 0.10
+
+
+def test_groups_stay_in_one_fold():
+    """Near-duplicates in one group: each is scored by a reference fitted without its copy."""
+    rng = np.random.default_rng(3)
+    X = np.repeat(_low_rank(150, rng), 2, axis=0) + 1e-3 * rng.normal(size=(300, 60))
+    groups = np.repeat(np.arange(150), 2)
+    ref = DomainReference(n_components=8)
+    folds = ref._folds(len(X), groups)
+    assert len(folds) == 5
+    for train, test in folds:
+        assert not set(groups[train]) & set(groups[test])
+    assert np.sort(np.concatenate([t for _, t in folds])).tolist() == list(range(300))
+    assert ref.fit(X, groups=groups).threshold_ > 0
+
+
+def test_transform_scores_and_outlier_api_agree():
+    rng = np.random.default_rng(4)
+    X = _low_rank(200, rng)
+    ref = DomainReference(n_components=8).fit(X)
+    Z = np.vstack([_low_rank(20, rng), _low_rank(5, rng) + 4])
+    d = ref.distance(Z)
+    np.testing.assert_allclose(ref.transform(Z)[:, 0], d / ref.threshold_)
+    np.testing.assert_allclose(ref.decision_function(Z), ref.threshold_ - d)
+    np.testing.assert_array_equal(ref.predict(Z), np.where(d <= ref.threshold_, 1, -1))
+    np.testing.assert_allclose(ref.score_samples(Z), -d)
+    assert ref.get_feature_names_out().tolist() == ["out_of_domain"]
+
+
+def test_clone_get_params_set_output():
+    ref = DomainReference(blocks=[40, 20], n_components=4, method="knn", n_neighbors=3, quantile=0.9)
+    assert clone(ref).get_params() == ref.get_params()
+    rng = np.random.default_rng(5)
+    X = _low_rank(100, rng)
+    out = clone(ref).set_output(transform="pandas").fit(X).transform(X[:3])
+    assert list(out.columns) == ["out_of_domain"] and out.shape == (3, 1)
+    assert not hasattr(clone(ref.fit(X)), "threshold_")  # clone drops fitted state
+
+
+def test_family_blocks_weigh_families_alike():
+    """A wide family does not drown a narrow one: shifting the narrow family is seen."""
+    rng = np.random.default_rng(6)
+    X = np.hstack([rng.normal(size=(300, 200)), rng.normal(size=(300, 2))])
+    shifted = np.hstack([rng.normal(size=(50, 200)), rng.normal(size=(50, 2)) + 5])
+    with_blocks = DomainReference(blocks=[200, 2], n_components=16).fit(X)
+    assert np.mean(with_blocks.predict(shifted) == -1) >= 0.9
+
+
+@pytest.mark.parametrize("bad", [dict(n_components=0), dict(n_components=MAX_COMPONENTS + 1),
+                                 dict(method="lof"), dict(quantile=1.0), dict(quantile=0.3), dict(n_splits=1),
+                                 dict(n_neighbors=0)])
+def test_parameters_are_validated_in_fit(bad):
+    ref = DomainReference(**bad)  # __init__ only stores
+    with pytest.raises(InvalidParameterError):
+        ref.fit(np.random.default_rng(0).normal(size=(20, 5)))
+
+
+def test_wrong_width_and_unfitted_are_errors():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        DomainReference().predict(np.zeros((2, 5)))
+    ref = DomainReference(n_components=3).fit(np.random.default_rng(0).normal(size=(40, 5)))
+    with pytest.raises(ValueError, match="features"):
+        ref.predict(np.zeros((2, 6)))
+
+
+def test_inconsistent_arrays_are_refused():
+    """What a crafted model file could hold: arrays that disagree are an error, not a crash."""
+    ref = DomainReference(n_components=3).fit(np.random.default_rng(0).normal(size=(40, 5)))
+    ref._check_state()
+    ref.precision_ = np.eye(4)
+    with pytest.raises(ValueError, match="disagree"):
+        ref.predict(np.zeros((2, 5)))
+
+
+def test_round_trips_through_skops():
+    """The model file's format: every type trusted without the user's say-so."""
+    sio = pytest.importorskip("skops.io")
+    from featbus._model_trust import audit_schema, node_trust
+
+    rng = np.random.default_rng(7)
+    X = _low_rank(120, rng)
+    for method in ("mahalanobis", "knn"):
+        ref = DomainReference(n_components=8, method=method, blocks=[30, 30]).fit(X)
+        blob = sio.dumps(ref)
+        types = audit_schema(__import__("json").loads(_schema(blob)), "test")
+        untrusted = [t for t, v in types.items() if not all(node_trust(ld, t) for ld in v["loaders"])]
+        assert not untrusted, untrusted
+        back = sio.loads(blob, trusted=sorted(types))
+        np.testing.assert_array_equal(back.predict(X), ref.predict(X))
+        np.testing.assert_allclose(back.transform(X), ref.transform(X))
+
+
+def _schema(blob: bytes) -> str:
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(blob)) as z:
+        return z.read("schema.json").decode()
+
+
+# --------------------------------------------------------------------------- real data
+
+
+def test_busi_reference_flags_mammograms_not_held_out_busi(busi_root, mias_original_root):
+    """Handcrafted BUSI features: mini-MIAS mammograms flagged, few held-out BUSI images.
+
+    A subset, so it stays short: a quarter of BUSI's near-duplicate groups held out (up to 100
+    images scored), every other image of the rest for the reference, 10 mammograms, and the
+    families that are cheap on a 1024 x 1024 mammogram (GLCM and intensity: about 1 s each;
+    LBP takes 6 s). benchmarks/out_of_domain.py measures every image with HOG and LBP too."""
+    import warnings
+
+    from featbus import load_busi, load_data
+    from featbus.pipelines import family_blocks, make_features
+
+    busi = load_busi(busi_root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mias = load_data(mias_original_root)
+    groups = np.asarray(busi.groups)
+    rng = np.random.default_rng(0)
+    ids = np.unique(groups)
+    held_groups = rng.choice(ids, size=len(ids) // 4, replace=False)
+    held = np.flatnonzero(np.isin(groups, held_groups))[:100]
+    train = np.flatnonzero(~np.isin(groups, held_groups))[::2]
+    union = make_features(["glcm", "intensity"], progress=False)
+    X = np.asarray(union.fit_transform([busi.data[i] for i in train]))
+    blocks = family_blocks([str(c) for c in union.get_feature_names_out()])
+    ref = DomainReference(blocks=blocks).fit(X, groups=groups[train])
+    held_rate = np.mean(ref.predict(np.asarray(union.transform([busi.data[i] for i in held]))) == -1)
+    mias_rate = np.mean(ref.predict(np.asarray(union.transform(list(mias.data)[:10]))) == -1)
+    assert mias_rate >= 0.9, mias_rate
+    assert held_rate <= 0.08, held_rate
