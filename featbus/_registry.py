@@ -17,6 +17,10 @@ from typing import Any, NamedTuple
 __all__ = ["ESTIMATORS", "EstimatorEntry", "FEATURES", "PREPROCESSORS", "entry_of", "is_a", "is_cnn",
            "reads_masks", "register"]
 
+#: Estimator parameters that change how the work runs, never the numbers (workers, caching,
+#: progress bars, batch sizes): left out of cache keys, settings files and model manifests.
+EXECUTION_PARAMS = frozenset({"n_jobs", "cache", "progress", "batch_size", "verbose"})
+
 
 class EstimatorEntry(NamedTuple):
     """What featbus knows of one public estimator class without importing it."""

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ._records import ImageError, _PathLike
+from ._registry import EXECUTION_PARAMS
 from ._version import __version__
 
 __all__ = ["extract", "local_client", "content_key"]
@@ -44,14 +45,13 @@ __all__ = ["extract", "local_client", "content_key"]
 _PART_RE = re.compile(r"^part-(\d{5,})-([0-9a-f]{16})\.parquet$")
 _META_KEY = b"featbus"
 _SCHEDULERS = ("sync", "threads", "processes")
-_VOLATILE = ("n_jobs", "verbose")  # parameters that change how, not what, is computed
 
 
 def _params_for_key(transformer) -> dict:
     params = transformer.get_params(deep=True) if hasattr(transformer, "get_params") else {}
     out = {}
     for name, value in params.items():
-        if name.rsplit("__", 1)[-1] in _VOLATILE:
+        if name.rsplit("__", 1)[-1] in EXECUTION_PARAMS:  # how, not what, is computed
             continue
         if hasattr(value, "get_params"):  # nested estimators: their own params are listed too
             value = (type(value).__module__, type(value).__qualname__)

@@ -76,6 +76,7 @@ from typing import Any
 import numpy as np
 
 from ._records import ImageRecord, _PathLike
+from ._registry import EXECUTION_PARAMS
 from ._version import __version__
 
 __all__ = [
@@ -97,7 +98,7 @@ __all__ = [
 ENV_CACHE = "FEATBUS_CACHE"
 
 #: Parameters that change how the work runs, not the numbers: left out of the setting key.
-VOLATILE_PARAMS = frozenset({"n_jobs", "cache", "progress", "batch_size", "verbose"})
+VOLATILE_PARAMS = EXECUTION_PARAMS
 
 #: Images handled per round: bounds the memory that images read from files take.
 CHUNK = 256

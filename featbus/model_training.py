@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from ._registry import is_cnn, reads_masks
+from ._registry import EXECUTION_PARAMS, is_cnn, reads_masks
 from .io import file_sha256
 from .model import FeatbusModel
 from .model_format import _MAGIC, FORMAT_VERSION, _data_sha256, _versions, json_safe
@@ -82,7 +82,7 @@ def _forget_run_settings(union) -> None:
 def _extractor_settings(union) -> dict:
     out = {}
     for name, est in union.transformer_list:
-        params = {k: v for k, v in est.get_params(deep=False).items() if k not in ("n_jobs", "progress", "cache")}
+        params = {k: v for k, v in est.get_params(deep=False).items() if k not in EXECUTION_PARAMS}
         out[name] = {"class": type(est).__name__, "params": json_safe(params)}
     return out
 

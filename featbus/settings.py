@@ -40,7 +40,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ._registry import is_a
+from ._registry import EXECUTION_PARAMS, is_a
 
 __all__ = ["read_settings", "check_settings", "settings_extractors", "settings_record", "SETTINGS_SUFFIX",
            "MAX_FILE_BYTES", "MAX_DEPTH", "MAX_ALIASES", "MAX_VALUES"]
@@ -52,8 +52,9 @@ _KEYS = {"features", "region", "preprocess"}
 #: Keys a record adds that say where the settings come from; read back, they are ignored.
 _RECORD_KEYS = {"featbus", "command", "created", "data", "columns"}
 _REGIONS = ("image", "mask", "bbox")
-# settings that say how a run goes, not what it computes: given on the command line, not here
-_RUN_PARAMS = {"region", "n_jobs", "cache", "progress", "verbose"}
+# settings that say how a run goes, not what it computes (and the region, a run-wide choice):
+# given on the command line, not here
+_RUN_PARAMS = EXECUTION_PARAMS | {"region"}
 
 
 #: The largest settings file read, in bytes (a settings file is a few hundred bytes, a table's
