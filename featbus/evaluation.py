@@ -323,15 +323,42 @@ class Report:
             out[f"auc[{disp}]"] = self.metrics["per_class"][lab]["auc"]
         return out
 
-    def summary(self) -> str:
+    @property
+    def sanity(self):
+        """The model-sanity verdict of these predictions (:func:`featbus.sanity.assess`,
+        computed once): is the model better than always answering the most common class, does
+        it find every class, does it rank better than chance.
+
+        Returns
+        -------
+        verdict : featbus.sanity.Verdict
+        """
+        cached = self.__dict__.get("_sanity")
+        if cached is None:
+            from .sanity import assess
+
+            cached = self.__dict__["_sanity"] = assess(self)
+        return cached
+
+    def summary(self, verdict: bool = True) -> str:
         """A plain-text table: metrics per class and macro, each ``value [low, high]``, then
         the report's :attr:`notes` (e.g. "this score is OPTIMISTIC" when the evaluated pipeline
-        read the data set's ground-truth lesion masks)."""
+        read the data set's ground-truth lesion masks).
+
+        Parameters
+        ----------
+        verdict : bool, default=True
+            Open with the model-sanity verdict (:attr:`sanity`: "useful", "limited" or
+            "useless", with its reasons), under the title line.
+        """
         width = max(8, *(len(str(c)) for c in self.class_names))
         head = f"{'':{width}}  " + "  ".join(f"{m:>20}" for m in PER_CLASS_METRICS)
         lines = [f"{self.name}: {self.cv}, {len(self.y_true)} samples, "
                  f"95% CI from {self.n_bootstrap} bootstrap resamples"
-                 + (" of groups" if self.groups is not None else ""), head]
+                 + (" of groups" if self.groups is not None else "")]
+        if verdict:
+            lines.append(self.sanity.summary())
+        lines.append(head)
         keys = list(zip(self.classes.tolist(), self.class_names)) + [("macro", "macro")]
         for lab, disp in keys:
             vals = self.metrics["macro"] if lab == "macro" else self.metrics["per_class"][lab]

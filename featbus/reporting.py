@@ -20,7 +20,7 @@ from .metrics import PER_CLASS_METRICS
 
 __all__ = ["plot_roc", "plot_confusion_matrix", "plot_per_class", "plot_comparison", "write_html",
            "comparison_table", "predictions_html", "header_html", "comparison_with_intervals", "gallery_html",
-           "plot_intensity_by_class", "intensity_html", "plot_learning_curves", "learning_curves_html"]
+           "plot_intensity_by_class", "intensity_html", "plot_learning_curves", "learning_curves_html", "verdict_html"]
 
 _BAR_METRICS = ("sensitivity", "specificity", "precision", "f1", "auc")
 
@@ -175,7 +175,38 @@ td,th{border:1px solid #ddd;padding:.25em .5em;text-align:right}
 th{background:#f3f3f3} .wide{overflow-x:auto;max-width:100%} td:first-child,th:first-child{text-align:left}
 .plots{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start} .plots img{max-width:100%;border:1px solid #eee}
 .note{color:#555;font-size:.9em} pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.8em}
+.verdict{border-left:.4em solid #888;padding:.3em .8em;margin:.6em 0;background:#fafafa}
+.verdict-useful{border-color:#2a7d2a} .verdict-limited{border-color:#d08a00} .verdict-useless{border-color:#c0392b}
+.verdict ul{margin:.2em 0}
 """
+
+
+def verdict_html(verdict, name: str | None = None) -> str:
+    """The model-sanity verdict as an HTML block for the top of a report.
+
+    Parameters
+    ----------
+    verdict : featbus.sanity.Verdict
+    name : str, optional
+        What was judged (a pipeline's name), when a page holds several.
+
+    Returns
+    -------
+    html : str
+        A ``<div class="verdict verdict-<verdict>">`` with the verdict and one item per reason.
+
+    Examples
+    --------
+    >>> from featbus.reporting import verdict_html
+    >>> from featbus.sanity import Verdict
+    >>> verdict_html(Verdict("useless", ("no better than always answering 'normal'",)))[:60]
+    '<div class="verdict verdict-useless"><b>Verdict: useless</b>'
+    """
+    who = f" &mdash; {html.escape(name)}" if name else ""
+    basis = f' <span class="note">({html.escape(verdict.basis)})</span>' if verdict.basis else ""
+    items = "".join(f"<li>{html.escape(r)}</li>" for r in verdict.reasons)
+    return (f'<div class="verdict verdict-{html.escape(verdict.verdict)}"><b>Verdict: {html.escape(verdict.verdict)}'
+            f"</b>{who}{basis}<ul>{items}</ul></div>")
 
 
 def _img(data: bytes, alt: str) -> str:
@@ -203,7 +234,8 @@ def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
     Parameters
     ----------
     reports : sequence of Report
-        Several reports (pipelines evaluated on the same folds) get a comparison table and
+        Each report's model-sanity verdict opens the page (:func:`verdict_html`). Several
+        reports (pipelines evaluated on the same folds) get a comparison table and
         chart first; then each report has its metrics table, ROC curves, confusion matrix,
         per-class bars and per-fold values.
     path : str or Path
@@ -238,6 +270,9 @@ def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
         return _img(data, alt)
 
     parts = [f"<h1>{html.escape(title)}</h1>"]
+    # first what a reader must know before any figure: whether the model is of any use
+    parts += [verdict_html(r.sanity, r.name if len(reports) > 1 else None) for r in reports
+              if getattr(r, "sanity", None) is not None]
     parts += [f'<p class="note">{html.escape(n)}</p>' for n in notes]
     r0 = reports[0]
     parts.append(f'<p class="note">{len(r0.y_true)} samples, {html.escape(r0.cv)}; every value is computed '

@@ -344,8 +344,10 @@ class ExternalValidation:
         The classes the data hold, in the model's order.
     absent_classes : list of str
         The model's classes the data do not hold.
+    sanity : featbus.sanity.Verdict
+        The model-sanity verdict ("useful", "limited", "useless") the summary opens with.
     verdict : list of str
-        The plain-words findings the summary opens with.
+        The plain-words findings that follow it.
 
     Examples
     --------
@@ -426,6 +428,23 @@ class ExternalValidation:
         return "its own validation split" if "validation split" in str(cv.get("cv", "")) else "its own cross-validation"
 
     @property
+    def sanity(self):
+        """The model-sanity verdict on these images (:func:`featbus.sanity.assess`, computed
+        once): better than always answering the data's most common class, every class found,
+        the positive AUC above chance.
+
+        Returns
+        -------
+        verdict : featbus.sanity.Verdict
+        """
+        cached = self.__dict__.get("_sanity")
+        if cached is None:
+            from .sanity import assess
+
+            cached = self.__dict__["_sanity"] = assess(self)
+        return cached
+
+    @property
     def verdict(self) -> list[str]:
         lines = []
         auc, (lo, hi) = self.figures.get("auc"), self._ci("auc")
@@ -504,6 +523,7 @@ class ExternalValidation:
                  (f"95 % intervals: {self.n_bootstrap} bootstrap resamples of the {self.n_groups} groups (each group "
                   "drawn whole)" if self.n_bootstrap else "no intervals (n_bootstrap=0)"),
                  ""]
+        lines += [self.sanity.summary(), ""]
         lines += ["In short:"] + [f"  * {v}" for v in self.verdict] + [""]
         lines.append(f"classes: the model knows {', '.join(c)}; these data hold {', '.join(self.data_classes)}"
                      + (f" (no {', '.join(self.absent_classes)})" if self.absent_classes else ""))
@@ -643,6 +663,8 @@ class ExternalValidation:
         -------
         result : dict
         """
+        from .sanity import verdict_to_manifest
+
         def fig(key):
             lo, hi = self._ci(key)
             return {"value": _num(self.figures.get(key)), "ci": [_num(lo), _num(hi)]}
@@ -666,6 +688,7 @@ class ExternalValidation:
             "positive": self.positive, "n_bootstrap": self.n_bootstrap, "random_state": self.random_state,
             "interval": "95 % bootstrap percentile interval, groups resampled whole",
             "verdict": self.verdict,
+            "sanity": verdict_to_manifest(self.sanity),
             "auc": fig("auc"), "accuracy": fig("accuracy"), "macro_f1": fig("macro_f1"), "per_class": per_class,
             "absent_classes": absent,
             "operating_points": {
@@ -697,7 +720,7 @@ class ExternalValidation:
             The ``index.html`` written.
         """
         from ._version import __version__
-        from .reporting import _CSS, _figure, _img, header_html
+        from .reporting import _CSS, _figure, _img, header_html, verdict_html
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -747,6 +770,7 @@ class ExternalValidation:
                  f"({esc(self.groups_from)}). Every interval is a 95 % bootstrap percentile interval over "
                  f"{self.n_bootstrap} resamples of whole groups. The model predicted every image once; nothing was "
                  "refitted.</p>",
+                 verdict_html(self.sanity),
                  "<h2>In short</h2><ul>" + "".join(f"<li><b>{esc(v)}</b></li>" for v in self.verdict) + "</ul>",
                  f"<h2>{esc(pos)} vs rest</h2>", table,
                  f'<div class="plots">{"".join(figs)}</div>',

@@ -1,0 +1,741 @@
+"""Is this model any use? A verdict in plain words wherever a model is judged.
+
+A cross-validated accuracy of 0.675 looks like a result until one notices that 0.675 of the
+images are ``normal`` and the model calls every image ``normal``. :func:`assess` reads the
+held-out predictions of a :class:`featbus.evaluation.Report` (cross-validation, a validation
+split, an external test set) or of an :class:`featbus.validation.ExternalValidation` and runs
+three checks:
+
+1. **against the trivial classifier on the same folds**: the classifier that always answers
+   the most common class of its training folds (scikit-learn's
+   ``DummyClassifier(strategy="prior")``: its decisions are the majority class, its scores
+   the class shares, which rank nothing). Its accuracy and balanced accuracy (the mean of the
+   per-class sensitivities; ``1/K`` for it) are compared with the model's by a *paired*
+   bootstrap: the same resampled groups (near-duplicate clusters, patients) score both, as
+   :func:`featbus.evaluation.compare` does. The model beats the trivial answer when the 95 %
+   interval of the difference lies above 0 for accuracy or for balanced accuracy (a screening
+   model may trade accuracy for sensitivity on a rare class: its balanced accuracy then
+   shows it);
+2. **a class almost never found**: a class whose sensitivity (recall: the share of its images
+   that the model calls by its name) is under :data:`SENSITIVITY_FLOOR`;
+3. **AUC no better than chance**: the macro one-vs-rest AUC (external validation: the
+   positive class's AUC) whose 95 % interval reaches down to 0.5 (:data:`AUC_CHANCE`) or
+   below: the scores do not rank the classes better than a coin.
+
+The verdict is one of :data:`VERDICTS`:
+
+``"useless"``
+    It does not beat the trivial answer (check 1 fails), its AUC is no better than chance
+    (check 3 fails), or it recognises at most one class (check 2 fails for every class but
+    one: whatever its figures, it then answers one class, as the trivial classifier does):
+    nothing shows that it learnt anything usable. The mammogram example of the README
+    (mini-MIAS, normal vs abnormal, intensity + LBP) is such a model.
+``"limited"``
+    It beats the trivial answer, ranks better than chance and recognises at least two
+    classes, but some class is almost never found (check 2), or, with three or more classes,
+    one class's own AUC interval reaches 0.5. It is useful for the other classes only: the
+    handcrafted BUSI recipe finds few normal images yet tells benign from malignant well.
+``"useful"``
+    Every check passed. It says nothing about other hospitals (:func:`featbus.validate`
+    measures that) nor about a figure chosen on the folds that score it.
+
+The checks are statistical: with few images the intervals are wide and a weak model is called
+``"useless"`` because nothing shows that it is not; that is the intended reading ("no
+evidence it beats always answering X"), not proof that it cannot.
+
+``featbus train``, ``evaluate`` and ``validate`` print the verdict; with ``--strict`` any
+verdict but ``"useful"`` ends the command with exit status :data:`STRICT_EXIT_CODE` (3), for
+scripts and CI. The verdict of a trained model goes into its file (the manifest's
+``cv["sanity"]``, :func:`verdict_to_manifest`); ``featbus inspect`` and the app show it, and
+:func:`verdict_from_manifest` reads it back (or recomputes an approximate one from the stored
+cross-validation figures of an older file).
+
+Why these thresholds
+--------------------
+:data:`SENSITIVITY_FLOOR` = 0.2: a model that finds fewer than one image in five of a class
+does worse on it than guessing the labels at random would for any problem of up to four
+classes (a uniform random guess finds ``1/K`` of every class: 0.5, 0.33, 0.25), so "it
+recognises that class" cannot be claimed. The floor is on the point value (the sentence gives
+the counts, "it finds 9 of 111 normal images"); a class with so few images that this is noise
+shows it in those counts.
+
+:data:`AUC_CHANCE` = 0.5 and the 95 % level (:data:`CONFIDENCE`): the interval must exclude
+chance, the usual reading of "the model discriminates"; an interval entirely below 0.5 (scores
+ranked backwards) fails too.
+
+:data:`N_BOOTSTRAP` = 200 resamples are drawn when the report holds no bootstrap of its own
+(``n_bootstrap=0``): enough for the 2.5 % and 97.5 % percentiles to be stable to about 0.01 on
+a few hundred images, and fast (a fraction of a second). Otherwise the report's own number of
+resamples and seed are used, so the AUC interval is the one the report prints.
+
+References
+----------
+Nadeau C, Bengio Y. Inference for the generalization error. Machine Learning 52:239-281 (2003),
+doi:10.1023/A:1024068626366 (why folds' training sets overlap and what a paired test must do).
+
+Efron B, Tibshirani RJ. An Introduction to the Bootstrap. Chapman & Hall (1993) (percentile
+intervals; resampling clusters whole).
+
+Examples
+--------
+>>> import numpy as np
+>>> from sklearn.dummy import DummyClassifier
+>>> from featbus.evaluation import evaluate
+>>> from featbus.sanity import assess
+>>> rng = np.random.RandomState(0)
+>>> y = np.array([0] * 60 + [1] * 30)
+>>> X = rng.normal(size=(90, 3))                  # nothing to learn
+>>> report = evaluate(DummyClassifier(), X, y, cv="stratified", n_bootstrap=100,
+...                   target_names=["normal", "abnormal"])
+>>> v = assess(report)
+>>> v.verdict
+'useless'
+>>> print(v.reasons[0])
+this model is no better than always answering 'normal': accuracy 0.667 against 0.667 for that answer ...
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Verdict", "assess", "verdict_to_manifest", "verdict_from_manifest", "VERDICTS",
+           "SENSITIVITY_FLOOR", "AUC_CHANCE", "CONFIDENCE", "N_BOOTSTRAP", "STRICT_EXIT_CODE", "STRICT_HELP"]
+
+#: The verdicts, best first.
+VERDICTS = ("useful", "limited", "useless")
+#: A class whose sensitivity (share of its images called by its name) is under this is "almost
+#: never found"; below the ``1/K`` a random guess reaches for up to four classes.
+SENSITIVITY_FLOOR = 0.2
+#: The AUC of scores that rank nothing; an AUC whose interval reaches it is "no better than chance".
+AUC_CHANCE = 0.5
+#: Level of the bootstrap intervals behind every check.
+CONFIDENCE = 0.95
+#: Bootstrap resamples drawn when the judged report has none of its own.
+N_BOOTSTRAP = 200
+#: Exit status of ``featbus train / evaluate / validate --strict`` when the verdict is not "useful".
+STRICT_EXIT_CODE = 3
+#: The help of ``--strict`` (one text for the three commands).
+STRICT_HELP = ("exit with status 3 when the model-sanity verdict is not 'useful' (no better than always answering "
+               "the most common class, a class almost never found, or an AUC no better than chance): for scripts "
+               "and CI")
+_MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a model is any use, with the reasons in plain sentences (made by :func:`assess`).
+
+    Parameters
+    ----------
+    verdict : {"useful", "limited", "useless"}
+        See :mod:`featbus.sanity`.
+    reasons : tuple of str
+        The findings, problems first, each a sentence a reader can act on ("this model is no
+        better than always answering 'normal': ...", "it finds 9 of 111 normal images
+        (sensitivity 0.08, under the 0.2 floor)").
+    basis : str
+        What was judged (``"duplicate-grouped 5-fold cross-validation, 625 images"``).
+    trivial_class : str or None
+        What the trivial classifier answers (the most common class of its training folds).
+    accuracy, trivial_accuracy : float
+        Overall fraction correct of the model and of the trivial classifier.
+    accuracy_gain : tuple of float
+        Paired bootstrap 95 % interval of ``accuracy - trivial_accuracy`` (``nan`` without one).
+    balanced_accuracy, trivial_balanced_accuracy : float
+        Mean per-class sensitivity of each (the trivial one's is ``1/K``).
+    balanced_gain : tuple of float
+        Paired interval of their difference.
+    found : dict
+        Class -> ``(found, n)`` (images called by their class's name, images of the class;
+        either may be ``None`` when only a sensitivity is known).
+    sensitivity : dict
+        Class -> sensitivity.
+    ignored : tuple of str
+        Classes under :data:`SENSITIVITY_FLOOR`.
+    auc : float
+        The AUC checked (``nan`` without scores).
+    auc_interval : tuple of float
+        Its 95 % interval.
+    auc_of : str
+        Which AUC (``"macro one-vs-rest AUC"``, ``"malignant-vs-rest AUC"``).
+    n_bootstrap : int
+        Resamples behind the intervals (0: point values only).
+    sensitivity_floor : float, default=SENSITIVITY_FLOOR
+
+    Examples
+    --------
+    >>> from featbus.sanity import Verdict
+    >>> v = Verdict("useless", ("this model is no better than always answering 'normal'",), "an example")
+    >>> v.useful, v.line()
+    (False, "useless: this model is no better than always answering 'normal'")
+    """
+
+    verdict: str
+    reasons: tuple = ()
+    basis: str = ""
+    trivial_class: str | None = None
+    accuracy: float = math.nan
+    trivial_accuracy: float = math.nan
+    accuracy_gain: tuple = (math.nan, math.nan)
+    balanced_accuracy: float = math.nan
+    trivial_balanced_accuracy: float = math.nan
+    balanced_gain: tuple = (math.nan, math.nan)
+    found: dict = field(default_factory=dict)
+    sensitivity: dict = field(default_factory=dict)
+    ignored: tuple = ()
+    auc: float = math.nan
+    auc_interval: tuple = (math.nan, math.nan)
+    auc_of: str = ""
+    n_bootstrap: int = 0
+    sensitivity_floor: float = SENSITIVITY_FLOOR
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+    @property
+    def useful(self) -> bool:
+        """``True`` only for the verdict ``"useful"`` (what ``--strict`` requires)."""
+        return self.verdict == "useful"
+
+    def line(self) -> str:
+        """The verdict and its first reason on one line."""
+        return self.verdict + (f": {self.reasons[0]}" if self.reasons else "")
+
+    def summary(self, prefix: str = "verdict") -> str:
+        """The verdict in plain words: a headline, then one bullet per reason.
+
+        Parameters
+        ----------
+        prefix : str, default="verdict"
+            What the headline starts with (``"verdict (held-out images)"``).
+
+        Returns
+        -------
+        text : str
+        """
+        head = {"useful": "it beats always answering the most common class, finds every class and ranks better "
+                          "than chance",
+                "limited": "better than always answering the most common class, but not for every class",
+                "useless": "nothing in these figures shows it does better than always answering the most common "
+                           "class, or than chance"}[self.verdict]
+        lines = [f"{prefix}: {self.verdict} -- {head}" + (f" ({self.basis})" if self.basis else "")]
+        lines += [f"  * {r}" for r in self.reasons]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+# --------------------------------------------------------------------------- the computation
+
+def _majority(yt: np.ndarray, k: int) -> int:
+    """The most common class index (the first on a tie), as DummyClassifier(strategy="prior")."""
+    return int(np.argmax(np.bincount(yt, minlength=k)))
+
+
+def _accuracies(yt: np.ndarray, yp: np.ndarray, k: int) -> tuple[float, float]:
+    """(accuracy, balanced accuracy over the classes present in ``yt``)."""
+    if yt.size == 0:
+        return math.nan, math.nan
+    n_true = np.bincount(yt, minlength=k)
+    hits = np.bincount(yt[yp == yt], minlength=k)
+    present = n_true > 0
+    return float(np.mean(yp == yt)), float(np.mean(hits[present] / n_true[present]))
+
+
+def _auc_columns(yt: np.ndarray, scores: np.ndarray, columns: list[int]) -> np.ndarray:
+    from .metrics import _auc_binary
+
+    return np.array([_auc_binary(yt == c, scores[:, c]) for c in columns], dtype=float)
+
+
+def _resample_units(groups, n: int):
+    """Index lists of the bootstrap units: one per group (drawn whole), or ``None`` (one per
+    image), as :func:`featbus.evaluate`'s bootstrap draws them (the same seed gives the same draws)."""
+    if groups is None:
+        return None
+    _, inv = np.unique(np.asarray(groups), return_inverse=True)
+    order = np.argsort(inv, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(inv[order])) + 1)
+
+
+def _percentile(x: np.ndarray) -> tuple[float, float]:
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return (math.nan, math.nan)
+    tail = 100 * (1 - CONFIDENCE) / 2
+    lo, hi = np.percentile(x, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def _judge(*, yt: np.ndarray, yp: np.ndarray, trivial: np.ndarray, names: list[str], scores: np.ndarray | None,
+           auc_columns: list[int], macro_auc: bool, auc_intervals: dict | None, groups, n_bootstrap: int,
+           random_state, basis: str, auc_label: str, present: list[int]) -> Verdict:
+    """The three checks on class indices ``yt`` / ``yp`` and the trivial predictions ``trivial``.
+
+    ``auc_columns``: the score columns whose one-vs-rest AUC is checked (their mean when
+    ``macro_auc``, the one column otherwise); ``auc_intervals``: column (or ``"macro"``) ->
+    interval already computed by the report (then not recomputed)."""
+    k = len(names)
+    acc, bal = _accuracies(yt, yp, k)
+    t_acc, t_bal = _accuracies(yt, trivial, k)
+    have_scores = scores is not None and len(auc_columns) > 0
+    aucs = _auc_columns(yt, scores, auc_columns) if have_scores else np.array([])
+    need_auc = have_scores and not auc_intervals
+    d_acc, d_bal, boot_auc = [], [], []
+    if n_bootstrap:
+        units = _resample_units(groups, yt.size)
+        rng = np.random.RandomState(random_state)
+        for _ in range(n_bootstrap):
+            if units is None:
+                idx = rng.randint(0, yt.size, yt.size)
+            else:
+                idx = np.concatenate([units[j] for j in rng.randint(0, len(units), len(units))])
+            a, b = _accuracies(yt[idx], yp[idx], k)
+            ta, tb = _accuracies(yt[idx], trivial[idx], k)
+            d_acc.append(a - ta)
+            d_bal.append(b - tb)
+            if need_auc:
+                boot_auc.append(_auc_columns(yt[idx], scores[idx], auc_columns))
+    acc_gain = _percentile(np.array(d_acc)) if n_bootstrap else (math.nan, math.nan)
+    bal_gain = _percentile(np.array(d_bal)) if n_bootstrap else (math.nan, math.nan)
+    per_auc: dict[int, tuple[float, float]] = {}
+    if have_scores:
+        if auc_intervals:
+            per_auc = {c: tuple(auc_intervals.get(c, (math.nan, math.nan))) for c in auc_columns}
+            macro_ci = tuple(auc_intervals.get("macro", (math.nan, math.nan)))
+        elif n_bootstrap:
+            boot = np.asarray(boot_auc, dtype=float)
+            per_auc = {c: _percentile(boot[:, j]) for j, c in enumerate(auc_columns)}
+            with np.errstate(invalid="ignore"):
+                ok = np.isfinite(boot)
+                macro_draws = np.where(ok.any(1), np.nansum(np.where(ok, boot, 0), 1) / np.maximum(ok.sum(1), 1),
+                                       np.nan)
+            macro_ci = _percentile(macro_draws)
+        else:
+            per_auc = {c: (math.nan, math.nan) for c in auc_columns}
+            macro_ci = (math.nan, math.nan)
+        finite = aucs[np.isfinite(aucs)]
+        auc = float(finite.mean()) if macro_auc and finite.size else (float(aucs[0]) if aucs.size else math.nan)
+        auc_ci = macro_ci if macro_auc else per_auc.get(auc_columns[0], (math.nan, math.nan))
+    else:
+        auc, auc_ci = math.nan, (math.nan, math.nan)
+
+    n_true = np.bincount(yt, minlength=k)
+    hits = np.bincount(yt[yp == yt], minlength=k)
+    found = {names[c]: (int(hits[c]), int(n_true[c])) for c in present}
+    sens = {names[c]: float(hits[c] / n_true[c]) for c in present if n_true[c]}
+    common = names[_majority(trivial, k)] if trivial.size else None
+    return _decide(basis=basis, trivial_class=common, acc=acc, t_acc=t_acc, acc_gain=acc_gain, bal=bal, t_bal=t_bal,
+                   bal_gain=bal_gain, found=found, sens=sens, auc=auc, auc_ci=auc_ci, auc_label=auc_label,
+                   class_aucs=({names[c]: (float(aucs[j]), per_auc.get(c, (math.nan, math.nan)))
+                                for j, c in enumerate(auc_columns)} if have_scores and macro_auc and k > 2 else {}),
+                   n_bootstrap=n_bootstrap, paired=True)
+
+
+def _below_chance(value: float, ci: tuple) -> bool | None:
+    """Whether an AUC is no better than chance: its interval reaches 0.5 (point value without
+    one); ``None`` when it is undefined."""
+    if value is None or not np.isfinite(value):
+        return None
+    lo = ci[0] if ci is not None and len(ci) == 2 and ci[0] is not None and np.isfinite(ci[0]) else None
+    return bool((lo if lo is not None else value) <= AUC_CHANCE)
+
+
+def _interval(ci: tuple, signed: bool = False) -> str:
+    if ci is None or ci[0] is None or not np.isfinite(ci[0]):
+        return ""
+    return f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if signed else f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain, found, sens, auc, auc_ci,
+            auc_label, class_aucs, n_bootstrap, paired: bool) -> Verdict:
+    """The verdict and its sentences from the figures (shared by :func:`assess` and the
+    manifest's stored figures)."""
+    reasons_bad, reasons_ok = [], []
+    with_ci = acc_gain[0] is not None and np.isfinite(acc_gain[0])
+
+    def beats(gain_ci, point) -> bool:
+        if gain_ci[0] is not None and np.isfinite(gain_ci[0]):
+            return bool(gain_ci[0] > 0)
+        return bool(np.isfinite(point) and point > 0)
+
+    better = beats(acc_gain, acc - t_acc) or beats(bal_gain, bal - t_bal)
+    what = "difference" if paired else "its interval minus that share"
+    figures = (f"accuracy {acc:.3f} against {t_acc:.3f} for that answer ({what} {acc - t_acc:+.3f}"
+               f"{_interval(acc_gain, True)}), balanced accuracy {bal:.3f} against {t_bal:.3f} ({what} "
+               f"{bal - t_bal:+.3f}{_interval(bal_gain, True)})")
+    if not with_ci:
+        figures += " (point values: no bootstrap)"
+    if trivial_class is not None and np.isfinite(acc):
+        if better:
+            reasons_ok.append(f"it beats always answering '{trivial_class}': {figures}")
+        else:
+            reasons_bad.append(f"this model is no better than always answering '{trivial_class}': {figures}")
+
+    floor = SENSITIVITY_FLOOR
+    ignored = []
+    at = len(reasons_bad)  # "it recognises only ..." goes before the classes it sums up
+    for name, s in sens.items():
+        if s < floor:
+            ignored.append(name)
+            k, n = found.get(name, (None, None))
+            counts = f"{k} of {n}" if k is not None and n is not None else f"{100 * s:.0f} % of the"
+            reasons_bad.append(f"it finds {counts} {name} images (sensitivity {s:.2f}, under the {floor:g} floor): "
+                               f"it {'never' if s == 0 else 'almost never'} recognises '{name}'")
+    if sens and not ignored:
+        reasons_ok.append(f"it finds at least {floor:g} of every class's images (lowest sensitivity "
+                          f"{min(sens.values()):.2f}, {min(sens, key=sens.get)})")
+    recognised = [name for name in sens if name not in ignored]
+    alone = len(sens) >= 2 and len(recognised) <= 1  # in practice the trivial answer
+    if alone:
+        reasons_bad.insert(at, f"it recognises only '{recognised[0]}' (every other class under the {floor:g} floor): "
+                              f"in practice it answers '{recognised[0]}' whatever the image"
+                           if recognised else f"it recognises no class (every sensitivity under the {floor:g} floor)")
+
+    chance = _below_chance(auc, auc_ci)
+    if chance is True:
+        if auc_ci[0] is not None and np.isfinite(auc_ci[0]):
+            how = f"lies below {AUC_CHANCE:g}" if auc_ci[1] < AUC_CHANCE else f"covers {AUC_CHANCE:g}"
+        else:
+            how = f"is at or below {AUC_CHANCE:g} (point value: no bootstrap)"
+        reasons_bad.append(f"its scores rank no better than chance: {auc_label} {auc:.3f}{_interval(auc_ci)} {how}")
+    elif chance is False:
+        reasons_ok.append(f"its {auc_label} {auc:.3f}{_interval(auc_ci)} is above chance ({AUC_CHANCE:g})")
+    weak_classes = []
+    for name, (value, ci) in class_aucs.items():
+        if _below_chance(value, ci) is True:
+            weak_classes.append(name)
+            reasons_bad.append(f"its scores do not tell '{name}' from the other classes better than chance: "
+                               f"{name}-vs-rest AUC {value:.3f}{_interval(ci)}")
+
+    if not better or chance is True or alone:
+        verdict = "useless"
+    elif ignored or weak_classes:
+        verdict = "limited"
+    else:
+        verdict = "useful"
+    return Verdict(verdict=verdict, reasons=tuple(reasons_bad + reasons_ok), basis=basis,
+                   trivial_class=trivial_class, accuracy=acc, trivial_accuracy=t_acc, accuracy_gain=tuple(acc_gain),
+                   balanced_accuracy=bal, trivial_balanced_accuracy=t_bal, balanced_gain=tuple(bal_gain),
+                   found=dict(found), sensitivity=dict(sens), ignored=tuple(ignored), auc=auc,
+                   auc_interval=tuple(auc_ci), auc_of=auc_label, n_bootstrap=int(n_bootstrap))
+
+
+def _basis_of_report(report) -> str:
+    cv = str(report.cv)
+    n = len(report.y_true)
+    if "external" in cv:
+        return f"{cv}, {n} images"
+    if "validation split" in cv:
+        return cv
+    return f"{cv} cross-validation, {n} images"
+
+
+def _assess_report(report, n_bootstrap: int | None, random_state) -> Verdict:
+    classes = np.asarray(report.classes).tolist()
+    pos = {c: i for i, c in enumerate(classes)}
+    yt = np.array([pos[v] for v in np.asarray(report.y_true).tolist()], dtype=int)
+    yp = np.array([pos.get(v, -1) for v in np.asarray(report.y_pred).tolist()], dtype=int)
+    k = len(classes)
+    fold = np.asarray(report.fold)
+    folds = np.unique(fold)
+    trivial = np.empty_like(yt)
+    for f in folds:  # the trivial classifier fitted on each training fold: its majority class
+        rest = fold != f
+        trivial[fold == f] = _majority(yt[rest] if rest.any() else yt, k)
+    names = [str(n) for n in report.class_names]
+    own = n_bootstrap is None and report.n_bootstrap > 0 and bool(report.ci)
+    B = (report.n_bootstrap if report.n_bootstrap else N_BOOTSTRAP) if n_bootstrap is None else int(n_bootstrap)
+    auc_ci = None
+    if own and report.scores is not None:
+        auc_ci = {c: report.ci.get((lab, "auc"), (math.nan, math.nan)) for c, lab in enumerate(classes)}
+        auc_ci["macro"] = report.ci.get(("macro", "auc"), (math.nan, math.nan))
+    present = [c for c in range(k) if np.any(yt == c)]
+    # a two-class AUC is the same for both classes: check one; with more, the macro AUC and each class's
+    columns = present if k > 2 else [present[-1]] if len(present) == 2 else []
+    return _judge(yt=yt, yp=yp, trivial=trivial, names=names, scores=report.scores, auc_columns=columns,
+                  macro_auc=k > 2, auc_intervals=auc_ci, groups=report.groups, n_bootstrap=B,
+                  random_state=report.random_state if random_state is None else random_state,
+                  basis=_basis_of_report(report), auc_label="AUC" if k == 2 else "macro one-vs-rest AUC",
+                  present=present)
+
+
+def _assess_validation(result, n_bootstrap: int | None, random_state) -> Verdict:
+    classes = list(result.classes)
+    index = {c: i for i, c in enumerate(classes)}
+    yt = np.array([index[v] for v in np.asarray(result.y_true).tolist()], dtype=int)
+    yp = np.array([index[v] for v in np.asarray(result.y_pred).tolist()], dtype=int)
+    k = len(classes)
+    trivial = np.full_like(yt, _majority(yt, k))  # one test set: its own most common class
+    pos = index[result.positive]
+    own = n_bootstrap is None and result.n_bootstrap > 0
+    B = (result.n_bootstrap if result.n_bootstrap else N_BOOTSTRAP) if n_bootstrap is None else int(n_bootstrap)
+    auc_ci = {pos: result.intervals.get("auc", (math.nan, math.nan))} if own else None
+    present = [c for c in range(k) if np.any(yt == c)]
+    columns = [pos] if pos in present and len(present) > 1 else []
+    return _judge(yt=yt, yp=yp, trivial=trivial, names=classes, scores=np.asarray(result.proba, dtype=float),
+                  auc_columns=columns, macro_auc=False, auc_intervals=auc_ci, groups=result.groups, n_bootstrap=B,
+                  random_state=result.random_state if random_state is None else random_state,
+                  basis=f"external validation, {len(yt)} images", auc_label=f"{result.positive}-vs-rest AUC",
+                  present=present)
+
+
+def assess(result: Any, *, n_bootstrap: int | None = None, random_state: int | None = None) -> Verdict:
+    """The model-sanity verdict of a judged model: trivial baseline, classes never found, AUC ~ 0.5.
+
+    See :mod:`featbus.sanity` for the checks, the verdicts and why the thresholds are what
+    they are.
+
+    Parameters
+    ----------
+    result : Report or ExternalValidation
+        Held-out predictions: :func:`featbus.evaluate` (cross-validation; the trivial
+        classifier answers the most common class of each fold's training images),
+        :func:`featbus.evaluation.evaluate_external` or a network's validation split (one
+        test set: its own most common class), or :func:`featbus.validate` (the model's own
+        decisions, its operating point included; the AUC checked is the positive class's).
+    n_bootstrap : int, optional
+        Resamples of the paired bootstrap (0: point values only). Default: the result's own
+        number (its seed too, so the AUC interval is the one it prints), or
+        :data:`N_BOOTSTRAP` when it has none.
+    random_state : int, optional
+        Seed of the bootstrap; default the result's.
+
+    Returns
+    -------
+    verdict : Verdict
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from featbus.evaluation import evaluate
+    >>> from featbus.sanity import assess
+    >>> rng = np.random.RandomState(0)
+    >>> y = np.repeat([0, 1, 2], 30)
+    >>> X = rng.normal(size=(90, 2)) + 3 * np.eye(3)[y, :2]
+    >>> v = assess(evaluate(LogisticRegression(), X, y, cv="stratified", n_bootstrap=100))
+    >>> v.verdict, v.trivial_class
+    ('useful', '0')
+    >>> print(v.summary())  # doctest: +ELLIPSIS
+    verdict: useful -- it beats always answering the most common class, finds every class and ranks ...
+      * it beats always answering '0': accuracy 0.889 against 0.333 for that answer (difference +0.556 [...]), ...
+      * it finds at least 0.2 of every class's images (lowest sensitivity 0.87, 2)
+      * its macro one-vs-rest AUC 0.981 [0.96, 0.99] is above chance (0.5)
+    """
+    if isinstance(n_bootstrap, bool) or (n_bootstrap is not None and (
+            not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0)):
+        raise ValueError(f"n_bootstrap must be a non-negative integer or None, got {n_bootstrap!r}")
+    # (read by their fields: featbus.evaluation and featbus.validation import this module)
+    if all(hasattr(result, a) for a in ("proba", "positive", "intervals", "y_true", "classes")):
+        return _assess_validation(result, n_bootstrap, random_state)
+    if all(hasattr(result, a) for a in ("y_true", "y_pred", "classes", "class_names", "fold", "ci")):
+        return _assess_report(result, n_bootstrap, random_state)
+    raise TypeError(f"assess needs a featbus Report (featbus.evaluate) or an ExternalValidation (featbus.validate), "
+                    f"got {type(result).__name__}")
+
+
+# --------------------------------------------------------------------------- the model file
+
+def _num(x) -> float | None:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _pair(ci) -> list:
+    ci = list(ci) if isinstance(ci, (list, tuple)) and len(ci) == 2 else [None, None]
+    return [_num(ci[0]), _num(ci[1])]
+
+
+def verdict_to_manifest(verdict: Verdict) -> dict:
+    """The verdict as JSON-ready values for a model file's manifest (``manifest["cv"]["sanity"]``).
+
+    Parameters
+    ----------
+    verdict : Verdict
+
+    Returns
+    -------
+    entry : dict
+        ``version`` (int, 1), ``verdict`` (one of :data:`VERDICTS`), ``reasons`` (list of
+        str), ``basis`` (str), ``trivial_class`` (str or null), ``sensitivity_floor``,
+        ``accuracy``, ``trivial_accuracy``, ``balanced_accuracy``,
+        ``trivial_balanced_accuracy``, ``auc`` (number or null), ``accuracy_gain``,
+        ``balanced_gain``, ``auc_interval`` (``[low, high]``, numbers or null), ``auc_of``
+        (str), ``found`` (class -> ``[found, n]``), ``ignored`` (list of str), ``n_bootstrap``
+        (int).
+
+    Examples
+    --------
+    >>> from featbus.sanity import Verdict, verdict_from_manifest, verdict_to_manifest
+    >>> entry = verdict_to_manifest(Verdict("limited", ("it finds 9 of 111 normal images",), "an example"))
+    >>> entry["verdict"], entry["reasons"]
+    ('limited', ['it finds 9 of 111 normal images'])
+    >>> verdict_from_manifest({"cv": {"sanity": entry}}).verdict
+    'limited'
+    """
+    v = verdict
+    return {"version": _MANIFEST_VERSION, "verdict": v.verdict, "reasons": [str(r) for r in v.reasons],
+            "basis": str(v.basis), "trivial_class": None if v.trivial_class is None else str(v.trivial_class),
+            "sensitivity_floor": float(v.sensitivity_floor),
+            "accuracy": _num(v.accuracy), "trivial_accuracy": _num(v.trivial_accuracy),
+            "balanced_accuracy": _num(v.balanced_accuracy),
+            "trivial_balanced_accuracy": _num(v.trivial_balanced_accuracy),
+            "accuracy_gain": _pair(v.accuracy_gain), "balanced_gain": _pair(v.balanced_gain),
+            "auc": _num(v.auc), "auc_interval": _pair(v.auc_interval), "auc_of": str(v.auc_of),
+            "found": {str(c): [None if x is None else int(x) for x in kn] for c, kn in v.found.items()},
+            "ignored": [str(c) for c in v.ignored], "n_bootstrap": int(v.n_bootstrap)}
+
+
+def _from_entry(entry: dict) -> Verdict | None:
+    """A stored verdict read back; ``None`` when it is not one this version can read."""
+    if not isinstance(entry, dict) or entry.get("verdict") not in VERDICTS:
+        return None
+    reasons = entry.get("reasons")
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        return None
+
+    def nan(x):
+        x = _num(x)
+        return math.nan if x is None else x
+
+    found = entry.get("found") if isinstance(entry.get("found"), dict) else {}
+    found = {str(c): tuple(int(x) if isinstance(x, int) and not isinstance(x, bool) else None for x in kn)
+             for c, kn in found.items() if isinstance(kn, list) and len(kn) == 2}
+    sens = {c: k / n for c, (k, n) in found.items() if k is not None and n}
+    ignored = entry.get("ignored") if isinstance(entry.get("ignored"), list) else []
+    floor = _num(entry.get("sensitivity_floor"))
+    return Verdict(
+        verdict=entry["verdict"], reasons=tuple(reasons), basis=str(entry.get("basis") or ""),
+        trivial_class=entry.get("trivial_class") if isinstance(entry.get("trivial_class"), str) else None,
+        accuracy=nan(entry.get("accuracy")), trivial_accuracy=nan(entry.get("trivial_accuracy")),
+        accuracy_gain=tuple(nan(x) for x in _pair(entry.get("accuracy_gain"))),
+        balanced_accuracy=nan(entry.get("balanced_accuracy")),
+        trivial_balanced_accuracy=nan(entry.get("trivial_balanced_accuracy")),
+        balanced_gain=tuple(nan(x) for x in _pair(entry.get("balanced_gain"))),
+        found=found, sensitivity=sens, ignored=tuple(str(c) for c in ignored if isinstance(c, str)),
+        auc=nan(entry.get("auc")), auc_interval=tuple(nan(x) for x in _pair(entry.get("auc_interval"))),
+        auc_of=str(entry.get("auc_of") or ""),
+        n_bootstrap=entry["n_bootstrap"] if isinstance(entry.get("n_bootstrap"), int) else 0,
+        sensitivity_floor=SENSITIVITY_FLOOR if floor is None else floor)
+
+
+def verdict_from_manifest(manifest: dict) -> Verdict | None:
+    """The verdict a model file holds, or one recomputed from the figures an older file stores.
+
+    A file written since the verdict exists holds it in ``manifest["cv"]["sanity"]``
+    (:func:`verdict_to_manifest`); it is returned as stored. An older file's ``cv`` section
+    holds the accuracy and the macro sensitivity with their intervals, each class's
+    sensitivity (``per_class_accuracy``) and AUCs, and ``data`` the class counts: the verdict
+    is then recomputed from those, comparing the accuracy's interval with the majority class's
+    share and the macro sensitivity's with ``1/K`` (unpaired, so a little less sharp than
+    :func:`assess`; the basis says so).
+
+    Parameters
+    ----------
+    manifest : dict
+        A model file's manifest (:func:`featbus.model.read_manifest`, ``model.manifest``).
+
+    Returns
+    -------
+    verdict : Verdict or None
+        ``None`` when the file holds neither a verdict nor cross-validation figures (a model
+        trained without cross-validation).
+
+    Examples
+    --------
+    >>> from featbus.sanity import verdict_from_manifest
+    >>> old = {"classes": ["normal", "abnormal"], "data": {"counts": {"normal": 81, "abnormal": 39}},
+    ...        "cv": {"cv": "duplicate-grouped 5-fold", "accuracy": {"value": 0.675, "ci": [0.6, 0.75]},
+    ...               "sensitivity": {"value": 0.5, "ci": [0.5, 0.5]}, "auc": {"value": 0.45, "ci": [0.35, 0.56]},
+    ...               "per_class_accuracy": {"normal": 1.0, "abnormal": 0.0}}}
+    >>> v = verdict_from_manifest(old)
+    >>> v.verdict, v.ignored
+    ('useless', ('abnormal',))
+    >>> verdict_from_manifest({"classes": ["a", "b"]}) is None
+    True
+    """
+    if not isinstance(manifest, dict):
+        return None
+    cv = manifest.get("cv")
+    if not isinstance(cv, dict):
+        return None
+    stored = _from_entry(cv.get("sanity"))
+    if stored is not None:
+        return stored
+    return _from_figures(manifest, cv)
+
+
+def _figure(cv: dict, key: str) -> tuple[float | None, tuple]:
+    v = cv.get(key)
+    if not isinstance(v, dict):
+        return None, (math.nan, math.nan)
+    ci = _pair(v.get("ci"))
+    return _num(v.get("value")), tuple(math.nan if x is None else x for x in ci)
+
+
+def _from_figures(manifest: dict, cv: dict) -> Verdict | None:
+    """An older file's verdict, from its stored cross-validation figures (unpaired)."""
+    acc, acc_ci = _figure(cv, "accuracy")
+    per_class = cv.get("per_class_accuracy")
+    data = manifest.get("data") if isinstance(manifest.get("data"), dict) else {}
+    counts = data.get("counts") if isinstance(data.get("counts"), dict) else {}
+    counts = {str(c): n for c, n in counts.items() if isinstance(n, int) and not isinstance(n, bool) and n > 0}
+    if acc is None or not isinstance(per_class, dict) or not counts:
+        return None
+    total = sum(counts.values())
+    common = max(counts, key=counts.get)
+    t_acc = counts[common] / total
+    k = len(counts)
+    sens = {str(c): float(s) for c, s in per_class.items() if _num(s) is not None and str(c) in counts}
+    bal, bal_ci = _figure(cv, "sensitivity")
+    if bal is None:
+        bal = float(np.mean(list(sens.values()))) if sens else math.nan
+    validation = "validation split" in str(cv.get("cv", ""))
+    found = {c: ((round(s * counts[c]), counts[c]) if not validation else (None, None)) for c, s in sens.items()}
+    auc, auc_ci = _figure(cv, "auc")
+    class_aucs = {}
+    if k > 2 and isinstance(cv.get("per_class_auc"), dict):
+        for c in cv["per_class_auc"]:
+            value, ci = _figure(cv["per_class_auc"], c)
+            if value is not None:
+                class_aucs[str(c)] = (value, ci)
+    label = "AUC" if k == 2 else "macro one-vs-rest AUC"
+    return _decide(basis=f"recomputed from the {cv.get('cv', 'cross-validation')} figures stored in the model file "
+                         "(an older file: unpaired, so less sharp than featbus.sanity.assess)",
+                   trivial_class=common, acc=acc, t_acc=t_acc,
+                   acc_gain=(acc_ci[0] - t_acc, acc_ci[1] - t_acc), bal=bal, t_bal=1.0 / k,
+                   bal_gain=(bal_ci[0] - 1.0 / k, bal_ci[1] - 1.0 / k), found=found, sens=sens,
+                   auc=math.nan if auc is None else auc, auc_ci=auc_ci, auc_label=label, class_aucs=class_aucs,
+                   n_bootstrap=int(cv.get("n_bootstrap") or 0) if isinstance(cv.get("n_bootstrap"), int) else 0,
+                   paired=False)
+
+
+# --------------------------------------------------------------------------- the command line
+
+def _strict_status(verdicts: dict, strict: bool, command: str) -> int:
+    """What ``featbus COMMAND --strict`` returns: :data:`STRICT_EXIT_CODE` when a verdict of
+    ``verdicts`` (what was judged -> Verdict, or ``None`` when nothing could be judged) is not
+    "useful", saying which on standard error; 0 otherwise or without ``strict``."""
+    import sys
+
+    if not strict:
+        return 0
+    failing = {what: v for what, v in verdicts.items() if v is None or not v.useful}
+    if not failing:
+        return 0
+    why = "; ".join(f"{what}: {'no verdict (nothing was held out to judge it)' if v is None else v.verdict}"
+                    for what, v in failing.items())
+    print(f"featbus {command}: --strict: the verdict is not 'useful' ({why}): exit status {STRICT_EXIT_CODE}",
+          file=sys.stderr)
+    return STRICT_EXIT_CODE

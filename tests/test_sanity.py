@@ -1,0 +1,366 @@
+"""featbus.sanity: the model-sanity verdict, each rule on synthetic predictions, the real cases of
+issue 43 (the README's mammogram model, handcrafted BUSI models), the manifest round trip and the
+commands' output and --strict exit status."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+
+from featbus.evaluation import Report, evaluate, evaluate_external
+from featbus.sanity import (
+    SENSITIVITY_FLOOR,
+    STRICT_EXIT_CODE,
+    Verdict,
+    assess,
+    verdict_from_manifest,
+    verdict_to_manifest,
+)
+
+
+def _report(y_true, y_pred, scores=None, *, names=None, groups=None, fold=None, n_bootstrap=200) -> Report:
+    """A Report made straight from held-out predictions (as evaluate would keep them)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    n = y_true.size
+    classes = np.unique(np.concatenate([y_true, y_pred]))
+    fold = np.arange(n) % 5 if fold is None else np.asarray(fold)
+    splits = [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in np.unique(fold)]
+    return Report(name="m", classes=classes, class_names=names or [str(c) for c in classes], y_true=y_true,
+                  y_pred=y_pred, scores=scores, score_kind="probability" if scores is not None else "none",
+                  fold=fold, splits=splits, groups=groups, cv="duplicate-grouped 5-fold", n_bootstrap=n_bootstrap,
+                  random_state=0)
+
+
+def _scores_for(y, signal, rng, k=2):
+    """Scores whose column ``c`` is higher for class ``c`` by ``signal`` standard deviations."""
+    s = rng.normal(size=(y.size, k))
+    s[np.arange(y.size), y] += signal
+    e = np.exp(s - s.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+# --------------------------------------------------------------------------- each rule, synthetic
+
+def test_always_the_majority_is_useless_and_says_so():
+    y = np.array([0] * 80 + [1] * 40)
+    rep = _report(y, np.zeros_like(y), np.tile([0.67, 0.33], (120, 1)), names=["normal", "abnormal"])
+    v = assess(rep)
+    assert v.verdict == "useless" and not v.useful
+    assert v.reasons[0].startswith("this model is no better than always answering 'normal': accuracy 0.667")
+    assert "it finds 0 of 40 abnormal images (sensitivity 0.00, under the 0.2 floor)" in " ".join(v.reasons)
+    assert v.ignored == ("abnormal",) and v.trivial_class == "normal"
+    assert v.accuracy_gain == (0.0, 0.0) and v.trivial_balanced_accuracy == 0.5
+    assert "covers 0.5" in v.reasons[-1]  # constant scores: AUC 0.5
+
+
+def test_a_good_model_is_useful():
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1, 2], 40)
+    pred = np.where(rng.uniform(size=y.size) < 0.85, y, (y + 1) % 3)
+    v = assess(_report(y, pred, _scores_for(y, 2.5, rng, 3), names=["benign", "malignant", "normal"]))
+    assert v.verdict == "useful" and v.useful and v.ignored == ()
+    assert v.reasons[0].startswith("it beats always answering 'benign'")
+    assert v.accuracy_gain[0] > 0.3 and v.auc_interval[0] > 0.5
+    assert str(v).startswith("verdict: useful -- ")
+
+
+def test_a_class_almost_never_found_makes_it_limited_not_useless():
+    """Beats the trivial answer on two classes, finds 3 of 30 normal images: 'limited'."""
+    rng = np.random.RandomState(1)
+    y = np.repeat([0, 1, 2], [60, 40, 30])
+    pred = y.copy()
+    normal = np.flatnonzero(y == 2)
+    pred[normal[3:]] = 0  # finds only 3 of the 30 normal images
+    v = assess(_report(y, pred, _scores_for(y, 2.0, rng, 3), names=["benign", "malignant", "normal"]))
+    assert v.verdict == "limited" and v.ignored == ("normal",)
+    assert "it finds 3 of 30 normal images (sensitivity 0.10, under the 0.2 floor): it almost never recognises " \
+           "'normal'" in v.reasons
+    assert v.found["normal"] == (3, 30) and v.sensitivity["normal"] == pytest.approx(0.1)
+
+
+def test_the_floor_is_strict_below_and_one_class_recognised_alone_is_useless():
+    y = np.repeat([0, 1], 50)
+    pred = y.copy()
+    pred[50 + int(SENSITIVITY_FLOOR * 50):] = 0  # exactly the floor: 10 of 50 found
+    rng = np.random.RandomState(2)
+    assert assess(_report(y, pred, _scores_for(y, 3, rng))).ignored == ()
+    pred[59] = 0  # one fewer: under it, and with two classes only one is then recognised
+    v = assess(_report(y, pred, _scores_for(y, 3, rng)))
+    assert v.ignored == ("1",) and v.verdict == "useless"
+    assert any(r.startswith("it recognises only '0' (every other class under the 0.2 floor)") for r in v.reasons)
+
+
+def test_auc_whose_interval_covers_chance_is_useless_even_when_accuracy_beats_the_majority():
+    """Decisions better than the majority but scores that rank nothing (random scores)."""
+    rng = np.random.RandomState(3)
+    y = np.repeat([0, 1], [70, 50])
+    pred = np.where(rng.uniform(size=y.size) < 0.8, y, 1 - y)
+    v = assess(_report(y, pred, rng.uniform(size=(y.size, 2))))
+    assert v.accuracy_gain[0] > 0  # it beats the majority on its decisions
+    assert v.verdict == "useless"
+    assert any(r.startswith("its scores rank no better than chance: AUC") and "covers 0.5" in r for r in v.reasons)
+    backwards = assess(_report(y, pred, _scores_for(y, -3, rng)))  # scores ranked the wrong way round
+    assert backwards.verdict == "useless" and "lies below 0.5" in " ".join(backwards.reasons)
+
+
+def test_one_class_auc_at_chance_makes_a_multiclass_model_limited():
+    rng = np.random.RandomState(4)
+    y = np.repeat([0, 1, 2], 60)
+    pred = np.where(rng.uniform(size=y.size) < 0.8, y, (y + 1) % 3)
+    scores = _scores_for(y, 3, rng, 3)
+    scores[:, 2] = rng.uniform(size=y.size)  # class 2's own column ranks nothing
+    v = assess(_report(y, pred, scores, names=["a", "b", "c"]))
+    assert v.verdict == "limited"
+    assert any(r.startswith("its scores do not tell 'c' from the other classes better than chance") for r in v.reasons)
+
+
+def test_screening_model_below_the_majority_accuracy_is_not_useless():
+    """90/10 data, 90 % sensitivity and 85 % specificity: accuracy under the majority's 0.9 but
+    balanced accuracy far above 0.5: the balanced comparison keeps it."""
+    y = np.repeat([0, 1], [450, 50])
+    pred = y.copy()
+    pred[:68] = 1  # 68 of 450 false alarms (specificity 0.85)
+    pred[450:455] = 0  # 45 of 50 found
+    rng = np.random.RandomState(5)
+    v = assess(_report(y, pred, _scores_for(y, 3, rng)))
+    assert v.accuracy < v.trivial_accuracy and v.balanced_gain[0] > 0.2
+    assert v.verdict == "useful"
+
+
+def test_the_trivial_classifier_is_fitted_on_each_training_fold():
+    """With folds whose training majorities differ, the baseline answers each fold's own."""
+    y = np.array([0] * 30 + [1] * 30)
+    fold = np.array([0] * 30 + [1] * 30)  # fold 0 trains on class 1 only, fold 1 on class 0 only
+    rep = _report(y, y.copy(), None, fold=fold)
+    v = assess(rep)
+    assert v.trivial_accuracy == 0.0  # each fold's trivial answer is the other class
+    assert v.verdict == "useful"
+
+
+def test_groups_are_resampled_whole_and_the_report_interval_reused():
+    rng = np.random.RandomState(6)
+    y = np.repeat([0, 1], 40)
+    X = rng.normal(size=(80, 2)) + 1.5 * y[:, None]
+    rep = evaluate(LogisticRegression(), X, y, groups=np.arange(80) // 4, n_bootstrap=150, progress=False)
+    v = assess(rep)
+    assert v.n_bootstrap == 150
+    assert v.auc_interval == pytest.approx(rep.interval("auc"))  # the interval the report prints
+    assert rep.sanity is rep.sanity  # computed once
+    again = assess(rep, n_bootstrap=50, random_state=1)
+    assert again.n_bootstrap == 50 and again.verdict == v.verdict == "useful"
+    plain = assess(evaluate(LogisticRegression(), X, y, cv="stratified", n_bootstrap=0, progress=False))
+    assert plain.n_bootstrap > 0 and math.isfinite(plain.accuracy_gain[0])  # its own bootstrap
+    points = assess(rep, n_bootstrap=0)
+    assert points.n_bootstrap == 0 and "point values: no bootstrap" in " ".join(points.reasons)
+
+
+def test_external_test_set_report_and_errors():
+    rng = np.random.RandomState(7)
+    y = np.repeat([0, 1], 30)
+    X = rng.normal(size=(60, 2)) + 3 * y[:, None]
+    model = LogisticRegression().fit(X[::2], y[::2])
+    v = assess(evaluate_external(model, X[1::2], y[1::2], n_bootstrap=100))
+    assert v.verdict == "useful" and "external test set, 30 images" in v.basis
+    dummy = DummyClassifier().fit(X[::2], y[::2])
+    assert assess(evaluate_external(dummy, X[1::2], y[1::2], n_bootstrap=100)).verdict == "useless"
+    with pytest.raises(TypeError, match="needs a featbus Report"):
+        assess({"accuracy": 0.9})
+    with pytest.raises(ValueError, match="n_bootstrap"):
+        assess(evaluate_external(model, X[1::2], y[1::2], n_bootstrap=0), n_bootstrap=-1)
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        Verdict("fine")
+
+
+def test_summary_and_html_report_open_with_the_verdict(tmp_path):
+    y = np.array([0] * 40 + [1] * 20)
+    rep = _report(y, np.zeros_like(y), np.tile([0.6, 0.4], (60, 1)), names=["normal", "abnormal"])
+    lines = rep.summary().splitlines()
+    assert lines[1].startswith("verdict: useless -- ") and "no better than always answering 'normal'" in lines[2]
+    assert "verdict" not in rep.summary(verdict=False)
+    page = rep.to_html(tmp_path / "r.html").read_text()
+    assert page.index("Verdict: useless") < page.index("<table>")
+    assert "no better than always answering &#x27;normal&#x27;" in page
+
+
+# --------------------------------------------------------------------------- the model file
+
+def test_manifest_round_trip_and_older_files():
+    rng = np.random.RandomState(8)
+    y = np.repeat([0, 1, 2], [60, 40, 30])
+    pred = y.copy()
+    pred[np.flatnonzero(y == 2)[3:]] = 0
+    v = assess(_report(y, pred, _scores_for(y, 2.0, rng, 3), names=["benign", "malignant", "normal"]))
+    entry = verdict_to_manifest(v)
+    assert json.loads(json.dumps(entry, allow_nan=False)) == entry  # plain JSON, no NaN
+    back = verdict_from_manifest({"cv": {"sanity": entry}})
+    assert (back.verdict, back.reasons, back.ignored, back.found) == (v.verdict, v.reasons, v.ignored, v.found)
+    assert back.accuracy_gain == pytest.approx(v.accuracy_gain)
+    # an older file: recomputed from the stored figures, the same verdict here
+    old = {"classes": ["benign", "malignant", "normal"],
+           "data": {"counts": {"benign": 60, "malignant": 40, "normal": 30}},
+           "cv": {"cv": "duplicate-grouped 5-fold", "n_bootstrap": 200,
+                  "accuracy": {"value": v.accuracy, "ci": [v.accuracy - 0.05, v.accuracy + 0.05]},
+                  "sensitivity": {"value": v.balanced_accuracy, "ci": [0.6, 0.8]},
+                  "auc": {"value": v.auc, "ci": list(v.auc_interval)},
+                  "per_class_accuracy": v.sensitivity}}
+    recomputed = verdict_from_manifest(old)
+    assert recomputed.verdict == "limited" and "recomputed from the" in recomputed.basis
+    assert recomputed.found["normal"] == (3, 30)
+    assert verdict_from_manifest({"classes": ["a"]}) is None
+    assert verdict_from_manifest({"cv": None}) is None
+    assert verdict_from_manifest({"cv": {"sanity": {"verdict": "great", "reasons": []}}}) is None  # damaged: ignored
+
+
+# --------------------------------------------------------------------------- commands
+
+@pytest.fixture(scope="module")
+def phantom_folder(tmp_path_factory):
+    """A class-folder study of 36 phantoms (like test_cli's)."""
+    from PIL import Image
+
+    from featbus.datasets import make_phantoms
+
+    root = tmp_path_factory.mktemp("phantoms")
+    ph = make_phantoms(36, image_size=64, random_state=0)
+    for i, (im, t) in enumerate(zip(ph.images, ph.target)):
+        folder = root / str(ph.target_names[t])
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(im).save(folder / f"case ({i}).png")
+    return root
+
+
+def _verdict_of(out: str) -> str:
+    line = next(x for x in out.splitlines() if x.startswith("verdict: "))
+    return line.split()[1]
+
+
+def test_evaluate_prints_the_verdict_and_strict_exits_3(phantom_folder, capsys):
+    from featbus.cli import main
+
+    argv = ["evaluate", str(phantom_folder), "-f", "intensity", "-c", "logreg,knn", "--n-splits", "3",
+            "--n-bootstrap", "30", "-q"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    verdict = _verdict_of(out)
+    assert "verdicts (duplicate-grouped):" in out and "intensity | logreg | none: " in out
+    status = main(argv + ["--strict"])
+    captured = capsys.readouterr()
+    assert status == (0 if verdict == "useful" else STRICT_EXIT_CODE)
+    if status:
+        assert "--strict: the verdict is not 'useful'" in captured.err
+
+
+def test_train_inspect_and_validate_show_the_verdict(phantom_folder, tmp_path, capsys):
+    from featbus.cli import main
+
+    model = tmp_path / "m.featbus"
+    status = main(["train", str(phantom_folder), "-f", "intensity", "-c", "logreg", "--n-splits", "3",
+                   "--n-bootstrap", "30", "-o", str(model), "--strict", "-q"])
+    out = capsys.readouterr().out
+    verdict = _verdict_of(out)
+    assert status == (0 if verdict == "useful" else STRICT_EXIT_CODE) and model.is_file()
+    assert main(["inspect", str(model)]) == 0
+    assert f"verdict: {verdict} -- " in capsys.readouterr().out  # stored, or recomputed from the cv figures
+    status = main(["validate", str(model), str(phantom_folder), "--n-bootstrap", "30", "--strict", "-q"])
+    out = capsys.readouterr().out
+    v = _verdict_of(out)
+    assert status == (0 if v == "useful" else STRICT_EXIT_CODE)
+
+
+def test_strict_exit_status_when_useless(tmp_path, capsys):
+    """A study with nothing to learn (every image the same noise, two classes 2:1): --strict exits 3."""
+    from PIL import Image
+
+    from featbus.cli import main
+
+    rng = np.random.RandomState(0)
+    for i in range(30):
+        folder = tmp_path / "data" / ("normal" if i % 3 else "abnormal")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.randint(0, 255, (48, 48)).astype(np.uint8)).save(folder / f"img{i:02d}.png")
+    argv = ["evaluate", str(tmp_path / "data"), "-f", "intensity", "-c", "svm", "--n-splits", "3",
+            "--n-bootstrap", "50", "-q"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "verdict: useless -- " in out and "no better than always answering 'normal'" in out
+    assert main(argv + ["--strict"]) == STRICT_EXIT_CODE
+    assert "exit status 3" in capsys.readouterr().err
+    model = tmp_path / "m.featbus"
+    assert main(["train", str(tmp_path / "data"), "-f", "intensity", "-c", "svm", "--n-splits", "3",
+                 "--n-bootstrap", "50", "-o", str(model), "--strict", "-q"]) == STRICT_EXIT_CODE
+    assert "verdict: useless -- " in capsys.readouterr().out and model.is_file()
+
+
+def test_app_sidebar_lines():
+    from featbus.app import verdict_lines
+
+    kind, head, reasons = verdict_lines({"cv": {"cv": "duplicate-grouped validation split (94 of 625 images)",
+                                                "sanity": {"verdict": "limited", "reasons": ["x\ny"],
+                                                           "basis": "duplicate-grouped validation split"}}})
+    assert (kind, head) == ("warning", "Verdict: limited (on its own validation split)")
+    assert reasons == ["* x\\ny"]  # text from the file is escaped
+    assert verdict_lines({"classes": ["a"]}) is None
+
+
+# --------------------------------------------------------------------------- real data (issue 43)
+
+def test_readme_mammogram_model_is_useless(mias_original_root):
+    """The README's example (mini-MIAS, normal vs abnormal, pectoral,flip,crop-breast, intensity +
+    LBP, SVM, grouped by woman) calls every mammogram normal: flagged useless.
+
+    Read at a quarter of the resolution (OpenCV decodes 256 x 256 directly) so it stays fast; the
+    full-size command gives the same verdict (docs/guide/pipelines_evaluation.rst)."""
+    import cv2
+
+    from featbus import ImageRecord
+    from featbus.cli._data import _preprocessing_steps
+    from featbus.datasets import parse_mias_info
+    from featbus.pipelines import make_classification_pipeline
+
+    info = parse_mias_info(mias_original_root / "Info.txt")
+    files = sorted(mias_original_root.glob("mdb*.png"))
+    records = [ImageRecord(cv2.imread(str(f), cv2.IMREAD_REDUCED_GRAYSCALE_4), path=str(f)) for f in files]
+    y = np.array([int(any(r["abnormality"] != "NORM" for r in info[f.stem])) for f in files])
+    women = np.array([(int(f.stem[3:]) - 1) // 2 for f in files])
+    for _, step in _preprocessing_steps("pectoral,flip,crop-breast"):
+        records = step.fit_transform(records)
+    pipe = make_classification_pipeline(["intensity", "lbp"], classifier="svm", random_state=0)
+    rep = evaluate(pipe, records, y, groups=women, n_bootstrap=100, target_names=["normal", "abnormal"],
+                   progress=False)
+    v = rep.sanity
+    assert v.verdict == "useless", v
+    assert v.trivial_class == "normal" and "abnormal" in v.ignored
+    assert v.reasons[0].startswith("this model is no better than always answering 'normal'")
+
+
+@pytest.fixture(scope="module")
+def busi_features(busi_root):
+    """BUSI (625 images) with the cheap handcrafted families, glcm + intensity, extracted once."""
+    from featbus import load_busi
+    from featbus.pipelines import extract_features, family_blocks
+
+    data = load_busi(busi_root)
+    X, names = extract_features(data, "glcm,intensity", progress=False)
+    return data, X, family_blocks(names)
+
+
+def test_busi_handcrafted_model_flags_normal_but_is_not_useless(busi_features):
+    """A handcrafted BUSI model (glcm + intensity, SVM: like the handcrafted recipe and the best
+    `evaluate` pipeline, it finds few normal images) is 'limited' -- the normal class flagged,
+    the model not called useless: it tells benign from malignant well above chance."""
+    from featbus.pipelines import make_classification_pipeline
+
+    data, X, blocks = busi_features
+    pipe = make_classification_pipeline(None, classifier="svm", blocks=blocks, random_state=0)
+    rep = evaluate(pipe, X, data.target, groups=data.groups, n_bootstrap=100, target_names=data.target_names,
+                   progress=False)
+    v = rep.sanity
+    assert v.verdict == "limited", v
+    assert v.ignored == ("normal",) and v.found["normal"][1] == 111 and v.sensitivity["normal"] < 0.2
+    assert v.accuracy_gain[0] > 0 and v.auc_interval[0] > 0.6
+    assert any(r.startswith("it finds ") and "of 111 normal images" in r for r in v.reasons)
