@@ -42,7 +42,7 @@ import numpy as np
 
 __all__ = ["run_app", "analyse", "intensity_position", "roi_overlay", "streamlit_command", "allowed_path",
            "max_pixels", "host_allowed", "origin_allowed", "request_allowed", "install_request_guard", "serve",
-           "APP_MAX_PIXELS", "APP_MAX_UPLOAD_MB", "REFUSED_BODY", "RESEARCH_NOTICE"]
+           "APP_MAX_PIXELS", "APP_MAX_UPLOAD_MB", "REFUSED_BODY", "RESEARCH_NOTICE", "verdict_lines"]
 
 #: Shown at the top of the page and printed once when ``featbus app`` starts.
 RESEARCH_NOTICE = ("Research use only, not for diagnosis: featbus models are research tools, not medical devices; "
@@ -531,6 +531,11 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
     with st.sidebar:
         st.header("Model")
         st.text(model.describe())
+        verdict = verdict_lines(m)
+        if verdict is not None:
+            kind, headline, reasons = verdict
+            getattr(st, kind)(headline)
+            st.text("\n".join(reasons))
         if m.get("holdout"):
             h = m["holdout"]
             st.write(f"held-out accuracy: {h['accuracy']:.3f} on {h['n_images']} images never seen in training")
@@ -587,6 +592,44 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
     pos = res["intensity"]
     st.caption("Share of each class's training images below this image: " + "; ".join(
         f"{c}: mean {v.get('mean')}%, std {v.get('std')}%" for c, v in pos["classes"].items()))
+
+
+def verdict_lines(manifest: dict) -> tuple[str, str, list[str]] | None:
+    """What the page's sidebar shows of the model-sanity verdict the file holds (or one
+    recomputed from its stored cross-validation figures, :func:`featbus.sanity.verdict_from_manifest`).
+
+    Parameters
+    ----------
+    manifest : dict
+        The model's manifest.
+
+    Returns
+    -------
+    shown : tuple or None
+        ``(kind, headline, reasons)``: the Streamlit call (``"success"`` for a useful model,
+        ``"warning"`` otherwise), the headline and the reasons as plain text (escaped: they come from the
+        file); ``None`` when the file holds nothing to judge the model by.
+
+    Examples
+    --------
+    >>> from featbus.app import verdict_lines
+    >>> kind, headline, reasons = verdict_lines({"cv": {"sanity": {"verdict": "useless",
+    ...                                          "reasons": ["no better than always answering 'normal'"]}}})
+    >>> kind, headline
+    ('warning', 'Verdict: useless (on its own cross-validation)')
+    >>> reasons
+    ["* no better than always answering 'normal'"]
+    """
+    from ._model_trust import printable
+    from .sanity import verdict_from_manifest
+
+    verdict = verdict_from_manifest(manifest)
+    if verdict is None:
+        return None
+    # a useless model is a warning, not an error box: the page itself works (an st.error means it failed)
+    kind = {"useful": "success", "limited": "warning", "useless": "warning"}[verdict.verdict]
+    where = "validation split" if "validation split" in verdict.basis else "cross-validation"
+    return kind, f"Verdict: {verdict.verdict} (on its own {where})", [f"* {printable(r)}" for r in verdict.reasons]
 
 
 def _grad_cam_ok(model) -> bool:

@@ -13,6 +13,7 @@ import numpy as np
 from .._registry import reads_masks
 from .._version import __version__
 from ..pipelines import extract_features
+from ..sanity import STRICT_HELP, _strict_status
 from ._common import CLIError, _check_writable, _one_line, _progress, _split
 from ._data import (
     _DATA_HELP,
@@ -69,6 +70,9 @@ def add_parser(sub, parents) -> None:
                         "scored once on it, with group-bootstrap intervals")
     p.add_argument("--test-fraction", type=float, default=None, metavar="F",
                    help="hold out about F of DATA's near-duplicate groups as the test set instead")
+    p.add_argument("--strict", action="store_true",
+                   help=STRICT_HELP + "; judged: the best pipeline, on the folds and on the test set when there is "
+                        "one (everything is printed and written first)")
     p.set_defaults(func=run)
 
 
@@ -202,6 +206,10 @@ def run(args) -> int:
           f"macro averages (accuracy: overall)")
     print(_table_text(reports, positive))
     main_cv = cvs[0]
+    if len(reports[main_cv]) > 1:
+        print(f"\nverdicts ({main_cv}):")
+        for rep in reports[main_cv]:
+            print(f"  {rep.name}: {rep.sanity.line()}")
     best = max(reports[main_cv], key=lambda r: r.value("accuracy"))
     optimistic = (" -- chosen on the same folds that score it, so its score is OPTIMISTIC"
                   + ("; its test-set score below is not" if external else
@@ -220,6 +228,8 @@ def run(args) -> int:
         print(f"\n{test_label}: {len(test_data.target)} images never used for fitting or choosing; "
               "group-bootstrap 95% CI")
         print(_table_text({"test": external}, positive))
+        best_test = next(r for r in external if r.name == best.name)
+        print(best_test.sanity.summary(prefix=f"verdict on the {test_label} ({best.name})"))
     if args.report:
         from ..evaluation import write_study_report
         from ..pipelines import make_features
@@ -237,7 +247,10 @@ def run(args) -> int:
         _write_settings(args, make_features(_features_of(args), region=args.region),
                         html_path.with_name("features" + SETTINGS_SUFFIX), data)
         print(f"\nreport: {path.resolve()}")
-    return 0
+    judged = {f"{best.name} ({main_cv})": best.sanity}
+    if external:
+        judged[f"{best.name} ({test_label})"] = best_test.sanity
+    return _strict_status(judged, args.strict, "evaluate")
 
 
 def _sites_of(data) -> list[str]:

@@ -30,6 +30,7 @@ def run(args) -> int:
           + ("(pipeline stored with skops: loads without pickle)" if version >= 4 else
              "(pipeline pickled: loads only if trusted; re-save it with featbus upgrade)"))
     print(describe_manifest(manifest))
+    print(_verdict_text(manifest))
     with zipfile.ZipFile(path) as z:
         print("members: " + ", ".join(f"{printable(i.filename)} ({i.file_size / 1e6:.2f} MB)" for i in z.infolist()))
     forwards = (manifest.get("runtime") or {}).get("forwards") or []
@@ -49,3 +50,16 @@ def run(args) -> int:
     print("loads without --trust: " + ("its types, yes; its contents are checked when it loads" if not needed else
                                        f"no, it needs your trust for {printable(', '.join(needed))}"))
     return 0
+
+
+def _verdict_text(manifest: dict) -> str:
+    """The model-sanity verdict the file holds (or one recomputed from its stored
+    cross-validation figures), every text from the file escaped."""
+    from .._model_trust import printable
+    from ..sanity import verdict_from_manifest
+
+    verdict = verdict_from_manifest(manifest)
+    if verdict is None:
+        return "verdict: none -- the file holds no cross-validation figures to judge the model by"
+    lines = verdict.summary().splitlines()
+    return "\n".join(printable(line) for line in lines)

@@ -94,7 +94,16 @@ def add_parser(sub, parents) -> None:
                    help="write report.html into DIR: the cross-validation (or validation split) figures with "
                         "their plots and, for a network recipe, its learning curves")
     p.add_argument("--overwrite", action="store_true", help="replace MODEL if it exists")
+    p.add_argument("--strict", action="store_true",
+                   help=_strict_help() + "; judged: the cross-validation (or validation split) and the held-out "
+                        "images of --test-fraction; MODEL is written anyway")
     p.set_defaults(func=run)
+
+
+def _strict_help() -> str:
+    from ..sanity import STRICT_HELP
+
+    return STRICT_HELP
 
 
 def _check_segmenter_args(args) -> None:
@@ -238,6 +247,8 @@ def run(args) -> int:
             lo, hi = report.interval("accuracy")
             print(f" [{lo:.2f}, {hi:.2f}] (group bootstrap 95% CI)", end="")
         print()
+        held_verdict = report.sanity
+        print(held_verdict.summary(prefix="verdict on the held-out images"))
         if args.holdout_list:
             import pandas as pd
 
@@ -251,9 +262,19 @@ def run(args) -> int:
     if args.report:
         _train_report(model, Path(args.report))
     print(model.describe())
+    from ..sanity import _strict_status
+
+    cv_report = getattr(model, "cv_report", None)
+    verdict = None if cv_report is None else cv_report.sanity
+    print(verdict.summary() if verdict is not None else
+          "verdict: none -- the model was trained without a cross-validation or validation split to judge it by")
     print(f"model: {out.resolve()}" + (f" (added to your trust list {_trust_file()}: it holds types featbus "
                                        "does not trust by itself)" if _is_trusted_file(out) else ""))
-    return 0
+    judged = {"cross-validation" if cv_report is None or "validation split" not in str(cv_report.cv)
+              else "validation split": verdict}
+    if held is not None:
+        judged["held-out images"] = held_verdict
+    return _strict_status(judged, args.strict, "train")
 
 
 def _train_report(model, folder: Path) -> None:

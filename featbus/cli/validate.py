@@ -7,6 +7,7 @@ import dataclasses
 import math
 from pathlib import Path
 
+from ..sanity import STRICT_HELP, _strict_status
 from ._common import CLIError, _check_writable, _load_model_cli
 from ._data import _DATA_HELP, _load_folder
 
@@ -41,6 +42,8 @@ def add_parser(sub, parents) -> None:
                    help="the class of the AUC, operating points and calibration (default malignant)")
     p.add_argument("--task", choices=["severity", "abnormal"], default="severity",
                    help="labels of a mini-MIAS folder (as the model was trained with)")
+    p.add_argument("--strict", action="store_true",
+                   help=STRICT_HELP + "; judged: the model's own decisions and p(positive) on DATA")
     p.set_defaults(func=run)
 
 
@@ -65,4 +68,4 @@ def run(args) -> int:
     if args.report:
         page = result.to_html(args.report)
         print(f"\nreport: {page}")
-    return 0
+    return _strict_status({f"on {args.data}": result.sanity}, args.strict, "validate")
