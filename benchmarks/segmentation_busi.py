@@ -172,7 +172,7 @@ def rescore(path: Path, records, names, groups, ensemble=()) -> int:
 
 
 def parse_overrides(pairs: list[str]) -> dict:
-    """``["epochs=21", "encoder=efficientnet_lite2"]`` -> ``{"epochs": 21, "encoder": "efficientnet_lite2"}``
+    """``["epochs=21", "backbone=efficientnet_lite2"]`` -> ``{"epochs": 21, "backbone": "efficientnet_lite2"}``
     (values read as JSON, else kept as words)."""
     out = {}
     for pair in pairs:
@@ -220,7 +220,7 @@ def train_one(records, names, groups, train, args, fold: str = ""):
         from featbus.recipes import build_segmenter
 
         # --set random_state=N: another network seed on the same folds (--seed moves the folds too)
-        params = {"random_state": args.seed, "verbose": int(args.progress), **parse_overrides(args.overrides)}
+        params = {"random_state": args.seed, "progress": bool(args.progress), **parse_overrides(args.overrides)}
         seg = build_segmenter(args.recipe, **params)
         if args.no_budget:  # the recipe's epochs whatever the machine's load (its figure must not depend on it)
             seg.set_params(max_time=None)
@@ -229,13 +229,13 @@ def train_one(records, names, groups, train, args, fold: str = ""):
               f"{seg.training_time_:.0f} s on {seg.n_train_} images (+{seg.n_val_} validation): {seg!r}", flush=True)
         return seg
     monitor = args.monitor or ("val_dice" if args.no_normal else "val_loss")
-    seg = UNetSegmenter(encoder=args.encoder, input_size=args.input_size, epochs=args.epochs,
+    seg = UNetSegmenter(backbone=args.encoder, input_size=args.input_size, epochs=args.epochs,
                         batch_size=args.batch_size, learning_rate=args.learning_rate,
                         encoder_lr_scale=args.encoder_lr_scale, decoder_filters=args.decoder_filters,
                         lr_schedule=args.lr_schedule, weight_decay=args.weight_decay, validation_fraction=0.1,
-                        patience=args.patience, monitor=monitor, flip_test=args.flip_test,
+                        patience=args.patience, monitor=monitor, tta=args.flip_test,
                         postprocess=args.postprocess, empty_masks="skip" if args.no_normal else "learn",
-                        max_time=args.max_time, random_state=args.seed, verbose=int(args.progress))
+                        max_time=args.max_time, random_state=args.seed, progress=bool(args.progress))
     # validation for early stopping: whole near-duplicate groups of the training part
     seg.fit([records[i] for i in train], groups=groups[train])
     print(f"{fold}trained {seg.n_epochs_} epochs (best {seg.best_epoch_}) in {seg.training_time_:.0f} s "
@@ -255,7 +255,7 @@ def main(argv=None) -> int:
                         "are then ignored")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="with --recipe: change one of its UNetSegmenter parameters (a JSON value or a word), e.g. "
-                        "--set encoder=efficientnet_lite2 --set epochs=21; repeatable")
+                        "--set backbone=efficientnet_lite2 --set epochs=21; repeatable")
     p.add_argument("--folds", default=None, metavar="K,K",
                    help="with --cv: train and score only these folds (e.g. 0 or 0,1), to compare one change quickly")
     p.add_argument("--against", type=Path, default=None, metavar="OOF.npz",

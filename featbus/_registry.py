@@ -91,7 +91,7 @@ ESTIMATORS: dict[str, EstimatorEntry] = {
     "ImageAugmenter": EstimatorEntry("featbus.augmentation", "sampler",
                                      check_params=({"n_copies": 2, "random_state": 0},)),
     "UNetSegmenter": EstimatorEntry("featbus.segmentation.unet", "segmenter", backend=True,
-                                    check_params=({"encoder": "scratch", "input_size": 32, "width": 0.25,
+                                    check_params=({"backbone": "scratch", "input_size": 32, "width": 0.25,
                                                    "epochs": 1, "batch_size": 4, "validation_fraction": 0,
                                                    "random_state": 0},)),
 }

@@ -371,9 +371,26 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
             manifest["cv"]["caveat"] = ("optimistic for the crops: the segmenter " + (
                 "saw the test folds' masks" if seg_info["trained_on_training_images"] is True
                 else "may have seen the test folds' masks"))
-    model = FeatbusModel(union, head, manifest, roi, preprocess)
+    domain = _domain_reference(X, columns, groups, random_state, manifest)
+    model = FeatbusModel(union, head, manifest, roi, preprocess, domain)
     model.cv_report = report
     return model
+
+
+def _domain_reference(X, columns, groups, random_state, manifest):
+    """The training images' out-of-domain reference in the classifier's feature space (families
+    weighted as the head weighs them), described in the manifest's ``domain`` entry; ``None``
+    with a note when the images are too few or too alike to learn one."""
+    from .domain import DomainReference, manifest_entry
+    from .pipelines import family_blocks
+
+    try:
+        domain = DomainReference(blocks=family_blocks(columns), random_state=random_state).fit(X, groups=groups)
+    except ValueError as exc:
+        manifest.setdefault("notes", []).append(f"no out-of-domain reference: {exc}")
+        return None
+    manifest["domain"] = manifest_entry(domain)
+    return domain
 
 
 def _manifest_head(roi, preprocess, command, random_state, deep: bool, classes) -> dict:
@@ -440,9 +457,11 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
     if cv is None:
         manifest.setdefault("notes", []).append("trained without a validation split: no held-out figure")
     else:
-        cv["about"] = ("the validation images (whole near-duplicate groups) were never trained on; they chose the "
-                       "kept epoch (early stopping), so the figure is slightly optimistic; the final networks were "
-                       "trained on the other images only")
+        chose = any(m.patience is not None for m in members)
+        cv["about"] = ("the validation images (whole near-duplicate groups) were never trained on; "
+                       + ("they chose the kept epoch (early stopping), so the figure is slightly optimistic; "
+                          if chose else "they chose nothing (the epochs decided), so the figure is a held-out one; ")
+                       + "the final networks were trained on the other images only")
     model = FeatbusModel(union, head, manifest, roi, preprocess)
     model.cv_report = report if val.size else None
     return model

@@ -109,8 +109,8 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
           steps_per_epoch: int, *, part_of: Callable[[Any], str] | None = None, weight_decay: float = 0.0,
           validate: Callable[[], dict] | None = None, monitor: str = "val_loss", mode: str = "min",
           patience: int | None = None, min_delta: float = 1e-4, max_time: float | None = None,
-          progress: bool = False, desc: str = "training") -> dict:
-    """Train ``model`` through ``phases``; the model ends with the best weights seen.
+          progress: bool = False, desc: str = "training", keep: str = "best") -> dict:
+    """Train ``model`` through ``phases``; the model ends with the best weights seen (or the last).
 
     Parameters
     ----------
@@ -145,6 +145,10 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
         Show a progress bar.
     desc : str
         The bar's label.
+    keep : {"best", "last"}, default="best"
+        The weights the model ends with when ``validate`` is given: those of the epoch with the
+        best ``monitor`` value, or the last epoch's (the validation values are then only
+        recorded: a held-out figure that chose nothing; no early stopping).
 
     Returns
     -------
@@ -222,7 +226,10 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
                 record: dict[str, Any] = {"epoch": epoch_no, "phase": phase.name,
                                           "loss": float(np.mean(losses)) if losses else None,
                                           "learning_rates": dict(zip(names, map(float, rates))) if losses else {}}
-                if validate is not None:
+                if validate is not None and keep == "last":
+                    record.update({k: float(v) for k, v in validate().items()})
+                    best_epoch = epoch_no
+                elif validate is not None:
                     record.update({k: float(v) for k, v in validate().items()})
                     value = sign * record[monitor]
                     if value < best_value - min_delta:
@@ -244,7 +251,8 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
                 if timed_out:
                     stopped = "max_time"
                     break
-                if validate is not None and phase.early_stopping and patience is not None and waited >= patience:
+                if (validate is not None and keep == "best" and phase.early_stopping and patience is not None
+                        and waited >= patience):
                     stopped = "early_stopping"
                     break
             if stopped != "epochs":

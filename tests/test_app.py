@@ -131,7 +131,7 @@ def roi_models(saved_model, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("app_roi")  # saved_model set FEATBUS_TRUSTED_MODELS for the module
     data = make_phantoms(30, image_size=64, random_state=0)
-    seg = UNetSegmenter(encoder="scratch", input_size=64, width=0.5, batch_size=8, learning_rate=3e-3, epochs=12,
+    seg = UNetSegmenter(backbone="scratch", input_size=64, width=0.5, batch_size=8, learning_rate=3e-3, epochs=12,
                         random_state=0, verbose=0).fit(data.data)
     model = train_model(data, "intensity,shape", classifier="logreg", segmenter=seg, cross_validate=False,
                         progress=False)

@@ -207,3 +207,19 @@ def test_inside_featbus_evaluate(phantoms):
                       progress=False)
     assert report.score_kind == "probability" and report.scores.shape == (len(y), 2)
     assert 0 <= report.value("accuracy") <= 1
+
+
+def test_patience_none_measures_on_the_split_and_keeps_the_last_epoch(phantoms):
+    """The default recipe's setting: the held-out images are scored every epoch but choose
+    nothing; the epochs decide and the last weights are kept (no warning, nothing cut)."""
+    import warnings
+
+    X, y = phantoms
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        ft = FineTunedCNN(validation_fraction=0.25, patience=None, **{**FAST, "epochs": 3}).fit(X, y)
+    h = ft.history_
+    assert h["stopped"] == "epochs" and len(h["epochs"]) == 4  # 1 warm-up + 3
+    assert h["best_epoch"] == 3 and "note" not in h
+    assert all("val_loss" in e for e in h["epochs"])
+    assert ft.validation_proba_.shape == (len(ft.validation_indices_), 2)

@@ -29,7 +29,7 @@ pytest.importorskip("keras")
 from featbus import ImageRecord, UNetSegmenter  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = dict(encoder="scratch", input_size=64, width=0.5, batch_size=8, learning_rate=3e-3, random_state=0,
+SMALL = dict(backbone="scratch", input_size=64, width=0.5, batch_size=8, learning_rate=3e-3, random_state=0,
              verbose=0)
 
 
@@ -274,7 +274,7 @@ def test_cli_train_segmenter_unet_learns_from_the_training_images_only(tmp_path,
     m = read_manifest(model)
     seg = m["segmenter"]
     assert seg["obtained"].startswith("trained by train_model") and seg["trained_on_training_images"] is True
-    assert seg["params"]["max_time"] == 1.0 and seg["params"]["encoder"] == "efficientnet_lite0"
+    assert seg["params"]["max_time"] == 1.0 and seg["params"]["backbone"] == "efficientnet_lite0"
     # the held-out images were not given to the U-Net: it saw the training images only
     assert seg["n_train_"] + seg["n_val_"] == m["data"]["n_images"] == 30 - m["holdout"]["n_images"]
     assert m["format_version"] == FORMAT_VERSION and "--segmenter unet" in m["command"]

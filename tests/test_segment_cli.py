@@ -79,8 +79,8 @@ def test_train_predict_evaluate(busi_like, tmp_path, capsys):
     from featbus.cli import main
 
     seg = tmp_path / "seg.keras"
-    assert main(["segment", "train", str(busi_like), "-o", str(seg), "--encoder", "scratch", "--input-size", "64",
-                 "--epochs", "3", "--max-time", "60", "--empty-masks", "learn", "--no-flip-test", "-q"]) == 0
+    assert main(["segment", "train", str(busi_like), "-o", str(seg), "--backbone", "scratch", "--input-size", "64",
+                 "--epochs", "3", "--max-time", "60", "--empty-masks", "learn", "--no-tta", "-q"]) == 0
     captured = capsys.readouterr()
     # the default recipe has no validation split: all 36 images train, the schedule runs out
     assert seg.is_file() and "36 training images, 3 epochs in" in captured.out
@@ -89,27 +89,27 @@ def test_train_predict_evaluate(busi_like, tmp_path, capsys):
     assert not list(tmp_path.glob(".*tmp*"))  # written under a temporary name, then renamed
     assert main(["segment", "train", str(busi_like), "-o", str(seg), "--encoder", "scratch"]) == 2  # exists
     assert "already exists" in capsys.readouterr().err
-    assert main(["segment", "train", str(busi_like), "-o", str(tmp_path / "x.keras"), "--encoder", "resnet5O"]) == 2
+    assert main(["segment", "train", str(busi_like), "-o", str(tmp_path / "x.keras"), "--backbone", "resnet5O"]) == 2
     err = capsys.readouterr().err
-    assert "--encoder: encoder 'resnet5O' is neither a featbus encoder" in err and len(err.strip().splitlines()) == 1
+    assert "--backbone: encoder 'resnet5O' is neither a featbus encoder" in err and len(err.strip().splitlines()) == 1
 
     best = tmp_path / "best.keras"  # the GPU recipe, made small: its lesion-only training and mirror averaging
-    assert main(["segment", "train", str(busi_like), "-o", str(best), "--recipe", "best", "--encoder", "scratch",
+    assert main(["segment", "train", str(busi_like), "-o", str(best), "--recipe", "best", "--backbone", "scratch",
                  "--input-size", "64", "--epochs", "1", "--members", "2", "-q"]) == 0
     captured = capsys.readouterr()
-    assert "2 U-Nets (averaged) (recipe best: scratch, 64 px, lesion images only) on 36 images, at most 3600 s" \
+    assert "2 U-Nets (averaged) (recipe best: scratch, 64 px, lesion images only) on 36 images, no time budget" \
         in captured.err
     from featbus import UNetSegmenter
     from featbus.recipes import SEGMENTER_RECIPES
 
     kept = UNetSegmenter.load(best)
-    assert (kept.empty_masks, kept.flip_test, kept.validation_fraction) == ("skip", True, 0.0)
+    assert (kept.empty_masks, kept.tta, kept.validation_fraction) == ("skip", True, 0.0)
     n_lesion = sum(1 for p in busi_like.glob("*/*_mask.png") if np.asarray(Image.open(p)).any())
     assert n_lesion < 36 and all(f"network {k}: {n_lesion} training images, 1 epoch in" in captured.out
                                  for k in (1, 2))
     assert kept.n_members == 2 and [layer.name for layer in kept.model_.layers][1:3] == ["member0", "member1"]
-    trained = UNetSegmenter.load(seg)  # --empty-masks and --no-flip-test override the recipe
-    assert (trained.empty_masks, trained.flip_test) == ("learn", False)
+    trained = UNetSegmenter.load(seg)  # --empty-masks and --no-tta override the recipe
+    assert (trained.empty_masks, trained.tta) == ("learn", False)
     assert SEGMENTER_RECIPES["default"].params["empty_masks"] == "skip"
     with pytest.raises(SystemExit) as exc:  # argparse's one-line usage error
         main(["segment", "train", str(busi_like), "-o", str(best), "--recipe", "fast"])

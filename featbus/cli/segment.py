@@ -52,18 +52,22 @@ def add_parser(sub, parents) -> None:
                    help="the training recipe (featbus recipes lists them with their measured Dice; default "
                         f"{DEFAULT_SEGMENTER_RECIPE}); the flags below override its settings")
     default = SEGMENTER_RECIPES[DEFAULT_SEGMENTER_RECIPE].params
-    p.add_argument("--encoder", default=None,
-                   help=f"the U-Net's encoder (default recipe: {default['encoder']}): efficientnet_lite0, "
+    p.add_argument("--backbone", "--encoder", dest="backbone", default=None,
+                   help=f"the U-Net's encoder backbone (default recipe: {default['backbone']}; --encoder is its "
+                        "former name): efficientnet_lite0, "
                         "efficientnet_lite1 or efficientnet_lite2 (ImageNet weights from their pip packages), scratch, "
                         "or a keras.applications name such as ResNet50 (Keras downloads its weights)")
     p.add_argument("--input-size", type=int, default=None, metavar="PX",
                    help=f"network input side (default recipe: {default['input_size']})")
     p.add_argument("--epochs", type=int, default=None, help="at most this many epochs")
     p.add_argument("--max-time", type=float, default=None, metavar="S",
-                   help=f"training time budget in seconds (default recipe: {default['max_time']:.0f})")
-    p.add_argument("--flip-test", action=argparse.BooleanOptionalAction, default=None,
+                   help="a training time budget in seconds (opt-in: without it the epochs decide when training "
+                        "ends, so the same command gives the same model on any machine; when the budget cuts "
+                        "training, a warning says after which epoch)")
+    p.add_argument("--tta", "--flip-test", dest="tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average each prediction with its mirror image's (default recipe: "
-                        f"{'yes' if default['flip_test'] else 'no'}); --no-flip-test predicts each image once")
+                        f"{'yes' if default['tta'] else 'no'}; --flip-test is its former name); --no-tta predicts "
+                        "each image once")
     p.add_argument("--empty-masks", choices=("skip", "learn"), default=None,
                    help="images without a lesion (empty masks): skip them, as segmentation papers do (the default "
                         "recipe's), or learn from them that an image may hold no lesion")
@@ -104,11 +108,11 @@ def _cmd_train(args) -> int:
     if out.exists() and not args.overwrite:
         raise CLIError(f"-o {str(out)!r} already exists; pass --overwrite to replace it")
     _check_writable(out, "-o")
-    if args.encoder is not None:
+    if args.backbone is not None:
         try:
-            check_encoder(args.encoder)
+            check_encoder(args.backbone)
         except ValueError as exc:
-            raise CLIError(f"--encoder: {exc}") from None
+            raise CLIError(f"--backbone: {exc}") from None
     for flag, value, low in (("--input-size", args.input_size, 32), ("--epochs", args.epochs, 1)):
         if value is not None and value < low:
             raise CLIError(f"{flag} {value}: give at least {low}")
@@ -120,13 +124,13 @@ def _cmd_train(args) -> int:
     from ..recipes import build_segmenter
 
     show = bool(_progress(args)) and sys.stderr.isatty()
-    seg = build_segmenter(args.recipe, encoder=args.encoder, input_size=args.input_size, epochs=args.epochs,
-                          max_time=args.max_time, flip_test=args.flip_test, empty_masks=args.empty_masks,
-                          n_members=args.members, random_state=args.random_state, verbose=int(show))
+    seg = build_segmenter(args.recipe, backbone=args.backbone, input_size=args.input_size, epochs=args.epochs,
+                          max_time=args.max_time, tta=args.tta, empty_masks=args.empty_masks,
+                          n_members=args.members, random_state=args.random_state, progress=show)
     budget = "no time budget" if seg.max_time is None else f"at most {seg.max_time:.0f} s"
     skipped = ", lesion images only" if seg.empty_masks == "skip" else ""
     nets = "a U-Net" if seg.n_members == 1 else f"{seg.n_members} U-Nets (averaged)"
-    print(f"training {nets} (recipe {args.recipe}: {seg.encoder}, {seg.input_size} px{skipped}) on "
+    print(f"training {nets} (recipe {args.recipe}: {seg.backbone}, {seg.input_size} px{skipped}) on "
           f"{len(records)} images, {budget}", file=sys.stderr)
     seg.fit(records, groups=data.groups)
     seg.save(out)
@@ -328,7 +332,7 @@ def _report_html(seg, args, records, predicted, table, lines, folder: Path) -> P
 .row{{display:flex;flex-wrap:wrap;gap:1em}} figure{{margin:0}}
 figcaption{{font-size:0.85em;max-width:300px;overflow-wrap:anywhere}}</style>
 </head><body><h1>Segmentation report</h1>
-<p>Segmenter <code>{html.escape(str(args.segmenter))}</code> ({html.escape(seg.encoder)}, {seg.input_size} px{nets}) on
+<p>Segmenter <code>{html.escape(str(args.segmenter))}</code> ({html.escape(str(seg.backbone))}, {seg.input_size} px{nets}) on
 <code>{html.escape(str(args.data_dir))}</code>. Outlines: <span style="color:#00a000">drawn mask</span>,
 <span style="color:#e00000">prediction</span>. If the segmenter was trained on these images, these figures are
 optimistic: judge it on images it never saw.</p>

@@ -272,8 +272,9 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         Augmentation drawn afresh every epoch on the network-sized training images
         (:data:`featbus.augmentation.AUGMENT_PRESETS`); ``None``: none.
     %(validation_fraction)s
-    patience : int, default=4
-        %(patience_body)s
+    patience : int or None, default=4
+        %(patience_body)s ``None``: no early stopping and the last epoch's weights are kept; the
+        validation images then only measure (a held-out figure that chose nothing).
     %(max_time)s
     mixed_precision : bool or "auto", default="auto"
         Compute the backbone in bfloat16 (variables, the normaliser and the head stay float32).
@@ -348,7 +349,7 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         "class_weight": [None, StrOptions({"balanced"}), dict],
         "augment": [None, StrOptions({"ultrasound", "mammography", "flip"}), HasMethods(["augment01"])],
         "validation_fraction": [Interval(Real, 0, 0.5, closed="left")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
+        "patience": [None, Interval(Integral, 1, None, closed="left")],
         "max_time": [None, Interval(Real, 0, None, closed="neither")],
         "mixed_precision": ["boolean", StrOptions({"auto"})],
         "tta": ["boolean"],
@@ -552,8 +553,9 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
 
         history = train(trainer.net, trainer.loss_fn, phases, batches, steps, part_of=trainer.part_of,
                         weight_decay=self.weight_decay, validate=validate, monitor="val_loss",
-                        patience=int(self.patience), max_time=self.max_time,
-                        progress=show_progress(self.progress), desc="FineTunedCNN")
+                        patience=None if self.patience is None else int(self.patience), max_time=self.max_time,
+                        progress=show_progress(self.progress), desc="FineTunedCNN",
+                        keep="last" if self.patience is None else "best")
         history.update(n_train=int(len(train_idx)), n_validation=int(len(val_idx)))
         self.history_ = history
         self.validation_indices_ = val_idx
