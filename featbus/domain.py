@@ -56,7 +56,7 @@ from sklearn.base import BaseEstimator, OutlierMixin, TransformerMixin, _fit_con
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["DomainReference", "MAX_COMPONENTS", "MAX_NEIGHBORS"]
+__all__ = ["DomainReference", "manifest_entry", "score_columns", "flag_summary", "MAX_COMPONENTS", "MAX_NEIGHBORS"]
 
 #: Largest ``n_components`` a reference may keep (a model file holding more is refused).
 MAX_COMPONENTS = 256
@@ -408,15 +408,23 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
         return np.asarray(["out_of_domain"], dtype=object)
 
     def _check_state(self) -> None:
-        """The fitted arrays agree with each other (a model file's contents are checked with this
-        before use: :func:`featbus._model_trust.check_loaded`).
+        """The fitted arrays agree with each other (run by :meth:`__setstate__`, so on every loaded
+        model file, and before every scoring).
 
         Raises
         ------
         ValueError
             Shapes, counts or values that :meth:`fit` never writes.
         """
-        p, k = int(self.n_features_in_), int(self.n_components_)
+        from ._model_trust import printable
+
+        try:
+            p, k = int(self.n_features_in_), int(self.n_components_)
+            method = self.method
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise ValueError(f"a DomainReference's fitted state does not read ({type(exc).__name__})") from None
+        if method not in ("mahalanobis", "knn"):
+            raise ValueError(f"a DomainReference's method is {printable(repr(method))[:40]}")
         problems = [
             (np.shape(self.mean_) == (p,) and np.shape(self.scale_) == (p,), "a centre and a scale per column"),
             (0 < k <= min(MAX_COMPONENTS, p) and np.shape(self.components_) == (k, p), "n_components_ axes"),
@@ -425,7 +433,7 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
             (np.isfinite(self.threshold_) and self.threshold_ > 0 and np.isfinite(self.residual_scale_)
              and self.residual_scale_ > 0, "a positive threshold and residual unit"),
         ]
-        if self.method == "mahalanobis":
+        if method == "mahalanobis":
             problems.append((np.shape(self.precision_) == (k, k), "a square precision of n_components_"))
         else:
             problems.append((np.ndim(self.bank_) == 2 and np.shape(self.bank_)[1] == k and len(self.bank_) >= 1
@@ -434,7 +442,121 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
             if not ok:
                 raise ValueError(f"a DomainReference's arrays disagree (it needs {what})")
 
+    def __setstate__(self, state):
+        """Restore a copy (clone, pickle, a model file's skops archive): a fitted one's arrays are
+        checked against each other here, so that a model file holding arrays :meth:`fit` never
+        writes is refused when it is loaded (:meth:`_check_state`), not met later."""
+        super().__setstate__(state)
+        if "threshold_" in state:
+            self._check_state()
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def manifest_entry(reference: DomainReference) -> dict:
+    """What a model file's manifest says about its reference (JSON values).
+
+    Parameters
+    ----------
+    reference : DomainReference
+        Fitted.
+
+    Returns
+    -------
+    entry : dict
+        ``class``, ``method``, ``n_components``, ``quantile``, ``threshold``, ``n_features``,
+        ``n_images`` and ``about`` (one sentence).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.domain import DomainReference, manifest_entry
+    >>> ref = DomainReference(n_components=4).fit(np.random.default_rng(0).normal(size=(50, 6)))
+    >>> manifest_entry(ref)["n_components"]
+    4
+    """
+    check_is_fitted(reference, "threshold_")
+    return {"class": "DomainReference", "method": reference.method, "n_components": int(reference.n_components_),
+            "quantile": float(reference.quantile), "threshold": float(reference.threshold_),
+            "n_features": int(reference.n_features_in_), "n_images": int(len(reference.training_distances_)),
+            "about": (f"an image whose distance from the training images (in the classifier's features, "
+                      f"{int(reference.n_components_)} principal axes and the residual) exceeds the "
+                      f"{reference.quantile:g} quantile of the training images' cross-fitted distances is called "
+                      "unlike the training images")}
+
+
+def score_columns(reference, features, kept, n: int) -> dict[str, np.ndarray]:
+    """The columns :meth:`featbus.model.FeatbusModel.predict_table` adds for a model's reference.
+
+    Parameters
+    ----------
+    reference : DomainReference or None
+        The model's; ``None``: no columns.
+    features : ndarray of shape (len(kept), n_features) or None
+        The feature rows of the images that were read (``None``: none was).
+    kept : sequence of int
+        Their rows in the table.
+    n : int
+        The table's length.
+
+    Returns
+    -------
+    columns : dict
+        ``out_of_domain`` (distance / threshold, NaN for images not read) and ``unlike_training``
+        (``out_of_domain > 1``, ``None`` for images not read); empty without a reference.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.domain import DomainReference, score_columns
+    >>> ref = DomainReference(n_components=2).fit(np.random.default_rng(0).normal(size=(40, 3)))
+    >>> cols = score_columns(ref, np.array([[0.0, 0.0, 0.0], [9.0, 9.0, 9.0]]), [0, 2], 3)
+    >>> cols["unlike_training"].tolist()
+    [False, None, True]
+    >>> score_columns(None, None, [], 3)
+    {}
+    """
+    if reference is None:
+        return {}
+    if not isinstance(reference, DomainReference):
+        raise ValueError(f"the model's out-of-domain reference is a {type(reference).__name__}, not a DomainReference "
+                         "(a damaged or crafted model file)")
+    score = np.full(n, np.nan)
+    unlike = np.full(n, None, dtype=object)
+    if features is not None and len(kept):
+        kept = np.asarray(kept, dtype=int)
+        score[kept] = reference.transform(features)[:, 0]
+        unlike[kept] = [bool(v > 1) for v in score[kept]]
+    return {"out_of_domain": score, "unlike_training": unlike}
+
+
+def flag_summary(flags) -> str:
+    """The one line ``featbus predict`` prints: how many images look unlike the training images.
+
+    Parameters
+    ----------
+    flags : sequence of bool or None
+        ``unlike_training`` of :meth:`featbus.model.FeatbusModel.predict_table` (``None``: an
+        unreadable image, not counted).
+
+    Returns
+    -------
+    line : str
+
+    Examples
+    --------
+    >>> from featbus.domain import flag_summary
+    >>> flag_summary([True, False, False, None])
+    '1 of 3 images look unlike the training images (out_of_domain above 1): their predictions are extrapolations'
+    >>> flag_summary([False, False])
+    'none of the 2 images looks unlike the training images'
+    """
+    seen = [bool(f) for f in flags if f is not None]
+    n, k = len(seen), int(sum(seen))
+    if k == 0:
+        return f"none of the {n} image{'s' if n != 1 else ''} looks unlike the training images"
+    return (f"{k} of {n} image{'s' if n != 1 else ''} look{'s' if n == 1 else ''} unlike the training images "
+            "(out_of_domain above 1): their predictions are extrapolations")

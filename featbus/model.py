@@ -22,6 +22,7 @@ import numpy as np
 
 from ._model_trust import CraftedModelError, NeedsTrust, check_loaded, printable
 from ._registry import is_cnn
+from .domain import score_columns
 from .io import file_sha256
 from .model_format import (
     _FORMAT_SKOPS,
@@ -104,6 +105,8 @@ class FeatbusModel:
     preprocess : Pipeline or None, default=None
         Fitted image -> image steps applied to every image first (e.g. pectoral-muscle
         removal, see :func:`train_model`'s ``preprocessing``).
+    domain : DomainReference or None, default=None
+        The training images' out-of-domain reference (:mod:`featbus.domain`); ``None``: none stored.
 
     Attributes
     ----------
@@ -124,13 +127,12 @@ class FeatbusModel:
     (2, 3)
     """
 
-    def __init__(self, features, head, manifest: dict, roi=None, preprocess=None):
+    def __init__(self, features, head, manifest: dict, roi=None, preprocess=None, domain=None):
         self.cv_report = None  # train_model's cross-validation Report (not saved in the file)
         self.features = features
         self.head = head
         self.manifest = manifest
-        self.roi = roi
-        self.preprocess = preprocess
+        self.roi, self.preprocess, self.domain = roi, preprocess, domain
 
     # -- description
     @property
@@ -259,9 +261,10 @@ class FeatbusModel:
     def predict_table(self, images, *, on_error: str = "raise"):
         """One row per image: ``image``, ``predicted``, ``p_<class>`` columns and ``error``.
 
-        A model with a segmenter adds ``roi_found`` (whether a lesion was found; if not, the
-        whole image was used) and ``roi_box`` (``(row0, row1, col0, col1)`` of the crop in the
-        image), from the same segmenter pass as the prediction.
+        A model with a segmenter adds ``roi_found`` (whether a lesion was found; if not, the whole image was used)
+        and ``roi_box`` (``(row0, row1, col0, col1)`` of the crop in the image), from the same segmenter pass as the
+        prediction. A model with a :attr:`domain` adds ``out_of_domain`` and ``unlike_training``: how unlike the
+        training images an image is (:mod:`featbus.domain`).
 
         Parameters
         ----------
@@ -282,15 +285,14 @@ class FeatbusModel:
         records, kept, skipped = _records(items, on_error)
         names = [str(it) if isinstance(it, (str, os.PathLike)) else (getattr(it, "path", None) or f"#{i}")
                  for i, it in enumerate(items)]
-        proba = np.full((len(items), len(self.classes_)), np.nan)
-        predicted = np.full(len(items), "", dtype=object)
-        error = np.full(len(items), "", dtype=object)
-        roi_found = np.full(len(items), None, dtype=object)
-        roi_box = np.full(len(items), None, dtype=object)
+        n = len(items)
+        proba = np.full((n, len(self.classes_)), np.nan)
+        predicted, error = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
+        roi_found, roi_box, feats = np.full(n, None, dtype=object), np.full(n, None, dtype=object), None
         if records:
             crops = self._crop(records)
-            p = self._proba_of_crops(crops)
-            proba[kept] = p
+            feats = np.asarray(self.features.transform(crops))
+            proba[kept] = p = np.asarray(self.head.predict_proba(feats), dtype=float)
             predicted[kept] = self.decide(p)
             if self.roi is not None:
                 for i, crop in zip(kept, crops):
@@ -305,8 +307,8 @@ class FeatbusModel:
         for j, c in enumerate(self.classes_):
             table[f"p_{c}"] = proba[:, j]
         if self.roi is not None:  # empty for unreadable images
-            table["roi_found"] = roi_found
-            table["roi_box"] = roi_box
+            table = table.assign(roi_found=roi_found, roi_box=roi_box)
+        table = table.assign(**score_columns(self.domain, feats, kept, n))  # none without a reference
         table["error"] = error
         return table
 
@@ -350,8 +352,8 @@ class FeatbusModel:
         path = Path(path)
         if path.exists() and not overwrite:
             raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True (--overwrite) to replace it")
-        parts = {"features": self.features, "head": self.head, "roi": self.roi, "preprocess": self.preprocess}
-        parts = {k: v for k, v in parts.items() if v is not None}  # no roi / preprocess: no member
+        parts = {k: getattr(self, k) for k in ("features", "head", "roi", "preprocess", "domain")}
+        parts = {k: v for k, v in parts.items() if v is not None}  # no roi / preprocess / domain: no member
         self.manifest = write_model_file(path, parts, self.manifest, _runtime_forwards(self, runtime), trust=trust)
         return path
 
@@ -434,7 +436,7 @@ def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False
     if (preprocess is None) != (not (manifest.get("recipe") or {}).get("preprocessing")):
         raise ValueError(f"{path!r} is damaged: its manifest and its pipeline disagree on whether the model "
                          "preprocesses its images")
-    model = FeatbusModel(parts["features"], parts["head"], manifest, roi, preprocess)
+    model = FeatbusModel(parts["features"], parts["head"], manifest, roi, preprocess, parts.get("domain"))
     _check_classes(model, manifest, path)
     if runtime == "auto":
         _attach_runtime(model, path, size)

@@ -184,3 +184,95 @@ def test_busi_reference_flags_mammograms_not_held_out_busi(busi_root, mias_origi
     mias_rate = np.mean(ref.predict(np.asarray(union.transform(list(mias.data)[:10]))) == -1)
     assert mias_rate >= 0.9, mias_rate
     assert held_rate <= 0.08, held_rate
+
+
+# --------------------------------------------------------------------------- in a model file
+
+
+@pytest.fixture(scope="module")
+def phantom_model(tmp_path_factory):
+    """A small handcrafted model on phantoms, saved once (its own trust list)."""
+    import os
+
+    from featbus import make_phantoms
+    from featbus.model_training import train_model
+
+    folder = tmp_path_factory.mktemp("domain")
+    saved_env = os.environ.get("FEATBUS_TRUSTED_MODELS")
+    os.environ["FEATBUS_TRUSTED_MODELS"] = str(folder / "trusted.txt")
+    data = make_phantoms(40, image_size=48, random_state=0)
+    model = train_model(data, "intensity,lbp", classifier="logreg", cross_validate=False, progress=False)
+    path = model.save(folder / "m.featbus")
+    yield model, path, data, folder
+    if saved_env is None:
+        os.environ.pop("FEATBUS_TRUSTED_MODELS", None)
+    else:
+        os.environ["FEATBUS_TRUSTED_MODELS"] = saved_env
+
+
+def _odd_images():
+    """Images no phantom looks like: a checkerboard and a flat bright field."""
+    checker = (np.indices((48, 48)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    return [checker, np.full((48, 48), 250, np.uint8)]
+
+
+def test_train_model_stores_a_reference_predict_table_scores(phantom_model, monkeypatch):
+    from featbus.model import load_model
+
+    model, path, data, folder = phantom_model
+    monkeypatch.setenv("FEATBUS_TRUSTED_MODELS", str(folder / "trusted.txt"))
+    assert isinstance(model.domain, DomainReference)
+    entry = model.manifest["domain"]
+    assert entry["n_images"] == 40 and entry["threshold"] == pytest.approx(model.domain.threshold_)
+    loaded = load_model(path, warm_up=False)  # no trust needed: featbus's own class, arrays
+    table = loaded.predict_table(list(data.images[:3]) + _odd_images())
+    assert list(table.columns[-3:]) == ["out_of_domain", "unlike_training", "error"]
+    np.testing.assert_allclose(table["out_of_domain"], model.predict_table(list(data.images[:3]) + _odd_images())
+                               ["out_of_domain"])
+    assert table["unlike_training"].tolist()[3:] == [True, True]
+    assert table["out_of_domain"].iloc[3:].min() > 1
+
+
+def test_a_model_without_reference_has_no_columns_and_says_so(phantom_model, tmp_path, monkeypatch, capsys):
+    from featbus.cli import main
+    from featbus.model import load_model
+
+    model, path, data, folder = phantom_model
+    monkeypatch.setenv("FEATBUS_TRUSTED_MODELS", str(folder / "trusted.txt"))
+    old = load_model(path, warm_up=False)
+    old.domain = None  # as a file written before the reference was stored
+    old_path = old.save(tmp_path / "old.featbus")
+    assert load_model(old_path, warm_up=False).domain is None
+    assert "out_of_domain" not in old.predict_table(data.images[:2]).columns
+    images = []
+    for k, img in enumerate(list(data.images[:3]) + _odd_images()):
+        from PIL import Image
+
+        images.append(str(tmp_path / f"{k}.png"))
+        Image.fromarray(np.asarray(img, np.uint8)).save(images[-1])
+    assert main(["predict", str(path), *images, "-o", str(tmp_path / "p.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "2 of 5 images look unlike the training images" in out
+    assert main(["predict", str(old_path), *images[:1]]) == 0
+    captured = capsys.readouterr()
+    assert "no out-of-domain reference" in captured.err and "out_of_domain" not in captured.out.splitlines()[0]
+
+
+def test_a_crafted_reference_is_refused_at_load(phantom_model, tmp_path, monkeypatch):
+    from featbus.model import load_model
+
+    model, path, data, folder = phantom_model
+    monkeypatch.setenv("FEATBUS_TRUSTED_MODELS", str(folder / "trusted.txt"))
+    crafted = load_model(path, warm_up=False)
+    crafted.domain.__dict__["components_"] = crafted.domain.components_[:, :-1]  # axes one column short
+    bad = crafted.save(tmp_path / "bad.featbus")
+    with pytest.raises(ValueError, match="damaged.*DomainReference's arrays disagree"):
+        load_model(bad, warm_up=False)
+    # a reference of another width than the classifier's features: a clear error, not a crash
+    crafted.domain = DomainReference(n_components=2).fit(np.random.default_rng(0).normal(size=(20, 3)))
+    odd = load_model(crafted.save(tmp_path / "bad2.featbus"), warm_up=False)
+    with pytest.raises(ValueError, match="features"):
+        odd.predict_table(data.images[:1])
+    crafted.domain = crafted.head  # not a reference at all
+    with pytest.raises(ValueError, match="not a DomainReference"):
+        load_model(crafted.save(tmp_path / "bad3.featbus"), warm_up=False).predict_table(data.images[:1])

@@ -15,8 +15,10 @@ def add_parser(sub, parents) -> None:
     p = sub.add_parser("predict", parents=[parents.common, parents.loaded_model],
                        help="class and probabilities of new images with a saved model",
                        description="Predict the class of every image (files or folders) with a .featbus "
-                                   "model: one CSV row per image with the class, a probability per class and "
-                                   "an error column (filled for unreadable images with --on-error skip).")
+                                   "model: one CSV row per image with the class, a probability per class, "
+                                   "the out-of-domain score (out_of_domain: distance from the training images, "
+                                   "above 1 is unlike them; unlike_training) and an error column (filled for "
+                                   "unreadable images with --on-error skip).")
     p.add_argument("model", metavar="MODEL", help="a .featbus file (from featbus train)")
     p.add_argument("images", metavar="IMAGE", nargs="+",
                    help="image files, folders (a mini-MIAS folder: its mdbNNN images) or CSV manifests (their "
@@ -65,4 +67,17 @@ def run(args) -> int:
     n_bad = int((table["error"] != "").sum())
     if n_bad:
         print(f"skipped {n_bad} unreadable image(s) (listed in the 'error' column)", file=sys.stderr)
+    # the CSV may be on stdout: what is said about it goes to stderr then
+    print(_domain_line(model, table), file=sys.stdout if out is not None else sys.stderr)
     return 0
+
+
+def _domain_line(model, table) -> str:
+    """How many images look unlike the training images, or that the model cannot tell."""
+    if "unlike_training" not in table:
+        return ("note: this model file has no out-of-domain reference (made before featbus stored one, or a network "
+                "recipe): images unlike its training images are not flagged; retrain it to get the out_of_domain "
+                "column")
+    from ..domain import flag_summary
+
+    return flag_summary(table["unlike_training"].tolist())
