@@ -20,14 +20,45 @@ drawn independently and uniformly:
   ``vertical_flip`` (off by default: an ultrasound probe is always at the top of the image);
 * a rotation by up to ``rotation`` degrees, a shear by up to ``shear`` degrees, a zoom by a
   factor in ``zoom`` and a shift by up to ``shift`` of each side, about the image centre;
-  pixels that come from outside the image are black (``fill=0``, the ultrasound background);
+  pixels that come from outside the image are filled per ``fill_mode``: ``"constant"``
+  (``fill_value``, default 0: black, the ultrasound background), ``"nearest"`` (the edge pixel
+  repeated: ``aaaa|abcd|dddd``), ``"reflect"`` (``dcba|abcd|dcba``, Keras' and SciPy's
+  ``"reflect"``), ``"mirror"`` (``dcb|abcd|cba``) or ``"wrap"`` (``abcd|abcd|abcd``), the
+  modes of Keras' ``ImageDataGenerator`` and ``scipy.ndimage``;
 
-then, on intensities in ``[0, 1]``: a brightness offset (up to ``brightness``), a contrast
-factor around the mean (in ``contrast``), a gamma (in ``gamma``, drawn log-uniformly) and
-multiplicative speckle noise ``x * (1 + s * n)`` with ``n`` standard normal and ``s`` up to
-``speckle``; the result is clipped to ``[0, 1]`` and returned in the input's dtype (integers
-rounded). A lesion mask is warped with the same matrix (nearest neighbour), never with the
-intensity changes.
+then, on intensities in ``[0, 1]``, in this order:
+
+1. a brightness offset ``x + b`` with ``b`` up to ``brightness`` (additive);
+2. opt-in, a brightness factor ``x * f`` with ``f`` uniform in ``brightness_range`` (multiplicative,
+   Keras' ``ImageDataGenerator(brightness_range=(1, 1.4))``; an ultrasound scanner's overall gain);
+3. a contrast factor around the mean (in ``contrast``);
+4. a gamma (in ``gamma``, drawn log-uniformly);
+5. opt-in, depth-dependent gain (``tgc``, time-gain compensation): every row multiplied by a
+   smooth curve of depth through four factors drawn in ``[1 - tgc, 1 + tgc]`` at the top,
+   1/3, 2/3 and bottom of the image (cosine-interpolated between them), as a sonographer's TGC
+   sliders shape it;
+6. opt-in, resolution loss (``resolution``): the image shrunk by a factor drawn in
+   ``[1 - resolution, 1]`` (area averaging) and brought back to its size (bilinear), as a
+   coarser probe or a lower-resolution export;
+7. opt-in, a Gaussian blur of standard deviation drawn in ``[0, blur]`` pixels;
+8. multiplicative speckle noise ``x * (1 + s * n)`` with ``n`` standard normal and ``s`` up to
+   ``speckle``;
+9. opt-in, burnt-in marks (``marks``): up to that many small bright crosses (caliper marks) and
+   one- to three-character labels drawn at random positions, as scanners burn them in. With a
+   mask, a mark whose footprint would touch the lesion is drawn elsewhere (or dropped after 20
+   tries): the lesion's pixels are never covered.
+
+The result is clipped to ``[0, 1]`` and returned in the input's dtype (integers rounded). A
+lesion mask is warped with the same matrix (nearest neighbour, outside pixels filled by the same
+mode, 0 for ``"constant"``), never with the intensity changes. Every opt-in step draws nothing
+when it is off, so the presets that do not use it give the same images as before it existed.
+
+Acquisition shift
+-----------------
+Steps 2 and 5-9 are what changes between ultrasound scanners, settings and hospitals (gain, TGC,
+probe resolution, speckle, burnt-in text and calipers): the ``"scanner-shift"`` preset turns them
+all on over the ``"ultrasound"`` geometry, for a model meant to work on other scanners.
+:func:`augment_pair` (the U-Net's) takes the same steps through ``acquisition=``.
 
 Augmented copies are new pixel arrays: the extraction engine (:mod:`featbus.extraction`) keys
 rows by pixel content, so a copy never reuses an original's features (and two equal copies
@@ -56,12 +87,13 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._records import ImageRecord, check_images, to_float
 from .io import load_item
 
-__all__ = ["ImageAugmenter", "augment_image", "augment_pair", "AUGMENT_PRESETS"]
+__all__ = ["ImageAugmenter", "augment_image", "augment_pair", "AUGMENT_PRESETS", "ACQUISITION_PARAMS",
+           "FILL_MODES", "draw_marks", "tgc_curve"]
 
 #: Named settings of :class:`ImageAugmenter` (``FineTunedCNN(augment=...)`` takes these names).
 AUGMENT_PRESETS: dict[str, dict[str, Any]] = {
@@ -76,7 +108,24 @@ AUGMENT_PRESETS: dict[str, dict[str, Any]] = {
     # flips only
     "flip": dict(horizontal_flip=True, vertical_flip=False, rotation=0.0, shift=0.0, zoom=(1.0, 1.0),
                  shear=0.0, brightness=0.0, contrast=(1.0, 1.0), gamma=(1.0, 1.0), speckle=0.0),
+    # acquisition shift (another scanner, its settings, its burnt-in text): the ultrasound
+    # geometry with overall and depth-dependent gain, wider contrast and gamma, resolution loss,
+    # blur, stronger speckle and caliper marks / labels. Ranges chosen to cover what separates
+    # BUSI from BUS-BRA's scanners by eye; not yet measured against "ultrasound" (issue 42)
+    "scanner-shift": dict(horizontal_flip=True, vertical_flip=False, rotation=10.0, shift=0.05,
+                          zoom=(0.9, 1.1), shear=5.0, brightness=0.05, contrast=(0.75, 1.3),
+                          gamma=(0.7, 1.4), speckle=0.1, brightness_range=(0.7, 1.3), tgc=0.3,
+                          resolution=0.5, blur=1.0, marks=4),
 }
+
+#: Parameters added after the first presets, with the values that turn them off (a preset or a
+#: call that does not name them gets these, and so the images it always gave).
+_OPT_IN: dict[str, Any] = dict(brightness_range=None, fill_mode="constant", fill_value=0.0, tgc=0.0,
+                               resolution=0.0, blur=0.0, marks=0)
+#: ``fill_mode`` -> OpenCV border mode.
+FILL_MODES = {"constant": 0, "nearest": 1, "reflect": 2, "wrap": 3, "mirror": 4}
+#: The intensity steps of acquisition shift that :func:`augment_pair` can add (``acquisition=``).
+ACQUISITION_PARAMS = ("brightness_range", "tgc", "resolution", "blur", "speckle", "marks")
 
 
 def _check_range(name: str, value, low: float) -> tuple[float, float]:
@@ -118,16 +167,19 @@ def _augment01(image: np.ndarray, mask: np.ndarray | None, rng: np.random.Genera
     h, w = image.shape
     m = _affine(rng, (h, w), p)
     if not np.allclose(m, [[1, 0, 0], [0, 1, 0]]):
+        border = FILL_MODES[p.get("fill_mode", "constant")]
         image = cv2.warpAffine(np.ascontiguousarray(image, np.float32), m, (w, h), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+                               borderMode=border, borderValue=float(p.get("fill_value", 0.0)))
         if mask is not None:
             mask = cv2.warpAffine(np.asarray(mask, np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
-                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+                                  borderMode=border, borderValue=0).astype(bool)
     else:
         image = np.array(image, np.float32)
         mask = None if mask is None else np.array(mask, bool)
     if p["brightness"]:
         image = image + np.float32(rng.uniform(-p["brightness"], p["brightness"]))
+    if p.get("brightness_range") is not None:
+        image = image * np.float32(rng.uniform(*p["brightness_range"]))
     c0, c1 = p["contrast"]
     if c1 > c0 or c0 != 1.0:
         mean = np.float32(image.mean())
@@ -136,10 +188,102 @@ def _augment01(image: np.ndarray, mask: np.ndarray | None, rng: np.random.Genera
     if g1 > g0 or g0 != 1.0:
         gamma = math.exp(rng.uniform(math.log(g0), math.log(g1)))
         image = np.power(np.clip(image, 0.0, 1.0), np.float32(gamma))
+    image = _acquisition(image, mask, rng, p)
+    return np.clip(image, 0.0, 1.0).astype(np.float32), mask
+
+
+def _acquisition(image: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator, p: dict) -> np.ndarray:
+    """Steps 5-9 of the module's list (TGC, resolution, blur, speckle, marks) on a float32
+    image; each draws from ``rng`` only when it is on."""
+    import cv2
+
+    h, w = image.shape
+    if p.get("tgc"):
+        image = image * tgc_curve(h, rng.uniform(1.0 - p["tgc"], 1.0 + p["tgc"], size=4))[:, None]
+    if p.get("resolution"):
+        f = rng.uniform(1.0 - p["resolution"], 1.0)
+        small = (max(1, int(round(w * f))), max(1, int(round(h * f))))
+        if small != (w, h):
+            image = cv2.resize(cv2.resize(np.ascontiguousarray(image, np.float32), small, interpolation=cv2.INTER_AREA),
+                               (w, h), interpolation=cv2.INTER_LINEAR)
+    if p.get("blur"):
+        sigma = rng.uniform(0.0, p["blur"])
+        if sigma > 0.05:
+            image = cv2.GaussianBlur(np.ascontiguousarray(image, np.float32), (0, 0), sigmaX=sigma,
+                                     borderType=cv2.BORDER_REFLECT_101)
     if p["speckle"]:
         sigma = rng.uniform(0.0, p["speckle"])
         image = image * (1.0 + np.float32(sigma) * rng.standard_normal(image.shape, dtype=np.float32))
-    return np.clip(image, 0.0, 1.0).astype(np.float32), mask
+    if p.get("marks"):
+        image = draw_marks(image, int(rng.integers(1, int(p["marks"]) + 1)), rng, avoid=mask)
+    return image.astype(np.float32, copy=False)
+
+
+def tgc_curve(height: int, factors) -> np.ndarray:
+    """A smooth depth-gain curve: ``factors`` (gains at equally spaced depths from the top row
+    to the bottom one) joined by cosine interpolation; one factor per row, shape ``(height,)``.
+
+    Examples
+    --------
+    >>> tgc_curve(5, [1.0, 2.0]).round(3).tolist()
+    [1.0, 1.146, 1.5, 1.854, 2.0]
+    """
+    f = np.asarray(factors, np.float64)
+    t = np.linspace(0.0, len(f) - 1.0, int(height))
+    i = np.minimum(np.floor(t).astype(int), len(f) - 2) if len(f) > 1 else np.zeros(int(height), int)
+    if len(f) == 1:
+        return np.full(int(height), f[0], np.float32)
+    u = t - i
+    s = 0.5 - 0.5 * np.cos(np.pi * u)
+    return (f[i] * (1.0 - s) + f[i + 1] * s).astype(np.float32)
+
+
+_GLYPHS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ+.:"
+
+
+def draw_marks(image: np.ndarray, n: int, rng: np.random.Generator, avoid: np.ndarray | None = None) -> np.ndarray:
+    """Burn ``n`` marks into a float ``[0, 1]`` image (a copy): caliper crosses (``+`` or ``x``)
+    and short labels (one to three characters), bright (0.8-1.0), sized to the image.
+
+    With ``avoid`` (a boolean mask), a mark whose footprint (its bounding box, one pixel wider)
+    touches a ``True`` pixel is tried elsewhere, up to 20 times, then dropped.
+    """
+    import cv2
+
+    out = np.array(image, np.float32)
+    h, w = out.shape
+    side = min(h, w)
+    for _ in range(int(n)):
+        kind = int(rng.integers(0, 3))  # 0: "+", 1: "x", 2: text
+        value = float(rng.uniform(0.8, 1.0))
+        if kind < 2:
+            half = max(1, int(round(side * rng.uniform(0.015, 0.035))))
+            bw, bh = 2 * half + 1, 2 * half + 1
+        else:
+            text = "".join(_GLYPHS[int(k)] for k in rng.integers(0, len(_GLYPHS), size=int(rng.integers(1, 4))))
+            scale = max(0.2, side / 400.0) * float(rng.uniform(0.8, 1.2))
+            (bw, bh), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+            bh += base
+        if bw >= w or bh >= h:
+            continue
+        for _try in range(20):
+            x0, y0 = int(rng.integers(0, w - bw)), int(rng.integers(0, h - bh))
+            if avoid is None or not avoid[max(0, y0 - 1):y0 + bh + 1, max(0, x0 - 1):x0 + bw + 1].any():
+                break
+        else:
+            continue
+        if kind == 0:
+            cx, cy = x0 + half, y0 + half
+            cv2.line(out, (cx - half, cy), (cx + half, cy), value, 1)
+            cv2.line(out, (cx, cy - half), (cx, cy + half), value, 1)
+        elif kind == 1:
+            cv2.line(out, (x0, y0), (x0 + bw - 1, y0 + bh - 1), value, 1)
+            cv2.line(out, (x0, y0 + bh - 1), (x0 + bw - 1, y0), value, 1)
+        else:
+            ink = np.zeros((h, w), np.uint8)  # OpenCV 5 draws text on 8-bit images only
+            cv2.putText(ink, text, (x0, y0 + bh - base), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, 1, cv2.LINE_8)
+            out[ink > 0] = value
+    return out
 
 
 def _from01(image01: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -198,14 +342,25 @@ def augment_image(image: np.ndarray, mask: np.ndarray | None = None, *, random_s
 
 
 _PARAMS = ("horizontal_flip", "vertical_flip", "rotation", "shift", "zoom", "shear", "brightness",
-           "contrast", "gamma", "speckle")
+           "contrast", "gamma", "speckle", *_OPT_IN)
 
 
 def _checked(p: dict) -> dict:
     unknown = set(p) - set(_PARAMS)
     if unknown:
         raise TypeError(f"unknown augmentation parameter(s) {sorted(unknown)}; known: {list(_PARAMS)}")
-    p = dict(p)
+    p = {**_OPT_IN, **p}
+    if p["fill_mode"] not in FILL_MODES:
+        raise ValueError(f"fill_mode must be one of {list(FILL_MODES)}, got {p['fill_mode']!r}")
+    if not 0 <= float(p["fill_value"]) <= 1:
+        raise ValueError(f"fill_value must be in [0, 1] (the [0, 1] intensity scale), got {p['fill_value']!r}")
+    if p["brightness_range"] is not None:
+        p["brightness_range"] = _check_range("brightness_range", p["brightness_range"], 0.0)
+    for name, top in (("tgc", 0.9), ("resolution", 0.9), ("blur", 10.0)):
+        if not 0 <= float(p[name]) <= top:
+            raise ValueError(f"{name} must be in [0, {top:g}], got {p[name]!r}")
+    if isinstance(p["marks"], bool) or not isinstance(p["marks"], (Integral,)) or not 0 <= p["marks"] <= 50:
+        raise ValueError(f"marks must be an integer in [0, 50], got {p['marks']!r}")
     for name in ("rotation", "shear"):
         if not 0 <= float(p[name]) <= 90:
             raise ValueError(f"{name} must be in [0, 90] degrees, got {p[name]!r}")
@@ -249,6 +404,27 @@ class ImageAugmenter(BaseEstimator):
         Range of the gamma (drawn log-uniformly).
     speckle : float, default=0.05
         Largest standard deviation of multiplicative speckle noise.
+    brightness_range : (float, float) or None, default=None
+        Range of a multiplicative brightness factor (an overall gain), as Keras'
+        ``ImageDataGenerator(brightness_range=(1, 1.4))``; applied after the additive
+        ``brightness`` (set ``brightness=0`` for the multiplicative one only). ``None``: off.
+    fill_mode : {"constant", "nearest", "reflect", "mirror", "wrap"}, default="constant"
+        How pixels that the warp brings in from outside the image are filled (see the module
+        docstring); the mask is filled alike (with 0 for ``"constant"``).
+    fill_value : float, default=0
+        Their value with ``fill_mode="constant"``, on the ``[0, 1]`` scale.
+    tgc : float, default=0
+        Depth-dependent gain (time-gain compensation): row factors on a smooth curve through
+        four draws in ``[1 - tgc, 1 + tgc]``; at most 0.9. 0: off.
+    resolution : float, default=0
+        Resolution loss: shrink by a factor in ``[1 - resolution, 1]`` and enlarge back; at
+        most 0.9. 0: off.
+    blur : float, default=0
+        Largest standard deviation of a Gaussian blur, in pixels (of the image augmented:
+        :class:`~featbus.FineTunedCNN` augments at the network's input size). 0: off.
+    marks : int, default=0
+        Largest number of burnt-in marks (caliper crosses, short labels) per copy, at least
+        one when on; never over a mask's lesion (:func:`draw_marks`). 0: off.
     random_state : int or None, default=None
         Seed: copy ``k`` of item ``i`` is drawn from ``(random_state, i, k)``, so the result
         does not depend on threads or on the other items.
@@ -285,13 +461,21 @@ class ImageAugmenter(BaseEstimator):
         "contrast": [tuple, list],
         "gamma": [tuple, list],
         "speckle": [Interval(Real, 0, 1, closed="both")],
+        "brightness_range": [None, tuple, list],
+        "fill_mode": [StrOptions(set(FILL_MODES))],
+        "fill_value": [Interval(Real, 0, 1, closed="both")],
+        "tgc": [Interval(Real, 0, 0.9, closed="both")],
+        "resolution": [Interval(Real, 0, 0.9, closed="both")],
+        "blur": [Interval(Real, 0, 10, closed="both")],
+        "marks": [Interval(Integral, 0, 50, closed="both")],
         "random_state": ["random_state"],
     }
 
     def __init__(self, n_copies: int = 1, *, horizontal_flip: bool = True, vertical_flip: bool = False,
                  rotation: float = 10.0, shift: float = 0.05, zoom=(0.9, 1.1), shear: float = 5.0,
                  brightness: float = 0.08, contrast=(0.85, 1.15), gamma=(0.8, 1.25), speckle: float = 0.05,
-                 random_state=None):
+                 brightness_range=None, fill_mode: str = "constant", fill_value: float = 0.0, tgc: float = 0.0,
+                 resolution: float = 0.0, blur: float = 0.0, marks: int = 0, random_state=None):
         self.n_copies = n_copies
         self.horizontal_flip = horizontal_flip
         self.vertical_flip = vertical_flip
@@ -303,6 +487,13 @@ class ImageAugmenter(BaseEstimator):
         self.contrast = contrast
         self.gamma = gamma
         self.speckle = speckle
+        self.brightness_range = brightness_range
+        self.fill_mode = fill_mode
+        self.fill_value = fill_value
+        self.tgc = tgc
+        self.resolution = resolution
+        self.blur = blur
+        self.marks = marks
         self.random_state = random_state
 
     def _settings(self) -> dict:
@@ -379,7 +570,7 @@ class ImageAugmenter(BaseEstimator):
 def augment_pair(image: np.ndarray, mask: np.ndarray, random_state=None, *, rotation: float = 15.0,
                  shift: float = 0.1, zoom: float = 0.1, flip: bool = True,
                  brightness: float = 0.2, gamma: float = 0.2,
-                 border: str = "reflect") -> tuple[np.ndarray, np.ndarray]:
+                 border: str = "reflect", acquisition=None) -> tuple[np.ndarray, np.ndarray]:
     """Randomly rotate, shift, zoom, flip, brighten and re-contrast an image and its mask together
     (what :class:`~featbus.UNetSegmenter` trains on; formerly
     ``featbus.segmentation.augmentation.augment_pair``).
@@ -392,6 +583,12 @@ def augment_pair(image: np.ndarray, mask: np.ndarray, random_state=None, *, rota
     mask) at its edge by default; filling them with 0 instead (``border="constant"``) teaches the
     network that dark regions touching the frame are outside the image, which is wrong for the
     dark lesions that reach an edge. Vertical flips are not used: depth has a direction.
+    (This ``"reflect"`` does not repeat the edge pixel, ``dcb|abcd|cba``: what
+    :class:`ImageAugmenter` calls ``fill_mode="mirror"``.)
+
+    With ``acquisition``, the acquisition-shift steps of :class:`ImageAugmenter` (overall gain,
+    TGC, resolution loss, blur, speckle, burnt-in marks: :data:`ACQUISITION_PARAMS`) follow, on
+    the image only: the mask never changes with them, and marks are never drawn over the lesion.
 
     Parameters
     ----------
@@ -405,6 +602,10 @@ def augment_pair(image: np.ndarray, mask: np.ndarray, random_state=None, *, rota
         Random horizontal flips.
     border : {"reflect", "constant"}
         How pixels moved in from outside are filled: mirrored, or 0.
+    acquisition : str, dict or None, default=None
+        A preset of :data:`AUGMENT_PRESETS` whose acquisition-shift settings are used (e.g.
+        ``"scanner-shift"``), or a dict of some of :data:`ACQUISITION_PARAMS` (the others off).
+        Drawn from ``random_state`` after the warp (one extra draw, only when set). ``None``: none.
 
     Returns
     -------
@@ -440,7 +641,29 @@ def augment_pair(image: np.ndarray, mask: np.ndarray, random_state=None, *, rota
     out = np.clip(out * rng.uniform(1 - brightness, 1 + brightness), 0.0, 1.0)
     if gamma:
         out = out ** np.exp(rng.uniform(np.log(1 - gamma), np.log(1 + gamma)))
+    if acquisition is not None:
+        q = _acquisition_params(acquisition)
+        gen = np.random.default_rng(int(rng.randint(0, 2**31 - 1)))
+        out = np.asarray(out, np.float32)
+        if q["brightness_range"] is not None:
+            out = out * np.float32(gen.uniform(*q["brightness_range"]))
+        out = np.clip(_acquisition(out, m > 0.5, gen, q), 0.0, 1.0)
     return np.ascontiguousarray(out, np.float32), np.ascontiguousarray(m, np.float32)
+
+
+def _acquisition_params(acquisition) -> dict:
+    """``augment_pair``'s ``acquisition`` as checked settings (the other steps off)."""
+    if isinstance(acquisition, str):
+        if acquisition not in AUGMENT_PRESETS:
+            raise ValueError(f"unknown augmentation preset {acquisition!r}; choose one of {sorted(AUGMENT_PRESETS)}")
+        acquisition = {k: v for k, v in AUGMENT_PRESETS[acquisition].items() if k in ACQUISITION_PARAMS}
+    if not isinstance(acquisition, dict):
+        raise TypeError(f"acquisition must be a preset name, a dict or None, got {type(acquisition).__name__}")
+    unknown = set(acquisition) - set(ACQUISITION_PARAMS)
+    if unknown:
+        raise TypeError(f"acquisition: unknown parameter(s) {sorted(unknown)}; known: {list(ACQUISITION_PARAMS)}")
+    off = dict(AUGMENT_PRESETS["flip"], horizontal_flip=False)
+    return _checked({**off, **acquisition})
 
 
 def _resize(a: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:

@@ -166,3 +166,171 @@ class _MeanClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         return np.full(len(X), self.classes_[0])
+
+
+# ----------------------------------------------------------------------------- multiplicative
+# brightness, fill modes, acquisition shift (issues 42 and 46)
+_GEOMETRY_OFF = dict(horizontal_flip=False, rotation=0, shift=0, zoom=(1, 1), shear=0, brightness=0,
+                     contrast=(1, 1), gamma=(1, 1), speckle=0)
+_SHIFT_ONLY = dict(_GEOMETRY_OFF, shift=0.3)
+
+
+def test_opt_in_parameters_left_off_give_the_images_of_before():
+    from featbus.augmentation import _OPT_IN
+
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (40, 52)).astype(np.uint8)
+    mask = np.zeros(img.shape, bool)
+    mask[10:20, 12:30] = True
+    for preset in ("ultrasound", "mammography", "flip"):
+        assert not set(_OPT_IN) & set(AUGMENT_PRESETS[preset])
+        for seed in range(4):
+            a, ma = augment_image(img, mask, random_state=seed, preset=preset)
+            b, mb = augment_image(img, mask, random_state=seed, preset=preset, **_OPT_IN)
+            assert np.array_equal(a, b) and np.array_equal(ma, mb)
+    assert ImageAugmenter().get_params()["fill_mode"] == "constant"
+    assert ImageAugmenter().get_params()["brightness_range"] is None
+
+
+def test_multiplicative_brightness_scales_intensities():
+    img = np.linspace(0.1, 0.6, 30 * 30, dtype=np.float32).reshape(30, 30)
+    for seed in range(3):
+        out = augment_image(img, random_state=seed, preset="flip", **dict(_GEOMETRY_OFF, brightness_range=(1.2, 1.2)))
+        assert np.allclose(out, np.clip(img * 1.2, 0, 1), atol=1e-6)
+    outs = [augment_image(img, random_state=s, preset="flip", **dict(_GEOMETRY_OFF, brightness_range=(1, 1.4)))
+            for s in range(20)]
+    factors = [float(np.median(o / img)) for o in outs]
+    assert all(1 - 1e-6 <= f <= 1.4 + 1e-6 for f in factors) and np.ptp(factors) > 0.1
+    # additive and multiplicative together: the offset first, then the factor
+    out = augment_image(img, random_state=0, preset="flip",
+                        **dict(_GEOMETRY_OFF, brightness=0.1, brightness_range=(1.0, 1.0)))
+    assert not np.allclose(out, img)
+
+
+def test_fill_modes_fill_the_outside_and_the_mask_alike():
+    flat = np.full((32, 32), 0.6, np.float32)
+    mask = np.zeros((32, 32), bool)
+    mask[:, :6] = True  # a lesion touching the left edge
+    seeds = range(6)
+    for seed in seeds:
+        const, mc = augment_image(flat, mask, random_state=seed, preset="flip", **_SHIFT_ONLY)
+        assert (const < 0.01).any()  # black outside, the default
+        grey = augment_image(flat, random_state=seed, preset="flip", **dict(_SHIFT_ONLY, fill_value=0.3))
+        assert np.isclose(grey, 0.3, atol=1e-6).any() and not (grey < 0.01).any()
+        for mode in ("nearest", "reflect", "mirror", "wrap"):
+            out, m = augment_image(flat, mask, random_state=seed, preset="flip", **dict(_SHIFT_ONLY, fill_mode=mode))
+            assert np.allclose(out, 0.6, atol=1e-6), mode  # nothing from outside is black
+            assert m.sum() >= mc.sum()
+    # the lesion shifted right: "nearest" extends it to the edge, "constant" leaves a gap
+    seed = next(s for s in range(50) if augment_image(mask.astype(np.float32), random_state=s, preset="flip",
+                                                      **_SHIFT_ONLY)[:, 0].max() == 0)
+    _, m_const = augment_image(flat, mask, random_state=seed, preset="flip", **_SHIFT_ONLY)
+    _, m_near = augment_image(flat, mask, random_state=seed, preset="flip", **dict(_SHIFT_ONLY, fill_mode="nearest"))
+    assert not m_const[:, 0].any() and m_near[:, 0].all()
+    ramp = np.tile(np.linspace(0, 1, 32, dtype=np.float32), (32, 1))
+    outs = {mode: augment_image(ramp, random_state=seed, preset="flip", **dict(_SHIFT_ONLY, fill_mode=mode))
+            for mode in ("nearest", "reflect", "mirror", "wrap")}
+    assert all(not np.allclose(outs[a], outs[b]) for a in outs for b in outs if a < b)
+    aug = ImageAugmenter(n_copies=1, random_state=0, fill_mode="reflect", shift=0.3)
+    assert aug.fit_resample([ramp], [0])[0][1].image.shape == (32, 32)
+
+
+def test_tgc_is_a_smooth_gain_along_depth_only():
+    from featbus.augmentation import tgc_curve
+
+    flat = np.full((60, 40), 0.5, np.float32)
+    mask = flat > 0.7
+    mask[20:30, 10:20] = True
+    for seed in range(5):
+        out, m = augment_image(flat, mask, random_state=seed, preset="flip", **dict(_GEOMETRY_OFF, tgc=0.3))
+        assert np.array_equal(m, mask)
+        assert np.allclose(out, out[:, :1])  # the same factor along a row
+        col = out[:, 0] / 0.5
+        assert col.min() >= 0.7 - 1e-6 and col.max() <= 1.3 + 1e-6 and np.ptp(col) > 0.01
+        assert np.abs(np.diff(col)).max() < 0.05  # smooth
+    assert np.allclose(tgc_curve(4, [1.0, 2.0, 1.0, 3.0]), [1, 2, 1, 3])
+
+
+def test_blur_and_resolution_loss_remove_fine_detail_not_the_mask():
+    rng = np.random.default_rng(0)
+    noise = (0.25 + 0.5 * rng.random((48, 48))).astype(np.float32)
+    mask = np.zeros((48, 48), bool)
+    mask[10:30, 10:30] = True
+
+    def detail(a):
+        return float(np.abs(np.diff(a, axis=1)).mean())
+
+    for name, value in (("blur", 2.0), ("resolution", 0.6)):
+        outs = [augment_image(noise, mask, random_state=s, preset="flip", **dict(_GEOMETRY_OFF, **{name: value}))
+                for s in range(6)]
+        assert all(np.array_equal(m, mask) for _, m in outs)
+        assert min(detail(o) for o, _ in outs) < 0.5 * detail(noise), name
+        assert all(abs(float(o.mean()) - float(noise.mean())) < 0.02 for o, _ in outs)
+
+
+def test_marks_are_bright_and_never_on_the_lesion():
+    from featbus.augmentation import draw_marks
+
+    black = np.zeros((96, 96), np.float32)
+    mask = np.zeros((96, 96), bool)
+    mask[30:70, 25:75] = True
+    drawn = 0
+    for seed in range(15):
+        out, m = augment_image(black, mask, random_state=seed, preset="flip", **dict(_GEOMETRY_OFF, marks=5))
+        assert np.array_equal(m, mask)
+        assert not out[mask].any()  # nothing over the lesion
+        assert out.max() <= 1.0 and (out == 0).mean() > 0.9
+        drawn += int((out >= 0.8).any())
+    assert drawn == 15  # at least one mark each time
+    assert (draw_marks(black, 6, np.random.default_rng(0)) >= 0.8).sum() > 10
+
+
+def test_scanner_shift_preset_deterministic_and_geometry_as_ultrasound():
+    data = make_phantoms(4, image_size=64, random_state=0)
+    assert "scanner-shift" in AUGMENT_PRESETS
+    for rec in data.data:
+        a, ma = augment_image(rec.image, rec.mask, random_state=7, preset="scanner-shift")
+        b, mb = augment_image(rec.image, rec.mask, random_state=7, preset="scanner-shift")
+        assert np.array_equal(a, b) and np.array_equal(ma, mb)
+        u, mu = augment_image(rec.image, rec.mask, random_state=7, preset="ultrasound")
+        assert np.array_equal(ma, mu)  # the same warp: the intensity steps never move the mask
+        assert not np.array_equal(a, u)
+    aug = ImageAugmenter(**AUGMENT_PRESETS["scanner-shift"], n_copies=1, random_state=0)
+    X1, _ = aug.fit_resample(data.data, data.target)
+    X2, _ = clone(aug).fit_resample(data.data, data.target)
+    assert all(np.array_equal(p.image, q.image) for p, q in zip(X1[4:], X2[4:]))
+
+
+def test_augment_pair_acquisition_changes_the_image_never_the_mask():
+    from featbus.augmentation import augment_pair
+
+    rng = np.random.default_rng(1)
+    img = (0.2 + 0.4 * rng.random((64, 64))).astype(np.float32)
+    mask = np.zeros((64, 64), np.float32)
+    mask[20:44, 16:40] = 1
+    for seed in range(8):
+        a0, m0 = augment_pair(img, mask, seed)
+        a1, m1 = augment_pair(img, mask, seed, acquisition="scanner-shift")
+        a2, m2 = augment_pair(img, mask, seed, acquisition="scanner-shift")
+        assert np.array_equal(m0, m1) and np.array_equal(a1, a2) and np.array_equal(m1, m2)
+        assert not np.allclose(a0, a1) and a1.dtype == np.float32 and 0 <= a1.min() and a1.max() <= 1
+    # marks only: the lesion's pixels are those of the plain copy
+    for seed in range(8):
+        a0, m0 = augment_pair(img, mask, seed)
+        a1, _ = augment_pair(img, mask, seed, acquisition={"marks": 6})
+        assert np.array_equal(a0[m0 > 0], a1[m0 > 0])
+    with pytest.raises(TypeError, match="acquisition"):
+        augment_pair(img, mask, 0, acquisition={"rotation": 5})
+    with pytest.raises(ValueError, match="preset"):
+        augment_pair(img, mask, 0, acquisition="heavy")
+
+
+def test_new_parameter_errors():
+    X = [_square()]
+    for bad, match in ((dict(fill_mode="edge"), "fill_mode"), (dict(brightness_range=(1.4, 1.0)), "brightness_range"),
+                       (dict(tgc=2.0), "tgc"), (dict(marks=-1), "marks"), (dict(blur=-1), "blur"),
+                       (dict(fill_value=3), "fill_value")):
+        with pytest.raises(ValueError, match=match):
+            ImageAugmenter(**bad).fit_resample(X, [0])
+        with pytest.raises(ValueError, match=match):
+            augment_image(_square(), **bad)
