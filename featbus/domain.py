@@ -550,7 +550,7 @@ def flag_summary(flags) -> str:
     --------
     >>> from featbus.domain import flag_summary
     >>> flag_summary([True, False, False, None])
-    '1 of 3 images look unlike the training images (out_of_domain above 1): their predictions are extrapolations'
+    '1 of 3 images looks unlike the training images (out_of_domain above 1): their predictions are extrapolations'
     >>> flag_summary([False, False])
     'none of the 2 images looks unlike the training images'
     """
@@ -558,5 +558,5 @@ def flag_summary(flags) -> str:
     n, k = len(seen), int(sum(seen))
     if k == 0:
         return f"none of the {n} image{'s' if n != 1 else ''} looks unlike the training images"
-    return (f"{k} of {n} image{'s' if n != 1 else ''} look{'s' if n == 1 else ''} unlike the training images "
+    return (f"{k} of {n} image{'s' if n != 1 else ''} look{'s' if k == 1 else ''} unlike the training images "
             "(out_of_domain above 1): their predictions are extrapolations")

@@ -1,0 +1,145 @@
+"""Out-of-domain score (issue 43, item 3): how often it flags BUSI, mammograms and another hospital.
+
+:class:`featbus.domain.DomainReference` is fitted on BUSI feature rows (the union of families a
+model's classifier sees, families weighted as the classifier's ``FamilyScaler`` weighs them)
+and judged on:
+
+* **held-out BUSI** (the false-flag rate): 5 folds of BUSI with near-duplicate groups kept
+  whole (``featbus.load_busi``'s groups); each fold's reference is fitted (and its threshold
+  cross-fitted, with the same groups) on the other folds only. Aim: about ``1 - quantile``;
+* **mini-MIAS mammograms** (``mini-mias-original``: pectoral muscle and film labels intact; with
+  ``--mias-cut``, also the cut copy): another modality; aim: nearly all flagged;
+* **BUS-BRA** (another hospital's ultrasound, GE Logiq 5): no aim; the rate says how shifted
+  it looks in these features.
+
+The last two are scored by a reference fitted on all of BUSI. Rows: ``method`` x
+``n_components`` (``+res`` is the shipped score: the distance on the principal axes combined with
+the residual off them; ``axes only`` drops the residual, to show what it adds), the size of the
+fitted reference in a model file (skops bytes), and its fit time.
+
+Feature rows are computed once per image and kept in ``--cache`` (a folder) between runs::
+
+    PYTHONPATH=. python benchmarks/out_of_domain.py                        # hog,lbp,glcm,intensity
+    PYTHONPATH=. python benchmarks/out_of_domain.py --features efficientnet_lite0
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+
+
+def rows(union, data, fit: bool) -> np.ndarray:
+    images = list(data.data)
+    return np.asarray(union.fit_transform(images) if fit else union.transform(images), dtype=np.float64)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--features", default="hog,lbp,glcm,intensity")
+    parser.add_argument("--busi", default=str(DATA / "busi"))
+    parser.add_argument("--mias", default=str(DATA / "mini-mias-original"))
+    parser.add_argument("--mias-cut", default="", help=f"also the cut mini-MIAS copy (e.g. {DATA / 'mini-mias'})")
+    parser.add_argument("--bus-bra", default=str(DATA / "bus-bra"))
+    parser.add_argument("--cache", default=None, help="feature-row cache folder (reused between runs)")
+    parser.add_argument("--quantile", type=float, default=0.99)
+    parser.add_argument("--components", default="8,16,32,64")
+    parser.add_argument("--folds", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    import warnings
+
+    from sklearn.model_selection import GroupKFold
+    from skops.io import dumps
+
+    from featbus import load_busi, load_data
+    from featbus.domain import DomainReference
+    from featbus.pipelines import family_blocks, make_features
+
+    t0 = time.perf_counter()
+    busi = load_busi(args.busi)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mini-MIAS: Info.txt lists the 202 images this copy lacks
+        others = {"mini-MIAS": load_data(args.mias)}
+        if args.mias_cut:
+            others["mini-MIAS cut"] = load_data(args.mias_cut)
+        others["BUS-BRA"] = load_data(args.bus_bra)
+    names = [f.strip() for f in args.features.split(",")]
+    union = make_features(names, cache=args.cache, progress=False)
+    X = rows(union, busi, fit=True)
+    blocks = family_blocks([str(c) for c in union.get_feature_names_out()])
+    ext = {k: rows(union, d, fit=False) for k, d in others.items()}
+    groups = np.asarray(busi.groups)
+    print(f"features {args.features}: {X.shape[1]} columns in {len(blocks)} families; BUSI {len(X)} images in "
+          f"{np.unique(groups).size} near-duplicate groups; "
+          + ", ".join(f"{k} {len(v)}" for k, v in ext.items()) + f" (rows in {time.perf_counter() - t0:.0f} s)")
+    print(f"threshold: the {args.quantile:g} quantile of cross-fitted (grouped, {args.folds}-fold) BUSI training "
+          f"distances; BUSI held out: {args.folds} grouped folds, each scored by a reference fitted on the others\n")
+    widths = [max(len(k), 7) for k in ext]
+    head = (f"{'method':<12} {'k':>3} {'score':<10} {'BUSI held out':>14} "
+            + " ".join(f"{k:>{w}}" for k, w in zip(ext, widths)) + f" {'file KB':>8} {'fit s':>6}")
+    print(head)
+    print("-" * len(head))
+    outer = list(GroupKFold(args.folds, shuffle=True, random_state=0).split(X, groups=groups))
+    for method in ("mahalanobis", "knn"):
+        for k in (int(c) for c in args.components.split(",")):
+            params = dict(blocks=blocks, n_components=k, method=method, quantile=args.quantile)
+            held = {"+res": np.zeros(len(X), bool), "axes only": np.zeros(len(X), bool)}
+            for train, test in outer:
+                got = flags(DomainReference(**params), X[train], groups[train], [X[test]])
+                for label in held:
+                    held[label][test] = got[label][0]
+            ext_flags = flags(DomainReference(**params), X, groups, list(ext.values()))
+            t1 = time.perf_counter()
+            ref = DomainReference(**params).fit(X, groups=groups)
+            fit_s = time.perf_counter() - t1
+            # the shipped estimator flags exactly what the "+res" row counts
+            assert all(np.array_equal(ref.predict(v) == -1, f) for v, f in zip(ext.values(), ext_flags["+res"]))
+            size = len(dumps(ref)) / 1024
+            for label in held:
+                e = [float(np.mean(f)) for f in ext_flags[label]]
+                tail = f"{size:>8.0f} {fit_s:>6.1f}" if label == "+res" else f"{'':>8} {'':>6}"
+                print(f"{method:<12} {ref.n_components_:>3} {label:<10} {np.mean(held[label]):>14.3f} "
+                      + " ".join(f"{v:>{w}.3f}" for v, w in zip(e, widths)) + f" {tail}", flush=True)
+    ref = DomainReference(blocks=blocks).fit(X, groups=groups)  # what train_model stores (the defaults)
+    print(f"\nout_of_domain (distance / threshold) of the defaults ({ref.method}, {ref.n_components_} axes), "
+          "median [10th, 90th percentile]; BUSI: cross-fitted training images")
+    scores = {"BUSI": ref.training_distances_ / ref.threshold_, **{k: ref.transform(v)[:, 0] for k, v in ext.items()}}
+    for name, v in scores.items():
+        q10, q50, q90 = np.percentile(v, [10, 50, 90])
+        print(f"  {name:<14} {q50:7.2f} [{q10:.2f}, {q90:.2f}]")
+    print(f"\n(flag rates: share of images whose distance exceeds the threshold; {time.perf_counter() - t0:.0f} s)")
+
+
+def flags(ref, X_train, groups, news) -> dict[str, list[np.ndarray]]:
+    """Flags of each matrix in ``news`` by a reference fitted on ``X_train``: the shipped score
+    (``"+res"``: what ``ref.fit(X_train, groups=groups).predict(new) == -1`` gives) and the
+    distance on the principal axes alone (``"axes only"``), each at the ``quantile`` of its own
+    cross-fitted training distances (one pass of folds for both)."""
+    from featbus.domain import _combine
+
+    n = len(X_train)
+    on, res = np.empty(n), np.empty(n)
+    for train, test in ref._folds(n, groups):
+        on[test], res[test] = ref._state(X_train[train]).parts(X_train[test])
+    state = ref._state(X_train)
+    k = state.components.shape[0]
+    unit = float(np.median(res)) if np.median(res) > 0 else 1.0
+    t_full = np.quantile(_combine(on, res, unit, k), ref.quantile)
+    t_axes = np.quantile(on, ref.quantile)
+    out = {"+res": [], "axes only": []}
+    for new in news:
+        o, r = state.parts(new)
+        out["+res"].append(_combine(o, r, unit, k) > t_full)
+        out["axes only"].append(o > t_axes)
+    return out
+
+
+if __name__ == "__main__":
+    main()
