@@ -35,9 +35,10 @@ from .model import FeatbusModel, load_model
 from .model_selection import DuplicateGroupKFold, duplicate_groups
 from .model_training import train_model
 from .pipelines import make_classification_pipeline, make_pipeline, param_grid
-from .preprocessing.intensity import CLAHE, Normalize, Resize, SpeckleDenoise
+from .preprocessing.intensity import CLAHE, AdaptiveThreshold, HistogramEqualizer, Normalize, Resize, SpeckleDenoise
 from .preprocessing.mammography import BreastMask, PectoralMuscleRemover
 from .preprocessing.roi import ROICropper, RoiFoundFlag
+from .segmentation.classical import EdgeSegmenter, ThresholdSegmenter
 from .segmentation.metrics import dice_score, iou_score
 from .segmentation.unet import UNetSegmenter
 from .validation import ExternalValidation, validate

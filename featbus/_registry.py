@@ -76,6 +76,10 @@ ESTIMATORS: dict[str, EstimatorEntry] = {
     "CLAHE": EstimatorEntry("featbus.preprocessing.intensity", "preprocessor"),
     "SpeckleDenoise": EstimatorEntry("featbus.preprocessing.intensity", "preprocessor"),
     "Normalize": EstimatorEntry("featbus.preprocessing.intensity", "preprocessor"),
+    "HistogramEqualizer": EstimatorEntry("featbus.preprocessing.intensity", "preprocessor",
+                                         check_params=({}, {"ignore_zeros": True})),
+    "AdaptiveThreshold": EstimatorEntry("featbus.preprocessing.intensity", "preprocessor",
+                                        check_params=({"block_size": 11}, {"output": "masked", "invert": True})),
     "BreastMask": EstimatorEntry("featbus.preprocessing.mammography", "preprocessor"),
     "PectoralMuscleRemover": EstimatorEntry("featbus.preprocessing.mammography", "preprocessor"),
     "ROICropper": EstimatorEntry("featbus.preprocessing.roi", "preprocessor", check_params=({"source": "mask"},)),
@@ -94,6 +98,9 @@ ESTIMATORS: dict[str, EstimatorEntry] = {
                                     check_params=({"backbone": "scratch", "input_size": 32, "width": 0.25,
                                                    "epochs": 1, "batch_size": 4, "validation_fraction": 0,
                                                    "random_state": 0},)),
+    "ThresholdSegmenter": EstimatorEntry("featbus.segmentation.classical", "segmenter",
+                                         check_params=({}, {"method": "otsu", "min_area": 0.0})),
+    "EdgeSegmenter": EstimatorEntry("featbus.segmentation.classical", "segmenter"),
 }
 
 #: Handcrafted feature names -> (module, class), from the entries' ``name``. Any other name is a
@@ -107,6 +114,8 @@ PREPROCESSORS: dict[str, tuple[str, str, dict]] = {
     "clahe": ("featbus.preprocessing.intensity", "CLAHE", {}),
     "denoise": ("featbus.preprocessing.intensity", "SpeckleDenoise", {}),
     "normalize": ("featbus.preprocessing.intensity", "Normalize", {}),
+    "equalize": ("featbus.preprocessing.intensity", "HistogramEqualizer", {}),
+    "adaptive-threshold": ("featbus.preprocessing.intensity", "AdaptiveThreshold", {}),
     "roi": ("featbus.preprocessing.roi", "ROICropper", {}),
     # mammograms: film background (labels, markers) to 0; pectoral muscle removed (MLO views);
     # chest wall turned to the left; cropped to the breast's bounding box

@@ -2,6 +2,19 @@
 # (see featbus/__init__.pyi).
 # ruff: noqa: F401 (a stub's imports are its exports)
 
-from .intensity import CLAHE, Normalize, Resize, SpeckleDenoise, clahe, normalize, resize, speckle_denoise
+from .intensity import (
+    CLAHE,
+    AdaptiveThreshold,
+    HistogramEqualizer,
+    Normalize,
+    Resize,
+    SpeckleDenoise,
+    adaptive_threshold,
+    clahe,
+    equalize_hist,
+    normalize,
+    resize,
+    speckle_denoise,
+)
 from .mammography import BreastMask, PectoralMuscleRemover
 from .roi import ROICropper, RoiFoundFlag

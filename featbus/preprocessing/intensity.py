@@ -1,4 +1,5 @@
-"""Image -> image steps: resizing, contrast equalisation (CLAHE), speckle denoising, normalisation.
+"""Image -> image steps: resizing, contrast equalisation (CLAHE, global histogram equalisation),
+speckle denoising, normalisation, adaptive thresholding.
 
 Each step is a plain function for one image and a stateless transformer
 (:class:`~featbus._base.BaseImagePreprocessor`) that maps it over a batch, carrying masks
@@ -18,7 +19,8 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions, valid
 from .._base import N_JOBS, BaseImagePreprocessor
 
 __all__ = ["resize", "Resize", "clahe", "CLAHE", "speckle_denoise", "SpeckleDenoise",
-           "normalize", "Normalize"]
+           "normalize", "Normalize", "equalize_hist", "HistogramEqualizer", "adaptive_threshold",
+           "AdaptiveThreshold"]
 
 _INTERP = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC,
            "nearest": cv2.INTER_NEAREST, "lanczos": cv2.INTER_LANCZOS4}
@@ -461,3 +463,233 @@ class Normalize(BaseImagePreprocessor):
 
     def _process(self, image, index, path):
         return normalize(image, method=self.method, percentiles=self.percentiles, k=self.k)
+
+
+# --------------------------------------------------------------------------- global histogram equalisation
+def _white(dtype) -> float:
+    return float(np.iinfo(dtype).max) if np.dtype(dtype).kind in "ui" else 1.0
+
+
+def _to_unit(image: np.ndarray) -> np.ndarray:
+    """``[0, 1]`` float64 view of a uint8 / uint16 / float-in-[0, 1] image."""
+    if image.dtype in (np.uint8, np.uint16):
+        return image.astype(np.float64) / _white(image.dtype)
+    if image.dtype.kind == "f":
+        return _float_to_u16(image) / 65535.0  # checks the [0, 1] range
+    raise ValueError(f"works on uint8, uint16 or float [0, 1] images, got {image.dtype}; use Normalize first")
+
+
+def _from_unit(x: np.ndarray, dtype) -> np.ndarray:
+    if np.dtype(dtype).kind == "f":
+        return x.astype(dtype)
+    white = _white(dtype)
+    return np.rint(np.clip(x, 0, 1) * white).astype(dtype)
+
+
+_EQUALIZE_PARAMS = {"nbins": [Interval(Integral, 2, None, closed="left")], "ignore_zeros": ["boolean"]}
+
+
+@validate_params({"image": ["array-like"], **_EQUALIZE_PARAMS}, prefer_skip_nested_validation=True)
+def equalize_hist(image: np.ndarray, *, nbins: int = 256, ignore_zeros: bool = False) -> np.ndarray:
+    """Global histogram equalisation of one image (``skimage.exposure.equalize_hist``), dtype kept.
+
+    Every pixel is mapped through the image's cumulative histogram (``nbins`` bins), so the
+    output's histogram is as flat as the input's levels allow. Unlike :func:`clahe` the mapping
+    is one for the whole image: contrast grows where most pixels are, noise included.
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w), uint8, uint16 or float in [0, 1]
+    nbins : int, default=256
+    ignore_zeros : bool, default=False
+        Build the histogram from the non-zero pixels only and leave zeros at 0: the black
+        background of a mammogram after :class:`~featbus.BreastMask`, or the frame outside an
+        ultrasound fan, then neither takes half the output range nor lightens the tissue.
+
+    Returns
+    -------
+    equalised : ndarray, same shape and dtype (integers: rounded to the dtype's range)
+
+    References
+    ----------
+    Gonzalez RC, Woods RE. Digital Image Processing, 4th ed., section 3.3 (histogram
+    equalisation). Pearson, 2018.
+    Pizer SM et al. Adaptive histogram equalization and its variations. Comput Vis Graph Image
+    Process 39(3):355-368, 1987. doi:10.1016/S0734-189X(87)80186-X.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.repeat(np.arange(60, 124, dtype=np.uint8)[None], 8, axis=0)  # levels 60..123
+    >>> out = equalize_hist(img)
+    >>> out.dtype, int(out.min()), int(out.max())
+    (dtype('uint8'), 4, 255)
+    """
+    from skimage.exposure import equalize_hist as _equalize
+
+    image = np.asarray(image)
+    unit = _to_unit(image)
+    mask = image != 0 if ignore_zeros else None
+    if mask is not None and not mask.any():
+        return image.copy()
+    out = _equalize(unit, nbins=int(nbins), mask=mask)
+    if mask is not None:
+        out = np.where(mask, out, 0.0)
+    return _from_unit(out, image.dtype)
+
+
+class HistogramEqualizer(BaseImagePreprocessor):
+    """Global histogram equalisation, per image; see :func:`equalize_hist`. The dtype is kept.
+
+    The "global histogram equalisation" step of published ultrasound pipelines (for the
+    local, contrast-limited variant use :class:`CLAHE`). Stateless: each image is equalised
+    with its own histogram, so training and new images are treated alike.
+
+    Parameters
+    ----------
+    nbins : int, default=256
+    ignore_zeros : bool, default=False
+        Histogram of the non-zero pixels only, zeros kept (a masked-out background).
+    n_jobs : int or None, default=None
+
+    References
+    ----------
+    Pizer SM et al. Adaptive histogram equalization and its variations. Comput Vis Graph Image
+    Process 39(3):355-368, 1987. doi:10.1016/S0734-189X(87)80186-X.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.random.default_rng(0).integers(90, 140, (32, 32), dtype=np.uint8)
+    >>> out = HistogramEqualizer().fit_transform([img])[0]
+    >>> out.dtype, int(out.max()), int(out.min()) < 20
+    (dtype('uint8'), 255, True)
+    """
+
+    _parameter_constraints = {**_EQUALIZE_PARAMS, "n_jobs": N_JOBS}
+
+    def __init__(self, nbins=256, ignore_zeros=False, n_jobs=None):
+        self.nbins = nbins
+        self.ignore_zeros = ignore_zeros
+        self.n_jobs = n_jobs
+
+    def _process(self, image, index, path):
+        return equalize_hist(image, nbins=self.nbins, ignore_zeros=self.ignore_zeros)
+
+
+# --------------------------------------------------------------------------- adaptive threshold
+_THRESHOLD_OUTPUT = ("binary", "masked")
+_ADAPTIVE_PARAMS = {"block_size": [Interval(Integral, 3, None, closed="left")],
+                    "method": [StrOptions({"gaussian", "mean", "median"})], "offset": [Real],
+                    "output": [StrOptions(set(_THRESHOLD_OUTPUT))], "invert": ["boolean"]}
+
+
+@validate_params({"image": ["array-like"], **_ADAPTIVE_PARAMS}, prefer_skip_nested_validation=True)
+def adaptive_threshold(image: np.ndarray, *, block_size: int = 35, method: str = "gaussian", offset: float = 0.0,
+                       output: str = "binary", invert: bool = False) -> np.ndarray:
+    """Adaptive (local) thresholding of one image (``skimage.filters.threshold_local``), dtype kept.
+
+    Each pixel is compared with its own threshold: the ``method``-weighted mean (or median)
+    of its ``block_size`` x ``block_size`` neighbourhood less ``offset``. A pixel above it is
+    foreground (``invert``: below it; ultrasound lesions are darker than their surroundings).
+
+    * ``output="binary"`` (default): foreground at the dtype's white (255 for ``uint8``,
+      65535 for ``uint16``, 1.0 for floats), the rest 0 -- OpenCV's ``adaptiveThreshold``, the
+      black-and-white image that published "adaptive thresholding" enhancement steps feed to
+      their CNN;
+    * ``output="masked"``: foreground keeps its intensity, the rest 0 (OpenCV's
+      ``THRESH_TOZERO`` against the local threshold): texture survives for feature extractors
+      that need it.
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w), uint8, uint16 or float in [0, 1]
+    block_size : int, default=35
+        Odd neighbourhood side in pixels.
+    method : {"gaussian", "mean", "median"}, default="gaussian"
+    offset : float, default=0.0
+        On the ``[0, 1]`` intensity scale whatever the dtype (0.02 is about 5 grey levels of
+        an 8-bit image).
+    output : {"binary", "masked"}, default="binary"
+    invert : bool, default=False
+        Foreground = darker than the local threshold.
+
+    Returns
+    -------
+    thresholded : ndarray, same shape and dtype
+
+    References
+    ----------
+    Sauvola J, Pietikäinen M. Adaptive document image binarization. Pattern Recognit
+    33(2):225-236, 2000. doi:10.1016/S0031-3203(99)00055-2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.full((40, 40), 100, np.uint8); img[15:25, 15:25] = 160
+    >>> out = adaptive_threshold(img, block_size=21)
+    >>> sorted(np.unique(out).tolist()), int(out[20, 20]), int(out[2, 2])
+    ([0, 255], 255, 0)
+    >>> int(adaptive_threshold(img, block_size=21, output="masked")[20, 20])
+    160
+    """
+    from skimage.filters import threshold_local
+
+    _check_odd(block_size)
+    image = np.asarray(image)
+    unit = _to_unit(image)
+    local = threshold_local(unit, int(block_size), method=method, offset=float(offset), mode="reflect")
+    fg = unit < local if invert else unit > local
+    if output == "binary":
+        return _from_unit(fg.astype(np.float64), image.dtype)
+    return np.where(fg, image, np.zeros((), image.dtype)).astype(image.dtype)
+
+
+class AdaptiveThreshold(BaseImagePreprocessor):
+    """Adaptive (local) thresholding, per image; see :func:`adaptive_threshold`. The dtype is kept.
+
+    The "adaptive thresholding" enhancement of published pipelines. By default the output is
+    the binary image those pipelines feed to their network (foreground white, the rest 0);
+    ``output="masked"`` keeps the foreground's intensities instead. Masks travel unchanged.
+    For a lesion *mask* from a threshold use :class:`~featbus.segmentation.ThresholdSegmenter`.
+
+    Parameters
+    ----------
+    block_size : int, default=35
+    method : {"gaussian", "mean", "median"}, default="gaussian"
+    offset : float, default=0.0
+        On the ``[0, 1]`` intensity scale.
+    output : {"binary", "masked"}, default="binary"
+    invert : bool, default=False
+    n_jobs : int or None, default=None
+
+    References
+    ----------
+    Sauvola J, Pietikäinen M. Adaptive document image binarization. Pattern Recognit
+    33(2):225-236, 2000. doi:10.1016/S0031-3203(99)00055-2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.random.default_rng(0).integers(0, 256, (32, 32), dtype=np.uint8)
+    >>> out = AdaptiveThreshold(block_size=11).fit_transform([img])[0]
+    >>> out.dtype, sorted(np.unique(out).tolist())
+    (dtype('uint8'), [0, 255])
+    """
+
+    _parameter_constraints = {**_ADAPTIVE_PARAMS, "n_jobs": N_JOBS}
+
+    def __init__(self, block_size=35, method="gaussian", offset=0.0, output="binary", invert=False, n_jobs=None):
+        self.block_size = block_size
+        self.method = method
+        self.offset = offset
+        self.output = output
+        self.invert = invert
+        self.n_jobs = n_jobs
+
+    def _check_rules(self):
+        _check_odd(self.block_size)
+
+    def _process(self, image, index, path):
+        return adaptive_threshold(image, block_size=self.block_size, method=self.method, offset=self.offset,
+                                  output=self.output, invert=self.invert)
