@@ -367,7 +367,7 @@ def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain,
         return bool(np.isfinite(point) and point > 0)
 
     better = beats(acc_gain, acc - t_acc) or beats(bal_gain, bal - t_bal)
-    what = "difference" if paired else "its interval minus that share"
+    what = "difference" if paired else "unpaired difference"
     figures = (f"accuracy {acc:.3f} against {t_acc:.3f} for that answer ({what} {acc - t_acc:+.3f}"
                f"{_interval(acc_gain, True)}), balanced accuracy {bal:.3f} against {t_bal:.3f} ({what} "
                f"{bal - t_bal:+.3f}{_interval(bal_gain, True)})")
@@ -711,8 +711,8 @@ def _from_figures(manifest: dict, cv: dict) -> Verdict | None:
             if value is not None:
                 class_aucs[str(c)] = (value, ci)
     label = "AUC" if k == 2 else "macro one-vs-rest AUC"
-    return _decide(basis=f"recomputed from the {cv.get('cv', 'cross-validation')} figures stored in the model file "
-                         "(an older file: unpaired, so less sharp than featbus.sanity.assess)",
+    return _decide(basis=f"recomputed from the {cv.get('cv', 'cross-validation')} figures an older model file stores; "
+                         "unpaired, so less sharp than featbus.sanity.assess",
                    trivial_class=common, acc=acc, t_acc=t_acc,
                    acc_gain=(acc_ci[0] - t_acc, acc_ci[1] - t_acc), bal=bal, t_bal=1.0 / k,
                    bal_gain=(bal_ci[0] - 1.0 / k, bal_ci[1] - 1.0 / k), found=found, sens=sens,
