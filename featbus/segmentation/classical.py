@@ -27,7 +27,7 @@ Every segmenter runs the same three stages on each image:
    cropping then keeps the whole image).
 
 They are far below the U-Net on BUSI (``benchmarks/classical_segmentation.py``: mean lesion
-Dice about 0.2-0.3 against 0.78): use them to reproduce a published pipeline, or as a baseline,
+Dice 0.09-0.29 against 0.78): use them to reproduce a published pipeline, or as a baseline,
 not as the segmenter of a model that matters.
 
 References
