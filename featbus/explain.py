@@ -388,7 +388,8 @@ def class_score_gradient(head, X: np.ndarray, k: int) -> np.ndarray | None:
             return None
         f, df = fd
         reference = np.asarray(svc.decision_function(Z), np.float64).reshape(f.shape)
-        if not np.allclose(f, reference, rtol=_CLOSED_FORM_RTOL, atol=_CLOSED_FORM_RTOL * (1 + np.abs(reference).max())):
+        tol = _CLOSED_FORM_RTOL * (1 + np.abs(reference).max())
+        if not np.allclose(f, reference, rtol=_CLOSED_FORM_RTOL, atol=tol):
             return None
         if f.shape[1] == 1:  # two classes: one calibrator, for classes_[1]
             g = -cc.calibrators[0].a_ * df[:, 0] * (1 if k == 1 else -1)

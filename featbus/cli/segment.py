@@ -332,7 +332,8 @@ def _report_html(seg, args, records, predicted, table, lines, folder: Path) -> P
 .row{{display:flex;flex-wrap:wrap;gap:1em}} figure{{margin:0}}
 figcaption{{font-size:0.85em;max-width:300px;overflow-wrap:anywhere}}</style>
 </head><body><h1>Segmentation report</h1>
-<p>Segmenter <code>{html.escape(str(args.segmenter))}</code> ({html.escape(str(seg.backbone))}, {seg.input_size} px{nets}) on
+<p>Segmenter <code>{html.escape(str(args.segmenter))}</code> ({html.escape(str(seg.backbone))},
+{seg.input_size} px{nets}) on
 <code>{html.escape(str(args.data_dir))}</code>. Outlines: <span style="color:#00a000">drawn mask</span>,
 <span style="color:#e00000">prediction</span>. If the segmenter was trained on these images, these figures are
 optimistic: judge it on images it never saw.</p>
