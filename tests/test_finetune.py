@@ -223,3 +223,73 @@ def test_patience_none_measures_on_the_split_and_keeps_the_last_epoch(phantoms):
     assert h["best_epoch"] == 3 and "note" not in h
     assert all("val_loss" in e for e in h["epochs"])
     assert ft.validation_proba_.shape == (len(ft.validation_indices_), 2)
+
+
+# ----------------------------------------------------------------------------- balanced batches and
+# per-epoch train / validation metrics (issue 46)
+def test_balanced_batch_indices_hold_classes_equally():
+    from featbus.features.finetune import balanced_batch_indices
+
+    labels = np.array([0] * 30 + [1] * 6 + [2] * 4)
+    batches = balanced_batch_indices(labels, 9, np.random.default_rng(0))
+    assert [len(b) for b in batches] == [9, 9, 9, 9, 4]  # the epoch keeps its length
+    for b in batches:
+        counts = np.bincount(labels[b], minlength=3)
+        assert counts.max() - counts.min() <= 1
+    drawn = np.concatenate(batches)
+    assert np.bincount(labels[drawn]).tolist() == [14, 13, 13]
+    # the small classes repeat (with replacement across cycles), the large one never does here
+    assert len(set(drawn[labels[drawn] == 0].tolist())) == 14
+    assert set(drawn[labels[drawn] == 2].tolist()) == {36, 37, 38, 39}
+    again = balanced_batch_indices(labels, 9, np.random.default_rng(0))
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again))
+
+
+def test_balanced_batches_in_fine_tuning_batches(phantoms):
+    _, y = phantoms
+    y_idx = np.r_[np.zeros(20, int), np.ones(5, int)]  # 4 to 1
+    images = np.arange(25, dtype=np.float32)[:, None, None] * np.ones((1, 8, 8), np.float32)
+    w = np.ones(2, np.float32)
+    for balanced in (False, True):
+        ft = FineTunedCNN(balanced_batches=balanced, batch_size=6, label_smoothing=0.0, dropout=0.0, augment=None)
+        out = list(ft._batches(images, y_idx, np.arange(25), w, None, 2, 4, [0, 1, 0]))
+        assert sum(len(t) for _, t, _, _ in out) == 25
+        per_batch = [np.bincount(t.argmax(axis=1), minlength=2) for _, t, _, _ in out]
+        if balanced:
+            assert all(c.max() - c.min() <= 1 for c in per_batch)
+            seen = np.concatenate([x[:, 0, 0] for x, _, _, _ in out]).astype(int)
+            assert len(seen) == 25 and len(set(seen[seen >= 20])) == 5 and (seen >= 20).sum() >= 12
+        else:  # every image once
+            assert sorted(np.concatenate([x[:, 0, 0] for x, _, _, _ in out]).tolist()) == list(range(25))
+
+
+def test_confusion_metrics_match_scikit_learn():
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from featbus.features.finetune import confusion_metrics
+
+    rng = np.random.default_rng(0)
+    t, p = rng.integers(0, 3, 50), rng.integers(0, 3, 50)
+    p[p == 2] = 1  # a class never predicted
+    counts = np.zeros((3, 3))
+    np.add.at(counts, (t, p), 1)
+    acc, f1 = confusion_metrics(counts)
+    assert np.isclose(acc, accuracy_score(t, p)) and np.isclose(f1, f1_score(t, p, average="macro"))
+
+
+def test_history_holds_train_accuracy_and_f1(phantoms, fitted):
+    X, y = phantoms
+    for e in fitted.history_["epochs"]:  # no validation split: train figures only
+        assert 0 <= e["train_accuracy"] <= 1 and 0 <= e["train_f1"] <= 1 and "val_f1" not in e
+        # counted over every training image of the epoch, once
+        assert np.isclose(e["train_accuracy"] * fitted.history_["n_train"],
+                          round(e["train_accuracy"] * fitted.history_["n_train"]))
+    ft = FineTunedCNN(validation_fraction=0.25, patience=None, balanced_batches=True, augment="scanner-shift",
+                      **{**FAST, "epochs": 1}).fit(X, y)
+    h = ft.history_
+    assert h["balanced_batches"] is True and len(h["epochs"]) == 2
+    for e in h["epochs"]:
+        for key in ("train_accuracy", "train_f1", "val_accuracy", "val_f1"):
+            assert 0 <= e[key] <= 1, key
+    val_y = np.searchsorted(ft.classes_, y[ft.validation_indices_])
+    assert np.isclose(h["epochs"][-1]["val_accuracy"], np.mean(ft.validation_proba_.argmax(axis=1) == val_y))

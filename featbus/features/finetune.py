@@ -84,12 +84,14 @@ from .._backend import compile_forward, keras_module, mixed_precision_scope, use
 from .._base import CACHE, EMPTY_MASK, PROGRESS, REGION, _check_y_length, _ImageInputMixin
 from .._docstrings import fill_network_doc
 from .._records import ImageError, ImageRecord, check_images, mask_bbox, to_float
+from ..augmentation import AUGMENT_PRESETS
 from ..extraction import show_progress
 from ..networks import load_backbone, resolve_backbone
 from ..training import Phase, train
 from .deep import ASPECTS, NetworkRowsMixin, _fit_square, keras_preprocess
 
-__all__ = ["FineTunedCNN", "FineTunedEnsemble", "NetworkHead", "fine_tuned_features"]
+__all__ = ["FineTunedCNN", "FineTunedEnsemble", "NetworkHead", "fine_tuned_features", "balanced_batch_indices",
+           "confusion_metrics"]
 
 
 def _build_body(backbone, weights: Any, input_size: tuple[int, int], layer: str | None, init: bool = True):
@@ -136,12 +138,14 @@ class _Trainer:
             self.norm = keras.layers.BatchNormalization(center=False, scale=False, momentum=0.9, epsilon=1e-6,
                                                         name="finetune_norm", dtype="float32")
         self.head = keras.layers.Dense(n_classes, name=_HEAD, dtype="float32")  # logits in float32
+        self.tally = _tally_layer(n_classes)
+        self.n_classes = int(n_classes)
         prep = est._backbone.preprocess
         h, w = est.input_size_
         x_in = keras.Input((h, w), name="image")
         keep_in = keras.Input((self.channels,), name="keep")
         z = ops.mean(ops.cast(self.body(keras_preprocess(x_in, prep)), "float32"), axis=(1, 2))
-        self.net = keras.Model([x_in, keep_in], self.head(self.norm(z) * keep_in), name="finetuned_cnn")
+        self.net = keras.Model([x_in, keep_in], self.tally(self.head(self.norm(z) * keep_in)), name="finetuned_cnn")
         if weights is not None:
             self.set_weights(weights)
         if stats is not None:
@@ -208,11 +212,116 @@ class _Trainer:
         ops = keras_module().ops
         logits = self.net([x, keep], training=True)
         ce = -ops.sum(target * ops.log_softmax(logits, axis=-1), axis=-1)
+        # the batch's predictions against its labels (the largest share of a mixed or smoothed
+        # target), added to the epoch's confusion counts: train accuracy and F1 at no extra pass
+        n = self.n_classes
+        seen = ops.matmul(ops.transpose(ops.one_hot(ops.argmax(target, axis=-1), n)),
+                          ops.one_hot(ops.argmax(ops.stop_gradient(logits), axis=-1), n))
+        self.tally.counts.assign(self.tally.counts + ops.cast(seen, "float32"))
         return ops.sum(ce * sw) / ops.sum(sw)
+
+    def reset_tally(self) -> None:
+        self.tally.counts.assign(np.zeros((self.n_classes, self.n_classes), np.float32))
+
+    def read_tally(self) -> np.ndarray:
+        """The confusion counts (rows: labels, columns: predictions) since the last reset."""
+        return np.asarray(keras_module().ops.convert_to_numpy(self.tally.counts.value), np.float64)
 
     @staticmethod
     def part_of(variable) -> str:
         return "head" if variable.path.startswith(_HEAD) else "body"
+
+
+def _tally_layer(n_classes: int):
+    """A pass-through layer holding a (labels x predictions) count matrix, not trained: being a
+    layer of the network, its variable travels through every backend's training step (JAX's
+    included), which the loss updates with each batch's predictions."""
+    keras = keras_module()
+
+    class _Tally(keras.layers.Layer):
+        def __init__(self, n, **kwargs):
+            super().__init__(name="finetune_tally", dtype="float32", **kwargs)
+            self.counts = self.add_weight(shape=(n, n), initializer="zeros", trainable=False, name="counts")
+
+        def call(self, x):
+            return x
+
+    return _Tally(int(n_classes))
+
+
+def confusion_metrics(counts: np.ndarray) -> tuple[float, float]:
+    """Accuracy and macro-F1 of a confusion matrix (rows: labels, columns: predictions); the
+    macro average runs over the classes present among the labels or the predictions, as
+    ``sklearn.metrics.f1_score(average="macro")``.
+
+    Examples
+    --------
+    >>> confusion_metrics(np.array([[3, 1], [0, 4]]))
+    (0.875, 0.873015873015873)
+    """
+    c = np.asarray(counts, np.float64)
+    total = c.sum()
+    if total <= 0:
+        return float("nan"), float("nan")
+    tp = np.diag(c)
+    denom = c.sum(axis=0) + c.sum(axis=1)
+    present = denom > 0
+    return float(tp.sum() / total), float(np.mean(2.0 * tp[present] / denom[present]))
+
+
+def balanced_batch_indices(labels, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch of class-balanced batches, as imbalanced-learn's balanced batch generator.
+
+    As many positions in all as ``labels`` has, cut into batches of ``batch_size`` (the last
+    one shorter), each holding every class equally (a batch whose size the classes do not
+    divide gives the remainder to classes drawn at random). Each class is drawn from its own
+    shuffled cycle, reshuffled when spent: a small class repeats within an epoch (drawing with
+    replacement, across cycles), a large one is drawn without repeats until spent.
+
+    Parameters
+    ----------
+    labels : array-like of int, shape (n,)
+        Class of each position.
+    batch_size : int
+    rng : numpy Generator
+
+    Returns
+    -------
+    list of ndarray of int
+        Positions into ``labels``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> b = balanced_batch_indices([0] * 9 + [1] * 3, 4, np.random.default_rng(0))
+    >>> [len(x) for x in b], [int((np.array([0] * 9 + [1] * 3)[x] == 1).sum()) for x in b]
+    ([4, 4, 4], [2, 2, 2])
+    """
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    pools = [np.flatnonzero(labels == c) for c in classes]
+    queues = [rng.permutation(pool) for pool in pools]
+    heads = [0] * len(classes)
+
+    def take(k: int, m: int) -> list[int]:
+        out = []
+        while len(out) < m:
+            if heads[k] == len(queues[k]):
+                queues[k], heads[k] = rng.permutation(pools[k]), 0
+            j = min(m - len(out), len(queues[k]) - heads[k])
+            out.extend(queues[k][heads[k]:heads[k] + j].tolist())
+            heads[k] += j
+        return out
+
+    n, bs, kinds = len(labels), int(batch_size), len(classes)
+    batches = []
+    for start in range(0, n, bs):
+        size = min(bs, n - start)
+        share = np.full(kinds, size // kinds)
+        share[rng.choice(kinds, size % kinds, replace=False)] += 1
+        idx = np.array([i for k in range(kinds) for i in take(k, int(share[k]))], dtype=int)
+        batches.append(idx[rng.permutation(len(idx))])
+    return batches
 
 
 _TRAINERS: dict[int, _Trainer] = {}  # id(estimator) -> its network (never pickled)
@@ -267,10 +376,22 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         Name (or name prefix) of the first backbone layer trained in the fine-tuning phase;
         layers before it stay frozen (and need no backward pass). ``None``: the whole backbone.
     class_weight : "balanced", dict or None, default="balanced"
-        Per-class loss weights.
-    augment : "ultrasound", "mammography", "flip", ImageAugmenter or None, default="ultrasound"
-        Augmentation drawn afresh every epoch on the network-sized training images
-        (:data:`featbus.augmentation.AUGMENT_PRESETS`); ``None``: none.
+        Per-class loss weights. ``"balanced"``: inversely proportional to the class counts of
+        the training images, as the loss sees them; with ``balanced_batches=True`` the classes
+        are already equal there, so every weight is 1 (the validation loss keeps the weights
+        of the training images' counts). A dict is applied as given, also on balanced batches
+        (it then weighs classes a second time: pass one only to tilt the balance on purpose).
+    balanced_batches : bool, default=False
+        Draw every batch with the classes equally represented (as imbalanced-learn's balanced
+        batch generator, :func:`balanced_batch_indices`): small classes repeat within an epoch
+        (drawn with replacement), large ones are drawn without repeats; an epoch keeps its
+        length (as many images as the training set). ``False``: each image once per epoch, in
+        a shuffled order.
+    augment : str, ImageAugmenter or None, default="ultrasound"
+        Augmentation drawn afresh every epoch on the network-sized training images: a name of
+        :data:`featbus.augmentation.AUGMENT_PRESETS` (``"ultrasound"``, ``"mammography"``,
+        ``"flip"``, ``"scanner-shift"``: acquisition shift for a model meant for other
+        scanners) or an :class:`~featbus.augmentation.ImageAugmenter`; ``None``: none.
     %(validation_fraction)s
     patience : int or None, default=4
         %(patience_body)s ``None``: no early stopping and the last epoch's weights are kept; the
@@ -309,10 +430,17 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         Their probabilities under the kept weights: a held-out estimate that costs no
         extra training (what ``featbus train`` reports for network recipes).
     history_ : dict
-        ``epochs``: per epoch ``phase``, ``loss`` (training), ``val_loss``, ``val_accuracy``,
-        ``learning_rates``, ``seconds``; ``best_epoch``, ``stopped`` (``"epochs"``,
-        ``"early_stopping"`` or ``"max_time"``), ``backend``, ``device``, ``n_train``,
-        ``n_validation``, ``seconds`` (:func:`featbus.training.train`).
+        ``epochs``: per epoch ``phase``, ``loss`` (training), ``train_accuracy`` and
+        ``train_f1`` (macro), ``val_loss``, ``val_accuracy``, ``val_f1`` (macro; the three
+        only with a validation split), ``learning_rates``, ``seconds``; ``best_epoch``,
+        ``stopped`` (``"epochs"``, ``"early_stopping"`` or ``"max_time"``), ``backend``,
+        ``device``, ``n_train``, ``n_validation``, ``balanced_batches``, ``seconds``
+        (:func:`featbus.training.train`). The train figures come from the training batches'
+        own predictions during the epoch (no extra pass): made in training mode (dropout,
+        augmented images, mixed images with mixup, against each target's largest share) by
+        weights that change along the epoch, so they run below what the end-of-epoch network
+        scores on the same images. Validation figures come from the validation pass after
+        the epoch.
 
     Examples
     --------
@@ -326,6 +454,9 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
     >>> ft.predict_proba(data.data).shape  # benign, malignant, normal phantoms
     (16, 3)
     """
+
+    #: Read when a network fitted before the parameter existed is loaded (get_params, repr).
+    balanced_batches = False
 
     _parameter_constraints = {
         "backbone": [str, callable],
@@ -347,7 +478,8 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         "freeze_bn": ["boolean"],
         "trainable_from": [None, str],
         "class_weight": [None, StrOptions({"balanced"}), dict],
-        "augment": [None, StrOptions({"ultrasound", "mammography", "flip"}), HasMethods(["augment01"])],
+        "balanced_batches": ["boolean"],
+        "augment": [None, StrOptions(set(AUGMENT_PRESETS)), HasMethods(["augment01"])],
         "validation_fraction": [Interval(Real, 0, 0.5, closed="left")],
         "patience": [None, Interval(Integral, 1, None, closed="left")],
         "max_time": [None, Interval(Real, 0, None, closed="neither")],
@@ -364,7 +496,8 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
                  epochs: int = 10, warmup_epochs: int = 2, batch_size: int = 16, learning_rate: float = 1e-4,
                  head_learning_rate: float = 1e-3, weight_decay: float = 0.01, label_smoothing: float = 0.1,
                  mixup: float = 0.0, dropout: float = 0.3, freeze_bn: bool = True,
-                 trainable_from: str | None = None, class_weight="balanced", augment="ultrasound",
+                 trainable_from: str | None = None, class_weight="balanced", balanced_batches: bool = False,
+                 augment="ultrasound",
                  validation_fraction: float = 0.0, patience: int = 4, max_time: float | None = None,
                  mixed_precision="auto", tta: bool = False, random_state=None, cache=None, progress="auto",
                  n_jobs: int | None = None):
@@ -387,6 +520,7 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         self.freeze_bn = freeze_bn
         self.trainable_from = trainable_from
         self.class_weight = class_weight
+        self.balanced_batches = balanced_batches
         self.augment = augment
         self.validation_fraction = validation_fraction
         self.patience = patience
@@ -539,24 +673,40 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         augmenter = self._augmenter()
         steps = max(1, math.ceil(len(train_idx) / int(self.batch_size)))
 
+        # class_weight="balanced" weighs classes by their frequency in what the loss sees: equal
+        # in balanced batches, so weights of 1 there (a dict is applied as given)
+        train_weights = np.ones_like(weights) if self.balanced_batches and isinstance(self.class_weight, str) \
+            else weights
+        tallies: dict[int, np.ndarray] = {}  # epoch -> confusion counts of its training batches
+
         def batches(phase, epoch):
             number = epoch if phase.name == "warmup" else warm + epoch
-            return self._batches(images, y_idx, train_idx, weights, augmenter, n_classes, trainer.channels,
-                                 [seed, 1, number])
+            trainer.reset_tally()
+            try:
+                yield from self._batches(images, y_idx, train_idx, train_weights, augmenter, n_classes,
+                                         trainer.channels, [seed, 1, number])
+            finally:  # also when the time budget ends the epoch early
+                tallies[number] = trainer.read_tally()
 
         validate, val_proba = None, {}
         if len(val_idx):
             def validate():
                 vl, va, proba = self._validate(trainer, images[val_idx], y_idx[val_idx], weights)
                 val_proba[len(val_proba)] = proba
-                return {"val_loss": vl, "val_accuracy": va}
+                counts = np.zeros((n_classes, n_classes))
+                np.add.at(counts, (y_idx[val_idx], np.argmax(proba, axis=1)), 1.0)
+                return {"val_loss": vl, "val_accuracy": va, "val_f1": confusion_metrics(counts)[1]}
 
         history = train(trainer.net, trainer.loss_fn, phases, batches, steps, part_of=trainer.part_of,
                         weight_decay=self.weight_decay, validate=validate, monitor="val_loss",
                         patience=None if self.patience is None else int(self.patience), max_time=self.max_time,
                         progress=show_progress(self.progress), desc="FineTunedCNN",
                         keep="last" if self.patience is None else "best")
-        history.update(n_train=int(len(train_idx)), n_validation=int(len(val_idx)))
+        for record in history["epochs"]:
+            if record["epoch"] in tallies:
+                record["train_accuracy"], record["train_f1"] = confusion_metrics(tallies[record["epoch"]])
+        history.update(n_train=int(len(train_idx)), n_validation=int(len(val_idx)),
+                       balanced_batches=bool(self.balanced_batches))
         self.history_ = history
         self.validation_indices_ = val_idx
         # the validation images' probabilities under the kept weights (no extra pass)
@@ -631,9 +781,12 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
     def _batches(self, images, y_idx, train_idx, class_w, augmenter, n_classes, channels, seed):
         """Shuffled, augmented training batches, prepared one batch ahead in a thread."""
         rng = np.random.default_rng(seed)
-        order = rng.permutation(train_idx)
         bs = int(self.batch_size)
-        batches = [order[i:i + bs] for i in range(0, len(order), bs)]
+        if self.balanced_batches:
+            batches = [train_idx[b] for b in balanced_batch_indices(y_idx[train_idx], bs, rng)]
+        else:
+            order = rng.permutation(train_idx)
+            batches = [order[i:i + bs] for i in range(0, len(order), bs)]
         # every random draw is made here, in order, so the result does not depend on threads
         seeds = rng.integers(0, 2**63 - 1, size=len(batches))
         smooth = float(self.label_smoothing)
@@ -673,7 +826,8 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
 
     def _validate(self, trainer: _Trainer, images, y_idx, class_w) -> tuple[float, float, np.ndarray]:
         """Class-weighted validation loss, accuracy and probabilities (with ``tta``, of the
-        image and its mirror averaged, as ``predict_proba`` does)."""
+        image and its mirror averaged, as ``predict_proba`` does); macro-F1 from the
+        probabilities (:func:`confusion_metrics`)."""
         emb = self._embed_all(trainer, images)
         if self.tta:
             emb = 0.5 * (emb + self._embed_all(trainer, np.ascontiguousarray(images[:, :, ::-1])))
