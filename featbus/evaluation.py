@@ -313,6 +313,56 @@ class Report:
         cols = pd.MultiIndex.from_product([PER_CLASS_METRICS, ["value", "low", "high"]], names=["metric", "stat"])
         return pd.DataFrame(rows, index=pd.Index(index, name="class"), columns=cols)
 
+    def confusion_matrix(self):
+        """The pooled held-out confusion matrix as a labelled table of counts.
+
+        Returns
+        -------
+        matrix : pandas.DataFrame
+            Rows are the true classes (index ``"true"``), columns the predicted ones
+            (``"predicted"``), in :attr:`class_names` order.
+        """
+        import pandas as pd
+
+        names = [str(c) for c in self.class_names]
+        cm = np.asarray(self.metrics["confusion_matrix"], dtype=int)
+        return pd.DataFrame(cm, index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted"))
+
+    def confusion_counts(self):
+        """True and false positives and negatives of each class, one class against the rest.
+
+        For class ``c``: TP are images of ``c`` predicted ``c``, FN images of ``c`` predicted
+        as another class, FP images of another class predicted ``c`` and TN the images neither
+        of ``c`` nor predicted ``c``. Each row sums to the number of images; sensitivity is
+        TP / (TP + FN), specificity TN / (TN + FP), precision TP / (TP + FP).
+
+        Returns
+        -------
+        counts : pandas.DataFrame
+            One row per class (index ``"class"``, display names), integer columns ``TP, FN,
+            FP, TN``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from featbus.evaluation import evaluate_external
+        >>> class Always0:
+        ...     classes_ = np.array([0, 1])
+        ...     def predict(self, X): return np.zeros(len(X), int)
+        >>> r = evaluate_external(Always0(), np.zeros((3, 1)), [0, 0, 1], n_bootstrap=0)
+        >>> r.confusion_counts().loc["1"].tolist()
+        [0, 1, 0, 2]
+        """
+        import pandas as pd
+
+        cm = np.asarray(self.metrics["confusion_matrix"], dtype=int)
+        tp = np.diag(cm)
+        fn = cm.sum(axis=1) - tp
+        fp = cm.sum(axis=0) - tp
+        tn = cm.sum() - tp - fn - fp
+        return pd.DataFrame({"TP": tp, "FN": fn, "FP": fp, "TN": tn},
+                            index=pd.Index([str(c) for c in self.class_names], name="class"))
+
     def headline(self) -> dict[str, float]:
         """Flat dict of the macro metrics and the per-class AUCs (one row of a comparison)."""
         out = {}
@@ -371,6 +421,11 @@ class Report:
         cm = self.metrics["confusion_matrix"]
         lines.append("confusion matrix (rows true, columns predicted): "
                      + "; ".join(f"{d}: {row.tolist()}" for d, row in zip(self.class_names, cm)))
+        counts, w = self.confusion_counts(), max(width, len("one vs rest"))
+        lines.append(f"{'one vs rest':{w}}  " + "  ".join(f"{c:>5}" for c in counts.columns)
+                     + "  (TP: the class's images found, FN: missed; FP: other images called it, TN: not)")
+        lines.extend(f"{str(d):{w}}  " + "  ".join(f"{v:>5d}" for v in row)
+                     for d, row in zip(self.class_names, counts.to_numpy()))
         lines.extend(str(note) for note in self.notes)
         return _Text("\n".join(lines))
 

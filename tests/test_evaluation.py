@@ -217,3 +217,29 @@ def test_predictions_page_from_a_table_read_back_from_csv(tmp_path):
     assert page.count("not predicted") == 1 and ": nan" not in page
     assert "cannot be read (truncated)" in page and "predicted <b>benign</b>" in page
     assert "overflow-wrap:anywhere" in page
+
+
+def test_confusion_counts_one_vs_rest():
+    """TP / FN / FP / TN per class (issue 46): from the pooled confusion matrix, against
+    scikit-learn, consistent with the report's own sensitivity, specificity and precision."""
+    X, y, groups = _data(90)
+    rep = evaluate(LogisticRegression(), X, y, groups=groups, n_bootstrap=0, target_names=["a", "b", "c"])
+    counts = rep.confusion_counts()
+    assert list(counts.columns) == ["TP", "FN", "FP", "TN"] and list(counts.index) == ["a", "b", "c"]
+    assert counts.index.name == "class" and all(str(t) == "int64" for t in counts.dtypes)
+    cm = confusion_matrix(rep.y_true, rep.y_pred, labels=rep.classes)
+    np.testing.assert_array_equal(rep.confusion_matrix().to_numpy(), cm)
+    assert rep.confusion_matrix().index.name == "true" and rep.confusion_matrix().columns.name == "predicted"
+    assert (counts.sum(axis=1) == len(y)).all()
+    for lab, name in zip(rep.classes, rep.class_names):
+        pos, called = rep.y_true == lab, rep.y_pred == lab
+        tp, fn, fp, tn = counts.loc[name]
+        assert (tp, fn, fp, tn) == ((pos & called).sum(), (pos & ~called).sum(), (~pos & called).sum(),
+                                    (~pos & ~called).sum())
+        assert rep.value("sensitivity", name) == pytest.approx(tp / (tp + fn))
+        assert rep.value("specificity", name) == pytest.approx(tn / (tn + fp))
+        assert rep.value("precision", name) == pytest.approx(tp / (tp + fp))
+    text = str(rep.summary(verdict=False)).splitlines()
+    head = next(i for i, line in enumerate(text) if line.startswith("one vs rest"))
+    assert text[head].split()[3:7] == ["TP", "FN", "FP", "TN"]
+    assert [int(v) for v in text[head + 1].split()[1:]] == counts.loc["a"].tolist()
