@@ -24,12 +24,19 @@ trained model carries them. ``python -m featbus`` is the same command.
 
 Errors (an unreadable image, a bad option, a missing optional package) end in one line on
 stderr and exit status 2; ``--debug`` also prints the Python traceback.
+
+Logging: featbus writes what it does to the ``featbus`` logger (:func:`logging.getLogger`), which
+the package leaves silent (a :class:`logging.NullHandler`, as a library should) so that a
+script's own logging configuration decides. The command shows it on stderr with ``-v`` (INFO)
+or ``-vv`` (DEBUG) and appends it, with times, to ``--log-file FILE``; both are set up for the
+one command run and removed afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 import traceback
@@ -132,6 +139,70 @@ def _command_of(argv: Sequence[str]) -> str | None:
     return first if first in COMMANDS else None
 
 
+class _ConsoleFormat(logging.Formatter):
+    """``featbus COMMAND: info: message``, as the command's warnings and errors are written."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if message.startswith("featbus: "):  # (some library messages name featbus themselves)
+            message = message[len("featbus: "):]
+        return f"{self.prefix}: {record.levelname.lower()}: {message}"
+
+
+@contextlib.contextmanager
+def _command_logging(args, prefix: str):
+    """The ``featbus`` logger during one command: ``-v`` INFO / ``-vv`` DEBUG lines on stderr,
+    ``--log-file`` appending them with times (at least INFO), ``--debug`` the logger at DEBUG
+    (which also lets native libraries' start-up lines through, see featbus.runtime). Yields the
+    file handler (or None); the logger's level, handlers and propagation are restored afterwards,
+    so a script calling :func:`main` keeps its own configuration."""
+    log = logging.getLogger("featbus")
+    verbose = int(getattr(args, "verbose", 0) or 0)
+    console_level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handlers: list[logging.Handler] = []
+    file_handler = None
+    if getattr(args, "log_file", None):
+        try:
+            file_handler = logging.FileHandler(args.log_file, mode="a", encoding="utf-8")
+        except OSError as exc:
+            raise CLIError(f"--log-file {args.log_file!r}: cannot write it ({exc.strerror or exc})") from None
+        file_handler.setLevel(min(console_level, logging.INFO))
+        file_handler.setFormatter(logging.Formatter(f"%(asctime)s {prefix} %(levelname)s %(name)s: %(message)s"))
+        handlers.append(file_handler)
+    if verbose > 0:
+        console = logging.StreamHandler(sys.stderr)
+        console.setLevel(console_level)
+        console.setFormatter(_ConsoleFormat(prefix))
+        handlers.append(console)
+    saved = log.level, log.propagate
+    levels = [h.level for h in handlers] + ([logging.DEBUG] if getattr(args, "debug", False) else [])
+    if levels:
+        log.setLevel(min(levels))
+    if handlers:  # the command writes the log itself: not twice through a caller's root handlers
+        log.propagate = False
+    for h in handlers:
+        log.addHandler(h)
+    try:
+        yield file_handler
+    finally:
+        for h in handlers:
+            log.removeHandler(h)
+            h.close()
+        log.setLevel(saved[0])
+        log.propagate = saved[1]
+
+
+def _to_file(handler, level: int, text: str) -> None:
+    """A warning or error the command prints to stderr, also into the --log-file."""
+    if handler is not None:
+        handler.handle(logging.makeLogRecord({"name": "featbus", "levelno": level,
+                                              "levelname": logging.getLevelName(level), "msg": text}))
+
+
 @contextlib.contextmanager
 def _dicom_window(on: bool):
     """How DICOM files are read during a command (featbus.io.DICOM_WINDOW), for this process and
@@ -179,21 +250,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = bool(getattr(args, "debug", False))
     if not debug:  # TensorFlow reads these when it is imported, which happens later if at all
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    else:  # the featbus logger at DEBUG also lets native libraries' lines through (runtime conversion)
-        import logging
-
-        logging.getLogger("featbus").setLevel(logging.DEBUG)
+    # (with --debug the featbus logger is at DEBUG: native libraries' lines get through, _command_logging)
     prefix = f"featbus {args.command}"
+    try:
+        with _command_logging(args, prefix) as log_file:
+            return _run(args, prefix, debug, log_file)
+    except CLIError as exc:  # the log file itself cannot be opened
+        print(f"{prefix}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _run(args, prefix: str, debug: bool, log_file) -> int:
+    """Run the parsed command: warnings one line each, errors one line and a status."""
+    import time
+
+    log = logging.getLogger("featbus")
+    command_line = " ".join(sys.argv[1:] if args.argv is None else args.argv)
+    log.info("featbus %s, Python %s: featbus %s", __version__, sys.version.split()[0], command_line)
+    log.debug("options: %s", {k: v for k, v in vars(args).items() if k not in ("func", "argv")})
+    t0 = time.perf_counter()
 
     def show(message, category, filename, lineno, file=None, line=None):  # one line per warning
         print(f"{prefix}: warning: {_one_line(message)}", file=sys.stderr)
+        _to_file(log_file, logging.WARNING, _one_line(message))
 
     with warnings.catch_warnings(), _dicom_window(not getattr(args, "dicom_raw", False)):
         # (both restore the caller's state afterwards)
         if not debug:
             warnings.showwarning = show
         try:
-            return int(args.func(args) or 0)
+            status = int(args.func(args) or 0)
+            log.info("done in %.1f s (exit status %d)", time.perf_counter() - t0, status)
+            return status
         except KeyboardInterrupt:  # pragma: no cover
             print("interrupted", file=sys.stderr)
             return 130
@@ -219,6 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 message, status = (f"internal error {type(exc).__name__}: {exc} (rerun with --debug for "
                                    "the traceback and report it)"), 1
             print(f"{prefix}: error: {_one_line(message)}", file=sys.stderr)
+            _to_file(log_file, logging.ERROR, _one_line(message))
             return status
 
 

@@ -55,6 +55,20 @@ def _check_writable(out: Path, flag: str, *, folder: bool = False) -> None:
         raise CLIError(f"{flag} {str(out)!r}: cannot write into {str(parent)!r} ({exc.strerror or exc})") from None
 
 
+def _log_data(data, source) -> None:
+    """An INFO line of the ``featbus`` logger (``-v``): how many images were read from where."""
+    import logging
+
+    import numpy as np
+
+    log = logging.getLogger("featbus")
+    if log.isEnabledFor(logging.INFO):
+        target = np.asarray(data.target)
+        names = getattr(data, "target_names", None)
+        counts = {str(n): int(np.sum(target == i)) for i, n in enumerate([] if names is None else list(names))}
+        log.info("read %d images from %s%s", len(target), source, f" (classes {counts})" if counts else "")
+
+
 def _progress(args):
     """Progress bars: off with --quiet, else shown when standard error is a terminal."""
     return False if args.quiet else "auto"

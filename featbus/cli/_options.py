@@ -111,36 +111,64 @@ def _cache_option(text: str):
 
 
 class Parents:
-    """The option groups several commands share (argparse parents), built once per parser.
+    """The option groups commands share (argparse parents), built once per parser; each command
+    takes the groups whose options it uses, so its ``--help`` lists nothing that does nothing for
+    it (pip's per-command options).
 
-    ``common``: jobs, cache, quiet, seed, errors, DICOM, debug; ``study``: mini-MIAS task,
-    lesion patches, preprocessing; ``loaded_model``: ``--trust`` and ``--runtime`` of the commands
-    that load a model file; ``features(default_text)``: ``--features``, ``--region``,
-    ``--params`` (a new parent per call: argparse shares option objects between the parsers
-    built on one, so two defaults need two parents).
+    ``base`` (every command): ``--debug``, ``-v/--verbose``, ``--log-file``; ``on_error``:
+    ``--on-error`` (commands that read a data set or image list); ``dicom``: ``--dicom-raw``
+    (commands that read images, the app's page included); ``jobs``: ``--n-jobs``, ``--cache``
+    (commands that extract feature tables); ``seed``: ``--random-state``; ``quiet``: ``--quiet``
+    (commands with progress bars); ``common``: all of these (for a command that has not picked
+    its groups yet); ``study``: mini-MIAS task, lesion patches, preprocessing; ``loaded_model``:
+    ``--trust`` and ``--runtime`` of the commands that load a model file;
+    ``features(default_text)``: ``--features``, ``--region``, ``--params`` (a new
+    parent per call: argparse shares option objects between the parsers built on one, so two
+    defaults need two parents).
     """
 
     def __init__(self) -> None:
         from .._registry import PREPROCESSORS
 
-        common = argparse.ArgumentParser(add_help=False)
-        common.add_argument("--n-jobs", type=int, default=None, metavar="N",
-                            help="parallel jobs for feature extraction and model fitting (default 1; -1: all cores)")
-        common.add_argument("--cache", metavar="DIR", default=None, type=_cache_option,
-                            help="keep extracted features in DIR (default: $FEATBUS_CACHE if set); later runs and "
-                                 "other processes reuse them; 'none' computes every row afresh and keeps none")
-        common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
-        common.add_argument("--random-state", type=int, default=0, metavar="SEED",
-                            help="seed of folds, samplers, models")
-        common.add_argument("--on-error", choices=["raise", "skip"], default="raise",
-                            help="an unreadable image: stop with an error naming it (default), or leave it "
-                                 "out and list it on stderr")
-        common.add_argument("--dicom-raw", action="store_true",
-                            help="read DICOM files' stored values (after the modality rescale) instead of applying "
-                                 "their VOI LUT / window as viewers do (the default)")
-        common.add_argument("--debug", action="store_true",
-                            help="on an error, also print the Python traceback (and TensorFlow's start-up log)")
-        self.common = common
+        base = argparse.ArgumentParser(add_help=False)
+        base.add_argument("--verbose", "-v", action="count", default=0,
+                          help="say what is being done on stderr (the 'featbus' logger): -v at INFO, -vv at DEBUG")
+        base.add_argument("--log-file", metavar="FILE", default=None,
+                          help="also append the 'featbus' log to FILE, with times (at INFO, or DEBUG with -vv)")
+        base.add_argument("--debug", action="store_true",
+                          help="on an error, also print the Python traceback (and TensorFlow's start-up log)")
+        self.base = base
+
+        on_error = argparse.ArgumentParser(add_help=False)
+        on_error.add_argument("--on-error", choices=["raise", "skip"], default="raise",
+                              help="an unreadable image: stop with an error naming it (default), or leave it "
+                                   "out and list it on stderr")
+        self.on_error = on_error
+
+        dicom = argparse.ArgumentParser(add_help=False)
+        dicom.add_argument("--dicom-raw", action="store_true",
+                           help="read DICOM files' stored values (after the modality rescale) instead of applying "
+                                "their VOI LUT / window as viewers do (the default)")
+        self.dicom = dicom
+
+        jobs = argparse.ArgumentParser(add_help=False)
+        jobs.add_argument("--n-jobs", type=int, default=None, metavar="N",
+                          help="parallel jobs for feature extraction and model fitting (default 1; -1: all cores)")
+        jobs.add_argument("--cache", metavar="DIR", default=None, type=_cache_option,
+                          help="keep extracted features in DIR (default: $FEATBUS_CACHE if set); later runs and "
+                               "other processes reuse them; 'none' computes every row afresh and keeps none")
+        self.jobs = jobs
+
+        seed = argparse.ArgumentParser(add_help=False)
+        seed.add_argument("--random-state", type=int, default=0, metavar="SEED",
+                          help="seed of folds, samplers, models")
+        self.seed = seed
+
+        quiet = argparse.ArgumentParser(add_help=False)
+        quiet.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+        self.quiet = quiet
+
+        self.common = argparse.ArgumentParser(add_help=False, parents=[jobs, quiet, seed, on_error, dicom, base])
 
         study = argparse.ArgumentParser(add_help=False)
         study.add_argument("--task", choices=["severity", "abnormal"], default="severity",

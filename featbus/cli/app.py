@@ -10,7 +10,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub, parents) -> None:
-    p = sub.add_parser("app", parents=[parents.common],
+    p = sub.add_parser("app", parents=[parents.dicom, parents.base],
                        help="a local web page (Streamlit) that predicts and explains one image at a time",
                        description="Serve a page on http://127.0.0.1:PORT (this computer only): upload a PNG, "
                                    "JPEG or DICOM image, see the class, the probabilities, the explanation "

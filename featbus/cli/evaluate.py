@@ -3,6 +3,7 @@ duplicate-grouped folds; a table with intervals and an HTML report."""
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 import warnings
@@ -14,7 +15,7 @@ from .._registry import reads_masks
 from .._version import __version__
 from ..pipelines import extract_features
 from ..sanity import STRICT_HELP, _strict_status
-from ._common import CLIError, _check_writable, _one_line, _progress, _split
+from ._common import CLIError, _check_writable, _log_data, _one_line, _progress, _split
 from ._data import (
     _DATA_HELP,
     _check_n_splits,
@@ -38,9 +39,13 @@ from ._options import (
 
 __all__ = ["add_parser", "run"]
 
+log = logging.getLogger("featbus")
+
 
 def add_parser(sub, parents) -> None:
-    p = sub.add_parser("evaluate", parents=[parents.common, parents.features(f"default {_EVALUATE_FEATURES}"),
+    p = sub.add_parser("evaluate", parents=[parents.jobs, parents.quiet, parents.seed, parents.on_error,
+                                            parents.dicom, parents.base,
+                                            parents.features(f"default {_EVALUATE_FEATURES}"),
                                             parents.study],
                        help="cross-validate classifiers (with/without balancing) and write a report",
                        description="Extract features once, then cross-validate every classifier x balance "
@@ -165,6 +170,7 @@ def run(args) -> int:
         report = Path(args.report)
         _check_writable(report, "--report", folder=report.suffix.lower() not in (".html", ".htm"))
     data = _load_study(args) if len(paths) == 1 else _load_sites(paths, lambda p: _load_study(args, p), "evaluating")
+    _log_data(data, ", ".join(paths))
     data, test_data, test_label = _test_set(data, args)
     _positive_class(args, data)  # a misspelt class fails now, before the extraction
     progress = _progress(args)
@@ -190,6 +196,8 @@ def run(args) -> int:
     print(f"{len(data.target)} images, classes {counts}; features {args.features}", file=sys.stderr)
     X, names = extract_features(data, _features_of(args), region=args.region, n_jobs=args.n_jobs,
                                 cache=args.cache, progress=_progress(args))
+    log.info("extracted %d x %d features (%s); cross-validating %s x balance %s", X.shape[0], X.shape[1],
+             args.features, ",".join(classifiers), ",".join(str(b).lower() for b in balances))
     reports = _evaluate_all(data, X, names, feature_label=args.features, classifiers=classifiers,
                             balances=balances, cvs=cvs, n_splits=args.n_splits, n_bootstrap=args.n_bootstrap,
                             search=args.search, random_state=args.random_state, n_jobs=args.n_jobs,

@@ -15,7 +15,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub, parents) -> None:
-    p = sub.add_parser("export", parents=[parents.common],
+    p = sub.add_parser("export", parents=[parents.on_error, parents.dicom, parents.base],
                        help="write a fine-tuned CNN (or ensemble) or a CNN + logistic-regression model as one "
                             "TFLite file (for phones)",
                        description="Export MODEL (a network recipe of featbus train: one fine-tuned network or an "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from pathlib import Path
@@ -9,11 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from .._registry import FEATURES, reads_masks
-from ._common import CLIError, _check_output, _check_writable, _progress, _split, _write_csv
+from ._common import CLIError, _check_output, _check_writable, _log_data, _progress, _split, _write_csv
 from ._data import _DATA_HELP, _load_study, _preprocessing_steps
 from ._options import _EVALUATE_FEATURES, _apply_settings, _check_features, _features_of, _write_settings
 
 __all__ = ["add_parser", "run"]
+
+log = logging.getLogger("featbus")
 
 
 #: The default table is the one ``featbus evaluate`` scores: no family that describes the lesion
@@ -26,7 +29,8 @@ _LEAK_KEY = "label_leak"
 
 
 def add_parser(sub, parents) -> None:
-    p = sub.add_parser("extract", parents=[parents.common, parents.features(
+    p = sub.add_parser("extract", parents=[parents.jobs, parents.quiet, parents.on_error, parents.dicom,
+                                           parents.base, parents.features(
                            f"default {_EXTRACT_FEATURES}: no family that reads the lesion masks, since a data "
                            "set's masks are its ground truth; with shape or --region mask/bbox the columns that "
                            "read them are marked in the table and its sidecar, and a warning says why"),
@@ -160,17 +164,21 @@ def run(args) -> int:
     sidecar = out.with_name(out.name + SETTINGS_SUFFIX)
     _check_writable(sidecar, "the settings sidecar")
     data = _load_study(args)
+    _log_data(data, args.data_dir)
     _passed_through(data, [])  # a clash with the table's own columns: said before extracting
     t0 = time.perf_counter()
     union = make_features(_features_of(args), region=args.region, n_jobs=args.n_jobs, cache=args.cache,
                           progress=_progress(args))
     X = np.asarray(union.fit_transform(data.data))
     names = [str(n) for n in union.get_feature_names_out()]
+    log.info("extracted %d x %d features (%s) in %.1f s", X.shape[0], X.shape[1], args.features,
+             time.perf_counter() - t0)
     columns, warning = _label_leak(union, names, data)
     leak = {"columns": columns, **({"why": warning} if warning else {})}
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_table(out, X, names, data, leak)
     _write_settings(args, union, sidecar, data, columns={_LEAK_KEY: leak})
+    log.info("wrote %s and %s", out, sidecar)
     extra = list(getattr(data, "extra_columns", None) or [])
     unlabelled = int(np.sum(np.asarray(data.target) < 0))
     print(f"wrote {X.shape[0]} images x {X.shape[1]} features to {out} "

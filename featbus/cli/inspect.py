@@ -6,7 +6,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub, parents) -> None:
-    p = sub.add_parser("inspect", parents=[parents.common],
+    p = sub.add_parser("inspect", parents=[parents.base],
                        help="what a model file holds and would create when loaded, without loading it",
                        description="Print a .featbus file's recipe, classes, training data, cross-validation "
                                    "figures and versions (from its manifest), its members, and the types loading "

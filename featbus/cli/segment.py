@@ -41,7 +41,8 @@ def add_parser(sub, parents) -> None:
                                      "PNGs for new images, 'evaluate' it against drawn masks with an HTML report.")
     steps = seg.add_subparsers(dest="step", metavar="STEP", required=True)
 
-    p = steps.add_parser("train", parents=[parents.common], help="train a U-Net on DATA_DIR's lesion masks",
+    p = steps.add_parser("train", parents=[parents.quiet, parents.seed, parents.on_error, parents.dicom,
+                                                 parents.base], help="train a U-Net on DATA_DIR's lesion masks",
                          description="Train a UNetSegmenter recipe (--recipe) on the images and their masks "
                                      "(<image>_mask*.png), within the recipe's time budget (--max-time).")
     p.add_argument("data_dir", metavar="DATA_DIR", help="class folders with <image>_mask*.png, or a CSV manifest "
@@ -76,7 +77,8 @@ def add_parser(sub, parents) -> None:
                         "(default recipe: 1); N times the training and prediction time, the time budget shared")
     p.set_defaults(func=_cmd_train)
 
-    p = steps.add_parser("predict", parents=[parents.common], help="write a mask PNG per image",
+    p = steps.add_parser("predict", parents=[parents.on_error, parents.dicom, parents.base],
+                         help="write a mask PNG per image",
                          description="Predict each image's lesion mask with a segmenter file and write it as "
                                      "<image name>_mask.png (0 background, 255 lesion) into DIR, with masks.csv.")
     p.add_argument("segmenter", metavar="SEGMENTER", help="a .keras file from featbus segment train")
@@ -85,7 +87,8 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace masks already in DIR")
     p.set_defaults(func=_cmd_predict)
 
-    p = steps.add_parser("evaluate", parents=[parents.common], help="score a segmenter against drawn masks",
+    p = steps.add_parser("evaluate", parents=[parents.seed, parents.on_error, parents.dicom, parents.base],
+                         help="score a segmenter against drawn masks",
                          description="Dice, IoU, pixel accuracy, sensitivity, precision, HD95 and mean surface "
                                      "distance per image and over DATA_DIR (lesion and normal images apart, "
                                      "95%% intervals over near-duplicate groups), with an HTML report.")

@@ -14,6 +14,7 @@ from ._common import (
     _check_writable,
     _import_tensorflow_quietly,
     _is_trusted_file,
+    _log_data,
     _one_line,
     _progress,
     _split,
@@ -186,6 +187,7 @@ def run(args) -> int:
         data = _patches(_load_folder(args.data_dir, args.on_error, args.task), args)
     else:  # one site each: united, with each site's groups kept apart
         data = _load_sites(paths, lambda p: _patches(_load_folder(p, args.on_error, args.task), args), "training")
+    _log_data(data, ", ".join(paths))
     progress = _progress(args)
     held = None
     fixed = _manifest_split(data, args, "--test-fraction")

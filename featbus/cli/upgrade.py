@@ -11,7 +11,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub, parents) -> None:
-    p = sub.add_parser("upgrade", parents=[parents.common],
+    p = sub.add_parser("upgrade", parents=[parents.base],
                        help="re-save a model file in the current format (no pickle, inference runtime)",
                        description="Load MODEL (an older file's pickle loads only if trusted) and write it again "
                                    "in the current format: its pipeline without pickle, its networks' forwards "
