@@ -289,6 +289,13 @@ def _check_manifest_schema(manifest: dict, path: str) -> None:
     for field in ("cv", "segmenter", "holdout", "training", "adaptation"):
         if manifest.get(field) is not None and not isinstance(manifest[field], dict):
             raise bad(field, "an object or null")
+    sanity = (manifest.get("cv") or {}).get("sanity")  # featbus.sanity's verdict of the cv figures
+    if sanity is not None and not (isinstance(sanity, dict)
+                                   and sanity.get("verdict") in ("useful", "limited", "useless")
+                                   and isinstance(sanity.get("reasons"), list)
+                                   and all(isinstance(r, str) for r in sanity["reasons"])):
+        raise ValueError(f"{path!r} is damaged: its cv 'sanity' should be null or an object with a 'verdict' "
+                         "(useful, limited or useless) and a list of 'reasons'")
     runs = (manifest.get("training") or {}).get("members", [])
     if not isinstance(runs, list) or not all(isinstance(h, dict) for h in runs):
         raise ValueError(f"{path!r} is damaged: its training 'members' should be a list of histories")

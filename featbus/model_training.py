@@ -49,6 +49,7 @@ from ._registry import EXECUTION_PARAMS, is_cnn, reads_masks
 from .io import file_sha256
 from .model import FeatbusModel
 from .model_format import _MAGIC, FORMAT_VERSION, _data_sha256, _versions, json_safe
+from .sanity import verdict_to_manifest
 
 __all__ = ["train_model"]
 
@@ -110,6 +111,8 @@ def _cv_summary(report) -> dict:
         per_class_auc[str(n)] = {"value": value, "ci": [lo, hi]}
     if per_class_auc:
         out["per_class_auc"] = per_class_auc
+    # the model-sanity verdict of these figures (featbus.sanity), for inspect and the app
+    out["sanity"] = verdict_to_manifest(report.sanity)
     return out
 
 

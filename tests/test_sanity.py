@@ -364,3 +364,34 @@ def test_busi_handcrafted_model_flags_normal_but_is_not_useless(busi_features):
     assert v.ignored == ("normal",) and v.found["normal"][1] == 111 and v.sensitivity["normal"] < 0.2
     assert v.accuracy_gain[0] > 0 and v.auc_interval[0] > 0.6
     assert any(r.startswith("it finds ") and "of 111 normal images" in r for r in v.reasons)
+
+
+def test_train_model_stores_the_verdict_and_a_damaged_one_is_refused(tmp_path):
+    """The manifest's cv section carries the verdict (inspect and the app read it); a file whose
+    verdict entry is damaged is named as such when loaded."""
+    import json
+    import zipfile
+
+    from featbus import make_phantoms
+    from featbus.model import load_model
+    from featbus.model_training import train_model
+
+    model = train_model(make_phantoms(45, image_size=48, random_state=2), "intensity", classifier="svm",
+                        progress=False, n_bootstrap=50)
+    stored = model.manifest["cv"]["sanity"]
+    assert stored["verdict"] in ("useful", "limited", "useless") and stored["reasons"]
+    path = tmp_path / "m.featbus"
+    model.save(path)
+    assert load_model(path).manifest["cv"]["sanity"]["verdict"] == stored["verdict"]
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    name = next(n for n in members if n.endswith("manifest.json"))
+    manifest = json.loads(members[name])
+    manifest["cv"]["sanity"] = {"verdict": "fine", "reasons": []}
+    members[name] = json.dumps(manifest).encode()
+    damaged = tmp_path / "d.featbus"
+    with zipfile.ZipFile(damaged, "w") as z:
+        for n, data in members.items():
+            z.writestr(n, data)
+    with pytest.raises(ValueError, match="cv 'sanity'"):
+        load_model(damaged)
