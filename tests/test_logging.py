@@ -9,7 +9,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -53,12 +52,13 @@ def test_quiet_by_default_and_info_with_v(phantom_dir, tmp_path, capsys):
 def test_log_file_gets_info_warnings_and_errors(phantom_dir, tmp_path, capsys):
     log_file = tmp_path / "run.log"
     out = tmp_path / "a.csv"
-    assert main(["extract", str(phantom_dir), "-f", "intensity", "-o", str(out), "-q", "--log-file", str(log_file)]) == 0
+    args = ["extract", str(phantom_dir), "-f", "intensity", "-o", str(out), "-q", "--log-file", str(log_file)]
+    assert main(args) == 0
     assert ": info:" not in capsys.readouterr().err  # the file only, without -v
     text = log_file.read_text()
     assert "featbus extract INFO featbus: read 12 images" in text and "done in" in text
     # a second run appends; its error line goes to stderr and into the file
-    assert main(["extract", str(phantom_dir), "-f", "intensity", "-o", str(out), "-q", "--log-file", str(log_file)]) == 2
+    assert main(args) == 2
     assert "already exists" in capsys.readouterr().err
     text = log_file.read_text()
     assert text.count("featbus: featbus ") == 2 and "ERROR featbus:" in text and "already exists" in text
