@@ -333,6 +333,10 @@ class ExternalValidation:
         The model file's own decision rule when it holds one (``{"positive": class,
         "threshold": t}``, set by :func:`featbus.adapt`): the model's own decisions call an
         image ``positive`` when ``p(positive) >= t``; ``None``: the most probable class.
+    out_of_domain : ndarray of shape (n_images,) or None, default=None
+        Each image's out-of-domain score against the model's training images
+        (:class:`featbus.domain.DomainReference`; above 1: unlike them); ``None`` when the
+        model holds no reference.
 
     Attributes
     ----------
@@ -380,6 +384,7 @@ class ExternalValidation:
     subgroups: dict
     in_domain: dict
     operating_point: dict | None = None
+    out_of_domain: np.ndarray | None = None
 
     # -- derived
     @property
@@ -524,6 +529,11 @@ class ExternalValidation:
                   "drawn whole)" if self.n_bootstrap else "no intervals (n_bootstrap=0)"),
                  ""]
         lines += [self.sanity.summary(), ""]
+        if self.out_of_domain is not None:
+            from .domain import flag_summary
+
+            lines += [flag_summary(self.out_of_domain > 1)
+                      + f" (median out_of_domain {np.median(self.out_of_domain):.2f}; above 1: unlike them)", ""]
         lines += ["In short:"] + [f"  * {v}" for v in self.verdict] + [""]
         lines.append(f"classes: the model knows {', '.join(c)}; these data hold {', '.join(self.data_classes)}"
                      + (f" (no {', '.join(self.absent_classes)})" if self.absent_classes else ""))
@@ -688,6 +698,9 @@ class ExternalValidation:
             "positive": self.positive, "n_bootstrap": self.n_bootstrap, "random_state": self.random_state,
             "interval": "95 % bootstrap percentile interval, groups resampled whole",
             "verdict": self.verdict,
+            "out_of_domain": None if self.out_of_domain is None else {
+                "flagged": int(np.sum(self.out_of_domain > 1)), "n": len(self.out_of_domain),
+                "median": _num(np.median(self.out_of_domain))},
             "sanity": verdict_to_manifest(self.sanity),
             "auc": fig("auc"), "accuracy": fig("accuracy"), "macro_f1": fig("macro_f1"), "per_class": per_class,
             "absent_classes": absent,
@@ -1015,7 +1028,15 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
     from .model_selection import resolve_groups
 
     groups = resolve_groups(records, getattr(data, "groups", None))  # featbus's one grouping policy
-    proba = np.asarray(model.predict_proba(records), dtype=float)
+    reference = getattr(model, "domain", None)
+    if reference is not None and hasattr(model, "head"):
+        # the features once: the head's probabilities and the out-of-domain scores both read them
+        features = model.transform(records)
+        proba = np.asarray(model.head.predict_proba(features), dtype=float)
+        out_of_domain = reference.transform(features)[:, 0]
+    else:
+        proba = np.asarray(model.predict_proba(records), dtype=float)
+        out_of_domain = None
     if proba.shape != (len(records), len(classes)):
         raise ValueError(f"the model returned probabilities of shape {proba.shape}; expected "
                          f"{(len(records), len(classes))}")
@@ -1053,4 +1074,4 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         target_sensitivity=float(target_sensitivity), threshold=threshold, n_bootstrap=int(n_bootstrap),
         random_state=random_state, figures=figures, intervals=intervals,
         reliability=reliability_curve(proba[:, pos], yt == pos), subgroups=tables, in_domain=in_domain,
-        operating_point=op if rule is not None else None)
+        operating_point=op if rule is not None else None, out_of_domain=out_of_domain)

@@ -276,3 +276,24 @@ def test_a_crafted_reference_is_refused_at_load(phantom_model, tmp_path, monkeyp
     crafted.domain = crafted.head  # not a reference at all
     with pytest.raises(ValueError, match="not a DomainReference"):
         load_model(crafted.save(tmp_path / "bad3.featbus"), warm_up=False).predict_table(data.images[:1])
+
+
+def test_validate_reports_how_many_external_images_look_unlike_the_training_images():
+    """featbus.validate scores the external images against the model's reference from the
+    features it computes anyway, and says how many look unlike the training images."""
+    from featbus import make_phantoms, validate
+    from featbus.model_training import train_model
+
+    model = train_model(make_phantoms(40, image_size=48, random_state=0), "intensity", classifier="logreg",
+                        cross_validate=False, progress=False)
+    assert model.domain is not None
+    same = validate(model, make_phantoms(20, image_size=48, random_state=1), n_bootstrap=20)
+    assert same.out_of_domain.shape == (20,)
+    inverted = make_phantoms(20, image_size=48, random_state=1)
+    inverted.data = [255 - np.asarray(im) for im in inverted.images]  # the negative: no training image looks so
+    inverted.images = inverted.data
+    other = validate(model, inverted, n_bootstrap=20)
+    assert np.mean(other.out_of_domain > 1) > np.mean(same.out_of_domain > 1)
+    assert "look" in other.summary() and "unlike the training images" in other.summary()
+    d = other.to_dict()["out_of_domain"]
+    assert d["n"] == 20 and d["flagged"] == int(np.sum(other.out_of_domain > 1))
