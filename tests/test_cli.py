@@ -118,7 +118,6 @@ def test_evaluate_writes_report(phantom_dir, tmp_path, capsys):
     html = (report / "report.html").read_text()
     assert "Paired tests" in html and "data:image/png;base64" in html
     assert (report / "stratified.html").is_file() and (report / "summary.csv").is_file()
-    assert any(p.suffix == ".png" for p in (report / "report_files").iterdir())
 
 
 def test_evaluate_defaults_read_no_mask(phantom_dir, capsys):
@@ -548,3 +547,29 @@ def test_demo_says_what_its_figure_means_beside_chance(phantom_dir, capsys):
     assert main(["demo", "--data", str(phantom_dir), "-f", "intensity,shape", "--n-bootstrap", "0", "-q"]) == 0
     out = capsys.readouterr().out
     assert "chance is 0.33 macro accuracy" in out and out.count("note: this score is OPTIMISTIC") == 1
+
+
+def test_evaluate_report_refuses_a_used_folder_and_overwrite_clears_old_files(phantom_dir, tmp_path, capsys):
+    """--report into a folder that holds files needs --overwrite; --overwrite deletes only the files
+    an earlier report wrote (no stale figure or page stays) and keeps, and names, the others."""
+    report = tmp_path / "report"
+    args = ["evaluate", str(phantom_dir), "-f", "intensity", "--n-splits", "3", "--n-bootstrap", "0", "-q",
+            "--report", str(report)]
+    assert main(args + ["--cv", "both"]) == 0
+    assert (report / "stratified.html").is_file()
+    (report / "report_files").mkdir()  # an earlier version's figure folder
+    (report / "report_files" / "old.png").write_bytes(b"png")
+    (report / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "already holds files" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert main(args + ["--overwrite"]) == 0
+    err = capsys.readouterr().err
+    assert "kept 1 file(s) featbus did not write (notes.txt)" in err
+    assert (report / "report.html").is_file() and (report / "notes.txt").read_text() == "mine"
+    assert not (report / "stratified.html").exists() and not (report / "report_files").exists()
+    # an empty folder needs nothing
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(args[:-1] + [str(empty)]) == 0

@@ -69,7 +69,14 @@ def add_parser(sub, parents) -> None:
                    help="class whose one-vs-rest AUC gets its own column (default: malignant, or abnormal, when "
                         "the data have it)")
     p.add_argument("--report", "-r", metavar="DIR", default=None,
-                   help="write report.html (+ PNGs, summary.csv) into DIR")
+                   help="write report.html (with the other CV scheme's and the test set's pages, summary.csv and "
+                        "features.settings.json) into DIR; a DIR that already holds files is refused unless "
+                        "--overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write --report into a folder that already holds files: the files an earlier report wrote "
+                        "there (report.html, test.html, the CV pages, summary.csv, features.settings.json, "
+                        "report_files/) are deleted first, so none of its figures or tables stay beside the new "
+                        "ones; any other file is left where it is (and named)")
     p.add_argument("--test", metavar="TEST_DATA", default=None,
                    help="external test set (same classes, any DATA layout): every pipeline is fitted on DATA and "
                         "scored once on it, with group-bootstrap intervals")
@@ -79,6 +86,55 @@ def add_parser(sub, parents) -> None:
                    help=STRICT_HELP + "; judged: the best pipeline, on the folds and on the test set when there is "
                         "one (everything is printed and written first)")
     p.set_defaults(func=run)
+
+
+#: what ``featbus evaluate --report`` writes beside its page (featbus.evaluation.write_study_report), and
+#: ``report_files/``, the figure folder of earlier featbus versions: the files --overwrite may delete
+_REPORT_FILES = ("report.html", "test.html", "duplicate-grouped.html", "stratified.html", "summary.csv",
+                 "features.settings.json")
+_REPORT_FOLDERS = ("report_files",)
+
+
+def _report_parts(report: Path) -> tuple[Path, list[Path], list[Path]]:
+    """The folder of a --report target, the old report files in it, and its other entries."""
+    page = report.suffix.lower() in (".html", ".htm")
+    folder = report.parent if page else report
+    if not folder.is_dir():
+        return folder, [], []
+    own = set(_REPORT_FILES) | set(_REPORT_FOLDERS) | ({report.name} if page else set())
+    entries = sorted(folder.iterdir())
+    return folder, [e for e in entries if e.name in own], [e for e in entries if e.name not in own]
+
+
+def _check_report_target(report: Path, overwrite: bool) -> None:
+    """--report into a folder that holds files (or onto a page that exists) needs --overwrite:
+    an earlier report's figures and tables must not stay beside the new ones unnoticed."""
+    folder, old, other = _report_parts(report)
+    page = report.suffix.lower() in (".html", ".htm")
+    clash = old if page else old + other
+    if clash and not overwrite:
+        what = ", ".join(e.name for e in clash[:4]) + (" ..." if len(clash) > 4 else "")
+        raise CLIError(f"--report {str(report)!r}: {str(folder)!r} already holds files ({what}); pass --overwrite "
+                       "to replace the earlier report's files (other files are left as they are), or give a new "
+                       "folder")
+
+
+def _clear_old_report(report: Path) -> None:
+    """--overwrite: delete the files an earlier report wrote into the --report folder (only
+    those: _REPORT_FILES, _REPORT_FOLDERS), and say which other files stay."""
+    import shutil
+
+    folder, old, other = _report_parts(report)
+    for entry in old:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    if old:
+        log.info("--overwrite: deleted the earlier report's %s in %s", ", ".join(e.name for e in old), folder)
+    if other and report.suffix.lower() not in (".html", ".htm"):
+        names = ", ".join(e.name for e in other[:6]) + (" ..." if len(other) > 6 else "")
+        print(f"--report {folder}: kept {len(other)} file(s) featbus did not write ({names})", file=sys.stderr)
 
 
 def _evaluate_all(data, X, names, *, feature_label, classifiers, balances, cvs, n_splits, n_bootstrap,
@@ -169,6 +225,7 @@ def run(args) -> int:
     if args.report:
         report = Path(args.report)
         _check_writable(report, "--report", folder=report.suffix.lower() not in (".html", ".htm"))
+        _check_report_target(report, args.overwrite)
     data = _load_study(args) if len(paths) == 1 else _load_sites(paths, lambda p: _load_study(args, p), "evaluating")
     _log_data(data, ", ".join(paths))
     data, test_data, test_label = _test_set(data, args)
@@ -245,6 +302,8 @@ def run(args) -> int:
 
         out = Path(args.report)
         html_path = out if out.suffix.lower() in (".html", ".htm") else out / "report.html"
+        if args.overwrite:
+            _clear_old_report(out)
         path = write_study_report(
             reports, data, html_path, feature_label=args.features, n_features=X.shape[1], region=args.region,
             preprocessing=[n for n, _ in _preprocessing_steps(args.preprocess)] if args.preprocess else None,
