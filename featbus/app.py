@@ -400,12 +400,17 @@ def analyse(model, image, *, method: str = "auto") -> dict:
     -------
     result : dict
         :func:`featbus.explain.explain`'s keys (``roi`` included) plus ``overlay`` (RGB uint8),
-        ``intensity`` (:func:`intensity_position`) and ``roi_overlay`` (:func:`roi_overlay`;
-        ``None`` for a model without a segmenter).
+        ``intensity`` (:func:`intensity_position`), ``roi_overlay`` (:func:`roi_overlay`;
+        ``None`` for a model without a segmenter) and ``out_of_domain`` (the image's score
+        against the model's training images, above 1: unlike them; ``None`` for a model file
+        without a reference, :mod:`featbus.domain`).
     """
     from .explain import explain, overlay
 
     res = explain(model, image, method=method)
+    reference = getattr(model, "domain", None)
+    res["out_of_domain"] = (None if reference is None
+                            else float(reference.transform(model.transform([res["image"]]))[0, 0]))
     res["overlay"] = overlay(res["image"], res["map"])
     res["intensity"] = intensity_position(model, res["image"])
     res["roi_overlay"] = None if res["roi"] is None else roi_overlay(res["image"], res["roi"])
@@ -569,6 +574,10 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
     with st.spinner("predicting and explaining..."):
         res = analyse(model, image)
     st.subheader(f"Predicted: {res['predicted']}")
+    if res["out_of_domain"] is not None and res["out_of_domain"] > 1:
+        # a warning, not an error box: the page works, the answer is an extrapolation
+        st.warning(f"This image looks unlike the model's training images (out-of-domain score "
+                   f"{res['out_of_domain']:.2f}, above 1): the prediction is an extrapolation.")
     proba = pd.DataFrame({"class": list(res["proba"]), "probability": list(res["proba"].values())})
     cols = st.columns(3)
     cols[0].image(np.asarray(res["image"]), caption=name, clamp=True, width="stretch")

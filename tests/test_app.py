@@ -51,6 +51,10 @@ def test_analyse_gives_what_the_page_shows(saved_model):
     assert set(res["intensity"]["classes"]) == set(model.classes_)
     for c in res["intensity"]["classes"].values():
         assert 0 <= c["mean"] <= 100 and 0 <= c["std"] <= 100
+    assert res["out_of_domain"] is not None and np.isfinite(res["out_of_domain"])
+    # an image unlike every training image (a checkerboard) is said to be one
+    board = (np.indices((64, 64)).sum(0) % 2 * 255).astype(np.uint8)
+    assert analyse(model, board)["out_of_domain"] > 1
 
 
 def test_intensity_position_of_the_training_extremes(saved_model):
