@@ -456,7 +456,7 @@ class Report:
         return plot_per_class(self, ax=ax)
 
     def to_html(self, path: str | Path, *, title: str | None = None) -> Path:
-        """Write a self-contained HTML report (plots embedded; PNGs also written beside it)."""
+        """Write a self-contained HTML report: one file, every figure embedded in it once."""
         from .reporting import write_html
 
         return write_html([self], path, title=title)

@@ -2,8 +2,10 @@
 
 The plots are plain matplotlib on a given ``Axes`` (or a new figure): one-vs-rest ROC curves,
 a confusion matrix, per-class metric bars with their bootstrap intervals, and a comparison of
-several pipelines. :func:`write_html` puts them in one self-contained HTML file (the PNGs are
-embedded, and also written to a folder beside it for reuse in papers and slides).
+several pipelines. :func:`write_html` puts them in one self-contained HTML file: every figure is
+stored once, embedded in the page, so the file can be mailed, archived or opened anywhere without a
+folder beside it (for a paper or slides, draw a figure at any size with the ``plot_*`` functions and
+``savefig`` it).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -20,7 +23,8 @@ from .metrics import PER_CLASS_METRICS
 
 __all__ = ["plot_roc", "plot_confusion_matrix", "plot_per_class", "plot_comparison", "write_html",
            "comparison_table", "predictions_html", "header_html", "comparison_with_intervals", "gallery_html",
-           "plot_intensity_by_class", "intensity_html", "plot_learning_curves", "learning_curves_html", "verdict_html"]
+           "plot_intensity_by_class", "intensity_html", "plot_learning_curves", "learning_curves_html", "verdict_html",
+           "PAIRED_TEST_HEADERS"]
 
 _BAR_METRICS = ("sensitivity", "specificity", "precision", "f1", "auc")
 
@@ -168,8 +172,20 @@ def _figure(draw, size):
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1150px;color:#222}
-h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1400px;
+ padding:0 1.5em;color:#222;line-height:1.4}
+h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em;scroll-margin-top:.5em}
+p,.verdict,details>summary{max-width:90ch}
+nav.toc{background:#f7f7f7;border:1px solid #e3e3e3;padding:.5em 1em;margin:1em 0;font-size:.92em}
+nav.toc ol{margin:.3em 0;padding-left:1.4em;columns:2 22em;column-gap:2em} nav.toc li{break-inside:avoid}
+nav.toc a{text-decoration:none} nav.toc a:hover{text-decoration:underline}
+.figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,520px),1fr));gap:1em;align-items:start;
+ margin:.8em 0} .figs img{display:block;max-width:100%;height:auto;margin:0 auto;border:1px solid #eee}
+.tables{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start}
+.tables .caption{font-size:.8em;color:#555;margin:.6em 0 0;max-width:24em}
+.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:.8em}
+.gallery figure{margin:0;font-size:.75em} .gallery img{display:block;max-width:100%;border:1px solid #eee}
+.gallery code{display:block;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 td,th{border:1px solid #ddd;padding:.25em .5em;text-align:right}
 th{background:#f3f3f3} .wide{overflow-x:auto;max-width:100%} td:first-child,th:first-child{text-align:left}
@@ -227,26 +243,82 @@ def _metrics_html(report) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def _counts_html(report) -> str:
+    """TP / FN / FP / TN per class (one vs rest), :meth:`Report.confusion_counts`."""
+    counts = report.confusion_counts()
+    head = "<tr><th>class</th>" + "".join(f"<th>{c}</th>" for c in counts.columns) + "</tr>"
+    rows = "".join(f"<tr><td><b>{html.escape(str(name))}</b></td>" + "".join(f"<td>{int(v)}</td>" for v in row)
+                   + "</tr>" for name, row in zip(counts.index, counts.to_numpy()))
+    return (f"<table>{head}{rows}</table><p class='caption'>One vs rest: TP the class's images called it, "
+            "FN its images called another class, FP other images called it, TN other images not called it.</p>")
+
+
+# the columns of featbus.evaluation.compare, as a reader should see them
+PAIRED_TEST_HEADERS = {
+    "a": "pipeline A", "b": "pipeline B", "metric": "metric", "a_value": "score A", "b_value": "score B",
+    "difference": "difference A - B", "diff_low": "difference: 95% CI low", "diff_high": "difference: 95% CI high",
+    "p_bootstrap": "p (paired bootstrap)", "p_corrected_t": "p (corrected t-test)", "p_mcnemar": "p (McNemar)",
+}
+
+_H2 = re.compile(r"<h2(?P<attrs>[^>]*)>(?P<text>.*?)</h2>", re.S)
+
+
+def _with_contents(body: str) -> tuple[str, str]:
+    """Give every ``<h2>`` of ``body`` an ``id`` (kept when it has one) and return ``(body, toc)``:
+    the table of contents links to each."""
+    seen: dict[str, int] = {}
+    entries = []
+
+    def anchor(m):
+        attrs, text = m.group("attrs"), m.group("text")
+        found = re.search(r'\bid=["\']([^"\']+)["\']', attrs)
+        if found:
+            ident = found.group(1)
+        else:
+            base = "s-" + _slug(html.unescape(re.sub(r"<[^>]+>", "", text)))
+            seen[base] = seen.get(base, 0) + 1
+            ident = base if seen[base] == 1 else f"{base}-{seen[base]}"
+            attrs = f' id="{ident}"{attrs}'
+        entries.append((ident, text))
+        return f"<h2{attrs}>{text}</h2>"
+
+    body = _H2.sub(anchor, body)
+    if len(entries) < 2:
+        return body, ""
+    items = "".join(f'<li><a href="#{html.escape(i)}">{re.sub(r"<[^>]+>", "", t)}</a></li>' for i, t in entries)
+    return body, f'<nav class="toc" aria-label="contents"><b>Contents</b><ol>{items}</ol></nav>'
+
+
 def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
                comparison=None, notes: Sequence[str] = (), sections: Sequence[str] = ()) -> Path:
     """Write a self-contained HTML report of one or several reports.
+
+    The page opens with its title, a table of contents (a link to every section) and the
+    verdicts; figures are laid out two to a row on a wide screen, one on a narrow one.
 
     Parameters
     ----------
     reports : sequence of Report
         Each report's model-sanity verdict opens the page (:func:`verdict_html`). Several
         reports (pipelines evaluated on the same folds) get a comparison table and
-        chart first; then each report has its metrics table, ROC curves, confusion matrix,
-        per-class bars and per-fold values.
+        chart first; then each report has its metrics table, its TP / FN / FP / TN counts per
+        class (:meth:`~featbus.evaluation.Report.confusion_counts`), ROC curves, confusion
+        matrix, per-class bars and per-fold values.
     path : str or Path
-        The HTML file; its PNGs go to the folder ``<stem>_files`` beside it.
+        The HTML file (a folder, or a name without suffix, gets ``report.html`` in it). It is the
+        only file written: every figure is embedded in it once, as a PNG data URI, so the page
+        stays whole when it is moved, mailed or archived. To reuse a figure elsewhere, draw it
+        with :func:`plot_roc`, :func:`plot_confusion_matrix`, :func:`plot_per_class` or
+        :func:`plot_comparison` and save it.
     title : str, optional
     comparison : pandas.DataFrame, optional
-        A :func:`featbus.evaluation.compare` table to include.
+        A :func:`featbus.evaluation.compare` table to include (its columns are shown under the
+        names of :data:`PAIRED_TEST_HEADERS`, e.g. ``p_corrected_t`` as "p (corrected t-test)").
     notes : sequence of str
         Paragraphs shown under the title (data set, features, caveats).
     sections : sequence of str
-        HTML sections (e.g. :func:`header_html`, :func:`gallery_html`) placed after the comparison.
+        HTML sections (e.g. :func:`header_html`, :func:`gallery_html`) placed after the comparison;
+        each ``<h2>`` heading in them gets an anchor and a line in the table of contents.
 
     Returns
     -------
@@ -261,18 +333,15 @@ def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
     if path.suffix.lower() not in (".html", ".htm"):
         path = path / "report.html" if (path.is_dir() or not path.suffix) else path.with_suffix(".html")
     path.parent.mkdir(parents=True, exist_ok=True)
-    png_dir = path.with_name(path.stem + "_files")
-    png_dir.mkdir(exist_ok=True)
     title = title or (reports[0].name if len(reports) == 1 else "featbus evaluation")
 
-    def save(name: str, data: bytes, alt: str) -> str:
-        (png_dir / name).write_bytes(data)
-        return _img(data, alt)
+    def figure(draw, size, alt: str) -> str:
+        return _img(_figure(draw, size), alt)
 
-    parts = [f"<h1>{html.escape(title)}</h1>"]
+    top = [f'<h1 id="top">{html.escape(title)}</h1>']
     # first what a reader must know before any figure: whether the model is of any use
-    parts += [verdict_html(r.sanity, r.name if len(reports) > 1 else None) for r in reports
-              if getattr(r, "sanity", None) is not None]
+    parts = [verdict_html(r.sanity, r.name if len(reports) > 1 else None) for r in reports
+             if getattr(r, "sanity", None) is not None]
     parts += [f'<p class="note">{html.escape(n)}</p>' for n in notes]
     r0 = reports[0]
     parts.append(f'<p class="note">{len(r0.y_true)} samples, {html.escape(r0.cv)}; every value is computed '
@@ -282,37 +351,34 @@ def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
     if len(reports) > 1:
         parts.append('<h2>Comparison</h2><div class="wide">' + comparison_with_intervals(reports).to_html()
                      + "</div>")
-        chart = save("comparison_accuracy.png",
-                     _figure(lambda ax: plot_comparison(reports, "accuracy", ax), (7.5, 0.4 * len(reports) + 1.6)),
-                     "accuracy of each pipeline")
-        chart_auc = save("comparison_auc.png",
-                         _figure(lambda ax: plot_comparison(reports, "auc", ax), (7.5, 0.4 * len(reports) + 1.6)),
-                         "AUC of each pipeline")
-        parts.append(f'<div class="plots">{chart}{chart_auc}</div>')
+        size = (7.5, 0.4 * len(reports) + 1.6)
+        chart = figure(lambda ax: plot_comparison(reports, "accuracy", ax), size, "accuracy of each pipeline")
+        chart_auc = figure(lambda ax: plot_comparison(reports, "auc", ax), size, "AUC of each pipeline")
+        parts.append(f'<div class="figs">{chart}{chart_auc}</div>')
     if comparison is not None:
-        parts.append("<h2>Paired tests</h2>" + '<p class="note">Difference a - b with its paired bootstrap 95% '
+        shown = comparison.rename(columns=PAIRED_TEST_HEADERS)
+        parts.append("<h2>Paired tests</h2>" + '<p class="note">Difference A &minus; B with its paired bootstrap 95% '
                      "interval and p-value; corrected resampled t-test over folds (Nadeau and Bengio, 2003); "
                      "McNemar's exact test on discordant predictions (accuracy only).</p>"
-                     + '<div class="wide">' + comparison.to_html(index=False, float_format=lambda v: f"{v:.3g}")
+                     + '<div class="wide">' + shown.to_html(index=False, float_format=lambda v: f"{v:.3g}")
                      + "</div>")
     parts += list(sections)
-    for i, r in enumerate(reports):
-        slug = f"{i:02d}-{_slug(r.name)}"
+    for r in reports:
         parts.append(f"<h2>{html.escape(r.name)}</h2>")
-        parts.append(_metrics_html(r))
+        parts.append(f'<div class="tables"><div>{_metrics_html(r)}</div><div>{_counts_html(r)}</div></div>')
         imgs = []
         if r.scores is not None:
-            imgs.append(save(f"{slug}_roc.png", _figure(lambda ax, r=r: plot_roc(r, ax), (5.6, 5.2)), "ROC curves"))
-        imgs.append(save(f"{slug}_confusion.png", _figure(lambda ax, r=r: plot_confusion_matrix(r, ax), (5, 4.4)),
-                         "confusion matrix"))
-        imgs.append(save(f"{slug}_per_class.png", _figure(lambda ax, r=r: plot_per_class(r, ax), (7.6, 4.4)),
-                         "per-class metrics"))
-        parts.append(f'<div class="plots">{"".join(imgs)}</div>')
+            imgs.append(figure(lambda ax, r=r: plot_roc(r, ax), (5.6, 5.2), "ROC curves"))
+        imgs.append(figure(lambda ax, r=r: plot_confusion_matrix(r, ax), (5, 4.4), "confusion matrix"))
+        imgs.append(figure(lambda ax, r=r: plot_per_class(r, ax), (7.6, 4.4), "per-class metrics"))
+        parts.append(f'<div class="figs">{"".join(imgs)}</div>')
         parts.append("<details><summary>per-fold values and estimator</summary>"
                      + r.fold_metrics().to_html(float_format=lambda v: f"{v:.3f}")
                      + f"<pre>{html.escape(r.estimator)}</pre></details>")
-    doc = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-           f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>")
+    body, toc = _with_contents("".join(parts))
+    doc = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+           f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(title)}</title>'
+           f"<style>{_CSS}</style></head><body>{''.join(top)}{toc}{body}</body></html>")
     path.write_text(doc, encoding="utf-8")
     return path
 
@@ -403,14 +469,25 @@ def gallery_html(report, images: Sequence, paths: Sequence | None = None, *, max
     cells = []
     for i in wrong[:max_items]:
         path = str(paths[i]) if paths is not None else f"#{i}"
-        cells.append(f'<figure style="margin:0;width:140px;font-size:.75em">{_img(_thumbnail_png(images[i]), path)}'
+        name = Path(path).name if paths is not None else path  # the file's name; the full path on hover
+        cells.append(f'<figure title="{html.escape(path)}">{_img(_thumbnail_png(images[i]), path)}'
                      f"<figcaption>true <b>{html.escape(str(names.get(report.y_true[i], report.y_true[i])))}"
                      f"</b>, predicted <b>{html.escape(str(names.get(report.y_pred[i], report.y_pred[i])))}</b>"
-                     f"<br><code style='word-break:break-all'>{html.escape(path)}</code></figcaption></figure>")
+                     f"<br><code>{html.escape(name)}</code></figcaption></figure>")
     more = f" (the first {max_items} shown)" if len(wrong) > max_items else ""
+    where = ""
+    if paths is not None and len(wrong):
+        import os
+
+        try:
+            common = os.path.commonpath([str(paths[i]) for i in wrong[:max_items]])
+        except ValueError:  # absolute and relative paths mixed, or different drives
+            common = ""
+        under = f" under <code>{html.escape(common)}</code>" if common else ""
+        where = f" Captions are file names{under} (hover over an image for its full path)."
     return (f"<h2>Misclassified images: {html.escape(report.name)} ({html.escape(report.cv)})</h2>"
             f"<p class='note'>{len(wrong)} misclassified "
-            f"of {len(report.y_true)}{more}.</p><div class='plots'>{''.join(cells)}</div>")
+            f"of {len(report.y_true)}{more}.{where}</p><div class='gallery'>{''.join(cells)}</div>")
 
 
 def plot_intensity_by_class(images: Sequence, y, class_names: Sequence[str], ax=None, bins: int = 64):
@@ -452,7 +529,7 @@ def plot_intensity_by_class(images: Sequence, y, class_names: Sequence[str], ax=
 def intensity_html(images: Sequence, y, class_names: Sequence[str]) -> str:
     """The per-class intensity plot as an HTML section (embedded PNG)."""
     data = _figure(lambda ax: plot_intensity_by_class(images, y, class_names, ax), (7, 4.2))
-    return "<h2>Intensity per class</h2>" + _img(data, "grey-level distribution per class")
+    return "<h2>Intensity per class</h2>" + f'<div class="figs">{_img(data, "grey-level distribution per class")}</div>'
 
 
 def comparison_table(reports: Iterable):
@@ -609,4 +686,4 @@ def learning_curves_html(histories: Sequence[dict], path: str | Path | None = No
                      f"{h.get('seconds', 0):.0f} s on {h.get('backend')} / {h.get('device')}"
                      for i, h in enumerate(histories))
     return (f'<h2>Training</h2><p class="note">{html.escape(ends)}</p>'
-            f'<div class="plots">{_img(data, "learning curves")}</div>')
+            f'<div class="figs">{_img(data, "learning curves")}</div>')
