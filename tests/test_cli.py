@@ -573,3 +573,25 @@ def test_evaluate_report_refuses_a_used_folder_and_overwrite_clears_old_files(ph
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(args[:-1] + [str(empty)]) == 0
+
+
+def test_c_is_one_name_in_train_and_a_list_in_evaluate(phantom_dir, tmp_path, capsys):
+    """train -c takes one classifier (a list is refused, pointing at evaluate); evaluate -c /
+    --classifiers a comma list; both helps say which."""
+    for flag, value in (("-c", "svm,rf"), ("-b", "none,smote")):
+        code = main(["train", str(phantom_dir), "-f", "intensity", flag, value, "-o", str(tmp_path / "m.featbus")])
+        assert code == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "ONE" in err and f"featbus evaluate DATA {flag} {value}" in err
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    train_help = " ".join(capsys.readouterr().out.split())
+    assert "-c NAME" in train_help and "ONE classifier" in train_help
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    eval_help = " ".join(capsys.readouterr().out.split())
+    assert "--classifiers LIST, --classifier LIST, -c LIST" in eval_help and "comma-separated LIST" in eval_help
+    assert main(["evaluate", str(phantom_dir), "-f", "intensity", "--classifiers", "svm,knn", "--n-splits", "3",
+                 "--n-bootstrap", "0", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "intensity | svm | none" in out and "intensity | knn | none" in out

@@ -54,10 +54,12 @@ def add_parser(sub, parents) -> None:
     p.add_argument("data_dir", metavar="DATA", nargs="+",
                    help=_DATA_HELP + "; several: one site each, united (classes by name, groups per site), and "
                         "a leave-one-site-out figure")
-    p.add_argument("--classifier", "-c", default="svm", metavar="LIST",
-                   help=f"comma-separated: {_CLASSIFIER_NAMES} (default svm)")
-    p.add_argument("--balance", "-b", default="none", metavar="LIST",
-                   help=f"comma-separated: none, {_SAMPLER_NAMES} (default none); 'none,smote' compares both")
+    p.add_argument("--classifiers", "--classifier", "-c", dest="classifier", default="svm", metavar="LIST",
+                   help=f"a comma-separated LIST of classifiers to compare (e.g. -c svm,rf,knn): {_CLASSIFIER_NAMES} "
+                        "(default svm). featbus train -c takes one name")
+    p.add_argument("--balances", "--balance", "-b", dest="balance", default="none", metavar="LIST",
+                   help=f"a comma-separated LIST of samplers to compare: none, {_SAMPLER_NAMES} (default none); "
+                        "'none,smote' compares both. featbus train -b takes one name")
     p.add_argument("--cv", choices=["duplicate-grouped", "stratified", "both"], default="duplicate-grouped",
                    help="fold scheme: near-duplicates kept in one fold (default), plain stratified "
                         "(leaky on BUSI), or both side by side")

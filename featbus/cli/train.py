@@ -71,8 +71,10 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--members", type=int, default=None, metavar="N", help="network recipes: networks averaged")
     p.add_argument("--batch-size", type=int, default=None, metavar="N", help="network recipes: images per step")
     p.add_argument("--classifier", "-c", default=None, metavar="NAME",
-                   help=f"{_CLASSIFIER_NAMES} (default svm; with -f/-c no recipe is used)")
-    p.add_argument("--balance", "-b", default="none", metavar="NAME", help=f"none (default), {_SAMPLER_NAMES}")
+                   help=f"ONE classifier: {_CLASSIFIER_NAMES} (default svm; with -f/-c no recipe is used). To "
+                        "compare several, featbus evaluate takes a comma-separated list (-c svm,rf)")
+    p.add_argument("--balance", "-b", default="none", metavar="NAME",
+                   help=f"ONE sampler: none (default), {_SAMPLER_NAMES} (featbus evaluate -b compares a list)")
     p.add_argument("--n-splits", type=int, default=None, metavar="K",
                    help="CV and calibration folds (default 5, or fewer when the smallest class has fewer images "
                         "or duplicate groups, at least 2)")
@@ -149,10 +151,21 @@ def _segmenter_for(args, data, progress):
     return UNetSegmenter(max_time=float(args.segmenter_time), random_state=args.random_state, verbose=int(show))
 
 
+def _one_name(args) -> None:
+    """train fits one model: a comma list in -c / -b (evaluate's way) is refused with a pointer to evaluate."""
+    for flag, value in (("-c/--classifier", args.classifier), ("-b/--balance", args.balance)):
+        names = _split(value) if value is not None else []
+        if len(names) > 1:
+            short = flag.split("/")[0]
+            raise CLIError(f"{flag} {value}: train fits ONE model, give one name; to compare {', '.join(names)}, "
+                           f"run featbus evaluate DATA {short} {value} (it takes comma-separated lists)")
+
+
 def run(args) -> int:
     from ..model_training import train_model
     from ..pipelines import make_classifier, make_sampler
 
+    _one_name(args)
     paths = _data_paths(args)
     out = Path(args.output)
     _check_model_out(out, args.overwrite)
