@@ -490,17 +490,17 @@ def _intensity_figure(model, image):
 
     stats = model.manifest.get("intensity") or {}
     img = to_float(np.asarray(image))
-    fig, axes = plt.subplots(1, 2, figsize=(8, 2.8))
+    # constrained layout keeps the legend below the axes, where it cannot cover a box
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.1), layout="constrained")
     for ax, key, label in zip(axes, ("mean", "std"), ("mean grey level", "grey-level spread (std)")):
         names = list(stats)
         ax.boxplot([stats[c][key]["values"] for c in names], orientation="horizontal", widths=0.5)
         ax.set_yticks(range(1, len(names) + 1), names)
-        ax.axvline(float(np.mean(img) if key == "mean" else np.std(img)), color="crimson", lw=2,
-                   label="this image")
+        line = ax.axvline(float(np.mean(img) if key == "mean" else np.std(img)), color="crimson", lw=2,
+                          label="this image")
         ax.set_xlabel(label + " (0..1)")
-        ax.legend(loc="lower right", fontsize=8)
+    fig.legend(handles=[line], loc="outside lower center", fontsize=8, frameon=False)
     fig.suptitle("training images per class (boxes) and this image (red line)", fontsize=10)
-    fig.tight_layout()
     return fig
 
 

@@ -115,3 +115,23 @@ def test_layout_uses_the_width(study, tmp_path):
     assert "max-width:1400px" in css and "grid-template-columns" in css and "max-width:90ch" in css
     assert 'name="viewport"' in text
     assert text.count("<h2") == 1 and "<nav" not in text  # a single section needs no contents
+
+
+def test_app_boxplot_legend_below_the_boxes():
+    """The app's intensity boxplots (issue 45): the legend sits below the axes, covering no box."""
+    from types import SimpleNamespace
+
+    from featbus.app import _intensity_figure
+
+    rng = np.random.RandomState(0)
+    stats = {c: {k: {"values": rng.uniform(0.2, 0.8, 30).tolist()} for k in ("mean", "std")}
+             for c in ("benign", "malignant", "normal")}
+    fig = _intensity_figure(SimpleNamespace(manifest={"intensity": stats}), rng.uniform(size=(16, 16)))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert len(fig.legends) == 1 and not any(ax.get_legend() for ax in fig.axes)
+    legend = fig.legends[0].get_window_extent(renderer)
+    for ax in fig.axes:
+        box = ax.get_tightbbox(renderer)  # the axes with their tick labels and x label
+        assert legend.y1 <= box.y0 + 1  # wholly below
+    assert legend.y0 >= 0  # and on the figure
