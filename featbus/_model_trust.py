@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ._registry import is_a
 from .ingredients import CLASSIFIER_TABLE, SAMPLER_TABLE, SELECTOR_TABLE
 
 __all__ = ["EXTRA_TRUSTED_TYPES", "TRUSTED_PACKAGES", "node_trust", "audit_schema", "check_loaded",
@@ -360,7 +361,7 @@ def _check_params(est, where: str) -> None:
                              "files there")
     weights = params.get("weights")
     if isinstance(weights, (str, os.PathLike)) and str(weights) not in ("imagenet",) \
-            and type(est).__name__ in ("DeepFeatures", "FineTunedCNN", "UNetSegmenter"):
+            and is_a(est, "DeepFeatures", "FineTunedCNN", "UNetSegmenter"):
         raise NeedsTrust(f"{where} reads its network's weights from {printable(str(weights))[:120]!r}")
     for key in ("input_size", "input_size_"):
         value = params.get(key) if key in params else getattr(est, key, None)

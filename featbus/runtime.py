@@ -58,12 +58,13 @@ def runtime_available() -> bool:
 def network_estimators(model) -> list[tuple[str, object]]:
     """The estimators of a :class:`~featbus.FeatbusModel` that run a network, with a stable key
     each (``"<feature name>"``, or ``"<feature name>.<member>"`` for an ensemble's members)."""
+    from ._registry import is_a
+
     out = []
     for name, est in model.features.transformer_list:
-        kind = type(est).__name__
-        if kind == "FineTunedEnsemble":
+        if is_a(est, "FineTunedEnsemble"):
             out += [(f"{name}.{i}", member) for i, member in enumerate(est.members_)]
-        elif kind in ("DeepFeatures", "FineTunedCNN"):
+        elif is_a(est, "DeepFeatures", "FineTunedCNN"):
             out.append((name, est))
     return out
 

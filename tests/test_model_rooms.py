@@ -113,3 +113,24 @@ def test_train_model_stays_importable_from_featbus_model():
 
 def test_model_module_is_under_500_lines():
     assert len((REPO / "featbus" / "model.py").read_text().splitlines()) < 500
+
+
+def test_featbus_predict_on_a_frozen_cnn_model_imports_nothing_of_training(tmp_path):
+    """The issue's own case: a frozen-CNN model file (Lite0 features + SVM), predicted with
+    ``featbus predict`` in a fresh process, leaves the training modules unimported."""
+    pytest.importorskip("tensorflow")
+    from featbus import DeepFeatures
+    from featbus.model_training import train_model
+
+    data = make_phantoms(24, image_size=48, random_state=0)
+    deep = DeepFeatures(backbone="efficientnet_lite0", weights=None, input_size=32)
+    model = train_model(data, [("lite0", deep)], classifier="svm", cross_validate=False, progress=False)
+    path = model.save(tmp_path / "cnn.featbus", trust=False)
+    image = str(tmp_path / "im.png")
+    Image.fromarray(np.asarray(make_phantoms(1, image_size=48, random_state=1).data[0].image)).save(image)
+    got = _fresh("import io, json, sys, contextlib; from featbus.cli import main; out = io.StringIO()\n"
+                 "with contextlib.redirect_stdout(out): rc = main(['predict', *sys.argv[1:]])\n"
+                 "print(json.dumps({'rc': rc, 'modules': sorted(k for k in sys.modules if k.startswith('featbus'))}))",
+                 str(path), image)
+    assert got["rc"] == 0 and "featbus.features.deep" in got["modules"]
+    assert not set(got["modules"]) & set(TRAINING_ONLY), got["modules"]
