@@ -746,3 +746,16 @@ def test_postprocess_keeps_the_largest_region_and_fills_holes(fitted, phantoms):
     from scipy import ndimage as ndi
 
     assert all(ndi.label(c)[1] <= 1 for c in clean)
+
+
+def test_unet_augment_takes_the_scanner_shift_steps():
+    """The one augmentation's acquisition-shift steps reach the U-Net (intensity only: the
+    masks it learns from are unchanged); a wrong value is one clear error."""
+    from featbus import UNetSegmenter, make_phantoms
+
+    data = make_phantoms(12, image_size=48, random_state=0)
+    seg = UNetSegmenter(backbone="scratch", input_size=32, width=0.25, epochs=1, batch_size=4,
+                        augment={"acquisition": "scanner-shift"}, random_state=0, progress=False).fit(data.data)
+    assert seg.predict_masks(data.data[:2])[0].shape == (48, 48)
+    with pytest.raises(ValueError, match=r"augment\['acquisition'\] must be None, a preset name"):
+        UNetSegmenter(backbone="scratch", augment={"acquisition": 3}).fit(data.data)

@@ -94,6 +94,10 @@ def _augment_ranges(augment) -> dict | None:
         elif key == "border":
             if value not in ("reflect", "constant"):
                 raise ValueError(f"augment['border'] must be 'reflect' or 'constant', got {value!r}")
+        elif key == "acquisition":  # the scanner-shift steps (intensity only: the mask is never changed)
+            if not (value is None or isinstance(value, (str, dict))):
+                raise ValueError(f"augment['acquisition'] must be None, a preset name such as 'scanner-shift' or a "
+                                 f"dict of ImageAugmenter settings, got {value!r}")
         elif not (isinstance(value, Real) and 0 <= value < (180 if key == "rotation" else 1)):
             raise ValueError(f"augment[{key!r}] must be a number in [0, {180 if key == 'rotation' else 1}), "
                              f"got {value!r}")
