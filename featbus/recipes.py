@@ -254,15 +254,38 @@ def build_segmenter(name: str = DEFAULT_SEGMENTER_RECIPE, **overrides):
     return UNetSegmenter(**params)
 
 
+def _time_text(r) -> str:
+    """A recipe's expected time as one sentence: each figure with its place ("on 2 CPU cores",
+    "on a GPU") right after it and its remark in brackets after that, e.g. "about 15 min on 2 CPU
+    cores, well under a minute on a GPU (not measured by featbus: no GPU here)"; a recipe that
+    uses no GPU says so instead of a GPU time."""
+
+    def split(text: str) -> tuple[str, str]:
+        text = " ".join(str(text).split())
+        if text.startswith("("):
+            return "", text
+        main, bracket, note = text.partition(" (")
+        return main, (bracket.strip() + note) if bracket else ""
+
+    cpu, cpu_note = split(r.cpu_time)
+    gpu, gpu_note = split(r.gpu_time)
+    text = f"{cpu} on 2 CPU cores" + (f" {cpu_note}" if cpu_note else "")
+    if not gpu:  # e.g. "(CPU only)": no GPU time to give
+        return text + ("; it runs on the CPU only, a GPU does not change it" if "cpu only" in gpu_note.lower()
+                       else f"; on a GPU: {gpu_note.strip('()')}")
+    return text + f", {gpu} on a GPU" + (f" {gpu_note}" if gpu_note else "")
+
+
 def describe_recipes() -> str:
     """A table of the recipes (classification, then segmentation): name, what it does, expected
     time, grouped-CV figure."""
 
     def entry(r, default_name: str) -> str:
         default = " (default)" if r.name == default_name else ""
-        return (f"{r.name}{default}\n    {r.summary}\n    time for 625 images: {r.cpu_time} on 2 CPU cores, "
-                f"{r.gpu_time} on a GPU\n    duplicate-grouped CV on BUSI: {r.figure}")
+        return (f"{r.name}{default}\n    {r.summary}\n    time for 625 images: {_time_text(r)}"
+                f"\n    duplicate-grouped CV on BUSI: {r.figure}")
 
-    return "\n".join([*(entry(r, DEFAULT_RECIPE) for r in RECIPES.values()),
+    return "\n".join(["classification (featbus train --recipe NAME):",
+                      *(entry(r, DEFAULT_RECIPE) for r in RECIPES.values()),
                       "\nsegmentation (featbus segment train --recipe NAME):",
                       *(entry(r, DEFAULT_SEGMENTER_RECIPE) for r in SEGMENTER_RECIPES.values())])

@@ -231,9 +231,11 @@ def run(args) -> int:
               f"about {args.segmenter_time:.0f} s", file=sys.stderr)
     overrides = {k: getattr(args, k) for k in ("backbone", "image_size", "epochs", "members", "batch_size")}
     if recipe is not None:
+        from ..recipes import _time_text
+
         changed = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in overrides.items() if v is not None)
         print(f"recipe {recipe.name}: {recipe.summary}" + (f", with {changed}" if changed else "")
-              + f" (with its defaults 625 images take {recipe.cpu_time} on 2 CPU cores, {recipe.gpu_time} on a GPU)",
+              + f"; with its defaults 625 images take {_time_text(recipe)}",
               file=sys.stderr)
     model = train_model(data, _features_of(args), classifier=args.classifier,
                         recipe=None if recipe is None else recipe.name,

@@ -1,0 +1,20 @@
+"""featbus recipes: every line reads as a sentence (each time with its place right after it)."""
+
+from __future__ import annotations
+
+import re
+
+from featbus.cli import main
+
+
+def test_recipes_lines_read_plainly(capsys):
+    assert main(["recipes"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("classification (featbus train --recipe NAME):")
+    times = [line.strip() for line in out.splitlines() if line.strip().startswith("time for 625 images:")]
+    assert len(times) >= 4
+    for line in times:
+        assert "(CPU only) on" not in line and ") on a GPU" not in line and ") on 2 CPU" not in line, line
+        assert re.match(r"time for 625 images: \S.* on 2 CPU cores", line), line
+        assert "on a GPU" in line or "CPU only" in line, line
+    assert "about 1.5 min on 2 CPU cores; it runs on the CPU only" in out  # handcrafted
