@@ -190,16 +190,16 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
     Attributes
     ----------
     n_features_in_ : int
-    mean_, scale_ : ndarray of shape (n_features_in_,)
+    mean_, scale_ : ndarray of shape (n_features,)
         ``(X - mean_) / scale_`` is the standardised, family-weighted space.
-    components_ : ndarray of shape (n_components_, n_features_in_)
+    components_ : ndarray of shape (n_components, n_features)
         The principal axes (float32).
     n_components_ : int
-    precision_ : ndarray of shape (n_components_, n_components_) or None
+    precision_ : ndarray of shape (n_components, n_components) or None
         Inverse Ledoit-Wolf covariance of the scores (``method="mahalanobis"``).
-    bank_ : ndarray of shape (n_samples, n_components_) or None
+    bank_ : ndarray of shape (n_samples, n_components) or None
         Whitened scores of the training rows (``method="knn"``, float32).
-    whiten_ : ndarray of shape (n_components_,) or None
+    whiten_ : ndarray of shape (n_components,) or None
         Standard deviation of each score (``method="knn"``).
     residual_scale_ : float
         Median cross-fitted residual norm of the training rows: the residual's unit.
@@ -320,7 +320,7 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
 
         Returns
         -------
@@ -345,7 +345,7 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
 
         Returns
         -------
@@ -358,7 +358,7 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
 
         Returns
         -------
@@ -371,7 +371,7 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
 
         Returns
         -------
@@ -384,7 +384,7 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
 
         Returns
         -------

@@ -620,7 +620,10 @@ def predictions_html(table, path: str | Path, *, title: str = "featbus predictio
 # --------------------------------------------------------------------------- training
 
 def plot_learning_curves(histories: Sequence[dict], ax=None):
-    """Training and validation loss per epoch, and validation accuracy, of trained networks.
+    """Training and validation loss per epoch, and accuracy and macro-F1, of trained networks.
+
+    The training accuracy and F1 come from the training batches during each epoch (augmented,
+    dropout on), so they run below what the network scores at the epoch's end.
 
     Parameters
     ----------
@@ -653,9 +656,14 @@ def plot_learning_curves(histories: Sequence[dict], ax=None):
         if any("val_loss" in e for e in epochs):
             ax.plot(x, [e.get("val_loss") for e in epochs], color=(1.0, 0.5 + shade / 2, 0.05), lw=1.6,
                     label=f"validation loss{tag}")
-        if any("val_accuracy" in e for e in epochs):
-            twin.plot(x, [e.get("val_accuracy") for e in epochs], color=(0.17, 0.63 - shade / 2, 0.17), lw=1.2,
-                      ls="--", label=f"validation accuracy{tag}")
+        # (key, colour, line style, label) of the scores on the right axis, where the history has them
+        for key, colour, style, label in (
+                ("val_accuracy", (0.17, 0.63 - shade / 2, 0.17), "--", "validation accuracy"),
+                ("val_f1", (0.58, 0.40 - shade / 2, 0.74), "--", "validation macro-F1"),
+                ("train_accuracy", (0.17, 0.63 - shade / 2, 0.17), ":", "training accuracy (batches)"),
+                ("train_f1", (0.58, 0.40 - shade / 2, 0.74), ":", "training macro-F1 (batches)")):
+            if any(key in e for e in epochs):
+                twin.plot(x, [e.get(key) for e in epochs], color=colour, lw=1.2, ls=style, label=f"{label}{tag}")
         best = h.get("best_epoch")
         if best is not None and 0 <= best < len(epochs):
             ax.axvline(best + 1, color="0.6", lw=0.8, ls=":")
@@ -664,7 +672,7 @@ def plot_learning_curves(histories: Sequence[dict], ax=None):
             ax.axvspan(0.5, max(warm) + 0.5, color="0.93", zorder=0)
     ax.set(xlabel="epoch", ylabel="loss (class-weighted cross-entropy)",
            title="learning curves (grey: head-only warm-up; dotted: kept epoch)")
-    twin.set_ylabel("validation accuracy")
+    twin.set_ylabel("accuracy / macro-F1")
     twin.set_ylim(0, 1)
     lines = ax.get_legend_handles_labels()
     more = twin.get_legend_handles_labels()

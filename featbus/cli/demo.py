@@ -17,7 +17,8 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub, parents) -> None:
-    p = sub.add_parser("demo", parents=[parents.common,
+    p = sub.add_parser("demo", parents=[parents.jobs, parents.quiet, parents.seed, parents.on_error, parents.dicom,
+                                        parents.base,
                                         parents.features(f"default {_DEMO_FEATURES}: no mask needed; region "
                                                          "default image, the whole image")],
                        help="features + cross-validated SVM + report on generated phantoms (no download)",

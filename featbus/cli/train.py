@@ -310,7 +310,7 @@ def _train_report(model, folder: Path) -> None:
                              "created": m.get("created")})]
     runs = (m.get("training") or {}).get("members")
     if runs:
-        sections.append(learning_curves_html(runs, folder / "learning_curves.png"))
+        sections.append(learning_curves_html(runs))
     path = write_html([report], folder / "report.html", title=f"featbus train: {report.name}", sections=sections)
     print(f"report: {path}")
 
