@@ -769,9 +769,26 @@ def reset_extraction_counts() -> None:
         _COUNTS.clear()
 
 
+#: Set (by :func:`progress_off`) while progress bars are off whatever the estimators say: a
+#: loaded model's extractors keep the ``progress`` they were saved with.
+_PROGRESS_OFF = contextvars.ContextVar("featbus_progress_off", default=False)
+
+
+@contextlib.contextmanager
+def progress_off():
+    """No progress bar inside the block (``featbus ... --quiet``), whatever ``progress`` says."""
+    token = _PROGRESS_OFF.set(True)
+    try:
+        yield
+    finally:
+        _PROGRESS_OFF.reset(token)
+
+
 def show_progress(progress: Any) -> bool:
     """Resolve a ``progress`` setting: ``"auto"`` (or ``None``) shows progress only when
-    standard error is a terminal."""
+    standard error is a terminal; never inside :func:`progress_off`."""
+    if _PROGRESS_OFF.get():
+        return False
     if progress in (None, "auto"):
         try:
             return bool(sys.stderr.isatty())

@@ -23,6 +23,12 @@ USES = {
     "segment train": {"--quiet", "--random-state", "--on-error", "--dicom-raw"},
     "segment predict": {"--on-error", "--dicom-raw"},
     "segment evaluate": {"--random-state", "--on-error", "--dicom-raw"},
+    # --quiet: a loaded model's extractors keep their saved progress setting; it turns their bars off
+    "predict": {"--quiet", "--on-error", "--dicom-raw"},
+    "validate": {"--quiet", "--random-state", "--on-error", "--dicom-raw"},
+    "adapt": {"--quiet", "--random-state", "--on-error", "--dicom-raw"},
+    "demo": SHARED,
+    "recipes": set(),
 }
 
 
@@ -48,3 +54,14 @@ def test_model_commands_refuse_extraction_options(command, required, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert f"featbus {command}" in err and "unrecognized arguments: --n-jobs" in err
+
+
+def test_quiet_turns_off_progress_whatever_an_estimator_says(monkeypatch):
+    """--quiet runs the command inside extraction.progress_off: even a loaded model's extractors,
+    saved with progress=True, show no bar."""
+    from featbus.extraction import progress_off, show_progress
+
+    assert show_progress(True)
+    with progress_off():
+        assert not show_progress(True) and not show_progress("auto")
+    assert show_progress(True)

@@ -279,7 +279,13 @@ def _run(args, prefix: str, debug: bool, log_file) -> int:
         if not debug:
             warnings.showwarning = show
         try:
-            status = int(args.func(args) or 0)
+            if getattr(args, "quiet", False):  # also a loaded model's own extractors and networks
+                from ..extraction import progress_off
+
+                with progress_off():
+                    status = int(args.func(args) or 0)
+            else:
+                status = int(args.func(args) or 0)
             log.info("done in %.1f s (exit status %d)", time.perf_counter() - t0, status)
             return status
         except KeyboardInterrupt:  # pragma: no cover

@@ -16,7 +16,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub, parents) -> None:
-    p = sub.add_parser("adapt", parents=[parents.seed, parents.on_error, parents.dicom, parents.base,
+    p = sub.add_parser("adapt", parents=[parents.quiet, parents.seed, parents.on_error, parents.dicom, parents.base,
                                          parents.loaded_model],
                        help="adapt a saved model to a new site's images (AdaBN / standardisation; with --labels "
                             "calibration and an operating point)",

@@ -62,7 +62,7 @@ def run(args) -> int:
     print(f"pipeline: features {'+'.join(features)} ({where}{shape}) -> each family standardised, equal weight -> SVM, "
           "duplicate-grouped 5-fold CV")
     pipe = make_classification_pipeline(_features_of(args), preprocessing=args.preprocess, region=region,
-                                        classifier="svm", n_jobs=args.n_jobs)
+                                        classifier="svm", n_jobs=args.n_jobs, cache=args.cache)
     report = evaluate(pipe, data, n_splits=5, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
                       name="demo: " + "+".join(features) + " > SVC", progress=_progress(args))
     print(report.summary())  # ends with why the score is optimistic when the pipeline read the masks

@@ -12,7 +12,8 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub, parents) -> None:
-    p = sub.add_parser("predict", parents=[parents.on_error, parents.dicom, parents.base, parents.loaded_model],
+    p = sub.add_parser("predict", parents=[parents.quiet, parents.on_error, parents.dicom, parents.base,
+                                           parents.loaded_model],
                        help="class and probabilities of new images with a saved model",
                        description="Predict the class of every image (files or folders) with a .featbus "
                                    "model: one CSV row per image with the class, a probability per class, "

@@ -15,7 +15,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub, parents) -> None:
-    p = sub.add_parser("validate", parents=[parents.seed, parents.on_error, parents.dicom, parents.base,
+    p = sub.add_parser("validate", parents=[parents.quiet, parents.seed, parents.on_error, parents.dicom, parents.base,
                                             parents.loaded_model],
                        help="external validation: score a saved model on another site's labelled images",
                        description="Predict every image of DATA once with MODEL (nothing is refitted) and print "
