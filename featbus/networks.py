@@ -191,8 +191,9 @@ def resolve_backbone(backbone) -> Backbone:
         pass
     row = _application_row(backbone)
     if row is None:
-        raise ValueError(f"backbone {backbone!r} is neither a featbus backbone ({', '.join(sorted(BACKBONES))}) "
-                         "nor a keras.applications model (e.g. 'ResNet50', 'DenseNet121', 'EfficientNetB0')")
+        raise ValueError(f"unknown backbone {backbone!r}: it is neither a featbus backbone "
+                         f"({', '.join(sorted(BACKBONES))}) nor a keras.applications model (e.g. 'ResNet50', "
+                         "'DenseNet121', 'EfficientNetB0')")
     return row
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -282,7 +283,7 @@ def _fit_square(image: np.ndarray, size: tuple[int, int], aspect: str) -> np.nda
 
 
 # ----------------------------------------------------------------------------- the transformer
-class NetworkRowsMixin:
+class NetworkRowsMixin(TransformerMixin):
     """The one ``transform`` of featbus's networks (:class:`DeepFeatures`,
     :class:`~featbus.FineTunedCNN`): float32 rows through the extraction engine
     (:mod:`featbus.extraction`), one compiled forward per batch while worker threads prepare the
@@ -291,6 +292,9 @@ class NetworkRowsMixin:
     The estimator provides ``_prepare(record, index)`` (one image as the network input),
     ``_forward()`` (what computes a batch's rows), ``_batch_size()``, ``n_features_out_``,
     ``tta``, ``n_jobs`` and ``progress``.
+
+    It is a :class:`~sklearn.base.TransformerMixin` so that scikit-learn wraps this
+    ``transform`` for ``set_output`` (only methods a transformer class defines itself are).
     """
 
     def _load(self, item: Any, index: int) -> ImageRecord:

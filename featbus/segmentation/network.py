@@ -135,7 +135,7 @@ def check_encoder(encoder) -> None:
     >>> check_encoder("efficientnet_lite2")
     >>> check_encoder("resnet5O")  # doctest: +SKIP
     Traceback (most recent call last):
-    ValueError: backbone 'resnet5O' is neither a featbus backbone ... nor a keras.applications model
+    ValueError: unknown backbone 'resnet5O': it is neither a featbus backbone ... nor a keras.applications model
     """
     if isinstance(encoder, str) and encoder in SCRATCH_ENCODERS:
         return
