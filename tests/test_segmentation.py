@@ -185,7 +185,7 @@ def test_build_unet_shapes_and_params():
     assert model.output_shape == (None, 64, 64, 1)
     with pytest.raises(ValueError, match="multiple of 32"):
         build_unet(70)
-    with pytest.raises(ValueError, match="encoder"):
+    with pytest.raises(ValueError, match="unknown backbone 'resnet'"):
         build_unet(64, "resnet")
     with pytest.raises(ValueError, match="decoder_filters must hold 5 positive integers"):
         build_unet(64, "scratch", decoder_filters=[8, 8])
