@@ -136,7 +136,7 @@ def roi_models(saved_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("app_roi")  # saved_model set FEATBUS_TRUSTED_MODELS for the module
     data = make_phantoms(30, image_size=64, random_state=0)
     seg = UNetSegmenter(backbone="scratch", input_size=64, width=0.5, batch_size=8, learning_rate=3e-3, epochs=12,
-                        random_state=0, verbose=0).fit(data.data)
+                        random_state=0, progress=False).fit(data.data)
     model = train_model(data, "intensity,shape", classifier="logreg", segmenter=seg, cross_validate=False,
                         progress=False)
     blind_roi = ROICropper(segmenter=seg, source="segmenter", on_empty="image", min_area=0.99).fit(data.data)

@@ -133,7 +133,7 @@ def test_unet_trains_saves_and_predicts_on_another_backend(tmp_path):
     for m in masks:
         m[10:30, 12:30] = True
     seg = UNetSegmenter(backbone="scratch", input_size=32, width=0.25, epochs=2, batch_size=2,
-                        validation_fraction=0.34, random_state=0, verbose=0).fit(images, masks)
+                        validation_fraction=0.34, random_state=0, progress=False).fit(images, masks)
     assert seg.history_["backend"] == backend_name() and seg.n_epochs_ >= 1
     path = seg.save(tmp_path / "seg.keras")
     ours = np.stack(seg.predict_proba_maps(images[:2]))

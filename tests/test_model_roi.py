@@ -30,7 +30,7 @@ from featbus import ImageRecord, UNetSegmenter  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = dict(backbone="scratch", input_size=64, width=0.5, batch_size=8, learning_rate=3e-3, random_state=0,
-             verbose=0)
+             progress=False)
 
 
 @pytest.fixture(autouse=True)
@@ -115,7 +115,8 @@ def test_predict_table_has_the_roi_columns(roi_model, phantoms, tmp_path):
     bad.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
     with pytest.warns(UserWarning, match="skipped 1"):
         table = roi_model.predict_table(files + [str(bad)], on_error="skip")
-    assert list(table.columns[-3:]) == ["roi_found", "roi_box", "error"]
+    # the ROI columns, then the out-of-domain ones (featbus.domain), then the error
+    assert list(table.columns[-5:]) == ["roi_found", "roi_box", "out_of_domain", "unlike_training", "error"]
     rois = roi_model.lesion_roi(files)
     assert table["roi_found"].tolist()[:4] == [r["found"] for r in rois]
     assert table["roi_box"].tolist()[:4] == [r["box"] for r in rois]
@@ -166,7 +167,7 @@ def test_manifest_and_pipeline_must_agree_on_the_segmenter(roi_model, tmp_path):
         manifest = json.loads(z.read("manifest.json"))
         blob = z.read("pipeline.skops")
     parts = _skops_io().loads(blob, trusted=_skops_io().get_untrusted_types(data=blob))
-    assert set(parts) == {"features", "head", "roi"}
+    assert set(parts) == {"features", "head", "roi", "domain"}
     blob = _skops_io().dumps({"features": parts["features"], "head": parts["head"]})  # the crop dropped
     manifest["pipeline_sha256"] = hashlib.sha256(blob).hexdigest()
     edited = tmp_path / "edited.featbus"

@@ -90,8 +90,9 @@ def add_parser(sub, parents) -> None:
                         "'unet' to train a U-Net on DATA's masks (the training images only)")
     p.add_argument("--roi-margin", type=float, default=0.15, metavar="M",
                    help="with --segmenter: grow the lesion box by M of its height and width per side (default 0.15)")
-    p.add_argument("--segmenter-time", type=float, default=600.0, metavar="SECONDS",
-                   help="with --segmenter unet: training time budget of the U-Net (default 600)")
+    p.add_argument("--segmenter-time", type=float, default=None, metavar="SECONDS",
+                   help="with --segmenter unet: a training time budget for the U-Net, opt-in (without it its "
+                        "epochs decide, so the same command gives the same model on any machine)")
     p.add_argument("--output", "-o", required=True, metavar="MODEL", help="model file to write (*.featbus)")
     p.add_argument("--report", "-r", metavar="DIR", default=None,
                    help="write report.html into DIR: the cross-validation (or validation split) figures with "
@@ -113,13 +114,13 @@ def _check_segmenter_args(args) -> None:
     """--segmenter / --roi-margin / --segmenter-time problems, before any image is read."""
     if args.segmenter is None:
         for flag, value, default in (("--roi-margin", args.roi_margin, 0.15),
-                                     ("--segmenter-time", args.segmenter_time, 600.0)):
+                                     ("--segmenter-time", args.segmenter_time, None)):
             if value != default:
                 raise CLIError(f"{flag} needs --segmenter FILE|unet")
         return
     if not (np.isfinite(args.roi_margin) and args.roi_margin >= 0):
         raise CLIError(f"--roi-margin {args.roi_margin}: give a number >= 0 (a share of the lesion's size)")
-    if not (np.isfinite(args.segmenter_time) and args.segmenter_time > 0):
+    if args.segmenter_time is not None and not (np.isfinite(args.segmenter_time) and args.segmenter_time > 0):
         raise CLIError(f"--segmenter-time {args.segmenter_time}: give a number of seconds > 0")
     if args.segmenter != "unet":
         seg = Path(args.segmenter)
@@ -148,7 +149,8 @@ def _segmenter_for(args, data, progress):
         print(f"{len(drawn) - sum(drawn)} image(s) have no mask file: the U-Net learns 'no lesion' from them",
               file=sys.stderr)
     show = bool(progress) and (progress != "auto" or sys.stderr.isatty())
-    return UNetSegmenter(max_time=float(args.segmenter_time), random_state=args.random_state, verbose=int(show))
+    budget = None if args.segmenter_time is None else float(args.segmenter_time)
+    return UNetSegmenter(max_time=budget, random_state=args.random_state, progress=show)
 
 
 def _one_name(args) -> None:
