@@ -50,7 +50,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .._base import _ImageInputMixin
 from .._records import ImageError, check_images, to_float
 from ..io import load_item
-from .metrics import dice_scores
+from .metrics import mean_dice_score
 
 __all__ = ["ThresholdSegmenter", "EdgeSegmenter", "select_lesion"]
 
@@ -211,17 +211,7 @@ class _ClassicalSegmenter(_ImageInputMixin, BaseEstimator):
 
     def score(self, X, y=None) -> float:
         """Mean Dice of the predicted masks against the true ones (records' masks or ``y``)."""
-        items = check_images(X)
-        truth = []
-        for i, item in enumerate(items):
-            if y is not None:
-                truth.append(np.asarray(y[i]) > 0)
-            else:
-                rec = load_item(item, i)
-                if rec.mask is None:
-                    raise ImageError("has no mask to score against", i, rec.path)
-                truth.append(rec.mask)
-        return float(np.mean(dice_scores(truth, self.predict_masks(items))))
+        return mean_dice_score(self, X, y)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

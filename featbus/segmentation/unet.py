@@ -51,7 +51,7 @@ from ..extraction import show_progress
 from ..io import load_item, written_atomically
 from ..model_selection import holdout_split, resolve_groups
 from ..training import Phase, train
-from .metrics import dice_scores
+from .metrics import dice_scores, mean_dice_score
 from .network import (
     LOSSES,
     SCRATCH_ENCODERS,
@@ -768,17 +768,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
 
     def score(self, X, y=None) -> float:
         """Mean Dice of the predicted masks against the true ones (records' masks or ``y``)."""
-        items = check_images(X)
-        truth = []
-        for i, item in enumerate(items):
-            if y is not None:
-                truth.append(np.asarray(y[i]) > 0)
-            else:
-                rec = load_item(item, i)
-                if rec.mask is None:
-                    raise ImageError("has no mask to score against", i, rec.path)
-                truth.append(rec.mask)
-        return float(np.mean(dice_scores(truth, self.predict_masks(items))))
+        return mean_dice_score(self, X, y)
 
     # ------------------------------------------------------------------ persistence
     _FITTED = ("history_", "n_epochs_", "best_epoch_", "n_train_", "n_val_", "validation_indices_",
