@@ -17,6 +17,7 @@ one would give intervals that are too narrow.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import sys
@@ -373,7 +374,7 @@ class Report:
             out[f"auc[{disp}]"] = self.metrics["per_class"][lab]["auc"]
         return out
 
-    @property
+    @functools.cached_property
     def sanity(self):
         """The model-sanity verdict of these predictions (:func:`featbus.sanity.assess`,
         computed once): is the model better than always answering the most common class, does
@@ -383,12 +384,9 @@ class Report:
         -------
         verdict : featbus.sanity.Verdict
         """
-        cached = self.__dict__.get("_sanity")
-        if cached is None:
-            from .sanity import assess
+        from .sanity import assess
 
-            cached = self.__dict__["_sanity"] = assess(self)
-        return cached
+        return assess(self)
 
     def summary(self, verdict: bool = True) -> str:
         """A plain-text table: metrics per class and macro, each ``value [low, high]``, then

@@ -56,6 +56,7 @@ doi:10.1002/mp.16812.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 import json
 import math
@@ -432,7 +433,7 @@ class ExternalValidation:
         cv = self.in_domain.get("cv") or {}
         return "its own validation split" if "validation split" in str(cv.get("cv", "")) else "its own cross-validation"
 
-    @property
+    @functools.cached_property
     def sanity(self):
         """The model-sanity verdict on these images (:func:`featbus.sanity.assess`, computed
         once): better than always answering the data's most common class, every class found,
@@ -442,12 +443,9 @@ class ExternalValidation:
         -------
         verdict : featbus.sanity.Verdict
         """
-        cached = self.__dict__.get("_sanity")
-        if cached is None:
-            from .sanity import assess
+        from .sanity import assess
 
-            cached = self.__dict__["_sanity"] = assess(self)
-        return cached
+        return assess(self)
 
     @property
     def verdict(self) -> list[str]:
