@@ -40,7 +40,7 @@ from .encoded_labels import EncodedLabelClassifier
 from .extraction import show_progress
 from .metrics import PER_CLASS_METRICS, _metrics_arrays, _nanmean_cols, classification_metrics
 from .model_selection import resolve_groups
-from .reporting import comparison_table
+from .reporting import comparison_table, counts_text
 
 __all__ = [
     "evaluate", "Report", "compare", "comparison_table", "classification_metrics", "make_splits",
@@ -354,15 +354,9 @@ class Report:
         >>> r.confusion_counts().loc["1"].tolist()
         [0, 1, 0, 2]
         """
-        import pandas as pd
+        from .reporting import confusion_counts
 
-        cm = np.asarray(self.metrics["confusion_matrix"], dtype=int)
-        tp = np.diag(cm)
-        fn = cm.sum(axis=1) - tp
-        fp = cm.sum(axis=0) - tp
-        tn = cm.sum() - tp - fn - fp
-        return pd.DataFrame({"TP": tp, "FN": fn, "FP": fp, "TN": tn},
-                            index=pd.Index([str(c) for c in self.class_names], name="class"))
+        return confusion_counts(self.metrics["confusion_matrix"], self.class_names)
 
     def headline(self) -> dict[str, float]:
         """Flat dict of the macro metrics and the per-class AUCs (one row of a comparison)."""
@@ -419,11 +413,7 @@ class Report:
         cm = self.metrics["confusion_matrix"]
         lines.append("confusion matrix (rows true, columns predicted): "
                      + "; ".join(f"{d}: {row.tolist()}" for d, row in zip(self.class_names, cm)))
-        counts, w = self.confusion_counts(), max(width, len("one vs rest"))
-        lines.append(f"{'one vs rest':{w}}  " + "  ".join(f"{c:>5}" for c in counts.columns)
-                     + "  (TP: the class's images found, FN: missed; FP: other images called it, TN: not)")
-        lines.extend(f"{str(d):{w}}  " + "  ".join(f"{v:>5d}" for v in row)
-                     for d, row in zip(self.class_names, counts.to_numpy()))
+        lines.extend(counts_text(self.confusion_counts(), width))
         lines.extend(str(note) for note in self.notes)
         return _Text("\n".join(lines))
 

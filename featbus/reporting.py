@@ -24,7 +24,7 @@ from .metrics import PER_CLASS_METRICS
 __all__ = ["plot_roc", "plot_confusion_matrix", "plot_per_class", "plot_comparison", "write_html",
            "comparison_table", "predictions_html", "header_html", "comparison_with_intervals", "gallery_html",
            "plot_intensity_by_class", "intensity_html", "plot_learning_curves", "learning_curves_html", "verdict_html",
-           "PAIRED_TEST_HEADERS"]
+           "PAIRED_TEST_HEADERS", "confusion_counts", "counts_text", "counts_html"]
 
 _BAR_METRICS = ("sensitivity", "specificity", "precision", "f1", "auc")
 
@@ -243,14 +243,115 @@ def _metrics_html(report) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _counts_html(report) -> str:
-    """TP / FN / FP / TN per class (one vs rest), :meth:`Report.confusion_counts`."""
-    counts = report.confusion_counts()
+def confusion_counts(matrix, names):
+    """True and false positives and negatives of each class, one class against the rest.
+
+    For class ``c``: TP are images of ``c`` predicted ``c``, FN images of ``c`` predicted as
+    another class, FP images of another class predicted ``c`` and TN the images neither of ``c``
+    nor predicted ``c``. Each row sums to the number of images; sensitivity is TP / (TP + FN),
+    specificity TN / (TN + FP), precision TP / (TP + FP). What
+    :meth:`featbus.evaluation.Report.confusion_counts` and
+    :meth:`featbus.validation.ExternalValidation.confusion_counts` return.
+
+    Parameters
+    ----------
+    matrix : array-like of shape (n_classes, n_classes)
+        Counts, rows true, columns predicted.
+    names : sequence of str
+        The classes, in the matrix's order.
+
+    Returns
+    -------
+    counts : pandas.DataFrame
+        One row per class (index ``"class"``), integer columns ``TP, FN, FP, TN``.
+
+    Examples
+    --------
+    >>> from featbus.reporting import confusion_counts
+    >>> confusion_counts([[5, 1], [2, 3]], ["benign", "malignant"]).loc["malignant"].tolist()
+    [3, 2, 1, 5]
+    """
+    import pandas as pd
+
+    cm = np.asarray(matrix, dtype=int)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] != len(names):
+        raise ValueError(f"a confusion matrix of {len(names)} classes must be {len(names)} x {len(names)}, "
+                         f"got shape {cm.shape}")
+    tp = np.diag(cm)
+    fn = cm.sum(axis=1) - tp
+    fp = cm.sum(axis=0) - tp
+    tn = cm.sum() - tp - fn - fp
+    return pd.DataFrame({"TP": tp, "FN": fn, "FP": fp, "TN": tn},
+                        index=pd.Index([str(c) for c in names], name="class"))
+
+
+#: What the four counts mean, said once under every table of them.
+COUNTS_CAPTION = ("one vs rest: TP the class's images called it, FN its images called another class, "
+                  "FP other images called it, TN other images not called it")
+
+
+def counts_text(counts, width: int = 0, indent: str = "") -> list[str]:
+    """The lines of a plain-text TP / FN / FP / TN table (:func:`confusion_counts`): a header
+    naming the columns, one line per class and a last line saying what the counts are.
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        From :func:`confusion_counts`.
+    width : int, default=0
+        The least width of the class column (to line up with a table above it).
+    indent : str, default=""
+        Put before every line.
+
+    Returns
+    -------
+    lines : list of str
+
+    Examples
+    --------
+    >>> from featbus.reporting import confusion_counts, counts_text
+    >>> lines = counts_text(confusion_counts([[5, 1], [2, 3]], ["benign", "malignant"]))
+    >>> print("\\n".join(lines[:3]))
+    one vs rest      TP     FN     FP     TN
+    benign            5      1      2      3
+    malignant         3      2      1      5
+    >>> lines[3][:45]
+    "(one vs rest: TP the class's images called it"
+    """
+    w = max(width, len("one vs rest"), *(len(str(c)) for c in counts.index))
+    lines = [f"{indent}{'one vs rest':{w}}  " + " ".join(f"{c:>6}" for c in counts.columns)]
+    lines += [f"{indent}{str(name):{w}}  " + " ".join(f"{int(v):>6d}" for v in row)
+              for name, row in zip(counts.index, counts.to_numpy())]
+    return lines + [f"{indent}({COUNTS_CAPTION})"]
+
+
+def counts_html(counts) -> str:
+    """An HTML table of TP / FN / FP / TN per class (:func:`confusion_counts`) with its caption.
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        From :func:`confusion_counts`.
+
+    Returns
+    -------
+    html : str
+
+    Examples
+    --------
+    >>> from featbus.reporting import confusion_counts, counts_html
+    >>> "<td>3</td><td>2</td><td>1</td><td>5</td>" in counts_html(confusion_counts([[5, 1], [2, 3]], ["b", "m"]))
+    True
+    """
     head = "<tr><th>class</th>" + "".join(f"<th>{c}</th>" for c in counts.columns) + "</tr>"
     rows = "".join(f"<tr><td><b>{html.escape(str(name))}</b></td>" + "".join(f"<td>{int(v)}</td>" for v in row)
                    + "</tr>" for name, row in zip(counts.index, counts.to_numpy()))
-    return (f"<table>{head}{rows}</table><p class='caption'>One vs rest: TP the class's images called it, "
-            "FN its images called another class, FP other images called it, TN other images not called it.</p>")
+    return f"<table>{head}{rows}</table><p class='caption'>{html.escape(COUNTS_CAPTION.capitalize())}.</p>"
+
+
+def _counts_html(report) -> str:
+    """TP / FN / FP / TN per class (one vs rest) of a Report."""
+    return counts_html(report.confusion_counts())
 
 
 # the columns of featbus.evaluation.compare, as a reader should see them

@@ -566,6 +566,10 @@ class ExternalValidation:
         for name, row in zip(c, cm):
             lines.append(f"  {name:{width}}" + "".join(f"{v:>{max(len(x), 6) + 2}}" for x, v in zip(c, row))
                          + ("   (not in these data)" if name in self.absent_classes else ""))
+        from .reporting import counts_text
+
+        lines += ["", f"per class at the model's own operating point ({self._rule_text()}):"]
+        lines += counts_text(self.confusion_counts(), width, indent="  ")
         lines += ["", f"calibration of p({pos}): ECE {self._text('ece')} ({ECE_BINS} equal-width bins), "
                       f"Brier score {self._text('brier')}",
                   "  reliability (bin: mean p -> observed fraction, images): "
@@ -654,6 +658,21 @@ class ExternalValidation:
         yt = np.array([index[v] for v in self.y_true.tolist()], dtype=int)
         return np.bincount(yt * k + _decide(self.proba, self._rule()), minlength=k * k).reshape(k, k)
 
+    def confusion_counts(self):
+        """TP, FN, FP and TN of each of the model's classes, one class against the rest, at the
+        model's own decisions (:func:`featbus.reporting.confusion_counts` of
+        :meth:`confusion_matrix`). A class these data do not hold has TP = FN = 0, and its FP
+        counts the images called it.
+
+        Returns
+        -------
+        counts : pandas.DataFrame
+            One row per class (index ``"class"``), integer columns ``TP, FN, FP, TN``.
+        """
+        from .reporting import confusion_counts
+
+        return confusion_counts(self.confusion_matrix(), self.classes)
+
     def _rule(self) -> tuple[int, float] | None:
         op = self.operating_point
         return None if not op else (list(self.classes).index(op["positive"]), float(op["threshold"]))
@@ -713,6 +732,8 @@ class ExternalValidation:
                             "reliability": self.reliability},
             "confusion_matrix": {"classes": list(self.classes), "rows": "true", "columns": "predicted",
                                  "counts": self.confusion_matrix().tolist()},
+            "confusion_counts": {name: {k: int(v) for k, v in row.items()}
+                                 for name, row in self.confusion_counts().to_dict(orient="index").items()},
             "subgroups": subgroups, "in_domain": self.in_domain, "auc_margin": AUC_MARGIN,
         })
 
@@ -731,7 +752,7 @@ class ExternalValidation:
             The ``index.html`` written.
         """
         from ._version import __version__
-        from .reporting import _CSS, _figure, _img, header_html, verdict_html
+        from .reporting import _CSS, _figure, _img, counts_html, header_html, verdict_html
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -786,6 +807,8 @@ class ExternalValidation:
                  f"<h2>{esc(pos)} vs rest</h2>", table,
                  f'<div class="plots">{"".join(figs)}</div>',
                  "<h2>Per class</h2>", per_class,
+                 f"<p>At the model's own operating point ({esc(self._rule_text())}):</p>",
+                 counts_html(self.confusion_counts()),
                  *(["<h2>Subgroups</h2>", *sub_html] if sub_html else []),
                  "<h2>Beside the model's own figures</h2>",
                  "<pre>" + esc("\n".join(self._in_domain_lines())) + "</pre>",
