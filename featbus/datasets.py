@@ -1377,9 +1377,11 @@ def combine_sites(datasets: Sequence[Bunch], names: Sequence[str] | None = None)
         split = getattr(d, "split", None)
         d_groups = getattr(d, "groups", None)
         d_groups = np.arange(len(d.data)) if d_groups is None else np.asarray(d_groups)
+        # a subset a user cut by hand may carry only the records: they hold image, mask and path
+        d_images, d_masks, d_paths = (getattr(d, k, None) for k in ("images", "masks", "paths"))
         for i, rec in enumerate(d.data):
-            path = str(d.paths[i])
-            if os.path.isfile(path):  # the same file in two data sets would sit on both sides of a split
+            path = str(d_paths[i] if d_paths is not None else (rec.path or ""))
+            if path and os.path.isfile(path):  # the same file in two data sets would sit on both sides of a split
                 key = os.path.realpath(path)
                 if key in owner:
                     raise ValueError(f"image {path!r} is in two data sets ({owner[key]!r} and {name!r}): give "
@@ -1389,9 +1391,9 @@ def combine_sites(datasets: Sequence[Bunch], names: Sequence[str] | None = None)
             site = str(meta["site"]).strip() if str(meta.get("site", "")).strip() else name
             meta["site"] = site
             records.append(ImageRecord(rec.image, rec.mask, rec.path, meta))
-            images.append(d.images[i])
-            masks.append(d.masks[i])
-            paths.append(d.paths[i])
+            images.append(d_images[i] if d_images is not None else rec.image)
+            masks.append(d_masks[i] if d_masks is not None else rec.mask)
+            paths.append(d_paths[i] if d_paths is not None else rec.path)
             target.append(index[int(d.target[i])])
             sites.append(site)
             group_ids.append(f"{site}:{d_groups[i]}")

@@ -114,3 +114,16 @@ def test_one_data_unchanged_and_same_data_twice(busi_manifest, capsys):
     code = main(["evaluate", str(busi_manifest), str(busi_manifest), "-f", "intensity", "-c", "logreg"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and "is given twice" in err[0], err
+
+
+def test_combine_sites_takes_subsets_that_carry_only_records():
+    # a subset cut by hand (records, target, groups) has no images/masks/paths lists: the records hold them
+    from sklearn.utils import Bunch
+
+    a, b = make_phantoms(8, image_size=32, random_state=0), make_phantoms(6, image_size=32, random_state=1)
+    cut = Bunch(data=a.data[:5], target=a.target[:5], target_names=a.target_names, groups=a.groups[:5])
+    both = combine_sites([cut, b], names=["a", "b"])
+    assert len(both.target) == 11 and both.sites.tolist() == ["a"] * 5 + ["b"] * 6
+    assert all(im is rec.image for im, rec in zip(both.images[:5], cut.data))
+    assert both.target_names[both.target].tolist() == (a.target_names[a.target[:5]].tolist()
+                                                       + b.target_names[b.target].tolist())
