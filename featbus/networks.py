@@ -49,7 +49,7 @@ from .features.backbones import (
 
 __all__ = ["BACKBONES", "Backbone", "get_backbone", "resolve_backbone", "register_backbone", "backbone_name",
            "check_backbone", "load_backbone", "weights_id", "preprocess_affine", "probe_preprocess",
-           "skip_layers", "deterministic_init", "UNET_STRIDES"]
+           "skip_layers", "stride_layers", "deterministic_init", "UNET_STRIDES"]
 
 #: The strides at which a U-Net takes its skip connections from a backbone.
 UNET_STRIDES = (2, 4, 8, 16, 32)
@@ -324,3 +324,41 @@ def skip_layers(backbone, model, size: int) -> dict[int, str]:
                          f"(found: {sorted(last)}); a U-Net encoder must halve the image exactly (at strides "
                          "4, 8, 16 and 32), as ResNet, MobileNet, EfficientNet, DenseNet, VGG or ConvNeXt do")
     return last
+
+
+def stride_layers(backbone, input_size: int | None = None) -> dict[int, str]:
+    """Stride -> the name of a backbone's layer whose map is that much smaller than the image:
+    where to cut a network for features from several depths.
+
+    The layers the U-Net takes its skip connections from (:func:`skip_layers`: the table row's
+    ``skips``, else the last layer at each of the strides 2, 4, 8, 16 and 32), under the stable
+    names every featbus network uses (:func:`~featbus.features.backbones.stable_layer_names`),
+    so they go as they are to ``FineTunedCNN(layer=...)`` and ``DeepFeatures(layers=...)``. For
+    MobileNetV3-Small the stride-16 layer is the expansion feeding its first stride-32 block
+    (``activation_11``, 288 channels) and the stride-32 one its last (``activation_17``, 576
+    channels): the two maps SSDLite's detection heads read (Howard et al., ICCV 2019,
+    https://doi.org/10.1109/ICCV.2019.00140).
+
+    Parameters
+    ----------
+    backbone : str, callable or Backbone
+        Anything :func:`resolve_backbone` takes.
+    input_size : int or None, default=None
+        Side of the square input the network is built for (without weights); ``None``: the
+        backbone's ImageNet size.
+
+    Returns
+    -------
+    layers : dict of int to str
+
+    Examples
+    --------
+    >>> from featbus.networks import stride_layers
+    >>> layers = stride_layers("mobilenet_v3_small")
+    >>> layers[16], layers[32]
+    ('activation_11', 'activation_17')
+    """
+    bb = resolve_backbone(backbone)
+    size = bb.input_size if input_size is None else int(input_size)
+    model = load_backbone(bb, None, (size, size, 3), init=False)
+    return dict(sorted(skip_layers(bb, model, size).items()))

@@ -5,7 +5,7 @@
 trains its own copy and no test image ever reaches a training step. It is both
 
 * a **transformer**: ``transform`` returns the fine-tuned embedding (global average of the cut
-  layer's feature map), for an SVM or XGBoost after it (the papers' hybrid recipe); rows go
+  layer's feature map; of several layers' maps, joined, with a multi-scale ``layer``), for an SVM or XGBoost after it (the papers' hybrid recipe); rows go
   through the one extraction path (:mod:`featbus.extraction`), keyed by a hash of the fitted
   weights, so two folds' networks never share rows;
 * a **classifier**: ``predict_proba`` / ``predict`` use its own softmax head on that embedding.
@@ -94,18 +94,49 @@ __all__ = ["FineTunedCNN", "FineTunedEnsemble", "NetworkHead", "fine_tuned_featu
            "confusion_metrics"]
 
 
-def _build_body(backbone, weights: Any, input_size: tuple[int, int], layer: str | None, init: bool = True):
+def _build_body(backbone, weights: Any, input_size: tuple[int, int], layer, init: bool = True):
     """The backbone cut at ``layer`` (a ``keras.Model``) with its starting weights
-    (:func:`featbus.networks.load_backbone`); ``None`` or ``"output"``: the network's output."""
+    (:func:`featbus.networks.load_backbone`).
+
+    ``layer``: a layer name (``None`` or ``"output"``: the network's output), whose
+    ``(batch, h, w, c)`` map the model returns; or a tuple of names, each map global-average
+    pooled (``finetune_pool<i>``, float32) and the pooled vectors joined in that order
+    (``finetune_join``): the model then returns ``(batch, 1, 1, sum of channels)``, so that every
+    user of the body (the embedding, the export, the runtime forward) averages over axes 1 and 2
+    either way. Only the layers up to the deepest named one are built into it."""
     keras = keras_module()
     bb = resolve_backbone(backbone)
     model = load_backbone(bb, weights, (*input_size, 3), init=init)
-    if layer is None or layer == "output":
-        return keras.Model(model.inputs, model.outputs[0], name=f"{_keras_name(bb.name)}_finetune")
     names = [lay.name for lay in model.layers]
-    if layer not in names:
-        raise ValueError(f"{bb.name} has no layer {layer!r}; its last layers: {', '.join(names[-6:])}")
-    return keras.Model(model.inputs, model.get_layer(layer).output, name=f"{_keras_name(bb.name)}_finetune")
+
+    def map_of(name: str | None):
+        if name is None or name == "output":
+            out = model.outputs[0]
+        elif name not in names:
+            raise ValueError(f"{bb.name} has no layer {name!r}; its last layers: {', '.join(names[-6:])} (all: "
+                             f"featbus.features.deep.layer_names({bb.name!r}), by stride: "
+                             f"featbus.networks.stride_layers({bb.name!r}))")
+        else:
+            out = model.get_layer(name).output
+        if len(out.shape) != 4:
+            raise ValueError(f"{bb.name}'s layer {name or 'output'!r} gives shape {tuple(out.shape)}, not a "
+                             "(height, width, channels) feature map: cut the network at a convolutional layer")
+        return out
+
+    name = f"{_keras_name(bb.name)}_finetune"
+    if layer is None or isinstance(layer, str):
+        return keras.Model(model.inputs, map_of(layer), name=name)
+    pooled = [keras.layers.GlobalAveragePooling2D(keepdims=True, dtype="float32", name=f"finetune_pool{i}")(map_of(n))
+              for i, n in enumerate(layer)]
+    return keras.Model(model.inputs, keras.layers.Concatenate(axis=-1, dtype="float32", name="finetune_join")(pooled),
+                       name=name)
+
+
+def _layer_widths(body, layer) -> list[int]:
+    """Channels of each cut layer of a body from :func:`_build_body`, in ``layer``'s order."""
+    if layer is None or isinstance(layer, str):
+        return [int(body.output.shape[-1])]
+    return [int(body.get_layer(f"finetune_pool{i}").output.shape[-1]) for i in range(len(layer))]
 
 
 def _keras_name(name: str) -> str:
@@ -133,7 +164,8 @@ class _Trainer:
         with mixed_precision_scope(mixed_precision):
             self.body = _build_body(est._backbone, None if weights is not None else est.weights,
                                     est.input_size_, est.layer_, init=weights is None)
-            self.channels = int(self.body.output.shape[-1])
+            self.widths = _layer_widths(self.body, est.layer_)
+            self.channels = int(sum(self.widths))
             # momentum 0.9: converged within the ~30 batches of one warm-up epoch (0.9**30 < 0.05)
             self.norm = keras.layers.BatchNormalization(center=False, scale=False, momentum=0.9, epsilon=1e-6,
                                                         name="finetune_norm", dtype="float32")
@@ -196,10 +228,13 @@ class _Trainer:
             return self._embed(np.ascontiguousarray(x, np.float32))
 
     def maps(self, x: np.ndarray) -> np.ndarray:
-        """The cut layer's maps ``(batch, h, w, c)``, compiled on first use (Grad-CAM)."""
+        """The cut layer's maps ``(batch, h, w, c)``, compiled on first use (Grad-CAM); with
+        several layers, the first one's (its channels come first in the embedding)."""
         with self._lock:
             if self._maps is None:
                 body, prep = self.body, self._prep
+                if "finetune_join" in [lay.name for lay in body.layers]:
+                    body = keras_module().Model(body.inputs, body.get_layer("finetune_pool0").input)
                 ops = keras_module().ops
                 self._maps = compile_forward(
                     lambda t: ops.cast(body(keras_preprocess(t, prep), training=False), "float32"), body.variables)
@@ -337,10 +372,18 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
     %(backbone)s
     weights : "imagenet", None or path, default="imagenet"
         Starting weights, as :class:`~featbus.DeepFeatures` (``None``: seeded random, for tests).
-    layer : str or None, default=None
+    layer : str, sequence of str or None, default=None
         Where the backbone is cut; the embedding is the global average of this layer's map.
         ``None``: the backbone's default feature layer (``block6d_add`` for Lite0, the one
-        frozen features do best with); the layers after it are not used (nor computed).
+        frozen features do best with; ``"output"``, the network's output, for MobileNetV3);
+        the layers after it are not used (nor computed). Several names (as
+        :class:`~featbus.DeepFeatures`' ``layers``) make a multi-scale head: each map is
+        global-average pooled and the pooled vectors are joined, in the order given, before the
+        head (and in ``transform``). :func:`featbus.networks.stride_layers` names a backbone's
+        layers by stride (MobileNetV3-Small: ``"activation_11"`` at stride 16,
+        ``"activation_17"`` at stride 32, the two maps SSDLite reads);
+        :func:`featbus.features.deep.layer_names` lists them all. Grad-CAM
+        (:mod:`featbus.explain`) shows the first layer's map.
     input_size : int, (int, int) or None, default=None
         Network input; ``None``: the backbone's ImageNet size (224 for Lite0, 260 for Lite2).
     aspect : {"stretch", "pad", "crop"}, default="stretch"
@@ -422,7 +465,8 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
     feature_names_out_ : ndarray of str
         ``"<backbone>.finetuned.<layer>.avg.<channel>"``.
     n_features_out_ : int
-    layer_ : str
+    layer_ : str or tuple of str
+        ``layer`` resolved: one name, or the names of a multi-scale head.
     input_size_ : tuple of int
     validation_indices_ : ndarray of int
         Positions in ``X`` of the inner validation images (whole near-duplicate groups).
@@ -453,6 +497,19 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
     (16, 192)
     >>> ft.predict_proba(data.data).shape  # benign, malignant, normal phantoms
     (16, 3)
+
+    A multi-scale head on MobileNetV3-Small, its stride-16 and stride-32 maps pooled and joined
+    (288 + 576 channels; ``weights=None`` here only to run offline):
+
+    >>> from featbus.networks import stride_layers
+    >>> depths = stride_layers("mobilenet_v3_small")
+    >>> depths[16], depths[32]
+    ('activation_11', 'activation_17')
+    >>> two = FineTunedCNN(backbone="mobilenet_v3_small", layer=(depths[16], depths[32]), weights=None,
+    ...                    input_size=32, epochs=1, warmup_epochs=1, batch_size=8, progress=False,
+    ...                    random_state=0).fit(data.data, data.target)
+    >>> two.transform(data.data).shape
+    (16, 864)
     """
 
     #: Read when a network fitted before the parameter existed is loaded (get_params, repr).
@@ -461,7 +518,7 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
     _parameter_constraints = {
         "backbone": [str, callable],
         "weights": [None, str, os.PathLike],
-        "layer": [None, str],
+        "layer": [None, str, list, tuple],
         "input_size": [None, Interval(Integral, 1, None, closed="left"), list, tuple],
         "aspect": [StrOptions(set(ASPECTS))],
         "region": REGION,
@@ -491,7 +548,7 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         "n_jobs": [None, Integral],
     }
 
-    def __init__(self, backbone: str = "efficientnet_lite0", weights: Any = "imagenet", layer: str | None = None,
+    def __init__(self, backbone: str = "efficientnet_lite0", weights: Any = "imagenet", layer=None,
                  input_size=None, aspect: str = "stretch", region: str = "image", empty_mask: str = "image",
                  epochs: int = 10, warmup_epochs: int = 2, batch_size: int = 16, learning_rate: float = 1e-4,
                  head_learning_rate: float = 1e-3, weight_decay: float = 0.01, label_smoothing: float = 0.1,
@@ -548,7 +605,22 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         if self.n_jobs == 0:
             raise ValueError("n_jobs must be None or a non-zero integer, got 0")
         self._size = tuple(int(s) for s in size)
-        self._layer = self.layer or bb.default_layer or "output"  # "output": the network's output
+        self._layer = self._resolve_layer(bb)
+
+    def _resolve_layer(self, bb) -> str | tuple[str, ...]:
+        """``layer`` resolved: one name (``"output"``: the network's output), or a tuple of two
+        or more distinct names (a one-name sequence is that name)."""
+        layer = self.layer
+        if layer is None:
+            return bb.default_layer or "output"
+        if isinstance(layer, str):
+            return layer
+        names = tuple(layer)
+        if not names or not all(isinstance(n, str) and n for n in names):
+            raise ValueError(f"layer must be a layer name or a non-empty sequence of names, got {layer!r}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"layer names a layer twice: {names!r}")
+        return names[0] if len(names) == 1 else names
 
     def _needs_mask(self) -> bool:
         return self.region != "image"
@@ -718,8 +790,10 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         with _TRAINERS_LOCK:
             _TRAINERS[id(self)] = trainer
         self.n_features_out_ = trainer.channels
+        cut = (self.layer_,) if isinstance(self.layer_, str) else self.layer_
         self.feature_names_out_ = np.asarray(
-            [f"{self._backbone.name}.finetuned.{self.layer_}.avg.{c}" for c in range(trainer.channels)], dtype=object)
+            [f"{self._backbone.name}.finetuned.{name}.avg.{c}" for name, width in zip(cut, trainer.widths)
+             for c in range(width)], dtype=object)
         return self
 
     def _seed(self) -> int:
