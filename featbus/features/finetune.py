@@ -5,7 +5,8 @@
 trains its own copy and no test image ever reaches a training step. It is both
 
 * a **transformer**: ``transform`` returns the fine-tuned embedding (global average of the cut
-  layer's feature map; of several layers' maps, joined, with a multi-scale ``layer``), for an SVM or XGBoost after it (the papers' hybrid recipe); rows go
+  layer's feature map; of several layers' maps, joined, with a multi-scale ``layer``), for an
+  SVM or XGBoost after it (the papers' hybrid recipe); rows go
   through the one extraction path (:mod:`featbus.extraction`), keyed by a hash of the fitted
   weights, so two folds' networks never share rows;
 * a **classifier**: ``predict_proba`` / ``predict`` use its own softmax head on that embedding.
