@@ -438,12 +438,14 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
                         cv=f"duplicate-grouped validation split ({val.size} of {len(y)} images)",
                         n_bootstrap=int(n_bootstrap), random_state=random_state)
         cv = _cv_summary(report)
+    from .networks import backbone_name
+
     members = list(getattr(net, "members_", [net]))  # as FeatbusModel.networks reads them
     first = members[0]
     manifest = {
         **_manifest_head(roi, preprocess, command, random_state, True, classes),
         "recipe": {"name": recipe_name,
-                   "features": f"fine-tuned {'+'.join(sorted({m.backbone for m in members}))}"
+                   "features": f"fine-tuned {'+'.join(sorted({backbone_name(m.backbone) for m in members}))}"
                                + (f" x{len(members)}" if len(members) > 1 else ""),
                    "region": first.region, "classifier": "the networks' own softmax heads"
                    + (", probabilities averaged" if len(members) > 1 else ""),

