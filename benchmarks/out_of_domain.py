@@ -21,6 +21,15 @@ Feature rows are computed once per image and kept in ``--cache`` (a folder) betw
 
     PYTHONPATH=. python benchmarks/out_of_domain.py                        # hog,lbp,glcm,intensity
     PYTHONPATH=. python benchmarks/out_of_domain.py --features efficientnet_lite0
+
+``--network`` measures instead the reference a *network* model stores (``train_model`` with the
+default recipe ``finetuned-lite0``, at ``--network-size`` px and ``--network-epochs`` epochs to
+fit a CPU budget, printed as such): ``--network-test`` of BUSI's near-duplicate groups are held
+out (one grouped split, seed 0) and never seen; the model trains on the rest, where the recipe's
+own validation split (15 % of those images, whole groups) is what its threshold comes from; the
+held-out BUSI images, mini-MIAS and BUS-BRA are then flagged by ``model.predict_table``::
+
+    PYTHONPATH=. python benchmarks/out_of_domain.py --network --network-size 128 --network-epochs 4
 """
 
 from __future__ import annotations
@@ -51,6 +60,11 @@ def main(argv=None) -> None:
     parser.add_argument("--quantile", type=float, default=0.99)
     parser.add_argument("--components", default="8,16,32,64")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--network", action="store_true",
+                        help="measure a network model's reference (the default recipe, reduced) instead")
+    parser.add_argument("--network-size", type=int, default=128, help="the network's input size (recipe: 224)")
+    parser.add_argument("--network-epochs", type=int, default=4, help="fine-tuning epochs (recipe: 12)")
+    parser.add_argument("--network-test", type=float, default=0.2, help="share of BUSI's groups held out")
     args = parser.parse_args(argv)
 
     import warnings
@@ -70,6 +84,9 @@ def main(argv=None) -> None:
         if args.mias_cut:
             others["mini-MIAS cut"] = load_data(args.mias_cut)
         others["BUS-BRA"] = load_data(args.bus_bra)
+    if args.network:
+        network_rows(args, busi, others, t0)
+        return
     names = [f.strip() for f in args.features.split(",")]
     union = make_features(names, cache=args.cache, progress=False)
     X = rows(union, busi, fit=True)
@@ -115,6 +132,46 @@ def main(argv=None) -> None:
         q10, q50, q90 = np.percentile(v, [10, 50, 90])
         print(f"  {name:<14} {q50:7.2f} [{q10:.2f}, {q90:.2f}]")
     print(f"\n(flag rates: share of images whose distance exceeds the threshold; {time.perf_counter() - t0:.0f} s)")
+
+
+def network_rows(args, busi, others, t0) -> None:
+    """The ``--network`` measurement (see the module docstring)."""
+    from sklearn.utils import Bunch
+
+    from featbus.model_selection import holdout_split
+    from featbus.model_training import train_model
+    from featbus.recipes import DEFAULT_RECIPE
+
+    y, groups = np.asarray(busi.target), np.asarray(busi.groups)
+    train, test = holdout_split(y, groups, args.network_test, 0)
+    records = list(busi.data)
+    part = Bunch(data=[records[i] for i in train], target=y[train], target_names=busi.target_names,
+                 groups=groups[train], paths=[busi.paths[i] for i in train], DESCR="BUSI, training part")
+    t1 = time.perf_counter()
+    model = train_model(part, recipe=DEFAULT_RECIPE, n_bootstrap=0, progress=False,
+                        recipe_overrides={"image_size": args.network_size, "epochs": args.network_epochs})
+    fit_s = time.perf_counter() - t1
+    entry = model.manifest["domain"]
+    news = {"BUSI held out": [records[i] for i in test], **{k: list(d.data) for k, d in others.items()}}
+    scores = {k: np.asarray(model.predict_table(v)["out_of_domain"], dtype=float) for k, v in news.items()}
+    print(f"network: {DEFAULT_RECIPE} REDUCED to {args.network_size} px and {args.network_epochs} epochs (the recipe: "
+          f"224 px, 12 epochs), trained on {len(train)} BUSI images ({fit_s:.0f} s); BUSI held out: "
+          f"{len(test)} images ({args.network_test:g} of the near-duplicate groups, never seen)")
+    print(f"reference: {entry['n_components']} axes of the {entry['n_features']}-column embeddings of "
+          f"{entry['n_images']} images the network trained on; threshold: the {entry['quantile']:g} quantile of "
+          f"{entry['n_threshold_images']} {entry['threshold_from']} images' distances"
+          + (f" ({entry['caveat']})" if entry.get("caveat") else "") + "\n")
+    widths = [max(len(k), 7) for k in scores]
+    head = f"{'features':<44} " + " ".join(f"{k:>{w}}" for k, w in zip(scores, widths))
+    print(head)
+    print("-" * len(head))
+    label = f"fine-tuned Lite0 ({args.network_size} px, {args.network_epochs} ep.)"
+    print(f"{label:<44} " + " ".join(f"{np.mean(v > 1):>{w}.3f}" for v, w in zip(scores.values(), widths)))
+    print("\nout_of_domain (distance / threshold), median [10th, 90th percentile]")
+    for name, v in scores.items():
+        q10, q50, q90 = np.percentile(v, [10, 50, 90])
+        print(f"  {name:<14} {q50:7.2f} [{q10:.2f}, {q90:.2f}]  ({int(np.sum(v > 1))} of {len(v)} flagged)")
+    print(f"\n({time.perf_counter() - t0:.0f} s)")
 
 
 def flags(ref, X_train, groups, news) -> dict[str, list[np.ndarray]]:

@@ -23,7 +23,11 @@ space the model's classifier sees, and scores new images by their distance from 
    scored by a reference fitted on the other folds, and the threshold is the ``quantile`` of
    these *cross-fitted* distances. A training image scored by a reference that holds it is
    closer than a new image from the same source would be: a threshold taken from those
-   distances would flag many ordinary new images.
+   distances would flag many ordinary new images. When the *features* were learnt from the
+   training images (a fine-tuned network's embeddings), cross-fitting the reference is not
+   enough, since the network pulled those very images together: ``fit(X, X_val=...)`` then
+   takes the threshold from rows the features never learnt from (the network's validation
+   images), scored by the reference fitted on ``X``.
 
 An image is *out of domain* when its distance exceeds the threshold, so about ``1 - quantile``
 of new images from the training source are flagged (1 % with the default 0.99), and
@@ -56,12 +60,15 @@ from sklearn.base import BaseEstimator, OutlierMixin, TransformerMixin, _fit_con
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["DomainReference", "manifest_entry", "score_columns", "flag_summary", "MAX_COMPONENTS", "MAX_NEIGHBORS"]
+__all__ = ["DomainReference", "manifest_entry", "score_columns", "flag_summary", "MAX_COMPONENTS", "MAX_NEIGHBORS",
+           "MIN_HELD_OUT"]
 
 #: Largest ``n_components`` a reference may keep (a model file holding more is refused).
 MAX_COMPONENTS = 256
 #: Largest ``n_neighbors`` of ``method="knn"``.
 MAX_NEIGHBORS = 1000
+#: Fewest held-out rows (``X_val`` of :meth:`DomainReference.fit`) a threshold is taken from.
+MIN_HELD_OUT = 20
 
 
 def _space(X: np.ndarray, blocks) -> tuple[np.ndarray, np.ndarray]:
@@ -207,8 +214,13 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
         The ``quantile`` of the cross-fitted training distances.
     offset_ : float
         ``-threshold_`` (scikit-learn's convention: ``decision_function = score_samples - offset_``).
-    training_distances_ : ndarray of shape (n_samples,)
-        The cross-fitted distance of every training row (what the threshold was taken from).
+    training_distances_ : ndarray of shape (n_samples,) or (n_val,)
+        The distances the threshold was taken from: the cross-fitted distance of every training
+        row, or the distance of every ``X_val`` row.
+    threshold_from_ : {"cross-fitted", "held-out"}
+        Where the threshold (and the residual's unit) came from.
+    n_samples_fit_ : int
+        Rows in the reference (``X``'s).
 
     See Also
     --------
@@ -276,8 +288,8 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
         return _State(X, self.blocks, self.n_components, self.method, self.n_neighbors)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, groups=None):
-        """Learn the space, the reference and the cross-fitted threshold.
+    def fit(self, X, y=None, groups=None, X_val=None):
+        """Learn the space, the reference and the threshold (cross-fitted, or from ``X_val``).
 
         Parameters
         ----------
@@ -289,6 +301,14 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
         groups : array-like of shape (n_samples,), optional
             Rows of one group (near-duplicates of one lesion, one patient's images) stay in one
             fold of the cross-fitting, so that no image is scored by a reference holding its copy.
+            Ignored with ``X_val``.
+        X_val : array-like of shape (n_val, n_features), optional
+            Rows of images like the training ones that the *features* were not learnt from (a
+            fine-tuned network's validation images, whose copies are not in ``X``), at least
+            :data:`MIN_HELD_OUT`: the threshold is the ``quantile`` of their distances from
+            the reference fitted on ``X``, instead of cross-fitted training distances (see the
+            module docstring). As scikit-learn's ``X_val`` of
+            :meth:`~sklearn.ensemble.HistGradientBoostingClassifier.fit`.
 
         Returns
         -------
@@ -296,12 +316,22 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
         """
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=4, reset=True)
         n = X.shape[0]
-        on_oof, res_oof = np.empty(n), np.empty(n)
-        for train, test in self._folds(n, groups):
-            fold = self._state(X[train])
-            on_oof[test], res_oof[test] = fold.parts(X[test])
         state = self._state(X)
         k = state.components.shape[0]
+        if X_val is not None:
+            X_val = validate_data(self, X_val, dtype=np.float64, reset=False)
+            if X_val.shape[0] < MIN_HELD_OUT:
+                raise ValueError(f"X_val holds {X_val.shape[0]} rows: a threshold from held-out rows needs at least "
+                                 f"{MIN_HELD_OUT} (leave X_val out to cross-fit it on X)")
+            on_oof, res_oof = state.parts(X_val)
+            self.threshold_from_ = "held-out"
+        else:
+            on_oof, res_oof = np.empty(n), np.empty(n)
+            for train, test in self._folds(n, groups):
+                fold = self._state(X[train])
+                on_oof[test], res_oof[test] = fold.parts(X[test])
+            self.threshold_from_ = "cross-fitted"
+        self.n_samples_fit_ = int(n)
         self.residual_scale_ = float(np.median(res_oof)) if np.median(res_oof) > 0 else 1.0
         self.training_distances_ = _combine(on_oof, res_oof, self.residual_scale_, k)
         self.threshold_ = float(np.quantile(self.training_distances_, self.quantile))
@@ -468,7 +498,9 @@ def manifest_entry(reference: DomainReference) -> dict:
     -------
     entry : dict
         ``class``, ``method``, ``n_components``, ``quantile``, ``threshold``, ``n_features``,
-        ``n_images`` and ``about`` (one sentence).
+        ``n_images`` (in the reference), ``threshold_from`` (``"cross-fitted"`` or
+        ``"held-out"``), ``n_threshold_images`` (the distances the threshold is a quantile of)
+        and ``about`` (one sentence).
 
     Examples
     --------
@@ -479,13 +511,18 @@ def manifest_entry(reference: DomainReference) -> dict:
     4
     """
     check_is_fitted(reference, "threshold_")
+    source = getattr(reference, "threshold_from_", "cross-fitted")
+    n_ref = int(getattr(reference, "n_samples_fit_", len(reference.training_distances_)))
+    n_thr = int(len(reference.training_distances_))
+    of = ("the training images' cross-fitted distances" if source == "cross-fitted" else
+          f"the distances of {n_thr} held-out images the features never learnt from")
     return {"class": "DomainReference", "method": reference.method, "n_components": int(reference.n_components_),
             "quantile": float(reference.quantile), "threshold": float(reference.threshold_),
-            "n_features": int(reference.n_features_in_), "n_images": int(len(reference.training_distances_)),
+            "n_features": int(reference.n_features_in_), "n_images": n_ref,
+            "threshold_from": source, "n_threshold_images": n_thr,
             "about": (f"an image whose distance from the training images (in the classifier's features, "
                       f"{int(reference.n_components_)} principal axes and the residual) exceeds the "
-                      f"{reference.quantile:g} quantile of the training images' cross-fitted distances is called "
-                      "unlike the training images")}
+                      f"{reference.quantile:g} quantile of {of} is called unlike the training images")}
 
 
 def score_columns(reference, features, kept, n: int) -> dict[str, np.ndarray]:

@@ -44,7 +44,7 @@ from .reporting import comparison_table, counts_text
 
 __all__ = [
     "evaluate", "Report", "compare", "comparison_table", "classification_metrics", "make_splits",
-    "PER_CLASS_METRICS", "evaluate_external", "never_predicted",
+    "PER_CLASS_METRICS", "evaluate_external", "never_predicted", "leave_one_site_out", "SiteReport", "site_cv_lines",
 ]
 
 def _is_bunch(obj) -> bool:
@@ -146,10 +146,10 @@ def make_splits(X, y, *, cv: Any = "duplicate-grouped", n_splits: int = 5, group
     return [(np.asarray(tr), np.asarray(te)) for tr, te in splits], groups, how
 
 
-def _fit_fold(estimator, X, y, groups, train, test, classes, fold):
+def _fit_fold(estimator, X, y, groups, train, test, classes, fold, fit_params=None):
     est = clone(estimator)
     X_tr, X_te = _safe_indexing(X, train), _safe_indexing(X, test)
-    params = {}
+    params = dict(fit_params or {})
     if groups is not None and isinstance(est, BaseSearchCV) and isinstance(est.cv, GroupsConsumerMixin):
         params["groups"] = groups[train]  # a search: its inner folds can keep duplicates together
     est.fit(X_tr, y[train], **params)
@@ -610,7 +610,7 @@ def _percentile(x: np.ndarray) -> tuple[float, float]:
 def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_splits: int = 5,
              groups=None, n_bootstrap: int = 1000, random_state: int | None = 0,
              n_jobs: int | None = None, name: str | None = None, target_names=None,
-             progress: bool | str = "auto") -> Report:
+             progress: bool | str = "auto", fit_params: Any = None) -> Report:
     """Cross-validate an estimator and report metrics with bootstrap confidence intervals.
 
     Parameters
@@ -646,6 +646,13 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
         Show a progress bar over the folds, labelled with the fits each fold makes (candidates
         x inner folds + refit, when ``estimator`` is a search); ``"auto"``: only when standard
         error is a terminal. Feature extractors show their own bars the same way.
+    fit_params : dict or callable, optional
+        Parameters of each fold's ``fit``: a dict of arrays aligned on the samples (each
+        subset to the training fold, e.g. ``{"classifier__sample_weight": w}`` for a
+        pipeline), or a callable taking the training fold's indices and returning the dict
+        (for weights that depend on what the fold holds, such as
+        :func:`featbus.model_training.site_balance_weights`, or ``groups`` of a network's
+        validation split).
 
     Returns
     -------
@@ -677,7 +684,8 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
     if np.any(covered != 1):
         raise ValueError("the folds must hold out every sample exactly once "
                          f"({int((covered == 0).sum())} never, {int((covered > 1).sum())} more than once)")
-    jobs = (delayed(_fit_fold)(estimator, X, y, groups, tr, te, classes, f) for f, (tr, te) in enumerate(splits))
+    jobs = (delayed(_fit_fold)(estimator, X, y, groups, tr, te, classes, f, _fold_params(fit_params, tr, y.size))
+            for f, (tr, te) in enumerate(splits))
     if show_progress(progress) and n_jobs in (None, 1):
         from tqdm.auto import tqdm
 
@@ -712,6 +720,21 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
         y_pred=y_pred, scores=scores, score_kind=kinds.pop() if len(kinds) == 1 else "mixed",
         fold=fold, splits=splits, groups=groups, cv=how, n_bootstrap=int(n_bootstrap),
         random_state=random_state, estimator=repr(estimator), notes=_evaluation_notes(estimator, X, y))
+
+
+def _fold_params(fit_params, train: np.ndarray, n: int) -> dict:
+    """One training fold's ``fit`` parameters (see ``fit_params`` of :func:`evaluate`)."""
+    if fit_params is None:
+        return {}
+    if callable(fit_params):
+        return dict(fit_params(np.asarray(train)))
+    out = {}
+    for key, value in dict(fit_params).items():
+        if _num_samples(value) != n:
+            raise ValueError(f"fit_params[{key!r}] holds {_num_samples(value)} values for {n} samples: a dict's "
+                             "values are aligned on the samples (pass a callable for anything else)")
+        out[key] = _safe_indexing(value, train)
+    return out
 
 
 def _fits_per_fold(estimator) -> str:
@@ -936,6 +959,277 @@ def evaluate_external(fitted, X_test, y_test, *, groups=None, n_bootstrap: int =
                   y_pred=y_pred, scores=scores, score_kind=kind, fold=np.zeros(n, dtype=int),
                   splits=[(np.array([], dtype=int), np.arange(n))], groups=groups, cv="external test set",
                   n_bootstrap=int(n_bootstrap), random_state=random_state, estimator=repr(fitted))
+
+
+# --------------------------------------------------------------------------- leave one site out
+
+@dataclass
+class SiteReport:
+    """Leave-one-site-out figures: every site predicted by the estimator trained on the other sites.
+
+    Made by :func:`leave_one_site_out`. ``sites`` holds one entry per held-out site (JSON
+    values, as a model file's manifest stores them under ``site_cv``): ``site``, ``n_images``,
+    ``n_groups``, ``trained_on`` (the other sites), ``n_train``, ``classes`` (those the site
+    holds), ``accuracy``, ``balanced_accuracy`` (mean recall over the site's classes),
+    ``auc`` (``p(positive)`` against every other true class; ``None`` when undefined) and
+    ``sensitivity`` (recall of ``positive`` at the estimator's own decision; ``None`` when
+    undefined), each ``{"value": v, "ci": [low, high]}`` (``ci`` NaN without bootstrap), and
+    ``notes``: what a site's classes leave undefined, in words.
+
+    Parameters
+    ----------
+    name : str
+        Display name of the estimator.
+    positive : str or None
+        The class whose AUC and sensitivity are reported.
+    n_bootstrap : int
+        Resamples of each site's groups behind the intervals (0: point values).
+    sites : list of dict
+        One entry per site, in the order the sites first appear.
+    report : Report or None
+        The pooled held-out predictions (``cv`` "leave one site out").
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from featbus.evaluation import leave_one_site_out
+    >>> rng = np.random.RandomState(0)
+    >>> y = np.tile(["benign", "malignant"], 30)
+    >>> X = rng.normal(size=(60, 3)) + (y == "malignant")[:, None] * 2
+    >>> sites = np.repeat(["a", "b", "c"], 20)
+    >>> result = leave_one_site_out(LogisticRegression(), X, y, sites, n_bootstrap=100)
+    >>> [s["site"] for s in result.sites], result.sites[0]["auc"]["value"] > 0.8
+    (['a', 'b', 'c'], True)
+    >>> print(result.summary().splitlines()[0])  # doctest: +ELLIPSIS
+    leave one site out (LogisticRegression, trained on the other sites and tested on each; 95 % intervals ...
+    """
+
+    name: str
+    positive: str | None
+    n_bootstrap: int
+    sites: list
+    report: Report | None = None
+
+    def to_dict(self) -> dict:
+        """The manifest entry (JSON values): ``name``, ``positive``, ``n_bootstrap``, ``sites``."""
+        return {"name": self.name, "positive": self.positive, "n_bootstrap": int(self.n_bootstrap),
+                "sites": self.sites}
+
+    def summary(self) -> str:
+        """The figure as lines of text (:func:`site_cv_lines`)."""
+        return _Text("\n".join(site_cv_lines(self.to_dict())))
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _rank_auc(y: np.ndarray, s: np.ndarray) -> float:
+    """AUC of scores ``s`` for the boolean truth ``y`` (Mann-Whitney, ties counted half)."""
+    n_pos = int(np.sum(y))
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    ranks = stats.rankdata(s)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _site_figures(y_true, y_pred, score, here, p) -> dict[str, float]:
+    """Accuracy, balanced accuracy, AUC and sensitivity of ``p`` (NaN when undefined)."""
+    recalls = [np.mean(y_pred[y_true == c] == c) for c in here if np.any(y_true == c)]
+    pos = y_true == p if p is not None else None
+    return {"accuracy": float(np.mean(y_pred == y_true)),
+            "balanced_accuracy": float(np.mean(recalls)) if recalls else math.nan,
+            "auc": _rank_auc(pos, score) if score is not None else math.nan,
+            "sensitivity": float(np.mean(y_pred[pos] == p)) if pos is not None and pos.any() else math.nan}
+
+
+def leave_one_site_out(estimator, X, y, sites, *, groups=None, positive: str | None = "malignant",
+                       n_bootstrap: int = 1000, random_state: int | None = 0, n_jobs: int | None = None,
+                       name: str | None = None, target_names=None, fit_params: Any = None,
+                       progress: bool | str = False) -> SiteReport:
+    """Train on every site but one and test on that one, for each site in turn.
+
+    :func:`evaluate` with one fold per site (a site's images are never in its own training
+    fold); each site's figures then get 95 % intervals from a bootstrap of *that site's*
+    groups (patients or near-duplicate groups: two views of one lesion are one piece of
+    evidence). Only what is defined is computed, and what is not is said: a site without the
+    ``positive`` class has no AUC nor sensitivity, a class the other sites lack is always
+    wrong on this site (it cannot be predicted), a class this site lacks takes no part in its
+    balanced accuracy (images called that class still count as wrong). ``featbus evaluate``
+    and :func:`featbus.model_training.train_model` (the model file's ``site_cv``) both compute
+    their leave-one-site-out figure here.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A classifier or pipeline (cloned for every site); for a
+        :class:`~featbus.features.finetune.FineTunedCNN`, ``X`` are the images and
+        ``fit_params`` can pass each fold's ``groups``.
+    X : images or feature matrix
+    y : array-like of shape (n_samples,)
+        Class labels (names, or integer codes with ``target_names`` of a Bunch).
+    sites : array-like of shape (n_samples,)
+        The site of every image (:func:`featbus.combine_sites` gives ``sites``); at least 2.
+    groups : array-like, optional
+        Patients or near-duplicate groups: the bootstrap's resampling units (default: every
+        image its own).
+    positive : str or None, default="malignant"
+        The class of the AUC and the sensitivity (skipped when the data lack it).
+    n_bootstrap : int, default=1000
+        Resamples of each site's groups (0: point values).
+    random_state : int or None, default=0
+    n_jobs : int, optional
+        Sites fitted in parallel.
+    name : str, optional
+    target_names : sequence of str, optional
+        Display names of integer labels ``0..K-1`` (``positive`` is one of them).
+    fit_params : dict or callable, optional
+        As in :func:`evaluate` (a callable gets each training fold's indices: weights computed
+        on the other sites, e.g. :func:`featbus.model_training.site_balance_weights`).
+    progress : bool or "auto", default=False
+
+    Returns
+    -------
+    result : SiteReport
+
+    Raises
+    ------
+    ValueError
+        Fewer than 2 sites, ``sites`` or ``groups`` of another length than ``y``, or a site
+        whose other sites hold a single class (nothing to train on).
+
+    Examples
+    --------
+    See :class:`SiteReport`.
+    """
+    y = np.asarray(y)
+    sites = np.asarray(sites).astype(str)
+    if sites.shape != y.shape:
+        raise ValueError(f"sites has shape {sites.shape}; expected {y.shape} (one site per image)")
+    order = list(dict.fromkeys(sites.tolist()))
+    if len(order) < 2:
+        raise ValueError(f"leaving one site out needs at least 2 sites, got {len(order)} ({order})")
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    for site in order:
+        left = np.unique(y[sites != site])
+        if left.size < 2:
+            raise ValueError(f"leaving site {site!r} out leaves only class {left.tolist()} in the other sites: "
+                             "nothing to tell apart")
+    splits = [(np.flatnonzero(sites != s), np.flatnonzero(sites == s)) for s in order]
+    rep = evaluate(estimator, X, y, cv=splits, groups=groups, n_bootstrap=0, random_state=random_state,
+                   n_jobs=n_jobs, name=name, target_names=target_names, progress=progress, fit_params=fit_params)
+    rep.cv = f"leave one site out ({len(order)} sites)"
+    names = list(rep.class_names)
+    code = {n: c for c, n in zip(rep.classes.tolist(), names)}
+    y_true, y_pred = np.asarray(rep.y_true), np.asarray(rep.y_pred)
+    p = code.get(positive) if positive is not None else None
+    col = None if p is None or rep.scores is None else rep.classes.tolist().index(p)
+    groups = rep.groups if rep.groups is not None else np.arange(y.size)
+    rng = np.random.RandomState(random_state)
+    out = []
+    for site in order:
+        te = sites == site
+        here = sorted(set(y_true[te].tolist()), key=rep.classes.tolist().index)
+        trained = set(y_true[~te].tolist())
+        notes = []
+        auc_ok = sens_ok = p is not None
+        if positive is None:
+            pass
+        elif p is None:
+            notes.append(f"no {positive} in these data: no {positive} AUC nor sensitivity")
+        elif p not in trained:
+            auc_ok = sens_ok = False
+            notes.append(f"the other sites have no {positive}: no {positive} AUC nor sensitivity")
+        elif p not in here or len(here) < 2:
+            auc_ok = False
+            sens_ok = p in here
+            notes.append(f"no {positive} AUC: the site needs {positive} and other images"
+                         + ("" if sens_ok else f"; no {positive} sensitivity: it has no {positive}"))
+        if col is None:
+            auc_ok = False
+        lacking = [c for c in rep.classes.tolist() if c in trained and c not in here]
+        if lacking:
+            called = int(np.sum(np.isin(y_pred[te], lacking)))
+            what = "/".join(names[rep.classes.tolist().index(c)] for c in lacking)
+            notes.append(f"no {', '.join(names[rep.classes.tolist().index(c)] for c in lacking)} here: figures over "
+                         f"its {len(here)} classes ({called} image(s) called {what}, always wrong)")
+        unseen = [c for c in here if c not in trained]
+        if unseen:
+            notes.append(f"the other sites have no {', '.join(names[rep.classes.tolist().index(c)] for c in unseen)}: "
+                         f"its {int(np.sum(np.isin(y_true[te], unseen)))} such image(s) are always wrong")
+        yt, yp = y_true[te], y_pred[te]
+        sc = rep.scores[te][:, col] if auc_ok else None
+        point = _site_figures(yt, yp, sc, here, p if sens_ok else None)
+        boot = []
+        units = _resample_units(groups[te], int(te.sum()))
+        for _ in range(int(n_bootstrap)):
+            idx = np.concatenate([units[j] for j in rng.randint(0, len(units), len(units))])
+            boot.append(_site_figures(yt[idx], yp[idx], None if sc is None else sc[idx], here,
+                                      p if sens_ok else None))
+        figures = {}
+        for metric, ok in (("accuracy", True), ("balanced_accuracy", True), ("auc", auc_ok),
+                           ("sensitivity", sens_ok)):
+            if not ok:
+                figures[metric] = None
+                continue
+            ci = _percentile(np.array([b[metric] for b in boot])) if boot else (math.nan, math.nan)
+            figures[metric] = {"value": point[metric], "ci": [ci[0], ci[1]]}
+        out.append({"site": site, "n_images": int(te.sum()), "n_groups": len(units),
+                    "trained_on": [s for s in order if s != site], "n_train": int((~te).sum()),
+                    "classes": [names[rep.classes.tolist().index(c)] for c in here], **figures, "notes": notes})
+    return SiteReport(name=rep.name, positive=positive if p is not None else None, n_bootstrap=int(n_bootstrap),
+                      sites=out, report=rep)
+
+
+def site_cv_lines(entry: dict) -> list[str]:
+    """A leave-one-site-out figure as lines of text (what ``featbus train``, ``featbus evaluate``
+    and ``featbus inspect`` print).
+
+    Parameters
+    ----------
+    entry : dict
+        :meth:`SiteReport.to_dict`, or a model file's manifest ``site_cv``.
+
+    Returns
+    -------
+    lines : list of str
+        A header, then one line per held-out site.
+
+    Examples
+    --------
+    >>> from featbus.evaluation import site_cv_lines
+    >>> entry = {"name": "svm", "positive": "malignant", "n_bootstrap": 0, "sites": [
+    ...     {"site": "a", "n_images": 20, "trained_on": ["b"], "n_train": 30,
+    ...      "accuracy": {"value": 0.7, "ci": [None, None]}, "balanced_accuracy": {"value": 0.65, "ci": [None, None]},
+    ...      "auc": None, "sensitivity": {"value": 0.5, "ci": [None, None]},
+    ...      "notes": ["no malignant AUC: the site needs malignant and other images"]}]}
+    >>> print("\\n".join(site_cv_lines(entry)))  # doctest: +NORMALIZE_WHITESPACE
+    leave one site out (svm, trained on the other sites and tested on each; point values, no intervals):
+      a held out (20 images; trained on b, 30 images): accuracy 0.700, balanced accuracy 0.650,
+      sensitivity[malignant] 0.500; no malignant AUC: the site needs malignant and other images
+    """
+    def fig(label, v):
+        if not isinstance(v, dict) or v.get("value") is None:
+            return None
+        ci = v.get("ci") or [None, None]
+        ok = all(isinstance(c, (int, float)) and np.isfinite(c) for c in ci)
+        return f"{label} {v['value']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ok else "")
+
+    positive = entry.get("positive")
+    n_boot = entry.get("n_bootstrap") or 0
+    lines = [f"leave one site out ({entry.get('name')}, trained on the other sites and tested on each; "
+             + (f"95 % intervals from {n_boot} resamples of each site's groups):" if n_boot else
+                "point values, no intervals):")]
+    for s in entry.get("sites") or []:
+        parts = [fig("accuracy", s.get("accuracy")), fig("balanced accuracy", s.get("balanced_accuracy")),
+                 fig(f"AUC[{positive}]", s.get("auc")), fig(f"sensitivity[{positive}]", s.get("sensitivity"))]
+        notes = [str(n) for n in s.get("notes") or []]
+        lines.append(f"  {s.get('site')} held out ({s.get('n_images')} images; trained on "
+                     f"{', '.join(map(str, s.get('trained_on') or []))}, {s.get('n_train')} images): "
+                     + ", ".join(x for x in parts if x) + ("; " + "; ".join(notes) if notes else ""))
+    return lines
 
 
 def never_predicted(report: Report) -> list[str]:

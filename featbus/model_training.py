@@ -51,7 +51,7 @@ from .model import FeatbusModel
 from .model_format import _MAGIC, FORMAT_VERSION, _data_sha256, _versions, json_safe
 from .sanity import verdict_to_manifest
 
-__all__ = ["train_model"]
+__all__ = ["train_model", "site_balance_weights"]
 
 
 def _intensity_profile(records, y_names, classes) -> dict:
@@ -164,6 +164,104 @@ def _fitted_segmenter(segmenter, records, groups) -> tuple[Any, dict]:
     return seg, info
 
 
+def site_balance_weights(y, sites, *, max_iter: int = 1000, tol: float = 1e-10) -> np.ndarray:
+    """Sample weights under which every site weighs the same and the classes stay balanced.
+
+    Each (site, class) cell present in the data gets a total weight, shared equally by its
+    images, such that every site's cells add up to ``1 / n_sites`` of the whole and every
+    class's cells to ``1 / n_classes``: a large site no longer dominates, and the pooled classes
+    are balanced as ``class_weight="balanced"`` balances them. The cell weights are found by
+    iterative proportional fitting (Deming & Stephan 1940, doi:10.1214/aoms/1177731829)
+    from equal cells, alternating the two margins and ending on the classes. Sites holding
+    different classes (BUSI's three, BUS-BRA's two) still admit both margins when every group of
+    classes is held by enough sites; otherwise the classes stay exactly balanced and the sites
+    as close to equal as they allow (:func:`site_balance_shares` says what was reached).
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Class labels.
+    sites : array-like of shape (n_samples,)
+        The site of every image (:func:`featbus.combine_sites` gives ``sites``).
+    max_iter : int, default=1000
+        Rounds of the fitting.
+    tol : float, default=1e-10
+        Stop when every site's share is within ``tol`` of ``1 / n_sites``.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_samples,)
+        Positive, mean 1 (the scale the classifier's regularisation was tuned for).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.model_training import site_balance_weights
+    >>> y = np.array(["b"] * 60 + ["m"] * 20 + ["b"] * 5 + ["m"] * 5)
+    >>> sites = np.array(["big"] * 80 + ["small"] * 10)
+    >>> w = site_balance_weights(y, sites)
+    >>> round(float(w[sites == "big"].sum() / w.sum()), 3), round(float(w[y == "m"].sum() / w.sum()), 3)
+    (0.5, 0.5)
+    >>> round(float(w.mean()), 6)
+    1.0
+    """
+    y = np.asarray(y).astype(str)
+    sites = np.asarray(sites).astype(str)
+    if y.shape != sites.shape or y.ndim != 1:
+        raise ValueError(f"y and sites must be 1-D and of one length, got shapes {y.shape} and {sites.shape}")
+    site_names, s_idx = np.unique(sites, return_inverse=True)
+    class_names, c_idx = np.unique(y, return_inverse=True)
+    counts = np.zeros((site_names.size, class_names.size))
+    np.add.at(counts, (s_idx, c_idx), 1.0)
+    mass = (counts > 0) / float(np.sum(counts > 0))
+    for _ in range(int(max_iter)):
+        mass *= (1.0 / site_names.size) / mass.sum(axis=1, keepdims=True)
+        mass *= (1.0 / class_names.size) / mass.sum(axis=0, keepdims=True)
+        if np.max(np.abs(mass.sum(axis=1) - 1.0 / site_names.size)) < tol:
+            break
+    per_image = np.divide(mass, counts, out=np.zeros_like(mass), where=counts > 0)
+    weights = per_image[s_idx, c_idx]
+    return weights / weights.mean()
+
+
+def site_balance_shares(y, sites, weights) -> dict:
+    """Each site's and each class's share of the total weight (what a model file records).
+
+    Parameters
+    ----------
+    y, sites : array-like of shape (n_samples,)
+    weights : array-like of shape (n_samples,)
+        E.g. :func:`site_balance_weights`.
+
+    Returns
+    -------
+    shares : dict
+        ``{"sites": {site: share}, "classes": {class: share}}``, rounded to 4 decimals.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.model_training import site_balance_shares, site_balance_weights
+    >>> y, sites = np.array(["b", "b", "m", "b", "m"]), np.array(["x", "x", "x", "z", "z"])
+    >>> site_balance_shares(y, sites, site_balance_weights(y, sites))
+    {'sites': {'x': 0.5, 'z': 0.5}, 'classes': {'b': 0.5, 'm': 0.5}}
+    """
+    y, sites, w = np.asarray(y).astype(str), np.asarray(sites).astype(str), np.asarray(weights, dtype=float)
+    total = w.sum()
+    return {"sites": {str(s): round(float(w[sites == s].sum() / total), 4) for s in dict.fromkeys(sites.tolist())},
+            "classes": {str(c): round(float(w[y == c].sum() / total), 4) for c in np.unique(y)}}
+
+
+def _sites_of(data, records) -> np.ndarray | None:
+    """Each image's site: :func:`featbus.combine_sites`'s ``sites``, else every record's
+    ``meta["site"]`` (a manifest's ``site`` column); ``None`` when the images name no site."""
+    sites = getattr(data, "sites", None)
+    if sites is not None and len(sites) == len(records):
+        return np.asarray(sites).astype(str)
+    named = [str((getattr(r, "meta", None) or {}).get("site", "")).strip() for r in records]
+    return np.asarray(named) if named and all(named) else None
+
+
 def _fit_params(est) -> set[str]:
     import inspect
 
@@ -177,7 +275,8 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                 n_splits: int = 5, n_bootstrap: int = 1000, random_state: int = 0,
                 cross_validate: bool = True, cache: str | os.PathLike | None = None,
                 n_jobs: int | None = None, progress: bool = True, command: str | None = None,
-                source: str | None = None) -> FeatbusModel:
+                source: str | None = None, site_cv: bool | str = "auto",
+                site_balance: bool = False) -> FeatbusModel:
     """Cross-validate a recipe on duplicate-grouped folds, then fit it on every image.
 
     Parameters
@@ -237,6 +336,23 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     progress : bool, default=True
     command, source : str, optional
         The command line and the data location, recorded in the manifest.
+    site_cv : bool or "auto", default="auto"
+        When the images come from several sites (:func:`featbus.combine_sites`' ``sites``, or
+        every record's ``meta["site"]``), also train on all sites but one and test on that one,
+        for each site (:func:`featbus.evaluation.leave_one_site_out`: accuracy, balanced
+        accuracy, malignant AUC and sensitivity at the model's decision, 95 % intervals over the
+        site's groups), stored as the manifest's ``site_cv`` beside the pooled ``cv``. One more
+        fit per site: ``"auto"`` runs it for feature recipes (cheap) when ``cross_validate``,
+        not for networks (a fine-tuning per site); ``True`` runs it for either (an error with a
+        single site).
+    site_balance : bool, default=False
+        Weigh every (site, class) cell so that each site contributes the same total weight and
+        the classes stay balanced (:func:`site_balance_weights`), through the classifier's
+        ``sample_weight``, in the cross-validation (weights of each training fold), the
+        leave-one-site-out figure (weights of the other sites) and the final fit. Needs several
+        sites and a classifier whose ``fit`` takes ``sample_weight`` (svm, logreg, rf...); it
+        replaces ``balance`` (which must then be None). Not for network recipes:
+        :class:`~featbus.features.finetune.FineTunedCNN` takes class weights, not sample weights.
 
     Returns
     -------
@@ -285,6 +401,26 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                          "the crop)")
     if not (isinstance(roi_margin, (int, float, np.number)) and np.isfinite(roi_margin) and roi_margin >= 0):
         raise ValueError(f"roi_margin must be a number >= 0, got {roi_margin!r}")
+    if not (site_cv is True or site_cv is False or site_cv == "auto"):
+        raise ValueError(f"site_cv must be True, False or 'auto', got {site_cv!r}")
+    if not isinstance(site_balance, (bool, np.bool_)):
+        raise ValueError(f"site_balance must be True or False, got {site_balance!r}")
+    sites = _sites_of(data, list(data.data))
+    n_sites = 0 if sites is None else np.unique(sites).size
+    if site_cv is True and n_sites < 2:
+        raise ValueError(f"site_cv=True needs images from at least 2 sites, these come from {n_sites or 'one'} "
+                         "(unite data sets with featbus.combine_sites, or give a manifest a 'site' column)")
+    if site_balance:
+        if n_sites < 2:
+            raise ValueError(f"site_balance needs images from at least 2 sites, these come from {n_sites or 'one'} "
+                             "(unite data sets with featbus.combine_sites, or give a manifest a 'site' column)")
+        if network is not None:
+            raise ValueError("site_balance works through the classifier's sample weights, and a fine-tuned network "
+                             "(FineTunedCNN) takes class weights only: use it with a feature recipe "
+                             "(handcrafted, frozen-cnn, or features + classifier)")
+        if balance is not None:
+            raise ValueError(f"site_balance balances the classes itself (within equal site weights): leave balance "
+                             f"unset, not {balance!r}")
     # one union computes the training rows (with the run's cache and progress) and is the one saved
     union = (make_features(names, region=region, n_jobs=n_jobs, cache=cache, progress=progress)
              if network is None else None)
@@ -324,7 +460,8 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     if network is not None:
         return _train_network(network, inputs, seen, y, classes, groups, records, preprocess, steps, roi, seg_info,
                               notes, recipe_name=recipe_name, n_bootstrap=n_bootstrap, random_state=random_state,
-                              command=command, source=source)
+                              command=command, source=source, sites=sites if site_cv is True else None,
+                              progress=progress)
     X = np.asarray(union.fit_transform(inputs))
     columns = [str(n) for n in union.get_feature_names_out()]
     _forget_run_settings(union)
@@ -337,18 +474,40 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         from sklearn.pipeline import Pipeline
 
         tail = Pipeline(tail.steps)
-    report = None
+    clf = tail.steps[-1][1]
+    weigh, weights, shares = None, {}, None
+    if site_balance:
+        from sklearn.utils.validation import has_fit_parameter
+
+        if not has_fit_parameter(clf, "sample_weight"):
+            raise ValueError(f"site_balance needs a classifier whose fit takes sample_weight; {classifier!r} "
+                             f"({type(clf).__name__}) does not: use svm, logreg or rf")
+        last = tail.steps[-1][0]
+
+        def weigh(train):  # the weights of what a fold trains on: its own sites and classes
+            return {f"{last}__sample_weight": site_balance_weights(y[train], sites[train])}
+
+        weights = weigh(np.arange(len(y)))
+        shares = site_balance_shares(y, sites, weights[f"{last}__sample_weight"])
+    label = (f"{'+'.join(union.named_transformers)} | {classifier} | "
+             + ("site balance" if site_balance else balance or "none"))
+    report = site_report = None
     if cross_validate:
         report = evaluate(clone(tail), X, y, cv="duplicate-grouped", n_splits=n_splits, groups=groups,
-                          n_bootstrap=n_bootstrap, random_state=random_state, progress=progress,
-                          name=f"{'+'.join(union.named_transformers)} | {classifier} | {balance or 'none'}")
-    clf = tail.steps[-1][1]
+                          n_bootstrap=n_bootstrap, random_state=random_state, progress=progress, name=label,
+                          fit_params=weigh)
+    if n_sites >= 2 and (site_cv is True or (site_cv == "auto" and cross_validate)):
+        from .evaluation import leave_one_site_out
+
+        site_report = leave_one_site_out(clone(tail), X, y, sites, groups=groups, n_bootstrap=n_bootstrap,
+                                         random_state=random_state, name=label, fit_params=weigh,
+                                         positive="malignant")
     if hasattr(clf, "predict_proba"):
-        head, calibration = clone(tail).fit(X, y), None
+        head, calibration = clone(tail).fit(X, y, **weights), None
     else:
         splits, _, _ = make_splits(X, y, cv="duplicate-grouped", n_splits=n_splits, groups=groups,
                                    random_state=random_state)
-        head = CalibratedClassifierCV(clone(tail), method="sigmoid", cv=splits, ensemble=False).fit(X, y)
+        head = CalibratedClassifierCV(clone(tail), method="sigmoid", cv=splits, ensemble=False).fit(X, y, **weights)
         head.cv = n_splits  # the fold indices are not needed after fitting; keep the pickle small
         calibration = (f"sigmoid (Platt) on out-of-fold decision values of {n_splits} duplicate-grouped "
                        "folds, classifier refitted on all images")
@@ -359,10 +518,13 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                    "region": region, "classifier": str(classifier),
                    "preprocessing": [name for name, _ in steps] or None,
                    "balance": balance, "calibration": calibration, "extractors": _extractor_settings(union),
-                   "head": repr(head)},
-        **_manifest_data(source, y, classes, groups, records, seen),
+                   "head": repr(head),
+                   **({"site_balance": {**shares, "about": _SITE_BALANCE_ABOUT}} if shares else {})},
+        **_manifest_data(source, y, classes, groups, records, seen, sites),
         "cv": _cv_summary(report) if report is not None else None,
     }
+    if site_report is not None:
+        manifest["site_cv"] = _site_cv_entry(site_report)
     if deep:  # where the networks (CNN features, segmenter) ran
         from ._backend import backend_name, device
 
@@ -376,8 +538,21 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                 else "may have seen the test folds' masks"))
     domain = _domain_reference(X, columns, groups, random_state, manifest)
     model = FeatbusModel(union, head, manifest, roi, preprocess, domain)
-    model.cv_report = report
+    model.cv_report, model.site_cv_report = report, site_report
     return model
+
+
+_SITE_BALANCE_ABOUT = ("each (site, class) cell weighted (the classifier's sample_weight) so that every site "
+                       "contributes the same total weight and the classes stay balanced; the shares reached are "
+                       "listed")
+
+
+def _site_cv_entry(site_report) -> dict:
+    """The manifest's ``site_cv``: the leave-one-site-out figure and what it means."""
+    return {**json_safe(site_report.to_dict()),
+            "about": "each site predicted by the recipe trained on the other sites only (one fit per site); "
+                     "intervals: bootstrap of that site's groups; the decision is the classifier's most probable "
+                     "class"}
 
 
 def _domain_reference(X, columns, groups, random_state, manifest):
@@ -404,17 +579,23 @@ def _manifest_head(roi, preprocess, command, random_state, deep: bool, classes) 
             "versions": _versions(deep), "classes": classes.tolist()}
 
 
-def _manifest_data(source, y, classes, groups, records, seen) -> dict:
-    """The manifest's training-data summary and per-class intensity profile."""
+def _manifest_data(source, y, classes, groups, records, seen, sites=None) -> dict:
+    """The manifest's training-data summary (with each site's images and classes when there are
+    several) and per-class intensity profile."""
     counts = {str(c): int(np.sum(y == c)) for c in classes}
-    return {"data": {"source": source, "n_images": len(y), "counts": counts,
-                     "n_groups": int(np.unique(groups).size), "sha256": _data_sha256(records, y)},
-            "intensity": _intensity_profile(seen, y, classes)}
+    data = {"source": source, "n_images": len(y), "counts": counts,
+            "n_groups": int(np.unique(groups).size), "sha256": _data_sha256(records, y)}
+    if sites is not None and np.unique(sites).size >= 2:
+        data["sites"] = {str(s): {str(c): int(np.sum((sites == s) & (y == c))) for c in classes
+                                  if np.any((sites == s) & (y == c))} for s in dict.fromkeys(sites.tolist())}
+    return {"data": data, "intensity": _intensity_profile(seen, y, classes)}
 
 
 def _train_network(network, inputs, seen, y, classes, groups, records, preprocess, steps, roi, seg_info, notes, *,
-                   recipe_name, n_bootstrap, random_state, command, source) -> FeatbusModel:
-    """:func:`train_model` for a network recipe: fit with the labels, judge on its validation split."""
+                   recipe_name, n_bootstrap, random_state, command, source, sites=None,
+                   progress=True) -> FeatbusModel:
+    """:func:`train_model` for a network recipe: fit with the labels, judge on its validation split
+    (and, given ``sites``, on each site by a network trained on the other sites)."""
     from sklearn.base import clone
     from sklearn.pipeline import FeatureUnion
 
@@ -422,6 +603,14 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
     from .evaluation import Report
     from .features.finetune import NetworkHead
 
+    site_report = None
+    if sites is not None:  # one fine-tuning per site, each validating on its own training sites' groups
+        from .evaluation import leave_one_site_out
+
+        site_report = leave_one_site_out(network, inputs, y, sites, groups=groups, n_bootstrap=n_bootstrap,
+                                         random_state=random_state, name=recipe_name or type(network).__name__,
+                                         fit_params=lambda train: {"groups": groups[train]}, progress=progress,
+                                         positive="malignant")
     net = clone(network)
     net.fit(inputs, y, groups=groups)
     union = FeatureUnion([("finetuned", net)])
@@ -453,9 +642,11 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
                    "extractors": _extractor_settings(union), "head": type(head).__name__},
         "training": {"backend": backend_name(), "device": device(),
                      "members": [json_safe(m.history_) for m in members]},
-        **_manifest_data(source, y, classes, groups, records, seen),
+        **_manifest_data(source, y, classes, groups, records, seen, sites),
         "cv": cv,
     }
+    if site_report is not None:
+        manifest["site_cv"] = _site_cv_entry(site_report)
     if seg_info is not None:
         manifest["segmenter"] = seg_info
         manifest["notes"] = notes
@@ -467,6 +658,43 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
                        + ("they chose the kept epoch (early stopping), so the figure is slightly optimistic; "
                           if chose else "they chose nothing (the epochs decided), so the figure is a held-out one; ")
                        + "the final networks were trained on the other images only")
-    model = FeatbusModel(union, head, manifest, roi, preprocess)
-    model.cv_report = report if val.size else None
+    domain = _network_domain(net, inputs, groups, random_state, manifest)
+    model = FeatbusModel(union, head, manifest, roi, preprocess, domain)
+    model.cv_report, model.site_cv_report = (report if val.size else None), site_report
     return model
+
+
+def _network_domain(net, inputs, groups, random_state, manifest):
+    """A network model's out-of-domain reference, in the space its head sees: the fine-tuned
+    embeddings (:meth:`FineTunedCNN.transform`, each member's a family of its own).
+
+    The reference holds the images the network trained on, and its threshold comes from the
+    validation images it never trained on (``X_val`` of :meth:`DomainReference.fit`): the
+    network pulled its training images together, so their distances, even cross-fitted, are
+    smaller than a new image's. Without a validation split large enough
+    (:data:`featbus.domain.MIN_HELD_OUT`), the reference cross-fits its threshold on the
+    training images and the manifest says that it is then likely to flag more than 1 % of
+    new images like them."""
+    from .domain import MIN_HELD_OUT, DomainReference, manifest_entry
+
+    members = list(getattr(net, "members_", [net]))
+    E = np.asarray(net.transform(inputs), dtype=np.float64)
+    blocks = [int(m.n_features_out_) for m in members] if len(members) > 1 else None
+    val = np.asarray(getattr(net, "validation_indices_", []), dtype=int)
+    train = np.setdiff1d(np.arange(len(E)), val)
+    reference = DomainReference(blocks=blocks, random_state=random_state)
+    try:
+        if val.size >= MIN_HELD_OUT and train.size >= 4:
+            reference.fit(E[train], groups=groups[train], X_val=E[val])
+        else:
+            reference.fit(E, groups=groups)
+    except ValueError as exc:
+        manifest.setdefault("notes", []).append(f"no out-of-domain reference: {exc}")
+        return None
+    manifest["domain"] = entry = manifest_entry(reference)
+    entry["space"] = "the fine-tuned network's embeddings (before its head)"
+    if reference.threshold_from_ == "cross-fitted":
+        entry["caveat"] = ("the network trained on every image its threshold was taken from (no validation split of "
+                           f"at least {MIN_HELD_OUT} images): their embeddings lie closer together than a new image's, "
+                           "so more than 1 % of new images like the training ones may be flagged")
+    return reference
