@@ -146,7 +146,7 @@ def test_site_balance_weights_equal_sites_and_balanced_classes():
     assert shares2["sites"]["x"] > 0.5
 
 
-def test_train_model_stores_the_site_figure_and_round_trips(two_phantom_sites, tmp_path):
+def test_train_model_stores_the_site_figure_and_round_trips(two_phantom_sites, tmp_path, capsys):
     data = two_phantom_sites
     model = train_model(data, "intensity", classifier="logreg", n_bootstrap=50, n_splits=3, progress=False)
     entry = model.manifest["site_cv"]
@@ -170,6 +170,11 @@ def test_train_model_stores_the_site_figure_and_round_trips(two_phantom_sites, t
     assert back.manifest["site_cv"] == json_roundtrip(entry)
     site_lines = [line for line in text.splitlines() if "leave one site out" in line or " held out (" in line]
     assert len(site_lines) == 3 and all(line in back.describe().splitlines() for line in site_lines)
+    from featbus.cli import main
+
+    assert main(["inspect", str(path)]) == 0  # featbus inspect shows it from the manifest alone
+    shown = capsys.readouterr().out.splitlines()
+    assert all(line in shown for line in site_lines)
     # one site, or site_cv=False: no figure; site_cv=True with one site: an error
     only_a = make_phantoms(30, image_size=48, random_state=0)
     assert "site_cv" not in train_model(only_a, "intensity", classifier="logreg", n_bootstrap=0, n_splits=3,
