@@ -7,8 +7,15 @@ A *backbone* is named the same way in every estimator (``backbone=``):
   ``"resnet50"``, ``"mobilenet_v2"`` ...; any case);
 * any other ``keras.applications`` model by name (``"ResNet152"``, ``"ConvNeXtTiny"``; any
   case): its ImageNet preprocessing is read off its ``preprocess_input`` (:func:`probe_preprocess`);
+* ``"mobilenet_v2_small"`` (or ``"scratch"``): featbus's small CNN trained from scratch
+  (:func:`mobilenet_v2_small`, the U-Net's own encoder; ``weights=None`` only);
 * a function ``f(input_shape) -> keras.Model`` building your own network, fed the gray image
-  repeated to three channels in ``[0, 255]`` (any preprocessing it needs belongs inside it);
+  repeated to three channels in ``[0, 255]`` (any preprocessing it needs belongs inside it). It
+  must build a new network on every call (every fit trains its own); a ``keras.Model`` itself is
+  not a backbone. A model file records the function by its name only (``module.function``, never
+  its code) and loads only when you trust that name:
+  ``load_model(path, trusted=["module.function"])``, after which the function builds the
+  network again and the file's weights go into it;
 * a :class:`~featbus.features.backbones.Backbone` row itself.
 
 :func:`resolve_backbone` turns any of these into a table row, and :func:`load_backbone` builds
@@ -49,7 +56,8 @@ from .features.backbones import (
 
 __all__ = ["BACKBONES", "Backbone", "get_backbone", "resolve_backbone", "register_backbone", "backbone_name",
            "check_backbone", "load_backbone", "weights_id", "preprocess_affine", "probe_preprocess",
-           "skip_layers", "stride_layers", "user_builder", "deterministic_init", "UNET_STRIDES"]
+           "skip_layers", "stride_layers", "user_builder", "mobilenet_v2_small", "SCRATCH_BACKBONE",
+           "deterministic_init", "UNET_STRIDES"]
 
 #: The strides at which a U-Net takes its skip connections from a backbone.
 UNET_STRIDES = (2, 4, 8, 16, 32)
@@ -172,6 +180,60 @@ def user_builder(backbone) -> Callable | None:
 _BUILT: Any = None
 
 
+def mobilenet_v2_small(include_top: bool = False, weights: Any = None, input_shape=(224, 224, 3),
+                       width: float = 1.0):
+    """A small CNN trained from scratch: the U-Net's own encoder (four MobileNetV2-style stages of
+    inverted residual blocks, :func:`featbus.segmentation.network.build_unet`'s
+    ``"mobilenet_v2_small"``) as a backbone, for the "custom CNN trained from scratch" baselines
+    of the literature. About 0.13 M weights at ``width=1``; it rescales RGB ``[0, 255]`` to
+    ``[0, 1]`` itself (preprocessing ``"none"``); its output is the stride-32 map (96 channels).
+
+    Parameters
+    ----------
+    include_top : bool, default=False
+        Must be False (a featbus estimator adds its own head).
+    weights : None or path, default=None
+        ``None``: Keras' initialisers (:func:`load_backbone` draws seeded ones); a path: a weights
+        file of this network. It has no ImageNet weights.
+    input_shape : (int, int, 3)
+    width : float, default=1.0
+        Channel multiplier.
+
+    Returns
+    -------
+    model : keras.Model
+
+    Examples
+    --------
+    >>> from featbus.networks import load_backbone
+    >>> load_backbone("scratch", None, (64, 64, 3)).output_shape
+    (None, 2, 2, 96)
+    """
+    if include_top:
+        raise ValueError("mobilenet_v2_small has no classifier top; featbus adds its own head")
+    if isinstance(weights, str) and weights == "imagenet":
+        raise ValueError("mobilenet_v2_small is a network trained from scratch: it has no ImageNet weights. Pass "
+                         "weights=None (a seeded random start, then trained by FineTunedCNN or the U-Net) or a "
+                         "path to weights saved from it")
+    from .segmentation.network import _scratch_encoder
+
+    keras = _keras()
+    inputs = keras.Input(tuple(input_shape), name="image")
+    x = keras.layers.Rescaling(1 / 255.0, name="scratch_scale")(inputs)
+    model = keras.Model(inputs, _scratch_encoder(keras.layers, x, float(width))[-1], name="mobilenet_v2_small")
+    if weights is not None:
+        model.load_weights(str(weights))
+    return model
+
+
+#: featbus's network trained from scratch, by the name it has in the U-Net (``"scratch"`` too):
+#: random weights only (``weights=None``, or a file saved from it). Resolved by name like a row of
+#: :data:`~featbus.features.backbones.BACKBONES`.
+SCRATCH_BACKBONE = Backbone("mobilenet_v2_small", "featbus.networks:mobilenet_v2_small", 224, "none", "output",
+                            None, None, 32)
+_SCRATCH_NAMES = ("mobilenet_v2_small", "scratch")
+
+
 @functools.lru_cache(maxsize=64)
 def _application_row(name: str) -> Backbone | None:
     builder = _application(name)
@@ -208,6 +270,8 @@ def resolve_backbone(backbone) -> Backbone:
         return get_backbone(backbone)
     except ValueError:
         pass
+    if backbone.lower() in _SCRATCH_NAMES:
+        return SCRATCH_BACKBONE
     row = _application_row(backbone)
     if row is None:
         raise ValueError(f"unknown backbone {backbone!r}: it is neither a featbus backbone "

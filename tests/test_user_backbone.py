@@ -130,3 +130,18 @@ def test_a_weights_file_goes_into_the_builders_network(data, tmp_path):
     np.testing.assert_allclose(loaded.fit_transform(data.data[:3]), expected, rtol=1e-6, atol=1e-7)
     # as built (weights="imagenet": the function's own, Keras' random draw here) is another network
     assert not np.allclose(DeepFeatures(backbone=small_net, input_size=32).fit_transform(data.data[:3]), expected)
+
+
+def test_the_scratch_cnn_is_a_backbone_with_random_weights_only(data):
+    """featbus's small CNN trained from scratch (the U-Net's own encoder) serves every network by
+    name; asking it for ImageNet weights says what to pass instead."""
+    assert resolve_backbone("scratch") is resolve_backbone("MobileNet_V2_Small")
+    ft = FineTunedCNN(backbone="scratch", weights=None, input_size=32, epochs=1, warmup_epochs=0, batch_size=8,
+                      progress=False, random_state=0).fit(data.data, data.target)
+    assert ft.layer_ == "output" and ft.n_features_out_ == 96
+    assert ft.get_feature_names_out()[0] == "mobilenet_v2_small.finetuned.output.avg.0"
+    deep = DeepFeatures(backbone="mobilenet_v2_small", weights=None, input_size=32)
+    assert deep.fit_transform(data.data[:2]).shape == (2, 96)
+    with pytest.raises(ValueError, match="trained from scratch: it has no ImageNet weights. Pass weights=None"):
+        FineTunedCNN(backbone="scratch", input_size=32, epochs=0, warmup_epochs=0,
+                     progress=False).fit(data.data[:4], data.target[:4])
