@@ -1,6 +1,6 @@
 """The options several ``featbus`` commands share (:class:`Parents`), and what they mean: feature
-names checked before any image is read, settings files (``--params``), the classifier and
-sampler names the help lists.
+names checked before any image is read, settings files (``--params``), local backbone weights
+(``--weights``), the classifier and sampler names the help lists.
 """
 
 from __future__ import annotations
@@ -72,6 +72,110 @@ def _apply_settings(args, default: str | None) -> None:
             raise CLIError(f"--preprocess {args.preprocess} but {args.params} sets {steps}: keep one")
         args.preprocess = steps
     args.feature_specs, args.features = specs, ",".join(settings["features"])
+    args.settings_given = settings["features"]  # what the file sets itself (--weights checks against it)
+
+
+_WEIGHTS_SUFFIXES = (".weights.h5", ".h5")
+
+
+def _parse_weights(items: list[str] | None) -> dict[str, str]:
+    """``--weights NAME=PATH`` (repeatable) -> {backbone name: absolute path}, every item checked:
+    the form, a backbone name of the registry, an existing Keras weights file, one file per name."""
+    from ..features.backbones import BACKBONES
+
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, path = str(item).partition("=")
+        name, path = name.strip().lower(), path.strip()
+        if not sep or not name or not path:
+            raise CLIError(f"--weights {item!r}: give NAME=PATH, a backbone name and a local weights file, e.g. "
+                           "--weights vgg16=vgg16_notop.weights.h5")
+        if name not in BACKBONES:
+            raise CLIError(f"--weights {item!r}: unknown backbone {name!r}; the backbones are "
+                           f"{', '.join(sorted(BACKBONES))}")
+        if not os.path.isfile(path):
+            raise CLIError(f"--weights {item!r}: no such file {path!r}" +
+                           (" (it is a folder)" if os.path.isdir(path) else ""))
+        if not path.lower().endswith(_WEIGHTS_SUFFIXES):
+            raise CLIError(f"--weights {item!r}: give a Keras weights file (.weights.h5 or .h5) of the network "
+                           "without its classifier, as model.save_weights writes it")
+        path = os.path.abspath(path)
+        if name in out and not _same_file(out[name], path):
+            raise CLIError(f"--weights names two files for {name}: {out[name]!r} and {path!r}; keep one")
+        out[name] = path
+    return out
+
+
+def _same_file(a, b) -> bool:
+    """Whether two weights paths give the same weights: one file, or two of the same content."""
+    try:
+        if os.path.samefile(a, b):
+            return True
+    except OSError:  # one of them is missing: compare the names
+        return os.path.abspath(a) == os.path.abspath(b)
+    from ..io import file_sha256
+
+    return file_sha256(a) == file_sha256(b)
+
+
+def _apply_weights(args, network: str | None = None) -> str | None:
+    """``--weights NAME=PATH``: give each named backbone of the run its local weights file.
+
+    Run after :func:`_apply_settings` (and, for ``train``, once the recipe is known). A feature
+    backbone (``-f vgg16``, or a ``--params`` entry) gets ``DeepFeatures(weights=PATH)``, which is
+    what ``--params``' ``features: {vgg16: {weights: PATH}}`` gives: ``args.feature_specs`` then
+    holds the extractors. A ``--params`` file that sets other weights for the same backbone, or
+    a NAME the run does not use, is an error (an option that would be ignored is refused, as pip
+    refuses ``--platform`` without ``--only-binary``). ``network``: the backbone of a network
+    recipe; returns its weights file (``None`` when not named).
+    """
+    weights = _parse_weights(getattr(args, "weights", None))
+    args.weights_files = weights
+    if not weights:
+        return None
+    from ..features.backbones import BACKBONES, get_backbone
+
+    names = [f.lower() for f in _split(args.features or "")]
+    used = [n for n in names if n in BACKBONES]
+    net_name = None
+    if network is not None:
+        try:
+            net_name = get_backbone(network).name
+        except ValueError:  # a keras.applications name outside the table: --weights cannot name it
+            pass
+        else:
+            used.append(net_name)
+    unused = [n for n in weights if n not in used]
+    if unused:
+        what = f"its backbones: {', '.join(dict.fromkeys(used))}" if used else "it uses no CNN backbone"
+        raise CLIError(f"--weights {unused[0]}=...: this run does not use {unused[0]} ({what}); drop it, or name "
+                       f"the backbone (-f {unused[0]}" + (", or --backbone for a network recipe)" if network else ")"))
+    if any(n in weights for n in names):
+        specs = args.feature_specs
+        if not specs:
+            from ..pipelines import make_features
+
+            specs = make_features(names).transformer_list
+        given = getattr(args, "settings_given", None) or {}
+        for name, est in specs:
+            if name not in weights:
+                continue
+            own = given.get(name, {})
+            if "weights" in own and (own["weights"] is None or not _same_file(own["weights"], weights[name])):
+                raise CLIError(f"--weights {name}={weights[name]} but {args.params} sets features.{name}.weights "
+                               f"{own['weights']!r}: keep one")
+            est.set_params(weights=weights[name])
+        args.feature_specs = specs
+    return weights.get(net_name) if net_name is not None else None
+
+
+def _weights_notes(args) -> list[str]:
+    """What a model file says of the local weights files it started from: backbone, file and its
+    SHA-256 (the hash DeepFeatures' extraction key holds, :func:`featbus.networks.weights_id`)."""
+    from ..networks import weights_id
+
+    return [f"{name} weights from local file {path} (sha256 {weights_id(name, path)})"
+            for name, path in (getattr(args, "weights_files", None) or {}).items()]
 
 
 def _features_of(args):
@@ -121,7 +225,8 @@ class Parents:
     (commands that extract feature tables); ``seed``: ``--random-state``; ``quiet``: ``--quiet``
     (commands with progress bars); ``common``: all of these (for a command that has not picked
     its groups yet); ``study``: mini-MIAS task, lesion patches, preprocessing; ``loaded_model``:
-    ``--trust`` and ``--runtime`` of the commands that load a model file;
+    ``--trust`` and ``--runtime`` of the commands that load a model file; ``weights``:
+    ``--weights NAME=PATH`` (commands that build a CNN backbone from its starting weights);
     ``features(default_text)``: ``--features``, ``--region``, ``--params`` (a new
     parent per call: argparse shares option objects between the parsers built on one, so two
     defaults need two parents).
@@ -197,6 +302,15 @@ class Parents:
                                  "(LiteRT, no TensorFlow import) when ai-edge-litert is installed; keras: rebuild "
                                  "them in Keras")
         self.loaded_model = loaded
+
+        weights = argparse.ArgumentParser(add_help=False)
+        weights.add_argument("--weights", action="append", default=None, metavar="NAME=PATH",
+                             help="start the CNN backbone NAME (e.g. vgg16) from the local Keras weights file PATH "
+                                  "(.weights.h5 or .h5, the network without its classifier) instead of its "
+                                  "ImageNet weights; repeat for several backbones. The same as "
+                                  "'features: {NAME: {weights: PATH}}' in --params; a NAME the run does not use "
+                                  "is an error")
+        self.weights = weights
 
     @staticmethod
     def features(default_text: str) -> argparse.ArgumentParser:

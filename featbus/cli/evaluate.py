@@ -32,6 +32,7 @@ from ._options import (
     _EVALUATE_FEATURES,
     _SAMPLER_NAMES,
     _apply_settings,
+    _apply_weights,
     _check_features,
     _features_of,
     _write_settings,
@@ -46,7 +47,7 @@ def add_parser(sub, parents) -> None:
     p = sub.add_parser("evaluate", parents=[parents.jobs, parents.quiet, parents.seed, parents.on_error,
                                             parents.dicom, parents.base,
                                             parents.features(f"default {_EVALUATE_FEATURES}"),
-                                            parents.study],
+                                            parents.weights, parents.study],
                        help="cross-validate classifiers (with/without balancing) and write a report",
                        description="Extract features once, then cross-validate every classifier x balance "
                                    "combination on the same duplicate-grouped folds; print a table with "
@@ -221,6 +222,7 @@ def run(args) -> int:
     paths = _data_paths(args)
     _apply_settings(args, _EVALUATE_FEATURES)
     _check_features(args.features, args.debug)
+    _apply_weights(args)
     if args.test and args.test_fraction:
         raise CLIError("give --test (an external folder) or --test-fraction (held-out groups), not both")
     _preprocessing_steps(args.preprocess)

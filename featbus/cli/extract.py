@@ -12,7 +12,14 @@ import numpy as np
 from .._registry import FEATURES, reads_masks
 from ._common import CLIError, _check_output, _check_writable, _log_data, _progress, _split, _write_csv
 from ._data import _DATA_HELP, _load_study, _preprocessing_steps
-from ._options import _EVALUATE_FEATURES, _apply_settings, _check_features, _features_of, _write_settings
+from ._options import (
+    _EVALUATE_FEATURES,
+    _apply_settings,
+    _apply_weights,
+    _check_features,
+    _features_of,
+    _write_settings,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -34,7 +41,7 @@ def add_parser(sub, parents) -> None:
                            f"default {_EXTRACT_FEATURES}: no family that reads the lesion masks, since a data "
                            "set's masks are its ground truth; with shape or --region mask/bbox the columns that "
                            "read them are marked in the table and its sidecar, and a warning says why"),
-                                           parents.study],
+                                           parents.weights, parents.study],
                        help="extract features to Parquet, CSV or NPZ",
                        description="Extract features of every image of DATA and write them with the "
                                    "image paths, labels, duplicate groups, the data set's own descriptive "
@@ -160,6 +167,7 @@ def run(args) -> int:
     default = args.features is None and getattr(args, "params", None) is None
     _apply_settings(args, _EXTRACT_FEATURES)
     _check_features(args.features, args.debug)
+    _apply_weights(args)
     _preprocessing_steps(args.preprocess)
     sidecar = out.with_name(out.name + SETTINGS_SUFFIX)
     _check_writable(sidecar, "the settings sidecar")

@@ -178,8 +178,10 @@ def resolve_imagenet_file(backbone: Backbone) -> Path:
     Raises
     ------
     FileNotFoundError
-        When the file is absent and cannot be downloaded; the message says which file, where to
-        put it and where it comes from.
+        When the file is absent and cannot be downloaded; the message (one line) says which
+        file, where to put it and where it comes from, and how to start from a local weights
+        file instead (``weights=<path>``, ``featbus ... --weights NAME=PATH``, or a ``--params``
+        file's ``features: {NAME: {weights: PATH}}``).
     """
     if backbone.weights_file is None:  # not a keras.applications network
         raise ValueError(f"{backbone.name} does not take its weights from the Keras cache")
@@ -188,8 +190,10 @@ def resolve_imagenet_file(backbone: Backbone) -> Path:
         return path
     hint = (f"{backbone.name} ImageNet weights not found: need the file {backbone.weights_file!r} in "
             f"{path.parent} (set KERAS_HOME to use another folder). Download it from "
-            f"{backbone.weights_url} on a machine with internet access and copy it there, or pass "
-            "weights=None / weights=<path>.")
+            f"{backbone.weights_url} on a machine with internet access and copy it there, or start from "
+            f"a local weights file: weights=<path> in Python, --weights {backbone.name}=PATH on the command "
+            f"line, or 'features: {{{backbone.name}: {{weights: PATH}}}}' in a --params file (weights=None: "
+            "random weights).")
     if os.environ.get("FEATBUS_OFFLINE", "").strip() not in ("", "0"):
         raise FileNotFoundError(hint + " (FEATBUS_OFFLINE is set, so no download was tried.)")
     try:
