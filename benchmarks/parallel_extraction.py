@@ -1,23 +1,29 @@
 """Does ``--n-jobs 2`` pay? ``featbus extract`` with one and with two jobs, side by side.
 
-Each run is a fresh process, as a user types it: ``featbus extract DATA -f FAMILIES --cache none
--q --n-jobs N -o table.csv`` (``--cache none``: every row is computed; nothing is reused from an
-earlier run). Printed: wall seconds of each run (median of ``--repeats``), and the speed-up
-(one job's time / N jobs' time). The tables of all runs must agree.
+Each run is a fresh process, as a user types it: ``featbus extract DATA --cache none -q
+--n-jobs N -o table.csv`` (the default families unless ``--features``; ``--cache none``: every
+row is computed; nothing is reused from an earlier run). The runs alternate (1, 2, 1, 2, ...)
+so that both see the same load on a shared machine. Printed, median of ``--repeats``: wall
+seconds, CPU seconds of the whole process tree (workers included), peak memory (the largest
+sum of the resident sizes of the process and its workers, polled every 20 ms), and the speed-up
+(one job's wall time / N jobs'). The tables of all runs must agree.
 
 Run from the repository root (about 4 minutes with the defaults on 2 cores)::
 
     python benchmarks/parallel_extraction.py
-    python benchmarks/parallel_extraction.py --features hog,lbp,glcm,intensity --limit 50
+    python benchmarks/parallel_extraction.py --repeats 3 --features hog,lbp,glcm,intensity,shape
+    python benchmarks/parallel_extraction.py --limit 50
 
-``--limit K`` takes the first K images of every class (a small job: featbus then stays serial,
-since starting workers would cost more than they save; see ``featbus._records.map_images``).
+``--limit K`` takes the first K images of every class. A union of families (what ``featbus
+extract`` runs) computes each image's families in a pool of threads
+(:func:`featbus.extraction.pooled_rows`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -44,19 +50,44 @@ def _subset(root: Path, limit: int, into: Path) -> Path:
     return into
 
 
-def _run(data: Path, features: str, n_jobs: int, out: Path) -> float:
-    """Wall seconds of one ``featbus extract`` process."""
-    cmd = [sys.executable, "-m", "featbus", "extract", str(data), "-f", features, "--cache", "none", "-q",
-           "--n-jobs", str(n_jobs), "--overwrite", "-o", str(out)]
+def _run(data: Path, features: str | None, n_jobs: int, out: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (process and workers) and peak resident MiB (their sum) of one
+    ``featbus extract`` process."""
+    import psutil
+
+    cmd = [sys.executable, "-m", "featbus", "extract", str(data), *(["-f", features] if features else []),
+           "--cache", "none", "-q", "--n-jobs", str(n_jobs), "--overwrite", "-o", str(out)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "FEATBUS_CACHE": ""})
-    return time.perf_counter() - t0
+    proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, env={**os.environ, "FEATBUS_CACHE": ""})
+    peak = 0
+    while proc.poll() is None:
+        try:
+            tree = [proc, *proc.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            break
+        rss = 0
+        for p in tree:
+            try:
+                rss += p.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        peak = max(peak, rss)
+        time.sleep(0.02)
+    proc.wait()
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    # CPU time of the waited process: its own and that of the workers it waited for
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, peak / 2**20
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=BUSI)
-    parser.add_argument("--features", default="hog,lbp,glcm,intensity,shape")
+    parser.add_argument("--features", default=None, help="-f of featbus extract (default: its default)")
     parser.add_argument("--jobs", default="1,2", help="comma-separated --n-jobs values (the first is the reference)")
     parser.add_argument("--limit", type=int, default=None, help="first K images of each class")
     parser.add_argument("--repeats", type=int, default=1)
@@ -67,20 +98,24 @@ def main() -> None:
     try:
         data = _subset(args.data, args.limit, work / "data") if args.limit else args.data
         jobs = [int(j) for j in args.jobs.split(",")]
-        times, tables = {}, {}
-        for n in jobs:
-            runs = []
-            for r in range(args.repeats):
+        times, cpus, peaks, tables = {n: [] for n in jobs}, {n: [] for n in jobs}, {n: [] for n in jobs}, {}
+        for r in range(args.repeats):
+            for n in jobs:  # alternating: both see the same load
                 out = work / f"table_{n}_{r}.csv"
-                runs.append(_run(data, args.features, n, out))
+                wall, cpu, peak = _run(data, args.features, n, out)
+                times[n].append(wall)
+                cpus[n].append(cpu)
+                peaks[n].append(peak)
                 tables[n] = pd.read_csv(out)
-            times[n] = statistics.median(runs)
+        med = {n: statistics.median(times[n]) for n in jobs}
         n_images = len(tables[jobs[0]])
-        print(f"featbus extract, {n_images} images, features {args.features}, {os.cpu_count()} CPUs "
-              f"(median of {args.repeats}):")
-        print(f"{'--n-jobs':>9} {'seconds':>9} {'speed-up':>9}")
+        print(f"featbus extract, {n_images} images, features {args.features or 'default'}, {os.cpu_count()} CPUs, "
+              f"load average {os.getloadavg()[0]:.1f} (median of {args.repeats}):")
+        print(f"{'--n-jobs':>9} {'wall s':>8} {'CPU s':>8} {'peak MiB':>9} {'speed-up':>9}")
         for n in jobs:
-            print(f"{n:>9} {times[n]:>9.1f} {times[jobs[0]] / times[n]:>8.2f}x")
+            print(f"{n:>9} {med[n]:>8.1f} {statistics.median(cpus[n]):>8.1f} {statistics.median(peaks[n]):>9.0f} "
+                  f"{med[jobs[0]] / med[n]:>8.2f}x")
+        print("every run (wall s):", {n: [round(t, 1) for t in times[n]] for n in jobs})
         ref = tables[jobs[0]].select_dtypes("number").to_numpy()
         worst = max(float(np.abs(t.select_dtypes("number").to_numpy() - ref).max()) for t in tables.values())
         print(f"largest difference between the tables: {worst:.1e}")

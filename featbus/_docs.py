@@ -17,7 +17,10 @@ DOCDICT: dict[str, str] = {
     "empty_mask": '''empty_mask : {"image", "raise"}, default="image"
     What an empty mask means with ``region != "image"``: use the whole image, or raise.''',
     "n_jobs": '''n_jobs : int or None, default=None
-    Images processed in parallel (joblib); ``None``: one at a time.''',
+    Images processed in parallel (joblib); ``None``: one at a time, the default because two
+    jobs did not pay enough to be worth the memory on a shared 2-core machine: worker processes
+    ran the 625 BUSI images at 0.94x (+23 % CPU, 1.8x peak memory), threads (what a union of
+    families uses) at 1.28x (``benchmarks/parallel_extraction.py``; see the scaling guide).''',
     "cache": '''cache : None, False, str, path or joblib.Memory, default=None
     Where computed rows are kept (see :mod:`featbus.extraction`): ``None``, in this process
     (and in the folder ``$FEATBUS_CACHE`` names, if set); a folder, also on disk, shared
