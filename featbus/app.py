@@ -411,7 +411,7 @@ def analyse(model, image, *, method: str = "auto") -> dict:
     reference = getattr(model, "domain", None)
     res["out_of_domain"] = (None if reference is None
                             else float(reference.transform(model.transform([res["image"]]))[0, 0]))
-    res["overlay"] = overlay(res["image"], res["map"])
+    res["overlay"] = overlay(res["image"], res["map"], method=res["method"])
     res["intensity"] = intensity_position(model, res["image"])
     res["roi_overlay"] = None if res["roi"] is None else roi_overlay(res["image"], res["roi"])
     return res
@@ -581,8 +581,10 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
     proba = pd.DataFrame({"class": list(res["proba"]), "probability": list(res["proba"].values())})
     cols = st.columns(3)
     cols[0].image(np.asarray(res["image"]), caption=name, clamp=True, width="stretch")
-    cols[1].image(res["overlay"], caption=f"{res['method']}: regions behind '{res['target']}'",
-                  width="stretch")
+    from .plotting import plot_explanation
+
+    # the map over the image with its colour bar (what the colours mean), the plain image beside it
+    cols[1].pyplot(plot_explanation(res, panels=("map",)), width="stretch")
     cols[2].dataframe(proba.style.format({"probability": "{:.3f}"}), hide_index=True)
     cols[2].bar_chart(proba.set_index("class"))
     if res["roi"] is not None:

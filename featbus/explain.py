@@ -24,13 +24,16 @@ model the map shows what the CNN part contributes. Maps go back onto the input i
 every geometric step the CNN's input went through (resize, ``aspect``, lesion box, the model's
 segmenter crop).
 
-:func:`overlay` turns a map into a colour PNG over the grey image; :func:`explain_to_files`
-writes one per image.
+:func:`overlay` colours a map over the grey image (diverging and centred on 0 for occlusion,
+sequential for Grad-CAM, opaque by magnitude; :func:`colour_scale`); :func:`explain_to_files`
+writes one figure per image with its colour bar (:func:`featbus.plotting.plot_explanation`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,9 +41,10 @@ from typing import Any
 import numpy as np
 
 from ._registry import is_a
+from .plotting import OPACITY_POWER, ROBUST_PERCENTILE, colour_scale, overlay  # noqa: F401  (public here too)
 
 __all__ = ["occlusion_map", "grad_cam", "head_gradient", "supports_grad_cam", "explain", "overlay",
-           "explain_to_files", "class_score", "class_score_gradient"]
+           "colour_scale", "explain_to_files", "class_score", "class_score_gradient"]
 
 
 def _record(image: Any):
@@ -60,7 +64,8 @@ def _target_index(model, proba: np.ndarray, target) -> int:
 
 
 def occlusion_map(model, image, *, target=None, patch: int | None = None, stride: int | None = None,
-                  fill: str = "sample", batch_size: int = 64, random_state: int = 0) -> np.ndarray:
+                  fill: str = "sample", batch_size: int = 64, random_state: int = 0,
+                  progress: Any = False) -> np.ndarray:
     """Occlusion sensitivity: how much hiding each region lowers the class probability.
 
     Parameters
@@ -81,7 +86,11 @@ def occlusion_map(model, image, *, target=None, patch: int | None = None, stride
     random_state : int, default=0
         Seed of ``fill="sample"``.
     batch_size : int, default=64
-        Occluded copies predicted per call (bounds memory).
+        Occluded copies predicted per call (bounds memory; the progress bar moves once a batch).
+    progress : bool or "auto", default=False
+        A progress bar over the patch positions (``"auto"``: when standard error is a terminal,
+        as :func:`featbus.extraction.show_progress`). The model's own extractors show none
+        meanwhile: each batch would flash a bar of its own.
 
     Returns
     -------
@@ -126,19 +135,53 @@ def occlusion_map(model, image, *, target=None, patch: int | None = None, stride
     boxes = [(top, left) for top in tops for left in lefts]
     drop = np.zeros((h, w))
     count = np.zeros((h, w))
-    for start in range(0, len(boxes), batch_size):
-        chunk = boxes[start:start + batch_size]
-        batch = []
-        for top, left in chunk:
-            x = img.copy()
-            region = x[top:top + patch, left:left + patch]
-            region[...] = mean_value if fill == "mean" else rng.choice(flat, size=region.shape)
-            batch.append(x)
-        p = model.predict_proba(batch)[:, k]
-        for (top, left), pk in zip(chunk, p):
-            drop[top:top + patch, left:left + patch] += base[k] - pk
-            count[top:top + patch, left:left + patch] += 1
+    with _progress_bar(progress, len(boxes), "occlusion", "patch", leave=False) as bar, _extractor_bars_off():
+        for start in range(0, len(boxes), int(batch_size)):
+            chunk = boxes[start:start + int(batch_size)]
+            batch = []
+            for top, left in chunk:
+                x = img.copy()
+                region = x[top:top + patch, left:left + patch]
+                region[...] = mean_value if fill == "mean" else rng.choice(flat, size=region.shape)
+                batch.append(x)
+            p = model.predict_proba(batch)[:, k]
+            for (top, left), pk in zip(chunk, p):
+                drop[top:top + patch, left:left + patch] += base[k] - pk
+                count[top:top + patch, left:left + patch] += 1
+            bar.update(len(chunk))
     return drop / np.maximum(count, 1)
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _progress_bar(progress: Any, total: int, desc: str, unit: str, *, leave: bool = True):
+    """featbus's progress convention (:func:`featbus.extraction.show_progress`): a tqdm bar on
+    standard error when ``progress`` asks for one, else an object whose ``update`` does nothing."""
+    from .extraction import show_progress
+
+    if not show_progress(progress):
+        yield _NoBar()
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit=unit, leave=leave, file=sys.stderr)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def _extractor_bars_off():
+    from .extraction import progress_off
+
+    return progress_off()
 
 
 # --------------------------------------------------------------------------- Grad-CAM
@@ -213,11 +256,23 @@ def supports_grad_cam(model) -> bool:
                                                              or _smooth_head(model.head))
 
 
+def _keras_available() -> bool:
+    """Whether Keras can be imported: Grad-CAM differentiates the Keras network, while a light
+    install (``featbus[runtime]``) predicts through the model file's LiteRT forwards only."""
+    from .model_format import _keras_installed
+
+    return _keras_installed()
+
+
 def _check_grad_cam(model) -> None:
     if not supports_grad_cam(model):
         raise ValueError("Grad-CAM needs a model with exactly one DeepFeatures (CNN) extractor and a classifier "
                          f"whose probabilities are smooth in the features ({', '.join(sorted(SMOOTH_CLASSIFIERS))}); "
                          "use occlusion_map for this model")
+    if not _keras_available():
+        raise ValueError('Grad-CAM needs Keras (pip install "featbus[deep]"); this install predicts through the '
+                         "model file's inference runtime only: use occlusion (method='occlusion'), which needs "
+                         "nothing but predictions")
 
 
 def _deep_columns(model) -> tuple[Any, slice]:
@@ -694,8 +749,21 @@ def _grad_cam_of(model, rec, seen, box, x: np.ndarray, k: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- overlays and files
 
-def explain(model, image, *, method: str = "auto", target=None) -> dict:
+def explain(model, image, *, method: str = "auto", target=None, progress: Any = False) -> dict:
     """Prediction and explanation map of one image.
+
+    Parameters
+    ----------
+    model : FeatbusModel
+    image : ndarray, path or ImageRecord
+    method : {"auto", "occlusion", "gradcam"}, default="auto"
+        ``"auto"``: Grad-CAM where :func:`supports_grad_cam` and Keras is installed, occlusion
+        otherwise (a ``featbus[runtime]`` install without Keras predicts a CNN model through
+        LiteRT, and occlusion needs only predictions).
+    target : class name, optional
+        Default: the predicted class.
+    progress : bool or "auto", default=False
+        Progress bar of the occlusion patches (see :func:`occlusion_map`).
 
     Returns
     -------
@@ -705,6 +773,16 @@ def explain(model, image, *, method: str = "auto", target=None) -> dict:
         preprocessing steps, the preprocessed image the map belongs to) and ``roi``: for a model
         with a segmenter its :meth:`~featbus.model.FeatbusModel.lesion_roi` dict of the image
         (from the same segmenter pass as the prediction), else ``None``.
+
+    Examples
+    --------
+    >>> from featbus import make_phantoms
+    >>> from featbus.model_training import train_model
+    >>> data = make_phantoms(24, image_size=48, random_state=0)
+    >>> model = train_model(data, "intensity", classifier="logreg", cross_validate=False, progress=False)
+    >>> res = explain(model, data.images[0])  # no CNN: occlusion
+    >>> res["method"], res["map"].shape, res["predicted"] in res["proba"]
+    ('occlusion', (48, 48), True)
     """
     if method not in ("auto", "occlusion", "gradcam"):
         raise ValueError(f"method must be 'auto', 'occlusion' or 'gradcam', got {method!r}")
@@ -717,15 +795,18 @@ def explain(model, image, *, method: str = "auto", target=None) -> dict:
         rec = model.preprocess.transform([rec])[0]
         model = copy.copy(model)
         model.preprocess = None
-    seen, box = _roi_record(model, rec)  # one segmenter pass serves the prediction, the map and the ROI
-    x, proba = _features_and_proba(model, seen)
+    with _extractor_bars_off():  # one image: a bar per extractor would only flash
+        seen, box = _roi_record(model, rec)  # one segmenter pass serves the prediction, the map and the ROI
+        x, proba = _features_and_proba(model, seen)
     k = _target_index(model, proba, target)
-    use = method if method != "auto" else ("gradcam" if supports_grad_cam(model) else "occlusion")
+    use = method if method != "auto" else ("gradcam" if supports_grad_cam(model) and _keras_available()
+                                           else "occlusion")
     if use == "gradcam":
         _check_grad_cam(model)
-        m = _grad_cam_of(model, rec, seen, box, x, k)
+        with _extractor_bars_off():
+            m = _grad_cam_of(model, rec, seen, box, x, k)
     else:
-        m = occlusion_map(model, rec, target=target)
+        m = occlusion_map(model, rec, target=target, progress=progress)
     classes = [str(c) for c in model.classes_]
     predicted = str(model.decide(proba[None])[0]) if hasattr(model, "decide") else classes[int(np.argmax(proba))]
     return {"proba": dict(zip(classes, proba.tolist())), "predicted": predicted,
@@ -733,53 +814,59 @@ def explain(model, image, *, method: str = "auto", target=None) -> dict:
             "roi": None if box is None else model._roi_of(rec, seen)}
 
 
-def overlay(image: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.45, cmap: str = "jet") -> np.ndarray:
-    """RGB uint8: the grey image with the positive part of ``heatmap`` in colour on top.
+def explain_to_files(model, images: Sequence, out_dir: str | os.PathLike, *, method: str = "auto",
+                     target=None, progress: Any = "auto") -> list[str]:
+    """Save ``<stem>.<method>.png`` figures into ``out_dir``; returns their paths.
 
-    The map is scaled by its largest positive value; pixels where it is zero or negative show the
-    plain image (so "no effect" is not painted).
+    Each figure (:func:`featbus.plotting.plot_explanation`) shows the image, the map over it and
+    its colour bar (what the colours mean: the drop of the class's probability for occlusion,
+    the relative Grad-CAM weight), titled with the prediction. Images without a path are named
+    ``image<i>``; two inputs with the same stem get their index appended so no figure overwrites
+    another.
+
+    Parameters
+    ----------
+    model : FeatbusModel
+    images : sequence of paths, arrays or ImageRecord
+    out_dir : path
+        Created if missing.
+    method, target
+        As :func:`explain`.
+    progress : bool or "auto", default="auto"
+        Progress bars (images, and the occlusion patches of each) on standard error;
+        ``"auto"``: when it is a terminal (:func:`featbus.extraction.show_progress`).
+
+    Returns
+    -------
+    paths : list of str
+        The PNG written for each image, in order.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> rgb = overlay(np.zeros((4, 4), np.uint8), np.eye(4))
-    >>> rgb.shape, rgb.dtype.name
-    ((4, 4, 3), 'uint8')
+    >>> import tempfile
+    >>> from featbus import make_phantoms
+    >>> from featbus.model_training import train_model
+    >>> data = make_phantoms(24, image_size=48, random_state=0)
+    >>> model = train_model(data, "intensity", classifier="logreg", cross_validate=False, progress=False)
+    >>> paths = explain_to_files(model, data.images[:2], tempfile.mkdtemp(), progress=False)
+    >>> [p.rsplit("/", 1)[-1] for p in paths]
+    ['image0.occlusion.png', 'image1.occlusion.png']
     """
-    from matplotlib import colormaps
-
-    from ._records import to_float
-
-    gray = to_float(np.asarray(image))
-    base = np.repeat(gray[..., None], 3, axis=-1)
-    hm = np.asarray(heatmap, dtype=float)
-    top = hm.max() if hm.size else 0.0
-    hm = np.clip(hm / top, 0, 1) if top > 0 else np.zeros_like(hm)
-    colour = colormaps[cmap](hm)[..., :3]
-    a = alpha * hm[..., None]
-    return (np.clip((1 - a) * base + a * colour, 0, 1) * 255).round().astype(np.uint8)
-
-
-def explain_to_files(model, images: Sequence, out_dir: str | os.PathLike, *, method: str = "auto",
-                     target=None) -> list[str]:
-    """Save ``<stem>.<method>.png`` overlays into ``out_dir``; returns their paths.
-
-    Images without a path are named ``image<i>``; two inputs with the same stem get their index
-    appended so no overlay overwrites another.
-    """
-    from PIL import Image
+    from .plotting import plot_explanation
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths, used = [], set()
-    for i, image in enumerate(images):
-        res = explain(model, image, method=method, target=target)
-        src = image if isinstance(image, (str, os.PathLike)) else getattr(image, "path", None)
-        stem = Path(src).stem if src else f"image{i}"
-        if stem in used:
-            stem = f"{stem}-{i}"
-        used.add(stem)
-        path = out / f"{stem}.{res['method']}.png"
-        Image.fromarray(overlay(res["image"], res["map"])).save(path)
-        paths.append(str(path))
+    with _progress_bar(progress, len(images), "explain", "img") as bar:
+        for i, image in enumerate(images):
+            res = explain(model, image, method=method, target=target, progress=progress)
+            src = image if isinstance(image, (str, os.PathLike)) else getattr(image, "path", None)
+            stem = Path(src).stem if src else f"image{i}"
+            if stem in used:
+                stem = f"{stem}-{i}"
+            used.add(stem)
+            path = out / f"{stem}.{res['method']}.png"
+            plot_explanation(res).savefig(path, dpi=100)  # a pyplot-free Figure: nothing to close
+            paths.append(str(path))
+            bar.update(1)
     return paths

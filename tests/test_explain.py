@@ -11,10 +11,12 @@ from sklearn.utils import Bunch
 from featbus import ImageRecord
 from featbus.datasets import make_phantoms
 from featbus.explain import (
+    ROBUST_PERCENTILE,
     _class_weights,
     _deep_columns,
     _input_to_record,
     class_score,
+    colour_scale,
     explain,
     explain_to_files,
     grad_cam,
@@ -75,17 +77,72 @@ def test_overlay_and_files(lesion_model, tmp_path):
     test = lesion_set(4, 2)
     path = tmp_path / "lesion.png"
     Image.fromarray(test.images[1]).save(path)
-    files = explain_to_files(lesion_model, [str(path), test.images[1]], tmp_path / "out")
+    files = explain_to_files(lesion_model, [str(path), test.images[1]], tmp_path / "out", progress=False)
     assert [f.split("/")[-1] for f in files] == ["lesion.occlusion.png", "image1.occlusion.png"]
-    rgb = np.asarray(Image.open(files[0]))
-    assert rgb.shape == (SIZE, SIZE, 3)
-    # where the map is not positive the overlay is the plain grey image
+    rgb = np.asarray(Image.open(files[0]).convert("RGB"))
+    # a figure (the image, the map over it, its colour bar), not the bare SIZE x SIZE overlay
+    assert rgb.shape[1] > rgb.shape[0] > SIZE and rgb.std() > 0
+    # where the map is zero the overlay is the plain grey image
     flat = overlay(test.images[0], np.zeros((SIZE, SIZE)))
     assert np.array_equal(flat[..., 0], flat[..., 2])
     res = explain(lesion_model, test.images[1])
     assert res["method"] == "occlusion" and set(res["proba"]) == {"none", "lesion"}
     with pytest.raises(ValueError, match="not a class"):
         occlusion_map(lesion_model, test.images[1], target="benign")
+
+
+def test_occlusion_colours_are_signed_robust_and_opaque_by_magnitude():
+    """Occlusion maps: a diverging scale centred on 0, symmetric, saturating at the robust
+    percentile of |map| (one outlying patch does not flatten the rest), colour opacity growing
+    with |value| (a zero shows the plain image, the strongest values the most colour); red
+    where hiding lowers the probability, blue where it raises it."""
+    rng = np.random.default_rng(0)
+    sens = rng.normal(0, 0.01, (SIZE, SIZE))
+    sens[0, 0] = 5.0  # one outlier
+    scale = colour_scale(sens, "occlusion", "lesion")
+    assert scale["cmap"] == "RdBu_r" and scale["signed"] and scale["vmin"] == -scale["vmax"]
+    assert scale["vmax"] == pytest.approx(np.percentile(np.abs(sens), ROBUST_PERCENTILE))
+    assert scale["vmax"] < 0.05 and "P(lesion)" in scale["label"]
+    grey = np.full((SIZE, SIZE), 128, np.uint8)
+    m = np.zeros((SIZE, SIZE))
+    m[:8], m[8:16], m[16:24] = 0.1, 0.05, -0.1
+    rgb = overlay(grey, m, method="occlusion").astype(int)
+    plain = overlay(grey, np.zeros((SIZE, SIZE)), method="occlusion").astype(int)
+    assert np.all(rgb[40:] == plain[40:]) and np.all(plain == 128)  # zero: the plain image
+    red, half, blue = rgb[4, 4], rgb[12, 4], rgb[20, 4]
+    assert red[0] > red[2] + 40 and blue[2] > blue[0] + 40  # red supports the class, blue opposes it
+    assert abs(half - 128).sum() < abs(red - 128).sum()  # smaller magnitude, fainter colour
+    # Grad-CAM maps are non-negative and relative to their peak: a sequential scale from 0
+    cam = colour_scale(np.linspace(0, 1, SIZE * SIZE).reshape(SIZE, SIZE), "gradcam", "lesion")
+    assert cam["cmap"] == "inferno" and (cam["vmin"], cam["vmax"]) == (0.0, 1.0) and not cam["signed"]
+    with pytest.raises(ValueError, match="shape"):
+        overlay(grey, np.zeros((4, 4)))
+
+
+def test_explanation_figure_has_a_colour_bar_saying_what_the_values_mean(lesion_model):
+    from featbus.plotting import plot_explanation
+
+    res = explain(lesion_model, lesion_set(4, 2).images[1])
+    fig = plot_explanation(res)
+    image_ax, map_ax, bar_ax = fig.axes
+    assert bar_ax.get_ylabel() == f"drop of P({res['target']}) when the region is hidden"
+    assert image_ax.get_title().startswith(f"predicted: {res['predicted']} (P = ")
+    lo, hi = bar_ax.get_ylim()
+    assert lo == pytest.approx(-hi) and hi > 0
+    assert len(plot_explanation(res, panels=("map",)).axes) == 2
+    with pytest.raises(ValueError, match="panels"):
+        plot_explanation(res, panels=("contour",))
+
+
+def test_explanations_show_progress_unless_asked_not_to(lesion_model, tmp_path, capsys):
+    """featbus's progress convention: a bar over the images and one over each image's occlusion
+    patches on standard error; nothing with progress=False (``--quiet``)."""
+    images = lesion_set(4, 2).images[:2]
+    explain_to_files(lesion_model, images, tmp_path / "a", progress=True)
+    err = capsys.readouterr().err
+    assert "explain" in err and "2/2" in err and "occlusion" in err and "patch" in err
+    explain_to_files(lesion_model, images, tmp_path / "b", progress=False)
+    assert capsys.readouterr().err == ""
 
 
 @pytest.fixture(scope="module")

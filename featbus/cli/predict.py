@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ._common import CLIError, _check_writable, _load_model_cli, _neutralised, _write_csv
+from ._common import CLIError, _check_writable, _load_model_cli, _neutralised, _progress, _write_csv
 from ._data import _expand_images
 
 __all__ = ["add_parser", "run"]
@@ -29,9 +29,9 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--explain", metavar="DIR", default=None,
                    help="save an explanation overlay (PNG) per image into DIR")
     p.add_argument("--explain-method", choices=["auto", "occlusion", "gradcam"], default="auto",
-                   help="occlusion sensitivity (any model) or Grad-CAM (CNN features + a smooth classifier: SVM, "
-                        "logistic regression, MLP); "
-                        "auto: Grad-CAM where supported")
+                   help="occlusion sensitivity (any model, from its predictions) or Grad-CAM (CNN features + a "
+                        "smooth classifier: SVM, logistic regression, MLP; needs Keras); "
+                        "auto: Grad-CAM where supported and Keras is installed")
     p.set_defaults(func=run)
 
 
@@ -45,15 +45,24 @@ def run(args) -> int:
         _check_writable(out, "-o")
     if args.explain:
         _check_writable(Path(args.explain), "--explain", folder=True)
+    from ..model_format import _keras_installed
+
+    keras = _keras_installed()
+    if args.explain and args.explain_method == "gradcam" and not keras:
+        raise CLIError('--explain-method gradcam needs Keras (pip install "featbus[deep]"); without it, '
+                       "--explain-method occlusion explains any model from its predictions")
     paths = _expand_images(args.images)
-    model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=bool(args.explain))
+    # Grad-CAM differentiates the Keras network; occlusion needs only the predictions, so a light
+    # install (featbus[runtime], LiteRT without Keras) explains a CNN model by occlusion ("auto")
+    grad_cam = bool(args.explain) and args.explain_method != "occlusion" and keras
+    model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=grad_cam)
     table = model.predict_table(paths, on_error=args.on_error)
     if args.explain:
         from ..explain import explain_to_files
 
         ok = table["error"] == ""
         files = explain_to_files(model, [p for p, k in zip(paths, ok) if k], args.explain,
-                                 method=args.explain_method)
+                                 method=args.explain_method, progress=_progress(args))
         table.loc[ok, "explanation"] = files
         table["explanation"] = table["explanation"].fillna("")
         from ..reporting import predictions_html
