@@ -199,11 +199,12 @@ def lbp_codes(image: np.ndarray, P: int, R: int, method: str = "uniform") -> np.
     codes = np.empty((h, w), np.uint16)
     bits_buffer = np.empty((P, rows, w), bool)
     horizontal, product = np.empty((rows + 2 * pad, w)), np.empty((rows + 2 * pad, w))
-    value, value2 = np.empty((rows, w)), np.empty((rows, w))
+    value, value2, centre_buffer = np.empty((rows, w)), np.empty((rows, w)), np.empty((rows, w))
     for r0 in range(0, h, rows):
         r1 = min(h, r0 + rows)
         n = r1 - r0
-        centre = padded[pad + r0:pad + r1, pad:pad + w]
+        centre = centre_buffer[:n]  # contiguous: compared P times
+        centre[...] = padded[pad + r0:pad + r1, pad:pad + w]
         bits, val, val2 = bits_buffer[:, :n], value[:n], value2[:n]
         for c_lo, c_hi, one_minus_dc, dc, points in groups:
             windows = ([(min(p[1] for p in points), max(p[2] for p in points), points)]
