@@ -51,6 +51,46 @@ With a few labelled images of the site (``labels``; images without a label may b
 Both are chosen on the labelled images: their figures on those images are optimistic. Judge
 the adapted model on other patients of the site (:func:`featbus.validate`).
 
+**The out-of-domain reference** (:mod:`featbus.domain`; a model's ``domain``, behind
+``predict_table``'s ``out_of_domain`` column). It describes the training images in the features
+the classifier sees. Adaptation changes what the classifier sees: the site's rows are centred and
+scaled as the training rows were. So that the score keeps meaning *unlike the images the classifier
+learnt from, as it now sees this image*, the adapted model's reference is the training reference
+re-standardised the same way: its per-column centre and scale (and family weights) re-estimated
+on the site's feature rows (for AdaBN, on the adapted network's rows), its principal axes,
+covariance and threshold kept. A site that differs from training by a shift of the features as a
+whole is then in domain; images unlike the training images in another way (another
+correlation of the features, a texture the training images never had) are still flagged. The
+other two choices were rejected: the training reference left as it was flags the whole site for the
+very shift that adaptation removed (98 % of 200 BUS-BRA images under a BUSI intensity + LBP model,
+median ``out_of_domain`` 1.35; 34 % and 0.87 re-standardised), and a reference refitted on the
+site's images says *unlike this site's images*, which says nothing about what the classifier
+learnt from, and takes a threshold from a few dozen images. With ``method="none"`` the features
+are unchanged and the reference is kept as it is. The manifest's ``domain`` entry gains
+``adapted`` (what was re-estimated, on how many images), and the ``adaptation`` record the
+site images' scores before and after.
+
+**Another kind of image** (a mammogram given to an ultrasound model). Re-standardised on any
+images, the reference would call them in domain, so the check comes first, against the training
+reference as trained: when more than half the images lie beyond :data:`FAR_OUT_OF_DOMAIN` (2) times
+the threshold (median ``out_of_domain`` above 2), :func:`adapt` refuses them as not the model's
+kind of image unless ``force=True``; when most are merely beyond the threshold (median above 1, as
+for another scanner, or for another modality under features that place it less far), it proceeds
+with a warning, and records the scores either way. Measured by ``benchmarks/adaptation_gate.py``
+(models trained on the 625 BUSI images; medians before adaptation, share beyond 2):
+
+==============================  ==================  ========================
+features                        200 BUS-BRA images  120 mini-MIAS mammograms
+==============================  ==================  ========================
+intensity + LBP                 1.35, 6 %           3.35, 99 % (refused)
+HOG + LBP + GLCM + intensity    1.23, 2 %           2.48, 83 % (refused)
+frozen EfficientNet-Lite0       0.97, 0 %           1.32, 0 % (warned)
+==============================  ==================  ========================
+
+Re-standardised on each set, the medians become 0.87 / 0.60 / 0.72 for BUS-BRA and 0.94 / 0.63 /
+0.79 for the mammograms: after adaptation the score no longer tells the modality, which is why it
+is checked before.
+
 The adapted model's manifest gains an ``adaptation`` entry: the method and what it changed, the
 number of images and a SHA-256 of their pixels (as the training data summary), whether and how
 many were labelled (images, patients, per class), the operating point, the date and the source
@@ -75,13 +115,14 @@ import datetime as _dt
 import math
 import numbers
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["adapt", "site_figures", "MIN_IMAGES", "DEFAULT_TARGET_SENSITIVITY", "METHODS"]
+__all__ = ["adapt", "site_figures", "MIN_IMAGES", "DEFAULT_TARGET_SENSITIVITY", "METHODS", "FAR_OUT_OF_DOMAIN"]
 
 #: Fewest images :func:`adapt` estimates site statistics from.
 MIN_IMAGES = 10
@@ -89,6 +130,10 @@ MIN_IMAGES = 10
 DEFAULT_TARGET_SENSITIVITY = 0.9
 #: The values of ``method``.
 METHODS = ("auto", "adabn", "standardise", "none")
+#: ``out_of_domain`` (distance / threshold of the training reference) beyond which an image is far
+#: from the training images; :func:`adapt` refuses images more than half of which are (without
+#: ``force``): another kind of image, not another scanner (module docstring).
+FAR_OUT_OF_DOMAIN = 2.0
 
 
 # --------------------------------------------------------------------------- feature models
@@ -219,6 +264,44 @@ def _refit_platt(head, X: np.ndarray, y: np.ndarray) -> bool:
     return True
 
 
+# --------------------------------------------------------------------------- out of domain
+
+def _domain_scores(scores: np.ndarray) -> dict:
+    """What the adaptation record keeps of the images' ``out_of_domain`` scores."""
+    return {"median": float(np.median(scores)), "unlike_training": int(np.sum(scores > 1)),
+            "far": int(np.sum(scores > FAR_OUT_OF_DOMAIN)), "n": int(scores.size)}
+
+
+def _check_kind(scores: np.ndarray, force: bool) -> None:
+    """Refuse images most of which are far from the training images (another modality), unless
+    forced; warn when most are merely unlike them."""
+    far = int(np.sum(scores > FAR_OUT_OF_DOMAIN))
+    unlike = int(np.sum(scores > 1))
+    if far * 2 <= scores.size and unlike * 2 > scores.size:
+        warnings.warn(f"{unlike} of the {scores.size} images look unlike the model's training images (median "
+                      f"out_of_domain {np.median(scores):.2f}): expected of another scanner, which adaptation is "
+                      "for; if they are another kind of image, the adapted model's answers mean nothing",
+                      UserWarning, stacklevel=3)
+    if far * 2 > scores.size and not force:
+        raise ValueError(f"{far} of the {scores.size} images lie more than {FAR_OUT_OF_DOMAIN:g} times the out-of-domain "
+                         f"threshold from the model's training images (median out_of_domain "
+                         f"{np.median(scores):.2f}): they look like another kind of image (another modality), not "
+                         "another scanner, and the model cannot read them; pass force=True (featbus adapt --force) "
+                         "to adapt anyway")
+
+
+def _restandardised_reference(reference, X: np.ndarray):
+    """A copy of a DomainReference whose column centre and scale (and family weights) are those
+    of the site's rows ``X``: the training images' reference as the adapted classifier sees it.
+    Axes, covariance, residual unit and threshold are kept."""
+    from .domain import _space
+
+    ref = copy.deepcopy(reference)
+    ref.mean_, ref.scale_ = _space(np.asarray(X, dtype=np.float64), reference.blocks)
+    ref._check_state()
+    return ref
+
+
 # --------------------------------------------------------------------------- figures
 
 def site_figures(model, proba, y_true, groups=None, *, positive: str = "malignant", n_bootstrap: int = 0,
@@ -326,7 +409,8 @@ def _labels_of(labels, n: int) -> np.ndarray | None:
 
 
 def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=None, method: str = "auto",
-          target_sensitivity: float | None = None, positive: str = "malignant", recalibrate: bool = True):
+          target_sensitivity: float | None = None, positive: str = "malignant", recalibrate: bool = True,
+          force: bool = False):
     """Adapt a trained model to a new site: a new model, the input left untouched.
 
     Without labels the site's images re-estimate the model's normalisation statistics (AdaBN for
@@ -358,6 +442,11 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
         The class of the operating point; one of the model's.
     recalibrate : bool, default=True
         With labels, refit a Platt-calibrated head's sigmoids on them.
+    force : bool, default=False
+        Adapt even when more than half the images lie beyond :data:`FAR_OUT_OF_DOMAIN` times the
+        out-of-domain threshold of the model's training images (another kind of image, such as
+        mammograms for an ultrasound model: refused otherwise). Without an out-of-domain
+        reference in the model, nothing is checked.
 
     Returns
     -------
@@ -395,11 +484,12 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     ValueError: the labels hold 'cyst', which the model does not know (its classes: benign, malignant, normal)
     """
     return _adapt(model, images, labels=labels, groups=groups, method=method,
-                  target_sensitivity=target_sensitivity, positive=positive, recalibrate=recalibrate)
+                  target_sensitivity=target_sensitivity, positive=positive, recalibrate=recalibrate, force=force)
 
 
 def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sensitivity=None,
-           positive="malignant", recalibrate=True, source: str | None = None, source_name: str | None = None):
+           positive="malignant", recalibrate=True, force=False, source: str | None = None,
+           source_name: str | None = None):
     """:func:`adapt`; ``source``: the model's file when the caller loaded it (the command line)."""
     from .io import file_sha256
     from .model import FeatbusModel, _records, load_model
@@ -460,6 +550,10 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
 
     new = _copy(model, keep_forwards=method == "none" or not networks)
     crops = new._crop(records)
+    before = None
+    if model.domain is not None:  # against the training images as the model was trained: another modality?
+        before = model.domain.transform(np.asarray(model.features.transform(crops)))[:, 0]
+        _check_kind(before, force)
     changed: list[str] = []
     if method in ("adabn", "standardise") and new.networks:
         for est in new.networks:
@@ -484,9 +578,22 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
     }
     if groups is not None:
         record["n_groups"] = int(np.unique(groups).size)
+    manifest = dict(new.manifest)
+    if before is not None:
+        record["out_of_domain_before"] = _domain_scores(before)
+        if method in ("adabn", "standardise"):
+            X = np.asarray(new.features.transform(crops))
+            new.domain = _restandardised_reference(model.domain, X)
+            record["out_of_domain_after"] = _domain_scores(new.domain.transform(X)[:, 0])
+            how = (f"re-standardised on the {n} adaptation images' feature rows as the classifier's features were "
+                   f"({method}): out_of_domain is the distance from the training images with this site's shift "
+                   "removed")
+        else:
+            how = "kept as trained (method none: the classifier sees the features as in training)"
+        record["domain"] = how
+        manifest["domain"] = {**manifest.get("domain", {}), "adapted": {"how": how, "n_images": n}}
     if model.manifest.get("adaptation"):
         record["previous"] = model.manifest["adaptation"]
-    manifest = dict(new.manifest)
     manifest.pop("operating_point", None)  # chosen on the probabilities before this adaptation
     if y is not None:
         sel = np.flatnonzero(labelled)

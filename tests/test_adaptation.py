@@ -243,3 +243,109 @@ def test_adabn_file_predicts_the_same_in_a_new_process(tiny_network, tmp_path):
                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert run.returncode == 0, run.stderr[-2000:]
     np.testing.assert_allclose(np.load(tmp_path / "p.npy"), adapted.predict_proba(site), atol=1e-4)
+
+
+# --------------------------------------------------------------------------- the out-of-domain reference
+
+def test_the_reference_is_the_training_one_restandardised_on_the_site(busi_model, site):
+    """After per-site standardisation the classifier sees the site's rows centred and scaled as the
+    training rows were; the adapted reference is the training reference re-standardised the same
+    way (axes, covariance and threshold kept), so the score still means 'unlike the training
+    images', with the site's shift removed."""
+    from featbus.domain import _space
+
+    _, model = busi_model
+    data, _ = _site_data(site)
+    adapted = adapt(model, data.data)
+    X = adapted.transform(data.data)
+    ref, new = model.domain, adapted.domain
+    mean, scale = _space(X, ref.blocks)
+    np.testing.assert_allclose(new.mean_, X.mean(axis=0))  # the site's centre
+    np.testing.assert_allclose(new.scale_, scale)
+    for name in ("components_", "precision_", "threshold_", "residual_scale_"):
+        np.testing.assert_array_equal(getattr(new, name), getattr(ref, name))
+    assert not np.array_equal(model.domain.mean_, new.mean_)  # the input model untouched
+    record = adapted.manifest["adaptation"]
+    before, after = record["out_of_domain_before"], record["out_of_domain_after"]
+    np.testing.assert_allclose(before["median"], np.median(ref.transform(X)[:, 0]))
+    np.testing.assert_allclose(after["median"], np.median(new.transform(X)[:, 0]))
+    assert after["median"] < before["median"] and after["unlike_training"] <= before["unlike_training"]
+    assert "re-standardised on the" in record["domain"]
+    assert adapted.manifest["domain"]["adapted"]["n_images"] == len(X)
+    assert adapted.manifest["domain"]["threshold"] == model.manifest["domain"]["threshold"]
+    table = adapted.predict_table(data.data)
+    np.testing.assert_allclose(table["out_of_domain"], new.transform(X)[:, 0])
+    # method="none": the classifier sees the features as in training, so does the reference
+    kept = adapt(model, data.data, method="none")
+    assert kept.domain.mean_ is not ref.mean_ and np.array_equal(kept.domain.mean_, ref.mean_)
+    assert "kept as trained" in kept.manifest["adaptation"]["domain"]
+    assert "out_of_domain_after" not in kept.manifest["adaptation"]
+
+
+@pytest.fixture(scope="module")
+def mammograms():
+    from conftest import MIAS
+
+    if not (MIAS / "Info.txt").is_file():
+        pytest.skip(f"mini-MIAS data not found at {MIAS}")
+    return [str(p) for p in sorted(MIAS.glob("mdb*.pgm"))[:12]]
+
+
+def test_another_modality_is_refused_unless_forced(busi_model, mammograms):
+    """Mammograms given to an ultrasound model lie far beyond its out-of-domain threshold (median
+    out_of_domain above 2): adapt refuses them in one line; force=True adapts and records it."""
+    from featbus.adaptation import FAR_OUT_OF_DOMAIN
+
+    _, model = busi_model
+    with pytest.raises(ValueError, match=r"^\d+ of the 12 images lie more than 2 times the out-of-domain threshold"
+                                         r".*another kind of image.*force=True") as err:
+        adapt(model, mammograms)
+    assert "\n" not in str(err.value)
+    forced = adapt(model, mammograms, force=True)
+    before = forced.manifest["adaptation"]["out_of_domain_before"]
+    assert before["far"] * 2 > before["n"] == 12 and before["median"] > FAR_OUT_OF_DOMAIN
+
+
+def test_command_end_to_end_train_adapt_predict_in_a_new_process(tmp_path, busi_model, site, mammograms, capsys):
+    """featbus train (intensity + LBP -> logistic regression, 40 BUSI images), featbus adapt on
+    about 40 BUS-BRA images, then featbus predict in another process: the same probabilities and
+    out_of_domain scores as the adapted model in this one (to 1e-6: the CSV's six decimals)."""
+    import pandas as pd
+
+    if not BUSI.is_dir():
+        pytest.skip(f"BUSI data not found at {BUSI}")
+    busi = tmp_path / "busi"
+    for cls, k in (("benign", 16), ("malignant", 12), ("normal", 12)):
+        (busi / cls).mkdir(parents=True)
+        for image in sorted(p for p in (BUSI / cls).glob("*.png") if "_mask" not in p.name)[:k]:
+            shutil.copy(image, busi / cls / image.name)
+    model, out = tmp_path / "m.featbus", tmp_path / "adapted.featbus"
+    assert main(["train", str(busi), "-f", "intensity,lbp", "-c", "logreg", "--n-bootstrap", "0", "-o", str(model),
+                 "-q"]) == 0
+    capsys.readouterr()
+    assert main(["adapt", str(model), str(site), "-o", str(out), "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "out of domain before adapting:" in printed and "out of domain after adapting:" in printed
+    assert "re-standardised on the" in printed
+    # mammograms: one line, exit 2, nothing written; --force adapts. (The 90-image model's reference:
+    # one fitted on these 40 images is too loose to place anything far; its threshold is the 0.99
+    # quantile of 40 cross-fitted distances.)
+    bad = tmp_path / "mias.featbus"
+    assert main(["adapt", str(busi_model[0]), *mammograms, "-o", str(bad), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "another kind of image" in err and "--force" in err
+    assert not bad.exists()
+    assert main(["adapt", str(busi_model[0]), *mammograms, "-o", str(bad), "--force", "-q"]) == 0
+    assert "(forced: another kind of image?)" in capsys.readouterr().out
+    # the adapted file in a new process predicts what it predicts here
+    paths = sorted(str(p) for p in site.rglob("*.png"))
+    csv = tmp_path / "pred.csv"
+    run = subprocess.run([sys.executable, "-m", "featbus", "predict", str(out), *paths, "-o", str(csv), "-q"],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    got = pd.read_csv(csv)
+    here = load_model(out).predict_table(paths)
+    for column in ("p_benign", "p_malignant", "p_normal", "out_of_domain"):
+        np.testing.assert_allclose(got[column], here[column], atol=1e-6)
+    assert got["predicted"].tolist() == here["predicted"].tolist()
+    assert got["unlike_training"].tolist() == here["unlike_training"].tolist()

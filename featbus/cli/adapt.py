@@ -48,6 +48,9 @@ def add_parser(sub, parents) -> None:
                         "200; 0: none)")
     p.add_argument("--task", choices=["severity", "abnormal"], default="severity",
                    help="labels of a mini-MIAS folder (as the model was trained with)")
+    p.add_argument("--force", action="store_true",
+                   help="adapt even when most images lie far from the model's training images (out_of_domain above "
+                        "2: another kind of image, such as mammograms for an ultrasound model; refused otherwise)")
     p.add_argument("--overwrite", action="store_true", help="replace ADAPTED if it exists")
     p.set_defaults(func=run)
 
@@ -86,11 +89,14 @@ def run(args) -> int:
         what = f"{len(records)} unlabelled images"
     model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime)
     adapted = _adapt(model, records, labels=labels, groups=groups, method=args.method,
-                     target_sensitivity=args.target_sensitivity, positive=args.positive, source=str(args.model))
+                     target_sensitivity=args.target_sensitivity, positive=args.positive, force=args.force,
+                     source=str(args.model))
     record = adapted.manifest["adaptation"]
     print(f"adapted {args.model} to {what} (method {record['method']})")
     for change in record["changed"]:
         print(f"  re-estimated: {change}")
+    for line in _domain_lines(record):
+        print(line)
     if args.labels:
         op = adapted.manifest["operating_point"]
         print(f"  calibration: {record['calibration']}")
@@ -114,3 +120,23 @@ def run(args) -> int:
     adapted.save(out, overwrite=args.overwrite)
     print(f"adapted model -> {out}")
     return 0
+
+
+def _domain_lines(record: dict) -> list[str]:
+    """What the adaptation did to the out-of-domain score, in two or three lines."""
+    from ..adaptation import FAR_OUT_OF_DOMAIN
+
+    before, after = record.get("out_of_domain_before"), record.get("out_of_domain_after")
+    if before is None:
+        return ["  out of domain: the model has no out-of-domain reference (nothing checked, nothing to adapt)"]
+
+    def said(d):
+        return f"{d['unlike_training']} of {d['n']} unlike the training images (median out_of_domain {d['median']:.2f})"
+
+    lines = [f"  out of domain before adapting: {said(before)}"
+             + (f", {before['far']} beyond {FAR_OUT_OF_DOMAIN:g} (forced: another kind of image?)"
+                if before["far"] * 2 > before["n"] else "")]
+    if after is not None:
+        lines.append(f"  out of domain after adapting: {said(after)}")
+    lines.append(f"  out-of-domain reference: {record['domain']}")
+    return lines
