@@ -97,6 +97,8 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--report", metavar="DIR", default=None, help="write report.html, metrics.csv and overlays here")
     p.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
     p.add_argument("--n-show", type=int, default=4, help="best and worst images shown in the report (default 4)")
+    p.add_argument("--per-image", action="store_true",
+                   help="also print every image's Dice, IoU and HD95 (the report's metrics.csv holds every metric)")
     p.set_defaults(func=_cmd_evaluate)
 
 
@@ -157,13 +159,13 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _with_masks(data, where: str) -> list:
-    """The records, refusing a data set without any drawn mask (there is nothing to learn)."""
+def _with_masks(data, where: str, purpose: str = "a segmenter learns from them") -> list:
+    """The records, refusing a data set without any drawn mask (nothing to learn or compare with)."""
     records = list(data.data)
     drawn = [bool((r.meta or {}).get("has_mask_file", r.mask is not None and r.mask.any())) for r in records]
     if not any(drawn):
         raise CLIError(f"{where!r} has no lesion masks (<image>_mask.png beside the images, or a mask column in "
-                       "a CSV manifest): a segmenter learns from them")
+                       f"a CSV manifest): {purpose}")
     missing = [i for i, r in enumerate(records) if r.mask is None]
     if missing:
         i = missing[0]
@@ -258,13 +260,15 @@ def _cmd_evaluate(args) -> int:
     _import_tensorflow_quietly(args.debug)
     seg = _load_segmenter(args.segmenter)
     data = _load_folder(args.data_dir, args.on_error, min_classes=1)
-    records = _with_masks(data, args.data_dir)
+    records = _with_masks(data, args.data_dir, purpose="evaluate compares the predictions with them")
     predicted = seg.predict_masks(records)
     names = [r.path or f"#{i}" for i, r in enumerate(records)]
     table = segmentation_metrics([r.mask for r in records], predicted, names=names)
     summary = summarize_segmentation(table, data.groups, n_bootstrap=args.n_bootstrap,
                                      random_state=args.random_state)
-    lines = _summary_lines(summary, METRICS)
+    lines = _summary_lines(summary, METRICS, _groups_text(data))
+    if args.per_image:
+        print("\n".join(_per_image_lines(table)))
     print("\n".join(lines))
     if report is not None:
         report.mkdir(parents=True, exist_ok=True)
@@ -282,7 +286,33 @@ def _fmt(value: float, ci) -> str:
     return f"{value:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else "")
 
 
-def _summary_lines(summary: dict, metrics) -> list[str]:
+def _groups_text(data) -> str:
+    """What the bootstrap resamples: BUS-BRA's patients, a manifest's groups, near-duplicate groups."""
+    told = getattr(data, "groups_from", None)
+    if told:
+        return str(told)
+    if "from its 'group' column" in str(getattr(data, "DESCR", "")):
+        return "the manifest's 'group' column"
+    return "near-duplicate groups"
+
+
+def _per_image_lines(table) -> list[str]:
+    """Every image's Dice, IoU and HD95 (lesion images; a normal image's Dice is 1 when nothing is
+    predicted), then the mean Dice over the lesion images."""
+    lesion = table["lesion"].to_numpy(bool)
+    width = min(60, max(5, *(len(str(n)) for n in table["image"])))
+    lines = [f"{'image':{width}}  {'lesion':>6}  {'dice':>6}  {'iou':>6}  {'hd95':>7}"]
+    for row in table.itertuples(index=False):
+        name = str(row.image)
+        name = name if len(name) <= width else "..." + name[-(width - 3):]
+        hd = f"{row.hd95:7.1f}" if np.isfinite(row.hd95) else f"{'n/a':>7}"
+        lines.append(f"{name:{width}}  {'yes' if row.lesion else 'no':>6}  {row.dice:6.3f}  {row.iou:6.3f}  {hd}")
+    if lesion.any():
+        lines.append(f"mean Dice over the {int(lesion.sum())} lesion images: {table['dice'][lesion].mean():.3f}")
+    return lines + [""]
+
+
+def _summary_lines(summary: dict, metrics, groups: str = "near-duplicate groups") -> list[str]:
     les, nor = summary["lesion"], summary["normal"]
     lines = [f"lesion images: {les['n']} ({les['missed']} with nothing predicted; HD95 and mean surface distance "
              f"over the {les['n'] - les['boundary_undefined']} others, in pixels)"]
@@ -292,7 +322,7 @@ def _summary_lines(summary: dict, metrics) -> list[str]:
     if nor["n"]:
         lines.append(f"normal images: {nor['n']}; predicted empty {_fmt(nor['empty']['value'], nor['empty']['ci'])}, "
                      f"mean false lesion area {nor['false_area']:.1f} px")
-    lines.append("intervals: 95% bootstrap over near-duplicate groups")
+    lines.append(f"intervals: 95% bootstrap over {groups}")
     return lines
 
 
