@@ -37,6 +37,7 @@ version = ".".join(release.split(".")[:2])
 
 extensions = [
     "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
@@ -44,7 +45,7 @@ extensions = [
 ]
 
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
-templates_path = []
+templates_path = ["_templates"]
 nitpicky = False
 # numpydoc "References" sections list papers as footnotes that the text need not cite
 suppress_warnings = ["ref.footnote"]
@@ -59,6 +60,12 @@ napoleon_numpy_docstring = True
 napoleon_use_rtype = False
 napoleon_use_ivar = True
 napoleon_preprocess_types = False
+
+# --- autosummary: api.rst lists the public objects by section; each gets its own page under
+# generated/ (docs/_templates/autosummary: a class page lists its methods, without
+# scikit-learn's metadata-routing setters; a function page ends with the gallery examples using it)
+autosummary_generate = True
+autosummary_generate_overwrite = True
 
 # --- no network at build time: intersphinx is deliberately not enabled. (A browser showing a page
 # with maths loads MathJax itself; the build never does.)
@@ -79,6 +86,9 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "reset_modules": ("matplotlib",),
     "capture_repr": (),  # show what examples print, not the repr of their last expression
+    # "Examples using X" on each API page (the minigallery of docs/_templates/autosummary)
+    "doc_module": ("featbus",),
+    "backreferences_dir": "generated/backreferences",
 }
 
 # --- HTML
@@ -98,5 +108,8 @@ except ImportError:  # alabaster ships with Sphinx
     html_theme = "alabaster"
     html_theme_options = {}
 html_title = f"featbus {release}"
-html_static_path = []
+html_static_path = ["_static"]  # the gallery's static thumbnails (examples not run at build time)
 html_show_sourcelink = False
+# the API index is its own table of contents, and each object's page is reached from it (and
+# back by the breadcrumbs): no left column listing all 230 pages
+html_sidebars = {"api": [], "generated/*": []}

@@ -25,6 +25,9 @@ Run from the repository root (a few minutes on 2 CPUs)::
     python examples/busi_deep.py --data ../shared/data/busi --no-handcrafted
 """
 
+# a still drawn by docs/make_gallery_thumbnails.py (this example is not run by the docs build)
+# sphinx_gallery_thumbnail_path = "_static/gallery/busi_deep.png"
+
 from __future__ import annotations
 
 import argparse

@@ -32,6 +32,9 @@ Run from the repository root (``OMP_NUM_THREADS=2``; the full protocol takes hou
     python examples/busi_finetune.py --cv stratified --recipes frozen,ft-svm      # the leaky figure
 """
 
+# a still drawn by docs/make_gallery_thumbnails.py (this example is not run by the docs build)
+# sphinx_gallery_thumbnail_path = "_static/gallery/busi_finetune.png"
+
 from __future__ import annotations
 
 import argparse

@@ -20,6 +20,9 @@ Data: Al-Dhabyani W, Gomaa M, Khaled H, Fahmy A. Dataset of breast ultrasound im
 Data in Brief 28:104863 (2020).
 """
 
+# a still drawn by docs/make_gallery_thumbnails.py (this example is not run by the docs build)
+# sphinx_gallery_thumbnail_path = "_static/gallery/busi_handcrafted.png"
+
 from __future__ import annotations
 
 import argparse

@@ -29,6 +29,9 @@ BUSI: Al-Dhabyani et al., Data in Brief 28:104863 (2020). Run from the repositor
     OMP_NUM_THREADS=2 python examples/busi_roi.py [--model ~/.cache/featbus/busi_unet.keras] [--out busi_roi.png]
 """
 
+# a still drawn by docs/make_gallery_thumbnails.py (this example is not run by the docs build)
+# sphinx_gallery_thumbnail_path = "_static/gallery/busi_roi.png"
+
 from __future__ import annotations
 
 import argparse

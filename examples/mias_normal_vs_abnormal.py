@@ -30,6 +30,9 @@ Data: Suckling J et al., The Mammographic Image Analysis Society digital mammogr
 Excerpta Medica International Congress Series 1069:375-378 (1994).
 """
 
+# a still drawn by docs/make_gallery_thumbnails.py (this example is not run by the docs build)
+# sphinx_gallery_thumbnail_path = "_static/gallery/mias_normal_vs_abnormal.png"
+
 from __future__ import annotations
 
 import argparse

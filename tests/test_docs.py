@@ -79,6 +79,62 @@ def test_sphinx_build_without_warnings(tmp_path):
     assert proc.returncode == 0, proc.stderr[-5000:]
     for page in ["index.html", "api.html", "guide/scaling.html", "auto_examples/index.html"]:
         assert (out / page).is_file(), page
+    # autosummary: a page per public object listed in api.rst, methods on the class pages
+    for name in api_names():
+        assert (out / "generated" / f"{name}.html").is_file(), name
+    hog = (out / "generated" / "featbus.features.hog.HOGFeatures.html").read_text()
+    assert "HOGFeatures.transform" in hog and "set_fit_request" not in hog
+
+
+def api_names() -> list[str]:
+    """Fully qualified names of the objects docs/api.rst lists in its autosummary tables."""
+    names, module = [], None
+    lines = (DOCS / "api.rst").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(".. currentmodule::"):
+            module = line.split("::")[1].strip()
+        elif line.startswith(".. autosummary::"):
+            for entry in lines[i + 1:]:
+                if entry.strip() and not entry.startswith("   "):
+                    break
+                if entry.strip() and not entry.strip().startswith(":"):
+                    names.append(f"{module}.{entry.strip()}")
+    return names
+
+
+def test_api_tables_name_importable_objects_and_each_new_explain_name():
+    """Every autosummary entry of api.rst imports (autosummary would fail on it), and the public
+    names of the explanation and figure modules are all listed."""
+    import importlib
+
+    names = api_names()
+    assert len(names) > 200 and len(set(names)) == len(names)
+    for name in names:
+        module, _, attr = name.rpartition(".")
+        assert hasattr(importlib.import_module(module), attr), name
+    listed = {n.rsplit(".", 1)[1] for n in names if n.startswith(("featbus.explain.", "featbus.plotting."))}
+    from featbus import explain, plotting
+
+    assert set(plotting.__all__) <= listed
+    assert {"occlusion_map", "grad_cam", "explain", "explain_to_files", "supports_grad_cam"} <= listed
+
+
+def test_every_example_not_run_by_the_build_has_a_real_thumbnail():
+    """plot_* examples run during the build and their figure is their card; every other example
+    names a still drawn by docs/make_gallery_thumbnails.py (the paper_* reproductions get theirs
+    from their own pages' figures)."""
+    for example in sorted((REPO / "examples").glob("*.py")):
+        name = example.stem
+        if name.startswith(("plot_", "paper_", "_")):
+            continue
+        found = re.search(r'^# sphinx_gallery_thumbnail_path = "(.+)"$', example.read_text(), re.MULTILINE)
+        assert found, f"{example.name} has no sphinx_gallery_thumbnail_path"
+        still = DOCS / found.group(1)
+        assert still.is_file() and still.suffix == ".png", still
+        from PIL import Image
+
+        with Image.open(still) as im:
+            assert im.size == (400, 280), (still, im.size)  # sphinx-gallery's card size
 
 
 def test_citation_changelog_and_every_extra_on_the_install_page():
