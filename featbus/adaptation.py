@@ -470,11 +470,17 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     ...                     classifier="svm", cross_validate=False, progress=False)
     >>> site = make_phantoms(30, image_size=48, weights=[0.6, 0.4, 0.0], random_state=1)
     >>> brighter = [np.clip(im.astype(float) * 1.3 + 20, 0, 255).astype(np.uint8) for im in site.images]
-    >>> adapted = adapt(model, brighter)                         # unlabelled: per-site standardisation
+    >>> adapt(model, brighter)  # phantoms vary so little that a 1.3x gain lies "far" from them
+    Traceback (most recent call last):
+    ...
+    ValueError: 30 of the 30 images lie more than 2 times the out-of-domain threshold from the model's ...
+    >>> adapted = adapt(model, brighter, force=True)             # unlabelled: per-site standardisation
     >>> adapted.manifest["adaptation"]["method"], adapted.manifest["adaptation"]["n_images"]
     ('standardise', 30)
+    >>> adapted.manifest["adaptation"]["out_of_domain_before"]["far"]
+    30
     >>> labels = site.target_names[site.target]
-    >>> tuned = adapt(model, brighter, labels=labels, target_sensitivity=0.9)
+    >>> tuned = adapt(model, brighter, labels=labels, target_sensitivity=0.9, force=True)
     >>> op = tuned.manifest["operating_point"]
     >>> op["positive"], op["sensitivity"] >= 0.9, "operating_point" in model.manifest   # input untouched
     ('malignant', True, False)
