@@ -598,6 +598,9 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
             how = "kept as trained (method none: the classifier sees the features as in training)"
         record["domain"] = how
         manifest["domain"] = {**manifest.get("domain", {}), "adapted": {"how": how, "n_images": n}}
+        # featbus inspect prints the notes: say there which reference out_of_domain is scored against
+        notes = [x for x in manifest.get("notes", []) if not str(x).startswith("out-of-domain reference ")]
+        manifest["notes"] = [*notes, f"out-of-domain reference {how}"]
     if model.manifest.get("adaptation"):
         record["previous"] = model.manifest["adaptation"]
     manifest.pop("operating_point", None)  # chosen on the probabilities before this adaptation

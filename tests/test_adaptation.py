@@ -272,6 +272,8 @@ def test_the_reference_is_the_training_one_restandardised_on_the_site(busi_model
     assert after["median"] < before["median"] and after["unlike_training"] <= before["unlike_training"]
     assert "re-standardised on the" in record["domain"]
     assert adapted.manifest["domain"]["adapted"]["n_images"] == len(X)
+    assert "note: out-of-domain reference re-standardised on the" in adapted.describe()  # featbus inspect
+    assert sum("out-of-domain reference" in x for x in adapt(adapted, data.data).manifest["notes"]) == 1
     assert adapted.manifest["domain"]["threshold"] == model.manifest["domain"]["threshold"]
     table = adapted.predict_table(data.data)
     np.testing.assert_allclose(table["out_of_domain"], new.transform(X)[:, 0])
