@@ -584,7 +584,7 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
     from .plotting import plot_explanation
 
     # the map over the image with its colour bar (what the colours mean), the plain image beside it
-    cols[1].pyplot(plot_explanation(res, panels=("map",)), width="stretch")
+    cols[1].pyplot(plot_explanation(res, panels=("map",), panel_size=2.2), width="stretch")  # text legible at column width
     cols[2].dataframe(proba.style.format({"probability": "{:.3f}"}), hide_index=True)
     cols[2].bar_chart(proba.set_index("class"))
     if res["roi"] is not None:
