@@ -101,6 +101,24 @@ def _run_ends(x: np.ndarray) -> np.ndarray:
     return ends[np.searchsorted(ends, np.arange(len(x)))]
 
 
+@functools.lru_cache(maxsize=8)  # the default radii use 3; each holds O(P x length) floats
+def _sampling(P: int, R: int, length: int) -> list[tuple]:
+    """Per distinct column offset of the ``P`` points: its column floor and ceiling offsets and
+    weights ``1 - dc``, ``dc`` (per column), and its points, each with its row floor and ceiling
+    offsets, weights ``1 - dr``, ``dr`` and runs of equal ``dr`` (per row); then the group's
+    lowest and highest row offsets. For positions ``0..length-1``: an image's are a prefix."""
+    rp, cp = _circle(P, R)
+    groups = []
+    for v in np.unique(cp):
+        c_lo, c_hi, dc = _axis(length, v)
+        points = []
+        for i in np.flatnonzero(cp == v):
+            r_lo, r_hi, dr = _axis(length, rp[i])
+            points.append((int(i), r_lo, r_hi, 1 - dr, dr, _run_ends(dr)))
+        groups.append((c_lo, c_hi, 1 - dc, dc, points, min(p[1] for p in points), max(p[2] for p in points)))
+    return groups
+
+
 @functools.cache
 def _ror_lut(P: int) -> np.ndarray:
     """Smallest rotation of every ``P``-bit pattern (skimage's ``ror`` code of that pattern)."""
@@ -183,19 +201,12 @@ def lbp_codes(image: np.ndarray, P: int, R: int, method: str = "uniform") -> np.
     if img.ndim != 2:
         raise ValueError(f"LBP needs a 2-D gray image, got shape {img.shape}")
     h, w = img.shape
-    rp, cp = _circle(int(P), int(R))
     pad = int(np.ceil(R)) + 1
     padded = np.zeros((h + 2 * pad, w + 2 * pad))  # zeros outside: scikit-image's mode 'C', cval 0
     padded[pad:pad + h, pad:pad + w] = img
     rows = max(8, _BLOCK_PIXELS // max(w, 1))
-    groups = []  # one per distinct column offset: (columns, weights, its points)
-    for v in np.unique(cp):
-        c_lo, c_hi, dc = _axis(w, v)
-        points = []
-        for i in np.flatnonzero(cp == v):
-            r_lo, r_hi, dr = _axis(h, rp[i])
-            points.append((int(i), r_lo, r_hi, 1 - dr, dr, _run_ends(dr)))
-        groups.append((c_lo, c_hi, 1 - dc, dc, points))
+    # weights computed for positions 0..length-1 serve every image up to that side
+    groups = _sampling(int(P), int(R), 1 << max(8, (max(h, w) - 1).bit_length()))
     codes = np.empty((h, w), np.uint16)
     bits_buffer = np.empty((P, rows, w), bool)
     horizontal, product = np.empty((rows + 2 * pad, w)), np.empty((rows + 2 * pad, w))
@@ -206,10 +217,9 @@ def lbp_codes(image: np.ndarray, P: int, R: int, method: str = "uniform") -> np.
         centre = centre_buffer[:n]  # contiguous: compared P times
         centre[...] = padded[pad + r0:pad + r1, pad:pad + w]
         bits, val, val2 = bits_buffer[:, :n], value[:n], value2[:n]
-        for c_lo, c_hi, one_minus_dc, dc, points in groups:
-            windows = ([(min(p[1] for p in points), max(p[2] for p in points), points)]
-                       if max(p[2] for p in points) - min(p[1] for p in points) <= n
-                       else [(p[1], p[2], [p]) for p in points])  # far apart (large R)
+        for c_lo, c_hi, one_minus_dc, dc, points, lo, hi in groups:
+            one_minus_dc, dc = one_minus_dc[:w], dc[:w]
+            windows = [(lo, hi, points)] if hi - lo <= n else [(p[1], p[2], [p]) for p in points]  # large R
             for lo, hi, pts in windows:
                 # image rows r0 + lo .. r1 + hi - 1, horizontally interpolated (row k: r0 + lo + k)
                 src = padded[pad + r0 + lo:pad + r1 + hi]
