@@ -164,3 +164,5 @@ def test_citation_changelog_and_every_extra_on_the_install_page():
     extras = pyproject["project"]["optional-dependencies"]
     missing = [name for name in extras if f"``{name}``" not in install]
     assert not missing, f"docs/install.rst does not name the extra(s) {missing}"
+    rows = re.findall(r"^``(\w+)``\s{2,}", install, re.MULTILINE)  # the extras table's first column
+    assert sorted(rows) == sorted(extras), f"docs/install.rst's table lists {sorted(set(rows) - set(extras))} too"
