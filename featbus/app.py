@@ -583,8 +583,9 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
     cols[0].image(np.asarray(res["image"]), caption=name, clamp=True, width="stretch")
     from .plotting import plot_explanation
 
-    # the map over the image with its colour bar (what the colours mean), the plain image beside it
-    cols[1].pyplot(plot_explanation(res, panels=("map",), panel_size=2.2), width="stretch")  # text legible at column width
+    # the map over the image with its colour bar (what the colours mean), the plain image beside it;
+    # a small panel keeps the title and the bar's label legible at the column's width
+    cols[1].pyplot(plot_explanation(res, panels=("map",), panel_size=2.2), width="stretch")
     cols[2].dataframe(proba.style.format({"probability": "{:.3f}"}), hide_index=True)
     cols[2].bar_chart(proba.set_index("class"))
     if res["roi"] is not None:
