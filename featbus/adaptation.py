@@ -260,7 +260,12 @@ def _refit_platt(head, X: np.ndarray, y: np.ndarray) -> bool:
         index = LabelEncoder().fit(classes).transform(est.classes_)
         for k, col, cal in zip(index, pred.T, cc.calibrators):
             k = k + 1 if len(classes) == 2 else k  # binary: the one column is classes[1]'s
+            before = (cal.a_, cal.b_)
             cal.fit(col, (y == str(classes[k])).astype(int))
+            # p = 1 / (1 + exp(a f + b)) rises with the classifier's score f only while a < 0; a few
+            # labelled patients can fit a >= 0, which would turn its ranking round: the old one stays
+            if not cal.a_ < 0:
+                cal.a_, cal.b_ = before
     return True
 
 

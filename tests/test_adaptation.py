@@ -351,3 +351,22 @@ def test_command_end_to_end_train_adapt_predict_in_a_new_process(tmp_path, busi_
         np.testing.assert_allclose(got[column], here[column], atol=1e-6)
     assert got["predicted"].tolist() == here["predicted"].tolist()
     assert got["unlike_training"].tolist() == here["unlike_training"].tolist()
+
+
+def test_a_recalibration_never_turns_the_scores_round():
+    # labels of a few patients can fit a sigmoid of the other sign; the refit keeps the learnt ranking
+    from scipy.stats import spearmanr
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+
+    from featbus.adaptation import _refit_platt
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(80, 3))
+    y = np.where(X[:, 0] + 0.3 * rng.normal(size=80) > 0, "malignant", "benign")
+    head = CalibratedClassifierCV(LogisticRegression(), method="sigmoid", cv=3).fit(X, y)
+    p0 = head.predict_proba(X)[:, 1]
+    assert _refit_platt(head, X[:20], np.where(y[:20] == "malignant", "benign", "malignant"))  # reversed
+    assert spearmanr(p0, head.predict_proba(X)[:, 1]).correlation > 0.99
+    assert _refit_platt(head, X[20:], y[20:])  # labels that agree still move the calibration
+    assert not np.allclose(p0, head.predict_proba(X)[:, 1])
