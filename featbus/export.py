@@ -212,6 +212,8 @@ def export_tflite(model, path: str | os.PathLike, *, quantize: bool = False, ove
     blob = convert_to_tflite(serve, trackable, quantize=quantize)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(blob)
+    from .networks import backbone_name
+
     est = _input_estimator(model)
     nets = model.networks
     meta = {"classes": [str(c) for c in model.classes_], "input": {
@@ -219,7 +221,7 @@ def export_tflite(model, path: str | os.PathLike, *, quantize: bool = False, ove
         "aspect": est.aspect, "resize": "cv2.INTER_AREA when shrinking, INTER_LINEAR when enlarging"},
         "output": "probabilities, one per class", "quantized": bool(quantize), "featbus": __version__,
         "source_pipeline_sha256": model.manifest.get("pipeline_sha256"),
-        "backbone": est.backbone,
+        "backbone": backbone_name(est.backbone),  # a user's builder by its module.function name
         "layers": [n.layer_ for n in nets] if nets else list(est.layers_),
         "networks": len(nets) or None}
     Path(str(path) + ".json").write_text(json.dumps(meta, indent=1))

@@ -84,6 +84,7 @@ def test_train_on_two_sites(busi_manifest, busbra_subset, tmp_path, capsys):
     line = next(x for x in captured.err.splitlines() if x.startswith("training on 2 sites"))
     assert line.startswith("training on 2 sites: busi (60 images, 3 classes), bus-bra (")
     assert line.endswith(" images, 2 classes; no normal)")
+    assert "other hospitals:" not in captured.out  # trained on two sites: no one-site note
     from featbus import load_model
 
     assert load_model(out).classes_.tolist() == ["benign", "malignant", "normal"]
@@ -127,3 +128,11 @@ def test_combine_sites_takes_subsets_that_carry_only_records():
     assert all(im is rec.image for im, rec in zip(both.images[:5], cut.data))
     assert both.target_names[both.target].tolist() == (a.target_names[a.target[:5]].tolist()
                                                        + b.target_names[b.target].tolist())
+
+
+def test_a_model_of_one_site_says_its_figures_stop_there(busi_manifest, tmp_path, capsys):
+    out = tmp_path / "one site.featbus"
+    assert main(["train", str(busi_manifest), "-f", "intensity", "-c", "logreg", "-o", str(out),
+                 "--n-bootstrap", "20"]) == 0
+    note = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("other hospitals:"))
+    assert f"featbus validate '{out}' SITE_DATA" in note and "featbus train DATA1 DATA2" in note

@@ -104,6 +104,13 @@ def test_a_fine_tuned_builder_survives_a_model_file(data, tmp_path):
     path = model.save(tmp_path / "mine.featbus", runtime=False)
     loaded = _reload_checks(model, path, data.images[:6])
     assert loaded.networks[0].backbone is small_net
+    pytest.importorskip("tensorflow")
+    import json
+
+    from featbus.export import export_tflite
+
+    out = export_tflite(model, tmp_path / "mine.tflite")  # its sidecar names the function, not its repr
+    assert json.loads(open(str(out) + ".json").read())["backbone"] == NAME
 
 
 def test_a_keras_model_is_refused_with_what_to_pass(data):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -46,6 +47,14 @@ from ._options import (
 
 __all__ = ["add_parser", "run"]
 
+
+#: Said after every model trained on one site's images: its figures say nothing about another
+#: hospital (benchmarks/site_shift.py: trained on BUSI, every recipe measured loses most of its
+#: malignant sensitivity on BUS-BRA's GE Logiq 5 images).
+ONE_SITE_NOTE = ("other hospitals: every figure above comes from this one data set's images; trained on BUSI, "
+                 "featbus's recipes find under half of another hospital's cancers (BUS-BRA). Before using it "
+                 "elsewhere: featbus validate {model} SITE_DATA (labelled images from there), or train on "
+                 "several sites (featbus train DATA1 DATA2)")
 
 def add_parser(sub, parents) -> None:
     from ..recipes import DEFAULT_RECIPE, RECIPES
@@ -303,6 +312,9 @@ def run(args) -> int:
           "verdict: none -- the model was trained without a cross-validation or validation split to judge it by")
     print(f"model: {out.resolve()}" + (f" (added to your trust list {_trust_file()}: it holds types featbus "
                                        "does not trust by itself)" if _is_trusted_file(out) else ""))
+    sites = getattr(data, "sites", None)
+    if sites is None or len(set(np.asarray(sites).tolist())) < 2:
+        print(ONE_SITE_NOTE.format(model=shlex.quote(str(out))))
     judged = {"cross-validation" if cv_report is None or "validation split" not in str(cv_report.cv)
               else "validation split": verdict}
     if held is not None:
