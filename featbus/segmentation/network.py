@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..networks import (
+    _conv_bn,
+    _scratch_encoder,
     backbone_name,
     check_backbone,
     load_backbone,
@@ -46,41 +48,6 @@ def _keras():
     from .._backend import keras_module
 
     return keras_module()
-
-
-def _conv_bn(layers, x, filters: int, kernel: int = 3, strides: int = 1, name: str = ""):
-    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=name + "_conv")(x)
-    x = layers.BatchNormalization(momentum=0.9, name=name + "_bn")(x)
-    return layers.ReLU(6.0, name=name + "_relu")(x)
-
-
-def _inverted_residual(layers, x, filters: int, strides: int, expansion: int, name: str):
-    """MobileNetV2 block: 1x1 expand, 3x3 depthwise, 1x1 linear projection, residual if shapes match."""
-    in_ch = x.shape[-1]
-    h = _conv_bn(layers, x, in_ch * expansion, 1, name=name + "_expand")
-    h = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False, name=name + "_dw")(h)
-    h = layers.BatchNormalization(momentum=0.9, name=name + "_dw_bn")(h)
-    h = layers.ReLU(6.0, name=name + "_dw_relu")(h)
-    h = layers.Conv2D(filters, 1, use_bias=False, name=name + "_project")(h)
-    h = layers.BatchNormalization(momentum=0.9, name=name + "_project_bn")(h)
-    if strides == 1 and in_ch == filters:
-        h = layers.Add(name=name + "_add")([x, h])
-    return h
-
-
-def _scratch_encoder(layers, inputs, width: float):
-    """MobileNetV2-style encoder; returns the feature maps at strides 2, 4, 8, 16 and 32."""
-    def ch(c):
-        return max(8, int(round(c * width / 8)) * 8)
-
-    x = _conv_bn(layers, inputs, ch(16), 3, strides=2, name="enc_stem")
-    skips = [x]  # stride 2
-    # (filters, first stride, repeats, expansion): MobileNetV2's stages, shallower and narrower
-    for s, (filters, stride, repeats, t) in enumerate([(24, 2, 2, 4), (32, 2, 2, 4), (64, 2, 2, 4), (96, 2, 1, 4)]):
-        for r in range(repeats):
-            x = _inverted_residual(layers, x, ch(filters), stride if r == 0 else 1, t, name=f"enc_s{s + 1}_b{r}")
-        skips.append(x)
-    return skips
 
 
 def _encoder_outputs(keras, inputs, base, names: list[str], scale=None, offset=None) -> list:
