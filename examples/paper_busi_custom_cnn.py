@@ -87,8 +87,9 @@ def main(argv=None) -> PaperResult:
 
     # The U-Net on a MobileNetV2 encoder (its ImageNet weights, else the stand-in's).
     enc, enc_weights, note = paper_weights("mobilenet_v2", {})
-    if "mobilenet_v2" in args.given_weights:
-        note += " (UNetSegmenter takes no weights file: --weights applies to the classifiers only)"
+    # UNetSegmenter takes its encoder's ImageNet weights from the Keras cache only, not from a file
+    note = note.replace(" (give the real ones with --weights mobilenet_v2=PATH)",
+                        " (the U-Net reads ImageNet weights from the Keras cache only, not --weights)")
     notes.append("U-Net encoder " + note)
     print(notes[-1])
     leaky_dice, free_dice, n_lesion = unet_two_protocols(data, size=max(32, args.size // 32 * 32),
