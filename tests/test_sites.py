@@ -136,3 +136,21 @@ def test_a_model_of_one_site_says_its_figures_stop_there(busi_manifest, tmp_path
                  "--n-bootstrap", "20"]) == 0
     note = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("other hospitals:"))
     assert f"featbus validate '{out}' SITE_DATA" in note and "featbus train DATA1 DATA2" in note
+
+
+def test_train_site_flags(busi_manifest, busbra_subset, tmp_path, capsys):
+    out = tmp_path / "m.featbus"
+    code = main(["train", str(busi_manifest), str(busbra_subset), "-f", "intensity", "-c", "logreg", "-o", str(out),
+                 "--n-bootstrap", "20", "--site-balance", "--site-cv", "no"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    from featbus import load_model
+
+    manifest = load_model(out).manifest
+    assert "site_cv" not in manifest and manifest["recipe"]["site_balance"]["sites"] == {"busi": 0.5, "bus-bra": 0.5}
+    code = main(["train", str(busi_manifest), "-f", "intensity", "-c", "logreg", "-o", str(tmp_path / "x.featbus"),
+                 "--site-balance"])
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [x for x in err if "error" in x]
+    assert code != 0 and errors == [err[-1]] and "at least 2 sites" in err[-1]
+    assert not any("Traceback" in x for x in err)

@@ -334,58 +334,20 @@ def _sites_of(data) -> list[str]:
 
 def _leave_one_site_out(data, X, names, sites, label, classifier, balance, positive, args) -> str:
     """The lines of the leave-one-site-out figure: the pipeline ``label`` trained on the other
-    sites and tested on each site (sklearn's LeaveOneGroupOut, sites as groups). Only what is
-    defined is computed: a class a site lacks is said, not scored."""
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import LeaveOneGroupOut
-
-    from ..evaluation import evaluate
+    sites and tested on each (:func:`featbus.evaluation.leave_one_site_out`, the one path that
+    ``featbus train`` stores in a model file too), intervals over each site's groups."""
+    from ..evaluation import leave_one_site_out
     from ..pipelines import family_blocks, make_classification_pipeline
 
-    order = list(dict.fromkeys(sites))
-    codes = np.array([order.index(s) for s in sites])
     pipe = make_classification_pipeline(None, balance=balance, classifier=classifier, blocks=family_blocks(names),
                                         random_state=args.random_state)
     try:
-        rep = evaluate(pipe, X, data.target, cv=LeaveOneGroupOut(), groups=codes, n_bootstrap=0,
-                       random_state=args.random_state, n_jobs=args.n_jobs, name=label,
-                       target_names=data.target_names, progress=False)
+        result = leave_one_site_out(pipe, X, data.target, np.asarray(sites), groups=data.groups, positive=positive,
+                                    n_bootstrap=args.n_bootstrap, random_state=args.random_state,
+                                    n_jobs=args.n_jobs, name=label, target_names=data.target_names)
     except ValueError as exc:
         raise CLIError(f"leave-one-site-out of {label!r}: {_one_line(exc)}") from exc
-    target_names = [str(n) for n in data.target_names]
-    y_true, y_pred = np.asarray(rep.y_true), np.asarray(rep.y_pred)
-    lines = [f"leave one site out ({label}, trained on the other sites and tested on each; point values, "
-             "no intervals):"]
-    for k, site in enumerate(order):
-        te = codes == k
-        here = sorted(set(y_true[te].tolist()))
-        trained = sorted(set(y_true[~te].tolist()))
-        figures = [f"accuracy {np.mean(y_pred[te] == y_true[te]):.3f}",
-                   f"balanced accuracy {np.mean([np.mean(y_pred[te & (y_true == c)] == c) for c in here]):.3f}"]
-        notes = []
-        if positive is not None:
-            p = target_names.index(positive)
-            if p not in trained:
-                notes.append(f"the other sites have no {positive}: no {positive} AUC")
-            elif p not in here or len(here) < 2:
-                notes.append(f"no {positive} AUC: the site needs {positive} and other images")
-            elif rep.scores is not None:
-                col = list(np.asarray(rep.classes).tolist()).index(p)
-                figures.append(f"AUC[{positive}] {roc_auc_score(y_true[te] == p, rep.scores[te][:, col]):.3f}")
-        lacking = [c for c in trained if c not in here]
-        if lacking:
-            called = int(np.sum(np.isin(y_pred[te], lacking)))
-            notes.append(f"no {', '.join(target_names[c] for c in lacking)} here: figures over its {len(here)} "
-                         f"classes ({called} image(s) called {'/'.join(target_names[c] for c in lacking)}, "
-                         "always wrong)")
-        unseen = [c for c in here if c not in trained]
-        if unseen:
-            notes.append(f"the other sites have no {', '.join(target_names[c] for c in unseen)}: its "
-                         f"{int(np.sum(np.isin(y_true[te], unseen)))} such image(s) are always wrong")
-        others = ", ".join(s for s in order if s != site)
-        lines.append(f"  {site} held out ({int(te.sum())} images; trained on {others}, {int((~te).sum())} images): "
-                     + ", ".join(figures) + ("; " + "; ".join(notes) if notes else ""))
-    return "\n".join(lines)
+    return result.summary()
 
 
 def _test_set(data, args):

@@ -85,9 +85,8 @@ def run(args) -> int:
 def _domain_line(model, table) -> str:
     """How many images look unlike the training images, or that the model cannot tell."""
     if "unlike_training" not in table:
-        return ("note: this model file has no out-of-domain reference (made before featbus stored one, or a network "
-                "recipe): images unlike its training images are not flagged; retrain it to get the out_of_domain "
-                "column")
+        return ("note: this model file has no out-of-domain reference (made before featbus stored one): images "
+                "unlike its training images are not flagged; retrain it to get the out_of_domain column")
     from ..domain import flag_summary
 
     return flag_summary(table["unlike_training"].tolist())

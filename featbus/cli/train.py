@@ -86,6 +86,11 @@ def add_parser(sub, parents) -> None:
                         "compare several, featbus evaluate takes a comma-separated list (-c svm,rf)")
     p.add_argument("--balance", "-b", default="none", metavar="NAME",
                    help=f"ONE sampler: none (default), {_SAMPLER_NAMES} (featbus evaluate -b compares a list)")
+    p.add_argument("--site-cv", choices=("auto", "yes", "no"), default="auto",
+                   help="several sites: store a leave-one-site-out figure beside the pooled one (one more fit per "
+                        "site; auto: feature recipes only, yes: networks too)")
+    p.add_argument("--site-balance", action="store_true",
+                   help="several sites: weigh every site the same, classes balanced within (feature recipes)")
     p.add_argument("--n-splits", type=int, default=None, metavar="K",
                    help="CV and calibration folds (default 5, or fewer when the smallest class has fewer images "
                         "or duplicate groups, at least 2)")
@@ -265,6 +270,8 @@ def run(args) -> int:
                         segmenter=segmenter, roi_margin=args.roi_margin, preprocessing=args.preprocess,
                         n_splits=args.n_splits if args.n_splits is not None else DEFAULT_N_SPLITS,
                         n_bootstrap=args.n_bootstrap, random_state=args.random_state,
+                        site_cv={"auto": "auto", "yes": True, "no": False}[args.site_cv],
+                        site_balance=args.site_balance,
                         cache=args.cache, n_jobs=args.n_jobs, progress=progress, command=command,
                         source=", ".join(os.path.abspath(p) for p in paths))
     if held is not None:
