@@ -89,4 +89,8 @@ def _domain_line(model, table) -> str:
                 "unlike its training images are not flagged; retrain it to get the out_of_domain column")
     from ..domain import flag_summary
 
-    return flag_summary(table["unlike_training"].tolist())
+    line = flag_summary(table["unlike_training"].tolist())
+    adapted = (model.manifest.get("domain") or {}).get("adapted")
+    # an adapted model scores against its training images re-standardised on the site's
+    return line + (f" (adapted model: reference {str(adapted.get('how', '')).split(':')[0]})"
+                   if isinstance(adapted, dict) and adapted.get("how") else "")
