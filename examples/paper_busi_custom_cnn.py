@@ -1,6 +1,6 @@
 """
 Paper pipeline (e): a CNN from scratch against fine-tuned ImageNet networks, and a MobileNet U-Net
-=================================================================================================
+==================================================================================================
 
     python examples/paper_busi_custom_cnn.py --quick     # the quoted run (reduced settings)
     python examples/paper_busi_custom_cnn.py             # 224 px, 50 epochs, 5 folds, as the paper

@@ -1,6 +1,6 @@
 """
 Paper pipeline (b): MobileNetV2, deeper layers fine-tuned, three BUSI classes, served in an app
-==============================================================================================
+===============================================================================================
 
     python examples/paper_busi_mobilenetv2_app.py --quick       # the quoted run (reduced settings)
     python examples/paper_busi_mobilenetv2_app.py               # 224 px, 20 epochs, 5 folds

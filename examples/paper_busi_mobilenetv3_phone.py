@@ -1,6 +1,6 @@
 """
 Paper pipeline (a): MobileNetV3-Small, features from two depths, benign vs malignant, on a phone
-===============================================================================================
+================================================================================================
 
     python examples/paper_busi_mobilenetv3_phone.py --quick     # the quoted run (reduced settings)
     python examples/paper_busi_mobilenetv3_phone.py             # 224 px, 20 epochs, 5 folds
