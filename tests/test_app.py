@@ -135,8 +135,8 @@ def roi_models(saved_model, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("app_roi")  # saved_model set FEATBUS_TRUSTED_MODELS for the module
     data = make_phantoms(30, image_size=64, random_state=0)
-    seg = UNetSegmenter(backbone="scratch", input_size=64, width=0.5, batch_size=8, learning_rate=3e-3, epochs=12,
-                        random_state=0, progress=False).fit(data.data)
+    seg = UNetSegmenter(backbone="scratch", input_size=64, width=0.5, batch_size=8, learning_rate=3e-3, epochs=30,
+                        random_state=0, progress=False).fit(data.data)  # 12 epochs found no lesion with Keras 3.15
     model = train_model(data, "intensity,shape", classifier="logreg", segmenter=seg, cross_validate=False,
                         progress=False)
     blind_roi = ROICropper(segmenter=seg, source="segmenter", on_empty="image", min_area=0.99).fit(data.data)
