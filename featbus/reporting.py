@@ -706,13 +706,16 @@ def predictions_html(table, path: str | Path, *, title: str = "featbus predictio
         cards.append(f"<figure class='card'>{picture}<figcaption><code>{html.escape(str(row['image']))}</code>"
                      f"<br>predicted <b>{html.escape(str(row['predicted']))}</b><table>{probs}</table>"
                      "</figcaption></figure>")
-    css = _CSS + (".card{margin:0;width:260px} .card img{width:256px;border:1px solid #ddd} "
+    # wide enough for the figure's colour bar and its label to be read
+    css = _CSS + (".card{margin:0;width:604px} .card img{width:600px;border:1px solid #ddd} "
                   ".card code{overflow-wrap:anywhere}")  # long paths wrap inside their card
     doc = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
            f"<style>{css}</style></head><body><h1>{html.escape(title)}</h1>"
            f"<p class='note'>{html.escape(about).replace(chr(10), '<br>')}</p>"
-           "<p class='note'>Overlays: the regions that raise the "
-           "predicted class (occlusion sensitivity or Grad-CAM, as the file names say).</p>"
+           "<p class='note'>Overlays (the method in each file's name), each with its colour bar. Occlusion: red "
+           "where hiding a region lowers the predicted class's probability (the region supports it), blue where "
+           "hiding it raises that probability; faint colour is a small change. Grad-CAM: brighter where the "
+           "network's features raise the predicted class, 0 to 1.</p>"
            f"<div class='plots'>{''.join(cards)}</div></body></html>")
     path.write_text(doc, encoding="utf-8")
     return path
