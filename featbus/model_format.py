@@ -516,7 +516,9 @@ def describe_manifest(manifest: dict) -> str:
              + (f" (+{r.get('balance')})" if r.get("balance") else "")
              + (f", probabilities: {r.get('calibration')}" if r.get("calibration") else ""),
              f"classes: {', '.join(map(str, m.get('classes', [])))}",
-             (f"trained on {d.get('n_images')} images {d.get('counts')} from {d.get('source')} "
+             (f"trained on {d.get('n_images')} images {d.get('counts')}"
+              + (f" from {d.get('source')}" if d.get("source") else " given in Python")
+              + " "
               f"(content sha256 {str(d.get('sha256'))[:12]}...), seed {m.get('random_state')}, "
               f"{m.get('created')}")]
     if cv:
