@@ -13,6 +13,8 @@ no balancing, class weights, SMOTE, Borderline-SMOTE, ADASYN, random oversamplin
 the folds), and SMOTE applied to the whole set before a stratified split (the leaky way).
 """
 
+# sphinx_gallery_thumbnail_path = "_static/gallery/paper_busi_balancing.png"
+
 from __future__ import annotations
 
 import numpy as np

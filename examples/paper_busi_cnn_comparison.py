@@ -15,6 +15,8 @@ paper's figure, are the other ``paper_*.py`` examples (``benchmarks/published_pi
 Data: Al-Dhabyani W et al. Dataset of breast ultrasound images. Data in Brief 28:104863 (2020).
 """
 
+# sphinx_gallery_thumbnail_path = "_static/gallery/paper_busi_cnn_comparison.png"
+
 from __future__ import annotations
 
 from _paper_common import DATA, deep_matrix, pretrained, table

@@ -10,6 +10,8 @@ stratified and on near-duplicate-grouped 5-fold CV, side by side. The CNN is Eff
 (ImageNet weights that install offline), mid-level block, average and max pooled.
 """
 
+# sphinx_gallery_thumbnail_path = "_static/gallery/paper_busi_hybrid.png"
+
 from __future__ import annotations
 
 import numpy as np

@@ -33,6 +33,8 @@ Data: Al-Dhabyani W, Gomaa M, Khaled H, Fahmy A. Dataset of breast ultrasound im
 Brief 28:104863 (2020). https://doi.org/10.1016/j.dib.2019.104863
 """
 
+# sphinx_gallery_thumbnail_path = "_static/gallery/paper_busi_resnet101_enhanced.png"
+
 from __future__ import annotations
 
 import numpy as np

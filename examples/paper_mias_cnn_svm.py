@@ -22,6 +22,8 @@ Data: Suckling J et al. The Mammographic Image Analysis Society digital mammogra
 Exerpta Medica, International Congress Series 1069:375-378 (1994).
 """
 
+# sphinx_gallery_thumbnail_path = "_static/gallery/paper_mias_cnn_svm.png"
+
 from __future__ import annotations
 
 import numpy as np
