@@ -121,11 +121,10 @@ def test_api_tables_name_importable_objects_and_each_new_explain_name():
 
 def test_every_example_not_run_by_the_build_has_a_real_thumbnail():
     """plot_* examples run during the build and their figure is their card; every other example
-    names a still drawn by docs/make_gallery_thumbnails.py (the paper_* reproductions get theirs
-    from their own pages' figures)."""
+    names a still drawn by docs/make_gallery_thumbnails.py (the paper_* reproductions too)."""
     for example in sorted((REPO / "examples").glob("*.py")):
         name = example.stem
-        if name.startswith(("plot_", "paper_", "_")):
+        if name.startswith(("plot_", "_")):
             continue
         found = re.search(r'^# sphinx_gallery_thumbnail_path = "(.+)"$', example.read_text(), re.MULTILINE)
         assert found, f"{example.name} has no sphinx_gallery_thumbnail_path"
