@@ -288,8 +288,8 @@ def _check_kind(scores: np.ndarray, force: bool) -> None:
                       "for; if they are another kind of image, the adapted model's answers mean nothing",
                       UserWarning, stacklevel=3)
     if far * 2 > scores.size and not force:
-        raise ValueError(f"{far} of the {scores.size} images lie more than {FAR_OUT_OF_DOMAIN:g} times the out-of-domain "
-                         f"threshold from the model's training images (median out_of_domain "
+        raise ValueError(f"{far} of the {scores.size} images lie more than {FAR_OUT_OF_DOMAIN:g} times the "
+                         f"out-of-domain threshold from the model's training images (median out_of_domain "
                          f"{np.median(scores):.2f}): they look like another kind of image (another modality), not "
                          "another scanner, and the model cannot read them; pass force=True (featbus adapt --force) "
                          "to adapt anyway")
