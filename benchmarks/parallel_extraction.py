@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pyradiomics_batch import tree_rss  # the same process-tree memory sampling
 
 REPO = Path(__file__).resolve().parents[1]
 BUSI = REPO.parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
@@ -62,17 +63,7 @@ def _run(data: Path, features: str | None, n_jobs: int, out: Path) -> tuple[floa
     proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, env={**os.environ, "FEATBUS_CACHE": ""})
     peak = 0
     while proc.poll() is None:
-        try:
-            tree = [proc, *proc.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            break
-        rss = 0
-        for p in tree:
-            try:
-                rss += p.memory_info().rss
-            except psutil.NoSuchProcess:
-                pass
-        peak = max(peak, rss)
+        peak = max(peak, tree_rss(proc.pid))
         time.sleep(0.02)
     proc.wait()
     wall = time.perf_counter() - t0

@@ -84,7 +84,9 @@ def _pairs(root: Path, n: int, into: Path) -> list[tuple[Path, Path, str]]:
     return pairs
 
 
-def _tree_rss(pid: int) -> int:
+def tree_rss(pid: int) -> int:
+    """Resident memory (bytes) of process ``pid`` and its children, 0 once it is gone
+    (also used by parallel_extraction.py)."""
     import psutil  # checked in main()
 
     try:
@@ -111,7 +113,7 @@ def _measure(cmd: list[str], env: dict) -> tuple[float, float]:
     def sample():
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, _tree_rss(proc.pid))
+            peak = max(peak, tree_rss(proc.pid))
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
