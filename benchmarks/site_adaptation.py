@@ -44,6 +44,18 @@ def subset(data, idx) -> Bunch:
                  DESCR=f"{len(idx)} BUS-BRA images (groups are patients (Case))")
 
 
+def labelled_draw(rng, groups, y, n: int) -> np.ndarray:
+    """The labels of ``n`` patients drawn from ``groups`` (``None`` for every other image); a
+    draw without both classes is redrawn (an operating point needs a malignant patient).
+    site_shift.py draws its labelled patients here too."""
+    patients = np.unique(groups)
+    while True:
+        chosen = rng.choice(patients, size=min(n, patients.size), replace=False)
+        labelled = np.isin(groups, chosen)
+        if len(set(y[labelled])) > 1:
+            return np.where(labelled, y, None)
+
+
 def fmt(values, cis, digits=2) -> str:
     v = np.asarray(values, dtype=float)
     lo, hi = np.nanmean([c[0] for c in cis]), np.nanmean([c[1] for c in cis])
@@ -113,16 +125,10 @@ def main(argv=None) -> None:
         pool_images = [site.data[i] for i in pool]
         add("zero-shot", model, test)
         add("unlabelled (standardise)", adapt(model, pool_images), test)
-        pool_patients = np.unique(groups[pool])
         for n in curve:
             if n == 0:
                 continue
-            while True:  # a draw without a malignant patient cannot set an operating point
-                chosen = rng.choice(pool_patients, size=min(n, pool_patients.size), replace=False)
-                labelled = np.isin(groups[pool], chosen)
-                if len(set(y[pool][labelled])) > 1:
-                    break
-            labels = np.where(labelled, y[pool], None)
+            labels = labelled_draw(rng, groups[pool], y[pool], n)
             for method, name in (("standardise", "+ standardise"), ("none", "labels only")):
                 m = adapt(model, pool_images, labels=labels, groups=groups[pool], method=method,
                           target_sensitivity=args.target_sensitivity)

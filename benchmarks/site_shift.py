@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from site_adaptation import labelled_draw  # the same patient draw as the adaptation curve
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -169,14 +170,8 @@ def main(argv=None) -> None:
                 pool_images = [bra.data[i] for i in pool]
                 on_bra("adapted, unlabelled pool", adapt(model, pool_images), k)
                 rng = np.random.RandomState(k)
-                pool_patients = np.unique(g_bra[pool])
                 for n in [int(v) for v in args.n_labelled.split(",") if v.strip()]:
-                    while True:  # a draw without a malignant patient cannot set an operating point
-                        chosen = rng.choice(pool_patients, size=min(n, pool_patients.size), replace=False)
-                        labelled = np.isin(g_bra[pool], chosen)
-                        if len(set(y_bra[pool][labelled])) > 1:
-                            break
-                    labels = np.where(labelled, y_bra[pool], None)
+                    labels = labelled_draw(rng, g_bra[pool], y_bra[pool], n)
                     m = adapt(model, pool_images, labels=labels, groups=g_bra[pool],
                               target_sensitivity=args.target_sensitivity)
                     on_bra(f"adapted, {n} labelled patients", m, k)
