@@ -297,7 +297,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         trains ``network``.
     recipe_overrides : dict, optional
         Settings of a network recipe (:data:`featbus.recipes.OVERRIDES`: ``backbone``,
-        ``image_size``, ``epochs``, ``members``, ``batch_size``).
+        ``image_size``, ``epochs``, ``members``, ``batch_size``, ``weights``).
     network : FineTunedCNN or FineTunedEnsemble, optional
         Train this network with the labels instead of features + classifier. It is judged on
         its own duplicate-grouped validation split (``validation_fraction`` of the images,
@@ -388,8 +388,8 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                                     progress=progress, cache=cache)
         else:
             if any(v is not None for v in (recipe_overrides or {}).values()):
-                raise ValueError(f"recipe {chosen.name!r} has no network: backbone, image size, epochs, members and "
-                                 "batch size do not apply")
+                raise ValueError(f"recipe {chosen.name!r} has no network: backbone, image size, epochs, members, "
+                                 "batch size and weights do not apply")
             features, classifier = chosen.features, chosen.classifier
     if network is not None:
         features, classifier = (), "network"

@@ -9,7 +9,8 @@ duplicate-grouped folds, 95 % bootstrap intervals over duplicate groups); times 
 625 images.
 
 ``featbus recipes`` (and :func:`describe_recipes`) lists them. Overrides (:data:`OVERRIDES`):
-``backbone``, ``image_size``, ``epochs``, ``members``, ``batch_size``.
+``backbone``, ``image_size``, ``epochs``, ``members``, ``batch_size``, ``weights`` (the starting
+weights: a local Keras weights file, as ``--weights NAME=PATH``).
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
 DEFAULT_RECIPE = "finetuned-lite0"
 
 #: Settings a recipe takes from the command line (``--backbone`` ...) or ``train_model``.
-OVERRIDES = ("backbone", "image_size", "epochs", "members", "batch_size")
+OVERRIDES = ("backbone", "image_size", "epochs", "members", "batch_size", "weights")
 
 
 def get_recipe(name: str) -> Recipe:
@@ -152,6 +153,8 @@ def build_network(recipe: Recipe, *, overrides: dict | None = None, random_state
     for key in ("epochs", "batch_size"):
         if key in over:
             params[key] = int(over[key])
+    if "weights" in over:  # every member of an ensemble starts from the same file
+        params["weights"] = over["weights"]
     members = int(over.get("members", recipe.members))
     if members < 1:
         raise ValueError(f"members must be at least 1, got {members}")

@@ -259,13 +259,11 @@ def run(args) -> int:
         print(f"recipe {recipe.name}: {recipe.summary}" + (f", with {changed}" if changed else "")
               + f"; with its defaults 625 images take {_time_text(recipe)}",
               file=sys.stderr)
-    network = None
-    if network_weights is not None:  # the recipe's network, started from the local weights file
-        network = _network_with_weights(recipe, overrides, network_weights, args, progress)
+    if network_weights is not None:  # the recipe's network starts from the local weights file
+        overrides["weights"] = network_weights
     model = train_model(data, _features_of(args), classifier=args.classifier,
-                        recipe=None if recipe is None or network is not None else recipe.name, network=network,
-                        recipe_overrides=overrides if network is None and recipe is not None and recipe.is_network
-                        else None,
+                        recipe=None if recipe is None else recipe.name,
+                        recipe_overrides=overrides if recipe is not None and recipe.is_network else None,
                         balance=balance, region=args.region,
                         segmenter=segmenter, roi_margin=args.roi_margin, preprocessing=args.preprocess,
                         n_splits=args.n_splits if args.n_splits is not None else DEFAULT_N_SPLITS,
@@ -299,8 +297,6 @@ def run(args) -> int:
 
             _write_csv(pd.DataFrame({"image": held.paths, "label": names[held.target]}), Path(args.holdout_list))
             print(f"held-out images and labels: {args.holdout_list}")
-    if network is not None:  # trained from the recipe's network: the file still names the recipe
-        model.manifest["recipe"]["name"] = recipe.name
     if args.weights_files:  # which weights the networks started from, with the files' SHA-256
         model.manifest.setdefault("notes", []).extend(_weights_notes(args))
     if args.patches:
@@ -327,22 +323,6 @@ def run(args) -> int:
     if held is not None:
         judged["held-out images"] = held_verdict
     return _strict_status(judged, args.strict, "train")
-
-
-def _network_with_weights(recipe, overrides: dict, path: str, args, progress):
-    """The network recipe's unfitted network (as train_model builds it) starting from ``path``."""
-    from ..recipes import build_network
-
-    try:
-        network = build_network(recipe, overrides=overrides, random_state=args.random_state, progress=progress,
-                                cache=args.cache)
-    except ValueError as exc:
-        raise CLIError(_one_line(exc)) from exc
-    if hasattr(network, "estimator"):  # FineTunedEnsemble: every member from the same starting weights
-        network.estimator.set_params(weights=path)
-    else:
-        network.set_params(weights=path)
-    return network
 
 
 def _train_report(model, folder: Path) -> None:
