@@ -12,12 +12,14 @@ from .adaptation import adapt
 from .augmentation import ImageAugmenter, augment_image
 from .datasets import (
     combine_sites,
+    load_breast_lesions_usg,
     load_bus_bra,
     load_busi,
     load_data,
     load_image_folder,
     load_manifest,
     load_mias,
+    load_sample,
     make_phantoms,
 )
 from .evaluation import Report, compare, evaluate

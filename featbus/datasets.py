@@ -29,6 +29,7 @@ import re
 import stat
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +39,10 @@ from sklearn.utils import Bunch, check_random_state
 from ._records import ImageError, ImageRecord, map_images
 from .io import _warn_skipped, read_image, read_mask
 
-__all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_bus_bra", "load_mias", "load_manifest", "load_data",
-           "is_mias_folder", "is_bus_bra_folder", "mias_files", "lesion_patches", "manifest_images"]
+__all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_bus_bra", "load_breast_lesions_usg",
+           "load_site_table_folder", "SITE_TABLES", "SiteTable", "site_table_of", "unwrap_download_folder",
+           "load_mias", "load_manifest", "load_data", "is_mias_folder", "is_bus_bra_folder", "mias_files",
+           "lesion_patches", "manifest_images", "load_sample"]
 
 PHANTOM_CLASSES = ("benign", "malignant", "normal")
 
@@ -530,11 +533,49 @@ def load_busi(root: str | os.PathLike | None = None, *, duplicate_threshold: int
     return data
 
 
-# --------------------------------------------------------------------------- BUS-BRA
+# --------------------------------------------------------------------------- sites with a table
 
+@dataclass(frozen=True)
+class SiteTable:
+    """A public data set whose folder carries a table featbus reads: one row per image naming its
+    patient, so that every split and every interval keeps a patient whole.
+
+    Attributes
+    ----------
+    name : str
+        The data set (in messages).
+    file : str
+        The table's file name at the folder's root (``bus_data.csv``).
+    id, patient, label : str
+        Its columns (lower-cased) holding the image's file stem, the patient, the label.
+    citation : str
+        What :attr:`Bunch.DESCR` cites.
+    """
+
+    name: str
+    file: str
+    id: str
+    patient: str
+    label: str
+    citation: str
+
+    def is_folder(self, root: str | os.PathLike) -> bool:
+        """Whether ``root`` holds this table beside class sub-folders."""
+        root = Path(root)
+        return (root.is_dir() and (root / self.file).is_file()
+                and any(d.is_dir() and not d.name.startswith(".") for d in root.iterdir()))
+
+
+#: The tables :func:`load_data` recognises, by the data set that ships them.
+SITE_TABLES = {
+    "bus-bra": SiteTable("BUS-BRA", "bus_data.csv", "id", "case", "pathology",
+                         "BUS-BRA breast ultrasound images (Gómez-Flores et al., Med Phys 2024, doi:10.1002/mp.16812)"),
+    "breast-lesions-usg": SiteTable("BrEaST-Lesions-USG", "breast_data.csv", "id", "caseid", "classification",
+                                    "BrEaST-Lesions-USG breast ultrasound images (Pawłowska et al., Sci Data "
+                                    "11:148, 2024; data doi:10.7937/9WKK-Q141; CC BY 4.0)"),
+}
 #: The table at the root of a BUS-BRA folder: one row per image (``ID``, ``Case``, ``Pathology``...).
-BUS_BRA_TABLE = "bus_data.csv"
-_BUS_BRA_REQUIRED = ("id", "case", "pathology")
+BUS_BRA_TABLE = SITE_TABLES["bus-bra"].file
 
 
 def is_bus_bra_folder(root: str | os.PathLike) -> bool:
@@ -547,27 +588,133 @@ def is_bus_bra_folder(root: str | os.PathLike) -> bool:
     >>> is_bus_bra_folder(tempfile.mkdtemp())
     False
     """
-    root = Path(root)
-    return (root.is_dir() and (root / BUS_BRA_TABLE).is_file()
-            and any(d.is_dir() and not d.name.startswith(".") for d in root.iterdir()))
+    return SITE_TABLES["bus-bra"].is_folder(root)
 
 
-def _bus_bra_rows(table_path: Path) -> dict[str, dict]:
-    """``bus_data.csv`` as ID -> row (column names lower-cased, cells as text), its columns checked."""
+def site_table_of(root: str | os.PathLike) -> SiteTable | None:
+    """The :data:`SITE_TABLES` entry whose table lies in ``root`` beside class sub-folders, else ``None``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featbus.datasets import site_table_of
+    >>> site_table_of(tempfile.mkdtemp()) is None
+    True
+    """
+    return next((t for t in SITE_TABLES.values() if t.is_folder(root)), None)
+
+
+def _site_table_rows(table_path: Path, spec: SiteTable) -> dict[str, dict]:
+    """A site's table as ID -> row (column names lower-cased, cells as text), its columns checked."""
     table = _manifest_table(table_path, ())
-    absent = [c for c in _BUS_BRA_REQUIRED if c not in table.columns]
+    need = (spec.id, spec.patient, spec.label)
+    absent = [c for c in need if c not in table.columns]
     if absent:
-        raise ValueError(f"{str(table_path)!r} has no column(s) {absent}: a BUS-BRA table needs ID, Case and "
-                         f"Pathology, it has {list(table.columns)}")
+        raise ValueError(f"{str(table_path)!r} has no column(s) {absent}: a {spec.name} table needs "
+                         f"{', '.join(need)}, it has {list(table.columns)}")
     rows: dict[str, dict] = {}
     for line, row in enumerate(table.to_dict("records"), start=2):
-        key = row["id"].strip()
-        if not key or not row["case"].strip():
-            raise _manifest_error(table_path, line, "an empty 'ID' or 'Case'")
+        key = str(row[spec.id]).strip()
+        if not key or not str(row[spec.patient]).strip():
+            raise _manifest_error(table_path, line, f"an empty {spec.id!r} or {spec.patient!r}")
         if key in rows:
-            raise _manifest_error(table_path, line, f"ID {key!r} is listed twice")
+            raise _manifest_error(table_path, line, f"{spec.id} {key!r} is listed twice")
         rows[key] = {**{c: str(v).strip() for c, v in row.items()}, "row": line}
     return rows
+
+
+def load_site_table_folder(root: str | os.PathLike, spec: SiteTable | str, *, on_error: str = "raise",
+                           n_jobs: int | None = None) -> Bunch:
+    """Load a class-folder data set whose table names each image's patient (:data:`SITE_TABLES`).
+
+    Images of one patient share a group (every split and interval keeps the patient whole); each
+    record's ``meta`` holds the table's columns, lower-cased (what a subgroup table of
+    :func:`featbus.validate` and an extracted feature table pass through). Rows without an
+    image are fine (a subset); an image without a row cannot be given its patient (an error
+    naming it, or skipped with ``on_error="skip"``); an image whose folder and label column
+    disagree is always an error.
+
+    Parameters
+    ----------
+    root : path
+        The folder holding the table and the class sub-folders.
+    spec : SiteTable or str
+        The table's layout, or its key in :data:`SITE_TABLES`.
+    on_error : {"raise", "skip"}, default="raise"
+    n_jobs : int, optional
+        Parallel workers for reading.
+
+    Returns
+    -------
+    data : Bunch
+        As :func:`load_image_folder`, with ``groups`` numbering the patients in order of first
+        appearance, ``groups_from`` saying so and ``extra_columns`` the table's columns.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from featbus.datasets import load_site_table_folder
+    >>> root = tempfile.mkdtemp()
+    >>> for cls, ids in (("benign", ["case001", "case002"]), ("malignant", ["case003"])):
+    ...     os.mkdir(os.path.join(root, cls))
+    ...     for k, i in enumerate(ids):
+    ...         Image.fromarray(np.full((16, 16), 50 + 40 * k, np.uint8)).save(os.path.join(root, cls, i + ".png"))
+    >>> with open(os.path.join(root, "breast_data.csv"), "w") as f:
+    ...     _ = f.write("ID,CaseID,Classification,BIRADS\\ncase001,1,benign,3\\ncase002,1,benign,2\\n"
+    ...                 "case003,2,malignant,5\\n")
+    >>> data = load_site_table_folder(root, "breast-lesions-usg")
+    >>> data.groups.tolist(), data.data[2].meta["birads"]
+    ([0, 0, 1], '5')
+    """
+    spec = SITE_TABLES[spec] if isinstance(spec, str) else spec
+    root = Path(root)
+    if on_error not in _ON_ERROR:
+        raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
+    table_path = root / spec.file
+    if not table_path.is_file():
+        raise FileNotFoundError(f"{str(root)!r} is not a {spec.name} folder: {spec.file} is not in it")
+    rows = _site_table_rows(table_path, spec)
+    data = load_image_folder(root, mask_pattern="{stem}_mask*.png", on_error=on_error, groups=None, n_jobs=n_jobs)
+    keep, skipped = [], list(data.skipped)
+    for i, (path, rec) in enumerate(zip(data.paths, data.data)):
+        row = rows.get(Path(path).stem)
+        if row is None:
+            reason = (f"no row of {str(table_path)!r} has {spec.id} {Path(path).stem!r}, so the image has no "
+                      f"patient ({spec.patient}) to be grouped by")
+            if on_error == "raise":
+                raise ValueError(f"{str(path)!r}: {reason}")
+            skipped.append((str(path), reason))
+            continue
+        label = rec.meta["label"]
+        if row[spec.label].lower() != label.lower():
+            raise _manifest_error(table_path, row["row"], f"{spec.id} {row[spec.id]!r} is {row[spec.label]!r}, but "
+                                  f"its image {str(path)!r} is in the {label!r} folder")
+        rec.meta.update({c: v for c, v in row.items() if c not in ("row", "label")})
+        rec.meta["table_row"] = row["row"]
+        keep.append(i)
+    if len(keep) < len(data.paths):
+        _warn_skipped([(k, p, r) for k, (p, r) in enumerate(skipped[len(data.skipped):])],
+                      f"image(s) (no row in {spec.file})")
+        if not keep:
+            raise ValueError(f"no image of {str(root)!r} has a row in {spec.file}")
+        for key in ("images", "masks", "paths", "data"):
+            data[key] = [data[key][i] for i in keep]
+        data.target = data.target[keep]
+    patients = [data.data[i].meta[spec.patient] for i in range(len(data.data))]
+    order: dict[str, int] = {}
+    data.groups = np.array([order.setdefault(c, len(order)) for c in patients], dtype=int)
+    data.skipped = skipped
+    data.groups_from = f"patients: the {spec.patient!r} column of {spec.file}"
+    # the table's columns (as read, lower-cased): what an extracted feature table passes through
+    data.extra_columns = [c for c in next(iter(rows.values())) if c not in ("row", "label")]
+    counts = np.bincount(data.target, minlength=len(data.target_names))
+    unused = len(rows) - len(data.paths)
+    data.DESCR = (f"{spec.citation}, folder {str(root)!r}: {len(data.paths)} images of {len(order)} patients, "
+                  f"classes {dict(zip(data.target_names.tolist(), counts.tolist()))}; groups are patients "
+                  f"({spec.patient})" + (f"; {unused} rows of {spec.file} have no image here." if unused else "."))
+    return data
 
 
 def load_bus_bra(root: str | os.PathLike | None = None, *, on_error: str = "raise",
@@ -634,52 +781,114 @@ def load_bus_bra(root: str | os.PathLike | None = None, *, on_error: str = "rais
         if root is None:
             raise FileNotFoundError("BUS-BRA not found: pass root= (the folder holding bus_data.csv) or set "
                                     "FEATBUS_DATA to the folder holding bus-bra/")
-    root = Path(root)
-    if on_error not in _ON_ERROR:
-        raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
-    table_path = root / BUS_BRA_TABLE
-    if not table_path.is_file():
-        raise FileNotFoundError(f"{str(root)!r} is not a BUS-BRA folder: {BUS_BRA_TABLE} is not in it")
-    rows = _bus_bra_rows(table_path)
-    data = load_image_folder(root, mask_pattern="{stem}_mask*.png", on_error=on_error, groups=None, n_jobs=n_jobs)
-    keep, skipped = [], list(data.skipped)
-    for i, (path, rec) in enumerate(zip(data.paths, data.data)):
-        row = rows.get(Path(path).stem)
-        if row is None:
-            reason = (f"no row of {str(table_path)!r} has ID {Path(path).stem!r}, so the image has no patient "
-                      "(Case) to be grouped by")
-            if on_error == "raise":
-                raise ValueError(f"{str(path)!r}: {reason}")
-            skipped.append((str(path), reason))
-            continue
-        label = rec.meta["label"]
-        if row["pathology"].lower() != label.lower():
-            raise _manifest_error(table_path, row["row"], f"ID {row['id']!r} is {row['pathology']!r}, but its image "
-                                  f"{str(path)!r} is in the {label!r} folder")
-        rec.meta.update({c: v for c, v in row.items() if c not in ("row", "label")})
-        rec.meta["table_row"] = row["row"]
-        keep.append(i)
-    if len(keep) < len(data.paths):
-        _warn_skipped([(k, p, r) for k, (p, r) in enumerate(skipped[len(data.skipped):])],
-                      f"image(s) (no row in {BUS_BRA_TABLE})")
-        if not keep:
-            raise ValueError(f"no image of {str(root)!r} has a row in {BUS_BRA_TABLE}")
+    return load_site_table_folder(root, "bus-bra", on_error=on_error, n_jobs=n_jobs)
+
+
+def load_breast_lesions_usg(root: str | os.PathLike | None = None, *, on_error: str = "raise",
+                            n_jobs: int | None = None) -> Bunch:
+    """Load BrEaST-Lesions-USG, a third breast-ultrasound site (Poland), patients as groups.
+
+    Pawłowska A, Ćwierz-Pieńkowska A, Domalik A, et al. *Curated benchmark dataset for
+    ultrasound based breast lesion analysis.* Scientific Data 11:148 (2024) (data: The Cancer
+    Imaging Archive, doi:10.7937/9WKK-Q141; CC BY 4.0: cite the article). featbus never
+    downloads it. :func:`load_data` calls this for any folder laid out like it.
+
+    The layout: one sub-folder per class (``benign/``, ``malignant/``, ``normal/``) holding
+    ``<ID>.png`` with its mask ``<ID>_mask.png`` (all zero for normal images), and
+    ``breast_data.csv`` at the root, one row per image: ``ID``, ``CaseID`` (the patient),
+    ``Classification`` (the label), ``BIRADS``, ``Verification``, ``Pixel_size``, the BI-RADS
+    descriptors (``Shape``, ``Margin``, ``Echogenicity``...) and ``Age``.
+
+    Parameters
+    ----------
+    root : path, optional
+        The folder holding ``breast_data.csv``. Default: ``$FEATBUS_DATA/breast-lesions-usg``,
+        else ``../shared/data/breast-lesions-usg`` from the working directory.
+    on_error : {"raise", "skip"}, default="raise"
+        As :func:`load_site_table_folder`.
+    n_jobs : int, optional
+        Parallel workers for reading.
+
+    Returns
+    -------
+    data : Bunch
+        As :func:`load_site_table_folder`: ``groups`` are patients (``CaseID``), each record's
+        ``meta`` holds the table's columns lower-cased (``birads``, ``pixel_size``, ``shape``...).
+
+    Examples
+    --------
+    >>> from featbus.datasets import load_breast_lesions_usg
+    >>> data = load_breast_lesions_usg("../shared/data/breast-lesions-usg")  # doctest: +SKIP
+    >>> data.target_names.tolist()  # doctest: +SKIP
+    ['benign', 'malignant', 'normal']
+    """
+    if root is None:
+        root = _default_data_dir("breast-lesions-usg")
+        if root is None:
+            raise FileNotFoundError("BrEaST-Lesions-USG not found: pass root= (the folder holding breast_data.csv) "
+                                    "or set FEATBUS_DATA to the folder holding breast-lesions-usg/")
+    return load_site_table_folder(root, "breast-lesions-usg", on_error=on_error, n_jobs=n_jobs)
+
+
+#: The bundled sample: :func:`load_sample` reads it (``scripts/make_sample.py`` builds it).
+SAMPLE_DIR = Path(__file__).resolve().parent / "datasets_data" / "breast_lesions_usg_sample"
+
+
+def load_sample(*, classes: Sequence[str] | None = None) -> Bunch:
+    """Load the small real sample that ships with featbus: 52 BrEaST-Lesions-USG images with masks.
+
+    24 benign and 24 malignant cases, drawn with a fixed seed, and the site's 4 normal images,
+    shrunk to a longest side of 224 px (``scripts/make_sample.py`` builds it from the full data
+    set). Enough for a first run and for examples, offline; far too few for a figure to publish.
+
+    Pawłowska A, Ćwierz-Pieńkowska A, Domalik A, et al. *Curated benchmark dataset for
+    ultrasound based breast lesion analysis.* Scientific Data 11:148 (2024); data: The Cancer
+    Imaging Archive, DOI 10.7937/9WKK-Q141. Licence CC BY 4.0 (the ``README.txt`` beside the
+    images): cite the article and the DOI wherever results on these images are reported.
+
+    Parameters
+    ----------
+    classes : sequence of str, optional
+        Keep these classes, in this order (their index is the target). Default: benign,
+        malignant, normal.
+
+    Returns
+    -------
+    data : Bunch
+        As :func:`load_data` returns it for the full data set: ``images``, ``masks``,
+        ``target``, ``target_names``, ``paths``, ``groups`` (patients, from the ``CaseID``
+        column of ``breast_data.csv``), ``data`` (records whose ``meta`` holds the table's
+        columns), ``DESCR``.
+
+    Examples
+    --------
+    >>> from featbus import load_sample
+    >>> data = load_sample()
+    >>> len(data.images), data.target_names.tolist()
+    (52, ['benign', 'malignant', 'normal'])
+    >>> max(data.images[0].shape) <= 224, bool(data.masks[0].any()), data.data[0].meta["birads"]
+    (True, True, '4a')
+    >>> load_sample(classes=["benign", "malignant"]).target_names.tolist()
+    ['benign', 'malignant']
+    """
+    data = load_breast_lesions_usg(SAMPLE_DIR)
+    if classes is not None:
+        names = data.target_names.tolist()
+        classes = [str(c) for c in classes]
+        unknown = [c for c in classes if c not in names]
+        if unknown:
+            raise ValueError(f"the sample has no class(es) {unknown}: its classes are {names}")
+        keep = [i for i, t in enumerate(data.target) if names[t] in classes]
         for key in ("images", "masks", "paths", "data"):
             data[key] = [data[key][i] for i in keep]
-        data.target = data.target[keep]
-    cases = [data.data[i].meta["case"] for i in range(len(data.data))]
-    order: dict[str, int] = {}
-    data.groups = np.array([order.setdefault(c, len(order)) for c in cases], dtype=int)
-    data.skipped = skipped
-    data.groups_from = f"patients: the 'Case' column of {BUS_BRA_TABLE}"
-    # the table's columns (as read, lower-cased): what an extracted feature table passes through
-    data.extra_columns = [c for c in next(iter(rows.values())) if c not in ("row", "label")]
-    counts = np.bincount(data.target, minlength=len(data.target_names))
-    unused = len(rows) - len(data.paths)
-    data.DESCR = ("BUS-BRA breast ultrasound images (Gómez-Flores et al., Med Phys 2024, doi:10.1002/mp.16812), "
-                  f"folder {str(root)!r}: {len(data.paths)} images of {len(order)} patients, classes "
-                  f"{dict(zip(data.target_names.tolist(), counts.tolist()))}; groups are patients (Case)"
-                  + (f"; {unused} rows of {BUS_BRA_TABLE} have no image here." if unused else "."))
+        data.target = np.array([classes.index(names[data.target[i]]) for i in keep], dtype=int)
+        data.groups = data.groups[keep]
+        data.target_names = np.asarray(classes, dtype=str)
+        for rec, t in zip(data.data, data.target):
+            rec.meta["label"] = classes[t]
+    data.DESCR = (f"featbus sample: {len(data.images)} images of BrEaST-Lesions-USG, "
+                  f"{_classes_text(data.target, data.target_names.tolist())}, shrunk to 224 px; patients as groups. "
+                  "Pawłowska et al., Scientific Data 11:148 (2024); data DOI 10.7937/9WKK-Q141; CC BY 4.0.")
     return data
 
 
@@ -1152,7 +1361,13 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
       ``task``, women as groups;
     * a BUS-BRA folder (``bus_data.csv`` beside class sub-folders): :func:`load_bus_bra`,
       patients (``Case``) as groups, the table's columns in each record's ``meta``;
-    * any other folder: one sub-folder per class (:func:`load_image_folder`).
+    * a BrEaST-Lesions-USG folder (``breast_data.csv``): :func:`load_breast_lesions_usg`,
+      patients (``CaseID``) as groups, likewise;
+    * a download wrapper holding only the data set's folder (``busi/Dataset_BUSI_with_GT``):
+      the folder inside;
+    * any other folder: one sub-folder per class (:func:`load_image_folder`); a CSV table beside
+      them that featbus does not know is not read (a warning says how to give patients: a
+      manifest).
 
     Parameters
     ----------
@@ -1191,9 +1406,41 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
         return load_manifest(path, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels)
     if path.is_dir() and is_mias_folder(path):
         return load_mias(path, task=task, n_jobs=n_jobs)
-    if is_bus_bra_folder(path):
-        return load_bus_bra(path, on_error=on_error, n_jobs=n_jobs)
-    return load_image_folder(path, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels)
+    path = unwrap_download_folder(path)
+    table = site_table_of(path)
+    if table is not None:
+        return load_site_table_folder(path, table, on_error=on_error, n_jobs=n_jobs)
+    data = load_image_folder(path, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels)
+    tables = sorted(p.name for p in path.glob("*.csv")) if path.is_dir() else []
+    if tables:  # a table featbus cannot read: its patients are not used, and the user should know
+        warnings.warn(f"{str(path)!r} holds {', '.join(tables)}, a table featbus does not know, so images are "
+                      "grouped as near-duplicates, not by patient; to group by patient, write a manifest "
+                      "(columns image,label,group) and load that CSV instead", UserWarning, stacklevel=2)
+    return data
+
+
+def unwrap_download_folder(path: Path) -> Path:
+    """The folder inside a download wrapper (``busi/`` holding only ``Dataset_BUSI_with_GT/``),
+    else ``path``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> from featbus.datasets import unwrap_download_folder
+    >>> root = Path(tempfile.mkdtemp())
+    >>> os.makedirs(root / "Dataset_BUSI_with_GT" / "benign")
+    >>> unwrap_download_folder(root).name
+    'Dataset_BUSI_with_GT'
+    """
+    if not path.is_dir():
+        return path
+    entries = [e for e in path.iterdir() if not e.name.startswith(".")]
+    subdirs = [e for e in entries if e.is_dir()]
+    if len(subdirs) == 1 and all(e.is_dir() or e.suffix.lower() in (".txt", ".md", ".zip") for e in entries) \
+            and any(s.is_dir() for s in subdirs[0].iterdir()):
+        return subdirs[0]
+    return path
 
 
 def lesion_patches(data: Bunch, size: int = 224, *, normal: str = "breast-centre") -> Bunch:

@@ -26,7 +26,7 @@ def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min
     problem into a one-line message; a classifier needs ``min_classes`` classes (a segmenter 1;
     0: labels optional, so a flat folder or a manifest without labels reads as unlabelled).
     ``command`` words what needs them (:data:`_NEEDS_CLASSES`; a classifier when not given)."""
-    from ..datasets import is_mias_folder, load_data
+    from ..datasets import is_mias_folder, load_data, unwrap_download_folder
 
     p = Path(path)
     if not p.exists():
@@ -35,12 +35,7 @@ def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min
         raise CLIError(f"{str(p)!r} is a file; give a folder with one sub-folder per class, a mini-MIAS folder "
                        "(Info.txt + mdbNNN images) or a CSV manifest (columns image,label[,mask,group,split])")
     if p.is_dir() and not is_mias_folder(p):
-        # a download wrapper folder (busi/ holding only Dataset_BUSI_with_GT/): use the folder inside
-        entries = [e for e in p.iterdir() if not e.name.startswith(".")]
-        subdirs = [e for e in entries if e.is_dir()]
-        if len(subdirs) == 1 and all(e.is_dir() or e.suffix.lower() in (".txt", ".md", ".zip") for e in entries) \
-                and any(s.is_dir() for s in subdirs[0].iterdir()):
-            p = subdirs[0]
+        p = unwrap_download_folder(p)  # messages below name the folder read
     try:
         with warnings.catch_warnings():  # the skipped images are listed below, one per line
             warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)

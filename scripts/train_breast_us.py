@@ -1,0 +1,112 @@
+"""Rebuild featbus's ``breast-us`` backbone from the shared ultrasound sites.
+
+EfficientNet-Lite0 (ImageNet start) fine-tuned benign / malignant / normal on the sites named,
+with the default recipe's settings (224 px, 12 epochs, 15 % validation images; seed fixed). Writes
+
+* ``OUT`` (``.npz``): the whole Lite0 body in the Keras layout that
+  :func:`featbus.features.backbones.efficientnet_lite.efficientnet_lite0` loads (the trained layers
+  up to the recipe's cut; the layers after it keep their ImageNet values), float16;
+* ``OUT`` with ``.json``: the card data: sites, image counts, recipe, seed, CPU time, the file's
+  SHA-256 and the perceptual hash of every training image (so that featbus can say when it is
+  evaluated on images it trained on);
+* with ``--hold-out SITE``: ``OUT`` with ``.heldout.npz``: the trained network's class
+  probabilities on the held-out site's images (leave-one-site-out figures, see
+  ``benchmarks/three_sites.py``).
+
+Run (the shipped file; about 25 min on 2 CPU cores)::
+
+    python scripts/train_breast_us.py -o featbus/networks/weights/breast_us.npz
+
+Leave one site out (the honest figures)::
+
+    python scripts/train_breast_us.py --hold-out bus-bra -o /tmp/breast_us_no_busbra.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+SITES = {"busi": DATA / "busi" / "Dataset_BUSI_with_GT", "bus-bra": DATA / "bus-bra",
+         "breast-lesions-usg": DATA / "breast-lesions-usg"}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--sites", default=",".join(SITES))
+    p.add_argument("--hold-out", default=None, help="a site left out of training, its predictions saved")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+
+    from featbus import FineTunedCNN, combine_sites, load_data
+    from featbus.networks.efficientnet_lite import efficientnet_lite0
+    from featbus.model_selection import image_hashes
+    from featbus.recipes import get_recipe
+
+    names = [s.strip() for s in args.sites.split(",") if s.strip()]
+    if args.hold_out:
+        names = [n for n in names if n != args.hold_out]
+    data = combine_sites([load_data(SITES[n]) for n in names], names=names)
+    y = np.asarray(data.target_names)[data.target]
+    print(f"training on {', '.join(names)}: {len(y)} images, "
+          + ", ".join(f"{c} {int((y == c).sum())}" for c in data.target_names), flush=True)
+
+    params = {**get_recipe("finetuned-lite0").network, "epochs": args.epochs, "input_size": args.image_size}
+    net = FineTunedCNN(**params, random_state=args.seed, progress=True)
+    t0, c0 = time.time(), time.process_time()
+    net.fit(data.data, y, groups=data.groups)
+    wall, cpu = time.time() - t0, time.process_time() - c0
+    print(f"trained in {wall / 60:.1f} min ({cpu / 60:.1f} CPU min)", flush=True)
+
+    # the whole Lite0 body: trained layers from the fitted network, the rest from ImageNet
+    full = efficientnet_lite0((args.image_size, args.image_size, 3), weights="imagenet")
+    trained = {lay.name: lay for lay in net._trainer().body.layers if lay.weights}
+    arrays, n_trained = {}, 0
+    for lay in full.layers:
+        src = trained.get(lay.name, lay)
+        n_trained += lay.name in trained
+        for w_full, w_src in zip(lay.weights, src.weights):
+            arrays[f"{lay.name}/{w_full.name}"] = np.asarray(w_src.numpy(), np.float16)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.stem + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, out)
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    hashes = image_hashes(data.data)
+    card = {"backbone": "breast-us", "architecture": "efficientnet_lite0", "start": "imagenet",
+            "sites": {n: int(np.sum(np.asarray(data.sites) == n)) for n in names},
+            "classes": [str(c) for c in data.target_names], "n_images": int(len(y)),
+            "recipe": {k: v for k, v in params.items() if isinstance(v, (int, float, str, bool, type(None)))},
+            "seed": args.seed, "trained_layers": int(n_trained), "wall_minutes": round(wall / 60, 1),
+            "cpu_minutes": round(cpu / 60, 1), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "sha256": digest, "dtype": "float16",
+            "image_phash": [np.packbits(h).tobytes().hex() for h in hashes]}
+    out.with_suffix(".json").write_text(json.dumps(card, indent=1))
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, sha256 {digest})", flush=True)
+
+    if args.hold_out:
+        held = load_data(SITES[args.hold_out])
+        proba = net.predict_proba(held.data)
+        val = np.asarray(net.validation_indices_, dtype=int)  # training sites' held-out images: the operating point
+        np.savez(out.with_suffix(".heldout.npz"), proba=proba, classes=np.asarray(net.classes_, dtype=str),
+                 y=np.asarray(held.target_names)[held.target], groups=np.asarray(held.groups),
+                 paths=np.asarray(held.paths, dtype=str), val_proba=np.asarray(net.validation_proba_),
+                 val_y=y[val], val_sites=np.asarray(data.sites)[val])
+        print(f"held-out {args.hold_out}: {len(held.target)} images predicted", flush=True)
+
+
+if __name__ == "__main__":
+    main()
