@@ -57,9 +57,9 @@ def bare_keras(images: np.ndarray, y: np.ndarray, n_classes: int, args) -> float
     """Seconds per epoch of model.fit on the same network (epochs after the first)."""
     import keras
 
-    from featbus.features.backbones import get_backbone
     from featbus.features.deep import keras_preprocess
     from featbus.features.finetune import _build_body
+    from featbus.networks import get_backbone
 
     bb = get_backbone(args.backbone)
     body = _build_body(bb.name, "imagenet", (args.size, args.size), bb.default_layer)
@@ -93,8 +93,8 @@ def features(images: np.ndarray, args) -> tuple[float, float]:
     import keras
 
     from featbus import DeepFeatures
-    from featbus.features.backbones import get_backbone
     from featbus.features.deep import keras_pool, keras_preprocess
+    from featbus.networks import get_backbone
 
     bb = get_backbone(args.backbone)
     est = DeepFeatures(args.backbone, input_size=args.size, batch_size=args.batch_size * 2, progress=False,

@@ -57,7 +57,7 @@ def paper_weights(backbone: str, given: dict[str, str], fallback: str = "efficie
     or a download when there is network); else ``fallback`` with ImageNet weights, and the note
     says which file was missing and what stood in.
     """
-    from featbus.features.backbones import get_backbone, keras_cache_dir, resolve_imagenet_file
+    from featbus.networks import get_backbone, keras_cache_dir, resolve_imagenet_file
 
     if backbone in given:
         return backbone, given[backbone], f"{backbone}: weights from {given[backbone]} (--weights)"

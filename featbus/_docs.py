@@ -29,7 +29,7 @@ RENAMED = {"encoder": "backbone", "flip_test": "tta", "verbose": "progress"}
 
 _BACKBONE = '''backbone : str or callable, default="efficientnet_lite0"
     The pretrained network, by one name in every featbus network: a row of the backbone table
-    (:data:`featbus.features.backbones.BACKBONES`: ``"efficientnet_lite0"``,
+    (:data:`featbus.networks.BACKBONES`: ``"efficientnet_lite0"``,
     ``"efficientnet_lite2"``, ``"mobilenet_v2"``, ``"resnet50"`` ...; any case), any other
     ``keras.applications`` model by name (``"ResNet152"``, ``"ConvNeXtTiny"``), or a function
     ``f(input_shape) -> keras.Model`` building your own network, fed the gray image repeated to

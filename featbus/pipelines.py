@@ -54,7 +54,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._registry import FEATURES, PREPROCESSORS, entry_of
 from .encoded_labels import EncodedLabelClassifier
 from .features import deep, filters, glcm, hog, intensity, lbp, shape, texture_matrices
-from .features.backbones import BACKBONES
 from .ingredients import (
     CLASSIFIER_TABLE,
     CLASSIFIERS,
@@ -66,6 +65,7 @@ from .ingredients import (
     find,
     grid_of,
 )
+from .networks import BACKBONES
 from .preprocessing import intensity as image_intensity
 from .preprocessing import mammography, roi
 

@@ -15,7 +15,6 @@ import pytest
 pytest.importorskip("keras")
 
 from featbus import make_phantoms  # noqa: E402
-from featbus.features.backbones import BACKBONES, Backbone  # noqa: E402
 from featbus.networks import (  # noqa: E402
     load_backbone,
     preprocess_affine,
@@ -24,6 +23,7 @@ from featbus.networks import (  # noqa: E402
     resolve_backbone,
     skip_layers,
 )
+from featbus.networks.backbones import BACKBONES, Backbone  # noqa: E402
 
 
 def toy_backbone(include_top: bool = False, weights=None, input_shape=(None, None, 3)):

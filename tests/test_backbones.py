@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from skimage import data, transform
 
-from featbus.features.backbones import BACKBONES, get_backbone, resolve_imagenet_file
-from featbus.features.backbones import efficientnet_lite as el
+from featbus.networks import BACKBONES, get_backbone, resolve_imagenet_file
+from featbus.networks import efficientnet_lite as el
 
 
 @pytest.fixture(scope="module")

@@ -82,7 +82,7 @@ def test_default_layer_and_flatten():
 def test_guide_names_the_default_layer():
     import re
 
-    from featbus.features.backbones import get_backbone
+    from featbus.networks import get_backbone
 
     guide = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "deep.rst").read_text()
     named = re.findall(r"``(\w+)``[^`]*?is that backbone's default layer", guide)
@@ -358,7 +358,7 @@ def test_keras_imagenet_file_resolves_offline_from_cache(tmp_path, monkeypatch):
     import h5py
     from keras.src.legacy.saving import legacy_h5_format
 
-    from featbus.features.backbones import get_backbone
+    from featbus.networks import get_backbone
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setenv("FEATBUS_OFFLINE", "1")

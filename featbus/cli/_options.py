@@ -81,7 +81,7 @@ _WEIGHTS_SUFFIXES = (".weights.h5", ".h5")
 def _parse_weights(items: list[str] | None) -> dict[str, str]:
     """``--weights NAME=PATH`` (repeatable) -> {backbone name: absolute path}, every item checked:
     the form, a backbone name of the registry, an existing Keras weights file, one file per name."""
-    from ..features.backbones import BACKBONES
+    from ..networks import BACKBONES
 
     out: dict[str, str] = {}
     for item in items or []:
@@ -133,7 +133,7 @@ def _apply_weights(args, network: str | None = None) -> str | None:
     args.weights_files = weights
     if not weights:
         return None
-    from ..features.backbones import BACKBONES, get_backbone
+    from ..networks import BACKBONES, get_backbone
 
     names = [f.lower() for f in _split(args.features or "")]
     used = [n for n in names if n in BACKBONES]

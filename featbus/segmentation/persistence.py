@@ -21,7 +21,7 @@ def _load_model(path: Path, encoder: str | None):
     keras = _keras()
     if isinstance(encoder, str) and encoder.startswith("efficientnet_lite"):
         try:  # registers any custom layers of the backbone
-            from ..features.backbones import efficientnet_lite  # noqa: F401
+            from ..networks import efficientnet_lite  # noqa: F401
         except ImportError:
             pass
     # safe_mode=True (Keras' default, written out): a file's Lambda layers are not deserialised,

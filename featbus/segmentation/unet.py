@@ -7,7 +7,7 @@ backbone table (:mod:`featbus.networks`), pairs are augmented by
 :mod:`featbus.segmentation.persistence`.
 
 The network is a U-Net (Ronneberger et al., MICCAI 2015) whose encoder is, by default, the
-ImageNet-pretrained EfficientNet-Lite0 of :mod:`featbus.features.backbones`, or a small
+ImageNet-pretrained EfficientNet-Lite0 of :mod:`featbus.networks`, or a small
 MobileNetV2-style stack of inverted residual blocks (Sandler et al., CVPR 2018) trained from
 scratch. Skip connections join the encoder stages at strides 2, 4, 8 and 16
 to a decoder of bilinear upsampling and separable convolutions. Training minimises binary

