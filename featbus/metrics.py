@@ -1,26 +1,63 @@
-"""Classification metrics of one set of predictions: per class (one-vs-rest) and macro.
+"""The statistics floor: every figure featbus prints with an interval is computed here.
 
-The one place featbus computes accuracy, sensitivity, specificity, precision, F1 and the rank
-AUC; :mod:`featbus.evaluation` (cross-validation, bootstrap intervals) and
-:mod:`featbus.reporting` (tables, plots) use it.
+One place for the classification metrics of one set of predictions (per class, one-vs-rest,
+and macro), the rank AUC, the confusion matrix, the decision rule of a model's probabilities
+(the most probable class, or an operating point), calibration (reliability curve, ECE, Brier
+score), the group bootstrap behind every interval and the way an interval is written. The
+modules that judge models (:mod:`featbus.evaluation`, :mod:`featbus.validation`,
+:mod:`featbus.sites`, :mod:`featbus.sanity`, :mod:`featbus.adaptation`, the segmentation
+metrics) and those that show them (:mod:`featbus.reporting`) use it; it imports nothing of
+featbus.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import numbers
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-__all__ = ["classification_metrics", "PER_CLASS_METRICS"]
+__all__ = ["classification_metrics", "PER_CLASS_METRICS", "rank_auc", "confusion_matrix", "decide",
+           "group_units", "bootstrap", "BootstrapResult", "percentile_interval", "interval_text",
+           "format_interval", "reliability_curve", "expected_calibration_error", "brier_score", "ECE_BINS",
+           "CONFIDENCE", "Predictions"]
 
 #: Metrics computed for each class (one-vs-rest) and macro-averaged.
 PER_CLASS_METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "auc")
+#: Equal-width bins of ``p(positive)`` behind the reliability diagram and the ECE.
+ECE_BINS = 10
+#: Level of every bootstrap percentile interval featbus prints.
+CONFIDENCE = 0.95
 
 
-def _auc_binary(pos: np.ndarray, score: np.ndarray) -> float:
-    """Rank (Mann-Whitney) AUC with mid-ranks for ties; NaN without both classes."""
+# --------------------------------------------------------------------------- one set of predictions
+
+def rank_auc(positive, score) -> float:
+    """Rank (Mann-Whitney) AUC of ``score`` for the boolean truth ``positive``, ties counted half.
+
+    Parameters
+    ----------
+    positive : array-like of bool, shape (n_samples,)
+        Which samples are positive.
+    score : array-like of shape (n_samples,)
+        Any score that ranks them (probability or decision value).
+
+    Returns
+    -------
+    auc : float
+        NaN without both a positive and a negative sample.
+
+    Examples
+    --------
+    >>> from featbus.metrics import rank_auc
+    >>> rank_auc([True, False, True, False], [0.9, 0.1, 0.4, 0.4])
+    0.875
+    """
+    pos = np.asarray(positive, dtype=bool)
     n_pos = int(pos.sum())
     n_neg = pos.size - n_pos
     if n_pos == 0 or n_neg == 0:
@@ -29,10 +66,56 @@ def _auc_binary(pos: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
+def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
+    """Counts of class indices ``0..n_classes-1``: rows true, columns predicted.
+
+    Examples
+    --------
+    >>> from featbus.metrics import confusion_matrix
+    >>> confusion_matrix([0, 0, 1], [0, 1, 1], 2).tolist()
+    [[1, 1], [0, 1]]
+    """
+    k = int(n_classes)
+    yt, yp = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    return np.bincount(yt * k + yp, minlength=k * k).reshape(k, k)
+
+
+def decide(proba, rule: tuple[int, float] | None = None) -> np.ndarray:
+    """A model's decisions as class indices: the most probable class, or with an operating point.
+
+    Parameters
+    ----------
+    proba : array-like of shape (n_samples, n_classes)
+    rule : (int, float) or None
+        ``(j, t)``: class ``j`` when ``p_j >= t``, else the most probable other class (the
+        operating point :func:`featbus.adapt` stores); ``None``: the most probable class.
+
+    Returns
+    -------
+    indices : ndarray of int, shape (n_samples,)
+
+    Examples
+    --------
+    >>> from featbus.metrics import decide
+    >>> P = [[0.7, 0.3], [0.6, 0.4]]
+    >>> decide(P).tolist(), decide(P, (1, 0.35)).tolist()
+    ([0, 0], [0, 1])
+    """
+    P = np.asarray(proba, dtype=float)
+    if rule is None:
+        return P.argmax(axis=1)
+    j, t = rule
+    others = P.copy()
+    others[:, j] = -np.inf
+    out = others.argmax(axis=1)
+    out[P[:, j] >= t] = j
+    return out
+
+
 def _metrics_arrays(yt: np.ndarray, yp: np.ndarray, scores: np.ndarray | None, k: int):
     """Per-class metric table (k, 6), overall accuracy and confusion matrix, labels 0..k-1."""
     n = yt.size
-    cm = np.bincount(yt * k + yp, minlength=k * k).reshape(k, k).astype(float)
+    cm = confusion_matrix(yt, yp, k).astype(float)
     tp = np.diag(cm)
     fn = cm.sum(1) - tp
     fp = cm.sum(0) - tp
@@ -47,7 +130,7 @@ def _metrics_arrays(yt: np.ndarray, yp: np.ndarray, scores: np.ndarray | None, k
     if scores is None:
         auc = np.full(k, math.nan)
     else:
-        auc = np.array([_auc_binary(yt == c, scores[:, c]) for c in range(k)])
+        auc = np.array([rank_auc(yt == c, scores[:, c]) for c in range(k)])
     table = np.column_stack([acc_k, sens, spec, prec, f1, auc])
     return table, float(tp.sum() / max(n, 1)), cm
 
@@ -107,4 +190,381 @@ def _nanmean_cols(table: np.ndarray) -> np.ndarray:
         return np.where(ok.any(0), np.nansum(table, 0) / np.maximum(ok.sum(0), 1), np.nan)
 
 
-# --------------------------------------------------------------------------- folds
+
+# --------------------------------------------------------------------------- calibration
+
+def reliability_curve(p, outcome, n_bins: int = ECE_BINS) -> list[dict]:
+    """The reliability diagram's data: predicted probability against observed frequency, per bin.
+
+    Parameters
+    ----------
+    p : array-like of shape (n_samples,)
+        Predicted probabilities of the event (e.g. ``p(malignant)``), in [0, 1].
+    outcome : array-like of shape (n_samples,)
+        Whether the event happened (bool or 0/1).
+    n_bins : int, default=ECE_BINS
+        Equal-width bins of [0, 1]; a probability of exactly 1 falls in the last one.
+
+    Returns
+    -------
+    bins : list of dict
+        One per bin: ``lower``, ``upper``, ``n``, ``mean_predicted`` and ``observed`` (the
+        fraction of events; both ``None`` for an empty bin).
+
+    Examples
+    --------
+    >>> from featbus.metrics import reliability_curve
+    >>> bins = reliability_curve([0.1, 0.15, 0.9, 0.95], [0, 0, 1, 1], n_bins=2)
+    >>> [(b["n"], round(b["mean_predicted"], 3), b["observed"]) for b in bins]
+    [(2, 0.125, 0.0), (2, 0.925, 1.0)]
+    """
+    p, y, idx = _binned(p, outcome, n_bins)
+    out = []
+    for b in range(n_bins):
+        sel = idx == b
+        n = int(sel.sum())
+        out.append({"lower": b / n_bins, "upper": (b + 1) / n_bins, "n": n,
+                    "mean_predicted": float(p[sel].mean()) if n else None,
+                    "observed": float(y[sel].mean()) if n else None})
+    return out
+
+
+def expected_calibration_error(p, outcome, n_bins: int = ECE_BINS) -> float:
+    """Expected calibration error of predicted probabilities of an event (Naeini et al. 2015).
+
+    ``sum over bins b of (n_b / n) * |mean predicted probability in b - fraction of events in b|``
+    with ``n_bins`` equal-width bins of [0, 1] (Guo et al. 2017 use 15 for the top-label
+    probability; featbus bins ``p(positive)`` in :data:`ECE_BINS` = 10). 0 is perfectly
+    calibrated; a model that says 0.9 where 60 % are events adds 0.3 times that bin's share.
+
+    Parameters
+    ----------
+    p : array-like of shape (n_samples,)
+        Predicted probabilities, in [0, 1].
+    outcome : array-like of shape (n_samples,)
+        Whether the event happened (bool or 0/1).
+    n_bins : int, default=ECE_BINS
+
+    Returns
+    -------
+    ece : float
+        ``nan`` when there is no sample.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.metrics import expected_calibration_error
+    >>> rng = np.random.RandomState(0)
+    >>> p = rng.uniform(size=20000)
+    >>> bool(expected_calibration_error(p, rng.uniform(size=20000) < p) < 0.02)  # calibrated: small
+    True
+    >>> expected_calibration_error([0.9, 0.9], [0, 0])  # says 0.9, never happens
+    0.9
+    """
+    p, y, idx = _binned(p, outcome, n_bins)
+    if p.size == 0:
+        return math.nan
+    n_b = np.bincount(idx, minlength=n_bins)
+    gap = np.abs(np.bincount(idx, weights=p, minlength=n_bins) - np.bincount(idx, weights=y, minlength=n_bins))
+    return float(round(gap.sum() / p.size, 12)) if n_b.sum() else math.nan
+
+
+def brier_score(p, outcome) -> float:
+    """Mean squared difference between predicted probabilities and outcomes (Brier 1950).
+
+    Examples
+    --------
+    >>> from featbus.metrics import brier_score
+    >>> brier_score([0.8, 0.4], [1, 0])
+    0.1
+    """
+    p = np.asarray(p, dtype=float)
+    return float(np.mean((p - np.asarray(outcome)) ** 2)) if p.size else math.nan
+
+
+def _binned(p, outcome, n_bins: int):
+    if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    p = np.asarray(p, dtype=float).ravel()
+    y = np.asarray(outcome, dtype=float).ravel()
+    if p.shape != y.shape:
+        raise ValueError(f"p has {p.size} values but outcome has {y.size}")
+    if p.size and (not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1):
+        raise ValueError("p must hold probabilities in [0, 1]")
+    return p, y, np.minimum((p * n_bins).astype(int), n_bins - 1)
+
+
+# --------------------------------------------------------------------------- the bootstrap
+
+def group_units(groups, n: int | None = None) -> list[np.ndarray]:
+    """The bootstrap's resampling units: the indices of each group, groups in sorted order.
+
+    Parameters
+    ----------
+    groups : array-like of shape (n_samples,)
+        Group of every sample (patients, near-duplicate groups).
+    n : int, optional
+        The number of samples, checked against ``groups``.
+
+    Returns
+    -------
+    units : list of ndarray of int
+
+    Examples
+    --------
+    >>> from featbus.metrics import group_units
+    >>> [u.tolist() for u in group_units(["b", "a", "b"])]
+    [[1], [0, 2]]
+    """
+    groups = np.asarray(groups)
+    if n is not None and groups.shape[0] != n:
+        raise ValueError(f"groups has {groups.shape[0]} entries for {n} samples")
+    _, inv = np.unique(groups, return_inverse=True)
+    order = np.argsort(inv, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(inv[order])) + 1)
+
+
+def percentile_interval(draws, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The percentile interval of bootstrap draws, non-finite draws left out (NaN when none is left).
+
+    Examples
+    --------
+    >>> from featbus.metrics import percentile_interval
+    >>> percentile_interval(range(101))
+    (2.5, 97.5)
+    """
+    x = np.asarray(draws, dtype=float).ravel()
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return (math.nan, math.nan)
+    tail = (100 - 100 * confidence) / 2  # exactly 2.5 at 95 %
+    lo, hi = np.percentile(x, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+class BootstrapResult(tuple):
+    """What :func:`bootstrap` returns: the pair ``(point, interval)``, with the draws kept.
+
+    Attributes
+    ----------
+    point : float, ndarray or dict
+        The statistic on all the data.
+    interval : tuple, or dict of tuples
+        ``(low, high)``; for an array statistic, ``(low array, high array)``; for a dict
+        statistic, a dict of ``(low, high)``.
+    draws : ndarray or dict of ndarray
+        The statistic on each resample (first axis: resamples).
+    """
+
+    def __new__(cls, point, interval, draws):
+        self = super().__new__(cls, (point, interval))
+        self.draws = draws
+        return self
+
+    @property
+    def point(self):
+        return self[0]
+
+    @property
+    def interval(self):
+        return self[1]
+
+
+def bootstrap(statistic: Callable, *arrays, groups=None, n_bootstrap: int = 1000, random_state=None,
+              confidence: float = CONFIDENCE) -> BootstrapResult:
+    """Percentile bootstrap of ``statistic(*arrays)``, resampling whole groups.
+
+    In the spirit of :func:`scipy.stats.bootstrap`, with the one resampling featbus uses: each
+    resample draws as many units as there are, with replacement, and takes every sample of each
+    drawn unit (a group: two views of one lesion are one piece of evidence; without groups,
+    every sample is its own unit). The same ``random_state`` gives the same resamples
+    everywhere, so two figures bootstrapped with one seed are paired.
+
+    Parameters
+    ----------
+    statistic : callable
+        ``statistic(*resampled_arrays)`` -> a float, an array of floats or a dict of floats.
+        Pass ``np.arange(n)`` as the array to receive the resample's indices instead.
+    *arrays : array-like
+        Indexed along their first axis, all of one length.
+    groups : array-like of shape (n_samples,), optional
+        Resampling units; default every sample its own.
+    n_bootstrap : int, default=1000
+        Resamples (0: no interval, NaN).
+    random_state : int, RandomState or None
+        Seed; a ``RandomState`` is drawn from (and advanced) as it is, to chain several
+        bootstraps on one sequence.
+    confidence : float, default=CONFIDENCE
+
+    Returns
+    -------
+    result : BootstrapResult
+        ``point, (low, high) = result``; ``result.draws`` the resampled values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.metrics import bootstrap
+    >>> x = np.arange(10.0)
+    >>> mean, (lo, hi) = bootstrap(np.mean, x, n_bootstrap=200, random_state=0)
+    >>> float(mean), bool(lo < 4.5 < hi)
+    (4.5, True)
+    >>> figures, ci = bootstrap(lambda v: {"max": v.max()}, x, groups=x // 2, n_bootstrap=50, random_state=0)
+    >>> sorted(ci)
+    ['max']
+    """
+    if not arrays:
+        raise ValueError("bootstrap needs at least one array")
+    arrays = tuple(np.asarray(a) for a in arrays)
+    n = len(arrays[0])
+    for a in arrays[1:]:
+        if len(a) != n:
+            raise ValueError(f"the arrays have different lengths ({n} and {len(a)})")
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    units = None if groups is None else group_units(groups, n)
+    point = statistic(*arrays)
+    rng = random_state if isinstance(random_state, np.random.RandomState) else np.random.RandomState(random_state)
+    values = []
+    for _ in range(int(n_bootstrap)):
+        if units is None:
+            idx = rng.randint(0, n, n)
+        else:
+            idx = np.concatenate([units[j] for j in rng.randint(0, len(units), len(units))])
+        values.append(statistic(*(a[idx] for a in arrays)))
+    if isinstance(point, dict):
+        draws = {k: np.array([v[k] for v in values], dtype=float) for k in point}
+        return BootstrapResult(point, {k: percentile_interval(d, confidence) for k, d in draws.items()}, draws)
+    shape = np.shape(point)
+    draws = np.asarray(values, dtype=float).reshape((len(values), *shape))
+    if not shape:
+        return BootstrapResult(point, percentile_interval(draws, confidence), draws)
+    columns = draws.reshape(len(values), -1)
+    pairs = np.array([percentile_interval(columns[:, j], confidence) for j in range(columns.shape[1])])
+    return BootstrapResult(point, (pairs[:, 0].reshape(shape), pairs[:, 1].reshape(shape)), draws)
+
+
+# --------------------------------------------------------------------------- writing an interval
+
+def _finite(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def interval_text(interval, digits: int = 2, *, signed: bool = False) -> str:
+    """``" [low, high]"``, or ``""`` when the interval is missing or not finite.
+
+    Examples
+    --------
+    >>> from featbus.metrics import interval_text
+    >>> interval_text((0.61, 0.804)), interval_text((float("nan"),) * 2), interval_text((-0.1, 0.2), signed=True)
+    (' [0.61, 0.80]', '', ' [-0.10, +0.20]')
+    """
+    if interval is None or len(interval) != 2 or not all(_finite(c) for c in interval):
+        return ""
+    sign = "+" if signed else ""
+    return f" [{interval[0]:{sign}.{digits}f}, {interval[1]:{sign}.{digits}f}]"
+
+
+def format_interval(value, interval=None, *, digits: int = 3, interval_digits: int = 2,
+                    missing: str | None = "n/a") -> str:
+    """A figure as featbus prints it: ``"0.812 [0.75, 0.87]"`` (the value alone without an interval).
+
+    Parameters
+    ----------
+    value : float
+    interval : (low, high), optional
+    digits, interval_digits : int
+        Decimals of the value and of the interval.
+    missing : str or None, default="n/a"
+        Written for a missing or non-finite value; ``None``: format it as it is (``nan``).
+
+    Examples
+    --------
+    >>> from featbus.metrics import format_interval
+    >>> format_interval(0.8123, (0.75, 0.871)), format_interval(0.8123), format_interval(None)
+    ('0.812 [0.75, 0.87]', '0.812', 'n/a')
+    """
+    if missing is not None and (value is None or not np.isfinite(value)):
+        return missing
+    return f"{value:.{digits}f}" + interval_text(interval, interval_digits)
+
+
+# --------------------------------------------------------------------------- held-out predictions
+
+@dataclasses.dataclass(frozen=True)
+class Predictions:
+    """Held-out predictions of one model, as every judge of a model reads them.
+
+    :class:`featbus.evaluation.Report` (cross-validation, an external test set),
+    :class:`featbus.validation.ExternalValidation` and :func:`featbus.adaptation.site_figures`
+    expose their predictions as this one view (``held_out``): :func:`featbus.sanity.assess`,
+    the plots of :mod:`featbus.reporting` and the per-site figures of :mod:`featbus.sites`
+    read it, whatever made it.
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n_samples,)
+        True labels, as in ``classes``.
+    y_pred : ndarray of shape (n_samples,)
+        The model's decisions (labels).
+    scores : ndarray of shape (n_samples, n_classes) or None
+        Probabilities (or decision values) in ``classes`` order.
+    classes : ndarray
+        The labels, in column order.
+    class_names : list of str
+        Their display names.
+    groups : ndarray or None
+        The bootstrap's resampling units (patients, near-duplicate groups).
+    fold : ndarray or None, default=None
+        The fold that held each sample out; ``None``: one test set.
+    rule : (int, float) or None, default=None
+        The decision rule of ``scores`` behind ``y_pred`` (:func:`decide`): ``None`` for the
+        most probable class or decisions made otherwise (a classifier's own ``predict``).
+    positive : str or None, default=None
+        The class of interest (external validation: the AUC checked is this class's), else
+        every class.
+    source : str, default=""
+        How the predictions were made (``"stratified 5-fold"``, ``"external validation"``).
+    n_bootstrap : int, default=0
+        Resamples behind the intervals the maker printed.
+    random_state : int or None, default=None
+        Their seed.
+    auc_intervals : dict or None, default=None
+        The AUC intervals the maker printed: class index (or ``"macro"``) -> ``(low, high)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.metrics import Predictions
+    >>> view = Predictions(y_true=np.array(["a", "b"]), y_pred=np.array(["a", "a"]),
+    ...                    scores=np.array([[0.9, 0.1], [0.6, 0.4]]), classes=np.array(["a", "b"]),
+    ...                    class_names=["a", "b"], groups=None)
+    >>> view.codes()[0].tolist(), view.codes()[1].tolist()
+    ([0, 1], [0, 0])
+    """
+
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    scores: np.ndarray | None
+    classes: np.ndarray
+    class_names: list
+    groups: np.ndarray | None
+    fold: np.ndarray | None = None
+    rule: tuple | None = None
+    positive: str | None = None
+    source: str = ""
+    n_bootstrap: int = 0
+    random_state: Any = None
+    auc_intervals: dict | None = None
+
+    def codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(y_true, y_pred)`` as class indices (-1: a decision outside ``classes``)."""
+        index = {c: i for i, c in enumerate(np.asarray(self.classes).tolist())}
+        yt = np.array([index[v] for v in np.asarray(self.y_true).tolist()], dtype=int)
+        yp = np.array([index.get(v, -1) for v in np.asarray(self.y_pred).tolist()], dtype=int)
+        return yt, yp
+
+    def confusion_matrix(self) -> np.ndarray:
+        """Counts over ``classes``: rows true, columns predicted."""
+        yt, yp = self.codes()
+        return confusion_matrix(yt, yp, len(self.classes))

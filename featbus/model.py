@@ -195,16 +195,11 @@ class FeatbusModel:
         ``operating_point`` (``{"positive": class, "threshold": t}``, set by :func:`featbus.adapt`
         on a site's labelled images): then an image is ``positive`` when ``p(positive) >= t``,
         else its most probable other class."""
-        proba = np.asarray(proba, dtype=float)
+        from .metrics import decide  # the one decision rule (validation decides by it too)
+
         op = self.manifest.get("operating_point")
-        if not op:
-            return self.classes_[np.argmax(proba, axis=1)]
-        j = self.classes_.tolist().index(op["positive"])
-        others = proba.copy()
-        others[:, j] = -np.inf
-        chosen = np.argmax(others, axis=1)
-        chosen[proba[:, j] >= op["threshold"]] = j
-        return self.classes_[chosen]
+        rule = (self.classes_.tolist().index(op["positive"]), op["threshold"]) if op else None
+        return self.classes_[decide(proba, rule)]
 
     def lesion_roi(self, images) -> list[dict]:
         """Where the model's segmenter finds the lesion in each image (one segmenter pass).
