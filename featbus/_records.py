@@ -174,6 +174,10 @@ def check_images(X: Any, *, name: str = "X") -> list:
             X = list(X)
     elif hasattr(X, "iloc") and hasattr(X, "to_list"):  # pandas Series of images / paths
         X = X.to_list()
+    elif isinstance(X, dict) and "data" in X and "target" in X:  # a loader's Bunch: its keys would be the "images"
+        raise ValueError(f"{name} is a data set Bunch (what featbus.load_data returns): pass data.data, data.target "
+                         "(fit(data.data, data.target)), or use featbus.evaluate(pipeline, data), which splits it "
+                         "by its groups")
     elif isinstance(X, (_PathLike)) or isinstance(X, ImageRecord):
         raise ValueError(f"{name} is a single {type(X).__name__}; pass a list of images, e.g. [{name}].")
     elif not isinstance(X, (list, tuple)):

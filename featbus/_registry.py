@@ -14,8 +14,8 @@ from __future__ import annotations
 import sys
 from typing import Any, NamedTuple
 
-__all__ = ["ESTIMATORS", "EstimatorEntry", "FEATURES", "PREPROCESSORS", "entry_of", "is_a", "is_cnn",
-           "reads_masks", "register"]
+__all__ = ["ESTIMATORS", "EstimatorEntry", "FEATURES", "FEATURE_ALIASES", "PREPROCESSORS", "did_you_mean",
+           "entry_of", "feature_key", "is_a", "is_cnn", "reads_masks", "register"]
 
 #: Estimator parameters that change how the work runs, never the numbers (workers, caching,
 #: progress bars, batch sizes): left out of cache keys, settings files and model manifests.
@@ -124,6 +124,40 @@ PREPROCESSORS: dict[str, tuple[str, str, dict]] = {
     "flip": ("featbus.preprocessing.mammography", "BreastMask", {"orientation": "left", "mask_background": False}),
     "crop-breast": ("featbus.preprocessing.mammography", "BreastMask", {"crop": True, "mask_background": False}),
 }
+
+
+#: Other spellings of feature names -> featbus's name: IBSI's "NGLDM" is the ``gldm`` family.
+#: Hyphens read as underscores too (``efficientnet-lite0``: no feature or backbone name has one).
+FEATURE_ALIASES: dict[str, str] = {"ngldm": "gldm"}
+
+
+def feature_key(name: str) -> str:
+    """A feature or backbone name as featbus spells it: lower case, aliases resolved.
+
+    Examples
+    --------
+    >>> feature_key(" NGLDM "), feature_key("EfficientNet-Lite0"), feature_key("hog")
+    ('gldm', 'efficientnet_lite0', 'hog')
+    """
+    key = str(name).strip().lower()
+    return FEATURE_ALIASES.get(key, key).replace("-", "_")
+
+
+def did_you_mean(name: Any, choices: Any) -> str:
+    """`` (did you mean 'x'?)`` for the choice closest to a misspelt name, else ``""``: what every
+    "unknown name" message appends after the name (:func:`difflib.get_close_matches`).
+
+    Examples
+    --------
+    >>> did_you_mean("lbpp", ["hog", "lbp", "glcm"]), did_you_mean("zzz", ["hog", "lbp"])
+    (" (did you mean 'lbp'?)", '')
+    """
+    import difflib
+
+    choices = [str(c) for c in choices]
+    by_key = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(str(name).strip().lower(), list(by_key), n=1, cutoff=0.6)
+    return f" (did you mean {by_key[close[0]]!r}?)" if close else ""
 
 
 def entry_of(obj: Any) -> EstimatorEntry | None:

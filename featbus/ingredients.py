@@ -28,6 +28,8 @@ from collections.abc import Callable
 from importlib import import_module
 from typing import Any, NamedTuple
 
+from ._registry import did_you_mean
+
 __all__ = ["CLASSIFIERS", "CLASSIFIER_TABLE", "Ingredient", "SAMPLERS", "SAMPLER_TABLE", "SELECTORS",
            "SELECTOR_TABLE", "aliases", "build", "find", "grid_of", "load_class"]
 
@@ -129,7 +131,8 @@ def find(table: dict[str, Ingredient], name: str, what: str, *, also: tuple[str,
     known = aliases(table)
     key = known.get(name.strip().lower())
     if key is None:
-        raise ValueError(f"unknown {what} {name!r}; choose from {', '.join([*also, *sorted(known)])}")
+        raise ValueError(f"unknown {what} {name!r}{did_you_mean(name, [*also, *known])}; "
+                         f"choose from {', '.join([*also, *sorted(known)])}")
     return table[key]
 
 

@@ -51,7 +51,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._registry import FEATURES, PREPROCESSORS, entry_of
+from ._registry import FEATURES, PREPROCESSORS, did_you_mean, entry_of, feature_key
 from .encoded_labels import EncodedLabelClassifier
 from .features import deep, filters, glcm, hog, intensity, lbp, shape, texture_matrices
 from .ingredients import (
@@ -132,14 +132,15 @@ def _one_feature(spec: Any, *, region: str | None, n_jobs: int | None, cache: An
             raise ValueError(f"feature {spec!r} is neither a name nor a transformer")
         name = type(spec).__name__.lower()
         return name, _with_settings(spec, name, settings)
-    name = spec.strip().lower()
+    name = feature_key(spec)  # aliases: "NGLDM" is gldm, "efficientnet-lite0" efficientnet_lite0
     if not name:
         raise ValueError("empty feature name")
     if name in FEATURES:
         cls = _class(*FEATURES[name])
     else:  # any other name is an ImageNet backbone; TensorFlow is imported only when it runs
         if name not in BACKBONES:
-            raise ValueError(f"unknown feature {spec!r}; choose from {', '.join(FEATURES)} or a "
+            raise ValueError(f"unknown feature {spec!r}{did_you_mean(name, [*FEATURES, *BACKBONES])}; "
+                             f"choose from {', '.join(FEATURES)} or a "
                              f"DeepFeatures backbone: {', '.join(sorted(BACKBONES))}")
         cls = deep.DeepFeatures
         settings = {"backbone": name, **settings}
@@ -504,7 +505,8 @@ def _make_preprocessing(preprocessing) -> list[tuple[str, Any]]:
         elif isinstance(spec, str):
             key = spec.strip().lower()
             if key not in PREPROCESSORS:
-                raise ValueError(f"unknown preprocessing {spec!r}; choose from {sorted(PREPROCESSORS)}")
+                raise ValueError(f"unknown preprocessing {spec!r}{did_you_mean(spec, PREPROCESSORS)}; "
+                                 f"choose from {sorted(PREPROCESSORS)}")
             module, cls, kwargs = PREPROCESSORS[key]
             steps.append((key, _class(module, cls)(**kwargs)))
         elif hasattr(spec, "transform"):

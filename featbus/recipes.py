@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._registry import did_you_mean
+
 __all__ = ["Recipe", "RECIPES", "DEFAULT_RECIPE", "OVERRIDES", "get_recipe", "build_network", "describe_recipes",
            "SegmenterRecipe", "SEGMENTER_RECIPES", "DEFAULT_SEGMENTER_RECIPE", "build_segmenter"]
 
@@ -108,7 +110,8 @@ def get_recipe(name: str) -> Recipe:
     try:
         return RECIPES[str(name).strip().lower()]
     except KeyError:
-        raise ValueError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)} (featbus recipes)") from None
+        raise ValueError(f"unknown recipe {name!r}{did_you_mean(name, RECIPES)}; known: {', '.join(RECIPES)} "
+                         "(featbus recipes)") from None
 
 
 def build_network(recipe: Recipe, *, overrides: dict | None = None, random_state: int = 0,
