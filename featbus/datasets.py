@@ -331,6 +331,29 @@ def _load_one(item, index: int):
     return image, mask
 
 
+def _check_label_spellings(labels: Sequence[str], where: str) -> None:
+    """Refuse labels that differ only in case or surrounding spaces (``'Benign '`` beside
+    ``'benign'``): two spellings of one class would silently become two classes.
+
+    Examples
+    --------
+    >>> _check_label_spellings(["benign", "malignant"], "a table")
+    >>> _check_label_spellings(["benign", "Benign ", "malignant"], "a table")
+    Traceback (most recent call last):
+    ...
+    ValueError: labels 'Benign ' and 'benign' of a table differ only in case or surrounding spaces: ...
+    """
+    spellings: dict[str, list[str]] = {}
+    for label in labels:
+        spellings.setdefault(str(label).strip().casefold(), []).append(str(label))
+    for names in spellings.values():
+        if len(names) > 1:
+            names = sorted(names)
+            raise ValueError(f"labels {' and '.join(repr(n) for n in names)} of {where} differ only in case or "
+                             "surrounding spaces: write one class one way (featbus would read them as "
+                             f"{len(names)} classes)")
+
+
 def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None = None,
                       mask_pattern: str = "{stem}_mask*.png",
                       extensions: Sequence[str] = IMAGE_EXTENSIONS, on_error: str = "raise",
@@ -418,6 +441,7 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
                          key=_natural_key)
         if not classes and require_labels:
             raise ValueError(f"{str(root)!r} has no class sub-folders (expected root/<class>/<image>)")
+        _check_label_spellings(classes, f"the class folders of {str(root)!r}")
     else:
         classes = [str(c) for c in classes]
         absent = [c for c in classes if not (root / c).is_dir()]
@@ -1091,8 +1115,11 @@ def _manifest_table(path: Path, required: Sequence[str]):
     table.columns = [str(c).strip().lower() for c in table.columns]
     absent = [c for c in required if c not in table.columns]
     if absent:
+        from ._registry import did_you_mean
+
         needs = " and ".join(repr(c) for c in required)
-        raise ValueError(f"{str(path)!r} has no column(s) {absent}; a manifest needs {needs} "
+        hint = "".join(did_you_mean(c, table.columns).replace(" (did", f" ({c!r}: did") for c in absent)
+        raise ValueError(f"{str(path)!r} has no column(s) {absent}{hint}; a manifest needs {needs} "
                          f"(optional: 'mask', 'group', 'split'), it has {list(table.columns)}")
     if table.empty:
         raise ValueError(f"{str(path)!r} lists no images")
@@ -1309,6 +1336,7 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
         classes = []
     elif classes is None:
         classes = sorted(set(labels), key=_natural_key)
+        _check_label_spellings(classes, f"the 'label' column of {str(path)!r}")
     else:
         classes = [str(c) for c in classes]
         for line_meta, label in zip(metas, labels):
@@ -1373,7 +1401,8 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
     ----------
     path : path
     task : {"severity", "abnormal"}, default="severity"
-        The labels of a mini-MIAS folder (see :func:`load_mias`); ignored for other layouts.
+        The labels of a mini-MIAS folder (see :func:`load_mias`). Other layouts hold their labels
+        themselves: ``"abnormal"`` is an error there (their classes are read as they are).
     on_error : {"raise", "skip"}, default="raise"
         See :func:`load_image_folder` (mini-MIAS images are always read strictly).
     n_jobs : int, optional
@@ -1402,6 +1431,12 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
     [0, 1, 0, 1]
     """
     path = Path(path)
+    if task not in MIAS_TASKS:
+        raise ValueError(f"task must be one of {list(MIAS_TASKS)}, got {task!r}")
+    if task != "severity" and not (path.is_dir() and is_mias_folder(path)):
+        raise ValueError(f"task {task!r} relabels a mini-MIAS folder (Info.txt beside mdbNNN images); "
+                         f"{str(path)!r} is not one, and its labels are read as they are: leave the task out, or "
+                         "relabel the images yourself (class folders or a manifest's 'label' column)")
     if path.is_file() and path.suffix.lower() == ".csv":
         return load_manifest(path, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels)
     if path.is_dir() and is_mias_folder(path):
