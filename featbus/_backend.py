@@ -57,7 +57,7 @@ def native_stderr_quiet(enabled: bool = True):
             os.close(saved)
 
 __all__ = ["keras_module", "backend_name", "device", "backend_info", "compile_forward", "make_train_step",
-           "mixed_precision_scope", "use_mixed_precision", "BACKEND_EXTRAS"]
+           "mixed_precision_scope", "use_mixed_precision", "require_keras", "BACKEND_EXTRAS"]
 
 logger = logging.getLogger("featbus")
 
@@ -66,6 +66,34 @@ BACKEND_EXTRAS = {"tensorflow": "featbus[deep]", "torch": "featbus[torch]", "jax
 
 _THREADS_SET = False
 _DEVICE: str | None = None
+
+
+def _keras_found() -> bool:
+    """Whether Keras and the chosen backend's package are installed (found, not imported)."""
+    import importlib.util
+
+    wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in ("keras", wanted))
+    except (ImportError, ValueError):
+        return False
+
+
+def require_keras(what: str) -> None:
+    """Raise a one-line ``ImportError`` naming the extra to install when Keras (or its backend)
+    is not installed: checked when a network is asked for, before any fit (a grid search would
+    otherwise fail every fit and report "All the fits failed").
+
+    Parameters
+    ----------
+    what : str
+        What needs it, for the message (``"DeepFeatures"``, ``"feature 'efficientnet_lite0'"``).
+    """
+    if not _keras_found():
+        wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
+        extra = BACKEND_EXTRAS.get(wanted, "featbus[deep]")
+        raise ImportError(f'{what} needs Keras 3 with the {wanted!r} backend, which is not installed: '
+                          f'pip install "{extra}"', name="keras")
 
 
 def keras_module():

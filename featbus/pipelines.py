@@ -51,7 +51,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._registry import FEATURES, PREPROCESSORS, did_you_mean, entry_of, feature_key
+from ._registry import FEATURES, PREPROCESSORS, did_you_mean, entry_of, feature_key, is_cnn
 from .encoded_labels import EncodedLabelClassifier
 from .features import deep, filters, glcm, hog, intensity, lbp, shape, texture_matrices
 from .ingredients import (
@@ -486,6 +486,11 @@ def make_features(features: Sequence[Any] | str, *, region: str | None = None,
     if not features:
         raise ValueError("features is empty; name at least one, e.g. ['hog', 'lbp']")
     parts = [_one_feature(f, region=region, n_jobs=n_jobs, cache=cache, progress=progress) for f in features]
+    cnns = [n for n, t in parts if is_cnn(t)]
+    if cnns:  # said now, in one line, rather than by every fit of a grid search
+        from ._backend import require_keras
+
+        require_keras(f"feature {cnns[0]!r} (a CNN)")
     names = [n for n, _ in parts]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
