@@ -1,6 +1,11 @@
-"""The options several ``featbus`` commands share (:class:`Parents`), and what they mean: feature
-names checked before any image is read, settings files (``--params``), local backbone weights
-(``--weights``), the classifier and sampler names the help lists.
+"""The options several ``featbus`` commands share, each declared once, and what they mean.
+
+Two forms, as pip's ``cli/cmdoptions.py``: the option groups whole commands take
+(:class:`Parents`, argparse parents), and the single options several commands declare
+(``add_model``, ``add_output``, ``add_overwrite``, ``add_n_bootstrap`` ...: one ``add_argument``
+each; a command passes only the words of its help that differ, never its own default). Beside
+them: feature names checked before any image is read, settings files (``--params``), local
+backbone weights (``--weights``), the classifier and sampler names the help lists.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from pathlib import Path
 from ..ingredients import CLASSIFIER_TABLE, SAMPLER_TABLE
 from ._common import CLIError, _import_tensorflow_quietly, _one_line, _split
 
-__all__ = ["Parents"]
+__all__ = ["N_BOOTSTRAP", "Parents", "add_backbone", "add_epochs", "add_input_size", "add_members", "add_model",
+           "add_n_bootstrap", "add_n_splits", "add_on_error", "add_output", "add_overwrite", "add_positive",
+           "add_report", "add_strict", "add_target_sensitivity", "add_task", "add_test_fraction", "add_trust"]
 
 
 _DEF_FEATURES = "hog,lbp,glcm,intensity,shape"
@@ -214,6 +221,104 @@ def _cache_option(text: str):
     return False if text.strip().lower() in ("none", "off") else text
 
 
+#: The bootstrap resamples behind every command's intervals (one default: demo drew 500 and adapt 200 before).
+N_BOOTSTRAP = 1000
+
+
+def add_model(p: argparse.ArgumentParser) -> None:
+    """``MODEL``: the model file a command loads."""
+    p.add_argument("model", metavar="MODEL", help="a .featbus file (from featbus train)")
+
+
+def add_output(p: argparse.ArgumentParser, metavar: str, help: str, *, required: bool = True) -> None:
+    """``--output/-o``: what the command writes (``metavar`` names it in the help)."""
+    p.add_argument("--output", "-o", metavar=metavar, required=required, default=None, help=help)
+
+
+def add_overwrite(p: argparse.ArgumentParser, what: str, *, help: str | None = None) -> None:
+    """``--overwrite``: replace ``what`` (the output's name in the help) when it exists."""
+    p.add_argument("--overwrite", action="store_true", help=help or f"replace {what} if it exists")
+
+
+def add_n_bootstrap(p: argparse.ArgumentParser, resamples: str = "bootstrap resamples behind the intervals") -> None:
+    """``--n-bootstrap``: :data:`N_BOOTSTRAP` resamples by default in every command."""
+    p.add_argument("--n-bootstrap", type=int, default=N_BOOTSTRAP, metavar="B",
+                   help=f"{resamples} (default {N_BOOTSTRAP}; 0: none)")
+
+
+def add_report(p: argparse.ArgumentParser, help: str) -> None:
+    """``--report/-r DIR``: the report folder."""
+    p.add_argument("--report", "-r", metavar="DIR", default=None, help=help)
+
+
+def add_strict(p: argparse.ArgumentParser, judged: str) -> None:
+    """``--strict``: exit with the strict status unless the verdict is 'useful'; ``judged``: on what."""
+    from ..sanity import STRICT_HELP  # here, not at the top: building another command's parser needs none of it
+
+    p.add_argument("--strict", action="store_true", help=f"{STRICT_HELP}; judged: {judged}")
+
+
+def add_task(p: argparse.ArgumentParser,
+             help: str = "labels of a mini-MIAS folder (as the model was trained with)") -> None:
+    """``--task``: the labels a mini-MIAS folder is read with."""
+    p.add_argument("--task", choices=["severity", "abnormal"], default="severity", help=help)
+
+
+def add_positive(p: argparse.ArgumentParser, default: str | None, help: str) -> None:
+    """``--positive CLASS``: the class of the one-vs-rest figures (``None``: the command chooses)."""
+    p.add_argument("--positive", default=default, metavar="CLASS", help=help)
+
+
+def add_target_sensitivity(p: argparse.ArgumentParser, default: float | None, help: str) -> None:
+    """``--target-sensitivity S``: the sensitivity an operating point chosen on the data reaches."""
+    p.add_argument("--target-sensitivity", type=float, default=default, metavar="S", help=help)
+
+
+def add_test_fraction(p: argparse.ArgumentParser, help: str) -> None:
+    """``--test-fraction F``: hold out about F of the near-duplicate groups."""
+    p.add_argument("--test-fraction", type=float, default=None, metavar="F", help=help)
+
+
+def add_n_splits(p: argparse.ArgumentParser, default: int | None, help: str) -> None:
+    """``--n-splits K``: cross-validation folds (``None``: the command chooses)."""
+    p.add_argument("--n-splits", type=int, default=default, metavar="K", help=help)
+
+
+def add_on_error(p: argparse.ArgumentParser, default: str = "raise",
+                 help: str = "an unreadable image: stop with an error naming it (default), or leave it out and list "
+                             "it on stderr") -> None:
+    """``--on-error raise|skip``: what an unreadable image does (the ``on_error`` parent's, unless a
+    command such as predict, whose table has an error column, goes past by default)."""
+    p.add_argument("--on-error", choices=["raise", "skip"], default=default, help=help)
+
+
+def add_trust(p: argparse.ArgumentParser, help: str) -> None:
+    """``--trust``: load MODEL although it is not on the user's trust list."""
+    p.add_argument("--trust", action="store_true", help=help)
+
+
+def add_backbone(p: argparse.ArgumentParser, help: str, *former: str) -> None:
+    """``--backbone NAME`` of a network (``former``: older names of the flag, still taken)."""
+    p.add_argument("--backbone", *former, dest="backbone", default=None, metavar="NAME", help=help)
+
+
+def add_input_size(p: argparse.ArgumentParser, help: str) -> None:
+    """``--input-size PX``: the network's input side (the ``input_size`` of FineTunedCNN and
+    UNetSegmenter). ``--image-size``, train's name for it before, still works, unlisted."""
+    p.add_argument("--input-size", type=int, default=None, metavar="PX", dest="input_size", help=help)
+    p.add_argument("--image-size", type=int, default=None, dest="input_size", help=argparse.SUPPRESS)
+
+
+def add_epochs(p: argparse.ArgumentParser, help: str) -> None:
+    """``--epochs N``: at most N training epochs of a network."""
+    p.add_argument("--epochs", type=int, default=None, metavar="N", help=help)
+
+
+def add_members(p: argparse.ArgumentParser, help: str) -> None:
+    """``--members N``: networks trained from their own seeds and averaged."""
+    p.add_argument("--members", type=int, default=None, metavar="N", help=help)
+
+
 class Parents:
     """The option groups commands share (argparse parents), built once per parser; each command
     takes the groups whose options it uses, so its ``--help`` lists nothing that does nothing for
@@ -245,9 +350,7 @@ class Parents:
         self.base = base
 
         on_error = argparse.ArgumentParser(add_help=False)
-        on_error.add_argument("--on-error", choices=["raise", "skip"], default="raise",
-                              help="an unreadable image: stop with an error naming it (default), or leave it "
-                                   "out and list it on stderr")
+        add_on_error(on_error)
         self.on_error = on_error
 
         dicom = argparse.ArgumentParser(add_help=False)
@@ -276,9 +379,8 @@ class Parents:
         self.common = argparse.ArgumentParser(add_help=False, parents=[jobs, quiet, seed, on_error, dicom, base])
 
         study = argparse.ArgumentParser(add_help=False)
-        study.add_argument("--task", choices=["severity", "abnormal"], default="severity",
-                           help="labels of a mini-MIAS folder: normal/benign/malignant (severity, default) or "
-                                "normal vs abnormal")
+        add_task(study, help="labels of a mini-MIAS folder: normal/benign/malignant (severity, default) or "
+                             "normal vs abnormal")
         study.add_argument("--patches", type=int, default=None, metavar="PX",
                            help="the ROI protocol: one PX x PX patch around each lesion centre (mini-MIAS Info.txt "
                                 "coordinates, meta 'lesions') and one at the breast centre of images without one; "
@@ -292,11 +394,10 @@ class Parents:
         self.study = study
 
         loaded = argparse.ArgumentParser(add_help=False)
-        loaded.add_argument("--trust", action="store_true",
-                            help="load MODEL although it would create types featbus does not trust by itself (a "
-                                 "custom estimator, or an older file's pickle: code from the file runs), and add it "
-                                 "to your trust list; only for files whose origin you trust (featbus inspect MODEL "
-                                 "lists the types)")
+        add_trust(loaded,
+                  help="load MODEL although it would create types featbus does not trust by itself (a custom "
+                       "estimator, or an older file's pickle: code from the file runs), and add it to your trust "
+                       "list; only for files whose origin you trust (featbus inspect MODEL lists the types)")
         loaded.add_argument("--runtime", choices=["auto", "keras"], default="auto",
                             help="auto: run the model's networks with the inference runtime stored in the file "
                                  "(LiteRT, no TensorFlow import) when ai-edge-litert is installed; keras: rebuild "

@@ -11,6 +11,15 @@ import numpy as np
 
 from ._common import CLIError, _check_model_out, _load_model_cli
 from ._data import _DATA_HELP, _expand_images, _load_folder
+from ._options import (
+    add_model,
+    add_n_bootstrap,
+    add_output,
+    add_overwrite,
+    add_positive,
+    add_target_sensitivity,
+    add_task,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -27,31 +36,26 @@ def add_parser(sub, parents) -> None:
                                    "BUS-BRA), the Platt calibration is refitted on the labels and an operating "
                                    "point reaching --target-sensitivity on them is stored, which predict applies. "
                                    "The file records what it was adapted on (featbus inspect).")
-    p.add_argument("model", metavar="MODEL", help="a .featbus file (from featbus train)")
+    add_model(p)
     p.add_argument("images", metavar="DATA_OR_IMAGES", nargs="+",
                    help="the site's images: image files, folders, CSV manifests; with --labels one labelled "
                         "data set: " + _DATA_HELP)
-    p.add_argument("--output", "-o", metavar="ADAPTED", required=True, help="the adapted .featbus file")
+    add_output(p, "ADAPTED", "the adapted .featbus file")
     p.add_argument("--labels", action="store_true",
                    help="DATA is labelled (class folders, a manifest's label column, BUS-BRA): also refit the "
                         "calibration and choose the operating point on these labels")
-    p.add_argument("--target-sensitivity", type=float, default=None, metavar="S",
-                   help="with --labels: the sensitivity the operating point reaches on the labelled images "
-                        "(default 0.9)")
+    add_target_sensitivity(p, None, "with --labels: the sensitivity the operating point reaches on the labelled "
+                                    "images (default 0.9)")
     p.add_argument("--method", choices=["auto", "adabn", "standardise", "none"], default="auto",
                    help="what the images re-estimate: adabn (a network's BatchNormalization statistics), standardise "
                         "(the features' standardisation), none; auto: adabn for a network model, else standardise")
-    p.add_argument("--positive", default="malignant", metavar="CLASS",
-                   help="the class of the operating point and the figures (default malignant)")
-    p.add_argument("--n-bootstrap", type=int, default=200, metavar="N",
-                   help="with --labels: bootstrap resamples of patients behind the before/after intervals (default "
-                        "200; 0: none)")
-    p.add_argument("--task", choices=["severity", "abnormal"], default="severity",
-                   help="labels of a mini-MIAS folder (as the model was trained with)")
+    add_positive(p, "malignant", "the class of the operating point and the figures (default malignant)")
+    add_n_bootstrap(p, "with --labels: bootstrap resamples of patients behind the before/after intervals")
+    add_task(p)
     p.add_argument("--force", action="store_true",
                    help="adapt even when most images lie far from the model's training images (out_of_domain above "
                         "2: another kind of image, such as mammograms for an ultrasound model; refused otherwise)")
-    p.add_argument("--overwrite", action="store_true", help="replace ADAPTED if it exists")
+    add_overwrite(p, "ADAPTED")
     p.set_defaults(func=run)
 
 
@@ -87,7 +91,8 @@ def run(args) -> int:
         for _, path, reason in skipped:
             print(f"skipped {path}: {reason}", file=sys.stderr)
         what = f"{len(records)} unlabelled images"
-    model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime)
+    # keras_too: adapting re-estimates the networks' statistics in Keras; TensorFlow's start-up lines stay hidden
+    model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=True)
     adapted = _adapt(model, records, labels=labels, groups=groups, method=args.method,
                      target_sensitivity=args.target_sensitivity, positive=args.positive, force=args.force,
                      source=str(args.model))

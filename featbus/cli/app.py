@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._common import CLIError, _trust_file
+from ._options import add_model, add_trust
 
 __all__ = ["add_parser", "run"]
 
@@ -16,9 +17,9 @@ def add_parser(sub, parents) -> None:
                                    "JPEG or DICOM image, see the class, the probabilities, the explanation "
                                    "overlay and where its intensity falls among the training classes. Needs "
                                    'the [app] extra: pip install "featbus[app]".')
-    p.add_argument("model", metavar="MODEL", help="a .featbus file")
+    add_model(p)
     p.add_argument("--port", type=int, default=8501, help="port on 127.0.0.1 (default 8501)")
-    p.add_argument("--trust", action="store_true", help="add MODEL to your trust list first (see predict --trust)")
+    add_trust(p, "add MODEL to your trust list first (see predict --trust)")
     p.add_argument("--data", metavar="DIR", action="append", default=[],
                    help="a folder whose images the page may open by path (typed, or ?image= in the address); "
                         "repeat for several. Without it the page opens uploads only")

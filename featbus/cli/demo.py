@@ -11,7 +11,7 @@ from .._registry import reads_masks
 from .._version import __version__
 from ._common import _progress, _split
 from ._data import _check_n_splits, _load_folder
-from ._options import _DEMO_FEATURES, _apply_settings, _check_features, _features_of
+from ._options import _DEMO_FEATURES, _apply_settings, _check_features, _features_of, add_n_bootstrap, add_report
 
 __all__ = ["add_parser", "run"]
 
@@ -31,8 +31,8 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--data", metavar="DATA_DIR", default=None, help="run on this class-folder data set instead")
     p.add_argument("--n-samples", type=int, default=90, metavar="N", help="number of phantoms (default 90)")
     p.add_argument("--image-size", type=int, default=128, metavar="PX", help="phantom side (default 128)")
-    p.add_argument("--n-bootstrap", type=int, default=500, metavar="B", help="bootstrap resamples (default 500)")
-    p.add_argument("--report", "-r", metavar="DIR", default=None, help="also write DIR/demo.html")
+    add_n_bootstrap(p)
+    add_report(p, "also write DIR/demo.html")
     p.set_defaults(func=run, preprocess=None)  # (a --params file may name preprocessing)
 
 

@@ -4,6 +4,7 @@ duplicate-grouped folds; a table with intervals and an HTML report."""
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 import warnings
@@ -14,7 +15,7 @@ import numpy as np
 from .._registry import reads_masks
 from .._version import __version__
 from ..pipelines import extract_features
-from ..sanity import STRICT_HELP, _strict_status
+from ..sanity import _strict_status
 from ._common import CLIError, _check_writable, _log_data, _one_line, _progress, _split
 from ._data import (
     _DATA_HELP,
@@ -36,6 +37,13 @@ from ._options import (
     _check_features,
     _features_of,
     _write_settings,
+    add_n_bootstrap,
+    add_n_splits,
+    add_overwrite,
+    add_positive,
+    add_report,
+    add_strict,
+    add_test_fraction,
 )
 
 __all__ = ["add_parser", "run"]
@@ -64,30 +72,30 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--cv", choices=["duplicate-grouped", "stratified", "both"], default="duplicate-grouped",
                    help="fold scheme: near-duplicates kept in one fold (default), plain stratified "
                         "(leaky on BUSI), or both side by side")
-    p.add_argument("--n-splits", type=int, default=5, metavar="K", help="number of folds (default 5)")
-    p.add_argument("--n-bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)")
+    add_n_splits(p, 5, "number of folds (default 5)")
+    add_n_bootstrap(p)
     p.add_argument("--search", action="store_true",
                    help="tune each pipeline with featbus.pipelines.param_grid in the training folds (nested CV)")
-    p.add_argument("--positive", default=None, metavar="CLASS",
-                   help="class whose one-vs-rest AUC gets its own column (default: malignant, or abnormal, when "
-                        "the data have it)")
-    p.add_argument("--report", "-r", metavar="DIR", default=None,
-                   help="write report.html (with the other CV scheme's and the test set's pages, summary.csv and "
-                        "features.settings.json) into DIR; a DIR that already holds files is refused unless "
-                        "--overwrite")
-    p.add_argument("--overwrite", action="store_true",
-                   help="write --report into a folder that already holds files: the files an earlier report wrote "
-                        "there (report.html, test.html, the CV pages, summary.csv, features.settings.json, "
-                        "report_files/) are deleted first, so none of its figures or tables stay beside the new "
-                        "ones; any other file is left where it is (and named)")
+    add_positive(p, None, "class whose one-vs-rest AUC gets its own column (default: malignant, or abnormal, "
+                          "when the data have it)")
+    add_report(p, "write report.html (with the other CV scheme's and the test set's pages, summary.csv and "
+                  "features.settings.json) into DIR; a DIR that already holds files is refused unless --overwrite. "
+                  "The page embeds thumbnails of the misclassified images (patients' images; --no-images leaves "
+                  "them out); paths are shown relative to DATA_DIR")
+    p.add_argument("--no-images", dest="report_images", action="store_false",
+                   default=os.environ.get("FEATBUS_REPORT_IMAGES", "1").strip() != "0",
+                   help="--report without image thumbnails (default from the environment variable "
+                        "FEATBUS_REPORT_IMAGES: 0 leaves them out)")
+    add_overwrite(p, "DIR", help="write --report into a folder that already holds files: the files an earlier report "
+                                 "wrote there (report.html, test.html, the CV pages, summary.csv, "
+                                 "features.settings.json, report_files/) are deleted first, so none of its figures or "
+                                 "tables stay beside the new ones; any other file is left where it is (and named)")
     p.add_argument("--test", metavar="TEST_DATA", default=None,
                    help="external test set (same classes, any DATA layout): every pipeline is fitted on DATA and "
                         "scored once on it, with group-bootstrap intervals")
-    p.add_argument("--test-fraction", type=float, default=None, metavar="F",
-                   help="hold out about F of DATA's near-duplicate groups as the test set instead")
-    p.add_argument("--strict", action="store_true",
-                   help=STRICT_HELP + "; judged: the best pipeline, on the folds and on the test set when there is "
-                        "one (everything is printed and written first)")
+    add_test_fraction(p, "hold out about F of DATA's near-duplicate groups as the test set instead")
+    add_strict(p, "the best pipeline, on the folds and on the test set when there is one (everything is printed "
+                  "and written first)")
     p.set_defaults(func=run)
 
 
@@ -313,7 +321,7 @@ def run(args) -> int:
             preprocessing=[n for n, _ in _preprocessing_steps(args.preprocess)] if args.preprocess else None,
             masks_used=reads_masks(_split(args.features), args.region),
             header=_report_header(args, data, test_data, test_label), source=args.data_dir,
-            external=external or None, test_data=test_data, test_label=test_label)
+            external=external or None, test_data=test_data, test_label=test_label, images=args.report_images)
         # the settings of the features every pipeline was scored on, as a settings file
         _write_settings(args, make_features(_features_of(args), region=args.region),
                         html_path.with_name("features" + SETTINGS_SUFFIX), data)
@@ -325,7 +333,7 @@ def run(args) -> int:
 
 
 def _sites_of(data) -> list[str]:
-    """Each image's site (``meta['site']``, as :func:`featbus.datasets.combine_sites` sets it);
+    """Each image's site (``meta['site']``, as :func:`featbus.sites.combine_sites` sets it);
     empty when the data set is one site."""
     if getattr(data, "sites", None) is None:
         return []
@@ -334,10 +342,10 @@ def _sites_of(data) -> list[str]:
 
 def _leave_one_site_out(data, X, names, sites, label, classifier, balance, positive, args) -> str:
     """The lines of the leave-one-site-out figure: the pipeline ``label`` trained on the other
-    sites and tested on each (:func:`featbus.evaluation.leave_one_site_out`, the one path that
+    sites and tested on each (:func:`featbus.sites.leave_one_site_out`, the one path that
     ``featbus train`` stores in a model file too), intervals over each site's groups."""
-    from ..evaluation import leave_one_site_out
     from ..pipelines import family_blocks, make_classification_pipeline
+    from ..sites import leave_one_site_out
 
     pipe = make_classification_pipeline(None, balance=balance, classifier=classifier, blocks=family_blocks(names),
                                         random_state=args.random_state)

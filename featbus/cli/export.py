@@ -10,6 +10,7 @@ import numpy as np
 from .._backend import native_stderr_quiet
 from ._common import CLIError, _check_writable, _load_model_cli
 from ._data import _load_folder
+from ._options import add_model, add_overwrite, add_trust
 
 __all__ = ["add_parser", "run"]
 
@@ -23,11 +24,11 @@ def add_parser(sub, parents) -> None:
                                    "regression) as a TensorFlow Lite file from the resized grey image to class "
                                    "probabilities, with FILE.json describing classes and input. With --check "
                                    "DATA it prints the file's agreement with MODEL, its size and its latency.")
-    p.add_argument("model", metavar="MODEL", help="a .featbus file")
+    add_model(p)
     p.add_argument("--tflite", required=True, metavar="FILE", help="output .tflite file")
     p.add_argument("--quantize", action="store_true", help="int8 weights (dynamic range): about 4x smaller")
-    p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
-    p.add_argument("--trust", action="store_true", help="load MODEL although it is not in your trust list")
+    add_overwrite(p, "FILE")
+    add_trust(p, "load MODEL although it is not in your trust list")
     p.add_argument("--check", metavar="DATA", default=None,
                    help="compare the exported file with MODEL on up to --check-n images of DATA (any DATA layout): "
                         "largest probability difference, same predicted class, latency per image")

@@ -19,6 +19,8 @@ from ._options import (
     _check_features,
     _features_of,
     _write_settings,
+    add_output,
+    add_overwrite,
 )
 
 __all__ = ["add_parser", "run"]
@@ -52,10 +54,9 @@ def add_parser(sub, parents) -> None:
                                    f"('{_LEAK_KEY}' in the Parquet metadata, the NPZ and the settings sidecar): "
                                    "where a class has empty masks they encode the label.")
     p.add_argument("data_dir", metavar="DATA", help=_DATA_HELP)
-    p.add_argument("--output", "-o", required=True, metavar="FILE",
-                   help="output file: .parquet, .csv or .npz (format from the extension); an existing "
-                        "file is kept unless --overwrite is given")
-    p.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
+    add_output(p, "FILE", "output file: .parquet, .csv or .npz (format from the extension); an existing file is kept "
+                          "unless --overwrite is given")
+    add_overwrite(p, "the output file")
     p.set_defaults(func=run)
 
 

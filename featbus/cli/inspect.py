@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._options import add_model
+
 __all__ = ["add_parser", "run"]
 
 
@@ -12,7 +14,7 @@ def add_parser(sub, parents) -> None:
                                    "figures and versions (from its manifest), its members, and the types loading "
                                    "it would create with whether each is trusted; nothing from the file is run. "
                                    "Text from the file is printed escaped.")
-    p.add_argument("model", metavar="MODEL", help="a .featbus file")
+    add_model(p)
     p.set_defaults(func=run)
 
 
@@ -20,7 +22,14 @@ def run(args) -> int:
     import zipfile
 
     from .._model_trust import printable
-    from ..model_format import describe_manifest, pipeline_types, read_manifest, types_needing_trust
+    from ..model_format import (
+        describe_manifest,
+        pipeline_types,
+        read_manifest,
+        types_needing_trust,
+        version_problem,
+        what_works,
+    )
     from ..runtime import runtime_available
 
     path = args.model
@@ -44,6 +53,9 @@ def run(args) -> int:
     print(f"types loading it creates ({len(types)}):")
     for t in types:
         print(f"  {printable(t['name']):<{width}}  x{t['count']:<4} {t['trust']}")
+    problem = version_problem(manifest)
+    if problem:  # said before any "loads" line: it will not load here as it is
+        print(f"loads in this installation: no, it was made with {problem}; {what_works(manifest, path)}")
     needed = types_needing_trust(path)
     # what this command read is the schema: it can say a file needs trust, never that its
     # contents are sound (they are checked when the file loads, see docs "Receiving a model file")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ._common import CLIError, _check_writable, _load_model_cli, _neutralised, _progress, _write_csv
 from ._data import _expand_images
+from ._options import add_model, add_output, add_overwrite
 
 __all__ = ["add_parser", "run"]
 
@@ -20,12 +21,12 @@ def add_parser(sub, parents) -> None:
                                    "the out-of-domain score (out_of_domain: distance from the training images, "
                                    "above 1 is unlike them; unlike_training) and an error column (filled for "
                                    "unreadable images with --on-error skip).")
-    p.add_argument("model", metavar="MODEL", help="a .featbus file (from featbus train)")
+    add_model(p)
     p.add_argument("images", metavar="IMAGE", nargs="+",
                    help="image files, folders (a mini-MIAS folder: its mdbNNN images) or CSV manifests (their "
                         "image column)")
-    p.add_argument("--output", "-o", metavar="CSV", default=None, help="write the table here (default: stdout)")
-    p.add_argument("--overwrite", action="store_true", help="replace the CSV if it exists")
+    add_output(p, "CSV", "write the table here (default: stdout)", required=False)
+    add_overwrite(p, "the CSV")
     p.add_argument("--explain", metavar="DIR", default=None,
                    help="save an explanation overlay (PNG) per image into DIR")
     p.add_argument("--explain-method", choices=["auto", "occlusion", "gradcam"], default="auto",

@@ -30,6 +30,16 @@ import numpy as np
 from ..recipes import DEFAULT_SEGMENTER_RECIPE, SEGMENTER_RECIPES
 from ._common import CLIError, _check_writable, _import_tensorflow_quietly, _progress, _write_csv
 from ._data import _expand_images, _load_folder
+from ._options import (
+    add_backbone,
+    add_epochs,
+    add_input_size,
+    add_members,
+    add_n_bootstrap,
+    add_output,
+    add_overwrite,
+    add_report,
+)
 
 __all__ = ["add_parser"]
 
@@ -47,20 +57,18 @@ def add_parser(sub, parents) -> None:
                                      "(<image>_mask*.png), within the recipe's time budget (--max-time).")
     p.add_argument("data_dir", metavar="DATA_DIR", help="class folders with <image>_mask*.png, or a CSV manifest "
                                                         "with a mask column")
-    p.add_argument("--output", "-o", required=True, metavar="FILE.keras", help="the segmenter file to write")
-    p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+    add_output(p, "FILE.keras", "the segmenter file to write")
+    add_overwrite(p, "FILE")
     p.add_argument("--recipe", default=DEFAULT_SEGMENTER_RECIPE, choices=list(SEGMENTER_RECIPES),
                    help="the training recipe (featbus recipes lists them with their measured Dice; default "
                         f"{DEFAULT_SEGMENTER_RECIPE}); the flags below override its settings")
     default = SEGMENTER_RECIPES[DEFAULT_SEGMENTER_RECIPE].params
-    p.add_argument("--backbone", "--encoder", dest="backbone", default=None,
-                   help=f"the U-Net's encoder backbone (default recipe: {default['backbone']}; --encoder is its "
-                        "former name): efficientnet_lite0, "
-                        "efficientnet_lite1 or efficientnet_lite2 (ImageNet weights from their pip packages), scratch, "
-                        "or a keras.applications name such as ResNet50 (Keras downloads its weights)")
-    p.add_argument("--input-size", type=int, default=None, metavar="PX",
-                   help=f"network input side (default recipe: {default['input_size']})")
-    p.add_argument("--epochs", type=int, default=None, help="at most this many epochs")
+    add_backbone(p, f"the U-Net's encoder backbone (default recipe: {default['backbone']}; --encoder is its former "
+                    "name): efficientnet_lite0, efficientnet_lite1 or efficientnet_lite2 (ImageNet weights from their "
+                    "pip packages), scratch, or a keras.applications name such as ResNet50 (Keras downloads its "
+                    "weights)", "--encoder")
+    add_input_size(p, f"network input side (default recipe: {default['input_size']})")
+    add_epochs(p, "at most this many epochs")
     p.add_argument("--max-time", type=float, default=None, metavar="S",
                    help="a training time budget in seconds (opt-in: without it the epochs decide when training "
                         "ends, so the same command gives the same model on any machine; when the budget cuts "
@@ -72,9 +80,8 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--empty-masks", choices=("skip", "learn"), default=None,
                    help="images without a lesion (empty masks): skip them, as segmentation papers do (the default "
                         "recipe's), or learn from them that an image may hold no lesion")
-    p.add_argument("--members", type=int, default=None, metavar="N",
-                   help="train N networks from their own seeds and average their probabilities, in one file "
-                        "(default recipe: 1); N times the training and prediction time, the time budget shared")
+    add_members(p, "train N networks from their own seeds and average their probabilities, in one file (default "
+                   "recipe: 1); N times the training and prediction time, the time budget shared")
     p.set_defaults(func=_cmd_train)
 
     p = steps.add_parser("predict", parents=[parents.on_error, parents.dicom, parents.base],
@@ -83,8 +90,8 @@ def add_parser(sub, parents) -> None:
                                      "<image name>_mask.png (0 background, 255 lesion) into DIR, with masks.csv.")
     p.add_argument("segmenter", metavar="SEGMENTER", help="a .keras file from featbus segment train")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files, folders or CSV manifests")
-    p.add_argument("--output", "-o", required=True, metavar="DIR", help="folder for the mask PNGs")
-    p.add_argument("--overwrite", action="store_true", help="replace masks already in DIR")
+    add_output(p, "DIR", "folder for the mask PNGs")
+    add_overwrite(p, "DIR", help="replace masks already in DIR")
     p.set_defaults(func=_cmd_predict)
 
     p = steps.add_parser("evaluate", parents=[parents.seed, parents.on_error, parents.dicom, parents.base],
@@ -94,8 +101,8 @@ def add_parser(sub, parents) -> None:
                                      "95%% intervals over near-duplicate groups), with an HTML report.")
     p.add_argument("segmenter", metavar="SEGMENTER", help="a .keras file from featbus segment train")
     p.add_argument("data_dir", metavar="DATA_DIR", help="images with drawn masks (as for train)")
-    p.add_argument("--report", metavar="DIR", default=None, help="write report.html, metrics.csv and overlays here")
-    p.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+    add_report(p, "write report.html, metrics.csv and overlays here")
+    add_n_bootstrap(p)
     p.add_argument("--n-show", type=int, default=4, help="best and worst images shown in the report (default 4)")
     p.add_argument("--per-image", action="store_true",
                    help="also print every image's Dice, IoU and HD95 (the report's metrics.csv holds every metric)")

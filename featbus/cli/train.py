@@ -43,9 +43,24 @@ from ._options import (
     _check_features,
     _features_of,
     _weights_notes,
+    add_backbone,
+    add_epochs,
+    add_input_size,
+    add_members,
+    add_n_bootstrap,
+    add_n_splits,
+    add_output,
+    add_overwrite,
+    add_report,
+    add_strict,
+    add_test_fraction,
 )
 
 __all__ = ["add_parser", "run"]
+
+#: a network recipe's overrides (featbus.recipes.OVERRIDES) -> the option that sets each
+_OVERRIDE_DESTS = {"backbone": "backbone", "image_size": "input_size", "epochs": "epochs", "members": "members",
+                   "batch_size": "batch_size"}
 
 
 #: Said after every model trained on one site's images: its figures say nothing about another
@@ -76,10 +91,10 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--recipe", metavar="NAME", default=None,
                    help=f"a named recipe: {', '.join(RECIPES)} (default {DEFAULT_RECIPE} unless -f or -c is "
                         "given; 'featbus recipes' describes them)")
-    p.add_argument("--backbone", default=None, metavar="NAME", help="network recipes: another backbone")
-    p.add_argument("--image-size", type=int, default=None, metavar="PX", help="network recipes: input side")
-    p.add_argument("--epochs", type=int, default=None, metavar="N", help="network recipes: most fine-tuning epochs")
-    p.add_argument("--members", type=int, default=None, metavar="N", help="network recipes: networks averaged")
+    add_backbone(p, "network recipes: another backbone")
+    add_input_size(p, "network recipes: input side")
+    add_epochs(p, "network recipes: most fine-tuning epochs")
+    add_members(p, "network recipes: networks averaged")
     p.add_argument("--batch-size", type=int, default=None, metavar="N", help="network recipes: images per step")
     p.add_argument("--classifier", "-c", default=None, metavar="NAME",
                    help=f"ONE classifier: {_CLASSIFIER_NAMES} (default svm; with -f/-c no recipe is used). To "
@@ -91,13 +106,11 @@ def add_parser(sub, parents) -> None:
                         "site; auto: feature recipes only, yes: networks too)")
     p.add_argument("--site-balance", action="store_true",
                    help="several sites: weigh every site the same, classes balanced within (feature recipes)")
-    p.add_argument("--n-splits", type=int, default=None, metavar="K",
-                   help="CV and calibration folds (default 5, or fewer when the smallest class has fewer images "
-                        "or duplicate groups, at least 2)")
-    p.add_argument("--n-bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)")
-    p.add_argument("--test-fraction", type=float, default=None, metavar="F",
-                   help="hold out about F of the duplicate groups (stratified by class), train on the rest "
-                        "and report the held-out accuracy")
+    add_n_splits(p, None, "CV and calibration folds (default 5, or fewer when the smallest class has fewer images or "
+                          "duplicate groups, at least 2)")
+    add_n_bootstrap(p)
+    add_test_fraction(p, "hold out about F of the duplicate groups (stratified by class), train on the rest and "
+                         "report the held-out accuracy")
     p.add_argument("--holdout-list", metavar="CSV", default=None,
                    help="with --test-fraction: write the held-out images and their labels here")
     p.add_argument("--segmenter", metavar="FILE|unet", default=None,
@@ -109,21 +122,13 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--segmenter-time", type=float, default=None, metavar="SECONDS",
                    help="with --segmenter unet: a training time budget for the U-Net, opt-in (without it its "
                         "epochs decide, so the same command gives the same model on any machine)")
-    p.add_argument("--output", "-o", required=True, metavar="MODEL", help="model file to write (*.featbus)")
-    p.add_argument("--report", "-r", metavar="DIR", default=None,
-                   help="write report.html into DIR: the cross-validation (or validation split) figures with "
-                        "their plots and, for a network recipe, its learning curves")
-    p.add_argument("--overwrite", action="store_true", help="replace MODEL if it exists")
-    p.add_argument("--strict", action="store_true",
-                   help=_strict_help() + "; judged: the cross-validation (or validation split) and the held-out "
-                        "images of --test-fraction; MODEL is written anyway")
+    add_output(p, "MODEL", "model file to write (*.featbus)")
+    add_report(p, "write report.html into DIR: the cross-validation (or validation split) figures with their plots "
+                  "and, for a network recipe, its learning curves")
+    add_overwrite(p, "MODEL")
+    add_strict(p, "the cross-validation (or validation split) and the held-out images of --test-fraction; MODEL is "
+                  "written anyway")
     p.set_defaults(func=run)
-
-
-def _strict_help() -> str:
-    from ..sanity import STRICT_HELP
-
-    return STRICT_HELP
 
 
 def _check_segmenter_args(args) -> None:
@@ -251,7 +256,7 @@ def run(args) -> int:
     if args.segmenter == "unet":
         print(f"training the lesion segmenter (U-Net) on the {len(data.target)} training images' masks, at most "
               f"about {args.segmenter_time:.0f} s", file=sys.stderr)
-    overrides = {k: getattr(args, k) for k in ("backbone", "image_size", "epochs", "members", "batch_size")}
+    overrides = {k: getattr(args, dest) for k, dest in _OVERRIDE_DESTS.items()}
     if recipe is not None:
         from ..recipes import _time_text
 
@@ -352,8 +357,7 @@ def _train_recipe(args):
     from ..recipes import DEFAULT_RECIPE, get_recipe
 
     explicit = args.features is not None or args.classifier is not None
-    settings = [f"--{k.replace('_', '-')}" for k in ("backbone", "image_size", "epochs", "members", "batch_size")
-                if getattr(args, k) is not None]
+    settings = [f"--{dest.replace('_', '-')}" for dest in _OVERRIDE_DESTS.values() if getattr(args, dest) is not None]
     if args.recipe is not None and explicit:
         raise CLIError("--recipe chooses the features and the classifier: drop --features/--classifier, or drop "
                        "--recipe")

@@ -7,9 +7,10 @@ import dataclasses
 import math
 from pathlib import Path
 
-from ..sanity import STRICT_HELP, _strict_status
+from ..sanity import _strict_status
 from ._common import CLIError, _check_writable, _load_model_cli
 from ._data import _DATA_HELP, _load_folder
+from ._options import add_model, add_n_bootstrap, add_positive, add_report, add_strict, add_target_sensitivity, add_task
 
 __all__ = ["add_parser", "run"]
 
@@ -27,24 +28,19 @@ def add_parser(sub, parents) -> None:
                                    "BUS-BRA's Case; near-duplicate groups otherwise), beside the figures MODEL's "
                                    "file stores from its own cross-validation. Classes DATA lacks (BUS-BRA has no "
                                    "normal) are handled and said; a class MODEL does not know is an error.")
-    p.add_argument("model", metavar="MODEL", help="a .featbus file (from featbus train)")
+    add_model(p)
     p.add_argument("data", metavar="DATA", help=_DATA_HELP + ", or a BUS-BRA folder (bus_data.csv + class folders)")
-    p.add_argument("--report", "-r", metavar="DIR", default=None,
-                   help="write index.html (figures embedded), roc.png, reliability.png, confusion.png and "
-                        "validation.json into DIR")
-    p.add_argument("--target-sensitivity", type=float, default=0.9, metavar="S",
-                   help="sensitivity of the second operating point, a threshold chosen on DATA (default 0.9)")
+    add_report(p, "write index.html (figures embedded), roc.png, reliability.png, confusion.png and validation.json "
+                  "into DIR")
+    add_target_sensitivity(p, 0.9, "sensitivity of the second operating point, a threshold chosen on DATA (default "
+                                   "0.9)")
     p.add_argument("--subgroup", action="append", default=None, metavar="COLUMN",
                    help="a metadata column to tabulate the figures by (a manifest's extra column such as site or "
                         "device; BUS-BRA's Device, Side, BIRADS); repeat for several")
-    p.add_argument("--n-bootstrap", type=int, default=1000, metavar="N",
-                   help="bootstrap resamples of DATA's groups behind the intervals (default 1000; 0: none)")
-    p.add_argument("--positive", default="malignant", metavar="CLASS",
-                   help="the class of the AUC, operating points and calibration (default malignant)")
-    p.add_argument("--task", choices=["severity", "abnormal"], default="severity",
-                   help="labels of a mini-MIAS folder (as the model was trained with)")
-    p.add_argument("--strict", action="store_true",
-                   help=STRICT_HELP + "; judged: the model's own decisions and p(positive) on DATA")
+    add_n_bootstrap(p, "bootstrap resamples of DATA's groups behind the intervals")
+    add_positive(p, "malignant", "the class of the AUC, operating points and calibration (default malignant)")
+    add_task(p)
+    add_strict(p, "the model's own decisions and p(positive) on DATA")
     p.set_defaults(func=run)
 
 

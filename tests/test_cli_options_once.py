@@ -1,0 +1,75 @@
+"""Every option several commands take is declared once (featbus/cli/_options.py, pip's
+cmdoptions habit): one flag, one type, one default across commands."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import featbus.cli
+from featbus.cli import build_parser
+from featbus.cli._options import N_BOOTSTRAP
+
+CLI = Path(featbus.cli.__file__).parent
+
+
+def _subparsers(parser):
+    """{"train": parser, "segment train": parser, ...}"""
+    out = {}
+    for action in parser._subparsers._group_actions:
+        for name, sub in action.choices.items():
+            if sub._subparsers is not None:
+                out.update({f"{name} {k}": v for k, v in _subparsers(sub).items()})
+            else:
+                out[name] = sub
+    return out
+
+
+def _action(parser, flag):
+    return next((a for a in parser._actions if flag in a.option_strings), None)
+
+
+#: one flag, two meanings (not one option declared twice)
+OTHER_MEANING = {
+    "--data": 2,  # app: folders the page may open (repeatable); demo: the data set to run on
+    "--recipe": 2,  # train: a classification recipe; segment train: a segmenter recipe
+    "--image-size": 2,  # demo: the side of the phantoms it makes; train/segment: --input-size's former name
+}
+
+
+def test_each_long_option_is_declared_once():
+    declared = Counter()
+    for path in CLI.glob("*.py"):
+        declared.update(re.findall(r"add_argument\(\s*\"(--[a-z-]+)\"", path.read_text(encoding="utf-8")))
+    twice = {flag: n for flag, n in declared.items() if n > OTHER_MEANING.get(flag, 1)}
+    assert not twice, f"options declared more than once in featbus/cli: {twice}"
+
+
+def test_one_n_bootstrap_default():
+    commands = _subparsers(build_parser())
+    found = {name: _action(p, "--n-bootstrap").default for name, p in commands.items() if _action(p, "--n-bootstrap")}
+    assert {"evaluate", "train", "validate", "adapt", "demo", "segment evaluate"} <= set(found)
+    assert set(found.values()) == {N_BOOTSTRAP} == {1000}
+
+
+@pytest.mark.parametrize("command", ["train", "segment train"])
+def test_input_size_is_the_one_name(command, capsys):
+    parser = _subparsers(build_parser())[command]
+    assert _action(parser, "--input-size").dest == _action(parser, "--image-size").dest == "input_size"
+    parser.print_help()
+    text = capsys.readouterr().out
+    assert "--input-size PX" in text and "--image-size" not in text  # the former name works, unlisted
+    required = ["DATA", "-o", "out.featbus"] if command == "train" else ["DATA", "-o", "seg.keras"]
+    for flag in ("--input-size", "--image-size"):
+        assert parser.parse_args([*required, flag, "64"]).input_size == 64
+
+
+def test_train_names_input_size_in_its_refusal(tmp_path, capsys):
+    from featbus.cli import main
+
+    assert main(["train", str(tmp_path), "-f", "intensity", "--image-size", "64", "-o",
+                 str(tmp_path / "m.featbus")]) == 2
+    assert "--input-size set a network recipe's training" in capsys.readouterr().err
