@@ -76,8 +76,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     from featbus import adapt, load_data, validate
-    from featbus.adaptation import site_figures
-    from featbus.model import load_model, train_model
+    from featbus.metrics import format_interval
+    from featbus.model import load_model
+    from featbus.model_training import train_model
+    from featbus.sites import site_figures
 
     t0 = time.perf_counter()
     if args.model:
@@ -118,10 +120,9 @@ def main(argv=None) -> None:
         pool = np.flatnonzero(np.isin(groups, order[half:]))
         if seed == 0:
             v = validate(model, subset(site, test), n_bootstrap=args.n_bootstrap)
-            print(f"featbus.validate, zero-shot, seed 0 held-out patients: AUC {v.figures['auc']:.3f} "
-                  f"[{v.intervals['auc'][0]:.2f}, {v.intervals['auc'][1]:.2f}], sensitivity "
-                  f"{v.figures['sensitivity']:.3f} [{v.intervals['sensitivity'][0]:.2f}, "
-                  f"{v.intervals['sensitivity'][1]:.2f}]")
+            print("featbus.validate, zero-shot, seed 0 held-out patients: AUC "
+                  f"{format_interval(v.figures['auc'], v.intervals['auc'], missing=None)}, sensitivity "
+                  f"{format_interval(v.figures['sensitivity'], v.intervals['sensitivity'], missing=None)}")
         pool_images = [site.data[i] for i in pool]
         add("zero-shot", model, test)
         add("unlabelled (standardise)", adapt(model, pool_images), test)

@@ -60,22 +60,20 @@ def subset(data, idx):
 
 def figures(model, proba, y, groups, n_bootstrap):
     """Malignant AUC / sensitivity / specificity (site_figures) and the accuracy, with intervals."""
-    from featbus.adaptation import site_figures
-    from featbus.evaluation import _percentile, _resample_units
+    from featbus.metrics import bootstrap
+    from featbus.sites import site_figures
 
     f = site_figures(model, proba, y, groups, n_bootstrap=n_bootstrap, random_state=0)
     correct = model.decide(proba) == np.asarray(y, dtype=str)
-    units = _resample_units(np.asarray(groups), len(y))
-    rng = np.random.RandomState(0)
-    draws = [float(np.mean(correct[np.concatenate([units[u] for u in rng.randint(0, len(units), len(units))])]))
-             for _ in range(n_bootstrap)]
-    f["accuracy"] = (float(correct.mean()), *(_percentile(np.asarray(draws)) if n_bootstrap else (np.nan, np.nan)))
+    value, ci = bootstrap(lambda c: float(np.mean(c)), correct, groups=groups, n_bootstrap=n_bootstrap, random_state=0)
+    f["accuracy"] = (value, *ci)
     return f
 
 
 def cell(f) -> str:
-    v, lo, hi = f
-    return f"{v:.3f} [{lo:.2f}, {hi:.2f}]" if np.isfinite(lo) else f"{v:.3f}"
+    from featbus.metrics import format_interval
+
+    return format_interval(f[0], f[1:], missing=None)
 
 
 def train(data, args, arm, seed):

@@ -11,7 +11,6 @@ from ._version import __version__
 from .adaptation import adapt
 from .augmentation import ImageAugmenter, augment_image
 from .datasets import (
-    combine_sites,
     load_breast_lesions_usg,
     load_bus_bra,
     load_busi,
@@ -43,4 +42,5 @@ from .preprocessing.roi import ROICropper, RoiFoundFlag
 from .segmentation.classical import EdgeSegmenter, ThresholdSegmenter
 from .segmentation.metrics import dice_score, iou_score
 from .segmentation.unet import UNetSegmenter
+from .sites import combine_sites
 from .validation import ExternalValidation, validate

@@ -122,6 +122,8 @@ from typing import Any
 
 import numpy as np
 
+from .sites import site_figures  # the one per-site figures function (its old home was here)
+
 __all__ = ["adapt", "site_figures", "MIN_IMAGES", "DEFAULT_TARGET_SENSITIVITY", "METHODS", "FAR_OUT_OF_DOMAIN"]
 
 #: Fewest images :func:`adapt` estimates site statistics from.
@@ -305,76 +307,6 @@ def _restandardised_reference(reference, X: np.ndarray):
     ref.mean_, ref.scale_ = _space(np.asarray(X, dtype=np.float64), reference.blocks)
     ref._check_state()
     return ref
-
-
-# --------------------------------------------------------------------------- figures
-
-def site_figures(model, proba, y_true, groups=None, *, positive: str = "malignant", n_bootstrap: int = 0,
-                 random_state: int | None = 0) -> dict[str, tuple[float, float, float]]:
-    """AUC of ``p(positive)``, sensitivity and specificity at the model's own decisions, Brier.
-
-    The decisions are :meth:`featbus.model.FeatbusModel.decide`'s: the manifest's ``operating_point`` where
-    there is one (an adapted model), else the most probable class.
-
-    Parameters
-    ----------
-    model : FeatbusModel
-    proba : array-like of shape (n_images, n_classes)
-        ``model.predict_proba`` of the images.
-    y_true : array-like of str
-    groups : array-like, optional
-        Bootstrap units (patients); ``None``: every image its own.
-    positive : str, default="malignant"
-    n_bootstrap : int, default=0
-        Resamples of whole groups behind the 95 % percentile intervals (0: none, ``nan``).
-    random_state : int or None, default=0
-
-    Returns
-    -------
-    figures : dict
-        ``{"auc" | "sensitivity" | "specificity" | "brier": (value, low, high)}``.
-
-    Examples
-    --------
-    >>> from featbus import make_phantoms
-    >>> from featbus.adaptation import site_figures
-    >>> from featbus.model import train_model
-    >>> data = make_phantoms(30, image_size=48, random_state=0)
-    >>> model = train_model(data, "intensity", classifier="logreg", cross_validate=False, progress=False)
-    >>> y = data.target_names[data.target]
-    >>> f = site_figures(model, model.predict_proba(data.data), y, n_bootstrap=50)
-    >>> sorted(f), 0 <= f["auc"][0] <= 1
-    (['auc', 'brier', 'sensitivity', 'specificity'], True)
-    """
-    from .evaluation import _percentile, _resample_units
-    from .metrics import _auc_binary
-
-    proba = np.asarray(proba, dtype=float)
-    y_true = np.asarray(y_true, dtype=str)
-    classes = [str(c) for c in model.classes_]
-    j = classes.index(positive)
-    called = model.decide(proba) == positive
-    is_pos, p = y_true == positive, proba[:, j]
-
-    def figures(idx):
-        pos, neg = is_pos[idx], ~is_pos[idx]
-        return {"auc": _auc_binary(pos, p[idx]),
-                "sensitivity": float(called[idx][pos].mean()) if pos.any() else math.nan,
-                "specificity": float((~called[idx][neg]).mean()) if neg.any() else math.nan,
-                "brier": float(np.mean((p[idx] - pos) ** 2))}
-
-    point = figures(np.arange(len(y_true)))
-    ci = {k: (math.nan, math.nan) for k in point}
-    if n_bootstrap:
-        units = _resample_units(np.arange(len(y_true)) if groups is None else np.asarray(groups), len(y_true))
-        rng = np.random.RandomState(random_state)
-        draws = {k: np.empty(n_bootstrap) for k in point}
-        for b in range(n_bootstrap):
-            idx = np.concatenate([units[u] for u in rng.randint(0, len(units), len(units))])
-            for k, v in figures(idx).items():
-                draws[k][b] = v
-        ci = {k: _percentile(v) for k, v in draws.items()}
-    return {k: (point[k], *ci[k]) for k in point}
 
 
 # --------------------------------------------------------------------------- adapt

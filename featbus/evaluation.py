@@ -38,14 +38,30 @@ from sklearn.utils import _safe_indexing
 
 from .encoded_labels import EncodedLabelClassifier
 from .extraction import show_progress
-from .metrics import PER_CLASS_METRICS, _metrics_arrays, _nanmean_cols, classification_metrics
+from .metrics import PER_CLASS_METRICS, Predictions, _metrics_arrays, _nanmean_cols, bootstrap, classification_metrics
 from .model_selection import resolve_groups
 from .reporting import comparison_table, counts_text
 
 __all__ = [
     "evaluate", "Report", "compare", "comparison_table", "classification_metrics", "make_splits",
-    "PER_CLASS_METRICS", "evaluate_external", "never_predicted", "leave_one_site_out", "SiteReport", "site_cv_lines",
+    "PER_CLASS_METRICS", "evaluate_external", "never_predicted",
 ]
+
+#: Names that moved to :mod:`featbus.sites` (the home of everything about sites).
+_MOVED_TO_SITES = ("leave_one_site_out", "SiteReport", "site_cv_lines")
+
+
+def __getattr__(name: str):
+    # the old path of the leave-one-site-out names keeps working, with a warning; imported by name
+    # at the first use only, as featbus.sites builds on this module
+    if name in _MOVED_TO_SITES:
+        import importlib
+        import warnings
+
+        warnings.warn(f"featbus.evaluation.{name} moved to featbus.sites.{name}; import it from there",
+                      FutureWarning, stacklevel=2)
+        return getattr(importlib.import_module("featbus.sites"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 def _is_bunch(obj) -> bool:
     return hasattr(obj, "target") and (hasattr(obj, "data") or hasattr(obj, "images"))
@@ -368,6 +384,18 @@ class Report:
             out[f"auc[{disp}]"] = self.metrics["per_class"][lab]["auc"]
         return out
 
+    @property
+    def held_out(self) -> Predictions:
+        """These held-out predictions as the one view (:class:`featbus.metrics.Predictions`) that
+        verdicts, plots and site figures read, with the AUC intervals this report prints."""
+        auc = None
+        if self.n_bootstrap and self.ci and self.scores is not None:
+            auc = {c: self.ci.get((lab, "auc"), (math.nan, math.nan)) for c, lab in enumerate(self.classes.tolist())}
+            auc["macro"] = self.ci.get(("macro", "auc"), (math.nan, math.nan))
+        return Predictions(y_true=self.y_true, y_pred=self.y_pred, scores=self.scores, classes=self.classes,
+                           class_names=list(self.class_names), groups=self.groups, fold=self.fold, source=str(self.cv),
+                           n_bootstrap=self.n_bootstrap, random_state=self.random_state, auc_intervals=auc)
+
     @functools.cached_property
     def sanity(self):
         """The model-sanity verdict of these predictions (:func:`featbus.sanity.assess`,
@@ -557,52 +585,30 @@ def _fmt(x: float) -> str:
     return "  nan" if x is None or not np.isfinite(x) else f"{x:.3f}"
 
 
-def _resample_units(groups: np.ndarray | None, n: int):
-    """Index lists of the bootstrap units (one per group, or one per sample)."""
-    if groups is None:
-        return None
-    _, inv = np.unique(groups, return_inverse=True)
-    order = np.argsort(inv, kind="stable")
-    bounds = np.flatnonzero(np.diff(inv[order])) + 1
-    return np.split(order, bounds)
-
-
 def _bootstrap(report: Report) -> tuple[dict, np.ndarray]:
+    """Intervals of every metric and of the row-normalised confusion matrix (one group bootstrap)."""
     k = len(report.classes)
-    pos = {c: i for i, c in enumerate(report.classes.tolist())}
-    yt = np.array([pos[v] for v in report.y_true.tolist()])
-    yp = np.array([pos.get(v, -1) for v in report.y_pred.tolist()])
-    rng = np.random.RandomState(report.random_state)
-    units = _resample_units(report.groups, yt.size)
-    tables, accs, cms = [], [], []
-    for _ in range(report.n_bootstrap):
-        if units is None:
-            idx = rng.randint(0, yt.size, yt.size)
-        else:
-            idx = np.concatenate([units[j] for j in rng.randint(0, len(units), len(units))])
-        table, acc, cm = _metrics_arrays(yt[idx], yp[idx], None if report.scores is None else report.scores[idx], k)
-        tables.append(table)
-        accs.append(acc)
-        cms.append(cm / max(idx.size, 1))
-    tables = np.asarray(tables)
-    with np.errstate(invalid="ignore"):
-        macro = np.array([_nanmean_cols(t) for t in tables])
-    macro[:, PER_CLASS_METRICS.index("accuracy")] = accs
+    yt, yp = report.held_out.codes()
+    scores = report.scores
+    acc = PER_CLASS_METRICS.index("accuracy")
+
+    def statistic(idx):  # every figure of one resample, flat: table (k x 6), macro (6), confusion (k x k)
+        table, accuracy, cm = _metrics_arrays(yt[idx], yp[idx], None if scores is None else scores[idx], k)
+        with np.errstate(invalid="ignore"):
+            macro = _nanmean_cols(table)
+        macro[acc] = accuracy
+        return np.concatenate([table.ravel(), macro, (cm / max(idx.size, 1)).ravel()])
+
+    _, (lo, hi) = bootstrap(statistic, np.arange(yt.size), groups=report.groups, n_bootstrap=report.n_bootstrap,
+                            random_state=report.random_state)
+    m = len(PER_CLASS_METRICS)
     ci: dict = {}
-    for j, m in enumerate(PER_CLASS_METRICS):
+    for j, metric in enumerate(PER_CLASS_METRICS):
         for c, lab in enumerate(report.classes.tolist()):
-            ci[(lab, m)] = _percentile(tables[:, c, j])
-        ci[("macro", m)] = _percentile(macro[:, j])
-    cm_ci = np.stack([np.nanpercentile(np.asarray(cms), q, axis=0) for q in (2.5, 97.5)]) * yt.size
+            ci[(lab, metric)] = (float(lo[c * m + j]), float(hi[c * m + j]))
+        ci[("macro", metric)] = (float(lo[k * m + j]), float(hi[k * m + j]))
+    cm_ci = np.stack([lo[(k + 1) * m:].reshape(k, k), hi[(k + 1) * m:].reshape(k, k)]) * yt.size
     return ci, cm_ci
-
-
-def _percentile(x: np.ndarray) -> tuple[float, float]:
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return (math.nan, math.nan)
-    lo, hi = np.percentile(x, [2.5, 97.5])
-    return float(lo), float(hi)
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -651,7 +657,7 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
         subset to the training fold, e.g. ``{"classifier__sample_weight": w}`` for a
         pipeline), or a callable taking the training fold's indices and returning the dict
         (for weights that depend on what the fold holds, such as
-        :func:`featbus.model_training.site_balance_weights`, or ``groups`` of a network's
+        :func:`featbus.sites.site_balance_weights`, or ``groups`` of a network's
         validation split).
 
     Returns
@@ -837,15 +843,10 @@ def compare(reports: Sequence[Report], *, metric: str = "accuracy", cls: Any = "
             raise ValueError(f"reports {ref.name!r} and {r.name!r} used different folds; evaluate "
                              "with the same cv, n_splits and random_state, or cv=report.splits")
     B = ref.n_bootstrap if n_bootstrap is None else int(n_bootstrap)
-    units = _resample_units(ref.groups, ref.y_true.size)
-    rng = np.random.RandomState(random_state)
-    boot_idx = []
-    for _ in range(B):
-        if units is None:
-            boot_idx.append(rng.randint(0, ref.y_true.size, ref.y_true.size))
-        else:
-            boot_idx.append(np.concatenate([units[j] for j in rng.randint(0, len(units), len(units))]))
-    boots = {id(r): np.array([_pooled(r, metric, i, cls) for i in boot_idx]) for r in reports}
+    # paired: the same resamples score every report
+    draws = bootstrap(lambda idx: np.array([_pooled(r, metric, idx, cls) for r in reports]),
+                      np.arange(ref.y_true.size), groups=ref.groups, n_bootstrap=B, random_state=random_state).draws
+    boots = {id(r): draws[:, i] for i, r in enumerate(reports)}
     folds = np.unique(ref.fold)
     fold_vals = {id(r): np.array([_pooled(r, metric, np.flatnonzero(r.fold == f), cls) for f in folds])
                  for r in reports}
@@ -961,277 +962,6 @@ def evaluate_external(fitted, X_test, y_test, *, groups=None, n_bootstrap: int =
                   n_bootstrap=int(n_bootstrap), random_state=random_state, estimator=repr(fitted))
 
 
-# --------------------------------------------------------------------------- leave one site out
-
-@dataclass
-class SiteReport:
-    """Leave-one-site-out figures: every site predicted by the estimator trained on the other sites.
-
-    Made by :func:`leave_one_site_out`. ``sites`` holds one entry per held-out site (JSON
-    values, as a model file's manifest stores them under ``site_cv``): ``site``, ``n_images``,
-    ``n_groups``, ``trained_on`` (the other sites), ``n_train``, ``classes`` (those the site
-    holds), ``accuracy``, ``balanced_accuracy`` (mean recall over the site's classes),
-    ``auc`` (``p(positive)`` against every other true class; ``None`` when undefined) and
-    ``sensitivity`` (recall of ``positive`` at the estimator's own decision; ``None`` when
-    undefined), each ``{"value": v, "ci": [low, high]}`` (``ci`` NaN without bootstrap), and
-    ``notes``: what a site's classes leave undefined, in words.
-
-    Parameters
-    ----------
-    name : str
-        Display name of the estimator.
-    positive : str or None
-        The class whose AUC and sensitivity are reported.
-    n_bootstrap : int
-        Resamples of each site's groups behind the intervals (0: point values).
-    sites : list of dict
-        One entry per site, in the order the sites first appear.
-    report : Report or None
-        The pooled held-out predictions (``cv`` "leave one site out").
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> from featbus.evaluation import leave_one_site_out
-    >>> rng = np.random.RandomState(0)
-    >>> y = np.tile(["benign", "malignant"], 30)
-    >>> X = rng.normal(size=(60, 3)) + (y == "malignant")[:, None] * 2
-    >>> sites = np.repeat(["a", "b", "c"], 20)
-    >>> result = leave_one_site_out(LogisticRegression(), X, y, sites, n_bootstrap=100)
-    >>> [s["site"] for s in result.sites], result.sites[0]["auc"]["value"] > 0.8
-    (['a', 'b', 'c'], True)
-    >>> print(result.summary().splitlines()[0])  # doctest: +ELLIPSIS
-    leave one site out (LogisticRegression, trained on the other sites and tested on each; 95 % intervals ...
-    """
-
-    name: str
-    positive: str | None
-    n_bootstrap: int
-    sites: list
-    report: Report | None = None
-
-    def to_dict(self) -> dict:
-        """The manifest entry (JSON values): ``name``, ``positive``, ``n_bootstrap``, ``sites``."""
-        return {"name": self.name, "positive": self.positive, "n_bootstrap": int(self.n_bootstrap),
-                "sites": self.sites}
-
-    def summary(self) -> str:
-        """The figure as lines of text (:func:`site_cv_lines`)."""
-        return _Text("\n".join(site_cv_lines(self.to_dict())))
-
-    def __str__(self) -> str:
-        return self.summary()
-
-
-def _rank_auc(y: np.ndarray, s: np.ndarray) -> float:
-    """AUC of scores ``s`` for the boolean truth ``y`` (Mann-Whitney, ties counted half)."""
-    n_pos = int(np.sum(y))
-    n_neg = y.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return math.nan
-    ranks = stats.rankdata(s)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def _site_figures(y_true, y_pred, score, here, p) -> dict[str, float]:
-    """Accuracy, balanced accuracy, AUC and sensitivity of ``p`` (NaN when undefined)."""
-    recalls = [np.mean(y_pred[y_true == c] == c) for c in here if np.any(y_true == c)]
-    pos = y_true == p if p is not None else None
-    return {"accuracy": float(np.mean(y_pred == y_true)),
-            "balanced_accuracy": float(np.mean(recalls)) if recalls else math.nan,
-            "auc": _rank_auc(pos, score) if score is not None else math.nan,
-            "sensitivity": float(np.mean(y_pred[pos] == p)) if pos is not None and pos.any() else math.nan}
-
-
-def leave_one_site_out(estimator, X, y, sites, *, groups=None, positive: str | None = "malignant",
-                       n_bootstrap: int = 1000, random_state: int | None = 0, n_jobs: int | None = None,
-                       name: str | None = None, target_names=None, fit_params: Any = None,
-                       progress: bool | str = False) -> SiteReport:
-    """Train on every site but one and test on that one, for each site in turn.
-
-    :func:`evaluate` with one fold per site (a site's images are never in its own training
-    fold); each site's figures then get 95 % intervals from a bootstrap of *that site's*
-    groups (patients or near-duplicate groups: two views of one lesion are one piece of
-    evidence). Only what is defined is computed, and what is not is said: a site without the
-    ``positive`` class has no AUC nor sensitivity, a class the other sites lack is always
-    wrong on this site (it cannot be predicted), a class this site lacks takes no part in its
-    balanced accuracy (images called that class still count as wrong). ``featbus evaluate``
-    and :func:`featbus.model_training.train_model` (the model file's ``site_cv``) both compute
-    their leave-one-site-out figure here.
-
-    Parameters
-    ----------
-    estimator : estimator
-        A classifier or pipeline (cloned for every site); for a
-        :class:`~featbus.features.finetune.FineTunedCNN`, ``X`` are the images and
-        ``fit_params`` can pass each fold's ``groups``.
-    X : images or feature matrix
-    y : array-like of shape (n_samples,)
-        Class labels (names, or integer codes with ``target_names`` of a Bunch).
-    sites : array-like of shape (n_samples,)
-        The site of every image (:func:`featbus.combine_sites` gives ``sites``); at least 2.
-    groups : array-like, optional
-        Patients or near-duplicate groups: the bootstrap's resampling units (default: every
-        image its own).
-    positive : str or None, default="malignant"
-        The class of the AUC and the sensitivity (skipped when the data lack it).
-    n_bootstrap : int, default=1000
-        Resamples of each site's groups (0: point values).
-    random_state : int or None, default=0
-    n_jobs : int, optional
-        Sites fitted in parallel.
-    name : str, optional
-    target_names : sequence of str, optional
-        Display names of integer labels ``0..K-1`` (``positive`` is one of them).
-    fit_params : dict or callable, optional
-        As in :func:`evaluate` (a callable gets each training fold's indices: weights computed
-        on the other sites, e.g. :func:`featbus.model_training.site_balance_weights`).
-    progress : bool or "auto", default=False
-
-    Returns
-    -------
-    result : SiteReport
-
-    Raises
-    ------
-    ValueError
-        Fewer than 2 sites, ``sites`` or ``groups`` of another length than ``y``, or a site
-        whose other sites hold a single class (nothing to train on).
-
-    Examples
-    --------
-    See :class:`SiteReport`.
-    """
-    y = np.asarray(y)
-    sites = np.asarray(sites).astype(str)
-    if sites.shape != y.shape:
-        raise ValueError(f"sites has shape {sites.shape}; expected {y.shape} (one site per image)")
-    order = list(dict.fromkeys(sites.tolist()))
-    if len(order) < 2:
-        raise ValueError(f"leaving one site out needs at least 2 sites, got {len(order)} ({order})")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
-    for site in order:
-        left = np.unique(y[sites != site])
-        if left.size < 2:
-            raise ValueError(f"leaving site {site!r} out leaves only class {left.tolist()} in the other sites: "
-                             "nothing to tell apart")
-    splits = [(np.flatnonzero(sites != s), np.flatnonzero(sites == s)) for s in order]
-    rep = evaluate(estimator, X, y, cv=splits, groups=groups, n_bootstrap=0, random_state=random_state,
-                   n_jobs=n_jobs, name=name, target_names=target_names, progress=progress, fit_params=fit_params)
-    rep.cv = f"leave one site out ({len(order)} sites)"
-    names = list(rep.class_names)
-    code = {n: c for c, n in zip(rep.classes.tolist(), names)}
-    y_true, y_pred = np.asarray(rep.y_true), np.asarray(rep.y_pred)
-    p = code.get(positive) if positive is not None else None
-    col = None if p is None or rep.scores is None else rep.classes.tolist().index(p)
-    groups = rep.groups if rep.groups is not None else np.arange(y.size)
-    rng = np.random.RandomState(random_state)
-    out = []
-    for site in order:
-        te = sites == site
-        here = sorted(set(y_true[te].tolist()), key=rep.classes.tolist().index)
-        trained = set(y_true[~te].tolist())
-        notes = []
-        auc_ok = sens_ok = p is not None
-        if positive is None:
-            pass
-        elif p is None:
-            notes.append(f"no {positive} in these data: no {positive} AUC nor sensitivity")
-        elif p not in trained:
-            auc_ok = sens_ok = False
-            notes.append(f"the other sites have no {positive}: no {positive} AUC nor sensitivity")
-        elif p not in here or len(here) < 2:
-            auc_ok = False
-            sens_ok = p in here
-            notes.append(f"no {positive} AUC: the site needs {positive} and other images"
-                         + ("" if sens_ok else f"; no {positive} sensitivity: it has no {positive}"))
-        if col is None:
-            auc_ok = False
-        lacking = [c for c in rep.classes.tolist() if c in trained and c not in here]
-        if lacking:
-            called = int(np.sum(np.isin(y_pred[te], lacking)))
-            what = "/".join(names[rep.classes.tolist().index(c)] for c in lacking)
-            notes.append(f"no {', '.join(names[rep.classes.tolist().index(c)] for c in lacking)} here: figures over "
-                         f"its {len(here)} classes ({called} image(s) called {what}, always wrong)")
-        unseen = [c for c in here if c not in trained]
-        if unseen:
-            notes.append(f"the other sites have no {', '.join(names[rep.classes.tolist().index(c)] for c in unseen)}: "
-                         f"its {int(np.sum(np.isin(y_true[te], unseen)))} such image(s) are always wrong")
-        yt, yp = y_true[te], y_pred[te]
-        sc = rep.scores[te][:, col] if auc_ok else None
-        point = _site_figures(yt, yp, sc, here, p if sens_ok else None)
-        boot = []
-        units = _resample_units(groups[te], int(te.sum()))
-        for _ in range(int(n_bootstrap)):
-            idx = np.concatenate([units[j] for j in rng.randint(0, len(units), len(units))])
-            boot.append(_site_figures(yt[idx], yp[idx], None if sc is None else sc[idx], here,
-                                      p if sens_ok else None))
-        figures = {}
-        for metric, ok in (("accuracy", True), ("balanced_accuracy", True), ("auc", auc_ok),
-                           ("sensitivity", sens_ok)):
-            if not ok:
-                figures[metric] = None
-                continue
-            ci = _percentile(np.array([b[metric] for b in boot])) if boot else (math.nan, math.nan)
-            figures[metric] = {"value": point[metric], "ci": [ci[0], ci[1]]}
-        out.append({"site": site, "n_images": int(te.sum()), "n_groups": len(units),
-                    "trained_on": [s for s in order if s != site], "n_train": int((~te).sum()),
-                    "classes": [names[rep.classes.tolist().index(c)] for c in here], **figures, "notes": notes})
-    return SiteReport(name=rep.name, positive=positive if p is not None else None, n_bootstrap=int(n_bootstrap),
-                      sites=out, report=rep)
-
-
-def site_cv_lines(entry: dict) -> list[str]:
-    """A leave-one-site-out figure as lines of text (what ``featbus train``, ``featbus evaluate``
-    and ``featbus inspect`` print).
-
-    Parameters
-    ----------
-    entry : dict
-        :meth:`SiteReport.to_dict`, or a model file's manifest ``site_cv``.
-
-    Returns
-    -------
-    lines : list of str
-        A header, then one line per held-out site.
-
-    Examples
-    --------
-    >>> from featbus.evaluation import site_cv_lines
-    >>> entry = {"name": "svm", "positive": "malignant", "n_bootstrap": 0, "sites": [
-    ...     {"site": "a", "n_images": 20, "trained_on": ["b"], "n_train": 30,
-    ...      "accuracy": {"value": 0.7, "ci": [None, None]}, "balanced_accuracy": {"value": 0.65, "ci": [None, None]},
-    ...      "auc": None, "sensitivity": {"value": 0.5, "ci": [None, None]},
-    ...      "notes": ["no malignant AUC: the site needs malignant and other images"]}]}
-    >>> print("\\n".join(site_cv_lines(entry)))  # doctest: +NORMALIZE_WHITESPACE
-    leave one site out (svm, trained on the other sites and tested on each; point values, no intervals):
-      a held out (20 images; trained on b, 30 images): accuracy 0.700, balanced accuracy 0.650,
-      sensitivity[malignant] 0.500; no malignant AUC: the site needs malignant and other images
-    """
-    def fig(label, v):
-        if not isinstance(v, dict) or v.get("value") is None:
-            return None
-        ci = v.get("ci") or [None, None]
-        ok = all(isinstance(c, (int, float)) and np.isfinite(c) for c in ci)
-        return f"{label} {v['value']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ok else "")
-
-    positive = entry.get("positive")
-    n_boot = entry.get("n_bootstrap") or 0
-    lines = [f"leave one site out ({entry.get('name')}, trained on the other sites and tested on each; "
-             + (f"95 % intervals from {n_boot} resamples of each site's groups):" if n_boot else
-                "point values, no intervals):")]
-    for s in entry.get("sites") or []:
-        parts = [fig("accuracy", s.get("accuracy")), fig("balanced accuracy", s.get("balanced_accuracy")),
-                 fig(f"AUC[{positive}]", s.get("auc")), fig(f"sensitivity[{positive}]", s.get("sensitivity"))]
-        notes = [str(n) for n in s.get("notes") or []]
-        lines.append(f"  {s.get('site')} held out ({s.get('n_images')} images; trained on "
-                     f"{', '.join(map(str, s.get('trained_on') or []))}, {s.get('n_train')} images): "
-                     + ", ".join(x for x in parts if x) + ("; " + "; ".join(notes) if notes else ""))
-    return lines
-
-
 def never_predicted(report: Report) -> list[str]:
     """Display names of the classes that the report's predictions never contain.
 
@@ -1252,7 +982,8 @@ def never_predicted(report: Report) -> list[str]:
 def write_study_report(reports: dict[str, list], data, path: str | Path, *, feature_label: str, n_features: int,
                        region: str | None = None, preprocessing: Sequence[str] | None = None,
                        masks_used: bool = False, header: dict | None = None, source: str | None = None,
-                       external: list | None = None, test_data=None, test_label: str = "test set") -> Path:
+                       external: list | None = None, test_data=None, test_label: str = "test set",
+                       images: bool = True) -> Path:
     """The HTML report of a study (what ``featbus evaluate --report`` writes), for scripts too.
 
     The first cross-validation of ``reports`` is the main page (``path``): every pipeline with
@@ -1288,6 +1019,9 @@ def write_study_report(reports: dict[str, list], data, path: str | Path, *, feat
         The same pipelines scored once on ``test_data``.
     test_data : Bunch, optional
     test_label : str, default="test set"
+    images : bool, default=True
+        Embed thumbnails of the misclassified images (patients' images: the page is then shared
+        as the images are); ``False`` leaves them out. Paths are shown relative to ``source``.
 
     Returns
     -------
@@ -1342,8 +1076,13 @@ def write_study_report(reports: dict[str, list], data, path: str | Path, *, feat
         sections.append(f"<h2>{_html.escape(test_label)}</h2><p class='note'>{len(test_data.target)} images, every "
                         "pipeline fitted on all of the training data; group-bootstrap 95% intervals.</p>"
                         + comparison_with_intervals(external).to_html())
-        sections.append(gallery_html(best_ext, test_data.images, test_data.paths))
-    sections.append(gallery_html(best, data.images, data.paths))
+    root = None if source is None else (Path(source) if Path(source).is_dir() else Path(source).parent)
+    if images:
+        notes.append("This page embeds thumbnails of misclassified images (patients' images): share it as you would "
+                     "share them, or leave them out (featbus evaluate --no-images).")
+        if external:
+            sections.append(gallery_html(best_ext, test_data.images, test_data.paths, root=root))
+        sections.append(gallery_html(best, data.images, data.paths, root=root))
     sections.append(intensity_html(data.images, data.target, list(data.target_names)))
     out = write_html(reports[main_cv], path, title=f"featbus evaluate: {main_cv} CV", comparison=table,
                      notes=notes, sections=sections)

@@ -496,7 +496,7 @@ class Predictions:
     """Held-out predictions of one model, as every judge of a model reads them.
 
     :class:`featbus.evaluation.Report` (cross-validation, an external test set),
-    :class:`featbus.validation.ExternalValidation` and :func:`featbus.adaptation.site_figures`
+    :class:`featbus.validation.ExternalValidation` and :func:`featbus.sites.site_figures`
     expose their predictions as this one view (``held_out``): :func:`featbus.sanity.assess`,
     the plots of :mod:`featbus.reporting` and the per-site figures of :mod:`featbus.sites`
     read it, whatever made it.

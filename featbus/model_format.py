@@ -296,7 +296,7 @@ def _check_manifest_schema(manifest: dict, path: str) -> None:
                                    and all(isinstance(r, str) for r in sanity["reasons"])):
         raise ValueError(f"{path!r} is damaged: its cv 'sanity' should be null or an object with a 'verdict' "
                          "(useful, limited or useless) and a list of 'reasons'")
-    site_cv = manifest.get("site_cv")  # featbus.evaluation.leave_one_site_out's figure
+    site_cv = manifest.get("site_cv")  # featbus.sites.leave_one_site_out's figure
     if site_cv is not None and not (isinstance(site_cv, dict) and isinstance(site_cv.get("sites"), list) and all(
             isinstance(e, dict) and isinstance(e.get("site"), str) and isinstance(e.get("notes", []), list)
             and all(e.get(k) is None or (isinstance(e[k], dict) and isinstance(e[k].get("value"), (int, float))
@@ -532,7 +532,7 @@ def describe_manifest(manifest: dict) -> str:
         kind = "held-out validation" if "validation split" in str(cv.get("cv")) else "cross-validation"
         lines.append(f"{kind} ({cv.get('cv')}): " + ", ".join(parts))
     if m.get("site_cv"):  # several sites: each predicted by the recipe trained on the others
-        from .evaluation import site_cv_lines
+        from .sites import site_cv_lines
 
         lines += site_cv_lines(m["site_cv"])
     tr = m.get("training")

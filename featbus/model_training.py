@@ -50,6 +50,7 @@ from .io import file_sha256
 from .model import FeatbusModel
 from .model_format import _MAGIC, FORMAT_VERSION, _data_sha256, _versions, json_safe
 from .sanity import verdict_to_manifest
+from .sites import SITE_BALANCE_ABOUT, leave_one_site_out, site_balance_shares, site_balance_weights, sites_of
 
 __all__ = ["train_model", "site_balance_weights"]
 
@@ -164,104 +165,6 @@ def _fitted_segmenter(segmenter, records, groups) -> tuple[Any, dict]:
     return seg, info
 
 
-def site_balance_weights(y, sites, *, max_iter: int = 1000, tol: float = 1e-10) -> np.ndarray:
-    """Sample weights under which every site weighs the same and the classes stay balanced.
-
-    Each (site, class) cell present in the data gets a total weight, shared equally by its
-    images, such that every site's cells add up to ``1 / n_sites`` of the whole and every
-    class's cells to ``1 / n_classes``: a large site no longer dominates, and the pooled classes
-    are balanced as ``class_weight="balanced"`` balances them. The cell weights are found by
-    iterative proportional fitting (Deming & Stephan 1940, doi:10.1214/aoms/1177731829)
-    from equal cells, alternating the two margins and ending on the classes. Sites holding
-    different classes (BUSI's three, BUS-BRA's two) still admit both margins when every group of
-    classes is held by enough sites; otherwise the classes stay exactly balanced and the sites
-    as close to equal as they allow (:func:`site_balance_shares` says what was reached).
-
-    Parameters
-    ----------
-    y : array-like of shape (n_samples,)
-        Class labels.
-    sites : array-like of shape (n_samples,)
-        The site of every image (:func:`featbus.combine_sites` gives ``sites``).
-    max_iter : int, default=1000
-        Rounds of the fitting.
-    tol : float, default=1e-10
-        Stop when every site's share is within ``tol`` of ``1 / n_sites``.
-
-    Returns
-    -------
-    weights : ndarray of shape (n_samples,)
-        Positive, mean 1 (the scale the classifier's regularisation was tuned for).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from featbus.model_training import site_balance_weights
-    >>> y = np.array(["b"] * 60 + ["m"] * 20 + ["b"] * 5 + ["m"] * 5)
-    >>> sites = np.array(["big"] * 80 + ["small"] * 10)
-    >>> w = site_balance_weights(y, sites)
-    >>> round(float(w[sites == "big"].sum() / w.sum()), 3), round(float(w[y == "m"].sum() / w.sum()), 3)
-    (0.5, 0.5)
-    >>> round(float(w.mean()), 6)
-    1.0
-    """
-    y = np.asarray(y).astype(str)
-    sites = np.asarray(sites).astype(str)
-    if y.shape != sites.shape or y.ndim != 1:
-        raise ValueError(f"y and sites must be 1-D and of one length, got shapes {y.shape} and {sites.shape}")
-    site_names, s_idx = np.unique(sites, return_inverse=True)
-    class_names, c_idx = np.unique(y, return_inverse=True)
-    counts = np.zeros((site_names.size, class_names.size))
-    np.add.at(counts, (s_idx, c_idx), 1.0)
-    mass = (counts > 0) / float(np.sum(counts > 0))
-    for _ in range(int(max_iter)):
-        mass *= (1.0 / site_names.size) / mass.sum(axis=1, keepdims=True)
-        mass *= (1.0 / class_names.size) / mass.sum(axis=0, keepdims=True)
-        if np.max(np.abs(mass.sum(axis=1) - 1.0 / site_names.size)) < tol:
-            break
-    per_image = np.divide(mass, counts, out=np.zeros_like(mass), where=counts > 0)
-    weights = per_image[s_idx, c_idx]
-    return weights / weights.mean()
-
-
-def site_balance_shares(y, sites, weights) -> dict:
-    """Each site's and each class's share of the total weight (what a model file records).
-
-    Parameters
-    ----------
-    y, sites : array-like of shape (n_samples,)
-    weights : array-like of shape (n_samples,)
-        E.g. :func:`site_balance_weights`.
-
-    Returns
-    -------
-    shares : dict
-        ``{"sites": {site: share}, "classes": {class: share}}``, rounded to 4 decimals.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from featbus.model_training import site_balance_shares, site_balance_weights
-    >>> y, sites = np.array(["b", "b", "m", "b", "m"]), np.array(["x", "x", "x", "z", "z"])
-    >>> site_balance_shares(y, sites, site_balance_weights(y, sites))
-    {'sites': {'x': 0.5, 'z': 0.5}, 'classes': {'b': 0.5, 'm': 0.5}}
-    """
-    y, sites, w = np.asarray(y).astype(str), np.asarray(sites).astype(str), np.asarray(weights, dtype=float)
-    total = w.sum()
-    return {"sites": {str(s): round(float(w[sites == s].sum() / total), 4) for s in dict.fromkeys(sites.tolist())},
-            "classes": {str(c): round(float(w[y == c].sum() / total), 4) for c in np.unique(y)}}
-
-
-def _sites_of(data, records) -> np.ndarray | None:
-    """Each image's site: :func:`featbus.combine_sites`'s ``sites``, else every record's
-    ``meta["site"]`` (a manifest's ``site`` column); ``None`` when the images name no site."""
-    sites = getattr(data, "sites", None)
-    if sites is not None and len(sites) == len(records):
-        return np.asarray(sites).astype(str)
-    named = [str((getattr(r, "meta", None) or {}).get("site", "")).strip() for r in records]
-    return np.asarray(named) if named and all(named) else None
-
-
 def _fit_params(est) -> set[str]:
     import inspect
 
@@ -339,7 +242,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     site_cv : bool or "auto", default="auto"
         When the images come from several sites (:func:`featbus.combine_sites`' ``sites``, or
         every record's ``meta["site"]``), also train on all sites but one and test on that one,
-        for each site (:func:`featbus.evaluation.leave_one_site_out`: accuracy, balanced
+        for each site (:func:`featbus.sites.leave_one_site_out`: accuracy, balanced
         accuracy, malignant AUC and sensitivity at the model's decision, 95 % intervals over the
         site's groups), stored as the manifest's ``site_cv`` beside the pooled ``cv``. One more
         fit per site: ``"auto"`` runs it for feature recipes (cheap) when ``cross_validate``,
@@ -347,7 +250,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         single site).
     site_balance : bool, default=False
         Weigh every (site, class) cell so that each site contributes the same total weight and
-        the classes stay balanced (:func:`site_balance_weights`), through the classifier's
+        the classes stay balanced (:func:`featbus.sites.site_balance_weights`), through the classifier's
         ``sample_weight``, in the cross-validation (weights of each training fold), the
         leave-one-site-out figure (weights of the other sites) and the final fit. Needs several
         sites and a classifier whose ``fit`` takes ``sample_weight`` (svm, logreg, rf...); it
@@ -405,7 +308,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         raise ValueError(f"site_cv must be True, False or 'auto', got {site_cv!r}")
     if not isinstance(site_balance, (bool, np.bool_)):
         raise ValueError(f"site_balance must be True or False, got {site_balance!r}")
-    sites = _sites_of(data, list(data.data))
+    sites = sites_of(data)
     n_sites = 0 if sites is None else np.unique(sites).size
     if site_cv is True and n_sites < 2:
         raise ValueError(f"site_cv=True needs images from at least 2 sites, these come from {n_sites or 'one'} "
@@ -497,8 +400,6 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                           n_bootstrap=n_bootstrap, random_state=random_state, progress=progress, name=label,
                           fit_params=weigh)
     if n_sites >= 2 and (site_cv is True or (site_cv == "auto" and cross_validate)):
-        from .evaluation import leave_one_site_out
-
         site_report = leave_one_site_out(clone(tail), X, y, sites, groups=groups, n_bootstrap=n_bootstrap,
                                          random_state=random_state, name=label, fit_params=weigh,
                                          positive="malignant")
@@ -519,7 +420,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                    "preprocessing": [name for name, _ in steps] or None,
                    "balance": balance, "calibration": calibration, "extractors": _extractor_settings(union),
                    "head": repr(head),
-                   **({"site_balance": {**shares, "about": _SITE_BALANCE_ABOUT}} if shares else {})},
+                   **({"site_balance": {**shares, "about": SITE_BALANCE_ABOUT}} if shares else {})},
         **_manifest_data(source, y, classes, groups, records, seen, sites),
         "cv": _cv_summary(report) if report is not None else None,
     }
@@ -540,11 +441,6 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     model = FeatbusModel(union, head, manifest, roi, preprocess, domain)
     model.cv_report, model.site_cv_report = report, site_report
     return model
-
-
-_SITE_BALANCE_ABOUT = ("each (site, class) cell weighted (the classifier's sample_weight) so that every site "
-                       "contributes the same total weight and the classes stay balanced; the shares reached are "
-                       "listed")
 
 
 def _site_cv_entry(site_report) -> dict:
@@ -605,8 +501,6 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
 
     site_report = None
     if sites is not None:  # one fine-tuning per site, each validating on its own training sites' groups
-        from .evaluation import leave_one_site_out
-
         site_report = leave_one_site_out(network, inputs, y, sites, groups=groups, n_bootstrap=n_bootstrap,
                                          random_state=random_state, name=recipe_name or type(network).__name__,
                                          fit_params=lambda train: {"groups": groups[train]}, progress=progress,

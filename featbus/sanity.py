@@ -102,6 +102,8 @@ from typing import Any
 
 import numpy as np
 
+from .metrics import CONFIDENCE, Predictions, bootstrap, interval_text, percentile_interval, rank_auc
+
 __all__ = ["Verdict", "assess", "verdict_to_manifest", "verdict_from_manifest", "VERDICTS",
            "SENSITIVITY_FLOOR", "AUC_CHANCE", "CONFIDENCE", "N_BOOTSTRAP", "STRICT_EXIT_CODE", "STRICT_HELP"]
 
@@ -112,8 +114,6 @@ VERDICTS = ("useful", "limited", "useless")
 SENSITIVITY_FLOOR = 0.2
 #: The AUC of scores that rank nothing; an AUC whose interval reaches it is "no better than chance".
 AUC_CHANCE = 0.5
-#: Level of the bootstrap intervals behind every check.
-CONFIDENCE = 0.95
 #: Bootstrap resamples drawn when the judged report has none of its own.
 N_BOOTSTRAP = 200
 #: Exit status of ``featbus train / evaluate / validate --strict`` when the verdict is not "useful".
@@ -249,29 +249,7 @@ def _accuracies(yt: np.ndarray, yp: np.ndarray, k: int) -> tuple[float, float]:
 
 
 def _auc_columns(yt: np.ndarray, scores: np.ndarray, columns: list[int]) -> np.ndarray:
-    from .metrics import _auc_binary
-
-    return np.array([_auc_binary(yt == c, scores[:, c]) for c in columns], dtype=float)
-
-
-def _resample_units(groups, n: int):
-    """Index lists of the bootstrap units: one per group (drawn whole), or ``None`` (one per
-    image), as :func:`featbus.evaluate`'s bootstrap draws them (the same seed gives the same draws)."""
-    if groups is None:
-        return None
-    _, inv = np.unique(np.asarray(groups), return_inverse=True)
-    order = np.argsort(inv, kind="stable")
-    return np.split(order, np.flatnonzero(np.diff(inv[order])) + 1)
-
-
-def _percentile(x: np.ndarray) -> tuple[float, float]:
-    x = np.asarray(x, dtype=float)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return (math.nan, math.nan)
-    tail = 100 * (1 - CONFIDENCE) / 2
-    lo, hi = np.percentile(x, [tail, 100 - tail])
-    return float(lo), float(hi)
+    return np.array([rank_auc(yt == c, scores[:, c]) for c in columns], dtype=float)
 
 
 def _judge(*, yt: np.ndarray, yp: np.ndarray, trivial: np.ndarray, names: list[str], scores: np.ndarray | None,
@@ -288,23 +266,19 @@ def _judge(*, yt: np.ndarray, yp: np.ndarray, trivial: np.ndarray, names: list[s
     have_scores = scores is not None and len(auc_columns) > 0
     aucs = _auc_columns(yt, scores, auc_columns) if have_scores else np.array([])
     need_auc = have_scores and not auc_intervals
-    d_acc, d_bal, boot_auc = [], [], []
+    draws = np.empty((0, 2))
     if n_bootstrap:
-        units = _resample_units(groups, yt.size)
-        rng = np.random.RandomState(random_state)
-        for _ in range(n_bootstrap):
-            if units is None:
-                idx = rng.randint(0, yt.size, yt.size)
-            else:
-                idx = np.concatenate([units[j] for j in rng.randint(0, len(units), len(units))])
+        def gains(idx):  # paired: the model and the trivial answer on the same resample
             a, b = _accuracies(yt[idx], yp[idx], k)
             ta, tb = _accuracies(yt[idx], trivial[idx], k)
-            d_acc.append(a - ta)
-            d_bal.append(b - tb)
-            if need_auc:
-                boot_auc.append(_auc_columns(yt[idx], scores[idx], auc_columns))
-    acc_gain = _percentile(np.array(d_acc)) if n_bootstrap else (math.nan, math.nan)
-    bal_gain = _percentile(np.array(d_bal)) if n_bootstrap else (math.nan, math.nan)
+            aucs = _auc_columns(yt[idx], scores[idx], auc_columns) if need_auc else []
+            return np.array([a - ta, b - tb, *aucs], dtype=float)
+
+        draws = bootstrap(gains, np.arange(yt.size), groups=groups, n_bootstrap=n_bootstrap,
+                          random_state=random_state).draws
+    acc_gain = percentile_interval(draws[:, 0]) if n_bootstrap else (math.nan, math.nan)
+    bal_gain = percentile_interval(draws[:, 1]) if n_bootstrap else (math.nan, math.nan)
+    boot_auc = draws[:, 2:]
     per_auc: dict[int, tuple[float, float]] = {}
     if have_scores:
         if auc_intervals:
@@ -312,12 +286,12 @@ def _judge(*, yt: np.ndarray, yp: np.ndarray, trivial: np.ndarray, names: list[s
             macro_ci = tuple(auc_intervals.get("macro", (math.nan, math.nan)))
         elif n_bootstrap:
             boot = np.asarray(boot_auc, dtype=float)
-            per_auc = {c: _percentile(boot[:, j]) for j, c in enumerate(auc_columns)}
+            per_auc = {c: percentile_interval(boot[:, j]) for j, c in enumerate(auc_columns)}
             with np.errstate(invalid="ignore"):
                 ok = np.isfinite(boot)
                 macro_draws = np.where(ok.any(1), np.nansum(np.where(ok, boot, 0), 1) / np.maximum(ok.sum(1), 1),
                                        np.nan)
-            macro_ci = _percentile(macro_draws)
+            macro_ci = percentile_interval(macro_draws)
         else:
             per_auc = {c: (math.nan, math.nan) for c in auc_columns}
             macro_ci = (math.nan, math.nan)
@@ -349,9 +323,7 @@ def _below_chance(value: float, ci: tuple) -> bool | None:
 
 
 def _interval(ci: tuple, signed: bool = False) -> str:
-    if ci is None or ci[0] is None or not np.isfinite(ci[0]):
-        return ""
-    return f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if signed else f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+    return interval_text(ci, signed=signed)
 
 
 def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain, found, sens, auc, auc_ci,
@@ -428,9 +400,11 @@ def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain,
                    auc_interval=tuple(auc_ci), auc_of=auc_label, n_bootstrap=int(n_bootstrap))
 
 
-def _basis_of_report(report) -> str:
-    cv = str(report.cv)
-    n = len(report.y_true)
+def _basis(view: Predictions) -> str:
+    cv = str(view.source)
+    n = len(view.y_true)
+    if view.positive is not None:
+        return f"{cv}, {n} images"
     if "external" in cv:
         return f"{cv}, {n} images"
     if "validation split" in cv:
@@ -438,53 +412,33 @@ def _basis_of_report(report) -> str:
     return f"{cv} cross-validation, {n} images"
 
 
-def _assess_report(report, n_bootstrap: int | None, random_state) -> Verdict:
-    classes = np.asarray(report.classes).tolist()
-    pos = {c: i for i, c in enumerate(classes)}
-    yt = np.array([pos[v] for v in np.asarray(report.y_true).tolist()], dtype=int)
-    yp = np.array([pos.get(v, -1) for v in np.asarray(report.y_pred).tolist()], dtype=int)
-    k = len(classes)
-    fold = np.asarray(report.fold)
-    folds = np.unique(fold)
+def _assess_view(view: Predictions, n_bootstrap: int | None, random_state) -> Verdict:
+    """The verdict of one view of held-out predictions: cross-validation folds (the trivial
+    classifier of each training fold), one test set (its own most common class), and with a
+    ``positive`` class (external validation) that class's AUC alone."""
+    yt, yp = view.codes()
+    k = len(view.classes)
+    fold = np.zeros(yt.size, dtype=int) if view.fold is None else np.asarray(view.fold)
     trivial = np.empty_like(yt)
-    for f in folds:  # the trivial classifier fitted on each training fold: its majority class
+    for f in np.unique(fold):  # the trivial classifier fitted on each training fold: its majority class
         rest = fold != f
         trivial[fold == f] = _majority(yt[rest] if rest.any() else yt, k)
-    names = [str(n) for n in report.class_names]
-    own = n_bootstrap is None and report.n_bootstrap > 0 and bool(report.ci)
-    B = (report.n_bootstrap if report.n_bootstrap else N_BOOTSTRAP) if n_bootstrap is None else int(n_bootstrap)
-    auc_ci = None
-    if own and report.scores is not None:
-        auc_ci = {c: report.ci.get((lab, "auc"), (math.nan, math.nan)) for c, lab in enumerate(classes)}
-        auc_ci["macro"] = report.ci.get(("macro", "auc"), (math.nan, math.nan))
+    names = [str(n) for n in view.class_names]
+    B = (view.n_bootstrap if view.n_bootstrap else N_BOOTSTRAP) if n_bootstrap is None else int(n_bootstrap)
+    auc_ci = view.auc_intervals if n_bootstrap is None and view.n_bootstrap > 0 else None
     present = [c for c in range(k) if np.any(yt == c)]
-    # a two-class AUC is the same for both classes: check one; with more, the macro AUC and each class's
-    columns = present if k > 2 else [present[-1]] if len(present) == 2 else []
-    return _judge(yt=yt, yp=yp, trivial=trivial, names=names, scores=report.scores, auc_columns=columns,
-                  macro_auc=k > 2, auc_intervals=auc_ci, groups=report.groups, n_bootstrap=B,
-                  random_state=report.random_state if random_state is None else random_state,
-                  basis=_basis_of_report(report), auc_label="AUC" if k == 2 else "macro one-vs-rest AUC",
-                  present=present)
-
-
-def _assess_validation(result, n_bootstrap: int | None, random_state) -> Verdict:
-    classes = list(result.classes)
-    index = {c: i for i, c in enumerate(classes)}
-    yt = np.array([index[v] for v in np.asarray(result.y_true).tolist()], dtype=int)
-    yp = np.array([index[v] for v in np.asarray(result.y_pred).tolist()], dtype=int)
-    k = len(classes)
-    trivial = np.full_like(yt, _majority(yt, k))  # one test set: its own most common class
-    pos = index[result.positive]
-    own = n_bootstrap is None and result.n_bootstrap > 0
-    B = (result.n_bootstrap if result.n_bootstrap else N_BOOTSTRAP) if n_bootstrap is None else int(n_bootstrap)
-    auc_ci = {pos: result.intervals.get("auc", (math.nan, math.nan))} if own else None
-    present = [c for c in range(k) if np.any(yt == c)]
-    columns = [pos] if pos in present and len(present) > 1 else []
-    return _judge(yt=yt, yp=yp, trivial=trivial, names=classes, scores=np.asarray(result.proba, dtype=float),
-                  auc_columns=columns, macro_auc=False, auc_intervals=auc_ci, groups=result.groups, n_bootstrap=B,
-                  random_state=result.random_state if random_state is None else random_state,
-                  basis=f"external validation, {len(yt)} images", auc_label=f"{result.positive}-vs-rest AUC",
-                  present=present)
+    if view.positive is not None:
+        pos = view.classes.tolist().index(view.positive)
+        columns, macro, label = ([pos] if pos in present and len(present) > 1 else []), False, \
+            f"{view.positive}-vs-rest AUC"
+    else:
+        # a two-class AUC is the same for both classes: check one; with more, the macro AUC and each class's
+        columns = present if k > 2 else [present[-1]] if len(present) == 2 else []
+        macro, label = k > 2, "AUC" if k == 2 else "macro one-vs-rest AUC"
+    return _judge(yt=yt, yp=yp, trivial=trivial, names=names, scores=view.scores, auc_columns=columns,
+                  macro_auc=macro, auc_intervals=auc_ci, groups=view.groups, n_bootstrap=B,
+                  random_state=view.random_state if random_state is None else random_state,
+                  basis=_basis(view), auc_label=label, present=present)
 
 
 def assess(result: Any, *, n_bootstrap: int | None = None, random_state: int | None = None) -> Verdict:
@@ -495,8 +449,9 @@ def assess(result: Any, *, n_bootstrap: int | None = None, random_state: int | N
 
     Parameters
     ----------
-    result : Report or ExternalValidation
-        Held-out predictions: :func:`featbus.evaluate` (cross-validation; the trivial
+    result : Report, ExternalValidation or Predictions
+        Held-out predictions, read through their ``held_out`` view
+        (:class:`featbus.metrics.Predictions`): :func:`featbus.evaluate` (cross-validation; the trivial
         classifier answers the most common class of each fold's training images),
         :func:`featbus.evaluation.evaluate_external` or a network's validation split (one
         test set: its own most common class), or :func:`featbus.validate` (the model's own
@@ -533,13 +488,11 @@ def assess(result: Any, *, n_bootstrap: int | None = None, random_state: int | N
     if isinstance(n_bootstrap, bool) or (n_bootstrap is not None and (
             not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0)):
         raise ValueError(f"n_bootstrap must be a non-negative integer or None, got {n_bootstrap!r}")
-    # (read by their fields: featbus.evaluation and featbus.validation import this module)
-    if all(hasattr(result, a) for a in ("proba", "positive", "intervals", "y_true", "classes")):
-        return _assess_validation(result, n_bootstrap, random_state)
-    if all(hasattr(result, a) for a in ("y_true", "y_pred", "classes", "class_names", "fold", "ci")):
-        return _assess_report(result, n_bootstrap, random_state)
-    raise TypeError(f"assess needs a featbus Report (featbus.evaluate) or an ExternalValidation (featbus.validate), "
-                    f"got {type(result).__name__}")
+    view = result if isinstance(result, Predictions) else getattr(result, "held_out", None)
+    if not isinstance(view, Predictions):
+        raise TypeError("assess needs a featbus Report (featbus.evaluate) or an ExternalValidation (featbus.validate), "
+                        f"got {type(result).__name__}")
+    return _assess_view(view, n_bootstrap, random_state)
 
 
 # --------------------------------------------------------------------------- the model file

@@ -69,110 +69,28 @@ from typing import Any
 
 import numpy as np
 
-from .evaluation import _percentile, _resample_units
-from .metrics import _auc_binary
+from .metrics import (
+    ECE_BINS,
+    Predictions,
+    bootstrap,
+    brier_score,
+    confusion_matrix,
+    decide,
+    expected_calibration_error,
+    format_interval,
+    rank_auc,
+    reliability_curve,
+)
 from .model_format import json_safe
 
 __all__ = ["validate", "ExternalValidation", "reliability_curve", "expected_calibration_error",
            "ECE_BINS", "AUC_MARGIN"]
 
-#: Equal-width bins of ``p(positive)`` behind the reliability diagram and the ECE.
-ECE_BINS = 10
 #: How far the external AUC may fall below the model file's in-domain AUC before the summary
 #: says the model does worse here (also said when the external AUC's whole interval lies below).
 AUC_MARGIN = 0.05
 #: A subgroup column with more values than this is refused (an identifier, not a subgroup).
 MAX_SUBGROUPS = 50
-
-
-# --------------------------------------------------------------------------- calibration
-
-def reliability_curve(p, outcome, n_bins: int = ECE_BINS) -> list[dict]:
-    """The reliability diagram's data: predicted probability against observed frequency, per bin.
-
-    Parameters
-    ----------
-    p : array-like of shape (n_samples,)
-        Predicted probabilities of the event (e.g. ``p(malignant)``), in [0, 1].
-    outcome : array-like of shape (n_samples,)
-        Whether the event happened (bool or 0/1).
-    n_bins : int, default=ECE_BINS
-        Equal-width bins of [0, 1]; a probability of exactly 1 falls in the last one.
-
-    Returns
-    -------
-    bins : list of dict
-        One per bin: ``lower``, ``upper``, ``n``, ``mean_predicted`` and ``observed`` (the
-        fraction of events; both ``None`` for an empty bin).
-
-    Examples
-    --------
-    >>> from featbus.validation import reliability_curve
-    >>> bins = reliability_curve([0.1, 0.15, 0.9, 0.95], [0, 0, 1, 1], n_bins=2)
-    >>> [(b["n"], round(b["mean_predicted"], 3), b["observed"]) for b in bins]
-    [(2, 0.125, 0.0), (2, 0.925, 1.0)]
-    """
-    p, y, idx = _binned(p, outcome, n_bins)
-    out = []
-    for b in range(n_bins):
-        sel = idx == b
-        n = int(sel.sum())
-        out.append({"lower": b / n_bins, "upper": (b + 1) / n_bins, "n": n,
-                    "mean_predicted": float(p[sel].mean()) if n else None,
-                    "observed": float(y[sel].mean()) if n else None})
-    return out
-
-
-def expected_calibration_error(p, outcome, n_bins: int = ECE_BINS) -> float:
-    """Expected calibration error of predicted probabilities of an event (Naeini et al. 2015).
-
-    ``sum over bins b of (n_b / n) * |mean predicted probability in b - fraction of events in b|``
-    with ``n_bins`` equal-width bins of [0, 1] (Guo et al. 2017 use 15 for the top-label
-    probability; featbus bins ``p(positive)`` in :data:`ECE_BINS` = 10). 0 is perfectly
-    calibrated; a model that says 0.9 where 60 % are events adds 0.3 times that bin's share.
-
-    Parameters
-    ----------
-    p : array-like of shape (n_samples,)
-        Predicted probabilities, in [0, 1].
-    outcome : array-like of shape (n_samples,)
-        Whether the event happened (bool or 0/1).
-    n_bins : int, default=ECE_BINS
-
-    Returns
-    -------
-    ece : float
-        ``nan`` when there is no sample.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from featbus.validation import expected_calibration_error
-    >>> rng = np.random.RandomState(0)
-    >>> p = rng.uniform(size=20000)
-    >>> bool(expected_calibration_error(p, rng.uniform(size=20000) < p) < 0.02)  # calibrated: small
-    True
-    >>> expected_calibration_error([0.9, 0.9], [0, 0])  # says 0.9, never happens
-    0.9
-    """
-    p, y, idx = _binned(p, outcome, n_bins)
-    if p.size == 0:
-        return math.nan
-    n_b = np.bincount(idx, minlength=n_bins)
-    gap = np.abs(np.bincount(idx, weights=p, minlength=n_bins) - np.bincount(idx, weights=y, minlength=n_bins))
-    return float(round(gap.sum() / p.size, 12)) if n_b.sum() else math.nan
-
-
-def _binned(p, outcome, n_bins: int):
-    if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
-    p = np.asarray(p, dtype=float).ravel()
-    y = np.asarray(outcome, dtype=float).ravel()
-    if p.shape != y.shape:
-        raise ValueError(f"p has {p.size} values but outcome has {y.size}")
-    if p.size and (not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1):
-        raise ValueError("p must hold probabilities in [0, 1]")
-    return p, y, np.minimum((p * n_bins).astype(int), n_bins - 1)
 
 
 # --------------------------------------------------------------------------- the figures
@@ -191,20 +109,6 @@ def _ratio(a, b) -> float:
     return float(a) / float(b) if b else math.nan
 
 
-def _decide(P: np.ndarray, rule: tuple[int, float] | None) -> np.ndarray:
-    """The model's own decisions as class indices: the most probable class, or with an operating
-    point ``(j, t)`` (:meth:`featbus.model.FeatbusModel.decide`) class ``j`` when ``p_j >= t``, else
-    the most probable other class."""
-    if rule is None:
-        return P.argmax(axis=1)
-    j, t = rule
-    others = P.copy()
-    others[:, j] = -np.inf
-    out = others.argmax(axis=1)
-    out[P[:, j] >= t] = j
-    return out
-
-
 def _figures(yt: np.ndarray, P: np.ndarray, pos: int, present: Sequence[int], absent: Sequence[int],
              threshold: float | None, n_bins: int, rule: tuple[int, float] | None = None) -> dict[str, float]:
     """Every figure of one set of predictions, flat (the bootstrap recomputes this dict).
@@ -213,9 +117,9 @@ def _figures(yt: np.ndarray, P: np.ndarray, pos: int, present: Sequence[int], ab
     positive class's index. Undefined ratios are ``nan`` (not 0), so that a resample without a
     class leaves the interval alone."""
     k = P.shape[1]
-    yp = _decide(P, rule)
+    yp = decide(P, rule)
     n = yt.size
-    cm = np.bincount(yt * k + yp, minlength=k * k).reshape(k, k)
+    cm = confusion_matrix(yt, yp, k)
     out = {"accuracy": _ratio(np.trace(cm), n)}
     f1s = []
     for c in present:
@@ -232,7 +136,7 @@ def _figures(yt: np.ndarray, P: np.ndarray, pos: int, present: Sequence[int], ab
     is_pos = yt == pos
     p_pos = P[:, pos]
     n_pos, n_neg = int(is_pos.sum()), int((~is_pos).sum())
-    out["auc"] = _auc_binary(is_pos, p_pos)
+    out["auc"] = rank_auc(is_pos, p_pos)
     called = yp == pos
     out["sensitivity"] = _ratio((called & is_pos).sum(), n_pos)
     out["specificity"] = _ratio((~called & ~is_pos).sum(), n_neg)
@@ -240,25 +144,15 @@ def _figures(yt: np.ndarray, P: np.ndarray, pos: int, present: Sequence[int], ab
         called = p_pos >= threshold
         out["sensitivity_at_threshold"] = _ratio((called & is_pos).sum(), n_pos)
         out["specificity_at_threshold"] = _ratio((~called & ~is_pos).sum(), n_neg)
-    out["brier"] = float(np.mean((p_pos - is_pos) ** 2)) if n else math.nan
+    out["brier"] = brier_score(p_pos, is_pos)
     out["ece"] = expected_calibration_error(p_pos, is_pos, n_bins)
     return out
 
 
 def _estimate(yt, P, groups, pos, present, absent, threshold, n_bootstrap, random_state, n_bins, rule=None):
     """(figures, intervals) of one set of predictions; intervals from a bootstrap of whole groups."""
-    point = _figures(yt, P, pos, present, absent, threshold, n_bins, rule)
-    ci = {key: (math.nan, math.nan) for key in point}
-    if n_bootstrap:
-        units = _resample_units(groups, yt.size)
-        rng = np.random.RandomState(random_state)
-        draws = {key: np.empty(n_bootstrap) for key in point}
-        for b in range(n_bootstrap):
-            idx = np.concatenate([units[u] for u in rng.randint(0, len(units), len(units))])
-            for key, value in _figures(yt[idx], P[idx], pos, present, absent, threshold, n_bins, rule).items():
-                draws[key][b] = value
-        ci = {key: _percentile(values) for key, values in draws.items()}
-    return point, ci
+    return bootstrap(lambda t, p: _figures(t, p, pos, present, absent, threshold, n_bins, rule), yt, P,
+                     groups=groups, n_bootstrap=n_bootstrap, random_state=random_state)
 
 
 # --------------------------------------------------------------------------- result
@@ -268,12 +162,7 @@ def _num(x) -> float | None:
 
 
 def _vci(value, ci, digits: int = 3) -> str:
-    if value is None or not np.isfinite(value):
-        return "n/a"
-    text = f"{value:.{digits}f}"
-    if ci is not None and np.isfinite(ci[0]):
-        text += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
-    return text
+    return format_interval(value, ci, digits=digits)
 
 
 def _pct(x: float) -> str:
@@ -357,7 +246,7 @@ class ExternalValidation:
     Examples
     --------
     >>> from featbus import make_phantoms, validate
-    >>> from featbus.model import train_model
+    >>> from featbus.model_training import train_model
     >>> model = train_model(make_phantoms(30, image_size=48, random_state=0), "intensity",
     ...                     classifier="logreg", cross_validate=False, progress=False)
     >>> result = validate(model, make_phantoms(20, image_size=48, random_state=1), n_bootstrap=50)
@@ -390,7 +279,7 @@ class ExternalValidation:
     # -- derived
     @property
     def y_pred(self) -> np.ndarray:
-        return np.asarray(self.classes, dtype=object)[_decide(self.proba, self._rule())]
+        return np.asarray(self.classes, dtype=object)[decide(self.proba, self._rule())]
 
     @property
     def n_groups(self) -> int:
@@ -432,6 +321,18 @@ class ExternalValidation:
     def _where(self) -> str:
         cv = self.in_domain.get("cv") or {}
         return "its own validation split" if "validation split" in str(cv.get("cv", "")) else "its own cross-validation"
+
+    @property
+    def held_out(self) -> Predictions:
+        """The model's predictions of these images as the one view (:class:`featbus.metrics.Predictions`)
+        that verdicts, plots and site figures read, with the AUC interval this result prints."""
+        pos = list(self.classes).index(self.positive)
+        return Predictions(y_true=self.y_true, y_pred=self.y_pred, scores=np.asarray(self.proba, dtype=float),
+                           classes=np.asarray(self.classes, dtype=object), class_names=list(self.classes),
+                           groups=self.groups, rule=self._rule(), positive=self.positive, source="external validation",
+                           n_bootstrap=self.n_bootstrap, random_state=self.random_state,
+                           auc_intervals={pos: self.intervals.get("auc", (math.nan, math.nan))}
+                           if self.n_bootstrap else None)
 
     @functools.cached_property
     def sanity(self):
@@ -656,7 +557,7 @@ class ExternalValidation:
         k = len(self.classes)
         index = {c: i for i, c in enumerate(self.classes)}
         yt = np.array([index[v] for v in self.y_true.tolist()], dtype=int)
-        return np.bincount(yt * k + _decide(self.proba, self._rule()), minlength=k * k).reshape(k, k)
+        return confusion_matrix(yt, decide(self.proba, self._rule()), k)
 
     def confusion_counts(self):
         """TP, FN, FP and TN of each of the model's classes, one class against the rest, at the
@@ -998,7 +899,7 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
     Examples
     --------
     >>> from featbus import make_phantoms, validate
-    >>> from featbus.model import train_model
+    >>> from featbus.model_training import train_model
     >>> model = train_model(make_phantoms(30, image_size=48, random_state=0), "intensity",
     ...                     classifier="logreg", cross_validate=False, progress=False)
     >>> other = make_phantoms(20, image_size=48, weights=[0.5, 0.5, 0.0], random_state=1)  # no normal

@@ -1,6 +1,6 @@
 """Training on several sites (issue 42, item 2): the leave-one-site-out figure in the model file
-(featbus.evaluation.leave_one_site_out, the one path ``featbus evaluate`` and ``train_model``
-share) and site balance (featbus.model_training.site_balance_weights).
+(featbus.sites.leave_one_site_out, the one path ``featbus evaluate`` and ``train_model``
+share) and site balance (featbus.sites.site_balance_weights).
 
 Tolerances: weights and shares are sums of a few hundred floats (``rel=1e-9``); figures
 compared with a direct scikit-learn computation are the same arithmetic (``abs=1e-12``).
@@ -18,10 +18,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from featbus import combine_sites, make_phantoms
-from featbus.evaluation import evaluate, leave_one_site_out, site_cv_lines
+from featbus.evaluation import evaluate
 from featbus.model import load_model
 from featbus.model_format import _check_manifest_schema
-from featbus.model_training import site_balance_shares, site_balance_weights, train_model
+from featbus.model_training import train_model
+from featbus.sites import leave_one_site_out, site_balance_shares, site_balance_weights, site_cv_lines
 
 
 def _three_sites():

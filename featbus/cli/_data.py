@@ -297,16 +297,10 @@ def _data_paths(args) -> list[str]:
     return paths
 
 
-def _site_of(path: str) -> str:
-    """A DATA argument's site name: a manifest's stem, a folder's name."""
-    p = Path(path)
-    return p.stem if p.is_file() and p.suffix.lower() == ".csv" else Path(os.path.abspath(p)).name
-
-
 def _load_sites(paths: Sequence[str], load, verb: str):
     """Several DATA: each read by ``load(path)`` (the one-DATA reader, with its checks), then
-    united by :func:`featbus.datasets.combine_sites`; says the sites in one line."""
-    from ..datasets import combine_sites
+    united by :func:`featbus.sites.combine_sites`; says the sites in one line."""
+    from ..sites import combine_sites, site_name
 
     seen: dict[str, str] = {}
     for path in paths:
@@ -315,7 +309,7 @@ def _load_sites(paths: Sequence[str], load, verb: str):
             raise CLIError(f"data {path!r} is given twice" + (f" (as {seen[key]!r} too)" if seen[key] != path else "")
                            + ": give each data set once")
         seen[key] = path
-    names = [_site_of(p) for p in paths]
+    names = [site_name(p) for p in paths]
     names = [n if names.count(n) == 1 else p for n, p in zip(names, paths)]  # two 'data.csv': their paths
     datasets = [load(p) for p in paths]
     try:

@@ -25,6 +25,7 @@ import numpy as np
 
 from .._records import ImageError, check_images
 from ..io import load_item
+from ..metrics import bootstrap
 
 __all__ = ["mean_dice_score", "dice_score", "iou_score", "dice_scores", "iou_scores", "surface_distances",
            "hausdorff_95", "mean_surface_distance", "segmentation_metrics", "summarize_segmentation", "METRICS"]
@@ -302,25 +303,19 @@ def summarize_segmentation(table, groups=None, *, n_bootstrap: int = 1000, rando
     >>> s["lesion"]["n"], round(s["lesion"]["dice"]["mean"], 3), s["normal"]["empty"]["value"]
     (2, 0.875, 1.0)
     """
-    from ..evaluation import _percentile, _resample_units
-
     n = len(table)
     groups = np.arange(n) if groups is None else np.asarray(groups)
     if groups.shape != (n,):
         raise ValueError(f"groups has {groups.size} entries for {n} images")
-    rng = np.random.RandomState(random_state)
+    rng = np.random.RandomState(random_state)  # one random sequence over every figure, in this order
 
     def with_ci(values: np.ndarray, subset: np.ndarray, stat) -> dict:
         vals, grp = values[subset], groups[subset]
         ok = np.isfinite(vals)
         out = {"mean": float(stat(vals[ok])) if ok.any() else float("nan"),
                "median": float(np.median(vals[ok])) if ok.any() else float("nan"), "ci": [float("nan")] * 2}
-        units = _resample_units(grp[ok], int(ok.sum()))
         if n_bootstrap and ok.sum() > 1:
-            v = vals[ok]
-            boots = [stat(v[np.concatenate([units[j] for j in rng.randint(0, len(units), len(units))])])
-                     for _ in range(n_bootstrap)]
-            out["ci"] = list(_percentile(np.asarray(boots, float)))
+            out["ci"] = list(bootstrap(stat, vals[ok], groups=grp[ok], n_bootstrap=n_bootstrap, random_state=rng)[1])
         return out
 
     lesion = table["lesion"].to_numpy(bool)
