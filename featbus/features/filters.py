@@ -650,7 +650,7 @@ class GaborFeatures(BaseFeatureExtractor):
 
     _parameter_constraints = _FILTER_CONSTRAINTS
 
-    def __init__(self, frequencies=(0.05, 0.1, 0.2, 0.4), orientations=4, bandwidth=1.0,
+    def __init__(self, frequencies=(0.05, 0.1, 0.2, 0.4), *, orientations=4, bandwidth=1.0,
                  region="image", empty_mask="image", n_jobs=None, cache=None, progress="auto"):
         self.frequencies = frequencies
         self.orientations = orientations
@@ -695,7 +695,7 @@ class LawsFeatures(BaseFeatureExtractor):
 
     _parameter_constraints = _FILTER_CONSTRAINTS
 
-    def __init__(self, window=15, region="image", empty_mask="image", n_jobs=None, cache=None,
+    def __init__(self, window=15, *, region="image", empty_mask="image", n_jobs=None, cache=None,
                  progress="auto"):
         self.window = window
         self.region = region
@@ -741,7 +741,7 @@ class WaveletFeatures(BaseFeatureExtractor):
 
     _parameter_constraints = _FILTER_CONSTRAINTS
 
-    def __init__(self, wavelet="coif1", level=2, region="image", empty_mask="image", n_jobs=None,
+    def __init__(self, wavelet="coif1", *, level=2, region="image", empty_mask="image", n_jobs=None,
                  cache=None, progress="auto"):
         self.wavelet = wavelet
         self.level = level
@@ -785,7 +785,7 @@ class LoGFeatures(BaseFeatureExtractor):
 
     _parameter_constraints = _FILTER_CONSTRAINTS
 
-    def __init__(self, sigmas=(1.0, 2.0, 4.0), region="image", empty_mask="image", n_jobs=None,
+    def __init__(self, sigmas=(1.0, 2.0, 4.0), *, region="image", empty_mask="image", n_jobs=None,
                  cache=None, progress="auto"):
         self.sigmas = sigmas
         self.region = region
@@ -833,7 +833,7 @@ class FractalFeatures(BaseFeatureExtractor):
 
     _parameter_constraints = _FILTER_CONSTRAINTS
 
-    def __init__(self, thresholds=(0.25, 0.5, 0.75), region="image", empty_mask="image", n_jobs=None,
+    def __init__(self, thresholds=(0.25, 0.5, 0.75), *, region="image", empty_mask="image", n_jobs=None,
                  cache=None, progress="auto"):
         self.thresholds = thresholds
         self.region = region

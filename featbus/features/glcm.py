@@ -364,7 +364,7 @@ class GLCMFeatures(BaseFeatureExtractor):
         **BaseFeatureExtractor._parameter_constraints,
     }
 
-    def __init__(self, levels=32, distances=(1, 2, 4), props=GLCM_PROPS, region="image",
+    def __init__(self, levels=32, *, distances=(1, 2, 4), props=GLCM_PROPS, region="image",
                  empty_mask="image", n_jobs=None, cache=None, progress="auto"):
         self.levels = levels
         self.distances = distances

@@ -218,7 +218,7 @@ class HOGFeatures(BaseFeatureExtractor):
         **BaseFeatureExtractor._parameter_constraints,
     }
 
-    def __init__(self, size=(128, 128), orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2),
+    def __init__(self, size=(128, 128), *, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2),
                  block_norm="L2-Hys", region="image", empty_mask="image", n_jobs=None, cache=None,
                  progress="auto"):
         self.size = size

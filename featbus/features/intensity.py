@@ -272,7 +272,7 @@ class IntensityStats(BaseFeatureExtractor):
         **BaseFeatureExtractor._parameter_constraints,
     }
 
-    def __init__(self, percentiles=(10, 25, 50, 75, 90), bins=64, region="image", empty_mask="image",
+    def __init__(self, percentiles=(10, 25, 50, 75, 90), *, bins=64, region="image", empty_mask="image",
                  n_jobs=None, cache=None, progress="auto"):
         self.percentiles = percentiles
         self.bins = bins

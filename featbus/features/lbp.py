@@ -446,7 +446,7 @@ class LBPFeatures(BaseFeatureExtractor):
         **BaseFeatureExtractor._parameter_constraints,
     }
 
-    def __init__(self, radii=(1, 2, 3), points=None, method="uniform", region="image",
+    def __init__(self, radii=(1, 2, 3), *, points=None, method="uniform", region="image",
                  empty_mask="image", n_jobs=None, cache=None, progress="auto"):
         self.radii = radii
         self.points = points

@@ -239,7 +239,7 @@ class ShapeFeatures(BaseFeatureExtractor):
                               "empty": [StrOptions(set(_EMPTY))],
                               "concavity_depth": [Interval(Real, 0, None, closed="neither")]}
 
-    def __init__(self, empty="zeros", concavity_depth=0.1, n_jobs=None, cache=None, progress="auto"):
+    def __init__(self, empty="zeros", *, concavity_depth=0.1, n_jobs=None, cache=None, progress="auto"):
         self.empty = empty
         self.concavity_depth = concavity_depth
         self.n_jobs = n_jobs

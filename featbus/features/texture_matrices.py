@@ -814,7 +814,7 @@ class GLRLMFeatures(_MatrixFeatures):
 
     _prefix = "glrlm"
 
-    def __init__(self, bins=32, bin_width=None, aggregation="average", region="image",
+    def __init__(self, bins=32, *, bin_width=None, aggregation="average", region="image",
                  empty_mask="image", n_jobs=None, cache=None, progress="auto"):
         self.bins = bins
         self.bin_width = bin_width
@@ -856,7 +856,7 @@ class GLSZMFeatures(_MatrixFeatures):
 
     _prefix = "glszm"
 
-    def __init__(self, bins=32, bin_width=None, region="image", empty_mask="image", n_jobs=None, cache=None,
+    def __init__(self, bins=32, *, bin_width=None, region="image", empty_mask="image", n_jobs=None, cache=None,
                  progress="auto"):
         self.bins = bins
         self.bin_width = bin_width
@@ -899,7 +899,7 @@ class GLDZMFeatures(_MatrixFeatures):
 
     _prefix = "gldzm"
 
-    def __init__(self, bins=32, bin_width=None, region="image", empty_mask="image", n_jobs=None, cache=None,
+    def __init__(self, bins=32, *, bin_width=None, region="image", empty_mask="image", n_jobs=None, cache=None,
                  progress="auto"):
         self.bins = bins
         self.bin_width = bin_width
@@ -942,7 +942,7 @@ class NGTDMFeatures(_MatrixFeatures):
 
     _prefix = "ngtdm"
 
-    def __init__(self, bins=32, bin_width=None, distance=1, region="image", empty_mask="image",
+    def __init__(self, bins=32, *, bin_width=None, distance=1, region="image", empty_mask="image",
                  n_jobs=None, cache=None, progress="auto"):
         self.bins = bins
         self.bin_width = bin_width
@@ -991,7 +991,7 @@ class GLDMFeatures(_MatrixFeatures):
 
     _prefix = "gldm"
 
-    def __init__(self, bins=32, bin_width=None, alpha=0, distance=1, region="image",
+    def __init__(self, bins=32, *, bin_width=None, alpha=0, distance=1, region="image",
                  empty_mask="image", n_jobs=None, cache=None, progress="auto"):
         self.bins = bins
         self.bin_width = bin_width

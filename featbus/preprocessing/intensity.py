@@ -133,7 +133,7 @@ class Resize(BaseImagePreprocessor):
 
     _parameter_constraints = {**_RESIZE_PARAMS, "n_jobs": N_JOBS}
 
-    def __init__(self, size=(224, 224), keep_aspect=False, interpolation="area", n_jobs=None):
+    def __init__(self, size=(224, 224), *, keep_aspect=False, interpolation="area", n_jobs=None):
         self.size = size
         self.keep_aspect = keep_aspect
         self.interpolation = interpolation
@@ -226,7 +226,7 @@ class CLAHE(BaseImagePreprocessor):
 
     _parameter_constraints = {**_CLAHE_PARAMS, "n_jobs": N_JOBS}
 
-    def __init__(self, clip_limit=2.0, tile_grid_size=(8, 8), n_jobs=None):
+    def __init__(self, clip_limit=2.0, *, tile_grid_size=(8, 8), n_jobs=None):
         self.clip_limit = clip_limit
         self.tile_grid_size = tile_grid_size
         self.n_jobs = n_jobs
@@ -350,7 +350,7 @@ class SpeckleDenoise(BaseImagePreprocessor):
 
     _parameter_constraints = {**_DENOISE_PARAMS, "n_jobs": N_JOBS}
 
-    def __init__(self, method="median", size=5, sigma_color=0.1, sigma_space=3.0, h=0.05, n_jobs=None):
+    def __init__(self, method="median", *, size=5, sigma_color=0.1, sigma_space=3.0, h=0.05, n_jobs=None):
         self.method = method
         self.size = size
         self.sigma_color = sigma_color
@@ -452,7 +452,7 @@ class Normalize(BaseImagePreprocessor):
 
     _parameter_constraints = {**_NORMALIZE_PARAMS, "n_jobs": N_JOBS}
 
-    def __init__(self, method="minmax", percentiles=(1.0, 99.0), k=3.0, n_jobs=None):
+    def __init__(self, method="minmax", *, percentiles=(1.0, 99.0), k=3.0, n_jobs=None):
         self.method = method
         self.percentiles = percentiles
         self.k = k
@@ -568,7 +568,7 @@ class HistogramEqualizer(BaseImagePreprocessor):
 
     _parameter_constraints = {**_EQUALIZE_PARAMS, "n_jobs": N_JOBS}
 
-    def __init__(self, nbins=256, ignore_zeros=False, n_jobs=None):
+    def __init__(self, nbins=256, *, ignore_zeros=False, n_jobs=None):
         self.nbins = nbins
         self.ignore_zeros = ignore_zeros
         self.n_jobs = n_jobs
@@ -679,7 +679,7 @@ class AdaptiveThreshold(BaseImagePreprocessor):
 
     _parameter_constraints = {**_ADAPTIVE_PARAMS, "n_jobs": N_JOBS}
 
-    def __init__(self, block_size=35, method="gaussian", offset=0.0, output="binary", invert=False, n_jobs=None):
+    def __init__(self, block_size=35, *, method="gaussian", offset=0.0, output="binary", invert=False, n_jobs=None):
         self.block_size = block_size
         self.method = method
         self.offset = offset

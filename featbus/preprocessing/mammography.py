@@ -664,7 +664,7 @@ class BreastMask(_MammoBase):
     _parameter_constraints = {"threshold": _THRESHOLD, "orientation": _ORIENTATION, "mask_background": ["boolean"],
                               "crop": ["boolean"], "n_jobs": N_JOBS}
 
-    def __init__(self, threshold: float | None = None, orientation: str | None = None,
+    def __init__(self, threshold: float | None = None, *, orientation: str | None = None,
                  mask_background: bool = True, crop: bool = False, n_jobs: int | None = None):
         self.threshold = threshold
         self.orientation = orientation
@@ -732,7 +732,7 @@ class PectoralMuscleRemover(_MammoBase):
     _parameter_constraints = {**_PECTORAL_PARAMS, "mask_background": ["boolean"], "orientation": _ORIENTATION,
                               "n_jobs": N_JOBS}
 
-    def __init__(self, fill: str = "background", min_contrast: float = 0.03,
+    def __init__(self, fill: str = "background", *, min_contrast: float = 0.03,
                  mask_background: bool = False, orientation: str | None = None,
                  n_jobs: int | None = None):
         self.fill = fill

@@ -281,7 +281,7 @@ class ROICropper(BaseImagePreprocessor):
 
     _changes_geometry = True
 
-    def __init__(self, segmenter: Any = None, margin: float = 0.15, source: str = "auto", on_empty: str = "image",
+    def __init__(self, segmenter: Any = None, *, margin: float = 0.15, source: str = "auto", on_empty: str = "image",
                  output_size: int | tuple[int, int] | None = None, pass_mask: bool = True, min_size: int = 32,
                  min_area: float = 0.001):
         self.segmenter = segmenter
