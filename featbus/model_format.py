@@ -68,6 +68,8 @@ A newer file format version is refused the same way.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import io
 import json
@@ -194,16 +196,52 @@ def _check_versions(manifest: dict, path: str) -> None:
     if not isinstance(fv, int) or fv > FORMAT_VERSION:
         raise ModelVersionError(f"{path!r} has model format version {fv!r}; this featbus {__version__} "
                                 f"reads format {FORMAT_VERSION} or older: upgrade featbus")
+    problem = version_problem(manifest)
+    if problem and not (_CONVERTING.get() and problem.startswith("featbus")):
+        raise ModelVersionError(f"{path!r} was made with {problem}: a model's fitted state loads only with the "
+                                f"major.minor version that made it. {what_works(manifest, path)}")
+
+
+#: Set by ``featbus upgrade`` (:func:`converting`): a file from another featbus version loads to be re-saved.
+_CONVERTING: contextvars.ContextVar[bool] = contextvars.ContextVar("featbus_converting", default=False)
+
+
+@contextlib.contextmanager
+def converting():
+    """Within: a model file made by another featbus version loads (to be converted by ``featbus
+    upgrade``); a scikit-learn version mismatch is still refused."""
+    token = _CONVERTING.set(True)
+    try:
+        yield
+    finally:
+        _CONVERTING.reset(token)
+
+
+def version_problem(manifest: dict) -> str | None:
+    """``"featbus 0.0.9, this is featbus 0.1.0"`` when the file's featbus or scikit-learn
+    major.minor version differs from this installation's, else ``None``."""
     import sklearn
 
-    made = manifest.get("versions", {})
+    made = manifest.get("versions") or {}
     for name, running in (("featbus", __version__), ("scikit-learn", sklearn.__version__)):
         saved = made.get(name)
         if saved is None or _major_minor(saved) != _major_minor(running):
-            raise ModelVersionError(
-                f"{path!r} was made with {name} {saved}, this is {name} {running}: a model's fitted "
-                f"state loads only with the same {name} major.minor version; install {name}=={saved} "
-                "or retrain the model with this installation")
+            return f"{name} {saved}, this is {name} {running}"
+    return None
+
+
+def what_works(manifest: dict, path: str) -> str:
+    """What to do with a file another version made: convert it (another featbus) or retrain it
+    with the command the file stores."""
+    command = manifest.get("command")
+    # a command line is stored only as what ran: a script's is no featbus command to rerun
+    retrain = (f"retrain it with its stored command: {command}" if isinstance(command, str)
+               and command.startswith("featbus ") else "retrain it with this installation (featbus inspect shows "
+               "its recipe: featbus train DATA --recipe ...)")
+    if (version_problem(manifest) or "").startswith("featbus"):
+        return (f"featbus upgrade {path} -o NEW converts it (then check NEW on labelled images: featbus validate), "
+                f"or {retrain}")
+    return f"Install the scikit-learn version named, or {retrain}"
 
 
 def json_safe(obj):
@@ -283,6 +321,11 @@ def _check_manifest_schema(manifest: dict, path: str) -> None:
     steps = manifest["recipe"].get("preprocessing")
     if steps is not None and not (isinstance(steps, list) and all(isinstance(x, str) for x in steps)):
         raise ValueError(f"{path!r} is damaged: its recipe's 'preprocessing' should be a list of step names")
+    extractors = manifest["recipe"].get("extractors")
+    if extractors is not None and not (isinstance(extractors, dict)
+                                       and all(isinstance(v, dict) for v in extractors.values())):
+        raise ValueError(f"{path!r} is damaged: its recipe's 'extractors' should be an object of name -> settings, "
+                         f"it is {extractors!r:.80}")
     for field in ("data", "intensity"):
         if not isinstance(manifest.get(field, {}), dict):
             raise bad(field, "an object")

@@ -542,7 +542,8 @@ def _thumbnail_png(image: np.ndarray, side: int = 112) -> bytes:
     return buf.getvalue()
 
 
-def gallery_html(report, images: Sequence, paths: Sequence | None = None, *, max_items: int = 48) -> str:
+def gallery_html(report, images: Sequence, paths: Sequence | None = None, *, max_items: int = 48,
+                 root: str | Path | None = None) -> str:
     """Thumbnails of misclassified images with their path, true and predicted class.
 
     Parameters
@@ -553,6 +554,9 @@ def gallery_html(report, images: Sequence, paths: Sequence | None = None, *, max
     paths : sequence of str, optional
     max_items : int, default=48
         The first ``max_items`` errors are shown; the heading says how many there are.
+    root : str or Path, optional
+        The data set's folder: paths under it are shown relative to it (no machine path in a
+        page that is shared).
 
     Examples
     --------
@@ -566,6 +570,12 @@ def gallery_html(report, images: Sequence, paths: Sequence | None = None, *, max
     True
     """
     names = dict(zip(report.classes.tolist(), report.class_names))
+    if paths is not None and root is not None:
+        import os
+
+        base = os.path.abspath(root)
+        paths = [os.path.relpath(os.path.abspath(p), base) if os.path.abspath(p).startswith(base + os.sep) else p
+                 for p in map(str, paths)]
     wrong = np.flatnonzero(np.asarray(report.y_true) != np.asarray(report.y_pred))
     cells = []
     for i in wrong[:max_items]:

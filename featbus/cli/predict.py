@@ -3,30 +3,35 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 from ._common import CLIError, _check_writable, _load_model_cli, _neutralised, _progress, _write_csv
 from ._data import _expand_images
-from ._options import add_model, add_output, add_overwrite
+from ._options import add_model, add_on_error, add_output, add_overwrite
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub, parents) -> None:
-    p = sub.add_parser("predict", parents=[parents.quiet, parents.on_error, parents.dicom, parents.base,
-                                           parents.loaded_model],
+    # its own --on-error: a batch keeps going past an unreadable image by default (the 'error' column says it)
+    p = sub.add_parser("predict", parents=[parents.quiet, parents.dicom, parents.base, parents.loaded_model],
                        help="class and probabilities of new images with a saved model",
                        description="Predict the class of every image (files or folders) with a .featbus "
                                    "model: one CSV row per image with the class, a probability per class, "
                                    "the out-of-domain score (out_of_domain: distance from the training images, "
                                    "above 1 is unlike them; unlike_training) and an error column (filled for "
-                                   "unreadable images with --on-error skip).")
+                                   "unreadable images, which the batch goes past). Lesion-mask files "
+                                   "(<image>_mask*) given as images are left out, with a note. The exit status "
+                                   "is 0 when at least one image was predicted.")
     add_model(p)
     p.add_argument("images", metavar="IMAGE", nargs="+",
                    help="image files, folders (a mini-MIAS folder: its mdbNNN images) or CSV manifests (their "
                         "image column)")
     add_output(p, "CSV", "write the table here (default: stdout)", required=False)
     add_overwrite(p, "the CSV")
+    add_on_error(p, "skip", help="an unreadable image: leave it out, its row's 'error' column saying why (default), "
+                                 "or stop with an error naming it")
     p.add_argument("--explain", metavar="DIR", default=None,
                    help="save an explanation overlay (PNG) per image into DIR")
     p.add_argument("--explain-method", choices=["auto", "occlusion", "gradcam"], default="auto",
@@ -52,12 +57,14 @@ def run(args) -> int:
     if args.explain and args.explain_method == "gradcam" and not keras:
         raise CLIError('--explain-method gradcam needs Keras (pip install "featbus[deep]"); without it, '
                        "--explain-method occlusion explains any model from its predictions")
-    paths = _expand_images(args.images)
+    paths = _without_masks(_expand_images(args.images))
     # Grad-CAM differentiates the Keras network; occlusion needs only the predictions, so a light
     # install (featbus[runtime], LiteRT without Keras) explains a CNN model by occlusion ("auto")
     grad_cam = bool(args.explain) and args.explain_method != "occlusion" and keras
     model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=grad_cam)
-    table = model.predict_table(paths, on_error=args.on_error)
+    with warnings.catch_warnings():  # the skipped images are counted below and listed in the table
+        warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
+        table = model.predict_table(paths, on_error=args.on_error)
     if args.explain:
         from ..explain import explain_to_files
 
@@ -78,9 +85,39 @@ def run(args) -> int:
     n_bad = int((table["error"] != "").sum())
     if n_bad:
         print(f"skipped {n_bad} unreadable image(s) (listed in the 'error' column)", file=sys.stderr)
+    if n_bad == len(table):
+        first = table["error"].iloc[0]
+        raise CLIError(f"none of the {n_bad} image(s) could be predicted (the 'error' column says why; the first: "
+                       f"{first})")
     # the CSV may be on stdout: what is said about it goes to stderr then
     print(_domain_line(model, table), file=sys.stdout if out is not None else sys.stderr)
     return 0
+
+
+def _without_masks(paths: list[str]) -> list[str]:
+    """The paths less lesion-mask files (``<image>_mask*`` whose image is listed too or lies
+    beside it), said on stderr: a mask predicted as an image gives a meaningless row."""
+    import glob
+    import re
+
+    from ._data import _masks_among
+
+    files = [Path(p) for p in paths]
+    listed = set(_masks_among(files))
+
+    def image_beside(f: Path) -> bool:
+        return any(glob.glob(glob.escape(str(f.parent / f.stem[:k.start()])) + ".*")
+                   for k in re.finditer("_mask", f.stem))
+
+    masks = [f for f in files if f in listed or image_beside(f)]
+    if not masks:
+        return paths
+    print(f"left out {len(masks)} mask file(s) given as images (<image>_mask*): "
+          + ", ".join(m.name for m in masks[:5]) + (" ..." if len(masks) > 5 else ""), file=sys.stderr)
+    if len(masks) == len(files):
+        raise CLIError("every file given is a lesion mask (<image>_mask*); give the images themselves")
+    drop = set(masks)
+    return [p for p, f in zip(paths, files) if f not in drop]
 
 
 def _domain_line(model, table) -> str:
