@@ -316,7 +316,10 @@ def resolve_backbone(backbone) -> Backbone:
         return SCRATCH_BACKBONE
     row = _application_row(backbone)
     if row is None:
-        raise ValueError(f"unknown backbone {backbone!r}: it is neither a featbus backbone "
+        from .._registry import did_you_mean
+
+        raise ValueError(f"unknown backbone {backbone!r}{did_you_mean(backbone, BACKBONES)}: it is neither a "
+                         "featbus backbone "
                          f"({', '.join(sorted(BACKBONES))}) nor a keras.applications model (e.g. 'ResNet50', "
                          "'DenseNet121', 'EfficientNetB0')")
     return row
