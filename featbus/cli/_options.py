@@ -46,9 +46,10 @@ def _check_features(features: str, debug: bool) -> None:
         make_features(features)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
-    from .._registry import FEATURES  # the handcrafted families; every other name is a CNN backbone
+    # the handcrafted families (aliases resolved); every other name is a CNN backbone
+    from .._registry import FEATURES, feature_key
 
-    if any(f.lower() not in FEATURES for f in _split(features)):
+    if any(feature_key(f) not in FEATURES for f in _split(features)):
         _import_tensorflow_quietly(debug)
 
 
