@@ -259,7 +259,7 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, blocks=None, n_components: int = 32, method: str = "mahalanobis", n_neighbors: int = 5,
+    def __init__(self, blocks=None, *, n_components: int = 32, method: str = "mahalanobis", n_neighbors: int = 5,
                  quantile: float = 0.99, n_splits: int = 5, random_state=0):
         self.blocks = blocks
         self.n_components = n_components

@@ -461,7 +461,7 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         **BaseFeatureExtractor._parameter_constraints,
     }
 
-    def __init__(self, backbone="vgg16", weights: Any = "imagenet", layers=None,
+    def __init__(self, backbone="vgg16", *, weights: Any = "imagenet", layers=None,
                  pooling="avg", input_size=None, aspect: str = "stretch", region: str = "image",
                  empty_mask: str = "image", batch_size: int = 32, cache=None, progress="auto",
                  n_jobs: int | None = None, tta: bool = False):

@@ -83,7 +83,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._backend import compile_forward, keras_module, mixed_precision_scope, use_mixed_precision
 from .._base import CACHE, EMPTY_MASK, PROGRESS, REGION, _check_y_length, _ImageInputMixin
-from .._docstrings import fill_network_doc
+from .._docs import fill_doc
 from .._records import ImageError, ImageRecord, check_images, mask_bbox, to_float
 from ..augmentation import AUGMENT_PRESETS
 from ..extraction import show_progress
@@ -364,7 +364,7 @@ _TRAINERS: dict[int, _Trainer] = {}  # id(estimator) -> its network (never pickl
 _TRAINERS_LOCK = threading.Lock()
 
 
-@fill_network_doc
+@fill_doc
 class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
     """A pretrained CNN fine-tuned on the training fold: embeddings for a classifier, or its own head.
 
@@ -549,7 +549,7 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         "n_jobs": [None, Integral],
     }
 
-    def __init__(self, backbone: str = "efficientnet_lite0", weights: Any = "imagenet", layer=None,
+    def __init__(self, backbone: str = "efficientnet_lite0", *, weights: Any = "imagenet", layer=None,
                  input_size=None, aspect: str = "stretch", region: str = "image", empty_mask: str = "image",
                  epochs: int = 10, warmup_epochs: int = 2, batch_size: int = 16, learning_rate: float = 1e-4,
                  head_learning_rate: float = 1e-3, weight_decay: float = 0.01, label_smoothing: float = 0.1,
@@ -1054,7 +1054,7 @@ class FineTunedEnsemble(_ImageInputMixin, ClassifierMixin, TransformerMixin, Bas
         "random_state": [None, Interval(Integral, 0, None, closed="left")],
     }
 
-    def __init__(self, estimator=None, n_members: int = 3, backbones=None, random_state: int | None = None):
+    def __init__(self, estimator=None, *, n_members: int = 3, backbones=None, random_state: int | None = None):
         self.estimator = estimator
         self.n_members = n_members
         self.backbones = backbones

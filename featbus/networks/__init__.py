@@ -31,7 +31,7 @@ that builds it, as EfficientNet-Lite's.
 The other shared pieces live beside: images (and masks) are augmented by
 :mod:`featbus.augmentation`, training runs on :mod:`featbus.training`, the grouped validation
 split is :func:`featbus.model_selection.holdout_split`, and the parameters the networks share are
-documented once in :mod:`featbus._docstrings`.
+documented once in :mod:`featbus._docs`.
 
 Examples
 --------
@@ -316,10 +316,7 @@ def resolve_backbone(backbone) -> Backbone:
         return SCRATCH_BACKBONE
     row = _application_row(backbone)
     if row is None:
-        from .._registry import did_you_mean
-
-        raise ValueError(f"unknown backbone {backbone!r}{did_you_mean(backbone, BACKBONES)}: it is neither a "
-                         "featbus backbone "
+        raise ValueError(f"unknown backbone {backbone!r}: it is neither a featbus backbone "
                          f"({', '.join(sorted(BACKBONES))}) nor a keras.applications model (e.g. 'ResNet50', "
                          "'DenseNet121', 'EfficientNetB0')")
     return row

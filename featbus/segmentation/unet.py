@@ -44,7 +44,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._backend import compile_forward
 from .._base import PROGRESS, _ImageInputMixin
-from .._docstrings import RENAMED, fill_network_doc, renamed
+from .._docs import RENAMED, fill_doc, renamed
 from .._records import ImageError, ImageRecord, check_images, check_mask, to_float
 from ..augmentation import _resize, augment_pair
 from ..extraction import show_progress
@@ -127,7 +127,7 @@ def _shuffled_batches(indices: np.ndarray, batch_size: int, rng):
     return [idx[b:b + batch_size] for b in range(0, len(idx), batch_size)]
 
 
-@fill_network_doc
+@fill_doc
 class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     """Lesion segmentation with a light U-Net, as a scikit-learn style estimator.
 
