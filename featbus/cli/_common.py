@@ -8,9 +8,11 @@ module imports no command.
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 __all__ = ['CLIError']
@@ -57,8 +59,6 @@ def _check_writable(out: Path, flag: str, *, folder: bool = False) -> None:
 
 def _log_data(data, source) -> None:
     """An INFO line of the ``featbus`` logger (``-v``): how many images were read from where."""
-    import logging
-
     import numpy as np
 
     log = logging.getLogger("featbus")
@@ -216,8 +216,6 @@ def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True, r
 def _remember_trust(path: str, trust_model=None) -> None:
     """Add a model the user passed --trust for to the trust list; a list that cannot be written
     is a warning naming it (the model was loaded under --trust all the same), not an error."""
-    import warnings
-
     if trust_model is None:
         from ..model_format import trust_model
     try:

@@ -3,8 +3,10 @@ duplicate-grouped folds; a table with intervals and an HTML report."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -14,8 +16,17 @@ import numpy as np
 
 from .._registry import reads_masks
 from .._version import __version__
-from ..pipelines import extract_features
+from ..pipelines import (
+    extract_features,
+    family_blocks,
+    make_classification_pipeline,
+    make_classifier,
+    make_features,
+    make_sampler,
+    param_grid,
+)
 from ..sanity import _strict_status
+from ..settings import SETTINGS_SUFFIX
 from ._common import CLIError, _check_writable, _log_data, _one_line, _progress, _split
 from ._data import (
     _DATA_HELP,
@@ -133,8 +144,6 @@ def _check_report_target(report: Path, overwrite: bool) -> None:
 def _clear_old_report(report: Path) -> None:
     """--overwrite: delete the files an earlier report wrote into the --report folder (only
     those: _REPORT_FILES, _REPORT_FOLDERS), and say which other files stay."""
-    import shutil
-
     folder, old, other = _report_parts(report)
     for entry in old:
         if entry.is_dir() and not entry.is_symlink():
@@ -155,7 +164,6 @@ def _evaluate_all(data, X, names, *, feature_label, classifiers, balances, cvs, 
 
     from ..evaluation import evaluate
     from ..model_selection import resolve_groups
-    from ..pipelines import family_blocks, make_classification_pipeline, param_grid
 
     reports: dict[str, list] = {}
     groups = resolve_groups(data.data, data.groups)  # featbus's one grouping policy
@@ -248,7 +256,6 @@ def run(args) -> int:
     if not classifiers:
         raise CLIError("--classifier is empty")
     # fail fast on typos, before the long feature extraction
-    from ..pipelines import make_classifier, make_sampler
 
     _check_n_splits(data, args.n_splits)
     for c in classifiers:
@@ -309,8 +316,6 @@ def run(args) -> int:
         print(best_test.sanity.summary(prefix=f"verdict on the {test_label} ({best.name})"))
     if args.report:
         from ..evaluation import write_study_report
-        from ..pipelines import make_features
-        from ..settings import SETTINGS_SUFFIX
 
         out = Path(args.report)
         html_path = out if out.suffix.lower() in (".html", ".htm") else out / "report.html"
@@ -344,7 +349,6 @@ def _leave_one_site_out(data, X, names, sites, label, classifier, balance, posit
     """The lines of the leave-one-site-out figure: the pipeline ``label`` trained on the other
     sites and tested on each (:func:`featbus.sites.leave_one_site_out`, the one path that
     ``featbus train`` stores in a model file too), intervals over each site's groups."""
-    from ..pipelines import family_blocks, make_classification_pipeline
     from ..sites import leave_one_site_out
 
     pipe = make_classification_pipeline(None, balance=balance, classifier=classifier, blocks=family_blocks(names),
@@ -398,7 +402,6 @@ def _evaluate_test(data, X, names, test, X_test, classifiers, balances, args, la
     from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
     from ..evaluation import evaluate_external
-    from ..pipelines import family_blocks, make_classification_pipeline, param_grid
 
     index = {n: i for i, n in enumerate(data.target_names.tolist())}
     y_test = np.array([index[test.target_names[t]] for t in test.target])
@@ -423,10 +426,6 @@ def _evaluate_test(data, X, names, test, X_test, classifiers, balances, args, la
 
 def _report_header(args, data, test, test_label) -> dict:
     """Version, command, seed, date, data and every extractor setting, for the report's header."""
-    import datetime as dt
-
-    from ..pipelines import make_features
-
     union = make_features(_features_of(args), region=args.region)
     settings = {}
     for name, est in union.transformer_list:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .._registry import FEATURES, reads_masks
+from ..settings import SETTINGS_SUFFIX
 from ._common import CLIError, _check_output, _check_writable, _log_data, _neutralised, _progress, _split, _write_csv
 from ._data import _DATA_HELP, _load_study, _preprocessing_steps
 from ._options import (
@@ -174,7 +175,6 @@ def _write_table(path: Path, X, names, data, leak: dict) -> Path:
 
 def run(args) -> int:
     from ..pipelines import make_features
-    from ..settings import SETTINGS_SUFFIX
 
     out = Path(args.output)
     _check_output(out, args.overwrite)  # fail fast: before reading images and extracting

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+
 from ._options import add_model
 
 __all__ = ["add_parser", "run"]
@@ -19,8 +21,6 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    import zipfile
-
     from .._model_trust import printable
     from ..model_format import (
         describe_manifest,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..recipes import describe_recipes
+
 __all__ = ["add_parser", "run"]
 
 
@@ -15,7 +17,5 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from ..recipes import describe_recipes
-
     print(describe_recipes())
     return 0

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..recipes import DEFAULT_SEGMENTER_RECIPE, SEGMENTER_RECIPES
+from ..recipes import DEFAULT_SEGMENTER_RECIPE, SEGMENTER_RECIPES, build_segmenter
 from ._common import CLIError, _check_writable, _import_tensorflow_quietly, _progress, _write_csv
 from ._data import _expand_images, _load_folder
 from ._options import (
@@ -133,7 +133,6 @@ def _cmd_train(args) -> int:
     _import_tensorflow_quietly(args.debug)
     data = _load_folder(args.data_dir, args.on_error, min_classes=1)
     records = _with_masks(data, args.data_dir)
-    from ..recipes import build_segmenter
 
     show = bool(_progress(args)) and sys.stderr.isatty()
     seg = build_segmenter(args.recipe, backbone=args.backbone, input_size=args.input_size, epochs=args.epochs,

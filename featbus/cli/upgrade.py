@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from .._version import __version__
 from ._common import CLIError, _check_writable, _load_model_cli
 from ._options import add_model, add_output, add_overwrite, add_trust
 
@@ -39,7 +40,6 @@ def run(args) -> int:
                                     keras_too=True)
     other = version_problem(read_manifest(args.model))
     if other:  # the new file is this version's: it says where it came from
-        from .._version import __version__
 
         made = model.manifest.get("versions") or {}
         note = f"converted by featbus upgrade from a file made with featbus {made.get('featbus')}"
