@@ -29,7 +29,7 @@ import numpy as np
 
 from featbus import load_data
 from featbus.adaptation import _restandardised_reference
-from featbus.model import _records
+from featbus.model import read_records
 from featbus.model_training import train_model
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -52,7 +52,7 @@ def main(features: str = "intensity,lbp") -> None:
             "bus-bra 40": [bra.data[i] for i in range(40)],
             "mini-mias 120": mias, "mini-mias 40": mias[:40]}
     for name, items in sets.items():
-        records, _, _ = _records(items)
+        records, _, _ = read_records(items)
         X = np.asarray(model.features.transform(model._crop(records)))
         before = ref.transform(X)[:, 0]
         after = _restandardised_reference(ref, X).transform(X)[:, 0]

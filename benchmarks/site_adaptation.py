@@ -32,16 +32,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils import Bunch
+
+from featbus.datasets import subset
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-
-
-def subset(data, idx) -> Bunch:
-    return Bunch(data=[data.data[i] for i in idx], target=np.asarray(data.target)[idx],
-                 target_names=data.target_names, groups=np.asarray(data.groups)[idx],
-                 DESCR=f"{len(idx)} BUS-BRA images (groups are patients (Case))")
 
 
 def labelled_draw(rng, groups, y, n: int) -> np.ndarray:
@@ -119,7 +114,9 @@ def main(argv=None) -> None:
         test = np.flatnonzero(np.isin(groups, order[:half]))
         pool = np.flatnonzero(np.isin(groups, order[half:]))
         if seed == 0:
-            v = validate(model, subset(site, test), n_bootstrap=args.n_bootstrap)
+            part = subset(site, test)
+            part.DESCR = f"{len(test)} BUS-BRA images (groups are patients (Case))"
+            v = validate(model, part, n_bootstrap=args.n_bootstrap)
             print("featbus.validate, zero-shot, seed 0 held-out patients: AUC "
                   f"{format_interval(v.figures['auc'], v.intervals['auc'], missing=None)}, sensitivity "
                   f"{format_interval(v.figures['sensitivity'], v.intervals['sensitivity'], missing=None)}")

@@ -42,20 +42,11 @@ from pathlib import Path
 import numpy as np
 from site_adaptation import labelled_draw  # the same patient draw as the adaptation curve
 
+from featbus.datasets import subset
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 ARMS = ("busi", "scanner-shift", "equalize", "two-site")
-
-
-def subset(data, idx):
-    """Rows ``idx`` of a loader's Bunch (records, target, groups and, for united sites, sites)."""
-    from sklearn.utils import Bunch
-
-    idx = np.asarray(idx)
-    out = Bunch(data=[data.data[i] for i in idx], target=np.asarray(data.target)[idx],
-                target_names=data.target_names, groups=np.asarray(data.groups)[idx],
-                DESCR=getattr(data, "DESCR", ""))
-    return out
 
 
 def figures(model, proba, y, groups, n_bootstrap):

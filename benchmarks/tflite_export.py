@@ -35,8 +35,7 @@ BUSI = REPO.parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
 
 
 def _data(n_train: int, n_test: int):
-    from featbus.cli._common import _subset
-    from featbus.datasets import load_image_folder, make_phantoms
+    from featbus.datasets import load_image_folder, make_phantoms, subset
 
     if BUSI.is_dir():
         data, source = load_image_folder(BUSI, groups=None), "BUSI"
@@ -47,7 +46,7 @@ def _data(n_train: int, n_test: int):
     train = np.concatenate([rng.choice(np.flatnonzero(data.target == k), per, replace=False)
                             for k in range(len(data.target_names))])
     rest = rng.permutation(np.setdiff1d(np.arange(len(data.target)), train))[:n_test]
-    return _subset(data, train), [data.images[i] for i in rest], source
+    return subset(data, train), [data.images[i] for i in rest], source
 
 
 def main() -> None:
@@ -58,7 +57,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from featbus.export import TFLiteModel, export_tflite, prepare_input
-    from featbus.model import train_model
+    from featbus.model_training import train_model
 
     train, test, source = _data(args.n_train, args.n_test)
     model = train_model(train, "efficientnet_lite0", classifier="logreg", cross_validate=False, progress=False)

@@ -36,7 +36,7 @@ VARIANTS = [  # (label, input size, UNetSegmenter settings)
 
 
 def seconds_per_image(size: int, settings: dict, steps: int, batch: int = 8) -> float:
-    from featbus.segmentation.network import _unet_loss, build_unet, deep_supervision_model
+    from featbus.segmentation.network import build_unet, deep_supervision_model, unet_loss
     from featbus.segmentation.training import freeze_encoder_batchnorm, freeze_encoder_to
     from featbus.training import Phase, train
 
@@ -57,7 +57,7 @@ def seconds_per_image(size: int, settings: dict, steps: int, batch: int = 8) -> 
     trained = deep_supervision_model(model) if settings.get("deep_supervision") else model
 
     def loss_fn(a, b):  # as UNetSegmenter.fit's
-        return _unet_loss(b, trained(a, training=True), True)
+        return unet_loss(b, trained(a, training=True), True)
 
     history = train(trained, loss_fn, [Phase("train", 2, {"all": 1e-3})], batches, steps, progress=False)
     return history["epochs"][-1]["seconds"] / (steps * batch)

@@ -28,6 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
+from featbus.datasets import subset
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
 CACHE = HERE / "out" / "cache"  # git-ignored feature cache: reruns skip the CNN
@@ -134,21 +136,6 @@ def command(script: str, argv) -> str:
 
 
 # --------------------------------------------------------------------------- data
-
-def subset(data, idx):
-    """The Bunch of ``data``'s images at ``idx`` (images, masks, targets, paths, groups, records)."""
-    from sklearn.utils import Bunch
-
-    idx = np.asarray(idx, int)
-    out = Bunch(**{k: v for k, v in data.items()})
-    for key in ("images", "masks", "paths", "data"):
-        if data.get(key) is not None:
-            out[key] = [data[key][i] for i in idx]
-    for key in ("target", "groups"):
-        if data.get(key) is not None:
-            out[key] = np.asarray(data[key])[idx]
-    return out
-
 
 def limited(data, limit: int | None, seed: int = 0):
     """``data`` itself, or ``limit`` of its images drawn class-balanced (a smoke test's run)."""

@@ -47,7 +47,7 @@ PAPER_NETWORKS = ("vgg16", "inception_v3", "mobilenet")
 
 
 def unet_two_protocols(data, *, size: int, epochs: int, folds: int, n_bootstrap: int, backbone: str,
-                       pretrained: bool):
+                       weights):
     """Mean Dice ``(value, low, high)`` on the lesion images, random folds then grouped folds."""
     from featbus import UNetSegmenter
     from featbus.evaluation import make_splits
@@ -62,7 +62,7 @@ def unet_two_protocols(data, *, size: int, epochs: int, folds: int, n_bootstrap:
         splits, _, _ = make_splits(records, y, cv=cv, n_splits=folds, groups=groups, random_state=0)
         pred = [None] * len(records)
         for train, test in splits:
-            unet = UNetSegmenter(backbone=backbone, pretrained=pretrained, input_size=size, epochs=epochs,
+            unet = UNetSegmenter(backbone=backbone, weights=weights, input_size=size, epochs=epochs,
                                  batch_size=4, random_state=0, progress=False)
             unet.fit([records[i] for i in train])
             for i, mask in zip(test, unet.predict_masks([records[i] for i in test])):
@@ -96,7 +96,8 @@ def main(argv=None) -> PaperResult:
     print(notes[-1])
     leaky_dice, free_dice, n_lesion = unet_two_protocols(data, size=max(32, args.size // 32 * 32),
                                                          epochs=args.seg_epochs, folds=args.folds,
-                                                         n_bootstrap=args.n_bootstrap, backbone=enc, pretrained=True)
+                                                         n_bootstrap=args.n_bootstrap, backbone=enc,
+                                                         weights="imagenet")
     enc_label = enc if enc == "mobilenet_v2" else f"{enc} ImageNet encoder (stand-in for mobilenet_v2)"
 
     extra = []

@@ -91,7 +91,7 @@ def main(argv=None) -> PaperResult:
 
     from featbus import FineTunedCNN, load_busi
     from featbus.export import export_tflite
-    from featbus.model import train_model
+    from featbus.model_training import train_model
     from featbus.networks import stride_layers
 
     data = limited(binary(load_busi(args.data / "busi")), args.limit)

@@ -122,12 +122,18 @@ TRUSTED_PACKAGES: tuple[str, ...] = ("featbus", *_ROW_PACKAGES)
 # have a loader of their own above (random states, trees)
 _HELPER_OBJECTS = set(EXTRA_TRUSTED_TYPES) - set().union(*_CONTAINERS.values())
 _ESTIMATOR_PACKAGES = ("sklearn", *TRUSTED_PACKAGES)
+#: featbus estimator classes that moved to another module: a file written before the move names
+#: the old place (which still exports the class), and is trusted as the class itself.
+MOVED_CLASSES = {"featbus.pipelines.FamilyScaler": "featbus.scaling.FamilyScaler",
+                 "featbus.pipelines.FamilyUnion": "featbus.scaling.FamilyUnion"}
 
 
 def _is_estimator_class(name: str) -> bool:
     """An estimator class defined (not re-exported) in the module the name gives, in scikit-learn
     or a package featbus trains with. Exact: the name is the class, so no subclass of an estimator
-    defined elsewhere can pass."""
+    defined elsewhere can pass (a featbus class that moved is known by its old name too,
+    :data:`MOVED_CLASSES`)."""
+    name = MOVED_CLASSES.get(name, name)
     module, _, attr = name.rpartition(".")
     if module.split(".")[0] not in _ESTIMATOR_PACKAGES or not re.fullmatch(r"[A-Za-z_][\w.]*", module):
         return False

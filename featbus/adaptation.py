@@ -184,67 +184,6 @@ def _restandardise(head, X: np.ndarray) -> list[str]:
     return done
 
 
-# --------------------------------------------------------------------------- network models
-
-def _network_inputs(est, crops) -> np.ndarray:
-    """The images as the network sees them before its own preprocessing: cropped per its region,
-    resized, in [0, 255]."""
-    return np.stack([est._prepare(est._load(r, i), i) for i, r in enumerate(crops)]).astype(np.float32)
-
-
-def _moments(fn, x: np.ndarray, batch: int, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and (biased) variance of ``fn(x)`` over every image and position."""
-    from keras import ops
-
-    total = total_sq = None
-    count = 0
-    for start in range(0, len(x), batch):
-        t = np.asarray(ops.convert_to_numpy(fn(x[start:start + batch])), dtype=np.float64)
-        t = np.moveaxis(t, axis, -1).reshape(-1, t.shape[axis])
-        s, s2 = t.sum(axis=0), np.square(t).sum(axis=0)
-        total, total_sq = (s, s2) if total is None else (total + s, total_sq + s2)
-        count += t.shape[0]
-    mean = total / count
-    return mean, np.maximum(total_sq / count - mean ** 2, 0.0)
-
-
-def _adapt_network(est, crops, *, adabn: bool, batch: int = 32) -> dict:
-    """AdaBN on one fitted FineTunedCNN (in place): its body's BatchNormalization statistics,
-    layer after layer, then its embedding normaliser, from the site's images."""
-    import keras
-    from keras import ops
-
-    from .features.deep import keras_preprocess
-    from .features.finetune import _TRAINERS, _hash_arrays
-
-    tr = est._trainer()
-    body, prep = tr.body, est._backbone.preprocess
-    x = _network_inputs(est, crops)
-    n_bn = 0
-    if adabn:
-        bns = [lay for lay in body.layers if isinstance(lay, keras.layers.BatchNormalization)]
-        nested = [lay.name for lay in body.layers if isinstance(lay, keras.Model)]
-        if nested:
-            raise ValueError(f"AdaBN walks a flat network; {est.backbone} nests the sub-models {nested[:3]}")
-        for bn in bns:  # in the network's order: each sees the layers before it already adapted
-            upto = keras.Model(body.inputs, bn.input)
-            mean, var = _moments(lambda t, m=upto: m(keras_preprocess(ops.convert_to_tensor(t), prep),
-                                                     training=False), x, batch, axis=bn.axis)
-            bn.moving_mean.assign(mean.astype(np.float32))
-            bn.moving_variance.assign(var.astype(np.float32))
-        n_bn = len(bns)
-    # the embedding normaliser before the head (a BatchNormalization of its own)
-    mean, var = _moments(lambda t: ops.mean(ops.cast(body(keras_preprocess(ops.convert_to_tensor(t), prep),
-                                                          training=False), "float32"), axis=(1, 2)), x, batch)
-    est.weights_ = tr.get_weights()
-    est.embedding_mean_ = mean.astype(np.float32)
-    est.embedding_scale_ = np.sqrt(var + np.float32(tr.norm.epsilon)).astype(np.float32)
-    est.weights_hash_ = _hash_arrays([*est.weights_, est.embedding_mean_, est.embedding_scale_])
-    _TRAINERS.pop(id(est), None)  # rebuilt from the new arrays on next use
-    est.__dict__.pop("_inference", None)  # a file's runtime forward is the old network
-    return {"batch_norm_layers": n_bn, "embedding_columns": int(mean.size)}
-
-
 # --------------------------------------------------------------------------- calibration
 
 def _refit_platt(head, X: np.ndarray, y: np.ndarray) -> bool:
@@ -301,10 +240,10 @@ def _restandardised_reference(reference, X: np.ndarray):
     """A copy of a DomainReference whose column centre and scale (and family weights) are those
     of the site's rows ``X``: the training images' reference as the adapted classifier sees it.
     Axes, covariance, residual unit and threshold are kept."""
-    from .domain import _space
+    from .scaling import family_space
 
     ref = copy.deepcopy(reference)
-    ref.mean_, ref.scale_ = _space(np.asarray(X, dtype=np.float64), reference.blocks)
+    ref.mean_, ref.scale_ = family_space(np.asarray(X, dtype=np.float64), reference.blocks)
     ref._check_state()
     return ref
 
@@ -402,7 +341,7 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     --------
     >>> import numpy as np
     >>> from featbus import adapt, make_phantoms
-    >>> from featbus.model import train_model
+    >>> from featbus.model_training import train_model
     >>> model = train_model(make_phantoms(40, image_size=48, random_state=0), "intensity,lbp",
     ...                     classifier="svm", cross_validate=False, progress=False)
     >>> site = make_phantoms(30, image_size=48, weights=[0.6, 0.4, 0.0], random_state=1)
@@ -435,7 +374,7 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
            source_name: str | None = None):
     """:func:`adapt`; ``source``: the model's file when the caller loaded it (the command line)."""
     from .io import file_sha256
-    from .model import FeatbusModel, _records, load_model
+    from .model import FeatbusModel, load_model, read_records
     from .model_format import _data_sha256
     from .validation import _threshold_for
 
@@ -458,7 +397,7 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
     if hasattr(images, "target") and (hasattr(images, "data") or hasattr(images, "images")):
         groups = getattr(images, "groups", None) if groups is None else groups
         images = list(images.data) if hasattr(images, "data") else list(images.images)
-    records, _, _ = _records(images)
+    records, _, _ = read_records(images)
     n = len(records)
     if n < MIN_IMAGES:
         raise ValueError(f"adaptation estimates the site's statistics from its images: give at least {MIN_IMAGES} "
@@ -500,7 +439,7 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
     changed: list[str] = []
     if method in ("adabn", "standardise") and new.networks:
         for est in new.networks:
-            done = _adapt_network(est, crops, adabn=method == "adabn")
+            done = est.adapt(crops, batch_norm=method == "adabn")
             changed.append((f"{done['batch_norm_layers']} BatchNormalization layers' moving mean/variance and "
                             if method == "adabn" else "")
                            + f"the embedding normaliser ({done['embedding_columns']} columns) of "

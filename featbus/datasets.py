@@ -42,7 +42,7 @@ from .io import _warn_skipped, read_image, read_mask
 __all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_bus_bra", "load_breast_lesions_usg",
            "load_site_table_folder", "SITE_TABLES", "SiteTable", "site_table_of", "unwrap_download_folder",
            "load_mias", "load_manifest", "load_data", "is_mias_folder", "is_bus_bra_folder", "mias_files",
-           "lesion_patches", "manifest_images", "load_sample"]
+           "lesion_patches", "manifest_images", "load_sample", "subset", "PER_IMAGE_FIELDS"]
 
 PHANTOM_CLASSES = ("benign", "malignant", "normal")
 
@@ -63,6 +63,48 @@ def _bunch(images, masks, target, target_names, paths, groups, metas, descr, **e
         target_names=np.asarray(target_names, dtype=str), paths=list(paths),
         groups=np.asarray(groups, dtype=int), data=data, DESCR=descr, **extra,
     )
+
+
+#: The fields of a data set Bunch that hold one entry per image (:func:`subset` takes them).
+PER_IMAGE_FIELDS = ("images", "masks", "paths", "data", "target", "groups", "sites", "group_ids", "split",
+                    "abnormality", "tissue", "lesions", "mask_complete")
+
+
+def subset(data: Bunch, idx) -> Bunch:
+    """The images ``idx`` of a data set (a loader's Bunch), as a Bunch of the same layout.
+
+    Every field with one entry per image (:data:`PER_IMAGE_FIELDS`: images, masks, paths,
+    records, target, groups, sites...) is taken at ``idx``, lists as lists and arrays as arrays;
+    every other field (``target_names``, ``DESCR``, ``site_names``, ``skipped``...) is kept as it is.
+
+    Parameters
+    ----------
+    data : Bunch
+        A data set of :mod:`featbus.datasets` (or of :func:`featbus.combine_sites`).
+    idx : array-like of int
+        Positions of the images to keep, in the order to keep them.
+
+    Returns
+    -------
+    part : Bunch
+
+    Examples
+    --------
+    >>> from featbus.datasets import make_phantoms, subset
+    >>> data = make_phantoms(6, image_size=32, random_state=0)
+    >>> part = subset(data, [0, 2])
+    >>> len(part.data), part.target.tolist() == data.target[[0, 2]].tolist(), part.target_names is data.target_names
+    (2, True, True)
+    """
+    idx = np.asarray(idx, dtype=int)
+    out = Bunch(**data)
+    for key in PER_IMAGE_FIELDS:
+        value = data.get(key)
+        if value is None:
+            continue
+        array = isinstance(value, np.ndarray) or key in ("target", "groups", "sites", "group_ids", "split")
+        out[key] = np.asarray(value)[idx] if array else [value[i] for i in idx]
+    return out
 
 
 # --------------------------------------------------------------------------- phantoms

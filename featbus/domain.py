@@ -5,7 +5,7 @@ included. :class:`DomainReference` remembers, compactly, where the training imag
 space the model's classifier sees, and scores new images by their distance from them:
 
 1. **the model's space**: every column standardised and every feature family given the same
-   total variance, as the classifier's first step (:class:`~featbus.pipelines.FamilyScaler`,
+   total variance, as the classifier's first step (:class:`~featbus.scaling.FamilyScaler`,
    ``method="equal"``) joins them; ``blocks`` names the families' widths;
 2. **compact**: the ``n_components`` (at most 32 by default) principal axes of the training
    images in that space (a few hundred kilobytes for 8,000 HOG columns);
@@ -60,6 +60,8 @@ from sklearn.base import BaseEstimator, OutlierMixin, TransformerMixin, _fit_con
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .scaling import family_space
+
 __all__ = ["DomainReference", "manifest_entry", "score_columns", "flag_summary", "MAX_COMPONENTS", "MAX_NEIGHBORS",
            "MIN_HELD_OUT"]
 
@@ -71,22 +73,11 @@ MAX_NEIGHBORS = 1000
 MIN_HELD_OUT = 20
 
 
-def _space(X: np.ndarray, blocks) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column centre and scale giving the family-weighted standardised space
-    (:class:`~featbus.pipelines.FamilyScaler` ``method="equal"``, folded into one scale)."""
-    from .pipelines import FamilyScaler
-
-    scaler = FamilyScaler(blocks=blocks, method="equal").fit(X)
-    widths = np.diff(scaler._bounds(X.shape[1]))
-    scale = scaler.scale_ / np.repeat(scaler.block_weights_, widths)
-    return scaler.mean_, scale
-
-
 class _State:
     """The fitted arrays of one reference (the estimator's, or a cross-fitting fold's)."""
 
     def __init__(self, X, blocks, n_components, method, n_neighbors):
-        self.mean, self.scale = _space(X, blocks)
+        self.mean, self.scale = family_space(X, blocks)
         Z = (X - self.mean) / self.scale
         s, self.components = _principal_axes(Z, int(min(n_components, X.shape[0] - 1, X.shape[1])))
         k = len(s)
@@ -174,7 +165,7 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
     ----------
     blocks : sequence of int or None, default=None
         Widths of the consecutive feature families in ``X`` (as
-        :func:`featbus.pipelines.family_blocks` gives them), each given the same total variance;
+        :func:`featbus.scaling.family_blocks` gives them), each given the same total variance;
         ``None``: one block (every column standardised alike).
     n_components : int, default=32
         Principal axes kept (fewer when there are fewer training rows or columns); at most

@@ -323,7 +323,7 @@ def _column_stats(head, n: int) -> tuple[np.ndarray, np.ndarray] | None:
 def _backward(step, g: np.ndarray) -> np.ndarray | None:
     """``g @ J`` for the Jacobian ``J`` of a linear pipeline step (rows of ``g`` are gradients with
     respect to the step's output); ``None`` for a step this does not know to be linear."""
-    from .pipelines import FamilyScaler
+    from .scaling import FamilyScaler
 
     if step is None or (isinstance(step, str) and step == "passthrough"):
         return g

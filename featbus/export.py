@@ -55,7 +55,7 @@ def check_exportable(model) -> str | None:
     Examples
     --------
     >>> from featbus import make_phantoms
-    >>> from featbus.model import train_model
+    >>> from featbus.model_training import train_model
     >>> m = train_model(make_phantoms(24, image_size=48, random_state=0), "intensity", classifier="logreg",
     ...                 cross_validate=False, progress=False)
     >>> check_exportable(m)  # doctest: +ELLIPSIS

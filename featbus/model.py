@@ -7,12 +7,12 @@ validation hold. One of a model's three rooms (issue 44), so that predicting imp
 * :mod:`featbus.model_training`: :func:`~featbus.model_training.train_model`, which makes one.
 
 The format room's public names (:func:`read_manifest`, :func:`trust_model`, :class:`UntrustedModelError`...)
-are importable from here as before, and so is ``train_model`` (see :func:`__getattr__`).
+are importable from here as before; ``train_model`` is imported from :mod:`featbus.model_training` (or
+``featbus``), so this module never leads back to training.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import warnings
 from collections.abc import Sequence
@@ -54,17 +54,18 @@ __all__ = ["FeatbusModel", "load_model", "read_manifest", "describe_manifest", "
            "types_needing_trust", "is_trusted_type", "trust_model", "trusted_models_file", "checked_runtimes_file",
            "UntrustedModelError", "ModelVersionError", "FORMAT_VERSION", "EXTRA_TRUSTED_TYPES", "TRUSTED_PACKAGES"]
 
-def __getattr__(name: str):
-    """The compatibility route: ``from featbus.model import train_model`` imports the training room
-    (:mod:`featbus.model_training`) when that name is asked for, through :mod:`importlib`; this module
-    never imports it itself, so ``featbus predict`` does not. New code imports it from there."""
-    if name == "train_model":
-        return importlib.import_module("featbus.model_training").train_model
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def read_records(images, on_error: str = "raise"):
+    """Read every image once, as a model reads what it is given: ``(records, kept, skipped)``, the
+    records read, their positions in ``images``, and ``[(index, path, reason)]`` of the images
+    left out (``on_error="skip"``; ``"raise"``: the first unreadable image raises).
 
-
-def _records(images, on_error: str = "raise"):
-    """Read every image once: (records, [(index, path, reason)] of skipped ones)."""
+    Examples
+    --------
+    >>> import numpy as np
+    >>> records, kept, skipped = read_records([np.zeros((8, 8))])
+    >>> len(records), skipped
+    (1, [])
+    """
     from ._records import ImageError, check_images
     from .io import load_item
 
@@ -235,7 +236,7 @@ class FeatbusModel:
         if self.roi is None:
             raise ValueError("this model has no lesion segmenter (train it with segmenter=...): it uses whole "
                              "images")
-        records, _, _ = _records(images)
+        records, _, _ = read_records(images)
         return [self._roi_of(rec, crop) for rec, crop in zip(records, self._crop(records))]
 
     def _roi_of(self, record, crop) -> dict:
@@ -277,7 +278,7 @@ class FeatbusModel:
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         items = list(images)
-        records, kept, skipped = _records(items, on_error)
+        records, kept, skipped = read_records(items, on_error)
         names = [str(it) if isinstance(it, (str, os.PathLike)) else (getattr(it, "path", None) or f"#{i}")
                  for i, it in enumerate(items)]
         n = len(items)

@@ -277,8 +277,9 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
 
     from .evaluation import evaluate, make_splits
     from .model_selection import resolve_groups
-    from .pipelines import _make_preprocessing, family_blocks, make_classification_pipeline, make_features
+    from .pipelines import make_classification_pipeline, make_features, make_preprocessing
     from .preprocessing.roi import ROICropper
+    from .scaling import family_blocks
 
     recipe_name = None
     if recipe is not None:
@@ -328,7 +329,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     union = (make_features(names, region=region, n_jobs=n_jobs, cache=cache, progress=progress)
              if network is None else None)
     records = list(data.data)
-    preprocess, steps = None, _make_preprocessing(preprocessing)
+    preprocess, steps = None, make_preprocessing(preprocessing)
     if steps:
         from sklearn.pipeline import Pipeline
 
@@ -456,7 +457,7 @@ def _domain_reference(X, columns, groups, random_state, manifest):
     weighted as the head weighs them), described in the manifest's ``domain`` entry; ``None``
     with a note when the images are too few or too alike to learn one."""
     from .domain import DomainReference, manifest_entry
-    from .pipelines import family_blocks
+    from .scaling import family_blocks
 
     try:
         domain = DomainReference(blocks=family_blocks(columns), random_state=random_state).fit(X, groups=groups)

@@ -17,21 +17,11 @@ after their short names (``"resize"``, ``"clahe"``...).
 
 Joining feature families
 ------------------------
-Families differ wildly in width: HOG gives 8100 columns by default, EfficientNet-Lite0 192,
-LBP 54, GLCM 54, intensity statistics 18. Standardised and concatenated as they are, every
-column weighs the same in an RBF kernel or a distance, so HOG carries 97% of the variance and
-the union scores below its best member. :class:`FamilyUnion` (the ``"features"`` step of
-:func:`make_classification_pipeline`) therefore standardises every column and weights each family's block
-so that every family carries the same total variance (``family_scaling="equal"``, weight
-``1/sqrt(n_columns)`` up to one global factor), fitted on the training data only. Measured by
-``benchmarks/feature_families.py`` (duplicate-grouped 5-fold CV on BUSI, SMOTE + RBF SVC;
-accuracy / malignant AUC with group-bootstrap 95% intervals), EfficientNet-Lite0 + HOG + LBP +
-intensity + GLCM joined plainly score 0.659 / 0.802, joined with ``"equal"`` 0.742 / 0.861,
-the best family alone (EfficientNet-Lite0) 0.750 / 0.837: the paired difference of ``"equal"``
-and that family is -0.008 [-0.046, +0.028] in accuracy and +0.024 [-0.005, +0.054] in AUC
-(noise), that of plain joining -0.091 [-0.141, -0.047]. Per-family PCA to 64 components scored
-the same as ``"equal"`` (0.755 / 0.859) at twice the cost; a smaller HOG (16-pixel cells) with
-plain joining was worse (0.738 / 0.829).
+The ``"features"`` step is a :class:`~featbus.scaling.FamilyUnion`: every column standardised and
+every family given the same total variance, so a wide family (HOG's 8100 columns) does not drown
+the others. :mod:`featbus.scaling` holds it, :class:`~featbus.scaling.FamilyScaler` and
+:func:`~featbus.scaling.family_blocks`, and the measurements behind the default
+(``benchmarks/feature_families.py``); they are importable from here too.
 """
 
 from __future__ import annotations
@@ -40,16 +30,12 @@ import sys
 import warnings
 from collections.abc import Sequence
 from importlib import import_module
-from numbers import Integral
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._registry import FEATURES, PREPROCESSORS, did_you_mean, entry_of, feature_key, is_cnn
 from .encoded_labels import EncodedLabelClassifier
@@ -68,6 +54,7 @@ from .ingredients import (
 from .networks import BACKBONES
 from .preprocessing import intensity as image_intensity
 from .preprocessing import mammography, roi
+from .scaling import FAMILY_SCALINGS, NONE_VALUES, FamilyScaler, FamilyUnion, family_blocks
 
 # the feature and preprocessing modules above are what the registry's FEATURES and PREPROCESSORS
 # names build (TensorFlow is imported by DeepFeatures only when it runs); a test checks that every
@@ -79,6 +66,7 @@ __all__ = [
     "make_pipeline",
     "family_blocks",
     "make_features",
+    "make_preprocessing",
     "FamilyScaler",
     "FamilyUnion",
     "FAMILY_SCALINGS",
@@ -92,9 +80,6 @@ __all__ = [
     "CLASSIFIERS",
     "SELECTORS",
 ]
-
-_NONE = (None, "none", "None", "no", False)
-
 
 #: the modules this module builds from (above), by name
 _BUILDS = {m.__name__: m for m in (deep, filters, glcm, hog, intensity, lbp, shape, texture_matrices,
@@ -177,266 +162,6 @@ def _with_settings(transformer: Any, name: str, settings: dict[str, Any]) -> Any
     return clone(transformer).set_params(**wanted)
 
 
-#: Ways of joining feature families (see :class:`FamilyScaler`).
-FAMILY_SCALINGS = ("equal", "standard", "pca", None)
-
-
-class FamilyScaler(TransformerMixin, BaseEstimator):
-    """Standardise a matrix made of feature families and give every family the same weight.
-
-    The columns are split into consecutive blocks (one per family, widths ``blocks``). Every
-    column is standardised (mean 0, variance 1, as :class:`~sklearn.preprocessing.StandardScaler`;
-    a constant column becomes 0). Then, with ``method="equal"``, each block is multiplied by
-    ``sqrt(D / (K * V_b))`` where ``V_b`` is the block's total variance on the training data
-    (its number of non-constant columns), ``K`` the number of blocks and ``D`` the total
-    variance of all blocks: every family carries ``D / K``, whatever its width, and the matrix
-    keeps the total variance of plain standardisation (so ``gamma="scale"`` and ``C`` mean
-    what they meant). With one block it is exactly a StandardScaler. ``method="pca"`` first
-    reduces each standardised block to at most ``n_components`` principal components (fitted
-    on the training data), then weights like ``"equal"``. ``method="standard"`` is plain
-    per-column standardisation (every column weighs the same, so a wide family dominates).
-
-    Parameters
-    ----------
-    blocks : sequence of int or None, default=None
-        Widths of the consecutive families; ``None``: one block (all columns).
-    method : {"equal", "standard", "pca"}, default="equal"
-    n_components : int, default=64
-        Components kept per family with ``method="pca"`` (fewer if the family or the training
-        set is smaller).
-
-    Attributes
-    ----------
-    mean_, scale_ : ndarray of shape (n_features_in_,)
-        Per-column standardisation.
-    block_weights_ : ndarray of shape (n_blocks,)
-    components_ : list of (ndarray or None)
-        Per block, the PCA projection (``method="pca"``) or ``None``.
-    n_features_out_ : int
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from featbus.pipelines import FamilyScaler
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(200, 101))       # a 100-column family and a 1-column family
-    >>> Xt = FamilyScaler(blocks=[100, 1]).fit_transform(X)
-    >>> np.round([Xt[:, :100].var(axis=0).sum(), Xt[:, 100:].var(axis=0).sum()], 6).tolist()
-    [50.5, 50.5]
-    """
-
-    _parameter_constraints: dict = {
-        "blocks": ["array-like", None],
-        "method": [StrOptions({"equal", "standard", "pca"})],
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-    }
-
-    def __init__(self, blocks=None, method: str = "equal", n_components: int = 64):
-        self.blocks = blocks
-        self.method = method
-        self.n_components = n_components
-
-    def _bounds(self, n_features: int) -> np.ndarray:
-        blocks = [n_features] if self.blocks is None else [int(b) for b in self.blocks]
-        if not blocks or any(b < 1 for b in blocks) or sum(blocks) != n_features:
-            raise ValueError(f"blocks must be positive widths summing to the {n_features} input "
-                             f"columns, got {self.blocks!r}")
-        return np.cumsum([0] + blocks)
-
-    def fit(self, X, y=None):
-        """Learn the per-column standardisation, projections and block weights. Returns ``self``."""
-        self.fit_transform(X)
-        return self
-
-    def fit_transform(self, X, y=None):
-        """Fit on ``X`` and return it transformed."""
-        self._validate_params()
-        X = validate_data(self, X, dtype=np.float64, reset=True)
-        bounds = self._bounds(X.shape[1])
-        self.mean_ = X.mean(axis=0)
-        std = X.std(axis=0)
-        self.scale_ = np.where(std > 0, std, 1.0)  # a constant column becomes 0, not NaN
-        Z = (X - self.mean_) / self.scale_
-        self.components_, parts = [], []
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            block = Z[:, a:b]
-            comp = None
-            if self.method == "pca" and b - a > self.n_components:
-                k = min(int(self.n_components), X.shape[0])
-                # right singular vectors of the centred block: the principal axes
-                _, _, vt = np.linalg.svd(block, full_matrices=False)
-                comp = vt[:k].T
-                block = block @ comp
-            self.components_.append(comp)
-            parts.append(block)
-        variances = np.array([p.var(axis=0).sum() for p in parts])
-        if self.method == "standard":
-            weights = np.ones(len(parts))
-        else:
-            total = variances.sum()
-            weights = np.sqrt(np.divide(total, len(parts) * variances, out=np.ones(len(parts)),
-                                        where=variances > 0))
-        self.block_weights_ = weights
-        self.n_features_out_ = int(sum(p.shape[1] for p in parts))
-        return np.hstack([p * w for p, w in zip(parts, weights)])
-
-    def transform(self, X):
-        """Standardise, project (``"pca"``) and weight ``X`` as learnt in ``fit``."""
-        check_is_fitted(self, "block_weights_")
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        Z = (X - self.mean_) / self.scale_
-        bounds = self._bounds(X.shape[1])
-        out = []
-        for (a, b), comp, w in zip(zip(bounds[:-1], bounds[1:]), self.components_, self.block_weights_):
-            block = Z[:, a:b]
-            out.append((block if comp is None else block @ comp) * w)
-        return np.hstack(out)
-
-    def get_feature_names_out(self, input_features=None):
-        """Input names (``"pca"``: ``"<first column of the block>.pc<i>"`` per reduced block)."""
-        check_is_fitted(self, "block_weights_")
-        if input_features is None:
-            input_features = getattr(self, "feature_names_in_",
-                                     np.array([f"x{i}" for i in range(self.n_features_in_)], dtype=object))
-        input_features = np.asarray(input_features, dtype=object)
-        bounds = self._bounds(self.n_features_in_)
-        names = []
-        for (a, b), comp in zip(zip(bounds[:-1], bounds[1:]), self.components_):
-            names += (list(input_features[a:b]) if comp is None
-                      else [f"{input_features[a]}.pc{i}" for i in range(comp.shape[1])])
-        return np.asarray(names, dtype=object)
-
-
-class FamilyUnion(FeatureUnion):
-    """A :class:`~sklearn.pipeline.FeatureUnion` that joins feature families on equal terms.
-
-    Each part is one feature family; with ``family_scaling`` set, the concatenated output goes
-    through a :class:`FamilyScaler` whose blocks are the parts' widths, fitted in
-    ``fit`` / ``fit_transform`` (so on training folds only inside a cross-validation or grid
-    search) and applied in ``transform``. Parameters of the parts keep their usual names
-    (``hog__orientations``).
-
-    Parameters
-    ----------
-    transformer_list : list of (str, transformer)
-    family_scaling : {"equal", "standard", "pca"} or None, default="equal"
-        See :class:`FamilyScaler`; ``None`` concatenates the parts unscaled, as FeatureUnion.
-    n_components : int, default=64
-        Components per family with ``family_scaling="pca"``.
-    n_jobs, transformer_weights, verbose, verbose_feature_names_out
-        As in :class:`~sklearn.pipeline.FeatureUnion` (weights apply before the scaling).
-
-    Attributes
-    ----------
-    scaler_ : FamilyScaler or None
-        The fitted scaling of the joined output.
-    family_widths_ : list of int
-        Columns of each part, in order.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.preprocessing import FunctionTransformer
-    >>> from featbus.pipelines import FamilyUnion
-    >>> wide = FunctionTransformer(lambda X: np.repeat(X[:, :1], 100, axis=1))
-    >>> narrow = FunctionTransformer(lambda X: X[:, 1:2])
-    >>> X = np.random.default_rng(0).normal(size=(50, 2))
-    >>> union = FamilyUnion([("wide", wide), ("narrow", narrow)]).fit(X)
-    >>> union.family_widths_, union.transform(X).shape
-    ([100, 1], (50, 101))
-    """
-
-    def __init__(self, transformer_list, *, family_scaling: str | None = "equal", n_components: int = 64,
-                 n_jobs=None, transformer_weights=None, verbose=False, verbose_feature_names_out=True):
-        self.family_scaling = family_scaling
-        self.n_components = n_components
-        super().__init__(transformer_list, n_jobs=n_jobs, transformer_weights=transformer_weights,
-                         verbose=verbose, verbose_feature_names_out=verbose_feature_names_out)
-
-    def _scaling(self) -> str | None:
-        if self.family_scaling in _NONE:
-            return None
-        if self.family_scaling not in FAMILY_SCALINGS:
-            raise ValueError(f"family_scaling must be one of {FAMILY_SCALINGS}, got {self.family_scaling!r}")
-        return self.family_scaling
-
-    def fit(self, X, y=None, **params):
-        """Fit every part and the scaling of their joined output. Returns ``self``."""
-        self.fit_transform(X, y, **params)
-        return self
-
-    def fit_transform(self, X, y=None, **params):
-        """Fit every part and the scaling; return the joined, scaled features."""
-        self._scaling()  # a bad value fails before any feature is computed
-        self._fitting_scaler = True  # read by _hstack, the one place that sees every part's output
-        try:
-            with self._pooled(X, fit=True):
-                return super().fit_transform(X, y, **params)
-        finally:
-            del self._fitting_scaler
-
-    def _pooled(self, X, *, fit: bool):
-        """One pool over the images for every part that computes image by image, when the parts
-        ask for more than one job (:func:`featbus.extraction.pooled_rows`); else nothing."""
-        import contextlib
-
-        from joblib import effective_n_jobs
-
-        from ._records import check_images
-        from .extraction import pooled_rows
-
-        parts = [e for _, e in self.transformer_list if hasattr(e, "_one_record") and hasattr(e, "_compute")]
-        jobs = [effective_n_jobs(e.n_jobs) for e in parts if getattr(e, "n_jobs", None) not in (None, 1)]
-        if len(parts) < 2 or not jobs or max(jobs) < 2:
-            return contextlib.nullcontext()
-        if fit:
-            for part in parts:  # the rows' keys need fitted parts (FeatureUnion refits them: cheap)
-                part.fit(X)
-        return pooled_rows(parts, check_images(X), max(jobs))
-
-    def _hstack(self, Xs):
-        method = self._scaling()
-        widths = [int(x.shape[1]) for x in Xs]
-        joined = super()._hstack(Xs)
-        if getattr(self, "_fitting_scaler", False):
-            self.family_widths_ = widths
-            self.scaler_ = None if method is None else FamilyScaler(widths, method, self.n_components)
-        if self.scaler_ is None:
-            return joined
-        values = joined.toarray() if hasattr(joined, "toarray") else np.asarray(joined)
-        if getattr(self, "_fitting_scaler", False):
-            out = self.scaler_.fit_transform(values)
-        else:
-            if widths != self.family_widths_:
-                raise ValueError(f"the parts returned {widths} columns, {self.family_widths_} when fitted")
-            out = self.scaler_.transform(values)
-        if hasattr(joined, "columns"):  # pandas output: keep the index, name the columns
-            import pandas as pd
-
-            return pd.DataFrame(out, index=joined.index, columns=self.get_feature_names_out())
-        return out
-
-    def transform(self, X, **params):
-        """Joined, scaled features of ``X``."""
-        check_is_fitted(self, "family_widths_")
-        with self._pooled(X, fit=False):
-            return super().transform(X, **params)
-
-    def get_feature_names_out(self, input_features=None):
-        """Names as FeatureUnion gives them (``"hog__hog.0"``); reduced blocks are renamed
-        ``"<family>__pc<i>"``."""
-        names = super().get_feature_names_out(input_features)
-        scaler = getattr(self, "scaler_", None)
-        if scaler is None or all(c is None for c in scaler.components_):
-            return names
-        out, start = [], 0
-        for (name, _, _), width, comp in zip(self._iter(), self.family_widths_, scaler.components_):
-            out += (list(names[start:start + width]) if comp is None
-                    else [f"{name}__pc{i}" for i in range(comp.shape[1])])
-            start += width
-        return np.asarray(out, dtype=object)
-
-
 def make_features(features: Sequence[Any] | str, *, region: str | None = None,
                   n_jobs: int | None = None, family_scaling: str | None = None, cache: Any = None,
                   progress: Any = None) -> FamilyUnion:
@@ -498,8 +223,26 @@ def make_features(features: Sequence[Any] | str, *, region: str | None = None,
     return FamilyUnion(parts, family_scaling=family_scaling)
 
 
-def _make_preprocessing(preprocessing) -> list[tuple[str, Any]]:
-    if preprocessing in _NONE:
+def make_preprocessing(preprocessing) -> list[tuple[str, Any]]:
+    """The image -> image steps of a pipeline, named: ``preprocessing`` as
+    :func:`make_classification_pipeline` takes it (short names, comma-separated or in a list,
+    transformer instances, or ``(name, transformer)`` pairs; ``None``: none).
+
+    Parameters
+    ----------
+    preprocessing : str, sequence or None
+        See :func:`make_classification_pipeline`.
+
+    Returns
+    -------
+    steps : list of (str, transformer)
+
+    Examples
+    --------
+    >>> [name for name, _ in make_preprocessing("resize,clahe")]
+    ['resize', 'clahe']
+    """
+    if preprocessing in NONE_VALUES:
         return []
     if isinstance(preprocessing, str):
         preprocessing = [p for p in preprocessing.split(",") if p.strip()]
@@ -543,7 +286,7 @@ def make_sampler(balance: str | None, *, random_state=0):
     >>> make_sampler("smote")
     SMOTE(random_state=0)
     """
-    if balance in _NONE:
+    if balance in NONE_VALUES:
         return None
     if not isinstance(balance, str):
         if hasattr(balance, "fit_resample"):
@@ -630,7 +373,7 @@ def make_selector(select: str | None, *, random_state=0):
     >>> make_selector("pca")
     PCA(n_components=0.95, svd_solver='full')
     """
-    if select in _NONE:
+    if select in NONE_VALUES:
         return None
     if not isinstance(select, str):
         if hasattr(select, "fit") and hasattr(select, "transform"):
@@ -680,7 +423,7 @@ def make_classification_pipeline(features: Sequence[Any] | str | None = ("hog", 
         column standardised and every family given the same total variance, so a wide family
         (HOG's 8100 columns) does not drown the others; ``"standard"``: every column
         standardised and weighted alike (featbus 0.1). Measured by
-        ``benchmarks/feature_families.py``: see the module docstring.
+        ``benchmarks/feature_families.py``: see :mod:`featbus.scaling`.
     blocks : sequence of int, optional
         With ``features=None``: the widths of the families in the input matrix (e.g. of the
         columns ``featbus extract`` wrote per family), so they are joined as ``family_scaling``
@@ -716,15 +459,15 @@ def make_classification_pipeline(features: Sequence[Any] | str | None = ("hog", 
     """
     from imblearn.pipeline import Pipeline
 
-    steps = _make_preprocessing(preprocessing)
-    if family_scaling not in FAMILY_SCALINGS and family_scaling not in _NONE:
+    steps = make_preprocessing(preprocessing)
+    if family_scaling not in FAMILY_SCALINGS and family_scaling not in NONE_VALUES:
         raise ValueError(f"family_scaling must be one of {FAMILY_SCALINGS}, got {family_scaling!r}")
     if features is not None:
         # the union standardises and weighs its families itself: a StandardScaler after it
         # would undo the family weights
         steps.append(("features", make_features(features, region=region, n_jobs=n_jobs, cache=cache,
                                                  family_scaling=family_scaling if scale else None)))
-    elif scale and blocks is not None and family_scaling not in _NONE:
+    elif scale and blocks is not None and family_scaling not in NONE_VALUES:
         steps.append(("scale", FamilyScaler(blocks=list(blocks), method=family_scaling)))
     elif scale:
         steps.append(("scale", StandardScaler()))
@@ -735,33 +478,10 @@ def make_classification_pipeline(features: Sequence[Any] | str | None = ("hog", 
     if sampler is not None:
         steps.append(("balance", sampler))
     # a named balance that adds no step is class reweighting (make_sampler refused unknown names)
-    class_weight = "balanced" if isinstance(balance, str) and balance not in _NONE and sampler is None else None
+    class_weight = "balanced" if isinstance(balance, str) and balance not in NONE_VALUES and sampler is None else None
     steps.append(("classifier", make_classifier(classifier, class_weight=class_weight,
                                                 random_state=random_state, n_jobs=n_jobs)))
     return Pipeline(steps, memory=memory)
-
-
-def family_blocks(names: Sequence[str]) -> list[int]:
-    """Widths of the feature families in a matrix whose columns are named ``family__feature``
-    (what :func:`featbus.pipelines.extract_features` and ``featbus extract`` write), in order:
-    the ``blocks`` of :class:`FamilyScaler`.
-
-    Parameters
-    ----------
-    names : sequence of str
-        Column names, each family's columns together.
-
-    Returns
-    -------
-    blocks : list of int
-
-    Examples
-    --------
-    >>> family_blocks(["lbp__a", "lbp__b", "glcm__c"])
-    [2, 1]
-    """
-    families = [str(n).split("__", 1)[0] for n in names]
-    return [families.count(f) for f in dict.fromkeys(families)]
 
 
 def make_pipeline(*args, **kwargs):

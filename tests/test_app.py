@@ -19,7 +19,7 @@ from PIL import Image
 
 from featbus.app import REFUSED_BODY, analyse, intensity_position, origin_allowed, request_allowed, streamlit_command
 from featbus.datasets import make_phantoms
-from featbus.model import train_model
+from featbus.model_training import train_model
 
 APP = Path(__file__).resolve().parents[1] / "featbus" / "app.py"
 

@@ -67,7 +67,7 @@ def test_a_registered_backbone_serves_both_networks_by_one_name(toy, phantoms, t
     assert ft.predict_proba(X).shape == (len(X), 2)
     assert ft.get_feature_names_out()[0] == "toy.finetuned.toy_s4.avg.0"
 
-    seg = UNetSegmenter(backbone="toy", input_size=32, pretrained=False, epochs=1, batch_size=4,
+    seg = UNetSegmenter(backbone="toy", input_size=32, weights=None, epochs=1, batch_size=4,
                         random_state=0, progress=False).fit(phantoms.data)
     encoder = seg.model_.get_layer("encoder")
     assert [int(t.shape[1]) for t in encoder.outputs] == [16, 8, 4, 2, 1]  # strides 2..32, found by probe

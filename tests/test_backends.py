@@ -105,7 +105,7 @@ def test_finetuned_cnn_trains_and_agrees_across_backends(tmp_path):
 
 def test_model_file_predicts_the_same_on_another_backend(tmp_path):
     from featbus.features.finetune import FineTunedEnsemble
-    from featbus.model import train_model
+    from featbus.model_training import train_model
 
     data = make_phantoms(30, image_size=48, random_state=1)
     model = train_model(data, network=FineTunedEnsemble(_tiny_net(epochs=1), n_members=2, random_state=0),

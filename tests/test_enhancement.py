@@ -8,7 +8,7 @@ import pytest
 
 from featbus import AdaptiveThreshold, HistogramEqualizer, ImageRecord
 from featbus._registry import PREPROCESSORS
-from featbus.pipelines import _make_preprocessing
+from featbus.pipelines import make_preprocessing
 from featbus.preprocessing import adaptive_threshold, equalize_hist
 
 
@@ -78,7 +78,7 @@ def test_transformers_carry_masks_and_check_params():
 def test_named_steps():
     assert PREPROCESSORS["equalize"][1] == "HistogramEqualizer"
     assert PREPROCESSORS["adaptive-threshold"][1] == "AdaptiveThreshold"
-    steps = _make_preprocessing("equalize,adaptive-threshold")
+    steps = make_preprocessing("equalize,adaptive-threshold")
     assert [type(s).__name__ for _, s in steps] == ["HistogramEqualizer", "AdaptiveThreshold"]
 
 

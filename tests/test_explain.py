@@ -26,7 +26,7 @@ from featbus.explain import (
     supports_grad_cam,
 )
 from featbus.features.deep import keras_pool, keras_preprocess, pool_gradient
-from featbus.model import train_model
+from featbus.model_training import train_model
 
 SIZE = 64
 

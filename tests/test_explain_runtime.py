@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from featbus.datasets import make_phantoms
-from featbus.model import load_model, train_model
+from featbus.model import load_model
+from featbus.model_training import train_model
 from featbus.runtime import RUNTIME_PROBA_ATOL
 
 pytest.importorskip("tensorflow")

@@ -9,7 +9,7 @@ import pytest
 
 from featbus.datasets import make_phantoms
 from featbus.export import TFLiteModel, check_exportable, export_tflite, prepare_input
-from featbus.model import train_model
+from featbus.model_training import train_model
 
 
 @pytest.fixture(autouse=True)

@@ -102,7 +102,8 @@ def test_a_two_layer_model_file_round_trips(data, tmp_path):
     export within featbus.runtime.RUNTIME_PROBA_ATOL, the documented runtime agreement."""
     pytest.importorskip("tensorflow")
     from featbus.explain import explain
-    from featbus.model import load_model, train_model
+    from featbus.model import load_model
+    from featbus.model_training import train_model
     from featbus.runtime import RUNTIME_PROBA_ATOL
 
     model = train_model(data, network=FineTunedCNN(**SMALL, layer=list(TWO_DEPTHS)), n_bootstrap=0,

@@ -234,10 +234,10 @@ def test_cli_mias_folder_with_preprocessing(tmp_path, capsys):
     assert main(["predict", str(model), str(root), "-o", str(tmp_path / "p.csv"), "-q"]) == 0
     assert len(pd.read_csv(tmp_path / "p.csv")) == 12
     # the model preprocesses new images itself: same probabilities as preprocessing by hand
-    from featbus.pipelines import _make_preprocessing
+    from featbus.pipelines import make_preprocessing
 
     images = [str(root / "mdb003.png"), str(root / "mdb004.png")]
-    steps = _make_preprocessing("pectoral,flip,crop-breast")
+    steps = make_preprocessing("pectoral,flip,crop-breast")
     from sklearn.pipeline import Pipeline
 
     seen = Pipeline(steps).fit_transform(images)

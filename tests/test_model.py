@@ -25,9 +25,9 @@ from featbus.model import (
     load_model,
     pipeline_types,
     read_manifest,
-    train_model,
     trust_model,
 )
+from featbus.model_training import train_model
 from featbus.runtime import RUNTIME_PROBA_ATOL
 
 REPO = Path(__file__).resolve().parents[1]

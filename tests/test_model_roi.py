@@ -23,7 +23,8 @@ from PIL import Image
 
 from featbus.datasets import make_phantoms
 from featbus.io import file_sha256
-from featbus.model import FORMAT_VERSION, ModelVersionError, load_model, read_manifest, train_model
+from featbus.model import FORMAT_VERSION, ModelVersionError, load_model, read_manifest
+from featbus.model_training import train_model
 
 pytest.importorskip("keras")
 from featbus import ImageRecord, UNetSegmenter  # noqa: E402

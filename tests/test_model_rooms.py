@@ -99,20 +99,22 @@ def test_the_rooms_import_one_way():
     assert {"model", "model_format"} <= _imports("model_training")
 
 
-def test_train_model_stays_importable_from_featbus_model():
-    """The compatibility route: ``featbus.model.train_model`` is the training room's, imported on demand."""
+def test_the_loaded_model_leads_to_no_training_and_no_feature_family():
+    """``featbus.model`` has no route back to training (the former ``train_model`` shim made a cycle), and
+    nothing it imports, however deep, is a feature family: the out-of-domain score reads the scaled space
+    through :mod:`featbus.scaling`."""
     import featbus.model
-    from featbus.model_training import train_model
 
-    assert featbus.model.train_model is train_model
-    from featbus.model import train_model as again  # noqa: F401  (the old spelling)
+    assert not hasattr(featbus.model, "train_model")
+    from test_code_quality import import_graph
 
-    with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
-        featbus.model.not_a_name  # noqa: B018
-
-
-def test_model_module_is_under_500_lines():
-    assert len((REPO / "featbus" / "model.py").read_text().splitlines()) < 500
+    graph, seen, todo = import_graph(), set(), ["featbus.model"]
+    while todo:
+        for dep in graph[todo.pop()] - seen:
+            seen.add(dep)
+            todo.append(dep)
+    assert not {m for m in seen if m.startswith("featbus.features")}
+    assert "featbus.model_training" not in seen
 
 
 def test_featbus_predict_on_a_frozen_cnn_model_imports_nothing_of_training(tmp_path):

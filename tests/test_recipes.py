@@ -16,7 +16,8 @@ pytest.importorskip("keras")
 from featbus import make_phantoms  # noqa: E402
 from featbus.cli import main  # noqa: E402
 from featbus.features.finetune import FineTunedCNN, FineTunedEnsemble, NetworkHead  # noqa: E402
-from featbus.model import load_model, train_model  # noqa: E402
+from featbus.model import load_model  # noqa: E402
+from featbus.model_training import train_model
 from featbus.recipes import DEFAULT_RECIPE, OVERRIDES, RECIPES, build_network, describe_recipes, get_recipe  # noqa: E402
 
 #: Probabilities of a model file in a new process: the same network, the same CPU; float32

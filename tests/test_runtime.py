@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from featbus.datasets import make_phantoms
-from featbus.model import load_model, read_manifest, train_model
+from featbus.model import load_model, read_manifest
+from featbus.model_training import train_model
 from featbus.runtime import RUNTIME_PROBA_ATOL, RUNTIME_RTOL
 
 pytest.importorskip("tensorflow")

@@ -208,14 +208,14 @@ def test_bad_params(params, match):
 
 def test_per_image_dice_loss_weighs_a_small_lesion_as_much_as_a_large_one():
     from featbus.segmentation.network import _bce_dice_loss
-    from featbus.segmentation.training import _np_bce_dice
+    from featbus.segmentation.training import np_bce_dice
 
     y = np.zeros((2, 16, 16, 1), np.float32)
     y[0, 2:14, 2:14] = 1  # a large lesion, found
     y[1, 7:9, 7:9] = 1  # a small one, missed
     p = np.where(y > 0, 0.95, 0.05).astype(np.float32)
     p[1] = 0.05
-    batch, image = _np_bce_dice(y, p), _np_bce_dice(y, p, per_image=True)
+    batch, image = np_bce_dice(y, p), np_bce_dice(y, p, per_image=True)
     # the batch Dice barely notices the missed small lesion; the per-image mean loses half of it
     assert image - batch > 0.3
     for per_image, value in ((False, batch), (True, image)):  # Keras and NumPy agree (float32: 1e-5)
@@ -364,6 +364,48 @@ def test_renamed_parameters_warn_work_and_older_files_load(fitted, phantoms, tmp
     assert again.predict_masks(test.images[:1])[0].shape == test.images[0].shape
 
 
+def test_weights_is_the_networks_parameter_and_pretrained_still_loads(fitted, phantoms, tmp_path):
+    """weights= ("imagenet", None, a file) as every network's; the former pretrained= warns and maps to it; files
+    and pickles written with pretrained load without a warning."""
+    import json
+    import warnings
+    import zipfile
+
+    from sklearn.base import clone
+
+    old = clone(fitted).set_params(backbone="efficientnet_lite0", pretrained=False)
+    with pytest.warns(FutureWarning, match="weights=None"):
+        old._check_params()
+    assert old._weights() is None and clone(fitted).set_params(pretrained=True)._weights() == "imagenet"
+    with pytest.raises(FileNotFoundError, match="weights file not found"):
+        build_unet(32, "efficientnet_lite0", weights=str(tmp_path / "missing.weights.h5"))
+    with pytest.raises(ValueError, match="own encoder trained from scratch: it takes no weights file"):
+        build_unet(32, "Scratch", weights=str(tmp_path / "x.weights.h5"))
+    with pytest.raises(ValueError, match="freeze_stride=4 .* random weights"):
+        clone(fitted).set_params(backbone="efficientnet_lite0", weights=None, freeze_stride=4)._check_params()
+    path = fitted.save(tmp_path / "new.keras")
+    with zipfile.ZipFile(path) as zf:
+        entries = {n: zf.read(n) for n in zf.namelist()}
+    meta = json.loads(entries["featbus_unet.json"])
+    assert meta["params"]["weights"] == fitted.weights and "pretrained" not in meta["params"]
+    meta["params"]["pretrained"] = False
+    del meta["params"]["weights"]
+    entries["featbus_unet.json"] = json.dumps(meta).encode()
+    with zipfile.ZipFile(tmp_path / "old.keras", "w") as zf:
+        for n, data in entries.items():
+            zf.writestr(n, data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        loaded = UNetSegmenter.load(tmp_path / "old.keras")
+        assert (loaded.weights, loaded.pretrained) == (None, "deprecated")
+        state = fitted.__getstate__()
+        del state["weights"]
+        state["pretrained"] = True
+        again = UNetSegmenter.__new__(UNetSegmenter)
+        again.__setstate__(state)
+        assert (again.weights, again.pretrained) == ("imagenet", "deprecated")
+
+
 def test_pickle_fitted_segmenter(fitted, phantoms):
     _, test = phantoms
     again = pickle.loads(pickle.dumps(fitted))
@@ -394,7 +436,7 @@ def test_roi_pipeline_with_unet_pickles(fitted, phantoms, tmp_path):
 
 
 def test_encoder_lr_scale_slows_only_the_encoder():
-    from featbus.segmentation.training import _encoder_variables
+    from featbus.segmentation.training import encoder_variables
 
     rng = np.random.RandomState(0)
     imgs = [rng.randint(0, 255, (40, 40)).astype(np.uint8) for _ in range(4)]
@@ -404,7 +446,7 @@ def test_encoder_lr_scale_slows_only_the_encoder():
     moved = {}
     for scale in (1.0, 1e-6):
         model = UNetSegmenter(encoder_lr_scale=scale, **params).fit(imgs, masks).model_
-        enc = {id(v) for v in _encoder_variables(model)}
+        enc = {id(v) for v in encoder_variables(model)}
         assert 0 < len(enc) < len(model.trainable_variables)
         # same seed, same initial weights: how far each part moved from them
         for part in ("encoder", "decoder"):
@@ -471,7 +513,7 @@ def test_freeze_bn_keeps_the_encoders_batchnorm_at_imagenet_while_the_rest_train
     with pytest.raises(ValueError, match="freeze_bn=True .* random weights"):
         UNetSegmenter(backbone="scratch", freeze_bn=True).fit(imgs, masks)
     with pytest.raises(ValueError, match="freeze_bn=True .* random weights"):
-        UNetSegmenter(backbone="efficientnet_lite0", pretrained=False, freeze_bn=True).fit(imgs, masks)
+        UNetSegmenter(backbone="efficientnet_lite0", weights=None, freeze_bn=True).fit(imgs, masks)
 
 
 def test_bottleneck_attention_starts_as_the_identity_and_saves_in_safe_mode(tmp_path):
@@ -499,16 +541,16 @@ def test_deep_supervision_trains_heads_at_four_strides_and_keeps_one_output():
     from featbus.segmentation.network import (
         DEEP_SUPERVISION_WEIGHTS,
         _bce_dice_loss,
-        _unet_loss,
         deep_supervision_model,
+        unet_loss,
     )
 
     assert np.isclose(sum(DEEP_SUPERVISION_WEIGHTS), 1.0)
     y = (np.random.RandomState(2).rand(2, 8, 8, 1) > 0.5).astype("float32")
     p = np.full((2, 8, 8, 1), 0.3, "float32")
     single = float(_bce_dice_loss(y, p, True))
-    assert float(_unet_loss(y, p, True)) == pytest.approx(single, abs=1e-6)
-    assert float(_unet_loss(y, [p] * 5, True)) == pytest.approx(single, abs=1e-5)  # the weights sum to 1
+    assert float(unet_loss(y, p, True)) == pytest.approx(single, abs=1e-6)
+    assert float(unet_loss(y, [p] * 5, True)) == pytest.approx(single, abs=1e-5)  # the weights sum to 1
     np.testing.assert_allclose(np.diff(np.log2(DEEP_SUPERVISION_WEIGHTS)), -1.0)  # halving per stride
     model = build_unet(64, "scratch", width=0.25)
     trained = deep_supervision_model(model)
@@ -533,13 +575,13 @@ def test_deep_supervision_trains_heads_at_four_strides_and_keeps_one_output():
 
 
 def test_decoder_filters_and_lite0_encoder_split():
-    from featbus.segmentation.training import _encoder_variables
+    from featbus.segmentation.training import encoder_variables
 
     model = build_unet(64, "scratch", width=0.25, decoder_filters=[40, 32, 24, 16, 8])
     assert [model.get_layer(f"dec{i}_sep0").filters for i in range(5)] == [40, 32, 24, 16, 8]
     pytest.importorskip("featbus.networks.efficientnet_lite")
-    lite = build_unet(64, "efficientnet_lite0", pretrained=False)
-    enc = _encoder_variables(lite)
+    lite = build_unet(64, "efficientnet_lite0", weights=None)
+    enc = encoder_variables(lite)
     assert len(enc) == len(lite.get_layer("encoder").trainable_variables) > 100
     names = {v.path.split("/")[0] for v in lite.trainable_variables if all(v is not e for e in enc)}
     assert names and all(n.startswith(("dec", "lesion_prob")) for n in names)
@@ -547,7 +589,7 @@ def test_decoder_filters_and_lite0_encoder_split():
 
 def test_efficientnet_lite0_encoder_builds():
     pytest.importorskip("featbus.networks.efficientnet_lite")
-    model = build_unet(64, "efficientnet_lite0", pretrained=False)
+    model = build_unet(64, "efficientnet_lite0", weights=None)
     assert model.output_shape == (None, 64, 64, 1)
 
 
@@ -676,7 +718,7 @@ def _stride4_encoder(input_shape):
 
 def test_keras_applications_encoder_by_name_trains_and_round_trips(phantoms, tmp_path):
     train, test = phantoms
-    seg = UNetSegmenter(backbone="mobilenetv2", input_size=32, pretrained=False, epochs=1, batch_size=4,
+    seg = UNetSegmenter(backbone="mobilenetv2", input_size=32, weights=None, epochs=1, batch_size=4,
                         random_state=0, progress=False).fit(train.data[:8])
     assert seg.model_.get_layer("preprocess_input") is not None  # [-1, 1] scaling, built in
     loaded = UNetSegmenter.load(seg.save(tmp_path / "app.keras"))  # safe mode: no code in the file

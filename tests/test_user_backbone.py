@@ -60,7 +60,7 @@ def test_one_builder_serves_the_three_networks(data):
                       warmup_epochs=0, batch_size=8, progress=False, random_state=0).fit(data.data, data.target)
     assert ft.n_features_out_ == 72 and ft.predict_proba(data.data[:3]).shape == (3, 3)
 
-    seg = UNetSegmenter(backbone=small_net, input_size=32, pretrained=False, epochs=1, batch_size=4,
+    seg = UNetSegmenter(backbone=small_net, input_size=32, weights=None, epochs=1, batch_size=4,
                         random_state=0, progress=False).fit(data.data[:8])
     assert [int(t.shape[1]) for t in seg.model_.get_layer("encoder").outputs] == [16, 8, 4, 2, 1]
     assert seg.predict_masks(data.images[:1])[0].shape == data.images[0].shape
@@ -79,9 +79,9 @@ def _reload_checks(model, path, images):
 
 
 def test_features_and_a_unet_of_a_builder_survive_a_model_file(data, tmp_path):
-    from featbus.model import train_model
+    from featbus.model_training import train_model
 
-    seg = UNetSegmenter(backbone=small_net, input_size=32, pretrained=False, epochs=1, batch_size=4,
+    seg = UNetSegmenter(backbone=small_net, input_size=32, weights=None, epochs=1, batch_size=4,
                         random_state=0, progress=False)
     deep = DeepFeatures(backbone=small_net, weights=None, input_size=32)
     model = train_model(data, [("mine", deep)], classifier="logreg", segmenter=seg, cross_validate=False,
@@ -95,7 +95,7 @@ def test_features_and_a_unet_of_a_builder_survive_a_model_file(data, tmp_path):
 
 
 def test_a_fine_tuned_builder_survives_a_model_file(data, tmp_path):
-    from featbus.model import train_model
+    from featbus.model_training import train_model
 
     net = FineTunedCNN(backbone=small_net, weights=None, input_size=32, epochs=1, warmup_epochs=1, batch_size=8,
                        progress=False, random_state=0)

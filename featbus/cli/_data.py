@@ -211,14 +211,14 @@ def _check_n_splits(data, n_splits: int | None, *, grouped: bool = False) -> int
 
 def _preprocessing_steps(spec: str | None) -> list:
     """The --preprocess steps (checked before any image is read)."""
-    from ..pipelines import _make_preprocessing
+    from ..pipelines import make_preprocessing
 
     if spec and "roi" in [x.strip().lower() for x in spec.split(",")]:
         # cropping to the ground-truth lesion is not a step a new image can take
         raise CLIError("--preprocess roi: crop to the lesion with --region bbox|mask (ground-truth masks, "
                        "evaluation) or train --segmenter FILE|unet (a model that finds the lesion itself)")
     try:
-        return _make_preprocessing(spec)
+        return make_preprocessing(spec)
     except ValueError as exc:
         raise CLIError(f"--preprocess: {exc}") from exc
 
@@ -325,17 +325,3 @@ def _load_sites(paths: Sequence[str], load, verb: str):
         parts.append(f"{site} ({n} images, {len(have)} classes" + (f"; no {', '.join(lacks)}" if lacks else "") + ")")
     print(f"{verb} on {len(data.site_names)} sites: {', '.join(parts)}", file=sys.stderr)
     return data
-
-
-def _subset(data, idx):
-    """The images ``idx`` of a data Bunch, as a Bunch of the same layout."""
-    from sklearn.utils import Bunch
-
-    idx = np.asarray(idx, dtype=int)
-    pick = lambda seq: [seq[i] for i in idx]  # noqa: E731
-    return Bunch(images=pick(data.images), masks=pick(data.masks), target=np.asarray(data.target)[idx],
-                 target_names=data.target_names, paths=pick(data.paths),
-                 groups=np.asarray(data.groups)[idx], data=pick(data.data), skipped=getattr(data, "skipped", []),
-                 DESCR=getattr(data, "DESCR", ""),
-                 **{k: np.asarray(data[k])[idx] for k in ("sites", "group_ids") if k in data},
-                 **({"split": np.asarray(data.split)[idx]} if getattr(data, "split", None) is not None else {}))

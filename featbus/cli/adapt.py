@@ -61,7 +61,7 @@ def add_parser(sub, parents) -> None:
 
 def run(args) -> int:
     from ..adaptation import _adapt, site_figures
-    from ..model import _records
+    from ..model import read_records
     from ..model_selection import resolve_groups
 
     out = Path(args.output)
@@ -87,7 +87,7 @@ def run(args) -> int:
         what = f"{len(records)} labelled images of {np.unique(groups).size} groups from {args.images[0]}"
     else:
         paths = _expand_images(args.images)
-        records, _, skipped = _records(paths, args.on_error)
+        records, _, skipped = read_records(paths, args.on_error)
         for _, path, reason in skipped:
             print(f"skipped {path}: {reason}", file=sys.stderr)
         what = f"{len(records)} unlabelled images"

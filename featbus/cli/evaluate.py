@@ -16,6 +16,7 @@ import numpy as np
 
 from .._registry import reads_masks
 from .._version import __version__
+from ..datasets import subset
 from ..pipelines import (
     extract_features,
     family_blocks,
@@ -37,7 +38,6 @@ from ._data import (
     _manifest_split,
     _mask_note,
     _preprocessing_steps,
-    _subset,
 )
 from ._options import (
     _CLASSIFIER_NAMES,
@@ -368,7 +368,7 @@ def _test_set(data, args):
     fixed = _manifest_split(data, args, "--test / --test-fraction")
     if fixed is not None:
         train, test = fixed
-        return _subset(data, train), _subset(data, test), f"test rows of the manifest ({test.size} images)"
+        return subset(data, train), subset(data, test), f"test rows of the manifest ({test.size} images)"
     if args.test:
         test = _load_study(args, args.test)
         unknown = sorted(set(test.target_names.tolist()) - set(data.target_names.tolist()))
@@ -383,7 +383,7 @@ def _test_set(data, args):
             train, test = holdout_split(data.target, data.groups, args.test_fraction, args.random_state)
         except ValueError as exc:
             raise CLIError(_one_line(exc)) from exc
-        return _subset(data, train), _subset(data, test), f"held-out test set ({args.test_fraction:g} of the groups)"
+        return subset(data, train), subset(data, test), f"held-out test set ({args.test_fraction:g} of the groups)"
     return data, None, ""
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets import subset
 from ._common import (
     CLIError,
     _check_model_out,
@@ -32,7 +33,6 @@ from ._data import (
     _manifest_split,
     _patches,
     _preprocessing_steps,
-    _subset,
 )
 from ._options import (
     _CLASSIFIER_NAMES,
@@ -239,8 +239,8 @@ def run(args) -> int:
                 data.target, data.groups, args.test_fraction, args.random_state)
         except ValueError as exc:
             raise CLIError(_one_line(exc)) from exc
-        held = _subset(data, test_idx)
-        data = _subset(data, train_idx)
+        held = subset(data, test_idx)
+        data = subset(data, train_idx)
     network = recipe is not None and recipe.is_network
     if args.n_splits is not None or not network:  # a network recipe judges itself on one validation split
         # the folds are duplicate-grouped: a class counts its groups

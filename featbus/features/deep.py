@@ -269,7 +269,11 @@ def get_network(backbone, weights: Any, input_size: tuple[int, int], layers: tup
 
 
 # ----------------------------------------------------------------------------- image preparation
-def _fit_square(image: np.ndarray, size: tuple[int, int], aspect: str) -> np.ndarray:
+def fit_square(image: np.ndarray, size: tuple[int, int], aspect: str) -> np.ndarray:
+    """A gray image resized to a network's input ``size`` (height, width), its aspect handled as
+    ``aspect`` says (:data:`ASPECTS`: ``"stretch"``, ``"pad"`` to a centred square with zeros,
+    ``"crop"`` the centred square): what :class:`DeepFeatures` and :class:`~featbus.FineTunedCNN`
+    feed their networks (times 255)."""
     import cv2
 
     h, w = image.shape
@@ -543,7 +547,7 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         image, mask = self._region(rec, index)
         if mask is not None:  # region="mask": a network needs a rectangle; outside pixels go black
             image = np.where(mask, image, np.float32(0.0))[mask_bbox(mask)]
-        return _fit_square(image, self.input_size_, self.aspect) * np.float32(255.0)
+        return fit_square(image, self.input_size_, self.aspect) * np.float32(255.0)
 
     def _setting_extra(self) -> dict:
         """What the extraction key needs beyond the parameters: the weights actually loaded (or

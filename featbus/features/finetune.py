@@ -89,7 +89,7 @@ from ..augmentation import AUGMENT_PRESETS
 from ..extraction import show_progress
 from ..networks import load_backbone, resolve_backbone
 from ..training import Phase, train
-from .deep import ASPECTS, NetworkRowsMixin, _fit_square, keras_preprocess
+from .deep import ASPECTS, NetworkRowsMixin, fit_square, keras_preprocess
 
 __all__ = ["FineTunedCNN", "FineTunedEnsemble", "NetworkHead", "fine_tuned_features", "balanced_batch_indices",
            "confusion_metrics"]
@@ -650,7 +650,7 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
                 if self.region == "mask":
                     image = np.where(rec.mask, image, 0.0)
                 image = image[mask_bbox(rec.mask)]
-        return _fit_square(image, self.input_size_, self.aspect) * np.float32(255.0)
+        return fit_square(image, self.input_size_, self.aspect) * np.float32(255.0)
 
     def _prepare_all(self, items: list) -> np.ndarray:
         n_threads = 2 if self.n_jobs is None else max(1, int(self.n_jobs if self.n_jobs > 0 else os.cpu_count() or 1))
@@ -796,6 +796,77 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
             [f"{self._backbone.name}.finetuned.{name}.avg.{c}" for name, width in zip(cut, trainer.widths)
              for c in range(width)], dtype=object)
         return self
+
+    def adapt(self, X, *, batch_norm: bool = True, batch_size: int = 32) -> dict:
+        """Adapt the fitted network to a new site's images without labels (AdaBN), in place.
+
+        Adaptive batch normalisation (Li et al., Pattern Recognition 80:109-117, 2018,
+        https://doi.org/10.1016/j.patcog.2018.03.005): every BatchNormalization layer of the
+        body gets the mean and variance of its inputs over ``X``, layer after layer in the
+        network's order (each sees the layers before it already adapted), then the embedding
+        normaliser before the head gets those of the embeddings. Kernels and head are unchanged.
+        :func:`featbus.adapt` (``featbus adapt``) calls it for every network of a model.
+
+        Parameters
+        ----------
+        X : sequence of images, ImageRecord or paths
+            The new site's images (cropped as the network's ``region`` says).
+        batch_norm : bool, default=True
+            Re-estimate the body's BatchNormalization statistics; ``False``: the embedding
+            normaliser only.
+        batch_size : int, default=32
+            Images per forward pass.
+
+        Returns
+        -------
+        changed : dict
+            ``batch_norm_layers`` (how many layers were re-estimated) and
+            ``embedding_columns`` (the width of the re-estimated embedding normaliser).
+
+        Raises
+        ------
+        ValueError
+            When the body nests sub-models (AdaBN walks a flat network).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from featbus import FineTunedCNN
+        >>> rng = np.random.default_rng(0)
+        >>> images = [rng.random((40, 40)).astype(np.float32) for _ in range(8)]
+        >>> ft = FineTunedCNN("scratch", weights=None, input_size=32, epochs=1, warmup_epochs=0, batch_size=4,
+        ...                   validation_fraction=0, progress=False, random_state=0)
+        >>> ft = ft.fit(images, [0, 1] * 4)                                   # doctest: +SKIP
+        >>> ft.adapt([rng.random((40, 40)).astype(np.float32) for _ in range(4)])  # doctest: +SKIP
+        {'batch_norm_layers': ..., 'embedding_columns': 96}
+        """
+        keras = keras_module()
+        ops = keras.ops
+        tr = self._trainer()
+        body, prep = tr.body, self._backbone.preprocess
+        x = np.stack([self._prepare(self._load(r, i), i) for i, r in enumerate(check_images(X))]).astype(np.float32)
+        n_bn = 0
+        if batch_norm:
+            bns = [lay for lay in body.layers if isinstance(lay, keras.layers.BatchNormalization)]
+            nested = [lay.name for lay in body.layers if isinstance(lay, keras.Model)]
+            if nested:
+                raise ValueError(f"AdaBN walks a flat network; {self.backbone} nests the sub-models {nested[:3]}")
+            for bn in bns:
+                upto = keras.Model(body.inputs, bn.input)
+                mean, var = _moments(lambda t, m=upto: m(keras_preprocess(ops.convert_to_tensor(t), prep),
+                                                         training=False), x, batch_size, axis=bn.axis)
+                bn.moving_mean.assign(mean.astype(np.float32))
+                bn.moving_variance.assign(var.astype(np.float32))
+            n_bn = len(bns)
+        mean, var = _moments(lambda t: ops.mean(ops.cast(body(keras_preprocess(ops.convert_to_tensor(t), prep),
+                                                              training=False), "float32"), axis=(1, 2)), x, batch_size)
+        self.weights_ = tr.get_weights()
+        self.embedding_mean_ = mean.astype(np.float32)
+        self.embedding_scale_ = np.sqrt(var + np.float32(tr.norm.epsilon)).astype(np.float32)
+        self.weights_hash_ = _hash_arrays([*self.weights_, self.embedding_mean_, self.embedding_scale_])
+        _TRAINERS.pop(id(self), None)  # rebuilt from the new arrays on next use
+        self.__dict__.pop("_inference", None)  # a file's runtime forward is the old network
+        return {"batch_norm_layers": n_bn, "embedding_columns": int(mean.size)}
 
     def _seed(self) -> int:
         rs = self.random_state
@@ -977,6 +1048,21 @@ def _linear_logits(embedding, mean, scale, kernel, bias) -> np.ndarray:
 def _log_softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def _moments(fn, x: np.ndarray, batch: int, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and (biased) variance of ``fn(x)`` over every image and position."""
+    ops = keras_module().ops
+    total = total_sq = None
+    count = 0
+    for start in range(0, len(x), batch):
+        t = np.asarray(ops.convert_to_numpy(fn(x[start:start + batch])), dtype=np.float64)
+        t = np.moveaxis(t, axis, -1).reshape(-1, t.shape[axis])
+        s, s2 = t.sum(axis=0), np.square(t).sum(axis=0)
+        total, total_sq = (s, s2) if total is None else (total + s, total_sq + s2)
+        count += t.shape[0]
+    mean = total / count
+    return mean, np.maximum(total_sq / count - mean ** 2, 0.0)
 
 
 def _hash_arrays(arrays: list[np.ndarray]) -> str:

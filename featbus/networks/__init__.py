@@ -64,7 +64,7 @@ __all__ = ["BACKBONES", "WEIGHTS_DIR", "Backbone", "get_backbone", "keras_cache_
            "stable_layer_names", "resolve_backbone", "register_backbone", "backbone_name",
            "check_backbone", "load_backbone", "weights_id", "preprocess_affine", "probe_preprocess",
            "skip_layers", "stride_layers", "user_builder", "mobilenet_v2_small", "SCRATCH_BACKBONE",
-           "deterministic_init", "UNET_STRIDES"]
+           "deterministic_init", "UNET_STRIDES", "SCRATCH_NAMES", "is_scratch", "conv_bn", "scratch_encoder"]
 
 #: The strides at which a U-Net takes its skip connections from a backbone.
 UNET_STRIDES = (2, 4, 8, 16, 32)
@@ -189,7 +189,13 @@ _BUILT: Any = None
 
 # featbus's own small encoder (the U-Net's, and the scratch backbone): MobileNetV2's blocks,
 # shallower and narrower, trained from random weights
-def _conv_bn(layers, x, filters: int, kernel: int = 3, strides: int = 1, name: str = ""):
+def conv_bn(layers, x, filters: int, kernel: int = 3, strides: int = 1, name: str = ""):
+    """Convolution, batch norm (momentum 0.9) and ReLU6 on ``x``: the scratch encoder's unit, and
+    the U-Net's stride-2 skip for an encoder whose stem goes straight to stride 4.
+
+    ``layers`` is ``keras.layers``; the three layers are named ``name + "_conv"``, ``"_bn"`` and
+    ``"_relu"``.
+    """
     x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=name + "_conv")(x)
     x = layers.BatchNormalization(momentum=0.9, name=name + "_bn")(x)
     return layers.ReLU(6.0, name=name + "_relu")(x)
@@ -198,7 +204,7 @@ def _conv_bn(layers, x, filters: int, kernel: int = 3, strides: int = 1, name: s
 def _inverted_residual(layers, x, filters: int, strides: int, expansion: int, name: str):
     """MobileNetV2 block: 1x1 expand, 3x3 depthwise, 1x1 linear projection, residual if shapes match."""
     in_ch = x.shape[-1]
-    h = _conv_bn(layers, x, in_ch * expansion, 1, name=name + "_expand")
+    h = conv_bn(layers, x, in_ch * expansion, 1, name=name + "_expand")
     h = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False, name=name + "_dw")(h)
     h = layers.BatchNormalization(momentum=0.9, name=name + "_dw_bn")(h)
     h = layers.ReLU(6.0, name=name + "_dw_relu")(h)
@@ -209,12 +215,16 @@ def _inverted_residual(layers, x, filters: int, strides: int, expansion: int, na
     return h
 
 
-def _scratch_encoder(layers, inputs, width: float):
-    """MobileNetV2-style encoder; returns the feature maps at strides 2, 4, 8, 16 and 32."""
+def scratch_encoder(layers, inputs, width: float):
+    """featbus's MobileNetV2-style encoder on ``inputs`` (``layers`` is ``keras.layers``): the
+    feature maps at strides 2, 4, 8, 16 and 32 (:data:`UNET_STRIDES`), channels times ``width``.
+
+    The scratch backbone (:func:`mobilenet_v2_small`) is its stride-32 map; the U-Net takes all
+    five as its skips."""
     def ch(c):
         return max(8, int(round(c * width / 8)) * 8)
 
-    x = _conv_bn(layers, inputs, ch(16), 3, strides=2, name="enc_stem")
+    x = conv_bn(layers, inputs, ch(16), 3, strides=2, name="enc_stem")
     skips = [x]  # stride 2
     # (filters, first stride, repeats, expansion): MobileNetV2's stages, shallower and narrower
     for s, (filters, stride, repeats, t) in enumerate([(24, 2, 2, 4), (32, 2, 2, 4), (64, 2, 2, 4), (96, 2, 1, 4)]):
@@ -262,7 +272,7 @@ def mobilenet_v2_small(include_top: bool = False, weights: Any = None, input_sha
     keras = _keras()
     inputs = keras.Input(tuple(input_shape), name="image")
     x = keras.layers.Rescaling(1 / 255.0, name="scratch_scale")(inputs)
-    model = keras.Model(inputs, _scratch_encoder(keras.layers, x, float(width))[-1], name="mobilenet_v2_small")
+    model = keras.Model(inputs, scratch_encoder(keras.layers, x, float(width))[-1], name="mobilenet_v2_small")
     if weights is not None:
         model.load_weights(str(weights))
     return model
@@ -273,7 +283,8 @@ def mobilenet_v2_small(include_top: bool = False, weights: Any = None, input_sha
 #: :data:`~featbus.networks.backbones.BACKBONES`.
 SCRATCH_BACKBONE = Backbone("mobilenet_v2_small", "featbus.networks:mobilenet_v2_small", 224, "none", "output",
                             None, None, 32)
-_SCRATCH_NAMES = ("mobilenet_v2_small", "scratch")
+#: The names of :data:`SCRATCH_BACKBONE` (any case).
+SCRATCH_NAMES = ("mobilenet_v2_small", "scratch")
 
 
 @functools.lru_cache(maxsize=64)
@@ -312,7 +323,7 @@ def resolve_backbone(backbone) -> Backbone:
         return get_backbone(backbone)
     except ValueError:
         pass
-    if backbone.lower() in _SCRATCH_NAMES:
+    if backbone.lower() in SCRATCH_NAMES:
         return SCRATCH_BACKBONE
     row = _application_row(backbone)
     if row is None:
@@ -327,6 +338,20 @@ def _is_keras_model(obj) -> bool:
 
     keras = sys.modules.get("keras")  # a keras.Model exists only once Keras is imported
     return keras is not None and isinstance(obj, keras.Model)
+
+
+def is_scratch(backbone) -> bool:
+    """Whether ``backbone`` names featbus's network trained from scratch (:data:`SCRATCH_BACKBONE`),
+    which has no ImageNet weights.
+
+    Examples
+    --------
+    >>> is_scratch("Scratch"), is_scratch("mobilenet_v2_small"), is_scratch("efficientnet_lite0")
+    (True, True, False)
+    """
+    if isinstance(backbone, str):
+        return backbone.lower() in SCRATCH_NAMES
+    return backbone is SCRATCH_BACKBONE
 
 
 def check_backbone(backbone) -> None:

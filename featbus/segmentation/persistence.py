@@ -1,7 +1,7 @@
 """Reading the U-Net's ``.keras`` files: which code loading one may run (none), and its metadata.
 
 A saved :class:`~featbus.segmentation.unet.UNetSegmenter` is a Keras ``.keras`` zip with one
-extra JSON entry (:data:`_META_NAME`) holding the estimator's parameters and fitted attributes.
+extra JSON entry (:data:`META_NAME`) holding the estimator's parameters and fitted attributes.
 Keras loads the network with ``safe_mode=True``: no Python code stored in a file is run.
 """
 
@@ -12,13 +12,20 @@ from typing import Any
 
 import numpy as np
 
-from .network import _keras
+from .network import keras_module
 
-_META_NAME = "featbus_unet.json"  # extra entry featbus adds to the .keras zip file
+__all__ = ["META_NAME", "load_network", "json_value"]
+
+#: The extra entry featbus adds to the ``.keras`` zip file: the segmenter's parameters and fitted
+#: attributes, as JSON.
+META_NAME = "featbus_unet.json"
 
 
-def _load_model(path: Path, encoder: str | None):
-    keras = _keras()
+def load_network(path: Path, encoder: str | None):
+    """The Keras network of a U-Net ``.keras`` file, loaded in safe mode (no code stored in the
+    file runs); ``encoder``, the backbone it records, says which of featbus's modules to import
+    first."""
+    keras = keras_module()
     if isinstance(encoder, str) and encoder.startswith("efficientnet_lite"):
         try:  # registers any custom layers of the backbone
             from ..networks import efficientnet_lite  # noqa: F401
@@ -29,11 +36,13 @@ def _load_model(path: Path, encoder: str | None):
     return keras.saving.load_model(path, compile=False, safe_mode=True)
 
 
-def _jsonable(v: Any):
+def json_value(v: Any):
+    """``v`` (a parameter or fitted attribute) as JSON can hold it: NumPy values as lists and
+    numbers, containers converted item by item, a random state as ``None``."""
     if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
+        return {k: json_value(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
+        return [json_value(x) for x in v]
     if isinstance(v, (np.generic, np.ndarray)):
         return v.tolist()
     if isinstance(v, np.random.RandomState):

