@@ -19,9 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import PER_CLASS_METRICS
+from .metrics import (
+    PER_CLASS_METRICS,
+    Predictions,
+    brier_score,
+    expected_calibration_error,
+    format_interval,
+    rank_auc,
+    reliability_curve,
+)
 
-__all__ = ["plot_roc", "plot_confusion_matrix", "plot_per_class", "plot_comparison", "write_html",
+__all__ = ["plot_roc", "plot_confusion_matrix", "plot_reliability", "plot_per_class", "plot_comparison", "write_html",
            "comparison_table", "predictions_html", "header_html", "comparison_with_intervals", "gallery_html",
            "plot_intensity_by_class", "intensity_html", "plot_learning_curves", "learning_curves_html", "verdict_html",
            "PAIRED_TEST_HEADERS", "confusion_counts", "counts_text", "counts_html"]
@@ -43,13 +51,28 @@ def _ci_text(report, metric, cls="macro") -> str:
     return f"{v:.3f}" if not np.isfinite(lo) else f"{v:.3f} [{lo:.2f}, {hi:.2f}]"
 
 
-def plot_roc(report, ax=None):
-    """One-vs-rest ROC curve of every class, with AUC and its 95% interval in the legend.
+def _view(result) -> Predictions:
+    """The held-out predictions of a Report, an ExternalValidation or a Predictions view."""
+    return result if isinstance(result, Predictions) else result.held_out
+
+
+def plot_roc(result, ax=None, *, points: Sequence = (), title: str | None = None,
+             axis_labels: tuple[str, str] | None = None):
+    """ROC curves of held-out predictions, with each AUC and its 95% interval in the legend.
+
+    One-vs-rest for every class, or for the ``positive`` class alone when the predictions have
+    one (external validation).
 
     Parameters
     ----------
-    report : Report
+    result : Report, ExternalValidation or Predictions
     ax : matplotlib Axes, optional
+    points : sequence of (x, y, format, dict)
+        Operating points to mark (``ax.plot(x, y, format, **dict)``).
+    title : str, optional
+        Default ``"ROC, <how the predictions were made>"``.
+    axis_labels : (str, str), optional
+        The x and y labels.
 
     Returns
     -------
@@ -57,37 +80,52 @@ def plot_roc(report, ax=None):
     """
     from sklearn.metrics import roc_curve
 
+    view = _view(result)
     ax = _axes(ax, (5.5, 5))
-    if report.scores is None:
-        raise ValueError(f"report {report.name!r} has no scores (the estimator has neither "
+    if view.scores is None:
+        raise ValueError(f"report {getattr(result, 'name', '')!r} has no scores (the estimator has neither "
                          "predict_proba nor decision_function): no ROC curve")
-    for j, (lab, disp) in enumerate(zip(report.classes.tolist(), report.class_names)):
-        pos = report.y_true == lab
-        if pos.all() or not pos.any():
+    intervals = view.auc_intervals or {}
+    classes = view.classes.tolist()
+    for j, (lab, disp) in enumerate(zip(classes, view.class_names)):
+        if view.positive is not None and lab != view.positive:
             continue
-        s = report.scores[:, j]
-        s = np.where(np.isfinite(s), s, np.nanmin(s[np.isfinite(s)]) - 1 if np.isfinite(s).any() else 0)
+        pos = view.y_true == lab
+        if view.positive is None and (pos.all() or not pos.any()):
+            continue
+        raw = view.scores[:, j]
+        s = np.where(np.isfinite(raw), raw, np.nanmin(raw[np.isfinite(raw)]) - 1 if np.isfinite(raw).any() else 0)
         fpr, tpr, _ = roc_curve(pos, s)
-        ax.plot(fpr, tpr, lw=2, label=f"{disp} vs rest: AUC {_ci_text(report, 'auc', lab)}")
+        auc = format_interval(rank_auc(pos, raw), intervals.get(j), missing=None if view.positive is None else "n/a")
+        ax.plot(fpr, tpr, lw=2, label=f"{disp} vs rest: AUC {auc}")
+    for x, y, fmt, kwargs in points:
+        ax.plot(x, y, fmt, **kwargs)
     ax.plot([0, 1], [0, 1], ls="--", c="0.6", lw=1, label="chance")
-    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="1 - specificity (false positive rate)",
-           ylabel="sensitivity (true positive rate)", title=f"ROC, {report.cv}")
+    xlabel, ylabel = axis_labels or ("1 - specificity (false positive rate)", "sensitivity (true positive rate)")
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel=xlabel, ylabel=ylabel, title=title or f"ROC, {view.source}")
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     return ax
 
 
-def plot_confusion_matrix(report, ax=None, normalize: bool = True):
-    """Confusion matrix: colour is the row fraction (recall) when ``normalize``, text shows
-    counts and fractions.
+def plot_confusion_matrix(result, ax=None, normalize: bool = True):
+    """Confusion matrix of held-out predictions: colour is the row fraction (recall) when
+    ``normalize``, text shows counts and fractions.
+
+    Parameters
+    ----------
+    result : Report, ExternalValidation or Predictions
+    ax : matplotlib Axes, optional
+    normalize : bool, default=True
 
     Returns
     -------
     ax : matplotlib Axes
     """
+    view = _view(result)
     ax = _axes(ax, (5, 4.5))
-    cm = np.asarray(report.metrics["confusion_matrix"], dtype=float)
+    cm = np.asarray(view.confusion_matrix(), dtype=float)
     frac = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     shown = frac if normalize else cm
     im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else max(cm.max(), 1))
@@ -97,11 +135,53 @@ def plot_confusion_matrix(report, ax=None, normalize: bool = True):
             dark = shown[i, j] > (0.55 if normalize else 0.55 * cm.max())
             ax.text(j, i, f"{int(cm[i, j])}\n{frac[i, j]:.0%}", ha="center", va="center",
                     color="white" if dark else "black", fontsize=10)
-    names = list(report.class_names)
+    names = list(view.class_names)
     ax.set_xticks(range(k), names, rotation=30, ha="right")
     ax.set_yticks(range(k), names)
     ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix (row %)")
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return ax
+
+
+def plot_reliability(result, ax=None):
+    """Reliability diagram of ``p(positive)``: observed fraction against mean predicted
+    probability per bin (marker area: images in the bin), ECE and Brier in the title.
+
+    Parameters
+    ----------
+    result : ExternalValidation or Predictions
+        Held-out predictions with a ``positive`` class.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    from .metrics import ECE_BINS
+
+    view = _view(result)
+    if view.positive is None or view.scores is None:
+        raise ValueError("a reliability diagram needs probabilities and a positive class")
+    p = view.scores[:, view.classes.tolist().index(view.positive)]
+    outcome = view.y_true == view.positive
+    ax = _axes(ax, (5.5, 5))
+    bins = [b for b in reliability_curve(p, outcome) if b["n"]]
+    x = [b["mean_predicted"] for b in bins]
+    y = [b["observed"] for b in bins]
+    n = np.array([b["n"] for b in bins], dtype=float)
+    ax.plot([0, 1], [0, 1], ls="--", c="0.6", lw=1, label="perfectly calibrated")
+    ax.plot(x, y, "-", c="tab:blue", lw=1.5)
+    ax.scatter(x, y, s=20 + 300 * n / max(n.max(), 1), c="tab:blue", alpha=0.7, label="bins (area: images)")
+    for b in bins:
+        ax.annotate(str(b["n"]), (b["mean_predicted"], b["observed"]), textcoords="offset points",
+                    xytext=(5, -10), fontsize=7, color="0.3")
+    ax.set(xlim=(0, 1), ylim=(-0.02, 1.02), xlabel=f"mean predicted p({view.positive})",
+           ylabel=f"observed fraction {view.positive}",
+           title=f"Reliability: ECE {format_interval(expected_calibration_error(p, outcome))}, Brier "
+                 f"{format_interval(brier_score(p, outcome))} ({ECE_BINS} bins)")
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
     return ax
 
 

@@ -725,7 +725,8 @@ class ExternalValidation:
 
     # -- plots (matplotlib imported only here)
     def plot_roc(self, ax=None):
-        """ROC curve of ``p(positive)`` with the model's own operating point and the data-chosen one.
+        """ROC curve of ``p(positive)`` with the model's own operating point and the data-chosen one
+        (:func:`featbus.reporting.plot_roc` of :attr:`held_out`).
 
         Parameters
         ----------
@@ -735,31 +736,19 @@ class ExternalValidation:
         -------
         ax : matplotlib Axes
         """
-        from sklearn.metrics import roc_curve
+        from .reporting import plot_roc
 
-        from .reporting import _axes
-
-        ax = _axes(ax, (5.5, 5))
-        j = self.classes.index(self.positive)
-        is_pos = self.y_true == self.positive
-        fpr, tpr, _ = roc_curve(is_pos, self.proba[:, j])
-        ax.plot(fpr, tpr, lw=2, label=f"{self.positive} vs rest: AUC {self._text('auc')}")
         f = self.figures
-        ax.plot(1 - f["specificity"], f["sensitivity"], "o", ms=9, c="tab:red", label="model's own operating point")
+        points = [(1 - f["specificity"], f["sensitivity"], "o",
+                   {"ms": 9, "c": "tab:red", "label": "model's own operating point"})]
         if self.threshold is not None:
-            ax.plot(1 - f["specificity_at_threshold"], f["sensitivity_at_threshold"], "s", ms=8, c="tab:green",
-                    label=f"p >= {self.threshold:.3f} (chosen here)")
-        ax.plot([0, 1], [0, 1], ls="--", c="0.6", lw=1, label="chance")
-        ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="1 - specificity", ylabel="sensitivity",
-               title=f"ROC of p({self.positive}), external data")
-        ax.set_aspect("equal")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8)
-        return ax
+            points.append((1 - f["specificity_at_threshold"], f["sensitivity_at_threshold"], "s",
+                           {"ms": 8, "c": "tab:green", "label": f"p >= {self.threshold:.3f} (chosen here)"}))
+        return plot_roc(self, ax=ax, points=points, title=f"ROC of p({self.positive}), external data",
+                        axis_labels=("1 - specificity", "sensitivity"))
 
     def plot_reliability(self, ax=None):
-        """Reliability diagram of ``p(positive)``: observed fraction against mean predicted
-        probability per bin (marker area: images in the bin), ECE and Brier in the title.
+        """Reliability diagram of ``p(positive)`` (:func:`featbus.reporting.plot_reliability`).
 
         Parameters
         ----------
@@ -769,40 +758,14 @@ class ExternalValidation:
         -------
         ax : matplotlib Axes
         """
-        from .reporting import _axes
+        from .reporting import plot_reliability
 
-        ax = _axes(ax, (5.5, 5))
-        bins = [b for b in self.reliability if b["n"]]
-        x = [b["mean_predicted"] for b in bins]
-        y = [b["observed"] for b in bins]
-        n = np.array([b["n"] for b in bins], dtype=float)
-        ax.plot([0, 1], [0, 1], ls="--", c="0.6", lw=1, label="perfectly calibrated")
-        ax.plot(x, y, "-", c="tab:blue", lw=1.5)
-        ax.scatter(x, y, s=20 + 300 * n / max(n.max(), 1), c="tab:blue", alpha=0.7, label="bins (area: images)")
-        for b in bins:
-            ax.annotate(str(b["n"]), (b["mean_predicted"], b["observed"]), textcoords="offset points",
-                        xytext=(5, -10), fontsize=7, color="0.3")
-        ax.set(xlim=(0, 1), ylim=(-0.02, 1.02), xlabel=f"mean predicted p({self.positive})",
-               ylabel=f"observed fraction {self.positive}",
-               title=f"Reliability: ECE {self._text('ece', 3).split(' [')[0]}, Brier "
-                     f"{self._text('brier', 3).split(' [')[0]} ({ECE_BINS} bins)")
-        ax.set_aspect("equal")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="upper left", fontsize=8)
-        return ax
+        return plot_reliability(self, ax=ax)
 
     def _plot_confusion(self, ax=None):
-        from .evaluation import Report
         from .reporting import plot_confusion_matrix
 
-        n = len(self.y_true)
-        report = Report(name=self.model_name, classes=np.asarray(self.classes, dtype=object),
-                        class_names=list(self.classes), y_true=self.y_true.astype(object),
-                        y_pred=self.y_pred, scores=self.proba, score_kind="probability",
-                        fold=np.zeros(n, dtype=int), splits=[(np.array([], dtype=int), np.arange(n))],
-                        groups=self.groups, cv="external validation", n_bootstrap=0,
-                        random_state=self.random_state)
-        return plot_confusion_matrix(report, ax=ax)
+        return plot_confusion_matrix(self, ax=ax)
 
 
 # --------------------------------------------------------------------------- validate

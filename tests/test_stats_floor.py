@@ -130,3 +130,38 @@ def test_predictions_view_codes():
                        classes=np.array(["a", "b"]), class_names=["a", "b"], groups=None)
     yt, yp = view.codes()
     assert yt.tolist() == [0, 1, 1] and yp.tolist() == [0, 0, -1]
+
+
+def test_reports_and_verdicts_read_the_one_view():
+    """A Report, its held_out view and sanity.assess of either give the same figures and verdict."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.linear_model import LogisticRegression
+
+    from featbus.evaluation import evaluate
+    from featbus.reporting import plot_confusion_matrix, plot_roc
+    from featbus.sanity import assess
+
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1, 2], 20)
+    X = rng.normal(size=(60, 2)) + 2 * np.eye(3)[y, :2]
+    report = evaluate(LogisticRegression(), X, y, cv="stratified", n_splits=3, n_bootstrap=30)
+    view = report.held_out
+    assert isinstance(view, Predictions) and view.auc_intervals["macro"] == report.interval("auc")
+    assert np.array_equal(view.confusion_matrix(), report.metrics["confusion_matrix"])
+    assert assess(view) == assess(report)
+
+    def pixels(draw, what):
+        fig, ax = plt.subplots()
+        draw(what, ax=ax)
+        fig.canvas.draw()
+        out = np.asarray(fig.canvas.buffer_rgba()).copy()
+        plt.close(fig)
+        return out
+
+    for draw in (plot_roc, plot_confusion_matrix):
+        assert np.array_equal(pixels(draw, report), pixels(draw, view))
+    with pytest.raises(TypeError, match="assess needs a featbus Report"):
+        assess(object())
