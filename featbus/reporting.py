@@ -46,9 +46,7 @@ def _axes(ax, size=(5.5, 4.5)):
 
 
 def _ci_text(report, metric, cls="macro") -> str:
-    lo, hi = report.interval(metric, cls)
-    v = report.value(metric, cls)
-    return f"{v:.3f}" if not np.isfinite(lo) else f"{v:.3f} [{lo:.2f}, {hi:.2f}]"
+    return format_interval(report.value(metric, cls), report.interval(metric, cls), missing=None)
 
 
 def _view(result) -> Predictions:
