@@ -51,7 +51,8 @@ DOCDICT: dict[str, str] = {
     (and in the folder ``$FEATBUS_CACHE`` names, if set); a folder, also on disk, shared
     between processes and runs; ``False``, nowhere.''',
     "progress": '''progress : bool or "auto", default="auto"
-    Progress bar over the images computed; ``"auto"``: only when standard error is a terminal.''',
+    Progress over the images computed; ``"auto"``: a bar when standard error is a terminal,
+    else a plain timestamped line every 30 s (:mod:`featbus.progress`); ``True``: always a bar.''',
     # the networks (FineTunedCNN, UNetSegmenter)
     "backbone": _BACKBONE,
     "epochs_body": '''Training epochs. They alone end a default fit: early stopping (``validation_fraction``,
@@ -85,7 +86,8 @@ cosine-decayed to zero at the last one (:mod:`featbus.training`).''',
     up to the floating-point reduction order of multi-threaded kernels.''',
     "network_progress": '''progress : bool or "auto", default="auto"
     Progress bar per training batch (epoch, loss, validation values) and over predicted
-    images; ``"auto"``: only when standard error is a terminal.''',
+    images; ``"auto"``: a bar when standard error is a terminal, else a plain timestamped line
+    every 30 s with the epoch, the loss and the time left (:mod:`featbus.progress`).''',
 }
 
 _PLACEHOLDER = re.compile(r"^([ \t]*)%\((\w+)\)s[ \t]*$", re.M)

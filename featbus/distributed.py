@@ -39,6 +39,7 @@ import numpy as np
 from ._records import ImageError, _PathLike
 from ._registry import EXECUTION_PARAMS
 from ._version import __version__
+from .progress import progress_bar
 
 __all__ = ["extract", "local_client", "content_key"]
 
@@ -259,7 +260,7 @@ def _partitions(n: int, size: int) -> list[tuple[int, int]]:
 def extract(paths: Sequence[str | os.PathLike], transformer, *, output: str | os.PathLike | None = None,
             partition_size: int = 256, client=None, scheduler: str = "threads",
             n_workers: int | None = None, on_error: str = "raise", overwrite: bool = False,
-            return_frame: bool = True, progress: bool = False):
+            return_frame: bool = True, progress: bool | str = False):
     """Extract features from many image files as a Dask computation, resumable through Parquet.
 
     The paths are cut into partitions of ``partition_size`` files. Each partition is one task:
@@ -304,8 +305,9 @@ def extract(paths: Sequence[str | os.PathLike], transformer, *, output: str | os
     return_frame : bool, default=True
         Return the features as a DataFrame; if False, return the ``output`` folder (read it
         later with ``pandas.read_parquet(output)``), so the driver never holds all features.
-    progress : bool, default=False
-        Show a progress bar (tqdm) of finished partitions.
+    progress : bool or "auto", default=False
+        Show progress over the finished partitions (:func:`featbus.progress.progress_bar`: a
+        tqdm bar; with ``"auto"``, plain lines every 30 s when standard error is not a terminal).
 
     Returns
     -------
@@ -382,16 +384,8 @@ def extract(paths: Sequence[str | os.PathLike], transformer, *, output: str | os
         out_dir = None if output is None else os.fspath(output)
         args = {i: (i, bounds[i][0], paths[bounds[i][0]:bounds[i][1]], keys[i], names, out_dir, on_error)
                 for i in todo}
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(bounds), initial=len(done), unit="part", desc="featbus.extract")
-        try:
+        with progress_bar(progress, len(bounds), "featbus.extract", "part", initial=len(done)) as bar:
             results = _run(transformer, args, client, scheduler, n_workers, bar)
-        finally:
-            if bar is not None:
-                bar.close()
         for i, (frame, skip) in results.items():
             computed[i] = frame
             skipped.extend(skip)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +36,9 @@ from sklearn.model_selection._split import GroupsConsumerMixin
 from sklearn.utils import _safe_indexing
 
 from .encoded_labels import EncodedLabelClassifier
-from .extraction import show_progress
 from .metrics import PER_CLASS_METRICS, Predictions, _metrics_arrays, _nanmean_cols, bootstrap, classification_metrics
 from .model_selection import resolve_groups
+from .progress import progress_bar, progress_mode
 from .reporting import comparison_table, counts_text
 
 __all__ = [
@@ -650,8 +649,9 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
         Display names of integer labels ``0..K-1`` (default ``Bunch.target_names``).
     progress : bool or "auto", default="auto"
         Show a progress bar over the folds, labelled with the fits each fold makes (candidates
-        x inner folds + refit, when ``estimator`` is a search); ``"auto"``: only when standard
-        error is a terminal. Feature extractors show their own bars the same way.
+        x inner folds + refit, when ``estimator`` is a search); ``"auto"``: a bar when standard
+        error is a terminal, else a plain line every 30 s (:mod:`featbus.progress`). Feature
+        extractors show their own progress the same way.
     fit_params : dict or callable, optional
         Parameters of each fold's ``fit``: a dict of arrays aligned on the samples (each
         subset to the training fold, e.g. ``{"classifier__sample_weight": w}`` for a
@@ -692,12 +692,12 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
                          f"({int((covered == 0).sum())} never, {int((covered > 1).sum())} more than once)")
     jobs = (delayed(_fit_fold)(estimator, X, y, groups, tr, te, classes, f, _fold_params(fit_params, tr, y.size))
             for f, (tr, te) in enumerate(splits))
-    if show_progress(progress) and n_jobs in (None, 1):
-        from tqdm.auto import tqdm
-
-        desc = f"{name or 'folds'} ({_fits_per_fold(estimator)})"
-        results = [job[0](*job[1], **job[2]) for job in
-                   tqdm(jobs, total=len(splits), desc=desc, unit="fold", file=sys.stderr)]
+    if progress_mode(progress) and n_jobs in (None, 1):  # in this process: progress per fold
+        results = []
+        with progress_bar(progress, len(splits), f"{name or 'folds'} ({_fits_per_fold(estimator)})", "fold") as bar:
+            for job in jobs:
+                results.append(job[0](*job[1], **job[2]))
+                bar.update(1)
     else:
         results = Parallel(n_jobs=n_jobs)(jobs)
     y_pred = np.empty(y.size, dtype=y.dtype if y.dtype.kind != "U" else object)

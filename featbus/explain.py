@@ -31,9 +31,7 @@ writes one figure per image with its colour bar (:func:`featbus.plotting.plot_ex
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -88,8 +86,8 @@ def occlusion_map(model, image, *, target=None, patch: int | None = None, stride
     batch_size : int, default=64
         Occluded copies predicted per call (bounds memory; the progress bar moves once a batch).
     progress : bool or "auto", default=False
-        A progress bar over the patch positions (``"auto"``: when standard error is a terminal,
-        as :func:`featbus.extraction.show_progress`). The model's own extractors show none
+        Progress over the patch positions (``"auto"``: a bar on a terminal, else plain lines,
+        as :func:`featbus.progress.progress_bar`). The model's own extractors show none
         meanwhile: each batch would flash a bar of its own.
 
     Returns
@@ -152,34 +150,15 @@ def occlusion_map(model, image, *, target=None, patch: int | None = None, stride
     return drop / np.maximum(count, 1)
 
 
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def set_postfix_str(self, s: str) -> None:
-        pass
-
-
-@contextlib.contextmanager
 def _progress_bar(progress: Any, total: int, desc: str, unit: str, *, leave: bool = True):
-    """featbus's progress convention (:func:`featbus.extraction.show_progress`): a tqdm bar on
-    standard error when ``progress`` asks for one, else an object whose ``update`` does nothing."""
-    from .extraction import show_progress
+    """featbus's one progress display (:func:`featbus.progress.progress_bar`), used as a context manager."""
+    from .progress import progress_bar
 
-    if not show_progress(progress):
-        yield _NoBar()
-        return
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, desc=desc, unit=unit, leave=leave, file=sys.stderr)
-    try:
-        yield bar
-    finally:
-        bar.close()
+    return progress_bar(progress, total, desc, unit, leave=leave)
 
 
 def _extractor_bars_off():
-    from .extraction import progress_off
+    from .progress import progress_off
 
     return progress_off()
 
@@ -834,7 +813,8 @@ def explain_to_files(model, images: Sequence, out_dir: str | os.PathLike, *, met
         As :func:`explain`.
     progress : bool or "auto", default="auto"
         Progress bars (images, and the occlusion patches of each) on standard error;
-        ``"auto"``: when it is a terminal (:func:`featbus.extraction.show_progress`).
+        ``"auto"``: a bar when it is a terminal, else a plain line every 30 s
+        (:func:`featbus.progress.progress_bar`).
 
     Returns
     -------

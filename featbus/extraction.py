@@ -64,7 +64,6 @@ import json
 import os
 import secrets
 import stat
-import sys
 import threading
 import time
 import warnings
@@ -78,6 +77,7 @@ import numpy as np
 from ._records import ImageRecord, _PathLike
 from ._registry import EXECUTION_PARAMS
 from ._version import __version__
+from .progress import progress_bar, progress_off, show_progress  # noqa: F401 (re-exported)
 
 __all__ = [
     "extract_rows",
@@ -769,34 +769,6 @@ def reset_extraction_counts() -> None:
         _COUNTS.clear()
 
 
-#: Set (by :func:`progress_off`) while progress bars are off whatever the estimators say: a
-#: loaded model's extractors keep the ``progress`` they were saved with.
-_PROGRESS_OFF = contextvars.ContextVar("featbus_progress_off", default=False)
-
-
-@contextlib.contextmanager
-def progress_off():
-    """No progress bar inside the block (``featbus ... --quiet``), whatever ``progress`` says."""
-    token = _PROGRESS_OFF.set(True)
-    try:
-        yield
-    finally:
-        _PROGRESS_OFF.reset(token)
-
-
-def show_progress(progress: Any) -> bool:
-    """Resolve a ``progress`` setting: ``"auto"`` (or ``None``) shows progress only when
-    standard error is a terminal; never inside :func:`progress_off`."""
-    if _PROGRESS_OFF.get():
-        return False
-    if progress in (None, "auto"):
-        try:
-            return bool(sys.stderr.isatty())
-        except (AttributeError, ValueError):
-            return False
-    return bool(progress)
-
-
 # ----------------------------------------------------------------------------- the path
 def _keys_for(extractor, items: Sequence, offset: int, with_mask: bool,
               loaded: dict[int, ImageRecord]) -> list[str]:
@@ -841,7 +813,8 @@ def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRec
         dtype of the returned matrix.
     progress : bool or "auto"
         Progress bar over the images, shown once some image has to be computed (a call served
-        wholly from the stores shows none); ``"auto"``: only when standard error is a terminal.
+        wholly from the stores shows none); ``"auto"``: a bar on a terminal, plain lines every
+        30 s otherwise (:mod:`featbus.progress`).
 
     Returns
     -------
@@ -856,7 +829,6 @@ def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRec
     out = np.empty((len(items), n_features), dtype=dtype)
     n_corrupt_before = disk.n_corrupt if disk is not None else 0
     bar = None
-    progress = show_progress(progress)
     try:
         for start in range(0, len(items), CHUNK):
             chunk = items[start:start + CHUNK]
@@ -889,11 +861,8 @@ def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRec
                 for i in todo:
                     (mine if disk.claim(setting, keys[i - start]) else waiting).append(i)
                 todo = mine
-            if bar is None and progress and (todo or waiting):  # nothing to compute: no bar
-                from tqdm.auto import tqdm
-
-                bar = tqdm(total=len(items), initial=start, desc=type(extractor).__name__, unit="img",
-                           file=sys.stderr)
+            if bar is None and (todo or waiting):  # nothing to compute: no progress shown
+                bar = progress_bar(progress, len(items), type(extractor).__name__, "img", initial=start)
             try:
                 if todo:
                     ready = [prefetched.get((setting, keys[i - start])) if prefetched is not None else None

@@ -14,7 +14,8 @@ every Keras backend (:mod:`featbus._backend` holds the per-backend step):
 * a **time budget** (``max_time``), checked after every batch;
 * **history**: one record per epoch (phase, training loss, validation values, learning rates,
   seconds) plus how training ended, the backend and the device;
-* **progress**: a bar per batch with ETA, loss and the last validation values;
+* **progress**: a bar per batch with ETA, loss and the last validation values (off a terminal,
+  a plain line every 30 s: :mod:`featbus.progress`);
 * **clean interruption**: Ctrl-C (``KeyboardInterrupt``) closes the bar, puts the best weights so
   far back into the model and re-raises, so a command never writes a model it did not finish.
 
@@ -43,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from . import _backend
+from .progress import progress_bar
 
 __all__ = ["Phase", "train", "learning_rate_at"]
 
@@ -109,7 +111,7 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
           steps_per_epoch: int, *, part_of: Callable[[Any], str] | None = None, weight_decay: float = 0.0,
           validate: Callable[[], dict] | None = None, monitor: str = "val_loss", mode: str = "min",
           patience: int | None = None, min_delta: float = 1e-4, max_time: float | None = None,
-          progress: bool = False, desc: str = "training", keep: str = "best") -> dict:
+          progress: bool | str = False, desc: str = "training", keep: str = "best") -> dict:
     """Train ``model`` through ``phases``; the model ends with the best weights seen (or the last).
 
     Parameters
@@ -141,8 +143,9 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
         Smallest change that counts as an improvement.
     max_time : float, optional
         Seconds after which training stops (after the current batch).
-    progress : bool
-        Show a progress bar.
+    progress : bool or "auto"
+        Show progress (:func:`featbus.progress.progress_bar`): a bar per batch, or with
+        ``"auto"`` off a terminal, a plain line every 30 s (epoch, loss, time left).
     desc : str
         The bar's label.
     keep : {"best", "last"}, default="best"
@@ -172,10 +175,8 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
     last: dict[str, str] = {}  # the last validation values, shown beside the running loss
     total_epochs = sum(int(p.epochs) for p in phases)
     bar = None
-    if progress and total_epochs:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total_epochs * int(steps_per_epoch), desc=desc, unit="batch")
+    if total_epochs:
+        bar = progress_bar(progress, total_epochs * int(steps_per_epoch), desc, "batch")
     try:
         for phase in phases:
             if not int(phase.epochs):

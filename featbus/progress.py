@@ -1,0 +1,253 @@
+"""featbus's one progress display: a tqdm bar on a terminal, plain timestamped lines otherwise.
+
+Every estimator and function with a ``progress`` parameter resolves it here:
+
+* ``"auto"`` (or ``None``): a tqdm bar when standard error is a terminal; otherwise (a batch
+  job, a log file, a pipe) one plain line every :data:`LOG_INTERVAL` seconds while the work
+  runs, with the count, the percentage, the running values (epoch, loss), the time spent and
+  an estimate of the time left, and a last line when it ends. Work that ends sooner prints
+  nothing, so a short run's log stays clean.
+* ``True``: a tqdm bar wherever standard error goes; ``False``: nothing.
+* inside :func:`progress_off` (``featbus ... --quiet``): nothing, whatever the setting says.
+
+This module imports nothing of featbus (the extraction path, the training engine,
+evaluation and explanations all draw their progress through it).
+
+Examples
+--------
+>>> from featbus.progress import progress_bar, progress_mode
+>>> progress_mode(False), progress_mode(True)
+(None, 'bar')
+>>> with progress_bar(False, total=3, desc="demo", unit="img") as bar:
+...     bar.update(3)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import sys
+import threading
+import time
+from typing import Any
+
+__all__ = ["progress_mode", "progress_bar", "progress_off", "show_progress", "LogProgress", "LOG_INTERVAL"]
+
+#: Seconds between two progress lines when standard error is not a terminal.
+LOG_INTERVAL = 30.0
+
+#: Set (by :func:`progress_off`) while progress is off whatever the estimators say: a loaded
+#: model's extractors keep the ``progress`` they were saved with.
+_PROGRESS_OFF = contextvars.ContextVar("featbus_progress_off", default=False)
+
+
+@contextlib.contextmanager
+def progress_off():
+    """No progress (bar or line) inside the block (``featbus ... --quiet``), whatever ``progress`` says."""
+    token = _PROGRESS_OFF.set(True)
+    try:
+        yield
+    finally:
+        _PROGRESS_OFF.reset(token)
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return bool(sys.stderr.isatty())
+    except (AttributeError, ValueError):  # replaced or closed stream
+        return False
+
+
+def progress_mode(progress: Any) -> str | None:
+    """How a ``progress`` setting shows: ``"bar"`` (tqdm), ``"lines"`` (plain timestamped lines)
+    or ``None`` (nothing).
+
+    ``"auto"`` and ``None`` give a bar when standard error is a terminal and lines otherwise;
+    any other true value a bar; a false value, or anything inside :func:`progress_off`, nothing.
+    """
+    if _PROGRESS_OFF.get():
+        return None
+    if progress is None or (isinstance(progress, str) and progress == "auto"):
+        return "bar" if _stderr_is_terminal() else "lines"
+    return "bar" if progress else None
+
+
+def show_progress(progress: Any) -> bool:
+    """Whether ``progress`` draws a tqdm bar (:func:`progress_mode` is ``"bar"``).
+
+    For callers that only ever draw a bar; new code calls :func:`progress_bar`, which also
+    writes the plain lines that ``"auto"`` means off a terminal."""
+    return progress_mode(progress) == "bar"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(max(seconds, 0.0)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+class LogProgress:
+    """A progress display for a log: the tqdm calls featbus makes (``update``, ``set_postfix``,
+    ``set_postfix_str``, ``close``), written as one plain line every ``interval`` seconds.
+
+    A line reads ``HH:MM:SS desc: n/total unit (p%), key value, ..., 1m30s spent, ETA 4m10s``.
+    A timer thread writes it, so a long step (a fold, an epoch) still shows the run is alive;
+    ``close`` writes a last line if any was written before.
+
+    Parameters
+    ----------
+    total : int or None
+        The count at the end (``None``: unknown, no percentage and no ETA).
+    desc, unit : str
+        What runs, and what is counted.
+    initial : int, default=0
+        The count already done when it starts (left out of the ETA's rate).
+    interval : float, optional
+        Seconds between two lines (default: :data:`LOG_INTERVAL`).
+    file : file object, optional
+        Where lines go (default: standard error when each line is written).
+
+    Examples
+    --------
+    >>> import io
+    >>> out = io.StringIO()
+    >>> bar = LogProgress(4, desc="FineTunedCNN", unit="batch", interval=3600, file=out)
+    >>> bar.update(2)
+    >>> bar.set_postfix(epoch=1, loss="0.6931")
+    >>> bar.line()[9:].startswith("FineTunedCNN: 2/4 batch (50%), epoch 1, loss 0.6931, 0s spent")
+    True
+    >>> bar.close()
+    >>> out.getvalue()
+    ''
+    """
+
+    def __init__(self, total: int | None, desc: str = "", unit: str = "it", *, initial: int = 0,
+                 interval: float | None = None, file=None):
+        self.total = None if total is None else int(total)
+        self.desc, self.unit = desc, unit
+        self.n = self._initial = int(initial)
+        self.interval = float(LOG_INTERVAL if interval is None else interval)
+        self._file = file
+        self._postfix = ""
+        self._started = time.monotonic()
+        self._written = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._tick, name="featbus-progress", daemon=True)
+        self._thread.start()
+
+    # -- what tqdm offers
+    def update(self, n: int = 1) -> None:
+        with self._lock:
+            self.n += int(n)
+
+    def set_postfix(self, ordered_dict: dict | None = None, refresh: bool = True, **kwargs) -> None:
+        values = {**(ordered_dict or {}), **kwargs}
+        self.set_postfix_str(", ".join(f"{k} {v}" for k, v in values.items()))
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        with self._lock:
+            self._postfix = str(s)
+
+    def close(self) -> None:
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._thread.join()
+        if self._written:  # a log that said it was running also says it ended
+            self._write(self.line(done=True))
+
+    def __enter__(self) -> LogProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the line
+    def line(self, done: bool = False) -> str:
+        """The line as it would be written now."""
+        with self._lock:
+            n, postfix = self.n, self._postfix
+        spent = time.monotonic() - self._started
+        count = f"{n}/{self.total} {self.unit}" if self.total else f"{n} {self.unit}"
+        parts = [count + (f" ({100 * n / self.total:.0f}%)" if self.total else "")]
+        if postfix:
+            parts.append(postfix)
+        if done:
+            parts.append(f"ended after {_duration(spent)}")
+        else:
+            parts.append(f"{_duration(spent)} spent")
+            rate = (n - self._initial) / spent if spent > 0 else 0.0
+            if self.total and rate > 0:
+                parts.append(f"ETA {_duration((self.total - n) / rate)}")
+        return f"{time.strftime('%H:%M:%S')} {self.desc}: " + ", ".join(parts)
+
+    def _write(self, text: str) -> None:
+        stream = self._file if self._file is not None else sys.stderr
+        try:
+            print(text, file=stream, flush=True)
+        except (ValueError, OSError):  # the stream was closed under us: progress is not worth an error
+            pass
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._written += 1
+            self._write(self.line())
+
+
+class _NoProgress:
+    """What :func:`progress_bar` gives when nothing shows: every call does nothing."""
+
+    n = 0
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, ordered_dict: dict | None = None, refresh: bool = True, **kwargs) -> None:
+        pass
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def progress_bar(progress: Any, total: int | None, desc: str, unit: str = "it", *, initial: int = 0,
+                 leave: bool = True):
+    """The progress display a ``progress`` setting asks for (:func:`progress_mode`).
+
+    Parameters
+    ----------
+    progress : bool, "auto" or None
+        The setting.
+    total : int or None
+        The count at the end.
+    desc, unit : str
+        What runs, and what is counted.
+    initial : int, default=0
+        The count already done.
+    leave : bool, default=True
+        Keep the finished bar on the terminal (tqdm's ``leave``).
+
+    Returns
+    -------
+    bar : tqdm, LogProgress or a display that does nothing
+        All three take ``update``, ``set_postfix``, ``set_postfix_str`` and ``close``, and are
+        context managers (closed at the end of the block).
+    """
+    mode = progress_mode(progress)
+    if mode is None:
+        return _NoProgress()
+    if mode == "lines":
+        return LogProgress(total, desc=desc, unit=unit, initial=initial)
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=leave, file=sys.stderr)
