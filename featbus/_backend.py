@@ -243,11 +243,23 @@ def compile_forward(fn: Callable, variables: Sequence) -> Callable[..., Any]:
     if name == "tensorflow":
         import tensorflow as tf
 
-        # no jit_compile: measured on CPU, XLA ran mobilenet_v2 ~10x and vgg16 ~1.2x slower than oneDNN
-        compiled = tf.function(fn, reduce_retracing=True)
+        _quiet_step_retracing()
+        compiled: dict[tuple, Any] = {}  # the inputs' shapes past the batch and dtypes -> one traced function
+
+        def traced_forward(*tensors):  # one name for every network's forward (see _StepRetraceFilter)
+            return fn(*tensors)
 
         def forward(*arrays):
-            return _to_numpy(compiled(*[tf.convert_to_tensor(a) for a in arrays]))
+            tensors = [tf.convert_to_tensor(a) for a in arrays]
+            key = tuple((tuple(t.shape[1:]), t.dtype) for t in tensors)
+            if key not in compiled:
+                # the batch dimension left open: one trace whatever the batch sizes (a plain
+                # tf.function traces once per new size, and TensorFlow warns of retracing).
+                # No jit_compile: measured on CPU, XLA ran mobilenet_v2 ~10x and vgg16 ~1.2x slower
+                # than oneDNN
+                spec = [tf.TensorSpec((None, *shape), dtype) for shape, dtype in key]
+                compiled[key] = tf.function(traced_forward, input_signature=spec)
+            return _to_numpy(compiled[key](*tensors))
     elif name == "jax":
         import jax
 
@@ -276,11 +288,14 @@ def compile_forward(fn: Callable, variables: Sequence) -> Callable[..., Any]:
 
 
 class _StepRetraceFilter(logging.Filter):
-    """Every phase (and ensemble member) compiles its own step, once per batch shape: TensorFlow
-    counts these as "excessive retracing" of one function and warns; they are expected."""
+    """Every phase (and ensemble member) compiles its own step, once per batch shape, and every
+    network (each fold's, each member's) its own forward, traced once: TensorFlow counts traces
+    by the Python code they run, so it counts these as "excessive retracing" of one function and
+    warns; they are expected."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "make_train_step" not in record.getMessage()
+        message = record.getMessage()
+        return "make_train_step" not in message and "compile_forward.<locals>.traced_forward" not in message
 
 
 def _quiet_step_retracing() -> None:

@@ -1,0 +1,65 @@
+"""A network's compiled forward is traced once, whatever the batch sizes it is given, and TensorFlow
+warns of no "tf.function retracing" when several networks (folds, ensemble members) each trace
+their own (issue 55)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def tf_warnings():
+    """The messages TensorFlow's logger lets through (its filters apply before any handler)."""
+    logger = logging.getLogger("tensorflow")
+    handler = _Collect()
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_compiled_forward_traces_once_for_every_batch_size():
+    from featbus._backend import compile_forward
+
+    traces = []
+    dense = keras.layers.Dense(3)
+    dense.build((None, 4))
+
+    def fn(x):
+        traces.append(1)  # Python side effects run only while tracing
+        return dense(x)
+
+    forward = compile_forward(fn, dense.variables)
+    for n in (1, 2, 3, 5, 8, 1):
+        assert forward(np.ones((n, 4), np.float32)).shape == (n, 3)
+    expected = 1 if keras.backend.backend() == "tensorflow" else len(traces)
+    assert len(traces) == expected
+
+
+def test_fine_tuned_networks_transform_without_retracing_warnings(tf_warnings):
+    from featbus import FineTunedCNN
+
+    rng = np.random.default_rng(0)
+    images = [rng.random((40, 40)).astype(np.float32) for _ in range(8)]
+    for seed in range(3):  # each fold of a cross-validation has a network of its own
+        ft = FineTunedCNN("scratch", weights=None, input_size=32, epochs=1, warmup_epochs=0, batch_size=4,
+                          validation_fraction=0, progress=False, random_state=seed, cache=False)
+        ft.fit(images, [0, 1] * 4)
+        for n in (1, 2, 3, 5):
+            assert ft.transform([rng.random((40, 40)).astype(np.float32) for _ in range(n)]).shape[0] == n
+    assert not [m for m in tf_warnings if "retracing" in m], tf_warnings
