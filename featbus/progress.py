@@ -143,7 +143,7 @@ class LogProgress:
             self.n += int(n)
 
     def set_postfix(self, ordered_dict: dict | None = None, refresh: bool = True, **kwargs) -> None:
-        values = {**(ordered_dict or {}), **kwargs}
+        values = {**kwargs, **(ordered_dict or {})}  # epoch and loss first, then the rest
         self.set_postfix_str(", ".join(f"{k} {v}" for k, v in values.items()))
 
     def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:

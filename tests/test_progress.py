@@ -46,7 +46,7 @@ def test_lines_carry_count_values_time_and_eta():
     bar.close()
     lines = out.getvalue().splitlines()
     assert len(lines) >= 2 and all(LINE.match(ln) for ln in lines), lines
-    assert "FineTunedCNN: 4/10 batch (40%), val_loss 0.7000, epoch 2, loss 0.6931" in lines[0]
+    assert "FineTunedCNN: 4/10 batch (40%), epoch 2, loss 0.6931, val_loss 0.7000" in lines[0]
     assert "spent, ETA " in lines[0]
     assert lines[-1].endswith(tuple(f"ended after {s}s" for s in range(3)))
 
