@@ -122,6 +122,8 @@ from typing import Any
 
 import numpy as np
 
+from .metrics import threshold_for_sensitivity
+from .provenance import fingerprints
 from .sites import site_figures  # the one per-site figures function (its old home was here)
 
 __all__ = ["adapt", "site_figures", "MIN_IMAGES", "DEFAULT_TARGET_SENSITIVITY", "METHODS", "FAR_OUT_OF_DOMAIN"]
@@ -376,7 +378,6 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
     from .io import file_sha256
     from .model import FeatbusModel, load_model, read_records
     from .model_format import _data_sha256
-    from .validation import _threshold_for
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -451,6 +452,7 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
     record: dict[str, Any] = {
         "method": method, "changed": changed, "n_images": n,
         "sha256": _data_sha256(records, [""] * n),
+        "fingerprints": fingerprints(records),  # validate says when it is given these images
         "labelled": bool(y is not None),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "source": {"file": os.path.basename(source) if source else source_name,
@@ -489,7 +491,7 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
             recalibrated = _refit_platt(new.head, np.asarray(new.features.transform(lab)), yl)
         proba = new._proba_of_crops(lab)
         j = classes.index(positive)
-        threshold = _threshold_for(proba[:, j], yl == positive, target)
+        threshold = threshold_for_sensitivity(proba[:, j], yl == positive, target)
         called = proba[:, j] >= threshold
         is_pos = yl == positive
         op = {"positive": positive, "threshold": float(threshold), "target_sensitivity": target,

@@ -616,6 +616,8 @@ class SiteTable:
         Its columns (lower-cased) holding the image's file stem, the patient, the label.
     citation : str
         What :attr:`Bunch.DESCR` cites.
+    patient_column, label_column : str
+        The patient and label columns as the table spells them (in messages).
     """
 
     name: str
@@ -624,6 +626,8 @@ class SiteTable:
     patient: str
     label: str
     citation: str
+    patient_column: str
+    label_column: str
 
     def is_folder(self, root: str | os.PathLike) -> bool:
         """Whether ``root`` holds this table beside class sub-folders."""
@@ -635,10 +639,12 @@ class SiteTable:
 #: The tables :func:`load_data` recognises, by the data set that ships them.
 SITE_TABLES = {
     "bus-bra": SiteTable("BUS-BRA", "bus_data.csv", "id", "case", "pathology",
-                         "BUS-BRA breast ultrasound images (Gómez-Flores et al., Med Phys 2024, doi:10.1002/mp.16812)"),
+                         "BUS-BRA breast ultrasound images (Gómez-Flores et al., Med Phys 2024, doi:10.1002/mp.16812)",
+                         "Case", "Pathology"),
     "breast-lesions-usg": SiteTable("BrEaST-Lesions-USG", "breast_data.csv", "id", "caseid", "classification",
                                     "BrEaST-Lesions-USG breast ultrasound images (Pawłowska et al., Sci Data "
-                                    "11:148, 2024; data doi:10.7937/9WKK-Q141; CC BY 4.0)"),
+                                    "11:148, 2024; data doi:10.7937/9WKK-Q141; CC BY 4.0)", "CaseID",
+                                    "Classification"),
 }
 #: The table at the root of a BUS-BRA folder: one row per image (``ID``, ``Case``, ``Pathology``...).
 BUS_BRA_TABLE = SITE_TABLES["bus-bra"].file
@@ -677,14 +683,14 @@ def _site_table_rows(table_path: Path, spec: SiteTable) -> dict[str, dict]:
     absent = [c for c in need if c not in table.columns]
     if absent:
         raise ValueError(f"{str(table_path)!r} has no column(s) {absent}: a {spec.name} table needs "
-                         f"{', '.join(need)}, it has {list(table.columns)}")
+                         f"ID, {spec.patient_column} and {spec.label_column}, it has {list(table.columns)}")
     rows: dict[str, dict] = {}
     for line, row in enumerate(table.to_dict("records"), start=2):
         key = str(row[spec.id]).strip()
         if not key or not str(row[spec.patient]).strip():
-            raise _manifest_error(table_path, line, f"an empty {spec.id!r} or {spec.patient!r}")
+            raise _manifest_error(table_path, line, f"an empty 'ID' or {spec.patient_column!r}")
         if key in rows:
-            raise _manifest_error(table_path, line, f"{spec.id} {key!r} is listed twice")
+            raise _manifest_error(table_path, line, f"ID {key!r} is listed twice")
         rows[key] = {**{c: str(v).strip() for c, v in row.items()}, "row": line}
     return rows
 
@@ -747,16 +753,16 @@ def load_site_table_folder(root: str | os.PathLike, spec: SiteTable | str, *, on
     for i, (path, rec) in enumerate(zip(data.paths, data.data)):
         row = rows.get(Path(path).stem)
         if row is None:
-            reason = (f"no row of {str(table_path)!r} has {spec.id} {Path(path).stem!r}, so the image has no "
-                      f"patient ({spec.patient}) to be grouped by")
+            reason = (f"no row of {str(table_path)!r} has ID {Path(path).stem!r}, so the image has no patient "
+                      f"({spec.patient_column}) to be grouped by")
             if on_error == "raise":
                 raise ValueError(f"{str(path)!r}: {reason}")
             skipped.append((str(path), reason))
             continue
         label = rec.meta["label"]
         if row[spec.label].lower() != label.lower():
-            raise _manifest_error(table_path, row["row"], f"{spec.id} {row[spec.id]!r} is {row[spec.label]!r}, but "
-                                  f"its image {str(path)!r} is in the {label!r} folder")
+            raise _manifest_error(table_path, row["row"], f"ID {row[spec.id]!r} is {row[spec.label]!r}, but its "
+                                  f"image {str(path)!r} is in the {label!r} folder")
         rec.meta.update({c: v for c, v in row.items() if c not in ("row", "label")})
         rec.meta["table_row"] = row["row"]
         keep.append(i)
@@ -772,14 +778,15 @@ def load_site_table_folder(root: str | os.PathLike, spec: SiteTable | str, *, on
     order: dict[str, int] = {}
     data.groups = np.array([order.setdefault(c, len(order)) for c in patients], dtype=int)
     data.skipped = skipped
-    data.groups_from = f"patients: the {spec.patient!r} column of {spec.file}"
+    data.groups_from = f"patients: the {spec.patient_column!r} column of {spec.file}"
     # the table's columns (as read, lower-cased): what an extracted feature table passes through
     data.extra_columns = [c for c in next(iter(rows.values())) if c not in ("row", "label")]
     counts = np.bincount(data.target, minlength=len(data.target_names))
     unused = len(rows) - len(data.paths)
     data.DESCR = (f"{spec.citation}, folder {str(root)!r}: {len(data.paths)} images of {len(order)} patients, "
                   f"classes {dict(zip(data.target_names.tolist(), counts.tolist()))}; groups are patients "
-                  f"({spec.patient})" + (f"; {unused} rows of {spec.file} have no image here." if unused else "."))
+                  f"({spec.patient_column})"
+                  + (f"; {unused} rows of {spec.file} have no image here." if unused else "."))
     return data
 
 

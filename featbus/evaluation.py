@@ -39,6 +39,7 @@ from .encoded_labels import EncodedLabelClassifier
 from .metrics import PER_CLASS_METRICS, Predictions, _metrics_arrays, _nanmean_cols, bootstrap, classification_metrics
 from .model_selection import resolve_groups
 from .progress import progress_bar, progress_mode
+from .provenance import overlap_notes
 from .reporting import comparison_table, counts_text
 
 __all__ = [
@@ -559,18 +560,21 @@ def _mask_reading_steps(estimator: Any) -> tuple[list, str]:
 
 def _evaluation_notes(estimator: Any, X: Any, y: np.ndarray) -> list[str]:
     """The notes :func:`evaluate` gives its report: why the score is optimistic when the
-    estimator reads the ground-truth lesion masks that ``X``'s records carry."""
+    estimator reads the ground-truth lesion masks that ``X``'s records carry, or starts from a
+    shipped backbone that trained on some of ``X`` (:func:`featbus.provenance.overlap_notes`)."""
+    # a shipped backbone (breast-us) that trained on some of these images: optimistic on them
+    seen = [] if hasattr(X, "shape") else overlap_notes(estimator, X)
     families, region = _mask_reading_steps(estimator)
     if not families and region == "image":
-        return []
+        return seen
     masks = [] if hasattr(X, "shape") else [getattr(x, "mask", None) for x in X]
     if not any(m is not None for m in masks):
-        return []
+        return seen
     empty = np.array([m is None or not np.any(m) for m in masks])
     y = np.asarray(y)
     empty_class = any(empty[y == c].all() for c in np.unique(y)) and not empty.all()
     note = _ground_truth_mask_note(families, region, empty_masks=bool(empty_class))
-    return [note] if note else []
+    return seen + ([note] if note else [])
 
 
 class _Text(str):

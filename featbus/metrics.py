@@ -568,3 +568,23 @@ class Predictions:
         """Counts over ``classes``: rows true, columns predicted."""
         yt, yp = self.codes()
         return confusion_matrix(yt, yp, len(self.classes))
+
+
+def threshold_for_sensitivity(p_pos, is_pos, target: float) -> float | None:
+    """The highest threshold ``t`` on p(positive) whose sensitivity (``p >= t``) reaches ``target``;
+    ``None`` without a positive sample: the one operating-point rule of training, validation and
+    adaptation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.metrics import threshold_for_sensitivity
+    >>> threshold_for_sensitivity(np.array([0.9, 0.8, 0.3, 0.2]), np.array([1, 1, 1, 0], bool), 0.6)
+    0.8
+    """
+    p_pos, is_pos = np.asarray(p_pos, dtype=float), np.asarray(is_pos, dtype=bool)
+    s = np.sort(p_pos[is_pos])[::-1]
+    if s.size == 0:
+        return None
+    m = max(1, int(math.ceil(target * s.size - 1e-9)))
+    return float(s[m - 1])

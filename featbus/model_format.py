@@ -91,7 +91,7 @@ from .io import file_sha256, written_atomically
 __all__ = ["FORMAT_VERSION", "MAX_MANIFEST_BYTES", "EXTRA_TRUSTED_TYPES", "TRUSTED_PACKAGES", "UntrustedModelError",
            "ModelVersionError", "read_manifest", "describe_manifest", "pipeline_types", "types_needing_trust",
            "is_trusted_type", "trust_model", "trusted_models_file", "checked_runtimes_file", "json_safe",
-           "read_pipeline", "write_model_file"]
+           "read_pipeline", "write_model_file", "check_saveable"]
 
 #: Version of the ``.featbus`` layout; a reader refuses files with a larger one. Versions 1-3
 #: pickled the pipeline (2 added the lesion ROI cropper, 3 preprocessing steps); version 4 stores
@@ -601,8 +601,10 @@ def describe_manifest(manifest: dict) -> str:
                                                                if ad.get("labelled") else "unlabelled")
                      + f", {ad.get('date')}")
     if op:
+        reached = "" if op.get("specificity") is None else (
+            f"; there it gave sensitivity {op.get('sensitivity'):.2f} at specificity {op.get('specificity'):.2f}")
         lines.append(f"operating point: {op.get('positive')} when p({op.get('positive')}) >= {op.get('threshold'):.4g} "
-                     f"(sensitivity {op.get('target_sensitivity')} on {op.get('chosen_on')})")
+                     f"(target sensitivity {op.get('target_sensitivity')}, chosen on {op.get('chosen_on')}{reached})")
     lines += [f"note: {n}" for n in m.get("notes", [])]
     lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()))
     return "\n".join(lines)
@@ -764,6 +766,57 @@ def _runtime_forwards(model, wanted: bool | None) -> list[dict]:
                       f"converting {key} failed ({type(exc).__name__}: {exc})", UserWarning, stacklevel=3)
         return []
     return out
+
+
+def _importable(fn) -> bool:
+    """Whether another process finds ``fn`` by its module and name (what the file stores of it)."""
+    import importlib
+
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    if not module or module in ("__main__", "__mp_main__") or "<" in qualname:
+        return False
+    try:
+        obj = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        return False
+    return obj is fn
+
+
+def check_saveable(parts: dict) -> None:
+    """Refuse, in one line, a model whose estimators hold a function (a network builder, the
+    ``backbone`` of :class:`~featbus.DeepFeatures`, :class:`~featbus.FineTunedCNN` or a U-Net)
+    that another process cannot import by name: one defined in the script that runs
+    (``__main__``) or inside another function. The file stores a function as ``module.name``;
+    such a file would load nowhere else.
+
+    Raises
+    ------
+    ValueError
+        Naming the function and saying to put it in an importable module.
+    """
+    import inspect
+
+    def functions(value):
+        if inspect.isfunction(value):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                yield from functions(v)
+        elif hasattr(value, "get_params") and not isinstance(value, type):
+            for v in value.get_params(deep=True).values():
+                yield from functions(v)
+
+    for name, part in parts.items():
+        for fn in functions(part):
+            if not _importable(fn):
+                where = "the script that runs (__main__)" if fn.__module__ in ("__main__", "__mp_main__") else \
+                    f"{fn.__module__}, inside another function"
+                raise ValueError(f"the model's {name} use {fn.__qualname__}, defined in {where}: a model file names a "
+                                 "function by its module, so no other process could load it; put "
+                                 f"{fn.__name__} in an importable module (a .py file beside your script: "
+                                 f"from mynets import {fn.__name__}) and pass it from there")
 
 
 def write_model_file(path: Path, parts: dict, manifest: dict, forwards: list[dict], *, trust: bool | None) -> dict:

@@ -47,6 +47,7 @@ import numpy as np
 
 from ._registry import EXECUTION_PARAMS, is_cnn, reads_masks
 from .io import file_sha256
+from .metrics import threshold_for_sensitivity
 from .model import FeatbusModel
 from .model_format import _MAGIC, FORMAT_VERSION, _data_sha256, _versions, json_safe
 from .sanity import verdict_to_manifest
@@ -179,7 +180,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                 cross_validate: bool = True, cache: str | os.PathLike | None = None,
                 n_jobs: int | None = None, progress: bool = True, command: str | None = None,
                 source: str | None = None, site_cv: bool | str = "auto",
-                site_balance: bool = False) -> FeatbusModel:
+                site_balance: bool = False, operating_point: str | dict | None = None) -> FeatbusModel:
     """Cross-validate a recipe on duplicate-grouped folds, then fit it on every image.
 
     Parameters
@@ -256,6 +257,14 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         sites and a classifier whose ``fit`` takes ``sample_weight`` (svm, logreg, rf...); it
         replaces ``balance`` (which must then be None). Not for network recipes:
         :class:`~featbus.features.finetune.FineTunedCNN` takes class weights, not sample weights.
+    operating_point : str, dict or None, default=None
+        ``"sensitivity=0.9"`` (or ``{"sensitivity": 0.9}``): store an operating point, the
+        highest threshold on p(malignant) that calls at least that share of the malignant images
+        malignant, chosen on held-out predictions of the training images and never on test
+        images: a network's validation split (images of every training site), or a feature
+        recipe's out-of-fold probabilities over duplicate-grouped folds. The model then decides
+        by it (:meth:`FeatbusModel.decide`), and the manifest records the threshold with the
+        sensitivity and specificity it gave there. ``None``: the most probable class.
 
     Returns
     -------
@@ -309,6 +318,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         raise ValueError(f"site_cv must be True, False or 'auto', got {site_cv!r}")
     if not isinstance(site_balance, (bool, np.bool_)):
         raise ValueError(f"site_balance must be True or False, got {site_balance!r}")
+    target_sensitivity = parse_operating_point(operating_point)
     sites = sites_of(data)
     n_sites = 0 if sites is None else np.unique(sites).size
     if site_cv is True and n_sites < 2:
@@ -361,11 +371,24 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                          "masks of the cross-validation test folds are better than on new images and the "
                          "cross-validation numbers are optimistic for the crops; judge the model on held-out "
                          "images the segmenter never saw")
+    if target_sensitivity is not None and "malignant" not in classes:
+        raise ValueError(f"operating_point sets a threshold on p(malignant); these classes are {classes.tolist()}")
     if network is not None:
-        return _train_network(network, inputs, seen, y, classes, groups, records, preprocess, steps, roi, seg_info,
-                              notes, recipe_name=recipe_name, n_bootstrap=n_bootstrap, random_state=random_state,
-                              command=command, source=source, sites=sites if site_cv is True else None,
-                              progress=progress)
+        model = _train_network(network, inputs, seen, y, classes, groups, records, preprocess, steps, roi, seg_info,
+                               notes, recipe_name=recipe_name, n_bootstrap=n_bootstrap, random_state=random_state,
+                               command=command, source=source, sites=sites if site_cv is True else None,
+                               progress=progress)
+        if target_sensitivity is not None:
+            net = model.features.transformer_list[0][1]  # the network (or ensemble) as trained
+            val = np.asarray(getattr(net, "validation_indices_", []), dtype=int)
+            if not val.size:
+                raise ValueError("operating_point is chosen on held-out predictions: this network trained without a "
+                                 "validation split (validation_fraction=0)")
+            where = f"{val.size} validation images of the training data" + (
+                f" ({', '.join(f'{k} {v}' for k, v in _site_counts(sites[val]).items())})" if n_sites >= 2 else "")
+            _store_operating_point(model, np.asarray(net.validation_proba_, dtype=float), y[val], target_sensitivity,
+                                   f"{where}, never trained on")
+        return model
     X = np.asarray(union.fit_transform(inputs))
     columns = [str(n) for n in union.get_feature_names_out()]
     _forget_run_settings(union)
@@ -441,7 +464,92 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     domain = _domain_reference(X, columns, groups, random_state, manifest)
     model = FeatbusModel(union, head, manifest, roi, preprocess, domain)
     model.cv_report, model.site_cv_report = report, site_report
+    if target_sensitivity is not None:
+        splits, _, _ = make_splits(X, y, cv="duplicate-grouped", n_splits=n_splits, groups=groups,
+                                   random_state=random_state)
+        proba = _out_of_fold_proba(tail, head, X, y, splits, weigh)
+        _store_operating_point(model, proba, y, target_sensitivity,
+                               f"out-of-fold probabilities of {len(y)} training images ({n_splits} duplicate-grouped "
+                               "folds)")
     return model
+
+
+def parse_operating_point(spec: str | dict | None) -> float | None:
+    """The target sensitivity of an ``operating_point`` setting (``"sensitivity=0.9"``,
+    ``{"sensitivity": 0.9}``), or ``None`` for ``None`` / ``"none"``.
+
+    Examples
+    --------
+    >>> from featbus.model_training import parse_operating_point
+    >>> parse_operating_point("sensitivity=0.9"), parse_operating_point(None)
+    (0.9, None)
+    """
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("none", "")):
+        return None
+    if isinstance(spec, str):
+        key, _, value = spec.partition("=")
+        spec = {key.strip().lower(): value.strip()}
+    if not isinstance(spec, dict) or set(spec) != {"sensitivity"}:
+        raise ValueError(f"operating_point must be 'sensitivity=<number in (0, 1]>' or None, got {spec!r}")
+    try:
+        target = float(spec["sensitivity"])
+    except (TypeError, ValueError):
+        target = float("nan")
+    if not 0 < target <= 1:
+        raise ValueError(f"operating_point's sensitivity must be a number in (0, 1], got {spec['sensitivity']!r}")
+    return target
+
+
+def _site_counts(sites) -> dict:
+    return {str(s): int(np.sum(sites == s)) for s in dict.fromkeys(np.asarray(sites).tolist())}
+
+
+def _out_of_fold_proba(tail, head, X, y, splits, weigh) -> np.ndarray:
+    """Each image's probabilities from the recipe fitted without its fold, on the head's scale:
+    the classifier's own ``predict_proba``, or its decision values through the head's fitted
+    Platt sigmoids (fitted on these same out-of-fold values, as ``ensemble=False`` does)."""
+    from sklearn.base import clone
+
+    classes = np.asarray(head.classes_)
+    proba = np.zeros((len(y), classes.size))
+    platt = getattr(head, "calibrated_classifiers_", None)
+    for train, test in splits:
+        est = clone(tail).fit(X[train], y[train], **(weigh(train) if weigh else {}))
+        if platt is None:
+            p = est.predict_proba(X[test])
+            cols = [list(classes).index(c) for c in est.classes_]
+            proba[np.ix_(test, cols)] = p
+            continue
+        dv = np.asarray(est.decision_function(X[test]), dtype=float)
+        dv = dv.reshape(-1, 1) if dv.ndim == 1 else dv
+        cal = platt[0].calibrators
+        if classes.size == 2:
+            proba[test, 1] = cal[0].predict(dv[:, 0])
+            proba[test, 0] = 1 - proba[test, 1]
+        else:
+            p = np.column_stack([c.predict(dv[:, k]) for k, c in enumerate(cal)])
+            total = p.sum(axis=1, keepdims=True)
+            proba[test] = np.where(total > 0, p / np.where(total > 0, total, 1), 1 / classes.size)
+    return proba
+
+
+def _store_operating_point(model, proba, y, target: float, chosen_on: str) -> None:
+    """Choose the threshold on p(malignant) reaching ``target`` sensitivity on held-out
+    predictions, and record it in the manifest (what :meth:`FeatbusModel.decide` reads)."""
+    classes = model.classes_.tolist()
+    j = classes.index("malignant")
+    is_pos = np.asarray(y, dtype=str) == "malignant"
+    if not is_pos.any():
+        raise ValueError("operating_point: the held-out predictions hold no malignant image to choose it on")
+    threshold = threshold_for_sensitivity(proba[:, j], is_pos, target)
+    called = proba[:, j] >= threshold
+    benign = np.asarray(y, dtype=str) == "benign"
+    model.manifest["operating_point"] = {
+        "positive": "malignant", "threshold": float(threshold), "target_sensitivity": float(target),
+        "sensitivity": float(called[is_pos].mean()),
+        "specificity": float((~called[~is_pos]).mean()) if (~is_pos).any() else None,
+        "specificity_benign": float((~called[benign]).mean()) if benign.any() else None,
+        "n_images": int(len(y)), "chosen_on": chosen_on}
 
 
 def _site_cv_entry(site_report) -> dict:
@@ -480,8 +588,12 @@ def _manifest_data(source, y, classes, groups, records, seen, sites=None) -> dic
     """The manifest's training-data summary (with each site's images and classes when there are
     several) and per-class intensity profile."""
     counts = {str(c): int(np.sum(y == c)) for c in classes}
+    from .provenance import fingerprints
+
+    # every training image's fingerprint: validate and evaluate say when they are given these images
     data = {"source": source, "n_images": len(y), "counts": counts,
-            "n_groups": int(np.unique(groups).size), "sha256": _data_sha256(records, y)}
+            "n_groups": int(np.unique(groups).size), "sha256": _data_sha256(records, y),
+            "fingerprints": fingerprints(records)}
     if sites is not None and np.unique(sites).size >= 2:
         data["sites"] = {str(s): {str(c): int(np.sum((sites == s) & (y == c))) for c in classes
                                   if np.any((sites == s) & (y == c))} for s in dict.fromkeys(sites.tolist())}

@@ -80,8 +80,10 @@ from .metrics import (
     format_interval,
     rank_auc,
     reliability_curve,
+    threshold_for_sensitivity,
 )
 from .model_format import json_safe
+from .provenance import overlap_notes
 
 __all__ = ["validate", "ExternalValidation", "reliability_curve", "expected_calibration_error",
            "ECE_BINS", "AUC_MARGIN"]
@@ -94,16 +96,6 @@ MAX_SUBGROUPS = 50
 
 
 # --------------------------------------------------------------------------- the figures
-
-def _threshold_for(p_pos: np.ndarray, is_pos: np.ndarray, target: float) -> float | None:
-    """The highest threshold t on p(positive) with sensitivity(p >= t) >= target, or None
-    without a positive image."""
-    s = np.sort(p_pos[is_pos])[::-1]
-    if s.size == 0:
-        return None
-    m = max(1, int(math.ceil(target * s.size - 1e-9)))
-    return float(s[m - 1])
-
 
 def _ratio(a, b) -> float:
     return float(a) / float(b) if b else math.nan
@@ -227,6 +219,10 @@ class ExternalValidation:
         Each image's out-of-domain score against the model's training images
         (:class:`featbus.domain.DomainReference`; above 1: unlike them); ``None`` when the
         model holds no reference.
+    seen : list of str, default=[]
+        One sentence per source of the model's training (its own training or adaptation
+        images, a shipped backbone such as ``breast-us``) that some of these images come from
+        (:func:`featbus.provenance.overlap_notes`): its figures on them are optimistic.
 
     Attributes
     ----------
@@ -275,6 +271,7 @@ class ExternalValidation:
     in_domain: dict
     operating_point: dict | None = None
     out_of_domain: np.ndarray | None = None
+    seen: list = dataclasses.field(default_factory=list)
 
     # -- derived
     @property
@@ -426,6 +423,7 @@ class ExternalValidation:
                  f"{n} images of {self.n_groups} groups ({self.groups_from}); {counts}",
                  (f"95 % intervals: {self.n_bootstrap} bootstrap resamples of the {self.n_groups} groups (each group "
                   "drawn whole)" if self.n_bootstrap else "no intervals (n_bootstrap=0)"),
+                 *[f"caution: {note}" for note in self.seen],
                  ""]
         lines += [self.sanity.summary(), ""]
         if self.out_of_domain is not None:
@@ -615,7 +613,7 @@ class ExternalValidation:
                      "groups_from": self.groups_from, "counts": self._counts(), "absent_classes": self.absent_classes},
             "positive": self.positive, "n_bootstrap": self.n_bootstrap, "random_state": self.random_state,
             "interval": "95 % bootstrap percentile interval, groups resampled whole",
-            "verdict": self.verdict,
+            "verdict": self.verdict, "seen": list(self.seen),
             "out_of_domain": None if self.out_of_domain is None else {
                 "flagged": int(np.sum(self.out_of_domain > 1)), "n": len(self.out_of_domain),
                 "median": _num(np.median(self.out_of_domain))},
@@ -931,7 +929,7 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
     present = [i for i in range(len(classes)) if i in held]
     absent = [i for i in range(len(classes)) if i not in held]
     pos = index[positive]
-    threshold = _threshold_for(proba[:, pos], yt == pos, float(target_sensitivity))
+    threshold = threshold_for_sensitivity(proba[:, pos], yt == pos, float(target_sensitivity))
     op = manifest.get("operating_point") if isinstance(manifest.get("operating_point"), dict) else None
     rule = (index[op["positive"]], float(op["threshold"])) if op and op.get("positive") in index else None
     figures, intervals = _estimate(yt, proba, groups, pos, present, absent, threshold, int(n_bootstrap),
@@ -959,4 +957,5 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         target_sensitivity=float(target_sensitivity), threshold=threshold, n_bootstrap=int(n_bootstrap),
         random_state=random_state, figures=figures, intervals=intervals,
         reliability=reliability_curve(proba[:, pos], yt == pos), subgroups=tables, in_domain=in_domain,
-        operating_point=op if rule is not None else None, out_of_domain=out_of_domain)
+        operating_point=op if rule is not None else None, out_of_domain=out_of_domain,
+        seen=overlap_notes(model, records))

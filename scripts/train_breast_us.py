@@ -51,8 +51,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
 
     from featbus import FineTunedCNN, combine_sites, load_data
-    from featbus.networks.efficientnet_lite import efficientnet_lite0
     from featbus.model_selection import image_hashes
+    from featbus.networks.efficientnet_lite import efficientnet_lite0
     from featbus.recipes import get_recipe
 
     names = [s.strip() for s in args.sites.split(",") if s.strip()]

@@ -252,7 +252,7 @@ def test_the_reference_is_the_training_one_restandardised_on_the_site(busi_model
     training rows were; the adapted reference is the training reference re-standardised the same
     way (axes, covariance and threshold kept), so the score still means 'unlike the training
     images', with the site's shift removed."""
-    from featbus.domain import _space
+    from featbus.scaling import family_space as _space
 
     _, model = busi_model
     data, _ = _site_data(site)

@@ -401,7 +401,7 @@ def test_cli_predict_explain_and_errors(phantom_dir, tmp_path, capsys):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
     good = next((phantom_dir / "benign").glob("*.png"))
-    assert main(["predict", str(model), str(good), str(bad), "-o", str(tmp_path / "p.csv")]) == 2
+    assert main(["predict", str(model), str(good), str(bad), "--on-error", "raise", "-o", str(tmp_path / "p.csv")]) == 2
     _error_line(capsys, "bad.png")
     assert main(["predict", str(model), str(good), str(bad), "--on-error", "skip", "--explain", str(tmp_path / "ex"),
                  "-o", str(tmp_path / "p.csv")]) == 0

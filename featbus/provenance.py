@@ -1,0 +1,237 @@
+"""Which images trained a network or a model: fingerprints, and the warning when they are scored.
+
+A backbone or a model scored on images it trained on (or on near-copies of them) looks better
+than it will on new images. featbus stores a fingerprint of every training image with what it
+ships or saves (the ``breast-us`` backbone's card, a model file's manifest) and counts, wherever
+a figure is computed on images (``evaluate``, ``validate``, ``segment evaluate``), how many of
+them it has seen; the figure is then labelled optimistic.
+
+A fingerprint is the image's perceptual hash (:func:`featbus.model_selection.image_hashes`,
+63 bits, written as 16 hexadecimal digits): it survives rescaling, re-encoding and contrast
+changes, so a copy of a public data set at another size is still recognised. Two images are the
+same here when their hashes differ in at most
+:data:`featbus.model_selection.DEFAULT_THRESHOLD` bits, the threshold that groups near-duplicate
+images for cross-validation (calibrated on BUSI: the same lesion, the same or a neighbouring
+frame).
+
+Examples
+--------
+>>> import numpy as np
+>>> from featbus.provenance import fingerprints, count_seen
+>>> rng = np.random.RandomState(0)
+>>> trained = [rng.rand(64, 64) for _ in range(3)]
+>>> prints = fingerprints(trained)
+>>> len(prints), len(prints[0])
+(3, 16)
+>>> seen = count_seen([trained[1], rng.rand(64, 64)], prints)
+>>> seen.tolist()
+[True, False]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .model_selection import DEFAULT_THRESHOLD, image_hashes
+
+__all__ = ["fingerprints", "count_seen", "seen_note", "trained_on", "overlap_notes"]
+
+_BITS = 63  # image_hashes(hash_size=8)
+
+
+def fingerprints(images: Any, *, n_jobs: int | None = None) -> list[str]:
+    """The fingerprint of each image: its 63-bit perceptual hash as 16 hexadecimal digits.
+
+    Parameters
+    ----------
+    images : sequence of arrays, ImageRecord or paths
+    n_jobs : int, optional
+        Parallel workers for reading and hashing.
+
+    Returns
+    -------
+    prints : list of str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.provenance import fingerprints
+    >>> fingerprints([np.eye(32)])[0] == fingerprints([np.eye(32) * 0.5])[0]   # contrast does not matter
+    True
+    """
+    hashes = image_hashes(images, n_jobs=n_jobs)
+    return [np.packbits(h).tobytes().hex() for h in hashes]
+
+
+def _bits(prints: Sequence[str]) -> np.ndarray:
+    if len(prints) == 0:
+        return np.zeros((0, _BITS), dtype=bool)
+    try:
+        raw = np.frombuffer(b"".join(bytes.fromhex(p) for p in prints), dtype=np.uint8).reshape(len(prints), -1)
+    except ValueError:
+        raise ValueError("fingerprints must be strings of 16 hexadecimal digits (featbus.provenance.fingerprints)") \
+            from None
+    return np.unpackbits(raw, axis=1)[:, :_BITS].astype(bool)
+
+
+def count_seen(images: Any, trained: Sequence[str], *, threshold: int = DEFAULT_THRESHOLD,
+               n_jobs: int | None = None) -> np.ndarray:
+    """Which of ``images`` are (near-copies of) images whose fingerprints are ``trained``.
+
+    Parameters
+    ----------
+    images : sequence of arrays, ImageRecord or paths, or sequence of str
+        The images scored, or their fingerprints.
+    trained : sequence of str
+        Fingerprints of the training images (:func:`fingerprints`).
+    threshold : int, default=10
+        Largest Hamming distance, in bits, between two fingerprints of the same image.
+    n_jobs : int, optional
+        Parallel workers for hashing.
+
+    Returns
+    -------
+    seen : ndarray of bool, shape (n_images,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import ndimage as ndi
+    >>> from featbus.provenance import fingerprints, count_seen
+    >>> im = ndi.gaussian_filter(np.random.RandomState(0).rand(96, 96), 4)
+    >>> count_seen(fingerprints([im]), fingerprints([ndi.zoom(im, 0.5)])).tolist()   # a half-size copy
+    [True]
+    """
+    items = list(images)
+    if items and all(isinstance(x, str) and len(x) == 16 for x in items):
+        query = _bits(items)
+    else:
+        query = image_hashes(items, n_jobs=n_jobs)
+    ref = _bits(list(trained))
+    seen = np.zeros(len(query), dtype=bool)
+    if not len(ref) or not len(query):
+        return seen
+    ref_i = ref.astype(np.int16)
+    for start in range(0, len(query), 256):  # bounded memory: 256 x n_trained distances at a time
+        q = query[start:start + 256].astype(np.int16)
+        dist = q @ (1 - ref_i).T + (1 - q) @ ref_i.T
+        seen[start:start + 256] = dist.min(axis=1) <= threshold
+    return seen
+
+
+def seen_note(n_seen: int, n_total: int, what: str) -> str | None:
+    """The sentence that labels a figure computed partly on training images; ``None`` when none is.
+
+    Examples
+    --------
+    >>> from featbus.provenance import seen_note
+    >>> seen_note(3, 10, "the backbone breast-us")
+    '3 of these 10 images (or near-copies) trained the backbone breast-us: figures on them are optimistic'
+    >>> seen_note(0, 10, "this model") is None
+    True
+    """
+    if not n_seen:
+        return None
+    return (f"{n_seen} of these {n_total} images (or near-copies) trained {what}: figures on them are optimistic")
+
+
+def _shipped_backbones(obj: Any) -> list[str]:
+    """The shipped weights (``breast-us``...) any network inside ``obj`` starts from: a
+    FeatbusModel, a pipeline, a search, an estimator (walked through ``get_params``)."""
+    from .networks.backbones import SHIPPED_WEIGHTS, get_backbone
+
+    found: list[str] = []
+    seen_ids: set[int] = set()
+
+    def visit(est):
+        if est is None or id(est) in seen_ids or isinstance(est, (str, bytes, int, float, np.ndarray)):
+            return
+        seen_ids.add(id(est))
+        if isinstance(est, (list, tuple)):
+            for e in est:
+                visit(e)
+            return
+        backbone, weights = getattr(est, "backbone", None), getattr(est, "weights", None)
+        if isinstance(weights, str) and weights in SHIPPED_WEIGHTS:
+            found.append(weights)
+        elif isinstance(backbone, str) and weights == "imagenet":
+            try:
+                row = get_backbone(backbone)
+            except ValueError:
+                row = None
+            if row is not None and row.shipped:
+                found.append(row.shipped)
+        get_params = getattr(est, "get_params", None)
+        if callable(get_params) and not isinstance(est, type):
+            try:
+                params = get_params(deep=True)
+            except TypeError:
+                params = {}
+            for value in params.values():
+                if hasattr(value, "get_params") or isinstance(value, (list, tuple)):
+                    visit(value)
+        for attr in ("features", "networks", "members_", "estimator", "best_estimator_", "steps",
+                     "transformer_list"):
+            value = getattr(est, attr, None)
+            if value is not None and not callable(value):
+                visit(value)
+        if isinstance(est, tuple) and len(est) == 2:
+            visit(est[1])
+
+    visit(obj)
+    return list(dict.fromkeys(found))
+
+
+def trained_on(obj: Any) -> list[tuple[str, list[str]]]:
+    """What trained ``obj``, as ``(who, fingerprints)`` pairs: a model file's training and
+    adaptation images (its manifest), and the images of every shipped backbone it starts from
+    (their cards).
+
+    Examples
+    --------
+    >>> from featbus.provenance import trained_on
+    >>> trained_on(object())
+    []
+    """
+    out: list[tuple[str, list[str]]] = []
+    manifest = getattr(obj, "manifest", None)
+    if isinstance(manifest, dict):
+        data = manifest.get("data") if isinstance(manifest.get("data"), dict) else {}
+        if data.get("fingerprints"):
+            out.append(("this model", list(data["fingerprints"])))
+        adapted = manifest.get("adaptation") if isinstance(manifest.get("adaptation"), dict) else {}
+        if adapted.get("fingerprints"):
+            out.append(("this model's adaptation", list(adapted["fingerprints"])))
+    if _shipped_backbones(obj):
+        from .networks.backbones import shipped_card
+
+        for name in _shipped_backbones(obj):
+            out.append((f"the backbone {name}", list(shipped_card(name).get("image_phash", []))))
+    return out
+
+
+def overlap_notes(obj: Any, images: Any, *, n_jobs: int | None = None) -> list[str]:
+    """One sentence per source of ``obj``'s training (:func:`trained_on`) that some of ``images``
+    come from (:func:`seen_note`); ``[]`` when none does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.provenance import overlap_notes
+    >>> overlap_notes(object(), [np.eye(32)])
+    []
+    """
+    sources = trained_on(obj)
+    if not sources:
+        return []
+    items = list(images)
+    prints = fingerprints(items, n_jobs=n_jobs)
+    notes = []
+    for who, trained in sources:
+        note = seen_note(int(count_seen(prints, trained).sum()), len(items), who)
+        if note:
+            notes.append(note)
+    return notes
