@@ -54,6 +54,7 @@ from ..networks import (
     Backbone,
     deterministic_init,
     keras_cache_dir,
+    keras_name,
     load_backbone,
     resolve_backbone,
     stable_layer_names,
@@ -176,7 +177,7 @@ class _Network:
                     f"featbus.features.deep.layer_names({backbone.name!r})."
                 )
         self.model = model
-        self.extractor = keras.Model(model.inputs, outputs, name=f"{backbone.name}_features")
+        self.extractor = keras.Model(model.inputs, outputs, name=f"{keras_name(backbone)}_features")
         self.map_shapes = [tuple(int(d) for d in o.shape[1:]) for o in outputs]
         prep = backbone.preprocess
         extractor = self.extractor
@@ -416,7 +417,8 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         pooling, input geometry, region and featbus version, so a ``GridSearchCV`` over
         classifier parameters runs the CNN once per unique image.
     progress : bool or "auto", default="auto"
-        Progress bar (tqdm) over the images computed; ``"auto"``: only in a terminal.
+        Progress over the images computed: a tqdm bar; with ``"auto"``, a bar in a terminal
+        and a plain line every 30 s otherwise (:mod:`featbus.progress`).
     n_jobs : int or None, default=None
         Threads reading and resizing images ahead of the network (``None``: 2).
     tta : bool, default=False

@@ -86,8 +86,7 @@ from .._base import CACHE, EMPTY_MASK, PROGRESS, REGION, _check_y_length, _Image
 from .._docs import fill_doc
 from .._records import ImageError, ImageRecord, check_images, mask_bbox, to_float
 from ..augmentation import AUGMENT_PRESETS
-from ..extraction import show_progress
-from ..networks import load_backbone, resolve_backbone
+from ..networks import keras_name, load_backbone, resolve_backbone
 from ..training import Phase, train
 from .deep import ASPECTS, NetworkRowsMixin, fit_square, keras_preprocess
 
@@ -124,7 +123,7 @@ def _build_body(backbone, weights: Any, input_size: tuple[int, int], layer, init
                              "(height, width, channels) feature map: cut the network at a convolutional layer")
         return out
 
-    name = f"{_keras_name(bb.name)}_finetune"
+    name = f"{keras_name(bb)}_finetune"
     if layer is None or isinstance(layer, str):
         return keras.Model(model.inputs, map_of(layer), name=name)
     pooled = [keras.layers.GlobalAveragePooling2D(keepdims=True, dtype="float32", name=f"finetune_pool{i}")(map_of(n))
@@ -138,11 +137,6 @@ def _layer_widths(body, layer) -> list[int]:
     if layer is None or isinstance(layer, str):
         return [int(body.output.shape[-1])]
     return [int(body.get_layer(f"finetune_pool{i}").output.shape[-1]) for i in range(len(layer))]
-
-
-def _keras_name(name: str) -> str:
-    """A backbone's name as part of a Keras model name (a function's ``module.name`` has dots)."""
-    return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
 
 
 _HEAD = "finetune_head"
@@ -773,7 +767,7 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         history = train(trainer.net, trainer.loss_fn, phases, batches, steps, part_of=trainer.part_of,
                         weight_decay=self.weight_decay, validate=validate, monitor="val_loss",
                         patience=None if self.patience is None else int(self.patience), max_time=self.max_time,
-                        progress=show_progress(self.progress), desc="FineTunedCNN",
+                        progress=self.progress, desc="FineTunedCNN",
                         keep="last" if self.patience is None else "best")
         for record in history["epochs"]:
             if record["epoch"] in tallies:
