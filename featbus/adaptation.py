@@ -377,7 +377,7 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
     """:func:`adapt`; ``source``: the model's file when the caller loaded it (the command line)."""
     from .io import file_sha256
     from .model import FeatbusModel, load_model, read_records
-    from .model_format import _data_sha256
+    from .model_format import data_sha256
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -451,7 +451,7 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
 
     record: dict[str, Any] = {
         "method": method, "changed": changed, "n_images": n,
-        "sha256": _data_sha256(records, [""] * n),
+        "sha256": data_sha256(records, [""] * n),
         "fingerprints": fingerprints(records),  # validate says when it is given these images
         "labelled": bool(y is not None),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -666,8 +666,33 @@ def _acquisition_params(acquisition) -> dict:
     return _checked({**off, **acquisition})
 
 
-def _resize(a: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
-    """Resize to (height, width); cv2 takes (width, height)."""
+def resize_to(a: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
+    """Resize an array to ``size`` = (height, width) with OpenCV (which takes (width, height)).
+
+    Unlike :func:`featbus.preprocessing.intensity.resize` it keeps no dtype rule of its own: the
+    networks resize float images and masks with it, by the interpolation they choose.
+
+    Parameters
+    ----------
+    a : ndarray of shape (h, w)
+        The image or mask.
+    size : (int, int)
+        The height and width wanted.
+    interpolation : int
+        An OpenCV flag (``cv2.INTER_AREA``, ``cv2.INTER_LINEAR``, ...).
+
+    Returns
+    -------
+    ndarray of shape size
+
+    Examples
+    --------
+    >>> import cv2
+    >>> import numpy as np
+    >>> from featbus.augmentation import resize_to
+    >>> resize_to(np.ones((4, 6), np.float32), (2, 3), cv2.INTER_AREA).shape
+    (2, 3)
+    """
     import cv2
 
     return cv2.resize(np.ascontiguousarray(a), (int(size[1]), int(size[0])), interpolation=interpolation)

@@ -37,7 +37,7 @@ from scipy import ndimage as ndi
 from sklearn.utils import Bunch, check_random_state
 
 from ._records import ImageError, ImageRecord, map_images
-from .io import _warn_skipped, read_image, read_mask
+from .io import read_image, read_mask, warn_skipped
 
 __all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_bus_bra", "load_breast_lesions_usg",
            "load_site_table_folder", "SITE_TABLES", "SiteTable", "site_table_of", "unwrap_download_folder",
@@ -516,7 +516,7 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
         metas.append({"label": classes[label] if label >= 0 else None, "has_mask_file": bool(mask_paths),
                       "mask_paths": [str(m) for m in mask_paths]})
     if skipped:
-        _warn_skipped([(i, p, r) for i, (p, r) in enumerate(skipped)], "image(s)")
+        warn_skipped([(i, p, r) for i, (p, r) in enumerate(skipped)], "image(s)")
     if not images:
         raise ValueError(f"no readable image in {str(root)!r}")
     if groups == "duplicates":
@@ -767,7 +767,7 @@ def load_site_table_folder(root: str | os.PathLike, spec: SiteTable | str, *, on
         rec.meta["table_row"] = row["row"]
         keep.append(i)
     if len(keep) < len(data.paths):
-        _warn_skipped([(k, p, r) for k, (p, r) in enumerate(skipped[len(data.skipped):])],
+        warn_skipped([(k, p, r) for k, (p, r) in enumerate(skipped[len(data.skipped):])],
                       f"image(s) (no row in {spec.file})")
         if not keep:
             raise ValueError(f"no image of {str(root)!r} has a row in {spec.file}")
@@ -1408,7 +1408,7 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
         kept_groups.append(group)
         kept_splits.append(split)
     if skipped:
-        _warn_skipped([(i, p, r) for i, (p, r) in enumerate(skipped)], "image(s)")
+        warn_skipped([(i, p, r) for i, (p, r) in enumerate(skipped)], "image(s)")
     if not images:
         raise ValueError(f"no readable image listed in {str(path)!r}")
     if has_group:

@@ -192,9 +192,31 @@ def _inner_pipeline(head):
     return head
 
 
-def _linear_head(model):
-    """((mean, multiplier) of the scaler or None, LogisticRegression) when the head is a linear
-    model on per-column scaled features (:func:`_scaler_affine`); ``None`` otherwise."""
+def linear_head(model):
+    """The scaler's affine map and the logistic regression, when the model's head is that linear.
+
+    Grad-CAM's closed-form head gradient and the export of a head as plain arithmetic both need it.
+
+    Parameters
+    ----------
+    model : FeatbusModel
+        A loaded or trained model.
+
+    Returns
+    -------
+    tuple or None
+        ``((mean, multiplier), clf)`` when the head is a ``LogisticRegression`` on per-column
+        scaled features, ``(None, clf)`` when on unscaled ones; ``None`` for any other head.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from featbus.explain import linear_head
+    >>> linear_head(SimpleNamespace(head=make_pipeline(RandomForestClassifier()))) is None
+    True
+    """
     head = model.head
     steps = getattr(head, "steps", None)
     if steps is None:
@@ -238,9 +260,9 @@ def supports_grad_cam(model) -> bool:
 def _keras_available() -> bool:
     """Whether Keras can be imported: Grad-CAM differentiates the Keras network, while a light
     install (``featbus[runtime]``) predicts through the model file's LiteRT forwards only."""
-    from .model_format import _keras_installed
+    from .model_format import keras_installed
 
-    return _keras_installed()
+    return keras_installed()
 
 
 def _check_grad_cam(model) -> None:
@@ -267,7 +289,7 @@ def _deep_columns(model) -> tuple[Any, slice]:
 
 def _class_weights(model, k: int) -> tuple[np.ndarray, float]:
     """(weights, offset) of class k's logit as a function of the raw feature vector (linear heads)."""
-    scaler, clf = _linear_head(model)
+    scaler, clf = linear_head(model)
     coef = np.asarray(clf.coef_, dtype=np.float64)
     intercept = np.asarray(clf.intercept_, dtype=np.float64)
     if coef.shape[0] == 1:  # binary: logit of classes_[1] is w.x + b, of classes_[0] its negative
@@ -539,7 +561,7 @@ def head_gradient(model, x: np.ndarray, columns: slice, k: int, *, exact: bool |
     gradient : ndarray of shape (n_columns,)
     """
     x = np.asarray(x, dtype=np.float64).ravel()
-    linear = _linear_head(model) is not None
+    linear = linear_head(model) is not None
     if exact or (exact is None and linear):
         if not linear:
             raise ValueError("exact head gradients need a logistic-regression classifier after a per-column scaler")

@@ -61,7 +61,7 @@ def check_exportable(model) -> str | None:
     >>> check_exportable(m)  # doctest: +ELLIPSIS
     'only CNN features can be exported: intensity (IntensityStats) has no TensorFlow form; ...'
     """
-    from .explain import _linear_head
+    from .explain import linear_head
 
     if getattr(model, "roi", None) is not None:
         return ROI_REFUSAL
@@ -76,7 +76,7 @@ def check_exportable(model) -> str | None:
                 "train with --features <backbone> alone")
     if len(parts) != 1:
         return "the model has several DeepFeatures extractors; export supports one"
-    if _linear_head(model) is None:
+    if linear_head(model) is None:
         inner = f" of {type(model.head.steps[-1][1]).__name__}" if hasattr(model.head, "steps") else ""
         return (f"the classifier must be a logistic regression (a linear model on the features), this one is "
                 f"{type(model.head).__name__}{inner}; train with --classifier logreg")
@@ -137,12 +137,12 @@ def _network_serving_function(model):
 def _serving_function(model):
     import tensorflow as tf
 
-    from .explain import _linear_head
+    from .explain import linear_head
     from .features.deep import keras_pool, keras_preprocess
 
     (_, est), = model.features.transformer_list
     net = est.network()
-    scaler, clf = _linear_head(model)
+    scaler, clf = linear_head(model)
     coef = np.asarray(clf.coef_, np.float64)
     intercept = np.asarray(clf.intercept_, np.float64)
     if scaler is not None:  # fold the scaler into the linear layer: one matmul on the phone

@@ -105,8 +105,28 @@ CHUNK = 256
 
 
 # ----------------------------------------------------------------------------- keys
-def _jsonable(value: Any) -> Any:
-    """A stable, JSON-serialisable description of a parameter value."""
+def jsonable(value: Any) -> Any:
+    """A stable, JSON-serialisable description of a parameter value (what a setting key hashes).
+
+    Parameters
+    ----------
+    value : object
+        A parameter value: numbers, strings, paths, sequences, dicts (sorted by key), arrays
+        (described by their SHA-256, dtype and shape), nested estimators (class and parameters),
+        functions (module and name); anything else by its ``repr``.
+
+    Returns
+    -------
+    object
+        JSON-serialisable, the same for equal values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.extraction import jsonable
+    >>> jsonable({"b": np.int64(3), "a": (1.5, None)})
+    {'a': [1.5, None], 'b': 3}
+    """
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if isinstance(value, (np.integer, np.floating, np.bool_)):
@@ -114,15 +134,15 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+        return {str(k): jsonable(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if isinstance(value, np.ndarray):
         return {"ndarray": hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest(),
                 "dtype": value.dtype.str, "shape": list(value.shape)}
     if hasattr(value, "get_params"):  # a nested estimator: its class and its parameters
         return {"estimator": f"{type(value).__module__}.{type(value).__qualname__}",
-                "params": _jsonable(value.get_params(deep=False))}
+                "params": jsonable(value.get_params(deep=False))}
     if callable(value):
         return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
     return repr(value)
@@ -149,9 +169,9 @@ def setting_key(extractor) -> str:
     params = {k: v for k, v in extractor.get_params(deep=False).items() if k not in VOLATILE_PARAMS}
     payload = {
         "class": f"{cls.__module__}.{cls.__qualname__}",
-        "params": _jsonable(params),
+        "params": jsonable(params),
         "names": [str(n) for n in getattr(extractor, "feature_names_out_", [])],
-        "extra": _jsonable(extractor._setting_extra()) if hasattr(extractor, "_setting_extra") else None,
+        "extra": jsonable(extractor._setting_extra()) if hasattr(extractor, "_setting_extra") else None,
         "featbus": __version__,
     }
     revision = getattr(cls, "_revision", 0)  # raised when a class's numbers change within a version

@@ -599,11 +599,32 @@ def read_images(paths: Sequence[str | os.PathLike], *, mode: str = "gray", on_er
     images = [r for r in results if isinstance(r, np.ndarray)]
     skipped = [r for r in results if not isinstance(r, np.ndarray)]
     if skipped:
-        _warn_skipped(skipped)
+        warn_skipped(skipped)
     return (images, skipped) if return_skipped else images
 
 
-def _warn_skipped(skipped: list[tuple[int, str, str]], what: str = "image file(s)") -> None:
+def warn_skipped(skipped: list[tuple[int, str, str]], what: str = "image file(s)") -> None:
+    """Warn once about the items a reader went past: the first 20 by index, path and reason.
+
+    The warning names the caller's caller (``stacklevel=3``): call it from the reading function.
+
+    Parameters
+    ----------
+    skipped : list of (int, str, str)
+        ``(index, path, reason)`` of each unreadable item.
+    what : str, default="image file(s)"
+        What the items are, in the message.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from featbus.io import warn_skipped
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_skipped([(3, "a.png", "not an image")])
+    >>> print(caught[0].message)
+    skipped 1 unreadable image file(s): 3 ('a.png'): not an image
+    """
     lines = "; ".join(f"{i} ({p!r}): {r}" for i, p, r in skipped[:20])
     more = f"; ... and {len(skipped) - 20} more" if len(skipped) > 20 else ""
     warnings.warn(f"skipped {len(skipped)} unreadable {what}: {lines}{more}", UserWarning, stacklevel=3)

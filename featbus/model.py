@@ -25,27 +25,27 @@ from ._registry import is_cnn
 from .domain import score_columns
 from .io import file_sha256
 from .model_format import (
-    _FORMAT_SKOPS,
     EXTRA_TRUSTED_TYPES,
+    FORMAT_SKOPS,
     FORMAT_VERSION,
     TRUSTED_PACKAGES,
     ModelVersionError,
     UntrustedModelError,
-    _check_versions,
-    _keras_installed,
-    _read_runtime_forwards,
-    _remember_runtime_checked,
-    _runtime_checked,
-    _runtime_forwards,
-    _trusted_digests,
     check_saveable,
+    check_versions,
     checked_runtimes_file,
     describe_manifest,
     is_trusted_type,
+    keras_installed,
     pipeline_types,
     read_manifest,
     read_pipeline,
+    read_runtime_forwards,
+    remember_runtime_checked,
+    runtime_checked,
+    runtime_forwards,
     trust_model,
+    trusted_digests,
     trusted_models_file,
     types_needing_trust,
     write_model_file,
@@ -360,7 +360,7 @@ class FeatbusModel:
         parts = {k: getattr(self, k) for k in ("features", "head", "roi", "preprocess", "domain")}
         parts = {k: v for k, v in parts.items() if v is not None}  # no roi / preprocess / domain: no member
         check_saveable(parts)  # before the runtime forwards are converted: a refusal costs nothing
-        self.manifest = write_model_file(path, parts, self.manifest, _runtime_forwards(self, runtime), trust=trust)
+        self.manifest = write_model_file(path, parts, self.manifest, runtime_forwards(self, runtime), trust=trust)
         return path
 
 
@@ -423,14 +423,14 @@ def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False
         raise TypeError(f"trusted must be True, False or a list of type names, got {trusted!r}")
     path = str(path)
     manifest = read_manifest(path)
-    _check_versions(manifest, path)
+    check_versions(manifest, path)
     size = max(os.path.getsize(path), 2**20)  # featbus stores members: none inflates past the file
 
     def vouched() -> bool:
-        return trusted is True or file_sha256(path) in _trusted_digests()
+        return trusted is True or file_sha256(path) in trusted_digests()
 
     parts = read_pipeline(path, manifest, size, trusted, vouched)
-    if manifest["format_version"] >= _FORMAT_SKOPS:  # a pickle (a trusted file) is not checked: it ran already
+    if manifest["format_version"] >= FORMAT_SKOPS:  # a pickle (a trusted file) is not checked: it ran already
         _check_contents(parts, path, vouched)
     if not isinstance(parts, dict) or not {"features", "head"} <= set(parts):
         raise ValueError(f"{path!r} is damaged: its pipeline is not a featbus model's parts")
@@ -491,15 +491,15 @@ def _attach_runtime(model: FeatbusModel, path: str, size: int) -> None:
 
     if not (model.manifest.get("runtime") or {}).get("forwards") or not runtime_available():
         return
-    attached = _read_runtime_forwards(path, model.manifest, dict(network_estimators(model)), size)
+    attached = read_runtime_forwards(path, model.manifest, dict(network_estimators(model)), size)
     digest = file_sha256(path)
-    if _keras_installed() and not _runtime_checked(digest):
+    if keras_installed() and not runtime_checked(digest):
         for member, est, fwd in attached:
             off = forward_disagreement(est, fwd)
             if not off <= RUNTIME_CHECK_RTOL:
                 raise ValueError(f"{path!r} is damaged or crafted: its {member} is not the network it holds (they "
                                  f"disagree by {off:.3g} of the largest feature on the same images, at most "
                                  f"{RUNTIME_CHECK_RTOL:g} is allowed)")
-        _remember_runtime_checked(digest)
+        remember_runtime_checked(digest)
     for _, est, fwd in attached:
         est._inference = fwd

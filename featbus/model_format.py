@@ -97,10 +97,11 @@ __all__ = ["FORMAT_VERSION", "MAX_MANIFEST_BYTES", "EXTRA_TRUSTED_TYPES", "TRUST
 #: pickled the pipeline (2 added the lesion ROI cropper, 3 preprocessing steps); version 4 stores
 #: it with skops (no pickle) and may add inference-runtime forwards of its networks.
 FORMAT_VERSION = 4
-_FORMAT_SKOPS = 4
+#: The first format version whose pipeline member is a skops archive (older ones are a pickle).
+FORMAT_SKOPS = 4
 
-
-_MAGIC = "featbus-model"
+#: The manifest's ``format`` field: what marks a zip archive as a featbus model file.
+MAGIC = "featbus-model"
 _MANIFEST = "manifest.json"
 _PIPELINE = "pipeline.skops"
 _LEGACY_PIPELINE = "pipeline.joblib"  # formats 1-3: a pickle, loaded only when trusted
@@ -137,8 +138,20 @@ def trusted_models_file() -> Path:
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
-def _trusted_digests() -> set[str]:
-    """The SHA-256 digests of the trust list: the first word of each line, when it is one."""
+def trusted_digests() -> set[str]:
+    """The SHA-256 digests of the trust list (:func:`trusted_models_file`).
+
+    Returns
+    -------
+    set of str
+        The first word of each line, when it is a digest (lower case); empty without a list.
+
+    Examples
+    --------
+    >>> from featbus.model_format import trusted_digests
+    >>> isinstance(trusted_digests(), set)
+    True
+    """
     path = trusted_models_file()
     try:
         lines = path.read_text().splitlines()
@@ -154,7 +167,7 @@ def trust_model(path: str | os.PathLike) -> str:
     Only do this for a file whose origin you trust: loading it runs its pickle.
     """
     digest = file_sha256(path)
-    if digest not in _trusted_digests():
+    if digest not in trusted_digests():
         store = trusted_models_file()
         store.parent.mkdir(parents=True, exist_ok=True)
         # the file name goes in as a JSON string: a name holding a line break (and another
@@ -166,7 +179,25 @@ def trust_model(path: str | os.PathLike) -> str:
 
 # --------------------------------------------------------------------------- manifest
 
-def _versions(deep: bool) -> dict[str, str]:
+def package_versions(deep: bool) -> dict[str, str]:
+    """The versions a model file records: featbus, Python and the packages its fitted state needs.
+
+    Parameters
+    ----------
+    deep : bool
+        Whether the model holds networks (TensorFlow and Keras are recorded too).
+
+    Returns
+    -------
+    dict
+        Package name -> installed version; a package that is not installed is left out.
+
+    Examples
+    --------
+    >>> from featbus.model_format import package_versions
+    >>> sorted(package_versions(deep=False))[:2]
+    ['featbus', 'imbalanced-learn']
+    """
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"featbus": __version__, "python": platform.python_version()}
@@ -189,8 +220,33 @@ def _major_minor(v: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def _check_versions(manifest: dict, path: str) -> None:
-    if manifest.get("format") != _MAGIC:
+def check_versions(manifest: dict, path: str) -> None:
+    """Refuse a manifest that is not featbus's or whose versions this installation cannot load.
+
+    Parameters
+    ----------
+    manifest : dict
+        The file's manifest (:func:`read_manifest`).
+    path : str
+        The file's name, for the messages.
+
+    Raises
+    ------
+    ValueError
+        When the manifest is not a featbus model's.
+    ModelVersionError
+        When the format is newer than this featbus reads, or the fitted state was made by
+        another major.minor version (:func:`version_problem`).
+
+    Examples
+    --------
+    >>> from featbus.model_format import check_versions
+    >>> check_versions({"format": "zip"}, "a.featbus")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'a.featbus' is not a featbus model (no featbus manifest)
+    """
+    if manifest.get("format") != MAGIC:
         raise ValueError(f"{path!r} is not a featbus model (no featbus manifest)")
     fv = manifest.get("format_version")
     if not isinstance(fv, int) or fv > FORMAT_VERSION:
@@ -393,7 +449,7 @@ def read_manifest(path: str | os.PathLike) -> dict:
         manifest = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"{path!r} is damaged: its manifest is not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != _MAGIC:
+    if not isinstance(manifest, dict) or manifest.get("format") != MAGIC:
         raise ValueError(f"{path!r} is not a featbus model (no featbus manifest)")
     _check_manifest_schema(manifest, path)
     return manifest
@@ -523,7 +579,7 @@ def pipeline_types(path: str | os.PathLike) -> list[dict]:
     """
     path = str(path)
     manifest = read_manifest(path)
-    if manifest["format_version"] < _FORMAT_SKOPS:
+    if manifest["format_version"] < FORMAT_SKOPS:
         return [{"name": "pickle (any code)", "count": 1, "trust": "needs your trust"}]
     blob = _read_member(path, _PIPELINE, max(os.path.getsize(path), 2**20))
     _check_skops_container(blob, path)
@@ -535,7 +591,7 @@ def types_needing_trust(path: str | os.PathLike) -> list[str]:
     """What loading the file would create that nobody has vouched for: ``[]`` when it loads
     without ``trusted`` (only trusted types, or the file is in the trust list), else the type
     names (``["pickle (any code)"]`` for an older pickled file). Nothing is loaded."""
-    if file_sha256(path) in _trusted_digests():
+    if file_sha256(path) in trusted_digests():
         return []
     return [t["name"] for t in pipeline_types(path) if t["trust"] == "needs your trust"]
 
@@ -616,7 +672,31 @@ def checked_runtimes_file() -> Path:
     return trusted_models_file().with_name("checked_runtimes.txt")
 
 
-def _runtime_checked(digest: str) -> bool:
+def runtime_checked(digest: str) -> bool:
+    """Whether the model file with this SHA-256 had its runtime forwards checked against Keras.
+
+    Parameters
+    ----------
+    digest : str
+        The file's SHA-256 (hex).
+
+    Returns
+    -------
+    bool
+        Whether :func:`checked_runtimes_file` lists it (:func:`remember_runtime_checked`).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from unittest import mock
+    >>> from featbus.model_format import remember_runtime_checked, runtime_checked
+    >>> with tempfile.TemporaryDirectory() as d, mock.patch.dict(
+    ...         os.environ, {"FEATBUS_TRUSTED_MODELS": os.path.join(d, "trusted.txt")}):
+    ...     before = runtime_checked("ab" * 32)
+    ...     remember_runtime_checked("ab" * 32)
+    ...     print(before, runtime_checked("ab" * 32))
+    False True
+    """
     try:
         text = checked_runtimes_file().read_text()
     except OSError:
@@ -624,7 +704,22 @@ def _runtime_checked(digest: str) -> bool:
     return digest in {line.split()[0] for line in text.splitlines() if line.strip()}
 
 
-def _remember_runtime_checked(digest: str) -> None:
+def remember_runtime_checked(digest: str) -> None:
+    """Note in :func:`checked_runtimes_file` that this model file's runtime forwards were checked.
+
+    A file that cannot be written is warned about (the check runs again next time).
+
+    Parameters
+    ----------
+    digest : str
+        The file's SHA-256 (hex).
+
+    Examples
+    --------
+    See :func:`runtime_checked`.
+
+    >>> from featbus.model_format import remember_runtime_checked
+    """
     store = checked_runtimes_file()
     try:
         store.parent.mkdir(parents=True, exist_ok=True)
@@ -635,7 +730,20 @@ def _remember_runtime_checked(digest: str) -> None:
                       "runtime forwards will be checked against Keras again next time", UserWarning, stacklevel=3)
 
 
-def _keras_installed() -> bool:
+def keras_installed() -> bool:
+    """Whether Keras can be imported, found without importing it (nor TensorFlow).
+
+    Returns
+    -------
+    bool
+        ``True`` when a ``keras`` package is installed.
+
+    Examples
+    --------
+    >>> from featbus.model_format import keras_installed
+    >>> keras_installed() in (True, False)
+    True
+    """
     import importlib.util
 
     try:
@@ -677,7 +785,7 @@ def read_pipeline(path: str, manifest: dict, size: int, trusted, vouched) -> dic
     for (``vouched()``: ``trusted=True`` or the trust list), else :class:`UntrustedModelError`
     and nothing is created. An older file (a pickle) loads only when vouched for. ``size``
     bounds every read (featbus stores members: none inflates past the file)."""
-    if manifest["format_version"] < _FORMAT_SKOPS:
+    if manifest["format_version"] < FORMAT_SKOPS:
         return _load_pickled(path, manifest, size, vouched())
     blob = _read_member(path, _PIPELINE, size)
     if hashlib.sha256(blob).hexdigest() != manifest.get("pipeline_sha256"):
@@ -700,10 +808,38 @@ def read_pipeline(path: str, manifest: dict, size: int, trusted, vouched) -> dic
         raise ValueError(f"{path!r} is damaged: its pipeline does not load ({type(exc).__name__}: {exc})") from None
 
 
-def _read_runtime_forwards(path: str, manifest: dict, nets: dict, size: int) -> list[tuple]:
-    """The file's runtime forwards (:mod:`featbus.runtime`), each read, checked against its digest
-    and its network's input size: ``[(member, estimator, LiteForward)]``. ``nets``: the model's
-    network estimators by key (:func:`featbus.runtime.network_estimators`), one per forward."""
+def read_runtime_forwards(path: str, manifest: dict, nets: dict, size: int) -> list[tuple]:
+    """The file's runtime forwards (:mod:`featbus.runtime`), each read and checked.
+
+    Parameters
+    ----------
+    path : str
+        The model file.
+    manifest : dict
+        Its manifest (:func:`read_manifest`).
+    nets : dict
+        The model's network estimators by key (:func:`featbus.runtime.network_estimators`), one
+        per forward.
+    size : int
+        The file's size in bytes (a member may not claim more).
+
+    Returns
+    -------
+    list of tuple
+        ``[(member, estimator, LiteForward)]``, each forward checked against its digest and its
+        network's input size; ``[]`` for a file without forwards.
+
+    Raises
+    ------
+    ValueError
+        When the forwards do not match the networks, their digests or their input sizes.
+
+    Examples
+    --------
+    >>> from featbus.model_format import read_runtime_forwards
+    >>> read_runtime_forwards("a.featbus", {"runtime": None}, {}, 0)
+    []
+    """
     from .runtime import LiteForward
 
     forwards = (manifest.get("runtime") or {}).get("forwards") or []
@@ -724,8 +860,31 @@ def _read_runtime_forwards(path: str, manifest: dict, nets: dict, size: int) -> 
 
 # --------------------------------------------------------------------------- digests
 
-def _data_sha256(records, y_names) -> str:
-    """SHA-256 of every image's pixels (dtype, shape, bytes) and label, in order."""
+def data_sha256(records, y_names) -> str:
+    """SHA-256 of every image's pixels (dtype, shape, bytes) and label, in order.
+
+    What a model file records of the data that trained or adapted it.
+
+    Parameters
+    ----------
+    records : sequence of ImageRecord
+        The images.
+    y_names : sequence of str
+        Their labels (``""`` for unlabelled images).
+
+    Returns
+    -------
+    str
+        The hex digest.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus import ImageRecord
+    >>> from featbus.model_format import data_sha256
+    >>> len(data_sha256([ImageRecord(np.zeros((2, 2), np.uint8))], ["benign"]))
+    64
+    """
     h = hashlib.sha256()
     for rec, label in zip(records, y_names):
         img = np.ascontiguousarray(rec.image)
@@ -736,10 +895,33 @@ def _data_sha256(records, y_names) -> str:
 
 # --------------------------------------------------------------------------- writing
 
-def _runtime_forwards(model, wanted: bool | None) -> list[dict]:
-    """The runtime members a file of ``model`` holds: one TFLite flatbuffer per network estimator
-    (:mod:`featbus.runtime`); ``[]`` without networks, with ``wanted=False``, or (``None``) off
-    Keras's TensorFlow backend or when the conversion fails (warned)."""
+def runtime_forwards(model, wanted: bool | None) -> list[dict]:
+    """The runtime members a file of ``model`` holds: one TFLite flatbuffer per network estimator.
+
+    Parameters
+    ----------
+    model : FeatbusModel
+        The model to be written.
+    wanted : bool or None
+        ``True``: the forwards are required (an error when they cannot be made); ``False``:
+        none; ``None``: made on Keras's TensorFlow backend, and a failed conversion is warned
+        about and leaves the file without them.
+
+    Returns
+    -------
+    list of dict
+        One member per network (:mod:`featbus.runtime`): its estimator key, member name,
+        flatbuffer, SHA-256, input size and output count; ``[]`` for a model without networks.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from sklearn.pipeline import FeatureUnion
+    >>> from featbus import HOGFeatures
+    >>> from featbus.model_format import runtime_forwards
+    >>> runtime_forwards(SimpleNamespace(features=FeatureUnion([("hog", HOGFeatures())])), wanted=None)
+    []
+    """
     from .runtime import forward_flatbuffer, network_estimators
 
     nets = network_estimators(model)
@@ -838,7 +1020,7 @@ def write_model_file(path: Path, parts: dict, manifest: dict, forwards: list[dic
         for f in forwards:
             z.writestr(f["member"], f["flatbuffer"])
     if forwards:  # made here from the same networks: nothing to check when it is loaded
-        _remember_runtime_checked(file_sha256(path))
+        remember_runtime_checked(file_sha256(path))
     if trust is None:
         trust = bool(_untrusted(_pipeline_types(blob, str(path))))
     if trust:

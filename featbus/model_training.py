@@ -49,7 +49,7 @@ from ._registry import EXECUTION_PARAMS, is_cnn, reads_masks
 from .io import file_sha256
 from .metrics import threshold_for_sensitivity
 from .model import FeatbusModel
-from .model_format import _MAGIC, FORMAT_VERSION, _data_sha256, _versions, json_safe
+from .model_format import FORMAT_VERSION, MAGIC, data_sha256, json_safe, package_versions
 from .sanity import verdict_to_manifest
 from .sites import SITE_BALANCE_ABOUT, leave_one_site_out, site_balance_shares, site_balance_weights, sites_of
 
@@ -578,10 +578,10 @@ def _domain_reference(X, columns, groups, random_state, manifest):
 
 def _manifest_head(roi, preprocess, command, random_state, deep: bool, classes) -> dict:
     """The manifest fields every model has before its recipe: format, date, command, versions."""
-    return {"format": _MAGIC, "format_version": FORMAT_VERSION,
+    return {"format": MAGIC, "format_version": FORMAT_VERSION,
             "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "command": command or " ".join(sys.argv), "random_state": random_state,
-            "versions": _versions(deep), "classes": classes.tolist()}
+            "versions": package_versions(deep), "classes": classes.tolist()}
 
 
 def _manifest_data(source, y, classes, groups, records, seen, sites=None) -> dict:
@@ -592,7 +592,7 @@ def _manifest_data(source, y, classes, groups, records, seen, sites=None) -> dic
 
     # every training image's fingerprint: validate and evaluate say when they are given these images
     data = {"source": source, "n_images": len(y), "counts": counts,
-            "n_groups": int(np.unique(groups).size), "sha256": _data_sha256(records, y),
+            "n_groups": int(np.unique(groups).size), "sha256": data_sha256(records, y),
             "fingerprints": fingerprints(records)}
     if sites is not None and np.unique(sites).size >= 2:
         data["sites"] = {str(s): {str(c): int(np.sum((sites == s) & (y == c))) for c in classes

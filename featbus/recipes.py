@@ -260,11 +260,27 @@ def build_segmenter(name: str = DEFAULT_SEGMENTER_RECIPE, **overrides):
     return UNetSegmenter(**params)
 
 
-def _time_text(r) -> str:
-    """A recipe's expected time as one sentence: each figure with its place ("on 2 CPU cores",
-    "on a GPU") right after it and its remark in brackets after that, e.g. "about 15 min on 2 CPU
-    cores, well under a minute on a GPU (not measured by featbus: no GPU here)"; a recipe that
-    uses no GPU says so instead of a GPU time."""
+def time_text(r) -> str:
+    """A recipe's expected time as one sentence.
+
+    Each figure comes with its place ("on 2 CPU cores", "on a GPU") right after it and its remark
+    in brackets after that; a recipe that uses no GPU says so instead of a GPU time.
+
+    Parameters
+    ----------
+    r : Recipe
+        A classification or segmentation recipe (its ``cpu_time`` and ``gpu_time``).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from featbus.recipes import RECIPES, time_text
+    >>> time_text(RECIPES["finetuned-lite0"])
+    'about 15 min on 2 CPU cores, well under a minute on a GPU (not measured by featbus: no GPU here)'
+    """
 
     def split(text: str) -> tuple[str, str]:
         text = " ".join(str(text).split())
@@ -288,7 +304,7 @@ def describe_recipes() -> str:
 
     def entry(r, default_name: str) -> str:
         default = " (default)" if r.name == default_name else ""
-        return (f"{r.name}{default}\n    {r.summary}\n    time for 625 images: {_time_text(r)}"
+        return (f"{r.name}{default}\n    {r.summary}\n    time for 625 images: {time_text(r)}"
                 f"\n    duplicate-grouped CV on BUSI: {r.figure}")
 
     return "\n".join(["classification (featbus train --recipe NAME):",

@@ -452,14 +452,14 @@ def settings_record(union, *, region: str | None, preprocess: list[str] | None, 
     from datetime import datetime, timezone
 
     from ._version import __version__
-    from .extraction import _jsonable
+    from .extraction import jsonable
 
     features = {}
     for name, est in union.transformer_list:
         params = {k: v for k, v in est.get_params(deep=False).items() if k not in _RUN_PARAMS}
         if is_a(est, "DeepFeatures"):
             params.pop("backbone", None)  # the entry's name is the backbone
-        features[name] = _jsonable(params)
+        features[name] = jsonable(params)
     return {"featbus": __version__, "command": command,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "data": data,
             "region": region, "preprocess": list(preprocess or []), "features": features}

@@ -21,7 +21,7 @@ from conftest import BUSI
 from featbus import adapt, make_phantoms
 from featbus.cli import main
 from featbus.model import load_model
-from featbus.model_format import _check_manifest_schema, _data_sha256
+from featbus.model_format import _check_manifest_schema, data_sha256
 from featbus.model_training import train_model
 
 
@@ -71,7 +71,7 @@ def test_unlabelled_images_re_estimate_the_feature_standardisation(busi_model, s
     assert "adaptation" not in model.manifest
     record = adapted.manifest["adaptation"]
     assert record["method"] == "standardise" and record["labelled"] is False and record["n_images"] == len(X)
-    assert record["sha256"] == _data_sha256(list(data.data), [""] * len(X))
+    assert record["sha256"] == data_sha256(list(data.data), [""] * len(X))
     assert "operating_point" not in adapted.manifest
     assert not np.allclose(adapted.predict_proba(data.data), model.predict_proba(data.data))
 

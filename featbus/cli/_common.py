@@ -186,16 +186,16 @@ def _trust_file() -> str:
 
 def _is_trusted_file(path) -> bool:
     from ..io import file_sha256
-    from ..model_format import _trusted_digests
+    from ..model_format import trusted_digests
 
-    return file_sha256(path) in _trusted_digests()
+    return file_sha256(path) in trusted_digests()
 
 
 def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True, runtime: str = "auto",
                     keras_too: bool = False):
     from ..io import file_sha256
     from ..model import load_model
-    from ..model_format import _keras_installed, _runtime_checked, read_manifest, trust_model
+    from ..model_format import keras_installed, read_manifest, runtime_checked, trust_model
     from ..runtime import runtime_available
 
     manifest = read_manifest(path)  # a missing / foreign file fails here, before TensorFlow
@@ -204,7 +204,7 @@ def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True, r
     # the file's inference runtime runs its networks without TensorFlow; a segmenter still needs it
     lite = runtime == "auto" and manifest.get("runtime") and runtime_available()
     # a file whose forwards were not yet checked against its networks is checked once with Keras
-    unchecked = lite and _keras_installed() and not _runtime_checked(file_sha256(path))
+    unchecked = lite and keras_installed() and not runtime_checked(file_sha256(path))
     if manifest.get("segmenter") or (networks and (keras_too or not lite or unchecked)):  # Grad-CAM needs Keras
         _import_tensorflow_quietly(debug)
     model = load_model(path, trusted=trust, warm_up=warm_up, runtime=runtime)

@@ -51,9 +51,9 @@ def run(args) -> int:
         _check_writable(out, "-o")
     if args.explain:
         _check_writable(Path(args.explain), "--explain", folder=True)
-    from ..model_format import _keras_installed
+    from ..model_format import keras_installed
 
-    keras = _keras_installed()
+    keras = keras_installed()
     if args.explain and args.explain_method == "gradcam" and not keras:
         raise CLIError('--explain-method gradcam needs Keras (pip install "featbus[deep]"); without it, '
                        "--explain-method occlusion explains any model from its predictions")

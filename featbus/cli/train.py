@@ -278,11 +278,11 @@ def run(args) -> int:
               f"about {args.segmenter_time:.0f} s", file=sys.stderr)
     overrides = {k: getattr(args, dest) for k, dest in _OVERRIDE_DESTS.items()}
     if recipe is not None:
-        from ..recipes import _time_text
+        from ..recipes import time_text
 
         changed = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in overrides.items() if v is not None)
         print(f"recipe {recipe.name}: {recipe.summary}" + (f", with {changed}" if changed else "")
-              + f"; with its defaults 625 images take {_time_text(recipe)}",
+              + f"; with its defaults 625 images take {time_text(recipe)}",
               file=sys.stderr)
     if network_weights is not None:  # the recipe's network starts from the local weights file
         overrides["weights"] = network_weights
@@ -332,10 +332,11 @@ def run(args) -> int:
     if args.report:
         _train_report(model, Path(args.report))
     print(model.describe())
-    from ..sanity import _strict_status
+    from ..sanity import _strict_status, with_sites
 
     cv_report = getattr(model, "cv_report", None)
-    verdict = None if cv_report is None else cv_report.sanity
+    # several sites: the verdict also reads the leave-one-site-out figure (inspect reads it the same way)
+    verdict = None if cv_report is None else with_sites(cv_report.sanity, getattr(model, "site_cv_report", None))
     print(verdict.summary() if verdict is not None else
           "verdict: none -- the model was trained without a cross-validation or validation split to judge it by")
     print(f"model: {out.resolve()}" + (f" (added to your trust list {_trust_file()}: it holds types featbus "
@@ -343,8 +344,9 @@ def run(args) -> int:
     sites = getattr(data, "sites", None)
     if sites is None or len(set(np.asarray(sites).tolist())) < 2:
         print(ONE_SITE_NOTE.format(model=shlex.quote(str(out))))
-    judged = {"cross-validation" if cv_report is None or "validation split" not in str(cv_report.cv)
-              else "validation split": verdict}
+    judged = {("cross-validation" if cv_report is None or "validation split" not in str(cv_report.cv)
+               else "validation split") + (" and leaving each site out" if verdict is not None
+                                           and verdict.sites_checked else ""): verdict}
     if held is not None:
         judged["held-out images"] = held_verdict
     return _strict_status(judged, args.strict, "train")

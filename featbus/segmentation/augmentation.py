@@ -15,7 +15,8 @@ def __getattr__(name: str):
     if name in ("augment_pair", "_resize"):
         from .. import augmentation
 
-        warnings.warn(f"featbus.segmentation.augmentation.{name} moved to featbus.augmentation.{name}; the old "
+        new = "resize_to" if name == "_resize" else name  # its public name in featbus.augmentation
+        warnings.warn(f"featbus.segmentation.augmentation.{name} moved to featbus.augmentation.{new}; the old "
                       "import path goes in the next release", DeprecationWarning, stacklevel=2)
-        return getattr(augmentation, name)
+        return getattr(augmentation, new)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -48,7 +48,7 @@ from .._backend import compile_forward
 from .._base import PROGRESS, _ImageInputMixin
 from .._docs import RENAMED, fill_doc, renamed
 from .._records import ImageError, ImageRecord, check_images, check_mask, to_float
-from ..augmentation import _resize, augment_pair
+from ..augmentation import augment_pair, resize_to
 from ..extraction import show_progress
 from ..io import load_item, written_atomically
 from ..model_selection import holdout_split, resolve_groups
@@ -497,8 +497,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             if m is None:
                 raise ImageError("mask is None; pass an all-zero mask for an image without lesion", i, rec.path)
             m = check_mask(m, rec.image.shape, index=i, path=rec.path)
-            xs[i, ..., 0] = _resize(to_float(rec.image, index=i, path=rec.path), (s, s), cv2.INTER_AREA)
-            ys[i, ..., 0] = _resize(m.astype(np.float32), (s, s), cv2.INTER_LINEAR) > 0.5
+            xs[i, ..., 0] = resize_to(to_float(rec.image, index=i, path=rec.path), (s, s), cv2.INTER_AREA)
+            ys[i, ..., 0] = resize_to(m.astype(np.float32), (s, s), cv2.INTER_LINEAR) > 0.5
         if labels is None and all(v is not None for v in meta_labels):
             labels = np.asarray(meta_labels)
         return xs, ys, labels
@@ -746,11 +746,11 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             for k, item in enumerate(chunk):
                 rec = load_item(item, start + k)
                 shapes.append(rec.image.shape)
-                xs[k, ..., 0] = _resize(to_float(rec.image, index=start + k, path=rec.path), (s, s), cv2.INTER_AREA)
+                xs[k, ..., 0] = resize_to(to_float(rec.image, index=start + k, path=rec.path), (s, s), cv2.INTER_AREA)
             prob = self._predict_array(self.model_, xs, batch_size)
             if self._tta():  # mirror, predict, mirror back, average
                 prob = 0.5 * (prob + self._predict_array(self.model_, xs[:, :, ::-1], batch_size)[:, :, ::-1])
-            out.extend(np.clip(_resize(p[..., 0], shape, cv2.INTER_LINEAR), 0, 1).astype(np.float32)
+            out.extend(np.clip(resize_to(p[..., 0], shape, cv2.INTER_LINEAR), 0, 1).astype(np.float32)
                        for p, shape in zip(prob, shapes))
         return out
 
