@@ -47,21 +47,6 @@ __all__ = [
     "PER_CLASS_METRICS", "evaluate_external", "never_predicted",
 ]
 
-#: Names that moved to :mod:`featbus.sites` (the home of everything about sites).
-_MOVED_TO_SITES = ("leave_one_site_out", "SiteReport", "site_cv_lines")
-
-
-def __getattr__(name: str):
-    # the old path of the leave-one-site-out names keeps working, with a warning; imported by name
-    # at the first use only, as featbus.sites builds on this module
-    if name in _MOVED_TO_SITES:
-        import importlib
-        import warnings
-
-        warnings.warn(f"featbus.evaluation.{name} moved to featbus.sites.{name}; import it from there",
-                      FutureWarning, stacklevel=2)
-        return getattr(importlib.import_module("featbus.sites"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 def _is_bunch(obj) -> bool:
     return hasattr(obj, "target") and (hasattr(obj, "data") or hasattr(obj, "images"))
