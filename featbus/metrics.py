@@ -24,7 +24,7 @@ from scipy import stats
 __all__ = ["classification_metrics", "PER_CLASS_METRICS", "rank_auc", "confusion_matrix", "decide",
            "group_units", "bootstrap", "BootstrapResult", "percentile_interval", "interval_text",
            "format_interval", "reliability_curve", "expected_calibration_error", "brier_score", "ECE_BINS",
-           "CONFIDENCE", "Predictions"]
+           "CONFIDENCE", "Predictions", "threshold_for_sensitivity"]
 
 #: Metrics computed for each class (one-vs-rest) and macro-averaged.
 PER_CLASS_METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "auc")

@@ -43,7 +43,7 @@ _PROGRESS_OFF = contextvars.ContextVar("featbus_progress_off", default=False)
 
 @contextlib.contextmanager
 def progress_off():
-    """No progress (bar or line) inside the block (``featbus ... --quiet``), whatever ``progress`` says."""
+    """No progress (bar or line) inside the block (``featbus <command> --quiet``), whatever ``progress`` says."""
     token = _PROGRESS_OFF.set(True)
     try:
         yield
