@@ -15,7 +15,10 @@ three checks:
    :func:`featbus.evaluation.compare` does. The model beats the trivial answer when the 95 %
    interval of the difference lies above 0 for accuracy or for balanced accuracy (a screening
    model may trade accuracy for sensitivity on a rare class: its balanced accuracy then
-   shows it);
+   shows it). The sentence names the figure that carries the win ("on balanced accuracy, not
+   on accuracy"), and when the balanced win rests on classes of fewer than
+   :data:`SMALL_CLASS` images alone (BrEaST-Lesions-USG's 4 normal images) it says so and the
+   verdict is at most "limited";
 2. **a class almost never found**: a class whose sensitivity (recall: the share of its images
    that the model calls by its name) is under :data:`SENSITIVITY_FLOOR`;
 3. **AUC no better than chance**: the macro one-vs-rest AUC (external validation: the
@@ -33,11 +36,29 @@ The verdict is one of :data:`VERDICTS`:
 ``"limited"``
     It beats the trivial answer, ranks better than chance and recognises at least two
     classes, but some class is almost never found (check 2), or, with three or more classes,
-    one class's own AUC interval reaches 0.5. It is useful for the other classes only: the
-    handcrafted BUSI recipe finds few normal images yet tells benign from malignant well.
+    one class's own AUC interval reaches 0.5, or its win over the trivial answer rests on
+    classes of under :data:`SMALL_CLASS` images, or (several sites) it fails at a held-out
+    site. It is useful for the other classes (or sites) only: the handcrafted BUSI recipe finds
+    few normal images yet tells benign from malignant well.
 ``"useful"``
-    Every check passed. It says nothing about other hospitals (:func:`featbus.validate`
-    measures that) nor about a figure chosen on the folds that score it.
+    Every check passed. Unless it was trained on several sites (:func:`with_sites`), it says
+    nothing about other hospitals (:func:`featbus.validate` measures that), nor about a figure
+    chosen on the folds that score it.
+
+The sentences keep two questions apart: how the model *decides* (its decisions at its operating
+point, checks 1 and 2) and how its *scores rank* (check 3). Decisions no better than the trivial
+answer from scores that rank better than chance mean the threshold is what fails: the verdict
+says that a new operating point may help (``featbus adapt MODEL DATA --labels``, or ``featbus
+train --operating-point``). A number beside a threshold is shown with the decimals that decide
+the rule ("sensitivity 0.198, under the 0.2 floor").
+
+**Several sites.** A model trained on several sites carries a leave-one-site-out figure (each
+site predicted by the recipe trained on the others: :class:`featbus.sites.SiteReport`, a model
+file's ``manifest["site_cv"]``). :func:`with_sites` reads it: a held-out site where the model
+finds under :data:`SENSITIVITY_FLOOR` of the malignant images, or whose malignant AUC interval
+reaches :data:`AUC_CHANCE`, is named, and the verdict is at most "limited" (it may work at the
+sites it trained on, not at a hospital it never saw). ``featbus train`` and ``featbus
+inspect`` (:func:`verdict_from_manifest`) apply it.
 
 The checks are statistical: with few images the intervals are wide and a weak model is called
 ``"useless"`` because nothing shows that it is not; that is the intended reading ("no
@@ -90,22 +111,23 @@ Examples
 >>> v = assess(report)
 >>> v.verdict
 'useless'
->>> print(v.reasons[0])
-this model is no better than always answering 'normal': accuracy 0.667 against 0.667 for that answer ...
+>>> print(v.reasons[0])  # doctest: +ELLIPSIS
+its decisions are no better than always answering 'normal': accuracy 0.667 against 0.667 for that answer ...
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from .metrics import CONFIDENCE, Predictions, bootstrap, interval_text, percentile_interval, rank_auc
 
-__all__ = ["Verdict", "assess", "verdict_to_manifest", "verdict_from_manifest", "VERDICTS",
-           "SENSITIVITY_FLOOR", "AUC_CHANCE", "CONFIDENCE", "N_BOOTSTRAP", "STRICT_EXIT_CODE", "STRICT_HELP"]
+__all__ = ["Verdict", "assess", "with_sites", "verdict_to_manifest", "verdict_from_manifest", "VERDICTS",
+           "SENSITIVITY_FLOOR", "SMALL_CLASS", "AUC_CHANCE", "CONFIDENCE", "N_BOOTSTRAP", "STRICT_EXIT_CODE",
+           "STRICT_HELP"]
 
 #: The verdicts, best first.
 VERDICTS = ("useful", "limited", "useless")
@@ -122,7 +144,18 @@ STRICT_EXIT_CODE = 3
 STRICT_HELP = ("exit with status 3 when the model-sanity verdict is not 'useful' (no better than always answering "
                "the most common class, a class almost never found, or an AUC no better than chance): for scripts "
                "and CI")
+#: A class with fewer images than this is too small for its sensitivity to be evidence (one image
+#: moves it by more than 0.1); a verdict whose win over the trivial answer rests on such classes
+#: alone says so and is at most "limited".
+SMALL_CLASS = 10
 _MANIFEST_VERSION = 1
+# the headline of a verdict stored without one (files written before the headline was stored)
+_GENERIC_HEADLINES = {
+    "useful": "its decisions beat always answering the most common class and find every class; its scores rank "
+              "better than chance",
+    "limited": "its decisions beat always answering the most common class, but not for every class",
+    "useless": "its decisions do not beat always answering the most common class, or its scores rank no better "
+               "than chance (the reasons say which)"}
 
 
 @dataclass(frozen=True)
@@ -134,8 +167,8 @@ class Verdict:
     verdict : {"useful", "limited", "useless"}
         See :mod:`featbus.sanity`.
     reasons : tuple of str
-        The findings, problems first, each a sentence a reader can act on ("this model is no
-        better than always answering 'normal': ...", "it finds 9 of 111 normal images
+        The findings, problems first, each a sentence a reader can act on ("its decisions are
+        no better than always answering 'normal': ...", "it finds 9 of 111 normal images
         (sensitivity 0.08, under the 0.2 floor)").
     basis : str
         What was judged (``"duplicate-grouped 5-fold cross-validation, 625 images"``).
@@ -165,13 +198,26 @@ class Verdict:
     n_bootstrap : int
         Resamples behind the intervals (0: point values only).
     sensitivity_floor : float, default=SENSITIVITY_FLOOR
+    headline : str, default=""
+        The verdict in one phrase: how it decides, then how its scores rank (and, with several
+        sites, how it does at each held-out site); empty for a verdict stored before it existed.
+    problems : int or None, default=None
+        How many of the first ``reasons`` are problems (``None``: not known).
+    small_classes : tuple of str, default=()
+        Classes of under :data:`SMALL_CLASS` images that the whole win over the trivial answer
+        rests on.
+    sites_checked : bool, default=False
+        Whether leave-one-site-out figures were taken into account (:func:`with_sites`).
+    failing_sites : tuple of str, default=()
+        The held-out sites where it found under the floor of the positive class, or ranked it
+        no better than chance.
 
     Examples
     --------
     >>> from featbus.sanity import Verdict
-    >>> v = Verdict("useless", ("this model is no better than always answering 'normal'",), "an example")
+    >>> v = Verdict("useless", ("its decisions are no better than always answering 'normal'",), "an example")
     >>> v.useful, v.line()
-    (False, "useless: this model is no better than always answering 'normal'")
+    (False, "useless: its decisions are no better than always answering 'normal'")
     """
 
     verdict: str
@@ -192,6 +238,11 @@ class Verdict:
     auc_of: str = ""
     n_bootstrap: int = 0
     sensitivity_floor: float = SENSITIVITY_FLOOR
+    headline: str = ""
+    problems: int | None = None
+    small_classes: tuple = ()
+    sites_checked: bool = False
+    failing_sites: tuple = ()
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -218,11 +269,7 @@ class Verdict:
         -------
         text : str
         """
-        head = {"useful": "it beats always answering the most common class, finds every class and ranks better "
-                          "than chance",
-                "limited": "better than always answering the most common class, but not for every class",
-                "useless": "nothing in these figures shows it does better than always answering the most common "
-                           "class, or than chance"}[self.verdict]
+        head = self.headline or _GENERIC_HEADLINES[self.verdict]
         lines = [f"{prefix}: {self.verdict} -- {head}" + (f" ({self.basis})" if self.basis else "")]
         lines += [f"  * {r}" for r in self.reasons]
         return "\n".join(lines)
@@ -248,6 +295,12 @@ def _accuracies(yt: np.ndarray, yp: np.ndarray, k: int) -> tuple[float, float]:
     return float(np.mean(yp == yt)), float(np.mean(hits[present] / n_true[present]))
 
 
+def _balanced_over(yt: np.ndarray, yp: np.ndarray, classes: list[int]) -> float:
+    """Balanced accuracy over ``classes`` only (the mean of their sensitivities present in ``yt``)."""
+    sens = [np.mean(yp[yt == c] == c) for c in classes if np.any(yt == c)]
+    return float(np.mean(sens)) if sens else math.nan
+
+
 def _auc_columns(yt: np.ndarray, scores: np.ndarray, columns: list[int]) -> np.ndarray:
     return np.array([rank_auc(yt == c, scores[:, c]) for c in columns], dtype=float)
 
@@ -266,19 +319,33 @@ def _judge(*, yt: np.ndarray, yp: np.ndarray, trivial: np.ndarray, names: list[s
     have_scores = scores is not None and len(auc_columns) > 0
     aucs = _auc_columns(yt, scores, auc_columns) if have_scores else np.array([])
     need_auc = have_scores and not auc_intervals
-    draws = np.empty((0, 2))
+    n_true = np.bincount(yt, minlength=k)
+    # classes too small for their sensitivity to be evidence: does the balanced win hold without them?
+    small = [c for c in present if n_true[c] < SMALL_CLASS]
+    large = [c for c in present if c not in small]
+    check_small = bool(small) and len(large) >= 1
+    draws = np.empty((0, 3))
     if n_bootstrap:
         def gains(idx):  # paired: the model and the trivial answer on the same resample
             a, b = _accuracies(yt[idx], yp[idx], k)
             ta, tb = _accuracies(yt[idx], trivial[idx], k)
+            big = (_balanced_over(yt[idx], yp[idx], large) - _balanced_over(yt[idx], trivial[idx], large)
+                   if check_small else math.nan)
             aucs = _auc_columns(yt[idx], scores[idx], auc_columns) if need_auc else []
-            return np.array([a - ta, b - tb, *aucs], dtype=float)
+            return np.array([a - ta, b - tb, big, *aucs], dtype=float)
 
         draws = bootstrap(gains, np.arange(yt.size), groups=groups, n_bootstrap=n_bootstrap,
                           random_state=random_state).draws
     acc_gain = percentile_interval(draws[:, 0]) if n_bootstrap else (math.nan, math.nan)
     bal_gain = percentile_interval(draws[:, 1]) if n_bootstrap else (math.nan, math.nan)
-    boot_auc = draws[:, 2:]
+    without_small = None
+    if check_small:
+        point = _balanced_over(yt, yp, large) - _balanced_over(yt, trivial, large)
+        without_small = {"classes": {names[c]: (int(np.sum((yt == c) & (yp == c))), int(n_true[c])) for c in small},
+                         "balanced": _balanced_over(yt, yp, large), "trivial": _balanced_over(yt, trivial, large),
+                         "gain": (percentile_interval(draws[:, 2]) if n_bootstrap else (math.nan, math.nan)),
+                         "point": point}
+    boot_auc = draws[:, 3:]
     per_auc: dict[int, tuple[float, float]] = {}
     if have_scores:
         if auc_intervals:
@@ -301,7 +368,6 @@ def _judge(*, yt: np.ndarray, yp: np.ndarray, trivial: np.ndarray, names: list[s
     else:
         auc, auc_ci = math.nan, (math.nan, math.nan)
 
-    n_true = np.bincount(yt, minlength=k)
     hits = np.bincount(yt[yp == yt], minlength=k)
     found = {names[c]: (int(hits[c]), int(n_true[c])) for c in present}
     sens = {names[c]: float(hits[c] / n_true[c]) for c in present if n_true[c]}
@@ -310,7 +376,7 @@ def _judge(*, yt: np.ndarray, yp: np.ndarray, trivial: np.ndarray, names: list[s
                    bal_gain=bal_gain, found=found, sens=sens, auc=auc, auc_ci=auc_ci, auc_label=auc_label,
                    class_aucs=({names[c]: (float(aucs[j]), per_auc.get(c, (math.nan, math.nan)))
                                 for j, c in enumerate(auc_columns)} if have_scores and macro_auc and k > 2 else {}),
-                   n_bootstrap=n_bootstrap, paired=True)
+                   n_bootstrap=n_bootstrap, paired=True, without_small=without_small)
 
 
 def _below_chance(value: float, ci: tuple) -> bool | None:
@@ -322,14 +388,41 @@ def _below_chance(value: float, ci: tuple) -> bool | None:
     return bool((lo if lo is not None else value) <= AUC_CHANCE)
 
 
-def _interval(ci: tuple, signed: bool = False) -> str:
-    return interval_text(ci, signed=signed)
+def _decisive(x: float, ref: float, digits: int = 2, *, signed: bool = False) -> str:
+    """``x`` with the fewest decimals (``digits`` to 4) that show on which side of ``ref`` it lies:
+    a sensitivity of 0.198 beside the 0.2 floor is "0.198", never "0.20"."""
+    d = digits
+    while d < 4 and x != ref and round(x, d) == round(ref, d):
+        d += 1
+    return f"{x:{'+' if signed else ''}.{d}f}"
+
+
+def _interval(ci: tuple, ref: float | None = None, *, signed: bool = False, bound: int = 0) -> str:
+    """``" [low, high]"`` (:func:`featbus.metrics.interval_text`); the bound a rule compares with
+    ``ref`` (``bound``: 0 the low one, 1 the high one) with the decimals that decide it."""
+    text = interval_text(ci, signed=signed)
+    if not text or ref is None:
+        return text
+    parts = [f"{c:{'+' if signed else ''}.2f}" for c in ci]
+    parts[bound] = _decisive(float(ci[bound]), ref, signed=signed)
+    return f" [{parts[0]}, {parts[1]}]"
+
+
+def _quoted(names) -> str:
+    names = [f"'{n}'" for n in names]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain, found, sens, auc, auc_ci,
-            auc_label, class_aucs, n_bootstrap, paired: bool) -> Verdict:
+            auc_label, class_aucs, n_bootstrap, paired: bool, without_small: dict | None = None) -> Verdict:
     """The verdict and its sentences from the figures (shared by :func:`assess` and the
-    manifest's stored figures)."""
+    manifest's stored figures).
+
+    Two things are judged apart and said apart: how the model *decides* (its decisions at its
+    operating point, against always answering the most common class) and how its *scores rank*
+    (the AUC against chance). Every sentence names the figure that carries it, with the decimals
+    that decide its rule. ``without_small``: the balanced-accuracy comparison over the classes of
+    at least :data:`SMALL_CLASS` images (:func:`_judge`), to say when a few images carry the win."""
     reasons_bad, reasons_ok = [], []
     with_ci = acc_gain[0] is not None and np.isfinite(acc_gain[0])
 
@@ -338,18 +431,46 @@ def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain,
             return bool(gain_ci[0] > 0)
         return bool(np.isfinite(point) and point > 0)
 
-    better = beats(acc_gain, acc - t_acc) or beats(bal_gain, bal - t_bal)
+    acc_win, bal_win = beats(acc_gain, acc - t_acc), beats(bal_gain, bal - t_bal)
+    better = acc_win or bal_win
     what = "difference" if paired else "unpaired difference"
-    figures = (f"accuracy {acc:.3f} against {t_acc:.3f} for that answer ({what} {acc - t_acc:+.3f}"
-               f"{_interval(acc_gain, True)}), balanced accuracy {bal:.3f} against {t_bal:.3f} ({what} "
-               f"{bal - t_bal:+.3f}{_interval(bal_gain, True)})")
-    if not with_ci:
-        figures += " (point values: no bootstrap)"
-    if trivial_class is not None and np.isfinite(acc):
-        if better:
-            reasons_ok.append(f"it beats always answering '{trivial_class}': {figures}")
+
+    def against(value, ref, gain_ci, answer=""):  # "0.555 against 0.602 [for that answer] (difference -0.047 [..])"
+        return (f"{value:.3f} against {ref:.3f}{answer} ({what} {_decisive(value - ref, 0.0, 3, signed=True)}"
+                f"{_interval(gain_ci, 0.0, signed=True)})")
+
+    acc_text = f"accuracy {against(acc, t_acc, acc_gain, ' for that answer')}"
+    bal_text = f"balanced accuracy {against(bal, t_bal, bal_gain)}"
+    bal_first = ("balanced accuracy (the mean of the classes' sensitivities) "
+                 f"{against(bal, t_bal, bal_gain, ' for that answer')}")
+    acc_second = f"accuracy {against(acc, t_acc, acc_gain)}"
+    note = "" if with_ci else " (point values: no bootstrap)"
+    carried = None  # the small classes the whole win rests on
+    if better and not acc_win and without_small and not beats(without_small["gain"], without_small["point"]):
+        carried = without_small["classes"]
+    c = trivial_class
+    if c is not None and np.isfinite(acc):
+        if carried:
+            small = " and ".join(f"{n} {name}" for name, (_, n) in carried.items())
+            got = ", ".join(f"{k} of {n}" for k, n in carried.values())
+            ws = without_small
+            reasons_bad.append(
+                f"its decisions beat always answering '{c}' only on balanced accuracy, and only through its {small} "
+                f"images (it finds {got}; a class of under {SMALL_CLASS} images is too few to be evidence): without "
+                f"them, balanced accuracy {against(ws['balanced'], ws['trivial'], ws['gain'], ' for that answer')}; "
+                f"with them, {bal_text}; {acc_second}{note}")
+        elif acc_win and bal_win:
+            reasons_ok.append(f"its decisions beat always answering '{c}' on accuracy and on balanced accuracy: "
+                              f"{acc_text}, {bal_text}{note}")
+        elif bal_win:
+            reasons_ok.append(f"its decisions beat always answering '{c}' on balanced accuracy, not on accuracy: "
+                              f"{bal_first}; {acc_second}{note}")
+        elif acc_win:
+            reasons_ok.append(f"its decisions beat always answering '{c}' on accuracy, not on balanced accuracy: "
+                              f"{acc_text}; {bal_text}{note}")
         else:
-            reasons_bad.append(f"this model is no better than always answering '{trivial_class}': {figures}")
+            reasons_bad.append(f"its decisions are no better than always answering '{c}': {acc_text}, {bal_text}"
+                               f"{note}")
 
     floor = SENSITIVITY_FLOOR
     ignored = []
@@ -359,11 +480,12 @@ def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain,
             ignored.append(name)
             k, n = found.get(name, (None, None))
             counts = f"{k} of {n}" if k is not None and n is not None else f"{100 * s:.0f} % of the"
-            reasons_bad.append(f"it finds {counts} {name} images (sensitivity {s:.2f}, under the {floor:g} floor): "
-                               f"it {'never' if s == 0 else 'almost never'} recognises '{name}'")
+            reasons_bad.append(f"it finds {counts} {name} images (sensitivity {_decisive(s, floor)}, under the "
+                               f"{floor:g} floor): it {'never' if s == 0 else 'almost never'} recognises '{name}'")
     if sens and not ignored:
+        low = min(sens, key=sens.get)
         reasons_ok.append(f"it finds at least {floor:g} of every class's images (lowest sensitivity "
-                          f"{min(sens.values()):.2f}, {min(sens, key=sens.get)})")
+                          f"{_decisive(sens[low], floor)}, {low})")
     recognised = [name for name in sens if name not in ignored]
     alone = len(sens) >= 2 and len(recognised) <= 1  # in practice the trivial answer
     if alone:
@@ -372,32 +494,75 @@ def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain,
                            if recognised else f"it recognises no class (every sensitivity under the {floor:g} floor)")
 
     chance = _below_chance(auc, auc_ci)
+    has_ci = auc_ci[0] is not None and np.isfinite(auc_ci[0])
     if chance is True:
-        if auc_ci[0] is not None and np.isfinite(auc_ci[0]):
-            how = f"lies below {AUC_CHANCE:g}" if auc_ci[1] < AUC_CHANCE else f"covers {AUC_CHANCE:g}"
+        if has_ci:
+            below = auc_ci[1] < AUC_CHANCE
+            how = f"lies below {AUC_CHANCE:g}" if below else f"covers {AUC_CHANCE:g}"
+            ci_text = _interval(auc_ci, AUC_CHANCE, bound=1 if below else 0)
         else:
-            how = f"is at or below {AUC_CHANCE:g} (point value: no bootstrap)"
-        reasons_bad.append(f"its scores rank no better than chance: {auc_label} {auc:.3f}{_interval(auc_ci)} {how}")
+            how, ci_text = f"is at or below {AUC_CHANCE:g} (point value: no bootstrap)", ""
+        reasons_bad.append(f"its scores rank no better than chance: {auc_label} {auc:.3f}{ci_text} {how}")
     elif chance is False:
-        reasons_ok.append(f"its {auc_label} {auc:.3f}{_interval(auc_ci)} is above chance ({AUC_CHANCE:g})")
+        how = f"lies above {AUC_CHANCE:g}" if has_ci else f"is above {AUC_CHANCE:g} (point value: no bootstrap)"
+        reasons_ok.append(f"its scores rank better than chance: {auc_label} {auc:.3f}"
+                          f"{_interval(auc_ci, AUC_CHANCE)} {how}")
     weak_classes = []
     for name, (value, ci) in class_aucs.items():
         if _below_chance(value, ci) is True:
             weak_classes.append(name)
             reasons_bad.append(f"its scores do not tell '{name}' from the other classes better than chance: "
-                               f"{name}-vs-rest AUC {value:.3f}{_interval(ci)}")
+                               f"{name}-vs-rest AUC {value:.3f}{_interval(ci, AUC_CHANCE)}")
 
-    if not better or chance is True or alone:
+    useless_decisions = not better or alone
+    if useless_decisions and chance is False:  # the ranking is there; the threshold is what fails
+        reasons_bad.insert(at + 1 if alone else at,
+                           "what would help: its scores rank better than chance although its decisions do not beat "
+                           "that answer, so the rule it decides by (its operating point) does not suit these images; "
+                           "a new operating point may: featbus adapt MODEL DATA --labels -o ADAPTED chooses one on "
+                           "labelled images of a site, featbus train --operating-point sensitivity=S at training")
+    if useless_decisions or chance is True:
         verdict = "useless"
-    elif ignored or weak_classes:
+    elif ignored or weak_classes or carried:
         verdict = "limited"
     else:
         verdict = "useful"
+
+    # the headline: how it decides, then how its scores rank
+    if c is None or not np.isfinite(acc):
+        decides = ""
+    elif alone:
+        decides = (f"in practice its decisions answer '{recognised[0]}' whatever the image" if recognised else
+                   "its decisions recognise no class")
+    elif not better:
+        decides = f"its decisions are no better than always answering '{c}'"
+    elif carried:
+        decides = (f"its decisions beat always answering '{c}' only through its "
+                   + " and ".join(f"{n} {name}" for name, (_, n) in carried.items()) + " images")
+    else:
+        on = ("accuracy and balanced accuracy" if acc_win and bal_win else
+              "balanced accuracy, not accuracy" if bal_win else "accuracy, not balanced accuracy")
+        decides = f"its decisions beat always answering '{c}' on {on}"
+        if ignored:
+            decides += f", but almost never find {_quoted(ignored)}"
+        elif sens:
+            decides += ", and find every class"
+    if chance is None:
+        ranks = ""
+    elif chance:
+        ranks = f"its scores rank no better than chance: {auc_label} {auc:.3f}"
+    else:
+        ranks = f"its scores rank better than chance: {auc_label} {auc:.3f}" + (
+            f", not for {_quoted(weak_classes)}" if weak_classes else "")
+        if useless_decisions:
+            ranks += "; a new operating point may help"
+    headline = "; ".join(x for x in (decides, ranks) if x)
     return Verdict(verdict=verdict, reasons=tuple(reasons_bad + reasons_ok), basis=basis,
                    trivial_class=trivial_class, accuracy=acc, trivial_accuracy=t_acc, accuracy_gain=tuple(acc_gain),
                    balanced_accuracy=bal, trivial_balanced_accuracy=t_bal, balanced_gain=tuple(bal_gain),
                    found=dict(found), sensitivity=dict(sens), ignored=tuple(ignored), auc=auc,
-                   auc_interval=tuple(auc_ci), auc_of=auc_label, n_bootstrap=int(n_bootstrap))
+                   auc_interval=tuple(auc_ci), auc_of=auc_label, n_bootstrap=int(n_bootstrap), headline=headline,
+                   problems=len(reasons_bad), small_classes=tuple(carried or ()))
 
 
 def _basis(view: Predictions) -> str:
@@ -480,10 +645,10 @@ def assess(result: Any, *, n_bootstrap: int | None = None, random_state: int | N
     >>> v.verdict, v.trivial_class
     ('useful', '0')
     >>> print(v.summary())  # doctest: +ELLIPSIS
-    verdict: useful -- it beats always answering the most common class, finds every class and ranks ...
-      * it beats always answering '0': accuracy 0.889 against 0.333 for that answer (difference +0.556 [...]), ...
+    verdict: useful -- its decisions beat always answering '0' on accuracy and balanced accuracy, and find every ...
+      * its decisions beat always answering '0' on accuracy and on balanced accuracy: accuracy 0.889 against 0.333 ...
       * it finds at least 0.2 of every class's images (lowest sensitivity 0.87, 2)
-      * its macro one-vs-rest AUC 0.981 [0.96, 0.99] is above chance (0.5)
+      * its scores rank better than chance: macro one-vs-rest AUC 0.981 [0.96, 0.99] lies above 0.5
     """
     if isinstance(n_bootstrap, bool) or (n_bootstrap is not None and (
             not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0)):
@@ -547,7 +712,9 @@ def verdict_to_manifest(verdict: Verdict) -> dict:
             "accuracy_gain": _pair(v.accuracy_gain), "balanced_gain": _pair(v.balanced_gain),
             "auc": _num(v.auc), "auc_interval": _pair(v.auc_interval), "auc_of": str(v.auc_of),
             "found": {str(c): [None if x is None else int(x) for x in kn] for c, kn in v.found.items()},
-            "ignored": [str(c) for c in v.ignored], "n_bootstrap": int(v.n_bootstrap)}
+            "ignored": [str(c) for c in v.ignored], "n_bootstrap": int(v.n_bootstrap),
+            "headline": str(v.headline), "problems": v.problems, "small_classes": [str(c) for c in v.small_classes],
+            "sites_checked": bool(v.sites_checked), "failing_sites": [str(c) for c in v.failing_sites]}
 
 
 def _from_entry(entry: dict) -> Verdict | None:
@@ -568,6 +735,12 @@ def _from_entry(entry: dict) -> Verdict | None:
     sens = {c: k / n for c, (k, n) in found.items() if k is not None and n}
     ignored = entry.get("ignored") if isinstance(entry.get("ignored"), list) else []
     floor = _num(entry.get("sensitivity_floor"))
+    problems = entry.get("problems")
+
+    def strings(key):
+        value = entry.get(key)
+        return tuple(str(x) for x in value if isinstance(x, str)) if isinstance(value, list) else ()
+
     return Verdict(
         verdict=entry["verdict"], reasons=tuple(reasons), basis=str(entry.get("basis") or ""),
         trivial_class=entry.get("trivial_class") if isinstance(entry.get("trivial_class"), str) else None,
@@ -580,7 +753,11 @@ def _from_entry(entry: dict) -> Verdict | None:
         auc=nan(entry.get("auc")), auc_interval=tuple(nan(x) for x in _pair(entry.get("auc_interval"))),
         auc_of=str(entry.get("auc_of") or ""),
         n_bootstrap=entry["n_bootstrap"] if isinstance(entry.get("n_bootstrap"), int) else 0,
-        sensitivity_floor=SENSITIVITY_FLOOR if floor is None else floor)
+        sensitivity_floor=SENSITIVITY_FLOOR if floor is None else floor,
+        headline=entry["headline"] if isinstance(entry.get("headline"), str) else "",
+        problems=problems if isinstance(problems, int) and not isinstance(problems, bool) else None,
+        small_classes=strings("small_classes"), sites_checked=entry.get("sites_checked") is True,
+        failing_sites=strings("failing_sites"))
 
 
 def verdict_from_manifest(manifest: dict) -> Verdict | None:
@@ -623,10 +800,118 @@ def verdict_from_manifest(manifest: dict) -> Verdict | None:
     cv = manifest.get("cv")
     if not isinstance(cv, dict):
         return None
-    stored = _from_entry(cv.get("sanity"))
-    if stored is not None:
-        return stored
-    return _from_figures(manifest, cv)
+    verdict = _from_entry(cv.get("sanity"))
+    if verdict is None:
+        verdict = _from_figures(manifest, cv)
+    return None if verdict is None else with_sites(verdict, manifest.get("site_cv"))
+
+
+def with_sites(verdict: Verdict, site_cv: Any) -> Verdict:
+    """The verdict of a model trained on several sites, its leave-one-site-out figures taken into account.
+
+    The pooled figures (cross-validation across every site's images, or a validation split) say
+    how the model does on images like its training images; leaving each site out (each site
+    predicted by the recipe trained on the other sites, :func:`featbus.sites.leave_one_site_out`)
+    says how it does at a hospital it never saw. A held-out site where the model finds under
+    :data:`SENSITIVITY_FLOOR` of the positive class's images (malignant), or where its AUC
+    interval for that class reaches :data:`AUC_CHANCE`, is named in a sentence, and the verdict
+    is then at most "limited": useful, if at all, at the sites it trained on.
+
+    Parameters
+    ----------
+    verdict : Verdict
+        The pooled verdict (:func:`assess`, :func:`verdict_from_manifest`).
+    site_cv : SiteReport, dict or None
+        :class:`featbus.sites.SiteReport` or its :meth:`~featbus.sites.SiteReport.to_dict` (a
+        model file's ``manifest["site_cv"]``). ``None``, or figures without the positive class:
+        the verdict is returned unchanged.
+
+    Returns
+    -------
+    verdict : Verdict
+        With ``sites_checked`` true, ``failing_sites`` the held-out sites named, the sentences
+        and the headline extended and ``basis`` naming the leave-one-site-out figure. A verdict
+        that took them into account already is returned as it is.
+
+    Examples
+    --------
+    >>> from featbus.sanity import Verdict, with_sites
+    >>> pooled = Verdict("useful", ("its decisions beat always answering 'benign' ...",), "5-fold cross-validation",
+    ...                  headline="its decisions beat always answering 'benign'", problems=0)
+    >>> site = {"site": "b", "n_images": 98, "trained_on": ["a"], "auc": {"value": 0.52, "ci": [0.44, 0.61]},
+    ...         "sensitivity": {"value": 0.0, "ci": [0.0, 0.0]}}
+    >>> v = with_sites(pooled, {"name": "svm", "positive": "malignant", "n_bootstrap": 200, "sites": [site]})
+    >>> v.verdict, v.failing_sites
+    ('limited', ('b',))
+    >>> print(v.reasons[0])  # doctest: +ELLIPSIS
+    with site 'b' held out (trained on a only, tested on its 98 images): it finds 0 % of its malignant images ...
+    """
+    if site_cv is None or verdict.sites_checked:
+        return verdict
+    entry = site_cv.to_dict() if hasattr(site_cv, "to_dict") else site_cv
+    if not isinstance(entry, dict) or not isinstance(entry.get("sites"), list) or not entry.get("positive"):
+        return verdict
+    positive, floor = str(entry["positive"]), verdict.sensitivity_floor
+    judged, failing, bad, lowest = [], [], [], {}
+    for s in entry["sites"]:
+        if not isinstance(s, dict):
+            continue
+        name = str(s.get("site"))
+        sens, sens_ci = _figure(s, "sensitivity")
+        auc, auc_ci = _figure(s, "auc")
+        if sens is None and auc is None:  # a site without the positive class (its notes say so)
+            continue
+        judged.append(name)
+        problems = []
+        if sens is not None and sens < floor:
+            problems.append(f"it finds {100 * sens:.0f} % of its {positive} images (sensitivity "
+                            f"{_decisive(sens, floor)}{_interval(sens_ci)}, under the {floor:g} floor)")
+        chance = _below_chance(auc, auc_ci)
+        if chance:
+            below = np.isfinite(auc_ci[1]) and auc_ci[1] < AUC_CHANCE
+            how = (f"lies below {AUC_CHANCE:g}" if below else f"covers {AUC_CHANCE:g}") if np.isfinite(auc_ci[0]) \
+                else f"is at or below {AUC_CHANCE:g} (point value)"
+            problems.append(f"its {positive}-vs-rest AUC {auc:.3f}"
+                            f"{_interval(auc_ci, AUC_CHANCE, bound=1 if below else 0)} {how}")
+        for key, value in (("sensitivity", sens), ("auc", auc)):
+            if value is not None and (key not in lowest or value < lowest[key][1]):
+                lowest[key] = (name, value)
+        if problems:
+            failing.append(name)
+            trained_on = ", ".join(str(t) for t in s.get("trained_on") or []) or "the other sites"
+            risk = (f"it may miss most of the {positive} cases" if sens is not None and sens < floor else
+                    f"its {positive} scores may rank no better than a coin")
+            bad.append(f"with site '{name}' held out (trained on {trained_on} only, tested on its "
+                       f"{s.get('n_images')} images): " + " and ".join(problems)
+                       + f": at a hospital it did not train on, {risk}")
+    if not judged:
+        return verdict
+    ok = []
+    if not failing:
+        parts = []
+        if "sensitivity" in lowest:
+            parts.append(f"lowest sensitivity {_decisive(lowest['sensitivity'][1], floor)} at "
+                         f"'{lowest['sensitivity'][0]}'")
+        if "auc" in lowest:
+            parts.append(f"lowest AUC {lowest['auc'][1]:.3f} at '{lowest['auc'][0]}'")
+        ok.append(f"with each site held out in turn (trained on the others), it finds at least {floor:g} of the "
+                  f"{positive} images and ranks them better than chance at every one of the {len(judged)} sites ("
+                  + ", ".join(parts) + ")")
+    n_bad = verdict.problems if verdict.problems is not None else (0 if verdict.verdict == "useful" else 1)
+    n_bad = min(n_bad, len(verdict.reasons))
+    reasons = verdict.reasons[:n_bad] + tuple(bad) + verdict.reasons[n_bad:] + tuple(ok)
+    if not failing:
+        sites = f"with each site held out, it holds up at all {len(judged)}"
+    elif len(failing) == len(judged):
+        sites = (f"with each site held out, it fails at every one ({_quoted(failing)}): do not expect it to work at "
+                 "a hospital it did not train on")
+    else:
+        sites = f"with each site held out, it fails at {_quoted(failing)}"
+    return replace(verdict, verdict="limited" if failing and verdict.verdict == "useful" else verdict.verdict,
+                   reasons=reasons, problems=n_bad + len(bad), sites_checked=True, failing_sites=tuple(failing),
+                   headline="; ".join(x for x in (verdict.headline or _GENERIC_HEADLINES[verdict.verdict], sites) if x),
+                   basis="; ".join(x for x in (verdict.basis, f"and leaving each of {len(entry['sites'])} sites out")
+                                   if x))
 
 
 def _figure(cv: dict, key: str) -> tuple[float | None, tuple]:

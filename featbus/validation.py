@@ -78,6 +78,7 @@ from .metrics import (
     decide,
     expected_calibration_error,
     format_interval,
+    interval_text,
     rank_auc,
     reliability_curve,
     threshold_for_sensitivity,
@@ -373,14 +374,17 @@ class ExternalValidation:
                 else:
                     lines.append(f"on these images the model's AUC, {ext}, is within {AUC_MARGIN} of {self._where()}'s "
                                  f"{ref:.2f} ({kind}): no sign of a drop beyond that margin")
+        from .sanity import _decisive  # the decimals that decide each comparison ("0.898, short of 0.9")
+
         acc, (common, share) = self.figures.get("accuracy"), self._majority()
         if acc is not None and len(self.data_classes) > 1 and acc <= share:
-            lines.append(f"its accuracy here, {acc:.2f}, is no better than calling every image {common} "
-                         f"({share:.2f} of these images are {common})")
+            lines.append(f"its accuracy here, {_decisive(acc, share)}, is no better than calling every image {common} "
+                         f"({_decisive(share, acc)} of these images are {common})")
         sens = self.figures.get("sensitivity")
         if sens is not None and np.isfinite(sens) and sens < self.target_sensitivity:
             lines.append(f"at its own operating point it finds {_pct(sens)} of the {self.positive} images "
-                         f"(sensitivity {self._text('sensitivity', 2)}), short of the target "
+                         f"(sensitivity {_decisive(sens, self.target_sensitivity)}"
+                         f"{interval_text(self._ci('sensitivity'))}), short of the target "
                          f"{self.target_sensitivity:g}")
         lines += self._absent_lines()
         return lines

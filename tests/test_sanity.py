@@ -51,7 +51,7 @@ def test_always_the_majority_is_useless_and_says_so():
     rep = _report(y, np.zeros_like(y), np.tile([0.67, 0.33], (120, 1)), names=["normal", "abnormal"])
     v = assess(rep)
     assert v.verdict == "useless" and not v.useful
-    assert v.reasons[0].startswith("this model is no better than always answering 'normal': accuracy 0.667")
+    assert v.reasons[0].startswith("its decisions are no better than always answering 'normal': accuracy 0.667")
     assert "it finds 0 of 40 abnormal images (sensitivity 0.00, under the 0.2 floor)" in " ".join(v.reasons)
     assert v.ignored == ("abnormal",) and v.trivial_class == "normal"
     assert v.accuracy_gain == (0.0, 0.0) and v.trivial_balanced_accuracy == 0.5
@@ -64,7 +64,7 @@ def test_a_good_model_is_useful():
     pred = np.where(rng.uniform(size=y.size) < 0.85, y, (y + 1) % 3)
     v = assess(_report(y, pred, _scores_for(y, 2.5, rng, 3), names=["benign", "malignant", "normal"]))
     assert v.verdict == "useful" and v.useful and v.ignored == ()
-    assert v.reasons[0].startswith("it beats always answering 'benign'")
+    assert v.reasons[0].startswith("its decisions beat always answering 'benign'")
     assert v.accuracy_gain[0] > 0.3 and v.auc_interval[0] > 0.5
     assert str(v).startswith("verdict: useful -- ")
 
@@ -335,7 +335,7 @@ def test_readme_mammogram_model_is_useless(mias_original_root):
     v = rep.sanity
     assert v.verdict == "useless", v
     assert v.trivial_class == "normal" and "abnormal" in v.ignored
-    assert v.reasons[0].startswith("this model is no better than always answering 'normal'")
+    assert v.reasons[0].startswith("its decisions are no better than always answering 'normal'")
 
 
 @pytest.fixture(scope="module")
@@ -395,3 +395,177 @@ def test_train_model_stores_the_verdict_and_a_damaged_one_is_refused(tmp_path):
             z.writestr(n, data)
     with pytest.raises(ValueError, match="cv 'sanity'"):
         load_model(damaged)
+
+
+# --------------------------------------------------------------------------- issue 55: words that agree with numbers
+
+def _breast_like(benign_found: int, malignant_found: int, normal_found: int, rng):
+    """BrEaST-Lesions-USG's class sizes (154 benign, 98 malignant, 4 normal); the misses called the next class."""
+    y = np.repeat([0, 1, 2], [154, 98, 4])
+    pred = y.copy()
+    for c, k in ((0, benign_found), (1, malignant_found), (2, normal_found)):
+        idx = np.flatnonzero(y == c)
+        pred[idx[k:]] = (c + 1) % 2 if c < 2 else 0
+    return y, pred, _scores_for(y, 1.0, rng, 3)
+
+
+def test_a_win_on_balanced_accuracy_names_balanced_accuracy_not_accuracy():
+    """Before: "useful: it beats always answering 'benign': accuracy 0.514 against 0.552" (the win
+    was on balanced accuracy). After: the sentence and the headline name the figure that carries it."""
+    y = np.repeat([0, 1], [450, 50])
+    pred = y.copy()
+    pred[:68] = 1
+    pred[450:455] = 0
+    v = assess(_report(y, pred, _scores_for(y, 3, np.random.RandomState(5)), names=["benign", "malignant"]))
+    assert v.verdict == "useful" and v.accuracy < v.trivial_accuracy
+    assert v.line().startswith("useful: its decisions beat always answering 'benign' on balanced accuracy, not on "
+                               "accuracy: balanced accuracy (the mean of the classes' sensitivities) 0.874 against "
+                               "0.500 for that answer (difference +0.374")
+    assert "; accuracy 0.854 against 0.900 (difference -0.046" in v.reasons[0]
+    assert "on balanced accuracy, not accuracy" in v.headline
+    assert "beats always answering 'benign': accuracy" not in str(v)
+
+
+def test_a_win_carried_by_a_few_images_of_a_small_class_is_said_and_limited():
+    """BrEaST's 4 normal images, all found, give the balanced-accuracy win; without them the
+    model is no better than always answering benign. Before: "useful" ("it beats always
+    answering 'benign': accuracy 0.527 against 0.602"). After: "limited", the 4 images named."""
+    y, pred, scores = _breast_like(92, 39, 4, np.random.RandomState(9))  # benign 0.6, malignant 0.4: 0.5 without normal
+    v = assess(_report(y, pred, scores, names=["benign", "malignant", "normal"]))
+    assert v.verdict == "limited" and v.small_classes == ("normal",)
+    assert v.reasons[0].startswith("its decisions beat always answering 'benign' only on balanced accuracy, and only "
+                                   "through its 4 normal images (it finds 4 of 4; a class of under 10 images is too "
+                                   "few to be evidence): without them, balanced accuracy 0.498 against 0.500 for that "
+                                   "answer (difference -0.002 [-0.06, +0.06]); with them, balanced accuracy 0.665 "
+                                   "against 0.333 (difference +0.332 [+0.06, +0.37]); accuracy 0.527 against 0.602 "
+                                   "(difference -0.074")
+    assert "only through its 4 normal images" in v.headline
+    entry = verdict_to_manifest(v)
+    assert verdict_from_manifest({"cv": {"sanity": entry}}).small_classes == ("normal",)
+    # the same model finding malignant too: the win holds without the normal images, nothing said
+    y, pred, scores = _breast_like(120, 70, 4, np.random.RandomState(9))
+    fine = assess(_report(y, pred, scores, names=["benign", "malignant", "normal"]))
+    assert fine.small_classes == () and "only through" not in str(fine)
+
+
+def test_useless_decisions_with_scores_above_chance_say_a_new_operating_point_may_help():
+    """Before (BUS-BRA): "verdict: useless -- nothing in these figures shows it does better ... or
+    than chance" above "its malignant-vs-rest AUC 0.662 [0.61, 0.71] is above chance". After: the
+    headline keeps how it decides apart from how its scores rank, and says what would help."""
+    rng = np.random.RandomState(10)
+    y = np.repeat([0, 1], [70, 30])
+    pred = np.ones_like(y)
+    pred[:8] = 0  # calls almost every image malignant
+    v = assess(_report(y, pred, _scores_for(y, 1.5, rng), names=["benign", "malignant"]))
+    assert v.verdict == "useless"
+    assert v.headline.startswith("in practice its decisions answer 'malignant' whatever the image; its scores rank "
+                                 "better than chance: AUC 0.")
+    assert v.headline.endswith("a new operating point may help")
+    assert "nothing in these figures" not in str(v)
+    assert any("featbus adapt MODEL DATA --labels" in r and "--operating-point" in r for r in v.reasons)
+    # scores at chance too: no such advice
+    v = assess(_report(y, pred, rng.uniform(size=(100, 2)), names=["benign", "malignant"]))
+    assert v.verdict == "useless" and "operating point" not in str(v)
+    assert "its scores rank no better than chance" in v.headline
+
+
+def test_numbers_beside_a_threshold_show_the_decimals_that_decide():
+    """Before: "sensitivity 0.20, under the 0.2 floor". After: "sensitivity 0.198"."""
+    from featbus.sanity import _decisive, _interval
+
+    assert _decisive(0.198, 0.2) == "0.198" and _decisive(0.1996, 0.2) == "0.1996"
+    assert _decisive(0.2, 0.2) == "0.20" and _decisive(0.31, 0.2) == "0.31"
+    assert _decisive(-0.001, 0.0, signed=True) == "-0.001" and _decisive(0.0004, 0.0, 3, signed=True) == "+0.0004"
+    assert _interval((0.4996, 0.61), 0.5) == " [0.4996, 0.61]" and _interval((0.45, 0.61), 0.5) == " [0.45, 0.61]"
+    y = np.repeat([0, 1], [100, 96])
+    pred = y.copy()
+    pred[100 + 19:] = 0  # 19 of 96 found: 0.1979
+    pred[:30] = 1
+    v = assess(_report(y, pred, _scores_for(y, 3, np.random.RandomState(11))))
+    assert "it finds 19 of 96 1 images (sensitivity 0.198, under the 0.2 floor)" in " ".join(v.reasons)
+
+
+def _site_entry(sens, auc, *, name="b", n=98):
+    return {"site": name, "n_images": n, "trained_on": ["a"], "n_train": 200,
+            "sensitivity": None if sens is None else {"value": sens[0], "ci": list(sens[1:])},
+            "auc": None if auc is None else {"value": auc[0], "ci": list(auc[1:])}, "notes": []}
+
+
+def test_a_multi_site_model_is_judged_on_its_held_out_sites_too():
+    """Issue 53: a model that finds (almost) none of the cancers at a held-out site is not 'useful'."""
+    from featbus.sanity import with_sites
+
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1], 60)
+    pooled = assess(_report(y, y.copy(), _scores_for(y, 3, rng), names=["benign", "malignant"]))
+    assert pooled.verdict == "useful"
+    entry = {"name": "svm", "positive": "malignant", "n_bootstrap": 200,
+             "sites": [_site_entry((0.0, 0.0, 0.0), (0.48, 0.4, 0.56), name="busi", n=625),
+                       _site_entry((0.62, 0.5, 0.7), (0.81, 0.75, 0.86), name="usg", n=256)]}
+    v = with_sites(pooled, entry)
+    assert v.verdict == "limited" and not v.useful and v.failing_sites == ("busi",) and v.sites_checked
+    assert v.reasons[0] == ("with site 'busi' held out (trained on a only, tested on its 625 images): it finds 0 % of "
+                            "its malignant images (sensitivity 0.00 [0.00, 0.00], under the 0.2 floor) and its "
+                            "malignant-vs-rest AUC 0.480 [0.40, 0.56] covers 0.5: at a hospital it did not train on, "
+                            "it may miss most of the malignant cases")
+    assert v.headline.endswith("with each site held out, it fails at 'busi'")
+    assert "and leaving each of 2 sites out" in v.basis
+    assert with_sites(v, entry) is v  # taken into account once
+    # every held-out site failing: said in the headline; an AUC whose low bound decides shows its decimals
+    entry["sites"][1] = _site_entry((0.3, 0.2, 0.4), (0.6, 0.4996, 0.7), name="usg", n=256)
+    v = with_sites(pooled, entry)
+    assert v.failing_sites == ("busi", "usg") and "it fails at every one ('busi' and 'usg')" in v.headline
+    assert "AUC 0.600 [0.4996, 0.70] covers 0.5: at a hospital it did not train on, its malignant scores" in str(v)
+    # every site fine: the verdict stands, one sentence says so
+    entry["sites"] = [_site_entry((0.7, 0.6, 0.8), (0.9, 0.85, 0.95), name="busi"),
+                      _site_entry((0.55, 0.45, 0.65), (0.8, 0.7, 0.88), name="usg")]
+    v = with_sites(pooled, entry)
+    assert v.verdict == "useful" and v.failing_sites == ()
+    assert "lowest sensitivity 0.55 at 'usg', lowest AUC 0.800 at 'usg'" in v.reasons[-1]
+    # a useless pooled verdict stays useless; no positive class, or no figures: unchanged
+    useless = assess(_report(y, np.zeros_like(y), np.tile([0.5, 0.5], (120, 1)), names=["benign", "malignant"]))
+    assert with_sites(useless, {**entry, "sites": [_site_entry((0.0, 0, 0), None)]}).verdict == "useless"
+    assert with_sites(pooled, {**entry, "positive": None}) is pooled
+    assert with_sites(pooled, None) is pooled
+
+
+def test_a_model_file_s_site_figures_are_read_with_its_verdict():
+    """inspect and the app read the verdict through verdict_from_manifest: the stored pooled
+    verdict and the manifest's site_cv together; a file stored before headlines keeps its sentences."""
+    rng = np.random.RandomState(1)
+    y = np.repeat([0, 1], 60)
+    pooled = verdict_to_manifest(assess(_report(y, y.copy(), _scores_for(y, 3, rng), names=["benign", "malignant"])))
+    site_cv = {"name": "svm", "positive": "malignant", "n_bootstrap": 200,
+               "sites": [_site_entry((0.05, 0.01, 0.1), (0.7, 0.6, 0.8), name="busi")]}
+    v = verdict_from_manifest({"cv": {"sanity": pooled}, "site_cv": site_cv})
+    assert v.verdict == "limited" and v.failing_sites == ("busi",)
+    assert verdict_from_manifest({"cv": {"sanity": pooled}}).verdict == "useful"
+    old = {k: pooled[k] for k in ("verdict", "reasons", "basis")}
+    assert verdict_from_manifest({"cv": {"sanity": old}}).summary().startswith(
+        "verdict: useful -- its decisions beat always answering the most common class and find every class")
+
+
+def test_train_and_inspect_print_one_verdict_for_a_multi_site_model(phantom_folder, tmp_path, capsys):
+    """Two sites: train's verdict takes the leave-one-site-out figure into account, inspect prints
+    the same verdict, and --strict's status follows it."""
+    import shutil
+
+    from featbus.cli import main
+
+    second = tmp_path / "second"
+    shutil.copytree(phantom_folder, second)
+    for f in second.rglob("*.png"):  # another site's images: the same phantoms, darker
+        from PIL import Image
+
+        Image.fromarray((np.asarray(Image.open(f)) * 0.7).astype(np.uint8)).save(f)
+    model = tmp_path / "m.featbus"
+    status = main(["train", str(phantom_folder), str(second), "-f", "intensity", "-c", "logreg", "--n-splits", "3",
+                   "--n-bootstrap", "30", "-o", str(model), "--strict", "-q"])
+    captured = capsys.readouterr()
+    verdict = [x for x in captured.out.splitlines() if x.startswith("verdict: ")]
+    assert len(verdict) == 1 and "and leaving each of 2 sites out" in verdict[0]
+    assert status == (0 if verdict[0].startswith("verdict: useful") else STRICT_EXIT_CODE)
+    if status:
+        assert "(cross-validation and leaving each site out: " in captured.err
+    assert main(["inspect", str(model)]) == 0
+    assert verdict[0] in capsys.readouterr().out.splitlines()

@@ -332,10 +332,11 @@ def run(args) -> int:
     if args.report:
         _train_report(model, Path(args.report))
     print(model.describe())
-    from ..sanity import _strict_status
+    from ..sanity import _strict_status, with_sites
 
     cv_report = getattr(model, "cv_report", None)
-    verdict = None if cv_report is None else cv_report.sanity
+    # several sites: the verdict also reads the leave-one-site-out figure (inspect reads it the same way)
+    verdict = None if cv_report is None else with_sites(cv_report.sanity, getattr(model, "site_cv_report", None))
     print(verdict.summary() if verdict is not None else
           "verdict: none -- the model was trained without a cross-validation or validation split to judge it by")
     print(f"model: {out.resolve()}" + (f" (added to your trust list {_trust_file()}: it holds types featbus "
@@ -343,8 +344,9 @@ def run(args) -> int:
     sites = getattr(data, "sites", None)
     if sites is None or len(set(np.asarray(sites).tolist())) < 2:
         print(ONE_SITE_NOTE.format(model=shlex.quote(str(out))))
-    judged = {"cross-validation" if cv_report is None or "validation split" not in str(cv_report.cv)
-              else "validation split": verdict}
+    judged = {("cross-validation" if cv_report is None or "validation split" not in str(cv_report.cv)
+               else "validation split") + (" and leaving each site out" if verdict is not None
+                                           and verdict.sites_checked else ""): verdict}
     if held is not None:
         judged["held-out images"] = held_verdict
     return _strict_status(judged, args.strict, "train")
