@@ -4,7 +4,7 @@ EfficientNet-Lite0 (ImageNet start) fine-tuned benign / malignant / normal on th
 with the default recipe's settings (224 px, 12 epochs, 15 % validation images; seed fixed). Writes
 
 * ``OUT`` (``.npz``): the whole Lite0 body in the Keras layout that
-  :func:`featbus.features.backbones.efficientnet_lite.efficientnet_lite0` loads (the trained layers
+  :func:`featbus.networks.efficientnet_lite.efficientnet_lite0` loads (the trained layers
   up to the recipe's cut; the layers after it keep their ImageNet values), float16;
 * ``OUT`` with ``.json``: the card data: sites, image counts, recipe, seed, CPU time, the file's
   SHA-256 and the perceptual hash of every training image (so that featbus can say when it is
