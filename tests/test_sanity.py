@@ -569,3 +569,25 @@ def test_train_and_inspect_print_one_verdict_for_a_multi_site_model(phantom_fold
         assert "(cross-validation and leaving each site out: " in captured.err
     assert main(["inspect", str(model)]) == 0
     assert verdict[0] in capsys.readouterr().out.splitlines()
+
+
+def test_validate_s_in_short_lines_show_the_decimals_that_decide():
+    """Before: "sensitivity 0.90, short of the target 0.9". After: "sensitivity 0.898"."""
+    from sklearn.utils import Bunch
+
+    from featbus import validate
+
+    class Fake:
+        classes_ = np.array(["benign", "malignant"], dtype=object)
+        manifest: dict = {}
+
+        def predict_proba(self, records):
+            return np.array([[0.0, 1.0] if r.meta["hit"] else [1.0, 0.0] for r in records])
+
+    labels = np.repeat(["benign", "malignant"], 500)
+    hit = (labels == "malignant") & (np.arange(1000) < 500 + 449)  # 449 of 500 malignant found: 0.898
+    records = [type("R", (), {"meta": {"hit": bool(h)}, "path": None})() for h in hit]
+    data = Bunch(data=records, target=(labels == "malignant").astype(int), target_names=np.array(["benign",
+                 "malignant"]), groups=np.arange(1000), DESCR="synthetic")
+    result = validate(Fake(), data, n_bootstrap=0)
+    assert "finds 90 % of the malignant images (sensitivity 0.898), short of the target 0.9" in result.summary()
