@@ -630,6 +630,8 @@ def describe_manifest(manifest: dict) -> str:
                                                              if ci[0] is not None else ""))
         kind = "held-out validation" if "validation split" in str(cv.get("cv")) else "cross-validation"
         lines.append(f"{kind} ({cv.get('cv')}): " + ", ".join(parts))
+        if cv.get("caveat"):
+            lines.append(f"  caveat: {cv['caveat']}")
     if m.get("site_cv"):  # several sites: each predicted by the recipe trained on the others
         from .sites import site_cv_lines
 

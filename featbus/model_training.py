@@ -50,6 +50,7 @@ from .io import file_sha256
 from .metrics import threshold_for_sensitivity
 from .model import FeatbusModel
 from .model_format import FORMAT_VERSION, MAGIC, data_sha256, json_safe, package_versions
+from .provenance import overlap_notes
 from .sanity import verdict_to_manifest
 from .sites import SITE_BALANCE_ABOUT, leave_one_site_out, site_balance_shares, site_balance_weights, sites_of
 
@@ -461,6 +462,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
             manifest["cv"]["caveat"] = ("optimistic for the crops: the segmenter " + (
                 "saw the test folds' masks" if seg_info["trained_on_training_images"] is True
                 else "may have seen the test folds' masks"))
+    _note_seen_images(union, records, manifest, report)
     domain = _domain_reference(X, columns, groups, random_state, manifest)
     model = FeatbusModel(union, head, manifest, roi, preprocess, domain)
     model.cv_report, model.site_cv_report = report, site_report
@@ -550,6 +552,20 @@ def _store_operating_point(model, proba, y, target: float, chosen_on: str) -> No
         "specificity": float((~called[~is_pos]).mean()) if (~is_pos).any() else None,
         "specificity_benign": float((~called[benign]).mean()) if benign.any() else None,
         "n_images": int(len(y)), "chosen_on": chosen_on}
+
+
+def _note_seen_images(extractors, records, manifest, report) -> None:
+    """A shipped backbone (``breast-us``) trained on some of these images: every figure measured
+    on them is optimistic; the manifest's notes, its cv caveat and the report say so."""
+    seen = overlap_notes(extractors, records)
+    if not seen:
+        return
+    manifest.setdefault("notes", []).extend(seen)
+    if manifest.get("cv") is not None:
+        caveat = manifest["cv"].get("caveat")
+        manifest["cv"]["caveat"] = (f"{caveat}; " if caveat else "") + "optimistic: " + "; ".join(seen)
+    if report is not None:
+        report.notes.extend(seen)
 
 
 def _site_cv_entry(site_report) -> dict:
@@ -665,6 +681,7 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
                        + ("they chose the kept epoch (early stopping), so the figure is slightly optimistic; "
                           if chose else "they chose nothing (the epochs decided), so the figure is a held-out one; ")
                        + "the final networks were trained on the other images only")
+    _note_seen_images(net, records, manifest, report if val.size else None)
     domain = _network_domain(net, inputs, groups, random_state, manifest)
     model = FeatbusModel(union, head, manifest, roi, preprocess, domain)
     model.cv_report, model.site_cv_report = (report if val.size else None), site_report
