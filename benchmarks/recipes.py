@@ -6,6 +6,11 @@ its training time per fold, all recipes on the *same* folds, then paired differe
 the baselines (``handcrafted`` and ``frozen-cnn``, the latter being ``featbus train -f
 efficientnet_lite0``) with paired-bootstrap intervals.
 
+This is the protocol to quote for a recipe (duplicate-grouped k-fold CV on BUSI, the settings
+that ship): each run writes its recipes' figures to ``benchmarks/results/recipes.json`` (a
+recipe not run keeps its earlier entry), and ``featbus recipes``, the README and the guides
+quote that file; ``tests/test_docs.py`` checks every quoted figure against it.
+
 * Feature recipes: features extracted once (cached in ``benchmarks/out/cache``), the pipeline
   ``featbus train`` builds refitted in every fold.
 * Network recipes: a whole fine-tuning per fold (its early-stopping split is drawn inside the
@@ -22,6 +27,7 @@ recipe (three Lite2 networks) about 1.5 hours per fold, so run it where a GPU is
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -31,6 +37,7 @@ from sklearn.utils.metaestimators import available_if
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "benchmarks" / "out" / "cache"
 DATA = REPO.parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
+RESULTS = REPO / "benchmarks" / "results" / "recipes.json"
 
 
 FIT_SECONDS: dict[str, list[float]] = {}  # recipe -> seconds of each fold's fit (clones share it)
@@ -69,6 +76,44 @@ class _Timed:
         return self.estimator.decision_function(X)
 
 
+def write_entry(path: Path, name: str, recipe, data, args, *, acc, auc, minutes_per_fold: float,
+                default: bool) -> None:
+    """Merge one recipe's figures into the results JSON (other recipes' entries are kept)."""
+    import featbus
+
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    results.setdefault("protocol", "duplicate-grouped k-fold CV on BUSI (the same folds for every recipe); "
+                                   "95 % bootstrap intervals resampling near-duplicate groups")
+    results.setdefault("recipes", {})
+    settings = (dict(recipe.network, members=recipe.members) if recipe.is_network
+                else {"features": list(recipe.features), "classifier": recipe.classifier})
+    if args.epochs is not None:
+        settings["epochs"] = args.epochs
+    results["recipes"][name] = {
+        "accuracy": [float(v) for v in acc],
+        "malignant_auc": [float(v) for v in auc],
+        "n_splits": args.n_splits, "n_images": int(len(data.target)), "n_groups": int(len(np.unique(data.groups))),
+        "n_bootstrap": args.n_bootstrap, "minutes_per_fold": round(minutes_per_fold, 1),
+        "shipped_settings": default, "settings": settings,
+        "featbus_version": featbus.__version__, "measured": time.strftime("%Y-%m-%d"),
+        "command": f"python benchmarks/recipes.py --recipes {name} --n-splits {args.n_splits}"
+                   + (f" --epochs {args.epochs}" if args.epochs is not None else ""),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+
+
+def write_paired(path: Path, table, metric: str) -> None:
+    """Merge paired differences (recipe minus baseline, on the same folds) into the results JSON."""
+    results = json.loads(path.read_text())
+    paired = results.setdefault("paired", {})
+    for row in table.itertuples(index=False):
+        paired.setdefault(f"{row.a} - {row.b}", {})[metric] = {
+            "difference": float(row.difference), "ci": [float(row.diff_low), float(row.diff_high)],
+            "p_bootstrap": float(row.p_bootstrap)}
+    path.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+
+
 def main() -> None:
     from sklearn.base import clone
 
@@ -84,6 +129,7 @@ def main() -> None:
     ap.add_argument("--n-bootstrap", type=int, default=1000)
     ap.add_argument("--epochs", type=int, default=None, help="override the network recipes' epochs")
     ap.add_argument("--cache", default=str(CACHE), help="feature cache folder ('none': extract afresh, timed)")
+    ap.add_argument("--out", default=str(RESULTS), help="JSON the figures are merged into ('none': not written)")
     args = ap.parse_args()
 
     data = load_busi(args.data)
@@ -115,6 +161,9 @@ def main() -> None:
         print(f"{name:16s} accuracy {acc:.3f} [{alo:.3f}, {ahi:.3f}]  malignant AUC {auc:.3f} [{ulo:.3f}, {uhi:.3f}]"
               f"  training {np.mean(times) / 60:.1f} min per fold  (all folds {rows[-1][-1] / 60:.1f} min)",
               flush=True)
+        if args.out.lower() != "none":  # after each recipe, so a long run keeps what it finished
+            write_entry(Path(args.out), name, recipe, data, args, acc=(acc, alo, ahi), auc=(auc, ulo, uhi),
+                        minutes_per_fold=float(np.mean(times)) / 60, default=(args.epochs is None))
 
     print("\nrecipe           accuracy [95% CI]       malignant AUC [95% CI]  training per fold "
           "(feature extraction included; from cache when a run filled it)")
@@ -132,6 +181,8 @@ def main() -> None:
                                                "diff_high", "p_bootstrap"]]
             print(f"\npaired differences in {metric if cls == 'macro' else 'malignant AUC'} against {base}:")
             print(table.to_string(index=False))
+            if args.out.lower() != "none":
+                write_paired(Path(args.out), table, "accuracy" if cls == "macro" else "malignant_auc")
 
 
 if __name__ == "__main__":

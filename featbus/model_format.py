@@ -621,9 +621,16 @@ def describe_manifest(manifest: dict) -> str:
               f"(content sha256 {str(d.get('sha256'))[:12]}...), seed {m.get('random_state')}, "
               f"{m.get('created')}")]
     if cv:
+        # the malignant-vs-rest AUC (what validate compares with) beside the macro one; files from
+        # before per-class AUCs were stored print what they have
+        malignant = (cv.get("per_class_auc") or {}).get("malignant")
+        many = len(m.get("classes", [])) > 2  # "auc" is the macro one-vs-rest AUC; of two classes, the one AUC
+        auc_name = "macro auc" if many else "malignant auc" if isinstance(malignant, dict) else "auc"
+        shown = {"accuracy": cv.get("accuracy"), "f1": cv.get("f1"), auc_name: cv.get("auc")}
+        if many and isinstance(malignant, dict):
+            shown["malignant auc"] = malignant
         parts = []
-        for metric in ("accuracy", "f1", "auc"):
-            v = cv.get(metric)
+        for metric, v in shown.items():
             if v and v.get("value") is not None:
                 ci = v.get("ci") or [None, None]
                 parts.append(f"{metric} {v['value']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]"
