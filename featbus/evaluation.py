@@ -36,7 +36,7 @@ from sklearn.model_selection._split import GroupsConsumerMixin
 from sklearn.utils import _safe_indexing
 
 from .encoded_labels import EncodedLabelClassifier
-from .metrics import PER_CLASS_METRICS, Predictions, _metrics_arrays, _nanmean_cols, bootstrap, classification_metrics
+from .metrics import PER_CLASS_METRICS, Predictions, bootstrap, classification_metrics, metric_arrays
 from .model_selection import resolve_groups
 from .progress import progress_bar, progress_mode
 from .provenance import overlap_notes
@@ -578,13 +578,9 @@ def _bootstrap(report: Report) -> tuple[dict, np.ndarray]:
     k = len(report.classes)
     yt, yp = report.held_out.codes()
     scores = report.scores
-    acc = PER_CLASS_METRICS.index("accuracy")
 
     def statistic(idx):  # every figure of one resample, flat: table (k x 6), macro (6), confusion (k x k)
-        table, accuracy, cm = _metrics_arrays(yt[idx], yp[idx], None if scores is None else scores[idx], k)
-        with np.errstate(invalid="ignore"):
-            macro = _nanmean_cols(table)
-        macro[acc] = accuracy
+        table, macro, cm = metric_arrays(yt[idx], yp[idx], None if scores is None else scores[idx], k)
         return np.concatenate([table.ravel(), macro, (cm / max(idx.size, 1)).ravel()])
 
     _, (lo, hi) = bootstrap(statistic, np.arange(yt.size), groups=report.groups, n_bootstrap=report.n_bootstrap,

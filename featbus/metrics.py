@@ -24,7 +24,7 @@ from scipy import stats
 __all__ = ["classification_metrics", "PER_CLASS_METRICS", "rank_auc", "confusion_matrix", "decide",
            "group_units", "bootstrap", "BootstrapResult", "percentile_interval", "interval_text",
            "format_interval", "reliability_curve", "expected_calibration_error", "brier_score", "ECE_BINS",
-           "CONFIDENCE", "Predictions", "threshold_for_sensitivity"]
+           "CONFIDENCE", "Predictions", "threshold_for_sensitivity", "metric_arrays"]
 
 #: Metrics computed for each class (one-vs-rest) and macro-averaged.
 PER_CLASS_METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "auc")
@@ -112,8 +112,38 @@ def decide(proba, rule: tuple[int, float] | None = None) -> np.ndarray:
     return out
 
 
-def _metrics_arrays(yt: np.ndarray, yp: np.ndarray, scores: np.ndarray | None, k: int):
-    """Per-class metric table (k, 6), overall accuracy and confusion matrix, labels 0..k-1."""
+def metric_arrays(yt: np.ndarray, yp: np.ndarray, scores: np.ndarray | None,
+                  k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The figures of :func:`classification_metrics` as arrays, for class codes ``0..k-1``.
+
+    What a bootstrap resample computes: no label lookup, no dicts.
+
+    Parameters
+    ----------
+    yt, yp : ndarray of int, shape (n_samples,)
+        True and predicted class codes.
+    scores : ndarray of shape (n_samples, k) or None
+        Scores of each class (the AUC column is NaN without them).
+    k : int
+        Number of classes.
+
+    Returns
+    -------
+    table : ndarray of shape (k, 6)
+        Per class, the :data:`PER_CLASS_METRICS` (accuracy one-vs-rest).
+    macro : ndarray of shape (6,)
+        Their means over classes (NaN left out), except accuracy: the overall fraction correct.
+    cm : ndarray of shape (k, k)
+        The confusion matrix (rows true, columns predicted), as floats.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.metrics import metric_arrays
+    >>> table, macro, cm = metric_arrays(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), None, 2)
+    >>> float(table[1, 1]), float(macro[0]), cm.tolist()
+    (1.0, 0.75, [[1.0, 1.0], [0.0, 2.0]])
+    """
     n = yt.size
     cm = confusion_matrix(yt, yp, k).astype(float)
     tp = np.diag(cm)
@@ -132,7 +162,9 @@ def _metrics_arrays(yt: np.ndarray, yp: np.ndarray, scores: np.ndarray | None, k
     else:
         auc = np.array([rank_auc(yt == c, scores[:, c]) for c in range(k)])
     table = np.column_stack([acc_k, sens, spec, prec, f1, auc])
-    return table, float(tp.sum() / max(n, 1)), cm
+    macro = _nanmean_cols(table)
+    macro[PER_CLASS_METRICS.index("accuracy")] = tp.sum() / max(n, 1)
+    return table, macro, cm
 
 
 def classification_metrics(y_true, y_pred, scores=None, *, labels=None) -> dict[str, Any]:
@@ -177,10 +209,9 @@ def classification_metrics(y_true, y_pred, scores=None, *, labels=None) -> dict[
     s = None if scores is None else np.asarray(scores, dtype=float)
     if s is not None and s.shape != (yt.size, labels.size):
         raise ValueError(f"scores has shape {s.shape}; expected {(yt.size, labels.size)}")
-    table, acc, cm = _metrics_arrays(yt, yp, s, labels.size)
+    table, macro, cm = metric_arrays(yt, yp, s, labels.size)
     per_class = {lab: dict(zip(PER_CLASS_METRICS, map(float, row))) for lab, row in zip(labels.tolist(), table)}
-    macro = dict(zip(PER_CLASS_METRICS, map(float, _nanmean_cols(table))))
-    macro["accuracy"] = acc
+    macro = dict(zip(PER_CLASS_METRICS, map(float, macro)))
     return {"per_class": per_class, "macro": macro, "confusion_matrix": cm.astype(int), "labels": labels}
 
 
