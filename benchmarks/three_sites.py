@@ -178,7 +178,7 @@ def render_table(results: dict) -> str:
     """The guide's table (reStructuredText list-table) from the benchmark's JSON: one line per
     row and held-out site."""
     lines = [".. This table is written by benchmarks/three_sites.py from benchmarks/results/three_sites.json;",
-             "   tests/test_docs.py checks that it matches. Do not edit by hand.", "",
+             "   tests/test_breast_us.py checks that it matches. Do not edit by hand.", "",
              ".. list-table::", "   :header-rows: 1", "   :widths: 30 10 15 15 15 15", "",
              "   * - trained on (held-out site never seen)", "     - held out", "     - AUC benign vs malignant",
              "     - sensitivity at the stored point", "     - specificity (benign)", "     - normal called normal"]

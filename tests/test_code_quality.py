@@ -138,3 +138,33 @@ def test_shared_parameter_texts_are_filled():
                 if obj.__doc__ and _PLACEHOLDER.search(obj.__doc__):
                     left.append(f"{module.__name__}.{name}")
     assert not left, f"docstrings with unfilled %(name)s: {left}"
+
+
+def test_layers_of_the_developer_page_hold():
+    """docs/developer.rst's layers: every featbus module is in one, and none imports a higher one."""
+    import re
+
+    text = (REPO / "docs" / "developer.rst").read_text()
+    section = text[text.index("Layers\n------"):text.index("Where a new thing goes")]
+    items = re.split(r"\n\d+\. ", section)[1:]
+    layers = [re.findall(r"``([\w./]+)``", item) for item in items]
+    layers = [[n for n in names if not n.endswith(".py")] for names in layers]
+
+    def layer_of(module: str) -> int | None:
+        short = module.removeprefix("featbus.")
+        best = None
+        for i, names in enumerate(layers):
+            for n in names:
+                n = n.rstrip("/")
+                if short == n or short.startswith(n + "."):
+                    if best is None or len(n) > best[1]:
+                        best = (i, len(n))
+        return None if best is None else best[0]
+
+    graph = import_graph()
+    modules = [m for m in graph if m not in ("featbus", "featbus.__main__")]
+    missing = [m for m in modules if layer_of(m) is None]
+    assert not missing, f"modules the developer page's layers do not place: {missing}"
+    upward = [f"{m} ({layer_of(m) + 1}) -> {d} ({layer_of(d) + 1})" for m in modules for d in graph[m]
+              if d in modules and layer_of(d) > layer_of(m)]
+    assert not upward, "imports into a higher layer of docs/developer.rst:\n" + "\n".join(upward)
