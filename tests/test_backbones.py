@@ -40,7 +40,7 @@ def _photo(img, size=224):
 def test_registry_covers_the_issue_list():
     expected = {"vgg16", "vgg19", "inception_v3", "resnet50", "resnet101", "densenet121", "mobilenet",
                 "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "xception",
-                "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"}
+                "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "breast_us"}
     assert set(BACKBONES) == expected
     for b in BACKBONES.values():
         assert b.preprocess in ("caffe", "tf", "torch", "none")

@@ -119,7 +119,7 @@ def test_weights_and_params_routes_agree(folder, vgg_file, params32, tmp_path, c
 
 @pytest.mark.parametrize("item, says", [
     ("vgg16", "give NAME=PATH"),
-    ("vgg17={file}", "unknown backbone 'vgg17'; the backbones are densenet121"),
+    ("vgg17={file}", "unknown backbone 'vgg17'; the backbones are breast_us, densenet121"),
     ("vgg16={missing}", "no such file"),
     ("vgg16={text}", ".weights.h5 or .h5"),
     ("resnet50={file}", "does not use resnet50"),

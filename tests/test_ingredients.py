@@ -76,9 +76,9 @@ def test_grid_of_foreign_instances():
 def test_unknown_balance_and_select_list_none_first():
     from featbus.pipelines import make_sampler, make_selector
 
-    with pytest.raises(ValueError, match="unknown balance 'nope'; choose from none, adasyn"):
+    with pytest.raises(ValueError, match=r"unknown balance 'nope' \(did you mean 'none'\?\); choose from none, adasyn"):
         make_sampler("nope")
-    with pytest.raises(ValueError, match="unknown select 'nope'; choose from none, anova"):
+    with pytest.raises(ValueError, match=r"unknown select 'nope' \(did you mean 'none'\?\); choose from none, anova"):
         make_selector("nope")
     assert make_classification_pipeline(None, balance="class-weight").steps[-1][1].class_weight == "balanced"
     assert make_classification_pipeline(None, balance="smote").steps[-1][1].class_weight is None

@@ -91,7 +91,7 @@ def test_train_predict_evaluate(busi_like, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
     assert main(["segment", "train", str(busi_like), "-o", str(tmp_path / "x.keras"), "--backbone", "resnet5O"]) == 2
     err = capsys.readouterr().err
-    assert "--backbone: unknown backbone 'resnet5O': it is neither a featbus backbone" in err
+    assert "--backbone: unknown backbone 'resnet5O' (did you mean 'resnet50'?): it is neither a featbus backbone" in err
     assert len(err.strip().splitlines()) == 1
 
     best = tmp_path / "best.keras"  # the GPU recipe, made small: its lesion-only training and mirror averaging

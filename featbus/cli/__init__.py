@@ -69,7 +69,8 @@ class CommandInfo(NamedTuple):
 COMMANDS: dict[str, CommandInfo] = {
     "extract": CommandInfo("extract", "extract features to Parquet, CSV or NPZ"),
     "evaluate": CommandInfo("evaluate", "cross-validate classifiers (with/without balancing) and write a report"),
-    "demo": CommandInfo("demo", "features + cross-validated SVM + report on generated phantoms (no download)"),
+    "demo": CommandInfo("demo", ("features + cross-validated SVM on the bundled real sample (offline), honest "
+                                "and optimistic figures side by side")),
     "train": CommandInfo("train", "train a recipe (default: a fine-tuned CNN) and save a .featbus model"),
     "recipes": CommandInfo("recipes", "list the named training recipes (featbus train --recipe NAME)"),
     "predict": CommandInfo("predict", "class and probabilities of new images with a saved model"),
