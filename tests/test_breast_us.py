@@ -72,3 +72,16 @@ def test_training_images_are_recognised():
     prints = shipped_card("breast-us")["image_phash"]
     assert count_seen(data.data[:20], prints).all()
     assert not count_seen(make_phantoms(6, image_size=96, random_state=0).data, prints).any()
+
+
+def test_three_site_table_is_the_benchmark_output():
+    """One value per quantity: the docs' leave-one-site-out table is rendered from the benchmark's JSON."""
+    import importlib.util
+
+    repo = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("three_sites", repo / "benchmarks" / "three_sites.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    results = json.loads((repo / "benchmarks" / "results" / "three_sites.json").read_text())
+    assert bench.TABLE.read_text() == bench.render_table(results)
+    assert set(results["cells"]) <= set(bench.ROWS)
