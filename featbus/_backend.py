@@ -288,7 +288,7 @@ def compile_forward(fn: Callable, variables: Sequence) -> Callable[..., Any]:
 
 
 class _StepRetraceFilter(logging.Filter):
-    """Every phase (and ensemble member) compiles its own step, once per batch shape, and every
+    """Every phase (and ensemble member) compiles its own step, traced once, and every
     network (each fold's, each member's) its own forward, traced once: TensorFlow counts traces
     by the Python code they run, so it counts these as "excessive retracing" of one function and
     warns; they are expected."""
@@ -347,11 +347,20 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
                 opt.apply([grads[i] for i in pos], [trainable[i] for i in pos])
             return loss
 
-        # autograph off: the step's Python loops run once, at tracing
-        compiled = tf.function(tf_step, autograph=False, reduce_retracing=True)
+        compiled: dict[tuple, Any] = {}  # the batch's shapes past the first dimension and dtypes -> one trace
 
         def step(rates, *batch):
-            return float(compiled(tf.constant(rates, tf.float32), *[tf.convert_to_tensor(b) for b in batch]))
+            rates = tf.constant(rates, tf.float32)
+            tensors = [tf.convert_to_tensor(b) for b in batch]
+            key = (tuple(rates.shape), *((tuple(t.shape[1:]), t.ndim, t.dtype) for t in tensors))
+            if key not in compiled:
+                # the batch dimension left open: one trace per phase, the last, smaller batch
+                # included (reduce_retracing traced it a second time). Autograph off: the step's
+                # Python loops run once, at tracing
+                spec = [tf.TensorSpec(rates.shape, tf.float32)] + [
+                    tf.TensorSpec((None, *t.shape[1:]) if t.ndim else (), t.dtype) for t in tensors]
+                compiled[key] = tf.function(tf_step, autograph=False, input_signature=spec)
+            return float(compiled[key](rates, *tensors))
 
         return step
 

@@ -51,6 +51,27 @@ def test_compiled_forward_traces_once_for_every_batch_size():
     assert len(traces) == expected
 
 
+
+def test_train_step_traces_once_whatever_the_batch_sizes():
+    """A phase's last, smaller batch reuses the step's one trace (it cost a second one)."""
+    from featbus._backend import make_train_step
+
+    traces = []
+    dense = keras.layers.Dense(1)
+    dense.build((None, 4))
+    optimizer = keras.optimizers.Adam(learning_rate=0.01)
+    optimizer.build(dense.trainable_variables)
+
+    def loss_fn(x, y):
+        traces.append(1)  # Python side effects run only while tracing
+        return keras.ops.mean((dense(x)[:, 0] - y) ** 2)
+
+    step = make_train_step(loss_fn, dense, [(optimizer, dense.trainable_variables)])
+    losses = [step(np.float32([0.01]), np.ones((n, 4), np.float32), np.zeros(n, np.float32)) for n in (8, 8, 3, 8)]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    expected = 1 if keras.backend.backend() == "tensorflow" else len(traces)
+    assert len(traces) == expected
+
 def test_fine_tuned_networks_transform_without_retracing_warnings(tf_warnings):
     from featbus import FineTunedCNN
 
