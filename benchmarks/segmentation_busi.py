@@ -102,12 +102,10 @@ def print_scores(truth, pred, names, title, groups=None):
 
 
 def _group_bootstrap_mean(values, groups, n=1000, seed=0):
-    """95 % interval of the mean, resampling whole near-duplicate groups."""
-    rng = np.random.RandomState(seed)
-    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
-    means = [values[np.concatenate([members[j] for j in rng.randint(0, len(members), len(members))])].mean()
-             for _ in range(n)]
-    return np.percentile(means, [2.5, 97.5])
+    """95 % interval of the mean, resampling whole near-duplicate groups (featbus.metrics.bootstrap)."""
+    from featbus.metrics import bootstrap
+
+    return np.asarray(bootstrap(np.mean, np.asarray(values), groups=groups, n_bootstrap=n, random_state=seed)[1])
 
 
 def _path_key(path) -> str:
