@@ -4,9 +4,12 @@ A recipe is either features + a classifier (cross-validated on duplicate-grouped
 :func:`featbus.train_model`), or fine-tuned networks (one, or an ensemble averaging several),
 which are trained with the labels and judged on one duplicate-grouped validation split (k full
 folds of fine-tuning cost k extra trainings; ``benchmarks/recipes.py`` runs them). Every figure
-quoted here comes from ``benchmarks/recipes.py`` on ``../shared/data/busi`` (625 images,
-duplicate-grouped folds, 95 % bootstrap intervals over duplicate groups); times are for those
-625 images.
+quoted here is the protocol to quote for a recipe: ``benchmarks/recipes.py`` on
+``../shared/data/busi`` (625 images, duplicate-grouped 3-fold CV, the same folds for every
+recipe, the recipe's settings as they ship, accuracy of the most probable class, 95 % bootstrap
+intervals over near-duplicate groups), copied from the file it writes,
+``benchmarks/results/recipes.json`` (``tests/test_figures.py`` checks them against it); a figure
+from another protocol says so. Times are for those 625 images.
 
 ``featbus recipes`` (and :func:`describe_recipes`) lists them. Overrides (:data:`OVERRIDES`):
 ``backbone``, ``image_size``, ``epochs``, ``members``, ``batch_size``, ``weights`` (the starting
@@ -45,7 +48,8 @@ class Recipe:
         Expected training time on the 625 BUSI images: 2-core CPU (measured), one recent GPU
         (an expectation where no GPU was available to measure it).
     figure : str
-        Duplicate-grouped accuracy and malignant AUC with intervals (``benchmarks/recipes.py``).
+        Duplicate-grouped accuracy and malignant AUC with intervals (``benchmarks/recipes.py``,
+        as its ``benchmarks/results/recipes.json`` holds them).
     """
 
     name: str
@@ -87,13 +91,14 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("finetuned-lite0", "EfficientNet-Lite0 fine-tuned at 224 px (12 epochs)",
            network={**_FINETUNE, "backbone": "efficientnet_lite0", "input_size": 224, "epochs": 12},
            cpu_time="about 15 min", gpu_time="well under a minute (not measured by featbus: no GPU here)",
-           figure=("accuracy 0.80 [0.76, 0.84], malignant AUC 0.90 [0.87, 0.94] (3-fold; 12 min per fold here; "
-                   "measured with early stopping on 15 % of the images, before it became opt-in)")),
+           figure=("accuracy 0.79 [0.74, 0.83], malignant AUC 0.90 [0.86, 0.94] (3-fold; 5.7 min of fine-tuning per "
+                   "fold of about 417 images on 2 shared CPU cores)")),
     Recipe("best", "3 EfficientNet-Lite2 networks fine-tuned at 260 px (seeds 0-2), probabilities averaged",
            network={**_FINETUNE, "backbone": "efficientnet_lite2", "input_size": 260, "epochs": 15},
            members=3, cpu_time="about 2 h", gpu_time="a few minutes (not measured by featbus: no GPU here)",
            figure=("not measured here: its CV takes about 1.5 h per fold on 2 CPU cores (run benchmarks/recipes.py "
-                   "--recipes best on a GPU); one such Lite2 network scored accuracy 0.81 [0.77, 0.84], malignant "
+                   "--recipes best on a GPU); another protocol, not this recipe: one Lite2 network with an earlier "
+                   "study's settings (10 epochs cut by a 400 s budget) scored accuracy 0.81 [0.77, 0.84], malignant "
                    "AUC 0.92 [0.89, 0.95] (examples/busi_finetune.py, 5-fold)")),
 ]}
 
@@ -309,5 +314,8 @@ def describe_recipes() -> str:
 
     return "\n".join(["classification (featbus train --recipe NAME):",
                       *(entry(r, DEFAULT_RECIPE) for r in RECIPES.values()),
+                      "  (figures: benchmarks/recipes.py, duplicate-grouped 3-fold CV of the 625 BUSI images, the "
+                      "same folds for every recipe, as the recipes ship; accuracy of the most probable class, before "
+                      "train's operating point; 95 % intervals over near-duplicate groups)",
                       "\nsegmentation (featbus segment train --recipe NAME):",
                       *(entry(r, DEFAULT_SEGMENTER_RECIPE) for r in SEGMENTER_RECIPES.values())])
