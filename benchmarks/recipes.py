@@ -20,7 +20,7 @@ Usage (from the repository root)::
 
     python benchmarks/recipes.py [--recipes handcrafted,frozen-cnn,finetuned-lite0] [--n-splits 3]
 
-On 2 CPU cores the fine-tuned Lite0 recipe takes about 10 minutes per fold of 3; the ``best``
+On 2 CPU cores the fine-tuned Lite0 recipe takes about 6 minutes per fold of 3 (5.7 measured); the ``best``
 recipe (three Lite2 networks) about 1.5 hours per fold, so run it where a GPU is available.
 """
 
