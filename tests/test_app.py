@@ -126,17 +126,16 @@ def test_page_opens_paths_only_inside_its_data_folders(saved_model, monkeypatch,
 
 
 @pytest.fixture(scope="module")
-def roi_models(saved_model, tmp_path_factory):
+def roi_models(saved_model, tmp_path_factory, phantom_unet):
     """Two saved models with a small U-Net segmenter: one that finds lesions, and the same one
     told to ignore anything under 99 % of the image (so it never finds one)."""
     pytest.importorskip("keras")
-    from featbus import ROICropper, UNetSegmenter
+    from featbus import ROICropper
     from featbus.model import FeatbusModel
 
     root = tmp_path_factory.mktemp("app_roi")  # saved_model set FEATBUS_TRUSTED_MODELS for the module
     data = make_phantoms(30, image_size=64, random_state=0)
-    seg = UNetSegmenter(backbone="scratch", input_size=64, width=0.5, batch_size=8, learning_rate=3e-3, epochs=30,
-                        random_state=0, progress=False).fit(data.data)  # 12 epochs found no lesion with Keras 3.15
+    seg = phantom_unet  # the shared U-Net (conftest), trained on phantoms: it finds their lesions
     model = train_model(data, "intensity,shape", classifier="logreg", segmenter=seg, cross_validate=False,
                         progress=False)
     blind_roi = ROICropper(segmenter=seg, source="segmenter", on_empty="image", min_area=0.99).fit(data.data)

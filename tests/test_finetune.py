@@ -32,6 +32,8 @@ from featbus.extraction import setting_key  # noqa: E402
 from featbus.features.finetune import FineTunedCNN, fine_tuned_features  # noqa: E402
 
 FAST = dict(input_size=48, batch_size=8, warmup_epochs=1, epochs=2, progress=False, random_state=0)
+#: One fine-tuning epoch and no head warm-up: the tests of a fit per fold (one trace per phase).
+ONE_EPOCH = {**FAST, "warmup_epochs": 0, "epochs": 1}
 
 
 @pytest.fixture(scope="module")
@@ -163,11 +165,11 @@ def test_max_time_stops_and_keeps_a_network(phantoms):
 
 def test_in_cross_validation_each_fold_fine_tunes(phantoms):
     X, y = phantoms
-    pipe = Pipeline([("cnn", FineTunedCNN(validation_fraction=0, **FAST)),
+    pipe = Pipeline([("cnn", FineTunedCNN(validation_fraction=0, **ONE_EPOCH)),
                      ("clf", LogisticRegression(max_iter=2000))])
     scores = cross_val_score(pipe, X, y, cv=2)
     assert scores.shape == (2,) and np.all(np.isfinite(scores))
-    own = cross_val_score(FineTunedCNN(validation_fraction=0, **FAST), X, y, cv=2, scoring="roc_auc")
+    own = cross_val_score(FineTunedCNN(validation_fraction=0, **ONE_EPOCH), X, y, cv=2, scoring="roc_auc")
     assert np.all((own >= 0) & (own <= 1))
 
 
@@ -203,7 +205,7 @@ def test_inside_featbus_evaluate(phantoms):
     from featbus.evaluation import evaluate
 
     X, y = phantoms
-    report = evaluate(FineTunedCNN(validation_fraction=0, **FAST), X, y, n_splits=2, n_bootstrap=0,
+    report = evaluate(FineTunedCNN(validation_fraction=0, **ONE_EPOCH), X, y, n_splits=2, n_bootstrap=0,
                       progress=False)
     assert report.score_kind == "probability" and report.scores.shape == (len(y), 2)
     assert 0 <= report.value("accuracy") <= 1

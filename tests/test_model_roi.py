@@ -46,9 +46,10 @@ def phantoms():
 
 
 @pytest.fixture(scope="module")
-def segmenter(phantoms):
-    train, _ = phantoms
-    return UNetSegmenter(epochs=15, patience=8, **SMALL).fit(train.data)
+def segmenter(phantom_unet):
+    """A trained U-Net, passed to train_model already trained: the shared one (conftest.phantom_unet,
+    other phantoms than these tests' own, with the same settings)."""
+    return phantom_unet
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Tests of featbus.segmentation: Dice/IoU, the U-Net segmenter on phantoms, persistence, ROI use.
 
-One small U-Net (64x64 input, narrow scratch encoder) is trained once per module on synthetic
-phantoms and shared by the tests that need a fitted model.
+One small U-Net (64x64 input, narrow scratch encoder) is trained once per test run on synthetic
+phantoms (conftest.phantom_unet) and shared by the tests that need a fitted model.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import pytest
+from conftest import UNET_PHANTOMS, UNET_SMALL
 
 from featbus import ImageError, ImageRecord, IntensityStats, ROICropper, UNetSegmenter
 from featbus.augmentation import augment_pair
@@ -22,8 +23,7 @@ from featbus.segmentation.network import build_unet
 
 pytest.importorskip("keras")
 
-SMALL = dict(backbone="scratch", input_size=64, width=0.5, batch_size=8, learning_rate=3e-3, random_state=0,
-             progress=False)
+SMALL = UNET_SMALL
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -236,16 +236,16 @@ def test_input_errors_name_the_image():
 
 @pytest.fixture(scope="module")
 def phantoms():
-    train = make_phantoms(48, image_size=64, random_state=0)
+    train = make_phantoms(**UNET_PHANTOMS)  # the shared U-Net's training phantoms
     test = make_phantoms(18, image_size=64, random_state=1)
     return train, test
 
 
 @pytest.fixture(scope="module")
-def fitted(phantoms):
-    train, _ = phantoms
-    # records carry their masks; y = class labels (what a Pipeline passes) is ignored
-    return UNetSegmenter(epochs=25, validation_fraction=0.1, patience=8, **SMALL).fit(train.data, train.target)
+def fitted(phantom_unet):
+    """The shared U-Net (conftest.phantom_unet): trained on ``phantoms``' training half, with
+    these tests' SMALL settings."""
+    return phantom_unet
 
 
 def test_training_reaches_dice_on_held_out_phantoms(fitted, phantoms):
@@ -782,9 +782,12 @@ def test_postprocess_keeps_the_largest_region_and_fills_holes(fitted, phantoms):
     with pytest.raises(ValueError, match="postprocess must be one of"):
         postprocess_mask(m, "biggest")
     _, test = phantoms
-    clean = fitted.set_params(postprocess="largest+fill").predict_masks(test.images[:4])
-    kept = fitted.masks_from_maps(fitted.predict_proba_maps(test.images[:4]))  # probabilities a caller kept
-    fitted.set_params(postprocess="none")
+    before = fitted.postprocess
+    try:
+        clean = fitted.set_params(postprocess="largest+fill").predict_masks(test.images[:4])
+        kept = fitted.masks_from_maps(fitted.predict_proba_maps(test.images[:4]))  # probabilities a caller kept
+    finally:
+        fitted.set_params(postprocess=before)  # the U-Net is shared (conftest.phantom_unet)
     assert all(np.array_equal(c, k) for c, k in zip(clean, kept))
     from scipy import ndimage as ndi
 
