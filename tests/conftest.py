@@ -38,6 +38,57 @@ def mias_original_root() -> Path:
     return MIAS_ORIGINAL
 
 
+@pytest.fixture(scope="session")
+def busi(busi_root):
+    """BUSI (625 images with masks and near-duplicate groups) loaded once per test run and shared
+    by every test that reads the whole data set: read it, never change it."""
+    from featbus import load_busi
+
+    return load_busi(busi_root)
+
+
+#: The shared U-Net's training phantoms and settings: a narrow scratch encoder at 64 px.
+UNET_PHANTOMS = dict(n_samples=48, image_size=64, random_state=0)
+UNET_SMALL = dict(backbone="scratch", input_size=64, width=0.5, batch_size=8, learning_rate=3e-3, random_state=0,
+                  progress=False)
+
+
+@pytest.fixture(scope="session")
+def phantom_unet():
+    """One small U-Net trained once per test run on 48 phantoms (``UNET_PHANTOMS``; 25 epochs at
+    most, early stopping on a tenth of them): it finds the phantoms' lesions (Dice above 0.7 on
+    held-out ones, test_segmentation). Shared by the tests that need a trained U-Net: read it,
+    never refit or change it."""
+    pytest.importorskip("keras")
+    from featbus import UNetSegmenter, make_phantoms
+
+    train = make_phantoms(**UNET_PHANTOMS)
+    # records carry their masks; y = class labels (what a Pipeline passes) is ignored
+    return UNetSegmenter(epochs=25, validation_fraction=0.1, patience=8, **UNET_SMALL).fit(train.data, train.target)
+
+
+#: The shared network model's training phantoms.
+ENSEMBLE_PHANTOMS = dict(n_samples=30, image_size=48, random_state=3)
+
+
+@pytest.fixture(scope="session")
+def phantom_ensemble():
+    """A network model trained once per test run: two tiny fine-tuned EfficientNet-Lite0 networks
+    (random start, 32 px, one warm-up and one fine-tuning epoch, mirror TTA) averaged, trained by
+    ``train_model`` on 30 phantoms (``ENSEMBLE_PHANTOMS``) and judged on its validation split.
+    Shared by the tests of network model files (round trips, runtime, export, backends): read it,
+    never change it."""
+    pytest.importorskip("keras")
+    from featbus import make_phantoms
+    from featbus.features.finetune import FineTunedCNN, FineTunedEnsemble
+    from featbus.model_training import train_model
+
+    net = FineTunedCNN(weights=None, input_size=32, epochs=1, warmup_epochs=1, batch_size=8, progress=False,
+                       validation_fraction=0.25, random_state=0, tta=True)
+    return train_model(make_phantoms(**ENSEMBLE_PHANTOMS), network=FineTunedEnsemble(net, n_members=2, random_state=0),
+                       n_bootstrap=50, progress=False)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_feature_store():
     """Each test starts with an empty in-process feature store (and no cache folder from the
