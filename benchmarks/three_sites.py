@@ -15,7 +15,10 @@ of its images:
   than BUSI);
 * ``default recipe, two sites``: the default recipe (EfficientNet-Lite0 fine-tuned from ImageNet,
   224 px, 12 epochs) on the other two sites: exactly how the held-out ``breast-us`` backbone is
-  trained, so its predictions come from that run (``LOSO_DIR/loso_SITE.heldout.npz``).
+  trained, so its predictions come from that run (``LOSO_DIR/loso_SITE.heldout.npz``);
+* ``default recipe from ImageNet / from breast-us, BUSI only``: the default recipe trained on
+  BUSI alone (what ``featbus train BUSI`` fits), started from ImageNet or from the ``breast-us``
+  backbone rebuilt without the held-out site (held-out sites other than BUSI).
 
 Every model stores an operating point at sensitivity 0.9, chosen on held-out predictions of its
 training images (feature rows: out-of-fold over duplicate-grouped folds; networks: their
@@ -47,12 +50,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 SITES = {"busi": DATA / "busi", "bus-bra": DATA / "bus-bra", "breast-lesions-usg": DATA / "breast-lesions-usg"}
 SHORT = {"busi": "BUSI", "bus-bra": "BUS-BRA", "breast-lesions-usg": "BrEaST"}
-ROWS = ("handcrafted", "frozen-imagenet", "frozen-breast-us", "frozen-breast-us-busi", "default-two-site")
+ROWS = ("handcrafted", "frozen-imagenet", "frozen-breast-us", "frozen-breast-us-busi", "default-two-site",
+        "default-busi-imagenet", "default-busi-breast-us")
 LABELS = {"handcrafted": "handcrafted (HOG + LBP + intensity, SVM), two sites",
           "frozen-imagenet": "frozen ImageNet Lite0 + SVM, two sites",
           "frozen-breast-us": "frozen breast-us + SVM, two sites",
           "frozen-breast-us-busi": "frozen breast-us + SVM, BUSI only",
-          "default-two-site": "default recipe (fine-tuned Lite0), two sites"}
+          "default-two-site": "default recipe (fine-tuned Lite0), two sites",
+          "default-busi-imagenet": "default recipe from ImageNet, BUSI only",
+          "default-busi-breast-us": "default recipe from breast-us, BUSI only"}
 TABLE = ROOT / "docs" / "guide" / "three_sites_table.rst"
 TARGET = 0.9
 
@@ -118,16 +124,18 @@ def main(argv=None) -> None:
 
     from featbus import combine_sites, load_data
     from featbus.metrics import threshold_for_sensitivity
+    from featbus.model_training import train_model
 
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = sorted(set(rows) - set(ROWS))
     if unknown:
         p.error(f"unknown rows {unknown}; choose from {', '.join(ROWS)}")
     loso = Path(args.loso_dir) if args.loso_dir else None
-    if loso is None and any(r.startswith(("frozen-breast", "default")) for r in rows):
+    if loso is None and any(r.startswith(("frozen-breast", "default-two", "default-busi-breast")) for r in rows):
         p.error("the breast-us and default-recipe rows need --loso-dir")
     data = {s: load_data(SITES[s]) for s in SITES}
     results = json.loads(out.read_text()) if out.is_file() else {"cells": {}}
+    cache: dict = {}  # the ImageNet BUSI-only network serves every held-out site
     for held in [s.strip() for s in args.sites.split(",") if s.strip()]:
         others = [s for s in SITES if s != held]
         train = combine_sites([data[s] for s in others], names=others)
@@ -148,6 +156,20 @@ def main(argv=None) -> None:
                     continue
                 proba, classes, thr, how = feature_row(
                     data["busi"], test, lite0_with(weights), "out-of-fold")
+            elif row.startswith("default-busi"):
+                if held == "busi":
+                    continue
+                start = weights if row.endswith("breast-us") else None
+                if start is None and "imagenet" in cache:
+                    model = cache["imagenet"]
+                else:
+                    model = train_model(data["busi"], recipe="finetuned-lite0", cross_validate=False, progress=False,
+                                        recipe_overrides={"weights": start} if start else None,
+                                        operating_point=f"sensitivity={TARGET}")
+                    if start is None:
+                        cache["imagenet"] = model
+                proba, classes = np.asarray(model.predict_proba(test.data), dtype=float), list(model.classes_)
+                thr, how = model.manifest["operating_point"]["threshold"], "validation split"
             else:  # default-two-site: the held-out backbone's own training run
                 saved = np.load(loso / f"loso_{held}.heldout.npz")
                 proba, classes = saved["proba"], [str(c) for c in saved["classes"]]
