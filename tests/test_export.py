@@ -33,9 +33,15 @@ def _deep_model(n_classes: int = 3, pooling=("avg", "max")):
     return train_model(data, [("lite0", deep)], classifier="logreg", cross_validate=False, progress=False)
 
 
+@pytest.fixture(scope="module")
+def deep3():
+    """The three-class model, trained once for the tests that only export it."""
+    return _deep_model(3)
+
+
 @pytest.mark.parametrize("n_classes", [3, 2])
-def test_tflite_matches_the_pipeline(tmp_path, n_classes):
-    model = _deep_model(n_classes)
+def test_tflite_matches_the_pipeline(tmp_path, n_classes, request):
+    model = request.getfixturevalue("deep3") if n_classes == 3 else _deep_model(n_classes)
     assert check_exportable(model) is None
     path = export_tflite(model, tmp_path / "m.tflite")
     meta = json.loads((tmp_path / "m.tflite.json").read_text())
@@ -51,8 +57,8 @@ def test_tflite_matches_the_pipeline(tmp_path, n_classes):
         export_tflite(model, path)
 
 
-def test_quantized_is_smaller(tmp_path):
-    model = _deep_model()
+def test_quantized_is_smaller(tmp_path, deep3):
+    model = deep3
     full = export_tflite(model, tmp_path / "f.tflite")
     small = export_tflite(model, tmp_path / "q.tflite", quantize=True)
     assert small.stat().st_size < 0.5 * full.stat().st_size

@@ -186,10 +186,8 @@ class TestDuplicateGroupKFold:
         assert len(res["test_score"]) == 3
 
 
-def test_busi_groups_and_splits(busi_root):
-    from featbus import load_busi
-
-    data = load_busi(busi_root)
+def test_busi_groups_and_splits(busi):
+    data = busi
     g = data.groups
     # calibrated thresholds: 473 groups on this BUSI copy (see duplicate_groups' docstring)
     assert 440 <= len(np.unique(g)) <= 500

@@ -243,10 +243,8 @@ def test_image_pipeline_on_phantoms_with_search():
     assert fitted.predict(ph.data[:3]).shape == (3,)
 
 
-def test_busi_handcrafted_pipeline_runs(busi_root):
-    from featbus.datasets import load_busi
-
-    data = load_busi(busi_root.parent)
+def test_busi_handcrafted_pipeline_runs(busi):
+    data = busi
     idx = np.concatenate([np.flatnonzero(data.target == c)[:8] for c in np.unique(data.target)])
     X = [data.data[i] for i in idx]
     pipe = make_classification_pipeline(["hog", "lbp", "intensity", "glcm", "shape"], balance="smote", classifier="svm")

@@ -13,6 +13,8 @@ import pytest
 
 pytest.importorskip("keras")
 
+from conftest import ENSEMBLE_PHANTOMS  # noqa: E402
+
 from featbus import make_phantoms  # noqa: E402
 from featbus.cli import main  # noqa: E402
 from featbus.features.finetune import FineTunedCNN, FineTunedEnsemble, NetworkHead  # noqa: E402
@@ -34,13 +36,13 @@ def _net(**kw):
 
 @pytest.fixture(scope="module")
 def data():
-    return make_phantoms(30, image_size=48, random_state=3)
+    return make_phantoms(**ENSEMBLE_PHANTOMS)
 
 
 @pytest.fixture(scope="module")
-def ensemble_model(data):
-    return train_model(data, network=FineTunedEnsemble(_net(tta=True), n_members=2, random_state=0),
-                       n_bootstrap=50, progress=False)
+def ensemble_model(phantom_ensemble):
+    """Two of _net(tta=True) averaged, trained on ``data``: the shared one (conftest.phantom_ensemble)."""
+    return phantom_ensemble
 
 
 def test_recipe_table_is_complete_and_listed():

@@ -20,7 +20,7 @@ from featbus.runtime import RUNTIME_PROBA_ATOL, RUNTIME_RTOL
 
 pytest.importorskip("tensorflow")
 pytest.importorskip("ai_edge_litert")
-from featbus import DeepFeatures, FineTunedCNN, FineTunedEnsemble  # noqa: E402
+from featbus import DeepFeatures  # noqa: E402
 from featbus._backend import backend_name  # noqa: E402
 
 if backend_name() != "tensorflow":  # the flatbuffers are traced from TensorFlow graphs
@@ -46,11 +46,9 @@ def frozen(data):
 
 
 @pytest.fixture(scope="module")
-def ensemble(data):
-    net = FineTunedCNN(weights=None, input_size=40, epochs=1, warmup_epochs=1, batch_size=8, progress=False,
-                       validation_fraction=0.25, random_state=0, tta=True)
-    return train_model(data, network=FineTunedEnsemble(net, n_members=2, random_state=0), n_bootstrap=0,
-                       progress=False)
+def ensemble(phantom_ensemble):
+    """Two tiny fine-tuned networks with mirror TTA, averaged: the shared model (conftest.phantom_ensemble)."""
+    return phantom_ensemble
 
 
 def _rows_close(got: np.ndarray, expected: np.ndarray) -> None:

@@ -339,12 +339,11 @@ def test_readme_mammogram_model_is_useless(mias_original_root):
 
 
 @pytest.fixture(scope="module")
-def busi_features(busi_root):
+def busi_features(busi):
     """BUSI (625 images) with the cheap handcrafted families, glcm + intensity, extracted once."""
-    from featbus import load_busi
     from featbus.pipelines import extract_features, family_blocks
 
-    data = load_busi(busi_root)
+    data = busi
     X, names = extract_features(data, "glcm,intensity", progress=False)
     return data, X, family_blocks(names)
 
