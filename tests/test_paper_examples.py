@@ -28,6 +28,25 @@ def _offline(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
 
 
+@pytest.fixture
+def busi_once(busi, busi_root, monkeypatch):
+    """The examples read BUSI as a user does (``load_busi`` on the data folder's ``busi``); the test
+    run's one load of that folder (conftest.busi) answers them, so each example does not read and
+    group the 625 images again."""
+    import featbus
+
+    real = featbus.load_busi
+
+    def load_busi(root=None, *args, **kwargs):
+        if root is not None and not args and not kwargs and \
+                Path(root).resolve() in (busi_root.resolve(), busi_root.parent.resolve()):
+            return busi
+        return real(root, *args, **kwargs)
+
+    monkeypatch.setattr(featbus, "load_busi", load_busi)
+    return busi
+
+
 def _example(name: str):
     return importlib.import_module(name)
 
@@ -62,7 +81,7 @@ def test_mias_cnn_svm_through_the_benchmark(mias_root, capsys):
         assert results[0].extra == []  # the stand-in ran once: no second row under another name
 
 
-def test_mobilenetv2_app(busi_root, capsys):
+def test_mobilenetv2_app(busi_once, capsys):
     result = _example("paper_busi_mobilenetv2_app").main([*TINY, "--epochs", "1", "--no-app"])
     out = capsys.readouterr().out
     check_rows(out, "0.82")
@@ -73,7 +92,7 @@ def test_mobilenetv2_app(busi_root, capsys):
     assert "most frequent confusions" in out
 
 
-def test_resnet101_enhanced(busi_root, capsys):
+def test_resnet101_enhanced(busi_once, capsys):
     _example("paper_busi_resnet101_enhanced").main([*TINY, "--epochs", "1"])
     out = capsys.readouterr().out
     check_rows(out, "0.9986")
@@ -83,7 +102,7 @@ def test_resnet101_enhanced(busi_root, capsys):
     assert re.search(r"^  macro\s+(\d\.\d{3}\s+){3}", out, re.M), out
 
 
-def test_mobilenetv3_phone(busi_root, capsys):
+def test_mobilenetv3_phone(busi_once, capsys):
     result = _example("paper_busi_mobilenetv3_phone").main([*TINY, "--epochs", "1", "--no-export"])
     out = capsys.readouterr().out
     check_rows(out, "0.9830")
@@ -92,7 +111,7 @@ def test_mobilenetv3_phone(busi_root, capsys):
     assert result.title.startswith("MobileNetV3-Small")
 
 
-def test_custom_cnn_and_unet(busi_root, capsys):
+def test_custom_cnn_and_unet(busi_once, capsys):
     result = _example("paper_busi_custom_cnn").main([*TINY, "--epochs", "1", "--seg-epochs", "1"])
     out = capsys.readouterr().out
     check_rows(out, "0.8959")
