@@ -205,10 +205,11 @@ def trained_on(obj: Any) -> list[tuple[str, list[str]]]:
         adapted = manifest.get("adaptation") if isinstance(manifest.get("adaptation"), dict) else {}
         if adapted.get("fingerprints"):
             out.append(("this model's adaptation", list(adapted["fingerprints"])))
-    if _shipped_backbones(obj):
+    shipped = _shipped_backbones(obj)  # walks every parameter of obj: once
+    if shipped:
         from .networks.backbones import shipped_card
 
-        for name in _shipped_backbones(obj):
+        for name in shipped:
             out.append((f"the backbone {name}", list(shipped_card(name).get("image_phash", []))))
     return out
 

@@ -51,8 +51,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
 
     from featbus import FineTunedCNN, combine_sites, load_data
-    from featbus.model_selection import image_hashes
     from featbus.networks.efficientnet_lite import efficientnet_lite0
+    from featbus.provenance import fingerprints
     from featbus.recipes import get_recipe
 
     names = [s.strip() for s in args.sites.split(",") if s.strip()]
@@ -85,7 +85,6 @@ def main(argv=None) -> None:
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, out)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
-    hashes = image_hashes(data.data)
     card = {"backbone": "breast-us", "architecture": "efficientnet_lite0", "start": "imagenet",
             "sites": {n: int(np.sum(np.asarray(data.sites) == n)) for n in names},
             "classes": [str(c) for c in data.target_names], "n_images": int(len(y)),
@@ -93,7 +92,7 @@ def main(argv=None) -> None:
             "seed": args.seed, "trained_layers": int(n_trained), "wall_minutes": round(wall / 60, 1),
             "cpu_minutes": round(cpu / 60, 1), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
             "sha256": digest, "dtype": "float16",
-            "image_phash": [np.packbits(h).tobytes().hex() for h in hashes]}
+            "image_phash": fingerprints(data.data)}
     out.with_suffix(".json").write_text(json.dumps(card, indent=1))
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, sha256 {digest})", flush=True)
 
