@@ -695,6 +695,18 @@ def _site_table_rows(table_path: Path, spec: SiteTable) -> dict[str, dict]:
     return rows
 
 
+def _site_root(root, key: str):
+    """``root``, else the site's default folder (``$FEATBUS_DATA/<key>`` or ``../shared/data/<key>``)."""
+    if root is not None:
+        return root
+    found = _default_data_dir(key)
+    if found is None:
+        spec = SITE_TABLES[key]
+        raise FileNotFoundError(f"{spec.name} not found: pass root= (the folder holding {spec.file}) or set "
+                                f"FEATBUS_DATA to the folder holding {key}/")
+    return found
+
+
 def load_site_table_folder(root: str | os.PathLike, spec: SiteTable | str, *, on_error: str = "raise",
                            n_jobs: int | None = None) -> Bunch:
     """Load a class-folder data set whose table names each image's patient (:data:`SITE_TABLES`).
@@ -849,12 +861,7 @@ def load_bus_bra(root: str | os.PathLike | None = None, *, on_error: str = "rais
     >>> data.target_names.tolist(), data.groups.tolist(), data.data[2].meta["device"]
     (['benign', 'malignant'], [0, 0, 1], 'GE')
     """
-    if root is None:
-        root = _default_data_dir("bus-bra")
-        if root is None:
-            raise FileNotFoundError("BUS-BRA not found: pass root= (the folder holding bus_data.csv) or set "
-                                    "FEATBUS_DATA to the folder holding bus-bra/")
-    return load_site_table_folder(root, "bus-bra", on_error=on_error, n_jobs=n_jobs)
+    return load_site_table_folder(_site_root(root, "bus-bra"), "bus-bra", on_error=on_error, n_jobs=n_jobs)
 
 
 def load_breast_lesions_usg(root: str | os.PathLike | None = None, *, on_error: str = "raise",
@@ -895,12 +902,8 @@ def load_breast_lesions_usg(root: str | os.PathLike | None = None, *, on_error: 
     >>> data.target_names.tolist()  # doctest: +SKIP
     ['benign', 'malignant', 'normal']
     """
-    if root is None:
-        root = _default_data_dir("breast-lesions-usg")
-        if root is None:
-            raise FileNotFoundError("BrEaST-Lesions-USG not found: pass root= (the folder holding breast_data.csv) "
-                                    "or set FEATBUS_DATA to the folder holding breast-lesions-usg/")
-    return load_site_table_folder(root, "breast-lesions-usg", on_error=on_error, n_jobs=n_jobs)
+    return load_site_table_folder(_site_root(root, "breast-lesions-usg"), "breast-lesions-usg", on_error=on_error,
+                                  n_jobs=n_jobs)
 
 
 #: The bundled sample: :func:`load_sample` reads it (``scripts/make_sample.py`` builds it).
