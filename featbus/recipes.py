@@ -224,6 +224,17 @@ SEGMENTER_RECIPES: dict[str, SegmenterRecipe] = {r.name: r for r in [
         figure=("lesion Dice 0.788 [0.760, 0.815], HD95 30.3 [25.5, 35.2] px (5-fold, the default's two seeds' "
                 "out-of-fold probabilities averaged); paired against one network +0.005 [+0.000, +0.010] (seed 0, "
                 "0.783) and +0.013 [+0.007, +0.020] (seed 1, 0.775)")),
+    SegmenterRecipe(
+        "breast-us", "U-Net whose encoder is the breast-us backbone (EfficientNet-Lite0 fine-tuned on the three "
+                     "shared ultrasound sites) at 224 px, trained 10 epochs on every image, normal ones too (an "
+                     "empty mask teaches 'no lesion'), BCE + per-image Dice loss, 10 % of the patients held out to "
+                     "calibrate the lesion-presence decision, mirror test-time averaging, threshold 0.4: the "
+                     "recipe of the shipped breast-us segmenter",
+        params={"backbone": "efficientnet_lite0", "weights": "breast-us", "input_size": 224, "epochs": 10,
+                "validation_fraction": 0.1, "empty_masks": "learn", "loss": "bce_image_dice", "tta": True,
+                "threshold": 0.4},
+        cpu_time="see the breast-us segmenter's card (docs)", gpu_time="not measured by featbus: no GPU here",
+        figure="leave-one-site-out figures on the breast-us segmenter's card (docs)"),
 ]}
 
 #: What ``featbus segment train`` fits without ``--recipe``.

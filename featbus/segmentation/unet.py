@@ -69,6 +69,7 @@ from .network import (
 )
 from .persistence import META_NAME, json_value, load_network
 from .postprocess import POSTPROCESS, postprocess_mask
+from .presence import fit_presence, presence_probability
 from .training import encoder_variables, freeze_encoder_batchnorm, freeze_encoder_to, np_bce_dice
 
 __all__ = ["UNetSegmenter"]
@@ -267,6 +268,17 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         of the default recipe (``benchmarks/segmentation_busi.py --rescore``), neither changed the
         lesion Dice (0.707; ``"largest"`` minus none: -0.001 [-0.007, +0.004]); ``"largest"``
         lowered the mean HD95 from 35.4 to 32.6 pixels, as stray islands far from the lesion go.
+    presence : {"auto", "mask"}, default="auto"
+        Whether an image holds a lesion at all. ``"auto"``: when the validation split
+        (``validation_fraction``) holds at least
+        :data:`~featbus.segmentation.presence.MIN_IMAGES` images with a lesion and as many
+        without, :meth:`fit` calibrates a lesion-presence decision on their probability maps
+        (:mod:`featbus.segmentation.presence`: logistic regression on the highest pixel
+        probability and the marked share of the image), and :meth:`predict_masks` returns an
+        empty mask for an image it judges lesion-free (probability under one half) rather than
+        a speck; :meth:`predict_presence` gives the probability. With fewer such images, and
+        with ``"mask"``, a lesion is wherever the thresholded mask is non-empty.
+        :meth:`calibrate_presence` fits the decision anew on other images (a new site's).
     empty_masks : {"learn", "skip"}, default="learn"
         What training does with images whose mask is empty (normal images): ``"learn"`` trains
         on them, teaching "no lesion"; ``"skip"`` leaves them out of training and validation,
@@ -308,6 +320,13 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     ----------
     model_ : keras.Model
         The trained network (pickles through its saved bytes).
+    presence_ : dict
+        The lesion-presence decision (:func:`~featbus.segmentation.presence.fit_presence`'s
+        record): ``method`` (``"logistic"``, or ``"mask"`` with its ``reason``), the images it
+        was fitted on, and its coefficients.
+    fingerprints_ : list of str
+        The perceptual hash of every image :meth:`fit` was given (:mod:`featbus.provenance`):
+        ``featbus segment evaluate`` says when it is scored on images it trained on.
     history_ : dict
         ``loss``, ``val_loss``, ``val_dice`` and ``seconds`` per epoch; ``stopped`` (``"epochs"``,
         ``"early_stopping"`` or ``"max_time"``), ``best_epoch`` (1-based: the epoch whose
@@ -348,7 +367,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                  lr_schedule: str = "cosine", weight_decay: float = 1e-4, validation_fraction: float = 0.0,
                  patience: int = 10, monitor: str = "val_loss", loss: str = "bce_dice", augment: bool | dict = True,
                  threshold: float = 0.5, tta: bool = False, postprocess: str = "none",
-                 empty_masks: str = "learn", max_time: float | None = None, n_members: int = 1,
+                 presence: str = "auto", empty_masks: str = "learn", max_time: float | None = None, n_members: int = 1,
                  random_state=None, progress="auto", encoder="deprecated", flip_test="deprecated",
                  verbose="deprecated", pretrained="deprecated"):
         self.backbone = backbone
@@ -375,6 +394,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         self.threshold = threshold
         self.tta = tta
         self.postprocess = postprocess
+        self.presence = presence
         self.empty_masks = empty_masks
         self.max_time = max_time
         self.n_members = n_members
@@ -411,6 +431,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         "threshold": [Interval(Real, 0, 1, closed="neither")],
         "tta": ["boolean"],
         "postprocess": [StrOptions(set(POSTPROCESS))],
+        "presence": [StrOptions({"auto", "mask"})],
         "empty_masks": [StrOptions({"learn", "skip"})],
         "max_time": [None, Interval(Real, 0, None, closed="neither")],
         "n_members": [Interval(Integral, 1, None, closed="left")],
@@ -576,7 +597,50 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         self.n_train_ = len(train_idx)
         self.n_val_ = len(val_idx)
         self.validation_indices_ = used[val_idx]
+        self.presence_ = self._fit_presence(xs[val_idx], ys[val_idx])
+        from ..provenance import fingerprints
+
+        self.fingerprints_ = fingerprints(check_images(X))
         self.training_time_ = time.perf_counter() - start
+        return self
+
+    def _fit_presence(self, xs: np.ndarray, ys: np.ndarray) -> dict:
+        """The lesion-presence decision fitted on network-sized images ``xs`` and masks ``ys``
+        that training did not see (``presence="auto"``), or the record saying why there is none."""
+        has = ys.reshape(len(ys), -1).any(axis=1) if len(ys) else np.zeros(0, bool)
+        if self.presence == "mask":
+            return {"method": "mask", "n_lesion": int(has.sum()), "n_empty": int((~has).sum()),
+                    "reason": "presence='mask'"}
+        maps = self._network_maps(xs)[..., 0] if len(xs) else np.zeros((0, 1, 1))
+        return fit_presence(list(maps), has, float(self.threshold))
+
+    def calibrate_presence(self, X, y=None):
+        """Fit the lesion-presence decision anew on images with drawn masks, some with a lesion and
+        some without (a normal image's mask is empty), which the network did not train on: a new
+        site's images, for example. The network is unchanged.
+
+        Parameters
+        ----------
+        X : sequence of images, paths or ImageRecord
+            Records may carry their masks (then ``y`` may be omitted).
+        y : sequence of masks, optional
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            Fewer than :data:`~featbus.segmentation.presence.MIN_IMAGES` images with a lesion or
+            without one (the decision the segmenter has is then kept).
+        """
+        check_is_fitted(self, "model_")
+        xs, ys, _ = self._prepare(X, y)
+        record = self._fit_presence(xs, ys)
+        if record["method"] != "logistic":  # the decision it has is kept
+            raise ValueError(f"calibrate_presence: {record['reason'].replace('the validation images', 'these images')}")
+        self.presence_ = record
         return self
 
     def _train_network(self, keras, data: dict, ranges, rng, seed: int, budget: float | None, desc: str):
@@ -722,6 +786,14 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             out.append(np.asarray(fn(chunk))[:n])
         return np.concatenate(out, axis=0)
 
+    def _network_maps(self, xs: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """The trained network's probabilities for network-sized inputs, averaged with their mirror
+        image's when ``tta``."""
+        prob = self._predict_array(self.model_, xs, batch_size)
+        if self._tta():  # mirror, predict, mirror back, average
+            prob = 0.5 * (prob + self._predict_array(self.model_, xs[:, :, ::-1], batch_size)[:, :, ::-1])
+        return prob
+
     def predict_proba_maps(self, X, batch_size: int = 32) -> list[np.ndarray]:
         """Per-pixel lesion probability of each image, at the image's own size.
 
@@ -747,9 +819,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                 rec = load_item(item, start + k)
                 shapes.append(rec.image.shape)
                 xs[k, ..., 0] = resize_to(to_float(rec.image, index=start + k, path=rec.path), (s, s), cv2.INTER_AREA)
-            prob = self._predict_array(self.model_, xs, batch_size)
-            if self._tta():  # mirror, predict, mirror back, average
-                prob = 0.5 * (prob + self._predict_array(self.model_, xs[:, :, ::-1], batch_size)[:, :, ::-1])
+            prob = self._network_maps(xs, batch_size)
             out.extend(np.clip(resize_to(p[..., 0], shape, cv2.INTER_LINEAR), 0, 1).astype(np.float32)
                        for p, shape in zip(prob, shapes))
         return out
@@ -786,7 +856,38 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         masks : list of ndarray of bool
         """
         t = self.threshold if threshold is None else threshold
-        return [postprocess_mask(np.asarray(p) > t, self.postprocess) for p in maps]
+        found = self.presence_from_maps(maps) >= 0.5 if self._presence_fitted() else np.ones(len(maps), bool)
+        return [postprocess_mask(np.asarray(p) > t, self.postprocess) if keep else np.zeros(np.shape(p), bool)
+                for p, keep in zip(maps, found)]
+
+    def _presence_fitted(self) -> bool:
+        return (getattr(self, "presence_", None) or {}).get("method") == "logistic"
+
+    def presence_from_maps(self, maps) -> np.ndarray:
+        """The probability that each image holds a lesion, from its map of
+        :meth:`predict_proba_maps` (see ``presence``); uncalibrated (the highest pixel
+        probability) when no presence decision was fitted.
+
+        Returns
+        -------
+        probability : ndarray of shape (n_images,)
+        """
+        return presence_probability(maps, getattr(self, "presence_", None), float(self.threshold))
+
+    def predict_presence(self, X) -> np.ndarray:
+        """The probability that each image holds a lesion (see ``presence``).
+
+        Parameters
+        ----------
+        X : sequence of images, paths or ImageRecord
+
+        Returns
+        -------
+        probability : ndarray of shape (n_images,)
+            Calibrated on the validation images when ``presence_["method"] == "logistic"``; else
+            each map's highest pixel probability (uncalibrated).
+        """
+        return self.presence_from_maps(self.predict_proba_maps(X))
 
     def predict(self, X) -> list[np.ndarray]:
         """Same as :meth:`predict_masks`."""
@@ -798,7 +899,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ persistence
     _FITTED = ("history_", "n_epochs_", "best_epoch_", "n_train_", "n_val_", "validation_indices_",
-               "training_time_")
+               "training_time_", "presence_", "fingerprints_")
 
     def save(self, path: str | os.PathLike) -> Path:
         """Save the trained model and these parameters to one ``.keras`` file.
