@@ -18,7 +18,12 @@ of its images:
   trained, so its predictions come from that run (``LOSO_DIR/loso_SITE.heldout.npz``);
 * ``default recipe from ImageNet / from breast-us, BUSI only``: the default recipe trained on
   BUSI alone (what ``featbus train BUSI`` fits), started from ImageNet or from the ``breast-us``
-  backbone rebuilt without the held-out site (held-out sites other than BUSI).
+  backbone rebuilt without the held-out site (held-out sites other than BUSI);
+* ``... on the lesion box`` (``frozen-breast-us-box``, ``default-two-site-box``): the same two-site
+  models fed the lesion's bounding box (grown by 15 % per side) that the ``breast-us`` segmenter
+  rebuilt without the held-out site finds (``scripts/train_segmenter_breast_us.py --hold-out
+  SITE``, ``--seg-dir``), training images and held-out images alike, the whole frame where it
+  finds no lesion: what ``featbus train A B --segmenter breast-us`` fits.
 
 Every model stores an operating point at sensitivity 0.9, chosen on held-out predictions of its
 training images (feature rows: out-of-fold over duplicate-grouped folds; networks: their
@@ -33,6 +38,11 @@ Run (after the three leave-one-site-out backbones; about 40 min on 2 CPU cores):
     for s in busi bus-bra breast-lesions-usg; do
         python scripts/train_breast_us.py --hold-out $s -o LOSO_DIR/loso_$s.npz; done
     python benchmarks/three_sites.py --loso-dir LOSO_DIR -o benchmarks/results/three_sites.json
+
+Lesion-box rows, after the three leave-one-site-out segmenters (about 50 min more)::
+
+    python benchmarks/three_sites.py --loso-dir LOSO_DIR --seg-dir LOSO_DIR \
+        --rows frozen-breast-us-box,default-two-site-box
 
 ``--rows`` picks rows; ``--table-only`` rewrites the docs table from the JSON.
 """
@@ -50,13 +60,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 SITES = {"busi": DATA / "busi", "bus-bra": DATA / "bus-bra", "breast-lesions-usg": DATA / "breast-lesions-usg"}
 SHORT = {"busi": "BUSI", "bus-bra": "BUS-BRA", "breast-lesions-usg": "BrEaST"}
-ROWS = ("handcrafted", "frozen-imagenet", "frozen-breast-us", "frozen-breast-us-busi", "default-two-site",
-        "default-busi-imagenet", "default-busi-breast-us")
+ROWS = ("handcrafted", "frozen-imagenet", "frozen-breast-us", "frozen-breast-us-box", "frozen-breast-us-busi",
+        "default-two-site", "default-two-site-box", "default-busi-imagenet", "default-busi-breast-us")
 LABELS = {"handcrafted": "handcrafted (HOG + LBP + intensity, SVM), two sites",
           "frozen-imagenet": "frozen ImageNet Lite0 + SVM, two sites",
           "frozen-breast-us": "frozen breast-us + SVM, two sites",
+          "frozen-breast-us-box": "frozen breast-us + SVM, two sites, on the breast-us segmenter's lesion box",
           "frozen-breast-us-busi": "frozen breast-us + SVM, BUSI only",
           "default-two-site": "default recipe (fine-tuned Lite0), two sites",
+          "default-two-site-box": "default recipe, two sites, on the breast-us segmenter's lesion box",
           "default-busi-imagenet": "default recipe from ImageNet, BUSI only",
           "default-busi-breast-us": "default recipe from breast-us, BUSI only"}
 TABLE = ROOT / "docs" / "guide" / "three_sites_table.rst"
@@ -97,11 +109,11 @@ def lite0_with(weights):
     return specs
 
 
-def feature_row(train, test, features, op_note):
+def feature_row(train, test, features, op_note, segmenter=None):
     from featbus.model_training import train_model
 
     model = train_model(train, features, classifier="svm", cross_validate=False, site_cv=False, progress=False,
-                        operating_point=f"sensitivity={TARGET}")
+                        operating_point=f"sensitivity={TARGET}", segmenter=segmenter, roi_margin=0.15)
     proba = np.asarray(model.predict_proba(test.data), dtype=float)
     op = model.manifest["operating_point"]
     return proba, list(model.classes_), op["threshold"], op_note
@@ -110,6 +122,7 @@ def feature_row(train, test, features, op_note):
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--loso-dir", default=None, help="where loso_SITE.npz / .heldout.npz are")
+    p.add_argument("--seg-dir", default=None, help="where seg_loso_SITE.keras are (the lesion-box rows)")
     p.add_argument("--rows", default=",".join(ROWS))
     p.add_argument("--sites", default=",".join(SITES), help="held-out sites")
     p.add_argument("--n-bootstrap", type=int, default=1000)
@@ -133,6 +146,8 @@ def main(argv=None) -> None:
     loso = Path(args.loso_dir) if args.loso_dir else None
     if loso is None and any(r.startswith(("frozen-breast", "default-two", "default-busi-breast")) for r in rows):
         p.error("the breast-us and default-recipe rows need --loso-dir")
+    if args.seg_dir is None and any(r.endswith("-box") for r in rows):
+        p.error("the lesion-box rows need --seg-dir")
     data = {s: load_data(SITES[s]) for s in SITES}
     results = json.loads(out.read_text()) if out.is_file() else {"cells": {}}
     cache: dict = {}  # the ImageNet BUSI-only network serves every held-out site
@@ -144,6 +159,7 @@ def main(argv=None) -> None:
         for row in rows:
             t0 = time.time()
             weights = None if loso is None else str(loso / f"loso_{held}.npz")
+            seg = None if args.seg_dir is None else str(Path(args.seg_dir) / f"seg_loso_{held}.keras")
             if row == "handcrafted":
                 proba, classes, thr, how = feature_row(train, test, ("hog", "lbp", "intensity"), "out-of-fold")
             elif row == "frozen-imagenet":
@@ -151,6 +167,14 @@ def main(argv=None) -> None:
             elif row == "frozen-breast-us":
                 proba, classes, thr, how = feature_row(
                     train, test, lite0_with(weights), "out-of-fold")
+            elif row == "frozen-breast-us-box":
+                proba, classes, thr, how = feature_row(train, test, lite0_with(weights), "out-of-fold", seg)
+            elif row == "default-two-site-box":
+                model = train_model(train, recipe="finetuned-lite0", cross_validate=False, site_cv=False,
+                                    progress=False, operating_point=f"sensitivity={TARGET}", segmenter=seg,
+                                    roi_margin=0.15)
+                proba, classes = np.asarray(model.predict_proba(test.data), dtype=float), list(model.classes_)
+                thr, how = model.manifest["operating_point"]["threshold"], "validation split"
             elif row == "frozen-breast-us-busi":
                 if held == "busi":
                     continue

@@ -131,13 +131,15 @@ def _fitted_segmenter(segmenter, records, groups) -> tuple[Any, dict]:
 
     info: dict[str, Any] = {}
     if isinstance(segmenter, (str, os.PathLike)):
-        from .segmentation.unet import UNetSegmenter
+        from .networks.backbones import SHIPPED_SEGMENTERS
+        from .segmentation.unet import UNetSegmenter, segmenter_file
 
-        path = str(segmenter)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"segmenter file {path!r} does not exist")
+        path = str(segmenter_file(segmenter))  # a file, or the name of one featbus ships
         seg = UNetSegmenter.load(path)
-        info.update(obtained=f"loaded from the file {os.path.basename(path)}", file=os.path.abspath(path),
+        shipped = isinstance(segmenter, str) and segmenter in SHIPPED_SEGMENTERS
+        info.update(obtained=f"featbus's shipped segmenter {segmenter}" if shipped
+                    else f"loaded from the file {os.path.basename(path)}",
+                    file=str(segmenter) if shipped else os.path.abspath(path),
                     sha256=file_sha256(path), trained_on_training_images="unknown")
     elif not hasattr(segmenter, "predict_masks"):
         raise TypeError(f"segmenter must be a UNetSegmenter (fitted or not), a path to a saved .keras segmenter "
@@ -159,6 +161,12 @@ def _fitted_segmenter(segmenter, records, groups) -> tuple[Any, dict]:
             seg.fit(records)
         info.update(obtained="trained by train_model on the training images' masks",
                     trained_on_training_images=True)
+    prints = getattr(seg, "fingerprints_", None)
+    if info.get("trained_on_training_images") == "unknown" and isinstance(prints, (list, tuple)) and prints:
+        from .provenance import count_seen  # the segmenter's file says which images trained it
+
+        n_seen = int(count_seen(records, prints).sum())
+        info.update(trained_on_training_images=n_seen > 0, n_training_images_seen=n_seen)
     params = seg.get_params(deep=False) if hasattr(seg, "get_params") else {}
     info.update({"class": type(seg).__name__, "params": json_safe(params)})
     for attr in ("n_train_", "n_val_", "n_epochs_", "best_epoch_", "training_time_"):
@@ -362,7 +370,14 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         seg_info["roi"] = {"class": "ROICropper", "source": "segmenter", "margin": float(roi_margin),
                            "on_empty": "image", "pass_mask": True, "min_area": roi.min_area,
                            "found_in_training_images": int(sum(found))}
-        if seg_info.get("trained_on_training_images") is True:
+        n_seen = seg_info.get("n_training_images_seen")
+        if n_seen is not None:  # the segmenter's file lists its training images
+            if n_seen:
+                notes.append(f"{n_seen} of these {len(inputs)} images (or near-copies) trained the segmenter: its "
+                             "masks of the cross-validation test folds are better than on new images, so the "
+                             "cross-validation numbers are optimistic for the crops; judge the model on images the "
+                             "segmenter never saw (featbus validate MODEL DATA from another site)")
+        elif seg_info.get("trained_on_training_images") is True:
             notes.append("the segmenter was trained on these same images: its masks of the cross-validation test "
                          "folds are better than on new images, so the cross-validation numbers are optimistic for "
                          "the crops; judge the model on held-out images the segmenter never saw (featbus train "

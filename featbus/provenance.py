@@ -174,7 +174,7 @@ def _shipped_backbones(obj: Any) -> list[str]:
                 if hasattr(value, "get_params") or isinstance(value, (list, tuple)):
                     visit(value)
         for attr in ("features", "networks", "members_", "estimator", "best_estimator_", "steps",
-                     "transformer_list"):
+                     "transformer_list", "roi", "segmenter_"):
             value = getattr(est, attr, None)
             if value is not None and not callable(value):
                 visit(value)
@@ -187,7 +187,8 @@ def _shipped_backbones(obj: Any) -> list[str]:
 
 def trained_on(obj: Any) -> list[tuple[str, list[str]]]:
     """What trained ``obj``, as ``(who, fingerprints)`` pairs: a model file's training and
-    adaptation images (its manifest), and the images of every shipped backbone it starts from
+    adaptation images (its manifest), a segmenter's training images (its ``fingerprints_``; a
+    model's lesion segmenter's too), and the images of every shipped backbone it starts from
     (their cards).
 
     Examples
@@ -205,6 +206,11 @@ def trained_on(obj: Any) -> list[tuple[str, list[str]]]:
         adapted = manifest.get("adaptation") if isinstance(manifest.get("adaptation"), dict) else {}
         if adapted.get("fingerprints"):
             out.append(("this model's adaptation", list(adapted["fingerprints"])))
+    roi = getattr(obj, "roi", None)  # a model's lesion segmenter (in its ROICropper)
+    for who, seg in (("this segmenter", obj), ("its lesion segmenter", getattr(roi, "segmenter_", None))):
+        prints = getattr(seg, "fingerprints_", None)
+        if isinstance(prints, (list, tuple)) and prints:
+            out.append((who, list(prints)))
     shipped = _shipped_backbones(obj)  # walks every parameter of obj: once
     if shipped:
         from .networks.backbones import shipped_card

@@ -57,6 +57,21 @@ def _check_writable(out: Path, flag: str, *, folder: bool = False) -> None:
         raise CLIError(f"{flag} {str(out)!r}: cannot write into {str(parent)!r} ({exc.strerror or exc})") from None
 
 
+def _check_segmenter_file(spec: str, flag: str) -> str:
+    """A segmenter given on the command line: a ``.keras`` file, or the name of one featbus ships
+    (``breast-us``); anything else is one line naming ``flag``."""
+    from ..segmentation.unet import segmenter_file
+
+    try:
+        path = segmenter_file(spec)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CLIError(f"{flag}: {_one_line(str(exc))}") from None
+    if path.suffix.lower() != ".keras":
+        raise CLIError(f"{flag} {spec!r}: a segmenter file is a .keras file written by featbus segment train "
+                       "(UNetSegmenter.save)")
+    return str(path)
+
+
 def _log_data(data, source) -> None:
     """An INFO line of the ``featbus`` logger (``-v``): how many images were read from where."""
     import numpy as np

@@ -9,7 +9,8 @@ Three steps, each with its options beside its code:
     mask means "no lesion"), within a time budget.
 ``featbus segment predict seg.keras IMAGE... -o masks/``
     Writes one mask PNG per image (0 background, 255 lesion) and ``masks.csv`` (image, mask
-    file, lesion found, area).
+    file, lesion found, the probability that the image holds a lesion, area). ``breast-us`` in
+    place of a file is the segmenter featbus ships (trained on three sites).
 ``featbus segment evaluate seg.keras DATA_DIR --report DIR``
     Scores the segmenter on images with drawn masks (:mod:`featbus.segmentation.metrics`: Dice,
     IoU, pixel accuracy, sensitivity, precision, HD95, mean surface distance; lesion and
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..recipes import DEFAULT_SEGMENTER_RECIPE, SEGMENTER_RECIPES, build_segmenter
-from ._common import CLIError, _check_writable, _import_tensorflow_quietly, _progress, _write_csv
+from ._common import CLIError, _check_segmenter_file, _check_writable, _import_tensorflow_quietly, _progress, _write_csv
 from ._data import _expand_images, _load_folder
 from ._options import (
     add_backbone,
@@ -88,7 +89,8 @@ def add_parser(sub, parents) -> None:
                          help="write a mask PNG per image",
                          description="Predict each image's lesion mask with a segmenter file and write it as "
                                      "<image name>_mask.png (0 background, 255 lesion) into DIR, with masks.csv.")
-    p.add_argument("segmenter", metavar="SEGMENTER", help="a .keras file from featbus segment train")
+    p.add_argument("segmenter", metavar="SEGMENTER",
+                   help="a .keras file from featbus segment train, or breast-us (the segmenter featbus ships)")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files, folders or CSV manifests")
     add_output(p, "DIR", "folder for the mask PNGs")
     add_overwrite(p, "DIR", help="replace masks already in DIR")
@@ -99,7 +101,8 @@ def add_parser(sub, parents) -> None:
                          description="Dice, IoU, pixel accuracy, sensitivity, precision, HD95 and mean surface "
                                      "distance per image and over DATA_DIR (lesion and normal images apart, "
                                      "95%% intervals over near-duplicate groups), with an HTML report.")
-    p.add_argument("segmenter", metavar="SEGMENTER", help="a .keras file from featbus segment train")
+    p.add_argument("segmenter", metavar="SEGMENTER",
+                   help="a .keras file from featbus segment train, or breast-us (the segmenter featbus ships)")
     p.add_argument("data_dir", metavar="DATA_DIR", help="images with drawn masks (as for train)")
     add_report(p, "write report.html, metrics.csv and overlays here")
     add_n_bootstrap(p)
@@ -180,15 +183,10 @@ def _with_masks(data, where: str, purpose: str = "a segmenter learns from them")
     return records
 
 
-def _load_segmenter(path: str):
+def _load_segmenter(spec: str):
     from ..segmentation.unet import UNetSegmenter
 
-    p = Path(path)
-    if not p.is_file():
-        raise CLIError(f"segmenter {path!r} does not exist")
-    if p.suffix.lower() != ".keras":
-        raise CLIError(f"segmenter {path!r}: a segmenter file is a .keras file written by featbus segment train")
-    return UNetSegmenter.load(p)
+    return UNetSegmenter.load(_check_segmenter_file(spec, "segmenter"))
 
 
 # --------------------------------------------------------------------------- predict
@@ -224,13 +222,15 @@ def _cmd_predict(args) -> int:
                 if args.on_error != "skip":
                     raise
                 errors += 1
-                rows.append({"image": p, "mask": "", "lesion_found": "", "area_px": "", "error": str(exc)})
-        for j, mask in zip(kept, seg.predict_masks(records) if records else []):
+                rows.append({"image": p, "mask": "", "lesion_found": "", "lesion_probability": "", "area_px": "",
+                             "error": str(exc)})
+        maps = seg.predict_proba_maps(records) if records else []
+        for j, mask, prob in zip(kept, seg.masks_from_maps(maps), seg.presence_from_maps(maps)):
             name = names[start + j]
             with written_atomically(out / name, suffix=".tmp.png") as tmp:
                 Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).save(tmp)
             rows.append({"image": chunk[j], "mask": str(out / name), "lesion_found": bool(mask.any()),
-                         "area_px": int(mask.sum()), "error": ""})
+                         "lesion_probability": round(float(prob), 4), "area_px": int(mask.sum()), "error": ""})
     import pandas as pd
 
     order = {p: i for i, p in enumerate(paths)}
@@ -238,6 +238,7 @@ def _cmd_predict(args) -> int:
     _write_csv(table, out / "masks.csv")
     found = int((table["lesion_found"] == True).sum())  # noqa: E712 (a column of bools and "")
     print(f"{len(table) - errors} mask(s) written to {out} ({found} with a lesion); list: {out / 'masks.csv'}")
+    print(_presence_line(seg).replace("lesion presence:", "lesion presence (masks.csv's lesion_probability):", 1))
     if errors:
         print(f"skipped {errors} unreadable image(s) (listed in masks.csv's error column)", file=sys.stderr)
     return 0
@@ -267,12 +268,15 @@ def _cmd_evaluate(args) -> int:
     seg = _load_segmenter(args.segmenter)
     data = _load_folder(args.data_dir, args.on_error, min_classes=1)
     records = _with_masks(data, args.data_dir, purpose="evaluate compares the predictions with them")
+    from ..provenance import overlap_notes
+
+    cautions = [f"caution: {note}" for note in overlap_notes(seg, records)]
     predicted = seg.predict_masks(records)
     names = [r.path or f"#{i}" for i, r in enumerate(records)]
     table = segmentation_metrics([r.mask for r in records], predicted, names=names)
     summary = summarize_segmentation(table, data.groups, n_bootstrap=args.n_bootstrap,
                                      random_state=args.random_state)
-    lines = _summary_lines(summary, METRICS, _groups_text(data))
+    lines = [*_summary_lines(summary, METRICS, _groups_text(data)), _presence_line(seg), *cautions]
     if args.per_image:
         print("\n".join(_per_image_lines(table)))
     print("\n".join(lines))
@@ -325,11 +329,26 @@ def _summary_lines(summary: dict, metrics, groups: str = "near-duplicate groups"
     for m in metrics:
         if m in les:
             lines.append(f"  {m:<15} mean {_fmt(les[m]['mean'], les[m]['ci'])}, median {les[m]['median']:.3f}")
+    for key, what in (("dice_below_half", "Dice under 0.5"), ("missed_share", "given no lesion")):
+        if key in les:
+            lines.append(f"  {what:<15} {_fmt(les[key]['value'], les[key]['ci'])} of the lesion images")
     if nor["n"]:
-        lines.append(f"normal images: {nor['n']}; predicted empty {_fmt(nor['empty']['value'], nor['empty']['ci'])}, "
-                     f"mean false lesion area {nor['false_area']:.1f} px")
+        given = nor["given_lesion"]
+        lines.append(f"normal images: {nor['n']}; given a lesion {_fmt(given['value'], given['ci'])}, mean false "
+                     f"lesion area {nor['false_area']:.1f} px")
     lines.append(f"intervals: 95% bootstrap over {groups}")
     return lines
+
+
+def _presence_line(seg) -> str:
+    """How the segmenter decides that an image holds no lesion."""
+    record = getattr(seg, "presence_", None) or {}
+    if record.get("method") == "logistic":
+        return (f"lesion presence: calibrated on {record['n_lesion']} validation images with a lesion and "
+                f"{record['n_empty']} without; an image whose p(lesion) is under 0.5 gets an empty mask")
+    why = f" ({record['reason']})" if record.get("reason") else ""
+    return f"lesion presence: not calibrated{why}; a lesion is wherever the thresholded mask is non-empty"
+
 
 
 def _overlay(record, predicted: np.ndarray) -> np.ndarray:

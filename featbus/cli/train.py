@@ -13,6 +13,7 @@ from ..datasets import subset
 from ._common import (
     CLIError,
     _check_model_out,
+    _check_segmenter_file,
     _check_writable,
     _import_tensorflow_quietly,
     _is_trusted_file,
@@ -133,10 +134,12 @@ def add_parser(sub, parents) -> None:
                          "report the held-out accuracy")
     p.add_argument("--holdout-list", metavar="CSV", default=None,
                    help="with --test-fraction: write the held-out images and their labels here")
-    p.add_argument("--segmenter", metavar="FILE|unet", default=None,
+    p.add_argument("--segmenter", metavar="FILE|NAME|unet", default=None,
                    help="crop every image to the lesion a segmenter predicts before the features (then "
-                        "shape and --region mask/bbox are allowed): a .keras file from UNetSegmenter.save, or "
-                        "'unet' to train a U-Net on DATA's masks (the training images only)")
+                        "shape and --region mask/bbox are allowed): a .keras file from UNetSegmenter.save, "
+                        "breast-us (the segmenter featbus ships, trained on three sites), or 'unet' to train a U-Net "
+                        "on DATA's masks (the training images only); where it finds no lesion the whole image is "
+                        "used, and predict's roi_found column says so")
     p.add_argument("--roi-margin", type=float, default=0.15, metavar="M",
                    help="with --segmenter: grow the lesion box by M of its height and width per side (default 0.15)")
     p.add_argument("--segmenter-time", type=float, default=None, metavar="SECONDS",
@@ -157,20 +160,14 @@ def _check_segmenter_args(args) -> None:
         for flag, value, default in (("--roi-margin", args.roi_margin, 0.15),
                                      ("--segmenter-time", args.segmenter_time, None)):
             if value != default:
-                raise CLIError(f"{flag} needs --segmenter FILE|unet")
+                raise CLIError(f"{flag} needs --segmenter FILE|NAME|unet")
         return
     if not (np.isfinite(args.roi_margin) and args.roi_margin >= 0):
         raise CLIError(f"--roi-margin {args.roi_margin}: give a number >= 0 (a share of the lesion's size)")
     if args.segmenter_time is not None and not (np.isfinite(args.segmenter_time) and args.segmenter_time > 0):
         raise CLIError(f"--segmenter-time {args.segmenter_time}: give a number of seconds > 0")
     if args.segmenter != "unet":
-        seg = Path(args.segmenter)
-        if not seg.is_file():
-            raise CLIError(f"--segmenter {args.segmenter!r}: no such file; give a .keras file written by "
-                           "UNetSegmenter.save, or 'unet' to train one on DATA_DIR's masks")
-        if seg.suffix.lower() != ".keras":
-            raise CLIError(f"--segmenter {args.segmenter!r}: a segmenter file is a .keras file written by "
-                           "UNetSegmenter.save")
+        _check_segmenter_file(args.segmenter, "--segmenter")
     _import_tensorflow_quietly(args.debug)
 
 

@@ -52,6 +52,7 @@ import numpy as np
 
 from .backbones import (
     BACKBONES,
+    SHIPPED_SEGMENTERS,
     SHIPPED_WEIGHTS,
     WEIGHTS_DIR,
     Backbone,
@@ -59,11 +60,13 @@ from .backbones import (
     keras_cache_dir,
     resolve_imagenet_file,
     shipped_card,
+    shipped_segmenter,
     shipped_weights,
     stable_layer_names,
 )
 
-__all__ = ["BACKBONES", "WEIGHTS_DIR", "SHIPPED_WEIGHTS", "shipped_weights", "shipped_card", "Backbone",
+__all__ = ["BACKBONES", "WEIGHTS_DIR", "SHIPPED_WEIGHTS", "SHIPPED_SEGMENTERS", "shipped_weights",
+           "shipped_segmenter", "shipped_card", "Backbone",
            "get_backbone", "keras_cache_dir", "resolve_imagenet_file",
            "stable_layer_names", "resolve_backbone", "register_backbone", "backbone_name", "keras_name",
            "check_backbone", "load_backbone", "weights_id", "preprocess_affine", "probe_preprocess",

@@ -190,6 +190,28 @@ SHIPPED_WEIGHTS: dict[str, tuple[str, str]] = {
 _VERIFIED: set[str] = set()
 
 
+#: featbus's own trained lesion segmenters, in the same folder: name -> (file, SHA-256), checked on
+#: every load as the weights are; ``UNetSegmenter.load("breast-us")`` reads one. The card beside the
+#: file and the docs page "The breast-us segmenter" give the data, recipe and figures.
+SHIPPED_SEGMENTERS: dict[str, tuple[str, str]] = {}
+
+
+def _checked(path: Path, digest: str, what: str) -> Path:
+    """``path``, once its SHA-256 is ``digest`` (checked once per file state and process)."""
+    from ..io import file_sha256
+
+    if not path.is_file():
+        raise FileNotFoundError(f"featbus's {what} ({path}) is missing from this installation: reinstall featbus")
+    key = f"{path}:{path.stat().st_size}:{path.stat().st_mtime_ns}"
+    if key not in _VERIFIED:
+        found = file_sha256(path)
+        if found != digest:
+            raise ValueError(f"featbus's {what} file {path} is damaged or not featbus's (SHA-256 "
+                             f"{found[:16]}..., expected {digest[:16]}...): reinstall featbus")
+        _VERIFIED.add(key)
+    return path
+
+
 def shipped_weights(name: str) -> Path:
     """The path of featbus's shipped weights ``name``, its SHA-256 checked against :data:`SHIPPED_WEIGHTS`.
 
@@ -207,29 +229,42 @@ def shipped_weights(name: str) -> Path:
     >>> shipped_weights("breast-us").name
     'breast_us.npz'
     """
-    from ..io import file_sha256
-
     if name not in SHIPPED_WEIGHTS:
         raise ValueError(f"featbus ships no weights called {name!r}; it ships {sorted(SHIPPED_WEIGHTS)}")
     file, digest = SHIPPED_WEIGHTS[name]
-    path = WEIGHTS_DIR / file
-    if not path.is_file():
-        raise FileNotFoundError(f"featbus's {name} weights ({path}) are missing from this installation: reinstall "
-                                "featbus")
-    key = f"{path}:{path.stat().st_size}:{path.stat().st_mtime_ns}"
-    if key not in _VERIFIED:
-        found = file_sha256(path)
-        if found != digest:
-            raise ValueError(f"featbus's {name} weights file {path} is damaged or not featbus's (SHA-256 "
-                             f"{found[:16]}..., expected {digest[:16]}...): reinstall featbus")
-        _VERIFIED.add(key)
-    return path
+    return _checked(WEIGHTS_DIR / file, digest, f"{name} weights")
 
 
-def shipped_card(name: str) -> dict:
-    """The card data stored beside shipped weights (``<file>.json``): sites, image counts,
-    recipe, seed, CPU time, SHA-256 and the training images' fingerprints
+def shipped_segmenter(name: str) -> Path:
+    """The path of featbus's shipped lesion segmenter ``name`` (a ``.keras`` file), its SHA-256
+    checked against :data:`SHIPPED_SEGMENTERS`.
+
+    Raises
+    ------
+    ValueError
+        An unknown name, or a damaged or replaced file.
+    FileNotFoundError
+        The file is absent from this installation.
+    """
+    if name not in SHIPPED_SEGMENTERS:
+        from .._registry import did_you_mean
+
+        raise ValueError(f"featbus ships no segmenter called {name!r}{did_you_mean(name, SHIPPED_SEGMENTERS)}; it "
+                         f"ships {sorted(SHIPPED_SEGMENTERS)}")
+    file, digest = SHIPPED_SEGMENTERS[name]
+    return _checked(WEIGHTS_DIR / file, digest, f"{name} segmenter")
+
+
+def shipped_card(name: str, kind: str = "weights") -> dict:
+    """The card data stored beside shipped weights or a shipped segmenter (``<file>.json``):
+    sites, image counts, recipe, seed, CPU time, SHA-256 and the training images' fingerprints
     (:mod:`featbus.provenance`).
+
+    Parameters
+    ----------
+    name : str
+    kind : {"weights", "segmenter"}
+        Which table ``name`` is in: :data:`SHIPPED_WEIGHTS` or :data:`SHIPPED_SEGMENTERS`.
 
     Examples
     --------
@@ -240,10 +275,13 @@ def shipped_card(name: str) -> dict:
     """
     import json
 
-    path = shipped_weights(name).with_suffix(".json")
+    if kind not in ("weights", "segmenter"):
+        raise ValueError(f"kind must be 'weights' or 'segmenter', got {kind!r}")
+    path = (shipped_weights(name) if kind == "weights" else shipped_segmenter(name)).with_suffix(".json")
     card = json.loads(path.read_text())
-    if card.get("sha256") != SHIPPED_WEIGHTS[name][1]:
-        raise ValueError(f"the card {path} does not describe featbus's {name} weights (its SHA-256 differs): "
+    table = SHIPPED_WEIGHTS if kind == "weights" else SHIPPED_SEGMENTERS
+    if card.get("sha256") != table[name][1]:
+        raise ValueError(f"the card {path} does not describe featbus's {name} {kind} (its SHA-256 differs): "
                          "reinstall featbus")
     return card
 

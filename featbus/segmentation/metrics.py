@@ -290,9 +290,10 @@ def summarize_segmentation(table, groups=None, *, n_bootstrap: int = 1000, rando
     summary : dict
         ``"lesion"``: for images with a lesion, ``n``, and per metric ``mean``, ``median`` and
         ``ci`` (of the mean); ``missed`` (nothing predicted) and ``boundary_undefined`` counts
-        (HD95/MSD are averaged over the others). ``"normal"``: for images without one, ``n``,
-        ``empty`` (share predicted empty, with ``ci``) and ``false_area`` (mean predicted
-        pixels).
+        (HD95/MSD are averaged over the others); ``missed_share`` and ``dice_below_half`` (shares
+        given no lesion and with Dice under 0.5, each ``value`` and ``ci``). ``"normal"``: for
+        images without one, ``n``, ``empty`` (share predicted empty, with ``ci``), its complement
+        ``given_lesion`` and ``false_area`` (mean predicted pixels).
 
     Examples
     --------
@@ -332,6 +333,13 @@ def summarize_segmentation(table, groups=None, *, n_bootstrap: int = 1000, rando
         e = with_ci(empty, ~lesion, np.mean)
         summary["normal"]["empty"] = {"value": e["mean"], "ci": e["ci"]}
         summary["normal"]["false_area"] = float(table["predicted_area"].to_numpy(float)[~lesion].mean())
+        summary["normal"]["given_lesion"] = {"value": 1 - e["mean"], "ci": [1 - e["ci"][1], 1 - e["ci"][0]]}
+    if lesion.any():  # after the figures above, so that their intervals keep their random draws
+        missed = (~table["predicted"].to_numpy(bool)).astype(float)
+        low = (table["dice"].to_numpy(float) < 0.5).astype(float)
+        for key, values in (("missed_share", missed), ("dice_below_half", low)):
+            v = with_ci(values, lesion, np.mean)
+            summary["lesion"][key] = {"value": v["mean"], "ci": v["ci"]}
     return summary
 
 

@@ -72,7 +72,7 @@ from .postprocess import POSTPROCESS, postprocess_mask
 from .presence import fit_presence, presence_probability
 from .training import encoder_variables, freeze_encoder_batchnorm, freeze_encoder_to, np_bce_dice
 
-__all__ = ["UNetSegmenter"]
+__all__ = ["UNetSegmenter", "segmenter_file"]
 
 # --------------------------------------------------------------------------- the estimator
 
@@ -126,6 +126,29 @@ def _current_names(params: dict) -> dict:
 def _weights_of(pretrained) -> str | None:
     """The ``weights`` the deprecated ``pretrained`` stands for (``"imagenet"`` or ``None``)."""
     return "imagenet" if pretrained else None
+
+
+def segmenter_file(spec: str | os.PathLike) -> Path:
+    """The file a segmenter is read from: ``spec`` itself, or, for the name of a segmenter featbus
+    ships (``"breast-us"``), its checked file in the package."""
+    from ..networks.backbones import SHIPPED_SEGMENTERS, shipped_segmenter
+
+    path = Path(spec)
+    if path.is_file():
+        return path
+    if isinstance(spec, str) and spec in SHIPPED_SEGMENTERS:
+        return shipped_segmenter(spec)
+    if isinstance(spec, str) and path.suffix == "" and len(path.parts) == 1:  # a name, not a file: suggest one
+        from .._registry import did_you_mean
+
+        hint = did_you_mean(spec, SHIPPED_SEGMENTERS)
+        if hint:
+            raise FileNotFoundError(f"segmenter file {spec!r} does not exist, and featbus ships no segmenter "
+                                    f"of that name{hint}")
+    shipped = f" or the name of one featbus ships ({', '.join(sorted(SHIPPED_SEGMENTERS))})" if SHIPPED_SEGMENTERS \
+        else ""
+    raise FileNotFoundError(f"segmenter file {str(spec)!r} does not exist: give a .keras file written by "
+                            f"UNetSegmenter.save{shipped}")
 
 
 def _shuffled_batches(indices: np.ndarray, batch_size: int, rng):
@@ -928,7 +951,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> UNetSegmenter:
-        """Load a segmenter written by :meth:`save` (or any one-channel Keras U-Net file).
+        """Load a segmenter written by :meth:`save` (or any one-channel Keras U-Net file), or one
+        featbus ships, by name: ``UNetSegmenter.load("breast-us")`` (its file's SHA-256 checked;
+        :data:`featbus.networks.SHIPPED_SEGMENTERS`).
 
         Returns
         -------
@@ -938,15 +963,13 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         Raises
         ------
         FileNotFoundError
-            No file at ``path``.
+            No file at ``path`` (nor a shipped segmenter of that name).
         ValueError
             The file is not a readable ``.keras`` archive (damaged, truncated, another kind of
             file) or its model cannot be loaded; the message names the file. Keras loads it with
             ``safe_mode=True``: no code stored in the file (``Lambda`` layers) is run.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no segmenter file at {str(path)!r}")
+        path = segmenter_file(path)
         try:
             with zipfile.ZipFile(path) as zf:
                 meta = json.loads(zf.read(META_NAME)) if META_NAME in zf.namelist() else {"params": {}, "fitted": {}}
