@@ -247,6 +247,13 @@ def add_n_bootstrap(p: argparse.ArgumentParser, resamples: str = "bootstrap resa
                    help=f"{resamples} (default {N_BOOTSTRAP}; 0: none)")
 
 
+def add_segmenter(p: argparse.ArgumentParser, help: str, *, metavar: str = "FILE|NAME") -> None:
+    """``--segmenter`` and ``--roi-margin``: crop every image to a segmenter's lesion box first."""
+    p.add_argument("--segmenter", metavar=metavar, default=None, help=help)
+    p.add_argument("--roi-margin", type=float, default=0.15, metavar="M",
+                   help="with --segmenter: grow the lesion box by M of its height and width per side (default 0.15)")
+
+
 def add_report(p: argparse.ArgumentParser, help: str) -> None:
     """``--report/-r DIR``: the report folder."""
     p.add_argument("--report", "-r", metavar="DIR", default=None, help=help)

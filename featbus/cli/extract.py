@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -11,7 +12,18 @@ import numpy as np
 
 from .._registry import FEATURES, reads_masks
 from ..settings import SETTINGS_SUFFIX
-from ._common import CLIError, _check_output, _check_writable, _log_data, _neutralised, _progress, _split, _write_csv
+from ._common import (
+    CLIError,
+    _check_output,
+    _check_segmenter_file,
+    _check_writable,
+    _import_tensorflow_quietly,
+    _log_data,
+    _neutralised,
+    _progress,
+    _split,
+    _write_csv,
+)
 from ._data import _DATA_HELP, _load_study, _preprocessing_steps
 from ._options import (
     _EVALUATE_FEATURES,
@@ -22,6 +34,7 @@ from ._options import (
     _write_settings,
     add_output,
     add_overwrite,
+    add_segmenter,
 )
 
 __all__ = ["add_parser", "run"]
@@ -55,6 +68,10 @@ def add_parser(sub, parents) -> None:
                                    f"('{_LEAK_KEY}' in the Parquet metadata, the NPZ and the settings sidecar): "
                                    "where a class has empty masks they encode the label.")
     p.add_argument("data_dir", metavar="DATA", help=_DATA_HELP)
+    add_segmenter(p, "crop every image to the lesion a segmenter predicts (its box grown by --roi-margin) before the "
+                     "features, which then read its predicted mask, not the data set's: a .keras file from featbus "
+                     "segment train or breast-us (the segmenter featbus ships); where it finds no lesion the whole "
+                     "image is used, and the table's roi_found column is 0")
     add_output(p, "FILE", "output file: .parquet, .csv or .npz (format from the extension); an existing file is kept "
                           "unless --overwrite is given")
     add_overwrite(p, "the output file")
@@ -185,17 +202,38 @@ def run(args) -> int:
     _preprocessing_steps(args.preprocess)
     sidecar = out.with_name(out.name + SETTINGS_SUFFIX)
     _check_writable(sidecar, "the settings sidecar")
+    segmenter = None
+    if args.segmenter is not None:
+        if not (np.isfinite(args.roi_margin) and args.roi_margin >= 0):
+            raise CLIError(f"--roi-margin {args.roi_margin}: give a number >= 0 (a share of the lesion's size)")
+        segmenter = _check_segmenter_file(args.segmenter, "--segmenter")
+        _import_tensorflow_quietly(args.debug)
+    elif args.roi_margin != 0.15:
+        raise CLIError("--roi-margin needs --segmenter FILE|NAME")
     data = _load_study(args)
     _log_data(data, args.data_dir)
     _passed_through(data, [])  # a clash with the table's own columns: said before extracting
     t0 = time.perf_counter()
     union = make_features(_features_of(args), region=args.region, n_jobs=args.n_jobs, cache=args.cache,
                           progress=_progress(args))
-    X = np.asarray(union.fit_transform(data.data))
+    records = list(data.data)
+    if segmenter is not None:  # the features read the segmenter's crop and mask, as train --segmenter's model
+        from ..preprocessing.roi import ROICropper
+
+        roi = ROICropper(segmenter=segmenter, source="segmenter", margin=float(args.roi_margin), on_empty="image",
+                         pass_mask=True)
+        records = roi.fit(records).transform(records)
+    X = np.asarray(union.fit_transform(records))
     names = [str(n) for n in union.get_feature_names_out()]
+    if segmenter is not None:
+        found = np.array([float(r.meta["roi_found"]) for r in records])
+        X, names = np.column_stack([X, found]), [*names, "roi_found"]
+        print(f"the segmenter found a lesion in {int(found.sum())} of {len(found)} images (roi_found 1; the others' "
+              "features describe the whole image)", file=sys.stderr)
     log.info("extracted %d x %d features (%s) in %.1f s", X.shape[0], X.shape[1], args.features,
              time.perf_counter() - t0)
-    columns, warning = _label_leak(union, names, data)
+    # with a segmenter the masks the features read are its predictions, not the data set's ground truth
+    columns, warning = ([], None) if segmenter is not None else _label_leak(union, names, data)
     leak = {"columns": columns, **({"why": warning} if warning else {})}
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_table(out, X, names, data, leak)

@@ -53,6 +53,7 @@ from ._options import (
     add_output,
     add_overwrite,
     add_report,
+    add_segmenter,
     add_strict,
     add_test_fraction,
 )
@@ -134,14 +135,11 @@ def add_parser(sub, parents) -> None:
                          "report the held-out accuracy")
     p.add_argument("--holdout-list", metavar="CSV", default=None,
                    help="with --test-fraction: write the held-out images and their labels here")
-    p.add_argument("--segmenter", metavar="FILE|NAME|unet", default=None,
-                   help="crop every image to the lesion a segmenter predicts before the features (then "
-                        "shape and --region mask/bbox are allowed): a .keras file from UNetSegmenter.save, "
-                        "breast-us (the segmenter featbus ships, trained on three sites), or 'unet' to train a U-Net "
-                        "on DATA's masks (the training images only); where it finds no lesion the whole image is "
-                        "used, and predict's roi_found column says so")
-    p.add_argument("--roi-margin", type=float, default=0.15, metavar="M",
-                   help="with --segmenter: grow the lesion box by M of its height and width per side (default 0.15)")
+    add_segmenter(p, "crop every image to the lesion a segmenter predicts before the features (then shape and "
+                     "--region mask/bbox are allowed): a .keras file from UNetSegmenter.save, breast-us (the "
+                     "segmenter featbus ships, trained on three sites), or 'unet' to train a U-Net on DATA's masks "
+                     "(the training images only); where it finds no lesion the whole image is used, and predict's "
+                     "roi_found column says so", metavar="FILE|NAME|unet")
     p.add_argument("--segmenter-time", type=float, default=None, metavar="SECONDS",
                    help="with --segmenter unet: a training time budget for the U-Net, opt-in (without it its "
                         "epochs decide, so the same command gives the same model on any machine)")
