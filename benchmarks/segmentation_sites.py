@@ -12,13 +12,15 @@ part has seen a single image of it::
     python benchmarks/segmentation_sites.py --loso-dir LOSO_DIR
 
 The training script saves the held-out site's lesion-probability maps (mirror-averaged, at each
-image's size, in steps of 1/255); this script turns them into masks as the segmenter does (pixel
-threshold, then its lesion-presence decision) and scores them against the drawn masks
-(:func:`featbus.segmentation.metrics.segmentation_metrics`). Per held-out site: lesion Dice (mean,
-median, share under 0.5), the share of lesion images given no lesion, and the share of normal
-images given one, each mean with a 95 % interval from a bootstrap over the site's groups
-(patients; BUSI: near-duplicate groups), 1000 resamples, seed 0; and the same without the
-presence decision (every non-empty thresholded mask a lesion), to show what it does.
+image's size, in steps of 1/255); this script turns them into masks as the segmenter does (the
+recipe's pixel threshold; a lesion wherever the mask is non-empty) and scores them against the
+drawn masks (:func:`featbus.segmentation.metrics.segmentation_metrics`). Per held-out site:
+lesion Dice (mean, median, share under 0.5), the share of lesion images given no lesion, and the
+share of normal images given one, each mean with a 95 % interval from a bootstrap over the site's
+groups (patients; BUSI: near-duplicate groups), 1000 resamples, seed 0. A second line per site
+applies the lesion-presence decision ``UNetSegmenter(presence="auto")`` would calibrate on the
+training sites' validation images (:mod:`featbus.segmentation.presence`), to show whether such a
+decision travels to a site it never saw.
 
 Writes ``benchmarks/results/segmentation_sites.json`` and the docs table
 ``docs/guide/segmentation_sites_table.rst`` (``--table-only`` rewrites the table from the JSON).
@@ -27,6 +29,7 @@ Writes ``benchmarks/results/segmentation_sites.json`` and the docs table
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 from pathlib import Path
 
@@ -54,6 +57,17 @@ def score(gt_masks, predicted, groups, n_bootstrap: int) -> dict:
     if nor["n"]:
         out["normal_given_lesion"] = [nor["given_lesion"]["value"], *nor["given_lesion"]["ci"]]
     return out
+
+
+def _training_sites_presence(seg, held: str) -> dict:
+    """The presence decision fitted on the validation images of ``seg``'s training sites (the
+    other two, united in the training script's order)."""
+    from featbus import combine_sites, load_data
+
+    names = [s for s in SITES if s != held]
+    data = combine_sites([load_data(SITES[n]) for n in names], names=names)
+    xs, ys, _ = seg._prepare([data.data[i] for i in seg.validation_indices_], None)
+    return seg._fit_presence(xs, ys)
 
 
 def main(argv=None) -> None:
@@ -85,20 +99,21 @@ def main(argv=None) -> None:
         maps = [saved[f"map{i}"].astype(np.float32) / 255 for i in range(len(data.paths))]
         gt = [r.mask if r.mask is not None else np.zeros(r.image.shape[:2], bool) for r in data.data]
         groups = np.asarray(data.groups)
-        cells = {"with_presence": score(gt, seg.masks_from_maps(maps), groups, args.n_bootstrap),
-                 "mask_only": score(gt, [m > seg.threshold for m in maps], groups, args.n_bootstrap),
-                 "presence": {k: v for k, v in seg.presence_.items() if k != "features"},
+        calibrated = copy.copy(seg)
+        calibrated.set_params(presence="auto")
+        calibrated.presence_ = _training_sites_presence(calibrated, held)
+        cells = {"shipped_rule": score(gt, seg.masks_from_maps(maps), groups, args.n_bootstrap),
+                 "calibrated": score(gt, calibrated.masks_from_maps(maps), groups, args.n_bootstrap),
+                 "rule": {k: v for k, v in seg.presence_.items() if k != "features"},
+                 "calibrated_presence": {k: v for k, v in calibrated.presence_.items() if k != "features"},
                  "trained_on": seg.n_train_ + seg.n_val_}
         results["cells"][held] = cells
-        c = cells["with_presence"]
-        print(f"{SHORT[held]:8s} lesion Dice {_cell(c['dice'], 3)}, median {c['dice_median']:.3f}, "
-              f"< 0.5 {_cell(c['dice_below_half'], 3)}, given none {_cell(c['lesion_given_none'], 3)}"
-              + (f", normal given a lesion {_cell(c['normal_given_lesion'], 3)} of {c['n_normal']}"
-                 if "normal_given_lesion" in c else ""), flush=True)
-        m = cells["mask_only"]
-        print(f"{'':8s} without the presence decision: Dice {_cell(m['dice'], 3)}, given none "
-              f"{_cell(m['lesion_given_none'], 3)}" + (f", normal given a lesion {_cell(m['normal_given_lesion'], 3)}"
-                                                         if "normal_given_lesion" in m else ""), flush=True)
+        for key, what in (("shipped_rule", "the recipe's rule"), ("calibrated", "presence calibrated at training")):
+            c = cells[key]
+            print(f"{SHORT[held]:8s} {what}: lesion Dice {_cell(c['dice'], 3)}, median {c['dice_median']:.3f}, "
+                  f"< 0.5 {_cell(c['dice_below_half'], 3)}, given none {_cell(c['lesion_given_none'], 3)}"
+                  + (f", normal given a lesion {_cell(c['normal_given_lesion'], 3)} of {c['n_normal']}"
+                     if "normal_given_lesion" in c else ""), flush=True)
     results["settings"] = {"n_bootstrap": args.n_bootstrap, "seed": 0}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
@@ -122,7 +137,8 @@ def render_table(results: dict) -> str:
              "     - lesion images with Dice < 0.5", "     - lesion images given no lesion",
              "     - normal images given a lesion"]
     for held, cells in results.get("cells", {}).items():
-        for key, label in (("with_presence", "with the presence decision"), ("mask_only", "thresholded only")):
+        for key, label in (("shipped_rule", "the recipe's: a lesion wherever the thresholded mask is non-empty"),
+                           ("calibrated", "a presence decision calibrated on the training sites' validation images")):
             c = cells[key]
             normal = _cell(c.get("normal_given_lesion")) + f" (of {c['n_normal']})" if c.get("n_normal") else \
                 "no normal images"

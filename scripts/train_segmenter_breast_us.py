@@ -3,8 +3,8 @@
 A U-Net of the ``breast-us`` segmenter recipe (:data:`featbus.recipes.SEGMENTER_RECIPES`):
 its encoder is the ``breast-us`` backbone (EfficientNet-Lite0 fine-tuned on the same sites),
 trained on every image of the sites named, normal images included (an empty mask teaches "no
-lesion"), with a grouped validation split (whole patients / near-duplicate groups) on which the
-lesion-presence decision is calibrated. Writes
+lesion"), with a grouped validation split (whole patients / near-duplicate groups) whose best
+epoch is kept. Writes
 
 * ``OUT`` (``.keras``): the segmenter (``UNetSegmenter.load`` reads it);
 * ``OUT`` with ``.json``: the card data: sites, image counts, recipe, seed, wall and CPU time,
@@ -80,7 +80,9 @@ def main(argv=None) -> None:
         from featbus import UNetSegmenter
 
         seg = UNetSegmenter.load(out)
-        seg.calibrate_presence([data.data[i] for i in seg.validation_indices_])
+        seg.set_params(presence=overrides.get("presence", SEGMENTER_RECIPES["breast-us"].params["presence"]))
+        xs, ys, _ = seg._prepare([data.data[i] for i in seg.validation_indices_], None)
+        seg.presence_ = seg._fit_presence(xs, ys)  # what fit now does with the validation images
         seg.fingerprints_ = fingerprints(data.data)
         card = json.loads(out.with_suffix(".json").read_text())
         wall, cpu = card["wall_minutes"] * 60, card["cpu_minutes"] * 60
