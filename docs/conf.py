@@ -44,7 +44,8 @@ extensions = [
     "sphinx_gallery.gen_gallery",
 ]
 
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "guide/three_sites_table.rst"]  # included by breast_us.rst
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "guide/three_sites_table.rst",  # included by breast_us.rst
+                    "guide/segmentation_sites_table.rst"]  # included by breast_us_segmenter.rst
 templates_path = ["_templates"]
 nitpicky = False
 # numpydoc "References" sections list papers as footnotes that the text need not cite
