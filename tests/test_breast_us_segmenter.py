@@ -102,7 +102,7 @@ def test_shipped_segmenter_outlines_the_bundled_sample_and_knows_it_trained_on_i
     from featbus.segmentation.metrics import dice_scores
 
     seg = UNetSegmenter.load("breast-us")
-    assert seg.presence_["method"] == "logistic"
+    assert seg.presence_["method"] == "mask"  # the recipe's rule (a calibrated decision did not travel: the card)
     sample = load_sample()
     lesion = [r for r in sample.data if r.mask is not None and r.mask.any()][:8]
     masks = seg.predict_masks(lesion)
@@ -115,7 +115,7 @@ def test_shipped_segmenter_outlines_the_bundled_sample_and_knows_it_trained_on_i
 
     table = pd.read_csv(tmp_path / "masks" / "masks.csv")
     assert table["lesion_probability"].between(0, 1).all() and table["lesion_found"].any()
-    assert "lesion presence (masks.csv's lesion_probability): calibrated" in capsys.readouterr().out
+    assert "lesion presence (masks.csv's lesion_probability): not calibrated" in capsys.readouterr().out
 
 
 def _benchmark(name: str):
@@ -130,3 +130,19 @@ def test_card_table_is_the_benchmarks_json():
     results = json.loads((ROOT / "benchmarks" / "results" / "segmentation_sites.json").read_text())
     assert set(results["cells"]) == {"busi", "bus-bra", "breast-lesions-usg"}
     assert bench.TABLE.read_text() == bench.render_table(results)
+
+
+def test_extract_with_the_shipped_segmenter_reads_its_crops(tmp_path):
+    pytest.importorskip("keras")
+    import pandas as pd
+
+    from featbus import load_sample
+    from featbus.cli import main
+
+    folder = Path(load_sample().paths[0]).parents[1]  # the sample's class folders
+    out = tmp_path / "f.csv"
+    assert main(["extract", str(folder), "-f", "intensity", "--segmenter", "breast-us", "-o", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert set(table["roi_found"]) <= {0.0, 1.0} and table["roi_found"].mean() > 0.5
+    assert main(["extract", str(folder), "-f", "intensity", "--segmenter", "breast-uss", "-o",
+                 str(tmp_path / "g.csv")]) == 2

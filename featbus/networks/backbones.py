@@ -193,7 +193,9 @@ _VERIFIED: set[str] = set()
 #: featbus's own trained lesion segmenters, in the same folder: name -> (file, SHA-256), checked on
 #: every load as the weights are; ``UNetSegmenter.load("breast-us")`` reads one. The card beside the
 #: file and the docs page "The breast-us segmenter" give the data, recipe and figures.
-SHIPPED_SEGMENTERS: dict[str, tuple[str, str]] = {}
+SHIPPED_SEGMENTERS: dict[str, tuple[str, str]] = {
+    "breast-us": ("breast_us_segmenter.keras", "17dd87b8cc54e42e138e6cf7747f0892dd6fc806e62cc6789b0325c3a0ad4dcd"),
+}
 
 
 def _checked(path: Path, digest: str, what: str) -> Path:
