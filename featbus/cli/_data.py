@@ -216,7 +216,7 @@ def _preprocessing_steps(spec: str | None) -> list:
     if spec and "roi" in [x.strip().lower() for x in spec.split(",")]:
         # cropping to the ground-truth lesion is not a step a new image can take
         raise CLIError("--preprocess roi: crop to the lesion with --region bbox|mask (ground-truth masks, "
-                       "evaluation) or train --segmenter FILE|unet (a model that finds the lesion itself)")
+                       "evaluation) or train --segmenter FILE|NAME|unet (a model that finds the lesion itself)")
     try:
         return make_preprocessing(spec)
     except ValueError as exc:

@@ -180,7 +180,7 @@ def _segmenter_for(args, data, progress):
     if not any(drawn):
         raise CLIError(f"--segmenter unet trains a U-Net on the lesion masks of DATA_DIR, and "
                        f"{args.data_dir!r} has none (<image>_mask.png beside the images); give masks or a "
-                       "trained segmenter file (--segmenter FILE.keras)")
+                       "trained segmenter (--segmenter FILE.keras, or breast-us)")
     if not all(drawn):
         print(f"{len(drawn) - sum(drawn)} image(s) have no mask file: the U-Net learns 'no lesion' from them",
               file=sys.stderr)
@@ -218,7 +218,7 @@ def run(args) -> int:
     if args.segmenter is None and ("shape" in _split(args.features) or args.region in ("mask", "bbox")):
         raise CLIError("a model predicts on new images, which come without lesion masks: drop 'shape' "
                        "from --features and use --region image, or crop to a segmenter's lesion with "
-                       "--segmenter FILE|unet")
+                       "--segmenter FILE|NAME|unet")
     _check_segmenter_args(args)
     if args.holdout_list:
         _check_writable(Path(args.holdout_list), "--holdout-list")
