@@ -146,3 +146,16 @@ def test_extract_with_the_shipped_segmenter_reads_its_crops(tmp_path):
     assert set(table["roi_found"]) <= {0.0, 1.0} and table["roi_found"].mean() > 0.5
     assert main(["extract", str(folder), "-f", "intensity", "--segmenter", "breast-uss", "-o",
                  str(tmp_path / "g.csv")]) == 2
+
+
+def test_the_recipes_figure_is_the_benchmarks():
+    """One value per quantity: `featbus recipes` quotes the leave-one-site-out JSON."""
+    from featbus.recipes import SEGMENTER_RECIPES
+
+    cells = json.loads((ROOT / "benchmarks" / "results" / "segmentation_sites.json").read_text())["cells"]
+    figure = SEGMENTER_RECIPES["breast-us"].figure
+    for site, short in (("busi", "BUSI"), ("bus-bra", "BUS-BRA"), ("breast-lesions-usg", "BrEaST")):
+        d = cells[site]["shipped_rule"]["dice"]
+        assert f"{short} {d[0]:.2f} [{d[1]:.2f}, {d[2]:.2f}]" in figure
+    normal = cells["busi"]["shipped_rule"]
+    assert normal["normal_given_lesion"][0] == 1.0 and f"{normal['n_normal']} normal scans" in figure
