@@ -71,7 +71,7 @@ _OVERRIDE_DESTS = {"backbone": "backbone", "image_size": "input_size", "epochs":
 ONE_SITE_NOTE = ("other hospitals: every figure above comes from this one data set's images; trained on BUSI, "
                  "featbus's recipes find under half of another hospital's cancers (BUS-BRA). Before using it "
                  "elsewhere: featbus validate {model} SITE_DATA (labelled images from there), or train on "
-                 "several sites (featbus train DATA1 DATA2)")
+                 "several sites, on the lesion box (featbus train DATA1 DATA2 --segmenter breast-us)")
 
 def _operating_point(args, data) -> str | None:
     """``--operating-point`` as train_model takes it (``auto``: sensitivity 0.9 where malignant is a class)."""
