@@ -301,7 +301,11 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         empty mask for an image it judges lesion-free (probability under one half) rather than
         a speck; :meth:`predict_presence` gives the probability. With fewer such images, and
         with ``"mask"``, a lesion is wherever the thresholded mask is non-empty.
-        :meth:`calibrate_presence` fits the decision anew on other images (a new site's).
+        :meth:`calibrate_presence` fits the decision anew on other images (a new site's),
+        whatever ``presence`` says. A decision fitted at the training sites may not travel:
+        for the three-site ``breast-us`` segmenter it called two thirds of an unseen site's
+        lesions empty (the segmenter's card, :doc:`/guide/breast_us_segmenter`), so judge it
+        where it is used.
     empty_masks : {"learn", "skip"}, default="learn"
         What training does with images whose mask is empty (normal images): ``"learn"`` trains
         on them, teaching "no lesion"; ``"skip"`` leaves them out of training and validation,
@@ -640,7 +644,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     def calibrate_presence(self, X, y=None):
         """Fit the lesion-presence decision anew on images with drawn masks, some with a lesion and
         some without (a normal image's mask is empty), which the network did not train on: a new
-        site's images, for example. The network is unchanged.
+        site's images, for example. The network is unchanged; from now on :meth:`predict_masks`
+        returns an empty mask where the decision says "no lesion", whatever ``presence`` says
+        (it governs what :meth:`fit` does).
 
         Parameters
         ----------
@@ -660,7 +666,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         """
         check_is_fitted(self, "model_")
         xs, ys, _ = self._prepare(X, y)
-        record = self._fit_presence(xs, ys)
+        has = ys.reshape(len(ys), -1).any(axis=1) if len(ys) else np.zeros(0, bool)
+        maps = self._network_maps(xs)[..., 0] if len(xs) else np.zeros((0, 1, 1))
+        record = fit_presence(list(maps), has, float(self.threshold))
         if record["method"] != "logistic":  # the decision it has is kept
             raise ValueError(f"calibrate_presence: {record['reason'].replace('the validation images', 'these images')}")
         self.presence_ = record
