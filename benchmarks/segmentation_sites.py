@@ -133,19 +133,15 @@ def render_table(results: dict) -> str:
     lines = [".. This table is written by benchmarks/segmentation_sites.py from",
              "   benchmarks/results/segmentation_sites.json; tests/test_breast_us_segmenter.py checks that it",
              "   matches.", "",
-             ".. list-table::", "   :header-rows: 1", "   :widths: 12 16 16 9 16 16 16", "",
+             ".. list-table::", "   :header-rows: 1", "   :widths: 14 16 16 8 15 15 16", "",
              "   * - held out (never seen)", "     - masks", "     - lesion Dice, mean", "     - median",
              "     - lesion images with Dice < 0.5", "     - lesion images given no lesion",
              "     - normal images given a lesion"]
     for held, cells in results.get("cells", {}).items():
         fitted = cells.get("calibrated_presence", {})
-        calibrated = ("a presence decision calibrated on the training sites' validation images"
-                      + (f" ({fitted['n_lesion']} with a lesion, {fitted['n_empty']} normal)"
-                         if fitted.get("method") == "logistic" else
-                         f": none could be fitted ({fitted.get('n_empty', 0)} normal scan(s) among them), so the "
-                         "same masks"))
-        for key, label in (("shipped_rule", "the recipe's: a lesion wherever the thresholded mask is non-empty"),
-                           ("calibrated", calibrated)):
+        calibrated = ("calibrated presence" if fitted.get("method") == "logistic" else
+                      f"calibrated presence: none fitted ({fitted.get('n_empty', 0)} normal scan)")
+        for key, label in (("shipped_rule", "shipped rule"), ("calibrated", calibrated)):
             c = cells[key]
             normal = _cell(c.get("normal_given_lesion")) + f" (of {c['n_normal']})" if c.get("n_normal") else \
                 "no normal images"
