@@ -345,6 +345,12 @@ def _check_booster(booster, where: str) -> None:
 
 _FILE_PARAMS = ("cache", "memory")
 
+#: Weights a network may name without the user's trust: ImageNet's and featbus's own shipped ones
+#: (the names of :data:`featbus.networks.SHIPPED_WEIGHTS`, checked against their SHA-256 on load;
+#: written here because this module sits below the networks' layer; tests/test_breast_us.py
+#: checks that the two agree).
+TRUSTED_WEIGHTS = ("imagenet", "breast-us")
+
 
 def _check_params(est, where: str) -> None:
     """Parameters: declared constraints, then those that would make prediction touch files or
@@ -366,7 +372,7 @@ def _check_params(est, where: str) -> None:
             raise NeedsTrust(f"{where} has {key}={printable(repr(value))[:120]}: predicting would write or read "
                              "files there")
     weights = params.get("weights")
-    if isinstance(weights, (str, os.PathLike)) and str(weights) not in ("imagenet",) \
+    if isinstance(weights, (str, os.PathLike)) and str(weights) not in TRUSTED_WEIGHTS \
             and is_a(est, "DeepFeatures", "FineTunedCNN", "UNetSegmenter"):
         raise NeedsTrust(f"{where} reads its network's weights from {printable(str(weights))[:120]!r}")
     for key in ("input_size", "input_size_"):
