@@ -70,7 +70,8 @@ def presence_features(maps: Sequence[np.ndarray], threshold: float) -> np.ndarra
     return out
 
 
-def fit_presence(maps: Sequence[np.ndarray], has_lesion: np.ndarray, threshold: float) -> dict:
+def fit_presence(maps: Sequence[np.ndarray], has_lesion: np.ndarray, threshold: float, *,
+                 what: str = "the validation images") -> dict:
     """Fit the lesion-presence decision on the maps of images the network did not train on.
 
     Parameters
@@ -81,6 +82,8 @@ def fit_presence(maps: Sequence[np.ndarray], has_lesion: np.ndarray, threshold: 
         Whether each image's drawn mask holds a lesion.
     threshold : float
         The segmenter's pixel threshold.
+    what : str, default="the validation images"
+        What the images are, as the ``reason`` of a record without a decision names them.
 
     Returns
     -------
@@ -98,7 +101,7 @@ def fit_presence(maps: Sequence[np.ndarray], has_lesion: np.ndarray, threshold: 
         raise ValueError(f"{len(maps)} maps but {len(has)} has_lesion values")
     record: dict = {"method": "mask", "n_lesion": int(has.sum()), "n_empty": int((~has).sum())}
     if min(record["n_lesion"], record["n_empty"]) < MIN_IMAGES:
-        record["reason"] = (f"the validation images held {record['n_lesion']} with a lesion and {record['n_empty']} "
+        record["reason"] = (f"{what} held {record['n_lesion']} with a lesion and {record['n_empty']} "
                             f"without; the decision needs {MIN_IMAGES} of each")
         return record
     X = presence_features(maps, threshold)

@@ -151,6 +151,11 @@ def segmenter_file(spec: str | os.PathLike) -> Path:
                             f"UNetSegmenter.save{shipped}")
 
 
+def _has_lesion(ys: np.ndarray) -> np.ndarray:
+    """Whether each mask of a batch ``(n, s, s, 1)`` holds a lesion (an empty batch too)."""
+    return ys.any(axis=tuple(range(1, ys.ndim)))
+
+
 def _shuffled_batches(indices: np.ndarray, batch_size: int, rng):
     """One epoch's batches of ``indices``, shuffled; the last one is filled with repeats, so every
     batch has one shape and the compiled training step is traced once."""
@@ -588,7 +593,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             groups = resolve_groups(check_images(X), groups)
         used = np.arange(len(xs))  # positions in X of the images training sees
         if self.empty_masks == "skip":
-            used = np.flatnonzero(ys.reshape(len(ys), -1).any(axis=1))
+            used = np.flatnonzero(_has_lesion(ys))
             if not len(used):
                 raise ValueError("empty_masks='skip' leaves no image to train on: every mask is empty")
             xs, ys = xs[used], ys[used]
@@ -632,14 +637,19 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         return self
 
     def _fit_presence(self, xs: np.ndarray, ys: np.ndarray) -> dict:
-        """The lesion-presence decision fitted on network-sized images ``xs`` and masks ``ys``
-        that training did not see (``presence="auto"``), or the record saying why there is none."""
-        has = ys.reshape(len(ys), -1).any(axis=1) if len(ys) else np.zeros(0, bool)
+        """What :meth:`fit` records as ``presence_``: the decision fitted on the validation split
+        (``presence="auto"``), or the record saying why there is none."""
         if self.presence == "mask":
+            has = _has_lesion(ys)
             return {"method": "mask", "n_lesion": int(has.sum()), "n_empty": int((~has).sum()),
                     "reason": "presence='mask'"}
+        return self._presence_on(xs, ys)
+
+    def _presence_on(self, xs: np.ndarray, ys: np.ndarray, what: str = "the validation images") -> dict:
+        """The lesion-presence decision fitted on network-sized images ``xs`` and masks ``ys``
+        that training did not see (:func:`~featbus.segmentation.presence.fit_presence`)."""
         maps = self._network_maps(xs)[..., 0] if len(xs) else np.zeros((0, 1, 1))
-        return fit_presence(list(maps), has, float(self.threshold))
+        return fit_presence(list(maps), _has_lesion(ys), float(self.threshold), what=what)
 
     def calibrate_presence(self, X, y=None):
         """Fit the lesion-presence decision anew on images with drawn masks, some with a lesion and
@@ -666,11 +676,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         """
         check_is_fitted(self, "model_")
         xs, ys, _ = self._prepare(X, y)
-        has = ys.reshape(len(ys), -1).any(axis=1) if len(ys) else np.zeros(0, bool)
-        maps = self._network_maps(xs)[..., 0] if len(xs) else np.zeros((0, 1, 1))
-        record = fit_presence(list(maps), has, float(self.threshold))
+        record = self._presence_on(xs, ys, "these images")
         if record["method"] != "logistic":  # the decision it has is kept
-            raise ValueError(f"calibrate_presence: {record['reason'].replace('the validation images', 'these images')}")
+            raise ValueError(f"calibrate_presence: {record['reason']}")
         self.presence_ = record
         return self
 
@@ -794,7 +802,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         n = len(ys)
         if not self.validation_fraction > 0 or n < 2:
             return rng.permutation(n), np.array([], int)
-        has_lesion = ys.reshape(n, -1).any(axis=1).astype(int)
+        has_lesion = _has_lesion(ys).astype(int)
         train_idx, val_idx = holdout_split(has_lesion, groups, float(self.validation_fraction),
                                            int(rng.randint(0, 2**31 - 1)), small="adapt",
                                            what="UNetSegmenter validation_fraction")
