@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from featbus.networks.pretrained import find_pretrained, pretrained_names
+
 from ._registry import is_a
 from .ingredients import CLASSIFIER_TABLE, SAMPLER_TABLE, SELECTOR_TABLE
 
@@ -346,10 +348,14 @@ def _check_booster(booster, where: str) -> None:
 _FILE_PARAMS = ("cache", "memory")
 
 #: Weights a network may name without the user's trust: ImageNet's and featbus's own shipped ones
-#: (the names of :data:`featbus.networks.SHIPPED_WEIGHTS`, checked against their SHA-256 on load;
-#: written here because this module sits below the networks' layer; tests/test_breast_us.py
-#: checks that the two agree).
-TRUSTED_WEIGHTS = ("imagenet", "breast-us")
+#: (every spelling of the backbones of the one pretrained table, checked against their SHA-256 on
+#: load; :func:`_trusted_weights` reads the table itself, any case).
+TRUSTED_WEIGHTS = ("imagenet", *pretrained_names("backbone"))
+
+
+def _trusted_weights(weights) -> bool:
+    """Whether ``weights`` names ImageNet's or featbus's shipped weights (no file is read)."""
+    return isinstance(weights, str) and (weights == "imagenet" or find_pretrained(weights, "backbone") is not None)
 
 
 def _check_params(est, where: str) -> None:
@@ -372,7 +378,7 @@ def _check_params(est, where: str) -> None:
             raise NeedsTrust(f"{where} has {key}={printable(repr(value))[:120]}: predicting would write or read "
                              "files there")
     weights = params.get("weights")
-    if isinstance(weights, (str, os.PathLike)) and str(weights) not in TRUSTED_WEIGHTS \
+    if isinstance(weights, (str, os.PathLike)) and not _trusted_weights(weights) \
             and is_a(est, "DeepFeatures", "FineTunedCNN", "UNetSegmenter"):
         raise NeedsTrust(f"{where} reads its network's weights from {printable(str(weights))[:120]!r}")
     for key in ("input_size", "input_size_"):

@@ -131,12 +131,12 @@ def _fitted_segmenter(segmenter, records, groups) -> tuple[Any, dict]:
 
     info: dict[str, Any] = {}
     if isinstance(segmenter, (str, os.PathLike)):
-        from .networks.backbones import SHIPPED_SEGMENTERS
+        from .networks.pretrained import find_pretrained
         from .segmentation.unet import UNetSegmenter, segmenter_file
 
         path = str(segmenter_file(segmenter))  # a file, or the name of one featbus ships
         seg = UNetSegmenter.load(path)
-        shipped = isinstance(segmenter, str) and segmenter in SHIPPED_SEGMENTERS
+        shipped = find_pretrained(segmenter, "segmenter") is not None and not os.path.isfile(segmenter)
         info.update(obtained=f"featbus's shipped segmenter {segmenter}" if shipped
                     else f"loaded from the file {os.path.basename(path)}",
                     file=str(segmenter) if shipped else os.path.abspath(path),

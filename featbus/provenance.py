@@ -139,9 +139,11 @@ def seen_note(n_seen: int, n_total: int, what: str) -> str | None:
 
 
 def _shipped_backbones(obj: Any) -> list[str]:
-    """The shipped weights (``breast-us``...) any network inside ``obj`` starts from: a
-    FeatbusModel, a pipeline, a search, an estimator (walked through ``get_params``)."""
-    from .networks.backbones import SHIPPED_WEIGHTS, get_backbone
+    """The keys in the pretrained table (:data:`featbus.networks.pretrained.PRETRAINED`) of the
+    shipped weights (``breast-us``...) any network inside ``obj`` starts from: a FeatbusModel, a
+    pipeline, a search, an estimator (walked through ``get_params``)."""
+    from .networks.backbones import get_backbone
+    from .networks.pretrained import find_pretrained
 
     found: list[str] = []
     seen_ids: set[int] = set()
@@ -155,8 +157,8 @@ def _shipped_backbones(obj: Any) -> list[str]:
                 visit(e)
             return
         backbone, weights = getattr(est, "backbone", None), getattr(est, "weights", None)
-        if isinstance(weights, str) and weights in SHIPPED_WEIGHTS:
-            found.append(weights)
+        if find_pretrained(weights, "backbone") is not None:  # breast-us, breast_us ...
+            found.append(find_pretrained(weights, "backbone").key)
         elif isinstance(backbone, str) and weights == "imagenet":
             try:
                 row = get_backbone(backbone)
@@ -213,10 +215,11 @@ def trained_on(obj: Any) -> list[tuple[str, list[str]]]:
             out.append((who, list(prints)))
     shipped = _shipped_backbones(obj)  # walks every parameter of obj: once
     if shipped:
-        from .networks.backbones import shipped_card
+        from .networks.pretrained import PRETRAINED
 
-        for name in shipped:
-            out.append((f"the backbone {name}", list(shipped_card(name).get("image_phash", []))))
+        for key in shipped:
+            entry = PRETRAINED[key]
+            out.append((f"the backbone {entry.name}", list(entry.card().get("image_phash", []))))
     return out
 
 

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from featbus.networks.pretrained import get_pretrained
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 SITES = {"busi": DATA / "busi" / "Dataset_BUSI_with_GT", "bus-bra": DATA / "bus-bra",
@@ -85,7 +87,9 @@ def main(argv=None) -> None:
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, out)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
-    card = {"backbone": "breast-us", "architecture": "efficientnet_lite0", "start": "imagenet",
+    entry = get_pretrained("breast-us", "backbone")  # bump its version in the table first
+    card = {"backbone": "breast-us", "key": entry.key, "version": entry.version, "license": entry.license,
+            "architecture": "efficientnet_lite0", "start": "imagenet",
             "sites": {n: int(np.sum(np.asarray(data.sites) == n)) for n in names},
             "classes": [str(c) for c in data.target_names], "n_images": int(len(y)),
             "recipe": {k: v for k, v in params.items() if isinstance(v, (int, float, str, bool, type(None)))},

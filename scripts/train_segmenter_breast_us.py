@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from featbus.networks.pretrained import get_pretrained
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 SITES = {"busi": DATA / "busi" / "Dataset_BUSI_with_GT", "bus-bra": DATA / "bus-bra",
@@ -54,6 +56,9 @@ def main(argv=None) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe parameter (JSON value), e.g. --set epochs=8")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--float32", action="store_true",
+                   help="keep the weights in float32 (default: stored in float16, as shipped: "
+                        "scripts/segmenter_to_float16.py)")
     p.add_argument("--finish", action="store_true",
                    help="OUT was trained already (by an earlier release of this script): fit its lesion-presence "
                         "decision on its validation images and record its training images' fingerprints, then "
@@ -97,9 +102,19 @@ def main(argv=None) -> None:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     seg.save(out)
+    if not args.float32:  # half the size, the same masks (the conversion script's check)
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from segmenter_to_float16 import convert
+
+        convert(out, out)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     recipe = SEGMENTER_RECIPES["breast-us"].params
-    card = {"segmenter": "breast-us", "sites": {n: int(np.sum(np.asarray(data.sites) == n)) for n in names},
+    entry = get_pretrained("breast-us", "segmenter")  # bump its version in the table first
+    card = {"segmenter": "breast-us", "key": entry.key, "version": entry.version, "license": entry.license,
+            "dtype": "float32" if args.float32 else "float16",
+            "sites": {n: int(np.sum(np.asarray(data.sites) == n)) for n in names},
             "n_images": int(len(has_lesion)), "n_lesion_images": int(has_lesion.sum()),
             "recipe": {**recipe, **overrides}, "seed": args.seed, "wall_minutes": round(wall / 60, 1),
             "cpu_minutes": round(cpu / 60, 1), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",

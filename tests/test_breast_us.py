@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from featbus.io import file_sha256
-from featbus.networks import backbones
-from featbus.networks.backbones import SHIPPED_WEIGHTS, get_backbone, shipped_card, shipped_weights
+from featbus.networks import pretrained
+from featbus.networks.backbones import get_backbone, shipped_card, shipped_weights
 from featbus.provenance import count_seen
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -21,7 +21,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "guide" / "breast_us.rst"
 
 def test_shipped_file_matches_the_digest_in_code_card_and_docs():
     path = shipped_weights("breast-us")
-    digest = SHIPPED_WEIGHTS["breast-us"][1]
+    digest = pretrained.get_pretrained("breast-us", "backbone").sha256
     assert file_sha256(path) == digest
     assert json.loads(path.with_suffix(".json").read_text())["sha256"] == digest
     assert digest in DOCS.read_text(), "the docs card states the file's SHA-256"
@@ -35,8 +35,8 @@ def test_damaged_or_swapped_file_is_refused_in_one_line(tmp_path, monkeypatch):
     with open(tmp_path / src.name, "r+b") as f:
         f.seek(1000)
         f.write(b"\x00\x01\x02\x03")
-    monkeypatch.setattr(backbones, "WEIGHTS_DIR", tmp_path)
-    monkeypatch.setattr(backbones, "_VERIFIED", set())
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(pretrained, "_VERIFIED", set())
     with pytest.raises(ValueError, match="damaged or not featbus's") as err:
         shipped_weights("breast-us")
     assert "\n" not in str(err.value)
@@ -44,11 +44,11 @@ def test_damaged_or_swapped_file_is_refused_in_one_line(tmp_path, monkeypatch):
 
 def test_names_and_card():
     assert get_backbone("breast-us").name == "breast_us" == get_backbone("Breast_US").name
-    assert get_backbone("breast-us").shipped == "breast-us"
+    assert get_backbone("breast-us").shipped == "efficientnet_lite0.breast_us"
     card = shipped_card("breast-us")
     assert set(card["sites"]) == {"busi", "bus-bra", "breast-lesions-usg"}
     assert len(card["image_phash"]) == card["n_images"] == sum(card["sites"].values())
-    with pytest.raises(ValueError, match="ships no weights"):
+    with pytest.raises(ValueError, match="ships no backbone"):
         shipped_weights("breast-ct")
 
 
@@ -90,6 +90,8 @@ def test_three_site_table_is_the_benchmark_output():
 def test_shipped_weights_need_no_trust_in_a_model_file():
     """A model whose network names featbus's shipped weights loads without --trust: the names the
     trust check accepts are the shipped table's (plus ImageNet)."""
-    from featbus._model_trust import TRUSTED_WEIGHTS
+    from featbus._model_trust import TRUSTED_WEIGHTS, _trusted_weights
 
-    assert set(TRUSTED_WEIGHTS) == {"imagenet", *SHIPPED_WEIGHTS}
+    assert {"imagenet", "breast-us", "breast_us"} <= set(TRUSTED_WEIGHTS)
+    assert all(_trusted_weights(w) for w in ("imagenet", "breast-us", "breast_us", "Breast-US"))
+    assert not _trusted_weights("breast-ct") and not _trusted_weights(Path("breast-us"))

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from featbus.io import file_sha256
-from featbus.networks.backbones import SHIPPED_SEGMENTERS, shipped_card, shipped_segmenter
+from featbus.networks.backbones import shipped_card, shipped_segmenter
+from featbus.networks.pretrained import get_pretrained
 from featbus.segmentation.presence import MIN_IMAGES, fit_presence, presence_probability
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +87,7 @@ def test_unknown_segmenter_names_get_a_suggestion():
 
 def test_shipped_file_matches_the_digest_in_code_card_and_docs():
     path = shipped_segmenter("breast-us")
-    digest = SHIPPED_SEGMENTERS["breast-us"][1]
+    digest = get_pretrained("breast-us", "segmenter").sha256
     assert file_sha256(path) == digest
     card = shipped_card("breast-us", kind="segmenter")
     assert card["sha256"] == digest and set(card["sites"]) == {"busi", "bus-bra", "breast-lesions-usg"}

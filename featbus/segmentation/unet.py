@@ -130,23 +130,25 @@ def _weights_of(pretrained) -> str | None:
 
 def segmenter_file(spec: str | os.PathLike) -> Path:
     """The file a segmenter is read from: ``spec`` itself, or, for the name of a segmenter featbus
-    ships (``"breast-us"``), its checked file in the package."""
-    from ..networks.backbones import SHIPPED_SEGMENTERS, shipped_segmenter
+    ships (``"breast-us"`` or ``"breast_us"``: the pretrained table's,
+    :func:`featbus.networks.pretrained.get_pretrained`), its checked file in the package."""
+    from ..networks.pretrained import PRETRAINED, find_pretrained, pretrained_names
 
     path = Path(spec)
     if path.is_file():
         return path
-    if isinstance(spec, str) and spec in SHIPPED_SEGMENTERS:
-        return shipped_segmenter(spec)
+    entry = find_pretrained(spec, "segmenter")
+    if entry is not None:
+        return entry.path()
     if isinstance(spec, str) and path.suffix == "" and len(path.parts) == 1:  # a name, not a file: suggest one
         from .._registry import did_you_mean
 
-        hint = did_you_mean(spec, SHIPPED_SEGMENTERS)
+        hint = did_you_mean(spec, pretrained_names("segmenter"))
         if hint:
             raise FileNotFoundError(f"segmenter file {spec!r} does not exist, and featbus ships no segmenter "
                                     f"of that name{hint}")
-    shipped = f" or the name of one featbus ships ({', '.join(sorted(SHIPPED_SEGMENTERS))})" if SHIPPED_SEGMENTERS \
-        else ""
+    names = sorted({p.name for p in PRETRAINED.values() if p.kind == "segmenter"})
+    shipped = f" or the name of one featbus ships ({', '.join(names)})" if names else ""
     raise FileNotFoundError(f"segmenter file {str(spec)!r} does not exist: give a .keras file written by "
                             f"UNetSegmenter.save{shipped}")
 
@@ -968,8 +970,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
     @classmethod
     def load(cls, path: str | os.PathLike) -> UNetSegmenter:
         """Load a segmenter written by :meth:`save` (or any one-channel Keras U-Net file), or one
-        featbus ships, by name: ``UNetSegmenter.load("breast-us")`` (its file's SHA-256 checked;
-        :data:`featbus.networks.SHIPPED_SEGMENTERS`).
+        featbus ships, by name: ``UNetSegmenter.load("breast-us")`` or ``"breast_us"`` (its file's
+        SHA-256 checked; :data:`featbus.networks.pretrained.PRETRAINED`).
 
         Returns
         -------
