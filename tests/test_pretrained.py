@@ -13,7 +13,7 @@ import pytest
 
 from featbus.io import file_sha256
 from featbus.networks import pretrained
-from featbus.networks.pretrained import PRETRAINED, KINDS, WEIGHTS_DIR, find_pretrained, get_pretrained
+from featbus.networks.pretrained import KINDS, PRETRAINED, WEIGHTS_DIR, find_pretrained, get_pretrained
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_FILE = 8 * 2**20  # each shipped network file
