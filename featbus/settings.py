@@ -76,15 +76,17 @@ class SettingsError(ValueError):
 
 # --------------------------------------------------------------------------- bounded reading
 @functools.cache
-def _yaml_loader() -> type:
+def _yaml_loader(pure: bool = False) -> type:
     """A YAML loader for plain data (``yaml.SafeLoader``'s constructor) whose composer counts.
 
     Aliases are counted, and the size and depth that each node would have once its aliases are
     expanded are computed from its children while the node graph is composed: a node refers to
     its aliased nodes, it does not copy them, so a "billion laughs" file composes in
     milliseconds and is refused before any Python object is built. Duplicate mapping keys are
-    refused when the mapping is constructed. libyaml's parser is used when PyYAML has it
-    (composition stays here: libyaml's own composer recurses without bound on deep nesting).
+    refused when the mapping is constructed. libyaml's parser is used when PyYAML has it and not
+    ``pure`` (composition stays here: libyaml's own composer recurses without bound on deep
+    nesting); ``pure``: PyYAML's pure-Python reader, scanner and parser, which set no depth limit of
+    their own, so that featbus's limits are the ones that speak (see :func:`_load`).
     """
     import yaml
     from yaml.composer import Composer
@@ -157,8 +159,10 @@ def _yaml_loader() -> type:
             return super().construct_mapping(node, deep=deep)
 
     try:
+        if pure:
+            raise ImportError
         from yaml._yaml import CParser
-    except ImportError:  # PyYAML without libyaml: the pure-Python reader, scanner and parser
+    except ImportError:  # pure, or PyYAML without libyaml: the pure-Python reader, scanner and parser
         from yaml.parser import Parser
         from yaml.reader import Reader
         from yaml.scanner import Scanner
@@ -209,6 +213,33 @@ def _check_extent(raw: Any) -> None:
             stack.extend((v, depth + 1) for v in value)
 
 
+def _read_yaml(text: str) -> Any:
+    """The plain data of a YAML text, read by :func:`_yaml_loader`'s loader.
+
+    libyaml has limits of its own (the libyaml in PyYAML 6.0.4's wheels refuses more than 1000
+    levels of flow nesting while it scans ahead, before featbus's composer has seen level
+    :data:`MAX_DEPTH` + 1, in its own words): when libyaml refuses a text, the text is read again
+    by the pure-Python parser, which has no such limit, so that featbus's own refusal (nesting,
+    aliases, values) is the one given, and a text that is simply not YAML gets PyYAML's reason.
+    featbus does not rely on any limit of PyYAML's.
+    """
+    import yaml
+
+    def read(loader_class):
+        loader = loader_class(text)
+        try:
+            return loader.get_single_data()  # plain data only: no Python objects
+        finally:
+            loader.dispose()
+
+    try:
+        return read(_yaml_loader())
+    except yaml.YAMLError:
+        if not getattr(yaml, "__with_libyaml__", False):  # that was the pure-Python parser: its reason stands
+            raise
+        return read(_yaml_loader(pure=True))
+
+
 def _load(path: Path) -> Any:
     """The plain data of a settings file, read within the limits."""
     name = repr(str(path))
@@ -228,17 +259,13 @@ def _load(path: Path) -> Any:
     is_yaml = path.suffix.lower() in (".yaml", ".yml")
     try:
         if is_yaml:
-            loader = _yaml_loader()(text)
-            try:
-                return loader.get_single_data()  # plain data only: no Python objects
-            finally:
-                loader.dispose()
+            return _read_yaml(text)
         raw = json.loads(text, object_pairs_hook=_json_object)
         _check_extent(raw)
         return raw
     except SettingsError as exc:
         raise SettingsError(f"settings file {name} is refused: {exc}") from None
-    except RecursionError:  # json's scanner on very deep nesting
+    except RecursionError:  # json's scanner on very deep nesting (featbus relies on Python's recursion limit here)
         raise SettingsError(f"settings file {name} is refused: values nested deeper than {MAX_DEPTH} "
                             "levels") from None
     except Exception as exc:  # noqa: BLE001  (yaml's and json's many error types: one message)

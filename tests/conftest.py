@@ -1,4 +1,13 @@
-"""Shared fixtures: paths to the real data sets (tests skip cleanly when they are absent)."""
+"""Shared fixtures: paths to the real data sets (tests skip cleanly when they are absent).
+
+The quick run, ``python -m pytest -m "not slow"``, leaves out the tests marked ``slow`` (the
+marker is registered in pyproject.toml); ``python -m pytest`` runs everything. A test is slow
+when its file says so (``pytestmark = pytest.mark.slow``: the files that train or build networks,
+build the docs, start a server or a cluster, or run the commands on real data), when it is
+decorated ``@pytest.mark.slow``, or, marked here (:func:`pytest_collection_modifyitems`), when it
+uses one of :data:`SLOW_FIXTURES` (the real data sets in ``../shared/data``, the shared trained
+networks) or is a doctest of :data:`SLOW_DOCTEST_MODULES` (they train networks).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +23,26 @@ BUSI = DATA / "busi" / "Dataset_BUSI_with_GT"
 MIAS = DATA / "mini-mias"
 MIAS_ORIGINAL = DATA / "mini-mias-original"
 BUS_BRA = DATA / "bus-bra"
+
+
+#: A test that uses one of these fixtures (itself or through another fixture) is marked ``slow``:
+#: they read the real data sets or train a network.
+SLOW_FIXTURES = frozenset({"busi_root", "busi", "mias_root", "mias_original_root", "make_bus_bra_subset",
+                           "phantom_unet", "phantom_ensemble"})
+
+
+#: Modules whose doctests train networks (their doctests are marked ``slow``).
+SLOW_DOCTEST_MODULES = ("featbus.features.finetune",)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark ``slow`` every test that uses one of :data:`SLOW_FIXTURES`, and the doctests of
+    :data:`SLOW_DOCTEST_MODULES`."""
+    for item in items:
+        doctest_of = item.name if type(item).__name__ == "DoctestItem" else ""
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())) or any(
+                doctest_of == m or doctest_of.startswith(m + ".") for m in SLOW_DOCTEST_MODULES):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

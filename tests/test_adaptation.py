@@ -205,6 +205,7 @@ def tiny_network():
     return model, site, before, adapt(model, site)
 
 
+@pytest.mark.slow  # trains a network
 def test_adabn_re_estimates_batch_norm_statistics_and_keeps_the_weights(tiny_network):
     import keras
 
@@ -232,6 +233,7 @@ def test_adabn_re_estimates_batch_norm_statistics_and_keeps_the_weights(tiny_net
     assert not np.allclose(adapted.predict_proba(site), model.predict_proba(site))
 
 
+@pytest.mark.slow  # trains a network
 def test_adabn_file_predicts_the_same_in_a_new_process(tiny_network, tmp_path):
     _, site, _, adapted = tiny_network
     path = adapted.save(tmp_path / "adabn.featbus")  # with the adapted network's runtime forward

@@ -21,6 +21,8 @@ from featbus.app import REFUSED_BODY, analyse, intensity_position, origin_allowe
 from featbus.datasets import make_phantoms
 from featbus.model_training import train_model
 
+pytestmark = pytest.mark.slow  # starts a server (python -m pytest -m "not slow" leaves it out)
+
 APP = Path(__file__).resolve().parents[1] / "featbus" / "app.py"
 
 

@@ -25,6 +25,8 @@ from featbus.networks import (  # noqa: E402
 )
 from featbus.networks.backbones import BACKBONES, Backbone  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 
 def toy_backbone(include_top: bool = False, weights=None, input_shape=(None, None, 3)):
     """A tiny Keras backbone (five stride-2 convolutions), built as a table row's builder is."""

@@ -21,6 +21,8 @@ from skimage import data, transform
 from featbus.networks import BACKBONES, get_backbone, resolve_imagenet_file
 from featbus.networks import efficientnet_lite as el
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 
 @pytest.fixture(scope="module")
 def state():

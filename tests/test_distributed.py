@@ -27,6 +27,8 @@ from featbus._base import BaseFeatureExtractor  # noqa: E402
 from featbus._records import check_images  # noqa: E402
 from featbus.distributed import content_key, extract, local_client  # noqa: E402
 
+pytestmark = pytest.mark.slow  # starts a Dask cluster (python -m pytest -m "not slow" leaves it out)
+
 HERE = Path(__file__).resolve().parent
 
 

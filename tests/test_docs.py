@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from conftest import BUSI, MIAS
 
+pytestmark = pytest.mark.slow  # builds the documentation (python -m pytest -m "not slow" leaves it out)
+
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 PAGES = sorted([DOCS / "index.rst", DOCS / "quickstart.rst", *(DOCS / "guide").glob("*.rst")])

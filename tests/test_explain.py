@@ -28,6 +28,8 @@ from featbus.explain import (
 from featbus.features.deep import keras_pool, keras_preprocess, pool_gradient
 from featbus.model_training import train_model
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 SIZE = 64
 
 

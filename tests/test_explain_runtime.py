@@ -26,6 +26,8 @@ from featbus import DeepFeatures  # noqa: E402
 from featbus._backend import backend_name  # noqa: E402
 from featbus.explain import occlusion_map  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 if backend_name() != "tensorflow":  # the model file's flatbuffers are traced from TensorFlow graphs
     pytest.skip("the runtime's flatbuffers are made on Keras's TensorFlow backend", allow_module_level=True)
 

@@ -11,6 +11,8 @@ from featbus.datasets import make_phantoms
 from featbus.export import TFLiteModel, check_exportable, export_tflite, prepare_input
 from featbus.model_training import train_model
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 
 @pytest.fixture(autouse=True)
 def own_trust_list(tmp_path, monkeypatch):

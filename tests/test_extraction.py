@@ -90,6 +90,7 @@ def test_memory_store_is_bounded():
     assert len(store) == 3 and store.get("s", "0") is None and store.get("s", "4") is not None
 
 
+@pytest.mark.slow  # starts a Dask cluster
 def test_cold_warm_corrupted_and_dask_runs_are_equal(tmp_path, monkeypatch):
     recs = _images(5)
     paths = []

@@ -31,6 +31,8 @@ from featbus.augmentation import ImageAugmenter  # noqa: E402
 from featbus.extraction import setting_key  # noqa: E402
 from featbus.features.finetune import FineTunedCNN, fine_tuned_features  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 FAST = dict(input_size=48, batch_size=8, warmup_epochs=1, epochs=2, progress=False, random_state=0)
 #: One fine-tuning epoch and no head warm-up: the tests of a fit per fold (one trace per phase).
 ONE_EPOCH = {**FAST, "warmup_epochs": 0, "epochs": 1}

@@ -21,6 +21,8 @@ from featbus import make_phantoms  # noqa: E402
 from featbus.features.finetune import FineTunedCNN  # noqa: E402
 from featbus.networks import stride_layers  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 #: MobileNetV3-Small's stride-16 and stride-32 maps (what stride_layers names; SSDLite's two).
 TWO_DEPTHS = ("activation_11", "activation_17")
 SMALL = dict(backbone="mobilenet_v3_small", weights=None, input_size=32, epochs=1, warmup_epochs=1, batch_size=4,

@@ -12,6 +12,8 @@ from featbus import load_sample
 from featbus._registry import did_you_mean, feature_key
 from featbus.cli import main
 
+pytestmark = pytest.mark.slow  # runs the demo and the commands (python -m pytest -m "not slow" leaves it out)
+
 
 def _one_line_error(capsys, *parts):
     err = capsys.readouterr().err.strip().splitlines()

@@ -124,6 +124,7 @@ _SAVE_CNN = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # trains a network
 def test_saving_a_cnn_model_keeps_tensorflow_cpp_lines_off_stderr(tmp_path):
     """The runtime forward's conversion (forward_flatbuffer) wrote E0000 ... NodeDef lines to fd 2."""
     pytest.importorskip("tensorflow")

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # reads the real data sets (python -m pytest -m "not slow" leaves it out)
+
 REPO = Path(__file__).resolve().parents[1]
 
 

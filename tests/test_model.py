@@ -331,6 +331,7 @@ def test_mask_features_are_refused(phantoms):
         train_model(phantoms, "lbp", region="bbox", progress=False)
 
 
+@pytest.mark.slow  # builds a network
 def test_deep_model_round_trip(phantoms, tmp_path):
     pytest.importorskip("tensorflow")
     from featbus import DeepFeatures

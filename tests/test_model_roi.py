@@ -29,6 +29,8 @@ from featbus.model_training import train_model
 pytest.importorskip("keras")
 from featbus import ImageRecord, UNetSegmenter  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 REPO = Path(__file__).resolve().parents[1]
 SMALL = dict(backbone="scratch", input_size=64, width=0.5, batch_size=8, learning_rate=3e-3, random_state=0,
              progress=False)

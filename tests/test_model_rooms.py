@@ -117,6 +117,7 @@ def test_the_loaded_model_leads_to_no_training_and_no_feature_family():
     assert "featbus.model_training" not in seen
 
 
+@pytest.mark.slow  # builds a network
 def test_featbus_predict_on_a_frozen_cnn_model_imports_nothing_of_training(tmp_path):
     """The issue's own case: a frozen-CNN model file (Lite0 features + SVM), predicted with
     ``featbus predict`` in a fresh process, leaves the training modules unimported."""

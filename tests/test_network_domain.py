@@ -19,6 +19,8 @@ import pytest
 from featbus import make_phantoms
 from featbus.domain import MIN_HELD_OUT, DomainReference, manifest_entry
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 SIZE = 48
 
 

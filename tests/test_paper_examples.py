@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # reads the real data sets (python -m pytest -m "not slow" leaves it out)
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 TINY = ["--limit", "12", "--size", "32", "--folds", "2", "--n-bootstrap", "20"]

@@ -22,6 +22,8 @@ from featbus.model import load_model  # noqa: E402
 from featbus.model_training import train_model
 from featbus.recipes import DEFAULT_RECIPE, OVERRIDES, RECIPES, build_network, describe_recipes, get_recipe  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 #: Probabilities of a model file in a new process: the same network, the same CPU; float32
 #: kernels may pick other summation orders in another process.
 NEW_PROCESS_ATOL = 1e-5

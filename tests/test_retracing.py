@@ -9,6 +9,8 @@ import logging
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 keras = pytest.importorskip("keras")
 
 

@@ -23,6 +23,8 @@ pytest.importorskip("ai_edge_litert")
 from featbus import DeepFeatures  # noqa: E402
 from featbus._backend import backend_name  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 if backend_name() != "tensorflow":  # the flatbuffers are traced from TensorFlow graphs
     pytest.skip("the runtime's flatbuffers are made on Keras's TensorFlow backend", allow_module_level=True)
 

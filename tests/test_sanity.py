@@ -22,6 +22,8 @@ from featbus.sanity import (
     verdict_to_manifest,
 )
 
+pytestmark = pytest.mark.slow  # reads the real data sets (python -m pytest -m "not slow" leaves it out)
+
 
 def _report(y_true, y_pred, scores=None, *, names=None, groups=None, fold=None, n_bootstrap=200) -> Report:
     """A Report made straight from held-out predictions (as evaluate would keep them)."""

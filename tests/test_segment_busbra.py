@@ -17,6 +17,8 @@ from PIL import Image
 
 from featbus.cli import main
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, make_bus_bra_subset):

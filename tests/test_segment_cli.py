@@ -18,6 +18,8 @@ from featbus.segmentation.metrics import (
     summarize_segmentation,
 )
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 BUSI = Path(__file__).resolve().parents[2] / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
 
 

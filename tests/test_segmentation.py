@@ -21,6 +21,8 @@ from featbus.datasets import make_phantoms
 from featbus.segmentation import dice_score, dice_scores, iou_score, iou_scores
 from featbus.segmentation.network import build_unet
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 pytest.importorskip("keras")
 
 SMALL = UNET_SMALL

@@ -177,6 +177,8 @@ def test_deep_nesting_and_large_files_are_refused(tmp_path, suffix):
     deep = tmp_path / f"deep{suffix}"
     n = 100_000  # deeper than Python's recursion limit (and than libyaml's composer survives)
     deep.write_text('{"features": {"glcm": {"distances": ' + "[" * n + "]" * n + "}}}")
+    # featbus's own refusal (one line naming the file, featbus's words), whatever limits and wording
+    # the parser has of its own (libyaml in PyYAML >= 6.0.4 refuses 1000 levels in its own words)
     assert "nested deeper than 20 levels" in _refusal(deep)
     big = tmp_path / f"big{suffix}"
     big.write_text('{"features": {"lbp": {}}, "command": "' + "x" * 300_000 + '"}')
@@ -311,3 +313,31 @@ def test_the_command_exits_non_zero_with_one_line(tmp_path):
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("featbus extract: error: settings file") and "refused" in lines[0]
+
+
+def test_a_parser_refusal_in_its_own_words_gives_featbus_refusal(tmp_path, monkeypatch):
+    """Whatever libyaml refuses in its own words (a depth limit of its own, say), the refusal is
+    featbus's: the text is read again by PyYAML's pure-Python parser, where featbus's limits speak."""
+    import yaml
+
+    from featbus import settings
+
+    if not yaml.__with_libyaml__:
+        pytest.skip("PyYAML without libyaml: the pure-Python parser is the only one")
+
+    class Refusing:  # a libyaml that refuses everything in words featbus does not know
+        def __init__(self, text):
+            raise yaml.scanner.ScannerError("while reading", None, "some limit of libyaml's own", None)
+
+    real = settings._yaml_loader
+    monkeypatch.setattr(settings, "_yaml_loader", lambda pure=False: real(pure) if pure else Refusing)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("features: {glcm: {distances: " + "[" * 30 + "]" * 30 + "}}\n")
+    message = _refusal(deep)
+    assert "nested deeper than 20 levels" in message and "libyaml" not in message
+    fine = tmp_path / "fine.yaml"
+    fine.write_text("features:\n  lbp: {radii: [1]}\n")
+    assert read_settings(fine)["features"]["lbp"] == {"radii": (1,)}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("features: [\n")
+    assert "is not valid YAML" in _refusal(bad)

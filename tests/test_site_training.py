@@ -24,6 +24,8 @@ from featbus.model_format import _check_manifest_schema
 from featbus.model_training import train_model
 from featbus.sites import leave_one_site_out, site_balance_shares, site_balance_weights, site_cv_lines
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 
 def _three_sites():
     """Three synthetic sites of feature rows; the third has no malignant images."""

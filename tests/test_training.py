@@ -11,6 +11,8 @@ pytest.importorskip("keras")
 
 from featbus.training import Phase, learning_rate_at, train  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 
 def test_cosine_schedule_warms_up_then_decays_to_zero():
     lrs = [learning_rate_at(s, 50, 10, 1e-3) for s in range(50)]

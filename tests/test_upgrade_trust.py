@@ -18,6 +18,8 @@ from featbus.model import load_model
 from featbus.model_format import types_needing_trust
 from featbus.model_training import train_model
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 
 def _older(model, tmp_path, name):
     """The model as the previous format wrote it: its pipeline a joblib pickle (format 3)."""

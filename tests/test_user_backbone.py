@@ -18,6 +18,8 @@ pytest.importorskip("keras")
 from featbus import DeepFeatures, FineTunedCNN, UNetSegmenter, make_phantoms  # noqa: E402
 from featbus.networks import backbone_name, resolve_backbone  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+
 #: Agreement of a reloaded model's probabilities with the saved one when both run Keras on the
 #: same float32 weights (the same kernels in one process: equal up to reduction order).
 SAME_NETWORK_ATOL = 1e-6

@@ -130,20 +130,37 @@ def _masks_among(files: Sequence[Path]) -> list[Path]:
             if any(f.stem[:k.start()] in stems[f.parent] for k in re.finditer("_mask", f.stem))]
 
 
+def _is_mias_folder(p: Path) -> bool:
+    """:func:`featbus.datasets.is_mias_folder`, its module imported only for a folder that holds an
+    ``Info.txt`` (every mini-MIAS folder does)."""
+    if not (p / "Info.txt").is_file():
+        return False
+    from ..datasets import is_mias_folder
+
+    return is_mias_folder(p)
+
+
 def _expand_images(inputs: Sequence[str]) -> list[str]:
     """Files as given; a CSV manifest to its ``image`` column; a mini-MIAS folder to its
-    ``mdbNNN`` images; other folders to their image files (masks left out), sorted."""
-    from ..datasets import is_mias_folder, manifest_images, mias_files
+    ``mdbNNN`` images; other folders to their image files (masks left out), sorted.
 
+    Light: image files and plain folders are expanded here, without the data-set loaders
+    (featbus.datasets, and through it scikit-learn's helpers), so that ``featbus predict`` imports
+    what the model's own parts need and nothing else (tests/test_predict_startup.py); only a
+    manifest or a folder with an ``Info.txt`` (a mini-MIAS candidate) is handed to them."""
     paths = []
     for item in inputs:
         p = Path(item)
         if p.is_file() and p.suffix.lower() == ".csv":
+            from ..datasets import manifest_images
+
             try:
                 paths += manifest_images(p)
             except ValueError as exc:
                 raise CLIError(_one_line(exc)) from exc
-        elif p.is_dir() and is_mias_folder(p):
+        elif p.is_dir() and _is_mias_folder(p):
+            from ..datasets import mias_files
+
             paths += [str(f) for f in mias_files(p)]
         elif p.is_dir():
             files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES)
