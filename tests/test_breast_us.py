@@ -90,6 +90,6 @@ def test_three_site_table_is_the_benchmark_output():
 def test_shipped_weights_need_no_trust_in_a_model_file():
     """A model whose network names featbus's shipped weights loads without --trust: the names the
     trust check accepts are the shipped table's (plus ImageNet)."""
-    from featbus._model_trust import TRUSTED_WEIGHTS
+    from featbus.model._trust import TRUSTED_WEIGHTS
 
     assert set(TRUSTED_WEIGHTS) == {"imagenet", *SHIPPED_WEIGHTS}

@@ -27,9 +27,9 @@ from sklearn.pipeline import Pipeline, make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from featbus import make_phantoms  # noqa: E402
-from featbus.augmentation import ImageAugmenter  # noqa: E402
 from featbus.extraction import setting_key  # noqa: E402
 from featbus.features.finetune import FineTunedCNN, fine_tuned_features  # noqa: E402
+from featbus.networks.augmentation import ImageAugmenter  # noqa: E402
 
 FAST = dict(input_size=48, batch_size=8, warmup_epochs=1, epochs=2, progress=False, random_state=0)
 #: One fine-tuning epoch and no head warm-up: the tests of a fit per fold (one trace per phase).

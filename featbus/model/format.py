@@ -2,7 +2,7 @@
 
 One of the three rooms of a featbus model (issue 44):
 
-* :mod:`featbus.model_format` (this module): the manifest (reading, schema, versions), the
+* :mod:`featbus.model.format` (this module): the manifest (reading, schema, versions), the
   pipeline member (skops schema walk, exact-type trust, container checks), the trust list, the
   memo of checked runtime forwards, the digests, and writing a file's members. It imports
   nothing of training and nothing that predicts.
@@ -11,8 +11,8 @@ One of the three rooms of a featbus model (issue 44):
 * :mod:`featbus.model_training`: :func:`~featbus.model_training.train_model`.
 
 The trust rules themselves (which type each skops loader may build, the checks of what was
-built) are :mod:`featbus._model_trust`; the types an ingredient brings are on its row of
-:mod:`featbus.ingredients`.
+built) are :mod:`featbus.model._trust`; the types an ingredient brings are on its row of
+:mod:`featbus.pipelines.ingredients`.
 
 **The file format**
 
@@ -30,7 +30,7 @@ A ``.featbus`` file (format 4) is a zip archive whose members are stored, not co
     :class:`~featbus.ROICropper` (the segmenter inside it), written by :mod:`skops.io`: JSON and
     NumPy arrays, no pickle.
 ``runtime/<name>.tflite`` (CNN models saved on Keras's TensorFlow backend)
-    Each network's forward pass for :mod:`featbus.runtime`, which predicts without TensorFlow.
+    Each network's forward pass for :mod:`featbus.model.runtime`, which predicts without TensorFlow.
 
 **What loading implies**
 
@@ -84,9 +84,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._model_trust import EXTRA_TRUSTED_TYPES, TRUSTED_PACKAGES, CraftedModelError, audit_schema, node_trust, printable
-from ._version import __version__
-from .io import file_sha256, written_atomically
+from .._version import __version__
+from ..io import file_sha256, written_atomically
+from ._trust import EXTRA_TRUSTED_TYPES, TRUSTED_PACKAGES, CraftedModelError, audit_schema, node_trust, printable
 
 __all__ = ["FORMAT_VERSION", "MAX_MANIFEST_BYTES", "EXTRA_TRUSTED_TYPES", "TRUSTED_PACKAGES", "UntrustedModelError",
            "ModelVersionError", "read_manifest", "describe_manifest", "pipeline_types", "types_needing_trust",
@@ -148,7 +148,7 @@ def trusted_digests() -> set[str]:
 
     Examples
     --------
-    >>> from featbus.model_format import trusted_digests
+    >>> from featbus.model.format import trusted_digests
     >>> isinstance(trusted_digests(), set)
     True
     """
@@ -194,7 +194,7 @@ def package_versions(deep: bool) -> dict[str, str]:
 
     Examples
     --------
-    >>> from featbus.model_format import package_versions
+    >>> from featbus.model.format import package_versions
     >>> sorted(package_versions(deep=False))[:2]
     ['featbus', 'imbalanced-learn']
     """
@@ -240,7 +240,7 @@ def check_versions(manifest: dict, path: str) -> None:
 
     Examples
     --------
-    >>> from featbus.model_format import check_versions
+    >>> from featbus.model.format import check_versions
     >>> check_versions({"format": "zip"}, "a.featbus")
     Traceback (most recent call last):
     ...
@@ -388,14 +388,14 @@ def _check_manifest_schema(manifest: dict, path: str) -> None:
     for field in ("cv", "segmenter", "holdout", "training", "adaptation"):
         if manifest.get(field) is not None and not isinstance(manifest[field], dict):
             raise bad(field, "an object or null")
-    sanity = (manifest.get("cv") or {}).get("sanity")  # featbus.sanity's verdict of the cv figures
+    sanity = (manifest.get("cv") or {}).get("sanity")  # featbus.evaluation.sanity's verdict of the cv figures
     if sanity is not None and not (isinstance(sanity, dict)
                                    and sanity.get("verdict") in ("useful", "limited", "useless")
                                    and isinstance(sanity.get("reasons"), list)
                                    and all(isinstance(r, str) for r in sanity["reasons"])):
         raise ValueError(f"{path!r} is damaged: its cv 'sanity' should be null or an object with a 'verdict' "
                          "(useful, limited or useless) and a list of 'reasons'")
-    site_cv = manifest.get("site_cv")  # featbus.sites.leave_one_site_out's figure
+    site_cv = manifest.get("site_cv")  # featbus.evaluation.sites.leave_one_site_out's figure
     if site_cv is not None and not (isinstance(site_cv, dict) and isinstance(site_cv.get("sites"), list) and all(
             isinstance(e, dict) and isinstance(e.get("site"), str) and isinstance(e.get("notes", []), list)
             and all(e.get(k) is None or (isinstance(e[k], dict) and isinstance(e[k].get("value"), (int, float))
@@ -480,7 +480,7 @@ def _skops_io():
 
 def _type_trust(name: str, loaders) -> str | None:
     """Why featbus lets the file build this type with every loader it names, or None
-    (:func:`featbus._model_trust.node_trust`: exact types per loader)."""
+    (:func:`featbus.model._trust.node_trust`: exact types per loader)."""
     reasons = [node_trust(None if loader == "?" else loader, name) for loader in sorted(loaders)]
     return reasons[0] if reasons and all(reasons) else None
 
@@ -600,7 +600,7 @@ def describe_manifest(manifest: dict) -> str:
     """A few lines about a model from its manifest alone: recipe, training data, cross-validation
     results, training runs, versions, date (:meth:`~featbus.model.FeatbusModel.describe`, ``featbus inspect``).
 
-    Every text taken from the file is printed escaped (:func:`featbus._model_trust.printable`):
+    Every text taken from the file is printed escaped (:func:`featbus.model._trust.printable`):
     a line break or a terminal escape in a note or a class name cannot add a line of its own."""
     def clean(obj):
         if isinstance(obj, dict):
@@ -640,12 +640,12 @@ def describe_manifest(manifest: dict) -> str:
         if cv.get("caveat"):
             lines.append(f"  caveat: {cv['caveat']}")
     if m.get("site_cv"):  # several sites: each predicted by the recipe trained on the others
-        from .sites import site_cv_lines
+        from ..evaluation.sites import site_cv_lines
 
         lines += site_cv_lines(m["site_cv"])
     tr = m.get("training")
     if tr:
-        from .training import STOPPED_REASONS as _STOPPED
+        from ..networks.training import STOPPED_REASONS as _STOPPED
 
         runs = tr.get("members") or []
         lines.append(f"{'training' if runs else 'networks ran'} on {tr.get('backend')} / {tr.get('device')}"
@@ -698,7 +698,7 @@ def runtime_checked(digest: str) -> bool:
     --------
     >>> import os, tempfile
     >>> from unittest import mock
-    >>> from featbus.model_format import remember_runtime_checked, runtime_checked
+    >>> from featbus.model.format import remember_runtime_checked, runtime_checked
     >>> with tempfile.TemporaryDirectory() as d, mock.patch.dict(
     ...         os.environ, {"FEATBUS_TRUSTED_MODELS": os.path.join(d, "trusted.txt")}):
     ...     before = runtime_checked("ab" * 32)
@@ -727,7 +727,7 @@ def remember_runtime_checked(digest: str) -> None:
     --------
     See :func:`runtime_checked`.
 
-    >>> from featbus.model_format import remember_runtime_checked
+    >>> from featbus.model.format import remember_runtime_checked
     """
     store = checked_runtimes_file()
     try:
@@ -749,7 +749,7 @@ def keras_installed() -> bool:
 
     Examples
     --------
-    >>> from featbus.model_format import keras_installed
+    >>> from featbus.model.format import keras_installed
     >>> keras_installed() in (True, False)
     True
     """
@@ -818,7 +818,7 @@ def read_pipeline(path: str, manifest: dict, size: int, trusted, vouched) -> dic
 
 
 def read_runtime_forwards(path: str, manifest: dict, nets: dict, size: int) -> list[tuple]:
-    """The file's runtime forwards (:mod:`featbus.runtime`), each read and checked.
+    """The file's runtime forwards (:mod:`featbus.model.runtime`), each read and checked.
 
     Parameters
     ----------
@@ -827,7 +827,7 @@ def read_runtime_forwards(path: str, manifest: dict, nets: dict, size: int) -> l
     manifest : dict
         Its manifest (:func:`read_manifest`).
     nets : dict
-        The model's network estimators by key (:func:`featbus.runtime.network_estimators`), one
+        The model's network estimators by key (:func:`featbus.model.runtime.network_estimators`), one
         per forward.
     size : int
         The file's size in bytes (a member may not claim more).
@@ -845,7 +845,7 @@ def read_runtime_forwards(path: str, manifest: dict, nets: dict, size: int) -> l
 
     Examples
     --------
-    >>> from featbus.model_format import read_runtime_forwards
+    >>> from featbus.model.format import read_runtime_forwards
     >>> read_runtime_forwards("a.featbus", {"runtime": None}, {}, 0)
     []
     """
@@ -890,7 +890,7 @@ def data_sha256(records, y_names) -> str:
     --------
     >>> import numpy as np
     >>> from featbus import ImageRecord
-    >>> from featbus.model_format import data_sha256
+    >>> from featbus.model.format import data_sha256
     >>> len(data_sha256([ImageRecord(np.zeros((2, 2), np.uint8))], ["benign"]))
     64
     """
@@ -919,7 +919,7 @@ def runtime_forwards(model, wanted: bool | None) -> list[dict]:
     Returns
     -------
     list of dict
-        One member per network (:mod:`featbus.runtime`): its estimator key, member name,
+        One member per network (:mod:`featbus.model.runtime`): its estimator key, member name,
         flatbuffer, SHA-256, input size and output count; ``[]`` for a model without networks.
 
     Examples
@@ -927,7 +927,7 @@ def runtime_forwards(model, wanted: bool | None) -> list[dict]:
     >>> from types import SimpleNamespace
     >>> from sklearn.pipeline import FeatureUnion
     >>> from featbus import HOGFeatures
-    >>> from featbus.model_format import runtime_forwards
+    >>> from featbus.model.format import runtime_forwards
     >>> runtime_forwards(SimpleNamespace(features=FeatureUnion([("hog", HOGFeatures())])), wanted=None)
     []
     """
@@ -936,7 +936,7 @@ def runtime_forwards(model, wanted: bool | None) -> list[dict]:
     nets = network_estimators(model)
     if not nets or wanted is False:
         return []
-    from ._backend import backend_name
+    from ..networks._backend import backend_name
 
     if backend_name() != "tensorflow":
         if wanted:

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._records import ImageRecord
-from .evaluation import Report, _Text, evaluate
-from .metrics import Predictions, bootstrap, decide, format_interval, rank_auc
+from .._records import ImageRecord
+from ..metrics import Predictions, bootstrap, decide, format_interval, rank_auc
+from .report import Report, _Text, evaluate
 
 __all__ = ["combine_sites", "site_name", "sites_of", "site_balance_weights", "site_balance_shares", "site_figures",
            "leave_one_site_out", "SiteReport", "site_cv_lines", "SITE_BALANCE_ABOUT"]
@@ -48,7 +48,7 @@ def site_name(path: str | os.PathLike, *, is_file: bool | None = None) -> str:
 
     Examples
     --------
-    >>> from featbus.sites import site_name
+    >>> from featbus.evaluation.sites import site_name
     >>> site_name("/data/busi.csv", is_file=True), site_name("/data/BUS-BRA/", is_file=False)
     ('busi', 'BUS-BRA')
     """
@@ -203,7 +203,7 @@ def sites_of(data, records=None) -> np.ndarray | None:
     Examples
     --------
     >>> from featbus import make_phantoms
-    >>> from featbus.sites import combine_sites, sites_of
+    >>> from featbus.evaluation.sites import combine_sites, sites_of
     >>> both = combine_sites([make_phantoms(2, image_size=32), make_phantoms(2, image_size=32)], names=["a", "b"])
     >>> sites_of(both).tolist(), sites_of(make_phantoms(2, image_size=32)) is None
     (['a', 'a', 'b', 'b'], True)
@@ -248,7 +248,7 @@ def site_balance_weights(y, sites, *, max_iter: int = 1000, tol: float = 1e-10) 
     Examples
     --------
     >>> import numpy as np
-    >>> from featbus.sites import site_balance_weights
+    >>> from featbus.evaluation.sites import site_balance_weights
     >>> y = np.array(["b"] * 60 + ["m"] * 20 + ["b"] * 5 + ["m"] * 5)
     >>> sites = np.array(["big"] * 80 + ["small"] * 10)
     >>> w = site_balance_weights(y, sites)
@@ -293,7 +293,7 @@ def site_balance_shares(y, sites, weights) -> dict:
     Examples
     --------
     >>> import numpy as np
-    >>> from featbus.sites import site_balance_shares, site_balance_weights
+    >>> from featbus.evaluation.sites import site_balance_shares, site_balance_weights
     >>> y, sites = np.array(["b", "b", "m", "b", "m"]), np.array(["x", "x", "x", "z", "z"])
     >>> site_balance_shares(y, sites, site_balance_weights(y, sites))
     {'sites': {'x': 0.5, 'z': 0.5}, 'classes': {'b': 0.5, 'm': 0.5}}
@@ -350,7 +350,7 @@ def site_figures(model, proba, y_true, groups=None, *, positive: str = "malignan
     Examples
     --------
     >>> from featbus import make_phantoms, train_model
-    >>> from featbus.sites import site_figures
+    >>> from featbus.evaluation.sites import site_figures
     >>> data = make_phantoms(30, image_size=48, random_state=0)
     >>> model = train_model(data, "intensity", classifier="logreg", cross_validate=False, progress=False)
     >>> y = data.target_names[data.target]
@@ -368,7 +368,7 @@ def held_out(model, proba, y_true, groups=None, *, positive: str = "malignant") 
     Examples
     --------
     >>> from featbus import make_phantoms, train_model
-    >>> from featbus.sites import held_out
+    >>> from featbus.evaluation.sites import held_out
     >>> data = make_phantoms(12, image_size=48, random_state=0)
     >>> model = train_model(data, "intensity", classifier="logreg", cross_validate=False, progress=False)
     >>> view = held_out(model, model.predict_proba(data.data), data.target_names[data.target])
@@ -430,7 +430,7 @@ class SiteReport:
     --------
     >>> import numpy as np
     >>> from sklearn.linear_model import LogisticRegression
-    >>> from featbus.sites import leave_one_site_out
+    >>> from featbus.evaluation.sites import leave_one_site_out
     >>> rng = np.random.RandomState(0)
     >>> y = np.tile(["benign", "malignant"], 30)
     >>> X = rng.normal(size=(60, 3)) + (y == "malignant")[:, None] * 2
@@ -609,7 +609,7 @@ def site_cv_lines(entry: dict) -> list[str]:
 
     Examples
     --------
-    >>> from featbus.sites import site_cv_lines
+    >>> from featbus.evaluation.sites import site_cv_lines
     >>> entry = {"name": "svm", "positive": "malignant", "n_bootstrap": 0, "sites": [
     ...     {"site": "a", "n_images": 20, "trained_on": ["b"], "n_train": 30,
     ...      "accuracy": {"value": 0.7, "ci": [None, None]}, "balanced_accuracy": {"value": 0.65, "ci": [None, None]},
