@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .._moved import new_name
 from .._registry import is_a
 from ..pipelines.ingredients import CLASSIFIER_TABLE, SAMPLER_TABLE, SELECTOR_TABLE
 
@@ -132,8 +133,8 @@ def _is_estimator_class(name: str) -> bool:
     """An estimator class defined (not re-exported) in the module the name gives, in scikit-learn
     or a package featbus trains with. Exact: the name is the class, so no subclass of an estimator
     defined elsewhere can pass (a featbus class that moved is known by its old name too,
-    :data:`MOVED_CLASSES`)."""
-    name = MOVED_CLASSES.get(name, name)
+    :data:`MOVED_CLASSES`, and so is one whose module moved, :data:`featbus._moved.MOVED`)."""
+    name = new_name(MOVED_CLASSES.get(name, name))
     module, _, attr = name.rpartition(".")
     if module.split(".")[0] not in _ESTIMATOR_PACKAGES or not re.fullmatch(r"[A-Za-z_][\w.]*", module):
         return False

@@ -84,6 +84,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._moved import quietly
 from .._version import __version__
 from ..io import file_sha256, written_atomically
 from ._trust import EXTRA_TRUSTED_TYPES, TRUSTED_PACKAGES, CraftedModelError, audit_schema, node_trust, printable
@@ -782,7 +783,8 @@ def _load_pickled(path: str, manifest: dict, size: int, vouched: bool) -> dict:
     with warnings.catch_warnings():
         # the versions were checked; patch-level differences are fine
         warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
-        return joblib.load(io.BytesIO(blob))
+        with quietly():  # an older file names the modules where its classes were then (featbus._moved)
+            return joblib.load(io.BytesIO(blob))
 
 
 def read_pipeline(path: str, manifest: dict, size: int, trusted, vouched) -> dict:
@@ -812,7 +814,8 @@ def read_pipeline(path: str, manifest: dict, size: int, trusted, vouched) -> dic
             "list)")
     try:
         # every type the file holds, each checked above: skops's own defaults are not used
-        return _skops_io().loads(blob, trusted=listed)
+        with quietly():  # an older file names the modules where its classes were then (featbus._moved)
+            return _skops_io().loads(blob, trusted=listed)
     except Exception as exc:
         raise ValueError(f"{path!r} is damaged: its pipeline does not load ({type(exc).__name__}: {exc})") from None
 
