@@ -11,6 +11,7 @@ from .report import (
     evaluate_external,
     make_splits,
     never_predicted,
+    write_study_report,
 )
 from .sites import combine_sites, leave_one_site_out
 from .validation import ExternalValidation, validate

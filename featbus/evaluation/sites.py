@@ -23,7 +23,8 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._records import ImageRecord
-from ..metrics import Predictions, bootstrap, decide, format_interval, rank_auc
+from ..metrics import Predictions, bootstrap, decide, rank_auc
+from ..model.describe import site_cv_lines
 from .report import Report, _Text, evaluate
 
 __all__ = ["combine_sites", "site_name", "sites_of", "site_balance_weights", "site_balance_shares", "site_figures",
@@ -591,52 +592,3 @@ def leave_one_site_out(estimator, X, y, sites, *, groups=None, positive: str | N
                     "classes": [names[rep.classes.tolist().index(c)] for c in here], **figures, "notes": notes})
     return SiteReport(name=rep.name, positive=positive if p is not None else None, n_bootstrap=int(n_bootstrap),
                       sites=out, report=rep)
-
-
-def site_cv_lines(entry: dict) -> list[str]:
-    """A leave-one-site-out figure as lines of text (what ``featbus train``, ``featbus evaluate``
-    and ``featbus inspect`` print).
-
-    Parameters
-    ----------
-    entry : dict
-        :meth:`SiteReport.to_dict`, or a model file's manifest ``site_cv``.
-
-    Returns
-    -------
-    lines : list of str
-        A header, then one line per held-out site.
-
-    Examples
-    --------
-    >>> from featbus.evaluation.sites import site_cv_lines
-    >>> entry = {"name": "svm", "positive": "malignant", "n_bootstrap": 0, "sites": [
-    ...     {"site": "a", "n_images": 20, "trained_on": ["b"], "n_train": 30,
-    ...      "accuracy": {"value": 0.7, "ci": [None, None]}, "balanced_accuracy": {"value": 0.65, "ci": [None, None]},
-    ...      "auc": None, "sensitivity": {"value": 0.5, "ci": [None, None]},
-    ...      "notes": ["no malignant AUC: the site needs malignant and other images"]}]}
-    >>> print("\\n".join(site_cv_lines(entry)))  # doctest: +NORMALIZE_WHITESPACE
-    leave one site out (svm, trained on the other sites and tested on each; point values, no intervals):
-      a held out (20 images; trained on b, 30 images): accuracy 0.700, balanced accuracy 0.650,
-      sensitivity[malignant] 0.500; no malignant AUC: the site needs malignant and other images
-    """
-    def fig(label, v):
-        if not isinstance(v, dict) or v.get("value") is None:
-            return None
-        return f"{label} {format_interval(v['value'], v.get('ci'))}"
-
-    positive = entry.get("positive")
-    n_boot = entry.get("n_bootstrap") or 0
-    lines = [f"leave one site out ({entry.get('name')}, trained on the other sites and tested on each; "
-             + (f"95 % intervals from {n_boot} resamples of each site's groups):" if n_boot else
-                "point values, no intervals):")]
-    for s in entry.get("sites") or []:
-        parts = [fig("accuracy", s.get("accuracy")), fig("balanced accuracy", s.get("balanced_accuracy")),
-                 fig(f"AUC[{positive}]", s.get("auc")), fig(f"sensitivity[{positive}]", s.get("sensitivity"))]
-        notes = [str(n) for n in s.get("notes") or []]
-        lines.append(f"  {s.get('site')} held out ({s.get('n_images')} images; trained on "
-                     f"{', '.join(map(str, s.get('trained_on') or []))}, {s.get('n_train')} images): "
-                     + ", ".join(x for x in parts if x) + ("; " + "; ".join(notes) if notes else ""))
-    return lines
-
-

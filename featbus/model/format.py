@@ -87,7 +87,8 @@ import numpy as np
 from .._moved import quietly
 from .._version import __version__
 from ..io import file_sha256, written_atomically
-from ._trust import EXTRA_TRUSTED_TYPES, TRUSTED_PACKAGES, CraftedModelError, audit_schema, node_trust, printable
+from ._trust import EXTRA_TRUSTED_TYPES, TRUSTED_PACKAGES, CraftedModelError, audit_schema, node_trust
+from .describe import describe_manifest
 
 __all__ = ["FORMAT_VERSION", "MAX_MANIFEST_BYTES", "EXTRA_TRUSTED_TYPES", "TRUSTED_PACKAGES", "UntrustedModelError",
            "ModelVersionError", "read_manifest", "describe_manifest", "pipeline_types", "types_needing_trust",
@@ -595,85 +596,6 @@ def types_needing_trust(path: str | os.PathLike) -> list[str]:
     if file_sha256(path) in trusted_digests():
         return []
     return [t["name"] for t in pipeline_types(path) if t["trust"] == "needs your trust"]
-
-
-def describe_manifest(manifest: dict) -> str:
-    """A few lines about a model from its manifest alone: recipe, training data, cross-validation
-    results, training runs, versions, date (:meth:`~featbus.model.FeatbusModel.describe`, ``featbus inspect``).
-
-    Every text taken from the file is printed escaped (:func:`featbus.model._trust.printable`):
-    a line break or a terminal escape in a note or a class name cannot add a line of its own."""
-    def clean(obj):
-        if isinstance(obj, dict):
-            return {clean(k): clean(v) for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [clean(v) for v in obj]
-        return printable(obj) if isinstance(obj, str) else obj
-
-    m = clean(manifest)
-    r, d, cv = m.get("recipe", {}), m.get("data", {}), m.get("cv") or {}
-    lines = [f"featbus model: {r.get('features')} -> {r.get('classifier')}"
-             + (f" (+{r.get('balance')})" if r.get("balance") else "")
-             + (f", probabilities: {r.get('calibration')}" if r.get("calibration") else ""),
-             f"classes: {', '.join(map(str, m.get('classes', [])))}",
-             (f"trained on {d.get('n_images')} images {d.get('counts')}"
-              + (f" from {d.get('source')}" if d.get("source") else " given in Python")
-              + " "
-              f"(content sha256 {str(d.get('sha256'))[:12]}...), seed {m.get('random_state')}, "
-              f"{m.get('created')}")]
-    if cv:
-        # the malignant-vs-rest AUC (what validate compares with) beside the macro one; files from
-        # before per-class AUCs were stored print what they have
-        malignant = (cv.get("per_class_auc") or {}).get("malignant")
-        many = len(m.get("classes", [])) > 2  # "auc" is the macro one-vs-rest AUC; of two classes, the one AUC
-        auc_name = "macro auc" if many else "malignant auc" if isinstance(malignant, dict) else "auc"
-        shown = {"accuracy": cv.get("accuracy"), "f1": cv.get("f1"), auc_name: cv.get("auc")}
-        if many and isinstance(malignant, dict):
-            shown["malignant auc"] = malignant
-        parts = []
-        for metric, v in shown.items():
-            if v and v.get("value") is not None:
-                ci = v.get("ci") or [None, None]
-                parts.append(f"{metric} {v['value']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]"
-                                                             if ci[0] is not None else ""))
-        kind = "held-out validation" if "validation split" in str(cv.get("cv")) else "cross-validation"
-        lines.append(f"{kind} ({cv.get('cv')}): " + ", ".join(parts))
-        if cv.get("caveat"):
-            lines.append(f"  caveat: {cv['caveat']}")
-    if m.get("site_cv"):  # several sites: each predicted by the recipe trained on the others
-        from ..evaluation.sites import site_cv_lines
-
-        lines += site_cv_lines(m["site_cv"])
-    tr = m.get("training")
-    if tr:
-        from ..networks.training import STOPPED_REASONS as _STOPPED
-
-        runs = tr.get("members") or []
-        lines.append(f"{'training' if runs else 'networks ran'} on {tr.get('backend')} / {tr.get('device')}"
-                     + (": " if runs else "") + "; ".join(
-            f"{len(h.get('epochs', []))} epochs, kept epoch {(h.get('best_epoch') or 0) + 1} "
-            f"({_STOPPED.get(h.get('stopped'), h.get('stopped'))}), {h.get('seconds', 0):.0f} s" for h in runs))
-    if r.get("preprocessing"):
-        lines.append("preprocessing: " + " -> ".join(r["preprocessing"]))
-    seg = m.get("segmenter")
-    if seg:
-        lines.append(f"lesion ROI: {seg.get('class')} ({seg.get('obtained')}), box margin "
-                     f"{seg.get('roi', {}).get('margin')}; no lesion found: whole image")
-    ad, op = m.get("adaptation"), m.get("operating_point")
-    if ad:  # featbus.adapt
-        lab = ad.get("labels") or {}
-        lines.append(f"adapted to a site ({ad.get('method')}) on {ad.get('n_images')} images (content sha256 "
-                     f"{str(ad.get('sha256'))[:12]}...), " + (f"{lab.get('n_images')} labelled {lab.get('counts')}"
-                                                               if ad.get("labelled") else "unlabelled")
-                     + f", {ad.get('date')}")
-    if op:
-        reached = "" if op.get("specificity") is None else (
-            f"; there it gave sensitivity {op.get('sensitivity'):.2f} at specificity {op.get('specificity'):.2f}")
-        lines.append(f"operating point: {op.get('positive')} when p({op.get('positive')}) >= {op.get('threshold'):.4g} "
-                     f"(target sensitivity {op.get('target_sensitivity')}, chosen on {op.get('chosen_on')}{reached})")
-    lines += [f"note: {n}" for n in m.get("notes", [])]
-    lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()))
-    return "\n".join(lines)
 
 
 def checked_runtimes_file() -> Path:
