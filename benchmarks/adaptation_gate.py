@@ -2,7 +2,7 @@
 and after adaptation: the figures behind ``featbus.adaptation.FAR_OUT_OF_DOMAIN``.
 
 A model is trained on the 625 BUSI images (``FEATURES`` -> logistic regression, no CV); its
-out-of-domain reference (:mod:`featbus.domain`) then scores 200 BUS-BRA images (another hospital's
+out-of-domain reference (:mod:`featbus.model.domain`) then scores 200 BUS-BRA images (another hospital's
 GE Logiq 5, drawn with seed 0), the first 40 BUS-BRA images, the 120 mini-MIAS mammograms and the
 first 40 of them: ``before``, against the training reference as trained (what :func:`featbus.adapt`
 checks first), and ``after``, against that reference re-standardised on the set's own feature rows
@@ -29,7 +29,7 @@ import numpy as np
 
 from featbus import load_data
 from featbus.adaptation import _restandardised_reference
-from featbus.model import read_records
+from featbus.model.loaded import read_records
 from featbus.model_training import train_model
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -9,7 +9,7 @@ empty. The classical segmenters learn nothing, so there are no folds: every imag
 as it is.
 
 The U-Net row is *quoted*, not re-run: the default segmenter recipe's 5-fold out-of-fold figure
-from :data:`featbus.recipes.SEGMENTER_RECIPES` (``benchmarks/segmentation_busi.py --cv 5``
+from :data:`featbus.pipelines.recipes.SEGMENTER_RECIPES` (``benchmarks/segmentation_busi.py --cv 5``
 measures it, about 15-20 min of training per fold on a CPU).
 
 Run from the repository root (data at ../shared/data)::
@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 import featbus
-from featbus.recipes import SEGMENTER_RECIPES
+from featbus.pipelines.recipes import SEGMENTER_RECIPES
 from featbus.segmentation.classical import EdgeSegmenter, ThresholdSegmenter
 from featbus.segmentation.metrics import segmentation_metrics, summarize_segmentation
 
@@ -68,7 +68,7 @@ def main(argv=None) -> None:
     m = re.search(r"lesion Dice ([0-9.]+ \[[0-9.]+, [0-9.]+\])", figure)
     quoted = m.group(1) if m else figure
     print(f"{'UNetSegmenter, recipe default (quoted)':40s} {quoted:>24s}  -- 5-fold out-of-fold figure from "
-          "featbus.recipes.SEGMENTER_RECIPES['default'], not re-run here")
+          "featbus.pipelines.recipes.SEGMENTER_RECIPES['default'], not re-run here")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ Three ways, each a fresh process per run (median of ``--repeats``; the wall time
 process, interpreter start included):
 
 * ``featbus predict``: ``featbus predict MODEL IMAGE`` as a user types it; the networks run
-  through the model file's LiteRT forwards (:mod:`featbus.runtime`), TensorFlow is not imported;
+  through the model file's LiteRT forwards (:mod:`featbus.model.runtime`), TensorFlow is not imported;
 * ``featbus predict --runtime keras``: the same, the networks rebuilt in Keras (TensorFlow);
 * ``hand-written``: the plain way without featbus's file: a script that imports Keras, loads
   the network from a ``.keras`` file, reads and resizes the image, runs ``model(x)``, pools, and

@@ -170,7 +170,7 @@ def main(argv=None) -> None:
     print(f"{'(e) DeepFeatures.transform':38s} {t_feat:8.2f} {n / t_feat:7.1f}")
     print(f"ratio (e) speed / (d) speed: {t_bare / t_feat:.2f} (target >= 0.85)")
     if args.recipe:
-        from featbus.recipes import build_network, get_recipe
+        from featbus.pipelines.recipes import build_network, get_recipe
 
         net = build_network(get_recipe(args.recipe), random_state=0, progress=False)
         t = time.perf_counter()

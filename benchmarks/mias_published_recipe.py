@@ -7,7 +7,7 @@ recipe both ways on the same images and the same augmented copies, and prints th
 side with 95 % intervals:
 
 * **leaky** (as published): every image augmented first (``--copies`` copies each, featbus's
-  :class:`~featbus.augmentation.ImageAugmenter`), then stratified 5-fold CV over all copies at
+  :class:`~featbus.networks.augmentation.ImageAugmenter`), then stratified 5-fold CV over all copies at
   random; the interval is a bootstrap over the copies;
 * **leak-free**: 5-fold CV grouped by woman (mdb001/mdb002 are one woman), the same augmented
   copies added to the TRAINING folds only, every test image an original never seen augmented;
@@ -68,7 +68,7 @@ def inputs(data, kind: str):
 def features(records, backbone: str, copies: int, seed: int):
     """CNN features of the originals followed by ``copies`` augmented copies of each."""
     from featbus import DeepFeatures
-    from featbus.augmentation import ImageAugmenter
+    from featbus.networks.augmentation import ImageAugmenter
 
     augmented, _ = ImageAugmenter(n_copies=copies, vertical_flip=True, speckle=0.0,
                                   random_state=seed).fit_resample(records, np.zeros(len(records)))

@@ -1,6 +1,6 @@
 """Out-of-domain score (issue 43, item 3): how often it flags BUSI, mammograms and another hospital.
 
-:class:`featbus.domain.DomainReference` is fitted on BUSI feature rows (the union of families a
+:class:`featbus.model.domain.DomainReference` is fitted on BUSI feature rows (the union of families a
 model's classifier sees, families weighted as the classifier's ``FamilyScaler`` weighs them)
 and judged on:
 
@@ -75,7 +75,7 @@ def main(argv=None) -> None:
     from skops.io import dumps
 
     from featbus import load_busi, load_data
-    from featbus.domain import DomainReference
+    from featbus.model.domain import DomainReference
     from featbus.pipelines import family_blocks, make_features
 
     t0 = time.perf_counter()
@@ -142,7 +142,7 @@ def network_rows(args, busi, others, t0) -> None:
 
     from featbus.model_selection import holdout_split
     from featbus.model_training import train_model
-    from featbus.recipes import DEFAULT_RECIPE
+    from featbus.pipelines.recipes import DEFAULT_RECIPE
 
     y, groups = np.asarray(busi.target), np.asarray(busi.groups)
     train, test = holdout_split(y, groups, args.network_test, 0)
@@ -170,7 +170,7 @@ def network_rows(args, busi, others, t0) -> None:
     label = f"fine-tuned Lite0 ({args.network_size} px, {args.network_epochs} ep.)"
     print(f"{label:<44} " + " ".join(f"{np.mean(v > 1):>{w}.3f}" for v, w in zip(scores.values(), widths)))
     # for comparison, not shipped: the threshold cross-fitted on the images the network trained on
-    from featbus.domain import DomainReference
+    from featbus.model.domain import DomainReference
 
     net = model.networks[0]
     seen = np.setdiff1d(np.arange(len(train)), net.validation_indices_)
@@ -192,7 +192,7 @@ def flags(ref, X_train, groups, news) -> dict[str, list[np.ndarray]]:
     (``"+res"``: what ``ref.fit(X_train, groups=groups).predict(new) == -1`` gives) and the
     distance on the principal axes alone (``"axes only"``), each at the ``quantile`` of its own
     cross-fitted training distances (one pass of folds for both)."""
-    from featbus.domain import _combine
+    from featbus.model.domain import _combine
 
     n = len(X_train)
     on, res = np.empty(n), np.empty(n)

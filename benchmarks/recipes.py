@@ -1,6 +1,6 @@
 """Every named recipe of ``featbus train``, judged the same way: duplicate-grouped CV on BUSI.
 
-For each recipe of :mod:`featbus.recipes` this prints its duplicate-grouped cross-validated
+For each recipe of :mod:`featbus.pipelines.recipes` this prints its duplicate-grouped cross-validated
 accuracy and malignant AUC with 95 % bootstrap intervals (resampling near-duplicate groups) and
 its training time per fold, all recipes on the *same* folds, then paired differences against
 the baselines (``handcrafted`` and ``frozen-cnn``, the latter being ``featbus train -f
@@ -120,7 +120,7 @@ def main() -> None:
     from featbus import load_busi
     from featbus.evaluation import compare, evaluate
     from featbus.pipelines import extract_features, family_blocks, make_classification_pipeline
-    from featbus.recipes import RECIPES, build_network
+    from featbus.pipelines.recipes import RECIPES, build_network
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=str(DATA))

@@ -215,7 +215,7 @@ def train_one(records, names, groups, train, args, fold: str = ""):
     from featbus import UNetSegmenter
 
     if args.recipe:  # a named recipe as featbus segment train --recipe fits it
-        from featbus.recipes import build_segmenter
+        from featbus.pipelines.recipes import build_segmenter
 
         # --set random_state=N: another network seed on the same folds (--seed moves the folds too)
         params = {"random_state": args.seed, "progress": bool(args.progress), **parse_overrides(args.overrides)}
@@ -249,8 +249,8 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="where to save the trained model")
     p.add_argument("--recipe", default=None,
-                   help="train featbus.recipes.SEGMENTER_RECIPES[NAME] (default, best); the training flags below "
-                        "are then ignored")
+                   help="train featbus.pipelines.recipes.SEGMENTER_RECIPES[NAME] (default, best); the training flags "
+                        "below are then ignored")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="with --recipe: change one of its UNetSegmenter parameters (a JSON value or a word), e.g. "
                         "--set backbone=efficientnet_lite2 --set epochs=21; repeatable")

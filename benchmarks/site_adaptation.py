@@ -71,10 +71,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     from featbus import adapt, load_data, validate
+    from featbus.evaluation.sites import site_figures
     from featbus.metrics import format_interval
     from featbus.model import load_model
     from featbus.model_training import train_model
-    from featbus.sites import site_figures
 
     t0 = time.perf_counter()
     if args.model:

@@ -51,8 +51,8 @@ ARMS = ("busi", "scanner-shift", "equalize", "two-site")
 
 def figures(model, proba, y, groups, n_bootstrap):
     """Malignant AUC / sensitivity / specificity (site_figures) and the accuracy, with intervals."""
+    from featbus.evaluation.sites import site_figures
     from featbus.metrics import bootstrap
-    from featbus.sites import site_figures
 
     f = site_figures(model, proba, y, groups, n_bootstrap=n_bootstrap, random_state=0)
     correct = model.decide(proba) == np.asarray(y, dtype=str)
@@ -69,7 +69,7 @@ def cell(f) -> str:
 
 def train(data, args, arm, seed):
     from featbus.model_training import train_model
-    from featbus.recipes import build_network, get_recipe
+    from featbus.pipelines.recipes import build_network, get_recipe
 
     recipe = get_recipe(args.recipe)
     kw = dict(cross_validate=False, progress=False, random_state=seed)

@@ -37,8 +37,8 @@ def main(argv=None) -> None:
     import numpy as np
 
     from featbus import combine_sites, load_data
+    from featbus.evaluation.sites import site_cv_lines
     from featbus.model_training import train_model
-    from featbus.sites import site_cv_lines
 
     t0 = time.perf_counter()
     data = combine_sites([load_data(args.busi), load_data(args.bus_bra)], names=["busi", "bus-bra"])

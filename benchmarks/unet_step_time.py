@@ -2,7 +2,7 @@
 
 Builds :func:`featbus.segmentation.network.build_unet` as :class:`featbus.UNetSegmenter` would
 (EfficientNet-Lite2 encoder at 224 px: the default recipe) and runs training steps of the one
-training engine (:func:`featbus.training.train`) on synthetic batches of 8, side by side in one
+training engine (:func:`featbus.networks.training.train`) on synthetic batches of 8, side by side in one
 run, for each variant: the default, the encoder's batch-norm layers frozen (``freeze_bn``),
 frozen early encoder stages (``freeze_stride``), a wider decoder, a self-attention block at the
 bottleneck, deep supervision, and smaller or larger inputs.
@@ -36,9 +36,9 @@ VARIANTS = [  # (label, input size, UNetSegmenter settings)
 
 
 def seconds_per_image(size: int, settings: dict, steps: int, batch: int = 8) -> float:
+    from featbus.networks.training import Phase, train
     from featbus.segmentation.network import build_unet, deep_supervision_model, unet_loss
     from featbus.segmentation.training import freeze_encoder_batchnorm, freeze_encoder_to
-    from featbus.training import Phase, train
 
     model = build_unet(size, "efficientnet_lite2", decoder_filters=settings.get("decoder_filters"),
                        bottleneck_attention=settings.get("bottleneck_attention", False))
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=10, help="training steps of 8 images per epoch")
     args = parser.parse_args(argv)
-    from featbus._backend import backend_info
+    from featbus.networks._backend import backend_info
 
     print(f"U-Net training steps, batches of 8, {args.steps} steps per epoch; {backend_info()}")
     print(f"{'variant':<34}{'s / image':>10}{'x default':>11}{'epochs in the time of 21':>26}")

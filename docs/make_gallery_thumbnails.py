@@ -61,7 +61,7 @@ def busi_handcrafted(busi) -> None:
 
 def busi_finetune(busi) -> None:
     """One malignant image and augmented copies (ImageAugmenter's draws) fine-tuning trains on."""
-    from featbus.augmentation import augment_image
+    from featbus.networks.augmentation import augment_image
 
     i = int(np.flatnonzero(busi.target == 1)[0])
     copies = [busi.images[i]] + [augment_image(busi.images[i], random_state=s) for s in range(3)]
@@ -212,8 +212,8 @@ def paper_mias_cnn_svm() -> None:
     from sklearn.utils import Bunch
 
     from featbus import load_mias
-    from featbus.augmentation import ImageAugmenter
     from featbus.datasets import lesion_patches
+    from featbus.networks.augmentation import ImageAugmenter
     from featbus.preprocessing.mammography import breast_mask
 
     mias = load_mias(DATA / "mini-mias")
@@ -271,7 +271,7 @@ def paper_busi_resnet101_enhanced(busi) -> None:
 
 def paper_busi_custom_cnn(busi) -> None:
     """(e) The paper's augmentation: brightness gain in [1, 1.4], "nearest" fill."""
-    from featbus.augmentation import ImageAugmenter
+    from featbus.networks.augmentation import ImageAugmenter
 
     i = _first(busi, list(busi.target_names).index("malignant"), 7)
     img = np.asarray(busi.images[i])

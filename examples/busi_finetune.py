@@ -112,9 +112,9 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     from featbus import DeepFeatures, load_busi
-    from featbus.augmentation import ImageAugmenter
     from featbus.evaluation import compare, make_splits
     from featbus.features.finetune import FineTunedCNN
+    from featbus.networks.augmentation import ImageAugmenter
 
     data = load_busi(args.data)
     X, y = list(data.data), np.asarray(data.target)

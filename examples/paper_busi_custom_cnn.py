@@ -80,7 +80,7 @@ def main(argv=None) -> PaperResult:
     args = parse(ap, argv)
 
     from featbus import FineTunedCNN, load_busi
-    from featbus.augmentation import ImageAugmenter
+    from featbus.networks.augmentation import ImageAugmenter
 
     data = limited(load_busi(args.data / "busi"), args.limit)
     names = list(data.target_names)

@@ -5,11 +5,9 @@
 # resolves and that every estimator of featbus._registry.ESTIMATORS is here.
 # ruff: noqa: F401 (a stub's imports are its exports)
 
-from ._backend import backend_info
 from ._records import ImageError, ImageRecord
 from ._version import __version__
 from .adaptation import adapt
-from .augmentation import ImageAugmenter, augment_image
 from .datasets import (
     load_breast_lesions_usg,
     load_bus_bra,
@@ -21,7 +19,9 @@ from .datasets import (
     load_sample,
     make_phantoms,
 )
-from .evaluation import Report, compare, evaluate
+from .evaluation.report import Report, compare, evaluate
+from .evaluation.sites import combine_sites
+from .evaluation.validation import ExternalValidation, validate
 from .features.deep import DeepFeatures
 from .features.filters import FractalFeatures, GaborFeatures, LawsFeatures, LoGFeatures, WaveletFeatures
 from .features.finetune import FineTunedCNN, FineTunedEnsemble
@@ -32,15 +32,15 @@ from .features.lbp import LBPFeatures
 from .features.shape import ShapeFeatures
 from .features.texture_matrices import GLDMFeatures, GLDZMFeatures, GLRLMFeatures, GLSZMFeatures, NGTDMFeatures
 from .io import read_image, read_images, read_mask
-from .model import FeatbusModel, load_model
+from .model.loaded import FeatbusModel, load_model
 from .model_selection import DuplicateGroupKFold, duplicate_groups
 from .model_training import train_model
-from .pipelines import make_classification_pipeline, make_pipeline, param_grid
+from .networks._backend import backend_info
+from .networks.augmentation import ImageAugmenter, augment_image
+from .pipelines.make import make_classification_pipeline, make_pipeline, param_grid
 from .preprocessing.intensity import CLAHE, AdaptiveThreshold, HistogramEqualizer, Normalize, Resize, SpeckleDenoise
 from .preprocessing.mammography import BreastMask, PectoralMuscleRemover
 from .preprocessing.roi import ROICropper, RoiFoundFlag
 from .segmentation.classical import EdgeSegmenter, ThresholdSegmenter
 from .segmentation.metrics import dice_score, iou_score
 from .segmentation.unet import UNetSegmenter
-from .sites import combine_sites
-from .validation import ExternalValidation, validate

@@ -61,7 +61,7 @@ training a warning says so and ``history_`` records it (``stopped``) and which e
 weights were kept.''',
     "batch_size_body": '''Images per training step.''',
     "learning_rate_body": '''Peak rate of the AdamW optimiser: ramped up linearly over the first epoch, then
-cosine-decayed to zero at the last one (:mod:`featbus.training`).''',
+cosine-decayed to zero at the last one (:mod:`featbus.networks.training`).''',
     "weight_decay_body": '''Decoupled weight decay of AdamW (Loshchilov & Hutter, ICLR 2019); 0 gives plain Adam.''',
     "validation_fraction": '''validation_fraction : float in [0, 0.5), default=0.0
     Share of the training images held out for early stopping: whole near-duplicate groups

@@ -6,7 +6,7 @@ TensorFlow. :mod:`featbus.pipelines` builds the estimators from it, ``featbus``'
 names and :func:`featbus.estimator_checks.all_estimators` read :data:`ESTIMATORS`, and the
 common test checks every entry with its ``check_params``: a new estimator is added here once.
 The pipeline ingredients (classifiers, samplers, selectors) have their tables in
-:mod:`featbus.ingredients`.
+:mod:`featbus.pipelines.ingredients`.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ ESTIMATORS: dict[str, EstimatorEntry] = {
                                         check_params=({"estimator": ("FineTunedCNN", {
                                             **_FAST_NET, "epochs": 1, "warmup_epochs": 0, "batch_size": 4}),
                                             "n_members": 2, "random_state": 0},)),
-    "ImageAugmenter": EstimatorEntry("featbus.augmentation", "sampler",
+    "ImageAugmenter": EstimatorEntry("featbus.networks.augmentation", "sampler",
                                      check_params=({"n_copies": 2, "random_state": 0},)),
     "UNetSegmenter": EstimatorEntry("featbus.segmentation.unet", "segmenter", backend=True,
                                     check_params=({"backbone": "scratch", "input_size": 32, "width": 0.25,

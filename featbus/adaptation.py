@@ -1,7 +1,7 @@
 """Adapting a trained model to a new site: its unlabelled images, and a few labelled ones.
 
 A model trained at one hospital meets other scanners, gains and sonographers elsewhere; its
-features shift and its probabilities no longer mean what they meant (:mod:`featbus.validation`
+features shift and its probabilities no longer mean what they meant (:mod:`featbus.evaluation.validation`
 measures how much). :func:`adapt` returns a *new* model adjusted to the site; the input model is
 left untouched. Nothing is retrained: only statistics, and with labels a calibration and an
 operating point, are re-estimated.
@@ -51,7 +51,7 @@ With a few labelled images of the site (``labels``; images without a label may b
 Both are chosen on the labelled images: their figures on those images are optimistic. Judge
 the adapted model on other patients of the site (:func:`featbus.validate`).
 
-**The out-of-domain reference** (:mod:`featbus.domain`; a model's ``domain``, behind
+**The out-of-domain reference** (:mod:`featbus.model.domain`; a model's ``domain``, behind
 ``predict_table``'s ``out_of_domain`` column). It describes the training images in the features
 the classifier sees. Adaptation changes what the classifier sees: the site's rows are centred and
 scaled as the training rows were. So that the score keeps meaning *unlike the images the classifier
@@ -122,9 +122,9 @@ from typing import Any
 
 import numpy as np
 
+from .evaluation.sites import site_figures  # the one per-site figures function (its old home was here)
 from .metrics import threshold_for_sensitivity
 from .provenance import fingerprints
-from .sites import site_figures  # the one per-site figures function (its old home was here)
 
 __all__ = ["adapt", "site_figures", "MIN_IMAGES", "DEFAULT_TARGET_SENSITIVITY", "METHODS", "FAR_OUT_OF_DOMAIN"]
 
@@ -147,7 +147,7 @@ def _scalers(head) -> list[tuple[list, Any]]:
     in the head (one, or one per calibrated copy)."""
     from sklearn.preprocessing import StandardScaler
 
-    from .pipelines import FamilyScaler
+    from .pipelines.make import FamilyScaler
 
     fitted = [cc.estimator for cc in getattr(head, "calibrated_classifiers_", [])] or [head]
     out = []
@@ -255,7 +255,7 @@ def _restandardised_reference(reference, X: np.ndarray):
 def _copy(model, *, keep_forwards: bool):
     """A deep copy of the model; its networks' inference-runtime forwards (a loaded file's LiteRT
     interpreters) are not copied, and given to the copy only when its networks stay as they are."""
-    from .runtime import network_estimators
+    from .model.runtime import network_estimators
 
     nets = network_estimators(model)
     forwards = [est.__dict__.pop("_inference", None) for _, est in nets]
@@ -376,8 +376,8 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
            source_name: str | None = None):
     """:func:`adapt`; ``source``: the model's file when the caller loaded it (the command line)."""
     from .io import file_sha256
-    from .model import FeatbusModel, load_model, read_records
-    from .model_format import data_sha256
+    from .model.format import data_sha256
+    from .model.loaded import FeatbusModel, load_model, read_records
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")

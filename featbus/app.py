@@ -403,7 +403,7 @@ def analyse(model, image, *, method: str = "auto") -> dict:
         ``intensity`` (:func:`intensity_position`), ``roi_overlay`` (:func:`roi_overlay`;
         ``None`` for a model without a segmenter) and ``out_of_domain`` (the image's score
         against the model's training images, above 1: unlike them; ``None`` for a model file
-        without a reference, :mod:`featbus.domain`).
+        without a reference, :mod:`featbus.model.domain`).
     """
     from .explain import explain, overlay
 
@@ -509,7 +509,7 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
     import pandas as pd
     import streamlit as st
 
-    from .model import load_model
+    from .model.loaded import load_model
 
     model_path = model_path or os.environ.get(_ENV)
     st.set_page_config(page_title="featbus", layout="wide")
@@ -608,7 +608,7 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
 
 def verdict_lines(manifest: dict) -> tuple[str, str, list[str]] | None:
     """What the page's sidebar shows of the model-sanity verdict the file holds (or one
-    recomputed from its stored cross-validation figures, :func:`featbus.sanity.verdict_from_manifest`).
+    recomputed from its stored cross-validation figures, :func:`featbus.evaluation.sanity.verdict_from_manifest`).
 
     Parameters
     ----------
@@ -632,8 +632,8 @@ def verdict_lines(manifest: dict) -> tuple[str, str, list[str]] | None:
     >>> reasons
     ["* no better than always answering 'normal'"]
     """
-    from ._model_trust import printable
-    from .sanity import verdict_from_manifest
+    from .evaluation.sanity import verdict_from_manifest
+    from .model._trust import printable
 
     verdict = verdict_from_manifest(manifest)
     if verdict is None:

@@ -260,7 +260,7 @@ def supports_grad_cam(model) -> bool:
 def _keras_available() -> bool:
     """Whether Keras can be imported: Grad-CAM differentiates the Keras network, while a light
     install (``featbus[runtime]``) predicts through the model file's LiteRT forwards only."""
-    from .model_format import keras_installed
+    from .model.format import keras_installed
 
     return keras_installed()
 

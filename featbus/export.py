@@ -196,13 +196,13 @@ def export_tflite(model, path: str | os.PathLike, *, quantize: bool = False, ove
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True (--overwrite) to replace it")
-    from ._backend import backend_name
+    from .networks._backend import backend_name
 
     if backend_name() != "tensorflow":  # the converter traces a TensorFlow graph of the network
         raise ValueError(f"TFLite export needs Keras's TensorFlow backend, this process runs {backend_name()!r}: "
                          "rerun with KERAS_BACKEND=tensorflow (pip install 'featbus[deep]'); the model file "
                          "itself is the same on every backend")
-    from .runtime import convert_to_tflite
+    from .model.runtime import convert_to_tflite
 
     if model.networks:
         serve, trackable = _network_serving_function(model)
@@ -239,7 +239,7 @@ class TFLiteModel:
     """
 
     def __init__(self, path: str | os.PathLike, num_threads: int = 1):
-        from .runtime import LiteForward
+        from .model.runtime import LiteForward
 
         meta = Path(str(path) + ".json")
         self.classes_ = np.asarray(json.loads(meta.read_text())["classes"]) if meta.is_file() else None

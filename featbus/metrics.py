@@ -4,8 +4,8 @@ One place for the classification metrics of one set of predictions (per class, o
 and macro), the rank AUC, the confusion matrix, the decision rule of a model's probabilities
 (the most probable class, or an operating point), calibration (reliability curve, ECE, Brier
 score), the group bootstrap behind every interval and the way an interval is written. The
-modules that judge models (:mod:`featbus.evaluation`, :mod:`featbus.validation`,
-:mod:`featbus.sites`, :mod:`featbus.sanity`, :mod:`featbus.adaptation`, the segmentation
+modules that judge models (:mod:`featbus.evaluation`, :mod:`featbus.evaluation.validation`,
+:mod:`featbus.evaluation.sites`, :mod:`featbus.evaluation.sanity`, :mod:`featbus.adaptation`, the segmentation
 metrics) and those that show them (:mod:`featbus.reporting`) use it; it imports nothing of
 featbus.
 """
@@ -527,9 +527,9 @@ class Predictions:
     """Held-out predictions of one model, as every judge of a model reads them.
 
     :class:`featbus.evaluation.Report` (cross-validation, an external test set),
-    :class:`featbus.validation.ExternalValidation` and :func:`featbus.sites.site_figures`
-    expose their predictions as this one view (``held_out``): :func:`featbus.sanity.assess`,
-    the plots of :mod:`featbus.reporting` and the per-site figures of :mod:`featbus.sites`
+    :class:`featbus.evaluation.validation.ExternalValidation` and :func:`featbus.evaluation.sites.site_figures`
+    expose their predictions as this one view (``held_out``): :func:`featbus.evaluation.sanity.assess`,
+    the plots of :mod:`featbus.reporting` and the per-site figures of :mod:`featbus.evaluation.sites`
     read it, whatever made it.
 
     Parameters

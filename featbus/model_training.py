@@ -3,7 +3,7 @@
 :func:`train_model` extracts features from a labelled data set, cross-validates the recipe on
 duplicate-grouped folds (the numbers it was chosen by), fits it on all images and returns a
 :class:`~featbus.model.FeatbusModel`; :meth:`~featbus.model.FeatbusModel.save` writes it
-(the file: :mod:`featbus.model_format`) and :func:`~featbus.model.load_model` reads it back.
+(the file: :mod:`featbus.model.format`) and :func:`~featbus.model.load_model` reads it back.
 Predicting never imports this module (:mod:`featbus.model`).
 
 Models with a lesion segmenter
@@ -46,13 +46,19 @@ from typing import Any
 import numpy as np
 
 from ._registry import EXECUTION_PARAMS, is_cnn, reads_masks
+from .evaluation.sanity import verdict_to_manifest
+from .evaluation.sites import (
+    SITE_BALANCE_ABOUT,
+    leave_one_site_out,
+    site_balance_shares,
+    site_balance_weights,
+    sites_of,
+)
 from .io import file_sha256
 from .metrics import threshold_for_sensitivity
-from .model import FeatbusModel
-from .model_format import FORMAT_VERSION, MAGIC, data_sha256, json_safe, package_versions
+from .model.format import FORMAT_VERSION, MAGIC, data_sha256, json_safe, package_versions
+from .model.loaded import FeatbusModel
 from .provenance import overlap_notes
-from .sanity import verdict_to_manifest
-from .sites import SITE_BALANCE_ABOUT, leave_one_site_out, site_balance_shares, site_balance_weights, sites_of
 
 __all__ = ["train_model", "site_balance_weights"]
 
@@ -114,7 +120,7 @@ def _cv_summary(report) -> dict:
         per_class_auc[str(n)] = {"value": value, "ci": [lo, hi]}
     if per_class_auc:
         out["per_class_auc"] = per_class_auc
-    # the model-sanity verdict of these figures (featbus.sanity), for inspect and the app
+    # the model-sanity verdict of these figures (featbus.evaluation.sanity), for inspect and the app
     out["sanity"] = verdict_to_manifest(report.sanity)
     return out
 
@@ -205,11 +211,11 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         As in :func:`featbus.make_classification_pipeline`. A classifier without ``predict_proba`` is
         calibrated (see the module docstring).
     recipe : str, optional
-        A named recipe of :mod:`featbus.recipes` (``"handcrafted"``, ``"frozen-cnn"``,
+        A named recipe of :mod:`featbus.pipelines.recipes` (``"handcrafted"``, ``"frozen-cnn"``,
         ``"finetuned-lite0"``, ``"best"``): replaces ``features`` and ``classifier``, or
         trains ``network``.
     recipe_overrides : dict, optional
-        Settings of a network recipe (:data:`featbus.recipes.OVERRIDES`: ``backbone``,
+        Settings of a network recipe (:data:`featbus.pipelines.recipes.OVERRIDES`: ``backbone``,
         ``image_size``, ``epochs``, ``members``, ``batch_size``, ``weights``).
     network : FineTunedCNN or FineTunedEnsemble, optional
         Train this network with the labels instead of features + classifier. It is judged on
@@ -252,7 +258,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     site_cv : bool or "auto", default="auto"
         When the images come from several sites (:func:`featbus.combine_sites`' ``sites``, or
         every record's ``meta["site"]``), also train on all sites but one and test on that one,
-        for each site (:func:`featbus.sites.leave_one_site_out`: accuracy, balanced
+        for each site (:func:`featbus.evaluation.sites.leave_one_site_out`: accuracy, balanced
         accuracy, malignant AUC and sensitivity at the model's decision, 95 % intervals over the
         site's groups), stored as the manifest's ``site_cv`` beside the pooled ``cv``. One more
         fit per site: ``"auto"`` runs it for feature recipes (cheap) when ``cross_validate``,
@@ -260,7 +266,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         single site).
     site_balance : bool, default=False
         Weigh every (site, class) cell so that each site contributes the same total weight and
-        the classes stay balanced (:func:`featbus.sites.site_balance_weights`), through the classifier's
+        the classes stay balanced (:func:`featbus.evaluation.sites.site_balance_weights`), through the classifier's
         ``sample_weight``, in the cross-validation (weights of each training fold), the
         leave-one-site-out figure (weights of the other sites) and the final fit. Needs several
         sites and a classifier whose ``fit`` takes ``sample_weight`` (svm, logreg, rf...); it
@@ -293,15 +299,15 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     from sklearn.base import clone
     from sklearn.calibration import CalibratedClassifierCV
 
-    from .evaluation import evaluate, make_splits
+    from .evaluation.report import evaluate, make_splits
     from .model_selection import resolve_groups
-    from .pipelines import make_classification_pipeline, make_features, make_preprocessing
+    from .pipelines.make import make_classification_pipeline, make_features, make_preprocessing
     from .preprocessing.roi import ROICropper
     from .scaling import family_blocks
 
     recipe_name = None
     if recipe is not None:
-        from .recipes import build_network, get_recipe
+        from .pipelines.recipes import build_network, get_recipe
 
         chosen = get_recipe(recipe)
         recipe_name = chosen.name
@@ -467,7 +473,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     if site_report is not None:
         manifest["site_cv"] = _site_cv_entry(site_report)
     if deep:  # where the networks (CNN features, segmenter) ran
-        from ._backend import backend_name, device
+        from .networks._backend import backend_name, device
 
         manifest["training"] = {"backend": backend_name(), "device": device(), "members": []}
     if seg_info is not None:
@@ -595,7 +601,7 @@ def _domain_reference(X, columns, groups, random_state, manifest):
     """The training images' out-of-domain reference in the classifier's feature space (families
     weighted as the head weighs them), described in the manifest's ``domain`` entry; ``None``
     with a note when the images are too few or too alike to learn one."""
-    from .domain import DomainReference, manifest_entry
+    from .model.domain import DomainReference, manifest_entry
     from .scaling import family_blocks
 
     try:
@@ -639,9 +645,9 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
     from sklearn.base import clone
     from sklearn.pipeline import FeatureUnion
 
-    from ._backend import backend_name, device
-    from .evaluation import Report
+    from .evaluation.report import Report
     from .features.finetune import NetworkHead
+    from .networks._backend import backend_name, device
 
     site_report = None
     if sites is not None:  # one fine-tuning per site, each validating on its own training sites' groups
@@ -711,10 +717,10 @@ def _network_domain(net, inputs, groups, random_state, manifest):
     validation images it never trained on (``X_val`` of :meth:`DomainReference.fit`): the
     network pulled its training images together, so their distances, even cross-fitted, are
     smaller than a new image's. Without a validation split large enough
-    (:data:`featbus.domain.MIN_HELD_OUT`), the reference cross-fits its threshold on the
+    (:data:`featbus.model.domain.MIN_HELD_OUT`), the reference cross-fits its threshold on the
     training images and the manifest says that it is then likely to flag more than 1 % of
     new images like them."""
-    from .domain import MIN_HELD_OUT, DomainReference, manifest_entry
+    from .model.domain import MIN_HELD_OUT, DomainReference, manifest_entry
 
     members = list(getattr(net, "members_", [net]))
     E = np.asarray(net.transform(inputs), dtype=np.float64)

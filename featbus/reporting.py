@@ -280,7 +280,7 @@ def verdict_html(verdict, name: str | None = None) -> str:
 
     Parameters
     ----------
-    verdict : featbus.sanity.Verdict
+    verdict : featbus.evaluation.sanity.Verdict
     name : str, optional
         What was judged (a pipeline's name), when a page holds several.
 
@@ -292,7 +292,7 @@ def verdict_html(verdict, name: str | None = None) -> str:
     Examples
     --------
     >>> from featbus.reporting import verdict_html
-    >>> from featbus.sanity import Verdict
+    >>> from featbus.evaluation.sanity import Verdict
     >>> verdict_html(Verdict("useless", ("no better than always answering 'normal'",)))[:60]
     '<div class="verdict verdict-useless"><b>Verdict: useless</b>'
     """
@@ -329,7 +329,7 @@ def confusion_counts(matrix, names):
     nor predicted ``c``. Each row sums to the number of images; sensitivity is TP / (TP + FN),
     specificity TN / (TN + FP), precision TP / (TP + FP). What
     :meth:`featbus.evaluation.Report.confusion_counts` and
-    :meth:`featbus.validation.ExternalValidation.confusion_counts` return.
+    :meth:`featbus.evaluation.validation.ExternalValidation.confusion_counts` return.
 
     Parameters
     ----------
@@ -820,7 +820,7 @@ def plot_learning_curves(histories: Sequence[dict], ax=None):
     Parameters
     ----------
     histories : sequence of dict
-        ``history_`` of each network (:func:`featbus.training.train`): an ensemble's members
+        ``history_`` of each network (:func:`featbus.networks.training.train`): an ensemble's members
         are drawn side by side in shades of one colour.
     ax : matplotlib Axes, optional
 
@@ -879,7 +879,7 @@ def learning_curves_html(histories: Sequence[dict], path: str | Path | None = No
     data = _figure(lambda ax: plot_learning_curves(histories, ax), (7.5, 4.4))
     if path is not None:
         Path(path).write_bytes(data)
-    from .training import STOPPED_REASONS as stopped
+    from .networks.training import STOPPED_REASONS as stopped
 
     ends = "; ".join(f"network {i + 1}: {len(h.get('epochs', []))} epochs, kept epoch "
                      f"{(h.get('best_epoch') or 0) + 1}, {stopped.get(h.get('stopped'), h.get('stopped'))}, "

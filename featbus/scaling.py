@@ -2,7 +2,7 @@
 :func:`family_blocks`.
 
 This module imports no feature family: the loaded model's out-of-domain score
-(:mod:`featbus.domain`) reads the scaled space through :func:`family_space` without pulling in
+(:mod:`featbus.model.domain`) reads the scaled space through :func:`family_space` without pulling in
 the extractors, and :mod:`featbus.pipelines` builds its ``"features"`` step from
 :class:`FamilyUnion`.
 
@@ -359,7 +359,7 @@ def family_space(X: np.ndarray, blocks) -> tuple[np.ndarray, np.ndarray]:
     """Per-column ``(center, scale)`` of the family-weighted standardised space of ``X``:
     :class:`FamilyScaler` with ``method="equal"`` fitted on ``X``, as one map per column
     (:meth:`FamilyScaler.column_map`). The space a model's classifier sees its features in, and
-    the out-of-domain reference's (:mod:`featbus.domain`).
+    the out-of-domain reference's (:mod:`featbus.model.domain`).
 
     Parameters
     ----------

@@ -11,7 +11,7 @@ Run from the repository root (the shared data folder beside it)::
 
     python scripts/make_sample.py ../shared/data/breast-lesions-usg
 
-It rewrites ``featbus/datasets_data/breast_lesions_usg_sample/``; the same arguments give the
+It rewrites ``featbus/datasets/data/breast_lesions_usg_sample/``; the same arguments give the
 same files.
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-OUT = Path(__file__).resolve().parent.parent / "featbus" / "datasets_data" / "breast_lesions_usg_sample"
+OUT = Path(__file__).resolve().parent.parent / "featbus" / "datasets" / "data" / "breast_lesions_usg_sample"
 # the table's columns kept: identity, label, patient, and the radiologist's description
 COLUMNS = ["ID", "CaseID", "Classification", "BIRADS", "Verification", "Diagnosis", "Age", "Tissue_composition",
            "Shape", "Margin", "Echogenicity", "Posterior_features", "Calcifications"]

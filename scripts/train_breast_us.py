@@ -54,8 +54,8 @@ def main(argv=None) -> None:
 
     from featbus import FineTunedCNN, combine_sites, load_data
     from featbus.networks.efficientnet_lite import efficientnet_lite0
+    from featbus.pipelines.recipes import get_recipe
     from featbus.provenance import fingerprints
-    from featbus.recipes import get_recipe
 
     names = [s.strip() for s in args.sites.split(",") if s.strip()]
     if args.hold_out:

@@ -1,6 +1,6 @@
 """Rebuild featbus's ``breast-us`` lesion segmenter from the shared ultrasound sites.
 
-A U-Net of the ``breast-us`` segmenter recipe (:data:`featbus.recipes.SEGMENTER_RECIPES`):
+A U-Net of the ``breast-us`` segmenter recipe (:data:`featbus.pipelines.recipes.SEGMENTER_RECIPES`):
 its encoder is the ``breast-us`` backbone (EfficientNet-Lite0 fine-tuned on the same sites),
 trained on every image of the sites named, normal images included (an empty mask teaches "no
 lesion"), with a grouped validation split (whole patients / near-duplicate groups) whose best
@@ -66,8 +66,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
 
     from featbus import combine_sites, load_data
+    from featbus.pipelines.recipes import SEGMENTER_RECIPES, build_segmenter
     from featbus.provenance import fingerprints
-    from featbus.recipes import SEGMENTER_RECIPES, build_segmenter
 
     names = [s.strip() for s in args.sites.split(",") if s.strip()]
     if args.hold_out:

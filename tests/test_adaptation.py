@@ -21,7 +21,7 @@ from conftest import BUSI
 from featbus import adapt, make_phantoms
 from featbus.cli import main
 from featbus.model import load_model
-from featbus.model_format import _check_manifest_schema, data_sha256
+from featbus.model.format import _check_manifest_schema, data_sha256
 from featbus.model_training import train_model
 
 

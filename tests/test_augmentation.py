@@ -9,9 +9,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import cross_validate
 
 from featbus import ImageRecord, IntensityStats, make_phantoms
-from featbus.augmentation import AUGMENT_PRESETS, ImageAugmenter, augment_image
 from featbus.extraction import extraction_counts, reset_extraction_counts
 from featbus.model_selection import DuplicateGroupKFold
+from featbus.networks.augmentation import AUGMENT_PRESETS, ImageAugmenter, augment_image
 
 
 def _square(h=40, w=48):
@@ -176,7 +176,7 @@ _SHIFT_ONLY = dict(_GEOMETRY_OFF, shift=0.3)
 
 
 def test_opt_in_parameters_left_off_give_the_images_of_before():
-    from featbus.augmentation import _OPT_IN
+    from featbus.networks.augmentation import _OPT_IN
 
     rng = np.random.default_rng(5)
     img = rng.integers(0, 256, (40, 52)).astype(np.uint8)
@@ -236,7 +236,7 @@ def test_fill_modes_fill_the_outside_and_the_mask_alike():
 
 
 def test_tgc_is_a_smooth_gain_along_depth_only():
-    from featbus.augmentation import tgc_curve
+    from featbus.networks.augmentation import tgc_curve
 
     flat = np.full((60, 40), 0.5, np.float32)
     mask = flat > 0.7
@@ -269,7 +269,7 @@ def test_blur_and_resolution_loss_remove_fine_detail_not_the_mask():
 
 
 def test_marks_are_bright_and_never_on_the_lesion():
-    from featbus.augmentation import draw_marks
+    from featbus.networks.augmentation import draw_marks
 
     black = np.zeros((96, 96), np.float32)
     mask = np.zeros((96, 96), bool)
@@ -302,7 +302,7 @@ def test_scanner_shift_preset_deterministic_and_geometry_as_ultrasound():
 
 
 def test_augment_pair_acquisition_changes_the_image_never_the_mask():
-    from featbus.augmentation import augment_pair
+    from featbus.networks.augmentation import augment_pair
 
     rng = np.random.default_rng(1)
     img = (0.2 + 0.4 * rng.random((64, 64))).astype(np.float32)

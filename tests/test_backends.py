@@ -27,7 +27,7 @@ import pytest
 pytest.importorskip("keras")
 
 from featbus import make_phantoms  # noqa: E402
-from featbus._backend import backend_name, device  # noqa: E402
+from featbus.networks._backend import backend_name, device  # noqa: E402
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
 

@@ -153,7 +153,7 @@ def test_extract_with_the_shipped_segmenter_reads_its_crops(tmp_path):
 
 def test_the_recipes_figure_is_the_benchmarks():
     """One value per quantity: `featbus recipes` quotes the leave-one-site-out JSON."""
-    from featbus.recipes import SEGMENTER_RECIPES
+    from featbus.pipelines.recipes import SEGMENTER_RECIPES
 
     cells = json.loads((ROOT / "benchmarks" / "results" / "segmentation_sites.json").read_text())["cells"]
     figure = SEGMENTER_RECIPES["breast-us"].figure

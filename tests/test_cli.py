@@ -51,7 +51,7 @@ def test_help_lists_every_family_classifier_and_sampler(capsys):
     import re
 
     from featbus._registry import FEATURES
-    from featbus.ingredients import CLASSIFIER_TABLE, SAMPLER_TABLE
+    from featbus.pipelines.ingredients import CLASSIFIER_TABLE, SAMPLER_TABLE
 
     for cmd in ("extract", "evaluate", "train"):
         with pytest.raises(SystemExit):

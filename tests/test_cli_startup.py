@@ -11,7 +11,8 @@ import pytest
 
 from featbus.cli import COMMANDS, build_parser, main
 
-HEAVY = ("sklearn", "pandas", "scipy", "featbus.pipelines", *(f"featbus.cli.{c.module}" for c in COMMANDS.values()))
+HEAVY = ("sklearn", "pandas", "scipy", "featbus.pipelines.make",
+         *(f"featbus.cli.{c.module}" for c in COMMANDS.values()))
 
 
 def _imported_after(argv: list[str]) -> list[str]:

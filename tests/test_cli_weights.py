@@ -168,7 +168,7 @@ def test_evaluate_takes_weights(folder, vgg_file, params32, capsys):
 
 def test_train_records_the_weights_file(folder, vgg_file, params32, tmp_path):
     from featbus.io import file_sha256
-    from featbus.model_format import read_manifest
+    from featbus.model.format import read_manifest
 
     note = f"vgg16 weights from local file {vgg_file} (sha256 {file_sha256(vgg_file)})"
     # features + classifier: the frozen VGG16 starts from the file

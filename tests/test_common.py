@@ -127,7 +127,7 @@ def test_a_new_family_is_one_module_and_one_registry_entry(tmp_path, monkeypatch
     from featbus.cli import main
     from featbus.datasets import make_phantoms
     from featbus.pipelines import make_features
-    from featbus.settings import read_settings, settings_extractors
+    from featbus.pipelines.settings import read_settings, settings_extractors
 
     (tmp_path / "featbus_edges_family.py").write_text(_NEW_FAMILY)
     monkeypatch.syspath_prepend(str(tmp_path))

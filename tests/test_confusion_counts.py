@@ -29,8 +29,8 @@ import pytest
 from sklearn.utils import Bunch
 
 from featbus.evaluation import evaluate_external
+from featbus.evaluation.validation import validate
 from featbus.reporting import confusion_counts, counts_html, counts_text, write_html
-from featbus.validation import validate
 
 CLASSES = ("benign", "malignant", "normal")
 TRUE = ["benign"] * 4 + ["malignant"] * 3 + ["normal"] * 3

@@ -1,4 +1,4 @@
-"""featbus.domain: the out-of-domain score (issue 43, item 3)."""
+"""featbus.model.domain: the out-of-domain score (issue 43, item 3)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
 
-from featbus.domain import MAX_COMPONENTS, DomainReference
+from featbus.model.domain import MAX_COMPONENTS, DomainReference
 
 
 def _low_rank(n, rng, p=60, rank=6, noise=0.2):
@@ -128,7 +128,7 @@ def test_inconsistent_arrays_are_refused():
 def test_round_trips_through_skops():
     """The model file's format: every type trusted without the user's say-so."""
     sio = pytest.importorskip("skops.io")
-    from featbus._model_trust import audit_schema, node_trust
+    from featbus.model._trust import audit_schema, node_trust
 
     rng = np.random.default_rng(7)
     X = _low_rank(120, rng)

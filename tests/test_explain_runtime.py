@@ -17,14 +17,14 @@ from PIL import Image
 
 from featbus.datasets import make_phantoms
 from featbus.model import load_model
+from featbus.model.runtime import RUNTIME_PROBA_ATOL
 from featbus.model_training import train_model
-from featbus.runtime import RUNTIME_PROBA_ATOL
 
 pytest.importorskip("tensorflow")
 pytest.importorskip("ai_edge_litert")
 from featbus import DeepFeatures  # noqa: E402
-from featbus._backend import backend_name  # noqa: E402
 from featbus.explain import occlusion_map  # noqa: E402
+from featbus.networks._backend import backend_name  # noqa: E402
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
 

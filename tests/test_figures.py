@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from featbus.model_format import describe_manifest
-from featbus.recipes import DEFAULT_RECIPE, RECIPES, describe_recipes
+from featbus.model.format import describe_manifest
+from featbus.pipelines.recipes import DEFAULT_RECIPE, RECIPES, describe_recipes
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = json.loads((REPO / "benchmarks" / "results" / "recipes.json").read_text())

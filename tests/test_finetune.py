@@ -27,9 +27,9 @@ from sklearn.pipeline import Pipeline, make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from featbus import make_phantoms  # noqa: E402
-from featbus.augmentation import ImageAugmenter  # noqa: E402
 from featbus.extraction import setting_key  # noqa: E402
 from featbus.features.finetune import FineTunedCNN, fine_tuned_features  # noqa: E402
+from featbus.networks.augmentation import ImageAugmenter  # noqa: E402
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
 

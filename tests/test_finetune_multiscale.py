@@ -101,12 +101,12 @@ def test_layer_errors_name_the_problem(layer, message, data):
 def test_a_two_layer_model_file_round_trips(data, tmp_path):
     """Saved with its runtime forward, loaded (runtime and Keras), explained and exported: the
     Keras reload gives the same float32 network (probabilities within 1e-6); the runtime and the
-    export within featbus.runtime.RUNTIME_PROBA_ATOL, the documented runtime agreement."""
+    export within featbus.model.runtime.RUNTIME_PROBA_ATOL, the documented runtime agreement."""
     pytest.importorskip("tensorflow")
     from featbus.explain import explain
     from featbus.model import load_model
+    from featbus.model.runtime import RUNTIME_PROBA_ATOL
     from featbus.model_training import train_model
-    from featbus.runtime import RUNTIME_PROBA_ATOL
 
     model = train_model(data, network=FineTunedCNN(**SMALL, layer=list(TWO_DEPTHS)), n_bootstrap=0,
                         progress=False)

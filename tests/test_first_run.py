@@ -68,9 +68,9 @@ def test_demo_phantoms_stay_behind_a_flag(capsys):
 def test_closest_names_and_aliases():
     assert did_you_mean("lbpp", ["hog", "lbp"]) == " (did you mean 'lbp'?)"
     assert feature_key("NGLDM") == "gldm" and feature_key("efficientnet-lite0") == "efficientnet_lite0"
-    from featbus.ingredients import CLASSIFIER_TABLE, find
     from featbus.pipelines import make_features
-    from featbus.recipes import get_recipe
+    from featbus.pipelines.ingredients import CLASSIFIER_TABLE, find
+    from featbus.pipelines.recipes import get_recipe
 
     with pytest.raises(ValueError, match=r"did you mean 'lbp'\?"):
         make_features("lbpp")
@@ -129,7 +129,7 @@ def test_a_bunch_given_to_fit_says_what_to_pass():
 
 
 def test_a_cnn_pipeline_without_keras_says_so_when_built(monkeypatch):
-    import featbus._backend as backend
+    import featbus.networks._backend as backend
     from featbus.pipelines import make_classification_pipeline
 
     make_classification_pipeline(["efficientnet_lite0", "lbp"])  # installed here: builds

@@ -5,7 +5,8 @@ import importlib.util
 import pytest
 from sklearn.base import clone
 
-from featbus.ingredients import (
+from featbus.pipelines import make_classification_pipeline, make_classifier, param_grid
+from featbus.pipelines.ingredients import (
     CLASSIFIER_TABLE,
     SAMPLER_TABLE,
     SELECTOR_TABLE,
@@ -14,7 +15,6 @@ from featbus.ingredients import (
     find,
     grid_of,
 )
-from featbus.pipelines import make_classification_pipeline, make_classifier, param_grid
 
 TABLES = {"classifier": CLASSIFIER_TABLE, "balance": SAMPLER_TABLE, "select": SELECTOR_TABLE}
 ENTRIES = [(what, entry) for what, table in TABLES.items() for entry in table.values()]

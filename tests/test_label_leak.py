@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from featbus.cli import main
-from featbus.settings import SETTINGS_SUFFIX
+from featbus.pipelines.settings import SETTINGS_SUFFIX
 
 
 def _busi_manifest(busi_root: Path, path: Path, per_class: int = 40) -> Path:

@@ -27,8 +27,8 @@ from featbus.model import (
     read_manifest,
     trust_model,
 )
+from featbus.model.runtime import RUNTIME_PROBA_ATOL
 from featbus.model_training import train_model
-from featbus.runtime import RUNTIME_PROBA_ATOL
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -222,7 +222,7 @@ def test_a_crafted_function_in_the_pipeline_is_not_run(svm_model, tmp_path):
 
     from sklearn.preprocessing import FunctionTransformer
 
-    from featbus.model_format import _skops_io
+    from featbus.model.format import _skops_io
 
     marker = tmp_path / "pwned"
     blob = _skops_io().dumps({"features": svm_model.features,

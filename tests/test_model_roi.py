@@ -122,7 +122,7 @@ def test_predict_table_has_the_roi_columns(roi_model, phantoms, tmp_path):
     bad.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
     with pytest.warns(UserWarning, match="skipped 1"):
         table = roi_model.predict_table(files + [str(bad)], on_error="skip")
-    # the ROI columns, then the out-of-domain ones (featbus.domain), then the error
+    # the ROI columns, then the out-of-domain ones (featbus.model.domain), then the error
     assert list(table.columns[-5:]) == ["roi_found", "roi_box", "out_of_domain", "unlike_training", "error"]
     rois = roi_model.lesion_roi(files)
     assert table["roi_found"].tolist()[:4] == [r["found"] for r in rois]
@@ -156,7 +156,7 @@ def test_same_probabilities_in_a_new_process(roi_model, phantoms, tmp_path):
 
 
 def test_an_older_reader_refuses_the_current_format(roi_model, tmp_path, monkeypatch):
-    import featbus.model_format as fm
+    import featbus.model.format as fm
 
     path = roi_model.save(tmp_path / "roi.featbus")
     monkeypatch.setattr(fm, "FORMAT_VERSION", 3)  # a featbus that reads pickled pipelines only
@@ -167,7 +167,7 @@ def test_an_older_reader_refuses_the_current_format(roi_model, tmp_path, monkeyp
 def test_manifest_and_pipeline_must_agree_on_the_segmenter(roi_model, tmp_path):
     import hashlib
 
-    from featbus.model_format import _skops_io
+    from featbus.model.format import _skops_io
 
     path = roi_model.save(tmp_path / "roi.featbus")
     with zipfile.ZipFile(path) as z:

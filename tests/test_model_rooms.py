@@ -1,6 +1,6 @@
 """A model's three rooms (issue 44): predicting imports nothing of training.
 
-:mod:`featbus.model_format` (the file and its trust rules), :mod:`featbus.model` (the loaded
+:mod:`featbus.model.format` (the file and its trust rules), :mod:`featbus.model` (the loaded
 model) and :mod:`featbus.model_training` (``train_model``). Loading a saved file and predicting,
 from Python or with ``featbus predict``, in a fresh process, must leave the training room and
 the modules only training needs out of ``sys.modules``.
@@ -8,7 +8,6 @@ the modules only training needs out of ``sys.modules``.
 
 from __future__ import annotations
 
-import ast
 import json
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from featbus.datasets import make_phantoms
 REPO = Path(__file__).resolve().parents[1]
 
 #: modules that only training (or cross-validating) needs
-TRAINING_ONLY = ("featbus.model_training", "featbus.evaluation", "featbus.model_selection", "featbus.training")
+TRAINING_ONLY = ("featbus.model_training", "featbus.evaluation", "featbus.model_selection", "featbus.networks.training")
 
 
 @pytest.fixture(autouse=True)
@@ -62,9 +61,10 @@ def test_load_and_predict_import_nothing_of_training(saved):
                  "print(json.dumps({'p': p, 'modules': sorted(k for k in sys.modules if k.startswith('featbus'))}))",
                  path, *images)
     assert got["p"] == expected
-    assert "featbus.model_format" in got["modules"]
+    assert "featbus.model.format" in got["modules"]
     # recipes (train --recipe) and the segmenters are training's too, for a model without a segmenter
-    assert not set(got["modules"]) & {*TRAINING_ONLY, "featbus.recipes", "featbus.segmentation"}, got["modules"]
+    assert not set(got["modules"]) & {*TRAINING_ONLY, "featbus.pipelines.recipes", "featbus.segmentation"}, \
+        got["modules"]
 
 
 def test_featbus_predict_imports_nothing_of_training(saved):
@@ -79,24 +79,17 @@ def test_featbus_predict_imports_nothing_of_training(saved):
     assert not set(got["modules"]) & set(TRAINING_ONLY), got["modules"]
 
 
-def _imports(module: str) -> set[str]:
-    """The featbus modules a module's source imports, anywhere in it (lazy imports too)."""
-    out = set()
-    for node in ast.walk(ast.parse((REPO / "featbus" / f"{module}.py").read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            out |= {node.module} if node.module else {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("featbus"):
-            out.add(node.module.removeprefix("featbus."))
-        elif isinstance(node, ast.Import):
-            out |= {a.name.removeprefix("featbus.") for a in node.names if a.name.startswith("featbus")}
-    return out
-
-
 def test_the_rooms_import_one_way():
     """format <- model <- training: the loaded model never imports training, the format neither."""
-    assert not {"model_training", "evaluation", "model_selection", "recipes", "training"} & _imports("model")
-    assert not {"model", "model_training"} & _imports("model_format")
-    assert {"model", "model_format"} <= _imports("model_training")
+    from test_code_quality import import_graph
+
+    graph = import_graph()
+    loaded = graph["featbus.model.loaded"]
+    assert not {"featbus.model_training", "featbus.model_selection", "featbus.pipelines.recipes",
+                "featbus.networks.training"} & loaded
+    assert not {m for m in loaded if m.startswith("featbus.evaluation")}
+    assert not {"featbus.model.loaded", "featbus.model_training"} & graph["featbus.model.format"]
+    assert {"featbus.model.loaded", "featbus.model.format"} <= graph["featbus.model_training"]
 
 
 def test_the_loaded_model_leads_to_no_training_and_no_feature_family():

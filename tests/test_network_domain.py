@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from featbus import make_phantoms
-from featbus.domain import MIN_HELD_OUT, DomainReference, manifest_entry
+from featbus.model.domain import MIN_HELD_OUT, DomainReference, manifest_entry
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
 

@@ -90,7 +90,7 @@ def test_damaged_segmenter_is_refused(tmp_path, monkeypatch):
 
 
 def test_weights_id_and_trust_read_the_table():
-    from featbus._model_trust import _trusted_weights
+    from featbus.model._trust import _trusted_weights
     from featbus.networks import weights_id
     from featbus.provenance import _shipped_backbones
 

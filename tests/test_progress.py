@@ -63,7 +63,7 @@ def test_training_off_a_terminal_logs_epoch_loss_and_eta(monkeypatch, capsys):
     pytest.importorskip("keras")
     from test_training import _problem
 
-    from featbus.training import Phase, train
+    from featbus.networks.training import Phase, train
 
     model, loss_fn, batches, _ = _problem()
 

@@ -20,7 +20,7 @@ from featbus.cli import main  # noqa: E402
 from featbus.features.finetune import FineTunedCNN, FineTunedEnsemble, NetworkHead  # noqa: E402
 from featbus.model import load_model  # noqa: E402
 from featbus.model_training import train_model
-from featbus.recipes import DEFAULT_RECIPE, OVERRIDES, RECIPES, build_network, describe_recipes, get_recipe  # noqa: E402
+from featbus.pipelines.recipes import DEFAULT_RECIPE, OVERRIDES, RECIPES, build_network, describe_recipes, get_recipe  # noqa: E402
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
 
@@ -66,7 +66,7 @@ def test_recipe_table_is_complete_and_listed():
 
 
 def test_segmenter_recipes_build_checked_segmenters_and_are_listed():
-    from featbus.recipes import DEFAULT_SEGMENTER_RECIPE, SEGMENTER_RECIPES, build_segmenter
+    from featbus.pipelines.recipes import DEFAULT_SEGMENTER_RECIPE, SEGMENTER_RECIPES, build_segmenter
 
     text = describe_recipes()
     assert DEFAULT_SEGMENTER_RECIPE in SEGMENTER_RECIPES and "segment train --recipe" in text
@@ -128,9 +128,9 @@ def test_single_network_model_file_and_tampering(data, tmp_path):
 
 def test_grad_cam_and_export_of_a_network_model(ensemble_model, data, tmp_path):
     pytest.importorskip("tensorflow")
-    from featbus._backend import backend_name
     from featbus.explain import explain, supports_grad_cam
     from featbus.export import TFLiteModel, export_tflite, prepare_input
+    from featbus.networks._backend import backend_name
 
     assert supports_grad_cam(ensemble_model)
     out = explain(ensemble_model, data.images[0])

@@ -16,7 +16,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
 from featbus.datasets import make_phantoms
-from featbus.evaluation import compare, evaluate, write_study_report
+from featbus.evaluation.report import compare, evaluate, write_study_report
 from featbus.reporting import PAIRED_TEST_HEADERS, gallery_html, write_html
 
 

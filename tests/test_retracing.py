@@ -36,7 +36,7 @@ def tf_warnings():
 
 
 def test_compiled_forward_traces_once_for_every_batch_size():
-    from featbus._backend import compile_forward
+    from featbus.networks._backend import compile_forward
 
     traces = []
     dense = keras.layers.Dense(3)
@@ -56,7 +56,7 @@ def test_compiled_forward_traces_once_for_every_batch_size():
 
 def test_train_step_traces_once_whatever_the_batch_sizes():
     """A phase's last, smaller batch reuses the step's one trace (it cost a second one)."""
-    from featbus._backend import make_train_step
+    from featbus.networks._backend import make_train_step
 
     traces = []
     dense = keras.layers.Dense(1)

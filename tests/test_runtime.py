@@ -15,13 +15,13 @@ import pytest
 
 from featbus.datasets import make_phantoms
 from featbus.model import load_model, read_manifest
+from featbus.model.runtime import RUNTIME_PROBA_ATOL, RUNTIME_RTOL
 from featbus.model_training import train_model
-from featbus.runtime import RUNTIME_PROBA_ATOL, RUNTIME_RTOL
 
 pytest.importorskip("tensorflow")
 pytest.importorskip("ai_edge_litert")
 from featbus import DeepFeatures  # noqa: E402
-from featbus._backend import backend_name  # noqa: E402
+from featbus.networks._backend import backend_name  # noqa: E402
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
 
@@ -111,7 +111,7 @@ def test_predicting_imports_neither_tensorflow_nor_keras_nor_reads_a_pickle(froz
 
 
 def test_without_litert_or_runtime_members_keras_runs(frozen, data, tmp_path, monkeypatch):
-    import featbus.runtime
+    import featbus.model.runtime
 
     plain = frozen.save(tmp_path / "plain.featbus", runtime=False)
     assert read_manifest(plain)["runtime"] is None
@@ -120,7 +120,7 @@ def test_without_litert_or_runtime_members_keras_runs(frozen, data, tmp_path, mo
     (_, est), = load_model(plain).features.transformer_list
     assert getattr(est, "_inference", None) is None
     path = frozen.save(tmp_path / "m.featbus")
-    monkeypatch.setattr(featbus.runtime, "runtime_available", lambda: False)
+    monkeypatch.setattr(featbus.model.runtime, "runtime_available", lambda: False)
     loaded = load_model(path)
     (_, est), = loaded.features.transformer_list
     assert getattr(est, "_inference", None) is None

@@ -1,4 +1,4 @@
-"""featbus.sanity: the model-sanity verdict, each rule on synthetic predictions, the real cases of
+"""featbus.evaluation.sanity: the model-sanity verdict, each rule on synthetic predictions, the real cases of
 issue 43 (the README's mammogram model, handcrafted BUSI models), the manifest round trip and the
 commands' output and --strict exit status."""
 
@@ -13,7 +13,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
 from featbus.evaluation import Report, evaluate, evaluate_external
-from featbus.sanity import (
+from featbus.evaluation.sanity import (
     SENSITIVITY_FLOOR,
     STRICT_EXIT_CODE,
     Verdict,
@@ -472,7 +472,7 @@ def test_useless_decisions_with_scores_above_chance_say_a_new_operating_point_ma
 
 def test_numbers_beside_a_threshold_show_the_decimals_that_decide():
     """Before: "sensitivity 0.20, under the 0.2 floor". After: "sensitivity 0.198"."""
-    from featbus.sanity import _decisive, _interval
+    from featbus.evaluation.sanity import _decisive, _interval
 
     assert _decisive(0.198, 0.2) == "0.198" and _decisive(0.1996, 0.2) == "0.1996"
     assert _decisive(0.2, 0.2) == "0.20" and _decisive(0.31, 0.2) == "0.31"
@@ -494,7 +494,7 @@ def _site_entry(sens, auc, *, name="b", n=98):
 
 def test_a_multi_site_model_is_judged_on_its_held_out_sites_too():
     """Issue 53: a model that finds (almost) none of the cancers at a held-out site is not 'useful'."""
-    from featbus.sanity import with_sites
+    from featbus.evaluation.sanity import with_sites
 
     rng = np.random.RandomState(0)
     y = np.repeat([0, 1], 60)

@@ -64,7 +64,7 @@ def test_a_builder_defined_in_the_script(tmp_path):
 def test_only_functions_another_process_cannot_import_are_refused():
     from sklearn.preprocessing import FunctionTransformer
 
-    from featbus.model_format import check_saveable
+    from featbus.model.format import check_saveable
     from featbus.networks import mobilenet_v2_small
 
     check_saveable({"features": FunctionTransformer(mobilenet_v2_small)})  # importable: kept as today

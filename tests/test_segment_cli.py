@@ -103,7 +103,7 @@ def test_train_predict_evaluate(busi_like, tmp_path, capsys):
     assert "2 U-Nets (averaged) (recipe best: scratch, 64 px, lesion images only) on 36 images, no time budget" \
         in captured.err
     from featbus import UNetSegmenter
-    from featbus.recipes import SEGMENTER_RECIPES
+    from featbus.pipelines.recipes import SEGMENTER_RECIPES
 
     kept = UNetSegmenter.load(best)
     assert (kept.empty_masks, kept.tta, kept.validation_fraction) == ("skip", True, 0.0)

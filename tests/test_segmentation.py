@@ -16,8 +16,8 @@ import pytest
 from conftest import UNET_PHANTOMS, UNET_SMALL
 
 from featbus import ImageError, ImageRecord, IntensityStats, ROICropper, UNetSegmenter
-from featbus.augmentation import augment_pair
 from featbus.datasets import make_phantoms
+from featbus.networks.augmentation import augment_pair
 from featbus.segmentation import dice_score, dice_scores, iou_score, iou_scores
 from featbus.segmentation.network import build_unet
 
@@ -661,7 +661,7 @@ def test_seed_ensemble_averages_its_networks_in_one_saved_network(tmp_path):
 def test_guide_documents_the_default_recipe_and_the_estimator_defaults():
     from pathlib import Path
 
-    from featbus.recipes import build_segmenter
+    from featbus.pipelines.recipes import build_segmenter
 
     seg = build_segmenter("default")
     # the pretrained encoder at the size the guide measured; its epochs decide (no time budget)

@@ -1,4 +1,4 @@
-"""Settings files (featbus.settings): checked against the registry, used by the commands, and
+"""Settings files (featbus.pipelines.settings): checked against the registry, used by the commands, and
 recorded beside every feature table so that the table can be made again from its sidecar."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from PIL import Image
 
 from featbus.cli import main
 from featbus.datasets import make_phantoms
-from featbus.settings import SettingsError, check_settings, read_settings, settings_extractors
+from featbus.pipelines.settings import SettingsError, check_settings, read_settings, settings_extractors
 
 
 @pytest.fixture(scope="module")

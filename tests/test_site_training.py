@@ -1,6 +1,6 @@
 """Training on several sites (issue 42, item 2): the leave-one-site-out figure in the model file
-(featbus.sites.leave_one_site_out, the one path ``featbus evaluate`` and ``train_model``
-share) and site balance (featbus.sites.site_balance_weights).
+(featbus.evaluation.sites.leave_one_site_out, the one path ``featbus evaluate`` and ``train_model``
+share) and site balance (featbus.evaluation.sites.site_balance_weights).
 
 Tolerances: weights and shares are sums of a few hundred floats (``rel=1e-9``); figures
 compared with a direct scikit-learn computation are the same arithmetic (``abs=1e-12``).
@@ -19,10 +19,10 @@ from sklearn.metrics import roc_auc_score
 
 from featbus import combine_sites, make_phantoms
 from featbus.evaluation import evaluate
+from featbus.evaluation.sites import leave_one_site_out, site_balance_shares, site_balance_weights, site_cv_lines
 from featbus.model import load_model
-from featbus.model_format import _check_manifest_schema
+from featbus.model.format import _check_manifest_schema
 from featbus.model_training import train_model
-from featbus.sites import leave_one_site_out, site_balance_shares, site_balance_weights, site_cv_lines
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
 
@@ -191,7 +191,7 @@ def test_train_model_stores_the_site_figure_and_round_trips(two_phantom_sites, t
 def json_roundtrip(obj):
     import json
 
-    from featbus.model_format import json_safe
+    from featbus.model.format import json_safe
 
     return json.loads(json.dumps(json_safe(obj)))
 

@@ -1,4 +1,4 @@
-"""The one training engine (featbus.training): schedules, phases, parts, stopping, interruption.
+"""The one training engine (featbus.networks.training): schedules, phases, parts, stopping, interruption.
 
 These tests use a tiny Keras model on any backend; tests/test_backends.py runs the estimators
 built on the engine under JAX and PyTorch as well.
@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("keras")
 
-from featbus.training import Phase, learning_rate_at, train  # noqa: E402
+from featbus.networks.training import Phase, learning_rate_at, train  # noqa: E402
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
 

@@ -15,7 +15,7 @@ import pytest
 from featbus import make_phantoms
 from featbus.cli import main
 from featbus.model import load_model
-from featbus.model_format import types_needing_trust
+from featbus.model.format import types_needing_trust
 from featbus.model_training import train_model
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)

@@ -19,7 +19,7 @@ from sklearn.utils import Bunch
 
 from featbus import make_phantoms, validate
 from featbus.cli import main
-from featbus.validation import AUC_MARGIN, ECE_BINS, expected_calibration_error, reliability_curve
+from featbus.evaluation.validation import AUC_MARGIN, ECE_BINS, expected_calibration_error, reliability_curve
 
 # --------------------------------------------------------------------------- synthetic: known answers
 

@@ -158,7 +158,7 @@ class _ConsoleFormat(logging.Formatter):
 def _command_logging(args, prefix: str):
     """The ``featbus`` logger during one command: ``-v`` INFO / ``-vv`` DEBUG lines on stderr,
     ``--log-file`` appending them with times (at least INFO), ``--debug`` the logger at DEBUG
-    (which also lets native libraries' start-up lines through, see featbus.runtime). Yields the
+    (which also lets native libraries' start-up lines through, see featbus.model.runtime). Yields the
     file handler (or None); the logger's level, handlers and propagation are restored afterwards,
     so a script calling :func:`main` keeps its own configuration."""
     log = logging.getLogger("featbus")

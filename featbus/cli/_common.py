@@ -33,7 +33,7 @@ def _import_tensorflow_quietly(debug: bool) -> None:
     level applies, so TF_CPP_MIN_LOG_LEVEL alone does not hide them. They are shown with
     ``--debug`` or when the import fails.
     """
-    from .._backend import native_stderr_quiet
+    from ..networks._backend import native_stderr_quiet
 
     with native_stderr_quiet(not debug and "tensorflow" not in sys.modules):
         import keras  # noqa: F401  (a missing Keras fails here, before any image is read)
@@ -194,14 +194,14 @@ def _check_model_out(out: Path, overwrite: bool) -> None:
 
 
 def _trust_file() -> str:
-    from ..model_format import trusted_models_file
+    from ..model.format import trusted_models_file
 
     return str(trusted_models_file())
 
 
 def _is_trusted_file(path) -> bool:
     from ..io import file_sha256
-    from ..model_format import trusted_digests
+    from ..model.format import trusted_digests
 
     return file_sha256(path) in trusted_digests()
 
@@ -209,9 +209,9 @@ def _is_trusted_file(path) -> bool:
 def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True, runtime: str = "auto",
                     keras_too: bool = False):
     from ..io import file_sha256
-    from ..model import load_model
-    from ..model_format import keras_installed, read_manifest, runtime_checked, trust_model
-    from ..runtime import runtime_available
+    from ..model.format import keras_installed, read_manifest, runtime_checked, trust_model
+    from ..model.loaded import load_model
+    from ..model.runtime import runtime_available
 
     manifest = read_manifest(path)  # a missing / foreign file fails here, before TensorFlow
     networks = any(e.get("class") in ("DeepFeatures", "FineTunedCNN", "FineTunedEnsemble")
@@ -232,7 +232,7 @@ def _remember_trust(path: str, trust_model=None) -> None:
     """Add a model the user passed --trust for to the trust list; a list that cannot be written
     is a warning naming it (the model was loaded under --trust all the same), not an error."""
     if trust_model is None:
-        from ..model_format import trust_model
+        from ..model.format import trust_model
     try:
         trust_model(path)
     except OSError as exc:

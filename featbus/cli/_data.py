@@ -228,7 +228,7 @@ def _check_n_splits(data, n_splits: int | None, *, grouped: bool = False) -> int
 
 def _preprocessing_steps(spec: str | None) -> list:
     """The --preprocess steps (checked before any image is read)."""
-    from ..pipelines import make_preprocessing
+    from ..pipelines.make import make_preprocessing
 
     if spec and "roi" in [x.strip().lower() for x in spec.split(",")]:
         # cropping to the ground-truth lesion is not a step a new image can take
@@ -301,7 +301,7 @@ def _manifest_split(data, args, flags: str):
 def _mask_note(features: list[str], region: str, real_data: bool) -> str | None:
     """Why a score that reads ground-truth masks is optimistic (None when no mask is read): the
     library's one text (:meth:`featbus.evaluation.Report.summary` prints it too)."""
-    from ..evaluation import _ground_truth_mask_note
+    from ..evaluation.report import _ground_truth_mask_note
 
     return _ground_truth_mask_note(features, region, empty_masks=real_data)
 
@@ -316,8 +316,8 @@ def _data_paths(args) -> list[str]:
 
 def _load_sites(paths: Sequence[str], load, verb: str):
     """Several DATA: each read by ``load(path)`` (the one-DATA reader, with its checks), then
-    united by :func:`featbus.sites.combine_sites`; says the sites in one line."""
-    from ..sites import combine_sites, site_name
+    united by :func:`featbus.evaluation.sites.combine_sites`; says the sites in one line."""
+    from ..evaluation.sites import combine_sites, site_name
 
     seen: dict[str, str] = {}
     for path in paths:

@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..ingredients import CLASSIFIER_TABLE, SAMPLER_TABLE
+from ..pipelines.ingredients import CLASSIFIER_TABLE, SAMPLER_TABLE
 from ._common import CLIError, _import_tensorflow_quietly, _one_line, _split
 
 __all__ = ["N_BOOTSTRAP", "Parents", "add_backbone", "add_epochs", "add_input_size", "add_members", "add_model",
@@ -40,7 +40,7 @@ _DEMO_FEATURES = "lbp,glcm,intensity"  # no mask needed: honest on real data
 
 def _check_features(features: str, debug: bool) -> None:
     """Fail fast on a misspelt extractor or a missing optional part, before reading images."""
-    from ..pipelines import make_features
+    from ..pipelines.make import make_features
 
     try:
         make_features(features)
@@ -57,7 +57,7 @@ def _apply_settings(args, default: str | None) -> None:
     """``--params FILE``: features, region and preprocessing from a settings file (checked
     before any image is read). Sets ``args.feature_specs`` (the extractors, or ``None``) and
     ``args.features`` (their names, for messages and reports)."""
-    from ..settings import SettingsError, read_settings, settings_extractors
+    from ..pipelines.settings import SettingsError, read_settings, settings_extractors
 
     args.feature_specs = None
     if getattr(args, "params", None) is None:
@@ -161,7 +161,7 @@ def _apply_weights(args, network: str | None = None) -> str | None:
     if any(n in weights for n in names):
         specs = args.feature_specs
         if not specs:
-            from ..pipelines import make_features
+            from ..pipelines.make import make_features
 
             specs = make_features(names).transformer_list
         given = getattr(args, "settings_given", None) or {}
@@ -192,13 +192,13 @@ def _features_of(args):
 
 
 def _write_settings(args, union, path: Path, data, columns: dict | None = None) -> Path:
-    """The settings sidecar of an output (featbus.settings.settings_record), written atomically;
+    """The settings sidecar of an output (featbus.pipelines.settings.settings_record), written atomically;
     ``columns``: what the record says of the table's columns (its ``columns`` key, which
     reading the sidecar back as settings ignores), e.g. those that read the ground-truth masks."""
     import json
 
     from ..io import written_atomically
-    from ..settings import settings_record
+    from ..pipelines.settings import settings_record
 
     command = "featbus " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
     record = settings_record(union, region=args.region,
@@ -261,7 +261,9 @@ def add_report(p: argparse.ArgumentParser, help: str) -> None:
 
 def add_strict(p: argparse.ArgumentParser, judged: str) -> None:
     """``--strict``: exit with the strict status unless the verdict is 'useful'; ``judged``: on what."""
-    from ..sanity import STRICT_HELP  # here, not at the top: building another command's parser needs none of it
+    from ..evaluation.sanity import (
+        STRICT_HELP,  # here, not at the top: building another command's parser needs none of it
+    )
 
     p.add_argument("--strict", action="store_true", help=f"{STRICT_HELP}; judged: {judged}")
 
@@ -435,5 +437,5 @@ class Parents:
         feat.add_argument("--params", metavar="FILE", default=None,
                           help="a settings file (YAML or JSON, as pyradiomics' parameter file): the families and "
                                "their parameters, the region and the preprocessing, instead of --features; a "
-                               "table's .settings.json sidecar is one (see featbus.settings)")
+                               "table's .settings.json sidecar is one (see featbus.pipelines.settings)")
         return feat

@@ -61,7 +61,7 @@ def add_parser(sub, parents) -> None:
 
 def run(args) -> int:
     from ..adaptation import _adapt, site_figures
-    from ..model import read_records
+    from ..model.loaded import read_records
     from ..model_selection import resolve_groups
 
     out = Path(args.output)

@@ -32,7 +32,7 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from ..model_format import read_manifest, trust_model, types_needing_trust
+    from ..model.format import read_manifest, trust_model, types_needing_trust
 
     try:
         import streamlit  # noqa: F401

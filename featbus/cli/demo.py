@@ -51,8 +51,8 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from ..evaluation import evaluate
-    from ..pipelines import make_classification_pipeline
+    from ..evaluation.report import evaluate
+    from ..pipelines.make import make_classification_pipeline
 
     t0 = time.perf_counter()
     _apply_settings(args, _DEMO_FEATURES)
@@ -102,8 +102,8 @@ def run(args) -> int:
 def _run_sample(args, features: list[str], t0: float) -> int:
     """The default demo: the bundled real sample, the honest and the optimistic pipeline side by side."""
     from ..datasets import load_sample
-    from ..evaluation import evaluate
-    from ..pipelines import make_classification_pipeline
+    from ..evaluation.report import evaluate
+    from ..pipelines.make import make_classification_pipeline
 
     data = load_sample(classes=SAMPLE_CLASSES)
     _check_n_splits(data, 5)
@@ -149,7 +149,7 @@ def _side_by_side(reports: dict) -> str:
     -------
     text : str
         A header and one row per figure: accuracy, malignant AUC, each class's sensitivity and
-        the verdict of :mod:`featbus.sanity`.
+        the verdict of :mod:`featbus.evaluation.sanity`.
     """
     honest, optimistic = reports["honest"], reports["optimistic"]
     rows = [("", "honest (no mask)", "optimistic (reads the masks)"),

@@ -17,7 +17,8 @@ import numpy as np
 from .._registry import reads_masks
 from .._version import __version__
 from ..datasets import subset
-from ..pipelines import (
+from ..evaluation.sanity import _strict_status
+from ..pipelines.make import (
     extract_features,
     family_blocks,
     make_classification_pipeline,
@@ -26,8 +27,7 @@ from ..pipelines import (
     make_sampler,
     param_grid,
 )
-from ..sanity import _strict_status
-from ..settings import SETTINGS_SUFFIX
+from ..pipelines.settings import SETTINGS_SUFFIX
 from ._common import CLIError, _check_writable, _log_data, _one_line, _progress, _split
 from ._data import (
     _DATA_HELP,
@@ -110,7 +110,7 @@ def add_parser(sub, parents) -> None:
     p.set_defaults(func=run)
 
 
-#: what ``featbus evaluate --report`` writes beside its page (featbus.evaluation.write_study_report), and
+#: what ``featbus evaluate --report`` writes beside its page (featbus.evaluation.report.write_study_report), and
 #: ``report_files/``, the figure folder of earlier featbus versions: the files --overwrite may delete
 _REPORT_FILES = ("report.html", "test.html", "duplicate-grouped.html", "stratified.html", "summary.csv",
                  "features.settings.json")
@@ -162,7 +162,7 @@ def _evaluate_all(data, X, names, *, feature_label, classifiers, balances, cvs, 
     """Reports of every classifier x balance, on the same folds, for each cv."""
     from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
-    from ..evaluation import evaluate
+    from ..evaluation.report import evaluate
     from ..model_selection import resolve_groups
 
     reports: dict[str, list] = {}
@@ -315,7 +315,7 @@ def run(args) -> int:
         best_test = next(r for r in external if r.name == best.name)
         print(best_test.sanity.summary(prefix=f"verdict on the {test_label} ({best.name})"))
     if args.report:
-        from ..evaluation import write_study_report
+        from ..evaluation.report import write_study_report
 
         out = Path(args.report)
         html_path = out if out.suffix.lower() in (".html", ".htm") else out / "report.html"
@@ -338,7 +338,7 @@ def run(args) -> int:
 
 
 def _sites_of(data) -> list[str]:
-    """Each image's site (``meta['site']``, as :func:`featbus.sites.combine_sites` sets it);
+    """Each image's site (``meta['site']``, as :func:`featbus.evaluation.sites.combine_sites` sets it);
     empty when the data set is one site."""
     if getattr(data, "sites", None) is None:
         return []
@@ -347,9 +347,9 @@ def _sites_of(data) -> list[str]:
 
 def _leave_one_site_out(data, X, names, sites, label, classifier, balance, positive, args) -> str:
     """The lines of the leave-one-site-out figure: the pipeline ``label`` trained on the other
-    sites and tested on each (:func:`featbus.sites.leave_one_site_out`, the one path that
+    sites and tested on each (:func:`featbus.evaluation.sites.leave_one_site_out`, the one path that
     ``featbus train`` stores in a model file too), intervals over each site's groups."""
-    from ..sites import leave_one_site_out
+    from ..evaluation.sites import leave_one_site_out
 
     pipe = make_classification_pipeline(None, balance=balance, classifier=classifier, blocks=family_blocks(names),
                                         random_state=args.random_state)
@@ -388,7 +388,7 @@ def _test_set(data, args):
 
 
 def _warn_never_predicted(reports) -> None:
-    from ..evaluation import never_predicted
+    from ..evaluation.report import never_predicted
 
     for rep in reports:
         missing = never_predicted(rep)
@@ -401,7 +401,7 @@ def _evaluate_test(data, X, names, test, X_test, classifiers, balances, args, la
     """Each pipeline fitted on all training images, scored once on the test set."""
     from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
-    from ..evaluation import evaluate_external
+    from ..evaluation.report import evaluate_external
 
     index = {n: i for i, n in enumerate(data.target_names.tolist())}
     y_test = np.array([index[test.target_names[t]] for t in test.target])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._backend import native_stderr_quiet
+from ..networks._backend import native_stderr_quiet
 from ._common import CLIError, _check_writable, _load_model_cli
 from ._data import _load_folder
 from ._options import add_model, add_overwrite, add_trust
@@ -38,7 +38,7 @@ def add_parser(sub, parents) -> None:
 
 def run(args) -> int:
     from ..export import check_exportable, export_tflite
-    from ..model_format import read_manifest
+    from ..model.format import read_manifest
 
     out = Path(args.tflite)
     if out.suffix.lower() != ".tflite":

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .._registry import FEATURES, reads_masks
-from ..settings import SETTINGS_SUFFIX
+from ..pipelines.settings import SETTINGS_SUFFIX
 from ._common import (
     CLIError,
     _check_output,
@@ -84,7 +84,7 @@ def _label_leak(union, names: list[str], data) -> tuple[list[str], str | None]:
 
     The detection is the registry's (:func:`featbus._registry.reads_masks`, as ``evaluate`` and
     ``train`` use), applied to each extractor with its own region; the text is
-    :func:`featbus.evaluation._ground_truth_mask_note`, the command line's one note.
+    :func:`featbus.evaluation.report._ground_truth_mask_note`, the command line's one note.
 
     Parameters
     ----------
@@ -102,7 +102,7 @@ def _label_leak(union, names: list[str], data) -> tuple[list[str], str | None]:
     warning : str or None
         What they encode and why (no ``warning:`` prefix: the command line adds it).
     """
-    from ..evaluation import _ground_truth_mask_note
+    from ..evaluation.report import _ground_truth_mask_note
 
     reading = [(name, est) for name, est in union.transformer_list
                if reads_masks([(name, est)], getattr(est, "region", None))]
@@ -191,7 +191,7 @@ def _write_table(path: Path, X, names, data, leak: dict) -> Path:
 
 
 def run(args) -> int:
-    from ..pipelines import make_features
+    from ..pipelines.make import make_features
 
     out = Path(args.output)
     _check_output(out, args.overwrite)  # fail fast: before reading images and extracting

@@ -21,8 +21,8 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from .._model_trust import printable
-    from ..model_format import (
+    from ..model._trust import printable
+    from ..model.format import (
         describe_manifest,
         pipeline_types,
         read_manifest,
@@ -30,7 +30,7 @@ def run(args) -> int:
         version_problem,
         what_works,
     )
-    from ..runtime import runtime_available
+    from ..model.runtime import runtime_available
 
     path = args.model
     manifest = read_manifest(path)  # sizes and schema checked; nothing else is read yet
@@ -67,8 +67,8 @@ def run(args) -> int:
 def _verdict_text(manifest: dict) -> str:
     """The model-sanity verdict the file holds (or one recomputed from its stored
     cross-validation figures), every text from the file escaped."""
-    from .._model_trust import printable
-    from ..sanity import verdict_from_manifest
+    from ..evaluation.sanity import verdict_from_manifest
+    from ..model._trust import printable
 
     verdict = verdict_from_manifest(manifest)
     if verdict is None:

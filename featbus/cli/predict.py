@@ -51,7 +51,7 @@ def run(args) -> int:
         _check_writable(out, "-o")
     if args.explain:
         _check_writable(Path(args.explain), "--explain", folder=True)
-    from ..model_format import keras_installed
+    from ..model.format import keras_installed
 
     keras = keras_installed()
     if args.explain and args.explain_method == "gradcam" and not keras:
@@ -125,7 +125,7 @@ def _domain_line(model, table) -> str:
     if "unlike_training" not in table:
         return ("note: this model file has no out-of-domain reference (made before featbus stored one): images "
                 "unlike its training images are not flagged; retrain it to get the out_of_domain column")
-    from ..domain import flag_summary
+    from ..model.domain import flag_summary
 
     line = flag_summary(table["unlike_training"].tolist())
     adapted = (model.manifest.get("domain") or {}).get("adapted")

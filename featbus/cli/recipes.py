@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..recipes import describe_recipes
+from ..pipelines.recipes import describe_recipes
 
 __all__ = ["add_parser", "run"]
 

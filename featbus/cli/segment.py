@@ -3,7 +3,7 @@
 Three steps, each with its options beside its code:
 
 ``featbus segment train DATA_DIR -o seg.keras``
-    Trains a :class:`~featbus.UNetSegmenter` by a recipe of :data:`featbus.recipes.SEGMENTER_RECIPES`
+    Trains a :class:`~featbus.UNetSegmenter` by a recipe of :data:`featbus.pipelines.recipes.SEGMENTER_RECIPES`
     (``--recipe``; ``featbus recipes`` lists them with their grouped-CV Dice) on the images' lesion
     masks (``<image>_mask*.png`` beside each image, the BUSI layout; a normal image's missing
     mask means "no lesion"), within a time budget.
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..recipes import DEFAULT_SEGMENTER_RECIPE, SEGMENTER_RECIPES, build_segmenter
+from ..pipelines.recipes import DEFAULT_SEGMENTER_RECIPE, SEGMENTER_RECIPES, build_segmenter
 from ._common import CLIError, _check_segmenter_file, _check_writable, _import_tensorflow_quietly, _progress, _write_csv
 from ._data import _expand_images, _load_folder
 from ._options import (

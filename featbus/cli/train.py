@@ -60,7 +60,7 @@ from ._options import (
 
 __all__ = ["add_parser", "run"]
 
-#: a network recipe's overrides (featbus.recipes.OVERRIDES) -> the option that sets each
+#: a network recipe's overrides (featbus.pipelines.recipes.OVERRIDES) -> the option that sets each
 _OVERRIDE_DESTS = {"backbone": "backbone", "image_size": "input_size", "epochs": "epochs", "members": "members",
                    "batch_size": "batch_size"}
 
@@ -88,7 +88,7 @@ def _operating_point(args, data) -> str | None:
 
 
 def add_parser(sub, parents) -> None:
-    from ..recipes import DEFAULT_RECIPE, RECIPES
+    from ..pipelines.recipes import DEFAULT_RECIPE, RECIPES
 
     p = sub.add_parser("train", parents=[parents.common,
                                          parents.features(f"instead of a recipe; with -c alone: {_TRAIN_FEATURES}"),
@@ -201,7 +201,7 @@ def _one_name(args) -> None:
 
 def run(args) -> int:
     from ..model_training import train_model
-    from ..pipelines import make_classifier, make_sampler
+    from ..pipelines.make import make_classifier, make_sampler
 
     _one_name(args)
     paths = _data_paths(args)
@@ -273,7 +273,7 @@ def run(args) -> int:
               f"about {args.segmenter_time:.0f} s", file=sys.stderr)
     overrides = {k: getattr(args, dest) for k, dest in _OVERRIDE_DESTS.items()}
     if recipe is not None:
-        from ..recipes import time_text
+        from ..pipelines.recipes import time_text
 
         changed = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in overrides.items() if v is not None)
         print(f"recipe {recipe.name}: {recipe.summary}" + (f", with {changed}" if changed else "")
@@ -293,7 +293,7 @@ def run(args) -> int:
                         cache=args.cache, n_jobs=args.n_jobs, progress=progress, command=command,
                         source=", ".join(os.path.abspath(p) for p in paths))
     if held is not None:
-        from ..evaluation import evaluate_external
+        from ..evaluation.report import evaluate_external
 
         names = data.target_names
         report = evaluate_external(model, held.data, names[held.target], groups=held.groups,
@@ -327,7 +327,7 @@ def run(args) -> int:
     if args.report:
         _train_report(model, Path(args.report))
     print(model.describe())
-    from ..sanity import _strict_status, with_sites
+    from ..evaluation.sanity import _strict_status, with_sites
 
     cv_report = getattr(model, "cv_report", None)
     # several sites: the verdict also reads the leave-one-site-out figure (inspect reads it the same way)
@@ -371,7 +371,7 @@ def _train_report(model, folder: Path) -> None:
 def _train_recipe(args):
     """The recipe ``featbus train`` fits: ``--recipe``, else features + classifier when ``-f`` or
     ``-c`` is given, else the default recipe. Fills ``args.features``/``args.classifier``."""
-    from ..recipes import DEFAULT_RECIPE, get_recipe
+    from ..pipelines.recipes import DEFAULT_RECIPE, get_recipe
 
     explicit = args.features is not None or args.classifier is not None
     settings = [f"--{dest.replace('_', '-')}" for dest in _OVERRIDE_DESTS.values() if getattr(args, dest) is not None]

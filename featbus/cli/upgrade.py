@@ -26,7 +26,7 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from ..model_format import converting, read_manifest, types_needing_trust, version_problem
+    from ..model.format import converting, read_manifest, types_needing_trust, version_problem
 
     out = Path(args.output)
     if out.exists() and not args.overwrite:

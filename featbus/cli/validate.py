@@ -7,7 +7,7 @@ import dataclasses
 import math
 from pathlib import Path
 
-from ..sanity import _strict_status
+from ..evaluation.sanity import _strict_status
 from ._common import CLIError, _check_writable, _load_model_cli
 from ._data import _DATA_HELP, _load_folder
 from ._options import add_model, add_n_bootstrap, add_positive, add_report, add_strict, add_target_sensitivity, add_task
@@ -45,7 +45,7 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from ..validation import validate
+    from ..evaluation.validation import validate
 
     if not (math.isfinite(args.target_sensitivity) and 0 < args.target_sensitivity <= 1):
         raise CLIError(f"--target-sensitivity must be in (0, 1], got {args.target_sensitivity}")

@@ -20,7 +20,7 @@ How an image reaches the network
    ImageNet preprocessing is applied (see :mod:`featbus.networks.backbones`).
 
 Reading and resizing run in background threads while the network computes the previous batch
-(one compiled function of the Keras backend in use, :func:`featbus._backend.compile_forward`,
+(one compiled function of the Keras backend in use, :func:`featbus.networks._backend.compile_forward`,
 calling ``model(x, training=False)`` on whole batches; TensorFlow, PyTorch or JAX).
 
 Measured on BUSI (``examples/busi_deep.py``: 625 images, near-duplicate-grouped 5-fold CV,
@@ -45,7 +45,6 @@ from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._backend import compile_forward, keras_module
 from .._base import BaseFeatureExtractor
 from .._records import ImageError, ImageRecord, check_images, mask_bbox
 from ..extraction import extract_rows
@@ -60,6 +59,7 @@ from ..networks import (
     stable_layer_names,
     weights_id,
 )
+from ..networks._backend import compile_forward, keras_module
 
 __all__ = ["DeepFeatures", "deep_features", "layer_names", "POOLINGS", "ASPECTS"]
 

@@ -27,7 +27,7 @@ How ``fit`` trains
    dropout before the head. With ``freeze_bn=True`` (default) batch-norm layers keep their
    ImageNet statistics and parameters (they run in inference mode): with a few hundred images
    per fold, batch statistics of 16 ultrasound images are noisy and drift far from ImageNet's.
-5. Each epoch sees freshly augmented copies (``augment``, see :mod:`featbus.augmentation`)
+5. Each epoch sees freshly augmented copies (``augment``, see :mod:`featbus.networks.augmentation`)
    drawn from ``random_state``. ``epochs`` decide when training ends and the last epoch's
    weights are kept. Opt-in: with a validation split, the validation loss is measured after
    each epoch, the best weights kept and training stops after ``patience`` epochs without
@@ -37,9 +37,9 @@ How ``fit`` trains
    on their loss: on BUSI it kept the first fine-tuning epoch and scored malignant AUC 0.88
    on unseen images, against 0.94 when the epochs decided.
 
-Training runs on featbus's one training engine (:mod:`featbus.training`: phases, per-part
+Training runs on featbus's one training engine (:mod:`featbus.networks.training`: phases, per-part
 learning rates, schedule, early stopping, history, progress, clean Ctrl-C) on any Keras backend
-(TensorFlow, PyTorch or JAX; the backend's GPU when it has one, :mod:`featbus._backend`).
+(TensorFlow, PyTorch or JAX; the backend's GPU when it has one, :mod:`featbus.networks._backend`).
 Dropout masks, mixup and augmentation are drawn in NumPy from ``random_state``, so a fit is
 reproducible on a given machine and backend (floating-point results differ slightly across
 CPUs, thread counts and backends).
@@ -81,13 +81,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._backend import compile_forward, keras_module, mixed_precision_scope, use_mixed_precision
 from .._base import CACHE, EMPTY_MASK, PROGRESS, REGION, _check_y_length, _ImageInputMixin
 from .._docs import fill_doc
 from .._records import ImageError, ImageRecord, check_images, mask_bbox, to_float
-from ..augmentation import AUGMENT_PRESETS
 from ..networks import keras_name, load_backbone, resolve_backbone
-from ..training import Phase, train
+from ..networks._backend import compile_forward, keras_module, mixed_precision_scope, use_mixed_precision
+from ..networks.augmentation import AUGMENT_PRESETS
+from ..networks.training import Phase, train
 from .deep import ASPECTS, NetworkRowsMixin, fit_square, keras_preprocess
 
 __all__ = ["FineTunedCNN", "FineTunedEnsemble", "NetworkHead", "fine_tuned_features", "balanced_batch_indices",
@@ -427,9 +427,9 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         a shuffled order.
     augment : str, ImageAugmenter or None, default="ultrasound"
         Augmentation drawn afresh every epoch on the network-sized training images: a name of
-        :data:`featbus.augmentation.AUGMENT_PRESETS` (``"ultrasound"``, ``"mammography"``,
+        :data:`featbus.networks.augmentation.AUGMENT_PRESETS` (``"ultrasound"``, ``"mammography"``,
         ``"flip"``, ``"scanner-shift"``: acquisition shift for a model meant for other
-        scanners) or an :class:`~featbus.augmentation.ImageAugmenter`; ``None``: none.
+        scanners) or an :class:`~featbus.networks.augmentation.ImageAugmenter`; ``None``: none.
     %(validation_fraction)s
     patience : int or None, default=4
         %(patience_body)s ``None``: no early stopping and the last epoch's weights are kept; the
@@ -474,7 +474,7 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         only with a validation split), ``learning_rates``, ``seconds``; ``best_epoch``,
         ``stopped`` (``"epochs"``, ``"early_stopping"`` or ``"max_time"``), ``backend``,
         ``device``, ``n_train``, ``n_validation``, ``balanced_batches``, ``seconds``
-        (:func:`featbus.training.train`). The train figures come from the training batches'
+        (:func:`featbus.networks.training.train`). The train figures come from the training batches'
         own predictions during the epoch (no extra pass): made in training mode (dropout,
         augmented images, mixed images with mixup, against each target's largest share) by
         weights that change along the epoch, so they run below what the end-of-epoch network
@@ -621,7 +621,7 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         return self.region != "image"
 
     def _augmenter(self):
-        from ..augmentation import AUGMENT_PRESETS, ImageAugmenter
+        from ..networks.augmentation import AUGMENT_PRESETS, ImageAugmenter
 
         if self.augment is None:
             return None

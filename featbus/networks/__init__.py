@@ -29,7 +29,7 @@ time (a plugin, a test); a backbone shipped with featbus is one row of the table
 that builds it, as EfficientNet-Lite's.
 
 The other shared pieces live beside: images (and masks) are augmented by
-:mod:`featbus.augmentation`, training runs on :mod:`featbus.training`, the grouped validation
+:mod:`featbus.networks.augmentation`, training runs on :mod:`featbus.networks.training`, the grouped validation
 split is :func:`featbus.model_selection.holdout_split`, and the parameters the networks share are
 documented once in :mod:`featbus._docs`.
 
@@ -90,7 +90,7 @@ _MODES = {
 
 
 def _keras():
-    from .._backend import keras_module
+    from ._backend import keras_module
 
     return keras_module()
 

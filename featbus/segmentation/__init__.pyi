@@ -2,7 +2,6 @@
 # (see featbus/__init__.pyi).
 # ruff: noqa: F401 (a stub's imports are its exports)
 
-from .augmentation import augment_pair
 from .classical import EdgeSegmenter, ThresholdSegmenter, select_lesion
 from .metrics import dice_score, dice_scores, iou_score, iou_scores
 from .network import build_unet

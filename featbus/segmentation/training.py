@@ -1,4 +1,4 @@
-"""U-Net training pieces for the engine (:mod:`featbus.training`): the encoder's weights, which of
+"""U-Net training pieces for the engine (:mod:`featbus.networks.training`): the encoder's weights, which of
 them stay frozen, the loss in NumPy."""
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def freeze_encoder_batchnorm(model) -> int:
     n_frozen : int
         Batch-norm layers frozen.
     """
-    from .._backend import keras_module
+    from ..networks._backend import keras_module
 
     batchnorm = keras_module().layers.BatchNormalization
     frozen = [layer for layer in _all_layers(_pretrained_encoder(model, "freeze_bn")) if isinstance(layer, batchnorm)]

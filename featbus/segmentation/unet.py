@@ -2,7 +2,7 @@
 
 The network is built by :func:`featbus.segmentation.network.build_unet` over featbus's one
 backbone table (:mod:`featbus.networks`), pairs are augmented by
-:func:`featbus.augmentation.augment_pair`, the schedule and loss pieces live in
+:func:`featbus.networks.augmentation.augment_pair`, the schedule and loss pieces live in
 :mod:`featbus.segmentation.training` and the file format in
 :mod:`featbus.segmentation.persistence`.
 
@@ -44,16 +44,16 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
-from .._backend import compile_forward
 from .._base import PROGRESS, _ImageInputMixin
 from .._docs import RENAMED, fill_doc, renamed
 from .._records import ImageError, ImageRecord, check_images, check_mask, to_float
-from ..augmentation import augment_pair, resize_to
 from ..extraction import show_progress
 from ..io import load_item, written_atomically
 from ..model_selection import holdout_split, resolve_groups
 from ..networks import is_scratch
-from ..training import Phase, train
+from ..networks._backend import compile_forward
+from ..networks.augmentation import augment_pair, resize_to
+from ..networks.training import Phase, train
 from .metrics import dice_scores, mean_dice_score
 from .network import (
     LOSSES,
@@ -317,7 +317,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         What training does with images whose mask is empty (normal images): ``"learn"`` trains
         on them, teaching "no lesion"; ``"skip"`` leaves them out of training and validation,
         as segmentation papers do on BUSI (benign and malignant images only), and as the
-        ``default`` recipe of :data:`featbus.recipes.SEGMENTER_RECIPES` does. Skipping suits a
+        ``default`` recipe of :data:`featbus.pipelines.recipes.SEGMENTER_RECIPES` does. Skipping suits a
         segmenter that is only shown images with a lesion (or whose crop feeds a classifier that
         decides "normal" itself): it finds a lesion in most normal images (in the 5-fold grouped
         CV of ``benchmarks/segmentation_busi.py --recipe default`` it left 0.06 (threshold 0.4) of
@@ -366,7 +366,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         ``"early_stopping"`` or ``"max_time"``), ``best_epoch`` (1-based: the epoch whose
         weights were kept), ``note`` (only when early stopping or the time budget ended
         training: what did, and which epoch was kept), ``backend`` and ``device`` (training runs on
-        :func:`featbus.training.train`, featbus's one training engine, on any Keras backend).
+        :func:`featbus.networks.training.train`, featbus's one training engine, on any Keras backend).
         With ``n_members > 1``: ``members``, one such dict per network, and ``stopped``, a list.
     n_epochs_ : int
         Epochs run. ``best_epoch_`` : int, the epoch whose weights were kept (1-based). With

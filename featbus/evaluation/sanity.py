@@ -3,7 +3,7 @@
 A cross-validated accuracy of 0.675 looks like a result until one notices that 0.675 of the
 images are ``normal`` and the model calls every image ``normal``. :func:`assess` reads the
 held-out predictions of a :class:`featbus.evaluation.Report` (cross-validation, a validation
-split, an external test set) or of an :class:`featbus.validation.ExternalValidation` and runs
+split, an external test set) or of an :class:`featbus.evaluation.validation.ExternalValidation` and runs
 three checks:
 
 1. **against the trivial classifier on the same folds**: the classifier that always answers
@@ -53,7 +53,7 @@ train --operating-point``). A number beside a threshold is shown with the decima
 the rule ("sensitivity 0.198, under the 0.2 floor").
 
 **Several sites.** A model trained on several sites carries a leave-one-site-out figure (each
-site predicted by the recipe trained on the others: :class:`featbus.sites.SiteReport`, a model
+site predicted by the recipe trained on the others: :class:`featbus.evaluation.sites.SiteReport`, a model
 file's ``manifest["site_cv"]``). :func:`with_sites` reads it: a held-out site where the model
 finds under :data:`SENSITIVITY_FLOOR` of the malignant images, or whose malignant AUC interval
 reaches :data:`AUC_CHANCE`, is named, and the verdict is at most "limited" (it may work at the
@@ -102,7 +102,7 @@ Examples
 >>> import numpy as np
 >>> from sklearn.dummy import DummyClassifier
 >>> from featbus.evaluation import evaluate
->>> from featbus.sanity import assess
+>>> from featbus.evaluation.sanity import assess
 >>> rng = np.random.RandomState(0)
 >>> y = np.array([0] * 60 + [1] * 30)
 >>> X = rng.normal(size=(90, 3))                  # nothing to learn
@@ -123,7 +123,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import CONFIDENCE, Predictions, bootstrap, interval_text, percentile_interval, rank_auc
+from ..metrics import CONFIDENCE, Predictions, bootstrap, interval_text, percentile_interval, rank_auc
 
 __all__ = ["Verdict", "assess", "with_sites", "verdict_to_manifest", "verdict_from_manifest", "VERDICTS",
            "SENSITIVITY_FLOOR", "SMALL_CLASS", "AUC_CHANCE", "CONFIDENCE", "N_BOOTSTRAP", "STRICT_EXIT_CODE",
@@ -165,7 +165,7 @@ class Verdict:
     Parameters
     ----------
     verdict : {"useful", "limited", "useless"}
-        See :mod:`featbus.sanity`.
+        See :mod:`featbus.evaluation.sanity`.
     reasons : tuple of str
         The findings, problems first, each a sentence a reader can act on ("its decisions are
         no better than always answering 'normal': ...", "it finds 9 of 111 normal images
@@ -214,7 +214,7 @@ class Verdict:
 
     Examples
     --------
-    >>> from featbus.sanity import Verdict
+    >>> from featbus.evaluation.sanity import Verdict
     >>> v = Verdict("useless", ("its decisions are no better than always answering 'normal'",), "an example")
     >>> v.useful, v.line()
     (False, "useless: its decisions are no better than always answering 'normal'")
@@ -609,7 +609,7 @@ def _assess_view(view: Predictions, n_bootstrap: int | None, random_state) -> Ve
 def assess(result: Any, *, n_bootstrap: int | None = None, random_state: int | None = None) -> Verdict:
     """The model-sanity verdict of a judged model: trivial baseline, classes never found, AUC ~ 0.5.
 
-    See :mod:`featbus.sanity` for the checks, the verdicts and why the thresholds are what
+    See :mod:`featbus.evaluation.sanity` for the checks, the verdicts and why the thresholds are what
     they are.
 
     Parameters
@@ -637,7 +637,7 @@ def assess(result: Any, *, n_bootstrap: int | None = None, random_state: int | N
     >>> import numpy as np
     >>> from sklearn.linear_model import LogisticRegression
     >>> from featbus.evaluation import evaluate
-    >>> from featbus.sanity import assess
+    >>> from featbus.evaluation.sanity import assess
     >>> rng = np.random.RandomState(0)
     >>> y = np.repeat([0, 1, 2], 30)
     >>> X = rng.normal(size=(90, 2)) + 3 * np.eye(3)[y, :2]
@@ -695,7 +695,7 @@ def verdict_to_manifest(verdict: Verdict) -> dict:
 
     Examples
     --------
-    >>> from featbus.sanity import Verdict, verdict_from_manifest, verdict_to_manifest
+    >>> from featbus.evaluation.sanity import Verdict, verdict_from_manifest, verdict_to_manifest
     >>> entry = verdict_to_manifest(Verdict("limited", ("it finds 9 of 111 normal images",), "an example"))
     >>> entry["verdict"], entry["reasons"]
     ('limited', ['it finds 9 of 111 normal images'])
@@ -784,7 +784,7 @@ def verdict_from_manifest(manifest: dict) -> Verdict | None:
 
     Examples
     --------
-    >>> from featbus.sanity import verdict_from_manifest
+    >>> from featbus.evaluation.sanity import verdict_from_manifest
     >>> old = {"classes": ["normal", "abnormal"], "data": {"counts": {"normal": 81, "abnormal": 39}},
     ...        "cv": {"cv": "duplicate-grouped 5-fold", "accuracy": {"value": 0.675, "ci": [0.6, 0.75]},
     ...               "sensitivity": {"value": 0.5, "ci": [0.5, 0.5]}, "auc": {"value": 0.45, "ci": [0.35, 0.56]},
@@ -811,7 +811,7 @@ def with_sites(verdict: Verdict, site_cv: Any) -> Verdict:
 
     The pooled figures (cross-validation across every site's images, or a validation split) say
     how the model does on images like its training images; leaving each site out (each site
-    predicted by the recipe trained on the other sites, :func:`featbus.sites.leave_one_site_out`)
+    predicted by the recipe trained on the other sites, :func:`featbus.evaluation.sites.leave_one_site_out`)
     says how it does at a hospital it never saw. A held-out site where the model finds under
     :data:`SENSITIVITY_FLOOR` of the positive class's images (malignant), or where its AUC
     interval for that class reaches :data:`AUC_CHANCE`, is named in a sentence, and the verdict
@@ -822,7 +822,7 @@ def with_sites(verdict: Verdict, site_cv: Any) -> Verdict:
     verdict : Verdict
         The pooled verdict (:func:`assess`, :func:`verdict_from_manifest`).
     site_cv : SiteReport, dict or None
-        :class:`featbus.sites.SiteReport` or its :meth:`~featbus.sites.SiteReport.to_dict` (a
+        :class:`featbus.evaluation.sites.SiteReport` or its :meth:`~featbus.evaluation.sites.SiteReport.to_dict` (a
         model file's ``manifest["site_cv"]``). ``None``, or figures without the positive class:
         the verdict is returned unchanged.
 
@@ -835,7 +835,7 @@ def with_sites(verdict: Verdict, site_cv: Any) -> Verdict:
 
     Examples
     --------
-    >>> from featbus.sanity import Verdict, with_sites
+    >>> from featbus.evaluation.sanity import Verdict, with_sites
     >>> pooled = Verdict("useful", ("its decisions beat always answering 'benign' ...",), "5-fold cross-validation",
     ...                  headline="its decisions beat always answering 'benign'", problems=0)
     >>> site = {"site": "b", "n_images": 98, "trained_on": ["a"], "auc": {"value": 0.52, "ci": [0.44, 0.61]},
@@ -950,7 +950,7 @@ def _from_figures(manifest: dict, cv: dict) -> Verdict | None:
                 class_aucs[str(c)] = (value, ci)
     label = "AUC" if k == 2 else "macro one-vs-rest AUC"
     return _decide(basis=f"recomputed from the {cv.get('cv', 'cross-validation')} figures an older model file stores; "
-                         "unpaired, so less sharp than featbus.sanity.assess",
+                         "unpaired, so less sharp than featbus.evaluation.sanity.assess",
                    trivial_class=common, acc=acc, t_acc=t_acc,
                    acc_gain=(acc_ci[0] - t_acc, acc_ci[1] - t_acc), bal=bal, t_bal=1.0 / k,
                    bal_gain=(bal_ci[0] - 1.0 / k, bal_ci[1] - 1.0 / k), found=found, sens=sens,

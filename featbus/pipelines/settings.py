@@ -40,7 +40,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ._registry import EXECUTION_PARAMS, is_a
+from .._registry import EXECUTION_PARAMS, is_a
 
 __all__ = ["read_settings", "check_settings", "settings_extractors", "settings_record", "SETTINGS_SUFFIX",
            "MAX_FILE_BYTES", "MAX_DEPTH", "MAX_ALIASES", "MAX_VALUES"]
@@ -346,7 +346,7 @@ def check_settings(raw: Any, *, source: str = "settings") -> dict[str, Any]:
     >>> check_settings({"features": {"lbp": {"radius": 1}}})
     Traceback (most recent call last):
     ...
-    featbus.settings.SettingsError: settings: features.lbp.radius: LBPFeatures has no parameter 'radius'; ...
+    featbus.pipelines.settings.SettingsError: settings: features.lbp.radius: LBPFeatures has no parameter 'radius'; ...
     """
     if not isinstance(raw, dict):
         raise SettingsError(f"{source}: must be a mapping with 'features' (and optionally 'region', 'preprocess'), "
@@ -360,7 +360,7 @@ def check_settings(raw: Any, *, source: str = "settings") -> dict[str, Any]:
     preprocess = raw.get("preprocess") or []
     if isinstance(preprocess, str):
         preprocess = [p.strip() for p in preprocess.split(",") if p.strip()]
-    from ._registry import PREPROCESSORS
+    from .._registry import PREPROCESSORS
 
     if not isinstance(preprocess, list) or not all(isinstance(p, str) and p in PREPROCESSORS for p in preprocess):
         raise SettingsError(f"{source}: preprocess must be a list of step names from "
@@ -413,7 +413,7 @@ def _build(name: str, params: dict[str, Any], where: str):
     is read; whatever they raise becomes one line naming the family (and their message names
     the parameter).
     """
-    from .pipelines import make_features
+    from .make import make_features
 
     try:
         (_, est), = make_features([name]).transformer_list
@@ -478,8 +478,8 @@ def settings_record(union, *, region: str | None, preprocess: list[str] | None, 
     """
     from datetime import datetime, timezone
 
-    from ._version import __version__
-    from .extraction import jsonable
+    from .._version import __version__
+    from ..extraction import jsonable
 
     features = {}
     for name, est in union.transformer_list:

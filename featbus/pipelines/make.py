@@ -37,9 +37,13 @@ from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.preprocessing import StandardScaler
 
-from ._registry import FEATURES, PREPROCESSORS, did_you_mean, entry_of, feature_key, is_cnn
+from .._registry import FEATURES, PREPROCESSORS, did_you_mean, entry_of, feature_key, is_cnn
+from ..features import deep, filters, glcm, hog, intensity, lbp, shape, texture_matrices
+from ..networks import BACKBONES
+from ..preprocessing import intensity as image_intensity
+from ..preprocessing import mammography, roi
+from ..scaling import FAMILY_SCALINGS, NONE_VALUES, FamilyScaler, FamilyUnion, family_blocks
 from .encoded_labels import EncodedLabelClassifier
-from .features import deep, filters, glcm, hog, intensity, lbp, shape, texture_matrices
 from .ingredients import (
     CLASSIFIER_TABLE,
     CLASSIFIERS,
@@ -51,10 +55,6 @@ from .ingredients import (
     find,
     grid_of,
 )
-from .networks import BACKBONES
-from .preprocessing import intensity as image_intensity
-from .preprocessing import mammography, roi
-from .scaling import FAMILY_SCALINGS, NONE_VALUES, FamilyScaler, FamilyUnion, family_blocks
 
 # the feature and preprocessing modules above are what the registry's FEATURES and PREPROCESSORS
 # names build (TensorFlow is imported by DeepFeatures only when it runs); a test checks that every
@@ -213,7 +213,7 @@ def make_features(features: Sequence[Any] | str, *, region: str | None = None,
     parts = [_one_feature(f, region=region, n_jobs=n_jobs, cache=cache, progress=progress) for f in features]
     cnns = [n for n, t in parts if is_cnn(t)]
     if cnns:  # said now, in one line, rather than by every fit of a grid search
-        from ._backend import require_keras
+        from ..networks._backend import require_keras
 
         require_keras(f"feature {cnns[0]!r} (a CNN)")
     names = [n for n, _ in parts]
@@ -275,7 +275,7 @@ def make_sampler(balance: str | None, *, random_state=0):
         ``"smote"``, ``"borderline-smote"``, ``"adasyn"``, ``"smoteenn"``, ``"oversample"``,
         ``"undersample"``; ``None``/``"none"`` and ``"class-weight"`` (which reweights the
         classifier instead) give ``None``. The SMOTE family is imbalanced-learn's classes from
-        ``featbus._samplers``: a resampled class with fewer samples than the neighbour count (a
+        ``featbus.pipelines._samplers``: a resampled class with fewer samples than the neighbour count (a
         small class in a training fold) is fitted with fewer neighbours and a warning naming it.
     random_state : int
         Seed of the sampler.

@@ -13,7 +13,7 @@ module is imported when the estimator is built.
 
 Examples
 --------
->>> from featbus.ingredients import CLASSIFIER_TABLE, build
+>>> from featbus.pipelines.ingredients import CLASSIFIER_TABLE, build
 >>> entry = CLASSIFIER_TABLE["knn"]
 >>> entry.names, entry.grid["n_neighbors"]
 (('knn',), [3, 5, 9, 15])
@@ -28,7 +28,7 @@ from collections.abc import Callable
 from importlib import import_module
 from typing import Any, NamedTuple
 
-from ._registry import did_you_mean
+from .._registry import did_you_mean
 
 __all__ = ["CLASSIFIERS", "CLASSIFIER_TABLE", "Ingredient", "SAMPLERS", "SAMPLER_TABLE", "SELECTORS",
            "SELECTOR_TABLE", "aliases", "build", "find", "grid_of", "load_class"]
@@ -60,7 +60,7 @@ class Ingredient(NamedTuple):
     extra: str | None = None
     #: types its fitted estimator holds that are not estimator classes (a booster, a tree, an
     #: optimiser: each one's state is data), which a model file may therefore create without the
-    #: user's trust; :mod:`featbus._model_trust` collects them from the rows, and trusts the
+    #: user's trust; :mod:`featbus.model._trust` collects them from the rows, and trusts the
     #: estimator classes of every row's package (``imblearn``, ``xgboost``) the same way
     holds: tuple[str, ...] = ()
 

@@ -3,7 +3,7 @@
 * :class:`ImageAugmenter` / :func:`augment_image` (and ``ImageAugmenter.augment01``, what
   :class:`~featbus.FineTunedCNN` draws every epoch): images, with their masks when they have one;
 * :func:`augment_pair`: an image and its mask warped together, what
-  :class:`~featbus.UNetSegmenter` trains on (formerly ``featbus.segmentation.augmentation``,
+  :class:`~featbus.UNetSegmenter` trains on (formerly ``featbus.networks.augmentation``,
   which still imports for one release with a ``DeprecationWarning``).
 
 :class:`ImageAugmenter` is an imbalanced-learn-style sampler: it acts only in ``fit`` (through
@@ -72,7 +72,7 @@ learning. *Journal of Big Data*, 6, 60. https://doi.org/10.1186/s40537-019-0197-
 Examples
 --------
 >>> import numpy as np
->>> from featbus.augmentation import ImageAugmenter
+>>> from featbus.networks.augmentation import ImageAugmenter
 >>> X = [np.full((32, 40), 100, np.uint8), np.full((32, 40), 200, np.uint8)]
 >>> X_res, y_res = ImageAugmenter(n_copies=2, random_state=0).fit_resample(X, [0, 1])
 >>> len(X_res), y_res.tolist()
@@ -89,8 +89,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._records import ImageRecord, check_images, to_float
-from .io import load_item
+from .._records import ImageRecord, check_images, to_float
+from ..io import load_item
 
 __all__ = ["ImageAugmenter", "augment_image", "augment_pair", "AUGMENT_PRESETS", "ACQUISITION_PARAMS",
            "FILL_MODES", "draw_marks", "tgc_curve"]
@@ -319,7 +319,7 @@ def augment_image(image: np.ndarray, mask: np.ndarray | None = None, *, random_s
     Examples
     --------
     >>> import numpy as np
-    >>> from featbus.augmentation import augment_image
+    >>> from featbus.networks.augmentation import augment_image
     >>> img = np.tile(np.arange(64, dtype=np.uint8), (48, 1))
     >>> out = augment_image(img, random_state=0)
     >>> out.shape, out.dtype
@@ -441,7 +441,7 @@ class ImageAugmenter(BaseEstimator):
     >>> from imblearn.pipeline import Pipeline
     >>> from sklearn.svm import SVC
     >>> from featbus import IntensityStats, make_phantoms
-    >>> from featbus.augmentation import ImageAugmenter
+    >>> from featbus.networks.augmentation import ImageAugmenter
     >>> data = make_phantoms(12, image_size=48, random_state=0)
     >>> pipe = Pipeline([("aug", ImageAugmenter(n_copies=1, random_state=0)),
     ...                  ("feat", IntensityStats(progress=False)), ("svm", SVC())])
@@ -555,7 +555,7 @@ class ImageAugmenter(BaseEstimator):
         from imblearn.utils._tags import SamplerTags, Tags
         from sklearn.utils import TargetTags
 
-        from ._base import ImageInputTags
+        from .._base import ImageInputTags
 
         base = super().__sklearn_tags__()
         tags = Tags(estimator_type="sampler", target_tags=TargetTags(required=True), transformer_tags=None,
@@ -573,7 +573,7 @@ def augment_pair(image: np.ndarray, mask: np.ndarray, random_state=None, *, rota
                  border: str = "reflect", acquisition=None) -> tuple[np.ndarray, np.ndarray]:
     """Randomly rotate, shift, zoom, flip, brighten and re-contrast an image and its mask together
     (what :class:`~featbus.UNetSegmenter` trains on; formerly
-    ``featbus.segmentation.augmentation.augment_pair``).
+    ``featbus.networks.augmentation.augment_pair``).
 
     The default ranges are those of common breast-ultrasound U-Net papers: rotation in
     ``[-15, 15]`` degrees, shift up to 10 % of the side, zoom in ``[0.9, 1.1]``, horizontal flip
@@ -689,7 +689,7 @@ def resize_to(a: np.ndarray, size: tuple[int, int], interpolation: int) -> np.nd
     --------
     >>> import cv2
     >>> import numpy as np
-    >>> from featbus.augmentation import resize_to
+    >>> from featbus.networks.augmentation import resize_to
     >>> resize_to(np.ones((4, 6), np.float32), (2, 3), cv2.INTER_AREA).shape
     (2, 3)
     """

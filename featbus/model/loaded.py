@@ -1,7 +1,7 @@
 """The loaded model: :class:`FeatbusModel` and :func:`load_model`, what ``featbus predict``, the app and
 validation hold. One of a model's three rooms (issue 44), so that predicting imports nothing of training:
 
-* :mod:`featbus.model_format`: the ``.featbus`` file and its trust rules (manifest, versions, skops
+* :mod:`featbus.model.format`: the ``.featbus`` file and its trust rules (manifest, versions, skops
   schema, trust list, digests); its docstring describes the file and what loading it implies;
 * :mod:`featbus.model` (here): the model that predicts, describes and saves itself, and :func:`load_model`;
 * :mod:`featbus.model_training`: :func:`~featbus.model_training.train_model`, which makes one.
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._model_trust import CraftedModelError, NeedsTrust, check_loaded, printable
-from ._registry import is_cnn
+from .._registry import is_cnn
+from ..io import file_sha256
+from ._trust import CraftedModelError, NeedsTrust, check_loaded, printable
 from .domain import score_columns
-from .io import file_sha256
-from .model_format import (
+from .format import (
     EXTRA_TRUSTED_TYPES,
     FORMAT_SKOPS,
     FORMAT_VERSION,
@@ -67,8 +67,8 @@ def read_records(images, on_error: str = "raise"):
     >>> len(records), skipped
     (1, [])
     """
-    from ._records import ImageError, check_images
-    from .io import load_item
+    from .._records import ImageError, check_images
+    from ..io import load_item
 
     items = check_images(images, name="images")
     records, kept, skipped = [], [], []
@@ -100,7 +100,7 @@ class FeatbusModel:
         Fitted scaler/sampler/classifier pipeline with ``predict_proba`` whose ``classes_`` are
         the class names.
     manifest : dict
-        Provenance (see :mod:`featbus.model_format`).
+        Provenance (see :mod:`featbus.model.format`).
     roi : ROICropper or None, default=None
         Fitted lesion cropper applied to every image before the features (a model with a
         segmenter, see :func:`train_model`); ``None``: the features see the whole image.
@@ -108,7 +108,7 @@ class FeatbusModel:
         Fitted image -> image steps applied to every image first (e.g. pectoral-muscle
         removal, see :func:`train_model`'s ``preprocessing``).
     domain : DomainReference or None, default=None
-        The training images' out-of-domain reference (:mod:`featbus.domain`); ``None``: none stored.
+        The training images' out-of-domain reference (:mod:`featbus.model.domain`); ``None``: none stored.
 
     Attributes
     ----------
@@ -197,7 +197,7 @@ class FeatbusModel:
         ``operating_point`` (``{"positive": class, "threshold": t}``, set by :func:`featbus.adapt`
         on a site's labelled images): then an image is ``positive`` when ``p(positive) >= t``,
         else its most probable other class."""
-        from .metrics import decide  # the one decision rule (validation decides by it too)
+        from ..metrics import decide  # the one decision rule (validation decides by it too)
 
         op = self.manifest.get("operating_point")
         rule = (self.classes_.tolist().index(op["positive"]), op["threshold"]) if op else None
@@ -261,7 +261,7 @@ class FeatbusModel:
         A model with a segmenter adds ``roi_found`` (whether a lesion was found; if not, the whole image was used)
         and ``roi_box`` (``(row0, row1, col0, col1)`` of the crop in the image), from the same segmenter pass as the
         prediction. A model with a :attr:`domain` adds ``out_of_domain`` and ``unlike_training``: how unlike the
-        training images an image is (:mod:`featbus.domain`).
+        training images an image is (:mod:`featbus.model.domain`).
 
         Parameters
         ----------
@@ -341,7 +341,7 @@ class FeatbusModel:
             when the pipeline holds types featbus does not trust by itself (an estimator of
             yours, see :func:`is_trusted_type`): every other file loads without the list.
         runtime : bool or None, default=None
-            Store each network's forward pass as a TFLite flatbuffer (:mod:`featbus.runtime`),
+            Store each network's forward pass as a TFLite flatbuffer (:mod:`featbus.model.runtime`),
             so that prediction needs neither TensorFlow nor the network's weights package.
             ``None``: when Keras runs on TensorFlow (the converter traces a TensorFlow graph);
             a conversion that fails is warned about and the file is written without it.
@@ -352,7 +352,7 @@ class FeatbusModel:
             When a network builder (or another function among the estimators' parameters) is
             defined in the running script (``__main__``) or inside a function: the file names
             it by its module, so nothing else could load it
-            (:func:`featbus.model_format.check_saveable`). Put it in an importable module.
+            (:func:`featbus.model.format.check_saveable`). Put it in an importable module.
         """
         path = Path(path)
         if path.exists() and not overwrite:
@@ -386,7 +386,7 @@ def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False
         prediction is as fast as the next ones.
     runtime : {"auto", "keras"}, default="auto"
         ``"auto"``: run the networks through the file's inference-runtime forwards
-        (:mod:`featbus.runtime`) when it has them and ``ai-edge-litert`` is installed, without
+        (:mod:`featbus.model.runtime`) when it has them and ``ai-edge-litert`` is installed, without
         importing TensorFlow; ``"keras"``: always rebuild the Keras networks.
 
     Returns
@@ -452,7 +452,7 @@ def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False
 
 
 def _check_contents(parts, path: str, vouched) -> None:
-    """What the file made, checked before anything uses it (:func:`featbus._model_trust.check_loaded`):
+    """What the file made, checked before anything uses it (:func:`featbus.model._trust.check_loaded`):
     contents featbus never writes are a damaged file; parameters that would touch files or start
     unbounded workers need trust."""
     try:
@@ -482,7 +482,7 @@ def _attach_runtime(model: FeatbusModel, path: str, size: int) -> None:
     and LiteRT is installed): predictions then never import TensorFlow.
 
     One answer per file: where Keras is installed, each forward is run once against the network
-    the file also holds, on two probe images (:func:`featbus.runtime.forward_disagreement`); a
+    the file also holds, on two probe images (:func:`featbus.model.runtime.forward_disagreement`); a
     forward that is not that network (swapped for another of the same shape, its digest updated)
     is refused. A file that passed, or that this installation saved, is remembered by its SHA-256
     (:func:`checked_runtimes_file`), so later loads skip the check and never import TensorFlow.

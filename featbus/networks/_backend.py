@@ -8,7 +8,7 @@ each backend lives here and nowhere else:
 * :func:`compile_forward` turns a function of Keras tensors into a compiled NumPy function
   (``tf.function``, ``jax.jit`` over the variables' values, or PyTorch without autograd);
 * :func:`make_train_step` builds one optimisation step (gradient, per-part learning rates,
-  optimiser updates) for :mod:`featbus.training`, the one training engine;
+  optimiser updates) for :mod:`featbus.networks.training`, the one training engine;
 * :func:`mixed_precision_scope` builds a network in bfloat16 compute on GPUs.
 
 The backend is Keras's: ``KERAS_BACKEND`` (or ``~/.keras/keras.json``), TensorFlow by default.

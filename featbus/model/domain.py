@@ -60,7 +60,7 @@ from sklearn.base import BaseEstimator, OutlierMixin, TransformerMixin, _fit_con
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .scaling import family_space
+from ..scaling import family_space
 
 __all__ = ["DomainReference", "manifest_entry", "score_columns", "flag_summary", "MAX_COMPONENTS", "MAX_NEIGHBORS",
            "MIN_HELD_OUT"]
@@ -150,7 +150,7 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
     """Where the training images lie in a model's feature space, and how far a new image is.
 
     Fitted on the feature rows the model's classifier was trained on; scores any new row by its
-    distance from them (see the module docstring :mod:`featbus.domain`): standardised and
+    distance from them (see the module docstring :mod:`featbus.model.domain`): standardised and
     family-weighted columns, ``n_components`` principal axes, a Mahalanobis (Ledoit-Wolf) or
     k-nearest-neighbour distance, and a threshold at the ``quantile`` of cross-fitted training
     distances, so that about ``1 - quantile`` of new images like the training ones are flagged.
@@ -228,7 +228,7 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from featbus.domain import DomainReference
+    >>> from featbus.model.domain import DomainReference
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(300, 20))
     >>> ref = DomainReference(n_components=8).fit(X)
@@ -264,7 +264,7 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
     def _folds(self, n: int, groups) -> list[tuple[np.ndarray, np.ndarray]]:
         from sklearn.model_selection import GroupKFold, KFold
 
-        from .model_selection import resolve_groups
+        from ..model_selection import resolve_groups
 
         if groups is None:
             splits = min(int(self.n_splits), n)
@@ -437,7 +437,7 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
         ValueError
             Shapes, counts or values that :meth:`fit` never writes.
         """
-        from ._model_trust import printable
+        from ._trust import printable
 
         try:
             p, k = int(self.n_features_in_), int(self.n_components_)
@@ -496,7 +496,7 @@ def manifest_entry(reference: DomainReference) -> dict:
     Examples
     --------
     >>> import numpy as np
-    >>> from featbus.domain import DomainReference, manifest_entry
+    >>> from featbus.model.domain import DomainReference, manifest_entry
     >>> ref = DomainReference(n_components=4).fit(np.random.default_rng(0).normal(size=(50, 6)))
     >>> manifest_entry(ref)["n_components"]
     4
@@ -539,7 +539,7 @@ def score_columns(reference, features, kept, n: int) -> dict[str, np.ndarray]:
     Examples
     --------
     >>> import numpy as np
-    >>> from featbus.domain import DomainReference, score_columns
+    >>> from featbus.model.domain import DomainReference, score_columns
     >>> ref = DomainReference(n_components=2).fit(np.random.default_rng(0).normal(size=(40, 3)))
     >>> cols = score_columns(ref, np.array([[0.0, 0.0, 0.0], [9.0, 9.0, 9.0]]), [0, 2], 3)
     >>> cols["unlike_training"].tolist()
@@ -576,7 +576,7 @@ def flag_summary(flags) -> str:
 
     Examples
     --------
-    >>> from featbus.domain import flag_summary
+    >>> from featbus.model.domain import flag_summary
     >>> flag_summary([True, False, False, None])
     '1 of 3 images looks unlike the training images (out_of_domain above 1): their predictions are extrapolations'
     >>> flag_summary([False, False])

@@ -30,7 +30,7 @@ import warnings
 
 import numpy as np
 
-from ._backend import native_stderr_quiet
+from ..networks._backend import native_stderr_quiet
 
 __all__ = ["LiteForward", "runtime_available", "network_estimators", "forward_flatbuffer", "forward_disagreement",
            "RUNTIME_RTOL", "RUNTIME_PROBA_ATOL", "RUNTIME_CHECK_RTOL"]
@@ -58,7 +58,7 @@ def runtime_available() -> bool:
 def network_estimators(model) -> list[tuple[str, object]]:
     """The estimators of a :class:`~featbus.FeatbusModel` that run a network, with a stable key
     each (``"<feature name>"``, or ``"<feature name>.<member>"`` for an ensemble's members)."""
-    from ._registry import is_a
+    from .._registry import is_a
 
     out = []
     for name, est in model.features.transformer_list:
@@ -106,7 +106,7 @@ def convert_to_tflite(function, trackable, *, quantize: bool = False) -> bytes:
     """The TFLite flatbuffer of a traced TensorFlow function: featbus's one conversion, for a model
     file's runtime forwards (:func:`forward_flatbuffer`) and ``featbus export``
     (:func:`featbus.export.export_tflite`). Callers keep TensorFlow's native log lines off the
-    terminal themselves (:func:`featbus._backend.native_stderr_quiet`).
+    terminal themselves (:func:`featbus.networks._backend.native_stderr_quiet`).
 
     Parameters
     ----------

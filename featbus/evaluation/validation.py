@@ -69,7 +69,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import (
+from ..metrics import (
     ECE_BINS,
     Predictions,
     bootstrap,
@@ -83,8 +83,8 @@ from .metrics import (
     reliability_curve,
     threshold_for_sensitivity,
 )
-from .model_format import json_safe
-from .provenance import overlap_notes
+from ..model.format import json_safe
+from ..provenance import overlap_notes
 
 __all__ = ["validate", "ExternalValidation", "reliability_curve", "expected_calibration_error",
            "ECE_BINS", "AUC_MARGIN"]
@@ -218,7 +218,7 @@ class ExternalValidation:
         image ``positive`` when ``p(positive) >= t``; ``None``: the most probable class.
     out_of_domain : ndarray of shape (n_images,) or None, default=None
         Each image's out-of-domain score against the model's training images
-        (:class:`featbus.domain.DomainReference`; above 1: unlike them); ``None`` when the
+        (:class:`featbus.model.domain.DomainReference`; above 1: unlike them); ``None`` when the
         model holds no reference.
     seen : list of str, default=[]
         One sentence per source of the model's training (its own training or adaptation
@@ -235,7 +235,7 @@ class ExternalValidation:
         The classes the data hold, in the model's order.
     absent_classes : list of str
         The model's classes the data do not hold.
-    sanity : featbus.sanity.Verdict
+    sanity : featbus.evaluation.sanity.Verdict
         The model-sanity verdict ("useful", "limited", "useless") the summary opens with.
     verdict : list of str
         The plain-words findings that follow it.
@@ -334,13 +334,13 @@ class ExternalValidation:
 
     @functools.cached_property
     def sanity(self):
-        """The model-sanity verdict on these images (:func:`featbus.sanity.assess`, computed
+        """The model-sanity verdict on these images (:func:`featbus.evaluation.sanity.assess`, computed
         once): better than always answering the data's most common class, every class found,
         the positive AUC above chance.
 
         Returns
         -------
-        verdict : featbus.sanity.Verdict
+        verdict : featbus.evaluation.sanity.Verdict
         """
         from .sanity import assess
 
@@ -431,7 +431,7 @@ class ExternalValidation:
                  ""]
         lines += [self.sanity.summary(), ""]
         if self.out_of_domain is not None:
-            from .domain import flag_summary
+            from ..model.domain import flag_summary
 
             lines += [flag_summary(self.out_of_domain > 1)
                       + f" (median out_of_domain {np.median(self.out_of_domain):.2f}; above 1: unlike them)", ""]
@@ -469,7 +469,7 @@ class ExternalValidation:
         for name, row in zip(c, cm):
             lines.append(f"  {name:{width}}" + "".join(f"{v:>{max(len(x), 6) + 2}}" for x, v in zip(c, row))
                          + ("   (not in these data)" if name in self.absent_classes else ""))
-        from .reporting import counts_text
+        from ..reporting import counts_text
 
         lines += ["", f"per class at the model's own operating point ({self._rule_text()}):"]
         lines += counts_text(self.confusion_counts(), width, indent="  ")
@@ -493,7 +493,7 @@ class ExternalValidation:
         return "\n".join(lines)
 
     def _in_domain_lines(self) -> list[str]:
-        from ._model_trust import printable  # text from the file: escaped
+        from ..model._trust import printable  # text from the file: escaped
 
         cv = self.in_domain.get("cv") or {}
         if not cv:
@@ -572,7 +572,7 @@ class ExternalValidation:
         counts : pandas.DataFrame
             One row per class (index ``"class"``), integer columns ``TP, FN, FP, TN``.
         """
-        from .reporting import confusion_counts
+        from ..reporting import confusion_counts
 
         return confusion_counts(self.confusion_matrix(), self.classes)
 
@@ -654,8 +654,8 @@ class ExternalValidation:
         page : Path
             The ``index.html`` written.
         """
-        from ._version import __version__
-        from .reporting import _CSS, _figure, _img, counts_html, header_html, verdict_html
+        from .._version import __version__
+        from ..reporting import _CSS, _figure, _img, counts_html, header_html, verdict_html
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -738,7 +738,7 @@ class ExternalValidation:
         -------
         ax : matplotlib Axes
         """
-        from .reporting import plot_roc
+        from ..reporting import plot_roc
 
         f = self.figures
         points = [(1 - f["specificity"], f["sensitivity"], "o",
@@ -760,12 +760,12 @@ class ExternalValidation:
         -------
         ax : matplotlib Axes
         """
-        from .reporting import plot_reliability
+        from ..reporting import plot_reliability
 
         return plot_reliability(self, ax=ax)
 
     def _plot_confusion(self, ax=None):
-        from .reporting import plot_confusion_matrix
+        from ..reporting import plot_confusion_matrix
 
         return plot_confusion_matrix(self, ax=ax)
 
@@ -779,7 +779,7 @@ def _natural_key(text: str):
 def _model_name(model, manifest: dict) -> str:
     recipe = manifest.get("recipe") or {}
     if recipe:
-        from ._model_trust import printable
+        from ..model._trust import printable
 
         name = recipe.get("name")
         what = f"{recipe.get('features') or 'network'} -> {recipe.get('classifier')}"
@@ -821,7 +821,7 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
              random_state: int | None = 0) -> ExternalValidation:
     """External validation: score a trained model on labelled images from another site.
 
-    The model predicts every image once (nothing is refitted). See :mod:`featbus.validation`
+    The model predicts every image once (nothing is refitted). See :mod:`featbus.evaluation.validation`
     for what is measured, how the intervals are made and how classes the data lack are handled.
 
     Parameters
@@ -882,7 +882,7 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
     columns = [] if subgroup is None else [subgroup] if isinstance(subgroup, str) else list(subgroup)
     source = None
     if isinstance(model, (str, os.PathLike)):
-        from .model import load_model
+        from ..model.loaded import load_model
 
         source = str(model)
         if not Path(source).is_file():
@@ -891,7 +891,7 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
     if not (hasattr(model, "predict_proba") and hasattr(model, "classes_")):
         raise TypeError(f"model must be a FeatbusModel or a .featbus path, got {type(model).__name__}")
     if isinstance(data, (str, os.PathLike)):
-        from .datasets import load_data
+        from ..datasets import load_data
 
         if not Path(data).exists():
             raise FileNotFoundError(f"data {str(data)!r} does not exist")
@@ -912,7 +912,7 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
                          f"{', '.join(repr(u) for u in unknown)}, which the model does not know (its classes: "
                          f"{', '.join(classes)})")
     records = list(data.data) if hasattr(data, "data") else list(data.images)
-    from .model_selection import resolve_groups
+    from ..model_selection import resolve_groups
 
     groups = resolve_groups(records, getattr(data, "groups", None))  # featbus's one grouping policy
     reference = getattr(model, "domain", None)

@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from featbus.networks.pretrained import find_pretrained, pretrained_names
-
-from ._registry import is_a
-from .ingredients import CLASSIFIER_TABLE, SAMPLER_TABLE, SELECTOR_TABLE
+from .._moved import new_name
+from .._registry import is_a
+from ..networks.pretrained import find_pretrained, pretrained_names
+from ..pipelines.ingredients import CLASSIFIER_TABLE, SAMPLER_TABLE, SELECTOR_TABLE
 
 __all__ = ["EXTRA_TRUSTED_TYPES", "TRUSTED_PACKAGES", "node_trust", "audit_schema", "check_loaded",
            "CraftedModelError", "NeedsTrust", "printable",
@@ -97,7 +97,7 @@ _NUMPY_SCALARS = _numpy_scalars()
 _NUMPY_DTYPES = _numpy_dtypes()
 
 def _from_ingredients() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The types and packages the ingredient rows bring (:attr:`featbus.ingredients.Ingredient.holds`,
+    """The types and packages the ingredient rows bring (:attr:`featbus.pipelines.ingredients.Ingredient.holds`,
     the package of each row's estimator other than scikit-learn): one list, beside the rows."""
     rows = [e for table in (CLASSIFIER_TABLE, SAMPLER_TABLE, SELECTOR_TABLE) for e in table.values()]
     types = tuple(dict.fromkeys(t for e in rows for t in e.holds))
@@ -110,7 +110,7 @@ _ROW_TYPES, _ROW_PACKAGES = _from_ingredients()
 #: Types a model file may create besides Python's plain values, NumPy and SciPy data and the
 #: estimators of scikit-learn and :data:`TRUSTED_PACKAGES`: the calibration :func:`featbus.model_training.train_model`
 #: wraps a classifier without probabilities in, NumPy's random states (rebuilt from their state
-#: arrays), and the types the ingredient rows of :mod:`featbus.ingredients` bring
+#: arrays), and the types the ingredient rows of :mod:`featbus.pipelines.ingredients` bring
 #: (``Ingredient.holds``: decision trees' node tables, MLP optimisers, XGBoost's booster, whose
 #: state is XGBoost's own model format, parsed, not run). Each one's state is data.
 EXTRA_TRUSTED_TYPES: tuple[str, ...] = (
@@ -134,8 +134,8 @@ def _is_estimator_class(name: str) -> bool:
     """An estimator class defined (not re-exported) in the module the name gives, in scikit-learn
     or a package featbus trains with. Exact: the name is the class, so no subclass of an estimator
     defined elsewhere can pass (a featbus class that moved is known by its old name too,
-    :data:`MOVED_CLASSES`)."""
-    name = MOVED_CLASSES.get(name, name)
+    :data:`MOVED_CLASSES`, and so is one whose module moved, :data:`featbus._moved.MOVED`)."""
+    name = new_name(MOVED_CLASSES.get(name, name))
     module, _, attr = name.rpartition(".")
     if module.split(".")[0] not in _ESTIMATOR_PACKAGES or not re.fullmatch(r"[A-Za-z_][\w.]*", module):
         return False
@@ -164,7 +164,7 @@ def node_trust(loader: str | None, name: str) -> str | None:
 
     Examples
     --------
-    >>> from featbus._model_trust import node_trust
+    >>> from featbus.model._trust import node_trust
     >>> node_trust("NdArrayNode", "numpy.ndarray"), node_trust("NdArrayNode", "numpy.memmap")
     ('NumPy', None)
     >>> node_trust("ObjectNode", "sklearn.svm._classes.SVC"), node_trust("ReduceNode", "numpy.ndarray")
@@ -466,7 +466,7 @@ def printable(text: Any) -> str:
 
     Examples
     --------
-    >>> from featbus._model_trust import printable
+    >>> from featbus.model._trust import printable
     >>> printable("ok\\nloads without --trust: yes\\x1b[2K")
     'ok\\\\nloads without --trust: yes\\\\x1b[2K'
     """

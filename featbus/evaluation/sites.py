@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._records import ImageRecord
-from .evaluation import Report, _Text, evaluate
-from .metrics import Predictions, bootstrap, decide, format_interval, rank_auc
+from .._records import ImageRecord
+from ..metrics import Predictions, bootstrap, decide, rank_auc
+from ..model.describe import site_cv_lines
+from .report import Report, _Text, evaluate
 
 __all__ = ["combine_sites", "site_name", "sites_of", "site_balance_weights", "site_balance_shares", "site_figures",
            "leave_one_site_out", "SiteReport", "site_cv_lines", "SITE_BALANCE_ABOUT"]
@@ -48,7 +49,7 @@ def site_name(path: str | os.PathLike, *, is_file: bool | None = None) -> str:
 
     Examples
     --------
-    >>> from featbus.sites import site_name
+    >>> from featbus.evaluation.sites import site_name
     >>> site_name("/data/busi.csv", is_file=True), site_name("/data/BUS-BRA/", is_file=False)
     ('busi', 'BUS-BRA')
     """
@@ -203,7 +204,7 @@ def sites_of(data, records=None) -> np.ndarray | None:
     Examples
     --------
     >>> from featbus import make_phantoms
-    >>> from featbus.sites import combine_sites, sites_of
+    >>> from featbus.evaluation.sites import combine_sites, sites_of
     >>> both = combine_sites([make_phantoms(2, image_size=32), make_phantoms(2, image_size=32)], names=["a", "b"])
     >>> sites_of(both).tolist(), sites_of(make_phantoms(2, image_size=32)) is None
     (['a', 'a', 'b', 'b'], True)
@@ -248,7 +249,7 @@ def site_balance_weights(y, sites, *, max_iter: int = 1000, tol: float = 1e-10) 
     Examples
     --------
     >>> import numpy as np
-    >>> from featbus.sites import site_balance_weights
+    >>> from featbus.evaluation.sites import site_balance_weights
     >>> y = np.array(["b"] * 60 + ["m"] * 20 + ["b"] * 5 + ["m"] * 5)
     >>> sites = np.array(["big"] * 80 + ["small"] * 10)
     >>> w = site_balance_weights(y, sites)
@@ -293,7 +294,7 @@ def site_balance_shares(y, sites, weights) -> dict:
     Examples
     --------
     >>> import numpy as np
-    >>> from featbus.sites import site_balance_shares, site_balance_weights
+    >>> from featbus.evaluation.sites import site_balance_shares, site_balance_weights
     >>> y, sites = np.array(["b", "b", "m", "b", "m"]), np.array(["x", "x", "x", "z", "z"])
     >>> site_balance_shares(y, sites, site_balance_weights(y, sites))
     {'sites': {'x': 0.5, 'z': 0.5}, 'classes': {'b': 0.5, 'm': 0.5}}
@@ -350,7 +351,7 @@ def site_figures(model, proba, y_true, groups=None, *, positive: str = "malignan
     Examples
     --------
     >>> from featbus import make_phantoms, train_model
-    >>> from featbus.sites import site_figures
+    >>> from featbus.evaluation.sites import site_figures
     >>> data = make_phantoms(30, image_size=48, random_state=0)
     >>> model = train_model(data, "intensity", classifier="logreg", cross_validate=False, progress=False)
     >>> y = data.target_names[data.target]
@@ -368,7 +369,7 @@ def held_out(model, proba, y_true, groups=None, *, positive: str = "malignant") 
     Examples
     --------
     >>> from featbus import make_phantoms, train_model
-    >>> from featbus.sites import held_out
+    >>> from featbus.evaluation.sites import held_out
     >>> data = make_phantoms(12, image_size=48, random_state=0)
     >>> model = train_model(data, "intensity", classifier="logreg", cross_validate=False, progress=False)
     >>> view = held_out(model, model.predict_proba(data.data), data.target_names[data.target])
@@ -430,7 +431,7 @@ class SiteReport:
     --------
     >>> import numpy as np
     >>> from sklearn.linear_model import LogisticRegression
-    >>> from featbus.sites import leave_one_site_out
+    >>> from featbus.evaluation.sites import leave_one_site_out
     >>> rng = np.random.RandomState(0)
     >>> y = np.tile(["benign", "malignant"], 30)
     >>> X = rng.normal(size=(60, 3)) + (y == "malignant")[:, None] * 2
@@ -591,52 +592,3 @@ def leave_one_site_out(estimator, X, y, sites, *, groups=None, positive: str | N
                     "classes": [names[rep.classes.tolist().index(c)] for c in here], **figures, "notes": notes})
     return SiteReport(name=rep.name, positive=positive if p is not None else None, n_bootstrap=int(n_bootstrap),
                       sites=out, report=rep)
-
-
-def site_cv_lines(entry: dict) -> list[str]:
-    """A leave-one-site-out figure as lines of text (what ``featbus train``, ``featbus evaluate``
-    and ``featbus inspect`` print).
-
-    Parameters
-    ----------
-    entry : dict
-        :meth:`SiteReport.to_dict`, or a model file's manifest ``site_cv``.
-
-    Returns
-    -------
-    lines : list of str
-        A header, then one line per held-out site.
-
-    Examples
-    --------
-    >>> from featbus.sites import site_cv_lines
-    >>> entry = {"name": "svm", "positive": "malignant", "n_bootstrap": 0, "sites": [
-    ...     {"site": "a", "n_images": 20, "trained_on": ["b"], "n_train": 30,
-    ...      "accuracy": {"value": 0.7, "ci": [None, None]}, "balanced_accuracy": {"value": 0.65, "ci": [None, None]},
-    ...      "auc": None, "sensitivity": {"value": 0.5, "ci": [None, None]},
-    ...      "notes": ["no malignant AUC: the site needs malignant and other images"]}]}
-    >>> print("\\n".join(site_cv_lines(entry)))  # doctest: +NORMALIZE_WHITESPACE
-    leave one site out (svm, trained on the other sites and tested on each; point values, no intervals):
-      a held out (20 images; trained on b, 30 images): accuracy 0.700, balanced accuracy 0.650,
-      sensitivity[malignant] 0.500; no malignant AUC: the site needs malignant and other images
-    """
-    def fig(label, v):
-        if not isinstance(v, dict) or v.get("value") is None:
-            return None
-        return f"{label} {format_interval(v['value'], v.get('ci'))}"
-
-    positive = entry.get("positive")
-    n_boot = entry.get("n_bootstrap") or 0
-    lines = [f"leave one site out ({entry.get('name')}, trained on the other sites and tested on each; "
-             + (f"95 % intervals from {n_boot} resamples of each site's groups):" if n_boot else
-                "point values, no intervals):")]
-    for s in entry.get("sites") or []:
-        parts = [fig("accuracy", s.get("accuracy")), fig("balanced accuracy", s.get("balanced_accuracy")),
-                 fig(f"AUC[{positive}]", s.get("auc")), fig(f"sensitivity[{positive}]", s.get("sensitivity"))]
-        notes = [str(n) for n in s.get("notes") or []]
-        lines.append(f"  {s.get('site')} held out ({s.get('n_images')} images; trained on "
-                     f"{', '.join(map(str, s.get('trained_on') or []))}, {s.get('n_train')} images): "
-                     + ", ".join(x for x in parts if x) + ("; " + "; ".join(notes) if notes else ""))
-    return lines
-
-

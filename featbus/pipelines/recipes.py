@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._registry import did_you_mean
+from .._registry import did_you_mean
 
 __all__ = ["Recipe", "RECIPES", "DEFAULT_RECIPE", "OVERRIDES", "get_recipe", "build_network", "describe_recipes",
            "SegmenterRecipe", "SEGMENTER_RECIPES", "DEFAULT_SEGMENTER_RECIPE", "build_segmenter"]
@@ -139,12 +139,12 @@ def build_network(recipe: Recipe, *, overrides: dict | None = None, random_state
 
     Examples
     --------
-    >>> from featbus.recipes import build_network, get_recipe
+    >>> from featbus.pipelines.recipes import build_network, get_recipe
     >>> net = build_network(get_recipe("finetuned-lite0"), overrides={"epochs": 3, "image_size": 192})
     >>> net.epochs, net.input_size
     (3, 192)
     """
-    from .features.finetune import FineTunedCNN, FineTunedEnsemble
+    from ..features.finetune import FineTunedCNN, FineTunedEnsemble
 
     if not recipe.is_network:
         raise ValueError(f"recipe {recipe.name!r} is features + classifier, not a network")
@@ -268,12 +268,12 @@ def build_segmenter(name: str = DEFAULT_SEGMENTER_RECIPE, **overrides):
 
     Examples
     --------
-    >>> from featbus.recipes import build_segmenter
+    >>> from featbus.pipelines.recipes import build_segmenter
     >>> seg = build_segmenter("best", random_state=0)
     >>> seg.backbone, seg.input_size, seg.n_members, seg.empty_masks
     ('efficientnet_lite2', 224, 2, 'skip')
     """
-    from .segmentation.unet import UNetSegmenter
+    from ..segmentation.unet import UNetSegmenter
 
     try:
         recipe = SEGMENTER_RECIPES[str(name).strip().lower()]
@@ -304,7 +304,7 @@ def time_text(r) -> str:
 
     Examples
     --------
-    >>> from featbus.recipes import RECIPES, time_text
+    >>> from featbus.pipelines.recipes import RECIPES, time_text
     >>> time_text(RECIPES["finetuned-lite0"])
     'about 15 min on 2 CPU cores, well under a minute on a GPU (not measured by featbus: no GPU here)'
     """

@@ -2,7 +2,7 @@
 
 One of the three rooms of a featbus model (issue 44):
 
-* :mod:`featbus.model_format` (this module): the manifest (reading, schema, versions), the
+* :mod:`featbus.model.format` (this module): the manifest (reading, schema, versions), the
   pipeline member (skops schema walk, exact-type trust, container checks), the trust list, the
   memo of checked runtime forwards, the digests, and writing a file's members. It imports
   nothing of training and nothing that predicts.
@@ -11,8 +11,8 @@ One of the three rooms of a featbus model (issue 44):
 * :mod:`featbus.model_training`: :func:`~featbus.model_training.train_model`.
 
 The trust rules themselves (which type each skops loader may build, the checks of what was
-built) are :mod:`featbus._model_trust`; the types an ingredient brings are on its row of
-:mod:`featbus.ingredients`.
+built) are :mod:`featbus.model._trust`; the types an ingredient brings are on its row of
+:mod:`featbus.pipelines.ingredients`.
 
 **The file format**
 
@@ -30,7 +30,7 @@ A ``.featbus`` file (format 4) is a zip archive whose members are stored, not co
     :class:`~featbus.ROICropper` (the segmenter inside it), written by :mod:`skops.io`: JSON and
     NumPy arrays, no pickle.
 ``runtime/<name>.tflite`` (CNN models saved on Keras's TensorFlow backend)
-    Each network's forward pass for :mod:`featbus.runtime`, which predicts without TensorFlow.
+    Each network's forward pass for :mod:`featbus.model.runtime`, which predicts without TensorFlow.
 
 **What loading implies**
 
@@ -84,9 +84,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._model_trust import EXTRA_TRUSTED_TYPES, TRUSTED_PACKAGES, CraftedModelError, audit_schema, node_trust, printable
-from ._version import __version__
-from .io import file_sha256, written_atomically
+from .._moved import quietly
+from .._version import __version__
+from ..io import file_sha256, written_atomically
+from ._trust import EXTRA_TRUSTED_TYPES, TRUSTED_PACKAGES, CraftedModelError, audit_schema, node_trust
+from .describe import describe_manifest
 
 __all__ = ["FORMAT_VERSION", "MAX_MANIFEST_BYTES", "EXTRA_TRUSTED_TYPES", "TRUSTED_PACKAGES", "UntrustedModelError",
            "ModelVersionError", "read_manifest", "describe_manifest", "pipeline_types", "types_needing_trust",
@@ -148,7 +150,7 @@ def trusted_digests() -> set[str]:
 
     Examples
     --------
-    >>> from featbus.model_format import trusted_digests
+    >>> from featbus.model.format import trusted_digests
     >>> isinstance(trusted_digests(), set)
     True
     """
@@ -194,7 +196,7 @@ def package_versions(deep: bool) -> dict[str, str]:
 
     Examples
     --------
-    >>> from featbus.model_format import package_versions
+    >>> from featbus.model.format import package_versions
     >>> sorted(package_versions(deep=False))[:2]
     ['featbus', 'imbalanced-learn']
     """
@@ -240,7 +242,7 @@ def check_versions(manifest: dict, path: str) -> None:
 
     Examples
     --------
-    >>> from featbus.model_format import check_versions
+    >>> from featbus.model.format import check_versions
     >>> check_versions({"format": "zip"}, "a.featbus")
     Traceback (most recent call last):
     ...
@@ -388,14 +390,14 @@ def _check_manifest_schema(manifest: dict, path: str) -> None:
     for field in ("cv", "segmenter", "holdout", "training", "adaptation"):
         if manifest.get(field) is not None and not isinstance(manifest[field], dict):
             raise bad(field, "an object or null")
-    sanity = (manifest.get("cv") or {}).get("sanity")  # featbus.sanity's verdict of the cv figures
+    sanity = (manifest.get("cv") or {}).get("sanity")  # featbus.evaluation.sanity's verdict of the cv figures
     if sanity is not None and not (isinstance(sanity, dict)
                                    and sanity.get("verdict") in ("useful", "limited", "useless")
                                    and isinstance(sanity.get("reasons"), list)
                                    and all(isinstance(r, str) for r in sanity["reasons"])):
         raise ValueError(f"{path!r} is damaged: its cv 'sanity' should be null or an object with a 'verdict' "
                          "(useful, limited or useless) and a list of 'reasons'")
-    site_cv = manifest.get("site_cv")  # featbus.sites.leave_one_site_out's figure
+    site_cv = manifest.get("site_cv")  # featbus.evaluation.sites.leave_one_site_out's figure
     if site_cv is not None and not (isinstance(site_cv, dict) and isinstance(site_cv.get("sites"), list) and all(
             isinstance(e, dict) and isinstance(e.get("site"), str) and isinstance(e.get("notes", []), list)
             and all(e.get(k) is None or (isinstance(e[k], dict) and isinstance(e[k].get("value"), (int, float))
@@ -480,7 +482,7 @@ def _skops_io():
 
 def _type_trust(name: str, loaders) -> str | None:
     """Why featbus lets the file build this type with every loader it names, or None
-    (:func:`featbus._model_trust.node_trust`: exact types per loader)."""
+    (:func:`featbus.model._trust.node_trust`: exact types per loader)."""
     reasons = [node_trust(None if loader == "?" else loader, name) for loader in sorted(loaders)]
     return reasons[0] if reasons and all(reasons) else None
 
@@ -596,85 +598,6 @@ def types_needing_trust(path: str | os.PathLike) -> list[str]:
     return [t["name"] for t in pipeline_types(path) if t["trust"] == "needs your trust"]
 
 
-def describe_manifest(manifest: dict) -> str:
-    """A few lines about a model from its manifest alone: recipe, training data, cross-validation
-    results, training runs, versions, date (:meth:`~featbus.model.FeatbusModel.describe`, ``featbus inspect``).
-
-    Every text taken from the file is printed escaped (:func:`featbus._model_trust.printable`):
-    a line break or a terminal escape in a note or a class name cannot add a line of its own."""
-    def clean(obj):
-        if isinstance(obj, dict):
-            return {clean(k): clean(v) for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [clean(v) for v in obj]
-        return printable(obj) if isinstance(obj, str) else obj
-
-    m = clean(manifest)
-    r, d, cv = m.get("recipe", {}), m.get("data", {}), m.get("cv") or {}
-    lines = [f"featbus model: {r.get('features')} -> {r.get('classifier')}"
-             + (f" (+{r.get('balance')})" if r.get("balance") else "")
-             + (f", probabilities: {r.get('calibration')}" if r.get("calibration") else ""),
-             f"classes: {', '.join(map(str, m.get('classes', [])))}",
-             (f"trained on {d.get('n_images')} images {d.get('counts')}"
-              + (f" from {d.get('source')}" if d.get("source") else " given in Python")
-              + " "
-              f"(content sha256 {str(d.get('sha256'))[:12]}...), seed {m.get('random_state')}, "
-              f"{m.get('created')}")]
-    if cv:
-        # the malignant-vs-rest AUC (what validate compares with) beside the macro one; files from
-        # before per-class AUCs were stored print what they have
-        malignant = (cv.get("per_class_auc") or {}).get("malignant")
-        many = len(m.get("classes", [])) > 2  # "auc" is the macro one-vs-rest AUC; of two classes, the one AUC
-        auc_name = "macro auc" if many else "malignant auc" if isinstance(malignant, dict) else "auc"
-        shown = {"accuracy": cv.get("accuracy"), "f1": cv.get("f1"), auc_name: cv.get("auc")}
-        if many and isinstance(malignant, dict):
-            shown["malignant auc"] = malignant
-        parts = []
-        for metric, v in shown.items():
-            if v and v.get("value") is not None:
-                ci = v.get("ci") or [None, None]
-                parts.append(f"{metric} {v['value']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]"
-                                                             if ci[0] is not None else ""))
-        kind = "held-out validation" if "validation split" in str(cv.get("cv")) else "cross-validation"
-        lines.append(f"{kind} ({cv.get('cv')}): " + ", ".join(parts))
-        if cv.get("caveat"):
-            lines.append(f"  caveat: {cv['caveat']}")
-    if m.get("site_cv"):  # several sites: each predicted by the recipe trained on the others
-        from .sites import site_cv_lines
-
-        lines += site_cv_lines(m["site_cv"])
-    tr = m.get("training")
-    if tr:
-        from .training import STOPPED_REASONS as _STOPPED
-
-        runs = tr.get("members") or []
-        lines.append(f"{'training' if runs else 'networks ran'} on {tr.get('backend')} / {tr.get('device')}"
-                     + (": " if runs else "") + "; ".join(
-            f"{len(h.get('epochs', []))} epochs, kept epoch {(h.get('best_epoch') or 0) + 1} "
-            f"({_STOPPED.get(h.get('stopped'), h.get('stopped'))}), {h.get('seconds', 0):.0f} s" for h in runs))
-    if r.get("preprocessing"):
-        lines.append("preprocessing: " + " -> ".join(r["preprocessing"]))
-    seg = m.get("segmenter")
-    if seg:
-        lines.append(f"lesion ROI: {seg.get('class')} ({seg.get('obtained')}), box margin "
-                     f"{seg.get('roi', {}).get('margin')}; no lesion found: whole image")
-    ad, op = m.get("adaptation"), m.get("operating_point")
-    if ad:  # featbus.adapt
-        lab = ad.get("labels") or {}
-        lines.append(f"adapted to a site ({ad.get('method')}) on {ad.get('n_images')} images (content sha256 "
-                     f"{str(ad.get('sha256'))[:12]}...), " + (f"{lab.get('n_images')} labelled {lab.get('counts')}"
-                                                               if ad.get("labelled") else "unlabelled")
-                     + f", {ad.get('date')}")
-    if op:
-        reached = "" if op.get("specificity") is None else (
-            f"; there it gave sensitivity {op.get('sensitivity'):.2f} at specificity {op.get('specificity'):.2f}")
-        lines.append(f"operating point: {op.get('positive')} when p({op.get('positive')}) >= {op.get('threshold'):.4g} "
-                     f"(target sensitivity {op.get('target_sensitivity')}, chosen on {op.get('chosen_on')}{reached})")
-    lines += [f"note: {n}" for n in m.get("notes", [])]
-    lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()))
-    return "\n".join(lines)
-
-
 def checked_runtimes_file() -> Path:
     """Where featbus remembers the model files whose runtime forwards it has checked against their
     Keras networks (beside :func:`trusted_models_file`; a file's SHA-256 per line)."""
@@ -698,7 +621,7 @@ def runtime_checked(digest: str) -> bool:
     --------
     >>> import os, tempfile
     >>> from unittest import mock
-    >>> from featbus.model_format import remember_runtime_checked, runtime_checked
+    >>> from featbus.model.format import remember_runtime_checked, runtime_checked
     >>> with tempfile.TemporaryDirectory() as d, mock.patch.dict(
     ...         os.environ, {"FEATBUS_TRUSTED_MODELS": os.path.join(d, "trusted.txt")}):
     ...     before = runtime_checked("ab" * 32)
@@ -727,7 +650,7 @@ def remember_runtime_checked(digest: str) -> None:
     --------
     See :func:`runtime_checked`.
 
-    >>> from featbus.model_format import remember_runtime_checked
+    >>> from featbus.model.format import remember_runtime_checked
     """
     store = checked_runtimes_file()
     try:
@@ -749,7 +672,7 @@ def keras_installed() -> bool:
 
     Examples
     --------
-    >>> from featbus.model_format import keras_installed
+    >>> from featbus.model.format import keras_installed
     >>> keras_installed() in (True, False)
     True
     """
@@ -782,7 +705,8 @@ def _load_pickled(path: str, manifest: dict, size: int, vouched: bool) -> dict:
     with warnings.catch_warnings():
         # the versions were checked; patch-level differences are fine
         warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
-        return joblib.load(io.BytesIO(blob))
+        with quietly():  # an older file names the modules where its classes were then (featbus._moved)
+            return joblib.load(io.BytesIO(blob))
 
 
 def read_pipeline(path: str, manifest: dict, size: int, trusted, vouched) -> dict:
@@ -812,13 +736,14 @@ def read_pipeline(path: str, manifest: dict, size: int, trusted, vouched) -> dic
             "list)")
     try:
         # every type the file holds, each checked above: skops's own defaults are not used
-        return _skops_io().loads(blob, trusted=listed)
+        with quietly():  # an older file names the modules where its classes were then (featbus._moved)
+            return _skops_io().loads(blob, trusted=listed)
     except Exception as exc:
         raise ValueError(f"{path!r} is damaged: its pipeline does not load ({type(exc).__name__}: {exc})") from None
 
 
 def read_runtime_forwards(path: str, manifest: dict, nets: dict, size: int) -> list[tuple]:
-    """The file's runtime forwards (:mod:`featbus.runtime`), each read and checked.
+    """The file's runtime forwards (:mod:`featbus.model.runtime`), each read and checked.
 
     Parameters
     ----------
@@ -827,7 +752,7 @@ def read_runtime_forwards(path: str, manifest: dict, nets: dict, size: int) -> l
     manifest : dict
         Its manifest (:func:`read_manifest`).
     nets : dict
-        The model's network estimators by key (:func:`featbus.runtime.network_estimators`), one
+        The model's network estimators by key (:func:`featbus.model.runtime.network_estimators`), one
         per forward.
     size : int
         The file's size in bytes (a member may not claim more).
@@ -845,7 +770,7 @@ def read_runtime_forwards(path: str, manifest: dict, nets: dict, size: int) -> l
 
     Examples
     --------
-    >>> from featbus.model_format import read_runtime_forwards
+    >>> from featbus.model.format import read_runtime_forwards
     >>> read_runtime_forwards("a.featbus", {"runtime": None}, {}, 0)
     []
     """
@@ -890,7 +815,7 @@ def data_sha256(records, y_names) -> str:
     --------
     >>> import numpy as np
     >>> from featbus import ImageRecord
-    >>> from featbus.model_format import data_sha256
+    >>> from featbus.model.format import data_sha256
     >>> len(data_sha256([ImageRecord(np.zeros((2, 2), np.uint8))], ["benign"]))
     64
     """
@@ -919,7 +844,7 @@ def runtime_forwards(model, wanted: bool | None) -> list[dict]:
     Returns
     -------
     list of dict
-        One member per network (:mod:`featbus.runtime`): its estimator key, member name,
+        One member per network (:mod:`featbus.model.runtime`): its estimator key, member name,
         flatbuffer, SHA-256, input size and output count; ``[]`` for a model without networks.
 
     Examples
@@ -927,7 +852,7 @@ def runtime_forwards(model, wanted: bool | None) -> list[dict]:
     >>> from types import SimpleNamespace
     >>> from sklearn.pipeline import FeatureUnion
     >>> from featbus import HOGFeatures
-    >>> from featbus.model_format import runtime_forwards
+    >>> from featbus.model.format import runtime_forwards
     >>> runtime_forwards(SimpleNamespace(features=FeatureUnion([("hog", HOGFeatures())])), wanted=None)
     []
     """
@@ -936,7 +861,7 @@ def runtime_forwards(model, wanted: bool | None) -> list[dict]:
     nets = network_estimators(model)
     if not nets or wanted is False:
         return []
-    from ._backend import backend_name
+    from ..networks._backend import backend_name
 
     if backend_name() != "tensorflow":
         if wanted:

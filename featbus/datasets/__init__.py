@@ -36,8 +36,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from sklearn.utils import Bunch, check_random_state
 
-from ._records import ImageError, ImageRecord, map_images
-from .io import read_image, read_mask, warn_skipped
+from .._records import ImageError, ImageRecord, map_images
+from ..io import read_image, read_mask, warn_skipped
 
 __all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_bus_bra", "load_breast_lesions_usg",
            "load_site_table_folder", "SITE_TABLES", "SiteTable", "site_table_of", "unwrap_download_folder",
@@ -520,7 +520,7 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
     if not images:
         raise ValueError(f"no readable image in {str(root)!r}")
     if groups == "duplicates":
-        from .model_selection import duplicate_groups
+        from ..model_selection import duplicate_groups
 
         group_labels = duplicate_groups(images, threshold=duplicate_threshold, n_jobs=n_jobs)
     else:
@@ -907,7 +907,7 @@ def load_breast_lesions_usg(root: str | os.PathLike | None = None, *, on_error: 
 
 
 #: The bundled sample: :func:`load_sample` reads it (``scripts/make_sample.py`` builds it).
-SAMPLE_DIR = Path(__file__).resolve().parent / "datasets_data" / "breast_lesions_usg_sample"
+SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "breast_lesions_usg_sample"
 
 
 def load_sample(*, classes: Sequence[str] | None = None) -> Bunch:
@@ -1167,7 +1167,7 @@ def _manifest_table(path: Path, required: Sequence[str]):
     table.columns = [str(c).strip().lower() for c in table.columns]
     absent = [c for c in required if c not in table.columns]
     if absent:
-        from ._registry import did_you_mean
+        from .._registry import did_you_mean
 
         needs = " and ".join(repr(c) for c in required)
         hint = "".join(did_you_mean(c, table.columns).replace(" (did", f" ({c!r}: did") for c in absent)
@@ -1421,7 +1421,7 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
         order = {g: n for n, g in enumerate(sorted(first, key=first.get))}
         group_labels = np.array([order[g] for g in group_labels])
     elif groups == "duplicates":
-        from .model_selection import duplicate_groups
+        from ..model_selection import duplicate_groups
 
         group_labels = duplicate_groups(images, threshold=duplicate_threshold, n_jobs=n_jobs)
     else:
@@ -1575,7 +1575,7 @@ def lesion_patches(data: Bunch, size: int = 224, *, normal: str = "breast-centre
     >>> [r.image.shape for r in p.data], p.paths
     ([(64, 64), (64, 64)], ['a.png#lesion1', 'b.png#breast-centre'])
     """
-    from .preprocessing.mammography import breast_mask
+    from ..preprocessing.mammography import breast_mask
 
     if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 8:
         raise ValueError(f"size must be an int >= 8, got {size!r}")

@@ -35,12 +35,12 @@ from sklearn.model_selection._search import BaseSearchCV
 from sklearn.model_selection._split import GroupsConsumerMixin
 from sklearn.utils import _safe_indexing
 
-from .encoded_labels import EncodedLabelClassifier
-from .metrics import PER_CLASS_METRICS, Predictions, bootstrap, classification_metrics, metric_arrays
-from .model_selection import resolve_groups
-from .progress import progress_bar, progress_mode
-from .provenance import overlap_notes
-from .reporting import comparison_table, counts_text
+from ..metrics import PER_CLASS_METRICS, Predictions, bootstrap, classification_metrics, metric_arrays
+from ..model_selection import resolve_groups
+from ..pipelines.encoded_labels import EncodedLabelClassifier
+from ..progress import progress_bar, progress_mode
+from ..provenance import overlap_notes
+from ..reporting import comparison_table, counts_text
 
 __all__ = [
     "evaluate", "Report", "compare", "comparison_table", "classification_metrics", "make_splits",
@@ -355,7 +355,7 @@ class Report:
         >>> r.confusion_counts().loc["1"].tolist()
         [0, 1, 0, 2]
         """
-        from .reporting import confusion_counts
+        from ..reporting import confusion_counts
 
         return confusion_counts(self.metrics["confusion_matrix"], self.class_names)
 
@@ -383,13 +383,13 @@ class Report:
 
     @functools.cached_property
     def sanity(self):
-        """The model-sanity verdict of these predictions (:func:`featbus.sanity.assess`,
+        """The model-sanity verdict of these predictions (:func:`featbus.evaluation.sanity.assess`,
         computed once): is the model better than always answering the most common class, does
         it find every class, does it rank better than chance.
 
         Returns
         -------
-        verdict : featbus.sanity.Verdict
+        verdict : featbus.evaluation.sanity.Verdict
         """
         from .sanity import assess
 
@@ -440,25 +440,25 @@ class Report:
     # -- plots and HTML (matplotlib is imported only here)
     def plot_roc(self, ax=None):
         """One-vs-rest ROC curves of every class, AUC with interval in the legend."""
-        from .reporting import plot_roc
+        from ..reporting import plot_roc
 
         return plot_roc(self, ax=ax)
 
     def plot_confusion_matrix(self, ax=None, normalize: bool = True):
         """Confusion matrix heat map (row-normalised by default, counts shown)."""
-        from .reporting import plot_confusion_matrix
+        from ..reporting import plot_confusion_matrix
 
         return plot_confusion_matrix(self, ax=ax, normalize=normalize)
 
     def plot_per_class(self, ax=None):
         """Grouped bars of the per-class metrics with their intervals."""
-        from .reporting import plot_per_class
+        from ..reporting import plot_per_class
 
         return plot_per_class(self, ax=ax)
 
     def to_html(self, path: str | Path, *, title: str | None = None) -> Path:
         """Write a self-contained HTML report: one file, every figure embedded in it once."""
-        from .reporting import write_html
+        from ..reporting import write_html
 
         return write_html([self], path, title=title)
 
@@ -495,7 +495,7 @@ def _ground_truth_mask_note(features: Any, region: str | None, *, empty_masks: b
     from the lesion masks), which a new image does not come with; a segmenter's masks are worse. For an honest
     one, leave out shape.
     """
-    from ._registry import reads_masks
+    from .._registry import reads_masks
 
     items = features.split(",") if isinstance(features, str) else list(features or ())
     names = [item[0] if isinstance(item, tuple) else str(item).strip().lower() for item in items]
@@ -523,7 +523,7 @@ def _mask_reading_steps(estimator: Any) -> tuple[list, str]:
     :func:`evaluate`. A crop by a segmenter (``ROICropper(source="segmenter")``) replaces those
     masks by predicted ones, so then only the steps before it could read the ground truth: to
     stay simple, nothing is reported then."""
-    from ._registry import entry_of, is_a, reads_masks
+    from .._registry import entry_of, is_a, reads_masks
 
     if not hasattr(estimator, "get_params"):
         return [], "image"
@@ -642,7 +642,7 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
         subset to the training fold, e.g. ``{"classifier__sample_weight": w}`` for a
         pipeline), or a callable taking the training fold's indices and returning the dict
         (for weights that depend on what the fold holds, such as
-        :func:`featbus.sites.site_balance_weights`, or ``groups`` of a network's
+        :func:`featbus.evaluation.sites.site_balance_weights`, or ``groups`` of a network's
         validation split).
 
     Returns
@@ -1017,7 +1017,7 @@ def write_study_report(reports: dict[str, list], data, path: str | Path, *, feat
 
     import pandas as pd
 
-    from .reporting import (
+    from ..reporting import (
         comparison_table,
         comparison_with_intervals,
         gallery_html,

@@ -1,0 +1,138 @@
+"""A model file described from its manifest alone: what ``featbus inspect`` and
+:meth:`FeatbusModel.describe <featbus.model.FeatbusModel.describe>` print.
+
+The description reads the stored figures (cross-validation, leave-one-site-out, training runs,
+operating point) as plain data: it imports none of the judges that made them, so the file
+format (:mod:`featbus.model.format`) stands below :mod:`featbus.evaluation`.
+"""
+
+from __future__ import annotations
+
+from ..metrics import format_interval
+from ._trust import printable
+
+__all__ = ["describe_manifest", "site_cv_lines"]
+
+
+def describe_manifest(manifest: dict) -> str:
+    """A few lines about a model from its manifest alone: recipe, training data, cross-validation
+    results, training runs, versions, date (:meth:`~featbus.model.FeatbusModel.describe`, ``featbus inspect``).
+
+    Every text taken from the file is printed escaped (:func:`featbus.model._trust.printable`):
+    a line break or a terminal escape in a note or a class name cannot add a line of its own."""
+    def clean(obj):
+        if isinstance(obj, dict):
+            return {clean(k): clean(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [clean(v) for v in obj]
+        return printable(obj) if isinstance(obj, str) else obj
+
+    m = clean(manifest)
+    r, d, cv = m.get("recipe", {}), m.get("data", {}), m.get("cv") or {}
+    lines = [f"featbus model: {r.get('features')} -> {r.get('classifier')}"
+             + (f" (+{r.get('balance')})" if r.get("balance") else "")
+             + (f", probabilities: {r.get('calibration')}" if r.get("calibration") else ""),
+             f"classes: {', '.join(map(str, m.get('classes', [])))}",
+             (f"trained on {d.get('n_images')} images {d.get('counts')}"
+              + (f" from {d.get('source')}" if d.get("source") else " given in Python")
+              + " "
+              f"(content sha256 {str(d.get('sha256'))[:12]}...), seed {m.get('random_state')}, "
+              f"{m.get('created')}")]
+    if cv:
+        # the malignant-vs-rest AUC (what validate compares with) beside the macro one; files from
+        # before per-class AUCs were stored print what they have
+        malignant = (cv.get("per_class_auc") or {}).get("malignant")
+        many = len(m.get("classes", [])) > 2  # "auc" is the macro one-vs-rest AUC; of two classes, the one AUC
+        auc_name = "macro auc" if many else "malignant auc" if isinstance(malignant, dict) else "auc"
+        shown = {"accuracy": cv.get("accuracy"), "f1": cv.get("f1"), auc_name: cv.get("auc")}
+        if many and isinstance(malignant, dict):
+            shown["malignant auc"] = malignant
+        parts = []
+        for metric, v in shown.items():
+            if v and v.get("value") is not None:
+                ci = v.get("ci") or [None, None]
+                parts.append(f"{metric} {v['value']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+                                                             if ci[0] is not None else ""))
+        kind = "held-out validation" if "validation split" in str(cv.get("cv")) else "cross-validation"
+        lines.append(f"{kind} ({cv.get('cv')}): " + ", ".join(parts))
+        if cv.get("caveat"):
+            lines.append(f"  caveat: {cv['caveat']}")
+    if m.get("site_cv"):  # several sites: each predicted by the recipe trained on the others
+        lines += site_cv_lines(m["site_cv"])
+    tr = m.get("training")
+    if tr:
+        from ..networks.training import STOPPED_REASONS as _STOPPED
+
+        runs = tr.get("members") or []
+        lines.append(f"{'training' if runs else 'networks ran'} on {tr.get('backend')} / {tr.get('device')}"
+                     + (": " if runs else "") + "; ".join(
+            f"{len(h.get('epochs', []))} epochs, kept epoch {(h.get('best_epoch') or 0) + 1} "
+            f"({_STOPPED.get(h.get('stopped'), h.get('stopped'))}), {h.get('seconds', 0):.0f} s" for h in runs))
+    if r.get("preprocessing"):
+        lines.append("preprocessing: " + " -> ".join(r["preprocessing"]))
+    seg = m.get("segmenter")
+    if seg:
+        lines.append(f"lesion ROI: {seg.get('class')} ({seg.get('obtained')}), box margin "
+                     f"{seg.get('roi', {}).get('margin')}; no lesion found: whole image")
+    ad, op = m.get("adaptation"), m.get("operating_point")
+    if ad:  # featbus.adapt
+        lab = ad.get("labels") or {}
+        lines.append(f"adapted to a site ({ad.get('method')}) on {ad.get('n_images')} images (content sha256 "
+                     f"{str(ad.get('sha256'))[:12]}...), " + (f"{lab.get('n_images')} labelled {lab.get('counts')}"
+                                                               if ad.get("labelled") else "unlabelled")
+                     + f", {ad.get('date')}")
+    if op:
+        reached = "" if op.get("specificity") is None else (
+            f"; there it gave sensitivity {op.get('sensitivity'):.2f} at specificity {op.get('specificity'):.2f}")
+        lines.append(f"operating point: {op.get('positive')} when p({op.get('positive')}) >= {op.get('threshold'):.4g} "
+                     f"(target sensitivity {op.get('target_sensitivity')}, chosen on {op.get('chosen_on')}{reached})")
+    lines += [f"note: {n}" for n in m.get("notes", [])]
+    lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()))
+    return "\n".join(lines)
+
+
+def site_cv_lines(entry: dict) -> list[str]:
+    """A leave-one-site-out figure as lines of text (what ``featbus train``, ``featbus evaluate``
+    and ``featbus inspect`` print).
+
+    Parameters
+    ----------
+    entry : dict
+        :meth:`SiteReport.to_dict`, or a model file's manifest ``site_cv``.
+
+    Returns
+    -------
+    lines : list of str
+        A header, then one line per held-out site.
+
+    Examples
+    --------
+    >>> from featbus.model.describe import site_cv_lines
+    >>> entry = {"name": "svm", "positive": "malignant", "n_bootstrap": 0, "sites": [
+    ...     {"site": "a", "n_images": 20, "trained_on": ["b"], "n_train": 30,
+    ...      "accuracy": {"value": 0.7, "ci": [None, None]}, "balanced_accuracy": {"value": 0.65, "ci": [None, None]},
+    ...      "auc": None, "sensitivity": {"value": 0.5, "ci": [None, None]},
+    ...      "notes": ["no malignant AUC: the site needs malignant and other images"]}]}
+    >>> print("\\n".join(site_cv_lines(entry)))  # doctest: +NORMALIZE_WHITESPACE
+    leave one site out (svm, trained on the other sites and tested on each; point values, no intervals):
+      a held out (20 images; trained on b, 30 images): accuracy 0.700, balanced accuracy 0.650,
+      sensitivity[malignant] 0.500; no malignant AUC: the site needs malignant and other images
+    """
+    def fig(label, v):
+        if not isinstance(v, dict) or v.get("value") is None:
+            return None
+        return f"{label} {format_interval(v['value'], v.get('ci'))}"
+
+    positive = entry.get("positive")
+    n_boot = entry.get("n_bootstrap") or 0
+    lines = [f"leave one site out ({entry.get('name')}, trained on the other sites and tested on each; "
+             + (f"95 % intervals from {n_boot} resamples of each site's groups):" if n_boot else
+                "point values, no intervals):")]
+    for s in entry.get("sites") or []:
+        parts = [fig("accuracy", s.get("accuracy")), fig("balanced accuracy", s.get("balanced_accuracy")),
+                 fig(f"AUC[{positive}]", s.get("auc")), fig(f"sensitivity[{positive}]", s.get("sensitivity"))]
+        notes = [str(n) for n in s.get("notes") or []]
+        lines.append(f"  {s.get('site')} held out ({s.get('n_images')} images; trained on "
+                     f"{', '.join(map(str, s.get('trained_on') or []))}, {s.get('n_train')} images): "
+                     + ", ".join(x for x in parts if x) + ("; " + "; ".join(notes) if notes else ""))
+    return lines
