@@ -755,8 +755,9 @@ class OperatingPoint:
     (0.4, 0.667, 0.5)
     >>> op.decide(P, ["benign", "malignant", "normal"]).tolist()
     ['malignant', 'malignant', 'benign', 'malignant', 'normal']
-    >>> op.describe()
-    'malignant when p(malignant) >= 0.4, chosen for sensitivity 0.6 on five images (there: sensitivity 0.67, specificity 0.50)'
+    >>> print(op.describe())  # doctest: +NORMALIZE_WHITESPACE
+    malignant when p(malignant) >= 0.4, chosen for sensitivity 0.6 on five images
+    (there: sensitivity 0.67, specificity 0.50)
     >>> OperatingPoint.from_record(op.to_record()) == op
     True
     """
