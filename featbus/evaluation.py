@@ -36,7 +36,14 @@ from sklearn.model_selection._split import GroupsConsumerMixin
 from sklearn.utils import _safe_indexing
 
 from .encoded_labels import EncodedLabelClassifier
-from .metrics import PER_CLASS_METRICS, Predictions, bootstrap, classification_metrics, metric_arrays
+from .metrics import (
+    PER_CLASS_METRICS,
+    Predictions,
+    bootstrap,
+    classification_metrics,
+    format_interval,
+    metric_arrays,
+)
 from .model_selection import resolve_groups
 from .progress import progress_bar, progress_mode
 from .provenance import overlap_notes
@@ -420,7 +427,8 @@ class Report:
             cells = []
             for m in PER_CLASS_METRICS:
                 lo, hi = self.ci.get((lab, m), (np.nan, np.nan))
-                cells.append(f"{_fmt(vals[m])} [{_fmt(lo)}, {_fmt(hi)}]".rjust(20))
+                cells.append(format_interval(vals[m], (lo, hi), interval_digits=3, missing="  nan",
+                                             missing_bound="  nan").rjust(20))
             lines.append(f"{str(disp):{width}}  " + "  ".join(cells))
         lines.append("(macro accuracy is the overall fraction correct; per-class accuracy is one-vs-rest)")
         cm = self.metrics["confusion_matrix"]

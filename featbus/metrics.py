@@ -555,24 +555,46 @@ def _finite(x) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def interval_text(interval, digits: int = 2, *, signed: bool = False) -> str:
+def interval_text(interval, digits: int = 2, *, signed: bool = False, sep: str = ", ",
+                  missing: str | None = None) -> str:
     """``" [low, high]"``, or ``""`` when the interval is missing or not finite.
+
+    Parameters
+    ----------
+    interval : (low, high) or None
+    digits : int, default=2
+    signed : bool, default=False
+        Write ``+`` before a positive bound (a difference).
+    sep : str, default=", "
+        Between the bounds (a tight table: ``","``).
+    missing : str or None, default=None
+        Written for a non-finite bound, the interval kept (a table's fixed columns); ``None``:
+        no interval at all.
 
     Examples
     --------
     >>> from featbus.metrics import interval_text
     >>> interval_text((0.61, 0.804)), interval_text((float("nan"),) * 2), interval_text((-0.1, 0.2), signed=True)
     (' [0.61, 0.80]', '', ' [-0.10, +0.20]')
+    >>> interval_text((0.61, float("nan")), 3, missing="  nan"), interval_text((0.61, 0.804), sep=",")
+    (' [0.610,   nan]', ' [0.61,0.80]')
     """
-    if interval is None or len(interval) != 2 or not all(_finite(c) for c in interval):
+    if interval is None or len(interval) != 2:
         return ""
     sign = "+" if signed else ""
-    return f" [{interval[0]:{sign}.{digits}f}, {interval[1]:{sign}.{digits}f}]"
+    if not all(_finite(c) for c in interval):
+        if missing is None:
+            return ""
+        bounds = [f"{c:{sign}.{digits}f}" if _finite(c) else missing for c in interval]
+        return f" [{bounds[0]}{sep}{bounds[1]}]"
+    return f" [{interval[0]:{sign}.{digits}f}{sep}{interval[1]:{sign}.{digits}f}]"
 
 
 def format_interval(value, interval=None, *, digits: int = 3, interval_digits: int = 2,
-                    missing: str | None = "n/a") -> str:
+                    missing: str | None = "n/a", sep: str = ", ", missing_bound: str | None = None) -> str:
     """A figure as featbus prints it: ``"0.812 [0.75, 0.87]"`` (the value alone without an interval).
+
+    Every "value [low, high]" featbus prints is written here.
 
     Parameters
     ----------
@@ -582,16 +604,22 @@ def format_interval(value, interval=None, *, digits: int = 3, interval_digits: i
         Decimals of the value and of the interval.
     missing : str or None, default="n/a"
         Written for a missing or non-finite value; ``None``: format it as it is (``nan``).
+    sep : str, default=", "
+        Between the bounds (:func:`interval_text`).
+    missing_bound : str or None, default=None
+        Written for a non-finite bound, the interval kept; ``None``: the value alone.
 
     Examples
     --------
     >>> from featbus.metrics import format_interval
     >>> format_interval(0.8123, (0.75, 0.871)), format_interval(0.8123), format_interval(None)
     ('0.812 [0.75, 0.87]', '0.812', 'n/a')
+    >>> format_interval(float("nan"), (0.75, 0.871), missing=None, interval_digits=3)
+    'nan [0.750, 0.871]'
     """
     if missing is not None and (value is None or not np.isfinite(value)):
         return missing
-    return f"{value:.{digits}f}" + interval_text(interval, interval_digits)
+    return f"{value:.{digits}f}" + interval_text(interval, interval_digits, sep=sep, missing=missing_bound)
 
 
 # --------------------------------------------------------------------------- held-out predictions

@@ -602,6 +602,8 @@ def describe_manifest(manifest: dict) -> str:
 
     Every text taken from the file is printed escaped (:func:`featbus._model_trust.printable`):
     a line break or a terminal escape in a note or a class name cannot add a line of its own."""
+    from .metrics import format_interval  # every "value [low, high]" is written there
+
     def clean(obj):
         if isinstance(obj, dict):
             return {clean(k): clean(v) for k, v in obj.items()}
@@ -633,8 +635,7 @@ def describe_manifest(manifest: dict) -> str:
         for metric, v in shown.items():
             if v and v.get("value") is not None:
                 ci = v.get("ci") or [None, None]
-                parts.append(f"{metric} {v['value']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]"
-                                                             if ci[0] is not None else ""))
+                parts.append(f"{metric} {format_interval(v['value'], ci, missing=None)}")
         kind = "held-out validation" if "validation split" in str(cv.get("cv")) else "cross-validation"
         lines.append(f"{kind} ({cv.get('cv')}): " + ", ".join(parts))
         if cv.get("caveat"):

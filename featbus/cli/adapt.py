@@ -125,8 +125,10 @@ def run(args) -> int:
         after = site_figures(adapted, adapted.predict_proba(records), labels, groups, positive=args.positive,
                              n_bootstrap=args.n_bootstrap, random_state=args.random_state)
 
+        from ..metrics import format_interval
+
         def cell(f):
-            return f"{f[0]:.3f}" + (f" [{f[1]:.2f}, {f[2]:.2f}]" if np.isfinite(f[1]) else "")
+            return format_interval(f[0], f[1:], missing=None)
 
         print(f"\non these labelled images ({args.positive}; 95 % intervals over groups):")
         print(f"  {'':<12} {'before':<22} after")

@@ -201,6 +201,7 @@ def _one_name(args) -> None:
 
 
 def run(args) -> int:
+    from ..metrics import interval_text
     from ..model_training import train_model
     from ..pipelines import make_classifier, make_sampler
 
@@ -308,8 +309,7 @@ def run(args) -> int:
         print(f"held-out ({len(held.target)} images never seen in training): accuracy "
               f"{report.value('accuracy'):.3f}", end="")
         if args.n_bootstrap:
-            lo, hi = report.interval("accuracy")
-            print(f" [{lo:.2f}, {hi:.2f}] (group bootstrap 95% CI)", end="")
+            print(f"{interval_text(report.interval('accuracy'))} (group bootstrap 95% CI)", end="")
         print()
         held_verdict = report.sanity
         print(held_verdict.summary(prefix="verdict on the held-out images"))
