@@ -278,9 +278,14 @@ def add_positive(p: argparse.ArgumentParser, default: str | None, help: str) -> 
     p.add_argument("--positive", default=default, metavar="CLASS", help=help)
 
 
-def add_target_sensitivity(p: argparse.ArgumentParser, default: float | None, help: str) -> None:
-    """``--target-sensitivity S``: the sensitivity an operating point chosen on the data reaches."""
-    p.add_argument("--target-sensitivity", type=float, default=default, metavar="S", help=help)
+def add_target_sensitivity(p: argparse.ArgumentParser, default: float | None, help: str | None = None, *,
+                           alias: bool = False) -> None:
+    """``--target-sensitivity S``: the sensitivity an operating point chosen on the data reaches
+    (validate's second operating point); ``alias``: the old spelling of ``--operating-point``
+    (:func:`add_operating_point`), unlisted."""
+    how = (dict(dest="operating_point", type=_target_sensitivity_text, default=argparse.SUPPRESS,
+                help=argparse.SUPPRESS) if alias else dict(type=float, default=default, help=help))
+    p.add_argument("--target-sensitivity", metavar="S", **how)
 
 
 def _operating_point_text(text: str) -> str:
@@ -313,8 +318,7 @@ def add_operating_point(p: argparse.ArgumentParser, default: str | None, help: s
     """
     p.add_argument("--operating-point", type=_operating_point_text, default=default, metavar="sensitivity=S|none",
                    help=help)
-    p.add_argument("--target-sensitivity", dest="operating_point", type=_target_sensitivity_text,
-                   default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    add_target_sensitivity(p, None, alias=True)
 
 
 def add_test_fraction(p: argparse.ArgumentParser, help: str) -> None:
