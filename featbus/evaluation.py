@@ -41,7 +41,7 @@ from .metrics import (
     Predictions,
     bootstrap,
     classification_metrics,
-    format_interval,
+    interval_text,
     metric_arrays,
 )
 from .model_selection import resolve_groups
@@ -427,8 +427,8 @@ class Report:
             cells = []
             for m in PER_CLASS_METRICS:
                 lo, hi = self.ci.get((lab, m), (np.nan, np.nan))
-                cells.append(format_interval(vals[m], (lo, hi), interval_digits=3, missing="  nan",
-                                             missing_bound="  nan").rjust(20))
+                # fixed columns: a missing value or bound is "  nan", the interval always written
+                cells.append((_fmt(vals[m]) + interval_text((lo, hi), 3, missing="  nan")).rjust(20))
             lines.append(f"{str(disp):{width}}  " + "  ".join(cells))
         lines.append("(macro accuracy is the overall fraction correct; per-class accuracy is one-vs-rest)")
         cm = self.metrics["confusion_matrix"]
