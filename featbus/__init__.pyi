@@ -32,6 +32,7 @@ from .features.lbp import LBPFeatures
 from .features.shape import ShapeFeatures
 from .features.texture_matrices import GLDMFeatures, GLDZMFeatures, GLRLMFeatures, GLSZMFeatures, NGTDMFeatures
 from .io import read_image, read_images, read_mask
+from .metrics import OperatingPoint
 from .model.loaded import FeatbusModel, load_model
 from .model_selection import DuplicateGroupKFold, duplicate_groups
 from .model_training import train_model

@@ -123,15 +123,13 @@ from typing import Any
 import numpy as np
 
 from .evaluation.sites import site_figures  # the one per-site figures function (its old home was here)
-from .metrics import threshold_for_sensitivity
+from .metrics import DEFAULT_TARGET_SENSITIVITY, OperatingPoint  # the one rule and its default target
 from .provenance import fingerprints
 
 __all__ = ["adapt", "site_figures", "MIN_IMAGES", "DEFAULT_TARGET_SENSITIVITY", "METHODS", "FAR_OUT_OF_DOMAIN"]
 
 #: Fewest images :func:`adapt` estimates site statistics from.
 MIN_IMAGES = 10
-#: The sensitivity the operating point reaches on the labelled images when none is given.
-DEFAULT_TARGET_SENSITIVITY = 0.9
 #: The values of ``method``.
 METHODS = ("auto", "adabn", "standardise", "none")
 #: ``out_of_domain`` (distance / threshold of the training reference) beyond which an image is far
@@ -490,14 +488,9 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
         if recalibrate and hasattr(new.head, "calibrated_classifiers_"):
             recalibrated = _refit_platt(new.head, np.asarray(new.features.transform(lab)), yl)
         proba = new._proba_of_crops(lab)
-        j = classes.index(positive)
-        threshold = threshold_for_sensitivity(proba[:, j], yl == positive, target)
-        called = proba[:, j] >= threshold
-        is_pos = yl == positive
-        op = {"positive": positive, "threshold": float(threshold), "target_sensitivity": target,
-              "sensitivity": float(called[is_pos].mean()), "specificity": float((~called[~is_pos]).mean())
-              if (~is_pos).any() else None,
-              "chosen_on": f"{sel.size} labelled images of the adaptation site (optimistic there)"}
+        op = OperatingPoint.choose(yl, proba, classes=classes, positive=positive, target=target,
+                                   chosen_on=f"{sel.size} labelled images of the adaptation site (optimistic "
+                                             "there)").to_record()
         manifest["operating_point"] = op
         record["labels"] = {"n_images": int(sel.size), "counts": {c: int(np.sum(yl == c)) for c in present},
                             "n_groups": int(np.unique(groups[sel]).size) if groups is not None else None}

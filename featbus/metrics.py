@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,8 @@ from scipy import stats
 __all__ = ["classification_metrics", "PER_CLASS_METRICS", "rank_auc", "confusion_matrix", "decide",
            "group_units", "bootstrap", "BootstrapResult", "percentile_interval", "interval_text",
            "format_interval", "reliability_curve", "expected_calibration_error", "brier_score", "ECE_BINS",
-           "CONFIDENCE", "Predictions", "threshold_for_sensitivity", "metric_arrays"]
+           "CONFIDENCE", "Predictions", "threshold_for_sensitivity", "metric_arrays", "ratio",
+           "sensitivity_specificity", "OperatingPoint", "DEFAULT_TARGET_SENSITIVITY"]
 
 #: Metrics computed for each class (one-vs-rest) and macro-averaged.
 PER_CLASS_METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "auc")
@@ -112,6 +113,81 @@ def decide(proba, rule: tuple[int, float] | None = None) -> np.ndarray:
     return out
 
 
+def _check_zero_division(zero_division) -> float:
+    if (isinstance(zero_division, bool) or not isinstance(zero_division, numbers.Real)
+            or not (math.isnan(zero_division) or 0 <= zero_division <= 1)):
+        raise ValueError(f"zero_division must be a number in [0, 1] or np.nan, got {zero_division!r}")
+    return float(zero_division)
+
+
+def ratio(numerator, denominator, *, zero_division: float):
+    """``numerator / denominator``, and ``zero_division`` where the denominator is 0: the one rule for
+    an undefined rate (sensitivity, specificity, precision, recall).
+
+    Parameters
+    ----------
+    numerator, denominator : number or array-like of numbers
+        Counts (arrays are divided element by element).
+    zero_division : float
+        What an undefined ratio is, as scikit-learn's ``zero_division``: a number in [0, 1], or
+        ``np.nan`` to leave it undefined (an interval then leaves out a resample without the class).
+        No default: every caller names its choice.
+
+    Returns
+    -------
+    ratio : float, or ndarray of float for arrays
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.metrics import ratio
+    >>> ratio(3, 4, zero_division=np.nan), ratio(0, 0, zero_division=0.0)
+    (0.75, 0.0)
+    >>> ratio(np.array([1, 0]), np.array([2, 0]), zero_division=np.nan).tolist()
+    [0.5, nan]
+    """
+    zd = _check_zero_division(zero_division)
+    if np.ndim(numerator) == 0 and np.ndim(denominator) == 0:
+        return float(numerator) / float(denominator) if denominator else zd
+    num, den = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    return np.where(den > 0, num / np.where(den > 0, den, 1), zd)
+
+
+def sensitivity_specificity(is_positive, called, *, zero_division: float) -> tuple[float, float]:
+    """Sensitivity (the share of positive samples called positive) and specificity (the share of the
+    others not called positive) of one set of yes/no decisions.
+
+    Parameters
+    ----------
+    is_positive : array-like of bool, shape (n_samples,)
+        The truth.
+    called : array-like of bool, shape (n_samples,)
+        The decisions (called positive).
+    zero_division : float
+        The figure without a positive (sensitivity) or a negative (specificity) sample: a number in
+        [0, 1] or ``np.nan`` (:func:`ratio`). No default: every caller names its choice.
+
+    Returns
+    -------
+    sensitivity, specificity : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.metrics import sensitivity_specificity
+    >>> sensitivity_specificity([1, 1, 0, 0], [1, 0, 0, 1], zero_division=np.nan)
+    (0.5, 0.5)
+    >>> sensitivity_specificity([1, 1], [1, 0], zero_division=np.nan)  # no negative sample
+    (0.5, nan)
+    """
+    pos, yes = np.asarray(is_positive, dtype=bool), np.asarray(called, dtype=bool)
+    if pos.shape != yes.shape:
+        raise ValueError(f"is_positive has shape {pos.shape} but called has shape {yes.shape}")
+    n_pos = int(pos.sum())
+    return (ratio(int((yes & pos).sum()), n_pos, zero_division=zero_division),
+            ratio(int((~yes & ~pos).sum()), pos.size - n_pos, zero_division=zero_division))
+
+
 def metric_arrays(yt: np.ndarray, yp: np.ndarray, scores: np.ndarray | None,
                   k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The figures of :func:`classification_metrics` as arrays, for class codes ``0..k-1``.
@@ -150,11 +226,9 @@ def metric_arrays(yt: np.ndarray, yp: np.ndarray, scores: np.ndarray | None,
     fn = cm.sum(1) - tp
     fp = cm.sum(0) - tp
     tn = n - tp - fn - fp
+    # undefined ratios are 0, as in scikit-learn's default zero_division, so tables match
+    sens, spec, prec = (ratio(a, b, zero_division=0.0) for a, b in ((tp, tp + fn), (tn, tn + fp), (tp, tp + fp)))
     with np.errstate(divide="ignore", invalid="ignore"):
-        # undefined ratios are 0, as in scikit-learn's default zero_division, so tables match
-        sens = np.where(tp + fn > 0, tp / np.maximum(tp + fn, 1), 0.0)
-        spec = np.where(tn + fp > 0, tn / np.maximum(tn + fp, 1), 0.0)
-        prec = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 0.0)
         f1 = np.where(prec + sens > 0, 2 * prec * sens / np.where(prec + sens > 0, prec + sens, 1), 0.0)
     acc_k = (tp + tn) / max(n, 1)
     if scores is None:
@@ -481,24 +555,46 @@ def _finite(x) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def interval_text(interval, digits: int = 2, *, signed: bool = False) -> str:
+def interval_text(interval, digits: int = 2, *, signed: bool = False, sep: str = ", ",
+                  missing: str | None = None) -> str:
     """``" [low, high]"``, or ``""`` when the interval is missing or not finite.
+
+    Parameters
+    ----------
+    interval : (low, high) or None
+    digits : int, default=2
+    signed : bool, default=False
+        Write ``+`` before a positive bound (a difference).
+    sep : str, default=", "
+        Between the bounds (a tight table: ``","``).
+    missing : str or None, default=None
+        Written for a non-finite bound, the interval kept (a table's fixed columns); ``None``:
+        no interval at all.
 
     Examples
     --------
     >>> from featbus.metrics import interval_text
     >>> interval_text((0.61, 0.804)), interval_text((float("nan"),) * 2), interval_text((-0.1, 0.2), signed=True)
     (' [0.61, 0.80]', '', ' [-0.10, +0.20]')
+    >>> interval_text((0.61, float("nan")), 3, missing="  nan"), interval_text((0.61, 0.804), sep=",")
+    (' [0.610,   nan]', ' [0.61,0.80]')
     """
-    if interval is None or len(interval) != 2 or not all(_finite(c) for c in interval):
+    if interval is None or len(interval) != 2:
         return ""
     sign = "+" if signed else ""
-    return f" [{interval[0]:{sign}.{digits}f}, {interval[1]:{sign}.{digits}f}]"
+    if not all(_finite(c) for c in interval):
+        if missing is None:
+            return ""
+        bounds = [f"{c:{sign}.{digits}f}" if _finite(c) else missing for c in interval]
+        return f" [{bounds[0]}{sep}{bounds[1]}]"
+    return f" [{interval[0]:{sign}.{digits}f}{sep}{interval[1]:{sign}.{digits}f}]"
 
 
 def format_interval(value, interval=None, *, digits: int = 3, interval_digits: int = 2,
-                    missing: str | None = "n/a") -> str:
+                    missing: str | None = "n/a", sep: str = ", ", missing_bound: str | None = None) -> str:
     """A figure as featbus prints it: ``"0.812 [0.75, 0.87]"`` (the value alone without an interval).
+
+    Every "value [low, high]" featbus prints is written here.
 
     Parameters
     ----------
@@ -508,16 +604,22 @@ def format_interval(value, interval=None, *, digits: int = 3, interval_digits: i
         Decimals of the value and of the interval.
     missing : str or None, default="n/a"
         Written for a missing or non-finite value; ``None``: format it as it is (``nan``).
+    sep : str, default=", "
+        Between the bounds (:func:`interval_text`).
+    missing_bound : str or None, default=None
+        Written for a non-finite bound, the interval kept; ``None``: the value alone.
 
     Examples
     --------
     >>> from featbus.metrics import format_interval
     >>> format_interval(0.8123, (0.75, 0.871)), format_interval(0.8123), format_interval(None)
     ('0.812 [0.75, 0.87]', '0.812', 'n/a')
+    >>> format_interval(float("nan"), (0.75, 0.871), missing=None, interval_digits=3)
+    'nan [0.750, 0.871]'
     """
     if missing is not None and (value is None or not np.isfinite(value)):
         return missing
-    return f"{value:.{digits}f}" + interval_text(interval, interval_digits)
+    return f"{value:.{digits}f}" + interval_text(interval, interval_digits, sep=sep, missing=missing_bound)
 
 
 # --------------------------------------------------------------------------- held-out predictions
@@ -619,3 +721,222 @@ def threshold_for_sensitivity(p_pos, is_pos, target: float) -> float | None:
         return None
     m = max(1, int(math.ceil(target * s.size - 1e-9)))
     return float(s[m - 1])
+
+
+# --------------------------------------------------------------------------- the operating point
+
+#: The sensitivity an operating point is chosen for when none is named (train, adapt, validate).
+DEFAULT_TARGET_SENSITIVITY = 0.9
+
+
+def _target(value, name: str = "target") -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value <= 1:
+        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
+    return float(value)
+
+
+def _optional_float(value):
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatingPoint:
+    """A threshold on one class's probability: what decides ``positive``, and where it came from.
+
+    The decision rule of scikit-learn's :class:`~sklearn.model_selection.FixedThresholdClassifier`
+    (its ``decision_threshold_``) for a model with any number of classes: an image is ``positive``
+    when ``p(positive) >= threshold``, otherwise the most probable of the other classes. Chosen
+    once by :meth:`choose` (the one rule of ``featbus train --operating-point`` and
+    :func:`featbus.adapt`), stored in a model file by :meth:`to_record` (its ``operating_point``),
+    read back by :meth:`from_record` and applied by :meth:`decide` (predict, validation, the
+    per-site figures).
+
+    Parameters
+    ----------
+    positive : str
+        The class whose probability is thresholded.
+    threshold : float
+        ``positive`` when ``p(positive) >= threshold``.
+    target_sensitivity : float or None, default=None
+        The sensitivity it was chosen for (``None``: set by hand, or read from a file that does not say).
+    sensitivity, specificity : float or None, default=None
+        What it gave where it was chosen (``None``: unknown, or no such image there).
+    chosen_on : str or None, default=None
+        What it was chosen on (``"out-of-fold probabilities of 480 training images ..."``).
+    specificity_of : dict, default={}
+        Class -> the specificity among that class's images alone (recorded as
+        ``specificity_<class>``; training records its benign images').
+    n_images : int or None, default=None
+        The images it was chosen on, when recorded.
+    extra : dict, default={}
+        Other keys of the record it was read from, written back as they were.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.metrics import OperatingPoint
+    >>> y = np.array(["malignant", "malignant", "malignant", "benign", "normal"])
+    >>> P = np.array([[.1, .8, .1], [.5, .4, .1], [.6, .3, .1], [.2, .5, .3], [.1, .1, .8]])
+    >>> op = OperatingPoint.choose(y, P, classes=["benign", "malignant", "normal"], positive="malignant",
+    ...                            target=0.6, chosen_on="five images")
+    >>> op.threshold, round(op.sensitivity, 3), op.specificity
+    (0.4, 0.667, 0.5)
+    >>> op.decide(P, ["benign", "malignant", "normal"]).tolist()
+    ['malignant', 'malignant', 'benign', 'malignant', 'normal']
+    >>> print(op.describe())  # doctest: +NORMALIZE_WHITESPACE
+    malignant when p(malignant) >= 0.4, chosen for sensitivity 0.6 on five images
+    (there: sensitivity 0.67, specificity 0.50)
+    >>> OperatingPoint.from_record(op.to_record()) == op
+    True
+    """
+
+    positive: str
+    threshold: float
+    target_sensitivity: float | None = None
+    sensitivity: float | None = None
+    specificity: float | None = None
+    chosen_on: str | None = None
+    specificity_of: Mapping[str, float | None] = dataclasses.field(default_factory=dict, hash=False)
+    n_images: int | None = None
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
+
+    @classmethod
+    def choose(cls, y_true, proba, *, classes: Sequence, positive: str,
+               target: float = DEFAULT_TARGET_SENSITIVITY, chosen_on: str | None = None,
+               specificity_of: Sequence[str] = ()) -> OperatingPoint:
+        """The highest threshold on ``p(positive)`` whose sensitivity reaches ``target`` on these labels.
+
+        The one rule (:func:`threshold_for_sensitivity`): with ``m = ceil(target * n_positive)``,
+        the ``m``-th highest ``p(positive)`` of the positive images.
+
+        Parameters
+        ----------
+        y_true : array-like of shape (n_samples,)
+            True labels (held-out ones: a threshold chosen on the training fit is optimistic).
+        proba : array-like of shape (n_samples, n_classes)
+            Probabilities, columns in ``classes`` order.
+        classes : sequence of str
+        positive : str
+        target : float in (0, 1], default=DEFAULT_TARGET_SENSITIVITY
+            The sensitivity to reach.
+        chosen_on : str, optional
+            What these labels are, for the record.
+        specificity_of : sequence of str, default=()
+            Classes whose own specificity is recorded too.
+
+        Returns
+        -------
+        point : OperatingPoint
+
+        Raises
+        ------
+        ValueError
+            No ``positive`` image, ``positive`` not a class, ``target`` outside (0, 1].
+        """
+        target = _target(target)
+        classes = [str(c) for c in classes]
+        if positive not in classes:
+            raise ValueError(f"the positive class {positive!r} is not one of the classes ({', '.join(classes)})")
+        P = np.asarray(proba, dtype=float)
+        y = np.asarray(y_true, dtype=str)
+        if P.shape != (y.size, len(classes)):
+            raise ValueError(f"proba has shape {P.shape}; expected {(y.size, len(classes))}")
+        p_pos, is_pos = P[:, classes.index(positive)], y == positive
+        threshold = threshold_for_sensitivity(p_pos, is_pos, target)
+        if threshold is None:
+            raise ValueError(f"no {positive!r} image to choose an operating point on")
+        called = p_pos >= threshold
+        sens, spec = sensitivity_specificity(is_pos, called, zero_division=np.nan)
+        of = {}
+        for c in specificity_of:
+            sel = is_pos | (y == str(c))
+            of[str(c)] = _optional_float(sensitivity_specificity(is_pos[sel], called[sel], zero_division=np.nan)[1])
+        return cls(positive=positive, threshold=float(threshold), target_sensitivity=target,
+                   sensitivity=_optional_float(sens), specificity=_optional_float(spec), chosen_on=chosen_on,
+                   specificity_of=of)
+
+    def rule(self, classes: Sequence) -> tuple[int, float]:
+        """``(index of positive in classes, threshold)``: the rule :func:`decide` and
+        :class:`Predictions` take."""
+        names = [str(c) for c in np.asarray(classes).tolist()]
+        if self.positive not in names:
+            raise ValueError(f"the operating point's class {self.positive!r} is not one of the classes "
+                             f"({', '.join(names)})")
+        return names.index(self.positive), self.threshold
+
+    def decide(self, proba, classes) -> np.ndarray:
+        """The decisions: ``positive`` when ``p(positive) >= threshold``, else the most probable other class.
+
+        Parameters
+        ----------
+        proba : array-like of shape (n_samples, n_classes)
+        classes : array-like of shape (n_classes,)
+            The labels of ``proba``'s columns.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Elements of ``classes``.
+        """
+        classes = np.asarray(classes)
+        return classes[decide(proba, self.rule(classes))]
+
+    def describe(self) -> str:
+        """The rule in words: ``"malignant when p(malignant) >= 0.043, chosen for sensitivity 0.9 on ..."``."""
+        p = self.positive
+        text = f"{p} when p({p}) >= {self.threshold:.3g}"
+        if self.target_sensitivity is not None:
+            text += f", chosen for sensitivity {self.target_sensitivity:g}"
+        if self.chosen_on:
+            text += f"{'' if self.target_sensitivity is not None else ', chosen'} on {self.chosen_on}"
+        there = [f"{k} {v:.2f}" for k, v in (("sensitivity", self.sensitivity), ("specificity", self.specificity))
+                 if v is not None]
+        return text + (f" (there: {', '.join(there)})" if there else "")
+
+    def to_record(self) -> dict[str, Any]:
+        """The model file's ``operating_point`` (JSON-ready; the keys featbus has always written).
+
+        ``positive`` and ``threshold``; with a target, ``target_sensitivity``, ``sensitivity`` and
+        ``specificity``; then ``specificity_<class>``, ``n_images`` and ``chosen_on`` when known,
+        and any other key of the record it was read from.
+        """
+        out: dict[str, Any] = {"positive": self.positive, "threshold": float(self.threshold)}
+        if self.target_sensitivity is not None:
+            out["target_sensitivity"] = float(self.target_sensitivity)
+        for key in ("sensitivity", "specificity"):  # what it gave: always beside a target
+            if self.target_sensitivity is not None or getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        out.update({f"specificity_{c}": v for c, v in self.specificity_of.items()})
+        if self.n_images is not None:
+            out["n_images"] = int(self.n_images)
+        if self.chosen_on is not None:
+            out["chosen_on"] = self.chosen_on
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> OperatingPoint:
+        """The operating point of a model file's ``operating_point`` (any featbus version's).
+
+        Raises
+        ------
+        ValueError
+            Not an object with a ``positive`` class name and a ``threshold`` in [0, 1].
+        """
+        t = record.get("threshold") if isinstance(record, Mapping) else None
+        if (not isinstance(record, Mapping) or not isinstance(record.get("positive"), str) or isinstance(t, bool)
+                or not isinstance(t, numbers.Real) or not 0 <= t <= 1):
+            raise ValueError(f"operating_point must be an object with a 'positive' class and a 'threshold' in "
+                             f"[0, 1], got {record!r}")
+        known = {"positive", "threshold", "target_sensitivity", "sensitivity", "specificity", "n_images",
+                 "chosen_on"}
+        of = {k[len("specificity_"):]: _optional_float(v) for k, v in record.items() if k.startswith("specificity_")}
+        extra = {k: v for k, v in record.items() if k not in known and not k.startswith("specificity_")}
+        ts = record.get("target_sensitivity")
+        return cls(positive=record["positive"], threshold=float(t),
+                   target_sensitivity=None if ts is None else float(ts),
+                   sensitivity=_optional_float(record.get("sensitivity")),
+                   specificity=_optional_float(record.get("specificity")),
+                   chosen_on=None if record.get("chosen_on") is None else str(record["chosen_on"]),
+                   specificity_of=of, n_images=None if record.get("n_images") is None else int(record["n_images"]),
+                   extra=extra)

@@ -37,6 +37,7 @@ its own ungrouped internal folds and whose probabilities may disagree with its p
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 import sys
@@ -55,7 +56,7 @@ from .evaluation.sites import (
     sites_of,
 )
 from .io import file_sha256
-from .metrics import threshold_for_sensitivity
+from .metrics import OperatingPoint
 from .model.format import FORMAT_VERSION, MAGIC, data_sha256, json_safe, package_versions
 from .model.loaded import FeatbusModel
 from .provenance import overlap_notes
@@ -558,21 +559,13 @@ def _out_of_fold_proba(tail, head, X, y, splits, weigh) -> np.ndarray:
 
 def _store_operating_point(model, proba, y, target: float, chosen_on: str) -> None:
     """Choose the threshold on p(malignant) reaching ``target`` sensitivity on held-out
-    predictions, and record it in the manifest (what :meth:`FeatbusModel.decide` reads)."""
-    classes = model.classes_.tolist()
-    j = classes.index("malignant")
-    is_pos = np.asarray(y, dtype=str) == "malignant"
-    if not is_pos.any():
+    predictions (:meth:`OperatingPoint.choose`), and record it in the manifest (what
+    :meth:`FeatbusModel.decide` reads)."""
+    if not (np.asarray(y, dtype=str) == "malignant").any():
         raise ValueError("operating_point: the held-out predictions hold no malignant image to choose it on")
-    threshold = threshold_for_sensitivity(proba[:, j], is_pos, target)
-    called = proba[:, j] >= threshold
-    benign = np.asarray(y, dtype=str) == "benign"
-    model.manifest["operating_point"] = {
-        "positive": "malignant", "threshold": float(threshold), "target_sensitivity": float(target),
-        "sensitivity": float(called[is_pos].mean()),
-        "specificity": float((~called[~is_pos]).mean()) if (~is_pos).any() else None,
-        "specificity_benign": float((~called[benign]).mean()) if benign.any() else None,
-        "n_images": int(len(y)), "chosen_on": chosen_on}
+    op = OperatingPoint.choose(y, proba, classes=model.classes_.tolist(), positive="malignant", target=target,
+                               chosen_on=chosen_on, specificity_of=("benign",))
+    model.manifest["operating_point"] = dataclasses.replace(op, n_images=int(len(y))).to_record()
 
 
 def _note_seen_images(extractors, records, manifest, report) -> None:

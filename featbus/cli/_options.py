@@ -19,7 +19,8 @@ from ..pipelines.ingredients import CLASSIFIER_TABLE, SAMPLER_TABLE
 from ._common import CLIError, _import_tensorflow_quietly, _one_line, _split
 
 __all__ = ["N_BOOTSTRAP", "Parents", "add_backbone", "add_epochs", "add_input_size", "add_members", "add_model",
-           "add_n_bootstrap", "add_n_splits", "add_on_error", "add_output", "add_overwrite", "add_positive",
+           "add_n_bootstrap", "add_n_splits", "add_on_error", "add_operating_point", "add_output", "add_overwrite",
+           "add_positive",
            "add_report", "add_strict", "add_target_sensitivity", "add_task", "add_test_fraction", "add_trust"]
 
 
@@ -279,9 +280,47 @@ def add_positive(p: argparse.ArgumentParser, default: str | None, help: str) -> 
     p.add_argument("--positive", default=default, metavar="CLASS", help=help)
 
 
-def add_target_sensitivity(p: argparse.ArgumentParser, default: float | None, help: str) -> None:
-    """``--target-sensitivity S``: the sensitivity an operating point chosen on the data reaches."""
-    p.add_argument("--target-sensitivity", type=float, default=default, metavar="S", help=help)
+def add_target_sensitivity(p: argparse.ArgumentParser, default: float | None, help: str | None = None, *,
+                           alias: bool = False) -> None:
+    """``--target-sensitivity S``: the sensitivity an operating point chosen on the data reaches
+    (validate's second operating point); ``alias``: the old spelling of ``--operating-point``
+    (:func:`add_operating_point`), unlisted."""
+    how = (dict(dest="operating_point", type=_target_sensitivity_text, default=argparse.SUPPRESS,
+                help=argparse.SUPPRESS) if alias else dict(type=float, default=default, help=help))
+    p.add_argument("--target-sensitivity", metavar="S", **how)
+
+
+def _operating_point_text(text: str) -> str:
+    """``--operating-point``'s value as train_model reads it: ``sensitivity=S``, ``none``, ``auto``;
+    a bare number ``S`` is ``sensitivity=S`` (the spelling of the old ``--target-sensitivity S``)."""
+    spec = str(text).strip().lower()
+    try:
+        float(spec)
+    except ValueError:
+        return spec
+    return f"sensitivity={spec}"
+
+
+def _target_sensitivity_text(text: str) -> str:
+    """The old spelling ``--target-sensitivity S`` (a number), as ``sensitivity=S``."""
+    try:
+        float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+    return f"sensitivity={str(text).strip()}"
+
+
+def add_operating_point(p: argparse.ArgumentParser, default: str | None, help: str) -> None:
+    """``--operating-point sensitivity=S|none``: the operating point a command chooses and stores
+    (:meth:`featbus.metrics.OperatingPoint.choose`), a bare ``S`` meaning ``sensitivity=S``.
+
+    ``--target-sensitivity S`` (adapt's spelling before the two commands shared this option) is still
+    accepted as an alias and left out of ``--help``. The value lands in ``args.operating_point`` as
+    ``"sensitivity=S"``, ``"none"``, ``"auto"`` or ``default``.
+    """
+    p.add_argument("--operating-point", type=_operating_point_text, default=default, metavar="sensitivity=S|none",
+                   help=help)
+    add_target_sensitivity(p, None, alias=True)
 
 
 def add_test_fraction(p: argparse.ArgumentParser, help: str) -> None:

@@ -3,7 +3,6 @@ optionally a few labelled ones): AdaBN or per-site standardisation, calibration,
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -14,10 +13,10 @@ from ._data import _DATA_HELP, _expand_images, _load_folder
 from ._options import (
     add_model,
     add_n_bootstrap,
+    add_operating_point,
     add_output,
     add_overwrite,
     add_positive,
-    add_target_sensitivity,
     add_task,
 )
 
@@ -34,7 +33,7 @@ def add_parser(sub, parents) -> None:
                                    "layers (AdaBN), or the standardisation of the features before the classifier. "
                                    "With --labels (one labelled data layout: class folders, a CSV manifest, "
                                    "BUS-BRA), the Platt calibration is refitted on the labels and an operating "
-                                   "point reaching --target-sensitivity on them is stored, which predict applies. "
+                                   "point reaching --operating-point on them is stored, which predict applies. "
                                    "The file records what it was adapted on (featbus inspect).")
     add_model(p)
     p.add_argument("images", metavar="DATA_OR_IMAGES", nargs="+",
@@ -44,8 +43,8 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--labels", action="store_true",
                    help="DATA is labelled (class folders, a manifest's label column, BUS-BRA): also refit the "
                         "calibration and choose the operating point on these labels")
-    add_target_sensitivity(p, None, "with --labels: the sensitivity the operating point reaches on the labelled "
-                                    "images (default 0.9)")
+    add_operating_point(p, None, "with --labels: sensitivity=S, the sensitivity the operating point reaches on the "
+                                 "labelled images (default 0.9)")
     p.add_argument("--method", choices=["auto", "adabn", "standardise", "none"], default="auto",
                    help="what the images re-estimate: adabn (a network's BatchNormalization statistics), standardise "
                         "(the features' standardisation), none; auto: adabn for a network model, else standardise")
@@ -59,6 +58,22 @@ def add_parser(sub, parents) -> None:
     p.set_defaults(func=run)
 
 
+def _target_sensitivity(spec: str | None) -> float | None:
+    """``--operating-point`` (or its old spelling ``--target-sensitivity S``) as adapt's target sensitivity."""
+    if spec is None or spec == "auto":
+        return None
+    if spec == "none":
+        raise CLIError("--operating-point none: adapt --labels always chooses an operating point on the labelled "
+                       "images (leave the option out for sensitivity 0.9)")
+    from ..model_training import parse_operating_point
+
+    try:
+        target = parse_operating_point(spec)
+    except ValueError as exc:
+        raise CLIError(f"--operating-point: {exc}") from None
+    return target
+
+
 def run(args) -> int:
     from ..adaptation import _adapt, site_figures
     from ..model.loaded import read_records
@@ -68,11 +83,9 @@ def run(args) -> int:
     if out.suffix.lower() != ".featbus":
         raise CLIError(f"-o {str(out)!r}: the adapted model is a .featbus file; the name must end in .featbus")
     _check_model_out(out, args.overwrite)
-    if args.target_sensitivity is not None:
-        if not args.labels:
-            raise CLIError("--target-sensitivity chooses an operating point on labelled images: add --labels")
-        if not (math.isfinite(args.target_sensitivity) and 0 < args.target_sensitivity <= 1):
-            raise CLIError(f"--target-sensitivity must be in (0, 1], got {args.target_sensitivity}")
+    target = _target_sensitivity(args.operating_point)
+    if target is not None and not args.labels:
+        raise CLIError("--operating-point chooses an operating point on labelled images: add --labels")
     if args.n_bootstrap < 0:
         raise CLIError(f"--n-bootstrap must be 0 or more, got {args.n_bootstrap}")
     labels = groups = None
@@ -94,7 +107,7 @@ def run(args) -> int:
     # keras_too: adapting re-estimates the networks' statistics in Keras; TensorFlow's start-up lines stay hidden
     model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=True)
     adapted = _adapt(model, records, labels=labels, groups=groups, method=args.method,
-                     target_sensitivity=args.target_sensitivity, positive=args.positive, force=args.force,
+                     target_sensitivity=target, positive=args.positive, force=args.force,
                      source=str(args.model))
     record = adapted.manifest["adaptation"]
     print(f"adapted {args.model} to {what} (method {record['method']})")
@@ -112,8 +125,10 @@ def run(args) -> int:
         after = site_figures(adapted, adapted.predict_proba(records), labels, groups, positive=args.positive,
                              n_bootstrap=args.n_bootstrap, random_state=args.random_state)
 
+        from ..metrics import format_interval
+
         def cell(f):
-            return f"{f[0]:.3f}" + (f" [{f[1]:.2f}, {f[2]:.2f}]" if np.isfinite(f[1]) else "")
+            return format_interval(f[0], f[1:], missing=None)
 
         print(f"\non these labelled images ({args.positive}; 95 % intervals over groups):")
         print(f"  {'':<12} {'before':<22} after")

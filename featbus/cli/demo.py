@@ -133,8 +133,10 @@ def _run_sample(args, features: list[str], t0: float) -> int:
 
 def _figure(report, metric: str, cls="macro") -> str:
     """``value [low, high]`` (the interval left out without one)."""
+    from ..metrics import format_interval
+
     value, (low, high) = report.value(metric, cls), report.interval(metric, cls)
-    return f"{value:.3f}" + (f" [{low:.3f}, {high:.3f}]" if np.isfinite(low) else "")
+    return format_interval(value, (low, high), interval_digits=3, missing=None)
 
 
 def _side_by_side(reports: dict) -> str:
@@ -237,11 +239,13 @@ def _meaning(report, data, masks_read: bool, *, phantoms: bool) -> str:
         mix = ", ".join(f"{name} {c}" for name, c in zip(data.target_names, counts))
         classes = (f"{k} classes ({mix}): chance is {chance:.2f} macro accuracy, always answering "
                    f"{str(largest)!r}")
+    from ..metrics import interval_text
+
     acc, (low, high) = report.value("accuracy"), report.interval("accuracy")
     if not np.isfinite(low):
         verdict, ci = "without an interval (--n-bootstrap 0) nothing says how far from chance it is", ""
     else:
-        ci = f" [{low:.3f}, {high:.3f}]"
+        ci = interval_text((low, high), 3)
         verdict = ("it is above chance" if low > chance else "it is below chance" if high < chance
                    else "its interval covers chance: no better than a guess")
     lines = [f"what it means: macro accuracy {acc:.3f}{ci} is the share of the {n} images classified right by "

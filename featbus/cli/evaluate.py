@@ -200,6 +200,8 @@ def _evaluate_all(data, X, names, *, feature_label, classifiers, balances, cvs, 
 
 def _table_text(reports_by_cv: dict, positive: str | None) -> str:
     """Side-by-side table: one row per pipeline, accuracy / macro F1 / AUCs for each cv."""
+    from ..metrics import format_interval
+
     cvs = list(reports_by_cv)
     first = reports_by_cv[cvs[0]]
     cols = ["accuracy", "f1", "auc"]  # the rest (sensitivity, specificity...) is in the HTML report
@@ -211,11 +213,10 @@ def _table_text(reports_by_cv: dict, positive: str | None) -> str:
             r = reports_by_cv[cv][i]
             for m in cols:
                 lo, hi = r.interval(m)
-                row.append(f"{r.value(m):.3f} [{lo:.2f},{hi:.2f}]" if np.isfinite(lo) else f"{r.value(m):.3f}")
+                row.append(format_interval(r.value(m), (lo, hi), missing=None, sep=","))
             if positive:
                 lo, hi = r.interval("auc", positive)
-                row.append(f"{r.value('auc', positive):.3f} [{lo:.2f},{hi:.2f}]" if np.isfinite(lo)
-                           else f"{r.value('auc', positive):.3f}")
+                row.append(format_interval(r.value("auc", positive), (lo, hi), missing=None, sep=","))
         rows.append(row)
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     def fmt(r):

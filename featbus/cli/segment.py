@@ -290,10 +290,9 @@ def _cmd_evaluate(args) -> int:
 
 
 def _fmt(value: float, ci) -> str:
-    if not np.isfinite(value):
-        return "n/a"
-    lo, hi = ci
-    return f"{value:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else "")
+    from ..metrics import format_interval
+
+    return format_interval(value, ci, interval_digits=3)
 
 
 def _groups_text(data) -> str:

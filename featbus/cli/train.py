@@ -50,6 +50,7 @@ from ._options import (
     add_members,
     add_n_bootstrap,
     add_n_splits,
+    add_operating_point,
     add_output,
     add_overwrite,
     add_report,
@@ -122,8 +123,8 @@ def add_parser(sub, parents) -> None:
                         "site; auto: feature recipes only, yes: networks too)")
     p.add_argument("--site-balance", action="store_true",
                    help="several sites: weigh every site the same, classes balanced within (feature recipes)")
-    p.add_argument("--operating-point", default="auto", metavar="sensitivity=S|none",
-                   help="the decision the model file stores: malignant when p(malignant) reaches the threshold that "
+    add_operating_point(p, "auto",
+                        "the decision the model file stores: malignant when p(malignant) reaches the threshold that "
                         "finds a share S of the malignant images among held-out predictions of the training images "
                         "(a network's validation split, a feature recipe's out-of-fold predictions; never test "
                         "images); auto (default): sensitivity=0.9 when the classes include malignant; none: the "
@@ -200,6 +201,7 @@ def _one_name(args) -> None:
 
 
 def run(args) -> int:
+    from ..metrics import interval_text
     from ..model_training import train_model
     from ..pipelines.make import make_classifier, make_sampler
 
@@ -307,8 +309,7 @@ def run(args) -> int:
         print(f"held-out ({len(held.target)} images never seen in training): accuracy "
               f"{report.value('accuracy'):.3f}", end="")
         if args.n_bootstrap:
-            lo, hi = report.interval("accuracy")
-            print(f" [{lo:.2f}, {hi:.2f}] (group bootstrap 95% CI)", end="")
+            print(f"{interval_text(report.interval('accuracy'))} (group bootstrap 95% CI)", end="")
         print()
         held_verdict = report.sanity
         print(held_verdict.summary(prefix="verdict on the held-out images"))

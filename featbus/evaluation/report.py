@@ -35,7 +35,7 @@ from sklearn.model_selection._search import BaseSearchCV
 from sklearn.model_selection._split import GroupsConsumerMixin
 from sklearn.utils import _safe_indexing
 
-from ..metrics import PER_CLASS_METRICS, Predictions, bootstrap, classification_metrics, metric_arrays
+from ..metrics import PER_CLASS_METRICS, Predictions, bootstrap, classification_metrics, interval_text, metric_arrays
 from ..model_selection import resolve_groups
 from ..pipelines.encoded_labels import EncodedLabelClassifier
 from ..progress import progress_bar, progress_mode
@@ -420,7 +420,8 @@ class Report:
             cells = []
             for m in PER_CLASS_METRICS:
                 lo, hi = self.ci.get((lab, m), (np.nan, np.nan))
-                cells.append(f"{_fmt(vals[m])} [{_fmt(lo)}, {_fmt(hi)}]".rjust(20))
+                # fixed columns: a missing value or bound is "  nan", the interval always written
+                cells.append((_fmt(vals[m]) + interval_text((lo, hi), 3, missing="  nan")).rjust(20))
             lines.append(f"{str(disp):{width}}  " + "  ".join(cells))
         lines.append("(macro accuracy is the overall fraction correct; per-class accuracy is one-vs-rest)")
         cm = self.metrics["confusion_matrix"]

@@ -123,7 +123,7 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics import CONFIDENCE, Predictions, bootstrap, interval_text, percentile_interval, rank_auc
+from ..metrics import CONFIDENCE, Predictions, bootstrap, interval_text, percentile_interval, rank_auc, ratio
 
 __all__ = ["Verdict", "assess", "with_sites", "verdict_to_manifest", "verdict_from_manifest", "VERDICTS",
            "SENSITIVITY_FLOOR", "SMALL_CLASS", "AUC_CHANCE", "CONFIDENCE", "N_BOOTSTRAP", "STRICT_EXIT_CODE",
@@ -292,12 +292,14 @@ def _accuracies(yt: np.ndarray, yp: np.ndarray, k: int) -> tuple[float, float]:
     n_true = np.bincount(yt, minlength=k)
     hits = np.bincount(yt[yp == yt], minlength=k)
     present = n_true > 0
-    return float(np.mean(yp == yt)), float(np.mean(hits[present] / n_true[present]))
+    # a class absent from yt is undefined (nan) and left out of the mean, not counted as 0
+    return float(np.mean(yp == yt)), float(np.mean(ratio(hits, n_true, zero_division=math.nan)[present]))
 
 
 def _balanced_over(yt: np.ndarray, yp: np.ndarray, classes: list[int]) -> float:
     """Balanced accuracy over ``classes`` only (the mean of their sensitivities present in ``yt``)."""
-    sens = [np.mean(yp[yt == c] == c) for c in classes if np.any(yt == c)]
+    sens = [ratio(int(np.sum(yp[yt == c] == c)), int(np.sum(yt == c)), zero_division=math.nan) for c in classes]
+    sens = [s for s in sens if not math.isnan(s)]  # a class absent from yt is left out, not counted as 0
     return float(np.mean(sens)) if sens else math.nan
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._records import ImageRecord
-from ..metrics import Predictions, bootstrap, decide, rank_auc
+from ..metrics import OperatingPoint, Predictions, bootstrap, decide, rank_auc, sensitivity_specificity
 from ..model.describe import site_cv_lines
 from .report import Report, _Text, evaluate
 
@@ -314,12 +314,11 @@ def _figures(y_true, y_pred, score, positive, classes=None) -> dict[str, float]:
     ``score``, sensitivity and specificity of the decisions, Brier score of ``score``."""
     recalls = [np.mean(y_pred[y_true == c] == c) for c in (classes or []) if np.any(y_true == c)]
     pos = y_true == positive if positive is not None else None
-    neg = None if pos is None else ~pos
     return {"accuracy": float(np.mean(y_pred == y_true)),
             "balanced_accuracy": float(np.mean(recalls)) if recalls else math.nan,
             "auc": rank_auc(pos, score) if score is not None and pos is not None else math.nan,
-            "sensitivity": float(np.mean(y_pred[pos] == positive)) if pos is not None and pos.any() else math.nan,
-            "specificity": float(np.mean(y_pred[neg] != positive)) if neg is not None and neg.any() else math.nan,
+            **dict(zip(("sensitivity", "specificity"), (math.nan, math.nan) if pos is None else
+                       sensitivity_specificity(pos, y_pred == positive, zero_division=np.nan))),
             "brier": float(np.mean((score - pos) ** 2)) if score is not None and pos is not None else math.nan}
 
 
@@ -382,7 +381,7 @@ def held_out(model, proba, y_true, groups=None, *, positive: str = "malignant") 
         raise ValueError(f"the positive class {positive!r} is not one of the model's classes "
                          f"({', '.join(classes.tolist())})")
     op = (getattr(model, "manifest", None) or {}).get("operating_point")
-    rule = (classes.tolist().index(op["positive"]), op["threshold"]) if op else None
+    rule = OperatingPoint.from_record(op).rule(classes) if op else None
     return Predictions(y_true=np.asarray(y_true, dtype=str).astype(object), y_pred=classes[decide(proba, rule)],
                        scores=proba, classes=classes, class_names=classes.tolist(),
                        groups=None if groups is None else np.asarray(groups), rule=rule, positive=positive,

@@ -71,6 +71,7 @@ import numpy as np
 
 from ..metrics import (
     ECE_BINS,
+    OperatingPoint,
     Predictions,
     bootstrap,
     brier_score,
@@ -80,8 +81,9 @@ from ..metrics import (
     format_interval,
     interval_text,
     rank_auc,
+    ratio,
     reliability_curve,
-    threshold_for_sensitivity,
+    sensitivity_specificity,
 )
 from ..model.format import json_safe
 from ..provenance import overlap_notes
@@ -99,7 +101,7 @@ MAX_SUBGROUPS = 50
 # --------------------------------------------------------------------------- the figures
 
 def _ratio(a, b) -> float:
-    return float(a) / float(b) if b else math.nan
+    return ratio(a, b, zero_division=math.nan)  # undefined: nan, so a resample without a class is left out
 
 
 def _figures(yt: np.ndarray, P: np.ndarray, pos: int, present: Sequence[int], absent: Sequence[int],
@@ -128,15 +130,11 @@ def _figures(yt: np.ndarray, P: np.ndarray, pos: int, present: Sequence[int], ab
         out[f"called[{c}]"] = _ratio(cm[:, c].sum(), n)
     is_pos = yt == pos
     p_pos = P[:, pos]
-    n_pos, n_neg = int(is_pos.sum()), int((~is_pos).sum())
     out["auc"] = rank_auc(is_pos, p_pos)
-    called = yp == pos
-    out["sensitivity"] = _ratio((called & is_pos).sum(), n_pos)
-    out["specificity"] = _ratio((~called & ~is_pos).sum(), n_neg)
+    out["sensitivity"], out["specificity"] = sensitivity_specificity(is_pos, yp == pos, zero_division=math.nan)
     if threshold is not None:
-        called = p_pos >= threshold
-        out["sensitivity_at_threshold"] = _ratio((called & is_pos).sum(), n_pos)
-        out["specificity_at_threshold"] = _ratio((~called & ~is_pos).sum(), n_neg)
+        out["sensitivity_at_threshold"], out["specificity_at_threshold"] = sensitivity_specificity(
+            is_pos, p_pos >= threshold, zero_division=math.nan)
     out["brier"] = brier_score(p_pos, is_pos)
     out["ece"] = expected_calibration_error(p_pos, is_pos, n_bins)
     return out
@@ -578,12 +576,13 @@ class ExternalValidation:
 
     def _rule(self) -> tuple[int, float] | None:
         op = self.operating_point
-        return None if not op else (list(self.classes).index(op["positive"]), float(op["threshold"]))
+        return None if not op else OperatingPoint.from_record(op).rule(self.classes)
 
     def _rule_text(self) -> str:
         op = self.operating_point
         if op:
-            return f"p({op['positive']}) >= {float(op['threshold']):.3f}, the operating point the file holds"
+            op = OperatingPoint.from_record(op)
+            return f"p({op.positive}) >= {op.threshold:.3f}, the operating point the file holds"
         return "p >= 0.5" if len(self.classes) == 2 else "the most probable class"
 
     def to_dict(self) -> dict[str, Any]:
@@ -933,9 +932,11 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
     present = [i for i in range(len(classes)) if i in held]
     absent = [i for i in range(len(classes)) if i not in held]
     pos = index[positive]
-    threshold = threshold_for_sensitivity(proba[:, pos], yt == pos, float(target_sensitivity))
+    # the second operating point: the one rule, chosen on these images (none without a positive image)
+    threshold = (OperatingPoint.choose(y_true, proba, classes=classes, positive=positive,
+                                       target=float(target_sensitivity)).threshold if (yt == pos).any() else None)
     op = manifest.get("operating_point") if isinstance(manifest.get("operating_point"), dict) else None
-    rule = (index[op["positive"]], float(op["threshold"])) if op and op.get("positive") in index else None
+    rule = OperatingPoint.from_record(op).rule(classes) if op and op.get("positive") in index else None
     figures, intervals = _estimate(yt, proba, groups, pos, present, absent, threshold, int(n_bootstrap),
                                    random_state, ECE_BINS, rule)
     tables = {}

@@ -51,8 +51,7 @@ def describe_manifest(manifest: dict) -> str:
         for metric, v in shown.items():
             if v and v.get("value") is not None:
                 ci = v.get("ci") or [None, None]
-                parts.append(f"{metric} {v['value']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]"
-                                                             if ci[0] is not None else ""))
+                parts.append(f"{metric} {format_interval(v['value'], ci, missing=None)}")
         kind = "held-out validation" if "validation split" in str(cv.get("cv")) else "cross-validation"
         lines.append(f"{kind} ({cv.get('cv')}): " + ", ".join(parts))
         if cv.get("caveat"):

@@ -197,11 +197,12 @@ class FeatbusModel:
         ``operating_point`` (``{"positive": class, "threshold": t}``, set by :func:`featbus.adapt`
         on a site's labelled images): then an image is ``positive`` when ``p(positive) >= t``,
         else its most probable other class."""
-        from ..metrics import decide  # the one decision rule (validation decides by it too)
+        from ..metrics import OperatingPoint, decide  # the one decision rule (validation decides by it too)
 
         op = self.manifest.get("operating_point")
-        rule = (self.classes_.tolist().index(op["positive"]), op["threshold"]) if op else None
-        return self.classes_[decide(proba, rule)]
+        if op:
+            return OperatingPoint.from_record(op).decide(proba, self.classes_)
+        return self.classes_[decide(proba)]
 
     def lesion_roi(self, images) -> list[dict]:
         """Where the model's segmenter finds the lesion in each image (one segmenter pass).
