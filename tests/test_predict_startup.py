@@ -17,7 +17,8 @@ from featbus.datasets import make_phantoms
 from featbus.model_training import train_model
 
 #: Never imported by the predict path of a frozen-feature (handcrafted) model.
-ABSENT = ("featbus.datasets", "featbus.pipelines.make", "featbus.pipelines.recipes", "featbus.explain", "featbus.reporting", "featbus.plotting",
+ABSENT = ("featbus.datasets", "featbus.pipelines.make", "featbus.pipelines.recipes", "featbus.explain",
+          "featbus.reporting", "featbus.plotting",
           "tensorflow", "keras", "torch", "jax", "matplotlib", "skimage", "cv2")
 
 
