@@ -114,6 +114,13 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
         if not classes and require_labels:
             raise ValueError(f"{str(root)!r} has no class sub-folders (expected root/<class>/<image>)")
         _check_label_spellings(classes, f"the class folders of {str(root)!r}")
+        from .export import paired_folders
+
+        pair = paired_folders(root)
+        if pair is not None:
+            raise ValueError(f"{pair[1].name + '/'!r} pairs one to one with {pair[0].name + '/'!r} (the same file "
+                             f"names): it holds their masks, not a class; featbus needs the labels: a table beside "
+                             f"them (columns image,label[,patient]) or one sub-folder per class")
     else:
         classes = [str(c) for c in classes]
         absent = [c for c in classes if not (root / c).is_dir()]

@@ -8,13 +8,15 @@ from pathlib import Path
 
 from sklearn.utils import Bunch
 
+from .export import export_table_of, load_export
 from .folders import load_image_folder, load_manifest
 from .mias import MIAS_TASKS, is_mias_folder, load_mias
 from .site_tables import load_site_table_folder, site_table_of
 
 
 def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str = "raise",
-              n_jobs: int | None = None, require_labels: bool = True) -> Bunch:
+              n_jobs: int | None = None, require_labels: bool = True, image_column: str | None = None,
+              label_column: str | None = None, group_column: str | None = None) -> Bunch:
     """Load a data set from any layout featbus recognises: what every command's ``DATA`` is.
 
     * a ``.csv`` file: a manifest (:func:`load_manifest`);
@@ -26,6 +28,10 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
       patients (``CaseID``) as groups, likewise;
     * a download wrapper holding only the data set's folder (``busi/Dataset_BUSI_with_GT``):
       the folder inside;
+    * a hospital's export (a table whose image column names the files of one sub-folder, masks of
+      the same names in another): :func:`~featbus.datasets.export.load_export`, the table's
+      columns recognised by their usual names or named (``image_column``, ``label_column``,
+      ``group_column``);
     * any other folder: one sub-folder per class (:func:`load_image_folder`); a CSV table beside
       them that featbus does not know is not read (a warning says how to give patients: a
       manifest).
@@ -43,6 +49,8 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
     require_labels : bool, default=True
         ``False`` also reads unlabelled data: a folder of images without class sub-folders, or
         a manifest without a ``label`` column (``target`` ``-1``, ``target_names`` empty).
+    image_column, label_column, group_column : str, optional
+        An export table's columns (see :func:`~featbus.datasets.export.load_export`).
 
     Returns
     -------
@@ -78,6 +86,9 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
     table = site_table_of(path)
     if table is not None:
         return load_site_table_folder(path, table, on_error=on_error, n_jobs=n_jobs)
+    if export_table_of(path, image_column=image_column) is not None:
+        return load_export(path, image_column=image_column, label_column=label_column, group_column=group_column,
+                           on_error=on_error, require_labels=require_labels, n_jobs=n_jobs)
     data = load_image_folder(path, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels)
     tables = sorted(p.name for p in path.glob("*.csv")) if path.is_dir() else []
     if tables:  # a table featbus cannot read: its patients are not used, and the user should know
