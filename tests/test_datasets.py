@@ -195,9 +195,10 @@ def test_busi(busi, busi_root):
 
 def test_busi_parent_folder_and_errors(busi_root, tmp_path, monkeypatch):
     import featbus.datasets as ds
+    import featbus.datasets.busi as busi_module
 
     seen = []
-    monkeypatch.setattr(ds, "load_image_folder", lambda root, **kw: seen.append(root) or ds.Bunch(DESCR=""))
+    monkeypatch.setattr(busi_module, "load_image_folder", lambda root, **kw: seen.append(root) or ds.Bunch(DESCR=""))
     load_busi(busi_root.parent)  # the folder holding Dataset_BUSI_with_GT
     load_busi(busi_root)
     assert seen == [busi_root, busi_root]

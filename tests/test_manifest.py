@@ -181,11 +181,12 @@ def test_a_manifest_of_missing_files_is_refused_at_the_first_one(missing_manifes
     the check streams the CSV and stops at the first missing file, named with its row, before
     the table is read whole or any image is."""
     import featbus.datasets as datasets
+    import featbus.datasets.folders
 
     first = str(missing_manifest.parent / "nowhere" / "scan 0.png")
     with monkeypatch.context() as m:
         for name in ("_manifest_table", "map_images"):
-            m.setattr(datasets, name, lambda *a, **k: pytest.fail("read past the first missing file"))
+            m.setattr(featbus.datasets.folders, name, lambda *a, **k: pytest.fail("read past the first missing file"))
         with pytest.raises(ValueError, match=r"row 4 .*'nowhere/scan 0.png' not found") as exc:
             load_manifest(missing_manifest)
         assert exc.value.path == first

@@ -15,17 +15,19 @@ from pathlib import Path
 import numpy as np
 
 from ._common import CLIError, _one_line
+from ._options import export_columns
 
 _DATA_HELP = ("class folders (one sub-folder per class), a mini-MIAS folder (Info.txt + mdbNNN images) or a "
               "CSV manifest (image,label[,mask,group,split])")
 
 
 def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min_classes: int = 2,
-                 command: str | None = None):
+                 command: str | None = None, columns: dict | None = None):
     """Read a data set (class folders, a CSV manifest or a mini-MIAS folder), turning every
     problem into a one-line message; a classifier needs ``min_classes`` classes (a segmenter 1;
     0: labels optional, so a flat folder or a manifest without labels reads as unlabelled).
-    ``command`` words what needs them (:data:`_NEEDS_CLASSES`; a classifier when not given)."""
+    ``command`` words what needs them (:data:`_NEEDS_CLASSES`; a classifier when not given);
+    ``columns``: an export table's columns (:func:`featbus.cli._options.export_columns`)."""
     from ..datasets import is_mias_folder, load_data, unwrap_download_folder
 
     p = Path(path)
@@ -41,7 +43,7 @@ def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min
             warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
             # a mini-MIAS subset: the references Info.txt lists but the folder lacks are expected
             warnings.filterwarnings("ignore", message=r".*listed in Info.txt are absent", category=UserWarning)
-            data = load_data(p, task=task, on_error=on_error, require_labels=min_classes > 0)
+            data = load_data(p, task=task, on_error=on_error, require_labels=min_classes > 0, **(columns or {}))
     except (ValueError, OSError) as exc:
         raise CLIError(_read_error(p, exc, on_error)) from exc
     skipped = list(getattr(data, "skipped", []) or [])
@@ -247,7 +249,7 @@ def _load_study(args, path: str | None = None):
     command = getattr(args, "command", None)
     # a feature table needs no labels: extract reads unlabelled folders and manifests too
     data = _load_folder(path or args.data_dir, args.on_error, args.task, command=command,
-                        min_classes=0 if command == "extract" else 2)
+                        min_classes=0 if command == "extract" else 2, columns=export_columns(args))
     data = _patches(data, args)
     steps = _preprocessing_steps(getattr(args, "preprocess", None))
     if steps:

@@ -19,7 +19,8 @@ from ..pipelines.ingredients import CLASSIFIER_TABLE, SAMPLER_TABLE
 from ._common import CLIError, _import_tensorflow_quietly, _one_line, _split
 
 __all__ = ["N_BOOTSTRAP", "Parents", "add_backbone", "add_epochs", "add_input_size", "add_members", "add_model",
-           "add_n_bootstrap", "add_n_splits", "add_on_error", "add_operating_point", "add_output", "add_overwrite",
+           "add_export_columns", "add_n_bootstrap", "add_n_splits", "add_on_error",
+           "add_operating_point", "add_output", "add_overwrite",
            "add_positive",
            "add_report", "add_strict", "add_target_sensitivity", "add_task", "add_test_fraction", "add_trust"]
 
@@ -341,6 +342,22 @@ def add_on_error(p: argparse.ArgumentParser, default: str = "raise",
     p.add_argument("--on-error", choices=["raise", "skip"], default=default, help=help)
 
 
+def add_export_columns(p: argparse.ArgumentParser) -> None:
+    """``--image-column``, ``--label-column``, ``--group-column``: an export table's columns, where
+    featbus cannot tell them from their usual names (:func:`featbus.datasets.load_export`)."""
+    g = p.add_argument_group("an export's table (images/ and masks/ beside a CSV; default: columns of usual names)")
+    g.add_argument("--image-column", metavar="COLUMN", help="the table's column naming each image's file")
+    g.add_argument("--label-column", metavar="COLUMN", help="the table's column holding each image's label")
+    g.add_argument("--group-column", metavar="COLUMN",
+                   help="the table's column naming each image's patient (images of one patient stay together)")
+
+
+def export_columns(args) -> dict:
+    """The export columns a command was given (``{}`` when none)."""
+    return {k: getattr(args, k, None) for k in ("image_column", "label_column", "group_column")
+            if getattr(args, k, None) is not None}
+
+
 def add_trust(p: argparse.ArgumentParser, help: str) -> None:
     """``--trust``: load MODEL although it is not on the user's trust list."""
     p.add_argument("--trust", action="store_true", help=help)
@@ -400,6 +417,7 @@ class Parents:
 
         on_error = argparse.ArgumentParser(add_help=False)
         add_on_error(on_error)
+        add_export_columns(on_error)
         self.on_error = on_error
 
         dicom = argparse.ArgumentParser(add_help=False)

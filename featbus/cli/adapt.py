@@ -18,6 +18,7 @@ from ._options import (
     add_overwrite,
     add_positive,
     add_task,
+    export_columns,
 )
 
 __all__ = ["add_parser", "run"]
@@ -93,7 +94,7 @@ def run(args) -> int:
         if len(args.images) != 1:
             raise CLIError(f"--labels reads one labelled data set (class folders, a CSV manifest, BUS-BRA), got "
                            f"{len(args.images)} inputs")
-        data = _load_folder(args.images[0], args.on_error, args.task, min_classes=1)
+        data = _load_folder(args.images[0], args.on_error, args.task, min_classes=1, columns=export_columns(args))
         records = list(data.data)
         labels = np.asarray(data.target_names, dtype=str)[np.asarray(data.target, dtype=int)]
         groups = resolve_groups(records, getattr(data, "groups", None))

@@ -11,7 +11,15 @@ from .._registry import reads_masks
 from .._version import __version__
 from ._common import CLIError, _progress, _split
 from ._data import _check_n_splits, _load_folder
-from ._options import _DEMO_FEATURES, _apply_settings, _check_features, _features_of, add_n_bootstrap, add_report
+from ._options import (
+    _DEMO_FEATURES,
+    _apply_settings,
+    _check_features,
+    _features_of,
+    add_n_bootstrap,
+    add_report,
+    export_columns,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -63,7 +71,7 @@ def run(args) -> int:
     if args.data and phantoms:
         raise CLIError("--n-samples and --image-size size the phantoms: leave them out with --data")
     if args.data:
-        data = _load_folder(args.data, args.on_error)
+        data = _load_folder(args.data, args.on_error, columns=export_columns(args))
         source = f"{args.data} ({len(data.target)} images)"
     elif phantoms:
         from ..datasets import make_phantoms

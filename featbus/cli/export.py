@@ -10,7 +10,7 @@ import numpy as np
 from ..networks._backend import native_stderr_quiet
 from ._common import CLIError, _check_writable, _load_model_cli
 from ._data import _load_folder
-from ._options import add_model, add_overwrite, add_trust
+from ._options import add_model, add_overwrite, add_trust, export_columns
 
 __all__ = ["add_parser", "run"]
 
@@ -82,7 +82,7 @@ def _check_export(model, path: Path, args) -> None:
 
     from ..export import TFLiteModel, prepare_input
 
-    data = _load_folder(args.check, args.on_error, "severity")
+    data = _load_folder(args.check, args.on_error, "severity", columns=export_columns(args))
     images = list(data.data)[:max(1, int(args.check_n))]
     inputs = [prepare_input(model, im) for im in images]
     with native_stderr_quiet(not args.debug):  # the interpreter announces its XNNPACK delegate on descriptor 2

@@ -41,6 +41,11 @@ def add_parser(sub, parents) -> None:
     p.set_defaults(func=run)
 
 
+def _first_names(names: list[str], n: int = 3) -> str:
+    """``'a.png', 'b.png', 'c.png' and 4 more``: the first few names, then a count."""
+    return ", ".join(repr(x) for x in names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
 def run(args) -> int:
     out = Path(args.output) if args.output else None
     if out is not None:
@@ -83,12 +88,14 @@ def run(args) -> int:
     else:
         print(_neutralised(table).to_csv(index=False, float_format="%.4f"), end="")
     n_bad = int((table["error"] != "").sum())
+    bad = table.loc[table["error"] != "", "image"].astype(str).tolist()
     if n_bad:
-        print(f"skipped {n_bad} unreadable image(s) (listed in the 'error' column)", file=sys.stderr)
+        print(f"skipped {n_bad} unreadable image(s): {_first_names(bad)} (listed in the 'error' column)",
+              file=sys.stderr)
     if n_bad == len(table):
         first = table["error"].iloc[0]
-        raise CLIError(f"none of the {n_bad} image(s) could be predicted (the 'error' column says why; the first: "
-                       f"{first})")
+        raise CLIError(f"none of the {n_bad} image(s) could be predicted (the 'error' column says why; the first, "
+                       f"{bad[0]!r}: {first})")
     # the CSV may be on stdout: what is said about it goes to stderr then
     print(_domain_line(model, table), file=sys.stdout if out is not None else sys.stderr)
     return 0

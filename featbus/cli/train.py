@@ -57,6 +57,7 @@ from ._options import (
     add_segmenter,
     add_strict,
     add_test_fraction,
+    export_columns,
 )
 
 __all__ = ["add_parser", "run"]
@@ -241,9 +242,10 @@ def run(args) -> int:
     # the model preprocesses new images itself: it is trained on the images as read (or on
     # lesion patches, and then predicts on patches)
     if len(paths) == 1:
-        data = _patches(_load_folder(args.data_dir, args.on_error, args.task), args)
+        data = _patches(_load_folder(args.data_dir, args.on_error, args.task, columns=export_columns(args)), args)
     else:  # one site each: united, with each site's groups kept apart
-        data = _load_sites(paths, lambda p: _patches(_load_folder(p, args.on_error, args.task), args), "training")
+        data = _load_sites(paths, lambda p: _patches(_load_folder(p, args.on_error, args.task,
+                                                                  columns=export_columns(args)), args), "training")
     _log_data(data, ", ".join(paths))
     progress = _progress(args)
     held = None

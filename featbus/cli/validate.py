@@ -10,7 +10,16 @@ from pathlib import Path
 from ..evaluation.sanity import _strict_status
 from ._common import CLIError, _check_writable, _load_model_cli
 from ._data import _DATA_HELP, _load_folder
-from ._options import add_model, add_n_bootstrap, add_positive, add_report, add_strict, add_target_sensitivity, add_task
+from ._options import (
+    add_model,
+    add_n_bootstrap,
+    add_positive,
+    add_report,
+    add_strict,
+    add_target_sensitivity,
+    add_task,
+    export_columns,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -57,7 +66,7 @@ def run(args) -> int:
             raise CLIError(f"--report {str(report)!r} is a file; give a folder")
         _check_writable(report, "--report", folder=True)
     model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime)
-    data = _load_folder(args.data, args.on_error, args.task, min_classes=1)
+    data = _load_folder(args.data, args.on_error, args.task, min_classes=1, columns=export_columns(args))
     result = validate(model, data, target_sensitivity=args.target_sensitivity, n_bootstrap=args.n_bootstrap,
                       positive=args.positive, subgroup=args.subgroup, random_state=args.random_state)
     result = dataclasses.replace(result, model_source=str(args.model))

@@ -1,0 +1,170 @@
+"""Shared machinery of the loaders: the Bunch layout, reading class folders, a site's default folder."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from .._records import ImageError, ImageRecord
+from ..io import read_image, read_mask
+
+
+def _classes_text(target, classes) -> str:
+    """``classes {name: count}`` for a data set's description, or ``unlabelled``."""
+    if not len(classes):
+        return "unlabelled"
+    counts = np.bincount(np.asarray(target, dtype=int), minlength=len(classes))
+    return f"classes {dict(zip(classes, counts.tolist()))}"
+
+
+def _bunch(images, masks, target, target_names, paths, groups, metas, descr, **extra) -> Bunch:
+    """Assemble the common Bunch layout (records share the arrays, no copies)."""
+    data = [ImageRecord(im, m, p, meta) for im, m, p, meta in zip(images, masks, paths, metas)]
+    return Bunch(
+        images=list(images), masks=list(masks), target=np.asarray(target, dtype=int),
+        target_names=np.asarray(target_names, dtype=str), paths=list(paths),
+        groups=np.asarray(groups, dtype=int), data=data, DESCR=descr, **extra,
+    )
+
+
+#: The fields of a data set Bunch that hold one entry per image (:func:`subset` takes them).
+PER_IMAGE_FIELDS = ("images", "masks", "paths", "data", "target", "groups", "sites", "group_ids", "split",
+                    "abnormality", "tissue", "lesions", "mask_complete")
+
+
+def subset(data: Bunch, idx) -> Bunch:
+    """The images ``idx`` of a data set (a loader's Bunch), as a Bunch of the same layout.
+
+    Every field with one entry per image (:data:`PER_IMAGE_FIELDS`: images, masks, paths,
+    records, target, groups, sites...) is taken at ``idx``, lists as lists and arrays as arrays;
+    every other field (``target_names``, ``DESCR``, ``site_names``, ``skipped``...) is kept as it is.
+
+    Parameters
+    ----------
+    data : Bunch
+        A data set of :mod:`featbus.datasets` (or of :func:`featbus.combine_sites`).
+    idx : array-like of int
+        Positions of the images to keep, in the order to keep them.
+
+    Returns
+    -------
+    part : Bunch
+
+    Examples
+    --------
+    >>> from featbus.datasets import make_phantoms, subset
+    >>> data = make_phantoms(6, image_size=32, random_state=0)
+    >>> part = subset(data, [0, 2])
+    >>> len(part.data), part.target.tolist() == data.target[[0, 2]].tolist(), part.target_names is data.target_names
+    (2, True, True)
+    """
+    idx = np.asarray(idx, dtype=int)
+    out = Bunch(**data)
+    for key in PER_IMAGE_FIELDS:
+        value = data.get(key)
+        if value is None:
+            continue
+        array = isinstance(value, np.ndarray) or key in ("target", "groups", "sites", "group_ids", "split")
+        out[key] = np.asarray(value)[idx] if array else [value[i] for i in idx]
+    return out
+
+
+# --------------------------------------------------------------------------- image folders
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".dcm")
+_ON_ERROR = ("raise", "skip")
+
+
+def _natural_key(name: str):
+    """Sort 'benign (2)' before 'benign (10)'."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def _pattern_regex(pattern: str, stem: str | None) -> re.Pattern:
+    """Regex for a mask file-name pattern with ``{stem}`` and shell wildcards ``*``/``?``."""
+    if pattern.count("{stem}") != 1:
+        raise ValueError(f"mask_pattern must contain '{{stem}}' exactly once, got {pattern!r}")
+    before, after = pattern.split("{stem}")
+
+    def wild(part: str) -> str:
+        return "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in part)
+
+    middle = "(?P<stem>.+)" if stem is None else re.escape(stem)
+    return re.compile(f"^{wild(before)}{middle}{wild(after)}$", re.IGNORECASE)
+
+
+def _scan_class_folder(folder: Path, mask_pattern: str, extensions: tuple[str, ...]):
+    """Split a class folder into images (with their mask files) and orphan masks."""
+    files = sorted((f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")),
+                   key=lambda f: _natural_key(f.name))
+    generic = _pattern_regex(mask_pattern, None)
+    mask_like = {f.name for f in files if generic.match(f.name)}
+    images = [f for f in files if f.suffix.lower() in extensions and f.name not in mask_like]
+    stems = {f.stem: f for f in images}
+    owners: dict[str, list[Path]] = {f.stem: [] for f in images}
+    orphans = []
+    for f in files:
+        if f.name not in mask_like:
+            continue
+        # the longest image stem whose own pattern matches owns the mask ("a_mask_1.png" -> "a")
+        cands = [s for s in stems if s in f.name and _pattern_regex(mask_pattern, s).match(f.name)]
+        if cands:
+            owners[max(cands, key=len)].append(f)
+        else:
+            orphans.append(f)
+    return [(f, sorted(owners[f.stem], key=lambda m: _natural_key(m.name))) for f in images], orphans
+
+
+def _load_one(item, index: int):
+    """Read one image and the union of its masks; return a tuple or an error reason."""
+    image_path, mask_paths = item
+    try:
+        image = read_image(image_path)
+    except (ImageError, FileNotFoundError) as exc:
+        return ("error", str(image_path), getattr(exc, "reason", str(exc)))
+    if not mask_paths:
+        return image, np.zeros(image.shape, bool)
+    try:
+        mask = read_mask(mask_paths, shape=image.shape)
+    except ImageError as exc:
+        return ("error", str(image_path), f"mask {exc.path!r}: {exc.reason} (image {str(image_path)!r} "
+                f"has shape {image.shape})")
+    except FileNotFoundError as exc:
+        return ("error", str(image_path), f"mask: {exc}")
+    return image, mask
+
+
+def _check_label_spellings(labels: Sequence[str], where: str) -> None:
+    """Refuse labels that differ only in case or surrounding spaces (``'Benign '`` beside
+    ``'benign'``): two spellings of one class would silently become two classes.
+
+    Examples
+    --------
+    >>> _check_label_spellings(["benign", "malignant"], "a table")
+    >>> _check_label_spellings(["benign", "Benign ", "malignant"], "a table")
+    Traceback (most recent call last):
+    ...
+    ValueError: labels 'Benign ' and 'benign' of a table differ only in case or surrounding spaces: ...
+    """
+    spellings: dict[str, list[str]] = {}
+    for label in labels:
+        spellings.setdefault(str(label).strip().casefold(), []).append(str(label))
+    for names in spellings.values():
+        if len(names) > 1:
+            names = sorted(names)
+            raise ValueError(f"labels {' and '.join(repr(n) for n in names)} of {where} differ only in case or "
+                             "surrounding spaces: write one class one way (featbus would read them as "
+                             f"{len(names)} classes)")
+
+
+def _default_data_dir(name: str) -> Path | None:
+    candidates = []
+    if os.environ.get("FEATBUS_DATA"):
+        candidates.append(Path(os.environ["FEATBUS_DATA"]) / name)
+    candidates.append(Path.cwd().parent / "shared" / "data" / name)  # run from a checkout
+    return next((c for c in candidates if c.is_dir()), None)

@@ -1,0 +1,456 @@
+"""Folders of class sub-folders, and CSV manifests."""
+
+from __future__ import annotations
+
+import os
+import stat
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from .._records import ImageError, map_images
+from ..io import warn_skipped
+from ._common import (
+    _ON_ERROR,
+    IMAGE_EXTENSIONS,
+    _bunch,
+    _check_label_spellings,
+    _classes_text,
+    _load_one,
+    _natural_key,
+    _pattern_regex,
+    _scan_class_folder,
+)
+
+
+def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None = None,
+                      mask_pattern: str = "{stem}_mask*.png",
+                      extensions: Sequence[str] = IMAGE_EXTENSIONS, on_error: str = "raise",
+                      groups: str | None = "duplicates", duplicate_threshold: int | None = None,
+                      n_jobs: int | None = None, require_labels: bool = True) -> Bunch:
+    """Load a folder of images, one sub-folder per class, with optional masks beside them.
+
+    Layout (the BUSI layout)::
+
+        root/
+          benign/   a (1).png  a (1)_mask.png  a (1)_mask_1.png  b.png ...
+          malignant/ ...
+
+    Parameters
+    ----------
+    root : path
+        The folder holding one sub-folder per class.
+    classes : sequence of str, optional
+        Class sub-folders to load, in this order (their index is the target). Default: every
+        non-hidden sub-folder, sorted by name.
+    mask_pattern : str, default="{stem}_mask*.png"
+        File-name pattern of an image's mask files, ``{stem}`` being the image's file name
+        without extension; ``*`` and ``?`` are wildcards. Several matching files (``_mask``,
+        ``_mask_1``, ...: several lesions) are merged by union. Files matching the pattern are
+        never loaded as images; a mask file whose image is absent is reported by a warning.
+    extensions : sequence of str
+        Image file extensions (case-insensitive).
+    on_error : {"raise", "skip"}, default="raise"
+        What an unreadable image, or a mask whose size differs from its image's, does: raise
+        an error naming the file(s), or skip the image; skipped images are listed in
+        ``Bunch.skipped`` as ``(path, reason)`` and reported by a warning.
+    groups : {"duplicates"} or None, default="duplicates"
+        ``"duplicates"``: ``Bunch.groups`` from :func:`featbus.duplicate_groups` (near-duplicate
+        images share a group); ``None``: every image its own group.
+    duplicate_threshold : int, optional
+        ``threshold`` of :func:`featbus.duplicate_groups`.
+    n_jobs : int, optional
+        Parallel workers for reading.
+    require_labels : bool, default=True
+        ``False`` also reads a folder without class sub-folders (its images directly inside,
+        masks beside them): unlabelled data, for feature extraction. Its ``target`` is ``-1``
+        for every image and ``target_names`` is empty.
+
+    Returns
+    -------
+    data : Bunch
+        ``images``, ``masks``, ``target``, ``target_names`` (the class folder names),
+        ``paths``, ``groups``, ``data`` (:class:`featbus.ImageRecord` with
+        ``meta={"label", "has_mask_file", "mask_paths"}``), ``skipped``, ``DESCR``. Images
+        without a mask file get an all-``False`` mask and ``meta["has_mask_file"] = False``:
+        in a folder with masks, "no mask file" is read as "no lesion drawn".
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from featbus import load_image_folder
+    >>> root = tempfile.mkdtemp()
+    >>> rng = np.random.RandomState(0)
+    >>> for c in ("a", "b"):
+    ...     os.mkdir(os.path.join(root, c))
+    ...     im = (rng.rand(32, 32) * 255).astype(np.uint8)
+    ...     Image.fromarray(im).save(os.path.join(root, c, "x (1).png"))
+    ...     Image.fromarray((im > 128).astype(np.uint8) * 255).save(os.path.join(root, c, "x (1)_mask.png"))
+    >>> data = load_image_folder(root)
+    >>> data.target_names.tolist(), data.target.tolist(), len(data.data)
+    (['a', 'b'], [0, 1], 2)
+    >>> bool(data.masks[0].any()), data.data[0].meta["has_mask_file"]
+    (True, True)
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{str(root)!r}: no such folder")
+    if on_error not in _ON_ERROR:
+        raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
+    if groups not in ("duplicates", None):
+        raise ValueError(f"groups must be 'duplicates' or None, got {groups!r}")
+    if isinstance(extensions, str):
+        extensions = (extensions,)
+    exts = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in extensions)
+    _pattern_regex(mask_pattern, None)  # validate early
+    if classes is None:
+        classes = sorted((d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
+                         key=_natural_key)
+        if not classes and require_labels:
+            raise ValueError(f"{str(root)!r} has no class sub-folders (expected root/<class>/<image>)")
+        _check_label_spellings(classes, f"the class folders of {str(root)!r}")
+        from .export import paired_folders
+
+        pair = paired_folders(root)
+        if pair is not None:
+            raise ValueError(f"{pair[1].name + '/'!r} pairs one to one with {pair[0].name + '/'!r} (the same file "
+                             f"names): it holds their masks, not a class; featbus needs the labels: a table beside "
+                             f"them (columns image,label[,patient]) or one sub-folder per class")
+    else:
+        classes = [str(c) for c in classes]
+        absent = [c for c in classes if not (root / c).is_dir()]
+        if absent:
+            raise FileNotFoundError(f"class folder(s) {absent} not found in {str(root)!r}")
+    items, labels = [], []
+    # no class sub-folders (only allowed without require_labels): the images in root, unlabelled
+    for k, folder in enumerate([root / c for c in classes] if classes else [root]):
+        found, orphans = _scan_class_folder(folder, mask_pattern, exts)
+        if orphans:
+            warnings.warn(f"{len(orphans)} mask file(s) without an image in {str(folder)!r}: "
+                          + ", ".join(repr(o.name) for o in orphans[:10]), UserWarning, stacklevel=2)
+        items += found
+        labels += [k if classes else -1] * len(found)
+    if not items:
+        where = "the class folders of " if classes else ""
+        raise ValueError(f"no image files with extensions {exts} in {where}{str(root)!r}")
+    results = map_images(_load_one, items, n_jobs, backend="threading")  # decoders release the GIL
+    images, masks, target, paths, metas, skipped = [], [], [], [], [], []
+    for (image_path, mask_paths), label, res in zip(items, labels, results):
+        if isinstance(res[0], str):  # ("error", path, reason)
+            if on_error == "raise":
+                raise ImageError(res[2], path=res[1])
+            skipped.append((res[1], res[2]))
+            continue
+        images.append(res[0])
+        masks.append(res[1])
+        target.append(label)
+        paths.append(str(image_path))
+        metas.append({"label": classes[label] if label >= 0 else None, "has_mask_file": bool(mask_paths),
+                      "mask_paths": [str(m) for m in mask_paths]})
+    if skipped:
+        warn_skipped([(i, p, r) for i, (p, r) in enumerate(skipped)], "image(s)")
+    if not images:
+        raise ValueError(f"no readable image in {str(root)!r}")
+    if groups == "duplicates":
+        from ..model_selection import duplicate_groups
+
+        group_labels = duplicate_groups(images, threshold=duplicate_threshold, n_jobs=n_jobs)
+    else:
+        group_labels = np.arange(len(images))
+    descr = (f"Image folder {str(root)!r}: {len(images)} images, {_classes_text(target, classes)}, "
+             f"{len(np.unique(group_labels))} groups.")
+    return _bunch(images, masks, target, classes, paths, group_labels, metas, descr, skipped=skipped)
+
+
+# --------------------------------------------------------------------------- CSV manifest
+
+#: Columns of a CSV manifest: ``image`` and ``label`` are required.
+MANIFEST_COLUMNS = ("image", "label", "mask", "group", "split")
+#: Values of a manifest's ``split`` column (empty: no assignment).
+MANIFEST_SPLITS = ("train", "test")
+
+
+def _manifest_error(path: Path, line: int, what: str) -> ValueError:
+    return ValueError(f"{str(path)!r} row {line}: {what}")
+
+
+def _manifest_table(path: Path, required: Sequence[str]):
+    """A manifest's rows as text (column names trimmed and lower-cased), its required columns
+    and at least one row checked."""
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{str(path)!r} is not a readable CSV table: {str(exc).strip()}") from None
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    absent = [c for c in required if c not in table.columns]
+    if absent:
+        from .._registry import did_you_mean
+
+        needs = " and ".join(repr(c) for c in required)
+        hint = "".join(did_you_mean(c, table.columns).replace(" (did", f" ({c!r}: did") for c in absent)
+        raise ValueError(f"{str(path)!r} has no column(s) {absent}{hint}; a manifest needs {needs} "
+                         f"(optional: 'mask', 'group', 'split'), it has {list(table.columns)}")
+    if table.empty:
+        raise ValueError(f"{str(path)!r} lists no images")
+    return table
+
+
+def _manifest_path(base: Path, name: str) -> Path:
+    """A path of a manifest cell: relative to the CSV's folder, or absolute."""
+    return Path(name) if Path(name).is_absolute() else base / name
+
+
+def _listed_files(path: Path, *, masks: bool):
+    """``(row, cell, file, problem)`` for each file a manifest lists (its image, then its masks
+    with ``masks``), ``problem`` None when the file exists, else why it is not there.
+
+    Streams the CSV one row at a time (the csv module, no table in memory), so a caller can
+    stop at the first missing file of a million-row manifest within moments. Rows are numbered
+    as :func:`load_manifest` numbers them (the header is row 1, blank lines are not rows); a
+    table this cannot parse yields nothing more, left to the full reading to report."""
+    import csv
+
+    try:
+        f = open(path, newline="", encoding="utf-8-sig")
+    except OSError:
+        return
+    with f:
+        reader = csv.reader(f, skipinitialspace=True)
+        try:
+            columns = [c.strip().lower() for c in next(reader)]
+        except (StopIteration, csv.Error, UnicodeDecodeError):
+            return
+        if "image" not in columns:
+            return
+        at = columns.index("image")
+        mask_at = columns.index("mask") if masks and "mask" in columns else None
+        base = os.path.abspath(path.parent)
+        line = 1
+        try:
+            for row in reader:
+                if not row:
+                    continue
+                line += 1
+                cells = [(row[at] if at < len(row) else "", "image")]
+                if mask_at is not None and mask_at < len(row):
+                    cells += [(m, "mask") for m in row[mask_at].split(";")]
+                for cell, what in cells:
+                    cell = cell.strip()
+                    if not cell:
+                        continue  # an empty image cell: the full reading names it
+                    file = os.path.join(base, cell)  # strings, one stat: a million rows in seconds
+                    try:
+                        problem = None if stat.S_ISREG(os.stat(file).st_mode) else f"{what} {cell!r} is not a file"
+                    except (FileNotFoundError, NotADirectoryError):
+                        problem = f"{what} {cell!r} not found"
+                    except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+                        problem = f"{what} {cell!r} cannot be looked up ({exc})"
+                    yield line, what, file, problem
+        except (csv.Error, UnicodeDecodeError):
+            return
+
+
+def _check_listed_files(path: Path, on_error: str) -> None:
+    """Fail early and cheaply on a manifest whose files are missing: at the first one (or, with
+    ``on_error="skip"``, when none exists), instead of after trying to read every row."""
+    first, n = None, 0
+    for line, _, file, problem in _listed_files(path, masks=on_error == "raise"):
+        if problem is None:
+            if on_error == "skip":
+                return  # something to read: the reading skips what is missing
+            continue
+        if on_error == "raise":
+            raise ImageError(f"row {line} of {str(path)!r}: {problem}", path=str(file))
+        first = first or (line, file)
+        n += 1
+    if first is not None:
+        raise ValueError(f"none of the {n} images {str(path)!r} lists exists (the first, row {first[0]}: "
+                         f"{str(first[1])!r})")
+
+
+def manifest_images(path: str | os.PathLike) -> list[str]:
+    """The image paths a CSV manifest lists (its ``image`` column; no label needed), each checked
+    to exist: what ``featbus predict`` reads from a manifest.
+
+    Raises
+    ------
+    ValueError
+        An unreadable table, no ``image`` column, an empty cell or a missing file, naming the row.
+    """
+    path = Path(path)
+    for line, _, file, problem in _listed_files(path, masks=False):  # streamed: a missing file ends it early
+        if problem is not None:
+            raise _manifest_error(path, line, f"{problem} ({str(file)!r})")
+    out = []
+    for line, name in enumerate(_manifest_table(path, ("image",))["image"], start=2):
+        name = name.strip()
+        if not name:
+            raise _manifest_error(path, line, "the 'image' cell is empty")
+        f = _manifest_path(path.parent, name)
+        if not f.is_file():
+            raise _manifest_error(path, line, f"image {name!r} not found ({str(f)!r})")
+        out.append(str(f))
+    return out
+
+
+def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = None,
+                  groups: str | None = "duplicates", duplicate_threshold: int | None = None,
+                  on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True) -> Bunch:
+    """Load a data set listed in a CSV manifest: one row per image, labels in a column.
+
+    The table input of every featbus command, for data sets whose labels do not sit in class
+    folders. Columns (header row required; other columns are kept in each record's ``meta``):
+
+    ``image`` (required)
+        Image path, relative to the CSV's folder (or absolute).
+    ``label`` (required)
+        Class name.
+    ``mask`` (optional)
+        Lesion mask path(s), relative like ``image``; several files separated by ``;`` are
+        merged by union (several lesions); empty: no lesion drawn.
+    ``group`` (optional)
+        Images sharing a value stay on one side of every split (a patient, a woman's two
+        breasts). When the column is absent, ``groups`` decides.
+    ``split`` (optional)
+        ``train``, ``test`` or empty: a fixed test set (``featbus train`` / ``evaluate`` hold
+        the ``test`` rows out).
+
+    Parameters
+    ----------
+    path : path
+        The CSV file.
+    classes : sequence of str, optional
+        Class names, in this order (their index is the target); a label outside them is an
+        error naming the row. Default: every label in the file, sorted.
+    groups : {"duplicates"} or None, default="duplicates"
+        Without a ``group`` column: ``"duplicates"`` groups near-duplicate images
+        (:func:`featbus.duplicate_groups`), ``None`` makes each image its own group.
+    duplicate_threshold : int, optional
+        ``threshold`` of :func:`featbus.duplicate_groups`.
+    on_error : {"raise", "skip"}, default="raise"
+        An unreadable image or mask raises an error naming its row and file, or is skipped
+        (listed in ``Bunch.skipped`` and reported by a warning). A missing column, an empty
+        cell where a value is needed, an unknown label, a bad ``split`` value or a duplicate
+        row is always an error naming the row.
+    n_jobs : int, optional
+        Parallel workers for reading.
+    require_labels : bool, default=True
+        ``False`` also reads a manifest without a ``label`` column: unlabelled data, for
+        feature extraction (``target`` ``-1`` for every image, ``target_names`` empty).
+
+    Returns
+    -------
+    data : Bunch
+        As :func:`load_image_folder`, plus ``split`` (array of ``"train"``, ``"test"`` or
+        ``""``) and ``extra_columns`` (the names of the columns beyond :data:`MANIFEST_COLUMNS`).
+        Each record's ``meta`` holds ``label``, ``row`` (the CSV line) and the extra columns.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from featbus import load_manifest
+    >>> root = tempfile.mkdtemp()
+    >>> rng = np.random.RandomState(0)
+    >>> for k in range(4):
+    ...     Image.fromarray((rng.rand(32, 32) * 255).astype(np.uint8)).save(os.path.join(root, f"im{k}.png"))
+    >>> with open(os.path.join(root, "data.csv"), "w") as f:
+    ...     _ = f.write("image,label,group\\nim0.png,a,p1\\nim1.png,b,p1\\nim2.png,a,p2\\nim3.png,b,p3\\n")
+    >>> data = load_manifest(os.path.join(root, "data.csv"))
+    >>> data.target_names.tolist(), data.target.tolist(), data.groups.tolist()
+    (['a', 'b'], [0, 1, 0, 1], [0, 0, 1, 2])
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(path)!r}: no such CSV file")
+    if on_error not in _ON_ERROR:
+        raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
+    if groups not in ("duplicates", None):
+        raise ValueError(f"groups must be 'duplicates' or None, got {groups!r}")
+    _check_listed_files(path, on_error)  # a missing file: said at once, not after every row is tried
+    table = _manifest_table(path, ("image", "label") if require_labels else ("image",))
+    labelled = "label" in table.columns
+    base = path.parent
+    extra = [c for c in table.columns if c not in MANIFEST_COLUMNS]
+    has_group = "group" in table.columns
+    items, labels, metas, group_values, splits, seen = [], [], [], [], [], {}
+    for k, row in enumerate(table.to_dict("records")):
+        line = k + 2  # the header is line 1
+        name = row["image"].strip()
+        label = row["label"].strip() if labelled else None
+        if not name:
+            raise _manifest_error(path, line, "the 'image' cell is empty")
+        if labelled and not label:
+            raise _manifest_error(path, line, f"image {name!r} has an empty 'label'")
+        image_path = _manifest_path(base, name).resolve()
+        if image_path in seen:
+            raise _manifest_error(path, line, f"image {name!r} is listed twice (rows {seen[image_path]} and {line})")
+        seen[image_path] = line
+        masks = [m.strip() for m in str(row.get("mask", "")).split(";") if m.strip()]
+        split = str(row.get("split", "")).strip().lower()
+        if split not in MANIFEST_SPLITS + ("",):
+            raise _manifest_error(path, line, f"split {row['split']!r} is not one of {list(MANIFEST_SPLITS)} or empty")
+        group = str(row.get("group", "")).strip()
+        if has_group and not group:
+            raise _manifest_error(path, line, f"image {name!r} has an empty 'group' (every row needs one when the "
+                                  "column is there)")
+        items.append((image_path, [_manifest_path(base, m) for m in masks]))
+        labels.append(label)
+        group_values.append(group)
+        splits.append(split)
+        metas.append({"label": label, "row": line, "has_mask_file": bool(masks),
+                      **{c: row[c] for c in extra}})
+    if not labelled:
+        classes = []
+    elif classes is None:
+        classes = sorted(set(labels), key=_natural_key)
+        _check_label_spellings(classes, f"the 'label' column of {str(path)!r}")
+    else:
+        classes = [str(c) for c in classes]
+        for line_meta, label in zip(metas, labels):
+            if label not in classes:
+                raise _manifest_error(path, line_meta["row"], f"label {label!r} is not one of the classes {classes}")
+    results = map_images(_load_one, items, n_jobs, backend="threading")
+    images, masks, target, paths, kept_metas, kept_groups, kept_splits, skipped = [], [], [], [], [], [], [], []
+    for (image_path, _), label, meta, group, split, res in zip(items, labels, metas, group_values, splits, results):
+        if isinstance(res[0], str):  # ("error", path, reason)
+            reason = f"row {meta['row']}: {res[2]}"
+            if on_error == "raise":
+                raise ImageError(reason, path=res[1])
+            skipped.append((res[1], reason))
+            continue
+        images.append(res[0])
+        masks.append(res[1])
+        target.append(classes.index(label) if labelled else -1)
+        paths.append(str(image_path))
+        kept_metas.append(meta)
+        kept_groups.append(group)
+        kept_splits.append(split)
+    if skipped:
+        warn_skipped([(i, p, r) for i, (p, r) in enumerate(skipped)], "image(s)")
+    if not images:
+        raise ValueError(f"no readable image listed in {str(path)!r}")
+    if has_group:
+        group_labels = np.unique(kept_groups, return_inverse=True)[1]
+        # number groups in order of first appearance, so the CSV's order is the groups' order
+        first = {g: i for i, g in reversed(list(enumerate(group_labels)))}
+        order = {g: n for n, g in enumerate(sorted(first, key=first.get))}
+        group_labels = np.array([order[g] for g in group_labels])
+    elif groups == "duplicates":
+        from ..model_selection import duplicate_groups
+
+        group_labels = duplicate_groups(images, threshold=duplicate_threshold, n_jobs=n_jobs)
+    else:
+        group_labels = np.arange(len(images))
+    descr = (f"CSV manifest {str(path)!r}: {len(images)} images, {_classes_text(target, classes)}, "
+             f"{len(np.unique(group_labels))} groups" + (" (from its 'group' column)." if has_group else "."))
+    return _bunch(images, masks, target, classes, paths, group_labels, kept_metas, descr, skipped=skipped,
+                  split=np.asarray(kept_splits, dtype=object), extra_columns=extra)

@@ -1,0 +1,187 @@
+"""mini-MIAS mammograms with labels and lesion masks from ``Info.txt``."""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from .._records import map_images
+from ..io import read_image
+from ._common import _bunch, _default_data_dir
+
+MIAS_CLASSES = ("normal", "benign", "malignant")
+#: Classes of each ``task`` of :func:`load_mias`.
+MIAS_TASKS = {"severity": MIAS_CLASSES, "abnormal": ("normal", "abnormal")}
+#: File types a mini-MIAS folder may hold its ``mdbNNN`` images in (the database's PGM, or a
+#: lossless conversion).
+MIAS_EXTENSIONS = (".pgm", ".png", ".tif", ".tiff")
+_MIAS_ROW = re.compile(r"^(mdb\d{3})\s+([FGD])\s+([A-Z]{4})(?:\s+([BM]))?(?:\s+(\d+)\s+(\d+)\s+(\d+))?")
+
+
+def parse_mias_info(path: str | os.PathLike) -> dict[str, list[dict]]:
+    """Parse the mini-MIAS ``Info.txt``: reference -> list of rows (one per abnormality).
+
+    The free-text header and footer are skipped (only lines starting with ``mdbNNN`` count);
+    CRLF line endings are accepted. Each row is a dict with ``tissue``, ``abnormality``,
+    ``severity`` (``"B"``, ``"M"`` or ``None``) and ``x``, ``y``, ``radius`` (``None`` when the
+    row has no coordinates, e.g. widely distributed calcifications). ``x`` and ``y`` are as in
+    the file: ``y`` is measured from the BOTTOM edge.
+    """
+    rows: dict[str, list[dict]] = {}
+    with open(path, encoding="latin-1", newline=None) as fh:  # newline=None: CRLF -> \n
+        for n, line in enumerate(fh, 1):
+            line = line.strip()
+            if not re.match(r"^mdb\d{3}\b", line):
+                continue
+            m = _MIAS_ROW.match(line)
+            if m is None:
+                raise ValueError(f"{str(path)!r} line {n}: cannot parse {line!r}")
+            ref, tissue, abn, sev, x, y, r = m.groups()
+            coords = (int(x), int(y), int(r)) if x is not None else (None, None, None)
+            rows.setdefault(ref, []).append({"tissue": tissue, "abnormality": abn, "severity": sev,
+                                             "x": coords[0], "y": coords[1], "radius": coords[2]})
+    if not rows:
+        raise ValueError(f"{str(path)!r} holds no mini-MIAS rows (lines starting with 'mdbNNN')")
+    return rows
+
+
+def _disk(shape: tuple[int, int], row: float, col: float, radius: float) -> np.ndarray:
+    rr, cc = np.ogrid[: shape[0], : shape[1]]
+    return (rr - row) ** 2 + (cc - col) ** 2 <= radius**2
+
+
+def mias_files(root: str | os.PathLike) -> list[Path]:
+    """The ``mdbNNN`` image files of a folder (:data:`MIAS_EXTENSIONS`), sorted by name."""
+    return sorted(p for p in Path(root).iterdir()
+                  if p.is_file() and p.suffix.lower() in MIAS_EXTENSIONS and re.fullmatch(r"mdb\d{3}", p.stem.lower()))
+
+
+def is_mias_folder(root: str | os.PathLike) -> bool:
+    """Whether ``root`` looks like a mini-MIAS folder: an ``Info.txt`` beside ``mdbNNN`` images."""
+    root = Path(root)
+    return (root / "Info.txt").is_file() and bool(mias_files(root))
+
+
+def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
+              n_jobs: int | None = None) -> Bunch:
+    """Load the mini-MIAS mammograms with labels and lesion masks from ``Info.txt``.
+
+    Suckling J et al. *The Mammographic Image Analysis Society digital mammogram database.*
+    Exerpta Medica, International Congress Series 1069:375-378 (1994). Research use only.
+
+    Parameters
+    ----------
+    root : path, optional
+        Folder with ``Info.txt`` and the images ``mdbNNN.pgm`` (or ``.png`` / ``.tif``, e.g. a
+        lossless conversion of the originals). Default: ``$FEATBUS_DATA/mini-mias``, else
+        ``../shared/data/mini-mias`` from the working directory.
+    task : {"severity", "abnormal"}, default="severity"
+        The labels: ``"severity"`` gives three classes ``["normal", "benign", "malignant"]``;
+        ``"abnormal"`` gives ``["normal", "abnormal"]`` (any abnormality row, benign or
+        malignant), the task of most published mini-MIAS classifiers.
+    n_jobs : int, optional
+        Parallel workers for reading.
+
+    Returns
+    -------
+    data : Bunch
+        Common fields (see :mod:`featbus.datasets`) plus:
+
+        * ``target_names``: ``["normal", "benign", "malignant"]``; an image is malignant when
+          any of its rows says M, benign when any says B, else normal (``task="abnormal"``:
+          ``["normal", "abnormal"]``, abnormal when it is benign or malignant);
+        * ``abnormality``: per image the class (``CALC``, ``CIRC``, ``SPIC``, ``MISC``,
+          ``ARCH``, ``ASYM`` or ``NORM``), or the list of classes when ``Info.txt`` has
+          several rows for the image;
+        * ``tissue``: ``F`` (fatty), ``G`` (fatty-glandular) or ``D`` (dense-glandular);
+        * ``lesions``: per image a list of ``(row, col, radius)`` in image coordinates
+          (``row = height - y``, since ``Info.txt`` measures ``y`` from the bottom edge);
+        * ``mask_complete``: ``False`` for images with an abnormality row without
+          coordinates (their mask misses it; e.g. widely distributed calcifications);
+        * ``missing``: references listed in ``Info.txt`` whose file is absent (reported by a
+          warning, not an error: mini-MIAS subsets are common); ``unlisted``: ``mdbNNN``
+          image files with no row in ``Info.txt`` (not loaded, reported by a warning).
+
+        ``masks`` are disks of the given radius around each lesion centre (an approximation:
+        MIAS gives no outlines). ``groups`` is the woman: ``(number - 1) // 2``, so mdb001
+        and mdb002 (her two breasts) share group 0. ``meta`` of each record holds
+        ``reference``, ``label``, ``abnormality``, ``tissue``, ``lesions``, ``mask_complete``.
+
+    Examples
+    --------
+    >>> from featbus import load_mias
+    >>> data = load_mias("../shared/data/mini-mias")  # doctest: +SKIP
+    >>> data.lesions[0]  # doctest: +SKIP
+    [(599, 535, 197)]
+    """
+    if root is None:
+        root = _default_data_dir("mini-mias")
+        if root is None:
+            raise FileNotFoundError("mini-MIAS not found: pass root= (the folder with Info.txt) or set "
+                                    "FEATBUS_DATA to the folder holding mini-mias/")
+    if task not in MIAS_TASKS:
+        raise ValueError(f"task must be one of {sorted(MIAS_TASKS)}, got {task!r}")
+    root = Path(root)
+    info = root / "Info.txt"
+    if not info.is_file():
+        raise FileNotFoundError(f"{str(info)!r}: mini-MIAS needs its Info.txt annotation file")
+    table = parse_mias_info(info)
+    on_disk: dict[str, Path] = {}
+    for p in mias_files(root):
+        if p.stem.lower() in on_disk:
+            raise ValueError(f"{str(root)!r} holds two files for {p.stem.lower()}: "
+                             f"{on_disk[p.stem.lower()].name!r} and {p.name!r}; keep one")
+        on_disk[p.stem.lower()] = p
+    refs = sorted(table)
+    present = [r for r in refs if r in on_disk]
+    missing = [r for r in refs if r not in on_disk]
+    unlisted = sorted(set(on_disk) - set(table))
+    if missing:
+        warnings.warn(f"{len(missing)} image(s) listed in Info.txt are absent from {str(root)!r} "
+                      f"(see Bunch.missing): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}",
+                      UserWarning, stacklevel=2)
+    if unlisted:
+        warnings.warn(f"{len(unlisted)} image file(s) have no row in Info.txt and are not loaded: "
+                      f"{', '.join(unlisted[:5])}", UserWarning, stacklevel=2)
+    if not present:
+        raise ValueError(f"none of the {len(refs)} images listed in Info.txt is in {str(root)!r}")
+    images = map_images(lambda ref, i: read_image(on_disk[ref]), present, n_jobs, backend="threading")
+    classes = MIAS_TASKS[task]
+    masks, target, paths, metas, groups = [], [], [], [], []
+    abnormality, tissue, lesions, complete = [], [], [], []
+    for ref, image in zip(present, images):
+        rows = table[ref]
+        h = image.shape[0]
+        sev = {r["severity"] for r in rows}
+        label = 2 if "M" in sev else 1 if "B" in sev else 0
+        if task == "abnormal":
+            label = int(label > 0)
+        spots = [(h - r["y"], r["x"], r["radius"]) for r in rows if r["x"] is not None]
+        mask = np.zeros(image.shape, bool)
+        for row, col, rad in spots:
+            mask |= _disk(image.shape, row, col, rad)
+        abn = [r["abnormality"] for r in rows]
+        abn = abn[0] if len(abn) == 1 else abn
+        ok = all(r["x"] is not None for r in rows if r["abnormality"] != "NORM")
+        masks.append(mask)
+        target.append(label)
+        paths.append(str(on_disk[ref]))
+        groups.append((int(ref[3:]) - 1) // 2)
+        abnormality.append(abn)
+        tissue.append(rows[0]["tissue"])
+        lesions.append(spots)
+        complete.append(ok)
+        metas.append({"reference": ref, "label": classes[label], "abnormality": abn,
+                      "tissue": rows[0]["tissue"], "lesions": spots, "mask_complete": ok})
+    counts = np.bincount(target, minlength=len(classes))
+    descr = ("mini-MIAS mammograms (Suckling et al., 1994): "
+             f"{len(images)} images, {dict(zip(classes, counts.tolist()))}; "
+             f"{len(missing)} listed in Info.txt but absent.")
+    return _bunch(images, masks, target, classes, paths, groups, metas, descr,
+                  abnormality=abnormality, tissue=np.asarray(tissue, dtype=str), lesions=lesions,
+                  mask_complete=np.asarray(complete, bool), missing=missing, unlisted=unlisted)
