@@ -107,3 +107,21 @@ def test_the_cli_trains_on_an_export_with_its_notes(tmp_path, capsys):
     assert main(["predict", str(out), str(tmp_path / "broken.png")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "none of the 1 image(s) could be predicted" in err[-1] and "broken.png" in err[-1].split("the first")[1]
+
+
+def test_class_folders_that_share_file_names_stay_classes(tmp_path):
+    """Class folders numbered alike (1.png, 2.png in each) are classes: only a folder named for masks,
+    or one holding two-level images beside grey ones, pairs with the images."""
+    rng = np.random.RandomState(1)
+    for c in ("benign", "malignant"):
+        (tmp_path / c).mkdir()
+        for k in range(3):
+            Image.fromarray((rng.rand(24, 24) * 255).astype(np.uint8)).save(tmp_path / c / f"{k}.png")
+    data = load_image_folder(tmp_path)
+    assert data.target_names.tolist() == ["benign", "malignant"] and len(data.target) == 6
+    masks = tmp_path / "gt"
+    masks.mkdir()
+    for k in range(3):
+        Image.fromarray(np.full((24, 24), 255 * (k % 2), np.uint8)).save(masks / f"{k}.png")
+    with pytest.raises(ValueError, match="'gt/' pairs one to one with 'benign/'"):
+        load_image_folder(tmp_path)

@@ -81,9 +81,33 @@ def paired_folders(root: str | os.PathLike) -> tuple[Path, Path] | None:
     for i, a in enumerate(subdirs):
         for b in subdirs[i + 1:]:
             sa, sb = stems[a], stems[b]
-            if len(sa) >= 2 and sa == sb:
-                return (a, b) if "mask" not in a.name.casefold() or "mask" in b.name.casefold() else (b, a)
+            if len(sa) < 2 or sa != sb:
+                continue
+            # class folders may share file names (1.png, 2.png, ... in each class): a pair is an image
+            # folder and its masks only when one of them says so by its name or holds two-level images
+            for images, masks in ((a, b), (b, a)):
+                if _MASK_NAME.search(masks.name) or (not _MASK_NAME.search(images.name) and _binary(masks)
+                                                     and not _binary(images)):
+                    return images, masks
     return None
+
+
+#: folder names that say "masks" (BUSI's ``_mask``, ``GT``, ``ground_truth``, ``segmentation(s)``, ``ROI``)
+_MASK_NAME = re.compile(r"mask|^gts?$|ground.?truth|segmentation|annotation|^rois?$", re.IGNORECASE)
+
+
+def _binary(folder: Path) -> bool:
+    """Whether the first image of ``folder`` holds at most two grey levels (a mask)."""
+    from PIL import Image
+
+    first = min(_files(folder), default=None)
+    if first is None:
+        return False
+    try:
+        with Image.open(first) as im:
+            return len(np.unique(np.asarray(im.convert("L")))) <= 2
+    except (OSError, ValueError):
+        return False
 
 
 def _read_table(path: Path):
