@@ -555,7 +555,7 @@ class ImageAugmenter(BaseEstimator):
         from imblearn.utils._tags import SamplerTags, Tags
         from sklearn.utils import TargetTags
 
-        from .._base import ImageInputTags
+        from .._tags import ImageInputTags
 
         base = super().__sklearn_tags__()
         tags = Tags(estimator_type="sampler", target_tags=TargetTags(required=True), transformer_tags=None,
