@@ -19,8 +19,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import HasMethods, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._records import ImageError, ImageRecord, _PathLike, check_images, map_images, mask_bbox, to_float
-from ._tags import ImageInputTags
+from ._records import ImageError, ImageInputTags, ImageRecord, _PathLike, check_images, map_images, mask_bbox, to_float
 from .extraction import extract_rows
 from .io import load_item
 
