@@ -555,7 +555,6 @@ class ImageAugmenter(BaseEstimator):
         from imblearn.utils._tags import SamplerTags, Tags
         from sklearn.utils import TargetTags
 
-
         base = super().__sklearn_tags__()
         tags = Tags(estimator_type="sampler", target_tags=TargetTags(required=True), transformer_tags=None,
                     regressor_tags=None, classifier_tags=None, sampler_tags=SamplerTags(),
