@@ -38,6 +38,7 @@ from sklearn.utils import Bunch, check_random_state
 
 from .._records import ImageError, ImageRecord, map_images
 from ..io import read_image, read_mask, warn_skipped
+from ._home import get_data_home as get_data_home  # the data folder (FEATBUS_DATA)
 
 __all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_bus_bra", "load_breast_lesions_usg",
            "load_site_table_folder", "SITE_TABLES", "SiteTable", "site_table_of", "unwrap_download_folder",
