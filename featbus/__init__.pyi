@@ -9,6 +9,7 @@ from ._records import ImageError, ImageRecord
 from ._version import __version__
 from .adaptation import adapt
 from .datasets import (
+    get_data_home,
     load_breast_lesions_usg,
     load_bus_bra,
     load_busi,

@@ -10,43 +10,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from numbers import Integral
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import InputTags
 from sklearn.utils._param_validation import HasMethods, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._records import ImageError, ImageRecord, _PathLike, check_images, map_images, mask_bbox, to_float
+from ._records import ImageError, ImageInputTags, ImageRecord, _PathLike, check_images, map_images, mask_bbox, to_float
 from .extraction import extract_rows
 from .io import load_item
 
 __all__ = ["BaseFeatureExtractor", "BaseImagePreprocessor", "ImageInputTags"]
-
-@dataclass(slots=True)
-class ImageInputTags(InputTags):
-    """scikit-learn input tags plus what featbus estimators take.
-
-    Parameters
-    ----------
-    images : bool, default=True
-        The estimator takes a sequence of images (arrays, :class:`ImageRecord` or paths).
-    masks : bool, default=False
-        Every image must come with a lesion mask (an :class:`ImageRecord` whose ``mask`` is
-        set): shape features, ``region="mask"`` or ``"bbox"``, ROI crops from ground truth.
-    records : bool, default=False
-        Every image must be an :class:`ImageRecord` carrying what an earlier step wrote in its
-        ``meta`` (:class:`~featbus.preprocessing.roi.RoiFoundFlag` reads an ``ROICropper``'s
-        ``roi_found``): plain arrays are refused.
-    """
-
-    images: bool = True
-    masks: bool = False
-    records: bool = False
-
 
 class _ImageInputMixin:
     """Shared tags: these estimators take images, not a 2-D numeric array."""

@@ -31,9 +31,11 @@ from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
+from sklearn.utils import InputTags
 
 __all__ = [
     "ImageRecord",
+    "ImageInputTags",
     "ImageError",
     "MIN_SIDE",
     "check_images",
@@ -76,6 +78,28 @@ class ImageError(ValueError):
 
     def __reduce__(self):  # keep index/path when the error crosses a joblib worker boundary
         return (type(self), (self.reason, self.index, self.path))
+
+
+@dataclass(slots=True)
+class ImageInputTags(InputTags):
+    """scikit-learn input tags plus what featbus estimators take.
+
+    Parameters
+    ----------
+    images : bool, default=True
+        The estimator takes a sequence of images (arrays, :class:`~featbus.ImageRecord` or paths).
+    masks : bool, default=False
+        Every image must come with a lesion mask (an :class:`~featbus.ImageRecord` whose ``mask`` is
+        set): shape features, ``region="mask"`` or ``"bbox"``, ROI crops from ground truth.
+    records : bool, default=False
+        Every image must be an :class:`~featbus.ImageRecord` carrying what an earlier step wrote in its
+        ``meta`` (:class:`~featbus.preprocessing.roi.RoiFoundFlag` reads an ``ROICropper``'s
+        ``roi_found``): plain arrays are refused.
+    """
+
+    images: bool = True
+    masks: bool = False
+    records: bool = False
 
 
 def describe(index: int | None, path: str | os.PathLike | None) -> str:

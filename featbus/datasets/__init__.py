@@ -25,6 +25,7 @@ others:
 from sklearn.utils import Bunch
 
 from ._common import IMAGE_EXTENSIONS, PER_IMAGE_FIELDS, _check_label_spellings, subset
+from ._home import get_data_home  # the data folder (FEATBUS_DATA)
 from .breast_lesions_usg import load_breast_lesions_usg
 from .bus_bra import BUS_BRA_TABLE, is_bus_bra_folder, load_bus_bra
 from .busi import BUSI_CLASSES, load_busi
@@ -40,4 +41,5 @@ from .site_tables import SITE_TABLES, SiteTable, load_site_table_folder, site_ta
 __all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_bus_bra", "load_breast_lesions_usg",
            "load_site_table_folder", "SITE_TABLES", "SiteTable", "site_table_of", "unwrap_download_folder",
            "load_mias", "load_manifest", "load_data", "is_mias_folder", "is_bus_bra_folder", "mias_files",
-           "lesion_patches", "manifest_images", "load_sample", "subset", "PER_IMAGE_FIELDS", "load_export"]
+           "lesion_patches", "manifest_images", "load_sample", "subset", "PER_IMAGE_FIELDS", "load_export",
+           "get_data_home"]

@@ -89,7 +89,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._records import ImageRecord, check_images, to_float
+from .._records import ImageInputTags, ImageRecord, check_images, to_float
 from ..io import load_item
 
 __all__ = ["ImageAugmenter", "augment_image", "augment_pair", "AUGMENT_PRESETS", "ACQUISITION_PARAMS",
@@ -554,8 +554,6 @@ class ImageAugmenter(BaseEstimator):
         # featbus's image input tags: it takes images, not a 2-D array
         from imblearn.utils._tags import SamplerTags, Tags
         from sklearn.utils import TargetTags
-
-        from .._base import ImageInputTags
 
         base = super().__sklearn_tags__()
         tags = Tags(estimator_type="sampler", target_tags=TargetTags(required=True), transformer_tags=None,
