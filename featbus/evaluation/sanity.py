@@ -860,7 +860,7 @@ def with_sites(verdict: Verdict, site_cv: Any) -> Verdict:
             continue
         name = str(s.get("site"))
         if s.get("seen_by"):  # a trained part saw its images: not an unseen site, left out
-            seen[name] = "; ".join(f"{m.get('part')} trained on its images" for m in s["seen_by"]
+            seen[name] = " and ".join(f"{m.get('part')} trained on its images" for m in s["seen_by"]
                                    if isinstance(m, dict))
             continue
         sens, sens_ci = _figure(s, "sensitivity")
@@ -892,8 +892,8 @@ def with_sites(verdict: Verdict, site_cv: Any) -> Verdict:
                        + f": at a hospital it did not train on, {risk}")
     left_out = ("; ".join(f"'{n}': {why}" for n, why in seen.items())) if seen else ""
     if not judged and seen:
-        why = (f"every held-out site trained a part of the model ({left_out}), so no leave-one-site-out figure "
-               "comes from a site it never saw")
+        why = (f"a trained part of the model saw every held-out site ({left_out}), so no leave-one-site-out "
+               "figure comes from a site it never saw")
         return replace(verdict, reasons=verdict.reasons + (f"featbus cannot tell whether the model works at a "
                                                            f"hospital it did not train on: {why}",),
                        sites_checked=True,
