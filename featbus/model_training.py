@@ -472,6 +472,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         "cv": _cv_summary(report) if report is not None else None,
     }
     if site_report is not None:
+        _mark_seen_sites(site_report, union, roi, seg_info, manifest, sites)
         manifest["site_cv"] = _site_cv_entry(site_report)
     if deep:  # where the networks (CNN features, segmenter) ran
         from .networks._backend import backend_name, device
@@ -582,6 +583,39 @@ def _note_seen_images(extractors, records, manifest, report) -> None:
         report.notes.extend(seen)
 
 
+def _mark_seen_sites(site_report, extractors, roi, seg_info, manifest, sites) -> None:
+    """A held-out site that a trained part saw (the shipped backbone or segmenter, a segmenter or
+    backbone file listing its training images, a segmenter trained here) is no unseen site: its
+    leave-one-site-out line says so and the verdict leaves it out; where a shipped network's card
+    holds the recipe's honest figures, they are quoted (:func:`featbus.evaluation.sites.mark_seen_sites`)."""
+    from .evaluation.sites import mark_seen_sites
+    from .networks.pretrained import find_pretrained
+    from .provenance import trained_on
+
+    sources = [(who, prints) for who, prints in trained_on(extractors) if who.startswith("the backbone")]
+    seg = getattr(roi, "segmenter_", None) or getattr(roi, "segmenter", None)
+    shipped = None
+    if seg_info is not None and seg is not None:
+        prints = getattr(seg, "fingerprints_", None)
+        if seg_info.get("obtained", "").startswith("featbus's shipped segmenter"):
+            shipped = find_pretrained(seg_info.get("file"), "segmenter")
+            who = f"the segmenter {shipped.name if shipped else seg_info.get('file')}"
+        elif seg_info.get("obtained", "").startswith("loaded from the file"):
+            who = f"the segmenter file {os.path.basename(str(seg_info.get('file')))}"
+        elif seg_info.get("trained_on_training_images") is True and "n_training_images_seen" not in seg_info:
+            who = "the segmenter trained here"
+        else:
+            who = "the segmenter"
+        if isinstance(prints, (list, tuple)) and prints:
+            sources.append((who, list(prints)))
+    r = manifest["recipe"]
+    recipe = {"features": r.get("features"), "classifier": r.get("classifier"), "region": r.get("region"),
+              "balance": r.get("balance"), "preprocessing": r.get("preprocessing"),
+              "site_balance": "site_balance" in r, "segmenter": shipped.name if shipped else
+              (None if seg_info is None else "other")}
+    mark_seen_sites(site_report, sources, manifest["data"]["fingerprints"], sites, recipe)
+
+
 def _site_cv_entry(site_report) -> dict:
     """The manifest's ``site_cv``: the leave-one-site-out figure and what it means."""
     return {**json_safe(site_report.to_dict()),
@@ -683,6 +717,7 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
         "cv": cv,
     }
     if site_report is not None:
+        _mark_seen_sites(site_report, net, roi, seg_info, manifest, sites)
         manifest["site_cv"] = _site_cv_entry(site_report)
     if seg_info is not None:
         manifest["segmenter"] = seg_info

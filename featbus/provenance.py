@@ -30,6 +30,8 @@ Examples
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,7 +39,8 @@ import numpy as np
 
 from .model_selection import DEFAULT_THRESHOLD, image_hashes
 
-__all__ = ["fingerprints", "count_seen", "seen_note", "trained_on", "overlap_notes"]
+__all__ = ["fingerprints", "count_seen", "seen_note", "trained_on", "overlap_notes", "seen_by_site",
+           "card_site_figures"]
 
 _BITS = 63  # image_hashes(hash_size=8)
 
@@ -138,10 +141,11 @@ def seen_note(n_seen: int, n_total: int, what: str) -> str | None:
     return (f"{n_seen} of these {n_total} images (or near-copies) trained {what}: figures on them are optimistic")
 
 
-def _shipped_backbones(obj: Any) -> list[str]:
+def _shipped_backbones(obj: Any, files: list | None = None) -> list[str]:
     """The keys in the pretrained table (:data:`featbus.networks.pretrained.PRETRAINED`) of the
     shipped weights (``breast-us``...) any network inside ``obj`` starts from: a FeatbusModel, a
-    pipeline, a search, an estimator (walked through ``get_params``)."""
+    pipeline, a search, an estimator (walked through ``get_params``). ``files``, when given, gets
+    the paths of the weights files (``weights=<path>``) they start from instead."""
     from .networks.backbones import get_backbone
     from .networks.pretrained import find_pretrained
 
@@ -159,6 +163,8 @@ def _shipped_backbones(obj: Any) -> list[str]:
         backbone, weights = getattr(est, "backbone", None), getattr(est, "weights", None)
         if find_pretrained(weights, "backbone") is not None:  # breast-us, breast_us ...
             found.append(find_pretrained(weights, "backbone").key)
+        elif files is not None and isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
+            files.append(os.fspath(weights))
         elif isinstance(backbone, str) and weights == "imagenet":
             try:
                 row = get_backbone(backbone)
@@ -213,7 +219,12 @@ def trained_on(obj: Any) -> list[tuple[str, list[str]]]:
         prints = getattr(seg, "fingerprints_", None)
         if isinstance(prints, (list, tuple)) and prints:
             out.append((who, list(prints)))
-    shipped = _shipped_backbones(obj)  # walks every parameter of obj: once
+    files: list = []
+    shipped = _shipped_backbones(obj, files)  # walks every parameter of obj: once
+    for path in dict.fromkeys(files):  # a user's backbone file: the card beside it (``<stem>.json``)
+        prints = _file_card_prints(path)
+        if prints:
+            out.append((f"the backbone file {os.path.basename(path)}", prints))
     if shipped:
         from .networks.pretrained import PRETRAINED
 
@@ -221,6 +232,123 @@ def trained_on(obj: Any) -> list[tuple[str, list[str]]]:
             entry = PRETRAINED[key]
             out.append((f"the backbone {entry.name}", list(entry.card().get("image_phash", []))))
     return out
+
+
+def _file_card_prints(path: str) -> list[str]:
+    """The training-image fingerprints (``image_phash``) of the card beside a backbone weights file
+    (``<stem>.json``, as ``scripts/train_breast_us.py`` writes it); ``[]`` when there is none."""
+    card = os.path.splitext(path)[0] + ".json"
+    try:
+        with open(card) as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return []
+    prints = data.get("image_phash") if isinstance(data, dict) else None
+    if isinstance(prints, list) and prints and all(isinstance(p, str) and len(p) == 16 for p in prints):
+        return prints
+    return []
+
+
+def seen_by_site(sources: Sequence[tuple[str, Sequence[str]]], prints: Sequence[str],
+                 sites: Any) -> dict[str, list[dict]]:
+    """Which trained parts saw each site's images: for a leave-one-site-out figure, a held-out site
+    one of them trained on is not an unseen site.
+
+    Decided per image by fingerprint (:func:`count_seen`), not by a site's name: a copy of a
+    public data set under another folder name is still recognised, and a site none of whose
+    images trained a part is unseen whatever it is called.
+
+    Parameters
+    ----------
+    sources : sequence of (str, sequence of str)
+        ``(who, fingerprints)`` of each trained part (:func:`trained_on`).
+    prints : sequence of str
+        The fingerprint of every image (:func:`fingerprints`).
+    sites : array-like of shape (n_images,)
+        The site of every image.
+
+    Returns
+    -------
+    seen : dict
+        Site -> one ``{"part": who, "n_seen": k, "n_images": n}`` per part that trained on ``k``
+        of its ``n`` images (``[]``: an unseen site).
+
+    Examples
+    --------
+    >>> from featbus.provenance import seen_by_site
+    >>> seen_by_site([("the backbone x", ["0" * 16])], ["0" * 16, "f" * 16], ["a", "b"])
+    {'a': [{'part': 'the backbone x', 'n_seen': 1, 'n_images': 1}], 'b': []}
+    """
+    sites = np.asarray(sites).astype(str)
+    prints = list(prints)
+    if len(prints) != sites.size:
+        raise ValueError(f"{len(prints)} fingerprints for {sites.size} images")
+    out: dict[str, list[dict]] = {}
+    for site in dict.fromkeys(sites.tolist()):
+        here = [p for p, s in zip(prints, sites) if s == site]
+        out[site] = []
+        for who, trained in sources:
+            n = int(count_seen(here, list(trained)).sum()) if trained else 0
+            if n:
+                out[site].append({"part": who, "n_seen": n, "n_images": len(here)})
+    return out
+
+
+def card_site_figures(recipe: dict, prints: Sequence[str], sites: Any) -> dict | None:
+    """The honest leave-one-site-out figures a shipped network's card holds for ``recipe``: each
+    measured with every trained part rebuilt without the held-out site.
+
+    A card (:meth:`featbus.networks.pretrained.Pretrained.card`) may list, under
+    ``leave_one_site_out``, recipes (``match``: the manifest's recipe fields and the shipped
+    segmenter, or ``None``) with a benign-vs-malignant AUC ``[value, low, high]`` per site of its
+    own. Each held-out site here is matched to the card's site whose training images it shares
+    (by fingerprint: the card lists them in the order of its ``sites``), never by name.
+
+    Parameters
+    ----------
+    recipe : dict
+        ``features``, ``classifier``, ``region``, ``balance``, ``preprocessing``,
+        ``site_balance`` and ``segmenter`` (a shipped segmenter's name, or ``None``).
+    prints : sequence of str
+        The fingerprint of every image.
+    sites : array-like of shape (n_images,)
+
+    Returns
+    -------
+    figures : dict or None
+        ``{"label", "about", "card", "sites": {site: {"card_site", "auc"}}}``, or ``None``
+        when no card holds a figure for this recipe and these sites.
+    """
+    from .networks.pretrained import PRETRAINED
+
+    sites = np.asarray(sites).astype(str)
+    prints = list(prints)
+    for entry in PRETRAINED.values():
+        try:
+            card = entry.card()
+        except (OSError, ValueError):
+            continue
+        loso = card.get("leave_one_site_out")
+        if not isinstance(loso, dict):
+            continue
+        for row in loso.get("recipes") or []:
+            match = row.get("match") or {}
+            if not match or any(recipe.get(k) != v for k, v in match.items()):
+                continue
+            slices, start = {}, 0  # the card's fingerprints, site by site
+            for name, n in (card.get("sites") or {}).items():
+                slices[name] = card.get("image_phash", [])[start:start + int(n)]
+                start += int(n)
+            found = {}
+            for site in dict.fromkeys(sites.tolist()):
+                here = [p for p, s in zip(prints, sites) if s == site]
+                counts = {name: int(count_seen(here, sl).sum()) for name, sl in slices.items() if sl}
+                best = max(counts, key=counts.get) if counts else None
+                if best is not None and counts[best] and best in (row.get("auc") or {}):
+                    found[site] = {"card_site": best, "auc": list(row["auc"][best])}
+            if found:
+                return {"label": row.get("label"), "about": loso.get("about"), "card": entry.name, "sites": found}
+    return None
 
 
 def overlap_notes(obj: Any, images: Any, *, n_jobs: int | None = None) -> list[str]:

@@ -367,6 +367,13 @@ def _train_report(model, folder: Path) -> None:
     runs = (m.get("training") or {}).get("members")
     if runs:
         sections.append(learning_curves_html(runs))
+    if m.get("site_cv"):  # each site predicted by the recipe trained on the others, the seen sites marked
+        import html
+
+        from ..model.describe import site_cv_lines
+
+        sections.append("<h2>Leave one site out</h2><pre>" + html.escape("\n".join(site_cv_lines(m["site_cv"])))
+                        + "</pre>")
     path = write_html([report], folder / "report.html", title=f"featbus train: {report.name}", sections=sections)
     print(f"report: {path}")
 

@@ -854,11 +854,15 @@ def with_sites(verdict: Verdict, site_cv: Any) -> Verdict:
     if not isinstance(entry, dict) or not isinstance(entry.get("sites"), list) or not entry.get("positive"):
         return verdict
     positive, floor = str(entry["positive"]), verdict.sensitivity_floor
-    judged, failing, bad, lowest = [], [], [], {}
+    judged, failing, bad, lowest, seen = [], [], [], {}, {}
     for s in entry["sites"]:
         if not isinstance(s, dict):
             continue
         name = str(s.get("site"))
+        if s.get("seen_by"):  # a trained part saw its images: not an unseen site, left out
+            seen[name] = " and ".join(f"{m.get('part')} trained on its images" for m in s["seen_by"]
+                                   if isinstance(m, dict))
+            continue
         sens, sens_ci = _figure(s, "sensitivity")
         auc, auc_ci = _figure(s, "auc")
         if sens is None and auc is None:  # a site without the positive class (its notes say so)
@@ -886,6 +890,18 @@ def with_sites(verdict: Verdict, site_cv: Any) -> Verdict:
             bad.append(f"with site '{name}' held out (trained on {trained_on} only, tested on its "
                        f"{s.get('n_images')} images): " + " and ".join(problems)
                        + f": at a hospital it did not train on, {risk}")
+    left_out = ("; ".join(f"'{n}': {why}" for n, why in seen.items())) if seen else ""
+    if not judged and seen:
+        why = (f"a trained part of the model saw every held-out site ({left_out}), so no leave-one-site-out "
+               "figure comes from a site it never saw")
+        return replace(verdict, reasons=verdict.reasons + (f"featbus cannot tell whether the model works at a "
+                                                           f"hospital it did not train on: {why}",),
+                       sites_checked=True,
+                       headline="; ".join(x for x in (verdict.headline or _GENERIC_HEADLINES[verdict.verdict],
+                                                      "featbus cannot tell whether it travels: a trained part saw "
+                                                      "every held-out site") if x),
+                       basis="; ".join(x for x in (verdict.basis, f"its {len(entry['sites'])} held-out sites all "
+                                                                  "seen by a trained part") if x))
     if not judged:
         return verdict
     ok = []
@@ -897,18 +913,31 @@ def with_sites(verdict: Verdict, site_cv: Any) -> Verdict:
         if "auc" in lowest:
             parts.append(f"lowest AUC {lowest['auc'][1]:.3f} at '{lowest['auc'][0]}'")
         ok.append(f"with each site held out in turn (trained on the others), it finds at least {floor:g} of the "
-                  f"{positive} images and ranks them better than chance at every one of the {len(judged)} sites ("
-                  + ", ".join(parts) + ")")
+                  f"{positive} images and ranks them better than chance at every one of the {len(judged)} "
+                  + ("unseen " if seen else "") + "sites (" + ", ".join(parts) + ")")
+    if seen:
+        bad_or_ok = (f"left out of the leave-one-site-out check, not unseen sites (their figures are optimistic): "
+                     f"{left_out}")
+        ok.append(bad_or_ok)
     n_bad = verdict.problems if verdict.problems is not None else (0 if verdict.verdict == "useful" else 1)
     n_bad = min(n_bad, len(verdict.reasons))
     reasons = verdict.reasons[:n_bad] + tuple(bad) + verdict.reasons[n_bad:] + tuple(ok)
     if not failing:
         sites = f"with each site held out, it holds up at all {len(judged)}"
+        if seen:
+            sites = (f"with each site held out, it holds up at the {len(judged)} no trained part saw ("
+                     f"{_quoted(judged)}; {_quoted(list(seen))} left out: a trained part saw their images)")
     elif len(failing) == len(judged):
         sites = (f"with each site held out, it fails at every one ({_quoted(failing)}): do not expect it to work at "
                  "a hospital it did not train on")
+        if seen:
+            sites = (f"with each unseen site held out, it fails at every one ({_quoted(failing)}; "
+                     f"{_quoted(list(seen))} left out: a trained part saw their images): do not expect it to work at "
+                     "a hospital it did not train on")
     else:
         sites = f"with each site held out, it fails at {_quoted(failing)}"
+        if seen:
+            sites += f" ({_quoted(list(seen))} left out: a trained part saw their images)"
     return replace(verdict, verdict="limited" if failing and verdict.verdict == "useful" else verdict.verdict,
                    reasons=reasons, problems=n_bad + len(bad), sites_checked=True, failing_sites=tuple(failing),
                    headline="; ".join(x for x in (verdict.headline or _GENERIC_HEADLINES[verdict.verdict], sites) if x),

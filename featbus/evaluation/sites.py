@@ -28,7 +28,7 @@ from ..model.describe import site_cv_lines
 from .report import Report, _Text, evaluate
 
 __all__ = ["combine_sites", "site_name", "sites_of", "site_balance_weights", "site_balance_shares", "site_figures",
-           "leave_one_site_out", "SiteReport", "site_cv_lines", "SITE_BALANCE_ABOUT"]
+           "leave_one_site_out", "mark_seen_sites", "SiteReport", "site_cv_lines", "SITE_BALANCE_ABOUT"]
 
 #: What a model file records about site balance (``manifest["recipe"]["site_balance"]["about"]``).
 SITE_BALANCE_ABOUT = ("each (site, class) cell weighted (the classifier's sample_weight) so that every site "
@@ -447,11 +447,14 @@ class SiteReport:
     n_bootstrap: int
     sites: list
     report: Report | None = None
+    card: dict | None = None
 
     def to_dict(self) -> dict:
-        """The manifest entry (JSON values): ``name``, ``positive``, ``n_bootstrap``, ``sites``."""
+        """The manifest entry (JSON values): ``name``, ``positive``, ``n_bootstrap``, ``sites``, and
+        ``card`` (the honest figures a shipped network's card holds for the recipe,
+        :func:`mark_seen_sites`) when there are some."""
         return {"name": self.name, "positive": self.positive, "n_bootstrap": int(self.n_bootstrap),
-                "sites": self.sites}
+                "sites": self.sites, **({"card": self.card} if self.card else {})}
 
     def summary(self) -> str:
         """The figure as lines of text (:func:`site_cv_lines`)."""
@@ -459,6 +462,47 @@ class SiteReport:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def mark_seen_sites(site_report: SiteReport, sources, prints, sites, recipe: dict | None = None) -> SiteReport:
+    """Say which held-out sites a trained part saw, and quote the honest figures a card holds.
+
+    A held-out site whose images trained a part of the model (a shipped backbone or segmenter, a
+    user's segmenter or backbone file with its training images' fingerprints) is not an unseen
+    site: its leave-one-site-out figure is optimistic. Each such site's entry gets ``seen_by``
+    (:func:`featbus.provenance.seen_by_site`: decided per image by fingerprint, not by the
+    site's name); :func:`featbus.model.describe.site_cv_lines` marks its line and
+    :func:`featbus.evaluation.sanity.with_sites` leaves it out of the verdict. Where a shipped
+    network's card holds the recipe's leave-one-site-out figures measured with every part
+    rebuilt without the site (:func:`featbus.provenance.card_site_figures`), they are stored as
+    ``card`` and printed beside the marked sites.
+
+    Parameters
+    ----------
+    site_report : SiteReport
+        Changed in place (and returned).
+    sources : sequence of (str, sequence of str)
+        ``(who, fingerprints)`` of each trained part (:func:`featbus.provenance.trained_on`).
+    prints : sequence of str
+        The fingerprint of every image, in the order of ``sites``.
+    sites : array-like of shape (n_images,)
+    recipe : dict, optional
+        The recipe's fields the cards match on (:func:`featbus.provenance.card_site_figures`).
+
+    Returns
+    -------
+    site_report : SiteReport
+    """
+    from ..provenance import card_site_figures, seen_by_site
+
+    seen = seen_by_site(list(sources), prints, sites) if sources else {}
+    for s in site_report.sites:
+        marks = seen.get(str(s.get("site"))) or []
+        if marks:
+            s["seen_by"] = marks
+    if recipe is not None and any(s.get("seen_by") for s in site_report.sites):
+        site_report.card = card_site_figures(recipe, prints, sites)
+    return site_report
 
 
 def leave_one_site_out(estimator, X, y, sites, *, groups=None, positive: str | None = "malignant",

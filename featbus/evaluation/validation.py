@@ -314,6 +314,14 @@ class ExternalValidation:
                 "AUC")
         return value, kind
 
+    def _caveat(self) -> str:
+        """The stored in-domain figure's caveat (``cv["caveat"]``: e.g. a shipped backbone trained on
+        these training images), for the same line as the figure; ``""`` when it has none."""
+        from ..model._trust import printable  # text from the file: escaped
+
+        caveat = (self.in_domain.get("cv") or {}).get("caveat")
+        return f"; caveat: {printable(caveat)}" if caveat else ""
+
     def _where(self) -> str:
         cv = self.in_domain.get("cv") or {}
         return "its own validation split" if "validation split" in str(cv.get("cv", "")) else "its own cross-validation"
@@ -357,6 +365,7 @@ class ExternalValidation:
                          "model's own figures")
         else:
             ref, kind = self._in_domain_auc()
+            kind += self._caveat()  # an optimistic in-domain figure says so beside the external one
             ext = _vci(auc, (lo, hi), 2)
             if ref is None:
                 lines.append(f"the model file holds no in-domain AUC to compare with: {self.positive} AUC here {ext}")
@@ -511,7 +520,7 @@ class ExternalValidation:
             where += " cross-validation"
         out = [f"in-domain figures stored in the model file ({where}"
                + (f", {data.get('n_images')} images of {printable(data.get('source'))}" if data.get("n_images") else "")
-               + "):", "  " + ", ".join(parts)]
+               + "):", "  " + ", ".join(parts) + (" (optimistic: see the caveat below)" if cv.get("caveat") else "")]
         if cv.get("caveat"):
             out.append(f"  caveat: {printable(cv['caveat'])}")
         hold = self.in_domain.get("holdout") or {}

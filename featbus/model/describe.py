@@ -124,6 +124,7 @@ def site_cv_lines(entry: dict) -> list[str]:
 
     positive = entry.get("positive")
     n_boot = entry.get("n_bootstrap") or 0
+    card = entry.get("card") if isinstance(entry.get("card"), dict) else {}
     lines = [f"leave one site out ({entry.get('name')}, trained on the other sites and tested on each; "
              + (f"95 % intervals from {n_boot} resamples of each site's groups):" if n_boot else
                 "point values, no intervals):")]
@@ -133,5 +134,37 @@ def site_cv_lines(entry: dict) -> list[str]:
         notes = [str(n) for n in s.get("notes") or []]
         lines.append(f"  {s.get('site')} held out ({s.get('n_images')} images; trained on "
                      f"{', '.join(map(str, s.get('trained_on') or []))}, {s.get('n_train')} images): "
-                     + ", ".join(x for x in parts if x) + ("; " + "; ".join(notes) if notes else ""))
+                     + ", ".join(x for x in parts if x) + ("; " + "; ".join(notes) if notes else "")
+                     + _seen_mark(s, card))
+    seen = [str(s.get("site")) for s in entry.get("sites") or [] if s.get("seen_by")]
+    if seen:
+        n = len(entry.get("sites") or [])
+        lines.append(f"  a trained part of the model saw {len(seen)} of these {n} held-out sites: "
+                     + ("their" if len(seen) > 1 else "its") + " figures are optimistic, not what a new hospital "
+                     "will see, and the verdict leaves " + ("them" if len(seen) > 1 else "it") + " out")
+    if card.get("sites"):
+        order = [str(s.get("site")) for s in entry.get("sites") or [] if str(s.get("site")) in card["sites"]]
+        lines.append(f"  honest leave-one-site-out for this recipe (the {card.get('card')} card, every part rebuilt "
+                     f"without the site; {card.get('label')}; benign-vs-malignant AUC): "
+                     + " / ".join(f"{site} {float(card['sites'][site]['auc'][0]):.2f}" for site in order))
     return lines
+
+
+def _seen_mark(site: dict, card: dict) -> str:
+    """The end of a held-out site's line when a trained part saw its images: says so, and quotes
+    the card's honest figure for the site where there is one."""
+    marks = [m for m in site.get("seen_by") or [] if isinstance(m, dict)]
+    if not marks:
+        return ""
+    parts = []
+    for m in marks:
+        n, total = m.get("n_seen"), m.get("n_images")
+        share = "its images" if n == total else f"{n} of its {total} images"
+        parts.append(f"{m.get('part')} trained on {share}")
+    text = " -- not an unseen site: " + "; ".join(parts)
+    honest = (card.get("sites") or {}).get(str(site.get("site")))
+    if isinstance(honest, dict) and isinstance(honest.get("auc"), list) and len(honest["auc"]) == 3:
+        v, lo, hi = (float(x) for x in honest["auc"])
+        text += (f" (honest, card: benign-vs-malignant AUC {format_interval(v, [lo, hi], digits=2)} with every "
+                 f"part rebuilt without {honest.get('card_site')})")
+    return text
