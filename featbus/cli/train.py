@@ -324,6 +324,9 @@ def run(args) -> int:
         model.manifest.setdefault("notes", []).append(
             f"trained on {args.patches} x {args.patches} px lesion-centred patches: it classifies such patches, "
             "not whole mammograms")
+    for note in model.manifest.get("notes") or []:  # a stored point that turns a class off, said where it is seen
+        if str(note).startswith("at the stored operating point"):
+            print(f"warning: {note}", file=sys.stderr)
     model.save(out, overwrite=args.overwrite)
     if args.report:
         _train_report(model, Path(args.report))
@@ -365,7 +368,17 @@ def _train_report(model, folder: Path) -> None:
     runs = (m.get("training") or {}).get("members")
     if runs:
         sections.append(learning_curves_html(runs))
-    path = write_html([report], folder / "report.html", title=f"featbus train: {report.name}", sections=sections)
+    notes = []
+    if m.get("operating_point"):  # the decisions the file makes, which the figures below judge
+        from ..metrics import OperatingPoint
+
+        notes.append("operating point: " + OperatingPoint.from_record(m["operating_point"]).describe()
+                     + "; otherwise the most probable other class")
+    else:
+        notes.append("decisions: the most probable class (the model file stores no operating point)")
+    notes += [str(n) for n in report.notes]
+    path = write_html([report], folder / "report.html", title=f"featbus train: {report.name}", sections=sections,
+                      notes=notes)
     print(f"report: {path}")
 
 
