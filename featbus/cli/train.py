@@ -310,7 +310,7 @@ def run(args) -> int:
               f"{report.value('accuracy'):.3f}", end="")
         if args.n_bootstrap:
             print(f"{interval_text(report.interval('accuracy'))} (group bootstrap 95% CI)", end="")
-        print()
+        print(", decided at the stored operating point" if model.manifest.get("operating_point") else "")
         held_verdict = report.sanity
         print(held_verdict.summary(prefix="verdict on the held-out images"))
         if args.holdout_list:
