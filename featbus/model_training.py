@@ -599,7 +599,7 @@ def _nested_operating_point(report, proba, target: float):
     y = np.asarray(report.y_true, dtype=str)
     y_pred = np.asarray(report.y_pred).copy()
     thresholds, argmax_folds = [], 0
-    for train, test in report.splits:
+    for _, test in report.splits:
         others = np.setdiff1d(np.arange(y.size), test)
         if not (y[others] == "malignant").any():  # no cancer elsewhere to choose on: the most probable class
             y_pred[test] = np.asarray(report.classes)[np.argmax(proba[test], axis=1)]
