@@ -401,9 +401,11 @@ def analyse(model, image, *, method: str = "auto") -> dict:
     result : dict
         :func:`featbus.explain.explain`'s keys (``roi`` included) plus ``overlay`` (RGB uint8),
         ``intensity`` (:func:`intensity_position`), ``roi_overlay`` (:func:`roi_overlay`;
-        ``None`` for a model without a segmenter) and ``out_of_domain`` (the image's score
+        ``None`` for a model without a segmenter), ``out_of_domain`` (the image's score
         against the model's training images, above 1: unlike them; ``None`` for a model file
-        without a reference, :mod:`featbus.model.domain`).
+        without a reference, :mod:`featbus.model.domain`), ``rule`` (what decided ``predicted``:
+        :meth:`~featbus.model.FeatbusModel.decision_rule`) and ``most_probable`` (the class of
+        the highest probability, which a stored operating point may overrule).
     """
     from .explain import explain, overlay
 
@@ -414,7 +416,32 @@ def analyse(model, image, *, method: str = "auto") -> dict:
     res["overlay"] = overlay(res["image"], res["map"], method=res["method"])
     res["intensity"] = intensity_position(model, res["image"])
     res["roi_overlay"] = None if res["roi"] is None else roi_overlay(res["image"], res["roi"])
+    res["rule"] = model.decision_rule()
+    res["most_probable"] = max(res["proba"], key=res["proba"].get)
     return res
+
+
+def decision_caption(res: dict) -> str:
+    """The line under the page's answer: the rule that decided it, and the most probable class
+    when the rule overruled it.
+
+    Examples
+    --------
+    >>> from featbus.app import decision_caption
+    >>> print(decision_caption({"predicted": "malignant", "most_probable": "benign", "proba": {"benign": 0.8,
+    ...       "malignant": 0.15, "normal": 0.05},
+    ...       "rule": "malignant when p(malignant) >= 0.043, else the most probable other class"}))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    Decided by the model's operating point: malignant when p(malignant) >= 0.043, else the most probable
+    other class. The most probable class is benign (0.800); malignant has 0.150.
+    """
+    if res["rule"] == "the most probable class":
+        return "Decided by: the most probable class (the model file stores no operating point)."
+    text = f"Decided by the model's operating point: {res['rule']}."
+    if res["most_probable"] != res["predicted"]:
+        text += (f" The most probable class is {res['most_probable']} ({res['proba'][res['most_probable']]:.3f}); "
+                 f"{res['predicted']} has {res['proba'][res['predicted']]:.3f}.")
+    return text
 
 
 def allowed_path(path: str, roots: list[str]) -> Path:
@@ -574,6 +601,7 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
     with st.spinner("predicting and explaining..."):
         res = analyse(model, image)
     st.subheader(f"Predicted: {res['predicted']}")
+    st.caption(decision_caption(res))  # the rule beside the answer: it may not be the tallest bar
     if res["out_of_domain"] is not None and res["out_of_domain"] > 1:
         # a warning, not an error box: the page works, the answer is an extrapolation
         st.warning(f"This image looks unlike the model's training images (out-of-domain score "

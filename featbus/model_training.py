@@ -409,8 +409,10 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                                  "validation split (validation_fraction=0)")
             where = f"{val.size} validation images of the training data" + (
                 f" ({', '.join(f'{k} {v}' for k, v in _site_counts(sites[val]).items())})" if n_sites >= 2 else "")
-            _store_operating_point(model, np.asarray(net.validation_proba_, dtype=float), y[val], target_sensitivity,
-                                   f"{where}, never trained on")
+            val_proba = np.asarray(net.validation_proba_, dtype=float)
+            _store_operating_point(model, val_proba, y[val], target_sensitivity, f"{where}, never trained on")
+            _validation_at_operating_point(model, val_proba)
+            _note_classes_turned_off(model, val_proba, y[val], "its validation images")
         return model
     X = np.asarray(union.fit_transform(inputs))
     columns = [str(n) for n in union.get_feature_names_out()]
@@ -459,6 +461,13 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         head.cv = n_splits  # the fold indices are not needed after fitting; keep the pickle small
         calibration = (f"sigmoid (Platt) on out-of-fold decision values of {n_splits} duplicate-grouped "
                        "folds, classifier refitted on all images")
+    oof = None
+    if target_sensitivity is not None:  # the point's held-out probabilities: the report's folds, refitted
+        splits = report.splits if report is not None else make_splits(
+            X, y, cv="duplicate-grouped", n_splits=n_splits, groups=groups, random_state=random_state)[0]
+        oof = _out_of_fold_proba(tail, head, X, y, splits, weigh)
+        if report is not None:  # the figures judge the decisions the file makes, each fold's point nested
+            report = _nested_operating_point(report, oof, target_sensitivity)
     deep = any(is_cnn(e) for _, e in union.transformer_list) or roi is not None
     manifest = {
         **_manifest_head(roi, preprocess, command, random_state, deep, classes),
@@ -471,6 +480,8 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         **_manifest_data(source, y, classes, groups, records, seen, sites),
         "cv": _cv_summary(report) if report is not None else None,
     }
+    if report is not None and oof is not None:
+        manifest["cv"]["decisions"] = report.notes[-1][len("decisions: "):]
     if site_report is not None:
         _mark_seen_sites(site_report, union, roi, seg_info, manifest, sites)
         manifest["site_cv"] = _site_cv_entry(site_report)
@@ -490,12 +501,10 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     model = FeatbusModel(union, head, manifest, roi, preprocess, domain)
     model.cv_report, model.site_cv_report = report, site_report
     if target_sensitivity is not None:
-        splits, _, _ = make_splits(X, y, cv="duplicate-grouped", n_splits=n_splits, groups=groups,
-                                   random_state=random_state)
-        proba = _out_of_fold_proba(tail, head, X, y, splits, weigh)
-        _store_operating_point(model, proba, y, target_sensitivity,
+        _store_operating_point(model, oof, y, target_sensitivity,
                                f"out-of-fold probabilities of {len(y)} training images ({n_splits} duplicate-grouped "
                                "folds)")
+        _note_classes_turned_off(model, oof, y, "its training images' out-of-fold predictions")
     return model
 
 
@@ -567,6 +576,85 @@ def _store_operating_point(model, proba, y, target: float, chosen_on: str) -> No
     op = OperatingPoint.choose(y, proba, classes=model.classes_.tolist(), positive="malignant", target=target,
                                chosen_on=chosen_on, specificity_of=("benign",))
     model.manifest["operating_point"] = dataclasses.replace(op, n_images=int(len(y))).to_record()
+
+
+def _nested_operating_point(report, proba, target: float):
+    """``report`` with its decisions made at an operating point chosen without the fold judged.
+
+    Each fold's images are decided by ``malignant when p(malignant) >= t_f``, where ``t_f``
+    reaches ``target`` sensitivity on the *other* folds' out-of-fold probabilities
+    (:meth:`OperatingPoint.choose`): the threshold never sees the images it is judged on. The
+    scores (and so the AUC, which needs no threshold) stay as they were; every other figure,
+    the confusion matrix and the verdict are recomputed on these decisions, and a note says so.
+
+    Parameters
+    ----------
+    report : featbus.evaluation.Report
+        Cross-validated at the most probable class.
+    proba : ndarray of shape (n_samples, n_classes)
+        The out-of-fold probabilities of the same folds, columns in ``report.classes`` order.
+    target : float
+        The sensitivity the stored point is chosen for.
+    """
+    classes = [str(c) for c in report.classes]
+    y = np.asarray(report.y_true, dtype=str)
+    y_pred = np.asarray(report.y_pred).copy()
+    thresholds, argmax_folds = [], 0
+    for _, test in report.splits:
+        others = np.setdiff1d(np.arange(y.size), test)
+        if not (y[others] == "malignant").any():  # no cancer elsewhere to choose on: the most probable class
+            y_pred[test] = np.asarray(report.classes)[np.argmax(proba[test], axis=1)]
+            argmax_folds += 1
+            continue
+        op = OperatingPoint.choose(y[others], proba[others], classes=classes, positive="malignant", target=target)
+        y_pred[test] = op.decide(proba[test], report.classes)
+        thresholds.append(op.threshold)
+    span = (f"{min(thresholds):.3g}" if len(set(thresholds)) == 1 else
+            f"{min(thresholds):.3g} to {max(thresholds):.3g}") if thresholds else "none"
+    note = (f"decisions: at the operating point (malignant when p(malignant) >= a threshold for sensitivity "
+            f"{target:g}), each fold's threshold ({span}) chosen on the other folds' out-of-fold predictions, "
+            "never on the images it is judged on; AUC needs no threshold"
+            + (f"; {argmax_folds} fold(s) without a malignant image elsewhere decided by the most probable class"
+               if argmax_folds else ""))
+    return dataclasses.replace(report, y_pred=y_pred, metrics={}, ci={}, cm_ci=None, notes=[*report.notes, note])
+
+
+def _validation_at_operating_point(model, proba) -> None:
+    """A network's validation figures at the stored point, which was chosen on those same images (said)."""
+    report = getattr(model, "cv_report", None)
+    if report is None:
+        return
+    op = OperatingPoint.from_record(model.manifest["operating_point"])
+    note = (f"decisions: at the stored operating point ({op.describe().split(', chosen')[0]}), its threshold "
+            "chosen on these same validation images: the sensitivity, specificity and accuracy at it are "
+            "optimistic; AUC needs no threshold")
+    report = dataclasses.replace(report, y_pred=op.decide(proba, report.classes), metrics={}, ci={}, cm_ci=None,
+                                 notes=[*report.notes, note])
+    old = model.manifest["cv"]
+    cv = _cv_summary(report)
+    cv.update({k: v for k, v in old.items() if k in ("about", "caveat")})
+    cv["decisions"] = note[len("decisions: "):]
+    model.manifest["cv"], model.cv_report = cv, report
+
+
+def _note_classes_turned_off(model, proba, y, where: str) -> None:
+    """Say (manifest notes, the report's notes) when the stored point never answers some class
+    on the held-out predictions it was chosen on."""
+    op = OperatingPoint.from_record(model.manifest["operating_point"])
+    classes = [str(c) for c in model.classes_]
+    answered = set(np.asarray(op.decide(proba, model.classes_), dtype=str).tolist())
+    off = [c for c in classes if c not in answered]
+    if not off:
+        return
+    said = [c for c in classes if c in answered]
+    rule = op.describe().split(", chosen")[0]
+    note = (f"at the stored operating point ({rule}) the model never answers "
+            + " or ".join(f"'{c}'" for c in off) + f" on {where}: every image is called "
+            + " or ".join(said) + " (featbus predict --decision most-probable gives the most probable class)")
+    model.manifest.setdefault("notes", []).append(note)
+    report = getattr(model, "cv_report", None)
+    if report is not None:
+        report.notes.append(note)
 
 
 def _note_seen_images(extractors, records, manifest, report) -> None:

@@ -54,6 +54,7 @@ def test_analyse_gives_what_the_page_shows(saved_model):
     for c in res["intensity"]["classes"].values():
         assert 0 <= c["mean"] <= 100 and 0 <= c["std"] <= 100
     assert res["out_of_domain"] is not None and np.isfinite(res["out_of_domain"])
+    assert res["rule"] == "the most probable class" and res["most_probable"] == res["predicted"]
     # an image unlike every training image (a checkerboard) is said to be one
     board = (np.indices((64, 64)).sum(0) % 2 * 255).astype(np.uint8)
     assert analyse(model, board)["out_of_domain"] > 1
@@ -82,6 +83,37 @@ def test_page_with_streamlit_apptest(saved_model, monkeypatch):
     assert predicted.split(": ")[1] == model.predict([str(image)])[0]
     assert len(at.get("image")) == 3 and len(at.dataframe) == 1  # image, overlay, intensity plot; probabilities
     assert at.subheader[1].value.startswith("Intensity") and any("benign" in c.value for c in at.caption)
+
+
+def test_page_shows_the_rule_beside_its_answer(saved_model, monkeypatch, tmp_path):
+    """A stored operating point that overrules the most probable class is said under the answer,
+    not only in the sidebar's text (issue 60)."""
+    pytest.importorskip("streamlit")
+    import copy
+
+    from streamlit.testing.v1 import AppTest
+
+    model, path, image = saved_model
+    plain = AppTest.from_file(str(APP), default_timeout=120)
+    monkeypatch.setenv("FEATBUS_APP_MODEL", str(path))
+    monkeypatch.setenv("FEATBUS_APP_DATA", str(image.parent))
+    plain.run()
+    plain.text_input[0].input(str(image)).run()
+    assert any(c.value.startswith("Decided by: the most probable class") for c in plain.caption)
+    most = max(zip(model.predict_proba([str(image)])[0], model.classes_))[1]
+    other = next(str(c) for c in model.classes_ if c != most)  # a class the rule answers, not the most probable
+    low = copy.deepcopy(model)
+    low.manifest["operating_point"] = {"positive": other, "threshold": 0.0}  # always that class
+    low_path = low.save(tmp_path / "low.featbus")
+    monkeypatch.setenv("FEATBUS_APP_MODEL", str(low_path))
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    at.text_input[0].input(str(image)).run()
+    assert not at.exception, at.exception
+    assert at.subheader[0].value == f"Predicted: {other}"
+    caption = next(c.value for c in at.caption if c.value.startswith("Decided by"))
+    assert f"operating point: {other} when p({other}) >= 0" in caption
+    assert f"The most probable class is {most}" in caption
 
 
 def test_page_reports_an_unreadable_path(saved_model, monkeypatch, tmp_path):

@@ -234,6 +234,7 @@ def test_cli_mias_folder_with_preprocessing(tmp_path, capsys):
     assert m.manifest["data"]["n_groups"] == 6  # the two breasts of a woman are one group
     assert main(["predict", str(model), str(root), "-o", str(tmp_path / "p.csv"), "-q"]) == 0
     assert len(pd.read_csv(tmp_path / "p.csv")) == 12
+    assert "decisions: " in capsys.readouterr().err  # predict says its rule on stderr
     # the model preprocesses new images itself: same probabilities as preprocessing by hand
     from featbus.pipelines import make_preprocessing
 

@@ -21,7 +21,11 @@ def add_parser(sub, parents) -> None:
                                    "model: one CSV row per image with the class, a probability per class, "
                                    "the out-of-domain score (out_of_domain: distance from the training images, "
                                    "above 1 is unlike them; unlike_training) and an error column (filled for "
-                                   "unreadable images, which the batch goes past). Lesion-mask files "
+                                   "unreadable images, which the batch goes past). The class is decided by "
+                                   "the model file's stored operating point (e.g. malignant when "
+                                   "p(malignant) >= 0.043, chosen for a target sensitivity): it can differ "
+                                   "from the most probable class, and the 'rule' column and a line on stderr "
+                                   "say which rule decided (--decision). Lesion-mask files "
                                    "(<image>_mask*) given as images are left out, with a note. The exit status "
                                    "is 0 when at least one image was predicted.")
     add_model(p)
@@ -32,6 +36,11 @@ def add_parser(sub, parents) -> None:
     add_overwrite(p, "the CSV")
     add_on_error(p, "skip", help="an unreadable image: leave it out, its row's 'error' column saying why (default), "
                                  "or stop with an error naming it")
+    p.add_argument("--decision", choices=["operating-point", "most-probable"], default="operating-point",
+                   help="operating-point (default): the rule the model file stores (inspect prints it; a low "
+                        "threshold on p(malignant) calls images malignant that are more probably benign, to find "
+                        "more cancers; a model without one answers the most probable class); most-probable: the "
+                        "class with the highest probability. The CSV's 'rule' column says which decided")
     p.add_argument("--explain", metavar="DIR", default=None,
                    help="save an explanation overlay (PNG) per image into DIR")
     p.add_argument("--explain-method", choices=["auto", "occlusion", "gradcam"], default="auto",
@@ -69,7 +78,8 @@ def run(args) -> int:
     model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=grad_cam)
     with warnings.catch_warnings():  # the skipped images are counted below and listed in the table
         warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
-        table = model.predict_table(paths, on_error=args.on_error)
+        table = model.predict_table(paths, on_error=args.on_error, decision=args.decision)
+    print(_decision_line(model, args.decision), file=sys.stderr)
     if args.explain:
         from ..explain import explain_to_files
 
@@ -99,6 +109,22 @@ def run(args) -> int:
     # the CSV may be on stdout: what is said about it goes to stderr then
     print(_domain_line(model, table), file=sys.stdout if out is not None else sys.stderr)
     return 0
+
+
+def _decision_line(model, decision: str) -> str:
+    """How the 'predicted' column was decided, with where the stored point was chosen."""
+    from ..metrics import OperatingPoint
+    from ..model._trust import printable
+
+    op = model.manifest.get("operating_point")
+    if not op:
+        return "decisions: the most probable class (this model file stores no operating point)"
+    point = OperatingPoint.from_record(op)
+    if decision == "most-probable":
+        return (f"decisions: the most probable class (--decision most-probable); the file's operating point, not "
+                f"used: {printable(point.describe())}")
+    return (f"decisions: {printable(point.describe())}; otherwise the most probable other class "
+            "(--decision most-probable for the most probable class)")
 
 
 def _without_masks(paths: list[str]) -> list[str]:

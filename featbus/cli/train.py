@@ -312,7 +312,7 @@ def run(args) -> int:
               f"{report.value('accuracy'):.3f}", end="")
         if args.n_bootstrap:
             print(f"{interval_text(report.interval('accuracy'))} (group bootstrap 95% CI)", end="")
-        print()
+        print(", decided at the stored operating point" if model.manifest.get("operating_point") else "")
         held_verdict = report.sanity
         print(held_verdict.summary(prefix="verdict on the held-out images"))
         if args.holdout_list:
@@ -326,6 +326,9 @@ def run(args) -> int:
         model.manifest.setdefault("notes", []).append(
             f"trained on {args.patches} x {args.patches} px lesion-centred patches: it classifies such patches, "
             "not whole mammograms")
+    for note in model.manifest.get("notes") or []:  # a stored point that turns a class off, said where it is seen
+        if str(note).startswith("at the stored operating point"):
+            print(f"warning: {note}", file=sys.stderr)
     model.save(out, overwrite=args.overwrite)
     if args.report:
         _train_report(model, Path(args.report))
@@ -374,7 +377,17 @@ def _train_report(model, folder: Path) -> None:
 
         sections.append("<h2>Leave one site out</h2><pre>" + html.escape("\n".join(site_cv_lines(m["site_cv"])))
                         + "</pre>")
-    path = write_html([report], folder / "report.html", title=f"featbus train: {report.name}", sections=sections)
+    notes = []
+    if m.get("operating_point"):  # the decisions the file makes, which the figures below judge
+        from ..metrics import OperatingPoint
+
+        notes.append("operating point: " + OperatingPoint.from_record(m["operating_point"]).describe()
+                     + "; otherwise the most probable other class")
+    else:
+        notes.append("decisions: the most probable class (the model file stores no operating point)")
+    notes += [str(n) for n in report.notes]
+    path = write_html([report], folder / "report.html", title=f"featbus train: {report.name}", sections=sections,
+                      notes=notes)
     print(f"report: {path}")
 
 

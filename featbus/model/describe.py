@@ -54,6 +54,11 @@ def describe_manifest(manifest: dict) -> str:
                 parts.append(f"{metric} {format_interval(v['value'], ci, missing=None)}")
         kind = "held-out validation" if "validation split" in str(cv.get("cv")) else "cross-validation"
         lines.append(f"{kind} ({cv.get('cv')}): " + ", ".join(parts))
+        if cv.get("decisions"):  # the figures judge the decisions the file makes
+            lines.append(f"  decisions: {cv['decisions']}")
+        elif m.get("operating_point"):  # a file from before the figures were made at its point
+            lines.append("  decisions: these figures are at the most probable class; this file decides by its "
+                         "operating point (below)")
         if cv.get("caveat"):
             lines.append(f"  caveat: {cv['caveat']}")
     if m.get("site_cv"):  # several sites: each predicted by the recipe trained on the others

@@ -256,8 +256,37 @@ class FeatbusModel:
             mask[box[0]:box[1], box[2]:box[3]] = crop.mask
         return {"found": found, "box": box, "mask": mask}
 
-    def predict_table(self, images, *, on_error: str = "raise"):
-        """One row per image: ``image``, ``predicted``, ``p_<class>`` columns and ``error``.
+    def decision_rule(self, decision: str = "operating-point") -> str:
+        """The rule :meth:`predict_table` decides by, in words (its ``rule`` column).
+
+        Parameters
+        ----------
+        decision : {"operating-point", "most-probable"}, default="operating-point"
+            The model file's stored operating point (the most probable class when it stores
+            none), or the most probable class whatever it stores.
+
+        Returns
+        -------
+        rule : str
+            ``"malignant when p(malignant) >= 0.0431, else the most probable other class"`` or
+            ``"the most probable class"``.
+        """
+        from ..metrics import OperatingPoint
+
+        if decision not in ("operating-point", "most-probable"):
+            raise ValueError(f"decision must be 'operating-point' or 'most-probable', got {decision!r}")
+        op = self.manifest.get("operating_point")
+        if decision == "most-probable" or not op:
+            return "the most probable class"
+        p = OperatingPoint.from_record(op)
+        return f"{p.positive} when p({p.positive}) >= {p.threshold:.4g}, else the most probable other class"
+
+    def predict_table(self, images, *, on_error: str = "raise", decision: str = "operating-point"):
+        """One row per image: ``image``, ``predicted``, ``rule``, ``p_<class>`` columns and ``error``.
+
+        ``predicted`` is decided by the rule in ``rule`` (:meth:`decision_rule`): the model
+        file's stored operating point by default, so it may differ from the most probable class
+        (a low threshold on ``p(malignant)`` calls an image malignant at ``p_malignant`` 0.05).
 
         A model with a segmenter adds ``roi_found`` (whether a lesion was found; if not, the whole image was used)
         and ``roi_box`` (``(row0, row1, col0, col1)`` of the crop in the image), from the same segmenter pass as the
@@ -270,6 +299,8 @@ class FeatbusModel:
         on_error : {"raise", "skip"}
             An unreadable image raises (naming it), or gets a row with an empty prediction and
             the reason in ``error`` (also warned, so it is never silent).
+        decision : {"operating-point", "most-probable"}, default="operating-point"
+            Decide at the stored operating point (:meth:`decide`), or answer the most probable class.
 
         Returns
         -------
@@ -277,8 +308,11 @@ class FeatbusModel:
         """
         import pandas as pd
 
+        from ..metrics import decide
+
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        rule = self.decision_rule(decision)
         items = list(images)
         records, kept, skipped = read_records(items, on_error)
         names = [str(it) if isinstance(it, (str, os.PathLike)) else (getattr(it, "path", None) or f"#{i}")
@@ -291,7 +325,7 @@ class FeatbusModel:
             crops = self._crop(records)
             feats = np.asarray(self.features.transform(crops))
             proba[kept] = p = np.asarray(self.head.predict_proba(feats), dtype=float)
-            predicted[kept] = self.decide(p)
+            predicted[kept] = self.decide(p) if decision == "operating-point" else self.classes_[decide(p)]
             if self.roi is not None:
                 for i, crop in zip(kept, crops):
                     roi_found[i] = bool(crop.meta["roi_found"])
@@ -301,7 +335,8 @@ class FeatbusModel:
         if skipped:
             warnings.warn(f"skipped {len(skipped)} unreadable image(s): "
                           + "; ".join(f"{names[i]}: {r}" for i, _, r in skipped[:10]), UserWarning, stacklevel=2)
-        table = pd.DataFrame({"image": names, "predicted": predicted})
+        table = pd.DataFrame({"image": names, "predicted": predicted,
+                              "rule": np.where(np.asarray(error) == "", rule, "")})
         for j, c in enumerate(self.classes_):
             table[f"p_{c}"] = proba[:, j]
         if self.roi is not None:  # empty for unreadable images
