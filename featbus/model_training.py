@@ -301,7 +301,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     from sklearn.calibration import CalibratedClassifierCV
 
     from .evaluation.report import evaluate, make_splits
-    from .model_selection import resolve_groups
+    from .model_selection import grouping_name, groups_origin, resolve_groups
     from .pipelines.make import make_classification_pipeline, make_features, make_preprocessing
     from .preprocessing.roi import ROICropper
     from .scaling import family_blocks
@@ -363,6 +363,9 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     y = np.asarray(data.target_names, dtype=object)[np.asarray(data.target)].astype(str)
     classes = np.unique(y)
     groups = resolve_groups(records, getattr(data, "groups", None))  # featbus's one grouping policy
+    # what the groups are, for the words: a table's patients, or near-duplicate groups featbus formed
+    groups_from = groups_origin(data) if getattr(data, "groups", None) is not None else None
+    fold_word = grouping_name(groups_from).split(" (")[0]  # "duplicate-grouped", "patient-grouped"
     roi, seg_info, notes = None, None, []
     inputs = records if preprocess is None else preprocess.transform(records)
     seen = inputs  # what explanations and the app show: the images after preprocessing
@@ -400,7 +403,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         model = _train_network(network, inputs, seen, y, classes, groups, records, preprocess, steps, roi, seg_info,
                                notes, recipe_name=recipe_name, n_bootstrap=n_bootstrap, random_state=random_state,
                                command=command, source=source, sites=sites if site_cv is True else None,
-                               progress=progress)
+                               progress=progress, groups_from=groups_from)
         if target_sensitivity is not None:
             net = model.features.transformer_list[0][1]  # the network (or ensemble) as trained
             val = np.asarray(getattr(net, "validation_indices_", []), dtype=int)
@@ -445,7 +448,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     if cross_validate:
         report = evaluate(clone(tail), X, y, cv="duplicate-grouped", n_splits=n_splits, groups=groups,
                           n_bootstrap=n_bootstrap, random_state=random_state, progress=progress, name=label,
-                          fit_params=weigh)
+                          fit_params=weigh, groups_from=groups_from)
     if n_sites >= 2 and (site_cv is True or (site_cv == "auto" and cross_validate)):
         site_report = leave_one_site_out(clone(tail), X, y, sites, groups=groups, n_bootstrap=n_bootstrap,
                                          random_state=random_state, name=label, fit_params=weigh,
@@ -457,7 +460,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                                    random_state=random_state)
         head = CalibratedClassifierCV(clone(tail), method="sigmoid", cv=splits, ensemble=False).fit(X, y, **weights)
         head.cv = n_splits  # the fold indices are not needed after fitting; keep the pickle small
-        calibration = (f"sigmoid (Platt) on out-of-fold decision values of {n_splits} duplicate-grouped "
+        calibration = (f"sigmoid (Platt) on out-of-fold decision values of {n_splits} {fold_word} "
                        "folds, classifier refitted on all images")
     deep = any(is_cnn(e) for _, e in union.transformer_list) or roi is not None
     manifest = {
@@ -493,7 +496,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                                    random_state=random_state)
         proba = _out_of_fold_proba(tail, head, X, y, splits, weigh)
         _store_operating_point(model, proba, y, target_sensitivity,
-                               f"out-of-fold probabilities of {len(y)} training images ({n_splits} duplicate-grouped "
+                               f"out-of-fold probabilities of {len(y)} training images ({n_splits} {fold_word} "
                                "folds)")
     return model
 
@@ -632,7 +635,7 @@ def _manifest_data(source, y, classes, groups, records, seen, sites=None) -> dic
 
 def _train_network(network, inputs, seen, y, classes, groups, records, preprocess, steps, roi, seg_info, notes, *,
                    recipe_name, n_bootstrap, random_state, command, source, sites=None,
-                   progress=True) -> FeatbusModel:
+                   progress=True, groups_from=None) -> FeatbusModel:
     """:func:`train_model` for a network recipe: fit with the labels, judge on its validation split
     (and, given ``sites``, on each site by a network trained on the other sites)."""
     from sklearn.base import clone
@@ -652,6 +655,8 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
     net.fit(inputs, y, groups=groups)
     union = FeatureUnion([("finetuned", net)])
     head = NetworkHead(net).fit()
+    from .model_selection import grouping_name
+
     val = np.asarray(net.validation_indices_, dtype=int)
     cv = None
     if val.size:
@@ -661,7 +666,8 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
                         y_pred=np.asarray(net.classes_)[np.argmax(proba, axis=1)], scores=proba,
                         score_kind="probability", fold=np.zeros(val.size, dtype=int),
                         splits=[(np.setdiff1d(np.arange(len(y)), val), np.arange(val.size))], groups=groups[val],
-                        cv=f"duplicate-grouped validation split ({val.size} of {len(y)} images)",
+                        cv=f"{grouping_name(groups_from).split(' (')[0]} validation split ({val.size} of {len(y)} "
+                           f"images)" + (f" ({grouping_name(groups_from).split(' (', 1)[1]}" if groups_from else ""),
                         n_bootstrap=int(n_bootstrap), random_state=random_state)
         cv = _cv_summary(report)
     from .networks import backbone_name
@@ -691,7 +697,8 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
         manifest.setdefault("notes", []).append("trained without a validation split: no held-out figure")
     else:
         chose = any(m.patience is not None for m in members)
-        cv["about"] = ("the validation images (whole near-duplicate groups) were never trained on; "
+        cv["about"] = (f"the validation images (whole {'near-duplicate groups' if not groups_from else 'groups'}) "
+                       "were never trained on; "
                        + ("they chose the kept epoch (early stopping), so the figure is slightly optimistic; "
                           if chose else "they chose nothing (the epochs decided), so the figure is a held-out one; ")
                        + "the final networks were trained on the other images only")

@@ -577,7 +577,8 @@ def _basis(view: Predictions) -> str:
         return f"{cv}, {n} images"
     if "validation split" in cv:
         return cv
-    return f"{cv} cross-validation, {n} images"
+    head, _, origin = cv.partition(" (")  # "patient-grouped 5-fold (from the 'Case' column of ...)"
+    return f"{head} cross-validation" + (f" ({origin}" if origin else "") + f", {n} images"
 
 
 def _assess_view(view: Predictions, n_bootstrap: int | None, random_state) -> Verdict:

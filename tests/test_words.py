@@ -1,0 +1,62 @@
+"""Words that match the code (issue 60 item 4): groups named for what they are, model files
+that name their training data, suggestions for unknown options, plain presence lines."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import featbus
+from featbus.evaluation.report import make_splits
+from featbus.model_selection import grouping_name
+from featbus.pipelines.make import make_classification_pipeline
+
+
+@pytest.fixture(scope="module")
+def grouped_table(tmp_path_factory) -> Path:
+    """A CSV manifest of 36 phantoms whose 'group' column pairs the images (patients)."""
+    root = tmp_path_factory.mktemp("grouped")
+    ph = featbus.make_phantoms(n_samples=36, random_state=0)
+    rows = ["image,label,group"]
+    for i, (im, t) in enumerate(zip(ph.images, ph.target)):
+        Image.fromarray(np.asarray(im).astype(np.uint8)).save(root / f"p{i}.png")
+        rows.append(f"p{i}.png,{ph.target_names[t]},pt{i // 2}")
+    (root / "table.csv").write_text("\n".join(rows) + "\n")
+    return root / "table.csv"
+
+
+def test_groups_are_named_for_where_they_came_from():
+    assert grouping_name(None) == "duplicate-grouped"
+    assert grouping_name("patients: the 'patient' column of t.csv") == \
+        "patient-grouped (from the 'patient' column of t.csv)"
+    y = np.array([0, 1] * 10)
+    groups = np.arange(20) // 2
+    _, _, how = make_splits(np.zeros((20, 3)), y, groups=groups, n_splits=5)
+    assert how == "duplicate-grouped 5-fold"  # near-duplicate groups: as before
+    _, _, how = make_splits(np.zeros((20, 3)), y, groups=groups, n_splits=5,
+                            groups_from="patients: the 'patient' column of t.csv")
+    assert how == "patient-grouped 5-fold (from the 'patient' column of t.csv)"
+
+
+def test_a_tables_groups_are_not_called_near_duplicates(grouped_table, tmp_path):
+    data = featbus.load_data(grouped_table)
+    assert data.groups_from == "the 'group' column of table.csv"
+    report = featbus.evaluate(make_classification_pipeline("intensity", classifier="logreg"), data, n_splits=3, n_bootstrap=20)
+    assert report.cv == "grouped 3-fold (from the 'group' column of table.csv)"
+    from featbus.evaluation.sanity import assess
+
+    assert "grouped 3-fold cross-validation (from the 'group' column of table.csv), 36 images" in assess(report).basis
+
+
+def test_train_and_inspect_name_a_tables_groups(grouped_table, tmp_path, capsys):
+    from featbus.cli import main
+
+    model = tmp_path / "m.featbus"
+    assert main(["train", str(grouped_table), "-f", "intensity", "-c", "logreg", "--n-splits", "3",
+                 "--n-bootstrap", "20", "-o", str(model)]) == 0
+    assert main(["inspect", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "cross-validation (grouped 3-fold (from the 'group' column of table.csv))" in out
+    assert "duplicate-grouped" not in out and "near-duplicate" not in out
