@@ -255,7 +255,8 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     n_jobs : int, optional
     progress : bool, default=True
     command, source : str, optional
-        The command line and the data location, recorded in the manifest.
+        The command line and the data's location(s), comma-separated; the manifest records the
+        locations' base names (``"busi, busbra"``), not the paths of this machine.
     site_cv : bool or "auto", default="auto"
         When the images come from several sites (:func:`featbus.combine_sites`' ``sites``, or
         every record's ``meta["site"]``), also train on all sites but one and test on that one,
@@ -624,7 +625,10 @@ def _manifest_data(source, y, classes, groups, records, seen, sites=None) -> dic
     from .provenance import fingerprints
 
     # every training image's fingerprint: validate and evaluate say when they are given these images
-    data = {"source": source, "n_images": len(y), "counts": counts,
+    from .model.describe import data_name
+
+    # the data's name (each folder's base name), not the trainer's absolute paths
+    data = {"source": data_name(source), "n_images": len(y), "counts": counts,
             "n_groups": int(np.unique(groups).size), "sha256": data_sha256(records, y),
             "fingerprints": fingerprints(records)}
     if sites is not None and np.unique(sites).size >= 2:

@@ -60,3 +60,22 @@ def test_train_and_inspect_name_a_tables_groups(grouped_table, tmp_path, capsys)
     out = capsys.readouterr().out
     assert "cross-validation (grouped 3-fold (from the 'group' column of table.csv))" in out
     assert "duplicate-grouped" not in out and "near-duplicate" not in out
+
+
+def test_a_model_file_names_its_data_not_the_trainers_folders(grouped_table, tmp_path, capsys):
+    from featbus.cli import main
+    from featbus.model.describe import describe_manifest
+
+    model = tmp_path / "m.featbus"
+    assert main(["train", str(grouped_table), "-f", "intensity", "-c", "logreg", "--n-splits", "3",
+                 "--n-bootstrap", "0", "-o", str(model)]) == 0
+    capsys.readouterr()
+    manifest = featbus.load_model(model).manifest
+    assert manifest["data"]["source"] == "table.csv"  # not /tmp/.../table.csv
+    assert main(["inspect", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert " from table.csv (content sha256 " in out and str(grouped_table.parent) not in out
+    # a file written before: its absolute paths are printed as their base names
+    old = {**manifest, "data": {**manifest["data"], "source": "/home/ann/data/busi, /mnt/sites/busbra/"}}
+    text = describe_manifest(old)
+    assert " from busi, busbra (content sha256 " in text and "/home/ann" not in text
