@@ -79,3 +79,23 @@ def test_a_model_file_names_its_data_not_the_trainers_folders(grouped_table, tmp
     old = {**manifest, "data": {**manifest["data"], "source": "/home/ann/data/busi, /mnt/sites/busbra/"}}
     text = describe_manifest(old)
     assert " from busi, busbra (content sha256 " in text and "/home/ann" not in text
+
+
+@pytest.mark.parametrize("argv,line", [
+    (["train", "d", "--classifer", "svm", "-o", "m.featbus"],
+     "featbus train: error: unrecognized arguments: --classifer svm; did you mean --classifier?"),
+    # the misspelt option is named before the "required" error it causes
+    (["train", "d", "--ouput", "m.featbus"], "featbus train: error: unrecognized arguments: --ouput; did you mean --output?"),
+    (["predict", "m.featbus", "x.png", "--explian=occlusion"], "did you mean --explain?"),
+    (["predict", "m.featbus", "x.png", "--bogus"], "featbus predict: error: unrecognized arguments: --bogus"),
+])
+def test_unknown_options_get_the_nearest_option(argv, line, capsys):
+    from featbus.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert line in err[-1] and "Traceback" not in "".join(err)
+    if "bogus" in line:
+        assert "did you mean" not in err[-1]
