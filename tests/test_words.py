@@ -99,3 +99,30 @@ def test_unknown_options_get_the_nearest_option(argv, line, capsys):
     assert line in err[-1] and "Traceback" not in "".join(err)
     if "bogus" in line:
         assert "did you mean" not in err[-1]
+
+
+def _keras_in_a_script(env_level: str | None) -> tuple[str, str]:
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("keras")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    if env_level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = env_level
+    code = ("import os; from featbus.networks._backend import keras_module; keras_module(); "
+            "print(os.environ['TF_CPP_MIN_LOG_LEVEL'])")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip(), done.stderr
+
+
+def test_a_script_gets_no_tensorflow_start_up_lines():
+    level, err = _keras_in_a_script(None)
+    assert level == "2"
+    assert "oneDNN" not in err and "cpu_feature_guard" not in err and "absl" not in err, err
+
+
+def test_a_users_tensorflow_log_level_is_kept():
+    level, _ = _keras_in_a_script("1")
+    assert level == "1"  # set by the user: not overridden (and its lines not hidden)
