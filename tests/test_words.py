@@ -126,3 +126,33 @@ def test_a_script_gets_no_tensorflow_start_up_lines():
 def test_a_users_tensorflow_log_level_is_kept():
     level, _ = _keras_in_a_script("1")
     assert level == "1"  # set by the user: not overridden (and its lines not hidden)
+
+
+def test_the_presence_line_says_what_the_segmenter_does_in_plain_words():
+    from types import SimpleNamespace
+
+    from featbus.cli.segment import _presence_auc_line, _presence_line
+
+    seg = SimpleNamespace(presence_={"method": "mask", "n_lesion": 70, "n_empty": 11, "reason": "presence='mask'"})
+    line = _presence_line(seg, shipped=True)
+    assert "presence='mask'" not in line and "not calibrated" not in line
+    assert "a lesion is drawn wherever the thresholded mask is non-empty, so expect a lesion drawn in most normal " \
+           "scans (the shipped segmenter drew one in 9 of the 11 normal scans" in line
+    assert "the shipped segmenter" not in _presence_line(seg)
+    has = np.array([True] * 8 + [False] * 4)
+    prob = np.r_[np.linspace(0.9, 1.0, 8), [0.2, 0.95, 0.3, 0.1]]
+    line = _presence_auc_line(has, prob, None, 200, 0)
+    assert line.startswith("lesion_probability, normal vs lesion images: AUC 0.875 [") and "(4 normal, 8 lesion;" in line
+    assert _presence_auc_line(has[:8], prob[:8], None, 200, 0) is None  # no normal image: nothing to separate
+
+
+@pytest.mark.slow
+def test_segment_evaluate_reports_how_lesion_probability_separates_normal_scans(capsys):
+    pytest.importorskip("keras")
+    from featbus.cli import main
+
+    folder = Path(featbus.load_sample().paths[0]).parent.parent
+    assert main(["segment", "evaluate", "breast_us", str(folder), "--n-bootstrap", "50"]) == 0  # either spelling
+    out = capsys.readouterr().out
+    assert "lesion_probability, normal vs lesion images: AUC " in out and "(4 normal, 48 lesion;" in out
+    assert "expect a lesion drawn in most normal scans (the shipped segmenter drew one in" in out
