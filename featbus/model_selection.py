@@ -382,6 +382,48 @@ def resolve_groups(X: Any, groups=None, *, n_samples: int | None = None, **dupli
     return np.asarray(duplicate_groups(X, **duplicate_params))
 
 
+def grouping_name(groups_from: str | None) -> str:
+    """The name of a grouped split, for what its groups are.
+
+    Groups featbus formed itself (:func:`duplicate_groups`) are near-duplicate groups:
+    ``"duplicate-grouped"``. Groups that came with the data (a table's patient column, a
+    manifest's ``group`` column: ``Bunch.groups_from``) are named for what they are.
+
+    Parameters
+    ----------
+    groups_from : str or None
+        Where the groups came from, as ``Bunch.groups_from`` says it (``"patients: the 'Case'
+        column of BUS_Data.csv"``); None when featbus formed them.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from featbus.model_selection import grouping_name
+    >>> grouping_name(None)
+    'duplicate-grouped'
+    >>> grouping_name("patients: the 'patient' column of table.csv")
+    "patient-grouped (from the 'patient' column of table.csv)"
+    >>> grouping_name("the table's 'group' column")
+    "grouped (from the table's 'group' column)"
+    """
+    if not groups_from:
+        return "duplicate-grouped"
+    text = str(groups_from).strip()
+    if text.lower().startswith("patients:"):
+        return f"patient-grouped (from {text.split(':', 1)[1].strip()})"
+    return f"grouped (from {text})"
+
+
+def groups_origin(data: Any) -> str | None:
+    """Where the groups of a data set came from (``Bunch.groups_from``), or None when they are
+    near-duplicate groups featbus formed (or will form)."""
+    told = getattr(data, "groups_from", None)
+    return str(told) if told else None
+
+
 def _is_images(X: Any) -> bool:
     """True for image input (lists of arrays/records/paths, 3-D arrays), not a feature matrix."""
     if hasattr(X, "iloc") and hasattr(X, "columns"):

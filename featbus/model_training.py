@@ -255,7 +255,8 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     n_jobs : int, optional
     progress : bool, default=True
     command, source : str, optional
-        The command line and the data location, recorded in the manifest.
+        The command line and the data's location(s), comma-separated; the manifest records the
+        locations' base names (``"busi, busbra"``), not the paths of this machine.
     site_cv : bool or "auto", default="auto"
         When the images come from several sites (:func:`featbus.combine_sites`' ``sites``, or
         every record's ``meta["site"]``), also train on all sites but one and test on that one,
@@ -301,7 +302,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     from sklearn.calibration import CalibratedClassifierCV
 
     from .evaluation.report import evaluate, make_splits
-    from .model_selection import resolve_groups
+    from .model_selection import grouping_name, groups_origin, resolve_groups
     from .pipelines.make import make_classification_pipeline, make_features, make_preprocessing
     from .preprocessing.roi import ROICropper
     from .scaling import family_blocks
@@ -363,6 +364,9 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     y = np.asarray(data.target_names, dtype=object)[np.asarray(data.target)].astype(str)
     classes = np.unique(y)
     groups = resolve_groups(records, getattr(data, "groups", None))  # featbus's one grouping policy
+    # what the groups are, for the words: a table's patients, or near-duplicate groups featbus formed
+    groups_from = groups_origin(data) if getattr(data, "groups", None) is not None else None
+    fold_word = grouping_name(groups_from).split(" (")[0]  # "duplicate-grouped", "patient-grouped"
     roi, seg_info, notes = None, None, []
     inputs = records if preprocess is None else preprocess.transform(records)
     seen = inputs  # what explanations and the app show: the images after preprocessing
@@ -400,7 +404,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         model = _train_network(network, inputs, seen, y, classes, groups, records, preprocess, steps, roi, seg_info,
                                notes, recipe_name=recipe_name, n_bootstrap=n_bootstrap, random_state=random_state,
                                command=command, source=source, sites=sites if site_cv is True else None,
-                               progress=progress)
+                               progress=progress, groups_from=groups_from)
         if target_sensitivity is not None:
             net = model.features.transformer_list[0][1]  # the network (or ensemble) as trained
             val = np.asarray(getattr(net, "validation_indices_", []), dtype=int)
@@ -447,7 +451,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     if cross_validate:
         report = evaluate(clone(tail), X, y, cv="duplicate-grouped", n_splits=n_splits, groups=groups,
                           n_bootstrap=n_bootstrap, random_state=random_state, progress=progress, name=label,
-                          fit_params=weigh)
+                          fit_params=weigh, groups_from=groups_from)
     if n_sites >= 2 and (site_cv is True or (site_cv == "auto" and cross_validate)):
         site_report = leave_one_site_out(clone(tail), X, y, sites, groups=groups, n_bootstrap=n_bootstrap,
                                          random_state=random_state, name=label, fit_params=weigh,
@@ -459,7 +463,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                                    random_state=random_state)
         head = CalibratedClassifierCV(clone(tail), method="sigmoid", cv=splits, ensemble=False).fit(X, y, **weights)
         head.cv = n_splits  # the fold indices are not needed after fitting; keep the pickle small
-        calibration = (f"sigmoid (Platt) on out-of-fold decision values of {n_splits} duplicate-grouped "
+        calibration = (f"sigmoid (Platt) on out-of-fold decision values of {n_splits} {fold_word} "
                        "folds, classifier refitted on all images")
     oof = None
     if target_sensitivity is not None:  # the point's held-out probabilities: the report's folds, refitted
@@ -502,7 +506,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     model.cv_report, model.site_cv_report = report, site_report
     if target_sensitivity is not None:
         _store_operating_point(model, oof, y, target_sensitivity,
-                               f"out-of-fold probabilities of {len(y)} training images ({n_splits} duplicate-grouped "
+                               f"out-of-fold probabilities of {len(y)} training images ({n_splits} {fold_word} "
                                "folds)")
         _note_classes_turned_off(model, oof, y, "its training images' out-of-fold predictions")
     return model
@@ -743,7 +747,10 @@ def _manifest_data(source, y, classes, groups, records, seen, sites=None) -> dic
     from .provenance import fingerprints
 
     # every training image's fingerprint: validate and evaluate say when they are given these images
-    data = {"source": source, "n_images": len(y), "counts": counts,
+    from .model.describe import data_name
+
+    # the data's name (each folder's base name), not the trainer's absolute paths
+    data = {"source": data_name(source), "n_images": len(y), "counts": counts,
             "n_groups": int(np.unique(groups).size), "sha256": data_sha256(records, y),
             "fingerprints": fingerprints(records)}
     if sites is not None and np.unique(sites).size >= 2:
@@ -754,7 +761,7 @@ def _manifest_data(source, y, classes, groups, records, seen, sites=None) -> dic
 
 def _train_network(network, inputs, seen, y, classes, groups, records, preprocess, steps, roi, seg_info, notes, *,
                    recipe_name, n_bootstrap, random_state, command, source, sites=None,
-                   progress=True) -> FeatbusModel:
+                   progress=True, groups_from=None) -> FeatbusModel:
     """:func:`train_model` for a network recipe: fit with the labels, judge on its validation split
     (and, given ``sites``, on each site by a network trained on the other sites)."""
     from sklearn.base import clone
@@ -774,6 +781,8 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
     net.fit(inputs, y, groups=groups)
     union = FeatureUnion([("finetuned", net)])
     head = NetworkHead(net).fit()
+    from .model_selection import grouping_name
+
     val = np.asarray(net.validation_indices_, dtype=int)
     cv = None
     if val.size:
@@ -783,7 +792,8 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
                         y_pred=np.asarray(net.classes_)[np.argmax(proba, axis=1)], scores=proba,
                         score_kind="probability", fold=np.zeros(val.size, dtype=int),
                         splits=[(np.setdiff1d(np.arange(len(y)), val), np.arange(val.size))], groups=groups[val],
-                        cv=f"duplicate-grouped validation split ({val.size} of {len(y)} images)",
+                        cv=f"{grouping_name(groups_from).split(' (')[0]} validation split ({val.size} of {len(y)} "
+                           f"images)" + (f" ({grouping_name(groups_from).split(' (', 1)[1]}" if groups_from else ""),
                         n_bootstrap=int(n_bootstrap), random_state=random_state)
         cv = _cv_summary(report)
     from .networks import backbone_name
@@ -814,7 +824,8 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
         manifest.setdefault("notes", []).append("trained without a validation split: no held-out figure")
     else:
         chose = any(m.patience is not None for m in members)
-        cv["about"] = ("the validation images (whole near-duplicate groups) were never trained on; "
+        cv["about"] = (f"the validation images (whole {'near-duplicate groups' if not groups_from else 'groups'}) "
+                       "were never trained on; "
                        + ("they chose the kept epoch (early stopping), so the figure is slightly optimistic; "
                           if chose else "they chose nothing (the epochs decided), so the figure is a held-out one; ")
                        + "the final networks were trained on the other images only")

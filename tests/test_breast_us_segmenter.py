@@ -118,7 +118,10 @@ def test_shipped_segmenter_outlines_the_bundled_sample_and_knows_it_trained_on_i
 
     table = pd.read_csv(tmp_path / "masks" / "masks.csv")
     assert table["lesion_probability"].between(0, 1).all() and table["lesion_found"].any()
-    assert "lesion presence (masks.csv's lesion_probability): not calibrated" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert ("lesion presence (masks.csv's lesion_probability): no lesion-or-not decision: a lesion is drawn "
+            "wherever the thresholded mask is non-empty, so expect a lesion drawn in most normal scans (the shipped "
+            "segmenter drew one in 9 of the 11 normal scans") in out
 
 
 def _benchmark(name: str):

@@ -134,14 +134,18 @@ def test_screening_model_below_the_majority_accuracy_is_not_useless():
     assert v.verdict == "useful"
 
 
-def test_the_trivial_classifier_is_fitted_on_each_training_fold():
-    """With folds whose training majorities differ, the baseline answers each fold's own."""
+def test_the_trivial_answer_is_scored_on_the_judged_images():
+    """Balanced data: always answering one class scores 0.500, whatever the folds' majorities
+    (each training fold's majority is the class its held-out fold lacks: it scored 0.0 here)."""
     y = np.array([0] * 30 + [1] * 30)
     fold = np.array([0] * 30 + [1] * 30)  # fold 0 trains on class 1 only, fold 1 on class 0 only
-    rep = _report(y, y.copy(), None, fold=fold)
-    v = assess(rep)
-    assert v.trivial_accuracy == 0.0  # each fold's trivial answer is the other class
-    assert v.verdict == "useful"
+    v = assess(_report(y, y.copy(), None, fold=fold))
+    assert v.trivial_accuracy == 0.5 and v.trivial_balanced_accuracy == 0.5
+    assert v.accuracy == 1.0 and v.verdict == "useful"
+    assert "1.000 against 0.500 for that answer" in str(v)
+    y = np.repeat([0, 1], 50)  # interleaved 5-fold on 50/50 data: the folds' majorities used to score 0.0-ish
+    v = assess(_report(y, y.copy(), None))
+    assert v.trivial_accuracy == 0.5
 
 
 def test_groups_are_resampled_whole_and_the_report_interval_reused():

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import logging
 import os
 import sys
@@ -92,10 +93,38 @@ class _CommandParser(argparse.ArgumentParser):
     of the command's options)."""
 
     def parse_known_args(self, args=None, namespace=None):
+        self._words = list(sys.argv[1:] if args is None else args)
         namespace, extras = super().parse_known_args(args, namespace)
         if extras:
-            self.error(f"unrecognized arguments: {' '.join(extras)}")
+            self._unrecognized(extras)
         return namespace, extras
+
+    def _unrecognized(self, words) -> None:
+        """Exit 2 under the command's usage with one line: the unknown arguments, and the
+        nearest option of this command (difflib) when one is near."""
+        known = [s for s in self._option_string_actions if s.startswith("--")]
+        hint = ""
+        for word in words:
+            if word.startswith("--"):
+                close = difflib.get_close_matches(word.split("=", 1)[0], known, n=1, cutoff=0.75)
+                if close:
+                    hint = f"; did you mean {close[0]}?"
+                    break
+        super().error(f"unrecognized arguments: {' '.join(words)}{hint}")  # the usage, then one line
+
+    def error(self, message):
+        # an unknown option is the cause of what follows it (a misspelt --output leaves -o
+        # "required"): name it first
+        unknown = []
+        for word in getattr(self, "_words", []):
+            if word == "--":
+                break
+            name = word.split("=", 1)[0]
+            if word.startswith("--") and not any(s.startswith(name) for s in self._option_string_actions):
+                unknown.append(word)
+        if unknown and not message.startswith("unrecognized"):
+            self._unrecognized(unknown)
+        super().error(message)
 
 
 def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:

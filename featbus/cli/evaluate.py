@@ -188,7 +188,8 @@ def _evaluate_all(data, X, names, *, feature_label, classifiers, balances, cvs, 
                     rep = evaluate(est, X, data.target, cv=cv, n_splits=n_splits, groups=groups,
                                    n_bootstrap=n_bootstrap, random_state=random_state,
                                    n_jobs=None if search else n_jobs, name=name,
-                                   target_names=data.target_names)
+                                   target_names=data.target_names,
+                                   groups_from=getattr(data, "groups_from", None) if data.groups is not None else None)
                 except ValueError as exc:  # e.g. fewer duplicate groups than folds
                     raise CLIError(f"{cv} cross-validation of {name!r}: {_one_line(exc)}") from exc
                 reports[cv].append(rep)
@@ -438,8 +439,10 @@ def _report_header(args, data, test, test_label) -> dict:
             "seed (--random-state)": args.random_state,
             "date (UTC)": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
             "training data": f"{args.data_dir}: {len(data.target)} images {counts}, "
-                             f"{np.unique(data.groups).size} groups (near-duplicates, or one woman's or patient's "
-                             "images: each group stays in one fold)",
+                             f"{np.unique(data.groups).size} groups ("
+                             + (f"{getattr(data, 'groups_from')}" if getattr(data, "groups_from", None) else
+                                "near-duplicates, or one woman's or patient's images")
+                             + ": each group stays in one fold)",
             "cross-validation": f"{args.cv}, {args.n_splits} folds, {args.n_bootstrap} bootstrap resamples",
             "classifiers x balance": f"{args.classifier} x {args.balance}"
                                      + (" (nested grid search)" if args.search else ""),

@@ -239,7 +239,9 @@ def _cmd_predict(args) -> int:
     _write_csv(table, out / "masks.csv")
     found = int((table["lesion_found"] == True).sum())  # noqa: E712 (a column of bools and "")
     print(f"{len(table) - errors} mask(s) written to {out} ({found} with a lesion); list: {out / 'masks.csv'}")
-    print(_presence_line(seg).replace("lesion presence:", "lesion presence (masks.csv's lesion_probability):", 1))
+    shipped = _is_shipped(_check_segmenter_file(args.segmenter, "segmenter"))
+    print(_presence_line(seg, shipped).replace("lesion presence:", "lesion presence (masks.csv's lesion_probability):",
+                                               1))
     if errors:
         print(f"skipped {errors} unreadable image(s) (listed in masks.csv's error column)", file=sys.stderr)
     return 0
@@ -272,12 +274,16 @@ def _cmd_evaluate(args) -> int:
     from ..provenance import overlap_notes
 
     cautions = [f"caution: {note}" for note in overlap_notes(seg, records)]
-    predicted = seg.predict_masks(records)
+    maps = seg.predict_proba_maps(records)  # once: the masks and the lesion probability from the same maps
+    predicted = seg.masks_from_maps(maps)
     names = [r.path or f"#{i}" for i, r in enumerate(records)]
     table = segmentation_metrics([r.mask for r in records], predicted, names=names)
     summary = summarize_segmentation(table, data.groups, n_bootstrap=args.n_bootstrap,
                                      random_state=args.random_state)
-    lines = [*_summary_lines(summary, METRICS, _groups_text(data)), _presence_line(seg), *cautions]
+    separation = _presence_auc_line(table["lesion"].to_numpy(bool), seg.presence_from_maps(maps), data.groups,
+                                    args.n_bootstrap, args.random_state)
+    lines = [*_summary_lines(summary, METRICS, _groups_text(data)), *([separation] if separation else []),
+             _presence_line(seg, _is_shipped(_check_segmenter_file(args.segmenter, "segmenter"))), *cautions]
     if args.per_image:
         print("\n".join(_per_image_lines(table)))
     print("\n".join(lines))
@@ -340,14 +346,47 @@ def _summary_lines(summary: dict, metrics, groups: str = "near-duplicate groups"
     return lines
 
 
-def _presence_line(seg) -> str:
-    """How the segmenter decides that an image holds no lesion."""
+#: What the shipped segmenter (``breast-us``) drew on normal scans, measured
+#: (docs/guide/breast_us_segmenter.rst, "No lesion"): said where it is used uncalibrated.
+SHIPPED_ON_NORMAL_SCANS = ("the shipped segmenter drew one in 9 of the 11 normal scans among its validation "
+                           "images, and in all 111 of BUSI's with BUSI held out")
+
+
+def _is_shipped(seg_path) -> bool:
+    """Whether a segmenter file is one featbus ships (the table of :mod:`featbus.networks.pretrained`)."""
+    from ..networks.pretrained import PRETRAINED
+
+    path = Path(seg_path).resolve()
+    return any(p.kind == "segmenter" and path.name == p.file and path.parent.name == "weights"
+               for p in PRETRAINED.values())
+
+
+def _presence_line(seg, shipped: bool = False) -> str:
+    """How the segmenter decides that an image holds no lesion, in plain words."""
     record = getattr(seg, "presence_", None) or {}
     if record.get("method") == "logistic":
         return (f"lesion presence: calibrated on {record['n_lesion']} validation images with a lesion and "
                 f"{record['n_empty']} without; an image whose p(lesion) is under 0.5 gets an empty mask")
-    why = f" ({record['reason']})" if record.get("reason") else ""
-    return f"lesion presence: not calibrated{why}; a lesion is wherever the thresholded mask is non-empty"
+    reason = str(record.get("reason") or "")
+    why = "" if not reason or reason == "presence='mask'" else f" ({reason})"
+    return (f"lesion presence: no lesion-or-not decision{why}: a lesion is drawn wherever the thresholded mask "
+            "is non-empty, so expect a lesion drawn in most normal scans"
+            + (f" ({SHIPPED_ON_NORMAL_SCANS})" if shipped else "")
+            + "; tell normal scans from lesions with a classifier (featbus train)")
+
+
+def _presence_auc_line(has_lesion, probability, groups, n_bootstrap: int, random_state) -> str | None:
+    """How well ``lesion_probability`` separates the normal scans from the lesion scans: its
+    normal-vs-lesion AUC with a bootstrap interval (None without images of both kinds)."""
+    from ..metrics import bootstrap, format_interval, rank_auc
+
+    has = np.asarray(has_lesion, dtype=bool)
+    if has.all() or not has.any():
+        return None
+    prob = np.asarray(probability, dtype=float)
+    point, ci = bootstrap(rank_auc, has, prob, groups=groups, n_bootstrap=n_bootstrap, random_state=random_state)
+    return (f"lesion_probability, normal vs lesion images: AUC {format_interval(point, ci)} "
+            f"({int((~has).sum())} normal, {int(has.sum())} lesion; 0.5: it does not tell them apart)")
 
 
 

@@ -452,5 +452,6 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
         group_labels = np.arange(len(images))
     descr = (f"CSV manifest {str(path)!r}: {len(images)} images, {_classes_text(target, classes)}, "
              f"{len(np.unique(group_labels))} groups" + (" (from its 'group' column)." if has_group else "."))
+    told = {"groups_from": f"the 'group' column of {Path(path).name}"} if has_group else {}
     return _bunch(images, masks, target, classes, paths, group_labels, kept_metas, descr, skipped=skipped,
-                  split=np.asarray(kept_splits, dtype=object), extra_columns=extra)
+                  split=np.asarray(kept_splits, dtype=object), extra_columns=extra, **told)

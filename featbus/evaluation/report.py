@@ -36,7 +36,7 @@ from sklearn.model_selection._split import GroupsConsumerMixin
 from sklearn.utils import _safe_indexing
 
 from ..metrics import PER_CLASS_METRICS, Predictions, bootstrap, classification_metrics, interval_text, metric_arrays
-from ..model_selection import resolve_groups
+from ..model_selection import grouping_name, groups_origin, resolve_groups
 from ..pipelines.encoded_labels import EncodedLabelClassifier
 from ..progress import progress_bar, progress_mode
 from ..provenance import overlap_notes
@@ -85,7 +85,7 @@ def _num_samples(X) -> int:
 
 
 def make_splits(X, y, *, cv: Any = "duplicate-grouped", n_splits: int = 5, groups=None,
-                random_state: int | None = 0) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray | None, str]:
+                random_state: int | None = 0, groups_from: str | None = None) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray | None, str]:
     """The cross-validation folds :func:`evaluate` uses.
 
     Parameters
@@ -101,6 +101,10 @@ def make_splits(X, y, *, cv: Any = "duplicate-grouped", n_splits: int = 5, group
     n_splits : int
     groups : array-like, optional
     random_state : int or None
+    groups_from : str, optional
+        Where given ``groups`` came from (``Bunch.groups_from``: ``"patients: the 'Case' column
+        of BUS_Data.csv"``): the description then names them ("patient-grouped 5-fold (from
+        ...)") instead of "duplicate-grouped", which is kept for near-duplicate groups.
 
     Returns
     -------
@@ -130,7 +134,9 @@ def make_splits(X, y, *, cv: Any = "duplicate-grouped", n_splits: int = 5, group
                 raise ValueError(f"only {n_groups} groups for {n_splits} folds")
             splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
             splits = list(splitter.split(np.zeros(y.size), y, groups))
-            return splits, groups, f"duplicate-grouped {n_splits}-fold"
+            how = grouping_name(groups_from)  # "duplicate-grouped", or "patient-grouped (from ...)"
+            head, _, origin = how.partition(" (")
+            return splits, groups, f"{head} {n_splits}-fold" + (f" ({origin}" if origin else "")
         if key in ("stratified", "stratified-kfold"):
             splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
             return list(splitter.split(np.zeros(y.size), y)), groups, f"stratified {n_splits}-fold"
@@ -601,7 +607,7 @@ def _bootstrap(report: Report) -> tuple[dict, np.ndarray]:
 def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_splits: int = 5,
              groups=None, n_bootstrap: int = 1000, random_state: int | None = 0,
              n_jobs: int | None = None, name: str | None = None, target_names=None,
-             progress: bool | str = "auto", fit_params: Any = None) -> Report:
+             progress: bool | str = "auto", fit_params: Any = None, groups_from: str | None = None) -> Report:
     """Cross-validate an estimator and report metrics with bootstrap confidence intervals.
 
     Parameters
@@ -623,6 +629,9 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
     n_splits : int, default=5
     groups : array-like, optional
         Near-duplicate (or patient) groups; default ``Bunch.groups``, or computed from images.
+    groups_from : str, optional
+        Where ``groups`` came from (default ``Bunch.groups_from`` when ``groups`` is a Bunch's):
+        see :func:`make_splits`; None names them near-duplicate groups ("duplicate-grouped").
     n_bootstrap : int, default=1000
         Bootstrap resamples for the 95% intervals (0: none).
     random_state : int or None, default=0
@@ -664,11 +673,16 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
     >>> bool(report.to_frame().loc["macro", ("auc", "value")] > 0.9)
     True
     """
+    if groups_from is None and groups is None and _is_bunch(data_or_X):
+        groups_from = groups_origin(data_or_X)
     X, y, groups, bunch_names = _resolve(data_or_X, y, groups)
+    if groups is None:
+        groups_from = None  # featbus forms near-duplicate groups
     target_names = bunch_names if target_names is None else list(target_names)
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
-    splits, groups, how = make_splits(X, y, cv=cv, n_splits=n_splits, groups=groups, random_state=random_state)
+    splits, groups, how = make_splits(X, y, cv=cv, n_splits=n_splits, groups=groups, random_state=random_state,
+                                      groups_from=groups_from)
     classes = np.unique(y)
     covered = np.zeros(y.size, dtype=int)
     for _, te in splits:

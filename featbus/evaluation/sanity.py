@@ -6,8 +6,8 @@ held-out predictions of a :class:`featbus.evaluation.Report` (cross-validation, 
 split, an external test set) or of an :class:`featbus.evaluation.validation.ExternalValidation` and runs
 three checks:
 
-1. **against the trivial classifier on the same folds**: the classifier that always answers
-   the most common class of its training folds (scikit-learn's
+1. **against the trivial classifier on the same images**: the classifier that always answers
+   the most common class of the judged images (scikit-learn's
    ``DummyClassifier(strategy="prior")``: its decisions are the majority class, its scores
    the class shares, which rank nothing). Its accuracy and balanced accuracy (the mean of the
    per-class sensitivities; ``1/K`` for it) are compared with the model's by a *paired*
@@ -173,7 +173,8 @@ class Verdict:
     basis : str
         What was judged (``"duplicate-grouped 5-fold cross-validation, 625 images"``).
     trivial_class : str or None
-        What the trivial classifier answers (the most common class of its training folds).
+        What the trivial classifier answers (the most common class of the judged images; its
+        accuracy is that class's share of them: 0.500 on balanced two-class data).
     accuracy, trivial_accuracy : float
         Overall fraction correct of the model and of the trivial classifier.
     accuracy_gain : tuple of float
@@ -576,20 +577,21 @@ def _basis(view: Predictions) -> str:
         return f"{cv}, {n} images"
     if "validation split" in cv:
         return cv
-    return f"{cv} cross-validation, {n} images"
+    head, _, origin = cv.partition(" (")  # "patient-grouped 5-fold (from the 'Case' column of ...)"
+    return f"{head} cross-validation" + (f" ({origin}" if origin else "") + f", {n} images"
 
 
 def _assess_view(view: Predictions, n_bootstrap: int | None, random_state) -> Verdict:
-    """The verdict of one view of held-out predictions: cross-validation folds (the trivial
-    classifier of each training fold), one test set (its own most common class), and with a
+    """The verdict of one view of held-out predictions: cross-validation folds or one test set
+    (the trivial answer: the judged images' own most common class), and with a
     ``positive`` class (external validation) that class's AUC alone."""
     yt, yp = view.codes()
     k = len(view.classes)
-    fold = np.zeros(yt.size, dtype=int) if view.fold is None else np.asarray(view.fold)
-    trivial = np.empty_like(yt)
-    for f in np.unique(fold):  # the trivial classifier fitted on each training fold: its majority class
-        rest = fold != f
-        trivial[fold == f] = _majority(yt[rest] if rest.any() else yt, k)
+    # the trivial answer: the most common class of the judged images themselves. A training
+    # fold's majority is, on balanced data, the class its held-out fold lacks (held out of one
+    # class leaves the other the majority), which scores far under 1/K on the folds it answers
+    # (0.141 on 50/50 data); always answering one class scores its share of the judged images.
+    trivial = np.full_like(yt, _majority(yt, k)) if yt.size else np.empty_like(yt)
     names = [str(n) for n in view.class_names]
     B = (view.n_bootstrap if view.n_bootstrap else N_BOOTSTRAP) if n_bootstrap is None else int(n_bootstrap)
     auc_ci = view.auc_intervals if n_bootstrap is None and view.n_bootstrap > 0 else None

@@ -501,6 +501,7 @@ class ExternalValidation:
 
     def _in_domain_lines(self) -> list[str]:
         from ..model._trust import printable  # text from the file: escaped
+        from ..model.describe import data_name
 
         cv = self.in_domain.get("cv") or {}
         if not cv:
@@ -519,7 +520,8 @@ class ExternalValidation:
         if "validation" not in where:
             where += " cross-validation"
         out = [f"in-domain figures stored in the model file ({where}"
-               + (f", {data.get('n_images')} images of {printable(data.get('source'))}" if data.get("n_images") else "")
+               + (f", {data.get('n_images')} images of {printable(data_name(data.get('source')))}"
+                  if data.get("n_images") else "")
                + "):", "  " + ", ".join(parts) + (" (optimistic: see the caveat below)" if cv.get("caveat") else "")]
         if cv.get("caveat"):
             out.append(f"  caveat: {printable(cv['caveat'])}")

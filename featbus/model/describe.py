@@ -11,7 +11,39 @@ from __future__ import annotations
 from ..metrics import format_interval
 from ._trust import printable
 
-__all__ = ["describe_manifest", "site_cv_lines"]
+__all__ = ["data_name", "describe_manifest", "site_cv_lines"]
+
+
+def data_name(source) -> str | None:
+    """The training data's name from a manifest's ``data.source``: each location's base name.
+
+    A model file names its training data (with its counts and content hash), not the folders of
+    the machine that trained it: ``"/home/ann/data/busi, /mnt/busbra/"`` -> ``"busi, busbra"``.
+    New files store the name; older files stored absolute paths, printed through this as their
+    base names.
+
+    Parameters
+    ----------
+    source : str or None
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> data_name("/home/ann/data/busi, /mnt/busbra/")
+    'busi, busbra'
+    >>> data_name("busi") is None, data_name(None)
+    (False, None)
+    """
+    if not source:
+        return None
+    names = []
+    for part in str(source).split(", "):
+        part = part.strip().rstrip("/\\")
+        names.append(part.replace("\\", "/").rsplit("/", 1)[-1] or part)
+    return ", ".join(names)
 
 
 def describe_manifest(manifest: dict) -> str:
@@ -34,7 +66,7 @@ def describe_manifest(manifest: dict) -> str:
              + (f", probabilities: {r.get('calibration')}" if r.get("calibration") else ""),
              f"classes: {', '.join(map(str, m.get('classes', [])))}",
              (f"trained on {d.get('n_images')} images {d.get('counts')}"
-              + (f" from {d.get('source')}" if d.get("source") else " given in Python")
+              + (f" from {data_name(d.get('source'))}" if d.get("source") else " given in Python")
               + " "
               f"(content sha256 {str(d.get('sha256'))[:12]}...), seed {m.get('random_state')}, "
               f"{m.get('created')}")]

@@ -101,11 +101,22 @@ def keras_module():
 
     Raises ``ImportError`` naming the extra to install when Keras or the backend is missing.
     """
+    import sys
+
     global _THREADS_SET
+    # TensorFlow's C++ start-up lines (oneDNN, CPU instructions, absl) are written to the file
+    # descriptor before its log level applies: a script gets none of them, as the CLI does,
+    # unless the user set TF_CPP_MIN_LOG_LEVEL (then they asked for what it shows) or debugs featbus
+    quiet = ("TF_CPP_MIN_LOG_LEVEL" not in os.environ and "keras" not in sys.modules
+             and "tensorflow" not in sys.modules and not logger.isEnabledFor(logging.DEBUG))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
     try:
-        import keras
+        with native_stderr_quiet(quiet):
+            import keras
+
+            if quiet and keras.backend.backend() == "tensorflow":
+                import tensorflow  # noqa: F401  (its start-up lines, within the quiet block)
     except ImportError as exc:
         extra = BACKEND_EXTRAS.get(wanted, "featbus[deep]")
         raise ImportError(f"featbus's networks need Keras 3 with the {wanted!r} backend: "
