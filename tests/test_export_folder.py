@@ -45,6 +45,7 @@ def test_an_export_reads_as_one_labelled_data_set(tmp_path):
     assert not data.masks[5].any() and not data.data[5].meta["has_mask_file"]
     assert [p.rsplit("/", 1)[-1] for p, _ in data.dropped_masks] == ["P002_1.png"]
     assert "patients from its 'Patient ID' column" in data.DESCR
+    assert data.groups_from == "patients: the 'Patient ID' column of labels.csv"  # named so in every report
 
 
 def test_an_export_without_a_patient_column_says_how_it_grouped(tmp_path):

@@ -340,4 +340,5 @@ def load_export(root: str | os.PathLike, *, image_column: str | None = None, lab
              + (f", masks in {mask_dir.name}/" if mask_dir is not None else "") + f"): {len(images)} images, "
              f"{_classes_text(target, classes)}, {len(np.unique(group_labels))} groups ({how}).")
     return _bunch(images, masks, np.asarray(target, dtype=int), classes, paths, group_labels, metas, descr,
-                  skipped=skipped, dropped_masks=dropped, label_notes=notes)
+                  skipped=skipped, dropped_masks=dropped, label_notes=notes,
+                  **({"groups_from": f"patients: the {group_col!r} column of {table_path.name}"} if group_col else {}))
