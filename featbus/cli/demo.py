@@ -93,8 +93,10 @@ def run(args) -> int:
              "mask": "inside the lesion mask"}[region]
     shape = "; shape from the lesion mask" if reads_masks(_features_of(args), "image") else ""
     print(f"featbus {__version__} demo: {source}")
+    from ..model_selection import grouping_name, groups_origin
+
     print(f"pipeline: features {'+'.join(features)} ({where}{shape}) -> each family standardised, equal weight -> SVM, "
-          "duplicate-grouped 5-fold CV")
+          f"{grouping_name(groups_origin(data))} 5-fold CV")
     pipe = make_classification_pipeline(_features_of(args), preprocessing=args.preprocess, region=region,
                                         classifier="svm", n_jobs=args.n_jobs, cache=args.cache)
     report = evaluate(pipe, data, n_splits=5, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
@@ -250,12 +252,19 @@ def _meaning(report, data, masks_read: bool, *, phantoms: bool) -> str:
     from ..metrics import interval_text
 
     acc, (low, high) = report.value("accuracy"), report.interval("accuracy")
+    auc, (auc_low, auc_high) = report.value("auc"), report.interval("auc")
     if not np.isfinite(low):
         verdict, ci = "without an interval (--n-bootstrap 0) nothing says how far from chance it is", ""
     else:
         ci = interval_text((low, high), 3)
-        verdict = ("it is above chance" if low > chance else "it is below chance" if high < chance
-                   else "its interval covers chance: no better than a guess")
+        # the accuracy against the trivial answer, and the AUC against 0.5, each said for itself: the
+        # verdict above weighs both, so neither line may call the model a guess on its own
+        verdict = ("its accuracy is above chance" if low > chance else "its accuracy is below chance"
+                   if high < chance else "its accuracy interval covers chance")
+        if np.isfinite(auc_low):
+            verdict += (f"; its AUC {auc:.3f}{interval_text((auc_low, auc_high), 3)} "
+                        + ("lies above 0.5: its scores rank better than chance" if auc_low > 0.5 else
+                           "lies below 0.5" if auc_high < 0.5 else "covers 0.5: its scores rank no better than chance"))
     lines = [f"what it means: macro accuracy {acc:.3f}{ci} is the share of the {n} images classified right by "
              f"models that never saw them (held-out folds); {classes} (and 0.50 macro AUC), so {verdict}."]
     if masks_read:
