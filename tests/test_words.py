@@ -156,3 +156,14 @@ def test_segment_evaluate_reports_how_lesion_probability_separates_normal_scans(
     out = capsys.readouterr().out
     assert "lesion_probability, normal vs lesion images: AUC " in out and "(4 normal, 48 lesion;" in out
     assert "expect a lesion drawn in most normal scans (the shipped segmenter drew one in" in out
+
+
+def test_the_readme_defines_the_verdicts_as_the_code_decides_them():
+    from featbus.evaluation.sanity import AUC_CHANCE, SENSITIVITY_FLOOR, SMALL_CLASS
+
+    text = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    assert ('"useless" when its decisions beat always answering the judged images\' most common class neither on '
+            "accuracy nor on balanced accuracy") in text
+    assert f"every other class's sensitivity under {SENSITIVITY_FLOOR:g}" in text
+    assert f"AUC's 95 % interval reaches {AUC_CHANCE:g}" in text and f"under {SMALL_CLASS} images" in text
+    assert "no better than always answering the most common class, or an AUC" not in text  # the old definition
