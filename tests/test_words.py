@@ -167,3 +167,21 @@ def test_the_readme_defines_the_verdicts_as_the_code_decides_them():
     assert f"every other class's sensitivity under {SENSITIVITY_FLOOR:g}" in text
     assert f"AUC's 95 % interval reaches {AUC_CHANCE:g}" in text and f"under {SMALL_CLASS} images" in text
     assert "no better than always answering the most common class, or an AUC" not in text  # the old definition
+
+
+@pytest.mark.parametrize("spelling", ["breast-us", "breast_us", "Breast-US"])
+def test_every_spelling_of_a_shipped_name_is_taken_by_weights_and_features(spelling, tmp_path):
+    from types import SimpleNamespace
+
+    from featbus.cli._options import _apply_weights, _parse_weights
+    from featbus.segmentation.unet import segmenter_file
+
+    weights = tmp_path / "local.weights.h5"
+    weights.write_bytes(b"")
+    assert _parse_weights([f"{spelling}={weights}"]) == {"breast_us": str(weights)}
+    args = SimpleNamespace(features="intensity," + spelling, weights=[f"{spelling}={weights}"], feature_specs=None,
+                           settings_given={}, params=None)
+    _apply_weights(args)
+    (est,) = [e for name, e in args.feature_specs if name == "breast_us"]
+    assert est.get_params()["weights"] == str(weights)
+    assert segmenter_file(spelling.lower()).name == "breast_us_segmenter.keras"
