@@ -43,7 +43,8 @@ def test_groups_are_named_for_where_they_came_from():
 def test_a_tables_groups_are_not_called_near_duplicates(grouped_table, tmp_path):
     data = featbus.load_data(grouped_table)
     assert data.groups_from == "the 'group' column of table.csv"
-    report = featbus.evaluate(make_classification_pipeline("intensity", classifier="logreg"), data, n_splits=3, n_bootstrap=20)
+    pipe = make_classification_pipeline("intensity", classifier="logreg")
+    report = featbus.evaluate(pipe, data, n_splits=3, n_bootstrap=20)
     assert report.cv == "grouped 3-fold (from the 'group' column of table.csv)"
     from featbus.evaluation.sanity import assess
 
@@ -85,7 +86,8 @@ def test_a_model_file_names_its_data_not_the_trainers_folders(grouped_table, tmp
     (["train", "d", "--classifer", "svm", "-o", "m.featbus"],
      "featbus train: error: unrecognized arguments: --classifer svm; did you mean --classifier?"),
     # the misspelt option is named before the "required" error it causes
-    (["train", "d", "--ouput", "m.featbus"], "featbus train: error: unrecognized arguments: --ouput; did you mean --output?"),
+    (["train", "d", "--ouput", "m.featbus"],
+     "featbus train: error: unrecognized arguments: --ouput; did you mean --output?"),
     (["predict", "m.featbus", "x.png", "--explian=occlusion"], "did you mean --explain?"),
     (["predict", "m.featbus", "x.png", "--bogus"], "featbus predict: error: unrecognized arguments: --bogus"),
 ])
@@ -142,7 +144,8 @@ def test_the_presence_line_says_what_the_segmenter_does_in_plain_words():
     has = np.array([True] * 8 + [False] * 4)
     prob = np.r_[np.linspace(0.9, 1.0, 8), [0.2, 0.95, 0.3, 0.1]]
     line = _presence_auc_line(has, prob, None, 200, 0)
-    assert line.startswith("lesion_probability, normal vs lesion images: AUC 0.875 [") and "(4 normal, 8 lesion;" in line
+    assert line.startswith("lesion_probability, normal vs lesion images: AUC 0.875 [")
+    assert "(4 normal, 8 lesion;" in line
     assert _presence_auc_line(has[:8], prob[:8], None, 200, 0) is None  # no normal image: nothing to separate
 
 
@@ -185,3 +188,25 @@ def test_every_spelling_of_a_shipped_name_is_taken_by_weights_and_features(spell
     (est,) = [e for name, e in args.feature_specs if name == "breast_us"]
     assert est.get_params()["weights"] == str(weights)
     assert segmenter_file(spelling.lower()).name == "breast_us_segmenter.keras"
+
+
+def test_provenance_notes_name_the_images_they_flag():
+    import logging
+    from types import SimpleNamespace
+
+    from featbus.provenance import fingerprints, overlap_notes
+
+    ph = featbus.make_phantoms(n_samples=8, random_state=3)
+    records = [featbus.ImageRecord(np.asarray(im), None, f"/site/p{i}.png") for i, im in enumerate(ph.images)]
+    model = SimpleNamespace(manifest={"data": {"fingerprints": fingerprints(records[:5])}})
+    (note,) = overlap_notes(model, records)
+    assert note.startswith("5 of these 8 images (or near-copies) trained this model")
+    assert note.endswith("; flagged: p0.png, p1.png, p2.png and 2 more (-v lists all)")
+    log = logging.getLogger("featbus")
+    level = log.level
+    log.setLevel(logging.INFO)  # -v
+    try:
+        (note,) = overlap_notes(model, records)
+    finally:
+        log.setLevel(level)
+    assert note.endswith("; flagged: p0.png, p1.png, p2.png, p3.png, p4.png")

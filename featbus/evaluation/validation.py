@@ -365,8 +365,8 @@ class ExternalValidation:
                 drop = ref - auc
                 if (np.isfinite(hi) and hi < ref) or drop > AUC_MARGIN:
                     # one rule, as the guide states it: the interval below, or more than AUC_MARGIN below
-                    lines.append(f"this model does much worse on these images than in {self._where()}: AUC {ext} against "
-                                 f"{ref:.2f} ({kind})")
+                    lines.append(f"this model does much worse on these images than in {self._where()}: AUC {ext} "
+                                 f"against {ref:.2f} ({kind})")
                 elif -drop > AUC_MARGIN:
                     lines.append(f"this model does better on these images than in {self._where()}: AUC {ext} against "
                                  f"{ref:.2f} ({kind}); make sure none of these images was among its training images")
