@@ -744,11 +744,10 @@ def _manifest_data(source, y, classes, groups, records, seen, sites=None) -> dic
     """The manifest's training-data summary (with each site's images and classes when there are
     several) and per-class intensity profile."""
     counts = {str(c): int(np.sum(y == c)) for c in classes}
+    from .model.describe import data_name
     from .provenance import fingerprints
 
-    # every training image's fingerprint: validate and evaluate say when they are given these images
-    from .model.describe import data_name
-
+    # every training image's fingerprint: validate and evaluate say when they are given these images;
     # the data's name (each folder's base name), not the trainer's absolute paths
     data = {"source": data_name(source), "n_images": len(y), "counts": counts,
             "n_groups": int(np.unique(groups).size), "sha256": data_sha256(records, y),

@@ -31,6 +31,7 @@ Examples
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -41,6 +42,9 @@ from .model_selection import DEFAULT_THRESHOLD, image_hashes
 
 __all__ = ["fingerprints", "count_seen", "seen_note", "trained_on", "overlap_notes", "seen_by_site",
            "card_site_figures"]
+
+#: How many of the flagged images a note names before counting the rest (``-v``: all of them).
+NAMES_SHOWN = 3
 
 _BITS = 63  # image_hashes(hash_size=8)
 
@@ -125,20 +129,41 @@ def count_seen(images: Any, trained: Sequence[str], *, threshold: int = DEFAULT_
     return seen
 
 
-def seen_note(n_seen: int, n_total: int, what: str) -> str | None:
+def seen_note(n_seen: int, n_total: int, what: str, names: Sequence[str] | None = None,
+              shown: int | None = NAMES_SHOWN) -> str | None:
     """The sentence that labels a figure computed partly on training images; ``None`` when none is.
+
+    ``names``: the flagged images' names, the first ``shown`` of them named and the rest counted
+    (``shown=None``: every one), so that a reader can check the ones flagged.
 
     Examples
     --------
     >>> from featbus.provenance import seen_note
     >>> seen_note(3, 10, "the backbone breast-us")
     '3 of these 10 images (or near-copies) trained the backbone breast-us: figures on them are optimistic'
+    >>> seen_note(5, 10, "this model", ["a.png", "b.png", "c.png", "d.png", "e.png"]).split("; ")[1]
+    'flagged: a.png, b.png, c.png and 2 more (-v lists all)'
     >>> seen_note(0, 10, "this model") is None
     True
     """
     if not n_seen:
         return None
-    return (f"{n_seen} of these {n_total} images (or near-copies) trained {what}: figures on them are optimistic")
+    note = f"{n_seen} of these {n_total} images (or near-copies) trained {what}: figures on them are optimistic"
+    if names:
+        names = list(names)
+        listed = names if shown is None or len(names) <= shown else names[:shown]
+        rest = len(names) - len(listed)
+        note += "; flagged: " + ", ".join(listed) + (f" and {rest} more (-v lists all)" if rest else "")
+    return note
+
+
+def _image_names(items: list) -> list[str]:
+    """Each image's name for a note: its file's base name, else its position (``#3``)."""
+    out = []
+    for i, item in enumerate(items):
+        path = item if isinstance(item, (str, os.PathLike)) else getattr(item, "path", None)
+        out.append(os.path.basename(str(path)) if path else f"#{i}")
+    return out
 
 
 def _shipped_backbones(obj: Any, files: list | None = None) -> list[str]:
@@ -353,7 +378,8 @@ def card_site_figures(recipe: dict, prints: Sequence[str], sites: Any) -> dict |
 
 def overlap_notes(obj: Any, images: Any, *, n_jobs: int | None = None) -> list[str]:
     """One sentence per source of ``obj``'s training (:func:`trained_on`) that some of ``images``
-    come from (:func:`seen_note`); ``[]`` when none does.
+    come from (:func:`seen_note`), naming the first :data:`NAMES_SHOWN` of them (every one when
+    the ``featbus`` logger shows INFO: ``-v``); ``[]`` when none does.
 
     Examples
     --------
@@ -367,9 +393,12 @@ def overlap_notes(obj: Any, images: Any, *, n_jobs: int | None = None) -> list[s
         return []
     items = list(images)
     prints = fingerprints(items, n_jobs=n_jobs)
+    names = _image_names(items)
+    shown = None if logging.getLogger("featbus").isEnabledFor(logging.INFO) else NAMES_SHOWN  # -v: every name
     notes = []
     for who, trained in sources:
-        note = seen_note(int(count_seen(prints, trained).sum()), len(items), who)
+        seen = count_seen(prints, trained)
+        note = seen_note(int(seen.sum()), len(items), who, [n for n, s in zip(names, seen) if s], shown)
         if note:
             notes.append(note)
     return notes

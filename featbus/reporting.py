@@ -523,9 +523,12 @@ def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
              if getattr(r, "sanity", None) is not None]
     parts += [f'<p class="note">{html.escape(n)}</p>' for n in notes]
     r0 = reports[0]
+    cv_text = str(r0.cv)  # the groups resampled: as the folds name them
+    units = ("" if r0.groups is None else " of near-duplicate groups" if cv_text.startswith("duplicate-grouped")
+             else " of patients" if cv_text.startswith("patient-grouped") else " of groups")
     parts.append(f'<p class="note">{len(r0.y_true)} samples, {html.escape(r0.cv)}; every value is computed '
                  f"from held-out predictions, with a bootstrap 95% interval ({r0.n_bootstrap} resamples"
-                 f"{(' of near-duplicate groups' if str(r0.cv).startswith('duplicate-grouped') else ' of patients' if str(r0.cv).startswith('patient-grouped') else ' of groups') if r0.groups is not None else ''}). Macro accuracy is the overall "
+                 f"{units}). Macro accuracy is the overall "
                  "fraction correct; other macro values are unweighted means over classes.</p>")
     if len(reports) > 1:
         parts.append('<h2>Comparison</h2><div class="wide">' + comparison_with_intervals(reports).to_html()

@@ -301,3 +301,22 @@ def test_the_model_s_own_operating_point_is_the_one_its_file_holds():
     assert (result.y_pred[data.target == 1] == "malignant").all()
     assert result.confusion_matrix().tolist() == [[20, 0, 0], [0, 20, 0], [0, 0, 0]]
     assert "p(malignant) >= 0.300, the operating point the file holds" in result.summary()
+
+
+def test_much_worse_is_one_rule_the_guides():
+    """More than AUC_MARGIN below the in-domain AUC is "much worse", as the guide says (a drop of
+    0.05 to 0.1 used to say "worse" under a second, unstated 2 x AUC_MARGIN rule)."""
+    data = _lesions(60)
+
+    def run(ref):
+        manifest = {"cv": {"cv": "duplicate-grouped 5-fold", "auc": {"value": ref, "ci": [ref - 0.02, ref + 0.02]}}}
+        rng = np.random.RandomState(0)
+        return validate(_Fake(lambda i, y: rng.dirichlet([1, 1, 1]), manifest=manifest), data, n_bootstrap=0)
+
+    auc = run(0.9).figures["auc"]
+    summary = run(round(auc + 0.07, 3)).summary()
+    assert "this model does much worse on these images than in its own cross-validation" in summary
+    assert "does worse" not in summary
+    assert "no sign of a drop" in run(round(auc + 0.04, 3)).summary()
+    text = (Path(__file__).parents[1] / "docs" / "guide" / "external_validation.rst").read_text()
+    assert f"``featbus.evaluation.validation.AUC_MARGIN`` ({AUC_MARGIN:g}) below it" in text

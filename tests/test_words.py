@@ -43,7 +43,8 @@ def test_groups_are_named_for_where_they_came_from():
 def test_a_tables_groups_are_not_called_near_duplicates(grouped_table, tmp_path):
     data = featbus.load_data(grouped_table)
     assert data.groups_from == "the 'group' column of table.csv"
-    report = featbus.evaluate(make_classification_pipeline("intensity", classifier="logreg"), data, n_splits=3, n_bootstrap=20)
+    pipe = make_classification_pipeline("intensity", classifier="logreg")
+    report = featbus.evaluate(pipe, data, n_splits=3, n_bootstrap=20)
     assert report.cv == "grouped 3-fold (from the 'group' column of table.csv)"
     from featbus.evaluation.sanity import assess
 
@@ -85,7 +86,8 @@ def test_a_model_file_names_its_data_not_the_trainers_folders(grouped_table, tmp
     (["train", "d", "--classifer", "svm", "-o", "m.featbus"],
      "featbus train: error: unrecognized arguments: --classifer svm; did you mean --classifier?"),
     # the misspelt option is named before the "required" error it causes
-    (["train", "d", "--ouput", "m.featbus"], "featbus train: error: unrecognized arguments: --ouput; did you mean --output?"),
+    (["train", "d", "--ouput", "m.featbus"],
+     "featbus train: error: unrecognized arguments: --ouput; did you mean --output?"),
     (["predict", "m.featbus", "x.png", "--explian=occlusion"], "did you mean --explain?"),
     (["predict", "m.featbus", "x.png", "--bogus"], "featbus predict: error: unrecognized arguments: --bogus"),
 ])
@@ -142,7 +144,8 @@ def test_the_presence_line_says_what_the_segmenter_does_in_plain_words():
     has = np.array([True] * 8 + [False] * 4)
     prob = np.r_[np.linspace(0.9, 1.0, 8), [0.2, 0.95, 0.3, 0.1]]
     line = _presence_auc_line(has, prob, None, 200, 0)
-    assert line.startswith("lesion_probability, normal vs lesion images: AUC 0.875 [") and "(4 normal, 8 lesion;" in line
+    assert line.startswith("lesion_probability, normal vs lesion images: AUC 0.875 [")
+    assert "(4 normal, 8 lesion;" in line
     assert _presence_auc_line(has[:8], prob[:8], None, 200, 0) is None  # no normal image: nothing to separate
 
 
@@ -156,3 +159,54 @@ def test_segment_evaluate_reports_how_lesion_probability_separates_normal_scans(
     out = capsys.readouterr().out
     assert "lesion_probability, normal vs lesion images: AUC " in out and "(4 normal, 48 lesion;" in out
     assert "expect a lesion drawn in most normal scans (the shipped segmenter drew one in" in out
+
+
+def test_the_readme_defines_the_verdicts_as_the_code_decides_them():
+    from featbus.evaluation.sanity import AUC_CHANCE, SENSITIVITY_FLOOR, SMALL_CLASS
+
+    text = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    assert ('"useless" when its decisions beat always answering the judged images\' most common class neither on '
+            "accuracy nor on balanced accuracy") in text
+    assert f"every other class's sensitivity under {SENSITIVITY_FLOOR:g}" in text
+    assert f"AUC's 95 % interval reaches {AUC_CHANCE:g}" in text and f"under {SMALL_CLASS} images" in text
+    assert "no better than always answering the most common class, or an AUC" not in text  # the old definition
+
+
+@pytest.mark.parametrize("spelling", ["breast-us", "breast_us", "Breast-US"])
+def test_every_spelling_of_a_shipped_name_is_taken_by_weights_and_features(spelling, tmp_path):
+    from types import SimpleNamespace
+
+    from featbus.cli._options import _apply_weights, _parse_weights
+    from featbus.segmentation.unet import segmenter_file
+
+    weights = tmp_path / "local.weights.h5"
+    weights.write_bytes(b"")
+    assert _parse_weights([f"{spelling}={weights}"]) == {"breast_us": str(weights)}
+    args = SimpleNamespace(features="intensity," + spelling, weights=[f"{spelling}={weights}"], feature_specs=None,
+                           settings_given={}, params=None)
+    _apply_weights(args)
+    (est,) = [e for name, e in args.feature_specs if name == "breast_us"]
+    assert est.get_params()["weights"] == str(weights)
+    assert segmenter_file(spelling.lower()).name == "breast_us_segmenter.keras"
+
+
+def test_provenance_notes_name_the_images_they_flag():
+    import logging
+    from types import SimpleNamespace
+
+    from featbus.provenance import fingerprints, overlap_notes
+
+    ph = featbus.make_phantoms(n_samples=8, random_state=3)
+    records = [featbus.ImageRecord(np.asarray(im), None, f"/site/p{i}.png") for i, im in enumerate(ph.images)]
+    model = SimpleNamespace(manifest={"data": {"fingerprints": fingerprints(records[:5])}})
+    (note,) = overlap_notes(model, records)
+    assert note.startswith("5 of these 8 images (or near-copies) trained this model")
+    assert note.endswith("; flagged: p0.png, p1.png, p2.png and 2 more (-v lists all)")
+    log = logging.getLogger("featbus")
+    level = log.level
+    log.setLevel(logging.INFO)  # -v
+    try:
+        (note,) = overlap_notes(model, records)
+    finally:
+        log.setLevel(level)
+    assert note.endswith("; flagged: p0.png, p1.png, p2.png, p3.png, p4.png")

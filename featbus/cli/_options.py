@@ -88,6 +88,19 @@ def _apply_settings(args, default: str | None) -> None:
 _WEIGHTS_SUFFIXES = (".weights.h5", ".h5")
 
 
+def _backbone_key(name: str) -> str:
+    """A backbone's one name in the registry for any spelling the pretrained table accepts
+    (``breast-us`` -> ``breast_us``); an unknown name as it is (the caller says so)."""
+    from ..networks import BACKBONES, get_backbone
+
+    if name in BACKBONES:
+        return name
+    try:
+        return get_backbone(name).name
+    except ValueError:
+        return name
+
+
 def _parse_weights(items: list[str] | None) -> dict[str, str]:
     """``--weights NAME=PATH`` (repeatable) -> {backbone name: absolute path}, every item checked:
     the form, a backbone name of the registry, an existing Keras weights file, one file per name."""
@@ -96,7 +109,7 @@ def _parse_weights(items: list[str] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items or []:
         name, sep, path = str(item).partition("=")
-        name, path = name.strip().lower(), path.strip()
+        name, path = _backbone_key(name.strip().lower()), path.strip()
         if not sep or not name or not path:
             raise CLIError(f"--weights {item!r}: give NAME=PATH, a backbone name and a local weights file, e.g. "
                            "--weights vgg16=vgg16_notop.weights.h5")
@@ -145,7 +158,7 @@ def _apply_weights(args, network: str | None = None) -> str | None:
         return None
     from ..networks import BACKBONES, get_backbone
 
-    names = [f.lower() for f in _split(args.features or "")]
+    names = [_backbone_key(f.lower()) for f in _split(args.features or "")]
     used = [n for n in names if n in BACKBONES]
     net_name = None
     if network is not None:

@@ -440,7 +440,7 @@ def _report_header(args, data, test, test_label) -> dict:
             "date (UTC)": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
             "training data": f"{args.data_dir}: {len(data.target)} images {counts}, "
                              f"{np.unique(data.groups).size} groups ("
-                             + (f"{getattr(data, 'groups_from')}" if getattr(data, "groups_from", None) else
+                             + (str(data.groups_from) if getattr(data, "groups_from", None) else
                                 "near-duplicates, or one woman's or patient's images")
                              + ": each group stays in one fold)",
             "cross-validation": f"{args.cv}, {args.n_splits} folds, {args.n_bootstrap} bootstrap resamples",

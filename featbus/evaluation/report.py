@@ -85,7 +85,8 @@ def _num_samples(X) -> int:
 
 
 def make_splits(X, y, *, cv: Any = "duplicate-grouped", n_splits: int = 5, groups=None,
-                random_state: int | None = 0, groups_from: str | None = None) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray | None, str]:
+                random_state: int | None = 0, groups_from: str | None = None
+                ) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray | None, str]:
     """The cross-validation folds :func:`evaluate` uses.
 
     Parameters
