@@ -23,16 +23,15 @@ Gomez-Flores et al. 2024, doi:10.1002/mp.16812; mini-MIAS: Suckling et al. 1994)
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from featbus import load_data
+from featbus import get_data_home, load_data
 from featbus.adaptation import _restandardised_reference
 from featbus.model.loaded import read_records
 from featbus.model_training import train_model
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = get_data_home()
 
 
 def _line(v: np.ndarray) -> str:

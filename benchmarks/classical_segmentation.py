@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 import featbus
+from featbus import get_data_home
 from featbus.pipelines.recipes import SEGMENTER_RECIPES
 from featbus.segmentation.classical import EdgeSegmenter, ThresholdSegmenter
 from featbus.segmentation.metrics import segmentation_metrics, summarize_segmentation
@@ -39,7 +40,7 @@ SEGMENTERS = {
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="../shared/data/busi")
+    ap.add_argument("--data", default=str(get_data_home() / "busi"))
     ap.add_argument("--limit", type=int, default=None, help="only the first N images (a quick look)")
     ap.add_argument("--n-bootstrap", type=int, default=1000)
     args = ap.parse_args(argv)

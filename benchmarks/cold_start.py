@@ -55,8 +55,10 @@ from pathlib import Path
 
 import numpy as np
 
+from featbus import get_data_home
+
 REPO = Path(__file__).resolve().parents[1]
-BUSI = REPO.parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
+BUSI = get_data_home() / "busi" / "Dataset_BUSI_with_GT"
 
 HAND_WRITTEN = r"""
 import sys

@@ -32,8 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from featbus import get_data_home
+
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
+DATA = get_data_home() / "busi" / "Dataset_BUSI_with_GT"
 CACHE = REPO / "benchmarks" / "out" / "cache"
 
 

@@ -31,7 +31,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
+from featbus import get_data_home
+
+DEFAULT_DATA = get_data_home() / "busi" / "Dataset_BUSI_with_GT"
 
 
 def busi_files(root: Path, n: int) -> list[str]:

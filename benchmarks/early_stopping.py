@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
+from featbus import get_data_home
+
+DATA = get_data_home() / "busi" / "Dataset_BUSI_with_GT"
 
 HISTORIES: dict[str, list[dict]] = {}  # setting -> the history_ of each fold's fit
 

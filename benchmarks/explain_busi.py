@@ -28,12 +28,12 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
+from featbus import get_data_home
+
+DEFAULT_DATA = get_data_home() / "busi" / "Dataset_BUSI_with_GT"
 
 
 def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:

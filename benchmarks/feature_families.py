@@ -63,8 +63,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "busi"
+from featbus import get_data_home
+
+DEFAULT_DATA = get_data_home() / "busi"
 FAMILIES = ("efficientnet_lite0", "hog", "lbp", "intensity", "glcm")
 UNIONS = ("concat", "equal", "pca", "small-hog")
 DEFAULT_FEATURES = ("hog", "lbp", "intensity")  # make_classification_pipeline's default

@@ -37,7 +37,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "busi"
+from featbus import get_data_home
+
+DEFAULT_DATA = get_data_home() / "busi"
 
 
 def load_images(n: int, root: Path):

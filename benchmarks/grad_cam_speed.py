@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from unittest import mock
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
+from featbus import get_data_home
+
+DEFAULT_DATA = get_data_home() / "busi" / "Dataset_BUSI_with_GT"
 
 
 def main(argv=None) -> int:

@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -48,14 +47,14 @@ from joblib import Parallel, delayed
 from skimage.feature import graycomatrix, graycoprops, hog, local_binary_pattern
 from sklearn.pipeline import FeatureUnion
 
-from featbus import GLCMFeatures, HOGFeatures, ImageRecord, LBPFeatures
+from featbus import GLCMFeatures, HOGFeatures, ImageRecord, LBPFeatures, get_data_home
 from featbus.features import filters as fl
 from featbus.features import texture_matrices as tm
 from featbus.features.glcm import GLCM_PROPS
 from featbus.features.intensity import IntensityStats
 from featbus.features.shape import ShapeFeatures, shape_features
 
-BUSI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
+BUSI = get_data_home() / "busi" / "Dataset_BUSI_with_GT"
 ANGLES = [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4]
 
 

@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-BUSI = REPO.parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
+from featbus import get_data_home
+
+BUSI = get_data_home() / "busi" / "Dataset_BUSI_with_GT"
 RADII = (1, 2, 3)
 
 

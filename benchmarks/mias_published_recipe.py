@@ -50,6 +50,8 @@ CACHE = REPO / "benchmarks" / "out" / "cache"
 sys.path.insert(0, str(REPO / "examples"))
 from _paper_common import pretrained  # noqa: E402  (the paper examples' stand-in rule: one copy)
 
+from featbus import get_data_home  # noqa: E402
+
 
 def inputs(data, kind: str):
     """(records, labels 0/1, women, description) of one input kind."""
@@ -130,7 +132,7 @@ def scores(X, y, women, copies: int, seed: int):
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "mini-mias"))
+    ap.add_argument("--data", default=str(get_data_home() / "mini-mias"))
     ap.add_argument("--copies", type=int, default=7, help="augmented copies per image (default 7)")
     ap.add_argument("--backbones", default="vgg16,inception_v3,efficientnet_lite0")
     ap.add_argument("--seed", type=int, default=0)

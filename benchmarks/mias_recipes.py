@@ -58,6 +58,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+from featbus import get_data_home  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "examples"))
 CACHE = REPO / "benchmarks" / "out" / "cache"
@@ -181,7 +183,7 @@ def cell(rep, metric, cls="macro"):
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "mini-mias-original"))
+    ap.add_argument("--data", default=str(get_data_home() / "mini-mias-original"))
     ap.add_argument("--n-bootstrap", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default=None, help="comma-separated row numbers (1-based) to run")

@@ -38,12 +38,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+from featbus import get_data_home
+
+DATA = get_data_home()
 
 
 def rows(union, data, fit: bool) -> np.ndarray:

@@ -36,8 +36,9 @@ import numpy as np
 import pandas as pd
 from pyradiomics_batch import tree_rss  # the same process-tree memory sampling
 
-REPO = Path(__file__).resolve().parents[1]
-BUSI = REPO.parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
+from featbus import get_data_home
+
+BUSI = get_data_home() / "busi" / "Dataset_BUSI_with_GT"
 
 
 def _subset(root: Path, limit: int, into: Path) -> Path:

@@ -51,6 +51,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from featbus import get_data_home  # noqa: E402
 from featbus.preprocessing.mammography import breast_mask, chest_wall_side, remove_pectoral  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -242,8 +243,8 @@ def thumb(image, res, lesions, truth=None, size=160):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--original", default=str(REPO.parent / "shared" / "data" / "mini-mias-original"))
-    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "mini-mias"))
+    ap.add_argument("--original", default=str(get_data_home() / "mini-mias-original"))
+    ap.add_argument("--data", default=str(get_data_home() / "mini-mias"))
     ap.add_argument("--out-dir", default=str(REPO / "benchmarks" / "out"))
     ap.add_argument("--fill", default="background", choices=["background", "local"])
     args = ap.parse_args(argv)

@@ -25,10 +25,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from featbus import get_data_home
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parents[1]
-BUSI = ROOT.parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
+BUSI = get_data_home() / "busi" / "Dataset_BUSI_with_GT"
 
 
 def readme_snippet() -> str:

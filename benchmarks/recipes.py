@@ -34,9 +34,11 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils.metaestimators import available_if
 
+from featbus import get_data_home
+
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "benchmarks" / "out" / "cache"
-DATA = REPO.parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
+DATA = get_data_home() / "busi" / "Dataset_BUSI_with_GT"
 RESULTS = REPO / "benchmarks" / "results" / "recipes.json"
 
 

@@ -42,8 +42,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
+from featbus import get_data_home
+
+DEFAULT_DATA = get_data_home() / "busi" / "Dataset_BUSI_with_GT"
 DEFAULT_MODEL = Path.home() / ".cache" / "featbus" / "busi_unet.keras"
 #: Thresholds --rescore tries on saved out-of-fold probabilities.
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6)

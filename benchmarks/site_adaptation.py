@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
+from featbus import get_data_home
 from featbus.datasets import subset
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = get_data_home()
 
 
 def labelled_draw(rng, groups, y, n: int) -> np.ndarray:

@@ -37,15 +37,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 from site_adaptation import labelled_draw  # the same patient draw as the adaptation curve
 
+from featbus import get_data_home
 from featbus.datasets import subset
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = get_data_home()
 ARMS = ("busi", "scanner-shift", "equalize", "two-site")
 
 

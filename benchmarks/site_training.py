@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+from featbus import get_data_home
+
+DATA = get_data_home()
 
 
 def main(argv=None) -> None:

@@ -29,9 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from featbus import get_data_home
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-REPO = Path(__file__).resolve().parents[1]
-BUSI = REPO.parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
+BUSI = get_data_home() / "busi" / "Dataset_BUSI_with_GT"
 
 
 def _data(n_train: int, n_test: int):

@@ -56,8 +56,10 @@ from pathlib import Path
 
 import numpy as np
 
+from featbus import get_data_home
+
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = get_data_home()
 SITES = {"busi": DATA / "busi", "bus-bra": DATA / "bus-bra", "breast-lesions-usg": DATA / "breast-lesions-usg"}
 SHORT = {"busi": "BUSI", "bus-bra": "BUS-BRA", "breast-lesions-usg": "BrEaST"}
 ROWS = ("handcrafted", "frozen-imagenet", "frozen-breast-us", "frozen-breast-us-box", "frozen-breast-us-busi",

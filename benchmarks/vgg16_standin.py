@@ -80,10 +80,12 @@ from pathlib import Path
 
 import numpy as np
 
+from featbus import get_data_home
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "out"
 CACHE = OUT / "cache"
-DATA = REPO.parent / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
+DATA = get_data_home() / "busi" / "Dataset_BUSI_with_GT"
 
 #: VGG16's convolution layers in network order, as keras.applications names them.
 VGG16_CONVS = [f"block{b}_conv{c}" for b, n in enumerate((2, 2, 3, 3, 3), start=1) for c in range(1, n + 1)]

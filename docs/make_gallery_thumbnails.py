@@ -22,9 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from featbus import get_data_home
+
 DOCS = Path(__file__).resolve().parent
 OUT = DOCS / "_static" / "gallery"
-DATA = Path("../shared/data")
+DATA = get_data_home()
 SIZE = (4.0, 2.8)  # inches at 100 dpi: sphinx-gallery's 400 x 280 card
 PAPER_DOI = "10.1016/j.dib.2019.104863"
 

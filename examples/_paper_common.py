@@ -28,10 +28,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
+from featbus import get_data_home
 from featbus.datasets import subset
 
 HERE = Path(__file__).resolve().parent
-DATA = HERE.parents[1] / "shared" / "data"
+DATA = get_data_home()
 CACHE = HERE / "out" / "cache"  # git-ignored feature cache: reruns skip the CNN
 OUT = HERE / "out"  # git-ignored: figures, model files, TFLite files the examples write
 

@@ -42,9 +42,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from featbus import get_data_home
 from featbus.evaluation import evaluate
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "busi"
+DEFAULT_DATA = get_data_home() / "busi"
 
 
 def scores(model, X, data, name: str):

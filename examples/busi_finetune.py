@@ -51,7 +51,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "busi"
+from featbus import get_data_home
+
+DEFAULT_DATA = get_data_home() / "busi"
 ALL_RECIPES = ["frozen", "frozen+aug", "ft-head", "ft-svm", "ft-head+tta", "ft-svm+tta", "lite2-head", "lite2-svm",
                "lite2-head+tta", "lite2-svm+tta"]
 

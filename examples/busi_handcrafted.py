@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
+from featbus import get_data_home
 from featbus.datasets import load_busi
 from featbus.evaluation import evaluate
 from featbus.pipelines import extract_features, make_classification_pipeline
@@ -37,7 +37,7 @@ FEATURES = ["hog", "lbp", "intensity", "glcm", "shape"]
 
 
 def main() -> None:
-    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "busi"
+    default = get_data_home() / "busi"
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("busi", nargs="?", default=str(default), help="BUSI folder (default ../shared/data/busi)")
     ap.add_argument("--cache", default=None, help="feature cache folder (e.g. examples/out/cache)")

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from featbus import Resize
+from featbus import Resize, get_data_home
 from featbus.datasets import load_busi
 from featbus.evaluation import evaluate
 from featbus.pipelines import make_classification_pipeline, make_features
@@ -60,7 +60,7 @@ def family_matrix(name: str, images, size: int, n_jobs) -> tuple[np.ndarray, flo
 
 
 def main() -> None:
-    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "busi"
+    default = get_data_home() / "busi"
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("busi", nargs="?", default=str(default), help="BUSI folder (default ../shared/data/busi)")
     ap.add_argument("--size", type=int, default=192, help="resize images to SIZE x SIZE first")

@@ -41,8 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "busi"
+from featbus import get_data_home
+
+DEFAULT_DATA = get_data_home() / "busi"
 DEFAULT_MODEL = Path.home() / ".cache" / "featbus" / "busi_unet.keras"
 CACHE = Path(__file__).resolve().parent / "out" / "cache"  # git-ignored: reruns skip the CNN
 

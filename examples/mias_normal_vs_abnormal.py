@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import os
 import warnings
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -56,11 +55,10 @@ from featbus import (  # noqa: E402
     LBPFeatures,
     PectoralMuscleRemover,
     Resize,
+    get_data_home,
     load_mias,
 )
 from featbus.evaluation import evaluate  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 class BreastRegionAsMask(TransformerMixin, BaseEstimator):
@@ -94,8 +92,8 @@ def feature_pipeline(remove_muscle: bool):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "mini-mias"))
-    ap.add_argument("--original", default=str(REPO.parent / "shared" / "data" / "mini-mias-original"))
+    ap.add_argument("--data", default=str(get_data_home() / "mini-mias"))
+    ap.add_argument("--original", default=str(get_data_home() / "mini-mias-original"))
     args = ap.parse_args(argv)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # these copies hold 120 of the 322 images Info.txt lists

@@ -12,25 +12,17 @@ folds. The grouped estimate is the lower, honest one. (Features from the ground-
 masks score far higher, but new images come without masks: see the segmentation guide.)
 """
 
-import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from featbus import load_busi
+from featbus import get_data_home, load_busi
 from featbus.evaluation import evaluate
 from featbus.pipelines import make_classification_pipeline, make_features
 
-
-def find_busi():
-    here = Path(__file__).resolve() if "__file__" in globals() else Path.cwd()
-    candidates = [Path(os.environ["FEATBUS_DATA"]) / "busi"] if "FEATBUS_DATA" in os.environ else []
-    candidates += [parent / "shared" / "data" / "busi" for parent in here.parents]
-    return next((c for c in candidates if c.is_dir()), None)
-
-
-root = find_busi()
+root = get_data_home() / "busi"  # $FEATBUS_DATA/busi, else ../shared/data/busi
+root = root if root.is_dir() else None
 print("BUSI found at", root if root else "nowhere: this example needs ../shared/data/busi")
 
 # %%

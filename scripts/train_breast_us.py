@@ -34,10 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
+from featbus import get_data_home
 from featbus.networks.pretrained import get_pretrained
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = get_data_home()
 SITES = {"busi": DATA / "busi" / "Dataset_BUSI_with_GT", "bus-bra": DATA / "bus-bra",
          "breast-lesions-usg": DATA / "breast-lesions-usg"}
 

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from featbus import get_data_home
+
 REPO = Path(__file__).resolve().parents[1]
-# The data live beside the repository (../shared/data); FEATBUS_DATA overrides for other layouts.
-DATA = Path(os.environ.get("FEATBUS_DATA", REPO.parent / "shared" / "data"))
+# The data: $FEATBUS_DATA, else ../shared/data beside the repository (featbus.get_data_home decides).
+DATA = get_data_home()
 BUSI = DATA / "busi" / "Dataset_BUSI_with_GT"
 MIAS = DATA / "mini-mias"
 MIAS_ORIGINAL = DATA / "mini-mias-original"

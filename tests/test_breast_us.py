@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import DATA
 
 from featbus.io import file_sha256
 from featbus.networks import pretrained
@@ -17,7 +18,6 @@ from featbus.provenance import count_seen
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "guide" / "breast_us.rst"
 
 

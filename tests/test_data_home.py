@@ -4,14 +4,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import featbus.datasets._common as common_module
+import featbus.datasets._home as home_module
 from featbus import get_data_home
 from featbus.datasets import get_data_home as from_datasets
+from featbus.datasets._common import _default_data_dir
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def _work_dir(tmp_path, *, shared: bool) -> Path:
+    """A working directory ``tmp_path/work``, with ``tmp_path/shared/data`` beside it if ``shared``."""
+    (tmp_path / "work").mkdir()
+    if shared:
+        (tmp_path / "shared" / "data").mkdir(parents=True)
+    return tmp_path / "work"
 
 
 def test_the_argument_wins(monkeypatch, tmp_path):
     monkeypatch.setenv("FEATBUS_DATA", str(tmp_path / "env"))
     assert get_data_home(tmp_path / "mine") == tmp_path / "mine"
     assert get_data_home(str(tmp_path)) == tmp_path
+
+
+def test_the_argument_expands_the_home_folder():
+    assert get_data_home("~/images") == Path.home() / "images"
 
 
 def test_the_environment_variable(monkeypatch, tmp_path):
@@ -22,16 +39,49 @@ def test_the_environment_variable(monkeypatch, tmp_path):
 
 def test_the_default_is_shared_data_beside_the_working_directory(monkeypatch, tmp_path):
     monkeypatch.delenv("FEATBUS_DATA", raising=False)
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(_work_dir(tmp_path, shared=True))
     home = get_data_home()
-    assert isinstance(home, Path) and home == tmp_path.parent / "shared" / "data"
-    assert not home.exists() or home.is_dir()  # never created
+    assert isinstance(home, Path) and home == tmp_path / "shared" / "data"  # Path.cwd().parent / ...
+    assert not (tmp_path / "work" / "shared").exists()  # nothing created
 
 
 def test_an_empty_variable_is_unset(monkeypatch, tmp_path):
     monkeypatch.setenv("FEATBUS_DATA", "")
-    monkeypatch.chdir(tmp_path)
-    assert get_data_home() == tmp_path.parent / "shared" / "data"
+    monkeypatch.chdir(_work_dir(tmp_path, shared=True))
+    assert get_data_home().resolve() == (tmp_path / "shared" / "data").resolve()
+
+
+def test_else_the_shared_data_beside_the_checkout(monkeypatch, tmp_path):
+    # this test runs from the source checkout (tests/ lies in it): its ../shared/data is the fallback
+    monkeypatch.delenv("FEATBUS_DATA", raising=False)
+    monkeypatch.chdir(_work_dir(tmp_path, shared=False))
+    beside_checkout = CHECKOUT.parent / "shared" / "data"
+    expected = beside_checkout if beside_checkout.is_dir() else Path.cwd().parent / "shared" / "data"
+    assert get_data_home() == expected
+    assert home_module._default_homes() == [Path.cwd().parent / "shared" / "data", beside_checkout]
+
+
+def test_nothing_found_says_the_working_directory_and_creates_nothing(monkeypatch, tmp_path):
+    monkeypatch.delenv("FEATBUS_DATA", raising=False)
+    monkeypatch.chdir(_work_dir(tmp_path, shared=False))
+    monkeypatch.setattr(home_module, "_default_homes", lambda: [tmp_path / "a" / "data", tmp_path / "b" / "data"])
+    assert get_data_home() == tmp_path / "a" / "data"
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_the_site_folders_go_through_get_data_home(monkeypatch, tmp_path):
+    env, default = tmp_path / "env", tmp_path / "default"
+    (env / "busi").mkdir(parents=True)
+    (default / "busi").mkdir(parents=True)
+    (default / "bus-bra").mkdir(parents=True)
+    monkeypatch.setattr(home_module, "_default_homes", lambda: [default])
+    monkeypatch.setattr(common_module, "_default_homes", lambda: [default])
+    monkeypatch.setenv("FEATBUS_DATA", str(env))
+    assert _default_data_dir("busi") == env / "busi"  # $FEATBUS_DATA/<key> first
+    assert _default_data_dir("bus-bra") == default / "bus-bra"  # else the default folder
+    assert _default_data_dir("mini-mias") is None
+    monkeypatch.delenv("FEATBUS_DATA")
+    assert _default_data_dir("busi") == default / "busi"
 
 
 def test_one_function_on_both_faces():

@@ -20,8 +20,6 @@ from featbus.segmentation.metrics import (
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
 
-BUSI = Path(__file__).resolve().parents[2] / "shared" / "data" / "busi" / "Dataset_BUSI_with_GT"
-
 
 def _disk(shape, centre, radius):
     rr, cc = np.ogrid[:shape[0], :shape[1]]

@@ -3,16 +3,13 @@ table featbus does not know said so."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import DATA
 from PIL import Image
 
 from featbus import load_data
 from featbus.datasets import load_breast_lesions_usg, site_table_of
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _folder(tmp_path, table_name, header, rows):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +11,7 @@ from sklearn.utils import Bunch
 
 from .._records import ImageError, ImageRecord
 from ..io import read_image, read_mask
+from ._home import _default_homes, get_data_home
 
 
 def _classes_text(target, classes) -> str:
@@ -163,8 +163,7 @@ def _check_label_spellings(labels: Sequence[str], where: str) -> None:
 
 
 def _default_data_dir(name: str) -> Path | None:
-    candidates = []
-    if os.environ.get("FEATBUS_DATA"):
-        candidates.append(Path(os.environ["FEATBUS_DATA"]) / name)
-    candidates.append(Path.cwd().parent / "shared" / "data" / name)  # run from a checkout
-    return next((c for c in candidates if c.is_dir()), None)
+    """The site folder ``name`` (``busi``...): in :func:`~featbus.get_data_home` (``$FEATBUS_DATA``
+    first), else in its default folders (``../shared/data``...); ``None`` when none holds it."""
+    homes = [get_data_home(), *_default_homes()]
+    return next((home / name for home in homes if (home / name).is_dir()), None)
