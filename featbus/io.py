@@ -630,6 +630,38 @@ def warn_skipped(skipped: list[tuple[int, str, str]], what: str = "image file(s)
     warnings.warn(f"skipped {len(skipped)} unreadable {what}: {lines}{more}", UserWarning, stacklevel=3)
 
 
+def skipped_note(skipped, *, shown: int = 5, reasons: bool = True) -> str:
+    """One sentence naming the images a reader went past: the first ``shown`` (folder/name and,
+    with ``reasons``, why), then how many more; ``""`` when none were skipped. Every report and
+    summary line about skipped images says it (train's report and manifest, validate, evaluate,
+    demo, segment).
+
+    Parameters
+    ----------
+    skipped : sequence of (path, reason) or (index, path, reason)
+        As a data set's ``Bunch.skipped`` (or :func:`read_images`' ``return_skipped``) lists them.
+    shown : int, default=5
+    reasons : bool, default=True
+
+    Examples
+    --------
+    >>> from featbus.io import skipped_note
+    >>> print(skipped_note([("d/benign/a.png", "not an image"), ("d/malignant/b.png", "truncated")], shown=1))
+    skipped 2 unreadable or unusable image(s) (--on-error skip): benign/a.png (not an image) and 1 more
+    """
+    items = [tuple(x)[-2:] for x in skipped or []]
+    if not items:
+        return ""
+
+    def name(path) -> str:
+        p = Path(str(path))
+        return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
+
+    listed = ", ".join(name(p) + (f" ({' '.join(str(r).split())})" if reasons and r else "") for p, r in items[:shown])
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return f"skipped {len(items)} unreadable or unusable image(s) (--on-error skip): {listed}{more}"
+
+
 def _read_indexed(path, index: int | None) -> np.ndarray:
     """Read a file; a read error gets the item's index added to its message."""
     try:
