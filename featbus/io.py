@@ -662,6 +662,32 @@ def skipped_note(skipped, *, shown: int = 5, reasons: bool = True) -> str:
     return f"skipped {len(items)} unreadable or unusable image(s) (--on-error skip): {listed}{more}"
 
 
+def dropped_masks_note(dropped, *, shown: int = 5) -> str:
+    """One sentence naming the masks a reader dropped because they do not fit their image (the
+    images kept, where no mask is needed), with both sizes; ``""`` when none were dropped.
+
+    Examples
+    --------
+    >>> from featbus.io import dropped_masks_note
+    >>> print(dropped_masks_note([("d/masks/a.png", "mask 'a.png' is 10 x 12 px, its image 20 x 24 px")]))
+    dropped 1 mask(s) that do not fit their image, the images kept without a mask: masks/a.png (mask 'a.png' is 10 x 12 px, its image 20 x 24 px)
+    """
+    items = [tuple(x)[-2:] for x in dropped or []]
+    if not items:
+        return ""
+    names = ", ".join(f"{Path(str(p)).parent.name}/{Path(str(p)).name} ({' '.join(str(r).split())})"
+                      for p, r in items[:shown])
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return f"dropped {len(items)} mask(s) that do not fit their image, the images kept without a mask: {names}{more}"
+
+
+def data_notes(data) -> list[str]:
+    """The sentences every report and summary says about how a data set was read: the images
+    skipped (:func:`skipped_note`) and the masks dropped (:func:`dropped_masks_note`), if any."""
+    return [n for n in (skipped_note(getattr(data, "skipped", None) or []),
+                        dropped_masks_note(getattr(data, "dropped_masks", None) or [])) if n]
+
+
 def _read_indexed(path, index: int | None) -> np.ndarray:
     """Read a file; a read error gets the item's index added to its message."""
     try:

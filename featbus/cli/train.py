@@ -326,6 +326,12 @@ def run(args) -> int:
         model.manifest.setdefault("notes", []).append(
             f"trained on {args.patches} x {args.patches} px lesion-centred patches: it classifies such patches, "
             "not whole mammograms")
+    from ..io import data_notes
+
+    for note in data_notes(data):  # the images skipped (named) and the masks dropped: the manifest and the report
+        model.manifest.setdefault("notes", []).append(note)
+        if getattr(model, "cv_report", None) is not None:
+            model.cv_report.notes.append(note)
     for note in model.manifest.get("notes") or []:  # a stored point that turns a class off, said where it is seen
         if str(note).startswith("at the stored operating point"):
             print(f"warning: {note}", file=sys.stderr)

@@ -86,6 +86,7 @@ from ..metrics import (
     sensitivity_specificity,
 )
 from ..model.format import json_safe
+from ..io import data_notes
 from ..provenance import overlap_notes
 
 __all__ = ["validate", "ExternalValidation", "reliability_curve", "expected_calibration_error",
@@ -981,7 +982,7 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         random_state=random_state, figures=figures, intervals=intervals,
         reliability=reliability_curve(proba[:, pos], yt == pos), subgroups=tables, in_domain=in_domain,
         operating_point=op if rule is not None else None, out_of_domain=out_of_domain,
-        seen=overlap_notes(model, records), notes=notes + _data_notes(data))
+        seen=overlap_notes(model, records), notes=notes + data_notes(data))
 
 
 def _case_folded(y_true: np.ndarray, classes: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -996,26 +997,3 @@ def _case_folded(y_true: np.ndarray, classes: list[str]) -> tuple[np.ndarray, li
     if not mapping:
         return y_true, []
     return np.array([mapping.get(v, v) for v in y_true.tolist()], dtype=str), notes
-
-
-def _data_notes(data) -> list[str]:
-    """The images the reader skipped (named) and the masks it dropped, as notes."""
-    from ..io import skipped_note
-
-    notes = []
-    skipped = skipped_note(getattr(data, "skipped", None) or [])
-    if skipped:
-        notes.append(skipped)
-    dropped = getattr(data, "dropped_masks", None) or []
-    if dropped:
-        notes.append(dropped_masks_note(dropped))
-    return notes
-
-
-def dropped_masks_note(dropped, shown: int = 5) -> str:
-    """One sentence naming the masks a reader dropped (they did not fit their image), the images kept."""
-    names = ", ".join(f"{Path(str(p)).parent.name}/{Path(str(p)).name} ({' '.join(str(r).split())})"
-                      for p, r in list(dropped)[:shown])
-    more = f" and {len(dropped) - shown} more" if len(dropped) > shown else ""
-    return (f"dropped {len(dropped)} mask(s) that do not fit their image, the images kept without a mask (no mask "
-            f"is needed here): {names}{more}")
