@@ -672,7 +672,7 @@ def dropped_masks_note(dropped, *, shown: int = 5) -> str:
     >>> print(dropped_masks_note([("d/masks/a.png", "mask 'a.png' is 10 x 12 px, its image 20 x 24 px")]))
     dropped 1 mask(s) that do not fit their image, the images kept without a mask: masks/a.png (mask 'a.png' is 10 x 12 px, its image 20 x 24 px)
     """
-    items = [tuple(x)[-2:] for x in dropped or []]
+    items = [tuple(x)[:2] for x in dropped or []]  # (mask, reason[, image])
     if not items:
         return ""
     names = ", ".join(f"{Path(str(p)).parent.name}/{Path(str(p)).name} ({' '.join(str(r).split())})"

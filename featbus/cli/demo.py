@@ -10,7 +10,7 @@ import numpy as np
 from .._registry import reads_masks
 from .._version import __version__
 from ._common import CLIError, _progress, _split
-from ._data import _check_n_splits, _load_folder
+from ._data import _check_n_splits, _load_folder, _mask_need
 from ._options import (
     _DEMO_FEATURES,
     _apply_settings,
@@ -71,7 +71,7 @@ def run(args) -> int:
     if args.data and phantoms:
         raise CLIError("--n-samples and --image-size size the phantoms: leave them out with --data")
     if args.data:
-        data = _load_folder(args.data, args.on_error, columns=export_columns(args))
+        data = _load_folder(args.data, args.on_error, columns=export_columns(args), needs_masks=_mask_need(args))
         source = f"{args.data} ({len(data.target)} images)"
     elif phantoms:
         from ..datasets import make_phantoms

@@ -135,7 +135,8 @@ def _cmd_train(args) -> int:
     if args.max_time is not None and not (np.isfinite(args.max_time) and args.max_time > 0):
         raise CLIError(f"--max-time {args.max_time}: give a number of seconds > 0")
     _import_tensorflow_quietly(args.debug)
-    data = _load_folder(args.data_dir, args.on_error, min_classes=1, columns=export_columns(args))
+    data = _load_folder(args.data_dir, args.on_error, min_classes=1, columns=export_columns(args),
+                        needs_masks="the segmenter's ground-truth masks")
     records = _with_masks(data, args.data_dir)
 
     show = bool(_progress(args)) and sys.stderr.isatty()
@@ -273,7 +274,8 @@ def _cmd_evaluate(args) -> int:
         _check_writable(report / "report.html", "--report")
     _import_tensorflow_quietly(args.debug)
     seg = _load_segmenter(args.segmenter)
-    data = _load_folder(args.data_dir, args.on_error, min_classes=1, columns=export_columns(args))
+    data = _load_folder(args.data_dir, args.on_error, min_classes=1, columns=export_columns(args),
+                        needs_masks="the segmenter's ground-truth masks")
     records = _with_masks(data, args.data_dir, purpose="evaluate compares the predictions with them")
     from ..provenance import overlap_notes
 

@@ -32,6 +32,7 @@ from ._data import (
     _load_folder,
     _load_sites,
     _manifest_split,
+    _mask_need,
     _patches,
     _preprocessing_steps,
 )
@@ -241,11 +242,15 @@ def run(args) -> int:
     _preprocessing_steps(args.preprocess)
     # the model preprocesses new images itself: it is trained on the images as read (or on
     # lesion patches, and then predicts on patches)
+    needs = ("the segmenter trained here (--segmenter unet)" if str(getattr(args, "segmenter", None)).lower() == "unet"
+             else _mask_need(args))
     if len(paths) == 1:
-        data = _patches(_load_folder(args.data_dir, args.on_error, args.task, columns=export_columns(args)), args)
+        data = _patches(_load_folder(args.data_dir, args.on_error, args.task, columns=export_columns(args),
+                                     needs_masks=needs), args)
     else:  # one site each: united, with each site's groups kept apart
         data = _load_sites(paths, lambda p: _patches(_load_folder(p, args.on_error, args.task,
-                                                                  columns=export_columns(args)), args), "training")
+                                                                  columns=export_columns(args), needs_masks=needs),
+                                                     args), "training")
     _log_data(data, ", ".join(paths))
     progress = _progress(args)
     held = None

@@ -303,7 +303,7 @@ def load_export(root: str | os.PathLike, *, image_column: str | None = None, lab
             continue
         image, mask, mask_problem = res
         if mask_problem is not None:
-            dropped.append((str(mask_path), mask_problem))
+            dropped.append((str(mask_path), mask_problem, str(path)))
         images.append(image)
         masks.append(mask)
         target.append(classes.index(mapping[label]) if label_col else -1)
