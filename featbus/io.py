@@ -669,8 +669,9 @@ def dropped_masks_note(dropped, *, shown: int = 5) -> str:
     Examples
     --------
     >>> from featbus.io import dropped_masks_note
-    >>> print(dropped_masks_note([("d/masks/a.png", "mask 'a.png' is 10 x 12 px, its image 20 x 24 px")]))
-    dropped 1 mask(s) that do not fit their image, the images kept without a mask: masks/a.png (mask 'a.png' is 10 x 12 px, its image 20 x 24 px)
+    >>> print(dropped_masks_note([("d/masks/a.png", "10 x 12 px, image 20 x 24")]))  # doctest: +NORMALIZE_WHITESPACE
+    dropped 1 mask(s) that do not fit their image, the images kept without a mask: masks/a.png
+    (10 x 12 px, image 20 x 24)
     """
     items = [tuple(x)[:2] for x in dropped or []]  # (mask, reason[, image])
     if not items:

@@ -15,7 +15,7 @@ from PIL import Image
 
 from featbus import make_phantoms
 from featbus.cli import main
-from featbus.io import data_notes, dropped_masks_note, skipped_note
+from featbus.io import dropped_masks_note, skipped_note
 
 
 def _write(root: Path, data, *, upper: bool = False) -> Path:

@@ -222,9 +222,10 @@ def test_evaluate_s_leave_one_site_out_marks_a_site_a_shipped_backbone_saw(monke
     its line, as in ``featbus train``, and the unseen sites are not."""
     from argparse import Namespace
 
+    from sklearn.utils import Bunch
+
     import featbus.provenance as provenance
     from featbus.cli import evaluate as cli_evaluate
-    from sklearn.utils import Bunch
 
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 255, (32, 32)).astype(np.uint8) for _ in range(36)]

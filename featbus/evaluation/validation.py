@@ -69,6 +69,7 @@ from typing import Any
 
 import numpy as np
 
+from ..io import data_notes
 from ..metrics import (
     ECE_BINS,
     OperatingPoint,
@@ -86,7 +87,6 @@ from ..metrics import (
     sensitivity_specificity,
 )
 from ..model.format import json_safe
-from ..io import data_notes
 from ..provenance import overlap_notes
 
 __all__ = ["validate", "ExternalValidation", "reliability_curve", "expected_calibration_error",
