@@ -630,6 +630,65 @@ def warn_skipped(skipped: list[tuple[int, str, str]], what: str = "image file(s)
     warnings.warn(f"skipped {len(skipped)} unreadable {what}: {lines}{more}", UserWarning, stacklevel=3)
 
 
+def skipped_note(skipped, *, shown: int = 5, reasons: bool = True) -> str:
+    """One sentence naming the images a reader went past: the first ``shown`` (folder/name and,
+    with ``reasons``, why), then how many more; ``""`` when none were skipped. Every report and
+    summary line about skipped images says it (train's report and manifest, validate, evaluate,
+    demo, segment).
+
+    Parameters
+    ----------
+    skipped : sequence of (path, reason) or (index, path, reason)
+        As a data set's ``Bunch.skipped`` (or :func:`read_images`' ``return_skipped``) lists them.
+    shown : int, default=5
+    reasons : bool, default=True
+
+    Examples
+    --------
+    >>> from featbus.io import skipped_note
+    >>> print(skipped_note([("d/benign/a.png", "not an image"), ("d/malignant/b.png", "truncated")], shown=1))
+    skipped 2 unreadable or unusable image(s) (--on-error skip): benign/a.png (not an image) and 1 more
+    """
+    items = [tuple(x)[-2:] for x in skipped or []]
+    if not items:
+        return ""
+
+    def name(path) -> str:
+        p = Path(str(path))
+        return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
+
+    listed = ", ".join(name(p) + (f" ({' '.join(str(r).split())})" if reasons and r else "") for p, r in items[:shown])
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return f"skipped {len(items)} unreadable or unusable image(s) (--on-error skip): {listed}{more}"
+
+
+def dropped_masks_note(dropped, *, shown: int = 5) -> str:
+    """One sentence naming the masks a reader dropped because they do not fit their image (the
+    images kept, where no mask is needed), with both sizes; ``""`` when none were dropped.
+
+    Examples
+    --------
+    >>> from featbus.io import dropped_masks_note
+    >>> print(dropped_masks_note([("d/masks/a.png", "10 x 12 px, image 20 x 24")]))  # doctest: +NORMALIZE_WHITESPACE
+    dropped 1 mask(s) that do not fit their image, the images kept without a mask: masks/a.png
+    (10 x 12 px, image 20 x 24)
+    """
+    items = [tuple(x)[:2] for x in dropped or []]  # (mask, reason[, image])
+    if not items:
+        return ""
+    names = ", ".join(f"{Path(str(p)).parent.name}/{Path(str(p)).name} ({' '.join(str(r).split())})"
+                      for p, r in items[:shown])
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return f"dropped {len(items)} mask(s) that do not fit their image, the images kept without a mask: {names}{more}"
+
+
+def data_notes(data) -> list[str]:
+    """The sentences every report and summary says about how a data set was read: the images
+    skipped (:func:`skipped_note`) and the masks dropped (:func:`dropped_masks_note`), if any."""
+    return [n for n in (skipped_note(getattr(data, "skipped", None) or []),
+                        dropped_masks_note(getattr(data, "dropped_masks", None) or [])) if n]
+
+
 def _read_indexed(path, index: int | None) -> np.ndarray:
     """Read a file; a read error gets the item's index added to its message."""
     try:

@@ -43,7 +43,7 @@ def test_an_export_reads_as_one_labelled_data_set(tmp_path):
     # the mask of the wrong size is dropped with a note naming it; its image is kept
     assert "masks/P002_1.png" in messages and len(data.images) == 12
     assert not data.masks[5].any() and not data.data[5].meta["has_mask_file"]
-    assert [p.rsplit("/", 1)[-1] for p, _ in data.dropped_masks] == ["P002_1.png"]
+    assert [p.rsplit("/", 1)[-1] for p, *_ in data.dropped_masks] == ["P002_1.png"]
     assert "patients from its 'Patient ID' column" in data.DESCR
     assert data.groups_from == "patients: the 'Patient ID' column of labels.csv"  # named so in every report
 

@@ -214,3 +214,39 @@ def test_validate_in_short_carries_the_in_domain_caveat_on_the_same_line():
     plain = validate(_Fake({"cv": {k: v for k, v in manifest["cv"].items() if k != "caveat"}}), data, n_bootstrap=0)
     assert "against 0.95 (its malignant-vs-rest AUC)" in next(v for v in plain.verdict if "against 0.95" in v)
     assert "caveat" not in "\n".join(plain.verdict)
+
+
+def test_evaluate_s_leave_one_site_out_marks_a_site_a_shipped_backbone_saw(monkeypatch):
+    """``featbus evaluate`` on several sites: the features' extractors go with the feature matrix,
+    so a held-out site whose images trained the breast-us backbone (a stub card here) is marked on
+    its line, as in ``featbus train``, and the unseen sites are not."""
+    from argparse import Namespace
+
+    from sklearn.utils import Bunch
+
+    import featbus.provenance as provenance
+    from featbus.cli import evaluate as cli_evaluate
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (32, 32)).astype(np.uint8) for _ in range(36)]
+    sites = np.repeat(["a", "b", "c"], 12)
+    target = np.tile([0, 1], 18)
+    X = rng.normal(size=(36, 4)) + target[:, None]
+    data = Bunch(data=images, target=target, groups=np.arange(36), target_names=["benign", "malignant"])
+    a_prints = fingerprints(images[:12])
+    stub = object()
+    monkeypatch.setattr(provenance, "trained_on",
+                        lambda obj: [("the backbone breast-us", a_prints)] if obj is stub else [])
+    args = Namespace(random_state=0, n_bootstrap=20, n_jobs=1, features="breast-us", region=None, preprocess=None)
+    names = [f"intensity_{i}" for i in range(4)]
+    text = cli_evaluate._leave_one_site_out(data, X, names, list(sites), "logreg", "logreg", None, "malignant", args,
+                                            extractors=stub)
+    lines = text.splitlines()
+    a_line = next(line for line in lines if line.lstrip().startswith("a held out"))
+    assert a_line.endswith("-- not an unseen site: the backbone breast-us trained on its images")
+    assert not any("not an unseen site" in line for line in lines if line.lstrip().startswith(("b held", "c held")))
+    assert "a trained part of the model saw 1 of these 3 held-out sites: its figures are optimistic" in text
+    # without a part that lists its images, nothing is marked (and nothing fingerprinted)
+    plain = cli_evaluate._leave_one_site_out(data, X, names, list(sites), "logreg", "logreg", None, "malignant", args,
+                                             extractors=object())
+    assert "not an unseen site" not in plain

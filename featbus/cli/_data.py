@@ -22,12 +22,17 @@ _DATA_HELP = ("class folders (one sub-folder per class), a mini-MIAS folder (Inf
 
 
 def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min_classes: int = 2,
-                 command: str | None = None, columns: dict | None = None):
+                 command: str | None = None, columns: dict | None = None, needs_masks: str | None = None):
     """Read a data set (class folders, a CSV manifest or a mini-MIAS folder), turning every
     problem into a one-line message; a classifier needs ``min_classes`` classes (a segmenter 1;
     0: labels optional, so a flat folder or a manifest without labels reads as unlabelled).
     ``command`` words what needs them (:data:`_NEEDS_CLASSES`; a classifier when not given);
-    ``columns``: an export table's columns (:func:`featbus.cli._options.export_columns`)."""
+    ``columns``: an export table's columns (:func:`featbus.cli._options.export_columns`).
+
+    A mask that does not fit its image (another size) is dropped by the readers, the image kept:
+    said here in one line naming it where no mask is needed (``needs_masks`` None); where masks
+    are needed (``needs_masks`` words what needs them: "the mask-region features"...) it is an
+    error naming the file and both sizes, or with ``--on-error skip`` the image is skipped and named."""
     from ..datasets import is_mias_folder, load_data, unwrap_download_folder
 
     p = Path(path)
@@ -41,12 +46,15 @@ def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min
     try:
         with warnings.catch_warnings():  # the skipped images are listed below, one per line
             warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
+            warnings.filterwarnings("ignore", message=r"dropped \d+ mask", category=UserWarning)  # said below
             # a mini-MIAS subset: the references Info.txt lists but the folder lacks are expected
             warnings.filterwarnings("ignore", message=r".*listed in Info.txt are absent", category=UserWarning)
             data = load_data(p, task=task, on_error=on_error, require_labels=min_classes > 0, **(columns or {}))
     except (ValueError, OSError) as exc:
         raise CLIError(_read_error(p, exc, on_error)) from exc
     skipped = list(getattr(data, "skipped", []) or [])
+    data, unfit = _unfit_masks(data, on_error, needs_masks)
+    skipped += unfit
     if on_error == "skip":
         data, unusable = _drop_unusable(data)
         skipped += unusable
@@ -63,6 +71,35 @@ def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min
         raise CLIError(f"{str(p)!r} holds a single class ({', '.join(map(repr, present))}); {what} needs at least "
                        "two classes (a sub-folder or manifest label each)")
     return data
+
+
+def _unfit_masks(data, on_error: str, needs_masks: str | None):
+    """The masks a reader dropped (``Bunch.dropped_masks``: they do not fit their image). No mask
+    needed: one line naming them, the images kept. Needed: an error naming the first file and
+    both sizes, or (``--on-error skip``) those images left out, returned as ``(path, reason)``."""
+    from ..io import dropped_masks_note
+
+    dropped = list(getattr(data, "dropped_masks", None) or [])
+    if not dropped:
+        return data, []
+    if needs_masks is None:
+        print(dropped_masks_note(dropped) + " (no mask is needed here)", file=sys.stderr)
+        return data, []
+    first = dropped[0]
+    if on_error != "skip":
+        more = f" (and {len(dropped) - 1} more)" if len(dropped) > 1 else ""
+        raise CLIError(f"{_one_line(first[1])}{more}: {needs_masks} need each image's mask at its size; fix or "
+                       "remove the mask (--on-error skip leaves such images out)")
+    bad = {os.path.abspath(str(d[2])) for d in dropped if len(d) > 2}
+    keep = [i for i, p in enumerate(data.paths) if os.path.abspath(str(p)) not in bad]
+    unfit = [(str(d[2]) if len(d) > 2 else str(d[0]), f"{_one_line(d[1])} ({needs_masks} need it)") for d in dropped]
+    for key in ("images", "masks", "paths", "data"):
+        data[key] = [data[key][i] for i in keep]
+    for key in ("target", "groups", "split"):
+        if key in data and data[key] is not None:
+            data[key] = np.asarray(data[key])[keep]
+    data.dropped_masks = []
+    return data, unfit
 
 
 #: what needs two classes, per command (``featbus COMMAND: error:`` names the command too)
@@ -249,7 +286,8 @@ def _load_study(args, path: str | None = None):
     command = getattr(args, "command", None)
     # a feature table needs no labels: extract reads unlabelled folders and manifests too
     data = _load_folder(path or args.data_dir, args.on_error, args.task, command=command,
-                        min_classes=0 if command == "extract" else 2, columns=export_columns(args))
+                        min_classes=0 if command == "extract" else 2, columns=export_columns(args),
+                        needs_masks=_mask_need(args))
     data = _patches(data, args)
     steps = _preprocessing_steps(getattr(args, "preprocess", None))
     if steps:
@@ -263,6 +301,24 @@ def _load_study(args, path: str | None = None):
         print(f"preprocessed {len(records)} images: {' -> '.join(n for n, _ in steps)} "
               f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
     return data
+
+
+def _mask_need(args) -> str | None:
+    """What reads the lesion masks in this command (words for a message), or None: the
+    mask-region features (``--region mask|bbox``), a family that reads the mask (shape), the
+    lesion-centred patches (``--patches``)."""
+    from .._registry import reads_masks
+    from ._options import _features_of
+
+    if getattr(args, "patches", None):
+        return "the lesion-centred patches (--patches)"
+    region = getattr(args, "region", None)
+    if region in ("mask", "bbox"):
+        return f"the mask-region features (--region {region})"
+    features = _features_of(args) if getattr(args, "features", None) or getattr(args, "feature_specs", None) else None
+    if features and reads_masks(features, region):
+        return "the features that read the lesion mask (shape)"
+    return None
 
 
 def _patches(data, args):

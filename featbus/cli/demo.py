@@ -10,7 +10,7 @@ import numpy as np
 from .._registry import reads_masks
 from .._version import __version__
 from ._common import CLIError, _progress, _split
-from ._data import _check_n_splits, _load_folder
+from ._data import _check_n_splits, _load_folder, _mask_need
 from ._options import (
     _DEMO_FEATURES,
     _apply_settings,
@@ -71,7 +71,7 @@ def run(args) -> int:
     if args.data and phantoms:
         raise CLIError("--n-samples and --image-size size the phantoms: leave them out with --data")
     if args.data:
-        data = _load_folder(args.data, args.on_error, columns=export_columns(args))
+        data = _load_folder(args.data, args.on_error, columns=export_columns(args), needs_masks=_mask_need(args))
         source = f"{args.data} ({len(data.target)} images)"
     elif phantoms:
         from ..datasets import make_phantoms
@@ -101,10 +101,16 @@ def run(args) -> int:
                                         classifier="svm", n_jobs=args.n_jobs, cache=args.cache)
     report = evaluate(pipe, data, n_splits=5, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
                       name="demo: " + "+".join(features) + " > SVC", progress=_progress(args))
+    from ..io import data_notes
+
+    report.notes.extend(data_notes(data))  # the images skipped (named), the masks dropped: summary and report
     print(report.summary())  # ends with why the score is optimistic when the pipeline read the masks
     print(_meaning(report, data, reads_masks(_features_of(args), region), phantoms=phantoms))
     if args.report:
-        print(f"report: {report.to_html(Path(args.report) / 'demo.html').resolve()}")
+        from ..reporting import write_html
+
+        page = write_html([report], Path(args.report) / "demo.html", notes=data_notes(data))
+        print(f"report: {page.resolve()}")
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
 

@@ -309,7 +309,8 @@ def run(args) -> int:
     if len(set(sites)) >= 2:
         i = reports[main_cv].index(best)
         print("\n" + _leave_one_site_out(data, X, names, sites, best.name, classifiers[i // len(balances)],
-                                         balances[i % len(balances)], positive, args))
+                                         balances[i % len(balances)], positive, args,
+                                         extractors=make_features(_features_of(args), region=args.region)))
     if external:
         print(f"\n{test_label}: {len(test_data.target)} images never used for fitting or choosing; "
               "group-bootstrap 95% CI")
@@ -347,10 +348,13 @@ def _sites_of(data) -> list[str]:
     return [str((rec.meta or {}).get("site", "")) for rec in data.data]
 
 
-def _leave_one_site_out(data, X, names, sites, label, classifier, balance, positive, args) -> str:
+def _leave_one_site_out(data, X, names, sites, label, classifier, balance, positive, args, extractors=None) -> str:
     """The lines of the leave-one-site-out figure: the pipeline ``label`` trained on the other
     sites and tested on each (:func:`featbus.evaluation.sites.leave_one_site_out`, the one path that
-    ``featbus train`` stores in a model file too), intervals over each site's groups."""
+    ``featbus train`` stores in a model file too), intervals over each site's groups. A held-out
+    site whose images trained a shipped part of ``extractors`` (the breast-us backbone) is no
+    unseen site: its line says so and it is left out of any verdict, as in ``featbus train``
+    (:func:`featbus.evaluation.sites.mark_seen_sites`)."""
     from ..evaluation.sites import leave_one_site_out
 
     pipe = make_classification_pipeline(None, balance=balance, classifier=classifier, blocks=family_blocks(names),
@@ -361,7 +365,25 @@ def _leave_one_site_out(data, X, names, sites, label, classifier, balance, posit
                                     n_jobs=args.n_jobs, name=label, target_names=data.target_names)
     except ValueError as exc:
         raise CLIError(f"leave-one-site-out of {label!r}: {_one_line(exc)}") from exc
+    _mark_seen_sites(result, extractors, data, sites, {
+        "features": args.features, "classifier": str(classifier), "region": args.region, "balance": balance,
+        "preprocessing": [n for n, _ in _preprocessing_steps(args.preprocess)] if args.preprocess else None,
+        "site_balance": False, "segmenter": None})
     return result.summary()
+
+
+def _mark_seen_sites(result, extractors, data, sites, recipe) -> None:
+    """Mark the held-out sites a trained part of ``extractors`` saw (the shipped backbones' cards,
+    a backbone file's card; :func:`featbus.provenance.trained_on`), decided per image by
+    fingerprint; the images are fingerprinted only when some part lists its training images."""
+    from ..evaluation.sites import mark_seen_sites
+    from ..provenance import fingerprints, trained_on
+
+    if extractors is None:
+        return
+    sources = [(who, prints) for who, prints in trained_on(extractors) if who.startswith("the backbone")]
+    if sources:
+        mark_seen_sites(result, sources, fingerprints(data.data), sites, recipe)
 
 
 def _test_set(data, args):

@@ -135,7 +135,8 @@ def _cmd_train(args) -> int:
     if args.max_time is not None and not (np.isfinite(args.max_time) and args.max_time > 0):
         raise CLIError(f"--max-time {args.max_time}: give a number of seconds > 0")
     _import_tensorflow_quietly(args.debug)
-    data = _load_folder(args.data_dir, args.on_error, min_classes=1, columns=export_columns(args))
+    data = _load_folder(args.data_dir, args.on_error, min_classes=1, columns=export_columns(args),
+                        needs_masks="the segmenter's ground-truth masks")
     records = _with_masks(data, args.data_dir)
 
     show = bool(_progress(args)) and sys.stderr.isatty()
@@ -210,7 +211,7 @@ def _cmd_predict(args) -> int:
     _import_tensorflow_quietly(args.debug)
     seg = _load_segmenter(args.segmenter)
     out.mkdir(parents=True, exist_ok=True)
-    rows, errors = [], 0
+    rows, errors, bad = [], 0, []
     batch = 16
     for start in range(0, len(paths), batch):
         chunk = paths[start:start + batch]
@@ -223,6 +224,7 @@ def _cmd_predict(args) -> int:
                 if args.on_error != "skip":
                     raise
                 errors += 1
+                bad.append(p)
                 rows.append({"image": p, "mask": "", "lesion_found": "", "lesion_probability": "", "area_px": "",
                              "error": str(exc)})
         maps = seg.predict_proba_maps(records) if records else []
@@ -243,7 +245,10 @@ def _cmd_predict(args) -> int:
     print(_presence_line(seg, shipped).replace("lesion presence:", "lesion presence (masks.csv's lesion_probability):",
                                                1))
     if errors:
-        print(f"skipped {errors} unreadable image(s) (listed in masks.csv's error column)", file=sys.stderr)
+        from .predict import _first_names
+
+        print(f"skipped {errors} unreadable image(s): {_first_names([Path(b).name for b in bad])} (each with its "
+              "reason in masks.csv's error column)", file=sys.stderr)
     return 0
 
 
@@ -269,7 +274,8 @@ def _cmd_evaluate(args) -> int:
         _check_writable(report / "report.html", "--report")
     _import_tensorflow_quietly(args.debug)
     seg = _load_segmenter(args.segmenter)
-    data = _load_folder(args.data_dir, args.on_error, min_classes=1, columns=export_columns(args))
+    data = _load_folder(args.data_dir, args.on_error, min_classes=1, columns=export_columns(args),
+                        needs_masks="the segmenter's ground-truth masks")
     records = _with_masks(data, args.data_dir, purpose="evaluate compares the predictions with them")
     from ..provenance import overlap_notes
 

@@ -32,6 +32,7 @@ from ._data import (
     _load_folder,
     _load_sites,
     _manifest_split,
+    _mask_need,
     _patches,
     _preprocessing_steps,
 )
@@ -241,11 +242,15 @@ def run(args) -> int:
     _preprocessing_steps(args.preprocess)
     # the model preprocesses new images itself: it is trained on the images as read (or on
     # lesion patches, and then predicts on patches)
+    needs = ("the segmenter trained here (--segmenter unet)" if str(getattr(args, "segmenter", None)).lower() == "unet"
+             else _mask_need(args))
     if len(paths) == 1:
-        data = _patches(_load_folder(args.data_dir, args.on_error, args.task, columns=export_columns(args)), args)
+        data = _patches(_load_folder(args.data_dir, args.on_error, args.task, columns=export_columns(args),
+                                     needs_masks=needs), args)
     else:  # one site each: united, with each site's groups kept apart
         data = _load_sites(paths, lambda p: _patches(_load_folder(p, args.on_error, args.task,
-                                                                  columns=export_columns(args)), args), "training")
+                                                                  columns=export_columns(args), needs_masks=needs),
+                                                     args), "training")
     _log_data(data, ", ".join(paths))
     progress = _progress(args)
     held = None
@@ -326,6 +331,12 @@ def run(args) -> int:
         model.manifest.setdefault("notes", []).append(
             f"trained on {args.patches} x {args.patches} px lesion-centred patches: it classifies such patches, "
             "not whole mammograms")
+    from ..io import data_notes
+
+    for note in data_notes(data):  # the images skipped (named) and the masks dropped: the manifest and the report
+        model.manifest.setdefault("notes", []).append(note)
+        if getattr(model, "cv_report", None) is not None:
+            model.cv_report.notes.append(note)
     for note in model.manifest.get("notes") or []:  # a stored point that turns a class off, said where it is seen
         if str(note).startswith("at the stored operating point"):
             print(f"warning: {note}", file=sys.stderr)

@@ -221,8 +221,8 @@ def load_export(root: str | os.PathLike, *, image_column: str | None = None, lab
     -------
     data : Bunch
         The common layout; labels are written in lower case ('Benign' is class ``benign``), each
-        record's ``meta`` holds the table's row; ``skipped`` and ``dropped_masks`` list
-        ``(path, reason)``.
+        record's ``meta`` holds the table's row; ``skipped`` lists ``(path, reason)``,
+        ``dropped_masks`` ``(mask path, reason, image path)``.
     """
     root = Path(root)
     if on_error not in _ON_ERROR:
@@ -303,7 +303,7 @@ def load_export(root: str | os.PathLike, *, image_column: str | None = None, lab
             continue
         image, mask, mask_problem = res
         if mask_problem is not None:
-            dropped.append((str(mask_path), mask_problem))
+            dropped.append((str(mask_path), mask_problem, str(path)))
         images.append(image)
         masks.append(mask)
         target.append(classes.index(mapping[label]) if label_col else -1)
@@ -317,7 +317,7 @@ def load_export(root: str | os.PathLike, *, image_column: str | None = None, lab
         warn_skipped([(i, p, r) for i, (p, r) in enumerate(skipped)], "image(s)")
     if dropped:
         warnings.warn(f"dropped {len(dropped)} mask(s) that do not fit their image, the images kept without a mask: "
-                      + "; ".join(f"{Path(p).parent.name}/{Path(p).name}: {r}" for p, r in dropped[:_LISTED])
+                      + "; ".join(f"{Path(p).parent.name}/{Path(p).name}: {r}" for p, r, _ in dropped[:_LISTED])
                       + (f" and {len(dropped) - _LISTED} more" if len(dropped) > _LISTED else ""),
                       UserWarning, stacklevel=2)
     if not images:

@@ -12,18 +12,39 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._records import ImageError, map_images
-from ..io import warn_skipped
+from ..io import dropped_masks_note, read_image, read_mask, warn_skipped
 from ._common import (
     _ON_ERROR,
     IMAGE_EXTENSIONS,
     _bunch,
     _check_label_spellings,
     _classes_text,
-    _load_one,
     _natural_key,
     _pattern_regex,
     _scan_class_folder,
 )
+
+
+def _read_keeping_image(item, index: int):
+    """Read an image and the union of its masks: ``(image, mask, None)``; a mask that does not fit
+    the image (another size) or cannot be read is dropped, the image kept: ``(image, empty mask,
+    why)``, the reason naming the mask file and both sizes. Where masks are needed the caller turns
+    a dropped mask into an error or a skipped image (:func:`featbus.cli._data._load_folder`).
+    An unreadable image: ``("error", path, reason)``."""
+    image_path, mask_paths = item
+    try:
+        image = read_image(image_path)
+    except (ImageError, FileNotFoundError) as exc:
+        return ("error", str(image_path), getattr(exc, "reason", str(exc)))
+    if not mask_paths:
+        return image, np.zeros(image.shape, bool), None
+    try:
+        return image, read_mask(mask_paths, shape=image.shape), None
+    except ImageError as exc:
+        return image, np.zeros(image.shape, bool), (f"mask {Path(str(exc.path)).name!r} of image "
+                                                    f"{Path(str(image_path)).name!r}: {exc.reason}")
+    except FileNotFoundError as exc:
+        return ("error", str(image_path), f"mask: {exc}")
 
 
 def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None = None,
@@ -138,22 +159,28 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
     if not items:
         where = "the class folders of " if classes else ""
         raise ValueError(f"no image files with extensions {exts} in {where}{str(root)!r}")
-    results = map_images(_load_one, items, n_jobs, backend="threading")  # decoders release the GIL
-    images, masks, target, paths, metas, skipped = [], [], [], [], [], []
+    results = map_images(_read_keeping_image, items, n_jobs, backend="threading")  # decoders release the GIL
+    images, masks, target, paths, metas, skipped, dropped = [], [], [], [], [], [], []
     for (image_path, mask_paths), label, res in zip(items, labels, results):
         if isinstance(res[0], str):  # ("error", path, reason)
             if on_error == "raise":
                 raise ImageError(res[2], path=res[1])
             skipped.append((res[1], res[2]))
             continue
+        if res[2] is not None:  # the mask dropped, the image kept
+            dropped.append((";".join(str(m) for m in mask_paths), res[2], str(image_path)))
         images.append(res[0])
         masks.append(res[1])
         target.append(label)
         paths.append(str(image_path))
-        metas.append({"label": classes[label] if label >= 0 else None, "has_mask_file": bool(mask_paths),
-                      "mask_paths": [str(m) for m in mask_paths]})
+        metas.append({"label": classes[label] if label >= 0 else None,
+                      "has_mask_file": bool(mask_paths) and res[2] is None,
+                      "mask_paths": [str(m) for m in mask_paths] if res[2] is None else [],
+                      **({"mask_problem": res[2]} if res[2] is not None else {})})
     if skipped:
         warn_skipped([(i, p, r) for i, (p, r) in enumerate(skipped)], "image(s)")
+    if dropped:
+        warnings.warn(dropped_masks_note([d[:2] for d in dropped]), UserWarning, stacklevel=2)
     if not images:
         raise ValueError(f"no readable image in {str(root)!r}")
     if groups == "duplicates":
@@ -164,7 +191,8 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
         group_labels = np.arange(len(images))
     descr = (f"Image folder {str(root)!r}: {len(images)} images, {_classes_text(target, classes)}, "
              f"{len(np.unique(group_labels))} groups.")
-    return _bunch(images, masks, target, classes, paths, group_labels, metas, descr, skipped=skipped)
+    return _bunch(images, masks, target, classes, paths, group_labels, metas, descr, skipped=skipped,
+                  dropped_masks=dropped)
 
 
 # --------------------------------------------------------------------------- CSV manifest
@@ -418,15 +446,20 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
         for line_meta, label in zip(metas, labels):
             if label not in classes:
                 raise _manifest_error(path, line_meta["row"], f"label {label!r} is not one of the classes {classes}")
-    results = map_images(_load_one, items, n_jobs, backend="threading")
+    results = map_images(_read_keeping_image, items, n_jobs, backend="threading")
     images, masks, target, paths, kept_metas, kept_groups, kept_splits, skipped = [], [], [], [], [], [], [], []
-    for (image_path, _), label, meta, group, split, res in zip(items, labels, metas, group_values, splits, results):
+    dropped = []
+    for (image_path, mask_paths), label, meta, group, split, res in zip(items, labels, metas, group_values, splits,
+                                                                         results):
         if isinstance(res[0], str):  # ("error", path, reason)
             reason = f"row {meta['row']}: {res[2]}"
             if on_error == "raise":
                 raise ImageError(reason, path=res[1])
             skipped.append((res[1], reason))
             continue
+        if res[2] is not None:  # the mask dropped, the image kept
+            dropped.append((";".join(str(m) for m in mask_paths), f"row {meta['row']}: {res[2]}", str(image_path)))
+            meta = {**meta, "has_mask_file": False, "mask_problem": res[2]}
         images.append(res[0])
         masks.append(res[1])
         target.append(classes.index(label) if labelled else -1)
@@ -436,6 +469,8 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
         kept_splits.append(split)
     if skipped:
         warn_skipped([(i, p, r) for i, (p, r) in enumerate(skipped)], "image(s)")
+    if dropped:
+        warnings.warn(dropped_masks_note([d[:2] for d in dropped]), UserWarning, stacklevel=2)
     if not images:
         raise ValueError(f"no readable image listed in {str(path)!r}")
     if has_group:
@@ -454,4 +489,4 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
              f"{len(np.unique(group_labels))} groups" + (" (from its 'group' column)." if has_group else "."))
     told = {"groups_from": f"the 'group' column of {Path(path).name}"} if has_group else {}
     return _bunch(images, masks, target, classes, paths, group_labels, kept_metas, descr, skipped=skipped,
-                  split=np.asarray(kept_splits, dtype=object), extra_columns=extra, **told)
+                  dropped_masks=dropped, split=np.asarray(kept_splits, dtype=object), extra_columns=extra, **told)

@@ -1057,11 +1057,9 @@ def write_study_report(reports: dict[str, list], data, path: str | Path, *, feat
              f"Features: {feature_label} ({n_features} columns" + (f", region={region}" if region else "") + "). "
              "Extractors learn nothing from labels or statistics, so they are computed once; "
              "scaling, sampling and the classifier are fitted on the training folds only."]
-    skipped = getattr(data, "skipped", None) or []
-    if skipped:
-        notes.append(f"Skipped (unreadable, --on-error skip): {len(skipped)} image(s): "
-                     + "; ".join(f"{p_} ({' '.join(str(r).split())})" for p_, r in skipped[:20])
-                     + (" ..." if len(skipped) > 20 else "") + ".")
+    from ..io import data_notes
+
+    notes += [n[0].upper() + n[1:] + "." for n in data_notes(data)]  # the skipped images named, masks dropped
     if masks_used:
         notes.append("Masks: the ground-truth lesion masks of the data set are used (at prediction "
                      "time a segmenter must provide them), so these numbers assume perfect segmentation.")

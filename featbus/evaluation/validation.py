@@ -69,6 +69,7 @@ from typing import Any
 
 import numpy as np
 
+from ..io import data_notes
 from ..metrics import (
     ECE_BINS,
     OperatingPoint,
@@ -223,6 +224,9 @@ class ExternalValidation:
         One sentence per source of the model's training (its own training or adaptation
         images, a shipped backbone such as ``breast-us``) that some of these images come from
         (:func:`featbus.provenance.overlap_notes`): its figures on them are optimistic.
+    notes : list of str, default=[]
+        What was made of the data on the way: labels read as a model class whose case differs
+        (``'Benign' read as 'benign'``), images skipped (``--on-error skip``, named), masks dropped.
 
     Attributes
     ----------
@@ -272,6 +276,7 @@ class ExternalValidation:
     operating_point: dict | None = None
     out_of_domain: np.ndarray | None = None
     seen: list = dataclasses.field(default_factory=list)
+    notes: list = dataclasses.field(default_factory=list)
 
     # -- derived
     @property
@@ -436,6 +441,7 @@ class ExternalValidation:
                  (f"95 % intervals: {self.n_bootstrap} bootstrap resamples of the {self.n_groups} groups (each group "
                   "drawn whole)" if self.n_bootstrap else "no intervals (n_bootstrap=0)"),
                  *[f"caution: {note}" for note in self.seen],
+                 *[f"note: {note}" for note in self.notes],
                  ""]
         lines += [self.sanity.summary(), ""]
         if self.out_of_domain is not None:
@@ -628,7 +634,7 @@ class ExternalValidation:
                      "groups_from": self.groups_from, "counts": self._counts(), "absent_classes": self.absent_classes},
             "positive": self.positive, "n_bootstrap": self.n_bootstrap, "random_state": self.random_state,
             "interval": "95 % bootstrap percentile interval, groups resampled whole",
-            "verdict": self.verdict, "seen": list(self.seen),
+            "verdict": self.verdict, "seen": list(self.seen), "notes": list(self.notes),
             "out_of_domain": None if self.out_of_domain is None else {
                 "flagged": int(np.sum(self.out_of_domain > 1)), "n": len(self.out_of_domain),
                 "median": _num(np.median(self.out_of_domain))},
@@ -716,6 +722,7 @@ class ExternalValidation:
                  f"({esc(self.groups_from)}). Every interval is a 95 % bootstrap percentile interval over "
                  f"{self.n_bootstrap} resamples of whole groups. The model predicted every image once; nothing was "
                  "refitted.</p>",
+                 *[f'<p class="note">{esc(note)}</p>' for note in self.notes],
                  verdict_html(self.sanity),
                  "<h2>In short</h2><ul>" + "".join(f"<li><b>{esc(v)}</b></li>" for v in self.verdict) + "</ul>",
                  f"<h2>{esc(pos)} vs rest</h2>", table,
@@ -917,6 +924,7 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
     y_true = np.asarray(data.target_names, dtype=str)[np.asarray(data.target, dtype=int)]
     if y_true.size == 0:
         raise ValueError("the data set holds no image")
+    y_true, notes = _case_folded(y_true, classes)
     unknown = sorted(set(y_true.tolist()) - set(classes), key=_natural_key)
     if unknown:
         raise ValueError(f"the data set has class{'es' if len(unknown) > 1 else ''} "
@@ -975,4 +983,18 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         random_state=random_state, figures=figures, intervals=intervals,
         reliability=reliability_curve(proba[:, pos], yt == pos), subgroups=tables, in_domain=in_domain,
         operating_point=op if rule is not None else None, out_of_domain=out_of_domain,
-        seen=overlap_notes(model, records))
+        seen=overlap_notes(model, records), notes=notes + data_notes(data))
+
+
+def _case_folded(y_true: np.ndarray, classes: list[str]) -> tuple[np.ndarray, list[str]]:
+    """The data's labels, a label that differs from one model class in case only read as it
+    (``'Benign'`` as ``'benign'``), with one note per label so read."""
+    notes, mapping = [], {}
+    for label in sorted(set(y_true.tolist()) - set(classes), key=_natural_key):
+        same = [c for c in classes if c.casefold() == label.casefold()]
+        if len(same) == 1:
+            mapping[label] = same[0]
+            notes.append(f"{label!r} read as {same[0]!r} (case differs)")
+    if not mapping:
+        return y_true, []
+    return np.array([mapping.get(v, v) for v in y_true.tolist()], dtype=str), notes
