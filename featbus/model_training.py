@@ -298,15 +298,6 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     >>> model.predict_proba(make_phantoms(2, image_size=48, random_state=1).data).shape
     (2, 3)
     """
-    from sklearn.base import clone
-    from sklearn.calibration import CalibratedClassifierCV
-
-    from .evaluation.report import evaluate, make_splits
-    from .model_selection import grouping_name, groups_origin, resolve_groups
-    from .pipelines.make import make_classification_pipeline, make_features, make_preprocessing
-    from .preprocessing.roi import ROICropper
-    from .scaling import family_blocks
-
     recipe_name = None
     if recipe is not None:
         from .pipelines.recipes import build_network, get_recipe
@@ -352,164 +343,362 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         if balance is not None:
             raise ValueError(f"site_balance balances the classes itself (within equal site weights): leave balance "
                              f"unset, not {balance!r}")
+    run = _Run(data=data, names=names, classifier=classifier, network=network, recipe_name=recipe_name,
+               balance=balance, region=region, segmenter=segmenter, roi_margin=roi_margin,
+               preprocessing=preprocessing, n_splits=n_splits, n_bootstrap=n_bootstrap, random_state=random_state,
+               cross_validate=cross_validate, cache=cache, n_jobs=n_jobs, progress=progress, command=command,
+               source=source, site_cv=site_cv, site_balance=site_balance, target=target_sensitivity, sites=sites,
+               n_sites=n_sites)
+    _build_parts(run)
+    _read_labels(run)
+    if run.segmenter is not None:
+        _crop_to_lesions(run)
+    _check_point_class(run)
+    if run.network is not None:  # a network fits, judges and describes itself
+        return _network_model(run)
+    _make_tail(run)
+    _cross_validate(run)
+    _fit_head(run)
+    _out_of_fold(run)
+    _describe(run)
+    _figures(run)
+    _provenance(run)
+    _operating_point(run)
+    return run.model
+
+
+@dataclasses.dataclass
+class _Run:
+    """One run of :func:`train_model`: its checked settings, then what each step adds.
+
+    The steps read and fill this record in order: the parts (:func:`_build_parts`), the
+    labels and groups (:func:`_read_labels`), the lesion crop (:func:`_crop_to_lesions`), the
+    classifier pipeline (:func:`_make_tail`), its figures (:func:`_cross_validate`), the head
+    (:func:`_fit_head`), the operating point's held-out probabilities (:func:`_out_of_fold`), the
+    manifest (:func:`_describe`, :func:`_figures`), the model (:func:`_provenance`) and its stored
+    point (:func:`_operating_point`). A network run goes from the crop to :func:`_network_model`.
+    """
+
+    # the settings, as train_model checked them
+    data: Any
+    names: list
+    classifier: Any
+    network: Any
+    recipe_name: str | None
+    balance: str | None
+    region: str | None
+    segmenter: Any
+    roi_margin: float
+    preprocessing: Any
+    n_splits: int
+    n_bootstrap: int
+    random_state: int
+    cross_validate: bool
+    cache: Any
+    n_jobs: int | None
+    progress: bool
+    command: str | None
+    source: str | None
+    site_cv: bool | str
+    site_balance: bool
+    target: float | None  # the operating point's sensitivity
+    sites: np.ndarray | None
+    n_sites: int
+    # _build_parts: the feature union (None for a network), the preprocessing, the images as the
+    # features see them (inputs) and as explanations and the app show them (seen)
+    union: Any = None
+    steps: list = dataclasses.field(default_factory=list)
+    preprocess: Any = None
+    records: list = dataclasses.field(default_factory=list)
+    inputs: Any = None
+    seen: Any = None
+    # _read_labels
+    y: np.ndarray | None = None
+    classes: np.ndarray | None = None
+    groups: np.ndarray | None = None
+    groups_from: str | None = None
+    fold_word: str = ""
+    # _crop_to_lesions
+    roi: Any = None
+    seg_info: dict | None = None
+    notes: list = dataclasses.field(default_factory=list)
+    # _make_tail
+    X: np.ndarray | None = None
+    columns: list = dataclasses.field(default_factory=list)
+    tail: Any = None
+    weigh: Any = None  # a training fold's indices -> its fit parameters (site balance)
+    weights: dict = dataclasses.field(default_factory=dict)
+    shares: dict | None = None
+    label: str = ""
+    # _cross_validate, _fit_head, _out_of_fold
+    report: Any = None
+    site_report: Any = None
+    head: Any = None
+    calibration: str | None = None
+    oof: np.ndarray | None = None
+    # _describe ... _operating_point
+    deep: bool = False
+    manifest: dict = dataclasses.field(default_factory=dict)
+    model: FeatbusModel | None = None
+
+
+def _build_parts(run: _Run) -> None:
+    """The parts every image passes through: the feature union (none for a network) and the
+    preprocessing steps, fitted; the images as the features will see them."""
+    from .pipelines.make import make_features, make_preprocessing
+
     # one union computes the training rows (with the run's cache and progress) and is the one saved
-    union = (make_features(names, region=region, n_jobs=n_jobs, cache=cache, progress=progress)
-             if network is None else None)
-    records = list(data.data)
-    preprocess, steps = None, make_preprocessing(preprocessing)
-    if steps:
+    run.union = (make_features(run.names, region=run.region, n_jobs=run.n_jobs, cache=run.cache,
+                               progress=run.progress) if run.network is None else None)
+    run.records = list(run.data.data)
+    run.steps = make_preprocessing(run.preprocessing)
+    if run.steps:
         from sklearn.pipeline import Pipeline
 
-        preprocess = Pipeline(steps).fit(records)
-    y = np.asarray(data.target_names, dtype=object)[np.asarray(data.target)].astype(str)
-    classes = np.unique(y)
-    groups = resolve_groups(records, getattr(data, "groups", None))  # featbus's one grouping policy
+        run.preprocess = Pipeline(run.steps).fit(run.records)
+    run.inputs = run.records if run.preprocess is None else run.preprocess.transform(run.records)
+    run.seen = run.inputs  # what explanations and the app show: the images after preprocessing
+
+
+def _read_labels(run: _Run) -> None:
+    """The labels, the classes and the groups every fold keeps whole."""
+    from .model_selection import grouping_name, groups_origin, resolve_groups
+
+    data = run.data
+    run.y = np.asarray(data.target_names, dtype=object)[np.asarray(data.target)].astype(str)
+    run.classes = np.unique(run.y)
+    run.groups = resolve_groups(run.records, getattr(data, "groups", None))  # featbus's one grouping policy
     # what the groups are, for the words: a table's patients, or near-duplicate groups featbus formed
-    groups_from = groups_origin(data) if getattr(data, "groups", None) is not None else None
-    fold_word = grouping_name(groups_from).split(" (")[0]  # "duplicate-grouped", "patient-grouped"
-    roi, seg_info, notes = None, None, []
-    inputs = records if preprocess is None else preprocess.transform(records)
-    seen = inputs  # what explanations and the app show: the images after preprocessing
-    if segmenter is not None:
-        seg, seg_info = _fitted_segmenter(segmenter, inputs, groups)
-        # training images are cropped by the segmenter's predictions, not their ground truth:
-        # training sees what prediction will see
-        roi = ROICropper(segmenter=seg, source="segmenter", margin=float(roi_margin), on_empty="image",
-                         pass_mask=True).fit(inputs)
-        inputs = roi.transform(inputs)
-        found = [bool(r.meta["roi_found"]) for r in inputs]
-        seg_info["roi"] = {"class": "ROICropper", "source": "segmenter", "margin": float(roi_margin),
-                           "on_empty": "image", "pass_mask": True, "min_area": roi.min_area,
-                           "found_in_training_images": int(sum(found))}
-        n_seen = seg_info.get("n_training_images_seen")
-        if n_seen is not None:  # the segmenter's file lists its training images
-            if n_seen:
-                notes.append(f"{n_seen} of these {len(inputs)} images (or near-copies) trained the segmenter: its "
+    run.groups_from = groups_origin(data) if getattr(data, "groups", None) is not None else None
+    run.fold_word = grouping_name(run.groups_from).split(" (")[0]  # "duplicate-grouped", "patient-grouped"
+
+
+def _crop_to_lesions(run: _Run) -> None:
+    """Crop every image to the lesion the segmenter predicts; the manifest's segmenter entry and
+    the note on what the segmenter saw."""
+    from .preprocessing.roi import ROICropper
+
+    seg, run.seg_info = _fitted_segmenter(run.segmenter, run.inputs, run.groups)
+    margin = float(run.roi_margin)
+    # training images are cropped by the segmenter's predictions, not their ground truth:
+    # training sees what prediction will see
+    run.roi = ROICropper(segmenter=seg, source="segmenter", margin=margin, on_empty="image",
+                         pass_mask=True).fit(run.inputs)
+    run.inputs = inputs = run.roi.transform(run.inputs)
+    found = [bool(r.meta["roi_found"]) for r in inputs]
+    seg_info = run.seg_info
+    seg_info["roi"] = {"class": "ROICropper", "source": "segmenter", "margin": margin,
+                       "on_empty": "image", "pass_mask": True, "min_area": run.roi.min_area,
+                       "found_in_training_images": int(sum(found))}
+    n_seen = seg_info.get("n_training_images_seen")
+    if n_seen is not None:  # the segmenter's file lists its training images
+        if n_seen:
+            run.notes.append(f"{n_seen} of these {len(inputs)} images (or near-copies) trained the segmenter: its "
                              "masks of the cross-validation test folds are better than on new images, so the "
                              "cross-validation numbers are optimistic for the crops; judge the model on images the "
                              "segmenter never saw (featbus validate MODEL DATA from another site)")
-        elif seg_info.get("trained_on_training_images") is True:
-            notes.append("the segmenter was trained on these same images: its masks of the cross-validation test "
+    elif seg_info.get("trained_on_training_images") is True:
+        run.notes.append("the segmenter was trained on these same images: its masks of the cross-validation test "
                          "folds are better than on new images, so the cross-validation numbers are optimistic for "
                          "the crops; judge the model on held-out images the segmenter never saw (featbus train "
                          "--test-fraction)")
-        else:  # a file or a trained object: what it was trained on is unknown
-            notes.append("the segmenter may have been trained on these images (featbus cannot tell): if so, its "
+    else:  # a file or a trained object: what it was trained on is unknown
+        run.notes.append("the segmenter may have been trained on these images (featbus cannot tell): if so, its "
                          "masks of the cross-validation test folds are better than on new images and the "
                          "cross-validation numbers are optimistic for the crops; judge the model on held-out "
                          "images the segmenter never saw")
-    if target_sensitivity is not None and "malignant" not in classes:
-        raise ValueError(f"operating_point sets a threshold on p(malignant); these classes are {classes.tolist()}")
-    if network is not None:
-        model = _train_network(network, inputs, seen, y, classes, groups, records, preprocess, steps, roi, seg_info,
-                               notes, recipe_name=recipe_name, n_bootstrap=n_bootstrap, random_state=random_state,
-                               command=command, source=source, sites=sites if site_cv is True else None,
-                               progress=progress, groups_from=groups_from)
-        if target_sensitivity is not None:
-            net = model.features.transformer_list[0][1]  # the network (or ensemble) as trained
-            val = np.asarray(getattr(net, "validation_indices_", []), dtype=int)
-            if not val.size:
-                raise ValueError("operating_point is chosen on held-out predictions: this network trained without a "
-                                 "validation split (validation_fraction=0)")
-            where = f"{val.size} validation images of the training data" + (
-                f" ({', '.join(f'{k} {v}' for k, v in _site_counts(sites[val]).items())})" if n_sites >= 2 else "")
-            val_proba = np.asarray(net.validation_proba_, dtype=float)
-            _store_operating_point(model, val_proba, y[val], target_sensitivity, f"{where}, never trained on")
-            _validation_at_operating_point(model, val_proba)
-            _note_classes_turned_off(model, val_proba, y[val], "its validation images")
+
+
+def _check_point_class(run: _Run) -> None:
+    """An operating point sets a threshold on p(malignant): the labels must have that class."""
+    if run.target is not None and "malignant" not in run.classes:
+        raise ValueError(f"operating_point sets a threshold on p(malignant); these classes are "
+                         f"{run.classes.tolist()}")
+
+
+def _network_model(run: _Run) -> FeatbusModel:
+    """A network recipe's run after the crop: :func:`_train_network` fits, judges and describes
+    it; the operating point is chosen on its validation split."""
+    model = _train_network(run.network, run.inputs, run.seen, run.y, run.classes, run.groups, run.records,
+                           run.preprocess, run.steps, run.roi, run.seg_info, run.notes,
+                           recipe_name=run.recipe_name, n_bootstrap=run.n_bootstrap, random_state=run.random_state,
+                           command=run.command, source=run.source, sites=run.sites if run.site_cv is True else None,
+                           progress=run.progress, groups_from=run.groups_from)
+    run.model = model
+    if run.target is None:
         return model
-    X = np.asarray(union.fit_transform(inputs))
-    columns = [str(n) for n in union.get_feature_names_out()]
-    _forget_run_settings(union)
+    net = model.features.transformer_list[0][1]  # the network (or ensemble) as trained
+    val = np.asarray(getattr(net, "validation_indices_", []), dtype=int)
+    if not val.size:
+        raise ValueError("operating_point is chosen on held-out predictions: this network trained without a "
+                         "validation split (validation_fraction=0)")
+    where = f"{val.size} validation images of the training data" + (
+        f" ({', '.join(f'{k} {v}' for k, v in _site_counts(run.sites[val]).items())})" if run.n_sites >= 2 else "")
+    val_proba = np.asarray(net.validation_proba_, dtype=float)
+    _store_operating_point(model, val_proba, run.y[val], run.target, f"{where}, never trained on")
+    _validation_at_operating_point(model, val_proba)
+    _note_classes_turned_off(model, val_proba, run.y[val], "its validation images")
+    return model
+
+
+def _make_tail(run: _Run) -> None:
+    """The feature rows, and the classifier pipeline after the features (with the site-balance
+    weights of what each fit trains on)."""
+    from .pipelines.make import make_classification_pipeline
+    from .scaling import family_blocks
+
+    run.X = np.asarray(run.union.fit_transform(run.inputs))
+    run.columns = [str(n) for n in run.union.get_feature_names_out()]
+    _forget_run_settings(run.union)
     # the families joined as the library's pipelines join them (each the same total variance)
-    tail = make_classification_pipeline(None, balance=balance, classifier=classifier, blocks=family_blocks(columns),
-                                        random_state=random_state, n_jobs=n_jobs)
+    tail = make_classification_pipeline(None, balance=run.balance, classifier=run.classifier,
+                                        blocks=family_blocks(run.columns), random_state=run.random_state,
+                                        n_jobs=run.n_jobs)
     if not any(hasattr(step, "fit_resample") for _, step in tail.steps):
         # no sampler: a scikit-learn Pipeline predicts the same, and loading it does not import
         # imbalanced-learn (about 0.5 s of a cold start)
         from sklearn.pipeline import Pipeline
 
         tail = Pipeline(tail.steps)
-    clf = tail.steps[-1][1]
-    weigh, weights, shares = None, {}, None
-    if site_balance:
-        from sklearn.utils.validation import has_fit_parameter
+    run.tail = tail
+    if run.site_balance:
+        _weigh_sites(run)
+    run.label = (f"{'+'.join(run.union.named_transformers)} | {run.classifier} | "
+                 + ("site balance" if run.site_balance else run.balance or "none"))
 
-        if not has_fit_parameter(clf, "sample_weight"):
-            raise ValueError(f"site_balance needs a classifier whose fit takes sample_weight; {classifier!r} "
-                             f"({type(clf).__name__}) does not: use svm, logreg or rf")
-        last = tail.steps[-1][0]
 
-        def weigh(train):  # the weights of what a fold trains on: its own sites and classes
-            return {f"{last}__sample_weight": site_balance_weights(y[train], sites[train])}
+def _weigh_sites(run: _Run) -> None:
+    """Site balance: every fit's sample weights, from the sites and classes it trains on."""
+    from sklearn.utils.validation import has_fit_parameter
 
-        weights = weigh(np.arange(len(y)))
-        shares = site_balance_shares(y, sites, weights[f"{last}__sample_weight"])
-    label = (f"{'+'.join(union.named_transformers)} | {classifier} | "
-             + ("site balance" if site_balance else balance or "none"))
-    report = site_report = None
-    if cross_validate:
-        report = evaluate(clone(tail), X, y, cv="duplicate-grouped", n_splits=n_splits, groups=groups,
-                          n_bootstrap=n_bootstrap, random_state=random_state, progress=progress, name=label,
-                          fit_params=weigh, groups_from=groups_from)
-    if n_sites >= 2 and (site_cv is True or (site_cv == "auto" and cross_validate)):
-        site_report = leave_one_site_out(clone(tail), X, y, sites, groups=groups, n_bootstrap=n_bootstrap,
-                                         random_state=random_state, name=label, fit_params=weigh,
-                                         positive="malignant")
-    if hasattr(clf, "predict_proba"):
-        head, calibration = clone(tail).fit(X, y, **weights), None
-    else:
-        splits, _, _ = make_splits(X, y, cv="duplicate-grouped", n_splits=n_splits, groups=groups,
-                                   random_state=random_state)
-        head = CalibratedClassifierCV(clone(tail), method="sigmoid", cv=splits, ensemble=False).fit(X, y, **weights)
-        head.cv = n_splits  # the fold indices are not needed after fitting; keep the pickle small
-        calibration = (f"sigmoid (Platt) on out-of-fold decision values of {n_splits} {fold_word} "
+    clf = run.tail.steps[-1][1]
+    if not has_fit_parameter(clf, "sample_weight"):
+        raise ValueError(f"site_balance needs a classifier whose fit takes sample_weight; {run.classifier!r} "
+                         f"({type(clf).__name__}) does not: use svm, logreg or rf")
+    last, y, sites = run.tail.steps[-1][0], run.y, run.sites
+
+    def weigh(train):  # the weights of what a fold trains on: its own sites and classes
+        return {f"{last}__sample_weight": site_balance_weights(y[train], sites[train])}
+
+    run.weigh = weigh
+    run.weights = weigh(np.arange(len(y)))
+    run.shares = site_balance_shares(y, sites, run.weights[f"{last}__sample_weight"])
+
+
+def _cross_validate(run: _Run) -> None:
+    """The pooled cross-validation over grouped folds, and leave-one-site-out when the images
+    come from several sites."""
+    from sklearn.base import clone
+
+    from .evaluation.report import evaluate
+
+    if run.cross_validate:
+        run.report = evaluate(clone(run.tail), run.X, run.y, cv="duplicate-grouped", n_splits=run.n_splits,
+                              groups=run.groups, n_bootstrap=run.n_bootstrap, random_state=run.random_state,
+                              progress=run.progress, name=run.label, fit_params=run.weigh,
+                              groups_from=run.groups_from)
+    if run.n_sites >= 2 and (run.site_cv is True or (run.site_cv == "auto" and run.cross_validate)):
+        run.site_report = leave_one_site_out(clone(run.tail), run.X, run.y, run.sites, groups=run.groups,
+                                             n_bootstrap=run.n_bootstrap, random_state=run.random_state,
+                                             name=run.label, fit_params=run.weigh, positive="malignant")
+
+
+def _fit_head(run: _Run) -> None:
+    """The pipeline fitted on every image; a classifier without probabilities inside a sigmoid
+    calibration on grouped folds (see "Probabilities" in the module docstring)."""
+    from sklearn.base import clone
+    from sklearn.calibration import CalibratedClassifierCV
+
+    from .evaluation.report import make_splits
+
+    X, y, n_splits = run.X, run.y, run.n_splits
+    if hasattr(run.tail.steps[-1][1], "predict_proba"):
+        run.head = clone(run.tail).fit(X, y, **run.weights)
+        return
+    splits, _, _ = make_splits(X, y, cv="duplicate-grouped", n_splits=n_splits, groups=run.groups,
+                               random_state=run.random_state)
+    head = CalibratedClassifierCV(clone(run.tail), method="sigmoid", cv=splits, ensemble=False).fit(X, y, **run.weights)
+    head.cv = n_splits  # the fold indices are not needed after fitting; keep the pickle small
+    run.head = head
+    run.calibration = (f"sigmoid (Platt) on out-of-fold decision values of {n_splits} {run.fold_word} "
                        "folds, classifier refitted on all images")
-    oof = None
-    if target_sensitivity is not None:  # the point's held-out probabilities: the report's folds, refitted
-        splits = report.splits if report is not None else make_splits(
-            X, y, cv="duplicate-grouped", n_splits=n_splits, groups=groups, random_state=random_state)[0]
-        oof = _out_of_fold_proba(tail, head, X, y, splits, weigh)
-        if report is not None:  # the figures judge the decisions the file makes, each fold's point nested
-            report = _nested_operating_point(report, oof, target_sensitivity)
-    deep = any(is_cnn(e) for _, e in union.transformer_list) or roi is not None
-    manifest = {
-        **_manifest_head(roi, preprocess, command, random_state, deep, classes),
-        "recipe": {"name": recipe_name, "features": ",".join(n if isinstance(n, str) else str(n[0]) for n in names),
-                   "region": region, "classifier": str(classifier),
-                   "preprocessing": [name for name, _ in steps] or None,
-                   "balance": balance, "calibration": calibration, "extractors": _extractor_settings(union),
-                   "head": repr(head),
-                   **({"site_balance": {**shares, "about": SITE_BALANCE_ABOUT}} if shares else {})},
-        **_manifest_data(source, y, classes, groups, records, seen, sites),
-        "cv": _cv_summary(report) if report is not None else None,
+
+
+def _out_of_fold(run: _Run) -> None:
+    """With an operating point: the held-out probabilities it is chosen on (the report's folds,
+    refitted), and the cross-validation's decisions made at it, each fold's point nested."""
+    if run.target is None:
+        return
+    from .evaluation.report import make_splits
+
+    splits = run.report.splits if run.report is not None else make_splits(
+        run.X, run.y, cv="duplicate-grouped", n_splits=run.n_splits, groups=run.groups,
+        random_state=run.random_state)[0]
+    run.oof = _out_of_fold_proba(run.tail, run.head, run.X, run.y, splits, run.weigh)
+    if run.report is not None:  # the figures judge the decisions the file makes
+        run.report = _nested_operating_point(run.report, run.oof, run.target)
+
+
+def _describe(run: _Run) -> None:
+    """The manifest's head, recipe and training data: what was trained, and on what."""
+    names, head = run.names, run.head
+    run.deep = any(is_cnn(e) for _, e in run.union.transformer_list) or run.roi is not None
+    run.manifest = {
+        **_manifest_head(run.roi, run.preprocess, run.command, run.random_state, run.deep, run.classes),
+        "recipe": {"name": run.recipe_name,
+                   "features": ",".join(n if isinstance(n, str) else str(n[0]) for n in names),
+                   "region": run.region, "classifier": str(run.classifier),
+                   "preprocessing": [name for name, _ in run.steps] or None,
+                   "balance": run.balance, "calibration": run.calibration,
+                   "extractors": _extractor_settings(run.union), "head": repr(head),
+                   **({"site_balance": {**run.shares, "about": SITE_BALANCE_ABOUT}} if run.shares else {})},
+        **_manifest_data(run.source, run.y, run.classes, run.groups, run.records, run.seen, run.sites),
     }
-    if report is not None and oof is not None:
+
+
+def _figures(run: _Run) -> None:
+    """The manifest's figures: the cross-validation (its verdict, the decisions it judges) and
+    leave-one-site-out, with the sites a trained part saw marked."""
+    manifest, report = run.manifest, run.report
+    manifest["cv"] = _cv_summary(report) if report is not None else None
+    if report is not None and run.oof is not None:
         manifest["cv"]["decisions"] = report.notes[-1][len("decisions: "):]
-    if site_report is not None:
-        _mark_seen_sites(site_report, union, roi, seg_info, manifest, sites)
-        manifest["site_cv"] = _site_cv_entry(site_report)
-    if deep:  # where the networks (CNN features, segmenter) ran
+    if run.site_report is not None:
+        _mark_seen_sites(run.site_report, run.union, run.roi, run.seg_info, manifest, run.sites)
+        manifest["site_cv"] = _site_cv_entry(run.site_report)
+
+
+def _provenance(run: _Run) -> None:
+    """Where the networks ran, the segmenter, the images a shipped network saw, the out-of-domain
+    reference; then the model."""
+    manifest, seg_info = run.manifest, run.seg_info
+    if run.deep:  # where the networks (CNN features, segmenter) ran
         from .networks._backend import backend_name, device
 
         manifest["training"] = {"backend": backend_name(), "device": device(), "members": []}
     if seg_info is not None:
         manifest["segmenter"] = seg_info
-        manifest["notes"] = notes
-        if manifest["cv"] is not None and notes:
+        manifest["notes"] = run.notes
+        if manifest["cv"] is not None and run.notes:
             manifest["cv"]["caveat"] = ("optimistic for the crops: the segmenter " + (
                 "saw the test folds' masks" if seg_info["trained_on_training_images"] is True
                 else "may have seen the test folds' masks"))
-    _note_seen_images(union, records, manifest, report)
-    domain = _domain_reference(X, columns, groups, random_state, manifest)
-    model = FeatbusModel(union, head, manifest, roi, preprocess, domain)
-    model.cv_report, model.site_cv_report = report, site_report
-    if target_sensitivity is not None:
-        _store_operating_point(model, oof, y, target_sensitivity,
-                               f"out-of-fold probabilities of {len(y)} training images ({n_splits} {fold_word} "
-                               "folds)")
-        _note_classes_turned_off(model, oof, y, "its training images' out-of-fold predictions")
-    return model
+    _note_seen_images(run.union, run.records, manifest, run.report)
+    domain = _domain_reference(run.X, run.columns, run.groups, run.random_state, manifest)
+    run.model = FeatbusModel(run.union, run.head, manifest, run.roi, run.preprocess, domain)
+    run.model.cv_report, run.model.site_cv_report = run.report, run.site_report
+
+
+def _operating_point(run: _Run) -> None:
+    """With an operating point: chosen on the out-of-fold probabilities and stored in the
+    model's manifest (what it decides by), with a note when it never answers some class."""
+    if run.target is None:
+        return
+    y = run.y
+    _store_operating_point(run.model, run.oof, y, run.target,
+                           f"out-of-fold probabilities of {len(y)} training images ({run.n_splits} {run.fold_word} "
+                           "folds)")
+    _note_classes_turned_off(run.model, run.oof, y, "its training images' out-of-fold predictions")
 
 
 def parse_operating_point(spec: str | dict | None) -> float | None:

@@ -186,6 +186,20 @@ def test_every_classifier_and_sampler_loads_without_trust(classifier, balance, t
     np.testing.assert_allclose(loaded.predict_proba(data.images[:5]), model.predict_proba(data.images[:5]))
 
 
+def test_the_trust_table_names_what_the_ingredient_rows_bring():
+    """The trust module lists the rows' held types and packages itself (it imports no pipelines):
+    a new row holding a new type, or from a new package, fails here until the trust table says
+    so; a trusted type or package that no row brings any more fails too (no stale trust)."""
+    from featbus.model import _trust
+    from featbus.pipelines.ingredients import CLASSIFIER_TABLE, SAMPLER_TABLE, SELECTOR_TABLE
+
+    rows = [e for table in (CLASSIFIER_TABLE, SAMPLER_TABLE, SELECTOR_TABLE) for e in table.values()]
+    assert set(_trust._ROW_TYPES) == {t for e in rows for t in e.holds}
+    assert set(_trust._ROW_PACKAGES) == {e.estimator.split(".")[0] for e in rows if e.estimator} - {"sklearn"}
+    assert set(_trust._ROW_TYPES) <= set(_trust.EXTRA_TRUSTED_TYPES)
+    assert set(_trust._ROW_PACKAGES) <= set(_trust.TRUSTED_PACKAGES)
+
+
 def test_every_sampler_class_is_trusted():
     """The samplers of the balance table (SMOTEENN cleans a phantom set too hard to train one here)."""
     import imblearn
