@@ -110,6 +110,19 @@ def test_the_cli_trains_on_an_export_with_its_notes(tmp_path, capsys):
     assert "none of the 1 image(s) could be predicted" in err[-1] and "broken.png" in err[-1].split("the first")[1]
 
 
+def test_evaluate_names_an_exports_folds_patient_grouped(tmp_path, capsys):
+    """The description said "patient-grouped 5-fold (from the 'Patient ID' column ...)" while the
+    table's columns, the progress line, the page's title and its header said "duplicate-grouped"."""
+    root = make_export(tmp_path / "export")
+    report = tmp_path / "rep"
+    assert main(["evaluate", str(root), "-f", "intensity", "--classifiers", "logreg", "--n-splits", "3",
+                 "--n-bootstrap", "20", "--report", str(report), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "patient-grouped:accuracy" in out and "duplicate-grouped" not in out
+    page = (report / "report.html").read_text()
+    assert "featbus evaluate: patient-grouped CV" in page and "duplicate-grouped" not in page
+
+
 def test_class_folders_that_share_file_names_stay_classes(tmp_path):
     """Class folders numbered alike (1.png, 2.png in each) are classes: only a folder named for masks,
     or one holding two-level images beside grey ones, pairs with the images."""
