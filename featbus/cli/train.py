@@ -386,7 +386,8 @@ def _train_report(model, folder: Path) -> None:
 
         from ..model.describe import site_cv_lines
 
-        sections.append("<h2>Leave one site out</h2><pre>" + html.escape("\n".join(site_cv_lines(m["site_cv"])))
+        # wrapped: each line ends with its mark ("not an unseen site: ..."), which must not hide off-screen
+        sections.append('<h2>Leave one site out</h2><pre style="white-space: pre-wrap">' + html.escape("\n".join(site_cv_lines(m["site_cv"])))
                         + "</pre>")
     notes = []
     if m.get("operating_point"):  # the decisions the file makes, which the figures below judge
@@ -397,7 +398,15 @@ def _train_report(model, folder: Path) -> None:
     else:
         notes.append("decisions: the most probable class (the model file stores no operating point)")
     notes += [str(n) for n in report.notes]
-    path = write_html([report], folder / "report.html", title=f"featbus train: {report.name}", sections=sections,
+    # the page's verdict is the one train and inspect print: several sites, the leave-one-site-out figure
+    # read too (a site the shipped backbone saw, a site where the model fails)
+    import copy
+
+    from ..evaluation.sanity import with_sites
+
+    page = copy.copy(report)
+    page.sanity = with_sites(report.sanity, m.get("site_cv"))
+    path = write_html([page], folder / "report.html", title=f"featbus train: {report.name}", sections=sections,
                       notes=notes)
     print(f"report: {path}")
 
