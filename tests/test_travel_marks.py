@@ -275,3 +275,28 @@ def test_train_s_report_page_gives_the_verdict_train_prints(tmp_path, capsys):
     assert "featbus cannot tell whether the model works at a hospital it did not train on" in verdict
     assert '<pre style="white-space: pre-wrap">' in page and "not an unseen site" in page
     assert "cannot tell" not in report.sanity.headline  # the model's own report is left as it was
+
+
+def test_held_out_images_a_shipped_backbone_saw_are_flagged(monkeypatch):
+    """`featbus train EXPORT -f breast-us --test-fraction 0.2` said the held-out images were "never
+    seen in training" and judged them without a caveat, though the backbone trained on every one."""
+    import featbus.provenance as provenance
+    from featbus.evaluation.report import evaluate_external
+
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 255, (32, 32)).astype(np.uint8) for _ in range(8)]
+    y = np.tile([0, 1], 4)
+
+    class Stub:
+        classes_ = np.array([0, 1])
+
+        def predict(self, X):
+            return np.array([i % 2 for i in range(len(X))])
+
+    stub = Stub()
+    monkeypatch.setattr(provenance, "trained_on",
+                        lambda obj: [("the backbone breast-us", fingerprints(images[:5]))] if obj is stub else [])
+    report = evaluate_external(stub, images, y, n_bootstrap=0)
+    assert len(report.notes) == 1 and report.notes[0].startswith("5 of these 8 images (or near-copies) trained "
+                                                                   "the backbone breast-us")
+    assert evaluate_external(stub, np.zeros((8, 2)), y, n_bootstrap=0).notes == []  # a matrix: nothing to match

@@ -478,7 +478,8 @@ def _report_header(args, data, test, test_label) -> dict:
                              + (str(data.groups_from) if getattr(data, "groups_from", None) else
                                 "near-duplicates, or one woman's or patient's images")
                              + ": each group stays in one fold)",
-            "cross-validation": f"{_fold_names(args.cv, data)}, {args.n_splits} folds, {args.n_bootstrap} bootstrap resamples",
+            "cross-validation": f"{_fold_names(args.cv, data)}, {args.n_splits} folds, "
+                                f"{args.n_bootstrap} bootstrap resamples",
             "classifiers x balance": f"{args.classifier} x {args.balance}"
                                      + (" (nested grid search)" if args.search else ""),
             "extractors": settings}

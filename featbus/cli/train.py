@@ -272,7 +272,7 @@ def run(args) -> int:
     counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
     print(f"training on {len(data.target)} images {counts}"
           + (f"; {len(held.target)} held out ("
-             + ("the manifest's split=test rows" if fixed is not None else "whole duplicate groups") + ")"
+             + ("the manifest's split=test rows" if fixed is not None else "whole " + _held_units(data)) + ")"
              if held is not None else ""),
           file=sys.stderr)
     command = "featbus " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
@@ -313,11 +313,15 @@ def run(args) -> int:
                                      "accuracy": report.value("accuracy"),
                                      "accuracy_ci": list(report.interval("accuracy")) if args.n_bootstrap else None,
                                      "paths": list(held.paths)}
-        print(f"held-out ({len(held.target)} images never seen in training): accuracy "
+        print(f"held-out ({len(held.target)} images never seen in this training): accuracy "
               f"{report.value('accuracy'):.3f}", end="")
         if args.n_bootstrap:
             print(f"{interval_text(report.interval('accuracy'))} (group bootstrap 95% CI)", end="")
         print(", decided at the stored operating point" if model.manifest.get("operating_point") else "")
+        for note in report.notes:  # held out from this training, not from the shipped backbone's
+            print(f"  caveat: optimistic: {note}")
+        if report.notes:
+            model.manifest["holdout"]["notes"] = [str(n) for n in report.notes]
         held_verdict = report.sanity
         print(held_verdict.summary(prefix="verdict on the held-out images"))
         if args.holdout_list:
@@ -364,6 +368,14 @@ def run(args) -> int:
     return _strict_status(judged, args.strict, "train")
 
 
+def _held_units(data) -> str:
+    """What --test-fraction holds out whole: "patients" where the data's table named them."""
+    from ..model_selection import grouping_name
+
+    kind = grouping_name(getattr(data, "groups_from", None) if data.groups is not None else None).split(" (")[0]
+    return {"duplicate-grouped": "duplicate groups", "patient-grouped": "patients"}.get(kind, "groups")
+
+
 def _train_report(model, folder: Path) -> None:
     """report.html of a trained model: its CV (or validation split) report and learning curves."""
     from ..reporting import header_html, learning_curves_html, write_html
@@ -387,8 +399,8 @@ def _train_report(model, folder: Path) -> None:
         from ..model.describe import site_cv_lines
 
         # wrapped: each line ends with its mark ("not an unseen site: ..."), which must not hide off-screen
-        sections.append('<h2>Leave one site out</h2><pre style="white-space: pre-wrap">' + html.escape("\n".join(site_cv_lines(m["site_cv"])))
-                        + "</pre>")
+        sections.append('<h2>Leave one site out</h2><pre style="white-space: pre-wrap">'
+                        + html.escape("\n".join(site_cv_lines(m["site_cv"]))) + "</pre>")
     notes = []
     if m.get("operating_point"):  # the decisions the file makes, which the figures below judge
         from ..metrics import OperatingPoint
