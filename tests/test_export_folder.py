@@ -85,6 +85,24 @@ def test_labels_are_checked_before_any_image_is_read(tmp_path, monkeypatch):
         load_export(root, image_column="image name")
 
 
+def test_a_misspelt_label_is_refused_before_any_image_is_read(tmp_path, monkeypatch, capsys):
+    """Without a model's classes (featbus train), 'Benigh' on one row became a class of its own and
+    train stopped late, on "the smallest class 'benigh' has 1 image", naming neither row nor typo."""
+    import featbus.datasets.export as export
+
+    root = make_export(tmp_path / "export", label="Benigh")
+    monkeypatch.setattr(export, "read_image", lambda *a, **k: pytest.fail("an image was read"))
+    with pytest.raises(ValueError, match=r"row 9 .*label 'Benigh' \(1 row\) looks like a misspelling of 'Benign'"):
+        load_export(root)
+    assert main(["train", str(root), "-f", "intensity", "-c", "logreg", "-o", str(tmp_path / "m.featbus")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "looks like a misspelling of 'Benign'" in err[-1]
+    monkeypatch.undo()
+    # a rare class inside another's name is a class: 'abnormal' beside 'normal'
+    rows = [("normal", k) for k in range(8)] + [("abnormal", 8)]
+    export._refuse_misspelt_labels([(k + 2, lab) for lab, k in rows], "t.csv")
+
+
 def test_a_mask_folder_without_a_table_is_never_a_class(tmp_path, capsys):
     root = make_export(tmp_path / "export")
     (root / "labels.csv").unlink()
