@@ -157,3 +157,18 @@ def test_class_folders_that_share_file_names_stay_classes(tmp_path):
         Image.fromarray(np.full((24, 24), 255 * (k % 2), np.uint8)).save(masks / f"{k}.png")
     with pytest.raises(ValueError, match="'gt/' pairs one to one with 'benign/'"):
         load_image_folder(tmp_path)
+
+
+def test_predict_on_an_export_folder_leaves_its_masks_out(tmp_path, capsys):
+    """`featbus predict MODEL EXPORT/` predicted every mask of masks/ as an image (twice the rows,
+    half of them 'unlike the training images')."""
+    root = make_export(tmp_path / "export")
+    out = tmp_path / "m.featbus"
+    assert main(["train", str(root), "-f", "intensity", "-c", "logreg", "-o", str(out), "-q"]) == 0
+    capsys.readouterr()
+    csv = tmp_path / "p.csv"
+    assert main(["predict", str(out), str(root), "-o", str(csv)]) == 0
+    err = capsys.readouterr().err
+    assert "left out masks/ in" in err and "the masks of the images in images/" in err
+    rows = csv.read_text().strip().splitlines()[1:]
+    assert len(rows) == 12 and not any("masks" in r.split(",")[0] for r in rows)
