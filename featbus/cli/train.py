@@ -71,8 +71,9 @@ _OVERRIDE_DESTS = {"backbone": "backbone", "image_size": "input_size", "epochs":
 #: Said after every model trained on one site's images: its figures say nothing about another
 #: hospital (benchmarks/site_shift.py: trained on BUSI, every recipe measured loses most of its
 #: malignant sensitivity on BUS-BRA's GE Logiq 5 images).
-ONE_SITE_NOTE = ("other hospitals: every figure above comes from this one data set's images; trained on BUSI, "
-                 "featbus's recipes find under half of another hospital's cancers (BUS-BRA). Before using it "
+ONE_SITE_NOTE = ("other hospitals: every figure above comes from this one data set's images; a model can fail "
+                 "at another hospital (featbus's recipes trained on BUSI find under half of BUS-BRA's cancers). "
+                 "Before using it "
                  "elsewhere: featbus validate {model} SITE_DATA (labelled images from there), or train on "
                  "several sites, on the lesion box (featbus train DATA1 DATA2 --segmenter breast-us)")
 
