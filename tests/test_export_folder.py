@@ -172,3 +172,12 @@ def test_predict_on_an_export_folder_leaves_its_masks_out(tmp_path, capsys):
     assert "left out masks/ in" in err and "the masks of the images in images/" in err
     rows = csv.read_text().strip().splitlines()[1:]
     assert len(rows) == 12 and not any("masks" in r.split(",")[0] for r in rows)
+
+
+def test_a_model_file_names_its_held_out_images_without_the_machine_s_folders(tmp_path):
+    """manifest["holdout"]["paths"] held the training machine's absolute paths of every held-out image."""
+    from featbus.cli.train import _portable_paths
+
+    root = make_export(tmp_path / "export")
+    files = [root / "images" / "P000_0.png", tmp_path / "elsewhere.png"]
+    assert _portable_paths(files, [str(root)]) == ["export/images/P000_0.png", str(tmp_path / "elsewhere.png")]

@@ -313,7 +313,7 @@ def run(args) -> int:
                                      "n_images": int(len(held.target)),
                                      "accuracy": report.value("accuracy"),
                                      "accuracy_ci": list(report.interval("accuracy")) if args.n_bootstrap else None,
-                                     "paths": list(held.paths)}
+                                     "paths": _portable_paths(held.paths, paths)}
         print(f"held-out ({len(held.target)} images never seen in this training): accuracy "
               f"{report.value('accuracy'):.3f}", end="")
         if args.n_bootstrap:
@@ -367,6 +367,18 @@ def run(args) -> int:
     if held is not None:
         judged["held-out images"] = held_verdict
     return _strict_status(judged, args.strict, "train")
+
+
+def _portable_paths(files, roots) -> list[str]:
+    """Each file as ``<data folder's name>/<path inside it>``: a model file that is passed on
+    names its held-out images without the training machine's folders."""
+    tops = [Path(os.path.abspath(r)) for r in roots]
+    out = []
+    for f in files:
+        full = Path(os.path.abspath(str(f)))
+        top = next((t for t in tops if t in full.parents), None)
+        out.append(str(full) if top is None else (Path(top.name) / full.relative_to(top)).as_posix())
+    return out
 
 
 def _held_units(data) -> str:
