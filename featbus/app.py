@@ -570,7 +570,9 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
             st.text("\n".join(reasons))
         if m.get("holdout"):
             h = m["holdout"]
-            st.write(f"held-out accuracy: {h['accuracy']:.3f} on {h['n_images']} images never seen in training")
+            st.write(f"held-out accuracy: {h['accuracy']:.3f} on {h['n_images']} images never seen in this training")
+            for note in h.get("notes") or []:  # a shipped backbone that trained on them
+                st.caption(f"optimistic: {note}")
         st.caption("Explanations: " + ("Grad-CAM (of the CNN features)"
                                        if _grad_cam_ok(model) else "occlusion sensitivity"))
     upload = st.file_uploader("Image (PNG, JPEG, TIFF or DICOM)", type=UPLOAD_TYPES)

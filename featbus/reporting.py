@@ -14,6 +14,7 @@ import base64
 import html
 import io
 import re
+import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -100,7 +101,11 @@ def plot_roc(result, ax=None, *, points: Sequence = (), title: str | None = None
         ax.plot(x, y, fmt, **kwargs)
     ax.plot([0, 1], [0, 1], ls="--", c="0.6", lw=1, label="chance")
     xlabel, ylabel = axis_labels or ("1 - specificity (false positive rate)", "sensitivity (true positive rate)")
-    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel=xlabel, ylabel=ylabel, title=title or f"ROC, {view.source}")
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel=xlabel, ylabel=ylabel)
+    # a long protocol ("patient-grouped 5-fold (from the 'Patient ID' column of ...)") wraps rather than
+    # running off both sides of the figure
+    title = textwrap.fill(title or f"ROC, {view.source}", 48)
+    ax.set_title(title, **({"fontsize": 10} if "\n" in title else {}))
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)

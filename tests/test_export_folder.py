@@ -85,6 +85,24 @@ def test_labels_are_checked_before_any_image_is_read(tmp_path, monkeypatch):
         load_export(root, image_column="image name")
 
 
+def test_a_misspelt_label_is_refused_before_any_image_is_read(tmp_path, monkeypatch, capsys):
+    """Without a model's classes (featbus train), 'Benigh' on one row became a class of its own and
+    train stopped late, on "the smallest class 'benigh' has 1 image", naming neither row nor typo."""
+    import featbus.datasets.export as export
+
+    root = make_export(tmp_path / "export", label="Benigh")
+    monkeypatch.setattr(export, "read_image", lambda *a, **k: pytest.fail("an image was read"))
+    with pytest.raises(ValueError, match=r"row 9 .*label 'Benigh' \(1 row\) looks like a misspelling of 'Benign'"):
+        load_export(root)
+    assert main(["train", str(root), "-f", "intensity", "-c", "logreg", "-o", str(tmp_path / "m.featbus")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "looks like a misspelling of 'Benign'" in err[-1]
+    monkeypatch.undo()
+    # a rare class inside another's name is a class: 'abnormal' beside 'normal'
+    rows = [("normal", k) for k in range(8)] + [("abnormal", 8)]
+    export._refuse_misspelt_labels([(k + 2, lab) for lab, k in rows], "t.csv")
+
+
 def test_a_mask_folder_without_a_table_is_never_a_class(tmp_path, capsys):
     root = make_export(tmp_path / "export")
     (root / "labels.csv").unlink()
@@ -110,6 +128,19 @@ def test_the_cli_trains_on_an_export_with_its_notes(tmp_path, capsys):
     assert "none of the 1 image(s) could be predicted" in err[-1] and "broken.png" in err[-1].split("the first")[1]
 
 
+def test_evaluate_names_an_exports_folds_patient_grouped(tmp_path, capsys):
+    """The description said "patient-grouped 5-fold (from the 'Patient ID' column ...)" while the
+    table's columns, the progress line, the page's title and its header said "duplicate-grouped"."""
+    root = make_export(tmp_path / "export")
+    report = tmp_path / "rep"
+    assert main(["evaluate", str(root), "-f", "intensity", "--classifiers", "logreg", "--n-splits", "3",
+                 "--n-bootstrap", "20", "--report", str(report), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "patient-grouped:accuracy" in out and "duplicate-grouped" not in out
+    page = (report / "report.html").read_text()
+    assert "featbus evaluate: patient-grouped CV" in page and "duplicate-grouped" not in page
+
+
 def test_class_folders_that_share_file_names_stay_classes(tmp_path):
     """Class folders numbered alike (1.png, 2.png in each) are classes: only a folder named for masks,
     or one holding two-level images beside grey ones, pairs with the images."""
@@ -126,3 +157,27 @@ def test_class_folders_that_share_file_names_stay_classes(tmp_path):
         Image.fromarray(np.full((24, 24), 255 * (k % 2), np.uint8)).save(masks / f"{k}.png")
     with pytest.raises(ValueError, match="'gt/' pairs one to one with 'benign/'"):
         load_image_folder(tmp_path)
+
+
+def test_predict_on_an_export_folder_leaves_its_masks_out(tmp_path, capsys):
+    """`featbus predict MODEL EXPORT/` predicted every mask of masks/ as an image (twice the rows,
+    half of them 'unlike the training images')."""
+    root = make_export(tmp_path / "export")
+    out = tmp_path / "m.featbus"
+    assert main(["train", str(root), "-f", "intensity", "-c", "logreg", "-o", str(out), "-q"]) == 0
+    capsys.readouterr()
+    csv = tmp_path / "p.csv"
+    assert main(["predict", str(out), str(root), "-o", str(csv)]) == 0
+    err = capsys.readouterr().err
+    assert "left out masks/ in" in err and "the masks of the images in images/" in err
+    rows = csv.read_text().strip().splitlines()[1:]
+    assert len(rows) == 12 and not any("masks" in r.split(",")[0] for r in rows)
+
+
+def test_a_model_file_names_its_held_out_images_without_the_machine_s_folders(tmp_path):
+    """manifest["holdout"]["paths"] held the training machine's absolute paths of every held-out image."""
+    from featbus.cli.train import _portable_paths
+
+    root = make_export(tmp_path / "export")
+    files = [root / "images" / "P000_0.png", tmp_path / "elsewhere.png"]
+    assert _portable_paths(files, [str(root)]) == ["export/images/P000_0.png", str(tmp_path / "elsewhere.png")]

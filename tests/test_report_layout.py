@@ -135,3 +135,20 @@ def test_app_boxplot_legend_below_the_boxes():
         box = ax.get_tightbbox(renderer)  # the axes with their tick labels and x label
         assert legend.y1 <= box.y0 + 1  # wholly below
     assert legend.y0 >= 0  # and on the figure
+
+
+def test_a_long_roc_title_wraps_inside_the_figure(study):
+    """A patient-grouped export's protocol ("... from the 'Patient ID' column of Image_Labels.csv") made
+    the ROC title run off both sides of the report's figure."""
+    import matplotlib.pyplot as plt
+
+    from featbus.reporting import plot_roc
+
+    long = "ROC, patient-grouped 5-fold (from the 'Patient ID' column of Image_Labels.csv)"
+    fig, ax = plt.subplots()
+    try:
+        plot_roc(study[1][0], ax=ax, title=long)
+        assert all(len(line) <= 48 for line in ax.get_title().splitlines())
+        assert ax.get_title().replace("\n", " ") == long
+    finally:
+        plt.close(fig)

@@ -250,3 +250,53 @@ def test_evaluate_s_leave_one_site_out_marks_a_site_a_shipped_backbone_saw(monke
     plain = cli_evaluate._leave_one_site_out(data, X, names, list(sites), "logreg", "logreg", None, "malignant", args,
                                              extractors=object())
     assert "not an unseen site" not in plain
+
+
+def test_train_s_report_page_gives_the_verdict_train_prints(tmp_path, capsys):
+    """The page of `featbus train --report` on several sites showed the pooled verdict without its
+    "featbus cannot tell whether it travels" reason, and the sites' marks hid off the right edge."""
+    from types import SimpleNamespace
+
+    from sklearn.linear_model import LogisticRegression
+
+    from featbus.cli.train import _train_report
+    from featbus.evaluation.report import evaluate
+
+    data = make_phantoms(30, image_size=24, random_state=0)
+    X = np.array([[im.mean(), im.std()] for im in data.images])
+    report = evaluate(LogisticRegression(), X, data.target, cv="stratified", n_splits=3, n_bootstrap=20,
+                      random_state=0, target_names=data.target_names, name="svm")
+    manifest = {"versions": {"featbus": "test"}, "command": "featbus train a b c", "recipe": {"name": "svm"},
+                "classes": list(data.target_names), "random_state": 0, "created": "now",
+                "site_cv": _entry({"a", "b", "c"})}
+    _train_report(SimpleNamespace(cv_report=report, manifest=manifest), tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    verdict = page.split('class="verdict', 1)[1].split("</div>", 1)[0]
+    assert "featbus cannot tell whether the model works at a hospital it did not train on" in verdict
+    assert '<pre style="white-space: pre-wrap">' in page and "not an unseen site" in page
+    assert "cannot tell" not in report.sanity.headline  # the model's own report is left as it was
+
+
+def test_held_out_images_a_shipped_backbone_saw_are_flagged(monkeypatch):
+    """`featbus train EXPORT -f breast-us --test-fraction 0.2` said the held-out images were "never
+    seen in training" and judged them without a caveat, though the backbone trained on every one."""
+    import featbus.provenance as provenance
+    from featbus.evaluation.report import evaluate_external
+
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 255, (32, 32)).astype(np.uint8) for _ in range(8)]
+    y = np.tile([0, 1], 4)
+
+    class Stub:
+        classes_ = np.array([0, 1])
+
+        def predict(self, X):
+            return np.array([i % 2 for i in range(len(X))])
+
+    stub = Stub()
+    monkeypatch.setattr(provenance, "trained_on",
+                        lambda obj: [("the backbone breast-us", fingerprints(images[:5]))] if obj is stub else [])
+    report = evaluate_external(stub, images, y, n_bootstrap=0)
+    assert len(report.notes) == 1 and report.notes[0].startswith("5 of these 8 images (or near-copies) trained "
+                                                                   "the backbone breast-us")
+    assert evaluate_external(stub, np.zeros((8, 2)), y, n_bootstrap=0).notes == []  # a matrix: nothing to match

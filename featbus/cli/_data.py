@@ -179,6 +179,20 @@ def _is_mias_folder(p: Path) -> bool:
     return is_mias_folder(p)
 
 
+#: sub-folder names that say "masks", as featbus.datasets.export reads an export
+_MASK_DIR_NAME = re.compile(r"mask|^gts?$|ground.?truth|segmentation|annotation|^rois?$", re.IGNORECASE)
+
+
+def _paired_folders(p: Path) -> tuple[Path, Path] | None:
+    """(images/, masks/) of an export (the same file names in both), else None; featbus.datasets
+    is imported only when a sub-folder's name says masks."""
+    if not any(d.is_dir() and _MASK_DIR_NAME.search(d.name) for d in p.iterdir()):
+        return None
+    from ..datasets.export import paired_folders
+
+    return paired_folders(p)
+
+
 def _expand_images(inputs: Sequence[str]) -> list[str]:
     """Files as given; a CSV manifest to its ``image`` column; a mini-MIAS folder to its
     ``mdbNNN`` images; other folders to their image files (masks left out), sorted.
@@ -203,6 +217,13 @@ def _expand_images(inputs: Sequence[str]) -> list[str]:
             paths += [str(f) for f in mias_files(p)]
         elif p.is_dir():
             files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES)
+            pair = _paired_folders(p)
+            if pair is not None:  # a hospital's export: images/ and masks/ of the same names
+                image_dir, mask_dir = pair
+                n = sum(1 for f in files if mask_dir in f.parents)
+                print(f"left out {mask_dir.name}/ in {item!r}: its {n} file(s) are the masks of the images in "
+                      f"{image_dir.name}/ (the same file names)", file=sys.stderr)
+                files = [f for f in files if mask_dir not in f.parents]
             masks = _masks_among(files)
             if masks:  # every file left out is said, never silently dropped
                 print(f"left out {len(masks)} mask file(s) of images in {item!r} (<image>_mask*): "

@@ -163,13 +163,17 @@ def _evaluate_all(data, X, names, *, feature_label, classifiers, balances, cvs, 
     from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
     from ..evaluation.report import evaluate
-    from ..model_selection import resolve_groups
+    from ..model_selection import grouping_name, resolve_groups
 
     reports: dict[str, list] = {}
     groups = resolve_groups(data.data, data.groups)  # featbus's one grouping policy
     blocks = family_blocks(names)
+    groups_from = getattr(data, "groups_from", None) if data.groups is not None else None
     for cv in cvs:
-        reports[cv] = []
+        # the table, the verdict line and the page name the folds as they are: an export's
+        # 'Patient ID' column makes them patient-grouped, not merely duplicate-grouped
+        label = grouping_name(groups_from).split(" (")[0] if cv == "duplicate-grouped" else cv
+        reports[label] = []
         for clf in classifiers:
             for bal in balances:
                 # the matrix holds one block per extractor: join them as the library's pipelines
@@ -189,12 +193,12 @@ def _evaluate_all(data, X, names, *, feature_label, classifiers, balances, cvs, 
                                    n_bootstrap=n_bootstrap, random_state=random_state,
                                    n_jobs=None if search else n_jobs, name=name,
                                    target_names=data.target_names,
-                                   groups_from=getattr(data, "groups_from", None) if data.groups is not None else None)
+                                   groups_from=groups_from)
                 except ValueError as exc:  # e.g. fewer duplicate groups than folds
-                    raise CLIError(f"{cv} cross-validation of {name!r}: {_one_line(exc)}") from exc
-                reports[cv].append(rep)
+                    raise CLIError(f"{label} cross-validation of {name!r}: {_one_line(exc)}") from exc
+                reports[label].append(rep)
                 if progress:
-                    print(f"  [{cv}] {name}: accuracy {rep.value('accuracy'):.3f}, macro AUC "
+                    print(f"  [{label}] {name}: accuracy {rep.value('accuracy'):.3f}, macro AUC "
                           f"{rep.value('auc'):.3f} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
     return reports
 
@@ -280,6 +284,7 @@ def run(args) -> int:
                             balances=balances, cvs=cvs, n_splits=args.n_splits, n_bootstrap=args.n_bootstrap,
                             search=args.search, random_state=args.random_state, n_jobs=args.n_jobs,
                             progress=progress)
+    cvs = list(reports)  # as the folds are named: "patient-grouped" where a table gave the patients
     _warn_never_predicted(reports[cvs[0]])
     external = []
     if test_data is not None:
@@ -448,6 +453,14 @@ def _evaluate_test(data, X, names, test, X_test, classifiers, balances, args, la
     return out
 
 
+def _fold_names(cv: str, data) -> str:
+    """``--cv`` as the folds are: "patient-grouped" where the data's table named the patients."""
+    from ..model_selection import grouping_name
+
+    grouped = grouping_name(getattr(data, "groups_from", None) if data.groups is not None else None).split(" (")[0]
+    return {"duplicate-grouped": grouped, "both": f"{grouped} and stratified"}.get(cv, cv)
+
+
 def _report_header(args, data, test, test_label) -> dict:
     """Version, command, seed, date, data and every extractor setting, for the report's header."""
     union = make_features(_features_of(args), region=args.region)
@@ -465,7 +478,8 @@ def _report_header(args, data, test, test_label) -> dict:
                              + (str(data.groups_from) if getattr(data, "groups_from", None) else
                                 "near-duplicates, or one woman's or patient's images")
                              + ": each group stays in one fold)",
-            "cross-validation": f"{args.cv}, {args.n_splits} folds, {args.n_bootstrap} bootstrap resamples",
+            "cross-validation": f"{_fold_names(args.cv, data)}, {args.n_splits} folds, "
+                                f"{args.n_bootstrap} bootstrap resamples",
             "classifiers x balance": f"{args.classifier} x {args.balance}"
                                      + (" (nested grid search)" if args.search else ""),
             "extractors": settings}

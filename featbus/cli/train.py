@@ -71,8 +71,9 @@ _OVERRIDE_DESTS = {"backbone": "backbone", "image_size": "input_size", "epochs":
 #: Said after every model trained on one site's images: its figures say nothing about another
 #: hospital (benchmarks/site_shift.py: trained on BUSI, every recipe measured loses most of its
 #: malignant sensitivity on BUS-BRA's GE Logiq 5 images).
-ONE_SITE_NOTE = ("other hospitals: every figure above comes from this one data set's images; trained on BUSI, "
-                 "featbus's recipes find under half of another hospital's cancers (BUS-BRA). Before using it "
+ONE_SITE_NOTE = ("other hospitals: every figure above comes from this one data set's images; a model can fail "
+                 "at another hospital (featbus's recipes trained on BUSI find under half of BUS-BRA's cancers). "
+                 "Before using it "
                  "elsewhere: featbus validate {model} SITE_DATA (labelled images from there), or train on "
                  "several sites, on the lesion box (featbus train DATA1 DATA2 --segmenter breast-us)")
 
@@ -272,7 +273,7 @@ def run(args) -> int:
     counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
     print(f"training on {len(data.target)} images {counts}"
           + (f"; {len(held.target)} held out ("
-             + ("the manifest's split=test rows" if fixed is not None else "whole duplicate groups") + ")"
+             + ("the manifest's split=test rows" if fixed is not None else "whole " + _held_units(data)) + ")"
              if held is not None else ""),
           file=sys.stderr)
     command = "featbus " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
@@ -312,12 +313,16 @@ def run(args) -> int:
                                      "n_images": int(len(held.target)),
                                      "accuracy": report.value("accuracy"),
                                      "accuracy_ci": list(report.interval("accuracy")) if args.n_bootstrap else None,
-                                     "paths": list(held.paths)}
-        print(f"held-out ({len(held.target)} images never seen in training): accuracy "
+                                     "paths": _portable_paths(held.paths, paths)}
+        print(f"held-out ({len(held.target)} images never seen in this training): accuracy "
               f"{report.value('accuracy'):.3f}", end="")
         if args.n_bootstrap:
             print(f"{interval_text(report.interval('accuracy'))} (group bootstrap 95% CI)", end="")
         print(", decided at the stored operating point" if model.manifest.get("operating_point") else "")
+        for note in report.notes:  # held out from this training, not from the shipped backbone's
+            print(f"  caveat: optimistic: {note}")
+        if report.notes:
+            model.manifest["holdout"]["notes"] = [str(n) for n in report.notes]
         held_verdict = report.sanity
         print(held_verdict.summary(prefix="verdict on the held-out images"))
         if args.holdout_list:
@@ -364,6 +369,26 @@ def run(args) -> int:
     return _strict_status(judged, args.strict, "train")
 
 
+def _portable_paths(files, roots) -> list[str]:
+    """Each file as ``<data folder's name>/<path inside it>``: a model file that is passed on
+    names its held-out images without the training machine's folders."""
+    tops = [Path(os.path.abspath(r)) for r in roots]
+    out = []
+    for f in files:
+        full = Path(os.path.abspath(str(f)))
+        top = next((t for t in tops if t in full.parents), None)
+        out.append(str(full) if top is None else (Path(top.name) / full.relative_to(top)).as_posix())
+    return out
+
+
+def _held_units(data) -> str:
+    """What --test-fraction holds out whole: "patients" where the data's table named them."""
+    from ..model_selection import grouping_name
+
+    kind = grouping_name(getattr(data, "groups_from", None) if data.groups is not None else None).split(" (")[0]
+    return {"duplicate-grouped": "duplicate groups", "patient-grouped": "patients"}.get(kind, "groups")
+
+
 def _train_report(model, folder: Path) -> None:
     """report.html of a trained model: its CV (or validation split) report and learning curves."""
     from ..reporting import header_html, learning_curves_html, write_html
@@ -386,8 +411,9 @@ def _train_report(model, folder: Path) -> None:
 
         from ..model.describe import site_cv_lines
 
-        sections.append("<h2>Leave one site out</h2><pre>" + html.escape("\n".join(site_cv_lines(m["site_cv"])))
-                        + "</pre>")
+        # wrapped: each line ends with its mark ("not an unseen site: ..."), which must not hide off-screen
+        sections.append('<h2>Leave one site out</h2><pre style="white-space: pre-wrap">'
+                        + html.escape("\n".join(site_cv_lines(m["site_cv"]))) + "</pre>")
     notes = []
     if m.get("operating_point"):  # the decisions the file makes, which the figures below judge
         from ..metrics import OperatingPoint
@@ -397,7 +423,15 @@ def _train_report(model, folder: Path) -> None:
     else:
         notes.append("decisions: the most probable class (the model file stores no operating point)")
     notes += [str(n) for n in report.notes]
-    path = write_html([report], folder / "report.html", title=f"featbus train: {report.name}", sections=sections,
+    # the page's verdict is the one train and inspect print: several sites, the leave-one-site-out figure
+    # read too (a site the shipped backbone saw, a site where the model fails)
+    import copy
+
+    from ..evaluation.sanity import with_sites
+
+    page = copy.copy(report)
+    page.sanity = with_sites(report.sanity, m.get("site_cv"))
+    path = write_html([page], folder / "report.html", title=f"featbus train: {report.name}", sections=sections,
                       notes=notes)
     print(f"report: {path}")
 

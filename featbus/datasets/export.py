@@ -191,6 +191,50 @@ def _read_item(item, index: int):
         return image, np.zeros(image.shape, bool), getattr(exc, "reason", str(exc))
 
 
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions) of two short strings."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def _refuse_misspelt_labels(rows: list[tuple[int, str]], table: str) -> None:
+    """Refuse, before any image is read, a label written on one or two rows that is one or two
+    letters away from a label of many rows ('Benigh' beside 'Benign'): it would become a class of
+    its own. A label inside another ('normal', 'abnormal') is a class, never a misspelling.
+
+    Examples
+    --------
+    >>> try:
+    ...     _refuse_misspelt_labels([(2, "Benign")] * 9 + [(11, "Benigh")], "t.csv")
+    ... except ValueError as exc:
+    ...     print(str(exc)[:80])
+    row 11 of 't.csv': label 'Benigh' (1 row) looks like a misspelling of 'Benign' (
+    >>> _refuse_misspelt_labels([(2, "normal")] * 9 + [(11, "abnormal")], "t.csv")
+    """
+    counts: dict[str, int] = {}
+    first: dict[str, tuple[int, str]] = {}
+    for line, label in rows:
+        key = label.casefold()
+        counts[key] = counts.get(key, 0) + 1
+        first.setdefault(key, (line, label))
+    for rare, n in counts.items():
+        if n > 2:
+            continue
+        for common, m in counts.items():
+            if m < 3 * n or rare in common or common in rare:
+                continue
+            if _edits(rare, common) <= (1 if max(len(rare), len(common)) <= 6 else 2):
+                line, written = first[rare]
+                raise ValueError(f"row {line} of {table!r}: label {written!r} ({n} row{'s' if n > 1 else ''}) looks "
+                                 f"like a misspelling of {first[common][1]!r} ({m} rows): correct the table (every "
+                                 "distinct label is a class)")
+
+
 def load_export(root: str | os.PathLike, *, image_column: str | None = None, label_column: str | None = None,
                 group_column: str | None = None, classes: Sequence[str] | None = None, on_error: str = "raise",
                 require_labels: bool = True, duplicate_threshold: int | None = None,
@@ -272,6 +316,7 @@ def load_export(root: str | os.PathLike, *, image_column: str | None = None, lab
         written = sorted({r[2] for r in rows}, key=_natural_key)
         if classes is None:
             names = sorted({w.casefold() for w in written}, key=_natural_key)
+            _refuse_misspelt_labels([(line, label) for line, _, label, _, _ in rows], str(table_path))
         else:
             names = [str(c) for c in classes]
             for line, _, label, _, _ in rows:

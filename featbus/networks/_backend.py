@@ -105,9 +105,11 @@ def keras_module():
 
     global _THREADS_SET
     # TensorFlow's C++ start-up lines (oneDNN, CPU instructions, absl) are written to the file
-    # descriptor before its log level applies: a script gets none of them, as the CLI does,
-    # unless the user set TF_CPP_MIN_LOG_LEVEL (then they asked for what it shows) or debugs featbus
-    quiet = ("TF_CPP_MIN_LOG_LEVEL" not in os.environ and "keras" not in sys.modules
+    # descriptor before its log level applies: a script gets none of them, as the CLI does, unless
+    # the user asked for them (TF_CPP_MIN_LOG_LEVEL 0 or 1) or debugs featbus; a user's level of 2
+    # or 3 asks for less, which the level alone does not give
+    asked = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2").strip() in ("0", "1")
+    quiet = (not asked and "keras" not in sys.modules
              and "tensorflow" not in sys.modules and not logger.isEnabledFor(logging.DEBUG))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
