@@ -295,6 +295,10 @@ def run(args) -> int:
     positive = _positive_class(args, data)
     print(f"\n{X.shape[1]} features; {args.n_splits}-fold CV; values with bootstrap 95% CI; "
           f"macro averages (accuracy: overall)")
+    # evaluate judges pipelines, which store no operating point: say which decisions its figures are
+    # of, since featbus train judges the same pipeline at the point it stores and can answer otherwise
+    print("decisions: each image's most probable class (no operating point; featbus train chooses one and "
+          "judges the decisions made there, so its accuracy and verdict can differ from these)")
     print(_table_text(reports, positive))
     main_cv = cvs[0]
     if len(reports[main_cv]) > 1:
