@@ -15,7 +15,6 @@ import os
 import sys
 from pathlib import Path
 
-from ..pipelines.ingredients import CLASSIFIER_TABLE, SAMPLER_TABLE
 from ._common import CLIError, _import_tensorflow_quietly, _one_line, _split
 
 __all__ = ["N_BOOTSTRAP", "Parents", "add_backbone", "add_epochs", "add_input_size", "add_members", "add_model",
@@ -226,10 +225,14 @@ def _write_settings(args, union, path: Path, data, columns: dict | None = None) 
     return path
 
 
-_CLASSIFIER_NAMES = ", ".join(CLASSIFIER_TABLE)  # each entry's first name
+def __getattr__(name: str) -> str:
+    """``_CLASSIFIER_NAMES`` / ``_SAMPLER_NAMES`` (each entry's first name), read from the ingredient
+    table only by the commands that name classifiers (train, evaluate): predict needs no such table."""
+    if name in ("_CLASSIFIER_NAMES", "_SAMPLER_NAMES"):
+        from ..pipelines.ingredients import CLASSIFIER_TABLE, SAMPLER_TABLE
 
-
-_SAMPLER_NAMES = ", ".join(SAMPLER_TABLE)
+        return ", ".join(CLASSIFIER_TABLE if name == "_CLASSIFIER_NAMES" else SAMPLER_TABLE)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _cache_option(text: str):
