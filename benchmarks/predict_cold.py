@@ -37,8 +37,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from featbus.datasets.sample import SAMPLE_DIR
+
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "featbus" / "datasets_data" / "breast_lesions_usg_sample"
+SAMPLE = Path(SAMPLE_DIR)  # the bundled sample (featbus.load_sample)
 
 FLOOR = "import sklearn.pipeline, sklearn.linear_model, sklearn.preprocessing, skops.io, PIL.Image\n"
 BY_HAND = ("import sys\nfrom featbus.model import load_model\n"
