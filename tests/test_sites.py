@@ -154,3 +154,20 @@ def test_train_site_flags(busi_manifest, busbra_subset, tmp_path, capsys):
     errors = [x for x in err if "error" in x]
     assert code != 0 and errors == [err[-1]] and "at least 2 sites" in err[-1]
     assert not any("Traceback" in x for x in err)
+
+
+def test_combined_sites_name_where_their_groups_came_from():
+    """Sites whose tables name patients keep that name once united (not 'duplicate-grouped'); a site
+    whose groups featbus formed is named so beside them."""
+    from featbus.model_selection import grouping_name
+
+    a, b, c = (make_phantoms(6, image_size=24, random_state=k) for k in range(3))
+    a.groups_from, b.groups_from = "patients: the 'Case' column of a.csv", "patients: the 'ID' column of b.csv"
+    both = combine_sites([a, b], ["a", "b"])
+    assert grouping_name(both.groups_from) == ("patient-grouped (from each site's own (a: the 'Case' column of "
+                                               "a.csv; b: the 'ID' column of b.csv))")
+    mixed = combine_sites([a, c], ["a", "c"])
+    assert mixed.groups_from == ("each site's own groups (a: the 'Case' column of a.csv; "
+                                 "c: near-duplicate groups featbus formed)")
+    assert getattr(combine_sites([c, make_phantoms(4, image_size=24, random_state=5)], ["c", "d"]),
+                   "groups_from", None) is None

@@ -68,6 +68,20 @@ def _site_name(data, k: int) -> str:
     return site_name(found.group(1), is_file=Path(found.group(1)).suffix.lower() == ".csv") if found else f"site{k + 1}"
 
 
+def _combined_groups_origin(datasets, names) -> str | None:
+    """Where the united groups came from (``Bunch.groups_from``): each site's own, named per site
+    where a site's table gave them (patients), or None when featbus formed every site's groups."""
+    origins = [getattr(d, "groups_from", None) for d in datasets]
+    if not any(origins):
+        return None
+    said = {str(n): (str(o).split(":", 1)[1].strip() if str(o).lower().startswith("patients:") else str(o))
+            if o else "near-duplicate groups featbus formed" for d, n, o in zip(datasets, names, origins)}
+    listed = "; ".join(f"{n}: {o}" for n, o in said.items())
+    if all(o and str(o).lower().startswith("patients:") for o in origins):
+        return f"patients: each site's own ({listed})"
+    return f"each site's own groups ({listed})"
+
+
 def combine_sites(datasets: Sequence, names: Sequence[str] | None = None) -> Bunch:
     """Unite data sets from several sites (hospitals, scanners) into one, each image tagged with its site.
 
@@ -183,6 +197,9 @@ def combine_sites(datasets: Sequence, names: Sequence[str] | None = None) -> Bun
                 skipped=skipped)
     if any_split:
         out.split = np.asarray(splits, dtype=object)
+    told = _combined_groups_origin(datasets, names)
+    if told:
+        out.groups_from = told
     return out
 
 
