@@ -456,7 +456,7 @@ class SiteReport:
     >>> [s["site"] for s in result.sites], result.sites[0]["auc"]["value"] > 0.8
     (['a', 'b', 'c'], True)
     >>> print(result.summary().splitlines()[0])  # doctest: +ELLIPSIS
-    leave one site out (LogisticRegression, trained on the other sites and tested on each; 95 % intervals ...
+    leave one site out (LogisticRegression, trained on the other sites and tested on each, decided at the ...
     """
 
     name: str

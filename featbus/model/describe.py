@@ -150,7 +150,8 @@ def site_cv_lines(entry: dict) -> list[str]:
     ...      "auc": None, "sensitivity": {"value": 0.5, "ci": [None, None]},
     ...      "notes": ["no malignant AUC: the site needs malignant and other images"]}]}
     >>> print("\\n".join(site_cv_lines(entry)))  # doctest: +NORMALIZE_WHITESPACE
-    leave one site out (svm, trained on the other sites and tested on each; point values, no intervals):
+    leave one site out (svm, trained on the other sites and tested on each, decided at the most probable
+    class; point values, no intervals):
       a held out (20 images; trained on b, 30 images): accuracy 0.700, balanced accuracy 0.650,
       sensitivity[malignant] 0.500; no malignant AUC: the site needs malignant and other images
     """
@@ -162,7 +163,9 @@ def site_cv_lines(entry: dict) -> list[str]:
     positive = entry.get("positive")
     n_boot = entry.get("n_bootstrap") or 0
     card = entry.get("card") if isinstance(entry.get("card"), dict) else {}
-    lines = [f"leave one site out ({entry.get('name')}, trained on the other sites and tested on each; "
+    # the sites' figures are the classifier's most probable class, not a stored operating point: said here
+    lines = [f"leave one site out ({entry.get('name')}, trained on the other sites and tested on each, decided at "
+             "the most probable class; "
              + (f"95 % intervals from {n_boot} resamples of each site's groups):" if n_boot else
                 "point values, no intervals):")]
     for s in entry.get("sites") or []:
