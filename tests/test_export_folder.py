@@ -73,10 +73,10 @@ def test_ambiguous_columns_are_refused_naming_the_option(tmp_path, capsys):
 
 
 def test_labels_are_checked_before_any_image_is_read(tmp_path, monkeypatch):
-    import featbus.datasets.export as export
+    import featbus.datasets._common as common  # the one image reader of the loaders
 
     root = make_export(tmp_path / "export", label="Maligant")
-    monkeypatch.setattr(export, "read_image", lambda *a, **k: pytest.fail("an image was read"))
+    monkeypatch.setattr(common, "read_image", lambda *a, **k: pytest.fail("an image was read"))
     with pytest.raises(ValueError, match=r"row 9 .*label 'Maligant' is not one of the classes"):
         load_export(root, classes=["benign", "malignant", "normal"])
     with pytest.raises(ValueError, match=r"row 3 .*image 'nowhere.png' not found"):
@@ -88,10 +88,10 @@ def test_labels_are_checked_before_any_image_is_read(tmp_path, monkeypatch):
 def test_a_misspelt_label_is_refused_before_any_image_is_read(tmp_path, monkeypatch, capsys):
     """Without a model's classes (featbus train), 'Benigh' on one row became a class of its own and
     train stopped late, on "the smallest class 'benigh' has 1 image", naming neither row nor typo."""
-    import featbus.datasets.export as export
+    import featbus.datasets._common as common  # the one image reader of the loaders
 
     root = make_export(tmp_path / "export", label="Benigh")
-    monkeypatch.setattr(export, "read_image", lambda *a, **k: pytest.fail("an image was read"))
+    monkeypatch.setattr(common, "read_image", lambda *a, **k: pytest.fail("an image was read"))
     with pytest.raises(ValueError, match=r"row 9 .*label 'Benigh' \(1 row\) looks like a misspelling of 'Benign'"):
         load_export(root)
     assert main(["train", str(root), "-f", "intensity", "-c", "logreg", "-o", str(tmp_path / "m.featbus")]) == 2
@@ -100,7 +100,9 @@ def test_a_misspelt_label_is_refused_before_any_image_is_read(tmp_path, monkeypa
     monkeypatch.undo()
     # a rare class inside another's name is a class: 'abnormal' beside 'normal'
     rows = [("normal", k) for k in range(8)] + [("abnormal", 8)]
-    export._refuse_misspelt_labels([(k + 2, lab) for lab, k in rows], "t.csv")
+    from featbus.datasets.export import _refuse_misspelt_labels
+
+    _refuse_misspelt_labels([(k + 2, lab) for lab, k in rows], "t.csv")
 
 
 def test_a_mask_folder_without_a_table_is_never_a_class(tmp_path, capsys):

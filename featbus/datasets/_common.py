@@ -120,23 +120,27 @@ def _scan_class_folder(folder: Path, mask_pattern: str, extensions: tuple[str, .
     return [(f, sorted(owners[f.stem], key=lambda m: _natural_key(m.name))) for f in images], orphans
 
 
-def _load_one(item, index: int):
-    """Read one image and the union of its masks; return a tuple or an error reason."""
+def _read_keeping_image(item, index: int):
+    """Read an image and the union of its masks: ``(image, mask, None)``; a mask that does not fit
+    the image (another size) or cannot be read is dropped, the image kept: ``(image, empty mask,
+    why)``, the reason naming the mask file and both sizes. Where masks are needed the caller turns
+    a dropped mask into an error or a skipped image (:func:`featbus.cli._data._load_folder`).
+    An unreadable image: ``("error", path, reason)``. The one reader of class folders, manifests
+    and exports (``map_images`` passes ``index``)."""
     image_path, mask_paths = item
     try:
         image = read_image(image_path)
     except (ImageError, FileNotFoundError) as exc:
         return ("error", str(image_path), getattr(exc, "reason", str(exc)))
     if not mask_paths:
-        return image, np.zeros(image.shape, bool)
+        return image, np.zeros(image.shape, bool), None
     try:
-        mask = read_mask(mask_paths, shape=image.shape)
-    except ImageError as exc:
-        return ("error", str(image_path), f"mask {exc.path!r}: {exc.reason} (image {str(image_path)!r} "
-                f"has shape {image.shape})")
-    except FileNotFoundError as exc:
-        return ("error", str(image_path), f"mask: {exc}")
-    return image, mask
+        return image, read_mask(mask_paths, shape=image.shape), None
+    except (ImageError, FileNotFoundError) as exc:
+        mask = getattr(exc, "path", None) or mask_paths[0]
+        return image, np.zeros(image.shape, bool), (f"mask {Path(str(mask)).name!r} of image "
+                                                    f"{Path(str(image_path)).name!r}: "
+                                                    f"{getattr(exc, 'reason', str(exc))}")
 
 
 def _check_label_spellings(labels: Sequence[str], where: str) -> None:

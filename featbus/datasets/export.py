@@ -25,8 +25,8 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._records import ImageError, map_images
-from ..io import read_image, read_mask, warn_skipped
-from ._common import _ON_ERROR, IMAGE_EXTENSIONS, _bunch, _classes_text, _natural_key
+from ..io import dropped_masks_note, warn_skipped
+from ._common import _ON_ERROR, IMAGE_EXTENSIONS, _bunch, _classes_text, _natural_key, _read_keeping_image
 
 __all__ = ["EXPORT_COLUMNS", "EXPORT_TABLE_SUFFIXES", "export_table_of", "load_export", "paired_folders"]
 
@@ -176,21 +176,6 @@ def _match_label(label: str, classes: Sequence[str]) -> str | None:
     return next((c for c in classes if c.strip().casefold() == label.strip().casefold()), None)
 
 
-def _read_item(item, index: int):
-    """Read an image and its mask; a mask that does not fit is dropped (the image kept) with its reason."""
-    image_path, mask_path = item
-    try:
-        image = read_image(image_path)
-    except (ImageError, FileNotFoundError) as exc:
-        return ("error", str(image_path), getattr(exc, "reason", str(exc)))
-    if mask_path is None:
-        return image, np.zeros(image.shape, bool), None
-    try:
-        return image, read_mask([mask_path], shape=image.shape), None
-    except (ImageError, FileNotFoundError) as exc:
-        return image, np.zeros(image.shape, bool), getattr(exc, "reason", str(exc))
-
-
 def _edits(a: str, b: str) -> int:
     """Levenshtein distance (insertions, deletions, substitutions) of two short strings."""
     prev = list(range(len(b) + 1))
@@ -336,10 +321,11 @@ def load_export(root: str | os.PathLike, *, image_column: str | None = None, lab
         classes = [n for n in names if any(mapping[w] == n for w in written)] if classes is None else names
     else:
         classes, mapping = [], {}
-    items = [(path, masks_by_stem.get(path.stem.casefold())) for _, path, _, _, _ in rows]
-    results = map_images(_read_item, items, n_jobs, backend="threading")
+    mask_of = [masks_by_stem.get(path.stem.casefold()) for _, path, _, _, _ in rows]
+    items = [(path, [m] if m is not None else []) for (_, path, _, _, _), m in zip(rows, mask_of)]
+    results = map_images(_read_keeping_image, items, n_jobs, backend="threading")
     images, masks, target, paths, metas, groups, skipped, dropped = [], [], [], [], [], [], [], []
-    for (line, path, label, group, row), (_, mask_path), res in zip(rows, items, results):
+    for (line, path, label, group, row), mask_path, res in zip(rows, mask_of, results):
         if isinstance(res[0], str):  # ("error", path, reason)
             reason = f"row {line}: {res[2]}"
             if on_error == "raise":
@@ -361,10 +347,7 @@ def load_export(root: str | os.PathLike, *, image_column: str | None = None, lab
     if skipped:
         warn_skipped([(i, p, r) for i, (p, r) in enumerate(skipped)], "image(s)")
     if dropped:
-        warnings.warn(f"dropped {len(dropped)} mask(s) that do not fit their image, the images kept without a mask: "
-                      + "; ".join(f"{Path(p).parent.name}/{Path(p).name}: {r}" for p, r, _ in dropped[:_LISTED])
-                      + (f" and {len(dropped) - _LISTED} more" if len(dropped) > _LISTED else ""),
-                      UserWarning, stacklevel=2)
+        warnings.warn(dropped_masks_note(dropped), UserWarning, stacklevel=2)
     if not images:
         raise ValueError(f"no readable image listed in {str(table_path)!r}")
     if group_col:

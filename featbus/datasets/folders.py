@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._records import ImageError, map_images
-from ..io import dropped_masks_note, read_image, read_mask, warn_skipped
+from ..io import dropped_masks_note, warn_skipped
 from ._common import (
     _ON_ERROR,
     IMAGE_EXTENSIONS,
@@ -21,30 +21,9 @@ from ._common import (
     _classes_text,
     _natural_key,
     _pattern_regex,
+    _read_keeping_image,
     _scan_class_folder,
 )
-
-
-def _read_keeping_image(item, index: int):
-    """Read an image and the union of its masks: ``(image, mask, None)``; a mask that does not fit
-    the image (another size) or cannot be read is dropped, the image kept: ``(image, empty mask,
-    why)``, the reason naming the mask file and both sizes. Where masks are needed the caller turns
-    a dropped mask into an error or a skipped image (:func:`featbus.cli._data._load_folder`).
-    An unreadable image: ``("error", path, reason)``."""
-    image_path, mask_paths = item
-    try:
-        image = read_image(image_path)
-    except (ImageError, FileNotFoundError) as exc:
-        return ("error", str(image_path), getattr(exc, "reason", str(exc)))
-    if not mask_paths:
-        return image, np.zeros(image.shape, bool), None
-    try:
-        return image, read_mask(mask_paths, shape=image.shape), None
-    except ImageError as exc:
-        return image, np.zeros(image.shape, bool), (f"mask {Path(str(exc.path)).name!r} of image "
-                                                    f"{Path(str(image_path)).name!r}: {exc.reason}")
-    except FileNotFoundError as exc:
-        return ("error", str(image_path), f"mask: {exc}")
 
 
 def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None = None,
