@@ -34,8 +34,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from cold_start import _seconds  # the start-up benchmarks' one fresh-process timer (this folder)
 
 from featbus.datasets.sample import SAMPLE_DIR
 
@@ -47,16 +48,6 @@ BY_HAND = ("import sys\nfrom featbus.model import load_model\n"
            "print(load_model(sys.argv[1]).predict_table([sys.argv[2]]).to_csv(index=False))\n")
 OLD_WAY = ("import sys\nimport featbus.datasets\nfrom featbus.cli import main\n"
            "sys.exit(main(['predict', sys.argv[1], sys.argv[2]]))\n")
-
-
-def _seconds(cmd: list[str], env: dict) -> float:
-    """Wall seconds of one fresh process running ``cmd`` (which must succeed)."""
-    start = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    seconds = time.perf_counter() - start
-    if out.returncode:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
-    return seconds
 
 
 def main() -> None:
