@@ -300,3 +300,20 @@ def test_held_out_images_a_shipped_backbone_saw_are_flagged(monkeypatch):
     assert len(report.notes) == 1 and report.notes[0].startswith("5 of these 8 images (or near-copies) trained "
                                                                    "the backbone breast-us")
     assert evaluate_external(stub, np.zeros((8, 2)), y, n_bootstrap=0).notes == []  # a matrix: nothing to match
+
+
+def test_the_card_s_figures_are_the_benchmark_s():
+    """One value per quantity: the card quotes the leave-one-site-out cells of
+    benchmarks/results/three_sites.json (rounded to 3 decimals), not figures of its own."""
+    import json
+    from pathlib import Path
+
+    from featbus.networks.pretrained import get_pretrained
+
+    cells = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "three_sites.json")
+                       .read_text())["cells"]
+    rows = get_pretrained("breast-us", "backbone").card()["leave_one_site_out"]["recipes"]
+    for row in rows:
+        cell = cells["frozen-breast-us-box" if row["match"]["segmenter"] else "frozen-breast-us"]
+        for site, figure in row["auc"].items():
+            assert figure == pytest.approx([round(v, 3) for v in cell[site]["auc"]], abs=5e-4)
