@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import threading
 import warnings
 import zlib
@@ -52,6 +53,11 @@ DICOM_WINDOW: bool = os.environ.get("FEATBUS_DICOM_WINDOW", "1").strip() != "0"
 # Pillow keeps its own bomb limit in a module global; featbus checks its own limit instead, and
 # the global is switched off only while a file's header is parsed, under this lock
 _PIL_OPEN_LOCK = threading.Lock()
+
+#: Sub-folder names that say "masks" (BUSI's ``_mask``, ``GT``, ``ground_truth``, ``segmentation(s)``,
+#: ``ROI``): a folder of them beside an image folder pairs with it (:func:`featbus.datasets.export.paired_folders`,
+#: and ``featbus predict`` leaves it out). Here, on the light reading floor, so predict need not import the loaders.
+MASK_FOLDER_NAME = re.compile(r"mask|^gts?$|ground.?truth|segmentation|annotation|^rois?$", re.IGNORECASE)
 
 _MODES = ("gray", "unchanged")
 _ON_ERROR = ("raise", "skip")

@@ -179,14 +179,12 @@ def _is_mias_folder(p: Path) -> bool:
     return is_mias_folder(p)
 
 
-#: sub-folder names that say "masks", as featbus.datasets.export reads an export
-_MASK_DIR_NAME = re.compile(r"mask|^gts?$|ground.?truth|segmentation|annotation|^rois?$", re.IGNORECASE)
-
-
 def _paired_folders(p: Path) -> tuple[Path, Path] | None:
     """(images/, masks/) of an export (the same file names in both), else None; featbus.datasets
     is imported only when a sub-folder's name says masks."""
-    if not any(d.is_dir() and _MASK_DIR_NAME.search(d.name) for d in p.iterdir()):
+    from ..io import MASK_FOLDER_NAME
+
+    if not any(d.is_dir() and MASK_FOLDER_NAME.search(d.name) for d in p.iterdir()):
         return None
     from ..datasets.export import paired_folders
 

@@ -25,7 +25,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._records import ImageError, map_images
-from ..io import dropped_masks_note, warn_skipped
+from ..io import MASK_FOLDER_NAME, dropped_masks_note, warn_skipped
 from ._common import _ON_ERROR, IMAGE_EXTENSIONS, _bunch, _classes_text, _natural_key, _read_keeping_image
 
 __all__ = ["EXPORT_COLUMNS", "EXPORT_TABLE_SUFFIXES", "export_table_of", "load_export", "paired_folders"]
@@ -86,14 +86,10 @@ def paired_folders(root: str | os.PathLike) -> tuple[Path, Path] | None:
             # class folders may share file names (1.png, 2.png, ... in each class): a pair is an image
             # folder and its masks only when one of them says so by its name or holds two-level images
             for images, masks in ((a, b), (b, a)):
-                if _MASK_NAME.search(masks.name) or (not _MASK_NAME.search(images.name) and _binary(masks)
-                                                     and not _binary(images)):
+                if MASK_FOLDER_NAME.search(masks.name) or (
+                        not MASK_FOLDER_NAME.search(images.name) and _binary(masks) and not _binary(images)):
                     return images, masks
     return None
-
-
-#: folder names that say "masks" (BUSI's ``_mask``, ``GT``, ``ground_truth``, ``segmentation(s)``, ``ROI``)
-_MASK_NAME = re.compile(r"mask|^gts?$|ground.?truth|segmentation|annotation|^rois?$", re.IGNORECASE)
 
 
 def _binary(folder: Path) -> bool:
