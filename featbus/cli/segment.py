@@ -311,11 +311,7 @@ def _fmt(value: float, ci) -> str:
 def _groups_text(data) -> str:
     """What the bootstrap resamples: BUS-BRA's patients, a manifest's groups, near-duplicate groups."""
     told = getattr(data, "groups_from", None)
-    if told:
-        return str(told)
-    if "from its 'group' column" in str(getattr(data, "DESCR", "")):
-        return "the manifest's 'group' column"
-    return "near-duplicate groups"
+    return str(told) if told else "near-duplicate groups"  # a manifest's group column says so in groups_from
 
 
 def _per_image_lines(table) -> list[str]:

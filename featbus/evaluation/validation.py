@@ -809,9 +809,7 @@ def _groups_from(data) -> str:
     told = getattr(data, "groups_from", None)
     if told:
         return str(told)
-    descr = str(getattr(data, "DESCR", ""))
-    if "from its 'group' column" in descr:
-        return "the manifest's 'group' column"
+    descr = str(getattr(data, "DESCR", ""))  # a manifest's group column says so in groups_from
     if "mini-MIAS" in descr:
         return "women (the two breasts of one woman)"
     if getattr(data, "groups", None) is None:
