@@ -593,8 +593,10 @@ def _cross_validate(run: _Run) -> None:
     from .evaluation.report import evaluate
 
     if run.cross_validate:
+        # with an operating point the figures are redone at it (_out_of_fold): bootstrap them once, there
         run.report = evaluate(clone(run.tail), run.X, run.y, cv="duplicate-grouped", n_splits=run.n_splits,
-                              groups=run.groups, n_bootstrap=run.n_bootstrap, random_state=run.random_state,
+                              groups=run.groups, n_bootstrap=0 if run.target is not None else run.n_bootstrap,
+                              random_state=run.random_state,
                               progress=run.progress, name=run.label, fit_params=run.weigh,
                               groups_from=run.groups_from)
     if run.n_sites >= 2 and (run.site_cv is True or (run.site_cv == "auto" and run.cross_validate)):
@@ -636,7 +638,7 @@ def _out_of_fold(run: _Run) -> None:
         random_state=run.random_state)[0]
     run.oof = _out_of_fold_proba(run.tail, run.head, run.X, run.y, splits, run.weigh)
     if run.report is not None:  # the figures judge the decisions the file makes
-        run.report = _nested_operating_point(run.report, run.oof, run.target)
+        run.report = _nested_operating_point(run.report, run.oof, run.target, run.n_bootstrap)
 
 
 def _describe(run: _Run) -> None:
@@ -771,7 +773,7 @@ def _store_operating_point(model, proba, y, target: float, chosen_on: str) -> No
     model.manifest["operating_point"] = dataclasses.replace(op, n_images=int(len(y))).to_record()
 
 
-def _nested_operating_point(report, proba, target: float):
+def _nested_operating_point(report, proba, target: float, n_bootstrap: int):
     """``report`` with its decisions made at an operating point chosen without the fold judged.
 
     Each fold's images are decided by ``malignant when p(malignant) >= t_f``, where ``t_f``
@@ -788,6 +790,9 @@ def _nested_operating_point(report, proba, target: float):
         The out-of-fold probabilities of the same folds, columns in ``report.classes`` order.
     target : float
         The sensitivity the stored point is chosen for.
+    n_bootstrap : int
+        Resamples behind the intervals of the figures at the point (``report`` was cross-validated
+        without any: its figures at the most probable class are not kept).
     """
     classes = [str(c) for c in report.classes]
     y = np.asarray(report.y_true, dtype=str)
@@ -809,7 +814,8 @@ def _nested_operating_point(report, proba, target: float):
             "never on the images it is judged on; AUC needs no threshold"
             + (f"; {argmax_folds} fold(s) without a malignant image elsewhere decided by the most probable class"
                if argmax_folds else ""))
-    return dataclasses.replace(report, y_pred=y_pred, metrics={}, ci={}, cm_ci=None, notes=[*report.notes, note])
+    return dataclasses.replace(report, y_pred=y_pred, metrics={}, ci={}, cm_ci=None, n_bootstrap=int(n_bootstrap),
+                               notes=[*report.notes, note])
 
 
 def _validation_at_operating_point(model, proba) -> None:
