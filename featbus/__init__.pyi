@@ -42,7 +42,7 @@ from .networks.augmentation import ImageAugmenter, augment_image
 from .pipelines.make import make_classification_pipeline, make_pipeline, param_grid
 from .preprocessing.intensity import CLAHE, AdaptiveThreshold, HistogramEqualizer, Normalize, Resize, SpeckleDenoise
 from .preprocessing.mammography import BreastMask, PectoralMuscleRemover
-from .preprocessing.roi import ROICropper, RoiFoundFlag
+from .preprocessing.roi import LesionProbability, ROICropper, RoiFoundFlag
 from .segmentation.classical import EdgeSegmenter, ThresholdSegmenter
 from .segmentation.metrics import dice_score, iou_score
 from .segmentation.unet import UNetSegmenter

@@ -85,6 +85,8 @@ ESTIMATORS: dict[str, EstimatorEntry] = {
     "ROICropper": EstimatorEntry("featbus.preprocessing.roi", "preprocessor", check_params=({"source": "mask"},)),
     "RoiFoundFlag": EstimatorEntry("featbus.preprocessing.roi", "features",
                                    check_input=("ROICropper", {"source": "mask", "margin": 0.1})),
+    "LesionProbability": EstimatorEntry("featbus.preprocessing.roi", "features",
+                                        check_input=("ROICropper", {"source": "mask", "margin": 0.1})),
     "FineTunedCNN": EstimatorEntry("featbus.features.finetune", "network", backend=True,
                                    check_params=({**_FAST_NET, "epochs": 1, "warmup_epochs": 0, "batch_size": 4,
                                                   "validation_fraction": 0},)),

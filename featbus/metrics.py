@@ -25,7 +25,7 @@ __all__ = ["classification_metrics", "PER_CLASS_METRICS", "rank_auc", "confusion
            "group_units", "bootstrap", "BootstrapResult", "percentile_interval", "interval_text",
            "format_interval", "reliability_curve", "expected_calibration_error", "brier_score", "ECE_BINS",
            "CONFIDENCE", "Predictions", "threshold_for_sensitivity", "metric_arrays", "ratio",
-           "sensitivity_specificity", "OperatingPoint", "DEFAULT_TARGET_SENSITIVITY"]
+           "sensitivity_specificity", "OperatingPoint", "DEFAULT_TARGET_SENSITIVITY", "lesion_and_given"]
 
 #: Metrics computed for each class (one-vs-rest) and macro-averaged.
 PER_CLASS_METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "auc")
@@ -87,9 +87,12 @@ def decide(proba, rule: tuple[int, float] | None = None) -> np.ndarray:
     Parameters
     ----------
     proba : array-like of shape (n_samples, n_classes)
-    rule : (int, float) or None
+    rule : (int, float), (int, float, int, float) or None
         ``(j, t)``: class ``j`` when ``p_j >= t``, else the most probable other class (the
-        operating point :func:`featbus.adapt` stores); ``None``: the most probable class.
+        operating point :func:`featbus.adapt` stores); ``(j, t, k, t_lesion)``: two decisions
+        (:class:`OperatingPoint` with ``presence``): class ``k`` (no lesion) when
+        ``1 - p_k < t_lesion``, otherwise ``j`` when ``p_j / (1 - p_k) >= t``, else the most
+        probable class other than ``j`` and ``k``; ``None``: the most probable class.
 
     Returns
     -------
@@ -101,10 +104,23 @@ def decide(proba, rule: tuple[int, float] | None = None) -> np.ndarray:
     >>> P = [[0.7, 0.3], [0.6, 0.4]]
     >>> decide(P).tolist(), decide(P, (1, 0.35)).tolist()
     ([0, 0], [0, 1])
+    >>> decide([[0.2, 0.1, 0.7], [0.3, 0.3, 0.4], [0.5, 0.2, 0.3]], (1, 0.4, 2, 0.5)).tolist()
+    [2, 1, 0]
     """
     P = np.asarray(proba, dtype=float)
     if rule is None:
         return P.argmax(axis=1)
+    if len(rule) == 4:  # two decisions: first "is there a lesion?", then the point among lesions
+        j, t, k, t_lesion = rule
+        p_lesion = 1.0 - P[:, k]
+        others = P.copy()
+        others[:, [j, k]] = -np.inf
+        out = others.argmax(axis=1) if P.shape[1] > 2 else np.full(len(P), j)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            given = np.where(p_lesion > 0, P[:, j] / np.where(p_lesion > 0, p_lesion, 1), 0.0)
+        out[given >= t] = j
+        out[p_lesion < t_lesion] = k
+        return out
     j, t = rule
     others = P.copy()
     others[:, j] = -np.inf
@@ -739,6 +755,24 @@ def _optional_float(value):
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
+def lesion_and_given(proba, classes: Sequence, *, absent: str = "normal",
+                     positive: str = "malignant") -> tuple[np.ndarray, np.ndarray]:
+    """The two scores of a two-decision model: ``p(lesion) = 1 - p(absent)`` and
+    ``p(positive | lesion) = p(positive) / p(lesion)`` (0 where ``p(lesion)`` is 0).
+
+    Examples
+    --------
+    >>> from featbus.metrics import lesion_and_given
+    >>> lesion_and_given([[0.3, 0.3, 0.4]], ["benign", "malignant", "normal"])
+    (array([0.6]), array([0.5]))
+    """
+    P = np.asarray(proba, dtype=float)
+    classes = [str(c) for c in classes]
+    p_lesion = 1.0 - P[:, classes.index(absent)]
+    safe = np.where(p_lesion > 0, p_lesion, 1.0)
+    return p_lesion, np.where(p_lesion > 0, P[:, classes.index(positive)] / safe, 0.0)
+
+
 @dataclasses.dataclass(frozen=True)
 class OperatingPoint:
     """A threshold on one class's probability: what decides ``positive``, and where it came from.
@@ -770,6 +804,16 @@ class OperatingPoint:
         The images it was chosen on, when recorded.
     extra : dict, default={}
         Other keys of the record it was read from, written back as they were.
+    absent : str or None, default=None
+        Two decisions (with ``presence``): the class that means "no lesion" (``"normal"``).
+    presence : OperatingPoint or None, default=None
+        The first decision, "is there a lesion?": an image is ``absent`` when
+        ``p(lesion) = 1 - p(absent)`` is below ``presence.threshold`` (its ``positive`` is
+        ``"lesion"``, its sensitivity the share of lesion images called a lesion, its specificity
+        the share of ``absent`` images called ``absent``). The second decision is then taken
+        among lesions on ``p(positive | lesion) = p(positive) / p(lesion)``: ``positive`` when
+        it reaches ``threshold``, else the most probable other lesion class.
+        :meth:`choose_two` chooses both.
 
     Examples
     --------
@@ -788,6 +832,19 @@ class OperatingPoint:
     (there: sensitivity 0.67, specificity 0.50)
     >>> OperatingPoint.from_record(op.to_record()) == op
     True
+
+    Two decisions, each with its own point:
+
+    >>> two = OperatingPoint.choose_two(y, P, classes=["benign", "malignant", "normal"], absent="normal",
+    ...                                 target=0.6, presence_target=1.0, chosen_on="five images")
+    >>> two.decide(P, ["benign", "malignant", "normal"]).tolist()
+    ['malignant', 'malignant', 'benign', 'malignant', 'normal']
+    >>> print(two.describe())  # doctest: +NORMALIZE_WHITESPACE
+    normal when p(lesion) < 0.7, chosen for lesion sensitivity 1 on five images (there: sensitivity 1.00,
+    specificity 1.00); otherwise malignant when p(malignant | lesion) >= 0.444, chosen for sensitivity 0.6
+    on five images (there: sensitivity 0.67, specificity 0.00)
+    >>> OperatingPoint.from_record(two.to_record()) == two
+    True
     """
 
     positive: str
@@ -799,6 +856,85 @@ class OperatingPoint:
     specificity_of: Mapping[str, float | None] = dataclasses.field(default_factory=dict, hash=False)
     n_images: int | None = None
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
+    absent: str | None = None
+    presence: OperatingPoint | None = None
+
+    @property
+    def two_decisions(self) -> bool:
+        """Whether a lesion-presence decision comes first (``presence`` set)."""
+        return self.presence is not None
+
+    @classmethod
+    def choose_two(cls, y_true, proba, *, classes: Sequence, absent: str, positive: str = "malignant",
+                   target: float = DEFAULT_TARGET_SENSITIVITY, presence_target: float | None = None,
+                   presence_threshold: float | None = None, chosen_on: str | None = None,
+                   presence_chosen_on: str | None = None) -> OperatingPoint:
+        """Both points of a two-decision model, each by the one rule (:meth:`choose`).
+
+        The presence point is chosen on ``p(lesion) = 1 - p(absent)`` of every image, lesion
+        images being the positives (for ``presence_target``), or set to ``presence_threshold``
+        (its figures are still measured here). The malignancy point is chosen on
+        ``p(positive | lesion)`` among the lesion images (``y_true != absent``).
+
+        Parameters
+        ----------
+        y_true : array-like of shape (n_samples,)
+        proba : array-like of shape (n_samples, n_classes)
+        classes : sequence of str
+            Must hold ``absent`` and ``positive``.
+        absent : str
+            The "no lesion" class.
+        positive : str, default="malignant"
+        target : float in (0, 1], default=DEFAULT_TARGET_SENSITIVITY
+            The malignancy point's sensitivity.
+        presence_target : float in (0, 1], optional
+            The share of lesion images to call a lesion.
+        presence_threshold : float in [0, 1], optional
+            A presence threshold set beforehand (exactly one of the two presence settings).
+        chosen_on, presence_chosen_on : str, optional
+            What the labels are; ``presence_chosen_on`` defaults to ``chosen_on``.
+
+        Returns
+        -------
+        point : OperatingPoint
+
+        Raises
+        ------
+        ValueError
+            A class missing, no lesion image or no ``positive`` image, or not exactly one presence setting.
+        """
+        classes = [str(c) for c in classes]
+        for c in (absent, positive):
+            if c not in classes:
+                raise ValueError(f"the class {c!r} is not one of the classes ({', '.join(classes)})")
+        if (presence_target is None) == (presence_threshold is None):
+            raise ValueError("give exactly one of presence_target and presence_threshold")
+        P = np.asarray(proba, dtype=float)
+        y = np.asarray(y_true, dtype=str)
+        if P.shape != (y.size, len(classes)):
+            raise ValueError(f"proba has shape {P.shape}; expected {(y.size, len(classes))}")
+        p_lesion, q = lesion_and_given(P, classes, absent=absent, positive=positive)
+        lesion = y != absent
+        if not lesion.any():
+            raise ValueError(f"no lesion image (every label is {absent!r}) to choose the points on")
+        two = np.column_stack([1 - p_lesion, p_lesion])
+        where = presence_chosen_on if presence_chosen_on is not None else chosen_on
+        if presence_threshold is None:
+            pres = cls.choose(np.where(lesion, "lesion", absent), two, classes=[absent, "lesion"],
+                              positive="lesion", target=presence_target, chosen_on=where)
+        else:
+            t = float(presence_threshold)
+            if not 0 <= t <= 1:
+                raise ValueError(f"presence_threshold must be in [0, 1], got {presence_threshold!r}")
+            sens, spec = sensitivity_specificity(lesion, p_lesion >= t, zero_division=np.nan)
+            pres = cls(positive="lesion", threshold=t, sensitivity=_optional_float(sens),
+                       specificity=_optional_float(spec), chosen_on=where)
+        pres = dataclasses.replace(pres, n_images=int(y.size))
+        others = [c for c in classes if c not in (absent, positive)] or ["other"]
+        cond = np.column_stack([1 - q, q])
+        mal = cls.choose(np.where(y[lesion] == positive, positive, others[0]), cond[lesion],
+                         classes=[others[0], positive], positive=positive, target=target, chosen_on=chosen_on)
+        return dataclasses.replace(mal, n_images=int(lesion.sum()), absent=absent, presence=pres)
 
     @classmethod
     def choose(cls, y_true, proba, *, classes: Sequence, positive: str,
@@ -859,9 +995,12 @@ class OperatingPoint:
         """``(index of positive in classes, threshold)``: the rule :func:`decide` and
         :class:`Predictions` take."""
         names = [str(c) for c in np.asarray(classes).tolist()]
-        if self.positive not in names:
-            raise ValueError(f"the operating point's class {self.positive!r} is not one of the classes "
-                             f"({', '.join(names)})")
+        for c in (self.positive, self.absent):
+            if c is not None and c not in names:
+                raise ValueError(f"the operating point's class {c!r} is not one of the classes "
+                                 f"({', '.join(names)})")
+        if self.presence is not None:
+            return names.index(self.positive), self.threshold, names.index(self.absent), self.presence.threshold
         return names.index(self.positive), self.threshold
 
     def decide(self, proba, classes) -> np.ndarray:
@@ -881,9 +1020,30 @@ class OperatingPoint:
         classes = np.asarray(classes)
         return classes[decide(proba, self.rule(classes))]
 
+    def rule_text(self) -> str:
+        """The rule alone, as the ``rule`` column of predictions writes it:
+        ``"malignant when p(malignant) >= 0.0431, else the most probable other class"``."""
+        p = self.positive
+        if self.presence is None:
+            return f"{p} when p({p}) >= {self.threshold:.4g}, else the most probable other class"
+        return (f"{self.absent} when p(lesion) < {self.presence.threshold:.4g}; otherwise {p} when "
+                f"p({p} | lesion) >= {self.threshold:.4g}, else the most probable other lesion class")
+
     def describe(self) -> str:
         """The rule in words: ``"malignant when p(malignant) >= 0.043, chosen for sensitivity 0.9 on ..."``."""
         p = self.positive
+        if self.presence is not None:
+            pres = self.presence
+            first = f"{self.absent} when p(lesion) < {pres.threshold:.3g}"
+            if pres.target_sensitivity is not None:
+                first += f", chosen for lesion sensitivity {pres.target_sensitivity:g}"
+            if pres.chosen_on:
+                first += f"{'' if pres.target_sensitivity is not None else ', chosen'} on {pres.chosen_on}"
+            there = [f"{k} {v:.2f}" for k, v in (("sensitivity", pres.sensitivity),
+                                                 ("specificity", pres.specificity)) if v is not None]
+            first += f" (there: {', '.join(there)})" if there else ""
+            second = dataclasses.replace(self, presence=None, absent=None).describe()
+            return f"{first}; otherwise {second.replace(f'p({p})', f'p({p} | lesion)', 1)}"
         text = f"{p} when p({p}) >= {self.threshold:.3g}"
         if self.target_sensitivity is not None:
             text += f", chosen for sensitivity {self.target_sensitivity:g}"
@@ -911,6 +1071,9 @@ class OperatingPoint:
             out["n_images"] = int(self.n_images)
         if self.chosen_on is not None:
             out["chosen_on"] = self.chosen_on
+        if self.presence is not None:
+            out["absent"] = self.absent
+            out["presence"] = self.presence.to_record()
         out.update(self.extra)
         return out
 
@@ -929,7 +1092,10 @@ class OperatingPoint:
             raise ValueError(f"operating_point must be an object with a 'positive' class and a 'threshold' in "
                              f"[0, 1], got {record!r}")
         known = {"positive", "threshold", "target_sensitivity", "sensitivity", "specificity", "n_images",
-                 "chosen_on"}
+                 "chosen_on", "absent", "presence"}
+        presence = record.get("presence")
+        if presence is not None and not isinstance(record.get("absent"), str):
+            raise ValueError(f"operating_point has a 'presence' point but no 'absent' class name, got {record!r}")
         of = {k[len("specificity_"):]: _optional_float(v) for k, v in record.items() if k.startswith("specificity_")}
         extra = {k: v for k, v in record.items() if k not in known and not k.startswith("specificity_")}
         ts = record.get("target_sensitivity")
@@ -939,4 +1105,5 @@ class OperatingPoint:
                    specificity=_optional_float(record.get("specificity")),
                    chosen_on=None if record.get("chosen_on") is None else str(record["chosen_on"]),
                    specificity_of=of, n_images=None if record.get("n_images") is None else int(record["n_images"]),
-                   extra=extra)
+                   extra=extra, absent=None if presence is None else record["absent"],
+                   presence=None if presence is None else cls.from_record(presence))

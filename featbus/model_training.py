@@ -56,7 +56,7 @@ from .evaluation.sites import (
     sites_of,
 )
 from .io import file_sha256
-from .metrics import OperatingPoint
+from .metrics import DEFAULT_TARGET_SENSITIVITY, OperatingPoint
 from .model.format import FORMAT_VERSION, MAGIC, data_sha256, json_safe, package_versions
 from .model.loaded import FeatbusModel
 from .provenance import overlap_notes
@@ -196,7 +196,8 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                 cross_validate: bool = True, cache: str | os.PathLike | None = None,
                 n_jobs: int | None = None, progress: bool = True, command: str | None = None,
                 source: str | None = None, site_cv: bool | str = "auto",
-                site_balance: bool = False, operating_point: str | dict | None = None) -> FeatbusModel:
+                site_balance: bool = False, operating_point: str | dict | None = None,
+                two_decisions: bool = False) -> FeatbusModel:
     """Cross-validate a recipe on duplicate-grouped folds, then fit it on every image.
 
     Parameters
@@ -282,6 +283,14 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         recipe's out-of-fold probabilities over duplicate-grouped folds. The model then decides
         by it (:meth:`FeatbusModel.decide`), and the manifest records the threshold with the
         sensitivity and specificity it gave there. ``None``: the most probable class.
+    two_decisions : bool, default=False
+        Two decisions, each with its own operating point (see "Two decisions" in the module
+        docstring): "is there a lesion?" by the segmenter's lesion probability (one more feature
+        column, :class:`~featbus.preprocessing.roi.LesionProbability`), then "benign or malignant, given
+        a lesion" by the classifier trained on the lesion images only
+        (:class:`~featbus.pipelines.LesionThenMalignancy`). Needs a ``segmenter``, an
+        ``operating_point`` (default ``"sensitivity=0.9"`` here), a ``"normal"`` class among
+        the labels or not, and a feature recipe without ``site_balance``.
 
     Returns
     -------
@@ -312,6 +321,9 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                 raise ValueError(f"recipe {chosen.name!r} has no network: backbone, image size, epochs, members, "
                                  "batch size and weights do not apply")
             features, classifier = chosen.features, chosen.classifier
+            if chosen.segmenter is not None and segmenter is None:
+                segmenter = chosen.segmenter
+            two_decisions = two_decisions or chosen.two_decisions
     if network is not None:
         features, classifier = (), "network"
     names = [f.strip().lower() for f in features.split(",")] if isinstance(features, str) else list(features)
@@ -326,6 +338,19 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         raise ValueError(f"site_cv must be True, False or 'auto', got {site_cv!r}")
     if not isinstance(site_balance, (bool, np.bool_)):
         raise ValueError(f"site_balance must be True or False, got {site_balance!r}")
+    if not isinstance(two_decisions, (bool, np.bool_)):
+        raise ValueError(f"two_decisions must be True or False, got {two_decisions!r}")
+    if two_decisions:
+        if network is not None:
+            raise ValueError("two_decisions needs a feature recipe (features + classifier), not a network")
+        if segmenter is None:
+            raise ValueError("two_decisions takes the lesion probability from a segmenter: pass segmenter= "
+                             "(for example 'breast-us')")
+        if site_balance:
+            raise ValueError("two_decisions and site_balance do not combine: the lesion classifier's sample "
+                             "weights are not passed through")
+        if operating_point is None:
+            operating_point = f"sensitivity={DEFAULT_TARGET_SENSITIVITY}"
     target_sensitivity = parse_operating_point(operating_point)
     sites = sites_of(data)
     n_sites = 0 if sites is None else np.unique(sites).size
@@ -348,7 +373,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                preprocessing=preprocessing, n_splits=n_splits, n_bootstrap=n_bootstrap, random_state=random_state,
                cross_validate=cross_validate, cache=cache, n_jobs=n_jobs, progress=progress, command=command,
                source=source, site_cv=site_cv, site_balance=site_balance, target=target_sensitivity, sites=sites,
-               n_sites=n_sites)
+               n_sites=n_sites, two_decisions=bool(two_decisions))
     _build_parts(run)
     _read_labels(run)
     if run.segmenter is not None:
@@ -404,6 +429,7 @@ class _Run:
     target: float | None  # the operating point's sensitivity
     sites: np.ndarray | None
     n_sites: int
+    two_decisions: bool
     # _build_parts: the feature union (None for a network), the preprocessing, the images as the
     # features see them (inputs) and as explanations and the app show them (seen)
     union: Any = None
@@ -450,6 +476,10 @@ def _build_parts(run: _Run) -> None:
     # one union computes the training rows (with the run's cache and progress) and is the one saved
     run.union = (make_features(run.names, region=run.region, n_jobs=run.n_jobs, cache=run.cache,
                                progress=run.progress) if run.network is None else None)
+    if run.two_decisions:  # the first decision's score: the segmenter's lesion probability, one column
+        from .preprocessing.roi import LesionProbability
+
+        run.union.transformer_list.append(("lesion_probability", LesionProbability()))
     run.records = list(run.data.data)
     run.steps = make_preprocessing(run.preprocessing)
     if run.steps:
@@ -550,9 +580,11 @@ def _make_tail(run: _Run) -> None:
     run.X = np.asarray(run.union.fit_transform(run.inputs))
     run.columns = [str(n) for n in run.union.get_feature_names_out()]
     _forget_run_settings(run.union)
+    presence = [j for j, c in enumerate(run.columns) if c.split("__")[-1] == "lesion_probability"]
+    columns = [c for j, c in enumerate(run.columns) if j not in presence[:1]] if run.two_decisions else run.columns
     # the families joined as the library's pipelines join them (each the same total variance)
     tail = make_classification_pipeline(None, balance=run.balance, classifier=run.classifier,
-                                        blocks=family_blocks(run.columns), random_state=run.random_state,
+                                        blocks=family_blocks(columns), random_state=run.random_state,
                                         n_jobs=run.n_jobs)
     if not any(hasattr(step, "fit_resample") for _, step in tail.steps):
         # no sampler: a scikit-learn Pipeline predicts the same, and loading it does not import
@@ -560,6 +592,10 @@ def _make_tail(run: _Run) -> None:
         from sklearn.pipeline import Pipeline
 
         tail = Pipeline(tail.steps)
+    if run.two_decisions:  # presence by the segmenter's column, the classifier on lesion images only
+        from .pipelines.two_decisions import LesionThenMalignancy
+
+        tail = LesionThenMalignancy(tail, presence_column=presence[0], absent=ABSENT)
     run.tail = tail
     if run.site_balance:
         _weigh_sites(run)
@@ -614,7 +650,7 @@ def _fit_head(run: _Run) -> None:
     from .evaluation.report import make_splits
 
     X, y, n_splits = run.X, run.y, run.n_splits
-    if hasattr(run.tail.steps[-1][1], "predict_proba"):
+    if run.two_decisions or hasattr(run.tail.steps[-1][1], "predict_proba"):
         run.head = clone(run.tail).fit(X, y, **run.weights)
         return
     splits, _, _ = make_splits(X, y, cv="duplicate-grouped", n_splits=n_splits, groups=run.groups,
@@ -638,7 +674,8 @@ def _out_of_fold(run: _Run) -> None:
         random_state=run.random_state)[0]
     run.oof = _out_of_fold_proba(run.tail, run.head, run.X, run.y, splits, run.weigh)
     if run.report is not None:  # the figures judge the decisions the file makes
-        run.report = _nested_operating_point(run.report, run.oof, run.target, run.n_bootstrap)
+        run.report = _nested_operating_point(run.report, run.oof, run.target, run.n_bootstrap,
+                                             presence=_presence_threshold(run) if run.two_decisions else None)
 
 
 def _describe(run: _Run) -> None:
@@ -653,6 +690,9 @@ def _describe(run: _Run) -> None:
                    "preprocessing": [name for name, _ in run.steps] or None,
                    "balance": run.balance, "calibration": run.calibration,
                    "extractors": _extractor_settings(run.union), "head": repr(head),
+                   **({"decisions": "two: is there a lesion (the segmenter's lesion probability), then benign or "
+                                    "malignant given a lesion (a classifier of the lesion images)"}
+                      if run.two_decisions else {}),
                    **({"site_balance": {**run.shares, "about": SITE_BALANCE_ABOUT}} if run.shares else {})},
         **_manifest_data(run.source, run.y, run.classes, run.groups, run.records, run.seen, run.sites),
     }
@@ -699,7 +739,7 @@ def _operating_point(run: _Run) -> None:
     y = run.y
     _store_operating_point(run.model, run.oof, y, run.target,
                            f"out-of-fold probabilities of {len(y)} training images ({run.n_splits} {run.fold_word} "
-                           "folds)")
+                           "folds)", presence=_presence_threshold(run) if run.two_decisions else None)
     _note_classes_turned_off(run.model, run.oof, y, "its training images' out-of-fold predictions")
 
 
@@ -762,18 +802,44 @@ def _out_of_fold_proba(tail, head, X, y, splits, weigh) -> np.ndarray:
     return proba
 
 
-def _store_operating_point(model, proba, y, target: float, chosen_on: str) -> None:
+#: The class that means "no lesion" in a two-decision model.
+ABSENT = "normal"
+
+
+def _presence_threshold(run: _Run) -> tuple[float, str]:
+    """A two-decision model's presence threshold and where it comes from: the segmenter's own
+    rule (a lesion where it draws one), since a threshold chosen on its lesion probabilities of
+    images it trained on (the shipped segmenter saw the shared sites) would be optimistic for new
+    images; ``featbus adapt`` refits it on a site's labelled images."""
+    seg = run.roi.segmenter_
+    t = float(getattr(seg, "threshold", 0.5))
+    return t, (f"the segmenter's own rule (a lesion where it draws one: a pixel's probability >= {t:g}), "
+               "not chosen on these images")
+
+
+def _store_operating_point(model, proba, y, target: float, chosen_on: str,
+                           presence: tuple[float, str] | None = None) -> None:
     """Choose the threshold on p(malignant) reaching ``target`` sensitivity on held-out
     predictions (:meth:`OperatingPoint.choose`), and record it in the manifest (what
-    :meth:`FeatbusModel.decide` reads)."""
+    :meth:`FeatbusModel.decide` reads). With ``presence`` ``(threshold, where from)``: a
+    two-decision point (:meth:`OperatingPoint.choose_two`), the malignancy threshold on
+    ``p(malignant | lesion)`` of the lesion images."""
     if not (np.asarray(y, dtype=str) == "malignant").any():
         raise ValueError("operating_point: the held-out predictions hold no malignant image to choose it on")
+    if presence is not None:
+        lesions = int(np.sum(np.asarray(y, dtype=str) != ABSENT))
+        op = OperatingPoint.choose_two(y, proba, classes=model.classes_.tolist(), absent=ABSENT, target=target,
+                                       presence_threshold=presence[0], presence_chosen_on=presence[1],
+                                       chosen_on=f"{chosen_on}, its {lesions} lesion images")
+        model.manifest["operating_point"] = op.to_record()
+        return
     op = OperatingPoint.choose(y, proba, classes=model.classes_.tolist(), positive="malignant", target=target,
                                chosen_on=chosen_on, specificity_of=("benign",))
     model.manifest["operating_point"] = dataclasses.replace(op, n_images=int(len(y))).to_record()
 
 
-def _nested_operating_point(report, proba, target: float, n_bootstrap: int):
+def _nested_operating_point(report, proba, target: float, n_bootstrap: int,
+                            presence: tuple[float, str] | None = None):
     """``report`` with its decisions made at an operating point chosen without the fold judged.
 
     Each fold's images are decided by ``malignant when p(malignant) >= t_f``, where ``t_f``
@@ -793,6 +859,9 @@ def _nested_operating_point(report, proba, target: float, n_bootstrap: int):
     n_bootstrap : int
         Resamples behind the intervals of the figures at the point (``report`` was cross-validated
         without any: its figures at the most probable class are not kept).
+    presence : (float, str), optional
+        A two-decision model's presence threshold (set, not chosen): each fold's malignancy
+        threshold is then chosen on ``p(malignant | lesion)`` of the other folds' lesion images.
     """
     classes = [str(c) for c in report.classes]
     y = np.asarray(report.y_true, dtype=str)
@@ -804,13 +873,21 @@ def _nested_operating_point(report, proba, target: float, n_bootstrap: int):
             y_pred[test] = np.asarray(report.classes)[np.argmax(proba[test], axis=1)]
             argmax_folds += 1
             continue
-        op = OperatingPoint.choose(y[others], proba[others], classes=classes, positive="malignant", target=target)
+        if presence is not None:
+            op = OperatingPoint.choose_two(y[others], proba[others], classes=classes, absent=ABSENT, target=target,
+                                           presence_threshold=presence[0])
+        else:
+            op = OperatingPoint.choose(y[others], proba[others], classes=classes, positive="malignant",
+                                       target=target)
         y_pred[test] = op.decide(proba[test], report.classes)
         thresholds.append(op.threshold)
     span = (f"{min(thresholds):.3g}" if len(set(thresholds)) == 1 else
             f"{min(thresholds):.3g} to {max(thresholds):.3g}") if thresholds else "none"
-    note = (f"decisions: at the operating point (malignant when p(malignant) >= a threshold for sensitivity "
-            f"{target:g}), each fold's threshold ({span}) chosen on the other folds' out-of-fold predictions, "
+    rule = (f"malignant when p(malignant) >= a threshold for sensitivity {target:g}" if presence is None else
+            f"{ABSENT} when p(lesion) < {presence[0]:g}, the segmenter's own rule; otherwise malignant when "
+            f"p(malignant | lesion) >= a threshold for sensitivity {target:g}")
+    note = (f"decisions: at the operating point ({rule}), each fold's threshold ({span}) chosen on the other "
+            "folds' out-of-fold predictions, "
             "never on the images it is judged on; AUC needs no threshold"
             + (f"; {argmax_folds} fold(s) without a malignant image elsewhere decided by the most probable class"
                if argmax_folds else ""))

@@ -21,3 +21,4 @@ from .make import (
     make_selector,
     param_grid,
 )
+from .two_decisions import LesionThenMalignancy

@@ -50,6 +50,11 @@ class Recipe:
     figure : str
         Duplicate-grouped accuracy and malignant AUC with intervals (``benchmarks/recipes.py``,
         as its ``benchmarks/results/recipes.json`` holds them).
+    segmenter : str or None
+        The shipped segmenter whose lesion box the features see (feature recipes).
+    two_decisions : bool
+        "Is there a lesion?" by the segmenter, then "benign or malignant" by a classifier of the
+        lesion images (``train_model(two_decisions=True)``).
     """
 
     name: str
@@ -62,6 +67,8 @@ class Recipe:
     gpu_time: str = ""
     figure: str = ""
     backbones: tuple[str, ...] | None = field(default=None)
+    segmenter: str | None = None
+    two_decisions: bool = False
 
     @property
     def is_network(self) -> bool:

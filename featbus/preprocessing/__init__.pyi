@@ -17,4 +17,4 @@ from .intensity import (
     speckle_denoise,
 )
 from .mammography import BreastMask, PectoralMuscleRemover
-from .roi import ROICropper, RoiFoundFlag
+from .roi import LesionProbability, ROICropper, RoiFoundFlag

@@ -31,7 +31,7 @@ from .._records import MIN_SIDE, ImageError, ImageRecord, check_images
 from ..io import load_item
 
 __all__ = ["lesion_box", "center_box", "crop_to_roi", "largest_component", "predicted_lesion", "ROICropper",
-           "RoiFoundFlag"]
+           "RoiFoundFlag", "LesionProbability"]
 
 _SOURCES = ("auto", "mask", "segmenter")
 _ON_EMPTY = ("image", "center", "raise")
@@ -373,8 +373,10 @@ class ROICropper(BaseImagePreprocessor):
         records : list of ImageRecord
             Always records (also for array input), with ``meta["roi_found"]`` (bool),
             ``meta["roi_box"]`` ``(row0, row1, col0, col1)`` in the input image,
-            ``meta["roi_source"]`` (``"mask"``, ``"segmenter"`` or ``"none"``) and the cropped
-            mask when ``pass_mask``.
+            ``meta["roi_source"]`` (``"mask"``, ``"segmenter"`` or ``"none"``), the cropped
+            mask when ``pass_mask`` and, where a :class:`~featbus.UNetSegmenter` drew the mask,
+            ``meta["lesion_probability"]`` (its :meth:`~featbus.UNetSegmenter.presence_from_maps`
+            from the same pass).
         """
         self._check_params()
         items = check_images(X)
@@ -390,13 +392,21 @@ class ROICropper(BaseImagePreprocessor):
                 use_gt.append(False)
         need = [i for i, g in enumerate(use_gt) if not g]
         predicted: dict[int, np.ndarray] = {}
+        presence: dict[int, float] = {}
         seg = self._resolve_segmenter()
         if need:
             if seg is None:
                 i = need[0]
                 raise ImageError("has no lesion mask and ROICropper has no segmenter: pass a segmenter or "
                                  "ImageRecord(image, mask) items", i, records[i].path)
-            masks = seg.predict_masks([records[i] for i in need])
+            todo = [records[i] for i in need]
+            if all(hasattr(seg, a) for a in ("predict_proba_maps", "masks_from_maps", "presence_from_maps")):
+                # one network pass gives the masks and each image's lesion probability
+                maps = seg.predict_proba_maps(todo)
+                masks = seg.masks_from_maps(maps)
+                presence.update(zip(need, np.asarray(seg.presence_from_maps(maps), dtype=float).tolist()))
+            else:
+                masks = seg.predict_masks(todo)
             for i, m in zip(need, masks):
                 predicted[i] = predicted_lesion(m, self.min_area)
         out = []
@@ -412,6 +422,8 @@ class ROICropper(BaseImagePreprocessor):
             meta = dict(rec.meta)
             meta.update(roi_found=bool(found), roi_box=tuple(box),
                         roi_source=("mask" if use_gt[i] else "segmenter") if found else "none")
+            if i in presence:
+                meta["lesion_probability"] = presence[i]
             out.append(ImageRecord(crop, crop_mask if self.pass_mask else None, rec.path, meta))
         return out
 
@@ -473,5 +485,73 @@ class RoiFoundFlag(_ImageInputMixin, TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()  # images in (featbus's input tags), no mask needed
         tags.input_tags.records = True  # reads meta["roi_found"]: records from an ROICropper
+        tags.requires_fit = False
+        return tags
+
+
+class LesionProbability(_ImageInputMixin, TransformerMixin, BaseEstimator):
+    """One feature column: the probability that the image holds a lesion, from :class:`ROICropper`.
+
+    The segmenter's lesion probability of the whole image
+    (:meth:`~featbus.UNetSegmenter.presence_from_maps`, from the pass that drew the crop's mask,
+    ``meta["lesion_probability"]``). Where the crop came from a ground-truth mask instead, it is
+    1.0 when that mask holds a lesion and 0.0 when it is empty (the truth is certain). This is the
+    first score of a two-decision model (:class:`featbus.pipelines.LesionThenMalignancy`), which
+    ``train_model(two_decisions=True)`` puts in the feature union.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus import ImageRecord
+    >>> from featbus.preprocessing.roi import LesionProbability
+    >>> recs = [ImageRecord(np.zeros((8, 8)), meta={"roi_found": True, "lesion_probability": 0.83}),
+    ...         ImageRecord(np.zeros((8, 8)), meta={"roi_found": False, "roi_source": "none"})]
+    >>> LesionProbability().fit_transform(recs).ravel().tolist()
+    [0.83, 0.0]
+    """
+
+    def fit(self, X, y=None):
+        """Nothing to learn; checks the input.
+
+        Returns
+        -------
+        self
+        """
+        self.transform(X)
+        self.n_features_out_ = 1
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Read every record's lesion probability.
+
+        Returns
+        -------
+        probability : ndarray of shape (n_images, 1)
+
+        Raises
+        ------
+        ImageError
+            A record that no :class:`ROICropper` produced (naming it).
+        """
+        items = check_images(X)
+        out = np.empty((len(items), 1))
+        for i, rec in enumerate(items):
+            meta = rec.meta if isinstance(rec, ImageRecord) else {}
+            if "lesion_probability" in meta:
+                out[i, 0] = float(meta["lesion_probability"])
+            elif "roi_found" in meta and meta.get("roi_source") != "segmenter":  # a ground-truth mask, or none
+                out[i, 0] = float(bool(meta["roi_found"]))
+            else:
+                raise ImageError("has no lesion probability: put LesionProbability after an ROICropper whose "
+                                 "segmenter gives probability maps (a UNetSegmenter)", i, getattr(rec, "path", None))
+        return out
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """``["lesion_probability"]``."""
+        return np.asarray(["lesion_probability"], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.records = True  # reads the crop's meta: records from an ROICropper
         tags.requires_fit = False
         return tags

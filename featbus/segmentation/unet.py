@@ -153,6 +153,23 @@ def segmenter_file(spec: str | os.PathLike) -> Path:
                             f"UNetSegmenter.save{shipped}")
 
 
+def _shipped_entry(path: str | os.PathLike):
+    """The pretrained table's row of the shipped segmenter file ``path`` is, or ``None`` (a
+    user's file); ``path`` counts only when it is that file with the table's SHA-256."""
+    from ..io import file_sha256
+    from ..networks.pretrained import PRETRAINED
+
+    path = Path(path).resolve()
+    for entry in PRETRAINED.values():
+        if entry.kind == "segmenter":
+            try:
+                if entry.path().resolve() == path and file_sha256(path) == entry.sha256:
+                    return entry
+            except (FileNotFoundError, ValueError):
+                continue
+    return None
+
+
 def _has_lesion(ys: np.ndarray) -> np.ndarray:
     """Whether each mask of a batch ``(n, s, s, 1)`` holds a lesion (an empty batch too)."""
     return ys.any(axis=tuple(range(1, ys.ndim)))
@@ -1015,6 +1032,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             seg.input_size = int(seg.model_.input_shape[1])
         for k, v in meta.get("fitted", {}).items():
             setattr(seg, k, np.asarray(v, int) if k == "validation_indices_" else v)
+        shipped = _shipped_entry(path)
+        if shipped is not None:  # a model file then names it instead of holding a copy of its network
+            seg.shipped_ = shipped.key
         return seg
 
     def __getstate__(self):
@@ -1022,7 +1042,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         state.pop("_predict_fn", None)
         state.pop("_predict_model", None)
         model = state.pop("model_", None)
-        if model is not None:
+        if model is not None and state.get("shipped_"):
+            pass  # featbus's own file, read again (its digest checked) by __setstate__
+        elif model is not None:
             with tempfile.TemporaryDirectory() as tmp:
                 f = Path(tmp) / "model.keras"
                 model.save(f)
@@ -1048,7 +1070,15 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             for old in (*RENAMED, "pretrained"):
                 state.setdefault(old, "deprecated")
         self.__dict__.update(state)
-        if data is not None:
+        if data is None and state.get("shipped_"):
+            from ..networks.pretrained import PRETRAINED
+
+            entry = PRETRAINED.get(str(state["shipped_"]))
+            if entry is None or entry.kind != "segmenter":
+                raise ValueError(f"this model names the shipped segmenter {state['shipped_']!r}, which this featbus "
+                                 "does not ship: install the featbus version that wrote it")
+            self.model_ = load_network(entry.path(), state.get("backbone"))
+        elif data is not None:
             with tempfile.TemporaryDirectory() as tmp:
                 f = Path(tmp) / "model.keras"
                 f.write_bytes(data)
