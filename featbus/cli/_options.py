@@ -244,9 +244,28 @@ def _cache_option(text: str):
 N_BOOTSTRAP = 1000
 
 
+def _model_spec(text: str) -> str:
+    """``MODEL``: a file as given, or the file of a classifier featbus ships named by ``text``
+    (``breast-us``); anything else as given, for the command to refuse in one line."""
+    import os
+
+    if os.path.exists(text):
+        return text
+    from ..networks.pretrained import find_pretrained
+
+    entry = find_pretrained(text, "classifier")
+    if entry is None:
+        return text
+    try:
+        return str(entry.path())
+    except (FileNotFoundError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_model(p: argparse.ArgumentParser) -> None:
-    """``MODEL``: the model file a command loads."""
-    p.add_argument("model", metavar="MODEL", help="a .featbus file (from featbus train)")
+    """``MODEL``: the model file a command loads (or the name of a classifier featbus ships)."""
+    p.add_argument("model", metavar="MODEL", type=_model_spec,
+                   help="a .featbus file (from featbus train), or breast-us: the classifier featbus ships")
 
 
 def add_output(p: argparse.ArgumentParser, metavar: str, help: str, *, required: bool = True) -> None:

@@ -93,7 +93,7 @@ from .describe import describe_manifest
 __all__ = ["FORMAT_VERSION", "MAX_MANIFEST_BYTES", "EXTRA_TRUSTED_TYPES", "TRUSTED_PACKAGES", "UntrustedModelError",
            "ModelVersionError", "read_manifest", "describe_manifest", "pipeline_types", "types_needing_trust",
            "is_trusted_type", "trust_model", "trusted_models_file", "checked_runtimes_file", "json_safe",
-           "read_pipeline", "write_model_file", "check_saveable"]
+           "read_pipeline", "write_model_file", "check_saveable", "model_file"]
 
 #: Version of the ``.featbus`` layout; a reader refuses files with a larger one. Versions 1-3
 #: pickled the pipeline (2 added the lesion ROI cropper, 3 preprocessing steps); version 4 stores
@@ -431,8 +431,44 @@ def _check_manifest_schema(manifest: dict, path: str) -> None:
         raise bad("pipeline_sha256", "a SHA-256 hex digest")
 
 
+def model_file(spec: str | os.PathLike) -> str:
+    """The file a model is read from: ``spec`` itself, or, for the name of a classifier featbus
+    ships (``"breast-us"``, any case, ``-`` or ``_``: :data:`featbus.networks.pretrained.PRETRAINED`),
+    its file in the package, its SHA-256 checked.
+
+    Raises
+    ------
+    FileNotFoundError
+        Neither a file nor a shipped classifier's name (with "did you mean ...?" for a near miss).
+
+    Examples
+    --------
+    >>> from featbus.model.format import model_file
+    >>> model_file("no-such-model.featbus")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: model file 'no-such-model.featbus' does not exist
+    """
+    from ..networks.pretrained import find_pretrained, pretrained_names
+
+    path = str(spec)
+    if os.path.isfile(path):
+        return path
+    entry = find_pretrained(path, "classifier")
+    if entry is not None:
+        return str(entry.path())
+    hint = ""
+    if os.path.splitext(path)[1] == "" and os.sep not in path:  # a name, not a file: suggest one
+        from .._registry import did_you_mean
+
+        hint = did_you_mean(path, pretrained_names("classifier"))
+        hint = f", and featbus ships no classifier of that name{hint}" if hint else ""
+    raise FileNotFoundError(f"model file {path!r} does not exist{hint}")
+
+
 def read_manifest(path: str | os.PathLike) -> dict:
-    """The manifest of a ``.featbus`` file (plain JSON; nothing is unpickled).
+    """The manifest of a ``.featbus`` file (plain JSON; nothing is unpickled), or of a classifier
+    featbus ships, by name (:func:`model_file`).
 
     Its declared size is checked before it is inflated (at most :data:`MAX_MANIFEST_BYTES`)
     and its fields' types are checked.
@@ -443,9 +479,7 @@ def read_manifest(path: str | os.PathLike) -> dict:
         If the file is not a featbus model (not a zip, no manifest, unreadable JSON) or a
         damaged one (a member that does not inflate as declared, fields of the wrong type).
     """
-    path = str(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file {path!r} does not exist")
+    path = model_file(path)
     raw = _read_member(path, _MANIFEST, MAX_MANIFEST_BYTES)
     try:
         manifest = json.loads(raw.decode("utf-8"))

@@ -37,6 +37,7 @@ from .format import (
     describe_manifest,
     is_trusted_type,
     keras_installed,
+    model_file,
     pipeline_types,
     read_manifest,
     read_pipeline,
@@ -412,7 +413,8 @@ def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False
 
     Parameters
     ----------
-    path : path
+    path : path or str
+        A ``.featbus`` file, or the name of a classifier featbus ships (``"breast-us"``).
     trusted : bool or sequence of str, default=False
         ``True``: you vouch for the file (its other types are created; an old pickled file is
         unpickled). A sequence: type names (``module.Class``) you allow besides the trusted
@@ -457,7 +459,7 @@ def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False
     if not (isinstance(trusted, bool) or (isinstance(trusted, Sequence) and not isinstance(trusted, str)
                                           and all(isinstance(t, str) for t in trusted))):
         raise TypeError(f"trusted must be True, False or a list of type names, got {trusted!r}")
-    path = str(path)
+    path = model_file(path)  # a file, or the name of a classifier featbus ships ("breast-us")
     manifest = read_manifest(path)
     check_versions(manifest, path)
     size = max(os.path.getsize(path), 2**20)  # featbus stores members: none inflates past the file
