@@ -1,0 +1,100 @@
+"""Rebuild featbus's ``breast-us`` classifier (a model file) from the three shared ultrasound sites.
+
+The classifier is one instance of a recipe anyone can train (``featbus train A B C --recipe
+lesion-then-malignancy``): the shipped ``breast-us`` segmenter finds the lesion, the shipped
+``breast-us`` backbone describes its box (frozen), the mask's shape features join them, an SVM
+trained on the lesion images only says benign or malignant, and the segmenter's lesion
+probability says whether there is a lesion at all. Two decisions, each with its own operating
+point (:class:`featbus.metrics.OperatingPoint`): "normal" below the segmenter's own presence
+threshold, then malignant at sensitivity 0.9 on p(malignant | lesion), chosen on out-of-fold
+predictions of the training images. Writes
+
+* ``OUT`` (``.featbus``): the model file (it names the shipped backbone and segmenter, holding
+  no copy of them);
+* ``OUT`` with ``.json``: the card data: sites, image counts, recipe, seed, wall and CPU time,
+  the file's SHA-256, version and licence, and the leave-one-site-out figures of
+  ``benchmarks/results/breast_us_classifier.json`` (every part rebuilt without the held-out
+  site: ``benchmarks/breast_us_classifier.py``).
+
+Run (the shipped file; about 10 min on 2 CPU cores)::
+
+    python scripts/build_breast_us_classifier.py -o featbus/networks/weights/breast_us_classifier.featbus
+
+then put the printed SHA-256 in :data:`featbus.networks.pretrained.PRETRAINED` (bump its version).
+The cross-validation figures inside the file are on images the backbone and the segmenter
+trained on: the file says so beside them; the card's leave-one-site-out table is the honest one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from featbus import get_data_home
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = get_data_home()
+SITES = {"busi": DATA / "busi", "bus-bra": DATA / "bus-bra", "breast-lesions-usg": DATA / "breast-lesions-usg"}
+RECIPE = "lesion-then-malignancy"
+LOSO = ROOT / "benchmarks" / "results" / "breast_us_classifier.json"
+VERSION = "1.0"
+INTENDED_USE = ("research, not diagnosis: a first look at whether featbus's recipe travels to a hospital's images, "
+                "before training anything; calibrate it to the site with a few labelled patients (featbus adapt "
+                "breast-us SITE --labels) and judge it on other patients of the site (featbus validate)")
+LIMITS = ("'normal' is learnt from one source's scans (BUSI's 111 normal images; BrEaST-Lesions-USG has 4, BUS-BRA "
+          "none): at a new site the segmenter draws a lesion in most normal scans, so few are called normal "
+          "until the presence threshold is fitted to the site; the three sites are three scanners' B-mode images "
+          "of adult women, cropped to the scan area; figures on images from these sites are on images every "
+          "trained part has seen")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("-o", "--output", required=True, help="the model file (.featbus)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true")
+    args = p.parse_args(argv)
+
+    from featbus import combine_sites, load_data
+    from featbus.model_training import train_model
+    from featbus.networks.pretrained import _LICENSE
+
+    names = list(SITES)
+    data = combine_sites([load_data(SITES[n]) for n in names], names=names)
+    y = np.asarray(data.target_names)[data.target]
+    print(f"training on {', '.join(names)}: {len(y)} images, "
+          + ", ".join(f"{c} {int((y == c).sum())}" for c in data.target_names), flush=True)
+    t0, c0 = time.time(), time.process_time()
+    model = train_model(data, recipe=RECIPE, random_state=args.seed, progress=True, source=",".join(names),
+                        command=f"python scripts/build_breast_us_classifier.py (recipe {RECIPE}, seed {args.seed})")
+    wall, cpu = time.time() - t0, time.process_time() - c0
+    print(f"trained in {wall / 60:.1f} min ({cpu / 60:.1f} CPU min)", flush=True)
+    out = Path(args.output)
+    model.save(out, overwrite=args.overwrite)
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    loso = json.loads(LOSO.read_text()) if LOSO.is_file() else None
+    card = {"classifier": "breast-us", "key": "lesion_then_malignancy.breast_us", "version": VERSION,
+            "license": _LICENSE, "recipe": RECIPE, "intended_use": INTENDED_USE, "limits": LIMITS,
+            "sites": {n: int(np.sum(np.asarray(data.sites) == n)) for n in names},
+            "classes": [str(c) for c in data.target_names], "n_images": int(len(y)), "seed": args.seed,
+            "wall_minutes": round(wall / 60, 1), "cpu_minutes": round(cpu / 60, 1),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "sha256": digest,
+            "size_bytes": out.stat().st_size, "operating_point": model.manifest["operating_point"],
+            "leave_one_site_out": None if loso is None else {
+                "about": "every trained part (backbone, segmenter, heads) rebuilt without the held-out site; "
+                         "benchmarks/breast_us_classifier.py, docs: guide/breast_us_classifier",
+                "before": loso["before"].get("lesion-then-malignancy"), "calibration": loso["calibration"]}}
+    out.with_suffix(".json").write_text(json.dumps(card, indent=1))
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, sha256 {digest})", flush=True)
+    print(model.manifest["operating_point"], flush=True)
+
+
+if __name__ == "__main__":
+    main()
