@@ -404,8 +404,10 @@ def analyse(model, image, *, method: str = "auto") -> dict:
         ``None`` for a model without a segmenter), ``out_of_domain`` (the image's score
         against the model's training images, above 1: unlike them; ``None`` for a model file
         without a reference, :mod:`featbus.model.domain`), ``rule`` (what decided ``predicted``:
-        :meth:`~featbus.model.FeatbusModel.decision_rule`) and ``most_probable`` (the class of
-        the highest probability, which a stored operating point may overrule).
+        :meth:`~featbus.model.FeatbusModel.decision_rule`), ``most_probable`` (the class of
+        the highest probability, which a stored operating point may overrule) and
+        ``two_decisions``: for a model whose operating point takes two decisions, the image's
+        two scores beside their thresholds (:func:`two_decisions_of`), else ``None``.
     """
     from .explain import explain, overlay
 
@@ -418,7 +420,45 @@ def analyse(model, image, *, method: str = "auto") -> dict:
     res["roi_overlay"] = None if res["roi"] is None else roi_overlay(res["image"], res["roi"])
     res["rule"] = model.decision_rule()
     res["most_probable"] = max(res["proba"], key=res["proba"].get)
+    res["two_decisions"] = two_decisions_of(model.operating_point, res["proba"])
     return res
+
+
+def two_decisions_of(point, proba: dict) -> dict | None:
+    """One image's two scores beside the two thresholds of a two-decision operating point.
+
+    Parameters
+    ----------
+    point : OperatingPoint or None
+        The model's stored point (:attr:`featbus.model.FeatbusModel.operating_point`).
+    proba : dict
+        Class -> probability of the image.
+
+    Returns
+    -------
+    scores : dict or None
+        ``absent``, ``positive``, ``p_lesion`` (``1 - p(absent)``), ``presence_threshold``,
+        ``p_given`` (``p(positive | lesion)``, :func:`featbus.metrics.lesion_and_given`) and
+        ``threshold``; ``None`` when the point takes one decision (or there is none).
+
+    Examples
+    --------
+    >>> from featbus.app import two_decisions_of
+    >>> from featbus.metrics import OperatingPoint
+    >>> point = OperatingPoint("malignant", 0.2, absent="normal", presence=OperatingPoint("lesion", 0.4))
+    >>> two = two_decisions_of(point, {"benign": 0.6, "malignant": 0.2, "normal": 0.2})
+    >>> round(two["p_lesion"], 3), round(two["p_given"], 3)
+    (0.8, 0.25)
+    """
+    from .metrics import lesion_and_given
+
+    if point is None or not point.two_decisions:
+        return None
+    p_lesion, given = lesion_and_given([list(proba.values())], list(proba), absent=point.absent,
+                                       positive=point.positive)
+    return {"absent": point.absent, "positive": point.positive, "p_lesion": float(p_lesion[0]),
+            "presence_threshold": float(point.presence.threshold), "p_given": float(given[0]),
+            "threshold": float(point.threshold)}
 
 
 def decision_caption(res: dict) -> str:
@@ -434,10 +474,39 @@ def decision_caption(res: dict) -> str:
     ... # doctest: +NORMALIZE_WHITESPACE
     Decided by the model's operating point: malignant when p(malignant) >= 0.043, else the most probable
     other class. The most probable class is benign (0.800); malignant has 0.150.
+
+    Of a model that takes two decisions (``res["two_decisions"]``, :func:`two_decisions_of`),
+    each decision with the image's score and its threshold:
+
+    >>> print(decision_caption({"predicted": "malignant", "most_probable": "benign",
+    ...       "proba": {"benign": 0.6, "malignant": 0.2, "normal": 0.2},
+    ...       "two_decisions": {"absent": "normal", "positive": "malignant", "p_lesion": 0.8,
+    ...                         "presence_threshold": 0.4, "p_given": 0.25, "threshold": 0.2}}))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    Decided by the model's two operating points: is there a lesion? p(lesion) = 0.800, at least its
+    threshold 0.4: a lesion. Then, malignant given a lesion? p(malignant | lesion) = 0.250, at least its
+    threshold 0.2: malignant. The most probable class is benign (0.600); malignant has 0.200.
     """
-    if res["rule"] == "the most probable class":
+    two = res.get("two_decisions")
+    if two:
+        def score(p: float, t: float) -> str:  # enough digits that the shown score is on its side of t
+            shown = f"{p:.3f}"
+            return shown if (float(shown) >= t) == (p >= t) and float(shown) != round(t, 3) else f"{p:.6f}"
+
+        text = (f"Decided by the model's two operating points: is there a lesion? p(lesion) = "
+                f"{score(two['p_lesion'], two['presence_threshold'])}, "
+                + (f"below its threshold {two['presence_threshold']:.4g}: {two['absent']} (no second decision)."
+                   if two["p_lesion"] < two["presence_threshold"] else
+                   f"at least its threshold {two['presence_threshold']:.4g}: a lesion. Then, {two['positive']} given "
+                   f"a lesion? p({two['positive']} | lesion) = {score(two['p_given'], two['threshold'])}, "
+                   + (f"at least its threshold {two['threshold']:.4g}: {two['positive']}."
+                      if two["p_given"] >= two["threshold"] else
+                      f"below its threshold {two['threshold']:.4g}: not {two['positive']}, so the most probable "
+                      f"other lesion class, {res['predicted']}.")))
+    elif res["rule"] == "the most probable class":
         return "Decided by: the most probable class (the model file stores no operating point)."
-    text = f"Decided by the model's operating point: {res['rule']}."
+    else:
+        text = f"Decided by the model's operating point: {res['rule']}."
     if res["most_probable"] != res["predicted"]:
         text += (f" The most probable class is {res['most_probable']} ({res['proba'][res['most_probable']]:.3f}); "
                  f"{res['predicted']} has {res['proba'][res['predicted']]:.3f}.")

@@ -1030,18 +1030,42 @@ class OperatingPoint:
                 f"p({p} | lesion) >= {self.threshold:.4g}, else the most probable other lesion class")
 
     def describe(self) -> str:
-        """The rule in words: ``"malignant when p(malignant) >= 0.043, chosen for sensitivity 0.9 on ..."``."""
+        """The rule in words: ``"malignant when p(malignant) >= 0.043, chosen for sensitivity 0.9 on ..."``.
+
+        Of two decisions, both points, each with where it came from. A presence threshold set
+        beforehand (:meth:`choose_two`'s ``presence_threshold``) was not chosen on the images its
+        figures were measured on: it is said to be *set by* its ``chosen_on``, and its figures
+        are said as what they count, on how many images.
+
+        Examples
+        --------
+        >>> from featbus.metrics import OperatingPoint
+        >>> pres = OperatingPoint("lesion", 0.4, sensitivity=0.99, specificity=0.55, n_images=90,
+        ...                       chosen_on="the segmenter's own rule")
+        >>> print(OperatingPoint("malignant", 0.2, absent="normal", presence=pres).describe())
+        ... # doctest: +NORMALIZE_WHITESPACE
+        normal when p(lesion) < 0.4, set by the segmenter's own rule (measured on 90 images: lesion images
+        called a lesion 0.99, normal images called normal 0.55); otherwise malignant when p(malignant | lesion) >= 0.2
+        """
         p = self.positive
         if self.presence is not None:
             pres = self.presence
             first = f"{self.absent} when p(lesion) < {pres.threshold:.3g}"
             if pres.target_sensitivity is not None:
                 first += f", chosen for lesion sensitivity {pres.target_sensitivity:g}"
-            if pres.chosen_on:
-                first += f"{'' if pres.target_sensitivity is not None else ', chosen'} on {pres.chosen_on}"
-            there = [f"{k} {v:.2f}" for k, v in (("sensitivity", pres.sensitivity),
-                                                 ("specificity", pres.specificity)) if v is not None]
-            first += f" (there: {', '.join(there)})" if there else ""
+                if pres.chosen_on:
+                    first += f" on {pres.chosen_on}"
+                there = [f"{k} {v:.2f}" for k, v in (("sensitivity", pres.sensitivity),
+                                                     ("specificity", pres.specificity)) if v is not None]
+                first += f" (there: {', '.join(there)})" if there else ""
+            else:  # set beforehand: its figures were measured, not reached by choosing it
+                if pres.chosen_on:
+                    first += f", set by {pres.chosen_on}"
+                there = [f"{k} {v:.2f}" for k, v in (("lesion images called a lesion", pres.sensitivity),
+                                                     (f"{self.absent} images called {self.absent}",
+                                                      pres.specificity)) if v is not None]
+                where = f"measured on {pres.n_images} images" if pres.n_images is not None else "measured"
+                first += f" ({where}: {', '.join(there)})" if there else ""
             second = dataclasses.replace(self, presence=None, absent=None).describe()
             return f"{first}; otherwise {second.replace(f'p({p})', f'p({p} | lesion)', 1)}"
         text = f"{p} when p({p}) >= {self.threshold:.3g}"

@@ -814,7 +814,7 @@ def _presence_threshold(run: _Run) -> tuple[float, str]:
     seg = run.roi.segmenter_
     t = float(getattr(seg, "threshold", 0.5))
     return t, (f"the segmenter's own rule (a lesion where it draws one: a pixel's probability >= {t:g}), "
-               "not chosen on these images")
+               "not chosen on the training images")
 
 
 def _store_operating_point(model, proba, y, target: float, chosen_on: str,
@@ -901,7 +901,7 @@ def _validation_at_operating_point(model, proba) -> None:
     if report is None:
         return
     op = OperatingPoint.from_record(model.manifest["operating_point"])
-    note = (f"decisions: at the stored operating point ({op.describe().split(', chosen')[0]}), its threshold "
+    note = (f"decisions: at the stored operating point ({op.rule_text()}), its threshold "
             "chosen on these same validation images: the sensitivity, specificity and accuracy at it are "
             "optimistic; AUC needs no threshold")
     report = dataclasses.replace(report, y_pred=op.decide(proba, report.classes), metrics={}, ci={}, cm_ci=None,
@@ -923,7 +923,7 @@ def _note_classes_turned_off(model, proba, y, where: str) -> None:
     if not off:
         return
     said = [c for c in classes if c in answered]
-    rule = op.describe().split(", chosen")[0]
+    rule = op.rule_text()
     note = (f"at the stored operating point ({rule}) the model never answers "
             + " or ".join(f"'{c}'" for c in off) + f" on {where}: every image is called "
             + " or ".join(said) + " (featbus predict --decision most-probable gives the most probable class)")

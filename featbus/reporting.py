@@ -758,7 +758,10 @@ def predictions_html(table, path: str | Path, *, title: str = "featbus predictio
     ----------
     table : pandas.DataFrame
         From :meth:`featbus.model.FeatbusModel.predict_table`, with an ``explanation`` column
-        (the overlay PNG of each image, empty for images that were skipped).
+        (the overlay PNG of each image, empty for images that were skipped). Its ``rule`` (what
+        decided ``predicted``) heads the page; a two-decision model's ``p_lesion`` and
+        ``p_<positive>_given_lesion`` are shown under the class probabilities as the scores
+        the rule compares with its two thresholds.
     path : str or Path
         The HTML file; overlays are linked by their path relative to its folder.
     title : str
@@ -783,7 +786,12 @@ def predictions_html(table, path: str | Path, *, title: str = "featbus predictio
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    classes = [c[2:] for c in table.columns if c.startswith("p_")]
+    # a two-decision model's two scores (predict_table puts them after the class columns) are not classes
+    given = [c for c in table.columns if c.startswith("p_") and c.endswith("_given_lesion")]
+    scores = (["p_lesion"] if given and "p_lesion" in table.columns else []) + given
+    classes = [c[2:] for c in table.columns if c.startswith("p_") and c not in scores]
+    labels = {c: "p(lesion)" if c == "p_lesion" else f"p({c[2:-len('_given_lesion')]} | lesion)" for c in scores}
+    rules = sorted({str(r) for r in table["rule"] if isinstance(r, str) and r}) if "rule" in table.columns else []
     cards = []
     def text(value) -> str:  # a table read back from CSV has NaN in empty cells
         return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
@@ -799,6 +807,8 @@ def predictions_html(table, path: str | Path, *, title: str = "featbus predictio
             rel = os.path.relpath(overlay_path, path.parent)
             picture = f"<img src='{html.escape(rel)}' alt='explanation of {html.escape(str(row['image']))}'>"
         probs = "".join(f"<tr><td>{html.escape(c)}</td><td>{float(row['p_' + c]):.3f}</td></tr>" for c in classes)
+        probs += "".join(f"<tr><td><i>{html.escape(labels[c])}</i></td><td>{float(row[c]):.3f}</td></tr>"
+                         for c in scores)
         cards.append(f"<figure class='card'>{picture}<figcaption><code>{html.escape(str(row['image']))}</code>"
                      f"<br>predicted <b>{html.escape(str(row['predicted']))}</b><table>{probs}</table>"
                      "</figcaption></figure>")
@@ -807,6 +817,7 @@ def predictions_html(table, path: str | Path, *, title: str = "featbus predictio
                   ".card code{overflow-wrap:anywhere}")  # long paths wrap inside their card
     doc = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
            f"<style>{css}</style></head><body><h1>{html.escape(title)}</h1>"
+           + "".join(f"<p><b>Decided by</b>: {html.escape(r)}</p>" for r in rules) +
            f"<p class='note'>{html.escape(about).replace(chr(10), '<br>')}</p>"
            "<p class='note'>Overlays (the method in each file's name), each with its colour bar. Occlusion: red "
            "where hiding a region lowers the predicted class's probability (the region supports it), blue where "

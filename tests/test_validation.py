@@ -300,7 +300,8 @@ def test_the_model_s_own_operating_point_is_the_one_its_file_holds():
     assert result.figures["sensitivity"] == 1.0 and result.figures["specificity"] == 1.0
     assert (result.y_pred[data.target == 1] == "malignant").all()
     assert result.confusion_matrix().tolist() == [[20, 0, 0], [0, 20, 0], [0, 0, 0]]
-    assert "p(malignant) >= 0.300, the operating point the file holds" in result.summary()
+    assert ("the file's operating point: malignant when p(malignant) >= 0.3, else the most probable other class"
+            in result.summary())  # predict's 'rule' column, word for word
 
 
 def test_much_worse_is_one_rule_the_guides():

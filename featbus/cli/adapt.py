@@ -117,10 +117,12 @@ def run(args) -> int:
     for line in _domain_lines(record):
         print(line)
     if args.labels:
-        op = adapted.manifest["operating_point"]
+        from ..metrics import OperatingPoint
+
+        point = OperatingPoint.from_record(adapted.manifest["operating_point"])
         print(f"  calibration: {record['calibration']}")
-        print(f"  operating point: {op['positive']} when p({op['positive']}) >= {op['threshold']:.4f} (sensitivity "
-              f"{op['target_sensitivity']:g} on the labelled images)")
+        print(f"  operating point: {point.describe()}")
+        print(f"  decided by: {point.rule_text()}")
         before = site_figures(model, model.predict_proba(records), labels, groups, positive=args.positive,
                               n_bootstrap=args.n_bootstrap, random_state=args.random_state)
         after = site_figures(adapted, adapted.predict_proba(records), labels, groups, positive=args.positive,

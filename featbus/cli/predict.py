@@ -23,7 +23,10 @@ def add_parser(sub, parents) -> None:
                                    "above 1 is unlike them; unlike_training) and an error column (filled for "
                                    "unreadable images, which the batch goes past). The class is decided by "
                                    "the model file's stored operating point (e.g. malignant when "
-                                   "p(malignant) >= 0.043, chosen for a target sensitivity): it can differ "
+                                   "p(malignant) >= 0.043, chosen for a target sensitivity; a model that "
+                                   "takes two decisions first calls an image normal when p(lesion) is below "
+                                   "one threshold, then malignant when p(malignant | lesion) reaches another, "
+                                   "and adds the p_lesion and p_malignant_given_lesion columns): it can differ "
                                    "from the most probable class, and the 'rule' column and a line on stderr "
                                    "say which rule decided (--decision). Lesion-mask files "
                                    "(<image>_mask*) given as images are left out, with a note. The exit status "
@@ -112,19 +115,21 @@ def run(args) -> int:
 
 
 def _decision_line(model, decision: str) -> str:
-    """How the 'predicted' column was decided, with where the stored point was chosen."""
-    from ..metrics import OperatingPoint
+    """How the 'predicted' column was decided (the 'rule' column's words), then the stored point
+    with where it was chosen (both points of a two-decision model)."""
     from ..model._trust import printable
 
-    op = model.manifest.get("operating_point")
-    if not op:
+    point = model.operating_point
+    if point is None:
         return "decisions: the most probable class (this model file stores no operating point)"
-    point = OperatingPoint.from_record(op)
+    chosen = f"operating point: {printable(point.describe())}"
     if decision == "most-probable":
         return (f"decisions: the most probable class (--decision most-probable); the file's operating point, not "
-                f"used: {printable(point.describe())}")
-    return (f"decisions: {printable(point.describe())}; otherwise the most probable other class "
-            "(--decision most-probable for the most probable class)")
+                f"used: {printable(point.rule_text())}\n{chosen}")
+    scores = (f"; the CSV's p_lesion and p_{printable(point.positive)}_given_lesion columns are the two scores"
+              if point.two_decisions else "")
+    return (f"decisions: {printable(point.rule_text())} (the 'rule' column; --decision most-probable for the most "
+            f"probable class){scores}\n{chosen}")
 
 
 def _without_masks(paths: list[str]) -> list[str]:

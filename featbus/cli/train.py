@@ -418,8 +418,9 @@ def _train_report(model, folder: Path) -> None:
     if m.get("operating_point"):  # the decisions the file makes, which the figures below judge
         from ..metrics import OperatingPoint
 
-        notes.append("operating point: " + OperatingPoint.from_record(m["operating_point"]).describe()
-                     + "; otherwise the most probable other class")
+        point = OperatingPoint.from_record(m["operating_point"])  # of two decisions, both points
+        notes.append("operating point: " + point.describe())
+        notes.append("decided by: " + point.rule_text())
     else:
         notes.append("decisions: the most probable class (the model file stores no operating point)")
     notes += [str(n) for n in report.notes]

@@ -107,12 +107,15 @@ def _ratio(a, b) -> float:
 
 
 def _figures(yt: np.ndarray, P: np.ndarray, pos: int, present: Sequence[int], absent: Sequence[int],
-             threshold: float | None, n_bins: int, rule: tuple[int, float] | None = None) -> dict[str, float]:
+             second: tuple | None, n_bins: int, rule: tuple | None = None) -> dict[str, float]:
     """Every figure of one set of predictions, flat (the bootstrap recomputes this dict).
 
     ``yt``: true class indices into the model's classes; ``P``: probabilities; ``pos``: the
-    positive class's index. Undefined ratios are ``nan`` (not 0), so that a resample without a
-    class leaves the interval alone."""
+    positive class's index; ``rule``: the model's own (:func:`featbus.metrics.decide`);
+    ``second``: the data-chosen point as a rule of the same kind (``(pos, t)``: ``p(positive) >=
+    t``; of a two-decision model, the stored presence threshold and a threshold on ``p(positive
+    | lesion)``). Undefined ratios are ``nan`` (not 0), so that a resample without a class
+    leaves the interval alone."""
     k = P.shape[1]
     yp = decide(P, rule)
     n = yt.size
@@ -134,17 +137,17 @@ def _figures(yt: np.ndarray, P: np.ndarray, pos: int, present: Sequence[int], ab
     p_pos = P[:, pos]
     out["auc"] = rank_auc(is_pos, p_pos)
     out["sensitivity"], out["specificity"] = sensitivity_specificity(is_pos, yp == pos, zero_division=math.nan)
-    if threshold is not None:
+    if second is not None:  # (pos, t): p_pos >= t
         out["sensitivity_at_threshold"], out["specificity_at_threshold"] = sensitivity_specificity(
-            is_pos, p_pos >= threshold, zero_division=math.nan)
+            is_pos, decide(P, second) == pos, zero_division=math.nan)
     out["brier"] = brier_score(p_pos, is_pos)
     out["ece"] = expected_calibration_error(p_pos, is_pos, n_bins)
     return out
 
 
-def _estimate(yt, P, groups, pos, present, absent, threshold, n_bootstrap, random_state, n_bins, rule=None):
+def _estimate(yt, P, groups, pos, present, absent, second, n_bootstrap, random_state, n_bins, rule=None):
     """(figures, intervals) of one set of predictions; intervals from a bootstrap of whole groups."""
-    return bootstrap(lambda t, p: _figures(t, p, pos, present, absent, threshold, n_bins, rule), yt, P,
+    return bootstrap(lambda t, p: _figures(t, p, pos, present, absent, second, n_bins, rule), yt, P,
                      groups=groups, n_bootstrap=n_bootstrap, random_state=random_state)
 
 
@@ -191,7 +194,9 @@ class ExternalValidation:
     target_sensitivity : float
         The sensitivity the data-chosen threshold reaches.
     threshold : float or None
-        That threshold on ``p(positive)`` (``None`` without a positive image).
+        That threshold on ``p(positive)`` (``None`` without a positive image); for a model whose
+        stored operating point takes two decisions (and whose ``positive`` is this one), the
+        threshold on ``p(positive | lesion)``, the stored presence threshold kept.
     n_bootstrap : int
         Bootstrap resamples of groups behind the intervals (0: none).
     random_state : int or None
@@ -215,7 +220,9 @@ class ExternalValidation:
     operating_point : dict or None, default=None
         The model file's own decision rule when it holds one (``{"positive": class,
         "threshold": t}``, set by :func:`featbus.adapt`): the model's own decisions call an
-        image ``positive`` when ``p(positive) >= t``; ``None``: the most probable class.
+        image ``positive`` when ``p(positive) >= t``; with ``absent`` and ``presence`` (two
+        decisions, :class:`~featbus.metrics.OperatingPoint`), ``absent`` first when ``p(lesion)``
+        is below the presence threshold; ``None``: the most probable class.
     out_of_domain : ndarray of shape (n_images,) or None, default=None
         Each image's out-of-domain score against the model's training images
         (:class:`featbus.model.domain.DomainReference`; above 1: unlike them); ``None`` when the
@@ -460,7 +467,7 @@ class ExternalValidation:
         lines.append(f"  at the model's own operating point ({self._rule_text()}): sensitivity "
                      f"{self._text('sensitivity')}, specificity {self._text('specificity')}")
         if self.threshold is not None:
-            lines.append(f"  at p({pos}) >= {self.threshold:.3f}, the threshold the model would need to reach "
+            lines.append(f"  at {self._threshold_text()}, the threshold the model would need to reach "
                          f"sensitivity {self.target_sensitivity:g} here: sensitivity "
                          f"{self._text('sensitivity_at_threshold')}, specificity "
                          f"{self._text('specificity_at_threshold')}")
@@ -527,7 +534,8 @@ class ExternalValidation:
         if "validation" not in where:
             where += " cross-validation"
         out = [f"in-domain figures stored in the model file ({where}"
-               + (f", {data.get('n_images')} images of {printable(data_name(data.get('source')))}"
+               + (f", {data.get('n_images')} images" + (f" of {printable(data_name(data.get('source')))}"
+                                                       if data.get("source") else " given in Python")
                   if data.get("n_images") else "")
                + "):", "  " + ", ".join(parts) + (" (optimistic: see the caveat below)" if cv.get("caveat") else "")]
         if cv.get("caveat"):
@@ -597,11 +605,31 @@ class ExternalValidation:
         return None if not op else OperatingPoint.from_record(op).rule(self.classes)
 
     def _rule_text(self) -> str:
+        """The model's own rule, as predict's 'rule' column writes it (both thresholds of two decisions)."""
+        from ..model._trust import printable  # class names from the file: escaped
+
         op = self.operating_point
         if op:
-            op = OperatingPoint.from_record(op)
-            return f"p({op.positive}) >= {op.threshold:.3f}, the operating point the file holds"
+            return f"the file's operating point: {printable(OperatingPoint.from_record(op).rule_text())}"
         return "p >= 0.5" if len(self.classes) == 2 else "the most probable class"
+
+    def _two(self) -> OperatingPoint | None:
+        """The stored two-decision point when the data-chosen point keeps its presence threshold
+        (its ``positive`` is this validation's), else ``None``."""
+        op = self.operating_point
+        point = OperatingPoint.from_record(op) if op else None
+        return point if point is not None and point.two_decisions and point.positive == self.positive else None
+
+    def _threshold_text(self) -> str:
+        """The data-chosen point in words: ``p(malignant) >= 0.123``, or of a two-decision model
+        ``p(malignant | lesion) >= 0.123 (normal when p(lesion) < 0.4 kept from the file)``."""
+        pos, two = self.positive, self._two()
+        if two is None:
+            return f"p({pos}) >= {self.threshold:.3f}"
+        from ..model._trust import printable
+
+        return (f"p({pos} | lesion) >= {self.threshold:.3f} ({printable(two.absent)} when p(lesion) < "
+                f"{two.presence.threshold:.4g} kept from the file)")
 
     def to_dict(self) -> dict[str, Any]:
         """Every figure with its interval, as JSON-ready values (``None`` where undefined).
@@ -645,6 +673,7 @@ class ExternalValidation:
                 "model": {"rule": self._rule_text(), "sensitivity": fig("sensitivity"),
                           "specificity": fig("specificity")},
                 "target": {"target_sensitivity": self.target_sensitivity, "threshold": self.threshold,
+                           "rule": None if self.threshold is None else self._threshold_text(),
                            "chosen_on": "these external images (optimistic: measured where it was chosen)",
                            "sensitivity": fig("sensitivity_at_threshold"),
                            "specificity": fig("specificity_at_threshold")}},
@@ -692,10 +721,9 @@ class ExternalValidation:
         rows = [("AUC", "auc"), ("accuracy", "accuracy"), ("macro F1 (classes present)", "macro_f1"),
                 ("sensitivity, model's own rule", "sensitivity"), ("specificity, model's own rule", "specificity")]
         if self.threshold is not None:
-            rows += [(f"sensitivity at p({pos}) &ge; {self.threshold:.3f} (chosen here: optimistic)",
-                      "sensitivity_at_threshold"),
-                     (f"specificity at p({pos}) &ge; {self.threshold:.3f} (chosen here: optimistic)",
-                      "specificity_at_threshold")]
+            at = esc(self._threshold_text())
+            rows += [(f"sensitivity at {at} (chosen here: optimistic)", "sensitivity_at_threshold"),
+                     (f"specificity at {at} (chosen here: optimistic)", "specificity_at_threshold")]
         rows += [(f"ECE ({ECE_BINS} bins)", "ece"), ("Brier score", "brier")]
         table = "<table><tr><th>figure</th><th>value [95 % interval]</th></tr>" + "".join(
             f"<tr><td>{label}</td><td>{esc(self._text(key))}</td></tr>" for label, key in rows) + "</table>"
@@ -763,7 +791,7 @@ class ExternalValidation:
                    {"ms": 9, "c": "tab:red", "label": "model's own operating point"})]
         if self.threshold is not None:
             points.append((1 - f["specificity_at_threshold"], f["sensitivity_at_threshold"], "s",
-                           {"ms": 8, "c": "tab:green", "label": f"p >= {self.threshold:.3f} (chosen here)"}))
+                           {"ms": 8, "c": "tab:green", "label": f"{self._threshold_text()} (chosen here)"}))
         return plot_roc(self, ax=ax, points=points, title=f"ROC of p({self.positive}), external data",
                         axis_labels=("1 - specificity", "sensitivity"))
 
@@ -853,7 +881,9 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
     target_sensitivity : float, default=0.9
         The sensitivity for the positive class that the second operating point reaches: the
         highest threshold on ``p(positive)`` with at least this sensitivity *on these data*
-        (chosen on them, hence optimistic).
+        (chosen on them, hence optimistic). Of a model whose stored point takes two decisions,
+        the threshold is on ``p(positive | lesion)`` and the stored presence threshold is kept:
+        the point the model could be moved to.
     n_bootstrap : int, default=1000
         Bootstrap resamples of the data's groups behind every interval (0: none).
     positive : str, default="malignant"
@@ -950,12 +980,22 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
     present = [i for i in range(len(classes)) if i in held]
     absent = [i for i in range(len(classes)) if i not in held]
     pos = index[positive]
-    # the second operating point: the one rule, chosen on these images (none without a positive image)
-    threshold = (OperatingPoint.choose(y_true, proba, classes=classes, positive=positive,
-                                       target=float(target_sensitivity)).threshold if (yt == pos).any() else None)
     op = manifest.get("operating_point") if isinstance(manifest.get("operating_point"), dict) else None
-    rule = OperatingPoint.from_record(op).rule(classes) if op and op.get("positive") in index else None
-    figures, intervals = _estimate(yt, proba, groups, pos, present, absent, threshold, int(n_bootstrap),
+    point = OperatingPoint.from_record(op) if op and op.get("positive") in index else None
+    rule = point.rule(classes) if point is not None else None
+    # the second operating point: the one rule, chosen on these images (none without a positive image); of a
+    # two-decision model, its threshold on p(positive | lesion), the stored presence threshold kept
+    threshold = second = None
+    if (yt == pos).any():
+        if point is not None and point.two_decisions and point.positive == positive:
+            chosen = OperatingPoint.choose_two(y_true, proba, classes=classes, absent=point.absent, positive=positive,
+                                               target=float(target_sensitivity),
+                                               presence_threshold=point.presence.threshold)
+        else:
+            chosen = OperatingPoint.choose(y_true, proba, classes=classes, positive=positive,
+                                           target=float(target_sensitivity))
+        threshold, second = chosen.threshold, chosen.rule(classes)
+    figures, intervals = _estimate(yt, proba, groups, pos, present, absent, second, int(n_bootstrap),
                                    random_state, ECE_BINS, rule)
     tables = {}
     for column in columns:
@@ -963,7 +1003,7 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         rows = []
         for value in sorted(set(values.tolist()), key=_natural_key):
             sel = values == value
-            f, ci = _estimate(yt[sel], proba[sel], groups[sel], pos, present, [], threshold, int(n_bootstrap),
+            f, ci = _estimate(yt[sel], proba[sel], groups[sel], pos, present, [], second, int(n_bootstrap),
                               random_state, ECE_BINS, rule)
             rows.append({"value": value, "n_images": int(sel.sum()), "n_groups": int(np.unique(groups[sel]).size),
                          "n_positive": int(np.sum(yt[sel] == pos)), "figures": f, "intervals": ci})

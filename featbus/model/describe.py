@@ -117,11 +117,12 @@ def describe_manifest(manifest: dict) -> str:
                      f"{str(ad.get('sha256'))[:12]}...), " + (f"{lab.get('n_images')} labelled {lab.get('counts')}"
                                                                if ad.get("labelled") else "unlabelled")
                      + f", {ad.get('date')}")
-    if op:
-        reached = "" if op.get("specificity") is None else (
-            f"; there it gave sensitivity {op.get('sensitivity'):.2f} at specificity {op.get('specificity'):.2f}")
-        lines.append(f"operating point: {op.get('positive')} when p({op.get('positive')}) >= {op.get('threshold'):.4g} "
-                     f"(target sensitivity {op.get('target_sensitivity')}, chosen on {op.get('chosen_on')}{reached})")
+    if op:  # both points of a two-decision model, each with where it came from; then the rule as predict writes it
+        from ..metrics import OperatingPoint
+
+        point = OperatingPoint.from_record(op)
+        lines.append(f"operating point{' (two decisions)' if point.two_decisions else ''}: {point.describe()}")
+        lines.append(f"  rule (predict's 'rule' column): {point.rule_text()}")
     lines += [f"note: {n}" for n in m.get("notes", [])]
     lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()))
     return "\n".join(lines)

@@ -417,6 +417,13 @@ def _check_manifest_schema(manifest: dict, path: str) -> None:
                                and isinstance(t, (int, float)) and 0 <= t <= 1):
         raise bad("operating_point", "null or an object with a 'positive' class of the model and a 'threshold' in "
                                      "[0, 1]")
+    pres = op.get("presence") if isinstance(op, dict) else None  # two decisions: "is there a lesion?" first
+    tp = pres.get("threshold") if isinstance(pres, dict) else None
+    if pres is not None and not (isinstance(pres, dict) and op.get("absent") in classes
+                                 and op.get("absent") != op.get("positive") and isinstance(pres.get("positive"), str)
+                                 and not isinstance(tp, bool) and isinstance(tp, (int, float)) and 0 <= tp <= 1):
+        raise bad("operating_point", "an object whose 'presence' point (two decisions) has a 'threshold' in [0, 1] "
+                                     "on p(lesion), beside an 'absent' class of the model other than its 'positive'")
     rt = manifest.get("runtime")
     if rt is not None:
         forwards = rt.get("forwards") if isinstance(rt, dict) else None

@@ -197,12 +197,15 @@ class FeatbusModel:
         """Class names from probabilities: the most probable class, unless the manifest holds an
         ``operating_point`` (``{"positive": class, "threshold": t}``, set by :func:`featbus.adapt`
         on a site's labelled images): then an image is ``positive`` when ``p(positive) >= t``,
-        else its most probable other class."""
-        from ..metrics import OperatingPoint, decide  # the one decision rule (validation decides by it too)
+        else its most probable other class. A point with two decisions (``absent`` and
+        ``presence``, :class:`~featbus.metrics.OperatingPoint`) first calls an image ``absent``
+        when ``p(lesion) = 1 - p(absent)`` is below the presence threshold, then decides among
+        lesions on ``p(positive | lesion)`` (:meth:`decision_rule` says the rule in words)."""
+        from ..metrics import decide  # the one decision rule (validation decides by it too)
 
-        op = self.manifest.get("operating_point")
-        if op:
-            return OperatingPoint.from_record(op).decide(proba, self.classes_)
+        point = self.operating_point
+        if point is not None:
+            return point.decide(proba, self.classes_)
         return self.classes_[decide(proba)]
 
     def lesion_roi(self, images) -> list[dict]:
@@ -269,18 +272,41 @@ class FeatbusModel:
         Returns
         -------
         rule : str
-            ``"malignant when p(malignant) >= 0.0431, else the most probable other class"`` or
-            ``"the most probable class"``.
-        """
-        from ..metrics import OperatingPoint
+            :meth:`OperatingPoint.rule_text <featbus.metrics.OperatingPoint.rule_text>` of the
+            stored point: ``"malignant when p(malignant) >= 0.0431, else the most probable other
+            class"``, or for a point with two decisions ``"normal when p(lesion) < 0.4; otherwise
+            malignant when p(malignant | lesion) >= 0.2, else the most probable other lesion
+            class"``; or ``"the most probable class"``.
 
+        Examples
+        --------
+        >>> from featbus import make_phantoms
+        >>> from featbus.model_training import train_model
+        >>> data = make_phantoms(30, image_size=48, random_state=0)
+        >>> model = train_model(data, "intensity", classifier="logreg", n_bootstrap=0, progress=False)
+        >>> model.decision_rule()
+        'the most probable class'
+        >>> model.manifest["operating_point"] = {"positive": "malignant", "threshold": 0.2, "absent": "normal",
+        ...                                      "presence": {"positive": "lesion", "threshold": 0.4}}
+        >>> print(model.decision_rule())  # doctest: +NORMALIZE_WHITESPACE
+        normal when p(lesion) < 0.4; otherwise malignant when p(malignant | lesion) >= 0.2, else the most
+        probable other lesion class
+        """
         if decision not in ("operating-point", "most-probable"):
             raise ValueError(f"decision must be 'operating-point' or 'most-probable', got {decision!r}")
-        op = self.manifest.get("operating_point")
-        if decision == "most-probable" or not op:
+        point = self.operating_point
+        if decision == "most-probable" or point is None:
             return "the most probable class"
-        p = OperatingPoint.from_record(op)
-        return f"{p.positive} when p({p.positive}) >= {p.threshold:.4g}, else the most probable other class"
+        return point.rule_text()
+
+    @property
+    def operating_point(self):
+        """The manifest's stored :class:`~featbus.metrics.OperatingPoint` (``None`` when it stores
+        none): what :meth:`decide` decides by."""
+        from ..metrics import OperatingPoint
+
+        op = self.manifest.get("operating_point")
+        return OperatingPoint.from_record(op) if op else None
 
     def predict_table(self, images, *, on_error: str = "raise", decision: str = "operating-point"):
         """One row per image: ``image``, ``predicted``, ``rule``, ``p_<class>`` columns and ``error``.
@@ -288,6 +314,16 @@ class FeatbusModel:
         ``predicted`` is decided by the rule in ``rule`` (:meth:`decision_rule`): the model
         file's stored operating point by default, so it may differ from the most probable class
         (a low threshold on ``p(malignant)`` calls an image malignant at ``p_malignant`` 0.05).
+
+        A model whose operating point takes two decisions (``"is there a lesion?"``, then
+        ``"malignant, given a lesion?"``; :class:`~featbus.metrics.OperatingPoint` with
+        ``presence``) adds, right after the ``p_<class>`` columns and whichever ``decision``,
+        the two scores its rule compares with its two thresholds
+        (:func:`~featbus.metrics.lesion_and_given`): ``p_lesion``, ``1 - p_<absent>`` (the image
+        is called ``absent``, e.g. ``normal``, when it is below the presence threshold), and
+        ``p_<positive>_given_lesion`` (``p_malignant_given_lesion``), ``p_<positive> / p_lesion``
+        (0 where ``p_lesion`` is 0; ``positive`` when it reaches the second threshold, else the
+        most probable other lesion class). Both are empty (``NaN``) for unreadable images.
 
         A model with a segmenter adds ``roi_found`` (whether a lesion was found; if not, the whole image was used)
         and ``roi_box`` (``(row0, row1, col0, col1)`` of the crop in the image), from the same segmenter pass as the
@@ -340,6 +376,15 @@ class FeatbusModel:
                               "rule": np.where(np.asarray(error) == "", rule, "")})
         for j, c in enumerate(self.classes_):
             table[f"p_{c}"] = proba[:, j]
+        point = self.operating_point
+        if point is not None and point.two_decisions:  # the two scores the rule compares with its thresholds
+            from ..metrics import lesion_and_given
+
+            p_lesion, given = np.full(n, np.nan), np.full(n, np.nan)
+            if records:
+                p_lesion[kept], given[kept] = lesion_and_given(proba[kept], self.classes_, absent=point.absent,
+                                                               positive=point.positive)
+            table["p_lesion"], table[f"p_{point.positive}_given_lesion"] = p_lesion, given
         if self.roi is not None:  # empty for unreadable images
             table = table.assign(roi_found=roi_found, roi_box=roi_box)
         table = table.assign(**score_columns(self.domain, feats, kept, n))  # none without a reference
