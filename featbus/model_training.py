@@ -808,12 +808,12 @@ ABSENT = "normal"
 
 def _presence_threshold(run: _Run) -> tuple[float, str]:
     """A two-decision model's presence threshold and where it comes from: the segmenter's own
-    rule (a lesion where it draws one), since a threshold chosen on its lesion probabilities of
+    threshold (a lesion when a pixel's probability reaches it), since a threshold chosen on its lesion probabilities of
     images it trained on (the shipped segmenter saw the shared sites) would be optimistic for new
     images; ``featbus adapt`` refits it on a site's labelled images."""
     seg = run.roi.segmenter_
     t = float(getattr(seg, "threshold", 0.5))
-    return t, (f"the segmenter's own rule (a lesion where it draws one: a pixel's probability >= {t:g}), "
+    return t, (f"the segmenter's own threshold (a lesion when a pixel's probability reaches {t:g}), "
                "not chosen on the training images")
 
 

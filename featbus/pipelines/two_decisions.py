@@ -135,6 +135,8 @@ class LesionThenMalignancy(ClassifierMixin, BaseEstimator):
             clf = CalibratedClassifierCV(clf, method="sigmoid", ensemble=False,
                                          cv=StratifiedKFold(folds, shuffle=True, random_state=0))
         self.classifier_ = clf.fit(rest[lesion], y[lesion])
+        if hasattr(self.classifier_, "calibrated_classifiers_"):
+            self.classifier_.cv = folds  # the splitter is not needed after fitting: a model file holds no splitter
         self.lesion_classes_ = np.asarray([str(c) for c in self.classifier_.classes_], dtype=object)
         self.classes_ = np.asarray(sorted({*self.lesion_classes_.tolist(), self.absent}), dtype=object)
         self.n_features_in_ = rest.shape[1] + 1
