@@ -298,11 +298,13 @@ _FIGURES = {
 }
 
 
-def _group_unit(groups_from: str | None) -> str:
+def _group_unit(groups_from: str | None, groups=None) -> str:
     """What a data set's groups are, in words (plural): ``"patients"`` for a patient column,
-    ``"near-duplicate groups"`` for groups featbus formed, else ``"groups"``."""
+    ``"near-duplicate groups"`` for groups featbus formed (``"images"`` when each holds one image),
+    else ``"groups"``."""
     if not groups_from:
-        return "near-duplicate groups"
+        one_each = groups is not None and np.unique(np.asarray(groups)).size == len(groups)
+        return "images" if one_each else "near-duplicate groups"
     return "patients" if str(groups_from).strip().lower().startswith("patients") else "groups"
 
 
@@ -825,7 +827,8 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
         unit = unit or "patients"
     if hasattr(images, "target") and (hasattr(images, "data") or hasattr(images, "images")):
         if groups is None and getattr(images, "groups", None) is not None:
-            groups, unit = images.groups, unit or _group_unit(getattr(images, "groups_from", None))
+            groups = images.groups
+            unit = unit or _group_unit(getattr(images, "groups_from", None), groups)
         images = list(images.data) if hasattr(images, "data") else list(images.images)
     records, _, _ = read_records(images)
     n = len(records)

@@ -102,8 +102,9 @@ def run(args) -> int:
         records = list(data.data)
         labels = np.asarray(data.target_names, dtype=str)[np.asarray(data.target, dtype=int)]
         groups = resolve_groups(records, getattr(data, "groups", None))
-        unit = _group_unit(getattr(data, "groups_from", None))
-        what = f"{len(records)} labelled images of {np.unique(groups).size} {unit} from {args.images[0]}"
+        unit = _group_unit(getattr(data, "groups_from", None), groups)
+        what = (f"{len(records)} labelled images" + ("" if unit == "images" else f" of {np.unique(groups).size} {unit}")
+                + f" from {args.images[0]}")
     else:
         paths = _expand_images(args.images)
         records, _, skipped = read_records(paths, args.on_error)
