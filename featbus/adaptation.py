@@ -618,7 +618,10 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
                        "optimistic there; a threshold at the m-th highest of n scores keeps about m/(n+1) of the next "
                        "such images (expected_new); the shares of normal and benign images, which did not choose "
                        "the thresholds, measure them fairly; the stored thresholds were not chosen here; judge the "
-                       "adapted model on other patients of the site (featbus validate)"),
+                       "adapted model on other patients of the site (featbus validate)"
+                       if any(chose.values()) else
+                       "no threshold was refitted (too few images): every figure here measures the stored "
+                       "thresholds, which were not chosen on these images"),
     }
     for key, cls in (("lesions_called_lesion", "lesion"), ("normals_called_normal", absent),
                      ("malignant_sensitivity", positive), ("benign_specificity", "/".join(others))):
@@ -626,7 +629,8 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
         side_name = "presence" if key in _FIGURES["presence"] else "malignancy"
         what = words[key].split(",")[0]
         if k == 0:
-            extra = " (the presence threshold rests on lesion images alone)" if key == "normals_called_normal" else ""
+            extra = (" (the presence threshold rests on lesion images alone)"
+                     if key == "normals_called_normal" and chose["lesions_called_lesion"] else "")
             warn.append(f"no {cls} image labelled: the share of {what} cannot be measured{extra}")
         elif k < FEW_IMAGES:
             rec = report[side_name]["figures"][key]
