@@ -608,7 +608,8 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
                        "n_malignant_images": int(mal.sum()), "n_malignant_groups": n_groups(mal),
                        "n_benign_images": int(other.sum()), "n_benign_groups": n_groups(other)},
         "intervals": (f"{confidence * 100:g} % intervals over {unit}: " + (
-            f"a percentile bootstrap of whole {unit} ({int(n_bootstrap)} resamples) where a figure rests on at "
+            f"a percentile bootstrap of {'' if per_image else 'whole '}{unit} ({int(n_bootstrap)} resamples) where a "
+            "figure rests on at "
             f"least {MIN_BOOTSTRAP_GROUPS} {unit} and is neither 0 nor 1, otherwise " if n_bootstrap else "")
             + "Clopper-Pearson" + ("" if per_image else f" with as many trials as {unit} (the share of images "
                                                          f"carried onto the {unit})")),
@@ -634,8 +635,9 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
             warn.append(f"no {cls} image labelled: the share of {what} cannot be measured{extra}")
         elif k < FEW_IMAGES:
             rec = report[side_name]["figures"][key]
-            warn.append(f"only {k} {cls} images labelled (fewer than {FEW_IMAGES}): the share of {what} "
-                        f"({rec['count']} of {k}) rests on them alone")
+            warn.append(f"only {k} {cls} images" + ("" if per_image else f" of {rec['n_groups']} {unit}")
+                        + f" labelled (fewer than {FEW_IMAGES} images): the share of {what} ({rec['count']} of {k}) "
+                        "rests on them alone")
     report["warnings"] = warn
     return point, report
 

@@ -126,8 +126,8 @@ def test_too_few_images_keep_the_stored_thresholds_and_say_so():
         in warnings
     assert "only 1 malignant images labelled (fewer than 3): the model's stored malignancy threshold (0.2) is kept" \
         in warnings
-    assert "only 1 malignant images labelled (fewer than 5): the share of malignant images called malignant " \
-           "(1 of 1) rests on them alone" in warnings
+    assert "only 1 malignant images labelled (fewer than 5 images): the share of malignant images called " \
+           "malignant (1 of 1) rests on them alone" in warnings
     # the figures are still measured, at the kept thresholds, and none says it was chosen here
     f = report["presence"]["figures"]["normals_called_normal"]
     assert (f["count"], f["n_images"]) == (3, 5) and "expected_new" not in f

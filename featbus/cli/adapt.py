@@ -178,18 +178,22 @@ def _two_decision_lines(report: dict) -> list[str]:
     heads = {"presence": "is there a lesion? threshold on p(lesion)",
              "malignancy": "malignant, given a lesion? threshold on p(malignant | lesion)"}
     width = max(len(f["what"]) for name in heads for f in report[name]["figures"].values())
+    wide = max(len(unit), 8)
+
+    def groups(value) -> str:  # the column of patients (none when every image is its own)
+        return "" if unit == "images" else f"  {value:>{wide}}"
+
     for name, head in heads.items():
         side = report[name]
         how = (f"refitted for {side['target']:g} of the lesion images" if name == "presence"
                else f"refitted for sensitivity {side['target']:g}") if side["refitted"] else "kept: too few images"
         old_t, new_t = threshold_text(side["stored_threshold"]), threshold_text(side["threshold"])
         lines.append(f"  {head}: stored {old_t} -> adapted {new_t} ({how})")
-        lines.append(f"    {'':<{width}}  {'images':>6}  {unit:>{max(len(unit), 8)}}  "
-                     f"{'at stored ' + old_t:<30}  at adapted {new_t}")
+        lines.append(f"    {'':<{width}}  {'images':>6}{groups(unit)}  {'at stored ' + old_t:<34}  at adapted {new_t}")
         for key, f in side["figures"].items():
             old = side["stored_figures"][key]
-            lines.append(f"    {f['what']:<{width}}  {f['n_images']:>6}  {f['n_groups']:>{max(len(unit), 8)}}  "
-                         f"{cell(old):<30}  {cell(f)}")
+            lines.append(f"    {f['what']:<{width}}  {f['n_images']:>6}{groups(f['n_groups'])}  {cell(old):<34}  "
+                         f"{cell(f)}")
         auc = side["auc"]
         lines.append(f"    {auc['what']}: " + (f"{format_interval(auc['value'], auc['interval'])} ({auc['method']})"
                                                if auc["value"] is not None else f"n/a ({auc['method']})"))
