@@ -255,7 +255,8 @@ def render_table(results: dict) -> str:
                   f"     - {_cell(before.get('normal_called_normal'))}"]
         for k, cells in curve.items():
             lines += [f"   * - {SHORT[held]}", f"     - {k}", f"     - {_cell(cells.get('sensitivity'))}",
-                      f"     - {_cell(cells.get('specificity'))}", f"     - {_cell(cells.get('lesions_called_normal'))}",
+                      f"     - {_cell(cells.get('specificity'))}",
+                      f"     - {_cell(cells.get('lesions_called_normal'))}",
                       f"     - {_cell(cells.get('normal_called_normal'))}"]
     return "\n".join(lines) + "\n"
 

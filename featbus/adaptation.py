@@ -51,6 +51,25 @@ With a few labelled images of the site (``labels``; images without a label may b
 Both are chosen on the labelled images: their figures on those images are optimistic. Judge
 the adapted model on other patients of the site (:func:`featbus.validate`).
 
+**A two-decision model** (its stored operating point has ``presence``:
+:meth:`featbus.metrics.OperatingPoint.choose_two`, ``train_model(two_decisions=True)``) first
+asks "is there a lesion?" on ``p(lesion)``, then "malignant, given a lesion?" on
+``p(malignant | lesion)``. At a new site "normal" does not travel (the segmenter draws a lesion in
+most normal scans, while its lesion probability still separates them once a threshold fits the
+site), and the malignancy point moves; so with labels both thresholds are refitted, by
+:func:`site_points`, and nothing else: the presence threshold keeps :data:`PRESENCE_TARGET` of
+the labelled lesion images called a lesion (chosen from lesion images alone; normal images
+measure it), the malignancy threshold reaches the target sensitivity among the labelled lesion
+images. A threshold with too few images to choose it on (:data:`MIN_LESION_IMAGES`,
+:data:`MIN_MALIGNANT_IMAGES`) is kept as stored, and the record says so. The features, the
+lesion classifier and its Platt sigmoids are kept as trained (``method`` ``"auto"`` means
+``"none"`` there; a two-decision model needs labels): the classifier was standardised on lesion
+images only, which a site's unlabelled mix is not, and refitted sigmoids would move
+``p(malignant | lesion)`` of every image on the word of a few. The ``adaptation`` record's
+``two_decisions`` entry holds, for each point, the images and patients it rests on, its figures at
+the stored and at the refitted threshold with 95 % intervals over patients, and warnings when
+they are too few.
+
 **The out-of-domain reference** (:mod:`featbus.model.domain`; a model's ``domain``, behind
 ``predict_table``'s ``out_of_domain`` column). It describes the training images in the features
 the classifier sees. Adaptation changes what the classifier sees: the site's rows are centred and
@@ -111,6 +130,7 @@ doi:10.1145/1102351.1102430.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as _dt
 import math
 import numbers
@@ -126,7 +146,9 @@ from .evaluation.sites import site_figures  # the one per-site figures function 
 from .metrics import DEFAULT_TARGET_SENSITIVITY, OperatingPoint  # the one rule and its default target
 from .provenance import fingerprints
 
-__all__ = ["adapt", "site_figures", "MIN_IMAGES", "DEFAULT_TARGET_SENSITIVITY", "METHODS", "FAR_OUT_OF_DOMAIN"]
+__all__ = ["adapt", "site_points", "site_figures", "MIN_IMAGES", "DEFAULT_TARGET_SENSITIVITY", "METHODS",
+           "FAR_OUT_OF_DOMAIN", "PRESENCE_TARGET", "MIN_LESION_IMAGES", "MIN_MALIGNANT_IMAGES", "FEW_GROUPS",
+           "FEW_IMAGES", "MIN_BOOTSTRAP_GROUPS"]
 
 #: Fewest images :func:`adapt` estimates site statistics from.
 MIN_IMAGES = 10
@@ -248,6 +270,378 @@ def _restandardised_reference(reference, X: np.ndarray):
     return ref
 
 
+# --------------------------------------------------------------------------- two decisions
+
+#: Share of a site's labelled lesion images the refitted presence threshold keeps calling a lesion
+#: (the target of the first decision, "is there a lesion?", of a two-decision model).
+PRESENCE_TARGET = 0.95
+#: Fewest labelled lesion images the presence threshold is refitted on; with fewer, the model's
+#: stored one is kept (and a warning says so).
+MIN_LESION_IMAGES = 3
+#: Fewest labelled malignant images the malignancy threshold is refitted on; with fewer, the
+#: model's stored one is kept (and a warning says so).
+MIN_MALIGNANT_IMAGES = 3
+#: Below this many labelled patients (groups), a warning: both thresholds rest on too few.
+FEW_GROUPS = 8
+#: Below this many images of the class a figure counts (malignant, benign, lesion, normal), a
+#: warning: the figure rests on too few.
+FEW_IMAGES = 5
+#: Fewest patients (groups) behind a figure for its interval to be a bootstrap of patients;
+#: with fewer (or a figure of 0 or 1, where a percentile bootstrap collapses to a point), a
+#: Clopper-Pearson interval with as many trials as patients.
+MIN_BOOTSTRAP_GROUPS = 10
+
+#: The figures of each point: key -> (class counted, what is called) in words.
+_FIGURES = {
+    "presence": ("lesions_called_lesion", "normals_called_normal"),
+    "malignancy": ("malignant_sensitivity", "benign_specificity", "malignant_called_malignant"),
+}
+
+
+def _group_unit(groups_from: str | None, groups=None) -> str:
+    """What a data set's groups are, in words (plural): ``"patients"`` for a patient column,
+    ``"near-duplicate groups"`` for groups featbus formed (``"images"`` when each holds one image),
+    else ``"groups"``."""
+    if not groups_from:
+        one_each = groups is not None and np.unique(np.asarray(groups)).size == len(groups)
+        return "images" if one_each else "near-duplicate groups"
+    return "patients" if str(groups_from).strip().lower().startswith("patients") else "groups"
+
+
+def _clopper_pearson(count: float, n: float, confidence: float) -> tuple[float, float]:
+    """The Clopper-Pearson interval of ``count`` successes in ``n`` trials (both may be fractional:
+    a share carried onto as many trials as patients)."""
+    from scipy import stats
+
+    a = (1 - confidence) / 2
+    lo = 0.0 if count <= 0 else float(stats.beta.ppf(a, count, n - count + 1))
+    hi = 1.0 if count >= n else float(stats.beta.ppf(1 - a, count + 1, n - count))
+    return lo, hi
+
+
+def _site_figures_at(p_lesion, given, y, t_presence, t_malignancy, *, absent, positive) -> dict:
+    """Every figure of the two points at these thresholds: ``key -> (value, successes, images)``
+    (value NaN without an image of the class)."""
+    lesion, mal = y != absent, y == positive
+    other = lesion & ~mal
+    called_lesion = p_lesion >= t_presence
+    called_mal = given >= t_malignancy
+
+    def share(hit, of):
+        n = int(of.sum())
+        k = int((hit & of).sum())
+        return (k / n if n else math.nan), k, n
+
+    return {"lesions_called_lesion": share(called_lesion, lesion),
+            "normals_called_normal": share(~called_lesion, ~lesion),
+            "malignant_sensitivity": share(called_mal, mal),
+            "benign_specificity": share(~called_mal, other),
+            "malignant_called_malignant": share(called_lesion & called_mal, mal)}
+
+
+def _aucs(p_lesion, given, y, *, absent, positive) -> dict:
+    from .metrics import rank_auc
+
+    lesion = y != absent
+    return {"presence": rank_auc(lesion, p_lesion),
+            "malignancy": rank_auc(y[lesion] == positive, given[lesion]) if lesion.any() else math.nan}
+
+
+def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: OperatingPoint,
+                target: float | None = None, presence_target: float = PRESENCE_TARGET, unit: str | None = None,
+                site: str | None = None, n_bootstrap: int = 1000, random_state=0,
+                confidence: float = 0.95) -> tuple[OperatingPoint, dict]:
+    """Both thresholds of a two-decision model refitted on a site's labelled images, from their scores.
+
+    What :func:`adapt` does with labels for a model whose stored operating point has two
+    decisions (:class:`~featbus.metrics.OperatingPoint` with ``presence``), on scores computed
+    beforehand, so that a benchmark can draw a few patients many times without reading an image:
+
+    * **presence** ("is there a lesion?"): the highest threshold on ``p(lesion)`` that keeps
+      ``presence_target`` (:data:`PRESENCE_TARGET`) of the labelled lesion images called a lesion
+      (the one rule, :meth:`OperatingPoint.choose`, as :meth:`OperatingPoint.choose_two` applies
+      it). It is chosen from the lesion images alone; normal images only measure it. With fewer
+      than :data:`MIN_LESION_IMAGES` lesion images the stored threshold is kept.
+    * **malignancy** ("malignant, given a lesion?"): the highest threshold on
+      ``p(malignant | lesion)`` of the labelled lesion images that reaches ``target``
+      sensitivity among their malignant ones. With fewer than :data:`MIN_MALIGNANT_IMAGES`
+      malignant images the stored threshold is kept.
+
+    The figures at both the stored and the refitted thresholds are measured on the same images,
+    each with a 95 % interval over ``groups`` (patients): a percentile bootstrap of whole groups
+    (:func:`featbus.metrics.bootstrap`, ``n_bootstrap`` resamples, one seed: stored and refitted
+    figures are paired) where a figure rests on at least :data:`MIN_BOOTSTRAP_GROUPS` groups and is
+    neither 0 nor 1; otherwise Clopper-Pearson with as many trials as groups (the share of images
+    carried onto the groups: a patient's two views are not two pieces of evidence; with one group
+    per image, the exact binomial interval). The AUCs have a bootstrap interval (on at least
+    :data:`MIN_BOOTSTRAP_GROUPS` groups, strictly between 0 and 1) or none.
+
+    The refitted thresholds were chosen on these images, so the shares they were chosen to keep
+    (lesions called a lesion, malignant images called malignant) are optimistic here: a threshold
+    at the ``m``-th highest of ``n`` scores keeps a new image exchangeable with these with
+    probability ``m / (n + 1)`` (recorded as ``expected_new``). The shares of normal and benign
+    images did not choose the thresholds and measure them fairly; the stored thresholds were not
+    chosen here at all.
+
+    Parameters
+    ----------
+    p_lesion : array-like of shape (n_images,)
+        ``p(lesion) = 1 - p(absent)`` of the labelled images
+        (:func:`featbus.metrics.lesion_and_given`).
+    p_malignant_given_lesion : array-like of shape (n_images,)
+        ``p(positive | lesion)`` of the same images.
+    y : array-like of str, shape (n_images,)
+        Their labels: ``stored.absent`` (no lesion), ``stored.positive`` or another lesion class.
+    groups : array-like of shape (n_images,), optional
+        Patient of every image; ``None``: every image its own (the texts then say "images").
+    stored : OperatingPoint
+        The model's stored two-decision point: what is kept when too few images, and compared.
+    target : float in (0, 1], optional
+        The malignancy point's sensitivity; default the stored point's target (else
+        :data:`~featbus.metrics.DEFAULT_TARGET_SENSITIVITY`).
+    presence_target : float in (0, 1], default=PRESENCE_TARGET
+        The share of lesion images to keep calling a lesion.
+    unit : str, optional
+        What the groups are, plural, for the texts: default ``"patients"`` with ``groups``,
+        ``"images"`` without.
+    site : str, optional
+        The site's name, for ``chosen_on`` (default ``"the adaptation site"``).
+    n_bootstrap : int, default=1000
+        Resamples of whole groups behind the intervals (0: Clopper-Pearson throughout, no AUC
+        interval; what a benchmark drawing many subsets wants).
+    random_state : int, RandomState or None, default=0
+    confidence : float, default=0.95
+
+    Returns
+    -------
+    point : OperatingPoint
+        The two-decision point to store (``to_record()`` is the manifest's ``operating_point``).
+    report : dict
+        JSON-ready: ``unit``, ``n_images``, ``n_groups``, ``counts``; for ``"presence"`` and
+        ``"malignancy"``: ``refitted``, ``threshold``, ``stored_threshold``, ``target``, the images
+        and groups it rests on, ``figures`` and ``stored_figures`` (each figure: ``what``,
+        ``value``, ``interval``, ``method``, ``count``, ``n_images``, ``n_groups``; ``None`` where it
+        cannot be measured; the refitted shares also ``expected_new``) and ``auc``; ``intervals`` (how
+        they were computed), ``optimistic``
+        (why the refitted figures flatter) and ``warnings`` (one line each).
+
+    Raises
+    ------
+    ValueError
+        ``stored`` without two decisions, arrays of different lengths, probabilities outside
+        [0, 1], no labelled image, a bad target: one line each.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.metrics import OperatingPoint
+    >>> from featbus.adaptation import site_points
+    >>> stored = OperatingPoint(positive="malignant", threshold=0.2, target_sensitivity=0.9, absent="normal",
+    ...                         presence=OperatingPoint(positive="lesion", threshold=0.4))
+    >>> y = np.array(["normal"] * 4 + ["benign"] * 6 + ["malignant"] * 4)
+    >>> p_lesion = np.array([.2, .3, .5, .6, .7, .8, .8, .9, .9, .95, .6, .9, .9, .99])
+    >>> given = np.array([0, 0, 0, 0, .1, .2, .3, .35, .4, .6, .45, .5, .7, .9])
+    >>> point, report = site_points(p_lesion, given, y, np.arange(14) // 2, stored=stored, site="site A")
+    >>> point.presence.threshold, point.threshold   # the lowest lesion's p(lesion); the 4th malignant's
+    (0.6, 0.45)
+    >>> print(point.describe())  # doctest: +NORMALIZE_WHITESPACE
+    normal when p(lesion) < 0.6, chosen for lesion sensitivity 0.95 on 14 labelled images of 7 patients of
+    site A (there: sensitivity 1.00, specificity 0.75); otherwise malignant when p(malignant | lesion) >= 0.45,
+    chosen for sensitivity 0.9 on 10 labelled lesion images of 5 patients of site A (there: sensitivity 1.00,
+    specificity 0.83)
+    >>> f = report["presence"]["figures"]["normals_called_normal"]
+    >>> f["value"], f["count"], f["n_images"], f["method"]
+    (0.75, 3, 4, 'Clopper-Pearson over 2 patients')
+    >>> report["warnings"][0]
+    'only 7 patients labelled (fewer than 8): both thresholds move with every patient added or left out'
+    """
+    from .metrics import BootstrapResult, _target, bootstrap, threshold_text
+
+    if not isinstance(stored, OperatingPoint) or not stored.two_decisions:
+        raise ValueError("stored must be the model's two-decision OperatingPoint (with presence), got "
+                         f"{stored!r:.120}")
+    absent, positive = stored.absent, stored.positive
+    target = _target(stored.target_sensitivity or DEFAULT_TARGET_SENSITIVITY if target is None else target,
+                     "target")
+    presence_target = _target(presence_target, "presence_target")
+    p_l = np.asarray(p_lesion, dtype=float).ravel()
+    q = np.asarray(p_malignant_given_lesion, dtype=float).ravel()
+    y = np.asarray(y).astype(str).ravel()
+    n = y.size
+    if n == 0:
+        raise ValueError("no labelled image to fit the thresholds on")
+    for name, arr in (("p_lesion", p_l), ("p_malignant_given_lesion", q)):
+        if arr.size != n:
+            raise ValueError(f"{name} has {arr.size} entries for {n} labels")
+        if not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 1:
+            raise ValueError(f"{name} must hold probabilities in [0, 1]")
+    if groups is None:
+        groups, unit = np.arange(n), unit or "images"
+    else:
+        groups = np.asarray(groups)
+        if groups.shape[0] != n:
+            raise ValueError(f"groups has {groups.shape[0]} entries for {n} labels")
+        unit = unit or "patients"
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    site = site or "the adaptation site"
+    per_image = unit == "images"
+
+    def n_groups(mask) -> int:
+        return int(np.unique(groups[mask]).size)
+
+    def of(k_images: int, mask) -> str:  # "13 labelled images of 8 patients of SITE"
+        return f"{k_images} labelled{' lesion' if mask is not None else ''} images" + (
+            "" if per_image else f" of {n_groups(np.ones(n, bool) if mask is None else mask)} {unit}") + f" of {site}"
+
+    lesion, mal = y != absent, y == positive
+    other = lesion & ~mal
+    others = sorted(set(y[other].tolist())) or ["benign"]
+    warn: list[str] = []
+    g_all = n_groups(np.ones(n, bool))
+    if g_all < FEW_GROUPS:
+        warn.append(f"only {g_all} {unit} labelled (fewer than {FEW_GROUPS}): both thresholds move with every "
+                    f"{unit[:-1] if unit.endswith('s') else unit} added or left out")
+
+    # the first decision: on p(lesion), the lesion images the positives (choose_two's rule)
+    if int(lesion.sum()) >= MIN_LESION_IMAGES:
+        pres = OperatingPoint.choose(np.where(lesion, "lesion", absent), np.column_stack([1 - p_l, p_l]),
+                                     classes=[absent, "lesion"], positive="lesion", target=presence_target,
+                                     chosen_on=of(n, None))
+        pres = dataclasses.replace(pres, n_images=n)
+    else:
+        pres = stored.presence
+        warn.append(f"only {int(lesion.sum())} lesion images labelled (fewer than {MIN_LESION_IMAGES}): the model's "
+                    f"stored presence threshold ({threshold_text(stored.presence.threshold)}) is kept")
+    # the second decision: on p(malignant | lesion) of the lesion images
+    if int(mal.sum()) >= MIN_MALIGNANT_IMAGES:
+        point = OperatingPoint.choose(np.where(y[lesion] == positive, positive, others[0]),
+                                      np.column_stack([1 - q[lesion], q[lesion]]), classes=[others[0], positive],
+                                      positive=positive, target=target, chosen_on=of(int(lesion.sum()), lesion))
+        point = dataclasses.replace(point, n_images=int(lesion.sum()), absent=absent, presence=pres)
+    else:
+        point = dataclasses.replace(stored, presence=pres)
+        warn.append(f"only {int(mal.sum())} {positive} images labelled (fewer than {MIN_MALIGNANT_IMAGES}): the "
+                    f"model's stored malignancy threshold ({threshold_text(stored.threshold)}) is kept")
+
+    # the figures, at the stored and the refitted thresholds, and their intervals over groups
+    def statistic(idx):
+        out = {}
+        for tag, (tp, tm) in (("new", (pres.threshold, point.threshold)),
+                              ("stored", (stored.presence.threshold, stored.threshold))):
+            figs = _site_figures_at(p_l[idx], q[idx], y[idx], tp, tm, absent=absent, positive=positive)
+            out.update({f"{tag}:{k}": v[0] for k, v in figs.items()})
+        out.update({f"auc:{k}": v for k, v in _aucs(p_l[idx], q[idx], y[idx], absent=absent,
+                                                      positive=positive).items()})
+        return out
+
+    boot = (bootstrap(statistic, np.arange(n), groups=groups, n_bootstrap=int(n_bootstrap),
+                      random_state=random_state, confidence=confidence) if n_bootstrap
+            else BootstrapResult(statistic(np.arange(n)), {}, {}))
+    whole = {"new": (pres.threshold, point.threshold), "stored": (stored.presence.threshold, stored.threshold)}
+    masks = {"lesions_called_lesion": lesion, "normals_called_normal": ~lesion, "malignant_sensitivity": mal,
+             "benign_specificity": other, "malignant_called_malignant": mal}
+    words = {"lesions_called_lesion": "lesion images called a lesion",
+             "normals_called_normal": f"{absent} images called {absent}",
+             "malignant_sensitivity": f"{positive} images called {positive}, given a lesion",
+             "benign_specificity": f"{'/'.join(others)} images not called {positive}, given a lesion",
+             "malignant_called_malignant": f"{positive} images called {positive} by both decisions"}
+
+    chose = {"lesions_called_lesion": pres is not stored.presence,
+             "malignant_sensitivity": int(mal.sum()) >= MIN_MALIGNANT_IMAGES}
+
+    def figure(key, tag) -> dict:
+        value, count, k = _site_figures_at(p_l, q, y, *whole[tag], absent=absent, positive=positive)[key]
+        g = n_groups(masks[key])
+        rec = {"what": words[key], "value": None, "interval": None, "method": None, "count": count,
+               "n_images": k, "n_groups": g}
+        if k == 0:
+            rec["method"] = "not measurable: no such image"
+            return rec
+        rec["value"] = float(value)
+        by = f"over {g} {unit}"
+        if n_bootstrap and g >= MIN_BOOTSTRAP_GROUPS and 0 < count < k:
+            lo, hi = boot.interval[f"{tag}:{key}"]
+            rec["interval"], rec["method"] = [float(lo), float(hi)], f"bootstrap {by}"
+        else:  # the share carried onto as many trials as groups
+            rec["interval"] = list(_clopper_pearson(value * g, g, confidence))
+            rec["method"] = f"Clopper-Pearson {by}"
+        if tag == "new" and chose.get(key):  # the share these images chose: what the next ones may expect
+            rec["expected_new"] = count / (k + 1)
+        return rec
+
+    def auc(name, mask) -> dict:
+        value = boot.point[f"auc:{name}"]
+        g = n_groups(mask)
+        rec = {"what": ("AUC of p(lesion), lesion vs " + absent if name == "presence"
+                        else f"AUC of p({positive} | lesion), {positive} vs {'/'.join(others)}"),
+               "value": None if math.isnan(value) else float(value), "interval": None, "n_images": int(mask.sum()),
+               "n_groups": g}
+        if math.isnan(value):
+            rec["method"] = "not measurable: one class only"
+        elif value in (0.0, 1.0):  # a percentile bootstrap collapses to the point there
+            rec["method"] = f"no interval: the AUC is {value:g} on these images, where a bootstrap interval is a point"
+        elif n_bootstrap and g >= MIN_BOOTSTRAP_GROUPS:
+            rec["interval"] = [float(b) for b in boot.interval[f"auc:{name}"]]
+            rec["method"] = f"bootstrap over {g} {unit}"
+        else:
+            rec["method"] = f"no interval: fewer than {MIN_BOOTSTRAP_GROUPS} {unit}"
+        return rec
+
+    def side(name, refitted, new_t, old_t, tgt, mask) -> dict:
+        keys = _FIGURES[name]
+        return {"refitted": bool(refitted), "threshold": float(new_t), "stored_threshold": float(old_t),
+                "target": float(tgt) if refitted else None, "n_images": int(mask.sum()), "n_groups": n_groups(mask),
+                "figures": {k: figure(k, "new") for k in keys},
+                "stored_figures": {k: figure(k, "stored") for k in keys},
+                "auc": auc(name, mask)}
+
+    report: dict[str, Any] = {
+        "unit": unit, "site": site, "n_images": int(n), "n_groups": g_all,
+        "counts": {c: int(np.sum(y == c)) for c in sorted(set(y.tolist()))},
+        "presence": {**side("presence", pres is not stored.presence, pres.threshold, stored.presence.threshold,
+                            presence_target, np.ones(n, bool)),
+                     "n_lesion_images": int(lesion.sum()), "n_lesion_groups": n_groups(lesion),
+                     "n_normal_images": int((~lesion).sum()), "n_normal_groups": n_groups(~lesion)},
+        "malignancy": {**side("malignancy", int(mal.sum()) >= MIN_MALIGNANT_IMAGES, point.threshold, stored.threshold,
+                              target, lesion),
+                       "n_malignant_images": int(mal.sum()), "n_malignant_groups": n_groups(mal),
+                       "n_benign_images": int(other.sum()), "n_benign_groups": n_groups(other)},
+        "intervals": (f"{confidence * 100:g} % intervals over {unit}: " + (
+            f"a percentile bootstrap of {'' if per_image else 'whole '}{unit} ({int(n_bootstrap)} resamples) where a "
+            "figure rests on at "
+            f"least {MIN_BOOTSTRAP_GROUPS} {unit} and is neither 0 nor 1, otherwise " if n_bootstrap else "")
+            + "Clopper-Pearson" + ("" if per_image else f" with as many trials as {unit} (the share of images "
+                                                         f"carried onto the {unit})")),
+        "n_bootstrap": int(n_bootstrap),
+        "optimistic": ("the refitted thresholds were chosen on these labelled images: the shares of their lesion "
+                       f"and {positive} images kept (lesions called lesion, {positive} called {positive}) are "
+                       "optimistic there; a threshold at the m-th highest of n scores keeps about m/(n+1) of the next "
+                       "such images (expected_new); the shares of normal and benign images, which did not choose "
+                       "the thresholds, measure them fairly; the stored thresholds were not chosen here; judge the "
+                       "adapted model on other patients of the site (featbus validate)"
+                       if any(chose.values()) else
+                       "no threshold was refitted (too few images): every figure here measures the stored "
+                       "thresholds, which were not chosen on these images"),
+    }
+    for key, cls in (("lesions_called_lesion", "lesion"), ("normals_called_normal", absent),
+                     ("malignant_sensitivity", positive), ("benign_specificity", "/".join(others))):
+        k = int(masks[key].sum())
+        side_name = "presence" if key in _FIGURES["presence"] else "malignancy"
+        what = words[key].split(",")[0]
+        if k == 0:
+            extra = (" (the presence threshold rests on lesion images alone)"
+                     if key == "normals_called_normal" and chose["lesions_called_lesion"] else "")
+            warn.append(f"no {cls} image labelled: the share of {what} cannot be measured{extra}")
+        elif k < FEW_IMAGES:
+            rec = report[side_name]["figures"][key]
+            warn.append(f"only {k} {cls} images" + ("" if per_image else f" of {rec['n_groups']} {unit}")
+                        + f" labelled (fewer than {FEW_IMAGES} images): the share of {what} ({rec['count']} of {k}) "
+                        "rests on them alone")
+    report["warnings"] = warn
+    return point, report
+
+
 # --------------------------------------------------------------------------- adapt
 
 def _copy(model, *, keep_forwards: bool):
@@ -286,13 +680,15 @@ def _labels_of(labels, n: int) -> np.ndarray | None:
 
 def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=None, method: str = "auto",
           target_sensitivity: float | None = None, positive: str = "malignant", recalibrate: bool = True,
-          force: bool = False):
+          force: bool = False, site: str | None = None, n_bootstrap: int = 1000, random_state=0):
     """Adapt a trained model to a new site: a new model, the input left untouched.
 
     Without labels the site's images re-estimate the model's normalisation statistics (AdaBN for
     a network, per-site standardisation of the features otherwise); with a few labelled images
     the Platt calibration is refitted and an operating point reaching ``target_sensitivity``
-    is stored. See :mod:`featbus.adaptation` for what each does and when it helps.
+    is stored. A two-decision model has its two thresholds refitted on the labelled images and
+    nothing else (:func:`site_points`). See :mod:`featbus.adaptation` for what each does and when
+    it helps.
 
     Parameters
     ----------
@@ -305,24 +701,38 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     labels : sequence of str or None, optional
         One class name per image; ``None`` entries are images without a label (they count for
         the statistics only). Every name must be one of the model's classes, and the labelled
-        images must hold at least two classes.
+        images must hold at least two classes (a two-decision model: at least one labelled
+        image; a threshold with too few images for it is kept, and said).
     groups : array-like, optional
-        Patient of every image (recorded: how many patients were labelled).
+        Patient of every image (recorded: how many patients were labelled; the intervals of a
+        two-decision model's figures resample them). Default: a Bunch's groups (named for what
+        its ``groups_from`` says: patients, near-duplicate groups), else every image its own
+        (the texts then say "images").
     method : {"auto", "adabn", "standardise", "none"}, default="auto"
         What the images re-estimate (module docstring); ``"auto"``: AdaBN for a network model,
         standardisation otherwise.
     target_sensitivity : float in (0, 1], optional
         Sensitivity for ``positive`` the stored operating point reaches on the labelled images
-        (:data:`DEFAULT_TARGET_SENSITIVITY` when labels are given without it). Needs labels.
+        (:data:`DEFAULT_TARGET_SENSITIVITY` when labels are given without it; a two-decision
+        model: the stored point's target). Needs labels.
     positive : str, default="malignant"
         The class of the operating point; one of the model's.
     recalibrate : bool, default=True
-        With labels, refit a Platt-calibrated head's sigmoids on them.
+        With labels, refit a Platt-calibrated head's sigmoids on them (never for a two-decision
+        model).
     force : bool, default=False
         Adapt even when more than half the images lie beyond :data:`FAR_OUT_OF_DOMAIN` times the
         out-of-domain threshold of the model's training images (another kind of image, such as
         mammograms for an ultrasound model: refused otherwise). Without an out-of-domain
         reference in the model, nothing is checked.
+    site : str, optional
+        The site's name, for the operating point's ``chosen_on`` ("12 labelled images of 8
+        patients of SITE"); default "the adaptation site".
+    n_bootstrap : int, default=1000
+        A two-decision model: resamples of patients behind its figures' intervals
+        (:func:`site_points`).
+    random_state : int or None, default=0
+        Their seed.
 
     Returns
     -------
@@ -366,13 +776,24 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     ValueError: the labels hold 'cyst', which the model does not know (its classes: benign, malignant, normal)
     """
     return _adapt(model, images, labels=labels, groups=groups, method=method,
-                  target_sensitivity=target_sensitivity, positive=positive, recalibrate=recalibrate, force=force)
+                  target_sensitivity=target_sensitivity, positive=positive, recalibrate=recalibrate, force=force,
+                  site=site, n_bootstrap=n_bootstrap, random_state=random_state)
+
+
+#: What a two-decision model's adaptation record says of its calibration.
+TWO_DECISIONS_KEPT = ("kept: a two-decision model has its two thresholds refitted and nothing else (its lesion "
+                      "classifier's Platt sigmoids, refitted on a few lesion images, would move p(malignant | lesion) "
+                      "of every image; its features stay as trained, as its lesion classifier was standardised on "
+                      "lesion images only, which a site's mix of normal and lesion scans is not)")
 
 
 def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sensitivity=None,
            positive="malignant", recalibrate=True, force=False, source: str | None = None,
-           source_name: str | None = None):
-    """:func:`adapt`; ``source``: the model's file when the caller loaded it (the command line)."""
+           source_name: str | None = None, site: str | None = None, unit: str | None = None,
+           n_bootstrap: int = 1000, random_state=0):
+    """:func:`adapt`; ``source``: the model's file when the caller loaded it (the command line);
+    ``unit``: what the groups are, plural (``"patients"``; default from a Bunch's ``groups_from``,
+    ``"patients"`` for groups given, ``"images"`` without)."""
     from .io import file_sha256
     from .model.format import data_sha256
     from .model.loaded import FeatbusModel, load_model, read_records
@@ -393,8 +814,27 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
     classes = [str(c) for c in model.classes_]
     if positive not in classes:
         raise ValueError(f"the positive class {positive!r} is not one of the model's classes ({', '.join(classes)})")
+    stored = model.manifest.get("operating_point")
+    stored = OperatingPoint.from_record(stored) if stored else None
+    two = stored is not None and stored.two_decisions  # thresholds only (site_points)
+    if two:
+        if positive != stored.positive:
+            raise ValueError(f"positive={positive!r}: this two-decision model's second decision is on "
+                             f"{stored.positive!r}")
+        if labels is None:
+            raise ValueError("a two-decision model is adapted by refitting its two thresholds on labelled images, "
+                             "and nothing else: pass labels (featbus adapt --labels)")
+        if method not in ("auto", "none"):
+            raise ValueError(f"method={method!r}: a two-decision model keeps its features as trained (its lesion "
+                             "classifier was standardised on lesion images only, which a site's mix of normal and "
+                             "lesion scans is not) and refits its thresholds alone: use method='none'")
+        method = "none"
+    if groups is not None:
+        unit = unit or "patients"
     if hasattr(images, "target") and (hasattr(images, "data") or hasattr(images, "images")):
-        groups = getattr(images, "groups", None) if groups is None else groups
+        if groups is None and getattr(images, "groups", None) is not None:
+            groups = images.groups
+            unit = unit or _group_unit(getattr(images, "groups_from", None), groups)
         images = list(images.data) if hasattr(images, "data") else list(images.images)
     records, _, _ = read_records(images)
     n = len(records)
@@ -409,10 +849,13 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
             raise ValueError(f"the labels hold {', '.join(repr(u) for u in unknown)}, which the model does not know "
                              f"(its classes: {', '.join(classes)})")
         present = sorted(set(y[labelled].tolist()))
-        if len(present) < 2:
+        if two:  # any labelled image will do: site_points keeps a threshold it has too few images for, and says so
+            if not present:
+                raise ValueError("labels are given but no image has one: the thresholds need labelled images")
+        elif len(present) < 2:
             raise ValueError(f"the labelled images hold a single class ({', '.join(map(repr, present)) or 'none'}): "
                              "choosing an operating point and calibrating need images of at least two classes")
-        if positive not in present:
+        elif positive not in present:
             raise ValueError(f"the labelled images hold no {positive!r} image: the operating point needs some")
         target = DEFAULT_TARGET_SENSITIVITY if target_sensitivity is None else float(target_sensitivity)
     elif target_sensitivity is not None:
@@ -484,18 +927,31 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
         sel = np.flatnonzero(labelled)
         yl = np.asarray(y[sel], dtype=str)
         lab = [crops[i] for i in sel]
-        recalibrated = False
-        if recalibrate and hasattr(new.head, "calibrated_classifiers_"):
-            recalibrated = _refit_platt(new.head, np.asarray(new.features.transform(lab)), yl)
-        proba = new._proba_of_crops(lab)
-        op = OperatingPoint.choose(yl, proba, classes=classes, positive=positive, target=target,
-                                   chosen_on=f"{sel.size} labelled images of the adaptation site (optimistic "
-                                             "there)").to_record()
+        if two:  # the two thresholds on the labelled images' scores, the one path (site_points)
+            from .metrics import lesion_and_given
+
+            p_lesion, given = lesion_and_given(new._proba_of_crops(lab), classes, absent=stored.absent,
+                                               positive=stored.positive)
+            point, report = site_points(p_lesion, given, yl, None if groups is None else groups[sel],
+                                        stored=stored, target=target_sensitivity, unit=unit, site=site,
+                                        n_bootstrap=n_bootstrap, random_state=random_state)
+            op = point.to_record()
+            record["calibration"] = TWO_DECISIONS_KEPT
+            record["two_decisions"] = report
+        else:
+            recalibrated = False
+            if recalibrate and hasattr(new.head, "calibrated_classifiers_"):
+                recalibrated = _refit_platt(new.head, np.asarray(new.features.transform(lab)), yl)
+            proba = new._proba_of_crops(lab)
+            op = OperatingPoint.choose(yl, proba, classes=classes, positive=positive, target=target,
+                                       chosen_on=f"{sel.size} labelled images of {site or 'the adaptation site'} "
+                                                 "(optimistic there)").to_record()
+            record["calibration"] = ("Platt sigmoids refitted on the labelled images" if recalibrated
+                                     else "kept (the head has no Platt calibration)" if recalibrate else "kept")
         manifest["operating_point"] = op
         record["labels"] = {"n_images": int(sel.size), "counts": {c: int(np.sum(yl == c)) for c in present},
-                            "n_groups": int(np.unique(groups[sel]).size) if groups is not None else None}
-        record["calibration"] = ("Platt sigmoids refitted on the labelled images" if recalibrated
-                                 else "kept (the head has no Platt calibration)" if recalibrate else "kept")
+                            "n_groups": int(np.unique(groups[sel]).size) if groups is not None else None,
+                            "unit": unit or "images"}
         record["operating_point"] = op
     manifest["adaptation"] = record
     new.manifest = manifest

@@ -25,7 +25,8 @@ __all__ = ["classification_metrics", "PER_CLASS_METRICS", "rank_auc", "confusion
            "group_units", "bootstrap", "BootstrapResult", "percentile_interval", "interval_text",
            "format_interval", "reliability_curve", "expected_calibration_error", "brier_score", "ECE_BINS",
            "CONFIDENCE", "Predictions", "threshold_for_sensitivity", "metric_arrays", "ratio",
-           "sensitivity_specificity", "OperatingPoint", "DEFAULT_TARGET_SENSITIVITY", "lesion_and_given"]
+           "sensitivity_specificity", "OperatingPoint", "DEFAULT_TARGET_SENSITIVITY", "lesion_and_given",
+           "threshold_text"]
 
 #: Metrics computed for each class (one-vs-rest) and macro-averaged.
 PER_CLASS_METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "auc")
@@ -755,6 +756,24 @@ def _optional_float(value):
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
+def threshold_text(threshold: float, digits: int = 3) -> str:
+    """A threshold written with ``digits`` significant digits, or more where fewer would read as
+    0 or 1 (``p(lesion) < 1`` would say every image is normal when the threshold is 0.99954).
+
+    Examples
+    --------
+    >>> from featbus.metrics import threshold_text
+    >>> threshold_text(0.20046), threshold_text(0.9995441), threshold_text(1.0), threshold_text(0.00004, 4)
+    ('0.2', '0.9995', '1', '4e-05')
+    """
+    t = float(threshold)
+    text = f"{t:.{digits}g}"
+    while float(text) in (0.0, 1.0) and float(text) != t and digits < 17:
+        digits += 1
+        text = f"{t:.{digits}g}"
+    return text
+
+
 def lesion_and_given(proba, classes: Sequence, *, absent: str = "normal",
                      positive: str = "malignant") -> tuple[np.ndarray, np.ndarray]:
     """The two scores of a two-decision model: ``p(lesion) = 1 - p(absent)`` and
@@ -1025,9 +1044,9 @@ class OperatingPoint:
         ``"malignant when p(malignant) >= 0.0431, else the most probable other class"``."""
         p = self.positive
         if self.presence is None:
-            return f"{p} when p({p}) >= {self.threshold:.4g}, else the most probable other class"
-        return (f"{self.absent} when p(lesion) < {self.presence.threshold:.4g}; otherwise {p} when "
-                f"p({p} | lesion) >= {self.threshold:.4g}, else the most probable other lesion class")
+            return f"{p} when p({p}) >= {threshold_text(self.threshold, 4)}, else the most probable other class"
+        return (f"{self.absent} when p(lesion) < {threshold_text(self.presence.threshold, 4)}; otherwise {p} when "
+                f"p({p} | lesion) >= {threshold_text(self.threshold, 4)}, else the most probable other lesion class")
 
     def describe(self) -> str:
         """The rule in words: ``"malignant when p(malignant) >= 0.043, chosen for sensitivity 0.9 on ..."``.
@@ -1050,7 +1069,7 @@ class OperatingPoint:
         p = self.positive
         if self.presence is not None:
             pres = self.presence
-            first = f"{self.absent} when p(lesion) < {pres.threshold:.3g}"
+            first = f"{self.absent} when p(lesion) < {threshold_text(pres.threshold)}"
             if pres.target_sensitivity is not None:
                 first += f", chosen for lesion sensitivity {pres.target_sensitivity:g}"
                 if pres.chosen_on:
@@ -1068,7 +1087,7 @@ class OperatingPoint:
                 first += f" ({where}: {', '.join(there)})" if there else ""
             second = dataclasses.replace(self, presence=None, absent=None).describe()
             return f"{first}; otherwise {second.replace(f'p({p})', f'p({p} | lesion)', 1)}"
-        text = f"{p} when p({p}) >= {self.threshold:.3g}"
+        text = f"{p} when p({p}) >= {threshold_text(self.threshold)}"
         if self.target_sensitivity is not None:
             text += f", chosen for sensitivity {self.target_sensitivity:g}"
         if self.chosen_on:

@@ -34,7 +34,10 @@ def add_parser(sub, parents) -> None:
                                    "layers (AdaBN), or the standardisation of the features before the classifier. "
                                    "With --labels (one labelled data layout: class folders, a CSV manifest, "
                                    "BUS-BRA), the Platt calibration is refitted on the labels and an operating "
-                                   "point reaching --operating-point on them is stored, which predict applies. "
+                                   "point reaching --operating-point on them is stored, which predict applies; "
+                                   "a two-decision model keeps its features and probabilities and has both its "
+                                   "thresholds refitted on the labels (is there a lesion, then malignant given a "
+                                   "lesion), each point's figures printed with intervals over patients. "
                                    "The file records what it was adapted on (featbus inspect).")
     add_model(p)
     p.add_argument("images", metavar="DATA_OR_IMAGES", nargs="+",
@@ -43,7 +46,8 @@ def add_parser(sub, parents) -> None:
     add_output(p, "ADAPTED", "the adapted .featbus file")
     p.add_argument("--labels", action="store_true",
                    help="DATA is labelled (class folders, a manifest's label column, BUS-BRA): also refit the "
-                        "calibration and choose the operating point on these labels")
+                        "calibration and choose the operating point on these labels; a two-decision model has its "
+                        "two thresholds refitted instead (lesion presence, then malignancy given a lesion)")
     add_operating_point(p, None, "with --labels: sensitivity=S, the sensitivity the operating point reaches on the "
                                  "labelled images (default 0.9)")
     p.add_argument("--method", choices=["auto", "adabn", "standardise", "none"], default="auto",
@@ -76,7 +80,7 @@ def _target_sensitivity(spec: str | None) -> float | None:
 
 
 def run(args) -> int:
-    from ..adaptation import _adapt, site_figures
+    from ..adaptation import _adapt, _group_unit, site_figures
     from ..model.loaded import read_records
     from ..model_selection import resolve_groups
 
@@ -98,25 +102,35 @@ def run(args) -> int:
         records = list(data.data)
         labels = np.asarray(data.target_names, dtype=str)[np.asarray(data.target, dtype=int)]
         groups = resolve_groups(records, getattr(data, "groups", None))
-        what = f"{len(records)} labelled images of {np.unique(groups).size} groups from {args.images[0]}"
+        unit = _group_unit(getattr(data, "groups_from", None), groups)
+        what = (f"{len(records)} labelled images" + ("" if unit == "images" else f" of {np.unique(groups).size} {unit}")
+                + f" from {args.images[0]}")
     else:
         paths = _expand_images(args.images)
         records, _, skipped = read_records(paths, args.on_error)
         for _, path, reason in skipped:
             print(f"skipped {path}: {reason}", file=sys.stderr)
-        what = f"{len(records)} unlabelled images"
+        what, unit = f"{len(records)} unlabelled images", None
     # keras_too: adapting re-estimates the networks' statistics in Keras; TensorFlow's start-up lines stay hidden
     model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=True)
     adapted = _adapt(model, records, labels=labels, groups=groups, method=args.method,
                      target_sensitivity=target, positive=args.positive, force=args.force,
-                     source=str(args.model))
+                     source=str(args.model), site=Path(args.images[0]).name, unit=unit,
+                     n_bootstrap=args.n_bootstrap, random_state=args.random_state)
     record = adapted.manifest["adaptation"]
     print(f"adapted {args.model} to {what} (method {record['method']})")
     for change in record["changed"]:
         print(f"  re-estimated: {change}")
     for line in _domain_lines(record):
         print(line)
-    if args.labels:
+    if args.labels and "two_decisions" in record:
+        from ..metrics import OperatingPoint
+
+        print(f"  calibration: {record['calibration']}")
+        print(f"  decisions: {OperatingPoint.from_record(adapted.manifest['operating_point']).describe()}")
+        for line in _two_decision_lines(record["two_decisions"]):
+            print(line)
+    elif args.labels:
         from ..metrics import OperatingPoint
 
         point = OperatingPoint.from_record(adapted.manifest["operating_point"])
@@ -143,6 +157,56 @@ def run(args) -> int:
     adapted.save(out, overwrite=args.overwrite)
     print(f"adapted model -> {out}")
     return 0
+
+
+def _two_decision_lines(report: dict) -> list[str]:
+    """A two-decision adaptation's figures (:func:`featbus.adaptation.site_points`' report): each
+    point's thresholds and what they give on the labelled images, then the notes, one line each."""
+    from ..metrics import format_interval, threshold_text
+
+    unit = report["unit"]
+    counts = ", ".join(f"{c} {k}" for c, k in report["counts"].items())
+    lines = [f"\non these {report['n_images']} labelled images" + ("" if unit == "images" else
+                                                                   f" of {report['n_groups']} {unit}")
+             + f" ({counts}):"]
+
+    def cell(f: dict) -> str:
+        if f["value"] is None:
+            return "n/a"
+        method = (f["method"] or "").split(" over ")[0].replace("Clopper-Pearson", "CP")
+        return (f"{format_interval(f['value'], f['interval'])} {f['count']}/{f['n_images']}"
+                + (f" {method}" if f["interval"] else ""))
+
+    heads = {"presence": "is there a lesion? threshold on p(lesion)",
+             "malignancy": "malignant, given a lesion? threshold on p(malignant | lesion)"}
+    width = max(len(f["what"]) for name in heads for f in report[name]["figures"].values())
+    wide = max(len(unit), 8)
+
+    def groups(value) -> str:  # the column of patients (none when every image is its own)
+        return "" if unit == "images" else f"  {value:>{wide}}"
+
+    for name, head in heads.items():
+        side = report[name]
+        how = (f"refitted for {side['target']:g} of the lesion images" if name == "presence"
+               else f"refitted for sensitivity {side['target']:g}") if side["refitted"] else "kept: too few images"
+        old_t, new_t = threshold_text(side["stored_threshold"]), threshold_text(side["threshold"])
+        lines.append(f"  {head}: stored {old_t} -> adapted {new_t} ({how})")
+        lines.append(f"    {'':<{width}}  {'images':>6}{groups(unit)}  {'at stored ' + old_t:<34}  at adapted {new_t}")
+        for key, f in side["figures"].items():
+            old = side["stored_figures"][key]
+            lines.append(f"    {f['what']:<{width}}  {f['n_images']:>6}{groups(f['n_groups'])}  {cell(old):<34}  "
+                         f"{cell(f)}")
+        auc = side["auc"]
+        lines.append(f"    {auc['what']}: " + (f"{format_interval(auc['value'], auc['interval'])} ({auc['method']})"
+                                               if auc["value"] is not None else f"n/a ({auc['method']})"))
+    expected = [f"{f['what']} {f['expected_new']:.2f} ({f['count']}/{f['n_images'] + 1})"
+                for name in heads for f in report[name]["figures"].values() if "expected_new" in f]
+    lines.append(f"  {report['intervals']}; CP in the table: Clopper-Pearson")
+    if expected:
+        lines.append("  expected on new images like these, m/(n+1): " + "; ".join(expected))
+    lines.append(f"note: {report['optimistic']}")
+    lines += [f"warning: {w}" for w in report["warnings"]]
+    return lines
 
 
 def _domain_lines(record: dict) -> list[str]:
