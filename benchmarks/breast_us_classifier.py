@@ -161,7 +161,7 @@ def calibration_curve(point, proba, classes, y, groups, draws, seed=0):
         for _ in range(draws):
             pick = rng.choice(units, size=k, replace=False)
             lab = np.isin(groups, pick)
-            new, _ = site_points(p_lesion[lab], q[lab], y[lab], groups[lab], stored=point)
+            new, _ = site_points(p_lesion[lab], q[lab], y[lab], groups[lab], stored=point, n_bootstrap=0)
             c = np.asarray(new.decide(proba[~lab], classes), dtype=str)
             yy = y[~lab]
             mal, ben, nor = yy == "malignant", yy == "benign", yy == "normal"

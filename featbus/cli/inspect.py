@@ -40,6 +40,8 @@ def run(args) -> int:
              "(pipeline pickled: loads only if trusted; re-save it with featbus upgrade)"))
     print(describe_manifest(manifest))
     print(_verdict_text(manifest))
+    for line in _shipped_lines(path):
+        print(line)
     with zipfile.ZipFile(path) as z:
         print("members: " + ", ".join(f"{printable(i.filename)} ({i.file_size / 1e6:.2f} MB)" for i in z.infolist()))
     forwards = (manifest.get("runtime") or {}).get("forwards") or []
@@ -75,3 +77,30 @@ def _verdict_text(manifest: dict) -> str:
         return "verdict: none -- the file holds no cross-validation figures to judge the model by"
     lines = verdict.summary().splitlines()
     return "\n".join(printable(line) for line in lines)
+
+
+def _shipped_lines(path) -> list[str]:
+    """For a classifier featbus ships: its card in a few lines, its honest figures first (the
+    file's own figures are on images every part of it trained on)."""
+    from ..metrics import format_interval
+    from ..networks.pretrained import shipped_entry
+
+    entry = shipped_entry(path, "classifier")
+    if entry is None:
+        return []
+    card = entry.card()
+    lines = [f"featbus's shipped classifier {entry.name}, version {entry.version} (card: docs {entry.doc}); "
+             f"intended use: {card.get('intended_use')}",
+             "  its cross-validation figures above are on images its backbone, segmenter and heads all trained "
+             "on (seen): they are not evidence that it travels"]
+    before = (card.get("leave_one_site_out") or {}).get("before") or {}
+    if before:
+        def cell(v):
+            return "n/a" if v is None else format_interval(v[0], v[1:], missing=None)
+
+        lines.append("  leave one site out, every trained part rebuilt without the site (honest), at the stored "
+                     "points: " + "; ".join(
+                         f"{site} AUC {cell(f.get('auc'))}, malignant sensitivity {cell(f.get('sensitivity'))}, "
+                         f"benign specificity {cell(f.get('specificity'))}" for site, f in before.items()))
+    lines.append(f"  limits: {card.get('limits')}")
+    return lines

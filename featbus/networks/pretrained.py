@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["Pretrained", "PRETRAINED", "KINDS", "WEIGHTS_DIR", "get_pretrained", "find_pretrained",
-           "pretrained_names"]
+           "pretrained_names", "shipped_entry"]
 
 #: Where the files featbus ships live (``featbus/networks/weights/``, installed with the package),
 #: each with its card (``<file stem>.json``).
@@ -136,6 +136,31 @@ _VERIFIED: set[str] = set()
 
 def _norm(name: str) -> str:
     return name.strip().lower().replace("-", "_")
+
+
+def shipped_entry(path, kind: str) -> Pretrained | None:
+    """The row of the shipped file ``path`` is (its SHA-256 the table's), or ``None`` (another file).
+
+    Examples
+    --------
+    >>> from featbus.networks.pretrained import get_pretrained, shipped_entry
+    >>> shipped_entry(get_pretrained("breast-us", "segmenter").path(), "segmenter").name
+    'breast-us'
+    >>> shipped_entry(__file__, "segmenter") is None
+    True
+    """
+    import hashlib
+
+    _check_kind(kind)
+    path = Path(path).resolve()
+    for entry in PRETRAINED.values():
+        if entry.kind == kind and (WEIGHTS_DIR / entry.file).resolve() == path:
+            try:
+                entry.path()  # its digest checked
+            except (FileNotFoundError, ValueError):
+                return None
+            return entry
+    return None
 
 
 def pretrained_names(kind: str) -> list[str]:

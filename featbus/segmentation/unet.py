@@ -153,23 +153,6 @@ def segmenter_file(spec: str | os.PathLike) -> Path:
                             f"UNetSegmenter.save{shipped}")
 
 
-def _shipped_entry(path: str | os.PathLike):
-    """The pretrained table's row of the shipped segmenter file ``path`` is, or ``None`` (a
-    user's file); ``path`` counts only when it is that file with the table's SHA-256."""
-    from ..io import file_sha256
-    from ..networks.pretrained import PRETRAINED
-
-    path = Path(path).resolve()
-    for entry in PRETRAINED.values():
-        if entry.kind == "segmenter":
-            try:
-                if entry.path().resolve() == path and file_sha256(path) == entry.sha256:
-                    return entry
-            except (FileNotFoundError, ValueError):
-                continue
-    return None
-
-
 def _has_lesion(ys: np.ndarray) -> np.ndarray:
     """Whether each mask of a batch ``(n, s, s, 1)`` holds a lesion (an empty batch too)."""
     return ys.any(axis=tuple(range(1, ys.ndim)))
@@ -1032,7 +1015,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             seg.input_size = int(seg.model_.input_shape[1])
         for k, v in meta.get("fitted", {}).items():
             setattr(seg, k, np.asarray(v, int) if k == "validation_indices_" else v)
-        shipped = _shipped_entry(path)
+        from ..networks.pretrained import shipped_entry
+
+        shipped = shipped_entry(path, "segmenter")
         if shipped is not None:  # a model file then names it instead of holding a copy of its network
             seg.shipped_ = shipped.key
         return seg
