@@ -149,7 +149,6 @@ def shipped_entry(path, kind: str) -> Pretrained | None:
     >>> shipped_entry(__file__, "segmenter") is None
     True
     """
-    import hashlib
 
     _check_kind(kind)
     path = Path(path).resolve()
