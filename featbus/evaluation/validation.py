@@ -600,6 +600,8 @@ class ExternalValidation:
         op = self.operating_point
         if op:
             op = OperatingPoint.from_record(op)
+            if op.two_decisions:
+                return f"{op.rule_text()}: the two points the file holds"
             return f"p({op.positive}) >= {op.threshold:.3f}, the operating point the file holds"
         return "p >= 0.5" if len(self.classes) == 2 else "the most probable class"
 

@@ -117,7 +117,14 @@ def describe_manifest(manifest: dict) -> str:
                      f"{str(ad.get('sha256'))[:12]}...), " + (f"{lab.get('n_images')} labelled {lab.get('counts')}"
                                                                if ad.get("labelled") else "unlabelled")
                      + f", {ad.get('date')}")
-    if op:
+    if op and op.get("presence"):  # two decisions, each with its own point
+        from ..metrics import OperatingPoint
+
+        try:
+            lines.append("operating points: " + OperatingPoint.from_record(op).describe())
+        except (TypeError, ValueError) as exc:
+            lines.append(f"operating points: unreadable ({exc})")
+    elif op:
         reached = "" if op.get("specificity") is None else (
             f"; there it gave sensitivity {op.get('sensitivity'):.2f} at specificity {op.get('specificity'):.2f}")
         lines.append(f"operating point: {op.get('positive')} when p({op.get('positive')}) >= {op.get('threshold'):.4g} "

@@ -278,8 +278,7 @@ class FeatbusModel:
         op = self.manifest.get("operating_point")
         if decision == "most-probable" or not op:
             return "the most probable class"
-        p = OperatingPoint.from_record(op)
-        return f"{p.positive} when p({p.positive}) >= {p.threshold:.4g}, else the most probable other class"
+        return OperatingPoint.from_record(op).rule_text()
 
     def predict_table(self, images, *, on_error: str = "raise", decision: str = "operating-point"):
         """One row per image: ``image``, ``predicted``, ``rule``, ``p_<class>`` columns and ``error``.

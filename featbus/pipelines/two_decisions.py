@@ -38,7 +38,7 @@ class LesionThenMalignancy(ClassifierMixin, BaseEstimator):
         Fitted on the lesion images (labels other than ``absent``), on every column but the
         presence column. Without ``predict_proba`` (an SVC) it is wrapped in a sigmoid
         :class:`~sklearn.calibration.CalibratedClassifierCV` over ``calibration_splits``
-        stratified folds. ``None``: an RBF :class:`~sklearn.svm.SVC`.
+        stratified folds (in the images' order, not shuffled). ``None``: an RBF :class:`~sklearn.svm.SVC`.
     presence_column : int, default=-1
         The column holding ``p(lesion)`` in [0, 1] (values outside are clipped).
     absent : str or number, default="normal"
@@ -130,7 +130,6 @@ class LesionThenMalignancy(ClassifierMixin, BaseEstimator):
             ``calibration_splits``.
         """
         from sklearn.calibration import CalibratedClassifierCV
-        from sklearn.model_selection import StratifiedKFold
         from sklearn.svm import SVC
 
         if isinstance(self.absent, bool) or not isinstance(self.absent, (str, Real, np.number)) or \
@@ -162,8 +161,9 @@ class LesionThenMalignancy(ClassifierMixin, BaseEstimator):
             if folds < 2:
                 raise ValueError(f"calibrating the lesion classifier needs 2 images of every lesion class; "
                                  f"{dict(zip(map(str, kinds.tolist()), counts.tolist()))}")
-            clf = CalibratedClassifierCV(clf, method="sigmoid", ensemble=False,
-                                         cv=StratifiedKFold(folds, shuffle=True, random_state=0))
+            # cv an int: stratified folds in the images' order (no fold object in a model file, which
+            # loads only the types featbus trusts)
+            clf = CalibratedClassifierCV(clf, method="sigmoid", ensemble=False, cv=folds)
         self.classifier_ = clf.fit(rest[lesion], y[lesion])
         self.lesion_classes_ = np.asarray(self.classifier_.classes_)
         self.classes_ = np.unique(np.concatenate([kinds, np.asarray([self.absent], dtype=kinds.dtype)]
