@@ -196,7 +196,10 @@ class FeatbusModel:
         """Class names from probabilities: the most probable class, unless the manifest holds an
         ``operating_point`` (``{"positive": class, "threshold": t}``, set by :func:`featbus.adapt`
         on a site's labelled images): then an image is ``positive`` when ``p(positive) >= t``,
-        else its most probable other class."""
+        else its most probable other class. A two-decision point (``presence``, from
+        ``train_model(two_decisions=True)``) first calls ``absent`` an image whose
+        ``p(lesion) = 1 - p(absent)`` is below its presence threshold
+        (:meth:`featbus.metrics.OperatingPoint.decide`)."""
         from ..metrics import OperatingPoint, decide  # the one decision rule (validation decides by it too)
 
         op = self.manifest.get("operating_point")
