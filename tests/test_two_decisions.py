@@ -447,3 +447,64 @@ def test_busi_with_the_shipped_segmenter_round_trips_and_stays_small(busi60, tmp
     np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=0, atol=SUM_TOL)
     np.testing.assert_allclose(loaded.predict_proba(busi60.data), P, rtol=0, atol=1e-4)
     np.testing.assert_array_equal(loaded.predict(busi60.data), model.predict(busi60.data))
+
+
+# --------------------------------------------------------------------------- featbus train
+
+@pytest.mark.parametrize("extra, message", [
+    (["--two-decisions"], "--two-decisions needs features + a classifier (-f/-c, or a feature recipe such as "
+                          "lesion-then-malignancy); the recipe 'finetuned-lite0' is a network"),
+    (["-f", "intensity", "--two-decisions"], "--two-decisions takes 'is there a lesion?' from a segmenter: add "
+                                             "--segmenter breast-us"),
+    (["-f", "intensity", "--segmenter", "breast-us", "--two-decisions", "--site-balance"],
+     "--two-decisions and --site-balance do not combine"),
+    (["--recipe", "lesion-then-malignancy", "--operating-point", "none"],
+     "the recipe lesion-then-malignancy (two decisions) decides by two operating points: drop --operating-point "
+     "none"),
+])
+def test_train_command_refuses_in_one_line(tmp_path, capsys, extra, message):
+    from featbus.cli import main
+
+    status = main(["train", str(tmp_path), *extra, "-o", str(tmp_path / "m.featbus")])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and message in err, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def _phantom_folder(root, n=12):
+    from PIL import Image
+
+    data = make_phantoms(n, image_size=48, random_state=0)
+    for i, (image, k) in enumerate(zip(data.images, data.target)):
+        folder = root / str(data.target_names[k])
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"im{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("extra, segmenter, recipe", [
+    (["--recipe", "lesion-then-malignancy"], "breast-us", "lesion-then-malignancy"),
+    (["--recipe", "lesion-then-malignancy", "--segmenter", "{mine}"], "{mine}", "lesion-then-malignancy"),
+    (["-f", "intensity,shape", "-c", "logreg", "--segmenter", "breast-us", "--two-decisions"], "breast-us", None),
+])
+def test_train_command_passes_the_segmenter_and_two_decisions(tmp_path, capsys, monkeypatch, extra, segmenter, recipe):
+    """What featbus train hands train_model (stopped there: the run itself is tested above)."""
+    pytest.importorskip("keras")  # the command imports it before reading images, for the segmenter
+    import featbus.model_training
+    from featbus.cli import main
+
+    mine = tmp_path / "mine.keras"
+    mine.write_bytes(b"")  # the command checks the name; train_model (replaced here) would read it
+    seen = {}
+
+    def stop(data, features, **kwargs):
+        seen.update(kwargs, features=features)
+        raise ValueError("stopped before training")
+
+    monkeypatch.setattr(featbus.model_training, "train_model", stop)
+    data = _phantom_folder(tmp_path / "data")
+    args = [a.format(mine=mine) for a in extra]
+    assert main(["train", str(data), *args, "-o", str(tmp_path / "m.featbus")]) == 2
+    assert "stopped before training" in capsys.readouterr().err
+    assert seen["segmenter"] == segmenter.format(mine=mine) and seen["two_decisions"] is True
+    assert seen["recipe"] == recipe and seen["operating_point"] == "sensitivity=0.9"
