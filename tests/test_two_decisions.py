@@ -508,3 +508,17 @@ def test_train_command_passes_the_segmenter_and_two_decisions(tmp_path, capsys, 
     assert "stopped before training" in capsys.readouterr().err
     assert seen["segmenter"] == segmenter.format(mine=mine) and seen["two_decisions"] is True
     assert seen["recipe"] == recipe and seen["operating_point"] == "sensitivity=0.9"
+
+
+def test_predict_states_both_points():
+    from types import SimpleNamespace
+
+    from featbus.cli.predict import _decision_line
+
+    y, P = _labelled(5)
+    two = OperatingPoint.choose_two(y, P, classes=CLASSES, absent="normal", presence_target=0.9)
+    line = _decision_line(SimpleNamespace(manifest={"operating_point": two.to_record()}), "operating-point")
+    assert line.startswith(f"decisions: normal when p(lesion) < {two.presence.threshold:.3g}, chosen for lesion ")
+    assert "; otherwise malignant when p(malignant | lesion) >= " in line
+    assert line.endswith("; otherwise the most probable other lesion class (--decision most-probable for the most "
+                         "probable class)")

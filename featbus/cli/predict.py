@@ -123,7 +123,8 @@ def _decision_line(model, decision: str) -> str:
     if decision == "most-probable":
         return (f"decisions: the most probable class (--decision most-probable); the file's operating point, not "
                 f"used: {printable(point.describe())}")
-    return (f"decisions: {printable(point.describe())}; otherwise the most probable other class "
+    other = "lesion class" if point.two_decisions else "class"
+    return (f"decisions: {printable(point.describe())}; otherwise the most probable other {other} "
             "(--decision most-probable for the most probable class)")
 
 
