@@ -141,6 +141,9 @@ def main() -> None:
     reports, rows = {}, []
     for name in args.recipes.split(","):
         recipe = RECIPES[name]
+        if recipe.segmenter is not None or recipe.two_decisions:
+            raise SystemExit(f"{name}: this script measures whole-image recipes; a recipe with a segmenter is "
+                             "judged leaving one site out (its card), its segmenter having seen BUSI")
         times = FIT_SECONDS.setdefault(name, [])
         t0 = time.perf_counter()
         if recipe.is_network:

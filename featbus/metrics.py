@@ -859,9 +859,9 @@ class OperatingPoint:
     >>> two.decide(P, ["benign", "malignant", "normal"]).tolist()
     ['malignant', 'malignant', 'benign', 'malignant', 'normal']
     >>> print(two.describe())  # doctest: +NORMALIZE_WHITESPACE
-    normal when p(lesion) < 0.7, chosen for lesion sensitivity 1 on five images (there: sensitivity 1.00,
-    specificity 1.00); otherwise malignant when p(malignant | lesion) >= 0.444, chosen for sensitivity 0.6
-    on five images (there: sensitivity 0.67, specificity 0.00)
+    normal when p(lesion) < 0.7, chosen for lesion sensitivity 1 on five images (there: lesion images called a
+    lesion 1.00, normal images called normal 1.00); otherwise malignant when p(malignant | lesion) >= 0.444,
+    chosen for sensitivity 0.6 on five images (there: sensitivity 0.67, specificity 0.00)
     >>> OperatingPoint.from_record(two.to_record()) == two
     True
     """
@@ -911,7 +911,10 @@ class OperatingPoint:
         presence_threshold : float in [0, 1], optional
             A presence threshold set beforehand (exactly one of the two presence settings).
         chosen_on, presence_chosen_on : str, optional
-            What the labels are; ``presence_chosen_on`` defaults to ``chosen_on``.
+            What the labels are; ``presence_chosen_on`` defaults to ``chosen_on``. With
+            ``presence_threshold``, ``presence_chosen_on`` says instead where that threshold comes
+            from (:meth:`describe` writes it as given, then the figures it gave on these images),
+            and does not default.
 
         Returns
         -------
@@ -937,7 +940,7 @@ class OperatingPoint:
         if not lesion.any():
             raise ValueError(f"no lesion image (every label is {absent!r}) to choose the points on")
         two = np.column_stack([1 - p_lesion, p_lesion])
-        where = presence_chosen_on if presence_chosen_on is not None else chosen_on
+        where = presence_chosen_on if presence_chosen_on is not None or presence_threshold is not None else chosen_on
         if presence_threshold is None:
             pres = cls.choose(np.where(lesion, "lesion", absent), two, classes=[absent, "lesion"],
                               positive="lesion", target=presence_target, chosen_on=where)
@@ -1074,17 +1077,14 @@ class OperatingPoint:
                 first += f", chosen for lesion sensitivity {pres.target_sensitivity:g}"
                 if pres.chosen_on:
                     first += f" on {pres.chosen_on}"
-                there = [f"{k} {v:.2f}" for k, v in (("sensitivity", pres.sensitivity),
-                                                     ("specificity", pres.specificity)) if v is not None]
-                first += f" (there: {', '.join(there)})" if there else ""
+                where = "there"
             else:  # set beforehand: its figures were measured, not reached by choosing it
-                if pres.chosen_on:
-                    first += f", set by {pres.chosen_on}"
-                there = [f"{k} {v:.2f}" for k, v in (("lesion images called a lesion", pres.sensitivity),
-                                                     (f"{self.absent} images called {self.absent}",
-                                                      pres.specificity)) if v is not None]
+                first += f", set by {pres.chosen_on}" if pres.chosen_on else ", set beforehand"
                 where = f"measured on {pres.n_images} images" if pres.n_images is not None else "measured"
-                first += f" ({where}: {', '.join(there)})" if there else ""
+            there = [f"{k} {v:.2f}" for k, v in (("lesion images called a lesion", pres.sensitivity),
+                                                 (f"{self.absent} images called {self.absent}",
+                                                  pres.specificity)) if v is not None]
+            first += f" ({where}: {', '.join(there)})" if there else ""
             second = dataclasses.replace(self, presence=None, absent=None).describe()
             return f"{first}; otherwise {second.replace(f'p({p})', f'p({p} | lesion)', 1)}"
         text = f"{p} when p({p}) >= {threshold_text(self.threshold)}"

@@ -352,6 +352,9 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         if operating_point is None:
             operating_point = f"sensitivity={DEFAULT_TARGET_SENSITIVITY}"
     target_sensitivity = parse_operating_point(operating_point)
+    if two_decisions and target_sensitivity is None:
+        raise ValueError(f"two_decisions decides by two operating points: give operating_point='sensitivity=S' "
+                         f"(or leave it unset for {DEFAULT_TARGET_SENSITIVITY}), not {operating_point!r}")
     sites = sites_of(data)
     n_sites = 0 if sites is None else np.unique(sites).size
     if site_cv is True and n_sites < 2:
@@ -812,6 +815,10 @@ def _presence_threshold(run: _Run) -> tuple[float, str]:
     images it trained on (the shipped segmenter saw the shared sites) would be optimistic for new
     images; ``featbus adapt`` refits it on a site's labelled images."""
     seg = run.roi.segmenter_
+    fitted = getattr(seg, "_presence_fitted", None)
+    if callable(fitted) and fitted():  # its calibrated presence decision draws a mask where p(lesion) >= 0.5
+        return 0.5, ("set by the segmenter's own rule (its fitted presence decision: a lesion where its lesion "
+                     "probability >= 0.5), not chosen on images")
     t = float(getattr(seg, "threshold", 0.5))
     return t, (f"the segmenter's own threshold (a lesion when a pixel's probability reaches {t:g}), "
                "not chosen on the training images")

@@ -71,12 +71,23 @@ def test_every_public_estimator_is_registered():
 def _tabular_estimators():
     from sklearn.linear_model import LogisticRegression
 
-    from featbus.pipelines import EncodedLabelClassifier
+    from featbus.pipelines import EncodedLabelClassifier, LesionThenMalignancy
 
-    return [EncodedLabelClassifier(LogisticRegression())]
+    # absent=99: a class none of scikit-learn's check labels hold (numbers), so every check's
+    # classes are lesion classes; classes_ then holds 99 besides them, by design
+    return [EncodedLabelClassifier(LogisticRegression()), LesionThenMalignancy(LogisticRegression(), absent=99)]
 
 
-@parametrize_with_checks(_tabular_estimators())
+def _expected_failures(estimator) -> dict[str, str]:
+    """The checks an estimator fails by design, each with its reason."""
+    if type(estimator).__name__ == "LesionThenMalignancy":
+        why = ("classes_ always holds the absent class, which no check label is, and p(absent) is 1 minus the "
+               "presence column (a probability, not a learnt feature), so the check's blobs are not learnt")
+        return {"check_classifiers_classes": why, "check_classifiers_train": why}
+    return {}
+
+
+@parametrize_with_checks(_tabular_estimators(), expected_failed_checks=_expected_failures, xfail_strict=True)
 def test_tabular_estimator(estimator, check):
     check(estimator)
 

@@ -119,7 +119,7 @@ def test_inspect_states_both_points_with_where_each_was_chosen(two_model):
     first = next(line for line in lines if line.startswith("operating point"))
     assert first == f"operating point (two decisions): {point.describe()}"
     assert (f"normal when p(lesion) < {point.presence.threshold:.3g}, chosen for lesion sensitivity 0.8 on the 60 "
-            "training phantoms (there: sensitivity") in first
+            "training phantoms (there: lesion images called a lesion") in first
     assert (f"; otherwise malignant when p(malignant | lesion) >= {point.threshold:.3g}, chosen for sensitivity 0.9 "
             "on the 60 training phantoms' lesion images (there: sensitivity") in first
     assert lines[lines.index(first) + 1] == f"  rule (predict's 'rule' column): {point.rule_text()}"

@@ -144,6 +144,11 @@ def add_parser(sub, parents) -> None:
                      "segmenter featbus ships, trained on three sites), or 'unet' to train a U-Net on DATA's masks "
                      "(the training images only); where it finds no lesion the whole image is used, and predict's "
                      "roi_found column says so", metavar="FILE|NAME|unet")
+    p.add_argument("--two-decisions", action="store_true",
+                   help="with --segmenter and features + classifier: decide in two steps, each with its own "
+                        "operating point: 'is there a lesion?' by the segmenter's lesion probability (normal where "
+                        "it draws none), then benign or malignant by the classifier trained on the lesion images "
+                        "only (the recipe lesion-then-malignancy does this)")
     p.add_argument("--segmenter-time", type=float, default=None, metavar="SECONDS",
                    help="with --segmenter unet: a training time budget for the U-Net, opt-in (without it its "
                         "epochs decide, so the same command gives the same model on any machine)")
@@ -193,6 +198,31 @@ def _segmenter_for(args, data, progress):
     return UNetSegmenter(max_time=budget, random_state=args.random_state, progress=show)
 
 
+def _two_decisions(args, recipe) -> bool:
+    """Whether the model decides in two steps (``--two-decisions``, or a recipe that does), and the
+    segmenter a recipe names when ``--segmenter`` is not given (an explicit one wins); the
+    settings that cannot go with it are one line each, before any image is read."""
+    if recipe is not None and recipe.segmenter is not None and args.segmenter is None:
+        args.segmenter = recipe.segmenter
+    two = bool(args.two_decisions or (recipe is not None and recipe.two_decisions))
+    if not two:
+        return False
+    what = "--two-decisions" if args.two_decisions else f"the recipe {recipe.name} (two decisions)"
+    if recipe is not None and recipe.is_network:
+        raise CLIError(f"--two-decisions needs features + a classifier (-f/-c, or a feature recipe such as "
+                       f"lesion-then-malignancy); the recipe {recipe.name!r} is a network")
+    if args.segmenter is None:
+        raise CLIError("--two-decisions takes 'is there a lesion?' from a segmenter: add --segmenter breast-us (the "
+                       "segmenter featbus ships), a .keras file, or unet")
+    if args.site_balance:
+        raise CLIError(f"{what} and --site-balance do not combine (the lesion classifier takes no site weights): "
+                       "drop one")
+    if str(args.operating_point).strip().lower() == "none":
+        raise CLIError(f"{what} decides by two operating points: drop --operating-point none, or give "
+                       "--operating-point sensitivity=S")
+    return True
+
+
 def _one_name(args) -> None:
     """train fits one model: a comma list in -c / -b (evaluate's way) is refused with a pointer to evaluate."""
     for flag, value in (("-c/--classifier", args.classifier), ("-b/--balance", args.balance)):
@@ -214,6 +244,7 @@ def run(args) -> int:
     _check_model_out(out, args.overwrite)
     _apply_settings(args, None)
     recipe = _train_recipe(args)
+    two_decisions = _two_decisions(args, recipe)
     network_backbone = None
     if recipe is not None and recipe.is_network:
         network_backbone = args.backbone or recipe.network["backbone"]
@@ -300,7 +331,8 @@ def run(args) -> int:
                         n_bootstrap=args.n_bootstrap, random_state=args.random_state,
                         site_cv={"auto": "auto", "yes": True, "no": False}[args.site_cv],
                         site_balance=args.site_balance, operating_point=_operating_point(args, data),
-                        cache=args.cache, n_jobs=args.n_jobs, progress=progress, command=command,
+                        two_decisions=two_decisions, cache=args.cache, n_jobs=args.n_jobs, progress=progress,
+                        command=command,
                         source=", ".join(os.path.abspath(p) for p in paths))
     if held is not None:
         from ..evaluation.report import evaluate_external
