@@ -447,8 +447,8 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
     >>> print(point.describe())  # doctest: +NORMALIZE_WHITESPACE
     normal when p(lesion) < 0.6, chosen for lesion sensitivity 0.95 on 14 labelled images of 7 patients of
     site A (there: lesion images called a lesion 1.00, normal images called normal 0.75); otherwise malignant
-    when p(malignant | lesion) >= 0.45, chosen for sensitivity 0.9 on 10 labelled lesion images of 5 patients of site A (there: sensitivity 1.00,
-    specificity 0.83)
+    when p(malignant | lesion) >= 0.45, chosen for sensitivity 0.9 on 10 labelled lesion images of 5 patients
+    of site A (there: sensitivity 1.00, specificity 0.83)
     >>> f = report["presence"]["figures"]["normals_called_normal"]
     >>> f["value"], f["count"], f["n_images"], f["method"]
     (0.75, 3, 4, 'Clopper-Pearson over 2 patients')
