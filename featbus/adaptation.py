@@ -361,7 +361,8 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
       ``presence_target`` (:data:`PRESENCE_TARGET`) of the labelled lesion images called a lesion
       (the one rule, :meth:`OperatingPoint.choose`, as :meth:`OperatingPoint.choose_two` applies
       it). It is chosen from the lesion images alone; normal images only measure it. With fewer
-      than :data:`MIN_LESION_IMAGES` lesion images the stored threshold is kept.
+      than :data:`MIN_LESION_IMAGES` lesion images the stored threshold is kept, and without any
+      normal image it is only ever lowered (raising it could then only call more lesions normal).
     * **malignancy** ("malignant, given a lesion?"): the highest threshold on
       ``p(malignant | lesion)`` of the labelled lesion images that reaches ``target``
       sensitivity among their malignant ones. With fewer than :data:`MIN_MALIGNANT_IMAGES`
@@ -509,6 +510,13 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
                                      classes=[absent, "lesion"], positive="lesion", target=presence_target,
                                      chosen_on=of(n, None))
         pres = dataclasses.replace(pres, n_images=n)
+        if not (~lesion).any() and pres.threshold > stored.presence.threshold:
+            # no normal image to show what raising it buys: it could only call more lesions normal
+            pres = stored.presence
+            warn.append(f"no {absent} image labelled: the stored presence threshold "
+                        f"({threshold_text(stored.presence.threshold)}) is kept, since raising it on lesion images "
+                        f"alone could only call more lesions {absent} (it is lowered only to keep "
+                        f"{presence_target:g} of the lesion images)")
     else:
         pres = stored.presence
         warn.append(f"only {int(lesion.sum())} lesion images labelled (fewer than {MIN_LESION_IMAGES}): the model's "

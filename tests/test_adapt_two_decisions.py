@@ -94,17 +94,23 @@ def test_both_thresholds_follow_the_one_rule_and_agree_with_choose_two():
     assert rep["malignancy"]["target"] == 0.5 and rep["presence"]["target"] == 0.8
 
 
-def test_the_presence_threshold_is_chosen_from_lesion_images_alone():
+def test_without_normal_images_the_presence_threshold_is_only_lowered():
+    """Lesion images choose the presence threshold; without any normal image it is never raised
+    (nothing would show what raising it buys), only lowered to keep the site's lesions."""
     y, p_lesion, given, groups = _scores()
     point, _ = site_points(p_lesion, given, y, groups, stored=STORED, n_bootstrap=0)
+    assert point.presence.threshold > STORED.presence.threshold  # with normals: raised by the rule
     keep = y != "normal"
     lesions_only, report = site_points(p_lesion[keep], given[keep], y[keep], groups[keep], stored=STORED,
                                        n_bootstrap=0)
-    assert lesions_only.presence.threshold == point.presence.threshold
+    assert lesions_only.presence == STORED.presence  # the rule would raise it: kept
     assert lesions_only.threshold == point.threshold
     assert report["presence"]["figures"]["normals_called_normal"]["value"] is None
-    assert any(w.startswith("no normal image labelled: the share of normal images called normal cannot be "
-                            "measured") for w in report["warnings"])
+    assert any(w.startswith("no normal image labelled: the stored presence threshold (0.4) is kept")
+               for w in report["warnings"])
+    low = site_points(p_lesion[keep] * 0.3, given[keep], y[keep], groups[keep], stored=STORED, n_bootstrap=0)[0]
+    assert low.presence.threshold < STORED.presence.threshold  # lowered to keep 0.95 of the lesions
+    assert low.presence.threshold == threshold_for_sensitivity(p_lesion[keep] * 0.3, np.ones(keep.sum(), bool), 0.95)
 
 
 def test_too_few_images_keep_the_stored_thresholds_and_say_so():
@@ -266,7 +272,9 @@ def test_adapt_a_two_decision_model_needs_labels_and_no_other_method(phantom_two
     # a site of one class is enough: what cannot be refitted is kept, and said
     benign = adapt(model, site.images, labels=["benign"] * len(y), n_bootstrap=0)
     report = benign.manifest["adaptation"]["two_decisions"]
-    assert report["presence"]["refitted"] and not report["malignancy"]["refitted"]
+    assert not report["malignancy"]["refitted"]
+    kept = benign.manifest["operating_point"]["presence"]["threshold"] == STORED.presence.threshold
+    assert report["presence"]["refitted"] is not kept  # no normal image: kept, or lowered for the lesions
     assert benign.manifest["operating_point"]["threshold"] == STORED.threshold
 
 
