@@ -505,6 +505,8 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
                     f"{unit[:-1] if unit.endswith('s') else unit} added or left out")
 
     # the first decision: on p(lesion), the lesion images the positives (choose_two's rule)
+    kept_because = {"presence": f"too few lesion images (fewer than {MIN_LESION_IMAGES})",
+                    "malignancy": f"too few {positive} images (fewer than {MIN_MALIGNANT_IMAGES})"}
     if int(lesion.sum()) >= MIN_LESION_IMAGES:
         pres = OperatingPoint.choose(np.where(lesion, "lesion", absent), np.column_stack([1 - p_l, p_l]),
                                      classes=[absent, "lesion"], positive="lesion", target=presence_target,
@@ -513,6 +515,7 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
         if not (~lesion).any() and pres.threshold > stored.presence.threshold:
             # no normal image to show what raising it buys: it could only call more lesions normal
             pres = stored.presence
+            kept_because["presence"] = f"no {absent} image labelled to show what raising it buys"
             warn.append(f"no {absent} image labelled: the stored presence threshold "
                         f"({threshold_text(stored.presence.threshold)}) is kept, since raising it on lesion images "
                         f"alone could only call more lesions {absent} (it is lowered only to keep "
@@ -599,6 +602,7 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
     def side(name, refitted, new_t, old_t, tgt, mask) -> dict:
         keys = _FIGURES[name]
         return {"refitted": bool(refitted), "threshold": float(new_t), "stored_threshold": float(old_t),
+                **({} if refitted else {"kept_because": kept_because[name]}),
                 "target": float(tgt) if refitted else None, "n_images": int(mask.sum()), "n_groups": n_groups(mask),
                 "figures": {k: figure(k, "new") for k in keys},
                 "stored_figures": {k: figure(k, "stored") for k in keys},
@@ -629,8 +633,8 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
                        "the thresholds, measure them fairly; the stored thresholds were not chosen here; judge the "
                        "adapted model on other patients of the site (featbus validate)"
                        if any(chose.values()) else
-                       "no threshold was refitted (too few images): every figure here measures the stored "
-                       "thresholds, which were not chosen on these images"),
+                       f"no threshold was refitted ({kept_because['presence']}; {kept_because['malignancy']}): "
+                       "every figure here measures the stored thresholds, which were not chosen on these images"),
     }
     for key, cls in (("lesions_called_lesion", "lesion"), ("normals_called_normal", absent),
                      ("malignant_sensitivity", positive), ("benign_specificity", "/".join(others))):

@@ -123,8 +123,10 @@ def test_too_few_images_keep_the_stored_thresholds_and_say_so():
     assert point.chosen_on == "training"  # the stored point, where it came from, as it was
     assert not report["presence"]["refitted"] and not report["malignancy"]["refitted"]
     assert report["presence"]["target"] is None
-    assert report["optimistic"].startswith("no threshold was refitted (too few images): every figure here measures "
-                                           "the stored thresholds")
+    assert report["optimistic"].startswith("no threshold was refitted (too few lesion images (fewer than 3); too few "
+                                           "malignant images (fewer than 3)): every figure here measures the stored "
+                                           "thresholds")
+    assert report["presence"]["kept_because"] == "too few lesion images (fewer than 3)"
     warnings = report["warnings"]
     assert f"only 7 images labelled (fewer than {FEW_GROUPS}): both thresholds move with every image added or " \
            "left out" in warnings

@@ -188,7 +188,8 @@ def _two_decision_lines(report: dict) -> list[str]:
     for name, head in heads.items():
         side = report[name]
         how = (f"refitted for {side['target']:g} of the lesion images" if name == "presence"
-               else f"refitted for sensitivity {side['target']:g}") if side["refitted"] else "kept: too few images"
+               else f"refitted for sensitivity {side['target']:g}") if side["refitted"] else (
+            f"kept: {side.get('kept_because', 'too few images')}")
         old_t, new_t = threshold_text(side["stored_threshold"]), threshold_text(side["threshold"])
         lines.append(f"  {head}: stored {old_t} -> adapted {new_t} ({how})")
         lines.append(f"    {'':<{width}}  {'images':>6}{groups(unit)}  {'at stored ' + old_t:<34}  at adapted {new_t}")
