@@ -308,17 +308,6 @@ def _group_unit(groups_from: str | None, groups=None) -> str:
     return "patients" if str(groups_from).strip().lower().startswith("patients") else "groups"
 
 
-def _clopper_pearson(count: float, n: float, confidence: float) -> tuple[float, float]:
-    """The Clopper-Pearson interval of ``count`` successes in ``n`` trials (both may be fractional:
-    a share carried onto as many trials as patients)."""
-    from scipy import stats
-
-    a = (1 - confidence) / 2
-    lo = 0.0 if count <= 0 else float(stats.beta.ppf(a, count, n - count + 1))
-    hi = 1.0 if count >= n else float(stats.beta.ppf(1 - a, count + 1, n - count))
-    return lo, hi
-
-
 def _site_figures_at(p_lesion, given, y, t_presence, t_malignancy, *, absent, positive) -> dict:
     """Every figure of the two points at these thresholds: ``key -> (value, successes, images)``
     (value NaN without an image of the class)."""
@@ -456,7 +445,7 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
     >>> report["warnings"][0]
     'only 7 patients labelled (fewer than 8): both thresholds move with every patient added or left out'
     """
-    from .metrics import BootstrapResult, _target, bootstrap, threshold_text
+    from .metrics import BootstrapResult, _target, bootstrap, clopper_pearson, threshold_text
 
     if not isinstance(stored, OperatingPoint) or not stored.two_decisions:
         raise ValueError("stored must be the model's two-decision OperatingPoint (with presence), got "
@@ -575,7 +564,7 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
             lo, hi = boot.interval[f"{tag}:{key}"]
             rec["interval"], rec["method"] = [float(lo), float(hi)], f"bootstrap {by}"
         else:  # the share carried onto as many trials as groups
-            rec["interval"] = list(_clopper_pearson(value * g, g, confidence))
+            rec["interval"] = list(clopper_pearson(value * g, g, confidence=confidence))
             rec["method"] = f"Clopper-Pearson {by}"
         if tag == "new" and chose.get(key):  # the share these images chose: what the next ones may expect
             rec["expected_new"] = count / (k + 1)

@@ -446,6 +446,27 @@ def group_units(groups, n: int | None = None) -> list[np.ndarray]:
     return np.split(order, np.flatnonzero(np.diff(inv[order])) + 1)
 
 
+def clopper_pearson(count: float, n: float, *, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The Clopper-Pearson (exact binomial) interval of ``count`` successes in ``n`` trials.
+
+    Both may be fractional (a share of images carried onto as many trials as patients); used
+    where a figure rests on too few groups for a bootstrap, or is 0 or 1, where a percentile
+    bootstrap collapses to a point (Clopper and Pearson 1934, doi:10.1093/biomet/26.4.404).
+
+    Examples
+    --------
+    >>> from featbus.metrics import clopper_pearson
+    >>> [round(v, 3) for v in clopper_pearson(8, 8)]
+    [0.631, 1.0]
+    """
+    from scipy import stats
+
+    a = (1 - confidence) / 2
+    lo = 0.0 if count <= 0 else float(stats.beta.ppf(a, count, n - count + 1))
+    hi = 1.0 if count >= n else float(stats.beta.ppf(1 - a, count + 1, n - count))
+    return lo, hi
+
+
 def percentile_interval(draws, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """The percentile interval of bootstrap draws, non-finite draws left out (NaN when none is left).
 

@@ -28,11 +28,10 @@ from featbus.adaptation import (
     MIN_LESION_IMAGES,
     MIN_MALIGNANT_IMAGES,
     PRESENCE_TARGET,
-    _clopper_pearson,
     site_points,
 )
 from featbus.cli import main
-from featbus.metrics import OperatingPoint, lesion_and_given, threshold_for_sensitivity, threshold_text
+from featbus.metrics import OperatingPoint, clopper_pearson, lesion_and_given, threshold_for_sensitivity, threshold_text
 from featbus.model import load_model
 
 CLASSES = ["benign", "malignant", "normal"]
@@ -157,8 +156,8 @@ def test_groups_are_patients_and_without_them_images():
     fp = rep_p["presence"]["figures"]["normals_called_normal"]
     fi = rep_i["presence"]["figures"]["normals_called_normal"]
     assert fp["method"] == "Clopper-Pearson over 6 patients" and fi["method"] == "Clopper-Pearson over 12 images"
-    assert fp["interval"] == pytest.approx(list(_clopper_pearson(fp["value"] * 6, 6, 0.95)))
-    assert fi["interval"] == pytest.approx(list(_clopper_pearson(fi["count"], 12, 0.95)))
+    assert fp["interval"] == pytest.approx(list(clopper_pearson(fp["value"] * 6, 6, confidence=0.95)))
+    assert fi["interval"] == pytest.approx(list(clopper_pearson(fi["count"], 12, confidence=0.95)))
     assert fp["interval"][1] - fp["interval"][0] > fi["interval"][1] - fi["interval"][0]
     # a unit named by the caller is the texts' word
     _, rep = site_points(p_lesion, given, y, pairs, stored=STORED, unit="near-duplicate groups", n_bootstrap=0)
