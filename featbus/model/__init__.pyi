@@ -11,6 +11,7 @@ from .format import (
     describe_manifest,
     is_trusted_type,
     pipeline_types,
+    model_file,
     read_manifest,
     trust_model,
     trusted_models_file,
