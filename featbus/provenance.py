@@ -40,7 +40,7 @@ import numpy as np
 
 from .model_selection import DEFAULT_THRESHOLD, image_hashes
 
-__all__ = ["fingerprints", "count_seen", "seen_note", "trained_on", "overlap_notes", "seen_by_site",
+__all__ = ["fingerprints", "count_seen", "seen_note", "trained_on", "overlap", "overlap_notes", "seen_by_site",
            "card_site_figures"]
 
 #: How many of the flagged images a note names before counting the rest (``-v``: all of them).
@@ -376,10 +376,57 @@ def card_site_figures(recipe: dict, prints: Sequence[str], sites: Any) -> dict |
     return None
 
 
+def overlap(obj: Any, images: Any, *, n_jobs: int | None = None) -> tuple[list[str], np.ndarray]:
+    """Which of ``images`` some part of ``obj`` trained on, with the sentences that say so.
+
+    Parameters
+    ----------
+    obj : FeatbusModel, segmenter or estimator
+        What trained parts to look at (:func:`trained_on`: the model's own training and
+        adaptation images, its lesion segmenter's, its shipped backbones').
+    images : sequence of arrays, ImageRecord or paths
+    n_jobs : int, optional
+        Parallel workers for hashing.
+
+    Returns
+    -------
+    notes : list of str
+        One sentence per part that trained on some of them (:func:`overlap_notes`).
+    seen : ndarray of bool, shape (n_images,)
+        ``True`` for an image (or a near-copy of it) that any of those parts trained on: a
+        figure on it describes the training images, not new ones.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.provenance import overlap
+    >>> notes, seen = overlap(object(), [np.eye(32), np.eye(32)[::-1]])
+    >>> notes, seen.tolist()
+    ([], [False, False])
+    """
+    items = list(images)
+    seen_any = np.zeros(len(items), dtype=bool)
+    sources = trained_on(obj)
+    if not sources or not items:
+        return [], seen_any
+    prints = fingerprints(items, n_jobs=n_jobs)
+    names = _image_names(items)
+    shown = None if logging.getLogger("featbus").isEnabledFor(logging.INFO) else NAMES_SHOWN  # -v: every name
+    notes = []
+    for who, trained in sources:
+        seen = count_seen(prints, trained)
+        seen_any |= seen
+        note = seen_note(int(seen.sum()), len(items), who, [n for n, s in zip(names, seen) if s], shown)
+        if note:
+            notes.append(note)
+    return notes, seen_any
+
+
 def overlap_notes(obj: Any, images: Any, *, n_jobs: int | None = None) -> list[str]:
     """One sentence per source of ``obj``'s training (:func:`trained_on`) that some of ``images``
     come from (:func:`seen_note`), naming the first :data:`NAMES_SHOWN` of them (every one when
-    the ``featbus`` logger shows INFO: ``-v``); ``[]`` when none does.
+    the ``featbus`` logger shows INFO: ``-v``); ``[]`` when none does. :func:`overlap` also
+    says which images.
 
     Examples
     --------
@@ -388,17 +435,4 @@ def overlap_notes(obj: Any, images: Any, *, n_jobs: int | None = None) -> list[s
     >>> overlap_notes(object(), [np.eye(32)])
     []
     """
-    sources = trained_on(obj)
-    if not sources:
-        return []
-    items = list(images)
-    prints = fingerprints(items, n_jobs=n_jobs)
-    names = _image_names(items)
-    shown = None if logging.getLogger("featbus").isEnabledFor(logging.INFO) else NAMES_SHOWN  # -v: every name
-    notes = []
-    for who, trained in sources:
-        seen = count_seen(prints, trained)
-        note = seen_note(int(seen.sum()), len(items), who, [n for n, s in zip(names, seen) if s], shown)
-        if note:
-            notes.append(note)
-    return notes
+    return overlap(obj, images, n_jobs=n_jobs)[0]

@@ -74,4 +74,5 @@ def run(args) -> int:
     if args.report:
         page = result.to_html(args.report)
         print(f"\nreport: {page}")
-    return _strict_status({f"on {args.data}": result.sanity}, args.strict, "validate")
+    return _strict_status({f"on {args.data}": result.sanity}, args.strict, "validate",
+                          "every image, or a near-copy, trained the model or a part of it")

@@ -994,10 +994,11 @@ def _from_figures(manifest: dict, cv: dict) -> Verdict | None:
 
 # --------------------------------------------------------------------------- the command line
 
-def _strict_status(verdicts: dict, strict: bool, command: str) -> int:
+def _strict_status(verdicts: dict, strict: bool, command: str,
+                   none_why: str = "nothing was held out to judge it") -> int:
     """What ``featbus COMMAND --strict`` returns: :data:`STRICT_EXIT_CODE` when a verdict of
-    ``verdicts`` (what was judged -> Verdict, or ``None`` when nothing could be judged) is not
-    "useful", saying which on standard error; 0 otherwise or without ``strict``."""
+    ``verdicts`` (what was judged -> Verdict, or ``None`` when nothing could be judged, ``none_why``
+    saying why) is not "useful", saying which on standard error; 0 otherwise or without ``strict``."""
     import sys
 
     if not strict:
@@ -1005,7 +1006,7 @@ def _strict_status(verdicts: dict, strict: bool, command: str) -> int:
     failing = {what: v for what, v in verdicts.items() if v is None or not v.useful}
     if not failing:
         return 0
-    why = "; ".join(f"{what}: {'no verdict (nothing was held out to judge it)' if v is None else v.verdict}"
+    why = "; ".join(f"{what}: {f'no verdict ({none_why})' if v is None else v.verdict}"
                     for what, v in failing.items())
     print(f"featbus {command}: --strict: the verdict is not 'useful' ({why}): exit status {STRICT_EXIT_CODE}",
           file=sys.stderr)

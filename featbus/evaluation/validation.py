@@ -23,6 +23,13 @@ deciding whether to use the model there needs, every value with a 95 % interval:
    their intervals), and a verdict in plain words when the external AUC falls below them
    (:data:`AUC_MARGIN`).
 
+**Images a trained part has seen.** When the model, its lesion segmenter or its backbone trained
+on some of these images (or near-copies: :func:`featbus.provenance.overlap`), figures on them
+describe the training images, not new ones. They never feed the verdict: the model-sanity verdict
+and the "In short" comparison are computed on the other images only, saying how many; when every
+image was seen there is no verdict (``verdict: none``). Every figure is still printed, each block
+saying on its own line that it includes seen images (``(seen: ... optimistic)``).
+
 Intervals are percentile intervals of a bootstrap that resamples the data's *groups* whole
 (patients: a manifest's ``group`` column, BUS-BRA's ``Case``; near-duplicate groups
 otherwise), as :func:`featbus.evaluate` does: two views of one lesion are not two pieces of
@@ -87,7 +94,7 @@ from ..metrics import (
     sensitivity_specificity,
 )
 from ..model.format import json_safe
-from ..provenance import overlap_notes
+from ..provenance import overlap
 
 __all__ = ["validate", "ExternalValidation", "reliability_curve", "expected_calibration_error",
            "ECE_BINS", "AUC_MARGIN"]
@@ -234,6 +241,10 @@ class ExternalValidation:
     notes : list of str, default=[]
         What was made of the data on the way: labels read as a model class whose case differs
         (``'Benign' read as 'benign'``), images skipped (``--on-error skip``, named), masks dropped.
+    seen_images : ndarray of bool, shape (n_images,), or None, default=None
+        Which images (or near-copies) the model or a trained part of it trained on
+        (:func:`featbus.provenance.overlap`). They are left out of :attr:`sanity` and
+        :attr:`verdict`; every image seen: no verdict. ``None``: not checked (none known).
 
     Attributes
     ----------
@@ -245,10 +256,13 @@ class ExternalValidation:
         The classes the data hold, in the model's order.
     absent_classes : list of str
         The model's classes the data do not hold.
-    sanity : featbus.evaluation.sanity.Verdict
-        The model-sanity verdict ("useful", "limited", "useless") the summary opens with.
+    sanity : featbus.evaluation.sanity.Verdict or None
+        The model-sanity verdict ("useful", "limited", "useless") the summary opens with, on the
+        images no trained part saw; ``None`` when every image was seen (``verdict: none``).
     verdict : list of str
-        The plain-words findings that follow it.
+        The plain-words findings that follow it ("In short"), on the same images.
+    n_seen : int
+        How many images a trained part saw (left out of the verdict).
 
     Examples
     --------
@@ -284,8 +298,48 @@ class ExternalValidation:
     out_of_domain: np.ndarray | None = None
     seen: list = dataclasses.field(default_factory=list)
     notes: list = dataclasses.field(default_factory=list)
+    seen_images: np.ndarray | None = None
 
     # -- derived
+    @property
+    def n_seen(self) -> int:
+        return 0 if self.seen_images is None else int(np.sum(np.asarray(self.seen_images, dtype=bool)))
+
+    def _unseen(self) -> np.ndarray:
+        """The images the verdict reads: those no trained part of the model saw."""
+        if self.seen_images is None:
+            return np.ones(len(self.y_true), dtype=bool)
+        return ~np.asarray(self.seen_images, dtype=bool)
+
+    def _all_seen(self) -> bool:
+        return len(self.y_true) > 0 and self.n_seen == len(self.y_true)
+
+    def _seen_fact(self) -> str:
+        """The seen images in a clause: every one, or how many (``""``: none)."""
+        n, k = len(self.y_true), self.n_seen
+        if not k:
+            return ""
+        if k == n:
+            return f"every one of these {n} images (or a near-copy) trained this model or a part of it"
+        return f"{k} of these {n} images (or near-copies) trained this model or a part of it"
+
+    def _seen_tag(self) -> str:
+        """What a block of figures on every image says on its own line when some were seen."""
+        n, k = len(self.y_true), self.n_seen
+        if not k:
+            return ""
+        if k == n:
+            return f" (seen: all {n} images trained the model or a part of it: optimistic)"
+        return f" (seen: includes {k} of the {n} images, which trained the model or a part of it: optimistic)"
+
+    def _none_line(self) -> str:
+        """The verdict line when every image was seen."""
+        return (f"verdict: none -- {self._seen_fact()}: they cannot show how it does on new images; validate it on "
+                "images from elsewhere")
+
+    def _unseen_where(self) -> str:
+        return f"the {int(self._unseen().sum())} images no part of the model trained on"
+
     @property
     def y_pred(self) -> np.ndarray:
         return np.asarray(self.classes, dtype=object)[decide(self.proba, self._rule())]
@@ -351,62 +405,125 @@ class ExternalValidation:
                            auc_intervals={pos: self.intervals.get("auc", (math.nan, math.nan))}
                            if self.n_bootstrap else None)
 
+    def _unseen_view(self) -> Predictions:
+        """:attr:`held_out` restricted to the images no trained part saw (its own intervals)."""
+        sel = self._unseen()
+        return Predictions(y_true=self.y_true[sel], y_pred=self.y_pred[sel],
+                           scores=np.asarray(self.proba, dtype=float)[sel],
+                           classes=np.asarray(self.classes, dtype=object), class_names=list(self.classes),
+                           groups=np.asarray(self.groups)[sel], rule=self._rule(), positive=self.positive,
+                           source="external validation", n_bootstrap=self.n_bootstrap,
+                           random_state=self.random_state)
+
+    @functools.cached_property
+    def _unseen_estimate(self) -> tuple[dict, dict]:
+        """(figures, intervals) on the images no trained part saw (as :attr:`figures`, without the
+        data-chosen threshold)."""
+        sel = self._unseen()
+        index = {c: i for i, c in enumerate(self.classes)}
+        yt = np.array([index[v] for v in self.y_true[sel].tolist()], dtype=int)
+        held = set(yt.tolist())
+        present = [i for i in range(len(self.classes)) if i in held]
+        absent = [i for i in range(len(self.classes)) if i not in held]
+        return _estimate(yt, np.asarray(self.proba, dtype=float)[sel], np.asarray(self.groups)[sel],
+                         index[self.positive], present, absent, None, self.n_bootstrap, self.random_state, ECE_BINS,
+                         self._rule())
+
     @functools.cached_property
     def sanity(self):
         """The model-sanity verdict on these images (:func:`featbus.evaluation.sanity.assess`, computed
         once): better than always answering the data's most common class, every class found,
-        the positive AUC above chance.
+        the positive AUC above chance. Images the model or a trained part of it saw
+        (:attr:`seen_images`) do not feed it: it is computed on the others, its ``basis`` saying
+        how many.
 
         Returns
         -------
-        verdict : featbus.evaluation.sanity.Verdict
+        verdict : featbus.evaluation.sanity.Verdict or None
+            ``None`` when every image was seen: nothing here can show how the model does on new
+            images.
         """
         from .sanity import assess
 
-        return assess(self)
+        k = self.n_seen
+        if not k:
+            return assess(self)
+        if self._all_seen():
+            return None
+        verdict = assess(self._unseen_view())
+        return dataclasses.replace(verdict, basis=f"external validation, on {self._unseen_where()}; the other {k} "
+                                                  "left out")
 
     @property
     def verdict(self) -> list[str]:
+        """The plain-words findings ("In short"), on the images no trained part of the model saw."""
+        k = self.n_seen
+        if not k:
+            return self._short(self.figures, self._ci, None)
+        if self._all_seen():
+            return [f"{self._seen_fact()}: these images cannot show how it does on new images, so nothing here is "
+                    f"compared with {self._where()}; validate it on images from elsewhere (the figures below are on "
+                    "seen images: optimistic)"]
+        figures, intervals = self._unseen_estimate
+        return ([f"{self._seen_fact()}: left out of what follows, which is on {self._unseen_where()}"]
+                + self._short(figures, lambda key: intervals.get(key, (math.nan, math.nan)), self._unseen()))
+
+    def _short(self, figures: dict, ci, sel: np.ndarray | None) -> list[str]:
+        """The findings of ``figures`` (intervals ``ci(key)``), on every image (``sel`` None) or on
+        the unseen ones ``sel``."""
+        subset = sel is not None
+        y_true = self.y_true if sel is None else self.y_true[sel]
+        m = len(y_true)
+        where = f"on {self._unseen_where()}" if subset else "on these images"
+        here = f"on these {m} images" if subset else "here"
+        held = [c for c in self.classes if c in set(y_true.tolist())]
         lines = []
-        auc, (lo, hi) = self.figures.get("auc"), self._ci("auc")
+        auc, (lo, hi) = figures.get("auc"), ci("auc")
         if auc is None or not np.isfinite(auc):
-            held = self.data_classes
-            why = (f"these data hold only one class ({held[0]})" if len(held) == 1 else
-                   f"these data hold no {self.positive} image" if self.positive not in held else
-                   f"these data hold only {self.positive} images")
-            lines.append(f"the {self.positive} AUC cannot be computed: {why}, so it cannot be compared with the "
-                         "model's own figures")
+            they = "they" if subset else "these data"
+            why = (f"{they} hold only one class ({held[0]})" if len(held) == 1 else
+                   f"{they} hold no {self.positive} image" if self.positive not in held else
+                   f"{they} hold only {self.positive} images")
+            lines.append(f"the {self.positive} AUC {where + ' ' if subset else ''}cannot be computed: "
+                         f"{why}, so it cannot be compared with the model's own figures")
         else:
             ref, kind = self._in_domain_auc()
             kind += self._caveat()  # an optimistic in-domain figure says so beside the external one
             ext = _vci(auc, (lo, hi), 2)
             if ref is None:
-                lines.append(f"the model file holds no in-domain AUC to compare with: {self.positive} AUC here {ext}")
+                lines.append(f"the model file holds no in-domain AUC to compare with: {self.positive} AUC "
+                             f"{where if subset else 'here'} {ext}")
             else:
                 drop = ref - auc
                 if (np.isfinite(hi) and hi < ref) or drop > AUC_MARGIN:
                     # one rule, as the guide states it: the interval below, or more than AUC_MARGIN below
-                    lines.append(f"this model does much worse on these images than in {self._where()}: AUC {ext} "
+                    lines.append(f"this model does much worse {where} than in {self._where()}: AUC {ext} "
                                  f"against {ref:.2f} ({kind})")
                 elif -drop > AUC_MARGIN:
-                    lines.append(f"this model does better on these images than in {self._where()}: AUC {ext} against "
-                                 f"{ref:.2f} ({kind}); make sure none of these images was among its training images")
+                    lines.append(f"this model does better {where} than in {self._where()}: AUC {ext} against "
+                                 f"{ref:.2f} ({kind}); make sure none of {'them' if subset else 'these images'} was "
+                                 "among its training images")
                 else:
-                    lines.append(f"on these images the model's AUC, {ext}, is within {AUC_MARGIN} of {self._where()}'s "
-                                 f"{ref:.2f} ({kind}): no sign of a drop beyond that margin")
+                    lines.append(f"{where}{',' if subset else ''} the model's AUC, {ext}, is within {AUC_MARGIN} of "
+                                 f"{self._where()}'s {ref:.2f} ({kind}): no sign of a drop beyond that margin")
         from .sanity import _decisive  # the decimals that decide each comparison ("0.898, short of 0.9")
 
-        acc, (common, share) = self.figures.get("accuracy"), self._majority()
-        if acc is not None and len(self.data_classes) > 1 and acc <= share:
-            lines.append(f"its accuracy here, {_decisive(acc, share)}, is no better than calling every image {common} "
-                         f"({_decisive(share, acc)} of these images are {common})")
-        sens = self.figures.get("sensitivity")
+        acc = figures.get("accuracy")
+        if m:
+            counts = self._counts(sel)
+            common = max(counts, key=counts.get)
+            share = counts[common] / m
+            if acc is not None and len(held) > 1 and acc <= share:
+                lines.append(f"its accuracy {here}, {_decisive(acc, share)}, is no better than calling every image "
+                             f"{common} ({_decisive(share, acc)} of {'them' if subset else 'these images'} are "
+                             f"{common})")
+        sens = figures.get("sensitivity")
         if sens is not None and np.isfinite(sens) and sens < self.target_sensitivity:
-            lines.append(f"at its own operating point it finds {_pct(sens)} of the {self.positive} images "
-                         f"(sensitivity {_decisive(sens, self.target_sensitivity)}"
-                         f"{interval_text(self._ci('sensitivity'))}), short of the target "
-                         f"{self.target_sensitivity:g}")
-        lines += self._absent_lines()
+            lines.append(f"at its own operating point it finds {_pct(sens)} of the {self.positive} images"
+                         f"{' among them' if subset else ''} (sensitivity "
+                         f"{_decisive(sens, self.target_sensitivity)}{interval_text(ci('sensitivity'))}), short of "
+                         f"the target {self.target_sensitivity:g}")
+        lines += self._absent_lines(sel)
         return lines
 
     def _majority(self) -> tuple[str, float]:
@@ -415,17 +532,20 @@ class ExternalValidation:
         common = max(counts, key=counts.get)
         return common, counts[common] / len(self.y_true)
 
-    def _absent_lines(self) -> list[str]:
+    def _absent_lines(self, among: np.ndarray | None = None) -> list[str]:
+        """Images called a class the data lack, among every image or the images ``among``."""
         lines = []
-        y_pred, n = self.y_pred, len(self.y_true)
+        among = np.ones(len(self.y_true), dtype=bool) if among is None else np.asarray(among, dtype=bool)
+        y_pred, n = self.y_pred, int(among.sum())
+        what = "the images" if n == len(self.y_true) else "these unseen images"
         for c in self.absent_classes:
-            sel = y_pred == c
+            sel = (y_pred == c) & among
             k = int(sel.sum())
             if not k:
                 continue
             truth = ", ".join(f"{t} {m}" for t, m in self._counts(sel).items())
             who = (f"every one showing a lesion ({truth})" if c.lower() == "normal" else f"truly {truth}")
-            lines.append(f"{_pct(k / n)} of the images ({k} of {n}), {who}, were called {c}, a class these data do "
+            lines.append(f"{_pct(k / n)} of {what} ({k} of {n}), {who}, were called {c}, a class these data do "
                          "not have")
         return lines
 
@@ -450,19 +570,20 @@ class ExternalValidation:
                  *[f"caution: {note}" for note in self.seen],
                  *[f"note: {note}" for note in self.notes],
                  ""]
-        lines += [self.sanity.summary(), ""]
+        lines += [self._none_line() if self.sanity is None else self.sanity.summary(), ""]
         if self.out_of_domain is not None:
             from ..model.domain import flag_summary
 
             lines += [flag_summary(self.out_of_domain > 1)
                       + f" (median out_of_domain {np.median(self.out_of_domain):.2f}; above 1: unlike them)", ""]
         lines += ["In short:"] + [f"  * {v}" for v in self.verdict] + [""]
+        tag = self._seen_tag()  # every block below reports figures on every image, seen ones included
         lines.append(f"classes: the model knows {', '.join(c)}; these data hold {', '.join(self.data_classes)}"
                      + (f" (no {', '.join(self.absent_classes)})" if self.absent_classes else ""))
         for i, name in enumerate(c):
             if name in self.absent_classes:
-                lines.append(f"  called {name}: {self._text(f'called[{i}]', 3)} of the images")
-        lines += ["", f"{pos} vs rest (p({pos}) against every other true class):",
+                lines.append(f"  called {name}: {self._text(f'called[{i}]', 3)} of the images{tag}")
+        lines += ["", f"{pos} vs rest (p({pos}) against every other true class){tag}:",
                   f"  AUC {self._text('auc')}"]
         lines.append(f"  at the model's own operating point ({self._rule_text()}): sensitivity "
                      f"{self._text('sensitivity')}, specificity {self._text('specificity')}")
@@ -475,7 +596,7 @@ class ExternalValidation:
                          "optimistic; confirm it on other images of this site)")
         else:
             lines.append(f"  no threshold for sensitivity {self.target_sensitivity:g}: no {pos} image here")
-        lines += ["", "per class (the classes these data hold; recall is sensitivity):"]
+        lines += ["", f"per class (the classes these data hold; recall is sensitivity){tag}:"]
         width = max(9, *(len(x) for x in self.data_classes))
         lines.append(f"  {'':{width}} {'n':>5}  {'precision':<19} {'recall':<19} F1")
         for i, name in enumerate(c):
@@ -483,7 +604,7 @@ class ExternalValidation:
                 cells = "".join(f"{self._text(f'{m}[{i}]'):<20}" for m in ("precision", "recall", "f1"))
                 lines.append(f"  {name:{width}} {int(np.sum(self.y_true == name)):>5}  {cells.rstrip()}")
         lines.append(f"  accuracy {self._text('accuracy')}, macro F1 over these classes {self._text('macro_f1')}")
-        lines += ["", "confusion matrix (rows true, columns predicted):"]
+        lines += ["", f"confusion matrix (rows true, columns predicted){tag}:"]
         cm = self.confusion_matrix()
         width = max(9, *(len(x) for x in c))
         lines.append("  " + " " * width + "".join(f"{x:>{max(len(x), 6) + 2}}" for x in c))
@@ -492,16 +613,16 @@ class ExternalValidation:
                          + ("   (not in these data)" if name in self.absent_classes else ""))
         from ..reporting import counts_text
 
-        lines += ["", f"per class at the model's own operating point ({self._rule_text()}):"]
+        lines += ["", f"per class at the model's own operating point ({self._rule_text()}){tag}:"]
         lines += counts_text(self.confusion_counts(), width, indent="  ")
         lines += ["", f"calibration of p({pos}): ECE {self._text('ece')} ({ECE_BINS} equal-width bins), "
-                      f"Brier score {self._text('brier')}",
+                      f"Brier score {self._text('brier')}{tag}",
                   "  reliability (bin: mean p -> observed fraction, images): "
                   + "; ".join(f"{b['lower']:.1f}-{b['upper']:.1f}: {b['mean_predicted']:.2f} -> {b['observed']:.2f} "
                               f"({b['n']})" for b in self.reliability if b["n"])]
         lines += [""] + self._in_domain_lines()
         for column, rows in self.subgroups.items():
-            lines += ["", f"subgroups by {column}:"]
+            lines += ["", f"subgroups by {column}{tag}:"]
             w = max(8, *(len(str(r["value"])) for r in rows))
             lines.append(f"  {'':{w}} {'images':>6} {'groups':>6} {pos:>9}  {'AUC':<19} {'sensitivity':<19} "
                          f"{'specificity':<19} accuracy")
@@ -547,7 +668,7 @@ class ExternalValidation:
                        f"{_vci(float(hold['accuracy']), tuple(ci) if ci else None, 3)}")
         common, share = self._majority()
         out.append(f"  here: accuracy {self._text('accuracy')} (calling every image {common} would score {share:.3f}), "
-                   f"AUC ({self.positive} vs rest) {self._text('auc')}")
+                   f"AUC ({self.positive} vs rest) {self._text('auc')}{self._seen_tag()}")
         return out
 
     def __str__(self) -> str:
@@ -651,6 +772,24 @@ class ExternalValidation:
                                 **{m: fig(f"{m}[{i}]") for m in ("precision", "recall", "f1")}}
         absent = {c: {"called": fig(f"called[{i}]"), "true_classes_of_those": self._counts(self.y_pred == c)}
                   for i, c in enumerate(self.classes) if c in self.absent_classes}
+        n, k = len(self.y_true), self.n_seen
+        if self.sanity is None:  # every image seen: no verdict
+            sanity = {"version": 1, "verdict": "none", "headline": self._none_line().split(" -- ", 1)[1],
+                      "reasons": [self._none_line().split(" -- ", 1)[1]], "basis": f"external validation, {n} images, "
+                      "every one seen by the model or a trained part of it", "n_bootstrap": self.n_bootstrap}
+        else:
+            sanity = verdict_to_manifest(self.sanity)
+        verdict_on = {"n_images": n - k, "n_seen_left_out": k,
+                      "images": ("every image" if not k else "none: every image trained the model or a part of it"
+                                 if k == n else self._unseen_where())}
+        unseen = None
+        if k and k < n:  # the figures the verdict reads, on the unseen images
+            f, ci = self._unseen_estimate
+            sel = self._unseen()
+            unseen = {"n_images": n - k, "n_groups": int(np.unique(np.asarray(self.groups)[sel]).size),
+                      "counts": self._counts(sel),
+                      **{key: {"value": _num(f.get(key)), "ci": [_num(x) for x in ci.get(key, (None, None))]}
+                         for key in ("auc", "accuracy", "macro_f1", "sensitivity", "specificity", "brier", "ece")}}
         subgroups = {col: [{"value": r["value"], "n_images": r["n_images"], "n_groups": r["n_groups"],
                             "n_positive": r["n_positive"],
                             **{k: {"value": _num(v), "ci": [_num(x) for x in r["intervals"][k]]}
@@ -662,11 +801,13 @@ class ExternalValidation:
                      "groups_from": self.groups_from, "counts": self._counts(), "absent_classes": self.absent_classes},
             "positive": self.positive, "n_bootstrap": self.n_bootstrap, "random_state": self.random_state,
             "interval": "95 % bootstrap percentile interval, groups resampled whole",
-            "verdict": self.verdict, "seen": list(self.seen), "notes": list(self.notes),
+            "verdict": self.verdict, "seen": list(self.seen), "n_seen": k, "verdict_on": verdict_on,
+            "figures_include_seen": self._seen_tag().strip(" ()") or None, "unseen": unseen,
+            "notes": list(self.notes),
             "out_of_domain": None if self.out_of_domain is None else {
                 "flagged": int(np.sum(self.out_of_domain > 1)), "n": len(self.out_of_domain),
                 "median": _num(np.median(self.out_of_domain))},
-            "sanity": verdict_to_manifest(self.sanity),
+            "sanity": sanity,
             "auc": fig("auc"), "accuracy": fig("accuracy"), "macro_f1": fig("macro_f1"), "per_class": per_class,
             "absent_classes": absent,
             "operating_points": {
@@ -718,6 +859,7 @@ class ExternalValidation:
         figs.insert(1, save("reliability.png", self.plot_reliability, (5.4, 5.2), "reliability diagram"))
         (folder / "validation.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
         esc = html.escape
+        tag = esc(self._seen_tag())  # every figure block on every image, seen ones included
         rows = [("AUC", "auc"), ("accuracy", "accuracy"), ("macro F1 (classes present)", "macro_f1"),
                 ("sensitivity, model's own rule", "sensitivity"), ("specificity, model's own rule", "specificity")]
         if self.threshold is not None:
@@ -750,15 +892,18 @@ class ExternalValidation:
                  f"({esc(self.groups_from)}). Every interval is a 95 % bootstrap percentile interval over "
                  f"{self.n_bootstrap} resamples of whole groups. The model predicted every image once; nothing was "
                  "refitted.</p>",
+                 *[f'<p class="note">caution: {esc(note)}</p>' for note in self.seen],
                  *[f'<p class="note">{esc(note)}</p>' for note in self.notes],
-                 verdict_html(self.sanity),
+                 ('<div class="verdict verdict-none"><b>Verdict: none</b> -- '
+                  f"{esc(self._none_line().split(' -- ', 1)[1])}</div>" if self.sanity is None
+                  else verdict_html(self.sanity)),
                  "<h2>In short</h2><ul>" + "".join(f"<li><b>{esc(v)}</b></li>" for v in self.verdict) + "</ul>",
-                 f"<h2>{esc(pos)} vs rest</h2>", table,
+                 f"<h2>{esc(pos)} vs rest{tag}</h2>", table,
                  f'<div class="plots">{"".join(figs)}</div>',
-                 "<h2>Per class</h2>", per_class,
+                 f"<h2>Per class{tag}</h2>", per_class,
                  f"<p>At the model's own operating point ({esc(self._rule_text())}):</p>",
                  counts_html(self.confusion_counts()),
-                 *(["<h2>Subgroups</h2>", *sub_html] if sub_html else []),
+                 *([f"<h2>Subgroups{tag}</h2>", *sub_html] if sub_html else []),
                  "<h2>Beside the model's own figures</h2>",
                  "<pre>" + esc("\n".join(self._in_domain_lines())) + "</pre>",
                  "<h2>Summary (as printed)</h2><pre>" + esc(self.summary()) + "</pre>",
@@ -1011,6 +1156,8 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
     in_domain = {key: manifest[key] for key in ("cv", "holdout") if isinstance(manifest.get(key), dict)}
     if isinstance(manifest.get("data"), dict):
         in_domain["data"] = {k: manifest["data"].get(k) for k in ("n_images", "counts", "source")}
+    # which images the model or a trained part of it saw: they never feed the verdict
+    seen_notes, seen_images = overlap(model, records)
     paths = list(getattr(data, "paths", None) or [getattr(r, "path", None) or f"image {i}"
                                                     for i, r in enumerate(records)])
     return ExternalValidation(
@@ -1021,7 +1168,7 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         random_state=random_state, figures=figures, intervals=intervals,
         reliability=reliability_curve(proba[:, pos], yt == pos), subgroups=tables, in_domain=in_domain,
         operating_point=op if rule is not None else None, out_of_domain=out_of_domain,
-        seen=overlap_notes(model, records), notes=notes + data_notes(data))
+        seen=seen_notes, notes=notes + data_notes(data), seen_images=seen_images)
 
 
 def _case_folded(y_true: np.ndarray, classes: list[str]) -> tuple[np.ndarray, list[str]]:
