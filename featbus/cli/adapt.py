@@ -121,6 +121,11 @@ def run(args) -> int:
     print(f"adapted {args.model} to {what} (method {record['method']})")
     for change in record["changed"]:
         print(f"  re-estimated: {change}")
+    if args.labels:  # thresholds chosen on images a part of the model trained on transfer worse: said
+        from ..provenance import overlap_notes
+
+        for note in overlap_notes(model, records):
+            print(f"  caution: {note}; thresholds fitted on them are fitted to what the model has seen")
     for line in _domain_lines(record):
         print(line)
     if args.labels and "two_decisions" in record:
