@@ -2,8 +2,8 @@
 
 The classifier is one instance of a recipe anyone can train (``featbus train A B C --recipe
 lesion-then-malignancy``): the shipped ``breast-us`` segmenter finds the lesion, the shipped
-``breast-us`` backbone describes its box (frozen), the mask's shape features join them, an SVM
-trained on the lesion images only says benign or malignant, and the segmenter's lesion
+``breast-us`` backbone describes its box (frozen), an SVM trained on the lesion images only
+says benign or malignant, and the segmenter's lesion
 probability says whether there is a lesion at all. Two decisions, each with its own operating
 point (:class:`featbus.metrics.OperatingPoint`): "normal" below the segmenter's own presence
 threshold, then malignant at sensitivity 0.9 on p(malignant | lesion), chosen on out-of-fold
@@ -64,9 +64,9 @@ def card_rst(card: dict) -> str:
             ("training data", f"{card['n_images']} images of the three shared sites ({sites}); the data and its "
                               "citations as on the breast-us backbone's card"),
             ("recipe", f"``{card['recipe']}`` (``featbus train A B C --recipe {card['recipe']}``): the shipped "
-                       "breast-us segmenter's lesion box (15 % margin), frozen breast-us features of the box and "
-                       "shape features of the mask, an RBF SVM of the lesion images with Platt calibration; the "
-                       "presence decision by the segmenter's lesion probability"),
+                       "breast-us segmenter's lesion box (15 % margin), frozen breast-us features of the box, an "
+                       "RBF SVM of the lesion images with Platt calibration; the presence decision by the "
+                       "segmenter's lesion probability (its highest pixel probability)"),
             ("operating points", card["operating_point_text"]),
             ("seed, time", f"seed {card['seed']}; {card['wall_minutes']} min ({card['cpu_minutes']} CPU min) on "
                            f"{card['machine']}"),

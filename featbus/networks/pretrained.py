@@ -132,7 +132,7 @@ PRETRAINED: dict[str, Pretrained] = {p.key: p for p in [
     # a model file: the recipe lesion-then-malignancy on the same three sites, naming the two rows
     # above; scripts/build_breast_us_classifier.py rebuilds it
     Pretrained("lesion_then_malignancy", "breast_us", "classifier", "breast_us_classifier.featbus",
-               "7c222a1d064876adafa0657593608bfeb614dd874cf51304e42295e6763d1649", "1.0", _LICENSE,
+               "365ae4931362fb38d873e2859dcf740327e2dc631e98a3a76b5a25135af93180", "1.0", _LICENSE,
                ("breast-us", "breast_us"), "guide/breast_us_classifier"),
 ]}
 
