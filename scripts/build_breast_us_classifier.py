@@ -51,9 +51,9 @@ INTENDED_USE = ("research, not diagnosis: a first look at whether featbus's reci
                 "breast-us SITE --labels) and judge it on other patients of the site (featbus validate)")
 LIMITS = ("'normal' is learnt from one source's scans (BUSI's 111 normal images; BrEaST-Lesions-USG has 4, BUS-BRA "
           "none): at a new site the segmenter draws a lesion in most normal scans, so few are called normal "
-          "until the presence threshold is fitted to the site; the three sites are three scanners' B-mode images "
-          "of adult women, cropped to the scan area; figures on images from these sites are on images every "
-          "trained part has seen")
+          "until the presence threshold is fitted to the site; it learnt from three sources only (Egypt, Brazil's "
+          "GE Logiq 5 images, Poland's several scanners): other scanners, settings and populations are untested; "
+          "figures on images from these sources are on images every trained part has seen")
 
 
 def card_rst(card: dict) -> str:
