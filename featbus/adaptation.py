@@ -497,10 +497,7 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
     kept_because = {"presence": f"too few lesion images (fewer than {MIN_LESION_IMAGES})",
                     "malignancy": f"too few {positive} images (fewer than {MIN_MALIGNANT_IMAGES})"}
     if int(lesion.sum()) >= MIN_LESION_IMAGES:
-        pres = OperatingPoint.choose(np.where(lesion, "lesion", absent), np.column_stack([1 - p_l, p_l]),
-                                     classes=[absent, "lesion"], positive="lesion", target=presence_target,
-                                     chosen_on=of(n, None))
-        pres = dataclasses.replace(pres, n_images=n)
+        pres = OperatingPoint.choose_presence(p_l, y, absent=absent, target=presence_target, chosen_on=of(n, None))
         if not (~lesion).any() and pres.threshold > stored.presence.threshold:
             # no normal image to show what raising it buys: it could only call more lesions normal
             pres = stored.presence
@@ -515,10 +512,9 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
                     f"stored presence threshold ({threshold_text(stored.presence.threshold)}) is kept")
     # the second decision: on p(malignant | lesion) of the lesion images
     if int(mal.sum()) >= MIN_MALIGNANT_IMAGES:
-        point = OperatingPoint.choose(np.where(y[lesion] == positive, positive, others[0]),
-                                      np.column_stack([1 - q[lesion], q[lesion]]), classes=[others[0], positive],
-                                      positive=positive, target=target, chosen_on=of(int(lesion.sum()), lesion))
-        point = dataclasses.replace(point, n_images=int(lesion.sum()), absent=absent, presence=pres)
+        point = OperatingPoint.choose_given_lesion(q, y, absent=absent, positive=positive, target=target,
+                                                   chosen_on=of(int(lesion.sum()), lesion))
+        point = dataclasses.replace(point, absent=absent, presence=pres)
     else:
         point = dataclasses.replace(stored, presence=pres)
         warn.append(f"only {int(mal.sum())} {positive} images labelled (fewer than {MIN_MALIGNANT_IMAGES}): the "

@@ -960,24 +960,56 @@ class OperatingPoint:
         lesion = y != absent
         if not lesion.any():
             raise ValueError(f"no lesion image (every label is {absent!r}) to choose the points on")
-        two = np.column_stack([1 - p_lesion, p_lesion])
         where = presence_chosen_on if presence_chosen_on is not None or presence_threshold is not None else chosen_on
         if presence_threshold is None:
-            pres = cls.choose(np.where(lesion, "lesion", absent), two, classes=[absent, "lesion"],
-                              positive="lesion", target=presence_target, chosen_on=where)
+            pres = cls.choose_presence(p_lesion, y, absent=absent, target=presence_target, chosen_on=where)
         else:
             t = float(presence_threshold)
             if not 0 <= t <= 1:
                 raise ValueError(f"presence_threshold must be in [0, 1], got {presence_threshold!r}")
             sens, spec = sensitivity_specificity(lesion, p_lesion >= t, zero_division=np.nan)
             pres = cls(positive="lesion", threshold=t, sensitivity=_optional_float(sens),
-                       specificity=_optional_float(spec), chosen_on=where)
-        pres = dataclasses.replace(pres, n_images=int(y.size))
-        others = [c for c in classes if c not in (absent, positive)] or ["other"]
-        cond = np.column_stack([1 - q, q])
-        mal = cls.choose(np.where(y[lesion] == positive, positive, others[0]), cond[lesion],
-                         classes=[others[0], positive], positive=positive, target=target, chosen_on=chosen_on)
-        return dataclasses.replace(mal, n_images=int(lesion.sum()), absent=absent, presence=pres)
+                       specificity=_optional_float(spec), chosen_on=where, n_images=int(y.size))
+        mal = cls.choose_given_lesion(q, y, absent=absent, positive=positive, target=target, chosen_on=chosen_on)
+        return dataclasses.replace(mal, absent=absent, presence=pres)
+
+    @classmethod
+    def choose_presence(cls, p_lesion, y_true, *, absent: str, target: float,
+                        chosen_on: str | None = None) -> OperatingPoint:
+        """The presence point of :meth:`choose_two`, from scores: the one rule (:meth:`choose`) on
+        ``p(lesion)``, the images not labelled ``absent`` its positives (``positive="lesion"``).
+
+        Raises
+        ------
+        ValueError
+            No lesion image.
+        """
+        p = np.asarray(p_lesion, dtype=float)
+        y = np.asarray(y_true, dtype=str)
+        point = cls.choose(np.where(y != absent, "lesion", absent), np.column_stack([1 - p, p]),
+                           classes=[absent, "lesion"], positive="lesion", target=target, chosen_on=chosen_on)
+        return dataclasses.replace(point, n_images=int(y.size))
+
+    @classmethod
+    def choose_given_lesion(cls, p_given, y_true, *, absent: str, positive: str = "malignant",
+                            target: float = DEFAULT_TARGET_SENSITIVITY,
+                            chosen_on: str | None = None) -> OperatingPoint:
+        """The malignancy point of :meth:`choose_two`, from scores: the one rule (:meth:`choose`)
+        on ``p(positive | lesion)`` of the lesion images (labels other than ``absent``); without
+        its presence point (``dataclasses.replace(point, absent=..., presence=...)`` adds it).
+
+        Raises
+        ------
+        ValueError
+            No ``positive`` image among the lesion images.
+        """
+        q = np.asarray(p_given, dtype=float)
+        y = np.asarray(y_true, dtype=str)
+        lesion = y != absent
+        point = cls.choose(np.where(y[lesion] == positive, positive, "other"),
+                           np.column_stack([1 - q[lesion], q[lesion]]), classes=["other", positive],
+                           positive=positive, target=target, chosen_on=chosen_on)
+        return dataclasses.replace(point, n_images=int(lesion.sum()))
 
     @classmethod
     def choose(cls, y_true, proba, *, classes: Sequence, positive: str,
