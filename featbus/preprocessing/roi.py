@@ -433,7 +433,51 @@ class ROICropper(BaseImagePreprocessor):
         return tags
 
 
-class RoiFoundFlag(_ImageInputMixin, TransformerMixin, BaseEstimator):
+class _CropMetaColumn(_ImageInputMixin, TransformerMixin, BaseEstimator):
+    """One feature column read from the records an :class:`ROICropper` wrote (``_column``, each
+    record's value from :meth:`_value`): nothing to learn, records in, one name out."""
+
+    _column = ""
+
+    def fit(self, X, y=None):
+        """Nothing to learn; checks the input.
+
+        Returns
+        -------
+        self
+        """
+        self.transform(X)
+        self.n_features_out_ = 1
+        return self
+
+    def _value(self, meta: dict, i: int, rec) -> float:
+        raise NotImplementedError
+
+    def transform(self, X) -> np.ndarray:
+        """Read every record's value (see the class).
+
+        Returns
+        -------
+        column : ndarray of shape (n_images, 1)
+        """
+        items = check_images(X)
+        out = np.empty((len(items), 1))
+        for i, rec in enumerate(items):
+            out[i, 0] = self._value(rec.meta if isinstance(rec, ImageRecord) else {}, i, rec)
+        return out
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """The column's one name."""
+        return np.asarray([self._column], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()  # images in (featbus's input tags), no mask needed
+        tags.input_tags.records = True  # reads the crop's meta: records from an ROICropper
+        tags.requires_fit = False
+        return tags
+
+
+class RoiFoundFlag(_CropMetaColumn):
     """One feature column: 1.0 when :class:`ROICropper` found a lesion in the image, else 0.0.
 
     Put it beside the image features in a :class:`~sklearn.pipeline.FeatureUnion` after an
@@ -450,46 +494,16 @@ class RoiFoundFlag(_ImageInputMixin, TransformerMixin, BaseEstimator):
     [1.0, 0.0]
     """
 
-    def fit(self, X, y=None):
-        """Nothing to learn; checks the input.
+    _column = "roi_found"
 
-        Returns
-        -------
-        self
-        """
-        self.transform(X)
-        self.n_features_out_ = 1
-        return self
-
-    def transform(self, X) -> np.ndarray:
-        """Read ``meta["roi_found"]`` of every record.
-
-        Returns
-        -------
-        flags : ndarray of shape (n_images, 1)
-        """
-        items = check_images(X)
-        out = np.empty((len(items), 1))
-        for i, rec in enumerate(items):
-            meta = rec.meta if isinstance(rec, ImageRecord) else {}
-            if "roi_found" not in meta:
-                raise ImageError("has no meta['roi_found']: put RoiFoundFlag after an ROICropper", i,
-                                 getattr(rec, "path", None))
-            out[i, 0] = float(bool(meta["roi_found"]))
-        return out
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """``["roi_found"]``."""
-        return np.asarray(["roi_found"], dtype=object)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()  # images in (featbus's input tags), no mask needed
-        tags.input_tags.records = True  # reads meta["roi_found"]: records from an ROICropper
-        tags.requires_fit = False
-        return tags
+    def _value(self, meta: dict, i: int, rec) -> float:
+        if "roi_found" not in meta:
+            raise ImageError("has no meta['roi_found']: put RoiFoundFlag after an ROICropper", i,
+                             getattr(rec, "path", None))
+        return float(bool(meta["roi_found"]))
 
 
-class LesionProbability(_ImageInputMixin, TransformerMixin, BaseEstimator):
+class LesionProbability(_CropMetaColumn):
     """One feature column: the probability that the image holds a lesion, from :class:`ROICropper`.
 
     The segmenter's lesion probability of the whole image
@@ -510,48 +524,12 @@ class LesionProbability(_ImageInputMixin, TransformerMixin, BaseEstimator):
     [0.83, 0.0]
     """
 
-    def fit(self, X, y=None):
-        """Nothing to learn; checks the input.
+    _column = "lesion_probability"
 
-        Returns
-        -------
-        self
-        """
-        self.transform(X)
-        self.n_features_out_ = 1
-        return self
-
-    def transform(self, X) -> np.ndarray:
-        """Read every record's lesion probability.
-
-        Returns
-        -------
-        probability : ndarray of shape (n_images, 1)
-
-        Raises
-        ------
-        ImageError
-            A record that no :class:`ROICropper` produced (naming it).
-        """
-        items = check_images(X)
-        out = np.empty((len(items), 1))
-        for i, rec in enumerate(items):
-            meta = rec.meta if isinstance(rec, ImageRecord) else {}
-            if "lesion_probability" in meta:
-                out[i, 0] = float(meta["lesion_probability"])
-            elif "roi_found" in meta and meta.get("roi_source") != "segmenter":  # a ground-truth mask, or none
-                out[i, 0] = float(bool(meta["roi_found"]))
-            else:
-                raise ImageError("has no lesion probability: put LesionProbability after an ROICropper whose "
-                                 "segmenter gives probability maps (a UNetSegmenter)", i, getattr(rec, "path", None))
-        return out
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """``["lesion_probability"]``."""
-        return np.asarray(["lesion_probability"], dtype=object)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.records = True  # reads the crop's meta: records from an ROICropper
-        tags.requires_fit = False
-        return tags
+    def _value(self, meta: dict, i: int, rec) -> float:
+        if "lesion_probability" in meta:
+            return float(meta["lesion_probability"])
+        if "roi_found" in meta and meta.get("roi_source") != "segmenter":  # a ground-truth mask, or none
+            return float(bool(meta["roi_found"]))
+        raise ImageError("has no lesion probability: put LesionProbability after an ROICropper whose "
+                         "segmenter gives probability maps (a UNetSegmenter)", i, getattr(rec, "path", None))
