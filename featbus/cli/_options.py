@@ -246,19 +246,15 @@ N_BOOTSTRAP = 1000
 
 def _model_spec(text: str) -> str:
     """``MODEL``: a file as given, or the file of a classifier featbus ships named by ``text``
-    (``breast-us``); anything else as given, for the command to refuse in one line."""
-    import os
+    (``breast-us``; :func:`featbus.model.format.model_file`); anything else as given, for the
+    command to refuse in one line."""
+    from ..model.format import model_file
 
-    if os.path.exists(text):
-        return text
-    from ..networks.pretrained import find_pretrained
-
-    entry = find_pretrained(text, "classifier")
-    if entry is None:
-        return text
     try:
-        return str(entry.path())
-    except (FileNotFoundError, ValueError) as exc:
+        return model_file(text)
+    except FileNotFoundError:
+        return text
+    except ValueError as exc:  # a shipped file damaged or swapped: its one line, not argparse's "invalid value"
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
