@@ -67,17 +67,13 @@ TARGET = 0.9
 KS = (2, 4, 8, 16)
 
 
-def lite0_with(weights):
-    """``-f breast-us`` with the backbone rebuilt without the held-out site (a weights file)."""
-    from featbus.pipelines import make_features
-
-    specs = make_features(["efficientnet_lite0"]).transformer_list
-    specs[0][1].set_params(weights=weights)
-    return specs
-
-
 def train_variant(variant, train, weights, seg):
+    import sys
+
     from featbus.model_training import train_model
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from three_sites import lite0_with  # -f breast-us with the backbone rebuilt without the held-out site
 
     features = lite0_with(weights) + (["shape"] if variant == "with-shape" else [])
     return train_model(train, features, classifier="svm", segmenter=seg, two_decisions=variant != "three-class",
