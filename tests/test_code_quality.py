@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import re
 import shutil
 import subprocess
 import sys
@@ -168,3 +169,46 @@ def test_layers_of_the_developer_page_hold():
     upward = [f"{m} ({layer_of(m) + 1}) -> {d} ({layer_of(d) + 1})" for m in modules for d in graph[m]
               if d in modules and layer_of(d) > layer_of(m)]
     assert not upward, "imports into a higher layer of docs/developer.rst:\n" + "\n".join(upward)
+
+
+def test_the_developer_layout_names_existing_paths_and_every_package():
+    """docs/developer.rst's layout block: every path it names exists, every package of featbus is named,
+    and the page says where a new command, a new data-set loader and a new figure go."""
+    text = (REPO / "docs" / "developer.rst").read_text()
+    block = text.split("Layout\n------", 1)[1].split("Layers\n------", 1)[0]
+    named_dirs = re.findall(r"^\s{5}([\w]+)/", block, flags=re.M)
+    named_files = re.findall(r"^\s{5}([\w]+\.pyi?)\b", block, flags=re.M)
+    assert named_dirs and named_files
+    for d in named_dirs:
+        assert (REPO / "featbus" / d).is_dir(), f"the layout names featbus/{d}/, which does not exist"
+    for f in named_files:
+        assert (REPO / "featbus" / f).is_file(), f"the layout names featbus/{f}, which does not exist"
+    for folder, names in re.findall(r"^\s{5}(\w+)/\s+(.*(?:\n\s{30,}.*)*)", block, flags=re.M):
+        for module in re.findall(r"\b(\w+\.py)\b", names):
+            assert (REPO / "featbus" / folder / module).is_file(), f"featbus/{folder}/{module} is named but absent"
+    packages = sorted(p.parent.name for p in (REPO / "featbus").glob("*/__init__.py"))
+    assert set(packages) <= set(named_dirs), f"packages the layout does not name: {set(packages) - set(named_dirs)}"
+    top = sorted(p.name for p in (REPO / "featbus").glob("*.py"))
+    listed = set(re.findall(r"(\w+\.pyi?)", " ".join(re.findall(r"^\s{5}([\w., ]+?)\s{2,}", block, flags=re.M))))
+    assert set(top) <= listed, f"top-level modules the layout does not name: {set(top) - listed}"
+    where = text.split("Where a new thing goes", 1)[1]
+    for thing in ("**A new figure**", "**A new command**", "**A new data-set loader**"):
+        assert thing in where, thing
+
+
+def test_the_top_level_is_a_face_and_a_floor():
+    """At most 12 modules at featbus's top level, holding at most 15 % of its lines (the workflows live
+    in packages), and the README stays a map of at most 10 KB whose paths exist."""
+    def lines(p):
+        return len(p.read_text().splitlines())
+
+    top = list((REPO / "featbus").glob("*.py"))
+    everything = list((REPO / "featbus").rglob("*.py"))
+    assert len(top) <= 12, sorted(p.name for p in top)
+    share = sum(map(lines, top)) / sum(map(lines, everything))
+    assert share <= 0.15, f"the top level holds {share:.0%} of featbus's lines"
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.encode()) <= 10_000
+    for path in re.findall(r"\]\(([^)#]+)\)", readme) + re.findall(r"`((?:benchmarks|docs|tests|scripts)/[\w/.]+)`",
+                                                                    readme):
+        assert (REPO / path).exists(), f"the README names {path}, which does not exist"

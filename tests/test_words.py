@@ -169,10 +169,10 @@ def test_segment_evaluate_reports_how_lesion_probability_separates_normal_scans(
     assert "expect a lesion drawn in most normal scans (the shipped segmenter drew one in" in out
 
 
-def test_the_readme_defines_the_verdicts_as_the_code_decides_them():
+def test_the_tour_page_defines_the_verdicts_as_the_code_decides_them():
     from featbus.evaluation.sanity import AUC_CHANCE, SENSITIVITY_FLOOR, SMALL_CLASS
 
-    text = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    text = " ".join((Path(__file__).parents[1] / "docs" / "guide" / "tour.rst").read_text().split())
     assert ('"useless" when its decisions beat always answering the judged images\' most common class neither on '
             "accuracy nor on balanced accuracy") in text
     assert f"every other class's sensitivity under {SENSITIVITY_FLOOR:g}" in text
@@ -202,7 +202,7 @@ def test_provenance_notes_name_the_images_they_flag():
     import logging
     from types import SimpleNamespace
 
-    from featbus.provenance import fingerprints, overlap_notes
+    from featbus.model.provenance import fingerprints, overlap_notes
 
     ph = featbus.make_phantoms(n_samples=8, random_state=3)
     records = [featbus.ImageRecord(np.asarray(im), None, f"/site/p{i}.png") for i, im in enumerate(ph.images)]

@@ -378,9 +378,9 @@ def _manifest_split(data, args, flags: str):
 def _mask_note(features: list[str], region: str, real_data: bool) -> str | None:
     """Why a score that reads ground-truth masks is optimistic (None when no mask is read): the
     library's one text (:meth:`featbus.evaluation.Report.summary` prints it too)."""
-    from ..evaluation.report import _ground_truth_mask_note
+    from ..evaluation.report import ground_truth_mask_note
 
-    return _ground_truth_mask_note(features, region, empty_masks=real_data)
+    return ground_truth_mask_note(features, region, empty_masks=real_data)
 
 
 def _data_paths(args) -> list[str]:

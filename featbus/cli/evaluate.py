@@ -17,7 +17,7 @@ import numpy as np
 from .._registry import reads_masks
 from .._version import __version__
 from ..datasets import subset
-from ..evaluation.sanity import _strict_status
+from ..evaluation.sanity import strict_status
 from ..pipelines.make import (
     extract_features,
     family_blocks,
@@ -346,7 +346,7 @@ def run(args) -> int:
     judged = {f"{best.name} ({main_cv})": best.sanity}
     if external:
         judged[f"{best.name} ({test_label})"] = best_test.sanity
-    return _strict_status(judged, args.strict, "evaluate")
+    return strict_status(judged, args.strict, "evaluate")
 
 
 def _sites_of(data) -> list[str]:
@@ -383,10 +383,10 @@ def _leave_one_site_out(data, X, names, sites, label, classifier, balance, posit
 
 def _mark_seen_sites(result, extractors, data, sites, recipe) -> None:
     """Mark the held-out sites a trained part of ``extractors`` saw (the shipped backbones' cards,
-    a backbone file's card; :func:`featbus.provenance.trained_on`), decided per image by
+    a backbone file's card; :func:`featbus.model.provenance.trained_on`), decided per image by
     fingerprint; the images are fingerprinted only when some part lists its training images."""
     from ..evaluation.sites import mark_seen_sites
-    from ..provenance import fingerprints, trained_on
+    from ..model.provenance import fingerprints, trained_on
 
     if extractors is None:
         return

@@ -84,7 +84,7 @@ def _label_leak(union, names: list[str], data) -> tuple[list[str], str | None]:
 
     The detection is the registry's (:func:`featbus._registry.reads_masks`, as ``evaluate`` and
     ``train`` use), applied to each extractor with its own region; the text is
-    :func:`featbus.evaluation.report._ground_truth_mask_note`, the command line's one note.
+    :func:`featbus.evaluation.report.ground_truth_mask_note`, the command line's one note.
 
     Parameters
     ----------
@@ -102,7 +102,7 @@ def _label_leak(union, names: list[str], data) -> tuple[list[str], str | None]:
     warning : str or None
         What they encode and why (no ``warning:`` prefix: the command line adds it).
     """
-    from ..evaluation.report import _ground_truth_mask_note
+    from ..evaluation.report import ground_truth_mask_note
 
     reading = [(name, est) for name, est in union.transformer_list
                if reads_masks([(name, est)], getattr(est, "region", None))]
@@ -122,7 +122,7 @@ def _label_leak(union, names: list[str], data) -> tuple[list[str], str | None]:
     lead = (f"{len(columns)} of {len(names)} columns ({', '.join(name for name, _ in reading)}) {what}, "
             "so a classifier scored on them is OPTIMISTIC")
     # the empty class is named above: the note's general clause about empty masks would repeat it
-    return columns, _ground_truth_mask_note(reading, region, empty_masks=False, lead=lead)
+    return columns, ground_truth_mask_note(reading, region, empty_masks=False, lead=lead)
 
 
 #: The table's own leading columns, before the data set's passed-through ones and the features.
@@ -218,7 +218,7 @@ def run(args) -> int:
                           progress=_progress(args))
     records = list(data.data)
     if segmenter is not None:  # the features read the segmenter's crop and mask, as train --segmenter's model
-        from ..preprocessing.roi import ROICropper
+        from ..segmentation.roi import ROICropper
 
         roi = ROICropper(segmenter=segmenter, source="segmenter", margin=float(args.roi_margin), on_empty="image",
                          pass_mask=True)

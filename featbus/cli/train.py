@@ -82,7 +82,7 @@ def _operating_point(args, data) -> str | None:
     spec = str(args.operating_point).strip().lower()
     if spec == "auto":
         return "sensitivity=0.9" if "malignant" in [str(c) for c in data.target_names] else None
-    from ..model_training import parse_operating_point
+    from ..workflows.training import parse_operating_point
 
     try:
         parse_operating_point(spec)
@@ -235,8 +235,8 @@ def _one_name(args) -> None:
 
 def run(args) -> int:
     from ..metrics import interval_text
-    from ..model_training import train_model
     from ..pipelines.make import make_classifier, make_sampler
+    from ..workflows.training import train_model
 
     _one_name(args)
     paths = _data_paths(args)
@@ -381,7 +381,7 @@ def run(args) -> int:
     if args.report:
         _train_report(model, Path(args.report))
     print(model.describe())
-    from ..evaluation.sanity import _strict_status, with_sites
+    from ..evaluation.sanity import strict_status, with_sites
 
     cv_report = getattr(model, "cv_report", None)
     # several sites: the verdict also reads the leave-one-site-out figure (inspect reads it the same way)
@@ -398,7 +398,7 @@ def run(args) -> int:
                                            and verdict.sites_checked else ""): verdict}
     if held is not None:
         judged["held-out images"] = held_verdict
-    return _strict_status(judged, args.strict, "train")
+    return strict_status(judged, args.strict, "train")
 
 
 def _portable_paths(files, roots) -> list[str]:
@@ -423,7 +423,7 @@ def _held_units(data) -> str:
 
 def _train_report(model, folder: Path) -> None:
     """report.html of a trained model: its CV (or validation split) report and learning curves."""
-    from ..reporting import header_html, learning_curves_html, write_html
+    from ..evaluation.reporting import header_html, learning_curves_html, write_html
 
     report = getattr(model, "cv_report", None)
     if report is None:

@@ -6,7 +6,7 @@ import os
 
 from sklearn.utils import Bunch
 
-from .site_tables import _site_root, load_site_table_folder
+from .site_tables import load_site_table_folder, site_root
 
 
 def load_breast_lesions_usg(root: str | os.PathLike | None = None, *, on_error: str = "raise",
@@ -47,5 +47,5 @@ def load_breast_lesions_usg(root: str | os.PathLike | None = None, *, on_error: 
     >>> data.target_names.tolist()  # doctest: +SKIP
     ['benign', 'malignant', 'normal']
     """
-    return load_site_table_folder(_site_root(root, "breast-lesions-usg"), "breast-lesions-usg", on_error=on_error,
+    return load_site_table_folder(site_root(root, "breast-lesions-usg"), "breast-lesions-usg", on_error=on_error,
                                   n_jobs=n_jobs)

@@ -6,7 +6,7 @@ import os
 
 from sklearn.utils import Bunch
 
-from .site_tables import SITE_TABLES, _site_root, load_site_table_folder
+from .site_tables import SITE_TABLES, load_site_table_folder, site_root
 
 #: The table at the root of a BUS-BRA folder: one row per image (``ID``, ``Case``, ``Pathology``...).
 BUS_BRA_TABLE = SITE_TABLES["bus-bra"].file
@@ -84,4 +84,4 @@ def load_bus_bra(root: str | os.PathLike | None = None, *, on_error: str = "rais
     >>> data.target_names.tolist(), data.groups.tolist(), data.data[2].meta["device"]
     (['benign', 'malignant'], [0, 0, 1], 'GE')
     """
-    return load_site_table_folder(_site_root(root, "bus-bra"), "bus-bra", on_error=on_error, n_jobs=n_jobs)
+    return load_site_table_folder(site_root(root, "bus-bra"), "bus-bra", on_error=on_error, n_jobs=n_jobs)

@@ -94,7 +94,7 @@ def _site_table_rows(table_path: Path, spec: SiteTable) -> dict[str, dict]:
     return rows
 
 
-def _site_root(root, key: str):
+def site_root(root, key: str):
     """``root``, else the site's default folder (``$FEATBUS_DATA/<key>`` or ``../shared/data/<key>``)."""
     if root is not None:
         return root

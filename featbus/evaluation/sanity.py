@@ -994,7 +994,7 @@ def _from_figures(manifest: dict, cv: dict) -> Verdict | None:
 
 # --------------------------------------------------------------------------- the command line
 
-def _strict_status(verdicts: dict, strict: bool, command: str,
+def strict_status(verdicts: dict, strict: bool, command: str,
                    none_why: str = "nothing was held out to judge it") -> int:
     """What ``featbus COMMAND --strict`` returns: :data:`STRICT_EXIT_CODE` when a verdict of
     ``verdicts`` (what was judged -> Verdict, or ``None`` when nothing could be judged, ``none_why``

@@ -5,4 +5,5 @@
 from .classical import EdgeSegmenter, ThresholdSegmenter, select_lesion
 from .metrics import dice_score, dice_scores, iou_score, iou_scores
 from .network import build_unet
+from .roi import LesionProbability, ROICropper, RoiFoundFlag
 from .unet import UNetSegmenter
