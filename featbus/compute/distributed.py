@@ -352,18 +352,8 @@ def extract(paths: Sequence[str | os.PathLike], transformer, *, output: str | os
     [0, 1, 2]
     """
     paths = _check_paths(paths)
-    if isinstance(partition_size, bool) or not isinstance(partition_size, (int, np.integer)) \
-            or partition_size < 1:
-        raise ValueError(f"partition_size must be a positive integer, got {partition_size!r}")
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    if client is None and scheduler not in _SCHEDULERS:
-        raise ValueError(f"scheduler must be one of {_SCHEDULERS}, got {scheduler!r}")
-    if not hasattr(transformer, "transform"):
-        raise TypeError(f"transformer must have a transform method, got {type(transformer).__name__}")
-    if output is None and not return_frame:
-        raise ValueError("return_frame=False needs an output folder to return")
-
+    _check_extract_args(transformer, output=output, partition_size=partition_size, on_error=on_error,
+                        client=client, scheduler=scheduler, return_frame=return_frame)
     bounds = _partitions(len(paths), int(partition_size))
     keys = {i: content_key(transformer, paths[a:b]) for i, (a, b) in enumerate(bounds)}
     done = _prepare_output(output, keys, overwrite) if output is not None else set()
@@ -393,10 +383,34 @@ def extract(paths: Sequence[str | os.PathLike], transformer, *, output: str | os
     if output is not None and not return_frame:
         _warn_skipped(skipped, len(paths))
         return Path(output)
+    df = _assembled(computed, done, keys, len(bounds), output, skipped)
+    df.attrs.update(computed=sorted(todo), reused=sorted(done), skipped=skipped)
+    _warn_skipped(skipped, len(paths))
+    return df
+
+
+def _check_extract_args(transformer, *, output, partition_size, on_error, client, scheduler, return_frame) -> None:
+    """:func:`extract`'s argument checks, each naming the argument and what it got."""
+    if isinstance(partition_size, bool) or not isinstance(partition_size, (int, np.integer)) \
+            or partition_size < 1:
+        raise ValueError(f"partition_size must be a positive integer, got {partition_size!r}")
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    if client is None and scheduler not in _SCHEDULERS:
+        raise ValueError(f"scheduler must be one of {_SCHEDULERS}, got {scheduler!r}")
+    if not hasattr(transformer, "transform"):
+        raise TypeError(f"transformer must have a transform method, got {type(transformer).__name__}")
+    if output is None and not return_frame:
+        raise ValueError("return_frame=False needs an output folder to return")
+
+
+def _assembled(computed: dict, done: set, keys: dict, n_parts: int, output, skipped: list):
+    """The parts in order: computed now, or read back from ``output``; the skipped images of the reused
+    parts join ``skipped`` (sorted in place)."""
     import pandas as pd
 
     frames = []
-    for i in range(len(bounds)):
+    for i in range(n_parts):
         if i in computed and computed[i] is not None:
             frames.append(computed[i])
         else:
@@ -404,11 +418,8 @@ def extract(paths: Sequence[str | os.PathLike], transformer, *, output: str | os
             frames.append(frame)
             if i in done:
                 skipped.extend(skip)
-    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
     skipped.sort()
-    df.attrs.update(computed=sorted(todo), reused=sorted(done), skipped=skipped)
-    _warn_skipped(skipped, len(paths))
-    return df
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
 
 
 def _warn_skipped(skipped, n_total: int) -> None:
