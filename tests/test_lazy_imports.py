@@ -70,12 +70,19 @@ def test_feature_families_export_their_functions():
                 assert getattr(featbus.features, fn) is getattr(importlib.import_module(module), fn)
 
 
-def test_preprocessing_roi_flag_resolves():
-    """It was missing from the hand-written list (issue 44)."""
-    from featbus.preprocessing import RoiFoundFlag
+def test_roi_names_live_in_segmentation_and_their_old_place_warns():
+    """RoiFoundFlag was missing from the hand-written list (issue 44); the lesion-crop steps moved from
+    preprocessing to segmentation (they crop to a segmenter's lesion): the old names still resolve, with a
+    FutureWarning that says where they went."""
+    import featbus.preprocessing
+    from featbus.segmentation import LesionProbability, ROICropper, RoiFoundFlag
     from featbus.segmentation.roi import RoiFoundFlag as defined
 
-    assert RoiFoundFlag is defined
+    assert RoiFoundFlag is defined and featbus.RoiFoundFlag is defined
+    for name, obj in [("RoiFoundFlag", RoiFoundFlag), ("ROICropper", ROICropper),
+                      ("LesionProbability", LesionProbability)]:
+        with pytest.warns(FutureWarning, match=f"featbus.preprocessing.{name} moved to featbus.segmentation.roi"):
+            assert getattr(featbus.preprocessing, name) is obj
 
 
 def test_import_featbus_imports_no_submodule():
