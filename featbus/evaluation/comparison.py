@@ -217,9 +217,10 @@ class ModelComparison:
         n = len(self.y_true)
         basis = self._basis(m)
         if basis["n_images"] == 0:
-            who = [self.names[k] for k in (0, m) if self.n_seen(k)]
-            return (f"{b} vs {a}: no verdict -- every one of these {n} images (or a near-copy) trained "
-                    f"{' or '.join(who)}: figures on them are optimistic and say nothing of new images; compare "
+            who = [f"{self.names[k]} on {'all ' + str(n) if self.n_seen(k) == n else self.n_seen(k)}"
+                   for k in (0, m) if self.n_seen(k)]
+            return (f"{b} vs {a}: no verdict -- every one of these {n} images (or a near-copy) trained one of the "
+                    f"two ({', '.join(who)}): figures on them are optimistic and say nothing of new images; compare "
                     "the models on images neither trained on")
         where = ("on every image (neither model trained on any)" if m not in self.unseen else
                  f"on the {basis['n_images']} images neither model trained on ({basis['n_groups']} groups; the "
@@ -260,12 +261,13 @@ class ModelComparison:
                  (f"95 % intervals: {self.n_bootstrap} bootstrap resamples of the groups, the same resamples for "
                   "every model (paired)" if self.n_bootstrap else "no intervals (--n-bootstrap 0)")]
         width = max(len(s) for s in self.names + ["model"])
-        head = f"  {'model':<{width}}  {'AUC':<19}  {'sensitivity':<19}  {'specificity':<19}"
+        head = f"  {'model':<{width}}  {'AUC':<19}  {'sensitivity':<19}  {'specificity'}"
         lines += ["", "each model at its own operating point:", head]
         for m, name in enumerate(self.names):
             cells = [format_interval(e["figures"].get(f"{f}[{m}]"), e["intervals"].get(f"{f}[{m}]"), digits=3)
                      for f in FIGURES]
-            lines.append(f"  {name:<{width}}  " + "  ".join(f"{c:<19}" for c in cells) + self._seen_tag([m]))
+            lines.append((f"  {name:<{width}}  " + "  ".join(f"{c:<19}" for c in cells)).rstrip()
+                         + self._seen_tag([m]))
         for m, name in enumerate(self.names):
             lines.append(f"  {name} decides: {self.rules[m]}")
         lines += ["", f"paired differences, each model minus {self.names[0]} (B - A):"]
@@ -370,7 +372,8 @@ class ModelComparison:
         for m, name in enumerate(self.names):
             fpr, tpr, _ = roc_curve(is_pos, self.scores[m])
             auc = format_interval(e["figures"].get(f"auc[{m}]"), e["intervals"].get(f"auc[{m}]"), digits=3)
-            tag = " (seen: optimistic)" if self.n_seen(m) else ""
+            k, n = self.n_seen(m), len(self.y_true)
+            tag = "" if not k else " (seen: every image, optimistic)" if k == n else f" (seen: {k} of {n} images)"
             line, = ax_roc.plot(fpr, tpr, lw=2, label=f"{name}: AUC {auc}{tag}")
             sens, spec = e["figures"].get(f"sensitivity[{m}]"), e["figures"].get(f"specificity[{m}]")
             if _num(sens) is not None and _num(spec) is not None:
@@ -390,10 +393,11 @@ class ModelComparison:
                 rows.append((e["figures"].get(key), e["intervals"].get(key), True if self._seen_tag([0, m]) else False,
                              "every image"))
                 labels.append(f"{_SHOWN[f]}: {self.names[m]} - {self.names[0]}")
-                if m in self.unseen and self.unseen[m]["n_images"]:
+                if m in self.unseen:
                     u = self.unseen[m]
                     rows.append((u["figures"].get(key), u["intervals"].get(key), False, "neither trained on"))
-                    labels.append(f"  same, {u['n_images']} images neither trained on")
+                    labels.append(f"  same, {u['n_images']} images neither trained on" if u["n_images"] else
+                                  "  no image neither trained on: no verdict")
         y = np.arange(len(rows))[::-1]
         for yi, (value, ci, seen, _) in zip(y, rows):
             if _num(value) is None:
