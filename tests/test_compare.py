@@ -192,6 +192,7 @@ def test_search_inner_folds_keep_groups_whole(monkeypatch):
     assert info["chosen"]["classifier__C"] in info["grid"]["classifier__C"]
     assert len(info["outer_folds_chosen"]) == 3
     assert model.head.get_params()["classifier__C"] == info["chosen"]["classifier__C"]  # fitted with the choice
+    assert "grid search: C=" in model.describe() and "nested" in model.describe()
 
 
 def test_search_refuses_what_it_cannot_tune():

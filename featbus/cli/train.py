@@ -248,9 +248,8 @@ def _search_lines(manifest: dict) -> list[str]:
     grid = "; ".join(f"{k.split('__')[-1]}: {', '.join(map(str, v))}" for k, v in (info.get("grid") or {}).items())
     chosen = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in (info.get("chosen") or {}).items())
     lines = [f"grid search (--search): {info.get('n_candidates')} candidates ({grid}) x {info.get('inner_cv')}, "
-             f"scored by {info.get('scoring')}",
-             f"  chosen on {info.get('chosen_on')}: {chosen} (inner {info.get('scoring')} "
-             f"{info.get('inner_score', float('nan')):.3f}); stored in the model file"]
+             f"scored by {info.get('scoring')}; chosen on {info.get('chosen_on')}: {chosen} (stored in the model "
+             "file; its line below)"]
     folds = info.get("outer_folds_chosen")
     if folds:
         from collections import Counter
@@ -259,8 +258,7 @@ def _search_lines(manifest: dict) -> list[str]:
         lines.append("  each outer fold's own search chose: "
                      + "; ".join(f"{k} ({n} of {len(folds)} folds)" for k, n in counts.most_common()))
     lines.append("  the cross-validation figures below are nested: each outer fold searched its own training images "
-                 "only, so no figure comes from parameters chosen on the images it judges (the inner score above "
-                 "is the search's own, optimistic: not a figure of the model)")
+                 "only, so no figure comes from parameters chosen on the images it judges")
     return lines
 
 
