@@ -385,7 +385,7 @@ class ModelComparison:
         ax_roc.set_title(ax_roc.get_title(), fontsize=10)
         ax_roc.set_aspect("equal")
         ax_roc.grid(alpha=0.3)
-        ax_roc.legend(loc="lower right", fontsize=8)
+        ax_roc.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8)  # below: never over a curve
         rows, labels = [], []
         for m in range(1, len(self.names)):
             for f in FIGURES:
