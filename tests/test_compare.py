@@ -213,3 +213,18 @@ def test_cli_train_search(files, tmp_path, capsys):
                  "-q"]) == 2
     err = capsys.readouterr().err
     assert "--search" in err and "network" in err and "Traceback" not in err
+
+
+def test_search_lines_say_when_the_choice_is_on_the_grid_edge():
+    from featbus.cli.train import _search_lines
+
+    info = {"grid": {"classifier__C": [0.1, 1.0, 10.0], "classifier__gamma": ["scale", 0.001, 0.01]},
+            "n_candidates": 9, "inner_cv": "3 patient-grouped inner folds", "scoring": "malignant AUC",
+            "chosen": {"classifier__C": 10.0, "classifier__gamma": "scale"}, "chosen_on": "all 60 training images",
+            "outer_folds_chosen": [{"classifier__C": 10.0, "classifier__gamma": "scale"}] * 2
+            + [{"classifier__C": 1.0, "classifier__gamma": "scale"}]}
+    text = "\n".join(_search_lines({"recipe": {"search": info}}))
+    assert "C=10.0 is the grid's largest value" in text and "gamma=scale is the grid" not in text
+    assert "C=10.0, gamma=scale (2 of 3 folds); C=1.0, gamma=scale (1 of 3 folds)" in text
+    assert "nested" in text
+    assert _search_lines({"recipe": {}}) == []

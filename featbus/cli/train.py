@@ -250,6 +250,13 @@ def _search_lines(manifest: dict) -> list[str]:
     lines = [f"grid search (--search): {info.get('n_candidates')} candidates ({grid}) x {info.get('inner_cv')}, "
              f"scored by {info.get('scoring')}; chosen on {info.get('chosen_on')}: {chosen} (stored in the model "
              "file; its line below)"]
+    for key, value in (info.get("chosen") or {}).items():  # a choice on the grid's edge: the best may lie beyond
+        numbers = [v for v in (info.get("grid") or {}).get(key, []) if isinstance(v, (int, float))
+                   and not isinstance(v, bool)]
+        if len(numbers) > 1 and isinstance(value, (int, float)) and value in (min(numbers), max(numbers)):
+            edge = "largest" if value == max(numbers) else "smallest"
+            lines.append(f"  note: {key.split('__')[-1]}={value} is the grid's {edge} value: a value beyond it may do "
+                         "better (featbus.pipelines.param_grid holds the grid)")
     folds = info.get("outer_folds_chosen")
     if folds:
         from collections import Counter
