@@ -15,7 +15,7 @@ from PIL import Image
 from featbus import make_phantoms, validate
 from featbus.cli import main
 from featbus.evaluation.comparison import FIGURES, _direction, compare_models
-from featbus.model_training import SEARCH_INNER_SPLITS, train_model
+from featbus.workflows.training import SEARCH_INNER_SPLITS, train_model
 
 N_BOOT = 60
 

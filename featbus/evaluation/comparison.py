@@ -20,7 +20,7 @@ reports, for the positive class (``"malignant"`` by default):
 
 **Images a model has seen.** ``validate`` says which images (or near-copies) a model or one of
 its trained parts (a shipped backbone, a segmenter) trained on
-(:func:`featbus.provenance.overlap`). A figure on them describes training images, so: every
+(:func:`featbus.model.provenance.overlap`). A figure on them describes training images, so: every
 model's line and every difference on all images says so on the same line (``(seen: ...)``), the
 differences are recomputed on the images *neither* model of the pair saw, and only those feed
 the verdict. When every image was seen by one of the two, there is no verdict for the pair.
@@ -34,7 +34,7 @@ Examples
 --------
 >>> from featbus import make_phantoms
 >>> from featbus.evaluation.comparison import compare_models
->>> from featbus.model_training import train_model
+>>> from featbus.workflows.training import train_model
 >>> train = make_phantoms(40, image_size=48, random_state=0)
 >>> a = train_model(train, "intensity", classifier="logreg", cross_validate=False, progress=False)
 >>> b = train_model(train, "intensity", classifier="knn", cross_validate=False, progress=False)

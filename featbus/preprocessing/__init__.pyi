@@ -2,6 +2,7 @@
 # (see featbus/__init__.pyi).
 # ruff: noqa: F401 (a stub's imports are its exports)
 
+from ..segmentation.roi import LesionProbability, ROICropper, RoiFoundFlag
 from .intensity import (
     CLAHE,
     AdaptiveThreshold,
@@ -17,4 +18,3 @@ from .intensity import (
     speckle_denoise,
 )
 from .mammography import BreastMask, PectoralMuscleRemover
-from .roi import LesionProbability, ROICropper, RoiFoundFlag
