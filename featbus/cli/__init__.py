@@ -9,6 +9,7 @@
     featbus train DATA_DIR --features lbp,intensity,shape --segmenter unet -o busi_roi.featbus
     featbus predict busi.featbus new/*.png -o predictions.csv --explain out/
     featbus validate busi.featbus ../shared/data/bus-bra --report validation/
+    featbus compare breast-us busi.featbus ../shared/data/bus-bra -o compare/
     featbus app busi.featbus
     featbus export busi.featbus --tflite busi.tflite
     featbus train mini-mias/ --task abnormal --preprocess pectoral,flip,crop-breast -f intensity,lbp -o mias.featbus
@@ -78,6 +79,8 @@ COMMANDS: dict[str, CommandInfo] = {
     "validate": CommandInfo("validate", "external validation: score a saved model on another site's labelled images"),
     "adapt": CommandInfo("adapt", "adapt a saved model to a new site's images (AdaBN / standardisation; with "
                                   "--labels calibration and an operating point)"),
+    "compare": CommandInfo("compare", "compare saved models on the same labelled images: AUC, sensitivity, "
+                                      "specificity and paired differences with intervals over patients"),
     "segment": CommandInfo("segment", "train a lesion segmenter (U-Net), write its masks, evaluate it"),
     "inspect": CommandInfo("inspect", "what a model file holds and would create when loaded, without loading it"),
     "upgrade": CommandInfo("upgrade", "re-save a model file in the current format (no pickle, inference runtime)"),

@@ -411,6 +411,11 @@ def add_epochs(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--epochs", type=int, default=None, metavar="N", help=help)
 
 
+def add_search(p: argparse.ArgumentParser, help: str) -> None:
+    """``--search``: tune the classifier's main parameters by a grouped grid search (nested in the CV)."""
+    p.add_argument("--search", action="store_true", help=help)
+
+
 def add_members(p: argparse.ArgumentParser, help: str) -> None:
     """``--members N``: networks trained from their own seeds and averaged."""
     p.add_argument("--members", type=int, default=None, metavar="N", help=help)

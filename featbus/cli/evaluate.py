@@ -53,6 +53,7 @@ from ._options import (
     add_overwrite,
     add_positive,
     add_report,
+    add_search,
     add_strict,
     add_test_fraction,
 )
@@ -85,8 +86,7 @@ def add_parser(sub, parents) -> None:
                         "(leaky on BUSI), or both side by side")
     add_n_splits(p, 5, "number of folds (default 5)")
     add_n_bootstrap(p)
-    p.add_argument("--search", action="store_true",
-                   help="tune each pipeline with featbus.pipelines.param_grid in the training folds (nested CV)")
+    add_search(p, "tune each pipeline with featbus.pipelines.param_grid in the training folds (nested CV)")
     add_positive(p, None, "class whose one-vs-rest AUC gets its own column (default: malignant, or abnormal, "
                           "when the data have it)")
     add_report(p, "write report.html (with the other CV scheme's and the test set's pages, summary.csv and "

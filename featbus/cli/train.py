@@ -55,6 +55,7 @@ from ._options import (
     add_output,
     add_overwrite,
     add_report,
+    add_search,
     add_segmenter,
     add_strict,
     add_test_fraction,
@@ -126,6 +127,11 @@ def add_parser(sub, parents) -> None:
                         "site; auto: feature recipes only, yes: networks too)")
     p.add_argument("--site-balance", action="store_true",
                    help="several sites: weigh every site the same, classes balanced within (feature recipes)")
+    add_search(p, "features + classifier: tune the classifier's main parameters (featbus.pipelines.param_grid: SVM C "
+                  "x gamma, random forest depth x features per split, KNN neighbours x weighting, logistic C, XGBoost "
+                  "depth x learning rate) by grid search, 3 inner folds grouped like the outer ones (patients or "
+                  "duplicate groups), scored by malignant AUC; the cross-validation is nested (each outer fold "
+                  "searches its own training images) and the chosen parameters are printed and stored in MODEL")
     add_operating_point(p, "auto",
                         "the decision the model file stores: malignant when p(malignant) reaches the threshold that "
                         "finds a share S of the malignant images among held-out predictions of the training images "
@@ -223,6 +229,46 @@ def _two_decisions(args, recipe) -> bool:
     return True
 
 
+def _check_search(args, recipe, two_decisions: bool) -> None:
+    """--search tunes a classifier: a network recipe or two decisions is one line, before any image is read."""
+    if not args.search:
+        return
+    if recipe is not None and recipe.is_network:
+        raise CLIError(f"--search tunes a classifier's parameters by grid search; the recipe {recipe.name!r} is a "
+                       "network: give features + a classifier (-f/-c) or a feature recipe")
+    if two_decisions:
+        raise CLIError("--search and two decisions do not combine (the lesion classifier is not searched): drop one")
+
+
+def _search_lines(manifest: dict) -> list[str]:
+    """What the grid search chose, and that the figures are nested, in words (from the manifest)."""
+    info = (manifest.get("recipe") or {}).get("search")
+    if not info:
+        return []
+    grid = "; ".join(f"{k.split('__')[-1]}: {', '.join(map(str, v))}" for k, v in (info.get("grid") or {}).items())
+    chosen = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in (info.get("chosen") or {}).items())
+    lines = [f"grid search (--search): {info.get('n_candidates')} candidates ({grid}) x {info.get('inner_cv')}, "
+             f"scored by {info.get('scoring')}; chosen on {info.get('chosen_on')}: {chosen} (stored in the model "
+             "file; its line below)"]
+    for key, value in (info.get("chosen") or {}).items():  # a choice on the grid's edge: the best may lie beyond
+        numbers = [v for v in (info.get("grid") or {}).get(key, []) if isinstance(v, (int, float))
+                   and not isinstance(v, bool)]
+        if len(numbers) > 1 and isinstance(value, (int, float)) and value in (min(numbers), max(numbers)):
+            edge = "largest" if value == max(numbers) else "smallest"
+            lines.append(f"  note: {key.split('__')[-1]}={value} is the grid's {edge} value: a value beyond it may do "
+                         "better (featbus.pipelines.param_grid holds the grid)")
+    folds = info.get("outer_folds_chosen")
+    if folds:
+        from collections import Counter
+
+        counts = Counter(", ".join(f"{k.split('__')[-1]}={v}" for k, v in f.items()) for f in folds)
+        lines.append("  each outer fold's own search chose: "
+                     + "; ".join(f"{k} ({n} of {len(folds)} folds)" for k, n in counts.most_common()))
+    lines.append("  the cross-validation figures below are nested: each outer fold searched its own training images "
+                 "only, so no figure comes from parameters chosen on the images it judges")
+    return lines
+
+
 def _one_name(args) -> None:
     """train fits one model: a comma list in -c / -b (evaluate's way) is refused with a pointer to evaluate."""
     for flag, value in (("-c/--classifier", args.classifier), ("-b/--balance", args.balance)):
@@ -245,6 +291,7 @@ def run(args) -> int:
     _apply_settings(args, None)
     recipe = _train_recipe(args)
     two_decisions = _two_decisions(args, recipe)
+    _check_search(args, recipe, two_decisions)
     network_backbone = None
     if recipe is not None and recipe.is_network:
         network_backbone = args.backbone or recipe.network["backbone"]
@@ -331,7 +378,8 @@ def run(args) -> int:
                         n_bootstrap=args.n_bootstrap, random_state=args.random_state,
                         site_cv={"auto": "auto", "yes": True, "no": False}[args.site_cv],
                         site_balance=args.site_balance, operating_point=_operating_point(args, data),
-                        two_decisions=two_decisions, cache=args.cache, n_jobs=args.n_jobs, progress=progress,
+                        two_decisions=two_decisions, search=args.search, cache=args.cache, n_jobs=args.n_jobs,
+                        progress=progress,
                         command=command,
                         source=", ".join(os.path.abspath(p) for p in paths))
     if held is not None:
@@ -380,6 +428,8 @@ def run(args) -> int:
     model.save(out, overwrite=args.overwrite)
     if args.report:
         _train_report(model, Path(args.report))
+    for line in _search_lines(model.manifest):
+        print(line)
     print(model.describe())
     from ..evaluation.sanity import strict_status, with_sites
 

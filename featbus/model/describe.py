@@ -70,6 +70,13 @@ def describe_manifest(manifest: dict) -> str:
               + " "
               f"(content sha256 {str(d.get('sha256'))[:12]}...), seed {m.get('random_state')}, "
               f"{m.get('created')}")]
+    search = r.get("search") if isinstance(r.get("search"), dict) else {}
+    if isinstance(search.get("chosen"), dict):  # featbus train --search: the parameters the model was fitted with
+        chosen = ", ".join(f"{str(k).split('__')[-1]}={v}" for k, v in search["chosen"].items())
+        score = search.get("inner_score")
+        lines.append(f"grid search: {chosen}, chosen on {search.get('chosen_on')} by {search.get('inner_cv')}"
+                     + (f" (inner {search.get('scoring')} {score:.3f}, the search's own: optimistic)"
+                        if isinstance(score, (int, float)) else "") + "; the cross-validation below is nested")
     if cv:
         # the malignant-vs-rest AUC (what validate compares with) beside the macro one; files from
         # before per-class AUCs were stored print what they have

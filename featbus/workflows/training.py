@@ -33,6 +33,25 @@ images per class are too few for isotonic regression (it overfits below ~1000 sa
 Niculescu-Mizil & Caruana 2005, doi:10.1145/1102351.1102430); grouped folds so near-duplicates
 cannot make the calibration over-confident; not ``SVC(probability=True)``, which calibrates on
 its own ungrouped internal folds and whose probabilities may disagree with its predictions.
+
+Grid search
+-----------
+``train_model(..., search=True)`` (``featbus train --search``) tunes the classifier's main
+parameters with :class:`~sklearn.model_selection.GridSearchCV` over
+:func:`featbus.pipelines.param_grid`'s small grid of the classifier (SVM ``C`` x ``gamma``,
+random forest depth x features per split, KNN neighbours x weighting, logistic regression ``C``,
+XGBoost depth x learning rate; a sampler's neighbour count too). Its inner folds are
+:class:`~sklearn.model_selection.StratifiedGroupKFold` over the same groups as the outer folds
+(patients, or near-duplicate groups), passed through to every search, so two views of one
+lesion never straddle an inner split either; candidates are scored by the malignant AUC
+(:func:`featbus.metrics.rank_auc` of the classifier's score; the macro one-vs-rest AUC without a
+malignant class). The search is part of what each fit does: every outer fold of the
+cross-validation, every out-of-fold prediction behind the operating point and every site left
+out runs its own search on its own training images (nested cross-validation), so the figures
+stored never come from parameters chosen on the images they judge. The model itself is then
+fitted, with the Platt calibration above where needed, with the parameters the search chooses on
+every image; the manifest's ``recipe["search"]`` records the grid, the inner folds, that choice,
+its inner score and each outer fold's own choice.
 """
 
 from __future__ import annotations
@@ -61,7 +80,10 @@ from ..model.format import FORMAT_VERSION, MAGIC, data_sha256, json_safe, packag
 from ..model.loaded import FeatbusModel
 from ..model.provenance import overlap_notes
 
-__all__ = ["train_model", "site_balance_weights"]
+__all__ = ["train_model", "site_balance_weights", "SEARCH_INNER_SPLITS"]
+
+#: Inner folds of ``train_model(..., search=True)``'s grid search (as ``featbus evaluate --search``).
+SEARCH_INNER_SPLITS = 3
 
 
 def _intensity_profile(records, y_names, classes) -> dict:
@@ -197,7 +219,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                 n_jobs: int | None = None, progress: bool = True, command: str | None = None,
                 source: str | None = None, site_cv: bool | str = "auto",
                 site_balance: bool = False, operating_point: str | dict | None = None,
-                two_decisions: bool = False) -> FeatbusModel:
+                two_decisions: bool = False, search: bool = False) -> FeatbusModel:
     """Cross-validate a recipe on duplicate-grouped folds, then fit it on every image.
 
     Parameters
@@ -291,6 +313,16 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         (:class:`~featbus.pipelines.LesionThenMalignancy`). Needs a ``segmenter``, an
         ``operating_point`` (default ``"sensitivity=0.9"`` here), a ``"normal"`` class among
         the labels or not, and a feature recipe without ``site_balance``.
+    search : bool, default=False
+        Tune the classifier's main parameters by grid search (see "Grid search" in the module
+        docstring): :func:`featbus.pipelines.param_grid`'s small grid of the classifier (and of
+        the sampler, if any), :data:`SEARCH_INNER_SPLITS` inner folds of
+        :class:`~sklearn.model_selection.StratifiedGroupKFold` over the same groups as the outer
+        folds, scored by the malignant AUC (macro one-vs-rest AUC without a malignant class).
+        The cross-validation is nested (each outer fold searches its own training images), the
+        model is fitted with the parameters the search chooses on every image, and the
+        manifest's ``recipe["search"]`` records the grid, the choice and the outer folds'
+        choices. Feature recipes only, not with ``two_decisions``.
 
     Returns
     -------
@@ -351,6 +383,13 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                              "weights are not passed through")
         if operating_point is None:
             operating_point = f"sensitivity={DEFAULT_TARGET_SENSITIVITY}"
+    if not isinstance(search, (bool, np.bool_)):
+        raise ValueError(f"search must be True or False, got {search!r}")
+    if search and network is not None:
+        raise ValueError("search tunes a classifier's parameters by grid search: a network recipe has no classifier "
+                         "grid (use features + a classifier, or a feature recipe)")
+    if search and two_decisions:
+        raise ValueError("search and two_decisions do not combine (the lesion classifier is not searched): drop one")
     target_sensitivity = parse_operating_point(operating_point)
     if two_decisions and target_sensitivity is None:
         raise ValueError(f"two_decisions decides by two operating points: give operating_point='sensitivity=S' "
@@ -376,7 +415,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                preprocessing=preprocessing, n_splits=n_splits, n_bootstrap=n_bootstrap, random_state=random_state,
                cross_validate=cross_validate, cache=cache, n_jobs=n_jobs, progress=progress, command=command,
                source=source, site_cv=site_cv, site_balance=site_balance, target=target_sensitivity, sites=sites,
-               n_sites=n_sites, two_decisions=bool(two_decisions))
+               n_sites=n_sites, two_decisions=bool(two_decisions), search=bool(search))
     _build_parts(run)
     _read_labels(run)
     if run.segmenter is not None:
@@ -433,6 +472,7 @@ class _Run:
     sites: np.ndarray | None
     n_sites: int
     two_decisions: bool
+    search: bool = False
     # _build_parts: the feature union (None for a network), the preprocessing, the images as the
     # features see them (inputs) and as explanations and the app show them (seen)
     union: Any = None
@@ -465,6 +505,9 @@ class _Run:
     head: Any = None
     calibration: str | None = None
     oof: np.ndarray | None = None
+    # search: the pipeline the search tunes, and what it chose (the manifest's recipe["search"])
+    searched: Any = None
+    search_info: dict | None = None
     # _describe ... _operating_point
     deep: bool = False
     manifest: dict = dataclasses.field(default_factory=dict)
@@ -604,6 +647,90 @@ def _make_tail(run: _Run) -> None:
         _weigh_sites(run)
     run.label = (f"{'+'.join(run.union.named_transformers)} | {run.classifier} | "
                  + ("site balance" if run.site_balance else run.balance or "none"))
+    if run.search:
+        _make_search(run)
+
+
+class _AUCScore:
+    """The grid search's score: the positive class's AUC of the classifier's score (its
+    ``predict_proba`` column, else its decision value), or the macro one-vs-rest AUC when the
+    classes lack ``positive``. A plain class (not a closure) so that parallel workers can take it."""
+
+    def __init__(self, positive: str = "malignant") -> None:
+        self.positive = positive
+
+    def __call__(self, estimator, X, y) -> float:
+        from ..metrics import rank_auc
+
+        classes = [str(c) for c in estimator.classes_]
+        if hasattr(estimator, "predict_proba"):
+            scores = np.asarray(estimator.predict_proba(X), dtype=float)
+        else:
+            scores = np.asarray(estimator.decision_function(X), dtype=float)
+            if scores.ndim == 1:  # two classes: the score of classes_[1]
+                scores = np.column_stack([-scores, scores])
+        y = np.asarray(y).astype(str)
+        wanted = [self.positive] if self.positive in classes else classes
+        values = [rank_auc(y == c, scores[:, classes.index(c)]) for c in wanted]
+        finite = [v for v in values if np.isfinite(v)]
+        return float(np.mean(finite)) if finite else float("nan")
+
+    def __repr__(self) -> str:
+        return f"{self.positive} AUC (macro one-vs-rest AUC without that class)"
+
+
+def _make_search(run: _Run) -> None:
+    """``search``: the classifier pipeline inside a grid search whose inner folds are grouped like
+    the outer ones (the groups are passed to every fit: :func:`_fold_params`, and evaluate passes
+    them to a search itself)."""
+    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+
+    from ..pipelines.make import param_grid
+
+    grid = param_grid(run.tail)
+    if not grid:
+        raise ValueError(f"search: the classifier {run.classifier!r} has no parameter grid "
+                         "(featbus.pipelines.param_grid); train it without search")
+    positive = "malignant" if "malignant" in run.classes else None
+    scoring = _AUCScore(positive or "")
+    run.searched = run.tail
+    run.tail = GridSearchCV(run.tail, grid, scoring=scoring, refit=True, n_jobs=run.n_jobs, error_score="raise",
+                            cv=StratifiedGroupKFold(SEARCH_INNER_SPLITS, shuffle=True, random_state=run.random_state))
+    from sklearn.model_selection import ParameterGrid
+
+    run.search_info = {
+        "grid": json_safe(grid), "n_candidates": len(ParameterGrid(grid)),
+        "inner_cv": f"{SEARCH_INNER_SPLITS} {run.fold_word} inner folds (StratifiedGroupKFold over the same groups as "
+                    "the outer folds, passed through)",
+        "scoring": "malignant AUC" if positive else "macro one-vs-rest AUC",
+        "nested": ("every outer fold of the cross-validation (and every out-of-fold prediction behind the operating "
+                   "point) ran its own search on its own training images: the stored figures never come from "
+                   "parameters chosen on the images they judge")}
+    run.label += " | grid search"
+
+
+def _fold_params(run: _Run):
+    """The fit parameters of a fit on the images ``train`` outside :func:`evaluate` (which passes a
+    search its groups itself): the site-balance weights, and a search's groups."""
+    if not run.search:
+        return run.weigh
+    weigh, groups = run.weigh, np.asarray(run.groups)
+
+    def params(train):
+        return {**(weigh(train) if weigh else {}), "groups": groups[np.asarray(train)]}
+
+    return params
+
+
+def _chosen_tail(run: _Run):
+    """The search on every image: the pipeline with the parameters it chooses (what the model is
+    fitted with), recorded in ``run.search_info``."""
+    from sklearn.base import clone
+
+    search = clone(run.tail).fit(run.X, run.y, groups=np.asarray(run.groups), **run.weights)
+    run.search_info.update(chosen=json_safe(search.best_params_), inner_score=float(search.best_score_),
+                           chosen_on=f"all {len(run.y)} training images")
+    return clone(run.searched).set_params(**search.best_params_)
 
 
 def _weigh_sites(run: _Run) -> None:
@@ -641,7 +768,7 @@ def _cross_validate(run: _Run) -> None:
     if run.n_sites >= 2 and (run.site_cv is True or (run.site_cv == "auto" and run.cross_validate)):
         run.site_report = leave_one_site_out(clone(run.tail), run.X, run.y, run.sites, groups=run.groups,
                                              n_bootstrap=run.n_bootstrap, random_state=run.random_state,
-                                             name=run.label, fit_params=run.weigh, positive="malignant")
+                                             name=run.label, fit_params=_fold_params(run), positive="malignant")
 
 
 def _fit_head(run: _Run) -> None:
@@ -653,12 +780,15 @@ def _fit_head(run: _Run) -> None:
     from ..evaluation.report import make_splits
 
     X, y, n_splits = run.X, run.y, run.n_splits
-    if run.two_decisions or hasattr(run.tail.steps[-1][1], "predict_proba"):
-        run.head = clone(run.tail).fit(X, y, **run.weights)
+    tail = run.tail
+    if run.search:  # the search on every image chooses the parameters the model is fitted with
+        tail = _chosen_tail(run)
+    if run.two_decisions or hasattr(tail.steps[-1][1], "predict_proba"):
+        run.head = clone(tail).fit(X, y, **run.weights)
         return
     splits, _, _ = make_splits(X, y, cv="duplicate-grouped", n_splits=n_splits, groups=run.groups,
                                random_state=run.random_state)
-    head = CalibratedClassifierCV(clone(run.tail), method="sigmoid", cv=splits, ensemble=False).fit(X, y, **run.weights)
+    head = CalibratedClassifierCV(clone(tail), method="sigmoid", cv=splits, ensemble=False).fit(X, y, **run.weights)
     head.cv = n_splits  # the fold indices are not needed after fitting; keep the pickle small
     run.head = head
     run.calibration = (f"sigmoid (Platt) on out-of-fold decision values of {n_splits} {run.fold_word} "
@@ -675,7 +805,10 @@ def _out_of_fold(run: _Run) -> None:
     splits = run.report.splits if run.report is not None else make_splits(
         run.X, run.y, cv="duplicate-grouped", n_splits=run.n_splits, groups=run.groups,
         random_state=run.random_state)[0]
-    run.oof = _out_of_fold_proba(run.tail, run.head, run.X, run.y, splits, run.weigh)
+    chosen = [] if run.search else None
+    run.oof = _out_of_fold_proba(run.tail, run.head, run.X, run.y, splits, _fold_params(run), chosen=chosen)
+    if run.search and run.search_info is not None:  # what each outer fold's own search chose
+        run.search_info["outer_folds_chosen"] = chosen
     if run.report is not None:  # the figures judge the decisions the file makes
         run.report = _nested_operating_point(run.report, run.oof, run.target, run.n_bootstrap,
                                              presence=_presence_threshold(run) if run.two_decisions else None)
@@ -696,7 +829,8 @@ def _describe(run: _Run) -> None:
                    **({"decisions": "two: is there a lesion (the segmenter's lesion probability), then benign or "
                                     "malignant given a lesion (a classifier of the lesion images)"}
                       if run.two_decisions else {}),
-                   **({"site_balance": {**run.shares, "about": SITE_BALANCE_ABOUT}} if run.shares else {})},
+                   **({"site_balance": {**run.shares, "about": SITE_BALANCE_ABOUT}} if run.shares else {}),
+                   **({"search": run.search_info} if run.search_info is not None else {})},
         **_manifest_data(run.source, run.y, run.classes, run.groups, run.records, run.seen, run.sites),
     }
 
@@ -776,10 +910,11 @@ def _site_counts(sites) -> dict:
     return {str(s): int(np.sum(sites == s)) for s in dict.fromkeys(np.asarray(sites).tolist())}
 
 
-def _out_of_fold_proba(tail, head, X, y, splits, weigh) -> np.ndarray:
+def _out_of_fold_proba(tail, head, X, y, splits, weigh, chosen: list | None = None) -> np.ndarray:
     """Each image's probabilities from the recipe fitted without its fold, on the head's scale:
     the classifier's own ``predict_proba``, or its decision values through the head's fitted
-    Platt sigmoids (fitted on these same out-of-fold values, as ``ensemble=False`` does)."""
+    Platt sigmoids (fitted on these same out-of-fold values, as ``ensemble=False`` does).
+    ``chosen``: a list that receives each fold's ``best_params_`` when ``tail`` is a search."""
     from sklearn.base import clone
 
     classes = np.asarray(head.classes_)
@@ -787,6 +922,8 @@ def _out_of_fold_proba(tail, head, X, y, splits, weigh) -> np.ndarray:
     platt = getattr(head, "calibrated_classifiers_", None)
     for train, test in splits:
         est = clone(tail).fit(X[train], y[train], **(weigh(train) if weigh else {}))
+        if chosen is not None and hasattr(est, "best_params_"):
+            chosen.append(json_safe(est.best_params_))
         if platt is None:
             p = est.predict_proba(X[test])
             cols = [list(classes).index(c) for c in est.classes_]

@@ -1,0 +1,99 @@
+"""``featbus compare MODEL_A MODEL_B [...] DATA``: saved models on the same labelled images, with
+paired differences and intervals over patients (:func:`featbus.evaluation.comparison.compare_models`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from ._common import CLIError, _check_writable, _load_model_cli, _progress
+from ._data import _DATA_HELP, _load_folder
+from ._options import _model_spec, add_n_bootstrap, add_output, add_overwrite, add_positive, add_task, export_columns
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub, parents) -> None:
+    p = sub.add_parser("compare", parents=[parents.quiet, parents.seed, parents.on_error, parents.dicom, parents.base,
+                                           parents.loaded_model],
+                       help="compare saved models on the same labelled images: AUC, sensitivity, specificity and "
+                            "paired differences with intervals over patients",
+                       description="Predict every image of DATA once with each MODEL (nothing is refitted; the "
+                                   "decisions are the model's own, at the operating point its file stores, as "
+                                   "featbus validate makes them) and print each model's AUC of p(positive) and its "
+                                   "sensitivity and specificity, then each model minus the first (B - A) with 95 % "
+                                   "intervals from one bootstrap of DATA's groups (patients: a manifest's group "
+                                   "column, BUS-BRA's Case; near-duplicate groups otherwise) shared by every model "
+                                   "(paired). Images a model or a trained part of it saw are named; differences on "
+                                   "them say so on their line and the verdict reads only the images neither model "
+                                   "of a pair saw. An interval that covers 0 is 'no difference shown'.")
+    p.add_argument("items", nargs="+", metavar="MODEL",
+                   help="two or more models (a .featbus file from featbus train, or breast-us: the classifier featbus "
+                        "ships), the first the reference; then DATA: " + _DATA_HELP
+                        + ", or a BUS-BRA folder (bus_data.csv + class folders)")
+    add_output(p, "DIR", "write compare.json (every figure, interval, word and seen image) and compare.png (ROC "
+                         "curves of every model on these images, paired differences with intervals) into DIR",
+               required=False)
+    add_overwrite(p, "compare.json and compare.png in DIR")
+    add_n_bootstrap(p, "bootstrap resamples of DATA's groups behind the intervals (the same for every model)")
+    add_positive(p, "malignant", "the class of the AUC, sensitivity and specificity (default malignant)")
+    add_task(p)
+    p.set_defaults(func=run)
+
+
+def _models_and_data(items: list[str]) -> tuple[list[str], str]:
+    """The MODEL arguments (shipped names resolved) and DATA, with every argument problem as one line."""
+    if len(items) < 3:
+        got = ("nothing" if not items else f"only {items[0]!r}" if len(items) == 1
+               else f"one model ({items[0]!r}) and DATA ({items[1]!r})")
+        raise CLIError(f"compare needs at least two models and DATA (featbus compare MODEL_A MODEL_B DATA); got {got}")
+    models = [_model_spec(m) for m in items[:-1]]
+    for given, path in zip(items[:-1], models):
+        if not Path(path).is_file():
+            hint = " (it is a folder: DATA goes last)" if Path(path).is_dir() else ""
+            raise CLIError(f"model {given!r}: no such file{hint}; give a .featbus file or breast-us")
+    seen: dict[str, str] = {}
+    for given, path in zip(items[:-1], models):
+        key = os.path.realpath(path)
+        if key in seen:
+            raise CLIError(f"model {given!r} is given twice (as {seen[key]!r} too): compare different models")
+        seen[key] = given
+    return models, items[-1]
+
+
+def _names(items: list[str]) -> list[str]:
+    """How each model is called in the table: the file's name, the full argument where two share one."""
+    short = [Path(m).name for m in items]
+    return [s if short.count(s) == 1 else m for s, m in zip(short, items)]
+
+
+def run(args) -> int:
+    from ..evaluation.comparison import compare_models
+
+    models, data_path = _models_and_data(list(args.items))
+    if args.n_bootstrap < 0:
+        raise CLIError(f"--n-bootstrap must be 0 or more, got {args.n_bootstrap}")
+    out = Path(args.output) if args.output else None
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise CLIError(f"-o {str(out)!r} is a file; give a folder")
+        taken = [n for n in ("compare.json", "compare.png") if (out / n).exists()]
+        if taken and not args.overwrite:
+            raise CLIError(f"-o {str(out)!r} already holds {', '.join(taken)}; pass --overwrite to replace them")
+        _check_writable(out, "-o", folder=True)
+    # the data first: a data error comes before the (slow) models load
+    data = _load_folder(data_path, args.on_error, args.task, min_classes=2, columns=export_columns(args))
+    loaded = []
+    for path in models:
+        if not args.quiet:
+            print(f"loading {path}", file=sys.stderr)
+        loaded.append(_load_model_cli(path, args.trust, args.debug, runtime=args.runtime))
+    result = compare_models(loaded, data, names=_names(list(args.items[:-1])), positive=args.positive,
+                            n_bootstrap=args.n_bootstrap, random_state=args.random_state, progress=_progress(args))
+    result.sources = [str(m) for m in args.items[:-1]]
+    print(result.summary())
+    if out is not None:
+        json_path, png_path = result.write(out, overwrite=args.overwrite)
+        print(f"\nwritten: {json_path}, {png_path}")
+    return 0
