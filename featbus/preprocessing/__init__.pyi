@@ -2,7 +2,6 @@
 # (see featbus/__init__.pyi).
 # ruff: noqa: F401 (a stub's imports are its exports)
 
-from ..segmentation.roi import LesionProbability, ROICropper, RoiFoundFlag
 from .intensity import (
     CLAHE,
     AdaptiveThreshold,
