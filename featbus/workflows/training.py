@@ -339,6 +339,32 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     >>> model.predict_proba(make_phantoms(2, image_size=48, random_state=1).data).shape
     (2, 3)
     """
+    recipe_name, network, features, classifier, segmenter, two_decisions = _resolve_recipe(
+        recipe, recipe_overrides, network=network, features=features, classifier=classifier, segmenter=segmenter,
+        two_decisions=two_decisions, random_state=random_state, progress=progress, cache=cache)
+    names = [f.strip().lower() for f in features.split(",")] if isinstance(features, str) else list(features)
+    if reads_masks(names, region) and segmenter is None:
+        raise ValueError("a model predicts on new images, which come without lesion masks: drop 'shape' and "
+                         "region='mask'/'bbox', or pass a segmenter (its predicted lesion then travels with "
+                         "the crop)")
+    target_sensitivity = _check_choices(network=network, segmenter=segmenter, roi_margin=roi_margin, site_cv=site_cv,
+                                        site_balance=site_balance, two_decisions=two_decisions, search=search,
+                                        operating_point=operating_point)
+    sites, n_sites = _check_sites(data, network=network, site_cv=site_cv, site_balance=site_balance, balance=balance)
+    run = _Run(data=data, names=names, classifier=classifier, network=network, recipe_name=recipe_name,
+               balance=balance, region=region, segmenter=segmenter, roi_margin=roi_margin,
+               preprocessing=preprocessing, n_splits=n_splits, n_bootstrap=n_bootstrap, random_state=random_state,
+               cross_validate=cross_validate, cache=cache, n_jobs=n_jobs, progress=progress, command=command,
+               source=source, site_cv=site_cv, site_balance=site_balance, target=target_sensitivity, sites=sites,
+               n_sites=n_sites, two_decisions=bool(two_decisions), search=bool(search))
+    return _run_steps(run)
+
+
+def _resolve_recipe(recipe, overrides, *, network, features, classifier, segmenter, two_decisions, random_state,
+                    progress, cache):
+    """A named recipe's parts in place of the given ones: its network (built here), or its features,
+    classifier, segmenter and decisions. Returns ``(recipe_name, network, features, classifier, segmenter,
+    two_decisions)``."""
     recipe_name = None
     if recipe is not None:
         from ..pipelines.recipes import build_network, get_recipe
@@ -346,10 +372,10 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         chosen = get_recipe(recipe)
         recipe_name = chosen.name
         if chosen.is_network:
-            network = build_network(chosen, overrides=recipe_overrides, random_state=random_state,
+            network = build_network(chosen, overrides=overrides, random_state=random_state,
                                     progress=progress, cache=cache)
         else:
-            if any(v is not None for v in (recipe_overrides or {}).values()):
+            if any(v is not None for v in (overrides or {}).values()):
                 raise ValueError(f"recipe {chosen.name!r} has no network: backbone, image size, epochs, members, "
                                  "batch size and weights do not apply")
             features, classifier = chosen.features, chosen.classifier
@@ -358,12 +384,33 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
             two_decisions = two_decisions or chosen.two_decisions
     if network is not None:
         features, classifier = (), "network"
-    names = [f.strip().lower() for f in features.split(",")] if isinstance(features, str) else list(features)
-    uses_masks = reads_masks(names, region)
-    if uses_masks and segmenter is None:
-        raise ValueError("a model predicts on new images, which come without lesion masks: drop 'shape' and "
-                         "region='mask'/'bbox', or pass a segmenter (its predicted lesion then travels with "
-                         "the crop)")
+    return recipe_name, network, features, classifier, segmenter, two_decisions
+
+
+def _run_steps(run: _Run) -> FeatbusModel:
+    """The steps of :func:`train_model` over its run record, in the order the manifest keeps."""
+    _build_parts(run)
+    _read_labels(run)
+    if run.segmenter is not None:
+        _crop_to_lesions(run)
+    _check_point_class(run)
+    if run.network is not None:  # a network fits, judges and describes itself
+        return _network_model(run)
+    _make_tail(run)
+    _cross_validate(run)
+    _fit_head(run)
+    _out_of_fold(run)
+    _describe(run)
+    _figures(run)
+    _provenance(run)
+    _operating_point(run)
+    return run.model
+
+
+def _check_choices(*, network, segmenter, roi_margin, site_cv, site_balance, two_decisions, search,
+                   operating_point):
+    """:func:`train_model`'s checks of how its choices combine; returns the operating point's target
+    sensitivity (a two-decision model's default when none is given; None for the most probable class)."""
     if not (isinstance(roi_margin, (int, float, np.number)) and np.isfinite(roi_margin) and roi_margin >= 0):
         raise ValueError(f"roi_margin must be a number >= 0, got {roi_margin!r}")
     if not (site_cv is True or site_cv is False or site_cv == "auto"):
@@ -390,10 +437,15 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                          "grid (use features + a classifier, or a feature recipe)")
     if search and two_decisions:
         raise ValueError("search and two_decisions do not combine (the lesion classifier is not searched): drop one")
-    target_sensitivity = parse_operating_point(operating_point)
-    if two_decisions and target_sensitivity is None:
+    target = parse_operating_point(operating_point)
+    if two_decisions and target is None:
         raise ValueError(f"two_decisions decides by two operating points: give operating_point='sensitivity=S' "
                          f"(or leave it unset for {DEFAULT_TARGET_SENSITIVITY}), not {operating_point!r}")
+    return target
+
+
+def _check_sites(data, *, network, site_cv, site_balance, balance) -> tuple[np.ndarray | None, int]:
+    """The images' sites and how many there are, checked against what the site options need."""
     sites = sites_of(data)
     n_sites = 0 if sites is None else np.unique(sites).size
     if site_cv is True and n_sites < 2:
@@ -410,28 +462,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         if balance is not None:
             raise ValueError(f"site_balance balances the classes itself (within equal site weights): leave balance "
                              f"unset, not {balance!r}")
-    run = _Run(data=data, names=names, classifier=classifier, network=network, recipe_name=recipe_name,
-               balance=balance, region=region, segmenter=segmenter, roi_margin=roi_margin,
-               preprocessing=preprocessing, n_splits=n_splits, n_bootstrap=n_bootstrap, random_state=random_state,
-               cross_validate=cross_validate, cache=cache, n_jobs=n_jobs, progress=progress, command=command,
-               source=source, site_cv=site_cv, site_balance=site_balance, target=target_sensitivity, sites=sites,
-               n_sites=n_sites, two_decisions=bool(two_decisions), search=bool(search))
-    _build_parts(run)
-    _read_labels(run)
-    if run.segmenter is not None:
-        _crop_to_lesions(run)
-    _check_point_class(run)
-    if run.network is not None:  # a network fits, judges and describes itself
-        return _network_model(run)
-    _make_tail(run)
-    _cross_validate(run)
-    _fit_head(run)
-    _out_of_fold(run)
-    _describe(run)
-    _figures(run)
-    _provenance(run)
-    _operating_point(run)
-    return run.model
+    return sites, n_sites
 
 
 @dataclasses.dataclass
