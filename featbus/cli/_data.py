@@ -419,3 +419,49 @@ def _load_sites(paths: Sequence[str], load, verb: str):
         parts.append(f"{site} ({n} images, {len(have)} classes" + (f"; no {', '.join(lacks)}" if lacks else "") + ")")
     print(f"{verb} on {len(data.site_names)} sites: {', '.join(parts)}", file=sys.stderr)
     return data
+
+
+#: ``--conflicting-labels``: what train does with the same image under two labels
+CONFLICT_CHOICES = ("refuse", "drop", "first", "keep")
+
+
+def add_conflicting_labels(parser) -> None:
+    """The ``--conflicting-labels`` option of a command that trains on DATA's labels."""
+    parser.add_argument("--conflicting-labels", choices=CONFLICT_CHOICES, default="refuse", metavar="HOW",
+                        help="the same image under two labels (identical pixels, or one near-duplicate group): "
+                             "refuse (default: an error naming the files), drop every image of such a group, "
+                             "first: keep the label of the group's first image (in reading order) and leave out "
+                             "the other copies, keep: train on them as labelled")
+
+
+def _label_conflicts(data, what: str, how: str | None = None, source: str | None = None):
+    """The same image under two labels in DATA, said or resolved; returns the data to use.
+
+    ``how`` None (validate, evaluate: nothing is trained on the labels here) names them in one
+    warning line; ``"refuse"`` (train's default) is an error naming the files and the option that
+    resolves them; ``drop`` / ``first`` leave images out, each named; ``keep`` trains on them, said."""
+    from ..datasets.conflicts import conflicts_text, label_conflicts, resolve_label_conflicts
+
+    conflicts = label_conflicts(data)
+    if not conflicts:
+        return data
+    root = source if source and os.path.isdir(source) else None
+    n = sum(len(g) for g in conflicts)
+    said = (f"{n} images in {len(conflicts)} group(s) are one image under two labels (identical pixels or "
+            f"near-duplicates): {conflicts_text(data, conflicts, root=root)}")
+    if how is None:
+        warnings.warn(f"{said}; {what} counts each copy under its own label, so at least one of each group is "
+                      "scored against a wrong label", UserWarning, stacklevel=2)
+        return data
+    if how == "refuse":
+        raise CLIError(f"{said}: featbus will not train on an image under two labels; correct the labels, or say "
+                       "how to resolve them: --conflicting-labels drop (leave out every such image), first (keep "
+                       "the label of each group's first image) or keep (train on them as labelled)")
+    if how == "keep":
+        print(f"{said}; kept as labelled (--conflicting-labels keep)", file=sys.stderr)
+        return data
+    kept, out = resolve_label_conflicts(data, conflicts, how)
+    names = ", ".join(repr(os.path.relpath(data.paths[i], root) if root else data.paths[i]) for i in out[:5])
+    print(f"{said}; left out {len(out)} image(s) (--conflicting-labels {how}): {names}"
+          + (f" and {len(out) - 5} more" if len(out) > 5 else ""), file=sys.stderr)
+    return kept

@@ -29,12 +29,14 @@ from ._data import (
     DEFAULT_N_SPLITS,
     _check_n_splits,
     _data_paths,
+    _label_conflicts,
     _load_folder,
     _load_sites,
     _manifest_split,
     _mask_need,
     _patches,
     _preprocessing_steps,
+    add_conflicting_labels,
 )
 from ._options import (
     _CLASSIFIER_NAMES,
@@ -158,6 +160,7 @@ def add_parser(sub, parents) -> None:
     add_overwrite(p, "MODEL")
     add_strict(p, "the cross-validation (or validation split) and the held-out images of --test-fraction; MODEL is "
                   "written anyway")
+    add_conflicting_labels(p)
     p.set_defaults(func=run)
 
 
@@ -283,6 +286,7 @@ def run(args) -> int:
         data = _load_sites(paths, lambda p: _patches(_load_folder(p, args.on_error, args.task,
                                                                   columns=export_columns(args), needs_masks=needs),
                                                      args), "training")
+    data = _label_conflicts(data, "training", args.conflicting_labels, paths[0] if len(paths) == 1 else None)
     _log_data(data, ", ".join(paths))
     progress = _progress(args)
     held = None

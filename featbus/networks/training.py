@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from .._warnings import find_stack_level
 from ..progress import progress_bar
 from . import _backend
 
@@ -276,5 +277,5 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
         note = (f"{desc}: {why} ended training after {len(history['epochs'])} of {total_epochs} epochs; "
                 f"the weights of epoch {history['best_epoch'] + 1} are kept")
         history["note"] = note
-        warnings.warn(note, UserWarning, stacklevel=3)
+        warnings.warn(note, UserWarning, stacklevel=find_stack_level())
     return history

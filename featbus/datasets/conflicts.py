@@ -1,0 +1,163 @@
+"""The same image under two labels: found (identical pixels, or one near-duplicate group) and resolved."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from ._common import subset
+
+__all__ = ["CONFLICT_RESOLUTIONS", "label_conflicts", "conflicts_text", "resolve_label_conflicts"]
+
+#: How ``featbus train --conflicting-labels`` resolves them: ``refuse`` (the default: an error
+#: naming the files), ``drop`` every image of a conflicting group, keep the label of the
+#: group's ``first`` image (in reading order) and drop the others, or ``keep`` them all as labelled.
+CONFLICT_RESOLUTIONS = ("refuse", "drop", "first", "keep")
+
+
+def label_conflicts(data: Bunch, *, near: bool = True, n_jobs: int | None = None) -> list[np.ndarray]:
+    """The groups of images that are one image under two or more labels.
+
+    Two images are one image when their pixels are identical, or (``near``) when they fall in one
+    near-duplicate group (:func:`featbus.duplicate_groups`: the same frame re-saved, slightly
+    cropped or shifted). A data set whose ``groups`` are near-duplicate groups already
+    (``Bunch.near_duplicate_groups``: a folder of class folders) is not hashed again; one whose
+    groups are patients or women (a manifest's ``group`` column, BUS-BRA's ``Case``, mini-MIAS) is
+    hashed here, since one patient may rightly have a benign and a malignant lesion.
+
+    Parameters
+    ----------
+    data : Bunch
+        A labelled data set of :mod:`featbus.datasets`.
+    near : bool, default=True
+        Near-duplicates too, not only identical pixels.
+    n_jobs : int, optional
+        Parallel workers for hashing.
+
+    Returns
+    -------
+    list of ndarray
+        Each conflicting group's image indices, in reading order; empty when none.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.utils import Bunch
+    >>> from featbus.datasets.conflicts import label_conflicts
+    >>> a, b = np.zeros((16, 16), np.uint8), np.eye(16, dtype=np.uint8) * 255
+    >>> data = Bunch(images=[a, b, a.copy()], target=np.array([0, 0, 1]), target_names=np.array(["x", "y"]))
+    >>> [g.tolist() for g in label_conflicts(data, near=False)]
+    [[0, 2]]
+    """
+    from ..model_selection import duplicate_groups
+
+    target = np.asarray(data.target, dtype=int)
+    if target.size == 0 or np.unique(target).size < 2:
+        return []
+    images = data.data if getattr(data, "data", None) is not None else data.images
+    labellings = [duplicate_groups(images, mode="exact", n_jobs=n_jobs)]
+    if near:
+        given = getattr(data, "groups", None)
+        if given is not None and getattr(data, "near_duplicate_groups", False) and len(given) == target.size:
+            labellings.append(np.asarray(given))
+        else:
+            labellings.append(duplicate_groups(images, n_jobs=n_jobs))
+    # the union of both groupings (an exact copy is a near-duplicate too, but groups may come from a table)
+    parent = list(range(target.size))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for groups in labellings:
+        first: dict[int, int] = {}
+        for i, g in enumerate(np.asarray(groups).tolist()):
+            if g in first:
+                parent[find(i)] = find(first[g])
+            else:
+                first[g] = i
+    members: dict[int, list[int]] = {}
+    for i in range(target.size):
+        members.setdefault(find(i), []).append(i)
+    return [np.array(m) for m in members.values() if len(m) > 1 and np.unique(target[m]).size > 1]
+
+
+def _name(data: Bunch, i: int, root: str | None) -> str:
+    paths = getattr(data, "paths", None)
+    if not paths:
+        return f"image {i}"
+    path = str(paths[i])
+    if root:
+        try:
+            return os.path.relpath(path, root)
+        except ValueError:
+            return path
+    return path
+
+
+def conflicts_text(data: Bunch, conflicts: Sequence[np.ndarray], *, shown: int = 3, root: str | None = None) -> str:
+    """The conflicting groups in words: ``'a.png' (benign) = 'b.png' (malignant); ... and N more``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.utils import Bunch
+    >>> data = Bunch(paths=["b/a.png", "m/a.png"], target=np.array([0, 1]), target_names=np.array(["b", "m"]))
+    >>> conflicts_text(data, [np.array([0, 1])])
+    "'b/a.png' (b) = 'm/a.png' (m)"
+    """
+    names = np.asarray(data.target_names, dtype=str)
+    target = np.asarray(data.target, dtype=int)
+    parts = [" = ".join(f"{_name(data, i, root)!r} ({names[target[i]]})" for i in group)
+             for group in conflicts[:shown]]
+    more = f"; and {len(conflicts) - shown} more group(s)" if len(conflicts) > shown else ""
+    return "; ".join(parts) + more
+
+
+def resolve_label_conflicts(data: Bunch, conflicts: Sequence[np.ndarray], how: str) -> tuple[Bunch, list[int]]:
+    """The data set with its conflicting groups resolved as ``how`` says, and the images left out.
+
+    Parameters
+    ----------
+    data : Bunch
+    conflicts : list of ndarray
+        From :func:`label_conflicts`.
+    how : {"drop", "first", "keep"}
+        ``drop``: leave out every image of each group; ``first``: keep the images that carry the
+        label of the group's first image (in reading order), leave out the others; ``keep``: nothing.
+
+    Returns
+    -------
+    data : Bunch
+    left_out : list of int
+        Indices (into the data set given) of the images left out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.datasets import make_phantoms
+    >>> from featbus.datasets.conflicts import resolve_label_conflicts
+    >>> data = make_phantoms(4, image_size=16, random_state=0)
+    >>> group = np.array([0, 1]) if data.target[0] != data.target[1] else np.array([0, 2])
+    >>> kept, out = resolve_label_conflicts(data, [group], "first")
+    >>> len(kept.target), out == [int(group[1])]
+    (3, True)
+    """
+    if how not in CONFLICT_RESOLUTIONS[1:]:
+        raise ValueError(f"how must be one of {list(CONFLICT_RESOLUTIONS[1:])}, got {how!r}")
+    if how == "keep" or not conflicts:
+        return data, []
+    target = np.asarray(data.target, dtype=int)
+    out: list[int] = []
+    for group in conflicts:
+        if how == "drop":
+            out += [int(i) for i in group]
+        else:
+            out += [int(i) for i in group if target[i] != target[group[0]]]
+    keep = np.setdiff1d(np.arange(target.size), out)
+    return subset(data, keep), sorted(out)
