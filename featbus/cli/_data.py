@@ -428,35 +428,51 @@ CONFLICT_CHOICES = ("refuse", "drop", "first", "keep")
 def add_conflicting_labels(parser) -> None:
     """The ``--conflicting-labels`` option of a command that trains on DATA's labels."""
     parser.add_argument("--conflicting-labels", choices=CONFLICT_CHOICES, default="refuse", metavar="HOW",
-                        help="the same image under two labels (identical pixels, or one near-duplicate group): "
-                             "refuse (default: an error naming the files), drop every image of such a group, "
-                             "first: keep the label of the group's first image (in reading order) and leave out "
-                             "the other copies, keep: train on them as labelled")
+                        help="one image under two labels (identical pixels, or the same frame saved twice): refuse "
+                             "(default: an error naming the files); drop every image of such a group; first: keep "
+                             "the label of the group's first image (in reading order) and leave out the others; "
+                             "keep: train on them as labelled. drop and first also resolve near-duplicate groups "
+                             "under two labels, which are otherwise named and kept")
 
 
 def _label_conflicts(data, what: str, how: str | None = None, source: str | None = None):
-    """The same image under two labels in DATA, said or resolved; returns the data to use.
+    """The same image under two labels in DATA (and near-duplicates under two labels), said or
+    resolved; returns the data to use.
 
     ``how`` None (validate, evaluate: nothing is trained on the labels here) names them in one
-    warning line; ``"refuse"`` (train's default) is an error naming the files and the option that
-    resolves them; ``drop`` / ``first`` leave images out, each named; ``keep`` trains on them, said."""
+    warning line. In train, one image under two labels is refused by default (``"refuse"``: an error
+    naming the files and the option that resolves them), near-duplicate groups under two labels are
+    named and kept; ``drop`` / ``first`` leave images of both kinds out, each named; ``keep`` trains
+    on them as labelled, said."""
     from ..datasets.conflicts import conflicts_text, label_conflicts, resolve_label_conflicts
 
     conflicts = label_conflicts(data)
     if not conflicts:
         return data
     root = source if source and os.path.isdir(source) else None
-    n = sum(len(g) for g in conflicts)
-    said = (f"{n} images in {len(conflicts)} group(s) are one image under two labels (identical pixels or "
-            f"near-duplicates): {conflicts_text(data, conflicts, root=root)}")
+    same = [c for c in conflicts if c.same_image]
+    near = [c for c in conflicts if not c.same_image]
+    said = []
+    if same:
+        said.append(f"{sum(len(c.indices) for c in same)} images in {len(same)} group(s) are one image under two "
+                    f"labels (identical pixels, or the same frame saved twice): "
+                    f"{conflicts_text(data, same, root=root)}")
+    if near:
+        said.append(f"{sum(len(c.indices) for c in near)} images in {len(near)} near-duplicate group(s) carry "
+                    "different labels (perhaps one lesion, perhaps two alike): "
+                    f"{conflicts_text(data, near, root=root)}")
+    said = "; ".join(said)
     if how is None:
-        warnings.warn(f"{said}; {what} counts each copy under its own label, so at least one of each group is "
-                      "scored against a wrong label", UserWarning, stacklevel=2)
+        warnings.warn(f"{said}; {what} scores each copy against its own label", UserWarning, stacklevel=2)
         return data
     if how == "refuse":
-        raise CLIError(f"{said}: featbus will not train on an image under two labels; correct the labels, or say "
-                       "how to resolve them: --conflicting-labels drop (leave out every such image), first (keep "
-                       "the label of each group's first image) or keep (train on them as labelled)")
+        if same:
+            raise CLIError(f"{said}: featbus will not train on one image under two labels; correct the labels, or "
+                           "say how to resolve them: --conflicting-labels drop (leave out every such image), first "
+                           "(keep the label of each group's first image) or keep (train on them as labelled)")
+        warnings.warn(f"{said}; kept as labelled (--conflicting-labels drop or first leaves them out)", UserWarning,
+                      stacklevel=2)
+        return data
     if how == "keep":
         print(f"{said}; kept as labelled (--conflicting-labels keep)", file=sys.stderr)
         return data

@@ -320,7 +320,8 @@ def run(args) -> int:
     if recipe is not None:
         from ..pipelines.recipes import time_text
 
-        changed = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in overrides.items() if v is not None)
+        changed = ", ".join(f"{'fine-tuning epochs' if k == 'epochs' else k.replace('_', ' ')} {v}"
+                            for k, v in overrides.items() if v is not None)
         print(f"recipe {recipe.name}: {recipe.summary}" + (f", with {changed}" if changed else "")
               + f"; with its defaults 625 images take {time_text(recipe)}",
               file=sys.stderr)

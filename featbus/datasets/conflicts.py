@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.utils import Bunch
 
 from ._common import subset
 
-__all__ = ["CONFLICT_RESOLUTIONS", "label_conflicts", "conflicts_text", "resolve_label_conflicts"]
+__all__ = ["CONFLICT_RESOLUTIONS", "SAME_IMAGE_BITS", "LabelConflict", "label_conflicts", "conflicts_text",
+           "resolve_label_conflicts"]
 
 #: How ``featbus train --conflicting-labels`` resolves them: ``refuse`` (the default: an error
 #: naming the files), ``drop`` every image of a conflicting group, keep the label of the
@@ -18,29 +20,81 @@ __all__ = ["CONFLICT_RESOLUTIONS", "label_conflicts", "conflicts_text", "resolve
 CONFLICT_RESOLUTIONS = ("refuse", "drop", "first", "keep")
 
 
-def label_conflicts(data: Bunch, *, near: bool = True, n_jobs: int | None = None) -> list[np.ndarray]:
-    """The groups of images that are one image under two or more labels.
+#: Whole-image perceptual hashes (:func:`featbus.model_selection.image_hashes`) this many bits
+#: apart or closer are one image: on BUSI every cross-label pair at 0 to 2 bits is the same frame
+#: saved twice (a few rows cropped), while distinct synthetic images of one layout lie 4 bits and
+#: more apart (the near-duplicate threshold is 10 bits, chained).
+SAME_IMAGE_BITS = 2
 
-    Two images are one image when their pixels are identical, or (``near``) when they fall in one
-    near-duplicate group (:func:`featbus.duplicate_groups`: the same frame re-saved, slightly
-    cropped or shifted). A data set whose ``groups`` are near-duplicate groups already
-    (``Bunch.near_duplicate_groups``: a folder of class folders) is not hashed again; one whose
-    groups are patients or women (a manifest's ``group`` column, BUS-BRA's ``Case``, mini-MIAS) is
-    hashed here, since one patient may rightly have a benign and a malignant lesion.
+
+class LabelConflict(NamedTuple):
+    """One group of images under two or more labels."""
+
+    #: the images' indices, in reading order
+    indices: np.ndarray
+    #: ``True``: one image (identical pixels, or hashes within :data:`SAME_IMAGE_BITS`); ``False``:
+    #: one near-duplicate group only (perhaps the same lesion, perhaps two alike)
+    same_image: bool
+
+
+def _components(n: int, groupings) -> np.ndarray:
+    """Union of several groupings (arrays of labels, or ``(rows, cols)`` pairs): component labels."""
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for grouping in groupings:
+        if isinstance(grouping, tuple):
+            pairs = zip(np.asarray(grouping[0]).tolist(), np.asarray(grouping[1]).tolist())
+        else:
+            first: dict[int, int] = {}
+            pairs = []
+            for i, g in enumerate(np.asarray(grouping).tolist()):
+                pairs.append((first.setdefault(g, i), i))
+        for i, j in pairs:
+            a, b = find(i), find(j)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return np.array([find(i) for i in range(n)])
+
+
+def _mixed(labels: np.ndarray, target: np.ndarray) -> list[np.ndarray]:
+    members: dict[int, list[int]] = {}
+    for i, g in enumerate(labels.tolist()):
+        members.setdefault(g, []).append(i)
+    return [np.array(m) for m in members.values() if len(m) > 1 and np.unique(target[m]).size > 1]
+
+
+def label_conflicts(data: Bunch, *, near: bool = True, n_jobs: int | None = None) -> list[LabelConflict]:
+    """The groups of images that are one image, or near-duplicates, under two or more labels.
+
+    Two images are one image when their pixels are identical or their whole-image perceptual
+    hashes lie within :data:`SAME_IMAGE_BITS` bits (the same frame saved twice, a few rows
+    cropped): ``same_image`` groups. With ``near``, images of one near-duplicate group
+    (:func:`featbus.duplicate_groups`: the same frame shifted or cropped, or a neighbouring frame)
+    under two labels are reported too, as ``same_image=False`` groups. A data set whose ``groups``
+    are near-duplicate groups already (``Bunch.near_duplicate_groups``: a folder of class folders)
+    is not grouped again; one whose groups are patients or women (a manifest's ``group`` column,
+    BUS-BRA's ``Case``, mini-MIAS) is, since one patient may rightly have a benign and a malignant lesion.
 
     Parameters
     ----------
     data : Bunch
         A labelled data set of :mod:`featbus.datasets`.
     near : bool, default=True
-        Near-duplicates too, not only identical pixels.
+        Near-duplicate groups too, not only the same image.
     n_jobs : int, optional
         Parallel workers for hashing.
 
     Returns
     -------
-    list of ndarray
-        Each conflicting group's image indices, in reading order; empty when none.
+    list of LabelConflict
+        Each conflicting group's image indices and whether it is one image; the same-image groups
+        first; empty when none.
 
     Examples
     --------
@@ -49,42 +103,31 @@ def label_conflicts(data: Bunch, *, near: bool = True, n_jobs: int | None = None
     >>> from featbus.datasets.conflicts import label_conflicts
     >>> a, b = np.zeros((16, 16), np.uint8), np.eye(16, dtype=np.uint8) * 255
     >>> data = Bunch(images=[a, b, a.copy()], target=np.array([0, 0, 1]), target_names=np.array(["x", "y"]))
-    >>> [g.tolist() for g in label_conflicts(data, near=False)]
-    [[0, 2]]
+    >>> [(c.indices.tolist(), c.same_image) for c in label_conflicts(data, near=False)]
+    [([0, 2], True)]
     """
-    from ..model_selection import duplicate_groups
+    from ..model_selection import duplicate_groups, hash_pairs, image_hashes
 
     target = np.asarray(data.target, dtype=int)
-    if target.size == 0 or np.unique(target).size < 2:
+    n = target.size
+    if n == 0 or np.unique(target).size < 2:
         return []
     images = data.data if getattr(data, "data", None) is not None else data.images
-    labellings = [duplicate_groups(images, mode="exact", n_jobs=n_jobs)]
+    exact = duplicate_groups(images, mode="exact", n_jobs=n_jobs)
+    rows, cols, _ = hash_pairs(image_hashes(images, n_jobs=n_jobs), SAME_IMAGE_BITS)
+    same = _components(n, [exact, (rows, cols)])
+    out = [LabelConflict(m, True) for m in _mixed(same, target)]
     if near:
         given = getattr(data, "groups", None)
-        if given is not None and getattr(data, "near_duplicate_groups", False) and len(given) == target.size:
-            labellings.append(np.asarray(given))
+        if given is not None and getattr(data, "near_duplicate_groups", False) and len(given) == n:
+            groups = np.asarray(given)
         else:
-            labellings.append(duplicate_groups(images, n_jobs=n_jobs))
-    # the union of both groupings (an exact copy is a near-duplicate too, but groups may come from a table)
-    parent = list(range(target.size))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for groups in labellings:
-        first: dict[int, int] = {}
-        for i, g in enumerate(np.asarray(groups).tolist()):
-            if g in first:
-                parent[find(i)] = find(first[g])
-            else:
-                first[g] = i
-    members: dict[int, list[int]] = {}
-    for i in range(target.size):
-        members.setdefault(find(i), []).append(i)
-    return [np.array(m) for m in members.values() if len(m) > 1 and np.unique(target[m]).size > 1]
+            groups = duplicate_groups(images, n_jobs=n_jobs)
+        taken = {int(i) for c in out for i in c.indices}
+        for m in _mixed(_components(n, [same, groups]), target):
+            if not set(m.tolist()) <= taken:
+                out.append(LabelConflict(m, False))
+    return out
 
 
 def _name(data: Bunch, i: int, root: str | None) -> str:
@@ -113,7 +156,7 @@ def conflicts_text(data: Bunch, conflicts: Sequence[np.ndarray], *, shown: int =
     """
     names = np.asarray(data.target_names, dtype=str)
     target = np.asarray(data.target, dtype=int)
-    parts = [" = ".join(f"{_name(data, i, root)!r} ({names[target[i]]})" for i in group)
+    parts = [" = ".join(f"{_name(data, i, root)!r} ({names[target[i]]})" for i in getattr(group, "indices", group))
              for group in conflicts[:shown]]
     more = f"; and {len(conflicts) - shown} more group(s)" if len(conflicts) > shown else ""
     return "; ".join(parts) + more
@@ -125,7 +168,7 @@ def resolve_label_conflicts(data: Bunch, conflicts: Sequence[np.ndarray], how: s
     Parameters
     ----------
     data : Bunch
-    conflicts : list of ndarray
+    conflicts : list of LabelConflict or of index arrays
         From :func:`label_conflicts`.
     how : {"drop", "first", "keep"}
         ``drop``: leave out every image of each group; ``first``: keep the images that carry the
@@ -155,6 +198,7 @@ def resolve_label_conflicts(data: Bunch, conflicts: Sequence[np.ndarray], how: s
     target = np.asarray(data.target, dtype=int)
     out: list[int] = []
     for group in conflicts:
+        group = getattr(group, "indices", group)
         if how == "drop":
             out += [int(i) for i in group]
         else:
