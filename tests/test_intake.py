@@ -121,7 +121,7 @@ def test_validate_reads_the_data_before_the_model(tmp_path, monkeypatch, capsys)
 def test_the_same_image_under_two_labels_is_found_and_resolved(tmp_path):
     data = load_data(_two_labels(tmp_path / "DATA2"))
     conflicts = label_conflicts(data)
-    assert len(conflicts) == 1 and conflicts[0].same_image
+    assert len(conflicts) == 1 and conflicts[0].kind == "identical"
     names = sorted(Path(data.paths[i]).name for i in conflicts[0].indices)
     assert names == ["benign_0.png", "copy_of_benign_0.png"]
     kept, out = resolve_label_conflicts(data, conflicts, "first")
@@ -149,7 +149,8 @@ def test_evaluate_names_the_same_image_under_two_labels(tmp_path):
 
     root = _two_labels(tmp_path / "DATA2")
     data = load_data(root)
-    with pytest.warns(UserWarning, match=r"one image under two labels.*'malignant/copy_of_benign_0.png'"):
+    named = r"one image \(identical pixels\) under two labels.*'malignant/copy_of_benign_0.png'"
+    with pytest.warns(UserWarning, match=named):
         same = _label_conflicts(data, "the cross-validation", source=str(root))
     assert same is data  # named, not changed
 

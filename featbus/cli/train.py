@@ -318,12 +318,14 @@ def run(args) -> int:
               f"about {args.segmenter_time:.0f} s", file=sys.stderr)
     overrides = {k: getattr(args, dest) for k, dest in _OVERRIDE_DESTS.items()}
     if recipe is not None:
-        from ..pipelines.recipes import time_text
+        from ..pipelines.recipes import expected_minutes, time_text
 
         changed = ", ".join(f"{'fine-tuning epochs' if k == 'epochs' else k.replace('_', ' ')} {v}"
                             for k, v in overrides.items() if v is not None)
+        here = expected_minutes(recipe, len(data.target), overrides.get("epochs"))
         print(f"recipe {recipe.name}: {recipe.summary}" + (f", with {changed}" if changed else "")
-              + f"; with its defaults 625 images take {time_text(recipe)}",
+              + f"; with its defaults 625 images take {time_text(recipe)}"
+              + (f"; these {len(data.target)} images: about {max(here, 1):.0f} min on 2 CPU cores" if here else ""),
               file=sys.stderr)
     if network_weights is not None:  # the recipe's network starts from the local weights file
         overrides["weights"] = network_weights

@@ -11,12 +11,13 @@ from sklearn.utils import Bunch
 
 from ._common import subset
 
-__all__ = ["CONFLICT_RESOLUTIONS", "SAME_IMAGE_BITS", "LabelConflict", "label_conflicts", "conflicts_text",
-           "resolve_label_conflicts"]
+__all__ = ["CONFLICT_RESOLUTIONS", "CONFLICT_KINDS", "SAME_IMAGE_BITS", "LabelConflict", "label_conflicts",
+           "conflicts_text", "resolve_label_conflicts"]
 
-#: How ``featbus train --conflicting-labels`` resolves them: ``refuse`` (the default: an error
-#: naming the files), ``drop`` every image of a conflicting group, keep the label of the
-#: group's ``first`` image (in reading order) and drop the others, or ``keep`` them all as labelled.
+#: How ``featbus train --conflicting-labels`` resolves them: ``refuse`` (the default: identical
+#: images under two labels are an error naming the files, the other kinds are named), ``drop``
+#: every image of a conflicting group, keep the label of the group's ``first`` image (in reading
+#: order) and drop the others, or ``keep`` them all as labelled.
 CONFLICT_RESOLUTIONS = ("refuse", "drop", "first", "keep")
 
 
@@ -32,9 +33,20 @@ class LabelConflict(NamedTuple):
 
     #: the images' indices, in reading order
     indices: np.ndarray
-    #: ``True``: one image (identical pixels, or hashes within :data:`SAME_IMAGE_BITS`); ``False``:
-    #: one near-duplicate group only (perhaps the same lesion, perhaps two alike)
-    same_image: bool
+    #: ``"identical"``: identical pixels (a file copied into two class folders); ``"same frame"``:
+    #: whole-image hashes within :data:`SAME_IMAGE_BITS` bits (the frame saved twice, a few rows
+    #: cropped); ``"near-duplicates"``: one near-duplicate group only (perhaps the same lesion,
+    #: perhaps two alike)
+    kind: str
+
+    @property
+    def same_image(self) -> bool:
+        """Whether the group is one image (identical pixels or the same frame)."""
+        return self.kind != "near-duplicates"
+
+
+#: The kinds of :class:`LabelConflict`, from the most certain.
+CONFLICT_KINDS = ("identical", "same frame", "near-duplicates")
 
 
 def _components(n: int, groupings) -> np.ndarray:
@@ -72,11 +84,12 @@ def _mixed(labels: np.ndarray, target: np.ndarray) -> list[np.ndarray]:
 def label_conflicts(data: Bunch, *, near: bool = True, n_jobs: int | None = None) -> list[LabelConflict]:
     """The groups of images that are one image, or near-duplicates, under two or more labels.
 
-    Two images are one image when their pixels are identical or their whole-image perceptual
-    hashes lie within :data:`SAME_IMAGE_BITS` bits (the same frame saved twice, a few rows
-    cropped): ``same_image`` groups. With ``near``, images of one near-duplicate group
+    Two images are one image when their pixels are identical (kind ``"identical"``), or the same
+    frame when their whole-image perceptual hashes lie within :data:`SAME_IMAGE_BITS` bits (saved
+    twice, a few rows cropped: ``"same frame"``; smooth synthetic images of one layout can be that
+    close too). With ``near``, images of one near-duplicate group
     (:func:`featbus.duplicate_groups`: the same frame shifted or cropped, or a neighbouring frame)
-    under two labels are reported too, as ``same_image=False`` groups. A data set whose ``groups``
+    under two labels are reported too (``"near-duplicates"``). A data set whose ``groups``
     are near-duplicate groups already (``Bunch.near_duplicate_groups``: a folder of class folders)
     is not grouped again; one whose groups are patients or women (a manifest's ``group`` column,
     BUS-BRA's ``Case``, mini-MIAS) is, since one patient may rightly have a benign and a malignant lesion.
@@ -93,8 +106,8 @@ def label_conflicts(data: Bunch, *, near: bool = True, n_jobs: int | None = None
     Returns
     -------
     list of LabelConflict
-        Each conflicting group's image indices and whether it is one image; the same-image groups
-        first; empty when none.
+        Each conflicting group's image indices and its kind (:data:`CONFLICT_KINDS`), the most
+        certain first; a group is reported once, as its most certain kind; empty when none.
 
     Examples
     --------
@@ -103,8 +116,8 @@ def label_conflicts(data: Bunch, *, near: bool = True, n_jobs: int | None = None
     >>> from featbus.datasets.conflicts import label_conflicts
     >>> a, b = np.zeros((16, 16), np.uint8), np.eye(16, dtype=np.uint8) * 255
     >>> data = Bunch(images=[a, b, a.copy()], target=np.array([0, 0, 1]), target_names=np.array(["x", "y"]))
-    >>> [(c.indices.tolist(), c.same_image) for c in label_conflicts(data, near=False)]
-    [([0, 2], True)]
+    >>> [(c.indices.tolist(), c.kind) for c in label_conflicts(data, near=False)]
+    [([0, 2], 'identical')]
     """
     from ..model_selection import duplicate_groups, hash_pairs, image_hashes
 
@@ -114,19 +127,21 @@ def label_conflicts(data: Bunch, *, near: bool = True, n_jobs: int | None = None
         return []
     images = data.data if getattr(data, "data", None) is not None else data.images
     exact = duplicate_groups(images, mode="exact", n_jobs=n_jobs)
+    out = [LabelConflict(m, "identical") for m in _mixed(_components(n, [exact]), target)]
     rows, cols, _ = hash_pairs(image_hashes(images, n_jobs=n_jobs), SAME_IMAGE_BITS)
     same = _components(n, [exact, (rows, cols)])
-    out = [LabelConflict(m, True) for m in _mixed(same, target)]
+    labellings = [same]
     if near:
         given = getattr(data, "groups", None)
         if given is not None and getattr(data, "near_duplicate_groups", False) and len(given) == n:
-            groups = np.asarray(given)
+            labellings.append(np.asarray(given))
         else:
-            groups = duplicate_groups(images, n_jobs=n_jobs)
+            labellings.append(duplicate_groups(images, n_jobs=n_jobs))
+    for kind, grouping in zip(CONFLICT_KINDS[1:], labellings):
+        if kind != "same frame":
+            grouping = _components(n, [same, grouping])
         taken = {int(i) for c in out for i in c.indices}
-        for m in _mixed(_components(n, [same, groups]), target):
-            if not set(m.tolist()) <= taken:
-                out.append(LabelConflict(m, False))
+        out += [LabelConflict(m, kind) for m in _mixed(grouping, target) if not set(m.tolist()) <= taken]
     return out
 
 
