@@ -241,3 +241,20 @@ def test_a_warning_of_a_loader_points_at_the_callers_line(tmp_path):
         load_data(root)
     left = [w for w in caught if "left out 'All/'" in str(w.message)]
     assert left and Path(left[0].filename).resolve() == Path(__file__).resolve()
+
+
+def test_masks_named_stem_mask_in_the_mask_folder_pair_too(tmp_path):
+    root = _download(tmp_path / "DATA")
+    shutil.rmtree(root / "All")
+    for f in sorted((root / "Benign" / "masks").glob("*.png")):
+        f.rename(f.with_name(f.stem + "_mask.png"))
+    data = load_data(root)
+    assert all(r.meta["has_mask_file"] for r in data.data) and len(data.target) == 8
+
+
+def test_train_announces_a_time_scaled_to_the_data():
+    from featbus.pipelines.recipes import RECIPES, expected_minutes
+
+    r = RECIPES["finetuned-lite0"]
+    assert abs(r.cpu_minutes - 122 * 625 / 120 / 2 / 60) < 1e-9  # the measured run, in recipes.py
+    assert expected_minutes(r, 811) > expected_minutes(r, 625) > expected_minutes(r, 625, epochs=6)

@@ -115,7 +115,7 @@ def run(args) -> int:
     # keras_too: adapting re-estimates the networks' statistics in Keras; TensorFlow's start-up lines stay hidden
     model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=True)
     # the model's passes over the images run inside the adaptation (copied, re-estimated): the time is shown
-    with command_progress(args, f"adapt {args.model} to {len(records)} images"):
+    with command_progress(args, f"adapt {Path(args.model).name} to {len(records)} images"):
         adapted = _adapt(model, records, labels=labels, groups=groups, method=args.method,
                          target_sensitivity=target, positive=args.positive, force=args.force,
                          source=str(args.model), site=Path(args.images[0]).name, unit=unit,

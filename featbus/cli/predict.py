@@ -83,7 +83,7 @@ def run(args) -> int:
     model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=grad_cam)
     with warnings.catch_warnings():  # the skipped images are counted below and listed in the table
         warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
-        with command_progress(args, f"predict {args.model}", len(paths)) as bar:
+        with command_progress(args, f"predict {Path(args.model).name}", len(paths)) as bar:
             table = counted(model.predict_table, bar)(paths, on_error=args.on_error, decision=args.decision)
     print(_decision_line(model, args.decision), file=sys.stderr)
     if args.explain:

@@ -70,7 +70,7 @@ def run(args) -> int:
     data = _load_folder(args.data, args.on_error, args.task, min_classes=1, columns=export_columns(args))
     data = _label_conflicts(data, "validation", source=args.data)
     model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime)
-    with command_progress(args, f"validate {args.model}", len(data.target)) as bar:
+    with command_progress(args, f"validate {Path(args.model).name}", len(data.target)) as bar:
         # the images go through the model in chunks, each advancing the bar (validate reads them once)
         model.transform, model.predict_proba = counted(model.transform, bar), counted(model.predict_proba, bar)
         try:
