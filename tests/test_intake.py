@@ -258,3 +258,13 @@ def test_train_announces_a_time_scaled_to_the_data():
     r = RECIPES["finetuned-lite0"]
     assert abs(r.cpu_minutes - 122 * 625 / 120 / 2 / 60) < 1e-9  # the measured run, in recipes.py
     assert expected_minutes(r, 811) > expected_minutes(r, 625) > expected_minutes(r, 625, epochs=6)
+
+
+def test_predict_leaves_out_the_mask_folders_of_a_download(tmp_path, capsys):
+    from featbus.cli._data import _expand_images
+
+    root = _download(tmp_path / "DATA")
+    paths = _expand_images([str(root)])
+    assert len(paths) == 16 and not any("/masks/" in p for p in paths)  # the All/ copies are images too
+    err = capsys.readouterr().err
+    assert "left out Benign/masks/" in err and "left out All/masks/" in err

@@ -216,11 +216,16 @@ def _expand_images(inputs: Sequence[str]) -> list[str]:
             paths += [str(f) for f in mias_files(p)]
         elif p.is_dir():
             files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES)
-            pair = _paired_folders(p)
-            if pair is not None:  # a hospital's export: images/ and masks/ of the same names
+            # a hospital's export (images/ and masks/ of the same names), or a download's class folders
+            # each holding images/ and masks/: the masks are no images to predict
+            for folder in dict.fromkeys([p, *sorted({f.parent.parent for f in files if f.parent != p})]):
+                pair = _paired_folders(folder) if folder.is_dir() else None
+                if pair is None:
+                    continue
                 image_dir, mask_dir = pair
                 n = sum(1 for f in files if mask_dir in f.parents)
-                print(f"left out {mask_dir.name}/ in {item!r}: its {n} file(s) are the masks of the images in "
+                where = mask_dir.relative_to(p) if mask_dir != p else mask_dir.name
+                print(f"left out {str(where)}/ in {item!r}: its {n} file(s) are the masks of the images in "
                       f"{image_dir.name}/ (the same file names)", file=sys.stderr)
                 files = [f for f in files if mask_dir not in f.parents]
             masks = _masks_among(files)
