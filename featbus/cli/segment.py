@@ -297,7 +297,7 @@ def _cmd_evaluate(args) -> int:
                         needs_masks="the segmenter's ground-truth masks")
     records = _with_masks(data, args.data_dir, purpose="evaluate compares the predictions with them")
     seg = _load_segmenter(args.segmenter)
-    from ..provenance import overlap_notes
+    from ..model.provenance import overlap_notes
 
     cautions = [f"caution: {note}" for note in overlap_notes(seg, records)]
     with command_progress(args, f"segment evaluate {args.segmenter}", len(records)) as bar:
