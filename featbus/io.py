@@ -32,6 +32,7 @@ from ._records import (
     map_images,
     to_gray,
 )
+from .progress import find_stack_level
 
 __all__ = ["read_image", "read_images", "read_mask", "load_item", "write_feature_table", "MAX_PIXELS",
            "DICOM_WINDOW"]
@@ -612,7 +613,7 @@ def read_images(paths: Sequence[str | os.PathLike], *, mode: str = "gray", on_er
 def warn_skipped(skipped: list[tuple[int, str, str]], what: str = "image file(s)") -> None:
     """Warn once about the items a reader went past: the first 20 by index, path and reason.
 
-    The warning names the caller's caller (``stacklevel=3``): call it from the reading function.
+    The warning names the first line outside featbus (the user's).
 
     Parameters
     ----------
@@ -633,7 +634,8 @@ def warn_skipped(skipped: list[tuple[int, str, str]], what: str = "image file(s)
     """
     lines = "; ".join(f"{i} ({p!r}): {r}" for i, p, r in skipped[:20])
     more = f"; ... and {len(skipped) - 20} more" if len(skipped) > 20 else ""
-    warnings.warn(f"skipped {len(skipped)} unreadable {what}: {lines}{more}", UserWarning, stacklevel=3)
+    warnings.warn(f"skipped {len(skipped)} unreadable {what}: {lines}{more}", UserWarning,
+                  stacklevel=find_stack_level())
 
 
 def skipped_note(skipped, *, shown: int = 5, reasons: bool = True) -> str:

@@ -25,6 +25,7 @@ from sklearn.model_selection._split import BaseCrossValidator, GroupsConsumerMix
 
 from ._records import check_images, map_images, to_float
 from .io import load_item
+from .progress import find_stack_level
 
 __all__ = ["image_hashes", "duplicate_groups", "resolve_groups", "holdout_split", "DuplicateGroupKFold",
            "hash_pairs"]
@@ -483,12 +484,12 @@ def holdout_split(target, groups, test_fraction: float, random_state: int = 0, *
         fewest = min(len(np.unique(groups[target == c])) for c in np.unique(target))
         if fewest < 2:
             warnings.warn(f"too few groups per class for a held-out split of {what}={test_fraction}: "
-                          "nothing held out", UserWarning, stacklevel=2)
+                          "nothing held out", UserWarning, stacklevel=find_stack_level())
             return np.arange(n), np.arange(0)
         if fewest < k:
             warnings.warn(f"the smallest class has {fewest} groups of images, too few for a held-out split of "
                           f"{what}={test_fraction}: holding out 1/{fewest} of the images instead", UserWarning,
-                          stacklevel=2)
+                          stacklevel=find_stack_level())
             k = fewest
     cv = StratifiedGroupKFold(k, shuffle=True, random_state=random_state)
     train, test = next(cv.split(np.zeros(n), target, groups))

@@ -1,4 +1,5 @@
-"""featbus's one progress display: a tqdm bar on a terminal, plain timestamped lines otherwise.
+"""featbus's one progress display: a tqdm bar on a terminal, plain timestamped lines otherwise; and
+where a warning points (:func:`find_stack_level`: the user's line, not featbus's).
 
 Every estimator and function with a ``progress`` parameter resolves it here:
 
@@ -26,12 +27,16 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import inspect
+import os
 import sys
 import threading
 import time
 from typing import Any
 
-__all__ = ["progress_mode", "progress_bar", "progress_off", "show_progress", "LogProgress", "LOG_INTERVAL"]
+__all__ = ["find_stack_level", "progress_mode", "progress_bar", "progress_off", "show_progress", "task_progress",
+           "LogProgress",
+           "LOG_INTERVAL"]
 
 #: Seconds between two progress lines when standard error is not a terminal.
 LOG_INTERVAL = 30.0
@@ -107,6 +112,9 @@ class LogProgress:
         Seconds between two lines (default: :data:`LOG_INTERVAL`).
     file : file object, optional
         Where lines go (default: standard error when each line is written).
+    announce : bool, default=False
+        Write a line when it starts too (``HH:MM:SS desc: started, 811 img``), so a log shows
+        at once what runs (:func:`task_progress`); the last line is then always written.
 
     Examples
     --------
@@ -123,7 +131,7 @@ class LogProgress:
     """
 
     def __init__(self, total: int | None, desc: str = "", unit: str = "it", *, initial: int = 0,
-                 interval: float | None = None, file=None):
+                 interval: float | None = None, file=None, announce: bool = False):
         self.total = None if total is None else int(total)
         self.desc, self.unit = desc, unit
         self.n = self._initial = int(initial)
@@ -135,6 +143,10 @@ class LogProgress:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._tick, name="featbus-progress", daemon=True)
+        if announce:
+            self._written += 1
+            self._write(f"{time.strftime('%H:%M:%S')} {self.desc}: started"
+                        + (f", {self.total} {self.unit}" if self.total else ""))
         self._thread.start()
 
     # -- what tqdm offers
@@ -170,8 +182,8 @@ class LogProgress:
         with self._lock:
             n, postfix = self.n, self._postfix
         spent = time.monotonic() - self._started
-        count = f"{n}/{self.total} {self.unit}" if self.total else f"{n} {self.unit}"
-        parts = [count + (f" ({100 * n / self.total:.0f}%)" if self.total else "")]
+        count = f"{n}/{self.total} {self.unit}" if self.total else f"{n} {self.unit}" if n else ""
+        parts = [count + (f" ({100 * n / self.total:.0f}%)" if self.total else "")] if count else []
         if postfix:
             parts.append(postfix)
         if done:
@@ -251,3 +263,108 @@ def progress_bar(progress: Any, total: int | None, desc: str, unit: str = "it", 
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=leave, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def task_progress(progress: Any, desc: str, total: int | None = None, unit: str = "img"):
+    """A command's long work, shown as it runs: ``with task_progress(progress, "validate", n) as bar:``.
+
+    On a terminal, a tqdm bar (refreshed every second, so its clock moves between updates); off a
+    terminal (a log, a pipe), a line when it starts, one every :data:`LOG_INTERVAL` seconds and one
+    when it ends, whatever its length; nothing with ``progress`` false or inside
+    :func:`progress_off`. The caller advances it with ``bar.update(k)`` as images are done; with
+    ``total`` None (work that cannot be counted), it shows the time spent only.
+
+    Parameters
+    ----------
+    progress : bool, "auto" or None
+        The setting (a command's: ``False`` with ``--quiet``, else ``"auto"``).
+    desc : str
+        What runs, as the line starts: ``"validate breast-us"``.
+    total : int, optional
+        How many ``unit`` the work counts.
+    unit : str, default="img"
+
+    Yields
+    ------
+    bar
+        ``update``, ``set_postfix``, ``set_postfix_str``, ``close``.
+
+    Examples
+    --------
+    >>> from featbus.progress import task_progress
+    >>> with task_progress(False, "validate", 3) as bar:
+    ...     bar.update(3)
+    """
+    mode = progress_mode(progress)
+    if mode is None:
+        yield _NoProgress()
+        return
+    if mode == "lines":
+        bar = LogProgress(total, desc=desc, unit=unit, announce=True)
+        try:
+            yield bar
+        finally:
+            bar.close()
+        return
+    from tqdm.auto import tqdm
+
+    fmt = None if total else "{desc}: {elapsed} spent"
+    bar = tqdm(total=total, desc=desc, unit=unit, leave=True, file=sys.stderr, bar_format=fmt)
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(1.0):
+            try:
+                bar.refresh()
+            except Exception:  # a closed stream: progress is not worth an error
+                return
+
+    ticker = threading.Thread(target=tick, name="featbus-progress-tick", daemon=True)
+    ticker.start()
+    try:
+        yield bar
+    finally:
+        stop.set()
+        ticker.join()
+        bar.close()
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_TESTS_DIR = os.path.join(os.path.dirname(_PACKAGE_DIR), "tests")
+
+
+def find_stack_level() -> int:
+    """The ``stacklevel`` of :func:`warnings.warn` that names the first frame outside featbus.
+
+    A warning raised deep in featbus (a loader called by ``load_data``, called by the user's
+    script) then points at the user's line, whatever the depth of the call (pandas'
+    ``find_stack_level`` does the same). Frames of featbus's own tests count as outside.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from featbus.progress import find_stack_level
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warnings.warn("here", UserWarning, stacklevel=find_stack_level())
+    >>> "featbus" + os.sep + "progress.py" in caught[0].filename
+    False
+    """
+    frame = inspect.currentframe()
+    level = 0
+    try:
+        # level 1 is the caller of warnings.warn (where find_stack_level was called)
+        while frame is not None:
+            name = os.path.abspath(inspect.getfile(frame))
+            if level and (not name.startswith(_PACKAGE_DIR + os.sep) or name.startswith(_TESTS_DIR + os.sep)):
+                break
+            frame = frame.f_back
+            level += 1
+    finally:
+        del frame
+    return max(level, 1)

@@ -172,6 +172,23 @@ def _command_of(argv: Sequence[str]) -> str | None:
     return first if first in COMMANDS else None
 
 
+def _unknown_command(argv: Sequence[str]) -> str | None:
+    """The one-line error for a first word that is no command (``featbus vaildate``), with the
+    nearest command when one is near; ``None`` when there is no such word.
+
+    Examples
+    --------
+    >>> _unknown_command(["vaildate", "breast-us", "DATA"])
+    "unknown command 'vaildate'; did you mean 'validate'? (featbus --help lists the commands)"
+    """
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is None or first in COMMANDS:
+        return None
+    close = difflib.get_close_matches(first.lower(), list(COMMANDS), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; the commands: {', '.join(COMMANDS)}"
+    return f"unknown command {first!r}{hint} (featbus --help lists the commands)"
+
+
 class _ConsoleFormat(logging.Formatter):
     """``featbus COMMAND: info: message``, as the command's warnings and errors are written."""
 
@@ -270,6 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     words = sys.argv[1:] if argv is None else list(argv)
     command = _command_of(words)
+    unknown = _unknown_command(words) if command is None else None
+    if unknown is not None:  # one line, as for an unknown option: "did you mean 'validate'?"
+        print(f"featbus: error: {unknown}", file=sys.stderr)
+        return 2
     parser = build_parser([command] if command else [])
     args, extras = parser.parse_known_args(words)
     if extras:  # (a command's parser reports its own unknown options: _CommandParser)

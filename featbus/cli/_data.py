@@ -17,8 +17,9 @@ import numpy as np
 from ._common import CLIError, _one_line
 from ._options import export_columns
 
-_DATA_HELP = ("class folders (one sub-folder per class), a mini-MIAS folder (Info.txt + mdbNNN images) or a "
-              "CSV manifest (image,label[,mask,group,split])")
+_DATA_HELP = ("class folders (one sub-folder per class, its images in it or in images/ with masks/ beside, as "
+              "downloads come; a folder of copies of every image such as All/ is left out, said), a mini-MIAS "
+              "folder (Info.txt + mdbNNN images) or a CSV manifest (image,label[,mask,group,split])")
 
 
 def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min_classes: int = 2,
@@ -215,11 +216,16 @@ def _expand_images(inputs: Sequence[str]) -> list[str]:
             paths += [str(f) for f in mias_files(p)]
         elif p.is_dir():
             files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES)
-            pair = _paired_folders(p)
-            if pair is not None:  # a hospital's export: images/ and masks/ of the same names
+            # a hospital's export (images/ and masks/ of the same names), or a download's class folders
+            # each holding images/ and masks/: the masks are no images to predict
+            for folder in dict.fromkeys([p, *sorted({f.parent.parent for f in files if f.parent != p})]):
+                pair = _paired_folders(folder) if folder.is_dir() else None
+                if pair is None:
+                    continue
                 image_dir, mask_dir = pair
                 n = sum(1 for f in files if mask_dir in f.parents)
-                print(f"left out {mask_dir.name}/ in {item!r}: its {n} file(s) are the masks of the images in "
+                where = mask_dir.relative_to(p) if mask_dir != p else mask_dir.name
+                print(f"left out {str(where)}/ in {item!r}: its {n} file(s) are the masks of the images in "
                       f"{image_dir.name}/ (the same file names)", file=sys.stderr)
                 files = [f for f in files if mask_dir not in f.parents]
             masks = _masks_among(files)
@@ -419,3 +425,70 @@ def _load_sites(paths: Sequence[str], load, verb: str):
         parts.append(f"{site} ({n} images, {len(have)} classes" + (f"; no {', '.join(lacks)}" if lacks else "") + ")")
     print(f"{verb} on {len(data.site_names)} sites: {', '.join(parts)}", file=sys.stderr)
     return data
+
+
+#: ``--conflicting-labels``: what train does with the same image under two labels
+CONFLICT_CHOICES = ("refuse", "drop", "first", "keep")
+#: The kinds of label conflict (:data:`featbus.datasets.conflicts.CONFLICT_KINDS`) train refuses by
+#: default; the others are named and kept. Identical pixels only: BUSI as distributed holds 8 pairs of
+#: one frame saved twice under two labels (hashes 0-2 bits apart) and smooth synthetic images of one
+#: layout come that close too, so refusing "same frame" would refuse every BUSI training by default.
+REFUSED_CONFLICTS = ("identical",)
+
+
+def add_conflicting_labels(parser) -> None:
+    """The ``--conflicting-labels`` option of a command that trains on DATA's labels."""
+    parser.add_argument("--conflicting-labels", choices=CONFLICT_CHOICES, default="refuse", metavar="HOW",
+                        help="the same image under two labels: refuse (default: identical images are an error "
+                             "naming the files; the same frame saved twice, or near-duplicates, under two labels "
+                             "are named and kept); drop every image of such a group; first: keep the label of the "
+                             "group's first image (in reading order) and leave out the others; keep: train on them "
+                             "as labelled, said in one line")
+
+
+_KIND_WORDS = {"identical": "one image (identical pixels) under two labels",
+               "same frame": "one frame saved twice (perceptual hashes within 2 bits) under two labels",
+               "near-duplicates": "near-duplicates (perhaps one lesion, perhaps two alike) under two labels"}
+
+
+def _label_conflicts(data, what: str, how: str | None = None, source: str | None = None):
+    """Images under two labels in DATA (identical, the same frame, near-duplicates), said or
+    resolved; returns the data to use.
+
+    ``how`` None (validate, evaluate: nothing is trained on the labels here) names them in one
+    warning line. In train, the kinds of :data:`REFUSED_CONFLICTS` are refused by default
+    (``"refuse"``: an error naming the files and the option that resolves them), the others named
+    and kept; ``drop`` / ``first`` leave images of every kind out, each named; ``keep`` trains on
+    them as labelled, said."""
+    from ..datasets.conflicts import conflicts_text, label_conflicts, resolve_label_conflicts
+
+    conflicts = label_conflicts(data)
+    if not conflicts:
+        return data
+    root = source if source and os.path.isdir(source) else None
+    said = []
+    for kind, words in _KIND_WORDS.items():
+        mine = [c for c in conflicts if c.kind == kind]
+        if mine:
+            said.append(f"{sum(len(c.indices) for c in mine)} images in {len(mine)} group(s) are {words}: "
+                        f"{conflicts_text(data, mine, root=root)}")
+    said = "; ".join(said)
+    if how is None:
+        warnings.warn(f"{said}; {what} scores each copy against its own label", UserWarning, stacklevel=2)
+        return data
+    if how == "refuse":
+        if any(c.kind in REFUSED_CONFLICTS for c in conflicts):
+            raise CLIError(f"{said}: featbus will not train on one image under two labels; correct the labels, or "
+                           "say how to resolve them: --conflicting-labels drop (leave out every such image), first "
+                           "(keep the label of each group's first image) or keep (train on them as labelled)")
+        warnings.warn(f"{said}; kept as labelled (--conflicting-labels drop or first leaves them out)", UserWarning,
+                      stacklevel=2)
+        return data
+    if how == "keep":
+        print(f"{said}; kept as labelled (--conflicting-labels keep)", file=sys.stderr)
+        return data
+    kept, out = resolve_label_conflicts(data, conflicts, how)
+    names = ", ".join(repr(os.path.relpath(data.paths[i], root) if root else data.paths[i]) for i in out[:5])
+    print(f"{said}; left out {len(out)} image(s) (--conflicting-labels {how}): {names}"
+          + (f" and {len(out) - 5} more" if len(out) > 5 else ""), file=sys.stderr)
+    return kept

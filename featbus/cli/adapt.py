@@ -20,6 +20,7 @@ from ._options import (
     add_task,
     export_columns,
 )
+from ._progress import command_progress
 
 __all__ = ["add_parser", "run"]
 
@@ -113,10 +114,12 @@ def run(args) -> int:
         what, unit = f"{len(records)} unlabelled images", None
     # keras_too: adapting re-estimates the networks' statistics in Keras; TensorFlow's start-up lines stay hidden
     model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=True)
-    adapted = _adapt(model, records, labels=labels, groups=groups, method=args.method,
-                     target_sensitivity=target, positive=args.positive, force=args.force,
-                     source=str(args.model), site=Path(args.images[0]).name, unit=unit,
-                     n_bootstrap=args.n_bootstrap, random_state=args.random_state)
+    # the model's passes over the images run inside the adaptation (copied, re-estimated): the time is shown
+    with command_progress(args, f"adapt {Path(args.model).name} to {len(records)} images"):
+        adapted = _adapt(model, records, labels=labels, groups=groups, method=args.method,
+                         target_sensitivity=target, positive=args.positive, force=args.force,
+                         source=str(args.model), site=Path(args.images[0]).name, unit=unit,
+                         n_bootstrap=args.n_bootstrap, random_state=args.random_state)
     record = adapted.manifest["adaptation"]
     print(f"adapted {args.model} to {what} (method {record['method']})")
     for change in record["changed"]:

@@ -33,6 +33,7 @@ from ._data import (
     _DATA_HELP,
     _check_n_splits,
     _data_paths,
+    _label_conflicts,
     _load_sites,
     _load_study,
     _manifest_split,
@@ -253,6 +254,7 @@ def run(args) -> int:
         _check_writable(report, "--report", folder=report.suffix.lower() not in (".html", ".htm"))
         _check_report_target(report, args.overwrite)
     data = _load_study(args) if len(paths) == 1 else _load_sites(paths, lambda p: _load_study(args, p), "evaluating")
+    data = _label_conflicts(data, "the cross-validation", source=paths[0] if len(paths) == 1 else None)
     _log_data(data, ", ".join(paths))
     data, test_data, test_label = _test_set(data, args)
     _positive_class(args, data)  # a misspelt class fails now, before the extraction

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 from ._common import CLIError, _check_writable, _load_model_cli, _neutralised, _progress, _write_csv
 from ._data import _expand_images
 from ._options import add_model, add_on_error, add_output, add_overwrite
+from ._progress import command_progress, counted
 
 __all__ = ["add_parser", "run"]
 
@@ -81,7 +83,8 @@ def run(args) -> int:
     model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=grad_cam)
     with warnings.catch_warnings():  # the skipped images are counted below and listed in the table
         warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
-        table = model.predict_table(paths, on_error=args.on_error, decision=args.decision)
+        with command_progress(args, f"predict {Path(args.model).name}", len(paths)) as bar:
+            table = counted(model.predict_table, bar)(paths, on_error=args.on_error, decision=args.decision)
     print(_decision_line(model, args.decision), file=sys.stderr)
     if args.explain:
         from ..deploy.explain import explain_to_files
@@ -168,5 +171,9 @@ def _domain_line(model, table) -> str:
     line = flag_summary(table["unlike_training"].tolist())
     adapted = (model.manifest.get("domain") or {}).get("adapted")
     # an adapted model scores against its training images re-standardised on the site's
-    return line + (f" (adapted model: reference {str(adapted.get('how', '')).split(':')[0]})"
-                   if isinstance(adapted, dict) and adapted.get("how") else "")
+    if not (isinstance(adapted, dict) and adapted.get("how")):
+        return line
+    # the reference in a few words: up to its first bracket or colon, so the line's own bracket closes
+    how = re.split(r" \(|:", str(adapted["how"]), maxsplit=1)[0].strip()
+    return line + f" (adapted model: reference {how})"
+

@@ -42,6 +42,7 @@ from ._options import (
     add_report,
     export_columns,
 )
+from ._progress import command_progress
 
 __all__ = ["add_parser"]
 
@@ -194,10 +195,6 @@ def _load_segmenter(spec: str):
 # --------------------------------------------------------------------------- predict
 
 def _cmd_predict(args) -> int:
-    from PIL import Image
-
-    from ..io import load_item, written_atomically
-
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise CLIError(f"-o {str(out)!r} is a file; give a folder for the mask PNGs")
@@ -211,29 +208,13 @@ def _cmd_predict(args) -> int:
     _import_tensorflow_quietly(args.debug)
     seg = _load_segmenter(args.segmenter)
     out.mkdir(parents=True, exist_ok=True)
-    rows, errors, bad = [], 0, []
+    rows, bad = [], []
     batch = 16
-    for start in range(0, len(paths), batch):
-        chunk = paths[start:start + batch]
-        records, kept = [], []
-        for j, p in enumerate(chunk):
-            try:
-                records.append(load_item(p, start + j))
-                kept.append(j)
-            except (ValueError, OSError) as exc:
-                if args.on_error != "skip":
-                    raise
-                errors += 1
-                bad.append(p)
-                rows.append({"image": p, "mask": "", "lesion_found": "", "lesion_probability": "", "area_px": "",
-                             "error": str(exc)})
-        maps = seg.predict_proba_maps(records) if records else []
-        for j, mask, prob in zip(kept, seg.masks_from_maps(maps), seg.presence_from_maps(maps)):
-            name = names[start + j]
-            with written_atomically(out / name, suffix=".tmp.png") as tmp:
-                Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).save(tmp)
-            rows.append({"image": chunk[j], "mask": str(out / name), "lesion_found": bool(mask.any()),
-                         "lesion_probability": round(float(prob), 4), "area_px": int(mask.sum()), "error": ""})
+    with command_progress(args, f"segment predict {args.segmenter}", len(paths)) as bar:
+        for start in range(0, len(paths), batch):
+            _predict_chunk(seg, paths, names, start, batch, out, rows, bad, args.on_error)
+            bar.update(len(paths[start:start + batch]))
+    errors = len(bad)
     import pandas as pd
 
     order = {p: i for i, p in enumerate(paths)}
@@ -250,6 +231,44 @@ def _cmd_predict(args) -> int:
         print(f"skipped {errors} unreadable image(s): {_first_names([Path(b).name for b in bad])} (each with its "
               "reason in masks.csv's error column)", file=sys.stderr)
     return 0
+
+
+def _predict_chunk(seg, paths, names, start, batch, out, rows, bad, on_error) -> None:
+    """Masks of ``paths[start:start + batch]`` written into ``out``, their rows appended to ``rows``
+    (an unreadable image: a row with its error, its path appended to ``bad``, or raised)."""
+    from PIL import Image
+
+    from ..io import load_item, written_atomically
+
+    chunk = paths[start:start + batch]
+    records, kept = [], []
+    for j, p in enumerate(chunk):
+        try:
+            records.append(load_item(p, start + j))
+            kept.append(j)
+        except (ValueError, OSError) as exc:
+            if on_error != "skip":
+                raise
+            bad.append(p)
+            rows.append({"image": p, "mask": "", "lesion_found": "", "lesion_probability": "", "area_px": "",
+                         "error": str(exc)})
+    maps = seg.predict_proba_maps(records) if records else []
+    for j, mask, prob in zip(kept, seg.masks_from_maps(maps), seg.presence_from_maps(maps)):
+        name = names[start + j]
+        with written_atomically(out / name, suffix=".tmp.png") as tmp:
+            Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).save(tmp)
+        rows.append({"image": chunk[j], "mask": str(out / name), "lesion_found": bool(mask.any()),
+                     "lesion_probability": round(float(prob), 4), "area_px": int(mask.sum()), "error": ""})
+
+
+
+def _maps_counted(seg, records, bar, size: int = 16) -> list:
+    """The segmenter's probability maps of ``records``, ``size`` at a time, each chunk advancing ``bar``."""
+    maps = []
+    for start in range(0, len(records), size):
+        maps += list(seg.predict_proba_maps(records[start:start + size]))
+        bar.update(len(records[start:start + size]))
+    return maps
 
 
 def _mask_names(paths: list[str]) -> list[str]:
@@ -273,14 +292,16 @@ def _cmd_evaluate(args) -> int:
     if report is not None:
         _check_writable(report / "report.html", "--report")
     _import_tensorflow_quietly(args.debug)
-    seg = _load_segmenter(args.segmenter)
+    # the data first: a folder featbus cannot read is said before the segmenter loads
     data = _load_folder(args.data_dir, args.on_error, min_classes=1, columns=export_columns(args),
                         needs_masks="the segmenter's ground-truth masks")
     records = _with_masks(data, args.data_dir, purpose="evaluate compares the predictions with them")
+    seg = _load_segmenter(args.segmenter)
     from ..model.provenance import overlap_notes
 
     cautions = [f"caution: {note}" for note in overlap_notes(seg, records)]
-    maps = seg.predict_proba_maps(records)  # once: the masks and the lesion probability from the same maps
+    with command_progress(args, f"segment evaluate {args.segmenter}", len(records)) as bar:
+        maps = _maps_counted(seg, records, bar)  # once: the masks and the lesion probability from the same maps
     predicted = seg.masks_from_maps(maps)
     names = [r.path or f"#{i}" for i, r in enumerate(records)]
     table = segmentation_metrics([r.mask for r in records], predicted, names=names)

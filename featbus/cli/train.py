@@ -29,12 +29,14 @@ from ._data import (
     DEFAULT_N_SPLITS,
     _check_n_splits,
     _data_paths,
+    _label_conflicts,
     _load_folder,
     _load_sites,
     _manifest_split,
     _mask_need,
     _patches,
     _preprocessing_steps,
+    add_conflicting_labels,
 )
 from ._options import (
     _CLASSIFIER_NAMES,
@@ -164,6 +166,7 @@ def add_parser(sub, parents) -> None:
     add_overwrite(p, "MODEL")
     add_strict(p, "the cross-validation (or validation split) and the held-out images of --test-fraction; MODEL is "
                   "written anyway")
+    add_conflicting_labels(p)
     p.set_defaults(func=run)
 
 
@@ -330,6 +333,7 @@ def run(args) -> int:
         data = _load_sites(paths, lambda p: _patches(_load_folder(p, args.on_error, args.task,
                                                                   columns=export_columns(args), needs_masks=needs),
                                                      args), "training")
+    data = _label_conflicts(data, "training", args.conflicting_labels, paths[0] if len(paths) == 1 else None)
     _log_data(data, ", ".join(paths))
     progress = _progress(args)
     held = None
@@ -361,11 +365,14 @@ def run(args) -> int:
               f"about {args.segmenter_time:.0f} s", file=sys.stderr)
     overrides = {k: getattr(args, dest) for k, dest in _OVERRIDE_DESTS.items()}
     if recipe is not None:
-        from ..pipelines.recipes import time_text
+        from ..pipelines.recipes import expected_minutes, time_text
 
-        changed = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in overrides.items() if v is not None)
+        changed = ", ".join(f"{'fine-tuning epochs' if k == 'epochs' else k.replace('_', ' ')} {v}"
+                            for k, v in overrides.items() if v is not None)
+        here = expected_minutes(recipe, len(data.target), overrides.get("epochs"))
         print(f"recipe {recipe.name}: {recipe.summary}" + (f", with {changed}" if changed else "")
-              + f"; with its defaults 625 images take {time_text(recipe)}",
+              + f"; with its defaults 625 images take {time_text(recipe)}"
+              + (f"; these {len(data.target)} images: about {max(here, 1):.0f} min on 2 CPU cores" if here else ""),
               file=sys.stderr)
     if network_weights is not None:  # the recipe's network starts from the local weights file
         overrides["weights"] = network_weights

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..evaluation.sanity import strict_status
 from ._common import CLIError, _check_writable, _load_model_cli
-from ._data import _DATA_HELP, _load_folder
+from ._data import _DATA_HELP, _label_conflicts, _load_folder
 from ._options import (
     add_model,
     add_n_bootstrap,
@@ -20,6 +20,7 @@ from ._options import (
     add_task,
     export_columns,
 )
+from ._progress import command_progress, counted
 
 __all__ = ["add_parser", "run"]
 
@@ -65,10 +66,19 @@ def run(args) -> int:
         if report.exists() and not report.is_dir():
             raise CLIError(f"--report {str(report)!r} is a file; give a folder")
         _check_writable(report, "--report", folder=True)
-    model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime)
+    # the data first: a folder featbus cannot read is said in a second, before the model loads
     data = _load_folder(args.data, args.on_error, args.task, min_classes=1, columns=export_columns(args))
-    result = validate(model, data, target_sensitivity=args.target_sensitivity, n_bootstrap=args.n_bootstrap,
-                      positive=args.positive, subgroup=args.subgroup, random_state=args.random_state)
+    data = _label_conflicts(data, "validation", source=args.data)
+    model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime)
+    with command_progress(args, f"validate {Path(args.model).name}", len(data.target)) as bar:
+        # the images go through the model in chunks, each advancing the bar (validate reads them once)
+        model.transform, model.predict_proba = counted(model.transform, bar), counted(model.predict_proba, bar)
+        try:
+            result = validate(model, data, target_sensitivity=args.target_sensitivity,
+                              n_bootstrap=args.n_bootstrap, positive=args.positive, subgroup=args.subgroup,
+                              random_state=args.random_state)
+        finally:
+            del model.transform, model.predict_proba
     result = dataclasses.replace(result, model_source=str(args.model))
     print(result.summary())
     if args.report:

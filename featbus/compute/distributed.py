@@ -39,7 +39,7 @@ import numpy as np
 from .._records import ImageError, _PathLike
 from .._registry import EXECUTION_PARAMS
 from .._version import __version__
-from ..progress import progress_bar
+from ..progress import find_stack_level, progress_bar
 
 __all__ = ["extract", "local_client", "content_key"]
 
@@ -427,7 +427,7 @@ def _warn_skipped(skipped, n_total: int) -> None:
         lines = "; ".join(f"image {i} ({p!r}): {r}" for i, p, r in sorted(skipped)[:20])
         more = f"; and {len(skipped) - 20} more" if len(skipped) > 20 else ""
         warnings.warn(f"extract skipped {len(skipped)} of {n_total} image(s): {lines}{more}",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=find_stack_level())
 
 
 def _raise_first(errors: dict[int, BaseException], n_parts: int, n_done: int) -> None:

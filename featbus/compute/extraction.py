@@ -77,7 +77,7 @@ import numpy as np
 from .._records import ImageRecord, _PathLike
 from .._registry import EXECUTION_PARAMS
 from .._version import __version__
-from ..progress import progress_bar, progress_off, show_progress  # noqa: F401 (re-exported)
+from ..progress import find_stack_level, progress_bar, progress_off, show_progress  # noqa: F401 (re-exported)
 
 __all__ = [
     "extract_rows",
@@ -930,7 +930,7 @@ def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRec
         notes = disk.notes_since(n_corrupt_before)
         named = "; ".join(notes[:3]) + (f"; and {n - 3} more" if n > 3 else "")
         warnings.warn(f"{n} damaged or misplaced feature cache entr{'y' if n == 1 else 'ies'} in {disk.root} "
-                      f"{'was' if n == 1 else 'were'} recomputed: {named}", UserWarning, stacklevel=3)
+                      f"{'was' if n == 1 else 'were'} recomputed: {named}", UserWarning, stacklevel=find_stack_level())
     return out
 
 

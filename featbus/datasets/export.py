@@ -26,6 +26,7 @@ from sklearn.utils import Bunch
 
 from .._records import ImageError, map_images
 from ..io import MASK_FOLDER_NAME, dropped_masks_note, warn_skipped
+from ..progress import find_stack_level
 from ._common import _ON_ERROR, IMAGE_EXTENSIONS, _bunch, _classes_text, _natural_key, _read_keeping_image
 
 __all__ = ["EXPORT_COLUMNS", "EXPORT_TABLE_SUFFIXES", "export_table_of", "load_export", "paired_folders"]
@@ -313,7 +314,7 @@ def load_export(root: str | os.PathLike, *, image_column: str | None = None, lab
                        else "case and spaces differ")
                 notes.append(f"{w!r} read as {c!r} ({why})")
         if notes:
-            warnings.warn(f"labels of {where}: " + "; ".join(notes), UserWarning, stacklevel=2)
+            warnings.warn(f"labels of {where}: " + "; ".join(notes), UserWarning, stacklevel=find_stack_level())
         classes = [n for n in names if any(mapping[w] == n for w in written)] if classes is None else names
     else:
         classes, mapping = [], {}
@@ -343,7 +344,7 @@ def load_export(root: str | os.PathLike, *, image_column: str | None = None, lab
     if skipped:
         warn_skipped([(i, p, r) for i, (p, r) in enumerate(skipped)], "image(s)")
     if dropped:
-        warnings.warn(dropped_masks_note(dropped), UserWarning, stacklevel=2)
+        warnings.warn(dropped_masks_note(dropped), UserWarning, stacklevel=find_stack_level())
     if not images:
         raise ValueError(f"no readable image listed in {str(table_path)!r}")
     if group_col:
@@ -359,10 +360,10 @@ def load_export(root: str | os.PathLike, *, image_column: str | None = None, lab
         how = "near-duplicate images grouped (no patient column: name one with --group-column)"
         warnings.warn(f"{str(table_path)!r} has no patient column featbus recognises (usual names: patient, case, "
                       "subject): images are grouped as near-duplicates, not by patient; name the column with "
-                      "--group-column (group_column=)", UserWarning, stacklevel=2)
+                      "--group-column (group_column=)", UserWarning, stacklevel=find_stack_level())
     descr = (f"Export {str(root)!r} ({table_path.name}, images in {image_dir.name}/"
              + (f", masks in {mask_dir.name}/" if mask_dir is not None else "") + f"): {len(images)} images, "
              f"{_classes_text(target, classes)}, {len(np.unique(group_labels))} groups ({how}).")
     return _bunch(images, masks, np.asarray(target, dtype=int), classes, paths, group_labels, metas, descr,
-                  skipped=skipped, dropped_masks=dropped, label_notes=notes,
+                  skipped=skipped, dropped_masks=dropped, label_notes=notes, near_duplicate_groups=not group_col,
                   **({"groups_from": f"patients: the {group_col!r} column of {table_path.name}"} if group_col else {}))

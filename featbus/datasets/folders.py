@@ -13,6 +13,7 @@ from sklearn.utils import Bunch
 
 from .._records import ImageError, map_images
 from ..io import dropped_masks_note, warn_skipped
+from ..progress import find_stack_level
 from ._common import (
     _ON_ERROR,
     IMAGE_EXTENSIONS,
@@ -24,6 +25,7 @@ from ._common import (
     _read_keeping_image,
     _scan_class_folder,
 )
+from ._layout import WORKING_LAYOUTS, class_folder_items, copies_folders, one_level_down
 
 
 def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None = None,
@@ -108,36 +110,66 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
         extensions = (extensions,)
     exts = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in extensions)
     _pattern_regex(mask_pattern, None)  # validate early
+    left_out: list[tuple[str, str]] = []
     if classes is None:
         classes = sorted((d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
                          key=_natural_key)
         if not classes and require_labels:
-            raise ValueError(f"{str(root)!r} has no class sub-folders (expected root/<class>/<image>)")
-        _check_label_spellings(classes, f"the class folders of {str(root)!r}")
+            raise ValueError(f"{str(root)!r} has no class sub-folders (expected root/<class>/<image>): "
+                             f"{one_level_down(root, None, exts)}; featbus reads {WORKING_LAYOUTS}")
         from .export import paired_folders
 
         pair = paired_folders(root)
         if pair is not None:
             raise ValueError(f"{pair[1].name + '/'!r} pairs one to one with {pair[0].name + '/'!r} (the same file "
                              f"names): it holds their masks, not a class; featbus needs the labels: a table beside "
-                             f"them (columns image,label[,patient]) or one sub-folder per class")
+                             f"them (columns image,label[,patient]) or one sub-folder per class, each with its "
+                             f"images/ and masks/")
+        explicit = False
     else:
         classes = [str(c) for c in classes]
         absent = [c for c in classes if not (root / c).is_dir()]
         if absent:
             raise FileNotFoundError(f"class folder(s) {absent} not found in {str(root)!r}")
+        explicit = True
+    scanned = {}
+    for c in classes:
+        found, orphans, inner = class_folder_items(root / c, mask_pattern, exts)
+        scanned[c] = (found, orphans, inner)
+    if not explicit and len(classes) > 2:
+        # a folder of every image again (All/images, All/masks) beside the class folders: not a class
+        copies = copies_folders({c: [f for f, _ in scanned[c][0]] for c in classes})
+        for c, why in copies.items():
+            left_out.append((c, why))
+            warnings.warn(f"left out {c + '/'!r} of {str(root)!r}: {why}, so it is no class of its own (it would "
+                          "put each of those images under two labels)", UserWarning, stacklevel=find_stack_level())
+        classes = [c for c in classes if c not in copies]
+    if not explicit:
+        _check_label_spellings(classes, f"the class folders of {str(root)!r}")
     items, labels = [], []
-    # no class sub-folders (only allowed without require_labels): the images in root, unlabelled
-    for k, folder in enumerate([root / c for c in classes] if classes else [root]):
-        found, orphans = _scan_class_folder(folder, mask_pattern, exts)
+    if classes:
+        for k, c in enumerate(classes):
+            found, orphans, inner = scanned[c]
+            if orphans:
+                where = root / c if inner is None else (inner[1] or inner[0])
+                warnings.warn(f"{len(orphans)} mask file(s) without an image in {str(where)!r}: "
+                              + ", ".join(repr(o.name) for o in orphans[:10]), UserWarning,
+                              stacklevel=find_stack_level())
+            items += found
+            labels += [k] * len(found)
+    else:  # no class sub-folders (only allowed without require_labels): the images in root, unlabelled
+        found, orphans = _scan_class_folder(root, mask_pattern, exts)
         if orphans:
-            warnings.warn(f"{len(orphans)} mask file(s) without an image in {str(folder)!r}: "
-                          + ", ".join(repr(o.name) for o in orphans[:10]), UserWarning, stacklevel=2)
+            warnings.warn(f"{len(orphans)} mask file(s) without an image in {str(root)!r}: "
+                          + ", ".join(repr(o.name) for o in orphans[:10]), UserWarning,
+                          stacklevel=find_stack_level())
         items += found
-        labels += [k if classes else -1] * len(found)
+        labels += [-1] * len(found)
     if not items:
-        where = "the class folders of " if classes else ""
-        raise ValueError(f"no image files with extensions {exts} in {where}{str(root)!r}")
+        if classes:
+            raise ValueError(f"no image files with extensions {exts} in the class folders of {str(root)!r}: "
+                             f"{one_level_down(root, classes, exts)}; featbus reads {WORKING_LAYOUTS}")
+        raise ValueError(f"no image files with extensions {exts} in {str(root)!r}")
     results = map_images(_read_keeping_image, items, n_jobs, backend="threading")  # decoders release the GIL
     images, masks, target, paths, metas, skipped, dropped = [], [], [], [], [], [], []
     for (image_path, mask_paths), label, res in zip(items, labels, results):
@@ -159,7 +191,7 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
     if skipped:
         warn_skipped([(i, p, r) for i, (p, r) in enumerate(skipped)], "image(s)")
     if dropped:
-        warnings.warn(dropped_masks_note([d[:2] for d in dropped]), UserWarning, stacklevel=2)
+        warnings.warn(dropped_masks_note([d[:2] for d in dropped]), UserWarning, stacklevel=find_stack_level())
     if not images:
         raise ValueError(f"no readable image in {str(root)!r}")
     if groups == "duplicates":
@@ -170,8 +202,10 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
         group_labels = np.arange(len(images))
     descr = (f"Image folder {str(root)!r}: {len(images)} images, {_classes_text(target, classes)}, "
              f"{len(np.unique(group_labels))} groups.")
+    if left_out:
+        descr += " Left out: " + "; ".join(f"{c}/ ({why})" for c, why in left_out) + "."
     return _bunch(images, masks, target, classes, paths, group_labels, metas, descr, skipped=skipped,
-                  dropped_masks=dropped)
+                  dropped_masks=dropped, left_out=left_out, near_duplicate_groups=groups == "duplicates")
 
 
 # --------------------------------------------------------------------------- CSV manifest
@@ -449,7 +483,7 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
     if skipped:
         warn_skipped([(i, p, r) for i, (p, r) in enumerate(skipped)], "image(s)")
     if dropped:
-        warnings.warn(dropped_masks_note([d[:2] for d in dropped]), UserWarning, stacklevel=2)
+        warnings.warn(dropped_masks_note([d[:2] for d in dropped]), UserWarning, stacklevel=find_stack_level())
     if not images:
         raise ValueError(f"no readable image listed in {str(path)!r}")
     if has_group:
@@ -468,4 +502,5 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
              f"{len(np.unique(group_labels))} groups" + (" (from its 'group' column)." if has_group else "."))
     told = {"groups_from": f"the 'group' column of {Path(path).name}"} if has_group else {}
     return _bunch(images, masks, target, classes, paths, group_labels, kept_metas, descr, skipped=skipped,
-                  dropped_masks=dropped, split=np.asarray(kept_splits, dtype=object), extra_columns=extra, **told)
+                  dropped_masks=dropped, split=np.asarray(kept_splits, dtype=object), extra_columns=extra,
+                  near_duplicate_groups=not has_group and groups == "duplicates", **told)

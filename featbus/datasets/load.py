@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sklearn.utils import Bunch
 
+from ..progress import find_stack_level
 from .export import export_table_of, load_export
 from .folders import load_image_folder, load_manifest
 from .mias import MIAS_TASKS, is_mias_folder, load_mias
@@ -94,7 +95,8 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
     if tables:  # a table featbus cannot read: its patients are not used, and the user should know
         warnings.warn(f"{str(path)!r} holds {', '.join(tables)}, a table featbus does not know, so images are "
                       "grouped as near-duplicates, not by patient; to group by patient, write a manifest "
-                      "(columns image,label,group) and load that CSV instead", UserWarning, stacklevel=2)
+                      "(columns image,label,group) and load that CSV instead", UserWarning,
+                      stacklevel=find_stack_level())
     return data
 
 

@@ -12,6 +12,7 @@ from sklearn.utils import Bunch
 
 from .._records import map_images
 from ..io import read_image
+from ..progress import find_stack_level
 from ._common import _bunch, _default_data_dir
 
 MIAS_CLASSES = ("normal", "benign", "malignant")
@@ -144,10 +145,10 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
     if missing:
         warnings.warn(f"{len(missing)} image(s) listed in Info.txt are absent from {str(root)!r} "
                       f"(see Bunch.missing): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}",
-                      UserWarning, stacklevel=2)
+                      UserWarning, stacklevel=find_stack_level())
     if unlisted:
         warnings.warn(f"{len(unlisted)} image file(s) have no row in Info.txt and are not loaded: "
-                      f"{', '.join(unlisted[:5])}", UserWarning, stacklevel=2)
+                      f"{', '.join(unlisted[:5])}", UserWarning, stacklevel=find_stack_level())
     if not present:
         raise ValueError(f"none of the {len(refs)} images listed in Info.txt is in {str(root)!r}")
     images = map_images(lambda ref, i: read_image(on_disk[ref]), present, n_jobs, backend="threading")

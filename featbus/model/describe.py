@@ -109,7 +109,7 @@ def describe_manifest(manifest: dict) -> str:
         runs = tr.get("members") or []
         lines.append(f"{'training' if runs else 'networks ran'} on {tr.get('backend')} / {tr.get('device')}"
                      + (": " if runs else "") + "; ".join(
-            f"{len(h.get('epochs', []))} epochs, kept epoch {(h.get('best_epoch') or 0) + 1} "
+            f"{epochs_text(h)}, kept epoch {(h.get('best_epoch') or 0) + 1} "
             f"({_STOPPED.get(h.get('stopped'), h.get('stopped'))}), {h.get('seconds', 0):.0f} s" for h in runs))
     if r.get("preprocessing"):
         lines.append("preprocessing: " + " -> ".join(r["preprocessing"]))
@@ -216,3 +216,21 @@ def _seen_mark(site: dict, card: dict) -> str:
         text += (f" (honest, card: benign-vs-malignant AUC {format_interval(v, [lo, hi], digits=2)} with every "
                  f"part rebuilt without {honest.get('card_site')})")
     return text
+
+
+def epochs_text(history: dict) -> str:
+    """A network's epochs in words, its head's warm-up epochs named apart: ``14 epochs (2 head
+    warm-up + 12 fine-tuning)``, as the recipe announces them (12 fine-tuning epochs after 2 of warm-up).
+
+    Examples
+    --------
+    >>> epochs_text({"epochs": [{"phase": "warmup"}] * 2 + [{"phase": "finetune"}] * 12})
+    '14 epochs (2 head warm-up + 12 fine-tuning)'
+    >>> epochs_text({"epochs": [{"phase": "finetune"}] * 3})
+    '3 epochs'
+    """
+    epochs = history.get("epochs", []) or []
+    warm = sum(1 for e in epochs if isinstance(e, dict) and e.get("phase") == "warmup")
+    text = f"{len(epochs)} epoch{'s' if len(epochs) != 1 else ''}"
+    return text + (f" ({warm} head warm-up + {len(epochs) - warm} fine-tuning)" if warm else "")
+

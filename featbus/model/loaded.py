@@ -22,6 +22,7 @@ import numpy as np
 
 from .._registry import is_cnn
 from ..io import file_sha256
+from ..progress import find_stack_level
 from ._trust import CraftedModelError, NeedsTrust, check_loaded, printable
 from .domain import score_columns
 from .format import (
@@ -372,7 +373,8 @@ class FeatbusModel:
             error[i] = reason
         if skipped:
             warnings.warn(f"skipped {len(skipped)} unreadable image(s): "
-                          + "; ".join(f"{names[i]}: {r}" for i, _, r in skipped[:10]), UserWarning, stacklevel=2)
+                          + "; ".join(f"{names[i]}: {r}" for i, _, r in skipped[:10]), UserWarning,
+                          stacklevel=find_stack_level())
         table = pd.DataFrame({"image": names, "predicted": predicted,
                               "rule": np.where(np.asarray(error) == "", rule, "")})
         for j, c in enumerate(self.classes_):

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from ..progress import progress_bar
+from ..progress import find_stack_level, progress_bar
 from . import _backend
 
 __all__ = ["Phase", "train", "learning_rate_at"]
@@ -276,5 +276,5 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
         note = (f"{desc}: {why} ended training after {len(history['epochs'])} of {total_epochs} epochs; "
                 f"the weights of epoch {history['best_epoch'] + 1} are kept")
         history["note"] = note
-        warnings.warn(note, UserWarning, stacklevel=3)
+        warnings.warn(note, UserWarning, stacklevel=find_stack_level())
     return history

@@ -21,6 +21,8 @@ from imblearn.over_sampling import ADASYN as _ADASYN
 from imblearn.over_sampling import SMOTE as _SMOTE
 from imblearn.over_sampling import BorderlineSMOTE as _BorderlineSMOTE
 
+from ..progress import find_stack_level
+
 __all__ = ["ADASYN", "SMOTE", "BorderlineSMOTE", "adapt_sampler"]
 
 
@@ -50,7 +52,7 @@ class _SmallClasses:
             if isinstance(k, (int, np.integer)) and k > n - 1:
                 warnings.warn(f"{name}: class {smallest!r} has {n} samples here (a training fold), too few for "
                               f"{self._class_neighbours}={k}; using {n - 1} neighbour{'s' if n > 2 else ''}",
-                              UserWarning, stacklevel=2)
+                              UserWarning, stacklevel=find_stack_level())
                 lowered[self._class_neighbours] = n - 1
             m = getattr(self, "m_neighbors", None)
             if isinstance(m, (int, np.integer)) and m > len(y) - 1:

@@ -55,6 +55,9 @@ class Recipe:
     two_decisions : bool
         "Is there a lesion?" by the segmenter, then "benign or malignant" by a classifier of the
         lesion images (``train_model(two_decisions=True)``).
+    cpu_minutes : float or None
+        ``cpu_time`` as a number, for a network recipe whose time grows with its images and epochs:
+        :func:`expected_minutes` scales it to the data and the ``--epochs`` given.
     """
 
     name: str
@@ -69,6 +72,7 @@ class Recipe:
     backbones: tuple[str, ...] | None = field(default=None)
     segmenter: str | None = None
     two_decisions: bool = False
+    cpu_minutes: float | None = None
 
     @property
     def is_network(self) -> bool:
@@ -86,6 +90,14 @@ _FINETUNE = {"warmup_epochs": 2, "batch_size": 32, "learning_rate": 1e-4, "head_
              "weight_decay": 0.01, "label_smoothing": 0.1, "freeze_bn": True, "augment": "ultrasound",
              "tta": True, "validation_fraction": 0.15, "patience": None}
 
+#: finetuned-lite0's training time, measured: ``featbus train`` of 120 BUSI images (40 per class, the
+#: recipe's defaults: 2 warm-up + 12 fine-tuning epochs) took 122 s of CPU time (118 s user, 4 s system,
+#: ``/usr/bin/time -v``; its wall time, 14.4 min, was that of a machine shared by many jobs, 14 % of a CPU
+#: for this one). The work grows with images x epochs: 625 images take 122 x 625 / 120 = 635 CPU s, so
+#: about 5.3 min on 2 cores. The earlier "about 15 min" was 3 times that (measured beside other jobs).
+_LITE0_MINUTES = 122 * 625 / 120 / 2 / 60
+_LITE0_MEASURED = "122 CPU s measured for 120 images, scaled to 625 on 2 cores"
+
 #: lesion-then-malignancy's training time on the 625 BUSI images: ``featbus train ../shared/data/busi
 #: --recipe lesion-then-malignancy`` took 1.8 min (1.1 CPU min), timed once with ``nice`` beside
 #: another training job (the segmenter and the backbone run once per image, the SVM is
@@ -101,9 +113,11 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
            features=("efficientnet_lite0",), classifier="svm",
            cpu_time="about 1 min", gpu_time="less",
            figure="accuracy 0.74 [0.70, 0.78], malignant AUC 0.84 [0.79, 0.88] (3-fold)"),
-    Recipe("finetuned-lite0", "EfficientNet-Lite0 fine-tuned at 224 px (12 epochs)",
+    Recipe("finetuned-lite0", "EfficientNet-Lite0 fine-tuned at 224 px (2 head warm-up epochs, then 12 "
+                              "fine-tuning epochs)",
            network={**_FINETUNE, "backbone": "efficientnet_lite0", "input_size": 224, "epochs": 12},
-           cpu_time="about 15 min", gpu_time="well under a minute (not measured by featbus: no GPU here)",
+           cpu_time=f"about {_LITE0_MINUTES:.0f} min ({_LITE0_MEASURED})", cpu_minutes=_LITE0_MINUTES,
+           gpu_time="well under a minute (not measured by featbus: no GPU here)",
            figure=("accuracy 0.79 [0.74, 0.83], malignant AUC 0.90 [0.86, 0.94] (3-fold; 5.7 min of fine-tuning per "
                    "fold of about 417 images on 2 shared CPU cores)")),
     Recipe("best", "3 EfficientNet-Lite2 networks fine-tuned at 260 px (seeds 0-2), probabilities averaged",
@@ -128,7 +142,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
 ]}
 
 #: What ``featbus train`` fits without ``--recipe``: the best recipe that trains on the 625
-#: shared images in about 15 minutes on a 2-core CPU.
+#: shared images in about 5 minutes on a 2-core CPU.
 DEFAULT_RECIPE = "finetuned-lite0"
 
 #: Settings a recipe takes from the command line (``--backbone`` ...) or ``train_model``.
@@ -330,8 +344,10 @@ def time_text(r) -> str:
     Examples
     --------
     >>> from featbus.pipelines.recipes import RECIPES, time_text
-    >>> time_text(RECIPES["finetuned-lite0"])
-    'about 15 min on 2 CPU cores, well under a minute on a GPU (not measured by featbus: no GPU here)'
+    >>> for part in time_text(RECIPES["finetuned-lite0"]).split(", well"):
+    ...     print(part)
+    about 5 min on 2 CPU cores (122 CPU s measured for 120 images, scaled to 625 on 2 cores)
+     under a minute on a GPU (not measured by featbus: no GPU here)
     """
 
     def split(text: str) -> tuple[str, str]:
@@ -348,6 +364,27 @@ def time_text(r) -> str:
         return text + ("; it runs on the CPU only, a GPU does not change it" if "cpu only" in gpu_note.lower()
                        else f"; on a GPU: {gpu_note.strip('()')}")
     return text + f", {gpu} on a GPU" + (f" {gpu_note}" if gpu_note else "")
+
+
+def expected_minutes(r, n_images: int, epochs: int | None = None) -> float | None:
+    """A network recipe's expected training time on 2 CPU cores for ``n_images`` and ``epochs``
+    fine-tuning epochs (default: the recipe's), scaled from its measured 625-image time
+    (``cpu_minutes``) by images x epochs (warm-up epochs included); ``None`` when not measured.
+
+    Examples
+    --------
+    >>> from featbus.pipelines.recipes import RECIPES, expected_minutes
+    >>> r = RECIPES["finetuned-lite0"]
+    >>> expected_minutes(r, 625) == r.cpu_minutes
+    True
+    >>> round(expected_minutes(r, 1250, epochs=5) / r.cpu_minutes, 3)  # twice the images, half the epochs
+    1.0
+    """
+    if r.cpu_minutes is None or r.network is None:
+        return None
+    warm = int(r.network.get("warmup_epochs", 0))
+    default = int(r.network.get("epochs", 1))
+    return r.cpu_minutes * (n_images / 625) * (warm + (default if epochs is None else epochs)) / (warm + default)
 
 
 def describe_recipes() -> str:
