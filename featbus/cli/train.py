@@ -6,6 +6,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -282,18 +283,11 @@ def _one_name(args) -> None:
                            f"run featbus evaluate DATA {short} {value} (it takes comma-separated lists)")
 
 
-def run(args) -> int:
-    from ..metrics import interval_text
+def _checked_options(args, recipe, two_decisions) -> tuple[str | None, Any]:
+    """The options checked against each other and the recipe before any data is read; returns the
+    sampler's name (None for none) and the local weights file the network starts from."""
     from ..pipelines.make import make_classifier, make_sampler
-    from ..workflows.training import train_model
 
-    _one_name(args)
-    paths = _data_paths(args)
-    out = Path(args.output)
-    _check_model_out(out, args.overwrite)
-    _apply_settings(args, None)
-    recipe = _train_recipe(args)
-    two_decisions = _two_decisions(args, recipe)
     _check_search(args, recipe, two_decisions)
     network_backbone = None
     if recipe is not None and recipe.is_network:
@@ -322,6 +316,55 @@ def run(args) -> int:
         except ValueError as exc:
             raise CLIError(str(exc)) from exc
     _preprocessing_steps(args.preprocess)
+    return balance, network_weights
+
+
+def _announce_recipe(recipe, overrides: dict, n_images: int) -> None:
+    """The recipe, what the options changed in it, and how long it takes (its 625-image figure and
+    these images' estimate)."""
+    from ..pipelines.recipes import expected_minutes, time_text
+
+    changed = ", ".join(f"{'fine-tuning epochs' if k == 'epochs' else k.replace('_', ' ')} {v}"
+                        for k, v in overrides.items() if v is not None)
+    here = expected_minutes(recipe, n_images, overrides.get("epochs"))
+    print(f"recipe {recipe.name}: {recipe.summary}" + (f", with {changed}" if changed else "")
+          + f"; with its defaults 625 images take {time_text(recipe)}"
+          + (f"; these {n_images} images: about {max(here, 1):.0f} min on 2 CPU cores" if here else ""),
+          file=sys.stderr)
+
+
+def _add_notes(model, args, data) -> None:
+    """The manifest's notes of the options and the data (weights files, patches, images skipped, masks
+    dropped); a stored point that turns a class off is also said here."""
+    if args.weights_files:  # which weights the networks started from, with the files' SHA-256
+        model.manifest.setdefault("notes", []).extend(_weights_notes(args))
+    if args.patches:
+        model.manifest.setdefault("notes", []).append(
+            f"trained on {args.patches} x {args.patches} px lesion-centred patches: it classifies such patches, "
+            "not whole mammograms")
+    from ..io import data_notes
+
+    for note in data_notes(data):  # the images skipped (named) and the masks dropped: the manifest and the report
+        model.manifest.setdefault("notes", []).append(note)
+        if getattr(model, "cv_report", None) is not None:
+            model.cv_report.notes.append(note)
+    for note in model.manifest.get("notes") or []:  # a stored point that turns a class off, said where it is seen
+        if str(note).startswith("at the stored operating point"):
+            print(f"warning: {note}", file=sys.stderr)
+
+
+def run(args) -> int:
+    from ..metrics import interval_text
+    from ..workflows.training import train_model
+
+    _one_name(args)
+    paths = _data_paths(args)
+    out = Path(args.output)
+    _check_model_out(out, args.overwrite)
+    _apply_settings(args, None)
+    recipe = _train_recipe(args)
+    two_decisions = _two_decisions(args, recipe)
+    balance, network_weights = _checked_options(args, recipe, two_decisions)
     # the model preprocesses new images itself: it is trained on the images as read (or on
     # lesion patches, and then predicts on patches)
     needs = ("the segmenter trained here (--segmenter unet)" if str(getattr(args, "segmenter", None)).lower() == "unet"
@@ -365,15 +408,7 @@ def run(args) -> int:
               f"about {args.segmenter_time:.0f} s", file=sys.stderr)
     overrides = {k: getattr(args, dest) for k, dest in _OVERRIDE_DESTS.items()}
     if recipe is not None:
-        from ..pipelines.recipes import expected_minutes, time_text
-
-        changed = ", ".join(f"{'fine-tuning epochs' if k == 'epochs' else k.replace('_', ' ')} {v}"
-                            for k, v in overrides.items() if v is not None)
-        here = expected_minutes(recipe, len(data.target), overrides.get("epochs"))
-        print(f"recipe {recipe.name}: {recipe.summary}" + (f", with {changed}" if changed else "")
-              + f"; with its defaults 625 images take {time_text(recipe)}"
-              + (f"; these {len(data.target)} images: about {max(here, 1):.0f} min on 2 CPU cores" if here else ""),
-              file=sys.stderr)
+        _announce_recipe(recipe, overrides, len(data.target))
     if network_weights is not None:  # the recipe's network starts from the local weights file
         overrides["weights"] = network_weights
     model = train_model(data, _features_of(args), classifier=args.classifier,
@@ -417,21 +452,7 @@ def run(args) -> int:
 
             _write_csv(pd.DataFrame({"image": held.paths, "label": names[held.target]}), Path(args.holdout_list))
             print(f"held-out images and labels: {args.holdout_list}")
-    if args.weights_files:  # which weights the networks started from, with the files' SHA-256
-        model.manifest.setdefault("notes", []).extend(_weights_notes(args))
-    if args.patches:
-        model.manifest.setdefault("notes", []).append(
-            f"trained on {args.patches} x {args.patches} px lesion-centred patches: it classifies such patches, "
-            "not whole mammograms")
-    from ..io import data_notes
-
-    for note in data_notes(data):  # the images skipped (named) and the masks dropped: the manifest and the report
-        model.manifest.setdefault("notes", []).append(note)
-        if getattr(model, "cv_report", None) is not None:
-            model.cv_report.notes.append(note)
-    for note in model.manifest.get("notes") or []:  # a stored point that turns a class off, said where it is seen
-        if str(note).startswith("at the stored operating point"):
-            print(f"warning: {note}", file=sys.stderr)
+    _add_notes(model, args, data)
     model.save(out, overwrite=args.overwrite)
     if args.report:
         _train_report(model, Path(args.report))
