@@ -185,7 +185,7 @@ def test_a_manifest_of_missing_files_is_refused_at_the_first_one(missing_manifes
 
     first = str(missing_manifest.parent / "nowhere" / "scan 0.png")
     with monkeypatch.context() as m:
-        for name in ("_manifest_table", "map_images"):
+        for name in ("manifest_table", "map_images"):
             m.setattr(featbus.datasets.folders, name, lambda *a, **k: pytest.fail("read past the first missing file"))
         with pytest.raises(ValueError, match=r"row 4 .*'nowhere/scan 0.png' not found") as exc:
             load_manifest(missing_manifest)

@@ -28,6 +28,49 @@ from ._common import (
 from ._layout import WORKING_LAYOUTS, class_folder_items, copies_folders, one_level_down
 
 
+def _folder_classes(root: Path, classes, mask_pattern, exts: tuple, require_labels: bool) -> tuple[list, dict, list]:
+    """The class folders of ``root`` (given, or its sub-folders), each scanned for its images and masks;
+    a folder of copies of the others (``All/``) is left out with a warning. Returns ``(classes, scanned,
+    left_out)``; a layout featbus cannot read is an error that says what it found and what works."""
+    left_out: list[tuple[str, str]] = []
+    if classes is None:
+        classes = sorted((d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
+                         key=_natural_key)
+        if not classes and require_labels:
+            raise ValueError(f"{str(root)!r} has no class sub-folders (expected root/<class>/<image>): "
+                             f"{one_level_down(root, None, exts)}; featbus reads {WORKING_LAYOUTS}")
+        from .export import paired_folders
+
+        pair = paired_folders(root)
+        if pair is not None:
+            raise ValueError(f"{pair[1].name + '/'!r} pairs one to one with {pair[0].name + '/'!r} (the same file "
+                             f"names): it holds their masks, not a class; featbus needs the labels: a table beside "
+                             f"them (columns image,label[,patient]) or one sub-folder per class, each with its "
+                             f"images/ and masks/")
+        explicit = False
+    else:
+        classes = [str(c) for c in classes]
+        absent = [c for c in classes if not (root / c).is_dir()]
+        if absent:
+            raise FileNotFoundError(f"class folder(s) {absent} not found in {str(root)!r}")
+        explicit = True
+    scanned = {}
+    for c in classes:
+        found, orphans, inner = class_folder_items(root / c, mask_pattern, exts)
+        scanned[c] = (found, orphans, inner)
+    if not explicit and len(classes) > 2:
+        # a folder of every image again (All/images, All/masks) beside the class folders: not a class
+        copies = copies_folders({c: [f for f, _ in scanned[c][0]] for c in classes})
+        for c, why in copies.items():
+            left_out.append((c, why))
+            warnings.warn(f"left out {c + '/'!r} of {str(root)!r}: {why}, so it is no class of its own (it would "
+                          "put each of those images under two labels)", UserWarning, stacklevel=find_stack_level())
+        classes = [c for c in classes if c not in copies]
+    if not explicit:
+        _check_label_spellings(classes, f"the class folders of {str(root)!r}")
+    return classes, scanned, left_out
+
+
 def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None = None,
                       mask_pattern: str = "{stem}_mask*.png",
                       extensions: Sequence[str] = IMAGE_EXTENSIONS, on_error: str = "raise",
@@ -110,42 +153,7 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
         extensions = (extensions,)
     exts = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in extensions)
     _pattern_regex(mask_pattern, None)  # validate early
-    left_out: list[tuple[str, str]] = []
-    if classes is None:
-        classes = sorted((d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
-                         key=_natural_key)
-        if not classes and require_labels:
-            raise ValueError(f"{str(root)!r} has no class sub-folders (expected root/<class>/<image>): "
-                             f"{one_level_down(root, None, exts)}; featbus reads {WORKING_LAYOUTS}")
-        from .export import paired_folders
-
-        pair = paired_folders(root)
-        if pair is not None:
-            raise ValueError(f"{pair[1].name + '/'!r} pairs one to one with {pair[0].name + '/'!r} (the same file "
-                             f"names): it holds their masks, not a class; featbus needs the labels: a table beside "
-                             f"them (columns image,label[,patient]) or one sub-folder per class, each with its "
-                             f"images/ and masks/")
-        explicit = False
-    else:
-        classes = [str(c) for c in classes]
-        absent = [c for c in classes if not (root / c).is_dir()]
-        if absent:
-            raise FileNotFoundError(f"class folder(s) {absent} not found in {str(root)!r}")
-        explicit = True
-    scanned = {}
-    for c in classes:
-        found, orphans, inner = class_folder_items(root / c, mask_pattern, exts)
-        scanned[c] = (found, orphans, inner)
-    if not explicit and len(classes) > 2:
-        # a folder of every image again (All/images, All/masks) beside the class folders: not a class
-        copies = copies_folders({c: [f for f, _ in scanned[c][0]] for c in classes})
-        for c, why in copies.items():
-            left_out.append((c, why))
-            warnings.warn(f"left out {c + '/'!r} of {str(root)!r}: {why}, so it is no class of its own (it would "
-                          "put each of those images under two labels)", UserWarning, stacklevel=find_stack_level())
-        classes = [c for c in classes if c not in copies]
-    if not explicit:
-        _check_label_spellings(classes, f"the class folders of {str(root)!r}")
+    classes, scanned, left_out = _folder_classes(root, classes, mask_pattern, exts, require_labels)
     items, labels = [], []
     if classes:
         for k, c in enumerate(classes):
@@ -216,11 +224,11 @@ MANIFEST_COLUMNS = ("image", "label", "mask", "group", "split")
 MANIFEST_SPLITS = ("train", "test")
 
 
-def _manifest_error(path: Path, line: int, what: str) -> ValueError:
+def manifest_error(path: Path, line: int, what: str) -> ValueError:
     return ValueError(f"{str(path)!r} row {line}: {what}")
 
 
-def _manifest_table(path: Path, required: Sequence[str]):
+def manifest_table(path: Path, required: Sequence[str]):
     """A manifest's rows as text (column names trimmed and lower-cased), its required columns
     and at least one row checked."""
     import pandas as pd
@@ -328,17 +336,69 @@ def manifest_images(path: str | os.PathLike) -> list[str]:
     path = Path(path)
     for line, _, file, problem in _listed_files(path, masks=False):  # streamed: a missing file ends it early
         if problem is not None:
-            raise _manifest_error(path, line, f"{problem} ({str(file)!r})")
+            raise manifest_error(path, line, f"{problem} ({str(file)!r})")
     out = []
-    for line, name in enumerate(_manifest_table(path, ("image",))["image"], start=2):
+    for line, name in enumerate(manifest_table(path, ("image",))["image"], start=2):
         name = name.strip()
         if not name:
-            raise _manifest_error(path, line, "the 'image' cell is empty")
+            raise manifest_error(path, line, "the 'image' cell is empty")
         f = _manifest_path(path.parent, name)
         if not f.is_file():
-            raise _manifest_error(path, line, f"image {name!r} not found ({str(f)!r})")
+            raise manifest_error(path, line, f"image {name!r} not found ({str(f)!r})")
         out.append(str(f))
     return out
+
+
+def _manifest_rows(path: Path, table, labelled: bool, extra: list, has_group: bool) -> tuple[list, ...]:
+    """Each row of a manifest checked (empty cells, a file listed twice, a split's name, a missing group)
+    and turned into ``(items, labels, metas, groups, splits)``; an error names the row's line."""
+    base = path.parent
+    items, labels, metas, group_values, splits, seen = [], [], [], [], [], {}
+    for k, row in enumerate(table.to_dict("records")):
+        line = k + 2  # the header is line 1
+        name = row["image"].strip()
+        label = row["label"].strip() if labelled else None
+        if not name:
+            raise manifest_error(path, line, "the 'image' cell is empty")
+        if labelled and not label:
+            raise manifest_error(path, line, f"image {name!r} has an empty 'label'")
+        image_path = _manifest_path(base, name).resolve()
+        if image_path in seen:
+            raise manifest_error(path, line, f"image {name!r} is listed twice (rows {seen[image_path]} and {line})")
+        seen[image_path] = line
+        masks = [m.strip() for m in str(row.get("mask", "")).split(";") if m.strip()]
+        split = str(row.get("split", "")).strip().lower()
+        if split not in MANIFEST_SPLITS + ("",):
+            raise manifest_error(path, line, f"split {row['split']!r} is not one of {list(MANIFEST_SPLITS)} or empty")
+        group = str(row.get("group", "")).strip()
+        if has_group and not group:
+            raise manifest_error(path, line, f"image {name!r} has an empty 'group' (every row needs one when the "
+                                  "column is there)")
+        items.append((image_path, [_manifest_path(base, m) for m in masks]))
+        labels.append(label)
+        group_values.append(group)
+        splits.append(split)
+        metas.append({"label": label, "row": line, "has_mask_file": bool(masks),
+                      **{c: row[c] for c in extra}})
+    return items, labels, metas, group_values, splits
+
+
+def _manifest_groups(kept_groups: list, has_group: bool, groups, images, duplicate_threshold, n_jobs) -> np.ndarray:
+    """The images' groups: the 'group' column numbered in order of first appearance, or near-duplicate
+    groups, or one group per image."""
+    if has_group:
+        group_labels = np.unique(kept_groups, return_inverse=True)[1]
+        # number groups in order of first appearance, so the CSV's order is the groups' order
+        first = {g: i for i, g in reversed(list(enumerate(group_labels)))}
+        order = {g: n for n, g in enumerate(sorted(first, key=first.get))}
+        group_labels = np.array([order[g] for g in group_labels])
+    elif groups == "duplicates":
+        from ..model_selection import duplicate_groups
+
+        group_labels = duplicate_groups(images, threshold=duplicate_threshold, n_jobs=n_jobs)
+    else:
+        group_labels = np.arange(len(images))
+    return group_labels
 
 
 def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = None,
@@ -417,38 +477,11 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
     if groups not in ("duplicates", None):
         raise ValueError(f"groups must be 'duplicates' or None, got {groups!r}")
     _check_listed_files(path, on_error)  # a missing file: said at once, not after every row is tried
-    table = _manifest_table(path, ("image", "label") if require_labels else ("image",))
+    table = manifest_table(path, ("image", "label") if require_labels else ("image",))
     labelled = "label" in table.columns
-    base = path.parent
     extra = [c for c in table.columns if c not in MANIFEST_COLUMNS]
     has_group = "group" in table.columns
-    items, labels, metas, group_values, splits, seen = [], [], [], [], [], {}
-    for k, row in enumerate(table.to_dict("records")):
-        line = k + 2  # the header is line 1
-        name = row["image"].strip()
-        label = row["label"].strip() if labelled else None
-        if not name:
-            raise _manifest_error(path, line, "the 'image' cell is empty")
-        if labelled and not label:
-            raise _manifest_error(path, line, f"image {name!r} has an empty 'label'")
-        image_path = _manifest_path(base, name).resolve()
-        if image_path in seen:
-            raise _manifest_error(path, line, f"image {name!r} is listed twice (rows {seen[image_path]} and {line})")
-        seen[image_path] = line
-        masks = [m.strip() for m in str(row.get("mask", "")).split(";") if m.strip()]
-        split = str(row.get("split", "")).strip().lower()
-        if split not in MANIFEST_SPLITS + ("",):
-            raise _manifest_error(path, line, f"split {row['split']!r} is not one of {list(MANIFEST_SPLITS)} or empty")
-        group = str(row.get("group", "")).strip()
-        if has_group and not group:
-            raise _manifest_error(path, line, f"image {name!r} has an empty 'group' (every row needs one when the "
-                                  "column is there)")
-        items.append((image_path, [_manifest_path(base, m) for m in masks]))
-        labels.append(label)
-        group_values.append(group)
-        splits.append(split)
-        metas.append({"label": label, "row": line, "has_mask_file": bool(masks),
-                      **{c: row[c] for c in extra}})
+    items, labels, metas, group_values, splits = _manifest_rows(path, table, labelled, extra, has_group)
     if not labelled:
         classes = []
     elif classes is None:
@@ -458,7 +491,7 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
         classes = [str(c) for c in classes]
         for line_meta, label in zip(metas, labels):
             if label not in classes:
-                raise _manifest_error(path, line_meta["row"], f"label {label!r} is not one of the classes {classes}")
+                raise manifest_error(path, line_meta["row"], f"label {label!r} is not one of the classes {classes}")
     results = map_images(_read_keeping_image, items, n_jobs, backend="threading")
     images, masks, target, paths, kept_metas, kept_groups, kept_splits, skipped = [], [], [], [], [], [], [], []
     dropped = []
@@ -486,18 +519,7 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
         warnings.warn(dropped_masks_note([d[:2] for d in dropped]), UserWarning, stacklevel=find_stack_level())
     if not images:
         raise ValueError(f"no readable image listed in {str(path)!r}")
-    if has_group:
-        group_labels = np.unique(kept_groups, return_inverse=True)[1]
-        # number groups in order of first appearance, so the CSV's order is the groups' order
-        first = {g: i for i, g in reversed(list(enumerate(group_labels)))}
-        order = {g: n for n, g in enumerate(sorted(first, key=first.get))}
-        group_labels = np.array([order[g] for g in group_labels])
-    elif groups == "duplicates":
-        from ..model_selection import duplicate_groups
-
-        group_labels = duplicate_groups(images, threshold=duplicate_threshold, n_jobs=n_jobs)
-    else:
-        group_labels = np.arange(len(images))
+    group_labels = _manifest_groups(kept_groups, has_group, groups, images, duplicate_threshold, n_jobs)
     descr = (f"CSV manifest {str(path)!r}: {len(images)} images, {_classes_text(target, classes)}, "
              f"{len(np.unique(group_labels))} groups" + (" (from its 'group' column)." if has_group else "."))
     told = {"groups_from": f"the 'group' column of {Path(path).name}"} if has_group else {}

@@ -11,7 +11,7 @@ from sklearn.utils import Bunch
 
 from ..io import warn_skipped
 from ._common import _ON_ERROR, _default_data_dir
-from .folders import _manifest_error, _manifest_table, load_image_folder
+from .folders import load_image_folder, manifest_error, manifest_table
 
 # --------------------------------------------------------------------------- sites with a table
 
@@ -77,7 +77,7 @@ def site_table_of(root: str | os.PathLike) -> SiteTable | None:
 
 def _site_table_rows(table_path: Path, spec: SiteTable) -> dict[str, dict]:
     """A site's table as ID -> row (column names lower-cased, cells as text), its columns checked."""
-    table = _manifest_table(table_path, ())
+    table = manifest_table(table_path, ())
     need = (spec.id, spec.patient, spec.label)
     absent = [c for c in need if c not in table.columns]
     if absent:
@@ -87,9 +87,9 @@ def _site_table_rows(table_path: Path, spec: SiteTable) -> dict[str, dict]:
     for line, row in enumerate(table.to_dict("records"), start=2):
         key = str(row[spec.id]).strip()
         if not key or not str(row[spec.patient]).strip():
-            raise _manifest_error(table_path, line, f"an empty 'ID' or {spec.patient_column!r}")
+            raise manifest_error(table_path, line, f"an empty 'ID' or {spec.patient_column!r}")
         if key in rows:
-            raise _manifest_error(table_path, line, f"ID {key!r} is listed twice")
+            raise manifest_error(table_path, line, f"ID {key!r} is listed twice")
         rows[key] = {**{c: str(v).strip() for c, v in row.items()}, "row": line}
     return rows
 
@@ -172,7 +172,7 @@ def load_site_table_folder(root: str | os.PathLike, spec: SiteTable | str, *, on
             continue
         label = rec.meta["label"]
         if row[spec.label].lower() != label.lower():
-            raise _manifest_error(table_path, row["row"], f"ID {row[spec.id]!r} is {row[spec.label]!r}, but its "
+            raise manifest_error(table_path, row["row"], f"ID {row[spec.id]!r} is {row[spec.label]!r}, but its "
                                   f"image {str(path)!r} is in the {label!r} folder")
         rec.meta.update({c: v for c, v in row.items() if c not in ("row", "label")})
         rec.meta["table_row"] = row["row"]
