@@ -106,6 +106,7 @@ def run(args) -> int:
         raise CLIError("--operating-point chooses an operating point on labelled images: add --labels")
     if args.n_bootstrap < 0:
         raise CLIError(f"--n-bootstrap must be 0 or more, got {args.n_bootstrap}")
+    share, cap = _alignment_settings(args)
     labels = groups = None
     if args.labels:
         if len(args.images) != 1:
@@ -126,7 +127,6 @@ def run(args) -> int:
         what, unit = f"{len(records)} unlabelled images", None
     # keras_too: adapting re-estimates the networks' statistics in Keras; TensorFlow's start-up lines stay hidden
     model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=True)
-    share, cap = _alignment_settings(args)
     try:
         adapted = adapt(model, records, labels=labels, groups=groups, method=args.method,
                         target_sensitivity=target, positive=args.positive, force=args.force,
