@@ -32,7 +32,9 @@ the shipped model and cached (``--cache-dir``, about 12 min on 2 busy cores)::
 
     python benchmarks/site_alignment.py --cache-dir CACHE
 
-Writes ``benchmarks/results/site_alignment.json`` and prints the table. The shipped classifier's
+Writes ``benchmarks/results/site_alignment.json``, the docs table
+(``docs/guide/site_alignment_table.rst``; ``--table-only`` rewrites it from the JSON) and prints
+the table. The shipped classifier's
 heads are rebuilt on all three sites the same way: when its stored threshold is reproduced to
 the last digit, ``--write-card`` puts the reference of its out-of-fold scores into its card data
 (``featbus/networks/weights/breast_us_classifier.json``), which is where :func:`featbus.adapt`
@@ -55,6 +57,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = get_data_home()
 SITES = {"busi": DATA / "busi", "bus-bra": DATA / "bus-bra", "breast-lesions-usg": DATA / "breast-lesions-usg"}
 RESULTS = ROOT / "benchmarks" / "results" / "site_alignment.json"
+TABLE = ROOT / "docs" / "guide" / "site_alignment_table.rst"
+SHORT = {"busi": "BUSI", "bus-bra": "BUS-BRA", "breast-lesions-usg": "BrEaST"}
 TARGET = 0.9
 PRESENCE = 0.4  # the segmenter's own threshold, the shipped presence point
 ROWS = ("stored points", "aligned, training share", "aligned, EM share", "aligned, the site's true share")
@@ -201,18 +205,66 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _cell(v) -> str:
+    return "n/a" if v is None or not np.isfinite(v[0]) else f"{v[0]:.2f} [{v[1]:.2f}, {v[2]:.2f}]"
+
+
+def render_table(results: dict) -> str:
+    """The docs table (reStructuredText list-table) from the benchmark's JSON, with the aim read off it."""
+    lines = [".. Written by benchmarks/site_alignment.py from benchmarks/results/site_alignment.json;",
+             "   tests/test_adapt_alignment.py checks that they match. Do not edit by hand.", "",
+             ".. list-table::", "   :header-rows: 1", "   :widths: 12 28 15 15 15 15", "",
+             "   * - held out", "     - decisions", "     - malignant sensitivity", "     - benign specificity",
+             "     - lesions called normal", "     - AUC benign vs malignant"]
+    for site, r in results["sites"].items():
+        for name in ROWS:
+            f = r["rows"][name]
+            lines += [f"   * - {SHORT[site]}", f"     - {name}", f"     - {_cell(f['sensitivity'])}",
+                      f"     - {_cell(f['specificity'])}", f"     - {_cell(f['lesions_called_normal'])}",
+                      f"     - {_cell(f['auc'])}"]
+    lines += ["", "Shares of malignant lesions among the images called a lesion: "
+              + "; ".join(f"{SHORT[s]} {r['true_share']:.2f} (training sites {r['training_share']:.2f}, EM estimate "
+                          f"{r['em_share']:.2f})" for s, r in results["sites"].items()) + ".", "",
+              "Against the aim (sensitivity >= 0.85 and specificity >= 0.65 without a single label, aligned with the "
+              "training share):", ""]
+    for site, r in results["sites"].items():
+        f = r["rows"]["aligned, training share"]
+        met = f["sensitivity"][0] >= 0.85 and f["specificity"][0] >= 0.65
+        lines.append(f"* {SHORT[site]}: sensitivity {f['sensitivity'][0]:.2f}, specificity {f['specificity'][0]:.2f} "
+                     f"({'meets' if met else 'misses'} it)")
+    sizes = results["settings"]["sizes"]
+    lines += ["", f"Aligned on n unlabelled images drawn at random ({results['settings']['draws']} draws), judged on "
+              "all the site's images: median [5th, 95th percentile] over the draws:", "",
+              ".. list-table::", "   :header-rows: 1", "   :widths: 12 8 20 20", "",
+              "   * - held out", "     - n", "     - malignant sensitivity", "     - benign specificity"]
+    for site, r in results["sites"].items():
+        for n in sizes:
+            c = r["curve"].get(str(n))
+            if c:
+                lines += [f"   * - {SHORT[site]}", f"     - {n}", f"     - {_cell(c['sensitivity'])}",
+                          f"     - {_cell(c['specificity'])}"]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--cache-dir", required=True, help="where the sites' feature rows are (or will be) cached")
+    p.add_argument("--cache-dir", help="where the sites' feature rows are (or will be) cached (required)")
     p.add_argument("--n-bootstrap", type=int, default=1000)
     p.add_argument("--draws", type=int, default=200)
     p.add_argument("-o", "--output", default=str(RESULTS))
     p.add_argument("--write-card", action="store_true",
                    help="put the shipped classifier's score reference into its card data (when reproduced exactly)")
+    p.add_argument("--table-only", action="store_true", help="rewrite the docs table from --output")
     args = p.parse_args(argv)
+    if args.table_only:
+        TABLE.write_text(render_table(json.loads(Path(args.output).read_text())))
+        print(f"wrote {TABLE}")
+        return
     from featbus.model.format import model_file, read_manifest
     from featbus.model.loaded import load_model
 
+    if not args.cache_dir:
+        p.error("--cache-dir is needed")
     cache = Path(args.cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     data = features(cache)
@@ -239,6 +291,8 @@ def main(argv=None) -> None:
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
+    if out == RESULTS:
+        TABLE.write_text(render_table(results))
     print(table(results))
     print(f"shipped threshold rebuilt {shipped['threshold']:.6g} (shipped {stored:.6g}); wrote {out}")
 

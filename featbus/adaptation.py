@@ -61,9 +61,17 @@ site), and the malignancy point moves; so with labels both thresholds are refitt
 the labelled lesion images called a lesion (chosen from lesion images alone; normal images
 measure it), the malignancy threshold reaches the target sensitivity among the labelled lesion
 images. A threshold with too few images to choose it on (:data:`MIN_LESION_IMAGES`,
-:data:`MIN_MALIGNANT_IMAGES`) is kept as stored, and the record says so. The features, the
+:data:`MIN_MALIGNANT_IMAGES`) is kept as stored, and the record says so; so is one that does
+harm: each refitted decision is judged on the labelled images against always answering one class
+(balanced accuracy against :data:`TRIVIAL_BALANCED_ACCURACY`, its interval over patients), and one
+no better is not stored. The presence threshold never calls more than :data:`MAX_LESIONS_NORMAL`
+of the labelled lesion images normal. The model card's calibration curve (:func:`model_card`,
+:func:`calibration_spread`) says what spread to expect from that many patients. Without labels,
+the decision score is aligned to the site's images instead (:mod:`featbus.model.alignment`:
+the site's ``p(malignant | lesion)`` quantiles mapped onto the training out-of-fold scores',
+stored in the file and applied by predict). The features, the
 lesion classifier and its Platt sigmoids are kept as trained (``method`` ``"auto"`` means
-``"none"`` there; a two-decision model needs labels): the classifier was standardised on lesion
+``"none"`` there): the classifier was standardised on lesion
 images only, which a site's unlabelled mix is not, and refitted sigmoids would move
 ``p(malignant | lesion)`` of every image on the word of a few. The ``adaptation`` record's
 ``two_decisions`` entry holds, for each point, the images and patients it rests on, its figures at
@@ -802,7 +810,8 @@ def calibration_spread(card: dict | None, k: int) -> dict | None:
     other patients, ``benchmarks/breast_us_classifier.py``) read at the largest k measured that is
     at most ``k`` (the smallest measured when ``k`` is below it). The spread is *wide* when a
     band is wider than :data:`WIDE_SPREAD` at some site; ``narrow_from`` is the smallest measured k
-    where no band is (``None``: none, up to the largest measured).
+    above it where no band is (``None``: none, up to the largest measured; a few patients may look
+    narrow only because too few images leave the stored thresholds in place).
 
     Returns ``None`` when the card has no curve.
 
@@ -830,7 +839,7 @@ def calibration_spread(card: dict | None, k: int) -> dict | None:
     bands = {site: {name: [float(x) for x in cells[name]] for name in ("sensitivity", "specificity")
                     if cells.get(name)} for site, per_k in curve.items() for cells in [per_k.get(str(at)) or {}]}
     return {"k": at, "n_labelled": int(k), "sites": bands, "width": width(at), "wide": width(at) > WIDE_SPREAD,
-            "narrow_from": next((k_ for k_ in ks if width(k_) <= WIDE_SPREAD), None), "largest_k": ks[-1]}
+            "narrow_from": next((k_ for k_ in ks if k_ > at and width(k_) <= WIDE_SPREAD), None), "largest_k": ks[-1]}
 
 
 def spread_lines(spread: dict, unit: str = "patients") -> list[str]:

@@ -142,6 +142,10 @@ def test_the_spread_to_expect_from_k_patients_and_its_warning():
     assert calibration_spread(CARD, 1)["k"] == 4  # below the fewest measured: the fewest, said
     assert "(the fewest it measured)" in spread_lines(calibration_spread(CARD, 1))[0]
     assert calibration_spread({}, 8) is None and calibration_spread(None, 8) is None
+    # a narrow band below k (too few images to refit anything) does not count as narrowing
+    early = {"leave_one_site_out": {"calibration": {"A": {"2": CARD["leave_one_site_out"]["calibration"]["A"]["16"],
+                                                          **CARD["leave_one_site_out"]["calibration"]["A"]}}}}
+    assert calibration_spread(early, 8)["narrow_from"] == 16
 
 
 def test_the_card_beside_a_model_file_counts_only_when_it_describes_that_file(tmp_path):
@@ -346,3 +350,19 @@ def test_training_stores_the_reference_of_its_out_of_fold_scores():
     assert ref.n_positive == int(np.sum(y == "malignant")) and ref.n_positive + ref.n_other == y.size
     assert "out-of-fold probabilities" in ref.source
     assert score_reference(model) == ref
+
+
+def test_the_docs_table_is_the_benchmark_json():
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("site_alignment", root / "benchmarks" / "site_alignment.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    results = json.loads((root / "benchmarks" / "results" / "site_alignment.json").read_text())
+    assert (root / "docs" / "guide" / "site_alignment_table.rst").read_text() == bench.render_table(results)
+    assert results["shipped"]["reproduced"]  # the card's reference describes the shipped file's own scores
+    card = json.loads((root / "featbus" / "networks" / "weights" / "breast_us_classifier.json").read_text())
+    assert ScoreReference.from_record(card["score_reference"]).n_positive + ScoreReference.from_record(
+        card["score_reference"]).n_other == card["operating_point"]["n_images"]
