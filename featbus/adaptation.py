@@ -154,7 +154,7 @@ from .evaluation.sites import site_figures  # the one per-site figures function 
 from .metrics import DEFAULT_TARGET_SENSITIVITY, OperatingPoint  # the one rule and its default target
 from .provenance import fingerprints
 
-__all__ = ["adapt", "site_points", "points_report", "site_figures", "group_unit", "model_card", "calibration_spread",
+__all__ = ["adapt", "site_points", "site_figures", "group_unit", "model_card", "calibration_spread",
            "spread_lines", "score_reference", "MIN_IMAGES", "DEFAULT_TARGET_SENSITIVITY", "METHODS",
            "FAR_OUT_OF_DOMAIN", "PRESENCE_TARGET", "MAX_LESIONS_NORMAL", "MIN_LESION_IMAGES", "MIN_MALIGNANT_IMAGES",
            "FEW_GROUPS", "FEW_IMAGES", "MIN_BOOTSTRAP_GROUPS", "TRIVIAL_BALANCED_ACCURACY", "WIDE_SPREAD"]
@@ -519,8 +519,9 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
       and a warning says why, with the figures (the presence decision is judged only where
       normal images are labelled).
 
-    The figures at the stored and the adopted thresholds are measured by :func:`points_report` on
-    the same images. The adopted thresholds were chosen there: their kept shares are optimistic.
+    The figures at the stored and the adopted thresholds are measured on the same images, with 95 %
+    intervals over ``groups`` (a bootstrap of whole groups; Clopper-Pearson under
+    :data:`MIN_BOOTSTRAP_GROUPS` groups or at 0 or 1). Adopted thresholds flatter their own images.
 
     Parameters
     ----------
@@ -539,10 +540,8 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
     presence_target : float in (0, 1], default=PRESENCE_TARGET
     max_lesions_normal : float in [0, 1), default=MAX_LESIONS_NORMAL
         The most of the labelled lesion images the presence threshold may call normal.
-    unit : str, optional
-        What the groups are, plural (default ``"patients"`` with ``groups``, else ``"images"``).
-    site : str, optional
-        The site's name, for ``chosen_on`` (default ``"the adaptation site"``).
+    unit, site : str, optional
+        What the groups are, plural, and the site's name, for the texts.
     n_bootstrap : int, default=1000
         Resamples of whole groups behind the intervals and the no-harm judgement (0: point values).
     random_state : int, RandomState or None, default=0
@@ -553,8 +552,10 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
     point : OperatingPoint
         The two-decision point to store (``to_record()`` is the manifest's ``operating_point``).
     report : dict
-        JSON-ready (:func:`points_report`), with ``judged`` (each refitted decision against the
-        trivial answer) and ``warnings`` (one line each).
+        JSON-ready: ``unit``, ``n_images``, ``n_groups``, ``counts``; per point (``"presence"``,
+        ``"malignancy"``) ``refitted``, ``threshold``, ``stored_threshold``, ``kept_because``,
+        ``figures``, ``stored_figures``, ``auc``; ``intervals``, ``optimistic``, ``judged`` (each
+        refitted decision against the trivial answer), ``warnings`` (one line each).
 
     Raises
     ------
@@ -602,8 +603,7 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
     s = _Labelled.checked(p_lesion, p_malignant_given_lesion, y, groups, unit, site, stored)
-    lesion, mal = s.lesion, s.mal
-    warn: list[str] = []
+    lesion, mal, warn = s.lesion, s.mal, []
     if s.n_groups() < FEW_GROUPS:
         warn.append(f"only {s.n_groups()} {s.unit} labelled (fewer than {FEW_GROUPS}): both thresholds move with "
                     f"every {s.unit[:-1] if s.unit.endswith('s') else s.unit} added or left out")
@@ -635,16 +635,15 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
     else:
         warn.append(f"only {int(mal.sum())} {s.positive} images labelled (fewer than {MIN_MALIGNANT_IMAGES}): the "
                     f"model's stored malignancy threshold ({threshold_text(stored.threshold)}) is kept")
-    report = points_report(s, stored, point, refitted, kept_because,
+    report = _points_report(s, stored, point, refitted, kept_because,
                            targets=(max(presence_target, 1 - max_lesions_normal), target), n_bootstrap=n_bootstrap,
                            random_state=random_state, confidence=confidence)
-    report["judged"] = judged
-    report["max_lesions_normal"] = float(max_lesions_normal)
-    report["warnings"] = warn + report.pop("figure_warnings")
+    report.update(judged=judged, max_lesions_normal=float(max_lesions_normal),
+                  warnings=warn + report.pop("figure_warnings"))
     return point, report
 
 
-def points_report(s: _Labelled, stored: OperatingPoint, point: OperatingPoint, refitted: dict, kept_because: dict,
+def _points_report(s: _Labelled, stored: OperatingPoint, point: OperatingPoint, refitted: dict, kept_because: dict,
                   *, targets: tuple[float, float], n_bootstrap: int, random_state, confidence: float) -> dict:
     """The figures of :func:`site_points`' report: each point's figures at the stored and the
     adopted thresholds on the labelled images, with their intervals over groups.
