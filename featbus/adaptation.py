@@ -1111,10 +1111,11 @@ def _base_record(model, records, method: str, changed: list, labelled: bool, gro
     return record
 
 
-def _alignment(new, crops, stored: OperatingPoint, reference, positive_share) -> tuple[Any, dict]:
-    """The site's scores aligned onto the training reference (:mod:`featbus.model.alignment`):
-    the alignment and what the record says of it (the share called positive at the stored
-    threshold before and after, and in training)."""
+def _alignment(new, crops, stored: OperatingPoint, reference, positive_share, manifest: dict, site) -> dict:
+    """The site's scores aligned onto the training reference (:mod:`featbus.model.alignment`): the
+    alignment into the manifest (``score_alignment``, and a note that ``featbus inspect`` prints);
+    returned, what the record says of it (the share called positive at the stored threshold before
+    and after, and in training)."""
     from .metrics import lesion_and_given
     from .model.alignment import FEW_ALIGN_IMAGES, ScoreAlignment
 
@@ -1139,7 +1140,13 @@ def _alignment(new, crops, stored: OperatingPoint, reference, positive_share) ->
             "warning": (f"only {al.n_images} images to align on (fewer than {FEW_ALIGN_IMAGES}): the share called "
                         f"{stored.positive} may be off by {math.sqrt(0.25 / al.n_images):.2f}; give more of the "
                         "site's ordinary images" if al.n_images < FEW_ALIGN_IMAGES else None)}
-    return al, info
+    manifest["score_alignment"] = al.to_record()
+    notes = [x for x in manifest.get("notes", []) if not str(x).startswith("scores aligned to ")]
+    manifest["notes"] = [*notes, f"scores aligned to {al.n_images} images of {site or 'the adaptation site'} (featbus "
+                                 f"adapt without labels): {al.score} mapped onto the training scores' distribution, "
+                                 f"assuming a share of {stored.positive} lesions of {al.positive_share:.2f} "
+                                 f"({al.share_from})"]
+    return info
 
 
 def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=None, method: str = "auto",
@@ -1283,8 +1290,7 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
         if two and spread is not None:
             record["spread"] = spread
     elif reference is not None:
-        al, record["alignment"] = _alignment(new, crops, stored, reference, positive_share)
-        manifest["score_alignment"] = al.to_record()
+        record["alignment"] = _alignment(new, crops, stored, reference, positive_share, manifest, site)
     elif not two:
         manifest.pop("operating_point", None)  # chosen on the probabilities before this adaptation
     manifest["adaptation"] = record

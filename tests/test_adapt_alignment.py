@@ -276,6 +276,10 @@ def test_an_unlabelled_site_aligns_a_two_decision_model_and_predict_applies_it(p
         record["alignment"]["called_positive_after"])
     np.testing.assert_array_equal(adapted.predict(site.images), STORED.decide(aligned, CLASSES))
     assert "score_alignment" not in model.manifest  # the input model is untouched
+    note = [x for x in adapted.manifest["notes"] if x.startswith("scores aligned to ")]  # featbus inspect prints it
+    assert note == [f"scores aligned to {al.n_images} images of the adaptation site (featbus adapt without labels): "
+                    "p(malignant | lesion) mapped onto the training scores' distribution, assuming a share of "
+                    f"malignant lesions of {al.positive_share:.2f} (training)"]
     # the file round-trips it, and predict_table reads the aligned probabilities too
     out = tmp_path / "aligned.featbus"
     adapted.save(out)
