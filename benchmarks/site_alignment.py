@@ -104,7 +104,7 @@ def rebuild(parts: list[dict], names: list[str], head, seed: int = 0):
     oof = np.zeros((len(y), len(classes)))
     for train, test in splits:
         oof[test] = clone(head).fit(X[train], y[train]).predict_proba(X[test])
-    where = f"out-of-fold probabilities of {len(y)} training images (5 folds)"
+    where = f"out-of-fold probabilities of {len(y)} training images (5 grouped folds)"
     point = OperatingPoint.choose_two(y, oof, classes=classes, absent="normal", target=TARGET,
                                       presence_threshold=PRESENCE, presence_chosen_on="the segmenter's own threshold",
                                       chosen_on=where)

@@ -289,6 +289,10 @@ def test_an_unlabelled_site_aligns_a_two_decision_model_and_predict_applies_it(p
     table = back.predict_table(site.images)
     np.testing.assert_allclose(table[[f"p_{c}" for c in CLASSES]].to_numpy(), aligned, atol=1e-12)
     assert score_reference(back) == ScoreReference.from_record(model.manifest["score_reference"])
+    # validate judges the decisions predict makes: the aligned probabilities
+    from featbus import validate
+
+    assert np.allclose(validate(back, site, n_bootstrap=0).proba, aligned, atol=1e-12)
     # labelled afterwards: the thresholds are chosen on the aligned scores, the alignment kept
     y = site.target_names[site.target]
     relabelled = adapt(back, site.images, labels=y, n_bootstrap=0)
