@@ -374,3 +374,38 @@ def test_the_docs_table_is_the_benchmark_json():
     card = json.loads((root / "featbus" / "networks" / "weights" / "breast_us_classifier.json").read_text())
     assert ScoreReference.from_record(card["score_reference"]).n_positive + ScoreReference.from_record(
         card["score_reference"]).n_other == card["operating_point"]["n_images"]
+
+
+# --------------------------------------------------------------------------- the shipped classifier, real data
+
+@pytest.mark.slow  # runs the shipped segmenter and backbone on 10 images (about a minute on 2 cores)
+def test_the_shipped_classifier_keeps_its_stored_point_when_a_calibration_would_make_it_trivial(tmp_path, capsys):
+    """Ten BrEaST-Lesions-USG patients (4 benign, 6 malignant) on whom the threshold for
+    sensitivity 0.9 is the lowest malignant score, which calls every labelled lesion malignant
+    (found by drawing 10 patients until a draw did: it happens in a few percent of draws)."""
+    from conftest import DATA
+
+    site = DATA / "breast-lesions-usg"
+    if not site.is_dir():
+        pytest.skip(f"BrEaST-Lesions-USG not found at {site}")
+    from featbus import load_data
+
+    d = load_data(site)
+    groups = np.asarray(d.groups).astype(str)
+    y = np.asarray(d.target_names)[d.target]
+    paths = getattr(d, "paths", None) or [r.path for r in d.data]
+    pick = np.flatnonzero(np.isin(groups, ["1", "10", "104", "126", "189", "192", "204", "219", "247", "251"]))
+    calib = tmp_path / "calib.csv"
+    calib.write_text("image,label,group\n" + "".join(f"{paths[i]},{y[i]},p{groups[i]}\n" for i in pick))
+    out = tmp_path / "x.featbus"
+    assert main(["adapt", "breast-us", str(calib), "--labels", "-o", str(out), "-q"]) == 0
+    printed = capsys.readouterr().out
+    from featbus.model.format import model_file, read_manifest
+
+    stored = OperatingPoint.from_record(read_manifest(model_file("breast-us"))["operating_point"])
+    adapted = read_manifest(out)
+    assert OperatingPoint.from_record(adapted["operating_point"]) == stored  # both thresholds kept
+    assert "(kept: no better than always answering one class on the labelled images)" in printed
+    assert "sensitivity 1.00, specificity 0.00) is no better than always answering one class there" in printed
+    assert "the spread to expect from 10 labelled groups (the model card's calibration curve at k = 8" in printed
+    assert "warning: with 10 groups the thresholds swing with the draw" in printed
