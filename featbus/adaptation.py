@@ -424,10 +424,13 @@ class _Labelled:
 
 
 def _judged(called, is_pos, groups, *, n_bootstrap: int, random_state, confidence: float) -> dict:
-    """A decision against always answering one class, as validate judges it (balanced accuracy,
-    the mean of the two sensitivities, whose trivial value is :data:`TRIVIAL_BALANCED_ACCURACY`):
-    better only when the 95 % interval over ``groups`` lies above it (the point value without a
-    bootstrap)."""
+    """A decision against always answering one class, as validate judges it: better only when its
+    balanced accuracy (the mean of the two sensitivities, whose trivial value is
+    :data:`TRIVIAL_BALANCED_ACCURACY`) has its 95 % interval over ``groups`` above that (the point
+    value without a bootstrap), and it finds at least validate's floor
+    (:data:`featbus.evaluation.sanity.SENSITIVITY_FLOOR`) of each side (else it answers one class
+    in practice)."""
+    from .evaluation.sanity import SENSITIVITY_FLOOR
     from .metrics import bootstrap
 
     called, is_pos = np.asarray(called, bool), np.asarray(is_pos, bool)
@@ -441,9 +444,13 @@ def _judged(called, is_pos, groups, *, n_bootstrap: int, random_state, confidenc
                        else (balanced(np.arange(called.size)), (math.nan, math.nan)))
     has = bool(np.all(np.isfinite(interval)))
     better = bool(interval[0] > TRIVIAL_BALANCED_ACCURACY) if has else bool(point > TRIVIAL_BALANCED_ACCURACY)
+    sides = [float(np.mean(called[is_pos])) if is_pos.any() else math.nan,
+             float(np.mean(~called[~is_pos])) if (~is_pos).any() else math.nan]
+    floor = min(sides) < SENSITIVITY_FLOOR  # NaN compares False: a missing side is not under the floor
     return {"balanced_accuracy": None if math.isnan(point) else float(point),
             "interval": [float(b) for b in interval] if has else None, "trivial": TRIVIAL_BALANCED_ACCURACY,
-            "better": better and not math.isnan(point)}
+            "under_floor": float(SENSITIVITY_FLOOR) if floor else None,
+            "better": better and not floor and not math.isnan(point)}
 
 
 def _no_better_text(name: str, judged: dict, chosen: str, kept: str) -> str:
@@ -452,10 +459,12 @@ def _no_better_text(name: str, judged: dict, chosen: str, kept: str) -> str:
 
     value = judged["balanced_accuracy"]
     got = "not measurable" if value is None else format_interval(value, judged["interval"], missing=None)
+    floor = (f"; one side is found under validate's {judged['under_floor']:g} floor: in practice it answers one "
+             "class" if judged.get("under_floor") else "")
     return (f"the {name} threshold chosen on the labelled images ({chosen}) is no better than always answering one "
             f"class there: balanced accuracy {got} against {judged['trivial']:g}"
-            + ("" if judged["interval"] else " (point value: no bootstrap)") + f"; the stored threshold ({kept}) is "
-            "kept")
+            + ("" if judged["interval"] else " (point value: no bootstrap)") + f"{floor}; the stored threshold "
+            f"({kept}) is kept")
 
 
 def _choose_presence(s: _Labelled, stored: OperatingPoint, target: float, cap: float, warn: list,

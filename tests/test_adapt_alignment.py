@@ -77,6 +77,25 @@ def test_a_malignancy_threshold_no_better_than_the_trivial_answer_is_not_stored(
     assert mal["threshold"] == mal["stored_threshold"] == STORED.threshold
 
 
+def test_a_threshold_that_finds_under_validates_floor_of_one_side_is_not_stored_even_when_its_interval_clears():
+    """Many patients make the interval narrow: a point calling 85 % of benign lesions malignant beats
+    0.5 there, but finds under 0.2 of the benign ones, which validate calls answering one class."""
+    from featbus.evaluation.sanity import SENSITIVITY_FLOOR
+
+    # 1000 malignant, 900 of them above 0.5; 2000 benign, 1700 of them above 0.5: the threshold for
+    # sensitivity 0.9 is 0.5, where specificity is 0.15 and balanced accuracy 0.525
+    y = np.array(["malignant"] * 1000 + ["benign"] * 2000)
+    given = np.concatenate([np.linspace(0.5, 1, 900), np.linspace(0, 0.1, 100), np.linspace(0, 0.49, 300),
+                            np.linspace(0.51, 0.9, 1700)])
+    n = y.size
+    point, report = site_points(np.ones(n), given, y, stored=STORED, n_bootstrap=200)
+    judged = report["judged"]["malignancy"]
+    assert judged["balanced_accuracy"] == pytest.approx(0.525)
+    assert judged["interval"][0] > TRIVIAL_BALANCED_ACCURACY and judged["under_floor"] == SENSITIVITY_FLOOR
+    assert not judged["better"] and point.threshold == STORED.threshold
+    assert any(f"found under validate's {SENSITIVITY_FLOOR:g} floor" in w for w in report["warnings"])
+
+
 def test_a_useful_malignancy_threshold_is_stored():
     y, p_lesion, given, groups = _flat_site()
     given = np.where(y == "malignant", given + 0.5, given)  # now it ranks
