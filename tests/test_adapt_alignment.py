@@ -1,7 +1,7 @@
 """Calibration that does no harm, and label-free alignment (issues 66 and 67).
 
 * a refitted threshold no better than always answering one class is not stored: the stored one
-  is kept, with the figures that say why (:func:`featbus.adaptation.site_points`);
+  is kept, with the figures that say why (:func:`featbus.workflows.adaptation.site_points`);
 * the presence threshold never calls more than ``max_lesions_normal`` of the labelled lesions normal;
 * the spread to expect from k labelled patients (the card's curve) and its warning;
 * :mod:`featbus.model.alignment`: a shifted score distribution mapped back, too few images refused,
@@ -18,16 +18,6 @@ import numpy as np
 import pytest
 
 from featbus import adapt, make_phantoms
-from featbus.adaptation import (
-    MAX_LESIONS_NORMAL,
-    TRIVIAL_BALANCED_ACCURACY,
-    WIDE_SPREAD,
-    calibration_spread,
-    model_card,
-    score_reference,
-    site_points,
-    spread_lines,
-)
 from featbus.cli import main
 from featbus.metrics import OperatingPoint, lesion_and_given
 from featbus.model import load_model
@@ -38,6 +28,16 @@ from featbus.model.alignment import (
     ScoreAlignment,
     ScoreReference,
     em_positive_share,
+)
+from featbus.workflows.adaptation import (
+    MAX_LESIONS_NORMAL,
+    TRIVIAL_BALANCED_ACCURACY,
+    WIDE_SPREAD,
+    calibration_spread,
+    model_card,
+    score_reference,
+    site_points,
+    spread_lines,
 )
 
 STORED = OperatingPoint(positive="malignant", threshold=0.2, target_sensitivity=0.9, absent="normal",
@@ -265,7 +265,7 @@ def test_the_assumed_share_the_em_estimate_and_the_records():
 @pytest.fixture(scope="module")
 def phantom_two(tmp_path_factory):
     """A phantom model with a two-decision point and a reference of its 'training scores', saved."""
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     model = train_model(make_phantoms(40, image_size=48, random_state=0), "intensity,lbp", classifier="svm",
                         cross_validate=False, progress=False)
@@ -366,7 +366,7 @@ def test_the_command_prints_the_alignment_and_its_assumptions(phantom_two, tmp_p
 
 
 def test_training_stores_the_reference_of_its_out_of_fold_scores():
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     data = make_phantoms(60, image_size=48, random_state=0)
     model = train_model(data, "intensity", classifier="logreg", cross_validate=False, progress=False,

@@ -150,9 +150,9 @@ from typing import Any
 
 import numpy as np
 
-from .evaluation.sites import site_figures  # the one per-site figures function (its old home was here)
-from .metrics import DEFAULT_TARGET_SENSITIVITY, OperatingPoint  # the one rule and its default target
-from .provenance import fingerprints
+from ..evaluation.sites import site_figures  # the one per-site figures function (its old home was here)
+from ..metrics import DEFAULT_TARGET_SENSITIVITY, OperatingPoint  # the one rule and its default target
+from ..model.provenance import fingerprints
 
 __all__ = ["adapt", "site_points", "site_figures", "group_unit", "model_card", "calibration_spread",
            "spread_lines", "score_reference", "MIN_IMAGES", "DEFAULT_TARGET_SENSITIVITY", "METHODS",
@@ -176,7 +176,7 @@ def _scalers(head) -> list[tuple[list, Any]]:
     in the head (one, or one per calibrated copy)."""
     from sklearn.preprocessing import StandardScaler
 
-    from .pipelines.make import FamilyScaler
+    from ..pipelines.make import FamilyScaler
 
     fitted = [cc.estimator for cc in getattr(head, "calibrated_classifiers_", [])] or [head]
     out = []
@@ -271,7 +271,7 @@ def _restandardised_reference(reference, X: np.ndarray):
     """A copy of a DomainReference whose column centre and scale (and family weights) are those
     of the site's rows ``X``: the training images' reference as the adapted classifier sees it.
     Axes, covariance, residual unit and threshold are kept."""
-    from .scaling import family_space
+    from ..compute.scaling import family_space
 
     ref = copy.deepcopy(reference)
     ref.mean_, ref.scale_ = family_space(np.asarray(X, dtype=np.float64), reference.blocks)
@@ -324,7 +324,7 @@ def group_unit(groups_from: str | None, groups=None) -> str:
 
     Examples
     --------
-    >>> from featbus.adaptation import group_unit
+    >>> from featbus.workflows.adaptation import group_unit
     >>> group_unit("patients: the 'Case' column of bus_data.csv"), group_unit(None, [1, 2, 3])
     ('patients', 'images')
     """
@@ -355,7 +355,7 @@ def _site_figures_at(p_lesion, given, y, t_presence, t_malignancy, *, absent, po
 
 
 def _aucs(p_lesion, given, y, *, absent, positive) -> dict:
-    from .metrics import rank_auc
+    from ..metrics import rank_auc
 
     lesion = y != absent
     return {"presence": rank_auc(lesion, p_lesion),
@@ -430,8 +430,8 @@ def _judged(called, is_pos, groups, *, n_bootstrap: int, random_state, confidenc
     value without a bootstrap), and it finds at least validate's floor
     (:data:`featbus.evaluation.sanity.SENSITIVITY_FLOOR`) of each side (else it answers one class
     in practice)."""
-    from .evaluation.sanity import SENSITIVITY_FLOOR
-    from .metrics import bootstrap
+    from ..evaluation.sanity import SENSITIVITY_FLOOR
+    from ..metrics import bootstrap
 
     called, is_pos = np.asarray(called, bool), np.asarray(is_pos, bool)
 
@@ -455,7 +455,7 @@ def _judged(called, is_pos, groups, *, n_bootstrap: int, random_state, confidenc
 
 def _no_better_text(name: str, judged: dict, chosen: str, kept: str) -> str:
     """Why a refitted threshold was not kept, with the figures that say so."""
-    from .metrics import format_interval
+    from ..metrics import format_interval
 
     value = judged["balanced_accuracy"]
     got = "not measurable" if value is None else format_interval(value, judged["interval"], missing=None)
@@ -470,7 +470,7 @@ def _no_better_text(name: str, judged: dict, chosen: str, kept: str) -> str:
 def _choose_presence(s: _Labelled, stored: OperatingPoint, target: float, cap: float, warn: list,
                      kept_because: dict, judge) -> OperatingPoint:
     """The presence point of :func:`site_points`: chosen, capped, judged, or the stored one."""
-    from .metrics import threshold_text
+    from ..metrics import threshold_text
 
     lesion = s.lesion
     if int(lesion.sum()) < MIN_LESION_IMAGES:
@@ -576,7 +576,7 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
     --------
     >>> import numpy as np
     >>> from featbus.metrics import OperatingPoint
-    >>> from featbus.adaptation import site_points
+    >>> from featbus.workflows.adaptation import site_points
     >>> stored = OperatingPoint(positive="malignant", threshold=0.2, target_sensitivity=0.9, absent="normal",
     ...                         presence=OperatingPoint(positive="lesion", threshold=0.4))
     >>> y = np.array(["normal"] * 4 + ["benign"] * 6 + ["malignant"] * 4)
@@ -598,7 +598,7 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
     >>> kept.threshold == stored.threshold, report["malignancy"]["kept_because"]
     (True, 'no better than always answering one class on the labelled images')
     """
-    from .metrics import _target, threshold_text
+    from ..metrics import _target, threshold_text
 
     if not isinstance(stored, OperatingPoint) or not stored.two_decisions:
         raise ValueError("stored must be the model's two-decision OperatingPoint (with presence), got "
@@ -667,7 +667,7 @@ def _points_report(s: _Labelled, stored: OperatingPoint, point: OperatingPoint, 
 
     Returns the report without ``judged``; ``figure_warnings``: the figures resting on too few images.
     """
-    from .metrics import BootstrapResult, bootstrap, clopper_pearson
+    from ..metrics import BootstrapResult, bootstrap, clopper_pearson
 
     p_l, q, y, absent, positive, unit = s.p_lesion, s.given, s.y, s.absent, s.positive, s.unit
     lesion, mal = s.lesion, s.mal
@@ -796,7 +796,7 @@ def model_card(path: str | os.PathLike | None) -> dict | None:
     ``None`` when there is none, or it describes another file."""
     import json
 
-    from .io import file_sha256
+    from ..io import file_sha256
 
     if path is None:
         return None
@@ -825,7 +825,7 @@ def calibration_spread(card: dict | None, k: int) -> dict | None:
 
     Examples
     --------
-    >>> from featbus.adaptation import calibration_spread
+    >>> from featbus.workflows.adaptation import calibration_spread
     >>> band = {"sensitivity": [0.9, 0.5, 0.95], "specificity": [0.6, 0.2, 0.9]}
     >>> card = {"leave_one_site_out": {"calibration": {"A": {"4": band, "16": {
     ...     "sensitivity": [0.9, 0.85, 0.95], "specificity": [0.65, 0.6, 0.7]}}}}}
@@ -873,7 +873,7 @@ def score_reference(model, source: str | os.PathLike | None = None):
     """The training scores' reference of a model (:class:`~featbus.model.alignment.ScoreReference`):
     its manifest's ``score_reference`` (stored by training since featbus keeps one), else its card
     data's (:func:`model_card` of ``source``, the file it was loaded from); ``None`` without either."""
-    from .model.alignment import ScoreReference
+    from ..model.alignment import ScoreReference
 
     record = model.manifest.get("score_reference") or (model_card(source) or {}).get("score_reference")
     return ScoreReference.from_record(record) if record else None
@@ -884,7 +884,7 @@ def score_reference(model, source: str | os.PathLike | None = None):
 def _copy(model, *, keep_forwards: bool):
     """A deep copy of the model; its networks' inference-runtime forwards (a loaded file's LiteRT
     interpreters) are not copied, and given to the copy only when its networks stay as they are."""
-    from .model.runtime import network_estimators
+    from ..model.runtime import network_estimators
 
     nets = network_estimators(model)
     forwards = [est.__dict__.pop("_inference", None) for _, est in nets]
@@ -924,7 +924,7 @@ TWO_DECISIONS_KEPT = ("kept: a two-decision model has its two thresholds refitte
 
 def _loaded(model, source):
     """``(model, source)``: a path loaded (it becomes the source), a FeatbusModel as it is."""
-    from .model.loaded import FeatbusModel, load_model
+    from ..model.loaded import FeatbusModel, load_model
 
     if isinstance(model, (str, os.PathLike)):
         source = str(model)
@@ -1060,7 +1060,7 @@ def _labelled_point(new, crops, y, labelled, groups, *, stored, two, positive, t
     lab = [crops[i] for i in sel]
     record: dict[str, Any] = {}
     if two:  # the two thresholds on the labelled images' scores, the one path (site_points)
-        from .metrics import lesion_and_given
+        from ..metrics import lesion_and_given
 
         p_lesion, given = lesion_and_given(new._proba_of_crops(lab), classes, absent=stored.absent,
                                            positive=stored.positive)
@@ -1103,8 +1103,8 @@ def _reference_to_align(model, source, stored, two: bool, *, labelled: bool, ali
 
 def _base_record(model, records, method: str, changed: list, labelled: bool, groups, source) -> dict[str, Any]:
     """The adaptation record's head: what was re-estimated, on which images, from which model."""
-    from .io import file_sha256
-    from .model.format import data_sha256
+    from ..io import file_sha256
+    from ..model.format import data_sha256
 
     n = len(records)
     record: dict[str, Any] = {
@@ -1125,8 +1125,8 @@ def _alignment(new, crops, stored: OperatingPoint, reference, positive_share, ma
     alignment into the manifest (``score_alignment``, and a note that ``featbus inspect`` prints);
     returned, what the record says of it (the share called positive at the stored threshold before
     and after, and in training)."""
-    from .metrics import lesion_and_given
-    from .model.alignment import FEW_ALIGN_IMAGES, ScoreAlignment
+    from ..metrics import lesion_and_given
+    from ..model.alignment import FEW_ALIGN_IMAGES, ScoreAlignment
 
     raw = np.asarray(new.head.predict_proba(np.asarray(new.features.transform(crops))), dtype=float)
     classes = [str(c) for c in new.classes_]
@@ -1172,7 +1172,7 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     with a few labelled images the Platt calibration is refitted and an operating point reaching
     ``target_sensitivity`` is stored. A two-decision model keeps its features and probabilities:
     aligned without labels, its two thresholds refitted with them (:func:`site_points`: one no
-    better than always answering one class is not stored). See :mod:`featbus.adaptation`.
+    better than always answering one class is not stored). See :mod:`featbus.workflows.adaptation`.
 
     Parameters
     ----------
@@ -1230,7 +1230,7 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     --------
     >>> import numpy as np
     >>> from featbus import adapt, make_phantoms
-    >>> from featbus.model_training import train_model
+    >>> from featbus.workflows.training import train_model
     >>> model = train_model(make_phantoms(40, image_size=48, random_state=0), "intensity,lbp",
     ...                     classifier="svm", cross_validate=False, progress=False)
     >>> site = make_phantoms(30, image_size=48, weights=[0.6, 0.4, 0.0], random_state=1)
@@ -1254,7 +1254,7 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     ...
     ValueError: the labels hold 'cyst', which the model does not know (its classes: benign, malignant, normal)
     """
-    from .model.loaded import read_records
+    from ..model.loaded import read_records
 
     model, source = _loaded(model, source)
     stored, two, method = _checked_settings(model, labels=labels, method=method, positive=positive,
