@@ -130,6 +130,9 @@ def main(argv=None) -> None:
                  "license": _LICENSE, "recipe": RECIPE, "intended_use": INTENDED_USE, "limits": LIMITS,
                  "sha256": digest, "size_bytes": out.stat().st_size,
                  "operating_point": manifest["operating_point"],
+                 # what featbus adapt aligns a site's scores onto (stored by training; an older file's card keeps
+                 # the one benchmarks/site_alignment.py --write-card reproduced)
+                 "score_reference": manifest.get("score_reference") or card.get("score_reference"),
                  "operating_point_text": OperatingPoint.from_record(manifest["operating_point"]).describe(),
                  "leave_one_site_out": None if loso is None else {
                      "about": "every trained part (backbone, segmenter, heads) rebuilt without the held-out site; "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -27,6 +28,7 @@ from featbus.metrics import OperatingPoint, clopper_pearson, lesion_and_given, t
 from featbus.model import load_model
 from featbus.workflows.adaptation import (
     FEW_GROUPS,
+    MAX_LESIONS_NORMAL,
     MIN_BOOTSTRAP_GROUPS,
     MIN_LESION_IMAGES,
     MIN_MALIGNANT_IMAGES,
@@ -87,10 +89,15 @@ def test_both_thresholds_follow_the_one_rule_and_agree_with_choose_two():
     assert point.decide(P_test, CLASSES).tolist() == ["normal", "malignant"]
     # a target given replaces the stored one; the presence target too
     other, rep = site_points(p_lesion, given, y, groups, stored=STORED, target=0.5, presence_target=0.8,
-                             n_bootstrap=0)
+                             max_lesions_normal=0.2, n_bootstrap=0)
     assert other.threshold == threshold_for_sensitivity(given[lesion], mal[lesion], 0.5)
     assert other.presence.threshold == threshold_for_sensitivity(p_lesion, lesion, 0.8)
     assert rep["malignancy"]["target"] == 0.5 and rep["presence"]["target"] == 0.8
+    # the cap holds whatever the target: at most max_lesions_normal of the lesions called normal
+    capped, rep = site_points(p_lesion, given, y, groups, stored=STORED, presence_target=0.8, n_bootstrap=0)
+    assert capped.presence.threshold == threshold_for_sensitivity(p_lesion, lesion, 1 - MAX_LESIONS_NORMAL)
+    assert np.mean(p_lesion[lesion] < capped.presence.threshold) <= MAX_LESIONS_NORMAL
+    assert rep["presence"]["target"] == 1 - MAX_LESIONS_NORMAL and rep["max_lesions_normal"] == MAX_LESIONS_NORMAL
 
 
 def test_without_normal_images_the_presence_threshold_is_only_lowered():
@@ -245,7 +252,12 @@ def test_adapt_refits_the_two_thresholds_through_site_points_and_keeps_the_head(
     record = adapted.manifest["adaptation"]
     assert record["two_decisions"] == report and record["method"] == "none" and record["changed"] == []
     assert record["calibration"].startswith("kept: a two-decision model has its two thresholds refitted")
-    assert point.presence.chosen_on == "30 labelled images of 10 patients of phantoms"
+    # refitted, or kept with the reason (no better than always answering one class on these images)
+    refitted = point.presence.chosen_on == "30 labelled images of 10 patients of phantoms"
+    assert refitted is report["presence"]["refitted"]
+    if not report["presence"]["refitted"]:
+        assert report["presence"]["kept_because"] == "no better than always answering one class on the labelled images"
+        assert not report["judged"]["presence"]["better"]
     assert record["labels"]["n_groups"] == 10 and record["labels"]["unit"] == "patients"
     np.testing.assert_array_equal(adapted.predict(site.images), point.decide(P, CLASSES))
     assert model.manifest["operating_point"] == STORED.to_record()  # the input model is untouched
@@ -259,7 +271,8 @@ def test_adapt_refits_the_two_thresholds_through_site_points_and_keeps_the_head(
     # a Bunch without patients: every image its own, and the texts say images
     bare = adapt(model, site, labels=y, n_bootstrap=0)
     assert bare.manifest["adaptation"]["two_decisions"]["unit"] == "images"
-    assert bare.manifest["operating_point"]["presence"]["chosen_on"] == "30 labelled images of the adaptation site"
+    rep = bare.manifest["adaptation"]["two_decisions"]
+    assert rep["site"] == "the adaptation site" and rep["n_groups"] == 30
 
 
 def test_adapt_a_two_decision_model_needs_labels_and_no_other_method(phantom_two):
@@ -290,18 +303,23 @@ def test_command_prints_both_points_the_figures_and_the_notes(phantom_two, tmp_p
     report = manifest["adaptation"]["two_decisions"]
     assert "to 30 labelled images of 15 groups from" in printed  # a manifest's group column: "groups"
     assert f"  decisions: {point.describe()}\n" in printed
+    how = ("refitted for 0.97 of the lesion images" if report["presence"]["refitted"]
+           else f"kept: {report['presence'].get('kept_because')}")
     assert (f"  is there a lesion? threshold on p(lesion): stored 0.4 -> adapted "
-            f"{threshold_text(point.presence.threshold)} (refitted for 0.95 of the lesion images)") in printed
+            f"{threshold_text(point.presence.threshold)} ({how})") in printed
     f = report["presence"]["figures"]["lesions_called_lesion"]
     assert f"{f['count']}/{f['n_images']}" in printed and "normal images called normal" in printed
     assert "benign images not called malignant, given a lesion" in printed
-    assert "note: the refitted thresholds were chosen on these labelled images" in printed
+    assert ("note: the refitted thresholds were chosen on these labelled images" in printed) is any(
+        report[k]["refitted"] for k in ("presence", "malignancy"))
     for warning in report["warnings"]:
         assert f"warning: {warning}\n" in printed
     # without labels: one line, no file
     assert main(["adapt", str(path), str(root / "site.csv"), "-o", str(tmp_path / "x.featbus")]) == 2
     err = capsys.readouterr().err.strip()
-    assert "pass labels (featbus adapt --labels)" in err and len(err.splitlines()) == 1
+    assert "featbus adapt --labels" in err and "reference of its training scores" in err
+    # the error is one line (beside the progress log's timed lines: started, ended)
+    assert len([line for line in err.splitlines() if not re.match(r"\d\d:\d\d:\d\d ", line)]) == 1
     assert not (tmp_path / "x.featbus").exists()
 
 

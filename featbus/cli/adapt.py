@@ -38,7 +38,11 @@ def add_parser(sub, parents) -> None:
                                    "point reaching --operating-point on them is stored, which predict applies; "
                                    "a two-decision model keeps its features and probabilities and has both its "
                                    "thresholds refitted on the labels (is there a lesion, then malignant given a "
-                                   "lesion), each point's figures printed with intervals over patients. "
+                                   "lesion), each point's figures printed with intervals over patients; a refitted "
+                                   "decision no better than always answering one class there is not stored (the "
+                                   "stored one is kept, and said). Without --labels, a model with a stored "
+                                   "operating point (breast-us) also has its decision score aligned to the site's "
+                                   "images (their quantiles mapped onto its training scores'), which predict applies. "
                                    "The file records what it was adapted on (featbus inspect).")
     add_model(p)
     p.add_argument("images", metavar="DATA_OR_IMAGES", nargs="+",
@@ -60,6 +64,15 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--force", action="store_true",
                    help="adapt even when most images lie far from the model's training images (out_of_domain above "
                         "2: another kind of image, such as mammograms for an ultrasound model; refused otherwise)")
+    p.add_argument("--positive-share", metavar="S|estimate", default=None,
+                   help="without --labels: the site's share of --positive (malignant) lesions the score alignment "
+                        "assumes (default: the training images' own share; 'estimate': EM on the site's scores, "
+                        "which assumes they are not shifted)")
+    p.add_argument("--no-align", action="store_true",
+                   help="without --labels: do not align the scores to the site (re-estimate statistics only)")
+    p.add_argument("--max-lesions-normal", type=float, default=None, metavar="SHARE",
+                   help="with --labels, a two-decision model: the most of the labelled lesion images the presence "
+                        "threshold may call normal (default 0.03)")
     add_overwrite(p, "ADAPTED")
     p.set_defaults(func=run)
 
@@ -83,7 +96,7 @@ def _target_sensitivity(spec: str | None) -> float | None:
 def run(args) -> int:
     from ..model.loaded import read_records
     from ..model_selection import resolve_groups
-    from ..workflows.adaptation import _adapt, _group_unit, site_figures
+    from ..workflows.adaptation import MAX_LESIONS_NORMAL, adapt, group_unit, site_figures
 
     out = Path(args.output)
     if out.suffix.lower() != ".featbus":
@@ -94,6 +107,7 @@ def run(args) -> int:
         raise CLIError("--operating-point chooses an operating point on labelled images: add --labels")
     if args.n_bootstrap < 0:
         raise CLIError(f"--n-bootstrap must be 0 or more, got {args.n_bootstrap}")
+    share, cap = _alignment_settings(args)
     labels = groups = None
     if args.labels:
         if len(args.images) != 1:
@@ -103,7 +117,7 @@ def run(args) -> int:
         records = list(data.data)
         labels = np.asarray(data.target_names, dtype=str)[np.asarray(data.target, dtype=int)]
         groups = resolve_groups(records, getattr(data, "groups", None))
-        unit = _group_unit(getattr(data, "groups_from", None), groups)
+        unit = group_unit(getattr(data, "groups_from", None), groups)
         what = (f"{len(records)} labelled images" + ("" if unit == "images" else f" of {np.unique(groups).size} {unit}")
                 + f" from {args.images[0]}")
     else:
@@ -115,11 +129,16 @@ def run(args) -> int:
     # keras_too: adapting re-estimates the networks' statistics in Keras; TensorFlow's start-up lines stay hidden
     model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=True)
     # the model's passes over the images run inside the adaptation (copied, re-estimated): the time is shown
-    with command_progress(args, f"adapt {Path(args.model).name} to {len(records)} images"):
-        adapted = _adapt(model, records, labels=labels, groups=groups, method=args.method,
-                         target_sensitivity=target, positive=args.positive, force=args.force,
-                         source=str(args.model), site=Path(args.images[0]).name, unit=unit,
-                         n_bootstrap=args.n_bootstrap, random_state=args.random_state)
+    try:
+        with command_progress(args, f"adapt {Path(args.model).name} to {len(records)} images"):
+            adapted = adapt(model, records, labels=labels, groups=groups, method=args.method,
+                            target_sensitivity=target, positive=args.positive, force=args.force,
+                            source=str(args.model), site=Path(args.images[0]).name, unit=unit,
+                            align=False if args.no_align else None, positive_share=share,
+                            max_lesions_normal=MAX_LESIONS_NORMAL if cap is None else cap,
+                            n_bootstrap=args.n_bootstrap, random_state=args.random_state)
+    except ValueError as exc:  # a site the model cannot be adapted to as asked: one line
+        raise CLIError(str(exc)) from None
     record = adapted.manifest["adaptation"]
     print(f"adapted {args.model} to {what} (method {record['method']})")
     for change in record["changed"]:
@@ -138,6 +157,11 @@ def run(args) -> int:
         print(f"  decisions: {OperatingPoint.from_record(adapted.manifest['operating_point']).describe()}")
         for line in _two_decision_lines(record["two_decisions"]):
             print(line)
+        if "spread" in record:
+            from ..workflows.adaptation import spread_lines
+
+            for line in spread_lines(record["spread"], record["labels"]["unit"]):
+                print(line)
     elif args.labels:
         from ..metrics import OperatingPoint
 
@@ -162,9 +186,52 @@ def run(args) -> int:
         print("warning: these 'after' figures are optimistic: the calibration and the operating point were chosen "
               "on these same images; judge the adapted model on other patients of the site (featbus validate "
               f"{out} OTHER_DATA)")
+    if "alignment" in record:
+        for line in _alignment_lines(record["alignment"]):
+            print(line)
     adapted.save(out, overwrite=args.overwrite)
     print(f"adapted model -> {out}")
     return 0
+
+
+def _alignment_settings(args) -> tuple[float | str | None, float | None]:
+    """``(--positive-share, --max-lesions-normal)`` checked: one line for a bad value."""
+    share = args.positive_share
+    if share is not None:
+        if args.labels or args.no_align:
+            raise CLIError("--positive-share is an assumption of the score alignment, made without --labels "
+                           "(and without --no-align)")
+        if share != "estimate":
+            try:
+                share = float(share)
+            except ValueError:
+                share = float("nan")
+            if not 0 < share < 1:
+                raise CLIError(f"--positive-share must be a number in (0, 1) or 'estimate', got "
+                               f"{args.positive_share!r}")
+    cap = args.max_lesions_normal
+    if cap is not None:
+        if not args.labels:
+            raise CLIError("--max-lesions-normal caps the presence threshold chosen on labelled images: add --labels")
+        if not 0 <= cap < 1:
+            raise CLIError(f"--max-lesions-normal must be a share in [0, 1), got {cap:g}")
+    return share, cap
+
+
+def _alignment_lines(info: dict) -> list[str]:
+    """What the label-free alignment did, and what it assumes, one line each."""
+    t = info["threshold"]
+    lines = [f"  aligned: {info['score']} of the {info['n_images']} images"
+             + (f" (of {info['of_images']}) called a lesion" if "lesion" in info["score"] else "")
+             + " mapped onto the training scores' distribution (quantile alignment; predict applies it)",
+             f"    called {info['positive']} at the stored threshold {t:.3g}: "
+             f"{info['called_positive_before']:.2f} of them as they were -> {info['called_positive_after']:.2f} "
+             f"aligned (training images with this mix: {info['called_positive_reference']:.2f})",
+             f"    reference: {info['reference']}"]
+    lines += [f"    assumes: {a}" for a in info["assumptions"]]
+    if info.get("warning"):
+        lines.append(f"warning: {info['warning']}")
+    return lines
 
 
 def _two_decision_lines(report: dict) -> list[str]:

@@ -523,7 +523,11 @@ def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain,
                            "what would help: its scores rank better than chance although its decisions do not beat "
                            "that answer, so the rule it decides by (its operating point) does not suit these images; "
                            "a new operating point may: featbus adapt MODEL DATA --labels -o ADAPTED chooses one on "
-                           "labelled images of a site, featbus train --operating-point sensitivity=S at training")
+                           "labelled images of a site, featbus train --operating-point sensitivity=S at training; "
+                           "if MODEL itself came from featbus adapt (featbus inspect MODEL says so), adapting it again "
+                           "on the same few patients gives the same point: adapt the model it came from on more "
+                           "labelled patients (adapt prints the spread to expect from their number), or on the site's "
+                           "unlabelled images without --labels (score alignment)")
     if useless_decisions or chance is True:
         verdict = "useless"
     elif ignored or weak_classes or carried:

@@ -1112,6 +1112,8 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         # the features once: the head's probabilities and the out-of-domain scores both read them
         features = model.transform(records)
         proba = np.asarray(model.head.predict_proba(features), dtype=float)
+        if hasattr(model, "aligned"):  # a site's score alignment (featbus adapt), applied as predict does
+            proba = model.aligned(proba)
         out_of_domain = reference.transform(features)[:, 0]
     else:
         proba = np.asarray(model.predict_proba(records), dtype=float)

@@ -424,6 +424,14 @@ def _check_manifest_schema(manifest: dict, path: str) -> None:
                                  and not isinstance(tp, bool) and isinstance(tp, (int, float)) and 0 <= tp <= 1):
         raise bad("operating_point", "an object whose 'presence' point (two decisions) has a 'threshold' in [0, 1] "
                                      "on p(lesion), beside an 'absent' class of the model other than its 'positive'")
+    for field, kind in (("score_reference", "ScoreReference"), ("score_alignment", "ScoreAlignment")):
+        if manifest.get(field) is not None:  # what featbus adapt aligns a site's scores onto, and the alignment
+            from . import alignment
+
+            try:
+                getattr(alignment, kind).from_record(manifest[field])
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise bad(field, f"null or a {kind} record ({exc})") from None
     rt = manifest.get("runtime")
     if rt is not None:
         forwards = rt.get("forwards") if isinstance(rt, dict) else None

@@ -180,7 +180,19 @@ class FeatbusModel:
         return images if self.roi is None else self.roi.transform(images)
 
     def _proba_of_crops(self, crops) -> np.ndarray:
-        return np.asarray(self.head.predict_proba(np.asarray(self.features.transform(crops))), dtype=float)
+        return self.aligned(self.head.predict_proba(np.asarray(self.features.transform(crops))))
+
+    def aligned(self, proba) -> np.ndarray:
+        """The head's probabilities with the site's score alignment applied, when the manifest holds
+        one (``score_alignment``, :class:`featbus.model.alignment.ScoreAlignment`, set by
+        :func:`featbus.adapt` without labels)."""
+        proba = np.asarray(proba, dtype=float)
+        record = self.manifest.get("score_alignment")
+        if not record:
+            return proba
+        from .alignment import ScoreAlignment
+
+        return ScoreAlignment.from_record(record).apply(proba, self.classes_)
 
     def transform(self, images) -> np.ndarray:
         """Feature matrix of images (paths, arrays or :class:`~featbus.ImageRecord`), after the
@@ -363,7 +375,7 @@ class FeatbusModel:
         if records:
             crops = self._crop(records)
             feats = np.asarray(self.features.transform(crops))
-            proba[kept] = p = np.asarray(self.head.predict_proba(feats), dtype=float)
+            proba[kept] = p = self.aligned(self.head.predict_proba(feats))
             predicted[kept] = self.decide(p) if decision == "operating-point" else self.classes_[decide(p)]
             if self.roi is not None:
                 for i, crop in zip(kept, crops):

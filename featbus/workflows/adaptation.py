@@ -61,9 +61,17 @@ site), and the malignancy point moves; so with labels both thresholds are refitt
 the labelled lesion images called a lesion (chosen from lesion images alone; normal images
 measure it), the malignancy threshold reaches the target sensitivity among the labelled lesion
 images. A threshold with too few images to choose it on (:data:`MIN_LESION_IMAGES`,
-:data:`MIN_MALIGNANT_IMAGES`) is kept as stored, and the record says so. The features, the
+:data:`MIN_MALIGNANT_IMAGES`) is kept as stored, and the record says so; so is one that does
+harm: each refitted decision is judged on the labelled images against always answering one class
+(balanced accuracy against :data:`TRIVIAL_BALANCED_ACCURACY`, its interval over patients), and one
+no better is not stored. The presence threshold never calls more than :data:`MAX_LESIONS_NORMAL`
+of the labelled lesion images normal. The model card's calibration curve (:func:`model_card`,
+:func:`calibration_spread`) says what spread to expect from that many patients. Without labels,
+the decision score is aligned to the site's images instead (:mod:`featbus.model.alignment`:
+the site's ``p(malignant | lesion)`` quantiles mapped onto the training out-of-fold scores',
+stored in the file and applied by predict). The features, the
 lesion classifier and its Platt sigmoids are kept as trained (``method`` ``"auto"`` means
-``"none"`` there; a two-decision model needs labels): the classifier was standardised on lesion
+``"none"`` there): the classifier was standardised on lesion
 images only, which a site's unlabelled mix is not, and refitted sigmoids would move
 ``p(malignant | lesion)`` of every image on the word of a few. The ``adaptation`` record's
 ``two_decisions`` entry holds, for each point, the images and patients it rests on, its figures at
@@ -146,9 +154,10 @@ from ..evaluation.sites import site_figures  # the one per-site figures function
 from ..metrics import DEFAULT_TARGET_SENSITIVITY, OperatingPoint  # the one rule and its default target
 from ..model.provenance import fingerprints
 
-__all__ = ["adapt", "site_points", "site_figures", "MIN_IMAGES", "DEFAULT_TARGET_SENSITIVITY", "METHODS",
-           "FAR_OUT_OF_DOMAIN", "PRESENCE_TARGET", "MIN_LESION_IMAGES", "MIN_MALIGNANT_IMAGES", "FEW_GROUPS",
-           "FEW_IMAGES", "MIN_BOOTSTRAP_GROUPS"]
+__all__ = ["adapt", "site_points", "site_figures", "group_unit", "model_card", "calibration_spread",
+           "spread_lines", "score_reference", "MIN_IMAGES", "DEFAULT_TARGET_SENSITIVITY", "METHODS",
+           "FAR_OUT_OF_DOMAIN", "PRESENCE_TARGET", "MAX_LESIONS_NORMAL", "MIN_LESION_IMAGES", "MIN_MALIGNANT_IMAGES",
+           "FEW_GROUPS", "FEW_IMAGES", "MIN_BOOTSTRAP_GROUPS", "TRIVIAL_BALANCED_ACCURACY", "WIDE_SPREAD"]
 
 #: Fewest images :func:`adapt` estimates site statistics from.
 MIN_IMAGES = 10
@@ -272,9 +281,13 @@ def _restandardised_reference(reference, X: np.ndarray):
 
 # --------------------------------------------------------------------------- two decisions
 
+#: The most of a site's labelled lesion images the presence threshold may call normal (its cap:
+#: the threshold is chosen for at least ``1 - MAX_LESIONS_NORMAL`` of them called a lesion, and a
+#: kept threshold that would call more of them normal is lowered to it).
+MAX_LESIONS_NORMAL = 0.03
 #: Share of a site's labelled lesion images the refitted presence threshold keeps calling a lesion
 #: (the target of the first decision, "is there a lesion?", of a two-decision model).
-PRESENCE_TARGET = 0.95
+PRESENCE_TARGET = 1 - MAX_LESIONS_NORMAL
 #: Fewest labelled lesion images the presence threshold is refitted on; with fewer, the model's
 #: stored one is kept (and a warning says so).
 MIN_LESION_IMAGES = 3
@@ -290,6 +303,12 @@ FEW_IMAGES = 5
 #: with fewer (or a figure of 0 or 1, where a percentile bootstrap collapses to a point), a
 #: Clopper-Pearson interval with as many trials as patients.
 MIN_BOOTSTRAP_GROUPS = 10
+#: Balanced accuracy of always answering one class (sensitivity 1 and specificity 0, or the
+#: reverse): what a refitted decision must beat on the labelled images to be kept.
+TRIVIAL_BALANCED_ACCURACY = 0.5
+#: Width of the 5-95 % band (over draws of k patients, the card's calibration curve) of the
+#: sensitivity or specificity above which the spread to expect from k patients is called wide.
+WIDE_SPREAD = 0.2
 
 #: The figures of each point: key -> (class counted, what is called) in words.
 _FIGURES = {
@@ -298,10 +317,17 @@ _FIGURES = {
 }
 
 
-def _group_unit(groups_from: str | None, groups=None) -> str:
+def group_unit(groups_from: str | None, groups=None) -> str:
     """What a data set's groups are, in words (plural): ``"patients"`` for a patient column,
     ``"near-duplicate groups"`` for groups featbus formed (``"images"`` when each holds one image),
-    else ``"groups"``."""
+    else ``"groups"``.
+
+    Examples
+    --------
+    >>> from featbus.workflows.adaptation import group_unit
+    >>> group_unit("patients: the 'Case' column of bus_data.csv"), group_unit(None, [1, 2, 3])
+    ('patients', 'images')
+    """
     if not groups_from:
         one_each = groups is not None and np.unique(np.asarray(groups)).size == len(groups)
         return "images" if one_each else "near-duplicate groups"
@@ -336,10 +362,150 @@ def _aucs(p_lesion, given, y, *, absent, positive) -> dict:
             "malignancy": rank_auc(y[lesion] == positive, given[lesion]) if lesion.any() else math.nan}
 
 
+@dataclasses.dataclass
+class _Labelled:
+    """A site's labelled images as :func:`site_points` reads them: both scores, the labels, the
+    groups (patients) and the words for them."""
+
+    p_lesion: np.ndarray
+    given: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    unit: str
+    site: str
+    absent: str
+    positive: str
+
+    @classmethod
+    def checked(cls, p_lesion, given, y, groups, unit, site, stored) -> _Labelled:
+        p_l = np.asarray(p_lesion, dtype=float).ravel()
+        q = np.asarray(given, dtype=float).ravel()
+        y = np.asarray(y).astype(str).ravel()
+        n = y.size
+        if n == 0:
+            raise ValueError("no labelled image to fit the thresholds on")
+        for name, arr in (("p_lesion", p_l), ("p_malignant_given_lesion", q)):
+            if arr.size != n:
+                raise ValueError(f"{name} has {arr.size} entries for {n} labels")
+            if not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 1:
+                raise ValueError(f"{name} must hold probabilities in [0, 1]")
+        if groups is None:
+            groups, unit = np.arange(n), unit or "images"
+        else:
+            groups = np.asarray(groups)
+            if groups.shape[0] != n:
+                raise ValueError(f"groups has {groups.shape[0]} entries for {n} labels")
+            unit = unit or "patients"
+        return cls(p_l, q, y, groups, unit, site or "the adaptation site", stored.absent, stored.positive)
+
+    @property
+    def n(self) -> int:
+        return int(self.y.size)
+
+    @property
+    def lesion(self) -> np.ndarray:
+        return self.y != self.absent
+
+    @property
+    def mal(self) -> np.ndarray:
+        return self.y == self.positive
+
+    @property
+    def per_image(self) -> bool:
+        return self.unit == "images"
+
+    def n_groups(self, mask=None) -> int:
+        return int(np.unique(self.groups if mask is None else self.groups[mask]).size)
+
+    def of(self, k_images: int, mask=None) -> str:
+        """``"13 labelled images of 8 patients of SITE"`` (``mask``: lesion images)."""
+        return f"{k_images} labelled{' lesion' if mask is not None else ''} images" + (
+            "" if self.per_image else f" of {self.n_groups(mask)} {self.unit}") + f" of {self.site}"
+
+
+def _judged(called, is_pos, groups, *, n_bootstrap: int, random_state, confidence: float) -> dict:
+    """A decision against always answering one class, as validate judges it: better only when its
+    balanced accuracy (the mean of the two sensitivities, whose trivial value is
+    :data:`TRIVIAL_BALANCED_ACCURACY`) has its 95 % interval over ``groups`` above that (the point
+    value without a bootstrap), and it finds at least validate's floor
+    (:data:`featbus.evaluation.sanity.SENSITIVITY_FLOOR`) of each side (else it answers one class
+    in practice)."""
+    from ..evaluation.sanity import SENSITIVITY_FLOOR
+    from ..metrics import bootstrap
+
+    called, is_pos = np.asarray(called, bool), np.asarray(is_pos, bool)
+
+    def balanced(idx):
+        c, p = called[idx], is_pos[idx]
+        return float(np.mean(c[p]) + np.mean(~c[~p])) / 2 if p.any() and (~p).any() else math.nan
+
+    point, interval = (bootstrap(balanced, np.arange(called.size), groups=groups, n_bootstrap=int(n_bootstrap),
+                                 random_state=random_state, confidence=confidence) if n_bootstrap
+                       else (balanced(np.arange(called.size)), (math.nan, math.nan)))
+    has = bool(np.all(np.isfinite(interval)))
+    better = bool(interval[0] > TRIVIAL_BALANCED_ACCURACY) if has else bool(point > TRIVIAL_BALANCED_ACCURACY)
+    sides = [float(np.mean(called[is_pos])) if is_pos.any() else math.nan,
+             float(np.mean(~called[~is_pos])) if (~is_pos).any() else math.nan]
+    floor = min(sides) < SENSITIVITY_FLOOR  # NaN compares False: a missing side is not under the floor
+    return {"balanced_accuracy": None if math.isnan(point) else float(point),
+            "interval": [float(b) for b in interval] if has else None, "trivial": TRIVIAL_BALANCED_ACCURACY,
+            "under_floor": float(SENSITIVITY_FLOOR) if floor else None,
+            "better": better and not floor and not math.isnan(point)}
+
+
+def _no_better_text(name: str, judged: dict, chosen: str, kept: str) -> str:
+    """Why a refitted threshold was not kept, with the figures that say so."""
+    from ..metrics import format_interval
+
+    value = judged["balanced_accuracy"]
+    got = "not measurable" if value is None else format_interval(value, judged["interval"], missing=None)
+    floor = (f"; one side is found under validate's {judged['under_floor']:g} floor: in practice it answers one "
+             "class" if judged.get("under_floor") else "")
+    return (f"the {name} threshold chosen on the labelled images ({chosen}) is no better than always answering one "
+            f"class there: balanced accuracy {got} against {judged['trivial']:g}"
+            + ("" if judged["interval"] else " (point value: no bootstrap)") + f"{floor}; the stored threshold "
+            f"({kept}) is kept")
+
+
+def _choose_presence(s: _Labelled, stored: OperatingPoint, target: float, cap: float, warn: list,
+                     kept_because: dict, judge) -> OperatingPoint:
+    """The presence point of :func:`site_points`: chosen, capped, judged, or the stored one."""
+    from ..metrics import threshold_text
+
+    lesion = s.lesion
+    if int(lesion.sum()) < MIN_LESION_IMAGES:
+        warn.append(f"only {int(lesion.sum())} lesion images labelled (fewer than {MIN_LESION_IMAGES}): the model's "
+                    f"stored presence threshold ({threshold_text(stored.presence.threshold)}) is kept")
+        return stored.presence
+    pres = OperatingPoint.choose_presence(s.p_lesion, s.y, absent=s.absent, target=max(target, 1 - cap),
+                                          chosen_on=s.of(s.n))
+    if not (~lesion).any():
+        if pres.threshold > stored.presence.threshold:  # no normal image to show what raising it buys
+            kept_because["presence"] = f"no {s.absent} image labelled to show what raising it buys"
+            warn.append(f"no {s.absent} image labelled: the stored presence threshold "
+                        f"({threshold_text(stored.presence.threshold)}) is kept, since raising it on lesion images "
+                        f"alone could only call more lesions {s.absent} (it is lowered only to keep "
+                        f"{max(target, 1 - cap):g} of the lesion images)")
+            return stored.presence
+        return pres
+    judged = judge("presence", s.p_lesion >= pres.threshold, lesion)
+    if judged["better"]:
+        return pres
+    kept_because["presence"] = "no better than always answering one class on the labelled images"
+    warn.append(_no_better_text("presence", judged, f"p(lesion) < {threshold_text(pres.threshold)} called "
+                                f"{s.absent}", threshold_text(stored.presence.threshold)))
+    called_normal = float(np.mean(s.p_lesion[lesion] < stored.presence.threshold))
+    if called_normal > cap:  # the cap holds for a kept threshold too: lowered to the chosen one
+        warn.append(f"the stored presence threshold calls {called_normal:.2f} of the labelled lesion images "
+                    f"{s.absent}, more than the cap of {cap:g}: lowered to {threshold_text(pres.threshold)}")
+        return pres
+    return stored.presence
+
+
 def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: OperatingPoint,
-                target: float | None = None, presence_target: float = PRESENCE_TARGET, unit: str | None = None,
-                site: str | None = None, n_bootstrap: int = 1000, random_state=0,
-                confidence: float = 0.95) -> tuple[OperatingPoint, dict]:
+                target: float | None = None, presence_target: float = PRESENCE_TARGET,
+                max_lesions_normal: float = MAX_LESIONS_NORMAL, unit: str | None = None, site: str | None = None,
+                n_bootstrap: int = 1000, random_state=0, confidence: float = 0.95) -> tuple[OperatingPoint, dict]:
     """Both thresholds of a two-decision model refitted on a site's labelled images, from their scores.
 
     What :func:`adapt` does with labels for a model whose stored operating point has two
@@ -347,58 +513,46 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
     beforehand, so that a benchmark can draw a few patients many times without reading an image:
 
     * **presence** ("is there a lesion?"): the highest threshold on ``p(lesion)`` that keeps
-      ``presence_target`` (:data:`PRESENCE_TARGET`) of the labelled lesion images called a lesion
-      (the one rule, :meth:`OperatingPoint.choose`, as :meth:`OperatingPoint.choose_two` applies
-      it). It is chosen from the lesion images alone; normal images only measure it. With fewer
-      than :data:`MIN_LESION_IMAGES` lesion images the stored threshold is kept, and without any
-      normal image it is only ever lowered (raising it could then only call more lesions normal).
-    * **malignancy** ("malignant, given a lesion?"): the highest threshold on
-      ``p(malignant | lesion)`` of the labelled lesion images that reaches ``target``
-      sensitivity among their malignant ones. With fewer than :data:`MIN_MALIGNANT_IMAGES`
-      malignant images the stored threshold is kept.
+      ``max(presence_target, 1 - max_lesions_normal)`` of the labelled lesion images called a
+      lesion (:meth:`OperatingPoint.choose_presence`), chosen from the lesion images alone. With
+      fewer than :data:`MIN_LESION_IMAGES` lesion images the stored threshold is kept; without a
+      normal image it is only ever lowered. A stored threshold kept for another reason that calls
+      more than ``max_lesions_normal`` of the labelled lesions normal is lowered to the chosen one.
+    * **malignancy** ("malignant, given a lesion?"): the highest threshold on ``p(malignant |
+      lesion)`` reaching ``target`` sensitivity among the labelled malignant images (kept as
+      stored with fewer than :data:`MIN_MALIGNANT_IMAGES`).
+    * **no harm**: each refitted decision is judged on the labelled images as validate judges
+      decisions, against always answering one class (balanced accuracy against
+      :data:`TRIVIAL_BALANCED_ACCURACY`, its 95 % interval over ``groups``; the point value when
+      ``n_bootstrap`` is 0). One no better than that is not stored: the stored threshold is kept
+      and a warning says why, with the figures (the presence decision is judged only where
+      normal images are labelled).
 
-    The figures at both the stored and the refitted thresholds are measured on the same images,
-    each with a 95 % interval over ``groups`` (patients): a percentile bootstrap of whole groups
-    (:func:`featbus.metrics.bootstrap`, ``n_bootstrap`` resamples, one seed: stored and refitted
-    figures are paired) where a figure rests on at least :data:`MIN_BOOTSTRAP_GROUPS` groups and is
-    neither 0 nor 1; otherwise Clopper-Pearson with as many trials as groups (the share of images
-    carried onto the groups: a patient's two views are not two pieces of evidence; with one group
-    per image, the exact binomial interval). The AUCs have a bootstrap interval (on at least
-    :data:`MIN_BOOTSTRAP_GROUPS` groups, strictly between 0 and 1) or none.
-
-    The refitted thresholds were chosen on these images, so the shares they were chosen to keep
-    (lesions called a lesion, malignant images called malignant) are optimistic here: a threshold
-    at the ``m``-th highest of ``n`` scores keeps a new image exchangeable with these with
-    probability ``m / (n + 1)`` (recorded as ``expected_new``). The shares of normal and benign
-    images did not choose the thresholds and measure them fairly; the stored thresholds were not
-    chosen here at all.
+    The figures at the stored and the adopted thresholds are measured on the same images, with 95 %
+    intervals over ``groups`` (a bootstrap of whole groups; Clopper-Pearson under
+    :data:`MIN_BOOTSTRAP_GROUPS` groups or at 0 or 1). Adopted thresholds flatter their own images.
 
     Parameters
     ----------
-    p_lesion : array-like of shape (n_images,)
-        ``p(lesion) = 1 - p(absent)`` of the labelled images
+    p_lesion, p_malignant_given_lesion : array-like of shape (n_images,)
+        ``p(lesion)`` and ``p(positive | lesion)`` of the labelled images
         (:func:`featbus.metrics.lesion_and_given`).
-    p_malignant_given_lesion : array-like of shape (n_images,)
-        ``p(positive | lesion)`` of the same images.
     y : array-like of str, shape (n_images,)
-        Their labels: ``stored.absent`` (no lesion), ``stored.positive`` or another lesion class.
+        Their labels: ``stored.absent``, ``stored.positive`` or another lesion class.
     groups : array-like of shape (n_images,), optional
         Patient of every image; ``None``: every image its own (the texts then say "images").
     stored : OperatingPoint
-        The model's stored two-decision point: what is kept when too few images, and compared.
+        The model's stored two-decision point: what is kept, and compared.
     target : float in (0, 1], optional
         The malignancy point's sensitivity; default the stored point's target (else
         :data:`~featbus.metrics.DEFAULT_TARGET_SENSITIVITY`).
     presence_target : float in (0, 1], default=PRESENCE_TARGET
-        The share of lesion images to keep calling a lesion.
-    unit : str, optional
-        What the groups are, plural, for the texts: default ``"patients"`` with ``groups``,
-        ``"images"`` without.
-    site : str, optional
-        The site's name, for ``chosen_on`` (default ``"the adaptation site"``).
+    max_lesions_normal : float in [0, 1), default=MAX_LESIONS_NORMAL
+        The most of the labelled lesion images the presence threshold may call normal.
+    unit, site : str, optional
+        What the groups are, plural, and the site's name, for the texts.
     n_bootstrap : int, default=1000
-        Resamples of whole groups behind the intervals (0: Clopper-Pearson throughout, no AUC
-        interval; what a benchmark drawing many subsets wants).
+        Resamples of whole groups behind the intervals and the no-harm judgement (0: point values).
     random_state : int, RandomState or None, default=0
     confidence : float, default=0.95
 
@@ -407,19 +561,16 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
     point : OperatingPoint
         The two-decision point to store (``to_record()`` is the manifest's ``operating_point``).
     report : dict
-        JSON-ready: ``unit``, ``n_images``, ``n_groups``, ``counts``; for ``"presence"`` and
-        ``"malignancy"``: ``refitted``, ``threshold``, ``stored_threshold``, ``target``, the images
-        and groups it rests on, ``figures`` and ``stored_figures`` (each figure: ``what``,
-        ``value``, ``interval``, ``method``, ``count``, ``n_images``, ``n_groups``; ``None`` where it
-        cannot be measured; the refitted shares also ``expected_new``) and ``auc``; ``intervals`` (how
-        they were computed), ``optimistic``
-        (why the refitted figures flatter) and ``warnings`` (one line each).
+        JSON-ready: ``unit``, ``n_images``, ``n_groups``, ``counts``; per point (``"presence"``,
+        ``"malignancy"``) ``refitted``, ``threshold``, ``stored_threshold``, ``kept_because``,
+        ``figures``, ``stored_figures``, ``auc``; ``intervals``, ``optimistic``, ``judged`` (each
+        refitted decision against the trivial answer), ``warnings`` (one line each).
 
     Raises
     ------
     ValueError
         ``stored`` without two decisions, arrays of different lengths, probabilities outside
-        [0, 1], no labelled image, a bad target: one line each.
+        [0, 1], no labelled image, a bad target or cap: one line each.
 
     Examples
     --------
@@ -431,110 +582,112 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
     >>> y = np.array(["normal"] * 4 + ["benign"] * 6 + ["malignant"] * 4)
     >>> p_lesion = np.array([.2, .3, .5, .6, .7, .8, .8, .9, .9, .95, .6, .9, .9, .99])
     >>> given = np.array([0, 0, 0, 0, .1, .2, .3, .35, .4, .6, .45, .5, .7, .9])
-    >>> point, report = site_points(p_lesion, given, y, np.arange(14) // 2, stored=stored, site="site A")
+    >>> point, report = site_points(p_lesion, given, y, np.arange(14) // 2, stored=stored, site="site A",
+    ...                             n_bootstrap=0)
     >>> point.presence.threshold, point.threshold   # the lowest lesion's p(lesion); the 4th malignant's
     (0.6, 0.45)
-    >>> print(point.describe())  # doctest: +NORMALIZE_WHITESPACE
-    normal when p(lesion) < 0.6, chosen for lesion sensitivity 0.95 on 14 labelled images of 7 patients of
-    site A (there: lesion images called a lesion 1.00, normal images called normal 0.75); otherwise malignant
-    when p(malignant | lesion) >= 0.45, chosen for sensitivity 0.9 on 10 labelled lesion images of 5 patients
-    of site A (there: sensitivity 1.00, specificity 0.83)
-    >>> f = report["presence"]["figures"]["normals_called_normal"]
-    >>> f["value"], f["count"], f["n_images"], f["method"]
-    (0.75, 3, 4, 'Clopper-Pearson over 2 patients')
+    >>> round(report["judged"]["malignancy"]["balanced_accuracy"], 4)   # sensitivity 1, specificity 5/6
+    0.9167
     >>> report["warnings"][0]
     'only 7 patients labelled (fewer than 8): both thresholds move with every patient added or left out'
+
+    A malignancy threshold that calls almost every lesion malignant is not stored:
+
+    >>> flat = np.where(y == "normal", 0, 0.5)
+    >>> kept, report = site_points(p_lesion, flat, y, stored=stored, n_bootstrap=0)
+    >>> kept.threshold == stored.threshold, report["malignancy"]["kept_because"]
+    (True, 'no better than always answering one class on the labelled images')
     """
-    from ..metrics import BootstrapResult, _target, bootstrap, clopper_pearson, threshold_text
+    from ..metrics import _target, threshold_text
 
     if not isinstance(stored, OperatingPoint) or not stored.two_decisions:
         raise ValueError("stored must be the model's two-decision OperatingPoint (with presence), got "
                          f"{stored!r:.120}")
-    absent, positive = stored.absent, stored.positive
     target = _target(stored.target_sensitivity or DEFAULT_TARGET_SENSITIVITY if target is None else target,
                      "target")
     presence_target = _target(presence_target, "presence_target")
-    p_l = np.asarray(p_lesion, dtype=float).ravel()
-    q = np.asarray(p_malignant_given_lesion, dtype=float).ravel()
-    y = np.asarray(y).astype(str).ravel()
-    n = y.size
-    if n == 0:
-        raise ValueError("no labelled image to fit the thresholds on")
-    for name, arr in (("p_lesion", p_l), ("p_malignant_given_lesion", q)):
-        if arr.size != n:
-            raise ValueError(f"{name} has {arr.size} entries for {n} labels")
-        if not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 1:
-            raise ValueError(f"{name} must hold probabilities in [0, 1]")
-    if groups is None:
-        groups, unit = np.arange(n), unit or "images"
-    else:
-        groups = np.asarray(groups)
-        if groups.shape[0] != n:
-            raise ValueError(f"groups has {groups.shape[0]} entries for {n} labels")
-        unit = unit or "patients"
+    if isinstance(max_lesions_normal, bool) or not isinstance(max_lesions_normal, numbers.Real) \
+            or not 0 <= max_lesions_normal < 1:
+        raise ValueError(f"max_lesions_normal must be a number in [0, 1), got {max_lesions_normal!r}")
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
-    site = site or "the adaptation site"
-    per_image = unit == "images"
+    s = _Labelled.checked(p_lesion, p_malignant_given_lesion, y, groups, unit, site, stored)
+    lesion, mal, warn = s.lesion, s.mal, []
+    if s.n_groups() < FEW_GROUPS:
+        warn.append(f"only {s.n_groups()} {s.unit} labelled (fewer than {FEW_GROUPS}): both thresholds move with "
+                    f"every {s.unit[:-1] if s.unit.endswith('s') else s.unit} added or left out")
+    kept_because = {"presence": f"too few lesion images (fewer than {MIN_LESION_IMAGES})",
+                    "malignancy": f"too few {s.positive} images (fewer than {MIN_MALIGNANT_IMAGES})"}
+    judged: dict[str, dict] = {}
 
-    def n_groups(mask) -> int:
-        return int(np.unique(groups[mask]).size)
+    def judge(name, called, is_pos, mask=None):
+        judged[name] = _judged(called, is_pos, s.groups if mask is None else s.groups[mask], n_bootstrap=n_bootstrap,
+                               random_state=random_state, confidence=confidence)
+        return judged[name]
 
-    def of(k_images: int, mask) -> str:  # "13 labelled images of 8 patients of SITE"
-        return f"{k_images} labelled{' lesion' if mask is not None else ''} images" + (
-            "" if per_image else f" of {n_groups(np.ones(n, bool) if mask is None else mask)} {unit}") + f" of {site}"
+    pres = _choose_presence(s, stored, presence_target, float(max_lesions_normal), warn, kept_because, judge)
+    point = dataclasses.replace(stored, presence=pres)  # the malignancy threshold as stored, unless refitted
+    refitted = {"presence": pres is not stored.presence, "malignancy": False}
+    if int(mal.sum()) >= MIN_MALIGNANT_IMAGES:
+        new = OperatingPoint.choose_given_lesion(s.given, s.y, absent=s.absent, positive=s.positive, target=target,
+                                                 chosen_on=s.of(int(lesion.sum()), lesion))
+        verdict = judge("malignancy", s.given[lesion] >= new.threshold, mal[lesion], lesion) if (lesion & ~mal).any() \
+            else {"better": True}
+        if verdict["better"]:
+            point = dataclasses.replace(new, absent=s.absent, presence=pres)
+            refitted["malignancy"] = True
+        else:
+            kept_because["malignancy"] = "no better than always answering one class on the labelled images"
+            warn.append(_no_better_text("malignancy", verdict, f"p({s.positive} | lesion) >= "
+                                        f"{threshold_text(new.threshold)}, there: sensitivity {new.sensitivity:.2f}, "
+                                        f"specificity {new.specificity:.2f}", threshold_text(stored.threshold)))
+    else:
+        warn.append(f"only {int(mal.sum())} {s.positive} images labelled (fewer than {MIN_MALIGNANT_IMAGES}): the "
+                    f"model's stored malignancy threshold ({threshold_text(stored.threshold)}) is kept")
+    report = _points_report(s, stored, point, refitted, kept_because,
+                           targets=(max(presence_target, 1 - max_lesions_normal), target), n_bootstrap=n_bootstrap,
+                           random_state=random_state, confidence=confidence)
+    report.update(judged=judged, max_lesions_normal=float(max_lesions_normal),
+                  warnings=warn + report.pop("figure_warnings"))
+    return point, report
 
-    lesion, mal = y != absent, y == positive
+
+def _points_report(s: _Labelled, stored: OperatingPoint, point: OperatingPoint, refitted: dict, kept_because: dict,
+                  *, targets: tuple[float, float], n_bootstrap: int, random_state, confidence: float) -> dict:
+    """The figures of :func:`site_points`' report: each point's figures at the stored and the
+    adopted thresholds on the labelled images, with their intervals over groups.
+
+    Each figure's interval is a percentile bootstrap of whole groups (:func:`featbus.metrics.bootstrap`,
+    ``n_bootstrap`` resamples, one seed: stored and adopted figures are paired) where it rests on at
+    least :data:`MIN_BOOTSTRAP_GROUPS` groups and is neither 0 nor 1; otherwise Clopper-Pearson with
+    as many trials as groups (the share carried onto the groups: a patient's two views are not two
+    pieces of evidence). The AUCs have a bootstrap interval on at least :data:`MIN_BOOTSTRAP_GROUPS`
+    groups strictly between 0 and 1, or none. A threshold at the ``m``-th highest of ``n`` scores
+    keeps a new image exchangeable with these with probability ``m / (n + 1)`` (``expected_new``).
+
+    Returns the report without ``judged``; ``figure_warnings``: the figures resting on too few images.
+    """
+    from ..metrics import BootstrapResult, bootstrap, clopper_pearson
+
+    p_l, q, y, absent, positive, unit = s.p_lesion, s.given, s.y, s.absent, s.positive, s.unit
+    lesion, mal = s.lesion, s.mal
     other = lesion & ~mal
     others = sorted(set(y[other].tolist())) or ["benign"]
-    warn: list[str] = []
-    g_all = n_groups(np.ones(n, bool))
-    if g_all < FEW_GROUPS:
-        warn.append(f"only {g_all} {unit} labelled (fewer than {FEW_GROUPS}): both thresholds move with every "
-                    f"{unit[:-1] if unit.endswith('s') else unit} added or left out")
+    pres = point.presence
+    whole = {"new": (pres.threshold, point.threshold), "stored": (stored.presence.threshold, stored.threshold)}
 
-    # the first decision: on p(lesion), the lesion images the positives (choose_two's rule)
-    kept_because = {"presence": f"too few lesion images (fewer than {MIN_LESION_IMAGES})",
-                    "malignancy": f"too few {positive} images (fewer than {MIN_MALIGNANT_IMAGES})"}
-    if int(lesion.sum()) >= MIN_LESION_IMAGES:
-        pres = OperatingPoint.choose_presence(p_l, y, absent=absent, target=presence_target, chosen_on=of(n, None))
-        if not (~lesion).any() and pres.threshold > stored.presence.threshold:
-            # no normal image to show what raising it buys: it could only call more lesions normal
-            pres = stored.presence
-            kept_because["presence"] = f"no {absent} image labelled to show what raising it buys"
-            warn.append(f"no {absent} image labelled: the stored presence threshold "
-                        f"({threshold_text(stored.presence.threshold)}) is kept, since raising it on lesion images "
-                        f"alone could only call more lesions {absent} (it is lowered only to keep "
-                        f"{presence_target:g} of the lesion images)")
-    else:
-        pres = stored.presence
-        warn.append(f"only {int(lesion.sum())} lesion images labelled (fewer than {MIN_LESION_IMAGES}): the model's "
-                    f"stored presence threshold ({threshold_text(stored.presence.threshold)}) is kept")
-    # the second decision: on p(malignant | lesion) of the lesion images
-    if int(mal.sum()) >= MIN_MALIGNANT_IMAGES:
-        point = OperatingPoint.choose_given_lesion(q, y, absent=absent, positive=positive, target=target,
-                                                   chosen_on=of(int(lesion.sum()), lesion))
-        point = dataclasses.replace(point, absent=absent, presence=pres)
-    else:
-        point = dataclasses.replace(stored, presence=pres)
-        warn.append(f"only {int(mal.sum())} {positive} images labelled (fewer than {MIN_MALIGNANT_IMAGES}): the "
-                    f"model's stored malignancy threshold ({threshold_text(stored.threshold)}) is kept")
-
-    # the figures, at the stored and the refitted thresholds, and their intervals over groups
     def statistic(idx):
         out = {}
-        for tag, (tp, tm) in (("new", (pres.threshold, point.threshold)),
-                              ("stored", (stored.presence.threshold, stored.threshold))):
+        for tag, (tp, tm) in whole.items():
             figs = _site_figures_at(p_l[idx], q[idx], y[idx], tp, tm, absent=absent, positive=positive)
             out.update({f"{tag}:{k}": v[0] for k, v in figs.items()})
         out.update({f"auc:{k}": v for k, v in _aucs(p_l[idx], q[idx], y[idx], absent=absent,
                                                       positive=positive).items()})
         return out
 
-    boot = (bootstrap(statistic, np.arange(n), groups=groups, n_bootstrap=int(n_bootstrap),
+    boot = (bootstrap(statistic, np.arange(s.n), groups=s.groups, n_bootstrap=int(n_bootstrap),
                       random_state=random_state, confidence=confidence) if n_bootstrap
-            else BootstrapResult(statistic(np.arange(n)), {}, {}))
-    whole = {"new": (pres.threshold, point.threshold), "stored": (stored.presence.threshold, stored.threshold)}
+            else BootstrapResult(statistic(np.arange(s.n)), {}, {}))
     masks = {"lesions_called_lesion": lesion, "normals_called_normal": ~lesion, "malignant_sensitivity": mal,
              "benign_specificity": other, "malignant_called_malignant": mal}
     words = {"lesions_called_lesion": "lesion images called a lesion",
@@ -542,13 +695,11 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
              "malignant_sensitivity": f"{positive} images called {positive}, given a lesion",
              "benign_specificity": f"{'/'.join(others)} images not called {positive}, given a lesion",
              "malignant_called_malignant": f"{positive} images called {positive} by both decisions"}
-
-    chose = {"lesions_called_lesion": pres is not stored.presence,
-             "malignant_sensitivity": int(mal.sum()) >= MIN_MALIGNANT_IMAGES}
+    chose = {"lesions_called_lesion": refitted["presence"], "malignant_sensitivity": refitted["malignancy"]}
 
     def figure(key, tag) -> dict:
         value, count, k = _site_figures_at(p_l, q, y, *whole[tag], absent=absent, positive=positive)[key]
-        g = n_groups(masks[key])
+        g = s.n_groups(masks[key])
         rec = {"what": words[key], "value": None, "interval": None, "method": None, "count": count,
                "n_images": k, "n_groups": g}
         if k == 0:
@@ -568,7 +719,7 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
 
     def auc(name, mask) -> dict:
         value = boot.point[f"auc:{name}"]
-        g = n_groups(mask)
+        g = s.n_groups(mask)
         rec = {"what": ("AUC of p(lesion), lesion vs " + absent if name == "presence"
                         else f"AUC of p({positive} | lesion), {positive} vs {'/'.join(others)}"),
                "value": None if math.isnan(value) else float(value), "interval": None, "n_images": int(mask.sum()),
@@ -584,32 +735,29 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
             rec["method"] = f"no interval: fewer than {MIN_BOOTSTRAP_GROUPS} {unit}"
         return rec
 
-    def side(name, refitted, new_t, old_t, tgt, mask) -> dict:
+    def side(name, new_t, old_t, tgt, mask) -> dict:
         keys = _FIGURES[name]
-        return {"refitted": bool(refitted), "threshold": float(new_t), "stored_threshold": float(old_t),
-                **({} if refitted else {"kept_because": kept_because[name]}),
-                "target": float(tgt) if refitted else None, "n_images": int(mask.sum()), "n_groups": n_groups(mask),
-                "figures": {k: figure(k, "new") for k in keys},
-                "stored_figures": {k: figure(k, "stored") for k in keys},
-                "auc": auc(name, mask)}
+        return {"refitted": bool(refitted[name]), "threshold": float(new_t), "stored_threshold": float(old_t),
+                **({} if refitted[name] else {"kept_because": kept_because[name]}),
+                "target": float(tgt) if refitted[name] else None, "n_images": int(mask.sum()),
+                "n_groups": s.n_groups(mask), "figures": {k: figure(k, "new") for k in keys},
+                "stored_figures": {k: figure(k, "stored") for k in keys}, "auc": auc(name, mask)}
 
+    per_image = s.per_image
     report: dict[str, Any] = {
-        "unit": unit, "site": site, "n_images": int(n), "n_groups": g_all,
+        "unit": unit, "site": s.site, "n_images": s.n, "n_groups": s.n_groups(),
         "counts": {c: int(np.sum(y == c)) for c in sorted(set(y.tolist()))},
-        "presence": {**side("presence", pres is not stored.presence, pres.threshold, stored.presence.threshold,
-                            presence_target, np.ones(n, bool)),
-                     "n_lesion_images": int(lesion.sum()), "n_lesion_groups": n_groups(lesion),
-                     "n_normal_images": int((~lesion).sum()), "n_normal_groups": n_groups(~lesion)},
-        "malignancy": {**side("malignancy", int(mal.sum()) >= MIN_MALIGNANT_IMAGES, point.threshold, stored.threshold,
-                              target, lesion),
-                       "n_malignant_images": int(mal.sum()), "n_malignant_groups": n_groups(mal),
-                       "n_benign_images": int(other.sum()), "n_benign_groups": n_groups(other)},
+        "presence": {**side("presence", pres.threshold, stored.presence.threshold, targets[0], np.ones(s.n, bool)),
+                     "n_lesion_images": int(lesion.sum()), "n_lesion_groups": s.n_groups(lesion),
+                     "n_normal_images": int((~lesion).sum()), "n_normal_groups": s.n_groups(~lesion)},
+        "malignancy": {**side("malignancy", point.threshold, stored.threshold, targets[1], lesion),
+                       "n_malignant_images": int(mal.sum()), "n_malignant_groups": s.n_groups(mal),
+                       "n_benign_images": int(other.sum()), "n_benign_groups": s.n_groups(other)},
         "intervals": (f"{confidence * 100:g} % intervals over {unit}: " + (
             f"a percentile bootstrap of {'' if per_image else 'whole '}{unit} ({int(n_bootstrap)} resamples) where a "
-            "figure rests on at "
-            f"least {MIN_BOOTSTRAP_GROUPS} {unit} and is neither 0 nor 1, otherwise " if n_bootstrap else "")
-            + "Clopper-Pearson" + ("" if per_image else f" with as many trials as {unit} (the share of images "
-                                                         f"carried onto the {unit})")),
+            f"figure rests on at least {MIN_BOOTSTRAP_GROUPS} {unit} and is neither 0 nor 1, otherwise "
+            if n_bootstrap else "") + "Clopper-Pearson" + ("" if per_image else f" with as many trials as {unit} (the "
+                                                            f"share of images carried onto the {unit})")),
         "n_bootstrap": int(n_bootstrap),
         "optimistic": ("the refitted thresholds were chosen on these labelled images: the shares of their lesion "
                        f"and {positive} images kept (lesions called lesion, {positive} called {positive}) are "
@@ -621,6 +769,7 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
                        f"no threshold was refitted ({kept_because['presence']}; {kept_because['malignancy']}): "
                        "every figure here measures the stored thresholds, which were not chosen on these images"),
     }
+    warn = []
     for key, cls in (("lesions_called_lesion", "lesion"), ("normals_called_normal", absent),
                      ("malignant_sensitivity", positive), ("benign_specificity", "/".join(others))):
         k = int(masks[key].sum())
@@ -635,8 +784,99 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
             warn.append(f"only {k} {cls} images" + ("" if per_image else f" of {rec['n_groups']} {unit}")
                         + f" labelled (fewer than {FEW_IMAGES} images): the share of {what} ({rec['count']} of {k}) "
                         "rests on them alone")
-    report["warnings"] = warn
-    return point, report
+    report["figure_warnings"] = warn
+    return report
+
+
+# --------------------------------------------------------------------------- the card: k patients, the reference
+
+def model_card(path: str | os.PathLike | None) -> dict | None:
+    """The card data beside a model file: ``NAME.json`` next to ``NAME.featbus`` whose
+    ``sha256`` is the file's (the shipped classifier's card, ``scripts/build_breast_us_classifier.py``);
+    ``None`` when there is none, or it describes another file."""
+    import json
+
+    from ..io import file_sha256
+
+    if path is None:
+        return None
+    card_path = Path(path).with_suffix(".json")
+    if not card_path.is_file():
+        return None
+    try:
+        card = json.loads(card_path.read_text())
+    except (OSError, ValueError):
+        return None
+    return card if isinstance(card, dict) and card.get("sha256") == file_sha256(path) else None
+
+
+def calibration_spread(card: dict | None, k: int) -> dict | None:
+    """What a model's card says to expect from refitting its thresholds on ``k`` labelled patients.
+
+    The card's calibration curve (``leave_one_site_out.calibration``: per held-out site and k, the
+    median and 5-95 % band over draws of k patients of sensitivity and specificity on the site's
+    other patients, ``benchmarks/breast_us_classifier.py``) read at the largest k measured that is
+    at most ``k`` (the smallest measured when ``k`` is below it). The spread is *wide* when a
+    band is wider than :data:`WIDE_SPREAD` at some site; ``narrow_from`` is the smallest measured k
+    above it where no band is (``None``: none, up to the largest measured; a few patients may look
+    narrow only because too few images leave the stored thresholds in place).
+
+    Returns ``None`` when the card has no curve.
+
+    Examples
+    --------
+    >>> from featbus.workflows.adaptation import calibration_spread
+    >>> band = {"sensitivity": [0.9, 0.5, 0.95], "specificity": [0.6, 0.2, 0.9]}
+    >>> card = {"leave_one_site_out": {"calibration": {"A": {"4": band, "16": {
+    ...     "sensitivity": [0.9, 0.85, 0.95], "specificity": [0.65, 0.6, 0.7]}}}}}
+    >>> s = calibration_spread(card, 8)
+    >>> s["k"], s["wide"], s["narrow_from"]
+    (4, True, 16)
+    """
+    curve = ((card or {}).get("leave_one_site_out") or {}).get("calibration")
+    if not curve:
+        return None
+    ks = sorted({int(k_) for site in curve.values() for k_ in site})
+    at = max([k_ for k_ in ks if k_ <= k], default=ks[0])
+
+    def width(k_) -> float:
+        return max(float(cells[name][2] - cells[name][1]) for site in curve.values()
+                   for cells in [site.get(str(k_)) or {}] for name in ("sensitivity", "specificity")
+                   if cells.get(name))
+
+    bands = {site: {name: [float(x) for x in cells[name]] for name in ("sensitivity", "specificity")
+                    if cells.get(name)} for site, per_k in curve.items() for cells in [per_k.get(str(at)) or {}]}
+    return {"k": at, "n_labelled": int(k), "sites": bands, "width": width(at), "wide": width(at) > WIDE_SPREAD,
+            "narrow_from": next((k_ for k_ in ks if k_ > at and width(k_) <= WIDE_SPREAD), None), "largest_k": ks[-1]}
+
+
+def spread_lines(spread: dict, unit: str = "patients") -> list[str]:
+    """:func:`calibration_spread` in words: the bands at each held-out site, then the warning when wide."""
+    k = spread["k"]
+    head = (f"the spread to expect from {spread['n_labelled']} labelled {unit} (the model card's calibration curve "
+            f"at k = {k}{' (the fewest it measured)' if k > spread['n_labelled'] else ''}: 5-95 % over draws of "
+            f"{k} patients at each held-out site, judged on its other patients):")
+    lines = [head] + [f"  {site}: " + ", ".join(f"{name} {v[0]:.2f} [{v[1]:.2f}, {v[2]:.2f}]"
+                                                for name, v in cells.items())
+                      for site, cells in spread["sites"].items()]
+    if spread["wide"]:
+        narrow = (f"it narrows under {WIDE_SPREAD:g} from {spread['narrow_from']} patients"
+                  if spread["narrow_from"] else
+                  f"it stays wider than {WIDE_SPREAD:g} up to {spread['largest_k']} patients, the most measured")
+        lines.append(f"warning: with {spread['n_labelled']} {unit} the thresholds swing with the draw (a 5-95 % band "
+                     f"{spread['width']:.2f} wide); {narrow}: judge the adapted model on other patients of the site "
+                     "before using it (featbus validate)")
+    return lines
+
+
+def score_reference(model, source: str | os.PathLike | None = None):
+    """The training scores' reference of a model (:class:`~featbus.model.alignment.ScoreReference`):
+    its manifest's ``score_reference`` (stored by training since featbus keeps one), else its card
+    data's (:func:`model_card` of ``source``, the file it was loaded from); ``None`` without either."""
+    from ..model.alignment import ScoreReference
+
+    record = model.manifest.get("score_reference") or (model_card(source) or {}).get("score_reference")
+    return ScoreReference.from_record(record) if record else None
 
 
 # --------------------------------------------------------------------------- adapt
@@ -675,74 +915,316 @@ def _labels_of(labels, n: int) -> np.ndarray | None:
     return out
 
 
+#: What a two-decision model's adaptation record says of its calibration.
+TWO_DECISIONS_KEPT = ("kept: a two-decision model has its two thresholds refitted and nothing else (its lesion "
+                      "classifier's Platt sigmoids, refitted on a few lesion images, would move p(malignant | lesion) "
+                      "of every image; its features stay as trained, as its lesion classifier was standardised on "
+                      "lesion images only, which a site's mix of normal and lesion scans is not)")
+
+
+def _loaded(model, source):
+    """``(model, source)``: a path loaded (it becomes the source), a FeatbusModel as it is."""
+    from ..model.loaded import FeatbusModel, load_model
+
+    if isinstance(model, (str, os.PathLike)):
+        source = str(model)
+        if not Path(source).is_file():
+            raise FileNotFoundError(f"model {source!r}: no such file")
+        model = load_model(source)
+    if not isinstance(model, FeatbusModel):
+        raise TypeError(f"model must be a FeatbusModel or a .featbus path, got {type(model).__name__}")
+    return model, source
+
+
+def _checked_settings(model, *, labels, method, positive, target_sensitivity, align, positive_share):
+    """The stored point, whether it takes two decisions, and the method to use; bad settings raise."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if target_sensitivity is not None and (isinstance(target_sensitivity, bool)
+                                           or not isinstance(target_sensitivity, numbers.Real)
+                                           or not 0 < target_sensitivity <= 1):
+        raise ValueError(f"target_sensitivity must be a number in (0, 1], got {target_sensitivity!r}")
+    if target_sensitivity is not None and labels is None:
+        raise ValueError("target_sensitivity sets an operating point on labelled images: pass labels too")
+    if align not in (None, True, False):
+        raise ValueError(f"align must be None, True or False, got {align!r}")
+    if labels is not None and align:
+        raise ValueError("align=True aligns the scores from unlabelled images; with labels the operating point is "
+                         "chosen on them instead (leave align out)")
+    if positive_share is not None and positive_share != "estimate" and (
+            isinstance(positive_share, bool) or not isinstance(positive_share, numbers.Real)
+            or not 0 < positive_share < 1):
+        raise ValueError(f"positive_share must be a number in (0, 1) or 'estimate', got {positive_share!r}")
+    classes = [str(c) for c in model.classes_]
+    if positive not in classes:
+        raise ValueError(f"the positive class {positive!r} is not one of the model's classes ({', '.join(classes)})")
+    stored = model.manifest.get("operating_point")
+    stored = OperatingPoint.from_record(stored) if stored else None
+    two = stored is not None and stored.two_decisions
+    if two:
+        if positive != stored.positive:
+            raise ValueError(f"positive={positive!r}: this two-decision model's second decision is on "
+                             f"{stored.positive!r}")
+        if labels is None and align is False:
+            raise ValueError("a two-decision model is adapted by refitting its two thresholds on labelled images, or "
+                             "by aligning its scores to the site's unlabelled images (align); align=False leaves "
+                             "nothing to do")
+        if method not in ("auto", "none"):
+            raise ValueError(f"method={method!r}: a two-decision model keeps its features as trained (its lesion "
+                             "classifier was standardised on lesion images only, which a site's mix of normal and "
+                             "lesion scans is not) and refits its thresholds alone: use method='none'")
+        method = "none"
+    if method == "auto":
+        method = "adabn" if model.networks else "standardise"
+    if method == "adabn" and not model.networks:
+        raise ValueError("method='adabn' re-estimates a fine-tuned network's BatchNormalization statistics; this "
+                         "model has none (features + classifier): use method='standardise'")
+    return stored, two, method
+
+
+def _site_images(images, groups, unit):
+    """``(images, groups, unit)``: a Bunch's images and groups taken out of it."""
+    if groups is not None:
+        unit = unit or "patients"
+    if hasattr(images, "target") and (hasattr(images, "data") or hasattr(images, "images")):
+        if groups is None and getattr(images, "groups", None) is not None:
+            groups = images.groups
+            unit = unit or group_unit(getattr(images, "groups_from", None), groups)
+        images = list(images.data) if hasattr(images, "data") else list(images.images)
+    return images, groups, unit
+
+
+def _checked_labels(labels, n: int, classes: list, two: bool, positive: str):
+    """``(labels, labelled mask, classes present)``, or Nones without labels; bad labels raise."""
+    y = _labels_of(labels, n)
+    if y is None:
+        return None, None, None
+    labelled = np.asarray([v is not None for v in y])
+    unknown = sorted(set(y[labelled].tolist()) - set(classes))
+    if unknown:
+        raise ValueError(f"the labels hold {', '.join(repr(u) for u in unknown)}, which the model does not know "
+                         f"(its classes: {', '.join(classes)})")
+    present = sorted(set(y[labelled].tolist()))
+    if two:  # any labelled image will do: site_points keeps a threshold it has too few images for, and says so
+        if not present:
+            raise ValueError("labels are given but no image has one: the thresholds need labelled images")
+    elif len(present) < 2:
+        raise ValueError(f"the labelled images hold a single class ({', '.join(map(repr, present)) or 'none'}): "
+                         "choosing an operating point and calibrating need images of at least two classes")
+    elif positive not in present:
+        raise ValueError(f"the labelled images hold no {positive!r} image: the operating point needs some")
+    return y, labelled, present
+
+
+def _reestimate(new, crops, method: str) -> list[str]:
+    """Re-estimate the statistics ``method`` names on the site's crops; what changed, in words."""
+    changed: list[str] = []
+    if method in ("adabn", "standardise") and new.networks:
+        for est in new.networks:
+            done = est.adapt(crops, batch_norm=method == "adabn")
+            changed.append((f"{done['batch_norm_layers']} BatchNormalization layers' moving mean/variance and "
+                            if method == "adabn" else "")
+                           + f"the embedding normaliser ({done['embedding_columns']} columns) of "
+                           f"{type(est).__name__}({est.backbone})")
+    elif method == "standardise":
+        X = np.asarray(new.features.transform(crops))
+        changed += [f"{s} mean and scale" for s in _restandardise(new.head, X)]
+    return changed
+
+
+def _adapt_domain(model, new, crops, method: str, before, record: dict, manifest: dict) -> None:
+    """The out-of-domain reference of the adapted model and what the record says of it."""
+    n = len(crops)
+    record["out_of_domain_before"] = _domain_scores(before)
+    if method in ("adabn", "standardise"):
+        X = np.asarray(new.features.transform(crops))
+        new.domain = _restandardised_reference(model.domain, X)
+        record["out_of_domain_after"] = _domain_scores(new.domain.transform(X)[:, 0])
+        how = (f"re-standardised on the {n} adaptation images' feature rows as the classifier's features were "
+               f"({method}): out_of_domain is the distance from the training images with this site's shift removed")
+    else:
+        how = "kept as trained (method none: the classifier sees the features as in training)"
+    record["domain"] = how
+    manifest["domain"] = {**manifest.get("domain", {}), "adapted": {"how": how, "n_images": n}}
+    # featbus inspect prints the notes: say there which reference out_of_domain is scored against
+    notes = [x for x in manifest.get("notes", []) if not str(x).startswith("out-of-domain reference ")]
+    manifest["notes"] = [*notes, f"out-of-domain reference {how}"]
+
+
+def _labelled_point(new, crops, y, labelled, groups, *, stored, two, positive, target_sensitivity, recalibrate,
+                    site, unit, max_lesions_normal, n_bootstrap, random_state) -> tuple[dict, dict]:
+    """The operating point chosen on the labelled images, and what the record says of it."""
+    classes = [str(c) for c in new.classes_]
+    sel = np.flatnonzero(labelled)
+    yl = np.asarray(y[sel], dtype=str)
+    lab = [crops[i] for i in sel]
+    record: dict[str, Any] = {}
+    if two:  # the two thresholds on the labelled images' scores, the one path (site_points)
+        from ..metrics import lesion_and_given
+
+        p_lesion, given = lesion_and_given(new._proba_of_crops(lab), classes, absent=stored.absent,
+                                           positive=stored.positive)
+        point, report = site_points(p_lesion, given, yl, None if groups is None else groups[sel], stored=stored,
+                                    target=target_sensitivity, max_lesions_normal=max_lesions_normal, unit=unit,
+                                    site=site, n_bootstrap=n_bootstrap, random_state=random_state)
+        op = point.to_record()
+        record["calibration"], record["two_decisions"] = TWO_DECISIONS_KEPT, report
+    else:
+        recalibrated = False
+        if recalibrate and hasattr(new.head, "calibrated_classifiers_"):
+            recalibrated = _refit_platt(new.head, np.asarray(new.features.transform(lab)), yl)
+        target = DEFAULT_TARGET_SENSITIVITY if target_sensitivity is None else float(target_sensitivity)
+        op = OperatingPoint.choose(yl, new._proba_of_crops(lab), classes=classes, positive=positive, target=target,
+                                   chosen_on=f"{sel.size} labelled images of {site or 'the adaptation site'} "
+                                             "(optimistic there)").to_record()
+        record["calibration"] = ("Platt sigmoids refitted on the labelled images" if recalibrated
+                                 else "kept (the head has no Platt calibration)" if recalibrate else "kept")
+    record["labels"] = {"n_images": int(sel.size), "counts": {c: int(np.sum(yl == c)) for c in sorted(set(yl))},
+                        "n_groups": int(np.unique(groups[sel]).size) if groups is not None else None,
+                        "unit": unit or "images"}
+    record["operating_point"] = op
+    return op, record
+
+
+def _reference_to_align(model, source, stored, two: bool, *, labelled: bool, align):
+    """The reference an unlabelled adaptation aligns onto, or ``None`` (labelled, ``align=False``,
+    no stored point, or none to be had where alignment is optional)."""
+    if labelled or align is False or stored is None:
+        return None
+    reference = score_reference(model, source)
+    if reference is None and (align or two):
+        raise ValueError(("a two-decision model is adapted by refitting its two thresholds on labelled images (featbus "
+                          "adapt --labels), or by aligning its scores to the site's unlabelled images, which " if two
+                          else "aligning the scores to the site ") + "needs the model's reference of its training "
+                         "scores (manifest 'score_reference', stored by featbus train since it keeps one, or the card "
+                         "data beside the shipped classifier): this model has none")
+    return reference
+
+
+def _base_record(model, records, method: str, changed: list, labelled: bool, groups, source) -> dict[str, Any]:
+    """The adaptation record's head: what was re-estimated, on which images, from which model."""
+    from ..io import file_sha256
+    from ..model.format import data_sha256
+
+    n = len(records)
+    record: dict[str, Any] = {
+        "method": method, "changed": changed, "n_images": n, "sha256": data_sha256(records, [""] * n),
+        "fingerprints": fingerprints(records),  # validate says when it is given these images
+        "labelled": labelled, "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "source": {"file": os.path.basename(source) if source else None,
+                   "sha256": file_sha256(source) if source else None,
+                   "pipeline_sha256": model.manifest.get("pipeline_sha256"), "created": model.manifest.get("created")},
+    }
+    if groups is not None:
+        record["n_groups"] = int(np.unique(groups).size)
+    return record
+
+
+def _alignment(new, crops, stored: OperatingPoint, reference, positive_share, manifest: dict, site) -> dict:
+    """The site's scores aligned onto the training reference (:mod:`featbus.model.alignment`): the
+    alignment into the manifest (``score_alignment``, and a note that ``featbus inspect`` prints);
+    returned, what the record says of it (the share called positive at the stored threshold before
+    and after, and in training)."""
+    from ..metrics import lesion_and_given
+    from ..model.alignment import FEW_ALIGN_IMAGES, ScoreAlignment
+
+    raw = np.asarray(new.head.predict_proba(np.asarray(new.features.transform(crops))), dtype=float)
+    classes = [str(c) for c in new.classes_]
+    if stored.two_decisions:
+        p_lesion, q = lesion_and_given(raw, classes, absent=stored.absent, positive=stored.positive)
+        scores = q[p_lesion >= stored.presence.threshold]  # the images the first decision calls a lesion
+    else:
+        scores = raw[:, classes.index(stored.positive)]
+    share = None if positive_share in (None, "estimate") else float(positive_share)
+    al = ScoreAlignment.fit(scores, reference, positive_share=share, estimate_share=positive_share == "estimate")
+    t = stored.threshold
+    ref = np.asarray(reference.mixture_quantiles(al.positive_share))
+    info = {"method": "quantile", "score": al.score, "positive": al.positive, "n_images": al.n_images,
+            "of_images": len(crops),
+            "positive_share": al.positive_share, "share_from": al.share_from, "em_share": al.em_share,
+            "called_positive_before": float(np.mean(scores >= t)),
+            "called_positive_after": float(np.mean(al.map(scores) >= t)),
+            "called_positive_reference": float(np.mean(ref >= t)), "threshold": float(t),
+            "reference": reference.source, "assumptions": al.assumptions(),
+            "warning": (f"only {al.n_images} images to align on (fewer than {FEW_ALIGN_IMAGES}): the share called "
+                        f"{stored.positive} may be off by {math.sqrt(0.25 / al.n_images):.2f}; give more of the "
+                        "site's ordinary images" if al.n_images < FEW_ALIGN_IMAGES else None)}
+    manifest["score_alignment"] = al.to_record()
+    notes = [x for x in manifest.get("notes", []) if not str(x).startswith("scores aligned to ")]
+    manifest["notes"] = [*notes, f"scores aligned to {al.n_images} images of {site or 'the adaptation site'} (featbus "
+                                 f"adapt without labels): {al.score} mapped onto the training scores' distribution, "
+                                 f"assuming a share of {stored.positive} lesions of {al.positive_share:.2f} "
+                                 f"({al.share_from})"]
+    return info
+
+
 def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=None, method: str = "auto",
           target_sensitivity: float | None = None, positive: str = "malignant", recalibrate: bool = True,
-          force: bool = False, site: str | None = None, n_bootstrap: int = 1000, random_state=0):
+          force: bool = False, site: str | None = None, unit: str | None = None,
+          source: str | os.PathLike | None = None, align: bool | None = None,
+          positive_share: float | str | None = None, max_lesions_normal: float = MAX_LESIONS_NORMAL,
+          n_bootstrap: int = 1000, random_state=0):
     """Adapt a trained model to a new site: a new model, the input left untouched.
 
-    Without labels the site's images re-estimate the model's normalisation statistics (AdaBN for
-    a network, per-site standardisation of the features otherwise); with a few labelled images
-    the Platt calibration is refitted and an operating point reaching ``target_sensitivity``
-    is stored. A two-decision model has its two thresholds refitted on the labelled images and
-    nothing else (:func:`site_points`). See :mod:`featbus.workflows.adaptation` for what each does and when
-    it helps.
+    Without labels the site's images re-estimate the model's normalisation statistics (AdaBN,
+    per-site standardisation) and, for a model with a stored operating point and a reference of
+    its training scores, align its decision score to the site (:mod:`featbus.model.alignment`);
+    with a few labelled images the Platt calibration is refitted and an operating point reaching
+    ``target_sensitivity`` is stored. A two-decision model keeps its features and probabilities:
+    aligned without labels, its two thresholds refitted with them (:func:`site_points`: one no
+    better than always answering one class is not stored). See :mod:`featbus.workflows.adaptation`.
 
     Parameters
     ----------
     model : FeatbusModel or path
-        A trained model, or a ``.featbus`` file (loaded with :func:`featbus.load_model`'s
-        defaults; its SHA-256 goes into the record).
+        A trained model, or a ``.featbus`` file (its SHA-256 goes into the record).
     images : sequence of paths, arrays or ImageRecord, or a data set Bunch
-        The site's images (its ordinary case mix; at least :data:`MIN_IMAGES`). A Bunch
-        (:func:`featbus.load_data`) gives its images, and its groups when ``groups`` is None.
+        The site's images (its ordinary case mix; at least :data:`MIN_IMAGES`); a Bunch gives
+        its groups too.
     labels : sequence of str or None, optional
-        One class name per image; ``None`` entries are images without a label (they count for
-        the statistics only). Every name must be one of the model's classes, and the labelled
-        images must hold at least two classes (a two-decision model: at least one labelled
-        image; a threshold with too few images for it is kept, and said).
+        One of the model's classes per image (``None``: unlabelled, counted for the statistics
+        only); at least two classes (a two-decision model: one labelled image).
     groups : array-like, optional
-        Patient of every image (recorded: how many patients were labelled; the intervals of a
-        two-decision model's figures resample them). Default: a Bunch's groups (named for what
-        its ``groups_from`` says: patients, near-duplicate groups), else every image its own
-        (the texts then say "images").
+        Patient of every image: counted in the record, resampled by the intervals.
     method : {"auto", "adabn", "standardise", "none"}, default="auto"
-        What the images re-estimate (module docstring); ``"auto"``: AdaBN for a network model,
-        standardisation otherwise.
+        What the images re-estimate; ``"auto"``: AdaBN for a network model, else standardise.
     target_sensitivity : float in (0, 1], optional
-        Sensitivity for ``positive`` the stored operating point reaches on the labelled images
-        (:data:`DEFAULT_TARGET_SENSITIVITY` when labels are given without it; a two-decision
-        model: the stored point's target). Needs labels.
+        The operating point's sensitivity on the labelled images (default 0.9, a two-decision
+        model its stored target). Needs labels.
     positive : str, default="malignant"
-        The class of the operating point; one of the model's.
     recalibrate : bool, default=True
-        With labels, refit a Platt-calibrated head's sigmoids on them (never for a two-decision
-        model).
+        With labels, refit a Platt-calibrated head's sigmoids (never for two decisions).
     force : bool, default=False
-        Adapt even when more than half the images lie beyond :data:`FAR_OUT_OF_DOMAIN` times the
-        out-of-domain threshold of the model's training images (another kind of image, such as
-        mammograms for an ultrasound model: refused otherwise). Without an out-of-domain
-        reference in the model, nothing is checked.
-    site : str, optional
-        The site's name, for the operating point's ``chosen_on`` ("12 labelled images of 8
-        patients of SITE"); default "the adaptation site".
+        Adapt even when most images lie beyond :data:`FAR_OUT_OF_DOMAIN` times the out-of-domain
+        threshold (another kind of image: refused otherwise).
+    site, unit : str, optional
+        The site's name and what the groups are, plural, for the texts.
+    source : path, optional
+        The file the model was loaded from (the command line): its SHA-256 and its card data
+        (:func:`model_card`: the calibration curve, a reference of the training scores).
+    align : bool, optional
+        Without labels, align the decision score to the site (stored in the file, applied by
+        predict). ``None``: when the model has a stored point and :func:`score_reference`;
+        ``True``: required; ``False``: never.
+    positive_share : float in (0, 1) or "estimate", optional
+        The site's share of ``positive`` lesions the alignment assumes (default the training
+        images' own; ``"estimate"``: EM on the site's scores).
+    max_lesions_normal : float in [0, 1), default=MAX_LESIONS_NORMAL
+        The most of the labelled lesions the presence threshold may call normal.
     n_bootstrap : int, default=1000
-        A two-decision model: resamples of patients behind its figures' intervals
-        (:func:`site_points`).
+        A two-decision model: resamples of patients behind its intervals and judgements.
     random_state : int or None, default=0
-        Their seed.
 
     Returns
     -------
     adapted : FeatbusModel
-        A copy with the re-estimated statistics, calibration and ``operating_point``, whose
-        manifest's ``adaptation`` entry records what it was adapted on; save it with
-        :meth:`~featbus.model.FeatbusModel.save`.
+        A copy whose manifest's ``adaptation`` entry records what it was adapted on.
 
     Raises
     ------
     ValueError
-        Labels the model does not know (named), labelled images of a single class, too few
-        images, a method the model cannot use, bad parameter values: one line each.
+        Unknown labels (named), one class, too few images (to align: fewer than
+        :data:`~featbus.model.alignment.MIN_ALIGN_IMAGES`), a method the model cannot use.
 
     Examples
     --------
@@ -772,184 +1254,54 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     ...
     ValueError: the labels hold 'cyst', which the model does not know (its classes: benign, malignant, normal)
     """
-    return _adapt(model, images, labels=labels, groups=groups, method=method,
-                  target_sensitivity=target_sensitivity, positive=positive, recalibrate=recalibrate, force=force,
-                  site=site, n_bootstrap=n_bootstrap, random_state=random_state)
+    from ..model.loaded import read_records
 
-
-#: What a two-decision model's adaptation record says of its calibration.
-TWO_DECISIONS_KEPT = ("kept: a two-decision model has its two thresholds refitted and nothing else (its lesion "
-                      "classifier's Platt sigmoids, refitted on a few lesion images, would move p(malignant | lesion) "
-                      "of every image; its features stay as trained, as its lesion classifier was standardised on "
-                      "lesion images only, which a site's mix of normal and lesion scans is not)")
-
-
-def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sensitivity=None,
-           positive="malignant", recalibrate=True, force=False, source: str | None = None,
-           source_name: str | None = None, site: str | None = None, unit: str | None = None,
-           n_bootstrap: int = 1000, random_state=0):
-    """:func:`adapt`; ``source``: the model's file when the caller loaded it (the command line);
-    ``unit``: what the groups are, plural (``"patients"``; default from a Bunch's ``groups_from``,
-    ``"patients"`` for groups given, ``"images"`` without)."""
-    from ..io import file_sha256
-    from ..model.format import data_sha256
-    from ..model.loaded import FeatbusModel, load_model, read_records
-
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    if target_sensitivity is not None and (isinstance(target_sensitivity, bool)
-                                           or not isinstance(target_sensitivity, numbers.Real)
-                                           or not 0 < target_sensitivity <= 1):
-        raise ValueError(f"target_sensitivity must be a number in (0, 1], got {target_sensitivity!r}")
-    if isinstance(model, (str, os.PathLike)):
-        source = str(model)
-        if not Path(source).is_file():
-            raise FileNotFoundError(f"model {source!r}: no such file")
-        model = load_model(source)
-    if not isinstance(model, FeatbusModel):
-        raise TypeError(f"model must be a FeatbusModel or a .featbus path, got {type(model).__name__}")
-    classes = [str(c) for c in model.classes_]
-    if positive not in classes:
-        raise ValueError(f"the positive class {positive!r} is not one of the model's classes ({', '.join(classes)})")
-    stored = model.manifest.get("operating_point")
-    stored = OperatingPoint.from_record(stored) if stored else None
-    two = stored is not None and stored.two_decisions  # thresholds only (site_points)
-    if two:
-        if positive != stored.positive:
-            raise ValueError(f"positive={positive!r}: this two-decision model's second decision is on "
-                             f"{stored.positive!r}")
-        if labels is None:
-            raise ValueError("a two-decision model is adapted by refitting its two thresholds on labelled images, "
-                             "and nothing else: pass labels (featbus adapt --labels)")
-        if method not in ("auto", "none"):
-            raise ValueError(f"method={method!r}: a two-decision model keeps its features as trained (its lesion "
-                             "classifier was standardised on lesion images only, which a site's mix of normal and "
-                             "lesion scans is not) and refits its thresholds alone: use method='none'")
-        method = "none"
-    if groups is not None:
-        unit = unit or "patients"
-    if hasattr(images, "target") and (hasattr(images, "data") or hasattr(images, "images")):
-        if groups is None and getattr(images, "groups", None) is not None:
-            groups = images.groups
-            unit = unit or _group_unit(getattr(images, "groups_from", None), groups)
-        images = list(images.data) if hasattr(images, "data") else list(images.images)
+    model, source = _loaded(model, source)
+    stored, two, method = _checked_settings(model, labels=labels, method=method, positive=positive,
+                                            target_sensitivity=target_sensitivity, align=align,
+                                            positive_share=positive_share)
+    images, groups, unit = _site_images(images, groups, unit)
     records, _, _ = read_records(images)
     n = len(records)
     if n < MIN_IMAGES:
         raise ValueError(f"adaptation estimates the site's statistics from its images: give at least {MIN_IMAGES} "
                          f"images, got {n}")
-    y = _labels_of(labels, n)
-    labelled = None if y is None else np.asarray([v is not None for v in y])
-    if y is not None:
-        unknown = sorted(set(y[labelled].tolist()) - set(classes))
-        if unknown:
-            raise ValueError(f"the labels hold {', '.join(repr(u) for u in unknown)}, which the model does not know "
-                             f"(its classes: {', '.join(classes)})")
-        present = sorted(set(y[labelled].tolist()))
-        if two:  # any labelled image will do: site_points keeps a threshold it has too few images for, and says so
-            if not present:
-                raise ValueError("labels are given but no image has one: the thresholds need labelled images")
-        elif len(present) < 2:
-            raise ValueError(f"the labelled images hold a single class ({', '.join(map(repr, present)) or 'none'}): "
-                             "choosing an operating point and calibrating need images of at least two classes")
-        elif positive not in present:
-            raise ValueError(f"the labelled images hold no {positive!r} image: the operating point needs some")
-        target = DEFAULT_TARGET_SENSITIVITY if target_sensitivity is None else float(target_sensitivity)
-    elif target_sensitivity is not None:
-        raise ValueError("target_sensitivity sets an operating point on labelled images: pass labels too")
+    y, labelled, _ = _checked_labels(labels, n, [str(c) for c in model.classes_], two, positive)
     if groups is not None:
         groups = np.asarray(groups)
         if groups.shape[0] != n:
             raise ValueError(f"groups has {groups.shape[0]} entries for {n} images")
+    reference = _reference_to_align(model, source, stored, two, labelled=y is not None, align=align)
 
-    networks = model.networks
-    if method == "auto":
-        method = "adabn" if networks else "standardise"
-    if method == "adabn" and not networks:
-        raise ValueError("method='adabn' re-estimates a fine-tuned network's BatchNormalization statistics; this "
-                         "model has none (features + classifier): use method='standardise'")
-
-    new = _copy(model, keep_forwards=method == "none" or not networks)
+    new = _copy(model, keep_forwards=method == "none" or not model.networks)
     crops = new._crop(records)
     before = None
     if model.domain is not None:  # against the training images as the model was trained: another modality?
         before = model.domain.transform(np.asarray(model.features.transform(crops)))[:, 0]
         _check_kind(before, force)
-    changed: list[str] = []
-    if method in ("adabn", "standardise") and new.networks:
-        for est in new.networks:
-            done = est.adapt(crops, batch_norm=method == "adabn")
-            changed.append((f"{done['batch_norm_layers']} BatchNormalization layers' moving mean/variance and "
-                            if method == "adabn" else "")
-                           + f"the embedding normaliser ({done['embedding_columns']} columns) of "
-                           f"{type(est).__name__}({est.backbone})")
-    elif method == "standardise":
-        X = np.asarray(new.features.transform(crops))
-        changed += [f"{s} mean and scale" for s in _restandardise(new.head, X)]
-
-    record: dict[str, Any] = {
-        "method": method, "changed": changed, "n_images": n,
-        "sha256": data_sha256(records, [""] * n),
-        "fingerprints": fingerprints(records),  # validate says when it is given these images
-        "labelled": bool(y is not None),
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "source": {"file": os.path.basename(source) if source else source_name,
-                   "sha256": file_sha256(source) if source else None,
-                   "pipeline_sha256": model.manifest.get("pipeline_sha256"),
-                   "created": model.manifest.get("created")},
-    }
-    if groups is not None:
-        record["n_groups"] = int(np.unique(groups).size)
+    record = _base_record(model, records, method, _reestimate(new, crops, method), y is not None, groups, source)
     manifest = dict(new.manifest)
     if before is not None:
-        record["out_of_domain_before"] = _domain_scores(before)
-        if method in ("adabn", "standardise"):
-            X = np.asarray(new.features.transform(crops))
-            new.domain = _restandardised_reference(model.domain, X)
-            record["out_of_domain_after"] = _domain_scores(new.domain.transform(X)[:, 0])
-            how = (f"re-standardised on the {n} adaptation images' feature rows as the classifier's features were "
-                   f"({method}): out_of_domain is the distance from the training images with this site's shift "
-                   "removed")
-        else:
-            how = "kept as trained (method none: the classifier sees the features as in training)"
-        record["domain"] = how
-        manifest["domain"] = {**manifest.get("domain", {}), "adapted": {"how": how, "n_images": n}}
-        # featbus inspect prints the notes: say there which reference out_of_domain is scored against
-        notes = [x for x in manifest.get("notes", []) if not str(x).startswith("out-of-domain reference ")]
-        manifest["notes"] = [*notes, f"out-of-domain reference {how}"]
+        _adapt_domain(model, new, crops, method, before, record, manifest)
     if model.manifest.get("adaptation"):
         record["previous"] = model.manifest["adaptation"]
-    manifest.pop("operating_point", None)  # chosen on the probabilities before this adaptation
+    if method != "none" and manifest.pop("score_alignment", None):  # fitted on the features as they were
+        record["alignment_dropped"] = "an earlier score alignment, fitted on the features before this re-estimation"
     if y is not None:
-        sel = np.flatnonzero(labelled)
-        yl = np.asarray(y[sel], dtype=str)
-        lab = [crops[i] for i in sel]
-        if two:  # the two thresholds on the labelled images' scores, the one path (site_points)
-            from ..metrics import lesion_and_given
-
-            p_lesion, given = lesion_and_given(new._proba_of_crops(lab), classes, absent=stored.absent,
-                                               positive=stored.positive)
-            point, report = site_points(p_lesion, given, yl, None if groups is None else groups[sel],
-                                        stored=stored, target=target_sensitivity, unit=unit, site=site,
-                                        n_bootstrap=n_bootstrap, random_state=random_state)
-            op = point.to_record()
-            record["calibration"] = TWO_DECISIONS_KEPT
-            record["two_decisions"] = report
-        else:
-            recalibrated = False
-            if recalibrate and hasattr(new.head, "calibrated_classifiers_"):
-                recalibrated = _refit_platt(new.head, np.asarray(new.features.transform(lab)), yl)
-            proba = new._proba_of_crops(lab)
-            op = OperatingPoint.choose(yl, proba, classes=classes, positive=positive, target=target,
-                                       chosen_on=f"{sel.size} labelled images of {site or 'the adaptation site'} "
-                                                 "(optimistic there)").to_record()
-            record["calibration"] = ("Platt sigmoids refitted on the labelled images" if recalibrated
-                                     else "kept (the head has no Platt calibration)" if recalibrate else "kept")
-        manifest["operating_point"] = op
-        record["labels"] = {"n_images": int(sel.size), "counts": {c: int(np.sum(yl == c)) for c in present},
-                            "n_groups": int(np.unique(groups[sel]).size) if groups is not None else None,
-                            "unit": unit or "images"}
-        record["operating_point"] = op
+        manifest.pop("operating_point", None)  # chosen on the probabilities before this adaptation
+        new.manifest = manifest  # an earlier alignment, kept, applies to the probabilities the point is chosen on
+        manifest["operating_point"], labelled_record = _labelled_point(
+            new, crops, y, labelled, groups, stored=stored, two=two, positive=positive,
+            target_sensitivity=target_sensitivity, recalibrate=recalibrate, site=site, unit=unit,
+            max_lesions_normal=max_lesions_normal, n_bootstrap=n_bootstrap, random_state=random_state)
+        record.update(labelled_record)
+        spread = calibration_spread(model_card(source), record["labels"]["n_groups"] or int(labelled.sum()))
+        if two and spread is not None:
+            record["spread"] = spread
+    elif reference is not None:
+        record["alignment"] = _alignment(new, crops, stored, reference, positive_share, manifest, site)
+    elif not two:
+        manifest.pop("operating_point", None)  # chosen on the probabilities before this adaptation
     manifest["adaptation"] = record
     new.manifest = manifest
     return new

@@ -1007,10 +1007,31 @@ def _store_operating_point(model, proba, y, target: float, chosen_on: str,
                                        presence_threshold=presence[0], presence_chosen_on=presence[1],
                                        chosen_on=f"{chosen_on}, its {lesions} lesion images")
         model.manifest["operating_point"] = op.to_record()
+        _store_score_reference(model, proba, y, chosen_on, ABSENT)
         return
     op = OperatingPoint.choose(y, proba, classes=model.classes_.tolist(), positive="malignant", target=target,
                                chosen_on=chosen_on, specificity_of=("benign",))
     model.manifest["operating_point"] = dataclasses.replace(op, n_images=int(len(y))).to_record()
+    _store_score_reference(model, proba, y, chosen_on, None)
+
+
+def _store_score_reference(model, proba, y, chosen_on: str, absent: str | None) -> None:
+    """The quantiles of the held-out scores the point was chosen on (``manifest["score_reference"]``):
+    what ``featbus adapt MODEL SITE_IMAGES`` aligns a site's scores onto (:mod:`featbus.model.alignment`)."""
+    from ..metrics import lesion_and_given
+    from ..model.alignment import ScoreReference
+
+    classes = model.classes_.tolist()
+    P = np.asarray(proba, dtype=float)
+    score = (lesion_and_given(P, classes, absent=absent)[1] if absent is not None
+             else P[:, classes.index("malignant")])
+    what = "lesion images'" if absent is not None else "images'"
+    try:
+        ref = ScoreReference.from_scores(score, y, positive="malignant", absent=absent,
+                                         source=f"the {what} scores in the {chosen_on}")
+    except ValueError:  # no other (benign) image: nothing to align onto
+        return
+    model.manifest["score_reference"] = ref.to_record()
 
 
 def _nested_operating_point(report, proba, target: float, n_bootstrap: int,

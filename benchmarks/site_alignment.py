@@ -1,0 +1,301 @@
+"""Label-free score alignment of the ``breast-us`` classifier, leave one site out (issue 67, point 2).
+
+For each of the three shared ultrasound sites (``../shared/data/busi``, ``bus-bra``,
+``breast-lesions-usg``) held out in turn, the classifier's heads are rebuilt on the other two
+sites exactly as ``featbus train --recipe lesion-then-malignancy`` builds them (the lesion
+classifier, its out-of-fold probabilities over 5 grouped folds with seed 0, the malignancy point
+at sensitivity 0.9 chosen on them, the presence point the segmenter's own 0.4, and the
+reference of the out-of-fold scores that :func:`featbus.adapt` aligns onto). Then, at the
+stored points, the held-out site's decisions are judged:
+
+* **stored points**: as the rebuilt model decides, no alignment;
+* **aligned, training share**: ``featbus adapt MODEL SITE_IMAGES`` without a single label: the
+  site's ``p(malignant | lesion)`` of the images called a lesion mapped onto the training
+  reference (:class:`featbus.model.alignment.ScoreAlignment`), assuming the training images'
+  share of malignant lesions;
+* **aligned, EM share**: the same with the share estimated from the site's scores by EM
+  (Saerens et al. 2002; ``--positive-share estimate``);
+* **aligned, the site's true share** (not label-free: what the assumption costs): the share
+  given as the held-out site's own.
+
+Each cell: the figure on all the held-out site's images and its 95 % interval from a bootstrap
+over its patients (BUSI: near-duplicate groups; 1000 resamples, seed 0). Then how many
+unlabelled images alignment needs: n images of the site drawn at random (``--draws`` times),
+aligned on them alone, judged on all the site's images: the median and 5-95 % over draws.
+
+**What is rebuilt, and what is not.** The heads (lesion classifier, points, reference) are
+rebuilt without the held-out site. The backbone and the segmenter are the shipped ones, which
+trained on all three sites: the held-out images were seen by them, so the shift between sites
+is smaller here than at a hospital featbus never saw (``benchmarks/breast_us_classifier.py``
+rebuilds them too, hours on 2 CPU cores). The features of every image are computed once with
+the shipped model and cached (``--cache-dir``, about 12 min on 2 busy cores)::
+
+    python benchmarks/site_alignment.py --cache-dir CACHE
+
+Writes ``benchmarks/results/site_alignment.json``, the docs table
+(``docs/guide/site_alignment_table.rst``; ``--table-only`` rewrites it from the JSON) and prints
+the table. The shipped classifier's
+heads are rebuilt on all three sites the same way: when its stored threshold is reproduced to
+the last digit, ``--write-card`` puts the reference of its out-of-fold scores into its card data
+(``featbus/networks/weights/breast_us_classifier.json``), which is where :func:`featbus.adapt`
+finds it for a file built before training stored one (``scripts/build_breast_us_classifier.py``
+carries it from the manifest from then on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from featbus import get_data_home
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = get_data_home()
+SITES = {"busi": DATA / "busi", "bus-bra": DATA / "bus-bra", "breast-lesions-usg": DATA / "breast-lesions-usg"}
+RESULTS = ROOT / "benchmarks" / "results" / "site_alignment.json"
+TABLE = ROOT / "docs" / "guide" / "site_alignment_table.rst"
+SHORT = {"busi": "BUSI", "bus-bra": "BUS-BRA", "breast-lesions-usg": "BrEaST"}
+TARGET = 0.9
+PRESENCE = 0.4  # the segmenter's own threshold, the shipped presence point
+ROWS = ("stored points", "aligned, training share", "aligned, EM share", "aligned, the site's true share")
+SIZES = (30, 50, 100, 200)
+
+
+def features(cache: Path) -> dict:
+    """Every site's feature rows through the shipped model (lesion box, breast-us features, p(lesion)), cached."""
+    from featbus import load_data
+    from featbus.model.format import model_file
+    from featbus.model.loaded import load_model
+
+    model, out = None, {}
+    for site, path in SITES.items():
+        file = cache / f"{site}.npz"
+        if not file.is_file():
+            model = model or load_model(model_file("breast-us"), warm_up=False)
+            t0 = time.time()
+            d = load_data(path)
+            X = np.asarray(model.transform(d.data), dtype=float)
+            np.savez(file, X=X, y=np.asarray(d.target_names)[d.target].astype(str),
+                     groups=np.asarray(d.groups).astype(str))
+            print(f"{site}: features of {len(X)} images ({time.time() - t0:.0f} s)", flush=True)
+        out[site] = dict(np.load(file))
+    return out
+
+
+def rebuild(parts: list[dict], names: list[str], head, seed: int = 0):
+    """The heads of the recipe on these sites: the fitted classifier, the stored point, the reference."""
+    from sklearn.base import clone
+
+    from featbus.evaluation.report import make_splits
+    from featbus.metrics import OperatingPoint, lesion_and_given
+    from featbus.model.alignment import ScoreReference
+
+    X = np.concatenate([p["X"] for p in parts])
+    y = np.concatenate([p["y"] for p in parts])
+    order: dict = {}
+    groups = np.array([order.setdefault(f"{n}:{g}", len(order)) for p, n in zip(parts, names) for g in p["groups"]])
+    splits = make_splits(X, y, cv="duplicate-grouped", n_splits=5, groups=groups, random_state=seed)[0]
+    fitted = clone(head).fit(X, y)
+    classes = [str(c) for c in fitted.classes_]
+    oof = np.zeros((len(y), len(classes)))
+    for train, test in splits:
+        oof[test] = clone(head).fit(X[train], y[train]).predict_proba(X[test])
+    where = f"out-of-fold probabilities of {len(y)} training images (5 grouped folds)"
+    point = OperatingPoint.choose_two(y, oof, classes=classes, absent="normal", target=TARGET,
+                                      presence_threshold=PRESENCE, presence_chosen_on="the segmenter's own threshold",
+                                      chosen_on=where)
+    reference = ScoreReference.from_scores(lesion_and_given(oof, classes)[1], y, positive="malignant", absent="normal",
+                                           source=f"the lesion images' scores in the {where}")
+    return fitted, classes, point, reference
+
+
+def figures(point, proba, classes, y, groups, n_bootstrap: int) -> dict:
+    """The decisions' figures at the point, each [value, low, high] over a group bootstrap."""
+    from featbus.metrics import bootstrap, lesion_and_given, rank_auc
+
+    called = np.asarray(point.decide(proba, classes), dtype=str)
+    q = lesion_and_given(proba, classes)[1]
+
+    def stat(idx):
+        yy, c = y[idx], called[idx]
+        mal, ben, nor = yy == "malignant", yy == "benign", yy == "normal"
+        out = {"auc": rank_auc(mal[mal | ben], q[idx][mal | ben]) if mal.any() and ben.any() else np.nan,
+               "sensitivity": float(np.mean(c[mal] == "malignant")) if mal.any() else np.nan,
+               "specificity": float(np.mean(c[ben] != "malignant")) if ben.any() else np.nan,
+               "lesions_called_normal": float(np.mean(c[mal | ben] == "normal"))}
+        if (y == "normal").sum() >= 10:
+            out["normal_called_normal"] = float(np.mean(c[nor] == "normal")) if nor.any() else np.nan
+        return out
+
+    value, ci = bootstrap(stat, np.arange(len(y)), groups=groups, n_bootstrap=n_bootstrap, random_state=0)
+    return {k: [float(value[k]), float(ci[k][0]), float(ci[k][1])] for k in value}
+
+
+def held_out(site: str, data: dict, head, n_bootstrap: int, draws: int) -> dict:
+    """One held-out site: the rows of the table and the curve over the number of unlabelled images."""
+    from featbus.metrics import lesion_and_given
+    from featbus.model.alignment import MIN_ALIGN_IMAGES, ScoreAlignment
+
+    others = [s for s in SITES if s != site]
+    t0 = time.time()
+    fitted, classes, point, reference = rebuild([data[s] for s in others], others, head)
+    test = data[site]
+    y, groups = test["y"], test["groups"]
+    proba = fitted.predict_proba(test["X"])
+    p_lesion, q = lesion_and_given(proba, classes)
+    called_lesion = p_lesion >= point.presence.threshold
+    true_share = float(np.mean(y[called_lesion & (y != "normal")] == "malignant"))
+    aligned = {"aligned, training share": ScoreAlignment.fit(q[called_lesion], reference),
+               "aligned, EM share": ScoreAlignment.fit(q[called_lesion], reference, estimate_share=True),
+               "aligned, the site's true share": ScoreAlignment.fit(q[called_lesion], reference,
+                                                                     positive_share=true_share)}
+    rows = {"stored points": figures(point, proba, classes, y, groups, n_bootstrap)}
+    for name, al in aligned.items():
+        rows[name] = figures(point, al.apply(proba, classes), classes, y, groups, n_bootstrap)
+    rng = np.random.default_rng(0)
+    curve = {}
+    for n in SIZES:
+        got = []
+        for _ in range(draws):
+            pick = rng.choice(np.flatnonzero(called_lesion), size=min(n, int(called_lesion.sum())), replace=False)
+            if pick.size < MIN_ALIGN_IMAGES:
+                break
+            c = point.decide(ScoreAlignment.fit(q[pick], reference).apply(proba, classes), classes)
+            mal, ben = y == "malignant", y == "benign"
+            got.append([np.mean(c[mal] == "malignant"), np.mean(c[ben] != "malignant")])
+        if got:
+            g = np.asarray(got)
+            curve[str(n)] = {name: [float(np.median(g[:, j])), float(np.percentile(g[:, j], 5)),
+                                    float(np.percentile(g[:, j], 95))] for j, name in enumerate(("sensitivity",
+                                                                                                 "specificity"))}
+    print(f"{site}: heads rebuilt on {', '.join(others)} and judged ({time.time() - t0:.0f} s)", flush=True)
+    return {"rows": rows, "curve": curve, "point": point.to_record(), "trained_on": others,
+            "n_images": int(y.size), "n_called_lesion": int(called_lesion.sum()), "true_share": true_share,
+            "training_share": reference.positive_share, "em_share": aligned["aligned, EM share"].positive_share}
+
+
+def shipped_reference(data: dict, head) -> dict:
+    """The shipped classifier's heads rebuilt on all three sites: its threshold reproduced, and the
+    reference of its training scores (what its card data carries for ``featbus adapt``)."""
+    _, _, point, reference = rebuild([data[s] for s in SITES], list(SITES), head)
+    return {"threshold": point.threshold, "reference": reference.to_record()}
+
+
+def table(results: dict) -> str:
+    def cell(v):
+        return "n/a" if v is None or not np.isfinite(v[0]) else f"{v[0]:.2f} [{v[1]:.2f}, {v[2]:.2f}]"
+
+    lines = [f"{'held out':20s} {'':31s} {'sensitivity':18s} {'specificity':18s} {'lesions normal':18s} "
+             f"{'normals normal':18s} AUC"]
+    for site, r in results["sites"].items():
+        for name in ROWS:
+            f = r["rows"][name]
+            lines.append(f"{site:20s} {name:31s} {cell(f['sensitivity']):18s} {cell(f['specificity']):18s} "
+                         f"{cell(f['lesions_called_normal']):18s} {cell(f.get('normal_called_normal')):18s} "
+                         f"{cell(f['auc'])}")
+        lines.append(f"{'':20s} shares of malignant lesions: training {r['training_share']:.2f}, site "
+                     f"{r['true_share']:.2f}, EM estimate {r['em_share']:.2f}")
+        for n, c in r["curve"].items():
+            lines.append(f"{'':20s} aligned on {n:>3s} unlabelled images: sensitivity {cell(c['sensitivity'])}, "
+                         f"specificity {cell(c['specificity'])} (median [5 %, 95 %] over draws)")
+    return "\n".join(lines)
+
+
+def _cell(v) -> str:
+    return "n/a" if v is None or not np.isfinite(v[0]) else f"{v[0]:.2f} [{v[1]:.2f}, {v[2]:.2f}]"
+
+
+def render_table(results: dict) -> str:
+    """The docs table (reStructuredText list-table) from the benchmark's JSON, with the aim read off it."""
+    lines = [".. Written by benchmarks/site_alignment.py from benchmarks/results/site_alignment.json;",
+             "   tests/test_adapt_alignment.py checks that they match. Do not edit by hand.", "",
+             ".. list-table::", "   :header-rows: 1", "   :widths: 12 28 15 15 15 15", "",
+             "   * - held out", "     - decisions", "     - malignant sensitivity", "     - benign specificity",
+             "     - lesions called normal", "     - AUC benign vs malignant"]
+    for site, r in results["sites"].items():
+        for name in ROWS:
+            f = r["rows"][name]
+            lines += [f"   * - {SHORT[site]}", f"     - {name}", f"     - {_cell(f['sensitivity'])}",
+                      f"     - {_cell(f['specificity'])}", f"     - {_cell(f['lesions_called_normal'])}",
+                      f"     - {_cell(f['auc'])}"]
+    lines += ["", "Shares of malignant lesions among the images called a lesion: "
+              + "; ".join(f"{SHORT[s]} {r['true_share']:.2f} (training sites {r['training_share']:.2f}, EM estimate "
+                          f"{r['em_share']:.2f})" for s, r in results["sites"].items()) + ".", "",
+              "Against the aim (sensitivity >= 0.85 and specificity >= 0.65 without a single label, aligned with the "
+              "training share):", ""]
+    for site, r in results["sites"].items():
+        f = r["rows"]["aligned, training share"]
+        met = f["sensitivity"][0] >= 0.85 and f["specificity"][0] >= 0.65
+        lines.append(f"* {SHORT[site]}: sensitivity {f['sensitivity'][0]:.2f}, specificity {f['specificity'][0]:.2f} "
+                     f"({'meets' if met else 'misses'} it)")
+    sizes = results["settings"]["sizes"]
+    lines += ["", f"Aligned on n unlabelled images drawn at random ({results['settings']['draws']} draws), judged on "
+              "all the site's images: median [5th, 95th percentile] over the draws:", "",
+              ".. list-table::", "   :header-rows: 1", "   :widths: 12 8 20 20", "",
+              "   * - held out", "     - n", "     - malignant sensitivity", "     - benign specificity"]
+    for site, r in results["sites"].items():
+        for n in sizes:
+            c = r["curve"].get(str(n))
+            if c:
+                lines += [f"   * - {SHORT[site]}", f"     - {n}", f"     - {_cell(c['sensitivity'])}",
+                          f"     - {_cell(c['specificity'])}"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--cache-dir", help="where the sites' feature rows are (or will be) cached (required)")
+    p.add_argument("--n-bootstrap", type=int, default=1000)
+    p.add_argument("--draws", type=int, default=200)
+    p.add_argument("-o", "--output", default=str(RESULTS))
+    p.add_argument("--write-card", action="store_true",
+                   help="put the shipped classifier's score reference into its card data (when reproduced exactly)")
+    p.add_argument("--table-only", action="store_true", help="rewrite the docs table from --output")
+    args = p.parse_args(argv)
+    if args.table_only:
+        TABLE.write_text(render_table(json.loads(Path(args.output).read_text())))
+        print(f"wrote {TABLE}")
+        return
+    from featbus.model.format import model_file, read_manifest
+    from featbus.model.loaded import load_model
+
+    if not args.cache_dir:
+        p.error("--cache-dir is needed")
+    cache = Path(args.cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    data = features(cache)
+    head = load_model(model_file("breast-us"), warm_up=False).head
+    shipped = shipped_reference(data, head)
+    stored = read_manifest(model_file("breast-us"))["operating_point"]["threshold"]
+    results = {"about": ("leave one site out; heads (lesion classifier, points, reference) rebuilt without the "
+                         "held-out site; backbone and segmenter the shipped ones, trained on all three sites (the "
+                         "shift is smaller than at an unseen hospital); benchmarks/site_alignment.py"),
+               "settings": {"target_sensitivity": TARGET, "presence_threshold": PRESENCE, "n_bootstrap":
+                            args.n_bootstrap, "draws": args.draws, "seed": 0, "sizes": list(SIZES)},
+               "shipped": {"threshold_rebuilt": shipped["threshold"], "threshold_shipped": stored,
+                           "reproduced": bool(abs(shipped["threshold"] - stored) < 1e-9)},
+               "sites": {site: held_out(site, data, head, args.n_bootstrap, args.draws) for site in SITES}}
+    if args.write_card:
+        if not results["shipped"]["reproduced"]:
+            raise SystemExit(f"the rebuilt threshold {shipped['threshold']!r} is not the shipped {stored!r}: the "
+                             "reference would describe another model; the card is left as it is")
+        card_path = Path(model_file("breast-us")).with_suffix(".json")
+        card = json.loads(card_path.read_text())
+        card["score_reference"] = shipped["reference"]
+        card_path.write_text(json.dumps(card, indent=1))
+        print(f"wrote the reference of the shipped classifier's out-of-fold scores into {card_path.name}")
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    if out == RESULTS:
+        TABLE.write_text(render_table(results))
+    print(table(results))
+    print(f"shipped threshold rebuilt {shipped['threshold']:.6g} (shipped {stored:.6g}); wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
