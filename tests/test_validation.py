@@ -119,7 +119,7 @@ def test_the_summary_says_when_the_model_does_worse_than_at_home():
     plain = validate(_Fake(lambda i, y: _onehot(y)), data, n_bootstrap=0)
     assert "holds no in-domain AUC" in plain.summary()
     lazy = validate(_Fake(lambda i, y: [0.6, 0.3, 0.1]), data, n_bootstrap=0)  # calls every image benign
-    assert "its accuracy here, 0.50, is no better than calling every image benign (0.50 of" in lazy.summary()
+    assert "its accuracy here, 0.500, is no better than calling every image benign (0.500 of" in lazy.summary()
     assert "it finds 0 % of the malignant images" in lazy.summary()
 
 

@@ -127,7 +127,7 @@ from ..metrics import CONFIDENCE, Predictions, bootstrap, interval_text, percent
 
 __all__ = ["Verdict", "assess", "with_sites", "verdict_to_manifest", "verdict_from_manifest", "VERDICTS",
            "SENSITIVITY_FLOOR", "SMALL_CLASS", "AUC_CHANCE", "CONFIDENCE", "N_BOOTSTRAP", "STRICT_EXIT_CODE",
-           "STRICT_HELP"]
+           "STRICT_HELP", "decisive", "strict_status"]
 
 #: The verdicts, best first.
 VERDICTS = ("useful", "limited", "useless")
@@ -391,7 +391,7 @@ def _below_chance(value: float, ci: tuple) -> bool | None:
     return bool((lo if lo is not None else value) <= AUC_CHANCE)
 
 
-def _decisive(x: float, ref: float, digits: int = 2, *, signed: bool = False) -> str:
+def decisive(x: float, ref: float, digits: int = 2, *, signed: bool = False) -> str:
     """``x`` with the fewest decimals (``digits`` to 4) that show on which side of ``ref`` it lies:
     a sensitivity of 0.198 beside the 0.2 floor is "0.198", never "0.20"."""
     d = digits
@@ -407,7 +407,7 @@ def _interval(ci: tuple, ref: float | None = None, *, signed: bool = False, boun
     if not text or ref is None:
         return text
     parts = [f"{c:{'+' if signed else ''}.2f}" for c in ci]
-    parts[bound] = _decisive(float(ci[bound]), ref, signed=signed)
+    parts[bound] = decisive(float(ci[bound]), ref, signed=signed)
     return f" [{parts[0]}, {parts[1]}]"
 
 
@@ -439,7 +439,7 @@ def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain,
     what = "difference" if paired else "unpaired difference"
 
     def against(value, ref, gain_ci, answer=""):  # "0.555 against 0.602 [for that answer] (difference -0.047 [..])"
-        return (f"{value:.3f} against {ref:.3f}{answer} ({what} {_decisive(value - ref, 0.0, 3, signed=True)}"
+        return (f"{value:.3f} against {ref:.3f}{answer} ({what} {decisive(value - ref, 0.0, 3, signed=True)}"
                 f"{_interval(gain_ci, 0.0, signed=True)})")
 
     acc_text = f"accuracy {against(acc, t_acc, acc_gain, ' for that answer')}"
@@ -483,12 +483,12 @@ def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain,
             ignored.append(name)
             k, n = found.get(name, (None, None))
             counts = f"{k} of {n}" if k is not None and n is not None else f"{100 * s:.0f} % of the"
-            reasons_bad.append(f"it finds {counts} {name} images (sensitivity {_decisive(s, floor)}, under the "
+            reasons_bad.append(f"it finds {counts} {name} images (sensitivity {decisive(s, floor)}, under the "
                                f"{floor:g} floor): it {'never' if s == 0 else 'almost never'} recognises '{name}'")
     if sens and not ignored:
         low = min(sens, key=sens.get)
         reasons_ok.append(f"it finds at least {floor:g} of every class's images (lowest sensitivity "
-                          f"{_decisive(sens[low], floor)}, {low})")
+                          f"{decisive(sens[low], floor)}, {low})")
     recognised = [name for name in sens if name not in ignored]
     alone = len(sens) >= 2 and len(recognised) <= 1  # in practice the trivial answer
     if alone:
@@ -873,7 +873,7 @@ def with_sites(verdict: Verdict, site_cv: Any) -> Verdict:
         problems = []
         if sens is not None and sens < floor:
             problems.append(f"it finds {100 * sens:.0f} % of its {positive} images (sensitivity "
-                            f"{_decisive(sens, floor)}{_interval(sens_ci)}, under the {floor:g} floor)")
+                            f"{decisive(sens, floor)}{_interval(sens_ci)}, under the {floor:g} floor)")
         chance = _below_chance(auc, auc_ci)
         if chance:
             below = np.isfinite(auc_ci[1]) and auc_ci[1] < AUC_CHANCE
@@ -910,7 +910,7 @@ def with_sites(verdict: Verdict, site_cv: Any) -> Verdict:
     if not failing:
         parts = []
         if "sensitivity" in lowest:
-            parts.append(f"lowest sensitivity {_decisive(lowest['sensitivity'][1], floor)} at "
+            parts.append(f"lowest sensitivity {decisive(lowest['sensitivity'][1], floor)} at "
                          f"'{lowest['sensitivity'][0]}'")
         if "auc" in lowest:
             parts.append(f"lowest AUC {lowest['auc'][1]:.3f} at '{lowest['auc'][0]}'")
@@ -994,7 +994,7 @@ def _from_figures(manifest: dict, cv: dict) -> Verdict | None:
 
 # --------------------------------------------------------------------------- the command line
 
-def _strict_status(verdicts: dict, strict: bool, command: str,
+def strict_status(verdicts: dict, strict: bool, command: str,
                    none_why: str = "nothing was held out to judge it") -> int:
     """What ``featbus COMMAND --strict`` returns: :data:`STRICT_EXIT_CODE` when a verdict of
     ``verdicts`` (what was judged -> Verdict, or ``None`` when nothing could be judged, ``none_why``
@@ -1011,3 +1011,6 @@ def _strict_status(verdicts: dict, strict: bool, command: str,
     print(f"featbus {command}: --strict: the verdict is not 'useful' ({why}): exit status {STRICT_EXIT_CODE}",
           file=sys.stderr)
     return STRICT_EXIT_CODE
+
+
+_strict_status = strict_status  # the name the command modules import
