@@ -64,7 +64,7 @@ from ..metrics import (
 )
 
 __all__ = ["Figure", "FIGURES", "figures", "estimate", "get_figure_names", "get_figure", "figure_key",
-           "Coded"]
+           "Coded", "coded_figure"]
 
 _NAN = math.nan
 
@@ -317,7 +317,7 @@ def _class_index(view: Predictions, of: str | None, row: Figure, name: str) -> i
         if view.positive is None:
             raise ValueError(f"figure {name!r} of which class? The predictions have no positive class: name one "
                              f"({row.name}[class])")
-        of = view.positive
+        of = str(view.positive)
     if of == "macro":
         return "macro"
     labels = [str(c) for c in np.asarray(view.classes).tolist()]
@@ -379,6 +379,25 @@ def _compute(coded: Coded, plan, at: Mapping[str, Coded]) -> dict[str, float]:
         else:
             out[key] = float(row.statistic(c, j, row.zero_division))
     return out
+
+
+def coded_figure(coded: Coded, name: str, of: int | str | None = None) -> float:
+    """One figure of predictions already coded (:class:`Coded`; a paired bootstrap's resample):
+    the row ``name`` of class index ``of`` (``"macro"``: over the classes; ``None`` for a row of
+    no class, or the coded positive class).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.evaluation.figures import Coded, coded_figure
+    >>> c = Coded(np.array([0, 0, 1]), np.array([0, 1, 1]), None, 2, 1)
+    >>> coded_figure(c, "accuracy"), coded_figure(c, "sensitivity", 0), coded_figure(c, "balanced_accuracy")
+    (0.6666666666666666, 0.5, 0.75)
+    """
+    row = get_figure(name)
+    if row.per_class and of is None:
+        of = "macro" if row.bare == "macro" else coded.pos
+    return _compute(coded, [(name, row, of, None)], {})[name]
 
 
 def figures(view: Predictions, names: Sequence[str], *, points: Mapping[str, Any] | None = None) -> dict[str, float]:

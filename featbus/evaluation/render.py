@@ -233,8 +233,9 @@ def _in_domain_lines(v) -> list[str]:
     counts = v._counts(v.judged)
     common = max(counts, key=counts.get) if counts else "?"
     on = f", on {v.judged_where()}" if v.n_seen and not v._all_seen() else ""
-    out.append(f"  here{on}: accuracy {_text(v, 'accuracy')} (calling every image {common} would "
-               f"score {figure_text(v.figures.get('trivial_accuracy'))}), AUC ({v.positive} vs rest) {_text(v, 'auc')}{_seen_tag(v)}")
+    trivial = figure_text(v.figures.get("trivial_accuracy"))
+    out.append(f"  here{on}: accuracy {_text(v, 'accuracy')} (calling every image {common} would score {trivial}), "
+               f"AUC ({v.positive} vs rest) {_text(v, 'auc')}{_seen_tag(v)}")
     return out
 
 

@@ -123,7 +123,8 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics import CONFIDENCE, Predictions, bootstrap, interval_text, percentile_interval, rank_auc, ratio
+from ..metrics import CONFIDENCE, Predictions, bootstrap, interval_text, percentile_interval
+from .figures import Coded, coded_figure
 
 __all__ = ["Verdict", "assess", "with_sites", "verdict_to_manifest", "verdict_from_manifest", "VERDICTS",
            "SENSITIVITY_FLOOR", "SMALL_CLASS", "AUC_CHANCE", "CONFIDENCE", "N_BOOTSTRAP", "STRICT_EXIT_CODE",
@@ -287,25 +288,25 @@ def _majority(yt: np.ndarray, k: int) -> int:
 
 
 def _accuracies(yt: np.ndarray, yp: np.ndarray, k: int) -> tuple[float, float]:
-    """(accuracy, balanced accuracy over the classes present in ``yt``)."""
+    """(accuracy, balanced accuracy over the classes present in ``yt``), from the figure table."""
     if yt.size == 0:
         return math.nan, math.nan
-    n_true = np.bincount(yt, minlength=k)
-    hits = np.bincount(yt[yp == yt], minlength=k)
-    present = n_true > 0
+    coded = Coded(yt, yp, None, k, None)
     # a class absent from yt is undefined (nan) and left out of the mean, not counted as 0
-    return float(np.mean(yp == yt)), float(np.mean(ratio(hits, n_true, zero_division=math.nan)[present]))
+    return coded_figure(coded, "accuracy"), coded_figure(coded, "balanced_accuracy")
 
 
 def _balanced_over(yt: np.ndarray, yp: np.ndarray, classes: list[int]) -> float:
     """Balanced accuracy over ``classes`` only (the mean of their sensitivities present in ``yt``)."""
-    sens = [ratio(int(np.sum(yp[yt == c] == c)), int(np.sum(yt == c)), zero_division=math.nan) for c in classes]
+    coded = Coded(yt, yp, None, max([*classes, *yt.tolist(), *yp.tolist(), 0]) + 1, None)
+    sens = [coded_figure(coded, "sensitivity", c) for c in classes]
     sens = [s for s in sens if not math.isnan(s)]  # a class absent from yt is left out, not counted as 0
     return float(np.mean(sens)) if sens else math.nan
 
 
 def _auc_columns(yt: np.ndarray, scores: np.ndarray, columns: list[int]) -> np.ndarray:
-    return np.array([rank_auc(yt == c, scores[:, c]) for c in columns], dtype=float)
+    coded = Coded(yt, yt, scores, scores.shape[1], None)
+    return np.array([coded_figure(coded, "auc", c) for c in columns], dtype=float)
 
 
 def _judge(*, yt: np.ndarray, yp: np.ndarray, trivial: np.ndarray, names: list[str], scores: np.ndarray | None,
