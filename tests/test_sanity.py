@@ -476,7 +476,7 @@ def test_useless_decisions_with_scores_above_chance_say_a_new_operating_point_ma
 
 def test_numbers_beside_a_threshold_show_the_decimals_that_decide():
     """Before: "sensitivity 0.20, under the 0.2 floor". After: "sensitivity 0.198"."""
-    from featbus.evaluation.sanity import decisive, _interval
+    from featbus.evaluation.sanity import _interval, decisive
 
     assert decisive(0.198, 0.2) == "0.198" and decisive(0.1996, 0.2) == "0.1996"
     assert decisive(0.2, 0.2) == "0.20" and decisive(0.31, 0.2) == "0.31"
