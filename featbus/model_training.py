@@ -983,7 +983,7 @@ def _mark_seen_sites(site_report, extractors, roi, seg_info, manifest, sites) ->
     recipe = {"features": r.get("features"), "classifier": r.get("classifier"), "region": r.get("region"),
               "balance": r.get("balance"), "preprocessing": r.get("preprocessing"),
               "site_balance": "site_balance" in r, "segmenter": shipped.name if shipped else
-              (None if seg_info is None else "other")}
+              (None if seg_info is None else "other"), "decisions": "two" if r.get("decisions") else None}
     mark_seen_sites(site_report, sources, manifest["data"]["fingerprints"], sites, recipe)
 
 

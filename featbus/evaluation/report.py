@@ -942,7 +942,8 @@ def _mcnemar(a: Report, b: Report) -> float:
 # --------------------------------------------------------------------------- external test set
 
 def evaluate_external(fitted, X_test, y_test, *, groups=None, n_bootstrap: int = 1000,
-                      random_state: int | None = 0, name: str | None = None, target_names=None) -> Report:
+                      random_state: int | None = 0, name: str | None = None, target_names=None,
+                      source: str = "external test set") -> Report:
     """Score an already fitted model on a fixed test set (external data or held-out images).
 
     Nothing is refitted: the model predicts ``X_test`` once. The :class:`Report` has one "fold"
@@ -960,6 +961,9 @@ def evaluate_external(fitted, X_test, y_test, *, groups=None, n_bootstrap: int =
         Duplicate groups of the test images (e.g. :func:`featbus.duplicate_groups`).
     n_bootstrap, random_state, name, target_names
         As in :func:`evaluate`.
+    source : str, default="external test set"
+        What the test images are (the report's ``cv``): images held out of the same data set
+        (``featbus train --test-fraction``) are no external test set, and say so.
 
     Returns
     -------
@@ -1001,7 +1005,7 @@ def evaluate_external(fitted, X_test, y_test, *, groups=None, n_bootstrap: int =
         raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
     return Report(name=name or _short_name(fitted), classes=classes, class_names=class_names, y_true=y,
                   y_pred=y_pred, scores=scores, score_kind=kind, fold=np.zeros(n, dtype=int),
-                  splits=[(np.array([], dtype=int), np.arange(n))], groups=groups, cv="external test set",
+                  splits=[(np.array([], dtype=int), np.arange(n))], groups=groups, cv=str(source),
                   n_bootstrap=int(n_bootstrap), random_state=random_state, estimator=repr(fitted),
                   # a shipped part (the breast-us backbone) that trained on some of these images: optimistic
                   notes=[] if hasattr(X_test, "shape") else overlap_notes(fitted, X_test))

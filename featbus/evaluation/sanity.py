@@ -574,7 +574,7 @@ def _basis(view: Predictions) -> str:
     n = len(view.y_true)
     if view.positive is not None:
         return f"{cv}, {n} images"
-    if "external" in cv:
+    if "external" in cv or cv.startswith("held-out"):
         return f"{cv}, {n} images"
     if "validation split" in cv:
         return cv

@@ -656,7 +656,9 @@ def promise_of(model, manifest: dict, positive: str, classes: Sequence[str]) -> 
         ``auc``, ``ci`` (``[low, high]`` or ``None``), ``what`` (in words), ``judges`` (bool),
         ``caveat`` (str or ``None``); ``None`` when the file holds none.
     """
-    card = _shipped_card(manifest)
+    from ..model.describe import shipped_card
+
+    card = shipped_card(manifest)
     if card is not None:
         before = (card.get("leave_one_site_out") or {}).get("before") or {}
         sites = {s: f["auc"] for s, f in before.items() if isinstance(f.get("auc"), list) and len(f["auc"]) == 3}
@@ -665,8 +667,9 @@ def promise_of(model, manifest: dict, positive: str, classes: Sequence[str]) -> 
             others = ", ".join(f"{s} {v[0]:.2f}" for s, v in sites.items() if s != low)
             return {"auc": float(sites[low][0]), "ci": [float(x) for x in sites[low][1:]], "judges": True,
                     "caveat": None, "card": True, "where": "its card's leave-one-site-out",
-                    "what": f"its card's leave-one-site-out, every trained part rebuilt without the held-out site: "
-                            f"{low} {format_interval(sites[low][0], sites[low][1:], digits=2)}, the lowest of "
+                    "what": f"its card's leave-one-site-out benign-vs-malignant AUC, every trained part rebuilt "
+                            f"without the held-out site: {low} "
+                            f"{format_interval(sites[low][0], sites[low][1:], digits=2)}, the lowest of "
                             f"{len(sites)} sites it never saw ({others})"}
     cv = manifest.get("cv") if isinstance(manifest.get("cv"), dict) else {}
     own = (cv.get("per_class_auc") or {}).get(str(positive))
@@ -682,24 +685,6 @@ def promise_of(model, manifest: dict, positive: str, classes: Sequence[str]) -> 
                 f"its macro one-vs-rest AUC over {len(classes)} classes; the file stores no {positive}-only AUC")
         return {"auc": float(auc["value"]), "ci": auc.get("ci"), "judges": two, "caveat": caveat, "card": False,
                 "where": where, "what": what}
-    return None
-
-
-def _shipped_card(manifest: dict) -> dict | None:
-    """The card of the classifier featbus ships when ``manifest`` is its own (not an adapted copy)."""
-    from ..model.format import read_manifest
-    from ..networks.pretrained import PRETRAINED
-
-    if not manifest.get("pipeline_sha256") or manifest.get("adaptation"):
-        return None
-    for entry in PRETRAINED.values():
-        if entry.kind != "classifier":
-            continue
-        try:
-            if read_manifest(entry.path()).get("pipeline_sha256") == manifest["pipeline_sha256"]:
-                return entry.card()
-        except (OSError, ValueError):
-            continue
     return None
 
 
