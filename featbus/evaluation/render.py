@@ -123,7 +123,7 @@ def _promise_line(v, where: str, subset: bool) -> str:
     if against == "better":
         return (f"this model does better {where} than {than}: AUC {ext} against {p['auc']:.2f} ({what}); make "
                 f"sure none of {'them' if subset else 'these images'} was among its training images")
-    from .validation import AUC_MARGIN
+    from .sanity import AUC_MARGIN
 
     lo, hi = v.intervals.get("auc", (math.nan, math.nan))
     why = ("its 95 % interval reaches it: no sign of a drop" if np.isfinite(lo) and np.isfinite(hi) else
@@ -331,8 +331,7 @@ def validation_text(v) -> str:
 def validation_dict(v) -> dict[str, Any]:
     """An external validation as JSON-ready values (``None`` where undefined)."""
     from ..model.format import json_safe
-    from .sanity import verdict_to_manifest
-    from .validation import AUC_MARGIN
+    from .sanity import AUC_MARGIN, verdict_to_manifest
 
     def fig(key):
         return figure_json(v.figures.get(key), v.intervals.get(key))
@@ -408,7 +407,7 @@ def validation_html(v, folder: str | os.PathLike) -> Path:
     (figures embedded), ``roc.png``, ``reliability.png``, ``confusion.png`` and ``validation.json``."""
     from .._version import __version__
     from ..reporting import CSS, counts_html, figure_png, header_html, img_tag, verdict_html
-    from .validation import AUC_MARGIN
+    from .sanity import AUC_MARGIN
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

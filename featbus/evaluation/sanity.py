@@ -137,6 +137,10 @@ VERDICTS = ("useful", "limited", "useless")
 SENSITIVITY_FLOOR = 0.2
 #: The AUC of scores that rank nothing; an AUC whose interval reaches it is "no better than chance".
 AUC_CHANCE = 0.5
+#: How far an AUC may fall below the model's own honest figure (its promise) before external
+#: validation says it "does much worse", when the AUC has no interval; with one, "much worse" is
+#: the promise above its whole 95 % interval (docs/guide/external_validation.rst).
+AUC_MARGIN = 0.05
 #: Bootstrap resamples drawn when the judged report has none of its own.
 N_BOOTSTRAP = 200
 #: Exit status of ``featbus train / evaluate / validate --strict`` when the verdict is not "useful".

@@ -86,14 +86,11 @@ from ..metrics import (
 )
 from ..provenance import overlap
 from .figures import estimate
+from .sanity import AUC_MARGIN
 
 __all__ = ["validate", "ExternalValidation", "reliability_curve", "expected_calibration_error",
            "ECE_BINS", "AUC_MARGIN", "promise_of"]
 
-#: How far the external AUC may fall below the model file's in-domain AUC before the summary
-#: says the model "does much worse" here (also said when the external AUC's whole interval lies
-#: below the in-domain AUC): the one rule, stated so in docs/guide/external_validation.rst.
-AUC_MARGIN = 0.05
 #: A subgroup column with more values than this is refused (an identifier, not a subgroup).
 MAX_SUBGROUPS = 50
 

@@ -205,23 +205,11 @@ def site_cv_lines(entry: dict, *, own: dict | None = None, other_recipe: bool = 
 
 
 def shipped_card(manifest: dict) -> dict | None:
-    """The card of the classifier featbus ships when ``manifest`` is its own (its pipeline's
-    SHA-256; not an adapted copy), else ``None``."""
-    from ..networks.pretrained import PRETRAINED
-    from .format import read_manifest
+    """The card of the classifier featbus ships when ``manifest`` is its own, else ``None``
+    (:func:`featbus.networks.pretrained.shipped_classifier_card`)."""
+    from ..networks.pretrained import shipped_classifier_card
 
-    digest = manifest.get("pipeline_sha256") if isinstance(manifest, dict) else None
-    if not digest or manifest.get("adaptation"):
-        return None
-    for entry in PRETRAINED.values():
-        if entry.kind != "classifier":
-            continue
-        try:
-            if read_manifest(entry.path()).get("pipeline_sha256") == digest:
-                return {"name": entry.name, **entry.card()}
-        except (OSError, ValueError):
-            continue
-    return None
+    return shipped_classifier_card(manifest)
 
 
 def own_card_figures(card: dict | None) -> dict | None:
