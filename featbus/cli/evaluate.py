@@ -17,7 +17,7 @@ import numpy as np
 from .._registry import reads_masks
 from .._version import __version__
 from ..datasets import subset
-from ..evaluation.sanity import _strict_status
+from ..evaluation.sanity import strict_status
 from ..pipelines.make import (
     extract_features,
     family_blocks,
@@ -346,7 +346,7 @@ def run(args) -> int:
     judged = {f"{best.name} ({main_cv})": best.sanity}
     if external:
         judged[f"{best.name} ({test_label})"] = best_test.sanity
-    return _strict_status(judged, args.strict, "evaluate")
+    return strict_status(judged, args.strict, "evaluate")
 
 
 def _sites_of(data) -> list[str]:

@@ -382,7 +382,7 @@ def run(args) -> int:
     if args.report:
         _train_report(model, Path(args.report))
     print(model.describe())
-    from ..evaluation.sanity import _strict_status, with_sites
+    from ..evaluation.sanity import strict_status, with_sites
 
     cv_report = getattr(model, "cv_report", None)
     # several sites: the verdict also reads the leave-one-site-out figure (inspect reads it the same way)
@@ -399,7 +399,7 @@ def run(args) -> int:
                                            and verdict.sites_checked else ""): verdict}
     if held is not None:
         judged["held-out images"] = held_verdict
-    return _strict_status(judged, args.strict, "train")
+    return strict_status(judged, args.strict, "train")
 
 
 def _portable_paths(files, roots) -> list[str]:

@@ -7,7 +7,7 @@ import dataclasses
 import math
 from pathlib import Path
 
-from ..evaluation.sanity import _strict_status
+from ..evaluation.sanity import strict_status
 from ._common import CLIError, _check_writable, _load_model_cli
 from ._data import _DATA_HELP, _load_folder
 from ._options import (
@@ -74,5 +74,5 @@ def run(args) -> int:
     if args.report:
         page = result.to_html(args.report)
         print(f"\nreport: {page}")
-    return _strict_status({f"on {args.data}": result.sanity}, args.strict, "validate",
+    return strict_status({f"on {args.data}": result.sanity}, args.strict, "validate",
                           "every image, or a near-copy, trained the model or a part of it")
