@@ -19,16 +19,20 @@ deciding whether to use the model there needs, every value with a 95 % interval:
    Brier score;
 5. **subgroups**: the same figures per value of a metadata column (a manifest's ``site`` or
    ``device`` column, BUS-BRA's ``Device``, ``Side`` or ``BIRADS``);
-6. **beside the in-domain figures** stored in the model file (its manifest's ``cv``, with
-   their intervals), and a verdict in plain words when the external AUC falls below them
-   (:data:`AUC_MARGIN`).
+6. **beside the model's promise**: its own honest figure (the shipped ``breast-us``
+   classifier's card's leave-one-site-out AUC, or the cross-validation a model file stores,
+   with its intervals); a model that does much worse than it promises (the promise above the
+   whole interval of the AUC here, :meth:`ExternalValidation.much_worse`) is at most "limited".
+
+Every figure is a row of the one figure table (:mod:`featbus.evaluation.figures`), computed once
+with its interval and written by :mod:`featbus.evaluation.render`.
 
 **Images a trained part has seen.** When the model, its lesion segmenter or its backbone trained
 on some of these images (or near-copies: :func:`featbus.provenance.overlap`), figures on them
-describe the training images, not new ones. They never feed the verdict: the model-sanity verdict
-and the "In short" comparison are computed on the other images only, saying how many; when every
-image was seen there is no verdict (``verdict: none``). Every figure is still printed, each block
-saying on its own line that it includes seen images (``(seen: ... optimistic)``).
+describe the training images, not new ones. They are left out of every figure (verdict, "In
+short", every block, the confusion matrix, the data-chosen threshold), the header naming them;
+when every image was seen there is no verdict (``verdict: none``), and the figures, on them, say
+so on every block (``(seen: ... optimistic)``).
 
 Intervals are percentile intervals of a bootstrap that resamples the data's *groups* whole
 (patients: a manifest's ``group`` column, BUS-BRA's ``Case``; near-duplicate groups
