@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .evaluation.figures import Coded, coded_figure
 from .metrics import (
     PER_CLASS_METRICS,
     Predictions,
     brier_score,
     expected_calibration_error,
     format_interval,
-    rank_auc,
     reliability_curve,
 )
 
@@ -88,6 +88,8 @@ def plot_roc(result, ax=None, *, points: Sequence = (), title: str | None = None
                          "predict_proba nor decision_function): no ROC curve")
     intervals = view.auc_intervals or {}
     classes = view.classes.tolist()
+    yt, yp = view.codes()
+    coded = Coded(yt, yp, np.asarray(view.scores, dtype=float), len(classes), None)
     for j, (lab, disp) in enumerate(zip(classes, view.class_names)):
         if view.positive is not None and lab != view.positive:
             continue
@@ -97,7 +99,8 @@ def plot_roc(result, ax=None, *, points: Sequence = (), title: str | None = None
         raw = view.scores[:, j]
         s = np.where(np.isfinite(raw), raw, np.nanmin(raw[np.isfinite(raw)]) - 1 if np.isfinite(raw).any() else 0)
         fpr, tpr, _ = roc_curve(pos, s)
-        auc = format_interval(rank_auc(pos, raw), intervals.get(j), missing=None if view.positive is None else "n/a")
+        value = coded_figure(coded, "auc", j)  # the figure table's AUC of this class
+        auc = format_interval(value, intervals.get(j), missing=None if view.positive is None else "n/a")
         ax.plot(fpr, tpr, lw=2, label=f"{disp} vs rest: AUC {auc}")
     for x, y, fmt, kwargs in points:
         ax.plot(x, y, fmt, **kwargs)
