@@ -378,7 +378,8 @@ def _judge(*, yt: np.ndarray, yp: np.ndarray, trivial: np.ndarray, names: list[s
 
     hits = np.bincount(yt[yp == yt], minlength=k)
     found = {names[c]: (int(hits[c]), int(n_true[c])) for c in present}
-    sens = {names[c]: float(hits[c] / n_true[c]) for c in present if n_true[c]}
+    coded = Coded(yt, yp, None, k, None)
+    sens = {names[c]: coded_figure(coded, "sensitivity", c) for c in present if n_true[c]}
     common = names[_majority(trivial, k)] if trivial.size else None
     return _decide(basis=basis, trivial_class=common, acc=acc, t_acc=t_acc, acc_gain=acc_gain, bal=bal, t_bal=t_bal,
                    bal_gain=bal_gain, found=found, sens=sens, auc=auc, auc_ci=auc_ci, auc_label=auc_label,
