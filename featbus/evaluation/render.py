@@ -184,14 +184,17 @@ def _absent_lines(v) -> list[str]:
     sel = v.judged
     y_pred, n = v.y_pred, int(sel.sum())
     what = "the images" if n == len(v.y_true) else "these unseen images"
-    for c in v.absent_classes:
+    for i, c in enumerate(v.classes):
+        if c not in v.absent_classes:
+            continue
         called = (y_pred == c) & sel
         k = int(called.sum())
         if not k:
             continue
         truth = ", ".join(f"{t} {m}" for t, m in v._counts(called).items())
         who = f"every one showing a lesion ({truth})" if c.lower() == "normal" else f"truly {truth}"
-        lines.append(f"{_pct(k / n)} of {what} ({k} of {n}), {who}, were called {c}, a class these data do not have")
+        share = v.figures[f"called[{i}]"]  # the figure table's share, the one the classes block prints
+        lines.append(f"{_pct(share)} of {what} ({k} of {n}), {who}, were called {c}, a class these data do not have")
     return lines
 
 
