@@ -201,7 +201,7 @@ def test_cross_validation_report_figures_are_the_tables():
 
 
 def test_adaptations_site_figures_are_the_tables():
-    from featbus.adaptation import _site_figures_at
+    from featbus.workflows.adaptation import _site_figures_at
 
     rng = np.random.RandomState(4)
     y = rng.choice(CLASSES, 50)

@@ -305,7 +305,7 @@ def validation_text(v) -> str:
     for name, row in zip(c, cm):
         lines.append(f"  {name:{width}}" + "".join(f"{n:>{max(len(x), 6) + 2}}" for x, n in zip(c, row))
                      + ("   (not in these data)" if name in v.absent_classes else ""))
-    from ..reporting import counts_text
+    from .reporting import counts_text
 
     lines += ["", f"per class at the model's own operating point ({rule_words(v)}){tag}:"]
     lines += counts_text(v.confusion_counts(), width, indent="  ")
@@ -409,7 +409,7 @@ def validation_html(v, folder: str | os.PathLike) -> Path:
     """Write an external validation's self-contained report into ``folder``: ``index.html``
     (figures embedded), ``roc.png``, ``reliability.png``, ``confusion.png`` and ``validation.json``."""
     from .._version import __version__
-    from ..reporting import CSS, counts_html, figure_png, header_html, img_tag, verdict_html
+    from .reporting import CSS, counts_html, figure_png, header_html, img_tag, verdict_html
     from .sanity import AUC_MARGIN
 
     folder = Path(folder)

@@ -28,7 +28,7 @@ Every figure is a row of the one figure table (:mod:`featbus.evaluation.figures`
 with its interval and written by :mod:`featbus.evaluation.render`.
 
 **Images a trained part has seen.** When the model, its lesion segmenter or its backbone trained
-on some of these images (or near-copies: :func:`featbus.provenance.overlap`), figures on them
+on some of these images (or near-copies: :func:`featbus.model.provenance.overlap`), figures on them
 describe the training images, not new ones. They are left out of every figure (verdict, "In
 short", every block, the confusion matrix, the data-chosen threshold), the header naming them;
 when every image was seen there is no verdict (``verdict: none``), and the figures, on them, say
@@ -88,7 +88,7 @@ from ..metrics import (
     format_interval,
     reliability_curve,
 )
-from ..provenance import overlap
+from ..model.provenance import overlap
 from .figures import estimate
 from .sanity import AUC_MARGIN
 
@@ -207,13 +207,13 @@ class ExternalValidation:
     seen : list of str, default=[]
         One sentence per source of the model's training (its own training or adaptation
         images, a shipped backbone such as ``breast-us``) that some of these images come from
-        (:func:`featbus.provenance.overlap_notes`).
+        (:func:`featbus.model.provenance.overlap_notes`).
     notes : list of str, default=[]
         What was made of the data on the way: labels read as a model class whose case differs
         (``'Benign' read as 'benign'``), images skipped (``--on-error skip``, named), masks dropped.
     seen_images : ndarray of bool, shape (n_images,), or None, default=None
         Which images (or near-copies) the model or a trained part of it trained on
-        (:func:`featbus.provenance.overlap`). When some but not all were seen, they are left
+        (:func:`featbus.model.provenance.overlap`). When some but not all were seen, they are left
         out of every figure; every image seen: the figures are on them (optimistic, said on
         every block) and there is no verdict. ``None``: not checked (none known).
     chosen : OperatingPoint or None, default=None
@@ -246,7 +246,7 @@ class ExternalValidation:
     Examples
     --------
     >>> from featbus import make_phantoms, validate
-    >>> from featbus.model_training import train_model
+    >>> from featbus.workflows.training import train_model
     >>> model = train_model(make_phantoms(30, image_size=48, random_state=0), "intensity",
     ...                     classifier="logreg", cross_validate=False, progress=False)
     >>> result = validate(model, make_phantoms(20, image_size=48, random_state=1), n_bootstrap=50)
@@ -554,7 +554,7 @@ class ExternalValidation:
 
     def confusion_counts(self):
         """TP, FN, FP and TN of each of the model's classes, one class against the rest, at the
-        model's own decisions (:func:`featbus.reporting.confusion_counts` of
+        model's own decisions (:func:`featbus.evaluation.reporting.confusion_counts` of
         :meth:`confusion_matrix`). A class these data do not hold has TP = FN = 0, and its FP
         counts the images called it.
 
@@ -563,7 +563,7 @@ class ExternalValidation:
         counts : pandas.DataFrame
             One row per class (index ``"class"``), integer columns ``TP, FN, FP, TN``.
         """
-        from ..reporting import confusion_counts
+        from .reporting import confusion_counts
 
         return confusion_counts(self.confusion_matrix(), self.classes)
 
@@ -599,7 +599,7 @@ class ExternalValidation:
     # -- plots (matplotlib imported only here)
     def plot_roc(self, ax=None):
         """ROC curve of ``p(positive)`` with the model's own operating point and the data-chosen one
-        (:func:`featbus.reporting.plot_roc` of :attr:`held_out`).
+        (:func:`featbus.evaluation.reporting.plot_roc` of :attr:`held_out`).
 
         Parameters
         ----------
@@ -609,8 +609,8 @@ class ExternalValidation:
         -------
         ax : matplotlib Axes
         """
-        from ..reporting import plot_roc
         from .render import chosen_text
+        from .reporting import plot_roc
 
         f = self.figures
         points = [(1 - f["specificity"], f["sensitivity"], "o",
@@ -622,7 +622,7 @@ class ExternalValidation:
                         axis_labels=("1 - specificity", "sensitivity"), legend_below=True)
 
     def plot_reliability(self, ax=None):
-        """Reliability diagram of ``p(positive)`` (:func:`featbus.reporting.plot_reliability`).
+        """Reliability diagram of ``p(positive)`` (:func:`featbus.evaluation.reporting.plot_reliability`).
 
         Parameters
         ----------
@@ -632,12 +632,12 @@ class ExternalValidation:
         -------
         ax : matplotlib Axes
         """
-        from ..reporting import plot_reliability
+        from .reporting import plot_reliability
 
         return plot_reliability(self, ax=ax)
 
     def _plot_confusion(self, ax=None):
-        from ..reporting import plot_confusion_matrix
+        from .reporting import plot_confusion_matrix
 
         return plot_confusion_matrix(self, ax=ax)
 
@@ -783,7 +783,7 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
     Examples
     --------
     >>> from featbus import make_phantoms, validate
-    >>> from featbus.model_training import train_model
+    >>> from featbus.workflows.training import train_model
     >>> model = train_model(make_phantoms(30, image_size=48, random_state=0), "intensity",
     ...                     classifier="logreg", cross_validate=False, progress=False)
     >>> other = make_phantoms(20, image_size=48, weights=[0.5, 0.5, 0.0], random_state=1)  # no normal
