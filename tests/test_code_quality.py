@@ -192,7 +192,7 @@ def test_the_developer_layout_names_existing_paths_and_every_package():
     listed = set(re.findall(r"(\w+\.pyi?)", " ".join(re.findall(r"^\s{5}([\w., ]+?)\s{2,}", block, flags=re.M))))
     assert set(top) <= listed, f"top-level modules the layout does not name: {set(top) - listed}"
     where = text.split("Where a new thing goes", 1)[1]
-    for thing in ("**A new figure**", "**A new command**", "**A new data-set loader**"):
+    for thing in ("**A new figure", "**A new command**", "**A new data-set loader**"):
         assert thing in where, thing
 
 

@@ -476,11 +476,11 @@ def test_useless_decisions_with_scores_above_chance_say_a_new_operating_point_ma
 
 def test_numbers_beside_a_threshold_show_the_decimals_that_decide():
     """Before: "sensitivity 0.20, under the 0.2 floor". After: "sensitivity 0.198"."""
-    from featbus.evaluation.sanity import _decisive, _interval
+    from featbus.evaluation.sanity import _interval, decisive
 
-    assert _decisive(0.198, 0.2) == "0.198" and _decisive(0.1996, 0.2) == "0.1996"
-    assert _decisive(0.2, 0.2) == "0.20" and _decisive(0.31, 0.2) == "0.31"
-    assert _decisive(-0.001, 0.0, signed=True) == "-0.001" and _decisive(0.0004, 0.0, 3, signed=True) == "+0.0004"
+    assert decisive(0.198, 0.2) == "0.198" and decisive(0.1996, 0.2) == "0.1996"
+    assert decisive(0.2, 0.2) == "0.20" and decisive(0.31, 0.2) == "0.31"
+    assert decisive(-0.001, 0.0, signed=True) == "-0.001" and decisive(0.0004, 0.0, 3, signed=True) == "+0.0004"
     assert _interval((0.4996, 0.61), 0.5) == " [0.4996, 0.61]" and _interval((0.45, 0.61), 0.5) == " [0.45, 0.61]"
     y = np.repeat([0, 1], [100, 96])
     pred = y.copy()

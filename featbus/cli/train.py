@@ -430,7 +430,8 @@ def run(args) -> int:
         names = data.target_names
         report = evaluate_external(model, held.data, names[held.target], groups=held.groups,
                                    n_bootstrap=args.n_bootstrap, random_state=args.random_state,
-                                   name="held-out images")
+                                   name="held-out images",
+                                   source="held-out images of the same data set (--test-fraction)")
         model.manifest["holdout"] = {"fraction": args.test_fraction if fixed is None else None,
                                      "n_images": int(len(held.target)),
                                      "accuracy": report.value("accuracy"),

@@ -35,11 +35,19 @@ from sklearn.model_selection._search import BaseSearchCV
 from sklearn.model_selection._split import GroupsConsumerMixin
 from sklearn.utils import _safe_indexing
 
-from ..metrics import PER_CLASS_METRICS, Predictions, bootstrap, classification_metrics, interval_text, metric_arrays
+from ..metrics import (
+    PER_CLASS_METRICS,
+    Predictions,
+    bootstrap,
+    classification_metrics,
+    confusion_matrix,
+    interval_text,
+)
 from ..model.provenance import overlap_notes
 from ..model_selection import grouping_name, groups_origin, resolve_groups
 from ..pipelines.encoded_labels import EncodedLabelClassifier
 from ..progress import progress_bar, progress_mode
+from .figures import estimate, figures
 from .reporting import comparison_table, counts_text
 
 __all__ = [
@@ -269,7 +277,7 @@ class Report:
 
     def __post_init__(self):
         if not self.metrics:
-            self.metrics = classification_metrics(self.y_true, self.y_pred, self.scores, labels=self.classes)
+            self.metrics = _table_metrics(self)
         if not self.ci and self.n_bootstrap:
             self.ci, self.cm_ci = _bootstrap(self)
 
@@ -299,8 +307,7 @@ class Report:
         rows = []
         for f in np.unique(self.fold):
             sel = self.fold == f
-            m = classification_metrics(self.y_true[sel], self.y_pred[sel],
-                                       None if self.scores is None else self.scores[sel], labels=self.classes)
+            m = _table_metrics(self, sel)
             rows.append({"fold": int(f), "n": int(sel.sum()), "accuracy": m["macro"]["accuracy"],
                          "f1": m["macro"]["f1"], "sensitivity": m["macro"]["sensitivity"],
                          "auc": m["macro"]["auc"]})
@@ -436,7 +443,7 @@ class Report:
                      + "; ".join(f"{d}: {row.tolist()}" for d, row in zip(self.class_names, cm)))
         lines.extend(counts_text(self.confusion_counts(), width))
         lines.extend(str(note) for note in self.notes)
-        return _Text("\n".join(lines))
+        return Text("\n".join(lines))
 
     def __str__(self) -> str:
         return str(self.summary())
@@ -570,37 +577,74 @@ def _evaluation_notes(estimator: Any, X: Any, y: np.ndarray) -> list[str]:
     return seen + ([note] if note else [])
 
 
-class _Text(str):
+class Text(str):
     """A string that shows as itself at the prompt (``report.summary()`` reads as a table)."""
 
     def __repr__(self) -> str:
         return str(self)
 
 
+_Text = Text  # the name older code imports
+
+
 def _fmt(x: float) -> str:
     return "  nan" if x is None or not np.isfinite(x) else f"{x:.3f}"
 
 
+def _view(report: Report, sel=None) -> Predictions:
+    """The report's predictions (of the samples ``sel``) as the view the figure table reads."""
+    sel = slice(None) if sel is None else sel
+    return Predictions(y_true=np.asarray(report.y_true)[sel], y_pred=np.asarray(report.y_pred)[sel],
+                       scores=None if report.scores is None else report.scores[sel], classes=report.classes,
+                       class_names=list(report.class_names), groups=None)
+
+
+def _table_names(report: Report, metrics: Sequence[str] = PER_CLASS_METRICS) -> dict[tuple, str]:
+    """``(class label or "macro", metric) -> figure name`` of the table (:mod:`featbus.evaluation.figures`):
+    each of :data:`PER_CLASS_METRICS` per class (accuracy one against the rest) and over the classes
+    (accuracy: the overall fraction correct); no AUC without scores."""
+    out = {}
+    for m in metrics:
+        if m == "auc" and report.scores is None:
+            continue
+        for lab in [*report.classes.tolist(), "macro"]:
+            out[(lab, m)] = f"{m}[{lab}]"
+    return out
+
+
+def _table_metrics(report: Report, sel=None, metrics: Sequence[str] = PER_CLASS_METRICS) -> dict:
+    """The pooled figures of the report (of the samples ``sel``), from the figure table:
+    ``per_class``, ``macro``, ``confusion_matrix`` and ``labels`` (as :func:`classification_metrics`
+    lays them out; an undefined ratio is NaN, the table's rule)."""
+    view = _view(report, sel)
+    names = _table_names(report, metrics)
+    values = figures(view, list(names.values()))
+    per_class = {lab: {m: values.get(names.get((lab, m)), math.nan) for m in metrics}
+                 for lab in report.classes.tolist()}
+    macro = {m: values.get(names.get(("macro", m)), math.nan) for m in metrics}
+    return {"per_class": per_class, "macro": macro, "confusion_matrix": view.confusion_matrix(),
+            "labels": report.classes}
+
+
 def _bootstrap(report: Report) -> tuple[dict, np.ndarray]:
-    """Intervals of every metric and of the row-normalised confusion matrix (one group bootstrap)."""
-    k = len(report.classes)
-    yt, yp = report.held_out.codes()
-    scores = report.scores
-
-    def statistic(idx):  # every figure of one resample, flat: table (k x 6), macro (6), confusion (k x k)
-        table, macro, cm = metric_arrays(yt[idx], yp[idx], None if scores is None else scores[idx], k)
-        return np.concatenate([table.ravel(), macro, (cm / max(idx.size, 1)).ravel()])
-
-    _, (lo, hi) = bootstrap(statistic, np.arange(yt.size), groups=report.groups, n_bootstrap=report.n_bootstrap,
+    """Intervals of every figure of the table the report prints (one group bootstrap), and of the
+    row-normalised confusion matrix (the same resamples: the same seed)."""
+    view = _view(report)
+    names = _table_names(report)
+    _, intervals = estimate(view, list(names.values()), report.groups, report.n_bootstrap,
                             random_state=report.random_state)
-    m = len(PER_CLASS_METRICS)
-    ci: dict = {}
-    for j, metric in enumerate(PER_CLASS_METRICS):
-        for c, lab in enumerate(report.classes.tolist()):
-            ci[(lab, metric)] = (float(lo[c * m + j]), float(hi[c * m + j]))
-        ci[("macro", metric)] = (float(lo[k * m + j]), float(hi[k * m + j]))
-    cm_ci = np.stack([lo[(k + 1) * m:].reshape(k, k), hi[(k + 1) * m:].reshape(k, k)]) * yt.size
-    return ci, cm_ci
+    ci = {key: (float(intervals[name][0]), float(intervals[name][1])) for key, name in names.items()}
+    for lab in [*report.classes.tolist(), "macro"]:
+        ci.setdefault((lab, "auc"), (math.nan, math.nan))
+    yt, yp = view.codes()
+    k = len(report.classes)
+
+    def cells(idx):
+        return confusion_matrix(yt[idx], yp[idx], k) / max(idx.size, 1)
+
+    _, (lo, hi) = bootstrap(cells, np.arange(yt.size), groups=report.groups, n_bootstrap=report.n_bootstrap,
+                            random_state=report.random_state)
+    return ci, np.stack([lo, hi]) * yt.size
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -780,9 +824,7 @@ def _short_name(estimator) -> str:
 # --------------------------------------------------------------------------- compare
 
 def _pooled(report: Report, metric: str, idx: np.ndarray | None = None, cls="macro") -> float:
-    sel = slice(None) if idx is None else idx
-    m = classification_metrics(report.y_true[sel], report.y_pred[sel],
-                               None if report.scores is None else report.scores[sel], labels=report.classes)
+    m = _table_metrics(report, idx, (metric,))
     return m["macro"][metric] if cls == "macro" else m["per_class"][report._label(cls)][metric]
 
 
@@ -900,7 +942,8 @@ def _mcnemar(a: Report, b: Report) -> float:
 # --------------------------------------------------------------------------- external test set
 
 def evaluate_external(fitted, X_test, y_test, *, groups=None, n_bootstrap: int = 1000,
-                      random_state: int | None = 0, name: str | None = None, target_names=None) -> Report:
+                      random_state: int | None = 0, name: str | None = None, target_names=None,
+                      source: str = "external test set") -> Report:
     """Score an already fitted model on a fixed test set (external data or held-out images).
 
     Nothing is refitted: the model predicts ``X_test`` once. The :class:`Report` has one "fold"
@@ -918,6 +961,9 @@ def evaluate_external(fitted, X_test, y_test, *, groups=None, n_bootstrap: int =
         Duplicate groups of the test images (e.g. :func:`featbus.duplicate_groups`).
     n_bootstrap, random_state, name, target_names
         As in :func:`evaluate`.
+    source : str, default="external test set"
+        What the test images are (the report's ``cv``): images held out of the same data set
+        (``featbus train --test-fraction``) are no external test set, and say so.
 
     Returns
     -------
@@ -959,7 +1005,7 @@ def evaluate_external(fitted, X_test, y_test, *, groups=None, n_bootstrap: int =
         raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
     return Report(name=name or _short_name(fitted), classes=classes, class_names=class_names, y_true=y,
                   y_pred=y_pred, scores=scores, score_kind=kind, fold=np.zeros(n, dtype=int),
-                  splits=[(np.array([], dtype=int), np.arange(n))], groups=groups, cv="external test set",
+                  splits=[(np.array([], dtype=int), np.arange(n))], groups=groups, cv=str(source),
                   n_bootstrap=int(n_bootstrap), random_state=random_state, estimator=repr(fitted),
                   # a shipped part (the breast-us backbone) that trained on some of these images: optimistic
                   notes=[] if hasattr(X_test, "shape") else overlap_notes(fitted, X_test))

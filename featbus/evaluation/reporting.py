@@ -26,14 +26,14 @@ from ..metrics import (
     brier_score,
     expected_calibration_error,
     format_interval,
-    rank_auc,
     reliability_curve,
 )
+from .figures import Coded, coded_figure
 
 __all__ = ["plot_roc", "plot_confusion_matrix", "plot_reliability", "plot_per_class", "plot_comparison", "write_html",
            "comparison_table", "predictions_html", "header_html", "comparison_with_intervals", "gallery_html",
            "plot_intensity_by_class", "intensity_html", "plot_learning_curves", "learning_curves_html", "verdict_html",
-           "PAIRED_TEST_HEADERS", "confusion_counts", "counts_text", "counts_html"]
+           "PAIRED_TEST_HEADERS", "confusion_counts", "counts_text", "counts_html", "CSS", "figure_png", "img_tag"]
 
 _BAR_METRICS = ("sensitivity", "specificity", "precision", "f1", "auc")
 
@@ -55,7 +55,7 @@ def _view(result) -> Predictions:
     return result if isinstance(result, Predictions) else result.held_out
 
 
-def plot_roc(result, ax=None, *, points: Sequence = (), title: str | None = None,
+def plot_roc(result, ax=None, *, points: Sequence = (), title: str | None = None, legend_below: bool = False,
              axis_labels: tuple[str, str] | None = None):
     """ROC curves of held-out predictions, with each AUC and its 95% interval in the legend.
 
@@ -72,6 +72,8 @@ def plot_roc(result, ax=None, *, points: Sequence = (), title: str | None = None
         Default ``"ROC, <how the predictions were made>"``.
     axis_labels : (str, str), optional
         The x and y labels.
+    legend_below : bool, default=False
+        Put the legend under the axes, where it covers no curve (long operating-point labels).
 
     Returns
     -------
@@ -86,6 +88,8 @@ def plot_roc(result, ax=None, *, points: Sequence = (), title: str | None = None
                          "predict_proba nor decision_function): no ROC curve")
     intervals = view.auc_intervals or {}
     classes = view.classes.tolist()
+    yt, yp = view.codes()
+    coded = Coded(yt, yp, np.asarray(view.scores, dtype=float), len(classes), None)
     for j, (lab, disp) in enumerate(zip(classes, view.class_names)):
         if view.positive is not None and lab != view.positive:
             continue
@@ -95,7 +99,8 @@ def plot_roc(result, ax=None, *, points: Sequence = (), title: str | None = None
         raw = view.scores[:, j]
         s = np.where(np.isfinite(raw), raw, np.nanmin(raw[np.isfinite(raw)]) - 1 if np.isfinite(raw).any() else 0)
         fpr, tpr, _ = roc_curve(pos, s)
-        auc = format_interval(rank_auc(pos, raw), intervals.get(j), missing=None if view.positive is None else "n/a")
+        value = coded_figure(coded, "auc", j)  # the figure table's AUC of this class
+        auc = format_interval(value, intervals.get(j), missing=None if view.positive is None else "n/a")
         ax.plot(fpr, tpr, lw=2, label=f"{disp} vs rest: AUC {auc}")
     for x, y, fmt, kwargs in points:
         ax.plot(x, y, fmt, **kwargs)
@@ -108,7 +113,10 @@ def plot_roc(result, ax=None, *, points: Sequence = (), title: str | None = None
     ax.set_title(title, **({"fontsize": 10} if "\n" in title else {}))
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    if legend_below:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), fontsize=7, frameon=False)
+    else:
+        ax.legend(loc="lower right", fontsize=8)
     return ax
 
 
@@ -244,7 +252,8 @@ def plot_comparison(reports: Sequence, metric: str = "accuracy", ax=None):
 
 # --------------------------------------------------------------------------- HTML
 
-def _figure(draw, size):
+def figure_png(draw, size) -> bytes:
+    """A plot as PNG bytes: ``draw(ax)`` on a headless figure of ``size`` inches (no pyplot state)."""
     from matplotlib.figure import Figure  # no pyplot: works headless, no global state
 
     fig = Figure(figsize=size, layout="constrained")
@@ -254,7 +263,8 @@ def _figure(draw, size):
     return buf.getvalue()
 
 
-_CSS = """
+#: The style sheet of every featbus HTML report.
+CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1400px;
  padding:0 1.5em;color:#222;line-height:1.4}
 h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em;scroll-margin-top:.5em}
@@ -308,7 +318,8 @@ def verdict_html(verdict, name: str | None = None) -> str:
             f"</b>{who}{basis}<ul>{items}</ul></div>")
 
 
-def _img(data: bytes, alt: str) -> str:
+def img_tag(data: bytes, alt: str) -> str:
+    """PNG bytes as an ``<img>`` with the image embedded (a self-contained page)."""
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
 
 
@@ -520,7 +531,7 @@ def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
     title = title or (reports[0].name if len(reports) == 1 else "featbus evaluation")
 
     def figure(draw, size, alt: str) -> str:
-        return _img(_figure(draw, size), alt)
+        return img_tag(figure_png(draw, size), alt)
 
     top = [f'<h1 id="top">{html.escape(title)}</h1>']
     # first what a reader must know before any figure: whether the model is of any use
@@ -565,7 +576,7 @@ def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
     body, toc = _with_contents("".join(parts))
     doc = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(title)}</title>'
-           f"<style>{_CSS}</style></head><body>{''.join(top)}{toc}{body}</body></html>")
+           f"<style>{CSS}</style></head><body>{''.join(top)}{toc}{body}</body></html>")
     path.write_text(doc, encoding="utf-8")
     return path
 
@@ -667,7 +678,7 @@ def gallery_html(report, images: Sequence, paths: Sequence | None = None, *, max
     for i in wrong[:max_items]:
         path = str(paths[i]) if paths is not None else f"#{i}"
         name = Path(path).name if paths is not None else path  # the file's name; the full path on hover
-        cells.append(f'<figure title="{html.escape(path)}">{_img(_thumbnail_png(images[i]), path)}'
+        cells.append(f'<figure title="{html.escape(path)}">{img_tag(_thumbnail_png(images[i]), path)}'
                      f"<figcaption>true <b>{html.escape(str(names.get(report.y_true[i], report.y_true[i])))}"
                      f"</b>, predicted <b>{html.escape(str(names.get(report.y_pred[i], report.y_pred[i])))}</b>"
                      f"<br><code>{html.escape(name)}</code></figcaption></figure>")
@@ -725,8 +736,9 @@ def plot_intensity_by_class(images: Sequence, y, class_names: Sequence[str], ax=
 
 def intensity_html(images: Sequence, y, class_names: Sequence[str]) -> str:
     """The per-class intensity plot as an HTML section (embedded PNG)."""
-    data = _figure(lambda ax: plot_intensity_by_class(images, y, class_names, ax), (7, 4.2))
-    return "<h2>Intensity per class</h2>" + f'<div class="figs">{_img(data, "grey-level distribution per class")}</div>'
+    data = figure_png(lambda ax: plot_intensity_by_class(images, y, class_names, ax), (7, 4.2))
+    img = img_tag(data, "grey-level distribution per class")
+    return "<h2>Intensity per class</h2>" + f'<div class="figs">{img}</div>'
 
 
 def comparison_table(reports: Iterable):
@@ -813,7 +825,7 @@ def predictions_html(table, path: str | Path, *, title: str = "featbus predictio
                      f"<br>predicted <b>{html.escape(str(row['predicted']))}</b><table>{probs}</table>"
                      "</figcaption></figure>")
     # wide enough for the figure's colour bar and its label to be read
-    css = _CSS + (".card{margin:0;width:604px} .card img{width:600px;border:1px solid #ddd} "
+    css = CSS + (".card{margin:0;width:604px} .card img{width:600px;border:1px solid #ddd} "
                   ".card code{overflow-wrap:anywhere}")  # long paths wrap inside their card
     doc = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
            f"<style>{css}</style></head><body><h1>{html.escape(title)}</h1>"
@@ -895,7 +907,7 @@ def plot_learning_curves(histories: Sequence[dict], ax=None):
 def learning_curves_html(histories: Sequence[dict], path: str | Path | None = None) -> str:
     """An HTML section with :func:`plot_learning_curves` and how training ended (PNG also
     written to ``path`` when given)."""
-    data = _figure(lambda ax: plot_learning_curves(histories, ax), (7.5, 4.4))
+    data = figure_png(lambda ax: plot_learning_curves(histories, ax), (7.5, 4.4))
     if path is not None:
         Path(path).write_bytes(data)
     from ..networks.training import STOPPED_REASONS as stopped
@@ -905,4 +917,4 @@ def learning_curves_html(histories: Sequence[dict], path: str | Path | None = No
                      f"{h.get('seconds', 0):.0f} s on {h.get('backend')} / {h.get('device')}"
                      for i, h in enumerate(histories))
     return (f'<h2>Training</h2><p class="note">{html.escape(ends)}</p>'
-            f'<div class="figs">{_img(data, "learning curves")}</div>')
+            f'<div class="figs">{img_tag(data, "learning curves")}</div>')

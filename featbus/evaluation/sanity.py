@@ -123,11 +123,12 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics import CONFIDENCE, Predictions, bootstrap, interval_text, percentile_interval, rank_auc, ratio
+from ..metrics import CONFIDENCE, Predictions, bootstrap, interval_text, percentile_interval
+from .figures import Coded, coded_figure
 
 __all__ = ["Verdict", "assess", "with_sites", "verdict_to_manifest", "verdict_from_manifest", "VERDICTS",
            "SENSITIVITY_FLOOR", "SMALL_CLASS", "AUC_CHANCE", "CONFIDENCE", "N_BOOTSTRAP", "STRICT_EXIT_CODE",
-           "STRICT_HELP"]
+           "STRICT_HELP", "decisive", "strict_status"]
 
 #: The verdicts, best first.
 VERDICTS = ("useful", "limited", "useless")
@@ -136,6 +137,10 @@ VERDICTS = ("useful", "limited", "useless")
 SENSITIVITY_FLOOR = 0.2
 #: The AUC of scores that rank nothing; an AUC whose interval reaches it is "no better than chance".
 AUC_CHANCE = 0.5
+#: How far an AUC may fall below the model's own honest figure (its promise) before external
+#: validation says it "does much worse", when the AUC has no interval; with one, "much worse" is
+#: the promise above its whole 95 % interval (docs/guide/external_validation.rst).
+AUC_MARGIN = 0.05
 #: Bootstrap resamples drawn when the judged report has none of its own.
 N_BOOTSTRAP = 200
 #: Exit status of ``featbus train / evaluate / validate --strict`` when the verdict is not "useful".
@@ -287,25 +292,25 @@ def _majority(yt: np.ndarray, k: int) -> int:
 
 
 def _accuracies(yt: np.ndarray, yp: np.ndarray, k: int) -> tuple[float, float]:
-    """(accuracy, balanced accuracy over the classes present in ``yt``)."""
+    """(accuracy, balanced accuracy over the classes present in ``yt``), from the figure table."""
     if yt.size == 0:
         return math.nan, math.nan
-    n_true = np.bincount(yt, minlength=k)
-    hits = np.bincount(yt[yp == yt], minlength=k)
-    present = n_true > 0
+    coded = Coded(yt, yp, None, k, None)
     # a class absent from yt is undefined (nan) and left out of the mean, not counted as 0
-    return float(np.mean(yp == yt)), float(np.mean(ratio(hits, n_true, zero_division=math.nan)[present]))
+    return coded_figure(coded, "accuracy"), coded_figure(coded, "balanced_accuracy")
 
 
 def _balanced_over(yt: np.ndarray, yp: np.ndarray, classes: list[int]) -> float:
     """Balanced accuracy over ``classes`` only (the mean of their sensitivities present in ``yt``)."""
-    sens = [ratio(int(np.sum(yp[yt == c] == c)), int(np.sum(yt == c)), zero_division=math.nan) for c in classes]
+    coded = Coded(yt, yp, None, max([*classes, *yt.tolist(), *yp.tolist(), 0]) + 1, None)
+    sens = [coded_figure(coded, "sensitivity", c) for c in classes]
     sens = [s for s in sens if not math.isnan(s)]  # a class absent from yt is left out, not counted as 0
     return float(np.mean(sens)) if sens else math.nan
 
 
 def _auc_columns(yt: np.ndarray, scores: np.ndarray, columns: list[int]) -> np.ndarray:
-    return np.array([rank_auc(yt == c, scores[:, c]) for c in columns], dtype=float)
+    coded = Coded(yt, yt, scores, scores.shape[1], None)
+    return np.array([coded_figure(coded, "auc", c) for c in columns], dtype=float)
 
 
 def _judge(*, yt: np.ndarray, yp: np.ndarray, trivial: np.ndarray, names: list[str], scores: np.ndarray | None,
@@ -373,7 +378,8 @@ def _judge(*, yt: np.ndarray, yp: np.ndarray, trivial: np.ndarray, names: list[s
 
     hits = np.bincount(yt[yp == yt], minlength=k)
     found = {names[c]: (int(hits[c]), int(n_true[c])) for c in present}
-    sens = {names[c]: float(hits[c] / n_true[c]) for c in present if n_true[c]}
+    coded = Coded(yt, yp, None, k, None)
+    sens = {names[c]: coded_figure(coded, "sensitivity", c) for c in present if n_true[c]}
     common = names[_majority(trivial, k)] if trivial.size else None
     return _decide(basis=basis, trivial_class=common, acc=acc, t_acc=t_acc, acc_gain=acc_gain, bal=bal, t_bal=t_bal,
                    bal_gain=bal_gain, found=found, sens=sens, auc=auc, auc_ci=auc_ci, auc_label=auc_label,
@@ -391,7 +397,7 @@ def _below_chance(value: float, ci: tuple) -> bool | None:
     return bool((lo if lo is not None else value) <= AUC_CHANCE)
 
 
-def _decisive(x: float, ref: float, digits: int = 2, *, signed: bool = False) -> str:
+def decisive(x: float, ref: float, digits: int = 2, *, signed: bool = False) -> str:
     """``x`` with the fewest decimals (``digits`` to 4) that show on which side of ``ref`` it lies:
     a sensitivity of 0.198 beside the 0.2 floor is "0.198", never "0.20"."""
     d = digits
@@ -407,7 +413,7 @@ def _interval(ci: tuple, ref: float | None = None, *, signed: bool = False, boun
     if not text or ref is None:
         return text
     parts = [f"{c:{'+' if signed else ''}.2f}" for c in ci]
-    parts[bound] = _decisive(float(ci[bound]), ref, signed=signed)
+    parts[bound] = decisive(float(ci[bound]), ref, signed=signed)
     return f" [{parts[0]}, {parts[1]}]"
 
 
@@ -439,7 +445,7 @@ def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain,
     what = "difference" if paired else "unpaired difference"
 
     def against(value, ref, gain_ci, answer=""):  # "0.555 against 0.602 [for that answer] (difference -0.047 [..])"
-        return (f"{value:.3f} against {ref:.3f}{answer} ({what} {_decisive(value - ref, 0.0, 3, signed=True)}"
+        return (f"{value:.3f} against {ref:.3f}{answer} ({what} {decisive(value - ref, 0.0, 3, signed=True)}"
                 f"{_interval(gain_ci, 0.0, signed=True)})")
 
     acc_text = f"accuracy {against(acc, t_acc, acc_gain, ' for that answer')}"
@@ -483,12 +489,12 @@ def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain,
             ignored.append(name)
             k, n = found.get(name, (None, None))
             counts = f"{k} of {n}" if k is not None and n is not None else f"{100 * s:.0f} % of the"
-            reasons_bad.append(f"it finds {counts} {name} images (sensitivity {_decisive(s, floor)}, under the "
+            reasons_bad.append(f"it finds {counts} {name} images (sensitivity {decisive(s, floor)}, under the "
                                f"{floor:g} floor): it {'never' if s == 0 else 'almost never'} recognises '{name}'")
     if sens and not ignored:
         low = min(sens, key=sens.get)
         reasons_ok.append(f"it finds at least {floor:g} of every class's images (lowest sensitivity "
-                          f"{_decisive(sens[low], floor)}, {low})")
+                          f"{decisive(sens[low], floor)}, {low})")
     recognised = [name for name in sens if name not in ignored]
     alone = len(sens) >= 2 and len(recognised) <= 1  # in practice the trivial answer
     if alone:
@@ -577,7 +583,7 @@ def _basis(view: Predictions) -> str:
     n = len(view.y_true)
     if view.positive is not None:
         return f"{cv}, {n} images"
-    if "external" in cv:
+    if "external" in cv or cv.startswith("held-out"):
         return f"{cv}, {n} images"
     if "validation split" in cv:
         return cv
@@ -877,7 +883,7 @@ def with_sites(verdict: Verdict, site_cv: Any) -> Verdict:
         problems = []
         if sens is not None and sens < floor:
             problems.append(f"it finds {100 * sens:.0f} % of its {positive} images (sensitivity "
-                            f"{_decisive(sens, floor)}{_interval(sens_ci)}, under the {floor:g} floor)")
+                            f"{decisive(sens, floor)}{_interval(sens_ci)}, under the {floor:g} floor)")
         chance = _below_chance(auc, auc_ci)
         if chance:
             below = np.isfinite(auc_ci[1]) and auc_ci[1] < AUC_CHANCE
@@ -914,7 +920,7 @@ def with_sites(verdict: Verdict, site_cv: Any) -> Verdict:
     if not failing:
         parts = []
         if "sensitivity" in lowest:
-            parts.append(f"lowest sensitivity {_decisive(lowest['sensitivity'][1], floor)} at "
+            parts.append(f"lowest sensitivity {decisive(lowest['sensitivity'][1], floor)} at "
                          f"'{lowest['sensitivity'][0]}'")
         if "auc" in lowest:
             parts.append(f"lowest AUC {lowest['auc'][1]:.3f} at '{lowest['auc'][0]}'")
@@ -1015,3 +1021,6 @@ def strict_status(verdicts: dict, strict: bool, command: str,
     print(f"featbus {command}: --strict: the verdict is not 'useful' ({why}): exit status {STRICT_EXIT_CODE}",
           file=sys.stderr)
     return STRICT_EXIT_CODE
+
+
+_strict_status = strict_status  # the name the command modules import

@@ -11,7 +11,6 @@ cross-validation (:func:`leave_one_site_out`, :class:`SiteReport`, :func:`site_c
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Sequence
@@ -23,9 +22,10 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._records import ImageRecord
-from ..metrics import OperatingPoint, Predictions, bootstrap, decide, rank_auc, sensitivity_specificity
+from ..metrics import OperatingPoint, Predictions, decide
 from ..model.describe import site_cv_lines
-from .report import Report, _Text, evaluate
+from .figures import estimate
+from .report import Report, Text, evaluate
 
 __all__ = ["combine_sites", "site_name", "sites_of", "site_balance_weights", "site_balance_shares", "site_figures",
            "leave_one_site_out", "mark_seen_sites", "SiteReport", "site_cv_lines", "SITE_BALANCE_ABOUT"]
@@ -325,20 +325,6 @@ def site_balance_shares(y, sites, weights) -> dict:
 
 # --------------------------------------------------------------------------- per-site figures
 
-def _figures(y_true, y_pred, score, positive, classes=None) -> dict[str, float]:
-    """Every per-site figure of one set of predictions (NaN where undefined): accuracy, balanced
-    accuracy (mean recall over ``classes`` present), and for the class ``positive``: the AUC of
-    ``score``, sensitivity and specificity of the decisions, Brier score of ``score``."""
-    recalls = [np.mean(y_pred[y_true == c] == c) for c in (classes or []) if np.any(y_true == c)]
-    pos = y_true == positive if positive is not None else None
-    return {"accuracy": float(np.mean(y_pred == y_true)),
-            "balanced_accuracy": float(np.mean(recalls)) if recalls else math.nan,
-            "auc": rank_auc(pos, score) if score is not None and pos is not None else math.nan,
-            **dict(zip(("sensitivity", "specificity"), (math.nan, math.nan) if pos is None else
-                       sensitivity_specificity(pos, y_pred == positive, zero_division=np.nan))),
-            "brier": float(np.mean((score - pos) ** 2)) if score is not None and pos is not None else math.nan}
-
-
 def site_figures(model, proba, y_true, groups=None, *, positive: str = "malignant", n_bootstrap: int = 0,
                  random_state: int | None = 0) -> dict[str, tuple[float, float, float]]:
     """AUC of ``p(positive)``, sensitivity and specificity at the model's own decisions, Brier.
@@ -406,12 +392,9 @@ def held_out(model, proba, y_true, groups=None, *, positive: str = "malignant") 
 
 
 def _site_figures(view: Predictions, n_bootstrap: int, random_state) -> dict[str, tuple[float, float, float]]:
-    p = view.scores[:, view.classes.tolist().index(view.positive)]
-    y_true, y_pred = np.asarray(view.y_true, dtype=str), np.asarray(view.y_pred, dtype=str)
+    """The per-site figures of the table (:mod:`featbus.evaluation.figures`), each ``(value, low, high)``."""
     keys = ("auc", "sensitivity", "specificity", "brier")
-    point, ci = bootstrap(lambda i: {k: v for k, v in _figures(y_true[i], y_pred[i], p[i], view.positive).items()
-                                     if k in keys}, np.arange(y_true.size), groups=view.groups,
-                          n_bootstrap=n_bootstrap, random_state=random_state)
+    point, ci = estimate(view, keys, view.groups, n_bootstrap, random_state=random_state)
     return {k: (point[k], *ci[k]) for k in keys}
 
 
@@ -475,7 +458,7 @@ class SiteReport:
 
     def summary(self) -> str:
         """The figure as lines of text (:func:`site_cv_lines`)."""
-        return _Text("\n".join(site_cv_lines(self.to_dict())))
+        return Text("\n".join(site_cv_lines(self.to_dict())))
 
     def __str__(self) -> str:
         return self.summary()
@@ -637,12 +620,12 @@ def leave_one_site_out(estimator, X, y, sites, *, groups=None, positive: str | N
         if unseen:
             notes.append(f"the other sites have no {', '.join(names[rep.classes.tolist().index(c)] for c in unseen)}: "
                          f"its {int(np.sum(np.isin(y_true[te], unseen)))} such image(s) are always wrong")
-        yt, yp = y_true[te], y_pred[te]
-        sc = rep.scores[te][:, col] if auc_ok else None
-        point, ci = bootstrap(lambda i, yt=yt, yp=yp, sc=sc, p=p if sens_ok else None, here=here:
-                              _figures(yt[i], yp[i], None if sc is None else sc[i], p, here),
-                              np.arange(yt.size), groups=groups[te], n_bootstrap=int(n_bootstrap),
-                              random_state=rng)  # one random sequence over the sites, as before
+        view = Predictions(y_true=y_true[te], y_pred=y_pred[te], scores=None if rep.scores is None else
+                           rep.scores[te], classes=rep.classes, class_names=names, groups=None,
+                           positive=p if sens_ok or auc_ok else None)
+        asked = ["accuracy", "balanced_accuracy"] + (["auc"] if auc_ok else []) + (["sensitivity"] if sens_ok else [])
+        point, ci = estimate(view, asked, groups[te], int(n_bootstrap),
+                             random_state=rng)  # one random sequence over the sites, as before
         figures = {}
         for metric, ok in (("accuracy", True), ("balanced_accuracy", True), ("auc", auc_ok),
                            ("sensitivity", sens_ok)):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..metrics import format_interval
 from ._trust import printable
 
-__all__ = ["data_name", "describe_manifest", "site_cv_lines"]
+__all__ = ["data_name", "describe_manifest", "site_cv_lines", "shipped_card", "own_card_figures"]
 
 
 def data_name(source) -> str | None:
@@ -101,7 +101,10 @@ def describe_manifest(manifest: dict) -> str:
         if cv.get("caveat"):
             lines.append(f"  caveat: {cv['caveat']}")
     if m.get("site_cv"):  # several sites: each predicted by the recipe trained on the others
-        lines += site_cv_lines(m["site_cv"])
+        # the honest figure quoted is the one that measured this recipe: the shipped classifier's own card,
+        # never a backbone card's row about another recipe (a two-decision recipe is none of them)
+        lines += site_cv_lines(m["site_cv"], own=own_card_figures(shipped_card(manifest)),
+                               other_recipe=bool(r.get("decisions")))
     tr = m.get("training")
     if tr:
         from ..networks.training import STOPPED_REASONS as _STOPPED
@@ -135,12 +138,18 @@ def describe_manifest(manifest: dict) -> str:
     return "\n".join(lines)
 
 
-def site_cv_lines(entry: dict) -> list[str]:
+def site_cv_lines(entry: dict, *, own: dict | None = None, other_recipe: bool = False) -> list[str]:
     """A leave-one-site-out figure as lines of text (what ``featbus train``, ``featbus evaluate``
     and ``featbus inspect`` print).
 
     Parameters
     ----------
+    own : dict, optional
+        The model's own card's honest figures (:func:`own_card_figures`: the classifier featbus
+        ships), quoted in place of any stored card's.
+    other_recipe : bool, default=False
+        Whether the stored card's row measured another recipe than this model's (a two-decision
+        model's): then it is not quoted.
     entry : dict
         :meth:`SiteReport.to_dict`, or a model file's manifest ``site_cv``.
 
@@ -171,6 +180,10 @@ def site_cv_lines(entry: dict) -> list[str]:
     positive = entry.get("positive")
     n_boot = entry.get("n_bootstrap") or 0
     card = entry.get("card") if isinstance(entry.get("card"), dict) else {}
+    if own:
+        card = own
+    elif other_recipe:
+        card = {}
     # the sites' figures are the classifier's most probable class, not a stored operating point: said here
     lines = [f"leave one site out ({entry.get('name')}, trained on the other sites and tested on each, decided at "
              "the most probable class; "
@@ -193,9 +206,29 @@ def site_cv_lines(entry: dict) -> list[str]:
     if card.get("sites"):
         order = [str(s.get("site")) for s in entry.get("sites") or [] if str(s.get("site")) in card["sites"]]
         lines.append(f"  honest leave-one-site-out for this recipe (the {card.get('card')} card, every part rebuilt "
-                     f"without the site; {card.get('label')}; benign-vs-malignant AUC): "
+                     f"without the site; {card.get('label')}; {card.get('figure', 'benign-vs-malignant AUC')}): "
                      + " / ".join(f"{site} {float(card['sites'][site]['auc'][0]):.2f}" for site in order))
     return lines
+
+
+def shipped_card(manifest: dict) -> dict | None:
+    """The card of the classifier featbus ships when ``manifest`` is its own, else ``None``
+    (:func:`featbus.networks.pretrained.shipped_classifier_card`)."""
+    from ..networks.pretrained import shipped_classifier_card
+
+    return shipped_classifier_card(manifest)
+
+
+def own_card_figures(card: dict | None) -> dict | None:
+    """A shipped classifier's card's leave-one-site-out AUCs as :func:`site_cv_lines` quotes a card
+    (``card``, ``label``, ``sites``: site -> ``{"card_site", "auc"}``); ``None`` without them."""
+    before = ((card or {}).get("leave_one_site_out") or {}).get("before") or {}
+    sites = {s: {"card_site": s, "auc": list(f["auc"])} for s, f in before.items()
+             if isinstance(f, dict) and isinstance(f.get("auc"), list) and len(f["auc"]) == 3}
+    if not sites:
+        return None
+    return {"card": f"{card.get('name', 'classifier')} classifier", "sites": sites,
+            "label": "this classifier's own recipe", "figure": "benign-vs-malignant AUC of its lesion images"}
 
 
 def _seen_mark(site: dict, card: dict) -> str:
@@ -213,7 +246,8 @@ def _seen_mark(site: dict, card: dict) -> str:
     honest = (card.get("sites") or {}).get(str(site.get("site")))
     if isinstance(honest, dict) and isinstance(honest.get("auc"), list) and len(honest["auc"]) == 3:
         v, lo, hi = (float(x) for x in honest["auc"])
-        text += (f" (honest, card: benign-vs-malignant AUC {format_interval(v, [lo, hi], digits=2)} with every "
+        text += (f" (honest, card: {card.get('figure', 'benign-vs-malignant AUC')} "
+                 f"{format_interval(v, [lo, hi], digits=2)} with every "
                  f"part rebuilt without {honest.get('card_site')})")
     return text
 

@@ -334,7 +334,8 @@ def card_site_figures(recipe: dict, prints: Sequence[str], sites: Any) -> dict |
     ----------
     recipe : dict
         ``features``, ``classifier``, ``region``, ``balance``, ``preprocessing``,
-        ``site_balance`` and ``segmenter`` (a shipped segmenter's name, or ``None``).
+        ``site_balance``, ``segmenter`` (a shipped segmenter's name, or ``None``) and, optionally,
+        ``decisions`` (``"two"``: a card's row matches it only when its ``match`` says so).
     prints : sequence of str
         The fingerprint of every image.
     sites : array-like of shape (n_images,)
@@ -360,6 +361,8 @@ def card_site_figures(recipe: dict, prints: Sequence[str], sites: Any) -> dict |
         for row in loso.get("recipes") or []:
             match = row.get("match") or {}
             if not match or any(recipe.get(k) != v for k, v in match.items()):
+                continue
+            if recipe.get("decisions") and not match.get("decisions"):  # a row of one decision measured another recipe
                 continue
             slices, start = {}, 0  # the card's fingerprints, site by site
             for name, n in (card.get("sites") or {}).items():

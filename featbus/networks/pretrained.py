@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["Pretrained", "PRETRAINED", "KINDS", "WEIGHTS_DIR", "get_pretrained", "find_pretrained",
-           "pretrained_names", "shipped_entry"]
+           "shipped_classifier_card", "pretrained_names", "shipped_entry"]
 
 #: Where the files featbus ships live (``featbus/networks/weights/``, installed with the package),
 #: each with its card (``<file stem>.json``).
@@ -259,3 +259,32 @@ def _checked(path: Path, digest: str, what: str) -> Path:
                              f"{found[:16]}..., expected {digest[:16]}...): reinstall featbus")
         _VERIFIED.add(key)
     return path
+
+
+def shipped_classifier_card(manifest: dict) -> dict | None:
+    """The card (with its ``name``) of the classifier featbus ships when ``manifest`` is that file's
+    own (the same pipeline SHA-256; an adapted copy is not), else ``None``: the honest figures a
+    command quotes for it are its card's.
+
+    Examples
+    --------
+    >>> from featbus.networks.pretrained import shipped_classifier_card
+    >>> shipped_classifier_card({"pipeline_sha256": "0" * 64}) is None
+    True
+    """
+    import zipfile
+
+    digest = manifest.get("pipeline_sha256") if isinstance(manifest, dict) else None
+    if not isinstance(digest, str) or not digest or manifest.get("adaptation"):
+        return None
+    for entry in PRETRAINED.values():
+        if entry.kind != "classifier":
+            continue
+        try:
+            with zipfile.ZipFile(entry.path()) as archive:  # the manifest member only: plain JSON
+                own = json.loads(archive.read("manifest.json"))
+            if own.get("pipeline_sha256") == digest:
+                return {"name": entry.name, **entry.card()}
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            continue
+    return None

@@ -336,22 +336,43 @@ def group_unit(groups_from: str | None, groups=None) -> str:
 
 def _site_figures_at(p_lesion, given, y, t_presence, t_malignancy, *, absent, positive) -> dict:
     """Every figure of the two points at these thresholds: ``key -> (value, successes, images)``
-    (value NaN without an image of the class)."""
+    (value NaN without an image of the class), each from the figure table
+    (:mod:`featbus.evaluation.figures`) on the decisions of the point it judges."""
+    from ..evaluation.figures import figures
+    from ..metrics import Predictions, decide
+
+    y = np.asarray(y, dtype=str)
+    p_lesion, given = np.asarray(p_lesion, dtype=float), np.asarray(given, dtype=float)
     lesion, mal = y != absent, y == positive
-    other = lesion & ~mal
-    called_lesion = p_lesion >= t_presence
-    called_mal = given >= t_malignancy
 
-    def share(hit, of):
-        n = int(of.sum())
-        k = int((hit & of).sum())
-        return (k / n if n else math.nan), k, n
+    def view(labels, classes, scores=None, rule=None, y_pred=None):
+        classes = np.asarray(classes, dtype=object)
+        if y_pred is None:
+            y_pred = classes[decide(scores, rule)]
+        return Predictions(y_true=np.asarray(labels, dtype=object), y_pred=y_pred, scores=scores, classes=classes,
+                           class_names=[str(c) for c in classes], groups=None, rule=rule)
 
-    return {"lesions_called_lesion": share(called_lesion, lesion),
-            "normals_called_normal": share(~called_lesion, ~lesion),
-            "malignant_sensitivity": share(called_mal, mal),
-            "benign_specificity": share(~called_mal, other),
-            "malignant_called_malignant": share(called_lesion & called_mal, mal)}
+    # the first point alone: is there a lesion (p(lesion) >= its threshold)?
+    presence = view(np.where(lesion, "lesion", absent), [absent, "lesion"], np.column_stack([1 - p_lesion, p_lesion]),
+                    (1, t_presence))
+    # the second alone, on the lesion images: malignant when p(malignant | lesion) >= its threshold
+    q = given[lesion]
+    malignancy = view(np.where(mal[lesion], positive, "other"), ["other", positive], np.column_stack([1 - q, q]),
+                      (1, t_malignancy))
+    # both: what the model answers (no lesion first)
+    called_lesion = decide(presence.scores, presence.rule) == 1
+    called_mal = decide(np.column_stack([1 - given, given]), (1, t_malignancy)) == 1
+    both = view(np.where(lesion, np.where(mal, positive, "other"), absent), [absent, "other", positive],
+                y_pred=np.where(called_lesion, np.where(called_mal, positive, "other"), absent).astype(object))
+    values = {**dict(zip(("lesions_called_lesion", "normals_called_normal"),
+                         figures(presence, ["sensitivity[lesion]", f"sensitivity[{absent}]"]).values())),
+              **dict(zip(("malignant_sensitivity", "benign_specificity"),
+                         figures(malignancy, [f"sensitivity[{positive}]", f"specificity[{positive}]"]).values())),
+              "malignant_called_malignant": figures(both, [f"sensitivity[{positive}]"])[f"sensitivity[{positive}]"]}
+    sizes = {"lesions_called_lesion": int(lesion.sum()), "normals_called_normal": int((~lesion).sum()),
+             "malignant_sensitivity": int(mal.sum()), "benign_specificity": int((lesion & ~mal).sum()),
+             "malignant_called_malignant": int(mal.sum())}
+    return {key: (values[key], int(round(values[key] * n)) if n else 0, n) for key, n in sizes.items()}
 
 
 def _aucs(p_lesion, given, y, *, absent, positive) -> dict:

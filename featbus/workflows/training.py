@@ -130,8 +130,9 @@ def _cv_summary(report) -> dict:
             continue
         lo, hi = report.interval(metric) if report.n_bootstrap else (np.nan, np.nan)
         out[metric] = {"value": value, "ci": [lo, hi]}
-    out["per_class_accuracy"] = {str(n): float(np.mean(report.y_pred[report.y_true == c] == c))
-                                 for c, n in zip(report.classes, report.class_names)}
+    # each class's share found (its sensitivity, the figure table's): the name the file has always used
+    out["per_class_accuracy"] = {str(n): float(report.value("sensitivity", c))
+                                 for c, n in zip(report.classes.tolist(), report.class_names)}
     # each class's one-vs-rest AUC: what an external validation of one class compares with
     per_class_auc = {}
     for n in report.class_names:
@@ -1172,7 +1173,7 @@ def _mark_seen_sites(site_report, extractors, roi, seg_info, manifest, sites) ->
     recipe = {"features": r.get("features"), "classifier": r.get("classifier"), "region": r.get("region"),
               "balance": r.get("balance"), "preprocessing": r.get("preprocessing"),
               "site_balance": "site_balance" in r, "segmenter": shipped.name if shipped else
-              (None if seg_info is None else "other")}
+              (None if seg_info is None else "other"), "decisions": "two" if r.get("decisions") else None}
     mark_seen_sites(site_report, sources, manifest["data"]["fingerprints"], sites, recipe)
 
 

@@ -1,0 +1,475 @@
+"""The words, JSON and HTML of the judges: results are stored, drawn here (as scikit-learn's
+``RocCurveDisplay.from_predictions`` keeps the computation apart from the drawing).
+
+Every figure is written from its row of the figure table (:data:`featbus.evaluation.figures.FIGURES`:
+its label) and from one estimate (a value and its interval, :func:`featbus.evaluation.figures.estimate`),
+formatted by one function (:func:`figure_text`): a figure printed twice on a page has one value
+to the printed digits. External validation (:class:`featbus.evaluation.validation.ExternalValidation`)
+is written here: :func:`validation_text`, :func:`validation_dict`, :func:`validation_html`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..metrics import ECE_BINS, format_interval, interval_text
+from .figures import get_figure
+
+__all__ = ["figure_text", "figure_label", "figure_json", "validation_text", "validation_dict", "validation_html",
+           "short_lines", "promise_reason", "chosen_text", "rule_words"]
+
+
+# --------------------------------------------------------------------------- one figure
+
+def figure_label(name: str) -> str:
+    """A figure's words in a table: its row's label (``"sensitivity[benign]"`` -> ``"sensitivity"``)."""
+    return get_figure(name).label
+
+
+def figure_text(value, interval=None, digits: int = 3) -> str:
+    """A figure as every judge prints it: ``"0.711 [0.66, 0.75]"`` (:func:`featbus.metrics.format_interval`)."""
+    return format_interval(value, interval, digits=digits)
+
+
+def _num(x) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def figure_json(value, interval=None) -> dict:
+    """A figure as JSON: ``{"value": v, "ci": [low, high]}`` (``None`` where undefined)."""
+    lo, hi = interval if interval is not None else (math.nan, math.nan)
+    return {"value": _num(value), "ci": [_num(lo), _num(hi)]}
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f} %" if x >= 0.01 or x == 0 else f"{100 * x:.1f} %"
+
+
+# --------------------------------------------------------------------------- external validation: words
+
+def _text(v, key: str, digits: int = 3) -> str:
+    return figure_text(v.figures.get(key), v.intervals.get(key, (math.nan, math.nan)), digits)
+
+
+def _seen_fact(v) -> str:
+    """The seen images in a clause: every one, or how many (``""``: none)."""
+    n, k = len(v.y_true), v.n_seen
+    if not k:
+        return ""
+    if k == n:
+        return f"every one of these {n} images (or a near-copy) trained this model or a part of it"
+    return f"{k} of these {n} images (or near-copies) trained this model or a part of it"
+
+
+def _seen_tag(v) -> str:
+    """What a block of figures says on its own line when every image was seen (the figures are on them)."""
+    n = len(v.y_true)
+    return f" (seen: all {n} images trained the model or a part of it: optimistic)" if v._all_seen() else ""
+
+
+def _none_reason(v) -> str:
+    return f"{_seen_fact(v)}: they cannot show how it does on new images; validate it on images from elsewhere"
+
+
+def rule_words(v) -> str:
+    """The model's own rule, as predict's 'rule' column writes it
+    (:meth:`~featbus.metrics.OperatingPoint.rule_text`)."""
+    from ..model._trust import printable  # class names from the file: escaped
+
+    point = v.point
+    if point is not None:
+        return f"the file's operating point: {printable(point.rule_text())}"
+    return "p >= 0.5" if len(v.classes) == 2 else "the most probable class"
+
+
+def chosen_text(v) -> str:
+    """The data-chosen point in words: ``p(malignant) >= 0.123``, or of a two-decision model
+    ``p(malignant | lesion) >= 0.123 (normal when p(lesion) < 0.4 kept from the file)``."""
+    from ..model._trust import printable
+
+    pos, chosen = v.positive, v.chosen
+    if chosen is None or not chosen.two_decisions:
+        return f"p({pos}) >= {v.threshold:.3f}"
+    return (f"p({pos} | lesion) >= {v.threshold:.3f} ({printable(chosen.absent)} when p(lesion) < "
+            f"{chosen.presence.threshold:.4g} kept from the file)")
+
+
+def promise_reason(v) -> str:
+    """The verdict's reason when the model does much worse than it promises."""
+    from ..model._trust import printable
+
+    p = v.promise
+    return (f"it does much worse here than it promises: {v.positive} AUC {_text(v, 'auc', 2)} on "
+            f"{v.judged_where()}, whose whole interval lies below {p['auc']:.2f} ({printable(p['what'])})")
+
+
+def _promise_line(v, where: str, subset: bool) -> str:
+    from ..model._trust import printable
+
+    p = v.promise
+    what = printable(p["what"]) + (f"; caveat: {printable(p['caveat'])}" if p.get("caveat") else "")
+    ext = _text(v, "auc", 2)
+    than = "its card promises" if p.get("card") else f"in {p.get('where', 'its own cross-validation')}"
+    against = v._against_promise()
+    if against == "worse":
+        return f"this model does much worse {where} than {than}: AUC {ext} against {p['auc']:.2f} ({what})"
+    if against == "better":
+        return (f"this model does better {where} than {than}: AUC {ext} against {p['auc']:.2f} ({what}); make "
+                f"sure none of {'them' if subset else 'these images'} was among its training images")
+    from .sanity import AUC_MARGIN
+
+    lo, hi = v.intervals.get("auc", (math.nan, math.nan))
+    why = ("its 95 % interval reaches it: no sign of a drop" if np.isfinite(lo) and np.isfinite(hi) else
+           f"within {AUC_MARGIN} of it: no sign of a drop beyond that margin")
+    if p.get("card"):
+        return f"{where}{',' if subset else ''} the model's AUC, {ext}, holds what its card promises, " \
+               f"{p['auc']:.2f} ({what}): {why}"
+    return (f"{where}{',' if subset else ''} the model's AUC, {ext}, is in line with {p.get('where')}'s "
+            f"{p['auc']:.2f} ({what}): {why}")
+
+
+def short_lines(v) -> list[str]:
+    """The plain-words findings ("In short") of an external validation, on its judged images."""
+    from .sanity import decisive
+
+    if v._all_seen():
+        return [f"{_seen_fact(v)}: these images cannot show how it does on new images, so nothing here is compared "
+                "with what it promises; validate it on images from elsewhere (the figures below are on seen images: "
+                "optimistic)"]
+    subset = v.n_seen > 0
+    lines = [f"{_seen_fact(v)}: left out of every figure that follows, which is on {v.judged_where()}"] if subset \
+        else []
+    sel = v.judged
+    y_true = v.y_true[sel]
+    where = f"on {v.judged_where()}" if subset else "on these images"
+    here = f"on these {len(y_true)} images" if subset else "here"
+    held = v.data_classes
+    auc = v.figures.get("auc")
+    if auc is None or not np.isfinite(auc):
+        they = "they" if subset else "these data"
+        why = (f"{they} hold only one class ({held[0]})" if len(held) == 1 else
+               f"{they} hold no {v.positive} image" if v.positive not in held else
+               f"{they} hold only {v.positive} images")
+        lines.append(f"the {v.positive} AUC {where + ' ' if subset else ''}cannot be computed: "
+                     f"{why}, so it cannot be compared with the model's own figures")
+    elif v.promise is None:
+        lines.append(f"the model file holds no in-domain AUC to compare with: {v.positive} AUC "
+                     f"{where if subset else 'here'} {_text(v, 'auc', 2)}")
+    else:
+        lines.append(_promise_line(v, where, subset))
+    acc, share = v.figures.get("accuracy"), v.figures.get("trivial_accuracy")
+    if len(y_true) and acc is not None and share is not None and len(held) > 1 and acc <= share:
+        counts = v._counts(sel)
+        common = max(counts, key=counts.get)
+        lines.append(f"its accuracy {here}, {decisive(acc, share, 3)}, is no better than calling every image "
+                     f"{common} ({decisive(share, acc, 3)} of {'them' if subset else 'these images'} are {common})")
+    sens = v.figures.get("sensitivity")
+    if sens is not None and np.isfinite(sens) and sens < v.target_sensitivity:
+        lines.append(f"at its own operating point it finds {_pct(sens)} of the {v.positive} images"
+                     f"{' among them' if subset else ''} (sensitivity {decisive(sens, v.target_sensitivity, 3)}"
+                     f"{interval_text(v.intervals.get('sensitivity'))}), short of the target {v.target_sensitivity:g}")
+    return lines + _absent_lines(v)
+
+
+def _absent_lines(v) -> list[str]:
+    """Judged images called a class the data lack."""
+    lines = []
+    sel = v.judged
+    y_pred, n = v.y_pred, int(sel.sum())
+    what = "the images" if n == len(v.y_true) else "these unseen images"
+    for i, c in enumerate(v.classes):
+        if c not in v.absent_classes:
+            continue
+        called = (y_pred == c) & sel
+        k = int(called.sum())
+        if not k:
+            continue
+        truth = ", ".join(f"{t} {m}" for t, m in v._counts(called).items())
+        who = f"every one showing a lesion ({truth})" if c.lower() == "normal" else f"truly {truth}"
+        share = v.figures[f"called[{i}]"]  # the figure table's share, the one the classes block prints
+        lines.append(f"{_pct(share)} of {what} ({k} of {n}), {who}, were called {c}, a class these data do not have")
+    return lines
+
+
+def _in_domain_lines(v) -> list[str]:
+    from ..model._trust import printable  # text from the file: escaped
+    from ..model.describe import data_name
+
+    cv = v.in_domain.get("cv") or {}
+    if not cv:
+        out = ["in-domain figures: the model file stores none (trained without cross-validation)"]
+    else:
+        parts = []
+        for metric, label in (("accuracy", "accuracy"), ("f1", "macro F1"), ("auc", "macro AUC"),
+                              ("sensitivity", "macro sensitivity")):
+            f = cv.get(metric)
+            if isinstance(f, dict) and isinstance(f.get("value"), (int, float)):
+                ci = f.get("ci") or [None, None]
+                ci = tuple(math.nan if x is None else float(x) for x in ci[:2]) if len(ci) >= 2 else None
+                parts.append(f"{label if len(v.classes) > 2 or metric != 'auc' else 'AUC'} "
+                             f"{figure_text(float(f['value']), ci)}")
+        data = v.in_domain.get("data") or {}
+        where = printable(cv.get("cv", "cross-validation"))
+        if "validation" not in where:
+            where += " cross-validation"
+        out = [f"in-domain figures stored in the model file ({where}"
+               + (f", {data.get('n_images')} images" + (f" of {printable(data_name(data.get('source')))}"
+                                                       if data.get("source") else " given in Python")
+                  if data.get("n_images") else "")
+               + "):", "  " + ", ".join(parts) + (" (optimistic: see the caveat below)" if cv.get("caveat") else "")]
+        if cv.get("caveat"):
+            out.append(f"  caveat: {printable(cv['caveat'])}")
+        hold = v.in_domain.get("holdout") or {}
+        if isinstance(hold.get("accuracy"), (int, float)):
+            ci = hold.get("accuracy_ci")
+            out.append(f"  held-out images at training ({hold.get('n_images')}): accuracy "
+                       f"{figure_text(float(hold['accuracy']), tuple(ci) if ci else None)}")
+    if v.promise is not None and v.promise.get("card"):
+        out.append(f"  what it promises at a new site: AUC {v.promise['auc']:.3f} ({printable(v.promise['what'])})")
+    counts = v._counts(v.judged)
+    common = max(counts, key=counts.get) if counts else "?"
+    on = f", on {v.judged_where()}" if v.n_seen and not v._all_seen() else ""
+    trivial = figure_text(v.figures.get("trivial_accuracy"))
+    out.append(f"  here{on}: accuracy {_text(v, 'accuracy')} (calling every image {common} would score {trivial}), "
+               f"AUC ({v.positive} vs rest) {_text(v, 'auc')}{_seen_tag(v)}")
+    return out
+
+
+def _header(v) -> list[str]:
+    n = len(v.y_true)
+    counts = ", ".join(f"{k} {c}" for k, c in v._counts().items())
+    lines = [f"External validation of {v.model_name}" + (f" ({v.model_source})" if v.model_source else ""),
+             f"data: {v.data_description}",
+             f"{n} images of {v.n_groups} groups ({v.groups_from}); {counts}"]
+    if v.n_seen and not v._all_seen():
+        sel = v.judged
+        left = [os.path.basename(str(p)) for p, s in zip(v.paths, ~sel) if s]
+        shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+        lines.append(f"every figure below is on {v.judged_where()} ("
+                     + ", ".join(f"{k} {c}" for k, c in v._counts(sel).items()) + f", {np.unique(v.groups[sel]).size} "
+                     f"groups); left out: {shown}")
+    groups = np.unique(v.groups[v.judged]).size
+    lines.append(f"95 % intervals: {v.n_bootstrap} bootstrap resamples of the {groups} groups (each group drawn whole)"
+                 if v.n_bootstrap else "no intervals (n_bootstrap=0)")
+    return lines
+
+
+def validation_text(v) -> str:
+    """An external validation as text: verdict first, then every figure with its 95 % interval."""
+    c, pos = v.classes, v.positive
+    lines = [*_header(v), *[f"caution: {note}" for note in v.seen], *[f"note: {note}" for note in v.notes], ""]
+    lines += [f"verdict: none -- {_none_reason(v)}" if v.sanity is None else v.sanity.summary(), ""]
+    if v.out_of_domain is not None:
+        from ..model.domain import flag_summary
+
+        ood = np.asarray(v.out_of_domain)[v.judged]
+        lines += [flag_summary(ood > 1) + f" (median out_of_domain {np.median(ood):.2f}; above 1: unlike them)", ""]
+    lines += ["In short:"] + [f"  * {s}" for s in v.verdict] + [""]
+    tag = _seen_tag(v)  # every image seen: every block below says so
+    lines.append(f"classes: the model knows {', '.join(c)}; these data hold {', '.join(v.data_classes)}"
+                 + (f" (no {', '.join(v.absent_classes)})" if v.absent_classes else ""))
+    for i, name in enumerate(c):
+        if name in v.absent_classes:
+            lines.append(f"  called {name}: {_text(v, f'called[{i}]')} of the images{tag}")
+    lines += ["", f"{pos} vs rest (p({pos}) against every other true class){tag}:", f"  AUC {_text(v, 'auc')}"]
+    lines.append(f"  at the model's own operating point ({rule_words(v)}): sensitivity {_text(v, 'sensitivity')}, "
+                 f"specificity {_text(v, 'specificity')}")
+    if v.threshold is not None:
+        lines.append(f"  at {chosen_text(v)}, the threshold the model would need to reach sensitivity "
+                     f"{v.target_sensitivity:g} here: sensitivity {_text(v, 'sensitivity_at_threshold')}, specificity "
+                     f"{_text(v, 'specificity_at_threshold')}")
+        lines.append("    (that threshold is chosen on these same images, so these two figures are optimistic; confirm "
+                     "it on other images of this site)")
+    else:
+        lines.append(f"  no threshold for sensitivity {v.target_sensitivity:g}: no {pos} image here")
+    lines += ["", f"per class (the classes these data hold; recall is sensitivity){tag}:"]
+    width = max(9, *(len(x) for x in v.data_classes))
+    lines.append(f"  {'':{width}} {'n':>5}  {'precision':<19} {'recall':<19} F1")
+    y_judged = v.y_true[v.judged]
+    for i, name in enumerate(c):
+        if name in v.data_classes:
+            cells = "".join(f"{_text(v, f'{m}[{i}]'):<20}" for m in ("precision", "recall", "f1"))
+            lines.append(f"  {name:{width}} {int(np.sum(y_judged == name)):>5}  {cells.rstrip()}")
+    lines.append(f"  accuracy {_text(v, 'accuracy')}, macro F1 over these classes {_text(v, 'macro_f1')}")
+    lines += ["", f"confusion matrix (rows true, columns predicted){tag}:"]
+    cm = v.confusion_matrix()
+    width = max(9, *(len(x) for x in c))
+    lines.append("  " + " " * width + "".join(f"{x:>{max(len(x), 6) + 2}}" for x in c))
+    for name, row in zip(c, cm):
+        lines.append(f"  {name:{width}}" + "".join(f"{n:>{max(len(x), 6) + 2}}" for x, n in zip(c, row))
+                     + ("   (not in these data)" if name in v.absent_classes else ""))
+    from .reporting import counts_text
+
+    lines += ["", f"per class at the model's own operating point ({rule_words(v)}){tag}:"]
+    lines += counts_text(v.confusion_counts(), width, indent="  ")
+    lines += ["", f"calibration of p({pos}): ECE {_text(v, 'ece')} ({ECE_BINS} equal-width bins), "
+                  f"Brier score {_text(v, 'brier')}{tag}",
+              "  reliability (bin: mean p -> observed fraction, images): "
+              + "; ".join(f"{b['lower']:.1f}-{b['upper']:.1f}: {b['mean_predicted']:.2f} -> {b['observed']:.2f} "
+                          f"({b['n']})" for b in v.reliability if b["n"])]
+    lines += [""] + _in_domain_lines(v)
+    for column, rows in v.subgroups.items():
+        lines += ["", f"subgroups by {column}{tag}:"]
+        w = max(8, *(len(str(r["value"])) for r in rows))
+        heads = ("auc", "sensitivity", "specificity", "accuracy")
+        lines.append(f"  {'':{w}} {'images':>6} {'groups':>6} {pos:>9}  "
+                     + " ".join(f"{figure_label(h):<19}" for h in heads[:-1]) + f" {figure_label(heads[-1])}")
+        for r in rows:
+            f, ci = r["figures"], r["intervals"]
+            cells = [figure_text(f[h], ci[h]) for h in heads]
+            lines.append(f"  {str(r['value']):{w}} {r['n_images']:>6} {r['n_groups']:>6} {r['n_positive']:>9}  "
+                         + " ".join(f"{x:<19}" for x in cells[:-1]) + f" {cells[-1]}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- external validation: JSON
+
+def validation_dict(v) -> dict[str, Any]:
+    """An external validation as JSON-ready values (``None`` where undefined)."""
+    from ..model.format import json_safe
+    from .sanity import AUC_MARGIN, verdict_to_manifest
+
+    def fig(key):
+        return figure_json(v.figures.get(key), v.intervals.get(key))
+
+    sel = v.judged
+    y_judged = v.y_true[sel]
+    per_class = {c: {"n": int(np.sum(y_judged == c)), **{m: fig(f"{m}[{i}]") for m in ("precision", "recall", "f1")}}
+                 for i, c in enumerate(v.classes) if c in v.data_classes}
+    absent = {c: {"called": fig(f"called[{i}]"), "true_classes_of_those": v._counts((v.y_pred == c) & sel)}
+              for i, c in enumerate(v.classes) if c in v.absent_classes}
+    n, k = len(v.y_true), v.n_seen
+    if v.sanity is None:  # every image seen: no verdict
+        sanity = {"version": 1, "verdict": "none", "headline": _none_reason(v), "reasons": [_none_reason(v)],
+                  "basis": f"external validation, {n} images, every one seen by the model or a trained part of it",
+                  "n_bootstrap": v.n_bootstrap}
+    else:
+        sanity = verdict_to_manifest(v.sanity)
+    judged = {"n_images": int(sel.sum()), "n_groups": int(np.unique(v.groups[sel]).size), "counts": v._counts(sel),
+              "images": ("every image" if not k else "every image, all seen by the model or a trained part of it"
+                         if k == n else v.judged_where()),
+              "left_out": [str(p) for p, s in zip(v.paths, ~sel) if s]}
+    subgroups = {col: [{"value": r["value"], "n_images": r["n_images"], "n_groups": r["n_groups"],
+                        "n_positive": r["n_positive"],
+                        **{key: figure_json(val, r["intervals"][key]) for key, val in r["figures"].items()}}
+                       for r in rows] for col, rows in v.subgroups.items()}
+    return json_safe({
+        "model": {"name": v.model_name, "source": v.model_source, "classes": list(v.classes)},
+        "data": {"description": v.data_description, "n_images": n, "n_groups": v.n_groups,
+                 "groups_from": v.groups_from, "counts": v._counts(), "absent_classes": v.absent_classes},
+        "positive": v.positive, "n_bootstrap": v.n_bootstrap, "random_state": v.random_state,
+        "interval": "95 % bootstrap percentile interval, groups resampled whole",
+        "verdict": v.verdict, "seen": list(v.seen), "n_seen": k, "judged": judged,
+        "verdict_on": {"n_images": 0 if k == n else int(sel.sum()), "n_seen_left_out": k,
+                       "images": ("every image" if not k else "none: every image trained the model or a part of it"
+                                  if k == n else v.judged_where())},
+        "figures_include_seen": _seen_tag(v).strip(" ()") or None, "notes": list(v.notes),
+        "out_of_domain": None if v.out_of_domain is None else {
+            "flagged": int(np.sum(np.asarray(v.out_of_domain)[sel] > 1)), "n": int(sel.sum()),
+            "median": _num(np.median(np.asarray(v.out_of_domain)[sel]))},
+        "sanity": sanity, "promise": v.promise, "against_promise": v._against_promise(),
+        "auc": fig("auc"), "accuracy": fig("accuracy"), "trivial_accuracy": fig("trivial_accuracy"),
+        "macro_f1": fig("macro_f1"), "per_class": per_class, "absent_classes": absent,
+        "operating_points": {
+            "model": {"rule": rule_words(v), "sensitivity": fig("sensitivity"), "specificity": fig("specificity")},
+            "target": {"target_sensitivity": v.target_sensitivity, "threshold": v.threshold,
+                       "rule": None if v.threshold is None else chosen_text(v),
+                       "chosen_on": "these external images (optimistic: measured where it was chosen)",
+                       "sensitivity": fig("sensitivity_at_threshold"), "specificity": fig("specificity_at_threshold")}},
+        "calibration": {"of": f"p({v.positive})", "n_bins": ECE_BINS, "ece": fig("ece"), "brier": fig("brier"),
+                        "reliability": v.reliability},
+        "confusion_matrix": {"classes": list(v.classes), "rows": "true", "columns": "predicted",
+                             "counts": v.confusion_matrix().tolist()},
+        "confusion_counts": {name: {key: int(x) for key, x in row.items()}
+                             for name, row in v.confusion_counts().to_dict(orient="index").items()},
+        "subgroups": subgroups, "in_domain": v.in_domain, "auc_margin": AUC_MARGIN,
+    })
+
+
+# --------------------------------------------------------------------------- external validation: HTML
+
+#: The rows of the validation page's main table: (result key, table name, qualifier).
+_HTML_ROWS = (("auc", "auc", ""), ("accuracy", "accuracy", ""), ("trivial_accuracy", "trivial_accuracy", ""),
+              ("macro_f1", "f1", " (mean over the classes present)"),
+              ("sensitivity", "sensitivity", ", model's own rule"),
+              ("specificity", "specificity", ", model's own rule"),
+              ("sensitivity_at_threshold", "sensitivity", " at {at} (chosen here: optimistic)"),
+              ("specificity_at_threshold", "specificity", " at {at} (chosen here: optimistic)"),
+              ("ece", "ece", ""), ("brier", "brier", ""))
+
+
+def validation_html(v, folder: str | os.PathLike) -> Path:
+    """Write an external validation's self-contained report into ``folder``: ``index.html``
+    (figures embedded), ``roc.png``, ``reliability.png``, ``confusion.png`` and ``validation.json``."""
+    from .._version import __version__
+    from .reporting import CSS, counts_html, figure_png, header_html, img_tag, verdict_html
+    from .sanity import AUC_MARGIN
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pos, esc = v.positive, html.escape
+
+    def save(name: str, draw, size, alt: str) -> str:
+        data = figure_png(draw, size)
+        (folder / name).write_bytes(data)
+        return img_tag(data, alt)
+
+    figs = [save("confusion.png", v._plot_confusion, (5.2, 4.6), "confusion matrix")]
+    if np.isfinite(v.figures.get("auc", math.nan)):
+        figs.insert(0, save("roc.png", v.plot_roc, (5.4, 6.2), f"ROC curve of p({pos})"))
+    figs.insert(1, save("reliability.png", v.plot_reliability, (5.4, 5.2), "reliability diagram"))
+    (folder / "validation.json").write_text(json.dumps(validation_dict(v), indent=2) + "\n", encoding="utf-8")
+    tag = esc(_seen_tag(v))
+    at = esc(chosen_text(v)) if v.threshold is not None else ""
+    rows = [(figure_label(name) + qual.format(at=at), key) for key, name, qual in _HTML_ROWS if key in v.figures]
+    table = "<table><tr><th>figure</th><th>value [95 % interval]</th></tr>" + "".join(
+        f"<tr><td>{label}</td><td>{esc(_text(v, key))}</td></tr>" for label, key in rows) + "</table>"
+    y_judged = v.y_true[v.judged]
+    per_class = ("<table><tr><th>class</th><th>images</th><th>precision</th><th>recall</th><th>F1</th></tr>"
+                 + "".join(f"<tr><td>{esc(c)}</td><td>{int(np.sum(y_judged == c))}</td>"
+                           + "".join(f"<td>{esc(_text(v, f'{m}[{i}]'))}</td>" for m in ("precision", "recall", "f1"))
+                           + "</tr>" for i, c in enumerate(v.classes) if c in v.data_classes) + "</table>")
+    sub_html = []
+    heads = ("auc", "sensitivity", "specificity", "accuracy")
+    for column, srows in v.subgroups.items():
+        sub_html.append(f"<h3>by {esc(column)}</h3><table><tr><th>{esc(column)}</th><th>images</th><th>groups</th>"
+                        f"<th>{esc(pos)}</th>" + "".join(f"<th>{esc(figure_label(h))}</th>" for h in heads) + "</tr>"
+                        + "".join(f"<tr><td>{esc(str(r['value']))}</td><td>{r['n_images']}</td><td>{r['n_groups']}"
+                                  f"</td><td>{r['n_positive']}</td>" + "".join(
+                                      f"<td>{esc(figure_text(r['figures'][h], r['intervals'][h]))}</td>"
+                                      for h in heads) + "</tr>" for r in srows) + "</table>")
+    title = f"External validation: {v.model_name}"
+    head = _header(v)
+    parts = [f"<h1>{esc(title)}</h1>",
+             f'<p class="note">{esc(v.data_description.rstrip("."))}; {esc(head[2])}. '
+             + "".join(f"{esc(line)}. " for line in head[3:])
+             + "The model predicted every image once; nothing was refitted.</p>",
+             *[f'<p class="note">caution: {esc(note)}</p>' for note in v.seen],
+             *[f'<p class="note">{esc(note)}</p>' for note in v.notes],
+             (f'<div class="verdict verdict-none"><b>Verdict: none</b> -- {esc(_none_reason(v))}</div>'
+              if v.sanity is None else verdict_html(v.sanity)),
+             "<h2>In short</h2><ul>" + "".join(f"<li><b>{esc(s)}</b></li>" for s in v.verdict) + "</ul>",
+             f"<h2>{esc(pos)} vs rest{tag}</h2>", table,
+             f'<div class="plots">{"".join(figs)}</div>',
+             f"<h2>Per class{tag}</h2>", per_class,
+             f"<p>At the model's own operating point ({esc(rule_words(v))}):</p>",
+             counts_html(v.confusion_counts()),
+             *([f"<h2>Subgroups{tag}</h2>", *sub_html] if sub_html else []),
+             "<h2>Beside the model's own figures</h2>",
+             "<pre>" + esc("\n".join(_in_domain_lines(v))) + "</pre>",
+             "<h2>Summary (as printed)</h2><pre>" + esc(validation_text(v)) + "</pre>",
+             header_html({"featbus": __version__, "model": v.model_source or v.model_name,
+                          "data": v.data_description, "positive class": pos,
+                          "target sensitivity": v.target_sensitivity, "bootstrap resamples": v.n_bootstrap,
+                          "seed": v.random_state, "ECE bins": ECE_BINS, "AUC margin": AUC_MARGIN})]
+    page = folder / "index.html"
+    page.write_text(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
+                    f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>", encoding="utf-8")
+    return page
