@@ -225,8 +225,10 @@ FIGURES: dict[str, Figure] = {f.name: f for f in [
            "the share of the class's images decided as the class (recall)", per_class=True),
     Figure("specificity", _specificity, "decisions", _NAN, "specificity",
            "the share of the other images not decided as the class", per_class=True),
-    Figure("precision", _precision, "decisions", _NAN, "precision",
-           "the share of the images decided as the class that are of the class", per_class=True),
+    Figure("precision", _precision, "decisions", 0.0, "precision",
+           "the share of the images decided as the class that are of the class; 0 for a class the model never "
+           "decides (as scikit-learn's default: a macro mean must not rise by leaving that class out)",
+           per_class=True),
     Figure("f1", _f1, "decisions", _NAN, "F1",
            "the harmonic mean of precision and sensitivity, 2 TP / (images of the class + images decided as it); "
            "undefined without an image of the class", per_class=True),
