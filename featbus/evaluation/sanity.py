@@ -422,6 +422,46 @@ def _quoted(names) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
+#: What the verdict advises when the scores rank but the decisions do not beat the trivial answer
+#: (the operating point does not suit the images), including what to change for a model that
+#: itself came from ``featbus adapt``.
+OPERATING_POINT_ADVICE = ("what would help: its scores rank better than chance although its decisions do not beat "
+                          "that answer, so the rule it decides by (its operating point) does not suit these images; "
+                          "a new operating point may: featbus adapt MODEL DATA --labels -o ADAPTED chooses one on "
+                          "labelled images of a site, featbus train --operating-point sensitivity=S at training; "
+                          "if MODEL itself came from featbus adapt (featbus inspect MODEL says so), adapting it again "
+                          "on the same few patients gives the same point: adapt the model it came from on more "
+                          "labelled patients (adapt prints the spread to expect from their number), or on the site's "
+                          "unlabelled images without --labels (score alignment)")
+
+
+def _ranking_reasons(auc, auc_ci, auc_label, class_aucs, reasons_bad: list, reasons_ok: list) -> tuple:
+    """How the scores rank, against chance (the AUC, and each class's own): its sentences appended to
+    ``reasons_bad`` / ``reasons_ok``; returns ``(chance, weak_classes)``."""
+    chance = _below_chance(auc, auc_ci)
+    has_ci = auc_ci[0] is not None and np.isfinite(auc_ci[0])
+    if chance is True:
+        if has_ci:
+            below = auc_ci[1] < AUC_CHANCE
+            how = f"lies below {AUC_CHANCE:g}" if below else f"covers {AUC_CHANCE:g}"
+            ci_text = _interval(auc_ci, AUC_CHANCE, bound=1 if below else 0)
+        else:
+            how, ci_text = f"is at or below {AUC_CHANCE:g} (point value: no bootstrap)", ""
+        reasons_bad.append(f"its scores rank no better than chance: {auc_label} {auc:.3f}{ci_text} {how}")
+    elif chance is False:
+        how = f"lies above {AUC_CHANCE:g}" if has_ci else f"is above {AUC_CHANCE:g} (point value: no bootstrap)"
+        reasons_ok.append(f"its scores rank better than chance: {auc_label} {auc:.3f}"
+                          f"{_interval(auc_ci, AUC_CHANCE)} {how}")
+    weak_classes = []
+    for name, (value, ci) in class_aucs.items():
+        if _below_chance(value, ci) is True:
+            weak_classes.append(name)
+            reasons_bad.append(f"its scores do not tell '{name}' from the other classes better than chance: "
+                               f"{name}-vs-rest AUC {value:.3f}{_interval(ci, AUC_CHANCE)}")
+
+    return chance, weak_classes
+
+
 def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain, found, sens, auc, auc_ci,
             auc_label, class_aucs, n_bootstrap, paired: bool, without_small: dict | None = None) -> Verdict:
     """The verdict and its sentences from the figures (shared by :func:`assess` and the
@@ -502,38 +542,11 @@ def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain,
                               f"in practice it answers '{recognised[0]}' whatever the image"
                            if recognised else f"it recognises no class (every sensitivity under the {floor:g} floor)")
 
-    chance = _below_chance(auc, auc_ci)
-    has_ci = auc_ci[0] is not None and np.isfinite(auc_ci[0])
-    if chance is True:
-        if has_ci:
-            below = auc_ci[1] < AUC_CHANCE
-            how = f"lies below {AUC_CHANCE:g}" if below else f"covers {AUC_CHANCE:g}"
-            ci_text = _interval(auc_ci, AUC_CHANCE, bound=1 if below else 0)
-        else:
-            how, ci_text = f"is at or below {AUC_CHANCE:g} (point value: no bootstrap)", ""
-        reasons_bad.append(f"its scores rank no better than chance: {auc_label} {auc:.3f}{ci_text} {how}")
-    elif chance is False:
-        how = f"lies above {AUC_CHANCE:g}" if has_ci else f"is above {AUC_CHANCE:g} (point value: no bootstrap)"
-        reasons_ok.append(f"its scores rank better than chance: {auc_label} {auc:.3f}"
-                          f"{_interval(auc_ci, AUC_CHANCE)} {how}")
-    weak_classes = []
-    for name, (value, ci) in class_aucs.items():
-        if _below_chance(value, ci) is True:
-            weak_classes.append(name)
-            reasons_bad.append(f"its scores do not tell '{name}' from the other classes better than chance: "
-                               f"{name}-vs-rest AUC {value:.3f}{_interval(ci, AUC_CHANCE)}")
-
+    chance, weak_classes = _ranking_reasons(auc, auc_ci, auc_label, class_aucs, reasons_bad, reasons_ok)
     useless_decisions = not better or alone
     if useless_decisions and chance is False:  # the ranking is there; the threshold is what fails
         reasons_bad.insert(at + 1 if alone else at,
-                           "what would help: its scores rank better than chance although its decisions do not beat "
-                           "that answer, so the rule it decides by (its operating point) does not suit these images; "
-                           "a new operating point may: featbus adapt MODEL DATA --labels -o ADAPTED chooses one on "
-                           "labelled images of a site, featbus train --operating-point sensitivity=S at training; "
-                           "if MODEL itself came from featbus adapt (featbus inspect MODEL says so), adapting it again "
-                           "on the same few patients gives the same point: adapt the model it came from on more "
-                           "labelled patients (adapt prints the spread to expect from their number), or on the site's "
-                           "unlabelled images without --labels (score alignment)")
+                           OPERATING_POINT_ADVICE)
     if useless_decisions or chance is True:
         verdict = "useless"
     elif ignored or weak_classes or carried:
