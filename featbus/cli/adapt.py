@@ -57,8 +57,10 @@ def add_parser(sub, parents) -> None:
     add_n_bootstrap(p, "with --labels: bootstrap resamples of patients behind the before/after intervals")
     add_task(p)
     p.add_argument("--force", action="store_true",
-                   help="adapt even when most images lie far from the model's training images (out_of_domain above "
-                        "2: another kind of image, such as mammograms for an ultrasound model; refused otherwise)")
+                   help="adapt even when most images are not the kind the model learnt from (photographs, "
+                        "mammograms for an ultrasound model: colour pictures, or unlike the training images both in "
+                        "their image statistics and in the model's features, as predict's out_of_domain_reason "
+                        "says; or out_of_domain above 2); refused otherwise")
     add_overwrite(p, "ADAPTED")
     p.set_defaults(func=run)
 
@@ -113,6 +115,7 @@ def run(args) -> int:
         what, unit = f"{len(records)} unlabelled images", None
     # keras_too: adapting re-estimates the networks' statistics in Keras; TensorFlow's start-up lines stay hidden
     model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=True)
+    _check_kind_of_images(model, records, args.force)
     adapted = _adapt(model, records, labels=labels, groups=groups, method=args.method,
                      target_sensitivity=target, positive=args.positive, force=args.force,
                      source=str(args.model), site=Path(args.images[0]).name, unit=unit,
@@ -162,6 +165,24 @@ def run(args) -> int:
     adapted.save(out, overwrite=args.overwrite)
     print(f"adapted model -> {out}")
     return 0
+
+
+def _check_kind_of_images(model, records, force: bool) -> None:
+    """Refuse images most of which are not the kind the model learnt from (its training-image
+    profile, :func:`featbus.model.domain.check_images`), unless --force; say how the images differ."""
+    from ..model.domain import check_images
+
+    if not isinstance(model.manifest.get("training_images"), dict):
+        return  # an older file: adapt's own check on out_of_domain stands alone
+    crops = model._crop(records)
+    ood = None if model.domain is None else model.domain.transform(np.asarray(model.features.transform(crops)))[:, 0]
+    check = check_images(model, records, crops, ood)
+    out = sum(bool(r) for r in check["reasons"])
+    if out * 2 > len(records) and not force:
+        raise CLIError(f"{out} of the {len(records)} images are not the kind of image the model learnt from, so "
+                       f"adapting to them would mean nothing: {check['words'][0]} (--force adapts anyway)")
+    for word in check["words"]:
+        print(f"data: {word}", file=sys.stderr)
 
 
 def _two_decision_lines(report: dict) -> list[str]:

@@ -76,7 +76,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io import data_notes
+from ..io import data_notes, load_item
 from ..metrics import (
     ECE_BINS,
     OperatingPoint,
@@ -1108,14 +1108,31 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
 
     groups = resolve_groups(records, getattr(data, "groups", None))  # featbus's one grouping policy
     reference = getattr(model, "domain", None)
-    if reference is not None and hasattr(model, "head"):
-        # the features once: the head's probabilities and the out-of-domain scores both read them
-        features = model.transform(records)
+    paths = list(getattr(data, "paths", None) or [getattr(r, "path", None) or f"image {i}"
+                                                    for i, r in enumerate(records)])
+    if hasattr(model, "head"):
+        # the crops and features once: the probabilities, the out-of-domain scores and the data's words read them
+        crops = model._crop(records)
+        features = np.asarray(model.features.transform(crops))
         proba = np.asarray(model.head.predict_proba(features), dtype=float)
-        out_of_domain = reference.transform(features)[:, 0]
+        out_of_domain = None if reference is None else reference.transform(features)[:, 0]
+        from ..model.domain import check_images
+
+        check = check_images(model, [load_item(r, i) for i, r in enumerate(records)], crops, out_of_domain)
     else:
         proba = np.asarray(model.predict_proba(records), dtype=float)
-        out_of_domain = None
+        out_of_domain = check = None
+    if check is not None:  # one paragraph about the data; images not of the model's kind leave the figures
+        notes = notes + check["words"]
+        keep = np.array([not r for r in check["reasons"]])
+        if not keep.any():
+            raise ValueError(f"none of the {len(keep)} images is the kind of image the model learnt from: "
+                             f"{check['words'][0]}")
+        if not keep.all():
+            notes.append(f"the {int((~keep).sum())} out-of-domain images above are left out of every figure below")
+            records, paths = [r for r, k in zip(records, keep) if k], [p for p, k in zip(paths, keep) if k]
+            y_true, groups, proba = y_true[keep], np.asarray(groups)[keep], proba[keep]
+            out_of_domain = None if out_of_domain is None else out_of_domain[keep]
     if proba.shape != (len(records), len(classes)):
         raise ValueError(f"the model returned probabilities of shape {proba.shape}; expected "
                          f"{(len(records), len(classes))}")
@@ -1158,8 +1175,6 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         in_domain["data"] = {k: manifest["data"].get(k) for k in ("n_images", "counts", "source")}
     # which images the model or a trained part of it saw: they never feed the verdict
     seen_notes, seen_images = overlap(model, records)
-    paths = list(getattr(data, "paths", None) or [getattr(r, "path", None) or f"image {i}"
-                                                    for i, r in enumerate(records)])
     return ExternalValidation(
         model_name=_model_name(model, manifest), model_source=source, classes=classes, positive=positive,
         y_true=y_true.astype(object), proba=proba, groups=np.asarray(groups), groups_from=_groups_from(data),
