@@ -39,6 +39,15 @@ and an image of another kind whose features happen to fall among the training im
 flagged. ``benchmarks/out_of_domain.py`` measures the rates on BUSI (held out, grouped),
 mini-MIAS mammograms and BUS-BRA (another hospital's ultrasound).
 
+**What the images are** (the second half of this module): the score above says *how far*, not
+*what*. :func:`training_profile` describes the training images without the model (size, the
+share of the frame the segmenter's lesion box covers, colour, seven :func:`image_statistics`
+with a Mahalanobis reference of their own), stored in the model file's manifest
+(``training_images``); :func:`kind_reasons` calls an image *out of domain* (no class) when it
+is a colour picture of a grey model, or unlike the training images both in its statistics and
+in the model's features; :func:`data_words` says in words how a set differs (lesion crops,
+sizes). ``benchmarks/out_of_domain.py --shipped`` measures both on the shipped ``breast-us``.
+
 References
 ----------
 Lee K, Lee K, Lee H, Shin J. *A simple unified framework for detecting out-of-distribution
@@ -64,7 +73,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..scaling import family_space
 
 __all__ = ["DomainReference", "manifest_entry", "score_columns", "flag_summary", "MAX_COMPONENTS", "MAX_NEIGHBORS",
-           "MIN_HELD_OUT"]
+           "MIN_HELD_OUT", "image_statistics", "colour_of", "describe_images", "training_profile", "profile_of",
+           "statistics_score", "kind_reasons", "check_images", "data_words", "STATISTICS", "COLOUR_LIMIT",
+           "OUT_OF_DOMAIN"]
 
 #: Largest ``n_components`` a reference may keep (a model file holding more is refused).
 MAX_COMPONENTS = 256
@@ -1055,7 +1066,7 @@ def data_words(profile: dict, described: dict, score, reasons, names=None) -> li
     # the rest of the words describe the images of the model's kind
     described = {k: np.asarray(v)[keep] for k, v in described.items()}
     score, n = np.asarray(score, dtype=np.float64)[keep], int(keep.sum())
-    of = "" if keep.all() else " of the model's kind"
+    of = "" if keep.all() else f" (the {n} of the model's kind)"
     h, w = float(np.median(described["height"])), float(np.median(described["width"]))
     H, W = profile.get("height"), profile.get("width")
     if H and W:
@@ -1084,7 +1095,8 @@ def data_words(profile: dict, described: dict, score, reasons, names=None) -> li
             for key in _unusual(profile, described["statistics"][i], shown=1, keys=True):
                 counts[key] = counts.get(key, 0) + 1
         most = ", ".join(k for k, _ in sorted(counts.items(), key=lambda kv: -kv[1])[:2])
-        words.append(f"{int(unusual.sum())} of {n} images{of} differ from the training images in their image "
+        kind = " of the model's kind" if of else ""
+        words.append(f"{int(unusual.sum())} of the {n} images{kind} differ from the training images in their image "
                      "statistics (score above 1; about 1 in 100 images like the training ones does)"
                      + (f", most often in {most}" if most else ""))
     return words
