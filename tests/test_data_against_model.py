@@ -163,7 +163,7 @@ def test_adapt_refuses_mammograms(breast_us, tmp_path, mias_root, capsys):
     out = tmp_path / "adapted.featbus"
     assert main(["adapt", "breast-us", str(folder), "-o", str(out)]) != 0
     err = capsys.readouterr().err
-    assert "of the 6 images are not the kind of image the model learnt from" in err and "--force" in err
+    assert "6 of the 6 images are not the kind of image the model learnt from" in err and "--force" in err
     assert not out.exists()
 
 

@@ -179,8 +179,12 @@ def _check_kind_of_images(model, records, force: bool) -> None:
     check = check_images(model, records, crops, ood)
     out = sum(bool(r) for r in check["reasons"])
     if out * 2 > len(records) and not force:
+        from ..model.domain import which_and_why
+
+        names = [getattr(r, "path", None) or f"image {i}" for i, r in enumerate(records)]
         raise CLIError(f"{out} of the {len(records)} images are not the kind of image the model learnt from, so "
-                       f"adapting to them would mean nothing: {check['words'][0]} (--force adapts anyway)")
+                       f"adapting to them would mean nothing (--force adapts anyway): "
+                       f"{which_and_why(check['reasons'], names)}")
     for word in check["words"]:
         print(f"data: {word}", file=sys.stderr)
 

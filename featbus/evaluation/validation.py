@@ -1126,8 +1126,10 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         notes = notes + check["words"]
         keep = np.array([not r for r in check["reasons"]])
         if not keep.any():
+            from ..model.domain import which_and_why
+
             raise ValueError(f"none of the {len(keep)} images is the kind of image the model learnt from: "
-                             f"{check['words'][0]}")
+                             f"{which_and_why(check['reasons'], paths)}")
         if not keep.all():
             notes.append(f"the {int((~keep).sum())} out-of-domain images above are left out of every figure below")
             records, paths = [r for r, k in zip(records, keep) if k], [p for p, k in zip(paths, keep) if k]

@@ -74,8 +74,8 @@ from ..scaling import family_space
 
 __all__ = ["DomainReference", "manifest_entry", "score_columns", "flag_summary", "MAX_COMPONENTS", "MAX_NEIGHBORS",
            "MIN_HELD_OUT", "image_statistics", "colour_of", "describe_images", "training_profile", "profile_of",
-           "statistics_score", "kind_reasons", "check_images", "data_words", "STATISTICS", "COLOUR_LIMIT",
-           "OUT_OF_DOMAIN"]
+           "statistics_score", "kind_reasons", "check_images", "data_words", "which_and_why", "STATISTICS",
+           "COLOUR_LIMIT", "OUT_OF_DOMAIN"]
 
 #: Largest ``n_components`` a reference may keep (a model file holding more is refused).
 MAX_COMPONENTS = 256
@@ -1022,6 +1022,22 @@ def check_images(model, records, crops=None, out_of_domain=None) -> dict | None:
                                 [getattr(r, "path", None) or f"image {i}" for i, r in enumerate(records)])}
 
 
+def which_and_why(reasons, names) -> str:
+    """The out-of-domain images named (the first five) and the first one's reason, in words.
+
+    Examples
+    --------
+    >>> from featbus.model.domain import which_and_why
+    >>> which_and_why(["", "a colour picture (...)"], ["a/x.png", "a/cat.png"])
+    'cat.png; the first: a colour picture (...)'
+    """
+    out = [i for i, r in enumerate(reasons) if r]
+    if not out:
+        return ""
+    shown = ", ".join(os.path.basename(str(names[i])) for i in out[:5]) + (" ..." if len(out) > 5 else "")
+    return f"{shown}; the first: {reasons[out[0]].removeprefix('not the kind of image the model learnt from: ')}"
+
+
 def _pct(v: float) -> str:
     return f"{100 * v:.0f} %"
 
@@ -1056,10 +1072,8 @@ def data_words(profile: dict, described: dict, score, reasons, names=None) -> li
     words = []
     out = [i for i, r in enumerate(reasons) if r]
     if out:
-        shown = ", ".join(os.path.basename(str(names[i])) for i in out[:5]) + (" ..." if len(out) > 5 else "")
-        first = reasons[out[0]].removeprefix("not the kind of image the model learnt from: ")
         words.append(f"{len(out)} of {n} images are not the kind of image the model learnt from (out of domain, "
-                     f"given no class): {shown}; the first: {first}")
+                     f"given no class): {which_and_why(reasons, names)}")
     keep = np.array([not r for r in reasons], dtype=bool)
     if not keep.any():
         return words
