@@ -175,8 +175,8 @@ def network_rows(args, busi, others, t0) -> None:
     from sklearn.utils import Bunch
 
     from featbus.model_selection import holdout_split
-    from featbus.model_training import train_model
     from featbus.pipelines.recipes import DEFAULT_RECIPE
+    from featbus.workflows.training import train_model
 
     y, groups = np.asarray(busi.target), np.asarray(busi.groups)
     train, test = holdout_split(y, groups, args.network_test, 0)
@@ -255,7 +255,7 @@ def _lesion_crop(record) -> np.ndarray | None:
     """The ground-truth mask's box grown by 15 % per side, resized to 256 x 256 (None: no lesion)."""
     import cv2
 
-    from featbus.preprocessing.roi import lesion_box
+    from featbus.segmentation.roi import lesion_box
 
     if record.mask is None or not record.mask.any():
         return None

@@ -172,7 +172,7 @@ def test_validate_on_lesion_crops_says_they_look_like_crops(breast_us, busi_root
     import cv2
 
     from featbus import validate
-    from featbus.preprocessing.roi import lesion_box
+    from featbus.segmentation.roi import lesion_box
 
     for label in ("benign", "malignant"):
         (tmp_path / label).mkdir()
