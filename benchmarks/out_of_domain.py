@@ -32,18 +32,43 @@ row, for comparison only, takes the threshold the way a feature model does (cros
 images the network trained on) to show why the shipped one comes from the validation images::
 
     PYTHONPATH=. python benchmarks/out_of_domain.py --network --network-size 128 --network-epochs 4
+
+``--shipped`` measures instead what the shipped ``breast-us`` classifier does with images that are
+not what it learnt from (:func:`featbus.model.domain.kind_reasons`: *out of domain*, no class, when
+an image is a colour picture, or unlike the training images both in its image statistics and in the
+model's features), and how far each set lies on both scores. Sets: each shared ultrasound site
+(``--per-site`` images, 80, drawn at random, seed 0) as frames, as lesion crops (the ground-truth mask's
+box grown by 15 % on every side, resized to 256 x 256, as lesion-crop data sets are distributed)
+and through four simulated scanner differences (``--per-variant`` of its images, 20: speckle reduction,
+a Gaussian blur of sigma 1.5; a brighter gain, gamma 0.6; half the resolution, shrunk and enlarged
+again; a wide black frame around the image, as a screen capture); the mini-MIAS mammograms, cut and
+original; scikit-image's bundled photographs and documents. **Every ultrasound set is scored against
+references without its site** (leave one site out): the image statistics' reference of the other
+two sites' images (all of them), the feature reference (:class:`featbus.model.domain.DomainReference`)
+fitted on the other two sites' drawn frames in the classifier's features (the backbone and the
+segmenter saw every site: the features are not held out); the other sets against the shipped
+model's own references. Writes ``benchmarks/results/out_of_domain.json``::
+
+    PYTHONPATH=. python benchmarks/out_of_domain.py --shipped
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 
 from featbus import get_data_home
 
 DATA = get_data_home()
+RESULTS = Path(__file__).resolve().parent / "results"
+SITES = ("busi", "bus-bra", "breast-lesions-usg")
+PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "coins", "grass", "gravel", "moon", "rocket", "brick", "clock",
+          "hubble_deep_field")
+DOCUMENTS = ("page", "text")
 
 
 def rows(union, data, fit: bool) -> np.ndarray:
@@ -67,7 +92,16 @@ def main(argv=None) -> None:
     parser.add_argument("--network-size", type=int, default=128, help="the network's input size (recipe: 224)")
     parser.add_argument("--network-epochs", type=int, default=4, help="fine-tuning epochs (recipe: 12)")
     parser.add_argument("--network-test", type=float, default=0.2, help="share of BUSI's groups held out")
+    parser.add_argument("--shipped", action="store_true",
+                        help="measure the shipped breast-us classifier's out-of-domain verdicts instead")
+    parser.add_argument("--per-site", type=int, default=80, help="--shipped: frames drawn per site")
+    parser.add_argument("--per-variant", type=int, default=20, help="--shipped: frames per site and scanner variant")
+    parser.add_argument("--max-mammograms", type=int, default=None, help="--shipped: at most this many per set")
+    parser.add_argument("--json", default=str(RESULTS / "out_of_domain.json"), help="--shipped: results file")
     args = parser.parse_args(argv)
+    if args.shipped:
+        shipped(args)
+        return
 
     import warnings
 
@@ -185,6 +219,174 @@ def network_rows(args, busi, others, t0) -> None:
         q10, q50, q90 = np.percentile(v, [10, 50, 90])
         print(f"  {name:<14} {q50:7.2f} [{q10:.2f}, {q90:.2f}]  ({int(np.sum(v > 1))} of {len(v)} flagged)")
     print(f"\n({time.perf_counter() - t0:.0f} s)")
+
+
+def _cached(folder, key: str, compute):
+    """``compute()``, kept in ``folder`` (a pickle per key) between runs when a folder is given."""
+    import pickle
+
+    if not folder:
+        return compute()
+    path = Path(folder) / ("shipped-" + "".join(c if c.isalnum() else "_" for c in key) + ".pkl")
+    if path.is_file():
+        return pickle.loads(path.read_bytes())
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(value))
+    return value
+
+
+def _variants(image: np.ndarray) -> dict[str, np.ndarray]:
+    """Four simulated scanner differences of one grey frame (see the module docstring)."""
+    import cv2
+
+    h, w = image.shape
+    small = cv2.resize(image, (max(w // 2, 1), max(h // 2, 1)), interpolation=cv2.INTER_AREA)
+    frame = np.zeros((int(h * 1.6), int(w * 1.6)), np.uint8)
+    r0, c0 = (frame.shape[0] - h) // 2, (frame.shape[1] - w) // 2
+    frame[r0:r0 + h, c0:c0 + w] = image
+    return {"speckle reduced": cv2.GaussianBlur(image, (0, 0), 1.5),
+            "brighter gain": (255 * (image / 255.0) ** 0.6).astype(np.uint8),
+            "half resolution": cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC),
+            "wide black frame": frame}
+
+
+def _lesion_crop(record) -> np.ndarray | None:
+    """The ground-truth mask's box grown by 15 % per side, resized to 256 x 256 (None: no lesion)."""
+    import cv2
+
+    from featbus.segmentation.roi import lesion_box
+
+    if record.mask is None or not record.mask.any():
+        return None
+    r0, r1, c0, c1 = lesion_box(record.mask, 0.15)
+    return cv2.resize(record.image[r0:r1, c0:c1], (256, 256), interpolation=cv2.INTER_CUBIC)
+
+
+def shipped(args) -> None:
+    """The ``--shipped`` measurement (see the module docstring)."""
+    import tempfile
+    import warnings
+
+    import skimage.data
+
+    from featbus import ImageRecord, load_data
+    from featbus.io import read_image
+    from featbus.model.domain import (
+        DomainReference,
+        describe_images,
+        kind_reasons,
+        profile_of,
+    )
+    from featbus.model.format import model_file
+    from featbus.model.loaded import load_model
+
+    t0 = time.perf_counter()
+    model = load_model(model_file("breast-us"))
+    rng = np.random.default_rng(0)
+    sets: dict[str, dict] = {}  # name -> {"records", "site" (held out) or None}
+    everything = {}
+    for site in SITES:
+        data = load_data(DATA / site)
+        recs = list(data.data)
+        everything[site] = (recs, np.asarray(data.groups))
+        pick = rng.choice(len(recs), min(args.per_site, len(recs)), replace=False)
+        frames = [ImageRecord(recs[i].image, None, recs[i].path) for i in pick]
+        sets[site] = {"records": frames, "site": site, "kind": "ultrasound"}
+        crops = [c for c in (_lesion_crop(recs[i]) for i in pick) if c is not None]
+        sets[f"{site} lesion crops"] = {"records": [ImageRecord(c) for c in crops], "site": site,
+                                        "kind": "ultrasound"}
+        for name in _variants(frames[0].image):
+            sets[f"{site} {name}"] = {"records": [ImageRecord(_variants(r.image)[name])
+                                                  for r in frames[:args.per_variant]], "site": site,
+                                      "kind": "ultrasound"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mini-MIAS: Info.txt lists the 202 images this copy lacks
+        for key, folder in (("mini-MIAS (cut)", args.mias_cut or DATA / "mini-mias"),
+                            ("mini-MIAS original", args.mias)):
+            sets[key] = {"records": list(load_data(folder).data)[:args.max_mammograms], "site": None,
+                         "kind": "mammogram"}
+    tmp = Path(tempfile.mkdtemp(prefix="featbus-ood-"))
+    from PIL import Image
+
+    for group, names in (("photographs", PHOTOS), ("documents", DOCUMENTS)):
+        paths = []
+        for name in names:
+            image = np.asarray(getattr(skimage.data, name)())
+            if image.dtype != np.uint8:
+                image = (255 * (image - image.min()) / max(np.ptp(image), 1e-9)).astype(np.uint8)
+            Image.fromarray(image).save(tmp / f"{name}.png")
+            paths.append(str(tmp / f"{name}.png"))
+        sets[f"{group} (scikit-image)"] = {"records": [ImageRecord(read_image(p), None, p) for p in paths],
+                                           "site": None, "kind": group, "names": list(names)}
+    print(f"sets ready ({time.perf_counter() - t0:.0f} s); image statistics of every site image", flush=True)
+    # the statistics references: every image of the other sites (leave one site out) and of all three
+    every = _cached(args.cache, "site-statistics", lambda: {s: describe_images(everything[s][0]) for s in SITES})
+
+    def stats_profile(sites):
+        joined = {k: np.concatenate([every[s][k] for s in sites]) for k in every[sites[0]]}
+        groups = np.concatenate([np.char.add(f"{s}:", everything[s][1].astype(str)) for s in sites])
+        return profile_of(joined, groups)
+    profiles = {s: stats_profile([o for o in SITES if o != s]) for s in SITES}
+    shipped_profile = model.manifest.get("training_images") or stats_profile(SITES)
+    print(f"statistics references ready ({time.perf_counter() - t0:.0f} s); the classifier's features", flush=True)
+    feats, described = {}, {}
+    for name, entry in sets.items():
+        recs = entry["records"]
+
+        def compute(recs=recs):
+            crops = model._crop(recs)
+            return np.asarray(model.features.transform(crops), dtype=np.float64), describe_images(recs, crops)
+
+        feats[name], described[name] = _cached(args.cache, f"{name}-{len(recs)}", compute)
+        print(f"  {name}: {len(recs)} images ({time.perf_counter() - t0:.0f} s)", flush=True)
+    blocks = model.domain.blocks
+    loso_ref = {s: DomainReference(blocks=blocks).fit(np.vstack([feats[o] for o in SITES if o != s]))
+                for s in SITES}
+    rows = {}
+    for name, entry in sets.items():
+        site = entry["site"]
+        ref = model.domain if site is None else loso_ref[site]
+        profile = shipped_profile if site is None else profiles[site]
+        ood = ref.transform(feats[name])[:, 0]
+        stat, reasons = kind_reasons(profile, described[name], ood)
+        flagged = np.array([bool(r) for r in reasons])
+        share = described[name]["box_share"]
+
+        def q(v):
+            return [round(float(x), 3) for x in np.percentile(v, [10, 50, 90])]
+
+        rows[name] = {"kind": entry["kind"], "n": len(flagged), "held_out_site": site,
+                      "out_of_domain": round(float(flagged.mean()), 3),
+                      "statistics_above_1": round(float(np.mean(stat > 1)), 3),
+                      "features_above_1": round(float(np.mean(ood > 1)), 3),
+                      "statistics_q10_50_90": q(stat), "features_q10_50_90": q(ood),
+                      "box_share_median": (None if not np.isfinite(share).any()
+                                           else round(float(np.nanmedian(share)), 3)),
+                      "reasons": sorted({r.split(":")[0] for r in reasons if r})}
+        if "names" in entry:
+            rows[name]["per_image"] = {k: {"statistics": round(float(a), 2), "features": round(float(b), 2),
+                                           "out_of_domain": bool(r)}
+                                       for k, a, b, r in zip(entry["names"], stat, ood, reasons)}
+    head = (f"{'set':<36} {'n':>4} {'out of domain':>13} {'stats>1':>8} {'feat>1':>7} "
+            f"{'statistics q10/50/90':>23} {'features q10/50/90':>23} {'box share':>9}")
+    print("\n" + head + "\n" + "-" * len(head))
+    for name, r in rows.items():
+        sq, fq = r["statistics_q10_50_90"], r["features_q10_50_90"]
+        box = "" if r["box_share_median"] is None else f"{100 * r['box_share_median']:.0f} %"
+        print(f"{name:<36} {r['n']:>4} {r['out_of_domain']:>13.3f} {r['statistics_above_1']:>8.3f} "
+              f"{r['features_above_1']:>7.3f} {sq[0]:>7.2f} {sq[1]:>7.2f} {sq[2]:>7.2f} "
+              f"{fq[0]:>7.2f} {fq[1]:>7.2f} {fq[2]:>7.2f} {box:>9}")
+    result = {"command": "PYTHONPATH=. python benchmarks/out_of_domain.py --shipped"
+                         + (f" --per-site {args.per_site}" if args.per_site != 80 else "")
+                         + (f" --per-variant {args.per_variant}" if args.per_variant != 20 else ""),
+              "model": "breast-us (shipped)", "rule": kind_reasons.__doc__.split("\n\n")[1].strip(),
+              "held_out": "ultrasound sets: references without their site (leave one site out); others: the "
+                          "shipped model's references",
+              "stored_profile": bool(model.manifest.get("training_images")),
+              "seconds": round(time.perf_counter() - t0), "sets": rows}
+    Path(args.json).write_text(json.dumps(result, indent=1))
+    print(f"\n-> {args.json} ({time.perf_counter() - t0:.0f} s)")
 
 
 def flags(ref, X_train, groups, news) -> dict[str, list[np.ndarray]]:

@@ -225,7 +225,11 @@ def test_train_model_stores_a_reference_predict_table_scores(phantom_model, monk
     assert entry["n_images"] == 40 and entry["threshold"] == pytest.approx(model.domain.threshold_)
     loaded = load_model(path, warm_up=False)  # no trust needed: featbus's own class, arrays
     table = loaded.predict_table(list(data.images[:3]) + _odd_images())
-    assert list(table.columns[-3:]) == ["out_of_domain", "unlike_training", "error"]
+    assert list(table.columns[-5:]) == ["out_of_domain", "unlike_training", "image_statistics",
+                                        "out_of_domain_reason", "error"]
+    # unlike the phantoms both in their image statistics and in the features: no class, and why
+    assert table["predicted"].tolist()[3:] == ["out of domain"] * 2
+    assert all(table["out_of_domain_reason"].iloc[3:].str.startswith("not the kind of image the model learnt from"))
     np.testing.assert_allclose(table["out_of_domain"], model.predict_table(list(data.images[:3]) + _odd_images())
                                ["out_of_domain"])
     assert table["unlike_training"].tolist()[3:] == [True, True]
@@ -239,7 +243,8 @@ def test_a_model_without_reference_has_no_columns_and_says_so(phantom_model, tmp
     model, path, data, folder = phantom_model
     monkeypatch.setenv("FEATBUS_TRUSTED_MODELS", str(folder / "trusted.txt"))
     old = load_model(path, warm_up=False)
-    old.domain = None  # as a file written before the reference was stored
+    old.domain = None  # as a file written before the reference (and the training images' profile) was stored
+    del old.manifest["training_images"]
     old_path = old.save(tmp_path / "old.featbus")
     assert load_model(old_path, warm_up=False).domain is None
     assert "out_of_domain" not in old.predict_table(data.images[:2]).columns
@@ -291,8 +296,16 @@ def test_validate_reports_how_many_external_images_look_unlike_the_training_imag
     inverted = make_phantoms(20, image_size=48, random_state=1)
     inverted.data = [255 - np.asarray(im) for im in inverted.images]  # the negative: no training image looks so
     inverted.images = inverted.data
-    other = validate(model, inverted, n_bootstrap=20)
-    assert np.mean(other.out_of_domain > 1) > np.mean(same.out_of_domain > 1)
-    assert "look" in other.summary() and "unlike the training images" in other.summary()
+    # every image unlike the phantoms in its statistics and in the features: not the model's kind, no figures
+    with pytest.raises(ValueError, match="none of the 20 images is the kind of image the model learnt from"):
+        validate(model, inverted, n_bootstrap=20)
+    half = make_phantoms(20, image_size=48, random_state=1)
+    half.data = [255 - np.asarray(im) if i % 2 else im for i, im in enumerate(half.images)]
+    half.images = half.data
+    other = validate(model, half, n_bootstrap=20)
+    left = [n for n in other.notes if "are left out of every figure" in n]
+    assert left and other.out_of_domain.shape == (20 - int(left[0].split()[1]),)  # named, then left out
+    assert any(n.startswith(f"{left[0].split()[1]} of 20 images are not the kind") for n in other.notes)
+    assert "unlike the training images" in other.summary() or "look" in other.summary()
     d = other.to_dict()["out_of_domain"]
-    assert d["n"] == 20 and d["flagged"] == int(np.sum(other.out_of_domain > 1))
+    assert d["n"] == len(other.out_of_domain) and d["flagged"] == int(np.sum(other.out_of_domain > 1))

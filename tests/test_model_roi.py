@@ -122,8 +122,10 @@ def test_predict_table_has_the_roi_columns(roi_model, phantoms, tmp_path):
     bad.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
     with pytest.warns(UserWarning, match="skipped 1"):
         table = roi_model.predict_table(files + [str(bad)], on_error="skip")
-    # the ROI columns, then the out-of-domain ones (featbus.model.domain), then the error
-    assert list(table.columns[-5:]) == ["roi_found", "roi_box", "out_of_domain", "unlike_training", "error"]
+    # the ROI columns, then the out-of-domain ones (featbus.model.domain: the features' score, then the
+    # image statistics against the training images' profile and why an image gets no class), then the error
+    assert list(table.columns[-7:]) == ["roi_found", "roi_box", "out_of_domain", "unlike_training",
+                                        "image_statistics", "out_of_domain_reason", "error"]
     rois = roi_model.lesion_roi(files)
     assert table["roi_found"].tolist()[:4] == [r["found"] for r in rois]
     assert table["roi_box"].tolist()[:4] == [r["box"] for r in rois]

@@ -62,8 +62,10 @@ def add_parser(sub, parents) -> None:
     add_n_bootstrap(p, "with --labels: bootstrap resamples of patients behind the before/after intervals")
     add_task(p)
     p.add_argument("--force", action="store_true",
-                   help="adapt even when most images lie far from the model's training images (out_of_domain above "
-                        "2: another kind of image, such as mammograms for an ultrasound model; refused otherwise)")
+                   help="adapt even when most images are not the kind the model learnt from (photographs, "
+                        "mammograms for an ultrasound model: colour pictures, or unlike the training images both in "
+                        "their image statistics and in the model's features, as predict's out_of_domain_reason "
+                        "says; or out_of_domain above 2); refused otherwise")
     p.add_argument("--positive-share", metavar="S|estimate", default=None,
                    help="without --labels: the site's share of --positive (malignant) lesions the score alignment "
                         "assumes (default: the training images' own share; 'estimate': EM on the site's scores, "
@@ -128,6 +130,7 @@ def run(args) -> int:
         what, unit = f"{len(records)} unlabelled images", None
     # keras_too: adapting re-estimates the networks' statistics in Keras; TensorFlow's start-up lines stay hidden
     model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=True)
+    _check_kind_of_images(model, records, args.force)
     # the model's passes over the images run inside the adaptation (copied, re-estimated): the time is shown
     try:
         with command_progress(args, f"adapt {Path(args.model).name} to {len(records)} images"):
@@ -232,6 +235,28 @@ def _alignment_lines(info: dict) -> list[str]:
     if info.get("warning"):
         lines.append(f"warning: {info['warning']}")
     return lines
+
+
+def _check_kind_of_images(model, records, force: bool) -> None:
+    """Refuse images most of which are not the kind the model learnt from (its training-image
+    profile, :func:`featbus.model.domain.check_images`), unless --force; say how the images differ."""
+    from ..model.domain import check_images
+
+    if not isinstance(model.manifest.get("training_images"), dict):
+        return  # an older file: adapt's own check on out_of_domain stands alone
+    crops = model._crop(records)
+    ood = None if model.domain is None else model.domain.transform(np.asarray(model.features.transform(crops)))[:, 0]
+    check = check_images(model, records, crops, ood)
+    out = sum(bool(r) for r in check["reasons"])
+    if out * 2 > len(records) and not force:
+        from ..model.domain import which_and_why
+
+        names = [getattr(r, "path", None) or f"image {i}" for i, r in enumerate(records)]
+        raise CLIError(f"{out} of the {len(records)} images are not the kind of image the model learnt from, so "
+                       f"adapting to them would mean nothing (--force adapts anyway): "
+                       f"{which_and_why(check['reasons'], names)}")
+    for word in check["words"]:
+        print(f"data: {word}", file=sys.stderr)
 
 
 def _two_decision_lines(report: dict) -> list[str]:

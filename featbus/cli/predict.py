@@ -46,6 +46,10 @@ def add_parser(sub, parents) -> None:
                         "threshold on p(malignant) calls images malignant that are more probably benign, to find "
                         "more cancers; a model without one answers the most probable class); most-probable: the "
                         "class with the highest probability. The CSV's 'rule' column says which decided")
+    p.add_argument("--force", action="store_true",
+                   help="decide a class for out-of-domain images too: images that are not the kind the model "
+                        "learnt from (a photograph, a mammogram for an ultrasound model) get 'out of domain' in the "
+                        "predicted column and the reason in out_of_domain_reason otherwise")
     p.add_argument("--explain", metavar="DIR", default=None,
                    help="save an explanation overlay (PNG) per image into DIR")
     p.add_argument("--explain-method", choices=["auto", "occlusion", "gradcam"], default="auto",
@@ -84,8 +88,11 @@ def run(args) -> int:
     with warnings.catch_warnings():  # the skipped images are counted below and listed in the table
         warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
         with command_progress(args, f"predict {Path(args.model).name}", len(paths)) as bar:
-            table = counted(model.predict_table, bar)(paths, on_error=args.on_error, decision=args.decision)
+            table = counted(model.predict_table, bar)(paths, on_error=args.on_error, decision=args.decision,
+                                                                  force=args.force)
     print(_decision_line(model, args.decision), file=sys.stderr)
+    for line in _data_lines(table, args.force):
+        print(line, file=sys.stderr)
     if args.explain:
         from ..deploy.explain import explain_to_files
 
@@ -115,6 +122,22 @@ def run(args) -> int:
     # the CSV may be on stdout: what is said about it goes to stderr then
     print(_domain_line(model, table), file=sys.stdout if out is not None else sys.stderr)
     return 0
+
+
+def _data_lines(table, force: bool) -> list[str]:
+    """How the images differ from the model's training images, and what became of the
+    out-of-domain ones (the model's training-image profile; nothing when the file stores none)."""
+    if "out_of_domain_reason" not in table:
+        return ["note: this model file stores no profile of its training images (made before featbus stored one): "
+                "photographs, other modalities and lesion crops are not recognised; retrain it to get them"]
+    lines = [f"data: {w}" for w in table.attrs.get("data_words", [])]
+    n_out = int((table["out_of_domain_reason"] != "").sum())
+    if n_out:
+        lines.append(f"{n_out} out-of-domain image(s) " + (
+            "were given a class anyway (--force): their predictions mean nothing" if force else
+            "got no class: 'out of domain' in the predicted column, why in out_of_domain_reason (--force to "
+            "decide anyway)"))
+    return lines
 
 
 def _decision_line(model, decision: str) -> str:

@@ -78,7 +78,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io import data_notes
+from ..io import data_notes, load_item
 from ..metrics import (
     ECE_BINS,
     OperatingPoint,
@@ -836,13 +836,21 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
 
     groups = resolve_groups(records, getattr(data, "groups", None))  # featbus's one grouping policy
     reference = getattr(model, "domain", None)
-    if reference is not None and hasattr(model, "head"):
-        # the features once: the head's probabilities and the out-of-domain scores both read them
-        features = model.transform(records)
+    paths = list(getattr(data, "paths", None) or [getattr(r, "path", None) or f"image {i}"
+                                                    for i, r in enumerate(records)])
+    if hasattr(model, "head"):
+        # the crops and features once: the probabilities, the out-of-domain scores and the data's words read them
+        crops = model._crop(records)
+        features = np.asarray(model.features.transform(crops))
         proba = np.asarray(model.head.predict_proba(features), dtype=float)
         if hasattr(model, "aligned"):  # a site's score alignment (featbus adapt), applied as predict does
             proba = model.aligned(proba)
-        out_of_domain = reference.transform(features)[:, 0]
+        out_of_domain = None if reference is None else reference.transform(features)[:, 0]
+        keep = _kind_of_images(model, records, crops, out_of_domain, paths, notes)
+        if not keep.all():  # images not of the model's kind leave every figure
+            records, paths = [r for r, k in zip(records, keep) if k], [p for p, k in zip(paths, keep) if k]
+            y_true, groups, proba = y_true[keep], np.asarray(groups)[keep], proba[keep]
+            out_of_domain = None if out_of_domain is None else out_of_domain[keep]
     else:
         proba = np.asarray(model.predict_proba(records), dtype=float)
         out_of_domain = None
@@ -856,8 +864,6 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         in_domain["data"] = {k: manifest["data"].get(k) for k in ("n_images", "counts", "source")}
     # which images the model or a trained part of it saw: left out of every figure
     seen_notes, seen_images = overlap(model, records)
-    paths = list(getattr(data, "paths", None) or [getattr(r, "path", None) or f"image {i}"
-                                                    for i, r in enumerate(records)])
     return ExternalValidation.from_predictions(
         y_true, proba, classes=classes, positive=positive, groups=groups,
         operating_point=op if op and op.get("positive") in classes else None, seen_images=seen_images,
@@ -867,6 +873,23 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         data_description=str(getattr(data, "DESCR", "") or f"{len(records)} images"), in_domain=in_domain,
         out_of_domain=out_of_domain, seen=seen_notes, notes=notes + data_notes(data),
         promise=promise_of(model, manifest, positive, classes))
+
+
+def _kind_of_images(model, records, crops, out_of_domain, paths, notes: list) -> np.ndarray:
+    """Which images are the kind the model learnt from (:func:`featbus.model.domain.check_images`): the
+    words about the data join ``notes`` (lesion crops, sizes, unusual statistics), and the others are
+    named there as left out of every figure; none of the model's kind is an error."""
+    from ..model.domain import check_images, which_and_why
+
+    check = check_images(model, [load_item(r, i) for i, r in enumerate(records)], crops, out_of_domain)
+    notes.extend(check["words"])
+    keep = np.array([not r for r in check["reasons"]], dtype=bool)
+    if not keep.any():
+        raise ValueError(f"none of the {len(keep)} images is the kind of image the model learnt from: "
+                         f"{which_and_why(check['reasons'], paths)}")
+    if not keep.all():
+        notes.append(f"the {int((~keep).sum())} out-of-domain images above are left out of every figure below")
+    return keep
 
 
 def _case_folded(y_true: np.ndarray, classes: list[str]) -> tuple[np.ndarray, list[str]]:

@@ -39,6 +39,15 @@ and an image of another kind whose features happen to fall among the training im
 flagged. ``benchmarks/out_of_domain.py`` measures the rates on BUSI (held out, grouped),
 mini-MIAS mammograms and BUS-BRA (another hospital's ultrasound).
 
+**What the images are** (the second half of this module): the score above says *how far*, not
+*what*. :func:`training_profile` describes the training images without the model (size, the
+share of the frame the segmenter's lesion box covers, colour, seven :func:`image_statistics`
+with a Mahalanobis reference of their own), stored in the model file's manifest
+(``training_images``); :func:`kind_reasons` calls an image *out of domain* (no class) when it
+is a colour picture of a grey model, or unlike the training images both in its statistics and
+in the model's features; :func:`data_words` says in words how a set differs (lesion crops,
+sizes). ``benchmarks/out_of_domain.py --shipped`` measures both on the shipped ``breast-us``.
+
 References
 ----------
 Lee K, Lee K, Lee H, Shin J. *A simple unified framework for detecting out-of-distribution
@@ -53,6 +62,7 @@ Journal of Multivariate Analysis 88(2):365-411 (2004). https://doi.org/10.1016/S
 
 from __future__ import annotations
 
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -63,7 +73,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..compute.scaling import family_space
 
 __all__ = ["DomainReference", "manifest_entry", "score_columns", "flag_summary", "MAX_COMPONENTS", "MAX_NEIGHBORS",
-           "MIN_HELD_OUT"]
+           "MIN_HELD_OUT", "image_statistics", "colour_of", "describe_images", "training_profile", "profile_of",
+           "statistics_score", "kind_reasons", "check_images", "data_words", "which_and_why", "STATISTICS",
+           "COLOUR_LIMIT", "OUT_OF_DOMAIN"]
 
 #: Largest ``n_components`` a reference may keep (a model file holding more is refused).
 MAX_COMPONENTS = 256
@@ -588,3 +600,517 @@ def flag_summary(flags) -> str:
         return f"none of the {n} image{'s' if n != 1 else ''} looks unlike the training images"
     return (f"{k} of {n} image{'s' if n != 1 else ''} look{'s' if k == 1 else ''} unlike the training images "
             "(out_of_domain above 1): their predictions are extrapolations")
+
+
+# --------------------------------------------------------------------------- what the images look like
+#
+# The reference above lives in the model's features. What follows describes the *images* the model
+# learnt from with a few cheap statistics that need no model (their size, how much of the frame the
+# segmenter's lesion box covers, and eight image statistics), stored in the model file's manifest
+# (``training_images``), and compares new images with them in words: see "The data against what the
+# model knows" in docs/guide/external_validation.rst.
+
+#: The image statistics (:func:`image_statistics`), in their order.
+STATISTICS = ("dark_share", "tissue_mean", "tissue_entropy", "tissue_skewness", "speckle", "smooth_share",
+              "fine_texture")
+#: Their words.
+STATISTIC_WORDS = {"dark_share": "dark background", "tissue_mean": "mean brightness",
+                   "tissue_entropy": "histogram entropy", "tissue_skewness": "brightness skewness",
+                   "speckle": "speckle contrast", "smooth_share": "smooth regions",
+                   "fine_texture": "fine texture", "colour": "colour"}
+#: Longer side (pixels) every image is shrunk to before its statistics (never enlarged).
+STATISTICS_SIDE = 256
+#: Grey level (share of full scale) below which a pixel is background.
+DARK_LEVEL = 0.06
+#: Mean colour (``max - min`` of the RGB channels, share of full scale) from which an image is a
+#: colour picture: grey ultrasound frames have 0 (every image of the three shared sites), a
+#: coloured annotation or a Doppler box on a grey frame a few hundredths; the colour photographs
+#: of scikit-image's bundled data 0.15 to 0.45.
+COLOUR_LIMIT = 0.10
+#: Quantiles of the training images kept for each statistic, size and box share.
+PROFILE_QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
+#: Quantile of the training images' cross-fitted statistics distances the statistics threshold is.
+STATISTICS_QUANTILE = 0.99
+#: Words of the out-of-domain verdict that replaces a class (``predict_table``'s ``predicted``).
+OUT_OF_DOMAIN = "out of domain"
+
+
+def _grey01(image: np.ndarray) -> np.ndarray:
+    """A 2-D float image in [0, 1] whose longer side is at most :data:`STATISTICS_SIDE`."""
+    import cv2
+
+    g = np.asarray(image)
+    if g.ndim == 3:
+        g = g[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    g = g.astype(np.float64)
+    if np.issubdtype(np.asarray(image).dtype, np.integer):
+        top = 255.0 if np.asarray(image).dtype == np.uint8 else max(float(g.max()), 1.0)
+    else:
+        top = 1.0 if g.max() <= 1.0 else float(g.max())
+    g = np.clip(g / top, 0, 1)
+    h, w = g.shape
+    s = STATISTICS_SIDE / max(h, w)
+    if s < 1:
+        g = cv2.resize(g, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    return g
+
+
+def image_statistics(image: np.ndarray) -> dict[str, float]:
+    """Seven cheap statistics of one grey image, which tell ultrasound from other pictures.
+
+    The image is shrunk (area interpolation) so that its longer side is at most
+    :data:`STATISTICS_SIDE` pixels and scaled to [0, 1] (8-bit by 255, deeper images by their
+    maximum). Pixels below :data:`DARK_LEVEL` are background; the rest is *tissue*.
+
+    * ``dark_share``: the background's share of the image (the black frame around an
+      ultrasound sector, the film around a mammogram);
+    * ``tissue_mean``, ``tissue_entropy`` (bits, 32 bins) and ``tissue_skewness``: the tissue's
+      brightness histogram (speckle makes an ultrasound histogram right-skewed; a mammogram's
+      dense tissue and a document's paper make it left-skewed);
+    * ``speckle``: the median coefficient of variation (standard deviation / (mean + 0.02)) in
+      9 x 9 windows inside the tissue: speckle keeps every ultrasound window grainy;
+    * ``smooth_share``: the share of those windows whose coefficient is below 0.05 (smooth
+      regions: a photograph's sky, a mammogram's fat, paper);
+    * ``fine_texture``: the median absolute band-pass (Gaussian sigma 1 minus sigma 4) of the
+      tissue over its median brightness.
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w) or (h, w, 3)
+
+    Returns
+    -------
+    statistics : dict
+        :data:`STATISTICS` -> float.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.model.domain import image_statistics
+    >>> flat = np.full((64, 64), 128, np.uint8)
+    >>> s = image_statistics(flat)
+    >>> s["dark_share"], s["smooth_share"], round(s["tissue_mean"], 2)
+    (0.0, 1.0, 0.5)
+    """
+    from scipy import ndimage as ndi
+
+    g = _grey01(image)
+    tissue = g >= DARK_LEVEL
+    if tissue.sum() < 100:
+        tissue = np.ones_like(tissue)
+    t = g[tissue]
+    hist = np.histogram(t, bins=32, range=(0, 1))[0] / t.size
+    sd_t = float(t.std())
+    mu = ndi.uniform_filter(g, 9)
+    sd = np.sqrt(np.maximum(ndi.uniform_filter(g * g, 9) - mu * mu, 0))
+    cv = sd / (mu + 0.02)
+    inner = ndi.binary_erosion(tissue, iterations=4)
+    if inner.sum() < 50:
+        inner = tissue
+    band = ndi.gaussian_filter(g, 1.0) - ndi.gaussian_filter(g, 4.0)
+    return {"dark_share": float(1 - tissue.mean()) if tissue.size else 0.0,
+            "tissue_mean": float(t.mean()),
+            "tissue_entropy": float(-np.sum(hist[hist > 0] * np.log2(hist[hist > 0]))),
+            "tissue_skewness": float(((t - t.mean()) ** 3).mean() / sd_t ** 3) if sd_t > 1e-9 else 0.0,
+            "speckle": float(np.median(cv[inner])),
+            "smooth_share": float(np.mean(cv[inner] < 0.05)),
+            "fine_texture": float(np.median(np.abs(band[tissue])) / (np.median(t) + 0.02))}
+
+
+def colour_of(record) -> float:
+    """Mean colour of an image (``max - min`` of its RGB channels, share of full scale): read
+    again from the record's file, since featbus reads images as grey; 0 for a grey file, NaN
+    when there is no file to read (an array).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus import ImageRecord
+    >>> from featbus.model.domain import colour_of
+    >>> colour_of(ImageRecord(np.zeros((8, 8), np.uint8)))
+    nan
+    """
+    path = getattr(record, "path", None)
+    if not path or not os.path.isfile(str(path)):
+        return float("nan")
+    from ..io import read_image
+
+    try:
+        image = read_image(path, mode="unchanged")
+    except Exception:  # noqa: BLE001 - the image was read as grey before: colour unknown, not an error
+        return float("nan")
+    if image.ndim != 3 or image.shape[-1] < 3:
+        return 0.0
+    rgb = image[..., :3].astype(np.float64)
+    top = 255.0 if image.dtype == np.uint8 else max(float(rgb.max()), 1.0)
+    return float(np.mean(rgb.max(-1) - rgb.min(-1)) / top)
+
+
+def _transformed(S: np.ndarray) -> np.ndarray:
+    """The statistics on the scale their Mahalanobis distance is taken on (shares as logits,
+    contrasts as logarithms)."""
+    S = np.asarray(S, dtype=np.float64)
+    out = S.copy()
+    for j, name in enumerate(STATISTICS):
+        v = S[:, j]
+        if name == "dark_share":
+            out[:, j] = np.log((v + 0.01) / (1.01 - v))
+        elif name == "smooth_share":
+            out[:, j] = np.log((v + 0.02) / (1.02 - v))
+        elif name in ("speckle", "fine_texture"):
+            out[:, j] = np.log(v + 0.01)
+    return out
+
+
+def _mahalanobis(T: np.ndarray, location, precision) -> np.ndarray:
+    D = T - np.asarray(location)
+    return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", D, np.asarray(precision), D), 0))
+
+
+def _quantiles(v) -> list[float] | None:
+    v = np.asarray(v, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return [float(q) for q in np.quantile(v, PROFILE_QUANTILES)] if v.size else None
+
+
+def _box_share(crop, image_shape) -> float:
+    """The share of the image the lesion box covers (NaN when the segmenter found no lesion)."""
+    meta = getattr(crop, "meta", None) or {}
+    if not meta.get("roi_found") or "roi_box" not in meta:
+        return float("nan")
+    r0, r1, c0, c1 = (int(b) for b in meta["roi_box"])
+    return float((r1 - r0) * (c1 - c0) / max(image_shape[0] * image_shape[1], 1))
+
+
+def describe_images(records, crops=None) -> dict[str, np.ndarray]:
+    """What :func:`training_profile` and :func:`check_images` read of each image: its height and
+    width, the share of it the lesion box covers (``crops``: the model's lesion crops of these
+    images, records with ``meta["roi_box"]``; NaN without a lesion or a segmenter), its colour
+    (:func:`colour_of`) and its :func:`image_statistics` (``statistics``, columns
+    :data:`STATISTICS`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.model.domain import describe_images
+    >>> d = describe_images([np.full((40, 60), 90, np.uint8)])
+    >>> d["height"].tolist(), d["width"].tolist(), d["statistics"].shape
+    ([40.0], [60.0], (1, 7))
+    """
+    from ..io import load_item
+
+    recs = [load_item(r, i) for i, r in enumerate(records)]
+    shapes = [r.image.shape[:2] for r in recs]
+    shares = (np.full(len(recs), np.nan) if crops is None
+              else np.array([_box_share(c, s) for c, s in zip(crops, shapes)], dtype=np.float64))
+    return {"height": np.array([s[0] for s in shapes], dtype=np.float64),
+            "width": np.array([s[1] for s in shapes], dtype=np.float64),
+            "box_share": shares,
+            "colour": np.array([colour_of(r) for r in recs], dtype=np.float64),
+            "statistics": np.array([[image_statistics(r.image)[k] for k in STATISTICS] for r in recs],
+                                   dtype=np.float64).reshape(len(recs), len(STATISTICS))}
+
+
+def training_profile(records, crops=None, groups=None, *, random_state=0, n_splits: int = 5) -> dict:
+    """What a model's training images looked like, as a model file's manifest stores it
+    (``training_images``; JSON values).
+
+    Parameters
+    ----------
+    records : sequence of ImageRecord, arrays or paths
+        The training images as read (before any preprocessing).
+    crops : sequence of ImageRecord, optional
+        The model's lesion crops of them (``meta["roi_box"]``, ``meta["roi_found"]``), boxes in
+        the images as given to the segmenter.
+    groups : array-like, optional
+        Near-duplicate groups or patients: kept whole by the folds of the cross-fitted threshold.
+    random_state : int, default=0
+    n_splits : int, default=5
+
+    Returns
+    -------
+    profile : dict
+        ``n_images``; ``height``, ``width`` and ``box_share`` as the training images'
+        :data:`PROFILE_QUANTILES` (``box_share`` among images where a lesion was found, with
+        ``n_box``), ``colour`` (quantiles); ``statistics``: ``names``, each one's quantiles,
+        and the reference of the statistics distance: the Ledoit-Wolf ``location`` and
+        ``precision`` of the transformed statistics and the ``threshold``, the
+        :data:`STATISTICS_QUANTILE` quantile of the training images' cross-fitted distances.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.model.domain import training_profile
+    >>> rng = np.random.default_rng(0)
+    >>> images = [(rng.random((48, 64)) * 200).astype(np.uint8) for _ in range(20)]
+    >>> p = training_profile(images)
+    >>> p["n_images"], p["height"][3], len(p["statistics"]["location"])
+    (20, 48.0, 7)
+    """
+    return profile_of(describe_images(records, crops), groups, random_state=random_state, n_splits=n_splits)
+
+
+def profile_of(d: dict, groups=None, *, random_state=0, n_splits: int = 5) -> dict:
+    """:func:`training_profile` of images already described (:func:`describe_images`)."""
+    from sklearn.covariance import LedoitWolf
+    from sklearn.model_selection import GroupKFold, KFold
+
+    n = len(d["height"])
+    if n < 10:
+        raise ValueError(f"a training-image profile needs at least 10 images, got {n}")
+    T = _transformed(d["statistics"])
+    lw = LedoitWolf().fit(T)
+    oof = np.empty(n)
+    if groups is None or np.unique(np.asarray(groups)).size < 2:
+        splits = KFold(min(n_splits, n), shuffle=True, random_state=random_state).split(T)
+    else:
+        g = np.asarray(groups)
+        splits = GroupKFold(min(n_splits, np.unique(g).size), shuffle=True,
+                            random_state=random_state).split(T, groups=g)
+    for train, test in splits:
+        fold = LedoitWolf().fit(T[train])
+        oof[test] = _mahalanobis(T[test], fold.location_, fold.precision_)
+    found = d["box_share"][np.isfinite(d["box_share"])]
+    return {"n_images": int(n), "quantiles": list(PROFILE_QUANTILES),
+            "height": _quantiles(d["height"]), "width": _quantiles(d["width"]),
+            "box_share": _quantiles(found), "n_box": int(found.size), "colour": _quantiles(d["colour"]),
+            "statistics": {"names": list(STATISTICS),
+                           "quantiles": {k: _quantiles(d["statistics"][:, j]) for j, k in enumerate(STATISTICS)},
+                           "location": [float(v) for v in lw.location_],
+                           "precision": [[float(v) for v in row] for row in lw.precision_],
+                           "threshold": float(np.quantile(oof, STATISTICS_QUANTILE)),
+                           "about": (f"Mahalanobis distance (Ledoit-Wolf) of {len(STATISTICS)} image statistics; "
+                                     f"threshold: the {STATISTICS_QUANTILE:g} quantile of the training images' "
+                                     f"cross-fitted distances")}}
+
+
+def statistics_score(profile: dict, statistics: np.ndarray) -> np.ndarray:
+    """Distance of each image's statistics from the training images', over the profile's
+    threshold (above 1: unlike them; see :func:`training_profile`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.model.domain import training_profile, statistics_score, describe_images
+    >>> rng = np.random.default_rng(0)
+    >>> p = training_profile([(rng.random((48, 64)) * 200).astype(np.uint8) for _ in range(30)])
+    >>> far = describe_images([np.full((48, 64), 250, np.uint8)])["statistics"]
+    >>> bool(statistics_score(p, far)[0] > 1)
+    True
+    """
+    st = profile["statistics"]
+    if list(st["names"]) != list(STATISTICS):
+        raise ValueError(f"the profile's image statistics are {st['names']}, this featbus computes {list(STATISTICS)}")
+    return _mahalanobis(_transformed(statistics), st["location"], st["precision"]) / float(st["threshold"])
+
+
+def _format(name: str, v: float) -> str:
+    return f"{100 * v:.0f} %" if name in ("dark_share", "smooth_share") else f"{v:.2f}"
+
+
+def _unusual(profile: dict, row: np.ndarray, shown: int = 2, *, keys: bool = False) -> list[str]:
+    """The statistics of one image outside the training images' 1st-99th percentiles, the
+    farthest first (in interquartile ranges), as words (``keys``: their names)."""
+    qs = profile["statistics"]["quantiles"]
+    i01, i25, i75, i99 = (PROFILE_QUANTILES.index(q) for q in (0.01, 0.25, 0.75, 0.99))
+    far = []
+    for j, name in enumerate(STATISTICS):
+        q = qs[name]
+        lo, hi, iqr = q[i01], q[i99], max(q[i75] - q[i25], 1e-6)
+        beyond = (lo - row[j]) / iqr if row[j] < lo else (row[j] - hi) / iqr if row[j] > hi else 0.0
+        if beyond > 0:
+            far.append((beyond, STATISTIC_WORDS[name] if keys else
+                        f"{STATISTIC_WORDS[name]} {_format(name, row[j])}, training {_format(name, lo)} to "
+                        f"{_format(name, hi)}"))
+    return [w for _, w in sorted(far, reverse=True)[:shown]]
+
+
+def kind_reasons(profile: dict | None, described: dict, out_of_domain=None) -> tuple[np.ndarray, list[str]]:
+    """Which images are not the kind of image the model learnt from, and why.
+
+    An image is *out of domain* (it gets no class) when
+
+    * it is a colour picture (mean colour at least :data:`COLOUR_LIMIT`) and the training
+      images are grey (their 99th percentile below half of it), or
+    * it is unlike the training images **both** in its image statistics
+      (:func:`statistics_score` above 1) **and** in the model's own features
+      (``out_of_domain`` above 1, :class:`DomainReference`); a model without a feature reference
+      needs the statistics score above 2 (:data:`featbus.workflows.adaptation.FAR_OUT_OF_DOMAIN`'s value).
+
+    Each test alone flags about 1 % of new images like the training ones (each threshold is the
+    0.99 quantile of cross-fitted training distances) and more of another scanner's; both
+    together are what another modality, a photograph or a document does
+    (``benchmarks/out_of_domain.py --shipped`` measures the rates).
+
+    Parameters
+    ----------
+    profile : dict or None
+        The model's ``training_images`` (:func:`training_profile`); ``None``: nothing is flagged.
+    described : dict
+        :func:`describe_images` of the images.
+    out_of_domain : array-like of shape (n_images,), optional
+        The model's feature-space scores of the images.
+
+    Returns
+    -------
+    score : ndarray of shape (n_images,)
+        :func:`statistics_score` (NaN without a profile).
+    reasons : list of str
+        ``""`` for an image of the model's kind, else why not, in words.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.model.domain import describe_images, kind_reasons, training_profile
+    >>> rng = np.random.default_rng(0)
+    >>> p = training_profile([(rng.random((48, 64)) * 200).astype(np.uint8) for _ in range(30)])
+    >>> score, why = kind_reasons(p, describe_images([np.full((48, 64), 250, np.uint8)]), [3.0])
+    >>> why[0].split(":")[0]
+    'not the kind of image the model learnt from'
+    """
+    n = len(described["height"])
+    if profile is None or not isinstance(profile.get("statistics"), dict):
+        return np.full(n, np.nan), [""] * n
+    score = statistics_score(profile, described["statistics"])
+    ood = None if out_of_domain is None else np.asarray(out_of_domain, dtype=np.float64)
+    grey = (profile.get("colour") or [0.0])[-1] < COLOUR_LIMIT / 2
+    reasons = []
+    for i in range(n):
+        c = described["colour"][i]
+        if grey and np.isfinite(c) and c >= COLOUR_LIMIT:
+            reasons.append(f"a colour picture (mean colour {c:.2f}; the model's training images are grey)")
+            continue
+        f = None if ood is None or not np.isfinite(ood[i]) else float(ood[i])
+        if score[i] > 1 and (f > 1 if f is not None else score[i] > 2):
+            said = "".join(f"; {w}" for w in _unusual(profile, described["statistics"][i]))
+            reasons.append("not the kind of image the model learnt from: unlike its training images in image "
+                           f"statistics ({score[i]:.1f} times the threshold{said})"
+                           + (f" and in the model's features (out_of_domain {f:.2f})" if f is not None else ""))
+        else:
+            reasons.append("")
+    return score, reasons
+
+
+def check_images(model, records, crops=None, out_of_domain=None) -> dict | None:
+    """The images against the model's ``training_images`` profile: :func:`describe_images`,
+    :func:`kind_reasons` and :func:`data_words` in one call (``None`` when the model file
+    stores no profile: made before featbus stored one).
+
+    Parameters
+    ----------
+    model : FeatbusModel
+    records : sequence of ImageRecord
+        The images as read (before the model's preprocessing).
+    crops : sequence of ImageRecord, optional
+        The model's lesion crops of them (a model with a segmenter).
+    out_of_domain : array-like, optional
+        The model's feature-space scores of them (:class:`DomainReference`).
+
+    Returns
+    -------
+    check : dict or None
+        ``described``, ``statistics`` (score, above 1 unlike the training images), ``reasons``
+        (``""`` or why the image is out of domain) and ``words`` (sentences about the set).
+    """
+    profile = (getattr(model, "manifest", None) or {}).get("training_images")
+    if not isinstance(profile, dict):
+        return None
+    described = describe_images(records, crops if getattr(model, "roi", None) is not None else None)
+    score, reasons = kind_reasons(profile, described, out_of_domain)
+    return {"described": described, "statistics": score, "reasons": reasons,
+            "words": data_words(profile, described, score, reasons,
+                                [getattr(r, "path", None) or f"image {i}" for i, r in enumerate(records)])}
+
+
+def which_and_why(reasons, names) -> str:
+    """The out-of-domain images named (the first five) and the first one's reason, in words.
+
+    Examples
+    --------
+    >>> from featbus.model.domain import which_and_why
+    >>> which_and_why(["", "a colour picture (...)"], ["a/x.png", "a/cat.png"])
+    'cat.png; the first: a colour picture (...)'
+    """
+    out = [i for i, r in enumerate(reasons) if r]
+    if not out:
+        return ""
+    shown = ", ".join(os.path.basename(str(names[i])) for i in out[:5]) + (" ..." if len(out) > 5 else "")
+    return f"{shown}; the first: {reasons[out[0]].removeprefix('not the kind of image the model learnt from: ')}"
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.0f} %"
+
+
+def data_words(profile: dict, described: dict, score, reasons, names=None) -> list[str]:
+    """Sentences on how a set of images differs from the model's training images.
+
+    * **framing**: when the median share of the image that the segmenter's lesion box covers
+      (images where it found a lesion) is above the training images' 90th percentile, the images
+      are framed more tightly than nine in ten training images: *lesion crops* when that median
+      is at least a half; below their 10th percentile, the lesions fill less of the frame;
+    * **size**: a median height or width outside the training images' 1st-99th percentiles;
+    * **image statistics**: when more than 10 % of the images score above 1 (about 1 % of images
+      like the training ones do), with the statistics most often outside the training range;
+    * **out of domain**: the images :func:`kind_reasons` gives no class, named.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.model.domain import data_words, describe_images, kind_reasons, training_profile
+    >>> rng = np.random.default_rng(0)
+    >>> p = training_profile([(rng.random((48, 64)) * 200).astype(np.uint8) for _ in range(30)])
+    >>> d = describe_images([(rng.random((480, 640)) * 200).astype(np.uint8)])
+    >>> s, why = kind_reasons(p, d, [0.5])  # like the training images in the model's features
+    >>> data_words(p, d, s, why)[0]
+    'these images are larger than the training images: 480 x 640 px on median (training: 48 x 64 px on median)'
+    """
+    qs = list(profile.get("quantiles") or PROFILE_QUANTILES)
+    i10, i50, i90, i01, i99 = (qs.index(q) for q in (0.1, 0.5, 0.9, 0.01, 0.99))
+    n = len(described["height"])
+    names = names or [f"image {i}" for i in range(n)]
+    words = []
+    out = [i for i, r in enumerate(reasons) if r]
+    if out:
+        words.append(f"{len(out)} of {n} images are not the kind of image the model learnt from (out of domain, "
+                     f"given no class): {which_and_why(reasons, names)}")
+    keep = np.array([not r for r in reasons], dtype=bool)
+    if not keep.any():
+        return words
+    # the rest of the words describe the images of the model's kind
+    described = {k: np.asarray(v)[keep] for k, v in described.items()}
+    score, n = np.asarray(score, dtype=np.float64)[keep], int(keep.sum())
+    of = "" if keep.all() else f" (the {n} of the model's kind)"
+    h, w = float(np.median(described["height"])), float(np.median(described["width"]))
+    H, W = profile.get("height"), profile.get("width")
+    if H and W:
+        big = h > H[i99] or w > W[i99]
+        small = h < H[i01] or w < W[i01]
+        if big or small:
+            words.append(f"these images{of} are {'larger' if big else 'smaller'} than the training images: {h:.0f} x "
+                         f"{w:.0f} px on median (training: {H[i50]:.0f} x {W[i50]:.0f} px on median)")
+    share = described["box_share"][np.isfinite(described["box_share"])]
+    B = profile.get("box_share")
+    if B and share.size:
+        med = float(np.median(share))
+        tail = (f"the lesion box covers {_pct(med)} of the image on median ({share.size} of {n} images with a "
+                f"lesion found), {_pct(B[i50])} in the model's training frames (9 in 10 of them below {_pct(B[i90])})")
+        if med > B[i90] and med >= 0.5:
+            words.append(f"these{of} look like lesion crops: {tail}; the model learnt whole frames, where the lesion "
+                         "is a small part, so its figures here are not the ones it promises")
+        elif med > B[i90]:
+            words.append(f"these images are framed more tightly on the lesion than the model's training frames: {tail}")
+        elif med < B[i10]:
+            words.append(f"the lesions fill less of these images than of the model's training frames: {tail}")
+    unusual = np.isfinite(score) & (score > 1)
+    if n and unusual.mean() > 0.1:
+        counts: dict[str, int] = {}
+        for i in np.flatnonzero(unusual):
+            for key in _unusual(profile, described["statistics"][i], shown=1, keys=True):
+                counts[key] = counts.get(key, 0) + 1
+        most = ", ".join(k for k, _ in sorted(counts.items(), key=lambda kv: -kv[1])[:2])
+        kind = " of the model's kind" if of else ""
+        words.append(f"{int(unusual.sum())} of the {n} images{kind} differ from the training images in their image "
+                     "statistics (score above 1; about 1 in 100 images like the training ones does)"
+                     + (f", most often in {most}" if most else ""))
+    return words

@@ -322,7 +322,8 @@ class FeatbusModel:
         op = self.manifest.get("operating_point")
         return OperatingPoint.from_record(op) if op else None
 
-    def predict_table(self, images, *, on_error: str = "raise", decision: str = "operating-point"):
+    def predict_table(self, images, *, on_error: str = "raise", decision: str = "operating-point",
+                      force: bool = False):
         """One row per image: ``image``, ``predicted``, ``rule``, ``p_<class>`` columns and ``error``.
 
         ``predicted`` is decided by the rule in ``rule`` (:meth:`decision_rule`): the model
@@ -342,7 +343,13 @@ class FeatbusModel:
         A model with a segmenter adds ``roi_found`` (whether a lesion was found; if not, the whole image was used)
         and ``roi_box`` (``(row0, row1, col0, col1)`` of the crop in the image), from the same segmenter pass as the
         prediction. A model with a :attr:`domain` adds ``out_of_domain`` and ``unlike_training``: how unlike the
-        training images an image is (:mod:`featbus.model.domain`).
+        training images an image is (:mod:`featbus.model.domain`). A model whose file stores its
+        training images' profile (``manifest["training_images"]``) adds ``image_statistics`` (above 1:
+        unlike them) and ``out_of_domain_reason``: an image that is not the kind the model learnt
+        from (:func:`featbus.model.domain.kind_reasons`: a photograph, a mammogram for an ultrasound
+        model) gets ``predicted`` ``"out of domain"`` and the reason there, unless ``force``;
+        ``table.attrs["data_words"]`` says how the images differ from the training images
+        (:func:`featbus.model.domain.data_words`).
 
         Parameters
         ----------
@@ -352,6 +359,9 @@ class FeatbusModel:
             the reason in ``error`` (also warned, so it is never silent).
         decision : {"operating-point", "most-probable"}, default="operating-point"
             Decide at the stored operating point (:meth:`decide`), or answer the most probable class.
+        force : bool, default=False
+            Decide a class for out-of-domain images too (``out_of_domain_reason`` still says why
+            they are).
 
         Returns
         -------
@@ -403,6 +413,20 @@ class FeatbusModel:
         if self.roi is not None:  # empty for unreadable images
             table = table.assign(roi_found=roi_found, roi_box=roi_box)
         table = table.assign(**score_columns(self.domain, feats, kept, n))  # none without a reference
+        if isinstance(self.manifest.get("training_images"), dict):  # the images against the training images'
+            from .domain import OUT_OF_DOMAIN, check_images
+
+            stat, why = np.full(n, np.nan), np.full(n, "", dtype=object)
+            if records:
+                ood = table["out_of_domain"].to_numpy(float)[kept] if "out_of_domain" in table else None
+                check = check_images(self, records, crops if self.roi is not None else None, ood)
+                stat[kept], why[kept] = check["statistics"], check["reasons"]
+            table["image_statistics"], table["out_of_domain_reason"] = stat, why
+            table.attrs["data_words"] = check["words"] if records else []
+            if not force:
+                out = why != ""
+                table.loc[out, "predicted"] = OUT_OF_DOMAIN
+                table.loc[out, "rule"] = "no class: out of domain (force=True, predict --force, decides anyway)"
         table["error"] = error
         return table
 

@@ -895,6 +895,8 @@ def _provenance(run: _Run) -> None:
                 "saw the test folds' masks" if seg_info["trained_on_training_images"] is True
                 else "may have seen the test folds' masks"))
     _note_seen_images(run.union, run.records, manifest, run.report)
+    _store_training_images(manifest, run.records, run.inputs if run.roi is not None else None, run.groups,
+                           run.random_state)
     domain = _domain_reference(run.X, run.columns, run.groups, run.random_state, manifest)
     run.model = FeatbusModel(run.union, run.head, manifest, run.roi, run.preprocess, domain)
     run.model.cv_report, run.model.site_cv_report = run.report, run.site_report
@@ -1185,6 +1187,18 @@ def _site_cv_entry(site_report) -> dict:
                      "class"}
 
 
+def _store_training_images(manifest, records, crops, groups, random_state) -> None:
+    """The manifest's ``training_images``: what the training images looked like (size, the share
+    of the frame the lesion box covers, image statistics: :func:`featbus.model.domain.training_profile`),
+    which validate, predict and adapt compare new images with; a note when it cannot be made."""
+    from ..model.domain import training_profile
+
+    try:
+        manifest["training_images"] = training_profile(records, crops, groups, random_state=random_state)
+    except ValueError as exc:
+        manifest.setdefault("notes", []).append(f"no training-image profile: {exc}")
+
+
 def _domain_reference(X, columns, groups, random_state, manifest):
     """The training images' out-of-domain reference in the classifier's feature space (families
     weighted as the head weighs them), described in the manifest's ``domain`` entry; ``None``
@@ -1298,6 +1312,7 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
                           if chose else "they chose nothing (the epochs decided), so the figure is a held-out one; ")
                        + "the final networks were trained on the other images only")
     _note_seen_images(net, records, manifest, report if val.size else None)
+    _store_training_images(manifest, records, inputs if roi is not None else None, groups, random_state)
     domain = _network_domain(net, inputs, groups, random_state, manifest)
     model = FeatbusModel(union, head, manifest, roi, preprocess, domain)
     model.cv_report, model.site_cv_report = (report if val.size else None), site_report
