@@ -82,7 +82,7 @@ def main(argv=None) -> None:
     p.add_argument("--sites", default=",".join(SITES))
     p.add_argument("--hold-out", default=None, help="the site the segmenter was trained without")
     p.add_argument("--crops-per-site", type=int, default=400)
-    p.add_argument("--epochs", type=int, default=2, help="passes over the training lesion images")
+    p.add_argument("--epochs", type=int, default=1, help="passes over the training images (each batch half crops)")
     p.add_argument("--learning-rate", type=float, default=3e-4)
     p.add_argument("--max-time", type=float, default=None, help="seconds of training at most")
     p.add_argument("--marks", type=float, default=0.5, help="share of negative crops with painted calipers")
