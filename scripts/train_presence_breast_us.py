@@ -47,7 +47,7 @@ SITES = {"busi": DATA / "busi" / "Dataset_BUSI_with_GT", "bus-bra": DATA / "bus-
 BOXES = {"min_fraction": 0.4, "max_fraction": 0.9, "margin": 0.05, "aspect_jitter": 0.2}
 
 
-def site_balanced_crops(records, sites, n_per_site: int, size: int, rng) -> tuple[np.ndarray, dict]:
+def site_balanced_crops(records, sites, n_per_site: int, size: int, rng, boxes=None) -> tuple[np.ndarray, dict]:
     """``n_per_site`` lesion-free crops of each site's lesion images (round robin over its images in
     a random order), resized to ``size`` squared as the network sees a frame. Returns the crops
     ``(n, size, size, 1)`` in [0, 1] and the count per site."""
@@ -66,7 +66,7 @@ def site_balanced_crops(records, sites, n_per_site: int, size: int, rng) -> tupl
                 if got >= n_per_site:
                     break
                 rec = records[i]
-                crops = lesion_free_crops(rec.image, rec.mask, 1, random_state=rng, **BOXES)
+                crops = lesion_free_crops(rec.image, rec.mask, 1, random_state=rng, **(boxes or BOXES))
                 if crops:
                     out.append(resize_to(to_float(crops[0]), (size, size), cv2.INTER_AREA))
                     got += 1
@@ -86,8 +86,13 @@ def main(argv=None) -> None:
     p.add_argument("--learning-rate", type=float, default=3e-4)
     p.add_argument("--max-time", type=float, default=None, help="seconds of training at most")
     p.add_argument("--marks", type=float, default=0.5, help="share of negative crops with painted calipers")
+    p.add_argument("--min-fraction", type=float, default=BOXES["min_fraction"],
+                   help="smallest share of each side of the frame a crop keeps")
+    p.add_argument("--max-fraction", type=float, default=BOXES["max_fraction"],
+                   help="largest share of each side of the frame a crop keeps")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    boxes = {**BOXES, "min_fraction": args.min_fraction, "max_fraction": args.max_fraction}
 
     from featbus import UNetSegmenter, combine_sites, load_data
     from featbus.networks.augmentation import augment_pair, draw_marks
@@ -113,7 +118,7 @@ def main(argv=None) -> None:
     t0, c0 = time.time(), time.process_time()
     xs, ys, _ = seg._prepare(records, None)
     s = int(seg.input_size)
-    neg, counts = site_balanced_crops(records, sites, args.crops_per_site, s, rng)
+    neg, counts = site_balanced_crops(records, sites, args.crops_per_site, s, rng, boxes)
     print(f"fine-tuning on {len(xs)} training images of {', '.join(names)} ({int(ys.any(axis=(1, 2, 3)).sum())} "
           f"with a lesion) and {len(neg)} lesion-free crops {counts}", flush=True)
 
@@ -152,7 +157,7 @@ def main(argv=None) -> None:
     out = Path(args.output)
     seg.save(out)
     card = {"segmenter": str(Path(args.segmenter).name), "sites": names, "hold_out": args.hold_out,
-            "n_training_images": int(len(xs)), "crops": counts, "boxes": BOXES, "marks": args.marks,
+            "n_training_images": int(len(xs)), "crops": counts, "boxes": boxes, "marks": args.marks,
             "epochs_run": len(history["epochs"]), "stopped": history["stopped"],
             "loss": [e["loss"] for e in history["epochs"]], "learning_rate": args.learning_rate,
             "seed": args.seed, "wall_minutes": round(wall / 60, 1), "cpu_minutes": round(cpu / 60, 1),
