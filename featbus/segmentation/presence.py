@@ -37,7 +37,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["MIN_IMAGES", "FEATURES", "presence_features", "fit_presence", "presence_probability"]
+__all__ = ["MIN_IMAGES", "FEATURES", "POOLINGS", "pool_map", "pooled_scores", "presence_features", "fit_presence",
+           "presence_probability"]
 
 #: Fewest validation images of each kind (with a lesion, without) to fit the decision on.
 MIN_IMAGES = 5
@@ -46,6 +47,95 @@ MIN_IMAGES = 5
 FEATURES = ("logit of the highest pixel probability", "log of the share of the image above the threshold")
 
 _EPS = 1e-4  # keeps both logarithms finite (probabilities stored in steps of 1/255 reach 0 and 1)
+
+#: The image-level scores :func:`pool_map` pools from a lesion-probability map: ``"max"`` the
+#: highest pixel (the score of a segmenter without a fitted decision); ``"top1"`` / ``"top5"``
+#: the mean of the highest 1 % / 5 % of the pixels; ``"blob_mean"`` the mean probability of the
+#: lesion candidate (8-connected region at or above the pixel threshold) of the largest
+#: probability mass; ``"blob_mass"`` that candidate's probability mass as a share of the image.
+POOLINGS = ("max", "top1", "top5", "blob_mean", "blob_mass")
+
+_TOP = {"top1": 0.01, "top5": 0.05}
+
+
+def _largest_candidate(m: np.ndarray, threshold: float) -> np.ndarray | None:
+    """The pixels of the 8-connected region of ``m >= threshold`` whose probabilities sum highest."""
+    from scipy import ndimage as ndi
+
+    labels, n = ndi.label(m >= threshold, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return None
+    mass = ndi.sum_labels(m, labels, index=np.arange(1, n + 1))
+    return labels == int(np.argmax(mass)) + 1
+
+
+def pool_map(prob_map: np.ndarray, pooling: str = "max", *, threshold: float = 0.5) -> float:
+    """One image-level lesion score pooled from a lesion-probability map (:data:`POOLINGS`).
+
+    A U-Net trained almost only on lesion images puts a confident pixel somewhere in most
+    normal scans, so the highest pixel says little about whether the image holds a lesion;
+    detection work pools over a region instead: the mean of the top pixels, or the score of
+    the strongest lesion candidate, weighted by its size.
+
+    Parameters
+    ----------
+    prob_map : ndarray
+        Per-pixel lesion probabilities in ``[0, 1]`` (any size, at least one pixel).
+    pooling : str, default="max"
+        One of :data:`POOLINGS`.
+    threshold : float, default=0.5
+        The pixel threshold that makes a lesion candidate (``"blob_mean"``, ``"blob_mass"``);
+        the segmenter's own ``threshold``.
+
+    Returns
+    -------
+    score : float
+        In ``[0, 1]``; higher means more likely a lesion. Without a candidate, ``"blob_mean"``
+        is the highest pixel (below ``threshold``) and ``"blob_mass"`` the highest pixel's share
+        of the image, so that images without one still rank among themselves.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> speck = np.zeros((100, 100)); speck[50, 50] = 0.95           # one confident pixel
+    >>> blob = np.zeros((100, 100)); blob[30:60, 30:60] = 0.8         # a lesion-sized region
+    >>> [round(pool_map(m, "max"), 3) for m in (speck, blob)]
+    [0.95, 0.8]
+    >>> [round(pool_map(m, "top1"), 4) for m in (speck, blob)]
+    [0.0095, 0.8]
+    >>> [round(pool_map(m, "blob_mass", threshold=0.4), 4) for m in (speck, blob)]
+    [0.0001, 0.072]
+    """
+    if pooling not in POOLINGS:
+        from .._registry import did_you_mean
+
+        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}"
+                         f"{did_you_mean(str(pooling), POOLINGS)}")
+    m = np.asarray(prob_map, dtype=np.float64)
+    if m.size == 0:
+        raise ValueError("pool_map: the probability map is empty")
+    if pooling == "max":
+        return float(m.max())
+    if pooling in _TOP:
+        flat = m.ravel()
+        k = max(1, int(np.ceil(_TOP[pooling] * flat.size)))
+        return float(np.mean(np.partition(flat, flat.size - k)[flat.size - k:]))
+    region = _largest_candidate(m, float(threshold))
+    if region is None:
+        top = float(m.max())
+        return top if pooling == "blob_mean" else top / m.size
+    values = m[region]
+    return float(values.mean()) if pooling == "blob_mean" else float(values.sum() / m.size)
+
+
+def pooled_scores(maps: Sequence[np.ndarray], pooling: str = "max", *, threshold: float = 0.5) -> np.ndarray:
+    """:func:`pool_map` of every map.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_images,)
+    """
+    return np.array([pool_map(m, pooling, threshold=threshold) for m in maps], dtype=float)
 
 
 def presence_features(maps: Sequence[np.ndarray], threshold: float) -> np.ndarray:
