@@ -96,11 +96,13 @@ def test_seen_images_are_named_and_left_out_of_the_verdict(files, capsys):
     a, b, data = files
     result = compare_models([str(a), str(b)], data, n_bootstrap=N_BOOT)
     assert [result.n_seen(m) for m in (0, 1)] == [8, 8]
-    assert result.unseen[1]["n_images"] == 40  # the verdict reads the 40 images neither saw
+    # the verdict reads the images neither saw: the 40 test phantoms, less any a model judged not of its kind
+    n_unseen = len(result.y_true) - 8
+    assert 35 <= n_unseen <= 40 and result.unseen[1]["n_images"] == n_unseen
     text = result.summary()
     diff_line = next(line for line in text.splitlines() if "on every image:" in line)
     assert "(seen: " in diff_line and "optimistic" in diff_line  # said on the same line
-    assert "the 40 images neither model trained on" in result.verdict[0]
+    assert f"the {n_unseen} images neither model trained on" in result.verdict[0]
     assert "seen (0).png" in text or "seen (" in text  # the images are named
     doc = result.to_dict()
     assert len(doc["models"][0]["seen"]["images"]) == 8
@@ -133,7 +135,7 @@ def test_cli_compare_writes_json_and_png(files, tmp_path, capsys):
     assert [m["name"] for m in doc["models"]] == ["a.featbus", "b.featbus"]
     assert set(doc["models"][0]) >= {"auc", "sensitivity", "specificity", "decided_by", "seen"}
     assert set(doc["differences"][0]["figures"]) == set(FIGURES)
-    assert doc["differences"][0]["unseen"]["n_images"] == 40
+    assert doc["differences"][0]["unseen"]["n_images"] == doc["data"]["n_images"] - 8 >= 35
     assert doc["bootstrap"]["paired"] is True and doc["bootstrap"]["resamples"] == N_BOOT
     assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
@@ -228,3 +230,19 @@ def test_search_lines_say_when_the_choice_is_on_the_grid_edge():
     assert "C=10.0, gamma=scale (2 of 3 folds); C=1.0, gamma=scale (1 of 3 folds)" in text
     assert "nested" in text
     assert _search_lines({"recipe": {}}) == []
+
+
+def test_images_one_model_left_out_are_left_out_of_every_figure():
+    """Each model judges only the images of its kind: the comparison is on those every model judged, and
+    names the others."""
+    from types import SimpleNamespace
+
+    from featbus.evaluation.comparison import _common_images
+
+    a = SimpleNamespace(paths=["x/1.png", "x/2.png", "x/3.png", "x/4.png"])
+    b = SimpleNamespace(paths=["x/1.png", "x/3.png", "x/4.png", "x/5.png"])
+    rows, note = _common_images([a, b])
+    assert [a.paths[i] for i in rows[0]] == [b.paths[i] for i in rows[1]] == ["x/1.png", "x/3.png", "x/4.png"]
+    assert len(note) == 1 and note[0].startswith("2 image(s) left out of every figure") and "'2.png'" in note[0]
+    with pytest.raises(ValueError, match="share no image"):
+        _common_images([SimpleNamespace(paths=["1.png"]), SimpleNamespace(paths=["2.png"])])

@@ -16,10 +16,12 @@ from PIL import Image
 from featbus.datasets import make_phantoms
 from featbus.workflows.training import train_model
 
-#: Never imported by the predict path of a frozen-feature (handcrafted) model.
+#: Never imported by the predict path of a frozen-feature (handcrafted) model. (OpenCV is: the check of
+#: what kind of image each one is reads its statistics at 256 px, shrunk by OpenCV's area resize, as the
+#: model file's training-image profile was made.)
 ABSENT = ("featbus.datasets", "featbus.pipelines.make", "featbus.pipelines.recipes", "featbus.deploy.explain",
           "featbus.evaluation.reporting", "featbus.deploy.plotting",
-          "tensorflow", "keras", "torch", "jax", "matplotlib", "skimage", "cv2")
+          "tensorflow", "keras", "torch", "jax", "matplotlib", "skimage")
 
 
 def _modules_after(code: str, tmp_path) -> set[str]:

@@ -416,6 +416,12 @@ def add_search(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--search", action="store_true", help=help)
 
 
+def add_force(p: argparse.ArgumentParser, help: str) -> None:
+    """``--force``: go on with images that are not the kind the model learnt from (each command says what
+    it does with them)."""
+    p.add_argument("--force", action="store_true", help=help)
+
+
 def add_members(p: argparse.ArgumentParser, help: str) -> None:
     """``--members N``: networks trained from their own seeds and averaged."""
     p.add_argument("--members", type=int, default=None, metavar="N", help=help)

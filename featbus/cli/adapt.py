@@ -11,6 +11,7 @@ import numpy as np
 from ._common import CLIError, _check_model_out, _load_model_cli
 from ._data import _DATA_HELP, _expand_images, _load_folder
 from ._options import (
+    add_force,
     add_model,
     add_n_bootstrap,
     add_operating_point,
@@ -61,11 +62,10 @@ def add_parser(sub, parents) -> None:
     add_positive(p, "malignant", "the class of the operating point and the figures (default malignant)")
     add_n_bootstrap(p, "with --labels: bootstrap resamples of patients behind the before/after intervals")
     add_task(p)
-    p.add_argument("--force", action="store_true",
-                   help="adapt even when most images are not the kind the model learnt from (photographs, "
-                        "mammograms for an ultrasound model: colour pictures, or unlike the training images both in "
-                        "their image statistics and in the model's features, as predict's out_of_domain_reason "
-                        "says; or out_of_domain above 2); refused otherwise")
+    add_force(p, "adapt even when most images are not the kind the model learnt from (photographs, "
+                 "mammograms for an ultrasound model: colour pictures, or unlike the training images both in "
+                 "their image statistics and in the model's features, as predict's out_of_domain_reason "
+                 "says; or out_of_domain above 2); refused otherwise")
     p.add_argument("--positive-share", metavar="S|estimate", default=None,
                    help="without --labels: the site's share of --positive (malignant) lesions the score alignment "
                         "assumes (default: the training images' own share; 'estimate': EM on the site's scores, "

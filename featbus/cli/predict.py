@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ._common import CLIError, _check_writable, _load_model_cli, _neutralised, _progress, _write_csv
 from ._data import _expand_images
-from ._options import add_model, add_on_error, add_output, add_overwrite
+from ._options import add_force, add_model, add_on_error, add_output, add_overwrite
 from ._progress import command_progress, counted
 
 __all__ = ["add_parser", "run"]
@@ -46,10 +46,9 @@ def add_parser(sub, parents) -> None:
                         "threshold on p(malignant) calls images malignant that are more probably benign, to find "
                         "more cancers; a model without one answers the most probable class); most-probable: the "
                         "class with the highest probability. The CSV's 'rule' column says which decided")
-    p.add_argument("--force", action="store_true",
-                   help="decide a class for out-of-domain images too: images that are not the kind the model "
-                        "learnt from (a photograph, a mammogram for an ultrasound model) get 'out of domain' in the "
-                        "predicted column and the reason in out_of_domain_reason otherwise")
+    add_force(p, "decide a class for out-of-domain images too: images that are not the kind the model "
+                 "learnt from (a photograph, a mammogram for an ultrasound model) get 'out of domain' in the "
+                 "predicted column and the reason in out_of_domain_reason otherwise")
     p.add_argument("--explain", metavar="DIR", default=None,
                    help="save an explanation overlay (PNG) per image into DIR")
     p.add_argument("--explain-method", choices=["auto", "occlusion", "gradcam"], default="auto",

@@ -478,6 +478,24 @@ def _model_label(model, source: str | None, index: int) -> str:
     return str(recipe.get("name") or f"model {index + 1}")
 
 
+def _common_images(results) -> tuple[list, list]:
+    """The images every model was judged on, in the first model's order: each result's rows of them, and
+    a note naming the images one model left out (out of domain for it), which no figure then includes."""
+    keys = [[str(p) for p in r.paths] for r in results]
+    shared = set(keys[0]).intersection(*map(set, keys[1:]))
+    order = [k for k in keys[0] if k in shared]
+    rows = [np.array([dict(zip(ks, range(len(ks))))[k] for k in order], dtype=int) for ks in keys]
+    dropped = sorted(set().union(*map(set, keys)) - shared)
+    if not order:
+        raise ValueError("the models share no image they could be judged on (each left out different images as "
+                         "not of its kind)")
+    note = [] if not dropped else [
+        f"{len(dropped)} image(s) left out of every figure because a model did not judge them (not the kind of "
+        f"image it learnt from): " + ", ".join(repr(Path(d).name) for d in dropped[:10])
+        + (f" and {len(dropped) - 10} more" if len(dropped) > 10 else "")]
+    return rows, note
+
+
 def compare_models(models: Sequence[Any], data, *, names: Sequence[str] | None = None, positive: str = "malignant",
                    n_bootstrap: int = 1000, random_state: int | None = 0, progress: Any = False) -> ModelComparison:
     """Compare saved models on the same labelled images, with paired intervals over patients.
@@ -541,12 +559,13 @@ def compare_models(models: Sequence[Any], data, *, names: Sequence[str] | None =
             # validate's own prediction path: the model's decisions at its stored point, its seen images, the groups
             results.append(validate(model, data, n_bootstrap=0, positive=positive, random_state=random_state))
             bar.update(1)
+    rows, left_out = _common_images(results)
     first = results[0]
     for m, r in enumerate(results[1:], 1):
-        if not np.array_equal(np.asarray(r.y_true, dtype=str), np.asarray(first.y_true, dtype=str)):
+        if not np.array_equal(np.asarray(r.y_true, dtype=str)[rows[m]], np.asarray(first.y_true, dtype=str)[rows[0]]):
             raise ValueError(f"model {m + 1} reads the labels differently from model 1 (class names that differ in "
                              "case between the models): give models with the same class names")
-    y_true = np.asarray(first.y_true, dtype=object)
+    y_true = np.asarray(first.y_true, dtype=object)[rows[0]]
     is_pos = y_true == positive
     if not is_pos.any() or is_pos.all():
         held = sorted(set(y_true.tolist()))
@@ -556,8 +575,8 @@ def compare_models(models: Sequence[Any], data, *, names: Sequence[str] | None =
     sources = [r.model_source for r in results]
     labels = list(names) if names is not None else [_model_label(mod, src, m)
                                                     for m, (mod, src) in enumerate(zip(models, sources))]
-    scores = [np.asarray(r.proba, dtype=float)[:, list(r.classes).index(positive)] for r in results]
-    called = [np.asarray(r.y_pred == positive, dtype=bool) for r in results]
+    scores = [np.asarray(r.proba, dtype=float)[rows[m], list(r.classes).index(positive)] for m, r in enumerate(results)]
+    called = [np.asarray(r.y_pred == positive, dtype=bool)[rows[m]] for m, r in enumerate(results)]
     from ..model._trust import printable  # class names from the files: escaped
 
     rules = []
@@ -566,9 +585,9 @@ def compare_models(models: Sequence[Any], data, *, names: Sequence[str] | None =
         plain = "p >= 0.5" if len(r.classes) == 2 else "the most probable class"
         rules.append(printable(OperatingPoint.from_record(op).rule_text()) if op else
                      f"{plain} (no stored operating point)")
-    seen = [np.zeros(len(y_true), dtype=bool) if r.seen_images is None else np.asarray(r.seen_images, dtype=bool)
-            for r in results]
-    groups = np.asarray(first.groups)
+    seen = [np.zeros(len(y_true), dtype=bool) if r.seen_images is None
+            else np.asarray(r.seen_images, dtype=bool)[rows[m]] for m, r in enumerate(results)]
+    groups = np.asarray(first.groups)[rows[0]]
     every = np.ones(len(y_true), dtype=bool)
     everything = _estimate(every, is_pos, scores, called, groups, n_bootstrap, random_state)
     unseen = {}
@@ -576,9 +595,10 @@ def compare_models(models: Sequence[Any], data, *, names: Sequence[str] | None =
         sel = ~(seen[0] | seen[m])
         if not sel.all():
             unseen[m] = _estimate(sel, is_pos, scores, called, groups, n_bootstrap, random_state)
-    notes = list(dict.fromkeys(n for r in results for n in r.notes))
+    notes = list(dict.fromkeys(n for r in results for n in r.notes)) + left_out
     return ModelComparison(
-        names=labels, sources=sources, positive=positive, y_true=y_true, paths=list(first.paths), groups=groups,
+        names=labels, sources=sources, positive=positive, y_true=y_true,
+        paths=[first.paths[i] for i in rows[0]], groups=groups,
         groups_from=first.groups_from, data_description=first.data_description, scores=scores, called=called,
         rules=rules, seen_images=seen, seen_notes=[list(r.seen) for r in results], n_bootstrap=int(n_bootstrap),
         random_state=random_state, everything=everything, unseen=unseen, notes=notes)
