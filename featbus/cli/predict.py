@@ -119,7 +119,9 @@ def run(args) -> int:
         raise CLIError(f"none of the {n_bad} image(s) could be predicted (the 'error' column says why; the first, "
                        f"{bad[0]!r}: {first})")
     # the CSV may be on stdout: what is said about it goes to stderr then
-    print(_domain_line(model, table), file=sys.stdout if out is not None else sys.stderr)
+    domain_line = _domain_line(model, table)
+    if domain_line:
+        print(domain_line, file=sys.stdout if out is not None else sys.stderr)
     return 0
 
 
@@ -184,13 +186,19 @@ def _without_masks(paths: list[str]) -> list[str]:
 
 
 def _domain_line(model, table) -> str:
-    """How many images look unlike the training images, or that the model cannot tell."""
+    """How many of the images given a class look unlike the training images, or that the model cannot
+    tell ("" when every image got no class)."""
     if "unlike_training" not in table:
         return ("note: this model file has no out-of-domain reference (made before featbus stored one): images "
                 "unlike its training images are not flagged; retrain it to get the out_of_domain column")
     from ..model.domain import flag_summary
 
-    line = flag_summary(table["unlike_training"].tolist())
+    flags = table["unlike_training"].tolist()
+    if "predicted" in table:  # the images given no class (out of domain) were said above: the rest are counted
+        flags = [None if p == "out of domain" else f for f, p in zip(flags, table["predicted"].tolist())]
+        if all(f is None for f in flags):
+            return ""
+    line = flag_summary(flags)
     adapted = (model.manifest.get("domain") or {}).get("adapted")
     # an adapted model scores against its training images re-standardised on the site's
     if not (isinstance(adapted, dict) and adapted.get("how")):
