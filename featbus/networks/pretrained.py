@@ -132,7 +132,7 @@ PRETRAINED: dict[str, Pretrained] = {p.key: p for p in [
     # a model file: the recipe lesion-then-malignancy on the same three sites, naming the two rows
     # above; scripts/build_breast_us_classifier.py rebuilds it
     Pretrained("lesion_then_malignancy", "breast_us", "classifier", "breast_us_classifier.featbus",
-               "c1a9df831cdfffefc888e73c0341a0dfc0cf2a8fd81fb2cff460a527afd00f49", "1.0", _LICENSE,
+               "41d279ad74b245587aa5b484e9722ef455a3c04eaaace6bf5803aa026ef8afee", "1.0", _LICENSE,
                ("breast-us", "breast_us"), "guide/breast_us_classifier"),
 ]}
 
