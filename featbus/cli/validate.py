@@ -70,15 +70,25 @@ def run(args) -> int:
     data = _load_folder(args.data, args.on_error, args.task, min_classes=1, columns=export_columns(args))
     data = _label_conflicts(data, "validation", source=args.data)
     model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime)
-    with command_progress(args, f"validate {Path(args.model).name}", len(data.target)) as bar:
-        # the images go through the model in chunks, each advancing the bar (validate reads them once)
-        model.transform, model.predict_proba = counted(model.transform, bar), counted(model.predict_proba, bar)
+    # the images go through the model once, in chunks: the lesion crop, then the features (a model without a
+    # head predicts in one pass); each chunk advances the bar, which counts both passes
+    passes = 2 if hasattr(model, "head") else 1
+    with command_progress(args, f"validate {Path(args.model).name} ({len(data.target)} images, "
+                          f"{'crop and features' if passes == 2 else 'one pass'})", passes * len(data.target),
+                          unit="img-pass" if passes == 2 else "img") as bar:
+        if passes == 2:
+            model._crop, model.features.transform = counted(model._crop, bar), counted(model.features.transform, bar)
+        else:
+            model.predict_proba = counted(model.predict_proba, bar)
         try:
             result = validate(model, data, target_sensitivity=args.target_sensitivity,
                               n_bootstrap=args.n_bootstrap, positive=args.positive, subgroup=args.subgroup,
                               random_state=args.random_state)
         finally:
-            del model.transform, model.predict_proba
+            if passes == 2:
+                del model._crop, model.features.transform
+            else:
+                del model.predict_proba
     result = dataclasses.replace(result, model_source=str(args.model))
     print(result.summary())
     if args.report:
