@@ -56,7 +56,7 @@ def native_stderr_quiet(enabled: bool = True):
             os.dup2(saved, 2)
             os.close(saved)
 
-__all__ = ["keras_module", "backend_name", "device", "backend_info", "compile_forward", "make_train_step",
+__all__ = ["keras_module", "backend_name", "device", "backend_info", "compile_forward", "make_train_step", "to_float",
            "mixed_precision_scope", "use_mixed_precision", "require_keras", "BACKEND_EXTRAS"]
 
 logger = logging.getLogger("featbus")
@@ -333,8 +333,10 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
     Returns
     -------
     step : callable
-        ``step(learning_rates, *batch) -> float`` (one rate per part); the Keras variables
-        hold the updated values after every call, on every backend.
+        ``step(learning_rates, *batch) -> loss`` (one rate per part), the loss a backend scalar
+        left on the device until :func:`to_float` reads it (reading syncs with the device, so
+        the engine reads a few at a time); the Keras variables hold the updated values after
+        every call, on every backend.
     """
     keras = keras_module()
     name = keras.backend.backend()
@@ -373,7 +375,7 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
                 spec = [tf.TensorSpec(rates.shape, tf.float32)] + [
                     tf.TensorSpec((None, *t.shape[1:]) if t.ndim else (), t.dtype) for t in tensors]
                 compiled[key] = tf.function(tf_step, autograph=False, input_signature=spec)
-            return float(compiled[key](rates, *tensors))
+            return compiled[key](rates, *tensors)  # read when the engine needs it
 
         return step
 
@@ -390,7 +392,7 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
                 for k, (opt, pos) in enumerate(zip(optimizers, positions)):
                     opt.learning_rate.assign(float(rates[k]))
                     opt.apply([grads[i] for i in pos], [trainable[i] for i in pos])
-            return float(loss.detach().cpu())
+            return loss.detach()  # on the device: read when the engine needs it (a sync)
 
         return step
 
@@ -430,20 +432,44 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
         return loss, train_values, other_values, new_opt
 
     compiled = jax.jit(jax_step)
+    variables = trainable + others + [v for opt in optimizers for v in opt.variables]
+    sizes = (len(trainable), len(others))
+    cache: dict[str, list] = {"values": []}  # what the last step wrote into each variable
+
+    def current() -> list:
+        # the values the last step wrote, unless something else assigned a variable since (a
+        # tally reset, best weights put back): one identity test per variable, not a read through
+        # Keras's property (~7 us each, ~1000 variables for an EfficientNet and its AdamW)
+        written = cache["values"]
+        if len(written) != len(variables):
+            return [v.value for v in variables]
+        return [w if v._value is w else v.value for v, w in zip(variables, written)]
 
     def step(rates, *batch):
-        # values are read from and written back to the variables at every step: other Keras
-        # calls (predict, fit) may donate the buffers a longer-lived copy would point to
+        values = current()
+        a, b = sizes
+        opt_values, k = [], a + b
+        for opt in optimizers:
+            opt_values.append(values[k:k + len(opt.variables)])
+            k += len(opt.variables)
         loss, train_values, other_values, opt_values = compiled(
-            [v.value for v in trainable], [v.value for v in others],
-            [[v.value for v in opt.variables] for opt in optimizers], np.asarray(rates, np.float32), tuple(batch))
-        for v, value in zip(trainable, train_values):
-            v.assign(value)
-        for v, value in zip(others, other_values):
-            v.assign(value)
-        for opt, values in zip(optimizers, opt_values):
-            for v, value in zip(opt.variables, values):
-                v.assign(value)
-        return float(loss)
+            values[:a], values[a:a + b], opt_values, np.asarray(rates, np.float32), tuple(batch))
+        # the new values go straight into the variables (Keras's assign converts and checks each
+        # one: ~10 ms a step for ~1000 variables, longer than a GPU step of a small network). Not
+        # donated: other Keras calls may hold the buffers
+        new = [*train_values, *other_values, *(x for vals in opt_values for x in vals)]
+        for v, value in zip(variables, new):
+            v._direct_assign(value)
+        cache["values"] = new
+        return loss  # a device scalar: read (a device sync) when the engine needs it
 
     return step
+
+
+def to_float(value) -> float:
+    """A loss returned by a training step (a backend scalar, possibly on a GPU) as a float."""
+    if isinstance(value, (float, int, np.floating)):
+        return float(value)
+    if hasattr(value, "detach"):  # torch
+        return float(value.detach().cpu())
+    return float(np.asarray(value))

@@ -46,7 +46,7 @@ import numpy as np
 from ..progress import progress_bar
 from . import _backend
 
-__all__ = ["Phase", "train", "learning_rate_at"]
+__all__ = ["Phase", "train", "learning_rate_at", "prefetched"]
 
 SCHEDULES = ("cosine", "constant", "plateau")
 #: How training ended (``history["stopped"]``), in words.
@@ -99,6 +99,58 @@ def learning_rate_at(step: int, steps: int, ramp: int, peak: float, time_fractio
         return peak * (step + 1) / ramp
     progress = max((step - ramp) / max(1, steps - ramp - 1), float(time_fraction))
     return 0.5 * peak * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def prefetched(make: Callable[[int], Any], count: int, *, workers: int = 1, ahead: int = 2):
+    """``make(0), make(1), ... make(count - 1)`` in order, made ahead on background threads.
+
+    The input side of training: while the device runs one batch, ``workers`` threads prepare the
+    next ``ahead`` (augmentation releases the GIL in OpenCV and NumPy). The order and values are
+    those of the plain loop whatever the threads do, provided ``make(k)`` draws its randomness
+    from its own ``k`` (a seed drawn beforehand), not from shared state.
+
+    Parameters
+    ----------
+    make : callable
+        ``make(k)`` -> the ``k``-th item (a batch).
+    count : int
+        How many items.
+    workers : int, default=1
+        Threads; 0: made in the caller's thread, one at a time (the plain loop).
+    ahead : int, default=2
+        Items made ahead of the one being consumed (at least ``workers``).
+
+    Yields
+    ------
+    item
+        ``make(k)`` for ``k`` in ``range(count)``.
+
+    Examples
+    --------
+    >>> list(prefetched(lambda k: k * k, 5, workers=2))
+    [0, 1, 4, 9, 16]
+    """
+    if workers <= 0:
+        for k in range(count):
+            yield make(k)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    depth = max(int(ahead), int(workers), 1)
+    with ThreadPoolExecutor(int(workers), thread_name_prefix="featbus-batches") as pool:
+        queue: deque = deque()
+        try:
+            for k in range(min(depth, count)):
+                queue.append(pool.submit(make, k))
+            for k in range(count):
+                item = queue.popleft().result()
+                if k + depth < count:
+                    queue.append(pool.submit(make, k + depth))
+                yield item
+        finally:  # the consumer stopped early (time budget, Ctrl-C): drop what was not started
+            for future in queue:
+                future.cancel()
 
 
 def _optimizer(keras, rate: float, weight_decay: float):
@@ -203,7 +255,9 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
             plateau_scale, plateau_wait, phase_step, ramp_done_at = 1.0, 0, 0, None
             for local_epoch in range(int(phase.epochs)):
                 t0 = time.perf_counter()
-                losses, timed_out = [], False
+                # the steps' losses stay on the device until read (each read waits for the device):
+                # the next batches are dispatched meanwhile
+                losses, pending, timed_out = [], [], False
                 for batch in batches(phase, local_epoch):
                     if phase.schedule == "cosine":
                         spent = 0.0
@@ -213,17 +267,21 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
                         rates = [learning_rate_at(phase_step, steps, ramp, peaks[nm], spent) for nm in names]
                     else:
                         rates = [peaks[nm] * plateau_scale for nm in names]
-                    losses.append(step(np.asarray(rates, np.float32), *batch))
+                    pending.append(step(np.asarray(rates, np.float32), *batch))
                     phase_step += 1
                     if phase_step == max(ramp, 1):  # the ramp (and the slow first compile) is over
                         ramp_done_at = time.perf_counter()
                     if bar is not None:
                         bar.update(1)
-                        if len(losses) % 5 == 1:  # the running loss; set_postfix redraws the bar
+                        if (len(losses) + len(pending)) % 5 == 1:  # the running loss; set_postfix redraws the bar
+                            losses.extend(map(_backend.to_float, pending))  # a device sync every 5 steps
+                            pending.clear()
                             bar.set_postfix(last, epoch=epoch_no + 1, loss=f"{np.mean(losses):.4f}")
                     if max_time is not None and time.perf_counter() - started > max_time:
                         timed_out = True
                         break
+                losses.extend(map(_backend.to_float, pending))
+                pending.clear()
                 record: dict[str, Any] = {"epoch": epoch_no, "phase": phase.name,
                                           "loss": float(np.mean(losses)) if losses else None,
                                           "learning_rates": dict(zip(names, map(float, rates))) if losses else {}}
