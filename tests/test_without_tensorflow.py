@@ -49,8 +49,9 @@ def _featbus(backend: str, *argv, expect: int = 0) -> subprocess.CompletedProces
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.run([sys.executable, "-c", RUNNER, *map(str, argv)], env=env, capture_output=True, text=True,
                           timeout=1200)
-    assert "TENSORFLOW WAS IMPORTED" not in proc.stderr, f"featbus {' '.join(map(str, argv))} imported TensorFlow"
-    assert proc.returncode == expect, f"featbus {' '.join(map(str, argv))}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
+    command = "featbus " + " ".join(map(str, argv))
+    assert "TENSORFLOW WAS IMPORTED" not in proc.stderr, f"{command} imported TensorFlow"
+    assert proc.returncode == expect, f"{command}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
     return proc
 
 
