@@ -40,7 +40,8 @@ How ``fit`` trains
 Training runs on featbus's one training engine (:mod:`featbus.networks.training`: phases, per-part
 learning rates, schedule, early stopping, history, progress, clean Ctrl-C) on any Keras backend
 (TensorFlow, PyTorch or JAX; the backend's GPU when it has one, :mod:`featbus.networks._backend`).
-Dropout masks, mixup and augmentation are drawn in NumPy from ``random_state``, so a fit is
+Dropout masks, mixup and augmentation are drawn in NumPy from ``random_state`` (each batch from
+its own seed, drawn in order before the background threads augment it), so a fit is
 reproducible on a given machine and backend (floating-point results differ slightly across
 CPUs, thread counts and backends).
 
@@ -479,7 +480,8 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         weights' hash.
     %(network_progress)s
     n_jobs : int or None, default=None
-        Threads preparing images (``None``: 2).
+        Threads reading and resizing the images (once per fit) and augmenting the next training
+        batches while the device trains on one (``None``: 2; -1: every core).
 
     Attributes
     ----------
