@@ -117,3 +117,17 @@ def test_other_recipes_train_without_tensorflow(backend, recipe, folder, tmp_pat
     extra = {"best": ["--epochs", "1", "--members", "2", "--image-size", "64", "--batch-size", "8"]}.get(recipe, [])
     _featbus(backend, "train", folder, "--recipe", recipe, *extra, "--n-bootstrap", "0", "-q", "-o", model)
     _featbus(backend, "predict", model, folder / "malignant", "-o", tmp_path / "p.csv")
+
+
+def test_an_installed_backend_is_chosen_without_being_told(tmp_path):
+    """Without KERAS_BACKEND, and with Keras's own keras.json saying "tensorflow" (what Keras
+    writes by default), featbus runs on the first installed of PyTorch and JAX."""
+    if not BACKENDS:
+        pytest.skip("neither PyTorch nor JAX is installed")
+    (tmp_path / "keras.json").write_text('{"backend": "tensorflow"}')
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["KERAS_HOME"] = str(tmp_path)
+    code = "import sys; from featbus import backend_info; print(backend_info()['backend'], 'tensorflow' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == [BACKENDS[0], "False"]

@@ -68,11 +68,57 @@ _THREADS_SET = False
 _DEVICE: str | None = None
 
 
+def wanted_backend() -> str:
+    """The Keras backend featbus's networks will run on, found without importing Keras.
+
+    ``KERAS_BACKEND`` when set, else the ``backend`` of Keras's ``keras.json`` (in
+    ``$KERAS_HOME`` or ``~/.keras``; its ``"tensorflow"``, Keras's default, only where TensorFlow
+    is installed), else TensorFlow when it is installed; without any of these,
+    the first of PyTorch and JAX that is installed (then set as ``KERAS_BACKEND`` for Keras,
+    before it is first imported): an environment with only ``featbus[torch]`` or ``featbus[jax]``
+    runs its networks without being told.
+    """
+    import importlib.util
+    import json
+    import sys
+    from pathlib import Path
+
+    name = os.environ.get("KERAS_BACKEND")
+    if name:
+        return name
+    if "keras" in sys.modules:  # imported already: its choice stands
+        return sys.modules["keras"].backend.backend()
+    config = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "keras.json"
+    try:
+        name = json.loads(config.read_text()).get("backend")
+    except (OSError, ValueError, AttributeError):
+        name = None
+
+    def found(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            return False
+
+    # Keras writes keras.json itself on first import, with its default (TensorFlow): that one
+    # is no choice where TensorFlow is not installed
+    if name and (name != "tensorflow" or found("tensorflow")):
+        return str(name)
+    if found("tensorflow"):
+        return "tensorflow"
+    for other in ("torch", "jax"):
+        if found(other):
+            os.environ["KERAS_BACKEND"] = other
+            logger.info("featbus: TensorFlow is not installed; Keras runs on %s (KERAS_BACKEND=%s)", other, other)
+            return other
+    return "tensorflow"
+
+
 def _keras_found() -> bool:
     """Whether Keras and the chosen backend's package are installed (found, not imported)."""
     import importlib.util
 
-    wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
+    wanted = wanted_backend()
     try:
         return all(importlib.util.find_spec(m) is not None for m in ("keras", wanted))
     except (ImportError, ValueError):
@@ -90,7 +136,7 @@ def require_keras(what: str) -> None:
         What needs it, for the message (``"DeepFeatures"``, ``"feature 'efficientnet_lite0'"``).
     """
     if not _keras_found():
-        wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
+        wanted = wanted_backend()
         extra = BACKEND_EXTRAS.get(wanted, "featbus[deep]")
         raise ImportError(f'{what} needs Keras 3 with the {wanted!r} backend, which is not installed: '
                           f'pip install "{extra}"', name="keras")
@@ -112,7 +158,7 @@ def keras_module():
     quiet = (not asked and "keras" not in sys.modules
              and "tensorflow" not in sys.modules and not logger.isEnabledFor(logging.DEBUG))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
+    wanted = wanted_backend()
     try:
         with native_stderr_quiet(quiet):
             import keras
