@@ -122,8 +122,8 @@ def test_other_recipes_train_without_tensorflow(backend, recipe, folder, tmp_pat
 def test_an_installed_backend_is_chosen_without_being_told(tmp_path):
     """Without KERAS_BACKEND, and with Keras's own keras.json saying "tensorflow" (what Keras
     writes by default), featbus runs on the first installed of PyTorch and JAX."""
-    if not BACKENDS:
-        pytest.skip("neither PyTorch nor JAX is installed")
+    if not BACKENDS or importlib.util.find_spec("tensorflow") is not None:
+        pytest.skip("needs PyTorch or JAX installed, and TensorFlow not")
     (tmp_path / "keras.json").write_text('{"backend": "tensorflow"}')
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     env["KERAS_HOME"] = str(tmp_path)
