@@ -171,6 +171,8 @@ def keras_module():
                           f"pip install '{extra}' ({exc})", name=getattr(exc, "name", None) or "keras") from exc
     if not _THREADS_SET:
         _THREADS_SET = True
+        if keras.backend.backend() == "jax":
+            _jax_compilation_cache()
         if keras.backend.backend() == "tensorflow":
             try:
                 import tensorflow as tf
@@ -186,6 +188,30 @@ def keras_module():
             except (RuntimeError, ValueError):  # runtime already started: keep its setting
                 pass
     return keras
+
+
+def _jax_compilation_cache() -> None:
+    """Keep JAX's compiled programs on disk (JAX's persistent compilation cache), unless the user
+    configured it: every fold of a cross-validation, every ensemble member and every later run
+    builds a new network whose training step compiles to the same program, compiled once.
+
+    In ``$JAX_COMPILATION_CACHE_DIR`` when set (JAX's own setting), else
+    ``$XDG_CACHE_HOME/featbus/jax`` (``~/.cache/featbus/jax``); ``FEATBUS_JAX_CACHE=0`` turns it off.
+    """
+    if os.environ.get("FEATBUS_JAX_CACHE", "1") == "0" or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    try:
+        import jax
+
+        if jax.config.jax_compilation_cache_dir:
+            return
+        from pathlib import Path
+
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "featbus" / "jax"
+        root.mkdir(parents=True, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", str(root))
+    except (OSError, AttributeError, ValueError) as exc:  # no writable home: compile every time
+        logger.debug("featbus: no JAX compilation cache (%s)", exc)
 
 
 def backend_name() -> str:
