@@ -113,3 +113,31 @@ def test_each_image_is_read_and_resized_once_per_fit(monkeypatch):
     ft.fit(images, [0, 1] * 5)
     assert len(ft.history_["epochs"]) == 3
     assert sorted(reads) == list(range(10))  # three epochs, one read (and resize) of each image
+
+
+@pytest.mark.slow
+def test_each_phase_compiles_its_step_once_whatever_the_last_batch(monkeypatch):
+    """10 images in batches of 4: the last batch has 2. TensorFlow traces with the batch size left
+    open, JAX gets the last batch topped up to 4: one trace per phase (warm-up, fine-tuning) on
+    both (PyTorch runs eagerly: the loss runs at every step)."""
+    pytest.importorskip("keras")
+    from featbus.features.finetune import FineTunedCNN, _Trainer
+    from featbus.networks._backend import backend_name
+
+    if backend_name() == "torch":
+        pytest.skip("PyTorch runs the step eagerly: nothing is traced")
+    traces = []
+    original = _Trainer.loss_fn
+
+    def counted(self, *batch):
+        traces.append(batch[0].shape[0])  # Python runs here only while the step is traced
+        return original(self, *batch)
+
+    monkeypatch.setattr(_Trainer, "loss_fn", counted)
+    rng = np.random.default_rng(0)
+    images = [rng.random((40, 48)).astype(np.float32) for _ in range(10)]
+    ft = FineTunedCNN("scratch", weights=None, input_size=32, epochs=2, warmup_epochs=1, batch_size=4,
+                      validation_fraction=0, progress=False, random_state=0, cache=False)
+    ft.fit(images, [0, 1] * 5)
+    assert len(traces) == 2, traces
+    assert ft.history_["n_train"] == 10
