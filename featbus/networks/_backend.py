@@ -3,12 +3,16 @@
 featbus's networks are written once, with Keras 3 layers and ``keras.ops``; what Keras leaves to
 each backend lives here and nowhere else:
 
-* :func:`keras_module` imports Keras (once setting TensorFlow's thread pools on a small machine);
+* :func:`wanted_backend` says which backend Keras will use, without importing it (the installed
+  PyTorch or JAX where TensorFlow is absent and nothing was chosen);
+* :func:`keras_module` imports Keras (and TensorFlow only when it is the backend; once setting
+  TensorFlow's thread pools on a small machine, or JAX's compilation cache);
 * :func:`device` names the device the backend computes on (its first GPU when it sees one);
 * :func:`compile_forward` turns a function of Keras tensors into a compiled NumPy function
   (``tf.function``, ``jax.jit`` over the variables' values, or PyTorch without autograd);
 * :func:`make_train_step` builds one optimisation step (gradient, per-part learning rates,
-  optimiser updates) for :mod:`featbus.networks.training`, the one training engine;
+  optimiser updates) for :mod:`featbus.networks.training`, the one training engine, whose
+  losses stay on the device until :func:`to_float` reads them;
 * :func:`mixed_precision_scope` builds a network in bfloat16 compute on GPUs.
 
 The backend is Keras's: ``KERAS_BACKEND`` (or ``~/.keras/keras.json``), TensorFlow by default.
@@ -56,8 +60,9 @@ def native_stderr_quiet(enabled: bool = True):
             os.dup2(saved, 2)
             os.close(saved)
 
-__all__ = ["keras_module", "backend_name", "device", "backend_info", "compile_forward", "make_train_step", "to_float",
-           "mixed_precision_scope", "use_mixed_precision", "require_keras", "BACKEND_EXTRAS"]
+__all__ = ["wanted_backend", "keras_module", "backend_name", "device", "backend_info", "compile_forward",
+           "make_train_step", "to_float", "mixed_precision_scope", "use_mixed_precision", "require_keras",
+           "BACKEND_EXTRAS"]
 
 logger = logging.getLogger("featbus")
 
