@@ -171,7 +171,14 @@ def main(argv=None) -> int:
         r = rows[backend]
         print(f"{backend:10s} {r['device']:>6s}  featbus {r['featbus_images_per_s']:6.2f} img/s  bare loop "
               f"{r['bare_loop_images_per_s']:6.2f} img/s  ratio {r['featbus_over_bare']:.2f}", flush=True)
-    result = {"command": "python benchmarks/backend_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    # the settings as a command line; where the file goes and which interpreters ran are no settings
+    shown = [a for a in (argv if argv is not None else sys.argv[1:])]
+    for flag in ("--output", "--python"):
+        while flag in shown:
+            i = shown.index(flag)
+            del shown[i:i + 2]
+    shown = [a for a in shown if not a.startswith(("--output=", "--python="))]
+    result = {"command": " ".join(["python benchmarks/backend_speed.py", *shown]),
               "data": "BUSI", "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
               "backends": rows, "failed": failures,
               "gpu": "still to come: these rows were measured on the CPU; a GPU machine's run goes beside them"}
