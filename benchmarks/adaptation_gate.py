@@ -1,12 +1,12 @@
 """Where another scanner and another modality fall on a BUSI model's out-of-domain score, before
-and after adaptation: the figures behind ``featbus.adaptation.FAR_OUT_OF_DOMAIN``.
+and after adaptation: the figures behind ``featbus.workflows.adaptation.FAR_OUT_OF_DOMAIN``.
 
 A model is trained on the 625 BUSI images (``FEATURES`` -> logistic regression, no CV); its
 out-of-domain reference (:mod:`featbus.model.domain`) then scores 200 BUS-BRA images (another hospital's
 GE Logiq 5, drawn with seed 0), the first 40 BUS-BRA images, the 120 mini-MIAS mammograms and the
 first 40 of them: ``before``, against the training reference as trained (what :func:`featbus.adapt`
 checks first), and ``after``, against that reference re-standardised on the set's own feature rows
-(what an adapted model scores with, ``featbus.adaptation._restandardised_reference``). Per set:
+(what an adapted model scores with, ``featbus.workflows.adaptation._restandardised_reference``). Per set:
 median, 10 % and 90 % quantiles of ``out_of_domain``, and the shares above 1 (flagged), 1.5 and 2.
 
 Run from the repository root (about 2 min for intensity,lbp on 2 CPU cores, 5-10 min for the
@@ -27,9 +27,9 @@ import sys
 import numpy as np
 
 from featbus import get_data_home, load_data
-from featbus.adaptation import _restandardised_reference
 from featbus.model.loaded import read_records
-from featbus.model_training import train_model
+from featbus.workflows.adaptation import _restandardised_reference
+from featbus.workflows.training import train_model
 
 DATA = get_data_home()
 

@@ -32,7 +32,7 @@ seed 0):
 * **before calibration**, at each model's stored points: benign-vs-malignant AUC of
   p(malignant | lesion), malignant sensitivity and benign specificity among lesion images,
   lesions called normal, normal scans called normal;
-* **site calibration** (:func:`featbus.adaptation.site_points`, what ``featbus adapt MODEL SITE
+* **site calibration** (:func:`featbus.workflows.adaptation.site_points`, what ``featbus adapt MODEL SITE
   --labels`` fits): for k = 2, 4, 8, 16 labelled patients of the held-out site drawn at random
   (``--draws`` times, seed 0), both thresholds refitted on their images and the figures measured
   on the site's other patients: the median and the 5th-95th percentile over draws.
@@ -70,7 +70,7 @@ KS = (2, 4, 8, 16)
 def train_variant(variant, train, weights, seg):
     import sys
 
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from three_sites import lite0_with  # -f breast-us with the backbone rebuilt without the held-out site
@@ -144,9 +144,9 @@ def judged(point, proba, classes, y, groups, n_bootstrap, *, auc_of=None):
 
 def calibration_curve(point, proba, classes, y, groups, draws, seed=0):
     """For k labelled patients drawn at random: both thresholds refitted on them
-    (:func:`featbus.adaptation.site_points`), the figures on the site's other patients."""
-    from featbus.adaptation import site_points
+    (:func:`featbus.workflows.adaptation.site_points`), the figures on the site's other patients."""
     from featbus.metrics import lesion_and_given
+    from featbus.workflows.adaptation import site_points
 
     p_lesion, q = lesion_and_given(proba, classes)
     rng = np.random.default_rng(seed)

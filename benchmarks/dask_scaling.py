@@ -1,4 +1,4 @@
-"""Scaling of featbus.distributed.extract on a local Dask cluster (1 and 2 workers).
+"""Scaling of featbus.compute.distributed.extract on a local Dask cluster (1 and 2 workers).
 
 Writes several thousand synthetic ultrasound phantoms as PNG files to a temporary folder, then
 extracts, from the files:
@@ -139,7 +139,7 @@ def run_single(transformer, paths):
 def run_dask(transformer, paths, n_workers: int, out: Path, partition_size: int):
     from distributed import wait
 
-    from featbus.distributed import extract, local_client
+    from featbus.compute.distributed import extract, local_client
 
     with local_client(n_workers=n_workers, threads_per_worker=1, memory_limit=0) as client:
         fitted = transformer.fit(paths)

@@ -10,8 +10,8 @@ ground-truth lesion mask (never used by the model):
 * ``energy in lesion``: the share of the map's positive mass inside the mask, next to the
   mask's share of the image (what a map spread evenly would score).
 
-Rows: Grad-CAM (:func:`featbus.explain.grad_cam`), occlusion sensitivity
-(:func:`featbus.explain.occlusion_map`, slower: on the first ``--n-occlusion`` images) and a
+Rows: Grad-CAM (:func:`featbus.deploy.explain.grad_cam`), occlusion sensitivity
+(:func:`featbus.deploy.explain.occlusion_map`, slower: on the first ``--n-occlusion`` images) and a
 centre prior (the peak at the image centre; energy a centred Gaussian of a quarter of the
 side): the baseline an explanation has to beat, since BUSI lesions sit near the centre of the
 frame. Hit rates get 95 % Wilson intervals.
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     from scipy import ndimage as ndi
 
     from featbus import load_busi
-    from featbus.explain import grad_cam, occlusion_map, supports_grad_cam
+    from featbus.deploy.explain import grad_cam, occlusion_map, supports_grad_cam
     from featbus.model import load_model
 
     model = load_model(args.model)

@@ -20,8 +20,8 @@ What it does
    classifier="svm")``) with :class:`featbus.DuplicateGroupKFold` (5 folds, stratified,
    the folds of :func:`featbus.evaluation.evaluate`). A union is rebuilt from the cached
    blocks with ``make_classification_pipeline(None, blocks=<family widths>, family_scaling=...)``, whose
-   :class:`~featbus.scaling.FamilyScaler` is the very scaling the ``"features"`` step
-   (:class:`~featbus.scaling.FamilyUnion`) applies, fitted on training folds only.
+   :class:`~featbus.compute.scaling.FamilyScaler` is the very scaling the ``"features"`` step
+   (:class:`~featbus.compute.scaling.FamilyUnion`) applies, fitted on training folds only.
 4. Prints accuracy and malignant-vs-rest AUC with 95% intervals from a bootstrap over the
    near-duplicate groups (1000 resamples of the out-of-fold predictions; whole groups are
    resampled, so copies of a lesion count once), and the paired bootstrap difference of each

@@ -111,7 +111,7 @@ def features(images: np.ndarray, args) -> tuple[float, float]:
     t_bare = time.perf_counter() - t
     arrays = [np.ascontiguousarray(im / np.float32(255.0)) for im in images]  # DeepFeatures reads [0, 1]
     est.transform(arrays[:args.batch_size * 2])
-    from featbus.extraction import clear_memory
+    from featbus.compute.extraction import clear_memory
 
     clear_memory()
     t = time.perf_counter()

@@ -5,8 +5,8 @@ features) is trained on a class-balanced BUSI subset; then, on held-out images, 
 the same images:
 
 * ``forward``: ``model.transform`` of one image (the CNN's forward pass and pooling), the unit;
-* ``Grad-CAM, closed form``: :func:`featbus.explain.grad_cam` as shipped, whose head gradient
-  is in closed form for this head (:func:`featbus.explain.class_score_gradient`);
+* ``Grad-CAM, closed form``: :func:`featbus.deploy.explain.grad_cam` as shipped, whose head gradient
+  is in closed form for this head (:func:`featbus.deploy.explain.class_score_gradient`);
 * ``Grad-CAM, differences``: the same map with the head gradient by central differences
   (``2 x n_features`` rows through libsvm at each of the path's points), the route before.
 

@@ -1,7 +1,7 @@
 """Grid searches over feature pipelines: how often is each image's feature row computed?
 
 Feature extractors learn nothing from labels, so featbus's extraction path
-(:mod:`featbus.extraction`) keys every row by image content and extractor setting and computes
+(:mod:`featbus.compute.extraction`) keys every row by image content and extractor setting and computes
 it once, whatever the number of fits. Three measurements, side by side with the plain way
 (``cache=False``: every fit and every scoring recomputes its images' features):
 
@@ -12,8 +12,8 @@ it once, whatever the number of fits. Three measurements, side by side with the 
 3. that handcrafted search with ``n_jobs=2`` (two worker processes) and a shared cache folder:
    every row computed by exactly one process, counted from the folder's journals.
 
-Counts are taken where rows are computed (:func:`featbus.extraction.extraction_counts` in this
-process; :func:`featbus.extraction.journal_counts` across processes).
+Counts are taken where rows are computed (:func:`featbus.compute.extraction.extraction_counts` in this
+process; :func:`featbus.compute.extraction.journal_counts` across processes).
 
 Run from the repository root::
 
@@ -67,7 +67,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     from featbus import DeepFeatures, GLCMFeatures, IntensityStats, LBPFeatures
-    from featbus.extraction import clear_memory, extraction_counts, journal_counts, reset_extraction_counts
+    from featbus.compute.extraction import clear_memory, extraction_counts, journal_counts, reset_extraction_counts
 
     files = sorted(p for p in args.data.glob("*/*.png") if "_mask" not in p.name)
     if not files:

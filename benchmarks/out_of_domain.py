@@ -141,8 +141,8 @@ def network_rows(args, busi, others, t0) -> None:
     from sklearn.utils import Bunch
 
     from featbus.model_selection import holdout_split
-    from featbus.model_training import train_model
     from featbus.pipelines.recipes import DEFAULT_RECIPE
+    from featbus.workflows.training import train_model
 
     y, groups = np.asarray(busi.target), np.asarray(busi.groups)
     train, test = holdout_split(y, groups, args.network_test, 0)

@@ -16,7 +16,7 @@ Run from the repository root (about 4 minutes with the defaults on 2 cores)::
 
 ``--limit K`` takes the first K images of every class. A union of families (what ``featbus
 extract`` runs) computes each image's families in a pool of threads
-(:func:`featbus.extraction.pooled_rows`).
+(:func:`featbus.compute.extraction.pooled_rows`).
 """
 
 from __future__ import annotations

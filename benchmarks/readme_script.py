@@ -7,7 +7,7 @@ extractor. featbus's extraction path keys each row by image content and extracto
 each image should go through each extractor exactly once, whatever the number of fits.
 
 Printed: wall time, the number of pipeline fits, and for each extractor how many times each
-image was computed (from :func:`featbus.extraction.extraction_counts`, counted where rows are
+image was computed (from :func:`featbus.compute.extraction.extraction_counts`, counted where rows are
 computed), then the snippet's own output.
 
 Run from the repository root (BUSI at ``../shared/data/busi``)::
@@ -53,7 +53,7 @@ def main() -> None:
 
     from imblearn.pipeline import Pipeline
 
-    from featbus.extraction import extraction_counts, reset_extraction_counts
+    from featbus.compute.extraction import extraction_counts, reset_extraction_counts
 
     n_fits = Counter()
     fit = Pipeline.fit

@@ -73,7 +73,7 @@ def main(argv=None) -> None:
     from featbus.evaluation.sites import site_figures
     from featbus.metrics import format_interval
     from featbus.model import load_model
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     t0 = time.perf_counter()
     if args.model:

@@ -67,8 +67,8 @@ def cell(f) -> str:
 
 
 def train(data, args, arm, seed):
-    from featbus.model_training import train_model
     from featbus.pipelines.recipes import build_network, get_recipe
+    from featbus.workflows.training import train_model
 
     recipe = get_recipe(args.recipe)
     kw = dict(cross_validate=False, progress=False, random_state=seed)

@@ -4,7 +4,7 @@ BUSI (``../shared/data/busi/Dataset_BUSI_with_GT``, 3 classes, near-duplicate gr
 (``../shared/data/bus-bra``, 2 classes, patients as groups) are read with
 :func:`featbus.load_data` and united with :func:`featbus.combine_sites`; a recipe (default
 ``handcrafted``: HOG + LBP + intensity -> RBF SVM) is trained by
-:func:`featbus.model_training.train_model` twice on the same folds: as it is (pooled classes
+:func:`featbus.workflows.training.train_model` twice on the same folds: as it is (pooled classes
 unweighted, the larger site dominating) and with ``site_balance=True`` (every (site, class)
 cell weighted so that the two sites weigh the same and the classes stay balanced). Each run
 prints what its model file stores: the pooled duplicate-grouped cross-validation and the
@@ -38,7 +38,7 @@ def main(argv=None) -> None:
 
     from featbus import combine_sites, load_data
     from featbus.evaluation.sites import site_cv_lines
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     t0 = time.perf_counter()
     data = combine_sites([load_data(args.busi), load_data(args.bus_bra)], names=["busi", "bus-bra"])

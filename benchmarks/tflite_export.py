@@ -2,13 +2,13 @@
 
 Trains an EfficientNet-Lite0 (ImageNet, default layer and pooling) -> scaler -> logistic
 regression model on ``--n-train`` BUSI images (balanced by class; phantoms when BUSI is absent),
-exports it with :func:`featbus.export.export_tflite` (float32 and int8 dynamic-range weights) and,
+exports it with :func:`featbus.deploy.export.export_tflite` (float32 and int8 dynamic-range weights) and,
 on ``--n-test`` other images, prints side by side:
 
 * ``size``: the file on disk (the Keras row: the backbone's weights as float32);
 * ``ms/img``: median latency per image, batch of 1, image already in memory, resize included on
   both sides: ``keras`` is ``FeatbusModel.predict_proba([image])`` (the featbus pipeline: compiled
-  ``tf.function``, scaler, classifier), ``tflite`` is :func:`~featbus.export.prepare_input` +
+  ``tf.function``, scaler, classifier), ``tflite`` is :func:`~featbus.deploy.export.prepare_input` +
   the TFLite interpreter (``--threads`` CPU threads; XNNPACK);
 * ``max |dp|``: the largest absolute probability difference from the Keras pipeline over the
   test images and classes; ``agree``: share of images with the same predicted class.
@@ -57,8 +57,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
-    from featbus.export import TFLiteModel, export_tflite, prepare_input
-    from featbus.model_training import train_model
+    from featbus.deploy.export import TFLiteModel, export_tflite, prepare_input
+    from featbus.workflows.training import train_model
 
     train, test, source = _data(args.n_train, args.n_test)
     model = train_model(train, "efficientnet_lite0", classifier="logreg", cross_validate=False, progress=False)

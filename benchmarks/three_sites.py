@@ -112,7 +112,7 @@ def lite0_with(weights):
 
 
 def feature_row(train, test, features, op_note, segmenter=None):
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     model = train_model(train, features, classifier="svm", cross_validate=False, site_cv=False, progress=False,
                         operating_point=f"sensitivity={TARGET}", segmenter=segmenter, roi_margin=0.15)
@@ -139,7 +139,7 @@ def main(argv=None) -> None:
 
     from featbus import combine_sites, load_data
     from featbus.metrics import threshold_for_sensitivity
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = sorted(set(rows) - set(ROWS))

@@ -97,8 +97,8 @@ def busi_radiomics(busi) -> None:
 
 def busi_roi(busi) -> None:
     """Ground-truth contours and the lesion crop boxes the ROI features are computed in."""
-    from featbus.plotting import plot_segmentations
-    from featbus.preprocessing.roi import lesion_box
+    from featbus.deploy.plotting import plot_segmentations
+    from featbus.segmentation.roi import lesion_box
 
     picks = [int(np.flatnonzero(busi.target == c)[2]) for c in (0, 1)]
     masks = [np.asarray(busi.masks[i]) > 0 for i in picks]
@@ -128,9 +128,9 @@ def mias_normal_vs_abnormal() -> None:
 
 def busi_deep(model_path: str, image: str) -> None:
     """Grad-CAM of a frozen Lite0 + SVC model on an image it was not trained on."""
-    from featbus.explain import explain
+    from featbus.deploy.explain import explain
+    from featbus.deploy.plotting import plot_explanation
     from featbus.model import load_model
-    from featbus.plotting import plot_explanation
 
     fig = plot_explanation(explain(load_model(model_path), image), panels=("map",), panel_size=2.2)
     fig.set_size_inches(*SIZE)

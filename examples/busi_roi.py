@@ -102,10 +102,10 @@ def main(argv=None) -> int:
         UNetSegmenter,
         load_busi,
     )
+    from featbus.deploy.plotting import plot_segmentations
     from featbus.evaluation import compare, evaluate
-    from featbus.plotting import plot_segmentations
-    from featbus.preprocessing.roi import RoiFoundFlag, predicted_lesion
     from featbus.segmentation import dice_scores
+    from featbus.segmentation.roi import RoiFoundFlag, predicted_lesion
 
     t0 = time.perf_counter()
     seg = UNetSegmenter.load(args.model)

@@ -90,7 +90,7 @@ def main(argv=None) -> PaperResult:
     args = parse(ap, argv)
 
     from featbus import FineTunedCNN, load_busi
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     data = limited(load_busi(args.data / "busi"), args.limit)
     names = list(data.target_names)

@@ -90,9 +90,9 @@ def main(argv=None) -> PaperResult:
     from sklearn.base import clone
 
     from featbus import FineTunedCNN, load_busi
-    from featbus.export import export_tflite
-    from featbus.model_training import train_model
+    from featbus.deploy.export import export_tflite
     from featbus.networks import stride_layers
+    from featbus.workflows.training import train_model
 
     data = limited(binary(load_busi(args.data / "busi")), args.limit)
     names = list(data.target_names)

@@ -2,7 +2,7 @@
 Resumable feature extraction over many files
 ============================================
 
-:func:`featbus.distributed.extract` writes one Parquet file per partition of paths as soon as
+:func:`featbus.compute.distributed.extract` writes one Parquet file per partition of paths as soon as
 it is done. When a run stops (here: a corrupt file), the finished partitions stay on disk, and
 the same call again computes only the missing ones. With ``client=`` the partitions run on a
 Dask cluster; here a local thread pool does the work.
@@ -17,7 +17,7 @@ from PIL import Image
 from sklearn.pipeline import make_union
 
 from featbus import ImageError, IntensityStats, LBPFeatures, make_phantoms
-from featbus.distributed import extract
+from featbus.compute.distributed import extract
 
 folder = Path(tempfile.mkdtemp())
 paths = []

@@ -7,7 +7,6 @@
 
 from ._records import ImageError, ImageRecord
 from ._version import __version__
-from .adaptation import adapt
 from .datasets import (
     get_data_home,
     load_breast_lesions_usg,
@@ -36,13 +35,14 @@ from .io import read_image, read_images, read_mask
 from .metrics import OperatingPoint
 from .model.loaded import FeatbusModel, load_model
 from .model_selection import DuplicateGroupKFold, duplicate_groups
-from .model_training import train_model
 from .networks._backend import backend_info
 from .networks.augmentation import ImageAugmenter, augment_image
 from .pipelines.make import make_classification_pipeline, make_pipeline, param_grid
 from .preprocessing.intensity import CLAHE, AdaptiveThreshold, HistogramEqualizer, Normalize, Resize, SpeckleDenoise
 from .preprocessing.mammography import BreastMask, PectoralMuscleRemover
-from .preprocessing.roi import LesionProbability, ROICropper, RoiFoundFlag
 from .segmentation.classical import EdgeSegmenter, ThresholdSegmenter
 from .segmentation.metrics import dice_score, iou_score
+from .segmentation.roi import LesionProbability, ROICropper, RoiFoundFlag
 from .segmentation.unet import UNetSegmenter
+from .workflows.adaptation import adapt
+from .workflows.training import train_model

@@ -1,7 +1,7 @@
 """The base classes of featbus's image transformers, their input tags and shared constraints.
 
 :class:`BaseFeatureExtractor` (image -> feature vector; its ``transform`` goes through the one
-extraction path, :mod:`featbus.extraction`) and :class:`BaseImagePreprocessor` (image ->
+extraction path, :mod:`featbus.compute.extraction`) and :class:`BaseImagePreprocessor` (image ->
 image). What they take as ``X`` and how images are checked is described in
 :mod:`featbus._records`; files are read by :mod:`featbus.io`.
 """
@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import HasMethods, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._records import ImageError, ImageInputTags, ImageRecord, _PathLike, check_images, map_images, mask_bbox, to_float
-from .extraction import extract_rows
+from .compute.extraction import extract_rows
 from .io import load_item
 
 __all__ = ["BaseFeatureExtractor", "BaseImagePreprocessor", "ImageInputTags"]
@@ -59,7 +59,7 @@ N_JOBS = [Integral, None]
 REGION = [StrOptions(set(_REGIONS))]
 #: ``empty_mask`` of a feature extractor.
 EMPTY_MASK = [StrOptions(set(_EMPTY))]
-#: ``cache`` of a feature extractor (see :mod:`featbus.extraction`).
+#: ``cache`` of a feature extractor (see :mod:`featbus.compute.extraction`).
 CACHE = [None, Options(bool, {False}), str, os.PathLike, HasMethods(["cache"])]
 #: ``progress`` of a feature extractor.
 PROGRESS = ["boolean", StrOptions({"auto"})]

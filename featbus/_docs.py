@@ -47,7 +47,7 @@ DOCDICT: dict[str, str] = {
     ran the 625 BUSI images at 0.94x (+23 % CPU, 1.8x peak memory), threads (what a union of
     families uses) at 1.28x (``benchmarks/parallel_extraction.py``; see the scaling guide).''',
     "cache": '''cache : None, False, str, path or joblib.Memory, default=None
-    Where computed rows are kept (see :mod:`featbus.extraction`): ``None``, in this process
+    Where computed rows are kept (see :mod:`featbus.compute.extraction`): ``None``, in this process
     (and in the folder ``$FEATBUS_CACHE`` names, if set); a folder, also on disk, shared
     between processes and runs; ``False``, nowhere.''',
     "progress": '''progress : bool or "auto", default="auto"

@@ -50,6 +50,19 @@ MOVED: dict[str, str] = {
     "featbus.training": "featbus.networks.training",
     "featbus._backend": "featbus.networks._backend",
     "featbus.segmentation.augmentation": "featbus.networks.augmentation",
+    "featbus.model_training": "featbus.workflows.training",
+    "featbus.adaptation": "featbus.workflows.adaptation",
+    "featbus.explain": "featbus.deploy.explain",
+    "featbus.plotting": "featbus.deploy.plotting",
+    "featbus.export": "featbus.deploy.export",
+    "featbus.app": "featbus.deploy.app",
+    "featbus.reporting": "featbus.evaluation.reporting",
+    "featbus.provenance": "featbus.model.provenance",
+    "featbus.extraction": "featbus.compute.extraction",
+    "featbus.scaling": "featbus.compute.scaling",
+    "featbus.distributed": "featbus.compute.distributed",
+    "featbus.estimator_checks": "featbus.testing.estimator_checks",
+    "featbus.preprocessing.roi": "featbus.segmentation.roi",
 }
 
 _quiet: contextvars.ContextVar[bool] = contextvars.ContextVar("featbus_moved_quiet", default=False)

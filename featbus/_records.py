@@ -93,7 +93,7 @@ class ImageInputTags(InputTags):
         set): shape features, ``region="mask"`` or ``"bbox"``, ROI crops from ground truth.
     records : bool, default=False
         Every image must be an :class:`~featbus.ImageRecord` carrying what an earlier step wrote in its
-        ``meta`` (:class:`~featbus.preprocessing.roi.RoiFoundFlag` reads an ``ROICropper``'s
+        ``meta`` (:class:`~featbus.segmentation.roi.RoiFoundFlag` reads an ``ROICropper``'s
         ``roi_found``): plain arrays are refused.
     """
 

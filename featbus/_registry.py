@@ -3,7 +3,7 @@
 A plain table without imports, so that the command line can check and list names (its help,
 its choice between handcrafted and deep extractors) without importing scikit-learn or
 TensorFlow. :mod:`featbus.pipelines` builds the estimators from it, ``featbus``'s lazy public
-names and :func:`featbus.estimator_checks.all_estimators` read :data:`ESTIMATORS`, and the
+names and :func:`featbus.testing.estimator_checks.all_estimators` read :data:`ESTIMATORS`, and the
 common test checks every entry with its ``check_params``: a new estimator is added here once.
 The pipeline ingredients (classifiers, samplers, selectors) have their tables in
 :mod:`featbus.pipelines.ingredients`.
@@ -82,10 +82,10 @@ ESTIMATORS: dict[str, EstimatorEntry] = {
                                         check_params=({"block_size": 11}, {"output": "masked", "invert": True})),
     "BreastMask": EstimatorEntry("featbus.preprocessing.mammography", "preprocessor"),
     "PectoralMuscleRemover": EstimatorEntry("featbus.preprocessing.mammography", "preprocessor"),
-    "ROICropper": EstimatorEntry("featbus.preprocessing.roi", "preprocessor", check_params=({"source": "mask"},)),
-    "RoiFoundFlag": EstimatorEntry("featbus.preprocessing.roi", "features",
+    "ROICropper": EstimatorEntry("featbus.segmentation.roi", "preprocessor", check_params=({"source": "mask"},)),
+    "RoiFoundFlag": EstimatorEntry("featbus.segmentation.roi", "features",
                                    check_input=("ROICropper", {"source": "mask", "margin": 0.1})),
-    "LesionProbability": EstimatorEntry("featbus.preprocessing.roi", "features",
+    "LesionProbability": EstimatorEntry("featbus.segmentation.roi", "features",
                                         check_input=("ROICropper", {"source": "mask", "margin": 0.1})),
     "FineTunedCNN": EstimatorEntry("featbus.features.finetune", "network", backend=True,
                                    check_params=({**_FAST_NET, "epochs": 1, "warmup_epochs": 0, "batch_size": 4,
@@ -118,7 +118,7 @@ PREPROCESSORS: dict[str, tuple[str, str, dict]] = {
     "normalize": ("featbus.preprocessing.intensity", "Normalize", {}),
     "equalize": ("featbus.preprocessing.intensity", "HistogramEqualizer", {}),
     "adaptive-threshold": ("featbus.preprocessing.intensity", "AdaptiveThreshold", {}),
-    "roi": ("featbus.preprocessing.roi", "ROICropper", {}),
+    "roi": ("featbus.segmentation.roi", "ROICropper", {}),
     # mammograms: film background (labels, markers) to 0; pectoral muscle removed (MLO views);
     # chest wall turned to the left; cropped to the breast's bounding box
     "breast-mask": ("featbus.preprocessing.mammography", "BreastMask", {}),

@@ -5,8 +5,8 @@ and macro), the rank AUC, the confusion matrix, the decision rule of a model's p
 (the most probable class, or an operating point), calibration (reliability curve, ECE, Brier
 score), the group bootstrap behind every interval and the way an interval is written. The
 modules that judge models (:mod:`featbus.evaluation`, :mod:`featbus.evaluation.validation`,
-:mod:`featbus.evaluation.sites`, :mod:`featbus.evaluation.sanity`, :mod:`featbus.adaptation`, the segmentation
-metrics) and those that show them (:mod:`featbus.reporting`) use it; it imports nothing of
+:mod:`featbus.evaluation.sites`, :mod:`featbus.evaluation.sanity`, :mod:`featbus.workflows.adaptation`, the segmentation
+metrics) and those that show them (:mod:`featbus.evaluation.reporting`) use it; it imports nothing of
 featbus.
 """
 
@@ -669,7 +669,7 @@ class Predictions:
     :class:`featbus.evaluation.Report` (cross-validation, an external test set),
     :class:`featbus.evaluation.validation.ExternalValidation` and :func:`featbus.evaluation.sites.site_figures`
     expose their predictions as this one view (``held_out``): :func:`featbus.evaluation.sanity.assess`,
-    the plots of :mod:`featbus.reporting` and the per-site figures of :mod:`featbus.evaluation.sites`
+    the plots of :mod:`featbus.evaluation.reporting` and the per-site figures of :mod:`featbus.evaluation.sites`
     read it, whatever made it.
 
     Parameters

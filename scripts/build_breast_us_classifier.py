@@ -106,7 +106,7 @@ def main(argv=None) -> None:
         card = json.loads(out.with_suffix(".json").read_text())
         manifest = read_manifest(out)
     else:
-        from featbus.model_training import train_model
+        from featbus.workflows.training import train_model
 
         data = combine_sites([load_data(SITES[n]) for n in names], names=names)
         y = np.asarray(data.target_names)[data.target]

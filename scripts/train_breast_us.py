@@ -53,9 +53,9 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
 
     from featbus import FineTunedCNN, combine_sites, load_data
+    from featbus.model.provenance import fingerprints
     from featbus.networks.efficientnet_lite import efficientnet_lite0
     from featbus.pipelines.recipes import get_recipe
-    from featbus.provenance import fingerprints
 
     names = [s.strip() for s in args.sites.split(",") if s.strip()]
     if args.hold_out:

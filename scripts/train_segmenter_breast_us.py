@@ -66,8 +66,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
 
     from featbus import combine_sites, load_data
+    from featbus.model.provenance import fingerprints
     from featbus.pipelines.recipes import SEGMENTER_RECIPES, build_segmenter
-    from featbus.provenance import fingerprints
 
     names = [s.strip() for s in args.sites.split(",") if s.strip()]
     if args.hold_out:

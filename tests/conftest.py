@@ -112,7 +112,7 @@ def phantom_ensemble():
     pytest.importorskip("keras")
     from featbus import make_phantoms
     from featbus.features.finetune import FineTunedCNN, FineTunedEnsemble
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     net = FineTunedCNN(weights=None, input_size=32, epochs=1, warmup_epochs=1, batch_size=8, progress=False,
                        validation_fraction=0.25, random_state=0, tta=True)
@@ -124,7 +124,7 @@ def phantom_ensemble():
 def _fresh_feature_store():
     """Each test starts with an empty in-process feature store (and no cache folder from the
     environment), so a row computed by one test never answers another test's transform."""
-    from featbus.extraction import clear_memory
+    from featbus.compute.extraction import clear_memory
 
     saved = os.environ.pop("FEATBUS_CACHE", None)
     clear_memory()

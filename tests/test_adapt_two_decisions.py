@@ -1,6 +1,6 @@
 """Site calibration of a two-decision model: both thresholds refitted on a few labelled patients.
 
-:func:`featbus.adaptation.site_points` on constructed scores (the rule, the thresholds kept with
+:func:`featbus.workflows.adaptation.site_points` on constructed scores (the rule, the thresholds kept with
 too few images, the warnings, groups against images, the intervals), then :func:`featbus.adapt`
 and ``featbus adapt --labels`` on a phantom model whose stored point is given two decisions by
 hand (thresholds only: any model with a "normal" class can carry one), and, slow, the shipped
@@ -22,7 +22,10 @@ import pytest
 from conftest import BUSI
 
 from featbus import adapt, make_phantoms
-from featbus.adaptation import (
+from featbus.cli import main
+from featbus.metrics import OperatingPoint, clopper_pearson, lesion_and_given, threshold_for_sensitivity, threshold_text
+from featbus.model import load_model
+from featbus.workflows.adaptation import (
     FEW_GROUPS,
     MIN_BOOTSTRAP_GROUPS,
     MIN_LESION_IMAGES,
@@ -30,9 +33,6 @@ from featbus.adaptation import (
     PRESENCE_TARGET,
     site_points,
 )
-from featbus.cli import main
-from featbus.metrics import OperatingPoint, clopper_pearson, lesion_and_given, threshold_for_sensitivity, threshold_text
-from featbus.model import load_model
 
 CLASSES = ["benign", "malignant", "normal"]
 STORED = OperatingPoint(positive="malignant", threshold=0.2, target_sensitivity=0.9, chosen_on="training",
@@ -215,7 +215,7 @@ def phantom_two(tmp_path_factory):
     """A phantom model given a two-decision point by hand, and a labelled phantom site on disk."""
     from PIL import Image
 
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     model = train_model(make_phantoms(40, image_size=48, random_state=0), "intensity,lbp", classifier="svm",
                         cross_validate=False, progress=False)
@@ -314,7 +314,7 @@ def test_the_breast_us_two_decision_model_adapted_to_eight_bus_bra_patients(tmp_
     from sklearn.utils import Bunch
 
     from featbus import load_data
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     d = load_data(BUSI)
     idx = np.sort(np.random.default_rng(0).choice(len(d.target), 90, replace=False))

@@ -22,7 +22,7 @@ from featbus import adapt, make_phantoms
 from featbus.cli import main
 from featbus.model import load_model
 from featbus.model.format import _check_manifest_schema, data_sha256
-from featbus.model_training import train_model
+from featbus.workflows.training import train_model
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +254,7 @@ def test_the_reference_is_the_training_one_restandardised_on_the_site(busi_model
     training rows were; the adapted reference is the training reference re-standardised the same
     way (axes, covariance and threshold kept), so the score still means 'unlike the training
     images', with the site's shift removed."""
-    from featbus.scaling import family_space as _space
+    from featbus.compute.scaling import family_space as _space
 
     _, model = busi_model
     data, _ = _site_data(site)
@@ -298,7 +298,7 @@ def mammograms():
 def test_another_modality_is_refused_unless_forced(busi_model, mammograms):
     """Mammograms given to an ultrasound model lie far beyond its out-of-domain threshold (median
     out_of_domain above 2): adapt refuses them in one line; force=True adapts and records it."""
-    from featbus.adaptation import FAR_OUT_OF_DOMAIN
+    from featbus.workflows.adaptation import FAR_OUT_OF_DOMAIN
 
     _, model = busi_model
     with pytest.raises(ValueError, match=r"^\d+ of the 12 images lie more than 2 times the out-of-domain threshold"
@@ -361,7 +361,7 @@ def test_a_recalibration_never_turns_the_scores_round():
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.linear_model import LogisticRegression
 
-    from featbus.adaptation import _refit_platt
+    from featbus.workflows.adaptation import _refit_platt
 
     rng = np.random.RandomState(0)
     X = rng.normal(size=(80, 3))

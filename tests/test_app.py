@@ -17,9 +17,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from featbus.app import REFUSED_BODY, analyse, intensity_position, origin_allowed, request_allowed, streamlit_command
 from featbus.datasets import make_phantoms
-from featbus.model_training import train_model
+from featbus.deploy.app import (
+    REFUSED_BODY,
+    analyse,
+    intensity_position,
+    origin_allowed,
+    request_allowed,
+    streamlit_command,
+)
+from featbus.workflows.training import train_model
 
 pytestmark = pytest.mark.slow  # starts a server (python -m pytest -m "not slow" leaves it out)
 
@@ -212,7 +219,7 @@ def test_page_refuses_images_over_its_pixel_limit(saved_model, monkeypatch, tmp_
     pytest.importorskip("streamlit")
     from streamlit.testing.v1 import AppTest
 
-    from featbus.app import _read_upload
+    from featbus.deploy.app import _read_upload
 
     _, path, image = saved_model
     inside = tmp_path / "data"
@@ -239,8 +246,8 @@ def test_server_binds_to_localhost_only():
     assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
     assert int(cmd[cmd.index("--server.maxUploadSize") + 1]) <= 50
     assert cmd[cmd.index("--browser.gatherUsageStats") + 1] == "false"
-    # streamlit runs through featbus.app.serve, which guards every route before the server starts
-    assert cmd[1:3] == ["-c", "from featbus.app import serve; serve()"] and cmd[3:5] == ["run", str(APP)]
+    # streamlit runs through featbus.deploy.app.serve, which guards every route before the server starts
+    assert cmd[1:3] == ["-c", "from featbus.deploy.app import serve; serve()"] and cmd[3:5] == ["run", str(APP)]
 
 
 def test_request_rule_for_host_and_origin(monkeypatch):
@@ -392,7 +399,7 @@ def test_request_guard_on_a_tornado_server(tmp_path):
     script.write_text(textwrap.dedent(f"""
         import asyncio
         import tornado.web, tornado.websocket
-        from featbus.app import install_request_guard
+        from featbus.deploy.app import install_request_guard
 
         install_request_guard({port})
 
@@ -557,7 +564,7 @@ def test_real_server_in_a_headless_browser(saved_model, tmp_path):
 def test_uploaded_bytes_are_read_like_files(fmt, name):
     import io
 
-    from featbus.app import _read_upload
+    from featbus.deploy.app import _read_upload
 
     image = make_phantoms(1, image_size=64, random_state=1).images[0]
     buf = io.BytesIO()
@@ -575,7 +582,7 @@ def test_page_and_command_say_research_use_only(saved_model, monkeypatch, capsys
     pytest.importorskip("streamlit")
     from streamlit.testing.v1 import AppTest
 
-    import featbus.app as app
+    import featbus.deploy.app as app
 
     model, path, image = saved_model
     monkeypatch.setenv("FEATBUS_APP_MODEL", str(path))

@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import cross_validate
 
 from featbus import ImageRecord, IntensityStats, make_phantoms
-from featbus.extraction import extraction_counts, reset_extraction_counts
+from featbus.compute.extraction import extraction_counts, reset_extraction_counts
 from featbus.model_selection import DuplicateGroupKFold
 from featbus.networks.augmentation import AUGMENT_PRESETS, ImageAugmenter, augment_image
 

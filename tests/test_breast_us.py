@@ -12,9 +12,9 @@ import pytest
 from conftest import DATA
 
 from featbus.io import file_sha256
+from featbus.model.provenance import count_seen
 from featbus.networks import pretrained
 from featbus.networks.backbones import get_backbone, shipped_card, shipped_weights
-from featbus.provenance import count_seen
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
 

@@ -101,7 +101,7 @@ def test_shipped_segmenter_outlines_the_bundled_sample_and_knows_it_trained_on_i
     pytest.importorskip("keras")
     from featbus import UNetSegmenter, load_sample
     from featbus.cli import main
-    from featbus.provenance import overlap_notes
+    from featbus.model.provenance import overlap_notes
     from featbus.segmentation.metrics import dice_scores
 
     seg = UNetSegmenter.load("breast-us")

@@ -90,7 +90,7 @@ def test_extract_formats(phantom_dir, tmp_path, suffix, capsys):
 
 
 def test_extract_cache_reuses_features(phantom_dir, tmp_path):
-    from featbus.extraction import clear_memory, extraction_counts, reset_extraction_counts
+    from featbus.compute.extraction import clear_memory, extraction_counts, reset_extraction_counts
 
     cache = tmp_path / "cache"
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
@@ -176,8 +176,8 @@ def test_extract_cache_sees_every_parameter(tmp_path):
     """Two extractors with the same repr but different parameters never share a cache entry
     (a changed default is invisible in repr)."""
     from featbus._base import BaseFeatureExtractor
+    from featbus.compute.extraction import extraction_counts, reset_extraction_counts
     from featbus.datasets import make_phantoms
-    from featbus.extraction import extraction_counts, reset_extraction_counts
     from featbus.pipelines import extract_features
 
     class Scaled(BaseFeatureExtractor):
@@ -254,7 +254,7 @@ def test_cv_error_is_one_line(phantom_dir, capsys):
 def test_truncated_cache_file_is_recomputed(phantom_dir, tmp_path, capsys):
     cache = tmp_path / "cache"
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
-    from featbus.extraction import DiskStore, clear_memory
+    from featbus.compute.extraction import DiskStore, clear_memory
 
     assert main(["extract", str(phantom_dir), "-f", "intensity", "-o", str(a), "-q", "--cache", str(cache)]) == 0
     entry = sorted(cache.rglob("*.row"))[0]
@@ -300,7 +300,7 @@ def test_without_the_deep_extra_says_what_to_install(phantom_dir, tmp_path, monk
 def test_parquet_without_pyarrow_fails_before_extraction(phantom_dir, tmp_path, monkeypatch, capsys):
     import sys
 
-    from featbus.extraction import extraction_counts, reset_extraction_counts
+    from featbus.compute.extraction import extraction_counts, reset_extraction_counts
 
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     monkeypatch.setitem(sys.modules, "fastparquet", None)
@@ -462,7 +462,7 @@ def test_unwritable_outputs_fail_before_the_work(phantom_dir, tmp_path, capsys, 
 
 
 def test_cache_none_reuses_nothing_and_makes_no_folder(phantom_dir, tmp_path, monkeypatch, capsys):
-    from featbus.extraction import extraction_counts, reset_extraction_counts
+    from featbus.compute.extraction import extraction_counts, reset_extraction_counts
 
     monkeypatch.chdir(tmp_path)
     argv = ["extract", str(phantom_dir), "-f", "intensity", "--cache", "none", "-q", "--overwrite", "-o"]

@@ -3,7 +3,7 @@
 Every class in :data:`featbus._registry.ESTIMATORS` is checked with the constructor arguments
 its entry gives (``check_params``): a new feature family, preprocessor, network, sampler or
 segmenter is checked here as soon as it is registered, without touching this file. Image
-estimators get :mod:`featbus.estimator_checks` (scikit-learn's API checks plus image versions
+estimators get :mod:`featbus.testing.estimator_checks` (scikit-learn's API checks plus image versions
 of its data checks; ``parametrize_with_checks`` skips them because they do not take a 2-D
 array); estimators with tabular input get scikit-learn's own ``parametrize_with_checks``.
 Estimators that run a network are checked when a deep-learning backend is installed. Each of
@@ -23,7 +23,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import featbus
 from featbus import features as feature_module
 from featbus._registry import ESTIMATORS
-from featbus.estimator_checks import (
+from featbus.testing.estimator_checks import (
     _SKLEARN_API_CHECKS,
     all_estimators,
     check_images_for,

@@ -1,6 +1,6 @@
 """TP, FN, FP and TN per class (one vs rest) wherever featbus shows per-class figures: Report
 (``featbus evaluate``'s table and HTML report), ExternalValidation (``featbus validate``'s
-summary, HTML page and JSON), all through one formatter (:mod:`featbus.reporting`).
+summary, HTML page and JSON), all through one formatter (:mod:`featbus.evaluation.reporting`).
 
 The known case: 10 images, 4 benign, 3 malignant, 3 normal, and these predictions
 
@@ -29,8 +29,8 @@ import pytest
 from sklearn.utils import Bunch
 
 from featbus.evaluation import evaluate_external
+from featbus.evaluation.reporting import confusion_counts, counts_html, counts_text, write_html
 from featbus.evaluation.validation import validate
-from featbus.reporting import confusion_counts, counts_html, counts_text, write_html
 
 CLASSES = ("benign", "malignant", "normal")
 TRUE = ["benign"] * 4 + ["malignant"] * 3 + ["normal"] * 3

@@ -11,7 +11,7 @@ from featbus.cli import main
 from featbus.evaluation import evaluate
 from featbus.metrics import OperatingPoint
 from featbus.model.describe import describe_manifest
-from featbus.model_training import _out_of_fold_proba, _validation_at_operating_point, train_model
+from featbus.workflows.training import _out_of_fold_proba, _validation_at_operating_point, train_model
 
 
 @pytest.fixture(scope="module")

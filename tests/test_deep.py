@@ -35,7 +35,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.svm import SVC
 
 from featbus import DeepFeatures, ImageError, ImageRecord
-from featbus.extraction import clear_memory, extraction_counts, reset_extraction_counts
+from featbus.compute.extraction import clear_memory, extraction_counts, reset_extraction_counts
 from featbus.features import deep as deep_mod
 from featbus.features.deep import deep_features
 
@@ -422,7 +422,7 @@ def test_cached_file_that_changes_is_recomputed(tmp_path):
 
 
 # ----------------------------------------------------------------------------- common image checks
-from featbus.estimator_checks import _assert_same_output, parametrize_with_image_checks  # noqa: E402
+from featbus.testing.estimator_checks import _assert_same_output, parametrize_with_image_checks  # noqa: E402
 
 
 def test_common_checks_tolerate_float32_round_off_only():

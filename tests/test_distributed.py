@@ -1,4 +1,4 @@
-"""featbus.distributed: Dask extraction to Parquet, resume after a crash, GridSearchCV on Dask.
+"""featbus.compute.distributed: Dask extraction to Parquet, resume after a crash, GridSearchCV on Dask.
 
 The cluster is a LocalCluster of 2 worker processes on 127.0.0.1 with no dashboard: nothing
 contacts another address.
@@ -25,7 +25,7 @@ pytest.importorskip("pyarrow")
 from featbus import ImageError  # noqa: E402
 from featbus._base import BaseFeatureExtractor  # noqa: E402
 from featbus._records import check_images  # noqa: E402
-from featbus.distributed import content_key, extract, local_client  # noqa: E402
+from featbus.compute.distributed import content_key, extract, local_client  # noqa: E402
 
 pytestmark = pytest.mark.slow  # starts a Dask cluster (python -m pytest -m "not slow" leaves it out)
 
@@ -165,7 +165,7 @@ def test_resume_after_killed_process(image_files, tmp_path):
         import sys
         sys.path.insert(0, {str(HERE)!r})
         from test_distributed import LoggingStats
-        from featbus.distributed import extract
+        from featbus.compute.distributed import extract
         extract({image_files!r}, LoggingStats(**{params!r}), output={str(out)!r},
                 partition_size=4, scheduler="sync")
     """)

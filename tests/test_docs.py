@@ -114,7 +114,7 @@ def test_api_tables_name_importable_objects_and_each_new_explain_name():
     for name in names:
         module, _, attr = name.rpartition(".")
         assert hasattr(importlib.import_module(module), attr), name
-    listed = {n.rsplit(".", 1)[1] for n in names if n.startswith(("featbus.explain.", "featbus.plotting."))}
+    listed = {n.rsplit(".", 1)[1] for n in names if n.startswith(("featbus.deploy.explain.", "featbus.deploy.plotting."))}
     from featbus import plotting
 
     assert set(plotting.__all__) <= listed

@@ -194,7 +194,7 @@ def phantom_model(tmp_path_factory):
     import os
 
     from featbus import make_phantoms
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     folder = tmp_path_factory.mktemp("domain")
     saved_env = os.environ.get("FEATBUS_TRUSTED_MODELS")
@@ -281,7 +281,7 @@ def test_validate_reports_how_many_external_images_look_unlike_the_training_imag
     """featbus.validate scores the external images against the model's reference from the
     features it computes anyway, and says how many look unlike the training images."""
     from featbus import make_phantoms, validate
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     model = train_model(make_phantoms(40, image_size=48, random_state=0), "intensity", classifier="logreg",
                         cross_validate=False, progress=False)

@@ -16,8 +16,8 @@ from sklearn.svm import SVC
 
 from featbus.datasets import make_phantoms
 from featbus.evaluation import classification_metrics, compare, comparison_table, evaluate, make_splits
+from featbus.evaluation.reporting import plot_comparison, write_html
 from featbus.pipelines import make_classification_pipeline
-from featbus.reporting import plot_comparison, write_html
 
 
 def _data(n=120, k=3, seed=0, shift=1.2):
@@ -205,7 +205,7 @@ def test_predictions_page_from_a_table_read_back_from_csv(tmp_path):
     prediction (not "not predicted: nan"), a row with one says why, and long paths wrap in their card."""
     import pandas as pd
 
-    from featbus.reporting import predictions_html
+    from featbus.evaluation.reporting import predictions_html
 
     csv = tmp_path / "predictions.csv"
     pd.DataFrame({"image": ["a/very/long/folder/name/case 1.png", "b.png"], "predicted": ["benign", ""],

@@ -10,7 +10,7 @@ from sklearn.utils import Bunch
 
 from featbus import ImageRecord
 from featbus.datasets import make_phantoms
-from featbus.explain import (
+from featbus.deploy.explain import (
     ROBUST_PERCENTILE,
     _class_weights,
     _deep_columns,
@@ -26,7 +26,7 @@ from featbus.explain import (
     supports_grad_cam,
 )
 from featbus.features.deep import keras_pool, keras_preprocess, pool_gradient
-from featbus.model_training import train_model
+from featbus.workflows.training import train_model
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
 
@@ -122,7 +122,7 @@ def test_occlusion_colours_are_signed_robust_and_opaque_by_magnitude():
 
 
 def test_explanation_figure_has_a_colour_bar_saying_what_the_values_mean(lesion_model):
-    from featbus.plotting import plot_explanation
+    from featbus.deploy.plotting import plot_explanation
 
     res = explain(lesion_model, lesion_set(4, 2).images[1])
     fig = plot_explanation(res)
@@ -317,7 +317,7 @@ def test_closed_form_head_gradient_matches_differences(n_classes, scaler, kernel
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
-    from featbus.explain import class_score_gradient
+    from featbus.deploy.explain import class_score_gradient
     from featbus.pipelines import FamilyScaler
 
     rng = np.random.default_rng(n_classes)
@@ -342,7 +342,7 @@ def test_closed_form_is_declined_for_heads_it_does_not_know():
     from sklearn.neural_network import MLPClassifier
     from sklearn.svm import SVC
 
-    from featbus.explain import class_score_gradient
+    from featbus.deploy.explain import class_score_gradient
 
     X = np.random.default_rng(0).normal(size=(40, 5))
     y = np.arange(40) % 2

@@ -18,12 +18,12 @@ from PIL import Image
 from featbus.datasets import make_phantoms
 from featbus.model import load_model
 from featbus.model.runtime import RUNTIME_PROBA_ATOL
-from featbus.model_training import train_model
+from featbus.workflows.training import train_model
 
 pytest.importorskip("tensorflow")
 pytest.importorskip("ai_edge_litert")
 from featbus import DeepFeatures  # noqa: E402
-from featbus.explain import occlusion_map  # noqa: E402
+from featbus.deploy.explain import occlusion_map  # noqa: E402
 from featbus.networks._backend import backend_name  # noqa: E402
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
@@ -83,7 +83,7 @@ def test_predict_explains_a_cnn_model_by_occlusion_without_keras(saved, tmp_path
     proc = _run(f"""
         import json
         from featbus.model import load_model
-        from featbus.explain import occlusion_map
+        from featbus.deploy.explain import occlusion_map
         m = load_model({str(path)!r})
         print(json.dumps(occlusion_map(m, {str(image)!r}).tolist()))
     """, tmp_path)
@@ -108,7 +108,7 @@ def test_grad_cam_without_keras_is_one_line_saying_what_to_do(saved, tmp_path):
     # the library says the same when asked for Grad-CAM there
     proc = _run(f"""
         from featbus.model import load_model
-        from featbus.explain import explain
+        from featbus.deploy.explain import explain
         m = load_model({str(path)!r})
         assert explain(m, {str(image)!r})["method"] == "occlusion"  # auto: what this install can do
         try:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from featbus.datasets import make_phantoms
-from featbus.export import TFLiteModel, check_exportable, export_tflite, prepare_input
-from featbus.model_training import train_model
+from featbus.deploy.export import TFLiteModel, check_exportable, export_tflite, prepare_input
+from featbus.workflows.training import train_model
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
 

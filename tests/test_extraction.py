@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from featbus import ImageRecord, IntensityStats, LBPFeatures, make_phantoms
-from featbus.extraction import (
+from featbus.compute.extraction import (
     DiskStore,
     MemoryStore,
     clear_memory,
@@ -117,7 +117,7 @@ def test_cold_warm_corrupted_and_dask_runs_are_equal(tmp_path, monkeypatch):
     np.testing.assert_array_equal(again, cold)
     assert _computed("LBPFeatures") == 6
     pytest.importorskip("pyarrow")
-    from featbus.distributed import extract
+    from featbus.compute.distributed import extract
 
     frame = extract(paths, est, partition_size=2, scheduler="processes", n_workers=2)
     np.testing.assert_array_equal(frame.drop(columns="path").to_numpy(), cold)
@@ -125,7 +125,7 @@ def test_cold_warm_corrupted_and_dask_runs_are_equal(tmp_path, monkeypatch):
     assert sorted(journal_counts(cache).values()) == [1, 1, 1, 1, 2]
     # a Dask cluster (worker processes): the same rows, read from the shared folder
     pytest.importorskip("distributed")
-    from featbus.distributed import local_client
+    from featbus.compute.distributed import local_client
 
     with local_client(n_workers=2, threads_per_worker=1, memory_limit="1GiB") as client:
         dask_frame = extract(paths, est, partition_size=2, client=client)
@@ -199,7 +199,7 @@ def test_a_claim_left_by_a_killed_process_is_taken_over(tmp_path, content):
     claim.write_text(content)
     old = os.path.getmtime(claim) - 60
     os.utime(claim, (old, old))
-    from featbus.extraction import clear_memory
+    from featbus.compute.extraction import clear_memory
 
     clear_memory()
     again = IntensityStats(cache=str(cache)).fit(recs).transform(recs)
@@ -243,12 +243,12 @@ def test_a_named_cache_folder_receives_rows_already_in_memory(tmp_path):
 
 
 def test_a_union_with_jobs_computes_every_family_in_one_pool(tmp_path, monkeypatch):
-    """n_jobs=2 on a union: one pool over the images for all families (featbus.extraction.
+    """n_jobs=2 on a union: one pool over the images for all families (featbus.compute.extraction.
     pooled_rows); the same table as one job, each row computed once, rows already held not
     recomputed, and a cache folder receives every row."""
     import featbus._records as records
+    from featbus.compute.extraction import extraction_counts, reset_extraction_counts
     from featbus.datasets import make_phantoms
-    from featbus.extraction import extraction_counts, reset_extraction_counts
     from featbus.pipelines import make_features
 
     monkeypatch.setattr(records, "MIN_PARALLEL_SECONDS", 0.0)  # a small job: use the workers anyway
@@ -263,7 +263,7 @@ def test_a_union_with_jobs_computes_every_family_in_one_pool(tmp_path, monkeypat
     reset_extraction_counts()
     np.testing.assert_allclose(union.transform(X), one, rtol=1e-12)
     assert sum(extraction_counts().values()) == 0  # held rows are served, not recomputed
-    from featbus.extraction import clear_memory
+    from featbus.compute.extraction import clear_memory
 
     clear_memory()  # only the folder is left: it received every row the pool computed
     np.testing.assert_allclose(union.transform(X), one, rtol=1e-12)
@@ -323,7 +323,7 @@ def test_a_claim_of_this_process_is_live_and_a_reused_pid_is_not(tmp_path):
     assert not store._stale(path) and not store.claim("s", key)  # another thread of this life waits
     store.release("s", key)
     assert not path.exists()
-    from featbus.extraction import _process_start
+    from featbus.compute.extraction import _process_start
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:

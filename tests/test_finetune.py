@@ -27,7 +27,7 @@ from sklearn.pipeline import Pipeline, make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from featbus import make_phantoms  # noqa: E402
-from featbus.extraction import setting_key  # noqa: E402
+from featbus.compute.extraction import setting_key  # noqa: E402
 from featbus.features.finetune import FineTunedCNN, fine_tuned_features  # noqa: E402
 from featbus.networks.augmentation import ImageAugmenter  # noqa: E402
 

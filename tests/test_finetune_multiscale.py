@@ -103,10 +103,10 @@ def test_a_two_layer_model_file_round_trips(data, tmp_path):
     Keras reload gives the same float32 network (probabilities within 1e-6); the runtime and the
     export within featbus.model.runtime.RUNTIME_PROBA_ATOL, the documented runtime agreement."""
     pytest.importorskip("tensorflow")
-    from featbus.explain import explain
+    from featbus.deploy.explain import explain
     from featbus.model import load_model
     from featbus.model.runtime import RUNTIME_PROBA_ATOL
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     model = train_model(data, network=FineTunedCNN(**SMALL, layer=list(TWO_DEPTHS)), n_bootstrap=0,
                         progress=False)
@@ -123,7 +123,7 @@ def test_a_two_layer_model_file_round_trips(data, tmp_path):
     assert 0.0 <= cam["map"].min() and cam["map"].max() <= 1.0
 
     pytest.importorskip("ai_edge_litert")
-    from featbus.export import TFLiteModel, export_tflite, prepare_input
+    from featbus.deploy.export import TFLiteModel, export_tflite, prepare_input
 
     out = export_tflite(model, tmp_path / "two.tflite")
     phone = TFLiteModel(out)

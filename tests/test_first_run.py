@@ -145,7 +145,7 @@ def test_a_cnn_pipeline_without_keras_says_so_when_built(monkeypatch):
 
 @pytest.fixture(scope="module")
 def sample_model(tmp_path_factory):
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     data = load_sample(classes=["benign", "malignant"])
     model = train_model(data, "intensity", classifier="logreg", n_bootstrap=0, progress=False)

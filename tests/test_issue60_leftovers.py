@@ -35,7 +35,7 @@ def phantoms():
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory, phantoms):
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     path = tmp_path_factory.mktemp("model") / "m.featbus"
     train_model(phantoms, "intensity", classifier="logreg", cross_validate=False, progress=False).save(path)

@@ -73,7 +73,7 @@ def test_feature_families_export_their_functions():
 def test_preprocessing_roi_flag_resolves():
     """It was missing from the hand-written list (issue 44)."""
     from featbus.preprocessing import RoiFoundFlag
-    from featbus.preprocessing.roi import RoiFoundFlag as defined
+    from featbus.segmentation.roi import RoiFoundFlag as defined
 
     assert RoiFoundFlag is defined
 

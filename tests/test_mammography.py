@@ -10,13 +10,13 @@ import pytest
 from sklearn.base import clone
 
 from featbus import BreastMask, ImageError, ImageRecord, PectoralMuscleRemover
-from featbus.estimator_checks import parametrize_with_image_checks
 from featbus.preprocessing.mammography import (
     breast_mask,
     chest_wall_side,
     make_mammogram_phantom,
     remove_pectoral,
 )
+from featbus.testing.estimator_checks import parametrize_with_image_checks
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

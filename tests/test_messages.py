@@ -114,7 +114,7 @@ _SAVE_CNN = textwrap.dedent("""
 
     import featbus
     from featbus import DeepFeatures
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     data = featbus.make_phantoms(24, image_size=48)
     net = DeepFeatures(backbone="efficientnet_lite0", weights=None, input_size=32)

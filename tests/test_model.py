@@ -28,7 +28,7 @@ from featbus.model import (
     trust_model,
 )
 from featbus.model.runtime import RUNTIME_PROBA_ATOL
-from featbus.model_training import train_model
+from featbus.workflows.training import train_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -111,7 +111,7 @@ def test_logreg_is_not_wrapped(phantoms):
 
 
 def test_training_computes_each_row_once_and_saves_no_cache_folder(phantoms, tmp_path):
-    from featbus.extraction import extraction_counts, reset_extraction_counts
+    from featbus.compute.extraction import extraction_counts, reset_extraction_counts
 
     reset_extraction_counts()
     model = train_model(phantoms, "hog,intensity", classifier="logreg", cache=False, progress=False,

@@ -19,7 +19,7 @@ import pytest
 from featbus.cli import main
 from featbus.datasets import make_phantoms
 from featbus.model import UntrustedModelError, load_model, pipeline_types
-from featbus.model_training import train_model
+from featbus.workflows.training import train_model
 
 
 @pytest.fixture(autouse=True)

@@ -24,7 +24,7 @@ from PIL import Image
 from featbus.datasets import make_phantoms
 from featbus.io import file_sha256
 from featbus.model import FORMAT_VERSION, ModelVersionError, load_model, read_manifest
-from featbus.model_training import train_model
+from featbus.workflows.training import train_model
 
 pytest.importorskip("keras")
 from featbus import ImageRecord, UNetSegmenter  # noqa: E402
@@ -266,7 +266,7 @@ def test_cli_train_with_a_segmenter_file_then_predict_and_export(phantoms, segme
     capsys.readouterr()
     assert main(["export", str(model), "--tflite", str(tmp_path / "m.tflite")]) == 2
     _error_line(capsys, "cannot include the segmenter's crop")
-    from featbus.export import check_exportable
+    from featbus.deploy.export import check_exportable
 
     assert "cannot include" in check_exportable(loaded)
 
@@ -314,7 +314,7 @@ def test_grad_cam_of_a_model_with_a_segmenter_lies_in_its_crop(phantoms, segment
     """Grad-CAM explains what the CNN saw: the crop, mapped back to its box in the image."""
     pytest.importorskip("tensorflow")
     from featbus import DeepFeatures
-    from featbus.explain import explain, grad_cam, supports_grad_cam
+    from featbus.deploy.explain import explain, grad_cam, supports_grad_cam
 
     train, test = phantoms
     deep = DeepFeatures(backbone="efficientnet_lite0", weights=None, input_size=32)

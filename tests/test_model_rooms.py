@@ -1,7 +1,7 @@
 """A model's three rooms (issue 44): predicting imports nothing of training.
 
 :mod:`featbus.model.format` (the file and its trust rules), :mod:`featbus.model` (the loaded
-model) and :mod:`featbus.model_training` (``train_model``). Loading a saved file and predicting,
+model) and :mod:`featbus.workflows.training` (``train_model``). Loading a saved file and predicting,
 from Python or with ``featbus predict``, in a fresh process, must leave the training room and
 the modules only training needs out of ``sys.modules``.
 """
@@ -22,7 +22,7 @@ from featbus.datasets import make_phantoms
 REPO = Path(__file__).resolve().parents[1]
 
 #: modules that only training (or cross-validating) needs
-TRAINING_ONLY = ("featbus.model_training", "featbus.evaluation", "featbus.model_selection", "featbus.networks.training")
+TRAINING_ONLY = ("featbus.workflows.training", "featbus.evaluation", "featbus.model_selection", "featbus.networks.training")
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +34,7 @@ def own_trust_list(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     """A small handcrafted model file and two PNG images, made once."""
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     folder = tmp_path_factory.mktemp("rooms")
     data = make_phantoms(24, image_size=48, random_state=0)
@@ -85,17 +85,17 @@ def test_the_rooms_import_one_way():
 
     graph = import_graph()
     loaded = graph["featbus.model.loaded"]
-    assert not {"featbus.model_training", "featbus.model_selection", "featbus.pipelines.recipes",
+    assert not {"featbus.workflows.training", "featbus.model_selection", "featbus.pipelines.recipes",
                 "featbus.networks.training"} & loaded
     assert not {m for m in loaded if m.startswith("featbus.evaluation")}
-    assert not {"featbus.model.loaded", "featbus.model_training"} & graph["featbus.model.format"]
-    assert {"featbus.model.loaded", "featbus.model.format"} <= graph["featbus.model_training"]
+    assert not {"featbus.model.loaded", "featbus.workflows.training"} & graph["featbus.model.format"]
+    assert {"featbus.model.loaded", "featbus.model.format"} <= graph["featbus.workflows.training"]
 
 
 def test_the_loaded_model_leads_to_no_training_and_no_feature_family():
     """``featbus.model`` has no route back to training (the former ``train_model`` shim made a cycle), and
     nothing it imports, however deep, is a feature family: the out-of-domain score reads the scaled space
-    through :mod:`featbus.scaling`."""
+    through :mod:`featbus.compute.scaling`."""
     import featbus.model
 
     assert not hasattr(featbus.model, "train_model")
@@ -107,7 +107,7 @@ def test_the_loaded_model_leads_to_no_training_and_no_feature_family():
             seen.add(dep)
             todo.append(dep)
     assert not {m for m in seen if m.startswith("featbus.features")}
-    assert "featbus.model_training" not in seen
+    assert "featbus.workflows.training" not in seen
 
 
 @pytest.mark.slow  # builds a network
@@ -116,7 +116,7 @@ def test_featbus_predict_on_a_frozen_cnn_model_imports_nothing_of_training(tmp_p
     ``featbus predict`` in a fresh process, leaves the training modules unimported."""
     pytest.importorskip("tensorflow")
     from featbus import DeepFeatures
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     data = make_phantoms(24, image_size=48, random_state=0)
     deep = DeepFeatures(backbone="efficientnet_lite0", weights=None, input_size=32)

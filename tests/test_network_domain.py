@@ -33,7 +33,7 @@ def network_model():
     pytest.importorskip("tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from featbus.features.finetune import FineTunedCNN
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     net = FineTunedCNN(weights=None, input_size=32, epochs=2, warmup_epochs=1, batch_size=16,
                        validation_fraction=0.3, patience=None, progress=False, random_state=0)
@@ -90,7 +90,7 @@ def test_network_reference_round_trips(network_model, tmp_path):
 def test_without_a_validation_split_the_threshold_is_cross_fitted_and_said():
     pytest.importorskip("tensorflow")
     from featbus.features.finetune import FineTunedCNN
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     net = FineTunedCNN(weights=None, input_size=32, epochs=1, warmup_epochs=0, batch_size=16, validation_fraction=0,
                        progress=False, random_state=0)

@@ -59,7 +59,7 @@ def test_model_commands_refuse_extraction_options(command, required, capsys):
 def test_quiet_turns_off_progress_whatever_an_estimator_says(monkeypatch):
     """--quiet runs the command inside extraction.progress_off: even a loaded model's extractors,
     saved with progress=True, show no bar."""
-    from featbus.extraction import progress_off, show_progress
+    from featbus.compute.extraction import progress_off, show_progress
 
     assert show_progress(True)
     with progress_off():

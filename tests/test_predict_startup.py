@@ -14,11 +14,11 @@ import pytest
 from PIL import Image
 
 from featbus.datasets import make_phantoms
-from featbus.model_training import train_model
+from featbus.workflows.training import train_model
 
 #: Never imported by the predict path of a frozen-feature (handcrafted) model.
-ABSENT = ("featbus.datasets", "featbus.pipelines.make", "featbus.pipelines.recipes", "featbus.explain",
-          "featbus.reporting", "featbus.plotting",
+ABSENT = ("featbus.datasets", "featbus.pipelines.make", "featbus.pipelines.recipes", "featbus.deploy.explain",
+          "featbus.evaluation.reporting", "featbus.deploy.plotting",
           "tensorflow", "keras", "torch", "jax", "matplotlib", "skimage", "cv2")
 
 

@@ -91,8 +91,8 @@ def test_damaged_segmenter_is_refused(tmp_path, monkeypatch):
 
 def test_weights_id_and_trust_read_the_table():
     from featbus.model._trust import _trusted_weights
+    from featbus.model.provenance import _shipped_backbones
     from featbus.networks import weights_id
-    from featbus.provenance import _shipped_backbones
 
     digest = get_pretrained("breast-us", "backbone").sha256
     assert weights_id("efficientnet_lite0", "breast_us") == weights_id("breast-us", "imagenet") == digest

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from featbus import progress as P
-from featbus.extraction import progress_off, show_progress
+from featbus.compute.extraction import progress_off, show_progress
 
 LINE = re.compile(r"^\d\d:\d\d:\d\d \S.*: \d+/\d+ \w+ \(\d+%\)")
 

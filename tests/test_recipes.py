@@ -19,8 +19,8 @@ from featbus import make_phantoms  # noqa: E402
 from featbus.cli import main  # noqa: E402
 from featbus.features.finetune import FineTunedCNN, FineTunedEnsemble, NetworkHead  # noqa: E402
 from featbus.model import load_model  # noqa: E402
-from featbus.model_training import train_model
 from featbus.pipelines.recipes import DEFAULT_RECIPE, OVERRIDES, RECIPES, build_network, describe_recipes, get_recipe  # noqa: E402
+from featbus.workflows.training import train_model
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
 
@@ -128,8 +128,8 @@ def test_single_network_model_file_and_tampering(data, tmp_path):
 
 def test_grad_cam_and_export_of_a_network_model(ensemble_model, data, tmp_path):
     pytest.importorskip("tensorflow")
-    from featbus.explain import explain, supports_grad_cam
-    from featbus.export import TFLiteModel, export_tflite, prepare_input
+    from featbus.deploy.explain import explain, supports_grad_cam
+    from featbus.deploy.export import TFLiteModel, export_tflite, prepare_input
     from featbus.networks._backend import backend_name
 
     assert supports_grad_cam(ensemble_model)

@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 
 from featbus.datasets import make_phantoms
 from featbus.evaluation.report import compare, evaluate, write_study_report
-from featbus.reporting import PAIRED_TEST_HEADERS, gallery_html, write_html
+from featbus.evaluation.reporting import PAIRED_TEST_HEADERS, gallery_html, write_html
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_app_boxplot_legend_below_the_boxes():
     """The app's intensity boxplots (issue 45): the legend sits below the axes, covering no box."""
     from types import SimpleNamespace
 
-    from featbus.app import _intensity_figure
+    from featbus.deploy.app import _intensity_figure
 
     rng = np.random.RandomState(0)
     stats = {c: {k: {"values": rng.uniform(0.2, 0.8, 30).tolist()} for k in ("mean", "std")}
@@ -142,7 +142,7 @@ def test_a_long_roc_title_wraps_inside_the_figure(study):
     the ROC title run off both sides of the report's figure."""
     import matplotlib.pyplot as plt
 
-    from featbus.reporting import plot_roc
+    from featbus.evaluation.reporting import plot_roc
 
     long = "ROC, patient-grouped 5-fold (from the 'Patient ID' column of Image_Labels.csv)"
     fig, ax = plt.subplots()

@@ -1,4 +1,4 @@
-"""Tests of featbus.preprocessing.roi: boxes, crops, ROICropper in pipelines, the found flag.
+"""Tests of featbus.segmentation.roi: boxes, crops, ROICropper in pipelines, the found flag.
 
 A tiny threshold "segmenter" stands in for the U-Net here so these tests need no Keras; the
 U-Net inside ROICropper is tested in test_segmentation.py.
@@ -18,8 +18,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from featbus import ImageError, ImageRecord, IntensityStats, ROICropper
-from featbus.estimator_checks import make_check_images, parametrize_with_image_checks
-from featbus.preprocessing.roi import RoiFoundFlag, center_box, crop_to_roi, largest_component, lesion_box
+from featbus.segmentation.roi import RoiFoundFlag, center_box, crop_to_roi, largest_component, lesion_box
+from featbus.testing.estimator_checks import make_check_images, parametrize_with_image_checks
 
 
 class ThresholdSegmenter(BaseEstimator):

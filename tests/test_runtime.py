@@ -16,7 +16,7 @@ import pytest
 from featbus.datasets import make_phantoms
 from featbus.model import load_model, read_manifest
 from featbus.model.runtime import RUNTIME_PROBA_ATOL, RUNTIME_RTOL
-from featbus.model_training import train_model
+from featbus.workflows.training import train_model
 
 pytest.importorskip("tensorflow")
 pytest.importorskip("ai_edge_litert")

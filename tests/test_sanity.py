@@ -303,7 +303,7 @@ def test_strict_exit_status_when_useless(tmp_path, capsys):
 
 
 def test_app_sidebar_lines():
-    from featbus.app import verdict_lines
+    from featbus.deploy.app import verdict_lines
 
     kind, head, reasons = verdict_lines({"cv": {"cv": "duplicate-grouped validation split (94 of 625 images)",
                                                 "sanity": {"verdict": "limited", "reasons": ["x\ny"],
@@ -379,7 +379,7 @@ def test_train_model_stores_the_verdict_and_a_damaged_one_is_refused(tmp_path):
 
     from featbus import make_phantoms
     from featbus.model import load_model
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     model = train_model(make_phantoms(45, image_size=48, random_state=2), "intensity", classifier="svm",
                         progress=False, n_bootstrap=50)

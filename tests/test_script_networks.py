@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent('''
     import keras
 
     from featbus import DeepFeatures, FineTunedCNN, make_phantoms
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
 
     def small_cnn(input_shape):

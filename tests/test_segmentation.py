@@ -599,7 +599,7 @@ def test_plot_segmentations(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from featbus.plotting import plot_segmentations
+    from featbus.deploy.plotting import plot_segmentations
 
     img = np.zeros((40, 50), np.uint8)
     truth = np.zeros((40, 50), bool)

@@ -22,7 +22,7 @@ from featbus.evaluation import evaluate
 from featbus.evaluation.sites import leave_one_site_out, site_balance_shares, site_balance_weights, site_cv_lines
 from featbus.model import load_model
 from featbus.model.format import _check_manifest_schema
-from featbus.model_training import train_model
+from featbus.workflows.training import train_model
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
 

@@ -141,8 +141,8 @@ def test_reports_and_verdicts_read_the_one_view():
     from sklearn.linear_model import LogisticRegression
 
     from featbus.evaluation import evaluate
+    from featbus.evaluation.reporting import plot_confusion_matrix, plot_roc
     from featbus.evaluation.sanity import assess
-    from featbus.reporting import plot_confusion_matrix, plot_roc
 
     rng = np.random.RandomState(0)
     y = np.repeat([0, 1, 2], 20)

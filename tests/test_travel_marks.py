@@ -14,7 +14,7 @@ from featbus import make_phantoms, validate
 from featbus.evaluation.sanity import Verdict, verdict_from_manifest, with_sites
 from featbus.evaluation.sites import SiteReport, mark_seen_sites
 from featbus.model.describe import site_cv_lines
-from featbus.provenance import _file_card_prints, card_site_figures, fingerprints, seen_by_site, trained_on
+from featbus.model.provenance import _file_card_prints, card_site_figures, fingerprints, seen_by_site, trained_on
 
 
 def _site(name, others, auc=0.95, sens=0.9, seen_by=None):
@@ -224,7 +224,7 @@ def test_evaluate_s_leave_one_site_out_marks_a_site_a_shipped_backbone_saw(monke
 
     from sklearn.utils import Bunch
 
-    import featbus.provenance as provenance
+    import featbus.model.provenance as provenance
     from featbus.cli import evaluate as cli_evaluate
 
     rng = np.random.default_rng(0)
@@ -280,7 +280,7 @@ def test_train_s_report_page_gives_the_verdict_train_prints(tmp_path, capsys):
 def test_held_out_images_a_shipped_backbone_saw_are_flagged(monkeypatch):
     """`featbus train EXPORT -f breast-us --test-fraction 0.2` said the held-out images were "never
     seen in training" and judged them without a caveat, though the backbone trained on every one."""
-    import featbus.provenance as provenance
+    import featbus.model.provenance as provenance
     from featbus.evaluation.report import evaluate_external
 
     rng = np.random.default_rng(1)

@@ -30,7 +30,7 @@ from featbus.cli import main
 from featbus.metrics import OperatingPoint
 from featbus.model.describe import describe_manifest
 from featbus.model.format import read_manifest
-from featbus.model_training import train_model
+from featbus.workflows.training import train_model
 
 CLASSES = ["benign", "malignant", "normal"]
 
@@ -184,7 +184,7 @@ def test_cli_predict_writes_both_scores_and_says_both_rules(two_model, phantoms,
 
 
 def test_the_explained_predictions_page_labels_the_two_scores(two_model, phantoms, tmp_path):
-    from featbus.reporting import predictions_html
+    from featbus.evaluation.reporting import predictions_html
 
     table = two_model.predict_table(phantoms.images[:2]).assign(explanation="")
     page = predictions_html(table, tmp_path / "report.html").read_text()
@@ -194,7 +194,7 @@ def test_the_explained_predictions_page_labels_the_two_scores(two_model, phantom
 
 
 def test_the_app_caption_says_both_decisions_with_their_scores(two_model, phantoms):
-    from featbus.app import analyse, decision_caption
+    from featbus.deploy.app import analyse, decision_caption
 
     point = two_model.operating_point
     table = two_model.predict_table(phantoms.images[:40])
@@ -251,7 +251,7 @@ def test_the_page_shows_both_decisions_under_the_answer(two_model, phantoms, tmp
 
     from streamlit.testing.v1 import AppTest
 
-    import featbus.app
+    import featbus.deploy.app
 
     monkeypatch.setenv("FEATBUS_TRUSTED_MODELS", str(tmp_path / "trusted.txt"))
     path = two_model.save(tmp_path / "two.featbus")
@@ -259,7 +259,7 @@ def test_the_page_shows_both_decisions_under_the_answer(two_model, phantoms, tmp
     Image.fromarray(phantoms.images[0]).save(image)
     monkeypatch.setenv("FEATBUS_APP_MODEL", str(path))
     monkeypatch.setenv("FEATBUS_APP_DATA", str(tmp_path))
-    at = AppTest.from_file(str(Path(featbus.app.__file__)), default_timeout=120)
+    at = AppTest.from_file(str(Path(featbus.deploy.app.__file__)), default_timeout=120)
     at.run()
     at.text_input[0].input(str(image)).run()
     assert not at.exception, at.exception

@@ -27,7 +27,7 @@ from featbus import ImageRecord, ROICropper, make_phantoms
 from featbus._records import ImageError
 from featbus.metrics import OperatingPoint, decide, lesion_and_given
 from featbus.pipelines import LesionThenMalignancy
-from featbus.preprocessing.roi import LesionProbability
+from featbus.segmentation.roi import LesionProbability
 
 CLASSES = ["benign", "malignant", "normal"]
 SUM_TOL = 1e-12  # a row of p(absent) = 1 - p and p(c) = p * p(c | lesion): float64 round-off only
@@ -342,7 +342,7 @@ def phantoms():
      "two_decisions needs a feature recipe"),
 ])
 def test_train_model_refuses_what_two_decisions_cannot_do(phantoms, kwargs, message):
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     kwargs = {"features": "intensity", **kwargs}
     with pytest.raises(ValueError, match=message):
@@ -350,7 +350,7 @@ def test_train_model_refuses_what_two_decisions_cannot_do(phantoms, kwargs, mess
 
 
 def test_train_model_two_decisions_is_a_bool(phantoms):
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     with pytest.raises(ValueError, match="two_decisions must be True or False, got 'yes'"):
         train_model(phantoms, "intensity", two_decisions="yes", progress=False)
@@ -358,7 +358,7 @@ def test_train_model_two_decisions_is_a_bool(phantoms):
 
 def test_train_model_two_decisions_with_a_stand_in_segmenter(phantoms):
     pytest.importorskip("keras")  # a model with a segmenter records where its networks ran (no network is built)
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     seg = MaskSegmenter(level=0.9).fit()
     model = train_model(phantoms, "intensity", classifier="logreg", segmenter=seg, two_decisions=True,
@@ -392,8 +392,8 @@ def test_a_shipped_segmenter_is_named_a_users_file_stored_whole(tmp_path, phanto
     pytest.importorskip("keras")
     from featbus import UNetSegmenter
     from featbus.model import load_model
-    from featbus.model_training import train_model
     from featbus.networks.pretrained import get_pretrained
+    from featbus.workflows.training import train_model
 
     shipped = UNetSegmenter.load("breast-us")
     assert shipped.shipped_ == get_pretrained("breast-us", "segmenter").key
@@ -432,7 +432,7 @@ def test_busi_with_the_shipped_segmenter_round_trips_and_stays_small(busi60, tmp
     segmenter crops 60 BUSI images (it saw them in training: a plumbing check, not a figure)."""
     pytest.importorskip("keras")
     from featbus.model import load_model
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     model = train_model(busi60, "intensity,shape", classifier="svm", segmenter="breast-us", two_decisions=True,
                         n_splits=3, n_bootstrap=50, progress=False)
@@ -490,7 +490,7 @@ def _phantom_folder(root, n=12):
 def test_train_command_passes_the_segmenter_and_two_decisions(tmp_path, capsys, monkeypatch, extra, segmenter, recipe):
     """What featbus train hands train_model (stopped there: the run itself is tested above)."""
     pytest.importorskip("keras")  # the command imports it before reading images, for the segmenter
-    import featbus.model_training
+    import featbus.workflows.training
     from featbus.cli import main
 
     mine = tmp_path / "mine.keras"
@@ -501,7 +501,7 @@ def test_train_command_passes_the_segmenter_and_two_decisions(tmp_path, capsys, 
         seen.update(kwargs, features=features)
         raise ValueError("stopped before training")
 
-    monkeypatch.setattr(featbus.model_training, "train_model", stop)
+    monkeypatch.setattr(featbus.workflows.training, "train_model", stop)
     data = _phantom_folder(tmp_path / "data")
     args = [a.format(mine=mine) for a in extra]
     assert main(["train", str(data), *args, "-o", str(tmp_path / "m.featbus")]) == 2

@@ -16,7 +16,7 @@ from featbus import make_phantoms
 from featbus.cli import main
 from featbus.model import load_model
 from featbus.model.format import types_needing_trust
-from featbus.model_training import train_model
+from featbus.workflows.training import train_model
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
 

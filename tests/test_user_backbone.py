@@ -81,7 +81,7 @@ def _reload_checks(model, path, images):
 
 
 def test_features_and_a_unet_of_a_builder_survive_a_model_file(data, tmp_path):
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     seg = UNetSegmenter(backbone=small_net, input_size=32, weights=None, epochs=1, batch_size=4,
                         random_state=0, progress=False)
@@ -97,7 +97,7 @@ def test_features_and_a_unet_of_a_builder_survive_a_model_file(data, tmp_path):
 
 
 def test_a_fine_tuned_builder_survives_a_model_file(data, tmp_path):
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     net = FineTunedCNN(backbone=small_net, weights=None, input_size=32, epochs=1, warmup_epochs=1, batch_size=8,
                        progress=False, random_state=0)
@@ -109,7 +109,7 @@ def test_a_fine_tuned_builder_survives_a_model_file(data, tmp_path):
     pytest.importorskip("tensorflow")
     import json
 
-    from featbus.export import export_tflite
+    from featbus.deploy.export import export_tflite
 
     out = export_tflite(model, tmp_path / "mine.tflite")  # its sidecar names the function, not its repr
     assert json.loads(open(str(out) + ".json").read())["backbone"] == NAME

@@ -16,7 +16,7 @@ import pytest
 from featbus import make_phantoms, validate
 from featbus.evaluation import validation as validation_module
 from featbus.evaluation.sanity import STRICT_EXIT_CODE, _strict_status
-from featbus.provenance import count_seen, fingerprints, overlap
+from featbus.model.provenance import count_seen, fingerprints, overlap
 
 CLASSES = ("benign", "malignant", "normal")
 CV = {"cv": "duplicate-grouped 5-fold", "auc": {"value": 0.8, "ci": [0.75, 0.85]},
@@ -28,7 +28,7 @@ BLOCK_HEADERS = ("malignant vs rest (", "per class (", "confusion matrix (", "pe
 class _Fake:
     """A 'model' reading each record's true label (meta) and returning chosen probabilities;
     ``manifest["data"]["fingerprints"]`` (its training images) and ``roi.segmenter_.fingerprints_``
-    (its lesion segmenter's) are what featbus.provenance reads."""
+    (its lesion segmenter's) are what featbus.model.provenance reads."""
 
     def __init__(self, proba_of, manifest=None, segmenter_prints=None):
         self.classes_ = np.array(CLASSES, dtype=object)
@@ -140,7 +140,7 @@ def test_some_images_seen_by_a_trained_part_the_verdict_reads_only_the_others():
 
 
 def test_some_images_seen_with_a_stubbed_overlap(monkeypatch):
-    """The verdict follows the per-image flags, whoever sets them (a stub of featbus.provenance.overlap)."""
+    """The verdict follows the per-image flags, whoever sets them (a stub of featbus.model.provenance.overlap)."""
     data = _lesions(60)
     seen_mask = np.arange(60) >= 45  # the last 15
 

@@ -175,7 +175,7 @@ def busi_model(tmp_path_factory) -> Path:
     if not BUSI.is_dir():
         pytest.skip(f"BUSI data not found at {BUSI}")
     from featbus.datasets import load_image_folder
-    from featbus.model_training import train_model
+    from featbus.workflows.training import train_model
 
     root = tmp_path_factory.mktemp("busi-subset")
     for cls in ("benign", "malignant", "normal"):

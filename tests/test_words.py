@@ -202,7 +202,7 @@ def test_provenance_notes_name_the_images_they_flag():
     import logging
     from types import SimpleNamespace
 
-    from featbus.provenance import fingerprints, overlap_notes
+    from featbus.model.provenance import fingerprints, overlap_notes
 
     ph = featbus.make_phantoms(n_samples=8, random_state=3)
     records = [featbus.ImageRecord(np.asarray(im), None, f"/site/p{i}.png") for i, im in enumerate(ph.images)]

@@ -310,7 +310,7 @@ def _run(args, prefix: str, debug: bool, log_file) -> int:
             warnings.showwarning = show
         try:
             if getattr(args, "quiet", False):  # also a loaded model's own extractors and networks
-                from ..extraction import progress_off
+                from ..compute.extraction import progress_off
 
                 with progress_off():
                     status = int(args.func(args) or 0)

@@ -70,7 +70,7 @@ def _target_sensitivity(spec: str | None) -> float | None:
     if spec == "none":
         raise CLIError("--operating-point none: adapt --labels always chooses an operating point on the labelled "
                        "images (leave the option out for sensitivity 0.9)")
-    from ..model_training import parse_operating_point
+    from ..workflows.training import parse_operating_point
 
     try:
         target = parse_operating_point(spec)
@@ -80,9 +80,9 @@ def _target_sensitivity(spec: str | None) -> float | None:
 
 
 def run(args) -> int:
-    from ..adaptation import _adapt, _group_unit, site_figures
     from ..model.loaded import read_records
     from ..model_selection import resolve_groups
+    from ..workflows.adaptation import _adapt, _group_unit, site_figures
 
     out = Path(args.output)
     if out.suffix.lower() != ".featbus":
@@ -122,7 +122,7 @@ def run(args) -> int:
     for change in record["changed"]:
         print(f"  re-estimated: {change}")
     if args.labels:  # thresholds chosen on images a part of the model trained on transfer worse: said
-        from ..provenance import overlap_notes
+        from ..model.provenance import overlap_notes
 
         for note in overlap_notes(model, records):
             print(f"  caution: {note}; thresholds fitted on them are fitted to what the model has seen")
@@ -165,7 +165,7 @@ def run(args) -> int:
 
 
 def _two_decision_lines(report: dict) -> list[str]:
-    """A two-decision adaptation's figures (:func:`featbus.adaptation.site_points`' report): each
+    """A two-decision adaptation's figures (:func:`featbus.workflows.adaptation.site_points`' report): each
     point's thresholds and what they give on the labelled images, then the notes, one line each."""
     from ..metrics import format_interval, threshold_text
 
@@ -217,7 +217,7 @@ def _two_decision_lines(report: dict) -> list[str]:
 
 def _domain_lines(record: dict) -> list[str]:
     """What the adaptation did to the out-of-domain score, in two or three lines."""
-    from ..adaptation import FAR_OUT_OF_DOMAIN
+    from ..workflows.adaptation import FAR_OUT_OF_DOMAIN
 
     before, after = record.get("out_of_domain_before"), record.get("out_of_domain_after")
     if before is None:

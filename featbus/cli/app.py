@@ -53,7 +53,7 @@ def run(args) -> int:
             raise CLIError(f"{args.model!r} would create types featbus does not trust by itself ({', '.join(needed)}) "
                            f"and is not in your trust list {_trust_file()!r}; if you trust its origin, rerun with "
                            "--trust")
-    from ..app import run_app
+    from ..deploy.app import run_app
 
     for folder in args.data:
         if not Path(folder).is_dir():

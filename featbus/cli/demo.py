@@ -107,7 +107,7 @@ def run(args) -> int:
     print(report.summary())  # ends with why the score is optimistic when the pipeline read the masks
     print(_meaning(report, data, reads_masks(_features_of(args), region), phantoms=phantoms))
     if args.report:
-        from ..reporting import write_html
+        from ..evaluation.reporting import write_html
 
         page = write_html([report], Path(args.report) / "demo.html", notes=data_notes(data))
         print(f"report: {page.resolve()}")

@@ -383,10 +383,10 @@ def _leave_one_site_out(data, X, names, sites, label, classifier, balance, posit
 
 def _mark_seen_sites(result, extractors, data, sites, recipe) -> None:
     """Mark the held-out sites a trained part of ``extractors`` saw (the shipped backbones' cards,
-    a backbone file's card; :func:`featbus.provenance.trained_on`), decided per image by
+    a backbone file's card; :func:`featbus.model.provenance.trained_on`), decided per image by
     fingerprint; the images are fingerprinted only when some part lists its training images."""
     from ..evaluation.sites import mark_seen_sites
-    from ..provenance import fingerprints, trained_on
+    from ..model.provenance import fingerprints, trained_on
 
     if extractors is None:
         return

@@ -37,7 +37,7 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from ..export import check_exportable, export_tflite
+    from ..deploy.export import check_exportable, export_tflite
     from ..model.format import read_manifest
 
     out = Path(args.tflite)
@@ -48,11 +48,11 @@ def run(args) -> int:
     _check_writable(out, "--tflite")
     manifest = read_manifest(args.model)
     if manifest.get("segmenter"):
-        from ..export import ROI_REFUSAL
+        from ..deploy.export import ROI_REFUSAL
 
         raise CLIError(f"cannot export {args.model!r} to TFLite: {ROI_REFUSAL}")
     if manifest.get("recipe", {}).get("preprocessing"):
-        from ..export import preprocessing_refusal
+        from ..deploy.export import preprocessing_refusal
 
         raise CLIError(f"cannot export {args.model!r} to TFLite: "
                        f"{preprocessing_refusal(manifest['recipe']['preprocessing'])}")
@@ -103,7 +103,7 @@ def _check_tensorflow_backend(args, manifest: dict) -> None:
 def _check_export(model, path: Path, args) -> None:
     """Print the exported file's agreement with the model, and its latency, on DATA's images."""
 
-    from ..export import TFLiteModel, prepare_input
+    from ..deploy.export import TFLiteModel, prepare_input
 
     data = _load_folder(args.check, args.on_error, "severity", columns=export_columns(args))
     images = list(data.data)[:max(1, int(args.check_n))]

@@ -218,7 +218,7 @@ def run(args) -> int:
                           progress=_progress(args))
     records = list(data.data)
     if segmenter is not None:  # the features read the segmenter's crop and mask, as train --segmenter's model
-        from ..preprocessing.roi import ROICropper
+        from ..segmentation.roi import ROICropper
 
         roi = ROICropper(segmenter=segmenter, source="segmenter", margin=float(args.roi_margin), on_empty="image",
                          pass_mask=True)

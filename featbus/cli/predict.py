@@ -84,14 +84,14 @@ def run(args) -> int:
         table = model.predict_table(paths, on_error=args.on_error, decision=args.decision)
     print(_decision_line(model, args.decision), file=sys.stderr)
     if args.explain:
-        from ..explain import explain_to_files
+        from ..deploy.explain import explain_to_files
 
         ok = table["error"] == ""
         files = explain_to_files(model, [p for p, k in zip(paths, ok) if k], args.explain,
                                  method=args.explain_method, progress=_progress(args))
         table.loc[ok, "explanation"] = files
         table["explanation"] = table["explanation"].fillna("")
-        from ..reporting import predictions_html
+        from ..evaluation.reporting import predictions_html
 
         page = predictions_html(table, Path(args.explain) / "report.html", about=model.describe())
         print(f"explanations: {page}", file=sys.stderr)

@@ -277,7 +277,7 @@ def _cmd_evaluate(args) -> int:
     data = _load_folder(args.data_dir, args.on_error, min_classes=1, columns=export_columns(args),
                         needs_masks="the segmenter's ground-truth masks")
     records = _with_masks(data, args.data_dir, purpose="evaluate compares the predictions with them")
-    from ..provenance import overlap_notes
+    from ..model.provenance import overlap_notes
 
     cautions = [f"caution: {note}" for note in overlap_notes(seg, records)]
     maps = seg.predict_proba_maps(records)  # once: the masks and the lesion probability from the same maps

@@ -82,7 +82,7 @@ def _operating_point(args, data) -> str | None:
     spec = str(args.operating_point).strip().lower()
     if spec == "auto":
         return "sensitivity=0.9" if "malignant" in [str(c) for c in data.target_names] else None
-    from ..model_training import parse_operating_point
+    from ..workflows.training import parse_operating_point
 
     try:
         parse_operating_point(spec)
@@ -235,8 +235,8 @@ def _one_name(args) -> None:
 
 def run(args) -> int:
     from ..metrics import interval_text
-    from ..model_training import train_model
     from ..pipelines.make import make_classifier, make_sampler
+    from ..workflows.training import train_model
 
     _one_name(args)
     paths = _data_paths(args)
@@ -423,7 +423,7 @@ def _held_units(data) -> str:
 
 def _train_report(model, folder: Path) -> None:
     """report.html of a trained model: its CV (or validation split) report and learning curves."""
-    from ..reporting import header_html, learning_curves_html, write_html
+    from ..evaluation.reporting import header_html, learning_curves_html, write_html
 
     report = getattr(model, "cv_report", None)
     if report is None:

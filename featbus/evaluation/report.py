@@ -36,11 +36,11 @@ from sklearn.model_selection._split import GroupsConsumerMixin
 from sklearn.utils import _safe_indexing
 
 from ..metrics import PER_CLASS_METRICS, Predictions, bootstrap, classification_metrics, interval_text, metric_arrays
+from ..model.provenance import overlap_notes
 from ..model_selection import grouping_name, groups_origin, resolve_groups
 from ..pipelines.encoded_labels import EncodedLabelClassifier
 from ..progress import progress_bar, progress_mode
-from ..provenance import overlap_notes
-from ..reporting import comparison_table, counts_text
+from .reporting import comparison_table, counts_text
 
 __all__ = [
     "evaluate", "Report", "compare", "comparison_table", "classification_metrics", "make_splits",
@@ -362,7 +362,7 @@ class Report:
         >>> r.confusion_counts().loc["1"].tolist()
         [0, 1, 0, 2]
         """
-        from ..reporting import confusion_counts
+        from .reporting import confusion_counts
 
         return confusion_counts(self.metrics["confusion_matrix"], self.class_names)
 
@@ -448,25 +448,25 @@ class Report:
     # -- plots and HTML (matplotlib is imported only here)
     def plot_roc(self, ax=None):
         """One-vs-rest ROC curves of every class, AUC with interval in the legend."""
-        from ..reporting import plot_roc
+        from .reporting import plot_roc
 
         return plot_roc(self, ax=ax)
 
     def plot_confusion_matrix(self, ax=None, normalize: bool = True):
         """Confusion matrix heat map (row-normalised by default, counts shown)."""
-        from ..reporting import plot_confusion_matrix
+        from .reporting import plot_confusion_matrix
 
         return plot_confusion_matrix(self, ax=ax, normalize=normalize)
 
     def plot_per_class(self, ax=None):
         """Grouped bars of the per-class metrics with their intervals."""
-        from ..reporting import plot_per_class
+        from .reporting import plot_per_class
 
         return plot_per_class(self, ax=ax)
 
     def to_html(self, path: str | Path, *, title: str | None = None) -> Path:
         """Write a self-contained HTML report: one file, every figure embedded in it once."""
-        from ..reporting import write_html
+        from .reporting import write_html
 
         return write_html([self], path, title=title)
 
@@ -554,7 +554,7 @@ def _mask_reading_steps(estimator: Any) -> tuple[list, str]:
 def _evaluation_notes(estimator: Any, X: Any, y: np.ndarray) -> list[str]:
     """The notes :func:`evaluate` gives its report: why the score is optimistic when the
     estimator reads the ground-truth lesion masks that ``X``'s records carry, or starts from a
-    shipped backbone that trained on some of ``X`` (:func:`featbus.provenance.overlap_notes`)."""
+    shipped backbone that trained on some of ``X`` (:func:`featbus.model.provenance.overlap_notes`)."""
     # a shipped backbone (breast-us) that trained on some of these images: optimistic on them
     seen = [] if hasattr(X, "shape") else overlap_notes(estimator, X)
     families, region = _mask_reading_steps(estimator)
@@ -1035,7 +1035,7 @@ def write_study_report(reports: dict[str, list], data, path: str | Path, *, feat
 
     import pandas as pd
 
-    from ..reporting import (
+    from .reporting import (
         comparison_table,
         comparison_with_intervals,
         gallery_html,

@@ -487,11 +487,11 @@ def mark_seen_sites(site_report: SiteReport, sources, prints, sites, recipe: dic
     A held-out site whose images trained a part of the model (a shipped backbone or segmenter, a
     user's segmenter or backbone file with its training images' fingerprints) is not an unseen
     site: its leave-one-site-out figure is optimistic. Each such site's entry gets ``seen_by``
-    (:func:`featbus.provenance.seen_by_site`: decided per image by fingerprint, not by the
+    (:func:`featbus.model.provenance.seen_by_site`: decided per image by fingerprint, not by the
     site's name); :func:`featbus.model.describe.site_cv_lines` marks its line and
     :func:`featbus.evaluation.sanity.with_sites` leaves it out of the verdict. Where a shipped
     network's card holds the recipe's leave-one-site-out figures measured with every part
-    rebuilt without the site (:func:`featbus.provenance.card_site_figures`), they are stored as
+    rebuilt without the site (:func:`featbus.model.provenance.card_site_figures`), they are stored as
     ``card`` and printed beside the marked sites.
 
     Parameters
@@ -499,18 +499,18 @@ def mark_seen_sites(site_report: SiteReport, sources, prints, sites, recipe: dic
     site_report : SiteReport
         Changed in place (and returned).
     sources : sequence of (str, sequence of str)
-        ``(who, fingerprints)`` of each trained part (:func:`featbus.provenance.trained_on`).
+        ``(who, fingerprints)`` of each trained part (:func:`featbus.model.provenance.trained_on`).
     prints : sequence of str
         The fingerprint of every image, in the order of ``sites``.
     sites : array-like of shape (n_images,)
     recipe : dict, optional
-        The recipe's fields the cards match on (:func:`featbus.provenance.card_site_figures`).
+        The recipe's fields the cards match on (:func:`featbus.model.provenance.card_site_figures`).
 
     Returns
     -------
     site_report : SiteReport
     """
-    from ..provenance import card_site_figures, seen_by_site
+    from ..model.provenance import card_site_figures, seen_by_site
 
     seen = seen_by_site(list(sources), prints, sites) if sources else {}
     for s in site_report.sites:
@@ -535,7 +535,7 @@ def leave_one_site_out(estimator, X, y, sites, *, groups=None, positive: str | N
     ``positive`` class has no AUC nor sensitivity, a class the other sites lack is always
     wrong on this site (it cannot be predicted), a class this site lacks takes no part in its
     balanced accuracy (images called that class still count as wrong). ``featbus evaluate``
-    and :func:`featbus.model_training.train_model` (the model file's ``site_cv``) both compute
+    and :func:`featbus.workflows.training.train_model` (the model file's ``site_cv``) both compute
     their leave-one-site-out figure here.
 
     Parameters

@@ -24,7 +24,7 @@ deciding whether to use the model there needs, every value with a 95 % interval:
    (:data:`AUC_MARGIN`).
 
 **Images a trained part has seen.** When the model, its lesion segmenter or its backbone trained
-on some of these images (or near-copies: :func:`featbus.provenance.overlap`), figures on them
+on some of these images (or near-copies: :func:`featbus.model.provenance.overlap`), figures on them
 describe the training images, not new ones. They never feed the verdict: the model-sanity verdict
 and the "In short" comparison are computed on the other images only, saying how many; when every
 image was seen there is no verdict (``verdict: none``). Every figure is still printed, each block
@@ -94,7 +94,7 @@ from ..metrics import (
     sensitivity_specificity,
 )
 from ..model.format import json_safe
-from ..provenance import overlap
+from ..model.provenance import overlap
 
 __all__ = ["validate", "ExternalValidation", "reliability_curve", "expected_calibration_error",
            "ECE_BINS", "AUC_MARGIN"]
@@ -237,13 +237,13 @@ class ExternalValidation:
     seen : list of str, default=[]
         One sentence per source of the model's training (its own training or adaptation
         images, a shipped backbone such as ``breast-us``) that some of these images come from
-        (:func:`featbus.provenance.overlap_notes`): its figures on them are optimistic.
+        (:func:`featbus.model.provenance.overlap_notes`): its figures on them are optimistic.
     notes : list of str, default=[]
         What was made of the data on the way: labels read as a model class whose case differs
         (``'Benign' read as 'benign'``), images skipped (``--on-error skip``, named), masks dropped.
     seen_images : ndarray of bool, shape (n_images,), or None, default=None
         Which images (or near-copies) the model or a trained part of it trained on
-        (:func:`featbus.provenance.overlap`). They are left out of :attr:`sanity` and
+        (:func:`featbus.model.provenance.overlap`). They are left out of :attr:`sanity` and
         :attr:`verdict`; every image seen: no verdict. ``None``: not checked (none known).
 
     Attributes
@@ -267,7 +267,7 @@ class ExternalValidation:
     Examples
     --------
     >>> from featbus import make_phantoms, validate
-    >>> from featbus.model_training import train_model
+    >>> from featbus.workflows.training import train_model
     >>> model = train_model(make_phantoms(30, image_size=48, random_state=0), "intensity",
     ...                     classifier="logreg", cross_validate=False, progress=False)
     >>> result = validate(model, make_phantoms(20, image_size=48, random_state=1), n_bootstrap=50)
@@ -611,7 +611,7 @@ class ExternalValidation:
         for name, row in zip(c, cm):
             lines.append(f"  {name:{width}}" + "".join(f"{v:>{max(len(x), 6) + 2}}" for x, v in zip(c, row))
                          + ("   (not in these data)" if name in self.absent_classes else ""))
-        from ..reporting import counts_text
+        from .reporting import counts_text
 
         lines += ["", f"per class at the model's own operating point ({self._rule_text()}){tag}:"]
         lines += counts_text(self.confusion_counts(), width, indent="  ")
@@ -708,7 +708,7 @@ class ExternalValidation:
 
     def confusion_counts(self):
         """TP, FN, FP and TN of each of the model's classes, one class against the rest, at the
-        model's own decisions (:func:`featbus.reporting.confusion_counts` of
+        model's own decisions (:func:`featbus.evaluation.reporting.confusion_counts` of
         :meth:`confusion_matrix`). A class these data do not hold has TP = FN = 0, and its FP
         counts the images called it.
 
@@ -717,7 +717,7 @@ class ExternalValidation:
         counts : pandas.DataFrame
             One row per class (index ``"class"``), integer columns ``TP, FN, FP, TN``.
         """
-        from ..reporting import confusion_counts
+        from .reporting import confusion_counts
 
         return confusion_counts(self.confusion_matrix(), self.classes)
 
@@ -842,7 +842,7 @@ class ExternalValidation:
             The ``index.html`` written.
         """
         from .._version import __version__
-        from ..reporting import _CSS, _figure, _img, counts_html, header_html, verdict_html
+        from .reporting import _CSS, _figure, _img, counts_html, header_html, verdict_html
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -919,7 +919,7 @@ class ExternalValidation:
     # -- plots (matplotlib imported only here)
     def plot_roc(self, ax=None):
         """ROC curve of ``p(positive)`` with the model's own operating point and the data-chosen one
-        (:func:`featbus.reporting.plot_roc` of :attr:`held_out`).
+        (:func:`featbus.evaluation.reporting.plot_roc` of :attr:`held_out`).
 
         Parameters
         ----------
@@ -929,7 +929,7 @@ class ExternalValidation:
         -------
         ax : matplotlib Axes
         """
-        from ..reporting import plot_roc
+        from .reporting import plot_roc
 
         f = self.figures
         points = [(1 - f["specificity"], f["sensitivity"], "o",
@@ -941,7 +941,7 @@ class ExternalValidation:
                         axis_labels=("1 - specificity", "sensitivity"))
 
     def plot_reliability(self, ax=None):
-        """Reliability diagram of ``p(positive)`` (:func:`featbus.reporting.plot_reliability`).
+        """Reliability diagram of ``p(positive)`` (:func:`featbus.evaluation.reporting.plot_reliability`).
 
         Parameters
         ----------
@@ -951,12 +951,12 @@ class ExternalValidation:
         -------
         ax : matplotlib Axes
         """
-        from ..reporting import plot_reliability
+        from .reporting import plot_reliability
 
         return plot_reliability(self, ax=ax)
 
     def _plot_confusion(self, ax=None):
-        from ..reporting import plot_confusion_matrix
+        from .reporting import plot_confusion_matrix
 
         return plot_confusion_matrix(self, ax=ax)
 
@@ -1055,7 +1055,7 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
     Examples
     --------
     >>> from featbus import make_phantoms, validate
-    >>> from featbus.model_training import train_model
+    >>> from featbus.workflows.training import train_model
     >>> model = train_model(make_phantoms(30, image_size=48, random_state=0), "intensity",
     ...                     classifier="logreg", cross_validate=False, progress=False)
     >>> other = make_phantoms(20, image_size=48, weights=[0.5, 0.5, 0.0], random_state=1)  # no normal

@@ -47,7 +47,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import BaseFeatureExtractor
 from .._records import ImageError, ImageRecord, check_images, mask_bbox
-from ..extraction import extract_rows
+from ..compute.extraction import extract_rows
 from ..io import load_item
 from ..networks import (
     Backbone,
@@ -78,7 +78,7 @@ def keras_preprocess(x, preprocess: str):
     """A backbone's ImageNet preprocessing of gray ``(batch, h, w)`` images in [0, 255].
 
     Written in ``keras.ops``: the one definition used by :class:`DeepFeatures`' network,
-    :class:`~featbus.FineTunedCNN`, Grad-CAM (:mod:`featbus.explain`) and the TFLite export,
+    :class:`~featbus.FineTunedCNN`, Grad-CAM (:mod:`featbus.deploy.explain`) and the TFLite export,
     on every Keras backend.
     """
     from keras import ops
@@ -299,7 +299,7 @@ def fit_square(image: np.ndarray, size: tuple[int, int], aspect: str) -> np.ndar
 class NetworkRowsMixin(TransformerMixin):
     """The one ``transform`` of featbus's networks (:class:`DeepFeatures`,
     :class:`~featbus.FineTunedCNN`): float32 rows through the extraction engine
-    (:mod:`featbus.extraction`), one compiled forward per batch while worker threads prepare the
+    (:mod:`featbus.compute.extraction`), one compiled forward per batch while worker threads prepare the
     next, flip-averaged with ``tta``, non-finite rows refused naming the images.
 
     The estimator provides ``_prepare(record, index)`` (one image as the network input),
@@ -325,7 +325,7 @@ class NetworkRowsMixin(TransformerMixin):
         """Features of every image (a fine-tuned network's: its embedding).
 
         Rows already computed for the same image content and setting (in this process, or in
-        the ``cache`` folder) are reused; see :mod:`featbus.extraction`.
+        the ``cache`` folder) are reused; see :mod:`featbus.compute.extraction`.
 
         Parameters
         ----------
@@ -410,7 +410,7 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
     batch_size : int, default=32
         Images per forward pass, at most 1024.
     cache : None, False, str, path or joblib.Memory, default=None
-        Where computed rows are kept (:mod:`featbus.extraction`): ``None``, in this process
+        Where computed rows are kept (:mod:`featbus.compute.extraction`): ``None``, in this process
         (and in the folder named by ``$FEATBUS_CACHE``, if set); a folder or
         :class:`joblib.Memory`, also on disk, shared safely between processes and runs;
         ``False``, nowhere. Rows are keyed by image content, backbone, weights hash, layers,

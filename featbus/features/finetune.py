@@ -7,7 +7,7 @@ trains its own copy and no test image ever reaches a training step. It is both
 * a **transformer**: ``transform`` returns the fine-tuned embedding (global average of the cut
   layer's feature map; of several layers' maps, joined, with a multi-scale ``layer``), for an
   SVM or XGBoost after it (the papers' hybrid recipe); rows go
-  through the one extraction path (:mod:`featbus.extraction`), keyed by a hash of the fitted
+  through the one extraction path (:mod:`featbus.compute.extraction`), keyed by a hash of the fitted
   weights, so two folds' networks never share rows;
 * a **classifier**: ``predict_proba`` / ``predict`` use its own softmax head on that embedding.
 
@@ -413,7 +413,7 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         layers by stride (MobileNetV3-Small: ``"activation_11"`` at stride 16,
         ``"activation_17"`` at stride 32, the two maps SSDLite reads);
         :func:`featbus.features.deep.layer_names` lists them all. Grad-CAM
-        (:mod:`featbus.explain`) shows the first layer's map.
+        (:mod:`featbus.deploy.explain`) shows the first layer's map.
     input_size : int, (int, int) or None, default=None
         Network input; ``None``: the backbone's ImageNet size (224 for Lite0, 260 for Lite2).
     aspect : {"stretch", "pad", "crop"}, default="stretch"
@@ -476,7 +476,7 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
     %(tta)s
     %(random_state)s
     cache : None, False, str, path or joblib.Memory, default=None
-        Where ``transform``'s rows are kept (:mod:`featbus.extraction`); keyed by the fitted
+        Where ``transform``'s rows are kept (:mod:`featbus.compute.extraction`); keyed by the fitted
         weights' hash.
     %(network_progress)s
     n_jobs : int or None, default=None

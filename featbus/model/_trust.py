@@ -107,7 +107,7 @@ _ROW_TYPES: tuple[str, ...] = (
 _ROW_PACKAGES: tuple[str, ...] = ("imblearn", "xgboost")
 
 #: Types a model file may create besides Python's plain values, NumPy and SciPy data and the
-#: estimators of scikit-learn and :data:`TRUSTED_PACKAGES`: the calibration :func:`featbus.model_training.train_model`
+#: estimators of scikit-learn and :data:`TRUSTED_PACKAGES`: the calibration :func:`featbus.workflows.training.train_model`
 #: wraps a classifier without probabilities in, NumPy's random states (rebuilt from their state
 #: arrays), and the types the ingredient rows of :mod:`featbus.pipelines.ingredients` bring
 #: (``Ingredient.holds``: decision trees' node tables, MLP optimisers, XGBoost's booster, whose
@@ -125,8 +125,8 @@ _HELPER_OBJECTS = set(EXTRA_TRUSTED_TYPES) - set().union(*_CONTAINERS.values())
 _ESTIMATOR_PACKAGES = ("sklearn", *TRUSTED_PACKAGES)
 #: featbus estimator classes that moved to another module: a file written before the move names
 #: the old place (which still exports the class), and is trusted as the class itself.
-MOVED_CLASSES = {"featbus.pipelines.FamilyScaler": "featbus.scaling.FamilyScaler",
-                 "featbus.pipelines.FamilyUnion": "featbus.scaling.FamilyUnion"}
+MOVED_CLASSES = {"featbus.pipelines.FamilyScaler": "featbus.compute.scaling.FamilyScaler",
+                 "featbus.pipelines.FamilyUnion": "featbus.compute.scaling.FamilyUnion"}
 
 
 def _is_estimator_class(name: str) -> bool:

@@ -5,7 +5,7 @@ included. :class:`DomainReference` remembers, compactly, where the training imag
 space the model's classifier sees, and scores new images by their distance from them:
 
 1. **the model's space**: every column standardised and every feature family given the same
-   total variance, as the classifier's first step (:class:`~featbus.scaling.FamilyScaler`,
+   total variance, as the classifier's first step (:class:`~featbus.compute.scaling.FamilyScaler`,
    ``method="equal"``) joins them; ``blocks`` names the families' widths;
 2. **compact**: the ``n_components`` (at most 32 by default) principal axes of the training
    images in that space (a few hundred kilobytes for 8,000 HOG columns);
@@ -60,7 +60,7 @@ from sklearn.base import BaseEstimator, OutlierMixin, TransformerMixin, _fit_con
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..scaling import family_space
+from ..compute.scaling import family_space
 
 __all__ = ["DomainReference", "manifest_entry", "score_columns", "flag_summary", "MAX_COMPONENTS", "MAX_NEIGHBORS",
            "MIN_HELD_OUT"]
@@ -165,7 +165,7 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
     ----------
     blocks : sequence of int or None, default=None
         Widths of the consecutive feature families in ``X`` (as
-        :func:`featbus.scaling.family_blocks` gives them), each given the same total variance;
+        :func:`featbus.compute.scaling.family_blocks` gives them), each given the same total variance;
         ``None``: one block (every column standardised alike).
     n_components : int, default=32
         Principal axes kept (fewer when there are fewer training rows or columns); at most

@@ -8,7 +8,7 @@ One of the three rooms of a featbus model (issue 44):
   nothing of training and nothing that predicts.
 * :mod:`featbus.model`: the loaded model, :class:`~featbus.model.FeatbusModel` and
   :func:`~featbus.model.load_model`, what ``featbus predict`` and the app use.
-* :mod:`featbus.model_training`: :func:`~featbus.model_training.train_model`.
+* :mod:`featbus.workflows.training`: :func:`~featbus.workflows.training.train_model`.
 
 The trust rules themselves (which type each skops loader may build, the checks of what was
 built) are :mod:`featbus.model._trust`; the types an ingredient brings are on its row of

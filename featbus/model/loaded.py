@@ -4,10 +4,10 @@ validation hold. One of a model's three rooms (issue 44), so that predicting imp
 * :mod:`featbus.model.format`: the ``.featbus`` file and its trust rules (manifest, versions, skops
   schema, trust list, digests); its docstring describes the file and what loading it implies;
 * :mod:`featbus.model` (here): the model that predicts, describes and saves itself, and :func:`load_model`;
-* :mod:`featbus.model_training`: :func:`~featbus.model_training.train_model`, which makes one.
+* :mod:`featbus.workflows.training`: :func:`~featbus.workflows.training.train_model`, which makes one.
 
 The format room's public names (:func:`read_manifest`, :func:`trust_model`, :class:`UntrustedModelError`...)
-are importable from here as before; ``train_model`` is imported from :mod:`featbus.model_training` (or
+are importable from here as before; ``train_model`` is imported from :mod:`featbus.workflows.training` (or
 ``featbus``), so this module never leads back to training.
 """
 
@@ -90,7 +90,7 @@ def read_records(images, on_error: str = "raise"):
 class FeatbusModel:
     """A fitted featbus recipe with its provenance: extractors, classifier, class names.
 
-    Made by :func:`~featbus.model_training.train_model` or :func:`load_model`; not an estimator to refit (that is what
+    Made by :func:`~featbus.workflows.training.train_model` or :func:`load_model`; not an estimator to refit (that is what
     :func:`featbus.make_classification_pipeline` is for).
 
     Parameters
@@ -121,7 +121,7 @@ class FeatbusModel:
     Examples
     --------
     >>> from featbus import make_phantoms
-    >>> from featbus.model_training import train_model
+    >>> from featbus.workflows.training import train_model
     >>> data = make_phantoms(30, image_size=48, random_state=0)
     >>> model = train_model(data, "intensity", classifier="logreg", n_bootstrap=0, progress=False)
     >>> model.classes_.tolist()
@@ -231,7 +231,7 @@ class FeatbusModel:
         Examples
         --------
         >>> from featbus import make_phantoms
-        >>> from featbus.model_training import train_model
+        >>> from featbus.workflows.training import train_model
         >>> data = make_phantoms(24, image_size=48, random_state=0)
         >>> model = train_model(data, "intensity", classifier="logreg", cross_validate=False, progress=False)
         >>> model.lesion_roi(data.images[:1])
@@ -281,7 +281,7 @@ class FeatbusModel:
         Examples
         --------
         >>> from featbus import make_phantoms
-        >>> from featbus.model_training import train_model
+        >>> from featbus.workflows.training import train_model
         >>> data = make_phantoms(30, image_size=48, random_state=0)
         >>> model = train_model(data, "intensity", classifier="logreg", n_bootstrap=0, progress=False)
         >>> model.decision_rule()
@@ -491,7 +491,7 @@ def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False
     >>> import os, tempfile
     >>> from featbus import make_phantoms
     >>> from featbus.model import load_model
-    >>> from featbus.model_training import train_model
+    >>> from featbus.workflows.training import train_model
     >>> data = make_phantoms(30, image_size=48, random_state=0)
     >>> model = train_model(data, "intensity", classifier="logreg", n_bootstrap=0, progress=False)
     >>> path = os.path.join(tempfile.mkdtemp(), "m.featbus")

@@ -105,7 +105,7 @@ def _quiet(quiet: bool | None) -> bool:
 def convert_to_tflite(function, trackable, *, quantize: bool = False) -> bytes:
     """The TFLite flatbuffer of a traced TensorFlow function: featbus's one conversion, for a model
     file's runtime forwards (:func:`forward_flatbuffer`) and ``featbus export``
-    (:func:`featbus.export.export_tflite`). Callers keep TensorFlow's native log lines off the
+    (:func:`featbus.deploy.export.export_tflite`). Callers keep TensorFlow's native log lines off the
     terminal themselves (:func:`featbus.networks._backend.native_stderr_quiet`).
 
     Parameters

@@ -60,7 +60,7 @@ probe resolution, speckle, burnt-in text and calipers): the ``"scanner-shift"`` 
 all on over the ``"ultrasound"`` geometry, for a model meant to work on other scanners.
 :func:`augment_pair` (the U-Net's) takes the same steps through ``acquisition=``.
 
-Augmented copies are new pixel arrays: the extraction engine (:mod:`featbus.extraction`) keys
+Augmented copies are new pixel arrays: the extraction engine (:mod:`featbus.compute.extraction`) keys
 rows by pixel content, so a copy never reuses an original's features (and two equal copies
 share one row, which is exact).
 

@@ -235,7 +235,7 @@ def shipped_segmenter(name: str) -> Path:
 def shipped_card(name: str, kind: str = "weights") -> dict:
     """The card data stored beside shipped weights or a shipped segmenter (``<file>.json``):
     version, licence, sites, image counts, recipe, seed, CPU time, SHA-256 and the training
-    images' fingerprints (:mod:`featbus.provenance`).
+    images' fingerprints (:mod:`featbus.model.provenance`).
 
     Parameters
     ----------

@@ -107,7 +107,7 @@ class Pretrained:
     def card(self) -> dict:
         """The card data stored beside the file (``<stem>.json``): version, licence, sites, image
         counts, recipe, seed, CPU time, SHA-256 and the training images' fingerprints
-        (:mod:`featbus.provenance`); refused when it describes another file."""
+        (:mod:`featbus.model.provenance`); refused when it describes another file."""
         path = self.path().with_suffix(".json")
         card = json.loads(path.read_text())
         if card.get("sha256") != self.sha256:

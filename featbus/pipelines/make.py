@@ -17,10 +17,10 @@ after their short names (``"resize"``, ``"clahe"``...).
 
 Joining feature families
 ------------------------
-The ``"features"`` step is a :class:`~featbus.scaling.FamilyUnion`: every column standardised and
+The ``"features"`` step is a :class:`~featbus.compute.scaling.FamilyUnion`: every column standardised and
 every family given the same total variance, so a wide family (HOG's 8100 columns) does not drown
-the others. :mod:`featbus.scaling` holds it, :class:`~featbus.scaling.FamilyScaler` and
-:func:`~featbus.scaling.family_blocks`, and the measurements behind the default
+the others. :mod:`featbus.compute.scaling` holds it, :class:`~featbus.compute.scaling.FamilyScaler` and
+:func:`~featbus.compute.scaling.family_blocks`, and the measurements behind the default
 (``benchmarks/feature_families.py``); they are importable from here too.
 """
 
@@ -38,11 +38,12 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.preprocessing import StandardScaler
 
 from .._registry import FEATURES, PREPROCESSORS, did_you_mean, entry_of, feature_key, is_cnn
+from ..compute.scaling import FAMILY_SCALINGS, NONE_VALUES, FamilyScaler, FamilyUnion, family_blocks
 from ..features import deep, filters, glcm, hog, intensity, lbp, shape, texture_matrices
 from ..networks import BACKBONES
 from ..preprocessing import intensity as image_intensity
-from ..preprocessing import mammography, roi
-from ..scaling import FAMILY_SCALINGS, NONE_VALUES, FamilyScaler, FamilyUnion, family_blocks
+from ..preprocessing import mammography
+from ..segmentation import roi
 from .encoded_labels import EncodedLabelClassifier
 from .ingredients import (
     CLASSIFIER_TABLE,
@@ -187,7 +188,7 @@ def make_features(features: Sequence[Any] | str, *, region: str | None = None,
         How the union joins its parts (see :class:`FamilyScaler`); ``None``: unscaled
         concatenation, as a plain FeatureUnion. :func:`make_classification_pipeline` uses ``"equal"``.
     cache : None, False, str, path or joblib.Memory, optional
-        ``cache`` of every extractor (:mod:`featbus.extraction`): a folder keeps the rows on
+        ``cache`` of every extractor (:mod:`featbus.compute.extraction`): a folder keeps the rows on
         disk between runs and shares them between processes; ``False`` turns reuse off.
     progress : bool or "auto", optional
         ``progress`` of every extractor.
@@ -423,7 +424,7 @@ def make_classification_pipeline(features: Sequence[Any] | str | None = ("hog", 
         column standardised and every family given the same total variance, so a wide family
         (HOG's 8100 columns) does not drown the others; ``"standard"``: every column
         standardised and weighted alike (featbus 0.1). Measured by
-        ``benchmarks/feature_families.py``: see :mod:`featbus.scaling`.
+        ``benchmarks/feature_families.py``: see :mod:`featbus.compute.scaling`.
     blocks : sequence of int, optional
         With ``features=None``: the widths of the families in the input matrix (e.g. of the
         columns ``featbus extract`` wrote per family), so they are joined as ``family_scaling``
@@ -436,7 +437,7 @@ def make_classification_pipeline(features: Sequence[Any] | str | None = ("hog", 
         scikit-learn's cache of fitted pipeline steps. Feature rows need no such cache: every
         extractor reuses the rows it computed before (see ``cache``).
     cache : None, False, str, path or joblib.Memory, optional
-        ``cache`` of every feature extractor (:mod:`featbus.extraction`): ``None`` keeps rows in
+        ``cache`` of every feature extractor (:mod:`featbus.compute.extraction`): ``None`` keeps rows in
         this process (and in ``$FEATBUS_CACHE`` when set); a folder also keeps them on disk
         between runs and shares them between parallel workers; ``False`` recomputes.
     select : str, transformer or None, default=None

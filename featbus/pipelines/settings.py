@@ -479,7 +479,7 @@ def settings_record(union, *, region: str | None, preprocess: list[str] | None, 
     from datetime import datetime, timezone
 
     from .._version import __version__
-    from ..extraction import jsonable
+    from ..compute.extraction import jsonable
 
     features = {}
     for name, est in union.transformer_list:

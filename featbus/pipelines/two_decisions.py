@@ -4,7 +4,7 @@ A model learnt from one hospital's "normal" scans does not recognise another hos
 scans (issue 61: 4 % to 33 % called normal at a new site), while the segmenter's lesion
 probability still separates normal from lesion scans once a threshold fits the site. So the
 presence of a lesion is not learnt by the classifier: it is the segmenter's probability, one
-feature column (:class:`~featbus.preprocessing.roi.LesionProbability`), with a threshold of its
+feature column (:class:`~featbus.segmentation.roi.LesionProbability`), with a threshold of its
 own that a site can refit from a few labelled patients (``featbus adapt``). The classifier is
 trained on lesion images only and answers the second question.
 

@@ -17,4 +17,3 @@ from .intensity import (
     speckle_denoise,
 )
 from .mammography import BreastMask, PectoralMuscleRemover
-from .roi import LesionProbability, ROICropper, RoiFoundFlag

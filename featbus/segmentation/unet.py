@@ -47,7 +47,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._base import PROGRESS, _ImageInputMixin
 from .._docs import RENAMED, fill_doc, renamed
 from .._records import ImageError, ImageRecord, check_images, check_mask, to_float
-from ..extraction import show_progress
+from ..compute.extraction import show_progress
 from ..io import load_item, written_atomically
 from ..model_selection import holdout_split, resolve_groups
 from ..networks import is_scratch
@@ -359,7 +359,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         record): ``method`` (``"logistic"``, or ``"mask"`` with its ``reason``), the images it
         was fitted on, and its coefficients.
     fingerprints_ : list of str
-        The perceptual hash of every image :meth:`fit` was given (:mod:`featbus.provenance`):
+        The perceptual hash of every image :meth:`fit` was given (:mod:`featbus.model.provenance`):
         ``featbus segment evaluate`` says when it is scored on images it trained on.
     history_ : dict
         ``loss``, ``val_loss``, ``val_dice`` and ``seconds`` per epoch; ``stopped`` (``"epochs"``,
@@ -632,7 +632,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         self.n_val_ = len(val_idx)
         self.validation_indices_ = used[val_idx]
         self.presence_ = self._fit_presence(xs[val_idx], ys[val_idx])
-        from ..provenance import fingerprints
+        from ..model.provenance import fingerprints
 
         self.fingerprints_ = fingerprints(check_images(X))
         self.training_time_ = time.perf_counter() - start

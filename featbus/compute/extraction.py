@@ -2,7 +2,7 @@
 
 Every featbus feature extractor's ``transform`` goes through :func:`extract_rows`, and so does
 everything built on it: pipelines refitted by ``GridSearchCV``, nested cross-validation in
-:func:`featbus.evaluation.evaluate`, the ``featbus`` command and :mod:`featbus.distributed`.
+:func:`featbus.evaluation.evaluate`, the ``featbus`` command and :mod:`featbus.compute.distributed`.
 Feature extractors learn nothing from labels (``fit`` only fixes the output layout), so a row
 computed once for an image is exactly the row any later fit or transform would compute: reusing
 it is exact, not an approximation.
@@ -45,7 +45,7 @@ Examples
 --------
 >>> import numpy as np
 >>> from featbus import IntensityStats
->>> from featbus.extraction import extraction_counts, reset_extraction_counts
+>>> from featbus.compute.extraction import extraction_counts, reset_extraction_counts
 >>> images = [np.full((16, 16), v, np.uint8) for v in (10, 20, 10)]
 >>> reset_extraction_counts()
 >>> est = IntensityStats().fit(images)
@@ -74,10 +74,10 @@ from typing import Any
 
 import numpy as np
 
-from ._records import ImageRecord, _PathLike
-from ._registry import EXECUTION_PARAMS
-from ._version import __version__
-from .progress import progress_bar, progress_off, show_progress  # noqa: F401 (re-exported)
+from .._records import ImageRecord, _PathLike
+from .._registry import EXECUTION_PARAMS
+from .._version import __version__
+from ..progress import progress_bar, progress_off, show_progress  # noqa: F401 (re-exported)
 
 __all__ = [
     "extract_rows",
@@ -123,7 +123,7 @@ def jsonable(value: Any) -> Any:
     Examples
     --------
     >>> import numpy as np
-    >>> from featbus.extraction import jsonable
+    >>> from featbus.compute.extraction import jsonable
     >>> jsonable({"b": np.int64(3), "a": (1.5, None)})
     {'a': [1.5, None], 'b': 3}
     """
@@ -732,7 +732,7 @@ def set_memory_limit(max_bytes: int) -> None:
 
     Examples
     --------
-    >>> from featbus.extraction import set_memory_limit
+    >>> from featbus.compute.extraction import set_memory_limit
     >>> set_memory_limit(512 * 2**20)
     """
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 0:
@@ -989,7 +989,7 @@ def pooled_rows(extractors: Sequence, items: Sequence, n_jobs: int | None):
     default families, 2 cores shared with other work) measured worker processes at 0.94x the
     speed of one job for +23 % CPU time and 1.8x the peak memory (1419 against 796 MiB).
     """
-    from ._records import map_images
+    from .._records import map_images
 
     parts = [e for e in extractors if hasattr(e, "_one_record") and hasattr(e, "feature_names_out_")]
     token = None

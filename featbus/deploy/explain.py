@@ -26,7 +26,7 @@ segmenter crop).
 
 :func:`overlay` colours a map over the grey image (diverging and centred on 0 for occlusion,
 sequential for Grad-CAM, opaque by magnitude; :func:`colour_scale`); :func:`explain_to_files`
-writes one figure per image with its colour bar (:func:`featbus.plotting.plot_explanation`).
+writes one figure per image with its colour bar (:func:`featbus.deploy.plotting.plot_explanation`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from ._registry import is_a
+from .._registry import is_a
 from .plotting import OPACITY_POWER, ROBUST_PERCENTILE, colour_scale, overlay  # noqa: F401  (public here too)
 
 __all__ = ["occlusion_map", "grad_cam", "head_gradient", "supports_grad_cam", "explain", "overlay",
@@ -46,7 +46,7 @@ __all__ = ["occlusion_map", "grad_cam", "head_gradient", "supports_grad_cam", "e
 
 
 def _record(image: Any):
-    from .io import load_item
+    from ..io import load_item
 
     return load_item(image, 0)
 
@@ -152,13 +152,13 @@ def occlusion_map(model, image, *, target=None, patch: int | None = None, stride
 
 def _progress_bar(progress: Any, total: int, desc: str, unit: str, *, leave: bool = True):
     """featbus's one progress display (:func:`featbus.progress.progress_bar`), used as a context manager."""
-    from .progress import progress_bar
+    from ..progress import progress_bar
 
     return progress_bar(progress, total, desc, unit, leave=leave)
 
 
 def _extractor_bars_off():
-    from .progress import progress_off
+    from ..progress import progress_off
 
     return progress_off()
 
@@ -213,7 +213,7 @@ def linear_head(model):
     >>> from types import SimpleNamespace
     >>> from sklearn.ensemble import RandomForestClassifier
     >>> from sklearn.pipeline import make_pipeline
-    >>> from featbus.explain import linear_head
+    >>> from featbus.deploy.explain import linear_head
     >>> linear_head(SimpleNamespace(head=make_pipeline(RandomForestClassifier()))) is None
     True
     """
@@ -260,7 +260,7 @@ def supports_grad_cam(model) -> bool:
 def _keras_available() -> bool:
     """Whether Keras can be imported: Grad-CAM differentiates the Keras network, while a light
     install (``featbus[runtime]``) predicts through the model file's LiteRT forwards only."""
-    from .model.format import keras_installed
+    from ..model.format import keras_installed
 
     return keras_installed()
 
@@ -324,7 +324,7 @@ def _column_stats(head, n: int) -> tuple[np.ndarray, np.ndarray] | None:
 def _backward(step, g: np.ndarray) -> np.ndarray | None:
     """``g @ J`` for the Jacobian ``J`` of a linear pipeline step (rows of ``g`` are gradients with
     respect to the step's output); ``None`` for a step this does not know to be linear."""
-    from .scaling import FamilyScaler
+    from ..compute.scaling import FamilyScaler
 
     if step is None or (isinstance(step, str) and step == "passthrough"):
         return g
@@ -608,7 +608,7 @@ def _input_to_record(cam: np.ndarray, est, rec) -> np.ndarray:
     """A map over the network input back onto the record's pixels: undo DeepFeatures' resize and
     ``aspect`` (pad / centre crop) and place it in the region the network saw (the lesion's box
     for ``region="bbox"``/``"mask"``); pixels the network did not see get 0."""
-    from ._records import mask_bbox
+    from .._records import mask_bbox
 
     h_img, w_img = rec.image.shape[:2]
     rows, cols = slice(0, h_img), slice(0, w_img)
@@ -696,7 +696,7 @@ def _cam_through_pooling(est, maps_of, pooling, g: np.ndarray, rec, seen, box) -
     to ``est``'s pooled features (first layer first) is ``g``: one compiled forward pass
     (``maps_of``) for the maps, the gradient through the pooling exact in NumPy (the other
     layers' features are fixed: they do not change it)."""
-    from .features.deep import pool_gradient
+    from ..features.deep import pool_gradient
 
     inp = est._prepare(seen, 0)  # the same crop, resize and scaling as the extractor's transform
     views = [inp, np.ascontiguousarray(inp[:, ::-1])] if est.tta else [inp]
@@ -778,7 +778,7 @@ def explain(model, image, *, method: str = "auto", target=None, progress: Any = 
     Examples
     --------
     >>> from featbus import make_phantoms
-    >>> from featbus.model_training import train_model
+    >>> from featbus.workflows.training import train_model
     >>> data = make_phantoms(24, image_size=48, random_state=0)
     >>> model = train_model(data, "intensity", classifier="logreg", cross_validate=False, progress=False)
     >>> res = explain(model, data.images[0])  # no CNN: occlusion
@@ -819,7 +819,7 @@ def explain_to_files(model, images: Sequence, out_dir: str | os.PathLike, *, met
                      target=None, progress: Any = "auto") -> list[str]:
     """Save ``<stem>.<method>.png`` figures into ``out_dir``; returns their paths.
 
-    Each figure (:func:`featbus.plotting.plot_explanation`) shows the image, the map over it and
+    Each figure (:func:`featbus.deploy.plotting.plot_explanation`) shows the image, the map over it and
     its colour bar (what the colours mean: the drop of the class's probability for occlusion,
     the relative Grad-CAM weight), titled with the prediction. Images without a path are named
     ``image<i>``; two inputs with the same stem get their index appended so no figure overwrites
@@ -847,7 +847,7 @@ def explain_to_files(model, images: Sequence, out_dir: str | os.PathLike, *, met
     --------
     >>> import tempfile
     >>> from featbus import make_phantoms
-    >>> from featbus.model_training import train_model
+    >>> from featbus.workflows.training import train_model
     >>> data = make_phantoms(24, image_size=48, random_state=0)
     >>> model = train_model(data, "intensity", classifier="logreg", cross_validate=False, progress=False)
     >>> paths = explain_to_files(model, data.images[:2], tempfile.mkdtemp(), progress=False)

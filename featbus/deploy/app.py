@@ -2,7 +2,7 @@
 
 Upload a PNG, JPEG, TIFF or DICOM image (or type the path of one on this computer) and the page
 shows the predicted class and the probability of every class, the explanation overlay
-(Grad-CAM where :func:`featbus.explain.supports_grad_cam`, occlusion sensitivity otherwise), and
+(Grad-CAM where :func:`featbus.deploy.explain.supports_grad_cam`, occlusion sensitivity otherwise), and
 where the image's mean grey level and spread fall among the training images of each class (the
 intensity analysis of the MobileNetV2 study; the training values are stored in the model file's
 manifest). The model's recipe, training data and cross-validation results are shown beside it.
@@ -24,7 +24,7 @@ Run::
 
 The page script is this module, run by Streamlit with the model path in the environment variable
 ``FEATBUS_APP_MODEL``: :func:`run_app` starts :func:`streamlit_command`, which is ``streamlit run
-featbus/app.py`` through :func:`serve` (plain ``streamlit run featbus/app.py`` shows the same page,
+featbus/deploy/app.py`` through :func:`serve` (plain ``streamlit run featbus/deploy/app.py`` shows the same page,
 but only the page itself checks the ``Host`` header then).
 """
 
@@ -293,7 +293,7 @@ def serve(argv: Sequence[str] | None = None) -> None:
     :func:`install_request_guard` with the port of ``--server.port`` (8501 without it), then
     ``python -m streamlit *argv`` in this process, so the guard is in place before the server
     answers its first request. :func:`streamlit_command` runs it as
-    ``python -c "from featbus.app import serve; serve()" run featbus/app.py ...``.
+    ``python -c "from featbus.deploy.app import serve; serve()" run featbus/deploy/app.py ...``.
 
     Parameters
     ----------
@@ -342,7 +342,7 @@ def intensity_position(model, image) -> dict:
     >>> intensity_position(M(), np.full((8, 8), 0.25))["classes"]["a"]["mean"]
     66.7
     """
-    from ._records import to_float
+    from .._records import to_float
 
     img = to_float(np.asarray(image))
     value = {"mean": float(np.mean(img)), "std": float(np.std(img))}
@@ -377,7 +377,7 @@ def roi_overlay(image, roi: dict) -> np.ndarray:
     """
     import cv2
 
-    from ._records import to_float
+    from .._records import to_float
 
     grey = np.round(255 * to_float(np.asarray(image))).astype(np.uint8)
     rgb = np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=2))
@@ -399,7 +399,7 @@ def analyse(model, image, *, method: str = "auto") -> dict:
     Returns
     -------
     result : dict
-        :func:`featbus.explain.explain`'s keys (``roi`` included) plus ``overlay`` (RGB uint8),
+        :func:`featbus.deploy.explain.explain`'s keys (``roi`` included) plus ``overlay`` (RGB uint8),
         ``intensity`` (:func:`intensity_position`), ``roi_overlay`` (:func:`roi_overlay`;
         ``None`` for a model without a segmenter), ``out_of_domain`` (the image's score
         against the model's training images, above 1: unlike them; ``None`` for a model file
@@ -443,14 +443,14 @@ def two_decisions_of(point, proba: dict) -> dict | None:
 
     Examples
     --------
-    >>> from featbus.app import two_decisions_of
+    >>> from featbus.deploy.app import two_decisions_of
     >>> from featbus.metrics import OperatingPoint
     >>> point = OperatingPoint("malignant", 0.2, absent="normal", presence=OperatingPoint("lesion", 0.4))
     >>> two = two_decisions_of(point, {"benign": 0.6, "malignant": 0.2, "normal": 0.2})
     >>> round(two["p_lesion"], 3), round(two["p_given"], 3)
     (0.8, 0.25)
     """
-    from .metrics import lesion_and_given
+    from ..metrics import lesion_and_given
 
     if point is None or not point.two_decisions:
         return None
@@ -467,7 +467,7 @@ def decision_caption(res: dict) -> str:
 
     Examples
     --------
-    >>> from featbus.app import decision_caption
+    >>> from featbus.deploy.app import decision_caption
     >>> print(decision_caption({"predicted": "malignant", "most_probable": "benign", "proba": {"benign": 0.8,
     ...       "malignant": 0.15, "normal": 0.05},
     ...       "rule": "malignant when p(malignant) >= 0.043, else the most probable other class"}))
@@ -522,7 +522,7 @@ def allowed_path(path: str, roots: list[str]) -> Path:
     Examples
     --------
     >>> import os, tempfile
-    >>> from featbus.app import allowed_path
+    >>> from featbus.deploy.app import allowed_path
     >>> root = tempfile.mkdtemp()
     >>> open(os.path.join(root, "a.png"), "wb").close()
     >>> allowed_path(os.path.join(root, "a.png"), [root]).name
@@ -552,7 +552,7 @@ def _data_roots() -> list[str]:
 def _read_failure(name: str, exc: Exception) -> str:
     """What the page says about an image it cannot read: never the file's bytes (an image
     error may quote the first bytes of a text file), only what kind of problem it is."""
-    from ._records import ImageError
+    from .._records import ImageError
 
     if isinstance(exc, ImageError):
         if "more than the limit" in str(exc):
@@ -567,7 +567,7 @@ def _read_failure(name: str, exc: Exception) -> str:
 
 def _read_upload(name: str, data: bytes) -> np.ndarray:
     """Read uploaded bytes with featbus.io (same checks and DICOM handling as files)."""
-    from .io import read_image
+    from ..io import read_image
 
     suffix = Path(name).suffix.lower() or ".png"
     with tempfile.TemporaryDirectory() as tmp:
@@ -582,7 +582,7 @@ def _intensity_figure(model, image):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ._records import to_float
+    from .._records import to_float
 
     stats = model.manifest.get("intensity") or {}
     img = to_float(np.asarray(image))
@@ -605,7 +605,7 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
     import pandas as pd
     import streamlit as st
 
-    from .model.loaded import load_model
+    from ..model.loaded import load_model
 
     model_path = model_path or os.environ.get(_ENV)
     st.set_page_config(page_title="featbus", layout="wide")
@@ -659,7 +659,7 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
             name = upload.name
             image = _read_upload(upload.name, upload.getvalue())
         elif path.strip():
-            from .io import read_image
+            from ..io import read_image
 
             name = path.strip()
             image = read_image(allowed_path(name, roots), max_pixels=max_pixels())
@@ -723,7 +723,7 @@ def verdict_lines(manifest: dict) -> tuple[str, str, list[str]] | None:
 
     Examples
     --------
-    >>> from featbus.app import verdict_lines
+    >>> from featbus.deploy.app import verdict_lines
     >>> kind, headline, reasons = verdict_lines({"cv": {"sanity": {"verdict": "useless",
     ...                                          "reasons": ["no better than always answering 'normal'"]}}})
     >>> kind, headline
@@ -731,8 +731,8 @@ def verdict_lines(manifest: dict) -> tuple[str, str, list[str]] | None:
     >>> reasons
     ["* no better than always answering 'normal'"]
     """
-    from .evaluation.sanity import verdict_from_manifest
-    from .model._trust import printable
+    from ..evaluation.sanity import verdict_from_manifest
+    from ..model._trust import printable
 
     verdict = verdict_from_manifest(manifest)
     if verdict is None:
@@ -765,16 +765,16 @@ def streamlit_command(model_path: str, *, port: int = 8501) -> list[str]:
     Returns
     -------
     command : list of str
-        ``[python, "-c", "from featbus.app import serve; serve()", "run", APP, "--server.address",
+        ``[python, "-c", "from featbus.deploy.app import serve; serve()", "run", APP, "--server.address",
         "127.0.0.1", "--server.port", PORT, ...]``.
 
     Examples
     --------
     >>> cmd = streamlit_command("busi.featbus", port=8600)
     >>> cmd[1:4], cmd[cmd.index("--server.address") + 1], cmd[cmd.index("--server.port") + 1]
-    (['-c', 'from featbus.app import serve; serve()', 'run'], '127.0.0.1', '8600')
+    (['-c', 'from featbus.deploy.app import serve; serve()', 'run'], '127.0.0.1', '8600')
     """
-    return [sys.executable, "-c", "from featbus.app import serve; serve()", "run", str(Path(__file__).resolve()),
+    return [sys.executable, "-c", "from featbus.deploy.app import serve; serve()", "run", str(Path(__file__).resolve()),
             "--server.address", "127.0.0.1", "--server.port", str(int(port)), "--server.headless", "true",
             "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
             "--server.maxUploadSize", str(APP_MAX_UPLOAD_MB),
@@ -845,9 +845,9 @@ def run_app(model_path: str | os.PathLike, *, port: int = 8501, data: Sequence[s
                 server.wait()
 
 
-if __name__ == "__main__":  # pragma: no cover - `streamlit run featbus/app.py`
+if __name__ == "__main__":  # pragma: no cover - `streamlit run featbus/deploy/app.py`
     # run as a script: the package is imported by absolute name, not relative to this file
     sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-    from featbus.app import page as _page
+    from featbus.deploy.app import page as _page
 
     _page()

@@ -36,10 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from ._records import ImageError, _PathLike
-from ._registry import EXECUTION_PARAMS
-from ._version import __version__
-from .progress import progress_bar
+from .._records import ImageError, _PathLike
+from .._registry import EXECUTION_PARAMS
+from .._version import __version__
+from ..progress import progress_bar
 
 __all__ = ["extract", "local_client", "content_key"]
 
@@ -335,7 +335,7 @@ def extract(paths: Sequence[str | os.PathLike], transformer, *, output: str | os
     --------
     >>> import tempfile, numpy as np
     >>> from PIL import Image
-    >>> from featbus.distributed import extract
+    >>> from featbus.compute.distributed import extract
     >>> from featbus.features.lbp import LBPFeatures
     >>> folder = tempfile.mkdtemp()
     >>> rng = np.random.default_rng(0)
@@ -423,7 +423,7 @@ def _raise_first(errors: dict[int, BaseException], n_parts: int, n_done: int) ->
     """Raise the error of the first failed partition, noting how much work was kept."""
     first = errors[min(errors)]
     if hasattr(first, "add_note"):
-        first.add_note(f"featbus.distributed.extract: {len(errors)} of {n_parts} partition(s) to compute "
+        first.add_note(f"featbus.compute.distributed.extract: {len(errors)} of {n_parts} partition(s) to compute "
                        f"failed; {n_done} finished and are kept: rerun the same call to compute only "
                        "the missing ones.")
     raise first

@@ -17,7 +17,7 @@ frame).
 Examples
 --------
 >>> import numpy as np
->>> from featbus.provenance import fingerprints, count_seen
+>>> from featbus.model.provenance import fingerprints, count_seen
 >>> rng = np.random.RandomState(0)
 >>> trained = [rng.rand(64, 64) for _ in range(3)]
 >>> prints = fingerprints(trained)
@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .model_selection import DEFAULT_THRESHOLD, image_hashes
+from ..model_selection import DEFAULT_THRESHOLD, image_hashes
 
 __all__ = ["fingerprints", "count_seen", "seen_note", "trained_on", "overlap", "overlap_notes", "seen_by_site",
            "card_site_figures"]
@@ -65,7 +65,7 @@ def fingerprints(images: Any, *, n_jobs: int | None = None) -> list[str]:
     Examples
     --------
     >>> import numpy as np
-    >>> from featbus.provenance import fingerprints
+    >>> from featbus.model.provenance import fingerprints
     >>> fingerprints([np.eye(32)])[0] == fingerprints([np.eye(32) * 0.5])[0]   # contrast does not matter
     True
     """
@@ -79,7 +79,7 @@ def _bits(prints: Sequence[str]) -> np.ndarray:
     try:
         raw = np.frombuffer(b"".join(bytes.fromhex(p) for p in prints), dtype=np.uint8).reshape(len(prints), -1)
     except ValueError:
-        raise ValueError("fingerprints must be strings of 16 hexadecimal digits (featbus.provenance.fingerprints)") \
+        raise ValueError("fingerprints must be strings of 16 hexadecimal digits (featbus.model.provenance.fingerprints)") \
             from None
     return np.unpackbits(raw, axis=1)[:, :_BITS].astype(bool)
 
@@ -107,7 +107,7 @@ def count_seen(images: Any, trained: Sequence[str], *, threshold: int = DEFAULT_
     --------
     >>> import numpy as np
     >>> from scipy import ndimage as ndi
-    >>> from featbus.provenance import fingerprints, count_seen
+    >>> from featbus.model.provenance import fingerprints, count_seen
     >>> im = ndi.gaussian_filter(np.random.RandomState(0).rand(96, 96), 4)
     >>> count_seen(fingerprints([im]), fingerprints([ndi.zoom(im, 0.5)])).tolist()   # a half-size copy
     [True]
@@ -138,7 +138,7 @@ def seen_note(n_seen: int, n_total: int, what: str, names: Sequence[str] | None 
 
     Examples
     --------
-    >>> from featbus.provenance import seen_note
+    >>> from featbus.model.provenance import seen_note
     >>> seen_note(3, 10, "the backbone breast-us")
     '3 of these 10 images (or near-copies) trained the backbone breast-us: figures on them are optimistic'
     >>> seen_note(5, 10, "this model", ["a.png", "b.png", "c.png", "d.png", "e.png"]).split("; ")[1]
@@ -171,8 +171,8 @@ def _shipped_backbones(obj: Any, files: list | None = None) -> list[str]:
     shipped weights (``breast-us``...) any network inside ``obj`` starts from: a FeatbusModel, a
     pipeline, a search, an estimator (walked through ``get_params``). ``files``, when given, gets
     the paths of the weights files (``weights=<path>``) they start from instead."""
-    from .networks.backbones import get_backbone
-    from .networks.pretrained import find_pretrained
+    from ..networks.backbones import get_backbone
+    from ..networks.pretrained import find_pretrained
 
     found: list[str] = []
     seen_ids: set[int] = set()
@@ -226,7 +226,7 @@ def trained_on(obj: Any) -> list[tuple[str, list[str]]]:
 
     Examples
     --------
-    >>> from featbus.provenance import trained_on
+    >>> from featbus.model.provenance import trained_on
     >>> trained_on(object())
     []
     """
@@ -251,7 +251,7 @@ def trained_on(obj: Any) -> list[tuple[str, list[str]]]:
         if prints:
             out.append((f"the backbone file {os.path.basename(path)}", prints))
     if shipped:
-        from .networks.pretrained import PRETRAINED
+        from ..networks.pretrained import PRETRAINED
 
         for key in shipped:
             entry = PRETRAINED[key]
@@ -300,7 +300,7 @@ def seen_by_site(sources: Sequence[tuple[str, Sequence[str]]], prints: Sequence[
 
     Examples
     --------
-    >>> from featbus.provenance import seen_by_site
+    >>> from featbus.model.provenance import seen_by_site
     >>> seen_by_site([("the backbone x", ["0" * 16])], ["0" * 16, "f" * 16], ["a", "b"])
     {'a': [{'part': 'the backbone x', 'n_seen': 1, 'n_images': 1}], 'b': []}
     """
@@ -344,7 +344,7 @@ def card_site_figures(recipe: dict, prints: Sequence[str], sites: Any) -> dict |
         ``{"label", "about", "card", "sites": {site: {"card_site", "auc"}}}``, or ``None``
         when no card holds a figure for this recipe and these sites.
     """
-    from .networks.pretrained import PRETRAINED
+    from ..networks.pretrained import PRETRAINED
 
     sites = np.asarray(sites).astype(str)
     prints = list(prints)
@@ -399,7 +399,7 @@ def overlap(obj: Any, images: Any, *, n_jobs: int | None = None) -> tuple[list[s
     Examples
     --------
     >>> import numpy as np
-    >>> from featbus.provenance import overlap
+    >>> from featbus.model.provenance import overlap
     >>> notes, seen = overlap(object(), [np.eye(32), np.eye(32)[::-1]])
     >>> notes, seen.tolist()
     ([], [False, False])
@@ -431,7 +431,7 @@ def overlap_notes(obj: Any, images: Any, *, n_jobs: int | None = None) -> list[s
     Examples
     --------
     >>> import numpy as np
-    >>> from featbus.provenance import overlap_notes
+    >>> from featbus.model.provenance import overlap_notes
     >>> overlap_notes(object(), [np.eye(32)])
     []
     """

@@ -81,7 +81,7 @@ class FamilyScaler(TransformerMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from featbus.scaling import FamilyScaler
+    >>> from featbus.compute.scaling import FamilyScaler
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 101))       # a 100-column family and a 1-column family
     >>> Xt = FamilyScaler(blocks=[100, 1]).fit_transform(X)
@@ -231,7 +231,7 @@ class FamilyUnion(FeatureUnion):
     --------
     >>> import numpy as np
     >>> from sklearn.preprocessing import FunctionTransformer
-    >>> from featbus.scaling import FamilyUnion
+    >>> from featbus.compute.scaling import FamilyUnion
     >>> wide = FunctionTransformer(lambda X: np.repeat(X[:, :1], 100, axis=1))
     >>> narrow = FunctionTransformer(lambda X: X[:, 1:2])
     >>> X = np.random.default_rng(0).normal(size=(50, 2))
@@ -271,12 +271,12 @@ class FamilyUnion(FeatureUnion):
 
     def _pooled(self, X, *, fit: bool):
         """One pool over the images for every part that computes image by image, when the parts
-        ask for more than one job (:func:`featbus.extraction.pooled_rows`); else nothing."""
+        ask for more than one job (:func:`featbus.compute.extraction.pooled_rows`); else nothing."""
         import contextlib
 
         from joblib import effective_n_jobs
 
-        from ._records import check_images
+        from .._records import check_images
         from .extraction import pooled_rows
 
         parts = [e for _, e in self.transformer_list if hasattr(e, "_one_record") and hasattr(e, "_compute")]

@@ -46,27 +46,27 @@ from typing import Any
 
 import numpy as np
 
-from ._registry import EXECUTION_PARAMS, is_cnn, reads_masks
-from .evaluation.sanity import verdict_to_manifest
-from .evaluation.sites import (
+from .._registry import EXECUTION_PARAMS, is_cnn, reads_masks
+from ..evaluation.sanity import verdict_to_manifest
+from ..evaluation.sites import (
     SITE_BALANCE_ABOUT,
     leave_one_site_out,
     site_balance_shares,
     site_balance_weights,
     sites_of,
 )
-from .io import file_sha256
-from .metrics import DEFAULT_TARGET_SENSITIVITY, OperatingPoint
-from .model.format import FORMAT_VERSION, MAGIC, data_sha256, json_safe, package_versions
-from .model.loaded import FeatbusModel
-from .provenance import overlap_notes
+from ..io import file_sha256
+from ..metrics import DEFAULT_TARGET_SENSITIVITY, OperatingPoint
+from ..model.format import FORMAT_VERSION, MAGIC, data_sha256, json_safe, package_versions
+from ..model.loaded import FeatbusModel
+from ..model.provenance import overlap_notes
 
 __all__ = ["train_model", "site_balance_weights"]
 
 
 def _intensity_profile(records, y_names, classes) -> dict:
     """Per-class distribution of each image's mean and standard deviation (0..1 scale)."""
-    from ._records import to_float
+    from .._records import to_float
 
     stats = np.array([[float(np.mean(im)), float(np.std(im))]
                       for im in (to_float(r.image) for r in records)])
@@ -134,12 +134,12 @@ def _fitted_segmenter(segmenter, records, groups) -> tuple[Any, dict]:
     """
     from sklearn.base import clone
 
-    from .preprocessing.roi import ROICropper
+    from ..segmentation.roi import ROICropper
 
     info: dict[str, Any] = {}
     if isinstance(segmenter, (str, os.PathLike)):
-        from .networks.pretrained import find_pretrained
-        from .segmentation.unet import UNetSegmenter, segmenter_file
+        from ..networks.pretrained import find_pretrained
+        from ..segmentation.unet import UNetSegmenter, segmenter_file
 
         path = str(segmenter_file(segmenter))  # a file, or the name of one featbus ships
         seg = UNetSegmenter.load(path)
@@ -170,7 +170,7 @@ def _fitted_segmenter(segmenter, records, groups) -> tuple[Any, dict]:
                     trained_on_training_images=True)
     prints = getattr(seg, "fingerprints_", None)
     if info.get("trained_on_training_images") == "unknown" and isinstance(prints, (list, tuple)) and prints:
-        from .provenance import count_seen  # the segmenter's file says which images trained it
+        from ..model.provenance import count_seen  # the segmenter's file says which images trained it
 
         n_seen = int(count_seen(records, prints).sum())
         info.update(trained_on_training_images=n_seen > 0, n_training_images_seen=n_seen)
@@ -286,7 +286,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     two_decisions : bool, default=False
         Two decisions, each with its own operating point (see "Two decisions" in the module
         docstring): "is there a lesion?" by the segmenter's lesion probability (one more feature
-        column, :class:`~featbus.preprocessing.roi.LesionProbability`), then "benign or malignant, given
+        column, :class:`~featbus.segmentation.roi.LesionProbability`), then "benign or malignant, given
         a lesion" by the classifier trained on the lesion images only
         (:class:`~featbus.pipelines.LesionThenMalignancy`). Needs a ``segmenter``, an
         ``operating_point`` (default ``"sensitivity=0.9"`` here), a ``"normal"`` class among
@@ -299,7 +299,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     Examples
     --------
     >>> from featbus import make_phantoms
-    >>> from featbus.model_training import train_model
+    >>> from featbus.workflows.training import train_model
     >>> model = train_model(make_phantoms(24, image_size=48, random_state=0), "intensity",
     ...                     classifier="logreg", cross_validate=False, progress=False)
     >>> model.classes_.tolist()
@@ -309,7 +309,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     """
     recipe_name = None
     if recipe is not None:
-        from .pipelines.recipes import build_network, get_recipe
+        from ..pipelines.recipes import build_network, get_recipe
 
         chosen = get_recipe(recipe)
         recipe_name = chosen.name
@@ -474,13 +474,13 @@ class _Run:
 def _build_parts(run: _Run) -> None:
     """The parts every image passes through: the feature union (none for a network) and the
     preprocessing steps, fitted; the images as the features will see them."""
-    from .pipelines.make import make_features, make_preprocessing
+    from ..pipelines.make import make_features, make_preprocessing
 
     # one union computes the training rows (with the run's cache and progress) and is the one saved
     run.union = (make_features(run.names, region=run.region, n_jobs=run.n_jobs, cache=run.cache,
                                progress=run.progress) if run.network is None else None)
     if run.two_decisions:  # the first decision's score: the segmenter's lesion probability, one column
-        from .preprocessing.roi import LesionProbability
+        from ..segmentation.roi import LesionProbability
 
         run.union.transformer_list.append(("lesion_probability", LesionProbability()))
     run.records = list(run.data.data)
@@ -495,7 +495,7 @@ def _build_parts(run: _Run) -> None:
 
 def _read_labels(run: _Run) -> None:
     """The labels, the classes and the groups every fold keeps whole."""
-    from .model_selection import grouping_name, groups_origin, resolve_groups
+    from ..model_selection import grouping_name, groups_origin, resolve_groups
 
     data = run.data
     run.y = np.asarray(data.target_names, dtype=object)[np.asarray(data.target)].astype(str)
@@ -509,7 +509,7 @@ def _read_labels(run: _Run) -> None:
 def _crop_to_lesions(run: _Run) -> None:
     """Crop every image to the lesion the segmenter predicts; the manifest's segmenter entry and
     the note on what the segmenter saw."""
-    from .preprocessing.roi import ROICropper
+    from ..segmentation.roi import ROICropper
 
     seg, run.seg_info = _fitted_segmenter(run.segmenter, run.inputs, run.groups)
     margin = float(run.roi_margin)
@@ -577,8 +577,8 @@ def _network_model(run: _Run) -> FeatbusModel:
 def _make_tail(run: _Run) -> None:
     """The feature rows, and the classifier pipeline after the features (with the site-balance
     weights of what each fit trains on)."""
-    from .pipelines.make import make_classification_pipeline
-    from .scaling import family_blocks
+    from ..compute.scaling import family_blocks
+    from ..pipelines.make import make_classification_pipeline
 
     run.X = np.asarray(run.union.fit_transform(run.inputs))
     run.columns = [str(n) for n in run.union.get_feature_names_out()]
@@ -596,7 +596,7 @@ def _make_tail(run: _Run) -> None:
 
         tail = Pipeline(tail.steps)
     if run.two_decisions:  # presence by the segmenter's column, the classifier on lesion images only
-        from .pipelines.two_decisions import LesionThenMalignancy
+        from ..pipelines.two_decisions import LesionThenMalignancy
 
         tail = LesionThenMalignancy(tail, presence_column=presence[0], absent=ABSENT)
     run.tail = tail
@@ -629,7 +629,7 @@ def _cross_validate(run: _Run) -> None:
     come from several sites."""
     from sklearn.base import clone
 
-    from .evaluation.report import evaluate
+    from ..evaluation.report import evaluate
 
     if run.cross_validate:
         # with an operating point the figures are redone at it (_out_of_fold): bootstrap them once, there
@@ -650,7 +650,7 @@ def _fit_head(run: _Run) -> None:
     from sklearn.base import clone
     from sklearn.calibration import CalibratedClassifierCV
 
-    from .evaluation.report import make_splits
+    from ..evaluation.report import make_splits
 
     X, y, n_splits = run.X, run.y, run.n_splits
     if run.two_decisions or hasattr(run.tail.steps[-1][1], "predict_proba"):
@@ -670,7 +670,7 @@ def _out_of_fold(run: _Run) -> None:
     refitted), and the cross-validation's decisions made at it, each fold's point nested."""
     if run.target is None:
         return
-    from .evaluation.report import make_splits
+    from ..evaluation.report import make_splits
 
     splits = run.report.splits if run.report is not None else make_splits(
         run.X, run.y, cv="duplicate-grouped", n_splits=run.n_splits, groups=run.groups,
@@ -718,7 +718,7 @@ def _provenance(run: _Run) -> None:
     reference; then the model."""
     manifest, seg_info = run.manifest, run.seg_info
     if run.deep:  # where the networks (CNN features, segmenter) ran
-        from .networks._backend import backend_name, device
+        from ..networks._backend import backend_name, device
 
         manifest["training"] = {"backend": backend_name(), "device": device(), "members": []}
     if seg_info is not None:
@@ -752,7 +752,7 @@ def parse_operating_point(spec: str | dict | None) -> float | None:
 
     Examples
     --------
-    >>> from featbus.model_training import parse_operating_point
+    >>> from featbus.workflows.training import parse_operating_point
     >>> parse_operating_point("sensitivity=0.9"), parse_operating_point(None)
     (0.9, None)
     """
@@ -959,9 +959,9 @@ def _mark_seen_sites(site_report, extractors, roi, seg_info, manifest, sites) ->
     backbone file listing its training images, a segmenter trained here) is no unseen site: its
     leave-one-site-out line says so and the verdict leaves it out; where a shipped network's card
     holds the recipe's honest figures, they are quoted (:func:`featbus.evaluation.sites.mark_seen_sites`)."""
-    from .evaluation.sites import mark_seen_sites
-    from .networks.pretrained import find_pretrained
-    from .provenance import trained_on
+    from ..evaluation.sites import mark_seen_sites
+    from ..model.provenance import trained_on
+    from ..networks.pretrained import find_pretrained
 
     sources = [(who, prints) for who, prints in trained_on(extractors) if who.startswith("the backbone")]
     seg = getattr(roi, "segmenter_", None) or getattr(roi, "segmenter", None)
@@ -999,8 +999,8 @@ def _domain_reference(X, columns, groups, random_state, manifest):
     """The training images' out-of-domain reference in the classifier's feature space (families
     weighted as the head weighs them), described in the manifest's ``domain`` entry; ``None``
     with a note when the images are too few or too alike to learn one."""
-    from .model.domain import DomainReference, manifest_entry
-    from .scaling import family_blocks
+    from ..compute.scaling import family_blocks
+    from ..model.domain import DomainReference, manifest_entry
 
     try:
         domain = DomainReference(blocks=family_blocks(columns), random_state=random_state).fit(X, groups=groups)
@@ -1023,8 +1023,8 @@ def _manifest_data(source, y, classes, groups, records, seen, sites=None) -> dic
     """The manifest's training-data summary (with each site's images and classes when there are
     several) and per-class intensity profile."""
     counts = {str(c): int(np.sum(y == c)) for c in classes}
-    from .model.describe import data_name
-    from .provenance import fingerprints
+    from ..model.describe import data_name
+    from ..model.provenance import fingerprints
 
     # every training image's fingerprint: validate and evaluate say when they are given these images;
     # the data's name (each folder's base name), not the trainer's absolute paths
@@ -1045,9 +1045,9 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
     from sklearn.base import clone
     from sklearn.pipeline import FeatureUnion
 
-    from .evaluation.report import Report
-    from .features.finetune import NetworkHead
-    from .networks._backend import backend_name, device
+    from ..evaluation.report import Report
+    from ..features.finetune import NetworkHead
+    from ..networks._backend import backend_name, device
 
     site_report = None
     if sites is not None:  # one fine-tuning per site, each validating on its own training sites' groups
@@ -1059,7 +1059,7 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
     net.fit(inputs, y, groups=groups)
     union = FeatureUnion([("finetuned", net)])
     head = NetworkHead(net).fit()
-    from .model_selection import grouping_name
+    from ..model_selection import grouping_name
 
     val = np.asarray(net.validation_indices_, dtype=int)
     cv = None
@@ -1074,7 +1074,7 @@ def _train_network(network, inputs, seen, y, classes, groups, records, preproces
                            f"images)" + (f" ({grouping_name(groups_from).split(' (', 1)[1]}" if groups_from else ""),
                         n_bootstrap=int(n_bootstrap), random_state=random_state)
         cv = _cv_summary(report)
-    from .networks import backbone_name
+    from ..networks import backbone_name
 
     members = list(getattr(net, "members_", [net]))  # as FeatbusModel.networks reads them
     first = members[0]
@@ -1125,7 +1125,7 @@ def _network_domain(net, inputs, groups, random_state, manifest):
     (:data:`featbus.model.domain.MIN_HELD_OUT`), the reference cross-fits its threshold on the
     training images and the manifest says that it is then likely to flag more than 1 % of
     new images like them."""
-    from .model.domain import MIN_HELD_OUT, DomainReference, manifest_entry
+    from ..model.domain import MIN_HELD_OUT, DomainReference, manifest_entry
 
     members = list(getattr(net, "members_", [net]))
     E = np.asarray(net.transform(inputs), dtype=np.float64)

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._registry import is_a
-from ._version import __version__
+from .._registry import is_a
+from .._version import __version__
 
 __all__ = ["export_tflite", "check_exportable", "prepare_input", "TFLiteModel"]
 
@@ -55,7 +55,7 @@ def check_exportable(model) -> str | None:
     Examples
     --------
     >>> from featbus import make_phantoms
-    >>> from featbus.model_training import train_model
+    >>> from featbus.workflows.training import train_model
     >>> m = train_model(make_phantoms(24, image_size=48, random_state=0), "intensity", classifier="logreg",
     ...                 cross_validate=False, progress=False)
     >>> check_exportable(m)  # doctest: +ELLIPSIS
@@ -105,7 +105,7 @@ def _network_serving_function(model):
     embeddings where a network uses ``tta``, as ``predict_proba`` does)."""
     import tensorflow as tf
 
-    from .features.deep import keras_preprocess
+    from ..features.deep import keras_preprocess
 
     nets = model.networks
     h, w = _input_estimator(model).input_size_
@@ -137,8 +137,8 @@ def _network_serving_function(model):
 def _serving_function(model):
     import tensorflow as tf
 
+    from ..features.deep import keras_pool, keras_preprocess
     from .explain import linear_head
-    from .features.deep import keras_pool, keras_preprocess
 
     (_, est), = model.features.transformer_list
     net = est.network()
@@ -196,13 +196,13 @@ def export_tflite(model, path: str | os.PathLike, *, quantize: bool = False, ove
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True (--overwrite) to replace it")
-    from .networks._backend import backend_name
+    from ..networks._backend import backend_name
 
     if backend_name() != "tensorflow":  # the converter traces a TensorFlow graph of the network
         raise ValueError(f"TFLite export needs Keras's TensorFlow backend, this process runs {backend_name()!r}: "
                          "rerun with KERAS_BACKEND=tensorflow (pip install 'featbus[deep]'); the model file "
                          "itself is the same on every backend")
-    from .model.runtime import convert_to_tflite
+    from ..model.runtime import convert_to_tflite
 
     if model.networks:
         serve, trackable = _network_serving_function(model)
@@ -212,7 +212,7 @@ def export_tflite(model, path: str | os.PathLike, *, quantize: bool = False, ove
     blob = convert_to_tflite(serve, trackable, quantize=quantize)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(blob)
-    from .networks import backbone_name
+    from ..networks import backbone_name
 
     est = _input_estimator(model)
     nets = model.networks
@@ -239,7 +239,7 @@ class TFLiteModel:
     """
 
     def __init__(self, path: str | os.PathLike, num_threads: int = 1):
-        from .model.runtime import LiteForward
+        from ..model.runtime import LiteForward
 
         meta = Path(str(path) + ".json")
         self.classes_ = np.asarray(json.loads(meta.read_text())["classes"]) if meta.is_file() else None

@@ -142,9 +142,9 @@ from typing import Any
 
 import numpy as np
 
-from .evaluation.sites import site_figures  # the one per-site figures function (its old home was here)
-from .metrics import DEFAULT_TARGET_SENSITIVITY, OperatingPoint  # the one rule and its default target
-from .provenance import fingerprints
+from ..evaluation.sites import site_figures  # the one per-site figures function (its old home was here)
+from ..metrics import DEFAULT_TARGET_SENSITIVITY, OperatingPoint  # the one rule and its default target
+from ..model.provenance import fingerprints
 
 __all__ = ["adapt", "site_points", "site_figures", "MIN_IMAGES", "DEFAULT_TARGET_SENSITIVITY", "METHODS",
            "FAR_OUT_OF_DOMAIN", "PRESENCE_TARGET", "MIN_LESION_IMAGES", "MIN_MALIGNANT_IMAGES", "FEW_GROUPS",
@@ -167,7 +167,7 @@ def _scalers(head) -> list[tuple[list, Any]]:
     in the head (one, or one per calibrated copy)."""
     from sklearn.preprocessing import StandardScaler
 
-    from .pipelines.make import FamilyScaler
+    from ..pipelines.make import FamilyScaler
 
     fitted = [cc.estimator for cc in getattr(head, "calibrated_classifiers_", [])] or [head]
     out = []
@@ -262,7 +262,7 @@ def _restandardised_reference(reference, X: np.ndarray):
     """A copy of a DomainReference whose column centre and scale (and family weights) are those
     of the site's rows ``X``: the training images' reference as the adapted classifier sees it.
     Axes, covariance, residual unit and threshold are kept."""
-    from .scaling import family_space
+    from ..compute.scaling import family_space
 
     ref = copy.deepcopy(reference)
     ref.mean_, ref.scale_ = family_space(np.asarray(X, dtype=np.float64), reference.blocks)
@@ -329,7 +329,7 @@ def _site_figures_at(p_lesion, given, y, t_presence, t_malignancy, *, absent, po
 
 
 def _aucs(p_lesion, given, y, *, absent, positive) -> dict:
-    from .metrics import rank_auc
+    from ..metrics import rank_auc
 
     lesion = y != absent
     return {"presence": rank_auc(lesion, p_lesion),
@@ -425,7 +425,7 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
     --------
     >>> import numpy as np
     >>> from featbus.metrics import OperatingPoint
-    >>> from featbus.adaptation import site_points
+    >>> from featbus.workflows.adaptation import site_points
     >>> stored = OperatingPoint(positive="malignant", threshold=0.2, target_sensitivity=0.9, absent="normal",
     ...                         presence=OperatingPoint(positive="lesion", threshold=0.4))
     >>> y = np.array(["normal"] * 4 + ["benign"] * 6 + ["malignant"] * 4)
@@ -445,7 +445,7 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
     >>> report["warnings"][0]
     'only 7 patients labelled (fewer than 8): both thresholds move with every patient added or left out'
     """
-    from .metrics import BootstrapResult, _target, bootstrap, clopper_pearson, threshold_text
+    from ..metrics import BootstrapResult, _target, bootstrap, clopper_pearson, threshold_text
 
     if not isinstance(stored, OperatingPoint) or not stored.two_decisions:
         raise ValueError("stored must be the model's two-decision OperatingPoint (with presence), got "
@@ -644,7 +644,7 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
 def _copy(model, *, keep_forwards: bool):
     """A deep copy of the model; its networks' inference-runtime forwards (a loaded file's LiteRT
     interpreters) are not copied, and given to the copy only when its networks stay as they are."""
-    from .model.runtime import network_estimators
+    from ..model.runtime import network_estimators
 
     nets = network_estimators(model)
     forwards = [est.__dict__.pop("_inference", None) for _, est in nets]
@@ -684,7 +684,7 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     a network, per-site standardisation of the features otherwise); with a few labelled images
     the Platt calibration is refitted and an operating point reaching ``target_sensitivity``
     is stored. A two-decision model has its two thresholds refitted on the labelled images and
-    nothing else (:func:`site_points`). See :mod:`featbus.adaptation` for what each does and when
+    nothing else (:func:`site_points`). See :mod:`featbus.workflows.adaptation` for what each does and when
     it helps.
 
     Parameters
@@ -748,7 +748,7 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     --------
     >>> import numpy as np
     >>> from featbus import adapt, make_phantoms
-    >>> from featbus.model_training import train_model
+    >>> from featbus.workflows.training import train_model
     >>> model = train_model(make_phantoms(40, image_size=48, random_state=0), "intensity,lbp",
     ...                     classifier="svm", cross_validate=False, progress=False)
     >>> site = make_phantoms(30, image_size=48, weights=[0.6, 0.4, 0.0], random_state=1)
@@ -791,9 +791,9 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
     """:func:`adapt`; ``source``: the model's file when the caller loaded it (the command line);
     ``unit``: what the groups are, plural (``"patients"``; default from a Bunch's ``groups_from``,
     ``"patients"`` for groups given, ``"images"`` without)."""
-    from .io import file_sha256
-    from .model.format import data_sha256
-    from .model.loaded import FeatbusModel, load_model, read_records
+    from ..io import file_sha256
+    from ..model.format import data_sha256
+    from ..model.loaded import FeatbusModel, load_model, read_records
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -925,7 +925,7 @@ def _adapt(model, images, *, labels=None, groups=None, method="auto", target_sen
         yl = np.asarray(y[sel], dtype=str)
         lab = [crops[i] for i in sel]
         if two:  # the two thresholds on the labelled images' scores, the one path (site_points)
-            from .metrics import lesion_and_given
+            from ..metrics import lesion_and_given
 
             p_lesion, given = lesion_and_given(new._proba_of_crops(lab), classes, absent=stored.absent,
                                                positive=stored.positive)

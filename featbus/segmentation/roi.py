@@ -213,7 +213,7 @@ def crop_to_roi(image: np.ndarray, mask: np.ndarray | None, *, margin: float = 0
 
 
 def _load_segmenter(path: str | os.PathLike):
-    from ..segmentation.unet import UNetSegmenter
+    from .unet import UNetSegmenter
 
     return UNetSegmenter.load(path)
 
@@ -487,7 +487,7 @@ class RoiFoundFlag(_CropMetaColumn):
     --------
     >>> import numpy as np
     >>> from featbus import ImageRecord
-    >>> from featbus.preprocessing.roi import RoiFoundFlag
+    >>> from featbus.segmentation.roi import RoiFoundFlag
     >>> recs = [ImageRecord(np.zeros((8, 8)), meta={"roi_found": True}),
     ...         ImageRecord(np.zeros((8, 8)), meta={"roi_found": False})]
     >>> RoiFoundFlag().fit_transform(recs).ravel().tolist()
@@ -517,7 +517,7 @@ class LesionProbability(_CropMetaColumn):
     --------
     >>> import numpy as np
     >>> from featbus import ImageRecord
-    >>> from featbus.preprocessing.roi import LesionProbability
+    >>> from featbus.segmentation.roi import LesionProbability
     >>> recs = [ImageRecord(np.zeros((8, 8)), meta={"roi_found": True, "lesion_probability": 0.83}),
     ...         ImageRecord(np.zeros((8, 8)), meta={"roi_found": False, "roi_source": "none"})]
     >>> LesionProbability().fit_transform(recs).ravel().tolist()

@@ -14,7 +14,7 @@ Use :func:`parametrize_with_image_checks` in a test module to run them on your o
 Examples
 --------
 >>> from featbus import IntensityStats
->>> from featbus.estimator_checks import image_transformer_checks
+>>> from featbus.testing.estimator_checks import image_transformer_checks
 >>> for check in image_transformer_checks(IntensityStats()):
 ...     check()
 """
@@ -32,7 +32,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import estimator_checks as sk_checks
 from sklearn.utils._tags import get_tags
 
-from ._records import ImageRecord
+from .._records import ImageRecord
 
 __all__ = ["all_estimators", "check_images_for", "check_instances", "make_check_images", "image_transformer_checks",
            "parametrize_with_image_checks"]
@@ -96,13 +96,13 @@ def all_estimators(kind: str | None = None, *, backend: bool | None = None) -> l
 
     Examples
     --------
-    >>> from featbus.estimator_checks import all_estimators
+    >>> from featbus.testing.estimator_checks import all_estimators
     >>> [name for name, _ in all_estimators("sampler")]
     ['ImageAugmenter']
     """
     from importlib import import_module
 
-    from ._registry import ESTIMATORS
+    from .._registry import ESTIMATORS
 
     kinds = {e.kind for e in ESTIMATORS.values()}
     if kind is not None and kind not in kinds:
@@ -117,11 +117,11 @@ def check_instances(name: str) -> list:
 
     Examples
     --------
-    >>> from featbus.estimator_checks import check_instances
+    >>> from featbus.testing.estimator_checks import check_instances
     >>> check_instances("LBPFeatures")
     [LBPFeatures(), LBPFeatures(region='mask')]
     """
-    from ._registry import ESTIMATORS
+    from .._registry import ESTIMATORS
 
     return [_build(name, params) for params in ESTIMATORS[name].check_params]
 
@@ -129,7 +129,7 @@ def check_instances(name: str) -> list:
 def check_images_for(name: str, X: list[ImageRecord] | None = None) -> list[ImageRecord]:
     """The check images fed to the registered estimator ``name``: :func:`make_check_images`,
     through the step its ``check_input`` names (an ``ROICropper`` for ``RoiFoundFlag``)."""
-    from ._registry import ESTIMATORS
+    from .._registry import ESTIMATORS
 
     X = make_check_images() if X is None else X
     step = ESTIMATORS[name].check_input
@@ -141,7 +141,7 @@ def _build(cls_name: str, params: dict):
     naming a registered estimator is built too."""
     from importlib import import_module
 
-    from ._registry import ESTIMATORS
+    from .._registry import ESTIMATORS
 
     params = {k: _build(*v) if isinstance(v, tuple) and len(v) == 2 and v[0] in ESTIMATORS else v
               for k, v in params.items()}
@@ -255,10 +255,10 @@ def check_parameter_constraints(est, X):
 
 def check_rows_computed_once(est, X):
     """With the default store, a second transform (by a clone too) computes nothing again and
-    gives the same rows (:mod:`featbus.extraction`)."""
+    gives the same rows (:mod:`featbus.compute.extraction`)."""
     if "cache" not in est.get_params():
         return
-    from .extraction import extraction_counts, reset_extraction_counts
+    from ..compute.extraction import extraction_counts, reset_extraction_counts
 
     shared = clone(est).set_params(cache=None)
     first = _fit(shared, X).transform(X)
@@ -343,7 +343,7 @@ def check_sampler_in_pipeline(est, X):
     from imblearn.pipeline import Pipeline
     from sklearn.linear_model import LogisticRegression
 
-    from .features.intensity import IntensityStats
+    from ..features.intensity import IntensityStats
 
     y = np.arange(len(X)) % 2
     pipe = Pipeline([("sample", clone(est)), ("features", IntensityStats(cache=False, progress=False)),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import (
+from ..metrics import (
     PER_CLASS_METRICS,
     Predictions,
     brier_score,
@@ -160,7 +160,7 @@ def plot_reliability(result, ax=None):
     -------
     ax : matplotlib Axes
     """
-    from .metrics import ECE_BINS
+    from ..metrics import ECE_BINS
 
     view = _view(result)
     if view.positive is None or view.scores is None:
@@ -296,7 +296,7 @@ def verdict_html(verdict, name: str | None = None) -> str:
 
     Examples
     --------
-    >>> from featbus.reporting import verdict_html
+    >>> from featbus.evaluation.reporting import verdict_html
     >>> from featbus.evaluation.sanity import Verdict
     >>> verdict_html(Verdict("useless", ("no better than always answering 'normal'",)))[:60]
     '<div class="verdict verdict-useless"><b>Verdict: useless</b>'
@@ -350,7 +350,7 @@ def confusion_counts(matrix, names):
 
     Examples
     --------
-    >>> from featbus.reporting import confusion_counts
+    >>> from featbus.evaluation.reporting import confusion_counts
     >>> confusion_counts([[5, 1], [2, 3]], ["benign", "malignant"]).loc["malignant"].tolist()
     [3, 2, 1, 5]
     """
@@ -392,7 +392,7 @@ def counts_text(counts, width: int = 0, indent: str = "") -> list[str]:
 
     Examples
     --------
-    >>> from featbus.reporting import confusion_counts, counts_text
+    >>> from featbus.evaluation.reporting import confusion_counts, counts_text
     >>> lines = counts_text(confusion_counts([[5, 1], [2, 3]], ["benign", "malignant"]))
     >>> print("\\n".join(lines[:3]))
     one vs rest      TP     FN     FP     TN
@@ -422,7 +422,7 @@ def counts_html(counts) -> str:
 
     Examples
     --------
-    >>> from featbus.reporting import confusion_counts, counts_html
+    >>> from featbus.evaluation.reporting import confusion_counts, counts_html
     >>> "<td>3</td><td>2</td><td>1</td><td>5</td>" in counts_html(confusion_counts([[5, 1], [2, 3]], ["b", "m"]))
     True
     """
@@ -619,7 +619,7 @@ def comparison_with_intervals(reports: Sequence, metrics: Sequence[str] = ("accu
 def _thumbnail_png(image: np.ndarray, side: int = 112) -> bytes:
     from PIL import Image
 
-    from ._records import to_float
+    from .._records import to_float
 
     im = Image.fromarray((to_float(np.asarray(image)) * 255).round().astype(np.uint8))
     im.thumbnail((side, side))
@@ -696,12 +696,12 @@ def plot_intensity_by_class(images: Sequence, y, class_names: Sequence[str], ax=
     Examples
     --------
     >>> import numpy as np
-    >>> from featbus.reporting import plot_intensity_by_class
+    >>> from featbus.evaluation.reporting import plot_intensity_by_class
     >>> ax = plot_intensity_by_class([np.zeros((8, 8)), np.ones((8, 8))], [0, 1], ["a", "b"])
     >>> len(ax.lines)
     2
     """
-    from ._records import to_float
+    from .._records import to_float
 
     ax = _axes(ax, (6.5, 4))
     y = np.asarray(y)
@@ -898,7 +898,7 @@ def learning_curves_html(histories: Sequence[dict], path: str | Path | None = No
     data = _figure(lambda ax: plot_learning_curves(histories, ax), (7.5, 4.4))
     if path is not None:
         Path(path).write_bytes(data)
-    from .networks.training import STOPPED_REASONS as stopped
+    from ..networks.training import STOPPED_REASONS as stopped
 
     ends = "; ".join(f"network {i + 1}: {len(h.get('epochs', []))} epochs, kept epoch "
                      f"{(h.get('best_epoch') or 0) + 1}, {stopped.get(h.get('stopped'), h.get('stopped'))}, "

@@ -1,6 +1,6 @@
 """Figures: lesion segmentations drawn over their images (:func:`plot_segmentations`) and
 explanation maps with their colour scale (:func:`plot_explanation`, :func:`overlay`,
-:func:`colour_scale`; also importable from :mod:`featbus.explain`).
+:func:`colour_scale`; also importable from :mod:`featbus.deploy.explain`).
 
 matplotlib is imported when a figure is drawn. Functions return the ``Figure`` and never call
 ``plt.show()``: save it with ``fig.savefig("out.png")``.
@@ -57,8 +57,8 @@ def plot_segmentations(images: Sequence, masks_true: Sequence | None = None, mas
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
 
-    from ._records import ImageRecord
-    from .segmentation.metrics import dice_score
+    from .._records import ImageRecord
+    from ..segmentation.metrics import dice_score
 
     n = len(images)
     if n == 0:
@@ -200,7 +200,7 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.6, metho
     """
     from matplotlib import colormaps
 
-    from ._records import to_float
+    from .._records import to_float
 
     gray = to_float(np.asarray(image))
     base = np.repeat(gray[..., None], 3, axis=-1)
@@ -229,7 +229,7 @@ def plot_explanation(result: dict, *, panels: Sequence[str] = ("image", "map"), 
     Parameters
     ----------
     result : dict
-        From :func:`featbus.explain.explain` (``image``, ``map``, ``method``, ``target``,
+        From :func:`featbus.deploy.explain.explain` (``image``, ``map``, ``method``, ``target``,
         ``predicted``, ``proba``).
     panels : sequence of {"image", "map"}, default=("image", "map")
         The plain image and/or the map over it, side by side.
@@ -259,7 +259,7 @@ def plot_explanation(result: dict, *, panels: Sequence[str] = ("image", "map"), 
 
     for key in ("image", "map", "method", "target"):
         if key not in result:
-            raise ValueError(f"result has no {key!r}: pass what featbus.explain.explain returns")
+            raise ValueError(f"result has no {key!r}: pass what featbus.deploy.explain.explain returns")
     panels = list(panels)
     bad = [p for p in panels if p not in ("image", "map")]
     if not panels or bad:
