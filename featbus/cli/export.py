@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..networks._backend import native_stderr_quiet
-from ._common import CLIError, _check_writable, _load_model_cli
+from ._common import CLIError, _check_writable, _import_tensorflow_quietly, _load_model_cli
 from ._data import _load_folder
 from ._options import add_model, add_overwrite, add_trust, export_columns
 
@@ -62,6 +62,7 @@ def run(args) -> int:
         raise CLIError(f"cannot export {args.model!r} to TFLite: only models whose features all come from one "
                        f"CNN can be exported (this one has {', '.join(sorted(map(str, kinds)))}); train with "
                        "--features <backbone> --classifier logreg")
+    _check_tensorflow_backend(args, manifest)
     model = _load_model_cli(args.model, args.trust, args.debug, warm_up=False, runtime="keras", keras_too=True)
     reason = check_exportable(model)
     if reason:
@@ -75,6 +76,28 @@ def run(args) -> int:
     if args.check:
         _check_export(model, path, args)
     return 0
+
+
+def _check_tensorflow_backend(args, manifest: dict) -> None:
+    """TFLite conversion traces a TensorFlow graph: on Keras's PyTorch or JAX backend (or without
+    TensorFlow) say what it needs and what works without it, before the model is loaded."""
+    import importlib.util
+
+    from ..networks._backend import backend_name
+
+    _import_tensorflow_quietly(args.debug)
+    name = backend_name()
+    if name == "tensorflow":
+        return
+    installed = importlib.util.find_spec("tensorflow") is not None
+    forwards = (manifest.get("runtime") or {}).get("forwards") or []
+    stored = (f"; the file already holds {len(forwards)} LiteRT forward(s) of its networks (image -> embedding, "
+              f"featbus inspect {args.model} lists them)" if forwards else "")
+    raise CLIError(f"cannot export {args.model!r} to TFLite: the conversion needs TensorFlow, and this process runs "
+                   f"Keras on {name!r}" + ("" if installed else " without TensorFlow installed") + ": "
+                   + ("" if installed else 'pip install "featbus[deep]", then ')
+                   + f"rerun with KERAS_BACKEND=tensorflow. Without it, the model file itself predicts on {name} "
+                   f"(featbus predict {args.model} IMAGES){stored}")
 
 
 def _check_export(model, path: Path, args) -> None:

@@ -50,6 +50,14 @@ def run(args) -> int:
             f"{printable(f['estimator'])} ({printable('x'.join(map(str, f.get('input', []))))} -> "
             f"{printable(f.get('outputs'))})" for f in forwards)
             + ("" if runtime_available() else "; ai-edge-litert is not installed here, so predictions use Keras"))
+    networks = manifest.get("segmenter") or any(
+        e.get("class") in ("DeepFeatures", "FineTunedCNN", "FineTunedEnsemble")
+        for e in (manifest.get("recipe") or {}).get("extractors", {}).values() if isinstance(e, dict))
+    if networks:  # what its networks need to run: LiteRT for the stored forwards, else Keras on any backend
+        print("its networks need: " + ("LiteRT (ai-edge-litert) for the stored forwards, or " if forwards else "")
+              + "Keras 3 on any backend (TensorFlow, PyTorch or JAX: pip install \"featbus[deep]\", "
+              "\"featbus[torch]\" or \"featbus[jax]\")"
+              + ("; its segmenter and Grad-CAM always use Keras" if forwards else ""))
     types = pipeline_types(path)
     width = max(len(printable(t["name"])) for t in types)
     print(f"types loading it creates ({len(types)}):")

@@ -40,7 +40,8 @@ How ``fit`` trains
 Training runs on featbus's one training engine (:mod:`featbus.networks.training`: phases, per-part
 learning rates, schedule, early stopping, history, progress, clean Ctrl-C) on any Keras backend
 (TensorFlow, PyTorch or JAX; the backend's GPU when it has one, :mod:`featbus.networks._backend`).
-Dropout masks, mixup and augmentation are drawn in NumPy from ``random_state``, so a fit is
+Dropout masks, mixup and augmentation are drawn in NumPy from ``random_state`` (each batch from
+its own seed, drawn in order before the background threads augment it), so a fit is
 reproducible on a given machine and backend (floating-point results differ slightly across
 CPUs, thread counts and backends).
 
@@ -85,9 +86,15 @@ from .._base import CACHE, EMPTY_MASK, PROGRESS, REGION, _check_y_length, _Image
 from .._docs import fill_doc
 from .._records import ImageError, ImageRecord, check_images, mask_bbox, to_float
 from ..networks import keras_name, load_backbone, resolve_backbone
-from ..networks._backend import compile_forward, keras_module, mixed_precision_scope, use_mixed_precision
+from ..networks._backend import (
+    backend_name,
+    compile_forward,
+    keras_module,
+    mixed_precision_scope,
+    use_mixed_precision,
+)
 from ..networks.augmentation import AUGMENT_PRESETS
-from ..networks.training import Phase, train
+from ..networks.training import Phase, prefetched, train
 from .deep import ASPECTS, NetworkRowsMixin, fit_square, keras_preprocess
 
 __all__ = ["FineTunedCNN", "FineTunedEnsemble", "NetworkHead", "fine_tuned_features", "balanced_batch_indices",
@@ -245,7 +252,10 @@ class _Trainer:
         # the batch's predictions against its labels (the largest share of a mixed or smoothed
         # target), added to the epoch's confusion counts: train accuracy and F1 at no extra pass
         n = self.n_classes
-        seen = ops.matmul(ops.transpose(ops.one_hot(ops.argmax(target, axis=-1), n)),
+        # rows whose target sums to 0 are padding (_full_batch): no loss (sw 0), no count
+        labels = ops.one_hot(ops.argmax(target, axis=-1), n) * ops.cast(
+            ops.sum(target, axis=-1, keepdims=True) > 0.5, "float32")
+        seen = ops.matmul(ops.transpose(labels),
                           ops.one_hot(ops.argmax(ops.stop_gradient(logits), axis=-1), n))
         self.tally.counts.assign(self.tally.counts + ops.cast(seen, "float32"))
         return ops.sum(ce * sw) / ops.sum(sw)
@@ -260,6 +270,31 @@ class _Trainer:
     @staticmethod
     def part_of(variable) -> str:
         return "head" if variable.path.startswith(_HEAD) else "body"
+
+
+def _full_batch(batch: tuple, size: int) -> tuple:
+    """A training batch ``(x, target, sw, keep)`` of fewer than ``size`` rows topped up to
+    ``size`` with copies of its first rows whose target and sample weight are 0: the loss (a
+    weighted mean over the weights' sum) and the tally ignore them. Batch-norm layers in training
+    mode (the embedding normaliser during the warm-up) see the copies among the batch's rows.
+
+    Examples
+    --------
+    >>> batch = (np.ones((3, 2, 2)), np.eye(2)[[0, 1, 0]], np.ones(3), np.ones((3, 4)))
+    >>> x, t, sw, keep = _full_batch(batch, 5)
+    >>> x.shape, t.sum(axis=1).tolist(), sw.tolist()
+    ((5, 2, 2), [1.0, 1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0, 0.0])
+    """
+    x, target, sw, keep = batch
+    n = len(x)
+    if n >= size:
+        return batch
+    idx = np.arange(size) % n
+    zero = np.arange(size) >= n
+    target, sw = target[idx].copy(), sw[idx].copy()
+    target[zero] = 0.0
+    sw[zero] = 0.0
+    return np.ascontiguousarray(x[idx]), target, sw, keep[idx]
 
 
 def _tally_layer(n_classes: int):
@@ -445,7 +480,8 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         weights' hash.
     %(network_progress)s
     n_jobs : int or None, default=None
-        Threads preparing images (``None``: 2).
+        Threads reading and resizing the images (once per fit) and augmenting the next training
+        batches while the device trains on one (``None``: 2; -1: every core).
 
     Attributes
     ----------
@@ -647,8 +683,7 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         return fit_square(image, self.input_size_, self.aspect) * np.float32(255.0)
 
     def _prepare_all(self, items: list) -> np.ndarray:
-        n_threads = 2 if self.n_jobs is None else max(1, int(self.n_jobs if self.n_jobs > 0 else os.cpu_count() or 1))
-        with ThreadPoolExecutor(n_threads) as pool:
+        with ThreadPoolExecutor(self._input_threads()) as pool:
             return np.stack(list(pool.map(lambda ij: self._prepare(self._load(ij[1], ij[0]), ij[0]),
                                           enumerate(items))))
 
@@ -746,12 +781,17 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
             else weights
         tallies: dict[int, np.ndarray] = {}  # epoch -> confusion counts of its training batches
 
+        # JAX compiles its step once per batch shape: an epoch's last, smaller batch is topped up
+        # to the full size with rows that weigh nothing (_full_batch), so each phase compiles once
+        full = int(self.batch_size) if backend_name() == "jax" else None
+
         def batches(phase, epoch):
             number = epoch if phase.name == "warmup" else warm + epoch
             trainer.reset_tally()
             try:
-                yield from self._batches(images, y_idx, train_idx, train_weights, augmenter, n_classes,
-                                         trainer.channels, [seed, 1, number])
+                for batch in self._batches(images, y_idx, train_idx, train_weights, augmenter, n_classes,
+                                           trainer.channels, [seed, 1, number]):
+                    yield batch if full is None else _full_batch(batch, full)
             finally:  # also when the time budget ends the epoch early
                 tallies[number] = trainer.read_tally()
 
@@ -919,7 +959,8 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
                 lay.trainable = False
 
     def _batches(self, images, y_idx, train_idx, class_w, augmenter, n_classes, channels, seed):
-        """Shuffled, augmented training batches, prepared one batch ahead in a thread."""
+        """Shuffled, augmented training batches, prepared ahead on background threads
+        (:func:`featbus.networks.training.prefetched`) while the device trains."""
         rng = np.random.default_rng(seed)
         bs = int(self.batch_size)
         if self.balanced_batches:
@@ -952,13 +993,14 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
             keep = (r.random((len(idx), channels)) < keep_p).astype(np.float32) / np.float32(keep_p)
             return np.ascontiguousarray(x, np.float32), target, sw, keep
 
-        with ThreadPoolExecutor(1) as ahead:
-            pending = ahead.submit(make, 0) if batches else None
-            for k in range(len(batches)):
-                out = pending.result()
-                if k + 1 < len(batches):
-                    pending = ahead.submit(make, k + 1)
-                yield out
+        yield from prefetched(make, len(batches), workers=self._input_threads(), ahead=4)
+
+    def _input_threads(self) -> int:
+        """Threads preparing (augmenting) the next batches while the device trains on one:
+        ``n_jobs`` (``None``: 2; -1: every core)."""
+        if self.n_jobs is None:
+            return 2
+        return max(1, int(self.n_jobs if self.n_jobs > 0 else os.cpu_count() or 1))
 
     def _embed_all(self, trainer: _Trainer, images: np.ndarray) -> np.ndarray:
         bs = 4 * int(self.batch_size)

@@ -187,7 +187,8 @@ def package_versions(deep: bool) -> dict[str, str]:
     Parameters
     ----------
     deep : bool
-        Whether the model holds networks (TensorFlow and Keras are recorded too).
+        Whether the model holds networks (Keras and the backends installed, TensorFlow, PyTorch or JAX, and
+        LiteRT are recorded too).
 
     Returns
     -------
@@ -205,7 +206,7 @@ def package_versions(deep: bool) -> dict[str, str]:
     out = {"featbus": __version__, "python": platform.python_version()}
     names = ["scikit-learn", "numpy", "joblib", "imbalanced-learn", "scikit-image", "opencv-python-headless"]
     if deep:
-        names += ["tensorflow", "tensorflow-cpu", "keras"]
+        names += ["tensorflow", "tensorflow-cpu", "keras", "torch", "jax", "jaxlib", "ai-edge-litert"]
     for name in names:
         try:
             out[name] = version(name)

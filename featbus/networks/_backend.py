@@ -3,12 +3,16 @@
 featbus's networks are written once, with Keras 3 layers and ``keras.ops``; what Keras leaves to
 each backend lives here and nowhere else:
 
-* :func:`keras_module` imports Keras (once setting TensorFlow's thread pools on a small machine);
+* :func:`wanted_backend` says which backend Keras will use, without importing it (the installed
+  PyTorch or JAX where TensorFlow is absent and nothing was chosen);
+* :func:`keras_module` imports Keras (and TensorFlow only when it is the backend; once setting
+  TensorFlow's thread pools on a small machine, or JAX's compilation cache);
 * :func:`device` names the device the backend computes on (its first GPU when it sees one);
 * :func:`compile_forward` turns a function of Keras tensors into a compiled NumPy function
   (``tf.function``, ``jax.jit`` over the variables' values, or PyTorch without autograd);
 * :func:`make_train_step` builds one optimisation step (gradient, per-part learning rates,
-  optimiser updates) for :mod:`featbus.networks.training`, the one training engine;
+  optimiser updates) for :mod:`featbus.networks.training`, the one training engine, whose
+  losses stay on the device until :func:`to_float` reads them;
 * :func:`mixed_precision_scope` builds a network in bfloat16 compute on GPUs.
 
 The backend is Keras's: ``KERAS_BACKEND`` (or ``~/.keras/keras.json``), TensorFlow by default.
@@ -56,8 +60,9 @@ def native_stderr_quiet(enabled: bool = True):
             os.dup2(saved, 2)
             os.close(saved)
 
-__all__ = ["keras_module", "backend_name", "device", "backend_info", "compile_forward", "make_train_step",
-           "mixed_precision_scope", "use_mixed_precision", "require_keras", "BACKEND_EXTRAS"]
+__all__ = ["wanted_backend", "keras_module", "backend_name", "device", "backend_info", "compile_forward",
+           "make_train_step", "to_float", "mixed_precision_scope", "use_mixed_precision", "require_keras",
+           "BACKEND_EXTRAS"]
 
 logger = logging.getLogger("featbus")
 
@@ -68,11 +73,57 @@ _THREADS_SET = False
 _DEVICE: str | None = None
 
 
+def wanted_backend() -> str:
+    """The Keras backend featbus's networks will run on, found without importing Keras.
+
+    ``KERAS_BACKEND`` when set, else the ``backend`` of Keras's ``keras.json`` (in
+    ``$KERAS_HOME`` or ``~/.keras``; its ``"tensorflow"``, Keras's default, only where TensorFlow
+    is installed), else TensorFlow when it is installed; without any of these,
+    the first of PyTorch and JAX that is installed (then set as ``KERAS_BACKEND`` for Keras,
+    before it is first imported): an environment with only ``featbus[torch]`` or ``featbus[jax]``
+    runs its networks without being told.
+    """
+    import importlib.util
+    import json
+    import sys
+    from pathlib import Path
+
+    name = os.environ.get("KERAS_BACKEND")
+    if name:
+        return name
+    if "keras" in sys.modules:  # imported already: its choice stands
+        return sys.modules["keras"].backend.backend()
+    config = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "keras.json"
+    try:
+        name = json.loads(config.read_text()).get("backend")
+    except (OSError, ValueError, AttributeError):
+        name = None
+
+    def found(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            return False
+
+    # Keras writes keras.json itself on first import, with its default (TensorFlow): that one
+    # is no choice where TensorFlow is not installed
+    if name and (name != "tensorflow" or found("tensorflow")):
+        return str(name)
+    if found("tensorflow"):
+        return "tensorflow"
+    for other in ("torch", "jax"):
+        if found(other):
+            os.environ["KERAS_BACKEND"] = other
+            logger.info("featbus: TensorFlow is not installed; Keras runs on %s (KERAS_BACKEND=%s)", other, other)
+            return other
+    return "tensorflow"
+
+
 def _keras_found() -> bool:
     """Whether Keras and the chosen backend's package are installed (found, not imported)."""
     import importlib.util
 
-    wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
+    wanted = wanted_backend()
     try:
         return all(importlib.util.find_spec(m) is not None for m in ("keras", wanted))
     except (ImportError, ValueError):
@@ -90,7 +141,7 @@ def require_keras(what: str) -> None:
         What needs it, for the message (``"DeepFeatures"``, ``"feature 'efficientnet_lite0'"``).
     """
     if not _keras_found():
-        wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
+        wanted = wanted_backend()
         extra = BACKEND_EXTRAS.get(wanted, "featbus[deep]")
         raise ImportError(f'{what} needs Keras 3 with the {wanted!r} backend, which is not installed: '
                           f'pip install "{extra}"', name="keras")
@@ -112,7 +163,7 @@ def keras_module():
     quiet = (not asked and "keras" not in sys.modules
              and "tensorflow" not in sys.modules and not logger.isEnabledFor(logging.DEBUG))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
+    wanted = wanted_backend()
     try:
         with native_stderr_quiet(quiet):
             import keras
@@ -125,6 +176,8 @@ def keras_module():
                           f"pip install '{extra}' ({exc})", name=getattr(exc, "name", None) or "keras") from exc
     if not _THREADS_SET:
         _THREADS_SET = True
+        if keras.backend.backend() == "jax":
+            _jax_compilation_cache()
         if keras.backend.backend() == "tensorflow":
             try:
                 import tensorflow as tf
@@ -140,6 +193,30 @@ def keras_module():
             except (RuntimeError, ValueError):  # runtime already started: keep its setting
                 pass
     return keras
+
+
+def _jax_compilation_cache() -> None:
+    """Keep JAX's compiled programs on disk (JAX's persistent compilation cache), unless the user
+    configured it: every fold of a cross-validation, every ensemble member and every later run
+    builds a new network whose training step compiles to the same program, compiled once.
+
+    In ``$JAX_COMPILATION_CACHE_DIR`` when set (JAX's own setting), else
+    ``$XDG_CACHE_HOME/featbus/jax`` (``~/.cache/featbus/jax``); ``FEATBUS_JAX_CACHE=0`` turns it off.
+    """
+    if os.environ.get("FEATBUS_JAX_CACHE", "1") == "0" or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    try:
+        import jax
+
+        if jax.config.jax_compilation_cache_dir:
+            return
+        from pathlib import Path
+
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "featbus" / "jax"
+        root.mkdir(parents=True, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", str(root))
+    except (OSError, AttributeError, ValueError) as exc:  # no writable home: compile every time
+        logger.debug("featbus: no JAX compilation cache (%s)", exc)
 
 
 def backend_name() -> str:
@@ -333,8 +410,10 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
     Returns
     -------
     step : callable
-        ``step(learning_rates, *batch) -> float`` (one rate per part); the Keras variables
-        hold the updated values after every call, on every backend.
+        ``step(learning_rates, *batch) -> loss`` (one rate per part), the loss a backend scalar
+        left on the device until :func:`to_float` reads it (reading syncs with the device, so
+        the engine reads a few at a time); the Keras variables hold the updated values after
+        every call, on every backend.
     """
     keras = keras_module()
     name = keras.backend.backend()
@@ -373,7 +452,7 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
                 spec = [tf.TensorSpec(rates.shape, tf.float32)] + [
                     tf.TensorSpec((None, *t.shape[1:]) if t.ndim else (), t.dtype) for t in tensors]
                 compiled[key] = tf.function(tf_step, autograph=False, input_signature=spec)
-            return float(compiled[key](rates, *tensors))
+            return compiled[key](rates, *tensors)  # read when the engine needs it
 
         return step
 
@@ -390,7 +469,7 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
                 for k, (opt, pos) in enumerate(zip(optimizers, positions)):
                     opt.learning_rate.assign(float(rates[k]))
                     opt.apply([grads[i] for i in pos], [trainable[i] for i in pos])
-            return float(loss.detach().cpu())
+            return loss.detach()  # on the device: read when the engine needs it (a sync)
 
         return step
 
@@ -430,20 +509,44 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
         return loss, train_values, other_values, new_opt
 
     compiled = jax.jit(jax_step)
+    variables = trainable + others + [v for opt in optimizers for v in opt.variables]
+    sizes = (len(trainable), len(others))
+    cache: dict[str, list] = {"values": []}  # what the last step wrote into each variable
+
+    def current() -> list:
+        # the values the last step wrote, unless something else assigned a variable since (a
+        # tally reset, best weights put back): one identity test per variable, not a read through
+        # Keras's property (~7 us each, ~1000 variables for an EfficientNet and its AdamW)
+        written = cache["values"]
+        if len(written) != len(variables):
+            return [v.value for v in variables]
+        return [w if v._value is w else v.value for v, w in zip(variables, written)]
 
     def step(rates, *batch):
-        # values are read from and written back to the variables at every step: other Keras
-        # calls (predict, fit) may donate the buffers a longer-lived copy would point to
+        values = current()
+        a, b = sizes
+        opt_values, k = [], a + b
+        for opt in optimizers:
+            opt_values.append(values[k:k + len(opt.variables)])
+            k += len(opt.variables)
         loss, train_values, other_values, opt_values = compiled(
-            [v.value for v in trainable], [v.value for v in others],
-            [[v.value for v in opt.variables] for opt in optimizers], np.asarray(rates, np.float32), tuple(batch))
-        for v, value in zip(trainable, train_values):
-            v.assign(value)
-        for v, value in zip(others, other_values):
-            v.assign(value)
-        for opt, values in zip(optimizers, opt_values):
-            for v, value in zip(opt.variables, values):
-                v.assign(value)
-        return float(loss)
+            values[:a], values[a:a + b], opt_values, np.asarray(rates, np.float32), tuple(batch))
+        # the new values go straight into the variables (Keras's assign converts and checks each
+        # one: ~10 ms a step for ~1000 variables, longer than a GPU step of a small network). Not
+        # donated: other Keras calls may hold the buffers
+        new = [*train_values, *other_values, *(x for vals in opt_values for x in vals)]
+        for v, value in zip(variables, new):
+            v._direct_assign(value)
+        cache["values"] = new
+        return loss  # a device scalar: read (a device sync) when the engine needs it
 
     return step
+
+
+def to_float(value) -> float:
+    """A loss returned by a training step (a backend scalar, possibly on a GPU) as a float."""
+    if isinstance(value, (float, int, np.floating)):
+        return float(value)
+    if hasattr(value, "detach"):  # torch
+        return float(value.detach().cpu())
+    return float(np.asarray(value))

@@ -46,7 +46,7 @@ import numpy as np
 from ..progress import find_stack_level, progress_bar
 from . import _backend
 
-__all__ = ["Phase", "train", "learning_rate_at"]
+__all__ = ["Phase", "train", "learning_rate_at", "prefetched"]
 
 SCHEDULES = ("cosine", "constant", "plateau")
 #: How training ended (``history["stopped"]``), in words.
@@ -99,6 +99,58 @@ def learning_rate_at(step: int, steps: int, ramp: int, peak: float, time_fractio
         return peak * (step + 1) / ramp
     progress = max((step - ramp) / max(1, steps - ramp - 1), float(time_fraction))
     return 0.5 * peak * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def prefetched(make: Callable[[int], Any], count: int, *, workers: int = 1, ahead: int = 2):
+    """``make(0), make(1), ... make(count - 1)`` in order, made ahead on background threads.
+
+    The input side of training: while the device runs one batch, ``workers`` threads prepare the
+    next ``ahead`` (augmentation releases the GIL in OpenCV and NumPy). The order and values are
+    those of the plain loop whatever the threads do, provided ``make(k)`` draws its randomness
+    from its own ``k`` (a seed drawn beforehand), not from shared state.
+
+    Parameters
+    ----------
+    make : callable
+        ``make(k)`` -> the ``k``-th item (a batch).
+    count : int
+        How many items.
+    workers : int, default=1
+        Threads; 0: made in the caller's thread, one at a time (the plain loop).
+    ahead : int, default=2
+        Items made ahead of the one being consumed (at least ``workers``).
+
+    Yields
+    ------
+    item
+        ``make(k)`` for ``k`` in ``range(count)``.
+
+    Examples
+    --------
+    >>> list(prefetched(lambda k: k * k, 5, workers=2))
+    [0, 1, 4, 9, 16]
+    """
+    if workers <= 0:
+        for k in range(count):
+            yield make(k)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    depth = max(int(ahead), int(workers), 1)
+    with ThreadPoolExecutor(int(workers), thread_name_prefix="featbus-batches") as pool:
+        queue: deque = deque()
+        try:
+            for k in range(min(depth, count)):
+                queue.append(pool.submit(make, k))
+            for k in range(count):
+                item = queue.popleft().result()
+                if k + depth < count:
+                    queue.append(pool.submit(make, k + depth))
+                yield item
+        finally:  # the consumer stopped early (time budget, Ctrl-C): drop what was not started
+            for future in queue:
+                future.cancel()
 
 
 def _optimizer(keras, rate: float, weight_decay: float):
@@ -174,28 +226,14 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
     stopped, waited, epoch_no = "epochs", 0, 0
     last: dict[str, str] = {}  # the last validation values, shown beside the running loss
     total_epochs = sum(int(p.epochs) for p in phases)
-    bar = None
-    if total_epochs:
-        bar = progress_bar(progress, total_epochs * int(steps_per_epoch), desc, "batch")
+    bar = progress_bar(progress, total_epochs * int(steps_per_epoch), desc, "batch") if total_epochs else None
     try:
         for phase in phases:
             if not int(phase.epochs):
                 continue
             if phase.setup is not None:
                 phase.setup()
-            groups: dict[str, list] = {}
-            for v in model.trainable_variables:
-                groups.setdefault(part_of(v), []).append(v)
-            unknown = sorted(set(groups) - set(phase.learning_rates))
-            if unknown:
-                raise ValueError(f"phase {phase.name!r} trains parts {unknown} without a learning rate")
-            names = list(groups)
-            peaks = {nm: float(phase.learning_rates[nm]) for nm in names}
-            optimizers = []
-            for nm in names:
-                opt = _optimizer(keras, peaks[nm], weight_decay)
-                opt.build(groups[nm])
-                optimizers.append((opt, groups[nm]))
+            names, peaks, optimizers = _phase_optimizers(keras, model, phase, part_of, weight_decay)
             step = _backend.make_train_step(loss_fn, model, optimizers)
             steps = int(phase.epochs) * int(steps_per_epoch)
             ramp = int(round(phase.ramp_epochs * steps_per_epoch)) if phase.schedule == "cosine" and \
@@ -203,35 +241,35 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
             plateau_scale, plateau_wait, phase_step, ramp_done_at = 1.0, 0, 0, None
             for local_epoch in range(int(phase.epochs)):
                 t0 = time.perf_counter()
-                losses, timed_out = [], False
+                # the steps' losses stay on the device until read (each read waits for the device):
+                # the next batches are dispatched meanwhile
+                losses, pending, timed_out = [], [], False
                 for batch in batches(phase, local_epoch):
-                    if phase.schedule == "cosine":
-                        spent = 0.0
-                        if max_time is not None and ramp_done_at is not None:
-                            left = float(max_time) - (ramp_done_at - started)
-                            spent = 1.0 if left <= 0 else (time.perf_counter() - ramp_done_at) / left
-                        rates = [learning_rate_at(phase_step, steps, ramp, peaks[nm], spent) for nm in names]
-                    else:
-                        rates = [peaks[nm] * plateau_scale for nm in names]
-                    losses.append(step(np.asarray(rates, np.float32), *batch))
+                    rates = _rates_now(phase, [peaks[nm] for nm in names], phase_step, steps, ramp, plateau_scale,
+                                       max_time=max_time, ramp_done_at=ramp_done_at, started=started)
+                    pending.append(step(np.asarray(rates, np.float32), *batch))
                     phase_step += 1
                     if phase_step == max(ramp, 1):  # the ramp (and the slow first compile) is over
                         ramp_done_at = time.perf_counter()
                     if bar is not None:
                         bar.update(1)
-                        if len(losses) % 5 == 1:  # the running loss; set_postfix redraws the bar
+                        if (len(losses) + len(pending)) % 5 == 1:  # the running loss; set_postfix redraws the bar
+                            losses.extend(map(_backend.to_float, pending))  # a device sync every 5 steps
+                            pending.clear()
                             bar.set_postfix(last, epoch=epoch_no + 1, loss=f"{np.mean(losses):.4f}")
                     if max_time is not None and time.perf_counter() - started > max_time:
                         timed_out = True
                         break
+                losses.extend(map(_backend.to_float, pending))
+                pending.clear()
                 record: dict[str, Any] = {"epoch": epoch_no, "phase": phase.name,
                                           "loss": float(np.mean(losses)) if losses else None,
                                           "learning_rates": dict(zip(names, map(float, rates))) if losses else {}}
-                if validate is not None and keep == "last":
+                if validate is not None:
                     record.update({k: float(v) for k, v in validate().items()})
+                if validate is None or keep == "last":
                     best_epoch = epoch_no
-                elif validate is not None:
-                    record.update({k: float(v) for k, v in validate().items()})
+                else:
                     value = sign * record[monitor]
                     if value < best_value - min_delta:
                         best_value, best_weights, best_epoch, waited, plateau_wait = \
@@ -241,8 +279,6 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
                         plateau_wait += 1
                         if phase.schedule == "plateau" and patience and plateau_wait >= max(1, patience // 2):
                             plateau_scale, plateau_wait = plateau_scale / 2.0, 0
-                else:
-                    best_epoch = epoch_no
                 record["seconds"] = time.perf_counter() - t0
                 history["epochs"].append(record)
                 epoch_no += 1
@@ -270,11 +306,52 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
     history.update(best_epoch=int(best_epoch if best_weights is not None or validate is None
                                   else len(history["epochs"]) - 1),
                    stopped=stopped, seconds=time.perf_counter() - started)
-    if stopped != "epochs":  # not the epoch count: say so, with the epoch whose weights are kept
-        why = (f"the time budget (max_time={float(max_time):.3g} s)" if stopped == "max_time"
-               else f"early stopping ({patience} epochs without a better {monitor})")
-        note = (f"{desc}: {why} ended training after {len(history['epochs'])} of {total_epochs} epochs; "
-                f"the weights of epoch {history['best_epoch'] + 1} are kept")
-        history["note"] = note
-        warnings.warn(note, UserWarning, stacklevel=find_stack_level())
+    _say_stopped(history, desc, total_epochs, max_time=max_time, patience=patience, monitor=monitor)
     return history
+
+
+def _rates_now(phase, peaks: list, phase_step: int, steps: int, ramp: int, plateau_scale: float, *, max_time,
+               ramp_done_at, started) -> list:
+    """Each part's learning rate at this step: the cosine schedule (its warm-up ramp, then a decay over
+    the steps, or over the time budget left once the ramp is done), or the plateau schedule's peak times
+    its current scale."""
+    if phase.schedule != "cosine":
+        return [peak * plateau_scale for peak in peaks]
+    spent = 0.0
+    if max_time is not None and ramp_done_at is not None:
+        left = float(max_time) - (ramp_done_at - started)
+        spent = 1.0 if left <= 0 else (time.perf_counter() - ramp_done_at) / left
+    return [learning_rate_at(phase_step, steps, ramp, peak, spent) for peak in peaks]
+
+
+def _phase_optimizers(keras, model, phase, part_of, weight_decay) -> tuple[list, dict, list]:
+    """One optimizer per part of the model a phase trains (``part_of`` names each variable's part),
+    each at the phase's learning rate for it: ``(names, peak rates, [(optimizer, variables)])``."""
+    groups: dict[str, list] = {}
+    for v in model.trainable_variables:
+        groups.setdefault(part_of(v), []).append(v)
+    unknown = sorted(set(groups) - set(phase.learning_rates))
+    if unknown:
+        raise ValueError(f"phase {phase.name!r} trains parts {unknown} without a learning rate")
+    names = list(groups)
+    peaks = {nm: float(phase.learning_rates[nm]) for nm in names}
+    optimizers = []
+    for nm in names:
+        opt = _optimizer(keras, peaks[nm], weight_decay)
+        opt.build(groups[nm])
+        optimizers.append((opt, groups[nm]))
+    return names, peaks, optimizers
+
+
+def _say_stopped(history: dict, desc: str, total_epochs: int, *, max_time, patience, monitor) -> None:
+    """The note (and warning) that training ended before its epoch count, naming why and the kept epoch;
+    nothing when it ran its epochs."""
+    stopped = history["stopped"]
+    if stopped == "epochs":
+        return
+    why = (f"the time budget (max_time={float(max_time):.3g} s)" if stopped == "max_time"
+           else f"early stopping ({patience} epochs without a better {monitor})")
+    note = (f"{desc}: {why} ended training after {len(history['epochs'])} of {total_epochs} epochs; "
+            f"the weights of epoch {history['best_epoch'] + 1} are kept")
+    history["note"] = note
+    warnings.warn(note, UserWarning, stacklevel=find_stack_level())
