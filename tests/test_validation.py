@@ -321,3 +321,17 @@ def test_much_worse_is_one_rule_the_guides():
     assert "no sign of a drop" in run(round(auc + 0.04, 3)).summary()
     text = (Path(__file__).parents[1] / "docs" / "guide" / "external_validation.rst").read_text()
     assert f"``featbus.evaluation.sanity.AUC_MARGIN``, {AUC_MARGIN:g}, below it" in " ".join(text.split())
+
+
+def test_a_model_file_without_a_training_image_profile_is_validated_on_every_image():
+    """A file made before featbus stored what its training images looked like: validate judges every image
+    (no kind check to leave any out) instead of failing."""
+    from featbus import make_phantoms
+    from featbus.workflows.training import train_model
+
+    model = train_model(make_phantoms(30, image_size=48, random_state=0), "intensity", classifier="logreg",
+                        cross_validate=False, progress=False)
+    model.manifest.pop("training_images", None)
+    other = make_phantoms(20, image_size=48, random_state=5)
+    result = validate(model, other, n_bootstrap=0)
+    assert len(result.y_true) == 20

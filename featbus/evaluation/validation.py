@@ -882,6 +882,8 @@ def _kind_of_images(model, records, crops, out_of_domain, paths, notes: list) ->
     from ..model.domain import check_images, which_and_why
 
     check = check_images(model, [load_item(r, i) for i, r in enumerate(records)], crops, out_of_domain)
+    if check is None:  # a model file made before featbus stored its training-image profile
+        return np.ones(len(records), dtype=bool)
     notes.extend(check["words"])
     keep = np.array([not r for r in check["reasons"]], dtype=bool)
     if not keep.any():
