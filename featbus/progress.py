@@ -35,11 +35,14 @@ import time
 from typing import Any
 
 __all__ = ["find_stack_level", "progress_mode", "progress_bar", "progress_off", "show_progress", "task_progress",
-           "LogProgress",
-           "LOG_INTERVAL"]
+           "LogProgress", "LOG_INTERVAL", "ANNOUNCE_AFTER"]
 
 #: Seconds between two progress lines when standard error is not a terminal.
 LOG_INTERVAL = 30.0
+
+#: Seconds announced work (:func:`task_progress` off a terminal) runs before its "started" line is
+#: written (stamped with the time it started): work over sooner writes no line.
+ANNOUNCE_AFTER = 1.0
 
 #: Set (by :func:`progress_off`) while progress is off whatever the estimators say: a loaded
 #: model's extractors keep the ``progress`` they were saved with.
@@ -114,7 +117,8 @@ class LogProgress:
         Where lines go (default: standard error when each line is written).
     announce : bool, default=False
         Write a line when it starts too (``HH:MM:SS desc: started, 811 img``), so a log shows
-        at once what runs (:func:`task_progress`); the last line is then always written.
+        at once what runs (:func:`task_progress`); the last line is then always written. Work
+        that ends within :data:`ANNOUNCE_AFTER` seconds writes nothing.
 
     Examples
     --------
@@ -143,10 +147,7 @@ class LogProgress:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._tick, name="featbus-progress", daemon=True)
-        if announce:
-            self._written += 1
-            self._write(f"{time.strftime('%H:%M:%S')} {self.desc}: started"
-                        + (f", {self.total} {self.unit}" if self.total else ""))
+        self._announce = bool(announce)
         self._thread.start()
 
     # -- what tqdm offers
@@ -203,6 +204,12 @@ class LogProgress:
             pass
 
     def _tick(self) -> None:
+        # announced work says it started once it has run ANNOUNCE_AFTER seconds: work over sooner (or a
+        # mistake found at once, said in one line) writes nothing
+        if self._announce and not self._stop.wait(min(ANNOUNCE_AFTER, self.interval)):
+            self._written += 1
+            self._write(f"{time.strftime('%H:%M:%S', time.localtime(time.time() - ANNOUNCE_AFTER))} {self.desc}: "
+                        "started" + (f", {self.total} {self.unit}" if self.total else ""))
         while not self._stop.wait(self.interval):
             self._written += 1
             self._write(self.line())

@@ -337,7 +337,7 @@ def test_command_end_to_end_train_adapt_predict_in_a_new_process(tmp_path, busi_
     bad = tmp_path / "mias.featbus"
     assert main(["adapt", str(busi_model[0]), *mammograms, "-o", str(bad), "-q"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "another kind of image" in err and "--force" in err
+    assert len(err.splitlines()) == 1 and "not the kind of image the model learnt from" in err and "--force" in err
     assert not bad.exists()
     assert main(["adapt", str(busi_model[0]), *mammograms, "-o", str(bad), "--force", "-q"]) == 0
     assert "(forced: another kind of image?)" in capsys.readouterr().out

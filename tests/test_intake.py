@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import time
 import warnings
 from pathlib import Path
 
@@ -170,12 +171,19 @@ def test_task_progress_writes_a_line_at_the_start_and_at_the_end_in_a_log(monkey
     out = io.StringIO()
     monkeypatch.setattr(progress, "_stderr_is_terminal", lambda: False)
     monkeypatch.setattr(progress.sys, "stderr", out)
+    monkeypatch.setattr(progress, "ANNOUNCE_AFTER", 0.05)
     with progress.task_progress("auto", "validate m.featbus", 3) as bar:
+        time.sleep(0.3)  # work that lasts: its start is said, then its end
         bar.update(3)
     lines = out.getvalue().splitlines()
     assert lines[0].endswith("validate m.featbus: started, 3 img")
     assert "validate m.featbus: 3/3 img (100%), ended after" in lines[-1]
+    out.seek(0)
     out.truncate(0)
+    monkeypatch.setattr(progress, "ANNOUNCE_AFTER", 30.0)
+    with progress.task_progress("auto", "validate m.featbus", 3) as bar:  # over at once: nothing written
+        bar.update(3)
+    assert out.getvalue() == ""
     with progress.task_progress(False, "quiet", 3) as bar:
         bar.update(3)
     assert out.getvalue() == ""

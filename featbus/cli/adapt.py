@@ -130,7 +130,7 @@ def run(args) -> int:
         what, unit = f"{len(records)} unlabelled images", None
     # keras_too: adapting re-estimates the networks' statistics in Keras; TensorFlow's start-up lines stay hidden
     model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=True)
-    _check_kind_of_images(model, records, args.force)
+    data_words = _check_kind_of_images(model, records, args.force)
     # the model's passes over the images run inside the adaptation (copied, re-estimated): the time is shown
     try:
         with command_progress(args, f"adapt {Path(args.model).name} to {len(records)} images"):
@@ -142,6 +142,8 @@ def run(args) -> int:
                             n_bootstrap=args.n_bootstrap, random_state=args.random_state)
     except ValueError as exc:  # a site the model cannot be adapted to as asked: one line
         raise CLIError(str(exc)) from None
+    for word in data_words:  # said once adapting went ahead (an error above is one line)
+        print(f"data: {word}", file=sys.stderr)
     record = adapted.manifest["adaptation"]
     print(f"adapted {args.model} to {what} (method {record['method']})")
     for change in record["changed"]:
@@ -237,13 +239,14 @@ def _alignment_lines(info: dict) -> list[str]:
     return lines
 
 
-def _check_kind_of_images(model, records, force: bool) -> None:
+def _check_kind_of_images(model, records, force: bool) -> list[str]:
     """Refuse images most of which are not the kind the model learnt from (its training-image
-    profile, :func:`featbus.model.domain.check_images`), unless --force; say how the images differ."""
+    profile, :func:`featbus.model.domain.check_images`), unless --force; returns the words saying how
+    the images differ (printed once the adaptation went ahead)."""
     from ..model.domain import check_images
 
     if not isinstance(model.manifest.get("training_images"), dict):
-        return  # an older file: adapt's own check on out_of_domain stands alone
+        return []  # an older file: adapt's own check on out_of_domain stands alone
     crops = model._crop(records)
     ood = None if model.domain is None else model.domain.transform(np.asarray(model.features.transform(crops)))[:, 0]
     check = check_images(model, records, crops, ood)
@@ -255,8 +258,7 @@ def _check_kind_of_images(model, records, force: bool) -> None:
         raise CLIError(f"{out} of the {len(records)} images are not the kind of image the model learnt from, so "
                        f"adapting to them would mean nothing (--force adapts anyway): "
                        f"{which_and_why(check['reasons'], names)}")
-    for word in check["words"]:
-        print(f"data: {word}", file=sys.stderr)
+    return list(check["words"])
 
 
 def _two_decision_lines(report: dict) -> list[str]:
