@@ -259,7 +259,7 @@ def figure_png(draw, size) -> bytes:
     fig = Figure(figsize=size, layout="constrained")
     draw(fig.add_subplot())
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", pad_inches=0.1)  # nothing clipped
     return buf.getvalue()
 
 
