@@ -294,7 +294,9 @@ def test_without_the_deep_extra_says_what_to_install(phantom_dir, tmp_path, monk
         monkeypatch.setitem(sys.modules, "tensorflow", None)
     for cmd in (["extract", str(phantom_dir), "-o", str(tmp_path / "f.csv")], ["evaluate", str(phantom_dir)]):
         assert main([*cmd, "-f", "efficientnet_lite0", "-q"]) == 2
-        _one_line_error(capsys, 'pip install "featbus[deep]"')
+        # the extra of the backend featbus would use: [deep] (TensorFlow), or [torch]/[jax] where one is installed
+        err = _one_line_error(capsys, "needs Keras 3", 'pip install "featbus[')
+        assert any(f'pip install "featbus[{x}]"' in err for x in ("deep", "torch", "jax")), err
 
 
 def test_parquet_without_pyarrow_fails_before_extraction(phantom_dir, tmp_path, monkeypatch, capsys):

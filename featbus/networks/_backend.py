@@ -91,7 +91,7 @@ def wanted_backend() -> str:
     name = os.environ.get("KERAS_BACKEND")
     if name:
         return name
-    if "keras" in sys.modules:  # imported already: its choice stands
+    if sys.modules.get("keras") is not None:  # imported already: its choice stands (None: blocked, not imported)
         return sys.modules["keras"].backend.backend()
     config = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "keras.json"
     try:
