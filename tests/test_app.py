@@ -30,7 +30,7 @@ from featbus.workflows.training import train_model
 
 pytestmark = pytest.mark.slow  # starts a server (python -m pytest -m "not slow" leaves it out)
 
-APP = Path(__file__).resolve().parents[1] / "featbus" / "app.py"
+APP = Path(__file__).resolve().parents[1] / "featbus" / "deploy" / "app.py"
 
 
 @pytest.fixture(scope="module")

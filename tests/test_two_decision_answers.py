@@ -229,7 +229,7 @@ def test_validate_names_both_thresholds_and_measures_the_stored_decisions(two_mo
     assert f"at the model's own operating point (the file's operating point: {point.rule_text()})" in summary
     assert "p(malignant | lesion) >= " in summary and "(normal when p(lesion) < " in summary
     assert "kept from the file), the threshold the model would need" in summary
-    y = np.asarray(result.y_true, dtype=str)  # the judged images (an out-of-domain phantom is left out)
+    y = np.asarray(result.y_true, dtype=str)  # the judged images
     decided = point.decide(result.proba, result.classes)
     assert result.y_pred.tolist() == decided.tolist()
     is_pos = y == "malignant"

@@ -876,23 +876,23 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
 
 
 def _kind_of_images(model, records, crops, out_of_domain, paths, notes: list) -> np.ndarray:
-    """Which images are the kind the model learnt from (:func:`featbus.model.domain.check_images`): the
-    words about the data join ``notes`` (lesion crops, sizes, unusual statistics), and the others are
-    named there as left out of every figure; none of the model's kind is an error."""
+    """What kind of images these are against the model's training images
+    (:func:`featbus.model.domain.check_images`): the words about the data join ``notes`` (lesion crops,
+    sizes, unusual statistics) and the images not of the model's kind are named there. Labelled images
+    stay in every figure (the figures then say how the model does on them); returns which to keep."""
     from ..model.domain import check_images, which_and_why
 
+    keep = np.ones(len(records), dtype=bool)
     check = check_images(model, [load_item(r, i) for i, r in enumerate(records)], crops, out_of_domain)
     if check is None:  # a model file made before featbus stored its training-image profile
-        return np.ones(len(records), dtype=bool)
+        return keep
     notes.extend(check["words"])
-    keep = np.array([not r for r in check["reasons"]], dtype=bool)
-    if not keep.any():
-        raise ValueError(f"none of the {len(keep)} images is the kind of image the model learnt from: "
-                         f"{which_and_why(check['reasons'], paths)}")
-    if not keep.all():
-        notes.append(f"the {int((~keep).sum())} out-of-domain images above are left out of every figure below")
+    out = [bool(r) for r in check["reasons"]]
+    if any(out):
+        notes.append(f"{sum(out)} of these {len(out)} images are not the kind of image the model learnt from "
+                     f"(predict gives them no class): {which_and_why(check['reasons'], paths)}; they stay in the "
+                     "figures below, as labelled images")
     return keep
-
 
 def _case_folded(y_true: np.ndarray, classes: list[str]) -> tuple[np.ndarray, list[str]]:
     """The data's labels, a label that differs from one model class in case only read as it
