@@ -62,21 +62,10 @@ def _bare_loop(images, y_idx, n_classes: int, args) -> list[float]:
     import keras
     import numpy as np
 
-    from featbus.features.deep import keras_preprocess
-    from featbus.features.finetune import _build_body
-    from featbus.networks import get_backbone
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from finetune_speed import bare_model  # the one bare network both speed benchmarks measure against
 
-    bb = get_backbone(args.backbone)
-    body = _build_body(bb.name, "imagenet", (args.size, args.size), bb.default_layer)
-    for layer in body.layers:  # frozen BN, as FineTunedCNN(freeze_bn=True): inference mode in Keras 3
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.trainable = False
-    inp = keras.Input((args.size, args.size))
-    x = keras.layers.Lambda(lambda t: keras_preprocess(t, bb.preprocess))(inp)
-    x = keras.layers.GlobalAveragePooling2D()(body(x))
-    model = keras.Model(inp, keras.layers.Dense(n_classes)(x))
-    model.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.01),
-                  loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    model = bare_model(args.backbone, args.size, n_classes)
     times: list[float] = []
 
     class Timer(keras.callbacks.Callback):

@@ -55,25 +55,34 @@ def load_images(n: int, root: Path):
         return list(d.data), np.asarray(d.target), "phantoms"
 
 
-def bare_keras(images: np.ndarray, y: np.ndarray, n_classes: int, args) -> float:
-    """Seconds per epoch of model.fit on the same network (epochs after the first)."""
+def bare_model(backbone: str, size: int, n_classes: int):
+    """The network FineTunedCNN trains, built plainly in Keras (frozen BN, preprocessing layer, pooled
+    logits, AdamW): the bare loop both speed benchmarks measure featbus against."""
     import keras
 
     from featbus.features.deep import keras_preprocess
     from featbus.features.finetune import _build_body
     from featbus.networks import get_backbone
 
-    bb = get_backbone(args.backbone)
-    body = _build_body(bb.name, "imagenet", (args.size, args.size), bb.default_layer)
+    bb = get_backbone(backbone)
+    body = _build_body(bb.name, "imagenet", (size, size), bb.default_layer)
     for layer in body.layers:  # frozen BN: Keras 3 runs a non-trainable BN in inference mode
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False
-    inp = keras.Input((args.size, args.size))
+    inp = keras.Input((size, size))
     x = keras.layers.Lambda(lambda t: keras_preprocess(t, bb.preprocess))(inp)
     x = keras.layers.GlobalAveragePooling2D()(body(x))
     model = keras.Model(inp, keras.layers.Dense(n_classes)(x))
     model.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.01),
                   loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def bare_keras(images: np.ndarray, y: np.ndarray, n_classes: int, args) -> float:
+    """Seconds per epoch of model.fit on the same network (epochs after the first)."""
+    import keras
+
+    model = bare_model(args.backbone, args.size, n_classes)
     target = np.eye(n_classes, dtype=np.float32)[y]
     times = []
 
