@@ -19,7 +19,15 @@ from featbus import make_phantoms  # noqa: E402
 from featbus.cli import main  # noqa: E402
 from featbus.features.finetune import FineTunedCNN, FineTunedEnsemble, NetworkHead  # noqa: E402
 from featbus.model import load_model  # noqa: E402
-from featbus.pipelines.recipes import DEFAULT_RECIPE, OVERRIDES, RECIPES, build_network, describe_recipes, get_recipe  # noqa: E402
+from featbus.pipelines.recipes import (  # noqa: E402
+    DEFAULT_RECIPE,
+    OVERRIDES,
+    RECIPES,
+    build_network,
+    describe_recipes,
+    get_recipe,
+    time_text,
+)
 from featbus.workflows.training import train_model
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
@@ -52,7 +60,8 @@ def test_recipe_table_is_complete_and_listed():
     assert DEFAULT_RECIPE in RECIPES and RECIPES[DEFAULT_RECIPE].is_network
     text = " ".join(describe_recipes().split())  # a long time text may wrap
     for r in RECIPES.values():
-        assert r.name in text and r.cpu_time in text and r.figure
+        assert r.name in text and " ".join(time_text(r).split()) in text and r.figure
+        assert r.cpu_time.partition(" (")[0] in time_text(r)  # the figure itself, its place after it
     with pytest.raises(ValueError, match="known: handcrafted"):
         get_recipe("bestest")
     best = build_network(get_recipe("best"), overrides={"members": 2, "epochs": 1, "image_size": 64})
