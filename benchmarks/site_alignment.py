@@ -23,6 +23,20 @@ over its patients (BUSI: near-duplicate groups; 1000 resamples, seed 0). Then ho
 unlabelled images alignment needs: n images of the site drawn at random (``--draws`` times),
 aligned on them alone, judged on all the site's images: the median and 5-95 % over draws.
 
+**With labels** (issue 67, point 3; the card's calibration curve): ``featbus adapt MODEL CALIB
+--labels`` as it is now, on the same rebuilt heads. For k = 2, 4, 8, 16 labelled patients of the
+held-out site drawn at random (``--draws`` times, seed 0), both thresholds are refitted on their
+images by :func:`featbus.workflows.adaptation.site_points`, the function ``adapt`` calls, with the
+command's settings (its guards: a refitted threshold no better than always answering one class on
+the labelled images is refused, judged over the command's ``--n-bootstrap`` 1000 resamples of the
+labelled patients, seed 0; the presence threshold kept when no normal image is labelled and capped
+at 3 % of the labelled lesions called normal). ``adapt --labels`` does not align (the scores are the
+model's own; aligning needs no labels and is a separate command), so neither does this. The
+thresholds are judged on the site's *other* patients: the median and 5-95 % over draws of normal
+scans called normal (at least 10 of them: BUSI only), lesions called normal, malignant sensitivity
+and benign specificity (given the two decisions: benign not called malignant), and how often each
+stored threshold was kept, and why.
+
 **What is rebuilt, and what is not.** The heads (lesion classifier, points, reference) are
 rebuilt without the held-out site. The backbone and the segmenter are the shipped ones, which
 trained on all three sites: the held-out images were seen by them, so the shift between sites
@@ -32,9 +46,9 @@ the shipped model and cached (``--cache-dir``, about 12 min on 2 busy cores)::
 
     python benchmarks/site_alignment.py --cache-dir CACHE
 
-Writes ``benchmarks/results/site_alignment.json``, the docs table
-(``docs/guide/site_alignment_table.rst``; ``--table-only`` rewrites it from the JSON) and prints
-the table. The shipped classifier's
+Writes ``benchmarks/results/site_alignment.json``, the docs tables
+(``docs/guide/site_alignment_table.rst``, ``docs/guide/site_calibration_table.rst``;
+``--table-only`` rewrites them from the JSON) and prints the tables. The shipped classifier's
 heads are rebuilt on all three sites the same way: when its stored threshold is reproduced to
 the last digit, ``--write-card`` puts the reference of its out-of-fold scores into its card data
 (``featbus/networks/weights/breast_us_classifier.json``), which is where :func:`featbus.adapt`
@@ -58,11 +72,17 @@ DATA = get_data_home()
 SITES = {"busi": DATA / "busi", "bus-bra": DATA / "bus-bra", "breast-lesions-usg": DATA / "breast-lesions-usg"}
 RESULTS = ROOT / "benchmarks" / "results" / "site_alignment.json"
 TABLE = ROOT / "docs" / "guide" / "site_alignment_table.rst"
+CALIBRATION_TABLE = ROOT / "docs" / "guide" / "site_calibration_table.rst"
 SHORT = {"busi": "BUSI", "bus-bra": "BUS-BRA", "breast-lesions-usg": "BrEaST"}
 TARGET = 0.9
 PRESENCE = 0.4  # the segmenter's own threshold, the shipped presence point
 ROWS = ("stored points", "aligned, training share", "aligned, EM share", "aligned, the site's true share")
 SIZES = (30, 50, 100, 200)
+KS = (2, 4, 8, 16)  # labelled patients of the held-out site (the card's calibration curve)
+#: The aims of issue 67 (point 3) after 8 labelled patients, medians over the draws: (key, >= or <=, value).
+CALIBRATION_AIMS = (("normal_called_normal", ">=", 0.70), ("lesions_called_normal", "<=", 0.05),
+                    ("sensitivity", ">=", 0.85), ("specificity", ">=", 0.60))
+CALIBRATION_FIGURES = ("normal_called_normal", "lesions_called_normal", "sensitivity", "specificity")
 
 
 def features(cache: Path) -> dict:
@@ -135,6 +155,61 @@ def figures(point, proba, classes, y, groups, n_bootstrap: int) -> dict:
     return {k: [float(value[k]), float(ci[k][0]), float(ci[k][1])] for k in value}
 
 
+def judged_on_others(point, proba, classes, y) -> dict:
+    """The decisions of ``point`` on the site's other patients: the four shares of the calibration
+    curve (normal scans called normal only with at least 10 of them; NaN without the class)."""
+    c = np.asarray(point.decide(proba, classes), dtype=str)
+    mal, ben, nor = y == "malignant", y == "benign", y == "normal"
+    les = mal | ben
+    return {"normal_called_normal": float(np.mean(c[nor] == "normal")) if nor.sum() >= 10 else np.nan,
+            "lesions_called_normal": float(np.mean(c[les] == "normal")) if les.any() else np.nan,
+            "sensitivity": float(np.mean(c[mal] == "malignant")) if mal.any() else np.nan,
+            "specificity": float(np.mean(c[ben] != "malignant")) if ben.any() else np.nan}
+
+
+def calibration(point, proba, classes, y, groups, draws: int, *, ks=KS, n_bootstrap: int | None = None,
+                seed: int = 0) -> dict:
+    """``featbus adapt MODEL CALIB --labels`` on k labelled patients drawn at random, judged on the others.
+
+    For each k, ``draws`` times: k groups (patients) drawn without replacement (one generator,
+    ``seed``), both thresholds refitted on their images by
+    :func:`featbus.workflows.adaptation.site_points` with the command's settings (``n_bootstrap``:
+    its ``--n-bootstrap`` default, ``random_state`` 0), the refitted point judged on every image of
+    the other groups (:func:`judged_on_others`). Per k: each figure's median and 5th and 95th
+    percentile over the draws (``None`` where no draw could measure it), and per threshold the
+    share of draws that kept the stored one, by the reason ``site_points`` gives.
+    """
+    from featbus.cli._options import N_BOOTSTRAP
+    from featbus.metrics import lesion_and_given
+    from featbus.workflows.adaptation import site_points
+
+    n_bootstrap = N_BOOTSTRAP if n_bootstrap is None else n_bootstrap
+    p_lesion, q = lesion_and_given(proba, classes)
+    rng = np.random.default_rng(seed)
+    units = np.unique(groups)
+    out = {}
+    for k in ks:
+        rows, kept = [], {"presence": [], "malignancy": []}
+        for _ in range(draws):
+            lab = np.isin(groups, rng.choice(units, size=k, replace=False))
+            new, report = site_points(p_lesion[lab], q[lab], y[lab], groups[lab], stored=point,
+                                      n_bootstrap=n_bootstrap, random_state=0)
+            rows.append(judged_on_others(new, proba[~lab], classes, y[~lab]))
+            for name in kept:
+                kept[name].append(None if report[name]["refitted"] else report[name]["kept_because"])
+        cells: dict = {}
+        for name in CALIBRATION_FIGURES:
+            v = np.array([r[name] for r in rows], dtype=float)
+            cells[name] = ([float(np.nanmedian(v)), float(np.nanpercentile(v, 5)), float(np.nanpercentile(v, 95))]
+                           if np.isfinite(v).any() else None)
+        cells["kept_stored"] = {name: {"share": float(np.mean([r is not None for r in why])),
+                                       "why": {r: float(np.mean([w == r for w in why]))
+                                               for r in sorted({w for w in why if w is not None})}}
+                                for name, why in kept.items()}
+        out[str(k)] = cells
+    return out
+
+
 def held_out(site: str, data: dict, head, n_bootstrap: int, draws: int) -> dict:
     """One held-out site: the rows of the table and the curve over the number of unlabelled images."""
     from featbus.metrics import lesion_and_given
@@ -173,7 +248,10 @@ def held_out(site: str, data: dict, head, n_bootstrap: int, draws: int) -> dict:
                                     float(np.percentile(g[:, j], 95))] for j, name in enumerate(("sensitivity",
                                                                                                  "specificity"))}
     print(f"{site}: heads rebuilt on {', '.join(others)} and judged ({time.time() - t0:.0f} s)", flush=True)
-    return {"rows": rows, "curve": curve, "point": point.to_record(), "trained_on": others,
+    t0 = time.time()
+    calibrated = calibration(point, proba, classes, y, groups, draws)
+    print(f"{site}: calibrated on k labelled patients, {draws} draws each ({time.time() - t0:.0f} s)", flush=True)
+    return {"rows": rows, "curve": curve, "calibration": calibrated, "point": point.to_record(), "trained_on": others,
             "n_images": int(y.size), "n_called_lesion": int(called_lesion.sum()), "true_share": true_share,
             "training_share": reference.positive_share, "em_share": aligned["aligned, EM share"].positive_share}
 
@@ -202,7 +280,47 @@ def table(results: dict) -> str:
         for n, c in r["curve"].items():
             lines.append(f"{'':20s} aligned on {n:>3s} unlabelled images: sensitivity {cell(c['sensitivity'])}, "
                          f"specificity {cell(c['specificity'])} (median [5 %, 95 %] over draws)")
+    lines += ["", f"adapt --labels on k patients of the held-out site ({CALIBRATION_PROTOCOL}); judged on its other "
+              "patients, median [5 %, 95 %] over the draws; kept: share of draws keeping the stored presence / "
+              "malignancy threshold", f"{'held out':20s} {'k':>3s} {'normals normal':18s} {'lesions normal':18s} "
+              f"{'sensitivity':18s} {'specificity':18s} kept"]
+    for site, r in results["sites"].items():
+        for k, c in r.get("calibration", {}).items():
+            kept = c["kept_stored"]
+            lines.append(f"{site:20s} {k:>3s} {cell(c['normal_called_normal']):18s} "
+                         f"{cell(c['lesions_called_normal']):18s} {cell(c['sensitivity']):18s} "
+                         f"{cell(c['specificity']):18s} {kept['presence']['share']:.2f} / "
+                         f"{kept['malignancy']['share']:.2f}")
+    lines += ["", *calibration_aims(results)]
     return "\n".join(lines)
+
+
+#: What the calibration rows measured, said on the same line as their figures.
+CALIBRATION_PROTOCOL = ("heads rebuilt without the held-out site; backbone and segmenter the shipped ones, which saw "
+                        "its images")
+
+
+def calibration_aims(results: dict) -> list[str]:
+    """Issue 67's aims after 8 labelled patients (medians over the draws), met or missed, per held-out site."""
+    out = []
+    for site, r in results["sites"].items():
+        c = r.get("calibration", {}).get("8")
+        if not c:
+            continue
+        parts = []
+        for key, how, aim in CALIBRATION_AIMS:
+            v = c.get(key)
+            name = key.replace("_", " ").replace("normal called normal", "normals called normal")
+            if v is None:
+                parts.append(f"{name} not measurable (fewer than 10 normal scans)")
+                continue
+            met = v[0] >= aim if how == ">=" else v[0] <= aim
+            shown = f"{v[0]:.2f}"  # three places where two would round onto the other side of the aim
+            shown = f"{v[0]:.3f}" if (float(shown) >= aim if how == ">=" else float(shown) <= aim) != met else shown
+            parts.append(f"{name} {shown} ({'meets' if met else 'misses'} {how} {aim:.2f})")
+        out.append(f"* {SHORT[site]}, 8 patients: " + "; ".join(parts))
+    return (["Against the aims with 8 labelled patients (medians over the draws; " + CALIBRATION_PROTOCOL + "):", "",
+             *out] if out else [])
 
 
 def _cell(v) -> str:
@@ -246,6 +364,41 @@ def render_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_calibration_table(results: dict) -> str:
+    """The docs table of the calibration with labels (``docs/guide/site_calibration_table.rst``), with the aims."""
+    lines = [".. Written by benchmarks/site_alignment.py from benchmarks/results/site_alignment.json;",
+             "   tests/test_adapt_alignment.py checks that they match. Do not edit by hand.", "",
+             calibration_caption(results), "", *calibration_rows(results), "", *calibration_aims(results)]
+    return "\n".join(lines) + "\n"
+
+
+def calibration_caption(results: dict) -> str:
+    """The sentence above the calibration table: what was measured, and on what."""
+    return (f"``featbus adapt MODEL CALIB --labels`` on k labelled patients of the held-out site drawn at random "
+            f"({results['settings']['draws']} draws, seed 0), both thresholds refitted with the command's guards "
+            f"(:func:`featbus.workflows.adaptation.site_points`), judged on the site's other patients: median "
+            f"[5th, 95th percentile] over the draws; kept: share of the draws that kept the stored presence / "
+            f"malignancy threshold. {CALIBRATION_PROTOCOL[0].upper()}{CALIBRATION_PROTOCOL[1:]} (BUSI: near-duplicate "
+            "groups stand for patients; normal scans called normal only where at least 10 remain):")
+
+
+def calibration_rows(results: dict) -> list[str]:
+    """The calibration table (reStructuredText list-table), every row naming its protocol."""
+    lines = [".. list-table::", "   :header-rows: 1", "   :widths: 12 6 15 15 15 15 10 20", "",
+             "   * - held out", "     - k", "     - normal scans called normal", "     - lesions called normal",
+             "     - malignant sensitivity", "     - benign specificity", "     - kept (presence / malignancy)",
+             "     - protocol"]
+    for site, r in results["sites"].items():
+        for k, c in r.get("calibration", {}).items():
+            kept = c["kept_stored"]
+            lines += [f"   * - {SHORT[site]}", f"     - {k}", f"     - {_cell(c['normal_called_normal'])}",
+                      f"     - {_cell(c['lesions_called_normal'])}", f"     - {_cell(c['sensitivity'])}",
+                      f"     - {_cell(c['specificity'])}",
+                      f"     - {kept['presence']['share']:.2f} / {kept['malignancy']['share']:.2f}",
+                      "     - heads-only rebuild (backbone, segmenter saw the site)"]
+    return lines
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cache-dir", help="where the sites' feature rows are (or will be) cached (required)")
@@ -257,8 +410,11 @@ def main(argv=None) -> None:
     p.add_argument("--table-only", action="store_true", help="rewrite the docs table from --output")
     args = p.parse_args(argv)
     if args.table_only:
-        TABLE.write_text(render_table(json.loads(Path(args.output).read_text())))
-        print(f"wrote {TABLE}")
+        results = json.loads(Path(args.output).read_text())
+        TABLE.write_text(render_table(results))
+        CALIBRATION_TABLE.write_text(render_calibration_table(results))
+        print(table(results))
+        print(f"wrote {TABLE} and {CALIBRATION_TABLE}")
         return
     from featbus.model.format import model_file, read_manifest
     from featbus.model.loaded import load_model
@@ -275,7 +431,10 @@ def main(argv=None) -> None:
                          "held-out site; backbone and segmenter the shipped ones, trained on all three sites (the "
                          "shift is smaller than at an unseen hospital); benchmarks/site_alignment.py"),
                "settings": {"target_sensitivity": TARGET, "presence_threshold": PRESENCE, "n_bootstrap":
-                            args.n_bootstrap, "draws": args.draws, "seed": 0, "sizes": list(SIZES)},
+                            args.n_bootstrap, "draws": args.draws, "seed": 0, "sizes": list(SIZES), "ks": list(KS),
+                            "calibration": "featbus adapt --labels (site_points, the command's guards and its "
+                                           "n_bootstrap default, random_state 0) on k patients, judged on the "
+                                           "others; " + CALIBRATION_PROTOCOL},
                "shipped": {"threshold_rebuilt": shipped["threshold"], "threshold_shipped": stored,
                            "reproduced": bool(abs(shipped["threshold"] - stored) < 1e-9)},
                "sites": {site: held_out(site, data, head, args.n_bootstrap, args.draws) for site in SITES}}
@@ -293,6 +452,7 @@ def main(argv=None) -> None:
     out.write_text(json.dumps(results, indent=1))
     if out == RESULTS:
         TABLE.write_text(render_table(results))
+        CALIBRATION_TABLE.write_text(render_calibration_table(results))
     print(table(results))
     print(f"shipped threshold rebuilt {shipped['threshold']:.6g} (shipped {stored:.6g}); wrote {out}")
 
