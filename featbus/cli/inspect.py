@@ -90,7 +90,7 @@ def _verdict_text(manifest: dict) -> str:
 def _shipped_lines(path) -> list[str]:
     """For a classifier featbus ships: its card in a few lines, its honest figures first (the
     file's own figures are on images every part of it trained on)."""
-    from ..metrics import format_interval
+    from ..model.describe import card_parts
     from ..networks.pretrained import shipped_entry
 
     entry = shipped_entry(path, "classifier")
@@ -101,14 +101,9 @@ def _shipped_lines(path) -> list[str]:
              f"intended use: {card.get('intended_use')}",
              "  its cross-validation figures above are on images its backbone, segmenter and heads all trained "
              "on (seen): they are not evidence that it travels"]
-    before = (card.get("leave_one_site_out") or {}).get("before") or {}
-    if before:
-        def cell(v):
-            return "n/a" if v is None else format_interval(v[0], v[1:], missing=None)
-
-        lines.append("  leave one site out, every trained part rebuilt without the site (honest), at the stored "
-                     "points: " + "; ".join(
-                         f"{site} AUC {cell(f.get('auc'))}, malignant sensitivity {cell(f.get('sensitivity'))}, "
-                         f"benign specificity {cell(f.get('specificity'))}" for site, f in before.items()))
+    parts = card_parts(card)
+    if parts:  # the card's four parts, the one figure of each quantity (the docs card and the app quote the same)
+        lines.append(f"  its card, in {len(parts)} parts:")
+        lines += [f"  {head}: {text}" for head, text in parts]
     lines.append(f"  limits: {card.get('limits')}")
     return lines

@@ -42,7 +42,8 @@ import numpy as np
 
 __all__ = ["run_app", "analyse", "intensity_position", "roi_overlay", "streamlit_command", "allowed_path",
            "max_pixels", "host_allowed", "origin_allowed", "request_allowed", "install_request_guard", "serve",
-           "APP_MAX_PIXELS", "APP_MAX_UPLOAD_MB", "REFUSED_BODY", "RESEARCH_NOTICE", "verdict_lines"]
+           "APP_MAX_PIXELS", "APP_MAX_UPLOAD_MB", "REFUSED_BODY", "RESEARCH_NOTICE", "verdict_lines",
+           "card_lines"]
 
 #: Shown at the top of the page and printed once when ``featbus app`` starts.
 RESEARCH_NOTICE = ("Research use only, not for diagnosis: featbus models are research tools, not medical devices; "
@@ -637,6 +638,10 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
             kind, headline, reasons = verdict
             getattr(st, kind)(headline)
             st.text("\n".join(reasons))
+        card = card_lines(m)
+        if card:  # the shipped classifier: its card's four parts, as featbus inspect quotes them
+            st.caption("Its card (what it does at sites it never saw, and after adapting to one):")
+            st.text("\n".join(card))
         if m.get("holdout"):
             h = m["holdout"]
             st.write(f"held-out accuracy: {h['accuracy']:.3f} on {h['n_images']} images never seen in this training")
@@ -703,6 +708,24 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
     pos = res["intensity"]
     st.caption("Share of each class's training images below this image: " + "; ".join(
         f"{c}: mean {v.get('mean')}%, std {v.get('std')}%" for c, v in pos["classes"].items()))
+
+
+def card_lines(manifest: dict) -> list[str]:
+    """What the page's sidebar shows of a classifier featbus ships: its card's four parts
+    (:func:`featbus.model.describe.card_parts`, the words ``featbus inspect`` prints), one line
+    each; none for any other model (an adapted copy of it included).
+
+    Examples
+    --------
+    >>> from featbus.deploy.app import card_lines
+    >>> card_lines({"pipeline_sha256": "0" * 64})
+    []
+    """
+    from ..model._trust import printable
+    from ..model.describe import card_parts, shipped_card
+
+    card = shipped_card(manifest)
+    return [printable(f"{head}: {text}") for head, text in card_parts(card)] if card is not None else []
 
 
 def verdict_lines(manifest: dict) -> tuple[str, str, list[str]] | None:

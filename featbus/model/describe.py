@@ -11,7 +11,11 @@ from __future__ import annotations
 from ..metrics import format_interval
 from ._trust import printable
 
-__all__ = ["data_name", "describe_manifest", "site_cv_lines", "shipped_card", "own_card_figures"]
+__all__ = ["data_name", "describe_manifest", "site_cv_lines", "shipped_card", "own_card_figures", "card_parts",
+           "CARD_PARTS"]
+
+#: The four parts of a shipped classifier's card, in the order they are quoted (its card data's keys).
+CARD_PARTS = ("leave_one_site_out", "after_alignment", "calibration", "presence")
 
 
 def data_name(source) -> str | None:
@@ -229,6 +233,78 @@ def own_card_figures(card: dict | None) -> dict | None:
         return None
     return {"card": f"{card.get('name', 'classifier')} classifier", "sites": sites,
             "label": "this classifier's own recipe", "figure": "benign-vs-malignant AUC of its lesion images"}
+
+
+def _band(v, digits: int = 2) -> str:
+    """``[value, low, high]`` as ``"0.87 [0.82, 0.91]"``; ``"n/a"`` when missing."""
+    if not isinstance(v, (list, tuple)) or not v or v[0] is None:
+        return "n/a"
+    return format_interval(float(v[0]), [float(x) for x in v[1:3]] if len(v) >= 3 else None, digits=digits)
+
+
+def card_parts(card: dict | None, *, k: int = 8) -> list[tuple[str, str]]:
+    """The four parts of a shipped classifier's card (:data:`CARD_PARTS`) as ``(heading, figures)``
+    in words: what ``featbus inspect``, the app and the docs card quote, the same words everywhere.
+
+    Each heading, lettered (a) to (d) as the card's parts are, names what was measured, how (what
+    was rebuilt without the held-out site, and what saw its images) and the script and results
+    file the figures come from; the calibration
+    part is read at ``k`` labelled patients (the card data holds every k measured). A part the
+    card lacks is left out.
+
+    Examples
+    --------
+    >>> from featbus.model.describe import card_parts
+    >>> card = {"presence": {"label": "normal vs lesion", "about": "A held out", "source": "s.py, s.json",
+    ...                      "held_out": "A", "n_normal": 10, "n_lesion": 20, "auc": [0.8, 0.7, 0.9],
+    ...                      "at_stored": {"threshold": 0.4, "normal_called_normal": [0.0, 0.0, 0.0],
+    ...                                    "lesions_called_normal": [0.0, 0.0, 0.0]}}}
+    >>> [(head, text)] = card_parts(card)
+    >>> head
+    '(d) normal vs lesion (A held out; s.py, s.json)'
+    >>> print(text)  # doctest: +NORMALIZE_WHITESPACE
+    A: AUC 0.80 [0.70, 0.90] (10 normal scans, 20 lesion images); at the stored threshold 0.4:
+    normal scans called normal 0.00 [0.00, 0.00], lesions called normal 0.00 [0.00, 0.00]
+    """
+    card = card or {}
+    out = []
+    for key in CARD_PARTS:
+        part = card.get(key)
+        if not isinstance(part, dict):
+            continue
+        head = f"({'abcd'[CARD_PARTS.index(key)]}) {part.get('label')} ({part.get('about')}; {part.get('source')})"
+        if key == "leave_one_site_out":
+            text = "; ".join(f"{site} AUC {_band(f.get('auc'))}, malignant sensitivity {_band(f.get('sensitivity'))}, "
+                             f"benign specificity {_band(f.get('specificity'))}, lesions called normal "
+                             f"{_band(f.get('lesions_called_normal'))}"
+                             for site, f in (part.get("before") or {}).items())
+        elif key == "after_alignment":
+            text = "; ".join(f"{site} malignant sensitivity {_band(f['aligned'].get('sensitivity'))}, benign "
+                             f"specificity {_band(f['aligned'].get('specificity'))}"
+                             for site, f in (part.get("sites") or {}).items())
+        elif key == "calibration":
+            ks = sorted({int(x) for per_k in (part.get("sites") or {}).values() for x in per_k})
+            at = max([x for x in ks if x <= k], default=ks[0] if ks else k)
+            cells = {site: per_k.get(str(at)) for site, per_k in (part.get("sites") or {}).items()}
+            text = f"k = {at} of {', '.join(map(str, ks))} measured: " + "; ".join(
+                f"{site} normal scans called normal {_band(c.get('normal_called_normal'))}, lesions called normal "
+                f"{_band(c.get('lesions_called_normal'))}, malignant sensitivity {_band(c.get('sensitivity'))}, "
+                f"benign specificity {_band(c.get('specificity'))}, stored thresholds kept in "
+                f"{c['kept_stored']['presence']['share']:.2f} / {c['kept_stored']['malignancy']['share']:.2f} of the "
+                "draws (presence / malignancy)" for site, c in cells.items() if c)
+        else:
+            at = part.get("at_stored") or {}
+            text = (f"{part.get('held_out')}: AUC {_band(part.get('auc'))} ({part.get('n_normal')} normal scans, "
+                    f"{part.get('n_lesion')} lesion images); at the stored threshold {at.get('threshold')}: normal "
+                    f"scans called normal {_band(at.get('normal_called_normal'))}, lesions called normal "
+                    f"{_band(at.get('lesions_called_normal'))}")
+            chosen = part.get("at_training_threshold")
+            if chosen:
+                text += (f"; at a threshold chosen on the training sites ({chosen.get('chosen')}): normal scans called "
+                         f"normal {_band(chosen.get('normal_called_normal'))}, lesions called normal "
+                         f"{_band(chosen.get('lesions_called_normal'))}")
+        out.append((head, text))
+    return out
 
 
 def _seen_mark(site: dict, card: dict) -> str:

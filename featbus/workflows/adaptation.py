@@ -834,9 +834,10 @@ def model_card(path: str | os.PathLike | None) -> dict | None:
 def calibration_spread(card: dict | None, k: int) -> dict | None:
     """What a model's card says to expect from refitting its thresholds on ``k`` labelled patients.
 
-    The card's calibration curve (``leave_one_site_out.calibration``: per held-out site and k, the
+    The card's calibration curve (its ``calibration`` part, ``sites``: per held-out site and k, the
     median and 5-95 % band over draws of k patients of sensitivity and specificity on the site's
-    other patients, ``benchmarks/breast_us_classifier.py``) read at the largest k measured that is
+    other patients, with the command's guards; ``about``: what was rebuilt without the held-out
+    site, ``benchmarks/site_alignment.py``) read at the largest k measured that is
     at most ``k`` (the smallest measured when ``k`` is below it). The spread is *wide* when a
     band is wider than :data:`WIDE_SPREAD` at some site; ``narrow_from`` is the smallest measured k
     above it where no band is (``None``: none, up to the largest measured; a few patients may look
@@ -848,13 +849,14 @@ def calibration_spread(card: dict | None, k: int) -> dict | None:
     --------
     >>> from featbus.workflows.adaptation import calibration_spread
     >>> band = {"sensitivity": [0.9, 0.5, 0.95], "specificity": [0.6, 0.2, 0.9]}
-    >>> card = {"leave_one_site_out": {"calibration": {"A": {"4": band, "16": {
+    >>> card = {"calibration": {"about": "heads rebuilt without the held-out site", "sites": {"A": {"4": band, "16": {
     ...     "sensitivity": [0.9, 0.85, 0.95], "specificity": [0.65, 0.6, 0.7]}}}}}
     >>> s = calibration_spread(card, 8)
     >>> s["k"], s["wide"], s["narrow_from"]
     (4, True, 16)
     """
-    curve = ((card or {}).get("leave_one_site_out") or {}).get("calibration")
+    part = (card or {}).get("calibration") or {}
+    curve = part.get("sites")
     if not curve:
         return None
     ks = sorted({int(k_) for site in curve.values() for k_ in site})
@@ -867,7 +869,8 @@ def calibration_spread(card: dict | None, k: int) -> dict | None:
 
     bands = {site: {name: [float(x) for x in cells[name]] for name in ("sensitivity", "specificity")
                     if cells.get(name)} for site, per_k in curve.items() for cells in [per_k.get(str(at)) or {}]}
-    return {"k": at, "n_labelled": int(k), "sites": bands, "width": width(at), "wide": width(at) > WIDE_SPREAD,
+    return {"k": at, "n_labelled": int(k), "sites": bands, "about": part.get("about"), "width": width(at),
+            "wide": width(at) > WIDE_SPREAD,
             "narrow_from": next((k_ for k_ in ks if k_ > at and width(k_) <= WIDE_SPREAD), None), "largest_k": ks[-1]}
 
 
@@ -876,7 +879,8 @@ def spread_lines(spread: dict, unit: str = "patients") -> list[str]:
     k = spread["k"]
     head = (f"the spread to expect from {spread['n_labelled']} labelled {unit} (the model card's calibration curve "
             f"at k = {k}{' (the fewest it measured)' if k > spread['n_labelled'] else ''}: 5-95 % over draws of "
-            f"{k} patients at each held-out site, judged on its other patients):")
+            f"{k} patients at each held-out site, judged on its other patients"
+            + (f"; {spread['about']}" if spread.get("about") else "") + "):")
     lines = [head] + [f"  {site}: " + ", ".join(f"{name} {v[0]:.2f} [{v[1]:.2f}, {v[2]:.2f}]"
                                                 for name, v in cells.items())
                       for site, cells in spread["sites"].items()]
