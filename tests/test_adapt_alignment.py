@@ -147,7 +147,7 @@ def test_the_presence_threshold_never_calls_more_than_the_cap_of_labelled_lesion
 
 # --------------------------------------------------------------------------- the spread from k patients
 
-CARD = {"leave_one_site_out": {"calibration": {
+CARD = {"calibration": {"about": "heads rebuilt without the held-out site", "sites": {
     "A": {"4": {"sensitivity": [0.85, 0.4, 0.95], "specificity": [0.6, 0.2, 0.9]},
           "16": {"sensitivity": [0.88, 0.82, 0.93], "specificity": [0.62, 0.55, 0.7]}},
     "B": {"4": {"sensitivity": [0.9, 0.6, 0.97], "specificity": [0.5, 0.3, 0.8]},
@@ -160,6 +160,7 @@ def test_the_spread_to_expect_from_k_patients_and_its_warning():
     assert few["width"] == pytest.approx(0.7) and few["width"] > WIDE_SPREAD
     lines = spread_lines(few)
     assert lines[0].startswith("the spread to expect from 8 labelled patients")
+    assert lines[0].endswith("; heads rebuilt without the held-out site):")  # what was measured, on the same line
     assert "  A: sensitivity 0.85 [0.40, 0.95], specificity 0.60 [0.20, 0.90]" in lines
     assert lines[-1].startswith("warning: with 8 patients the thresholds swing with the draw (a 5-95 % band 0.70 wide)")
     assert "it narrows under 0.2 from 16 patients" in lines[-1]
@@ -169,9 +170,11 @@ def test_the_spread_to_expect_from_k_patients_and_its_warning():
     assert "(the fewest it measured)" in spread_lines(calibration_spread(CARD, 1))[0]
     assert calibration_spread({}, 8) is None and calibration_spread(None, 8) is None
     # a narrow band below k (too few images to refit anything) does not count as narrowing
-    early = {"leave_one_site_out": {"calibration": {"A": {"2": CARD["leave_one_site_out"]["calibration"]["A"]["16"],
-                                                          **CARD["leave_one_site_out"]["calibration"]["A"]}}}}
+    early = {"calibration": {"sites": {"A": {"2": CARD["calibration"]["sites"]["A"]["16"],
+                                             **CARD["calibration"]["sites"]["A"]}}}}
     assert calibration_spread(early, 8)["narrow_from"] == 16
+    # a card with only the older curve under leave_one_site_out (before the guards) has none to quote
+    assert calibration_spread({"leave_one_site_out": {"calibration": CARD["calibration"]["sites"]}}, 8) is None
 
 
 def test_the_card_beside_a_model_file_counts_only_when_it_describes_that_file(tmp_path):
@@ -180,7 +183,7 @@ def test_the_card_beside_a_model_file_counts_only_when_it_describes_that_file(tm
     model = tmp_path / "m.featbus"
     model.write_bytes(b"not really a model")
     (tmp_path / "m.json").write_text(json.dumps({**CARD, "sha256": file_sha256(model)}))
-    assert model_card(model)["leave_one_site_out"] == CARD["leave_one_site_out"]
+    assert model_card(model)["calibration"] == CARD["calibration"]
     (tmp_path / "m.json").write_text(json.dumps({**CARD, "sha256": "0" * 64}))  # another file's card
     assert model_card(model) is None and model_card(tmp_path / "none.featbus") is None and model_card(None) is None
 
@@ -386,7 +389,7 @@ def test_training_stores_the_reference_of_its_out_of_fold_scores():
     assert score_reference(model) == ref
 
 
-def test_the_docs_table_is_the_benchmark_json():
+def _site_alignment_bench():
     import importlib.util
     from pathlib import Path
 
@@ -394,8 +397,54 @@ def test_the_docs_table_is_the_benchmark_json():
     spec = importlib.util.spec_from_file_location("site_alignment", root / "benchmarks" / "site_alignment.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return root, bench
+
+
+def test_the_benchmark_s_calibration_is_what_adapt_labels_fits_judged_on_the_other_patients():
+    """benchmarks/site_alignment.py's calibration curve: each draw's point is site_points' (what
+    ``adapt --labels`` calls), judged on the patients not drawn; replayed here draw by draw."""
+    _, bench = _site_alignment_bench()
+    rng = np.random.default_rng(3)
+    n_patients = 30
+    groups = np.repeat(np.arange(n_patients), 2).astype(str)
+    y = np.repeat(rng.choice(["normal", "benign", "malignant"], n_patients, p=[0.3, 0.45, 0.25]), 2)
+    p_lesion = np.clip(np.where(y == "normal", 0.55, 0.8) + rng.normal(0, 0.15, y.size), 0.01, 0.99)
+    given = np.clip(np.where(y == "malignant", 0.5, 0.25) + rng.normal(0, 0.15, y.size), 0.01, 0.99)
+    proba = np.column_stack([p_lesion * (1 - given), p_lesion * given, 1 - p_lesion])  # benign, malignant, normal
+    curve = bench.calibration(STORED, proba, CLASSES, y, groups, draws=5, ks=(4, 8), n_bootstrap=0, seed=0)
+    replay = np.random.default_rng(0)
+    for k in (4, 8):
+        got, kept = [], []
+        for _ in range(5):
+            lab = np.isin(groups, replay.choice(np.unique(groups), size=k, replace=False))
+            point, report = site_points(p_lesion[lab], given[lab], y[lab], groups[lab], stored=STORED, n_bootstrap=0)
+            called = np.asarray(point.decide(proba[~lab], CLASSES), dtype=str)
+            yy = y[~lab]
+            mal, ben, nor = yy == "malignant", yy == "benign", yy == "normal"
+            assert nor.sum() >= 10  # so that normal scans called normal is measured in every draw
+            got.append([np.mean(called[mal] == "malignant"), np.mean(called[ben] != "malignant"),
+                        np.mean(called[~nor] == "normal"), np.mean(called[nor] == "normal")])
+            kept.append(not report["presence"]["refitted"])
+        got = np.asarray(got)
+        cells = curve[str(k)]
+        for j, name in enumerate(("sensitivity", "specificity", "lesions_called_normal", "normal_called_normal")):
+            # same numbers through the same arithmetic: equal within float round-off
+            np.testing.assert_allclose(cells[name], [np.median(got[:, j]), np.percentile(got[:, j], 5),
+                                                     np.percentile(got[:, j], 95)], rtol=0, atol=1e-12)
+        assert cells["kept_stored"]["presence"]["share"] == pytest.approx(np.mean(kept), abs=1e-12)
+        assert sum(cells["kept_stored"]["presence"]["why"].values()) == pytest.approx(np.mean(kept), abs=1e-12)
+
+
+def test_the_docs_table_is_the_benchmark_json():
+    root, bench = _site_alignment_bench()
     results = json.loads((root / "benchmarks" / "results" / "site_alignment.json").read_text())
     assert (root / "docs" / "guide" / "site_alignment_table.rst").read_text() == bench.render_table(results)
+    assert (root / "docs" / "guide" / "site_calibration_table.rst").read_text() == bench.render_calibration_table(
+        results)
+    for r in results["sites"].values():  # the calibration curve: every k, every figure, said how it was made
+        assert sorted(r["calibration"], key=int) == [str(k) for k in results["settings"]["ks"]] == ["2", "4", "8", "16"]
+        assert {"sensitivity", "specificity", "lesions_called_normal", "kept_stored"} <= set(r["calibration"]["8"])
+    assert "site_points" in results["settings"]["calibration"] and "heads rebuilt" in results["settings"]["calibration"]
     assert results["shipped"]["reproduced"]  # the card's reference describes the shipped file's own scores
     card = json.loads((root / "featbus" / "networks" / "weights" / "breast_us_classifier.json").read_text())
     assert ScoreReference.from_record(card["score_reference"]).n_positive + ScoreReference.from_record(

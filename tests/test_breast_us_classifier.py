@@ -65,21 +65,64 @@ def test_card_data_docs_and_benchmark_agree(entry):
     assert "research, not diagnosis" in card["intended_use"] and "'normal' is learnt from one source" in card["limits"]
     results = json.loads(RESULTS.read_text())
     assert card["leave_one_site_out"]["before"] == results["before"]["lesion-then-malignancy"]
-    assert card["leave_one_site_out"]["calibration"] == results["calibration"]
     bench = _module(ROOT / "benchmarks" / "breast_us_classifier.py", "breast_us_classifier_bench")
     assert (ROOT / "docs" / "guide" / "breast_us_classifier_table.rst").read_text() == bench.render_table(results)
     assert set(results["before"]["lesion-then-malignancy"]) == {"busi", "bus-bra", "breast-lesions-usg"}
 
 
+def test_the_card_has_its_four_parts_each_copied_from_the_results_file_it_names(entry):
+    """(a) leave one site out at the stored points, (b) after label-free alignment, (c) after k labelled
+    patients, (d) normal vs lesion: each equal to what scripts/build_breast_us_classifier.py makes of
+    the benchmark's results file it names, and a part on images trained parts saw says so."""
+    from featbus.model.describe import CARD_PARTS
+
+    card = entry.card()
+    build = _module(ROOT / "scripts" / "build_breast_us_classifier.py", "build_breast_us_classifier")
+    files = {"leave_one_site_out": build.LOSO, "after_alignment": build.ALIGNMENT, "calibration": build.ALIGNMENT,
+             "presence": build.PRESENCE}
+    parts = build.card_part_data(*(json.loads(f.read_text()) for f in (build.LOSO, build.ALIGNMENT, build.PRESENCE)))
+    assert list(parts) == list(CARD_PARTS) == list(files)
+    for key, part in parts.items():
+        assert card[key] == part, f"the card's {key} is not its results file's"
+        assert str(files[key].relative_to(ROOT)) in part["source"]
+    assert "calibration" not in card["leave_one_site_out"]  # one curve: the command as it is now (c), not the older
+    for key in ("after_alignment", "calibration"):  # heads-only rebuilds: the parts that saw the site say so
+        assert "which saw its images" in card[key]["about"]
+    assert card["calibration"]["ks"] == [2, 4, 8, 16] and card["calibration"]["draws"] == 200
+    alignment = json.loads(build.ALIGNMENT.read_text())
+    assert card["calibration"]["sites"] == {s: r["calibration"] for s, r in alignment["sites"].items()}
+    assert card["presence"]["auc"] == json.loads(build.PRESENCE.read_text())["cells"]["today/max"]["auc"]
+
+
 def test_inspect_shows_the_card_and_says_its_own_figures_are_seen(capsys):
     from featbus.cli import main
+    from featbus.deploy.app import card_lines
+    from featbus.model.describe import card_parts
 
     assert main(["inspect", "breast-us"]) == 0
     out = capsys.readouterr().out
     assert "featbus's shipped classifier breast-us, version 1.0 (card: docs guide/breast_us_classifier)" in out
     assert "are on images its backbone, segmenter and heads all trained on (seen)" in out
-    assert "leave one site out, every trained part rebuilt without the site (honest)" in out
     assert "loads without --trust: its types, yes" in out
+    # the card's four parts, each on one line in the words the docs card and the app use
+    card = get_pretrained("breast-us", "classifier").card()
+    parts = card_parts(card)
+    assert [head[:3] for head, _ in parts] == ["(a)", "(b)", "(c)", "(d)"]
+    printed = [line.strip() for line in out.splitlines()]
+    for head, text in parts:
+        assert f"{head}: {text}" in printed
+    assert "(a) leave one site out, at the stored points (every trained part (backbone, segmenter, heads) rebuilt " \
+           "without the held-out site (honest)" in out
+    for line in printed:  # a figure from the heads-only rebuild says on its line that the site was seen
+        if line.startswith(("(b)", "(c)")):
+            assert "the backbone and the segmenter are the shipped ones, which saw its images" in line
+    k8 = card["calibration"]["sites"]["busi"]["8"]["sensitivity"]
+    assert "busi normal scans called normal" in next(line for line in printed if line.startswith("(c)"))
+    assert f"malignant sensitivity {k8[0]:.2f} [{k8[1]:.2f}, {k8[2]:.2f}]" in out
+    # the app's sidebar quotes the same lines; an adapted copy is not the shipped classifier
+    manifest = read_manifest("breast-us")
+    assert card_lines(manifest) == [f"{head}: {text}" for head, text in parts]
+    assert card_lines({**manifest, "adaptation": {"method": "none"}}) == []
 
 
 @pytest.mark.slow  # imports TensorFlow and runs the segmenter and the backbone
