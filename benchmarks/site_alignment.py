@@ -317,10 +317,13 @@ def calibration_aims(results: dict) -> list[str]:
             met = v[0] >= aim if how == ">=" else v[0] <= aim
             shown = f"{v[0]:.2f}"  # three places where two would round onto the other side of the aim
             shown = f"{v[0]:.3f}" if (float(shown) >= aim if how == ">=" else float(shown) <= aim) != met else shown
-            parts.append(f"{name} {shown} ({'meets' if met else 'misses'} {how} {aim:.2f})")
+            seen = " on normal scans the segmenter trained on" if key == "normal_called_normal" else ""
+            parts.append(f"{name} {shown}{seen} ({'reaches' if met else 'short of'} {how} {aim:.2f})")
         out.append(f"* {SHORT[site]}, 8 patients: " + "; ".join(parts))
-    return (["Against the aims with 8 labelled patients (medians over the draws; " + CALIBRATION_PROTOCOL + "):", "",
-             *out] if out else [])
+    return (["Read against issue 67's aims with 8 labelled patients (medians over the draws). Not a verdict: the "
+             "backbone and the segmenter saw these images (the shift is smaller than at a new hospital), so reaching "
+             "an aim here is no evidence that it is reached at one (" + CALIBRATION_PROTOCOL + "):", "", *out]
+            if out else [])
 
 
 def _cell(v) -> str:
