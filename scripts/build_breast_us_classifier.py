@@ -90,6 +90,7 @@ def card_part_data(loso: dict | None, alignment: dict | None, presence: dict | N
                          f"patients drawn {settings['draws']} times, judged on the site's other patients: median "
                          "[5 %, 95 %] over the draws)",
                 "about": HEADS_ONLY, "source": source, "draws": settings["draws"], "ks": settings["ks"],
+                "normal_note": "scans the shipped segmenter trained on",
                 "sites": {site: r["calibration"] for site, r in alignment["sites"].items()}}
     if presence is not None:
         today, stored = presence["cells"]["today/max"], presence["cells"]["today/max@stored"]

@@ -117,7 +117,10 @@ def test_inspect_shows_the_card_and_says_its_own_figures_are_seen(capsys):
         if line.startswith(("(b)", "(c)")):
             assert "the backbone and the segmenter are the shipped ones, which saw its images" in line
     k8 = card["calibration"]["sites"]["busi"]["8"]["sensitivity"]
-    assert "busi normal scans called normal" in next(line for line in printed if line.startswith("(c)"))
+    calibrated = next(line for line in printed if line.startswith("(c)"))
+    nn = card["calibration"]["sites"]["busi"]["8"]["normal_called_normal"]
+    assert f"busi normal scans called normal {nn[0]:.2f} [{nn[1]:.2f}, {nn[2]:.2f}] (scans the shipped segmenter " \
+           "trained on)" in calibrated
     assert f"malignant sensitivity {k8[0]:.2f} [{k8[1]:.2f}, {k8[2]:.2f}]" in out
     # the app's sidebar quotes the same lines; an adapted copy is not the shipped classifier
     manifest = read_manifest("breast-us")

@@ -286,8 +286,11 @@ def card_parts(card: dict | None, *, k: int = 8) -> list[tuple[str, str]]:
             ks = sorted({int(x) for per_k in (part.get("sites") or {}).values() for x in per_k})
             at = max([x for x in ks if x <= k], default=ks[0] if ks else k)
             cells = {site: per_k.get(str(at)) for site, per_k in (part.get("sites") or {}).items()}
+            note = f" ({part['normal_note']})" if part.get("normal_note") else ""
             text = f"k = {at} of {', '.join(map(str, ks))} measured: " + "; ".join(
-                f"{site} normal scans called normal {_band(c.get('normal_called_normal'))}, lesions called normal "
+                f"{site} " + (f"normal scans called normal {_band(c['normal_called_normal'])}{note}, "
+                              if c.get("normal_called_normal") else "")
+                + "lesions called normal "
                 f"{_band(c.get('lesions_called_normal'))}, malignant sensitivity {_band(c.get('sensitivity'))}, "
                 f"benign specificity {_band(c.get('specificity'))}, stored thresholds kept in "
                 f"{c['kept_stored']['presence']['share']:.2f} / {c['kept_stored']['malignancy']['share']:.2f} of the "
