@@ -47,7 +47,7 @@ extensions = [
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "guide/three_sites_table.rst",  # included by breast_us.rst
                     "guide/segmentation_sites_table.rst",  # included by breast_us_segmenter.rst
                     "guide/breast_us_classifier_table.rst", "guide/breast_us_classifier_card.rst",  # by its page
-                    "guide/site_alignment_table.rst"]  # included by breast_us_classifier.rst
+                    "guide/site_alignment_table.rst", "guide/site_calibration_table.rst"]  # by breast_us_classifier.rst
 templates_path = ["_templates"]
 nitpicky = False
 # numpydoc "References" sections list papers as footnotes that the text need not cite
