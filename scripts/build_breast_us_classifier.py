@@ -53,7 +53,7 @@ PRESENCE = ROOT / "benchmarks" / "results" / "presence_score.json"
 HEADS_ONLY = ("heads rebuilt without the held-out site; the backbone and the segmenter are the shipped ones, which "
               "saw its images, so the shift is smaller than at a new hospital")
 CARD_RST = ROOT / "docs" / "guide" / "breast_us_classifier_card.rst"
-VERSION = "1.0"
+VERSION = "2.0"
 INTENDED_USE = ("research, not diagnosis: a first look at whether featbus's recipe travels to a hospital's images, "
                 "before training anything; calibrate it to the site with a few labelled patients (featbus adapt "
                 "breast-us SITE --labels) and judge it on other patients of the site (featbus validate)")

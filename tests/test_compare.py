@@ -169,6 +169,7 @@ def _grouped_phantoms():
     return data
 
 
+@pytest.mark.slow  # seven grid searches (3 outer folds, 3 out-of-fold fits, 1 on every image)
 def test_search_inner_folds_keep_groups_whole(monkeypatch):
     from sklearn.model_selection import StratifiedGroupKFold
 

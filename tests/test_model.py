@@ -110,6 +110,7 @@ def test_logreg_is_not_wrapped(phantoms):
     assert model.manifest["cv"] is None
 
 
+@pytest.mark.slow  # trains and cross-validates twice
 def test_training_computes_each_row_once_and_saves_no_cache_folder(phantoms, tmp_path):
     from featbus.compute.extraction import extraction_counts, reset_extraction_counts
 
@@ -171,7 +172,9 @@ def test_a_file_loads_without_trust_and_without_pickle(svm_model, phantoms, tmp_
 _CLASSIFIER_NAMES = sorted(set(__import__("featbus.pipelines").pipelines.CLASSIFIERS.values()))
 
 
-@pytest.mark.parametrize("classifier, balance", [(c, None) for c in _CLASSIFIER_NAMES] + [
+@pytest.mark.parametrize("classifier, balance", [  # the ensembles of many trees are slow to cross-validate
+    pytest.param(c, None, marks=[pytest.mark.slow] if c in ("balanced-rf", "easy-ensemble") else [])
+    for c in _CLASSIFIER_NAMES] + [
     ("logreg", "smote"), ("logreg", "borderline-smote"), ("svm", "random-under"), ("rf", "smote")])
 def test_every_classifier_and_sampler_loads_without_trust(classifier, balance, tmp_path):
     """Every model featbus trains from its classifier and sampler tables holds trusted types only."""

@@ -130,6 +130,7 @@ def test_combine_sites_takes_subsets_that_carry_only_records():
                                                        + b.target_names[b.target].tolist())
 
 
+@pytest.mark.slow  # trains on a site and judges every other
 def test_a_model_of_one_site_says_its_figures_stop_there(busi_manifest, tmp_path, capsys):
     out = tmp_path / "one site.featbus"
     assert main(["train", str(busi_manifest), "-f", "intensity", "-c", "logreg", "-o", str(out),

@@ -119,12 +119,14 @@ def _keras_in_a_script(env_level: str | None) -> tuple[str, str]:
     return done.stdout.strip(), done.stderr
 
 
+@pytest.mark.slow  # a new process that imports TensorFlow
 def test_a_script_gets_no_tensorflow_start_up_lines():
     level, err = _keras_in_a_script(None)
     assert level == "2"
     assert "oneDNN" not in err and "cpu_feature_guard" not in err and "absl" not in err, err
 
 
+@pytest.mark.slow  # a new process that imports TensorFlow
 def test_a_users_quiet_tensorflow_log_level_gets_no_start_up_lines():
     """TF_CPP_MIN_LOG_LEVEL=2, set to silence TensorFlow, made the README's script print its
     oneDNN and absl lines: the level applies only after them."""
@@ -133,6 +135,7 @@ def test_a_users_quiet_tensorflow_log_level_gets_no_start_up_lines():
     assert "oneDNN" not in err and "absl" not in err, err
 
 
+@pytest.mark.slow  # a new process that imports TensorFlow
 def test_a_users_tensorflow_log_level_is_kept():
     level, _ = _keras_in_a_script("1")
     assert level == "1"  # set by the user: not overridden (and its lines not hidden)
