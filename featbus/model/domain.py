@@ -800,14 +800,15 @@ def describe_images(records, crops=None) -> dict[str, np.ndarray]:
     from ..io import load_item
 
     recs = [load_item(r, i) for i, r in enumerate(records)]
-    shapes = [r.image.shape[:2] for r in recs]
+    images = [r.image for r in recs]
+    shapes = [im.shape[:2] for im in images]
     shares = (np.full(len(recs), np.nan) if crops is None
               else np.array([_box_share(c, s) for c, s in zip(crops, shapes)], dtype=np.float64))
     return {"height": np.array([s[0] for s in shapes], dtype=np.float64),
             "width": np.array([s[1] for s in shapes], dtype=np.float64),
             "box_share": shares,
             "colour": np.array([colour_of(r) for r in recs], dtype=np.float64),
-            "statistics": np.array([[image_statistics(r.image)[k] for k in STATISTICS] for r in recs],
+            "statistics": np.array([[stats[k] for k in STATISTICS] for stats in map(image_statistics, images)],
                                    dtype=np.float64).reshape(len(recs), len(STATISTICS))}
 
 
