@@ -101,7 +101,7 @@ def test_inspect_shows_the_card_and_says_its_own_figures_are_seen(capsys):
 
     assert main(["inspect", "breast-us"]) == 0
     out = capsys.readouterr().out
-    assert "featbus's shipped classifier breast-us, version 1.0 (card: docs guide/breast_us_classifier)" in out
+    assert "featbus's shipped classifier breast-us, version 2.0 (card: docs guide/breast_us_classifier)" in out
     assert "are on images its backbone, segmenter and heads all trained on (seen)" in out
     assert "loads without --trust: its types, yes" in out
     # the card's four parts, each on one line in the words the docs card and the app use

@@ -132,7 +132,7 @@ PRETRAINED: dict[str, Pretrained] = {p.key: p for p in [
     # a model file: the recipe lesion-then-malignancy on the same three sites, naming the two rows
     # above; scripts/build_breast_us_classifier.py rebuilds it
     Pretrained("lesion_then_malignancy", "breast_us", "classifier", "breast_us_classifier.featbus",
-               "41d279ad74b245587aa5b484e9722ef455a3c04eaaace6bf5803aa026ef8afee", "1.0", _LICENSE,
+               "0d1f7422addab3ae482594c9fedc62376b45a0ab759234976821c76ba04acccc", "2.0", _LICENSE,
                ("breast-us", "breast_us"), "guide/breast_us_classifier"),
 ]}
 
