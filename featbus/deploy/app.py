@@ -632,7 +632,8 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
     m = model.manifest
     with st.sidebar:
         st.header("Model")
-        st.text(model.describe())
+        description = model.describe()
+        st.text(description.splitlines()[0] if description else "")  # what it is; the rest folded below
         verdict = verdict_lines(m)
         if verdict is not None:
             kind, headline, reasons = verdict
@@ -642,6 +643,8 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
         if card:  # the shipped classifier: its card's four parts, as featbus inspect quotes them
             st.caption("Its card (what it does at sites it never saw, and after adapting to one):")
             st.text("\n".join(card))
+        with st.expander("The model file, in full (featbus inspect)"):
+            st.text(description)
         if m.get("holdout"):
             h = m["holdout"]
             st.write(f"held-out accuracy: {h['accuracy']:.3f} on {h['n_images']} images never seen in this training")
@@ -753,6 +756,11 @@ def verdict_lines(manifest: dict) -> tuple[str, str, list[str]] | None:
     ('warning', 'Verdict: useless (on its own cross-validation)')
     >>> reasons
     ["* no better than always answering 'normal'"]
+    >>> seen = {"cv": {"caveat": "optimistic: 12 of these 12 images trained the backbone breast-us",
+    ...                "sanity": {"verdict": "useful", "reasons": ["it beats the trivial answer"]}}}
+    >>> kind, headline, _ = verdict_lines(seen)
+    >>> kind, headline.split(", on images")[1]
+    ('warning', ' a trained part of it saw: optimistic, not evidence that it works on new images')
     """
     from ..evaluation.sanity import verdict_from_manifest
     from ..model._trust import printable
@@ -763,7 +771,12 @@ def verdict_lines(manifest: dict) -> tuple[str, str, list[str]] | None:
     # a useless model is a warning, not an error box: the page itself works (an st.error means it failed)
     kind = {"useful": "success", "limited": "warning", "useless": "warning"}[verdict.verdict]
     where = "validation split" if "validation split" in verdict.basis else "cross-validation"
-    return kind, f"Verdict: {verdict.verdict} (on its own {where})", [f"* {printable(r)}" for r in verdict.reasons]
+    headline = f"Verdict: {verdict.verdict} (on its own {where})"
+    caveat = str((manifest.get("cv") or {}).get("caveat") or "")
+    if "optimistic" in caveat:  # a trained part (a shipped backbone, the segmenter) saw these images
+        kind = "warning"  # never green on figures a trained part has seen
+        headline += ", on images a trained part of it saw: optimistic, not evidence that it works on new images"
+    return kind, headline, [f"* {printable(r)}" for r in verdict.reasons]
 
 
 def _grad_cam_ok(model) -> bool:
