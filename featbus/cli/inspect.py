@@ -83,7 +83,9 @@ def _verdict_text(manifest: dict) -> str:
     verdict = verdict_from_manifest(manifest)
     if verdict is None:
         return "verdict: none -- the file holds no cross-validation figures to judge the model by"
-    lines = verdict.summary().splitlines()
+    from ..evaluation.sanity import verdict_prefix
+
+    lines = verdict.summary(prefix=verdict_prefix(manifest)).splitlines()
     return "\n".join(printable(line) for line in lines)
 
 

@@ -460,12 +460,12 @@ def run(args) -> int:
     for line in _search_lines(model.manifest):
         print(line)
     print(model.describe())
-    from ..evaluation.sanity import strict_status, with_sites
+    from ..evaluation.sanity import strict_status, verdict_prefix, with_sites
 
     cv_report = getattr(model, "cv_report", None)
     # several sites: the verdict also reads the leave-one-site-out figure (inspect reads it the same way)
     verdict = None if cv_report is None else with_sites(cv_report.sanity, getattr(model, "site_cv_report", None))
-    print(verdict.summary() if verdict is not None else
+    print(verdict.summary(prefix=verdict_prefix(model.manifest)) if verdict is not None else
           "verdict: none -- the model was trained without a cross-validation or validation split to judge it by")
     print(f"model: {out.resolve()}" + (f" (added to your trust list {_trust_file()}: it holds types featbus "
                                        "does not trust by itself)" if _is_trusted_file(out) else ""))

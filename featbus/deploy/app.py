@@ -762,7 +762,7 @@ def verdict_lines(manifest: dict) -> tuple[str, str, list[str]] | None:
     >>> kind, headline.split(", on images")[1]
     ('warning', ' a trained part of it saw: optimistic, not evidence that it works on new images')
     """
-    from ..evaluation.sanity import verdict_from_manifest
+    from ..evaluation.sanity import verdict_from_manifest, verdict_prefix
     from ..model._trust import printable
 
     verdict = verdict_from_manifest(manifest)
@@ -772,8 +772,7 @@ def verdict_lines(manifest: dict) -> tuple[str, str, list[str]] | None:
     kind = {"useful": "success", "limited": "warning", "useless": "warning"}[verdict.verdict]
     where = "validation split" if "validation split" in verdict.basis else "cross-validation"
     headline = f"Verdict: {verdict.verdict} (on its own {where})"
-    caveat = str((manifest.get("cv") or {}).get("caveat") or "")
-    if "optimistic" in caveat:  # a trained part (a shipped backbone, the segmenter) saw these images
+    if verdict_prefix(manifest) != "verdict":  # a trained part (a shipped backbone, the segmenter) saw these images
         kind = "warning"  # never green on figures a trained part has seen
         headline += ", on images a trained part of it saw: optimistic, not evidence that it works on new images"
     return kind, headline, [f"* {printable(r)}" for r in verdict.reasons]

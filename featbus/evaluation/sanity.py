@@ -126,7 +126,8 @@ import numpy as np
 from ..metrics import CONFIDENCE, Predictions, bootstrap, interval_text, percentile_interval
 from .figures import Coded, coded_figure
 
-__all__ = ["Verdict", "assess", "with_sites", "verdict_to_manifest", "verdict_from_manifest", "VERDICTS",
+__all__ = ["Verdict", "assess", "with_sites", "verdict_to_manifest", "verdict_from_manifest", "verdict_prefix",
+           "VERDICTS",
            "SENSITIVITY_FLOOR", "SMALL_CLASS", "AUC_CHANCE", "CONFIDENCE", "N_BOOTSTRAP", "STRICT_EXIT_CODE",
            "STRICT_HELP", "decisive", "strict_status"]
 
@@ -785,6 +786,28 @@ def _from_entry(entry: dict) -> Verdict | None:
         problems=problems if isinstance(problems, int) and not isinstance(problems, bool) else None,
         small_classes=strings("small_classes"), sites_checked=entry.get("sites_checked") is True,
         failing_sites=strings("failing_sites"))
+
+
+#: What a verdict's line says when a trained part of the model (a shipped backbone, a segmenter)
+#: saw the images its figures are on.
+SEEN_PREFIX = "verdict (optimistic: on images a trained part of the model saw, not evidence that it works on new ones)"
+
+
+def verdict_prefix(manifest: dict) -> str:
+    """How a model file's verdict line starts: ``"verdict"``, or :data:`SEEN_PREFIX` when its
+    cross-validation caveat says a trained part saw the images its figures are on (a figure on
+    seen images says so on the same line).
+
+    Examples
+    --------
+    >>> from featbus.evaluation.sanity import verdict_prefix
+    >>> verdict_prefix({"cv": {"caveat": None}})
+    'verdict'
+    >>> verdict_prefix({"cv": {"caveat": "optimistic: 9 of these 9 images trained the backbone breast-us"}})[:21]
+    'verdict (optimistic: '
+    """
+    caveat = str(((manifest or {}).get("cv") or {}).get("caveat") or "")
+    return SEEN_PREFIX if "optimistic" in caveat else "verdict"
 
 
 def verdict_from_manifest(manifest: dict) -> Verdict | None:
