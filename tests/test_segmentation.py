@@ -96,9 +96,28 @@ def test_gamma_augmentation_changes_contrast_not_the_mask():
     assert np.array_equal(augment_pair(img, mask, 0, gamma=0.0, **off)[0], img)
 
 
-def test_validation_split_keeps_duplicate_groups_whole():
-    rng = np.random.RandomState(0)
-    imgs = [rng.randint(0, 255, (32, 32)).astype(np.uint8) for _ in range(20)]
+def _random_images(n, size, seed=0):
+    rng = np.random.RandomState(seed)
+    return [rng.randint(0, 255, (size, size)).astype(np.uint8) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def copies_run():
+    """A U-Net fitted without groups on 20 random 32x32 images whose first five are copies of one
+    image, and three of the others normal (empty masks), with the default empty_masks='learn':
+    the duplicate-group and the empty-mask tests read it (one fit). Never refit or change it."""
+    imgs = _random_images(20, 32)
+    masks = [im > 200 for im in imgs]
+    copies = [imgs[0]] * 5 + imgs[5:]
+    copy_masks = [masks[0]] * 5 + masks[5:]
+    for i in (6, 11, 17):
+        copy_masks[i] = np.zeros((32, 32), bool)
+    seg = UNetSegmenter(**dict(SMALL, input_size=32, width=0.25, epochs=1, validation_fraction=0.2))
+    return copies, copy_masks, seg.fit(copies, copy_masks)
+
+
+def test_validation_split_keeps_duplicate_groups_whole(copies_run):
+    imgs = _random_images(20, 32)
     masks = [im > 200 for im in imgs]
     groups = np.repeat(np.arange(5), 4)  # five "lesions", four views each
     seg = UNetSegmenter(**dict(SMALL, input_size=32, width=0.25, epochs=1, validation_fraction=0.2))
@@ -109,13 +128,13 @@ def test_validation_split_keeps_duplicate_groups_whole():
     with pytest.raises(ValueError, match="one label per image"):
         seg.fit(imgs, masks, groups=groups[:3])
     # without groups, copies of one image are found and kept together
-    copies = [imgs[0]] * 5 + imgs[5:]
-    seg.fit(copies, [masks[0]] * 5 + masks[5:])
+    copies, _, seg = copies_run
+    assert all(np.array_equal(c, imgs[0]) for c in copies[:5]) and len(copies) == 20
     val = set(seg.validation_indices_.tolist())
     assert not val & set(range(5)) or set(range(5)) <= val
 
 
-def test_empty_masks_skip_trains_on_lesion_images_only():
+def test_empty_masks_skip_trains_on_lesion_images_only(copies_run):
     rng = np.random.RandomState(0)
     imgs = [rng.randint(0, 255, (32, 32)).astype(np.uint8) for _ in range(12)]
     masks = [im > 200 if i % 3 else np.zeros((32, 32), bool) for i, im in enumerate(imgs)]  # 4 normal images
@@ -124,8 +143,10 @@ def test_empty_masks_skip_trains_on_lesion_images_only():
     seg.fit(imgs, masks, groups=np.arange(12))
     assert seg.n_train_ + seg.n_val_ == 8  # the 8 images with a lesion
     assert all(i % 3 for i in seg.validation_indices_)  # positions in X, all lesion images
-    learned = UNetSegmenter(**dict(SMALL, input_size=32, width=0.25, epochs=1, validation_fraction=0.25))
-    assert learned.fit(imgs, masks, groups=np.arange(12)).n_train_ + learned.n_val_ == 12
+    # the default empty_masks='learn' trains on the normal images too (copies_run: 3 of its 20 masks empty)
+    _, copy_masks, learned = copies_run
+    assert learned.empty_masks == "learn" and sum(not m.any() for m in copy_masks) == 3
+    assert learned.n_train_ + learned.n_val_ == 20
     with pytest.raises(ValueError, match="every mask is empty"):
         seg.fit(imgs[:3], [np.zeros((32, 32), bool)] * 3)
 
@@ -159,7 +180,7 @@ def test_class_warmup_fine_tunes_the_encoder_on_every_training_image_then_segmen
     assert 1 <= capped.n_epochs_ < 100_000
 
 
-def test_augment_dict_sets_the_ranges_training_uses(monkeypatch):
+def test_augment_dict_sets_the_ranges_training_uses(monkeypatch, small_run):
     import featbus.segmentation.unet as unet_module
 
     seen = []
@@ -171,11 +192,14 @@ def test_augment_dict_sets_the_ranges_training_uses(monkeypatch):
     monkeypatch.setattr(unet_module, "augment_pair", recording)
     rng = np.random.RandomState(0)
     imgs = [rng.randint(0, 255, (32, 32)).astype(np.uint8) for _ in range(4)]
-    for augment, expected in (({"zoom": 0.25, "rotation": 20}, {"zoom": 0.25, "rotation": 20}), (True, {})):
-        seen.clear()
-        UNetSegmenter(**dict(SMALL, input_size=32, width=0.25, epochs=1, batch_size=2, validation_fraction=0,
-                             augment=augment)).fit(imgs, [im > 200 for im in imgs])
-        assert len(seen) == 4 and all(r == expected for r in seen)
+    UNetSegmenter(**dict(SMALL, input_size=32, width=0.25, epochs=1, batch_size=2, validation_fraction=0,
+                         augment={"zoom": 0.25, "rotation": 20})).fit(imgs, [im > 200 for im in imgs])
+    assert len(seen) == 4 and all(r == {"zoom": 0.25, "rotation": 20} for r in seen)
+    # augment=True (the default): small_run's fit, 2 epochs of one batch of 8 (its 6 images, the batch
+    # filled with repeats), one call per image of each batch, each with the default ranges
+    default_calls = small_run[3]
+    assert small_run[2].augment is True and small_run[2].n_epochs_ == 2 and small_run[2].batch_size == 8
+    assert len(default_calls) == 2 * 8 and all(r == {} for r in default_calls)
     seen.clear()
     UNetSegmenter(**dict(SMALL, input_size=32, width=0.25, epochs=1, batch_size=2, validation_fraction=0,
                          augment=False)).fit(imgs, [im > 200 for im in imgs])
@@ -251,11 +275,23 @@ SMALL_RUN = dict(SMALL, input_size=32, width=0.25, epochs=2, validation_fraction
 def small_run():
     """Six random 40x40 images, their masks and one U-Net fitted on them with ``SMALL_RUN``: the
     plain reference of the seeded, seed-ensemble and deep-supervision tests (each fit pays the
-    tracing of its training step, so one reference serves them all). Read it, never refit or change it."""
+    tracing of its training step, so one reference serves them all). Read it, never refit or change it.
+    The fourth item: the ranges of each augment_pair call of its training (the default augment=True)."""
+    import featbus.segmentation.unet as unet_module
+
     rng = np.random.RandomState(0)
     imgs = [rng.randint(0, 255, (40, 40)).astype(np.uint8) for _ in range(6)]
     masks = [im > 128 for im in imgs]
-    return imgs, masks, UNetSegmenter(**SMALL_RUN).fit(imgs, masks)
+    calls = []
+
+    def recording(image, mask, random_state=None, **ranges):
+        calls.append(ranges)
+        return augment_pair(image, mask, random_state, **ranges)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(unet_module, "augment_pair", recording)
+        seg = UNetSegmenter(**SMALL_RUN).fit(imgs, masks)
+    return imgs, masks, seg, calls
 
 
 @pytest.fixture(scope="module")
@@ -594,7 +630,7 @@ def test_deep_supervision_trains_heads_at_four_strides_and_keeps_one_output(smal
     assert {layer.name for layer in trained.layers if layer.name.startswith("aux")} == \
         {f"aux{k}_{part}" for k in (2, 4, 8, 16) for part in ("prob", "up")}
     assert len(model.outputs) == 1 and not any(layer.name.startswith("aux") for layer in model.layers)
-    imgs, masks, plain = small_run  # the plain U-Net, same parameters, seed and batches
+    imgs, masks, plain, _ = small_run  # the plain U-Net, same parameters, seed and batches
     supervised = UNetSegmenter(deep_supervision=True, **SMALL_RUN).fit(imgs, masks)
     # the saved network is the plain U-Net, with no head of the deep supervision left in it
     assert len(supervised.model_.outputs) == 1
@@ -646,7 +682,7 @@ def test_plot_segmentations(tmp_path):
 
 
 def test_same_random_state_same_model_and_global_rng_untouched(small_run):
-    imgs, masks, a = small_run  # fitted with the same parameters, random_state=0
+    imgs, masks, a, _ = small_run  # fitted with the same parameters, random_state=0
     np.random.seed(123)
     before = np.random.rand()
     np.random.seed(123)
@@ -657,7 +693,7 @@ def test_same_random_state_same_model_and_global_rng_untouched(small_run):
 
 
 def test_seed_ensemble_averages_its_networks_in_one_saved_network(small_run, tmp_path):
-    imgs, masks, one = small_run  # a single network with the same parameters and random_state
+    imgs, masks, one, _ = small_run  # a single network with the same parameters and random_state
     params = SMALL_RUN
     two = UNetSegmenter(n_members=2, **params).fit(imgs, masks)
     assert [layer.name for layer in two.model_.layers] == ["image", "member0", "member1", "member_mean"]
