@@ -108,9 +108,8 @@ def test_a_two_layer_model_file_round_trips(data, tmp_path):
     from featbus.model.runtime import RUNTIME_PROBA_ATOL
     from featbus.workflows.training import train_model
 
-    # one fit: the file's round trip does not depend on the cross-validated figures (5 more fits)
     model = train_model(data, network=FineTunedCNN(**SMALL, layer=list(TWO_DEPTHS)), n_bootstrap=0,
-                        cross_validate=False, progress=False)
+                        progress=False)
     (net,) = model.networks
     assert net.layer_ == TWO_DEPTHS
     path = model.save(tmp_path / "two.featbus")
