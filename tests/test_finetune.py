@@ -22,7 +22,8 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.model_selection import cross_val_score  # noqa: E402
+from sklearn.metrics import get_scorer  # noqa: E402
+from sklearn.model_selection import cross_validate  # noqa: E402
 from sklearn.pipeline import Pipeline, make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
@@ -169,10 +170,16 @@ def test_in_cross_validation_each_fold_fine_tunes(phantoms):
     X, y = phantoms
     pipe = Pipeline([("cnn", FineTunedCNN(validation_fraction=0, **ONE_EPOCH)),
                      ("clf", LogisticRegression(max_iter=2000))])
-    scores = cross_val_score(pipe, X, y, cv=2)
+    # one fit per fold serves both: the pipeline's accuracy (the network as a transformer) and the
+    # network's own probabilities scored as a classifier (roc_auc) on the same held-out fold
+    roc_auc = get_scorer("roc_auc")
+    out = cross_validate(pipe, X, y, cv=2, return_estimator=True,
+                         scoring={"acc": "accuracy", "own": lambda est, X_, y_: roc_auc(est["cnn"], X_, y_)})
+    scores, own = out["test_acc"], out["test_own"]
     assert scores.shape == (2,) and np.all(np.isfinite(scores))
-    own = cross_val_score(FineTunedCNN(validation_fraction=0, **ONE_EPOCH), X, y, cv=2, scoring="roc_auc")
-    assert np.all((own >= 0) & (own <= 1))
+    assert own.shape == (2,) and np.all((own >= 0) & (own <= 1))
+    assert all(hasattr(est["cnn"], "weights_") for est in out["estimator"])  # each fold fine-tuned its own
+    assert out["estimator"][0]["cnn"].weights_hash_ != out["estimator"][1]["cnn"].weights_hash_
 
 
 def test_function_twin_and_parameter_errors(phantoms):
@@ -213,15 +220,25 @@ def test_inside_featbus_evaluate(phantoms):
     assert 0 <= report.value("accuracy") <= 1
 
 
-def test_patience_none_measures_on_the_split_and_keeps_the_last_epoch(phantoms):
-    """The default recipe's setting: the held-out images are scored every epoch but choose
-    nothing; the epochs decide and the last weights are kept (no warning, nothing cut)."""
+@pytest.fixture(scope="module")
+def held_out_split(phantoms):
+    """One fine-tuning with a validation split, patience=None (the default recipe's setting),
+    balanced batches and the scanner-shift augmentation, three epochs after the warm-up: shared by
+    the patience and per-epoch metrics tests (one fit, one trace). Read it, never change it.
+    Fitted with every UserWarning an error: patience=None warns of nothing."""
     import warnings
 
     X, y = phantoms
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        ft = FineTunedCNN(validation_fraction=0.25, patience=None, **{**FAST, "epochs": 3}).fit(X, y)
+        return FineTunedCNN(validation_fraction=0.25, patience=None, balanced_batches=True,
+                            augment="scanner-shift", **{**FAST, "epochs": 3}).fit(X, y)
+
+
+def test_patience_none_measures_on_the_split_and_keeps_the_last_epoch(held_out_split):
+    """The default recipe's setting: the held-out images are scored every epoch but choose
+    nothing; the epochs decide and the last weights are kept (no warning, nothing cut)."""
+    ft = held_out_split
     h = ft.history_
     assert h["stopped"] == "epochs" and len(h["epochs"]) == 4  # 1 warm-up + 3
     assert h["best_epoch"] == 3 and "note" not in h
@@ -281,17 +298,16 @@ def test_confusion_metrics_match_scikit_learn():
     assert np.isclose(acc, accuracy_score(t, p)) and np.isclose(f1, f1_score(t, p, average="macro"))
 
 
-def test_history_holds_train_accuracy_and_f1(phantoms, fitted):
+def test_history_holds_train_accuracy_and_f1(phantoms, fitted, held_out_split):
     X, y = phantoms
     for e in fitted.history_["epochs"]:  # no validation split: train figures only
         assert 0 <= e["train_accuracy"] <= 1 and 0 <= e["train_f1"] <= 1 and "val_f1" not in e
         # counted over every training image of the epoch, once
         assert np.isclose(e["train_accuracy"] * fitted.history_["n_train"],
                           round(e["train_accuracy"] * fitted.history_["n_train"]))
-    ft = FineTunedCNN(validation_fraction=0.25, patience=None, balanced_batches=True, augment="scanner-shift",
-                      **{**FAST, "epochs": 1}).fit(X, y)
+    ft = held_out_split  # validation_fraction=0.25, patience=None, balanced batches, scanner-shift
     h = ft.history_
-    assert h["balanced_batches"] is True and len(h["epochs"]) == 2
+    assert h["balanced_batches"] is True and len(h["epochs"]) == 4  # 1 warm-up + 3
     for e in h["epochs"]:
         for key in ("train_accuracy", "train_f1", "val_accuracy", "val_f1"):
             assert 0 <= e[key] <= 1, key

