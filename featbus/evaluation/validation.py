@@ -846,11 +846,7 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         if hasattr(model, "aligned"):  # a site's score alignment (featbus adapt), applied as predict does
             proba = model.aligned(proba)
         out_of_domain = None if reference is None else reference.transform(features)[:, 0]
-        keep = _kind_of_images(model, records, crops, out_of_domain, paths, notes)
-        if not keep.all():  # images not of the model's kind leave every figure
-            records, paths = [r for r, k in zip(records, keep) if k], [p for p, k in zip(paths, keep) if k]
-            y_true, groups, proba = y_true[keep], np.asarray(groups)[keep], proba[keep]
-            out_of_domain = None if out_of_domain is None else out_of_domain[keep]
+        _name_other_kinds(model, records, crops, out_of_domain, paths, notes)  # named; they stay in the figures
     else:
         proba = np.asarray(model.predict_proba(records), dtype=float)
         out_of_domain = None
@@ -875,24 +871,23 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         promise=promise_of(model, manifest, positive, classes))
 
 
-def _kind_of_images(model, records, crops, out_of_domain, paths, notes: list) -> np.ndarray:
+def _name_other_kinds(model, records, crops, out_of_domain, paths, notes: list) -> None:
     """What kind of images these are against the model's training images
     (:func:`featbus.model.domain.check_images`): the words about the data join ``notes`` (lesion crops,
     sizes, unusual statistics) and the images not of the model's kind are named there. Labelled images
-    stay in every figure (the figures then say how the model does on them); returns which to keep."""
+    stay in every figure (the figures then say how the model does on them)."""
     from ..model.domain import check_images, which_and_why
 
-    keep = np.ones(len(records), dtype=bool)
     check = check_images(model, [load_item(r, i) for i, r in enumerate(records)], crops, out_of_domain)
     if check is None:  # a model file made before featbus stored its training-image profile
-        return keep
+        return
     notes.extend(check["words"])
     out = [bool(r) for r in check["reasons"]]
     if any(out):
         notes.append(f"{sum(out)} of these {len(out)} images are not the kind of image the model learnt from "
                      f"(predict gives them no class): {which_and_why(check['reasons'], paths)}; they stay in the "
                      "figures below, as labelled images")
-    return keep
+
 
 def _case_folded(y_true: np.ndarray, classes: list[str]) -> tuple[np.ndarray, list[str]]:
     """The data's labels, a label that differs from one model class in case only read as it
