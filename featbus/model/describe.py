@@ -12,7 +12,7 @@ from ..metrics import format_interval
 from ._trust import printable
 
 __all__ = ["data_name", "describe_manifest", "site_cv_lines", "shipped_card", "own_card_figures", "card_parts",
-           "CARD_PARTS"]
+           "calibration_k", "CARD_PARTS"]
 
 #: The four parts of a shipped classifier's card, in the order they are quoted (its card data's keys).
 CARD_PARTS = ("leave_one_site_out", "after_alignment", "calibration", "presence")
@@ -242,6 +242,23 @@ def _band(v, digits: int = 2) -> str:
     return format_interval(float(v[0]), [float(x) for x in v[1:3]] if len(v) >= 3 else None, digits=digits)
 
 
+def calibration_k(sites: dict, k: int) -> tuple[list[int], int]:
+    """The numbers of labelled patients a card's calibration curve measured (``sites``: per held-out
+    site, per k as a string) and the one read for ``k``: the largest measured at most ``k``, the
+    smallest measured when ``k`` is below it (``k`` itself when nothing was measured).
+
+    Examples
+    --------
+    >>> from featbus.model.describe import calibration_k
+    >>> calibration_k({"A": {"4": {}, "16": {}}}, 8)
+    ([4, 16], 4)
+    >>> calibration_k({"A": {"4": {}}}, 2)
+    ([4], 4)
+    """
+    ks = sorted({int(x) for per_k in sites.values() for x in per_k})
+    return ks, max([x for x in ks if x <= k], default=ks[0] if ks else k)
+
+
 def card_parts(card: dict | None, *, k: int = 8) -> list[tuple[str, str]]:
     """The four parts of a shipped classifier's card (:data:`CARD_PARTS`) as ``(heading, figures)``
     in words: what ``featbus inspect``, the app and the docs card quote, the same words everywhere.
@@ -283,8 +300,7 @@ def card_parts(card: dict | None, *, k: int = 8) -> list[tuple[str, str]]:
                              f"specificity {_band(f['aligned'].get('specificity'))}"
                              for site, f in (part.get("sites") or {}).items())
         elif key == "calibration":
-            ks = sorted({int(x) for per_k in (part.get("sites") or {}).values() for x in per_k})
-            at = max([x for x in ks if x <= k], default=ks[0] if ks else k)
+            ks, at = calibration_k(part.get("sites") or {}, k)
             cells = {site: per_k.get(str(at)) for site, per_k in (part.get("sites") or {}).items()}
             note = f" ({part['normal_note']})" if part.get("normal_note") else ""
             text = f"k = {at} of {', '.join(map(str, ks))} measured: " + "; ".join(

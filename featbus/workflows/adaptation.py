@@ -859,8 +859,9 @@ def calibration_spread(card: dict | None, k: int) -> dict | None:
     curve = part.get("sites")
     if not curve:
         return None
-    ks = sorted({int(k_) for site in curve.values() for k_ in site})
-    at = max([k_ for k_ in ks if k_ <= k], default=ks[0])
+    from ..model.describe import calibration_k
+
+    ks, at = calibration_k(curve, k)
 
     def width(k_) -> float:
         return max(float(cells[name][2] - cells[name][1]) for site in curve.values()
