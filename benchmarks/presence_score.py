@@ -95,15 +95,16 @@ def _tuned_path(cache: Path, name: str) -> Path:
     return cache / (f"seg_presence_{HELD}.keras" if name == "negatives" else f"seg_{name}_{HELD}.keras")
 
 
-def rebuild(cache: Path, encoder_weights: str | None) -> dict[str, Path]:
-    """The segmenters of the benchmark (``"today"`` and each of :data:`FINE_TUNES`), trained
+def rebuild(cache: Path, encoder_weights: str | None, fine_tunes=tuple(FINE_TUNES)) -> dict[str, Path]:
+    """The segmenters of the benchmark (``"today"`` and each of ``fine_tunes``), trained
     without the held-out site unless cached."""
     base = cache / f"seg_loso_{HELD}.keras"
     if not base.is_file():
         enc = ["--encoder-weights", encoder_weights] if encoder_weights else []
         _run(["scripts/train_segmenter_breast_us.py", "--hold-out", HELD, *SEGMENTER_SETTINGS, *enc, "-o", str(base)])
     paths = {"today": base}
-    for name, settings in FINE_TUNES.items():
+    for name in fine_tunes:
+        settings = FINE_TUNES[name]
         paths[name] = _tuned_path(cache, name)
         if not paths[name].is_file():
             _run(["scripts/train_presence_breast_us.py", "--hold-out", HELD, "--segmenter", str(base), *settings,
@@ -246,6 +247,20 @@ def judge(scores: dict, reference: str, threshold_of: dict, y: np.ndarray, group
     return out
 
 
+def _encoder(card: dict, given: str | None) -> str:
+    """Where the segmenter's encoder started: a backbone trained without the held-out site, or ImageNet."""
+    start = (card.get("recipe") or {}).get("weights", given)
+    if start in (None, "imagenet"):
+        return "imagenet"
+    return f"a breast-us backbone trained without {HELD} ({Path(start).name})"
+
+
+def _parts_note(cache: Path) -> str:
+    """What the cached segmenters trained on (``parts.json`` of scripts/train_loso_parts.sh), else the shared sites."""
+    note = cache / "parts.json"
+    return json.loads(note.read_text()).get("data", "not recorded") if note.is_file() else "the shared sites"
+
+
 def _cell(v, d=2) -> str:
     return f"{v[0]:.{d}f} [{v[1]:.{d}f}, {v[2]:.{d}f}]"
 
@@ -257,16 +272,21 @@ def main(argv=None) -> None:
     p.add_argument("--encoder-weights", default=None,
                    help="the segmenter encoder's start: a breast-us backbone rebuilt without BUSI "
                         "(default: ImageNet)")
+    p.add_argument("--fine-tunes", default=",".join(FINE_TUNES),
+                   help="the presence fine-tunes to measure (default: %(default)s)")
     p.add_argument("--n-bootstrap", type=int, default=1000)
     p.add_argument("-o", "--output", default=str(RESULTS))
     args = p.parse_args(argv)
+    tunes = [t.strip() for t in args.fine_tunes.split(",") if t.strip()]
+    if unknown := [t for t in tunes if t not in FINE_TUNES]:
+        p.error(f"unknown fine-tune {unknown[0]!r}; known: {', '.join(FINE_TUNES)}")
     cache = Path(args.cache_dir).expanduser()
     cache.mkdir(parents=True, exist_ok=True)
 
     from featbus import UNetSegmenter
     from featbus.metrics import rank_auc, threshold_for_sensitivity
 
-    paths = rebuild(cache, args.encoder_weights)
+    paths = rebuild(cache, args.encoder_weights, tunes)
     segs = {tag: UNetSegmenter.load(path) for tag, path in paths.items()}
     if any(list(s.validation_indices_) != list(segs["today"].validation_indices_) for s in segs.values()):
         raise SystemExit("the segmenters do not share one validation split")
@@ -306,9 +326,14 @@ def main(argv=None) -> None:
              for tag, p in paths.items() if Path(p).with_suffix(".json").is_file()}
     results = {"held_out": HELD, "n_lesion": int((y != "normal").sum()), "n_normal": int((y == "normal").sum()),
                "aims": AIMS, "target_sensitivity_training_sites": TARGET, "stored_threshold": STORED,
-               "settings": {"n_bootstrap": args.n_bootstrap, "seed": 0, "segmenter": SEGMENTER_SETTINGS,
-                            "encoder_weights": "given" if args.encoder_weights else "imagenet",
-                            "presence_fine_tunes": FINE_TUNES, "validation_crops_per_image": VAL_CROPS},
+               "settings": {"n_bootstrap": args.n_bootstrap, "seed": 0,
+                            # what the segmenter was trained with: its card's recipe (a cached one may come
+                            # from scripts/train_loso_parts.sh, the shipped recipe), else this script's settings
+                            "segmenter": cards.get("segmenter", {}).get("recipe") or SEGMENTER_SETTINGS,
+                            "encoder_weights": _encoder(cards.get("segmenter", {}), args.encoder_weights),
+                            "trained_on": _parts_note(cache),
+                            "presence_fine_tunes": {t: FINE_TUNES[t] for t in tunes},
+                            "validation_crops_per_image": VAL_CROPS},
                "training": {tag: {k: c.get(k) for k in ("wall_minutes", "cpu_minutes", "crops", "epochs_run",
                                                          "stopped", "n_images", "sites", "boxes") if k in c}
                             for tag, c in cards.items()},

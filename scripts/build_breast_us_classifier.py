@@ -64,11 +64,33 @@ LIMITS = ("'normal' is learnt from one source's scans (BUSI's 111 normal images;
           "figures on images from these sources are on images every trained part has seen")
 
 
+def _segmenter_words(settings: dict) -> str:
+    """How benchmarks/presence_score.py's segmenter was trained, in words, from its recorded settings."""
+    seg, enc = settings.get("segmenter"), settings.get("encoder_weights", "imagenet")
+    start = "ImageNet encoder" if enc == "imagenet" else f"its encoder {enc}"
+    if isinstance(seg, dict):  # the recipe from the segmenter's card: the shipped one
+        words = f"the shipped recipe, {seg.get('input_size')} px, {seg.get('epochs')} epochs, {start}"
+    else:
+        words = f"the recipe's U-Net at 160 px, 8 epochs, {start}: settings that fit 2 CPU cores"
+    trained_on = settings.get("trained_on")
+    return words + (f"; trained on {trained_on}" if trained_on and trained_on != "the shared sites" else "")
+
+
 def card_part_data(loso: dict | None, alignment: dict | None, presence: dict | None) -> dict:
     """The card's four parts from the benchmarks' results files, each naming its script and file
     and what was rebuilt without the held-out site (:data:`featbus.model.describe.CARD_PARTS`)."""
     parts: dict = {}
-    if loso is not None:
+    full = alignment is not None and alignment.get("protocol") == "full"
+    about = HEADS_ONLY
+    if full:  # every trained part rebuilt without the held-out site: (a), (b) and (c) from this one rebuild
+        trained_on = (alignment.get("loso_parts") or {}).get("trained_on", "the shared sites")
+        about = (f"every trained part (backbone, segmenter, heads) rebuilt without the held-out site; the backbone "
+                 f"and the segmenter trained on {trained_on}")
+        parts["leave_one_site_out"] = {
+            "label": "leave one site out, at the stored points", "about": about,
+            "source": "benchmarks/site_alignment.py, benchmarks/results/site_alignment.json",
+            "before": {site: r["rows"]["stored points"] for site, r in alignment["sites"].items()}}
+    elif loso is not None:
         parts["leave_one_site_out"] = {
             "label": "leave one site out, at the stored points",
             "about": "every trained part (backbone, segmenter, heads) rebuilt without the held-out site (honest)",
@@ -79,7 +101,7 @@ def card_part_data(loso: dict | None, alignment: dict | None, presence: dict | N
         parts["after_alignment"] = {
             "label": "after label-free alignment (featbus adapt breast-us SITE_IMAGES, assuming the training sites' "
                      "share of malignant lesions), at the stored points",
-            "about": HEADS_ONLY, "source": source,
+            "about": about, "source": source,
             "sites": {site: {"aligned": r["rows"]["aligned, training share"], "stored": r["rows"]["stored points"],
                              "training_share": r["training_share"], "true_share": r["true_share"]}
                       for site, r in alignment["sites"].items()}}
@@ -89,16 +111,15 @@ def card_part_data(loso: dict | None, alignment: dict | None, presence: dict | N
                 "label": f"after k labelled patients (featbus adapt breast-us CALIB --labels, with its guards; k "
                          f"patients drawn {settings['draws']} times, judged on the site's other patients: median "
                          "[5 %, 95 %] over the draws)",
-                "about": HEADS_ONLY, "source": source, "draws": settings["draws"], "ks": settings["ks"],
-                "normal_note": "scans the shipped segmenter trained on",
+                "about": about, "source": source, "draws": settings["draws"], "ks": settings["ks"],
+                "normal_note": None if full else "scans the shipped segmenter trained on",
                 "sites": {site: r["calibration"] for site, r in alignment["sites"].items()}}
     if presence is not None:
         today, stored = presence["cells"]["today/max"], presence["cells"]["today/max@stored"]
         parts["presence"] = {
             "label": "normal vs lesion (is there a lesion? p(lesion), the segmenter's highest pixel)",
             "about": f"{presence['held_out']}, the only site with normal scans, held out; the segmenter rebuilt "
-                     "without it (the recipe's U-Net at 160 px, 8 epochs, ImageNet encoder: settings that fit 2 CPU "
-                     "cores)",
+                     f"without it ({_segmenter_words(presence['settings'])})",
             "source": "benchmarks/presence_score.py, benchmarks/results/presence_score.json",
             "held_out": presence["held_out"], "n_normal": presence["n_normal"], "n_lesion": presence["n_lesion"],
             "auc": today["auc"],

@@ -12,6 +12,7 @@ networks) or is a doctest of :data:`SLOW_DOCTEST_MODULES` (they train networks).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,17 @@ def pytest_collection_modifyitems(config, items):
         if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())) or any(
                 doctest_of == m or doctest_of.startswith(m + ".") for m in SLOW_DOCTEST_MODULES):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_keras_state():
+    """Keras's global state cleared after each test file (``keras.utils.clear_session``: the
+    layer-name counters and, on TensorFlow, the default graph and the kernel cache), so that a file's
+    networks do not slow the files after it. Keras is not imported for a file that did not."""
+    yield
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.utils.clear_session(free_memory=True)
 
 
 @pytest.fixture(scope="session")
