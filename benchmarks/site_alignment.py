@@ -109,7 +109,7 @@ def features(cache: Path) -> dict:
     return out
 
 
-def loso_features(cache: Path, loso: Path, held: str) -> dict:
+def loso_features(cache: Path, loso: Path, held: str, *, tta: bool = False) -> dict:
     """Every site's feature rows through the recipe with the backbone AND segmenter rebuilt without ``held``.
 
     ``loso`` holds ``loso_HELD.npz`` (``scripts/train_breast_us.py --hold-out HELD``) and
@@ -117,7 +117,8 @@ def loso_features(cache: Path, loso: Path, held: str) -> dict:
     loso_HELD.npz``). The feature steps are frozen, so they are built by ``train_model`` of the shipped
     recipe (its features with that backbone file, its segmenter that file, two decisions) on a few
     training-site images, and only their ``transform`` is used: the heads are rebuilt by :func:`rebuild`.
-    Cached per held-out site (``CACHE/loso_HELD/SITE.npz``).
+    Cached per held-out site (``CACHE/loso_HELD/SITE.npz``). ``tta``: the backbone's features
+    averaged over each image and its mirror image (``DeepFeatures(tta=True)``; ``CACHE/loso_HELD_tta/``).
     """
     import sys
 
@@ -128,7 +129,7 @@ def loso_features(cache: Path, loso: Path, held: str) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from three_sites import lite0_with  # -f breast-us with the backbone rebuilt without the held-out site
 
-    folder = cache / f"loso_{held}"
+    folder = cache / (f"loso_{held}_tta" if tta else f"loso_{held}")
     folder.mkdir(parents=True, exist_ok=True)
     model, out = None, {}
     for site, path in SITES.items():
@@ -139,7 +140,9 @@ def loso_features(cache: Path, loso: Path, held: str) -> dict:
                 train = combine_sites([load_data(SITES[s]) for s in others], names=others)
                 y = np.asarray(train.target_names)[train.target]
                 few = np.concatenate([np.flatnonzero(y == c)[:8] for c in np.unique(y)])
-                model = train_model(subset(train, few), lite0_with(str(loso / f"loso_{held}.npz")),
+                specs = lite0_with(str(loso / f"loso_{held}.npz"))
+                specs[0][1].set_params(tta=tta)
+                model = train_model(subset(train, few), specs,
                                     classifier="svm", segmenter=str(loso / f"seg_loso_{held}.keras"),
                                     two_decisions=True, cross_validate=False, site_cv=False, progress=False)
             t0 = time.time()

@@ -625,14 +625,14 @@ def _check_point_class(run: _Run) -> None:
 
 
 def _network_model(run: _Run) -> FeatbusModel:
-    """A network recipe's run after the crop: :func:`_train_network` fits, judges and describes
-    it; the operating point is chosen on its validation split."""
-    model = _train_network(run.network, run.inputs, run.seen, run.y, run.classes, run.groups, run.records,
-                           run.preprocess, run.steps, run.roi, run.seg_info, run.notes,
-                           recipe_name=run.recipe_name, n_bootstrap=run.n_bootstrap, random_state=run.random_state,
-                           command=run.command, source=run.source, sites=run.sites if run.site_cv is True else None,
-                           progress=run.progress, groups_from=run.groups_from)
-    run.model = model
+    """A network recipe's run after the crop, on the same record: the network fits
+    (:func:`_fit_network`), is judged on its validation split (:func:`_network_validation`),
+    described (:func:`_describe_network`) and made a model (:func:`_network_provenance`); the
+    operating point is chosen on its validation split."""
+    _fit_network(run)
+    _describe_network(run, _network_validation(run))
+    _network_provenance(run)
+    model = run.model
     if run.target is None:
         return model
     net = model.features.transformer_list[0][1]  # the network (or ensemble) as trained
@@ -1241,82 +1241,101 @@ def _manifest_data(source, y, classes, groups, records, seen, sites=None) -> dic
     return {"data": data, "intensity": _intensity_profile(seen, y, classes)}
 
 
-def _train_network(network, inputs, seen, y, classes, groups, records, preprocess, steps, roi, seg_info, notes, *,
-                   recipe_name, n_bootstrap, random_state, command, source, sites=None,
-                   progress=True, groups_from=None) -> FeatbusModel:
-    """:func:`train_model` for a network recipe: fit with the labels, judge on its validation split
-    (and, given ``sites``, on each site by a network trained on the other sites)."""
+def _fit_network(run: _Run) -> None:
+    """A network recipe's fit: the network with the labels (and, given sites to judge, one
+    fine-tuning per site, each validating on its own training sites' groups), its union and head."""
     from sklearn.base import clone
     from sklearn.pipeline import FeatureUnion
 
-    from ..evaluation.report import Report
     from ..features.finetune import NetworkHead
-    from ..networks._backend import backend_name, device
 
-    site_report = None
-    if sites is not None:  # one fine-tuning per site, each validating on its own training sites' groups
-        site_report = leave_one_site_out(network, inputs, y, sites, groups=groups, n_bootstrap=n_bootstrap,
-                                         random_state=random_state, name=recipe_name or type(network).__name__,
-                                         fit_params=lambda train: {"groups": groups[train]}, progress=progress,
-                                         positive="malignant")
-    net = clone(network)
-    net.fit(inputs, y, groups=groups)
-    union = FeatureUnion([("finetuned", net)])
-    head = NetworkHead(net).fit()
+    if run.site_cv is True and run.sites is not None:
+        run.site_report = leave_one_site_out(
+            run.network, run.inputs, run.y, run.sites, groups=run.groups, n_bootstrap=run.n_bootstrap,
+            random_state=run.random_state, name=run.recipe_name or type(run.network).__name__,
+            fit_params=lambda train: {"groups": run.groups[train]}, progress=run.progress, positive="malignant")
+    net = clone(run.network)
+    net.fit(run.inputs, run.y, groups=run.groups)
+    run.union = FeatureUnion([("finetuned", net)])
+    run.head = NetworkHead(net).fit()
+
+
+def _network_validation(run: _Run) -> dict | None:
+    """The fitted network judged on its validation split (``run.report``); the manifest's ``cv``
+    entry, or ``None`` without a split."""
+    from ..evaluation.report import Report
     from ..model_selection import grouping_name
 
+    net, y, groups, groups_from = run.union.transformer_list[0][1], run.y, run.groups, run.groups_from
     val = np.asarray(net.validation_indices_, dtype=int)
-    cv = None
-    if val.size:
-        proba = np.asarray(net.validation_proba_, dtype=float)
-        report = Report(name=recipe_name or type(net).__name__, classes=np.asarray(net.classes_),
+    if not val.size:
+        run.report = None
+        return None
+    proba = np.asarray(net.validation_proba_, dtype=float)
+    run.report = Report(name=run.recipe_name or type(net).__name__, classes=np.asarray(net.classes_),
                         class_names=[str(c) for c in net.classes_], y_true=y[val],
                         y_pred=np.asarray(net.classes_)[np.argmax(proba, axis=1)], scores=proba,
                         score_kind="probability", fold=np.zeros(val.size, dtype=int),
                         splits=[(np.setdiff1d(np.arange(len(y)), val), np.arange(val.size))], groups=groups[val],
                         cv=f"{grouping_name(groups_from).split(' (')[0]} validation split ({val.size} of {len(y)} "
                            f"images)" + (f" ({grouping_name(groups_from).split(' (', 1)[1]}" if groups_from else ""),
-                        n_bootstrap=int(n_bootstrap), random_state=random_state)
-        cv = _cv_summary(report)
-    from ..networks import backbone_name
+                        n_bootstrap=int(run.n_bootstrap), random_state=run.random_state)
+    return _cv_summary(run.report)
 
+
+def _describe_network(run: _Run, cv: dict | None) -> None:
+    """A network model's manifest: what was trained (its members' histories), on what, and how it
+    was judged."""
+    from ..networks import backbone_name
+    from ..networks._backend import backend_name, device
+
+    net = run.union.transformer_list[0][1]
     members = list(getattr(net, "members_", [net]))  # as FeatbusModel.networks reads them
     first = members[0]
     manifest = {
-        **_manifest_head(roi, preprocess, command, random_state, True, classes),
-        "recipe": {"name": recipe_name,
+        **_manifest_head(run.roi, run.preprocess, run.command, run.random_state, True, run.classes),
+        "recipe": {"name": run.recipe_name,
                    "features": f"fine-tuned {'+'.join(sorted({backbone_name(m.backbone) for m in members}))}"
                                + (f" x{len(members)}" if len(members) > 1 else ""),
                    "region": first.region, "classifier": "the networks' own softmax heads"
                    + (", probabilities averaged" if len(members) > 1 else ""),
-                   "preprocessing": [name for name, _ in steps] or None, "balance": None, "calibration": None,
-                   "extractors": _extractor_settings(union), "head": type(head).__name__},
+                   "preprocessing": [name for name, _ in run.steps] or None, "balance": None, "calibration": None,
+                   "extractors": _extractor_settings(run.union), "head": type(run.head).__name__},
         "training": {"backend": backend_name(), "device": device(),
                      "members": [json_safe(m.history_) for m in members]},
-        **_manifest_data(source, y, classes, groups, records, seen, sites),
+        **_manifest_data(run.source, run.y, run.classes, run.groups, run.records, run.seen,
+                         run.sites if run.site_report is not None else None),
         "cv": cv,
     }
-    if site_report is not None:
-        _mark_seen_sites(site_report, net, roi, seg_info, manifest, sites)
-        manifest["site_cv"] = _site_cv_entry(site_report)
-    if seg_info is not None:
-        manifest["segmenter"] = seg_info
-        manifest["notes"] = notes
+    if run.site_report is not None:
+        _mark_seen_sites(run.site_report, net, run.roi, run.seg_info, manifest, run.sites)
+        manifest["site_cv"] = _site_cv_entry(run.site_report)
+    if run.seg_info is not None:
+        manifest["segmenter"] = run.seg_info
+        manifest["notes"] = run.notes
     if cv is None:
         manifest.setdefault("notes", []).append("trained without a validation split: no held-out figure")
     else:
         chose = any(m.patience is not None for m in members)
-        cv["about"] = (f"the validation images (whole {'near-duplicate groups' if not groups_from else 'groups'}) "
+        cv["about"] = (f"the validation images (whole {'near-duplicate groups' if not run.groups_from else 'groups'}) "
                        "were never trained on; "
                        + ("they chose the kept epoch (early stopping), so the figure is slightly optimistic; "
                           if chose else "they chose nothing (the epochs decided), so the figure is a held-out one; ")
                        + "the final networks were trained on the other images only")
-    _note_seen_images(net, records, manifest, report if val.size else None)
-    _store_training_images(manifest, records, inputs if roi is not None else None, groups, random_state)
-    domain = _network_domain(net, inputs, groups, random_state, manifest)
-    model = FeatbusModel(union, head, manifest, roi, preprocess, domain)
-    model.cv_report, model.site_cv_report = (report if val.size else None), site_report
-    return model
+    run.manifest = manifest
+
+
+def _network_provenance(run: _Run) -> None:
+    """The network model: which images it saw, its training images' profile and its out-of-domain
+    reference, then the model file's object (``run.model``)."""
+    net = run.union.transformer_list[0][1]
+    _note_seen_images(net, run.records, run.manifest, run.report)
+    _store_training_images(run.manifest, run.records, run.inputs if run.roi is not None else None, run.groups,
+                           run.random_state)
+    domain = _network_domain(net, run.inputs, run.groups, run.random_state, run.manifest)
+    model = FeatbusModel(run.union, run.head, run.manifest, run.roi, run.preprocess, domain)
+    model.cv_report, model.site_cv_report = run.report, run.site_report
+    run.model = model
 
 
 def _network_domain(net, inputs, groups, random_state, manifest):
