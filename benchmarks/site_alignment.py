@@ -40,7 +40,7 @@ stored threshold was kept, and why.
 **What is rebuilt.** With ``--loso-dir`` (what the card quotes), every trained part: for each
 held-out site the backbone and the segmenter trained without it (``scripts/train_loso_parts.sh``:
 ``scripts/train_breast_us.py --hold-out SITE`` and ``scripts/train_segmenter_breast_us.py
---hold-out SITE --encoder-weights loso_SITE.npz``, the shipped recipes; about 3 h on 2 CPU cores,
+--hold-out SITE --encoder-weights loso_SITE.npz``, the shipped recipes; hours on 2 CPU cores,
 7 min on one GPU), every site's features computed through them, and the heads rebuilt on the
 other two sites. Without it, only the heads are rebuilt: the backbone and the segmenter are the
 shipped ones, which trained on all three sites, so the shift between sites is smaller than at a

@@ -1,6 +1,6 @@
 """Pack the three shared ultrasound sites small enough to travel to a lent GPU machine, and unpack them there.
 
-The leave-one-site-out backbones and segmenters (``scripts/train_loso_parts.sh``) take about 3 h
+The leave-one-site-out backbones and segmenters (``scripts/train_loso_parts.sh``) take hours
 on 2 CPU cores and 7 min on one H200; the machine that has the GPU receives at most 64 MiB with
 the repository. ``pack`` writes the three sites (``busi``, ``bus-bra``, ``breast-lesions-usg`` of
 :func:`featbus.get_data_home`) into one tar: every image shrunk to 224 px on its longer side (area

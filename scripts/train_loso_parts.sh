@@ -1,8 +1,8 @@
 #!/bin/bash
 # Leave one site out: for each shared ultrasound site, the breast-us backbone and segmenter trained
 # without it (the shipped recipes), and with BUSI held out the presence fine-tune of that segmenter.
-# The three sites run side by side; one GPU does all of it in about 7 min (H200, 16 cores), 2 CPU
-# cores in about 3 h. Outputs in OUT_DIR (default loso/): loso_SITE.npz, seg_loso_SITE.keras,
+# The three sites run side by side; one GPU did all of it in 6.7 min (H200, 16 cores); on 2 CPU
+# cores each backbone alone takes about 25 min and each segmenter longer: hours. Outputs in OUT_DIR (default loso/): loso_SITE.npz, seg_loso_SITE.keras,
 # seg_presence_busi.keras, each with its .json card data, and log_*.txt.
 #
 #   bash scripts/train_loso_parts.sh OUT_DIR
