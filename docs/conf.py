@@ -111,7 +111,8 @@ except ImportError:  # alabaster ships with Sphinx
     html_theme = "alabaster"
     html_theme_options = {}
 html_title = f"featbus {release}"
-html_static_path = ["_static"]  # the gallery's static thumbnails (examples not run at build time)
+html_static_path = ["_static"]  # the gallery's static thumbnails (examples not run at build time), featbus.css
+html_css_files = ["featbus.css"]  # long words in table cells break (the breast-us card fits the page)
 html_show_sourcelink = False
 # the API index is its own table of contents, and each object's page is reached from it (and
 # back by the breadcrumbs): no left column listing all 230 pages

@@ -132,6 +132,20 @@ def card_part_data(loso: dict | None, alignment: dict | None, presence: dict | N
     return parts
 
 
+def _part_rows(card: dict) -> list[tuple[str, str]]:
+    """The card's parts as table rows: the lettered label on the left; on the right what was
+    measured, how and where (the rest of the heading :func:`featbus.model.describe.card_parts`
+    gives ``inspect``), then the figures: the same words, the label alone in the narrow column."""
+    from featbus.model.describe import CARD_PARTS, card_parts
+
+    keys = [k for k in CARD_PARTS if isinstance(card.get(k), dict)]
+    rows = []
+    for key, (head, text) in zip(keys, card_parts(card)):
+        label = f"({'abcd'[CARD_PARTS.index(key)]}) {card[key].get('label')}"
+        rows.append((label, f"{head[len(label):].strip()}: {text}"))
+    return rows
+
+
 def card_rst(card: dict) -> str:
     """The card's table for the docs page (``docs/guide/breast_us_classifier_card.rst``), from its data;
     its four parts in the words featbus inspect and the app quote (:func:`featbus.model.describe.card_parts`)."""
@@ -155,13 +169,13 @@ def card_rst(card: dict) -> str:
             ("file", f"``breast_us_classifier.featbus``, {card['size_bytes'] / 1e6:.1f} MB, SHA-256 "
                      f"``{card['sha256']}``; it names the shipped backbone and segmenter (checked by their own "
                      "digests) instead of holding copies"),
-            *card_parts(card),
+            *_part_rows(card),
             ("licence", card["license"]),
             ("intended use", card["intended_use"]),
             ("limits", card["limits"])]
     lines = [".. Written by scripts/build_breast_us_classifier.py from the card data it stores beside the model",
              "   file (featbus/networks/weights/breast_us_classifier.json). Do not edit by hand.", "",
-             "The card", "--------", "", ".. list-table::", "   :widths: 25 75", ""]
+             "The card", "--------", "", ".. list-table::", "   :widths: 30 70", ""]
     for key, value in rows:
         lines += [f"   * - {key}", f"     - {value}"]
     return "\n".join(lines) + "\n"
