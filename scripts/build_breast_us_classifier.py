@@ -149,7 +149,6 @@ def _part_rows(card: dict) -> list[tuple[str, str]]:
 def card_rst(card: dict) -> str:
     """The card's table for the docs page (``docs/guide/breast_us_classifier_card.rst``), from its data;
     its four parts in the words featbus inspect and the app quote (:func:`featbus.model.describe.card_parts`)."""
-    from featbus.model.describe import card_parts
 
     sites = ", ".join(f"{n} {k}" for n, k in card["sites"].items())
     rows = [("name, version", f"``{card['key']}`` in featbus's pretrained table, spelt ``breast-us`` or "
