@@ -38,20 +38,9 @@ SLOW_FIXTURES = frozenset({"busi_root", "busi", "mias_root", "mias_original_root
 SLOW_DOCTEST_MODULES = ("featbus.features.finetune",)
 
 
-#: The test files that take longest (``pytest --durations``: trainings, the docs build, a browser),
-#: longest first. They start first, so that the two worker processes (``-n 2 --dist loadfile``)
-#: finish together instead of one running a long file alone at the end.
-LONGEST_FILES = ("test_segmentation.py", "test_paper_examples.py", "test_docs.py", "test_backends.py",
-                 "test_finetune.py", "test_app.py", "test_runtime.py", "test_model_roi.py", "test_adaptation.py")
-
-
 def pytest_collection_modifyitems(config, items):
     """Mark ``slow`` every test that uses one of :data:`SLOW_FIXTURES`, and the doctests of
-    :data:`SLOW_DOCTEST_MODULES`; put the :data:`LONGEST_FILES` first (in that order, each file's
-    tests in their own order)."""
-    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)) if item.path.parent.name == "tests"
-               else len(rank))
+    :data:`SLOW_DOCTEST_MODULES`."""
     for item in items:
         doctest_of = item.name if type(item).__name__ == "DoctestItem" else ""
         if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())) or any(
