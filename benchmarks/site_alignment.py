@@ -365,13 +365,16 @@ PROTOCOLS = {"full": ("every trained part rebuilt without the held-out site: bac
                       "train_breast_us.py, scripts/train_segmenter_breast_us.py --hold-out SITE) and heads"),
              "heads": ("heads rebuilt without the held-out site; backbone and segmenter the shipped ones, which saw "
                        "its images")}
-#: The protocol of a results file written before it was recorded.
-CALIBRATION_PROTOCOL = PROTOCOLS["heads"]
+
+
+def protocol_kind(results: dict) -> str:
+    """``full`` or ``heads`` (:data:`PROTOCOLS`); a results file written before it was recorded is ``heads``."""
+    return results.get("protocol", "heads")
 
 
 def protocol(results: dict) -> str:
     """What the results' rows measured (:data:`PROTOCOLS`), in words."""
-    return PROTOCOLS[results.get("protocol", "heads")]
+    return PROTOCOLS[protocol_kind(results)]
 
 
 def calibration_aims(results: dict) -> list[str]:
@@ -392,12 +395,12 @@ def calibration_aims(results: dict) -> list[str]:
             shown = f"{v[0]:.2f}"  # three places where two would round onto the other side of the aim
             shown = f"{v[0]:.3f}" if (float(shown) >= aim if how == ">=" else float(shown) <= aim) != met else shown
             seen = (" on normal scans the segmenter trained on" if key == "normal_called_normal"
-                    and results.get("protocol", "heads") == "heads" else "")
+                    and protocol_kind(results) == "heads" else "")
             parts.append(f"{name} {shown}{seen} ({'reaches' if met else 'short of'} {how} {aim:.2f})")
         out.append(f"* {SHORT[site]}, 8 patients: " + "; ".join(parts))
     if not out:
         return []
-    if results.get("protocol", "heads") == "heads":
+    if protocol_kind(results) == "heads":
         return ["Read against issue 67's aims with 8 labelled patients (medians over the draws). Not a verdict: "
                 "the backbone and the segmenter saw these images (the shift is smaller than at a new hospital), so "
                 "reaching an aim here is no evidence that it is reached at one (" + protocol(results) + "):", "", *out]
@@ -477,7 +480,7 @@ def calibration_rows(results: dict) -> list[str]:
                       f"     - {_cell(c['lesions_called_normal'])}", f"     - {_cell(c['sensitivity'])}",
                       f"     - {_cell(c['specificity'])}",
                       f"     - {kept['presence']['share']:.2f} / {kept['malignancy']['share']:.2f}",
-                      "     - " + ("every trained part rebuilt without the site" if results.get("protocol") == "full"
+                      "     - " + ("every trained part rebuilt without the site" if protocol_kind(results) == "full"
                                     else "heads-only rebuild (backbone, segmenter saw the site)")]
     return lines
 
