@@ -34,12 +34,13 @@ BUSI = get_data_home() / "busi" / "Dataset_BUSI_with_GT"
 
 
 def readme_snippet() -> str:
-    """The first Python block under the README's "## In a script" heading."""
+    """The first Python block under the README's "In a script" heading (``## In a script`` or a
+    numbered ``### 3. In a script``)."""
     text = (ROOT / "README.md").read_text()
-    section = text.split("## In a script", 1)[1]
-    match = re.search(r"```python\n(.*?)```", section, re.S)
-    if match is None:
-        raise SystemExit("README.md has no ```python block under '## In a script'")
+    heading = re.search(r"^#+ (?:\d+\. )?In a script\s*$", text, re.M)
+    match = heading and re.search(r"```python\n(.*?)```", text[heading.end():], re.S)
+    if not match:
+        raise SystemExit("README.md has no ```python block under an 'In a script' heading")
     return match.group(1)
 
 

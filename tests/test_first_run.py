@@ -4,6 +4,8 @@ model files from other versions, damaged manifests), reports without images."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -236,3 +238,15 @@ def test_report_images_can_be_left_out_and_paths_are_relative(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", "--help"])
     assert "embeds thumbnails" in capsys.readouterr().out.replace("\n", " ").replace("  ", " ")
+
+
+def test_the_readme_benchmark_finds_the_readme_snippet():
+    """benchmarks/readme_script.py runs the README's "In a script" block as the README writes it."""
+    import importlib.util
+
+    repo = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("readme_script", repo / "benchmarks" / "readme_script.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    code = bench.readme_snippet()
+    assert "GridSearchCV(" in code and "path/to/Dataset_BUSI_with_GT" in code and "evaluate(" in code
