@@ -38,32 +38,6 @@ SLOW_FIXTURES = frozenset({"busi_root", "busi", "mias_root", "mias_original_root
 SLOW_DOCTEST_MODULES = ("featbus.features.finetune",)
 
 
-#: TensorFlow's graph rewrites (Grappler) that the test process leaves out: each rewrites a traced
-#: training step once, before its first run, which on the suite's tiny networks costs more than it
-#: saves. Kept on: pruning, the memory optimiser and the fusions (remapping): with every rewrite off
-#: a test worker's peak memory rose by three quarters (test_finetune.py: 2.0 -> 3.5 GB).
-SKIPPED_GRAPH_REWRITES = ("constant_folding", "layout_optimizer", "arithmetic_optimization",
-                          "dependency_optimization", "loop_optimization", "shape_optimization")
-
-
-def _fewer_graph_rewrites() -> None:
-    """:data:`SKIPPED_GRAPH_REWRITES` off in the test process on TensorFlow (results equal to float
-    tolerance: the rewrites fold and reorder operations). ``FEATBUS_TEST_GRAPPLER=1`` keeps every
-    rewrite on; commands the tests start in another process keep TensorFlow's defaults."""
-    if os.environ.get("FEATBUS_TEST_GRAPPLER") == "1" or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
-        return
-    import importlib.util
-
-    if importlib.util.find_spec("tensorflow") is None:
-        return
-    import tensorflow as tf
-
-    tf.config.optimizer.set_experimental_options(dict.fromkeys(SKIPPED_GRAPH_REWRITES, False))
-
-
-_fewer_graph_rewrites()
-
-
 def pytest_collection_modifyitems(config, items):
     """Mark ``slow`` every test that uses one of :data:`SLOW_FIXTURES`, and the doctests of
     :data:`SLOW_DOCTEST_MODULES`."""
