@@ -28,6 +28,18 @@ MIAS_ORIGINAL = DATA / "mini-mias-original"
 BUS_BRA = DATA / "bus-bra"
 
 
+def repo_script(relative: str, name: str | None = None):
+    """A script of the repository (``benchmarks/NAME.py``, ``scripts/NAME.py``) loaded as a module,
+    under ``name`` (default: the file's stem); scripts are not part of the package."""
+    import importlib.util
+
+    path = REPO / relative
+    spec = importlib.util.spec_from_file_location(name or path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 #: A test that uses one of these fixtures (itself or through another fixture) is marked ``slow``:
 #: they read the real data sets or train a network.
 SLOW_FIXTURES = frozenset({"busi_root", "busi", "mias_root", "mias_original_root", "make_bus_bra_subset",

@@ -390,14 +390,9 @@ def test_training_stores_the_reference_of_its_out_of_fold_scores():
 
 
 def _site_alignment_bench():
-    import importlib.util
-    from pathlib import Path
+    from conftest import REPO, repo_script
 
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("site_alignment", root / "benchmarks" / "site_alignment.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return root, bench
+    return REPO, repo_script("benchmarks/site_alignment.py")
 
 
 def test_the_benchmark_s_calibration_is_what_adapt_labels_fits_judged_on_the_other_patients():

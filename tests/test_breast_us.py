@@ -78,12 +78,10 @@ def test_training_images_are_recognised():
 
 def test_three_site_table_is_the_benchmark_output():
     """One value per quantity: the docs' leave-one-site-out table is rendered from the benchmark's JSON."""
-    import importlib.util
+    from conftest import REPO as repo
+    from conftest import repo_script
 
-    repo = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("three_sites", repo / "benchmarks" / "three_sites.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = repo_script("benchmarks/three_sites.py")
     results = json.loads((repo / "benchmarks" / "results" / "three_sites.json").read_text())
     assert bench.TABLE.read_text() == bench.render_table(results)
     assert set(results["cells"]) <= set(bench.ROWS)

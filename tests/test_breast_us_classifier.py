@@ -9,12 +9,12 @@ the probabilities the same call returned.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import repo_script
 
 from featbus.metrics import OperatingPoint, lesion_and_given
 from featbus.model.format import model_file, read_manifest
@@ -25,10 +25,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "breast_us_classifier.json"
 
 
 def _module(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return repo_script(str(path.relative_to(ROOT)), name)
 
 
 @pytest.fixture(scope="module")

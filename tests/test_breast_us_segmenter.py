@@ -5,12 +5,12 @@ leave-one-site-out table is the benchmark's."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import repo_script
 
 from featbus.io import file_sha256
 from featbus.networks.backbones import shipped_card, shipped_segmenter
@@ -125,10 +125,7 @@ def test_shipped_segmenter_outlines_the_bundled_sample_and_knows_it_trained_on_i
 
 
 def _benchmark(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return repo_script(f"benchmarks/{name}.py")
 
 
 def test_card_table_is_the_benchmarks_json():

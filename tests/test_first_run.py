@@ -4,8 +4,6 @@ model files from other versions, damaged manifests), reports without images."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -242,11 +240,7 @@ def test_report_images_can_be_left_out_and_paths_are_relative(tmp_path, capsys):
 
 def test_the_readme_benchmark_finds_the_readme_snippet():
     """benchmarks/readme_script.py runs the README's "In a script" block as the README writes it."""
-    import importlib.util
+    from conftest import repo_script
 
-    repo = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("readme_script", repo / "benchmarks" / "readme_script.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    code = bench.readme_snippet()
+    code = repo_script("benchmarks/readme_script.py").readme_snippet()
     assert "GridSearchCV(" in code and "path/to/Dataset_BUSI_with_GT" in code and "evaluate(" in code

@@ -4,24 +4,20 @@ longer tells the classes apart)."""
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import repo_script
 
 pytestmark = pytest.mark.slow  # reads the real data sets (python -m pytest -m "not slow" leaves it out)
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("mias_recipes", REPO / "benchmarks" / "mias_recipes.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return repo_script("benchmarks/mias_recipes.py")
 
 
 @pytest.fixture(scope="module")
