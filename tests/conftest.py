@@ -11,6 +11,7 @@ networks) or is a doctest of :data:`SLOW_DOCTEST_MODULES` (they train networks).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -58,6 +59,75 @@ def pytest_collection_modifyitems(config, items):
         if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())) or any(
                 doctest_of == m or doctest_of.startswith(m + ".") for m in SLOW_DOCTEST_MODULES):
             item.add_marker(pytest.mark.slow)
+
+
+#: ``FEATBUS_TEST_COMPILED=1`` runs every test with TensorFlow's functions compiled (see below).
+COMPILED_ONLY = os.environ.get("FEATBUS_TEST_COMPILED") == "1"
+
+
+def _tensorflow():
+    """TensorFlow when it is the Keras backend here (imported as featbus imports it), else None."""
+    from featbus.networks._backend import keras_module, wanted_backend
+
+    if wanted_backend() != "tensorflow":
+        return None
+    try:
+        keras_module()
+    except ImportError:
+        return None
+    return sys.modules.get("tensorflow")
+
+
+def pytest_configure(config):
+    """TensorFlow's functions run eagerly in a process that runs tests (an xdist worker, or pytest
+    without workers), except where a test or fixture asks for them compiled (:func:`compiled`).
+
+    The tests' networks are tiny and train for a few steps: tracing a training step or a forward
+    (the graph TensorFlow builds the first time) costs seconds, more than those steps run eagerly
+    (``test_paper_examples.py::test_custom_cnn_and_unet``: 119 s compiled, 33 s eagerly, measured
+    side by side in one process). A training of many steps runs faster compiled: its test or
+    fixture says ``compiled``. Outside the tests (the commands, the examples, the tests' own
+    subprocesses) TensorFlow always compiles, and ``tests/test_retracing.py``,
+    ``tests/test_training.py`` and ``tests/test_backends.py`` test that path;
+    ``FEATBUS_TEST_COMPILED=1`` runs every test compiled."""
+    controller = getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput")
+    tf = None if COMPILED_ONLY or controller else _tensorflow()
+    if tf is not None:
+        tf.config.run_functions_eagerly(True)
+
+
+@contextlib.contextmanager
+def compiled():
+    """TensorFlow's functions compiled (traced) inside the block, as outside the tests: for a
+    fixture that trains for many steps (a test says ``@pytest.mark.compiled``)."""
+    tf = sys.modules.get("tensorflow")
+    was = tf.config.functions_run_eagerly() if tf is not None else None
+    if tf is not None:
+        tf.config.run_functions_eagerly(False)
+    try:
+        yield
+    finally:
+        if tf is not None:
+            tf.config.run_functions_eagerly(was)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _compiled_file(request):
+    """A file marked ``compiled`` (``pytestmark``) runs compiled, its module fixtures included."""
+    if request.node.get_closest_marker("compiled") is None:
+        yield
+    else:
+        with compiled():
+            yield
+
+
+@pytest.fixture(autouse=True)
+def _compiled_test(request):
+    if request.node.get_closest_marker("compiled") is None:
+        yield
+    else:
+        with compiled():
+            yield
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -119,7 +189,9 @@ def phantom_unet():
 
     train = make_phantoms(**UNET_PHANTOMS)
     # records carry their masks; y = class labels (what a Pipeline passes) is ignored
-    return UNetSegmenter(epochs=25, validation_fraction=0.1, patience=8, **UNET_SMALL).fit(train.data, train.target)
+    with compiled():  # ~130 steps: faster compiled
+        return UNetSegmenter(epochs=25, validation_fraction=0.1, patience=8, **UNET_SMALL).fit(train.data,
+                                                                                              train.target)
 
 
 #: The shared network model's training phantoms.

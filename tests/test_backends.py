@@ -29,7 +29,9 @@ pytest.importorskip("keras")
 from featbus import make_phantoms  # noqa: E402
 from featbus.networks._backend import backend_name, device  # noqa: E402
 
-pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+# trains or builds networks (python -m pytest -m "not slow" leaves it out), with TensorFlow's functions
+# compiled as outside the tests (conftest.pytest_configure: the other tests run them eagerly)
+pytestmark = [pytest.mark.slow, pytest.mark.compiled]
 
 BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 

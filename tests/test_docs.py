@@ -40,8 +40,14 @@ def code_blocks(page: Path) -> list[tuple[str, str]]:
     return out
 
 
+#: Pages whose code trains a network for many steps: faster with TensorFlow's functions compiled
+#: (tests/conftest.py runs them eagerly otherwise).
+COMPILED_PAGES = {"guide/deploy.rst"}
+
+
 def _param(page: Path):
-    return pytest.param(page, id=str(page.relative_to(DOCS)))
+    name = str(page.relative_to(DOCS))
+    return pytest.param(page, id=name, marks=[pytest.mark.compiled] if name in COMPILED_PAGES else [])
 
 
 def test_pages_have_code():

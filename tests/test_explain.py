@@ -28,7 +28,9 @@ from featbus.deploy.explain import (
 from featbus.features.deep import keras_pool, keras_preprocess, pool_gradient
 from featbus.workflows.training import train_model
 
-pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+# trains or builds networks (python -m pytest -m "not slow" leaves it out); its Grad-CAM gradients, one per
+# image, run faster compiled (conftest.pytest_configure)
+pytestmark = [pytest.mark.slow, pytest.mark.compiled]
 
 SIZE = 64
 

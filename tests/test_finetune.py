@@ -52,6 +52,7 @@ def fitted(phantoms):
     return FineTunedCNN(validation_fraction=0, **FAST).fit(X, y)
 
 
+@pytest.mark.compiled  # eight epochs: faster compiled (conftest)
 def test_fine_tuning_separates_phantom_classes(phantoms):
     X, y = phantoms
     train, test = np.arange(len(y)) % 3 != 0, np.arange(len(y)) % 3 == 0

@@ -116,6 +116,7 @@ def test_each_image_is_read_and_resized_once_per_fit(monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.compiled  # counts traces: TensorFlow compiles, as outside the tests (conftest)
 def test_each_phase_compiles_its_step_once_whatever_the_last_batch(monkeypatch):
     """10 images in batches of 4: the last batch has 2. TensorFlow traces with the batch size left
     open, JAX gets the last batch topped up to 4: one trace per phase (warm-up, fine-tuning) on

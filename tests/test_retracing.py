@@ -9,7 +9,9 @@ import logging
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+# trains or builds networks (python -m pytest -m "not slow" leaves it out), with TensorFlow's functions
+# compiled as outside the tests (conftest.pytest_configure: the other tests run them eagerly)
+pytestmark = [pytest.mark.slow, pytest.mark.compiled]
 
 keras = pytest.importorskip("keras")
 

@@ -11,7 +11,9 @@ pytest.importorskip("keras")
 
 from featbus.networks.training import Phase, learning_rate_at, train  # noqa: E402
 
-pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
+# trains or builds networks (python -m pytest -m "not slow" leaves it out), with TensorFlow's functions
+# compiled as outside the tests (conftest.pytest_configure: the other tests run them eagerly)
+pytestmark = [pytest.mark.slow, pytest.mark.compiled]
 
 
 def test_cosine_schedule_warms_up_then_decays_to_zero():
