@@ -111,23 +111,21 @@ def compiled():
             tf.config.run_functions_eagerly(was)
 
 
+def _compiled_if_marked(request):
+    return compiled() if request.node.get_closest_marker("compiled") else contextlib.nullcontext()
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _compiled_file(request):
     """A file marked ``compiled`` (``pytestmark``) runs compiled, its module fixtures included."""
-    if request.node.get_closest_marker("compiled") is None:
+    with _compiled_if_marked(request):
         yield
-    else:
-        with compiled():
-            yield
 
 
 @pytest.fixture(autouse=True)
 def _compiled_test(request):
-    if request.node.get_closest_marker("compiled") is None:
+    with _compiled_if_marked(request):
         yield
-    else:
-        with compiled():
-            yield
 
 
 @pytest.fixture(autouse=True, scope="module")
