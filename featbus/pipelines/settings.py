@@ -75,29 +75,19 @@ class SettingsError(ValueError):
 
 
 # --------------------------------------------------------------------------- bounded reading
-@functools.cache
-def _yaml_loader(pure: bool = False) -> type:
-    """A YAML loader for plain data (``yaml.SafeLoader``'s constructor) whose composer counts.
+def _at(mark) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
 
-    Aliases are counted, and the size and depth that each node would have once its aliases are
-    expanded are computed from its children while the node graph is composed: a node refers to
-    its aliased nodes, it does not copy them, so a "billion laughs" file composes in
-    milliseconds and is refused before any Python object is built. Duplicate mapping keys are
-    refused when the mapping is constructed. libyaml's parser is used when PyYAML has it and not
-    ``pure`` (composition stays here: libyaml's own composer recurses without bound on deep
-    nesting); ``pure``: PyYAML's pure-Python reader, scanner and parser, which set no depth limit of
-    their own, so that featbus's limits are the ones that speak (see :func:`_load`).
-    """
+
+def _where(mark) -> str:
+    return f" ({_at(mark)})"
+
+
+@functools.cache
+def _bounded_composer() -> type:
+    """PyYAML's composer, counting aliases and each node's size and depth with aliases expanded."""
     import yaml
     from yaml.composer import Composer
-    from yaml.constructor import SafeConstructor
-    from yaml.resolver import Resolver
-
-    def at(mark) -> str:
-        return f"line {mark.line + 1}, column {mark.column + 1}"
-
-    def where(mark) -> str:
-        return f" ({at(mark)})"
 
     class BoundedComposer(Composer):
         def __init__(self):
@@ -111,15 +101,15 @@ def _yaml_loader(pure: bool = False) -> type:
             if isinstance(event, yaml.AliasEvent):
                 self._aliases += 1
                 if self._aliases > MAX_ALIASES:
-                    raise SettingsError(f"more than {MAX_ALIASES} YAML aliases (*name){where(event.start_mark)}")
+                    raise SettingsError(f"more than {MAX_ALIASES} YAML aliases (*name){_where(event.start_mark)}")
                 node = super().compose_node(parent, index)
                 if id(node) not in self._expanded:
                     raise SettingsError(f"the alias *{event.anchor} refers to a value that holds it"
-                                        f"{where(event.start_mark)}")
+                                        f"{_where(event.start_mark)}")
                 return node
             self._depth += 1
             if self._depth > MAX_DEPTH:
-                raise SettingsError(f"values nested deeper than {MAX_DEPTH} levels{where(event.start_mark)}")
+                raise SettingsError(f"values nested deeper than {MAX_DEPTH} levels{_where(event.start_mark)}")
             node = super().compose_node(parent, index)
             self._depth -= 1
             if isinstance(node, yaml.ScalarNode):
@@ -133,12 +123,21 @@ def _yaml_loader(pure: bool = False) -> type:
             depth = 1 + max((d for _, d in sizes), default=0)
             if values > MAX_VALUES:
                 raise SettingsError(f"more than {MAX_VALUES} values once its aliases are expanded"
-                                    f"{where(event.start_mark)}")
+                                    f"{_where(event.start_mark)}")
             if depth > MAX_DEPTH:
                 raise SettingsError(f"values nested deeper than {MAX_DEPTH} levels once its aliases are "
-                                    f"expanded{where(event.start_mark)}")
+                                    f"expanded{_where(event.start_mark)}")
             self._expanded[id(node)] = (values, depth)
             return node
+
+    return BoundedComposer
+
+
+@functools.cache
+def _strict_constructor() -> type:
+    """``yaml.SafeConstructor`` refusing a mapping key given twice (merge keys ``<<`` excepted)."""
+    import yaml
+    from yaml.constructor import SafeConstructor
 
     class StrictConstructor(SafeConstructor):
         def construct_mapping(self, node, deep=False):
@@ -153,11 +152,30 @@ def _yaml_loader(pure: bool = False) -> type:
                     except TypeError:  # an unhashable key: SafeConstructor says so
                         continue
                     if seen is not None:
-                        raise SettingsError(f"the key {key!r} is given twice, at {at(seen)} and at "
-                                            f"{at(key_node.start_mark)}: give each key once")
+                        raise SettingsError(f"the key {key!r} is given twice, at {_at(seen)} and at "
+                                            f"{_at(key_node.start_mark)}: give each key once")
                     first[key] = key_node.start_mark
             return super().construct_mapping(node, deep=deep)
 
+    return StrictConstructor
+
+
+@functools.cache
+def _yaml_loader(pure: bool = False) -> type:
+    """A YAML loader for plain data (``yaml.SafeLoader``'s constructor) whose composer counts.
+
+    Aliases are counted, and the size and depth that each node would have once its aliases are
+    expanded are computed from its children while the node graph is composed: a node refers to
+    its aliased nodes, it does not copy them, so a "billion laughs" file composes in
+    milliseconds and is refused before any Python object is built. Duplicate mapping keys are
+    refused when the mapping is constructed. libyaml's parser is used when PyYAML has it and not
+    ``pure`` (composition stays here: libyaml's own composer recurses without bound on deep
+    nesting); ``pure``: PyYAML's pure-Python reader, scanner and parser, which set no depth limit of
+    their own, so that featbus's limits are the ones that speak (see :func:`_load`).
+    """
+    from yaml.resolver import Resolver
+
+    BoundedComposer, StrictConstructor = _bounded_composer(), _strict_constructor()
     try:
         if pure:
             raise ImportError
