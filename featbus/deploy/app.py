@@ -603,7 +603,6 @@ def _intensity_figure(model, image):
 
 def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised through AppTest
     """The Streamlit page (run by ``streamlit run``)."""
-    import pandas as pd
     import streamlit as st
 
     from ..model.loaded import load_model
@@ -629,6 +628,17 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
     except (ValueError, OSError) as exc:
         st.error(f"cannot load the model: {exc}")
         return
+    _sidebar(st, model)
+    name, image = _chosen_image(st)
+    if image is None:
+        return
+    with st.spinner("predicting and explaining..."):
+        res = analyse(model, image)
+    _show_result(st, model, res, name)
+
+
+def _sidebar(st, model) -> None:  # pragma: no cover - exercised through AppTest
+    """The page's sidebar: what the model is, its verdict, its card and the file in full."""
     m = model.manifest
     with st.sidebar:
         st.header("Model")
@@ -652,6 +662,11 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
                 st.caption(f"optimistic: {note}")
         st.caption("Explanations: " + ("Grad-CAM (of the CNN features)"
                                        if _grad_cam_ok(model) else "occlusion sensitivity"))
+
+
+def _chosen_image(st) -> tuple[str | None, np.ndarray | None]:  # pragma: no cover - exercised through AppTest
+    """The image the user gave (an upload, or a path inside the data folders) and its name; none
+    (and the page says why) when there is none yet or it cannot be read."""
     upload = st.file_uploader("Image (PNG, JPEG, TIFF or DICOM)", type=UPLOAD_TYPES)
     roots = _data_roots()
     path = ""
@@ -673,12 +688,16 @@ def page(model_path: str | None = None) -> None:  # pragma: no cover - exercised
             image = read_image(allowed_path(name, roots), max_pixels=max_pixels())
     except (ValueError, OSError) as exc:
         st.error(_read_failure(name, exc))
-        return
+        return name, None
     if image is None:
         st.info("Upload an image to see the predicted class, the probabilities and why.")
-        return
-    with st.spinner("predicting and explaining..."):
-        res = analyse(model, image)
+    return name, image
+
+
+def _show_result(st, model, res: dict, name: str | None) -> None:  # pragma: no cover - exercised through AppTest
+    """The prediction, its rule, the explanation, the lesion crop and the intensity comparison."""
+    import pandas as pd
+
     st.subheader(f"Predicted: {res['predicted']}")
     st.caption(decision_caption(res))  # the rule beside the answer: it may not be the tallest bar
     if res["out_of_domain"] is not None and res["out_of_domain"] > 1:
@@ -724,7 +743,7 @@ def card_lines(manifest: dict) -> list[str]:
     >>> card_lines({"pipeline_sha256": "0" * 64})
     []
     """
-    from ..model._trust import printable
+    from ..model.trust import printable
     from ..model.describe import card_parts, shipped_card
 
     card = shipped_card(manifest)
@@ -763,7 +782,7 @@ def verdict_lines(manifest: dict) -> tuple[str, str, list[str]] | None:
     ('warning', ' a trained part of it saw: optimistic, not evidence that it works on new images')
     """
     from ..evaluation.sanity import verdict_from_manifest, verdict_prefix
-    from ..model._trust import printable
+    from ..model.trust import printable
 
     verdict = verdict_from_manifest(manifest)
     if verdict is None:
