@@ -864,13 +864,7 @@ def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRec
                 if prefetched is not None and (setting, key) in prefetched:
                     todo.append(i)  # computed by the union's pool: stored and counted below
                     continue
-                row = _MEMORY.get(setting, key) if use_memory else None
-                if row is not None and disk is not None and not disk.has(setting, key):
-                    disk.put(setting, key, row)  # the folder the user named receives every row
-                if row is None and disk is not None:
-                    row = disk.get(setting, key, n_features)  # another setting's row: discarded
-                    if row is not None and use_memory:
-                        _MEMORY.put(setting, key, row)
+                row = _stored_row(setting, key, disk, use_memory, n_features)
                 if row is None:
                     todo.append(i)
                 else:
@@ -885,21 +879,9 @@ def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRec
                 bar = progress_bar(progress, len(items), type(extractor).__name__, "img", initial=start)
             try:
                 if todo:
-                    ready = [prefetched.get((setting, keys[i - start])) if prefetched is not None else None
-                             for i in todo]
-                    rest = [i for i, r in zip(todo, ready) if r is None]
-                    rows = np.empty((len(todo), n_features), dtype=dtype)
-                    if rest:
-                        records = [loaded[i] if i in loaded else extractor._load(items[i], i) for i in rest]
-                        fresh = np.asarray(compute(records, rest))
-                        if fresh.shape != (len(rest), n_features):
-                            raise ValueError(f"{type(extractor).__name__} computed rows of shape {fresh.shape}, "
-                                             f"expected {(len(rest), n_features)}")
-                        rows[[k for k, r in enumerate(ready) if r is None]] = fresh
-                    for k, r in enumerate(ready):
-                        if r is not None:
-                            rows[k] = r
                     computed = [keys[i - start] for i in todo]
+                    rows = _computed_rows(extractor, items, todo, computed, loaded, compute, prefetched, setting,
+                                          n_features, dtype)
                     for i, key, row in zip(todo, computed, rows):
                         out[i] = row
                         if use_memory:
@@ -926,12 +908,51 @@ def extract_rows(extractor, items: Sequence, *, compute: Callable[[list[ImageRec
         if bar is not None:
             bar.close()
     if disk is not None and disk.n_corrupt > n_corrupt_before:
-        n = disk.n_corrupt - n_corrupt_before
-        notes = disk.notes_since(n_corrupt_before)
-        named = "; ".join(notes[:3]) + (f"; and {n - 3} more" if n > 3 else "")
-        warnings.warn(f"{n} damaged or misplaced feature cache entr{'y' if n == 1 else 'ies'} in {disk.root} "
-                      f"{'was' if n == 1 else 'were'} recomputed: {named}", UserWarning, stacklevel=find_stack_level())
+        _warn_corrupt(disk, n_corrupt_before)
     return out
+
+
+def _stored_row(setting: str, key: str, disk: DiskStore | None, use_memory: bool, n_features: int):
+    """The row a store holds for (setting, key), or None; a row found in memory is also written
+    to the folder the user named, one found on disk is kept in memory."""
+    row = _MEMORY.get(setting, key) if use_memory else None
+    if row is not None and disk is not None and not disk.has(setting, key):
+        disk.put(setting, key, row)  # the folder the user named receives every row
+    if row is None and disk is not None:
+        row = disk.get(setting, key, n_features)  # another setting's row: discarded
+        if row is not None and use_memory:
+            _MEMORY.put(setting, key, row)
+    return row
+
+
+def _computed_rows(extractor, items: Sequence, todo: list[int], keys: list[str], loaded: dict, compute,
+                   prefetched, setting: str, n_features: int, dtype) -> np.ndarray:
+    """The rows of ``items[todo]`` (content ``keys``): the union's pool's where it computed them,
+    ``compute``'s for the rest (records already loaded are not read again)."""
+    ready = [prefetched.get((setting, key)) if prefetched is not None else None for key in keys]
+    rest = [i for i, r in zip(todo, ready) if r is None]
+    rows = np.empty((len(todo), n_features), dtype=dtype)
+    if rest:
+        records = [loaded[i] if i in loaded else extractor._load(items[i], i) for i in rest]
+        fresh = np.asarray(compute(records, rest))
+        if fresh.shape != (len(rest), n_features):
+            raise ValueError(f"{type(extractor).__name__} computed rows of shape {fresh.shape}, "
+                             f"expected {(len(rest), n_features)}")
+        rows[[k for k, r in enumerate(ready) if r is None]] = fresh
+    for k, r in enumerate(ready):
+        if r is not None:
+            rows[k] = r
+    return rows
+
+
+def _warn_corrupt(disk: DiskStore, n_corrupt_before: int) -> None:
+    """One warning naming the damaged or misplaced cache entries recomputed since ``n_corrupt_before``."""
+    n = disk.n_corrupt - n_corrupt_before
+    notes = disk.notes_since(n_corrupt_before)
+    named = "; ".join(notes[:3]) + (f"; and {n - 3} more" if n > 3 else "")
+    warnings.warn(f"{n} damaged or misplaced feature cache entr{'y' if n == 1 else 'ies'} in {disk.root} "
+                  f"{'was' if n == 1 else 'were'} recomputed: {named}", UserWarning, stacklevel=find_stack_level(),
+                  )
 
 
 def _await_row(extractor, disk: DiskStore, setting: str, key: str, item, index: int, compute,
