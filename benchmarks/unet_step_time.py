@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=10, help="training steps of 8 images per epoch")
     args = parser.parse_args(argv)
-    from featbus.networks._backend import backend_info
+    from featbus.networks.backend import backend_info
 
     print(f"U-Net training steps, batches of 8, {args.steps} steps per epoch; {backend_info()}")
     print(f"{'variant':<34}{'s / image':>10}{'x default':>11}{'epochs in the time of 21':>26}")

@@ -11,7 +11,6 @@ import logging as _logging
 
 import lazy_loader as _lazy
 
-from . import _moved
 from ._version import __version__ as __version__
 
 __getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)
@@ -19,6 +18,3 @@ __getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)
 # the "featbus" logger says nothing unless the application configures logging (a library's
 # duty: the logging HOWTO, "Configuring Logging for a Library"); featbus -v / --log-file does
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())
-
-# the modules that moved into packages keep their old import paths (featbus._moved: warns once)
-_moved.install()

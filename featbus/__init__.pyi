@@ -35,8 +35,8 @@ from .io import read_image, read_images, read_mask
 from .metrics import OperatingPoint
 from .model.loaded import FeatbusModel, load_model
 from .model_selection import DuplicateGroupKFold, duplicate_groups
-from .networks._backend import backend_info
 from .networks.augmentation import ImageAugmenter, augment_image
+from .networks.backend import backend_info
 from .pipelines.make import make_classification_pipeline, make_pipeline, param_grid
 from .preprocessing.intensity import CLAHE, AdaptiveThreshold, HistogramEqualizer, Normalize, Resize, SpeckleDenoise
 from .preprocessing.mammography import BreastMask, PectoralMuscleRemover

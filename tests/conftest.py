@@ -67,7 +67,7 @@ COMPILED_ONLY = os.environ.get("FEATBUS_TEST_COMPILED") == "1"
 
 def _tensorflow():
     """TensorFlow when it is the Keras backend here (imported as featbus imports it), else None."""
-    from featbus.networks._backend import keras_module, wanted_backend
+    from featbus.networks.backend import keras_module, wanted_backend
 
     if wanted_backend() != "tensorflow":
         return None

@@ -27,7 +27,7 @@ import pytest
 pytest.importorskip("keras")
 
 from featbus import make_phantoms  # noqa: E402
-from featbus.networks._backend import backend_name, device  # noqa: E402
+from featbus.networks.backend import backend_name, device  # noqa: E402
 
 # trains or builds networks (python -m pytest -m "not slow" leaves it out), with TensorFlow's functions
 # compiled as outside the tests (conftest.pytest_configure: the other tests run them eagerly)

@@ -90,7 +90,7 @@ def test_three_site_table_is_the_benchmark_output():
 def test_shipped_weights_need_no_trust_in_a_model_file():
     """A model whose network names featbus's shipped weights loads without --trust: the names the
     trust check accepts are the shipped table's (plus ImageNet)."""
-    from featbus.model._trust import TRUSTED_WEIGHTS, _trusted_weights
+    from featbus.model.trust import TRUSTED_WEIGHTS, _trusted_weights
 
     assert {"imagenet", "breast-us", "breast_us"} <= set(TRUSTED_WEIGHTS)
     assert all(_trusted_weights(w) for w in ("imagenet", "breast-us", "breast_us", "Breast-US"))

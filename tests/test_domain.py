@@ -128,7 +128,7 @@ def test_inconsistent_arrays_are_refused():
 def test_round_trips_through_skops():
     """The model file's format: every type trusted without the user's say-so."""
     sio = pytest.importorskip("skops.io")
-    from featbus.model._trust import audit_schema, node_trust
+    from featbus.model.trust import audit_schema, node_trust
 
     rng = np.random.default_rng(7)
     X = _low_rank(120, rng)

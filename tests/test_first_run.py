@@ -129,7 +129,7 @@ def test_a_bunch_given_to_fit_says_what_to_pass():
 
 
 def test_a_cnn_pipeline_without_keras_says_so_when_built(monkeypatch):
-    import featbus.networks._backend as backend
+    import featbus.networks.backend as backend
     from featbus.pipelines import make_classification_pipeline
 
     make_classification_pipeline(["efficientnet_lite0", "lbp"])  # installed here: builds

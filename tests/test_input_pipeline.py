@@ -123,7 +123,7 @@ def test_each_phase_compiles_its_step_once_whatever_the_last_batch(monkeypatch):
     both (PyTorch runs eagerly: the loss runs at every step)."""
     pytest.importorskip("keras")
     from featbus.features.finetune import FineTunedCNN, _Trainer
-    from featbus.networks._backend import backend_name
+    from featbus.networks.backend import backend_name
 
     if backend_name() == "torch":
         pytest.skip("PyTorch runs the step eagerly: nothing is traced")

@@ -193,7 +193,7 @@ def test_the_trust_table_names_what_the_ingredient_rows_bring():
     """The trust module lists the rows' held types and packages itself (it imports no pipelines):
     a new row holding a new type, or from a new package, fails here until the trust table says
     so; a trusted type or package that no row brings any more fails too (no stale trust)."""
-    from featbus.model import _trust
+    from featbus.model import trust as _trust
     from featbus.pipelines.ingredients import CLASSIFIER_TABLE, SAMPLER_TABLE, SELECTOR_TABLE
 
     rows = [e for table in (CLASSIFIER_TABLE, SAMPLER_TABLE, SELECTOR_TABLE) for e in table.values()]

@@ -90,8 +90,8 @@ def test_damaged_segmenter_is_refused(tmp_path, monkeypatch):
 
 
 def test_weights_id_and_trust_read_the_table():
-    from featbus.model._trust import _trusted_weights
     from featbus.model.provenance import _shipped_backbones
+    from featbus.model.trust import _trusted_weights
     from featbus.networks import weights_id
 
     digest = get_pretrained("breast-us", "backbone").sha256

@@ -139,7 +139,7 @@ def test_grad_cam_and_export_of_a_network_model(ensemble_model, data, tmp_path):
     pytest.importorskip("tensorflow")
     from featbus.deploy.explain import explain, supports_grad_cam
     from featbus.deploy.export import TFLiteModel, export_tflite, prepare_input
-    from featbus.networks._backend import backend_name
+    from featbus.networks.backend import backend_name
 
     assert supports_grad_cam(ensemble_model)
     out = explain(ensemble_model, data.images[0])

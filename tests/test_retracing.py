@@ -38,7 +38,7 @@ def tf_warnings():
 
 
 def test_compiled_forward_traces_once_for_every_batch_size():
-    from featbus.networks._backend import compile_forward
+    from featbus.networks.backend import compile_forward
 
     traces = []
     dense = keras.layers.Dense(3)
@@ -58,7 +58,7 @@ def test_compiled_forward_traces_once_for_every_batch_size():
 
 def test_train_step_traces_once_whatever_the_batch_sizes():
     """A phase's last, smaller batch reuses the step's one trace (it cost a second one)."""
-    from featbus.networks._backend import make_train_step
+    from featbus.networks.backend import make_train_step
 
     traces = []
     dense = keras.layers.Dense(1, kernel_initializer="ones")  # a loss of 16 at the start: one to decrease

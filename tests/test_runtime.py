@@ -21,7 +21,7 @@ from featbus.workflows.training import train_model
 pytest.importorskip("tensorflow")
 pytest.importorskip("ai_edge_litert")
 from featbus import DeepFeatures  # noqa: E402
-from featbus.networks._backend import backend_name  # noqa: E402
+from featbus.networks.backend import backend_name  # noqa: E402
 
 pytestmark = pytest.mark.slow  # trains or builds networks (python -m pytest -m "not slow" leaves it out)
 

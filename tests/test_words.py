@@ -112,7 +112,7 @@ def _keras_in_a_script(env_level: str | None) -> tuple[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     if env_level is not None:
         env["TF_CPP_MIN_LOG_LEVEL"] = env_level
-    code = ("import os; from featbus.networks._backend import keras_module; keras_module(); "
+    code = ("import os; from featbus.networks.backend import keras_module; keras_module(); "
             "print(os.environ['TF_CPP_MIN_LOG_LEVEL'])")
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -34,9 +34,9 @@ def _import_tensorflow_quietly(debug: bool) -> None:
     level applies, so TF_CPP_MIN_LOG_LEVEL alone does not hide them. They are shown with
     ``--debug`` or when the import fails. With ``KERAS_BACKEND=torch`` or ``jax`` TensorFlow is
     never imported (it need not be installed); a missing Keras or backend fails here, before any
-    image is read, with the extra to install (:func:`featbus.networks._backend.keras_module`).
+    image is read, with the extra to install (:func:`featbus.networks.backend.keras_module`).
     """
-    from ..networks._backend import keras_module, native_stderr_quiet
+    from ..networks.backend import keras_module, native_stderr_quiet
 
     with native_stderr_quiet(not debug and "tensorflow" not in sys.modules and "keras" not in sys.modules):
         keras_module()

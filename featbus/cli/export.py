@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..networks._backend import native_stderr_quiet
+from ..networks.backend import native_stderr_quiet
 from ._common import CLIError, _check_writable, _import_tensorflow_quietly, _load_model_cli
 from ._data import _load_folder
 from ._options import add_model, add_overwrite, add_trust, export_columns
@@ -83,7 +83,7 @@ def _check_tensorflow_backend(args, manifest: dict) -> None:
     TensorFlow) say what it needs and what works without it, before the model is loaded."""
     import importlib.util
 
-    from ..networks._backend import backend_name
+    from ..networks.backend import backend_name
 
     _import_tensorflow_quietly(args.debug)
     name = backend_name()

@@ -21,7 +21,6 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from ..model._trust import printable
     from ..model.format import (
         describe_manifest,
         pipeline_types,
@@ -31,6 +30,7 @@ def run(args) -> int:
         what_works,
     )
     from ..model.runtime import runtime_available
+    from ..model.trust import printable
 
     path = args.model
     manifest = read_manifest(path)  # sizes and schema checked; nothing else is read yet
@@ -78,7 +78,7 @@ def _verdict_text(manifest: dict) -> str:
     """The model-sanity verdict the file holds (or one recomputed from its stored
     cross-validation figures), every text from the file escaped."""
     from ..evaluation.sanity import verdict_from_manifest
-    from ..model._trust import printable
+    from ..model.trust import printable
 
     verdict = verdict_from_manifest(manifest)
     if verdict is None:

@@ -144,7 +144,7 @@ def _data_lines(table, force: bool) -> list[str]:
 def _decision_line(model, decision: str) -> str:
     """How the 'predicted' column was decided (the 'rule' column's words), then the stored point
     with where it was chosen (both points of a two-decision model)."""
-    from ..model._trust import printable
+    from ..model.trust import printable
 
     point = model.operating_point
     if point is None:

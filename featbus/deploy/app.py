@@ -743,8 +743,8 @@ def card_lines(manifest: dict) -> list[str]:
     >>> card_lines({"pipeline_sha256": "0" * 64})
     []
     """
-    from ..model.trust import printable
     from ..model.describe import card_parts, shipped_card
+    from ..model.trust import printable
 
     card = shipped_card(manifest)
     return [printable(f"{head}: {text}") for head, text in card_parts(card)] if card is not None else []

@@ -196,7 +196,7 @@ def export_tflite(model, path: str | os.PathLike, *, quantize: bool = False, ove
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True (--overwrite) to replace it")
-    from ..networks._backend import backend_name
+    from ..networks.backend import backend_name
 
     if backend_name() != "tensorflow":  # the converter traces a TensorFlow graph of the network
         raise ValueError(f"TFLite export needs Keras's TensorFlow backend, this process runs {backend_name()!r}: "

@@ -577,7 +577,7 @@ def compare_models(models: Sequence[Any], data, *, names: Sequence[str] | None =
                                                     for m, (mod, src) in enumerate(zip(models, sources))]
     scores = [np.asarray(r.proba, dtype=float)[rows[m], list(r.classes).index(positive)] for m, r in enumerate(results)]
     called = [np.asarray(r.y_pred == positive, dtype=bool)[rows[m]] for m, r in enumerate(results)]
-    from ..model._trust import printable  # class names from the files: escaped
+    from ..model.trust import printable  # class names from the files: escaped
 
     rules = []
     for r in results:

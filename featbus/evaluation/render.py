@@ -81,7 +81,7 @@ def _none_reason(v) -> str:
 def rule_words(v) -> str:
     """The model's own rule, as predict's 'rule' column writes it
     (:meth:`~featbus.metrics.OperatingPoint.rule_text`)."""
-    from ..model._trust import printable  # class names from the file: escaped
+    from ..model.trust import printable  # class names from the file: escaped
 
     point = v.point
     if point is not None:
@@ -92,7 +92,7 @@ def rule_words(v) -> str:
 def chosen_text(v) -> str:
     """The data-chosen point in words: ``p(malignant) >= 0.123``, or of a two-decision model
     ``p(malignant | lesion) >= 0.123 (normal when p(lesion) < 0.4 kept from the file)``."""
-    from ..model._trust import printable
+    from ..model.trust import printable
 
     pos, chosen = v.positive, v.chosen
     if chosen is None or not chosen.two_decisions:
@@ -103,7 +103,7 @@ def chosen_text(v) -> str:
 
 def promise_reason(v) -> str:
     """The verdict's reason when the model does much worse than it promises."""
-    from ..model._trust import printable
+    from ..model.trust import printable
 
     p = v.promise
     return (f"it does much worse here than it promises: {v.positive} AUC {_text(v, 'auc', 2)} on "
@@ -111,7 +111,7 @@ def promise_reason(v) -> str:
 
 
 def _promise_line(v, where: str, subset: bool) -> str:
-    from ..model._trust import printable
+    from ..model.trust import printable
 
     p = v.promise
     what = printable(p["what"]) + (f"; caveat: {printable(p['caveat'])}" if p.get("caveat") else "")
@@ -199,8 +199,8 @@ def _absent_lines(v) -> list[str]:
 
 
 def _in_domain_lines(v) -> list[str]:
-    from ..model._trust import printable  # text from the file: escaped
     from ..model.describe import data_name
+    from ..model.trust import printable  # text from the file: escaped
 
     cv = v.in_domain.get("cv") or {}
     if not cv:

@@ -698,7 +698,7 @@ def _natural_key(text: str):
 def _model_name(model, manifest: dict) -> str:
     recipe = manifest.get("recipe") or {}
     if recipe:
-        from ..model._trust import printable
+        from ..model.trust import printable
 
         name = recipe.get("name")
         what = f"{recipe.get('features') or 'network'} -> {recipe.get('classifier')}"

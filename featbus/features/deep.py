@@ -20,7 +20,7 @@ How an image reaches the network
    ImageNet preprocessing is applied (see :mod:`featbus.networks.backbones`).
 
 Reading and resizing run in background threads while the network computes the previous batch
-(one compiled function of the Keras backend in use, :func:`featbus.networks._backend.compile_forward`,
+(one compiled function of the Keras backend in use, :func:`featbus.networks.backend.compile_forward`,
 calling ``model(x, training=False)`` on whole batches; TensorFlow, PyTorch or JAX).
 
 Measured on BUSI (``examples/busi_deep.py``: 625 images, near-duplicate-grouped 5-fold CV,
@@ -59,7 +59,7 @@ from ..networks import (
     stable_layer_names,
     weights_id,
 )
-from ..networks._backend import compile_forward, keras_module
+from ..networks.backend import compile_forward, keras_module
 
 __all__ = ["DeepFeatures", "deep_features", "layer_names", "POOLINGS", "ASPECTS"]
 

@@ -39,7 +39,7 @@ How ``fit`` trains
 
 Training runs on featbus's one training engine (:mod:`featbus.networks.training`: phases, per-part
 learning rates, schedule, early stopping, history, progress, clean Ctrl-C) on any Keras backend
-(TensorFlow, PyTorch or JAX; the backend's GPU when it has one, :mod:`featbus.networks._backend`).
+(TensorFlow, PyTorch or JAX; the backend's GPU when it has one, :mod:`featbus.networks.backend`).
 Dropout masks, mixup and augmentation are drawn in NumPy from ``random_state`` (each batch from
 its own seed, drawn in order before the background threads augment it), so a fit is
 reproducible on a given machine and backend (floating-point results differ slightly across
@@ -86,14 +86,14 @@ from .._base import CACHE, EMPTY_MASK, PROGRESS, REGION, _check_y_length, _Image
 from .._docs import fill_doc
 from .._records import ImageError, ImageRecord, check_images, mask_bbox, to_float
 from ..networks import keras_name, load_backbone, resolve_backbone
-from ..networks._backend import (
+from ..networks.augmentation import AUGMENT_PRESETS
+from ..networks.backend import (
     backend_name,
     compile_forward,
     keras_module,
     mixed_precision_scope,
     use_mixed_precision,
 )
-from ..networks.augmentation import AUGMENT_PRESETS
 from ..networks.training import Phase, prefetched, train
 from .deep import ASPECTS, NetworkRowsMixin, fit_square, keras_preprocess
 

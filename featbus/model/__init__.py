@@ -1,7 +1,7 @@
 """The model file and the loaded model.
 
 In the shape of skops ``io/``: :mod:`~featbus.model.format` (the file format: manifest, pipeline,
-networks), :mod:`~featbus.model._trust` (what a file may create without the user's trust),
+networks), :mod:`~featbus.model.trust` (what a file may create without the user's trust),
 :mod:`~featbus.model.loaded` (:class:`FeatbusModel`, :func:`load_model`: predicting imports no
 training), :mod:`~featbus.model.runtime` (the networks' inference runtime) and
 :mod:`~featbus.model.domain` (the out-of-domain reference a model file carries). The names below

@@ -9,7 +9,7 @@ format (:mod:`featbus.model.format`) stands below :mod:`featbus.evaluation`.
 from __future__ import annotations
 
 from ..metrics import format_interval
-from ._trust import printable
+from .trust import printable
 
 __all__ = ["data_name", "describe_manifest", "site_cv_lines", "shipped_card", "own_card_figures", "card_parts",
            "calibration_k", "CARD_PARTS"]
@@ -54,7 +54,7 @@ def describe_manifest(manifest: dict) -> str:
     """A few lines about a model from its manifest alone: recipe, training data, cross-validation
     results, training runs, versions, date (:meth:`~featbus.model.FeatbusModel.describe`, ``featbus inspect``).
 
-    Every text taken from the file is printed escaped (:func:`featbus.model._trust.printable`):
+    Every text taken from the file is printed escaped (:func:`featbus.model.trust.printable`):
     a line break or a terminal escape in a note or a class name cannot add a line of its own."""
     def clean(obj):
         if isinstance(obj, dict):

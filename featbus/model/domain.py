@@ -449,7 +449,7 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
         ValueError
             Shapes, counts or values that :meth:`fit` never writes.
         """
-        from ._trust import printable
+        from .trust import printable
 
         try:
             p, k = int(self.n_features_in_), int(self.n_components_)

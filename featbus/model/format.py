@@ -11,7 +11,7 @@ One of the three rooms of a featbus model (issue 44):
 * :mod:`featbus.workflows.training`: :func:`~featbus.workflows.training.train_model`.
 
 The trust rules themselves (which type each skops loader may build, the checks of what was
-built) are :mod:`featbus.model._trust`; the types an ingredient brings are on its row of
+built) are :mod:`featbus.model.trust`; the types an ingredient brings are on its row of
 :mod:`featbus.pipelines.ingredients`.
 
 **The file format**
@@ -84,11 +84,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .._moved import quietly
 from .._version import __version__
 from ..io import file_sha256, written_atomically
-from ._trust import EXTRA_TRUSTED_TYPES, TRUSTED_PACKAGES, CraftedModelError, audit_schema, node_trust
 from .describe import describe_manifest
+from .trust import EXTRA_TRUSTED_TYPES, TRUSTED_PACKAGES, CraftedModelError, audit_schema, current_name, node_trust
 
 __all__ = ["FORMAT_VERSION", "MAX_MANIFEST_BYTES", "EXTRA_TRUSTED_TYPES", "TRUSTED_PACKAGES", "UntrustedModelError",
            "ModelVersionError", "read_manifest", "describe_manifest", "pipeline_types", "types_needing_trust",
@@ -532,7 +531,7 @@ def _skops_io():
 
 def _type_trust(name: str, loaders) -> str | None:
     """Why featbus lets the file build this type with every loader it names, or None
-    (:func:`featbus.model._trust.node_trust`: exact types per loader)."""
+    (:func:`featbus.model.trust.node_trust`: exact types per loader)."""
     reasons = [node_trust(None if loader == "?" else loader, name) for loader in sorted(loaders)]
     return reasons[0] if reasons and all(reasons) else None
 
@@ -635,6 +634,7 @@ def pipeline_types(path: str | os.PathLike) -> list[dict]:
         return [{"name": "pickle (any code)", "count": 1, "trust": "needs your trust"}]
     blob = _read_member(path, _PIPELINE, max(os.path.getsize(path), 2**20))
     _check_skops_container(blob, path)
+    blob = _current_names(blob)
     return [{"name": n, "count": info["count"], "trust": _type_trust(n, info["loaders"]) or "needs your trust"}
             for n, info in sorted(_pipeline_types(blob, path).items())]
 
@@ -747,16 +747,66 @@ def _load_pickled(path: str, manifest: dict, size: int, vouched: bool) -> dict:
     blob = _read_member(path, _LEGACY_PIPELINE, size)
     if hashlib.sha256(blob).hexdigest() != manifest.get("pipeline_sha256"):
         raise ValueError(f"{path!r} is damaged: its pipeline does not match the SHA-256 in its manifest")
-    import joblib
-
     warnings.warn(f"{path!r} stores its pipeline as a pickle (model format {manifest['format_version']}); re-save it "
                   "in the current format, which loads without pickle: featbus upgrade OLD -o NEW "
                   "(or load_model(old, trusted=True).save(new))", UserWarning, stacklevel=4)
     with warnings.catch_warnings():
         # the versions were checked; patch-level differences are fine
         warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
-        with quietly():  # an older file names the modules where its classes were then (featbus._moved)
-            return joblib.load(io.BytesIO(blob))
+        return _unpickled(blob)
+
+
+def _unpickled(blob: bytes):
+    """A format 1-3 pipeline: a joblib pickle (zlib-compressed as featbus wrote it), each class it
+    names read where it is now (:func:`featbus.model.trust.current_name`: the file names the modules
+    of its time)."""
+    import inspect
+
+    from joblib.numpy_pickle import NumpyUnpickler
+
+    class _Current(NumpyUnpickler):
+        def find_class(self, module, name):
+            module, _, name = current_name(f"{module}.{name}").rpartition(".")
+            return super().find_class(module, name)
+
+    if blob[:1] == b"\x78":  # joblib.dump(..., compress=3): one zlib stream
+        blob = zlib.decompress(blob)
+    extra = ({"ensure_native_byte_order": True}
+             if "ensure_native_byte_order" in inspect.signature(NumpyUnpickler).parameters else {})
+    return _Current("", io.BytesIO(blob), **extra).load()
+
+
+def _current_names(blob: bytes) -> bytes:
+    """A skops pipeline whose schema names every class where it is now: a file written before
+    featbus's modules moved names the old modules (:data:`featbus.model.trust.OLD_MODULES`), read
+    here as the classes themselves (skops' way: the reader knows the old layout, nothing is
+    installed on import). The member is returned unchanged when it names no old place."""
+    with zipfile.ZipFile(io.BytesIO(blob)) as z:
+        schema = json.loads(z.read("schema.json"))
+        moved = False
+
+        def walk(node):
+            nonlocal moved
+            if isinstance(node, dict):
+                if isinstance(node.get("__module__"), str) and isinstance(node.get("__class__"), str):
+                    name = f"{node['__module__']}.{node['__class__']}"
+                    if current_name(name) != name:
+                        node["__module__"], _, node["__class__"] = current_name(name).rpartition(".")
+                        moved = True
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+
+        walk(schema)
+        if not moved:
+            return blob
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as new:
+            for info in z.infolist():
+                new.writestr(info, json.dumps(schema) if info.filename == "schema.json" else z.read(info))
+    return out.getvalue()
 
 
 def read_pipeline(path: str, manifest: dict, size: int, trusted, vouched) -> dict:
@@ -774,10 +824,11 @@ def read_pipeline(path: str, manifest: dict, size: int, trusted, vouched) -> dic
     if hashlib.sha256(blob).hexdigest() != manifest.get("pipeline_sha256"):
         raise ValueError(f"{path!r} is damaged: its pipeline does not match the SHA-256 in its manifest")
     _check_skops_container(blob, path)
+    blob = _current_names(blob)
     types = _pipeline_types(blob, path)
     listed = sorted(types)
     unknown = _untrusted(types)
-    allowed = set(trusted) if not isinstance(trusted, bool) else set()
+    allowed = {current_name(t) for t in trusted} if not isinstance(trusted, bool) else set()
     if [t for t in unknown if t not in allowed] and not vouched():
         raise UntrustedModelError(
             f"{path!r} would create types featbus does not trust by itself (or builds them in a way it does not "
@@ -786,8 +837,7 @@ def read_pipeline(path: str, manifest: dict, size: int, trusted, vouched) -> dic
             "list)")
     try:
         # every type the file holds, each checked above: skops's own defaults are not used
-        with quietly():  # an older file names the modules where its classes were then (featbus._moved)
-            return _skops_io().loads(blob, trusted=listed)
+        return _skops_io().loads(blob, trusted=listed)
     except Exception as exc:
         raise ValueError(f"{path!r} is damaged: its pipeline does not load ({type(exc).__name__}: {exc})") from None
 
@@ -911,7 +961,7 @@ def runtime_forwards(model, wanted: bool | None) -> list[dict]:
     nets = network_estimators(model)
     if not nets or wanted is False:
         return []
-    from ..networks._backend import backend_name
+    from ..networks.backend import backend_name
 
     if backend_name() != "tensorflow":
         if wanted:

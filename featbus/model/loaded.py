@@ -23,7 +23,6 @@ import numpy as np
 from .._registry import is_cnn
 from ..io import file_sha256
 from ..progress import find_stack_level
-from ._trust import CraftedModelError, NeedsTrust, check_loaded, printable
 from .domain import score_columns
 from .format import (
     EXTRA_TRUSTED_TYPES,
@@ -52,6 +51,7 @@ from .format import (
     types_needing_trust,
     write_model_file,
 )
+from .trust import CraftedModelError, NeedsTrust, check_loaded, printable
 
 __all__ = ["FeatbusModel", "load_model", "read_manifest", "describe_manifest", "pipeline_types",
            "types_needing_trust", "is_trusted_type", "trust_model", "trusted_models_file", "checked_runtimes_file",
@@ -574,7 +574,7 @@ def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False
 
 
 def _check_contents(parts, path: str, vouched) -> None:
-    """What the file made, checked before anything uses it (:func:`featbus.model._trust.check_loaded`):
+    """What the file made, checked before anything uses it (:func:`featbus.model.trust.check_loaded`):
     contents featbus never writes are a damaged file; parameters that would touch files or start
     unbounded workers need trust."""
     try:

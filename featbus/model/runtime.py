@@ -30,7 +30,7 @@ import warnings
 
 import numpy as np
 
-from ..networks._backend import native_stderr_quiet
+from ..networks.backend import native_stderr_quiet
 
 __all__ = ["LiteForward", "runtime_available", "network_estimators", "forward_flatbuffer", "forward_disagreement",
            "RUNTIME_RTOL", "RUNTIME_PROBA_ATOL", "RUNTIME_CHECK_RTOL"]
@@ -106,7 +106,7 @@ def convert_to_tflite(function, trackable, *, quantize: bool = False) -> bytes:
     """The TFLite flatbuffer of a traced TensorFlow function: featbus's one conversion, for a model
     file's runtime forwards (:func:`forward_flatbuffer`) and ``featbus export``
     (:func:`featbus.deploy.export.export_tflite`). Callers keep TensorFlow's native log lines off the
-    terminal themselves (:func:`featbus.networks._backend.native_stderr_quiet`).
+    terminal themselves (:func:`featbus.networks.backend.native_stderr_quiet`).
 
     Parameters
     ----------

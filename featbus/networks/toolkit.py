@@ -37,7 +37,7 @@ _MODES = {
 
 
 def _keras():
-    from ._backend import keras_module
+    from .backend import keras_module
 
     return keras_module()
 

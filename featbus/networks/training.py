@@ -2,7 +2,7 @@
 
 An estimator describes *what* to train (a Keras model, a loss written with ``keras.ops``, its
 batches, its validation) and :func:`train` does the rest, the same way for every network and on
-every Keras backend (:mod:`featbus.networks._backend` holds the per-backend step):
+every Keras backend (:mod:`featbus.networks.backend` holds the per-backend step):
 
 * **phases** (:class:`Phase`), e.g. a head-only warm-up then the whole network, each setting
   which layers train and the peak learning rate of each named part of the network (``"head"``,
@@ -21,7 +21,7 @@ every Keras backend (:mod:`featbus.networks._backend` holds the per-backend step
 
 Frozen batch-norm statistics, class weights, label smoothing and mixup are the estimator's: they
 live in its model (``trainable=False`` layers run in inference mode in Keras 3) and in its loss
-and batches. Mixed precision is the backend module's (:func:`featbus.networks._backend.mixed_precision_scope`).
+and batches. Mixed precision is the backend module's (:func:`featbus.networks.backend.mixed_precision_scope`).
 
 References
 ----------
@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from ..progress import find_stack_level, progress_bar
-from . import _backend
+from . import backend as _backend
 
 __all__ = ["Phase", "train", "learning_rate_at", "prefetched"]
 

@@ -60,7 +60,7 @@ class Ingredient(NamedTuple):
     extra: str | None = None
     #: types its fitted estimator holds that are not estimator classes (a booster, a tree, an
     #: optimiser: each one's state is data), which a model file may therefore create without the
-    #: user's trust; :mod:`featbus.model._trust` lists them, and every row's package (``imblearn``,
+    #: user's trust; :mod:`featbus.model.trust` lists them, and every row's package (``imblearn``,
     #: ``xgboost``), in a table of its own that a test holds equal to the rows
     holds: tuple[str, ...] = ()
 

@@ -214,7 +214,7 @@ def make_features(features: Sequence[Any] | str, *, region: str | None = None,
     parts = [_one_feature(f, region=region, n_jobs=n_jobs, cache=cache, progress=progress) for f in features]
     cnns = [n for n, t in parts if is_cnn(t)]
     if cnns:  # said now, in one line, rather than by every fit of a grid search
-        from ..networks._backend import require_keras
+        from ..networks.backend import require_keras
 
         require_keras(f"feature {cnns[0]!r} (a CNN)")
     names = [n for n, _ in parts]

@@ -38,9 +38,9 @@ __all__ = ["build_unet", "check_encoder", "encoder_name", "deep_supervision_mode
 # --------------------------------------------------------------------------- keras helpers
 
 def keras_module():
-    """Keras, imported on first use (:func:`featbus.networks._backend.keras_module`): the segmentation
+    """Keras, imported on first use (:func:`featbus.networks.backend.keras_module`): the segmentation
     modules build, train and load their networks through it."""
-    from ..networks._backend import keras_module
+    from ..networks.backend import keras_module
 
     return keras_module()
 

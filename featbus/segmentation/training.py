@@ -68,7 +68,7 @@ def freeze_encoder_batchnorm(model) -> int:
     n_frozen : int
         Batch-norm layers frozen.
     """
-    from ..networks._backend import keras_module
+    from ..networks.backend import keras_module
 
     batchnorm = keras_module().layers.BatchNormalization
     frozen = [layer for layer in _all_layers(_pretrained_encoder(model, "freeze_bn")) if isinstance(layer, batchnorm)]

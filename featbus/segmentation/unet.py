@@ -51,8 +51,8 @@ from ..compute.extraction import show_progress
 from ..io import load_item, written_atomically
 from ..model_selection import holdout_split, resolve_groups
 from ..networks import is_scratch
-from ..networks._backend import compile_forward
 from ..networks.augmentation import augment_pair, resize_to
+from ..networks.backend import compile_forward
 from ..networks.training import Phase, train
 from .metrics import dice_scores, mean_dice_score
 from .network import (

@@ -884,7 +884,7 @@ def _provenance(run: _Run) -> None:
     reference; then the model."""
     manifest, seg_info = run.manifest, run.seg_info
     if run.deep:  # where the networks (CNN features, segmenter) ran
-        from ..networks._backend import backend_name, device
+        from ..networks.backend import backend_name, device
 
         manifest["training"] = {"backend": backend_name(), "device": device(), "members": []}
     if seg_info is not None:
@@ -1287,7 +1287,7 @@ def _describe_network(run: _Run, cv: dict | None) -> None:
     """A network model's manifest: what was trained (its members' histories), on what, and how it
     was judged."""
     from ..networks import backbone_name
-    from ..networks._backend import backend_name, device
+    from ..networks.backend import backend_name, device
 
     net = run.union.transformer_list[0][1]
     members = list(getattr(net, "members_", [net]))  # as FeatbusModel.networks reads them

@@ -20,6 +20,10 @@ Two halves, both run by :func:`featbus.model.load_model` on a file nobody vouche
 scikit-learn and skops document the first half's idea (skops trusts listed types; scikit-learn
 warns that its estimators' state is not validated, scikit-learn PR 34558); featbus goes beyond
 both: exact types per loader, bounded arguments, and the structural checks of the second half.
+
+A public module: the judges, the app and the commands print text taken from a file through
+:func:`printable`, and the reader of model files (:mod:`featbus.model.format`) reads an older
+file's class names through :data:`OLD_MODULES` (:func:`current_name`).
 """
 
 from __future__ import annotations
@@ -31,12 +35,11 @@ from typing import Any
 
 import numpy as np
 
-from .._moved import new_name
 from .._registry import is_a
 from ..networks.pretrained import find_pretrained, pretrained_names
 
 __all__ = ["EXTRA_TRUSTED_TYPES", "TRUSTED_PACKAGES", "node_trust", "audit_schema", "check_loaded",
-           "CraftedModelError", "NeedsTrust", "printable",
+           "CraftedModelError", "NeedsTrust", "printable", "OLD_MODULES", "MOVED_CLASSES", "current_name",
            "MAX_TREE_OUTPUTS", "MAX_FEATURES", "MAX_N_JOBS", "MAX_INPUT_SIZE"]
 
 #: Largest ``n_outputs`` (and per-output class count) of a decision tree a file may ask for.
@@ -125,17 +128,47 @@ TRUSTED_PACKAGES: tuple[str, ...] = ("featbus", *_ROW_PACKAGES)
 _HELPER_OBJECTS = set(EXTRA_TRUSTED_TYPES) - set().union(*_CONTAINERS.values())
 _ESTIMATOR_PACKAGES = ("sklearn", *TRUSTED_PACKAGES)
 #: featbus estimator classes that moved to another module: a file written before the move names
-#: the old place (which still exports the class), and is trusted as the class itself.
+#: the old place, and is read (and trusted) as the class itself.
 MOVED_CLASSES = {"featbus.pipelines.FamilyScaler": "featbus.compute.scaling.FamilyScaler",
                  "featbus.pipelines.FamilyUnion": "featbus.compute.scaling.FamilyUnion"}
+#: The modules holding classes a model file can name (estimators and the state they carry) that
+#: moved into packages when featbus's flat modules became folders: a file written before (format 4
+#: files of that time, and every pickled file of formats 1-3) names the old module. Only the reader
+#: of model files uses this map (skops' versioned readers in ``io/old/``: the reader knows the old
+#: layout); an old module path itself no longer imports.
+OLD_MODULES = {"featbus.domain": "featbus.model.domain",
+               "featbus._samplers": "featbus.pipelines._samplers",
+               "featbus.encoded_labels": "featbus.pipelines.encoded_labels",
+               "featbus.augmentation": "featbus.networks.augmentation",
+               "featbus.segmentation.augmentation": "featbus.networks.augmentation",
+               "featbus.scaling": "featbus.compute.scaling",
+               "featbus.preprocessing.roi": "featbus.segmentation.roi"}
+
+
+def current_name(name: str) -> str:
+    """A class's ``module.Class`` as a model file written before a move names it, where it is now
+    (:data:`MOVED_CLASSES`, :data:`OLD_MODULES`); any other name unchanged.
+
+    Examples
+    --------
+    >>> from featbus.model.trust import current_name
+    >>> current_name("featbus.domain.DomainReference"), current_name("featbus.pipelines.FamilyUnion")
+    ('featbus.model.domain.DomainReference', 'featbus.compute.scaling.FamilyUnion')
+    >>> current_name("sklearn.svm._classes.SVC")
+    'sklearn.svm._classes.SVC'
+    """
+    if name in MOVED_CLASSES:
+        return MOVED_CLASSES[name]
+    module, _, attr = name.rpartition(".")
+    return f"{OLD_MODULES[module]}.{attr}" if module in OLD_MODULES else name
 
 
 def _is_estimator_class(name: str) -> bool:
     """An estimator class defined (not re-exported) in the module the name gives, in scikit-learn
     or a package featbus trains with. Exact: the name is the class, so no subclass of an estimator
     defined elsewhere can pass (a featbus class that moved is known by its old name too,
-    :data:`MOVED_CLASSES`, and so is one whose module moved, :data:`featbus._moved.MOVED`)."""
-    name = new_name(MOVED_CLASSES.get(name, name))
+    :func:`current_name`)."""
+    name = current_name(name)
     module, _, attr = name.rpartition(".")
     if module.split(".")[0] not in _ESTIMATOR_PACKAGES or not re.fullmatch(r"[A-Za-z_][\w.]*", module):
         return False
@@ -164,7 +197,7 @@ def node_trust(loader: str | None, name: str) -> str | None:
 
     Examples
     --------
-    >>> from featbus.model._trust import node_trust
+    >>> from featbus.model.trust import node_trust
     >>> node_trust("NdArrayNode", "numpy.ndarray"), node_trust("NdArrayNode", "numpy.memmap")
     ('NumPy', None)
     >>> node_trust("ObjectNode", "sklearn.svm._classes.SVC"), node_trust("ReduceNode", "numpy.ndarray")
@@ -466,7 +499,7 @@ def printable(text: Any) -> str:
 
     Examples
     --------
-    >>> from featbus.model._trust import printable
+    >>> from featbus.model.trust import printable
     >>> printable("ok\\nloads without --trust: yes\\x1b[2K")
     'ok\\\\nloads without --trust: yes\\\\x1b[2K'
     """

@@ -16,6 +16,8 @@ each backend lives here and nowhere else:
 * :func:`mixed_precision_scope` builds a network in bfloat16 compute on GPUs.
 
 The backend is Keras's: ``KERAS_BACKEND`` (or ``~/.keras/keras.json``), TensorFlow by default.
+A public module: the features, the segmenter, the model file and the commands import it from here
+(``featbus.backend_info`` is :func:`backend_info`).
 """
 
 from __future__ import annotations
