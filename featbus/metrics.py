@@ -1,8 +1,9 @@
-"""The statistics floor: every figure featbus prints with an interval is computed here.
+"""The statistics floor: every interval featbus prints comes from here.
 
-One place for the classification metrics of one set of predictions (per class, one-vs-rest,
-and macro), the rank AUC, the confusion matrix, the decision rule of a model's probabilities
-(the most probable class, or an operating point), calibration (reliability curve, ECE, Brier
+The statistics the figure table (:mod:`featbus.evaluation.figures`, where the figures of one set
+of predictions are computed, per class and macro) is built on: the rank AUC, the confusion
+matrix, the one ``zero_division`` rule (:func:`ratio`), the decision rule of a model's
+probabilities (the most probable class, or an operating point), calibration (reliability curve, ECE, Brier
 score), the group bootstrap behind every interval and the way an interval is written. The
 modules that judge models (:mod:`featbus.evaluation`, :mod:`featbus.evaluation.validation`,
 :mod:`featbus.evaluation.sites`, :mod:`featbus.evaluation.sanity`, :mod:`featbus.workflows.adaptation`, the segmentation
@@ -21,14 +22,15 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["classification_metrics", "PER_CLASS_METRICS", "rank_auc", "confusion_matrix", "decide",
+__all__ = ["PER_CLASS_METRICS", "rank_auc", "confusion_matrix", "decide",
            "group_units", "bootstrap", "BootstrapResult", "percentile_interval", "interval_text",
            "format_interval", "reliability_curve", "expected_calibration_error", "brier_score", "ECE_BINS",
-           "CONFIDENCE", "Predictions", "threshold_for_sensitivity", "metric_arrays", "ratio",
+           "CONFIDENCE", "Predictions", "threshold_for_sensitivity", "ratio",
            "sensitivity_specificity", "OperatingPoint", "DEFAULT_TARGET_SENSITIVITY", "lesion_and_given",
            "threshold_text"]
 
-#: Metrics computed for each class (one-vs-rest) and macro-averaged.
+#: The figures of the classic per-class table (one-vs-rest, and over the classes): rows of the figure
+#: table (:func:`featbus.evaluation.figures.classification_metrics`).
 PER_CLASS_METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "auc")
 #: Equal-width bins of ``p(positive)`` behind the reliability diagram and the ECE.
 ECE_BINS = 10
@@ -203,114 +205,6 @@ def sensitivity_specificity(is_positive, called, *, zero_division: float) -> tup
     n_pos = int(pos.sum())
     return (ratio(int((yes & pos).sum()), n_pos, zero_division=zero_division),
             ratio(int((~yes & ~pos).sum()), pos.size - n_pos, zero_division=zero_division))
-
-
-def metric_arrays(yt: np.ndarray, yp: np.ndarray, scores: np.ndarray | None,
-                  k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The figures of :func:`classification_metrics` as arrays, for class codes ``0..k-1``.
-
-    What a bootstrap resample computes: no label lookup, no dicts.
-
-    Parameters
-    ----------
-    yt, yp : ndarray of int, shape (n_samples,)
-        True and predicted class codes.
-    scores : ndarray of shape (n_samples, k) or None
-        Scores of each class (the AUC column is NaN without them).
-    k : int
-        Number of classes.
-
-    Returns
-    -------
-    table : ndarray of shape (k, 6)
-        Per class, the :data:`PER_CLASS_METRICS` (accuracy one-vs-rest).
-    macro : ndarray of shape (6,)
-        Their means over classes (NaN left out), except accuracy: the overall fraction correct.
-    cm : ndarray of shape (k, k)
-        The confusion matrix (rows true, columns predicted), as floats.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from featbus.metrics import metric_arrays
-    >>> table, macro, cm = metric_arrays(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), None, 2)
-    >>> float(table[1, 1]), float(macro[0]), cm.tolist()
-    (1.0, 0.75, [[1.0, 1.0], [0.0, 2.0]])
-    """
-    n = yt.size
-    cm = confusion_matrix(yt, yp, k).astype(float)
-    tp = np.diag(cm)
-    fn = cm.sum(1) - tp
-    fp = cm.sum(0) - tp
-    tn = n - tp - fn - fp
-    # undefined ratios are 0, as in scikit-learn's default zero_division, so tables match
-    sens, spec, prec = (ratio(a, b, zero_division=0.0) for a, b in ((tp, tp + fn), (tn, tn + fp), (tp, tp + fp)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f1 = np.where(prec + sens > 0, 2 * prec * sens / np.where(prec + sens > 0, prec + sens, 1), 0.0)
-    acc_k = (tp + tn) / max(n, 1)
-    if scores is None:
-        auc = np.full(k, math.nan)
-    else:
-        auc = np.array([rank_auc(yt == c, scores[:, c]) for c in range(k)])
-    table = np.column_stack([acc_k, sens, spec, prec, f1, auc])
-    macro = _nanmean_cols(table)
-    macro[PER_CLASS_METRICS.index("accuracy")] = tp.sum() / max(n, 1)
-    return table, macro, cm
-
-
-def classification_metrics(y_true, y_pred, scores=None, *, labels=None) -> dict[str, Any]:
-    """Per-class and macro metrics of one set of predictions.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_samples,)
-        True and predicted labels.
-    scores : array-like of shape (n_samples, n_classes), optional
-        Probabilities or decision scores, columns in the order of ``labels``; gives the
-        one-vs-rest AUC (rank based, so uncalibrated decision scores are fine).
-    labels : array-like, optional
-        Class order; default the sorted union of ``y_true`` and ``y_pred``.
-
-    Returns
-    -------
-    metrics : dict
-        ``"per_class"`` (dict label -> dict metric -> value; ``accuracy`` there is the
-        one-vs-rest accuracy), ``"macro"`` (unweighted means over classes, except
-        ``accuracy``, which is the overall fraction correct), ``"confusion_matrix"``
-        (rows true, columns predicted) and ``"labels"``.
-
-    Examples
-    --------
-    >>> from featbus.metrics import classification_metrics
-    >>> m = classification_metrics([0, 0, 1, 1], [0, 1, 1, 1], [[.9, .1], [.4, .6], [.2, .8], [.3, .7]])
-    >>> m["macro"]["accuracy"], m["per_class"][1]["sensitivity"], m["per_class"][1]["auc"]
-    (0.75, 1.0, 1.0)
-    """
-    y_true = np.asarray(y_true)
-    y_pred = np.asarray(y_pred)
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}")
-    labels = np.unique(np.concatenate([y_true, y_pred])) if labels is None else np.asarray(labels)
-    index = {v: i for i, v in enumerate(labels.tolist())}
-    try:
-        yt = np.array([index[v] for v in y_true.tolist()], dtype=int)
-        yp = np.array([index[v] for v in y_pred.tolist()], dtype=int)
-    except KeyError as exc:
-        raise ValueError(f"label {exc.args[0]!r} is not in labels {labels.tolist()}") from None
-    s = None if scores is None else np.asarray(scores, dtype=float)
-    if s is not None and s.shape != (yt.size, labels.size):
-        raise ValueError(f"scores has shape {s.shape}; expected {(yt.size, labels.size)}")
-    table, macro, cm = metric_arrays(yt, yp, s, labels.size)
-    per_class = {lab: dict(zip(PER_CLASS_METRICS, map(float, row))) for lab, row in zip(labels.tolist(), table)}
-    macro = dict(zip(PER_CLASS_METRICS, map(float, macro)))
-    return {"per_class": per_class, "macro": macro, "confusion_matrix": cm.astype(int), "labels": labels}
-
-
-def _nanmean_cols(table: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        ok = ~np.isnan(table)
-        return np.where(ok.any(0), np.nansum(table, 0) / np.maximum(ok.sum(0), 1), np.nan)
-
 
 
 # --------------------------------------------------------------------------- calibration

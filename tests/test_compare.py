@@ -14,7 +14,8 @@ from PIL import Image
 
 from featbus import make_phantoms, validate
 from featbus.cli import main
-from featbus.evaluation.comparison import FIGURES, _direction, compare_models
+from featbus.evaluation.comparison import compare_models, direction
+from featbus.evaluation.figures import POSITIVE_FIGURES as FIGURES
 from featbus.workflows.training import SEARCH_INNER_SPLITS, train_model
 
 N_BOOT = 60
@@ -63,24 +64,23 @@ def test_figures_are_validates_and_differences_are_paired(models, test_set):
     for m, model in enumerate(models):
         own = validate(model, test_set, n_bootstrap=0).figures
         for f in FIGURES:
-            assert e["figures"][f"{f}[{m}]"] == pytest.approx(own[f], abs=1e-12)
+            assert result.value(m, f)[0] == pytest.approx(own[f], abs=1e-12)
     for f in FIGURES:  # the difference is B - A on the same images
-        assert e["figures"][f"{f}[1-0]"] == pytest.approx(e["figures"][f"{f}[1]"] - e["figures"][f"{f}[0]"],
-                                                           abs=1e-12)
+        assert e["figures"][(1, 0, f)] == pytest.approx(e["figures"][(1, f)] - e["figures"][(0, f)], abs=1e-12)
     # paired: a model against itself differs by exactly 0 on every resample (unpaired resamples would not)
     same = compare_models([a, a], test_set, n_bootstrap=N_BOOT, random_state=3)
     for f in FIGURES:
-        assert same.everything["figures"][f"{f}[1-0]"] == 0
-        assert tuple(same.everything["intervals"][f"{f}[1-0]"]) == (0.0, 0.0)
-        assert same.everything["intervals"][f"{f}[0]"][0] < same.everything["intervals"][f"{f}[0]"][1]
+        assert same.difference(1, f)[0] == 0
+        assert tuple(same.difference(1, f)[1]) == (0.0, 0.0)
+        assert same.value(0, f)[1][0] < same.value(0, f)[1][1]
     assert all("no difference shown" in line for line in same.verdict)
 
 
 def test_words_follow_the_intervals():
-    assert _direction(0.05, (0.01, 0.09)) == "higher"
-    assert _direction(-0.05, (-0.09, -0.01)) == "lower"
-    assert _direction(0.02, (-0.03, 0.07)).startswith("no difference shown")
-    assert _direction(0.02, (float("nan"), float("nan"))).startswith("no interval")
+    assert direction(0.05, (0.01, 0.09)) == "higher"
+    assert direction(-0.05, (-0.09, -0.01)) == "lower"
+    assert direction(0.02, (-0.03, 0.07)).startswith("no difference shown")
+    assert direction(0.02, (float("nan"), float("nan"))).startswith("no interval")
 
 
 def test_every_word_in_the_json_agrees_with_its_interval(models, test_set):

@@ -238,7 +238,7 @@ def test_images_left_out_are_left_out_of_every_figure():
     text = r.summary()
     assert "every figure below is on the 40 images no part of the model trained on" in text
     assert "left out: img7.png" in text and "(seen:" not in text
-    assert r.to_dict()["judged"] == {"n_images": 40, "n_groups": 40, "counts": r._counts(~seen),
+    assert r.to_dict()["judged"] == {"n_images": 40, "n_groups": 40, "counts": r.counts(~seen),
                                      "images": "the 40 images no part of the model trained on",
                                      "left_out": ["img7.png"]}
 

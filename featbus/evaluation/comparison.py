@@ -56,45 +56,32 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics import (
-    CONFIDENCE,
-    OperatingPoint,
-    bootstrap,
-    format_interval,
-    interval_text,
-    rank_auc,
-    sensitivity_specificity,
-)
+from ..metrics import OperatingPoint, Predictions, format_interval
+from .figures import LESION_OR_NORMAL, POSITIVE_FIGURES, estimate_paired, get_figure, parse_figure
 
-__all__ = ["compare_models", "ModelComparison", "FIGURES"]
-
-#: The figures compared, in the order of the table: the AUC of p(positive), then sensitivity and
-#: specificity of the positive class at each model's own operating point.
-FIGURES = ("auc", "sensitivity", "specificity")
-_SHOWN = {"auc": "AUC", "sensitivity": "sensitivity", "specificity": "specificity"}
+__all__ = ["compare_models", "ModelComparison", "direction", "default_figures"]
 
 
-def _figures(is_pos: np.ndarray, scores: Sequence[np.ndarray], called: Sequence[np.ndarray]) -> dict[str, float]:
-    """Every model's figures and every difference from the first, flat (the bootstrap recomputes this)."""
-    out: dict[str, float] = {}
-    for m, (s, c) in enumerate(zip(scores, called)):
-        out[f"auc[{m}]"] = rank_auc(is_pos, s)
-        out[f"sensitivity[{m}]"], out[f"specificity[{m}]"] = sensitivity_specificity(is_pos, c,
-                                                                                      zero_division=math.nan)
-    for m in range(1, len(scores)):
-        for f in FIGURES:
-            out[f"{f}[{m}-0]"] = out[f"{f}[{m}]"] - out[f"{f}[0]"]
-    return out
+def default_figures(two_decisions: bool) -> list[str]:
+    """The figures compared when none are asked for: the table's figures of one positive class
+    (:data:`featbus.evaluation.figures.POSITIVE_FIGURES`: the AUC of p(positive), sensitivity and
+    specificity at each model's own operating point), and, when every model can call an image
+    normal (two decisions: presence, then malignancy), the lesion-or-normal decision
+    (:data:`featbus.evaluation.figures.LESION_OR_NORMAL`: lesions, the positive class's images and
+    normal scans called normal)."""
+    return [*POSITIVE_FIGURES, *(LESION_OR_NORMAL if two_decisions else ())]
 
 
-def _estimate(sel: np.ndarray, is_pos, scores, called, groups, n_bootstrap: int, random_state) -> dict:
-    """Figures and paired intervals on the images ``sel``: one bootstrap of their groups for every model."""
+def _estimate(sel: np.ndarray, views: Sequence[Predictions], names, groups, n_bootstrap: int, random_state) -> dict:
+    """Figures and paired intervals on the images ``sel``: one bootstrap of their groups for every model
+    (:func:`featbus.evaluation.figures.estimate_paired`)."""
     idx = np.flatnonzero(sel)
     if idx.size == 0:
         return {"n_images": 0, "n_groups": 0, "figures": {}, "intervals": {}}
     g = np.asarray(groups)[idx]
-    stat = lambda i: _figures(is_pos[i], [s[i] for s in scores], [c[i] for c in called])  # noqa: E731
-    figures, intervals = bootstrap(stat, idx, groups=g, n_bootstrap=int(n_bootstrap), random_state=random_state)
+    sub = [dataclasses.replace(v, y_true=v.y_true[idx], y_pred=v.y_pred[idx], scores=v.scores[idx], groups=g)
+           for v in views]
+    figures, intervals = estimate_paired(sub, names, g, int(n_bootstrap), random_state=random_state)
     return {"n_images": int(idx.size), "n_groups": int(np.unique(g).size), "figures": figures,
             "intervals": intervals}
 
@@ -103,7 +90,7 @@ def _num(x) -> float | None:
     return None if x is None or not isinstance(x, numbers.Real) or not math.isfinite(x) else float(x)
 
 
-def _direction(value, ci) -> str:
+def direction(value, ci) -> str:
     """``"higher"``, ``"lower"`` or ``"no difference shown"``: what the interval of a difference says."""
     lo, hi = ci if ci is not None else (math.nan, math.nan)
     if _num(lo) is None or _num(hi) is None:
@@ -117,9 +104,12 @@ def _direction(value, ci) -> str:
     return "no difference shown (the interval covers 0)"
 
 
+
 @dataclasses.dataclass
 class ModelComparison:
-    """Models compared on the same labelled images (made by :func:`compare_models`).
+    """Models compared on the same labelled images (made by :func:`compare_models`). Its words and
+    JSON come from :mod:`featbus.evaluation.render` (:func:`~featbus.evaluation.render.comparison_text`,
+    :func:`~featbus.evaluation.render.comparison_dict`), read from the attributes and methods below.
 
     Parameters
     ----------
@@ -154,20 +144,25 @@ class ModelComparison:
     random_state : int or None
         Seed of the bootstrap (the same resamples for every model).
     everything : dict
-        ``n_images``, ``n_groups``, ``figures`` and ``intervals`` on every image: keys ``auc[m]``,
-        ``sensitivity[m]``, ``specificity[m]`` of model ``m`` and ``auc[m-0]``... the difference
-        of model ``m`` minus the first.
+        ``n_images``, ``n_groups``, ``figures`` and ``intervals`` on every image, keyed ``(m, name)``
+        (model ``m``'s figure ``name``) and ``(m, 0, name)`` (model ``m`` minus the first):
+        :meth:`value` and :meth:`difference` read them.
     unseen : dict
         ``m -> the same dict on the images neither the first model nor model m saw``, for every
         model ``m >= 1`` whose pair saw some images; absent when the pair saw none (the figures
         on every image are then the ones the verdict reads).
     notes : list of str, default=[]
         How the data were read (labels folded to a model class's case, images skipped).
+    figures : list, default=["auc", "sensitivity", "specificity"]
+        The figures compared, as asked (names of the figure table, or
+        :class:`~featbus.evaluation.figures.FigureKey`), in the order shown.
 
     Attributes
     ----------
     verdict : list of str
         One line per model ``m >= 1``: how it compares with the first, on the images neither saw.
+    switching : list of str
+        One plain sentence per model ``m >= 1`` on switching to it from the first (:meth:`switch`).
     """
 
     names: list
@@ -188,13 +183,28 @@ class ModelComparison:
     everything: dict
     unseen: dict
     notes: list = dataclasses.field(default_factory=list)
+    figures: list = dataclasses.field(default_factory=lambda: list(POSITIVE_FIGURES))
+
+    # -- the figures
+    def value(self, m: int, name, on: dict | None = None) -> tuple[float, tuple]:
+        """Model ``m``'s figure ``name`` (as in :attr:`figures`) and its interval, on every image
+        (or on the estimate ``on``, one of :attr:`unseen`)."""
+        est = self.everything if on is None else on
+        return est["figures"].get((m, name), math.nan), est["intervals"].get((m, name), (math.nan, math.nan))
+
+    def difference(self, m: int, name, on: dict | None = None) -> tuple[float, tuple]:
+        """Model ``m`` minus the first on the figure ``name``, with its paired interval, on every
+        image (or on the estimate ``on``)."""
+        est = self.everything if on is None else on
+        return (est["figures"].get((m, 0, name), math.nan),
+                est["intervals"].get((m, 0, name), (math.nan, math.nan)))
 
     # -- what was seen
     def n_seen(self, m: int) -> int:
         """How many images model ``m`` (or a trained part of it) saw."""
         return int(np.sum(self.seen_images[m]))
 
-    def _seen_tag(self, models: Sequence[int]) -> str:
+    def seen_tag(self, models: Sequence[int]) -> str:
         """The mark a figure on every image carries when some model of ``models`` saw some images."""
         n = len(self.y_true)
         parts = []
@@ -207,146 +217,75 @@ class ModelComparison:
             return ""
         return f" (seen: {'; '.join(parts)}: optimistic for {'it' if len(parts) == 1 else 'them'})"
 
-    def _basis(self, m: int) -> dict:
+    def basis(self, m: int) -> dict:
         """What the verdict of model ``m`` against the first reads: the images neither saw."""
         return self.unseen.get(m, self.everything)
 
     # -- the verdict
-    def _pair_line(self, m: int) -> str:
-        a, b = self.names[0], self.names[m]
-        n = len(self.y_true)
-        basis = self._basis(m)
-        if basis["n_images"] == 0:
-            who = [f"{self.names[k]} on {'all ' + str(n) if self.n_seen(k) == n else self.n_seen(k)}"
-                   for k in (0, m) if self.n_seen(k)]
-            return (f"{b} vs {a}: no verdict -- every one of these {n} images (or a near-copy) trained one of the "
-                    f"two ({', '.join(who)}): figures on them are optimistic and say nothing of new images; compare "
-                    "the models on images neither trained on")
-        where = ("on every image (neither model trained on any)" if m not in self.unseen else
-                 f"on the {basis['n_images']} images neither model trained on ({basis['n_groups']} groups; the "
-                 f"other {n - basis['n_images']} left out)")
-        parts = []
-        for f in FIGURES:
-            key = f"{f}[{m}-0]"
-            value, ci = basis["figures"].get(key), basis["intervals"].get(key)
-            text = format_interval(value, ci, digits=3, missing="n/a")
-            if _num(value) is not None:
-                text = f"{value:+.3f}" + interval_text(ci, 2, signed=True)
-            word = _direction(value, ci)
-            if word in ("higher", "lower"):
-                word = f"{b} {word}"
-            parts.append(f"{_SHOWN[f]} {text}: {word}")
-        return f"{b} - {a}, {where}: " + "; ".join(parts)
+    def switch(self, m: int) -> dict[str, list]:
+        """What the paired differences of model ``m`` against the first say about finding cancers,
+        on the images neither saw: ``worse`` (the miss figures, rows of the table with ``misses``,
+        whose interval lies wholly on the side of more missed cancers), ``better`` (those wholly on
+        the side of fewer) and ``other`` (any other figure shown higher or lower, a specificity
+        gain among them: never a reason to switch alone)."""
+        basis = self.basis(m)
+        out: dict[str, list] = {"worse": [], "better": [], "other": []}
+        if not basis["n_images"]:
+            return out
+        for name in self.figures:
+            word = direction(*self.difference(m, name, basis))
+            if word not in ("higher", "lower"):
+                continue
+            misses = get_figure(name).misses
+            if misses is None:
+                out["other"].append(name)
+            else:
+                out["worse" if word == misses else "better"].append(name)
+        return out
 
     @property
     def verdict(self) -> list[str]:
         """One line per model after the first: the paired differences on the images neither of the
         two saw, each with its word (higher, lower, no difference shown)."""
-        return [self._pair_line(m) for m in range(1, len(self.names))]
+        from .render import comparison_verdict
 
-    # -- output
+        return comparison_verdict(self)
+
+    @property
+    def switching(self) -> list[str]:
+        """One plain sentence per model after the first on switching to it
+        (:func:`featbus.evaluation.render.switch_sentence`)."""
+        from .render import switch_sentence
+
+        return [switch_sentence(self, m) for m in range(1, len(self.names))]
+
+    # -- output (words and JSON: featbus.evaluation.render)
     def summary(self) -> str:
         """The comparison as text: the models' figures, the paired differences, the verdict and
-        the images a model has seen.
+        the images a model has seen (:func:`featbus.evaluation.render.comparison_text`).
 
         Returns
         -------
         text : str
         """
-        n, e = len(self.y_true), self.everything
-        counts = {c: int(np.sum(self.y_true == c)) for c in dict.fromkeys(self.y_true.tolist())}
-        mix = ", ".join(f"{c} {k}" for c, k in counts.items())
-        lines = [f"compare: {len(self.names)} models on the same {n} images ({mix}; "
-                 f"{e['n_groups']} groups: {self.groups_from}); positive class {self.positive}",
-                 (f"95 % intervals: {self.n_bootstrap} bootstrap resamples of the groups, the same resamples for "
-                  "every model (paired)" if self.n_bootstrap else "no intervals (--n-bootstrap 0)")]
-        width = max(len(s) for s in self.names + ["model"])
-        head = f"  {'model':<{width}}  {'AUC':<19}  {'sensitivity':<19}  {'specificity'}"
-        lines += ["", "each model at its own operating point:", head]
-        for m, name in enumerate(self.names):
-            cells = [format_interval(e["figures"].get(f"{f}[{m}]"), e["intervals"].get(f"{f}[{m}]"), digits=3)
-                     for f in FIGURES]
-            lines.append((f"  {name:<{width}}  " + "  ".join(f"{c:<19}" for c in cells)).rstrip()
-                         + self._seen_tag([m]))
-        for m, name in enumerate(self.names):
-            lines.append(f"  {name} decides: {self.rules[m]}")
-        lines += ["", f"paired differences, each model minus {self.names[0]} (B - A):"]
-        for m in range(1, len(self.names)):
-            lines.append(self._diff_line(m, e, "every image") + self._seen_tag([0, m]))
-            if m in self.unseen:
-                u = self.unseen[m]
-                if u["n_images"]:
-                    lines.append(self._diff_line(m, u, f"the {u['n_images']} images neither trained on"))
-                else:
-                    lines.append(f"  {self.names[m]} - {self.names[0]}, on images neither trained on: none left")
-        lines += ["", "verdict:"] + [f"  {v}" for v in self.verdict]
-        seen = [(m, note) for m in range(len(self.names)) for note in self.seen_notes[m]]
-        if seen:
-            lines += ["", "images a model has seen (figures on them are optimistic; they never feed the verdict):"]
-            lines += [f"  {self.names[m]}: {note}" for m, note in seen]
-        if self.notes:
-            lines += [""] + [f"note: {n}" for n in self.notes]
-        return "\n".join(lines)
+        from .render import comparison_text
 
-    def _diff_line(self, m: int, est: dict, where: str) -> str:
-        cells = []
-        for f in FIGURES:
-            key = f"{f}[{m}-0]"
-            value = est["figures"].get(key)
-            text = "n/a" if _num(value) is None else f"{value:+.3f}" + interval_text(est["intervals"].get(key), 2,
-                                                                                     signed=True)
-            cells.append(f"{_SHOWN[f]} {text}")
-        return f"  {self.names[m]} - {self.names[0]}, on {where}: " + ", ".join(cells)
+        return comparison_text(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything printed, as JSON values (``compare.json``).
+        """Everything printed, as JSON values (``compare.json``;
+        :func:`featbus.evaluation.render.comparison_dict`).
 
         Returns
         -------
         out : dict
             ``models`` (each with its figures, rule and seen images), ``differences`` (each pair on
             every image and on the images neither saw, with the word of each interval),
-            ``verdict``, and the data and bootstrap settings.
+            ``verdict``, ``switching``, and the data and bootstrap settings.
         """
-        from .._version import __version__
-        from ..model.format import json_safe
+        from .render import comparison_dict
 
-        def block(est: dict, key: str) -> dict:
-            ci = est["intervals"].get(key)
-            return {"value": _num(est["figures"].get(key)),
-                    "ci": [_num(c) for c in ci] if ci is not None else [None, None]}
-
-        n = len(self.y_true)
-        models = []
-        for m, name in enumerate(self.names):
-            models.append({"name": name, "source": self.sources[m], "decided_by": self.rules[m],
-                           **{f: block(self.everything, f"{f}[{m}]") for f in FIGURES},
-                           "seen": {"n_images": self.n_seen(m), "notes": list(self.seen_notes[m]),
-                                    "images": [p for p, s in zip(self.paths, self.seen_images[m]) if s]}})
-        differences = []
-        for m in range(1, len(self.names)):
-            row = {"a": self.names[0], "b": self.names[m],
-                   "figures": {f: {**block(self.everything, f"{f}[{m}-0]"),
-                                   "word": _direction(self.everything["figures"].get(f"{f}[{m}-0]"),
-                                                      self.everything["intervals"].get(f"{f}[{m}-0]"))}
-                               for f in FIGURES},
-                   "on": f"every image ({n})", "seen": self._seen_tag([0, m]).strip(" ()") or None}
-            if m in self.unseen:
-                u = self.unseen[m]
-                row["unseen"] = {"n_images": u["n_images"], "n_groups": u["n_groups"],
-                                 "figures": {f: {**block(u, f"{f}[{m}-0]"),
-                                                 "word": _direction(u["figures"].get(f"{f}[{m}-0]"),
-                                                                    u["intervals"].get(f"{f}[{m}-0]"))}
-                                             for f in FIGURES} if u["n_images"] else {}}
-            differences.append(row)
-        counts = {c: int(np.sum(self.y_true == c)) for c in dict.fromkeys(self.y_true.tolist())}
-        return json_safe({
-            "featbus": __version__, "positive": self.positive,
-            "data": {"description": self.data_description, "n_images": n, "counts": counts,
-                     "n_groups": self.everything["n_groups"], "groups": self.groups_from},
-            "bootstrap": {"resamples": self.n_bootstrap, "seed": self.random_state, "confidence": CONFIDENCE,
-                          "paired": True, "unit": "groups"},
-            "models": models, "differences": differences, "verdict": self.verdict, "notes": list(self.notes)})
+        return comparison_dict(self)
 
     # -- the plot (matplotlib imported only here)
     def plot(self, fig=None):
@@ -364,18 +303,19 @@ class ModelComparison:
         from matplotlib.figure import Figure  # no pyplot: no display backend, nothing left open
         from sklearn.metrics import roc_curve
 
+        from .render import figure_label
+
         if fig is None:
             fig = Figure(figsize=(12, 5.2), layout="constrained")
         ax_roc, ax_diff = fig.subplots(1, 2, width_ratios=[1, 1.25])
         is_pos = self.y_true == self.positive
-        e = self.everything
         for m, name in enumerate(self.names):
             fpr, tpr, _ = roc_curve(is_pos, self.scores[m])
-            auc = format_interval(e["figures"].get(f"auc[{m}]"), e["intervals"].get(f"auc[{m}]"), digits=3)
+            auc = format_interval(*self.value(m, "auc"), digits=3)
             k, n = self.n_seen(m), len(self.y_true)
             tag = "" if not k else " (seen: every image, optimistic)" if k == n else f" (seen: {k} of {n} images)"
             line, = ax_roc.plot(fpr, tpr, lw=2, label=f"{name}: AUC {auc}{tag}")
-            sens, spec = e["figures"].get(f"sensitivity[{m}]"), e["figures"].get(f"specificity[{m}]")
+            sens, spec = self.value(m, "sensitivity")[0], self.value(m, "specificity")[0]
             if _num(sens) is not None and _num(spec) is not None:
                 ax_roc.plot(1 - spec, sens, "o", ms=8, c=line.get_color(), mec="k")
         ax_roc.plot([0, 1], [0, 1], ls="--", c="0.6", lw=1)
@@ -388,14 +328,12 @@ class ModelComparison:
         ax_roc.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8)  # below: never over a curve
         rows, labels = [], []
         for m in range(1, len(self.names)):
-            for f in FIGURES:
-                key = f"{f}[{m}-0]"
-                rows.append((e["figures"].get(key), e["intervals"].get(key), True if self._seen_tag([0, m]) else False,
-                             "every image"))
-                labels.append(f"{_SHOWN[f]}: {self.names[m]} - {self.names[0]}")
+            for f in self.figures:
+                rows.append((*self.difference(m, f), bool(self.seen_tag([0, m])), "every image"))
+                labels.append(f"{figure_label(f, self.positive)}: {self.names[m]} - {self.names[0]}")
                 if m in self.unseen:
                     u = self.unseen[m]
-                    rows.append((u["figures"].get(key), u["intervals"].get(key), False, "neither trained on"))
+                    rows.append((*self.difference(m, f, u), False, "neither trained on"))
                     labels.append(f"  same, {u['n_images']} images neither trained on" if u["n_images"] else
                                   "  no image neither trained on: no verdict")
         y = np.arange(len(rows))[::-1]
@@ -497,7 +435,8 @@ def _common_images(results) -> tuple[list, list]:
 
 
 def compare_models(models: Sequence[Any], data, *, names: Sequence[str] | None = None, positive: str = "malignant",
-                   n_bootstrap: int = 1000, random_state: int | None = 0, progress: Any = False) -> ModelComparison:
+                   figures: Sequence[Any] | None = None, n_bootstrap: int = 1000, random_state: int | None = 0,
+                   progress: Any = False) -> ModelComparison:
     """Compare saved models on the same labelled images, with paired intervals over patients.
 
     Every model predicts every image once through :func:`featbus.evaluation.validation.validate`
@@ -517,6 +456,13 @@ def compare_models(models: Sequence[Any], data, *, names: Sequence[str] | None =
         How the models are named in the output (default: the file's name, else the recipe's).
     positive : str, default="malignant"
         The class of the AUC, sensitivity and specificity; one of every model's classes.
+    figures : sequence of str or FigureKey, optional
+        The figures compared, as scikit-learn's ``scoring=`` takes names: names of the figure table
+        (:func:`featbus.evaluation.figures.get_figure_names`; ``"called_normal"``: the positive
+        class's images called normal) or :class:`~featbus.evaluation.figures.FigureKey`. Default
+        :func:`default_figures`: AUC, sensitivity and specificity, and the lesion-or-normal
+        decision when every model takes two decisions. Every name is checked before a model
+        predicts.
     n_bootstrap : int, default=1000
         Resamples of the data's groups behind every interval (0: none); the same resamples for
         every model.
@@ -547,6 +493,8 @@ def compare_models(models: Sequence[Any], data, *, names: Sequence[str] | None =
         raise ValueError(f"names has {len(names)} entries for {len(models)} models")
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    for name in figures or ():
+        parse_figure(name)  # an unknown name (with a suggestion) before any model predicts
     if isinstance(data, (str, os.PathLike)):
         from ..datasets import load_data
 
@@ -575,7 +523,10 @@ def compare_models(models: Sequence[Any], data, *, names: Sequence[str] | None =
     sources = [r.model_source for r in results]
     labels = list(names) if names is not None else [_model_label(mod, src, m)
                                                     for m, (mod, src) in enumerate(zip(models, sources))]
-    scores = [np.asarray(r.proba, dtype=float)[rows[m], list(r.classes).index(positive)] for m, r in enumerate(results)]
+    two = all(r.point is not None and r.point.two_decisions for r in results)
+    names_asked = list(figures) if figures is not None else default_figures(two)
+    proba = [np.asarray(r.proba, dtype=float)[rows[m]] for m, r in enumerate(results)]
+    scores = [p[:, list(r.classes).index(positive)] for p, r in zip(proba, results)]
     called = [np.asarray(r.y_pred == positive, dtype=bool)[rows[m]] for m, r in enumerate(results)]
     from ..model.trust import printable  # class names from the files: escaped
 
@@ -588,17 +539,22 @@ def compare_models(models: Sequence[Any], data, *, names: Sequence[str] | None =
     seen = [np.zeros(len(y_true), dtype=bool) if r.seen_images is None
             else np.asarray(r.seen_images, dtype=bool)[rows[m]] for m, r in enumerate(results)]
     groups = np.asarray(first.groups)[rows[0]]
+    # each model's decisions as the figure table reads them: its own rule of its own probabilities
+    views = [Predictions(y_true=y_true, y_pred=np.asarray(r.y_pred, dtype=object)[rows[m]], scores=proba[m],
+                         classes=np.asarray(r.classes, dtype=object), class_names=list(r.classes), groups=groups,
+                         rule=None if r.point is None else r.point.rule(r.classes), positive=positive)
+             for m, r in enumerate(results)]
     every = np.ones(len(y_true), dtype=bool)
-    everything = _estimate(every, is_pos, scores, called, groups, n_bootstrap, random_state)
+    everything = _estimate(every, views, names_asked, groups, n_bootstrap, random_state)
     unseen = {}
     for m in range(1, len(models)):
         sel = ~(seen[0] | seen[m])
         if not sel.all():
-            unseen[m] = _estimate(sel, is_pos, scores, called, groups, n_bootstrap, random_state)
+            unseen[m] = _estimate(sel, views, names_asked, groups, n_bootstrap, random_state)
     notes = list(dict.fromkeys(n for r in results for n in r.notes)) + left_out
     return ModelComparison(
         names=labels, sources=sources, positive=positive, y_true=y_true,
         paths=[first.paths[i] for i in rows[0]], groups=groups,
         groups_from=first.groups_from, data_description=first.data_description, scores=scores, called=called,
         rules=rules, seen_images=seen, seen_notes=[list(r.seen) for r in results], n_bootstrap=int(n_bootstrap),
-        random_state=random_state, everything=everything, unseen=unseen, notes=notes)
+        random_state=random_state, everything=everything, unseen=unseen, notes=notes, figures=list(names_asked))

@@ -20,17 +20,27 @@ from typing import Any
 import numpy as np
 
 from ..metrics import ECE_BINS, format_interval, interval_text
-from .figures import get_figure
+from .figures import LESION_OR_NORMAL, get_figure, parse_figure
 
 __all__ = ["figure_text", "figure_label", "figure_json", "validation_text", "validation_dict", "validation_html",
-           "short_lines", "promise_reason", "chosen_text", "rule_words"]
+           "short_lines", "promise_reason", "chosen_text", "rule_words", "lesion_or_normal_line",
+           "comparison_text", "comparison_dict", "comparison_verdict", "switch_sentence"]
 
 
 # --------------------------------------------------------------------------- one figure
 
-def figure_label(name: str) -> str:
-    """A figure's words in a table: its row's label (``"sensitivity[benign]"`` -> ``"sensitivity"``)."""
-    return get_figure(name).label
+def figure_label(name, of=None) -> str:
+    """A figure's words in a table: its row's label (``"sensitivity[benign]"`` -> ``"sensitivity"``), a
+    label of a class written with the class (``figure_label("called_normal", "malignant")`` ->
+    ``"malignant called normal"``; the class a key names comes first)."""
+    from ..model.trust import printable  # a class name from data or a file: escaped
+
+    row = get_figure(name)
+    if "{of}" not in row.label:
+        return row.label
+    key = parse_figure(name)
+    of = key.of if key.of is not None else of
+    return row.label.format(of=printable(str(of)) if of is not None else "the positive class's images")
 
 
 def figure_text(value, interval=None, digits: int = 3) -> str:
@@ -71,7 +81,7 @@ def _seen_fact(v) -> str:
 def _seen_tag(v) -> str:
     """What a block of figures says on its own line when every image was seen (the figures are on them)."""
     n = len(v.y_true)
-    return f" (seen: all {n} images trained the model or a part of it: optimistic)" if v._all_seen() else ""
+    return f" (seen: all {n} images trained the model or a part of it: optimistic)" if v.all_seen else ""
 
 
 def _none_reason(v) -> str:
@@ -117,7 +127,7 @@ def _promise_line(v, where: str, subset: bool) -> str:
     what = printable(p["what"]) + (f"; caveat: {printable(p['caveat'])}" if p.get("caveat") else "")
     ext = _text(v, "auc", 2)
     than = "its card promises" if p.get("card") else f"in {p.get('where', 'its own cross-validation')}"
-    against = v._against_promise()
+    against = v.against_promise()
     if against == "worse":
         return f"this model does much worse {where} than {than}: AUC {ext} against {p['auc']:.2f} ({what})"
     if against == "better":
@@ -139,7 +149,7 @@ def short_lines(v) -> list[str]:
     """The plain-words findings ("In short") of an external validation, on its judged images."""
     from .sanity import decisive
 
-    if v._all_seen():
+    if v.all_seen:
         return [f"{_seen_fact(v)}: these images cannot show how it does on new images, so nothing here is compared "
                 "with what it promises; validate it on images from elsewhere (the figures below are on seen images: "
                 "optimistic)"]
@@ -166,7 +176,7 @@ def short_lines(v) -> list[str]:
         lines.append(_promise_line(v, where, subset))
     acc, share = v.figures.get("accuracy"), v.figures.get("trivial_accuracy")
     if len(y_true) and acc is not None and share is not None and len(held) > 1 and acc <= share:
-        counts = v._counts(sel)
+        counts = v.counts(sel)
         common = max(counts, key=counts.get)
         lines.append(f"its accuracy {here}, {decisive(acc, share, 3)}, is no better than calling every image "
                      f"{common} ({decisive(share, acc, 3)} of {'them' if subset else 'these images'} are {common})")
@@ -191,7 +201,7 @@ def _absent_lines(v) -> list[str]:
         k = int(called.sum())
         if not k:
             continue
-        truth = ", ".join(f"{t} {m}" for t, m in v._counts(called).items())
+        truth = ", ".join(f"{t} {m}" for t, m in v.counts(called).items())
         who = f"every one showing a lesion ({truth})" if c.lower() == "normal" else f"truly {truth}"
         share = v.figures[f"called[{i}]"]  # the figure table's share, the one the classes block prints
         lines.append(f"{_pct(share)} of {what} ({k} of {n}), {who}, were called {c}, a class these data do not have")
@@ -233,9 +243,9 @@ def _in_domain_lines(v) -> list[str]:
                        f"{figure_text(float(hold['accuracy']), tuple(ci) if ci else None)}")
     if v.promise is not None and v.promise.get("card"):
         out.append(f"  what it promises at a new site: AUC {v.promise['auc']:.3f} ({printable(v.promise['what'])})")
-    counts = v._counts(v.judged)
+    counts = v.counts(v.judged)
     common = max(counts, key=counts.get) if counts else "?"
-    on = f", on {v.judged_where()}" if v.n_seen and not v._all_seen() else ""
+    on = f", on {v.judged_where()}" if v.n_seen and not v.all_seen else ""
     trivial = figure_text(v.figures.get("trivial_accuracy"))
     out.append(f"  here{on}: accuracy {_text(v, 'accuracy')} (calling every image {common} would score {trivial}), "
                f"AUC ({v.positive} vs rest) {_text(v, 'auc')}{_seen_tag(v)}")
@@ -244,21 +254,31 @@ def _in_domain_lines(v) -> list[str]:
 
 def _header(v) -> list[str]:
     n = len(v.y_true)
-    counts = ", ".join(f"{k} {c}" for k, c in v._counts().items())
+    counts = ", ".join(f"{k} {c}" for k, c in v.counts().items())
     lines = [f"External validation of {v.model_name}" + (f" ({v.model_source})" if v.model_source else ""),
              f"data: {v.data_description}",
              f"{n} images of {v.n_groups} groups ({v.groups_from}); {counts}"]
-    if v.n_seen and not v._all_seen():
+    if v.n_seen and not v.all_seen:
         sel = v.judged
         left = [os.path.basename(str(p)) for p, s in zip(v.paths, ~sel) if s]
         shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
         lines.append(f"every figure below is on {v.judged_where()} ("
-                     + ", ".join(f"{k} {c}" for k, c in v._counts(sel).items()) + f", {np.unique(v.groups[sel]).size} "
+                     + ", ".join(f"{k} {c}" for k, c in v.counts(sel).items()) + f", {np.unique(v.groups[sel]).size} "
                      f"groups); left out: {shown}")
     groups = np.unique(v.groups[v.judged]).size
     lines.append(f"95 % intervals: {v.n_bootstrap} bootstrap resamples of the {groups} groups (each group drawn whole)"
                  if v.n_bootstrap else "no intervals (n_bootstrap=0)")
     return lines
+
+
+def lesion_or_normal_line(v) -> str:
+    """The lesion-or-normal decision at the model's own rule in one line (``""`` for a model that
+    cannot call an image normal): lesions, the positive class's images and normal scans called
+    normal, each with its interval, "n/a" where these images hold none of them."""
+    if not all(name in v.figures for name in LESION_OR_NORMAL):
+        return ""
+    cells = [f"{figure_label(name, v.positive)} {_text(v, name)}" for name in LESION_OR_NORMAL]
+    return "the lesion-or-normal decision: " + ", ".join(cells)
 
 
 def validation_text(v) -> str:
@@ -281,6 +301,8 @@ def validation_text(v) -> str:
     lines += ["", f"{pos} vs rest (p({pos}) against every other true class){tag}:", f"  AUC {_text(v, 'auc')}"]
     lines.append(f"  at the model's own operating point ({rule_words(v)}): sensitivity {_text(v, 'sensitivity')}, "
                  f"specificity {_text(v, 'specificity')}")
+    if lesion_or_normal_line(v):
+        lines.append(f"  {lesion_or_normal_line(v)}")
     if v.threshold is not None:
         lines.append(f"  at {chosen_text(v)}, the threshold the model would need to reach sensitivity "
                      f"{v.target_sensitivity:g} here: sensitivity {_text(v, 'sensitivity_at_threshold')}, specificity "
@@ -343,7 +365,7 @@ def validation_dict(v) -> dict[str, Any]:
     y_judged = v.y_true[sel]
     per_class = {c: {"n": int(np.sum(y_judged == c)), **{m: fig(f"{m}[{i}]") for m in ("precision", "recall", "f1")}}
                  for i, c in enumerate(v.classes) if c in v.data_classes}
-    absent = {c: {"called": fig(f"called[{i}]"), "true_classes_of_those": v._counts((v.y_pred == c) & sel)}
+    absent = {c: {"called": fig(f"called[{i}]"), "true_classes_of_those": v.counts((v.y_pred == c) & sel)}
               for i, c in enumerate(v.classes) if c in v.absent_classes}
     n, k = len(v.y_true), v.n_seen
     if v.sanity is None:  # every image seen: no verdict
@@ -352,7 +374,7 @@ def validation_dict(v) -> dict[str, Any]:
                   "n_bootstrap": v.n_bootstrap}
     else:
         sanity = verdict_to_manifest(v.sanity)
-    judged = {"n_images": int(sel.sum()), "n_groups": int(np.unique(v.groups[sel]).size), "counts": v._counts(sel),
+    judged = {"n_images": int(sel.sum()), "n_groups": int(np.unique(v.groups[sel]).size), "counts": v.counts(sel),
               "images": ("every image" if not k else "every image, all seen by the model or a trained part of it"
                          if k == n else v.judged_where()),
               "left_out": [str(p) for p, s in zip(v.paths, ~sel) if s]}
@@ -363,7 +385,7 @@ def validation_dict(v) -> dict[str, Any]:
     return json_safe({
         "model": {"name": v.model_name, "source": v.model_source, "classes": list(v.classes)},
         "data": {"description": v.data_description, "n_images": n, "n_groups": v.n_groups,
-                 "groups_from": v.groups_from, "counts": v._counts(), "absent_classes": v.absent_classes},
+                 "groups_from": v.groups_from, "counts": v.counts(), "absent_classes": v.absent_classes},
         "positive": v.positive, "n_bootstrap": v.n_bootstrap, "random_state": v.random_state,
         "interval": "95 % bootstrap percentile interval, groups resampled whole",
         "verdict": v.verdict, "seen": list(v.seen), "n_seen": k, "judged": judged,
@@ -374,11 +396,12 @@ def validation_dict(v) -> dict[str, Any]:
         "out_of_domain": None if v.out_of_domain is None else {
             "flagged": int(np.sum(np.asarray(v.out_of_domain)[sel] > 1)), "n": int(sel.sum()),
             "median": _num(np.median(np.asarray(v.out_of_domain)[sel]))},
-        "sanity": sanity, "promise": v.promise, "against_promise": v._against_promise(),
+        "sanity": sanity, "promise": v.promise, "against_promise": v.against_promise(),
         "auc": fig("auc"), "accuracy": fig("accuracy"), "trivial_accuracy": fig("trivial_accuracy"),
         "macro_f1": fig("macro_f1"), "per_class": per_class, "absent_classes": absent,
         "operating_points": {
-            "model": {"rule": rule_words(v), "sensitivity": fig("sensitivity"), "specificity": fig("specificity")},
+            "model": {"rule": rule_words(v), "sensitivity": fig("sensitivity"), "specificity": fig("specificity"),
+                      **{name: fig(name) for name in LESION_OR_NORMAL if name in v.figures}},
             "target": {"target_sensitivity": v.target_sensitivity, "threshold": v.threshold,
                        "rule": None if v.threshold is None else chosen_text(v),
                        "chosen_on": "these external images (optimistic: measured where it was chosen)",
@@ -400,6 +423,7 @@ _HTML_ROWS = (("auc", "auc", ""), ("accuracy", "accuracy", ""), ("trivial_accura
               ("macro_f1", "f1", " (mean over the classes present)"),
               ("sensitivity", "sensitivity", ", model's own rule"),
               ("specificity", "specificity", ", model's own rule"),
+              *((name, name, ", model's own rule") for name in LESION_OR_NORMAL),
               ("sensitivity_at_threshold", "sensitivity", " at {at} (chosen here: optimistic)"),
               ("specificity_at_threshold", "specificity", " at {at} (chosen here: optimistic)"),
               ("ece", "ece", ""), ("brier", "brier", ""))
@@ -421,14 +445,15 @@ def validation_html(v, folder: str | os.PathLike) -> Path:
         (folder / name).write_bytes(data)
         return img_tag(data, alt)
 
-    figs = [save("confusion.png", v._plot_confusion, (5.2, 4.6), "confusion matrix")]
+    figs = [save("confusion.png", v.plot_confusion, (5.2, 4.6), "confusion matrix")]
     if np.isfinite(v.figures.get("auc", math.nan)):
         figs.insert(0, save("roc.png", v.plot_roc, (5.4, 6.2), f"ROC curve of p({pos})"))
     figs.insert(1, save("reliability.png", v.plot_reliability, (5.4, 5.2), "reliability diagram"))
     (folder / "validation.json").write_text(json.dumps(validation_dict(v), indent=2) + "\n", encoding="utf-8")
     tag = esc(_seen_tag(v))
     at = esc(chosen_text(v)) if v.threshold is not None else ""
-    rows = [(figure_label(name) + qual.format(at=at), key) for key, name, qual in _HTML_ROWS if key in v.figures]
+    rows = [(esc(figure_label(name, pos)) + qual.format(at=at), key) for key, name, qual in _HTML_ROWS
+            if key in v.figures]
     table = "<table><tr><th>figure</th><th>value [95 % interval]</th></tr>" + "".join(
         f"<tr><td>{label}</td><td>{esc(_text(v, key))}</td></tr>" for label, key in rows) + "</table>"
     y_judged = v.y_true[v.judged]
@@ -473,3 +498,161 @@ def validation_html(v, folder: str | os.PathLike) -> Path:
     page.write_text(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
                     f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>", encoding="utf-8")
     return page
+
+
+# --------------------------------------------------------------------------- comparison: words and JSON
+
+def _diff_text(value, ci) -> str:
+    return "n/a" if _num(value) is None else f"{value:+.3f}" + interval_text(ci, 2, signed=True)
+
+
+def _pair_line(c, m: int) -> str:
+    """The verdict of model ``m`` against the first, on the images neither saw."""
+    from .comparison import direction
+
+    a, b = c.names[0], c.names[m]
+    n = len(c.y_true)
+    basis = c.basis(m)
+    if basis["n_images"] == 0:
+        who = [f"{c.names[k]} on {'all ' + str(n) if c.n_seen(k) == n else c.n_seen(k)}"
+               for k in (0, m) if c.n_seen(k)]
+        return (f"{b} vs {a}: no verdict -- every one of these {n} images (or a near-copy) trained one of the "
+                f"two ({', '.join(who)}): figures on them are optimistic and say nothing of new images; compare "
+                "the models on images neither trained on")
+    where = ("on every image (neither model trained on any)" if m not in c.unseen else
+             f"on the {basis['n_images']} images neither model trained on ({basis['n_groups']} groups; the "
+             f"other {n - basis['n_images']} left out)")
+    parts = []
+    for f in c.figures:
+        value, ci = c.difference(m, f, basis)
+        word = direction(value, ci)
+        if word in ("higher", "lower"):
+            word = f"{b} {word}"
+        parts.append(f"{figure_label(f, c.positive)} {_diff_text(value, ci)}: {word}")
+    return f"{b} - {a}, {where}: " + "; ".join(parts)
+
+
+def comparison_verdict(c) -> list[str]:
+    """One line per model after the first (:attr:`~featbus.evaluation.comparison.ModelComparison.verdict`)."""
+    return [_pair_line(c, m) for m in range(1, len(c.names))]
+
+
+def switch_sentence(c, m: int) -> str:
+    """A plain sentence on switching from the first model to model ``m``, from
+    :meth:`~featbus.evaluation.comparison.ModelComparison.switch` on the images neither saw:
+    "B finds fewer cancers: do not switch" whenever a miss figure (sensitivity, lesions called
+    normal, malignant called normal) is worse beyond its interval; a gain in any other figure
+    (specificity) is never a reason to switch alone."""
+    a, b = c.names[0], c.names[m]
+    basis = c.basis(m)
+    if not basis["n_images"]:
+        return f"{b} vs {a}: nothing to say on switching (no image that neither model trained on)"
+    said = c.switch(m)
+
+    def listed(names) -> str:
+        return ", ".join(f"{figure_label(f, c.positive)} {_diff_text(*c.difference(m, f, basis))}" for f in names)
+
+    if said["worse"]:
+        return f"{b} finds fewer cancers: do not switch ({listed(said['worse'])}, {b} - {a})"
+    if said["better"]:
+        cost = f"; at a cost in {listed(said['other'])}" if said["other"] else ""
+        return (f"{b} misses fewer lesions or cancers than {a} here, and more of none ({listed(said['better'])})"
+                f"{cost}: these images support switching")
+    if said["other"]:
+        return (f"{b} finds no more cancers than {a} (no miss figure shown better or worse); "
+                f"{listed(said['other'])} alone is no reason to switch")
+    return f"no difference shown between {b} and {a}: no reason to switch"
+
+
+def _comparison_row(c, m: int, width: int, widths: list[int]) -> str:
+    cells = [figure_text(*c.value(m, f)) for f in c.figures]
+    return (f"  {c.names[m]:<{width}}  " + "  ".join(f"{x:<{w}}" for x, w in zip(cells, widths))).rstrip() \
+        + c.seen_tag([m])
+
+
+def _comparison_diff_line(c, m: int, est: dict | None, where: str) -> str:
+    cells = [f"{figure_label(f, c.positive)} {_diff_text(*c.difference(m, f, est))}" for f in c.figures]
+    return f"  {c.names[m]} - {c.names[0]}, on {where}: " + ", ".join(cells)
+
+
+def comparison_text(c) -> str:
+    """A comparison of models (:class:`featbus.evaluation.comparison.ModelComparison`) as text: the
+    models' figures, the paired differences, the verdict, switching and the images a model has seen."""
+    n, e = len(c.y_true), c.everything
+    counts = {k: int(np.sum(c.y_true == k)) for k in dict.fromkeys(c.y_true.tolist())}
+    mix = ", ".join(f"{k} {x}" for k, x in counts.items())
+    lines = [f"compare: {len(c.names)} models on the same {n} images ({mix}; "
+             f"{e['n_groups']} groups: {c.groups_from}); positive class {c.positive}",
+             (f"95 % intervals: {c.n_bootstrap} bootstrap resamples of the groups, the same resamples for "
+              "every model (paired)" if c.n_bootstrap else "no intervals (--n-bootstrap 0)")]
+    width = max(len(s) for s in c.names + ["model"])
+    labels = [figure_label(f, c.positive) for f in c.figures]
+    widths = [max(19, len(x)) for x in labels]
+    head = (f"  {'model':<{width}}  " + "  ".join(f"{x:<{w}}" for x, w in zip(labels, widths))).rstrip()
+    lines += ["", "each model at its own operating point:", head]
+    lines += [_comparison_row(c, m, width, widths) for m in range(len(c.names))]
+    lines += [f"  {name} decides: {c.rules[m]}" for m, name in enumerate(c.names)]
+    lines += ["", f"paired differences, each model minus {c.names[0]} (B - A):"]
+    for m in range(1, len(c.names)):
+        lines.append(_comparison_diff_line(c, m, None, "every image") + c.seen_tag([0, m]))
+        if m in c.unseen:
+            u = c.unseen[m]
+            none_left = f"  {c.names[m]} - {c.names[0]}, on images neither trained on: none left"
+            lines.append(_comparison_diff_line(c, m, u, f"the {u['n_images']} images neither trained on")
+                         if u["n_images"] else none_left)
+    lines += ["", "verdict:"] + [f"  {v}" for v in c.verdict]
+    lines += ["", "switching:"] + [f"  {v}" for v in c.switching]
+    seen = [(m, note) for m in range(len(c.names)) for note in c.seen_notes[m]]
+    if seen:
+        lines += ["", "images a model has seen (figures on them are optimistic; they never feed the verdict):"]
+        lines += [f"  {c.names[m]}: {note}" for m, note in seen]
+    if c.notes:
+        lines += [""] + [f"note: {x}" for x in c.notes]
+    return "\n".join(lines)
+
+
+def comparison_dict(c) -> dict[str, Any]:
+    """A comparison of models as JSON values (``compare.json``): ``models`` (each with its figures,
+    rule and seen images), ``differences`` (each pair on every image and on the images neither saw,
+    with the word of each interval), ``verdict``, ``switching``, the data and the bootstrap."""
+    from .._version import __version__
+    from ..metrics import CONFIDENCE
+    from ..model.format import json_safe
+    from .comparison import direction
+
+    n = len(c.y_true)
+    models = []
+    for m, name in enumerate(c.names):
+        models.append({"name": name, "source": c.sources[m], "decided_by": c.rules[m],
+                       **{str(f): figure_json(*c.value(m, f)) for f in c.figures},
+                       "seen": {"n_images": c.n_seen(m), "notes": list(c.seen_notes[m]),
+                                "images": [p for p, s in zip(c.paths, c.seen_images[m]) if s]}})
+
+    def compared(m: int, est: dict | None) -> dict:
+        return {str(f): {**figure_json(*c.difference(m, f, est)), "word": direction(*c.difference(m, f, est))}
+                for f in c.figures}
+
+    differences = []
+    for m in range(1, len(c.names)):
+        row = {"a": c.names[0], "b": c.names[m], "figures": compared(m, None), "on": f"every image ({n})",
+               "seen": c.seen_tag([0, m]).strip(" ()") or None, "switch": {k: [str(f) for f in v]
+                                                                           for k, v in c.switch(m).items()}}
+        if m in c.unseen:
+            u = c.unseen[m]
+            row["unseen"] = {"n_images": u["n_images"], "n_groups": u["n_groups"],
+                             "figures": compared(m, u) if u["n_images"] else {}}
+        differences.append(row)
+    counts = {k: int(np.sum(c.y_true == k)) for k in dict.fromkeys(c.y_true.tolist())}
+    return json_safe({
+        "featbus": __version__, "positive": c.positive, "figures": [str(f) for f in c.figures],
+        "data": {"description": c.data_description, "n_images": n, "counts": counts,
+                 "n_groups": c.everything["n_groups"], "groups": c.groups_from},
+        "bootstrap": {"resamples": c.n_bootstrap, "seed": c.random_state, "confidence": CONFIDENCE,
+                      "paired": True, "unit": "groups"},
+        "models": models, "differences": differences, "verdict": c.verdict, "switching": c.switching,
+        "notes": list(c.notes)})
+
+
+# --------------------------------------------------------------------------- adaptation
+# (render_adaptation: the words, JSON and HTML of featbus.adapt's result, written by the adaptation
+# work; it goes here, beside the other judges, and reads the figure table's rows as they do)

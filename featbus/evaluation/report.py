@@ -39,7 +39,6 @@ from ..metrics import (
     PER_CLASS_METRICS,
     Predictions,
     bootstrap,
-    classification_metrics,
     confusion_matrix,
     interval_text,
 )
@@ -47,7 +46,7 @@ from ..model.provenance import overlap_notes
 from ..model_selection import grouping_name, groups_origin, resolve_groups
 from ..pipelines.encoded_labels import EncodedLabelClassifier
 from ..progress import progress_bar, progress_mode
-from .figures import estimate, figures
+from .figures import MACRO, FigureKey, classification_metrics, estimate, figures
 from .reporting import comparison_table, counts_text
 
 __all__ = [
@@ -599,16 +598,18 @@ def _view(report: Report, sel=None) -> Predictions:
                        class_names=list(report.class_names), groups=None)
 
 
-def _table_names(report: Report, metrics: Sequence[str] = PER_CLASS_METRICS) -> dict[tuple, str]:
-    """``(class label or "macro", metric) -> figure name`` of the table (:mod:`featbus.evaluation.figures`):
+def _table_names(report: Report, metrics: Sequence[str] = PER_CLASS_METRICS) -> dict[tuple, FigureKey]:
+    """``(class label or "macro", metric) -> figure key`` of the table (:mod:`featbus.evaluation.figures`):
     each of :data:`PER_CLASS_METRICS` per class (accuracy one against the rest) and over the classes
-    (accuracy: the overall fraction correct); no AUC without scores."""
+    (accuracy: the overall fraction correct); no AUC without scores. A key, never a name holding the
+    label: any label works."""
     out = {}
     for m in metrics:
         if m == "auc" and report.scores is None:
             continue
-        for lab in [*report.classes.tolist(), "macro"]:
-            out[(lab, m)] = f"{m}[{lab}]"
+        for lab in report.classes.tolist():
+            out[(lab, m)] = FigureKey(m, lab)
+        out[("macro", m)] = FigureKey(m, MACRO)
     return out
 
 

@@ -89,7 +89,7 @@ from ..metrics import (
     reliability_curve,
 )
 from ..model.provenance import overlap
-from .figures import estimate
+from .figures import LESION_OR_NORMAL, MACRO, FigureKey, estimate
 from .sanity import AUC_MARGIN
 
 __all__ = ["validate", "ExternalValidation", "reliability_curve", "expected_calibration_error",
@@ -101,26 +101,33 @@ MAX_SUBGROUPS = 50
 
 # --------------------------------------------------------------------------- the figures
 
-def _keys(classes: Sequence[str], present: Sequence[int], absent: Sequence[int], chosen: bool) -> dict[str, str]:
-    """The result's keys -> the figure table's names (:mod:`featbus.evaluation.figures`): ``precision[i]``,
+def _keys(classes: Sequence[str], present: Sequence[int], absent: Sequence[int], chosen: bool,
+          lesion_or_normal: bool = False) -> dict[str, FigureKey]:
+    """The result's keys -> the figure table's keys (:mod:`featbus.evaluation.figures`): ``precision[i]``,
     ``recall[i]``, ``f1[i]`` per class present and ``called[i]`` per class absent (``i`` indexing
-    ``classes``); ``*_at_threshold`` at the data-chosen point."""
-    keys = {"accuracy": "accuracy", "trivial_accuracy": "trivial_accuracy", "macro_f1": "f1[macro]"}
+    ``classes``; the table's key holds the label itself, never parsed); ``*_at_threshold`` at the
+    data-chosen point; the lesion-or-normal figures (:data:`~featbus.evaluation.figures.LESION_OR_NORMAL`,
+    of the positive class for ``called_normal``) when asked."""
+    keys = {"accuracy": FigureKey("accuracy"), "trivial_accuracy": FigureKey("trivial_accuracy"),
+            "macro_f1": FigureKey("f1", MACRO)}
     for i in present:
         c = classes[i]
-        keys.update({f"precision[{i}]": f"precision[{c}]", f"recall[{i}]": f"sensitivity[{c}]",
-                     f"f1[{i}]": f"f1[{c}]"})
+        keys.update({f"precision[{i}]": FigureKey("precision", c), f"recall[{i}]": FigureKey("sensitivity", c),
+                     f"f1[{i}]": FigureKey("f1", c)})
     for i in absent:
-        keys[f"called[{i}]"] = f"called[{classes[i]}]"
-    keys.update({"auc": "auc", "sensitivity": "sensitivity", "specificity": "specificity"})
+        keys[f"called[{i}]"] = FigureKey("called", classes[i])
+    keys.update({"auc": FigureKey("auc"), "sensitivity": FigureKey("sensitivity"),
+                 "specificity": FigureKey("specificity")})
+    if lesion_or_normal:
+        keys.update({name: FigureKey(name) for name in LESION_OR_NORMAL})
     if chosen:
-        keys.update({"sensitivity_at_threshold": "sensitivity@threshold",
-                     "specificity_at_threshold": "specificity@threshold"})
-    keys.update({"brier": "brier", "ece": "ece"})
+        keys.update({"sensitivity_at_threshold": FigureKey("sensitivity", None, "threshold"),
+                     "specificity_at_threshold": FigureKey("specificity", None, "threshold")})
+    keys.update({"brier": FigureKey("brier"), "ece": FigureKey("ece")})
     return keys
 
 
-def _estimate(view: Predictions, keys: dict[str, str], n_bootstrap: int, random_state,
+def _estimate(view: Predictions, keys: dict[str, FigureKey], n_bootstrap: int, random_state,
               chosen: OperatingPoint | None) -> tuple[dict, dict]:
     """(figures, intervals) of the table's figures ``keys``, intervals from one bootstrap of whole groups."""
     points = None if chosen is None else {"threshold": chosen}
@@ -360,7 +367,9 @@ class ExternalValidation:
                                classes=cls_arr, class_names=list(classes), groups=groups[sel], rule=rule,
                                positive=positive, source="external validation")
 
-        keys = _keys(classes, present, absent, chosen is not None)
+        # the lesion-or-normal decision: of a model that can call an image normal (two decisions, or a normal class)
+        lesion_or_normal = (point is not None and point.two_decisions) or "normal" in classes
+        keys = _keys(classes, present, absent, chosen is not None, lesion_or_normal)
         figures, intervals = _estimate(view(judged), keys, int(n_bootstrap), random_state, chosen)
         tables = {}
         for column, values in (subgroups or {}).items():
@@ -397,7 +406,9 @@ class ExternalValidation:
             return np.ones(len(self.y_true), dtype=bool)
         return ~np.asarray(seen, dtype=bool)
 
-    def _all_seen(self) -> bool:
+    @property
+    def all_seen(self) -> bool:
+        """Whether every image (or a near-copy) trained the model or a part of it: no verdict then."""
         return len(self.y_true) > 0 and self.n_seen == len(self.y_true)
 
     @property
@@ -405,13 +416,15 @@ class ExternalValidation:
         """The model's own decision rule (``None``: the most probable class)."""
         return None if not self.operating_point else OperatingPoint.from_record(self.operating_point)
 
-    def _rule(self) -> tuple | None:
+    @property
+    def rule(self) -> tuple | None:
+        """The model's own rule as :func:`featbus.metrics.decide` takes it (``None``: the most probable class)."""
         point = self.point
         return None if point is None else point.rule(self.classes)
 
     @property
     def y_pred(self) -> np.ndarray:
-        return np.asarray(self.classes, dtype=object)[decide(self.proba, self._rule())]
+        return np.asarray(self.classes, dtype=object)[decide(self.proba, self.rule)]
 
     @property
     def n_groups(self) -> int:
@@ -427,7 +440,8 @@ class ExternalValidation:
         held = set(self.y_true[self.judged].tolist())
         return [c for c in self.classes if c not in held]
 
-    def _counts(self, sel: np.ndarray | None = None) -> dict[str, int]:
+    def counts(self, sel: np.ndarray | None = None) -> dict[str, int]:
+        """Images per class (of the images ``sel``; default every image), in the model's class order."""
         y = self.y_true if sel is None else self.y_true[sel]
         return {c: int(np.sum(y == c)) for c in self.classes if np.any(y == c)}
 
@@ -440,7 +454,7 @@ class ExternalValidation:
         return Predictions(y_true=self.y_true[sel], y_pred=self.y_pred[sel],
                            scores=np.asarray(self.proba, dtype=float)[sel],
                            classes=np.asarray(self.classes, dtype=object), class_names=list(self.classes),
-                           groups=np.asarray(self.groups)[sel], rule=self._rule(), positive=self.positive,
+                           groups=np.asarray(self.groups)[sel], rule=self.rule, positive=self.positive,
                            source="external validation", n_bootstrap=self.n_bootstrap, random_state=self.random_state,
                            auc_intervals={pos: self.intervals.get("auc", (math.nan, math.nan))}
                            if self.n_bootstrap else None)
@@ -450,9 +464,9 @@ class ExternalValidation:
         """Whether the model does much worse here than it promises (:attr:`promise`): the promise
         above the whole 95 % interval of the AUC here (without an interval: more than
         :data:`AUC_MARGIN` below the AUC)."""
-        return self._against_promise() == "worse"
+        return self.against_promise() == "worse"
 
-    def _against_promise(self) -> str | None:
+    def against_promise(self) -> str | None:
         """``"worse"``, ``"better"`` or ``"within"`` the promise; ``None`` without an AUC or a promise."""
         auc, (lo, hi) = self.figures.get("auc"), self.intervals.get("auc", (math.nan, math.nan))
         ref = (self.promise or {}).get("auc")
@@ -478,7 +492,7 @@ class ExternalValidation:
         from .render import promise_reason
         from .sanity import assess
 
-        if self._all_seen():
+        if self.all_seen:
             return None
         verdict = assess(self.held_out)
         if self.n_seen:
@@ -497,7 +511,7 @@ class ExternalValidation:
     def judged_where(self) -> str:
         """The judged images in words: ``"the 40 images no part of the model trained on"``."""
         n = int(self.judged.sum())
-        return f"the {n} images no part of the model trained on" if self.n_seen and not self._all_seen() else \
+        return f"the {n} images no part of the model trained on" if self.n_seen and not self.all_seen else \
             f"these {n} images"
 
     @property
@@ -636,7 +650,8 @@ class ExternalValidation:
 
         return plot_reliability(self, ax=ax)
 
-    def _plot_confusion(self, ax=None):
+    def plot_confusion(self, ax=None):
+        """The confusion matrix on the judged images (:func:`featbus.evaluation.reporting.plot_confusion_matrix`)."""
         from .reporting import plot_confusion_matrix
 
         return plot_confusion_matrix(self, ax=ax)

@@ -44,8 +44,8 @@ XGBoost depth x learning rate; a sampler's neighbour count too). Its inner folds
 :class:`~sklearn.model_selection.StratifiedGroupKFold` over the same groups as the outer folds
 (patients, or near-duplicate groups), passed through to every search, so two views of one
 lesion never straddle an inner split either; candidates are scored by the malignant AUC
-(:func:`featbus.metrics.rank_auc` of the classifier's score; the macro one-vs-rest AUC without a
-malignant class). The search is part of what each fit does: every outer fold of the
+(the figure table's AUC, :mod:`featbus.evaluation.figures`, of the classifier's score; the mean
+one-vs-rest AUC without a malignant class). The search is part of what each fit does: every outer fold of the
 cross-validation, every out-of-fold prediction behind the operating point and every site left
 out runs its own search on its own training images (nested cross-validation), so the figures
 stored never come from parameters chosen on the images they judge. The model itself is then
@@ -692,20 +692,28 @@ class _AUCScore:
         self.positive = positive
 
     def __call__(self, estimator, X, y) -> float:
-        from ..metrics import rank_auc
+        from ..evaluation.figures import FigureKey, figures
+        from ..metrics import Predictions
 
-        classes = [str(c) for c in estimator.classes_]
+        classes = np.asarray([str(c) for c in estimator.classes_], dtype=object)
         if hasattr(estimator, "predict_proba"):
             scores = np.asarray(estimator.predict_proba(X), dtype=float)
         else:
             scores = np.asarray(estimator.decision_function(X), dtype=float)
             if scores.ndim == 1:  # two classes: the score of classes_[1]
                 scores = np.column_stack([-scores, scores])
-        y = np.asarray(y).astype(str)
-        wanted = [self.positive] if self.positive in classes else classes
-        values = [rank_auc(y == c, scores[:, classes.index(c)]) for c in wanted]
-        finite = [v for v in values if np.isfinite(v)]
-        return float(np.mean(finite)) if finite else float("nan")
+        y = np.asarray(y).astype(str).astype(object)
+        wanted = [self.positive] if self.positive in classes.tolist() else classes.tolist()
+        extra = sorted(set(y.tolist()) - set(classes.tolist()))  # a class this fold's training lacked: "other"
+        if extra:
+            classes = np.asarray([*classes.tolist(), *extra], dtype=object)
+            scores = np.column_stack([scores, np.zeros((scores.shape[0], len(extra)))])
+        view = Predictions(y_true=y, y_pred=classes[scores.argmax(1)], scores=scores, classes=classes,
+                           class_names=classes.tolist(), groups=None)
+        # the figure table's AUC: of the positive class, else its mean over the classes where defined
+        values = np.array(list(figures(view, [FigureKey("auc", c) for c in wanted]).values()), dtype=float)
+        finite = values[np.isfinite(values)]
+        return float(finite.mean()) if finite.size else float("nan")
 
     def __repr__(self) -> str:
         return f"{self.positive} AUC (macro one-vs-rest AUC without that class)"
