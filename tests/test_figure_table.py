@@ -263,3 +263,203 @@ def test_a_model_much_worse_than_its_promise_is_not_useful():
     assert "its 95 % interval reaches it: no sign of a drop" in held.summary()
     other = ExternalValidation.from_predictions(y, P, promise={**promise, "judges": False}, **kw)
     assert other.much_worse() and other.sanity.verdict == "useful"  # another figure (a macro AUC): said, not judged
+
+
+# --------------------------------------------------------------------------- keys, not strings: any label works
+
+ODD = np.array(["a@b", "x]y", "BI-RADS 4(a)", "café"], dtype=object)
+
+
+def test_a_key_holds_any_label_and_the_values_are_counted_by_hand():
+    from featbus.evaluation.figures import MACRO, FigureKey
+
+    # 2 of each class; one "a@b" called "x]y", one "café" called "BI-RADS 4(a)"
+    y = ["a@b", "a@b", "x]y", "x]y", "BI-RADS 4(a)", "BI-RADS 4(a)", "café", "café"]
+    d = ["a@b", "x]y", "x]y", "x]y", "BI-RADS 4(a)", "BI-RADS 4(a)", "café", "BI-RADS 4(a)"]
+    view = _view(y, d, positive="x]y", classes=ODD)
+    keys = [FigureKey("sensitivity", c) for c in ODD] + [FigureKey("precision", c) for c in ODD] \
+        + [FigureKey("accuracy", "café"), FigureKey("f1", MACRO), FigureKey("accuracy")]
+    v = figures(view, keys)
+    assert list(v) == keys  # answered under the keys asked
+    assert [v[FigureKey("sensitivity", c)] for c in ODD] == [1 / 2, 1.0, 1.0, 1 / 2]
+    assert [v[FigureKey("precision", c)] for c in ODD] == [1.0, 2 / 3, 2 / 3, 1.0]
+    assert v[FigureKey("accuracy", "café")] == 7 / 8  # one against the rest: one café called otherwise
+    assert v[FigureKey("accuracy")] == 6 / 8
+    f1 = [2 * 1 / (2 + 1), 2 * 2 / (2 + 3), 2 * 2 / (2 + 3), 2 * 1 / (2 + 1)]
+    assert v[FigureKey("f1", MACRO)] == pytest.approx(np.mean(f1), abs=1e-15)
+    assert str(FigureKey("sensitivity", "x]y")) == "sensitivity[x]y]"  # written as asked, for display only
+    # a class named "macro" stays a class in a key
+    m = _view(["macro", "b"], ["macro", "macro"], classes=np.array(["macro", "b"], dtype=object))
+    assert figures(m, [FigureKey("sensitivity", "macro")])[FigureKey("sensitivity", "macro")] == 1.0
+
+
+def test_a_name_asked_by_a_user_reads_the_class_to_the_last_bracket():
+    from featbus.evaluation.figures import MACRO, FigureKey, parse_figure
+
+    assert parse_figure("accuracy[a@b]") == FigureKey("accuracy", "a@b")
+    assert parse_figure("sensitivity[x]y]") == FigureKey("sensitivity", "x]y")
+    assert parse_figure("sensitivity[BI-RADS 4(a)]@low") == FigureKey("sensitivity", "BI-RADS 4(a)", "low")
+    assert parse_figure("f1[macro]") == FigureKey("f1", MACRO) and parse_figure("auc") == FigureKey("auc")
+    view = _view(["a@b", "x]y"], ["a@b", "a@b"], positive="x]y", classes=ODD)
+    assert figures(view, ["sensitivity[a@b]", "sensitivity[x]y]", "sensitivity"]) == {
+        "sensitivity[a@b]": 1.0, "sensitivity[x]y]": 0.0, "sensitivity": 0.0}
+    with pytest.raises(ValueError, match="in brackets at the end"):
+        parse_figure("sensitivity[benign")
+    with pytest.raises(ValueError, match="not one of the classes"):
+        figures(view, [FigureKey("sensitivity", "a@c")])
+    with pytest.raises(ValueError, match="is not of one class"):
+        figures(view, [FigureKey("trivial_accuracy", "a@b")])
+
+
+def test_called_normal_counted_by_hand_and_undefined():
+    from featbus.evaluation.figures import FigureKey
+
+    # Y, D of the example above: 1 normal; decisions: one benign called normal, no malignant called normal
+    v = figures(_view(Y, D, P), ["called_normal", "called_normal[benign]", "called_normal[normal]"])
+    assert v["called_normal"] == 0 / 3 and v["called_normal[benign]"] == 1 / 4 and v["called_normal[normal]"] == 1.0
+    assert FIGURES["called_normal"].misses == "higher" and FIGURES["sensitivity"].misses == "lower"
+    # no no-lesion class: undefined; no image of the class: its zero_division
+    two = np.array(["benign", "malignant"], dtype=object)
+    assert math.isnan(figures(_view(["benign"], ["benign"], classes=two), ["called_normal"])["called_normal"])
+    assert math.isnan(figures(_view(["benign"], ["normal"]), [FigureKey("called_normal")])[FigureKey("called_normal")])
+
+
+def test_classification_metrics_is_a_view_of_the_table():
+    from featbus.evaluation.figures import classification_metrics
+
+    m = classification_metrics(Y, D, P, labels=CLASSES)
+    names = {(c, f): f"{f}[{c}]" for c in CLASSES for f in ("accuracy", "sensitivity", "specificity", "precision",
+                                                            "f1", "auc")}
+    v = figures(_view(Y, D, P), list(names.values()))
+    for (c, f), name in names.items():
+        assert m["per_class"][c][f] == v[name], name
+    assert m["macro"]["accuracy"] == 5 / 8
+    # undefined: the table's own zero_division (NaN, left out of the mean) unless one is given
+    nan = classification_metrics(["b", "b"], ["b", "b"], labels=["b", "m"])
+    zero = classification_metrics(["b", "b"], ["b", "b"], labels=["b", "m"], zero_division=0.0)
+    assert math.isnan(nan["per_class"]["m"]["sensitivity"]) and nan["macro"]["sensitivity"] == 1.0
+    assert zero["per_class"]["m"]["sensitivity"] == 0.0 and zero["macro"]["sensitivity"] == 0.5
+    assert nan["per_class"]["m"]["precision"] == 0.0  # the precision row's own zero_division
+
+
+def test_paired_estimate_differences_and_intervals():
+    from featbus.evaluation.figures import estimate_paired
+
+    y = ["benign", "malignant"] * 5
+    a = _view(y, y)
+    b = _view(y, ["benign"] * 10)
+    values, ci = estimate_paired([a, b], ["sensitivity", "specificity"], np.arange(10), 50, random_state=0)
+    assert values[(0, "sensitivity")] == 1.0 and values[(1, "sensitivity")] == 0.0
+    assert values[(1, 0, "sensitivity")] == -1.0 and values[(1, 0, "specificity")] == 0.0
+    assert ci[(1, 0, "sensitivity")] == (-1.0, -1.0) and ci[(1, 0, "specificity")] == (0.0, 0.0)
+    same, same_ci = estimate_paired([a, a], ["sensitivity"], np.arange(10), 50, random_state=0)
+    assert same[(1, 0, "sensitivity")] == 0 and same_ci[(1, 0, "sensitivity")] == (0.0, 0.0)
+    with pytest.raises(ValueError, match="same images"):
+        estimate_paired([a, _view(y[::-1], y[::-1])], ["sensitivity"], None, 0)
+
+
+# --------------------------------------------------------------------------- switching: never on specificity alone
+
+def _comparison(views, figures_asked, n_bootstrap=200):
+    from featbus.evaluation.comparison import ModelComparison, _estimate
+
+    n = len(views[0].y_true)
+    everything = _estimate(np.ones(n, bool), views, figures_asked, np.arange(n), n_bootstrap, 0)
+    y = np.asarray(views[0].y_true)
+    return ModelComparison(
+        names=["A", "B"], sources=[None, None], positive="malignant", y_true=y, paths=[str(i) for i in range(n)],
+        groups=np.arange(n), groups_from="images", data_description=f"{n} images", scores=[None, None],
+        called=[None, None], rules=["a", "b"], seen_images=[np.zeros(n, bool)] * 2, seen_notes=[[], []],
+        n_bootstrap=n_bootstrap, random_state=0, everything=everything, unseen={}, figures=list(figures_asked))
+
+
+def test_a_model_that_misses_more_cancers_is_never_recommended():
+    from featbus.evaluation.figures import LESION_OR_NORMAL, POSITIVE_FIGURES
+
+    # 40 malignant, 40 benign, 40 normal; B calls 12 malignant normal more, and every benign and normal right
+    y = np.array(["malignant"] * 40 + ["benign"] * 40 + ["normal"] * 40, dtype=object)
+    a_pred = np.array(["malignant"] * 38 + ["normal"] * 2 + ["malignant"] * 20 + ["benign"] * 20 + ["normal"] * 40,
+                      dtype=object)
+    b_pred = np.array(["malignant"] * 26 + ["normal"] * 14 + ["benign"] * 40 + ["normal"] * 40, dtype=object)
+    names = [*POSITIVE_FIGURES[1:], *LESION_OR_NORMAL]
+    c = _comparison([_view(y, a_pred), _view(y, b_pred)], names)
+    said = c.switch(1)
+    assert "specificity" in said["other"] and {"sensitivity", "called_normal", "lesions_called_normal"} <= set(
+        said["worse"])
+    sentence = c.switching[0]
+    assert sentence.startswith("B finds fewer cancers: do not switch") and "malignant called normal" in sentence
+    text = c.summary()
+    assert "switching:" in text and "malignant called normal" in text and "normal scans called normal" in text
+    # a specificity gain alone is no reason to switch
+    only_spec = np.array(["malignant"] * 38 + ["normal"] * 2 + ["benign"] * 40 + ["normal"] * 40, dtype=object)
+    c2 = _comparison([_view(y, a_pred), _view(y, only_spec)], names)
+    assert c2.switch(1)["worse"] == [] and "specificity" in c2.switch(1)["other"]
+    assert "alone is no reason to switch" in c2.switching[0]
+    doc = c2.to_dict()
+    assert doc["switching"] == c2.switching and "specificity" in doc["differences"][0]["switch"]["other"]
+
+
+# --------------------------------------------------------------------------- one promise
+
+def _shipped_manifest() -> dict:
+    import json
+    import zipfile
+
+    from featbus.networks.pretrained import PRETRAINED
+
+    entry = next(e for e in PRETRAINED.values() if e.kind == "classifier")
+    if not entry.path().is_file():
+        pytest.skip("the shipped classifier's file is absent")
+    with zipfile.ZipFile(entry.path()) as archive:
+        return json.loads(archive.read("manifest.json"))
+
+
+def test_an_adapted_file_keeps_its_parents_promise():
+    from featbus.evaluation.validation import ExternalValidation, promise_of
+
+    parent = _shipped_manifest()
+    classes = [str(c) for c in parent.get("classes") or ["benign", "malignant", "normal"]]
+    adapted = {**parent, "pipeline_sha256": "f" * 64,
+               "adaptation": {"method": "none", "source": {"pipeline_sha256": parent["pipeline_sha256"]},
+                              "previous": None}}
+    twice = {**adapted, "adaptation": {"source": {"pipeline_sha256": "f" * 64}, "previous": adapted["adaptation"]}}
+    own = promise_of(None, parent, "malignant", classes)
+    assert own is not None and own["card"]
+    assert promise_of(None, adapted, "malignant", classes) == own == promise_of(None, twice, "malignant", classes)
+    # a promise carried in the file (featbus adapt copies its parent's) is the one judged against
+    carried = {**adapted, "promise": dict(own)}
+    assert promise_of(None, carried, "malignant", classes) == own
+    # the same AUC on the same images: the same promise sentence for both files
+    y, P = _random_predictions(n=120, seed=7)
+    lines = []
+    for manifest in (parent, adapted, carried):
+        r = ExternalValidation.from_predictions(y, P, classes=list(CLASSES), n_bootstrap=100,
+                                                promise=promise_of(None, manifest, "malignant", list(CLASSES)))
+        lines.append([s for s in r.verdict if "promise" in s])
+        assert r.against_promise() is not None
+    assert lines[0] == lines[1] == lines[2] and lines[0]
+
+
+# --------------------------------------------------------------------------- train on class folders with odd names
+
+def test_train_on_class_folders_with_odd_names(tmp_path, capsys):
+    from PIL import Image
+
+    from featbus.cli import main
+
+    rng = np.random.RandomState(0)
+    for k, name in enumerate(ODD):
+        folder = tmp_path / "data" / name
+        folder.mkdir(parents=True)
+        for i in range(8):
+            Image.fromarray((rng.rand(32, 32) * 60 + 50 * k).astype(np.uint8)).save(folder / f"img{i}.png")
+    code = main(["train", str(tmp_path / "data"), "-f", "intensity", "-c", "logreg", "-o",
+                 str(tmp_path / "m.featbus"), "--n-bootstrap", "20", "--n-splits", "3"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "classes: BI-RADS 4(a), a@b, café, x]y" in out  # every class as written
+    assert "error" not in out.lower()
+    from featbus import load_model
+
+    cv = load_model(tmp_path / "m.featbus").manifest["cv"]
+    assert set(cv.get("per_class_auc") or ODD) <= set(ODD)

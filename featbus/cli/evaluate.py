@@ -199,35 +199,17 @@ def _evaluate_all(data, X, names, *, feature_label, classifiers, balances, cvs, 
                     raise CLIError(f"{label} cross-validation of {name!r}: {_one_line(exc)}") from exc
                 reports[label].append(rep)
                 if progress:
-                    print(f"  [{label}] {name}: accuracy {rep.value('accuracy'):.3f}, macro AUC "
-                          f"{rep.value('auc'):.3f} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+                    from ..evaluation.render import report_line
+
+                    print(f"  [{label}] {report_line(rep)} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
     return reports
 
 
 def _table_text(reports_by_cv: dict, positive: str | None) -> str:
-    """Side-by-side table: one row per pipeline, accuracy / macro F1 / AUCs for each cv."""
-    from ..metrics import format_interval
+    """Side-by-side table: one row per pipeline (:func:`featbus.evaluation.render.reports_table`)."""
+    from ..evaluation.render import reports_table
 
-    cvs = list(reports_by_cv)
-    first = reports_by_cv[cvs[0]]
-    cols = ["accuracy", "f1", "auc"]  # the rest (sensitivity, specificity...) is in the HTML report
-    header = ["pipeline"] + [f"{c}:{m}" for c in cvs for m in cols + ([f"auc[{positive}]"] if positive else [])]
-    rows = []
-    for i, rep in enumerate(first):
-        row = [rep.name]
-        for cv in cvs:
-            r = reports_by_cv[cv][i]
-            for m in cols:
-                lo, hi = r.interval(m)
-                row.append(format_interval(r.value(m), (lo, hi), missing=None, sep=","))
-            if positive:
-                lo, hi = r.interval("auc", positive)
-                row.append(format_interval(r.value("auc", positive), (lo, hi), missing=None, sep=","))
-        rows.append(row)
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    def fmt(r):
-        return "  ".join(str(x).ljust(w) if j == 0 else str(x).rjust(w) for j, (x, w) in enumerate(zip(r, widths)))
-    return "\n".join([fmt(header)] + [fmt(r) for r in rows])
+    return reports_table(reports_by_cv, positive)
 
 
 def _positive_class(args, data) -> str | None:

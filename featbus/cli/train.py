@@ -354,7 +354,6 @@ def _add_notes(model, args, data) -> None:
 
 
 def run(args) -> int:
-    from ..metrics import interval_text
     from ..workflows.training import train_model
 
     _one_name(args)
@@ -437,13 +436,10 @@ def run(args) -> int:
                                      "accuracy": report.value("accuracy"),
                                      "accuracy_ci": list(report.interval("accuracy")) if args.n_bootstrap else None,
                                      "paths": _portable_paths(held.paths, paths)}
-        print(f"held-out ({len(held.target)} images never seen in this training): accuracy "
-              f"{report.value('accuracy'):.3f}", end="")
-        if args.n_bootstrap:
-            print(f"{interval_text(report.interval('accuracy'))} (group bootstrap 95% CI)", end="")
-        print(", decided at the stored operating point" if model.manifest.get("operating_point") else "")
-        for note in report.notes:  # held out from this training, not from the shipped backbone's
-            print(f"  caveat: optimistic: {note}")
+        from ..evaluation.render import holdout_line
+
+        # held out from this training, not from the shipped backbone's: its notes are caveats
+        print(holdout_line(report, decided_at_point=bool(model.manifest.get("operating_point"))))
         if report.notes:
             model.manifest["holdout"]["notes"] = [str(n) for n in report.notes]
         held_verdict = report.sanity

@@ -79,8 +79,8 @@ def _estimate(sel: np.ndarray, views: Sequence[Predictions], names, groups, n_bo
     if idx.size == 0:
         return {"n_images": 0, "n_groups": 0, "figures": {}, "intervals": {}}
     g = np.asarray(groups)[idx]
-    sub = [dataclasses.replace(v, y_true=v.y_true[idx], y_pred=v.y_pred[idx], scores=v.scores[idx], groups=g)
-           for v in views]
+    sub = [dataclasses.replace(v, y_true=v.y_true[idx], y_pred=v.y_pred[idx], groups=g,
+                               scores=None if v.scores is None else v.scores[idx]) for v in views]
     figures, intervals = estimate_paired(sub, names, g, int(n_bootstrap), random_state=random_state)
     return {"n_images": int(idx.size), "n_groups": int(np.unique(g).size), "figures": figures,
             "intervals": intervals}

@@ -24,7 +24,8 @@ from .figures import LESION_OR_NORMAL, get_figure, parse_figure
 
 __all__ = ["figure_text", "figure_label", "figure_json", "validation_text", "validation_dict", "validation_html",
            "short_lines", "promise_reason", "chosen_text", "rule_words", "lesion_or_normal_line",
-           "comparison_text", "comparison_dict", "comparison_verdict", "switch_sentence"]
+           "comparison_text", "comparison_dict", "comparison_verdict", "switch_sentence", "report_text",
+           "report_line", "reports_table", "holdout_line", "site_report_text"]
 
 
 # --------------------------------------------------------------------------- one figure
@@ -498,6 +499,92 @@ def validation_html(v, folder: str | os.PathLike) -> Path:
     page.write_text(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
                     f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>", encoding="utf-8")
     return page
+
+
+# --------------------------------------------------------------------------- cross-validation: words
+
+def _fixed(x: float) -> str:
+    return "  nan" if x is None or not np.isfinite(x) else f"{x:.3f}"
+
+
+def report_text(r, verdict: bool = True) -> str:
+    """A cross-validation report (:class:`featbus.evaluation.Report`) as text: the figures of
+    :data:`~featbus.metrics.PER_CLASS_METRICS` per class and over the classes, each ``value [low, high]``
+    in fixed columns, the confusion matrix and counts, then the report's notes; opened by the
+    model-sanity verdict when ``verdict``."""
+    from ..metrics import PER_CLASS_METRICS
+    from .reporting import counts_text
+
+    width = max(8, *(len(str(c)) for c in r.class_names))
+    head = f"{'':{width}}  " + "  ".join(f"{m:>20}" for m in PER_CLASS_METRICS)
+    lines = [f"{r.name}: {r.cv}, {len(r.y_true)} samples, 95% CI from {r.n_bootstrap} bootstrap resamples"
+             + (" of groups" if r.groups is not None else "")]
+    if verdict:
+        lines.append(r.sanity.summary())
+    lines.append(head)
+    for lab, disp in [*zip(r.classes.tolist(), r.class_names), ("macro", "macro")]:
+        vals = r.metrics["macro"] if lab == "macro" else r.metrics["per_class"][lab]
+        # fixed columns: a missing value or bound is "  nan", the interval always written
+        cells = [(_fixed(vals[m]) + interval_text(r.ci.get((lab, m), (np.nan, np.nan)), 3, missing="  nan")).rjust(20)
+                 for m in PER_CLASS_METRICS]
+        lines.append(f"{str(disp):{width}}  " + "  ".join(cells))
+    lines.append("(macro accuracy is the overall fraction correct; per-class accuracy is one-vs-rest)")
+    lines.append("confusion matrix (rows true, columns predicted): "
+                 + "; ".join(f"{d}: {row.tolist()}" for d, row in zip(r.class_names, r.metrics["confusion_matrix"])))
+    lines.extend(counts_text(r.confusion_counts(), width))
+    lines.extend(str(note) for note in r.notes)
+    return "\n".join(lines)
+
+
+def report_line(r) -> str:
+    """One report in a line (a study's progress): ``name: accuracy 0.712, macro AUC 0.801``."""
+    return f"{r.name}: accuracy {r.value('accuracy'):.3f}, macro AUC {r.value('auc'):.3f}"
+
+
+def reports_table(reports_by_cv: dict, positive: str | None) -> str:
+    """Reports side by side: one row per pipeline, accuracy, macro F1 and AUCs (the positive class's
+    too) with intervals, one block of columns per kind of cross-validation."""
+    cvs = list(reports_by_cv)
+    first = reports_by_cv[cvs[0]]
+    cols = ["accuracy", "f1", "auc"]  # the rest (sensitivity, specificity...) is in the HTML report
+    header = ["pipeline"] + [f"{c}:{m}" for c in cvs for m in cols + ([f"auc[{positive}]"] if positive else [])]
+    rows = []
+    for i, rep in enumerate(first):
+        row = [rep.name]
+        for cv in cvs:
+            r = reports_by_cv[cv][i]
+            row += [format_interval(r.value(m), r.interval(m), missing=None, sep=",") for m in cols]
+            if positive:
+                row.append(format_interval(r.value("auc", positive), r.interval("auc", positive), missing=None,
+                                           sep=","))
+        rows.append(row)
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+
+    def fmt(r):
+        return "  ".join(str(x).ljust(w) if j == 0 else str(x).rjust(w) for j, (x, w) in enumerate(zip(r, widths)))
+
+    return "\n".join([fmt(header)] + [fmt(r) for r in rows])
+
+
+def holdout_line(r, *, decided_at_point: bool) -> str:
+    """The held-out images' accuracy (``featbus train --test-fraction``) in a line, its interval when
+    bootstrapped, and the caveats of images a shipped part saw."""
+    text = f"held-out ({len(r.y_true)} images never seen in this training): accuracy {r.value('accuracy'):.3f}"
+    if r.n_bootstrap:
+        text += f"{interval_text(r.interval('accuracy'))} (group bootstrap 95% CI)"
+    text += ", decided at the stored operating point" if decided_at_point else ""
+    return "\n".join([text, *(f"  caveat: optimistic: {note}" for note in r.notes)])
+
+
+# --------------------------------------------------------------------------- leave one site out: words
+
+def site_report_text(site_report) -> str:
+    """A leave-one-site-out result (:class:`featbus.evaluation.sites.SiteReport`) as text: its manifest
+    entry written as a model file's description writes it (:func:`featbus.model.describe.site_cv_lines`),
+    so that train, evaluate and inspect print one text."""
+    from ..model.describe import site_cv_lines
+
+    return "\n".join(site_cv_lines(site_report.to_dict()))
 
 
 # --------------------------------------------------------------------------- comparison: words and JSON

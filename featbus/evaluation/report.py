@@ -40,14 +40,13 @@ from ..metrics import (
     Predictions,
     bootstrap,
     confusion_matrix,
-    interval_text,
 )
 from ..model.provenance import overlap_notes
 from ..model_selection import grouping_name, groups_origin, resolve_groups
 from ..pipelines.encoded_labels import EncodedLabelClassifier
 from ..progress import progress_bar, progress_mode
 from .figures import MACRO, FigureKey, classification_metrics, estimate, figures
-from .reporting import comparison_table, counts_text
+from .reporting import comparison_table
 
 __all__ = [
     "evaluate", "Report", "compare", "comparison_table", "classification_metrics", "make_splits",
@@ -419,30 +418,9 @@ class Report:
             Open with the model-sanity verdict (:attr:`sanity`: "useful", "limited" or
             "useless", with its reasons), under the title line.
         """
-        width = max(8, *(len(str(c)) for c in self.class_names))
-        head = f"{'':{width}}  " + "  ".join(f"{m:>20}" for m in PER_CLASS_METRICS)
-        lines = [f"{self.name}: {self.cv}, {len(self.y_true)} samples, "
-                 f"95% CI from {self.n_bootstrap} bootstrap resamples"
-                 + (" of groups" if self.groups is not None else "")]
-        if verdict:
-            lines.append(self.sanity.summary())
-        lines.append(head)
-        keys = list(zip(self.classes.tolist(), self.class_names)) + [("macro", "macro")]
-        for lab, disp in keys:
-            vals = self.metrics["macro"] if lab == "macro" else self.metrics["per_class"][lab]
-            cells = []
-            for m in PER_CLASS_METRICS:
-                lo, hi = self.ci.get((lab, m), (np.nan, np.nan))
-                # fixed columns: a missing value or bound is "  nan", the interval always written
-                cells.append((_fmt(vals[m]) + interval_text((lo, hi), 3, missing="  nan")).rjust(20))
-            lines.append(f"{str(disp):{width}}  " + "  ".join(cells))
-        lines.append("(macro accuracy is the overall fraction correct; per-class accuracy is one-vs-rest)")
-        cm = self.metrics["confusion_matrix"]
-        lines.append("confusion matrix (rows true, columns predicted): "
-                     + "; ".join(f"{d}: {row.tolist()}" for d, row in zip(self.class_names, cm)))
-        lines.extend(counts_text(self.confusion_counts(), width))
-        lines.extend(str(note) for note in self.notes)
-        return Text("\n".join(lines))
+        from .render import report_text
+
+        return Text(report_text(self, verdict=verdict))
 
     def __str__(self) -> str:
         return str(self.summary())
@@ -584,10 +562,6 @@ class Text(str):
 
 
 _Text = Text  # the name older code imports
-
-
-def _fmt(x: float) -> str:
-    return "  nan" if x is None or not np.isfinite(x) else f"{x:.3f}"
 
 
 def _view(report: Report, sel=None) -> Predictions:

@@ -457,8 +457,10 @@ class SiteReport:
                 "sites": self.sites, **({"card": self.card} if self.card else {})}
 
     def summary(self) -> str:
-        """The figure as lines of text (:func:`site_cv_lines`)."""
-        return Text("\n".join(site_cv_lines(self.to_dict())))
+        """The figure as lines of text (:func:`featbus.evaluation.render.site_report_text`)."""
+        from .render import site_report_text
+
+        return Text(site_report_text(self))
 
     def __str__(self) -> str:
         return self.summary()

@@ -93,7 +93,7 @@ from .figures import LESION_OR_NORMAL, MACRO, FigureKey, estimate
 from .sanity import AUC_MARGIN
 
 __all__ = ["validate", "ExternalValidation", "reliability_curve", "expected_calibration_error",
-           "ECE_BINS", "AUC_MARGIN", "promise_of"]
+           "ECE_BINS", "AUC_MARGIN", "promise_of", "PROMISE_KEYS"]
 
 #: A subgroup column with more values than this is refused (an identifier, not a subgroup).
 MAX_SUBGROUPS = 50
@@ -657,32 +657,84 @@ class ExternalValidation:
         return plot_confusion_matrix(self, ax=ax)
 
 
-def promise_of(model, manifest: dict, positive: str, classes: Sequence[str]) -> dict | None:
-    """The model's own honest AUC of ``positive`` that validation compares with.
+#: The keys of a promise (:func:`promise_of`), as a model file's manifest may carry it under
+#: ``manifest["promise"]`` (``featbus adapt`` copies its parent's there).
+PROMISE_KEYS = ("positive", "auc", "ci", "what", "where", "card", "judges", "caveat")
 
-    For the classifier featbus ships (``breast-us``), its card's leave-one-site-out (every trained
-    part rebuilt without the held-out site): the lowest held-out site's AUC, the least it
-    promises at a new site. For a trained model, the AUC its own cross-validation stored (the
-    ``positive``-vs-rest AUC, or the AUC of two classes; a macro AUC over more classes is quoted,
-    but it is another figure, so it does not judge).
+
+def _carried_promise(manifest: dict, positive: str) -> dict | None:
+    """The promise a model file carries (``manifest["promise"]``, its parent's, copied by ``featbus
+    adapt``), when it is one of ``positive``'s AUC; ``None`` otherwise."""
+    carried = manifest.get("promise")
+    if not isinstance(carried, dict) or not isinstance(carried.get("auc"), (int, float)) \
+            or isinstance(carried.get("auc"), bool) or not math.isfinite(carried["auc"]):
+        return None
+    if str(carried.get("positive", positive)) != str(positive):
+        return None
+    out = {key: carried.get(key) for key in PROMISE_KEYS}
+    out.update(positive=str(positive), auc=float(carried["auc"]), judges=bool(carried.get("judges", True)),
+               card=bool(carried.get("card", False)), what=str(carried.get("what") or f"its {positive} AUC"),
+               where=str(carried.get("where") or "its parent's figures"))
+    return out
+
+
+def _parents(manifest: dict) -> list[dict]:
+    """The manifests' keys naming the files an adapted file was made from, nearest first: each
+    adaptation record's ``source`` (``pipeline_sha256``), through ``previous`` adaptations."""
+    out, record = [], manifest.get("adaptation")
+    while isinstance(record, dict):
+        source = record.get("source")
+        if isinstance(source, dict) and isinstance(source.get("pipeline_sha256"), str):
+            out.append({"pipeline_sha256": source["pipeline_sha256"]})
+        record = record.get("previous")
+    return out
+
+
+def _card(manifest: dict) -> dict | None:
+    """The shipped classifier's card of this file, or of the file it was adapted from (an adapted
+    copy keeps its parent's promise: only thresholds or statistics changed)."""
+    from ..model.describe import shipped_card
+
+    for candidate in (manifest, *_parents(manifest)):
+        card = shipped_card(candidate)
+        if card is not None:
+            return card
+    return None
+
+
+def promise_of(model, manifest: dict, positive: str, classes: Sequence[str]) -> dict | None:
+    """The model's own honest AUC of ``positive`` that validation compares with: ONE promise per
+    model, whatever was adapted since.
+
+    In order: the promise the file carries (``manifest["promise"]``: ``featbus adapt`` copies its
+    parent's there, :data:`PROMISE_KEYS`); for the classifier featbus ships (``breast-us``) or a
+    file adapted from it (its adaptation record names the parent's ``pipeline_sha256``), the
+    card's leave-one-site-out (every trained part rebuilt without the held-out site): the lowest
+    held-out site's AUC, the least it promises at a new site; for a trained model, the AUC its
+    own cross-validation stored (the ``positive``-vs-rest AUC, or the AUC of two classes; a macro
+    AUC over more classes is quoted, but it is another figure, so it does not judge). Two files
+    of one parent (the shipped classifier and its adapted copy) are so judged against the same
+    promise, and the same AUC on the same images gets the same sentence.
 
     Returns
     -------
     promise : dict or None
-        ``auc``, ``ci`` (``[low, high]`` or ``None``), ``what`` (in words), ``judges`` (bool),
-        ``caveat`` (str or ``None``); ``None`` when the file holds none.
+        ``positive``, ``auc``, ``ci`` (``[low, high]`` or ``None``), ``what`` (in words),
+        ``where``, ``card`` (bool: a card's), ``judges`` (bool), ``caveat`` (str or ``None``);
+        ``None`` when the file holds none.
     """
-    from ..model.describe import shipped_card
-
-    card = shipped_card(manifest)
+    carried = _carried_promise(manifest, positive)
+    if carried is not None:
+        return carried
+    card = _card(manifest)
     if card is not None:
         before = (card.get("leave_one_site_out") or {}).get("before") or {}
         sites = {s: f["auc"] for s, f in before.items() if isinstance(f.get("auc"), list) and len(f["auc"]) == 3}
         if sites and positive == (card.get("operating_point") or {}).get("positive", "malignant"):
             low = min(sites, key=lambda s: sites[s][0])
             others = ", ".join(f"{s} {v[0]:.2f}" for s, v in sites.items() if s != low)
-            return {"auc": float(sites[low][0]), "ci": [float(x) for x in sites[low][1:]], "judges": True,
-                    "caveat": None, "card": True, "where": "its card's leave-one-site-out",
+            return {"positive": str(positive), "auc": float(sites[low][0]), "ci": [float(x) for x in sites[low][1:]],
+                    "judges": True, "caveat": None, "card": True, "where": "its card's leave-one-site-out",
                     "what": f"its card's leave-one-site-out benign-vs-malignant AUC, every trained part rebuilt "
                             f"without the held-out site: {low} "
                             f"{format_interval(sites[low][0], sites[low][1:], digits=2)}, the lowest of "
@@ -692,15 +744,15 @@ def promise_of(model, manifest: dict, positive: str, classes: Sequence[str]) -> 
     where = "its own validation split" if "validation split" in str(cv.get("cv", "")) else "its own cross-validation"
     caveat = cv.get("caveat") or None
     if isinstance(own, dict) and isinstance(own.get("value"), (int, float)):
-        return {"auc": float(own["value"]), "ci": own.get("ci"), "judges": True, "caveat": caveat, "card": False,
-                "where": where, "what": f"its {positive}-vs-rest AUC"}
+        return {"positive": str(positive), "auc": float(own["value"]), "ci": own.get("ci"), "judges": True,
+                "caveat": caveat, "card": False, "where": where, "what": f"its {positive}-vs-rest AUC"}
     auc = cv.get("auc") or {}
     if isinstance(auc, dict) and isinstance(auc.get("value"), (int, float)):
         two = len(classes) == 2
         what = ("its AUC" if two else
                 f"its macro one-vs-rest AUC over {len(classes)} classes; the file stores no {positive}-only AUC")
-        return {"auc": float(auc["value"]), "ci": auc.get("ci"), "judges": two, "caveat": caveat, "card": False,
-                "where": where, "what": what}
+        return {"positive": str(positive), "auc": float(auc["value"]), "ci": auc.get("ci"), "judges": two,
+                "caveat": caveat, "card": False, "where": where, "what": what}
     return None
 
 
