@@ -44,6 +44,9 @@ from featbus.workflows.adaptation import (
 STORED = OperatingPoint(positive="malignant", threshold=0.2, target_sensitivity=0.9, absent="normal",
                         presence=OperatingPoint(positive="lesion", threshold=0.4, chosen_on="the segmenter's own rule"))
 CLASSES = ["benign", "malignant", "normal"]
+#: A stored malignancy threshold above what the labelled images choose: a refit lowers it (finds more cancers),
+#: which the safe-move rule allows when it beats the trivial answer.
+HIGH = OperatingPoint(**{**STORED.__dict__, "threshold": 0.99})
 
 
 def _message_lines(err: str) -> list[str]:
@@ -95,33 +98,96 @@ def test_a_threshold_that_finds_under_validates_floor_of_one_side_is_not_stored_
     given = np.concatenate([np.linspace(0.5, 1, 900), np.linspace(0, 0.1, 100), np.linspace(0, 0.49, 300),
                             np.linspace(0.51, 0.9, 1700)])
     n = y.size
-    point, report = site_points(np.ones(n), given, y, stored=STORED, n_bootstrap=200)
+    point, report = site_points(np.ones(n), given, y, stored=HIGH, n_bootstrap=200)
     judged = report["judged"]["malignancy"]
     assert judged["balanced_accuracy"] == pytest.approx(0.525)
     assert judged["interval"][0] > TRIVIAL_BALANCED_ACCURACY and judged["under_floor"] == SENSITIVITY_FLOOR
-    assert not judged["better"] and point.threshold == STORED.threshold
+    assert not judged["better"] and point.threshold == HIGH.threshold
     assert any(f"found under validate's {SENSITIVITY_FLOOR:g} floor" in w for w in report["warnings"])
 
 
 def test_a_useful_malignancy_threshold_is_stored():
     y, p_lesion, given, groups = _flat_site()
     given = np.where(y == "malignant", given + 0.5, given)  # now it ranks
-    point, report = site_points(p_lesion, given, y, groups, stored=STORED, n_bootstrap=200)
-    assert report["malignancy"]["refitted"] and point.threshold != STORED.threshold
+    point, report = site_points(p_lesion, given, y, groups, stored=HIGH, n_bootstrap=200)
+    assert report["malignancy"]["refitted"] and point.threshold < HIGH.threshold
     assert report["judged"]["malignancy"]["better"]
     low = report["judged"]["malignancy"]["interval"][0]
     assert low > TRIVIAL_BALANCED_ACCURACY
 
 
-def test_a_presence_threshold_no_better_than_the_trivial_answer_keeps_the_stored_one():
-    rng = np.random.default_rng(1)
-    y = np.array(["normal", "benign", "malignant"] * 12)
-    p_lesion = rng.uniform(0.5, 1.0, y.size)  # normal scans look like lesions: p(lesion) tells nothing
-    given = np.where(y == "malignant", 0.8, 0.1)
-    point, report = site_points(p_lesion, given, y, np.repeat(np.arange(12), 3), stored=STORED, n_bootstrap=200)
-    assert point.presence.threshold == STORED.presence.threshold
-    assert report["presence"]["kept_because"] == "no better than always answering one class on the labelled images"
-    assert any(w.startswith("the presence threshold chosen") for w in report["warnings"])
+def _separated_site(n_patients: int, seed: int = 0):
+    """Normal scans well below the lesions in p(lesion) (a raise of the presence threshold buys them), two
+    images per patient, malignant ranked above benign; every lesion above 0.9, the normals below 0.8."""
+    rng = np.random.default_rng(seed)
+    kinds = np.array(["normal", "benign", "malignant"])[np.arange(n_patients) % 3]
+    y = np.repeat(kinds, 2)
+    groups = np.repeat(np.arange(n_patients), 2)
+    p_lesion = np.where(y == "normal", rng.uniform(0.4, 0.8, y.size), rng.uniform(0.9, 1.0, y.size))
+    given = np.where(y == "malignant", rng.uniform(0.6, 1.0, y.size), rng.uniform(0.0, 0.5, y.size))
+    return y, p_lesion, given, groups
+
+
+def test_a_raise_that_calls_more_lesions_normal_is_refused_on_few_patients_and_accepted_on_enough():
+    """The safe-move rule: the labelled images would raise the presence threshold to their lowest
+    lesion; on 8 patients a one-sided 95 % Clopper-Pearson bound over the lesion patients cannot keep
+    lesions called normal <= 3 %, and the stored threshold stays with the patients needed said; on
+    enough patients (every lesion found) it can, and the raise is accepted."""
+    from featbus.workflows.adaptation import one_sided_bound, patients_needed
+
+    y, p_lesion, given, groups = _separated_site(12)  # 8 of the 12 patients with a lesion
+    fitted = OperatingPoint.choose_presence(p_lesion, y, absent="normal", target=1 - MAX_LESIONS_NORMAL).threshold
+    assert fitted > STORED.presence.threshold  # the labels alone would raise it
+    point, report = site_points(p_lesion, given, y, groups, stored=STORED, n_bootstrap=0)
+    assert point.presence == STORED.presence and not report["presence"]["refitted"]
+    move = report["presence"]["move"]
+    n_lesion = len(np.unique(groups[y != "normal"]))
+    assert move["failing"]["lesion_patients"] == n_lesion and move["failing"]["lesion_patients_missed"] == 0
+    assert move["failing"]["lesions_called_normal_bound"] == pytest.approx(one_sided_bound(0, n_lesion))
+    assert move["patients_needed"]["lesions_called_normal"] == patients_needed(MAX_LESIONS_NORMAL)
+    assert any(f"{patients_needed(MAX_LESIONS_NORMAL)} lesion patients are needed" in w for w in report["warnings"])
+    # enough patients (every lesion above the fitted threshold): the raise is shown safe and taken
+    n = 3 * patients_needed(MAX_LESIONS_NORMAL)  # two thirds of them with a lesion: over 99 lesion patients
+    y, p_lesion, given, groups = _separated_site(n, seed=1)
+    point, report = site_points(p_lesion, given, y, groups, stored=STORED, n_bootstrap=0)
+    lesion = y != "normal"
+    t = point.presence.threshold
+    assert report["presence"]["refitted"] and t > STORED.presence.threshold
+    missed = len(np.unique(groups[lesion & (p_lesion < t)]))
+    n_lesion = len(np.unique(groups[lesion]))
+    assert one_sided_bound(missed, n_lesion) <= MAX_LESIONS_NORMAL < one_sided_bound(missed + 1, n_lesion)
+    assert np.all(p_lesion[~lesion] < t)  # every normal scan now called normal
+
+
+def test_a_raise_of_the_malignancy_threshold_needs_the_sensitivity_bound():
+    """A malignancy threshold the labels would raise finds fewer cancers: refused while the one-sided
+    lower bound of sensitivity over the malignant patients stays under the target."""
+    from featbus.workflows.adaptation import patients_needed
+
+    y, p_lesion, given, groups = _separated_site(12)
+    low = OperatingPoint(**{**STORED.__dict__, "threshold": 0.05})
+    point, report = site_points(p_lesion, given, y, groups, stored=low, n_bootstrap=0)
+    assert point.threshold == low.threshold and not report["malignancy"]["refitted"]
+    move = report["malignancy"]["move"]
+    assert move["move"] == "raise" and not move["failing"]["sensitivity_ok"]
+    assert move["patients_needed"]["sensitivity"] == patients_needed(1 - 0.9)
+    # enough malignant patients, every one found above the fitted threshold: raised
+    y, p_lesion, given, groups = _separated_site(3 * 40, seed=2)
+    point, report = site_points(p_lesion, given, y, groups, stored=low, n_bootstrap=0)
+    mal = y == "malignant"
+    assert report["malignancy"]["refitted"] and point.threshold > low.threshold
+    assert len(np.unique(groups[mal])) >= patients_needed(1 - 0.9)
+    assert point.threshold == given[mal].min()  # as far as 40 patients show safe: none of them missed
+
+
+def test_patients_needed_is_the_clopper_pearson_bound_with_no_miss():
+    from featbus.workflows.adaptation import one_sided_bound, patients_needed
+
+    for share in (0.03, 0.05, 0.1):
+        n = patients_needed(share)
+        assert one_sided_bound(0, n) <= share < one_sided_bound(0, n - 1)
+        assert one_sided_bound(0, n) == pytest.approx(1 - 0.05 ** (1 / n))
+    assert patients_needed(0.0) is None
 
 
 def test_the_presence_threshold_never_calls_more_than_the_cap_of_labelled_lesions_normal():
@@ -140,7 +206,7 @@ def test_the_presence_threshold_never_calls_more_than_the_cap_of_labelled_lesion
     flat = rng.uniform(0.3, 1, y.size)  # no better than trivial: the stored one would be kept, but it breaks the cap
     point, report = site_points(flat, given, y, stored=high, n_bootstrap=0)
     assert np.mean(flat[lesion] < point.presence.threshold) <= MAX_LESIONS_NORMAL
-    assert any("more than the cap of 0.03" in w for w in report["warnings"])
+    assert report["presence"]["move"]["move"] == "lower"
     with pytest.raises(ValueError, match=r"max_lesions_normal must be a number in \[0, 1\)"):
         site_points(p_lesion, given, y, stored=STORED, max_lesions_normal=1.0)
 

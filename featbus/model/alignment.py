@@ -28,6 +28,23 @@ What it assumes, said wherever it is used:
   :data:`MIN_ALIGN_IMAGES` images called a lesion, :meth:`ScoreAlignment.fit` refuses; below
   :data:`FEW_ALIGN_IMAGES` the alignment is made with a warning.
 
+**The presence decision, aligned** (:class:`PresenceAlignment`). ``p(lesion)`` shifts too: at a
+site with normal scans the segmenter draws a lesion in most of them, and the stored presence
+threshold then calls few of them normal. Here the share of lesion images among the site's images
+is unknown, and no reference of the training images' ``p(lesion)`` is stored, so the site's own
+scores are read as a mixture of two groups: ``logit p(lesion)`` of its images is fitted with one
+and with two normal components (EM, scikit-learn's ``GaussianMixture``), the upper component taken
+as the lesion scans. The aligned threshold is where the upper component leaves
+:data:`PRESENCE_ALIGN_SHARE` of the lesion scans below it. It assumes that the logits of lesion
+and of normal scans are each about normal (the lower tail of the lesion scans is a model, not a
+count: hence an aim of a third of the 3 % cap), and that the images are the site's ordinary mix.
+Saturated scores (``p(lesion)`` within :data:`SATURATED` of 1, where a logit means nothing) are
+counted as lesion scans and left out of the fit. It cannot be estimated, and the stored threshold
+stays, when the site shows no second group: fewer than :data:`MIN_ALIGN_IMAGES` images, two
+components no better than one (BIC gain under :data:`MIN_BIC_GAIN`: a site of lesion scans only
+looks like this), components closer than :data:`MIN_SEPARATION` pooled standard deviations, or
+fewer than :data:`MIN_NORMAL_IMAGES` images in the lower one.
+
 **The share of malignant lesions, estimated** (:func:`em_positive_share`): the EM of Saerens,
 Latinne and Decaestecker (2002) re-estimates a class prior from posteriors alone, assuming the
 scores mean at the site what they meant in training (a pure change of prior). Under a score
@@ -50,8 +67,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ScoreReference", "ScoreAlignment", "em_positive_share", "LEVELS", "MIN_ALIGN_IMAGES",
-           "FEW_ALIGN_IMAGES", "SHARE_FROM"]
+__all__ = ["ScoreReference", "ScoreAlignment", "PresenceAlignment", "em_positive_share", "LEVELS",
+           "MIN_ALIGN_IMAGES", "FEW_ALIGN_IMAGES", "SHARE_FROM", "PRESENCE_ALIGN_SHARE", "MIN_BIC_GAIN",
+           "MIN_SEPARATION", "MIN_NORMAL_IMAGES", "SATURATED"]
 
 #: Quantile levels a reference and an alignment store (201: every half percent).
 LEVELS = np.linspace(0.0, 1.0, 201)
@@ -63,6 +81,17 @@ MIN_ALIGN_IMAGES = 30
 FEW_ALIGN_IMAGES = 100
 #: Where the assumed share of malignant lesions comes from.
 SHARE_FROM = ("training", "given", "estimated")
+#: The share of the site's lesion scans the label-free presence threshold aims to call normal (a
+#: third of adapt's 3 % cap: the mixture's lower tail is a model, not a count).
+PRESENCE_ALIGN_SHARE = 0.01
+#: Least BIC gain of two components over one for the site to show two groups of scores.
+MIN_BIC_GAIN = 10.0
+#: Least distance between the two components' means, in pooled standard deviations (Ashman's D).
+MIN_SEPARATION = 3.0
+#: Fewest images the lower (normal) component must hold.
+MIN_NORMAL_IMAGES = 10
+#: ``p(lesion)`` within this of 0 or 1 is saturated: its logit means nothing (counted, not fitted).
+SATURATED = 1e-6
 
 
 def _quantiles(values) -> list[float]:
@@ -418,3 +447,126 @@ round(float(np.mean(al.map(site) >= t)), 2)
                    n_images=int(record["n_images"]), positive_share=float(record["positive_share"]),
                    share_from=share_from, em_share=None if em is None else float(em),
                    reference_source=str(record.get("reference_source", "")))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, SATURATED, 1 - SATURATED)
+    return np.log(p / (1 - p))
+
+
+@dataclasses.dataclass(frozen=True)
+class PresenceAlignment:
+    """The presence threshold (``p(lesion)``) aligned to a site's unlabelled images, or why it cannot be.
+
+    Fitted by :meth:`fit` (see :mod:`featbus.model.alignment` for what it assumes); a model file
+    stores its :attr:`threshold` as the presence point's (``manifest["operating_point"]``) and
+    this record in ``manifest["adaptation"]["alignment"]["presence"]``.
+
+    Parameters
+    ----------
+    threshold : float or None
+        The aligned threshold on ``p(lesion)``; ``None`` when it cannot be estimated (``reason``).
+    stored_threshold : float
+        The threshold before (what stays when it cannot be estimated).
+    n_images : int
+        The site's images it read (saturated ones included).
+    reason : str or None
+        Why it cannot be estimated, in words.
+    normal_share : float or None
+        The share of the images the lower component holds (the site's normal scans, estimated).
+    components : dict or None
+        The fit in logits: ``lesion`` and ``normal`` ``[mean, sd]``, ``separation``, ``bic_gain``,
+        ``n_saturated``.
+    aim : float
+        The share of the lesion scans the threshold aims to call normal.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.model.alignment import PresenceAlignment
+    >>> rng = np.random.default_rng(0)
+    >>> logit = np.concatenate([rng.normal(0, 1.5, 100), rng.normal(8, 1.5, 400)])  # 100 normal, 400 lesion
+    >>> al = PresenceAlignment.fit(1 / (1 + np.exp(-logit)), stored_threshold=0.4)
+    >>> round(al.normal_share, 2), bool(0.99 < al.threshold < 0.999)
+    (0.2, True)
+    >>> PresenceAlignment.fit(1 / (1 + np.exp(-logit[100:])), stored_threshold=0.4).reason  # lesion scans only
+    "the site's scores show one group, not two (two components gain ... in BIC, under 10): a site of lesion scans ..."
+    """
+
+    threshold: float | None
+    stored_threshold: float
+    n_images: int
+    reason: str | None = None
+    normal_share: float | None = None
+    components: dict | None = None
+    aim: float = PRESENCE_ALIGN_SHARE
+
+    @property
+    def estimated(self) -> bool:
+        return self.threshold is not None
+
+    @classmethod
+    def fit(cls, p_lesion, *, stored_threshold: float, aim: float = PRESENCE_ALIGN_SHARE,
+            random_state: int = 0) -> PresenceAlignment:
+        """Fit on a site's ``p(lesion)`` (unlabelled); never raises for a site it cannot read: the
+        result then has no threshold and says why.
+
+        Raises
+        ------
+        ValueError
+            Scores outside [0, 1], a bad ``aim``.
+        """
+        from scipy import stats
+        from sklearn.mixture import GaussianMixture
+
+        p = _scores("p_lesion", p_lesion)
+        aim = _share(aim, "aim")
+        base = {"stored_threshold": float(stored_threshold), "n_images": int(p.size), "aim": aim}
+        if p.size < MIN_ALIGN_IMAGES:
+            return cls(None, reason=f"only {p.size} images (fewer than {MIN_ALIGN_IMAGES})", **base)
+        saturated = p >= 1 - SATURATED
+        z = _logit(p[~saturated]).reshape(-1, 1)
+        if z.shape[0] < MIN_ALIGN_IMAGES:
+            return cls(None, reason=f"{int(saturated.sum())} of the {p.size} images have p(lesion) saturated at 1: "
+                                    "no spread to read two groups from", **base)
+        one = GaussianMixture(1, random_state=random_state).fit(z)
+        two = GaussianMixture(2, n_init=3, reg_covar=1e-3, random_state=random_state).fit(z)
+        order = np.argsort(two.means_.ravel())
+        mean, sd = two.means_.ravel()[order], np.sqrt(two.covariances_.ravel()[order])
+        weight = two.weights_[order] * z.shape[0]  # images in each component (unsaturated)
+        gain = float(one.bic(z) - two.bic(z))
+        separation = float((mean[1] - mean[0]) / math.sqrt((sd[0] ** 2 + sd[1] ** 2) / 2))
+        comp = {"normal": [float(mean[0]), float(sd[0])], "lesion": [float(mean[1]), float(sd[1])],
+                "separation": separation, "bic_gain": gain, "n_saturated": int(saturated.sum())}
+        reason = None
+        if gain < MIN_BIC_GAIN:
+            reason = (f"the site's scores show one group, not two (two components gain {gain:.1f} in BIC, under "
+                      f"{MIN_BIC_GAIN:g}): a site of lesion scans only, or normal scans not told apart")
+        elif separation < MIN_SEPARATION:
+            reason = (f"the two groups of scores overlap ({separation:.1f} pooled standard deviations apart, under "
+                      f"{MIN_SEPARATION:g}): normal scans are not told apart from lesion scans")
+        elif weight[0] < MIN_NORMAL_IMAGES:
+            reason = f"the lower group holds about {weight[0]:.0f} images (fewer than {MIN_NORMAL_IMAGES})"
+        if reason:
+            return cls(None, reason=reason, components=comp, **base)
+        lesions = weight[1] + saturated.sum()  # saturated scores count as lesion scans, above any threshold
+        level = min(aim * lesions / weight[1], 1 - 1e-9)
+        t = float(1 / (1 + math.exp(-(mean[1] + sd[1] * stats.norm.ppf(level)))))
+        return cls(round(t, 7), normal_share=float(weight[0] / p.size), components=comp, **base)
+
+    def assumptions(self) -> list[str]:
+        """What the aligned threshold assumes, one sentence each."""
+        if not self.estimated:
+            return [f"not aligned: {self.reason}; the presence threshold stays {self.stored_threshold:.4g}"]
+        return [f"the site's {self.n_images} images are its ordinary mix of normal and lesion scans; logit p(lesion) "
+                f"of each is about normal: two components fitted, the lower ({self.normal_share:.2f} of the images) "
+                "taken as the normal scans",
+                f"the threshold leaves {self.aim:g} of the upper component (the lesion scans) below it: a model of "
+                "its lower tail, not a count; labelled patients check it (featbus adapt --labels)"]
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready (an adaptation record's ``alignment["presence"]``)."""
+        return {"method": "two-component mixture of logit p(lesion)", "threshold": self.threshold,
+                "stored_threshold": self.stored_threshold, "n_images": self.n_images, "reason": self.reason,
+                "normal_share": self.normal_share, "components": self.components, "aim": self.aim,
+                "assumptions": self.assumptions()}

@@ -376,11 +376,23 @@ def _site_figures_at(p_lesion, given, y, t_presence, t_malignancy, *, absent, po
 
 
 def _aucs(p_lesion, given, y, *, absent, positive) -> dict:
-    from ..metrics import rank_auc
+    """The two decisions' AUCs from the figure table: ``p(lesion)`` lesion vs ``absent``, and
+    ``p(positive | lesion)`` of the lesion images, ``positive`` vs the other lesions (NaN with one class)."""
+    from ..evaluation.figures import figures
+    from ..metrics import Predictions
 
+    y = np.asarray(y, dtype=str)
     lesion = y != absent
-    return {"presence": rank_auc(lesion, p_lesion),
-            "malignancy": rank_auc(y[lesion] == positive, given[lesion]) if lesion.any() else math.nan}
+
+    def auc(is_pos, score) -> float:
+        classes = np.array(["other", "positive"], dtype=object)
+        truth = classes[np.asarray(is_pos, bool).astype(int)]
+        view = Predictions(y_true=truth, y_pred=truth, scores=np.column_stack([1 - score, score]), classes=classes,
+                           class_names=list(classes), groups=None)
+        return figures(view, ["auc[positive]"])["auc[positive]"]  # fixed labels: no user's
+
+    return {"presence": auc(lesion, np.asarray(p_lesion, float)),
+            "malignancy": auc(y[lesion] == positive, np.asarray(given, float)[lesion]) if lesion.any() else math.nan}
 
 
 @dataclasses.dataclass
@@ -450,23 +462,28 @@ def _judged(called, is_pos, groups, *, n_bootstrap: int, random_state, confidenc
     :data:`TRIVIAL_BALANCED_ACCURACY`) has its 95 % interval over ``groups`` above that (the point
     value without a bootstrap), and it finds at least validate's floor
     (:data:`featbus.evaluation.sanity.SENSITIVITY_FLOOR`) of each side (else it answers one class
-    in practice)."""
+    in practice). Every figure from the figure table (:func:`~featbus.evaluation.figures.estimate`:
+    95 % intervals; ``confidence`` is that)."""
+    from ..evaluation.figures import estimate, figures
     from ..evaluation.sanity import SENSITIVITY_FLOOR
-    from ..metrics import bootstrap
+    from ..metrics import Predictions
 
     called, is_pos = np.asarray(called, bool), np.asarray(is_pos, bool)
-
-    def balanced(idx):
-        c, p = called[idx], is_pos[idx]
-        return float(np.mean(c[p]) + np.mean(~c[~p])) / 2 if p.any() and (~p).any() else math.nan
-
-    point, interval = (bootstrap(balanced, np.arange(called.size), groups=groups, n_bootstrap=int(n_bootstrap),
-                                 random_state=random_state, confidence=confidence) if n_bootstrap
-                       else (balanced(np.arange(called.size)), (math.nan, math.nan)))
+    classes = np.array(["other", "positive"], dtype=object)
+    view = Predictions(y_true=classes[is_pos.astype(int)], y_pred=classes[called.astype(int)], scores=None,
+                       classes=classes, class_names=list(classes), groups=groups)
+    names = ["balanced_accuracy", "sensitivity[positive]", "sensitivity[other]"]  # fixed labels: no user's
+    if is_pos.all() or not is_pos.any():  # one side only: a balanced accuracy is not measurable
+        point, interval, sides = math.nan, (math.nan, math.nan), [math.nan, math.nan]
+    else:
+        if n_bootstrap:
+            values, intervals = estimate(view, names, groups, int(n_bootstrap), random_state=random_state)
+            interval = intervals[names[0]]
+        else:
+            values, interval = figures(view, names), (math.nan, math.nan)
+        point, sides = values[names[0]], [values[names[1]], values[names[2]]]
     has = bool(np.all(np.isfinite(interval)))
     better = bool(interval[0] > TRIVIAL_BALANCED_ACCURACY) if has else bool(point > TRIVIAL_BALANCED_ACCURACY)
-    sides = [float(np.mean(called[is_pos])) if is_pos.any() else math.nan,
-             float(np.mean(~called[~is_pos])) if (~is_pos).any() else math.nan]
     floor = min(sides) < SENSITIVITY_FLOOR  # NaN compares False: a missing side is not under the floor
     return {"balanced_accuracy": None if math.isnan(point) else float(point),
             "interval": [float(b) for b in interval] if has else None, "trivial": TRIVIAL_BALANCED_ACCURACY,
@@ -488,39 +505,221 @@ def _no_better_text(name: str, judged: dict, chosen: str, kept: str) -> str:
             f"({kept}) is kept")
 
 
-def _choose_presence(s: _Labelled, stored: OperatingPoint, target: float, cap: float, warn: list,
-                     kept_because: dict, judge) -> OperatingPoint:
-    """The presence point of :func:`site_points`: chosen, capped, judged, or the stored one."""
+# --------------------------------------------------------------------------- the safe-move rule
+
+def one_sided_bound(count: int, n: int, *, confidence: float = 0.95, side: str = "upper") -> float:
+    """The one-sided Clopper-Pearson bound of a share of ``count`` in ``n`` (the limit of the
+    two-sided interval at ``2 confidence - 1``; :func:`featbus.metrics.clopper_pearson`).
+
+    Examples
+    --------
+    >>> from featbus.workflows.adaptation import one_sided_bound
+    >>> round(one_sided_bound(0, 99), 4), round(one_sided_bound(0, 98), 4)   # 95 % upper, no miss
+    (0.0298, 0.0301)
+    """
+    from ..metrics import clopper_pearson
+
+    if n <= 0:
+        return 1.0 if side == "upper" else 0.0
+    lo, hi = clopper_pearson(count, n, confidence=2 * confidence - 1)
+    return float(hi if side == "upper" else lo)
+
+
+def patients_needed(share: float, *, confidence: float = 0.95) -> int | None:
+    """Fewest patients, none of them missed, whose one-sided ``confidence`` Clopper-Pearson bound
+    keeps the share missed at most ``share`` (``1 - (1 - confidence) ** (1 / n) <= share``);
+    ``None`` for a share of 0, which no number of patients shows.
+
+    Examples
+    --------
+    >>> from featbus.workflows.adaptation import patients_needed
+    >>> patients_needed(0.03), patients_needed(1 - 0.9)   # lesions called normal <= 3 %; sensitivity >= 0.9
+    (99, 29)
+    """
+    if not 0 <= share < 1:
+        raise ValueError(f"share must be in [0, 1), got {share!r}")
+    if share == 0:
+        return None
+    n = max(1, math.ceil(math.log(1 - confidence) / math.log(1 - share)))
+    while one_sided_bound(0, n, confidence=confidence) > share:
+        n += 1
+    while n > 1 and one_sided_bound(0, n - 1, confidence=confidence) <= share:
+        n -= 1
+    return n
+
+
+def _patients_missed(missed: np.ndarray, groups: np.ndarray, mask: np.ndarray) -> tuple[int, int]:
+    """``(patients with an image missed, patients)`` among the images of ``mask``: a patient counts
+    once, missed when any of its images is."""
+    units, inverse = np.unique(groups[mask], return_inverse=True)
+    return int(np.sum(np.bincount(inverse, weights=missed[mask].astype(float)) > 0)), int(units.size)
+
+
+def _safety(s: _Labelled, t_presence: float, t_malignancy: float, *, cap: float, target: float,
+            confidence: float) -> dict:
+    """The one-sided bounds over patients at a pair of thresholds: lesions called normal (upper)
+    and sensitivity to ``positive`` by both decisions (lower), and whether each holds."""
+    missed_lesion = s.p_lesion < t_presence
+    missed_mal = missed_lesion | (s.given < t_malignancy)
+    x_l, n_l = _patients_missed(missed_lesion, s.groups, s.lesion)
+    x_m, n_m = _patients_missed(missed_mal, s.groups, s.mal)
+    upper = one_sided_bound(x_l, n_l, confidence=confidence)
+    lower = 1 - one_sided_bound(x_m, n_m, confidence=confidence)
+    return {"presence_threshold": float(t_presence), "malignancy_threshold": float(t_malignancy),
+            "lesion_patients": n_l, "lesion_patients_missed": x_l, "lesions_called_normal_bound": upper,
+            "lesions_ok": bool(upper <= cap), "malignant_patients": n_m, "malignant_patients_missed": x_m,
+            "sensitivity_bound": lower, "sensitivity_ok": bool(lower >= target)}
+
+
+def _safe_raise(s: _Labelled, candidates, check) -> tuple[float | None, dict | None, dict | None]:
+    """The highest candidate threshold (ascending) whose ``check`` holds, stopping at the first that
+    fails (the bounds only worsen as a threshold rises): ``(threshold or None, its check, the
+    failing check)``."""
+    best = best_check = None
+    for t in candidates:
+        chk = check(float(t))
+        if not chk["ok"]:
+            return best, best_check, chk
+        best, best_check = float(t), chk
+    return best, best_check, None
+
+
+def _move_record(name: str, base: float, fitted: float, adopted: float, failing: dict | None, *, cap: float,
+                 target: float, confidence: float, unit: str) -> dict:
+    """What the safe-move rule decided for a threshold the labelled images would raise, and the
+    patients it would take to raise it further."""
     from ..metrics import threshold_text
 
-    lesion = s.lesion
+    need = {"lesions_called_normal": patients_needed(cap, confidence=confidence),
+            "sensitivity": patients_needed(1 - target, confidence=confidence)}
+    rec = {"move": "raise", "base_threshold": float(base), "fitted_threshold": float(fitted),
+           "adopted_threshold": float(adopted), "confidence": confidence, "max_lesions_normal": cap,
+           "target_sensitivity": target, "patients_needed": need, "failing": failing}
+    if failing is None:
+        rec["text"] = (f"raised to {threshold_text(adopted)}, as far as the labelled images choose, shown safe over "
+                       f"{unit}")
+        return rec
+    bounds = []
+    if name == "presence" and not failing["lesions_ok"]:
+        n_need = need["lesions_called_normal"]
+        bounds.append(f"lesions called normal <= {failing['lesions_called_normal_bound']:.3f} over "
+                      f"{failing['lesion_patients']} lesion {unit} ({failing['lesion_patients_missed']} missed), "
+                      f"above {cap:g}: " + (f"with none missed, {n_need} lesion {unit} are needed" if n_need
+                                             else "no number of them shows 0"))
+    if not failing["sensitivity_ok"]:
+        bounds.append(f"sensitivity >= {failing['sensitivity_bound']:.3f} over {failing['malignant_patients']} "
+                      f"malignant {unit} ({failing['malignant_patients_missed']} missed), below {target:g}: with "
+                      f"none missed, {need['sensitivity']} malignant {unit} are needed")
+    what = "calls more lesions normal" if name == "presence" else "finds fewer cancers"
+    where = (f"stays at {threshold_text(base)}" if adopted == base else f"raised only to {threshold_text(adopted)}")
+    at = failing["presence_threshold" if name == "presence" else "malignancy_threshold"]
+    rec["text"] = (f"the labelled images would raise the {name} threshold {threshold_text(base)} -> "
+                   f"{threshold_text(fitted)}, which {what}; a one-sided {confidence * 100:g} % Clopper-Pearson "
+                   f"bound over {unit} does not show it safe at {threshold_text(at)} ("
+                   + "; ".join(bounds) + f"): it {where}")
+    return rec
+
+
+def _point_at(fit: OperatingPoint, t: float, called, is_pos) -> OperatingPoint:
+    """``fit`` moved to threshold ``t``: its sensitivity and specificity there."""
+    called, is_pos = np.asarray(called, bool), np.asarray(is_pos, bool)
+    return dataclasses.replace(fit, threshold=float(t),
+                               sensitivity=float(np.mean(called[is_pos])) if is_pos.any() else None,
+                               specificity=float(np.mean(~called[~is_pos])) if (~is_pos).any() else None)
+
+
+def _choose_presence(s: _Labelled, stored: OperatingPoint, presence_target: float, cap: float, target: float,
+                     confidence: float, warn: list, kept_because: dict, moves: dict) -> OperatingPoint:
+    """The presence point of :func:`site_points`: lowered as the labelled lesions ask, raised only as
+    far as the safe-move rule shows it safe over patients, or the stored (aligned) one."""
+    from ..metrics import threshold_text
+
+    lesion, base = s.lesion, stored.presence
     if int(lesion.sum()) < MIN_LESION_IMAGES:
         warn.append(f"only {int(lesion.sum())} lesion images labelled (fewer than {MIN_LESION_IMAGES}): the model's "
-                    f"stored presence threshold ({threshold_text(stored.presence.threshold)}) is kept")
-        return stored.presence
-    pres = OperatingPoint.choose_presence(s.p_lesion, s.y, absent=s.absent, target=max(target, 1 - cap),
-                                          chosen_on=s.of(s.n))
-    if not (~lesion).any():
-        if pres.threshold > stored.presence.threshold:  # no normal image to show what raising it buys
-            kept_because["presence"] = f"no {s.absent} image labelled to show what raising it buys"
-            warn.append(f"no {s.absent} image labelled: the stored presence threshold "
-                        f"({threshold_text(stored.presence.threshold)}) is kept, since raising it on lesion images "
-                        f"alone could only call more lesions {s.absent} (it is lowered only to keep "
-                        f"{max(target, 1 - cap):g} of the lesion images)")
-            return stored.presence
-        return pres
-    judged = judge("presence", s.p_lesion >= pres.threshold, lesion)
-    if judged["better"]:
-        return pres
-    kept_because["presence"] = "no better than always answering one class on the labelled images"
-    warn.append(_no_better_text("presence", judged, f"p(lesion) < {threshold_text(pres.threshold)} called "
-                                f"{s.absent}", threshold_text(stored.presence.threshold)))
-    called_normal = float(np.mean(s.p_lesion[lesion] < stored.presence.threshold))
-    if called_normal > cap:  # the cap holds for a kept threshold too: lowered to the chosen one
-        warn.append(f"the stored presence threshold calls {called_normal:.2f} of the labelled lesion images "
-                    f"{s.absent}, more than the cap of {cap:g}: lowered to {threshold_text(pres.threshold)}")
-        return pres
-    return stored.presence
+                    f"stored presence threshold ({threshold_text(base.threshold)}) is kept")
+        return base
+    fit = OperatingPoint.choose_presence(s.p_lesion, s.y, absent=s.absent, target=max(presence_target, 1 - cap),
+                                         chosen_on=s.of(s.n))
+    if fit.threshold < base.threshold:  # the stored one calls too many labelled lesions normal: lowered
+        moves["presence"] = {"move": "lower", "base_threshold": float(base.threshold),
+                             "fitted_threshold": float(fit.threshold), "adopted_threshold": float(fit.threshold),
+                             "text": f"lowered to {threshold_text(fit.threshold)}: the stored one calls more than "
+                                     f"{1 - max(presence_target, 1 - cap):.2g} of the labelled lesion images "
+                                     f"{s.absent} (a move that calls fewer lesions {s.absent} is always allowed)"}
+        return fit
+    if fit.threshold == base.threshold:
+        kept_because["presence"] = "the labelled images choose the same threshold"
+        return base
+    candidates = np.unique(s.p_lesion[lesion])
+    candidates = candidates[(candidates > base.threshold) & (candidates <= fit.threshold)]
+
+    def check(t):
+        chk = _safety(s, t, stored.threshold, cap=cap, target=target, confidence=confidence)
+        return {**chk, "ok": chk["lesions_ok"] and chk["sensitivity_ok"]}
+
+    best, _, failing = _safe_raise(s, candidates, check)
+    adopted = base.threshold if best is None else best
+    moves["presence"] = _move_record("presence", base.threshold, fit.threshold, adopted, failing, cap=cap,
+                                     target=target, confidence=confidence, unit=s.unit)
+    if failing is not None:
+        warn.append(moves["presence"]["text"])
+    if best is None:
+        kept_because["presence"] = "a raise not shown safe over the labelled patients (the safe-move rule)"
+        return base
+    return _point_at(fit, best, s.p_lesion >= best, lesion)
+
+
+def _choose_malignancy(s: _Labelled, point: OperatingPoint, stored: OperatingPoint, target: float, cap: float,
+                       confidence: float, warn: list, kept_because: dict, moves: dict, judge) -> OperatingPoint:
+    """The malignancy point of :func:`site_points` (``point`` holds the adopted presence): lowered when
+    the labels ask and it beats the trivial answer, raised only as far as shown safe, or kept."""
+    from ..metrics import threshold_text
+
+    lesion, mal = s.lesion, s.mal
+    if int(mal.sum()) < MIN_MALIGNANT_IMAGES:
+        warn.append(f"only {int(mal.sum())} {s.positive} images labelled (fewer than {MIN_MALIGNANT_IMAGES}): the "
+                    f"model's stored malignancy threshold ({threshold_text(stored.threshold)}) is kept")
+        return point
+    new = OperatingPoint.choose_given_lesion(s.given, s.y, absent=s.absent, positive=s.positive, target=target,
+                                             chosen_on=s.of(int(lesion.sum()), lesion))
+    if new.threshold == stored.threshold:
+        kept_because["malignancy"] = "the labelled images choose the same threshold"
+        return point
+    if new.threshold > stored.threshold:  # finds fewer cancers: only as far as shown safe
+        candidates = np.unique(s.given[mal])
+        candidates = candidates[(candidates > stored.threshold) & (candidates <= new.threshold)]
+
+        def check(t):
+            chk = _safety(s, point.presence.threshold, t, cap=cap, target=target, confidence=confidence)
+            return {**chk, "ok": chk["sensitivity_ok"]}
+
+        best, _, failing = _safe_raise(s, candidates, check)
+        adopted = stored.threshold if best is None else best
+        moves["malignancy"] = _move_record("malignancy", stored.threshold, new.threshold, adopted, failing, cap=cap,
+                                           target=target, confidence=confidence, unit=s.unit)
+        if failing is not None:
+            warn.append(moves["malignancy"]["text"])
+        if best is None:
+            kept_because["malignancy"] = "a raise not shown safe over the labelled patients (the safe-move rule)"
+            return point
+        new = _point_at(new, best, s.given[lesion] >= best, mal[lesion])
+    else:
+        moves["malignancy"] = {"move": "lower", "base_threshold": float(stored.threshold),
+                               "fitted_threshold": float(new.threshold), "adopted_threshold": float(new.threshold),
+                               "text": f"lowered to {threshold_text(new.threshold)} to reach sensitivity {target:g} "
+                                       "on the labelled images (a move that finds more cancers is always allowed "
+                                       "when it beats the trivial answer)"}
+    verdict = judge("malignancy", s.given[lesion] >= new.threshold, mal[lesion], lesion) \
+        if (lesion & ~mal).any() else {"better": True}
+    if not verdict["better"]:
+        kept_because["malignancy"] = "no better than always answering one class on the labelled images"
+        moves["malignancy"]["adopted_threshold"] = float(stored.threshold)
+        warn.append(_no_better_text("malignancy", verdict, f"p({s.positive} | lesion) >= "
+                                    f"{threshold_text(new.threshold)}, there: sensitivity {new.sensitivity:.2f}, "
+                                    f"specificity {new.specificity:.2f}", threshold_text(stored.threshold)))
+        return point
+    return dataclasses.replace(new, absent=s.absent, presence=point.presence)
 
 
 def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: OperatingPoint,
@@ -619,7 +818,7 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
     >>> kept.threshold == stored.threshold, report["malignancy"]["kept_because"]
     (True, 'no better than always answering one class on the labelled images')
     """
-    from ..metrics import _target, threshold_text
+    from ..metrics import _target
 
     if not isinstance(stored, OperatingPoint) or not stored.two_decisions:
         raise ValueError("stored must be the model's two-decision OperatingPoint (with presence), got "
@@ -633,7 +832,7 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
     s = _Labelled.checked(p_lesion, p_malignant_given_lesion, y, groups, unit, site, stored)
-    lesion, mal, warn = s.lesion, s.mal, []
+    warn: list[str] = []
     if s.n_groups() < FEW_GROUPS:
         warn.append(f"only {s.n_groups()} {s.unit} labelled (fewer than {FEW_GROUPS}): both thresholds move with "
                     f"every {s.unit[:-1] if s.unit.endswith('s') else s.unit} added or left out")
@@ -646,30 +845,17 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
                                random_state=random_state, confidence=confidence)
         return judged[name]
 
-    pres = _choose_presence(s, stored, presence_target, float(max_lesions_normal), warn, kept_because, judge)
+    cap, moves = float(max_lesions_normal), {}
+    pres = _choose_presence(s, stored, presence_target, cap, target, confidence, warn, kept_because, moves)
     point = dataclasses.replace(stored, presence=pres)  # the malignancy threshold as stored, unless refitted
-    refitted = {"presence": pres is not stored.presence, "malignancy": False}
-    if int(mal.sum()) >= MIN_MALIGNANT_IMAGES:
-        new = OperatingPoint.choose_given_lesion(s.given, s.y, absent=s.absent, positive=s.positive, target=target,
-                                                 chosen_on=s.of(int(lesion.sum()), lesion))
-        verdict = judge("malignancy", s.given[lesion] >= new.threshold, mal[lesion], lesion) if (lesion & ~mal).any() \
-            else {"better": True}
-        if verdict["better"]:
-            point = dataclasses.replace(new, absent=s.absent, presence=pres)
-            refitted["malignancy"] = True
-        else:
-            kept_because["malignancy"] = "no better than always answering one class on the labelled images"
-            warn.append(_no_better_text("malignancy", verdict, f"p({s.positive} | lesion) >= "
-                                        f"{threshold_text(new.threshold)}, there: sensitivity {new.sensitivity:.2f}, "
-                                        f"specificity {new.specificity:.2f}", threshold_text(stored.threshold)))
-    else:
-        warn.append(f"only {int(mal.sum())} {s.positive} images labelled (fewer than {MIN_MALIGNANT_IMAGES}): the "
-                    f"model's stored malignancy threshold ({threshold_text(stored.threshold)}) is kept")
+    point = _choose_malignancy(s, point, stored, target, cap, confidence, warn, kept_because, moves, judge)
+    refitted = {"presence": pres is not stored.presence, "malignancy": point.threshold != stored.threshold}
     report = _points_report(s, stored, point, refitted, kept_because,
                            targets=(max(presence_target, 1 - max_lesions_normal), target), n_bootstrap=n_bootstrap,
                            random_state=random_state, confidence=confidence)
-    report.update(judged=judged, max_lesions_normal=float(max_lesions_normal),
-                  warnings=warn + report.pop("figure_warnings"))
+    for name, move in moves.items():
+        report[name]["move"] = move
+    report.update(judged=judged, max_lesions_normal=cap, warnings=warn + report.pop("figure_warnings"))
     return point, report
 
 
