@@ -401,13 +401,19 @@ def _presence_line(seg, shipped: bool = False) -> str:
 def _presence_auc_line(has_lesion, probability, groups, n_bootstrap: int, random_state) -> str | None:
     """How well ``lesion_probability`` separates the normal scans from the lesion scans: its
     normal-vs-lesion AUC with a bootstrap interval (None without images of both kinds)."""
-    from ..metrics import bootstrap, format_interval, rank_auc
+    from ..evaluation.figures import estimate
+    from ..metrics import Predictions, format_interval
 
     has = np.asarray(has_lesion, dtype=bool)
     if has.all() or not has.any():
         return None
     prob = np.asarray(probability, dtype=float)
-    point, ci = bootstrap(rank_auc, has, prob, groups=groups, n_bootstrap=n_bootstrap, random_state=random_state)
+    kinds = np.array(["normal", "lesion"], dtype=object)
+    view = Predictions(y_true=kinds[has.astype(int)], y_pred=kinds[(prob >= 0.5).astype(int)],
+                       scores=np.column_stack([1 - prob, prob]), classes=kinds, class_names=list(kinds),
+                       groups=groups, positive="lesion")
+    values, intervals = estimate(view, ["auc"], groups, n_bootstrap, random_state=random_state)  # the table's AUC
+    point, ci = values["auc"], intervals["auc"]
     return (f"lesion_probability, normal vs lesion images: AUC {format_interval(point, ci)} "
             f"({int((~has).sum())} normal, {int(has.sum())} lesion; 0.5: it does not tell them apart)")
 
