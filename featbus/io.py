@@ -56,9 +56,34 @@ DICOM_WINDOW: bool = os.environ.get("FEATBUS_DICOM_WINDOW", "1").strip() != "0"
 _PIL_OPEN_LOCK = threading.Lock()
 
 #: Sub-folder names that say "masks" (BUSI's ``_mask``, ``GT``, ``ground_truth``, ``segmentation(s)``,
-#: ``ROI``): a folder of them beside an image folder pairs with it (:func:`featbus.datasets.export.paired_folders`,
-#: and ``featbus predict`` leaves it out). Here, on the light reading floor, so predict need not import the loaders.
-MASK_FOLDER_NAME = re.compile(r"mask|^gts?$|ground.?truth|segmentation|annotation|^rois?$", re.IGNORECASE)
+#: ``ROI``, ``labels``): a folder of them beside an image folder pairs with it
+#: (:func:`featbus.datasets.export.paired_folders`, a class folder's ``images/`` + ``masks/``, and
+#: ``featbus predict`` leaves it out). Here, on the light reading floor, so predict need not import the
+#: loaders. With :data:`IMAGE_FOLDER_NAME` and :func:`mask_stem`, the one rule of how downloads name
+#: their image and mask folders and files.
+MASK_FOLDER_NAME = re.compile(r"mask|^gts?$|ground.?truth|segmentation|annotation|^rois?$|^labels?$",
+                              re.IGNORECASE)
+#: Sub-folder names that say "images" (``images``, ``imgs``, ``img``, ``original(s)``, ``raw``,
+#: ``scans``, ``frames``): preferred as the image folder where several sub-folders hold the same names.
+IMAGE_FOLDER_NAME = re.compile(r"^(images?|imgs?|originals?|raw|scans?|frames?|pictures?|photos?)$", re.IGNORECASE)
+#: What a mask file may add to its image's file stem (``a_mask.png``, ``a-gt.png``, ``a_seg_1.png``...).
+_MASK_SUFFIX = re.compile(r"(?:[\s_\-]+(?:gt|seg|segmentation|label|annotation|roi)|[\s_\-]*mask)([\s_\-]*\d+)?$",
+                          re.IGNORECASE)
+
+
+def mask_stem(stem: str) -> str:
+    """The image file stem a mask file's stem names, compared without case: ``'a_mask'``,
+    ``'a_gt'`` and ``'A'`` all give ``'a'`` (the mask folder of a download may repeat the image's
+    name or add a word saying mask).
+
+    Examples
+    --------
+    >>> from featbus.io import mask_stem
+    >>> mask_stem("Case1_mask"), mask_stem("case1-GT"), mask_stem("case1_mask_2"), mask_stem("case1")
+    ('case1', 'case1', 'case1', 'case1')
+    """
+    base = _MASK_SUFFIX.sub("", stem)
+    return (base or stem).casefold()
 
 _MODES = ("gray", "unchanged")
 _ON_ERROR = ("raise", "skip")
@@ -479,8 +504,11 @@ def read_mask(paths_or_path: str | os.PathLike | Sequence[str | os.PathLike],
               shape: tuple[int, int] | None = None) -> np.ndarray:
     """Read one or several mask files and return their union as a boolean array.
 
-    A pixel is in the mask when it is non-zero in any channel of any file (masks are stored as
-    0/255 images; several files hold several lesions of one image).
+    A pixel is in the mask when it is non-zero in any colour channel of any file (masks are
+    stored as 0/255 images; several files hold several lesions of one image). A colour mask (one
+    colour per class on a black background, RGB or a palette) reads the same way: every pixel
+    that is not black is lesion, whatever its colour (the class comes from the label, not the
+    colour); in an RGBA file a transparent pixel is no lesion either.
 
     Parameters
     ----------
@@ -524,7 +552,10 @@ def read_mask(paths_or_path: str | os.PathLike | Sequence[str | os.PathLike],
     union = None
     for p in paths:
         m = read_image(p, mode="unchanged")
-        m = m.any(axis=-1) if m.ndim == 3 else m > 0
+        if m.ndim == 3 and m.shape[-1] == 4:  # RGBA: a lesion is a coloured pixel that is not transparent
+            m = m[..., :3].any(axis=-1) & (m[..., 3] > 0)
+        else:
+            m = m.any(axis=-1) if m.ndim == 3 else m > 0
         if shape is None:
             shape = m.shape
         if m.shape != shape:

@@ -27,13 +27,17 @@ from ._records import check_images, map_images, to_float
 from .io import load_item
 from .progress import find_stack_level
 
-__all__ = ["image_hashes", "duplicate_groups", "resolve_groups", "holdout_split", "DuplicateGroupKFold",
-           "hash_pairs"]
+__all__ = ["image_hashes", "duplicate_groups", "duplicates_across_groups", "resolve_groups", "holdout_split",
+           "DuplicateGroupKFold", "hash_pairs"]
 
 #: Default Hamming thresholds (bits) for ``hash_size=8``, calibrated on BUSI (see duplicate_groups):
 #: whole-image hashes, and the shift-tolerant comparison of crops.
 DEFAULT_THRESHOLD = 10
 DEFAULT_SHIFT_THRESHOLD = 8
+#: How many bits beyond the link thresholds two images of one group may lie apart (one step of the
+#: even-valued whole-image distances): a copy cropped by 3 % and its shifted twin, both linked to their
+#: original, stay in its group; images that share nothing (20 bits and more apart) never do.
+GROUP_SLACK = 2
 _GRID = 5  # crops per axis of the shift-tolerant hash
 _MODES = ("near", "exact")
 _HIGHFREQ = 4  # pHash: the DCT is taken on a (4*hash_size)^2 thumbnail, its lowest hash_size^2 kept
@@ -184,6 +188,51 @@ def _groups_from_pairs(n: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray
     return _label_by_first_appearance(labels)
 
 
+def _hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Bit differences between every row of ``a`` and every row of ``b`` (boolean hashes)."""
+    a, b = a.astype(np.float32), b.astype(np.float32)
+    return np.rint(a @ (1 - b).T + (1 - a) @ b.T)
+
+
+def _link_distance(hashes: np.ndarray, grids: np.ndarray | None, members: np.ndarray, thr: int,
+                   shift_thr: int) -> np.ndarray:
+    """The members' pairwise distances in units of the link thresholds: below 1 exactly when the
+    two are linked (whole-image hashes within ``thr`` bits, or a crop of one within ``shift_thr``
+    bits of the other's centre crop, either way)."""
+    d = _hamming(hashes[members], hashes[members]) / (thr + 1)
+    if grids is not None:
+        g = grids[members]
+        k, bits = g.shape[1], g.shape[2]
+        crops = _hamming(g.reshape(-1, bits), g[:, k // 2]).reshape(len(members), k, len(members)).min(axis=1)
+        d = np.minimum(d, np.minimum(crops, crops.T) / (shift_thr + 1))
+    np.fill_diagonal(d, 0.0)
+    return d
+
+
+def _complete_linkage(n: int, rows: np.ndarray, cols: np.ndarray, hashes: np.ndarray, grids: np.ndarray | None,
+                      thr: int, shift_thr: int) -> np.ndarray:
+    """Groups in which every pair is linked: each connected component of the links split by
+    complete linkage on :func:`_link_distance` (clusters merge while their farthest pair is still
+    linked), so no group chains A = B = ... = Z through images that share nothing."""
+    components = _groups_from_pairs(n, rows, cols)
+    labels = components.copy()
+    next_label = int(components.max()) + 1 if n else 0
+    for c in np.unique(components):
+        members = np.flatnonzero(components == c)
+        if len(members) < 3:  # a linked pair is a clique already
+            continue
+        from scipy.cluster.hierarchy import fcluster, linkage
+        from scipy.spatial.distance import squareform
+
+        d = np.minimum(_link_distance(hashes, grids, members, thr + GROUP_SLACK, shift_thr + GROUP_SLACK), 2.0)
+        parts = fcluster(linkage(squareform(d, checks=False), method="complete"), t=np.nextafter(1.0, 0.0),
+                         criterion="distance")
+        for part in np.unique(parts)[1:]:
+            labels[members[parts == part]] = next_label
+            next_label += 1
+    return _label_by_first_appearance(labels)
+
+
 def hash_pairs(hashes: np.ndarray, threshold: int, *, block: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All pairs ``i < j`` whose hashes differ in at most ``threshold`` bits.
 
@@ -235,8 +284,14 @@ def duplicate_groups(images: Any, *, threshold: int | None = None, mode: str = "
     differ in at most ``threshold`` bits, or, to catch shifted or cropped copies, when one of a
     5x5 grid of crops of one image (each ``1 - 2*max_shift`` of the side, offset by up to
     ``max_shift``) has a hash within ``shift_threshold`` bits of the other's centre crop.
-    Groups are the connected components of these links (union-find), so a chain of
-    near-copies forms one group.
+    No group chains: the connected components of the links are split by complete linkage (a
+    group grows only while its farthest pair is still near: whole-image hashes within
+    ``threshold + GROUP_SLACK`` bits, or crops within ``shift_threshold + GROUP_SLACK``), so a
+    chain A = B = ... = Z, where A and Z share nothing, never becomes one group (groups were the
+    connected components before, chains included); a 3 % crop and a shifted copy of one image,
+    each linked to it, stay in its group. When patients are known, group by patient
+    instead: near-duplicates never join two patients (:func:`duplicates_across_groups` names
+    the pairs across two patients).
 
     Parameters
     ----------
@@ -291,9 +346,13 @@ def duplicate_groups(images: Any, *, threshold: int | None = None, mode: str = "
     different lesions: hence ``shift_threshold=8``. Measured on 60 BUSI images and a shifted or
     cropped copy of each: shifts of 2, 4 and 6 % of the side are all grouped (whole-image
     hash alone: 93, 27 and 0 %), crops of up to 4 % per side all grouped, of 6 % per side
-    73 %. Together: **473 groups** on this BUSI copy
-    (largest: 6 images). With these groups a HOG+LBP+intensity RBF SVM drops from 0.79
-    accuracy (stratified 5-fold, 3 shuffles) to 0.69-0.70 (StratifiedGroupKFold), the drop
+    73 %. Together, as connected components of the links: 473 groups on this BUSI copy (largest:
+    6 images); with complete linkage (no chains) **475 groups**: two chained groups of 5 benign
+    images each split in two (``python benchmarks/hospital_releases.py --busi-groups``; largest
+    still 6 images; viewed, both are frames of one region, probably one patient, which patient
+    ids would keep whole). With the
+    473 chained groups a HOG+LBP+intensity RBF SVM dropped from 0.79 accuracy (stratified
+    5-fold, 3 shuffles) to 0.69-0.70 (StratifiedGroupKFold; not measured again), the drop
     the data README reports (0.79 -> 0.71). Same-lesion pairs at larger distances (other scan
     planes) exist and no global hash catches them; when patient ids are known, group by
     patient instead.
@@ -331,10 +390,48 @@ def duplicate_groups(images: Any, *, threshold: int | None = None, mode: str = "
     results = map_images(one, items, n_jobs)
     hashes = np.vstack([r[0] for r in results])
     rows, cols, _ = hash_pairs(hashes, thr)
-    if max_shift > 0:
-        r2, c2 = _shift_pairs(np.stack([r[1] for r in results]), shift_thr)
+    grids = np.stack([r[1] for r in results]) if max_shift > 0 else None
+    if grids is not None:
+        r2, c2 = _shift_pairs(grids, shift_thr)
         rows, cols = np.concatenate([rows, r2]), np.concatenate([cols, c2])
-    return _groups_from_pairs(len(hashes), rows, cols)
+    return _complete_linkage(len(hashes), rows, cols, hashes, grids, thr, shift_thr)
+
+
+def duplicates_across_groups(images: Any, groups, *, threshold: int | None = None,
+                             n_jobs: int | None = None) -> list[tuple[int, int, int]]:
+    """Near-duplicate pairs whose two images lie in different given groups (two patients): to be
+    reported, never merged. Patients are the groups when they are known; two patients' images that
+    look alike (the same phantom, a copied frame) are a question for whoever made the table.
+
+    Parameters
+    ----------
+    images : sequence of arrays, ImageRecord or paths
+    groups : array-like of shape (n_images,)
+        The given groups (patients).
+    threshold : int, optional
+        Largest Hamming distance between whole-image hashes (default: as :func:`duplicate_groups`).
+    n_jobs : int, optional
+        Parallel workers for hashing.
+
+    Returns
+    -------
+    list of (int, int, int)
+        ``(i, j, bits)`` for each pair ``i < j`` in different groups whose hashes are ``bits`` apart.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.model_selection import duplicates_across_groups
+    >>> a = np.random.default_rng(0).random((32, 32))
+    >>> duplicates_across_groups([a, a.copy(), 1 - a], groups=[0, 1, 1])
+    [(0, 1, 0)]
+    """
+    groups = np.asarray(groups)
+    hashes = image_hashes(images, n_jobs=n_jobs)
+    if groups.shape != (len(hashes),):
+        raise ValueError(f"groups must hold one label per image ({len(hashes)}), got shape {groups.shape}")
+    rows, cols, dist = hash_pairs(hashes, _resolve_threshold(threshold, 8))
+    return [(int(i), int(j), int(d)) for i, j, d in zip(rows, cols, dist) if groups[i] != groups[j]]
 
 
 def resolve_groups(X: Any, groups=None, *, n_samples: int | None = None, **duplicate_params) -> np.ndarray:

@@ -189,7 +189,7 @@ class TestDuplicateGroupKFold:
 def test_busi_groups_and_splits(busi):
     data = busi
     g = data.groups
-    # calibrated thresholds: 473 groups on this BUSI copy (see duplicate_groups' docstring)
+    # calibrated thresholds: 475 groups on this BUSI copy, no chains (see duplicate_groups' docstring)
     assert 440 <= len(np.unique(g)) <= 500
     assert np.bincount(g).max() <= 8
     for tr, te in DuplicateGroupKFold(n_splits=5).split(data.images, data.target, g):

@@ -143,6 +143,51 @@ def _read_keeping_image(item, index: int):
                                                     f"{getattr(exc, 'reason', str(exc))}")
 
 
+def _edits(a: str, b: str) -> int:
+    """The edit distance of two short strings: insertions, deletions, substitutions and swaps of two
+    neighbouring letters (optimal string alignment), each one edit."""
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
+
+
+#: The shortest word :func:`plausible_typo` takes for a typo of another: shorter labels are codes
+#: (LP, LN, FA, FAD, IDC, ILC, DCIS, LCIS) whose one-letter differences are different findings.
+TYPO_MIN_LENGTH = 5
+
+
+def plausible_typo(a: str, b: str) -> bool:
+    """Whether one label is plausibly a typo of another, so that featbus may say "a misspelling".
+
+    The rule: the two differ only in case or surrounding spaces (``'Malignant '`` and
+    ``'malignant'``), or both are at least :data:`TYPO_MIN_LENGTH` characters long and one edit
+    apart (one letter added, dropped, changed, or two neighbouring letters swapped: ``'benigm'``
+    and ``'benign'``). Different words are never typos: short codes (``'LP'`` and ``'LN'``,
+    ``'FA'`` and ``'FAD'``, ``'DCIS'`` and ``'LCIS'``) and a word inside another (``'normal'``,
+    ``'abnormal'``).
+
+    Examples
+    --------
+    >>> from featbus.datasets._common import plausible_typo
+    >>> plausible_typo("benigm", "benign"), plausible_typo("Malignant ", "malignant")
+    (True, True)
+    >>> plausible_typo("LP", "LN"), plausible_typo("FA", "FAD"), plausible_typo("DCIS", "LCIS")
+    (False, False, False)
+    >>> plausible_typo("malginant", "malignant"), plausible_typo("normal", "abnormal")
+    (True, False)
+    """
+    x, y = str(a).strip().casefold(), str(b).strip().casefold()
+    if x == y:
+        return True
+    if min(len(x), len(y)) < TYPO_MIN_LENGTH or x in y or y in x:
+        return False
+    return _edits(x, y) == 1
+
+
 def _check_label_spellings(labels: Sequence[str], where: str) -> None:
     """Refuse labels that differ only in case or surrounding spaces (``'Benign '`` beside
     ``'benign'``): two spellings of one class would silently become two classes.

@@ -24,7 +24,7 @@ CONFLICT_RESOLUTIONS = ("refuse", "drop", "first", "keep")
 #: Whole-image perceptual hashes (:func:`featbus.model_selection.image_hashes`) this many bits
 #: apart or closer are one image: on BUSI every cross-label pair at 0 to 2 bits is the same frame
 #: saved twice (a few rows cropped), while distinct synthetic images of one layout lie 4 bits and
-#: more apart (the near-duplicate threshold is 10 bits, chained).
+#: more apart (the near-duplicate threshold is 10 bits).
 SAME_IMAGE_BITS = 2
 
 

@@ -26,6 +26,28 @@ from ._common import (
     _scan_class_folder,
 )
 from ._layout import WORKING_LAYOUTS, class_folder_items, copies_folders, one_level_down
+from .name_groups import name_groups
+
+
+def _groups_by_names(paths, pattern: str | None, classes, *, propose: bool) -> tuple[np.ndarray, str] | None:
+    """Patients from the file names (a ``--group-pattern``, or with ``propose`` a ``PREFIX_NUMBER``
+    prefix the names share), said in one line: ``(groups, groups_from)``, else ``None``."""
+    if pattern is None and not propose:
+        return None
+    found = name_groups(paths, pattern=pattern, classes=classes)
+    if found is None:
+        return None
+    warnings.warn(found[2], UserWarning, stacklevel=find_stack_level())
+    return found[0], found[1]
+
+
+def _near_duplicate_groups(images, groups: str | None, duplicate_threshold, n_jobs) -> np.ndarray:
+    """Near-duplicate groups (``groups="duplicates"``), else one group per image."""
+    if groups != "duplicates":
+        return np.arange(len(images))
+    from ..model_selection import duplicate_groups
+
+    return duplicate_groups(images, threshold=duplicate_threshold, n_jobs=n_jobs)
 
 
 def _folder_classes(root: Path, classes, mask_pattern, exts: tuple, require_labels: bool) -> tuple[list, dict, list]:
@@ -75,7 +97,8 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
                       mask_pattern: str = "{stem}_mask*.png",
                       extensions: Sequence[str] = IMAGE_EXTENSIONS, on_error: str = "raise",
                       groups: str | None = "duplicates", duplicate_threshold: int | None = None,
-                      n_jobs: int | None = None, require_labels: bool = True) -> Bunch:
+                      n_jobs: int | None = None, require_labels: bool = True,
+                      group_pattern: str | None = None) -> Bunch:
     """Load a folder of images, one sub-folder per class, with optional masks beside them.
 
     Layout (the BUSI layout)::
@@ -103,8 +126,10 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
         an error naming the file(s), or skip the image; skipped images are listed in
         ``Bunch.skipped`` as ``(path, reason)`` and reported by a warning.
     groups : {"duplicates"} or None, default="duplicates"
-        ``"duplicates"``: ``Bunch.groups`` from :func:`featbus.duplicate_groups` (near-duplicate
-        images share a group); ``None``: every image its own group.
+        ``"duplicates"``: patients from the file names where they share a ``PREFIX_NUMBER``
+        shape (``ABCD_012.png`` -> ``ABCD``, said in one line; :mod:`featbus.datasets.name_groups`),
+        else ``Bunch.groups`` from :func:`featbus.duplicate_groups` (near-duplicate images share
+        a group); ``None``: every image its own group.
     duplicate_threshold : int, optional
         ``threshold`` of :func:`featbus.duplicate_groups`.
     n_jobs : int, optional
@@ -113,6 +138,10 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
         ``False`` also reads a folder without class sub-folders (its images directly inside,
         masks beside them): unlabelled data, for feature extraction. Its ``target`` is ``-1``
         for every image and ``target_names`` is empty.
+    group_pattern : str, optional
+        A regular expression searched in each file name without extension: its first group (or
+        the whole match) is the image's patient (:func:`featbus.datasets.name_groups.pattern_groups`;
+        a name it does not match is an error naming it).
 
     Returns
     -------
@@ -202,18 +231,16 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
         warnings.warn(dropped_masks_note([d[:2] for d in dropped]), UserWarning, stacklevel=find_stack_level())
     if not images:
         raise ValueError(f"no readable image in {str(root)!r}")
-    if groups == "duplicates":
-        from ..model_selection import duplicate_groups
-
-        group_labels = duplicate_groups(images, threshold=duplicate_threshold, n_jobs=n_jobs)
-    else:
-        group_labels = np.arange(len(images))
+    by_names = _groups_by_names(paths, group_pattern, classes or (), propose=groups == "duplicates")
+    group_labels, told = by_names or (_near_duplicate_groups(images, groups, duplicate_threshold, n_jobs), None)
     descr = (f"Image folder {str(root)!r}: {len(images)} images, {_classes_text(target, classes)}, "
-             f"{len(np.unique(group_labels))} groups.")
+             f"{len(np.unique(group_labels))} groups" + (f" ({told.split(': ', 1)[1]})." if by_names else "."))
     if left_out:
         descr += " Left out: " + "; ".join(f"{c}/ ({why})" for c, why in left_out) + "."
     return _bunch(images, masks, target, classes, paths, group_labels, metas, descr, skipped=skipped,
-                  dropped_masks=dropped, left_out=left_out, near_duplicate_groups=groups == "duplicates")
+                  dropped_masks=dropped, left_out=left_out,
+                  near_duplicate_groups=groups == "duplicates" and by_names is None,
+                  **({"groups_from": told} if by_names else {}))
 
 
 # --------------------------------------------------------------------------- CSV manifest
@@ -385,25 +412,20 @@ def _manifest_rows(path: Path, table, labelled: bool, extra: list, has_group: bo
 
 def _manifest_groups(kept_groups: list, has_group: bool, groups, images, duplicate_threshold, n_jobs) -> np.ndarray:
     """The images' groups: the 'group' column numbered in order of first appearance, or near-duplicate
-    groups, or one group per image."""
-    if has_group:
-        group_labels = np.unique(kept_groups, return_inverse=True)[1]
-        # number groups in order of first appearance, so the CSV's order is the groups' order
-        first = {g: i for i, g in reversed(list(enumerate(group_labels)))}
-        order = {g: n for n, g in enumerate(sorted(first, key=first.get))}
-        group_labels = np.array([order[g] for g in group_labels])
-    elif groups == "duplicates":
-        from ..model_selection import duplicate_groups
-
-        group_labels = duplicate_groups(images, threshold=duplicate_threshold, n_jobs=n_jobs)
-    else:
-        group_labels = np.arange(len(images))
-    return group_labels
+    groups, or one group per image (patients from the file names are decided before)."""
+    if not has_group:
+        return _near_duplicate_groups(images, groups, duplicate_threshold, n_jobs)
+    group_labels = np.unique(kept_groups, return_inverse=True)[1]
+    # number groups in order of first appearance, so the CSV's order is the groups' order
+    first = {g: i for i, g in reversed(list(enumerate(group_labels)))}
+    order = {g: n for n, g in enumerate(sorted(first, key=first.get))}
+    return np.array([order[g] for g in group_labels])
 
 
 def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = None,
                   groups: str | None = "duplicates", duplicate_threshold: int | None = None,
-                  on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True) -> Bunch:
+                  on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True,
+                  group_pattern: str | None = None) -> Bunch:
     """Load a data set listed in a CSV manifest: one row per image, labels in a column.
 
     The table input of every featbus command, for data sets whose labels do not sit in class
@@ -431,8 +453,9 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
         Class names, in this order (their index is the target); a label outside them is an
         error naming the row. Default: every label in the file, sorted.
     groups : {"duplicates"} or None, default="duplicates"
-        Without a ``group`` column: ``"duplicates"`` groups near-duplicate images
-        (:func:`featbus.duplicate_groups`), ``None`` makes each image its own group.
+        Without a ``group`` column: ``"duplicates"`` takes patients from the file names where
+        they share a ``PREFIX_NUMBER`` shape (said in one line), else groups near-duplicate images
+        (:func:`featbus.duplicate_groups`); ``None`` makes each image its own group.
     duplicate_threshold : int, optional
         ``threshold`` of :func:`featbus.duplicate_groups`.
     on_error : {"raise", "skip"}, default="raise"
@@ -445,6 +468,9 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
     require_labels : bool, default=True
         ``False`` also reads a manifest without a ``label`` column: unlabelled data, for
         feature extraction (``target`` ``-1`` for every image, ``target_names`` empty).
+    group_pattern : str, optional
+        A regular expression on the file names giving each image's patient, over the ``group``
+        column (see :func:`load_image_folder`).
 
     Returns
     -------
@@ -519,10 +545,17 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
         warnings.warn(dropped_masks_note([d[:2] for d in dropped]), UserWarning, stacklevel=find_stack_level())
     if not images:
         raise ValueError(f"no readable image listed in {str(path)!r}")
-    group_labels = _manifest_groups(kept_groups, has_group, groups, images, duplicate_threshold, n_jobs)
+    by_names = _groups_by_names(paths, group_pattern, classes, propose=not has_group and groups == "duplicates")
+    if by_names is not None:
+        group_labels, how = by_names
+        told = {"groups_from": how}
+        how = f" ({how.split(': ', 1)[1]})."
+    else:
+        group_labels = _manifest_groups(kept_groups, has_group, groups, images, duplicate_threshold, n_jobs)
+        told = {"groups_from": f"the 'group' column of {Path(path).name}"} if has_group else {}
+        how = " (from its 'group' column)." if has_group else "."
     descr = (f"CSV manifest {str(path)!r}: {len(images)} images, {_classes_text(target, classes)}, "
-             f"{len(np.unique(group_labels))} groups" + (" (from its 'group' column)." if has_group else "."))
-    told = {"groups_from": f"the 'group' column of {Path(path).name}"} if has_group else {}
+             f"{len(np.unique(group_labels))} groups" + how)
     return _bunch(images, masks, target, classes, paths, group_labels, kept_metas, descr, skipped=skipped,
                   dropped_masks=dropped, split=np.asarray(kept_splits, dtype=object), extra_columns=extra,
-                  near_duplicate_groups=not has_group and groups == "duplicates", **told)
+                  near_duplicate_groups=not has_group and groups == "duplicates" and by_names is None, **told)

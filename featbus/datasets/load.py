@@ -17,7 +17,8 @@ from .site_tables import load_site_table_folder, site_table_of
 
 def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str = "raise",
               n_jobs: int | None = None, require_labels: bool = True, image_column: str | None = None,
-              label_column: str | None = None, group_column: str | None = None) -> Bunch:
+              label_column: str | None = None, group_column: str | None = None,
+              group_pattern: str | None = None) -> Bunch:
     """Load a data set from any layout featbus recognises: what every command's ``DATA`` is.
 
     * a ``.csv`` file: a manifest (:func:`load_manifest`);
@@ -52,6 +53,12 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
         a manifest without a ``label`` column (``target`` ``-1``, ``target_names`` empty).
     image_column, label_column, group_column : str, optional
         An export table's columns (see :func:`~featbus.datasets.export.load_export`).
+    group_pattern : str, optional
+        A regular expression on the file names (without extension) whose first group, or whole
+        match, is each image's patient (:mod:`featbus.datasets.name_groups`), in any layout; a name
+        it does not match is an error naming it. Without it, class folders, manifests and exports
+        with no patient column take the patient from the names where they share a
+        ``PREFIX_NUMBER`` shape (``ABCD_012.png`` -> ``ABCD``), said in one line.
 
     Returns
     -------
@@ -80,23 +87,41 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
                          f"{str(path)!r} is not one, and its labels are read as they are: leave the task out, or "
                          "relabel the images yourself (class folders or a manifest's 'label' column)")
     if path.is_file() and path.suffix.lower() == ".csv":
-        return load_manifest(path, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels)
+        return load_manifest(path, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels,
+                             group_pattern=group_pattern)
     if path.is_dir() and is_mias_folder(path):
-        return load_mias(path, task=task, n_jobs=n_jobs)
+        return _regrouped(load_mias(path, task=task, n_jobs=n_jobs), group_pattern)
     path = unwrap_download_folder(path)
     table = site_table_of(path)
     if table is not None:
-        return load_site_table_folder(path, table, on_error=on_error, n_jobs=n_jobs)
+        return _regrouped(load_site_table_folder(path, table, on_error=on_error, n_jobs=n_jobs), group_pattern)
     if export_table_of(path, image_column=image_column) is not None:
         return load_export(path, image_column=image_column, label_column=label_column, group_column=group_column,
-                           on_error=on_error, require_labels=require_labels, n_jobs=n_jobs)
-    data = load_image_folder(path, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels)
+                           group_pattern=group_pattern, on_error=on_error, require_labels=require_labels,
+                           n_jobs=n_jobs)
+    data = load_image_folder(path, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels,
+                             group_pattern=group_pattern)
     tables = sorted(p.name for p in path.glob("*.csv")) if path.is_dir() else []
     if tables:  # a table featbus cannot read: its patients are not used, and the user should know
         warnings.warn(f"{str(path)!r} holds {', '.join(tables)}, a table featbus does not know, so images are "
                       "grouped as near-duplicates, not by patient; to group by patient, write a manifest "
                       "(columns image,label,group) and load that CSV instead", UserWarning,
                       stacklevel=find_stack_level())
+    return data
+
+
+def _regrouped(data: Bunch, group_pattern: str | None) -> Bunch:
+    """A data set whose loader knows its patients (mini-MIAS, a site's table), regrouped by
+    ``group_pattern`` on the file names when one is given (said in one line)."""
+    if group_pattern is None:
+        return data
+    from .name_groups import name_groups
+
+    groups, told, note = name_groups(data.paths, pattern=group_pattern)
+    if getattr(data, "groups_from", None):
+        note += f" (over {data.groups_from})"
+    warnings.warn(note, UserWarning, stacklevel=find_stack_level())
+    data.groups, data.groups_from, data.near_duplicate_groups = groups, told, False
     return data
 
 

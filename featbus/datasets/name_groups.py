@@ -1,0 +1,153 @@
+"""Patients from file names: a release whose only patient record is the file name's prefix
+(``ABCD_012.png``, ``ABCD_013.png`` -> patient ``ABCD``), proposed when the names share that
+shape, or given as a regular expression (``group_pattern=``, ``--group-pattern``).
+
+The one place the rule lives: class folders, manifests and hospital exports without a patient
+column call :func:`name_groups` before they would group near-duplicates.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["PREFIX_NUMBER", "name_groups", "pattern_groups", "propose_prefix_groups"]
+
+#: The file-name shape whose prefix names a patient: a prefix, then ``_``, ``-`` or spaces, then a
+#: number at the end of the file stem (``ABCD_012``, ``case 7-3``, ``P0012_1``).
+PREFIX_NUMBER = re.compile(r"^(?P<prefix>.+?)[\s_\-]+\d+$")
+
+
+def _stems(paths: Sequence[str | os.PathLike]) -> list[str]:
+    return [Path(str(p)).stem for p in paths]
+
+
+def _by_first_appearance(values: Sequence[str]) -> np.ndarray:
+    order: dict[str, int] = {}
+    return np.array([order.setdefault(v, len(order)) for v in values], dtype=int)
+
+
+def pattern_groups(paths: Sequence[str | os.PathLike], pattern: str) -> tuple[np.ndarray, list[str]]:
+    """Each image's patient by a regular expression searched in its file name without extension:
+    its first capture group, or the whole match when it has none.
+
+    Parameters
+    ----------
+    paths : sequence of paths
+        The images' files.
+    pattern : str
+        A regular expression (Python's :mod:`re`, searched, so ``^`` anchors it at the start).
+
+    Returns
+    -------
+    groups : ndarray of int
+        The patients numbered by first appearance.
+    patients : list of str
+        Each image's patient as the pattern read it.
+
+    Raises
+    ------
+    ValueError
+        Not a regular expression; or a name it does not match (or matches empty), naming an
+        example and how many names it matched: every image needs its patient.
+
+    Examples
+    --------
+    >>> from featbus.datasets.name_groups import pattern_groups
+    >>> groups, patients = pattern_groups(["ABCD_012.png", "ABCD_013.png", "EFGH_001.png"], r"^([A-Z]+)_")
+    >>> groups.tolist(), patients
+    ([0, 0, 1], ['ABCD', 'ABCD', 'EFGH'])
+    """
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"group pattern {pattern!r} is not a regular expression: {exc}") from None
+    stems = _stems(paths)
+    patients, unmatched = [], []
+    for stem in stems:
+        m = regex.search(stem)
+        value = (m.group(1) if regex.groups else m.group(0)) if m else None
+        if not value:
+            unmatched.append(stem)
+        patients.append(value or "")
+    if unmatched:
+        matched = len(stems) - len(unmatched)
+        example = next((s for s in stems if s not in unmatched), None)
+        what = (f"matches none of the {len(stems)} file names" if not matched else
+                f"matches {matched} of the {len(stems)} file names (e.g. {example!r}) but not {len(unmatched)}")
+        raise ValueError(f"group pattern {pattern!r} {what}: {unmatched[0]!r} gives no patient (it is searched in "
+                         "each file name without its extension; its first (group) or the whole match is the patient, "
+                         "and every image needs one)")
+    return _by_first_appearance(patients), patients
+
+
+def propose_prefix_groups(paths: Sequence[str | os.PathLike], classes: Sequence[str] = ()) -> list[str] | None:
+    """Each image's patient as the prefix of a ``PREFIX_NUMBER`` file name, or ``None`` when the
+    names do not say patients that way.
+
+    A proposal needs every file stem of that shape (:data:`PREFIX_NUMBER`), at least two
+    prefixes, some prefix shared by two images, and prefixes that are not the class names
+    (``benign_1.png``, ``malignant_2.png`` name a class, not a patient): more prefixes than classes
+    and none of them a class.
+
+    Examples
+    --------
+    >>> from featbus.datasets.name_groups import propose_prefix_groups
+    >>> propose_prefix_groups(["ABCD_012.png", "ABCD_013.png", "EFGH_001.png"])
+    ['ABCD', 'ABCD', 'EFGH']
+    >>> propose_prefix_groups(["img_1.png", "img_2.png"]) is None   # one prefix: no patients
+    True
+    >>> propose_prefix_groups(["benign_1.png", "malignant_2.png", "benign_3.png"], ["benign", "malignant"]) is None
+    True
+    """
+    prefixes = []
+    for stem in _stems(paths):
+        m = PREFIX_NUMBER.match(stem)
+        if m is None:
+            return None
+        prefixes.append(m.group("prefix"))
+    distinct = set(prefixes)
+    names = {str(c).strip().casefold() for c in classes}
+    if (len(distinct) < 2 or len(distinct) == len(prefixes) or len(distinct) <= len(names)
+            or any(p.strip().casefold() in names for p in distinct)):
+        return None
+    return prefixes
+
+
+def name_groups(paths: Sequence[str | os.PathLike], *, pattern: str | None = None,
+                classes: Sequence[str] = ()) -> tuple[np.ndarray, str, str] | None:
+    """Patients from the file names: ``(groups, groups_from, note)``, else ``None``.
+
+    With ``pattern``, :func:`pattern_groups` (an error when it does not give every image a
+    patient); without, the proposal of :func:`propose_prefix_groups`, or ``None`` (the caller
+    then groups near-duplicates). ``groups_from`` is what ``Bunch.groups_from`` says, ``note``
+    the one line that tells the user (a warning).
+
+    Examples
+    --------
+    >>> from featbus.datasets.name_groups import name_groups
+    >>> groups, told, note = name_groups(["ABCD_012.png", "ABCD_013.png", "EFGH_001.png"])
+    >>> groups.tolist(), told
+    ([0, 0, 1], "patients: the file-name prefix before _NUMBER ('ABCD_012.png' -> 'ABCD')")
+    """
+    if pattern is not None:
+        groups, patients = pattern_groups(paths, pattern)
+        told = f"patients: --group-pattern {pattern!r} on the file names"
+        example = f"{Path(str(paths[0])).name!r} -> {patients[0]!r}"
+        note = (f"patients from the file names by --group-pattern {pattern!r} ({example}): "
+                f"{groups.max() + 1} patients for {len(groups)} images")
+        return groups, told, note
+    patients = propose_prefix_groups(paths, classes)
+    if patients is None:
+        return None
+    groups = _by_first_appearance(patients)
+    example = f"{Path(str(paths[0])).name!r} -> {patients[0]!r}"
+    told = f"patients: the file-name prefix before _NUMBER ({example})"
+    note = (f"no patient column: patients read from the file names, the prefix before _NUMBER ({example}): "
+            f"{groups.max() + 1} patients for {len(groups)} images; --group-pattern REGEX sets another rule, "
+            "--group-column a table's column")
+    return groups, told, note
