@@ -145,6 +145,19 @@ def test_cli_compare_writes_json_and_png(files, tmp_path, capsys):
     assert "already holds" in err and "--overwrite" in err and "Traceback" not in err
 
 
+def test_cli_compare_takes_figure_names(files, capsys):
+    a, b, data = files
+    code = main(["compare", str(a), str(b), str(data), "--n-bootstrap", "20", "-q", "--figure", "auc",
+                 "--figure", "called_normal", "--figure", "balanced_accuracy"])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "malignant called normal" in text and "balanced accuracy" in text and "switching:" in text
+    assert "  specificity" not in text  # only the figures asked for
+    assert main(["compare", str(a), str(b), str(data), "-q", "--figure", "sensitivty"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'sensitivity'" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("argv, words", [
     (["{a}", "{data}"], "at least two models"),
     (["{a}", "{missing}", "{data}"], "no such file"),

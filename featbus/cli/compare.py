@@ -17,8 +17,8 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub, parents) -> None:
     p = sub.add_parser("compare", parents=[parents.quiet, parents.seed, parents.on_error, parents.dicom, parents.base,
                                            parents.loaded_model],
-                       help="compare saved models on the same labelled images: AUC, sensitivity, specificity and "
-                            "paired differences with intervals over patients",
+                       help="compare saved models on the same labelled images: AUC, sensitivity, specificity (and "
+                            "lesions called normal) and paired differences with intervals over patients",
                        description="Predict every image of DATA once with each MODEL (nothing is refitted; the "
                                    "decisions are the model's own, at the operating point its file stores, as "
                                    "featbus validate makes them) and print each model's AUC of p(positive) and its "
@@ -27,7 +27,10 @@ def add_parser(sub, parents) -> None:
                                    "column, BUS-BRA's Case; near-duplicate groups otherwise) shared by every model "
                                    "(paired). Images a model or a trained part of it saw are named; differences on "
                                    "them say so on their line and the verdict reads only the images neither model "
-                                   "of a pair saw. An interval that covers 0 is 'no difference shown'.")
+                                   "of a pair saw. An interval that covers 0 is 'no difference shown'. Of models "
+                                   "that take two decisions (breast-us: presence, then malignancy), lesions, "
+                                   "malignant and normal scans called normal too; a sentence on switching says 'do "
+                                   "not switch' whenever a model misses more lesions or cancers beyond its interval.")
     p.add_argument("items", nargs="+", metavar="MODEL",
                    help="two or more models (a .featbus file from featbus train, or breast-us: the classifier featbus "
                         "ships), the first the reference; then DATA: " + _DATA_HELP
@@ -38,6 +41,12 @@ def add_parser(sub, parents) -> None:
     add_overwrite(p, "compare.json and compare.png in DIR")
     add_n_bootstrap(p, "bootstrap resamples of DATA's groups behind the intervals (the same for every model)")
     add_positive(p, "malignant", "the class of the AUC, sensitivity and specificity (default malignant)")
+    p.add_argument("--figure", action="append", default=None, metavar="NAME", dest="figures",
+                   help="a figure to compare, by its name in the figure table (auc, sensitivity, specificity, "
+                        "lesions_called_normal, called_normal: the positive class's images called normal, "
+                        "normals_called_normal, balanced_accuracy, sensitivity[benign]...); repeat for several. "
+                        "Default: AUC, sensitivity and specificity, and the lesion-or-normal decision when every "
+                        "model takes two decisions")
     add_task(p)
     p.set_defaults(func=run)
 
@@ -72,6 +81,14 @@ def run(args) -> int:
     from ..evaluation.comparison import compare_models
 
     models, data_path = _models_and_data(list(args.items))
+    if args.figures:
+        from ..evaluation.figures import parse_figure
+
+        for name in args.figures:
+            try:
+                parse_figure(name)
+            except ValueError as exc:
+                raise CLIError(f"--figure {name!r}: {exc}") from None
     if args.n_bootstrap < 0:
         raise CLIError(f"--n-bootstrap must be 0 or more, got {args.n_bootstrap}")
     out = Path(args.output) if args.output else None
@@ -90,7 +107,8 @@ def run(args) -> int:
             print(f"loading {path}", file=sys.stderr)
         loaded.append(_load_model_cli(path, args.trust, args.debug, runtime=args.runtime))
     result = compare_models(loaded, data, names=_names(list(args.items[:-1])), positive=args.positive,
-                            n_bootstrap=args.n_bootstrap, random_state=args.random_state, progress=_progress(args))
+                            figures=args.figures, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
+                            progress=_progress(args))
     result.sources = [str(m) for m in args.items[:-1]]
     print(result.summary())
     if out is not None:
