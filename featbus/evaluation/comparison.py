@@ -416,6 +416,31 @@ def _model_label(model, source: str | None, index: int) -> str:
     return str(recipe.get("name") or f"model {index + 1}")
 
 
+def _rule_words(result) -> str:
+    """A model's decision rule in words (its stored operating point, or the most probable class)."""
+    from ..model.trust import printable  # class names from the files: escaped
+
+    if result.operating_point:
+        return printable(OperatingPoint.from_record(result.operating_point).rule_text())
+    return f"{'p >= 0.5' if len(result.classes) == 2 else 'the most probable class'} (no stored operating point)"
+
+
+def _shared_truth(results, rows, positive: str) -> np.ndarray:
+    """The true class of the images every model judged, the same for every model, with positive images and others."""
+    first = np.asarray(results[0].y_true, dtype=object)[rows[0]]
+    for m, r in enumerate(results[1:], 1):
+        if not np.array_equal(np.asarray(r.y_true, dtype=str)[rows[m]], first.astype(str)):
+            raise ValueError(f"model {m + 1} reads the labels differently from model 1 (class names that differ in "
+                             "case between the models): give models with the same class names")
+    is_pos = first == positive
+    if not is_pos.any() or is_pos.all():
+        held = sorted(set(first.tolist()))
+        raise ValueError(f"the data hold {'no ' + positive if not is_pos.any() else 'only ' + positive} images "
+                         f"(classes: {', '.join(held)}): AUC, sensitivity and specificity of {positive} need "
+                         f"{positive} images and others")
+    return first
+
+
 def _common_images(results) -> tuple[list, list]:
     """The images every model was judged on, in the first model's order: each result's rows of them, and
     a note naming the images one model left out (out of domain for it), which no figure then includes."""
@@ -469,7 +494,8 @@ def compare_models(models: Sequence[Any], data, *, names: Sequence[str] | None =
     random_state : int or None, default=0
         Seed of the bootstrap.
     progress : bool or "auto", default=False
-        A bar over the models (:func:`featbus.progress.progress_bar`).
+        Each model's stages as they run (its pass over the images, the image check; :class:`featbus.progress.Stages`
+        named ``compare k/n``). What the models share is computed once (:func:`featbus.model.runtime.shared_passes`).
 
     Returns
     -------
@@ -483,7 +509,8 @@ def compare_models(models: Sequence[Any], data, *, names: Sequence[str] | None =
         image, or what :func:`~featbus.evaluation.validation.validate` refuses (a class a model
         does not know): one line naming it.
     """
-    from ..progress import progress_bar
+    from ..model.runtime import shared_passes
+    from ..progress import Stages
     from .validation import validate
 
     models = list(models)
@@ -502,24 +529,15 @@ def compare_models(models: Sequence[Any], data, *, names: Sequence[str] | None =
             raise FileNotFoundError(f"data {str(data)!r} does not exist")
         data = load_data(data)
     results = []
-    with progress_bar(progress, total=len(models), desc="compare", unit="model") as bar:
-        for model in models:
+    with shared_passes():  # a segmenter, backbone or image check the models share: once per image
+        for m, model in enumerate(models):
             # validate's own prediction path: the model's decisions at its stored point, its seen images, the groups
-            results.append(validate(model, data, n_bootstrap=0, positive=positive, random_state=random_state))
-            bar.update(1)
+            shown = Stages(progress, f"compare {m + 1}/{len(models)}" + (f" {names[m]}" if names else ""))
+            results.append(validate(model, data, n_bootstrap=0, positive=positive, random_state=random_state,
+                                    progress=shown))
     rows, left_out = _common_images(results)
     first = results[0]
-    for m, r in enumerate(results[1:], 1):
-        if not np.array_equal(np.asarray(r.y_true, dtype=str)[rows[m]], np.asarray(first.y_true, dtype=str)[rows[0]]):
-            raise ValueError(f"model {m + 1} reads the labels differently from model 1 (class names that differ in "
-                             "case between the models): give models with the same class names")
-    y_true = np.asarray(first.y_true, dtype=object)[rows[0]]
-    is_pos = y_true == positive
-    if not is_pos.any() or is_pos.all():
-        held = sorted(set(y_true.tolist()))
-        raise ValueError(f"the data hold {'no ' + positive if not is_pos.any() else 'only ' + positive} images "
-                         f"(classes: {', '.join(held)}): AUC, sensitivity and specificity of {positive} need "
-                         f"{positive} images and others")
+    y_true = _shared_truth(results, rows, positive)
     sources = [r.model_source for r in results]
     labels = list(names) if names is not None else [_model_label(mod, src, m)
                                                     for m, (mod, src) in enumerate(zip(models, sources))]
@@ -528,22 +546,14 @@ def compare_models(models: Sequence[Any], data, *, names: Sequence[str] | None =
     proba = [np.asarray(r.proba, dtype=float)[rows[m]] for m, r in enumerate(results)]
     scores = [p[:, list(r.classes).index(positive)] for p, r in zip(proba, results)]
     called = [np.asarray(r.y_pred == positive, dtype=bool)[rows[m]] for m, r in enumerate(results)]
-    from ..model.trust import printable  # class names from the files: escaped
-
-    rules = []
-    for r in results:
-        op = r.operating_point
-        plain = "p >= 0.5" if len(r.classes) == 2 else "the most probable class"
-        rules.append(printable(OperatingPoint.from_record(op).rule_text()) if op else
-                     f"{plain} (no stored operating point)")
+    rules = [_rule_words(r) for r in results]
     seen = [np.zeros(len(y_true), dtype=bool) if r.seen_images is None
             else np.asarray(r.seen_images, dtype=bool)[rows[m]] for m, r in enumerate(results)]
     groups = np.asarray(first.groups)[rows[0]]
     # each model's decisions as the figure table reads them: its own rule of its own probabilities
     views = [Predictions(y_true=y_true, y_pred=np.asarray(r.y_pred, dtype=object)[rows[m]], scores=proba[m],
                          classes=np.asarray(r.classes, dtype=object), class_names=list(r.classes), groups=groups,
-                         rule=None if r.point is None else r.point.rule(r.classes), positive=positive)
-             for m, r in enumerate(results)]
+                         rule=r.rule, positive=positive) for m, r in enumerate(results)]
     every = np.ones(len(y_true), dtype=bool)
     everything = _estimate(every, views, names_asked, groups, n_bootstrap, random_state)
     unseen = {}

@@ -278,7 +278,9 @@ def lesion_or_normal_line(v) -> str:
     normal, each with its interval, "n/a" where these images hold none of them."""
     if not all(name in v.figures for name in LESION_OR_NORMAL):
         return ""
-    cells = [f"{figure_label(name, v.positive)} {_text(v, name)}" for name in LESION_OR_NORMAL]
+    cells = [f"{figure_label(name, v.positive)} "
+             + (_text(v, name) if _num(v.figures[name]) is not None else "n/a (these images hold none)")
+             for name in LESION_OR_NORMAL]
     return "the lesion-or-normal decision: " + ", ".join(cells)
 
 

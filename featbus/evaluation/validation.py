@@ -89,6 +89,7 @@ from ..metrics import (
     reliability_curve,
 )
 from ..model.provenance import overlap
+from ..progress import stages
 from .figures import LESION_OR_NORMAL, MACRO, FigureKey, estimate
 from .sanity import AUC_MARGIN
 
@@ -134,6 +135,17 @@ def _estimate(view: Predictions, keys: dict[str, FigureKey], n_bootstrap: int, r
     values, ci = estimate(view, list(keys.values()), view.groups, n_bootstrap, random_state=random_state,
                           points=points)
     return ({k: values[name] for k, name in keys.items()}, {k: tuple(ci[name]) for k, name in keys.items()})
+
+
+def _chosen_point(point: OperatingPoint | None, y, P, classes, positive: str, target: float) -> OperatingPoint | None:
+    """The second operating point: the one rule, chosen on the judged images (none without a positive
+    image); of a two-decision model, its threshold on p(positive | lesion), the stored presence threshold kept."""
+    if not np.any(y == positive):
+        return None
+    if point is not None and point.two_decisions and point.positive == positive:
+        return OperatingPoint.choose_two(y, P, classes=classes, absent=point.absent, positive=positive, target=target,
+                                         presence_threshold=point.presence.threshold)
+    return OperatingPoint.choose(y, P, classes=classes, positive=positive, target=target)
 
 
 def _num(x) -> float | None:
@@ -348,17 +360,7 @@ class ExternalValidation:
         held = {index[v] for v in yj.tolist()}
         present = [i for i in range(len(classes)) if i in held]
         absent = [i for i in range(len(classes)) if i not in held]
-        # the second operating point: the one rule, chosen on the judged images (none without a positive
-        # image); of a two-decision model, its threshold on p(positive | lesion), the stored presence threshold kept
-        chosen = None
-        if np.any(yj == positive):
-            if point is not None and point.two_decisions and point.positive == positive:
-                chosen = OperatingPoint.choose_two(yj, Pj, classes=classes, absent=point.absent, positive=positive,
-                                                   target=float(target_sensitivity),
-                                                   presence_threshold=point.presence.threshold)
-            else:
-                chosen = OperatingPoint.choose(yj, Pj, classes=classes, positive=positive,
-                                               target=float(target_sensitivity))
+        chosen = _chosen_point(point, yj, Pj, classes, positive, float(target_sensitivity))
         rule = None if point is None else point.rule(classes)
         cls_arr = np.asarray(classes, dtype=object)
 
@@ -368,8 +370,8 @@ class ExternalValidation:
                                positive=positive, source="external validation")
 
         # the lesion-or-normal decision: of a model that can call an image normal (two decisions, or a normal class)
-        lesion_or_normal = (point is not None and point.two_decisions) or "normal" in classes
-        keys = _keys(classes, present, absent, chosen is not None, lesion_or_normal)
+        keys = _keys(classes, present, absent, chosen is not None,
+                     (point is not None and point.two_decisions) or "normal" in classes)
         figures, intervals = _estimate(view(judged), keys, int(n_bootstrap), random_state, chosen)
         tables = {}
         for column, values in (subgroups or {}).items():
@@ -802,7 +804,7 @@ def _subgroup_values(records, column: str) -> list[str]:
 
 def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int = 1000,
              positive: str = "malignant", subgroup: str | Sequence[str] | None = None,
-             random_state: int | None = 0) -> ExternalValidation:
+             random_state: int | None = 0, progress: Any = False) -> ExternalValidation:
     """External validation: score a trained model on labelled images from another site.
 
     The model predicts every image once (nothing is refitted). See :mod:`featbus.evaluation.validation`
@@ -833,6 +835,9 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         ``Device``, ``Side``, ``BIRADS``...; case-insensitive) to tabulate the figures by.
     random_state : int or None, default=0
         Seed of the bootstrap.
+    progress : bool, "auto", None or Stages, default=False
+        Show the work, a display per stage (:func:`featbus.progress.stages`): the model's pass over
+        the images (:meth:`~featbus.FeatbusModel.crops_and_features`), then the image check.
 
     Returns
     -------
@@ -907,13 +912,13 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
                                                     for i, r in enumerate(records)])
     if hasattr(model, "head"):
         # the crops and features once: the probabilities, the out-of-domain scores and the data's words read them
-        crops = model._crop(records)
-        features = np.asarray(model.features.transform(crops))
+        shown = stages(progress, "validate")  # a Stages handed on by compare keeps its name
+        crops, features = model.crops_and_features(records, progress=shown)
         proba = np.asarray(model.head.predict_proba(features), dtype=float)
         if hasattr(model, "aligned"):  # a site's score alignment (featbus adapt), applied as predict does
             proba = model.aligned(proba)
         out_of_domain = None if reference is None else reference.transform(features)[:, 0]
-        _name_other_kinds(model, records, crops, out_of_domain, paths, notes)  # named; they stay in the figures
+        _name_other_kinds(model, records, crops, out_of_domain, paths, notes, shown)  # named; stay in the figures
     else:
         proba = np.asarray(model.predict_proba(records), dtype=float)
         out_of_domain = None
@@ -938,14 +943,15 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         promise=promise_of(model, manifest, positive, classes))
 
 
-def _name_other_kinds(model, records, crops, out_of_domain, paths, notes: list) -> None:
+def _name_other_kinds(model, records, crops, out_of_domain, paths, notes: list, progress=False) -> None:
     """What kind of images these are against the model's training images
     (:func:`featbus.model.domain.check_images`): the words about the data join ``notes`` (lesion crops,
     sizes, unusual statistics) and the images not of the model's kind are named there. Labelled images
     stay in every figure (the figures then say how the model does on them)."""
     from ..model.domain import check_images, which_and_why
 
-    check = check_images(model, [load_item(r, i) for i, r in enumerate(records)], crops, out_of_domain)
+    check = check_images(model, [load_item(r, i) for i, r in enumerate(records)], crops, out_of_domain,
+                         progress=progress)
     if check is None:  # a model file made before featbus stored its training-image profile
         return
     notes.extend(check["words"])
