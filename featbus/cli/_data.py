@@ -18,7 +18,8 @@ from ._common import CLIError, _one_line
 from ._options import export_columns
 
 _DATA_HELP = ("class folders (one sub-folder per class, its images in it or in images/ with masks/ beside, as "
-              "downloads come; a folder of copies of every image such as All/ is left out, said), a mini-MIAS "
+              "downloads come; a folder of copies of every image such as All/ is left out, said), a hospital's "
+              "export (images/ or original/ with masks/ or GT/ beside a CSV or Excel table), a mini-MIAS "
               "folder (Info.txt + mdbNNN images) or a CSV manifest (image,label[,mask,group,split])")
 
 

@@ -23,7 +23,8 @@ ALL_FOLDER_NAMES = ("all", "allimages", "alldata", "everything", "combined", "co
 #: The layouts featbus reads as a labelled data set, for messages.
 WORKING_LAYOUTS = ("one sub-folder per class (DATA/benign/*.png with masks beside them as <name>_mask.png, or "
                    "DATA/benign/images/ + DATA/benign/masks/), a CSV manifest (columns image,label[,mask,group]) or "
-                   "a table beside images/ and masks/ (a hospital's export: --image-column, --label-column)")
+                   "a table, CSV or Excel, beside images/ and masks/ or original/ and GT/ (a hospital's export: "
+                   "--image-column, --label-column, --group-column, --group-pattern)")
 
 
 def _key(name: str) -> str:

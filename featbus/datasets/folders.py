@@ -67,8 +67,8 @@ def _folder_classes(root: Path, classes, mask_pattern, exts: tuple, require_labe
         if pair is not None:
             raise ValueError(f"{pair[1].name + '/'!r} pairs one to one with {pair[0].name + '/'!r} (the same file "
                              f"names): it holds their masks, not a class; featbus needs the labels: a table beside "
-                             f"them (columns image,label[,patient]) or one sub-folder per class, each with its "
-                             f"images/ and masks/")
+                             f"them, CSV or Excel (columns image,label[,patient]), or one sub-folder per class, each "
+                             f"with its images/ and masks/")
         explicit = False
     else:
         classes = [str(c) for c in classes]
