@@ -58,6 +58,7 @@ import numpy as np
 
 from ..metrics import OperatingPoint, Predictions, format_interval
 from .figures import LESION_OR_NORMAL, POSITIVE_FIGURES, estimate_paired, get_figure, parse_figure
+from .render import direction
 
 __all__ = ["compare_models", "ModelComparison", "direction", "default_figures"]
 
@@ -88,21 +89,6 @@ def _estimate(sel: np.ndarray, views: Sequence[Predictions], names, groups, n_bo
 
 def _num(x) -> float | None:
     return None if x is None or not isinstance(x, numbers.Real) or not math.isfinite(x) else float(x)
-
-
-def direction(value, ci) -> str:
-    """``"higher"``, ``"lower"`` or ``"no difference shown"``: what the interval of a difference says."""
-    lo, hi = ci if ci is not None else (math.nan, math.nan)
-    if _num(lo) is None or _num(hi) is None:
-        if _num(value) is None:
-            return "cannot be computed"
-        return "no interval (--n-bootstrap 0): no difference shown"
-    if lo > 0:
-        return "higher"
-    if hi < 0:
-        return "lower"
-    return "no difference shown (the interval covers 0)"
-
 
 
 @dataclasses.dataclass

@@ -24,7 +24,7 @@ from .figures import LESION_OR_NORMAL, get_figure, parse_figure
 
 __all__ = ["figure_text", "figure_label", "figure_json", "validation_text", "validation_dict", "validation_html",
            "short_lines", "promise_reason", "chosen_text", "rule_words", "lesion_or_normal_line",
-           "comparison_text", "comparison_dict", "comparison_verdict", "switch_sentence", "report_text",
+           "comparison_text", "comparison_dict", "comparison_verdict", "switch_sentence", "direction", "report_text",
            "report_line", "reports_table", "holdout_line", "site_report_text"]
 
 
@@ -591,14 +591,26 @@ def site_report_text(site_report) -> str:
 
 # --------------------------------------------------------------------------- comparison: words and JSON
 
+def direction(value, ci) -> str:
+    """``"higher"``, ``"lower"`` or ``"no difference shown"``: what the interval of a difference says."""
+    lo, hi = ci if ci is not None else (math.nan, math.nan)
+    if _num(lo) is None or _num(hi) is None:
+        if _num(value) is None:
+            return "cannot be computed"
+        return "no interval (--n-bootstrap 0): no difference shown"
+    if lo > 0:
+        return "higher"
+    if hi < 0:
+        return "lower"
+    return "no difference shown (the interval covers 0)"
+
+
 def _diff_text(value, ci) -> str:
     return "n/a" if _num(value) is None else f"{value:+.3f}" + interval_text(ci, 2, signed=True)
 
 
 def _pair_line(c, m: int) -> str:
     """The verdict of model ``m`` against the first, on the images neither saw."""
-    from .comparison import direction
-
     a, b = c.names[0], c.names[m]
     n = len(c.y_true)
     basis = c.basis(m)
@@ -707,8 +719,6 @@ def comparison_dict(c) -> dict[str, Any]:
     from .._version import __version__
     from ..metrics import CONFIDENCE
     from ..model.format import json_safe
-    from .comparison import direction
-
     n = len(c.y_true)
     models = []
     for m, name in enumerate(c.names):
@@ -745,3 +755,191 @@ def comparison_dict(c) -> dict[str, Any]:
 # --------------------------------------------------------------------------- adaptation
 # (render_adaptation: the words, JSON and HTML of featbus.adapt's result, written by the adaptation
 # work; it goes here, beside the other judges, and reads the figure table's rows as they do)
+def render_adaptation(manifest: dict, *, source: str = "MODEL", what: str = "the site's images", kind: str = "text",
+                      notes=(), site_figures: dict | None = None, out: str | None = None):
+    """An adapted model's manifest (:func:`featbus.adapt`) in words (``kind="text"``) or JSON (``"json"``).
+
+    The words say what was re-estimated, the out-of-domain check, what the label-free alignment did
+    to each decision (or why it could not), what the labels moved and what the safe-move rule kept,
+    each decision's figures at the thresholds before and after on the labelled images (lesions
+    called normal, malignant called normal and normal scans called normal among them, with 95 %
+    intervals over patients, as ``site_points`` measured them: on the calibration patients, where
+    they feed no verdict), and the promise validate will judge the file against (its parent's:
+    ``manifest["promise"]``, ``manifest["parent"]``). ``notes``: cautions to print (the images a
+    part of the model trained on); ``site_figures``: a one-decision model's figures before and after
+    on the labelled images (:func:`featbus.evaluation.sites.site_figures`: ``{"before": ..., "after": ...}``).
+    """
+    from ..metrics import OperatingPoint
+    from ..model.format import json_safe
+    from ..model.trust import printable
+
+    record = manifest["adaptation"]
+    if kind == "json":
+        return json_safe({"adaptation": record, "operating_point": manifest.get("operating_point"),
+                          "score_alignment": manifest.get("score_alignment"), "promise": manifest.get("promise"),
+                          "parent": {k: v for k, v in (manifest.get("parent") or {}).items() if k != "card"}})
+    if kind != "text":
+        raise ValueError(f"kind must be 'text' or 'json', got {kind!r}")
+    lines = [f"adapted {source} to {what} (method {record['method']})"]
+    lines += [f"  re-estimated: {change}" for change in record["changed"]]
+    lines += [f"  caution: {note}; thresholds fitted on them are fitted to what the model has seen" for note in notes]
+    lines += _adaptation_domain_lines(record)
+    if "alignment" in record:
+        lines += _adaptation_alignment_lines(record["alignment"])
+    if "two_decisions" in record:
+        point = OperatingPoint.from_record(manifest["operating_point"])
+        lines += [f"  calibration: {record['calibration']}", f"  decisions: {printable(point.describe())}"]
+        lines += _adaptation_two_decision_lines(record["two_decisions"])
+        if "spread" in record:
+            lines += _adaptation_spread_lines(record["spread"], record["labels"]["unit"])
+    elif record.get("labelled") and manifest.get("operating_point"):
+        point = OperatingPoint.from_record(manifest["operating_point"])
+        lines += [f"  calibration: {record['calibration']}", f"  operating point: {printable(point.describe())}",
+                  f"  decided by: {printable(point.rule_text())}"]
+        if site_figures:
+            lines += _adaptation_before_after(site_figures, point.positive, out)
+    promise = manifest.get("promise")
+    if promise:
+        parent = (manifest.get("parent") or {}).get("name") or "the model it was adapted from"
+        lines.append(f"  promise: {printable(str(parent))}'s, which validate judges this file against "
+                     f"(AUC {promise['auc']:.2f}: {printable(promise['what'])})")
+    return "\n".join(lines)
+
+
+def _adaptation_domain_lines(record: dict) -> list[str]:
+    """What the adaptation did to the out-of-domain score, in two or three lines."""
+    before, after = record.get("out_of_domain_before"), record.get("out_of_domain_after")
+    if before is None:
+        return ["  out of domain: the model has no out-of-domain reference (nothing checked, nothing to adapt)"]
+
+    def said(d):
+        return f"{d['unlike_training']} of {d['n']} unlike the training images (median out_of_domain {d['median']:.2f})"
+
+    far = before.get("far_beyond", 2.0)
+    lines = [f"  out of domain before adapting: {said(before)}"
+             + (f", {before['far']} beyond {far:g} (forced: another kind of image?)" if before["far"] * 2 > before["n"]
+                else "")]
+    if after is not None:
+        lines.append(f"  out of domain after adapting: {said(after)}")
+    lines.append(f"  out-of-domain reference: {record['domain']}")
+    return lines
+
+
+def _adaptation_alignment_lines(info: dict) -> list[str]:
+    """What the label-free alignment did to each decision, and what it assumes, one line each."""
+    lines = []
+    pres = info.get("presence")
+    if pres:
+        if pres.get("threshold") is not None:
+            lines.append(f"  aligned: is there a lesion? p(lesion) threshold {pres['stored_threshold']:.4g} -> "
+                         f"{pres['threshold']:.4g} from {pres['n_images']} images without labels (about "
+                         f"{pres['normal_share']:.2f} of them normal scans)")
+        else:
+            lines.append(f"  not aligned: is there a lesion? the threshold stays {pres['stored_threshold']:.4g}: "
+                         f"{pres['reason']}")
+        lines += [f"    assumes: {a}" for a in pres.get("assumptions", []) if pres.get("threshold") is not None]
+    if "reason" in info:
+        lines.append(f"  not aligned: {info['score']} (threshold {info['threshold']:.3g}): {info['reason']}")
+        return lines
+    t = info["threshold"]
+    lines += [f"  aligned: {info['score']} of the {info['n_images']} images"
+              + (f" (of {info['of_images']}) called a lesion" if "lesion" in info["score"] else "")
+              + " mapped onto the training scores' distribution (quantile alignment; predict applies it)",
+              f"    called {info['positive']} at the stored threshold {t:.3g}: "
+              f"{info['called_positive_before']:.2f} of them as they were -> {info['called_positive_after']:.2f} "
+              f"aligned (training images with this mix: {info['called_positive_reference']:.2f})",
+              f"    reference: {info['reference']}"]
+    lines += [f"    assumes: {a}" for a in info["assumptions"]]
+    if info.get("warning"):
+        lines.append(f"warning: {info['warning']}")
+    return lines
+
+
+def _adaptation_cell(f: dict) -> str:
+    if f["value"] is None:
+        return "n/a"
+    method = (f["method"] or "").split(" over ")[0].replace("Clopper-Pearson", "CP")
+    return (f"{format_interval(f['value'], f['interval'])} {f['count']}/{f['n_images']}"
+            + (f" {method}" if f["interval"] else ""))
+
+
+def _adaptation_two_decision_lines(report: dict) -> list[str]:
+    """A two-decision adaptation's figures (``site_points``' report): each point's thresholds and
+    what they give on the labelled images, the safe-move rule's word, then the notes."""
+    from ..metrics import threshold_text
+
+    unit = report["unit"]
+    counts = ", ".join(f"{c} {k}" for c, k in report["counts"].items())
+    lines = [f"\non these {report['n_images']} labelled images" + ("" if unit == "images" else
+                                                                   f" of {report['n_groups']} {unit}")
+             + f" ({counts}; the calibration patients: these figures feed no verdict):"]
+    heads = {"presence": "is there a lesion? threshold on p(lesion)",
+             "malignancy": "malignant, given a lesion? threshold on p(malignant | lesion)"}
+    width = max(len(f["what"]) for name in heads for f in report[name]["figures"].values())
+    wide = max(len(unit), 8)
+
+    def groups(value) -> str:  # the column of patients (none when every image is its own)
+        return "" if unit == "images" else f"  {value:>{wide}}"
+
+    for name, head in heads.items():
+        side = report[name]
+        how = (f"refitted for {side['target']:g} of the lesion images" if name == "presence"
+               else f"refitted for sensitivity {side['target']:g}") if side["refitted"] else (
+            f"kept: {side.get('kept_because', 'too few images')}")
+        if side["refitted"] and (side.get("move") or {}).get("failing"):
+            how = "raised only as far as shown safe over " + unit
+        old_t, new_t = threshold_text(side["stored_threshold"]), threshold_text(side["threshold"])
+        lines.append(f"  {head}: stored {old_t} -> adapted {new_t} ({how})")
+        lines.append(f"    {'':<{width}}  {'images':>6}{groups(unit)}  {'at stored ' + old_t:<34}  at adapted {new_t}")
+        for key, f in side["figures"].items():
+            lines.append(f"    {f['what']:<{width}}  {f['n_images']:>6}{groups(f['n_groups'])}  "
+                         f"{_adaptation_cell(side['stored_figures'][key]):<34}  {_adaptation_cell(f)}")
+        auc = side["auc"]
+        lines.append(f"    {auc['what']}: " + (f"{format_interval(auc['value'], auc['interval'])} ({auc['method']})"
+                                               if auc["value"] is not None else f"n/a ({auc['method']})"))
+        move = side.get("move")
+        if move:
+            lines.append(f"    safe-move rule: {move['text']}")
+    expected = [f"{f['what']} {f['expected_new']:.2f} ({f['count']}/{f['n_images'] + 1})"
+                for name in heads for f in report[name]["figures"].values() if "expected_new" in f]
+    lines.append(f"  {report['intervals']}; CP in the table: Clopper-Pearson")
+    if expected:
+        lines.append("  expected on new images like these, m/(n+1): " + "; ".join(expected))
+    lines.append(f"note: {report['optimistic']}")
+    lines += [f"warning: {w}" for w in report["warnings"] if not w.startswith("the labelled images would raise")]
+    return lines
+
+
+def _adaptation_spread_lines(spread: dict, unit: str = "patients") -> list[str]:
+    """The card's calibration curve read at k patients, in words, then the warning when wide."""
+    k, wide_above = spread["k"], spread.get("wide_above", 0.2)
+    head = (f"the spread to expect from {spread['n_labelled']} labelled {unit} (the model card's calibration curve "
+            f"at k = {k}{' (the fewest it measured)' if k > spread['n_labelled'] else ''}: 5-95 % over draws of "
+            f"{k} patients at each held-out site, judged on its other patients"
+            + (f"; {spread['about']}" if spread.get("about") else "") + "):")
+    lines = [head] + [f"  {site}: " + ", ".join(f"{name} {v[0]:.2f} [{v[1]:.2f}, {v[2]:.2f}]"
+                                                for name, v in cells.items())
+                      for site, cells in spread["sites"].items()]
+    if spread["wide"]:
+        narrow = (f"it narrows under {wide_above:g} from {spread['narrow_from']} patients" if spread["narrow_from"]
+                  else f"it stays wider than {wide_above:g} up to {spread['largest_k']} patients, the most measured")
+        lines.append(f"warning: with {spread['n_labelled']} {unit} the thresholds swing with the draw (a 5-95 % band "
+                     f"{spread['width']:.2f} wide); {narrow}: judge the adapted model on other patients of the site "
+                     "before using it (featbus validate)")
+    return lines
+
+
+def _adaptation_before_after(figs: dict, positive: str, out: str | None) -> list[str]:
+    """A one-decision model's figures before and after on the labelled images, and why they flatter."""
+    def cell(f):
+        return format_interval(f[0], f[1:], missing=None)
+
+    before, after = figs["before"], figs["after"]
+    lines = [f"\non these labelled images ({positive}; 95 % intervals over groups):",
+             f"  {'':<12} {'before':<22} after"]
+    lines += [f"  {key:<12} {cell(before[key]):<22} {cell(after[key])}"
+              for key in ("auc", "sensitivity", "specificity", "brier")]
+    lines.append("warning: these 'after' figures are optimistic: the calibration and the operating point were chosen "
+                 "on these same images; judge the adapted model on other patients of the site (featbus validate "
+                 f"{out or 'ADAPTED'} OTHER_DATA)")
+    return lines
