@@ -336,3 +336,15 @@ def test_with_patients_near_duplicates_never_join_two_patients(tmp_path):
     pairs = duplicates_across_groups(data.images, data.groups)
     assert (0, 3, 0) in pairs
     assert all(data.groups[i] != data.groups[j] for i, j, _ in pairs)
+
+
+def test_class_folders_with_original_and_gt_folders(tmp_path):
+    rng = np.random.RandomState(0)
+    for c in ("benign", "malignant"):
+        for d in ("original", "GT"):
+            (tmp_path / c / d).mkdir(parents=True)
+        for n in range(2):
+            Image.fromarray(_scan(rng, n + 2 * (c == "benign"))).save(tmp_path / c / "original" / f"s{n}.png")
+            Image.fromarray(_colour_mask(c)).save(tmp_path / c / "GT" / f"s{n}_gt.png")
+    data = load_image_folder(tmp_path, groups=None)
+    assert len(data.images) == 4 and [int(m.sum()) for m in data.masks] == [16 * 20] * 4

@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..io import MASK_FOLDER_NAME
+from ..io import MASK_FOLDER_NAME, mask_stem
 from ._common import _natural_key, _pattern_regex, _scan_class_folder
 
 __all__ = ["ALL_FOLDER_NAMES", "class_folder_items", "copies_folders", "one_level_down", "WORKING_LAYOUTS"]
@@ -78,8 +78,10 @@ def class_folder_items(folder: Path, mask_pattern: str, extensions: tuple[str, .
     masks = sorted((f for f in mask_dir.iterdir() if f.is_file() and not f.name.startswith(".")
                     and f.suffix.lower() in extensions), key=lambda f: _natural_key(f.name))
     by_stem: dict[str, list[Path]] = {}
-    for m in masks:
+    for m in masks:  # 'a.png', 'a_mask.png', 'a-GT.png', 'a_mask_1.png' are masks of 'a.png'
         by_stem.setdefault(m.stem.casefold(), []).append(m)
+        if mask_stem(m.stem) != m.stem.casefold():
+            by_stem.setdefault(mask_stem(m.stem), []).append(m)
     used: set[Path] = set()
     out = []
     for image, beside in found:
