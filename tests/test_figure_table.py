@@ -426,6 +426,9 @@ def test_an_adapted_file_keeps_its_parents_promise():
     own = promise_of(None, parent, "malignant", classes)
     assert own is not None and own["card"]
     assert promise_of(None, adapted, "malignant", classes) == own == promise_of(None, twice, "malignant", classes)
+    named = {**parent, "pipeline_sha256": "e" * 64, "adaptation": {"method": "none"},
+             "parent": {"name": "breast-us", "pipeline_sha256": parent["pipeline_sha256"]}}
+    assert promise_of(None, named, "malignant", classes) == own  # the parent featbus adapt records
     # a promise carried in the file (featbus adapt copies its parent's) is the one judged against
     carried = {**adapted, "promise": dict(own)}
     assert promise_of(None, carried, "malignant", classes) == own

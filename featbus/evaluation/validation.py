@@ -681,9 +681,13 @@ def _carried_promise(manifest: dict, positive: str) -> dict | None:
 
 
 def _parents(manifest: dict) -> list[dict]:
-    """The manifests' keys naming the files an adapted file was made from, nearest first: each
-    adaptation record's ``source`` (``pipeline_sha256``), through ``previous`` adaptations."""
-    out, record = [], manifest.get("adaptation")
+    """The manifests' keys naming the files an adapted file was made from: its ``parent``
+    (``featbus adapt`` records it), then each adaptation record's ``source`` (``pipeline_sha256``),
+    nearest first, through ``previous`` adaptations."""
+    parent = manifest.get("parent")
+    out = [{"pipeline_sha256": parent["pipeline_sha256"]}] if isinstance(parent, dict) \
+        and isinstance(parent.get("pipeline_sha256"), str) else []
+    record = manifest.get("adaptation")
     while isinstance(record, dict):
         source = record.get("source")
         if isinstance(source, dict) and isinstance(source.get("pipeline_sha256"), str):
