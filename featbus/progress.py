@@ -35,7 +35,8 @@ import time
 from typing import Any
 
 __all__ = ["find_stack_level", "progress_mode", "progress_bar", "progress_off", "show_progress", "task_progress",
-           "LogProgress", "LOG_INTERVAL", "ANNOUNCE_AFTER"]
+           "LogProgress", "Stages", "stages", "remaining_seconds", "LOG_INTERVAL", "ANNOUNCE_AFTER",
+           "RATE_WINDOW"]
 
 #: Seconds between two progress lines when standard error is not a terminal.
 LOG_INTERVAL = 30.0
@@ -43,6 +44,10 @@ LOG_INTERVAL = 30.0
 #: Seconds announced work (:func:`task_progress` off a terminal) runs before its "started" line is
 #: written (stamped with the time it started): work over sooner writes no line.
 ANNOUNCE_AFTER = 1.0
+
+#: Updates the ETA's rate is measured over (the latest ones): the rate of the work going on now, not of the
+#: whole run (which counts the start-up before the first unit, and a machine that was busier before).
+RATE_WINDOW = 8
 
 #: Set (by :func:`progress_off`) while progress is off whatever the estimators say: a loaded
 #: model's extractors keep the ``progress`` they were saved with.
@@ -103,6 +108,11 @@ class LogProgress:
     A timer thread writes it, so a long step (a fold, an epoch) still shows the run is alive;
     ``close`` writes a last line if any was written before.
 
+    The ETA is the remaining work's: the units left at the rate of the latest updates (the last
+    :data:`RATE_WINDOW`; with a single update, that update's units over the time it took), less
+    the time since the last update. Time spent before the first unit was done (loading, tracing a
+    network) and a slower start under load do not stretch it.
+
     Parameters
     ----------
     total : int or None
@@ -143,6 +153,7 @@ class LogProgress:
         self._file = file
         self._postfix = ""
         self._started = time.monotonic()
+        self._updates: list[tuple[float, int]] = [(self._started, self.n)]  # (when, count): the ETA's rate
         self._written = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -154,6 +165,7 @@ class LogProgress:
     def update(self, n: int = 1) -> None:
         with self._lock:
             self.n += int(n)
+            self._updates = [*self._updates[-RATE_WINDOW:], (time.monotonic(), self.n)]
 
     def set_postfix(self, ordered_dict: dict | None = None, refresh: bool = True, **kwargs) -> None:
         values = {**kwargs, **(ordered_dict or {})}  # epoch and loss first, then the rest
@@ -181,8 +193,9 @@ class LogProgress:
     def line(self, done: bool = False) -> str:
         """The line as it would be written now."""
         with self._lock:
-            n, postfix = self.n, self._postfix
-        spent = time.monotonic() - self._started
+            n, postfix, updates = self.n, self._postfix, list(self._updates)
+        now = time.monotonic()
+        spent = now - self._started
         count = f"{n}/{self.total} {self.unit}" if self.total else f"{n} {self.unit}" if n else ""
         parts = [count + (f" ({100 * n / self.total:.0f}%)" if self.total else "")] if count else []
         if postfix:
@@ -191,9 +204,9 @@ class LogProgress:
             parts.append(f"ended after {_duration(spent)}")
         else:
             parts.append(f"{_duration(spent)} spent")
-            rate = (n - self._initial) / spent if spent > 0 else 0.0
-            if self.total and rate > 0:
-                parts.append(f"ETA {_duration((self.total - n) / rate)}")
+            left = remaining_seconds(updates, self.total, now)
+            if left is not None:
+                parts.append(f"ETA {_duration(left)}")
         return f"{time.strftime('%H:%M:%S')} {self.desc}: " + ", ".join(parts)
 
     def _write(self, text: str) -> None:
@@ -213,6 +226,30 @@ class LogProgress:
         while not self._stop.wait(self.interval):
             self._written += 1
             self._write(self.line())
+
+
+def remaining_seconds(updates: list[tuple[float, int]], total: int | None, now: float) -> float | None:
+    """The time the work left needs: ``(when, count)`` updates (the first: when counting started),
+    the units left at the rate of the latest updates (their count over their time; with one update
+    after the start, its units over the time since the start), less the time since the last update.
+    ``None`` without a total or before any unit was done.
+
+    Examples
+    --------
+    >>> from featbus.progress import remaining_seconds
+    >>> # 10 s of start-up before the first 10 units, then 10 units every 2 s: 80 units left take 16 s
+    >>> remaining_seconds([(0, 0), (10, 10), (12, 20)], 100, now=12)
+    16.0
+    >>> remaining_seconds([(0, 0)], 100, now=5) is None
+    True
+    """
+    if not total or len(updates) < 2:
+        return None
+    recent = updates[1:] if len(updates) > 2 else updates  # the start-up before the first unit is not the rate
+    (t0, n0), (t1, n1) = recent[0], recent[-1]
+    if n1 <= n0 or t1 <= t0:
+        return None
+    return max((total - n1) * (t1 - t0) / (n1 - n0) - (now - t1), 0.0)
 
 
 class _NoProgress:
@@ -335,6 +372,54 @@ def task_progress(progress: Any, desc: str, total: int | None = None, unit: str 
         stop.set()
         ticker.join()
         bar.close()
+
+
+class Stages:
+    """The stages of one piece of work, each shown while it runs by its own :func:`task_progress`
+    (``validate breast-us: lesion crops and features``, then ``...: image check``...): a stage's
+    display closes when the stage ends, so no bar sits at 100 % while the next stage works, and
+    each ETA is of its own stage's remaining units.
+
+    What featbus's long functions take as ``progress`` (:func:`stages`): a setting (``False``,
+    ``True``, ``"auto"``), or a ``Stages`` a caller hands on so that the stages read as its own
+    (``compare``'s models: ``compare 2/2 site.featbus: ...``).
+
+    Parameters
+    ----------
+    progress : bool, "auto" or None
+        The setting (:func:`progress_mode`).
+    desc : str
+        What the work is, as each stage's line starts.
+
+    Examples
+    --------
+    >>> from featbus.progress import Stages
+    >>> with Stages(False, "validate").stage("features", 3) as bar:
+    ...     bar.update(3)
+    """
+
+    def __init__(self, progress: Any, desc: str):
+        self.progress, self.desc = progress, str(desc)
+
+    def stage(self, what: str, total: int | None = None, unit: str = "img"):
+        """A context manager showing one stage (:func:`task_progress`); ``total`` None: its time only."""
+        return task_progress(self.progress, f"{self.desc}: {what}", total, unit)
+
+    def __repr__(self) -> str:
+        return f"Stages({self.progress!r}, {self.desc!r})"
+
+
+def stages(progress: Any, desc: str) -> Stages:
+    """``progress`` as the :class:`Stages` of work called ``desc``: a setting gets its own, a ``Stages``
+    handed on by a caller is kept (the caller named the work).
+
+    Examples
+    --------
+    >>> from featbus.progress import Stages, stages
+    >>> stages(False, "validate").desc, stages(Stages(False, "compare 1/2 a"), "validate").desc
+    ('validate', 'compare 1/2 a')
+    """
+    return progress if isinstance(progress, Stages) else Stages(progress, desc)
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -24,6 +24,7 @@ featbus is imported. TensorFlow's thread pools follow ``TF_NUM_INTRAOP_THREADS``
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import os
@@ -47,8 +48,9 @@ from sklearn.utils.validation import check_is_fitted
 from .._base import PROGRESS, _ImageInputMixin
 from .._docs import RENAMED, fill_doc, renamed
 from .._records import ImageError, ImageRecord, check_images, check_mask, to_float
-from ..compute.extraction import show_progress
+from ..compute.extraction import content_key, show_progress
 from ..io import load_item, written_atomically
+from ..model.runtime import current_shared_passes
 from ..model_selection import holdout_split, resolve_groups
 from ..networks import is_scratch
 from ..networks.augmentation import augment_pair, resize_to
@@ -851,19 +853,46 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         """
         check_is_fitted(self, "model_")
         items = check_images(X)
-        s = int(self.input_size)
+        shared = current_shared_passes()  # inside compare / adapt: an image's map computed once per run
         out: list[np.ndarray] = []
         for start in range(0, len(items), batch_size):  # bounded memory for long lists of paths
-            chunk = items[start:start + batch_size]
-            shapes, xs = [], np.empty((len(chunk), s, s, 1), np.float32)
-            for k, item in enumerate(chunk):
-                rec = load_item(item, start + k)
-                shapes.append(rec.image.shape)
-                xs[k, ..., 0] = resize_to(to_float(rec.image, index=start + k, path=rec.path), (s, s), cv2.INTER_AREA)
-            prob = self._network_maps(xs, batch_size)
-            out.extend(np.clip(resize_to(p[..., 0], shape, cv2.INTER_LINEAR), 0, 1).astype(np.float32)
-                       for p, shape in zip(prob, shapes))
+            records = [load_item(item, start + k) for k, item in enumerate(items[start:start + batch_size])]
+            if shared is None:
+                out.extend(self._maps_of(records, start, batch_size))
+                continue
+            fingerprint = shared.fingerprint(self, self._fingerprint)
+            keys = [content_key(rec, with_mask=False) for rec in records]
+            maps = [shared.get("unet-maps", fingerprint, key) for key in keys]
+            todo = [k for k, m in enumerate(maps) if m is None]
+            for k, m in zip(todo, self._maps_of([records[k] for k in todo], start, batch_size)):
+                m.setflags(write=False)  # shared with the run's other models: read only
+                shared.put("unet-maps", fingerprint, keys[k], m)
+                maps[k] = m
+            out.extend(maps)
         return out
+
+    def _maps_of(self, records: list, start: int, batch_size: int) -> list[np.ndarray]:
+        """:meth:`predict_proba_maps` of loaded records (``start``: the first one's index, for errors)."""
+        if not records:
+            return []
+        s = int(self.input_size)
+        shapes, xs = [], np.empty((len(records), s, s, 1), np.float32)
+        for k, rec in enumerate(records):
+            shapes.append(rec.image.shape)
+            xs[k, ..., 0] = resize_to(to_float(rec.image, index=start + k, path=rec.path), (s, s), cv2.INTER_AREA)
+        prob = self._network_maps(xs, batch_size)
+        return [np.clip(resize_to(p[..., 0], shape, cv2.INTER_LINEAR), 0, 1).astype(np.float32)
+                for p, shape in zip(prob, shapes)]
+
+    def _fingerprint(self) -> str:
+        """What decides this segmenter's maps: its network's weights and the settings the maps read
+        (input size, mirror averaging); two segmenters with one fingerprint compute the same maps."""
+        h = hashlib.sha256(f"{type(self).__qualname__}|{int(self.input_size)}|{self._tta()}".encode())
+        for w in self.model_.get_weights():
+            w = np.ascontiguousarray(w)
+            h.update(f"{w.dtype.str}{w.shape}".encode())
+            h.update(w.tobytes())
+        return h.hexdigest()
 
     def predict_masks(self, X, threshold: float | None = None) -> list[np.ndarray]:
         """Binary lesion mask of each image, at the image's own size.
