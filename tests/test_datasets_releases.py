@@ -336,6 +336,14 @@ def test_with_patients_near_duplicates_never_join_two_patients(tmp_path):
     pairs = duplicates_across_groups(data.images, data.groups)
     assert (0, 3, 0) in pairs
     assert all(data.groups[i] != data.groups[j] for i, j, _ in pairs)
+    # what the commands say before they validate or train on it: one line naming the pair
+    from featbus.cli._data import _label_conflicts
+
+    with pytest.warns(UserWarning) as record:
+        kept = _label_conflicts(data, "validation", source=str(root))
+    said = [m for m in _messages(record) if "lie across two patients" in m]
+    assert len(said) == 1 and "'images/ABCD_010.png' ~ 'images/EFGH_010.png' (0 bits)" in said[0]
+    assert kept.groups.tolist() == data.groups.tolist()
 
 
 def test_class_folders_with_original_and_gt_folders(tmp_path):
