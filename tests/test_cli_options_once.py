@@ -73,3 +73,33 @@ def test_train_names_input_size_in_its_refusal(tmp_path, capsys):
     assert main(["train", str(tmp_path), "-f", "intensity", "--image-size", "64", "-o",
                  str(tmp_path / "m.featbus")]) == 2
     assert "--input-size set a network recipe's training" in capsys.readouterr().err
+
+
+def test_every_command_refuses_a_negative_n_bootstrap_with_the_one_check(capsys):
+    """``--n-bootstrap`` is checked where it is declared (_options._resamples), for every command."""
+    commands = _subparsers(build_parser())
+    taking = [name for name, p in commands.items() if _action(p, "--n-bootstrap")]
+    assert {"validate", "compare", "adapt", "segment evaluate"} <= set(taking)
+    for name in taking:
+        action = _action(commands[name], "--n-bootstrap")
+        assert action.type("0") == 0 and action.type("25") == 25
+        with pytest.raises(Exception, match="must be 0 or more, got -1"):
+            action.type("-1")
+    with pytest.raises(SystemExit) as exc:
+        featbus.cli.main(["validate", "breast-us", "DATA", "--n-bootstrap", "-3"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --n-bootstrap: must be 0 or more, got -3" in err and "Traceback" not in err
+
+
+def test_the_start_up_and_its_refusals_are_written_once():
+    """The commands that read images and a model start through cli/_startup.py (data, then models),
+    the --overwrite refusal and the --n-bootstrap check are written once in featbus/cli."""
+    texts = {p.name: p.read_text(encoding="utf-8") for p in CLI.glob("*.py")}
+    everything = "\n".join(texts.values())
+    assert everything.count("already exists; pass --overwrite") == 1
+    assert everything.count("must be 0 or more") == 1 and "n_bootstrap < 0" not in everything
+    for command in ("validate", "compare", "adapt", "predict"):
+        assert re.search(r"\bstart\(args, ", texts[f"{command}.py"]), command
+        assert "_load_model_cli(" not in texts[f"{command}.py"] and "_load_folder(" not in texts[f"{command}.py"]
+    assert "check_images(" in texts["_startup.py"] and "check_images(" not in texts["adapt.py"]

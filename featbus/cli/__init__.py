@@ -24,7 +24,9 @@ steps first (for mammograms ``breast-mask``, ``pectoral``, ``flip``, ``crop-brea
 trained model carries them. ``python -m featbus`` is the same command.
 
 Errors (an unreadable image, a bad option, a missing optional package) end in one line on
-stderr and exit status 2; ``--debug`` also prints the Python traceback.
+stderr and exit status 2; ``--debug`` also prints the Python traceback. Ctrl-C (SIGINT) ends any
+command with one line, ``interrupted``, and exit status 130, leaving no half-written output (every
+file is written under a temporary name and renamed into place: :func:`featbus.io.written_atomically`).
 
 Logging: featbus writes what it does to the ``featbus`` logger (:func:`logging.getLogger`), which
 the package leaves silent (a :class:`logging.NullHandler`, as a library should) so that a
@@ -272,12 +274,53 @@ def _dicom_window(on: bool):
             os.environ["FEATBUS_DICOM_WINDOW"] = saved[1]
 
 
+def _on_interrupt(signum, frame) -> None:
+    """SIGINT during a command: :class:`KeyboardInterrupt` where the command's code runs.
+
+    Python's own handler raises it in whatever Python code runs at that moment; when that is a
+    garbage-collection callback (JAX's) or a finaliser, Python prints "Exception ignored in ..."
+    with a traceback and the command goes on as if nothing was pressed. Here the interrupt is
+    sent again a moment later instead, when the command's own code runs."""
+    import gc
+    import threading
+
+    callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    f = frame
+    while f is not None:
+        if f.f_code in callbacks or f.f_code.co_name == "__del__":
+            import _thread
+
+            threading.Timer(0.05, _thread.interrupt_main).start()
+            return
+        f = f.f_back
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _interrupts():
+    """:func:`_on_interrupt` handles SIGINT during the block (the main thread only, and only when
+    Python's default handler is in place: a program that set its own keeps it)."""
+    import signal
+    import threading
+
+    mine = (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    if mine:
+        signal.signal(signal.SIGINT, _on_interrupt)
+    try:
+        yield
+    finally:
+        if mine:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``featbus`` command; returns the exit status.
 
     A library error (an unreadable image, a bad option value, a missing optional package, a
     cross-validation that cannot be split) prints one line, ``featbus COMMAND: error: ...``,
     and returns 2; ``--debug`` prints the traceback too. Warnings are printed one per line.
+    Ctrl-C prints one line, ``interrupted``, and returns 130 (no traceback, no output file).
 
     Examples
     --------
@@ -285,6 +328,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     >>> main(["--version"])  # doctest: +SKIP
     featbus 0.1.0
     """
+    try:
+        with _interrupts():
+            return _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    """:func:`main` less the interrupt."""
     words = sys.argv[1:] if argv is None else list(argv)
     command = _command_of(words)
     unknown = _unknown_command(words) if command is None else None
@@ -342,9 +395,9 @@ def _run(args, prefix: str, debug: bool, log_file) -> int:
                 status = int(args.func(args) or 0)
             log.info("done in %.1f s (exit status %d)", time.perf_counter() - t0, status)
             return status
-        except KeyboardInterrupt:  # pragma: no cover
-            print("interrupted", file=sys.stderr)
-            return 130
+        except KeyboardInterrupt:
+            _to_file(log_file, logging.ERROR, "interrupted")
+            raise  # said by main
         except BrokenPipeError:  # the reader went away (`featbus inspect M | head`): nothing to say
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail

@@ -166,14 +166,25 @@ def _missing_part(exc: ImportError) -> str:
     return msg
 
 
+def _refuse_existing(out: Path, overwrite: bool, flag: str = "-o", *, taken: list[str] | None = None) -> None:
+    """The one refusal of an output that would replace files without ``--overwrite``: the file
+    ``out`` itself, or (``taken``) the files the command would write into the folder ``out`` that
+    are there already."""
+    if overwrite:
+        return
+    if taken is None and Path(out).exists():
+        raise CLIError(f"{flag} {str(out)!r} already exists; pass --overwrite to replace it")
+    if taken:
+        raise CLIError(f"{flag} {str(out)!r} already holds {', '.join(taken)}; pass --overwrite to replace them")
+
+
 def _check_output(out: Path, overwrite: bool) -> None:
     """Everything about ``-o`` that can fail, checked before the (long) extraction."""
     if out.suffix.lower() not in (".parquet", ".csv", ".npz"):
         raise CLIError(f"-o {str(out)!r}: the file name must end in .parquet, .csv or .npz")
     if out.is_dir():
         raise CLIError(f"-o {str(out)!r} is a folder; give a file name")
-    if out.exists() and not overwrite:
-        raise CLIError(f"-o {str(out)!r} already exists; pass --overwrite to replace it")
+    _refuse_existing(out, overwrite)
     if out.suffix.lower() == ".parquet":
         try:
             import pyarrow  # noqa: F401
@@ -189,8 +200,7 @@ def _check_output(out: Path, overwrite: bool) -> None:
 def _check_model_out(out: Path, overwrite: bool) -> None:
     if out.is_dir():
         raise CLIError(f"-o {str(out)!r} is a folder; give a file name such as model.featbus")
-    if out.exists() and not overwrite:
-        raise CLIError(f"-o {str(out)!r} already exists; pass --overwrite to replace it")
+    _refuse_existing(out, overwrite)
     if not out.parent.exists():
         raise CLIError(f"-o {str(out)!r}: folder {str(out.parent)!r} does not exist")
     _check_writable(out, "-o")

@@ -274,9 +274,21 @@ def add_overwrite(p: argparse.ArgumentParser, what: str, *, help: str | None = N
     p.add_argument("--overwrite", action="store_true", help=help or f"replace {what} if it exists")
 
 
+def _resamples(text: str) -> int:
+    """``--n-bootstrap``'s value: a whole number, 0 or more (the one check of every command)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number of resamples, 0 or more, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def add_n_bootstrap(p: argparse.ArgumentParser, resamples: str = "bootstrap resamples behind the intervals") -> None:
-    """``--n-bootstrap``: :data:`N_BOOTSTRAP` resamples by default in every command."""
-    p.add_argument("--n-bootstrap", type=int, default=N_BOOTSTRAP, metavar="B",
+    """``--n-bootstrap``: :data:`N_BOOTSTRAP` resamples by default in every command, checked here
+    (0 or more) for every command."""
+    p.add_argument("--n-bootstrap", type=_resamples, default=N_BOOTSTRAP, metavar="B",
                    help=f"{resamples} (default {N_BOOTSTRAP}; 0: none)")
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import CLIError, _check_model_out, _load_model_cli
-from ._data import _DATA_HELP, _expand_images, _load_folder
+from ._common import CLIError, _check_model_out
+from ._data import _DATA_HELP
 from ._options import (
     add_force,
     add_model,
@@ -19,9 +19,9 @@ from ._options import (
     add_overwrite,
     add_positive,
     add_task,
-    export_columns,
 )
 from ._progress import command_progress
+from ._startup import check_kind, start
 
 __all__ = ["add_parser", "run"]
 
@@ -96,7 +96,6 @@ def _target_sensitivity(spec: str | None) -> float | None:
 
 
 def run(args) -> int:
-    from ..model.loaded import read_records
     from ..model_selection import resolve_groups
     from ..workflows.adaptation import MAX_LESIONS_NORMAL, adapt, group_unit, site_figures
 
@@ -107,15 +106,15 @@ def run(args) -> int:
     target = _target_sensitivity(args.operating_point)
     if target is not None and not args.labels:
         raise CLIError("--operating-point chooses an operating point on labelled images: add --labels")
-    if args.n_bootstrap < 0:
-        raise CLIError(f"--n-bootstrap must be 0 or more, got {args.n_bootstrap}")
     share, cap = _alignment_settings(args)
     labels = groups = None
+    if args.labels and len(args.images) != 1:
+        raise CLIError(f"--labels reads one labelled data set (class folders, a CSV manifest, BUS-BRA), got "
+                       f"{len(args.images)} inputs")
+    # keras_too: adapting re-estimates the networks' statistics in Keras; TensorFlow's start-up lines stay hidden
+    data, (model,) = start(args, [args.model], data=args.images[0] if args.labels else None,
+                           images=None if args.labels else args.images, keras_too=True)
     if args.labels:
-        if len(args.images) != 1:
-            raise CLIError(f"--labels reads one labelled data set (class folders, a CSV manifest, BUS-BRA), got "
-                           f"{len(args.images)} inputs")
-        data = _load_folder(args.images[0], args.on_error, args.task, min_classes=1, columns=export_columns(args))
         records = list(data.data)
         labels = np.asarray(data.target_names, dtype=str)[np.asarray(data.target, dtype=int)]
         groups = resolve_groups(records, getattr(data, "groups", None))
@@ -123,14 +122,9 @@ def run(args) -> int:
         what = (f"{len(records)} labelled images" + ("" if unit == "images" else f" of {np.unique(groups).size} {unit}")
                 + f" from {args.images[0]}")
     else:
-        paths = _expand_images(args.images)
-        records, _, skipped = read_records(paths, args.on_error)
-        for _, path, reason in skipped:
-            print(f"skipped {path}: {reason}", file=sys.stderr)
+        records = data
         what, unit = f"{len(records)} unlabelled images", None
-    # keras_too: adapting re-estimates the networks' statistics in Keras; TensorFlow's start-up lines stay hidden
-    model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=True)
-    data_words = _check_kind_of_images(model, records, args.force)
+    data_words = check_kind(model, records, args.force)
     # the model's passes over the images run inside the adaptation (copied, re-estimated): the time is shown
     try:
         with command_progress(args, f"adapt {Path(args.model).name} to {len(records)} images"):
@@ -237,28 +231,6 @@ def _alignment_lines(info: dict) -> list[str]:
     if info.get("warning"):
         lines.append(f"warning: {info['warning']}")
     return lines
-
-
-def _check_kind_of_images(model, records, force: bool) -> list[str]:
-    """Refuse images most of which are not the kind the model learnt from (its training-image
-    profile, :func:`featbus.model.domain.check_images`), unless --force; returns the words saying how
-    the images differ (printed once the adaptation went ahead)."""
-    from ..model.domain import check_images
-
-    if not isinstance(model.manifest.get("training_images"), dict):
-        return []  # an older file: adapt's own check on out_of_domain stands alone
-    crops = model._crop(records)
-    ood = None if model.domain is None else model.domain.transform(np.asarray(model.features.transform(crops)))[:, 0]
-    check = check_images(model, records, crops, ood)
-    out = sum(bool(r) for r in check["reasons"])
-    if out * 2 > len(records) and not force:
-        from ..model.domain import which_and_why
-
-        names = [getattr(r, "path", None) or f"image {i}" for i, r in enumerate(records)]
-        raise CLIError(f"{out} of the {len(records)} images are not the kind of image the model learnt from, so "
-                       f"adapting to them would mean nothing (--force adapts anyway): "
-                       f"{which_and_why(check['reasons'], names)}")
-    return list(check["words"])
 
 
 def _two_decision_lines(report: dict) -> list[str]:

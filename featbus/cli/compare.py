@@ -4,12 +4,12 @@ paired differences and intervals over patients (:func:`featbus.evaluation.compar
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
-from ._common import CLIError, _check_writable, _load_model_cli, _progress
-from ._data import _DATA_HELP, _load_folder
-from ._options import _model_spec, add_n_bootstrap, add_output, add_overwrite, add_positive, add_task, export_columns
+from ._common import CLIError, _check_writable, _progress, _refuse_existing
+from ._data import _DATA_HELP
+from ._options import _model_spec, add_n_bootstrap, add_output, add_overwrite, add_positive, add_task
+from ._startup import start
 
 __all__ = ["add_parser", "run"]
 
@@ -89,23 +89,13 @@ def run(args) -> int:
                 parse_figure(name)
             except ValueError as exc:
                 raise CLIError(f"--figure {name!r}: {exc}") from None
-    if args.n_bootstrap < 0:
-        raise CLIError(f"--n-bootstrap must be 0 or more, got {args.n_bootstrap}")
     out = Path(args.output) if args.output else None
     if out is not None:
         if out.exists() and not out.is_dir():
             raise CLIError(f"-o {str(out)!r} is a file; give a folder")
-        taken = [n for n in ("compare.json", "compare.png") if (out / n).exists()]
-        if taken and not args.overwrite:
-            raise CLIError(f"-o {str(out)!r} already holds {', '.join(taken)}; pass --overwrite to replace them")
+        _refuse_existing(out, args.overwrite, taken=[n for n in ("compare.json", "compare.png") if (out / n).exists()])
         _check_writable(out, "-o", folder=True)
-    # the data first: a data error comes before the (slow) models load
-    data = _load_folder(data_path, args.on_error, args.task, min_classes=2, columns=export_columns(args))
-    loaded = []
-    for path in models:
-        if not args.quiet:
-            print(f"loading {path}", file=sys.stderr)
-        loaded.append(_load_model_cli(path, args.trust, args.debug, runtime=args.runtime))
+    data, loaded = start(args, models, data=data_path, min_classes=2, announce=not args.quiet)
     result = compare_models(loaded, data, names=_names(list(args.items[:-1])), positive=args.positive,
                             figures=args.figures, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
                             progress=_progress(args))

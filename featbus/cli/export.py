@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..networks.backend import native_stderr_quiet
-from ._common import CLIError, _check_writable, _import_tensorflow_quietly, _load_model_cli
+from ._common import CLIError, _check_writable, _import_tensorflow_quietly, _load_model_cli, _refuse_existing
 from ._data import _load_folder
 from ._options import add_model, add_overwrite, add_trust, export_columns
 
@@ -43,8 +43,7 @@ def run(args) -> int:
     out = Path(args.tflite)
     if out.suffix.lower() != ".tflite":
         raise CLIError(f"--tflite {str(out)!r}: the file name must end in .tflite")
-    if out.exists() and not args.overwrite:
-        raise CLIError(f"--tflite {str(out)!r} already exists; pass --overwrite to replace it")
+    _refuse_existing(out, args.overwrite, "--tflite")
     _check_writable(out, "--tflite")
     manifest = read_manifest(args.model)
     if manifest.get("segmenter"):

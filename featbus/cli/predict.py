@@ -7,10 +7,11 @@ import sys
 import warnings
 from pathlib import Path
 
-from ._common import CLIError, _check_writable, _load_model_cli, _neutralised, _progress, _write_csv
+from ._common import CLIError, _check_writable, _neutralised, _progress, _refuse_existing, _write_csv
 from ._data import _expand_images
 from ._options import add_force, add_model, add_on_error, add_output, add_overwrite
 from ._progress import command_progress, counted
+from ._startup import start
 
 __all__ = ["add_parser", "run"]
 
@@ -68,8 +69,7 @@ def run(args) -> int:
     if out is not None:
         if out.suffix.lower() != ".csv":
             raise CLIError(f"-o {str(out)!r}: predictions are written as CSV; the name must end in .csv")
-        if out.exists() and not args.overwrite:
-            raise CLIError(f"-o {str(out)!r} already exists; pass --overwrite to replace it")
+        _refuse_existing(out, args.overwrite)
         _check_writable(out, "-o")
     if args.explain:
         _check_writable(Path(args.explain), "--explain", folder=True)
@@ -83,7 +83,7 @@ def run(args) -> int:
     # Grad-CAM differentiates the Keras network; occlusion needs only the predictions, so a light
     # install (featbus[runtime], LiteRT without Keras) explains a CNN model by occlusion ("auto")
     grad_cam = bool(args.explain) and args.explain_method != "occlusion" and keras
-    model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime, keras_too=grad_cam)
+    _, (model,) = start(args, [args.model], keras_too=grad_cam)
     with warnings.catch_warnings():  # the skipped images are counted below and listed in the table
         warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
         with command_progress(args, f"predict {Path(args.model).name}", len(paths)) as bar:

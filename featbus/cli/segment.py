@@ -29,7 +29,15 @@ from pathlib import Path
 import numpy as np
 
 from ..pipelines.recipes import DEFAULT_SEGMENTER_RECIPE, SEGMENTER_RECIPES, build_segmenter
-from ._common import CLIError, _check_segmenter_file, _check_writable, _import_tensorflow_quietly, _progress, _write_csv
+from ._common import (
+    CLIError,
+    _check_segmenter_file,
+    _check_writable,
+    _import_tensorflow_quietly,
+    _progress,
+    _refuse_existing,
+    _write_csv,
+)
 from ._data import _expand_images, _load_folder
 from ._options import (
     add_backbone,
@@ -122,8 +130,7 @@ def _cmd_train(args) -> int:
     out = Path(args.output)
     if out.suffix.lower() != ".keras":
         raise CLIError(f"-o {str(out)!r}: a segmenter is written as a .keras file; the name must end in .keras")
-    if out.exists() and not args.overwrite:
-        raise CLIError(f"-o {str(out)!r} already exists; pass --overwrite to replace it")
+    _refuse_existing(out, args.overwrite)
     _check_writable(out, "-o")
     if args.backbone is not None:
         try:
@@ -284,8 +291,6 @@ def _mask_names(paths: list[str]) -> list[str]:
 def _cmd_evaluate(args) -> int:
     from ..segmentation.metrics import METRICS, segmentation_metrics, summarize_segmentation
 
-    if args.n_bootstrap < 0:
-        raise CLIError(f"--n-bootstrap {args.n_bootstrap}: give 0 or more")
     if args.n_show < 0:
         raise CLIError(f"--n-show {args.n_show}: give 0 or more")
     report = Path(args.report) if args.report else None

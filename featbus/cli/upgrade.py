@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 from .._version import __version__
-from ._common import CLIError, _check_writable, _load_model_cli
+from ._common import _check_writable, _load_model_cli, _refuse_existing
 from ._options import add_model, add_output, add_overwrite, add_trust
 
 __all__ = ["add_parser", "run"]
@@ -29,8 +29,7 @@ def run(args) -> int:
     from ..model.format import converting, read_manifest, types_needing_trust, version_problem
 
     out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise CLIError(f"-o {str(out)!r} already exists; pass --overwrite to replace it")
+    _refuse_existing(out, args.overwrite)
     _check_writable(out, "-o")
     with warnings.catch_warnings():  # its advice to run featbus upgrade is being followed
         warnings.filterwarnings("ignore", message=".*stores its pipeline as a pickle")

@@ -8,8 +8,8 @@ import math
 from pathlib import Path
 
 from ..evaluation.sanity import strict_status
-from ._common import CLIError, _check_writable, _load_model_cli
-from ._data import _DATA_HELP, _label_conflicts, _load_folder
+from ._common import CLIError, _check_writable
+from ._data import _DATA_HELP
 from ._options import (
     add_model,
     add_n_bootstrap,
@@ -18,9 +18,9 @@ from ._options import (
     add_strict,
     add_target_sensitivity,
     add_task,
-    export_columns,
 )
 from ._progress import command_progress, counted
+from ._startup import start
 
 __all__ = ["add_parser", "run"]
 
@@ -59,17 +59,12 @@ def run(args) -> int:
 
     if not (math.isfinite(args.target_sensitivity) and 0 < args.target_sensitivity <= 1):
         raise CLIError(f"--target-sensitivity must be in (0, 1], got {args.target_sensitivity}")
-    if args.n_bootstrap < 0:
-        raise CLIError(f"--n-bootstrap must be 0 or more, got {args.n_bootstrap}")
     if args.report:
         report = Path(args.report)
         if report.exists() and not report.is_dir():
             raise CLIError(f"--report {str(report)!r} is a file; give a folder")
         _check_writable(report, "--report", folder=True)
-    # the data first: a folder featbus cannot read is said in a second, before the model loads
-    data = _load_folder(args.data, args.on_error, args.task, min_classes=1, columns=export_columns(args))
-    data = _label_conflicts(data, "validation", source=args.data)
-    model = _load_model_cli(args.model, args.trust, args.debug, runtime=args.runtime)
+    data, (model,) = start(args, [args.model], data=args.data, conflicts="validation")
     # the images go through the model once, in chunks: the lesion crop, then the features (a model without a
     # head predicts in one pass); each chunk advances the bar, which counts both passes
     passes = 2 if hasattr(model, "head") else 1

@@ -627,6 +627,12 @@ DARK_LEVEL = 0.06
 #: coloured annotation or a Doppler box on a grey frame a few hundredths; the colour photographs
 #: of scikit-image's bundled data 0.15 to 0.45.
 COLOUR_LIMIT = 0.10
+#: How a mammogram looks in the image statistics, beside ultrasound: the film around the breast
+#: (a dark background of at least 0.35 of the image), smooth fat (at least 0.25 of the windows
+#: smooth) and no speckle (median window contrast at most 0.09). Measured: the first 40 mini-MIAS
+#: originals 0.47-0.85, 0.33-0.72 and 0.02-0.08; 140 frames of BUSI, BUS-BRA and breast-lesions-USG
+#: at most 0.49, 0.48 and at least 0.06, none meeting all three. ``(low, high)`` bounds per statistic.
+MAMMOGRAM_LOOK = {"dark_share": (0.35, None), "smooth_share": (0.25, None), "speckle": (None, 0.09)}
 #: Quantiles of the training images kept for each statistic, size and box share.
 PROFILE_QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
 #: Quantile of the training images' cross-fitted statistics distances the statistics threshold is.
@@ -926,6 +932,23 @@ def _unusual(profile: dict, row: np.ndarray, shown: int = 2, *, keys: bool = Fal
     return [w for _, w in sorted(far, reverse=True)[:shown]]
 
 
+def looks_like_mammogram(row) -> bool:
+    """Whether one image's statistics (:data:`STATISTICS`, in order) look like a mammogram's
+    (:data:`MAMMOGRAM_LOOK`).
+
+    Examples
+    --------
+    >>> from featbus.model.domain import looks_like_mammogram
+    >>> film = [0.6, 0.5, 4.4, -0.7, 0.05, 0.5, 0.02]  # dark_share, ..., speckle, smooth_share, ...
+    >>> sector = [0.1, 0.4, 4.4, 0.4, 0.15, 0.0, 0.06]
+    >>> looks_like_mammogram(film), looks_like_mammogram(sector)
+    (True, False)
+    """
+    value = dict(zip(STATISTICS, (float(v) for v in row)))
+    return all((lo is None or value[k] >= lo) and (hi is None or value[k] <= hi)
+               for k, (lo, hi) in MAMMOGRAM_LOOK.items())
+
+
 def kind_reasons(profile: dict | None, described: dict, out_of_domain=None) -> tuple[np.ndarray, list[str]]:
     """Which images are not the kind of image the model learnt from, and why.
 
@@ -975,6 +998,11 @@ def kind_reasons(profile: dict | None, described: dict, out_of_domain=None) -> t
     score = statistics_score(profile, described["statistics"])
     ood = None if out_of_domain is None else np.asarray(out_of_domain, dtype=np.float64)
     grey = (profile.get("colour") or [0.0])[-1] < COLOUR_LIMIT / 2
+    # a mammogram is named as one only for a model that did not learn from mammograms
+    median = list(profile.get("quantiles") or PROFILE_QUANTILES).index(0.5)
+    qs = profile["statistics"].get("quantiles") or {}
+    mammograms_seen = not all(qs.get(k) for k in STATISTICS) or looks_like_mammogram(
+        [qs[k][median] for k in STATISTICS])
     reasons = []
     for i in range(n):
         c = described["colour"][i]
@@ -984,7 +1012,9 @@ def kind_reasons(profile: dict | None, described: dict, out_of_domain=None) -> t
         f = None if ood is None or not np.isfinite(ood[i]) else float(ood[i])
         if score[i] > 1 and (f > 1 if f is not None else score[i] > 2):
             said = "".join(f"; {w}" for w in _unusual(profile, described["statistics"][i]))
-            reasons.append("not the kind of image the model learnt from: unlike its training images in image "
+            what = ("a mammogram, " if not mammograms_seen and looks_like_mammogram(described["statistics"][i])
+                    else "")
+            reasons.append(f"{what}not the kind of image the model learnt from: unlike its training images in image "
                            f"statistics ({score[i]:.1f} times the threshold{said})"
                            + (f" and in the model's features (out_of_domain {f:.2f})" if f is not None else ""))
         else:

@@ -426,7 +426,7 @@ class FeatbusModel:
             if not force:
                 out = why != ""
                 table.loc[out, "predicted"] = OUT_OF_DOMAIN
-                table.loc[out, "rule"] = "no class: out of domain (force=True, predict --force, decides anyway)"
+                table.loc[out, "rule"] = "no class: out of domain; --force decides anyway"
         table["error"] = error
         return table
 

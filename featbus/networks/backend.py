@@ -51,7 +51,7 @@ def native_stderr_quiet(enabled: bool = True):
         os.dup2(log.fileno(), 2)
         try:
             yield
-        except BaseException as exc:
+        except Exception as exc:  # (an interrupt, Ctrl-C, shows nothing of it)
             os.dup2(saved, 2)
             log.seek(0)
             tail = log.read().decode("utf-8", "replace").strip()

@@ -1,0 +1,118 @@
+"""The one start-up of the commands that read images and then a model: ``validate``, ``compare``,
+``adapt`` and ``predict``.
+
+Each command checks its own outputs first (:func:`featbus.cli._common._refuse_existing`, the one
+``--overwrite`` refusal, and ``_check_writable``), then calls :func:`start`, which does what they
+share, in one order: DATA is read (a folder featbus cannot read is said in a second, before the
+slow model loads), then each MODEL is loaded under the user's trust (``--trust``, ``--runtime``).
+:func:`check_kind` is the one refusal of images that are not the kind a model learnt from (a
+photograph, a mammogram for an ultrasound model). ``--n-bootstrap`` is checked where it is
+declared (:func:`featbus.cli._options.add_n_bootstrap`), for every command.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NamedTuple
+
+from ._common import CLIError, _load_model_cli
+from ._data import _label_conflicts, _load_folder
+from ._options import export_columns
+
+__all__ = ["Started", "start", "check_kind"]
+
+
+class Started(NamedTuple):
+    """What :func:`start` read: the data and the loaded models, in the order given."""
+
+    #: the labelled data set (a :class:`~sklearn.utils.Bunch`), the unlabelled images' records
+    #: (``images=``), or ``None``
+    data: Any
+    #: one loaded model per path given
+    models: list
+
+
+def start(args, models, *, data: str | None = None, images=None, min_classes: int = 1,
+          conflicts: str | None = None, keras_too: bool = False, announce: bool = False) -> Started:
+    """Read the command's data, then load its models.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The command's options (``on_error``, ``task``, the export columns, ``trust``, ``debug``,
+        ``runtime``).
+    models : list of str
+        The model files (shipped names already resolved).
+    data : str, optional
+        A labelled data set (class folders, a manifest, an export, BUS-BRA...).
+    images : list of str, optional
+        Unlabelled image files or folders instead (``adapt`` without ``--labels``): read as
+        records, each unreadable one said on stderr and left out (``--on-error skip``).
+    min_classes : int, default=1
+        Classes ``data`` must hold.
+    conflicts : str, optional
+        Words what reads the labels (``"validation"``): images under two labels are named.
+    keras_too : bool, default=False
+        Load Keras with the models (a command that runs or changes their networks in Keras).
+    announce : bool, default=False
+        Say on stderr which model is loading (several models).
+
+    Returns
+    -------
+    Started
+    """
+    read = None
+    if data is not None:
+        read = _load_folder(data, args.on_error, args.task, min_classes=min_classes, columns=export_columns(args))
+        if conflicts is not None:
+            read = _label_conflicts(read, conflicts, source=data)
+    elif images is not None:
+        from ..model.loaded import read_records
+        from ._data import _expand_images
+
+        read, _, skipped = read_records(_expand_images(images), args.on_error)
+        for _, path, reason in skipped:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+    loaded = []
+    for path in models:
+        if announce:
+            print(f"loading {path}", file=sys.stderr)
+        loaded.append(_load_model_cli(path, args.trust, args.debug, runtime=args.runtime, keras_too=keras_too))
+    return Started(read, loaded)
+
+
+def check_kind(model, records, force: bool) -> list[str]:
+    """Refuse images most of which are not the kind the model learnt from (its training-image
+    profile, :func:`featbus.model.domain.check_images`: a mammogram named a mammogram, a photograph a
+    photograph), unless ``--force``; returns the words saying how the images differ (printed once
+    the work went ahead).
+
+    Parameters
+    ----------
+    model : FeatbusModel
+        The loaded model.
+    records : list of ImageRecord
+        The images.
+    force : bool
+        ``--force``: go on whatever the images are.
+
+    Returns
+    -------
+    list of str
+    """
+    import numpy as np
+
+    from ..model.domain import check_images, which_and_why
+
+    if not isinstance(model.manifest.get("training_images"), dict):
+        return []  # an older file: the out-of-domain score stands alone
+    crops = model._crop(records)
+    ood = None if model.domain is None else model.domain.transform(np.asarray(model.features.transform(crops)))[:, 0]
+    check = check_images(model, records, crops, ood)
+    out = sum(bool(r) for r in check["reasons"])
+    if out * 2 > len(records) and not force:
+        names = [getattr(r, "path", None) or f"image {i}" for i, r in enumerate(records)]
+        raise CLIError(f"{out} of the {len(records)} images are not the kind of image the model learnt from, so "
+                       f"adapting to them would mean nothing (--force adapts anyway): "
+                       f"{which_and_why(check['reasons'], names)}")
+    return list(check["words"])
