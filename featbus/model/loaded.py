@@ -57,6 +57,11 @@ __all__ = ["FeatbusModel", "load_model", "read_manifest", "describe_manifest", "
            "types_needing_trust", "is_trusted_type", "trust_model", "trusted_models_file", "checked_runtimes_file",
            "UntrustedModelError", "ModelVersionError", "FORMAT_VERSION", "EXTRA_TRUSTED_TYPES", "TRUSTED_PACKAGES"]
 
+#: Images per chunk of a model's pass (:meth:`FeatbusModel.crops_and_features`): a display moves
+#: every chunk, and the segmenter's and the networks' batches fill (two of 32).
+PASS_CHUNK = 64
+
+
 def read_records(images, on_error: str = "raise"):
     """Read every image once, as a model reads what it is given: ``(records, kept, skipped)``, the
     records read, their positions in ``images``, and ``[(index, path, reason)]`` of the images
@@ -178,6 +183,52 @@ class FeatbusModel:
         if self.preprocess is not None:
             images = self.preprocess.transform(images)
         return images if self.roi is None else self.roi.transform(images)
+
+    def crops_and_features(self, images, *, progress=False) -> tuple[list, np.ndarray]:
+        """The images as the features see them (:meth:`_crop`: the lesion crops of a model with a
+        segmenter) and their feature rows, in one pass: the segmenter then the features,
+        :data:`PASS_CHUNK` images at a time, each chunk advancing the display.
+
+        What :meth:`predict_table`, :func:`featbus.validate` and :func:`featbus.adapt` read the
+        images through; inside :func:`featbus.model.runtime.shared_passes` a second model that
+        shares the segmenter (or the backbone) reads the first one's pass.
+
+        Parameters
+        ----------
+        images : sequence of paths, arrays or ImageRecord
+        progress : bool, "auto", None or Stages, default=False
+            The display of the pass (:func:`featbus.progress.stages`): a stage counting images.
+
+        Returns
+        -------
+        crops : list of ImageRecord
+        features : ndarray of shape (n_images, n_features)
+
+        Examples
+        --------
+        >>> from featbus import make_phantoms
+        >>> from featbus.workflows.training import train_model
+        >>> data = make_phantoms(30, image_size=48, random_state=0)
+        >>> model = train_model(data, "intensity", classifier="logreg", n_bootstrap=0, progress=False)
+        >>> crops, X = model.crops_and_features(data.images[:3])
+        >>> len(crops), X.shape[0]
+        (3, 3)
+        """
+        from ..progress import stages
+
+        items = list(images)
+        if not items:
+            crops = self._crop(items)
+            return list(crops), np.asarray(self.features.transform(crops))
+        crops, rows = [], []
+        what = "lesion crops and features" if self.roi is not None else "features"
+        with stages(progress, "predict").stage(what, len(items)) as bar:
+            for start in range(0, len(items), PASS_CHUNK):
+                chunk = self._crop(items[start:start + PASS_CHUNK])
+                rows.append(np.asarray(self.features.transform(chunk)))
+                crops.extend(chunk)
+                bar.update(len(chunk))
+        return crops, np.concatenate(rows, axis=0)
 
     def _proba_of_crops(self, crops) -> np.ndarray:
         return self.aligned(self.head.predict_proba(np.asarray(self.features.transform(crops))))
@@ -323,7 +374,7 @@ class FeatbusModel:
         return OperatingPoint.from_record(op) if op else None
 
     def predict_table(self, images, *, on_error: str = "raise", decision: str = "operating-point",
-                      force: bool = False):
+                      force: bool = False, progress=False):
         """One row per image: ``image``, ``predicted``, ``rule``, ``p_<class>`` columns and ``error``.
 
         ``predicted`` is decided by the rule in ``rule`` (:meth:`decision_rule`): the model
@@ -362,6 +413,9 @@ class FeatbusModel:
         force : bool, default=False
             Decide a class for out-of-domain images too (``out_of_domain_reason`` still says why
             they are).
+        progress : bool, "auto", None or Stages, default=False
+            Show the work as it runs, a display per stage (:func:`featbus.progress.stages`): the
+            model's pass over the images (:meth:`crops_and_features`), then the image check.
 
         Returns
         -------
@@ -370,6 +424,7 @@ class FeatbusModel:
         import pandas as pd
 
         from ..metrics import decide
+        from ..progress import stages
 
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -382,9 +437,9 @@ class FeatbusModel:
         proba = np.full((n, len(self.classes_)), np.nan)
         predicted, error = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
         roi_found, roi_box, feats = np.full(n, None, dtype=object), np.full(n, None, dtype=object), None
+        shown, crops = stages(progress, "predict"), None
         if records:
-            crops = self._crop(records)
-            feats = np.asarray(self.features.transform(crops))
+            crops, feats = self.crops_and_features(records, progress=shown)
             proba[kept] = p = self.aligned(self.head.predict_proba(feats))
             predicted[kept] = self.decide(p) if decision == "operating-point" else self.classes_[decide(p)]
             if self.roi is not None:
@@ -414,21 +469,29 @@ class FeatbusModel:
             table = table.assign(roi_found=roi_found, roi_box=roi_box)
         table = table.assign(**score_columns(self.domain, feats, kept, n))  # none without a reference
         if isinstance(self.manifest.get("training_images"), dict):  # the images against the training images'
-            from .domain import OUT_OF_DOMAIN, check_images
-
-            stat, why = np.full(n, np.nan), np.full(n, "", dtype=object)
-            if records:
-                ood = table["out_of_domain"].to_numpy(float)[kept] if "out_of_domain" in table else None
-                check = check_images(self, records, crops if self.roi is not None else None, ood)
-                stat[kept], why[kept] = check["statistics"], check["reasons"]
-            table["image_statistics"], table["out_of_domain_reason"] = stat, why
-            table.attrs["data_words"] = check["words"] if records else []
-            if not force:
-                out = why != ""
-                table.loc[out, "predicted"] = OUT_OF_DOMAIN
-                table.loc[out, "rule"] = "no class: out of domain; --force decides anyway"
+            self._kind_columns(table, records, crops, kept, force, shown)
         table["error"] = error
         return table
+
+    def _kind_columns(self, table, records, crops, kept, force: bool, progress) -> None:
+        """:meth:`predict_table`'s ``image_statistics`` and ``out_of_domain_reason`` columns (its
+        ``data_words``), in place: the images against the training images' profile
+        (:func:`featbus.model.domain.check_images`); out-of-domain images get no class unless ``force``."""
+        from .domain import OUT_OF_DOMAIN, check_images
+
+        n = len(table)
+        stat, why = np.full(n, np.nan), np.full(n, "", dtype=object)
+        check = None
+        if records:
+            ood = table["out_of_domain"].to_numpy(float)[kept] if "out_of_domain" in table else None
+            check = check_images(self, records, crops if self.roi is not None else None, ood, progress=progress)
+            stat[kept], why[kept] = check["statistics"], check["reasons"]
+        table["image_statistics"], table["out_of_domain_reason"] = stat, why
+        table.attrs["data_words"] = check["words"] if check else []
+        if not force:
+            out = why != ""
+            table.loc[out, "predicted"] = OUT_OF_DOMAIN
+            table.loc[out, "rule"] = "no class: out of domain; --force decides anyway"
 
     def warm_up(self) -> FeatbusModel:
         """Run one tiny image through the segmenter (if any), every extractor and the classifier.
