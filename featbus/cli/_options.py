@@ -388,16 +388,23 @@ def add_on_error(p: argparse.ArgumentParser, default: str = "raise",
 def add_export_columns(p: argparse.ArgumentParser) -> None:
     """``--image-column``, ``--label-column``, ``--group-column``: an export table's columns, where
     featbus cannot tell them from their usual names (:func:`featbus.datasets.load_export`)."""
-    g = p.add_argument_group("an export's table (images/ and masks/ beside a CSV; default: columns of usual names)")
+    g = p.add_argument_group("an export's table (images/ and masks/ beside a CSV or Excel table; default: columns "
+                             "of usual names, the label column by its values)")
     g.add_argument("--image-column", metavar="COLUMN", help="the table's column naming each image's file")
-    g.add_argument("--label-column", metavar="COLUMN", help="the table's column holding each image's label")
+    g.add_argument("--label-column", metavar="COLUMN",
+                   help="the table's column holding each image's label (default: the column whose values are the "
+                        "classes, benign / malignant / normal, else one of a usual name)")
     g.add_argument("--group-column", metavar="COLUMN",
                    help="the table's column naming each image's patient (images of one patient stay together)")
+    g.add_argument("--group-pattern", metavar="REGEX",
+                   help="each image's patient from its file name (without extension): the first (group) of REGEX, "
+                        "or its whole match, e.g. '^([A-Z]+)_' for ABCD_012.png; without it, names of one "
+                        "PREFIX_NUMBER shape give the prefix, said")
 
 
 def export_columns(args) -> dict:
-    """The export columns a command was given (``{}`` when none)."""
-    return {k: getattr(args, k, None) for k in ("image_column", "label_column", "group_column")
+    """The export columns a command was given, and ``--group-pattern`` (``{}`` when none)."""
+    return {k: getattr(args, k, None) for k in ("image_column", "label_column", "group_column", "group_pattern")
             if getattr(args, k, None) is not None}
 
 
