@@ -356,3 +356,19 @@ def test_class_folders_with_original_and_gt_folders(tmp_path):
             Image.fromarray(_colour_mask(c)).save(tmp_path / c / "GT" / f"s{n}_gt.png")
     data = load_image_folder(tmp_path, groups=None)
     assert len(data.images) == 4 and [int(m.sum()) for m in data.masks] == [16 * 20] * 4
+
+
+def test_group_pattern_overrides_a_patient_column(tmp_path):
+    import pandas as pd
+
+    root = make_release_3b(tmp_path / "3b")
+    table = pd.read_excel(root / "DatasetB.xlsx")
+    table["Patient"] = [f"P{k}" for k in range(len(table))]
+    table.to_excel(root / "DatasetB.xlsx", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.unique(load_data(root).groups).size == 11  # the column
+    with pytest.warns(UserWarning, match=r"by --group-pattern '\^0000\(\.\)'.*over the 'Patient' column"):
+        data = load_data(root, group_pattern=r"^0000(.)")
+    assert data.groups.tolist() == [0] * 9 + [1] * 2  # 000001-000009, then 000010-000011
+    assert data.groups_from == "patients: --group-pattern '^0000(.)' on the file names"
