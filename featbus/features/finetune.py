@@ -41,9 +41,12 @@ Training runs on featbus's one training engine (:mod:`featbus.networks.training`
 learning rates, schedule, early stopping, history, progress, clean Ctrl-C) on any Keras backend
 (TensorFlow, PyTorch or JAX; the backend's GPU when it has one, :mod:`featbus.networks.backend`).
 Dropout masks, mixup and augmentation are drawn in NumPy from ``random_state`` (each batch from
-its own seed, drawn in order before the background threads augment it), so a fit is
-reproducible on a given machine and backend (floating-point results differ slightly across
-CPUs, thread counts and backends).
+its own seed, drawn in order before the worker processes or threads augment it), so a fit is
+reproducible on a given machine and backend whatever the number of workers (floating-point
+results differ slightly across CPUs and backends). The training batches are augmented ahead in
+worker processes, one per core (``n_jobs``), reading the images (decoded and resized once per fit)
+from shared memory, so the input side grows with the cores while the device trains; a fit whose
+augmentation would take only seconds makes them on threads of its own process instead.
 
 The head sees the embedding standardised by the training images' statistics: raw pooled
 activations reach magnitudes of ~10, which makes a freshly initialised head's first steps
@@ -69,11 +72,15 @@ https://doi.org/10.48550/arXiv.1711.05101
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import math
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from numbers import Integral, Real
 from typing import Any
 
@@ -84,7 +91,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import CACHE, EMPTY_MASK, PROGRESS, REGION, _check_y_length, _ImageInputMixin
 from .._docs import fill_doc
-from .._records import ImageError, ImageRecord, check_images, mask_bbox, to_float
+from .._records import MIN_PARALLEL_SECONDS, ImageError, ImageRecord, check_images, mask_bbox, to_float
 from ..networks import keras_name, load_backbone, resolve_backbone
 from ..networks.augmentation import AUGMENT_PRESETS
 from ..networks.backend import (
@@ -94,7 +101,7 @@ from ..networks.backend import (
     mixed_precision_scope,
     use_mixed_precision,
 )
-from ..networks.training import Phase, prefetched, train
+from ..networks.training import Phase, SharedArray, prefetched, train, worker_processes
 from .deep import ASPECTS, NetworkRowsMixin, fit_square, keras_preprocess
 
 __all__ = ["FineTunedCNN", "FineTunedEnsemble", "NetworkHead", "fine_tuned_features", "balanced_batch_indices",
@@ -297,6 +304,76 @@ def _full_batch(batch: tuple, size: int) -> tuple:
     return np.ascontiguousarray(x[idx]), target, sw, keep[idx]
 
 
+@dataclasses.dataclass(frozen=True)
+class _BatchSource:
+    """What making any training batch of a fit needs (pickled to the worker processes: the images as a
+    :class:`~featbus.networks.training.SharedArray`, the rest small)."""
+
+    images: Any  # ndarray of shape (n, h, w) in [0, 255], or a SharedArray of it
+    y_idx: np.ndarray
+    class_w: np.ndarray
+    augmenter: Any
+    n_classes: int
+    channels: int
+    smooth: float
+    mixup: float
+    dropout: float
+    slots: Any = None  # a writable SharedArray (slots, batch_size, h, w) the workers hand batches back in
+
+
+def _augment(augmenter, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A batch of images in [0, 255] augmented, drawn in turn from ``rng``: the augmenter's
+    ``augment_batch`` when it has one (:class:`~featbus.networks.augmentation.ImageAugmenter`), else
+    its ``augment01`` image by image."""
+    if hasattr(augmenter, "augment_batch"):
+        return augmenter.augment_batch(x, rng=rng, scale=255.0)
+    out = np.stack([augmenter.augment01(image / np.float32(255.0), rng=rng)[0] for image in x])
+    out *= np.float32(255.0)
+    return out
+
+
+def _epoch_batch(source: _BatchSource, batches: list, seeds: np.ndarray, k: int) -> tuple:
+    """Batch ``k`` of an epoch (``batches`` the positions of each, ``seeds`` their seeds); with
+    ``source.slots``, its images written into slot ``k % slots`` and ``(slot, n, target, ...)``
+    returned instead (:func:`_from_slot` reads them back)."""
+    batch = _make_batch(source, batches[k], int(seeds[k]))
+    if source.slots is None:
+        return batch
+    slots = source.slots.array
+    slot, n = k % len(slots), len(batch[0])
+    slots[slot, :n] = batch[0]
+    return (slot, n, *batch[1:])
+
+
+def _from_slot(slots, result: tuple) -> tuple:
+    """A batch handed back in a shared slot, copied out (the slot's next batch may then be made)."""
+    slot, n, *rest = result
+    return (np.array(slots.array[slot, :n]), *rest)
+
+
+def _make_batch(source: _BatchSource, idx: np.ndarray, seed: int) -> tuple:
+    """One training batch ``(x, target, sample_weight, dropout_keep)`` of the images at ``idx``, every
+    draw from ``seed``: augmentation, mixup, the dropout mask (in a worker process or a thread alike)."""
+    images = source.images.array if isinstance(source.images, SharedArray) else source.images
+    r = np.random.default_rng(seed)
+    x = np.asarray(images[idx])
+    if source.augmenter is not None:
+        x = _augment(source.augmenter, x, r)
+    n, smooth = len(idx), source.smooth
+    target = np.full((n, source.n_classes), smooth / source.n_classes, np.float32)
+    target[np.arange(n), source.y_idx[idx]] += 1.0 - smooth
+    sw = source.class_w[source.y_idx[idx]].astype(np.float32)
+    if source.mixup > 0 and n > 1:
+        lam = np.float32(r.beta(source.mixup, source.mixup))
+        perm = r.permutation(n)
+        x = lam * x + (1 - lam) * x[perm]
+        target = lam * target + (1 - lam) * target[perm]
+        sw = lam * sw + (1 - lam) * sw[perm]
+    keep_p = 1.0 - source.dropout
+    keep = (r.random((n, source.channels)) < keep_p).astype(np.float32) / np.float32(keep_p)
+    return np.ascontiguousarray(x, np.float32), target, sw, keep
+
+
 def _tally_layer(n_classes: int):
     """A pass-through layer holding a (labels x predictions) count matrix, not trained: being a
     layer of the network, its variable travels through every backend's training step (JAX's
@@ -480,8 +557,12 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         weights' hash.
     %(network_progress)s
     n_jobs : int or None, default=None
-        Threads reading and resizing the images (once per fit) and augmenting the next training
-        batches while the device trains on one (``None``: 2; -1: every core).
+        Workers preparing the input: threads reading and resizing the images (once per fit;
+        ``None``: 2), then worker processes augmenting the next training batches while the
+        device trains on one (``None`` or -1: one per core). With ``n_jobs=1``, off POSIX, with
+        an ``augment`` object that does not pickle, or when the whole fit's augmentation would
+        take under a few seconds (timed on a few images), the batches are made on threads of
+        this process instead; the batches are the same either way.
 
     Attributes
     ----------
@@ -772,6 +853,30 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
             Phase("finetune", int(self.epochs), {"head": self.head_learning_rate, "body": self.learning_rate},
                   setup=lambda: self._set_trainable(trainer, "finetune" if warm else "finetune-first")),
         ]
+        history, val_proba = self._train(trainer, phases, images, y_idx, train_idx, val_idx, weights, seed)
+        self.history_ = history
+        self.validation_indices_ = val_idx
+        # the validation images' probabilities under the kept weights (no extra pass)
+        self.validation_proba_ = val_proba.get(history["best_epoch"], np.zeros((0, n_classes)))
+        self.weights_ = trainer.get_weights()
+        self.embedding_mean_, self.embedding_scale_ = trainer.stats()
+        self.weights_hash_ = _hash_arrays([*self.weights_, self.embedding_mean_, self.embedding_scale_])
+        trainer.owner_hash = self.weights_hash_
+        with _TRAINERS_LOCK:
+            _TRAINERS[id(self)] = trainer
+        self.n_features_out_ = trainer.channels
+        cut = (self.layer_,) if isinstance(self.layer_, str) else self.layer_
+        self.feature_names_out_ = np.asarray(
+            [f"{self._backbone.name}.finetuned.{name}.avg.{c}" for name, width in zip(cut, trainer.widths)
+             for c in range(width)], dtype=object)
+        return self
+
+    def _train(self, trainer: _Trainer, phases: list, images: np.ndarray, y_idx: np.ndarray, train_idx: np.ndarray,
+               val_idx: np.ndarray, weights: np.ndarray, seed: int) -> tuple[dict, dict]:
+        """The training engine's run over a fit's phases: the batches (augmented ahead by
+        :meth:`_input_side`'s workers), the validation after each epoch, the training tallies;
+        returns the history and the validation probabilities of each epoch."""
+        warm, n_classes = int(self.warmup_epochs), len(weights)
         augmenter = self._augmenter()
         steps = max(1, math.ceil(len(train_idx) / int(self.batch_size)))
 
@@ -789,8 +894,8 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
             number = epoch if phase.name == "warmup" else warm + epoch
             trainer.reset_tally()
             try:
-                for batch in self._batches(images, y_idx, train_idx, train_weights, augmenter, n_classes,
-                                           trainer.channels, [seed, 1, number]):
+                for batch in self._batches(source, y_idx, train_idx, train_weights, augmenter, n_classes,
+                                           trainer.channels, [seed, 1, number], executor=executor, slots=slots):
                     yield batch if full is None else _full_batch(batch, full)
             finally:  # also when the time budget ends the epoch early
                 tallies[number] = trainer.read_tally()
@@ -804,32 +909,19 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
                 np.add.at(counts, (y_idx[val_idx], np.argmax(proba, axis=1)), 1.0)
                 return {"val_loss": vl, "val_accuracy": va, "val_f1": confusion_metrics(counts)[1]}
 
-        history = train(trainer.net, trainer.loss_fn, phases, batches, steps, part_of=trainer.part_of,
-                        weight_decay=self.weight_decay, validate=validate, monitor="val_loss",
-                        patience=None if self.patience is None else int(self.patience), max_time=self.max_time,
-                        progress=self.progress, desc="FineTunedCNN",
-                        keep="last" if self.patience is None else "best")
+        n_draws = len(train_idx) * sum(int(phase.epochs) for phase in phases)
+        with self._input_side(images, augmenter, n_draws) as (executor, source, slots):
+            history = train(trainer.net, trainer.loss_fn, phases, batches, steps, part_of=trainer.part_of,
+                            weight_decay=self.weight_decay, validate=validate, monitor="val_loss",
+                            patience=None if self.patience is None else int(self.patience), max_time=self.max_time,
+                            progress=self.progress, desc="FineTunedCNN",
+                            keep="last" if self.patience is None else "best")
         for record in history["epochs"]:
             if record["epoch"] in tallies:
                 record["train_accuracy"], record["train_f1"] = confusion_metrics(tallies[record["epoch"]])
         history.update(n_train=int(len(train_idx)), n_validation=int(len(val_idx)),
                        balanced_batches=bool(self.balanced_batches))
-        self.history_ = history
-        self.validation_indices_ = val_idx
-        # the validation images' probabilities under the kept weights (no extra pass)
-        self.validation_proba_ = val_proba.get(history["best_epoch"], np.zeros((0, n_classes)))
-        self.weights_ = trainer.get_weights()
-        self.embedding_mean_, self.embedding_scale_ = trainer.stats()
-        self.weights_hash_ = _hash_arrays([*self.weights_, self.embedding_mean_, self.embedding_scale_])
-        trainer.owner_hash = self.weights_hash_
-        with _TRAINERS_LOCK:
-            _TRAINERS[id(self)] = trainer
-        self.n_features_out_ = trainer.channels
-        cut = (self.layer_,) if isinstance(self.layer_, str) else self.layer_
-        self.feature_names_out_ = np.asarray(
-            [f"{self._backbone.name}.finetuned.{name}.avg.{c}" for name, width in zip(cut, trainer.widths)
-             for c in range(width)], dtype=object)
-        return self
+        return history, val_proba
 
     def adapt(self, X, *, batch_norm: bool = True, batch_size: int = 32) -> dict:
         """Adapt the fitted network to a new site's images without labels (AdaBN), in place.
@@ -958,9 +1050,12 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
             if i < start or (self.freeze_bn and isinstance(lay, keras.layers.BatchNormalization)):
                 lay.trainable = False
 
-    def _batches(self, images, y_idx, train_idx, class_w, augmenter, n_classes, channels, seed):
-        """Shuffled, augmented training batches, prepared ahead on background threads
-        (:func:`featbus.networks.training.prefetched`) while the device trains."""
+    def _batches(self, images, y_idx, train_idx, class_w, augmenter, n_classes, channels, seed, *, executor=None,
+                 slots=None):
+        """Shuffled, augmented training batches, prepared ahead (:func:`featbus.networks.training.prefetched`)
+        while the device trains: in the worker processes of ``executor`` (``images`` then a
+        :class:`~featbus.networks.training.SharedArray`, the batches handed back in ``slots``),
+        else on threads of this process."""
         rng = np.random.default_rng(seed)
         bs = int(self.batch_size)
         if self.balanced_batches:
@@ -968,39 +1063,79 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         else:
             order = rng.permutation(train_idx)
             batches = [order[i:i + bs] for i in range(0, len(order), bs)]
-        # every random draw is made here, in order, so the result does not depend on threads
+        # every random draw is made here, in order, so the result does not depend on the workers
         seeds = rng.integers(0, 2**63 - 1, size=len(batches))
-        smooth = float(self.label_smoothing)
+        source = self._batch_source(images, y_idx, class_w, augmenter, n_classes, channels)
+        if executor is not None:
+            make = partial(_epoch_batch, dataclasses.replace(source, slots=slots), batches, seeds)
+            yield from prefetched(make, len(batches), executor=executor, ahead=len(slots.array),
+                                  receive=partial(_from_slot, slots))
+        else:
+            make = partial(_epoch_batch, source, batches, seeds)
+            yield from prefetched(make, len(batches), workers=self._input_threads(), ahead=4)
 
-        def make(k):
-            idx = batches[k]
-            r = np.random.default_rng(int(seeds[k]))
-            if augmenter is not None:
-                x = np.stack([augmenter.augment01(images[i] / np.float32(255.0), rng=r)[0] for i in idx])
-                x *= np.float32(255.0)
-            else:
-                x = images[idx]
-            target = np.full((len(idx), n_classes), smooth / n_classes, np.float32)
-            target[np.arange(len(idx)), y_idx[idx]] += 1.0 - smooth
-            sw = class_w[y_idx[idx]].astype(np.float32)
-            if self.mixup > 0 and len(idx) > 1:
-                lam = np.float32(r.beta(self.mixup, self.mixup))
-                perm = r.permutation(len(idx))
-                x = lam * x + (1 - lam) * x[perm]
-                target = lam * target + (1 - lam) * target[perm]
-                sw = lam * sw + (1 - lam) * sw[perm]
-            keep_p = 1.0 - float(self.dropout)
-            keep = (r.random((len(idx), channels)) < keep_p).astype(np.float32) / np.float32(keep_p)
-            return np.ascontiguousarray(x, np.float32), target, sw, keep
-
-        yield from prefetched(make, len(batches), workers=self._input_threads(), ahead=4)
+    def _batch_source(self, images, y_idx, class_w, augmenter, n_classes, channels) -> _BatchSource:
+        return _BatchSource(images, y_idx, class_w, augmenter, int(n_classes), int(channels),
+                            float(self.label_smoothing), float(self.mixup), float(self.dropout))
 
     def _input_threads(self) -> int:
-        """Threads preparing (augmenting) the next batches while the device trains on one:
+        """Threads reading the images, and preparing the batches when no worker processes do:
         ``n_jobs`` (``None``: 2; -1: every core)."""
         if self.n_jobs is None:
             return 2
         return max(1, int(self.n_jobs if self.n_jobs > 0 else os.cpu_count() or 1))
+
+    def _input_processes(self) -> int:
+        """Worker processes augmenting the training batches: ``n_jobs`` (``None`` or -1: one per
+        core this process may use)."""
+        from joblib import cpu_count
+
+        return max(1, int(self.n_jobs if self.n_jobs is not None and self.n_jobs > 0 else cpu_count()))
+
+    @contextlib.contextmanager
+    def _input_side(self, images, augmenter, n_draws: int, *, processes: bool | None = None):
+        """Where a fit's training batches are made: yields ``(executor, images, slots)`` for
+        :meth:`_batches`: worker processes reading the images from shared memory and handing the
+        batches back in two shared slots per worker (all closed, and the memory freed, on
+        leaving), or ``(None, images, None)``: threads of this process. ``processes``: whether
+        :meth:`_worth_processes` decides (``None``), or always (``True``, when there are at least
+        two workers), or never (``False``: the plain single-process way, benchmarks/input_speed.py)."""
+        n = self._input_processes()
+        worth = self._worth_processes(images, augmenter, n, n_draws) if processes is None else processes and n > 1
+        if not worth:
+            yield None, images, None
+            return
+        with contextlib.ExitStack() as stack:
+            shared = SharedArray(images)
+            stack.callback(shared.close)
+            slots = SharedArray(np.zeros((2 * n, int(self.batch_size), *images.shape[1:]), np.float32), writable=True)
+            stack.callback(slots.close)
+            yield stack.enter_context(worker_processes(n)), shared, slots
+
+    def _worth_processes(self, images, augmenter, n: int, n_draws: int) -> bool:
+        """Whether worker processes pay: more than one, on POSIX, an augmenter that pickles, and
+        ``n_draws`` augmented images (the fit's) taking at least MIN_PARALLEL_SECONDS on one core,
+        as timed on a few images here (starting the workers costs about a second) by an
+        :class:`~featbus.networks.augmentation.ImageAugmenter` of the same settings (of the
+        default ones for another kind of augmenter)."""
+        if n < 2 or os.name != "posix" or augmenter is None or not len(images):
+            return False
+        import pickle
+
+        try:
+            pickle.dumps(augmenter)
+        except Exception:  # a custom augmenter that lives only in this process
+            return False
+        from ..networks.augmentation import ImageAugmenter
+
+        # timed on a stand-in with the same settings: the fit's own augmenter draws only the fit's images
+        stand_in = ImageAugmenter(**augmenter.get_params()) if isinstance(augmenter, ImageAugmenter) \
+            else ImageAugmenter()
+        probe = np.asarray(images[:4])
+        _augment(stand_in, probe, np.random.default_rng(0))  # the first call pays one-time costs (imports)
+        start = time.perf_counter()
+        _augment(stand_in, probe, np.random.default_rng(1))
+        return (time.perf_counter() - start) / len(probe) * n_draws >= MIN_PARALLEL_SECONDS
 
     def _embed_all(self, trainer: _Trainer, images: np.ndarray) -> np.ndarray:
         bs = 4 * int(self.batch_size)

@@ -35,9 +35,11 @@ https://doi.org/10.48550/arXiv.1711.05101
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +48,7 @@ import numpy as np
 from ..progress import find_stack_level, progress_bar
 from . import backend as _backend
 
-__all__ = ["Phase", "train", "learning_rate_at", "prefetched"]
+__all__ = ["Phase", "train", "learning_rate_at", "prefetched", "worker_processes", "SharedArray"]
 
 SCHEDULES = ("cosine", "constant", "plateau")
 #: How training ended (``history["stopped"]``), in words.
@@ -101,24 +103,36 @@ def learning_rate_at(step: int, steps: int, ramp: int, peak: float, time_fractio
     return 0.5 * peak * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def prefetched(make: Callable[[int], Any], count: int, *, workers: int = 1, ahead: int = 2):
-    """``make(0), make(1), ... make(count - 1)`` in order, made ahead on background threads.
+def prefetched(make: Callable[[int], Any], count: int, *, workers: int = 1, ahead: int = 2, executor=None,
+               receive: Callable[[Any], Any] | None = None):
+    """``make(0), make(1), ... make(count - 1)`` in order, made ahead on background threads or processes.
 
-    The input side of training: while the device runs one batch, ``workers`` threads prepare the
-    next ``ahead`` (augmentation releases the GIL in OpenCV and NumPy). The order and values are
-    those of the plain loop whatever the threads do, provided ``make(k)`` draws its randomness
-    from its own ``k`` (a seed drawn beforehand), not from shared state.
+    The input side of training: while the device runs one batch, ``workers`` threads (or the
+    processes of ``executor``, :func:`worker_processes`) prepare the next ``ahead``. The order and
+    values are those of the plain loop whatever the threads or processes do, provided ``make(k)``
+    draws its randomness from its own ``k`` (a seed drawn beforehand), not from shared state.
 
     Parameters
     ----------
     make : callable
-        ``make(k)`` -> the ``k``-th item (a batch).
+        ``make(k)`` -> the ``k``-th item (a batch). With a process ``executor`` it must pickle
+        (a module-level function, or a :func:`functools.partial` of one) and it runs in the
+        workers; its big arrays travel as :class:`SharedArray`.
     count : int
         How many items.
     workers : int, default=1
-        Threads; 0: made in the caller's thread, one at a time (the plain loop).
+        Threads when no ``executor`` is given; 0: made in the caller's thread, one at a time
+        (the plain loop).
     ahead : int, default=2
         Items made ahead of the one being consumed (at least ``workers``).
+    executor : concurrent.futures.Executor, optional
+        Where to make the items (its ``submit``), e.g. :func:`worker_processes`; it stays open
+        (its owner closes it).
+    receive : callable, optional
+        ``receive(result)`` -> the item, called on each result in order before the item ``ahead``
+        places further on is submitted: e.g. a copy out of the shared slot ``k % ahead`` that a
+        worker wrote item ``k`` into (a big array returned through a pipe costs this process
+        more than the worker's copy into shared memory and this copy out of it).
 
     Yields
     ------
@@ -130,27 +144,197 @@ def prefetched(make: Callable[[int], Any], count: int, *, workers: int = 1, ahea
     >>> list(prefetched(lambda k: k * k, 5, workers=2))
     [0, 1, 4, 9, 16]
     """
-    if workers <= 0:
+    if executor is None and workers <= 0:
         for k in range(count):
             yield make(k)
         return
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
+    own = executor is None
+    pool = ThreadPoolExecutor(int(workers), thread_name_prefix="featbus-batches") if own else executor
     depth = max(int(ahead), int(workers), 1)
-    with ThreadPoolExecutor(int(workers), thread_name_prefix="featbus-batches") as pool:
-        queue: deque = deque()
+    queue: deque = deque()
+    try:
+        for k in range(min(depth, count)):
+            queue.append(pool.submit(make, k))
+        for k in range(count):
+            item = queue.popleft().result()
+            if receive is not None:
+                item = receive(item)
+            if k + depth < count:
+                queue.append(pool.submit(make, k + depth))
+            yield item
+    finally:  # the consumer stopped early (time budget, Ctrl-C): drop what was not started
+        for future in queue:
+            future.cancel()
+        if own:
+            pool.shutdown(wait=True)
+
+
+@contextmanager
+def worker_processes(n_workers: int):
+    """``n_workers`` worker processes for :func:`prefetched` (``executor=``), gone on leaving the block.
+
+    They are joblib's loky processes: started clean (not forked from a process that holds
+    TensorFlow's, PyTorch's or JAX's threads) and without running the caller's ``__main__``
+    again, so a script without an ``if __name__ == "__main__"`` guard works. Each computes on one
+    core (OpenCV and BLAS single-threaded): the workers are the parallelism. Leaving the block
+    waits for them to end; after an exception or Ctrl-C inside it, what they have not started is
+    cancelled first, so they end within the time of the items they are making, and none outlives
+    the block.
+
+    Parameters
+    ----------
+    n_workers : int
+        Processes (at least 1).
+
+    Yields
+    ------
+    executor
+        Its ``submit(fn, *args)`` returns a :class:`concurrent.futures.Future`.
+    """
+    from joblib.externals.loky import ProcessPoolExecutor
+
+    env = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    env.update(_KEEP_FREED_MEMORY)
+    pool = _Tracked(ProcessPoolExecutor(max_workers=max(1, int(n_workers)), initializer=_one_thread, env=env))
+    try:
+        yield pool
+    except BaseException:
+        pool.cancel_pending()
+        raise
+    finally:
+        # no kill_workers=True: loky's manager thread can then trip over the items it drops (KeyError)
+        pool.executor.shutdown(wait=True)
+
+
+class _Tracked:
+    """An executor that remembers the futures it handed out, to cancel the pending ones at once."""
+
+    def __init__(self, executor):
+        import weakref
+
+        self.executor, self._futures = executor, weakref.WeakSet()
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = self.executor.submit(fn, *args, **kwargs)
+        self._futures.add(future)
+        return future
+
+    def cancel_pending(self) -> None:
+        for future in list(self._futures):
+            future.cancel()
+
+
+#: glibc's allocator in the workers: arrays of up to 32 MB come from the heap, and up to 128 MB freed
+#: stays there, instead of each image-sized array being mapped afresh from the system and given back
+#: when freed (every page of every new array a page fault: a third of an augmented image's cost in a
+#: virtual machine). Other C libraries ignore these variables.
+_KEEP_FREED_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(128 * 2**20)}
+
+
+def _one_thread() -> None:
+    """A worker process's start: OpenCV computes on one thread (the workers are the parallelism)."""
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover - OpenCV is a dependency
+        return
+    cv2.setNumThreads(1)
+
+
+class SharedArray:
+    """A NumPy array that worker processes map from one file instead of receiving copies.
+
+    The array is written once to a ``.npy`` file in shared memory (``/dev/shm`` where it has
+    room, else the temporary folder) and memory-mapped: a pickled ``SharedArray`` is its path,
+    and a worker maps the same pages (once per process). :meth:`close` removes the file; should
+    this process die first, joblib's resource tracker removes it.
+
+    Parameters
+    ----------
+    array : ndarray
+    writable : bool, default=False
+        Whether the workers may write into it (slots they hand their results back in); read-only
+        otherwise.
+
+    Attributes
+    ----------
+    array : numpy.memmap
+        The shared array (read-only).
+    path : str
+
+    Examples
+    --------
+    >>> import pickle
+    >>> import numpy as np
+    >>> shared = SharedArray(np.arange(6.0).reshape(2, 3))
+    >>> pickle.loads(pickle.dumps(shared)).array[1].tolist()
+    [3.0, 4.0, 5.0]
+    >>> shared.close()
+    """
+
+    def __init__(self, array: np.ndarray, *, writable: bool = False):
+        import tempfile
+
+        array = np.ascontiguousarray(array)
+        fd, self.path = tempfile.mkstemp(prefix="featbus-shared-", suffix=".npy", dir=_shared_folder(array.nbytes))
+        os.close(fd)
+        self._owner, self.writable = True, bool(writable)
+        _track(self.path, True)
         try:
-            for k in range(min(depth, count)):
-                queue.append(pool.submit(make, k))
-            for k in range(count):
-                item = queue.popleft().result()
-                if k + depth < count:
-                    queue.append(pool.submit(make, k + depth))
-                yield item
-        finally:  # the consumer stopped early (time budget, Ctrl-C): drop what was not started
-            for future in queue:
-                future.cancel()
+            np.save(self.path, array)
+            self.array = np.load(self.path, mmap_mode="r+" if writable else "r")
+        except BaseException:
+            self.close()
+            raise
+
+    def __reduce__(self):
+        return _mapped, (self.path, self.writable)
+
+    def close(self) -> None:
+        """Remove the file (the owner only; what is mapped stays readable until dropped)."""
+        if getattr(self, "_owner", False):
+            self._owner = False
+            _track(self.path, False)
+            try:
+                os.remove(self.path)
+            except OSError:  # already gone, or still mapped on a platform that refuses
+                pass
+
+
+_MAPPED: dict[str, SharedArray] = {}
+
+
+def _mapped(path: str, writable: bool = False) -> SharedArray:
+    """A worker's view of a :class:`SharedArray` (mapped once per process; the newest few kept)."""
+    view = _MAPPED.get(path)
+    if view is None:
+        view = SharedArray.__new__(SharedArray)
+        view.path, view._owner, view.writable = path, False, bool(writable)
+        view.array = np.load(path, mmap_mode="r+" if writable else "r")
+        while len(_MAPPED) >= 4:
+            _MAPPED.pop(next(iter(_MAPPED)))
+        _MAPPED[path] = view
+    return view
+
+
+def _shared_folder(nbytes: int) -> str | None:
+    """``/dev/shm`` when it has room for twice ``nbytes``, else the temporary folder (``None``)."""
+    try:
+        stat = os.statvfs("/dev/shm")
+    except (OSError, AttributeError):
+        return None
+    return "/dev/shm" if stat.f_bavail * stat.f_frsize > 2 * nbytes else None
+
+
+def _track(path: str, register: bool) -> None:
+    """Tell joblib's resource tracker about a shared file (it removes the file if this process dies)."""
+    try:
+        from joblib.externals.loky.backend import resource_tracker
+    except ImportError:  # pragma: no cover - joblib always has it
+        return
+    (resource_tracker.register if register else resource_tracker.unregister)(path, "file")
 
 
 def _optimizer(keras, rate: float, weight_decay: float):
