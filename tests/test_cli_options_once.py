@@ -103,3 +103,29 @@ def test_the_start_up_and_its_refusals_are_written_once():
         assert re.search(r"\bstart\(args, ", texts[f"{command}.py"]), command
         assert "_load_model_cli(" not in texts[f"{command}.py"] and "_load_folder(" not in texts[f"{command}.py"]
     assert "check_images(" in texts["_startup.py"] and "check_images(" not in texts["adapt.py"]
+
+
+@pytest.mark.parametrize("command", [["validate", "breast-us", "{data}"], ["predict", "breast-us", "{data}"],
+                                     ["compare", "breast-us", "{model2}", "{data}"]])
+def test_a_missing_keras_is_said_before_the_data_is_read(command, tmp_path, monkeypatch, capsys):
+    """The shipped classifier needs Keras (its segmenter): without it, the one line naming the extra
+    comes at once, not after minutes of reading DATA."""
+    import featbus.datasets
+    import featbus.networks.backend as backend
+    from featbus.cli._options import _model_spec
+
+    def not_read(*args, **kwargs):
+        raise AssertionError("DATA was read before the model's needs were checked")
+
+    monkeypatch.setattr(backend, "_keras_found", lambda: False)
+    monkeypatch.setattr(featbus.datasets, "load_data", not_read)
+    model2 = tmp_path / "copy.featbus"
+    model2.write_bytes(Path(_model_spec("breast-us")).read_bytes())
+    (tmp_path / "data").mkdir()
+    from PIL import Image
+
+    Image.new("L", (32, 32), 90).save(tmp_path / "data" / "frame.png")  # predict lists its images first
+    words = [w.format(data=tmp_path / "data", model2=model2) for w in command]
+    assert featbus.cli.main(words) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'pip install "featbus[' in err[0] and "needs Keras" in err[0], err

@@ -219,11 +219,12 @@ def _is_trusted_file(path) -> bool:
     return file_sha256(path) in trusted_digests()
 
 
-def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True, runtime: str = "auto",
-                    keras_too: bool = False):
+def _needs_keras(path: str, runtime: str = "auto", keras_too: bool = False) -> bool:
+    """Whether loading the model file ``path`` imports Keras (read from its manifest, nothing
+    loaded): a segmenter, or networks that its stored inference runtime does not run here
+    (``keras_too``: the command runs them in Keras itself, e.g. Grad-CAM)."""
     from ..io import file_sha256
-    from ..model.format import keras_installed, read_manifest, runtime_checked, trust_model
-    from ..model.loaded import load_model
+    from ..model.format import keras_installed, read_manifest, runtime_checked
     from ..model.runtime import runtime_available
 
     manifest = read_manifest(path)  # a missing / foreign file fails here, before TensorFlow
@@ -233,7 +234,15 @@ def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True, r
     lite = runtime == "auto" and manifest.get("runtime") and runtime_available()
     # a file whose forwards were not yet checked against its networks is checked once with Keras
     unchecked = lite and keras_installed() and not runtime_checked(file_sha256(path))
-    if manifest.get("segmenter") or (networks and (keras_too or not lite or unchecked)):  # Grad-CAM needs Keras
+    return bool(manifest.get("segmenter") or (networks and (keras_too or not lite or unchecked)))
+
+
+def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True, runtime: str = "auto",
+                    keras_too: bool = False):
+    from ..model.format import trust_model
+    from ..model.loaded import load_model
+
+    if _needs_keras(path, runtime, keras_too):
         _import_tensorflow_quietly(debug)
     model = load_model(path, trusted=trust, warm_up=warm_up, runtime=runtime)
     if trust:

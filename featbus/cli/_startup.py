@@ -3,8 +3,10 @@
 
 Each command checks its own outputs first (:func:`featbus.cli._common._refuse_existing`, the one
 ``--overwrite`` refusal, and ``_check_writable``), then calls :func:`start`, which does what they
-share, in one order: DATA is read (a folder featbus cannot read is said in a second, before the
-slow model loads), then each MODEL is loaded under the user's trust (``--trust``, ``--runtime``).
+share, in one order: each MODEL's needs are read from its manifest (a missing Keras is said at
+once, with the extra to install), DATA is read (a folder featbus cannot read is said in a second,
+before the slow model loads), then each MODEL is loaded under the user's trust (``--trust``,
+``--runtime``).
 :func:`check_kind` is the one refusal of images that are not the kind a model learnt from (a
 photograph, a mammogram for an ultrasound model). ``--n-bootstrap`` is checked where it is
 declared (:func:`featbus.cli._options.add_n_bootstrap`), for every command.
@@ -13,9 +15,10 @@ declared (:func:`featbus.cli._options.add_n_bootstrap`), for every command.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, NamedTuple
 
-from ._common import CLIError, _load_model_cli
+from ._common import CLIError, _load_model_cli, _needs_keras
 from ._data import _label_conflicts, _load_folder
 from ._options import export_columns
 
@@ -61,6 +64,11 @@ def start(args, models, *, data: str | None = None, images=None, min_classes: in
     -------
     Started
     """
+    for path in models:  # a missing Keras is said now, not after minutes of reading DATA
+        if _needs_keras(path, args.runtime, keras_too):
+            from ..networks.backend import require_keras
+
+            require_keras(f"the model {Path(path).name!r} (its networks)")
     read = None
     if data is not None:
         read = _load_folder(data, args.on_error, args.task, min_classes=min_classes, columns=export_columns(args))
