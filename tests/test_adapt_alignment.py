@@ -402,8 +402,10 @@ def test_alignment_refuses_too_few_images_and_a_model_without_reference(phantom_
     bare.manifest.pop("score_reference")
     with pytest.raises(ValueError, match="featbus adapt --labels.*reference of its training scores"):
         adapt(bare, site.images)
-    with pytest.raises(ValueError, match="align=True aligns the scores from unlabelled images"):
-        adapt(model, site.images, labels=site.target_names[site.target], align=True)
+    # with labels, a two-decision model aligns first too (align=False: not at all)
+    y = site.target_names[site.target]
+    assert "alignment" in adapt(model, site.images, labels=y, n_bootstrap=0).manifest["adaptation"]
+    assert "alignment" not in adapt(model, site.images, labels=y, align=False, n_bootstrap=0).manifest["adaptation"]
 
 
 def test_the_command_prints_the_alignment_and_its_assumptions(phantom_two, tmp_path, capsys):
@@ -427,7 +429,7 @@ def test_the_command_prints_the_alignment_and_its_assumptions(phantom_two, tmp_p
     # bad settings and too few images: one line, no file
     for argv, message in ((["--positive-share", "2"], "--positive-share must be a number in (0, 1) or 'estimate'"),
                           (["--max-lesions-normal", "0.1"], "--max-lesions-normal caps the presence threshold"),
-                          (["--labels", "--positive-share", "0.4"], "--positive-share is an assumption")):
+                          (["--no-align", "--positive-share", "0.4"], "--positive-share is an assumption")):
         assert main(["adapt", str(path), str(folder), "-o", str(tmp_path / "x.featbus"), *argv]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(_message_lines(err)) == 1

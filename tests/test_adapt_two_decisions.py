@@ -316,8 +316,11 @@ def test_command_prints_both_points_the_figures_and_the_notes(phantom_two, tmp_p
     assert "benign images not called malignant, given a lesion" in printed
     assert ("note: the refitted thresholds were chosen on these labelled images" in printed) is any(
         report[k]["refitted"] for k in ("presence", "malignancy"))
-    for warning in report["warnings"]:
-        assert f"warning: {warning}\n" in printed
+    for warning in report["warnings"]:  # the safe-move rule's refusals under its decision, the others as warnings
+        said = "safe-move rule" if warning.startswith("the labelled images would raise") else "warning"
+        assert f"{said}: {warning}\n" in printed
+    assert "lesion images called normal" in printed and "malignant images called normal" in printed
+    assert "the calibration patients: these figures feed no verdict" in printed
     # without labels: one line, no file
     assert main(["adapt", str(path), str(root / "site.csv"), "-o", str(tmp_path / "x.featbus")]) == 2
     err = capsys.readouterr().err.strip()
@@ -359,3 +362,26 @@ def test_the_breast_us_two_decision_model_adapted_to_eight_bus_bra_patients(tmp_
     assert report["presence"]["figures"]["normals_called_normal"]["value"] is None
     assert "warning: no normal image labelled" in printed
     assert report["presence"]["figures"]["lesions_called_lesion"]["value"] >= PRESENCE_TARGET
+
+
+def test_command_takes_unlabelled_images_beside_the_labelled_ones(phantom_two, tmp_path, capsys):
+    """``--unlabelled``: more of the site's images, no label read, counted by the record (they align both
+    decisions when they can); refused without --labels."""
+    _, path, site, _, root = phantom_two
+    from PIL import Image
+
+    more = tmp_path / "more"
+    more.mkdir()
+    for k, image in enumerate(site.images[:12]):
+        Image.fromarray(image).save(more / f"u{k}.png")
+    out = tmp_path / "with.featbus"
+    assert main(["adapt", str(path), str(root / "site.csv"), "--labels", "--unlabelled", str(more), "-o", str(out),
+                 "--n-bootstrap", "0", "-q"]) == 0
+    printed = capsys.readouterr().out
+    manifest = json.loads(zipfile.ZipFile(out).read("manifest.json"))
+    record = manifest["adaptation"]
+    assert "and 12 unlabelled images" in printed
+    assert record["n_images"] == 30 + 12 and record["two_decisions"]["n_images"] == 30
+    assert "presence" in record["alignment"]  # every image read for the alignment, labels or not
+    assert main(["adapt", str(path), str(more), "--unlabelled", str(more), "-o", str(tmp_path / "x.featbus")]) == 2
+    assert "--unlabelled adds unlabelled images to labelled ones" in capsys.readouterr().err

@@ -67,14 +67,21 @@ def add_parser(sub, parents) -> None:
                  "their image statistics and in the model's features, as predict's out_of_domain_reason "
                  "says; or out_of_domain above 2); refused otherwise")
     p.add_argument("--positive-share", metavar="S|estimate", default=None,
-                   help="without --labels: the site's share of --positive (malignant) lesions the score alignment "
-                        "assumes (default: the training images' own share; 'estimate': EM on the site's scores, "
-                        "which assumes they are not shifted)")
+                   help="the site's share of --positive (malignant) lesions the score alignment assumes (default: "
+                        "the training images' own share; 'estimate': EM on the site's scores, which assumes they are "
+                        "not shifted)")
     p.add_argument("--no-align", action="store_true",
-                   help="without --labels: do not align the scores to the site (re-estimate statistics only)")
+                   help="do not align the scores to the site (re-estimate statistics only; with --labels, the "
+                        "thresholds move from the stored ones)")
+    p.add_argument("--unlabelled", nargs="+", metavar="IMAGES", default=None,
+                   help="with --labels, a two-decision model: more of the site's ordinary images (files, folders), "
+                        "no label read: they align both decisions beside the labelled ones (alignment needs at least "
+                        "30 images called a lesion, which a few patients seldom give)")
     p.add_argument("--max-lesions-normal", type=float, default=None, metavar="SHARE",
-                   help="with --labels, a two-decision model: the most of the labelled lesion images the presence "
-                        "threshold may call normal (default 0.03)")
+                   help="with --labels, a two-decision model: the most lesions the presence threshold may call "
+                        "normal: a move that calls more lesions normal, or finds fewer cancers, is taken only as far "
+                        "as a one-sided 95 %% Clopper-Pearson bound over the labelled patients keeps lesions called "
+                        "normal under it and sensitivity at its target (default 0.03)")
     add_overwrite(p, "ADAPTED")
     p.set_defaults(func=run)
 
@@ -121,6 +128,12 @@ def run(args) -> int:
         unit = group_unit(getattr(data, "groups_from", None), groups)
         what = (f"{len(records)} labelled images" + ("" if unit == "images" else f" of {np.unique(groups).size} {unit}")
                 + f" from {args.images[0]}")
+        if args.unlabelled:
+            records, labels, groups, more = _with_unlabelled(args, records, labels, groups)
+            what += f" and {more} unlabelled images"
+    elif args.unlabelled:
+        raise CLIError("--unlabelled adds unlabelled images to labelled ones: add --labels (without it, every "
+                       "image given is unlabelled already)")
     else:
         records = data
         what, unit = f"{len(records)} unlabelled images", None
@@ -139,67 +152,47 @@ def run(args) -> int:
     for word in data_words:  # said once adapting went ahead (an error above is one line)
         print(f"data: {word}", file=sys.stderr)
     record = adapted.manifest["adaptation"]
-    print(f"adapted {args.model} to {what} (method {record['method']})")
-    for change in record["changed"]:
-        print(f"  re-estimated: {change}")
+    notes: list[str] = []
+    figs = None
     if args.labels:  # thresholds chosen on images a part of the model trained on transfer worse: said
         from ..model.provenance import overlap_notes
 
-        for note in overlap_notes(model, records):
-            print(f"  caution: {note}; thresholds fitted on them are fitted to what the model has seen")
-    for line in _domain_lines(record):
-        print(line)
-    if args.labels and "two_decisions" in record:
-        from ..metrics import OperatingPoint
+        notes = list(overlap_notes(model, records))
+        if "two_decisions" not in record:  # a one-decision model: its figures before and after, to print
+            keep = np.flatnonzero([v is not None for v in labels])
+            lab = [records[i] for i in keep]
+            figs = {name: site_figures(m, m.predict_proba(lab), np.asarray(labels)[keep].astype(str),
+                                       None if groups is None else np.asarray(groups)[keep], positive=args.positive,
+                                       n_bootstrap=args.n_bootstrap, random_state=args.random_state)
+                    for name, m in (("before", model), ("after", adapted))}
+    from ..evaluation.render import render_adaptation
 
-        print(f"  calibration: {record['calibration']}")
-        print(f"  decisions: {OperatingPoint.from_record(adapted.manifest['operating_point']).describe()}")
-        for line in _two_decision_lines(record["two_decisions"]):
-            print(line)
-        if "spread" in record:
-            from ..workflows.adaptation import spread_lines
-
-            for line in spread_lines(record["spread"], record["labels"]["unit"]):
-                print(line)
-    elif args.labels:
-        from ..metrics import OperatingPoint
-
-        point = OperatingPoint.from_record(adapted.manifest["operating_point"])
-        print(f"  calibration: {record['calibration']}")
-        print(f"  operating point: {point.describe()}")
-        print(f"  decided by: {point.rule_text()}")
-        before = site_figures(model, model.predict_proba(records), labels, groups, positive=args.positive,
-                              n_bootstrap=args.n_bootstrap, random_state=args.random_state)
-        after = site_figures(adapted, adapted.predict_proba(records), labels, groups, positive=args.positive,
-                             n_bootstrap=args.n_bootstrap, random_state=args.random_state)
-
-        from ..metrics import format_interval
-
-        def cell(f):
-            return format_interval(f[0], f[1:], missing=None)
-
-        print(f"\non these labelled images ({args.positive}; 95 % intervals over groups):")
-        print(f"  {'':<12} {'before':<22} after")
-        for key in ("auc", "sensitivity", "specificity", "brier"):
-            print(f"  {key:<12} {cell(before[key]):<22} {cell(after[key])}")
-        print("warning: these 'after' figures are optimistic: the calibration and the operating point were chosen "
-              "on these same images; judge the adapted model on other patients of the site (featbus validate "
-              f"{out} OTHER_DATA)")
-    if "alignment" in record:
-        for line in _alignment_lines(record["alignment"]):
-            print(line)
+    print(render_adaptation(adapted.manifest, source=str(args.model), what=what, notes=notes, site_figures=figs,
+                            out=str(out)))
     adapted.save(out, overwrite=args.overwrite)
     print(f"adapted model -> {out}")
     return 0
+
+
+def _with_unlabelled(args, records, labels, groups):
+    """The labelled records with ``--unlabelled`` images after them (no label; each its own group)."""
+    from ..model.loaded import read_records
+    from ._data import _expand_images
+
+    extra, _, skipped = read_records(_expand_images(args.unlabelled), args.on_error)
+    for _, path, reason in skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    labels = np.concatenate([np.asarray(labels, dtype=object), np.full(len(extra), None, dtype=object)])
+    groups = np.concatenate([np.asarray(groups).astype(str), [f"unlabelled {k}" for k in range(len(extra))]])
+    return list(records) + list(extra), labels, groups, len(extra)
 
 
 def _alignment_settings(args) -> tuple[float | str | None, float | None]:
     """``(--positive-share, --max-lesions-normal)`` checked: one line for a bad value."""
     share = args.positive_share
     if share is not None:
-        if args.labels or args.no_align:
-            raise CLIError("--positive-share is an assumption of the score alignment, made without --labels "
-                           "(and without --no-align)")
+        if args.no_align:
+            raise CLIError("--positive-share is an assumption of the score alignment: leave out --no-align")
         if share != "estimate":
             try:
                 share = float(share)
@@ -215,90 +208,3 @@ def _alignment_settings(args) -> tuple[float | str | None, float | None]:
         if not 0 <= cap < 1:
             raise CLIError(f"--max-lesions-normal must be a share in [0, 1), got {cap:g}")
     return share, cap
-
-
-def _alignment_lines(info: dict) -> list[str]:
-    """What the label-free alignment did, and what it assumes, one line each."""
-    t = info["threshold"]
-    lines = [f"  aligned: {info['score']} of the {info['n_images']} images"
-             + (f" (of {info['of_images']}) called a lesion" if "lesion" in info["score"] else "")
-             + " mapped onto the training scores' distribution (quantile alignment; predict applies it)",
-             f"    called {info['positive']} at the stored threshold {t:.3g}: "
-             f"{info['called_positive_before']:.2f} of them as they were -> {info['called_positive_after']:.2f} "
-             f"aligned (training images with this mix: {info['called_positive_reference']:.2f})",
-             f"    reference: {info['reference']}"]
-    lines += [f"    assumes: {a}" for a in info["assumptions"]]
-    if info.get("warning"):
-        lines.append(f"warning: {info['warning']}")
-    return lines
-
-
-def _two_decision_lines(report: dict) -> list[str]:
-    """A two-decision adaptation's figures (:func:`featbus.workflows.adaptation.site_points`' report): each
-    point's thresholds and what they give on the labelled images, then the notes, one line each."""
-    from ..metrics import format_interval, threshold_text
-
-    unit = report["unit"]
-    counts = ", ".join(f"{c} {k}" for c, k in report["counts"].items())
-    lines = [f"\non these {report['n_images']} labelled images" + ("" if unit == "images" else
-                                                                   f" of {report['n_groups']} {unit}")
-             + f" ({counts}):"]
-
-    def cell(f: dict) -> str:
-        if f["value"] is None:
-            return "n/a"
-        method = (f["method"] or "").split(" over ")[0].replace("Clopper-Pearson", "CP")
-        return (f"{format_interval(f['value'], f['interval'])} {f['count']}/{f['n_images']}"
-                + (f" {method}" if f["interval"] else ""))
-
-    heads = {"presence": "is there a lesion? threshold on p(lesion)",
-             "malignancy": "malignant, given a lesion? threshold on p(malignant | lesion)"}
-    width = max(len(f["what"]) for name in heads for f in report[name]["figures"].values())
-    wide = max(len(unit), 8)
-
-    def groups(value) -> str:  # the column of patients (none when every image is its own)
-        return "" if unit == "images" else f"  {value:>{wide}}"
-
-    for name, head in heads.items():
-        side = report[name]
-        how = (f"refitted for {side['target']:g} of the lesion images" if name == "presence"
-               else f"refitted for sensitivity {side['target']:g}") if side["refitted"] else (
-            f"kept: {side.get('kept_because', 'too few images')}")
-        old_t, new_t = threshold_text(side["stored_threshold"]), threshold_text(side["threshold"])
-        lines.append(f"  {head}: stored {old_t} -> adapted {new_t} ({how})")
-        lines.append(f"    {'':<{width}}  {'images':>6}{groups(unit)}  {'at stored ' + old_t:<34}  at adapted {new_t}")
-        for key, f in side["figures"].items():
-            old = side["stored_figures"][key]
-            lines.append(f"    {f['what']:<{width}}  {f['n_images']:>6}{groups(f['n_groups'])}  {cell(old):<34}  "
-                         f"{cell(f)}")
-        auc = side["auc"]
-        lines.append(f"    {auc['what']}: " + (f"{format_interval(auc['value'], auc['interval'])} ({auc['method']})"
-                                               if auc["value"] is not None else f"n/a ({auc['method']})"))
-    expected = [f"{f['what']} {f['expected_new']:.2f} ({f['count']}/{f['n_images'] + 1})"
-                for name in heads for f in report[name]["figures"].values() if "expected_new" in f]
-    lines.append(f"  {report['intervals']}; CP in the table: Clopper-Pearson")
-    if expected:
-        lines.append("  expected on new images like these, m/(n+1): " + "; ".join(expected))
-    lines.append(f"note: {report['optimistic']}")
-    lines += [f"warning: {w}" for w in report["warnings"]]
-    return lines
-
-
-def _domain_lines(record: dict) -> list[str]:
-    """What the adaptation did to the out-of-domain score, in two or three lines."""
-    from ..workflows.adaptation import FAR_OUT_OF_DOMAIN
-
-    before, after = record.get("out_of_domain_before"), record.get("out_of_domain_after")
-    if before is None:
-        return ["  out of domain: the model has no out-of-domain reference (nothing checked, nothing to adapt)"]
-
-    def said(d):
-        return f"{d['unlike_training']} of {d['n']} unlike the training images (median out_of_domain {d['median']:.2f})"
-
-    lines = [f"  out of domain before adapting: {said(before)}"
-             + (f", {before['far']} beyond {FAR_OUT_OF_DOMAIN:g} (forced: another kind of image?)"
-                if before["far"] * 2 > before["n"] else "")]
-    if after is not None:
-        lines.append(f"  out of domain after adapting: {said(after)}")
-    lines.append(f"  out-of-domain reference: {record['domain']}")
-    return lines

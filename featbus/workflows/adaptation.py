@@ -154,7 +154,8 @@ from ..evaluation.sites import site_figures  # the one per-site figures function
 from ..metrics import DEFAULT_TARGET_SENSITIVITY, OperatingPoint  # the one rule and its default target
 from ..model.provenance import fingerprints
 
-__all__ = ["adapt", "site_points", "site_figures", "group_unit", "model_card", "calibration_spread",
+__all__ = ["adapt", "site_points", "align_points", "calibrate_scores", "patients_needed", "one_sided_bound",
+           "site_figures", "group_unit", "model_card", "calibration_spread",
            "spread_lines", "score_reference", "MIN_IMAGES", "DEFAULT_TARGET_SENSITIVITY", "METHODS",
            "FAR_OUT_OF_DOMAIN", "PRESENCE_TARGET", "MAX_LESIONS_NORMAL", "MIN_LESION_IMAGES", "MIN_MALIGNANT_IMAGES",
            "FEW_GROUPS", "FEW_IMAGES", "MIN_BOOTSTRAP_GROUPS", "TRIVIAL_BALANCED_ACCURACY", "WIDE_SPREAD"]
@@ -246,7 +247,7 @@ def _refit_platt(head, X: np.ndarray, y: np.ndarray) -> bool:
 def _domain_scores(scores: np.ndarray) -> dict:
     """What the adaptation record keeps of the images' ``out_of_domain`` scores."""
     return {"median": float(np.median(scores)), "unlike_training": int(np.sum(scores > 1)),
-            "far": int(np.sum(scores > FAR_OUT_OF_DOMAIN)), "n": int(scores.size)}
+            "far": int(np.sum(scores > FAR_OUT_OF_DOMAIN)), "far_beyond": FAR_OUT_OF_DOMAIN, "n": int(scores.size)}
 
 
 def _check_kind(scores: np.ndarray, force: bool) -> None:
@@ -312,7 +313,7 @@ WIDE_SPREAD = 0.2
 
 #: The figures of each point: key -> (class counted, what is called) in words.
 _FIGURES = {
-    "presence": ("lesions_called_lesion", "normals_called_normal"),
+    "presence": ("lesions_called_lesion", "lesions_called_normal", "malignant_called_normal", "normals_called_normal"),
     "malignancy": ("malignant_sensitivity", "benign_specificity", "malignant_called_malignant"),
 }
 
@@ -359,19 +360,27 @@ def _site_figures_at(p_lesion, given, y, t_presence, t_malignancy, *, absent, po
     q = given[lesion]
     malignancy = view(np.where(mal[lesion], positive, "other"), ["other", positive], np.column_stack([1 - q, q]),
                       (1, t_malignancy))
-    # both: what the model answers (no lesion first)
+    # both: what the model answers (no lesion first); decided on the two scores themselves (a product and a
+    # quotient could move a score off a threshold chosen at it); the rule only names the no-lesion class
     called_lesion = decide(presence.scores, presence.rule) == 1
     called_mal = decide(np.column_stack([1 - given, given]), (1, t_malignancy)) == 1
-    both = view(np.where(lesion, np.where(mal, positive, "other"), absent), [absent, "other", positive],
-                y_pred=np.where(called_lesion, np.where(called_mal, positive, "other"), absent).astype(object))
+    truth = np.where(lesion, np.where(mal, positive, "other"), absent)
+    answer = np.where(called_lesion, np.where(called_mal, positive, "other"), absent).astype(object)
+    both = dataclasses.replace(view(truth, [absent, "other", positive], y_pred=answer),
+                               rule=(2, t_malignancy, 0, t_presence))
+    mal_key, mcn_key = f"sensitivity[{positive}]", f"called_normal[{positive}]"
+    both_figs = figures(both, [mal_key, "lesions_called_normal", mcn_key])
     values = {**dict(zip(("lesions_called_lesion", "normals_called_normal"),
                          figures(presence, ["sensitivity[lesion]", f"sensitivity[{absent}]"]).values())),
               **dict(zip(("malignant_sensitivity", "benign_specificity"),
                          figures(malignancy, [f"sensitivity[{positive}]", f"specificity[{positive}]"]).values())),
-              "malignant_called_malignant": figures(both, [f"sensitivity[{positive}]"])[f"sensitivity[{positive}]"]}
+              "malignant_called_malignant": both_figs[mal_key],
+              "lesions_called_normal": both_figs["lesions_called_normal"],
+              "malignant_called_normal": both_figs[mcn_key]}
     sizes = {"lesions_called_lesion": int(lesion.sum()), "normals_called_normal": int((~lesion).sum()),
              "malignant_sensitivity": int(mal.sum()), "benign_specificity": int((lesion & ~mal).sum()),
-             "malignant_called_malignant": int(mal.sum())}
+             "malignant_called_malignant": int(mal.sum()), "lesions_called_normal": int(lesion.sum()),
+             "malignant_called_normal": int(mal.sum())}
     return {key: (values[key], int(round(values[key] * n)) if n else 0, n) for key, n in sizes.items()}
 
 
@@ -794,6 +803,7 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
 
     Examples
     --------
+    >>> import dataclasses
     >>> import numpy as np
     >>> from featbus.metrics import OperatingPoint
     >>> from featbus.workflows.adaptation import site_points
@@ -804,18 +814,27 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
     >>> given = np.array([0, 0, 0, 0, .1, .2, .3, .35, .4, .6, .45, .5, .7, .9])
     >>> point, report = site_points(p_lesion, given, y, np.arange(14) // 2, stored=stored, site="site A",
     ...                             n_bootstrap=0)
+    >>> point.presence.threshold, point.threshold   # raising either is not shown safe on 7 patients: kept
+    (0.4, 0.2)
+    >>> report["presence"]["move"]["patients_needed"]   # none missed: lesion patients, malignant patients
+    {'lesions_called_normal': 99, 'sensitivity': 29}
+    >>> report["warnings"][0]
+    'only 7 patients labelled (fewer than 8): both thresholds move with every patient added or left out'
+
+    Above what the labels ask, a threshold is lowered (fewer lesions called normal, more cancers found):
+
+    >>> high = dataclasses.replace(stored, threshold=0.8, presence=dataclasses.replace(stored.presence, threshold=0.9))
+    >>> point, report = site_points(p_lesion, given, y, np.arange(14) // 2, stored=high, n_bootstrap=0)
     >>> point.presence.threshold, point.threshold   # the lowest lesion's p(lesion); the 4th malignant's
     (0.6, 0.45)
     >>> round(report["judged"]["malignancy"]["balanced_accuracy"], 4)   # sensitivity 1, specificity 5/6
     0.9167
-    >>> report["warnings"][0]
-    'only 7 patients labelled (fewer than 8): both thresholds move with every patient added or left out'
 
     A malignancy threshold that calls almost every lesion malignant is not stored:
 
     >>> flat = np.where(y == "normal", 0, 0.5)
-    >>> kept, report = site_points(p_lesion, flat, y, stored=stored, n_bootstrap=0)
-    >>> kept.threshold == stored.threshold, report["malignancy"]["kept_because"]
+    >>> kept, report = site_points(p_lesion, flat, y, stored=high, n_bootstrap=0)
+    >>> kept.threshold == high.threshold, report["malignancy"]["kept_because"]
     (True, 'no better than always answering one class on the labelled images')
     """
     from ..metrics import _target
@@ -896,12 +915,15 @@ def _points_report(s: _Labelled, stored: OperatingPoint, point: OperatingPoint, 
                       random_state=random_state, confidence=confidence) if n_bootstrap
             else BootstrapResult(statistic(np.arange(s.n)), {}, {}))
     masks = {"lesions_called_lesion": lesion, "normals_called_normal": ~lesion, "malignant_sensitivity": mal,
-             "benign_specificity": other, "malignant_called_malignant": mal}
+             "benign_specificity": other, "malignant_called_malignant": mal, "lesions_called_normal": lesion,
+             "malignant_called_normal": mal}
     words = {"lesions_called_lesion": "lesion images called a lesion",
              "normals_called_normal": f"{absent} images called {absent}",
              "malignant_sensitivity": f"{positive} images called {positive}, given a lesion",
              "benign_specificity": f"{'/'.join(others)} images not called {positive}, given a lesion",
-             "malignant_called_malignant": f"{positive} images called {positive} by both decisions"}
+             "malignant_called_malignant": f"{positive} images called {positive} by both decisions",
+             "lesions_called_normal": f"lesion images called {absent}",
+             "malignant_called_normal": f"{positive} images called {absent}"}
     chose = {"lesions_called_lesion": refitted["presence"], "malignant_sensitivity": refitted["malignancy"]}
 
     def figure(key, tag) -> dict:
@@ -995,6 +1017,143 @@ def _points_report(s: _Labelled, stored: OperatingPoint, point: OperatingPoint, 
     return report
 
 
+# --------------------------------------------------------------------------- the core on scores: align, then labels
+
+def align_points(p_lesion, p_malignant_given_lesion, *, stored: OperatingPoint, reference=None,
+                 positive_share: float | None = None, estimate_share: bool = False, site: str | None = None,
+                 required: bool = False):
+    """Both decisions of a two-decision model aligned to a site's unlabelled scores.
+
+    First the presence threshold (:class:`~featbus.model.alignment.PresenceAlignment`: a mixture of
+    two groups of ``logit p(lesion)``, the share of lesion images unknown), then ``p(malignant |
+    lesion)`` of the images the aligned presence threshold calls a lesion, mapped onto the training
+    reference (:class:`~featbus.model.alignment.ScoreAlignment`). Either that cannot be estimated
+    stays as stored, and the record says why.
+
+    Parameters
+    ----------
+    p_lesion, p_malignant_given_lesion : array-like of shape (n_images,)
+        The site's two scores, as the model gives them (no earlier alignment applied).
+    stored : OperatingPoint
+        The model's two-decision point.
+    reference : ScoreReference, optional
+        The training scores' reference (:func:`score_reference`); without it the malignancy decision
+        is not aligned.
+    positive_share, estimate_share
+        As :meth:`ScoreAlignment.fit <featbus.model.alignment.ScoreAlignment.fit>`.
+    site : str, optional
+        The site's name, for the words.
+    required : bool, default=False
+        Raise when the malignancy decision cannot be aligned (an adaptation without labels, which
+        has nothing else to do).
+
+    Returns
+    -------
+    point : OperatingPoint
+        ``stored`` with the aligned presence threshold (when estimated).
+    alignment : ScoreAlignment or None
+        The malignancy score's map (``None``: not aligned).
+    info : dict
+        JSON-ready: ``presence`` (:meth:`PresenceAlignment.to_record`), and of the malignancy score
+        the alignment's figures (``score``, ``n_images``, ``called_positive_before`` / ``after`` /
+        ``reference``, ``assumptions``...) or ``reason`` (why it is not aligned).
+    """
+    from ..model.alignment import FEW_ALIGN_IMAGES, MIN_ALIGN_IMAGES, PresenceAlignment, ScoreAlignment
+
+    p_l = np.asarray(p_lesion, dtype=float).ravel()
+    q = np.asarray(p_malignant_given_lesion, dtype=float).ravel()
+    where = site or "the adaptation site"
+    presence = PresenceAlignment.fit(p_l, stored_threshold=stored.presence.threshold,
+                                     stored_sensitivity=stored.presence.sensitivity)
+    point = stored
+    if presence.estimated:
+        point = dataclasses.replace(stored, presence=dataclasses.replace(
+            stored.presence, threshold=presence.threshold, target_sensitivity=None, sensitivity=None,
+            specificity=None, n_images=presence.n_images,
+            chosen_on=f"aligned without labels to {presence.n_images} images of {where} (a mixture of two groups of "
+                      f"logit p(lesion): {presence.aim:g} of the upper group below it)"))
+    called = p_l >= point.presence.threshold
+    scores = q[called]
+    info: dict[str, Any] = {"presence": presence.to_record()}
+    if reference is None:
+        reason = "the model has no reference of its training scores"
+    elif scores.size < MIN_ALIGN_IMAGES:
+        reason = f"only {scores.size} images called a lesion (fewer than {MIN_ALIGN_IMAGES})"
+    else:
+        reason = None
+    if reason is not None:
+        if required and reference is None:
+            raise ValueError(f"the {stored.positive} score cannot be aligned: {reason}")
+        if required:
+            ScoreAlignment.fit(scores, reference)  # raises with its own words
+        info.update(reason=reason, threshold=float(stored.threshold), score=f"p({stored.positive} | lesion)")
+        return point, None, info
+    al = ScoreAlignment.fit(scores, reference, positive_share=positive_share, estimate_share=estimate_share)
+    t = stored.threshold
+    ref = np.asarray(reference.mixture_quantiles(al.positive_share))
+    info.update({
+        "method": "quantile", "score": al.score, "positive": al.positive, "n_images": al.n_images,
+        "of_images": int(p_l.size), "positive_share": al.positive_share, "share_from": al.share_from,
+        "em_share": al.em_share, "called_positive_before": float(np.mean(scores >= t)),
+        "called_positive_after": float(np.mean(al.map(scores) >= t)),
+        "called_positive_reference": float(np.mean(ref >= t)), "threshold": float(t), "reference": reference.source,
+        "assumptions": al.assumptions(),
+        "warning": (f"only {al.n_images} images to align on (fewer than {FEW_ALIGN_IMAGES}): the share called "
+                    f"{stored.positive} may be off by {math.sqrt(0.25 / al.n_images):.2f}; give more of the site's "
+                    "ordinary images" if al.n_images < FEW_ALIGN_IMAGES else None)})
+    return point, al, info
+
+
+def calibrate_scores(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: OperatingPoint, reference=None,
+                     positive_share: float | None = None, estimate_share: bool = False, align: bool = True,
+                     **labelled) -> tuple[OperatingPoint, Any, dict]:
+    """What ``featbus adapt MODEL DATA --labels`` does to a two-decision model, on scores: every
+    image (labelled or not) aligns both decisions (:func:`align_points`), then the labelled ones
+    move a threshold only as far as their patients show it safe (:func:`site_points`, on the aligned
+    scores, the aligned point its ``stored``).
+
+    Parameters
+    ----------
+    p_lesion, p_malignant_given_lesion : array-like of shape (n_images,)
+        The site's scores as the model gives them.
+    y : array-like of shape (n_images,)
+        Labels, ``None`` for an unlabelled image (it aligns, it does not move a threshold).
+    groups : array-like, optional
+        Patients (of every image).
+    stored, reference, positive_share, estimate_share
+        As :func:`align_points`.
+    align : bool, default=True
+        ``False``: no alignment (the thresholds move from the stored point).
+    **labelled
+        Passed to :func:`site_points` (``target``, ``max_lesions_normal``, ``unit``, ``site``,
+        ``n_bootstrap``, ``random_state``...).
+
+    Returns
+    -------
+    point : OperatingPoint
+        The point to store.
+    alignment : ScoreAlignment or None
+        The malignancy score's map to store (``manifest["score_alignment"]``).
+    record : dict
+        ``alignment`` (:func:`align_points`' info, or ``None``) and ``two_decisions``
+        (:func:`site_points`' report, or ``None`` without a labelled image).
+    """
+    p_l = np.asarray(p_lesion, dtype=float).ravel()
+    q = np.asarray(p_malignant_given_lesion, dtype=float).ravel()
+    labels = np.asarray([None if v is None else str(v) for v in y], dtype=object)
+    point, al, info = stored, None, None
+    if align:
+        point, al, info = align_points(p_l, q, stored=stored, reference=reference, positive_share=positive_share,
+                                       estimate_share=estimate_share, site=labelled.get("site"))
+    sel = np.flatnonzero([v is not None for v in labels])
+    report = None
+    if sel.size:
+        q_site = al.map(q) if al is not None else q
+        point, report = site_points(p_l[sel], q_site[sel], labels[sel].astype(str),
+                                    None if groups is None else np.asarray(groups)[sel], stored=point, **labelled)
+    return point, al, {"alignment": info, "two_decisions": report}
+
+
 # --------------------------------------------------------------------------- the card: k patients, the reference
 
 def model_card(path: str | os.PathLike | None) -> dict | None:
@@ -1057,28 +1216,17 @@ def calibration_spread(card: dict | None, k: int) -> dict | None:
     bands = {site: {name: [float(x) for x in cells[name]] for name in ("sensitivity", "specificity")
                     if cells.get(name)} for site, per_k in curve.items() for cells in [per_k.get(str(at)) or {}]}
     return {"k": at, "n_labelled": int(k), "sites": bands, "about": part.get("about"), "width": width(at),
-            "wide": width(at) > WIDE_SPREAD,
+            "wide": width(at) > WIDE_SPREAD, "wide_above": WIDE_SPREAD,
             "narrow_from": next((k_ for k_ in ks if k_ > at and width(k_) <= WIDE_SPREAD), None), "largest_k": ks[-1]}
 
 
 def spread_lines(spread: dict, unit: str = "patients") -> list[str]:
-    """:func:`calibration_spread` in words: the bands at each held-out site, then the warning when wide."""
-    k = spread["k"]
-    head = (f"the spread to expect from {spread['n_labelled']} labelled {unit} (the model card's calibration curve "
-            f"at k = {k}{' (the fewest it measured)' if k > spread['n_labelled'] else ''}: 5-95 % over draws of "
-            f"{k} patients at each held-out site, judged on its other patients"
-            + (f"; {spread['about']}" if spread.get("about") else "") + "):")
-    lines = [head] + [f"  {site}: " + ", ".join(f"{name} {v[0]:.2f} [{v[1]:.2f}, {v[2]:.2f}]"
-                                                for name, v in cells.items())
-                      for site, cells in spread["sites"].items()]
-    if spread["wide"]:
-        narrow = (f"it narrows under {WIDE_SPREAD:g} from {spread['narrow_from']} patients"
-                  if spread["narrow_from"] else
-                  f"it stays wider than {WIDE_SPREAD:g} up to {spread['largest_k']} patients, the most measured")
-        lines.append(f"warning: with {spread['n_labelled']} {unit} the thresholds swing with the draw (a 5-95 % band "
-                     f"{spread['width']:.2f} wide); {narrow}: judge the adapted model on other patients of the site "
-                     "before using it (featbus validate)")
-    return lines
+    """:func:`calibration_spread` in words (written by the one renderer,
+    :func:`featbus.evaluation.render.render_adaptation`): the bands at each held-out site, then the
+    warning when wide."""
+    from ..evaluation.render import _adaptation_spread_lines
+
+    return _adaptation_spread_lines(spread, unit)
 
 
 def score_reference(model, source: str | os.PathLike | None = None):
@@ -1160,9 +1308,12 @@ def _checked_settings(model, *, labels, method, positive, target_sensitivity, al
         raise ValueError("target_sensitivity sets an operating point on labelled images: pass labels too")
     if align not in (None, True, False):
         raise ValueError(f"align must be None, True or False, got {align!r}")
-    if labels is not None and align:
-        raise ValueError("align=True aligns the scores from unlabelled images; with labels the operating point is "
-                         "chosen on them instead (leave align out)")
+    stored = model.manifest.get("operating_point")
+    stored = OperatingPoint.from_record(stored) if stored else None
+    two = stored is not None and stored.two_decisions
+    if labels is not None and not two and (align or positive_share is not None):
+        raise ValueError("align and positive_share align the scores from unlabelled images; a one-decision model "
+                         "with labels has its operating point chosen on them instead (leave them out)")
     if positive_share is not None and positive_share != "estimate" and (
             isinstance(positive_share, bool) or not isinstance(positive_share, numbers.Real)
             or not 0 < positive_share < 1):
@@ -1170,9 +1321,6 @@ def _checked_settings(model, *, labels, method, positive, target_sensitivity, al
     classes = [str(c) for c in model.classes_]
     if positive not in classes:
         raise ValueError(f"the positive class {positive!r} is not one of the model's classes ({', '.join(classes)})")
-    stored = model.manifest.get("operating_point")
-    stored = OperatingPoint.from_record(stored) if stored else None
-    two = stored is not None and stored.two_decisions
     if two:
         if positive != stored.positive:
             raise ValueError(f"positive={positive!r}: this two-decision model's second decision is on "
@@ -1263,34 +1411,74 @@ def _adapt_domain(model, new, crops, method: str, before, record: dict, manifest
     manifest["notes"] = [*notes, f"out-of-domain reference {how}"]
 
 
-def _labelled_point(new, crops, y, labelled, groups, *, stored, two, positive, target_sensitivity, recalibrate,
-                    site, unit, max_lesions_normal, n_bootstrap, random_state) -> tuple[dict, dict]:
-    """The operating point chosen on the labelled images, and what the record says of it."""
+def _two_decision_adapt(new, crops, y, labelled, groups, *, stored, reference, align, positive_share,
+                        target_sensitivity, site, unit, max_lesions_normal, n_bootstrap, random_state,
+                        manifest: dict, X=None) -> dict:
+    """A two-decision model adapted on scores (:func:`calibrate_scores`, the one core): the site's
+    images align both decisions, the labelled ones move a threshold as far as shown safe; the point
+    and the score alignment into the manifest; returned, what the record says. ``X``: the crops'
+    features, when computed already (a two-decision model keeps its features as trained)."""
+    from ..metrics import lesion_and_given
+
+    classes = [str(c) for c in new.classes_]
+    X = np.asarray(new.features.transform(crops)) if X is None else X
+    raw = np.asarray(new.head.predict_proba(X), dtype=float)
+    p_lesion, given = lesion_and_given(raw, classes, absent=stored.absent, positive=stored.positive)
+    share = None if positive_share in (None, "estimate") else float(positive_share)
+    if y is None:
+        point, al, info = align_points(p_lesion, given, stored=stored, reference=reference, positive_share=share,
+                                       estimate_share=positive_share == "estimate", site=site, required=True)
+        parts: dict[str, Any] = {"alignment": info, "two_decisions": None}
+    else:
+        labels = [v if ok else None for v, ok in zip(y, labelled)]
+        point, al, parts = calibrate_scores(
+            p_lesion, given, labels, groups, stored=stored, reference=reference, positive_share=share,
+            estimate_share=positive_share == "estimate", align=align is not False, target=target_sensitivity,
+            max_lesions_normal=max_lesions_normal, unit=unit, site=site, n_bootstrap=n_bootstrap,
+            random_state=random_state)
+    manifest["operating_point"] = point.to_record()
+    manifest.pop("score_alignment", None)  # fitted on the raw scores again, or none
+    notes = [x for x in manifest.get("notes", []) if not str(x).startswith("scores aligned to ")]
+    if al is not None:
+        manifest["score_alignment"] = al.to_record()
+        how = "featbus adapt without labels" if y is None else "featbus adapt --labels, before the labels"
+        notes.append(f"scores aligned to {al.n_images} images of {site or 'the adaptation site'} ({how}): "
+                     f"{al.score} mapped onto the training scores' distribution, assuming a share of "
+                     f"{stored.positive} lesions of {al.positive_share:.2f} ({al.share_from})")
+    manifest["notes"] = notes
+    record: dict[str, Any] = {"operating_point": manifest["operating_point"]}
+    if parts["alignment"] is not None:
+        record["alignment"] = parts["alignment"]
+    if parts["two_decisions"] is not None:
+        yl = np.asarray([v for v in y[labelled]], dtype=str)
+        sel = np.flatnonzero(labelled)
+        record.update(calibration=TWO_DECISIONS_KEPT, two_decisions=parts["two_decisions"],
+                      labels={"n_images": int(sel.size), "counts": {c: int(np.sum(yl == c)) for c in sorted(set(yl))},
+                              "n_groups": int(np.unique(groups[sel]).size) if groups is not None else None,
+                              "unit": unit or "images",
+                              "figures_on": "the calibration patients: these figures feed no verdict; judge the "
+                                            "adapted model on other patients of the site (featbus validate)"})
+    return record
+
+
+def _labelled_point(new, crops, y, labelled, groups, *, positive, target_sensitivity, recalibrate, site,
+                    unit) -> tuple[dict, dict]:
+    """The operating point of a one-decision model chosen on the labelled images, and what the record
+    says of it (a two-decision model: :func:`_two_decision_adapt`)."""
     classes = [str(c) for c in new.classes_]
     sel = np.flatnonzero(labelled)
     yl = np.asarray(y[sel], dtype=str)
     lab = [crops[i] for i in sel]
     record: dict[str, Any] = {}
-    if two:  # the two thresholds on the labelled images' scores, the one path (site_points)
-        from ..metrics import lesion_and_given
-
-        p_lesion, given = lesion_and_given(new._proba_of_crops(lab), classes, absent=stored.absent,
-                                           positive=stored.positive)
-        point, report = site_points(p_lesion, given, yl, None if groups is None else groups[sel], stored=stored,
-                                    target=target_sensitivity, max_lesions_normal=max_lesions_normal, unit=unit,
-                                    site=site, n_bootstrap=n_bootstrap, random_state=random_state)
-        op = point.to_record()
-        record["calibration"], record["two_decisions"] = TWO_DECISIONS_KEPT, report
-    else:
-        recalibrated = False
-        if recalibrate and hasattr(new.head, "calibrated_classifiers_"):
-            recalibrated = _refit_platt(new.head, np.asarray(new.features.transform(lab)), yl)
-        target = DEFAULT_TARGET_SENSITIVITY if target_sensitivity is None else float(target_sensitivity)
-        op = OperatingPoint.choose(yl, new._proba_of_crops(lab), classes=classes, positive=positive, target=target,
-                                   chosen_on=f"{sel.size} labelled images of {site or 'the adaptation site'} "
-                                             "(optimistic there)").to_record()
-        record["calibration"] = ("Platt sigmoids refitted on the labelled images" if recalibrated
-                                 else "kept (the head has no Platt calibration)" if recalibrate else "kept")
+    recalibrated = False
+    if recalibrate and hasattr(new.head, "calibrated_classifiers_"):
+        recalibrated = _refit_platt(new.head, np.asarray(new.features.transform(lab)), yl)
+    target = DEFAULT_TARGET_SENSITIVITY if target_sensitivity is None else float(target_sensitivity)
+    op = OperatingPoint.choose(yl, new._proba_of_crops(lab), classes=classes, positive=positive, target=target,
+                               chosen_on=f"{sel.size} labelled images of {site or 'the adaptation site'} "
+                                         "(optimistic there)").to_record()
+    record["calibration"] = ("Platt sigmoids refitted on the labelled images" if recalibrated
+                             else "kept (the head has no Platt calibration)" if recalibrate else "kept")
     record["labels"] = {"n_images": int(sel.size), "counts": {c: int(np.sum(yl == c)) for c in sorted(set(yl))},
                         "n_groups": int(np.unique(groups[sel]).size) if groups is not None else None,
                         "unit": unit or "images"}
@@ -1299,12 +1487,13 @@ def _labelled_point(new, crops, y, labelled, groups, *, stored, two, positive, t
 
 
 def _reference_to_align(model, source, stored, two: bool, *, labelled: bool, align):
-    """The reference an unlabelled adaptation aligns onto, or ``None`` (labelled, ``align=False``,
-    no stored point, or none to be had where alignment is optional)."""
-    if labelled or align is False or stored is None:
+    """The reference an adaptation aligns onto, or ``None`` (a one-decision model with labels,
+    ``align=False``, no stored point, or none to be had where alignment is optional: a two-decision
+    model with labels aligns its presence threshold without one)."""
+    if (labelled and not two) or align is False or stored is None:
         return None
     reference = score_reference(model, source)
-    if reference is None and (align or two):
+    if reference is None and (align or two) and not labelled:
         raise ValueError(("a two-decision model is adapted by refitting its two thresholds on labelled images (featbus "
                           "adapt --labels), or by aligning its scores to the site's unlabelled images, which " if two
                           else "aligning the scores to the site ") + "needs the model's reference of its training "
@@ -1337,16 +1526,11 @@ def _alignment(new, crops, stored: OperatingPoint, reference, positive_share, ma
     alignment into the manifest (``score_alignment``, and a note that ``featbus inspect`` prints);
     returned, what the record says of it (the share called positive at the stored threshold before
     and after, and in training)."""
-    from ..metrics import lesion_and_given
     from ..model.alignment import FEW_ALIGN_IMAGES, ScoreAlignment
 
     raw = np.asarray(new.head.predict_proba(np.asarray(new.features.transform(crops))), dtype=float)
     classes = [str(c) for c in new.classes_]
-    if stored.two_decisions:
-        p_lesion, q = lesion_and_given(raw, classes, absent=stored.absent, positive=stored.positive)
-        scores = q[p_lesion >= stored.presence.threshold]  # the images the first decision calls a lesion
-    else:
-        scores = raw[:, classes.index(stored.positive)]
+    scores = raw[:, classes.index(stored.positive)]  # one decision (two: _two_decision_adapt)
     share = None if positive_share in (None, "estimate") else float(positive_share)
     al = ScoreAlignment.fit(scores, reference, positive_share=share, estimate_share=positive_share == "estimate")
     t = stored.threshold
@@ -1368,6 +1552,25 @@ def _alignment(new, crops, stored: OperatingPoint, reference, positive_share, ma
                                  f"assuming a share of {stored.positive} lesions of {al.positive_share:.2f} "
                                  f"({al.share_from})"]
     return info
+
+
+def _parent(model, source, positive: str) -> tuple[dict, dict | None]:
+    """``(manifest["parent"], manifest["promise"])`` of an adapted file: the model it was adapted
+    from (its name, file, SHA-256, and card: the shipped classifier's, or the card data beside its
+    file) and that model's promise (:func:`featbus.evaluation.validation.promise_of`), which validate
+    judges the adapted file against. A file adapted again keeps its first parent's."""
+    if isinstance(model.manifest.get("parent"), dict):
+        return model.manifest["parent"], model.manifest.get("promise")
+    from ..evaluation.validation import promise_of
+    from ..io import file_sha256
+    from ..model.describe import shipped_card
+
+    card = shipped_card(model.manifest) or model_card(source)
+    name = (card or {}).get("name") or (Path(source).stem if source else None)
+    parent = {"name": name, "file": os.path.basename(source) if source else None,
+              "sha256": file_sha256(source) if source else None,
+              "pipeline_sha256": model.manifest.get("pipeline_sha256"), "card": card}
+    return parent, promise_of(model, model.manifest, positive, [str(c) for c in model.classes_])
 
 
 def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=None, method: str = "auto",
@@ -1487,9 +1690,11 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
 
     new = _copy(model, keep_forwards=method == "none" or not model.networks)
     crops = new._crop(records)
-    before = None
+    before = X = None
+    if model.domain is not None or two:  # the features as trained, computed once (a two-decision model keeps them)
+        X = np.asarray(model.features.transform(crops))
     if model.domain is not None:  # against the training images as the model was trained: another modality?
-        before = model.domain.transform(np.asarray(model.features.transform(crops)))[:, 0]
+        before = model.domain.transform(X)[:, 0]
         _check_kind(before, force)
     record = _base_record(model, records, method, _reestimate(new, crops, method), y is not None, groups, source)
     manifest = dict(new.manifest)
@@ -1499,20 +1704,27 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
         record["previous"] = model.manifest["adaptation"]
     if method != "none" and manifest.pop("score_alignment", None):  # fitted on the features as they were
         record["alignment_dropped"] = "an earlier score alignment, fitted on the features before this re-estimation"
-    if y is not None:
+    manifest["parent"], manifest["promise"] = _parent(model, source, positive)
+    if two:
+        record.update(_two_decision_adapt(
+            new, crops, y, labelled, groups, stored=stored, reference=reference, align=align,
+            positive_share=positive_share, target_sensitivity=target_sensitivity, site=site, unit=unit,
+            max_lesions_normal=max_lesions_normal, n_bootstrap=n_bootstrap, random_state=random_state,
+            manifest=manifest, X=X))
+        spread = calibration_spread(model_card(source), record["labels"]["n_groups"] or int(labelled.sum())) \
+            if y is not None else None
+        if spread is not None:
+            record["spread"] = spread
+    elif y is not None:
         manifest.pop("operating_point", None)  # chosen on the probabilities before this adaptation
         new.manifest = manifest  # an earlier alignment, kept, applies to the probabilities the point is chosen on
         manifest["operating_point"], labelled_record = _labelled_point(
-            new, crops, y, labelled, groups, stored=stored, two=two, positive=positive,
-            target_sensitivity=target_sensitivity, recalibrate=recalibrate, site=site, unit=unit,
-            max_lesions_normal=max_lesions_normal, n_bootstrap=n_bootstrap, random_state=random_state)
+            new, crops, y, labelled, groups, positive=positive, target_sensitivity=target_sensitivity,
+            recalibrate=recalibrate, site=site, unit=unit)
         record.update(labelled_record)
-        spread = calibration_spread(model_card(source), record["labels"]["n_groups"] or int(labelled.sum()))
-        if two and spread is not None:
-            record["spread"] = spread
     elif reference is not None:
         record["alignment"] = _alignment(new, crops, stored, reference, positive_share, manifest, site)
-    elif not two:
+    else:
         manifest.pop("operating_point", None)  # chosen on the probabilities before this adaptation
     manifest["adaptation"] = record
     new.manifest = manifest
