@@ -82,7 +82,8 @@ COMMANDS: dict[str, CommandInfo] = {
     "adapt": CommandInfo("adapt", "adapt a saved model to a new site's images (AdaBN / standardisation; with "
                                   "--labels calibration and an operating point)"),
     "compare": CommandInfo("compare", "compare saved models on the same labelled images: AUC, sensitivity, "
-                                      "specificity and paired differences with intervals over patients"),
+                                      "specificity (and lesions called normal) and paired differences with "
+                                      "intervals over patients"),
     "segment": CommandInfo("segment", "train a lesion segmenter (U-Net), write its masks, evaluate it"),
     "inspect": CommandInfo("inspect", "what a model file holds and would create when loaded, without loading it"),
     "upgrade": CommandInfo("upgrade", "re-save a model file in the current format (no pickle, inference runtime)"),
