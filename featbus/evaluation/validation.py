@@ -869,12 +869,49 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
     >>> 0 <= result.figures["auc"] <= 1, result.n_groups
     (True, 20)
     """
+    _check_parameters(target_sensitivity, n_bootstrap)
+    columns = [] if subgroup is None else [subgroup] if isinstance(subgroup, str) else list(subgroup)
+    model, source = _loaded_model(model)
+    data = _loaded_data(data)
+    manifest = getattr(model, "manifest", None) or {}
+    classes = [str(c) for c in model.classes_]
+    if positive not in classes:
+        raise ValueError(f"the positive class {positive!r} is not one of the model's classes ({', '.join(classes)})")
+    y_true, notes = _true_labels(data, classes)
+    records = list(data.data) if hasattr(data, "data") else list(data.images)
+    from ..model_selection import resolve_groups
+
+    groups = resolve_groups(records, getattr(data, "groups", None))  # featbus's one grouping policy
+    paths = list(getattr(data, "paths", None) or [getattr(r, "path", None) or f"image {i}"
+                                                    for i, r in enumerate(records)])
+    proba, out_of_domain = _predicted(model, records, len(classes), paths, notes, progress)
+    op = manifest.get("operating_point") if isinstance(manifest.get("operating_point"), dict) else None
+    subgroups = {column: _subgroup_values(records, column) for column in columns}
+    # which images the model or a trained part of it saw: left out of every figure
+    seen_notes, seen_images = overlap(model, records)
+    return ExternalValidation.from_predictions(
+        y_true, proba, classes=classes, positive=positive, groups=groups,
+        operating_point=op if op and op.get("positive") in classes else None, seen_images=seen_images,
+        target_sensitivity=float(target_sensitivity), n_bootstrap=int(n_bootstrap), random_state=random_state,
+        subgroups=subgroups, model_name=_model_name(model, manifest), model_source=source,
+        groups_from=_groups_from(data), paths=[str(p) for p in paths],
+        data_description=str(getattr(data, "DESCR", "") or f"{len(records)} images"),
+        in_domain=_in_domain(manifest),
+        out_of_domain=out_of_domain, seen=seen_notes, notes=notes + data_notes(data),
+        promise=promise_of(model, manifest, positive, classes))
+
+
+def _check_parameters(target_sensitivity, n_bootstrap) -> None:
+    """Refuse a target sensitivity outside (0, 1] or a negative or non-integer bootstrap count."""
     if isinstance(target_sensitivity, bool) or not isinstance(target_sensitivity, numbers.Real) \
             or not 0 < target_sensitivity <= 1:
         raise ValueError(f"target_sensitivity must be a number in (0, 1], got {target_sensitivity!r}")
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
-    columns = [] if subgroup is None else [subgroup] if isinstance(subgroup, str) else list(subgroup)
+
+
+def _loaded_model(model) -> tuple[Any, str | None]:
+    """The model to validate and the file it was read from (None for a model object)."""
     source = None
     if isinstance(model, (str, os.PathLike)):
         from ..model.loaded import load_model
@@ -885,6 +922,11 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         model = load_model(source)
     if not (hasattr(model, "predict_proba") and hasattr(model, "classes_")):
         raise TypeError(f"model must be a FeatbusModel or a .featbus path, got {type(model).__name__}")
+    return model, source
+
+
+def _loaded_data(data):
+    """The data set to validate on: a path read with :func:`featbus.load_data`, or a Bunch checked."""
     if isinstance(data, (str, os.PathLike)):
         from ..datasets import load_data
 
@@ -894,10 +936,11 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
     if not (hasattr(data, "target") and hasattr(data, "target_names") and (hasattr(data, "data")
                                                                            or hasattr(data, "images"))):
         raise TypeError(f"data must be a path or a data set Bunch, got {type(data).__name__}")
-    manifest = getattr(model, "manifest", None) or {}
-    classes = [str(c) for c in model.classes_]
-    if positive not in classes:
-        raise ValueError(f"the positive class {positive!r} is not one of the model's classes ({', '.join(classes)})")
+    return data
+
+
+def _true_labels(data, classes: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Each image's class as the model spells it, and the notes on case-folded names; unknown classes refused."""
     y_true = np.asarray(data.target_names, dtype=str)[np.asarray(data.target, dtype=int)]
     if y_true.size == 0:
         raise ValueError("the data set holds no image")
@@ -907,44 +950,42 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         raise ValueError(f"the data set has class{'es' if len(unknown) > 1 else ''} "
                          f"{', '.join(repr(u) for u in unknown)}, which the model does not know (its classes: "
                          f"{', '.join(classes)})")
-    records = list(data.data) if hasattr(data, "data") else list(data.images)
-    from ..model_selection import resolve_groups
+    return y_true, notes
 
-    groups = resolve_groups(records, getattr(data, "groups", None))  # featbus's one grouping policy
-    reference = getattr(model, "domain", None)
-    paths = list(getattr(data, "paths", None) or [getattr(r, "path", None) or f"image {i}"
-                                                    for i, r in enumerate(records)])
-    if hasattr(model, "head"):
-        # the crops and features once: the probabilities, the out-of-domain scores and the data's words read them
-        shown = stages(progress, "validate")  # a Stages handed on by compare keeps its name
-        crops, features = model.crops_and_features(records, progress=shown)
-        proba = np.asarray(model.head.predict_proba(features), dtype=float)
-        if hasattr(model, "aligned"):  # a site's score alignment (featbus adapt), applied as predict does
-            proba = model.aligned(proba)
-        out_of_domain = None if reference is None else reference.transform(features)[:, 0]
-        _name_other_kinds(model, records, crops, out_of_domain, paths, notes, shown)  # named; stay in the figures
+
+def _predicted(model, records, n_classes: int, paths, notes: list,
+               progress) -> tuple[np.ndarray, np.ndarray | None]:
+    """The model's probabilities for every image and their out-of-domain scores (None without a profile)."""
+    if not hasattr(model, "head"):
+        proba, out_of_domain = np.asarray(model.predict_proba(records), dtype=float), None
     else:
-        proba = np.asarray(model.predict_proba(records), dtype=float)
-        out_of_domain = None
-    if proba.shape != (len(records), len(classes)):
+        proba, out_of_domain = _read_features(model, records, paths, notes, progress)
+    if proba.shape != (len(records), n_classes):
         raise ValueError(f"the model returned probabilities of shape {proba.shape}; expected "
-                         f"{(len(records), len(classes))}")
-    op = manifest.get("operating_point") if isinstance(manifest.get("operating_point"), dict) else None
-    subgroups = {column: _subgroup_values(records, column) for column in columns}
+                         f"{(len(records), n_classes)}")
+    return proba, out_of_domain
+
+
+def _read_features(model, records, paths, notes: list, progress) -> tuple[np.ndarray, np.ndarray | None]:
+    """A FeatbusModel's pass over the images: probabilities, out-of-domain scores and the image check."""
+    # the crops and features once: the probabilities, the out-of-domain scores and the data's words read them
+    reference = getattr(model, "domain", None)
+    shown = stages(progress, "validate")  # a Stages handed on by compare keeps its name
+    crops, features = model.crops_and_features(records, progress=shown)
+    proba = np.asarray(model.head.predict_proba(features), dtype=float)
+    if hasattr(model, "aligned"):  # a site's score alignment (featbus adapt), applied as predict does
+        proba = model.aligned(proba)
+    out_of_domain = None if reference is None else reference.transform(features)[:, 0]
+    _name_other_kinds(model, records, crops, out_of_domain, paths, notes, shown)  # named; stay in the figures
+    return proba, out_of_domain
+
+
+def _in_domain(manifest: dict) -> dict:
+    """The model's own figures from its manifest (cross-validation, hold-out, training data) to compare with."""
     in_domain = {key: manifest[key] for key in ("cv", "holdout") if isinstance(manifest.get(key), dict)}
     if isinstance(manifest.get("data"), dict):
         in_domain["data"] = {k: manifest["data"].get(k) for k in ("n_images", "counts", "source")}
-    # which images the model or a trained part of it saw: left out of every figure
-    seen_notes, seen_images = overlap(model, records)
-    return ExternalValidation.from_predictions(
-        y_true, proba, classes=classes, positive=positive, groups=groups,
-        operating_point=op if op and op.get("positive") in classes else None, seen_images=seen_images,
-        target_sensitivity=float(target_sensitivity), n_bootstrap=int(n_bootstrap), random_state=random_state,
-        subgroups=subgroups, model_name=_model_name(model, manifest), model_source=source,
-        groups_from=_groups_from(data), paths=[str(p) for p in paths],
-        data_description=str(getattr(data, "DESCR", "") or f"{len(records)} images"), in_domain=in_domain,
-        out_of_domain=out_of_domain, seen=seen_notes, notes=notes + data_notes(data),
-        promise=promise_of(model, manifest, positive, classes))
+    return in_domain
 
 
 def _name_other_kinds(model, records, crops, out_of_domain, paths, notes: list, progress=False) -> None:
