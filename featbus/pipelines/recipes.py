@@ -45,8 +45,11 @@ class Recipe:
     members : int
         Networks averaged (1: a single network).
     cpu_time, gpu_time : str
-        Expected training time on the 625 BUSI images: 2-core CPU (measured), one recent GPU
-        (an expectation where no GPU was available to measure it).
+        Training time on the 625 BUSI images on 2 CPU cores and on one GPU, each naming the
+        measurement it comes from in brackets. ``gpu_time`` is empty where no GPU measured it
+        (nothing is then said about a GPU; it is copied from the ``default_recipe`` row of
+        ``benchmarks/results/backend_speed_gpu.json``, ``scripts/gpu_measurements.sh``, once a
+        GPU has run it); ``"(CPU only)"`` for a recipe that uses no GPU.
     figure : str
         Duplicate-grouped accuracy and malignant AUC with intervals (``benchmarks/recipes.py``,
         as its ``benchmarks/results/recipes.json`` holds them).
@@ -102,7 +105,7 @@ _LITE0_MEASURED = "122 CPU s measured for 120 images, scaled to 625 on 2 cores"
 #: --recipe lesion-then-malignancy`` took 1.8 min (1.1 CPU min), timed once with ``nice`` beside
 #: another training job (the segmenter and the backbone run once per image, the SVM is
 #: cross-validated on 5 folds)
-_LTM_CPU_TIME = "about 2 min"
+_LTM_CPU_TIME = "about 2 min (1.8 min measured, 1.1 CPU min, beside another training)"
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("handcrafted", "HOG + LBP + intensity statistics -> RBF SVM (no network, no TensorFlow)",
@@ -111,18 +114,17 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
            figure="accuracy 0.65 [0.61, 0.70], malignant AUC 0.79 [0.74, 0.84] (3-fold)"),
     Recipe("frozen-cnn", "frozen EfficientNet-Lite0 ImageNet features (block6d, avg+max) -> RBF SVM",
            features=("efficientnet_lite0",), classifier="svm",
-           cpu_time="about 1 min", gpu_time="less",
+           cpu_time="about 1 min",
            figure="accuracy 0.74 [0.70, 0.78], malignant AUC 0.84 [0.79, 0.88] (3-fold)"),
     Recipe("finetuned-lite0", "EfficientNet-Lite0 fine-tuned at 224 px (2 head warm-up epochs, then 12 "
                               "fine-tuning epochs)",
            network={**_FINETUNE, "backbone": "efficientnet_lite0", "input_size": 224, "epochs": 12},
            cpu_time=f"about {_LITE0_MINUTES:.0f} min ({_LITE0_MEASURED})", cpu_minutes=_LITE0_MINUTES,
-           gpu_time="well under a minute (not measured by featbus: no GPU here)",
            figure=("accuracy 0.79 [0.74, 0.83], malignant AUC 0.90 [0.86, 0.94] (3-fold; 5.7 min of fine-tuning per "
                    "fold of about 417 images on 2 shared CPU cores)")),
     Recipe("best", "3 EfficientNet-Lite2 networks fine-tuned at 260 px (seeds 0-2), probabilities averaged",
            network={**_FINETUNE, "backbone": "efficientnet_lite2", "input_size": 260, "epochs": 15},
-           members=3, cpu_time="about 2 h", gpu_time="a few minutes (not measured by featbus: no GPU here)",
+           members=3, cpu_time="about 2 h",
            figure=("not measured here: its CV takes about 1.5 h per fold on 2 CPU cores (run benchmarks/recipes.py "
                    "--recipes best on a GPU); another protocol, not this recipe: one Lite2 network with an earlier "
                    "study's settings (10 epochs cut by a 400 s budget) scored accuracy 0.81 [0.77, 0.84], malignant "
@@ -135,7 +137,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
            # 0.84 without) but moved the stored point at an unseen site (BUS-BRA specificity 0.27 with, 0.63
            # without): benchmarks/breast_us_classifier.py
            features=("breast-us",), classifier="svm", segmenter="breast-us", two_decisions=True,
-           cpu_time=_LTM_CPU_TIME, gpu_time="(not measured by featbus: no GPU here)",
+           cpu_time=_LTM_CPU_TIME,
            figure=("not measured by benchmarks/recipes.py (it judges whole-image recipes on BUSI, which the "
                    "shipped segmenter and backbone were trained on); its leave-one-site-out figures are on the "
                    "breast-us classifier card (docs page guide/breast_us_classifier)")),
@@ -223,7 +225,8 @@ class SegmenterRecipe:
     params : dict
         :class:`~featbus.UNetSegmenter` parameters; the rest keep the estimator's defaults.
     cpu_time, gpu_time : str
-        Expected training time on ``time_for``.
+        Training time on ``time_for`` on 2 CPU cores and on one GPU, as :class:`Recipe` has them
+        (``gpu_time`` empty where no GPU measured it).
     figure : str
         Lesion Dice and HD95 with intervals, measured as ``figure_from`` says.
     time_for, figure_from : str
@@ -252,7 +255,7 @@ SEGMENTER_RECIPES: dict[str, SegmenterRecipe] = {r.name: r for r in [
                    "with the learning rate annealed to zero (no early stopping), BCE + per-image Dice loss, mirror "
                    "test-time averaging, threshold 0.4",
         params=_LITE2_UNET,
-        cpu_time="about 15-20 min", gpu_time="a few minutes (not measured by featbus: no GPU here)",
+        cpu_time="about 15-20 min (14 min measured per fold of 4/5 of the images, scaled to all)",
         figure=("lesion Dice 0.783 [0.754, 0.810], HD95 31.9 [27.4, 36.7] px, 0 of 514 lesions missed; normal "
                 "images predicted empty 0.06 (5-fold, 14 min of training per fold alone; +0.023 [+0.010, +0.039] "
                 "over the previous Lite0 recipe on the same folds; the same recipe from another seed: 0.775 "
@@ -263,7 +266,6 @@ SEGMENTER_RECIPES: dict[str, SegmenterRecipe] = {r.name: r for r in [
                 "threshold 0.4",
         params={**_LITE2_UNET, "n_members": 2},
         cpu_time="about 30-40 min (twice the default's)",
-        gpu_time="a few minutes (not measured by featbus: no GPU here)",
         figure=("lesion Dice 0.788 [0.760, 0.815], HD95 30.3 [25.5, 35.2] px (5-fold, the default's two seeds' "
                 "out-of-fold probabilities averaged); paired against one network +0.005 [+0.000, +0.010] (seed 0, "
                 "0.783) and +0.013 [+0.007, +0.020] (seed 1, 0.775)")),
@@ -279,7 +281,6 @@ SEGMENTER_RECIPES: dict[str, SegmenterRecipe] = {r.name: r for r in [
                 "validation_fraction": 0.1, "empty_masks": "learn", "loss": "bce_image_dice", "tta": True,
                 "threshold": 0.4, "presence": "mask"},
         cpu_time="about 31 min (30.6 min measured, 39.4 CPU min, beside another training)",
-        gpu_time="(not measured by featbus: no GPU here)",
         time_for="the 1,690 images of the three shared sites",
         figure_from="leave one site out (trained on two sites, measured on the third; the card's table)",
         figure=("lesion Dice at the held-out site BUSI 0.72 [0.69, 0.75], BUS-BRA 0.80 [0.78, 0.81], BrEaST 0.73 "
@@ -329,8 +330,9 @@ def build_segmenter(name: str = DEFAULT_SEGMENTER_RECIPE, **overrides):
 def time_text(r) -> str:
     """A recipe's expected time as one sentence.
 
-    Each figure comes with its place ("on 2 CPU cores", "on a GPU") right after it and its remark
-    in brackets after that; a recipe that uses no GPU says so instead of a GPU time.
+    Each figure comes with its place ("on 2 CPU cores", "on a GPU") right after it and the
+    measurement it comes from in brackets after that; a recipe that uses no GPU says so instead
+    of a GPU time, and where no GPU has measured a recipe nothing is said about one.
 
     Parameters
     ----------
@@ -344,10 +346,10 @@ def time_text(r) -> str:
     Examples
     --------
     >>> from featbus.pipelines.recipes import RECIPES, time_text
-    >>> for part in time_text(RECIPES["finetuned-lite0"]).split(", well"):
-    ...     print(part)
+    >>> print(time_text(RECIPES["finetuned-lite0"]))
     about 5 min on 2 CPU cores (122 CPU s measured for 120 images, scaled to 625 on 2 cores)
-     under a minute on a GPU (not measured by featbus: no GPU here)
+    >>> print(time_text(RECIPES["handcrafted"]).split("; ")[1])
+    it runs on the CPU only, a GPU does not change it
     """
 
     def split(text: str) -> tuple[str, str]:
@@ -360,9 +362,10 @@ def time_text(r) -> str:
     cpu, cpu_note = split(r.cpu_time)
     gpu, gpu_note = split(r.gpu_time)
     text = f"{cpu} on 2 CPU cores" + (f" {cpu_note}" if cpu_note else "")
-    if not gpu:  # e.g. "(CPU only)": no GPU time to give
-        return text + ("; it runs on the CPU only, a GPU does not change it" if "cpu only" in gpu_note.lower()
-                       else f"; on a GPU: {gpu_note.strip('()')}")
+    if not gpu:  # "(CPU only)", or no GPU has measured it: no GPU time to give
+        if "cpu only" in gpu_note.lower():
+            return text + "; it runs on the CPU only, a GPU does not change it"
+        return text + (f"; on a GPU: {gpu_note.strip('()')}" if gpu_note else "")
     return text + f", {gpu} on a GPU" + (f" {gpu_note}" if gpu_note else "")
 
 
