@@ -463,25 +463,20 @@ def _ranking_reasons(auc, auc_ci, auc_label, class_aucs, reasons_bad: list, reas
     return chance, weak_classes
 
 
-def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain, found, sens, auc, auc_ci,
-            auc_label, class_aucs, n_bootstrap, paired: bool, without_small: dict | None = None) -> Verdict:
-    """The verdict and its sentences from the figures (shared by :func:`assess` and the
-    manifest's stored figures).
+def _beats(gain_ci, point) -> bool:
+    """Whether a gain is above 0: the lower bound of its interval, or its point value without one."""
+    if gain_ci[0] is not None and np.isfinite(gain_ci[0]):
+        return bool(gain_ci[0] > 0)
+    return bool(np.isfinite(point) and point > 0)
 
-    Two things are judged apart and said apart: how the model *decides* (its decisions at its
-    operating point, against always answering the most common class) and how its *scores rank*
-    (the AUC against chance). Every sentence names the figure that carries it, with the decimals
-    that decide its rule. ``without_small``: the balanced-accuracy comparison over the classes of
-    at least :data:`SMALL_CLASS` images (:func:`_judge`), to say when a few images carry the win."""
-    reasons_bad, reasons_ok = [], []
+
+def _decision_reasons(c, *, acc, t_acc, acc_gain, bal, t_bal, bal_gain, paired: bool, without_small: dict | None,
+                      reasons_bad: list, reasons_ok: list) -> tuple[bool, bool, dict | None]:
+    """How the decisions do against always answering ``c``, on accuracy and on balanced accuracy: its
+    sentence appended to ``reasons_bad`` / ``reasons_ok``; returns ``(acc_win, bal_win, carried)``,
+    ``carried`` the small classes the whole win rests on (None if none)."""
     with_ci = acc_gain[0] is not None and np.isfinite(acc_gain[0])
-
-    def beats(gain_ci, point) -> bool:
-        if gain_ci[0] is not None and np.isfinite(gain_ci[0]):
-            return bool(gain_ci[0] > 0)
-        return bool(np.isfinite(point) and point > 0)
-
-    acc_win, bal_win = beats(acc_gain, acc - t_acc), beats(bal_gain, bal - t_bal)
+    acc_win, bal_win = _beats(acc_gain, acc - t_acc), _beats(bal_gain, bal - t_bal)
     better = acc_win or bal_win
     what = "difference" if paired else "unpaired difference"
 
@@ -496,9 +491,8 @@ def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain,
     acc_second = f"accuracy {against(acc, t_acc, acc_gain)}"
     note = "" if with_ci else " (point values: no bootstrap)"
     carried = None  # the small classes the whole win rests on
-    if better and not acc_win and without_small and not beats(without_small["gain"], without_small["point"]):
+    if better and not acc_win and without_small and not _beats(without_small["gain"], without_small["point"]):
         carried = without_small["classes"]
-    c = trivial_class
     if c is not None and np.isfinite(acc):
         if carried:
             small = " and ".join(f"{n} {name}" for name, (_, n) in carried.items())
@@ -521,7 +515,13 @@ def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain,
         else:
             reasons_bad.append(f"its decisions are no better than always answering '{c}': {acc_text}, {bal_text}"
                                f"{note}")
+    return acc_win, bal_win, carried
 
+
+def _sensitivity_reasons(sens: dict, found: dict, reasons_bad: list, reasons_ok: list) -> tuple[list, list, bool]:
+    """The classes the decisions almost never find (sensitivity under :data:`SENSITIVITY_FLOOR`): the
+    sentences appended to ``reasons_bad`` / ``reasons_ok``; returns ``(ignored, recognised, alone)``,
+    ``alone`` true where the decisions recognise at most one class of several."""
     floor = SENSITIVITY_FLOOR
     ignored = []
     at = len(reasons_bad)  # "it recognises only ..." goes before the classes it sums up
@@ -542,6 +542,27 @@ def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain,
         reasons_bad.insert(at, f"it recognises only '{recognised[0]}' (every other class under the {floor:g} floor): "
                               f"in practice it answers '{recognised[0]}' whatever the image"
                            if recognised else f"it recognises no class (every sensitivity under the {floor:g} floor)")
+    return ignored, recognised, alone
+
+
+def _decide(*, basis, trivial_class, acc, t_acc, acc_gain, bal, t_bal, bal_gain, found, sens, auc, auc_ci,
+            auc_label, class_aucs, n_bootstrap, paired: bool, without_small: dict | None = None) -> Verdict:
+    """The verdict and its sentences from the figures (shared by :func:`assess` and the
+    manifest's stored figures).
+
+    Two things are judged apart and said apart: how the model *decides* (its decisions at its
+    operating point, against always answering the most common class) and how its *scores rank*
+    (the AUC against chance). Every sentence names the figure that carries it, with the decimals
+    that decide its rule. ``without_small``: the balanced-accuracy comparison over the classes of
+    at least :data:`SMALL_CLASS` images (:func:`_judge`), to say when a few images carry the win."""
+    reasons_bad, reasons_ok = [], []
+    c = trivial_class
+    acc_win, bal_win, carried = _decision_reasons(
+        c, acc=acc, t_acc=t_acc, acc_gain=acc_gain, bal=bal, t_bal=t_bal, bal_gain=bal_gain, paired=paired,
+        without_small=without_small, reasons_bad=reasons_bad, reasons_ok=reasons_ok)
+    better = acc_win or bal_win
+    at = len(reasons_bad)  # "it recognises only ..." goes before the classes it sums up
+    ignored, recognised, alone = _sensitivity_reasons(sens, found, reasons_bad, reasons_ok)
 
     chance, weak_classes = _ranking_reasons(auc, auc_ci, auc_label, class_aucs, reasons_bad, reasons_ok)
     useless_decisions = not better or alone
@@ -902,8 +923,51 @@ def with_sites(verdict: Verdict, site_cv: Any) -> Verdict:
     if not isinstance(entry, dict) or not isinstance(entry.get("sites"), list) or not entry.get("positive"):
         return verdict
     positive, floor = str(entry["positive"]), verdict.sensitivity_floor
+    judged, failing, bad, lowest, seen = _held_out_sites(entry["sites"], positive, floor)
+    left_out = ("; ".join(f"'{n}': {why}" for n, why in seen.items())) if seen else ""
+    if not judged and seen:
+        why = (f"a trained part of the model saw every held-out site ({left_out}), so no leave-one-site-out "
+               "figure comes from a site it never saw")
+        return replace(verdict, reasons=verdict.reasons + (f"featbus cannot tell whether the model works at a "
+                                                           f"hospital it did not train on: {why}",),
+                       sites_checked=True,
+                       headline="; ".join(x for x in (verdict.headline or _GENERIC_HEADLINES[verdict.verdict],
+                                                      "featbus cannot tell whether it travels: a trained part saw "
+                                                      "every held-out site") if x),
+                       basis="; ".join(x for x in (verdict.basis, f"its {len(entry['sites'])} held-out sites all "
+                                                                  "seen by a trained part") if x))
+    if not judged:
+        return verdict
+    ok = []
+    if not failing:
+        parts = []
+        if "sensitivity" in lowest:
+            parts.append(f"lowest sensitivity {decisive(lowest['sensitivity'][1], floor)} at "
+                         f"'{lowest['sensitivity'][0]}'")
+        if "auc" in lowest:
+            parts.append(f"lowest AUC {lowest['auc'][1]:.3f} at '{lowest['auc'][0]}'")
+        ok.append(f"with each site held out in turn (trained on the others), it finds at least {floor:g} of the "
+                  f"{positive} images and ranks them better than chance at every one of the {len(judged)} "
+                  + ("unseen " if seen else "") + "sites (" + ", ".join(parts) + ")")
+    if seen:
+        bad_or_ok = (f"left out of the leave-one-site-out check, not unseen sites (their figures are optimistic): "
+                     f"{left_out}")
+        ok.append(bad_or_ok)
+    n_bad = verdict.problems if verdict.problems is not None else (0 if verdict.verdict == "useful" else 1)
+    n_bad = min(n_bad, len(verdict.reasons))
+    reasons = verdict.reasons[:n_bad] + tuple(bad) + verdict.reasons[n_bad:] + tuple(ok)
+    sites = _sites_phrase(judged, failing, seen)
+    return replace(verdict, verdict="limited" if failing and verdict.verdict == "useful" else verdict.verdict,
+                   reasons=reasons, problems=n_bad + len(bad), sites_checked=True, failing_sites=tuple(failing),
+                   headline="; ".join(x for x in (verdict.headline or _GENERIC_HEADLINES[verdict.verdict], sites) if x),
+                   basis="; ".join(x for x in (verdict.basis, f"and leaving each of {len(entry['sites'])} sites out")
+                                   if x))
+
+
+def _held_out_sites(sites: list, positive: str, floor: float) -> tuple[list, list, list, dict, dict]:
+    """Judge each held-out site's figures: returns ``(judged, failing, sentences, lowest, seen)``."""
     judged, failing, bad, lowest, seen = [], [], [], {}, {}
-    for s in entry["sites"]:
+    for s in sites:
         if not isinstance(s, dict):
             continue
         name = str(s.get("site"))
@@ -938,38 +1002,11 @@ def with_sites(verdict: Verdict, site_cv: Any) -> Verdict:
             bad.append(f"with site '{name}' held out (trained on {trained_on} only, tested on its "
                        f"{s.get('n_images')} images): " + " and ".join(problems)
                        + f": at a hospital it did not train on, {risk}")
-    left_out = ("; ".join(f"'{n}': {why}" for n, why in seen.items())) if seen else ""
-    if not judged and seen:
-        why = (f"a trained part of the model saw every held-out site ({left_out}), so no leave-one-site-out "
-               "figure comes from a site it never saw")
-        return replace(verdict, reasons=verdict.reasons + (f"featbus cannot tell whether the model works at a "
-                                                           f"hospital it did not train on: {why}",),
-                       sites_checked=True,
-                       headline="; ".join(x for x in (verdict.headline or _GENERIC_HEADLINES[verdict.verdict],
-                                                      "featbus cannot tell whether it travels: a trained part saw "
-                                                      "every held-out site") if x),
-                       basis="; ".join(x for x in (verdict.basis, f"its {len(entry['sites'])} held-out sites all "
-                                                                  "seen by a trained part") if x))
-    if not judged:
-        return verdict
-    ok = []
-    if not failing:
-        parts = []
-        if "sensitivity" in lowest:
-            parts.append(f"lowest sensitivity {decisive(lowest['sensitivity'][1], floor)} at "
-                         f"'{lowest['sensitivity'][0]}'")
-        if "auc" in lowest:
-            parts.append(f"lowest AUC {lowest['auc'][1]:.3f} at '{lowest['auc'][0]}'")
-        ok.append(f"with each site held out in turn (trained on the others), it finds at least {floor:g} of the "
-                  f"{positive} images and ranks them better than chance at every one of the {len(judged)} "
-                  + ("unseen " if seen else "") + "sites (" + ", ".join(parts) + ")")
-    if seen:
-        bad_or_ok = (f"left out of the leave-one-site-out check, not unseen sites (their figures are optimistic): "
-                     f"{left_out}")
-        ok.append(bad_or_ok)
-    n_bad = verdict.problems if verdict.problems is not None else (0 if verdict.verdict == "useful" else 1)
-    n_bad = min(n_bad, len(verdict.reasons))
-    reasons = verdict.reasons[:n_bad] + tuple(bad) + verdict.reasons[n_bad:] + tuple(ok)
+    return judged, failing, bad, lowest, seen
+
+
+def _sites_phrase(judged: list, failing: list, seen: dict) -> str:
+    """The headline's words on the held-out sites: where the model holds up or fails."""
     if not failing:
         sites = f"with each site held out, it holds up at all {len(judged)}"
         if seen:
@@ -986,11 +1023,7 @@ def with_sites(verdict: Verdict, site_cv: Any) -> Verdict:
         sites = f"with each site held out, it fails at {_quoted(failing)}"
         if seen:
             sites += f" ({_quoted(list(seen))} left out: a trained part saw their images)"
-    return replace(verdict, verdict="limited" if failing and verdict.verdict == "useful" else verdict.verdict,
-                   reasons=reasons, problems=n_bad + len(bad), sites_checked=True, failing_sites=tuple(failing),
-                   headline="; ".join(x for x in (verdict.headline or _GENERIC_HEADLINES[verdict.verdict], sites) if x),
-                   basis="; ".join(x for x in (verdict.basis, f"and leaving each of {len(entry['sites'])} sites out")
-                                   if x))
+    return sites
 
 
 def _figure(cv: dict, key: str) -> tuple[float | None, tuple]:
