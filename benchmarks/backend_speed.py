@@ -14,15 +14,20 @@ read when Keras is first imported), on the same BUSI images, network, batch size
   their own size (featbus resizes them once per fit).
 
 Images per second over the epochs after the first (the first compiles); the first epoch's
-seconds are recorded beside. ``featbus_over_bare`` is featbus's speed over the bare loop's
-(aim: at least 0.8); ``jax_over_torch_time_per_image`` JAX's time per image over PyTorch's
-(aim: at most 1.5). The device is the backend's (:func:`featbus.backend_info`).
+seconds are recorded beside. Both sides compute in the precision ``--mixed-precision`` says
+(``auto``: bfloat16 on a GPU, float32 on the CPU, featbus's default; ``on``; ``off``). On a GPU,
+``nvidia-smi`` is sampled every 0.5 s during each side's fit (first epoch included):
+``gpu_utilisation_mean`` is featbus's, ``bare_loop_gpu_utilisation_mean`` the bare loop's.
+``featbus_over_bare`` is featbus's speed over the bare loop's (aim: at least 0.8);
+``jax_over_torch_time_per_image`` JAX's time per image over PyTorch's (aim: at most 1.5). The
+device is the backend's (:func:`featbus.backend_info`).
 
 Run from the repository root (TensorFlow rows need it installed; ``--python torch=PATH`` runs a
 backend with another interpreter, e.g. a virtual environment without TensorFlow)::
 
     python benchmarks/backend_speed.py                       # 64 BUSI images, 224 px, 2 epochs
     python benchmarks/backend_speed.py --backends torch,jax --python torch=venv/bin/python
+    python benchmarks/backend_speed.py --backends torch --mixed-precision off --output fp32.json  # GPU
 
 It writes ``benchmarks/results/backend_speed.json`` (``--output``): a ``backends`` object keyed
 by backend name. The rows of one run share a machine; a run on a GPU machine writes its own
@@ -57,15 +62,18 @@ def _images(n: int):
     return [data.data[i] for i in idx], np.asarray(data.target)[idx]
 
 
-def _bare_loop(images, y_idx, n_classes: int, args) -> list[float]:
+def _bare_loop(images, y_idx, n_classes: int, args, mixed: bool) -> list[float]:
     """Seconds of each epoch of ``model.fit`` on the same network, on pre-resized images."""
     import keras
     import numpy as np
 
+    from featbus.networks.backend import mixed_precision_scope
+
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from finetune_speed import bare_model  # the one bare network both speed benchmarks measure against
 
-    model = bare_model(args.backbone, args.size, n_classes)
+    with mixed_precision_scope(mixed):
+        model = bare_model(args.backbone, args.size, n_classes)
     times: list[float] = []
 
     class Timer(keras.callbacks.Callback):
@@ -80,14 +88,44 @@ def _bare_loop(images, y_idx, n_classes: int, args) -> list[float]:
     return times
 
 
-def _featbus_fit(items, y, args) -> list[float]:
+def _featbus_fit(items, y, args, mixed: bool) -> list[float]:
     """Seconds of each epoch of ``FineTunedCNN.fit`` (recipe settings, no warm-up, no validation)."""
     from featbus import FineTunedCNN
 
     ft = FineTunedCNN(args.backbone, input_size=args.size, epochs=args.epochs, warmup_epochs=0,
-                      batch_size=args.batch_size, validation_fraction=0, random_state=0, progress=False, cache=False)
+                      batch_size=args.batch_size, validation_fraction=0, random_state=0, progress=False, cache=False,
+                      mixed_precision=mixed)
     ft.fit(items, y)
     return [e["seconds"] for e in ft.history_["epochs"]]
+
+
+class _GpuSampler:
+    """``nvidia-smi``'s GPU utilisation (%) every 0.5 s while the block runs (``mean``, ``max``;
+    ``None`` off a GPU or without nvidia-smi), read from a file, away from the benchmark's output."""
+
+    def __init__(self, on: bool):
+        import shutil
+
+        self.on = bool(on) and shutil.which("nvidia-smi") is not None
+        self.mean = self.max = None
+
+    def __enter__(self):
+        if self.on:
+            self._file = tempfile.TemporaryFile("w+")
+            self._proc = subprocess.Popen(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                                           "-lms", "500"], stdout=self._file, stderr=subprocess.DEVNULL)
+        return self
+
+    def __exit__(self, *exc):
+        if self.on:
+            self._proc.terminate()
+            self._proc.wait()
+            self._file.seek(0)
+            values = [float(v) for v in self._file.read().split() if v.strip().isdigit()]
+            self._file.close()
+            if values:
+                self.mean, self.max = sum(values) / len(values), max(values)
+        return False
 
 
 def worker(args) -> dict:
@@ -95,20 +133,27 @@ def worker(args) -> dict:
     import numpy as np
 
     from featbus import FineTunedCNN, backend_info
+    from featbus.networks.backend import use_mixed_precision
 
     info = backend_info()
+    mixed = use_mixed_precision({"on": True, "off": False}.get(args.mixed_precision, "auto"))
     items, y = _images(args.n_images)
     classes, y_idx = np.unique(y, return_inverse=True)
     prep = FineTunedCNN(args.backbone, input_size=args.size)
     prep._check_params()
     prep.input_size_ = prep._size
     resized = prep._prepare_all(items)  # the bare loop's input: resized once, outside its timing
-    bare = _bare_loop(resized, y_idx, len(classes), args)
-    ours = _featbus_fit(items, y, args)
+    gpu = info["device"] != "cpu"
+    with _GpuSampler(gpu) as bare_util:
+        bare = _bare_loop(resized, y_idx, len(classes), args, mixed)
+    with _GpuSampler(gpu) as ours_util:
+        ours = _featbus_fit(items, y, args, mixed)
     n = len(items)
     row = {"featbus_images_per_s": n / float(np.mean(ours[1:])), "bare_loop_images_per_s": n / float(np.mean(bare[1:])),
            "featbus_first_epoch_s": ours[0], "bare_loop_first_epoch_s": bare[0],
-           "device": info["device"], "mixed_precision": info["mixed_precision"], "keras": info["keras"],
+           "device": info["device"], "mixed_precision": mixed, "keras": info["keras"],
+           "gpu_utilisation_mean": ours_util.mean, "gpu_utilisation_max": ours_util.max,
+           "bare_loop_gpu_utilisation_mean": bare_util.mean,
            "n_images": n, "epochs": args.epochs, "timed_epochs": args.epochs - 1, "batch_size": args.batch_size,
            "image_size": args.size, "backbone": args.backbone}
     row["featbus_over_bare"] = row["featbus_images_per_s"] / row["bare_loop_images_per_s"]
@@ -124,6 +169,8 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--backbone", default="efficientnet_lite0")
+    ap.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto",
+                    help="bfloat16 compute: auto (on a GPU only, featbus's default), on, off")
     ap.add_argument("--python", action="append", default=[], metavar="BACKEND=PATH",
                     help="the interpreter for a backend (default: this one)")
     ap.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
@@ -145,7 +192,8 @@ def main(argv=None) -> int:
             out = Path(tmp) / "row.json"
             cmd = [pythons.get(backend, sys.executable), str(Path(__file__).resolve()), "--worker", backend,
                    "--worker-out", str(out), "--n-images", str(args.n_images), "--size", str(args.size),
-                   "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--backbone", args.backbone]
+                   "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--backbone", args.backbone,
+                   "--mixed-precision", args.mixed_precision]
             env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
                    "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
             t0 = time.perf_counter()
@@ -167,10 +215,12 @@ def main(argv=None) -> int:
             i = shown.index(flag)
             del shown[i:i + 2]
     shown = [a for a in shown if not a.startswith(("--output=", "--python="))]
+    gpus = sorted({r["device"] for r in rows.values() if r["device"] != "cpu"})
     result = {"command": " ".join(["python benchmarks/backend_speed.py", *shown]),
               "data": "BUSI", "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
               "backends": rows, "failed": failures,
-              "gpu": "still to come: these rows were measured on the CPU; a GPU machine's run goes beside them"}
+              "gpu": ", ".join(gpus) if gpus else
+              "still to come: these rows were measured on the CPU; a GPU machine's run goes beside them"}
     if "jax" in rows and "torch" in rows:
         result["jax_over_torch_time_per_image"] = (rows["jax"]["featbus_seconds_per_image"]
                                                    / rows["torch"]["featbus_seconds_per_image"])
