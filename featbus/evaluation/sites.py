@@ -136,23 +136,56 @@ def combine_sites(datasets: Sequence, names: Sequence[str] | None = None) -> Bun
     datasets = list(datasets)
     if not datasets:
         raise ValueError("combine_sites needs at least one data set")
+    names = _site_names(datasets, names)
+    classes: list[str] = []
+    for d in datasets:
+        classes += [str(c) for c in d.target_names if str(c) not in classes]
+    any_split = any(getattr(d, "split", None) is not None for d in datasets)
+    images, masks, paths, records, target, sites, group_ids, splits, skipped = _concatenated(
+        datasets, names, classes)
+    order: dict[str, int] = {}
+    groups = np.array([order.setdefault(g, len(order)) for g in group_ids], dtype=int)
+    target_arr = np.asarray(target, dtype=int)
+    sites_arr = np.asarray(sites, dtype=object)
+    site_names = list(dict.fromkeys(sites))
+    site_classes = {s: [classes[t] for t in sorted(set(target_arr[sites_arr == s].tolist()))] for s in site_names}
+    counts = np.bincount(target_arr, minlength=len(classes))
+    parts = [f"{s} ({int(np.sum(sites_arr == s))} images, {len(site_classes[s])} classes)" for s in site_names]
+    descr = (f"{len(site_names)} sites: {', '.join(parts)}; {len(target)} images, classes "
+             f"{dict(zip(classes, counts.tolist()))}, {len(order)} groups (each within one site).\n"
+             + "\n".join(f"{n}: {getattr(d, 'DESCR', '')}" for d, n in zip(datasets, names)))
+    out = Bunch(images=images, masks=masks, target=target_arr, target_names=np.asarray(classes, dtype=str),
+                paths=paths, groups=groups, data=records, DESCR=descr, sites=sites_arr,
+                group_ids=np.asarray(group_ids, dtype=object), site_names=site_names, site_classes=site_classes,
+                skipped=skipped)
+    if any_split:
+        out.split = np.asarray(splits, dtype=object)
+    told = _combined_groups_origin(datasets, names)
+    if told:
+        out.groups_from = told
+    return out
+
+
+def _site_names(datasets: list, names: Sequence[str] | None) -> list[str]:
+    """One site name per data set, each non-empty and given once (the data sets' own when none given)."""
     if names is None:
-        names = [_site_name(d, k) for k, d in enumerate(datasets)]
-    else:
-        names = [str(n) for n in names]
-        if len(names) != len(datasets):
-            raise ValueError(f"{len(names)} name(s) for {len(datasets)} data set(s): give one name per data set")
+        return [_site_name(d, k) for k, d in enumerate(datasets)]
+    names = [str(n) for n in names]
+    if len(names) != len(datasets):
+        raise ValueError(f"{len(names)} name(s) for {len(datasets)} data set(s): give one name per data set")
     for k, n in enumerate(names):
         if not n.strip():
             raise ValueError(f"data set {k + 1} has an empty site name")
         if n in names[:k]:
             raise ValueError(f"site name {n!r} is given twice: give each data set its own name (names=...)")
-    classes: list[str] = []
-    for d in datasets:
-        classes += [str(c) for c in d.target_names if str(c) not in classes]
+    return names
+
+
+def _concatenated(datasets: list, names: list[str], classes: list[str]) -> tuple[list, ...]:
+    """The data sets' images, masks, paths, records (tagged with their site), targets on the united
+    ``classes``, sites, ``"<site>:<group>"`` ids, splits and skipped files, concatenated in order."""
     images, masks, paths, records, target, sites, group_ids, splits, skipped = [], [], [], [], [], [], [], [], []
     owner: dict[str, str] = {}
-    any_split = any(getattr(d, "split", None) is not None for d in datasets)
     for d, name in zip(datasets, names):
         index = [classes.index(str(c)) for c in d.target_names]
         split = getattr(d, "split", None)
@@ -180,27 +213,7 @@ def combine_sites(datasets: Sequence, names: Sequence[str] | None = None) -> Bun
             group_ids.append(f"{site}:{d_groups[i]}")
             splits.append(str(split[i]) if split is not None else "")
         skipped += list(getattr(d, "skipped", []) or [])
-    order: dict[str, int] = {}
-    groups = np.array([order.setdefault(g, len(order)) for g in group_ids], dtype=int)
-    target_arr = np.asarray(target, dtype=int)
-    sites_arr = np.asarray(sites, dtype=object)
-    site_names = list(dict.fromkeys(sites))
-    site_classes = {s: [classes[t] for t in sorted(set(target_arr[sites_arr == s].tolist()))] for s in site_names}
-    counts = np.bincount(target_arr, minlength=len(classes))
-    parts = [f"{s} ({int(np.sum(sites_arr == s))} images, {len(site_classes[s])} classes)" for s in site_names]
-    descr = (f"{len(site_names)} sites: {', '.join(parts)}; {len(target)} images, classes "
-             f"{dict(zip(classes, counts.tolist()))}, {len(order)} groups (each within one site).\n"
-             + "\n".join(f"{n}: {getattr(d, 'DESCR', '')}" for d, n in zip(datasets, names)))
-    out = Bunch(images=images, masks=masks, target=target_arr, target_names=np.asarray(classes, dtype=str),
-                paths=paths, groups=groups, data=records, DESCR=descr, sites=sites_arr,
-                group_ids=np.asarray(group_ids, dtype=object), site_names=site_names, site_classes=site_classes,
-                skipped=skipped)
-    if any_split:
-        out.split = np.asarray(splits, dtype=object)
-    told = _combined_groups_origin(datasets, names)
-    if told:
-        out.groups_from = told
-    return out
+    return images, masks, paths, records, target, sites, group_ids, splits, skipped
 
 
 def sites_of(data, records=None) -> np.ndarray | None:
@@ -570,16 +583,7 @@ def leave_one_site_out(estimator, X, y, sites, *, groups=None, positive: str | N
     sites = np.asarray(sites).astype(str)
     if sites.shape != y.shape:
         raise ValueError(f"sites has shape {sites.shape}; expected {y.shape} (one site per image)")
-    order = list(dict.fromkeys(sites.tolist()))
-    if len(order) < 2:
-        raise ValueError(f"leaving one site out needs at least 2 sites, got {len(order)} ({order})")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
-    for site in order:
-        left = np.unique(y[sites != site])
-        if left.size < 2:
-            raise ValueError(f"leaving site {site!r} out leaves only class {left.tolist()} in the other sites: "
-                             "nothing to tell apart")
+    order = _checked_sites(y, sites, n_bootstrap)
     splits = [(np.flatnonzero(sites != s), np.flatnonzero(sites == s)) for s in order]
     rep = evaluate(estimator, X, y, cv=splits, groups=groups, n_bootstrap=0, random_state=random_state,
                    n_jobs=n_jobs, name=name, target_names=target_names, progress=progress, fit_params=fit_params)
@@ -596,44 +600,75 @@ def leave_one_site_out(estimator, X, y, sites, *, groups=None, positive: str | N
         te = sites == site
         here = sorted(set(y_true[te].tolist()), key=rep.classes.tolist().index)
         trained = set(y_true[~te].tolist())
-        notes = []
-        auc_ok = sens_ok = p is not None
-        if positive is None:
-            pass
-        elif p is None:
-            notes.append(f"no {positive} in these data: no {positive} AUC nor sensitivity")
-        elif p not in trained:
-            auc_ok = sens_ok = False
-            notes.append(f"the other sites have no {positive}: no {positive} AUC nor sensitivity")
-        elif p not in here or len(here) < 2:
-            auc_ok = False
-            sens_ok = p in here
-            notes.append(f"no {positive} AUC: the site needs {positive} and other images"
-                         + ("" if sens_ok else f"; no {positive} sensitivity: it has no {positive}"))
-        if col is None:
-            auc_ok = False
-        lacking = [c for c in rep.classes.tolist() if c in trained and c not in here]
-        if lacking:
-            called = int(np.sum(np.isin(y_pred[te], lacking)))
-            what = "/".join(names[rep.classes.tolist().index(c)] for c in lacking)
-            notes.append(f"no {', '.join(names[rep.classes.tolist().index(c)] for c in lacking)} here: figures over "
-                         f"its {len(here)} classes ({called} image(s) called {what}, always wrong)")
-        unseen = [c for c in here if c not in trained]
-        if unseen:
-            notes.append(f"the other sites have no {', '.join(names[rep.classes.tolist().index(c)] for c in unseen)}: "
-                         f"its {int(np.sum(np.isin(y_true[te], unseen)))} such image(s) are always wrong")
+        auc_ok, sens_ok, notes = _site_notes(positive, p, col, here, trained, rep.classes.tolist(), names,
+                                             y_true[te], y_pred[te])
         view = Predictions(y_true=y_true[te], y_pred=y_pred[te], scores=None if rep.scores is None else
                            rep.scores[te], classes=rep.classes, class_names=names, groups=None,
                            positive=p if sens_ok or auc_ok else None)
-        asked = ["accuracy", "balanced_accuracy"] + (["auc"] if auc_ok else []) + (["sensitivity"] if sens_ok else [])
-        point, ci = estimate(view, asked, groups[te], int(n_bootstrap),
-                             random_state=rng)  # one random sequence over the sites, as before
-        figures = {}
-        for metric, ok in (("accuracy", True), ("balanced_accuracy", True), ("auc", auc_ok),
-                           ("sensitivity", sens_ok)):
-            figures[metric] = {"value": point[metric], "ci": list(ci[metric])} if ok else None
+        figures = _left_out_figures(view, auc_ok, sens_ok, groups[te], int(n_bootstrap), rng)
         out.append({"site": site, "n_images": int(te.sum()), "n_groups": int(np.unique(groups[te]).size),
                     "trained_on": [s for s in order if s != site], "n_train": int((~te).sum()),
                     "classes": [names[rep.classes.tolist().index(c)] for c in here], **figures, "notes": notes})
     return SiteReport(name=rep.name, positive=positive if p is not None else None, n_bootstrap=int(n_bootstrap),
                       sites=out, report=rep)
+
+
+def _checked_sites(y: np.ndarray, sites: np.ndarray, n_bootstrap) -> list[str]:
+    """The sites in order of first appearance; refused: under 2 sites, a bad n_bootstrap, a site leaving 1 class."""
+    order = list(dict.fromkeys(sites.tolist()))
+    if len(order) < 2:
+        raise ValueError(f"leaving one site out needs at least 2 sites, got {len(order)} ({order})")
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    for site in order:
+        left = np.unique(y[sites != site])
+        if left.size < 2:
+            raise ValueError(f"leaving site {site!r} out leaves only class {left.tolist()} in the other sites: "
+                             "nothing to tell apart")
+    return order
+
+
+def _site_notes(positive, p, col, here: list, trained: set, classes: list, names: list, y_true: np.ndarray,
+                y_pred: np.ndarray) -> tuple[bool, bool, list[str]]:
+    """Whether a held-out site has the positive class's AUC and sensitivity, and the notes on what it lacks:
+    ``(auc_ok, sens_ok, notes)`` (``y_true`` / ``y_pred``: the site's images)."""
+    notes = []
+    auc_ok = sens_ok = p is not None
+    if positive is None:
+        pass
+    elif p is None:
+        notes.append(f"no {positive} in these data: no {positive} AUC nor sensitivity")
+    elif p not in trained:
+        auc_ok = sens_ok = False
+        notes.append(f"the other sites have no {positive}: no {positive} AUC nor sensitivity")
+    elif p not in here or len(here) < 2:
+        auc_ok = False
+        sens_ok = p in here
+        notes.append(f"no {positive} AUC: the site needs {positive} and other images"
+                     + ("" if sens_ok else f"; no {positive} sensitivity: it has no {positive}"))
+    if col is None:
+        auc_ok = False
+    lacking = [c for c in classes if c in trained and c not in here]
+    if lacking:
+        called = int(np.sum(np.isin(y_pred, lacking)))
+        what = "/".join(names[classes.index(c)] for c in lacking)
+        notes.append(f"no {', '.join(names[classes.index(c)] for c in lacking)} here: figures over "
+                     f"its {len(here)} classes ({called} image(s) called {what}, always wrong)")
+    unseen = [c for c in here if c not in trained]
+    if unseen:
+        notes.append(f"the other sites have no {', '.join(names[classes.index(c)] for c in unseen)}: "
+                     f"its {int(np.sum(np.isin(y_true, unseen)))} such image(s) are always wrong")
+    return auc_ok, sens_ok, notes
+
+
+def _left_out_figures(view: Predictions, auc_ok: bool, sens_ok: bool, groups: np.ndarray, n_bootstrap: int,
+                      rng) -> dict:
+    """A held-out site's figures with their group-bootstrap intervals (None where undefined)."""
+    asked = ["accuracy", "balanced_accuracy"] + (["auc"] if auc_ok else []) + (["sensitivity"] if sens_ok else [])
+    point, ci = estimate(view, asked, groups, n_bootstrap,
+                         random_state=rng)  # one random sequence over the sites, as before
+    figures = {}
+    for metric, ok in (("accuracy", True), ("balanced_accuracy", True), ("auc", auc_ok),
+                       ("sensitivity", sens_ok)):
+        figures[metric] = {"value": point[metric], "ci": list(ci[metric])} if ok else None
+    return figures
