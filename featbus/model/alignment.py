@@ -503,7 +503,7 @@ class PresenceAlignment:
     >>> round(al.normal_share, 2), round(al.threshold, 3), below
     (0.21, 0.982, (0.0125, 1.0))
     >>> PresenceAlignment.fit(1 / (1 + np.exp(-logit[100:])), stored_threshold=0.4).reason  # lesion scans only
-    "the site's images show no normal scans: 0 of 400 lie below the stored threshold 0.4, which lesion misses ..."
+    "the site's images show too few normal scans to align on: 0 of 400 lie below the stored threshold 0.4, ..."
     """
 
     threshold: float | None
@@ -544,9 +544,10 @@ class PresenceAlignment:
         miss = max(LESION_MISS_RATE, 1 - stored_sensitivity if stored_sensitivity is not None else 0.0)
         below = int(np.sum(p < stored_threshold))
         if below < MIN_NORMAL_IMAGES or stats.binom.sf(below - 1, p.size, miss) >= 0.05:
-            return cls(None, reason=f"the site's images show no normal scans: {below} of {p.size} lie below the "
-                                    f"stored threshold {stored_threshold:.4g}, which lesion misses alone "
-                                    f"({miss:g} of them) explain (or fewer than {MIN_NORMAL_IMAGES}); a site of "
+            why = (f"fewer than {MIN_NORMAL_IMAGES}" if below < MIN_NORMAL_IMAGES else
+                   f"as many as lesion misses alone ({miss:g} of the lesion scans) could give")
+            return cls(None, reason=f"the site's images show too few normal scans to align on: {below} of {p.size} "
+                                    f"lie below the stored threshold {stored_threshold:.4g}, {why}; a site of "
                                     "lesion scans only cannot be told from a shifted one", **base)
         saturated = p >= 1 - SATURATED
         z = _logit(p[~saturated]).reshape(-1, 1)
