@@ -149,3 +149,25 @@ def test_an_interrupt_inside_a_garbage_collection_callback_is_not_lost():
     run = _run(code)
     assert run.stdout.strip() == "interrupted", run.stdout + run.stderr
     assert "Exception ignored" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_an_interrupt_while_a_model_file_is_written_leaves_no_file(model_and_data, tmp_path, monkeypatch, capsys):
+    import zipfile
+
+    _, data = model_and_data
+    real = zipfile.ZipFile.writestr
+    calls = []
+
+    def writes_one_member_then_interrupted(self, *args, **kwargs):
+        calls.append(args[0])
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", writes_one_member_then_interrupted)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["train", str(data), "-f", "intensity", "-c", "logreg", "--n-splits", "3", "--n-bootstrap", "0",
+                 "-o", str(out / "m.featbus"), "-q"]) == 130
+    _only_interrupted(capsys)
+    assert len(calls) == 2 and list(out.iterdir()) == []
