@@ -30,3 +30,26 @@ def test_an_adapted_file_carries_its_parents_promise_and_a_readapted_one_keeps_t
     adapted.save(out)
     again = adapt(out, images, force=True)
     assert again.manifest["parent"] == load_model(out).manifest["parent"] and again.manifest["promise"] == promise
+
+
+def test_the_renderer_writes_the_adaptation_as_words_and_json():
+    """featbus.evaluation.render.render_adaptation: the words adapt prints, and JSON without the card."""
+    import json
+
+    import pytest
+
+    from featbus.evaluation.render import render_adaptation
+    from featbus.workflows.training import train_model
+
+    site = make_phantoms(30, image_size=48, random_state=1)
+    trained = train_model(make_phantoms(40, image_size=48, random_state=0), "intensity", classifier="logreg",
+                          n_bootstrap=0, progress=False)
+    adapted = adapt(trained, site.images, force=True)
+    text = render_adaptation(adapted.manifest, source="m.featbus", what="30 unlabelled images")
+    assert text.startswith("adapted m.featbus to 30 unlabelled images (method standardise)")
+    assert "  out of domain before adapting:" in text
+    as_json = render_adaptation(adapted.manifest, kind="json")
+    assert json.loads(json.dumps(as_json))["adaptation"]["n_images"] == 30
+    assert "card" not in as_json["parent"] and as_json["promise"]["auc"] == adapted.manifest["promise"]["auc"]
+    with pytest.raises(ValueError, match="kind must be 'text' or 'json'"):
+        render_adaptation(adapted.manifest, kind="html")
