@@ -704,12 +704,29 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
     splits, groups, how = make_splits(X, y, cv=cv, n_splits=n_splits, groups=groups, random_state=random_state,
                                       groups_from=groups_from)
     classes = np.unique(y)
-    covered = np.zeros(y.size, dtype=int)
+    _check_held_out_once(splits, y.size)
+    results = _fitted_folds(estimator, X, y, groups, splits, classes, fit_params, progress, n_jobs, name)
+    y_pred, fold, scores, kinds = _gathered(results, y, classes)
+    class_names = _class_names(classes, target_names)
+    return Report(
+        name=name or _short_name(estimator), classes=classes, class_names=class_names, y_true=y,
+        y_pred=y_pred, scores=scores, score_kind=kinds.pop() if len(kinds) == 1 else "mixed",
+        fold=fold, splits=splits, groups=groups, cv=how, n_bootstrap=int(n_bootstrap),
+        random_state=random_state, estimator=repr(estimator), notes=_evaluation_notes(estimator, X, y))
+
+
+def _check_held_out_once(splits, n: int) -> None:
+    """Refuse folds that do not hold out each of the ``n`` samples exactly once."""
+    covered = np.zeros(n, dtype=int)
     for _, te in splits:
         covered[te] += 1
     if np.any(covered != 1):
         raise ValueError("the folds must hold out every sample exactly once "
                          f"({int((covered == 0).sum())} never, {int((covered > 1).sum())} more than once)")
+
+
+def _fitted_folds(estimator, X, y, groups, splits, classes, fit_params, progress, n_jobs, name) -> list:
+    """Fit and predict every fold (:func:`_fit_fold`), with progress per fold when run in this process."""
     jobs = (delayed(_fit_fold)(estimator, X, y, groups, tr, te, classes, f, _fold_params(fit_params, tr, y.size))
             for f, (tr, te) in enumerate(splits))
     if progress_mode(progress) and n_jobs in (None, 1):  # in this process: progress per fold
@@ -720,6 +737,11 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
                 bar.update(1)
     else:
         results = Parallel(n_jobs=n_jobs)(jobs)
+    return results
+
+
+def _gathered(results, y: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, set]:
+    """The folds' predictions, fold numbers and scores put back in sample order, and the scores' kinds."""
     y_pred = np.empty(y.size, dtype=y.dtype if y.dtype.kind != "U" else object)
     fold = np.empty(y.size, dtype=int)
     scores = None
@@ -736,16 +758,15 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
         scores = None
     if y_pred.dtype == object:
         y_pred = y_pred.astype(y.dtype)
+    return y_pred, fold, scores, kinds
+
+
+def _class_names(classes: np.ndarray, target_names) -> list[str]:
+    """The display name of each class: its ``target_names`` entry for integer codes, else the label itself."""
     if target_names is not None and np.issubdtype(classes.dtype, np.integer) \
             and classes.min() >= 0 and classes.max() < len(target_names):
-        class_names = [str(target_names[c]) for c in classes]
-    else:
-        class_names = [str(c) for c in classes]
-    return Report(
-        name=name or _short_name(estimator), classes=classes, class_names=class_names, y_true=y,
-        y_pred=y_pred, scores=scores, score_kind=kinds.pop() if len(kinds) == 1 else "mixed",
-        fold=fold, splits=splits, groups=groups, cv=how, n_bootstrap=int(n_bootstrap),
-        random_state=random_state, estimator=repr(estimator), notes=_evaluation_notes(estimator, X, y))
+        return [str(target_names[c]) for c in classes]
+    return [str(c) for c in classes]
 
 
 def _fold_params(fit_params, train: np.ndarray, n: int) -> dict:
@@ -1073,25 +1094,9 @@ def write_study_report(reports: dict[str, list], data, path: str | Path, *, feat
     if len(reports[main_cv]) > 1:
         table = compare([best, *[r for r in reports[main_cv] if r is not best]])
         table = table[table["a"] == best.name]
-    counts = {str(n): int(np.sum(np.asarray(data.target) == i)) for i, n in enumerate(data.target_names)}
-    notes = [f"Data: {source or 'the study'} ({len(data.target)} images, {counts})."
-             + (f" Preprocessing: {' -> '.join(preprocessing)}, applied to every image before the features (the "
-                "steps learn nothing from the images)." if preprocessing else ""),
-             f"Features: {feature_label} ({n_features} columns" + (f", region={region}" if region else "") + "). "
-             "Extractors learn nothing from labels or statistics, so they are computed once; "
-             "scaling, sampling and the classifier are fitted on the training folds only."]
-    from ..io import data_notes
-
-    notes += [n[0].upper() + n[1:] + "." for n in data_notes(data)]  # the skipped images named, masks dropped
-    if masks_used:
-        notes.append("Masks: the ground-truth lesion masks of the data set are used (at prediction "
-                     "time a segmenter must provide them), so these numbers assume perfect segmentation.")
-    for cv in cvs[1:]:
-        notes.append(f"A {cv} run of the same pipelines is in {cv}.html beside this file "
-                     "(near-duplicates may straddle its folds: optimistic).")
-    if len(reports[main_cv]) > 1:
-        notes.append(f"Best by {main_cv} CV accuracy: {best.name}. It is chosen on the same folds that score "
-                     "it, so its score is optimistic" + (f"; the {test_label} score is not." if external else "."))
+    notes = _study_notes(reports, data, best, source=source, preprocessing=preprocessing,
+                         feature_label=feature_label, n_features=n_features, region=region,
+                         masks_used=masks_used, external=bool(external), test_label=test_label)
     sections = [header_html(header)] if header else []
     if external:
         best_ext = next(r for r in external if r.name == best.name)
@@ -1114,3 +1119,30 @@ def write_study_report(reports: dict[str, list], data, path: str | Path, *, feat
         write_html(reports[cv], path.with_name(f"{cv}.html"), title=f"featbus evaluate: {cv} CV", notes=notes[:2])
     pd.concat({cv: comparison_table(reports[cv]) for cv in cvs}, names=["cv"]).to_csv(path.with_name("summary.csv"))
     return out
+
+
+def _study_notes(reports: dict[str, list], data, best, *, source, preprocessing, feature_label: str, n_features: int,
+                 region, masks_used: bool, external: bool, test_label: str) -> list[str]:
+    """The study page's notes: the data, the features, skipped images, masks, other CVs and the best's choice."""
+    cvs = list(reports)
+    main_cv = cvs[0]
+    counts = {str(n): int(np.sum(np.asarray(data.target) == i)) for i, n in enumerate(data.target_names)}
+    notes = [f"Data: {source or 'the study'} ({len(data.target)} images, {counts})."
+             + (f" Preprocessing: {' -> '.join(preprocessing)}, applied to every image before the features (the "
+                "steps learn nothing from the images)." if preprocessing else ""),
+             f"Features: {feature_label} ({n_features} columns" + (f", region={region}" if region else "") + "). "
+             "Extractors learn nothing from labels or statistics, so they are computed once; "
+             "scaling, sampling and the classifier are fitted on the training folds only."]
+    from ..io import data_notes
+
+    notes += [n[0].upper() + n[1:] + "." for n in data_notes(data)]  # the skipped images named, masks dropped
+    if masks_used:
+        notes.append("Masks: the ground-truth lesion masks of the data set are used (at prediction "
+                     "time a segmenter must provide them), so these numbers assume perfect segmentation.")
+    for cv in cvs[1:]:
+        notes.append(f"A {cv} run of the same pipelines is in {cv}.html beside this file "
+                     "(near-duplicates may straddle its folds: optimistic).")
+    if len(reports[main_cv]) > 1:
+        notes.append(f"Best by {main_cv} CV accuracy: {best.name}. It is chosen on the same folds that score "
+                     "it, so its score is optimistic" + (f"; the {test_label} score is not." if external else "."))
+    return notes
