@@ -630,11 +630,19 @@ def _move_record(name: str, base: float, fitted: float, adopted: float, failing:
 
 
 def _point_at(fit: OperatingPoint, t: float, called, is_pos) -> OperatingPoint:
-    """``fit`` moved to threshold ``t``: its sensitivity and specificity there."""
+    """``fit`` moved to threshold ``t``: its sensitivity and specificity there (the figure table's;
+    ``None`` without an image of the side)."""
+    from ..evaluation.figures import figures
+    from ..metrics import Predictions
+
     called, is_pos = np.asarray(called, bool), np.asarray(is_pos, bool)
-    return dataclasses.replace(fit, threshold=float(t),
-                               sensitivity=float(np.mean(called[is_pos])) if is_pos.any() else None,
-                               specificity=float(np.mean(~called[~is_pos])) if (~is_pos).any() else None)
+    classes = np.array(["other", "positive"], dtype=object)
+    view = Predictions(y_true=classes[is_pos.astype(int)], y_pred=classes[called.astype(int)], scores=None,
+                       classes=classes, class_names=list(classes), groups=None)
+    got = figures(view, ["sensitivity[positive]", "specificity[positive]"])  # fixed labels: no user's
+    sens, spec = got["sensitivity[positive]"], got["specificity[positive]"]
+    return dataclasses.replace(fit, threshold=float(t), sensitivity=None if math.isnan(sens) else float(sens),
+                               specificity=None if math.isnan(spec) else float(spec))
 
 
 def _choose_presence(s: _Labelled, stored: OperatingPoint, presence_target: float, cap: float, target: float,
