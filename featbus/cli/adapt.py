@@ -37,14 +37,18 @@ def add_parser(sub, parents) -> None:
                                    "With --labels (one labelled data layout: class folders, a CSV manifest, "
                                    "BUS-BRA), the Platt calibration is refitted on the labels and an operating "
                                    "point reaching --operating-point on them is stored, which predict applies; "
-                                   "a two-decision model keeps its features and probabilities and has both its "
-                                   "thresholds refitted on the labels (is there a lesion, then malignant given a "
-                                   "lesion), each point's figures printed with intervals over patients; a refitted "
-                                   "decision no better than always answering one class there is not stored (the "
-                                   "stored one is kept, and said). Without --labels, a model with a stored "
-                                   "operating point (breast-us) also has its decision score aligned to the site's "
-                                   "images (their quantiles mapped onto its training scores'), which predict applies. "
-                                   "The file records what it was adapted on (featbus inspect).")
+                                   "a two-decision model (breast-us) keeps its features and probabilities: every "
+                                   "image given (labelled or not, --unlabelled adds more) first aligns both its "
+                                   "decisions without labels (is there a lesion, then malignant given a lesion), then "
+                                   "the labels move a threshold only as far as a one-sided 95 % bound over the "
+                                   "labelled patients shows it safe: a move that calls more lesions normal or finds "
+                                   "fewer cancers keeps lesions called normal <= --max-lesions-normal and "
+                                   "sensitivity at its target, else the aligned threshold stays and the command says "
+                                   "how many patients would show it; the figures on the labelled patients are "
+                                   "printed with intervals (they feed no verdict). Without --labels, a model with a "
+                                   "stored operating point also has its decision score aligned to the site's images "
+                                   "(their quantiles mapped onto its training scores'), which predict applies. The "
+                                   "file records what it was adapted on (featbus inspect), and its parent's promise.")
     add_model(p)
     p.add_argument("images", metavar="DATA_OR_IMAGES", nargs="+",
                    help="the site's images: image files, folders, CSV manifests; with --labels one labelled "
