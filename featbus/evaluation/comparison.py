@@ -495,32 +495,9 @@ def compare_models(models: Sequence[Any], data, *, names: Sequence[str] | None =
         image, or what :func:`~featbus.evaluation.validation.validate` refuses (a class a model
         does not know): one line naming it.
     """
-    from ..model.runtime import shared_passes
-    from ..progress import Stages
-    from .validation import validate
-
     models = list(models)
-    if len(models) < 2:
-        raise ValueError(f"compare needs at least two models, got {len(models)}")
-    if names is not None and len(names) != len(models):
-        raise ValueError(f"names has {len(names)} entries for {len(models)} models")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
-    for name in figures or ():
-        parse_figure(name)  # an unknown name (with a suggestion) before any model predicts
-    if isinstance(data, (str, os.PathLike)):
-        from ..datasets import load_data
-
-        if not Path(data).exists():
-            raise FileNotFoundError(f"data {str(data)!r} does not exist")
-        data = load_data(data)
-    results = []
-    with shared_passes():  # a segmenter, backbone or image check the models share: once per image
-        for m, model in enumerate(models):
-            # validate's own prediction path: the model's decisions at its stored point, its seen images, the groups
-            shown = Stages(progress, f"compare {m + 1}/{len(models)}" + (f" {names[m]}" if names else ""))
-            results.append(validate(model, data, n_bootstrap=0, positive=positive, random_state=random_state,
-                                    progress=shown))
+    _check_arguments(models, names, n_bootstrap, figures)
+    results = _validated(models, data, names, positive, random_state, progress)
     rows, left_out = _common_images(results)
     first = results[0]
     y_true = _shared_truth(results, rows, positive)
@@ -554,3 +531,37 @@ def compare_models(models: Sequence[Any], data, *, names: Sequence[str] | None =
         groups_from=first.groups_from, data_description=first.data_description, scores=scores, called=called,
         rules=rules, seen_images=seen, seen_notes=[list(r.seen) for r in results], n_bootstrap=int(n_bootstrap),
         random_state=random_state, everything=everything, unseen=unseen, notes=notes, figures=list(names_asked))
+
+
+def _check_arguments(models: list, names, n_bootstrap, figures) -> None:
+    """Refuse fewer than two models, names of another length, a bad bootstrap count or an unknown figure."""
+    if len(models) < 2:
+        raise ValueError(f"compare needs at least two models, got {len(models)}")
+    if names is not None and len(names) != len(models):
+        raise ValueError(f"names has {len(names)} entries for {len(models)} models")
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    for name in figures or ():
+        parse_figure(name)  # an unknown name (with a suggestion) before any model predicts
+
+
+def _validated(models: list, data, names, positive: str, random_state, progress) -> list:
+    """Each model's :func:`~featbus.evaluation.validation.validate` result on the data (read once), no bootstrap."""
+    from ..model.runtime import shared_passes
+    from ..progress import Stages
+    from .validation import validate
+
+    if isinstance(data, (str, os.PathLike)):
+        from ..datasets import load_data
+
+        if not Path(data).exists():
+            raise FileNotFoundError(f"data {str(data)!r} does not exist")
+        data = load_data(data)
+    results = []
+    with shared_passes():  # a segmenter, backbone or image check the models share: once per image
+        for m, model in enumerate(models):
+            # validate's own prediction path: the model's decisions at its stored point, its seen images, the groups
+            shown = Stages(progress, f"compare {m + 1}/{len(models)}" + (f" {names[m]}" if names else ""))
+            results.append(validate(model, data, n_bootstrap=0, positive=positive, random_state=random_state,
+                                    progress=shown))
+    return results
