@@ -364,32 +364,9 @@ def run(args) -> int:
     recipe = _train_recipe(args)
     two_decisions = _two_decisions(args, recipe)
     balance, network_weights = _checked_options(args, recipe, two_decisions)
-    # the model preprocesses new images itself: it is trained on the images as read (or on
-    # lesion patches, and then predicts on patches)
-    needs = ("the segmenter trained here (--segmenter unet)" if str(getattr(args, "segmenter", None)).lower() == "unet"
-             else _mask_need(args))
-    if len(paths) == 1:
-        data = _patches(_load_folder(args.data_dir, args.on_error, args.task, columns=export_columns(args),
-                                     needs_masks=needs), args)
-    else:  # one site each: united, with each site's groups kept apart
-        data = _load_sites(paths, lambda p: _patches(_load_folder(p, args.on_error, args.task,
-                                                                  columns=export_columns(args), needs_masks=needs),
-                                                     args), "training")
-    data = _label_conflicts(data, "training", args.conflicting_labels, paths[0] if len(paths) == 1 else None)
-    _log_data(data, ", ".join(paths))
+    data = _training_data(args, paths)
     progress = _progress(args)
-    held = None
-    fixed = _manifest_split(data, args, "--test-fraction")
-    if fixed is not None or args.test_fraction:
-        from ..model_selection import holdout_split
-
-        try:
-            train_idx, test_idx = fixed if fixed is not None else holdout_split(
-                data.target, data.groups, args.test_fraction, args.random_state)
-        except ValueError as exc:
-            raise CLIError(_one_line(exc)) from exc
-        held = subset(data, test_idx)
-        data = subset(data, train_idx)
+    data, held, fixed = _held_out_split(data, args)
     network = recipe is not None and recipe.is_network
     if args.n_splits is not None or not network:  # a network recipe judges itself on one validation split
         # the folds are duplicate-grouped: a class counts its groups
@@ -423,32 +400,7 @@ def run(args) -> int:
                         progress=progress,
                         command=command,
                         source=", ".join(os.path.abspath(p) for p in paths))
-    if held is not None:
-        from ..evaluation.report import evaluate_external
-
-        names = data.target_names
-        report = evaluate_external(model, held.data, names[held.target], groups=held.groups,
-                                   n_bootstrap=args.n_bootstrap, random_state=args.random_state,
-                                   name="held-out images",
-                                   source="held-out images of the same data set (--test-fraction)")
-        model.manifest["holdout"] = {"fraction": args.test_fraction if fixed is None else None,
-                                     "n_images": int(len(held.target)),
-                                     "accuracy": report.value("accuracy"),
-                                     "accuracy_ci": list(report.interval("accuracy")) if args.n_bootstrap else None,
-                                     "paths": _portable_paths(held.paths, paths)}
-        from ..evaluation.render import holdout_line
-
-        # held out from this training, not from the shipped backbone's: its notes are caveats
-        print(holdout_line(report, decided_at_point=bool(model.manifest.get("operating_point"))))
-        if report.notes:
-            model.manifest["holdout"]["notes"] = [str(n) for n in report.notes]
-        held_verdict = report.sanity
-        print(held_verdict.summary(prefix="verdict on the held-out images"))
-        if args.holdout_list:
-            import pandas as pd
-
-            _write_csv(pd.DataFrame({"image": held.paths, "label": names[held.target]}), Path(args.holdout_list))
-            print(f"held-out images and labels: {args.holdout_list}")
+    held_verdict = None if held is None else _judge_held_out(model, held, data.target_names, args, paths, fixed)
     _add_notes(model, args, data)
     model.save(out, overwrite=args.overwrite)
     if args.report:
@@ -474,6 +426,70 @@ def run(args) -> int:
     if held is not None:
         judged["held-out images"] = held_verdict
     return strict_status(judged, args.strict, "train")
+
+
+def _training_data(args, paths: list[str]):
+    """The training images: each DATA folder read (several: one site each, united), conflicts settled, logged."""
+    # the model preprocesses new images itself: it is trained on the images as read (or on
+    # lesion patches, and then predicts on patches)
+    needs = ("the segmenter trained here (--segmenter unet)" if str(getattr(args, "segmenter", None)).lower() == "unet"
+             else _mask_need(args))
+    if len(paths) == 1:
+        data = _patches(_load_folder(args.data_dir, args.on_error, args.task, columns=export_columns(args),
+                                     needs_masks=needs), args)
+    else:  # one site each: united, with each site's groups kept apart
+        data = _load_sites(paths, lambda p: _patches(_load_folder(p, args.on_error, args.task,
+                                                                  columns=export_columns(args), needs_masks=needs),
+                                                     args), "training")
+    data = _label_conflicts(data, "training", args.conflicting_labels, paths[0] if len(paths) == 1 else None)
+    _log_data(data, ", ".join(paths))
+    return data
+
+
+def _held_out_split(data, args) -> tuple[Any, Any, Any]:
+    """The images to train on and those held out (the manifest's split, or --test-fraction), and the split."""
+    held = None
+    fixed = _manifest_split(data, args, "--test-fraction")
+    if fixed is not None or args.test_fraction:
+        from ..model_selection import holdout_split
+
+        try:
+            train_idx, test_idx = fixed if fixed is not None else holdout_split(
+                data.target, data.groups, args.test_fraction, args.random_state)
+        except ValueError as exc:
+            raise CLIError(_one_line(exc)) from exc
+        held = subset(data, test_idx)
+        data = subset(data, train_idx)
+    return data, held, fixed
+
+
+def _judge_held_out(model, held, names, args, paths: list[str], fixed):
+    """Score the model on the held-out images: the figures into its manifest, their line and verdict printed."""
+    from ..evaluation.report import evaluate_external
+
+    report = evaluate_external(model, held.data, names[held.target], groups=held.groups,
+                               n_bootstrap=args.n_bootstrap, random_state=args.random_state,
+                               name="held-out images",
+                               source="held-out images of the same data set (--test-fraction)")
+    model.manifest["holdout"] = {"fraction": args.test_fraction if fixed is None else None,
+                                 "n_images": int(len(held.target)),
+                                 "accuracy": report.value("accuracy"),
+                                 "accuracy_ci": list(report.interval("accuracy")) if args.n_bootstrap else None,
+                                 "paths": _portable_paths(held.paths, paths)}
+    from ..evaluation.render import holdout_line
+
+    # held out from this training, not from the shipped backbone's: its notes are caveats
+    print(holdout_line(report, decided_at_point=bool(model.manifest.get("operating_point"))))
+    if report.notes:
+        model.manifest["holdout"]["notes"] = [str(n) for n in report.notes]
+    held_verdict = report.sanity
+    print(held_verdict.summary(prefix="verdict on the held-out images"))
+    if args.holdout_list:
+        import pandas as pd
+
+        _write_csv(pd.DataFrame({"image": held.paths, "label": names[held.target]}), Path(args.holdout_list))
+        print(f"held-out images and labels: {args.holdout_list}")
+    return held_verdict
 
 
 def _portable_paths(files, roots) -> list[str]:
