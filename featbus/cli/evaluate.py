@@ -248,16 +248,7 @@ def run(args) -> int:
     # fail fast on typos, before the long feature extraction
 
     _check_n_splits(data, args.n_splits)
-    for c in classifiers:
-        try:
-            make_classifier(c)
-        except ValueError as exc:
-            raise CLIError(str(exc)) from exc
-    for b in balances:
-        try:
-            make_sampler(b)
-        except ValueError as exc:
-            raise CLIError(str(exc)) from exc
+    _check_pipelines(classifiers, balances)
     counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
     print(f"{len(data.target)} images, classes {counts}; features {args.features}", file=sys.stderr)
     X, names = extract_features(data, _features_of(args), region=args.region, n_jobs=args.n_jobs,
@@ -311,26 +302,45 @@ def run(args) -> int:
         best_test = next(r for r in external if r.name == best.name)
         print(best_test.sanity.summary(prefix=f"verdict on the {test_label} ({best.name})"))
     if args.report:
-        from ..evaluation.report import write_study_report
-
-        out = Path(args.report)
-        html_path = out if out.suffix.lower() in (".html", ".htm") else out / "report.html"
-        if args.overwrite:
-            _clear_old_report(out)
-        path = write_study_report(
-            reports, data, html_path, feature_label=args.features, n_features=X.shape[1], region=args.region,
-            preprocessing=[n for n, _ in _preprocessing_steps(args.preprocess)] if args.preprocess else None,
-            masks_used=reads_masks(_split(args.features), args.region),
-            header=_report_header(args, data, test_data, test_label), source=args.data_dir,
-            external=external or None, test_data=test_data, test_label=test_label, images=args.report_images)
-        # the settings of the features every pipeline was scored on, as a settings file
-        _write_settings(args, make_features(_features_of(args), region=args.region),
-                        html_path.with_name("features" + SETTINGS_SUFFIX), data)
-        print(f"\nreport: {path.resolve()}")
+        _write_report(args, reports, data, X.shape[1], test_data, test_label, external)
     judged = {f"{best.name} ({main_cv})": best.sanity}
     if external:
         judged[f"{best.name} ({test_label})"] = best_test.sanity
     return strict_status(judged, args.strict, "evaluate")
+
+
+def _check_pipelines(classifiers: list[str], balances: list) -> None:
+    """Refuse an unknown classifier or balance name (before the long feature extraction)."""
+    for c in classifiers:
+        try:
+            make_classifier(c)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
+    for b in balances:
+        try:
+            make_sampler(b)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
+
+
+def _write_report(args, reports: dict, data, n_features: int, test_data, test_label: str, external: list) -> None:
+    """Write the study's HTML report (--report) and the settings file of its features beside it."""
+    from ..evaluation.report import write_study_report
+
+    out = Path(args.report)
+    html_path = out if out.suffix.lower() in (".html", ".htm") else out / "report.html"
+    if args.overwrite:
+        _clear_old_report(out)
+    path = write_study_report(
+        reports, data, html_path, feature_label=args.features, n_features=n_features, region=args.region,
+        preprocessing=[n for n, _ in _preprocessing_steps(args.preprocess)] if args.preprocess else None,
+        masks_used=reads_masks(_split(args.features), args.region),
+        header=_report_header(args, data, test_data, test_label), source=args.data_dir,
+        external=external or None, test_data=test_data, test_label=test_label, images=args.report_images)
+    # the settings of the features every pipeline was scored on, as a settings file
+    _write_settings(args, make_features(_features_of(args), region=args.region),
+                    html_path.with_name("features" + SETTINGS_SUFFIX), data)
+    print(f"\nreport: {path.resolve()}")
 
 
 def _sites_of(data) -> list[str]:
