@@ -34,7 +34,7 @@ from ._records import (
 )
 from .progress import find_stack_level
 
-__all__ = ["read_image", "read_images", "read_mask", "load_item", "write_feature_table", "MAX_PIXELS",
+__all__ = ["read_image", "read_images", "read_mask", "load_item", "write_feature_table", "write_file", "MAX_PIXELS",
            "DICOM_WINDOW"]
 
 #: Default largest image (height x width) that :func:`read_image` decodes: 2**28 = 268,435,456
@@ -781,6 +781,38 @@ def written_atomically(path: str | os.PathLike, suffix: str = ".tmp"):
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_file(path: str | os.PathLike, data: str | bytes) -> Path:
+    """Write a whole file's text (UTF-8) or bytes at once, under a temporary name renamed into
+    place (:func:`written_atomically`): an interrupted run never leaves a half-written file.
+
+    Parameters
+    ----------
+    path : path
+        The file to write (replaced when it exists).
+    data : str or bytes
+        Its whole content.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.json"
+    >>> write_file(p, "{}").read_text()
+    '{}'
+    """
+    path = Path(path)
+    with written_atomically(path, suffix=".tmp" + path.suffix) as tmp:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data, encoding="utf-8")
+    return path
 
 
 def write_feature_table(path: str | os.PathLike, meta, X: np.ndarray, names: Sequence[str], *,

@@ -322,7 +322,9 @@ def _cmd_evaluate(args) -> int:
     if report is not None:
         report.mkdir(parents=True, exist_ok=True)
         _write_csv(table, report / "metrics.csv", float_format="%.4f")
-        (report / "summary.json").write_text(json.dumps(summary, indent=1))
+        from ..io import write_file
+
+        write_file(report / "summary.json", json.dumps(summary, indent=1))
         page = _report_html(seg, args, records, predicted, table, lines, report)
         print(f"report: {page}")
     return 0

@@ -854,6 +854,7 @@ def explain_to_files(model, images: Sequence, out_dir: str | os.PathLike, *, met
     >>> [p.rsplit("/", 1)[-1] for p in paths]
     ['image0.occlusion.png', 'image1.occlusion.png']
     """
+    from ..io import written_atomically
     from .plotting import plot_explanation
 
     out = Path(out_dir)
@@ -868,7 +869,8 @@ def explain_to_files(model, images: Sequence, out_dir: str | os.PathLike, *, met
                 stem = f"{stem}-{i}"
             used.add(stem)
             path = out / f"{stem}.{res['method']}.png"
-            plot_explanation(res).savefig(path, dpi=100)  # a pyplot-free Figure: nothing to close
+            with written_atomically(path, suffix=".tmp.png") as tmp:  # savefig reads the format off the name
+                plot_explanation(res).savefig(tmp, dpi=100)  # a pyplot-free Figure: nothing to close
             paths.append(str(path))
             bar.update(1)
     return paths

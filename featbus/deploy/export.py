@@ -224,7 +224,9 @@ def export_tflite(model, path: str | os.PathLike, *, quantize: bool = False, ove
         "backbone": backbone_name(est.backbone),  # a user's builder by its module.function name
         "layers": [n.layer_ for n in nets] if nets else list(est.layers_),
         "networks": len(nets) or None}
-    Path(str(path) + ".json").write_text(json.dumps(meta, indent=1))
+    from ..io import write_file
+
+    write_file(Path(str(path) + ".json"), json.dumps(meta, indent=1))
     return path
 
 

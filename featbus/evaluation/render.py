@@ -436,6 +436,7 @@ def validation_html(v, folder: str | os.PathLike) -> Path:
     """Write an external validation's self-contained report into ``folder``: ``index.html``
     (figures embedded), ``roc.png``, ``reliability.png``, ``confusion.png`` and ``validation.json``."""
     from .._version import __version__
+    from ..io import write_file
     from .reporting import CSS, counts_html, figure_png, header_html, img_tag, verdict_html
     from .sanity import AUC_MARGIN
 
@@ -445,14 +446,14 @@ def validation_html(v, folder: str | os.PathLike) -> Path:
 
     def save(name: str, draw, size, alt: str) -> str:
         data = figure_png(draw, size)
-        (folder / name).write_bytes(data)
+        write_file(folder / name, data)
         return img_tag(data, alt)
 
     figs = [save("confusion.png", v.plot_confusion, (5.2, 4.6), "confusion matrix")]
     if np.isfinite(v.figures.get("auc", math.nan)):
         figs.insert(0, save("roc.png", v.plot_roc, (5.4, 6.2), f"ROC curve of p({pos})"))
     figs.insert(1, save("reliability.png", v.plot_reliability, (5.4, 5.2), "reliability diagram"))
-    (folder / "validation.json").write_text(json.dumps(validation_dict(v), indent=2) + "\n", encoding="utf-8")
+    write_file(folder / "validation.json", json.dumps(validation_dict(v), indent=2) + "\n")
     tag = esc(_seen_tag(v))
     at = esc(chosen_text(v)) if v.threshold is not None else ""
     rows = [(esc(figure_label(name, pos)) + qual.format(at=at), key) for key, name, qual in _HTML_ROWS
@@ -498,9 +499,8 @@ def validation_html(v, folder: str | os.PathLike) -> Path:
                           "target sensitivity": v.target_sensitivity, "bootstrap resamples": v.n_bootstrap,
                           "seed": v.random_state, "ECE bins": ECE_BINS, "AUC margin": AUC_MARGIN})]
     page = folder / "index.html"
-    page.write_text(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
-                    f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>", encoding="utf-8")
-    return page
+    return write_file(page, f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
+                      f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
 
 
 # --------------------------------------------------------------------------- cross-validation: words

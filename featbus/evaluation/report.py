@@ -1117,7 +1117,10 @@ def write_study_report(reports: dict[str, list], data, path: str | Path, *, feat
         write_html(external, path.with_name("test.html"), title=f"featbus evaluate: {test_label}", notes=notes[:2])
     for cv in cvs[1:]:
         write_html(reports[cv], path.with_name(f"{cv}.html"), title=f"featbus evaluate: {cv} CV", notes=notes[:2])
-    pd.concat({cv: comparison_table(reports[cv]) for cv in cvs}, names=["cv"]).to_csv(path.with_name("summary.csv"))
+    from ..io import write_file
+
+    summary = pd.concat({cv: comparison_table(reports[cv]) for cv in cvs}, names=["cv"])
+    write_file(path.with_name("summary.csv"), summary.to_csv())
     return out
 
 

@@ -577,8 +577,9 @@ def write_html(reports: Sequence, path: str | Path, *, title: str | None = None,
     doc = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(title)}</title>'
            f"<style>{CSS}</style></head><body>{''.join(top)}{toc}{body}</body></html>")
-    path.write_text(doc, encoding="utf-8")
-    return path
+    from ..io import write_file
+
+    return write_file(path, doc)
 
 
 # --------------------------------------------------------------------------- header, gallery, intensity
@@ -836,8 +837,9 @@ def predictions_html(table, path: str | Path, *, title: str = "featbus predictio
            "hiding it raises that probability; faint colour is a small change. Grad-CAM: brighter where the "
            "network's features raise the predicted class, 0 to 1.</p>"
            f"<div class='plots'>{''.join(cards)}</div></body></html>")
-    path.write_text(doc, encoding="utf-8")
-    return path
+    from ..io import write_file
+
+    return write_file(path, doc)
 
 
 # --------------------------------------------------------------------------- training
