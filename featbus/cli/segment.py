@@ -454,7 +454,8 @@ def _report_html(seg, args, records, predicted, table, lines, folder: Path) -> P
         cells = []
         for i in idx:
             name = f"{kind}_{len(cells)}.png"
-            Image.fromarray(_overlay(records[i], predicted[i])).save(folder / name)
+            with written_atomically(folder / name, suffix=".tmp.png") as tmp:
+                Image.fromarray(_overlay(records[i], predicted[i])).save(tmp)
             row = table.iloc[i]
             cells.append(f'<figure><img src="{name}" width="300"><figcaption>{html.escape(str(row["image"]))}<br>'
                          f'Dice {row["dice"]:.3f}, HD95 {row["hd95"]:.1f} px</figcaption></figure>')
