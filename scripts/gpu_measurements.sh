@@ -30,7 +30,7 @@ step() {  # step NAME SECONDS COMMAND...: run it, its output in log_NAME.txt, sa
     echo "$name: exit $? after $((SECONDS - t0)) s"
 }
 # 1. the input side alone, every core of this machine against one
-step input_speed 75 python -u benchmarks/input_speed.py --output "$W/input_speed.json"
+step input_speed 75 python -u benchmarks/input_speed.py --repeats 1 --output "$W/input_speed.json"
 # 2. the default recipe on PyTorch, GPU utilisation sampled beside it (away from the step's output)
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader,nounits -l 1 \
     > "$W/util_train.csv" 2>/dev/null &
