@@ -148,3 +148,28 @@ def test_speckle_normals_are_standard_normal():
     assert not np.array_equal(z[:100], _standard_normal(np.random.default_rng(1), (100,)))
     np.testing.assert_array_equal(_standard_normal(np.random.default_rng(3), (7, 9)),
                                   _standard_normal(np.random.default_rng(3), (7, 9)))
+
+
+@pytest.mark.slow
+def test_a_fit_with_worker_processes_trains_as_one_without(monkeypatch):
+    """End to end: the same fit with its batches made in worker processes and on threads ends with the
+    same weights (the same batches in the same order; float32 training, compared within 1e-5)."""
+    pytest.importorskip("keras")
+    rng = np.random.default_rng(0)
+    images = [rng.random((40, 48)).astype(np.float32) for _ in range(12)]
+    y = [0, 1] * 6
+    import featbus.features.finetune as finetune
+
+    started = []
+    real = finetune.worker_processes
+    monkeypatch.setattr(finetune, "worker_processes", lambda n: started.append(n) or real(n))
+    fits = {}
+    for processes in (False, True):
+        monkeypatch.setattr(FineTunedCNN, "_worth_processes", lambda self, *a, p=processes: p)
+        ft = FineTunedCNN("scratch", weights=None, input_size=32, epochs=2, warmup_epochs=1, batch_size=4,
+                          validation_fraction=0, progress=False, random_state=0, cache=False, n_jobs=2,
+                          mixed_precision=False)
+        fits[processes] = ft.fit(images, y)
+    for a, b in zip(fits[False].weights_, fits[True].weights_):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert started == [2] and len(fits[True].history_["epochs"]) == 3  # one pool, for the second fit
