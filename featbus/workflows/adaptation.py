@@ -1581,6 +1581,24 @@ def _parent(model, source, positive: str) -> tuple[dict, dict | None]:
     return parent, promise_of(model, model.manifest, positive, [str(c) for c in model.classes_])
 
 
+def _site_records(model, images, labels, groups, unit: str | None, two: bool, positive: str):
+    """The site's image records, its checked labels (``y``, ``labelled``) and groups, and what a group is."""
+    from ..model.loaded import read_records
+
+    images, groups, unit = _site_images(images, groups, unit)
+    records, _, _ = read_records(images)
+    n = len(records)
+    if n < MIN_IMAGES:
+        raise ValueError(f"adaptation estimates the site's statistics from its images: give at least {MIN_IMAGES} "
+                         f"images, got {n}")
+    y, labelled, _ = _checked_labels(labels, n, [str(c) for c in model.classes_], two, positive)
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape[0] != n:
+            raise ValueError(f"groups has {groups.shape[0]} entries for {n} images")
+    return records, y, labelled, groups, unit
+
+
 def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=None, method: str = "auto",
           target_sensitivity: float | None = None, positive: str = "malignant", recalibrate: bool = True,
           force: bool = False, site: str | None = None, unit: str | None = None,
@@ -1677,23 +1695,11 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     ...
     ValueError: the labels hold 'cyst', which the model does not know (its classes: benign, malignant, normal)
     """
-    from ..model.loaded import read_records
-
     model, source = _loaded(model, source)
     stored, two, method = _checked_settings(model, labels=labels, method=method, positive=positive,
                                             target_sensitivity=target_sensitivity, align=align,
                                             positive_share=positive_share)
-    images, groups, unit = _site_images(images, groups, unit)
-    records, _, _ = read_records(images)
-    n = len(records)
-    if n < MIN_IMAGES:
-        raise ValueError(f"adaptation estimates the site's statistics from its images: give at least {MIN_IMAGES} "
-                         f"images, got {n}")
-    y, labelled, _ = _checked_labels(labels, n, [str(c) for c in model.classes_], two, positive)
-    if groups is not None:
-        groups = np.asarray(groups)
-        if groups.shape[0] != n:
-            raise ValueError(f"groups has {groups.shape[0]} entries for {n} images")
+    records, y, labelled, groups, unit = _site_records(model, images, labels, groups, unit, two, positive)
     reference = _reference_to_align(model, source, stored, two, labelled=y is not None, align=align)
 
     new = _copy(model, keep_forwards=method == "none" or not model.networks)
