@@ -9,20 +9,20 @@ the extractors, and :mod:`featbus.pipelines` builds its ``"features"`` step from
 Joining feature families
 ------------------------
 Families differ wildly in width: HOG gives 8100 columns by default, EfficientNet-Lite0 192,
-LBP 54, GLCM 54, intensity statistics 18. Standardised and concatenated as they are, every
-column weighs the same in an RBF kernel or a distance, so HOG carries 97% of the variance and
+LBP 54, GLCM 54, intensity statistics 23. Standardised and concatenated as they are, every
+column weighs the same in an RBF kernel or a distance, so HOG carries 96% of the variance and
 the union scores below its best member. :class:`FamilyUnion` (the ``"features"`` step of
 :func:`make_classification_pipeline`) therefore standardises every column and weights each family's block
 so that every family carries the same total variance (``family_scaling="equal"``, weight
 ``1/sqrt(n_columns)`` up to one global factor), fitted on the training data only. Measured by
 ``benchmarks/feature_families.py`` (duplicate-grouped 5-fold CV on BUSI, SMOTE + RBF SVC;
 accuracy / malignant AUC with group-bootstrap 95% intervals), EfficientNet-Lite0 + HOG + LBP +
-intensity + GLCM joined plainly score 0.659 / 0.802, joined with ``"equal"`` 0.742 / 0.861,
-the best family alone (EfficientNet-Lite0) 0.750 / 0.837: the paired difference of ``"equal"``
-and that family is -0.008 [-0.046, +0.028] in accuracy and +0.024 [-0.005, +0.054] in AUC
-(noise), that of plain joining -0.091 [-0.141, -0.047]. Per-family PCA to 64 components scored
-the same as ``"equal"`` (0.755 / 0.859) at twice the cost; a smaller HOG (16-pixel cells) with
-plain joining was worse (0.738 / 0.829).
+intensity + GLCM joined plainly score 0.661 / 0.815, joined with ``"equal"`` 0.746 / 0.851,
+the best family alone (EfficientNet-Lite0) 0.763 / 0.843: the paired difference of ``"equal"``
+and that family is -0.018 [-0.052, +0.016] in accuracy and +0.009 [-0.022, +0.037] in AUC
+(noise), that of plain joining -0.102 [-0.147, -0.059]. Per-family PCA to 64 components scored
+no better than ``"equal"`` (0.739 / 0.860) with an extra fitted step; a smaller HOG (16-pixel
+cells) with plain joining was no better either (0.734 / 0.849).
 """
 
 from __future__ import annotations
