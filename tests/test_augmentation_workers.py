@@ -162,7 +162,7 @@ def test_a_fit_with_worker_processes_trains_as_one_without(monkeypatch):
 
     started = []
     real = finetune.worker_processes
-    monkeypatch.setattr(finetune, "worker_processes", lambda n: started.append(n) or real(n))
+    monkeypatch.setattr(finetune, "worker_processes", lambda n, **kw: started.append(n) or real(n, **kw))
     fits = {}
     for processes in (False, True):
         monkeypatch.setattr(FineTunedCNN, "_worth_processes", lambda self, *a, p=processes: p)

@@ -836,24 +836,27 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
                 raise ValueError(f"validation_indices must be positions in X (0..{len(items) - 1})")
             train_idx = np.setdiff1d(np.arange(len(items)), val_idx)
         weights = self._class_weights(y_idx[train_idx], n_classes)
+        augmenter, warm = self._augmenter(), int(self.warmup_epochs)
 
-        trainer = _Trainer(self, n_classes, mixed_precision=use_mixed_precision(self.mixed_precision))
-        # head: small normal kernel from random_state (logits near 0: the warm-up starts at the
-        # uniform prediction instead of confident random ones), bias zero
-        trainer.head.kernel.assign((0.01 * rng.standard_normal((trainer.channels, n_classes))).astype(np.float32))
-        trainer.head.bias.assign(np.zeros(n_classes, np.float32))
-        warm = int(self.warmup_epochs)
-        phases = [
-            # the head alone on the frozen body (which then needs no backward pass); the
-            # embedding normaliser learns the training embeddings' statistics meanwhile
-            Phase("warmup", warm, {"head": self.head_learning_rate}, schedule="constant", early_stopping=False,
-                  setup=lambda: self._set_trainable(trainer, "warmup")),
-            # both rates ramp up linearly over the first epoch (Adam's first steps move every
-            # weight by about the rate, whatever its gradient), then decay on a cosine
-            Phase("finetune", int(self.epochs), {"head": self.head_learning_rate, "body": self.learning_rate},
-                  setup=lambda: self._set_trainable(trainer, "finetune" if warm else "finetune-first")),
-        ]
-        history, val_proba = self._train(trainer, phases, images, y_idx, train_idx, val_idx, weights, seed)
+        # 3. the input side's workers start (and import) while the network is built
+        with self._input_side(images, augmenter, len(train_idx) * (warm + int(self.epochs))) as feed:
+            trainer = _Trainer(self, n_classes, mixed_precision=use_mixed_precision(self.mixed_precision))
+            # head: small normal kernel from random_state (logits near 0: the warm-up starts at the
+            # uniform prediction instead of confident random ones), bias zero
+            trainer.head.kernel.assign((0.01 * rng.standard_normal((trainer.channels, n_classes))).astype(np.float32))
+            trainer.head.bias.assign(np.zeros(n_classes, np.float32))
+            phases = [
+                # the head alone on the frozen body (which then needs no backward pass); the
+                # embedding normaliser learns the training embeddings' statistics meanwhile
+                Phase("warmup", warm, {"head": self.head_learning_rate}, schedule="constant", early_stopping=False,
+                      setup=lambda: self._set_trainable(trainer, "warmup")),
+                # both rates ramp up linearly over the first epoch (Adam's first steps move every
+                # weight by about the rate, whatever its gradient), then decay on a cosine
+                Phase("finetune", int(self.epochs), {"head": self.head_learning_rate, "body": self.learning_rate},
+                      setup=lambda: self._set_trainable(trainer, "finetune" if warm else "finetune-first")),
+            ]
+            history, val_proba = self._train(trainer, phases, feed, augmenter, y_idx, train_idx, val_idx, weights,
+                                             seed)
         self.history_ = history
         self.validation_indices_ = val_idx
         # the validation images' probabilities under the kept weights (no extra pass)
@@ -871,13 +874,14 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
              for c in range(width)], dtype=object)
         return self
 
-    def _train(self, trainer: _Trainer, phases: list, images: np.ndarray, y_idx: np.ndarray, train_idx: np.ndarray,
-               val_idx: np.ndarray, weights: np.ndarray, seed: int) -> tuple[dict, dict]:
-        """The training engine's run over a fit's phases: the batches (augmented ahead by
-        :meth:`_input_side`'s workers), the validation after each epoch, the training tallies;
-        returns the history and the validation probabilities of each epoch."""
+    def _train(self, trainer: _Trainer, phases: list, feed: tuple, augmenter, y_idx: np.ndarray,
+               train_idx: np.ndarray, val_idx: np.ndarray, weights: np.ndarray, seed: int) -> tuple[dict, dict]:
+        """The training engine's run over a fit's phases: the batches (augmented ahead by the
+        workers of ``feed``, what :meth:`_input_side` yields), the validation after each epoch, the
+        training tallies; returns the history and the validation probabilities of each epoch."""
         warm, n_classes = int(self.warmup_epochs), len(weights)
-        augmenter = self._augmenter()
+        executor, source, slots = feed
+        images = source.array if isinstance(source, SharedArray) else source
         steps = max(1, math.ceil(len(train_idx) / int(self.batch_size)))
 
         # class_weight="balanced" weighs classes by their frequency in what the loss sees: equal
@@ -909,13 +913,10 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
                 np.add.at(counts, (y_idx[val_idx], np.argmax(proba, axis=1)), 1.0)
                 return {"val_loss": vl, "val_accuracy": va, "val_f1": confusion_metrics(counts)[1]}
 
-        n_draws = len(train_idx) * sum(int(phase.epochs) for phase in phases)
-        with self._input_side(images, augmenter, n_draws) as (executor, source, slots):
-            history = train(trainer.net, trainer.loss_fn, phases, batches, steps, part_of=trainer.part_of,
-                            weight_decay=self.weight_decay, validate=validate, monitor="val_loss",
-                            patience=None if self.patience is None else int(self.patience), max_time=self.max_time,
-                            progress=self.progress, desc="FineTunedCNN",
-                            keep="last" if self.patience is None else "best")
+        history = train(trainer.net, trainer.loss_fn, phases, batches, steps, part_of=trainer.part_of,
+                        weight_decay=self.weight_decay, validate=validate, monitor="val_loss",
+                        patience=None if self.patience is None else int(self.patience), max_time=self.max_time,
+                        progress=self.progress, desc="FineTunedCNN", keep="last" if self.patience is None else "best")
         for record in history["epochs"]:
             if record["epoch"] in tallies:
                 record["train_accuracy"], record["train_f1"] = confusion_metrics(tallies[record["epoch"]])
@@ -1110,7 +1111,7 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
             stack.callback(shared.close)
             slots = SharedArray(np.zeros((2 * n, int(self.batch_size), *images.shape[1:]), np.float32), writable=True)
             stack.callback(slots.close)
-            yield stack.enter_context(worker_processes(n)), shared, slots
+            yield stack.enter_context(worker_processes(n, preload=(__name__,))), shared, slots
 
     def _worth_processes(self, images, augmenter, n: int, n_draws: int) -> bool:
         """Whether worker processes pay: more than one, on POSIX, an augmenter that pickles, and

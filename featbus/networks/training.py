@@ -173,7 +173,7 @@ def prefetched(make: Callable[[int], Any], count: int, *, workers: int = 1, ahea
 
 
 @contextmanager
-def worker_processes(n_workers: int):
+def worker_processes(n_workers: int, *, preload: tuple[str, ...] = ()):
     """``n_workers`` worker processes for :func:`prefetched` (``executor=``), gone on leaving the block.
 
     They are joblib's loky processes: started clean (not forked from a process that holds
@@ -188,6 +188,10 @@ def worker_processes(n_workers: int):
     ----------
     n_workers : int
         Processes (at least 1).
+    preload : tuple of str
+        Modules each worker imports as it starts; the workers are started on entering the block,
+        so they import these while the caller goes on (e.g. builds its network) instead of when
+        the first item is asked for.
 
     Yields
     ------
@@ -198,8 +202,10 @@ def worker_processes(n_workers: int):
 
     env = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     env.update(_KEEP_FREED_MEMORY)
-    pool = _Tracked(ProcessPoolExecutor(max_workers=max(1, int(n_workers)), initializer=_one_thread, env=env))
+    pool = _Tracked(ProcessPoolExecutor(max_workers=max(1, int(n_workers)), initializer=_start_worker,
+                                        initargs=(tuple(preload),), env=env))
     try:
+        pool.submit(os.getpid)  # loky starts all its workers at the first item
         yield pool
     except BaseException:
         pool.cancel_pending()
@@ -234,13 +240,19 @@ class _Tracked:
 _KEEP_FREED_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(128 * 2**20)}
 
 
-def _one_thread() -> None:
-    """A worker process's start: OpenCV computes on one thread (the workers are the parallelism)."""
+def _start_worker(preload: tuple[str, ...] = ()) -> None:
+    """A worker process's start: OpenCV computes on one thread (the workers are the parallelism),
+    and the modules its items need are imported."""
+    import importlib
+
     try:
         import cv2
     except ImportError:  # pragma: no cover - OpenCV is a dependency
-        return
-    cv2.setNumThreads(1)
+        pass
+    else:
+        cv2.setNumThreads(1)
+    for name in preload:
+        importlib.import_module(name)
 
 
 class SharedArray:
