@@ -17,7 +17,10 @@ every Keras backend (:mod:`featbus.networks.backend` holds the per-backend step)
 * **progress**: a bar per batch with ETA, loss and the last validation values (off a terminal,
   a plain line every 30 s: :mod:`featbus.progress`);
 * **clean interruption**: Ctrl-C (``KeyboardInterrupt``) closes the bar, puts the best weights so
-  far back into the model and re-raises, so a command never writes a model it did not finish.
+  far back into the model and re-raises, so a command never writes a model it did not finish;
+* **the input side**: :func:`prefetched` makes the next batches ahead, on threads or in
+  :func:`worker_processes` (one per core, reading big arrays from a :class:`SharedArray`), in
+  the order and with the values of the plain loop.
 
 Frozen batch-norm statistics, class weights, label smoothing and mixup are the estimator's: they
 live in its model (``trainable=False`` layers run in inference mode in Keras 3) and in its loss
@@ -273,7 +276,7 @@ class SharedArray:
     Attributes
     ----------
     array : numpy.memmap
-        The shared array (read-only).
+        The shared array (read-only unless ``writable``).
     path : str
 
     Examples
