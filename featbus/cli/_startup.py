@@ -89,7 +89,7 @@ def start(args, models, *, data: str | None = None, images=None, min_classes: in
     return Started(read, loaded)
 
 
-def check_kind(model, records, force: bool) -> list[str]:
+def check_kind(model, records, force: bool, progress=False) -> list[str]:
     """Refuse images most of which are not the kind the model learnt from (its training-image
     profile, :func:`featbus.model.domain.check_images`: a mammogram named a mammogram, a photograph a
     photograph), unless ``--force``; returns the words saying how the images differ (printed once
@@ -103,6 +103,8 @@ def check_kind(model, records, force: bool) -> list[str]:
         The images.
     force : bool
         ``--force``: go on whatever the images are.
+    progress : bool, "auto" or Stages, default=False
+        The display of the model's pass and the image check (:func:`featbus.progress.stages`).
 
     Returns
     -------
@@ -114,9 +116,9 @@ def check_kind(model, records, force: bool) -> list[str]:
 
     if not isinstance(model.manifest.get("training_images"), dict):
         return []  # an older file: the out-of-domain score stands alone
-    crops = model._crop(records)
-    ood = None if model.domain is None else model.domain.transform(np.asarray(model.features.transform(crops)))[:, 0]
-    check = check_images(model, records, crops, ood)
+    crops, X = model.crops_and_features(records, progress=progress)  # inside shared_passes: adapt reads this pass
+    ood = None if model.domain is None else model.domain.transform(np.asarray(X))[:, 0]
+    check = check_images(model, records, crops, ood, progress=progress)
     out = sum(bool(r) for r in check["reasons"])
     if out * 2 > len(records) and not force:
         names = [getattr(r, "path", None) or f"image {i}" for i, r in enumerate(records)]

@@ -10,7 +10,7 @@ from pathlib import Path
 from ._common import CLIError, _check_writable, _neutralised, _progress, _refuse_existing, _write_csv
 from ._data import _expand_images
 from ._options import add_force, add_model, add_on_error, add_output, add_overwrite
-from ._progress import command_progress, counted
+from ._progress import command_stages
 from ._startup import start
 
 __all__ = ["add_parser", "run"]
@@ -86,9 +86,8 @@ def run(args) -> int:
     _, (model,) = start(args, [args.model], keras_too=grad_cam)
     with warnings.catch_warnings():  # the skipped images are counted below and listed in the table
         warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
-        with command_progress(args, f"predict {Path(args.model).name}", len(paths)) as bar:
-            table = counted(model.predict_table, bar)(paths, on_error=args.on_error, decision=args.decision,
-                                                                  force=args.force)
+        table = model.predict_table(paths, on_error=args.on_error, decision=args.decision, force=args.force,
+                                    progress=command_stages(args, f"predict {Path(args.model).name}"))
     print(_decision_line(model, args.decision), file=sys.stderr)
     for line in _data_lines(table, args.force):
         print(line, file=sys.stderr)

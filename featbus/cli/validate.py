@@ -19,7 +19,7 @@ from ._options import (
     add_target_sensitivity,
     add_task,
 )
-from ._progress import command_progress, counted
+from ._progress import command_stages
 from ._startup import start
 
 __all__ = ["add_parser", "run"]
@@ -65,25 +65,11 @@ def run(args) -> int:
             raise CLIError(f"--report {str(report)!r} is a file; give a folder")
         _check_writable(report, "--report", folder=True)
     data, (model,) = start(args, [args.model], data=args.data, conflicts="validation")
-    # the images go through the model once, in chunks: the lesion crop, then the features (a model without a
-    # head predicts in one pass); each chunk advances the bar, which counts both passes
-    passes = 2 if hasattr(model, "head") else 1
-    with command_progress(args, f"validate {Path(args.model).name} ({len(data.target)} images, "
-                          f"{'crop and features' if passes == 2 else 'one pass'})", passes * len(data.target),
-                          unit="img-pass" if passes == 2 else "img") as bar:
-        if passes == 2:
-            model._crop, model.features.transform = counted(model._crop, bar), counted(model.features.transform, bar)
-        else:
-            model.predict_proba = counted(model.predict_proba, bar)
-        try:
-            result = validate(model, data, target_sensitivity=args.target_sensitivity,
-                              n_bootstrap=args.n_bootstrap, positive=args.positive, subgroup=args.subgroup,
-                              random_state=args.random_state)
-        finally:
-            if passes == 2:
-                del model._crop, model.features.transform
-            else:
-                del model.predict_proba
+    # the images go through the model once (its lesion crops, then its features), then the image check: validate
+    # shows each stage as it runs
+    result = validate(model, data, target_sensitivity=args.target_sensitivity, n_bootstrap=args.n_bootstrap,
+                      positive=args.positive, subgroup=args.subgroup, random_state=args.random_state,
+                      progress=command_stages(args, f"validate {Path(args.model).name}"))
     result = dataclasses.replace(result, model_source=str(args.model))
     print(result.summary())
     if args.report:
