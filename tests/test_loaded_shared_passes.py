@@ -12,11 +12,10 @@ from conftest import UNET_SMALL
 
 from featbus.model.runtime import current_shared_passes, shared_passes
 
-pytest.importorskip("keras")
-
 
 @pytest.fixture(scope="module")
 def tiny_segmenter():
+    pytest.importorskip("keras")
     from featbus import UNetSegmenter, make_phantoms
 
     train = make_phantoms(12, image_size=32, random_state=0)
@@ -37,6 +36,7 @@ def _counting(seg, monkeypatch):
     return seen
 
 
+@pytest.mark.slow  # trains a (tiny) network
 def test_a_shared_segmenter_computes_each_image_once_per_run(tiny_segmenter, monkeypatch):
     seg, images = tiny_segmenter
     twin = copy.deepcopy(seg)  # another model's segmenter with the same weights (an adapted file's)
@@ -58,6 +58,7 @@ def test_a_shared_segmenter_computes_each_image_once_per_run(tiny_segmenter, mon
     assert sum(seen) == 2 * len(images)  # outside a block every call computes
 
 
+@pytest.mark.slow
 def test_other_weights_are_not_the_same_segmenter(tiny_segmenter, monkeypatch):
     seg, images = tiny_segmenter
     other = copy.deepcopy(seg)
