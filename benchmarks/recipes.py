@@ -20,7 +20,8 @@ Usage (from the repository root)::
 
     python benchmarks/recipes.py [--recipes handcrafted,frozen-cnn,finetuned-lite0] [--n-splits 3]
 
-On 2 CPU cores the fine-tuned Lite0 recipe takes about 6 minutes per fold of 3 (5.7 measured); the ``best``
+On 2 CPU cores the fine-tuned Lite0 recipe takes about 6 to 10 minutes per fold of 3 (5.7 measured on
+2026-11-26; 10.4 on 2026-11-27 beside other jobs, the figure recipes.json holds); the ``best``
 recipe (three Lite2 networks) about 1.5 hours per fold, so run it where a GPU is available.
 """
 

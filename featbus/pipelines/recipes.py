@@ -111,24 +111,24 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("handcrafted", "HOG + LBP + intensity statistics -> RBF SVM (no network, no TensorFlow)",
            features=("hog", "lbp", "intensity"), classifier="svm",
            cpu_time="about 1.5 min", gpu_time="(CPU only)",
-           figure="accuracy 0.65 [0.61, 0.70], malignant AUC 0.79 [0.74, 0.84] (3-fold)"),
+           figure="accuracy 0.65 [0.60, 0.69], malignant AUC 0.78 [0.72, 0.84] (3-fold)"),
     Recipe("frozen-cnn", "frozen EfficientNet-Lite0 ImageNet features (block6d, avg+max) -> RBF SVM",
            features=("efficientnet_lite0",), classifier="svm",
            cpu_time="about 1 min",
-           figure="accuracy 0.74 [0.70, 0.78], malignant AUC 0.84 [0.79, 0.88] (3-fold)"),
+           figure="accuracy 0.76 [0.72, 0.80], malignant AUC 0.84 [0.80, 0.88] (3-fold)"),
     Recipe("finetuned-lite0", "EfficientNet-Lite0 fine-tuned at 224 px (2 head warm-up epochs, then 12 "
                               "fine-tuning epochs)",
            network={**_FINETUNE, "backbone": "efficientnet_lite0", "input_size": 224, "epochs": 12},
            cpu_time=f"about {_LITE0_MINUTES:.0f} min ({_LITE0_MEASURED})", cpu_minutes=_LITE0_MINUTES,
-           figure=("accuracy 0.79 [0.74, 0.83], malignant AUC 0.90 [0.86, 0.94] (3-fold; 5.7 min of fine-tuning per "
-                   "fold of about 417 images on 2 shared CPU cores)")),
+           figure=("accuracy 0.82 [0.78, 0.85], malignant AUC 0.91 [0.87, 0.94] (3-fold; 10.4 min of fine-tuning per "
+                   "fold of about 417 images on 2 CPU cores shared with other jobs)")),
     Recipe("best", "3 EfficientNet-Lite2 networks fine-tuned at 260 px (seeds 0-2), probabilities averaged",
            network={**_FINETUNE, "backbone": "efficientnet_lite2", "input_size": 260, "epochs": 15},
            members=3, cpu_time="about 2 h",
            figure=("not measured here: its CV takes about 1.5 h per fold on 2 CPU cores (run benchmarks/recipes.py "
                    "--recipes best on a GPU); another protocol, not this recipe: one Lite2 network with an earlier "
                    "study's settings (10 epochs cut by a 400 s budget) scored accuracy 0.81 [0.77, 0.84], malignant "
-                   "AUC 0.92 [0.89, 0.95] (examples/busi_finetune.py, 5-fold)")),
+                   "AUC 0.92 [0.89, 0.95] (examples/busi_finetune.py, 5-fold, on the earlier grouping: 473 groups)")),
     Recipe("lesion-then-malignancy",
            "two decisions, each with its own operating point: 'is there a lesion?' by the shipped breast-us "
            "segmenter (normal below its lesion probability threshold), then benign or malignant by an RBF SVM "
