@@ -173,3 +173,54 @@ def test_a_fit_with_worker_processes_trains_as_one_without(monkeypatch):
     for a, b in zip(fits[False].weights_, fits[True].weights_):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     assert started == [2] and len(fits[True].history_["epochs"]) == 3  # one pool, for the second fit
+
+
+_CTRL_C_SCRIPT = """
+import sys, time
+import numpy as np
+from featbus.features.finetune import FineTunedCNN
+images = (255 * np.random.default_rng(0).random((24, 32, 32))).astype(np.float32)
+y = np.r_[np.zeros(12, int), np.ones(12, int)]
+ft = FineTunedCNN(batch_size=4, n_jobs=2)
+augmenter = ft._augmenter()
+try:
+    with ft._input_side(images, augmenter, 10**6, processes=True) as (executor, source, slots):
+        for epoch in range(10**6):
+            for k, batch in enumerate(ft._batches(source, y, np.arange(24), np.ones(2, np.float32), augmenter, 2, 6,
+                                                  [0, 1, epoch], executor=executor, slots=slots)):
+                if epoch == 1 and k == 0:
+                    print("training", flush=True)
+                time.sleep(0.01)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(130)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.name != "posix", reason="a terminal's Ctrl-C to a process group: POSIX")
+def test_ctrl_c_from_a_terminal_stops_the_workers_without_a_traceback():
+    """A terminal sends Ctrl-C to every process of the foreground group, the workers too: they leave
+    it to their parent, which stops them; nothing but the parent's own words reaches stderr."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", _CTRL_C_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    try:
+        assert proc.stdout.readline().strip() == "training"
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and out.strip() == "interrupted"
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    for _ in range(50):  # the group empties as the workers end
+        left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        if not left:
+            break
+        time.sleep(0.2)
+    assert not left

@@ -205,8 +205,10 @@ def worker_processes(n_workers: int, *, preload: tuple[str, ...] = ()):
 
     env = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     env.update(_KEEP_FREED_MEMORY)
-    pool = _Tracked(ProcessPoolExecutor(max_workers=max(1, int(n_workers)), initializer=_start_worker,
-                                        initargs=(tuple(preload),), env=env))
+    # timeout: a worker idle that long ends (loky starts another when an item comes): should this
+    # process be killed outright (no Ctrl-C, no exception), its workers do not outlive it by more
+    pool = _Tracked(ProcessPoolExecutor(max_workers=max(1, int(n_workers)), timeout=_IDLE_SECONDS,
+                                        initializer=_start_worker, initargs=(tuple(preload),), env=env))
     try:
         pool.submit(os.getpid)  # loky starts all its workers at the first item
         yield pool
@@ -236,6 +238,9 @@ class _Tracked:
             future.cancel()
 
 
+#: Seconds an idle worker process waits for an item before it ends.
+_IDLE_SECONDS = 300
+
 #: glibc's allocator in the workers: arrays of up to 32 MB come from the heap, and up to 128 MB freed
 #: stays there, instead of each image-sized array being mapped afresh from the system and given back
 #: when freed (every page of every new array a page fault: a third of an augmented image's cost in a
@@ -244,9 +249,14 @@ _KEEP_FREED_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20), "MALLOC_TRIM_TH
 
 
 def _start_worker(preload: tuple[str, ...] = ()) -> None:
-    """A worker process's start: OpenCV computes on one thread (the workers are the parallelism),
-    and the modules its items need are imported."""
+    """A worker process's start: Ctrl-C is left to the parent (a terminal sends it to the workers
+    too, which would stop mid-item, racing the parent's own stop: the parent ends them), OpenCV
+    computes on one thread (the workers are the parallelism), and the modules its items need are
+    imported."""
     import importlib
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     try:
         import cv2
