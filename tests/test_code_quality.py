@@ -192,8 +192,10 @@ def test_the_developer_layout_names_existing_paths_and_every_package():
     listed = set(re.findall(r"(\w+\.pyi?)", " ".join(re.findall(r"^\s{5}([\w., ]+?)\s{2,}", block, flags=re.M))))
     assert set(top) <= listed, f"top-level modules the layout does not name: {set(top) - listed}"
     where = text.split("Where a new thing goes", 1)[1]
-    for thing in ("**A new figure", "**A new command**", "**A new data-set loader**"):
+    for thing in ("**A new figure", "**A new command", "**A new data-set loader"):
         assert thing in where, thing
+        paragraph = where.split(thing, 1)[1].split("\n\n", 1)[0]
+        assert re.search(r"\b\d files\b", paragraph), f"{thing}: the page counts the files it touches"
 
 
 def test_the_top_level_is_a_face_and_a_floor():
@@ -212,3 +214,19 @@ def test_the_top_level_is_a_face_and_a_floor():
     for path in re.findall(r"\]\(([^)#]+)\)", readme) + re.findall(r"`((?:benchmarks|docs|tests|scripts)/[\w/.]+)`",
                                                                     readme):
         assert (REPO / path).exists(), f"the README names {path}, which does not exist"
+
+
+def test_the_developer_page_states_the_longest_import_chain():
+    """docs/developer.rst says how deep the longest import chain is: computed here from the graph."""
+    import functools
+
+    graph = import_graph()
+
+    @functools.cache
+    def depth(module: str) -> int:
+        return 1 + max((depth(d) for d in graph[module] if d in graph), default=0)
+
+    longest = max(depth(m) for m in graph)
+    text = (REPO / "docs" / "developer.rst").read_text()
+    stated = re.search(r"The longest import chain is\s+(\d+)\s+modules deep", text)
+    assert stated is not None and int(stated.group(1)) == longest, f"the longest import chain is {longest} modules"

@@ -143,6 +143,11 @@ _PIP_NAMES = {"imblearn": "imbalanced-learn", "sklearn": "scikit-learn", "skimag
               "cv2": "opencv-python-headless", "PIL": "pillow"}
 
 
+def _first_names(names: list[str], n: int = 3) -> str:
+    """``'a.png', 'b.png', 'c.png' and 4 more``: the first few names, then a count."""
+    return ", ".join(repr(x) for x in names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
 def _split(text: str) -> list[str]:
     return [t.strip() for t in str(text).split(",") if t.strip()]
 

@@ -7,7 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from ._common import CLIError, _check_writable, _neutralised, _progress, _refuse_existing, _write_csv
+from ._common import CLIError, _check_writable, _first_names, _neutralised, _progress, _refuse_existing, _write_csv
 from ._data import _expand_images
 from ._options import add_force, add_model, add_on_error, add_output, add_overwrite
 from ._progress import command_stages
@@ -57,11 +57,6 @@ def add_parser(sub, parents) -> None:
                         "smooth classifier: SVM, logistic regression, MLP; needs Keras); "
                         "auto: Grad-CAM where supported and Keras is installed")
     p.set_defaults(func=run)
-
-
-def _first_names(names: list[str], n: int = 3) -> str:
-    """``'a.png', 'b.png', 'c.png' and 4 more``: the first few names, then a count."""
-    return ", ".join(repr(x) for x in names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
 
 
 def run(args) -> int:

@@ -233,7 +233,7 @@ def _cmd_predict(args) -> int:
     print(_presence_line(seg, shipped).replace("lesion presence:", "lesion presence (masks.csv's lesion_probability):",
                                                1))
     if errors:
-        from .predict import _first_names
+        from ._common import _first_names
 
         print(f"skipped {errors} unreadable image(s): {_first_names([Path(b).name for b in bad])} (each with its "
               "reason in masks.csv's error column)", file=sys.stderr)
