@@ -320,7 +320,7 @@ def test_a_parser_refusal_in_its_own_words_gives_featbus_refusal(tmp_path, monke
     featbus's: the text is read again by PyYAML's pure-Python parser, where featbus's limits speak."""
     import yaml
 
-    from featbus import settings
+    import featbus.pipelines.settings as settings
 
     if not yaml.__with_libyaml__:
         pytest.skip("PyYAML without libyaml: the pure-Python parser is the only one")
