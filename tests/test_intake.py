@@ -106,12 +106,12 @@ def test_a_folder_that_cannot_be_read_says_what_is_one_level_down(tmp_path):
 def test_validate_reads_the_data_before_the_model(tmp_path, monkeypatch, capsys):
     for cls in ("Benign", "Malignant"):
         (tmp_path / cls / "scans").mkdir(parents=True)
-    import featbus.cli.validate as validate_cli
+    import featbus.cli._startup as startup  # the commands' one start-up reads DATA, then loads MODEL
 
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded before the data were read")
 
-    monkeypatch.setattr(validate_cli, "_load_model_cli", no_model)
+    monkeypatch.setattr(startup, "_load_model_cli", no_model)
     assert main(["validate", "breast-us", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'Benign/' holds no image file" in err[0] and "Traceback" not in err[0]
