@@ -112,7 +112,9 @@ def features(images: np.ndarray, args) -> tuple[float, float]:
                        cache=False).fit(list(images))
     net = est.network()
     inp = keras.Input((args.size, args.size))
-    out = keras_pool(net.extractor(keras_preprocess(inp, bb.preprocess)), net.pooling)
+    maps = net.extractor(keras_preprocess(inp, bb.preprocess))  # a list where the network has several
+    parts = [keras_pool(m, net.pooling) for m in (maps if isinstance(maps, (list, tuple)) else [maps])]
+    out = keras.ops.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
     bare = keras.Model(inp, out)
     bare.predict(images[:args.batch_size * 2], batch_size=args.batch_size * 2, verbose=0)
     t = time.perf_counter()

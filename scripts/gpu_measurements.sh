@@ -11,7 +11,10 @@
 #                              (default_recipe: training images/s, GPU utilisation): what
 #                              benchmarks/results/backend_speed_gpu.json and the recipes' gpu_time quote
 #   util_train.csv             nvidia-smi samples (1 s) during `featbus train`
-#   log_*.txt                  each step's output
+#   log.txt                    each step's output, one after another (a device call brings back 8 files)
+#
+# The trained model goes to a temporary folder (MODEL_DIR, default /tmp), not OUT_DIR. PYTHON names
+# the interpreter (default python3, the one holding PyTorch on the lent GPU machines).
 #
 #   bash scripts/gpu_measurements.sh OUT_DIR
 #
@@ -22,37 +25,41 @@
 set -u
 W=${1:-gpu}; mkdir -p "$W"
 export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3
-DATA=$(python -c "from featbus import get_data_home; print(get_data_home())")
-step() {  # step NAME SECONDS COMMAND...: run it, its output in log_NAME.txt, say how it ended
+PY=${PYTHON:-python3}
+MODEL=${MODEL_DIR:-/tmp}/featbus_gpu_default_torch.featbus
+DATA=$("$PY" -c "from featbus import get_data_home; print(get_data_home())")
+step() {  # step NAME SECONDS COMMAND...: run it, its output appended to log.txt, say how it ended
     local name=$1 limit=$2; shift 2
     local t0=$SECONDS
-    timeout "$limit" "$@" > "$W/log_$name.txt" 2>&1
-    echo "$name: exit $? after $((SECONDS - t0)) s"
+    echo "===== $name: $*" >> "$W/log.txt"
+    timeout "$limit" "$@" >> "$W/log.txt" 2>&1
+    local rc=$?
+    echo "$name: exit $rc after $((SECONDS - t0)) s" | tee -a "$W/log.txt"
 }
 # 1. the input side alone, every core of this machine against one
-step input_speed 75 python -u benchmarks/input_speed.py --repeats 1 --output "$W/input_speed.json"
+step input_speed 75 "$PY" -u benchmarks/input_speed.py --repeats 1 --output "$W/input_speed.json"
 # 2. the default recipe on PyTorch, GPU utilisation sampled beside it (away from the step's output)
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader,nounits -l 1 \
     > "$W/util_train.csv" 2>/dev/null &
 sampler=$!
 train_start=$SECONDS
-step train 150 env KERAS_BACKEND=torch featbus train "$DATA/busi" -o "$W/default_torch.featbus"
+step train 150 env KERAS_BACKEND=torch "$PY" -m featbus train "$DATA/busi" -o "$MODEL" --overwrite
 train_wall=$((SECONDS - train_start))
 kill "$sampler" 2>/dev/null
 # 3. backend_speed rows: PyTorch and JAX in bfloat16 (the GPU default), PyTorch in float32 beside them
-step backend_speed 180 python -u benchmarks/backend_speed.py --backends torch,jax --n-images 256 --epochs 3 \
+step backend_speed 180 "$PY" -u benchmarks/backend_speed.py --backends torch,jax --n-images 256 --epochs 3 \
     --output "$W/backend_speed_gpu.json"
-step backend_speed_fp32 75 python -u benchmarks/backend_speed.py --backends torch --n-images 256 --epochs 3 \
+step backend_speed_fp32 75 "$PY" -u benchmarks/backend_speed.py --backends torch --n-images 256 --epochs 3 \
     --mixed-precision off --output "$W/backend_speed_fp32.json"
 # 4. frozen DeepFeatures against a bare model.predict (and the engine against model.fit), PyTorch
-step finetune_speed 75 env KERAS_BACKEND=torch python -u benchmarks/finetune_speed.py --n-images 128 --size 224 \
+step finetune_speed 75 env KERAS_BACKEND=torch "$PY" -u benchmarks/finetune_speed.py --n-images 128 --size 224 \
     --epochs 2
 # the default recipe's row and the float32 row, into backend_speed_gpu.json
-python - "$W" "$train_wall" <<'PY'
+"$PY" - "$W" "$train_wall" "$MODEL" <<'PY'
 import csv, json, os, sys
 from pathlib import Path
 
-w, wall = Path(sys.argv[1]), float(sys.argv[2])
+w, wall, model = Path(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3])
 out = w / "backend_speed_gpu.json"
 result = json.loads(out.read_text()) if out.exists() else {"backends": {}}
 util = [float(r[1]) for r in csv.reader((w / "util_train.csv").open()) if len(r) > 2 and r[1].strip().isdigit()] \
@@ -64,7 +71,7 @@ row = {"command": "KERAS_BACKEND=torch featbus train BUSI (the default recipe)",
 try:
     from featbus import load_model
 
-    manifest = load_model(w / "default_torch.featbus", warm_up=False).manifest
+    manifest = load_model(model, warm_up=False).manifest
     training = manifest["training"]
     h = training["members"][0]
     epochs = h["epochs"]

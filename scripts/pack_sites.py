@@ -11,6 +11,7 @@ through ``FEATBUS_DATA`` unchanged. What the networks trained on is therefore a 
 sites (224 px, JPEG 85), not the sites as shared: the results files that use these parts say so.
 
     python scripts/pack_sites.py pack sites.tar
+    python scripts/pack_sites.py pack busi.tar --sites busi   # one site only
     python scripts/pack_sites.py unpack sites.tar /tmp/data   # on the GPU machine
 """
 
@@ -27,7 +28,7 @@ SIDE = 224
 QUALITY = 85
 
 
-def pack(out: str) -> None:
+def pack(out: str, sites: tuple[str, ...] = SITES) -> None:
     from PIL import Image
 
     from featbus import get_data_home
@@ -40,7 +41,7 @@ def pack(out: str) -> None:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
 
-        for site in SITES:
+        for site in sites:
             for f in sorted((src / site).rglob("*")):
                 if not f.is_file():
                     continue
@@ -92,12 +93,17 @@ def unpack(archive: str, dest: str) -> None:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="what", required=True)
-    sub.add_parser("pack").add_argument("archive")
+    pk = sub.add_parser("pack")
+    pk.add_argument("archive")
+    pk.add_argument("--sites", default=",".join(SITES), help="comma-separated sites (default: all three)")
     u = sub.add_parser("unpack")
     u.add_argument("archive")
     u.add_argument("dest")
     args = p.parse_args(argv)
-    pack(args.archive) if args.what == "pack" else unpack(args.archive, args.dest)
+    if args.what == "pack":
+        pack(args.archive, tuple(s for s in args.sites.split(",") if s))
+    else:
+        unpack(args.archive, args.dest)
 
 
 if __name__ == "__main__":
