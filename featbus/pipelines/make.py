@@ -171,7 +171,7 @@ def make_features(features: Sequence[Any] | str, *, region: str | None = None,
 
     Parameters
     ----------
-    features : str or sequence of (str, transformer or (name, transformer))
+    features : str or sequence of (str, transformer or (str, transformer) pair)
         Names: ``"hog"``, ``"lbp"``, ``"glcm"``, ``"intensity"``, ``"shape"``, the IBSI texture
         matrices ``"glrlm"``, ``"glszm"``, ``"gldzm"``, ``"ngtdm"``, ``"gldm"`` and the filter
         families ``"gabor"``, ``"laws"``, ``"wavelet"``, ``"log"``, ``"fractal"``; any other name
