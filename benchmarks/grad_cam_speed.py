@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     from sklearn.utils import Bunch
 
     from featbus import DeepFeatures, load_busi, train_model
-    from featbus import explain as ex
+    from featbus.deploy import explain as ex
 
     data = load_busi(args.data)
     rng = np.random.default_rng(0)

@@ -122,7 +122,7 @@ def test_api_tables_name_importable_objects_and_each_new_explain_name():
         assert hasattr(importlib.import_module(module), attr), name
     listed = {n.rsplit(".", 1)[1] for n in names
               if n.startswith(("featbus.deploy.explain.", "featbus.deploy.plotting."))}
-    from featbus import plotting
+    from featbus.deploy import plotting
 
     assert set(plotting.__all__) <= listed
     assert {"occlusion_map", "grad_cam", "explain", "explain_to_files", "supports_grad_cam"} <= listed
