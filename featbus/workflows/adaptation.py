@@ -668,23 +668,34 @@ def _choose_presence(s: _Labelled, stored: OperatingPoint, presence_target: floa
     if fit.threshold == base.threshold:
         kept_because["presence"] = "the labelled images choose the same threshold"
         return base
-    candidates = np.unique(s.p_lesion[lesion])
-    candidates = candidates[(candidates > base.threshold) & (candidates <= fit.threshold)]
 
     def check(t):
         chk = _safety(s, t, stored.threshold, cap=cap, target=target, confidence=confidence)
         return {**chk, "ok": chk["lesions_ok"] and chk["sensitivity_ok"]}
 
-    best, _, failing = _safe_raise(s, candidates, check)
-    adopted = base.threshold if best is None else best
-    moves["presence"] = _move_record("presence", base.threshold, fit.threshold, adopted, failing, cap=cap,
-                                     target=target, confidence=confidence, unit=s.unit)
-    if failing is not None:
-        warn.append(moves["presence"]["text"])
+    best = _raise_shown_safe(s, "presence", base.threshold, fit.threshold, s.p_lesion[lesion], check, cap=cap,
+                             target=target, confidence=confidence, warn=warn, kept_because=kept_because, moves=moves)
     if best is None:
-        kept_because["presence"] = "a raise not shown safe over the labelled patients (the safe-move rule)"
         return base
     return _point_at(fit, best, s.p_lesion >= best, lesion)
+
+
+def _raise_shown_safe(s: _Labelled, name: str, base: float, asked: float, scores: np.ndarray, check, *, cap: float,
+                      target: float, confidence: float, warn: list, kept_because: dict, moves: dict) -> float | None:
+    """The highest threshold among ``scores`` in ``(base, asked]`` that ``check`` shows safe over the
+    labelled patients (:func:`_safe_raise`), the move recorded in ``moves[name]`` (its text also in
+    ``warn`` when a raise failed); None, with ``kept_because[name]`` saying why, when none is."""
+    candidates = np.unique(scores)
+    candidates = candidates[(candidates > base) & (candidates <= asked)]
+    best, _, failing = _safe_raise(s, candidates, check)
+    adopted = base if best is None else best
+    moves[name] = _move_record(name, base, asked, adopted, failing, cap=cap, target=target, confidence=confidence,
+                               unit=s.unit)
+    if failing is not None:
+        warn.append(moves[name]["text"])
+    if best is None:
+        kept_because[name] = "a raise not shown safe over the labelled patients (the safe-move rule)"
+    return best
 
 
 def _choose_malignancy(s: _Labelled, point: OperatingPoint, stored: OperatingPoint, target: float, cap: float,
@@ -704,21 +715,14 @@ def _choose_malignancy(s: _Labelled, point: OperatingPoint, stored: OperatingPoi
         kept_because["malignancy"] = "the labelled images choose the same threshold"
         return point
     if new.threshold > stored.threshold:  # finds fewer cancers: only as far as shown safe
-        candidates = np.unique(s.given[mal])
-        candidates = candidates[(candidates > stored.threshold) & (candidates <= new.threshold)]
-
         def check(t):
             chk = _safety(s, point.presence.threshold, t, cap=cap, target=target, confidence=confidence)
             return {**chk, "ok": chk["sensitivity_ok"]}
 
-        best, _, failing = _safe_raise(s, candidates, check)
-        adopted = stored.threshold if best is None else best
-        moves["malignancy"] = _move_record("malignancy", stored.threshold, new.threshold, adopted, failing, cap=cap,
-                                           target=target, confidence=confidence, unit=s.unit)
-        if failing is not None:
-            warn.append(moves["malignancy"]["text"])
+        best = _raise_shown_safe(s, "malignancy", stored.threshold, new.threshold, s.given[mal], check, cap=cap,
+                                 target=target, confidence=confidence, warn=warn, kept_because=kept_because,
+                                 moves=moves)
         if best is None:
-            kept_because["malignancy"] = "a raise not shown safe over the labelled patients (the safe-move rule)"
             return point
         new = _point_at(new, best, s.given[lesion] >= best, mal[lesion])
     else:
