@@ -20,6 +20,11 @@ Run (the shipped file; about 25 min on 2 CPU cores)::
 Leave one site out (the honest figures)::
 
     python scripts/train_breast_us.py --hold-out bus-bra -o /tmp/breast_us_no_busbra.npz
+
+Normal scans in each training site's own style (issue 77): ``--normals-per-site N`` adds, as the
+class "normal", up to N whole frames per training site with the lesion removed
+(:func:`featbus.segmentation.negatives.lesion_free_frame`, kept only when the fill passes its
+tissue check), each in its source image's group; a site's own normal scans count towards its N.
 """
 
 from __future__ import annotations
@@ -42,6 +47,38 @@ SITES = {"busi": DATA / "busi" / "Dataset_BUSI_with_GT", "bus-bra": DATA / "bus-
          "breast-lesions-usg": DATA / "breast-lesions-usg"}
 
 
+def add_lesion_free_frames(data, y, per_site: int, *, seed: int = 0):
+    """The training set with up to ``per_site`` lesion-free whole frames of each site's lesion
+    images added as "normal" (fills that pass the tissue check only; the site's own normal scans
+    count towards it), each grouped with its source. Returns ``X, y, groups, sites, made,
+    counts``."""
+    from featbus.segmentation.negatives import lesion_free_frame
+
+    rng = np.random.default_rng(seed)
+    X, groups, sites = list(data.data), list(data.groups), list(data.sites)
+    y = list(y)
+    made = [False] * len(y)
+    counts = {}
+    for site in dict.fromkeys(data.sites):
+        idx = [i for i, s in enumerate(data.sites) if s == site]
+        want = per_site - sum(y[i] == "normal" for i in idx)
+        tried = kept = 0
+        for i in rng.permutation([i for i in idx if data.masks[i] is not None and np.any(data.masks[i])]):
+            if kept >= want:
+                break
+            frame, _, stats = lesion_free_frame(data.images[i], data.masks[i], random_state=int(i))
+            tried += 1
+            if stats["passes"] and stats["method"] == "resample":
+                X.append(frame)
+                y.append("normal")
+                groups.append(groups[i])
+                sites.append(site)
+                made.append(True)
+                kept += 1
+        counts[site] = {"made": kept, "tried": tried, "own_normal": per_site - want}
+    return X, np.asarray(y), groups, sites, np.asarray(made), counts
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("-o", "--output", required=True)
@@ -50,6 +87,8 @@ def main(argv=None) -> None:
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--normals-per-site", type=int, default=0,
+                   help="lesion-free whole frames added per training site as 'normal' (0: none)")
     args = p.parse_args(argv)
 
     from featbus import FineTunedCNN, combine_sites, load_data
@@ -62,13 +101,20 @@ def main(argv=None) -> None:
         names = [n for n in names if n != args.hold_out]
     data = combine_sites([load_data(SITES[n]) for n in names], names=names)
     y = np.asarray(data.target_names)[data.target]
+    X, groups, sites, made = list(data.data), list(data.groups), list(data.sites), np.zeros(len(y), bool)
+    normals_added = {}
+    if args.normals_per_site:
+        X, y, groups, sites, made, normals_added = add_lesion_free_frames(
+            data, y, args.normals_per_site, seed=args.seed)
+        print("lesion-free frames added as normal: " + ", ".join(f"{k} {v}" for k, v in normals_added.items()),
+              flush=True)
     print(f"training on {', '.join(names)}: {len(y)} images, "
           + ", ".join(f"{c} {int((y == c).sum())}" for c in data.target_names), flush=True)
 
     params = {**get_recipe("finetuned-lite0").network, "epochs": args.epochs, "input_size": args.image_size}
     net = FineTunedCNN(**params, random_state=args.seed, progress=True)
     t0, c0 = time.time(), time.process_time()
-    net.fit(data.data, y, groups=data.groups)
+    net.fit(X, y, groups=np.asarray(groups))
     wall, cpu = time.time() - t0, time.process_time() - c0
     print(f"trained in {wall / 60:.1f} min ({cpu / 60:.1f} CPU min)", flush=True)
 
@@ -91,12 +137,13 @@ def main(argv=None) -> None:
     card = {"backbone": "breast-us", "key": entry.key, "version": entry.version, "license": entry.license,
             "architecture": "efficientnet_lite0", "start": "imagenet",
             "sites": {n: int(np.sum(np.asarray(data.sites) == n)) for n in names},
-            "classes": [str(c) for c in data.target_names], "n_images": int(len(y)),
+            "classes": [str(c) for c in net.classes_], "n_images": int(len(y)),
+            "lesion_free_frames": normals_added,
             "recipe": {k: v for k, v in params.items() if isinstance(v, (int, float, str, bool, type(None)))},
             "seed": args.seed, "trained_layers": int(n_trained), "wall_minutes": round(wall / 60, 1),
             "cpu_minutes": round(cpu / 60, 1), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
             "sha256": digest, "dtype": "float16",
-            "image_phash": fingerprints(data.data)}
+            "image_phash": fingerprints(data.data)}  # made frames: their sources are here
     out.with_suffix(".json").write_text(json.dumps(card, indent=1))
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, sha256 {digest})", flush=True)
 
@@ -107,7 +154,7 @@ def main(argv=None) -> None:
         np.savez(out.with_suffix(".heldout.npz"), proba=proba, classes=np.asarray(net.classes_, dtype=str),
                  y=np.asarray(held.target_names)[held.target], groups=np.asarray(held.groups),
                  paths=np.asarray(held.paths, dtype=str), val_proba=np.asarray(net.validation_proba_),
-                 val_y=y[val], val_sites=np.asarray(data.sites)[val])
+                 val_y=y[val], val_sites=np.asarray(sites)[val], val_made=made[val])
         print(f"held-out {args.hold_out}: {len(held.target)} images predicted", flush=True)
 
 

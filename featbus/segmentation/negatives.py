@@ -14,6 +14,14 @@ pair of caliper crosses bracketing an empty span, with a dotted line between the
 and short labels (:func:`featbus.networks.augmentation.draw_marks`), onto any image, so that
 training can show such marks on lesion-free images too.
 
+A crop is a frame zoomed in; a normal scan is a whole frame. :func:`lesion_free_frame` removes
+the lesion from the whole frame instead: the lesion, grown by a margin, is filled with tissue
+copied from the same depth of the same frame (ultrasound texture and brightness change with depth,
+little across it), blended in over a feathered edge, or with OpenCV's inpainting
+(``method="telea"``, a smooth fill) where no such tissue is at hand. :func:`fill_statistics`
+compares the fill with the tissue around it (brightness, contrast, fine texture), and
+:data:`FILL_CHECK` is the rule a fill must pass to be kept as a normal scan of that scanner.
+
 Examples
 --------
 >>> import numpy as np
@@ -33,7 +41,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["lesion_free_boxes", "lesion_free_crops", "paint_calipers"]
+__all__ = ["FILL_CHECK", "fill_statistics", "lesion_free_boxes", "lesion_free_crops", "lesion_free_frame",
+           "paint_calipers"]
 
 
 def _check_fraction(name: str, value: float, low: float = 0.0) -> float:
@@ -217,3 +226,209 @@ def paint_calipers(image: np.ndarray, *, random_state=None, pairs: int = 1, line
     if int(labels):
         out = draw_marks(out, int(rng.integers(0, int(labels) + 1)), rng)
     return np.clip(out, 0, 1)
+
+
+#: The rule a fill must pass to pass for tissue (:func:`fill_statistics`): its mean within
+#: ``mean_z`` of the surrounding ring's standard deviations of the ring's mean, its standard
+#: deviation and its fine-texture energy (mean absolute Laplacian) within the given ratios of
+#: the ring's. A smooth inpainting fails the texture ratio; a patch from the dark sides of a
+#: sector scan fails the mean.
+FILL_CHECK = {"mean_z": 0.6, "std_ratio": (0.6, 1.6), "texture_ratio": (0.6, 1.6)}
+
+
+def _grown(mask: np.ndarray, margin: float) -> np.ndarray:
+    m = np.asarray(mask) > 0
+    r = max(1, int(round(float(margin) * min(m.shape))))
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    return ndi.binary_dilation(m, structure=(yy ** 2 + xx ** 2) <= r * r)
+
+
+def fill_statistics(frame: np.ndarray, filled: np.ndarray, *, ring: float = 0.06) -> dict:
+    """How a filled region compares with the tissue around it.
+
+    Parameters
+    ----------
+    frame : ndarray of shape (h, w), float
+        The frame after filling.
+    filled : ndarray of bool, same shape
+        The region that was filled.
+    ring : float, default=0.06
+        Width of the surrounding ring, as a share of the frame's shorter side.
+
+    Returns
+    -------
+    stats : dict
+        ``mean_z`` (the fill's mean minus the ring's, in the ring's standard deviations),
+        ``std_ratio`` and ``texture_ratio`` (fill over ring; texture is the mean absolute
+        Laplacian), and ``passes``: whether all three keep within :data:`FILL_CHECK`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> frame = rng.random((80, 100)).astype(np.float32)
+    >>> region = np.zeros((80, 100), bool); region[30:50, 40:60] = True
+    >>> fill_statistics(frame, region)["passes"]
+    True
+    >>> smooth = frame.copy(); smooth[region] = 0.5
+    >>> fill_statistics(smooth, region)["passes"]
+    False
+    """
+    frame = np.asarray(frame, np.float32)
+    filled = np.asarray(filled, bool)
+    if frame.shape != filled.shape:
+        raise ValueError(f"filled has shape {filled.shape} but the frame has shape {frame.shape}")
+    if not filled.any():
+        raise ValueError("filled is empty: there is no fill to check")
+    around = _grown(filled, ring) & ~filled
+    if around.sum() < 16:
+        return {"mean_z": float("nan"), "std_ratio": float("nan"), "texture_ratio": float("nan"), "passes": False}
+    lap = np.abs(ndi.laplace(frame))
+    inner = filled & ~(_grown(~filled, 0.01))  # the Laplacian of the fill's own texture, not its seam
+    inner = inner if inner.sum() >= 16 else filled
+    eps = 1e-6
+    stats = {"mean_z": float((frame[filled].mean() - frame[around].mean()) / (frame[around].std() + eps)),
+             "std_ratio": float((frame[filled].std() + eps) / (frame[around].std() + eps)),
+             "texture_ratio": float((lap[inner].mean() + eps) / (lap[around].mean() + eps))}
+    lo_s, hi_s = FILL_CHECK["std_ratio"]
+    lo_t, hi_t = FILL_CHECK["texture_ratio"]
+    stats["passes"] = bool(abs(stats["mean_z"]) <= FILL_CHECK["mean_z"] and lo_s <= stats["std_ratio"] <= hi_s
+                           and lo_t <= stats["texture_ratio"] <= hi_t)
+    return stats
+
+
+def _box_stats(table: np.ndarray, table2: np.ndarray, r0: int, r1: int, c0: int, c1: int) -> tuple[float, float]:
+    n = (r1 - r0) * (c1 - c0)
+    s1 = table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0]
+    s2 = table2[r1, c1] - table2[r0, c1] - table2[r1, c0] + table2[r0, c0]
+    mean = s1 / n
+    return float(mean), float(np.sqrt(max(s2 / n - mean * mean, 0.0)))
+
+
+def _resample_fill(frame: np.ndarray, region: np.ndarray, feather: float, rng) -> np.ndarray | None:
+    """The frame with ``region`` replaced by a copy of the frame shifted so that the copied box
+    stays clear of the region's box and inside the frame; among such shifts, the one whose box
+    matches the ring around the region best in brightness and contrast, preferring the same depth
+    (a sideways shift). None when no shift fits."""
+    h, w = frame.shape
+    rows, cols = np.nonzero(region)
+    r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    ring = _grown(region, 0.04) & ~region
+    t_mean, t_std = float(frame[ring].mean()), float(frame[ring].std()) + 1e-3
+    pad = np.pad(frame.astype(np.float64), ((1, 0), (1, 0)))
+    table, table2 = pad.cumsum(0).cumsum(1), (pad * pad).cumsum(0).cumsum(1)
+    step = max(1, min(h, w) // 80)
+    best = None
+    for dy in range(-r0, h - r1 + 1, step):
+        for dx in range(-c0, w - c1 + 1, step):
+            if abs(dx) < c1 - c0 and abs(dy) < r1 - r0:  # the copied box would overlap the region's
+                continue
+            m, sd = _box_stats(table, table2, r0 + dy, r1 + dy, c0 + dx, c1 + dx)
+            score = (abs(m - t_mean) / t_std + abs(np.log((sd + 1e-3) / t_std)) + 4.0 * abs(dy) / h
+                     + 0.01 * rng.random())
+            if best is None or score < best[0]:
+                best = (score, dy, dx)
+    if best is None:
+        return None
+    _, dy, dx = best
+    shifted = np.roll(frame, (-dy, -dx), axis=(0, 1))  # pixel (r, c) now holds (r + dy, c + dx)
+    sig = max(0.5, float(feather) * min(h, w))
+    alpha = np.clip(ndi.gaussian_filter(_grown(region, feather).astype(np.float32), sig), 0, 1)
+    alpha[region] = 1.0
+    offset = t_mean - float(shifted[ring].mean())  # the copy's brightness matched to the ring
+    return (1 - alpha) * frame + alpha * np.clip(shifted + offset, 0, 1)
+
+
+def _with_posterior(region: np.ndarray, share: float) -> np.ndarray:
+    """The region grown downwards (deeper) by ``share`` of its height under each of its columns:
+    the acoustic shadow or enhancement a lesion casts goes with it."""
+    if share <= 0:
+        return region
+    out = region.copy()
+    h = region.shape[0]
+    rows = np.nonzero(region.any(axis=1))[0]
+    extra = int(round(share * (rows.max() - rows.min() + 1)))
+    for c in np.nonzero(region.any(axis=0))[0]:
+        bottom = np.nonzero(region[:, c])[0].max()
+        out[bottom:min(h, bottom + extra + 1), c] = True
+    return out
+
+
+def lesion_free_frame(image: np.ndarray, mask: np.ndarray, *, method: str = "resample", margin: float = 0.04,
+                      posterior: float = 0.3, feather: float = 0.02,
+                      random_state=None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """A whole frame with its lesion removed: a normal scan of the same scanner, if the fill passes.
+
+    The lesion, grown by ``margin`` of the frame's shorter side (its edge) and downwards by
+    ``posterior`` of its height (the shadow or enhancement it casts), is filled with ``method``:
+    ``"resample"`` copies tissue from elsewhere in the frame (the shift, sideways preferred since
+    texture changes with depth, whose tissue matches the ring around the lesion best in brightness
+    and contrast; the copy's brightness matched to the ring), blended in over a feathered edge;
+    ``"telea"`` is OpenCV's inpainting (smooth). A lesion that leaves no room for a copy falls
+    back to ``"telea"`` (``stats["method"]`` says so).
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w)
+        Gray, uint8 or float in [0, 1].
+    mask : ndarray of shape (h, w)
+        Its lesion mask (nonzero is lesion); must hold a lesion.
+    method : {"resample", "telea"}, default="resample"
+    margin : float, default=0.04
+        How far the removed region reaches beyond the mask.
+    posterior : float, default=0.3
+        How far below the lesion the region reaches, as a share of the lesion's height.
+    feather : float, default=0.02
+        Width of the blend at the region's edge ("resample").
+    random_state : int, Generator or None
+        Breaks ties between equally good shifts.
+
+    Returns
+    -------
+    frame : ndarray of float32 in [0, 1], shape (h, w)
+    filled : ndarray of bool, shape (h, w)
+        The region replaced.
+    stats : dict
+        :func:`fill_statistics` of the fill, and ``method`` (the one used).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> image = (0.4 + 0.1 * rng.standard_normal((96, 128))).clip(0, 1).astype(np.float32)
+    >>> mask = np.zeros((96, 128), bool); mask[40:60, 20:44] = True
+    >>> image[mask] = 0.05                                   # a dark lesion
+    >>> frame, filled, stats = lesion_free_frame(image, mask, random_state=0)
+    >>> bool(abs(frame[mask].mean() - 0.4) < 0.05), stats["method"], stats["passes"]
+    (True, 'resample', True)
+    """
+    import cv2
+
+    from .._records import to_float
+
+    if method not in ("resample", "telea"):
+        raise ValueError(f"method must be 'resample' or 'telea', got {method!r}")
+    frame = np.asarray(to_float(np.asarray(image)), np.float32)
+    if frame.ndim == 3:
+        frame = frame.mean(axis=2)
+    if frame.shape != np.shape(mask)[:2]:
+        raise ValueError(f"mask has shape {np.shape(mask)} but the image has shape {frame.shape}")
+    region = _grown(np.asarray(mask).reshape(frame.shape) > 0, margin)
+    if not region.any():
+        raise ValueError("the mask holds no lesion: there is nothing to remove")
+    region = _with_posterior(region, float(posterior))
+    if region.all():
+        raise ValueError("the lesion fills the frame: there is no tissue to fill it with")
+    rng = np.random.default_rng(random_state)
+    out, used = None, method
+    if method == "resample":
+        out = _resample_fill(frame, region, feather, rng)
+    if out is None:
+        used = "telea"
+        radius = max(3, int(round(0.02 * min(frame.shape))))
+        out = cv2.inpaint(np.round(frame * 255).astype(np.uint8), region.astype(np.uint8), radius,
+                          cv2.INPAINT_TELEA).astype(np.float32) / 255
+    out = np.clip(out, 0, 1).astype(np.float32)
+    stats = fill_statistics(out, region)
+    stats["method"] = used
+    return out, region, stats

@@ -1,0 +1,240 @@
+"""Normal scans at a site never seen: breast-us's backbone trained with normal scans made in each training site's style.
+
+Issue 77. Of the three shared ultrasound sites only BUSI has normal scans (111), so with BUSI held
+out a model meets normal scans for the first time at the site it is judged on, and the presence
+decision does not travel (``benchmarks/presence_score.py``: the segmenter's highest pixel calls
+0.30 of BUSI's normal scans normal and 0.10 of its lesions normal at the training sites' threshold,
+and none of its normal scans at the stored point). Here every lesion image of a training site
+gives a lesion-free whole frame of that scanner: the lesion (grown by a margin and by its acoustic
+shadow) is filled with tissue from the same frame (:func:`featbus.segmentation.negatives.
+lesion_free_frame`), kept only when the fill passes a tissue check. The breast-us backbone (the
+``finetuned-lite0`` recipe, benign / malignant / normal on whole frames) is trained with up to
+``--normals-per-site`` such frames per training site as "normal" (a site's own normal scans count
+towards it), every trained part without the held-out site::
+
+    python scripts/train_breast_us.py --hold-out SITE --normals-per-site 150 -o LOSO_DIR/normals_SITE.npz
+    python benchmarks/normal_scans.py --loso-dir LOSO_DIR
+
+The made frames are never judged: the held-out site's real images only. For each held-out site
+found in ``LOSO_DIR`` (``normals_SITE.heldout.npz``), with 95 % intervals from a bootstrap over
+the site's near-duplicate / patient groups (1000 resamples, seed 0):
+
+* **presence** (``p(lesion) = 1 - p(normal)``) at the threshold chosen on the training sites'
+  validation images only (98 % of their lesion images called lesion): normal scans called normal,
+  lesions called normal, malignant called normal; the normal-vs-lesion AUC where the site has at
+  least 10 normal scans;
+* **aligned without labels**: the same after :class:`featbus.model.alignment.PresenceAlignment`
+  on the site's unlabelled scores (the share of lesion scans unknown; it says when it cannot be
+  estimated, and the training-site threshold then stays);
+* **an "uncertain" band**: images between the threshold calling 99.5 % of the validation lesion
+  images lesion and the one calling 95 % of the validation normals (made and real) normal are
+  "uncertain"; coverage (share decided) and the misses among the decided;
+* **benign vs malignant**: the AUC of ``p(malignant) / (p(benign) + p(malignant))`` on the site's
+  lesion images, and sensitivity / specificity at the validation images' 90 %-sensitivity point
+  after the label-free quantile alignment (:class:`featbus.model.alignment.ScoreAlignment`).
+
+Beside them, the figures before (the same recipe without made normals, ``three_sites.json``'s
+``default-two-site`` cell, and the segmenter's presence from ``presence_score.json``). Writes
+``benchmarks/results/normal_scans.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+SITES = ("busi", "bus-bra", "breast-lesions-usg")
+TARGET = 0.98  # share of the training sites' validation lesion images called lesion
+BAND = (0.995, 0.95)  # the uncertain band: lesions kept above its low end, normals kept below its high end
+MALIGNANT_TARGET = 0.90  # the malignancy point on the validation images (three_sites.py's)
+AIMS = {"normal_called_normal": 0.50, "lesions_called_normal": 0.05, "auc_malignant": 0.87,
+        "sensitivity": 0.85, "specificity": 0.65}
+
+
+def _cell(v, d=2) -> str:
+    return "n/a" if v is None or v[0] is None or not np.isfinite(v[0]) else f"{v[0]:.{d}f} [{v[1]:.{d}f}, {v[2]:.{d}f}]"
+
+
+def _interval(stat, n: int, groups, n_bootstrap: int) -> dict:
+    from featbus.metrics import bootstrap
+
+    value, ci = bootstrap(stat, np.arange(n), groups=groups, n_bootstrap=n_bootstrap, random_state=0)
+    return {k: [float(value[k]), float(ci[k][0]), float(ci[k][1])] for k in value}
+
+
+def presence_figures(p_lesion, y, groups, threshold: float, n_bootstrap: int) -> dict:
+    """Decisions at ``threshold`` on ``p(lesion)`` (below: called normal), with intervals."""
+    from featbus.metrics import rank_auc
+
+    lesion, malignant, normal = y != "normal", y == "malignant", y == "normal"
+
+    def stat(idx):
+        called_normal = p_lesion[idx] < threshold
+        out = {"lesions_called_normal": float(np.mean(called_normal[lesion[idx]])),
+               "malignant_called_normal": float(np.mean(called_normal[malignant[idx]]))
+               if malignant[idx].any() else float("nan")}
+        if normal.sum() >= 10:
+            nor = normal[idx]
+            out["normal_called_normal"] = float(np.mean(called_normal[nor])) if nor.any() else float("nan")
+            out["auc"] = rank_auc(lesion[idx], p_lesion[idx])
+        return out
+
+    return {**_interval(stat, len(y), groups, n_bootstrap), "threshold": float(threshold)}
+
+
+def band_figures(p_lesion, y, groups, low: float, high: float, n_bootstrap: int) -> dict:
+    """The uncertain band ``[low, high)``: coverage and misses among the images decided."""
+    lesion, normal = y != "normal", y == "normal"
+
+    def stat(idx):
+        s, les = p_lesion[idx], lesion[idx]
+        decided = (s < low) | (s >= high)
+        out = {"coverage": float(np.mean(decided)),
+               "lesion_coverage": float(np.mean(decided[les])),
+               "lesions_called_normal": float(np.mean(s[les] < low))}
+        if normal.sum() >= 10:
+            nor = normal[idx]
+            out["normal_coverage"] = float(np.mean(decided[nor])) if nor.any() else float("nan")
+            out["normal_called_normal"] = float(np.mean(s[nor] < low)) if nor.any() else float("nan")
+        return out
+
+    return {**_interval(stat, len(y), groups, n_bootstrap), "low": float(low), "high": float(high)}
+
+
+def malignancy_figures(z, n_bootstrap: int) -> dict:
+    """Benign vs malignant on the held-out lesion images: AUC, and the validation point after alignment."""
+    from featbus.metrics import rank_auc, threshold_for_sensitivity
+    from featbus.model.alignment import ScoreAlignment, ScoreReference
+
+    classes = [str(c) for c in z["classes"]]
+    ib, im = classes.index("benign"), classes.index("malignant")
+
+    def q(proba):
+        return proba[:, im] / np.maximum(proba[:, ib] + proba[:, im], 1e-12)
+
+    y, groups = z["y"].astype(str), z["groups"].astype(str)
+    les = y != "normal"
+    score, yl, gl = q(z["proba"])[les], y[les], groups[les]
+    val_les = z["val_y"].astype(str) != "normal"
+    val_q, val_y = q(z["val_proba"])[val_les], z["val_y"].astype(str)[val_les]
+    t = threshold_for_sensitivity(val_q, val_y == "malignant", MALIGNANT_TARGET)
+    ref = ScoreReference.from_scores(val_q, val_y, positive="malignant", absent="normal",
+                                     source=f"{len(val_q)} validation lesion images of the training sites")
+    aligned = ScoreAlignment.fit(score, ref).map(score)
+
+    def stat(idx):
+        m = yl[idx] == "malignant"
+        out = {"auc": rank_auc(m, score[idx])}
+        for tag, s in (("stored", score[idx]), ("aligned", aligned[idx])):
+            out[f"sensitivity_{tag}"] = float(np.mean(s[m] >= t))
+            out[f"specificity_{tag}"] = float(np.mean(s[~m] < t))
+        return out
+
+    return {**_interval(stat, len(yl), gl, n_bootstrap), "threshold": float(t), "n_lesion": int(les.sum())}
+
+
+def judge_site(path: Path, n_bootstrap: int) -> dict:
+    """Every figure of one held-out site from its ``.heldout.npz``."""
+    from featbus.metrics import threshold_for_sensitivity
+    from featbus.model.alignment import PresenceAlignment
+
+    z = np.load(path)
+    classes = [str(c) for c in z["classes"]]
+    inor = classes.index("normal")
+    p_lesion = 1 - z["proba"][:, inor]
+    y, groups = z["y"].astype(str), z["groups"].astype(str)
+    val_p = 1 - z["val_proba"][:, inor]
+    val_y = z["val_y"].astype(str)
+    val_lesion = val_y != "normal"
+    made = z["val_made"].astype(bool) if "val_made" in z.files else np.zeros(len(val_y), bool)
+    t = threshold_for_sensitivity(val_p, val_lesion, TARGET)
+    out = {"n_images": int(len(y)), "n_normal": int((y == "normal").sum()),
+           "validation": {"lesion": int(val_lesion.sum()), "normal_made": int((made & ~val_lesion).sum()),
+                          "normal_real": int((~made & ~val_lesion).sum()),
+                          "normal_called_normal_at_threshold": float(np.mean(val_p[~val_lesion] < t))
+                          if (~val_lesion).any() else None},
+           "training_sites": presence_figures(p_lesion, y, groups, t, n_bootstrap)}
+    al = PresenceAlignment.fit(p_lesion, stored_threshold=t, stored_sensitivity=TARGET)
+    out["aligned"] = ({**presence_figures(p_lesion, y, groups, al.threshold, n_bootstrap),
+                       "normal_share_estimated": al.normal_share} if al.estimated
+                      else {"not_estimated": al.reason, "threshold": float(t)})
+    low = threshold_for_sensitivity(val_p, val_lesion, BAND[0])
+    high = float(np.quantile(val_p[~val_lesion], BAND[1])) if (~val_lesion).sum() >= 10 else None
+    out["band"] = (band_figures(p_lesion, y, groups, low, high, n_bootstrap) if high is not None and high > low
+                   else {"none": "the validation normals' 95 % point lies below the lesions' 99.5 % point",
+                         "low": float(low), "high": high})
+    out["malignancy"] = malignancy_figures(z, n_bootstrap)
+    card = path.with_name(path.name.replace(".heldout.npz", ".json"))
+    if card.is_file():
+        c = json.loads(card.read_text())
+        out["training"] = {k: c.get(k) for k in ("sites", "n_images", "lesion_free_frames", "wall_minutes",
+                                                 "cpu_minutes", "machine")}
+    return out
+
+
+def before_figures() -> dict:
+    """The figures before, from the results files that hold them (same recipe without made normals)."""
+    before = {}
+    three = RESULTS / "three_sites.json"
+    if three.is_file():
+        cells = json.loads(three.read_text())["cells"].get("default-two-site", {})
+        for site, c in cells.items():
+            before[site] = {"auc_malignant": c.get("auc"), "normal_called_normal_argmax": c.get("normal")}
+    pres = RESULTS / "presence_score.json"
+    if pres.is_file():
+        c = json.loads(pres.read_text())["cells"]
+        before.setdefault("busi", {})["segmenter_presence"] = {
+            k: {f: c[k][f] for f in ("auc", "normal_called_normal", "lesions_called_normal", "threshold")}
+            for k in ("today/max", "today/max@stored", "today/blob_mean") if k in c}
+    return before
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--loso-dir", required=True, help="where normals_SITE.heldout.npz are")
+    p.add_argument("--n-bootstrap", type=int, default=1000)
+    p.add_argument("-o", "--output", default=str(RESULTS / "normal_scans.json"))
+    args = p.parse_args(argv)
+    loso = Path(args.loso_dir)
+    found = {s: loso / f"normals_{s}.heldout.npz" for s in SITES if (loso / f"normals_{s}.heldout.npz").is_file()}
+    if not found:
+        raise SystemExit(f"no normals_SITE.heldout.npz in {loso}: run scripts/train_breast_us.py first (see --help)")
+    cells = {site: judge_site(path, args.n_bootstrap) for site, path in found.items()}
+    before = before_figures()
+    print(f"{'held out':20s} {'normals called normal':22s} {'lesions called normal':22s} "
+          f"{'malignant called normal':24s} {'AUC normal/lesion':20s}")
+    for site, c in cells.items():
+        for tag in ("training_sites", "aligned"):
+            f = c[tag]
+            if "not_estimated" in f:
+                print(f"{site:12s} {'aligned':7s} not estimated: {f['not_estimated']}")
+                continue
+            print(f"{site:12s} {tag[:7]:7s} {_cell(f.get('normal_called_normal')):22s} "
+                  f"{_cell(f['lesions_called_normal']):22s} {_cell(f['malignant_called_normal']):24s} "
+                  f"{_cell(f.get('auc'), 3):20s} (threshold {f['threshold']:.3g})")
+        b = c["band"]
+        if "coverage" in b:
+            print(f"{site:12s} band    coverage {_cell(b['coverage'])}, lesions called normal "
+                  f"{_cell(b['lesions_called_normal'])}, normals called normal {_cell(b.get('normal_called_normal'))}")
+        m = c["malignancy"]
+        was = before.get(site, {}).get("auc_malignant")
+        print(f"{site:12s} benign/malignant AUC {_cell(m['auc'], 3)} (before {_cell(was, 3)}); "
+              f"aligned sensitivity {_cell(m['sensitivity_aligned'])} specificity {_cell(m['specificity_aligned'])}")
+    results = {"aims": AIMS, "target_sensitivity_training_sites": TARGET, "band": BAND,
+               "settings": {"n_bootstrap": args.n_bootstrap, "seed": 0},
+               "command": "python benchmarks/normal_scans.py --loso-dir LOSO_DIR", "cells": cells, "before": before}
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.json")
+    tmp.write_text(json.dumps(results, indent=1))
+    tmp.replace(out)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
