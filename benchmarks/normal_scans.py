@@ -13,10 +13,13 @@ lesion_free_frame`), kept only when the fill passes a tissue check. The breast-u
 towards it), every trained part without the held-out site::
 
     python scripts/train_breast_us.py --hold-out SITE --normals-per-site 150 -o LOSO_DIR/normals_SITE.npz
+    python scripts/train_breast_us.py --hold-out SITE -o LOSO_DIR/plain_SITE.npz
     python benchmarks/normal_scans.py --loso-dir LOSO_DIR
 
+(``plain``: the same recipe without the made frames, for paired differences on the same images.)
+
 The made frames are never judged: the held-out site's real images only. For each held-out site
-found in ``LOSO_DIR`` (``normals_SITE.heldout.npz``), with 95 % intervals from a bootstrap over
+found in ``LOSO_DIR`` (``LEVER_SITE.heldout.npz``), with 95 % intervals from a bootstrap over
 the site's near-duplicate / patient groups (1000 resamples, seed 0):
 
 * **presence** (``p(lesion) = 1 - p(normal)``) at the threshold chosen on the training sites'
@@ -156,8 +159,12 @@ def judge_site(path: Path, n_bootstrap: int) -> dict:
     out = {"n_images": int(len(y)), "n_normal": int((y == "normal").sum()),
            "validation": {"lesion": int(val_lesion.sum()), "normal_made": int((made & ~val_lesion).sum()),
                           "normal_real": int((~made & ~val_lesion).sum()),
-                          "normal_called_normal_at_threshold": float(np.mean(val_p[~val_lesion] < t))
-                          if (~val_lesion).any() else None},
+                          # made and real normal scans apart: a model that learnt the fill calls the made ones
+                          # normal and the real ones not
+                          "made_called_normal": float(np.mean(val_p[made & ~val_lesion] < t))
+                          if (made & ~val_lesion).any() else None,
+                          "real_called_normal": float(np.mean(val_p[~made & ~val_lesion] < t))
+                          if (~made & ~val_lesion).any() else None},
            "training_sites": presence_figures(p_lesion, y, groups, t, n_bootstrap)}
     al = PresenceAlignment.fit(p_lesion, stored_threshold=t, stored_sensitivity=TARGET)
     out["aligned"] = ({**presence_figures(p_lesion, y, groups, al.threshold, n_bootstrap),
@@ -194,40 +201,93 @@ def before_figures() -> dict:
     return before
 
 
+LEVERS = {"normals": "lesion-free frames of each training site as normal (--normals-per-site 150)",
+          "normals400": "more of them: --normals-per-site 400 (a site with fewer passing fills gives what it has)",
+          "plain": "the same recipe without them (the v2 backbone's recipe)"}
+
+
+def paired_difference(a: Path, b: Path, n_bootstrap: int) -> dict:
+    """Lever ``a`` minus lever ``b`` on one held-out site, each at its own training-site
+    threshold, over the same resamples: normal scans and lesions called normal, malignancy AUC."""
+    from featbus.metrics import rank_auc, threshold_for_sensitivity
+
+    za, zb = np.load(a), np.load(b)
+    y, groups = za["y"].astype(str), za["groups"].astype(str)
+    if not np.array_equal(y, zb["y"].astype(str)):
+        raise SystemExit(f"{a.name} and {b.name} judge different images")
+
+    def parts(z):
+        classes = [str(c) for c in z["classes"]]
+        p = 1 - z["proba"][:, classes.index("normal")]
+        vp = 1 - z["val_proba"][:, classes.index("normal")]
+        t = threshold_for_sensitivity(vp, z["val_y"].astype(str) != "normal", TARGET)
+        ib, im = classes.index("benign"), classes.index("malignant")
+        q = z["proba"][:, im] / np.maximum(z["proba"][:, ib] + z["proba"][:, im], 1e-12)
+        return p, t, q
+
+    (pa, ta, qa), (pb, tb, qb) = parts(za), parts(zb)
+    lesion, normal = y != "normal", y == "normal"
+
+    def stat(idx):
+        les, nor = lesion[idx], normal[idx]
+        out = {"lesions_called_normal": float(np.mean(pa[idx][les] < ta) - np.mean(pb[idx][les] < tb))}
+        m = y[idx][les] == "malignant"
+        out["auc_malignant"] = rank_auc(m, qa[idx][les]) - rank_auc(m, qb[idx][les])
+        if normal.sum() >= 10 and nor.any():
+            out["normal_called_normal"] = float(np.mean(pa[idx][nor] < ta) - np.mean(pb[idx][nor] < tb))
+            out["auc_presence"] = rank_auc(les, pa[idx]) - rank_auc(les, pb[idx])
+        return out
+
+    return _interval(stat, len(y), groups, n_bootstrap)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--loso-dir", required=True, help="where normals_SITE.heldout.npz are")
+    p.add_argument("--loso-dir", required=True, help="where LEVER_SITE.heldout.npz are (LEVER: normals, plain)")
     p.add_argument("--n-bootstrap", type=int, default=1000)
     p.add_argument("-o", "--output", default=str(RESULTS / "normal_scans.json"))
     args = p.parse_args(argv)
     loso = Path(args.loso_dir)
-    found = {s: loso / f"normals_{s}.heldout.npz" for s in SITES if (loso / f"normals_{s}.heldout.npz").is_file()}
+    found = {(lever, s): loso / f"{lever}_{s}.heldout.npz" for lever in LEVERS for s in SITES
+             if (loso / f"{lever}_{s}.heldout.npz").is_file()}
     if not found:
-        raise SystemExit(f"no normals_SITE.heldout.npz in {loso}: run scripts/train_breast_us.py first (see --help)")
-    cells = {site: judge_site(path, args.n_bootstrap) for site, path in found.items()}
+        raise SystemExit(f"no LEVER_SITE.heldout.npz in {loso}: run scripts/train_breast_us.py first (see --help)")
+    cells = {}
+    for (lever, site), path in found.items():
+        cells.setdefault(lever, {})[site] = judge_site(path, args.n_bootstrap)
+    paired = {f"{lever} / {site}": paired_difference(found[(lever, site)], found[("plain", site)], args.n_bootstrap)
+              for lever in LEVERS if lever != "plain" for site in SITES
+              if (lever, site) in found and ("plain", site) in found}
     before = before_figures()
-    print(f"{'held out':20s} {'normals called normal':22s} {'lesions called normal':22s} "
+    print(f"{'lever / held out':31s} {'normals called normal':22s} {'lesions called normal':22s} "
           f"{'malignant called normal':24s} {'AUC normal/lesion':20s}")
-    for site, c in cells.items():
-        for tag in ("training_sites", "aligned"):
-            f = c[tag]
-            if "not_estimated" in f:
-                print(f"{site:12s} {'aligned':7s} not estimated: {f['not_estimated']}")
-                continue
-            print(f"{site:12s} {tag[:7]:7s} {_cell(f.get('normal_called_normal')):22s} "
-                  f"{_cell(f['lesions_called_normal']):22s} {_cell(f['malignant_called_normal']):24s} "
-                  f"{_cell(f.get('auc'), 3):20s} (threshold {f['threshold']:.3g})")
-        b = c["band"]
-        if "coverage" in b:
-            print(f"{site:12s} band    coverage {_cell(b['coverage'])}, lesions called normal "
-                  f"{_cell(b['lesions_called_normal'])}, normals called normal {_cell(b.get('normal_called_normal'))}")
-        m = c["malignancy"]
-        was = before.get(site, {}).get("auc_malignant")
-        print(f"{site:12s} benign/malignant AUC {_cell(m['auc'], 3)} (before {_cell(was, 3)}); "
-              f"aligned sensitivity {_cell(m['sensitivity_aligned'])} specificity {_cell(m['specificity_aligned'])}")
-    results = {"aims": AIMS, "target_sensitivity_training_sites": TARGET, "band": BAND,
+    for lever, by_site in cells.items():
+        for site, c in by_site.items():
+            name = f"{lever} / {site}"
+            for tag in ("training_sites", "aligned"):
+                f = c[tag]
+                if "not_estimated" in f:
+                    print(f"{name:23s} aligned not estimated: {f['not_estimated'][:90]}")
+                    continue
+                print(f"{name:23s} {tag[:7]:7s} {_cell(f.get('normal_called_normal')):22s} "
+                      f"{_cell(f['lesions_called_normal']):22s} {_cell(f['malignant_called_normal']):24s} "
+                      f"{_cell(f.get('auc'), 3):20s} (threshold {f['threshold']:.3g})")
+            b = c["band"]
+            if "coverage" in b:
+                print(f"{name:23s} band    coverage {_cell(b['coverage'])}, lesions called normal "
+                      f"{_cell(b['lesions_called_normal'])}, normals called normal "
+                      f"{_cell(b.get('normal_called_normal'))}")
+            m = c["malignancy"]
+            was = before.get(site, {}).get("auc_malignant")
+            print(f"{name:23s} benign/malignant AUC {_cell(m['auc'], 3)} (three_sites.json: {_cell(was, 3)}); "
+                  f"aligned sensitivity {_cell(m['sensitivity_aligned'])} "
+                  f"specificity {_cell(m['specificity_aligned'])}")
+    for key, d in paired.items():
+        print(f"{key} minus plain: " + ", ".join(f"{k} {_cell(v, 3)}" for k, v in d.items()))
+    results = {"aims": AIMS, "levers": LEVERS, "target_sensitivity_training_sites": TARGET, "band": BAND,
                "settings": {"n_bootstrap": args.n_bootstrap, "seed": 0},
-               "command": "python benchmarks/normal_scans.py --loso-dir LOSO_DIR", "cells": cells, "before": before}
+               "command": "python benchmarks/normal_scans.py --loso-dir LOSO_DIR", "cells": cells,
+               "minus_plain": paired, "before": before}
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.json")

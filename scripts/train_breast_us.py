@@ -49,34 +49,18 @@ SITES = {"busi": DATA / "busi" / "Dataset_BUSI_with_GT", "bus-bra": DATA / "bus-
 
 def add_lesion_free_frames(data, y, per_site: int, *, seed: int = 0):
     """The training set with up to ``per_site`` lesion-free whole frames of each site's lesion
-    images added as "normal" (fills that pass the tissue check only; the site's own normal scans
-    count towards it), each grouped with its source. Returns ``X, y, groups, sites, made,
-    counts``."""
-    from featbus.segmentation.negatives import lesion_free_frame
+    images added as "normal" (:func:`featbus.segmentation.negatives.lesion_free_frames`), each
+    grouped with its source. Returns ``X, y, groups, sites, made, counts``."""
+    from featbus.segmentation.negatives import lesion_free_frames
 
-    rng = np.random.default_rng(seed)
-    X, groups, sites = list(data.data), list(data.groups), list(data.sites)
-    y = list(y)
-    made = [False] * len(y)
-    counts = {}
-    for site in dict.fromkeys(data.sites):
-        idx = [i for i, s in enumerate(data.sites) if s == site]
-        want = per_site - sum(y[i] == "normal" for i in idx)
-        tried = kept = 0
-        for i in rng.permutation([i for i in idx if data.masks[i] is not None and np.any(data.masks[i])]):
-            if kept >= want:
-                break
-            frame, _, stats = lesion_free_frame(data.images[i], data.masks[i], random_state=int(i))
-            tried += 1
-            if stats["passes"] and stats["method"] == "resample":
-                X.append(frame)
-                y.append("normal")
-                groups.append(groups[i])
-                sites.append(site)
-                made.append(True)
-                kept += 1
-        counts[site] = {"made": kept, "tried": tried, "own_normal": per_site - want}
-    return X, np.asarray(y), groups, sites, np.asarray(made), counts
+    frames, source, counts = lesion_free_frames(data.images, data.masks, data.sites, per_site, labels=y,
+                                                random_state=seed)
+    X = list(data.data) + frames
+    y = np.r_[np.asarray(y, dtype=object), np.full(len(frames), "normal", dtype=object)].astype(str)
+    groups = list(data.groups) + [data.groups[i] for i in source]
+    sites = list(data.sites) + [data.sites[i] for i in source]
+    made = np.r_[np.zeros(len(data.data), bool), np.ones(len(frames), bool)]
+    return X, y, groups, sites, made, counts
 
 
 def main(argv=None) -> None:

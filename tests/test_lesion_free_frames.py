@@ -98,3 +98,26 @@ def test_fill_statistics_compares_the_fill_with_its_ring():
         fill_statistics(frame, np.zeros_like(region))
     with pytest.raises(ValueError, match="shape"):
         fill_statistics(frame, region[:10])
+
+
+def test_lesion_free_frames_balance_the_sites_counting_their_own_normal_scans():
+    from featbus.segmentation.negatives import lesion_free_frames
+
+    images, masks, sites, labels = [], [], [], []
+    for k in range(10):
+        frame, mask = speckled_frame(seed=10 + k)
+        site = "a" if k < 6 else "b"
+        normal = site == "b" and k == 9
+        images.append(frame)
+        masks.append(np.zeros_like(mask) if normal else mask)
+        sites.append(site)
+        labels.append("normal" if normal else "benign")
+    frames, source, counts = lesion_free_frames(images, masks, sites, 3, labels=labels, random_state=0)
+    assert counts["a"] == {"made": 3, "tried": counts["a"]["tried"], "own_normal": 0}
+    assert counts["b"]["own_normal"] == 1 and counts["b"]["made"] == 2
+    assert len(frames) == len(source) == 5
+    assert all(sites[i] == "a" for i in source[:3]) and all(labels[i] != "normal" for i in source)
+    again = lesion_free_frames(images, masks, sites, 3, labels=labels, random_state=0)
+    assert np.array_equal(again[1], source)
+    with pytest.raises(ValueError, match="one length"):
+        lesion_free_frames(images, masks[:3], sites, 3)

@@ -42,7 +42,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 __all__ = ["FILL_CHECK", "fill_statistics", "lesion_free_boxes", "lesion_free_crops", "lesion_free_frame",
-           "paint_calipers"]
+           "lesion_free_frames", "paint_calipers"]
 
 
 def _check_fraction(name: str, value: float, low: float = 0.0) -> float:
@@ -432,3 +432,78 @@ def lesion_free_frame(image: np.ndarray, mask: np.ndarray, *, method: str = "res
     stats = fill_statistics(out, region)
     stats["method"] = used
     return out, region, stats
+
+
+def lesion_free_frames(images, masks, sites, per_site: int, *, labels=None, absent: str = "normal",
+                       random_state=None, **frame_params) -> tuple[list[np.ndarray], np.ndarray, dict]:
+    """Normal scans in each site's own style: up to ``per_site`` lesion-free whole frames per site.
+
+    For each site, its lesion images are taken in a random order and their lesions removed
+    (:func:`lesion_free_frame`, the ``"resample"`` fill); a frame is kept only when its fill
+    passes the tissue check (:data:`FILL_CHECK`), until the site has ``per_site`` normal scans,
+    its own real ones (``labels == absent``) counted first. Sites are thus balanced in their
+    normal scans as far as their lesion images allow; ``counts`` says how far.
+
+    Parameters
+    ----------
+    images : sequence of ndarray
+        Gray frames (uint8 or float in [0, 1]).
+    masks : sequence of ndarray or None
+        Their lesion masks (None or all-zero: no lesion, never used as a source).
+    sites : sequence of str
+        The site of each image.
+    per_site : int
+        Normal scans wanted per site, made and real together.
+    labels : sequence of str, optional
+        The images' labels, to count each site's real normal scans (``absent``).
+    absent : str, default="normal"
+    random_state : int, Generator or None
+    **frame_params
+        ``margin``, ``posterior``, ``feather`` of :func:`lesion_free_frame`.
+
+    Returns
+    -------
+    frames : list of ndarray of float32
+        The kept frames (label them ``absent``; keep each in its source's group).
+    source : ndarray of int
+        The index of each frame's source image.
+    counts : dict
+        Per site: ``made``, ``tried`` (fills attempted) and ``own_normal``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> images = [(0.4 + 0.1 * rng.standard_normal((64, 96))).clip(0, 1) for _ in range(4)]
+    >>> masks = [np.zeros((64, 96), bool) for _ in range(4)]
+    >>> for m in masks: m[20:34, 10:30] = True
+    >>> frames, source, counts = lesion_free_frames(images, masks, ["a", "a", "b", "b"], 1, random_state=0)
+    >>> len(frames), sorted(counts), counts["a"]["made"]
+    (2, ['a', 'b'], 1)
+    """
+    n = len(images)
+    if len(masks) != n or len(sites) != n or (labels is not None and len(labels) != n):
+        raise ValueError(f"images, masks, sites (and labels) must be of one length, got {n}, {len(masks)}, "
+                         f"{len(sites)}" + ("" if labels is None else f", {len(labels)}"))
+    if int(per_site) < 0:
+        raise ValueError(f"per_site must be >= 0, got {per_site!r}")
+    rng = np.random.default_rng(random_state)
+    frames, source, counts = [], [], {}
+    sites = [str(s) for s in sites]
+    for site in dict.fromkeys(sites):
+        idx = [i for i in range(n) if sites[i] == site]
+        own = sum(str(labels[i]) == absent for i in idx) if labels is not None else 0
+        want = max(0, int(per_site) - own)
+        tried = kept = 0
+        lesions = [i for i in idx if masks[i] is not None and np.any(masks[i])]
+        for i in rng.permutation(lesions) if lesions else []:
+            if kept >= want:
+                break
+            frame, _, stats = lesion_free_frame(images[i], masks[i], random_state=int(i), **frame_params)
+            tried += 1
+            if stats["passes"] and stats["method"] == "resample":
+                frames.append(frame)
+                source.append(int(i))
+                kept += 1
+        counts[site] = {"made": kept, "tried": tried, "own_normal": own}
+    return frames, np.asarray(source, dtype=int), counts
