@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from ._common import CLIError, _load_model_cli, _needs_keras
 from ._data import _label_conflicts, _load_folder
 from ._options import export_columns
+from ._progress import command_progress
 
 __all__ = ["Started", "start", "check_kind"]
 
@@ -85,7 +86,8 @@ def start(args, models, *, data: str | None = None, images=None, min_classes: in
     for path in models:
         if announce:
             print(f"loading {path}", file=sys.stderr)
-        loaded.append(_load_model_cli(path, args.trust, args.debug, runtime=args.runtime, keras_too=keras_too))
+        with command_progress(args, f"loading {Path(path).name}"):  # seconds for a model with networks: shown
+            loaded.append(_load_model_cli(path, args.trust, args.debug, runtime=args.runtime, keras_too=keras_too))
     return Started(read, loaded)
 
 
