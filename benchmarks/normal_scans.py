@@ -51,6 +51,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+TABLE = ROOT / "docs" / "guide" / "normal_scans_table.rst"
+SITE_NAMES = {"busi": "BUSI", "bus-bra": "BUS-BRA", "breast-lesions-usg": "BrEaST-Lesions-USG"}
 SITES = ("busi", "bus-bra", "breast-lesions-usg")
 TARGET = 0.98  # share of the training sites' validation lesion images called lesion
 BAND = (0.995, 0.95)  # the uncertain band: lesions kept above its low end, normals kept below its high end
@@ -192,6 +194,12 @@ def before_figures() -> dict:
         cells = json.loads(three.read_text())["cells"].get("default-two-site", {})
         for site, c in cells.items():
             before[site] = {"auc_malignant": c.get("auc"), "normal_called_normal_argmax": c.get("normal")}
+    align = RESULTS / "site_alignment.json"
+    if align.is_file():  # the v2 classifier at its stored points, every part rebuilt (the card's part (a))
+        for site, c in json.loads(align.read_text())["sites"].items():
+            row = c["rows"].get("stored points", {})
+            before.setdefault(site, {})["classifier_stored"] = {
+                k: row.get(k) for k in ("auc", "sensitivity", "specificity", "lesions_called_normal")}
     pres = RESULTS / "presence_score.json"
     if pres.is_file():
         c = json.loads(pres.read_text())["cells"]
@@ -241,11 +249,90 @@ def paired_difference(a: Path, b: Path, n_bootstrap: int) -> dict:
     return _interval(stat, len(y), groups, n_bootstrap)
 
 
+def _row(cells: list[str]) -> str:
+    return "   * - " + "\n     - ".join(cells)
+
+
+def render_table(results: dict) -> str:
+    """The docs page's tables (``docs/guide/normal_scans_table.rst``) from the results file."""
+    head = (".. Written by benchmarks/normal_scans.py from benchmarks/results/normal_scans.json;\n"
+            "   tests/test_normal_scans.py checks that they match. Do not edit by hand.\n\n")
+    t = results["target_sensitivity_training_sites"]
+    lines = [head + f"Presence at the held-out site, at the threshold chosen on the training sites' validation images "
+             f"({t:.0%} of their lesion images called lesion); every trained part rebuilt without the held-out site; "
+             "95 % intervals over the site's patients (BUSI: near-duplicate groups), "
+             f"{results['settings']['n_bootstrap']} resamples. Normal scans are judged only where a site has at "
+             "least 10 (BUSI's 111); the made frames are never judged. Last column: the training sites' validation "
+             "normal scans called normal, made / real (a model that learnt the fill calls the made ones normal and "
+             "the real ones not):\n",
+             ".. list-table::\n   :header-rows: 1\n   :widths: 14 24 14 14 14 14 14 12\n",
+             _row(["held out", "presence from", "normal scans called normal", "lesions called normal",
+                   "malignant called normal", "AUC normal vs lesion", "AUC benign vs malignant",
+                   "validation made / real"])]
+    before = results.get("before", {})
+    for site in SITES:
+        seg = before.get(site, {}).get("segmenter_presence", {})
+        for key, words in (("today/max@stored", "v2: the segmenter's highest pixel, stored point"),
+                           ("today/max", "v2: the segmenter's highest pixel, training sites' threshold")):
+            if key in seg:
+                c = seg[key]
+                lines.append(_row([SITE_NAMES[site], words + " (benchmarks/presence_score.py)",
+                                   _cell(c["normal_called_normal"]), _cell(c["lesions_called_normal"]), "n/a",
+                                   _cell(c["auc"], 3), "n/a", "n/a"]))
+        v2 = before.get(site, {}).get("classifier_stored")
+        if v2:
+            lines.append(_row([SITE_NAMES[site], "v2 classifier at its stored points (the card's part (a), "
+                               "benchmarks/site_alignment.py)", "n/a", _cell(v2["lesions_called_normal"]), "n/a",
+                               "n/a", _cell(v2["auc"], 3), "n/a"]))
+        for lever, words in LEVERS.items():
+            c = results["cells"].get(lever, {}).get(site)
+            if c is None:
+                continue
+            f, v = c["training_sites"], c["validation"]
+            val = " / ".join("n/a" if v[k] is None else f"{v[k]:.2f}"
+                             for k in ("made_called_normal", "real_called_normal"))
+            lines.append(_row([SITE_NAMES[site], f"the backbone's p(normal): {lever}, {words}",
+                               _cell(f.get("normal_called_normal")), _cell(f["lesions_called_normal"]),
+                               _cell(f["malignant_called_normal"]), _cell(f.get("auc"), 3),
+                               _cell(c["malignancy"]["auc"], 3), val]))
+    lines.append("\nPaired differences from ``plain`` (the same images and resamples, each at its own threshold):\n")
+    lines.append(".. list-table::\n   :header-rows: 1\n   :widths: 30 18 18 18 18\n")
+    lines.append(_row(["lever / held out", "normal scans called normal", "lesions called normal",
+                       "AUC normal vs lesion", "AUC benign vs malignant"]))
+    for key, d in results.get("minus_plain", {}).items():
+        lever, site = key.split(" / ")
+        lines.append(_row([f"{lever} / {SITE_NAMES[site]}", _cell(d.get("normal_called_normal")),
+                           _cell(d["lesions_called_normal"]), _cell(d.get("auc_presence"), 3),
+                           _cell(d["auc_malignant"], 3)]))
+    lines.append("\nThe presence threshold aligned without labels (``PresenceAlignment``), the uncertain band "
+                 f"(between {BAND[0]:.1%} of the validation lesion images called lesion and {BAND[1]:.0%} of the "
+                 "validation normal scans called normal), and the malignancy point (90 % sensitivity on the "
+                 "validation images) after the label-free quantile alignment:\n")
+    lines.append(".. list-table::\n   :header-rows: 1\n   :widths: 24 30 16 16 14 14\n")
+    lines.append(_row(["lever / held out", "presence aligned without labels", "band: share decided",
+                       "band: lesions / normal scans called normal", "aligned sensitivity", "aligned specificity"]))
+    for lever in LEVERS:
+        for site, c in results["cells"].get(lever, {}).items():
+            a = c["aligned"]
+            aligned = (f"not estimated: {a['not_estimated'].split(':')[0]}" if "not_estimated" in a else
+                       f"normal scans called normal {_cell(a.get('normal_called_normal'))}, lesions called normal "
+                       f"{_cell(a['lesions_called_normal'])}")
+            b = c["band"]
+            band = (("n/a", "no band") if "coverage" not in b else
+                    (_cell(b["coverage"]),
+                     f"{_cell(b['lesions_called_normal'])} / {_cell(b.get('normal_called_normal'))}"))
+            m = c["malignancy"]
+            lines.append(_row([f"{lever} / {SITE_NAMES[site]}", aligned, *band, _cell(m["sensitivity_aligned"]),
+                               _cell(m["specificity_aligned"])]))
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--loso-dir", required=True, help="where LEVER_SITE.heldout.npz are (LEVER: normals, plain)")
     p.add_argument("--n-bootstrap", type=int, default=1000)
     p.add_argument("-o", "--output", default=str(RESULTS / "normal_scans.json"))
+    p.add_argument("--table", default=str(TABLE), help="the docs table written from the results (default: %(default)s)")
     args = p.parse_args(argv)
     loso = Path(args.loso_dir)
     found = {(lever, s): loso / f"{lever}_{s}.heldout.npz" for lever in LEVERS for s in SITES
@@ -293,7 +380,8 @@ def main(argv=None) -> None:
     tmp = out.with_suffix(".tmp.json")
     tmp.write_text(json.dumps(results, indent=1))
     tmp.replace(out)
-    print(f"wrote {out}")
+    Path(args.table).write_text(render_table(results))
+    print(f"wrote {out} and {args.table}")
 
 
 if __name__ == "__main__":
