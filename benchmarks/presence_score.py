@@ -81,7 +81,9 @@ SEGMENTER_SETTINGS = ["--set", 'weights="imagenet"', "--set", "input_size=160", 
 PRESENCE_SETTINGS = ["--crops-per-site", "400", "--epochs", "1"]
 #: The fine-tunes with lesion-free crops: name -> the settings of scripts/train_presence_breast_us.py.
 FINE_TUNES = {"negatives": PRESENCE_SETTINGS,
-              "negatives-large": [*PRESENCE_SETTINGS, "--min-fraction", "0.6", "--max-fraction", "0.95"]}
+              "negatives-large": [*PRESENCE_SETTINGS, "--min-fraction", "0.6", "--max-fraction", "0.95"],
+              # issue 77: whole frames with the lesion removed, up to 400 per site (its own normal scans counted)
+              "made-frames": [*PRESENCE_SETTINGS, "--whole-frames"]}
 
 
 def _run(cmd: list[str]) -> None:

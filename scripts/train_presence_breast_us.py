@@ -75,6 +75,23 @@ def site_balanced_crops(records, sites, n_per_site: int, size: int, rng, boxes=N
     return np.asarray(out, np.float32)[..., None], counts
 
 
+def site_balanced_frames(records, sites, n_per_site: int, size: int, seed: int) -> tuple[np.ndarray, dict]:
+    """Up to ``n_per_site`` lesion-free whole frames of each site (the lesion removed and filled with
+    the frame's own tissue, :func:`featbus.segmentation.negatives.lesion_free_frames`; a site's own
+    normal scans counted first), resized to ``size`` squared as the network sees a frame."""
+    import cv2
+
+    from featbus.networks.augmentation import resize_to
+    from featbus.segmentation.negatives import lesion_free_frames
+
+    masks = [r.mask for r in records]
+    labels = ["normal" if m is None or not np.any(m) else "lesion" for m in masks]
+    frames, _, counts = lesion_free_frames([r.image for r in records], masks, sites, n_per_site, labels=labels,
+                                           random_state=seed)
+    out = [resize_to(f, (size, size), cv2.INTER_AREA) for f in frames]
+    return np.asarray(out, np.float32)[..., None], counts
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--segmenter", required=True, help="the trained segmenter (.keras) to fine-tune")
@@ -90,6 +107,10 @@ def main(argv=None) -> None:
                    help="smallest share of each side of the frame a crop keeps")
     p.add_argument("--max-fraction", type=float, default=BOXES["max_fraction"],
                    help="largest share of each side of the frame a crop keeps")
+    p.add_argument("--whole-frames", action="store_true",
+                   help="negatives are whole frames with the lesion removed (featbus.segmentation.negatives."
+                        "lesion_free_frames, --crops-per-site of them per site, own normal scans counted) "
+                        "instead of crops")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     boxes = {**BOXES, "min_fraction": args.min_fraction, "max_fraction": args.max_fraction}
@@ -118,9 +139,13 @@ def main(argv=None) -> None:
     t0, c0 = time.time(), time.process_time()
     xs, ys, _ = seg._prepare(records, None)
     s = int(seg.input_size)
-    neg, counts = site_balanced_crops(records, sites, args.crops_per_site, s, rng, boxes)
+    if args.whole_frames:
+        neg, counts = site_balanced_frames(records, sites, args.crops_per_site, s, args.seed)
+    else:
+        neg, counts = site_balanced_crops(records, sites, args.crops_per_site, s, rng, boxes)
+    kind = "lesion-free whole frames" if args.whole_frames else "lesion-free crops"
     print(f"fine-tuning on {len(xs)} training images of {', '.join(names)} ({int(ys.any(axis=(1, 2, 3)).sum())} "
-          f"with a lesion) and {len(neg)} lesion-free crops {counts}", flush=True)
+          f"with a lesion) and {len(neg)} {kind} {counts}", flush=True)
 
     ranges = {} if seg.augment is True else dict(seg.augment or {})
     half = max(1, int(seg.batch_size) // 2)
@@ -157,7 +182,8 @@ def main(argv=None) -> None:
     out = Path(args.output)
     seg.save(out)
     card = {"segmenter": str(Path(args.segmenter).name), "sites": names, "hold_out": args.hold_out,
-            "n_training_images": int(len(xs)), "crops": counts, "boxes": boxes, "marks": args.marks,
+            "n_training_images": int(len(xs)), "crops": counts, "whole_frames": bool(args.whole_frames),
+            "boxes": None if args.whole_frames else boxes, "marks": args.marks,
             "epochs_run": len(history["epochs"]), "stopped": history["stopped"],
             "loss": [e["loss"] for e in history["epochs"]], "learning_rate": args.learning_rate,
             "seed": args.seed, "wall_minutes": round(wall / 60, 1), "cpu_minutes": round(cpu / 60, 1),
