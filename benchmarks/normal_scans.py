@@ -209,8 +209,8 @@ def before_figures() -> dict:
     return before
 
 
-LEVERS = {"normals": "lesion-free frames of each training site as normal (--normals-per-site 150)",
-          "normals400": "more of them: --normals-per-site 400 (a site with fewer passing fills gives what it has)",
+LEVERS = {"normals": "lesion-free frames of each training site as normal (``--normals-per-site 150``)",
+          "normals400": "more of them: ``--normals-per-site 400`` (a site with fewer passing fills gives what it has)",
           "plain": "the same recipe without them (the v2 backbone's recipe)"}
 
 
