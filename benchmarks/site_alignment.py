@@ -109,7 +109,8 @@ def features(cache: Path) -> dict:
     return out
 
 
-def loso_features(cache: Path, loso: Path, held: str, *, tta: bool = False) -> dict:
+def loso_features(cache: Path, loso: Path, held: str, *, tta: bool = False, backbone: Path | None = None,
+                  tag: str = "") -> dict:
     """Every site's feature rows through the recipe with the backbone AND segmenter rebuilt without ``held``.
 
     ``loso`` holds ``loso_HELD.npz`` (``scripts/train_breast_us.py --hold-out HELD``) and
@@ -119,6 +120,8 @@ def loso_features(cache: Path, loso: Path, held: str, *, tta: bool = False) -> d
     training-site images, and only their ``transform`` is used: the heads are rebuilt by :func:`rebuild`.
     Cached per held-out site (``CACHE/loso_HELD/SITE.npz``). ``tta``: the backbone's features
     averaged over each image and its mirror image (``DeepFeatures(tta=True)``; ``CACHE/loso_HELD_tta/``).
+    ``backbone``: another backbone file (also trained without ``held``) in place of ``loso_HELD.npz``,
+    the segmenter unchanged; cached under ``CACHE/loso_HELD_TAG/``.
     """
     import sys
 
@@ -129,7 +132,9 @@ def loso_features(cache: Path, loso: Path, held: str, *, tta: bool = False) -> d
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from three_sites import lite0_with  # -f breast-us with the backbone rebuilt without the held-out site
 
-    folder = cache / (f"loso_{held}_tta" if tta else f"loso_{held}")
+    folder = cache / (f"loso_{held}" + ("_tta" if tta else "") + (f"_{tag}" if tag else ""))
+    if backbone is not None and not tag:
+        raise ValueError("a backbone other than loso_HELD.npz needs a tag: its features are cached apart")
     folder.mkdir(parents=True, exist_ok=True)
     model, out = None, {}
     for site, path in SITES.items():
@@ -140,7 +145,7 @@ def loso_features(cache: Path, loso: Path, held: str, *, tta: bool = False) -> d
                 train = combine_sites([load_data(SITES[s]) for s in others], names=others)
                 y = np.asarray(train.target_names)[train.target]
                 few = np.concatenate([np.flatnonzero(y == c)[:8] for c in np.unique(y)])
-                specs = lite0_with(str(loso / f"loso_{held}.npz"))
+                specs = lite0_with(str(backbone if backbone is not None else loso / f"loso_{held}.npz"))
                 specs[0][1].set_params(tta=tta)
                 model = train_model(subset(train, few), specs,
                                     classifier="svm", segmenter=str(loso / f"seg_loso_{held}.keras"),
