@@ -15,9 +15,10 @@ and short labels (:func:`featbus.networks.augmentation.draw_marks`), onto any im
 training can show such marks on lesion-free images too.
 
 A crop is a frame zoomed in; a normal scan is a whole frame. :func:`lesion_free_frame` removes
-the lesion from the whole frame instead: the lesion, grown by a margin, is filled with tissue
-copied from the same depth of the same frame (ultrasound texture and brightness change with depth,
-little across it), blended in over a feathered edge, or with OpenCV's inpainting
+the lesion from the whole frame instead: the lesion, grown by a margin and by the shadow it casts
+below it, is filled with tissue copied from elsewhere in the same frame, from the same depth where
+it fits (ultrasound texture and brightness change with depth, little across it), blended in over a
+feathered edge, or with OpenCV's inpainting
 (``method="telea"``, a smooth fill) where no such tissue is at hand. :func:`fill_statistics`
 compares the fill with the tissue around it (brightness, contrast, fine texture), and
 :data:`FILL_CHECK` is the rule a fill must pass to be kept as a normal scan of that scanner.
@@ -43,6 +44,19 @@ from scipy import ndimage as ndi
 
 __all__ = ["FILL_CHECK", "fill_statistics", "lesion_free_boxes", "lesion_free_crops", "lesion_free_frame",
            "lesion_free_frames", "paint_calipers"]
+
+
+def _summed_area(values: np.ndarray, dtype=np.int64) -> np.ndarray:
+    """The summed-area table of a 2-D array, one row and column of zeros first: the sum over
+    any box in O(1) (:func:`_box_sum`)."""
+    table = np.zeros((values.shape[0] + 1, values.shape[1] + 1), dtype)
+    table[1:, 1:] = np.cumsum(np.cumsum(values, axis=0, dtype=dtype), axis=1)
+    return table
+
+
+def _box_sum(table: np.ndarray, r0: int, r1: int, c0: int, c1: int):
+    """The sum of ``values[r0:r1, c0:c1]`` from its :func:`_summed_area` table."""
+    return table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0]
 
 
 def _check_fraction(name: str, value: float, low: float = 0.0) -> float:
@@ -113,9 +127,7 @@ def lesion_free_boxes(mask: np.ndarray, n: int, *, random_state=None, min_fracti
     grow = int(np.ceil(float(margin) * min(h, w)))
     if grow and forbidden.any():
         forbidden = ndi.binary_dilation(forbidden, structure=np.ones((3, 3), bool), iterations=grow)
-    # summed-area table: the lesion pixels inside any box in O(1)
-    table = np.zeros((h + 1, w + 1), np.int64)
-    table[1:, 1:] = np.cumsum(np.cumsum(forbidden, axis=0), axis=1)
+    table = _summed_area(forbidden)  # the lesion pixels inside any box in O(1)
     boxes: list[tuple[int, int, int, int]] = []
     for _ in range(int(tries)):
         if len(boxes) >= int(n):
@@ -126,7 +138,7 @@ def lesion_free_boxes(mask: np.ndarray, n: int, *, random_state=None, min_fracti
         bw = max(1, min(w, int(round(min(f * a, 1.0) * w))))
         r0, c0 = int(rng.integers(0, h - bh + 1)), int(rng.integers(0, w - bw + 1))
         r1, c1 = r0 + bh, c0 + bw
-        if table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0] == 0:
+        if _box_sum(table, r0, r1, c0, c1) == 0:
             boxes.append((r0, r1, c0, c1))
     return boxes
 
@@ -298,11 +310,10 @@ def fill_statistics(frame: np.ndarray, filled: np.ndarray, *, ring: float = 0.06
 
 
 def _box_stats(table: np.ndarray, table2: np.ndarray, r0: int, r1: int, c0: int, c1: int) -> tuple[float, float]:
+    """Mean and standard deviation of a box from the summed-area tables of the values and their squares."""
     n = (r1 - r0) * (c1 - c0)
-    s1 = table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0]
-    s2 = table2[r1, c1] - table2[r0, c1] - table2[r1, c0] + table2[r0, c0]
-    mean = s1 / n
-    return float(mean), float(np.sqrt(max(s2 / n - mean * mean, 0.0)))
+    mean = _box_sum(table, r0, r1, c0, c1) / n
+    return float(mean), float(np.sqrt(max(_box_sum(table2, r0, r1, c0, c1) / n - mean * mean, 0.0)))
 
 
 def _resample_fill(frame: np.ndarray, region: np.ndarray, feather: float, rng) -> np.ndarray | None:
@@ -315,8 +326,8 @@ def _resample_fill(frame: np.ndarray, region: np.ndarray, feather: float, rng) -
     r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
     ring = _grown(region, 0.04) & ~region
     t_mean, t_std = float(frame[ring].mean()), float(frame[ring].std()) + 1e-3
-    pad = np.pad(frame.astype(np.float64), ((1, 0), (1, 0)))
-    table, table2 = pad.cumsum(0).cumsum(1), (pad * pad).cumsum(0).cumsum(1)
+    values = frame.astype(np.float64)
+    table, table2 = _summed_area(values, np.float64), _summed_area(values * values, np.float64)
     step = max(1, min(h, w) // 80)
     best = None
     for dy in range(-r0, h - r1 + 1, step):
