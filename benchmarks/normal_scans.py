@@ -111,22 +111,36 @@ def band_figures(p_lesion, y, groups, low: float, high: float, n_bootstrap: int)
     return {**_interval(stat, len(y), groups, n_bootstrap), "low": float(low), "high": float(high)}
 
 
-def malignancy_figures(z, n_bootstrap: int) -> dict:
-    """Benign vs malignant on the held-out lesion images: AUC, and the validation point after alignment."""
+def held_out_scores(z) -> dict:
+    """The scores in one ``.heldout.npz``: ``p(lesion) = 1 - p(normal)`` and ``p(malignant | lesion)
+    = p(malignant) / (p(benign) + p(malignant))`` of the held-out site's images and of the training
+    sites' validation images, and the presence threshold chosen on the latter (:data:`TARGET`)."""
+    from featbus.metrics import threshold_for_sensitivity
+
+    classes = [str(c) for c in z["classes"]]
+    inor, ib, im = (classes.index(c) for c in ("normal", "benign", "malignant"))
+
+    def given(proba):
+        return proba[:, im] / np.maximum(proba[:, ib] + proba[:, im], 1e-12)
+
+    val_y = z["val_y"].astype(str)
+    val_p = 1 - z["val_proba"][:, inor]
+    return {"y": z["y"].astype(str), "groups": z["groups"].astype(str), "p_lesion": 1 - z["proba"][:, inor],
+            "given": given(z["proba"]), "val_y": val_y, "val_p_lesion": val_p, "val_given": given(z["val_proba"]),
+            "threshold": threshold_for_sensitivity(val_p, val_y != "normal", TARGET)}
+
+
+def malignancy_figures(sc: dict, n_bootstrap: int) -> dict:
+    """Benign vs malignant on the held-out lesion images (``sc``: :func:`held_out_scores`): AUC, and
+    the validation point after alignment."""
     from featbus.metrics import rank_auc, threshold_for_sensitivity
     from featbus.model.alignment import ScoreAlignment, ScoreReference
 
-    classes = [str(c) for c in z["classes"]]
-    ib, im = classes.index("benign"), classes.index("malignant")
-
-    def q(proba):
-        return proba[:, im] / np.maximum(proba[:, ib] + proba[:, im], 1e-12)
-
-    y, groups = z["y"].astype(str), z["groups"].astype(str)
+    y, groups = sc["y"], sc["groups"]
     les = y != "normal"
-    score, yl, gl = q(z["proba"])[les], y[les], groups[les]
-    val_les = z["val_y"].astype(str) != "normal"
-    val_q, val_y = q(z["val_proba"])[val_les], z["val_y"].astype(str)[val_les]
+    score, yl, gl = sc["given"][les], y[les], groups[les]
+    val_les = sc["val_y"] != "normal"
+    val_q, val_y = sc["val_given"][val_les], sc["val_y"][val_les]
     t = threshold_for_sensitivity(val_q, val_y == "malignant", MALIGNANT_TARGET)
     ref = ScoreReference.from_scores(val_q, val_y, positive="malignant", absent="normal",
                                      source=f"{len(val_q)} validation lesion images of the training sites")
@@ -149,15 +163,10 @@ def judge_site(path: Path, n_bootstrap: int) -> dict:
     from featbus.model.alignment import PresenceAlignment
 
     z = np.load(path)
-    classes = [str(c) for c in z["classes"]]
-    inor = classes.index("normal")
-    p_lesion = 1 - z["proba"][:, inor]
-    y, groups = z["y"].astype(str), z["groups"].astype(str)
-    val_p = 1 - z["val_proba"][:, inor]
-    val_y = z["val_y"].astype(str)
-    val_lesion = val_y != "normal"
-    made = z["val_made"].astype(bool) if "val_made" in z.files else np.zeros(len(val_y), bool)
-    t = threshold_for_sensitivity(val_p, val_lesion, TARGET)
+    sc = held_out_scores(z)
+    p_lesion, y, groups, val_p, t = sc["p_lesion"], sc["y"], sc["groups"], sc["val_p_lesion"], sc["threshold"]
+    val_lesion = sc["val_y"] != "normal"
+    made = z["val_made"].astype(bool) if "val_made" in z.files else np.zeros(len(val_lesion), bool)
     out = {"n_images": int(len(y)), "n_normal": int((y == "normal").sum()),
            "validation": {"lesion": int(val_lesion.sum()), "normal_made": int((made & ~val_lesion).sum()),
                           "normal_real": int((~made & ~val_lesion).sum()),
@@ -177,7 +186,7 @@ def judge_site(path: Path, n_bootstrap: int) -> dict:
     out["band"] = (band_figures(p_lesion, y, groups, low, high, n_bootstrap) if high is not None and high > low
                    else {"none": "the validation normals' 95 % point lies below the lesions' 99.5 % point",
                          "low": float(low), "high": high})
-    out["malignancy"] = malignancy_figures(z, n_bootstrap)
+    out["malignancy"] = malignancy_figures(sc, n_bootstrap)
     card = path.with_name(path.name.replace(".heldout.npz", ".json"))
     if card.is_file():
         c = json.loads(card.read_text())
@@ -217,23 +226,13 @@ LEVERS = {"normals": "lesion-free frames of each training site as normal (``--no
 def paired_difference(a: Path, b: Path, n_bootstrap: int) -> dict:
     """Lever ``a`` minus lever ``b`` on one held-out site, each at its own training-site
     threshold, over the same resamples: normal scans and lesions called normal, malignancy AUC."""
-    from featbus.metrics import rank_auc, threshold_for_sensitivity
+    from featbus.metrics import rank_auc
 
-    za, zb = np.load(a), np.load(b)
-    y, groups = za["y"].astype(str), za["groups"].astype(str)
-    if not np.array_equal(y, zb["y"].astype(str)):
+    sa, sb = held_out_scores(np.load(a)), held_out_scores(np.load(b))
+    y, groups = sa["y"], sa["groups"]
+    if not np.array_equal(y, sb["y"]):
         raise SystemExit(f"{a.name} and {b.name} judge different images")
-
-    def parts(z):
-        classes = [str(c) for c in z["classes"]]
-        p = 1 - z["proba"][:, classes.index("normal")]
-        vp = 1 - z["val_proba"][:, classes.index("normal")]
-        t = threshold_for_sensitivity(vp, z["val_y"].astype(str) != "normal", TARGET)
-        ib, im = classes.index("benign"), classes.index("malignant")
-        q = z["proba"][:, im] / np.maximum(z["proba"][:, ib] + z["proba"][:, im], 1e-12)
-        return p, t, q
-
-    (pa, ta, qa), (pb, tb, qb) = parts(za), parts(zb)
+    (pa, ta, qa), (pb, tb, qb) = ((x["p_lesion"], x["threshold"], x["given"]) for x in (sa, sb))
     lesion, normal = y != "normal", y == "normal"
 
     def stat(idx):
