@@ -37,7 +37,7 @@ class Started(NamedTuple):
 
 
 def start(args, models, *, data: str | None = None, images=None, min_classes: int = 1,
-          conflicts: str | None = None, keras_too: bool = False, announce: bool = False) -> Started:
+          conflicts: str | None = None, keras_too: bool = False) -> Started:
     """Read the command's data, then load its models.
 
     Parameters
@@ -58,8 +58,6 @@ def start(args, models, *, data: str | None = None, images=None, min_classes: in
         Words what reads the labels (``"validation"``): images under two labels are named.
     keras_too : bool, default=False
         Load Keras with the models (a command that runs or changes their networks in Keras).
-    announce : bool, default=False
-        Say on stderr which model is loading (several models).
 
     Returns
     -------
@@ -83,10 +81,8 @@ def start(args, models, *, data: str | None = None, images=None, min_classes: in
         for _, path, reason in skipped:
             print(f"skipped {path}: {reason}", file=sys.stderr)
     loaded = []
-    for path in models:
-        if announce:
-            print(f"loading {path}", file=sys.stderr)
-        with command_progress(args, f"loading {Path(path).name}"):  # seconds for a model with networks: shown
+    for path in models:  # a stage: it says which model loads (once it takes a second), off with --quiet
+        with command_progress(args, f"loading {Path(path).name}"):
             loaded.append(_load_model_cli(path, args.trust, args.debug, runtime=args.runtime, keras_too=keras_too))
     return Started(read, loaded)
 

@@ -95,7 +95,7 @@ def run(args) -> int:
             raise CLIError(f"-o {str(out)!r} is a file; give a folder")
         _refuse_existing(out, args.overwrite, taken=[n for n in ("compare.json", "compare.png") if (out / n).exists()])
         _check_writable(out, "-o", folder=True)
-    data, loaded = start(args, models, data=data_path, min_classes=2, announce=not args.quiet)
+    data, loaded = start(args, models, data=data_path, min_classes=2)
     result = compare_models(loaded, data, names=_names(list(args.items[:-1])), positive=args.positive,
                             figures=args.figures, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
                             progress=_progress(args))
