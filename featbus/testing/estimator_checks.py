@@ -30,7 +30,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import estimator_checks as sk_checks
-from sklearn.utils._tags import get_tags
+from sklearn.utils import get_tags
 
 from .._records import ImageRecord
 
