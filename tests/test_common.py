@@ -23,13 +23,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import featbus
 from featbus import features as feature_module
 from featbus._registry import ESTIMATORS
-from featbus.testing.estimator_checks import (
-    _SKLEARN_API_CHECKS,
-    all_estimators,
-    check_images_for,
-    check_instances,
-    image_transformer_checks,
-)
+from featbus.testing import image_transformer_checks  # the public entry, as another project uses it
+from featbus.testing.estimator_checks import _SKLEARN_API_CHECKS, all_estimators, check_images_for, check_instances
 
 HAS_BACKEND = any(importlib.util.find_spec(m) for m in ("tensorflow", "jax", "torch"))
 NETWORK_CHECKS = {*_SKLEARN_API_CHECKS, "check_parameter_constraints"}

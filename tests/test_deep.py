@@ -422,7 +422,8 @@ def test_cached_file_that_changes_is_recomputed(tmp_path):
 
 
 # ----------------------------------------------------------------------------- common image checks
-from featbus.testing.estimator_checks import _assert_same_output, parametrize_with_image_checks  # noqa: E402
+from featbus.testing import parametrize_with_image_checks  # noqa: E402
+from featbus.testing.estimator_checks import _assert_same_output  # noqa: E402
 
 
 def test_common_checks_tolerate_float32_round_off_only():

@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import types
 import warnings
 from pathlib import Path
 
@@ -63,7 +64,10 @@ def test_page_code_runs(page, monkeypatch):
     available = {"busi": BUSI.is_dir(), "mias": (MIAS / "Info.txt").is_file(), "": True}
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
-    namespace: dict = {"__name__": "__docs__"}
+    # the page runs as a module of its own, so a class it defines pickles as a script's would
+    page_module = types.ModuleType("__docs__")
+    monkeypatch.setitem(sys.modules, "__docs__", page_module)
+    namespace: dict = page_module.__dict__
     ran = 0
     for i, (cls, code) in enumerate(blocks):
         if not available.get(cls, False):

@@ -11,7 +11,7 @@ from sklearn.base import clone
 import featbus
 from featbus import ImageRecord
 from featbus.features import filters as fl
-from featbus.testing.estimator_checks import parametrize_with_image_checks
+from featbus.testing import parametrize_with_image_checks
 
 TRANSFORMERS = [fl.GaborFeatures(frequencies=(0.1, 0.3), orientations=2), fl.LawsFeatures(window=7),
                 fl.WaveletFeatures(wavelet="haar", level=1), fl.LoGFeatures(sigmas=(1.0, 2.0)),

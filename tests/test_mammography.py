@@ -16,7 +16,7 @@ from featbus.preprocessing.mammography import (
     make_mammogram_phantom,
     remove_pectoral,
 )
-from featbus.testing.estimator_checks import parametrize_with_image_checks
+from featbus.testing import parametrize_with_image_checks
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -223,7 +223,7 @@ def test_busi_chain(busi_root):
 
 # ----------------------------------------------------------------------- shared image checks
 try:
-    from featbus.testing.estimator_checks import parametrize_with_image_checks
+    from featbus.testing import parametrize_with_image_checks
 except ImportError:  # pragma: no cover - the common checks module is another engineer's
     parametrize_with_image_checks = None
 

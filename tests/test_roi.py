@@ -19,7 +19,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from featbus import ImageError, ImageRecord, IntensityStats, ROICropper
 from featbus.segmentation.roi import RoiFoundFlag, center_box, crop_to_roi, largest_component, lesion_box
-from featbus.testing.estimator_checks import make_check_images, parametrize_with_image_checks
+from featbus.testing import make_check_images, parametrize_with_image_checks
 
 
 class ThresholdSegmenter(BaseEstimator):

@@ -14,7 +14,7 @@ from sklearn.base import clone
 import featbus
 from featbus import ImageError, ImageRecord
 from featbus.features import texture_matrices as tm
-from featbus.testing.estimator_checks import parametrize_with_image_checks
+from featbus.testing import parametrize_with_image_checks
 
 TRANSFORMERS = [tm.GLRLMFeatures(bins=8), tm.GLSZMFeatures(bins=8), tm.GLDZMFeatures(bins=8),
                 tm.NGTDMFeatures(bins=8), tm.GLDMFeatures(bins=8)]

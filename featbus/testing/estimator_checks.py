@@ -9,7 +9,13 @@ checks (fit returns self, determinism, idempotent fit, clone and pickle, feature
 output, per-image independence, input kinds, ``n_jobs`` invariance, input left untouched, a place
 in a ``Pipeline`` inside ``GridSearchCV``).
 
-Use :func:`parametrize_with_image_checks` in a test module to run them on your own transformer.
+Use :func:`check_image_estimator` (one call, every check) or :func:`parametrize_with_image_checks`
+(one pytest test per check) on your own transformer; both are importable from
+:mod:`featbus.testing`.
+
+scikit-learn's :func:`~sklearn.utils.estimator_checks.check_estimator` passes on an image
+estimator without testing it: the image tags make it skip every check that feeds data, so only
+the API checks run. These checks are the ones that apply.
 
 Examples
 --------
@@ -34,8 +40,8 @@ from sklearn.utils import get_tags
 
 from .._records import ImageRecord
 
-__all__ = ["all_estimators", "check_images_for", "check_instances", "make_check_images", "image_transformer_checks",
-           "parametrize_with_image_checks"]
+__all__ = ["all_estimators", "check_image_estimator", "check_images_for", "check_instances", "make_check_images",
+           "image_transformer_checks", "parametrize_with_image_checks"]
 
 # scikit-learn checks that look at the API only, never at data: they apply to image estimators as is.
 _SKLEARN_API_CHECKS = (
@@ -247,8 +253,12 @@ def check_n_jobs_invariance(est, X):
 
 
 def check_parameter_constraints(est, X):
-    """Every parameter has a declarative constraint (scikit-learn's ``_parameter_constraints``)."""
-    constraints = getattr(type(est), "_parameter_constraints", {})
+    """Every parameter has a declarative constraint (scikit-learn's ``_parameter_constraints``),
+    when the class declares them at all (every featbus estimator does, through its base class;
+    another project's estimator that validates its parameters otherwise is not held to it)."""
+    if not hasattr(type(est), "_parameter_constraints"):
+        return
+    constraints = type(est)._parameter_constraints
     missing = sorted(set(est.get_params(deep=False)) - set(constraints))
     assert not missing, f"{type(est).__name__}: no _parameter_constraints entry for {missing}"
 
@@ -438,11 +448,90 @@ def _named(fn, name):
     return fn
 
 
+def check_image_estimator(estimator, X: list[ImageRecord] | None = None, *,
+                          only: Collection[str] | None = None) -> list[str]:
+    """Run every common check on an estimator that takes images; raise if any fails.
+
+    The image counterpart of scikit-learn's :func:`~sklearn.utils.estimator_checks.check_estimator`,
+    which, on an estimator whose tags say it takes images (``input_tags.two_d_array=False``),
+    skips every check that feeds data and so passes without testing it. The checks
+    (:func:`image_transformer_checks`): scikit-learn's API checks, then for a transformer fit
+    returns self, unfitted transform raises ``NotFittedError``, deterministic and idempotent
+    fit, clone and pickle, feature names and pandas output, rows independent of the batch,
+    records / arrays / an ``(n, h, w)`` stack agree, ``n_jobs`` invariance, the input left
+    untouched, an empty input refused, a place in a ``Pipeline`` inside ``GridSearchCV``,
+    a ``_parameter_constraints`` entry per parameter, and rows computed once (with a
+    ``cache`` parameter); samplers and segmenters get theirs.
+
+    Parameters
+    ----------
+    estimator : estimator
+        An unfitted estimator that takes a sequence of images (arrays, paths or
+        :class:`~featbus.ImageRecord`).
+    X : list of ImageRecord, optional
+        Images with masks to use; :func:`make_check_images` by default.
+    only : collection of str, optional
+        Names of the checks to run (all by default).
+
+    Returns
+    -------
+    passed : list of str
+        The names of the checks run, all passed.
+
+    Raises
+    ------
+    AssertionError
+        Naming every check that failed and why (all checks run first).
+
+    Examples
+    --------
+    >>> from featbus import IntensityStats
+    >>> from featbus.testing import check_image_estimator
+    >>> passed = check_image_estimator(IntensityStats())
+    >>> "check_clone_and_pickle" in passed
+    True
+    """
+    passed, failed = [], []
+    for check in image_transformer_checks(estimator, X, only=only):
+        try:
+            check()
+        except Exception as exc:  # noqa: BLE001 - every failure is reported, as check_estimator(on_fail=None)
+            failed.append(f"{check.__name__}: {type(exc).__name__}: {exc}")
+        else:
+            passed.append(check.__name__)
+    if failed:
+        raise AssertionError(f"{type(estimator).__name__} failed {len(failed)} of {len(passed) + len(failed)} "
+                             "image-estimator checks:\n  " + "\n  ".join(failed))
+    return passed
+
+
 def parametrize_with_image_checks(estimators, X: list[ImageRecord] | None = None, *,
                                   only: Collection[str] | None = None):
     """Pytest decorator running :func:`image_transformer_checks` on each estimator.
 
-    The decorated test takes two arguments, ``estimator`` and ``check``, and calls ``check()``.
+    The decorated test takes two arguments, ``estimator`` and ``check``, and calls ``check()``:
+    one test per estimator and check, named ``ClassName-check_name``. Use it in place of
+    scikit-learn's :func:`~sklearn.utils.estimator_checks.parametrize_with_checks`, which skips
+    the data checks of an estimator that takes images.
+
+    Parameters
+    ----------
+    estimators : list of estimators
+        Unfitted estimators that take a sequence of images.
+    X : list of ImageRecord, optional
+        Images with masks to use; :func:`make_check_images` by default.
+    only : collection of str, optional
+        Names of the checks to run (all by default).
+
+    Examples
+    --------
+    In a test module of your project::
+
+        from featbus.testing import parametrize_with_image_checks
+
+        @parametrize_with_image_checks([MyExtractor(), MyExtractor(radius=2)])
+        def test_my_extractor(estimator, check):
+            check()
     """
     import pytest
 
