@@ -7,6 +7,7 @@
 
 from ._records import ImageError, ImageRecord
 from ._version import __version__
+from .compute.scaling import FamilyUnion
 from .datasets import (
     get_data_home,
     load_breast_lesions_usg,

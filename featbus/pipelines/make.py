@@ -485,35 +485,82 @@ def make_classification_pipeline(features: Sequence[Any] | str | None = ("hog", 
     return Pipeline(steps, memory=memory)
 
 
-def make_pipeline(*args, **kwargs):
-    """Deprecated name of :func:`make_classification_pipeline` (featbus 0.1).
+#: The keywords of scikit-learn's ``make_pipeline`` (the steps form of :func:`make_pipeline`).
+_STEPS_KEYWORDS = ("memory", "verbose", "transform_input")
 
-    scikit-learn's and imbalanced-learn's ``make_pipeline(*steps)`` chain the steps they are
-    given; featbus's function builds a whole classification pipeline from short names, so it
-    has a name of its own. This alias will be removed in featbus 0.3.
+
+def _is_step(obj) -> bool:
+    """An estimator, ``"passthrough"`` or ``None``: what scikit-learn's ``make_pipeline`` chains."""
+    return obj == "passthrough" if isinstance(obj, str) else obj is None or hasattr(obj, "fit")
+
+
+def make_pipeline(*steps, memory=None, verbose: bool = False, **kwargs):
+    """scikit-learn's :func:`~sklearn.pipeline.make_pipeline`: chain the given steps.
+
+    ``featbus.make_pipeline(HOGFeatures(), StandardScaler(), SVC())`` returns the
+    :class:`sklearn.pipeline.Pipeline` that scikit-learn's function returns, steps named after
+    their lower-cased class names. A step with ``fit_resample`` (a sampler such as SMOTE)
+    makes it imbalanced-learn's :func:`~imblearn.pipeline.make_pipeline` instead, a subclass of
+    scikit-learn's Pipeline that resamples while fitting only (a sampler in scikit-learn's
+    Pipeline would be an error).
+
+    featbus 0.1 gave this name to the builder of a whole classification pipeline from short
+    names, now :func:`make_classification_pipeline`. That call form (short names, a list of
+    them or ``None`` as the first argument, or one of the builder's keywords such as
+    ``classifier=``) is still recognised: it gives a ``FutureWarning`` and the builder's
+    pipeline, until featbus 0.3. Estimators as arguments always mean steps.
 
     Parameters
     ----------
-    *args, **kwargs
-        Those of :func:`make_classification_pipeline`.
+    *steps : estimators
+        The steps, in order (``"passthrough"`` or ``None`` for an empty one).
+    memory : str, joblib.Memory or None, default=None
+        Caches the fitted transformers, as in scikit-learn.
+    verbose : bool, default=False
+        Print the time each step takes to fit.
+    **kwargs
+        ``transform_input`` (scikit-learn's, where the installed version has it), or the
+        deprecated form's keywords (see above).
 
     Returns
     -------
-    pipeline : imblearn.pipeline.Pipeline
+    pipeline : sklearn.pipeline.Pipeline (imblearn.pipeline.Pipeline with a sampler)
 
     Examples
     --------
-    >>> import warnings
-    >>> from featbus.pipelines import make_pipeline
-    >>> with warnings.catch_warnings(record=True) as caught:
-    ...     warnings.simplefilter("always")
-    ...     pipe = make_pipeline(None)
-    >>> caught[0].category.__name__
-    'FutureWarning'
+    >>> from sklearn.pipeline import Pipeline
+    >>> from sklearn.svm import SVC
+    >>> from featbus import HOGFeatures, make_pipeline
+    >>> pipe = make_pipeline(HOGFeatures(), SVC())
+    >>> type(pipe) is Pipeline, list(pipe.named_steps)
+    (True, ['hogfeatures', 'svc'])
     """
-    warnings.warn("featbus.pipelines.make_pipeline is deprecated and will be removed in featbus 0.3; "
-                  "use make_classification_pipeline (same parameters)", FutureWarning, stacklevel=2)
-    return make_classification_pipeline(*args, **kwargs)
+    old_keywords = set(kwargs) - set(_STEPS_KEYWORDS)
+    old_form = bool(old_keywords) or not steps or (len(steps) == 1 and (steps[0] is None or not _is_step(steps[0])))
+    if old_form:
+        if len(steps) > 1:
+            raise TypeError(f"make_pipeline got {sorted(old_keywords)}: keywords of "
+                            "featbus.make_classification_pipeline, which takes one positional argument (the "
+                            f"features), not {len(steps)}")
+        warnings.warn("featbus.make_pipeline now chains estimators as scikit-learn's make_pipeline does; "
+                      "this call is the classification-pipeline builder's, renamed "
+                      "featbus.make_classification_pipeline (same parameters). The old form goes in featbus 0.3.",
+                      FutureWarning, stacklevel=2)
+        if memory is not None:
+            kwargs["memory"] = memory
+        return make_classification_pipeline(*steps, **kwargs)
+    bad = [(i, s) for i, s in enumerate(steps) if not _is_step(s)]
+    if bad:
+        i, s = bad[0]
+        raise TypeError(f"make_pipeline chains estimators; argument {i} is a {type(s).__name__} ({s!r}). For a "
+                        "classification pipeline from short names use featbus.make_classification_pipeline.")
+    if any(hasattr(s, "fit_resample") for s in steps):
+        from imblearn.pipeline import make_pipeline as imblearn_make_pipeline
+
+        return imblearn_make_pipeline(*steps, memory=memory, verbose=verbose, **kwargs)
+    from sklearn.pipeline import make_pipeline as sklearn_make_pipeline
+
+    return sklearn_make_pipeline(*steps, memory=memory, verbose=verbose, **kwargs)
 
 
 # --------------------------------------------------------------------------- grids
