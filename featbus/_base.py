@@ -19,7 +19,18 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import HasMethods, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._records import ImageError, ImageInputTags, ImageRecord, _PathLike, check_images, map_images, mask_bbox, to_float
+from ._records import (
+    ImageError,
+    ImageInputTags,
+    ImageRecord,
+    _PathLike,
+    caller_positions,
+    check_images,
+    map_images,
+    mask_bbox,
+    names_caller_positions,
+    to_float,
+)
 from .compute.extraction import extract_rows
 from .io import load_item
 
@@ -117,6 +128,7 @@ class BaseFeatureExtractor(_ImageInputMixin, TransformerMixin, BaseEstimator):
     def _features(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
+    @names_caller_positions
     def fit(self, X, y=None):
         """Check parameters and the input; learn the number of features. Reads no pixels of
         path inputs beyond what the feature layout needs.
@@ -194,6 +206,7 @@ class BaseFeatureExtractor(_ImageInputMixin, TransformerMixin, BaseEstimator):
             raise ImageError(f"{type(self).__name__} produced non-finite features", index, rec.path)
         return vec
 
+    @names_caller_positions
     def transform(self, X) -> np.ndarray:
         """Compute the features of every image.
 
@@ -261,6 +274,7 @@ class BaseImagePreprocessor(_ImageInputMixin, TransformerMixin, BaseEstimator):
     def _check_rules(self) -> None:
         """Rules a per-parameter constraint cannot state; nothing by default."""
 
+    @names_caller_positions
     def fit(self, X, y=None):
         """Check parameters; nothing is learned.
 
@@ -299,17 +313,29 @@ class BaseImagePreprocessor(_ImageInputMixin, TransformerMixin, BaseEstimator):
             return out  # arrays in, arrays out (the function twins give the details)
         return ImageRecord(out, mask, rec.path, {**rec.meta, **meta})
 
+    @names_caller_positions
     def transform(self, X) -> list:
         """Process every image.
 
         Returns
         -------
-        images : list of ndarray or list of ImageRecord
-            Same kind as the input (records when the input carried records or paths).
+        images : list of ndarray or list of ImageRecord, or a pandas Series of them
+            Same kind as the input (records when the input carried records or paths); a
+            pandas Series for a pandas input, with its index, so the next step's errors name
+            the caller's labels (inside cross-validation too).
         """
         self._check_params()  # stateless: transform may be called without fit
         items = check_images(X)
-        return map_images(self._one, items, getattr(self, "n_jobs", None))
+        out = map_images(self._one, items, getattr(self, "n_jobs", None))
+        positions = caller_positions(X)
+        if positions is None:
+            return out
+        import pandas as pd
+
+        series = pd.Series([None] * len(out), index=X.index, dtype=object)
+        for i, image in enumerate(out):  # one by one: pandas would broadcast arrays
+            series.iat[i] = image
+        return series
 
     def set_output(self, *, transform=None):
         """Accepted for Pipeline compatibility: images are not tabular, so the output stays a

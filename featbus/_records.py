@@ -7,7 +7,18 @@ Every featbus transformer takes ``X`` as a sequence of images, in any of these f
   which is what ``Bunch.data`` of the featbus data sets holds, so that masks travel beside
   the images through a :class:`~sklearn.pipeline.Pipeline`;
 * a list of file paths (``str`` or :class:`os.PathLike`), read one at a time where the work is
-  done, so memory stays bounded on any number of files.
+  done, so memory stays bounded on any number of files; a 1-D NumPy array of paths (``str``,
+  ``object`` or :class:`~pathlib.Path` items) too;
+* a pandas Series of any of these, or a DataFrame with one column of them. A DataFrame of
+  several columns is refused, naming them: select the column (``X["path"]``), or let
+  scikit-learn's :class:`~sklearn.compose.ColumnTransformer` pass it
+  (``ColumnTransformer([("hog", HOGFeatures(), "path")])``). The pandas index travels with the
+  rows through scikit-learn's cross-validation, so an image's error names its index label in
+  the caller's ``X`` even inside a fold (:func:`caller_positions`).
+
+One colour image, an ``(h, w, 3)`` or ``(h, w, 4)`` array, is refused with both readings named
+(one image, or ``h`` gray images ``w`` pixels tall and 3 or 4 wide, below the smallest size):
+pass ``[image]`` or ``image[None]``.
 
 Images are 2-D grayscale inside featbus. Colour input is converted at the door: RGB with
 luminance weights (ITU-R BT.601, the weights of PIL's ``"L"`` mode), exactly when the three
@@ -39,6 +50,8 @@ __all__ = [
     "ImageError",
     "MIN_SIDE",
     "check_images",
+    "caller_positions",
+    "names_caller_positions",
     "check_image",
     "check_mask",
     "to_gray",
@@ -79,6 +92,13 @@ class ImageError(ValueError):
     def __reduce__(self):  # keep index/path when the error crosses a joblib worker boundary
         return (type(self), (self.reason, self.index, self.path))
 
+    def at(self, positions: Sequence | None) -> ImageError:
+        """This error with its index replaced by ``positions[index]`` (the image's position or
+        label in the caller's ``X``); itself when there is nothing to map."""
+        if positions is None or not isinstance(self.index, (int, np.integer)) or not 0 <= self.index < len(positions):
+            return self
+        return type(self)(self.reason, positions[self.index], self.path)
+
 
 @dataclass(slots=True)
 class ImageInputTags(InputTags):
@@ -105,8 +125,10 @@ class ImageInputTags(InputTags):
 def describe(index: int | None, path: str | os.PathLike | None) -> str:
     """Name an item for an error message: ``image 3 ('a/b.png')``."""
     parts = []
-    if index is not None:
+    if isinstance(index, (int, np.integer)):
         parts.append(f"image {index}")
+    elif index is not None:  # a pandas index label
+        parts.append(f"image {index!r}")
     if path is not None:
         parts.append(f"({str(path)!r})" if parts else f"{str(path)!r}")
     return " ".join(parts) if parts else "image"
@@ -164,8 +186,9 @@ def check_images(X: Any, *, name: str = "X") -> list:
 
     Parameters
     ----------
-    X : sequence of arrays, ImageRecord or paths, or ndarray of shape (n, h, w) or (n, h, w, c)
-        The batch.
+    X : sequence of arrays, ImageRecord or paths, ndarray, pandas Series or DataFrame
+        The batch: a sequence, an ndarray of shape (n, h, w) or (n, h, w, c), a 1-D ndarray of
+        paths, a pandas Series or a one-column DataFrame of any of these.
     name : str
         Name used in error messages.
 
@@ -178,22 +201,31 @@ def check_images(X: Any, *, name: str = "X") -> list:
     ------
     ValueError
         If ``X`` is empty, is a single 2-D array (ambiguous: one image or a feature matrix?),
-        or holds an entry that is none of the accepted kinds (the error names its index).
+        is one ``(h, w, 3|4)`` colour image (both readings named), is a DataFrame of several
+        columns (the image columns named), or holds an entry that is none of the accepted kinds
+        (the error names its index).
     """
+    X = _one_column(X, name)
     if isinstance(X, np.ndarray):
         if X.ndim == 2:
             raise ValueError(
                 f"{name} is a single 2-D array of shape {X.shape}. featbus takes a sequence of "
                 "images: pass [image] for one image, or a 3-D array (n_images, height, width)."
             )
-        if X.ndim not in (3, 4) or X.dtype == object:
-            if X.dtype == object and X.ndim == 1:
-                X = list(X)
-            else:
-                raise ValueError(
-                    f"{name} has shape {X.shape}; expected a list of images or an array of shape "
-                    "(n_images, height, width[, channels])."
-                )
+        if X.ndim == 3 and X.shape[-1] in (3, 4) and X.dtype != object and min(X.shape[:2]) >= MIN_SIDE:
+            h, w, c = X.shape
+            raise ValueError(
+                f"{name} is one array of shape {X.shape}: one colour image ({h}x{w} pixels, {c} channels), or "
+                f"{h} gray images of {w}x{c} pixels? featbus takes a sequence of images: pass [image] (or "
+                f"image[None], shape (1, {h}, {w}, {c})) for one colour image, or a list of gray images."
+            )
+        if X.ndim == 1 and X.dtype.kind in "UO":  # paths (str, Path) or images in an object array
+            X = [str(x) if isinstance(x, np.str_) else x for x in X]
+        elif X.ndim not in (3, 4) or X.dtype == object:
+            raise ValueError(
+                f"{name} has shape {X.shape} and dtype {X.dtype}; expected a list of images, an array of "
+                "shape (n_images, height, width[, channels]) or a 1-D array of file paths."
+            )
         else:
             X = list(X)
     elif hasattr(X, "iloc") and hasattr(X, "to_list"):  # pandas Series of images / paths
@@ -222,6 +254,85 @@ def check_images(X: Any, *, name: str = "X") -> list:
                 "or a file path."
             )
     return X
+
+
+def _one_column(X: Any, name: str) -> Any:
+    """A pandas DataFrame's one column (a Series); any other ``X`` as it is."""
+    if not (hasattr(X, "iloc") and hasattr(X, "columns")):
+        return X
+    columns = list(X.columns)
+    if len(columns) == 1:
+        return X.iloc[:, 0]
+    images = [c for c in columns if len(X) and _holds_images(X[c])]
+    which = (f"the column(s) that hold images or paths: {', '.join(map(repr, images))}" if images
+             else "none of them holds images or paths")
+    pick = repr(images[0]) if images else "'path'"
+    raise ValueError(
+        f"{name} is a DataFrame of {len(columns)} columns ({', '.join(map(repr, columns[:10]))}"
+        f"{', ...' if len(columns) > 10 else ''}); {which}. Pass one column, {name}[{pick}], or let "
+        f"scikit-learn's ColumnTransformer pick it: ColumnTransformer([('features', extractor, {pick})])."
+    )
+
+
+def _holds_images(column) -> bool:
+    """Whether a pandas column's first entry is an image, a record or a path."""
+    first = column.iloc[0]
+    return isinstance(first, (np.ndarray, ImageRecord, *_PathLike))
+
+
+def caller_positions(X: Any) -> list | None:
+    """The labels under which the caller's ``X`` knows its images, where ``X`` carries them.
+
+    A pandas Series or DataFrame keeps its index through scikit-learn's cross-validation
+    (``_safe_indexing`` takes rows with their labels), so inside a fold the 18th image of the
+    caller's ``X`` is still labelled 17. ``None`` for other inputs (and for an index
+    ``0, 1, ..., n-1``, where position and label agree): a list or an array reaches a fold as
+    a new list, and the image's position in it is all there is.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> caller_positions(pd.Series(["a.png", "b.png", "c.png"]).iloc[[2, 0]])
+    [2, 0]
+    >>> caller_positions(["a.png", "b.png"]) is None
+    True
+    """
+    index = getattr(X, "index", None)
+    if not (hasattr(X, "iloc") and index is not None):
+        return None
+    labels = index.tolist()
+    if labels == list(range(len(labels))):
+        return None
+    return labels
+
+
+def names_caller_positions(method: Callable) -> Callable:
+    """Decorate an estimator method ``method(self, X, ...)``: an image error raised inside it
+    names the image by its label in the caller's ``X`` (:func:`caller_positions`), not by its
+    position in the list featbus made of it."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, X, *args, **kwargs):
+        try:
+            return method(self, X, *args, **kwargs)
+        except ImageError as exc:
+            renamed = exc if getattr(exc, "caller_named", False) else exc.at(caller_positions(X))
+            if renamed is exc:
+                raise
+            renamed.caller_named = True  # an enclosing step (a union, a pipeline) maps it no further
+            raise renamed from exc
+        except FileNotFoundError as exc:
+            index, reason = getattr(exc, "image_index", None), getattr(exc, "image_reason", None)
+            positions = caller_positions(X)
+            if (positions is None or getattr(exc, "caller_named", False) or not isinstance(index, int)
+                    or reason is None or not 0 <= index < len(positions)):
+                raise
+            renamed = FileNotFoundError(f"{describe(positions[index], None)}: {reason}")
+            renamed.image_index, renamed.image_reason, renamed.caller_named = positions[index], reason, True
+            raise renamed from exc
+
+    return wrapper
 
 
 def to_gray(image: np.ndarray, *, index: int | None = None, path: str | None = None) -> np.ndarray:

@@ -737,7 +737,9 @@ def _read_indexed(path, index: int | None) -> np.ndarray:
             raise
         raise ImageError(exc.reason, index, exc.path or str(path)) from exc
     except FileNotFoundError as exc:
-        raise FileNotFoundError(f"{describe(index, None)}: {exc}") from exc
+        error = FileNotFoundError(f"{describe(index, None)}: {exc}")
+        error.image_index, error.image_reason = index, str(exc)  # renamed by names_caller_positions
+        raise error from exc
 
 
 def load_item(item: Any, index: int | None = None, *, min_side: int = MIN_SIDE) -> ImageRecord:

@@ -36,6 +36,8 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._records import names_caller_positions
+
 __all__ = ["FamilyScaler", "FamilyUnion", "FAMILY_SCALINGS", "NONE_VALUES", "family_blocks", "family_space"]
 
 #: The spellings of "no such step" that featbus's builders take (``family_scaling``, ``balance``,
@@ -259,6 +261,7 @@ class FamilyUnion(FeatureUnion):
         self.fit_transform(X, y, **params)
         return self
 
+    @names_caller_positions
     def fit_transform(self, X, y=None, **params):
         """Fit every part and the scaling; return the joined, scaled features."""
         self._scaling()  # a bad value fails before any feature is computed
@@ -311,6 +314,7 @@ class FamilyUnion(FeatureUnion):
             return pd.DataFrame(out, index=joined.index, columns=self.get_feature_names_out())
         return out
 
+    @names_caller_positions
     def transform(self, X, **params):
         """Joined, scaled features of ``X``."""
         check_is_fitted(self, "family_widths_")

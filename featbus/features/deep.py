@@ -46,7 +46,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import BaseFeatureExtractor
-from .._records import ImageError, ImageRecord, check_images, mask_bbox
+from .._records import ImageError, ImageRecord, check_images, mask_bbox, names_caller_positions
 from ..compute.extraction import extract_rows
 from ..io import load_item
 from ..networks import (
@@ -321,6 +321,7 @@ class NetworkRowsMixin(TransformerMixin):
         except OSError as exc:  # missing / unreadable file
             raise ImageError(f"cannot be read ({exc})", index, str(getattr(item, "path", item))) from exc
 
+    @names_caller_positions
     def transform(self, X) -> np.ndarray:
         """Features of every image (a fine-tuned network's: its embedding).
 
