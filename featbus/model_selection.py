@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
-from sklearn.model_selection._split import BaseCrossValidator, GroupsConsumerMixin
+from sklearn.model_selection import BaseCrossValidator, GroupKFold, StratifiedGroupKFold
 
+from ._compat import GroupsConsumerMixin
 from ._records import check_images, map_images, to_float
 from .io import load_item
 from .progress import find_stack_level

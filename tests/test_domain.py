@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.utils._param_validation import InvalidParameterError
 
+from featbus._compat import InvalidParameterError
 from featbus.model.domain import MAX_COMPONENTS, DomainReference
 
 

@@ -358,15 +358,3 @@ def test_family_union_in_search_clone_pickle_and_pandas():
 @parametrize_with_checks([FamilyScaler(), FamilyScaler(method="pca", n_components=2)])
 def test_family_scaler_passes_sklearn_checks(estimator, check):
     check(estimator)
-
-
-def test_the_private_scikit_learn_api_featbus_relies_on_is_there():
-    """pyproject.toml bounds scikit-learn and imbalanced-learn because featbus uses these private
-    names; a release that changes them fails here, by name, before anything else does."""
-    import inspect
-
-    from imblearn.utils._tags import SamplerTags, Tags  # noqa: F401  (ImageAugmenter's tags)
-    from sklearn.pipeline import FeatureUnion
-    from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params  # noqa: F401
-
-    assert list(inspect.signature(FeatureUnion._hstack).parameters) == ["self", "Xs"]  # FamilyUnion

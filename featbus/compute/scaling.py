@@ -33,9 +33,9 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import FeatureUnion
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._compat import Interval, StrOptions, validate_parameters
 from .._records import names_caller_positions
 
 __all__ = ["FamilyScaler", "FamilyUnion", "FAMILY_SCALINGS", "NONE_VALUES", "family_blocks", "family_space"]
@@ -116,7 +116,7 @@ class FamilyScaler(TransformerMixin, BaseEstimator):
 
     def fit_transform(self, X, y=None):
         """Fit on ``X`` and return it transformed."""
-        self._validate_params()
+        validate_parameters(self)
         X = validate_data(self, X, dtype=np.float64, reset=True)
         bounds = self._bounds(X.shape[1])
         self.mean_ = X.mean(axis=0)
@@ -203,6 +203,9 @@ class FamilyScaler(TransformerMixin, BaseEstimator):
         return np.asarray(names, dtype=object)
 
 
+_JOINED = "joined"  # FamilyUnion._fitting_scaler once _hstack has seen the parts' outputs
+
+
 class FamilyUnion(FeatureUnion):
     """A :class:`~sklearn.pipeline.FeatureUnion` that joins feature families on equal terms.
 
@@ -268,7 +271,13 @@ class FamilyUnion(FeatureUnion):
         self._fitting_scaler = True  # read by _hstack, the one place that sees every part's output
         try:
             with self._pooled(X, fit=True):
-                return super().fit_transform(X, y, **params)
+                out = super().fit_transform(X, y, **params)
+            if self._fitting_scaler is not _JOINED and any(t not in ("drop", None) for _, t in self.transformer_list):
+                # FeatureUnion._hstack is a private hook (tests/test_compat.py checks it): never unscaled silently
+                raise RuntimeError("this scikit-learn's FeatureUnion no longer joins its parts through "
+                                   "_hstack(self, Xs), where FamilyUnion scales them; use a scikit-learn "
+                                   "featbus supports")
+            return out
         finally:
             del self._fitting_scaler
 
@@ -296,6 +305,7 @@ class FamilyUnion(FeatureUnion):
         widths = [int(x.shape[1]) for x in Xs]
         joined = super()._hstack(Xs)
         if getattr(self, "_fitting_scaler", False):
+            self._fitting_scaler = _JOINED
             self.family_widths_ = widths
             self.scaler_ = (None if method is None
                             else FamilyScaler(widths, method=method, n_components=self.n_components))

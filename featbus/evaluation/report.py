@@ -31,10 +31,9 @@ from scipy import stats
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.model_selection import ParameterGrid, StratifiedGroupKFold, StratifiedKFold
-from sklearn.model_selection._search import BaseSearchCV
-from sklearn.model_selection._split import GroupsConsumerMixin
-from sklearn.utils import _safe_indexing
 
+from .._compat import BaseSearchCV, GroupsConsumerMixin
+from .._compat import safe_indexing as _safe_indexing
 from ..metrics import (
     PER_CLASS_METRICS,
     Predictions,

@@ -42,10 +42,10 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import BaseFeatureExtractor
+from .._compat import Interval, StrOptions
 from .._records import ImageError, ImageRecord, check_images, mask_bbox, names_caller_positions
 from ..compute.extraction import extract_rows
 from ..io import load_item

@@ -33,9 +33,9 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import fft as sp_fft
 from scipy import ndimage
-from sklearn.utils._param_validation import Interval
 
 from .._base import BaseFeatureExtractor
+from .._compat import Interval
 from .._docs import fill_doc
 from .._records import region_mask
 

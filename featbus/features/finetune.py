@@ -86,10 +86,10 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import CACHE, EMPTY_MASK, PROGRESS, REGION, _check_y_length, _ImageInputMixin
+from .._compat import HasMethods, Interval, StrOptions
 from .._docs import fill_doc
 from .._records import MIN_PARALLEL_SECONDS, ImageError, ImageRecord, check_images, mask_bbox, to_float
 from ..networks import keras_name, load_backbone, resolve_backbone

@@ -17,9 +17,9 @@ from numbers import Integral
 
 import numpy as np
 from skimage.feature import graycomatrix
-from sklearn.utils._param_validation import Interval
 
 from .._base import BaseFeatureExtractor
+from .._compat import Interval
 from .._docs import fill_doc
 from .._records import mask_bbox, region_mask
 

@@ -13,9 +13,9 @@ from numbers import Integral
 import cv2
 import numpy as np
 from skimage.feature import hog
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseFeatureExtractor
+from .._compat import Interval, StrOptions
 from .._docs import fill_doc
 from .._records import ImageRecord, _PathLike, mask_bbox
 from ..io import load_item

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
 
 from .._base import BaseFeatureExtractor
+from .._compat import Interval
 from .._docs import fill_doc
 from .._records import region_mask
 

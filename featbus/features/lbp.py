@@ -14,9 +14,9 @@ import functools
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseFeatureExtractor
+from .._compat import Interval, StrOptions
 from .._docs import fill_doc
 from .._records import region_mask
 

@@ -9,9 +9,9 @@ import numpy as np
 from scipy import ndimage
 from skimage.measure import perimeter as _perimeter
 from skimage.measure import regionprops
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from .._base import BaseFeatureExtractor
+from .._compat import Interval, StrOptions, validate_params
 from .._docs import fill_doc
 
 __all__ = ["shape_features", "shape_feature_names", "ShapeFeatures", "SHAPE_FEATURES"]

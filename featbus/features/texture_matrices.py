@@ -41,9 +41,9 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import ndimage
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseFeatureExtractor
+from .._compat import Interval, StrOptions
 from .._docs import fill_doc
 from .._records import region_mask
 

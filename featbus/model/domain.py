@@ -66,10 +66,10 @@ import os
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, OutlierMixin, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, OutlierMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._compat import Interval, StrOptions, validate_parameters
 from ..compute.scaling import family_space
 
 __all__ = ["DomainReference", "manifest_entry", "score_columns", "flag_summary", "MAX_COMPONENTS", "MAX_NEIGHBORS",
@@ -290,7 +290,6 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
     def _state(self, X) -> _State:
         return _State(X, self.blocks, self.n_components, self.method, self.n_neighbors)
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, groups=None, X_val=None):
         """Learn the space, the reference and the threshold (cross-fitted, or from ``X_val``).
 
@@ -317,6 +316,7 @@ class DomainReference(OutlierMixin, TransformerMixin, BaseEstimator):
         -------
         self : DomainReference
         """
+        validate_parameters(self)
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=4, reset=True)
         n = X.shape[0]
         state = self._state(X)

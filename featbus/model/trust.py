@@ -394,7 +394,7 @@ def _trusted_weights(weights) -> bool:
 def _check_params(est, where: str) -> None:
     """Parameters: declared constraints, then those that would make prediction touch files or
     start unbounded workers (the latter need the user's trust)."""
-    from sklearn.utils._param_validation import InvalidParameterError
+    from .._compat import InvalidParameterError, validate_parameters
 
     try:
         params = est.get_params(deep=False)
@@ -402,7 +402,7 @@ def _check_params(est, where: str) -> None:
         raise CraftedModelError(f"{where}: its parameters do not read ({type(exc).__name__})") from None
     if getattr(est, "_parameter_constraints", None):
         try:
-            est._validate_params()
+            validate_parameters(est)
         except (InvalidParameterError, TypeError, ValueError) as exc:
             raise CraftedModelError(f"{where}: {' '.join(str(exc).split())[:300]}") from None
     for key in _FILE_PARAMS:
@@ -438,8 +438,8 @@ def check_loaded(parts: Any, where: str) -> None:
         Parameters that would make prediction touch files or start unbounded workers.
     """
     from sklearn.base import BaseEstimator
-    from sklearn.svm._base import BaseLibSVM
-    from sklearn.tree._tree import Tree
+
+    from .._compat import BaseLibSVM, Tree
 
     booster_type = None
     try:

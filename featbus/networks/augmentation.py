@@ -87,8 +87,8 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._compat import Interval, StrOptions, validate_parameters
 from .._records import ImageInputTags, ImageRecord, check_images, to_float
 from ..io import load_item
 
@@ -534,7 +534,7 @@ class ImageAugmenter(BaseEstimator):
         self.random_state = random_state
 
     def _settings(self) -> dict:
-        self._validate_params()
+        validate_parameters(self)
         return _checked({k: getattr(self, k) for k in _PARAMS})
 
     def _seed(self) -> int:
@@ -635,8 +635,10 @@ class ImageAugmenter(BaseEstimator):
     def __sklearn_tags__(self):
         # imbalanced-learn's sampler tags (what its is_sampler and common checks read), with
         # featbus's image input tags: it takes images, not a 2-D array
-        from imblearn.utils._tags import SamplerTags, Tags
         from sklearn.utils import TargetTags
+
+        from .._compat import ImblearnTags as Tags
+        from .._compat import SamplerTags
 
         base = super().__sklearn_tags__()
         tags = Tags(estimator_type="sampler", target_tags=TargetTags(required=True), transformer_tags=None,

@@ -40,6 +40,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .._compat import validate_parameters
 from .._registry import EXECUTION_PARAMS, is_a
 
 __all__ = ["read_settings", "check_settings", "settings_extractors", "settings_record", "SETTINGS_SUFFIX",
@@ -448,7 +449,9 @@ def _build(name: str, params: dict[str, Any], where: str):
             choices = ", ".join(k for k in accepted if k not in _RUN_PARAMS)
             raise SettingsError(f"{where}.{key}: {cls.__name__} has no parameter {key!r}; its parameters: {choices}")
     est.set_params(**params)
-    check = getattr(est, "_check_params", None) or getattr(est, "_validate_params", None)
+    check = getattr(est, "_check_params", None)
+    if check is None and getattr(est, "_parameter_constraints", None):
+        check = functools.partial(validate_parameters, est)
     if check is not None:
         try:
             check()

@@ -14,9 +14,9 @@ from numbers import Integral, Real
 import cv2
 import numpy as np
 from scipy import ndimage
-from sklearn.utils._param_validation import Interval, Options, StrOptions, validate_params
 
 from .._base import N_JOBS, BaseImagePreprocessor
+from .._compat import Interval, Options, StrOptions, validate_params
 
 __all__ = ["resize", "Resize", "clahe", "CLAHE", "speckle_denoise", "SpeckleDenoise",
            "normalize", "Normalize", "equalize_hist", "HistogramEqualizer", "adaptive_threshold",

@@ -32,9 +32,9 @@ from typing import Any
 import cv2
 import numpy as np
 from scipy import ndimage as ndi
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from .._base import N_JOBS, BaseImagePreprocessor
+from .._compat import Interval, StrOptions, validate_params
 from .._records import ImageRecord, to_float
 
 __all__ = [

@@ -45,9 +45,9 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import ndimage as ndi
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import _ImageInputMixin
+from .._compat import Interval, StrOptions
 from .._records import ImageError, check_images, to_float
 from ..io import load_item
 from .metrics import mean_dice_score

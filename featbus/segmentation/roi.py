@@ -23,10 +23,10 @@ import numpy as np
 from scipy import ndimage as ndi
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import BaseImagePreprocessor, _ImageInputMixin
+from .._compat import HasMethods, Interval, StrOptions
 from .._records import MIN_SIDE, ImageError, ImageRecord, check_images
 from ..io import load_item
 

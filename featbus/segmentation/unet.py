@@ -41,11 +41,11 @@ import cv2
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import PROGRESS, _ImageInputMixin
+from .._compat import Interval, Options, StrOptions
 from .._docs import RENAMED, fill_doc, renamed
 from .._records import ImageError, ImageRecord, check_images, check_mask, to_float
 from ..compute.extraction import content_key, show_progress
