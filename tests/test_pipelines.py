@@ -184,7 +184,7 @@ def test_settings_reach_extractors_given_as_instances():
 
 
 def test_deep_names_are_lazy():
-    pytest.importorskip("featbus.features.deep")
+    pytest.importorskip("keras")  # a CNN's name needs featbus[deep] (or [torch] / [jax])
     union = make_features(["efficientnet_lite0"])
     est = union.transformer_list[0][1]
     assert type(est).__name__ == "DeepFeatures" and est.backbone == "efficientnet_lite0"
