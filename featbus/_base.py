@@ -106,6 +106,10 @@ class BaseFeatureExtractor(_ImageInputMixin, TransformerMixin, BaseEstimator):
     With ``"bbox"`` or ``"mask"`` every image must come with a mask (an :class:`ImageRecord`);
     an empty mask (a normal image) is handled per ``empty_mask``: ``"image"`` (default) uses the
     whole image, ``"raise"`` raises an error naming the image.
+
+    Test a subclass with :func:`featbus.testing.check_image_estimator`: scikit-learn's
+    ``check_estimator`` skips every data check of an estimator that takes images, and passes it
+    after one (see :doc:`/guide/own_extractor`).
     """
 
     _prefix = "feature"
@@ -263,7 +267,9 @@ class BaseImagePreprocessor(_ImageInputMixin, TransformerMixin, BaseEstimator):
     The base reads and checks each item, runs the hook (``n_jobs`` workers), names the item in
     any error, and keeps the input's kind: a list of arrays for arrays, a list of
     :class:`ImageRecord` (masks transformed along, metadata copied and updated) for records or
-    paths. Preprocessors are stateless: ``fit`` only checks parameters.
+    paths. Preprocessors are stateless: ``fit`` only checks parameters. Test a subclass with
+    :func:`featbus.testing.check_image_estimator`, not scikit-learn's ``check_estimator`` (which
+    skips the data checks of an estimator that takes images).
     """
 
     _changes_geometry = False
