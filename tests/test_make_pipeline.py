@@ -51,6 +51,7 @@ def test_a_sampler_step_makes_it_imbalanced_learns_pipeline():
     ((["intensity"],), {}),
     (("intensity",), {"classifier": "logistic"}),
     ((None,), {}),
+    ((), {}),
     ((), {"features": ["intensity"], "classifier": "svm"}),
 ])
 def test_the_builders_old_form_warns_and_builds_the_same_pipeline(args, kwargs):

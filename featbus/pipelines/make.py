@@ -505,8 +505,8 @@ def make_pipeline(*steps, memory=None, verbose: bool = False, **kwargs):
     Pipeline would be an error).
 
     featbus 0.1 gave this name to the builder of a whole classification pipeline from short
-    names, now :func:`make_classification_pipeline`. That call form (short names, a list of
-    them or ``None`` as the first argument, or one of the builder's keywords such as
+    names, now :func:`make_classification_pipeline`. That call form (no argument; short names,
+    a list of them or ``None`` as the first argument; or one of the builder's keywords such as
     ``classifier=``) is still recognised: it gives a ``FutureWarning`` and the builder's
     pipeline, until featbus 0.3. Estimators as arguments always mean steps.
 
