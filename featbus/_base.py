@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._compat import HasMethods, Options, StrOptions, validate_parameters
+from ._compat import HasMethods, Options, StrOptions, image_estimator_validate_params
 from ._records import (
     ImageError,
     ImageInputTags,
@@ -42,10 +42,9 @@ class _ImageInputMixin:
     def _needs_mask(self) -> bool:
         return False
 
-    def _validate_params(self) -> None:
-        # featbus._compat's validation (scikit-learn's while its private module serves, else
-        # featbus's own), not BaseEstimator's private method of the same name
-        validate_parameters(self)
+    # featbus._compat's validation (scikit-learn's while its private module serves, else
+    # featbus's own), not BaseEstimator's private method of the same name
+    _validate_params = image_estimator_validate_params
 
     def __getstate__(self):
         # a model file's inference runtime is attached by load_model, never saved with the estimator

@@ -48,7 +48,7 @@ import numpy as np
 
 # (and, through __getattr__, the lazy names of _LAZY)
 __all__ = ["VALIDATION", "HasMethods", "Interval", "InvalidParameterError", "Options", "StrOptions",
-           "validate_parameter_constraints", "validate_parameters", "validate_params"]
+           "validate_parameter_constraints", "validate_parameters", "validate_params", "estimator_param_names"]
 
 _VALIDATION_NAMES = ("HasMethods", "Interval", "InvalidParameterError", "Options", "StrOptions",
                      "validate_parameter_constraints", "validate_params")
@@ -238,7 +238,11 @@ def _make_constraint(constraint) -> _Constraint:
         return _InstanceOf(constraint)
     if isinstance(constraint, str) and constraint in _NAMED:
         return _NAMED[constraint]()
-    raise ValueError(f"Unknown constraint type: {constraint!r}")
+    raise _UnknownConstraint(f"Unknown constraint type: {constraint!r}")
+
+
+class _UnknownConstraint(ValueError):
+    """A constraint featbus's own validation cannot read (another library's estimator's)."""
 
 
 def _own_validate_parameter_constraints(parameter_constraints: dict, params: dict, caller_name: str) -> None:
@@ -361,8 +365,39 @@ def validate_parameters(estimator) -> None:
     ...     print(str(exc)[:54])
     The 'orientations' parameter of HOGFeatures must be an
     """
-    validate_parameter_constraints(estimator._parameter_constraints, estimator.get_params(deep=False),
-                                   caller_name=type(estimator).__name__)
+    try:
+        validate_parameter_constraints(estimator._parameter_constraints, estimator.get_params(deep=False),
+                                       caller_name=type(estimator).__name__)
+    except _UnknownConstraint:
+        # featbus's own validation and another library's estimator (scikit-learn's Pipeline, with
+        # its own constraint types): the estimator's own check, where it has one
+        own_check = getattr(estimator, "_validate_params", None)
+        if own_check is None or getattr(own_check, "__func__", None) is image_estimator_validate_params:
+            raise
+        own_check()
+
+
+def image_estimator_validate_params(self) -> None:
+    """featbus's image estimators' ``_validate_params`` (see :class:`featbus._base._ImageInputMixin`)."""
+    validate_parameters(self)
+
+
+def estimator_param_names(cls) -> list[str]:
+    """The parameter names of estimator class ``cls``, sorted: its ``__init__``'s, less ``self``
+    and ``*args`` / ``**kwargs`` (what ``get_params`` lists; scikit-learn's own list is the private
+    ``BaseEstimator._get_param_names``).
+
+    Examples
+    --------
+    >>> from featbus import HOGFeatures
+    >>> estimator_param_names(HOGFeatures)[:3]
+    ['block_norm', 'cache', 'cells_per_block']
+    """
+    init = getattr(cls.__init__, "deprecated_original", cls.__init__)
+    if init is object.__init__:
+        return []
+    return sorted(p.name for p in inspect.signature(init).parameters.values()
+                  if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
 
 
 # ----------------------------------------------------------------------------- loaded on first use

@@ -104,6 +104,18 @@ def test_validate_parameters_checks_an_estimator_with_its_class_name():
         _compat.validate_parameters(GLCMFeatures(levels=1))
 
 
+def test_own_validation_leaves_another_librarys_estimator_to_its_own_check(monkeypatch):
+    """Under featbus's own validation, a scikit-learn estimator whose constraints use types it does
+    not read (Pipeline's Hidden) is checked by its own method, as the model-file trust check needs."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.svm import SVC
+
+    monkeypatch.setattr(_compat, "validate_parameter_constraints", _own.validate_parameter_constraints)
+    _compat.validate_parameters(Pipeline([("svc", SVC())]))
+    with pytest.raises(ValueError, match="'verbose' parameter of Pipeline"):
+        _compat.validate_parameters(Pipeline([("svc", SVC())], verbose="loud"))
+
+
 # The constraints featbus's estimators use, each with values inside and outside: featbus's own
 # validation must accept and refuse exactly what scikit-learn's does, with the same message.
 _CASES = [
@@ -165,6 +177,18 @@ def test_fallback_validation_serves_the_estimators(tmp_path):
     lines = out.stdout.splitlines()
     assert lines[0].startswith("(1, ")
     assert "The 'levels' parameter of GLCMFeatures must be an int in the range" in lines[1]
+
+
+def test_estimator_param_names_are_get_params_keys():
+    from sklearn.pipeline import FeatureUnion
+    from sklearn.svm import SVC
+
+    from featbus import HOGFeatures, UNetSegmenter
+    from featbus.compute.scaling import FamilyUnion
+
+    for cls, instance in [(HOGFeatures, HOGFeatures()), (SVC, SVC()), (UNetSegmenter, UNetSegmenter()),
+                          (FamilyUnion, FamilyUnion([])), (FeatureUnion, FeatureUnion([]))]:
+        assert _compat.estimator_param_names(cls) == sorted(instance.get_params(deep=False)), cls.__name__
 
 
 # ----------------------------------------------------------------------------- lazily loaded names
@@ -278,6 +302,21 @@ def test_family_union_joins_through_feature_unions_hstack():
 
     with pytest.raises(RuntimeError, match="no longer joins its parts through _hstack"):
         Unhooked([("a", FunctionTransformer())]).fit(X)
+
+
+def test_family_union_names_reduced_families_without_feature_unions_iter():
+    """get_feature_names_out walks transformer_list itself (dropped parts skipped, as FeatureUnion
+    joins), not FeatureUnion's private _iter."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    from featbus.compute.scaling import FamilyUnion
+
+    X = np.random.default_rng(0).normal(size=(40, 5))
+    union = FamilyUnion([("a", StandardScaler()), ("skip", "drop"), ("b", PCA(2))], family_scaling="pca",
+                        n_components=2).fit(X)
+    assert list(union.get_feature_names_out()) == ["a__pc0", "a__pc1", "b__pca0", "b__pca1"]
+    assert union.transform(X).shape == (40, 4)
 
 
 # ----------------------------------------------------------------------------- no other private import

@@ -339,7 +339,8 @@ class FamilyUnion(FeatureUnion):
         if scaler is None or all(c is None for c in scaler.components_):
             return names
         out, start = [], 0
-        for (name, _, _), width, comp in zip(self._iter(), self.family_widths_, scaler.components_):
+        parts = [name for name, part in self.transformer_list if part != "drop"]  # as FeatureUnion joins them
+        for name, width, comp in zip(parts, self.family_widths_, scaler.components_):
             out += (list(names[start:start + width]) if comp is None
                     else [f"{name}__pc{i}" for i in range(comp.shape[1])])
             start += width

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._compat import estimator_param_names
 from .._registry import did_you_mean
 
 __all__ = ["Recipe", "RECIPES", "DEFAULT_RECIPE", "OVERRIDES", "get_recipe", "build_network", "describe_recipes",
@@ -323,7 +324,7 @@ def build_segmenter(name: str = DEFAULT_SEGMENTER_RECIPE, **overrides):
         raise ValueError(f"unknown segmentation recipe {name!r}; known: {', '.join(SEGMENTER_RECIPES)} "
                          "(featbus recipes)") from None
     params = {**recipe.params, **{k: v for k, v in overrides.items() if v is not None}}
-    unknown = sorted(set(params) - set(UNetSegmenter._get_param_names()))
+    unknown = sorted(set(params) - set(estimator_param_names(UNetSegmenter)))
     if unknown:
         raise ValueError(f"unknown UNetSegmenter parameters {unknown}")
     return UNetSegmenter(**params)

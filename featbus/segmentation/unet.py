@@ -45,7 +45,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import PROGRESS, _ImageInputMixin
-from .._compat import Interval, Options, StrOptions
+from .._compat import Interval, Options, StrOptions, estimator_param_names
 from .._docs import RENAMED, fill_doc, renamed
 from .._records import ImageError, ImageRecord, check_images, check_mask, to_float
 from ..compute.extraction import content_key, show_progress
@@ -1031,7 +1031,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             raise ValueError(f"{str(path)!r}: its {META_NAME} entry does not hold featbus parameters")
         params = _current_names(meta.get("params", {}))
         params = {k: v for k, v in params.items()
-                  if k in cls._get_param_names() and k not in RENAMED and k != "pretrained"}
+                  if k in estimator_param_names(cls) and k not in RENAMED and k != "pretrained"}
         try:
             seg = cls(**params)
             seg.model_ = load_network(path, params.get("backbone"))
