@@ -5,7 +5,7 @@ joined by :class:`featbus.FamilyUnion`, a scaling step and an SVC, tuned by scik
 (:func:`featbus.duplicate_groups`), pandas output, and a pickle that predicts the same in a new
 process.
 
-Run ``python -m downstream_demo.classify`` (a few seconds to a minute on one core).
+Run ``python -m downstream_demo`` (about 10 s on one core).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -72,7 +73,8 @@ def main() -> int:
     search, images, target, groups = fit_sample()
     print(f"featbus {featbus.__version__}: {len(images)} images, {len(np.unique(groups))} duplicate groups")
     print(f"best {search.best_params_}: balanced accuracy {search.best_score_:.3f} (grouped CV)")
-    best = search.best_estimator_.set_output(transform="pandas")
+    # pandas output: set before fitting, so the SVC sees the named columns it later predicts from
+    best = clone(search.best_estimator_).set_output(transform="pandas").fit(images, target)
     frame = best[:-1].transform(images[:3])
     print(f"features as a DataFrame: {frame.shape[0]} x {frame.shape[1]}, first columns {list(frame.columns[:2])}")
     with tempfile.TemporaryDirectory() as tmp:
