@@ -27,7 +27,7 @@ __all__ = ["PER_CLASS_METRICS", "rank_auc", "confusion_matrix", "decide",
            "format_interval", "reliability_curve", "expected_calibration_error", "brier_score", "ECE_BINS",
            "CONFIDENCE", "Predictions", "threshold_for_sensitivity", "ratio",
            "sensitivity_specificity", "OperatingPoint", "DEFAULT_TARGET_SENSITIVITY", "lesion_and_given",
-           "threshold_text"]
+           "threshold_text", "clopper_pearson", "share_interval"]
 
 #: The figures of the classic per-class table (one-vs-rest, and over the classes): rows of the figure
 #: table (:func:`featbus.evaluation.figures.classification_metrics`).
@@ -361,6 +361,32 @@ def clopper_pearson(count: float, n: float, *, confidence: float = CONFIDENCE) -
     return lo, hi
 
 
+def share_interval(count: float, n: float, *, trials: float | None = None,
+                   confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The interval of a share (``count`` of ``n`` images) featbus prints: Clopper-Pearson
+    (:func:`clopper_pearson`), the share carried onto ``trials`` (the patients, or groups, the ``n``
+    images belong to: a patient's two views are not two pieces of evidence; default ``n``).
+
+    The one interval of a proportion in validate, compare, adapt and the cross-validation report:
+    exact, so it is never a point where a percentile bootstrap collapses to one (0 of 700, 11 of
+    11); ``(nan, nan)`` without an image.
+
+    Examples
+    --------
+    >>> from featbus.metrics import share_interval
+    >>> [round(v, 4) for v in share_interval(1, 700)]
+    [0.0, 0.0079]
+    >>> [round(v, 2) for v in share_interval(11, 11, trials=8)]   # 11 images of 8 patients, all found
+    [0.63, 1.0]
+    """
+    if n <= 0:
+        return (math.nan, math.nan)
+    g = float(n if trials is None else trials)
+    if g <= 0:
+        return (math.nan, math.nan)
+    return clopper_pearson(float(count) / float(n) * g, g, confidence=confidence)
+
+
 def percentile_interval(draws, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """The percentile interval of bootstrap draws, non-finite draws left out (NaN when none is left).
 
@@ -510,10 +536,16 @@ def interval_text(interval, digits: int = 2, *, signed: bool = False, sep: str =
     (' [0.61, 0.80]', '', ' [-0.10, +0.20]')
     >>> interval_text((0.61, float("nan")), 3, missing="  nan"), interval_text((0.61, 0.804), sep=",")
     (' [0.610,   nan]', ' [0.61,0.80]')
+    >>> interval_text((0.0, 0.0037))   # 0 of 1000: an interval with width is never printed as a point
+    ' [0.000, 0.004]'
     """
     if interval is None or len(interval) != 2:
         return ""
     sign = "+" if signed else ""
+    if all(_finite(c) for c in interval) and interval[0] != interval[1]:
+        # an interval with width is never printed as a point: as many more decimals as it takes (up to 4)
+        while digits < 4 and f"{interval[0]:.{digits}f}" == f"{interval[1]:.{digits}f}":
+            digits += 1
     if not all(_finite(c) for c in interval):
         if missing is None:
             return ""

@@ -23,7 +23,14 @@ from conftest import BUSI
 
 from featbus import adapt, make_phantoms
 from featbus.cli import main
-from featbus.metrics import OperatingPoint, clopper_pearson, lesion_and_given, threshold_for_sensitivity, threshold_text
+from featbus.metrics import (
+    OperatingPoint,
+    clopper_pearson,
+    lesion_and_given,
+    share_interval,
+    threshold_for_sensitivity,
+    threshold_text,
+)
 from featbus.model import load_model
 from featbus.workflows.adaptation import (
     FEW_GROUPS,
@@ -175,18 +182,16 @@ def test_groups_are_patients_and_without_them_images():
     assert rep["presence"]["figures"]["lesions_called_lesion"]["method"].endswith("near-duplicate groups")
 
 
-def test_intervals_bootstrap_patients_where_there_are_enough_and_never_collapse_at_0_or_1():
+def test_shares_have_exact_intervals_over_patients_that_never_collapse_at_0_or_1():
     y, p_lesion, given, groups = _scores(n_normal=30, n_benign=30, n_malignant=30, seed=1)
     _, report = site_points(p_lesion, given, y, groups, stored=STORED, n_bootstrap=300, random_state=0)
     for side in ("presence", "malignancy"):
         for key, f in {**report[side]["figures"], **report[side]["stored_figures"]}.items():
             assert f["n_groups"] >= MIN_BOOTSTRAP_GROUPS
             lo, hi = f["interval"]
-            assert lo <= f["value"] <= hi, key
-            if 0 < f["count"] < f["n_images"]:
-                assert f["method"].startswith("bootstrap over"), key
-            else:  # all or none: a percentile bootstrap would be a point
-                assert f["method"].startswith("Clopper-Pearson") and hi - lo > 0.05, key
+            assert lo <= f["value"] <= hi and hi - lo > 0.05, key  # never a point, at 0 or 1 either
+            assert f["method"] == f"Clopper-Pearson over {f['n_groups']} patients", key
+            assert f["interval"] == list(share_interval(f["count"], f["n_images"], trials=f["n_groups"]))
         auc = report[side]["auc"]
         assert auc["interval"] is None or auc["interval"][0] <= auc["value"] <= auc["interval"][1]
     # the same seed, the same intervals

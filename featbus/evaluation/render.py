@@ -917,7 +917,7 @@ def _adaptation_spread_lines(spread: dict, unit: str = "patients") -> list[str]:
             f"at k = {k}{' (the fewest it measured)' if k > spread['n_labelled'] else ''}: 5-95 % over draws of "
             f"{k} patients at each held-out site, judged on its other patients"
             + (f"; {spread['about']}" if spread.get("about") else "") + "):")
-    lines = [head] + [f"  {site}: " + ", ".join(f"{name} {v[0]:.2f} [{v[1]:.2f}, {v[2]:.2f}]"
+    lines = [head] + [f"  {site}: " + ", ".join(f"{name} {format_interval(v[0], v[1:3], digits=2)}"
                                                 for name, v in cells.items())
                       for site, cells in spread["sites"].items()]
     if spread["wide"]:

@@ -300,9 +300,8 @@ FEW_GROUPS = 8
 #: Below this many images of the class a figure counts (malignant, benign, lesion, normal), a
 #: warning: the figure rests on too few.
 FEW_IMAGES = 5
-#: Fewest patients (groups) behind a figure for its interval to be a bootstrap of patients;
-#: with fewer (or a figure of 0 or 1, where a percentile bootstrap collapses to a point), a
-#: Clopper-Pearson interval with as many trials as patients.
+#: Fewest patients (groups) behind an AUC for it to have an interval (a bootstrap of patients); a
+#: share of images always has its exact one (Clopper-Pearson with as many trials as patients).
 MIN_BOOTSTRAP_GROUPS = 10
 #: Balanced accuracy of always answering one class (sensitivity 1 and specificity 0, or the
 #: reverse): what a refitted decision must beat on the labelled images to be kept.
@@ -770,8 +769,8 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
       normal images are labelled).
 
     The figures at the stored and the adopted thresholds are measured on the same images, with 95 %
-    intervals over ``groups`` (a bootstrap of whole groups; Clopper-Pearson under
-    :data:`MIN_BOOTSTRAP_GROUPS` groups or at 0 or 1). Adopted thresholds flatter their own images.
+    intervals over ``groups`` (Clopper-Pearson with as many trials as groups; the AUCs a bootstrap of
+    whole groups). Adopted thresholds flatter their own images.
 
     Parameters
     ----------
@@ -895,17 +894,16 @@ def _points_report(s: _Labelled, stored: OperatingPoint, point: OperatingPoint, 
     """The figures of :func:`site_points`' report: each point's figures at the stored and the
     adopted thresholds on the labelled images, with their intervals over groups.
 
-    Each figure's interval is a percentile bootstrap of whole groups (:func:`featbus.metrics.bootstrap`,
-    ``n_bootstrap`` resamples, one seed: stored and adopted figures are paired) where it rests on at
-    least :data:`MIN_BOOTSTRAP_GROUPS` groups and is neither 0 nor 1; otherwise Clopper-Pearson with
-    as many trials as groups (the share carried onto the groups: a patient's two views are not two
-    pieces of evidence). The AUCs have a bootstrap interval on at least :data:`MIN_BOOTSTRAP_GROUPS`
-    groups strictly between 0 and 1, or none. A threshold at the ``m``-th highest of ``n`` scores
-    keeps a new image exchangeable with these with probability ``m / (n + 1)`` (``expected_new``).
+    Each figure (a share of images) has its exact interval, Clopper-Pearson with as many trials as
+    groups (:func:`featbus.metrics.share_interval`: a patient's two views are not two pieces of
+    evidence), as validate and compare print theirs. The AUCs have a bootstrap interval on at least
+    :data:`MIN_BOOTSTRAP_GROUPS` groups strictly between 0 and 1, or none. A threshold at the ``m``-th
+    highest of ``n`` scores keeps a new image exchangeable with these with probability ``m / (n + 1)``
+    (``expected_new``).
 
     Returns the report without ``judged``; ``figure_warnings``: the figures resting on too few images.
     """
-    from ..metrics import BootstrapResult, bootstrap, clopper_pearson
+    from ..metrics import BootstrapResult, bootstrap, share_interval
 
     p_l, q, y, absent, positive, unit = s.p_lesion, s.given, s.y, s.absent, s.positive, s.unit
     lesion, mal = s.lesion, s.mal
@@ -915,13 +913,7 @@ def _points_report(s: _Labelled, stored: OperatingPoint, point: OperatingPoint, 
     whole = {"new": (pres.threshold, point.threshold), "stored": (stored.presence.threshold, stored.threshold)}
 
     def statistic(idx):
-        out = {}
-        for tag, (tp, tm) in whole.items():
-            figs = _site_figures_at(p_l[idx], q[idx], y[idx], tp, tm, absent=absent, positive=positive)
-            out.update({f"{tag}:{k}": v[0] for k, v in figs.items()})
-        out.update({f"auc:{k}": v for k, v in _aucs(p_l[idx], q[idx], y[idx], absent=absent,
-                                                      positive=positive).items()})
-        return out
+        return {f"auc:{k}": v for k, v in _aucs(p_l[idx], q[idx], y[idx], absent=absent, positive=positive).items()}
 
     boot = (bootstrap(statistic, np.arange(s.n), groups=s.groups, n_bootstrap=int(n_bootstrap),
                       random_state=random_state, confidence=confidence) if n_bootstrap
@@ -947,13 +939,8 @@ def _points_report(s: _Labelled, stored: OperatingPoint, point: OperatingPoint, 
             rec["method"] = "not measurable: no such image"
             return rec
         rec["value"] = float(value)
-        by = f"over {g} {unit}"
-        if n_bootstrap and g >= MIN_BOOTSTRAP_GROUPS and 0 < count < k:
-            lo, hi = boot.interval[f"{tag}:{key}"]
-            rec["interval"], rec["method"] = [float(lo), float(hi)], f"bootstrap {by}"
-        else:  # the share carried onto as many trials as groups
-            rec["interval"] = list(clopper_pearson(value * g, g, confidence=confidence))
-            rec["method"] = f"Clopper-Pearson {by}"
+        rec["interval"] = list(share_interval(count, k, trials=g, confidence=confidence))
+        rec["method"] = f"Clopper-Pearson over {g} {unit}"
         if tag == "new" and chose.get(key):  # the share these images chose: what the next ones may expect
             rec["expected_new"] = count / (k + 1)
         return rec
@@ -994,11 +981,10 @@ def _points_report(s: _Labelled, stored: OperatingPoint, point: OperatingPoint, 
         "malignancy": {**side("malignancy", point.threshold, stored.threshold, targets[1], lesion),
                        "n_malignant_images": int(mal.sum()), "n_malignant_groups": s.n_groups(mal),
                        "n_benign_images": int(other.sum()), "n_benign_groups": s.n_groups(other)},
-        "intervals": (f"{confidence * 100:g} % intervals over {unit}: " + (
-            f"a percentile bootstrap of {'' if per_image else 'whole '}{unit} ({int(n_bootstrap)} resamples) where a "
-            f"figure rests on at least {MIN_BOOTSTRAP_GROUPS} {unit} and is neither 0 nor 1, otherwise "
-            if n_bootstrap else "") + "Clopper-Pearson" + ("" if per_image else f" with as many trials as {unit} (the "
-                                                            f"share of images carried onto the {unit})")),
+        "intervals": (f"{confidence * 100:g} % intervals over {unit}: Clopper-Pearson" + (
+            "" if per_image else f" with as many trials as {unit} (the share of images carried onto the {unit})")
+            + (f"; the AUCs' a percentile bootstrap of {'' if per_image else 'whole '}{unit} ({int(n_bootstrap)} "
+               f"resamples) where they rest on at least {MIN_BOOTSTRAP_GROUPS} {unit}" if n_bootstrap else "")),
         "n_bootstrap": int(n_bootstrap),
         "optimistic": ("the refitted thresholds were chosen on these labelled images: the shares of their lesion "
                        f"and {positive} images kept (lesions called lesion, {positive} called {positive}) are "
