@@ -35,7 +35,7 @@ from ._records import (
 from .progress import find_stack_level
 
 __all__ = ["read_image", "read_images", "read_mask", "load_item", "write_feature_table", "write_file", "MAX_PIXELS",
-           "DICOM_WINDOW"]
+           "DICOM_WINDOW", "refuse_existing"]
 
 #: Default largest image (height x width) that :func:`read_image` decodes: 2**28 = 268,435,456
 #: pixels (16384 x 16384; a full-field digital mammogram has about 25 million). A header that
@@ -755,6 +755,47 @@ def load_item(item: Any, index: int | None = None, *, min_side: int = MIN_SIDE) 
         image = _read_indexed(item, index)
         return ImageRecord(check_image(image, index=index, path=str(item), min_side=min_side), None, str(item))
     return ImageRecord(check_image(item, index=index, min_side=min_side))
+
+
+def refuse_existing(path: str | os.PathLike, overwrite: bool, flag: str | None = None, *,
+                    taken: Sequence[str] | None = None, replace: str = "them") -> None:
+    """The one refusal of an output that would replace files without ``--overwrite`` (``overwrite=True``).
+
+    Parameters
+    ----------
+    path : path-like
+        The output: a file, or (``taken``) the folder it writes into.
+    overwrite : bool
+        Replace it: nothing is refused.
+    flag : str, optional
+        The command's option naming it (``"-o"``): the message speaks to a command's user
+        (``pass --overwrite``); ``None``: to a caller of the library (``pass overwrite=True (--overwrite)``).
+    taken : sequence of str, optional
+        What the folder already holds that would be replaced (nothing refused when empty);
+        ``None``: ``path`` itself is refused when it exists.
+    replace : str, default="them"
+        What ``--overwrite`` would replace, in words (after ``taken``).
+
+    Raises
+    ------
+    FileExistsError
+
+    Examples
+    --------
+    >>> from featbus.io import refuse_existing
+    >>> refuse_existing("out", False, "-o", taken=["compare.json"])
+    Traceback (most recent call last):
+    ...
+    FileExistsError: -o 'out' already holds compare.json; pass --overwrite to replace them
+    """
+    if overwrite:
+        return
+    where = f"{flag} {str(path)!r}" if flag else repr(str(path))
+    how = "--overwrite" if flag else "overwrite=True (--overwrite)"
+    if taken is None and Path(path).exists():
+        raise FileExistsError(f"{where} already exists; pass {how} to replace it")
+    if taken:
+        raise FileExistsError(f"{where} already holds {', '.join(taken)}; pass {how} to replace {replace}")
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ __all__ = ["PER_CLASS_METRICS", "rank_auc", "confusion_matrix", "decide",
            "format_interval", "reliability_curve", "expected_calibration_error", "brier_score", "ECE_BINS",
            "CONFIDENCE", "Predictions", "threshold_for_sensitivity", "ratio",
            "sensitivity_specificity", "OperatingPoint", "DEFAULT_TARGET_SENSITIVITY", "lesion_and_given",
-           "threshold_text", "clopper_pearson", "share_interval"]
+           "threshold_text", "clopper_pearson", "share_interval", "check_n_bootstrap"]
 
 #: The figures of the classic per-class table (one-vs-rest, and over the classes): rows of the figure
 #: table (:func:`featbus.evaluation.figures.classification_metrics`).
@@ -433,6 +433,28 @@ class BootstrapResult(tuple):
         return self[1]
 
 
+def check_n_bootstrap(n_bootstrap, *, allow_none: bool = False) -> int | None:
+    """``n_bootstrap`` as an int, refused unless a non-negative integer (``None`` too with ``allow_none``):
+    the one check of every function that takes a count of bootstrap resamples.
+
+    Examples
+    --------
+    >>> from featbus.metrics import check_n_bootstrap
+    >>> check_n_bootstrap(200), check_n_bootstrap(None, allow_none=True)
+    (200, None)
+    >>> check_n_bootstrap(-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_bootstrap must be a non-negative integer, got -1
+    """
+    if n_bootstrap is None and allow_none:
+        return None
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be a non-negative integer{' or None' if allow_none else ''}, "
+                         f"got {n_bootstrap!r}")
+    return int(n_bootstrap)
+
+
 def bootstrap(statistic: Callable, *arrays, groups=None, n_bootstrap: int = 1000, random_state=None,
               confidence: float = CONFIDENCE) -> BootstrapResult:
     """Percentile bootstrap of ``statistic(*arrays)``, resampling whole groups.
@@ -483,8 +505,7 @@ def bootstrap(statistic: Callable, *arrays, groups=None, n_bootstrap: int = 1000
     for a in arrays[1:]:
         if len(a) != n:
             raise ValueError(f"the arrays have different lengths ({n} and {len(a)})")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    n_bootstrap = check_n_bootstrap(n_bootstrap)
     units = None if groups is None else group_units(groups, n)
     point = statistic(*arrays)
     rng = random_state if isinstance(random_state, np.random.RandomState) else np.random.RandomState(random_state)

@@ -171,16 +171,14 @@ def _missing_part(exc: ImportError) -> str:
     return msg
 
 
-def _refuse_existing(out: Path, overwrite: bool, flag: str = "-o", *, taken: list[str] | None = None) -> None:
-    """The one refusal of an output that would replace files without ``--overwrite``: the file
-    ``out`` itself, or (``taken``) the files the command would write into the folder ``out`` that
-    are there already."""
-    if overwrite:
-        return
-    if taken is None and Path(out).exists():
-        raise CLIError(f"{flag} {str(out)!r} already exists; pass --overwrite to replace it")
-    if taken:
-        raise CLIError(f"{flag} {str(out)!r} already holds {', '.join(taken)}; pass --overwrite to replace them")
+def _refuse_existing(out: Path, overwrite: bool, flag: str = "-o", *, taken: list[str] | None = None,
+                     replace: str = "them") -> None:
+    """An output that would replace files without ``--overwrite``, refused in the command's words
+    (:func:`featbus.io.refuse_existing`, the one refusal): the file ``out`` itself, or (``taken``)
+    the files the command would write into the folder ``out`` that are there already."""
+    from ..io import refuse_existing
+
+    refuse_existing(out, overwrite, flag, taken=taken, replace=replace)
 
 
 def _check_output(out: Path, overwrite: bool) -> None:

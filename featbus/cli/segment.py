@@ -209,9 +209,8 @@ def _cmd_predict(args) -> int:
     paths = _expand_images(args.images)
     names = _mask_names(paths)
     clash = [n for n in names if (out / n).exists()]
-    if clash and not args.overwrite:
-        raise CLIError(f"-o {str(out)!r} already holds {clash[0]!r} ({len(clash)} of the masks); pass --overwrite "
-                       "to replace them")
+    if clash:
+        _refuse_existing(out, args.overwrite, taken=[f"{clash[0]!r} ({len(clash)} of the masks)"])
     _import_tensorflow_quietly(args.debug)
     seg = _load_segmenter(args.segmenter)
     out.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._records import ImageRecord
-from ..metrics import OperatingPoint, Predictions, decide
+from ..metrics import OperatingPoint, Predictions, check_n_bootstrap, decide
 from ..model.describe import site_cv_lines
 from .figures import estimate
 from .report import Report, Text, evaluate
@@ -618,8 +618,7 @@ def _checked_sites(y: np.ndarray, sites: np.ndarray, n_bootstrap) -> list[str]:
     order = list(dict.fromkeys(sites.tolist()))
     if len(order) < 2:
         raise ValueError(f"leaving one site out needs at least 2 sites, got {len(order)} ({order})")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    check_n_bootstrap(n_bootstrap)
     for site in order:
         left = np.unique(y[sites != site])
         if left.size < 2:

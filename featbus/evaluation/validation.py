@@ -83,6 +83,7 @@ from ..metrics import (
     ECE_BINS,
     OperatingPoint,
     Predictions,
+    check_n_bootstrap,
     decide,
     expected_calibration_error,
     format_interval,
@@ -906,8 +907,7 @@ def _check_parameters(target_sensitivity, n_bootstrap) -> None:
     if isinstance(target_sensitivity, bool) or not isinstance(target_sensitivity, numbers.Real) \
             or not 0 < target_sensitivity <= 1:
         raise ValueError(f"target_sensitivity must be a number in (0, 1], got {target_sensitivity!r}")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    check_n_bootstrap(n_bootstrap)
 
 
 def _loaded_model(model) -> tuple[Any, str | None]:

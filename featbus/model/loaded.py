@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .._registry import is_cnn
-from ..io import file_sha256
+from ..io import file_sha256, refuse_existing
 from ..progress import find_stack_level
 from .domain import score_columns
 from .format import (
@@ -539,8 +539,7 @@ class FeatbusModel:
             (:func:`featbus.model.format.check_saveable`). Put it in an importable module.
         """
         path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True (--overwrite) to replace it")
+        refuse_existing(path, overwrite)
         parts = {k: getattr(self, k) for k in ("features", "head", "roi", "preprocess", "domain")}
         parts = {k: v for k, v in parts.items() if v is not None}  # no roi / preprocess / domain: no member
         check_saveable(parts)  # before the runtime forwards are converted: a refusal costs nothing

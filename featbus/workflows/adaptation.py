@@ -151,7 +151,11 @@ from typing import Any
 import numpy as np
 
 from ..evaluation.sites import site_figures  # the one per-site figures function (its old home was here)
-from ..metrics import DEFAULT_TARGET_SENSITIVITY, OperatingPoint  # the one rule and its default target
+from ..metrics import (  # the one rule and its default target
+    DEFAULT_TARGET_SENSITIVITY,
+    OperatingPoint,
+    check_n_bootstrap,
+)
 from ..model.provenance import fingerprints
 
 __all__ = ["adapt", "site_points", "align_points", "calibrate_scores", "patients_needed", "one_sided_bound",
@@ -859,8 +863,7 @@ def site_points(p_lesion, p_malignant_given_lesion, y, groups=None, *, stored: O
     if isinstance(max_lesions_normal, bool) or not isinstance(max_lesions_normal, numbers.Real) \
             or not 0 <= max_lesions_normal < 1:
         raise ValueError(f"max_lesions_normal must be a number in [0, 1), got {max_lesions_normal!r}")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    check_n_bootstrap(n_bootstrap)
     s = _Labelled.checked(p_lesion, p_malignant_given_lesion, y, groups, unit, site, stored)
     warn: list[str] = []
     if s.n_groups() < FEW_GROUPS:
