@@ -798,6 +798,18 @@ def refuse_existing(path: str | os.PathLike, overwrite: bool, flag: str | None =
         raise FileExistsError(f"{where} already holds {', '.join(taken)}; pass {how} to replace {replace}")
 
 
+#: Every file :func:`written_atomically` put into place in this process, in order: what a command
+#: interrupted by Ctrl-C had written (:func:`files_written`).
+_PLACED: list[str] = []
+
+
+def files_written(since: int = 0) -> list[str]:
+    """The files put into place (:func:`written_atomically`, :func:`write_file`) in this process,
+    from the ``since``-th on: ``len(files_written())`` before a piece of work, then
+    ``files_written(n)`` after it, says what it wrote."""
+    return _PLACED[since:]
+
+
 @contextlib.contextmanager
 def written_atomically(path: str | os.PathLike, suffix: str = ".tmp"):
     """Write a file under a temporary name beside ``path`` and rename it into place: readers
@@ -819,6 +831,7 @@ def written_atomically(path: str | os.PathLike, suffix: str = ".tmp"):
     try:
         yield tmp
         os.replace(tmp, path)  # atomic on POSIX and Windows
+        _PLACED.append(str(path))
     finally:
         if tmp.exists():
             tmp.unlink()
