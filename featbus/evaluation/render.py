@@ -25,7 +25,8 @@ from .figures import LESION_OR_NORMAL, get_figure, parse_figure
 __all__ = ["figure_text", "figure_label", "figure_json", "validation_text", "validation_dict", "validation_html",
            "short_lines", "promise_reason", "chosen_text", "rule_words", "lesion_or_normal_line",
            "comparison_text", "comparison_dict", "comparison_verdict", "switch_sentence", "direction", "report_text",
-           "report_line", "reports_table", "holdout_line", "site_report_text"]
+           "report_line", "reports_table", "holdout_line", "site_report_text", "adaptation_headline",
+           "adaptation_written"]
 
 
 # --------------------------------------------------------------------------- one figure
@@ -780,7 +781,8 @@ def render_adaptation(manifest: dict, *, source: str = "MODEL", what: str = "the
                           "parent": {k: v for k, v in (manifest.get("parent") or {}).items() if k != "card"}})
     if kind != "text":
         raise ValueError(f"kind must be 'text' or 'json', got {kind!r}")
-    lines = [f"adapted {source} to {what} (method {record['method']})"]
+    headline = adaptation_headline(manifest, source)
+    lines = ([headline] if headline else []) + [f"adapted {source} to {what} (method {record['method']})"]
     lines += [f"  re-estimated: {change}" for change in record["changed"]]
     lines += [f"  caution: {note}; thresholds fitted on them are fitted to what the model has seen" for note in notes]
     lines += _adaptation_domain_lines(record)
@@ -804,6 +806,54 @@ def render_adaptation(manifest: dict, *, source: str = "MODEL", what: str = "the
         lines.append(f"  promise: {printable(str(parent))}'s, which validate judges this file against "
                      f"(AUC {promise['auc']:.2f}: {printable(promise['what'])})")
     return "\n".join(lines)
+
+
+def _parent_name(manifest: dict, source: str) -> str:
+    return str((manifest.get("parent") or {}).get("name") or Path(source).name)
+
+
+def adaptation_headline(manifest: dict, source: str = "MODEL") -> str | None:
+    """The first line adapt prints after its stages: what moved (or that nothing did, the file being its
+    parent plus a site record) and, of a two-decision model, each threshold kept and what would move it
+    (the patients the safe-move rule needs). ``None`` for a record that does not say what moved."""
+    from ..metrics import threshold_text
+    from ..model.describe import moved_words
+
+    record = manifest["adaptation"]
+    if record.get("moved") is None:
+        return None
+    parts = [moved_words(record, _parent_name(manifest, source))]
+    two = record.get("two_decisions") or {}
+    unit = two.get("unit", "patients")
+    for name in ("presence", "malignancy"):
+        side = two.get(name)
+        if not side or side.get("refitted"):
+            continue
+        need = _patients_to_move(side.get("move"), unit)
+        parts.append(f"the {name} threshold stays {threshold_text(side['stored_threshold'])} "
+                     f"({side.get('kept_because', 'too few images')}" + (f"; {need}" if need else "") + ")")
+    return "; ".join(parts)
+
+
+def _patients_to_move(move: dict | None, unit: str) -> str:
+    """How many labelled patients, none missed, would show a raise the safe-move rule refused safe."""
+    failing = (move or {}).get("failing")
+    if not failing:
+        return ""
+    need = move.get("patients_needed") or {}
+    asks = []
+    if not failing.get("lesions_ok", True) and need.get("lesions_called_normal"):
+        asks.append(f"{need['lesions_called_normal']} lesion {unit}")
+    if not failing.get("sensitivity_ok", True) and need.get("sensitivity"):
+        asks.append(f"{need['sensitivity']} malignant {unit}")
+    return (" and ".join(asks) + ", none missed, would show the move safe") if asks else ""
+
+
+def adaptation_written(manifest: dict, out: str, source: str = "MODEL") -> str:
+    """adapt's last line: where the file went, and, when nothing moved, what the file is."""
+    if manifest["adaptation"].get("moved") == {}:
+        return f"nothing moved: {out} is {_parent_name(manifest, source)} plus a site record"
+    return f"adapted model -> {out}"
 
 
 def _adaptation_domain_lines(record: dict) -> list[str]:
@@ -889,7 +939,8 @@ def _adaptation_two_decision_lines(report: dict) -> list[str]:
         if side["refitted"] and (side.get("move") or {}).get("failing"):
             how = "raised only as far as shown safe over " + unit
         old_t, new_t = threshold_text(side["stored_threshold"]), threshold_text(side["threshold"])
-        lines.append(f"  {head}: stored {old_t} -> adapted {new_t} ({how})")
+        lines.append(f"  {head}: stored {old_t} -> adapted {new_t} ({how})" if new_t != old_t
+                     else f"  {head}: {old_t}, {how}")
         lines.append(f"    {'':<{width}}  {'images':>6}{groups(unit)}  {'at stored ' + old_t:<34}  at adapted {new_t}")
         for key, f in side["figures"].items():
             lines.append(f"    {f['what']:<{width}}  {f['n_images']:>6}{groups(f['n_groups'])}  "
@@ -898,8 +949,8 @@ def _adaptation_two_decision_lines(report: dict) -> list[str]:
         lines.append(f"    {auc['what']}: " + (f"{format_interval(auc['value'], auc['interval'])} ({auc['method']})"
                                                if auc["value"] is not None else f"n/a ({auc['method']})"))
         move = side.get("move")
-        if move:
-            lines.append(f"    safe-move rule: {move['text']}")
+        if move:  # a move the rule did not adopt is said as such, never beside a threshold it did not move
+            lines.append(f"    {'safe-move rule' if move.get('move') == 'raise' else 'labels'}: {move['text']}")
     expected = [f"{f['what']} {f['expected_new']:.2f} ({f['count']}/{f['n_images'] + 1})"
                 for name in heads for f in report[name]["figures"].values() if "expected_new" in f]
     lines.append(f"  {report['intervals']}; CP in the table: Clopper-Pearson")

@@ -671,6 +671,9 @@ def _choose_presence(s: _Labelled, stored: OperatingPoint, presence_target: floa
     if fit.threshold == base.threshold:
         kept_because["presence"] = "the labelled images choose the same threshold"
         return base
+    if not (~lesion).any():  # a raise buys normal scans called normal, which no labelled image shows
+        kept_because["presence"] = f"no {s.absent} scan labelled: a raise needs one to show what it gains"
+        return base
 
     def check(t):
         chk = _safety(s, t, stored.threshold, cap=cap, target=target, confidence=confidence)
@@ -739,6 +742,8 @@ def _choose_malignancy(s: _Labelled, point: OperatingPoint, stored: OperatingPoi
     if not verdict["better"]:
         kept_because["malignancy"] = "no better than always answering one class on the labelled images"
         moves["malignancy"]["adopted_threshold"] = float(stored.threshold)
+        moves["malignancy"]["text"] = (f"the labelled images would move it to {threshold_text(new.threshold)}; not "
+                                       f"adopted: no better than always answering one class there")
         warn.append(_no_better_text("malignancy", verdict, f"p({s.positive} | lesion) >= "
                                     f"{threshold_text(new.threshold)}, there: sensitivity {new.sensitivity:.2f}, "
                                     f"specificity {new.specificity:.2f}", threshold_text(stored.threshold)))
@@ -1733,6 +1738,29 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
         record["alignment"] = _alignment(new, crops, stored, reference, positive_share, manifest, site)
     else:
         manifest.pop("operating_point", None)  # chosen on the probabilities before this adaptation
+    record["moved"] = _moved(stored, manifest.get("operating_point"), record["changed"],
+                             "score_alignment" in manifest and "score_alignment" not in model.manifest)
     manifest["adaptation"] = record
     new.manifest = manifest
     return new
+
+
+def _moved(stored: OperatingPoint | None, point: dict | None, changed: list, aligned: bool) -> dict:
+    """What the adaptation moved, as numbers for the record (:func:`featbus.evaluation.render` words it):
+    each threshold that differs from the parent's ``[before, after]`` (``None``: no such threshold), how
+    many statistics were re-estimated, and whether a score alignment was added. Empty: nothing moved,
+    the file is its parent plus a site record."""
+    new = OperatingPoint.from_record(point) if point else None
+    pairs = {"threshold": (None if stored is None else float(stored.threshold),
+                           None if new is None else float(new.threshold))}
+    old_p = getattr(stored, "presence", None)
+    new_p = getattr(new, "presence", None)
+    if old_p is not None or new_p is not None:
+        pairs["presence_threshold"] = (None if old_p is None else float(old_p.threshold),
+                                       None if new_p is None else float(new_p.threshold))
+    moved: dict[str, Any] = {k: [a, b] for k, (a, b) in pairs.items() if a != b}
+    if changed:
+        moved["statistics"] = len(changed)
+    if aligned:
+        moved["score_alignment"] = True
+    return moved
