@@ -536,7 +536,8 @@ def _finite(x) -> bool:
 
 def interval_text(interval, digits: int = 2, *, signed: bool = False, sep: str = ", ",
                   missing: str | None = None) -> str:
-    """``" [low, high]"``, or ``""`` when the interval is missing or not finite.
+    """``" [low, high]"``, or ``""`` when the interval is missing, not finite, or a point (every
+    resample gave one value: an AUC of 1 on a few patients; never printed as ``[1.00, 1.00]``).
 
     Parameters
     ----------
@@ -559,11 +560,15 @@ def interval_text(interval, digits: int = 2, *, signed: bool = False, sep: str =
     (' [0.610,   nan]', ' [0.61,0.80]')
     >>> interval_text((0.0, 0.0037))   # 0 of 1000: an interval with width is never printed as a point
     ' [0.000, 0.004]'
+    >>> interval_text((1.0, 1.0))      # a point: no interval
+    ''
     """
     if interval is None or len(interval) != 2:
         return ""
     sign = "+" if signed else ""
-    if all(_finite(c) for c in interval) and interval[0] != interval[1]:
+    if all(_finite(c) for c in interval):
+        if interval[0] == interval[1]:  # every resample gave one value (an AUC of 1): a point is no interval
+            return ""
         # an interval with width is never printed as a point: as many more decimals as it takes (up to 4)
         while digits < 4 and f"{interval[0]:.{digits}f}" == f"{interval[1]:.{digits}f}":
             digits += 1

@@ -666,14 +666,35 @@ def switch_sentence(c, m: int) -> str:
     return f"no difference shown between {b} and {a}: no reason to switch"
 
 
+def _undefined_reason(labels, figure, positive=None) -> str:
+    """Why a figure is n/a on images whose true labels are ``labels``: the images it is a share of are
+    not there (no normal scans, no malignant images), else that it is not defined on them."""
+    key = parse_figure(figure)
+    held = set(np.asarray(labels).astype(str).tolist())
+    if key.name == "normals_called_normal":
+        return "no normal scans here" if "normal" not in held else "not defined on these images"
+    if key.name == "lesions_called_normal":
+        return "no lesion images here" if not held - {"normal"} else "not defined on these images"
+    of = key.of if key.of is not None or not get_figure(key.name).per_class else positive
+    if of is not None and str(of) not in held:
+        return f"no {of} images here"
+    return "not defined on these images"
+
+
+def _or_reason(text: str, labels, figure, positive=None) -> str:
+    return f"n/a ({_undefined_reason(labels, figure, positive)})" if text == "n/a" else text
+
+
 def _comparison_row(c, m: int, width: int, widths: list[int]) -> str:
-    cells = [figure_text(*c.value(m, f)) for f in c.figures]
+    cells = [_or_reason(figure_text(*c.value(m, f)), c.y_true, f, c.positive) for f in c.figures]
+    # an n/a cell carries its own reason, so the seen mark after the row is never read as one
     return (f"  {c.names[m]:<{width}}  " + "  ".join(f"{x:<{w}}" for x, w in zip(cells, widths))).rstrip() \
         + c.seen_tag([m])
 
 
 def _comparison_diff_line(c, m: int, est: dict | None, where: str) -> str:
-    cells = [f"{figure_label(f, c.positive)} {_diff_text(*c.difference(m, f, est))}" for f in c.figures]
+    cells = [f"{figure_label(f, c.positive)} "
+             + _or_reason(_diff_text(*c.difference(m, f, est)), c.y_true, f, c.positive) for f in c.figures]
     return f"  {c.names[m]} - {c.names[0]}, on {where}: " + ", ".join(cells)
 
 

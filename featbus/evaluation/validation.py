@@ -999,12 +999,18 @@ def _name_other_kinds(model, records, crops, out_of_domain, paths, notes: list, 
                          progress=progress)
     if check is None:  # a model file made before featbus stored its training-image profile
         return
-    notes.extend(check["words"])
+    words = list(check["words"])
     out = [bool(r) for r in check["reasons"]]
-    if any(out):
-        notes.append(f"{sum(out)} of these {len(out)} images are not the kind of image the model learnt from "
-                     f"(predict gives them no class): {which_and_why(check['reasons'], paths)}; they stay in the "
-                     "figures below, as labelled images")
+    if any(out):  # said once: the check's own line (naming them) gains where they stay
+        stay = "they stay in every figure, as labelled images"
+        said = next((i for i, w in enumerate(words) if w.startswith(f"{sum(out)} of {len(out)} images are not the "
+                                                                     "kind")), None)
+        if said is None:
+            words.insert(0, f"{sum(out)} of these {len(out)} images are not the kind of image the model learnt from "
+                            f"(predict gives them no class): {which_and_why(check['reasons'], paths)}; {stay}")
+        else:
+            words[said] += f"; {stay}"
+    notes.extend(words)
 
 
 def _case_folded(y_true: np.ndarray, classes: list[str]) -> tuple[np.ndarray, list[str]]:

@@ -318,7 +318,7 @@ def card_parts(card: dict | None, *, k: int = 8) -> list[tuple[str, str]]:
     '(d) normal vs lesion (A held out; s.py, s.json)'
     >>> print(text)  # doctest: +NORMALIZE_WHITESPACE
     A: AUC 0.80 [0.70, 0.90] (10 normal scans, 20 lesion images); at the stored threshold 0.4:
-    normal scans called normal 0.00 [0.00, 0.00], lesions called normal 0.00 [0.00, 0.00]
+    normal scans called normal 0.00, lesions called normal 0.00
     """
     card = card or {}
     out = []
