@@ -23,7 +23,7 @@ from ..metrics import ECE_BINS, format_interval, interval_text
 from .figures import LESION_OR_NORMAL, get_figure, parse_figure
 
 __all__ = ["figure_text", "figure_label", "figure_json", "validation_text", "validation_dict", "validation_html",
-           "short_lines", "promise_reason", "chosen_text", "rule_words", "lesion_or_normal_line",
+           "short_lines", "promise_reason", "threshold_reason", "chosen_text", "rule_words", "lesion_or_normal_line",
            "comparison_text", "comparison_dict", "comparison_verdict", "switch_sentence", "direction", "report_text",
            "report_line", "reports_table", "holdout_line", "site_report_text", "adaptation_headline",
            "adaptation_written"]
@@ -120,6 +120,27 @@ def promise_reason(v) -> str:
     p = v.promise
     return (f"it does much worse here than it promises: {v.positive} AUC {_text(v, 'auc', 2)} on "
             f"{v.judged_where()}, whose whole interval lies below {p['auc']:.2f} ({printable(p['what'])})")
+
+
+def threshold_reason(v) -> str:
+    """The verdict's reason when the decisions lose to calling every image the common class though the
+    scores may rank: what its threshold does to the other class (``"it ranks better than chance (AUC
+    0.83 [0.80, 0.86]); at its threshold 69 % of the benign images are called malignant, no better than
+    calling every image the most common class: align it ..."``)."""
+    spec, auc = v.figures.get("specificity"), v.figures.get("auc")
+    others = "/".join(str(c) for c in v.data_classes if c != v.positive) or "other"
+    lo = (v.intervals.get("auc") or (math.nan, math.nan))[0]
+    if auc is None or not np.isfinite(auc):
+        ranks = "its scores' ranking cannot be measured here"
+    elif (np.isfinite(lo) and lo > 0.5) or (not np.isfinite(lo) and auc > 0.5):
+        ranks = f"it ranks better than chance (AUC {_text(v, 'auc', 2)})"
+    else:
+        ranks = f"it ranks no better than chance (AUC {_text(v, 'auc', 2)})"
+    if spec is None or not np.isfinite(spec):
+        return f"{ranks}; its decisions are no better than calling every image the most common class"
+    return (f"{ranks}; at its threshold {_pct(1 - spec)} of the {others} images are called {v.positive}, no better "
+            "than calling every image the most common class: align it to this site (featbus adapt MODEL DATA "
+            "--labels)")
 
 
 def _promise_line(v, where: str, subset: bool) -> str:

@@ -463,6 +463,13 @@ class ExternalValidation:
                            if self.n_bootstrap else None)
 
     # -- the verdict
+    def no_better_than_the_common_class(self) -> bool:
+        """Whether its accuracy on the judged images is no better than calling every image the most
+        common class there (what "In short" says), the data holding two classes or more."""
+        acc, share = self.figures.get("accuracy"), self.figures.get("trivial_accuracy")
+        return (int(self.judged.sum()) > 0 and len(self.data_classes) > 1 and acc is not None and share is not None
+                and bool(np.isfinite(acc) and np.isfinite(share)) and acc <= share)
+
     def much_worse(self) -> bool:
         """Whether the model does much worse here than it promises (:attr:`promise`): the promise
         above the whole 95 % interval of the AUC here (without an interval: more than
@@ -492,12 +499,17 @@ class ExternalValidation:
             ``None`` when every image was seen: nothing here can show how the model does on new
             images.
         """
-        from .render import promise_reason
+        from .render import promise_reason, threshold_reason
         from .sanity import assess
 
         if self.all_seen:
             return None
         verdict = assess(self.held_out)
+        if verdict.verdict == "useful" and self.no_better_than_the_common_class():
+            # its decisions lose to calling every image the common class on accuracy: not "useful" beside that
+            reason = threshold_reason(self)
+            verdict = dataclasses.replace(verdict, verdict="limited", reasons=(reason, *verdict.reasons),
+                                          problems=(verdict.problems or 0) + 1, headline=reason)
         if self.n_seen:
             verdict = dataclasses.replace(verdict, basis=f"external validation, on {self.judged_where()}; the other "
                                                          f"{self.n_seen} left out")
