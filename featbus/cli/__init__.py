@@ -329,14 +329,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     >>> main(["--version"])  # doctest: +SKIP
     featbus 0.1.0
     """
-    from ..io import files_written
-
-    before = len(files_written())
+    io = sys.modules.get("featbus.io")  # not imported for --version and --help: nothing written yet if absent
+    before = len(io.files_written()) if io is not None else 0
     try:
         with _interrupts():
             return _main(argv)
     except KeyboardInterrupt:
-        print(_interrupted(files_written(before)), file=sys.stderr)
+        io = sys.modules.get("featbus.io")
+        print(_interrupted(io.files_written(before) if io is not None else []), file=sys.stderr)
         return 130
 
 

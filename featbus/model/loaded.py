@@ -548,7 +548,7 @@ class FeatbusModel:
 
 
 def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False, warm_up: bool = True,
-               runtime: str = "auto") -> FeatbusModel:
+               runtime: str = "auto", manifest: dict | None = None) -> FeatbusModel:
     """Read a ``.featbus`` file: check its manifest, versions and members, then load its pipeline.
 
     A file of the current format loads without pickle: its pipeline is a skops archive whose
@@ -572,6 +572,10 @@ def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False
         ``"auto"``: run the networks through the file's inference-runtime forwards
         (:mod:`featbus.model.runtime`) when it has them and ``ai-edge-litert`` is installed, without
         importing TensorFlow; ``"keras"``: always rebuild the Keras networks.
+    manifest : dict, optional
+        The file's manifest as :func:`read_manifest` returned it, when the caller read it already
+        (the command line decides from it whether Keras loads): the file's manifest is then read
+        once per load. Its pipeline is checked against it as against one read here.
 
     Returns
     -------
@@ -606,7 +610,7 @@ def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False
                                           and all(isinstance(t, str) for t in trusted))):
         raise TypeError(f"trusted must be True, False or a list of type names, got {trusted!r}")
     path = model_file(path)  # a file, or the name of a classifier featbus ships ("breast-us")
-    manifest = read_manifest(path)
+    manifest = read_manifest(path) if manifest is None else manifest
     check_versions(manifest, path)
     size = max(os.path.getsize(path), 2**20)  # featbus stores members: none inflates past the file
 
