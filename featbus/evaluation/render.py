@@ -871,20 +871,32 @@ def adaptation_headline(manifest: dict, source: str = "MODEL") -> str | None:
         side = two.get(name)
         if not side or side.get("refitted"):
             continue
-        need = _patients_to_move(side.get("move"), unit)
+        need = _patients_to_move(name, side.get("move"), unit)
         parts.append(f"the {name} threshold stays {threshold_text(side['stored_threshold'])} "
                      f"({side.get('kept_because', 'too few images')}" + (f"; {need}" if need else "") + ")")
     return "; ".join(parts)
 
 
-def _patients_to_move(move: dict | None, unit: str) -> str:
-    """How many labelled patients, none missed, would show a raise the safe-move rule refused safe."""
+def _patients_to_move(name: str, move: dict | None, unit: str) -> str:
+    """How many labelled patients, none missed, would show a raise the safe-move rule refused safe (the
+    lesions called normal bound judges the presence threshold only, as the rule does).
+
+    Examples
+    --------
+    >>> from featbus.evaluation.render import _patients_to_move
+    >>> move = {"failing": {"lesions_ok": False, "sensitivity_ok": False},
+    ...         "patients_needed": {"lesions_called_normal": 99, "sensitivity": 29}}
+    >>> _patients_to_move("malignancy", move, "patients")
+    '29 malignant patients, none missed, would show the move safe'
+    >>> _patients_to_move("presence", move, "patients")
+    '99 lesion patients and 29 malignant patients, none missed, would show the move safe'
+    """
     failing = (move or {}).get("failing")
     if not failing:
         return ""
     need = move.get("patients_needed") or {}
     asks = []
-    if not failing.get("lesions_ok", True) and need.get("lesions_called_normal"):
+    if name == "presence" and not failing.get("lesions_ok", True) and need.get("lesions_called_normal"):
         asks.append(f"{need['lesions_called_normal']} lesion {unit}")
     if not failing.get("sensitivity_ok", True) and need.get("sensitivity"):
         asks.append(f"{need['sensitivity']} malignant {unit}")
