@@ -680,6 +680,49 @@ class Predictions:
     random_state: Any = None
     auc_intervals: dict | None = None
 
+    @classmethod
+    def from_scores(cls, y_true, scores, classes, *, rule: tuple | None = None, groups=None,
+                    positive: str | None = None, source: str = "", class_names=None) -> Predictions:
+        """A model's predictions from its scores: the decisions are :func:`decide` of ``scores`` by
+        ``rule`` (``None``: the most probable class), as every judge reads them.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from featbus.metrics import Predictions
+        >>> view = Predictions.from_scores(["a", "b"], [[0.9, 0.1], [0.3, 0.7]], ["a", "b"], rule=(1, 0.8))
+        >>> view.y_pred.tolist(), view.rule
+        (['a', 'a'], (1, 0.8))
+        """
+        classes = np.asarray(classes, dtype=object)
+        scores = np.asarray(scores, dtype=float)
+        return cls(y_true=np.asarray(y_true, dtype=object), y_pred=classes[decide(scores, rule)], scores=scores,
+                   classes=classes, class_names=list(class_names) if class_names is not None
+                   else [str(c) for c in classes], groups=None if groups is None else np.asarray(groups),
+                   rule=rule, positive=positive, source=source)
+
+    @classmethod
+    def binary(cls, is_positive, called=None, score=None, *, labels: Sequence[str] = ("other", "positive"),
+               groups=None, positive: str | None = None) -> Predictions:
+        """Two classes from booleans: ``is_positive`` the truth, ``called`` the decisions (default: the
+        truth, for a figure of ``score`` alone), ``score`` p(positive) of each sample (optional);
+        ``labels``: the names of the two classes, negative first (fixed names: no user's label is
+        parsed).
+
+        Examples
+        --------
+        >>> from featbus.metrics import Predictions
+        >>> view = Predictions.binary([True, False, True], called=[True, True, False])
+        >>> view.y_true.tolist(), view.y_pred.tolist()
+        (['positive', 'other', 'positive'], ['positive', 'positive', 'other'])
+        """
+        classes = np.array(list(labels), dtype=object)
+        truth = classes[np.asarray(is_positive, dtype=bool).astype(int)]
+        y_pred = truth.copy() if called is None else classes[np.asarray(called, dtype=bool).astype(int)]
+        scores = None if score is None else np.column_stack([1 - np.asarray(score, float), np.asarray(score, float)])
+        return cls(y_true=truth, y_pred=y_pred, scores=scores, classes=classes, class_names=list(classes),
+                   groups=groups, positive=positive)
+
     def codes(self) -> tuple[np.ndarray, np.ndarray]:
         """``(y_true, y_pred)`` as class indices (-1: a decision outside ``classes``)."""
         index = {c: i for i, c in enumerate(np.asarray(self.classes).tolist())}

@@ -414,10 +414,7 @@ def _presence_auc_line(has_lesion, probability, groups, n_bootstrap: int, random
     if has.all() or not has.any():
         return None
     prob = np.asarray(probability, dtype=float)
-    kinds = np.array(["normal", "lesion"], dtype=object)
-    view = Predictions(y_true=kinds[has.astype(int)], y_pred=kinds[(prob >= 0.5).astype(int)],
-                       scores=np.column_stack([1 - prob, prob]), classes=kinds, class_names=list(kinds),
-                       groups=groups, positive="lesion")
+    view = Predictions.binary(has, prob >= 0.5, prob, labels=("normal", "lesion"), groups=groups, positive="lesion")
     values, intervals = estimate(view, ["auc"], groups, n_bootstrap, random_state=random_state)  # the table's AUC
     point, ci = values["auc"], intervals["auc"]
     return (f"lesion_probability, normal vs lesion images: AUC {format_interval(point, ci)} "

@@ -137,10 +137,7 @@ def _aucs(p_lesion, given, y, *, absent, positive) -> dict:
     lesion = y != absent
 
     def auc(is_pos, score) -> float:
-        classes = np.array(["other", "positive"], dtype=object)
-        truth = classes[np.asarray(is_pos, bool).astype(int)]
-        view = Predictions(y_true=truth, y_pred=truth, scores=np.column_stack([1 - score, score]), classes=classes,
-                           class_names=list(classes), groups=None)
+        view = Predictions.binary(is_pos, score=score)
         return figures(view, ["auc[positive]"])["auc[positive]"]  # fixed labels: no user's
 
     return {"presence": auc(lesion, np.asarray(p_lesion, float)),
@@ -221,9 +218,7 @@ def _judged(called, is_pos, groups, *, n_bootstrap: int, random_state, confidenc
     from ..metrics import Predictions
 
     called, is_pos = np.asarray(called, bool), np.asarray(is_pos, bool)
-    classes = np.array(["other", "positive"], dtype=object)
-    view = Predictions(y_true=classes[is_pos.astype(int)], y_pred=classes[called.astype(int)], scores=None,
-                       classes=classes, class_names=list(classes), groups=groups)
+    view = Predictions.binary(is_pos, called, groups=groups)
     names = ["balanced_accuracy", "sensitivity[positive]", "sensitivity[other]"]  # fixed labels: no user's
     if is_pos.all() or not is_pos.any():  # one side only: a balanced accuracy is not measurable
         point, interval, sides = math.nan, (math.nan, math.nan), [math.nan, math.nan]

@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._records import ImageRecord
-from ..metrics import OperatingPoint, Predictions, check_n_bootstrap, decide
+from ..metrics import OperatingPoint, Predictions, check_n_bootstrap
 from ..model.describe import site_cv_lines
 from .figures import estimate
 from .report import Report, Text, evaluate
@@ -398,10 +398,8 @@ def held_out(model, proba, y_true, groups=None, *, positive: str = "malignant") 
                          f"({', '.join(classes.tolist())})")
     op = (getattr(model, "manifest", None) or {}).get("operating_point")
     rule = OperatingPoint.from_record(op).rule(classes) if op else None
-    return Predictions(y_true=np.asarray(y_true, dtype=str).astype(object), y_pred=classes[decide(proba, rule)],
-                       scores=proba, classes=classes, class_names=classes.tolist(),
-                       groups=None if groups is None else np.asarray(groups), rule=rule, positive=positive,
-                       source="a site's labelled images")
+    return Predictions.from_scores(np.asarray(y_true, dtype=str), proba, classes, rule=rule, groups=groups,
+                                   positive=positive, source="a site's labelled images")
 
 
 def _site_figures(view: Predictions, n_bootstrap: int, random_state) -> dict[str, tuple[float, float, float]]:

@@ -366,9 +366,8 @@ class ExternalValidation:
         cls_arr = np.asarray(classes, dtype=object)
 
         def view(sel):
-            return Predictions(y_true=y_true[sel], y_pred=cls_arr[decide(proba[sel], rule)], scores=proba[sel],
-                               classes=cls_arr, class_names=list(classes), groups=groups[sel], rule=rule,
-                               positive=positive, source="external validation")
+            return Predictions.from_scores(y_true[sel], proba[sel], cls_arr, rule=rule, groups=groups[sel],
+                                           positive=positive, source="external validation", class_names=classes)
 
         # the lesion-or-normal decision: of a model that can call an image normal (two decisions, or a normal class)
         keys = _keys(classes, present, absent, chosen is not None,

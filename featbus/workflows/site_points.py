@@ -88,10 +88,7 @@ def _point_at(fit: OperatingPoint, t: float, called, is_pos) -> OperatingPoint:
     from ..evaluation.figures import figures
     from ..metrics import Predictions
 
-    called, is_pos = np.asarray(called, bool), np.asarray(is_pos, bool)
-    classes = np.array(["other", "positive"], dtype=object)
-    view = Predictions(y_true=classes[is_pos.astype(int)], y_pred=classes[called.astype(int)], scores=None,
-                       classes=classes, class_names=list(classes), groups=None)
+    view = Predictions.binary(is_pos, called)
     got = figures(view, ["sensitivity[positive]", "specificity[positive]"])  # fixed labels: no user's
     sens, spec = got["sensitivity[positive]"], got["specificity[positive]"]
     return dataclasses.replace(fit, threshold=float(t), sensitivity=None if math.isnan(sens) else float(sens),
