@@ -35,7 +35,7 @@ from ._records import (
 from .progress import find_stack_level
 
 __all__ = ["read_image", "read_images", "read_mask", "load_item", "write_feature_table", "write_file", "MAX_PIXELS",
-           "DICOM_WINDOW"]
+           "DICOM_WINDOW", "refuse_existing"]
 
 #: Default largest image (height x width) that :func:`read_image` decodes: 2**28 = 268,435,456
 #: pixels (16384 x 16384; a full-field digital mammogram has about 25 million). A header that
@@ -759,6 +759,59 @@ def load_item(item: Any, index: int | None = None, *, min_side: int = MIN_SIDE) 
     return ImageRecord(check_image(item, index=index, min_side=min_side))
 
 
+def refuse_existing(path: str | os.PathLike, overwrite: bool, flag: str | None = None, *,
+                    taken: Sequence[str] | None = None, replace: str = "them") -> None:
+    """The one refusal of an output that would replace files without ``--overwrite`` (``overwrite=True``).
+
+    Parameters
+    ----------
+    path : path-like
+        The output: a file, or (``taken``) the folder it writes into.
+    overwrite : bool
+        Replace it: nothing is refused.
+    flag : str, optional
+        The command's option naming it (``"-o"``): the message speaks to a command's user
+        (``pass --overwrite``); ``None``: to a caller of the library (``pass overwrite=True (--overwrite)``).
+    taken : sequence of str, optional
+        What the folder already holds that would be replaced (nothing refused when empty);
+        ``None``: ``path`` itself is refused when it exists.
+    replace : str, default="them"
+        What ``--overwrite`` would replace, in words (after ``taken``).
+
+    Raises
+    ------
+    FileExistsError
+
+    Examples
+    --------
+    >>> from featbus.io import refuse_existing
+    >>> refuse_existing("out", False, "-o", taken=["compare.json"])
+    Traceback (most recent call last):
+    ...
+    FileExistsError: -o 'out' already holds compare.json; pass --overwrite to replace them
+    """
+    if overwrite:
+        return
+    where = f"{flag} {str(path)!r}" if flag else repr(str(path))
+    how = "--overwrite" if flag else "overwrite=True (--overwrite)"
+    if taken is None and Path(path).exists():
+        raise FileExistsError(f"{where} already exists; pass {how} to replace it")
+    if taken:
+        raise FileExistsError(f"{where} already holds {', '.join(taken)}; pass {how} to replace {replace}")
+
+
+#: Every file :func:`written_atomically` put into place in this process, in order: what a command
+#: interrupted by Ctrl-C had written (:func:`files_written`).
+_PLACED: list[str] = []
+
+
+def files_written(since: int = 0) -> list[str]:
+    """The files put into place (:func:`written_atomically`, :func:`write_file`) in this process,
+    from the ``since``-th on: ``len(files_written())`` before a piece of work, then
+    ``files_written(n)`` after it, says what it wrote."""
+    return _PLACED[since:]
+
+
 @contextlib.contextmanager
 def written_atomically(path: str | os.PathLike, suffix: str = ".tmp"):
     """Write a file under a temporary name beside ``path`` and rename it into place: readers
@@ -780,6 +833,7 @@ def written_atomically(path: str | os.PathLike, suffix: str = ".tmp"):
     try:
         yield tmp
         os.replace(tmp, path)  # atomic on POSIX and Windows
+        _PLACED.append(str(path))
     finally:
         if tmp.exists():
             tmp.unlink()

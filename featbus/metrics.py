@@ -27,7 +27,7 @@ __all__ = ["PER_CLASS_METRICS", "rank_auc", "confusion_matrix", "decide",
            "format_interval", "reliability_curve", "expected_calibration_error", "brier_score", "ECE_BINS",
            "CONFIDENCE", "Predictions", "threshold_for_sensitivity", "ratio",
            "sensitivity_specificity", "OperatingPoint", "DEFAULT_TARGET_SENSITIVITY", "lesion_and_given",
-           "threshold_text"]
+           "threshold_text", "clopper_pearson", "share_interval", "check_n_bootstrap"]
 
 #: The figures of the classic per-class table (one-vs-rest, and over the classes): rows of the figure
 #: table (:func:`featbus.evaluation.figures.classification_metrics`).
@@ -361,6 +361,32 @@ def clopper_pearson(count: float, n: float, *, confidence: float = CONFIDENCE) -
     return lo, hi
 
 
+def share_interval(count: float, n: float, *, trials: float | None = None,
+                   confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The interval of a share (``count`` of ``n`` images) featbus prints: Clopper-Pearson
+    (:func:`clopper_pearson`), the share carried onto ``trials`` (the patients, or groups, the ``n``
+    images belong to: a patient's two views are not two pieces of evidence; default ``n``).
+
+    The one interval of a proportion in validate, compare, adapt and the cross-validation report:
+    exact, so it is never a point where a percentile bootstrap collapses to one (0 of 700, 11 of
+    11); ``(nan, nan)`` without an image.
+
+    Examples
+    --------
+    >>> from featbus.metrics import share_interval
+    >>> [round(v, 4) for v in share_interval(1, 700)]
+    [0.0, 0.0079]
+    >>> [round(v, 2) for v in share_interval(11, 11, trials=8)]   # 11 images of 8 patients, all found
+    [0.63, 1.0]
+    """
+    if n <= 0:
+        return (math.nan, math.nan)
+    g = float(n if trials is None else trials)
+    if g <= 0:
+        return (math.nan, math.nan)
+    return clopper_pearson(float(count) / float(n) * g, g, confidence=confidence)
+
+
 def percentile_interval(draws, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """The percentile interval of bootstrap draws, non-finite draws left out (NaN when none is left).
 
@@ -405,6 +431,28 @@ class BootstrapResult(tuple):
     @property
     def interval(self):
         return self[1]
+
+
+def check_n_bootstrap(n_bootstrap, *, allow_none: bool = False) -> int | None:
+    """``n_bootstrap`` as an int, refused unless a non-negative integer (``None`` too with ``allow_none``):
+    the one check of every function that takes a count of bootstrap resamples.
+
+    Examples
+    --------
+    >>> from featbus.metrics import check_n_bootstrap
+    >>> check_n_bootstrap(200), check_n_bootstrap(None, allow_none=True)
+    (200, None)
+    >>> check_n_bootstrap(-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_bootstrap must be a non-negative integer, got -1
+    """
+    if n_bootstrap is None and allow_none:
+        return None
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be a non-negative integer{' or None' if allow_none else ''}, "
+                         f"got {n_bootstrap!r}")
+    return int(n_bootstrap)
 
 
 def bootstrap(statistic: Callable, *arrays, groups=None, n_bootstrap: int = 1000, random_state=None,
@@ -457,8 +505,7 @@ def bootstrap(statistic: Callable, *arrays, groups=None, n_bootstrap: int = 1000
     for a in arrays[1:]:
         if len(a) != n:
             raise ValueError(f"the arrays have different lengths ({n} and {len(a)})")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    n_bootstrap = check_n_bootstrap(n_bootstrap)
     units = None if groups is None else group_units(groups, n)
     point = statistic(*arrays)
     rng = random_state if isinstance(random_state, np.random.RandomState) else np.random.RandomState(random_state)
@@ -489,7 +536,8 @@ def _finite(x) -> bool:
 
 def interval_text(interval, digits: int = 2, *, signed: bool = False, sep: str = ", ",
                   missing: str | None = None) -> str:
-    """``" [low, high]"``, or ``""`` when the interval is missing or not finite.
+    """``" [low, high]"``, or ``""`` when the interval is missing, not finite, or a point (every
+    resample gave one value: an AUC of 1 on a few patients; never printed as ``[1.00, 1.00]``).
 
     Parameters
     ----------
@@ -510,10 +558,20 @@ def interval_text(interval, digits: int = 2, *, signed: bool = False, sep: str =
     (' [0.61, 0.80]', '', ' [-0.10, +0.20]')
     >>> interval_text((0.61, float("nan")), 3, missing="  nan"), interval_text((0.61, 0.804), sep=",")
     (' [0.610,   nan]', ' [0.61,0.80]')
+    >>> interval_text((0.0, 0.0037))   # 0 of 1000: an interval with width is never printed as a point
+    ' [0.000, 0.004]'
+    >>> interval_text((1.0, 1.0))      # a point: no interval
+    ''
     """
     if interval is None or len(interval) != 2:
         return ""
     sign = "+" if signed else ""
+    if all(_finite(c) for c in interval):
+        if interval[0] == interval[1]:  # every resample gave one value (an AUC of 1): a point is no interval
+            return ""
+        # an interval with width is never printed as a point: as many more decimals as it takes (up to 4)
+        while digits < 4 and f"{interval[0]:.{digits}f}" == f"{interval[1]:.{digits}f}":
+            digits += 1
     if not all(_finite(c) for c in interval):
         if missing is None:
             return ""
@@ -621,6 +679,49 @@ class Predictions:
     n_bootstrap: int = 0
     random_state: Any = None
     auc_intervals: dict | None = None
+
+    @classmethod
+    def from_scores(cls, y_true, scores, classes, *, rule: tuple | None = None, groups=None,
+                    positive: str | None = None, source: str = "", class_names=None) -> Predictions:
+        """A model's predictions from its scores: the decisions are :func:`decide` of ``scores`` by
+        ``rule`` (``None``: the most probable class), as every judge reads them.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from featbus.metrics import Predictions
+        >>> view = Predictions.from_scores(["a", "b"], [[0.9, 0.1], [0.3, 0.7]], ["a", "b"], rule=(1, 0.8))
+        >>> view.y_pred.tolist(), view.rule
+        (['a', 'a'], (1, 0.8))
+        """
+        classes = np.asarray(classes, dtype=object)
+        scores = np.asarray(scores, dtype=float)
+        return cls(y_true=np.asarray(y_true, dtype=object), y_pred=classes[decide(scores, rule)], scores=scores,
+                   classes=classes, class_names=list(class_names) if class_names is not None
+                   else [str(c) for c in classes], groups=None if groups is None else np.asarray(groups),
+                   rule=rule, positive=positive, source=source)
+
+    @classmethod
+    def binary(cls, is_positive, called=None, score=None, *, labels: Sequence[str] = ("other", "positive"),
+               groups=None, positive: str | None = None) -> Predictions:
+        """Two classes from booleans: ``is_positive`` the truth, ``called`` the decisions (default: the
+        truth, for a figure of ``score`` alone), ``score`` p(positive) of each sample (optional);
+        ``labels``: the names of the two classes, negative first (fixed names: no user's label is
+        parsed).
+
+        Examples
+        --------
+        >>> from featbus.metrics import Predictions
+        >>> view = Predictions.binary([True, False, True], called=[True, True, False])
+        >>> view.y_true.tolist(), view.y_pred.tolist()
+        (['positive', 'other', 'positive'], ['positive', 'positive', 'other'])
+        """
+        classes = np.array(list(labels), dtype=object)
+        truth = classes[np.asarray(is_positive, dtype=bool).astype(int)]
+        y_pred = truth.copy() if called is None else classes[np.asarray(called, dtype=bool).astype(int)]
+        scores = None if score is None else np.column_stack([1 - np.asarray(score, float), np.asarray(score, float)])
+        return cls(y_true=truth, y_pred=y_pred, scores=scores, classes=classes, class_names=list(classes),
+                   groups=groups, positive=positive)
 
     def codes(self) -> tuple[np.ndarray, np.ndarray]:
         """``(y_true, y_pred)`` as class indices (-1: a decision outside ``classes``)."""

@@ -10,6 +10,9 @@ Every estimator and function with a ``progress`` parameter resolves it here:
   nothing, so a short run's log stays clean.
 * ``True``: a tqdm bar wherever standard error goes; ``False``: nothing.
 * inside :func:`progress_off` (``featbus ... --quiet``): nothing, whatever the setting says.
+* with the environment variable ``FEATBUS_PROGRESS=0`` (:data:`PROGRESS_ENV`; also ``off``,
+  ``false``, ``no``): ``"auto"`` shows nothing, so what a command writes does not depend on how
+  long its work took (the test suite sets it; an explicit ``True`` still draws a bar).
 
 This module imports nothing of featbus (the extraction path, the training engine,
 evaluation and explanations all draw their progress through it).
@@ -36,7 +39,7 @@ from typing import Any
 
 __all__ = ["find_stack_level", "progress_mode", "progress_bar", "progress_off", "show_progress", "task_progress",
            "LogProgress", "Stages", "stages", "remaining_seconds", "LOG_INTERVAL", "ANNOUNCE_AFTER",
-           "RATE_WINDOW"]
+           "RATE_WINDOW", "PROGRESS_ENV"]
 
 #: Seconds between two progress lines when standard error is not a terminal.
 LOG_INTERVAL = 30.0
@@ -48,6 +51,9 @@ ANNOUNCE_AFTER = 1.0
 #: Updates the ETA's rate is measured over (the latest ones): the rate of the work going on now, not of the
 #: whole run (which counts the start-up before the first unit, and a machine that was busier before).
 RATE_WINDOW = 8
+
+#: The environment variable whose value ``0`` (``off``, ``false``, ``no``) turns ``"auto"`` progress off.
+PROGRESS_ENV = "FEATBUS_PROGRESS"
 
 #: Set (by :func:`progress_off`) while progress is off whatever the estimators say: a loaded
 #: model's extractors keep the ``progress`` they were saved with.
@@ -71,16 +77,24 @@ def _stderr_is_terminal() -> bool:
         return False
 
 
+def _auto_off() -> bool:
+    """Whether :data:`PROGRESS_ENV` turns ``"auto"`` progress off."""
+    return os.environ.get(PROGRESS_ENV, "").strip().lower() in {"0", "off", "false", "no"}
+
+
 def progress_mode(progress: Any) -> str | None:
     """How a ``progress`` setting shows: ``"bar"`` (tqdm), ``"lines"`` (plain timestamped lines)
     or ``None`` (nothing).
 
-    ``"auto"`` and ``None`` give a bar when standard error is a terminal and lines otherwise;
-    any other true value a bar; a false value, or anything inside :func:`progress_off`, nothing.
+    ``"auto"`` and ``None`` give a bar when standard error is a terminal and lines otherwise
+    (nothing with ``FEATBUS_PROGRESS=0``, :data:`PROGRESS_ENV`); any other true value a bar; a
+    false value, or anything inside :func:`progress_off`, nothing.
     """
     if _PROGRESS_OFF.get():
         return None
     if progress is None or (isinstance(progress, str) and progress == "auto"):
+        if _auto_off():
+            return None
         return "bar" if _stderr_is_terminal() else "lines"
     return "bar" if progress else None
 

@@ -20,6 +20,12 @@ import pytest
 
 from featbus import get_data_home
 
+#: No "auto" progress in the tests (featbus.progress.PROGRESS_ENV), in this process and the commands it
+#: starts: a log's stage lines ("loading m.featbus: started", "ended after 1s") are written only when
+#: work takes over a second, so what a command writes would depend on how busy the machine is. The
+#: tests of the display itself ask for it back (:func:`progress_shown`).
+os.environ["FEATBUS_PROGRESS"] = "0"
+
 REPO = Path(__file__).resolve().parents[1]
 # The data: $FEATBUS_DATA, else ../shared/data beside the repository (featbus.get_data_home decides).
 DATA = get_data_home()
@@ -137,6 +143,13 @@ def _fresh_keras_state():
     keras = sys.modules.get("keras")
     if keras is not None:
         keras.utils.clear_session(free_memory=True)
+
+
+@pytest.fixture
+def progress_shown(monkeypatch):
+    """``"auto"`` progress shown as outside the tests (``FEATBUS_PROGRESS`` unset): for the tests of the
+    display itself."""
+    monkeypatch.delenv("FEATBUS_PROGRESS", raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -46,7 +46,9 @@ def test_the_renderer_writes_the_adaptation_as_words_and_json():
                           n_bootstrap=0, progress=False)
     adapted = adapt(trained, site.images, force=True)
     text = render_adaptation(adapted.manifest, source="m.featbus", what="30 unlabelled images")
-    assert text.startswith("adapted m.featbus to 30 unlabelled images (method standardise)")
+    first, second = text.splitlines()[:2]  # first what moved, then on what
+    assert first == "moved: statistics re-estimated (standardise: 1 part of the model)", first
+    assert second == "adapted m.featbus to 30 unlabelled images (method standardise)"
     assert "  out of domain before adapting:" in text
     as_json = render_adaptation(adapted.manifest, kind="json")
     assert json.loads(json.dumps(as_json))["adaptation"]["n_images"] == 30

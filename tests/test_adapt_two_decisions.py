@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import zipfile
 
 import numpy as np
@@ -24,7 +23,14 @@ from conftest import BUSI
 
 from featbus import adapt, make_phantoms
 from featbus.cli import main
-from featbus.metrics import OperatingPoint, clopper_pearson, lesion_and_given, threshold_for_sensitivity, threshold_text
+from featbus.metrics import (
+    OperatingPoint,
+    clopper_pearson,
+    lesion_and_given,
+    share_interval,
+    threshold_for_sensitivity,
+    threshold_text,
+)
 from featbus.model import load_model
 from featbus.workflows.adaptation import (
     FEW_GROUPS,
@@ -103,10 +109,11 @@ def test_both_thresholds_follow_the_one_rule_and_agree_with_choose_two():
     assert rep["presence"]["target"] == 1 - MAX_LESIONS_NORMAL and rep["max_lesions_normal"] == MAX_LESIONS_NORMAL
 
 
-def test_a_raise_on_few_patients_is_refused_with_or_without_normal_images_and_a_lowering_is_not():
+def test_a_raise_on_few_patients_is_refused_and_without_normal_images_not_proposed_and_a_lowering_is_not():
     """Lesion images choose the presence threshold; a raise calls more lesions normal, so on 46
-    patients it is refused (the safe-move rule) with or without normal images; a lowering keeps more
-    of the site's lesions and is always allowed."""
+    patients it is refused (the safe-move rule); without a labelled normal scan it is not even
+    proposed (what it would gain cannot be seen); a lowering keeps more of the site's lesions and is
+    always allowed."""
     y, p_lesion, given, groups = _scores()
     point, report = site_points(p_lesion, given, y, groups, stored=STORED, n_bootstrap=0)
     assert threshold_for_sensitivity(p_lesion, y != "normal", PRESENCE_TARGET) > STORED.presence.threshold
@@ -117,7 +124,10 @@ def test_a_raise_on_few_patients_is_refused_with_or_without_normal_images_and_a_
                                        n_bootstrap=0)
     assert lesions_only.presence == STORED.presence
     assert report["presence"]["figures"]["normals_called_normal"]["value"] is None
-    assert report["presence"]["kept_because"].startswith("a raise not shown safe")
+    # without a labelled normal scan no raise is even proposed (it was: "would raise 0.4 -> 0.997")
+    assert report["presence"]["kept_because"] == "no normal scan labelled: a raise needs one to show what it gains"
+    assert "move" not in report["presence"]
+    assert not any("would raise the presence threshold" in w for w in report["warnings"])
     low = site_points(p_lesion[keep] * 0.3, given[keep], y[keep], groups[keep], stored=STORED, n_bootstrap=0)[0]
     assert low.presence.threshold < STORED.presence.threshold  # lowered to keep 0.97 of the lesions
     assert low.presence.threshold == threshold_for_sensitivity(p_lesion[keep] * 0.3, np.ones(keep.sum(), bool),
@@ -176,18 +186,16 @@ def test_groups_are_patients_and_without_them_images():
     assert rep["presence"]["figures"]["lesions_called_lesion"]["method"].endswith("near-duplicate groups")
 
 
-def test_intervals_bootstrap_patients_where_there_are_enough_and_never_collapse_at_0_or_1():
+def test_shares_have_exact_intervals_over_patients_that_never_collapse_at_0_or_1():
     y, p_lesion, given, groups = _scores(n_normal=30, n_benign=30, n_malignant=30, seed=1)
     _, report = site_points(p_lesion, given, y, groups, stored=STORED, n_bootstrap=300, random_state=0)
     for side in ("presence", "malignancy"):
         for key, f in {**report[side]["figures"], **report[side]["stored_figures"]}.items():
             assert f["n_groups"] >= MIN_BOOTSTRAP_GROUPS
             lo, hi = f["interval"]
-            assert lo <= f["value"] <= hi, key
-            if 0 < f["count"] < f["n_images"]:
-                assert f["method"].startswith("bootstrap over"), key
-            else:  # all or none: a percentile bootstrap would be a point
-                assert f["method"].startswith("Clopper-Pearson") and hi - lo > 0.05, key
+            assert lo <= f["value"] <= hi and hi - lo > 0.05, key  # never a point, at 0 or 1 either
+            assert f["method"] == f"Clopper-Pearson over {f['n_groups']} patients", key
+            assert f["interval"] == list(share_interval(f["count"], f["n_images"], trials=f["n_groups"]))
         auc = report[side]["auc"]
         assert auc["interval"] is None or auc["interval"][0] <= auc["value"] <= auc["interval"][1]
     # the same seed, the same intervals
@@ -309,8 +317,10 @@ def test_command_prints_both_points_the_figures_and_the_notes(phantom_two, tmp_p
     assert f"  decisions: {point.describe()}\n" in printed
     how = ("refitted for 0.97 of the lesion images" if report["presence"]["refitted"]
            else f"kept: {report['presence'].get('kept_because')}")
-    assert (f"  is there a lesion? threshold on p(lesion): stored 0.4 -> adapted "
-            f"{threshold_text(point.presence.threshold)} ({how})") in printed
+    adopted = threshold_text(point.presence.threshold)
+    head = "  is there a lesion? threshold on p(lesion): "
+    said = f"{head}stored 0.4 -> adapted {adopted} ({how})" if adopted != "0.4" else f"{head}0.4, {how}"
+    assert said in printed
     f = report["presence"]["figures"]["lesions_called_lesion"]
     assert f"{f['count']}/{f['n_images']}" in printed and "normal images called normal" in printed
     assert "benign images not called malignant, given a lesion" in printed
@@ -325,8 +335,7 @@ def test_command_prints_both_points_the_figures_and_the_notes(phantom_two, tmp_p
     assert main(["adapt", str(path), str(root / "site.csv"), "-o", str(tmp_path / "x.featbus")]) == 2
     err = capsys.readouterr().err.strip()
     assert "featbus adapt --labels" in err and "reference of its training scores" in err
-    # the error is one line (beside the progress log's timed lines: started, ended)
-    assert len([line for line in err.splitlines() if not re.match(r"\d\d:\d\d:\d\d ", line)]) == 1
+    assert len(err.splitlines()) == 1, err  # one line (no progress lines in the tests: FEATBUS_PROGRESS=0)
     assert not (tmp_path / "x.featbus").exists()
 
 
@@ -386,3 +395,32 @@ def test_command_takes_unlabelled_images_beside_the_labelled_ones(phantom_two, t
     assert "presence" in record["alignment"]  # every image read for the alignment, labels or not
     assert main(["adapt", str(path), str(more), "--unlabelled", str(more), "-o", str(tmp_path / "x.featbus")]) == 2
     assert "--unlabelled adds unlabelled images to labelled ones" in capsys.readouterr().err
+
+
+def test_a_site_that_moves_nothing_says_so_first_last_and_in_inspect(phantom_two, tmp_path, capsys):
+    """Eight benign patients move no threshold of a two-decision model: adapt's first line says what moved
+    (nothing: the file is its parent plus a site record) and what would move the rest; its last line
+    does not claim an adapted model; inspect does not say "adapted to a site (none)"."""
+    _, path, site, y, root = phantom_two
+    benign = np.flatnonzero(y == "benign")[:16]
+    folder = tmp_path / "site" / "benign"
+    folder.mkdir(parents=True)
+    from PIL import Image
+
+    for i in benign:
+        Image.fromarray(site.images[i]).save(folder / f"b{i}.png")
+    out = tmp_path / "site.featbus"
+    assert main(["adapt", str(path), str(tmp_path / "site"), "--labels", "-o", str(out), "--n-bootstrap", "0",
+                 "-q"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    record = load_model(out).manifest["adaptation"]
+    if record["moved"]:  # the phantoms' lesions asked for a lower presence threshold: said as a move
+        assert lines[0].startswith("moved: the presence threshold 0.4 -> ") and lines[-1] == f"adapted model -> {out}"
+    else:
+        assert lines[0].startswith(f"nothing moved: the file is {path.stem} plus a site record; ")
+        assert lines[-1] == f"nothing moved: {out} is {path.stem} plus a site record"
+    assert "the malignancy threshold stays " in lines[0] and "fewer than 3" in lines[0]
+    assert not any("would raise the presence threshold" in line for line in lines)  # no normal scan: no raise
+    assert main(["inspect", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "adapted to a site: " in said and "(none)" not in said

@@ -1,4 +1,4 @@
-"""Ctrl-C in any command: exit status 130, one line "interrupted" on stderr, no traceback and no
+"""Ctrl-C in any command: exit status 130, one line "interrupted: nothing written" on stderr, no traceback and no
 output file (a half-written one neither: every output is written under a temporary name and
 renamed into place)."""
 
@@ -41,15 +41,20 @@ def model_and_data(tmp_path_factory):
     return path, data
 
 
+#: What Ctrl-C says when the command wrote nothing.
+INTERRUPTED = "interrupted: nothing written"
+
+
 def _interrupt(*args, **kwargs):
     raise KeyboardInterrupt
 
 
 def _only_interrupted(capsys):
-    """stderr ends in the one line "interrupted" (what the command said before it may stand above)."""
+    """stderr ends in the one line "interrupted: nothing written" (what the command said before it may
+    stand above)."""
     captured = capsys.readouterr()
     lines = captured.err.splitlines()
-    assert lines[-1:] == ["interrupted"] and lines.count("interrupted") == 1, captured.err[-2000:]
+    assert lines[-1:] == [INTERRUPTED] and lines.count(INTERRUPTED) == 1, captured.err[-2000:]
     assert "Traceback" not in captured.err and "Error" not in captured.err
     return captured.out
 
@@ -131,7 +136,7 @@ def test_ctrl_c_in_a_real_process_exits_130_with_one_line(model_and_data, tmp_pa
             f"raise SystemExit(main(['predict', {str(model)!r}, {str(data)!r}, '-o', {str(out)!r}, '-q']))")
     run = _run(code)
     assert run.returncode == 130, run.stderr[-2000:]
-    assert run.stderr == "interrupted\n" and run.stdout == ""
+    assert run.stderr == INTERRUPTED + "\n" and run.stdout == ""
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
@@ -171,3 +176,21 @@ def test_an_interrupt_while_a_model_file_is_written_leaves_no_file(model_and_dat
                  "-o", str(out / "m.featbus"), "-q"]) == 130
     _only_interrupted(capsys)
     assert len(calls) == 2 and list(out.iterdir()) == []
+
+
+def test_an_interrupt_after_files_were_written_names_them(tmp_path, monkeypatch, capsys):
+    """A command that had put files into place before Ctrl-C (segment's masks, one by one) does not
+    say nothing was written."""
+    import featbus.cli as cli
+    from featbus.io import write_file
+
+    def writes_then_stops(argv):
+        write_file(tmp_path / "a.png", b"x")
+        write_file(tmp_path / "b.png", b"x")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_main", writes_then_stops)
+    assert cli.main(["predict"]) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("interrupted: 2 files were written before it") and "b.png" in err
+    assert INTERRUPTED not in err

@@ -94,11 +94,16 @@ def test_every_command_refuses_a_negative_n_bootstrap_with_the_one_check(capsys)
 
 def test_the_start_up_and_its_refusals_are_written_once():
     """The commands that read images and a model start through cli/_startup.py (data, then models),
-    the --overwrite refusal and the --n-bootstrap check are written once in featbus/cli."""
+    the --overwrite refusal is written once in featbus (featbus.io.refuse_existing, for the commands and
+    the library alike), and the bootstrap count is checked in two places: the commands' --n-bootstrap
+    and the library's check_n_bootstrap."""
     texts = {p.name: p.read_text(encoding="utf-8") for p in CLI.glob("*.py")}
     everything = "\n".join(texts.values())
-    assert everything.count("already exists; pass --overwrite") == 1
+    library = "\n".join(p.read_text(encoding="utf-8") for p in CLI.parent.rglob("*.py"))
+    assert library.count("already exists; pass") == 1 and library.count("already holds {', '.join(taken)}") == 1
+    assert library.count("raise FileExistsError(f") == 2  # a file that exists, a folder holding files
     assert everything.count("must be 0 or more") == 1 and "n_bootstrap < 0" not in everything
+    assert library.count("n_bootstrap < 0") == 1  # featbus.metrics.check_n_bootstrap
     for command in ("validate", "compare", "adapt", "predict"):
         assert re.search(r"\bstart\(args, ", texts[f"{command}.py"]), command
         assert "_load_model_cli(" not in texts[f"{command}.py"] and "_load_folder(" not in texts[f"{command}.py"]

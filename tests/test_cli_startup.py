@@ -64,3 +64,34 @@ def test_unknown_command_lists_the_commands(capsys):
     assert main(["nosuch"]) == 2  # one line, no usage: an unknown command lists the commands
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown command 'nosuch'" in err[0] and "validate" in err[0]
+
+
+def test_a_model_file_s_manifest_is_read_once_per_command_and_model(tmp_path, monkeypatch, capsys):
+    """The start-up reads each model's manifest once: the Keras decision and the load share it (it was
+    read three times: the start-up's Keras check, the loader's, and load_model)."""
+    from PIL import Image
+
+    import featbus.model.format as fmt
+    import featbus.model.loaded as loaded
+    from featbus.datasets import make_phantoms
+    from featbus.workflows.training import train_model
+
+    monkeypatch.setenv("FEATBUS_TRUSTED_MODELS", str(tmp_path / "trusted.txt"))
+    ph = make_phantoms(30, image_size=48, random_state=0)
+    model = train_model(ph, "intensity", classifier="logreg", n_splits=3, n_bootstrap=0, progress=False)
+    path = model.save(tmp_path / "m.featbus", trust=False)
+    images = tmp_path / "images"
+    images.mkdir()
+    for i, im in enumerate(ph.images[:4]):
+        Image.fromarray(im).save(images / f"im{i}.png")
+    read = []
+    real = fmt.read_manifest
+
+    def counted(p):
+        read.append(str(p))
+        return real(p)
+
+    monkeypatch.setattr(fmt, "read_manifest", counted)
+    monkeypatch.setattr(loaded, "read_manifest", counted)
+    assert main(["predict", str(path), str(images), "-o", str(tmp_path / "p.csv"), "-q"]) == 0
+    assert read == [str(path)], read

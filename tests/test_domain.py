@@ -324,7 +324,7 @@ def test_validate_reports_how_many_external_images_look_unlike_the_training_imag
     every = validate(model, inverted, n_bootstrap=20)
     assert every.out_of_domain.shape == (20,)
     named = [n for n in every.notes if "are not the kind of image the model learnt from" in n]
-    assert named and " of these 20 images" in named[-1] and "stay in the figures" in named[-1]
+    assert len(named) == 1 and " of 20 images" in named[0] and "they stay in every figure" in named[0]  # said once
     assert _named_count(every) == _kind_rule_count(model, inverted, every.out_of_domain)
     assert _named_count(same) == _kind_rule_count(model, like, same.out_of_domain)
     assert _named_count(every) > 20 // 2 > _named_count(same)  # the negatives mostly named, the phantoms mostly not

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from featbus.evaluation.figures import FIGURES, estimate, figures, get_figure, get_figure_names
-from featbus.metrics import OperatingPoint, Predictions, bootstrap, rank_auc
+from featbus.metrics import OperatingPoint, Predictions, bootstrap, format_interval, rank_auc, share_interval
 
 CLASSES = np.array(["benign", "malignant", "normal"], dtype=object)
 
@@ -105,8 +105,25 @@ def test_estimate_is_the_one_bootstrap():
     pos = y == "malignant"
     _, ref = bootstrap(lambda i: {"auc": rank_auc(pos[i], p[i]), "sens": np.mean(p[i][pos[i]] >= 0.5)},
                        np.arange(60), groups=np.arange(60) // 2, n_bootstrap=200, random_state=3)
-    assert ci["auc"] == ref["auc"] and ci["sensitivity"] == ref["sens"]
+    assert ci["auc"] == ref["auc"]
+    # a share's interval is exact, not the bootstrap's: Clopper-Pearson over the patients of its images
+    found, trials = int(np.sum(p[pos] >= 0.5)), np.unique((np.arange(60) // 2)[pos]).size
+    assert ci["sensitivity"] == share_interval(found, int(pos.sum()), trials=trials)
     assert values["auc"] == rank_auc(pos, p)
+
+
+@pytest.mark.parametrize("count, n", [(1, 700), (0, 700), (11, 11), (700, 700)])
+def test_a_share_s_interval_is_never_a_point(count, n):
+    """1 of 700 lesions called normal, or 11 cancers of 11 found: a percentile bootstrap printed
+    [0.00, 0.00] and [1.00, 1.00]; the exact interval has width, and prints with it."""
+    y = np.array(["malignant"] * n + ["benign"] * 20)
+    called = np.array(["malignant"] * count + ["benign"] * (n - count) + ["benign"] * 20)
+    view = _view(y, called, None)
+    values, ci = estimate(view, ["sensitivity"], n_bootstrap=50)
+    lo, hi = ci["sensitivity"]
+    assert lo <= values["sensitivity"] <= hi and hi - lo > 0.004
+    text = format_interval(values["sensitivity"], ci["sensitivity"])
+    assert "[0.00, 0.00]" not in text and "[1.00, 1.00]" not in text, text
 
 
 # --------------------------------------------------------------------------- every judge equals the table

@@ -165,7 +165,7 @@ def test_identical_images_of_one_label_are_no_conflict(tmp_path):
 
 # --------------------------------------------------------------------------- 3. progress
 
-def test_task_progress_writes_a_line_at_the_start_and_at_the_end_in_a_log(monkeypatch):
+def test_task_progress_writes_a_line_at_the_start_and_at_the_end_in_a_log(monkeypatch, progress_shown):
     import featbus.progress as progress
 
     out = io.StringIO()

@@ -14,6 +14,8 @@ import pytest
 from featbus import progress as P
 from featbus.compute.extraction import progress_off, show_progress
 
+pytestmark = pytest.mark.usefixtures("progress_shown")  # the display itself: "auto" as outside the tests
+
 LINE = re.compile(r"^\d\d:\d\d:\d\d \S.*: \d+/\d+ \w+ \(\d+%\)")
 
 
@@ -35,6 +37,18 @@ def test_auto_is_a_bar_on_a_terminal_and_lines_otherwise(monkeypatch):
         assert isinstance(bar, P.LogProgress)
     finally:
         bar.close()
+
+
+def test_featbus_progress_0_turns_auto_off_and_leaves_an_explicit_bar(monkeypatch):
+    """FEATBUS_PROGRESS=0 (what the tests set): "auto" shows nothing, so a command's output does not
+    depend on how long its work took; True still draws a bar."""
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    for value in ("0", "off", "False", " no "):
+        monkeypatch.setenv(P.PROGRESS_ENV, value)
+        assert P.progress_mode("auto") is None and P.progress_mode(None) is None
+        assert P.progress_mode(True) == "bar"
+    monkeypatch.setenv(P.PROGRESS_ENV, "1")
+    assert P.progress_mode("auto") == "lines"
 
 
 def test_lines_carry_count_values_time_and_eta():

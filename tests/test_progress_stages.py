@@ -121,7 +121,7 @@ def test_crops_and_features_is_the_models_own_pass(phantom_model):
     np.testing.assert_allclose(X, model.transform(data.images[:7]))
 
 
-def test_a_stage_shown_as_lines_starts_and_ends_before_the_next(monkeypatch, capsys):
+def test_a_stage_shown_as_lines_starts_and_ends_before_the_next(monkeypatch, capsys, progress_shown):
     import time
 
     monkeypatch.setattr(P, "ANNOUNCE_AFTER", 0.01)

@@ -59,3 +59,15 @@ def test_the_lesion_or_normal_line_is_written_for_a_model_that_can_call_normal()
     two = ExternalValidation.from_predictions(y[y != "normal"], P[y != "normal"][:, :2], classes=classes[:2],
                                               n_bootstrap=0)
     assert render.lesion_or_normal_line(two) == "" and "lesion-or-normal" not in two.summary()
+
+
+def test_an_undefined_figure_says_why():
+    """compare's n/a gives the real reason (no normal scans here), not the seen mark that follows it."""
+    from featbus.evaluation.render import _undefined_reason
+
+    labels = ["benign", "malignant", "benign"]
+    assert _undefined_reason(labels, "normals_called_normal") == "no normal scans here"
+    assert _undefined_reason(["normal"], "lesions_called_normal") == "no lesion images here"
+    assert _undefined_reason(["benign"], "called_normal", "malignant") == "no malignant images here"
+    assert _undefined_reason(labels, "sensitivity[cyst]") == "no cyst images here"
+    assert _undefined_reason(labels, "auc", "malignant") == "not defined on these images"

@@ -337,3 +337,22 @@ def test_a_model_file_without_a_training_image_profile_is_validated_on_every_ima
     other = make_phantoms(20, image_size=48, random_state=5)
     result = validate(model, other, n_bootstrap=0)
     assert len(result.y_true) == 20
+
+
+def test_a_verdict_says_what_it_judges_when_its_decisions_lose_to_the_common_class():
+    """Scores that rank every cancer above every benign lesion, at a threshold that calls half the benign
+    lesions malignant: accuracy 0.65 against 0.70 for calling every image benign. Before, "verdict: useful"
+    stood beside "no better than calling every image benign"; now the verdict names the threshold."""
+    from featbus.evaluation.validation import ExternalValidation
+
+    y = np.array(["benign"] * 70 + ["malignant"] * 30)
+    p = np.concatenate([np.linspace(0.35, 0.65, 70), np.linspace(0.7, 0.9, 30)])
+    P = np.column_stack([1 - p, p])
+    r = ExternalValidation.from_predictions(y, P, classes=["benign", "malignant"], n_bootstrap=100)
+    assert r.figures["accuracy"] < r.figures["trivial_accuracy"] == 0.7 and r.figures["auc"] == 1.0
+    text = r.summary()
+    assert "no better than calling every image benign" in text
+    assert "verdict: useful" not in text
+    verdict = next(line for line in text.splitlines() if line.startswith("verdict"))
+    assert verdict.startswith("verdict: limited -- it ranks better than chance (AUC 1.00")
+    assert "at its threshold 50 % of the benign images are called malignant" in verdict and "align it" in verdict

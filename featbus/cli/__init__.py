@@ -329,12 +329,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     >>> main(["--version"])  # doctest: +SKIP
     featbus 0.1.0
     """
+    io = sys.modules.get("featbus.io")  # not imported for --version and --help: nothing written yet if absent
+    before = len(io.files_written()) if io is not None else 0
     try:
         with _interrupts():
             return _main(argv)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        io = sys.modules.get("featbus.io")
+        print(_interrupted(io.files_written(before) if io is not None else []), file=sys.stderr)
         return 130
+
+
+def _interrupted(written: list[str]) -> str:
+    """The line Ctrl-C ends a command with: whether it wrote anything (every output is put into place
+    whole, so what is not named was not written at all).
+
+    Examples
+    --------
+    >>> from featbus.cli import _interrupted
+    >>> _interrupted([])
+    'interrupted: nothing written'
+    >>> _interrupted(["masks/a.png", "masks/b.png"])
+    "interrupted: 2 files were written before it (the last: 'masks/b.png'); nothing is half-written"
+    """
+    if not written:
+        return "interrupted: nothing written"
+    many = f"{len(written)} files were" if len(written) > 1 else "1 file was"
+    return f"interrupted: {many} written before it (the last: {written[-1]!r}); nothing is half-written"
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -171,16 +171,14 @@ def _missing_part(exc: ImportError) -> str:
     return msg
 
 
-def _refuse_existing(out: Path, overwrite: bool, flag: str = "-o", *, taken: list[str] | None = None) -> None:
-    """The one refusal of an output that would replace files without ``--overwrite``: the file
-    ``out`` itself, or (``taken``) the files the command would write into the folder ``out`` that
-    are there already."""
-    if overwrite:
-        return
-    if taken is None and Path(out).exists():
-        raise CLIError(f"{flag} {str(out)!r} already exists; pass --overwrite to replace it")
-    if taken:
-        raise CLIError(f"{flag} {str(out)!r} already holds {', '.join(taken)}; pass --overwrite to replace them")
+def _refuse_existing(out: Path, overwrite: bool, flag: str = "-o", *, taken: list[str] | None = None,
+                     replace: str = "them") -> None:
+    """An output that would replace files without ``--overwrite``, refused in the command's words
+    (:func:`featbus.io.refuse_existing`, the one refusal): the file ``out`` itself, or (``taken``)
+    the files the command would write into the folder ``out`` that are there already."""
+    from ..io import refuse_existing
+
+    refuse_existing(out, overwrite, flag, taken=taken, replace=replace)
 
 
 def _check_output(out: Path, overwrite: bool) -> None:
@@ -224,15 +222,16 @@ def _is_trusted_file(path) -> bool:
     return file_sha256(path) in trusted_digests()
 
 
-def _needs_keras(path: str, runtime: str = "auto", keras_too: bool = False) -> bool:
+def _needs_keras(path: str, runtime: str = "auto", keras_too: bool = False, manifest: dict | None = None) -> bool:
     """Whether loading the model file ``path`` imports Keras (read from its manifest, nothing
-    loaded): a segmenter, or networks that its stored inference runtime does not run here
-    (``keras_too``: the command runs them in Keras itself, e.g. Grad-CAM)."""
+    loaded; ``manifest``: the one already read): a segmenter, or networks that its stored inference
+    runtime does not run here (``keras_too``: the command runs them in Keras itself, e.g. Grad-CAM)."""
     from ..io import file_sha256
     from ..model.format import keras_installed, read_manifest, runtime_checked
     from ..model.runtime import runtime_available
 
-    manifest = read_manifest(path)  # a missing / foreign file fails here, before TensorFlow
+    if manifest is None:
+        manifest = read_manifest(path)  # a missing / foreign file fails here, before TensorFlow
     networks = any(e.get("class") in ("DeepFeatures", "FineTunedCNN", "FineTunedEnsemble")
                    for e in manifest.get("recipe", {}).get("extractors", {}).values())
     # the file's inference runtime runs its networks without TensorFlow; a segmenter still needs it
@@ -243,13 +242,17 @@ def _needs_keras(path: str, runtime: str = "auto", keras_too: bool = False) -> b
 
 
 def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True, runtime: str = "auto",
-                    keras_too: bool = False):
-    from ..model.format import trust_model
+                    keras_too: bool = False, manifest: dict | None = None):
+    """A command's model: its manifest read once (``manifest``: already read by the start-up), Keras
+    imported quietly when it needs it, then loaded."""
+    from ..model.format import read_manifest, trust_model
     from ..model.loaded import load_model
 
-    if _needs_keras(path, runtime, keras_too):
+    if manifest is None:
+        manifest = read_manifest(path)
+    if _needs_keras(path, runtime, keras_too, manifest):
         _import_tensorflow_quietly(debug)
-    model = load_model(path, trusted=trust, warm_up=warm_up, runtime=runtime)
+    model = load_model(path, trusted=trust, warm_up=warm_up, runtime=runtime, manifest=manifest)
     if trust:
         _remember_trust(path, trust_model)
     return model

@@ -63,8 +63,11 @@ def start(args, models, *, data: str | None = None, images=None, min_classes: in
     -------
     Started
     """
-    for path in models:  # a missing Keras is said now, not after minutes of reading DATA
-        if _needs_keras(path, args.runtime, keras_too):
+    from ..model.format import read_manifest
+
+    manifests = [read_manifest(path) for path in models]  # once per model: a foreign file fails here
+    for path, manifest in zip(models, manifests):  # a missing Keras is said now, not after minutes of reading DATA
+        if _needs_keras(path, args.runtime, keras_too, manifest):
             from ..networks.backend import require_keras
 
             require_keras(f"the model {Path(path).name!r} (its networks)")
@@ -81,9 +84,10 @@ def start(args, models, *, data: str | None = None, images=None, min_classes: in
         for _, path, reason in skipped:
             print(f"skipped {path}: {reason}", file=sys.stderr)
     loaded = []
-    for path in models:  # a stage: it says which model loads (once it takes a second), off with --quiet
+    for path, manifest in zip(models, manifests):  # a stage: it says which model loads, off with --quiet
         with command_progress(args, f"loading {Path(path).name}"):
-            loaded.append(_load_model_cli(path, args.trust, args.debug, runtime=args.runtime, keras_too=keras_too))
+            loaded.append(_load_model_cli(path, args.trust, args.debug, runtime=args.runtime, keras_too=keras_too,
+                                          manifest=manifest))
     return Started(read, loaded)
 
 

@@ -173,12 +173,12 @@ def run(args) -> int:
                                        None if groups is None else np.asarray(groups)[keep], positive=args.positive,
                                        n_bootstrap=args.n_bootstrap, random_state=args.random_state)
                     for name, m in (("before", model), ("after", adapted))}
-    from ..evaluation.render import render_adaptation
+    from ..evaluation.render import adaptation_written, render_adaptation
 
     print(render_adaptation(adapted.manifest, source=str(args.model), what=what, notes=notes, site_figures=figs,
                             out=str(out)))
     adapted.save(out, overwrite=args.overwrite)
-    print(f"adapted model -> {out}")
+    print(adaptation_written(adapted.manifest, str(out), str(args.model)))
     return 0
 
 

@@ -28,7 +28,7 @@ from ..pipelines.make import (
     param_grid,
 )
 from ..pipelines.settings import SETTINGS_SUFFIX
-from ._common import CLIError, _check_writable, _log_data, _one_line, _progress, _split
+from ._common import CLIError, _check_writable, _log_data, _one_line, _progress, _refuse_existing, _split
 from ._data import (
     _DATA_HELP,
     _check_n_splits,
@@ -135,11 +135,10 @@ def _check_report_target(report: Path, overwrite: bool) -> None:
     folder, old, other = _report_parts(report)
     page = report.suffix.lower() in (".html", ".htm")
     clash = old if page else old + other
-    if clash and not overwrite:
+    if clash:
         what = ", ".join(e.name for e in clash[:4]) + (" ..." if len(clash) > 4 else "")
-        raise CLIError(f"--report {str(report)!r}: {str(folder)!r} already holds files ({what}); pass --overwrite "
-                       "to replace the earlier report's files (other files are left as they are), or give a new "
-                       "folder")
+        _refuse_existing(folder, overwrite, f"--report {str(report)!r}:", taken=[f"files ({what})"],
+                         replace="the earlier report's files (other files are left as they are), or give a new folder")
 
 
 def _clear_old_report(report: Path) -> None:

@@ -209,9 +209,8 @@ def _cmd_predict(args) -> int:
     paths = _expand_images(args.images)
     names = _mask_names(paths)
     clash = [n for n in names if (out / n).exists()]
-    if clash and not args.overwrite:
-        raise CLIError(f"-o {str(out)!r} already holds {clash[0]!r} ({len(clash)} of the masks); pass --overwrite "
-                       "to replace them")
+    if clash:
+        _refuse_existing(out, args.overwrite, taken=[f"{clash[0]!r} ({len(clash)} of the masks)"])
     _import_tensorflow_quietly(args.debug)
     seg = _load_segmenter(args.segmenter)
     out.mkdir(parents=True, exist_ok=True)
@@ -415,10 +414,7 @@ def _presence_auc_line(has_lesion, probability, groups, n_bootstrap: int, random
     if has.all() or not has.any():
         return None
     prob = np.asarray(probability, dtype=float)
-    kinds = np.array(["normal", "lesion"], dtype=object)
-    view = Predictions(y_true=kinds[has.astype(int)], y_pred=kinds[(prob >= 0.5).astype(int)],
-                       scores=np.column_stack([1 - prob, prob]), classes=kinds, class_names=list(kinds),
-                       groups=groups, positive="lesion")
+    view = Predictions.binary(has, prob >= 0.5, prob, labels=("normal", "lesion"), groups=groups, positive="lesion")
     values, intervals = estimate(view, ["auc"], groups, n_bootstrap, random_state=random_state)  # the table's AUC
     point, ci = values["auc"], intervals["auc"]
     return (f"lesion_probability, normal vs lesion images: AUC {format_interval(point, ci)} "

@@ -194,8 +194,9 @@ def export_tflite(model, path: str | os.PathLike, *, quantize: bool = False, ove
     if reason:
         raise ValueError(f"cannot export this model to TFLite: {reason}")
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True (--overwrite) to replace it")
+    from ..io import refuse_existing
+
+    refuse_existing(path, overwrite)
     from ..networks.backend import backend_name
 
     if backend_name() != "tensorflow":  # the converter traces a TensorFlow graph of the network

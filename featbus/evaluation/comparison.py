@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics import OperatingPoint, Predictions, format_interval
+from ..metrics import OperatingPoint, Predictions, check_n_bootstrap, format_interval
 from .figures import LESION_OR_NORMAL, POSITIVE_FIGURES, estimate_paired, get_figure, parse_figure
 from .render import direction
 
@@ -359,16 +359,14 @@ class ModelComparison:
         import shutil
         import tempfile
 
-        from ..io import written_atomically
+        from ..io import refuse_existing, written_atomically
 
         folder = Path(folder)
         if folder.exists() and not folder.is_dir():
             raise ValueError(f"{str(folder)!r} is a file; give a folder")
         names = ("compare.json", "compare.png")
         taken = [n for n in names if (folder / n).exists()]
-        if taken and not overwrite:
-            raise ValueError(f"{str(folder)!r} already holds {', '.join(taken)}; pass --overwrite (overwrite=True) "
-                             "to replace them")
+        refuse_existing(folder, overwrite, taken=taken)
         text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
         fig = self.plot()
 
@@ -539,8 +537,7 @@ def _check_arguments(models: list, names, n_bootstrap, figures) -> None:
         raise ValueError(f"compare needs at least two models, got {len(models)}")
     if names is not None and len(names) != len(models):
         raise ValueError(f"names has {len(names)} entries for {len(models)} models")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    check_n_bootstrap(n_bootstrap)
     for name in figures or ():
         parse_figure(name)  # an unknown name (with a suggestion) before any model predicts
 

@@ -70,6 +70,7 @@ from ..metrics import (
     expected_calibration_error,
     rank_auc,
     ratio,
+    share_interval,
 )
 
 __all__ = ["Figure", "FIGURES", "FigureKey", "MACRO", "POSITIVE_FIGURES", "LESION_OR_NORMAL", "figures", "estimate",
@@ -178,6 +179,11 @@ class Figure:
         Of a miss figure (sensitivity, lesions called normal): the direction in which it means
         more missed lesions or cancers, so that a judge can say when a model finds fewer cancers
         (:meth:`featbus.evaluation.comparison.ModelComparison.switch`); ``None``: not a miss figure.
+    share : callable or None, default=None
+        Of a share of images (a count over a count): ``share(coded, of) -> (hits, within)``, two
+        boolean masks (or ``None`` where undefined); the figure is ``(hits & within).sum() /
+        within.sum()`` and its interval is exact (:func:`featbus.metrics.share_interval`, over the
+        groups of the ``within`` images), not a bootstrap. ``None``: not a share (an AUC, a mean).
 
     A ``label`` may hold ``{of}``: the class the figure is of (``"{of} called normal"``).
     """
@@ -192,6 +198,7 @@ class Figure:
     bare: str = "positive"
     macro: str = "mean"
     misses: str | None = None
+    share: Callable[..., tuple[np.ndarray, np.ndarray] | None] | None = None
 
 
 # --------------------------------------------------------------------------- the statistics
@@ -200,23 +207,62 @@ def _tp(c: Coded, j: int) -> int:
     return int(c.cm[j, j])
 
 
-def _accuracy(c: Coded, j, zd):
+# A share's masks ``(hits, within)`` of coded predictions (None: undefined, no "normal" class);
+# the figure is the share of ``within`` that is ``hits``, its interval exact over groups.
+
+def _share_accuracy(c: Coded, j):
     if j is None:
-        return ratio(int(np.trace(c.cm)), c.n, zero_division=zd)
-    return ratio(int(np.sum((c.yt == j) == (c.yp == j))), c.n, zero_division=zd)  # one against the rest
+        return c.yt == c.yp, np.ones(c.n, bool)
+    return (c.yt == j) == (c.yp == j), np.ones(c.n, bool)  # one against the rest
 
 
-def _sensitivity(c: Coded, j, zd):
-    return ratio(_tp(c, j), int(c.n_true[j]), zero_division=zd)
+def _share_sensitivity(c: Coded, j):
+    return c.yp == j, c.yt == j
 
 
-def _specificity(c: Coded, j, zd):
-    others = c.yt != j
-    return ratio(int(np.sum(others & (c.yp != j))), int(others.sum()), zero_division=zd)
+def _share_specificity(c: Coded, j):
+    return c.yp != j, c.yt != j
 
 
-def _precision(c: Coded, j, zd):
-    return ratio(_tp(c, j), int(c.cm[:, j].sum()), zero_division=zd)
+def _share_precision(c: Coded, j):
+    return c.yt == j, c.yp == j
+
+
+def _share_called(c: Coded, j):
+    return c.yp == j, np.ones(c.n, bool)
+
+
+def _share_lesions_called_normal(c: Coded, j):
+    return None if c.absent is None else (c.yp == c.absent, c.yt != c.absent)
+
+
+def _share_called_normal(c: Coded, j):
+    return None if c.absent is None else (c.yp == c.absent, c.yt == j)
+
+
+def _share_normals_called_normal(c: Coded, j):
+    return None if c.absent is None else _share_sensitivity(c, c.absent)
+
+
+def _share_trivial(c: Coded, j):
+    return c.yt == int(np.argmax(c.n_true)) if c.n else np.zeros(0, bool), np.ones(c.n, bool)
+
+
+def _of_share(share: Callable) -> Callable[..., float]:
+    """The statistic of a share row: ``(hits & within).sum() / within.sum()`` (:func:`ratio`)."""
+
+    def statistic(c: Coded, j, zd):
+        masks = share(c, j)
+        if masks is None:
+            return _NAN
+        hits, within = masks
+        return ratio(int(np.sum(hits & within)), int(np.sum(within)), zero_division=zd)
+
+    return statistic
+
+
+_accuracy = _of_share(_share_accuracy)
+_sensitivity = _of_share(_share_sensitivity)
 
 
 def _f1(c: Coded, j, zd):
@@ -226,33 +272,8 @@ def _f1(c: Coded, j, zd):
     return ratio(2 * _tp(c, j), n_true + int(c.cm[:, j].sum()), zero_division=zd) if n_true else _NAN
 
 
-def _called(c: Coded, j, zd):
-    return ratio(int(np.sum(c.yp == j)), c.n, zero_division=zd)
-
-
 def _balanced(c: Coded, j, zd):
     return _mean_over(c, _sensitivity, zd)
-
-
-def _lesions_called_normal(c: Coded, j, zd):
-    if c.absent is None:
-        return _NAN
-    lesion = c.yt != c.absent
-    return ratio(int(np.sum(lesion & (c.yp == c.absent))), int(lesion.sum()), zero_division=zd)
-
-
-def _called_normal(c: Coded, j, zd):
-    if c.absent is None:
-        return _NAN
-    return ratio(int(np.sum((c.yt == j) & (c.yp == c.absent))), int(c.n_true[j]), zero_division=zd)
-
-
-def _normals_called_normal(c: Coded, j, zd):
-    return _NAN if c.absent is None else _sensitivity(c, c.absent, zd)
-
-
-def _trivial(c: Coded, j, zd):
-    return ratio(int(c.n_true.max()) if c.n else 0, c.n, zero_division=zd)
 
 
 def _auc(c: Coded, j, zd):
@@ -279,33 +300,38 @@ def _mean_over(c: Coded, fn, zd) -> float:
 FIGURES: dict[str, Figure] = {f.name: f for f in [
     Figure("accuracy", _accuracy, "decisions", _NAN, "accuracy",
            "the share of images whose decision is their true class (of a class: one against the rest, the share "
-           "decided right about being that class)", per_class=True, bare="macro", macro="overall"),
+           "decided right about being that class)", per_class=True, bare="macro", macro="overall",
+           share=_share_accuracy),
     Figure("balanced_accuracy", _balanced, "decisions", _NAN, "balanced accuracy",
            "the mean sensitivity over the classes the images hold"),
     Figure("sensitivity", _sensitivity, "decisions", _NAN, "sensitivity",
-           "the share of the class's images decided as the class (recall)", per_class=True, misses="lower"),
-    Figure("specificity", _specificity, "decisions", _NAN, "specificity",
-           "the share of the other images not decided as the class", per_class=True),
-    Figure("precision", _precision, "decisions", 0.0, "precision",
+           "the share of the class's images decided as the class (recall)", per_class=True, misses="lower",
+           share=_share_sensitivity),
+    Figure("specificity", _of_share(_share_specificity), "decisions", _NAN, "specificity",
+           "the share of the other images not decided as the class", per_class=True, share=_share_specificity),
+    Figure("precision", _of_share(_share_precision), "decisions", 0.0, "precision",
            "the share of the images decided as the class that are of the class; 0 for a class the model never "
            "decides (as scikit-learn's default: a macro mean must not rise by leaving that class out)",
-           per_class=True),
+           per_class=True, share=_share_precision),
     Figure("f1", _f1, "decisions", _NAN, "F1",
            "the harmonic mean of precision and sensitivity, 2 TP / (images of the class + images decided as it); "
            "undefined without an image of the class", per_class=True),
-    Figure("called", _called, "decisions", _NAN, "called",
-           "the share of all images decided as the class", per_class=True),
-    Figure("lesions_called_normal", _lesions_called_normal, "decisions", _NAN, "lesions called normal",
+    Figure("called", _of_share(_share_called), "decisions", _NAN, "called",
+           "the share of all images decided as the class", per_class=True, share=_share_called),
+    Figure("lesions_called_normal", _of_share(_share_lesions_called_normal), "decisions", _NAN,
+           "lesions called normal",
            "the share of the lesion images (every class but the one meaning no lesion) decided as no lesion",
-           misses="higher"),
-    Figure("called_normal", _called_normal, "decisions", _NAN, "{of} called normal",
+           misses="higher", share=_share_lesions_called_normal),
+    Figure("called_normal", _of_share(_share_called_normal), "decisions", _NAN, "{of} called normal",
            "the share of the class's images decided as no lesion (of the positive class, malignant: malignant "
            "called normal); undefined without a no-lesion class or an image of the class", per_class=True,
-           misses="higher"),
-    Figure("normals_called_normal", _normals_called_normal, "decisions", _NAN, "normal scans called normal",
-           "the share of the images without a lesion decided as no lesion"),
-    Figure("trivial_accuracy", _trivial, "labels", _NAN, "always the most common class",
-           "the accuracy of always answering the most common class of these images (the trivial answer)"),
+           misses="higher", share=_share_called_normal),
+    Figure("normals_called_normal", _of_share(_share_normals_called_normal), "decisions", _NAN,
+           "normal scans called normal", "the share of the images without a lesion decided as no lesion",
+           share=_share_normals_called_normal),
+    Figure("trivial_accuracy", _of_share(_share_trivial), "labels", _NAN, "always the most common class",
+           "the accuracy of always answering the most common class of these images (the trivial answer)",
+           share=_share_trivial),
     Figure("auc", _auc, "scores", None, "AUC",
            "the rank (Mann-Whitney) AUC of the class's score against every other true class; undefined without "
            "both", per_class=True),
@@ -508,6 +534,25 @@ def _compute(coded: Coded, plan, at: Mapping[str, Coded]) -> dict[str, float]:
     return out
 
 
+def _share_intervals(coded: Coded, plan, at: Mapping[str, Coded], groups) -> dict:
+    """The exact interval of each share figure of ``plan`` (:func:`featbus.metrics.share_interval`),
+    the share carried onto the groups of the images it is a share of (every image its own without
+    groups); the figures that are not shares (AUC, F1, a mean over classes) are left out."""
+    g = None if groups is None else np.asarray(groups)
+    out = {}
+    for key, row, j, point in plan:
+        if row.share is None or (j == "macro" and row.macro != "overall"):
+            continue
+        masks = row.share(coded if point is None else at[point], None if j == "macro" else j)
+        if masks is None:
+            out[key] = (_NAN, _NAN)
+            continue
+        hits, within = masks
+        trials = None if g is None else np.unique(g[within]).size
+        out[key] = share_interval(int(np.sum(hits & within)), int(np.sum(within)), trials=trials)
+    return out
+
+
 def coded_figure(coded: Coded, name: str, of: int | str | None = None) -> float:
     """One figure of predictions already coded (:class:`Coded`; a paired bootstrap's resample):
     the row ``name`` of class index ``of`` (``"macro"``: over the classes; ``None`` for a row of
@@ -560,7 +605,10 @@ def figures(view: Predictions, names: Sequence[str], *, points: Mapping[str, Any
 
 def estimate(view: Predictions, names: Sequence[str], groups=None, n_bootstrap: int = 1000, *,
              random_state=0, points: Mapping[str, Any] | None = None) -> BootstrapResult:
-    """Named figures with 95 % intervals from a bootstrap of whole groups (:func:`featbus.metrics.bootstrap`).
+    """Named figures with 95 % intervals: a share of images (sensitivity, lesions called normal...:
+    a row with a ``share``) has its exact interval, Clopper-Pearson with as many trials as groups
+    (:func:`featbus.metrics.share_interval`); any other figure (AUC, F1, a mean over classes) a
+    bootstrap of whole groups (:func:`featbus.metrics.bootstrap`).
 
     Parameters
     ----------
@@ -590,8 +638,8 @@ def estimate(view: Predictions, names: Sequence[str], groups=None, n_bootstrap: 
     >>> view = Predictions(y_true=y, y_pred=y, scores=None, classes=np.array(["b", "m"]), class_names=["b", "m"],
     ...                    groups=None, positive="m")
     >>> values, intervals = estimate(view, ["accuracy", "sensitivity"], n_bootstrap=50)
-    >>> values["accuracy"], intervals["sensitivity"]
-    (1.0, (1.0, 1.0))
+    >>> values["accuracy"], [round(v, 2) for v in intervals["sensitivity"]]   # 10 of 10: exact, not a point
+    (1.0, [0.69, 1.0])
     """
     plan = _plan(view, names, points)
     coded = _coded(view)
@@ -603,15 +651,21 @@ def estimate(view: Predictions, names: Sequence[str], groups=None, n_bootstrap: 
         sub = coded.take(idx)
         return _compute(sub, plan, {p: coded.take(idx, yp[idx]) for p, yp in at_yp.items()})
 
-    return bootstrap(statistic, np.arange(coded.n), groups=groups, n_bootstrap=n_bootstrap,
-                     random_state=random_state)
+    result = bootstrap(statistic, np.arange(coded.n), groups=groups, n_bootstrap=n_bootstrap,
+                       random_state=random_state)
+    if not n_bootstrap:  # no interval asked for
+        return result
+    at = {p: Coded(coded.yt, yp, coded.scores, coded.k, coded.pos, coded.absent) for p, yp in at_yp.items()}
+    return BootstrapResult(result.point, {**result.interval, **_share_intervals(coded, plan, at, groups)},
+                           result.draws)
 
 
 def estimate_paired(views: Sequence[Predictions], names: Sequence[str | FigureKey], groups, n_bootstrap: int = 1000,
                     *, random_state=0) -> BootstrapResult:
     """Named figures of several models' predictions of the *same* images, and each model's difference
     from the first, with 95 % intervals from one bootstrap of whole groups: every model is scored on
-    the same resamples, so the intervals of the differences are paired.
+    the same resamples, so the intervals of the differences are paired. A model's own share figure
+    has its exact interval, as in :func:`estimate`.
 
     Parameters
     ----------
@@ -660,7 +714,13 @@ def estimate_paired(views: Sequence[Predictions], names: Sequence[str | FigureKe
             out.update({(m, 0, key): out[(m, key)] - out[(0, key)] for key, *_ in plans[m]})
         return out
 
-    return bootstrap(statistic, np.arange(n), groups=groups, n_bootstrap=int(n_bootstrap), random_state=random_state)
+    result = bootstrap(statistic, np.arange(n), groups=groups, n_bootstrap=int(n_bootstrap),
+                       random_state=random_state)
+    if not n_bootstrap:
+        return result
+    exact = {(m, key): ci for m, (c, plan) in enumerate(zip(coded, plans))
+             for key, ci in _share_intervals(c, plan, {}, groups).items()}
+    return BootstrapResult(result.point, {**result.interval, **exact}, result.draws)
 
 
 # --------------------------------------------------------------------------- the classic table, as a view

@@ -23,9 +23,10 @@ from ..metrics import ECE_BINS, format_interval, interval_text
 from .figures import LESION_OR_NORMAL, get_figure, parse_figure
 
 __all__ = ["figure_text", "figure_label", "figure_json", "validation_text", "validation_dict", "validation_html",
-           "short_lines", "promise_reason", "chosen_text", "rule_words", "lesion_or_normal_line",
+           "short_lines", "promise_reason", "threshold_reason", "chosen_text", "rule_words", "lesion_or_normal_line",
            "comparison_text", "comparison_dict", "comparison_verdict", "switch_sentence", "direction", "report_text",
-           "report_line", "reports_table", "holdout_line", "site_report_text"]
+           "report_line", "reports_table", "holdout_line", "site_report_text", "adaptation_headline",
+           "adaptation_written"]
 
 
 # --------------------------------------------------------------------------- one figure
@@ -119,6 +120,27 @@ def promise_reason(v) -> str:
     p = v.promise
     return (f"it does much worse here than it promises: {v.positive} AUC {_text(v, 'auc', 2)} on "
             f"{v.judged_where()}, whose whole interval lies below {p['auc']:.2f} ({printable(p['what'])})")
+
+
+def threshold_reason(v) -> str:
+    """The verdict's reason when the decisions lose to calling every image the common class though the
+    scores may rank: what its threshold does to the other class (``"it ranks better than chance (AUC
+    0.83 [0.80, 0.86]); at its threshold 69 % of the benign images are called malignant, no better than
+    calling every image the most common class: align it ..."``)."""
+    spec, auc = v.figures.get("specificity"), v.figures.get("auc")
+    others = "/".join(str(c) for c in v.data_classes if c != v.positive) or "other"
+    lo = (v.intervals.get("auc") or (math.nan, math.nan))[0]
+    if auc is None or not np.isfinite(auc):
+        ranks = "its scores' ranking cannot be measured here"
+    elif (np.isfinite(lo) and lo > 0.5) or (not np.isfinite(lo) and auc > 0.5):
+        ranks = f"it ranks better than chance (AUC {_text(v, 'auc', 2)})"
+    else:
+        ranks = f"it ranks no better than chance (AUC {_text(v, 'auc', 2)})"
+    if spec is None or not np.isfinite(spec):
+        return f"{ranks}; its decisions are no better than calling every image the most common class"
+    return (f"{ranks}; at its threshold {_pct(1 - spec)} of the {others} images are called {v.positive}, no better "
+            "than calling every image the most common class: align it to this site (featbus adapt MODEL DATA "
+            "--labels)")
 
 
 def _promise_line(v, where: str, subset: bool) -> str:
@@ -665,14 +687,35 @@ def switch_sentence(c, m: int) -> str:
     return f"no difference shown between {b} and {a}: no reason to switch"
 
 
+def _undefined_reason(labels, figure, positive=None) -> str:
+    """Why a figure is n/a on images whose true labels are ``labels``: the images it is a share of are
+    not there (no normal scans, no malignant images), else that it is not defined on them."""
+    key = parse_figure(figure)
+    held = set(np.asarray(labels).astype(str).tolist())
+    if key.name == "normals_called_normal":
+        return "no normal scans here" if "normal" not in held else "not defined on these images"
+    if key.name == "lesions_called_normal":
+        return "no lesion images here" if not held - {"normal"} else "not defined on these images"
+    of = key.of if key.of is not None or not get_figure(key.name).per_class else positive
+    if of is not None and str(of) not in held:
+        return f"no {of} images here"
+    return "not defined on these images"
+
+
+def _or_reason(text: str, labels, figure, positive=None) -> str:
+    return f"n/a ({_undefined_reason(labels, figure, positive)})" if text == "n/a" else text
+
+
 def _comparison_row(c, m: int, width: int, widths: list[int]) -> str:
-    cells = [figure_text(*c.value(m, f)) for f in c.figures]
+    cells = [_or_reason(figure_text(*c.value(m, f)), c.y_true, f, c.positive) for f in c.figures]
+    # an n/a cell carries its own reason, so the seen mark after the row is never read as one
     return (f"  {c.names[m]:<{width}}  " + "  ".join(f"{x:<{w}}" for x, w in zip(cells, widths))).rstrip() \
         + c.seen_tag([m])
 
 
 def _comparison_diff_line(c, m: int, est: dict | None, where: str) -> str:
-    cells = [f"{figure_label(f, c.positive)} {_diff_text(*c.difference(m, f, est))}" for f in c.figures]
+    cells = [f"{figure_label(f, c.positive)} "
+             + _or_reason(_diff_text(*c.difference(m, f, est)), c.y_true, f, c.positive) for f in c.figures]
     return f"  {c.names[m]} - {c.names[0]}, on {where}: " + ", ".join(cells)
 
 
@@ -780,7 +823,8 @@ def render_adaptation(manifest: dict, *, source: str = "MODEL", what: str = "the
                           "parent": {k: v for k, v in (manifest.get("parent") or {}).items() if k != "card"}})
     if kind != "text":
         raise ValueError(f"kind must be 'text' or 'json', got {kind!r}")
-    lines = [f"adapted {source} to {what} (method {record['method']})"]
+    headline = adaptation_headline(manifest, source)
+    lines = ([headline] if headline else []) + [f"adapted {source} to {what} (method {record['method']})"]
     lines += [f"  re-estimated: {change}" for change in record["changed"]]
     lines += [f"  caution: {note}; thresholds fitted on them are fitted to what the model has seen" for note in notes]
     lines += _adaptation_domain_lines(record)
@@ -804,6 +848,66 @@ def render_adaptation(manifest: dict, *, source: str = "MODEL", what: str = "the
         lines.append(f"  promise: {printable(str(parent))}'s, which validate judges this file against "
                      f"(AUC {promise['auc']:.2f}: {printable(promise['what'])})")
     return "\n".join(lines)
+
+
+def _parent_name(manifest: dict, source: str) -> str:
+    return str((manifest.get("parent") or {}).get("name") or Path(source).name)
+
+
+def adaptation_headline(manifest: dict, source: str = "MODEL") -> str | None:
+    """The first line adapt prints after its stages: what moved (or that nothing did, the file being its
+    parent plus a site record) and, of a two-decision model, each threshold kept and what would move it
+    (the patients the safe-move rule needs). ``None`` for a record that does not say what moved."""
+    from ..metrics import threshold_text
+    from ..model.describe import moved_words
+
+    record = manifest["adaptation"]
+    if record.get("moved") is None:
+        return None
+    parts = [moved_words(record, _parent_name(manifest, source))]
+    two = record.get("two_decisions") or {}
+    unit = two.get("unit", "patients")
+    for name in ("presence", "malignancy"):
+        side = two.get(name)
+        if not side or side.get("refitted"):
+            continue
+        need = _patients_to_move(name, side.get("move"), unit)
+        parts.append(f"the {name} threshold stays {threshold_text(side['stored_threshold'])} "
+                     f"({side.get('kept_because', 'too few images')}" + (f"; {need}" if need else "") + ")")
+    return "; ".join(parts)
+
+
+def _patients_to_move(name: str, move: dict | None, unit: str) -> str:
+    """How many labelled patients, none missed, would show a raise the safe-move rule refused safe (the
+    lesions called normal bound judges the presence threshold only, as the rule does).
+
+    Examples
+    --------
+    >>> from featbus.evaluation.render import _patients_to_move
+    >>> move = {"failing": {"lesions_ok": False, "sensitivity_ok": False},
+    ...         "patients_needed": {"lesions_called_normal": 99, "sensitivity": 29}}
+    >>> _patients_to_move("malignancy", move, "patients")
+    '29 malignant patients, none missed, would show the move safe'
+    >>> _patients_to_move("presence", move, "patients")
+    '99 lesion patients and 29 malignant patients, none missed, would show the move safe'
+    """
+    failing = (move or {}).get("failing")
+    if not failing:
+        return ""
+    need = move.get("patients_needed") or {}
+    asks = []
+    if name == "presence" and not failing.get("lesions_ok", True) and need.get("lesions_called_normal"):
+        asks.append(f"{need['lesions_called_normal']} lesion {unit}")
+    if not failing.get("sensitivity_ok", True) and need.get("sensitivity"):
+        asks.append(f"{need['sensitivity']} malignant {unit}")
+    return (" and ".join(asks) + ", none missed, would show the move safe") if asks else ""
+
+
+def adaptation_written(manifest: dict, out: str, source: str = "MODEL") -> str:
+    """adapt's last line: where the file went, and, when nothing moved, what the file is."""
+    if manifest["adaptation"].get("moved") == {}:
+        return f"nothing moved: {out} is {_parent_name(manifest, source)} plus a site record"
+    return f"adapted model -> {out}"
 
 
 def _adaptation_domain_lines(record: dict) -> list[str]:
@@ -889,7 +993,8 @@ def _adaptation_two_decision_lines(report: dict) -> list[str]:
         if side["refitted"] and (side.get("move") or {}).get("failing"):
             how = "raised only as far as shown safe over " + unit
         old_t, new_t = threshold_text(side["stored_threshold"]), threshold_text(side["threshold"])
-        lines.append(f"  {head}: stored {old_t} -> adapted {new_t} ({how})")
+        lines.append(f"  {head}: stored {old_t} -> adapted {new_t} ({how})" if new_t != old_t
+                     else f"  {head}: {old_t}, {how}")
         lines.append(f"    {'':<{width}}  {'images':>6}{groups(unit)}  {'at stored ' + old_t:<34}  at adapted {new_t}")
         for key, f in side["figures"].items():
             lines.append(f"    {f['what']:<{width}}  {f['n_images']:>6}{groups(f['n_groups'])}  "
@@ -898,8 +1003,8 @@ def _adaptation_two_decision_lines(report: dict) -> list[str]:
         lines.append(f"    {auc['what']}: " + (f"{format_interval(auc['value'], auc['interval'])} ({auc['method']})"
                                                if auc["value"] is not None else f"n/a ({auc['method']})"))
         move = side.get("move")
-        if move:
-            lines.append(f"    safe-move rule: {move['text']}")
+        if move:  # a move the rule did not adopt is said as such, never beside a threshold it did not move
+            lines.append(f"    {'safe-move rule' if move.get('move') == 'raise' else 'labels'}: {move['text']}")
     expected = [f"{f['what']} {f['expected_new']:.2f} ({f['count']}/{f['n_images'] + 1})"
                 for name in heads for f in report[name]["figures"].values() if "expected_new" in f]
     lines.append(f"  {report['intervals']}; CP in the table: Clopper-Pearson")
@@ -917,7 +1022,7 @@ def _adaptation_spread_lines(spread: dict, unit: str = "patients") -> list[str]:
             f"at k = {k}{' (the fewest it measured)' if k > spread['n_labelled'] else ''}: 5-95 % over draws of "
             f"{k} patients at each held-out site, judged on its other patients"
             + (f"; {spread['about']}" if spread.get("about") else "") + "):")
-    lines = [head] + [f"  {site}: " + ", ".join(f"{name} {v[0]:.2f} [{v[1]:.2f}, {v[2]:.2f}]"
+    lines = [head] + [f"  {site}: " + ", ".join(f"{name} {format_interval(v[0], v[1:3], digits=2)}"
                                                 for name, v in cells.items())
                       for site, cells in spread["sites"].items()]
     if spread["wide"]:

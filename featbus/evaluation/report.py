@@ -38,6 +38,7 @@ from ..metrics import (
     PER_CLASS_METRICS,
     Predictions,
     bootstrap,
+    check_n_bootstrap,
     confusion_matrix,
 )
 from ..model.provenance import overlap_notes
@@ -698,8 +699,7 @@ def evaluate(estimator, data_or_X, y=None, *, cv: Any = "duplicate-grouped", n_s
     if groups is None:
         groups_from = None  # featbus forms near-duplicate groups
     target_names = bunch_names if target_names is None else list(target_names)
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    check_n_bootstrap(n_bootstrap)
     splits, groups, how = make_splits(X, y, cv=cv, n_splits=n_splits, groups=groups, random_state=random_state,
                                       groups_from=groups_from)
     classes = np.unique(y)
@@ -996,8 +996,7 @@ def evaluate_external(fitted, X_test, y_test, *, groups=None, n_bootstrap: int =
         class_names = [str(target_names[c]) for c in classes]
     else:
         class_names = [str(c) for c in classes]
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    check_n_bootstrap(n_bootstrap)
     return Report(name=name or _short_name(fitted), classes=classes, class_names=class_names, y_true=y,
                   y_pred=y_pred, scores=scores, score_kind=kind, fold=np.zeros(n, dtype=int),
                   splits=[(np.array([], dtype=int), np.arange(n))], groups=groups, cv=str(source),

@@ -123,7 +123,7 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics import CONFIDENCE, Predictions, bootstrap, interval_text, percentile_interval
+from ..metrics import CONFIDENCE, Predictions, bootstrap, check_n_bootstrap, interval_text, percentile_interval
 from .figures import Coded, coded_figure
 
 __all__ = ["Verdict", "assess", "with_sites", "verdict_to_manifest", "verdict_from_manifest", "verdict_prefix",
@@ -699,9 +699,7 @@ def assess(result: Any, *, n_bootstrap: int | None = None, random_state: int | N
       * it finds at least 0.2 of every class's images (lowest sensitivity 0.87, 2)
       * its scores rank better than chance: macro one-vs-rest AUC 0.981 [0.96, 0.99] lies above 0.5
     """
-    if isinstance(n_bootstrap, bool) or (n_bootstrap is not None and (
-            not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0)):
-        raise ValueError(f"n_bootstrap must be a non-negative integer or None, got {n_bootstrap!r}")
+    check_n_bootstrap(n_bootstrap, allow_none=True)
     view = result if isinstance(result, Predictions) else getattr(result, "held_out", None)
     if not isinstance(view, Predictions):
         raise TypeError("assess needs a featbus Report (featbus.evaluate) or an ExternalValidation (featbus.validate), "

@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._records import ImageRecord
-from ..metrics import OperatingPoint, Predictions, decide
+from ..metrics import OperatingPoint, Predictions, check_n_bootstrap
 from ..model.describe import site_cv_lines
 from .figures import estimate
 from .report import Report, Text, evaluate
@@ -398,10 +398,8 @@ def held_out(model, proba, y_true, groups=None, *, positive: str = "malignant") 
                          f"({', '.join(classes.tolist())})")
     op = (getattr(model, "manifest", None) or {}).get("operating_point")
     rule = OperatingPoint.from_record(op).rule(classes) if op else None
-    return Predictions(y_true=np.asarray(y_true, dtype=str).astype(object), y_pred=classes[decide(proba, rule)],
-                       scores=proba, classes=classes, class_names=classes.tolist(),
-                       groups=None if groups is None else np.asarray(groups), rule=rule, positive=positive,
-                       source="a site's labelled images")
+    return Predictions.from_scores(np.asarray(y_true, dtype=str), proba, classes, rule=rule, groups=groups,
+                                   positive=positive, source="a site's labelled images")
 
 
 def _site_figures(view: Predictions, n_bootstrap: int, random_state) -> dict[str, tuple[float, float, float]]:
@@ -618,8 +616,7 @@ def _checked_sites(y: np.ndarray, sites: np.ndarray, n_bootstrap) -> list[str]:
     order = list(dict.fromkeys(sites.tolist()))
     if len(order) < 2:
         raise ValueError(f"leaving one site out needs at least 2 sites, got {len(order)} ({order})")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    check_n_bootstrap(n_bootstrap)
     for site in order:
         left = np.unique(y[sites != site])
         if left.size < 2:

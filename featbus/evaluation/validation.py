@@ -83,6 +83,7 @@ from ..metrics import (
     ECE_BINS,
     OperatingPoint,
     Predictions,
+    check_n_bootstrap,
     decide,
     expected_calibration_error,
     format_interval,
@@ -365,9 +366,8 @@ class ExternalValidation:
         cls_arr = np.asarray(classes, dtype=object)
 
         def view(sel):
-            return Predictions(y_true=y_true[sel], y_pred=cls_arr[decide(proba[sel], rule)], scores=proba[sel],
-                               classes=cls_arr, class_names=list(classes), groups=groups[sel], rule=rule,
-                               positive=positive, source="external validation")
+            return Predictions.from_scores(y_true[sel], proba[sel], cls_arr, rule=rule, groups=groups[sel],
+                                           positive=positive, source="external validation", class_names=classes)
 
         # the lesion-or-normal decision: of a model that can call an image normal (two decisions, or a normal class)
         keys = _keys(classes, present, absent, chosen is not None,
@@ -462,6 +462,13 @@ class ExternalValidation:
                            if self.n_bootstrap else None)
 
     # -- the verdict
+    def no_better_than_the_common_class(self) -> bool:
+        """Whether its accuracy on the judged images is no better than calling every image the most
+        common class there (what "In short" says), the data holding two classes or more."""
+        acc, share = self.figures.get("accuracy"), self.figures.get("trivial_accuracy")
+        return (int(self.judged.sum()) > 0 and len(self.data_classes) > 1 and acc is not None and share is not None
+                and bool(np.isfinite(acc) and np.isfinite(share)) and acc <= share)
+
     def much_worse(self) -> bool:
         """Whether the model does much worse here than it promises (:attr:`promise`): the promise
         above the whole 95 % interval of the AUC here (without an interval: more than
@@ -491,12 +498,17 @@ class ExternalValidation:
             ``None`` when every image was seen: nothing here can show how the model does on new
             images.
         """
-        from .render import promise_reason
+        from .render import promise_reason, threshold_reason
         from .sanity import assess
 
         if self.all_seen:
             return None
         verdict = assess(self.held_out)
+        if verdict.verdict == "useful" and self.no_better_than_the_common_class():
+            # its decisions lose to calling every image the common class on accuracy: not "useful" beside that
+            reason = threshold_reason(self)
+            verdict = dataclasses.replace(verdict, verdict="limited", reasons=(reason, *verdict.reasons),
+                                          problems=(verdict.problems or 0) + 1, headline=reason)
         if self.n_seen:
             verdict = dataclasses.replace(verdict, basis=f"external validation, on {self.judged_where()}; the other "
                                                          f"{self.n_seen} left out")
@@ -906,8 +918,7 @@ def _check_parameters(target_sensitivity, n_bootstrap) -> None:
     if isinstance(target_sensitivity, bool) or not isinstance(target_sensitivity, numbers.Real) \
             or not 0 < target_sensitivity <= 1:
         raise ValueError(f"target_sensitivity must be a number in (0, 1], got {target_sensitivity!r}")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
+    check_n_bootstrap(n_bootstrap)
 
 
 def _loaded_model(model) -> tuple[Any, str | None]:
@@ -999,12 +1010,18 @@ def _name_other_kinds(model, records, crops, out_of_domain, paths, notes: list, 
                          progress=progress)
     if check is None:  # a model file made before featbus stored its training-image profile
         return
-    notes.extend(check["words"])
+    words = list(check["words"])
     out = [bool(r) for r in check["reasons"]]
-    if any(out):
-        notes.append(f"{sum(out)} of these {len(out)} images are not the kind of image the model learnt from "
-                     f"(predict gives them no class): {which_and_why(check['reasons'], paths)}; they stay in the "
-                     "figures below, as labelled images")
+    if any(out):  # said once: the check's own line (naming them) gains where they stay
+        stay = "they stay in every figure, as labelled images"
+        said = next((i for i, w in enumerate(words) if w.startswith(f"{sum(out)} of {len(out)} images are not the "
+                                                                     "kind")), None)
+        if said is None:
+            words.insert(0, f"{sum(out)} of these {len(out)} images are not the kind of image the model learnt from "
+                            f"(predict gives them no class): {which_and_why(check['reasons'], paths)}; {stay}")
+        else:
+            words[said] += f"; {stay}"
+    notes.extend(words)
 
 
 def _case_folded(y_true: np.ndarray, classes: list[str]) -> tuple[np.ndarray, list[str]]:

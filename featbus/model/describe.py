@@ -12,7 +12,7 @@ from ..metrics import format_interval
 from .trust import printable
 
 __all__ = ["data_name", "describe_manifest", "site_cv_lines", "shipped_card", "own_card_figures", "card_parts",
-           "calibration_k", "CARD_PARTS"]
+           "calibration_k", "CARD_PARTS", "moved_words"]
 
 #: The four parts of a shipped classifier's card, in the order they are quoted (its card data's keys).
 CARD_PARTS = ("leave_one_site_out", "after_alignment", "calibration", "presence")
@@ -127,7 +127,9 @@ def describe_manifest(manifest: dict) -> str:
     ad, op = m.get("adaptation"), m.get("operating_point")
     if ad:  # featbus.adapt
         lab = ad.get("labels") or {}
-        lines.append(f"adapted to a site ({ad.get('method')}) on {ad.get('n_images')} images (content sha256 "
+        parent = (m.get("parent") or {}).get("name") or (ad.get("source") or {}).get("file") or "its parent"
+        lines.append(f"adapted to a site: {moved_words(ad, str(parent))}")
+        lines.append(f"  on {ad.get('n_images')} images (content sha256 "
                      f"{str(ad.get('sha256'))[:12]}...), " + (f"{lab.get('n_images')} labelled {lab.get('counts')}"
                                                                if ad.get("labelled") else "unlabelled")
                      + f", {ad.get('date')}")
@@ -140,6 +142,41 @@ def describe_manifest(manifest: dict) -> str:
     lines += [f"note: {n}" for n in m.get("notes", [])]
     lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()))
     return "\n".join(lines)
+
+
+def _threshold(value) -> str:
+    from ..metrics import threshold_text
+
+    return "none" if value is None else threshold_text(value)
+
+
+def moved_words(record: dict, parent: str) -> str:
+    """What an adaptation moved (its record's ``moved``, :func:`featbus.adapt`), in one phrase: each
+    threshold ``before -> after``, the statistics re-estimated, a score alignment added; with nothing
+    moved, that the file is its parent plus a site record.
+
+    Examples
+    --------
+    >>> from featbus.model.describe import moved_words
+    >>> moved_words({"moved": {}}, "breast-us")
+    'nothing moved: the file is breast-us plus a site record'
+    >>> moved_words({"moved": {"threshold": [0.177, 0.0902]}, "two_decisions": {}}, "breast-us")
+    'moved: the malignancy threshold 0.177 -> 0.0902'
+    """
+    moved = record.get("moved")
+    if moved is None:  # a file adapted before the record said so
+        method = record.get("method")
+        return f"statistics re-estimated ({method})" if method and method != "none" else "see its record"
+    two = "two_decisions" in record
+    names = {"presence_threshold": "the presence threshold",
+             "threshold": "the malignancy threshold" if two else "the operating point's threshold"}
+    said = [f"{names[k]} {_threshold(moved[k][0])} -> {_threshold(moved[k][1])}" for k in names if k in moved]
+    if moved.get("statistics"):
+        n = moved["statistics"]
+        said.append(f"statistics re-estimated ({record.get('method')}: {n} part{'s' if n > 1 else ''} of the model)")
+    if moved.get("score_alignment"):
+        said.append("its scores aligned to the site")
+    return "moved: " + "; ".join(said) if said else f"nothing moved: the file is {parent} plus a site record"
 
 
 def site_cv_lines(entry: dict, *, own: dict | None = None, other_recipe: bool = False) -> list[str]:
@@ -281,7 +318,7 @@ def card_parts(card: dict | None, *, k: int = 8) -> list[tuple[str, str]]:
     '(d) normal vs lesion (A held out; s.py, s.json)'
     >>> print(text)  # doctest: +NORMALIZE_WHITESPACE
     A: AUC 0.80 [0.70, 0.90] (10 normal scans, 20 lesion images); at the stored threshold 0.4:
-    normal scans called normal 0.00 [0.00, 0.00], lesions called normal 0.00 [0.00, 0.00]
+    normal scans called normal 0.00, lesions called normal 0.00
     """
     card = card or {}
     out = []

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .._registry import is_cnn
-from ..io import file_sha256
+from ..io import file_sha256, refuse_existing
 from ..progress import find_stack_level
 from .domain import score_columns
 from .format import (
@@ -539,8 +539,7 @@ class FeatbusModel:
             (:func:`featbus.model.format.check_saveable`). Put it in an importable module.
         """
         path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True (--overwrite) to replace it")
+        refuse_existing(path, overwrite)
         parts = {k: getattr(self, k) for k in ("features", "head", "roi", "preprocess", "domain")}
         parts = {k: v for k, v in parts.items() if v is not None}  # no roi / preprocess / domain: no member
         check_saveable(parts)  # before the runtime forwards are converted: a refusal costs nothing
@@ -549,7 +548,7 @@ class FeatbusModel:
 
 
 def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False, warm_up: bool = True,
-               runtime: str = "auto") -> FeatbusModel:
+               runtime: str = "auto", manifest: dict | None = None) -> FeatbusModel:
     """Read a ``.featbus`` file: check its manifest, versions and members, then load its pipeline.
 
     A file of the current format loads without pickle: its pipeline is a skops archive whose
@@ -573,6 +572,10 @@ def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False
         ``"auto"``: run the networks through the file's inference-runtime forwards
         (:mod:`featbus.model.runtime`) when it has them and ``ai-edge-litert`` is installed, without
         importing TensorFlow; ``"keras"``: always rebuild the Keras networks.
+    manifest : dict, optional
+        The file's manifest as :func:`read_manifest` returned it, when the caller read it already
+        (the command line decides from it whether Keras loads): the file's manifest is then read
+        once per load. Its pipeline is checked against it as against one read here.
 
     Returns
     -------
@@ -607,7 +610,7 @@ def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False
                                           and all(isinstance(t, str) for t in trusted))):
         raise TypeError(f"trusted must be True, False or a list of type names, got {trusted!r}")
     path = model_file(path)  # a file, or the name of a classifier featbus ships ("breast-us")
-    manifest = read_manifest(path)
+    manifest = read_manifest(path) if manifest is None else manifest
     check_versions(manifest, path)
     size = max(os.path.getsize(path), 2**20)  # featbus stores members: none inflates past the file
 

@@ -708,8 +708,7 @@ class _AUCScore:
         if extra:
             classes = np.asarray([*classes.tolist(), *extra], dtype=object)
             scores = np.column_stack([scores, np.zeros((scores.shape[0], len(extra)))])
-        view = Predictions(y_true=y, y_pred=classes[scores.argmax(1)], scores=scores, classes=classes,
-                           class_names=classes.tolist(), groups=None)
+        view = Predictions.from_scores(y, scores, classes)
         # the figure table's AUC: of the positive class, else its mean over the classes where defined
         values = np.array(list(figures(view, [FigureKey("auc", c) for c in wanted]).values()), dtype=float)
         finite = values[np.isfinite(values)]
