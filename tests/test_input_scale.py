@@ -233,3 +233,15 @@ def test_decisions_do_not_depend_on_the_stored_size():
         np.testing.assert_allclose(lp, lesion, atol=P_TOLERANCE, err_msg=name)
         np.testing.assert_allclose(gp, given, atol=P_TOLERANCE, err_msg=name)
         assert np.mean(model.decide(p) == model.decide(ref)) >= SAME_DECISION, name
+
+
+def test_explanations_are_at_the_image_as_given(phantom_model):
+    from featbus.deploy.explain import _roi_record, explain
+
+    data, model = phantom_model
+    big = cv2.resize(np.asarray(data.images[0]), (96, 96), interpolation=cv2.INTER_CUBIC)
+    seen, box = _roi_record(model, ImageRecord(big))
+    assert seen.image.shape == (48, 48) and box == (0, 96, 0, 96)
+    res = explain(model, big, method="occlusion")
+    assert res["map"].shape == big.shape and res["roi"] is None
+    np.testing.assert_allclose(list(res["proba"].values()), model.predict_proba([big])[0])
