@@ -245,3 +245,30 @@ def test_explanations_are_at_the_image_as_given(phantom_model):
     res = explain(model, big, method="occlusion")
     assert res["map"].shape == big.shape and res["roi"] is None
     np.testing.assert_allclose(list(res["proba"].values()), model.predict_proba([big])[0])
+
+
+@pytest.mark.slow
+def test_a_whole_site_decides_the_same_at_three_times_its_size():
+    """Every BrEaST-Lesions-USG image (256) as a 960 px stand-in of its stored original: the same
+    decision as its 320 px copy for at least 97 % of them (true originals could not be fetched)."""
+    from featbus.io import load_item
+    from featbus.model import load_model
+
+    files = sorted(f for f in glob.glob(str(DATA / "breast-lesions-usg" / "*" / "*.png")) if "_mask" not in f)
+    if not files:
+        pytest.skip("needs ../shared/data/breast-lesions-usg")
+    copies = [load_item(f).image for f in files]
+    model = load_model("breast-us")
+    ref, big = model.predict_proba(copies), model.predict_proba([_original(c, 3) for c in copies])
+    assert np.mean(model.decide(big) == model.decide(ref)) >= SAME_DECISION
+    np.testing.assert_allclose(big, ref, atol=P_TOLERANCE)
+
+
+def test_train_refuses_a_bad_input_scale_in_one_line(capsys):
+    from featbus.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "somewhere", "-o", "m.featbus", "--input-scale", "big"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--input-scale must be 'auto', 'native' or a longer side in pixels" in err and "Traceback" not in err
