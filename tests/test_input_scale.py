@@ -272,3 +272,23 @@ def test_train_refuses_a_bad_input_scale_in_one_line(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "--input-scale must be 'auto', 'native' or a longer side in pixels" in err and "Traceback" not in err
+
+
+def test_auto_is_the_shipped_parts_scale_when_the_recipe_holds_one():
+    from types import SimpleNamespace
+
+    from featbus.features.deep import DeepFeatures
+    from featbus.workflows.training import _shipped_parts, _training_scale
+
+    def run(segmenter=None, *extractors):
+        return SimpleNamespace(segmenter=segmenter, network=None,
+                               union=SimpleNamespace(transformer_list=[(str(i), e) for i, e in enumerate(extractors)]))
+
+    assert _shipped_parts(run(None, DeepFeatures(backbone="breast_us")))
+    assert _shipped_parts(run("breast-us"))
+    assert not _shipped_parts(run(None, DeepFeatures()))
+    images = [np.zeros((600, 800), np.uint8), np.zeros((500, 500), np.uint8)]
+    records, record = _training_scale(images, "auto", shipped=True)
+    assert record["longer_side_px"] == 320 and [r.image.shape for r in records] == [(240, 320), (320, 320)]
+    records, record = _training_scale(images, "auto")
+    assert record == {"longer_side_px": 650, "from": "the median longer side of its training images"}

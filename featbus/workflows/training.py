@@ -590,9 +590,10 @@ def _shipped_parts(run: _Run) -> bool:
     if isinstance(seg, (str, os.PathLike)) and not os.path.isfile(seg) and find_pretrained(str(seg), "segmenter"):
         return True
     parts = [run.network] if run.network is not None else [e for _, e in run.union.transformer_list]
-    parts += list(getattr(run.network, "members", None) or [])
-    return any("breast" in str(getattr(p, k, "") or "").replace("-", "_") for p in parts
-               for k in ("backbone", "weights"))
+    members = getattr(run.network, "members", None)
+    parts += list(members) if isinstance(members, (list, tuple)) else []
+    return any(isinstance(v, str) and v.replace("-", "_").lower() == "breast_us"
+               for p in parts for v in (getattr(p, "backbone", None), getattr(p, "weights", None)))
 
 
 def _training_scale(originals, choice, shipped: bool = False) -> tuple[list, dict]:
