@@ -13,6 +13,12 @@ it gives a slightly blurred copy). A stand-in has no more detail than its 320 px
 it measures what the pixel size alone does to the decisions, not what a true original's finer speckle
 would add. Every row says which images it comes from.
 
+Two more kinds bound what any resize rule can do: ``half``, the copies shrunk to 0.5x (160 px, by
+area averaging; ``--factors`` then names divisors): a scan stored smaller than the trained scale,
+whose lost detail enlarging cannot bring back; ``blur``, the copies at 320 px under a Gaussian blur
+of sigma 0.5 px (nothing is resized, ``--factors`` is ignored): how far the classifier's decisions
+move under a change of the image nobody would see, the floor of every agreement above.
+
 For each site and size the script runs :func:`featbus.validate` (the figures ``featbus validate``
 prints: the malignant AUC, sensitivity and specificity at the file's stored point, the share of
 normal scans called normal, with 95 % intervals over the data's groups), with the model at its
@@ -28,6 +34,9 @@ spread evenly over the site's sorted files (the whole sets take over 10 min per 
 Run from the repository root::
 
     nice python benchmarks/scale_invariance.py                   # BUSI + BrEaST subsets, 1x 2x 3x (~25 min)
+    nice python benchmarks/scale_invariance.py --stand-in block-consistent   # the other stand-in
+    nice python benchmarks/scale_invariance.py --stand-in half --factors 2  # 160 px scans
+    nice python benchmarks/scale_invariance.py --stand-in blur              # the classifier's noise floor
     nice python benchmarks/scale_invariance.py --per-class 20 --factors 2 --n-bootstrap 50   # a smoke run
 
 Writes ``benchmarks/results/scale_invariance.json``.
@@ -72,13 +81,18 @@ def subset(data, per_class: int):
 
 def stand_in(image: np.ndarray, factor: int, kind: str = "cubic") -> np.ndarray:
     """One 320 px copy enlarged ``factor`` times (uint8): bicubic, or bicubic with each
-    ``factor x factor`` block shifted so that its mean is the copy's pixel (``block-consistent``)."""
+    ``factor x factor`` block shifted so that its mean is the copy's pixel (``block-consistent``);
+    or shrunk ``factor`` times by area averaging (``half``), or blurred at its size (``blur``)."""
     import cv2
 
     img = np.asarray(image)
+    h, w = img.shape[:2]
+    if kind == "blur":
+        return cv2.GaussianBlur(img, (0, 0), 0.5)
+    if kind == "half":
+        return cv2.resize(img, (round(w / factor), round(h / factor)), interpolation=cv2.INTER_AREA)
     if factor == 1:
         return img
-    h, w = img.shape[:2]
     big = cv2.resize(img, (w * factor, h * factor), interpolation=cv2.INTER_CUBIC).astype(np.float64)
     if kind == "block-consistent":
         means = big.reshape(h, factor, w, factor).mean(axis=(1, 3))
@@ -154,18 +168,28 @@ def main(argv=None) -> None:
     ap.add_argument("--per-class", type=int, default=120)
     ap.add_argument("--factors", default="2,3", help="enlargements of the 320 px copies (the 1x copy always runs)")
     ap.add_argument("--n-bootstrap", type=int, default=200)
-    ap.add_argument("--stand-in", choices=("cubic", "block-consistent"), default="cubic",
+    ap.add_argument("--stand-in", choices=("cubic", "block-consistent", "half", "blur"), default="cubic",
                     help="how the larger images are made (the JSON keeps one entry per kind)")
+    ap.add_argument("--grow", choices=("linear", "cubic", "keep"), default=None,
+                    help="how the model enlarges an image smaller than its scale (featbus.preprocessing.scale.GROW; "
+                         "default: featbus's); the JSON entry is then '<stand-in>+grow-<how>'")
+    ap.add_argument("--trained-only", action="store_true", help="leave out the native runs (with --grow: the same "
+                    "as the default's)")
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     args = ap.parse_args(argv)
 
     import featbus
+    from featbus.preprocessing import scale
 
+    if args.grow is not None:
+        scale.GROW = args.grow
+    key = args.stand_in if args.grow is None else f"{args.stand_in}+grow-{args.grow}"
     model = featbus.load_model("breast-us")
     native = native_twin(model)
-    factors = [int(f) for f in args.factors.split(",") if f.strip()]
-    result = {"images": f"1x: the shared 320 px copies; Nx: STAND-INS ({args.stand_in}), the 320 px copies "
-              "enlarged N times (true full-size originals could not be fetched)",
+    factors = [1] if args.stand_in == "blur" else [int(f) for f in args.factors.split(",") if f.strip()]
+    made = {"half": "shrunk N times by area averaging", "blur": "blurred (Gaussian, sigma 0.5 px) at 320 px"}
+    result = {"images": f"1x: the shared 320 px copies; the others: {args.stand_in}, the 320 px copies "
+              + made.get(args.stand_in, "enlarged N times (STAND-INS: true full-size originals could not be fetched)"),
               "n_bootstrap": args.n_bootstrap, "per_class": args.per_class, "sites": {},
               "machine": {"cpus": os.cpu_count(), "load_before": os.getloadavg()},
               "command": "python benchmarks/scale_invariance.py " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -180,19 +204,22 @@ def main(argv=None) -> None:
         for f in factors:
             big = enlarged(data, f, args.stand_in)
             row = {}
-            for name, m in (("native", native), ("trained_scale", model)):
+            for name, m in (("native", native), ("trained_scale", model))[args.stand_in == "blur"
+                                                                          or args.trained_only:]:
                 row[name], p = run(m, big, args.n_bootstrap)
                 row[name]["against_320px_copy"] = agreement(model, p0, p)
                 print(site, f"{f}x", name, row[name], file=sys.stderr, flush=True)
-            row["speedup_wall"] = round(row["native"]["wall_s"] / max(row["trained_scale"]["wall_s"], 1e-9), 2)
-            rows[f"{f}x ({args.stand_in} stand-in, {320 * f} px)"] = row
+            if "native" in row:
+                row["speedup_wall"] = round(row["native"]["wall_s"] / max(row["trained_scale"]["wall_s"], 1e-9), 2)
+            size = {"half": f"1/{f}x ({args.stand_in}, {320 // f} px)", "blur": "1x (blur sigma 0.5 px, 320 px)"}
+            rows[size.get(args.stand_in, f"{f}x ({args.stand_in} stand-in, {320 * f} px)")] = row
         result["sites"][site] = {"n_images": len(data.target), "counts": counts, "rows": rows}
     result["machine"]["load_after"] = os.getloadavg()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     kept = json.loads(out.read_text()) if out.is_file() else {}
     kept = {"about": __doc__.split("\n\n")[1].replace("\n", " "), "model": "breast-us (shipped)",
-            "input_scale": model.input_scale, "stand_ins": {**kept.get("stand_ins", {}), args.stand_in: result}}
+            "input_scale": model.input_scale, "stand_ins": {**kept.get("stand_ins", {}), key: result}}
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(kept, indent=1) + "\n")
     tmp.replace(out)

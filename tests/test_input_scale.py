@@ -37,10 +37,16 @@ def test_shrinking_is_area_averaging_and_growing_is_bilinear():
     small, _ = to_scale(img, None, 320)
     assert small.shape == (227, 320) == scaled_shape(img.shape, 320)
     np.testing.assert_array_equal(small, cv2.resize(img, (320, 227), interpolation=cv2.INTER_AREA))
+    assert to_scale(img[:100, :150], None, 320)[0].shape == (100, 150)  # smaller: seen as stored (GROW)
     tiny = img[:100, :150]
-    big, _ = to_scale(tiny, None, 320)
+    big, _ = to_scale(tiny, None, 320, grow="linear")
     np.testing.assert_array_equal(big, cv2.resize(tiny, (320, 213), interpolation=cv2.INTER_LINEAR))
     assert big.dtype == np.uint8
+    big, _ = to_scale(tiny, None, 320, grow="cubic")
+    np.testing.assert_array_equal(big, cv2.resize(tiny, (320, 213), interpolation=cv2.INTER_CUBIC))
+    mask = np.ones(tiny.shape, bool)
+    kept, m = to_scale(tiny, mask, 320, grow="keep")  # a smaller image left at its stored size
+    assert kept is tiny and m is mask
 
 
 def test_masks_go_by_nearest_neighbour_and_stay_binary():
@@ -48,7 +54,7 @@ def test_masks_go_by_nearest_neighbour_and_stay_binary():
     mask[100:333, 211:517] = True
     img = np.zeros(mask.shape, np.uint8)
     for side in (200, 320, 1000):
-        _, m = to_scale(img, mask, side)
+        _, m = to_scale(img, mask, side, grow="linear")
         assert m.dtype == bool and m.shape == scaled_shape(mask.shape, side)
         expected = cv2.resize(mask.astype(np.uint8), m.shape[::-1], interpolation=cv2.INTER_NEAREST).astype(bool)
         np.testing.assert_array_equal(m, expected)
@@ -98,8 +104,8 @@ def test_an_old_file_gets_its_training_images_scale_and_says_so():
 def test_scale_words():
     assert scale_words({"longer_side_px": 320}, [(320, 240)] * 3) == (
         "frames brought to 320 px on the longer side, as trained (all 3 already 320 px)")
-    assert "2 of 3 resized: stored 606-856 px" in scale_words({"longer_side_px": 320},
-                                                             [(320, 240), (856, 606), (500, 606)])
+    words = scale_words({"longer_side_px": 320}, [(320, 240), (856, 606), (500, 606), (200, 300), (150, 100)])
+    assert words.endswith("(2 of 5 shrunk from 606-856 px; 2 smaller, seen at their stored size: 150-300 px)")
 
 
 # ----------------------------------------------------------------------------- the model's one entry

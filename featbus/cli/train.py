@@ -160,9 +160,10 @@ def add_parser(sub, parents) -> None:
                         "only (the recipe lesion-then-malignancy does this)")
     p.add_argument("--input-scale", type=_input_scale, default="auto", metavar="PX|native|auto",
                    help="the pixel scale the model's parts train at, recorded in MODEL and brought to every image "
-                        "it later sees (the longer side in pixels; shrunk by area averaging, enlarged bilinearly, "
-                        "masks by nearest neighbour): auto (default) = 320 with featbus's breast-us parts, else "
-                        "the training images' median longer side; native = no resize")
+                        "it later sees (the longer side in pixels; a larger image shrunk by area averaging, its "
+                        "mask by nearest neighbour; a smaller one seen as stored): auto (default) = 320 with "
+                        "featbus's breast-us parts, else the training images' median longer side; native = no "
+                        "resize")
     p.add_argument("--segmenter-time", type=float, default=None, metavar="SECONDS",
                    help="with --segmenter unet: a training time budget for the U-Net, opt-in (without it its "
                         "epochs decide, so the same command gives the same model on any machine)")
