@@ -298,3 +298,22 @@ def test_auto_is_the_shipped_parts_scale_when_the_recipe_holds_one():
     assert record["longer_side_px"] == 320 and [r.image.shape for r in records] == [(240, 320), (320, 320)]
     records, record = _training_scale(images, "auto")
     assert record == {"longer_side_px": 650, "from": "the median longer side of its training images"}
+
+
+def test_a_lesion_mask_found_at_the_model_scale_is_pasted_back_at_the_image_size(phantom_model):
+    from types import SimpleNamespace
+
+    from featbus.model.loaded import FeatbusModel, _boxes_as_given
+
+    _, model = phantom_model
+    seg = FeatbusModel(model.features, model.head, model.manifest,
+                       roi=SimpleNamespace(pass_mask=True, output_size=None))
+    record = ImageRecord(np.zeros((96, 96), np.uint8))
+    (scaled,) = bring_to_scale([record], 48)
+    lesion = np.zeros((20, 20), bool)
+    lesion[5:15, 5:15] = True  # the crop (box rows/cols 10-30 at 48 px) holds a 10 px lesion
+    crop = ImageRecord(scaled.image[10:30, 10:30], lesion, None, {"roi_found": True, "roi_box": (10, 30, 10, 30)})
+    (crop,) = _boxes_as_given([crop], [scaled])
+    roi = seg._roi_of(record, crop)
+    assert roi["box"] == (20, 60, 20, 60) and roi["mask"].shape == (96, 96)
+    assert roi["mask"].sum() == 400 and roi["mask"][30:50, 30:50].all()
