@@ -23,7 +23,7 @@ from ._data import _label_conflicts, _load_folder
 from ._options import export_columns
 from ._progress import command_progress
 
-__all__ = ["Started", "start", "check_kind"]
+__all__ = ["Started", "start", "check_kind", "say_input_scale"]
 
 
 class Started(NamedTuple):
@@ -88,7 +88,23 @@ def start(args, models, *, data: str | None = None, images=None, min_classes: in
         with command_progress(args, f"loading {Path(path).name}"):
             loaded.append(_load_model_cli(path, args.trust, args.debug, runtime=args.runtime, keras_too=keras_too,
                                           manifest=manifest))
+    say_input_scale(loaded, read)
     return Started(read, loaded)
+
+
+def say_input_scale(models, read) -> None:
+    """The reading summary's one line on the scale the models see the images at (standard error):
+    ``frames brought to 320 px on the longer side, as trained (...)``, once per distinct scale of
+    ``models`` (:attr:`featbus.FeatbusModel.input_scale`), with how many of the images read were
+    resized and from what stored size. Nothing without images."""
+    records = getattr(read, "data", read)
+    if not records:
+        return
+    shapes = [r.image.shape[:2] for r in records if hasattr(r, "image") and hasattr(r.image, "shape")]
+    from ..preprocessing.scale import scale_words
+
+    for words in dict.fromkeys(scale_words(m.input_scale, shapes or None) for m in models):
+        print(words, file=sys.stderr)
 
 
 def check_kind(model, records, force: bool, progress=False) -> list[str]:
