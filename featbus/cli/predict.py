@@ -157,16 +157,20 @@ def _without_masks(paths: list[str]) -> list[str]:
     """The paths less lesion-mask files (``<image>_mask*`` whose image is listed too or lies
     beside it), said on stderr: a mask predicted as an image gives a meaningless row."""
     import glob
-    import re
 
-    from ._data import _masks_among
+    from ._data import _masks_among, _may_be_masks
 
     files = [Path(p) for p in paths]
     listed = set(_masks_among(files))
 
     def image_beside(f: Path) -> bool:
-        return any(glob.glob(glob.escape(str(f.parent / f.stem[:k.start()])) + ".*")
-                   for k in re.finditer("_mask", f.stem))
+        if not _may_be_masks([f.stem]):
+            return False
+        from ..datasets._release_rules import mask_parts
+
+        parts = mask_parts(f.stem)
+        return parts is not None and parts[0] != f.stem and any(
+            Path(g) != f for g in glob.glob(glob.escape(str(f.parent / parts[0])) + ".*"))
 
     masks = [f for f in files if f in listed or image_beside(f)]
     if not masks:
