@@ -133,7 +133,7 @@ def _pinned(cores: int):
     return pin
 
 
-def run_child(command: list[str], cores: int) -> dict:
+def run_child(name: str, command: list[str], cores: int) -> dict:
     """A row in a fresh process pinned to ``cores`` CPUs: its JSON line (when it prints one), its
     wall time and the load average around it."""
     load_before = [round(x, 2) for x in os.getloadavg()]
@@ -143,7 +143,7 @@ def run_child(command: list[str], cores: int) -> dict:
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, preexec_fn=_pinned(cores))
     wall = time.perf_counter() - wall
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command[:4])} failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"the row {name!r} failed:\n{done.stderr[-3000:]}")
     out = {"process_wall_s": round(wall, 2), "load_average": [load_before, [round(x, 2) for x in os.getloadavg()]]}
     last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     if last.startswith("{"):
@@ -180,7 +180,7 @@ def main(argv=None) -> int:
         runs: dict[str, list] = {name: [] for name in rows}
         for _ in range(args.repeats):
             for name, command in rows.items():
-                runs[name].append(run_child(command, args.cores))
+                runs[name].append(run_child(name, command, args.cores))
                 print(f"{name}: {runs[name][-1].get('call_s', runs[name][-1]['process_wall_s'])} s", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
