@@ -13,6 +13,7 @@ from ._release_rules import (
     IMAGE_SUFFIXES,
     LABEL_COLUMNS,
     MASK_COLUMN_WORDS,
+    MASK_WORD_RANK,
     MAX_CLASS_FOLDERS,
     NON_LESION_MASK_WORDS,
     PATIENT_COLUMNS,
@@ -78,8 +79,9 @@ class _Tables:
         columns = range(len(header)) if given is None else [_find_column(header, given, "--image-column",
                                                                            repr(rel.as_posix()))]
         for c in columns:
-            found = {self.keys.get(k) for row in rows for k in cell_keys(row[c])[:1] + cell_keys(row[c])[1:]
-                     if self.keys.get(k) is not None}
+            if given is None and any(w in column_key(header[c]) for w in MASK_COLUMN_WORDS):
+                continue  # a column naming masks (CBIS-DDSM's 'ROI mask file path') never names the samples
+            found = {self.keys.get(k) for row in rows for k in cell_keys(row[c]) if self.keys.get(k) is not None}
             n = len(found)
             if n > best_n or (n == best_n and n and column_key(header[c]) in IMAGE_COLUMNS):
                 best, best_n = c, n
@@ -134,7 +136,8 @@ def _named_dirs(rel: Path, release_name: str) -> list[str]:
     return [p for p in rel.parts[:-1] if not is_container(p, release_name) and not is_mask_folder(p)]
 
 
-def folder_levels(images: list[Path], release_name: str) -> tuple[list[str | None], list[str | None], str]:
+def folder_levels(images: list[Path], release_name: str,
+                  labelled: bool = False) -> tuple[list[str | None], list[str | None], str]:
     """Classes and patients from folder names: ``(class per image, patient folder per image, words)``.
 
     The first named folder level is the class when its names are the classes' spellings, or few
@@ -151,6 +154,10 @@ def folder_levels(images: list[Path], release_name: str) -> tuple[list[str | Non
     if not first:
         return classes, patients, ""
     words = all(class_of_value(v) for v in first)
+    if labelled and not words:  # a table labels the images: folders of other names are patients
+        if all(dirs) and len(first) > 1:
+            patients = [d[0] for d in dirs]
+        return classes, patients, ""
     if words or len(first) <= MAX_CLASS_FOLDERS:
         classes = [d[0] if d else None for d in dirs]
         second = {d[1] for d in dirs if len(d) > 1}
@@ -207,6 +214,8 @@ class Reader:
         rows_of: dict[Path, list[int]] = {}
         if table is not None:
             images, rows_of = self._rows(table, images, masks_of, summary)
+            if summary.mask_column:
+                rule = "; ".join(filter(None, [f"named by the table's {summary.mask_column!r}", rule]))
         # headers: readable, an image at all, each mask the size of its image
         all_masks = [m for ms in masks_of.values() for m, _ in ms]
         probed = probe_files(root, images + all_masks)
@@ -219,7 +228,7 @@ class Reader:
                 self.out(img, problem)
         images = kept
         lesion: dict[Path, tuple[Path, ...]] = {}
-        joined = others = 0
+        joined = others = aside = 0
         for img in images:
             own = []
             for m, word in masks_of.get(img, []):
@@ -233,7 +242,16 @@ class Reader:
                     others += 1
                     self.out(m, f"mask: a mask of another finding ('{word}'), not the lesion")
                 else:
-                    own.append(root / m)
+                    own.append((m, word))
+            rank = {w: MASK_WORD_RANK.index(w) if w in MASK_WORD_RANK else len(MASK_WORD_RANK) for _, w in own}
+            best = min(rank.values(), default=0)
+            for m, word in own:
+                if rank[word] > best:
+                    aside += 1
+                    kept = next(w for _, w in own if rank[w] == best)
+                    self.out(m, f"mask: another annotation ('{word}') beside the '{kept}' mask of "
+                                f"{img.as_posix()}, not used")
+            own = [root / m for m, word in own if rank[word] == best]
             lesion[img] = tuple(own)
             joined += len(own) > 1
         labels, class_source, class_order = self._labels(table, images, rows_of, label_column, summary)
@@ -244,7 +262,8 @@ class Reader:
         masks = [lesion.get(img, ()) for img in images]
         if rule:
             extra = [f"{joined} with several joined" if joined else "",
-                     f"{others} 'other' masks not used as the lesion" if others else ""]
+                     f"{others} 'other' masks not used as the lesion" if others else "",
+                     f"{aside} other annotations beside an image's mask not used" if aside else ""]
             rule = rule + "".join(f"; {e}" for e in extra if e)
         summary.n_images = len(images)
         summary.n_masks_paired = sum(1 for m in masks if m)
@@ -289,19 +308,34 @@ class Reader:
             except ReleaseError as exc:
                 errors.append(exc)
                 continue
-            scored.append((n, rel, column))
+            header = tables.read[rel][0]
+            patient = any(column_key(h) in PATIENT_COLUMNS for h in header)
+            scored.append((n, rel, column, patient, len(header)))
         if image_column is not None and not scored and errors:
             raise errors[0]
-        scored.sort(key=lambda t: (-t[0], path_key(t[1])))
+        # most images named; then a table naming the patients too, then the one with most columns
+        # (bus_data.csv over BUS-BRA's 5-fold-cv.csv, which name the same images)
+        scored.sort(key=lambda t: (-t[0], not t[3], -t[4], path_key(t[1])))
         chosen = None
-        if scored and scored[0][0] and scored[0][0] >= 0.5 * len(images):
-            chosen = scored[0]
+        if scored and scored[0][0]:
+            n, rel, column = scored[0][:3]
+            # the files its mask columns name are masks, not images to be named (CBIS-DDSM's ROI files)
+            header, rows = tables.read[rel]
+            named_masks = {keys.get(k) for c, h in enumerate(header) if c != column
+                           and any(w in column_key(h) for w in MASK_COLUMN_WORDS)
+                           for row in rows for k in cell_keys(row[c]) if keys.get(k) is not None}
+            if n >= 0.5 * (len(images) - len(named_masks)):
+                chosen = scored[0][:3]
+        scored = [t[:3] for t in scored]
         for n, rel, column in scored:
             if chosen is not None and rel == chosen[1]:
                 continue
-            header = tables.read[rel][0]
-            summary.table_candidates.append(f"{rel.as_posix()} (names {n} of the images"
-                                            + (f" in {header[column]!r}" if column is not None and n else "") + ")")
+            header, rows = tables.read[rel]
+            example = next((row[column] for row in rows if column is not None
+                            and any(keys.get(k) for k in cell_keys(row[column]))), None)
+            summary.table_candidates.append(
+                f"{rel.as_posix()} (names {n} images" + (f" in {header[column]!r}, e.g. {example!r}; not read"
+                                                         if example else "") + ")")
         summary.table_candidates += tables.notes
         if chosen is None:
             return None
@@ -456,8 +490,11 @@ class Reader:
                 self.out(img, "two labels: " + "; ".join(f"row(s) {', '.join(map(str, v))} of {rel.as_posix()} say "
                                                          f"{lab!r}" for lab, v in said.items()))
                 continue
-            for k in ks[1:]:
-                self.out(f"row {k + 2} of {rel.as_posix()}", f"duplicate: names {img.as_posix()!r} again")
+            seen: list[list[str]] = []
+            for k in ks:  # a row said again word for word; rows of two findings of one image are kept
+                if rows[k] in seen:
+                    self.out(f"row {k + 2} of {rel.as_posix()}", f"duplicate: names {img.as_posix()!r} again")
+                seen.append(rows[k])
             keep_i.append(img)
             keep_l.append(label)
         return keep_i, keep_l
@@ -490,7 +527,7 @@ class Reader:
                 return [r[col].strip() for r in used]
         elif group_column is not None:
             raise ReleaseError(f"--group-column {group_column!r}: {str(self.root)!r} holds no table naming its images")
-        _, folders, _ = folder_levels(images, self.release_name)
+        _, folders, _ = folder_levels(images, self.release_name, labelled=summary.label_column is not None)
         if all(folders) and folders:
             summary.patient_source = "folder"
             return [str(f) for f in folders]

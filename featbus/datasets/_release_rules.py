@@ -18,9 +18,10 @@ import re
 from ..io import MASK_WORDS, NON_LESION_MASK_WORDS
 from ._common import IMAGE_EXTENSIONS
 
-__all__ = ["MASK_WORDS", "NON_LESION_MASK_WORDS", "MASK_FOLDER", "CONTAINER_FOLDERS", "IMAGE_COLUMNS",
-           "PATIENT_COLUMNS", "MASK_COLUMN_WORDS", "LABEL_SPELLINGS", "TABLE_SUFFIXES", "IMAGE_SUFFIXES",
-           "MAX_CLASS_FOLDERS", "mask_parts", "is_mask_folder", "column_key", "class_of_value", "is_container"]
+__all__ = ["CONTAINER_FOLDERS", "IMAGE_COLUMNS", "IMAGE_SUFFIXES", "LABEL_SPELLINGS", "MASK_COLUMN_WORDS",
+           "MASK_FOLDER", "MASK_WORDS", "MASK_WORD_RANK", "MAX_CLASS_FOLDERS", "NON_LESION_MASK_WORDS",
+           "PATIENT_COLUMNS", "SPLIT_FOLDERS", "TABLE_SUFFIXES", "class_of_value", "column_key", "is_container",
+           "is_mask_folder", "mask_parts", "stem_keys"]
 
 #: Image files (as :mod:`featbus.io` reads them).
 IMAGE_SUFFIXES = IMAGE_EXTENSIONS
@@ -46,6 +47,17 @@ _BEFORE = re.compile(rf"^(?P<word>{_WORDS})(?P<n>\d*){_SEP}+(?P<core>.+)$", re.I
 CONTAINER_FOLDERS = ("images", "image", "imgs", "img", "original", "originals", "data", "dataset", "datasets",
                      "raw", "scans", "scan", "frames", "png", "jpg", "jpeg", "dicom", "dcm", "files", "us",
                      "ultrasound", "bmode")
+#: Folder names of a release's published splits (``train/``, ``val/``, ``test/``): never a class.
+SPLIT_FOLDERS = ("train", "training", "val", "valid", "validation", "test", "testing", "trainval", "traintest",
+                 "dev", "holdout")
+#: Words an image's own name carries where its mask's name carries a mask word (``1 Benign Image.bmp`` with
+#: ``1 Benign Mask.tif``, STU-Hospital's ``Test_Image_4.png`` with ``mask_4.png``).
+IMAGE_WORDS = ("image", "images", "img", "scan", "original", "frame", "us")
+#: An image's mask files by their word, best first: where files of several words name one image, those
+#: of the best word are its masks and the others (BUID's ``Lesion.bmp``, a drawing over the scan) are
+#: left out as masks, said (``folder``: a mask folder's file; ``pattern``: ``--mask-pattern``'s).
+MASK_WORD_RANK = ("pattern", "folder", "mask", "masks", "seg", "segmentation", "gt", "groundtruth", "tumor", "tumour",
+                  "roi", "label", "annotation", "lesion")
 #: The most sub-folders read as classes when nothing else labels the images (more are patients).
 MAX_CLASS_FOLDERS = 10
 
@@ -94,7 +106,8 @@ def is_mask_folder(name: str) -> bool:
 def is_container(name: str, release_name: str = "") -> bool:
     """Whether a folder name is a container (:data:`CONTAINER_FOLDERS`, or the release's own name)."""
     key = column_key(name)
-    return key in CONTAINER_FOLDERS or (bool(release_name) and key == column_key(release_name))
+    return (key in CONTAINER_FOLDERS or key in SPLIT_FOLDERS
+            or (bool(release_name) and key == column_key(release_name)))
 
 
 def mask_parts(stem: str) -> tuple[str, str] | None:
@@ -113,6 +126,32 @@ def mask_parts(stem: str) -> tuple[str, str] | None:
         if m and m.group("core").strip(" _-."):
             return m.group("core").strip(" _-."), m.group("word").casefold()
     return None
+
+
+_IMAGE_WORDS = "|".join(IMAGE_WORDS)
+_LEADING_IMAGE = re.compile(rf"^.*?(?:{_IMAGE_WORDS}){_SEP}+(?P<rest>.+)$", re.IGNORECASE)
+_TRAILING_IMAGE = re.compile(rf"^(?P<rest>.+?){_SEP}+(?:{_IMAGE_WORDS})$", re.IGNORECASE)
+_LEADING_WORD = re.compile(rf"^[a-z]+{_SEP}+(?P<rest>.+)$", re.IGNORECASE)
+
+
+def stem_keys(stem: str) -> list[str]:
+    """The keys an image's file stem is found by, any case: the stem, the stem without a leading word
+    (``bus_0001-l`` -> ``0001-l``), without the words up to an image word (``Test_Image_4`` -> ``4``)
+    and without a trailing image word (``1 Benign Image`` -> ``1 benign``).
+
+    Examples
+    --------
+    >>> from featbus.datasets._release_rules import stem_keys
+    >>> stem_keys("bus_0001-l"), stem_keys("Test_Image_4"), stem_keys("1 Benign Image")
+    (['bus_0001-l', '0001-l'], ['test_image_4', 'image_4', '4'], ['1 benign image', '1 benign'])
+    """
+    s = stem.casefold()
+    keys = [s]
+    for regex in (_LEADING_WORD, _LEADING_IMAGE, _TRAILING_IMAGE):
+        m = regex.match(s)
+        if m:
+            keys.append(m.group("rest"))
+    return list(dict.fromkeys(keys))
 
 
 def class_of_value(value: str, *, letters: bool = False) -> str | None:

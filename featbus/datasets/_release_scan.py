@@ -21,6 +21,7 @@ from ._release_rules import (
     is_container,
     is_mask_folder,
     mask_parts,
+    stem_keys,
 )
 
 __all__ = ["cell_keys", "image_keys", "path_key", "probe_files", "scope_of", "split_masks", "unwrap_download_folder",
@@ -90,16 +91,6 @@ def scope_of(rel: Path, release_name: str = "") -> tuple[str, ...]:
                  and not is_mask_folder(p))
 
 
-def _stem_keys(stem: str) -> list[str]:
-    """An image's stem and the same without a leading word (``bus_0001-l`` -> ``0001-l``)."""
-    s = stem.casefold()
-    keys = [s]
-    m = re.match(r"^[a-z]+[\s_\-]+(.+)$", s)
-    if m:
-        keys.append(m.group(1))
-    return keys
-
-
 def split_masks(files: list[Path], mask_pattern: str | None, release_name: str = ""):
     """Tell masks from images: ``(images, masks_of, unpaired, rule)``.
 
@@ -131,11 +122,18 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
                 taken.add(f)
                 rules.setdefault("pattern", f"--mask-pattern {mask_pattern!r}")
     else:
+        keyed: dict[Path, dict[str, Path | None]] = {}
+        for f in candidates:
+            if mask_parts(f.stem) is not None:
+                continue
+            slot = keyed.setdefault(f.parent, {})
+            for k in stem_keys(f.stem)[1:]:
+                slot[k] = f if k not in slot or slot[k] == f else None  # an ambiguous key pairs nothing
         for f in candidates:
             parts = mask_parts(f.stem)
             if parts is None:
                 continue
-            owner = by_folder[f.parent].get(parts[0].casefold())
+            owner = by_folder[f.parent].get(parts[0].casefold()) or keyed.get(f.parent, {}).get(parts[0].casefold())
             if owner is not None and owner != f:
                 masks_of.setdefault(owner, []).append((f, parts[1]))
                 taken.add(f)
@@ -147,7 +145,7 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
     index: dict[tuple, dict[str, Path | None]] = {}
     for img in images:
         scope = scope_of(img, release_name)
-        for k in _stem_keys(img.stem):
+        for k in stem_keys(img.stem):
             slot = index.setdefault(scope, {})
             slot[k] = img if k not in slot or slot[k] == img else None  # an ambiguous key pairs nothing
     unpaired = []
@@ -230,7 +228,7 @@ def image_keys(images: list[Path]) -> dict[str, Path | None]:
         put(rel, img, True)
         put(rel.rsplit(".", 1)[0], img, True)
         put(img.name.casefold(), img, True)
-        for k in _stem_keys(img.stem):
+        for k in stem_keys(img.stem):
             put(k, img, True)
         if re.fullmatch(r"\d+", img.stem):
             put(str(int(img.stem)), img, True)
