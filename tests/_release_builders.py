@@ -517,6 +517,24 @@ def build_hospital_patient_folders(tmp: Path) -> Built:
     return b
 
 
+def build_hospital_patient_table(tmp: Path) -> Built:
+    """One folder per patient (``P001/IMG_1.png``) and a table BY PATIENT (``Patient``, ``Age``,
+    ``Diagnosis``: one row per patient, no row per image): the table labels each patient's images,
+    the folders are the patients, never classes."""
+    b = Built(tmp / "study_by_patient")
+    rows = []
+    k = 600
+    for patient, finding, n in (("P001", "benign", 2), ("P002", "malignant", 1), ("P003", "malignant", 2)):
+        for i in range(1, n + 1):
+            k += 1
+            b.image(f"{patient}/IMG_{i}.png", k, label=finding, patient=patient)
+        rows.append({"Patient": patient, "Age": 40 + k % 30, "Diagnosis": finding})
+    _write_csv(b.root / "patients.csv", rows)
+    b.expect = _expect(table="patients.csv", image_column=ANY, label_column="Diagnosis", group_column=ANY,
+                       patient_source=("folder", "column"), left_out={})
+    return b
+
+
 def build_hospital_prefix_semicolon(tmp: Path) -> Built:
     """``images/ABCD_012.png`` + ``masks/ABCD_012.png`` (same names) + a ``;`` CSV with a byte-order
     mark (``Image;Class``); the patient is only the file name's prefix (issue 75's release 3a)."""
@@ -553,5 +571,6 @@ LAYOUTS: dict[str, Callable[[Path], Built]] = {
     "cbis-ddsm-png": build_cbis_ddsm,
     "hospital-flat-xlsx": build_hospital_flat_xlsx,
     "hospital-patient-folders": build_hospital_patient_folders,
+    "hospital-patient-table": build_hospital_patient_table,
     "hospital-prefix-semicolon": build_hospital_prefix_semicolon,
 }
