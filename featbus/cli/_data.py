@@ -201,7 +201,7 @@ def _is_mias_folder(p: Path) -> bool:
     return is_mias_folder(p)
 
 
-def _folder_scans(p: Path, item: str) -> list[str]:
+def _folder_scans(p: Path, item: str, said: list[str] | None = None) -> list[str]:
     """A folder's scans, anywhere under it, without their masks (a mask folder's files, an image's
     name with a mask word: the release reader's own rules, :mod:`featbus.datasets._release_scan`),
     each left out said, then the one paragraph of what was read. A folder where no name holds a mask
@@ -210,8 +210,9 @@ def _folder_scans(p: Path, item: str) -> list[str]:
                    and not any(part.startswith(".") for part in f.relative_to(p).parts))
     if not files:
         raise CLIError(f"folder {item!r} holds no image files ({', '.join(_IMAGE_SUFFIXES)})")
+    told = said if said is not None else _Printed()
     if not _may_be_masks(f.relative_to(p).as_posix() for f in files):
-        print(f"read {item!r}: {len(files)} images; no mask paired.", file=sys.stderr)
+        told.append(f"read {item!r}: {len(files)} images; no mask paired.")
         return [str(f) for f in files]
     from ..datasets._release_rules import is_mask_folder
     from ..datasets._release_scan import split_masks, walk_release
@@ -236,27 +237,34 @@ def _folder_scans(p: Path, item: str) -> list[str]:
         folder = mask_folder(m) or m.parent
         in_folders[(folder, folder.parent)] = in_folders.get((folder, folder.parent), 0) + 1
     for (folder, image_dir), n in sorted(in_folders.items(), key=lambda kv: str(kv[0][0])):
-        print(f"left out {folder.as_posix()}/ in {item!r}: its {n} file(s) are the masks of the images in "
-              f"{image_dir.name or '.'}/ (the same file names)", file=sys.stderr)
+        told.append(f"left out {folder.as_posix()}/ in {item!r}: its {n} file(s) are the masks of the images in "
+                    f"{image_dir.name or '.'}/ (the same file names)")
     if beside:  # every file left out is said, never silently dropped
-        print(f"left out {len(beside)} mask file(s) of images in {item!r} (<image>_mask*, <image>_tumor...): "
-              + ", ".join(m.name for m in beside[:5]) + (" ..." if len(beside) > 5 else ""), file=sys.stderr)
+        told.append(f"left out {len(beside)} mask file(s) of images in {item!r} (<image>_mask*, <image>_tumor...): "
+                    + ", ".join(m.name for m in beside[:5]) + (" ..." if len(beside) > 5 else ""))
     if not images:
         raise CLIError(f"folder {item!r} holds no image files, only masks ({', '.join(_IMAGE_SUFFIXES)})")
     n_masks = sum(len(v) for v in masks_of.values())
     n_other = sum(1 for v in masks_of.values() for _, word in v if word in NON_LESION_MASK_WORDS)
-    said = [f"read {item!r}: {len(images)} images",
-            f"{len(masks_of)} paired with {n_masks} mask files ({rule}"
-            + (f"; {n_other} of other findings" if n_other else "") + "), never scored" if n_masks
-            else "no mask paired"]
+    parts = [f"read {item!r}: {len(images)} images",
+             f"{len(masks_of)} paired with {n_masks} mask files ({rule}"
+             + (f"; {n_other} of other findings" if n_other else "") + "), never scored" if n_masks
+             else "no mask paired"]
     if unpaired or outside:
-        said.append(f"left out {len(unpaired)} mask file(s) without their image"
+        parts.append(f"left out {len(unpaired)} mask file(s) without their image"
                     + (f" and {len(outside)} link(s) leading outside the folder" if outside else ""))
-    print("; ".join(said) + ".", file=sys.stderr)
+    told.append("; ".join(parts) + ".")
     return [str(p / f) for f in images]
 
 
-def _expand_images(inputs: Sequence[str]) -> list[str]:
+class _Printed(list):
+    """A list whose lines go straight to stderr (where no caller holds them back)."""
+
+    def append(self, line: str) -> None:
+        print(line, file=sys.stderr)
+
+
+def _expand_images(inputs: Sequence[str], said: list[str] | None = None) -> list[str]:
     """Files as given; a CSV manifest to its ``image`` column; a mini-MIAS folder to its
     ``mdbNNN`` images; other folders to their image files (masks left out), sorted.
 
@@ -279,7 +287,7 @@ def _expand_images(inputs: Sequence[str]) -> list[str]:
 
             paths += [str(f) for f in mias_files(p)]
         elif p.is_dir():
-            paths += _folder_scans(p, item)
+            paths += _folder_scans(p, item, said)
         elif not p.exists():
             raise CLIError(f"image {item!r} does not exist")
         else:

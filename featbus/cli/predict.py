@@ -74,11 +74,12 @@ def run(args) -> int:
     if args.explain and args.explain_method == "gradcam" and not keras:
         raise CLIError('--explain-method gradcam needs Keras (pip install "featbus[deep]"); without it, '
                        "--explain-method occlusion explains any model from its predictions")
-    paths = _without_masks(_expand_images(args.images))
+    said: list[str] = []  # what each folder holds: said once the model's needs are checked, before it loads
+    paths = _without_masks(_expand_images(args.images, said))
     # Grad-CAM differentiates the Keras network; occlusion needs only the predictions, so a light
     # install (featbus[runtime], LiteRT without Keras) explains a CNN model by occlusion ("auto")
     grad_cam = bool(args.explain) and args.explain_method != "occlusion" and keras
-    _, (model,) = start(args, [args.model], keras_too=grad_cam)
+    _, (model,) = start(args, [args.model], keras_too=grad_cam, said=said)
     with warnings.catch_warnings():  # the skipped images are counted below and listed in the table
         warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
         table = model.predict_table(paths, on_error=args.on_error, decision=args.decision, force=args.force,

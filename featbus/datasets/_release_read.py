@@ -7,7 +7,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from ._common import _check_label_spellings, _natural_key
+from ._common import _check_label_spellings, _natural_key, plausible_typo
 from ._release_rules import (
     IMAGE_COLUMNS,
     IMAGE_SUFFIXES,
@@ -183,8 +183,9 @@ class Reader:
         self.left_out.append((item.as_posix() if isinstance(item, Path) else str(item), reason))
 
     def read(self, *, image_column, label_column, group_column, group_pattern, mask_pattern,
-             require_labels) -> Release:
+             require_labels, classes=None, rows_without_image="leave out") -> Release:
         root = self.root
+        self.classes, self.rows_without_image = classes, rows_without_image
         if not self.files:
             from ._layout import WORKING_LAYOUTS, one_level_down
 
@@ -383,6 +384,9 @@ class Reader:
                                    "reads only the release's own files")
             img = next((keys[x] for x in cell_keys(cell) if keys.get(x)), None)
             if img is None:
+                if self.rows_without_image == "raise":
+                    raise ReleaseError(f"{where.replace(' of ', ' of ' + repr(str(self.root)) + '/', 1)}: image "
+                                       f"{cell!r} not found in {str(self.root)!r}")
                 self.out(where, "no image" + (f": {cell!r}" if cell else ": empty cell"))
                 continue
             rows_of.setdefault(img, []).append(k)
@@ -423,8 +427,21 @@ class Reader:
                             f"row {k + 2} of {rel.as_posix()}: {rows[k][column]!r} is {rows[k][col]!r} (the "
                             f"{header[col]!r} column), but its image {str(self.root / img)!r} is in the {folder!r} "
                             "folder: one image under two labels; correct the table or move the image")
-                from .export import _refuse_misspelt_labels
+                if self.classes is not None:  # the expected classes: every label one of them, its row named
+                    from .._registry import did_you_mean
 
+                    names = [str(c) for c in self.classes]
+                    for n, img in enumerate(images):
+                        k = rows_of[img][0]
+                        written = rows[k][col].strip()
+                        match = next((c for c in names if c.strip().casefold() in (labels[n], written.casefold())),
+                                     None)
+                        if match is None:
+                            raise ReleaseError(f"row {k + 2} of {str(self.root / rel)!r}: label {written!r} is not one "
+                                               f"of the classes {names}"
+                                               f"{did_you_mean(written.casefold(), [c.casefold() for c in names])}")
+                        labels[n] = match
+                    return labels, f"the {header[col]!r} column", names
                 _refuse_misspelt_labels([(rows_of[i][0] + 2, rows[rows_of[i][0]][col].strip()) for i in images],
                                         str(self.root / rel))
                 self._label_notes(rel, header, used, col, others, label_column, dict(zip(
@@ -538,3 +555,39 @@ class Reader:
             return prefixes
         summary.patient_source = "one per image"
         return [i.as_posix() for i in images]
+
+
+def _refuse_misspelt_labels(rows: list[tuple[int, str]], table: str) -> None:
+    """Refuse, before any image is read, a label written on one or two rows that is a plausible typo
+    of a label of many rows (:func:`~featbus.datasets._common.plausible_typo`: 'Benigh' beside
+    'Benign'): it would become a class of its own. Different words are classes, never misspellings:
+    short codes ('LP' beside 'LN', 'FA' beside 'FAD', 'DCIS' beside 'LCIS') and a label inside
+    another ('normal', 'abnormal').
+
+    Examples
+    --------
+    >>> try:
+    ...     _refuse_misspelt_labels([(2, "Benign")] * 9 + [(11, "Benigh")], "t.csv")
+    ... except ValueError as exc:
+    ...     print(str(exc)[:80])
+    row 11 of 't.csv': label 'Benigh' (1 row) looks like a misspelling of 'Benign' (
+    >>> _refuse_misspelt_labels([(2, "normal")] * 9 + [(11, "abnormal")], "t.csv")
+    >>> _refuse_misspelt_labels([(2, "LN")] * 9 + [(11, "LP")], "t.csv")
+    """
+    counts: dict[str, int] = {}
+    first: dict[str, tuple[int, str]] = {}
+    for line, label in rows:
+        key = label.casefold()
+        counts[key] = counts.get(key, 0) + 1
+        first.setdefault(key, (line, label))
+    for rare, n in counts.items():
+        if n > 2:
+            continue
+        for common, m in counts.items():
+            if m < 3 * n or rare.strip() == common.strip():  # spaces only: read as one class, said
+                continue
+            if plausible_typo(rare, common):
+                line, written = first[rare]
+                raise ValueError(f"row {line} of {table!r}: label {written!r} ({n} row{'s' if n > 1 else ''}) looks "
+                                 f"like a misspelling of {first[common][1]!r} ({m} rows): correct the table (every "
+                                 "distinct label is a class)")

@@ -109,7 +109,7 @@ def _read_index(path: Path) -> Release:
 
 def read_release(path: str | os.PathLike, *, image_column: str | None = None, label_column: str | None = None,
                  group_column: str | None = None, group_pattern: str | None = None, mask_pattern: str | None = None,
-                 require_labels: bool = False) -> Release:
+                 require_labels: bool = False, classes=None, rows_without_image: str = "leave out") -> Release:
     """Read a release as its publisher ships it, working its layout out from the files.
 
     Parameters
@@ -127,6 +127,12 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
         extension and ``*`` / ``?`` wildcards (``"{stem}_seg*.png"``); it replaces the mask words.
     require_labels : bool, default=False
         Refuse a release in which nothing labels the images.
+    classes : sequence of str, optional
+        The expected classes, in this order: a table's label that is none of them (ignoring case
+        and surrounding spaces) is refused, its row named, before any pixel is read.
+    rows_without_image : {"leave out", "raise"}, default="leave out"
+        A table's row naming no image file of the release: left out and counted (``"no image"``),
+        or an error naming the row (a table that is the release's list, as an export's).
 
     Returns
     -------
@@ -163,6 +169,8 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
     ('Pathology', 'Case', 'column')
     """
     path = Path(path)
+    if rows_without_image not in ("leave out", "raise"):
+        raise ValueError(f"rows_without_image must be 'leave out' or 'raise', got {rows_without_image!r}")
     if not path.exists():
         raise ReleaseError(f"{str(path)!r} does not exist")
     if path.is_file():
@@ -201,4 +209,5 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
         return _read_mias(root, [f for f in files if f.parent == Path(".")], left_out, group_pattern)
     return Reader(root, release_name, files, tables, left_out).read(
         image_column=image_column, label_column=label_column, group_column=group_column,
-        group_pattern=group_pattern, mask_pattern=mask_pattern, require_labels=require_labels)
+        group_pattern=group_pattern, mask_pattern=mask_pattern, require_labels=require_labels, classes=classes,
+        rows_without_image=rows_without_image)
