@@ -351,3 +351,24 @@ def test_predict_gives_one_row_per_scan_with_masks_beside_them(tmp_path, capsys)
     assert len(rows) == 4 and not any("_tumor" in p or "_other" in p for p in rows["image"])
     err = capsys.readouterr().err
     assert "4 images; 4 paired with 5 mask files" in err and "1 of other findings" in err
+
+
+def test_predict_takes_a_mask_pattern_for_masks_the_words_miss(tmp_path, capsys):
+    from featbus.datasets import make_phantoms
+    from featbus.workflows.training import train_model
+
+    phantoms = make_phantoms(20, image_size=32, random_state=0)
+    model = train_model(phantoms, "intensity", classifier="logreg", cross_validate=False, progress=False)
+    model_path = tmp_path / "m.featbus"
+    model.save(model_path)
+    for k in range(3):
+        _png(tmp_path / "scans" / f"s{k}.png", k)
+        _mask(tmp_path / "scans" / f"s{k}-annot-v2.png")
+    table = tmp_path / "p.csv"
+    assert main(["predict", str(model_path), str(tmp_path / "scans"), "-o", str(table), "-q"]) == 0
+    assert len(pd.read_csv(table)) == 6  # nothing says these are masks: every file is a scan
+    assert main(["predict", str(model_path), str(tmp_path / "scans"), "-o", str(table), "-q", "--overwrite",
+                 "--mask-pattern", "{stem}-annot-v2.png"]) == 0
+    rows = pd.read_csv(table)
+    assert len(rows) == 3 and not any("annot" in p for p in rows["image"])
+    assert "3 paired with 3 mask files (--mask-pattern '{stem}-annot-v2.png')" in capsys.readouterr().err

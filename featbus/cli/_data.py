@@ -201,7 +201,7 @@ def _is_mias_folder(p: Path) -> bool:
     return is_mias_folder(p)
 
 
-def _folder_scans(p: Path, item: str, said: list[str] | None = None) -> list[str]:
+def _folder_scans(p: Path, item: str, said: list[str] | None = None, mask_pattern: str | None = None) -> list[str]:
     """A folder's scans, anywhere under it, without their masks (a mask folder's files, an image's
     name with a mask word: the release reader's own rules, :mod:`featbus.datasets._release_scan`),
     each left out said, then the one paragraph of what was read. A folder where no name holds a mask
@@ -211,7 +211,7 @@ def _folder_scans(p: Path, item: str, said: list[str] | None = None) -> list[str
     if not files:
         raise CLIError(f"folder {item!r} holds no image files ({', '.join(_IMAGE_SUFFIXES)})")
     told = said if said is not None else _Printed()
-    if not _may_be_masks(f.relative_to(p).as_posix() for f in files):
+    if mask_pattern is None and not _may_be_masks(f.relative_to(p).as_posix() for f in files):
         told.append(f"read {item!r}: {len(files)} images; no mask paired.")
         return [str(f) for f in files]
     from ..datasets._release_rules import is_mask_folder
@@ -219,7 +219,12 @@ def _folder_scans(p: Path, item: str, said: list[str] | None = None) -> list[str
     from ..io import NON_LESION_MASK_WORDS
 
     found, _, outside = walk_release(p)
-    images, masks_of, unpaired, rule = split_masks(found, None, p.name)
+    try:
+        images, masks_of, unpaired, rule = split_masks(found, mask_pattern, p.name)
+    except ValueError as exc:
+        raise CLIError(f"--mask-pattern {mask_pattern!r}: {_one_line(exc)}") from exc
+    if mask_pattern is not None and not masks_of:
+        raise CLIError(f"--mask-pattern {mask_pattern!r} pairs no file of {item!r} with an image")
     in_folders: dict[tuple[Path, Path], int] = {}
     beside = []
 
@@ -264,14 +269,18 @@ class _Printed(list):
         print(line, file=sys.stderr)
 
 
-def _expand_images(inputs: Sequence[str], said: list[str] | None = None) -> list[str]:
+def _expand_images(inputs: Sequence[str], said: list[str] | None = None, *,
+                   mask_pattern: str | None = None) -> list[str]:
     """Files as given; a CSV manifest to its ``image`` column; a mini-MIAS folder to its
-    ``mdbNNN`` images; other folders to their image files (masks left out), sorted.
+    ``mdbNNN`` images; other folders to their image files (masks left out, ``mask_pattern`` naming
+    them where the usual mask words do not), sorted. ``said`` collects the lines saying what each
+    folder holds (printed at once when not given).
 
     Light: image files and plain folders are expanded here, without the data-set loaders
     (featbus.datasets, and through it scikit-learn's helpers), so that ``featbus predict`` imports
     what the model's own parts need and nothing else (tests/test_predict_startup.py); only a
-    manifest or a folder with an ``Info.txt`` (a mini-MIAS candidate) is handed to them."""
+    manifest or a folder with an ``Info.txt`` (a mini-MIAS candidate), or a folder where a name holds a
+    mask word, is handed to them."""
     paths = []
     for item in inputs:
         p = Path(item)
@@ -287,7 +296,7 @@ def _expand_images(inputs: Sequence[str], said: list[str] | None = None) -> list
 
             paths += [str(f) for f in mias_files(p)]
         elif p.is_dir():
-            paths += _folder_scans(p, item, said)
+            paths += _folder_scans(p, item, said, mask_pattern)
         elif not p.exists():
             raise CLIError(f"image {item!r} does not exist")
         else:

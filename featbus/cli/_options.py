@@ -18,7 +18,7 @@ from pathlib import Path
 from ._common import CLIError, _import_tensorflow_quietly, _one_line, _split
 
 __all__ = ["N_BOOTSTRAP", "Parents", "add_backbone", "add_epochs", "add_input_size", "add_members", "add_model",
-           "add_export_columns", "add_n_bootstrap", "add_n_splits", "add_on_error",
+           "add_export_columns", "add_mask_pattern", "add_n_bootstrap", "add_n_splits", "add_on_error",
            "add_operating_point", "add_output", "add_overwrite",
            "add_positive",
            "add_report", "add_strict", "add_target_sensitivity", "add_task", "add_test_fraction", "add_trust"]
@@ -401,7 +401,12 @@ def add_export_columns(p: argparse.ArgumentParser) -> None:
                    help="each image's patient from its file name (without extension): the first (group) of REGEX, "
                         "or its whole match, e.g. '^([A-Z]+)_' for ABCD_012.png; without it, names of one "
                         "PREFIX_NUMBER shape give the prefix, said")
-    g.add_argument("--mask-pattern", metavar="PATTERN",
+    add_mask_pattern(g)
+
+
+def add_mask_pattern(p) -> None:
+    """``--mask-pattern PATTERN``: how DATA's mask files are named, where the usual mask words do not tell."""
+    p.add_argument("--mask-pattern", metavar="PATTERN",
                    help="how an image's mask files are named, {stem} standing for the image's name without "
                         "extension, * and ? wildcards, e.g. '{stem}_seg*.png' (default: the image's name with a mask "
                         "word before or after it, mask/seg/gt/tumor/lesion/roi/label, or its name in a mask folder)")

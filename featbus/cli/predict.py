@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ._common import CLIError, _check_writable, _first_names, _neutralised, _progress, _refuse_existing, _write_csv
 from ._data import _expand_images
-from ._options import add_force, add_model, add_on_error, add_output, add_overwrite
+from ._options import add_force, add_mask_pattern, add_model, add_on_error, add_output, add_overwrite
 from ._progress import command_stages
 from ._startup import start
 
@@ -40,6 +40,7 @@ def add_parser(sub, parents) -> None:
                         "image column)")
     add_output(p, "CSV", "write the table here (default: stdout)", required=False)
     add_overwrite(p, "the CSV")
+    add_mask_pattern(p)
     add_on_error(p, "skip", help="an unreadable image: leave it out, its row's 'error' column saying why (default), "
                                  "or stop with an error naming it")
     p.add_argument("--decision", choices=["operating-point", "most-probable"], default="operating-point",
@@ -75,7 +76,7 @@ def run(args) -> int:
         raise CLIError('--explain-method gradcam needs Keras (pip install "featbus[deep]"); without it, '
                        "--explain-method occlusion explains any model from its predictions")
     said: list[str] = []  # what each folder holds: said once the model's needs are checked, before it loads
-    paths = _without_masks(_expand_images(args.images, said))
+    paths = _without_masks(_expand_images(args.images, said, mask_pattern=args.mask_pattern))
     # Grad-CAM differentiates the Keras network; occlusion needs only the predictions, so a light
     # install (featbus[runtime], LiteRT without Keras) explains a CNN model by occlusion ("auto")
     grad_cam = bool(args.explain) and args.explain_method != "occlusion" and keras

@@ -554,6 +554,7 @@ class Reader:
             summary.patient_detail = f"{images[0].name!r} -> {prefixes[0]!r}"
             return prefixes
         summary.patient_source = "one per image"
+        summary.patient_detail = "no patient column, folder or file-name prefix; commands group near-duplicate images"
         return [i.as_posix() for i in images]
 
 
