@@ -372,3 +372,20 @@ def test_predict_takes_a_mask_pattern_for_masks_the_words_miss(tmp_path, capsys)
     rows = pd.read_csv(table)
     assert len(rows) == 3 and not any("annot" in p for p in rows["image"])
     assert "3 paired with 3 mask files (--mask-pattern '{stem}-annot-v2.png')" in capsys.readouterr().err
+
+
+def test_an_escaped_index_is_data_for_the_commands(tmp_path, capsys):
+    root = tmp_path / "rel"
+    for k, name in enumerate(["=cmd.png", "+b.png", "c.png", "d.png"]):
+        _png(root / name, k)
+    (root / "t.csv").write_text("image,label,patient\n=cmd.png,benign,=1\n+b.png,malignant,@2\nc.png,benign,=1\n"
+                                "d.png,malignant,@2\n")
+    index = read_release(root).write_index(root / "index.csv")  # beside the images: their names as they are
+    assert "'=cmd.png" in index.read_text() and "'+b.png" in index.read_text()
+    data = load_data(index)  # a manifest: every cell unescaped, every file found
+    assert sorted(os.path.basename(p) for p in data.paths) == ["+b.png", "=cmd.png", "c.png", "d.png"]
+    group = dict(zip((os.path.basename(p) for p in data.paths), data.groups.tolist()))
+    assert group["=cmd.png"] == group["c.png"] != group["+b.png"] == group["d.png"]  # '=1' and '@2', unescaped
+    out = tmp_path / "f.csv"
+    assert main(["extract", str(index), "-f", "intensity", "-o", str(out), "-q"]) == 0
+    assert len(pd.read_csv(out)) == 4
