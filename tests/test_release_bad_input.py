@@ -72,6 +72,13 @@ class Outside:
         assert after == before, "a file outside the release was written"
 
 
+def _symlink_or_skip(link: Path, target: Path, *, folder: bool = False) -> None:
+    try:
+        link.symlink_to(target, target_is_directory=folder)
+    except OSError as error:  # Windows without the privilege
+        pytest.skip(f"no symbolic links here: {error}")
+
+
 def _reason(text: str) -> str:
     """A left-out entry's reason without the details after its colon ("mask size differs: 20x15 ...")."""
     return str(text).split(":", 1)[0].strip()
@@ -111,7 +118,7 @@ def test_symlink_leading_out_is_refused(tmp_path, monkeypatch):
     """An image file that is a link to a file outside the release: refused or left out, by name."""
     release = _release(tmp_path / "release")
     outside = Outside(tmp_path, release, monkeypatch)
-    (release / "img_07.png").symlink_to(outside.sentinel)
+    _symlink_or_skip(release / "img_07.png", outside.sentinel)
     (release / "labels.csv").write_text((release / "labels.csv").read_text() + "img_07.png,benign,P4\n")
     _refused_or_skipped(release, "img_07.png", "outside the release")
     outside.untouched()
@@ -124,7 +131,7 @@ def test_symlinked_folder_leading_out_is_refused(tmp_path, monkeypatch):
     save(elsewhere / "img_20.png", scan(20))
     outside = Outside(tmp_path, release, monkeypatch)
     os.utime(elsewhere / "img_20.png", (1_000_000_000, 1_700_000_000))  # after the snapshot read it
-    (release / "more").symlink_to(elsewhere, target_is_directory=True)
+    _symlink_or_skip(release / "more", elsewhere, folder=True)
     try:
         rel = read_release(release)
     except ReleaseError as error:
@@ -271,7 +278,7 @@ except ReleaseError as error:
 else:
     outcome = "read: table=" + str(rel.summary.table) + " text=" + rel.summary.text()
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print("GROWTH_KB", after - before)
+print("GROWTH_KB", (after - before) // (1024 if sys.platform == "darwin" else 1))  # macOS counts bytes
 print(outcome)
 """
 
