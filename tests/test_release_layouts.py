@@ -144,6 +144,9 @@ def test_layout_index_round_trip(built, tmp_path_factory):
            [tuple(Path(m).resolve() for m in ms) for ms in rel.masks]
     assert again.summary.n_images == rel.summary.n_images
     assert again.summary.n_masks_paired == rel.summary.n_masks_paired
+    frame = rel.to_frame()  # the same index as a table: one row per image, in order
+    assert len(frame) == len(rel.images)
+    assert [_relative(built.root, p) for p in frame["image"]] == [_relative(built.root, p) for p in rel.images]
 
 
 def test_at_least_twelve_layouts():
