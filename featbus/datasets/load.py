@@ -11,6 +11,7 @@ from sklearn.utils import Bunch
 from ..progress import find_stack_level
 from .folders import load_manifest
 from .mias import MIAS_TASKS, is_mias_folder, load_mias
+from .site_tables import SITE_TABLES, site_description
 
 
 def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str = "raise",
@@ -112,7 +113,12 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
         release = read_release(path, image_column=image_column, label_column=label_column,
                                group_column=group_column, group_pattern=group_pattern, mask_pattern=mask_pattern,
                                require_labels=require_labels)
-        return release.to_bunch(on_error=on_error, n_jobs=n_jobs, require_labels=require_labels)
+        data = release.to_bunch(on_error=on_error, n_jobs=n_jobs, require_labels=require_labels)
+        table = release.summary.table
+        spec = next((t for t in SITE_TABLES.values() if table is not None and table.name == t.file), None)
+        if spec is not None and release.summary.patient_source == "column":  # a site whose licence asks a citation
+            data.DESCR = site_description(spec, data, release.summary)
+        return data
     raise FileNotFoundError(f"{str(path)!r}: no such folder or CSV file")
 
 

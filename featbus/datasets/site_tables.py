@@ -156,9 +156,14 @@ def load_site_table_folder(root: str | os.PathLike, spec: SiteTable | str, *, on
     if no_row:
         warn_skipped([(k, p, r) for k, (p, r) in enumerate(no_row)], f"image(s) (no row in {spec.file})")
         data.skipped = list(data.skipped) + no_row
-    unused = sum(1 for _, reason in s.left_out if reason.startswith("no image"))
-    counts = np.bincount(data.target, minlength=len(data.target_names))
-    data.DESCR = (f"{spec.citation}, folder {str(root)!r}: {len(data.paths)} images of {s.n_patients} patients, "
-                  f"classes {dict(zip(data.target_names.tolist(), counts.tolist()))}; groups are patients "
-                  f"({s.group_column})" + (f"; {unused} rows of {spec.file} have no image here." if unused else "."))
+    data.DESCR = site_description(spec, data, s)
     return data
+
+
+def site_description(spec: SiteTable, data: Bunch, summary) -> str:
+    """A site's :attr:`Bunch.DESCR`: its citation (what its licence asks for), then what was read."""
+    unused = sum(1 for _, reason in summary.left_out if reason.startswith("no image"))
+    counts = np.bincount(data.target, minlength=len(data.target_names))
+    return (f"{spec.citation}, folder {str(summary.root)!r}: {len(data.paths)} images of {summary.n_patients} "
+            f"patients, classes {dict(zip(data.target_names.tolist(), counts.tolist()))}; groups are patients "
+            f"({summary.group_column})" + (f"; {unused} rows of {spec.file} have no image here." if unused else "."))
