@@ -37,7 +37,7 @@ class Started(NamedTuple):
 
 
 def start(args, models, *, data: str | None = None, images=None, min_classes: int = 1,
-          conflicts: str | None = None, keras_too: bool = False) -> Started:
+          conflicts: str | None = None, keras_too: bool = False, said=()) -> Started:
     """Read the command's data, then load its models.
 
     Parameters
@@ -58,6 +58,9 @@ def start(args, models, *, data: str | None = None, images=None, min_classes: in
         Words what reads the labels (``"validation"``): images under two labels are named.
     keras_too : bool, default=False
         Load Keras with the models (a command that runs or changes their networks in Keras).
+    said : sequence of str, default=()
+        Lines saying what the command's image folders hold (predict's listing), printed once the
+        models' needs are checked and before any model loads.
 
     Returns
     -------
@@ -71,6 +74,8 @@ def start(args, models, *, data: str | None = None, images=None, min_classes: in
             from ..networks.backend import require_keras
 
             require_keras(f"the model {Path(path).name!r} (its networks)")
+    for line in said:
+        print(line, file=sys.stderr)
     read = None
     if data is not None:
         read = _load_folder(data, args.on_error, args.task, min_classes=min_classes, columns=export_columns(args))
