@@ -258,7 +258,7 @@ def test_a_model_without_reference_has_no_columns_and_says_so(phantom_model, tmp
     captured = capsys.readouterr()
     # the two odd images get no class (said once); the count of unlike images is of the 3 given a class
     assert "2 out-of-domain image(s) got no class" in captured.err
-    assert "none of the 3 images looks unlike the training images" in captured.out
+    assert "none of the 3 images given a class looks unlike the training images" in captured.out
     assert main(["predict", str(old_path), *images[:1]]) == 0
     captured = capsys.readouterr()
     assert "no out-of-domain reference" in captured.err and "out_of_domain" not in captured.out.splitlines()[0]

@@ -244,16 +244,16 @@ def _folder_scans(p: Path, item: str, said: list[str] | None = None, mask_patter
     for (folder, image_dir), n in sorted(in_folders.items(), key=lambda kv: str(kv[0][0])):
         told.append(f"left out {folder.as_posix()}/ in {item!r}: its {n} file(s) are the masks of the images in "
                     f"{image_dir.name or '.'}/ (the same file names)")
-    if beside:  # every file left out is said, never silently dropped
-        told.append(f"left out {len(beside)} mask file(s) of images in {item!r} (<image>_mask*, <image>_tumor...): "
-                    + ", ".join(m.name for m in beside[:5]) + (" ..." if len(beside) > 5 else ""))
     if not images:
         raise CLIError(f"folder {item!r} holds no image files, only masks ({', '.join(_IMAGE_SUFFIXES)})")
     n_masks = sum(len(v) for v in masks_of.values())
     n_other = sum(1 for v in masks_of.values() for _, word in v if word in NON_LESION_MASK_WORDS)
     parts = [f"read {item!r}: {len(images)} images",
              f"{len(masks_of)} paired with {n_masks} mask files ({rule}"
-             + (f"; {n_other} of other findings" if n_other else "") + "), never scored" if n_masks
+             + (f"; {n_other} of other findings" if n_other else "") + "), never scored"
+             + (": " + ", ".join(m.name for m in beside[:3])
+                + (f" and {len(beside) - 3} more" if len(beside) > 3 else "") if beside else "")
+             if n_masks
              else "no mask paired"]
     if unpaired or outside:
         parts.append(f"left out {len(unpaired)} mask file(s) without their image"

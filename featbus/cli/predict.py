@@ -81,6 +81,9 @@ def run(args) -> int:
     # install (featbus[runtime], LiteRT without Keras) explains a CNN model by occlusion ("auto")
     grad_cam = bool(args.explain) and args.explain_method != "occlusion" and keras
     _, (model,) = start(args, [args.model], keras_too=grad_cam, said=said)
+    from ..preprocessing.scale import scale_words
+
+    print(scale_words(model.input_scale), file=sys.stderr)  # predict reads its files later: the scale alone
     with warnings.catch_warnings():  # the skipped images are counted below and listed in the table
         warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
         table = model.predict_table(paths, on_error=args.on_error, decision=args.decision, force=args.force,
@@ -194,11 +197,14 @@ def _domain_line(model, table) -> str:
     from ..model.domain import flag_summary
 
     flags = table["unlike_training"].tolist()
+    among = ""
     if "predicted" in table:  # the images given no class (out of domain) were said above: the rest are counted
-        flags = [None if p == "out of domain" else f for f, p in zip(flags, table["predicted"].tolist())]
+        classed = [p != "out of domain" for p in table["predicted"].tolist()]
+        among = "" if all(classed) else "given a class"
+        flags = [f if c else None for f, c in zip(flags, classed)]
         if all(f is None for f in flags):
             return ""
-    line = flag_summary(flags)
+    line = flag_summary(flags, among=among)
     adapted = (model.manifest.get("domain") or {}).get("adapted")
     # an adapted model scores against its training images re-standardised on the site's
     if not (isinstance(adapted, dict) and adapted.get("how")):

@@ -573,7 +573,7 @@ def score_columns(reference, features, kept, n: int) -> dict[str, np.ndarray]:
     return {"out_of_domain": score, "unlike_training": unlike}
 
 
-def flag_summary(flags) -> str:
+def flag_summary(flags, *, among: str = "") -> str:
     """The one line ``featbus predict`` prints: how many images look unlike the training images.
 
     Parameters
@@ -581,6 +581,8 @@ def flag_summary(flags) -> str:
     flags : sequence of bool or None
         ``unlike_training`` of :meth:`featbus.model.FeatbusModel.predict_table` (``None``: an
         unreadable image, not counted).
+    among : str, default=""
+        Words after "images" saying which images were counted (``"given a class"``).
 
     Returns
     -------
@@ -596,9 +598,10 @@ def flag_summary(flags) -> str:
     """
     seen = [bool(f) for f in flags if f is not None]
     n, k = len(seen), int(sum(seen))
+    images = f"image{'s' if n != 1 else ''}" + (f" {among}" if among else "")
     if k == 0:
-        return f"none of the {n} image{'s' if n != 1 else ''} looks unlike the training images"
-    return (f"{k} of {n} image{'s' if n != 1 else ''} look{'s' if k == 1 else ''} unlike the training images "
+        return f"none of the {n} {images} looks unlike the training images"
+    return (f"{k} of {n} {images} look{'s' if k == 1 else ''} unlike the training images "
             "(out_of_domain above 1): their predictions are extrapolations")
 
 
