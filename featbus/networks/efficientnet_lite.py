@@ -339,23 +339,24 @@ def _host_initialisers() -> dict[str, dict]:
 
 def _keras_initialisers(model) -> None:
     """Put Keras's default initialisers back on the layers built with host zeros (what their
-    configuration, and a saved ``.keras`` file, name): a fresh layer of each kind holds them."""
+    configuration, and a saved ``.keras`` file, name): each argument's default in the layer's
+    signature (a fresh layer's ``get_config`` would import TensorFlow where it is installed)."""
+    import inspect
+
     import keras
     from keras import layers
 
     from .backend import host_initializer
 
     zeros = host_initializer(0.0)
-    fresh = {"conv": layers.Conv2D(1, 1), "depthwise": layers.DepthwiseConv2D(1), "dense": layers.Dense(1),
-             "bn": layers.BatchNormalization()}
-    fresh = {kind: layer.get_config() for kind, layer in fresh.items()}  # each initialiser as a config
     kinds = {layers.DepthwiseConv2D: "depthwise", layers.Conv2D: "conv", layers.Dense: "dense",
              layers.BatchNormalization: "bn"}
+    defaults = {kind: inspect.signature(cls.__init__).parameters for cls, kind in kinds.items()}
     for layer in model.layers:
         kind = kinds.get(type(layer))
         for name in _INITIALISER_ARGS.get(kind, ()):
-            if getattr(layer, name, None) is zeros:
-                setattr(layer, name, keras.initializers.get(fresh[kind][name]))  # one instance per layer
+            if getattr(layer, name, None) is zeros:  # one new instance per layer, as Keras makes them
+                setattr(layer, name, keras.initializers.get(defaults[kind][name].default))
 
 
 # ----------------------------------------------------------------------------- weights I/O
