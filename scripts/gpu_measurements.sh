@@ -29,8 +29,9 @@
 set -u
 DRY=0
 if [ "${1:-}" = "--dry-run" ]; then DRY=1; shift; fi
-W=${1:-gpu}; mkdir -p "$W"; : > "$W/log.txt"
-export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3
+W=${1:-gpu}; mkdir -p "$W"; W=$(cd "$W" && pwd); : > "$W/log.txt"
+REPO=$(cd "$(dirname "$0")/.." && pwd); cd "$REPO"  # this checkout's featbus, whatever is installed
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3
 PY=${PYTHON:-python3}
 TMPD=${MODEL_DIR:-/tmp}/featbus_gpu_$$
 CACHE=$TMPD/jax-cache
@@ -38,17 +39,19 @@ rm -rf "$TMPD"; mkdir -p "$CACHE"
 if [ "$DRY" = 1 ]; then
     DATA=$("$PY" -c "from featbus.datasets.sample import SAMPLE_DIR; print(SAMPLE_DIR)")
     TRAIN_ARGS=(--input-size 32 --epochs 1)
-    SPEED_ARGS=(--n-images 16 --size 32 --epochs 2)
+    SPEED_ARGS=(--n-images 8 --size 32 --epochs 2)
+    SCALE=4  # a shared CPU: every step's time limit four times the GPU's
     DATA_NOTE=${DATA_NOTE:-"dry run: the bundled 52-image sample at 32 px, 1 epoch, on this machine's device"}
 else
     DATA=$("$PY" -c "from featbus import get_data_home; print(get_data_home() / 'busi')")
     TRAIN_ARGS=()
     SPEED_ARGS=(--n-images 256 --epochs 3)
+    SCALE=1
     DATA_NOTE=${DATA_NOTE:-"BUSI as featbus.get_data_home() holds it"}
 fi
 export DATA_NOTE
 step() {  # step NAME SECONDS COMMAND...: run it, its output appended to log.txt, say how it ended
-    local name=$1 limit=$2; shift 2
+    local name=$1 limit=$(($2 * SCALE)); shift 2
     local t0=$SECONDS
     echo "===== $name: $*" >> "$W/log.txt"
     timeout "$limit" "$@" >> "$W/log.txt" 2>&1
@@ -145,7 +148,11 @@ row["process_s"] = step_s.get("train_jax_fresh")
 row["process_s_warm_cache"] = step_s.get("train_jax_warm")
 result["default_recipe_jax"] = row
 speed = w / "backend_speed_run.json"
-if speed.exists():
+if not speed.exists():  # the step failed or was cut: no rows of an earlier run pass for this one's
+    result["backends_before_this_run"] = result.pop("backends", {})
+    result["backends"] = {}
+    result["failed"] = {"backend_speed": "no results (see log.txt)"}
+else:
     run = json.loads(speed.read_text())
     result["backends"] = run.get("backends", {})
     result["failed"] = run.get("failed", {})

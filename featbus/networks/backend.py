@@ -680,19 +680,26 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
             new_opt.append(values)
         return loss, train_values, other_values, new_opt
 
-    compiled = jax.jit(jax_step)
+    # the state is donated: XLA writes the new values into the buffers of the old ones, as Keras's
+    # own fit does (on the CPU, a 360-variable network's step took 1.9-2.3 ms of CPU against 2.8-3.7)
+    compiled = jax.jit(jax_step, donate_argnums=(0, 1, 2))
     variables = trainable + others + [v for opt in optimizers for v in opt.variables]
     sizes = (len(trainable), len(others))
     cache: dict[str, list] = {"values": []}  # what the last step wrote into each variable
 
+    def own(variable):
+        # a value the step did not make (the first step's, a tally reset, best weights put back)
+        # is copied before it is donated: an array someone else holds stays valid
+        return jax.device_put(variable.value, may_alias=False)
+
     def current() -> list:
-        # the values the last step wrote, unless something else assigned a variable since (a
-        # tally reset, best weights put back): one identity test per variable, not a read through
-        # Keras's property (~7 us each, ~1000 variables for an EfficientNet and its AdamW)
+        # the values the last step wrote, unless something else assigned a variable since: one
+        # identity test per variable, not a read through Keras's property (~7 us each, ~1000
+        # variables for an EfficientNet and its AdamW)
         written = cache["values"]
         if len(written) != len(variables):
-            return [v.value for v in variables]
-        return [w if v._value is w else v.value for v, w in zip(variables, written)]
+            return [own(v) for v in variables]
+        return [w if v._value is w else own(v) for v, w in zip(variables, written)]
 
     def step(rates, *batch):
         values = current()
@@ -704,8 +711,8 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
         loss, train_values, other_values, opt_values = compiled(
             values[:a], values[a:a + b], opt_values, np.asarray(rates, np.float32), tuple(batch))
         # the new values go straight into the variables (Keras's assign converts and checks each
-        # one: ~10 ms a step for ~1000 variables, longer than a GPU step of a small network). Not
-        # donated: other Keras calls may hold the buffers
+        # one: ~10 ms a step for ~1000 variables, longer than a GPU step of a small network); the
+        # old ones were donated, held by nothing else (own)
         new = [*train_values, *other_values, *(x for vals in opt_values for x in vals)]
         for v, value in zip(variables, new):
             v._direct_assign(value)
