@@ -93,3 +93,46 @@ def test_a_second_process_reads_every_program_from_the_cache(tmp_path):
     # every program of the first fit, however small, was kept (min compile time 0, entry size -1)
     assert second["compiled"] == [], second["compiled"]
     assert sorted(second["cached"]) == sorted(first["compiled"])
+
+
+DONATED = textwrap.dedent("""
+    import json
+    import numpy as np
+    from featbus.networks.backend import keras_module, make_train_step
+    keras = keras_module()
+    dense = keras.layers.Dense(1, kernel_initializer="ones")
+    dense.build((None, 4))
+    optimizer = keras.optimizers.Adam(learning_rate=0.01)
+    optimizer.build(dense.trainable_variables)
+    held = dense.kernel.value  # a JAX array someone holds before training
+    before = np.array(held)
+
+    def loss_fn(x, y):
+        return keras.ops.mean((dense(x)[:, 0] - y) ** 2)
+
+    step = make_train_step(loss_fn, dense, [(optimizer, dense.trainable_variables)])
+    losses = [float(step(np.float32([0.01]), np.ones((8, 4), np.float32), np.zeros(8, np.float32))) for _ in range(3)]
+    dense.kernel.assign(np.full((4, 1), 2.0, np.float32))  # assigned from outside between steps
+    reassigned = dense.kernel.value
+    losses.append(float(step(np.float32([0.01]), np.ones((8, 4), np.float32), np.zeros(8, np.float32))))
+    print(json.dumps({"held_deleted": held.is_deleted(), "held_unchanged": bool(np.array_equal(np.array(held), before)),
+                      "reassigned_deleted": reassigned.is_deleted(), "losses": losses,
+                      "kernel": np.asarray(dense.kernel.value).ravel().tolist()}))
+""")
+
+
+def test_the_donated_step_consumes_no_array_held_elsewhere(tmp_path):
+    """The JAX step donates its state (XLA reuses the buffers), but only arrays it made itself: a
+    value read before training, or assigned from outside between steps, stays valid."""
+    script = tmp_path / "donated.py"
+    script.write_text(DONATED)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "FEATBUS_JAX_CACHE": "0",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not out["held_deleted"] and out["held_unchanged"]
+    assert not out["reassigned_deleted"]
+    assert out["losses"][2] < out["losses"][0]  # trained: loss 16 at the start, decreasing
+    assert out["losses"][3] > out["losses"][2]  # the outside assignment (kernel 2: loss 64) was used
+    assert all(k < 2.0 for k in out["kernel"])  # and trained on from there

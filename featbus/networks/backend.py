@@ -13,9 +13,12 @@ each backend lives here and nowhere else:
 * :func:`make_train_step` builds one optimisation step (gradient, per-part learning rates,
   optimiser updates) for :mod:`featbus.networks.training`, the one training engine, whose
   losses stay on the device until :func:`to_float` reads them;
-* :func:`mixed_precision_scope` builds a network in bfloat16 compute on GPUs.
+* :func:`mixed_precision_scope` builds a network in bfloat16 compute on GPUs;
+* :func:`host_initializer` fills weights on the host (JAX compiles Keras's initialisers once per
+  weight shape) and :class:`JaxCompiles` counts what JAX compiled or read from its persistent cache.
 
-The backend is Keras's: ``KERAS_BACKEND`` (or ``~/.keras/keras.json``), TensorFlow by default.
+The backend is Keras's: ``KERAS_BACKEND`` (or ``~/.keras/keras.json``); without a choice, JAX where
+it sees a GPU, else TensorFlow, PyTorch or JAX, whichever is installed first (:func:`wanted_backend`).
 A public module: the features, the segmenter, the model file and the commands import it from here
 (``featbus.backend_info`` is :func:`backend_info`).
 """
