@@ -17,7 +17,8 @@ Images per second over the epochs after the first (the first compiles); the firs
 seconds are recorded beside. Both sides compute in the precision ``--mixed-precision`` says
 (``auto``: bfloat16 on a GPU, float32 on the CPU, featbus's default; ``on``; ``off``). On a GPU,
 ``nvidia-smi`` is sampled every 0.5 s during each side's fit (first epoch included):
-``gpu_utilisation_mean`` is featbus's, ``bare_loop_gpu_utilisation_mean`` the bare loop's.
+``gpu_busy_percent_mean`` (the share of samples' time the GPU was busy, in %) is featbus's,
+``bare_loop_gpu_busy_percent_mean`` the bare loop's.
 ``featbus_over_bare`` is featbus's speed over the bare loop's (aim: at least 0.8);
 ``jax_over_torch_time_per_image`` JAX's time per image over PyTorch's (aim: at most 1.5). The
 device is the backend's (:func:`featbus.backend_info`).
@@ -152,8 +153,8 @@ def worker(args) -> dict:
     row = {"featbus_images_per_s": n / float(np.mean(ours[1:])), "bare_loop_images_per_s": n / float(np.mean(bare[1:])),
            "featbus_first_epoch_s": ours[0], "bare_loop_first_epoch_s": bare[0],
            "device": info["device"], "mixed_precision": mixed, "keras": info["keras"],
-           "gpu_utilisation_mean": ours_util.mean, "gpu_utilisation_max": ours_util.max,
-           "bare_loop_gpu_utilisation_mean": bare_util.mean,
+           "gpu_busy_percent_mean": ours_util.mean, "gpu_busy_percent_max": ours_util.max,
+           "bare_loop_gpu_busy_percent_mean": bare_util.mean,
            "n_images": n, "epochs": args.epochs, "timed_epochs": args.epochs - 1, "batch_size": args.batch_size,
            "image_size": args.size, "backbone": args.backbone}
     row["featbus_over_bare"] = row["featbus_images_per_s"] / row["bare_loop_images_per_s"]

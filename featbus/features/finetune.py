@@ -97,6 +97,7 @@ from ..networks.augmentation import AUGMENT_PRESETS
 from ..networks.backend import (
     backend_name,
     compile_forward,
+    host_initializer,
     keras_module,
     mixed_precision_scope,
     use_mixed_precision,
@@ -176,9 +177,14 @@ class _Trainer:
             self.widths = _layer_widths(self.body, est.layer_)
             self.channels = int(sum(self.widths))
             # momentum 0.9: converged within the ~30 batches of one warm-up epoch (0.9**30 < 0.05)
+            # host constants: Keras's initialisers compile a program per shape on JAX
             self.norm = keras.layers.BatchNormalization(center=False, scale=False, momentum=0.9, epsilon=1e-6,
-                                                        name="finetune_norm", dtype="float32")
-        self.head = keras.layers.Dense(n_classes, name=_HEAD, dtype="float32")  # logits in float32
+                                                        name="finetune_norm", dtype="float32",
+                                                        moving_mean_initializer=host_initializer(0.0),
+                                                        moving_variance_initializer=host_initializer(1.0))
+        # logits in float32; its weights are set by fit (a seeded draw) or from arrays
+        self.head = keras.layers.Dense(n_classes, name=_HEAD, dtype="float32", kernel_initializer=host_initializer(0.0),
+                                       bias_initializer=host_initializer(0.0))
         self.tally = _tally_layer(n_classes)
         self.n_classes = int(n_classes)
         prep = est._backbone.preprocess
@@ -383,7 +389,8 @@ def _tally_layer(n_classes: int):
     class _Tally(keras.layers.Layer):
         def __init__(self, n, **kwargs):
             super().__init__(name="finetune_tally", dtype="float32", **kwargs)
-            self.counts = self.add_weight(shape=(n, n), initializer="zeros", trainable=False, name="counts")
+            self.counts = self.add_weight(shape=(n, n), initializer=host_initializer(0.0), trainable=False,
+                                          name="counts")
 
         def call(self, x):
             return x
@@ -1139,8 +1146,18 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         return (time.perf_counter() - start) / len(probe) * n_draws >= MIN_PARALLEL_SECONDS
 
     def _embed_all(self, trainer: _Trainer, images: np.ndarray) -> np.ndarray:
-        bs = 4 * int(self.batch_size)
-        return np.concatenate([trainer.embed(images[i:i + bs]) for i in range(0, len(images), bs)])
+        """Embeddings of the validation images, at one batch size: on JAX (a program per batch
+        shape) the last, shorter batch is topped up with copies of its first rows, dropped after."""
+        n = len(images)
+        bs = max(1, min(4 * int(self.batch_size), n))
+        out = []
+        for i in range(0, n, bs):
+            chunk = images[i:i + bs]
+            if len(chunk) < bs and backend_name() == "jax":
+                out.append(trainer.embed(chunk[np.arange(bs) % len(chunk)])[:len(chunk)])
+            else:
+                out.append(trainer.embed(chunk))
+        return np.concatenate(out)
 
     def _validate(self, trainer: _Trainer, images, y_idx, class_w) -> tuple[float, float, np.ndarray]:
         """Class-weighted validation loss, accuracy and probabilities (with ``tta``, of the

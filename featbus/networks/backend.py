@@ -13,9 +13,12 @@ each backend lives here and nowhere else:
 * :func:`make_train_step` builds one optimisation step (gradient, per-part learning rates,
   optimiser updates) for :mod:`featbus.networks.training`, the one training engine, whose
   losses stay on the device until :func:`to_float` reads them;
-* :func:`mixed_precision_scope` builds a network in bfloat16 compute on GPUs.
+* :func:`mixed_precision_scope` builds a network in bfloat16 compute on GPUs;
+* :func:`host_initializer` fills weights on the host (JAX compiles Keras's initialisers once per
+  weight shape) and :class:`JaxCompiles` counts what JAX compiled or read from its persistent cache.
 
-The backend is Keras's: ``KERAS_BACKEND`` (or ``~/.keras/keras.json``), TensorFlow by default.
+The backend is Keras's: ``KERAS_BACKEND`` (or ``~/.keras/keras.json``); without a choice, JAX where
+it sees a GPU, else TensorFlow, PyTorch or JAX, whichever is installed first (:func:`wanted_backend`).
 A public module: the features, the segmenter, the model file and the commands import it from here
 (``featbus.backend_info`` is :func:`backend_info`).
 """
@@ -63,8 +66,8 @@ def native_stderr_quiet(enabled: bool = True):
             os.close(saved)
 
 __all__ = ["wanted_backend", "keras_module", "backend_name", "device", "backend_info", "compile_forward",
-           "make_train_step", "to_float", "mixed_precision_scope", "use_mixed_precision", "require_keras",
-           "BACKEND_EXTRAS"]
+           "make_train_step", "to_float", "host_initializer", "JaxCompiles", "mixed_precision_scope",
+           "use_mixed_precision", "require_keras", "BACKEND_EXTRAS"]
 
 logger = logging.getLogger("featbus")
 
@@ -78,12 +81,15 @@ _DEVICE: str | None = None
 def wanted_backend() -> str:
     """The Keras backend featbus's networks will run on, found without importing Keras.
 
-    ``KERAS_BACKEND`` when set, else the ``backend`` of Keras's ``keras.json`` (in
-    ``$KERAS_HOME`` or ``~/.keras``; its ``"tensorflow"``, Keras's default, only where TensorFlow
-    is installed), else TensorFlow when it is installed; without any of these,
-    the first of PyTorch and JAX that is installed (then set as ``KERAS_BACKEND`` for Keras,
-    before it is first imported): an environment with only ``featbus[torch]`` or ``featbus[jax]``
-    runs its networks without being told.
+    The user's choice first: ``KERAS_BACKEND`` when set, else the ``backend`` of Keras's
+    ``keras.json`` (in ``$KERAS_HOME`` or ``~/.keras``) when it names PyTorch or JAX. Without
+    one, JAX when it is installed with GPU support and sees a GPU (``pip install "jax[cuda12]"``:
+    the fastest backend on a GPU); else TensorFlow when it is installed (Keras's default, which
+    Keras writes into a new ``keras.json``); else the first of PyTorch (the faster on a CPU) and
+    JAX that is installed. A backend chosen here is set as ``KERAS_BACKEND`` for Keras, before it
+    is first imported: an environment with only ``featbus[torch]`` or ``featbus[jax]`` runs its
+    networks without being told. JAX is imported to ask for a GPU only where a JAX GPU plugin is
+    installed.
     """
     import importlib.util
     import json
@@ -107,10 +113,14 @@ def wanted_backend() -> str:
         except (ImportError, ValueError):
             return False
 
-    # Keras writes keras.json itself on first import, with its default (TensorFlow): that one
-    # is no choice where TensorFlow is not installed
-    if name and (name != "tensorflow" or found("tensorflow")):
+    # Keras writes keras.json itself on first import, with its default (TensorFlow): that one is
+    # no user's choice, so JAX on a GPU goes before it
+    if name and name != "tensorflow":
         return str(name)
+    if found("jax") and _jax_sees_gpu():
+        os.environ["KERAS_BACKEND"] = "jax"
+        logger.info("featbus: JAX sees a GPU; Keras runs on jax (KERAS_BACKEND=jax)")
+        return "jax"
     if found("tensorflow"):
         return "tensorflow"
     for other in ("torch", "jax"):
@@ -119,6 +129,47 @@ def wanted_backend() -> str:
             logger.info("featbus: TensorFlow is not installed; Keras runs on %s (KERAS_BACKEND=%s)", other, other)
             return other
     return "tensorflow"
+
+
+def _jax_gpu_plugin_installed() -> bool:
+    """Whether a JAX GPU plugin is installed (``jax[cuda12]``, ``jax[cuda13]`` and ROCm's bring
+    one, in JAX's ``jax_plugins`` namespace package or entry points): found without importing
+    JAX, so that a CPU-only JAX costs no import to rule out."""
+    import importlib.metadata
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec("jax_plugins") is not None:
+            return True
+    except (ImportError, ValueError):
+        pass
+    try:
+        return bool(importlib.metadata.entry_points(group="jax_plugins"))
+    except Exception:  # broken package metadata: no plugin known
+        return False
+
+
+def _jax_gpu_devices() -> list:
+    """JAX's GPUs (``jax.devices("gpu")``); empty where JAX has no GPU backend."""
+    import jax
+
+    try:
+        return list(jax.devices("gpu"))
+    except RuntimeError:  # "Unknown backend gpu" / no device: a CPU-only JAX
+        return []
+
+
+def _jax_sees_gpu() -> bool:
+    """Whether JAX is installed with GPU support and sees a GPU: then the networks train on JAX
+    (7.5x PyTorch per image on an H200, benchmarks/results/backend_speed_gpu.json), unless the
+    user named a backend. JAX is imported only where a GPU plugin is installed."""
+    if not _jax_gpu_plugin_installed():
+        return False
+    try:
+        return bool(_jax_gpu_devices())
+    except Exception as exc:  # a broken driver or plugin: another backend, and say why
+        logger.warning("featbus: JAX's GPU plugin is installed but unusable (%s)", exc)
+        return False
 
 
 def _keras_found() -> bool:
@@ -197,6 +248,17 @@ def keras_module():
     return keras
 
 
+#: JAX's defaults for the persistent cache's thresholds, which featbus changes only where still set
+_JAX_CACHE_SETTINGS = (
+    # every program kept: JAX keeps by default only those that compiled for 1 s or more, and a
+    # fine-tuning's small ones (its scalars, a forward at a new batch size) then compile in every process
+    ("jax_persistent_cache_min_compile_time_secs", 1.0, 0.0),
+    ("jax_persistent_cache_min_entry_size_bytes", 0, -1),  # -1: no size limit (nor the file system's)
+    # XLA's own caches beside the programs, on a GPU: autotuning results and compiled kernels
+    ("jax_persistent_cache_enable_xla_caches", "xla_gpu_per_fusion_autotune_cache_dir", "all"),
+)
+
+
 def _jax_compilation_cache() -> None:
     """Keep JAX's compiled programs on disk (JAX's persistent compilation cache), unless the user
     configured it: every fold of a cross-validation, every ensemble member and every later run
@@ -204,21 +266,88 @@ def _jax_compilation_cache() -> None:
 
     In ``$JAX_COMPILATION_CACHE_DIR`` when set (JAX's own setting), else
     ``$XDG_CACHE_HOME/featbus/jax`` (``~/.cache/featbus/jax``); ``FEATBUS_JAX_CACHE=0`` turns it off.
+    Every program is kept, however small or quick to compile, with the GPU's autotuning results
+    (:data:`_JAX_CACHE_SETTINGS`; a setting the user changed from JAX's default stays theirs).
     """
-    if os.environ.get("FEATBUS_JAX_CACHE", "1") == "0" or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    if os.environ.get("FEATBUS_JAX_CACHE", "1") == "0":
         return
     try:
         import jax
 
-        if jax.config.jax_compilation_cache_dir:
-            return
-        from pathlib import Path
+        if not os.environ.get("JAX_COMPILATION_CACHE_DIR") and not jax.config.jax_compilation_cache_dir:
+            from pathlib import Path
 
-        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "featbus" / "jax"
-        root.mkdir(parents=True, exist_ok=True)
-        jax.config.update("jax_compilation_cache_dir", str(root))
-    except (OSError, AttributeError, ValueError) as exc:  # no writable home: compile every time
+            root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "featbus" / "jax"
+            root.mkdir(parents=True, exist_ok=True)
+            jax.config.update("jax_compilation_cache_dir", str(root))
+        for name, default, ours in _JAX_CACHE_SETTINGS:
+            if getattr(jax.config, name, None) == default and name.upper() not in os.environ:
+                jax.config.update(name, ours)
+    except (OSError, AttributeError, ValueError) as exc:  # no writable home, an older JAX: compile every time
         logger.debug("featbus: no JAX compilation cache (%s)", exc)
+
+
+class JaxCompiles:
+    """The programs JAX compiled (or read from its persistent cache) while a block ran.
+
+    Each entry of :attr:`programs` is ``(name, seconds, cached)``: the jitted function's name
+    (``"jit(jax_step)"`` for a training step), the seconds its compilation or cache read took, and
+    whether it came from the persistent cache. Read from JAX's monitoring events (no log parsing).
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> with JaxCompiles() as compiles:
+    ...     _ = jax.jit(lambda x: x * 3 + 1)(np.arange(7.0))
+    >>> compiles.count("<lambda>")
+    1
+    """
+
+    _active: list = []
+    _hit = False
+    _registered = False
+
+    def __init__(self):
+        self.programs: list[tuple[str, float, bool]] = []
+
+    @classmethod
+    def _listen(cls) -> None:
+        if cls._registered:
+            return
+        import jax.monitoring
+
+        def on_event(event, **kwargs):
+            if event == "/jax/compilation_cache/cache_hits":
+                cls._hit = True  # the compile event of the same program follows
+
+        def on_duration(event, seconds, **kwargs):
+            if event == "/jax/core/compile/backend_compile_duration":
+                for tally in cls._active:
+                    tally.programs.append((str(kwargs.get("fun_name", "?")), float(seconds), cls._hit))
+                cls._hit = False
+
+        jax.monitoring.register_event_listener(on_event)
+        jax.monitoring.register_event_duration_secs_listener(on_duration)
+        cls._registered = True
+
+    def __enter__(self):
+        self._listen()
+        JaxCompiles._active.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        JaxCompiles._active.remove(self)
+        return False
+
+    def count(self, name: str | None = None, *, cached: bool | None = None) -> int:
+        """How many programs named ``name`` (a part of the name; all when ``None``) were compiled
+        (``cached=False``), read from the cache (``True``) or either (``None``)."""
+        return sum(1 for n, _, c in self.programs
+                   if (name is None or name in n) and (cached is None or c == cached))
+
+    def seconds(self, *, cached: bool = False) -> float:
+        """Seconds spent compiling (``cached=False``) or reading the cache (``True``)."""
+        return float(sum(s for _, s, c in self.programs if c == cached))
 
 
 def backend_name() -> str:
@@ -299,6 +428,50 @@ def mixed_precision_scope(enabled: bool):
         yield
     finally:
         keras.config.set_dtype_policy(before)
+
+
+_HOST_INITIALIZERS: dict[float, Any] = {}
+
+
+def host_initializer(value: float = 0.0):
+    """A Keras initializer that fills a variable with ``value`` on the host (NumPy).
+
+    Keras's own initialisers compute on the device: on JAX each weight shape compiles a program
+    of its own (``zeros`` a ``broadcast_in_dim``, ``glorot_uniform`` a ``_uniform``: 78 programs,
+    most of a first fit's compiling, for an EfficientNet-Lite0 and its AdamW). For weights that
+    pretrained values overwrite, and for optimiser slots, a host constant compiles nothing.
+
+    Examples
+    --------
+    >>> init = host_initializer(1.0)
+    >>> init((2, 3), dtype="float32").tolist()
+    [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    """
+    value = float(value)
+    if value not in _HOST_INITIALIZERS:
+        keras = keras_module()
+
+        class HostConstant(keras.initializers.Initializer):
+            def __init__(self, fill: float):
+                self.fill = fill
+
+            def __call__(self, shape, dtype=None):
+                dtype = keras.backend.standardize_dtype(dtype or keras.config.floatx())
+                try:
+                    array = np.full(tuple(shape), self.fill, dtype=np.dtype(dtype))
+                except TypeError:  # a dtype NumPy lacks (bfloat16 without ml_dtypes): Keras's own
+                    return keras.ops.full(tuple(shape), self.fill, dtype=dtype)
+                if keras.backend.backend() == "jax":  # a transfer: jnp.asarray compiles a copy per shape
+                    import jax
+
+                    return jax.device_put(array)
+                return array
+
+            def get_config(self):
+                return {"fill": self.fill}
+
+        _HOST_INITIALIZERS[value] = HostConstant(value)
+    return _HOST_INITIALIZERS[value]
 
 
 def _to_numpy(value) -> Any:
@@ -510,19 +683,26 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
             new_opt.append(values)
         return loss, train_values, other_values, new_opt
 
-    compiled = jax.jit(jax_step)
+    # the state is donated: XLA writes the new values into the buffers of the old ones, as Keras's
+    # own fit does (on the CPU, a 360-variable network's step took 1.9-2.3 ms of CPU against 2.8-3.7)
+    compiled = jax.jit(jax_step, donate_argnums=(0, 1, 2))
     variables = trainable + others + [v for opt in optimizers for v in opt.variables]
     sizes = (len(trainable), len(others))
     cache: dict[str, list] = {"values": []}  # what the last step wrote into each variable
 
+    def own(variable):
+        # a value the step did not make (the first step's, a tally reset, best weights put back)
+        # is copied before it is donated: an array someone else holds stays valid
+        return jax.device_put(variable.value, may_alias=False)
+
     def current() -> list:
-        # the values the last step wrote, unless something else assigned a variable since (a
-        # tally reset, best weights put back): one identity test per variable, not a read through
-        # Keras's property (~7 us each, ~1000 variables for an EfficientNet and its AdamW)
+        # the values the last step wrote, unless something else assigned a variable since: one
+        # identity test per variable, not a read through Keras's property (~7 us each, ~1000
+        # variables for an EfficientNet and its AdamW)
         written = cache["values"]
         if len(written) != len(variables):
-            return [v.value for v in variables]
-        return [w if v._value is w else v.value for v, w in zip(variables, written)]
+            return [own(v) for v in variables]
+        return [w if v._value is w else own(v) for v, w in zip(variables, written)]
 
     def step(rates, *batch):
         values = current()
@@ -534,8 +714,8 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
         loss, train_values, other_values, opt_values = compiled(
             values[:a], values[a:a + b], opt_values, np.asarray(rates, np.float32), tuple(batch))
         # the new values go straight into the variables (Keras's assign converts and checks each
-        # one: ~10 ms a step for ~1000 variables, longer than a GPU step of a small network). Not
-        # donated: other Keras calls may hold the buffers
+        # one: ~10 ms a step for ~1000 variables, longer than a GPU step of a small network); the
+        # old ones were donated, held by nothing else (own)
         new = [*train_values, *other_values, *(x for vals in opt_values for x in vals)]
         for v, value in zip(variables, new):
             v._direct_assign(value)

@@ -275,12 +275,18 @@ def efficientnet_lite(variant: str, input_shape: tuple = (None, None, 3), includ
     if weights == "imagenet" and include_top and classes != 1000:
         raise ValueError("weights='imagenet' with include_top=True needs classes=1000")
 
-    def bn(x, lname):
-        return layers.BatchNormalization(epsilon=_BN_EPS, momentum=0.99, name=lname)(x)
+    # weights that the file's values overwrite start as host zeros (Keras's initialisers compile a
+    # program per weight shape on JAX, 78 of them for Lite0 and its optimiser); the layers record
+    # Keras's defaults again once loaded (_keras_initialisers), as a saved network names them
+    host = _host_initialisers() if weights is not None else {}
 
+    def bn(x, lname):
+        return layers.BatchNormalization(epsilon=_BN_EPS, momentum=0.99, name=lname, **host.get("bn", {}))(x)
+
+    conv = host.get("conv", {})
     inputs = keras.Input(shape=tuple(input_shape), name="input")
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescaling")(inputs)
-    x = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
+    x = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name="stem_conv", **conv)(x)
     x = bn(x, "stem_bn")
     x = layers.ReLU(6.0, name="stem_activation")(x)
     names = iter(_block_names(variant))
@@ -290,29 +296,67 @@ def efficientnet_lite(variant: str, input_shape: tuple = (None, None, 3), includ
             s, cin = (stride, c_in) if r == 0 else (1, c_out)
             inp = x
             if expand != 1:
-                x = layers.Conv2D(cin * expand, 1, padding="same", use_bias=False, name=f"{b}_expand_conv")(x)
+                x = layers.Conv2D(cin * expand, 1, padding="same", use_bias=False, name=f"{b}_expand_conv", **conv)(x)
                 x = bn(x, f"{b}_expand_bn")
                 x = layers.ReLU(6.0, name=f"{b}_expand_activation")(x)
-            x = layers.DepthwiseConv2D(kernel, strides=s, padding="same", use_bias=False, name=f"{b}_dwconv")(x)
+            x = layers.DepthwiseConv2D(kernel, strides=s, padding="same", use_bias=False, name=f"{b}_dwconv",
+                                       **host.get("depthwise", {}))(x)
             x = bn(x, f"{b}_bn")
             x = layers.ReLU(6.0, name=f"{b}_activation")(x)
-            x = layers.Conv2D(c_out, 1, padding="same", use_bias=False, name=f"{b}_project_conv")(x)
+            x = layers.Conv2D(c_out, 1, padding="same", use_bias=False, name=f"{b}_project_conv", **conv)(x)
             x = bn(x, f"{b}_project_bn")
             if s == 1 and cin == c_out:  # identity skip (drop-connect is training-only)
                 x = layers.Add(name=f"{b}_add")([x, inp])
-    x = layers.Conv2D(1280, 1, padding="same", use_bias=False, name="top_conv")(x)
+    x = layers.Conv2D(1280, 1, padding="same", use_bias=False, name="top_conv", **conv)(x)
     x = bn(x, "top_bn")
     x = layers.ReLU(6.0, name="top_activation")(x)
     if include_top:
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         x = layers.Dropout(dropout, name="top_dropout")(x)
-        x = layers.Dense(classes, name="predictions")(x)
+        x = layers.Dense(classes, name="predictions", **host.get("dense", {}))(x)
     model = keras.Model(inputs, x, name=name)
 
     if weights is not None:
         path = imagenet_weights_path(variant) if weights == "imagenet" else Path(weights)
         _load_weights(model, Path(path), variant)
+        _keras_initialisers(model)
     return model
+
+
+_INITIALISER_ARGS = {"conv": ("kernel_initializer",), "depthwise": ("depthwise_initializer",),
+                     "dense": ("kernel_initializer", "bias_initializer"),
+                     "bn": ("beta_initializer", "gamma_initializer", "moving_mean_initializer",
+                            "moving_variance_initializer")}
+
+
+def _host_initialisers() -> dict[str, dict]:
+    """Each layer kind's initialiser arguments, all host zeros (:func:`~featbus.networks.backend.host_initializer`)."""
+    from .backend import host_initializer
+
+    zeros = host_initializer(0.0)
+    return {kind: dict.fromkeys(args, zeros) for kind, args in _INITIALISER_ARGS.items()}
+
+
+def _keras_initialisers(model) -> None:
+    """Put Keras's default initialisers back on the layers built with host zeros (what their
+    configuration, and a saved ``.keras`` file, name): each argument's default in the layer's
+    signature (a fresh layer's ``get_config`` would import TensorFlow where it is installed)."""
+    import inspect
+
+    import keras
+    from keras import layers
+
+    from .backend import host_initializer
+
+    zeros = host_initializer(0.0)
+    kinds = {layers.DepthwiseConv2D: "depthwise", layers.Conv2D: "conv", layers.Dense: "dense",
+             layers.BatchNormalization: "bn"}
+    defaults = {kind: inspect.signature(cls.__init__).parameters for cls, kind in kinds.items()}
+    for layer in model.layers:
+        kind = kinds.get(type(layer))
+        for name in _INITIALISER_ARGS.get(kind, ()):
+            if getattr(layer, name, None) is zeros:  # one new instance per layer, as Keras makes them
+                setattr(layer, name, keras.initializers.get(defaults[kind][name].default))
 
 
 # ----------------------------------------------------------------------------- weights I/O

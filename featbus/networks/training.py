@@ -362,10 +362,25 @@ def _track(path: str, register: bool) -> None:
     (resource_tracker.register if register else resource_tracker.unregister)(path, "file")
 
 
+_HOST_SLOTS: dict[type, type] = {}
+
+
 def _optimizer(keras, rate: float, weight_decay: float):
-    if weight_decay > 0:
-        return keras.optimizers.AdamW(learning_rate=float(rate), weight_decay=float(weight_decay))
-    return keras.optimizers.Adam(learning_rate=float(rate))
+    """AdamW (Adam without weight decay) whose slots (the moments) start as host zeros: Keras's
+    ``"zeros"`` compiles a program per weight shape on JAX (29 for an EfficientNet-Lite0's)."""
+    base = keras.optimizers.AdamW if weight_decay > 0 else keras.optimizers.Adam
+    if base not in _HOST_SLOTS:
+        zeros = _backend.host_initializer(0.0)
+
+        def add_variable(self, shape, initializer="zeros", *args, **kwargs):
+            if isinstance(initializer, str) and initializer == "zeros":
+                initializer = zeros
+            return base.add_variable(self, shape, initializer, *args, **kwargs)
+
+        # the same class name: the optimiser's name and its variables' paths stay Keras's
+        _HOST_SLOTS[base] = type(base.__name__, (base,), {"add_variable": add_variable, "__module__": __name__})
+    kwargs = {"weight_decay": float(weight_decay)} if weight_decay > 0 else {}
+    return _HOST_SLOTS[base](learning_rate=float(rate), **kwargs)
 
 
 def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phase, int], Iterable[tuple]],
