@@ -16,6 +16,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import stderr_lines
 
 from featbus import adapt, make_phantoms
 from featbus.cli import main
@@ -49,9 +50,9 @@ HIGH = OperatingPoint(**{**STORED.__dict__, "threshold": 0.99})
 
 
 def _message_lines(err: str) -> list[str]:
-    """stderr's lines less the words about the data (``data: ...``): the message itself (no progress
-    lines in the tests: FEATBUS_PROGRESS=0)."""
-    return [line for line in err.splitlines() if not line.startswith("data: ")]
+    """stderr's lines less the words about the data (the reading paragraph, ``data: ...``): the
+    message itself (no progress lines in the tests: FEATBUS_PROGRESS=0)."""
+    return [line for line in stderr_lines(err) if not line.startswith("data: ")]
 
 
 def _flat_site(n_patients=10, seed=0):
