@@ -92,8 +92,8 @@ def start(args, models, *, data: str | None = None, images=None, min_classes: in
 
 
 def check_kind(model, records, force: bool, progress=False) -> list[str]:
-    """Refuse images most of which are not the kind the model learnt from (its training-image
-    profile, :func:`featbus.model.domain.check_images`: a mammogram named a mammogram, a photograph a
+    """The start-up's run of the one refusal of images that are not the kind the model learnt from
+    (:func:`featbus.model.domain.refuse_other_kind`: a mammogram named a mammogram, a photograph a
     photograph), unless ``--force``; returns the words saying how the images differ (printed once
     the work went ahead).
 
@@ -114,17 +114,14 @@ def check_kind(model, records, force: bool, progress=False) -> list[str]:
     """
     import numpy as np
 
-    from ..model.domain import check_images, which_and_why
+    from ..model.domain import refuse_other_kind
 
     if not isinstance(model.manifest.get("training_images"), dict):
         return []  # an older file: the out-of-domain score stands alone
     crops, X = model.crops_and_features(records, progress=progress)  # inside shared_passes: adapt reads this pass
     ood = None if model.domain is None else model.domain.transform(np.asarray(X))[:, 0]
-    check = check_images(model, records, crops, ood, progress=progress)
-    out = sum(bool(r) for r in check["reasons"])
-    if out * 2 > len(records) and not force:
-        names = [getattr(r, "path", None) or f"image {i}" for i, r in enumerate(records)]
-        raise CLIError(f"{out} of the {len(records)} images are not the kind of image the model learnt from, so "
-                       f"adapting to them would mean nothing (--force adapts anyway): "
-                       f"{which_and_why(check['reasons'], names)}")
+    try:
+        check = refuse_other_kind(model, records, crops, ood, force=force, progress=progress)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     return list(check["words"])

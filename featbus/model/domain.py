@@ -74,7 +74,8 @@ from ..compute.scaling import family_space
 
 __all__ = ["DomainReference", "manifest_entry", "score_columns", "flag_summary", "MAX_COMPONENTS", "MAX_NEIGHBORS",
            "MIN_HELD_OUT", "image_statistics", "colour_of", "describe_images", "training_profile", "profile_of",
-           "statistics_score", "kind_reasons", "check_images", "data_words", "which_and_why", "STATISTICS",
+           "statistics_score", "kind_reasons", "check_images", "refuse_other_kind", "data_words",
+           "which_and_why", "STATISTICS",
            "COLOUR_LIMIT", "OUT_OF_DOMAIN"]
 
 #: Largest ``n_components`` a reference may keep (a model file holding more is refused).
@@ -1021,7 +1022,7 @@ def kind_reasons(profile: dict | None, described: dict, out_of_domain=None) -> t
     * it is unlike the training images **both** in its image statistics
       (:func:`statistics_score` above 1) **and** in the model's own features
       (``out_of_domain`` above 1, :class:`DomainReference`); a model without a feature reference
-      needs the statistics score above 2 (:data:`featbus.workflows.adaptation.FAR_OUT_OF_DOMAIN`'s value).
+      needs the statistics score above 2.
 
     Each test alone flags about 1 % of new images like the training ones (each threshold is the
     0.99 quantile of cross-fitted training distances) and more of another scanner's; both
@@ -1116,6 +1117,50 @@ def check_images(model, records, crops=None, out_of_domain=None, *, progress=Fal
     return {"described": described, "statistics": score, "reasons": reasons,
             "words": data_words(profile, described, score, reasons,
                                 [getattr(r, "path", None) or f"image {i}" for i, r in enumerate(records)])}
+
+
+def refuse_other_kind(model, records, crops=None, out_of_domain=None, *, force: bool = False,
+                      progress=False) -> dict | None:
+    """The one refusal of images that are not the kind a model learnt from (``featbus adapt`` and
+    :func:`featbus.adapt`): more than half the images out of domain by :func:`kind_reasons` (a
+    mammogram for an ultrasound model, a photograph) are refused unless ``force``.
+
+    Parameters
+    ----------
+    model : FeatbusModel
+    records : sequence of ImageRecord
+        The images as read.
+    crops : sequence of ImageRecord, optional
+        The model's lesion crops of them (a model with a segmenter).
+    out_of_domain : array-like, optional
+        The model's feature-space scores of them (:class:`DomainReference`).
+    force : bool, default=False
+        Go on whatever the images are.
+    progress : bool, "auto", None or Stages, default=False
+        Show the images as they are described.
+
+    Returns
+    -------
+    check : dict or None
+        :func:`check_images` of the images, ``None`` for a model file storing no training-image
+        profile (nothing is refused: its out-of-domain score stands alone).
+
+    Raises
+    ------
+    ValueError
+        More than half the images are not the model's kind and ``force`` is false: one line naming
+        them and the first one's reason.
+    """
+    check = check_images(model, records, crops, out_of_domain, progress=progress)
+    if check is None:
+        return None
+    out = sum(bool(r) for r in check["reasons"])
+    if out * 2 > len(records) and not force:
+        names = [getattr(r, "path", None) or f"image {i}" for i, r in enumerate(records)]
+        raise ValueError(f"{out} of the {len(records)} images are not the kind of image the model learnt from, so "
+                         f"adapting to them would mean nothing (--force, force=True, adapts anyway): "
+                         f"{which_and_why(check['reasons'], names)}")
+    return check
 
 
 def which_and_why(reasons, names) -> str:
