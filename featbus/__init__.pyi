@@ -19,6 +19,7 @@ from .datasets import (
     load_mias,
     load_sample,
     make_phantoms,
+    read_release,
 )
 from .evaluation.report import Report, compare, evaluate
 from .evaluation.sites import combine_sites

@@ -66,6 +66,13 @@ MASK_FOLDER_NAME = re.compile(r"mask|^gts?$|ground.?truth|segmentation|annotatio
 #: Sub-folder names that say "images" (``images``, ``imgs``, ``img``, ``original(s)``, ``raw``,
 #: ``scans``, ``frames``): preferred as the image folder where several sub-folders hold the same names.
 IMAGE_FOLDER_NAME = re.compile(r"^(images?|imgs?|originals?|raw|scans?|frames?|pictures?|photos?)$", re.IGNORECASE)
+#: Words a mask file adds to its image's name, before or after the stem with any separator (``a_mask.png``,
+#: ``a-GT.png``, ``mask_a.png``, ``a_tumor.png``, ``a_mask_1.png``): the release reader's rule
+#: (:mod:`featbus.datasets._release_rules`) and predict's, which leaves such files out of the scans.
+MASK_WORDS = ("mask", "masks", "seg", "segmentation", "gt", "groundtruth", "tumor", "tumour", "lesion", "roi",
+              "label", "annotation", "other")
+#: Mask words of findings that are not the lesion (BrEaST-Lesions-USG's ``_other1``): paired, never the lesion.
+NON_LESION_MASK_WORDS = ("other",)
 #: What a mask file may add to its image's file stem (``a_mask.png``, ``a-gt.png``, ``a_seg_1.png``...).
 _MASK_SUFFIX = re.compile(r"(?:[\s_\-]+(?:gt|seg|segmentation|label|annotation|roi)|[\s_\-]*mask)([\s_\-]*\d+)?$",
                           re.IGNORECASE)

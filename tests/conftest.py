@@ -35,6 +35,13 @@ MIAS_ORIGINAL = DATA / "mini-mias-original"
 BUS_BRA = DATA / "bus-bra"
 
 
+def stderr_lines(err: str) -> list[str]:
+    """A command's stderr lines without the paragraph every command prints on reading DATA
+    (``read 'DATA': N images; ...``, :meth:`featbus.datasets.ReleaseSummary.text`): what a
+    one-line error test counts."""
+    return [ln for ln in err.strip().splitlines() if ln.strip() and not ln.startswith("read '")]
+
+
 def repo_script(relative: str, name: str | None = None):
     """A script of the repository (``benchmarks/NAME.py``, ``scripts/NAME.py``) loaded as a module,
     under ``name`` (default: the file's stem); scripts are not part of the package."""

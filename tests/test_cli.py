@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import stderr_lines
 from PIL import Image
 
 from featbus import __version__
@@ -206,7 +207,7 @@ def test_extract_cache_sees_every_parameter(tmp_path):
 def _one_line_error(capsys, *fragments) -> str:
     """The single stderr line of a failed command; it names every fragment and shows no traceback."""
     err = capsys.readouterr().err
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    lines = stderr_lines(err)  # the paragraph of what DATA holds may come first
     assert "Traceback" not in err, err
     assert len(lines) == 1, err
     for f in fragments:
@@ -264,7 +265,7 @@ def test_truncated_cache_file_is_recomputed(phantom_dir, tmp_path, capsys):
     assert main(["extract", str(phantom_dir), "-f", "intensity", "-o", str(b), "-q", "--cache", str(cache)]) == 0
     err = capsys.readouterr().err
     assert "Traceback" not in err and "1 damaged or misplaced feature cache entry" in err and "recomputed" in err
-    assert len(err.strip().splitlines()) == 1
+    assert len(stderr_lines(err)) == 1
     pd.testing.assert_frame_equal(pd.read_csv(a), pd.read_csv(b))
     setting, key = entry.parent.parent.name, entry.stem  # rewritten whole
     assert DiskStore(cache).get(setting, key) is not None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import stderr_lines
 from PIL import Image
 
 from featbus import load_data
@@ -138,7 +139,7 @@ def test_train_refuses_the_same_image_under_two_labels_unless_told(tmp_path, cap
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "'benign/benign_0.png' (benign) = 'malignant/copy_of_benign_0.png' (malignant)" in err
-    assert "--conflicting-labels" in err and len(err.strip().splitlines()) == 1 and not out.exists()
+    assert "--conflicting-labels" in err and len(stderr_lines(err)) == 1 and not out.exists()
     assert main(args + ["--conflicting-labels", "first"]) == 0
     err = capsys.readouterr().err
     assert "left out 1 image(s) (--conflicting-labels first): 'malignant/copy_of_benign_0.png'" in err

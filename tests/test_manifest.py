@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import stderr_lines
 from PIL import Image
 
 from featbus import load_data, load_manifest
@@ -22,7 +23,7 @@ from featbus.preprocessing.mammography import make_mammogram_phantom
 
 def _one_line_error(capsys, *fragments) -> str:
     err = capsys.readouterr().err
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    lines = stderr_lines(err)
     assert "Traceback" not in err, err
     assert len(lines) == 1, err
     for f in fragments:

@@ -38,11 +38,15 @@ def test_breast_table_label_disagreeing_with_folder_is_refused(tmp_path):
         load_breast_lesions_usg(root)
 
 
-def test_unknown_table_warns_how_to_give_patients(tmp_path):
+def test_any_table_naming_the_images_gives_their_patients(tmp_path):
+    """A table featbus has no name for is read like any other (issue 81): its column naming the
+    images, its label column by values, its patient column by name; said in the summary."""
     root = _folder(tmp_path, "patients.csv", "file,patient,label", [("benign", "a1"), ("malignant", "b22")])
-    with pytest.warns(UserWarning, match="patients.csv.*manifest"):
-        data = load_data(root)
-    assert len(data.target) == 2
+    data = load_data(root)
+    assert len(data.target) == 2 and data.groups_from == "patients: the 'patient' column of patients.csv"
+    summary = data.release_summary
+    assert (summary.image_column, summary.label_column, summary.group_column) == ("file", "label", "patient")
+    assert "table patients.csv" in summary.text()
 
 
 def test_download_wrapper_folder_is_read_through(tmp_path):

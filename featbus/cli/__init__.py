@@ -71,6 +71,8 @@ class CommandInfo(NamedTuple):
 #: without importing their modules (and what they import: scikit-learn, pandas); a command's
 #: module is imported only when it is the one run.
 COMMANDS: dict[str, CommandInfo] = {
+    "read": CommandInfo("read", "say what featbus reads in DATA (images, masks, table, classes, patients, files left "
+                                "out), without a model"),
     "extract": CommandInfo("extract", "extract features to Parquet, CSV or NPZ"),
     "evaluate": CommandInfo("evaluate", "cross-validate classifiers (with/without balancing) and write a report"),
     "demo": CommandInfo("demo", ("features + cross-validated SVM on the bundled real sample (offline), honest "

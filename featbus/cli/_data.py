@@ -54,6 +54,9 @@ def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min
             data = load_data(p, task=task, on_error=on_error, require_labels=min_classes > 0, **(columns or {}))
     except (ValueError, OSError) as exc:
         raise CLIError(_read_error(p, exc, on_error)) from exc
+    summary = getattr(data, "release_summary", None)
+    if summary is not None:  # what was read, said once, before any model loads
+        print(summary.text(), file=sys.stderr)
     skipped = list(getattr(data, "skipped", []) or [])
     data, unfit = _unfit_masks(data, on_error, needs_masks)
     skipped += unfit
@@ -160,15 +163,32 @@ def _drop_unusable(data):
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".dcm", ".dicom")
 
 
+def _may_be_masks(names) -> bool:
+    """Whether any name holds a mask word (:data:`featbus.io.MASK_WORDS`): only then are the release
+    reader's rules (and featbus.datasets with them) imported, so a plain folder of scans stays light."""
+    from ..io import MASK_WORDS
+
+    return any(word in str(name).casefold() for name in names for word in MASK_WORDS)
+
+
 def _masks_among(files: Sequence[Path]) -> list[Path]:
-    """The files that are masks of an image beside them (``<stem>_mask*``, the BUSI layout): a
-    file whose name merely looks like a mask, with no such image, is an image to predict."""
+    """The files that are masks of an image beside them: the image's name with a mask word before or
+    after it (``<stem>_mask*``, ``<stem>_tumor``, ``mask_<stem>``:
+    :func:`featbus.datasets._release_rules.mask_parts`); a file whose name merely looks like a mask,
+    with no such image, is an image to predict."""
+    if not _may_be_masks(f.stem for f in files):
+        return []
+    from ..datasets._release_rules import mask_parts
+
     stems: dict[Path, set[str]] = {}
     for f in files:
-        stems.setdefault(f.parent, set()).add(f.stem)
-    # any text before a '_mask' that names another file beside it ('a_mask_1' -> 'a')
-    return [f for f in files
-            if any(f.stem[:k.start()] in stems[f.parent] for k in re.finditer("_mask", f.stem))]
+        stems.setdefault(f.parent, set()).add(f.stem.casefold())
+    out = []
+    for f in files:
+        parts = mask_parts(f.stem)
+        if parts is not None and parts[0].casefold() != f.stem.casefold() and parts[0].casefold() in stems[f.parent]:
+            out.append(f)
+    return out
 
 
 def _is_mias_folder(p: Path) -> bool:
@@ -181,26 +201,86 @@ def _is_mias_folder(p: Path) -> bool:
     return is_mias_folder(p)
 
 
-def _paired_folders(p: Path) -> tuple[Path, Path] | None:
-    """(images/, masks/) of an export (the same file names in both), else None; featbus.datasets
-    is imported only when a sub-folder's name says masks."""
-    from ..io import MASK_FOLDER_NAME
+def _folder_scans(p: Path, item: str, said: list[str] | None = None, mask_pattern: str | None = None) -> list[str]:
+    """A folder's scans, anywhere under it, without their masks (a mask folder's files, an image's
+    name with a mask word: the release reader's own rules, :mod:`featbus.datasets._release_scan`),
+    each left out said, then the one paragraph of what was read. A folder where no name holds a mask
+    word is listed without the data-set package (``featbus predict`` stays light)."""
+    files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES
+                   and not any(part.startswith(".") for part in f.relative_to(p).parts))
+    if not files:
+        raise CLIError(f"folder {item!r} holds no image files ({', '.join(_IMAGE_SUFFIXES)})")
+    told = said if said is not None else _Printed()
+    if mask_pattern is None and not _may_be_masks(f.relative_to(p).as_posix() for f in files):
+        told.append(f"read {item!r}: {len(files)} images; no mask paired.")
+        return [str(f) for f in files]
+    from ..datasets._release_rules import is_mask_folder
+    from ..datasets._release_scan import split_masks, walk_release
+    from ..io import NON_LESION_MASK_WORDS
 
-    if not any(d.is_dir() and MASK_FOLDER_NAME.search(d.name) for d in p.iterdir()):
-        return None
-    from ..datasets.export import paired_folders
+    found, _, outside = walk_release(p)
+    try:
+        images, masks_of, unpaired, rule = split_masks(found, mask_pattern, p.name)
+    except ValueError as exc:
+        raise CLIError(f"--mask-pattern {mask_pattern!r}: {_one_line(exc)}") from exc
+    if mask_pattern is not None and not masks_of:
+        raise CLIError(f"--mask-pattern {mask_pattern!r} pairs no file of {item!r} with an image")
+    in_folders: dict[tuple[Path, Path], int] = {}
+    beside = []
 
-    return paired_folders(p)
+    def mask_folder(m: Path) -> Path | None:
+        return next((Path(*m.parts[:k + 1]) for k, part in enumerate(m.parts[:-1]) if is_mask_folder(part)), None)
+
+    for image, masks in masks_of.items():
+        for m, _ in masks:
+            folder = mask_folder(m)
+            if folder is None:
+                beside.append(m)
+            else:
+                in_folders[(folder, image.parent)] = in_folders.get((folder, image.parent), 0) + 1
+    for m in unpaired:
+        folder = mask_folder(m) or m.parent
+        in_folders[(folder, folder.parent)] = in_folders.get((folder, folder.parent), 0) + 1
+    for (folder, image_dir), n in sorted(in_folders.items(), key=lambda kv: str(kv[0][0])):
+        told.append(f"left out {folder.as_posix()}/ in {item!r}: its {n} file(s) are the masks of the images in "
+                    f"{image_dir.name or '.'}/ (the same file names)")
+    if beside:  # every file left out is said, never silently dropped
+        told.append(f"left out {len(beside)} mask file(s) of images in {item!r} (<image>_mask*, <image>_tumor...): "
+                    + ", ".join(m.name for m in beside[:5]) + (" ..." if len(beside) > 5 else ""))
+    if not images:
+        raise CLIError(f"folder {item!r} holds no image files, only masks ({', '.join(_IMAGE_SUFFIXES)})")
+    n_masks = sum(len(v) for v in masks_of.values())
+    n_other = sum(1 for v in masks_of.values() for _, word in v if word in NON_LESION_MASK_WORDS)
+    parts = [f"read {item!r}: {len(images)} images",
+             f"{len(masks_of)} paired with {n_masks} mask files ({rule}"
+             + (f"; {n_other} of other findings" if n_other else "") + "), never scored" if n_masks
+             else "no mask paired"]
+    if unpaired or outside:
+        parts.append(f"left out {len(unpaired)} mask file(s) without their image"
+                    + (f" and {len(outside)} link(s) leading outside the folder" if outside else ""))
+    told.append("; ".join(parts) + ".")
+    return [str(p / f) for f in images]
 
 
-def _expand_images(inputs: Sequence[str]) -> list[str]:
+class _Printed(list):
+    """A list whose lines go straight to stderr (where no caller holds them back)."""
+
+    def append(self, line: str) -> None:
+        print(line, file=sys.stderr)
+
+
+def _expand_images(inputs: Sequence[str], said: list[str] | None = None, *,
+                   mask_pattern: str | None = None) -> list[str]:
     """Files as given; a CSV manifest to its ``image`` column; a mini-MIAS folder to its
-    ``mdbNNN`` images; other folders to their image files (masks left out), sorted.
+    ``mdbNNN`` images; other folders to their image files (masks left out, ``mask_pattern`` naming
+    them where the usual mask words do not), sorted. ``said`` collects the lines saying what each
+    folder holds (printed at once when not given).
 
     Light: image files and plain folders are expanded here, without the data-set loaders
     (featbus.datasets, and through it scikit-learn's helpers), so that ``featbus predict`` imports
     what the model's own parts need and nothing else (tests/test_predict_startup.py); only a
-    manifest or a folder with an ``Info.txt`` (a mini-MIAS candidate) is handed to them."""
+    manifest or a folder with an ``Info.txt`` (a mini-MIAS candidate), or a folder where a name holds a
+    mask word, is handed to them."""
     paths = []
     for item in inputs:
         p = Path(item)
@@ -216,28 +296,7 @@ def _expand_images(inputs: Sequence[str]) -> list[str]:
 
             paths += [str(f) for f in mias_files(p)]
         elif p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES)
-            # a hospital's export (images/ and masks/ of the same names), or a download's class folders
-            # each holding images/ and masks/: the masks are no images to predict
-            for folder in dict.fromkeys([p, *sorted({f.parent.parent for f in files if f.parent != p})]):
-                pair = _paired_folders(folder) if folder.is_dir() else None
-                if pair is None:
-                    continue
-                image_dir, mask_dir = pair
-                n = sum(1 for f in files if mask_dir in f.parents)
-                where = mask_dir.relative_to(p) if mask_dir != p else mask_dir.name
-                print(f"left out {str(where)}/ in {item!r}: its {n} file(s) are the masks of the images in "
-                      f"{image_dir.name}/ (the same file names)", file=sys.stderr)
-                files = [f for f in files if mask_dir not in f.parents]
-            masks = _masks_among(files)
-            if masks:  # every file left out is said, never silently dropped
-                print(f"left out {len(masks)} mask file(s) of images in {item!r} (<image>_mask*): "
-                      + ", ".join(m.name for m in masks[:5]) + (" ..." if len(masks) > 5 else ""), file=sys.stderr)
-            left_out = set(masks)
-            found = [str(f) for f in files if f not in left_out]
-            if not found:
-                raise CLIError(f"folder {item!r} holds no image files ({', '.join(_IMAGE_SUFFIXES)})")
-            paths += found
+            paths += _folder_scans(p, item, said, mask_pattern)
         elif not p.exists():
             raise CLIError(f"image {item!r} does not exist")
         else:

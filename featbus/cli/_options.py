@@ -18,7 +18,7 @@ from pathlib import Path
 from ._common import CLIError, _import_tensorflow_quietly, _one_line, _split
 
 __all__ = ["N_BOOTSTRAP", "Parents", "add_backbone", "add_epochs", "add_input_size", "add_members", "add_model",
-           "add_export_columns", "add_n_bootstrap", "add_n_splits", "add_on_error",
+           "add_export_columns", "add_mask_pattern", "add_n_bootstrap", "add_n_splits", "add_on_error",
            "add_operating_point", "add_output", "add_overwrite",
            "add_positive",
            "add_report", "add_strict", "add_target_sensitivity", "add_task", "add_test_fraction", "add_trust"]
@@ -388,8 +388,9 @@ def add_on_error(p: argparse.ArgumentParser, default: str = "raise",
 def add_export_columns(p: argparse.ArgumentParser) -> None:
     """``--image-column``, ``--label-column``, ``--group-column``: an export table's columns, where
     featbus cannot tell them from their usual names (:func:`featbus.datasets.load_export`)."""
-    g = p.add_argument_group("an export's table (images/ and masks/ beside a CSV or Excel table; default: columns "
-                             "of usual names, the label column by its values)")
+    g = p.add_argument_group("a release's table and files (default: worked out from the files and said: the column "
+                             "naming the images by its values, the label column by its values, the patient column by "
+                             "its name)")
     g.add_argument("--image-column", metavar="COLUMN", help="the table's column naming each image's file")
     g.add_argument("--label-column", metavar="COLUMN",
                    help="the table's column holding each image's label (default: the column whose values are the "
@@ -400,11 +401,21 @@ def add_export_columns(p: argparse.ArgumentParser) -> None:
                    help="each image's patient from its file name (without extension): the first (group) of REGEX, "
                         "or its whole match, e.g. '^([A-Z]+)_' for ABCD_012.png; without it, names of one "
                         "PREFIX_NUMBER shape give the prefix, said")
+    add_mask_pattern(g)
+
+
+def add_mask_pattern(p) -> None:
+    """``--mask-pattern PATTERN``: how DATA's mask files are named, where the usual mask words do not tell."""
+    p.add_argument("--mask-pattern", metavar="PATTERN",
+                   help="how an image's mask files are named, {stem} standing for the image's name without "
+                        "extension, * and ? wildcards, e.g. '{stem}_seg*.png' (default: the image's name with a mask "
+                        "word before or after it, mask/seg/gt/tumor/lesion/roi/label, or its name in a mask folder)")
 
 
 def export_columns(args) -> dict:
-    """The export columns a command was given, and ``--group-pattern`` (``{}`` when none)."""
-    return {k: getattr(args, k, None) for k in ("image_column", "label_column", "group_column", "group_pattern")
+    """The export columns a command was given, ``--group-pattern`` and ``--mask-pattern`` (``{}`` when none)."""
+    return {k: getattr(args, k, None) for k in ("image_column", "label_column", "group_column", "group_pattern",
+                                                "mask_pattern")
             if getattr(args, k, None) is not None}
 
 

@@ -23,7 +23,7 @@ from ._data import _label_conflicts, _load_folder
 from ._options import export_columns
 from ._progress import command_progress
 
-__all__ = ["Started", "start", "check_kind"]
+__all__ = ["Started", "start", "check_kind", "say_input_scale"]
 
 
 class Started(NamedTuple):
@@ -37,7 +37,7 @@ class Started(NamedTuple):
 
 
 def start(args, models, *, data: str | None = None, images=None, min_classes: int = 1,
-          conflicts: str | None = None, keras_too: bool = False) -> Started:
+          conflicts: str | None = None, keras_too: bool = False, said=()) -> Started:
     """Read the command's data, then load its models.
 
     Parameters
@@ -58,6 +58,9 @@ def start(args, models, *, data: str | None = None, images=None, min_classes: in
         Words what reads the labels (``"validation"``): images under two labels are named.
     keras_too : bool, default=False
         Load Keras with the models (a command that runs or changes their networks in Keras).
+    said : sequence of str, default=()
+        Lines saying what the command's image folders hold (predict's listing), printed once the
+        models' needs are checked and before any model loads.
 
     Returns
     -------
@@ -71,6 +74,8 @@ def start(args, models, *, data: str | None = None, images=None, min_classes: in
             from ..networks.backend import require_keras
 
             require_keras(f"the model {Path(path).name!r} (its networks)")
+    for line in said:
+        print(line, file=sys.stderr)
     read = None
     if data is not None:
         read = _load_folder(data, args.on_error, args.task, min_classes=min_classes, columns=export_columns(args))
@@ -88,7 +93,23 @@ def start(args, models, *, data: str | None = None, images=None, min_classes: in
         with command_progress(args, f"loading {Path(path).name}"):
             loaded.append(_load_model_cli(path, args.trust, args.debug, runtime=args.runtime, keras_too=keras_too,
                                           manifest=manifest))
+    say_input_scale(loaded, read)
     return Started(read, loaded)
+
+
+def say_input_scale(models, read) -> None:
+    """The reading summary's one line on the scale the models see the images at (standard error):
+    ``frames brought to 320 px on the longer side, as trained (...)``, once per distinct scale of
+    ``models`` (:attr:`featbus.FeatbusModel.input_scale`), with how many of the images read were
+    resized and from what stored size. Nothing without images."""
+    records = getattr(read, "data", read)
+    if not records:
+        return
+    shapes = [r.image.shape[:2] for r in records if hasattr(r, "image") and hasattr(r.image, "shape")]
+    from ..preprocessing.scale import scale_words
+
+    for words in dict.fromkeys(scale_words(m.input_scale, shapes or None) for m in models):
+        print(words, file=sys.stderr)
 
 
 def check_kind(model, records, force: bool, progress=False) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ._common import CLIError, _check_writable, _first_names, _neutralised, _progress, _refuse_existing, _write_csv
 from ._data import _expand_images
-from ._options import add_force, add_model, add_on_error, add_output, add_overwrite
+from ._options import add_force, add_mask_pattern, add_model, add_on_error, add_output, add_overwrite
 from ._progress import command_stages
 from ._startup import start
 
@@ -40,6 +40,7 @@ def add_parser(sub, parents) -> None:
                         "image column)")
     add_output(p, "CSV", "write the table here (default: stdout)", required=False)
     add_overwrite(p, "the CSV")
+    add_mask_pattern(p)
     add_on_error(p, "skip", help="an unreadable image: leave it out, its row's 'error' column saying why (default), "
                                  "or stop with an error naming it")
     p.add_argument("--decision", choices=["operating-point", "most-probable"], default="operating-point",
@@ -74,11 +75,12 @@ def run(args) -> int:
     if args.explain and args.explain_method == "gradcam" and not keras:
         raise CLIError('--explain-method gradcam needs Keras (pip install "featbus[deep]"); without it, '
                        "--explain-method occlusion explains any model from its predictions")
-    paths = _without_masks(_expand_images(args.images))
+    said: list[str] = []  # what each folder holds: said once the model's needs are checked, before it loads
+    paths = _without_masks(_expand_images(args.images, said, mask_pattern=args.mask_pattern))
     # Grad-CAM differentiates the Keras network; occlusion needs only the predictions, so a light
     # install (featbus[runtime], LiteRT without Keras) explains a CNN model by occlusion ("auto")
     grad_cam = bool(args.explain) and args.explain_method != "occlusion" and keras
-    _, (model,) = start(args, [args.model], keras_too=grad_cam)
+    _, (model,) = start(args, [args.model], keras_too=grad_cam, said=said)
     with warnings.catch_warnings():  # the skipped images are counted below and listed in the table
         warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
         table = model.predict_table(paths, on_error=args.on_error, decision=args.decision, force=args.force,
@@ -157,16 +159,20 @@ def _without_masks(paths: list[str]) -> list[str]:
     """The paths less lesion-mask files (``<image>_mask*`` whose image is listed too or lies
     beside it), said on stderr: a mask predicted as an image gives a meaningless row."""
     import glob
-    import re
 
-    from ._data import _masks_among
+    from ._data import _masks_among, _may_be_masks
 
     files = [Path(p) for p in paths]
     listed = set(_masks_among(files))
 
     def image_beside(f: Path) -> bool:
-        return any(glob.glob(glob.escape(str(f.parent / f.stem[:k.start()])) + ".*")
-                   for k in re.finditer("_mask", f.stem))
+        if not _may_be_masks([f.stem]):
+            return False
+        from ..datasets._release_rules import mask_parts
+
+        parts = mask_parts(f.stem)
+        return parts is not None and parts[0] != f.stem and any(
+            Path(g) != f for g in glob.glob(glob.escape(str(f.parent / parts[0])) + ".*"))
 
     masks = [f for f in files if f in listed or image_beside(f)]
     if not masks:

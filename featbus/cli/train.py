@@ -158,6 +158,12 @@ def add_parser(sub, parents) -> None:
                         "operating point: 'is there a lesion?' by the segmenter's lesion probability (normal where "
                         "it draws none), then benign or malignant by the classifier trained on the lesion images "
                         "only (the recipe lesion-then-malignancy does this)")
+    p.add_argument("--input-scale", type=_input_scale, default="auto", metavar="PX|native|auto",
+                   help="the pixel scale the model's parts train at, recorded in MODEL and brought to every image "
+                        "it later sees (the longer side in pixels; a larger image shrunk by area averaging, its "
+                        "mask by nearest neighbour; a smaller one seen as stored): auto (default) = 320 with "
+                        "featbus's breast-us parts, else the training images' median longer side; native = no "
+                        "resize")
     p.add_argument("--segmenter-time", type=float, default=None, metavar="SECONDS",
                    help="with --segmenter unet: a training time budget for the U-Net, opt-in (without it its "
                         "epochs decide, so the same command gives the same model on any machine)")
@@ -186,6 +192,18 @@ def _check_segmenter_args(args) -> None:
     if args.segmenter != "unet":
         _check_segmenter_file(args.segmenter, "--segmenter")
     _import_tensorflow_quietly(args.debug)
+
+
+def _input_scale(value: str):
+    """``--input-scale``: a longer side in pixels, ``native`` or ``auto`` (one line for anything else)."""
+    import argparse
+
+    from ..preprocessing.scale import parse_input_scale
+
+    try:
+        return parse_input_scale(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("input_scale", "--input-scale")) from None
 
 
 def _segmenter_for(args, data, progress):
@@ -397,6 +415,7 @@ def run(args) -> int:
                         site_cv={"auto": "auto", "yes": True, "no": False}[args.site_cv],
                         site_balance=args.site_balance, operating_point=_operating_point(args, data),
                         two_decisions=two_decisions, search=args.search, cache=args.cache, n_jobs=args.n_jobs,
+                        input_scale=args.input_scale,
                         progress=progress,
                         command=command,
                         source=", ".join(os.path.abspath(p) for p in paths))

@@ -1,5 +1,8 @@
 """Data sets as :class:`sklearn.utils.Bunch`: synthetic phantoms, image folders, BUSI, BUS-BRA, mini-MIAS.
 
+Any release as its publisher ships it is read by :func:`read_release` (the layout worked out from the
+files, said in one paragraph); :func:`load_data` reads its pixels into the Bunch below.
+
 Every loader returns a Bunch with the same fields, so code written for one data set runs on the
 others:
 
@@ -26,15 +29,17 @@ from sklearn.utils import Bunch
 
 from ._common import IMAGE_EXTENSIONS, PER_IMAGE_FIELDS, _check_label_spellings, subset
 from ._home import get_data_home  # the data folder (FEATBUS_DATA)
+from ._release_scan import unwrap_download_folder
 from .breast_lesions_usg import load_breast_lesions_usg
 from .bus_bra import BUS_BRA_TABLE, is_bus_bra_folder, load_bus_bra
 from .busi import BUSI_CLASSES, load_busi
 from .export import load_export
 from .folders import MANIFEST_COLUMNS, MANIFEST_SPLITS, load_image_folder, load_manifest, manifest_images
-from .load import load_data, unwrap_download_folder
+from .load import load_data
 from .mias import MIAS_CLASSES, MIAS_EXTENSIONS, MIAS_TASKS, is_mias_folder, load_mias, mias_files, parse_mias_info
 from .patches import lesion_patches
 from .phantoms import PHANTOM_CLASSES, make_phantoms
+from .release import Release, ReleaseError, ReleaseSummary, read_release
 from .sample import SAMPLE_DIR, load_sample
 from .site_tables import SITE_TABLES, SiteTable, load_site_table_folder, site_table_of
 
@@ -42,4 +47,4 @@ __all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_bus_bra", "l
            "load_site_table_folder", "SITE_TABLES", "SiteTable", "site_table_of", "unwrap_download_folder",
            "load_mias", "load_manifest", "load_data", "is_mias_folder", "is_bus_bra_folder", "mias_files",
            "lesion_patches", "manifest_images", "load_sample", "subset", "PER_IMAGE_FIELDS", "load_export",
-           "get_data_home"]
+           "get_data_home", "read_release", "Release", "ReleaseSummary", "ReleaseError"]

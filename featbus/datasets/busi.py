@@ -8,7 +8,6 @@ from pathlib import Path
 from sklearn.utils import Bunch
 
 from ._common import _default_data_dir
-from .folders import load_image_folder
 
 BUSI_CLASSES = ("benign", "malignant", "normal")
 
@@ -61,9 +60,12 @@ def load_busi(root: str | os.PathLike | None = None, *, duplicate_threshold: int
     if found is None:
         raise FileNotFoundError(f"{str(root)!r} is not a BUSI folder: expected sub-folders "
                                 f"{list(BUSI_CLASSES)} in it or in its Dataset_BUSI_with_GT folder")
-    data = load_image_folder(found, classes=BUSI_CLASSES, mask_pattern="{stem}_mask*.png",
-                             extensions=(".png",), on_error=on_error, groups="duplicates",
-                             duplicate_threshold=duplicate_threshold, n_jobs=n_jobs)
+    from .release import read_release
+
+    rel = read_release(found, require_labels=True)
+    if rel.class_order != list(BUSI_CLASSES):
+        raise ValueError(f"{str(found)!r} holds the classes {rel.class_order}, not BUSI's {list(BUSI_CLASSES)}")
+    data = rel.to_bunch(on_error=on_error, n_jobs=n_jobs, duplicate_threshold=duplicate_threshold)
     data.DESCR = ("BUSI breast ultrasound images (Al-Dhabyani et al., Data in Brief 28:104863, 2020). "
                   + data.DESCR)
     return data

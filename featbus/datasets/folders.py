@@ -26,6 +26,7 @@ from ._common import (
     _scan_class_folder,
 )
 from ._layout import WORKING_LAYOUTS, class_folder_items, copies_folders, one_level_down
+from ._release_types import unescape_cell
 from .name_groups import name_groups
 
 
@@ -265,6 +266,8 @@ def manifest_table(path: Path, required: Sequence[str]):
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ValueError(f"{str(path)!r} is not a readable CSV table: {str(exc).strip()}") from None
     table.columns = [str(c).strip().lower() for c in table.columns]
+    # a cell featbus escaped when it wrote the table (an index: '=..., '@...) reads as it was written
+    table = table.apply(lambda column: column.map(unescape_cell))
     absent = [c for c in required if c not in table.columns]
     if absent:
         from .._registry import did_you_mean
@@ -318,7 +321,7 @@ def _listed_files(path: Path, *, masks: bool):
                 if mask_at is not None and mask_at < len(row):
                     cells += [(m, "mask") for m in row[mask_at].split(";")]
                 for cell, what in cells:
-                    cell = cell.strip()
+                    cell = unescape_cell(cell.strip())
                     if not cell:
                         continue  # an empty image cell: the full reading names it
                     file = os.path.join(base, cell)  # strings, one stat: a million rows in seconds

@@ -9,34 +9,32 @@ from pathlib import Path
 from sklearn.utils import Bunch
 
 from ..progress import find_stack_level
-from .export import export_table_of, load_export
-from .folders import load_image_folder, load_manifest
+from .folders import load_manifest
 from .mias import MIAS_TASKS, is_mias_folder, load_mias
-from .site_tables import load_site_table_folder, site_table_of
+from .site_tables import SITE_TABLES, site_description
 
 
 def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str = "raise",
               n_jobs: int | None = None, require_labels: bool = True, image_column: str | None = None,
               label_column: str | None = None, group_column: str | None = None,
-              group_pattern: str | None = None) -> Bunch:
+              group_pattern: str | None = None, mask_pattern: str | None = None) -> Bunch:
     """Load a data set from any layout featbus recognises: what every command's ``DATA`` is.
 
-    * a ``.csv`` file: a manifest (:func:`load_manifest`);
+    * a ``.csv`` file: a manifest (:func:`load_manifest`), or an index written by
+      :meth:`~featbus.datasets.Release.write_index` (``featbus read DATA --index FILE``);
     * a mini-MIAS folder (``Info.txt`` beside ``mdbNNN`` images): :func:`load_mias` with
       ``task``, women as groups;
-    * a BUS-BRA folder (``bus_data.csv`` beside class sub-folders): :func:`load_bus_bra`,
-      patients (``Case``) as groups, the table's columns in each record's ``meta``;
-    * a BrEaST-Lesions-USG folder (``breast_data.csv``): :func:`load_breast_lesions_usg`,
-      patients (``CaseID``) as groups, likewise;
-    * a download wrapper holding only the data set's folder (``busi/Dataset_BUSI_with_GT``):
-      the folder inside;
-    * a hospital's export (a table whose image column names the files of one sub-folder, masks of
-      the same names in another): :func:`~featbus.datasets.export.load_export`, the table's
-      columns recognised by their usual names or named (``image_column``, ``label_column``,
-      ``group_column``);
-    * any other folder: one sub-folder per class (:func:`load_image_folder`); a CSV table beside
-      them that featbus does not know is not read (a warning says how to give patients: a
-      manifest).
+    * any other folder: a release as its publisher ships it, its layout worked out from the files by
+      :func:`~featbus.datasets.read_release` (image files anywhere under it, masks beside them or in
+      a mask folder and never a sample, the table naming the images with its label and patient
+      columns, classes from folder names only when nothing else labels the images), then read by
+      :meth:`~featbus.datasets.Release.to_bunch`. Class folders (BUSI), BUS-BRA and
+      BrEaST-Lesions-USG (their tables beside class folders or as shipped), hospital exports
+      (``images/`` + ``masks/`` or ``original/`` + ``GT/`` beside a CSV or Excel table) are such
+      releases. Images without a patient column, patient folder or ``PREFIX_NUMBER`` names are
+      grouped as near-duplicates.
+
+    ``Bunch.release_summary`` is the :class:`~featbus.datasets.ReleaseSummary` of what was read.
 
     Parameters
     ----------
@@ -52,13 +50,17 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
         ``False`` also reads unlabelled data: a folder of images without class sub-folders, or
         a manifest without a ``label`` column (``target`` ``-1``, ``target_names`` empty).
     image_column, label_column, group_column : str, optional
-        An export table's columns (see :func:`~featbus.datasets.export.load_export`).
+        The release's table's columns (see :func:`~featbus.datasets.read_release`): used, or
+        refused with their name (a manifest, an index or a mini-MIAS folder has none to name).
     group_pattern : str, optional
         A regular expression on the file names (without extension) whose first group, or whole
         match, is each image's patient (:mod:`featbus.datasets.name_groups`), in any layout; a name
         it does not match is an error naming it. Without it, class folders, manifests and exports
         with no patient column take the patient from the names where they share a
         ``PREFIX_NUMBER`` shape (``ABCD_012.png`` -> ``ABCD``), said in one line.
+    mask_pattern : str, optional
+        How an image's mask files are named (``"{stem}_seg*.png"``: see
+        :func:`~featbus.datasets.read_release`), in place of the usual mask words.
 
     Returns
     -------
@@ -86,28 +88,38 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
         raise ValueError(f"task {task!r} relabels a mini-MIAS folder (Info.txt beside mdbNNN images); "
                          f"{str(path)!r} is not one, and its labels are read as they are: leave the task out, or "
                          "relabel the images yourself (class folders or a manifest's 'label' column)")
+    given = {"--image-column": image_column, "--label-column": label_column, "--group-column": group_column,
+             "--mask-pattern": mask_pattern}
+    refused = [k for k, v in given.items() if v is not None]
+    if refused and (path.is_file() or is_mias_folder(path)):
+        from .release import ReleaseError
+
+        what = ("a manifest or index, whose columns are image, label, group and mask" if path.is_file()
+                else "a mini-MIAS folder, labelled by its Info.txt (no table of image names, no mask files)")
+        raise ReleaseError(f"{' and '.join(refused)} name a release's own table or files; {str(path)!r} is {what}: "
+                           "drop the option")
+    from .release import read_release
+
     if path.is_file() and path.suffix.lower() == ".csv":
-        return load_manifest(path, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels,
+        data = load_manifest(path, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels,
                              group_pattern=group_pattern)
+        data.release_summary = read_release(path, group_pattern=group_pattern).summary
+        return data
     if path.is_dir() and is_mias_folder(path):
-        return _regrouped(load_mias(path, task=task, n_jobs=n_jobs), group_pattern)
-    path = unwrap_download_folder(path)
-    table = site_table_of(path)
-    if table is not None:
-        return _regrouped(load_site_table_folder(path, table, on_error=on_error, n_jobs=n_jobs), group_pattern)
-    if export_table_of(path, image_column=image_column) is not None:
-        return load_export(path, image_column=image_column, label_column=label_column, group_column=group_column,
-                           group_pattern=group_pattern, on_error=on_error, require_labels=require_labels,
-                           n_jobs=n_jobs)
-    data = load_image_folder(path, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels,
-                             group_pattern=group_pattern)
-    tables = sorted(p.name for p in path.glob("*.csv")) if path.is_dir() else []
-    if tables:  # a table featbus cannot read: its patients are not used, and the user should know
-        warnings.warn(f"{str(path)!r} holds {', '.join(tables)}, a table featbus does not know, so images are "
-                      "grouped as near-duplicates, not by patient; to group by patient, write a manifest "
-                      "(columns image,label,group) and load that CSV instead", UserWarning,
-                      stacklevel=find_stack_level())
-    return data
+        data = _regrouped(load_mias(path, task=task, n_jobs=n_jobs), group_pattern)
+        data.release_summary = read_release(path, group_pattern=group_pattern).summary
+        return data
+    if path.is_dir():
+        release = read_release(path, image_column=image_column, label_column=label_column,
+                               group_column=group_column, group_pattern=group_pattern, mask_pattern=mask_pattern,
+                               require_labels=require_labels)
+        data = release.to_bunch(on_error=on_error, n_jobs=n_jobs, require_labels=require_labels)
+        table = release.summary.table
+        spec = next((t for t in SITE_TABLES.values() if table is not None and table.name == t.file), None)
+        if spec is not None and release.summary.patient_source == "column":  # a site whose licence asks a citation
+            data.DESCR = site_description(spec, data, release.summary)
+        return data
+    raise FileNotFoundError(f"{str(path)!r}: no such folder or CSV file")
 
 
 def _regrouped(data: Bunch, group_pattern: str | None) -> Bunch:
@@ -123,27 +135,3 @@ def _regrouped(data: Bunch, group_pattern: str | None) -> Bunch:
     warnings.warn(note, UserWarning, stacklevel=find_stack_level())
     data.groups, data.groups_from, data.near_duplicate_groups = groups, told, False
     return data
-
-
-def unwrap_download_folder(path: Path) -> Path:
-    """The folder inside a download wrapper (``busi/`` holding only ``Dataset_BUSI_with_GT/``),
-    else ``path``.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> from pathlib import Path
-    >>> from featbus.datasets import unwrap_download_folder
-    >>> root = Path(tempfile.mkdtemp())
-    >>> os.makedirs(root / "Dataset_BUSI_with_GT" / "benign")
-    >>> unwrap_download_folder(root).name
-    'Dataset_BUSI_with_GT'
-    """
-    if not path.is_dir():
-        return path
-    entries = [e for e in path.iterdir() if not e.name.startswith(".")]
-    subdirs = [e for e in entries if e.is_dir()]
-    if len(subdirs) == 1 and all(e.is_dir() or e.suffix.lower() in (".txt", ".md", ".zip") for e in entries) \
-            and any(s.is_dir() for s in subdirs[0].iterdir()):
-        return subdirs[0]
-    return path

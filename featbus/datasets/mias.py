@@ -57,9 +57,15 @@ def _disk(shape: tuple[int, int], row: float, col: float, radius: float) -> np.n
 
 
 def mias_files(root: str | os.PathLike) -> list[Path]:
-    """The ``mdbNNN`` image files of a folder (:data:`MIAS_EXTENSIONS`), sorted by name."""
-    return sorted(p for p in Path(root).iterdir()
-                  if p.is_file() and p.suffix.lower() in MIAS_EXTENSIONS and re.fullmatch(r"mdb\d{3}", p.stem.lower()))
+    """The ``mdbNNN`` image files of a folder (:data:`MIAS_EXTENSIONS`), sorted by name: found by the
+    release reader's file discovery (:func:`featbus.datasets._release_scan.walk_release`: hidden files
+    and links leading out of the folder are never read), those directly in the folder."""
+    from ._release_scan import walk_release
+
+    root = Path(root)
+    images = walk_release(root)[0]
+    return sorted(root / p for p in images if p.parent == Path(".") and p.suffix.lower() in MIAS_EXTENSIONS
+                  and re.fullmatch(r"mdb\d{3}", p.stem.lower()))
 
 
 def is_mias_folder(root: str | os.PathLike) -> bool:

@@ -17,9 +17,9 @@ import numpy as np
 
 __all__ = ["PREFIX_NUMBER", "name_groups", "pattern_groups", "propose_prefix_groups"]
 
-#: The file-name shape whose prefix names a patient: a prefix, then ``_``, ``-`` or spaces, then a
-#: number at the end of the file stem (``ABCD_012``, ``case 7-3``, ``P0012_1``).
-PREFIX_NUMBER = re.compile(r"^(?P<prefix>.+?)[\s_\-]+\d+$")
+#: The file-name shape whose prefix names a patient: a prefix, then ``_``, ``-``, ``@`` or spaces, then a
+#: number at the end of the file stem (``ABCD_012``, ``case 7-3``, ``P0012_1``, BUS-CoT's ``000000@1``).
+PREFIX_NUMBER = re.compile(r"^(?P<prefix>.+?)[\s_\-@]+\d+$")
 
 
 def _stems(paths: Sequence[str | os.PathLike]) -> list[str]:
@@ -91,8 +91,8 @@ def propose_prefix_groups(paths: Sequence[str | os.PathLike], classes: Sequence[
 
     A proposal needs every file stem of that shape (:data:`PREFIX_NUMBER`), at least two
     prefixes, some prefix shared by two images, and prefixes that are not the class names
-    (``benign_1.png``, ``malignant_2.png`` name a class, not a patient): more prefixes than classes
-    and none of them a class.
+    (``benign_1.png``, ``malignant_2.png`` name a class, not a patient; nor do ``B_1``, ``M_2``, a
+    class's usual spellings).
 
     Examples
     --------
@@ -110,10 +110,12 @@ def propose_prefix_groups(paths: Sequence[str | os.PathLike], classes: Sequence[
         if m is None:
             return None
         prefixes.append(m.group("prefix"))
+    from ._release_rules import class_of_value
+
     distinct = set(prefixes)
     names = {str(c).strip().casefold() for c in classes}
-    if (len(distinct) < 2 or len(distinct) == len(prefixes) or len(distinct) <= len(names)
-            or any(p.strip().casefold() in names for p in distinct)):
+    if (len(distinct) < 2 or len(distinct) == len(prefixes)
+            or any(p.strip().casefold() in names or class_of_value(p, letters=True) for p in distinct)):
         return None
     return prefixes
 

@@ -1,4 +1,6 @@
-"""Public data sets whose folder carries a table of patients (BUS-BRA, BrEaST-Lesions-USG)."""
+"""Public data sets whose folder carries a table of patients (BUS-BRA, BrEaST-Lesions-USG): each is a
+release :func:`featbus.datasets.read_release` reads with no option; :func:`load_site_table_folder` is a
+thin user of it that checks the site's own table was the one read and names an image without a row."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ from sklearn.utils import Bunch
 
 from ..io import warn_skipped
 from ._common import _ON_ERROR, _default_data_dir
-from .folders import load_image_folder, manifest_error, manifest_table
 
 # --------------------------------------------------------------------------- sites with a table
 
@@ -75,25 +76,6 @@ def site_table_of(root: str | os.PathLike) -> SiteTable | None:
     return next((t for t in SITE_TABLES.values() if t.is_folder(root)), None)
 
 
-def _site_table_rows(table_path: Path, spec: SiteTable) -> dict[str, dict]:
-    """A site's table as ID -> row (column names lower-cased, cells as text), its columns checked."""
-    table = manifest_table(table_path, ())
-    need = (spec.id, spec.patient, spec.label)
-    absent = [c for c in need if c not in table.columns]
-    if absent:
-        raise ValueError(f"{str(table_path)!r} has no column(s) {absent}: a {spec.name} table needs "
-                         f"ID, {spec.patient_column} and {spec.label_column}, it has {list(table.columns)}")
-    rows: dict[str, dict] = {}
-    for line, row in enumerate(table.to_dict("records"), start=2):
-        key = str(row[spec.id]).strip()
-        if not key or not str(row[spec.patient]).strip():
-            raise manifest_error(table_path, line, f"an empty 'ID' or {spec.patient_column!r}")
-        if key in rows:
-            raise manifest_error(table_path, line, f"ID {key!r} is listed twice")
-        rows[key] = {**{c: str(v).strip() for c, v in row.items()}, "row": line}
-    return rows
-
-
 def site_root(root, key: str):
     """``root``, else the site's default folder (``$FEATBUS_DATA/<key>`` or ``../shared/data/<key>``)."""
     if root is not None:
@@ -151,6 +133,8 @@ def load_site_table_folder(root: str | os.PathLike, spec: SiteTable | str, *, on
     >>> data.groups.tolist(), data.data[2].meta["birads"]
     ([0, 0, 1], '5')
     """
+    from .release import read_release
+
     spec = SITE_TABLES[spec] if isinstance(spec, str) else spec
     root = Path(root)
     if on_error not in _ON_ERROR:
@@ -158,44 +142,28 @@ def load_site_table_folder(root: str | os.PathLike, spec: SiteTable | str, *, on
     table_path = root / spec.file
     if not table_path.is_file():
         raise FileNotFoundError(f"{str(root)!r} is not a {spec.name} folder: {spec.file} is not in it")
-    rows = _site_table_rows(table_path, spec)
-    data = load_image_folder(root, mask_pattern="{stem}_mask*.png", on_error=on_error, groups=None, n_jobs=n_jobs)
-    keep, skipped = [], list(data.skipped)
-    for i, (path, rec) in enumerate(zip(data.paths, data.data)):
-        row = rows.get(Path(path).stem)
-        if row is None:
-            reason = (f"no row of {str(table_path)!r} has ID {Path(path).stem!r}, so the image has no patient "
-                      f"({spec.patient_column}) to be grouped by")
-            if on_error == "raise":
-                raise ValueError(f"{str(path)!r}: {reason}")
-            skipped.append((str(path), reason))
-            continue
-        label = rec.meta["label"]
-        if row[spec.label].lower() != label.lower():
-            raise manifest_error(table_path, row["row"], f"ID {row[spec.id]!r} is {row[spec.label]!r}, but its "
-                                  f"image {str(path)!r} is in the {label!r} folder")
-        rec.meta.update({c: v for c, v in row.items() if c not in ("row", "label")})
-        rec.meta["table_row"] = row["row"]
-        keep.append(i)
-    if len(keep) < len(data.paths):
-        warn_skipped([(k, p, r) for k, (p, r) in enumerate(skipped[len(data.skipped):])],
-                      f"image(s) (no row in {spec.file})")
-        if not keep:
-            raise ValueError(f"no image of {str(root)!r} has a row in {spec.file}")
-        for key in ("images", "masks", "paths", "data"):
-            data[key] = [data[key][i] for i in keep]
-        data.target = data.target[keep]
-    patients = [data.data[i].meta[spec.patient] for i in range(len(data.data))]
-    order: dict[str, int] = {}
-    data.groups = np.array([order.setdefault(c, len(order)) for c in patients], dtype=int)
-    data.skipped = skipped
-    data.groups_from = f"patients: the {spec.patient_column!r} column of {spec.file}"
-    # the table's columns (as read, lower-cased): what an extracted feature table passes through
-    data.extra_columns = [c for c in next(iter(rows.values())) if c not in ("row", "label")]
-    counts = np.bincount(data.target, minlength=len(data.target_names))
-    unused = len(rows) - len(data.paths)
-    data.DESCR = (f"{spec.citation}, folder {str(root)!r}: {len(data.paths)} images of {len(order)} patients, "
-                  f"classes {dict(zip(data.target_names.tolist(), counts.tolist()))}; groups are patients "
-                  f"({spec.patient_column})"
-                  + (f"; {unused} rows of {spec.file} have no image here." if unused else "."))
+    rel = read_release(root)
+    s = rel.summary
+    if s.table is None or s.table.name != spec.file:
+        raise ValueError(f"{str(table_path)!r} names none of the images of {str(root)!r} in a column featbus "
+                         f"finds (ID, {spec.patient_column}, {spec.label_column})")
+    no_row = [(str(root / item), f"no row of {str(table_path)!r} has ID {Path(item).stem!r}, so the image has no "
+                                 f"patient ({spec.patient_column}) to be grouped by")
+              for item, reason in s.left_out if reason.startswith("no row")]
+    if no_row and on_error == "raise":
+        raise ValueError(f"{no_row[0][0]!r}: {no_row[0][1]}")
+    data = rel.to_bunch(on_error=on_error, n_jobs=n_jobs)
+    if no_row:
+        warn_skipped([(k, p, r) for k, (p, r) in enumerate(no_row)], f"image(s) (no row in {spec.file})")
+        data.skipped = list(data.skipped) + no_row
+    data.DESCR = site_description(spec, data, s)
     return data
+
+
+def site_description(spec: SiteTable, data: Bunch, summary) -> str:
+    """A site's :attr:`Bunch.DESCR`: its citation (what its licence asks for), then what was read."""
+    unused = sum(1 for _, reason in summary.left_out if reason.startswith("no image"))
+    counts = np.bincount(data.target, minlength=len(data.target_names))
+    return (f"{spec.citation}, folder {str(summary.root)!r}: {len(data.paths)} images of {summary.n_patients} "
+            f"patients, classes {dict(zip(data.target_names.tolist(), counts.tolist()))}; groups are patients "
+            f"({summary.group_column})" + (f"; {unused} rows of {spec.file} have no image here." if unused else "."))

@@ -632,9 +632,15 @@ def _input_to_record(cam: np.ndarray, est, rec) -> np.ndarray:
 
 
 def _roi_record(model, rec):
-    """(the record the extractors see, its box in ``rec`` or None): the model's lesion crop, if any."""
+    """(the record the extractors see, its box in ``rec`` or None): the model's lesion crop, if any; else
+    ``rec`` brought to the model's input scale (the box then the whole image, when it was resized)."""
     if getattr(model, "roi", None) is None:
-        return rec, None
+        from ..preprocessing.scale import bring_to_scale
+
+        side = (getattr(model, "input_scale", None) or {}).get("longer_side_px")
+        (seen,) = bring_to_scale([rec], side)
+        h, w = rec.image.shape[:2]
+        return seen, (None if seen.image.shape[:2] == (h, w) else (0, h, 0, w))
     crop = model._crop([rec])[0]
     return crop, tuple(int(v) for v in crop.meta["roi_box"])
 
@@ -812,7 +818,7 @@ def explain(model, image, *, method: str = "auto", target=None, progress: Any = 
     predicted = str(model.decide(proba[None])[0]) if hasattr(model, "decide") else classes[int(np.argmax(proba))]
     return {"proba": dict(zip(classes, proba.tolist())), "predicted": predicted,
             "target": classes[k], "method": use, "map": m, "image": rec.image,
-            "roi": None if box is None else model._roi_of(rec, seen)}
+            "roi": None if box is None or getattr(model, "roi", None) is None else model._roi_of(rec, seen)}
 
 
 def explain_to_files(model, images: Sequence, out_dir: str | os.PathLike, *, method: str = "auto",

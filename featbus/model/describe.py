@@ -109,6 +109,11 @@ def describe_manifest(manifest: dict) -> str:
         # never a backbone card's row about another recipe (a two-decision recipe is none of them)
         lines += site_cv_lines(m["site_cv"], own=own_card_figures(shipped_card(manifest)),
                                other_recipe=bool(r.get("decisions")))
+    from ..preprocessing.scale import input_scale_of
+
+    scale = input_scale_of(m)
+    lines.append(f"input scale: {scale['longer_side_px']} px on the longer side ({scale['from']}); every image is "
+                 "brought to it" if scale["longer_side_px"] else f"input scale: native size ({scale['from']})")
     tr = m.get("training")
     if tr:
         from ..networks.training import STOPPED_REASONS as _STOPPED

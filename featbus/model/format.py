@@ -432,6 +432,12 @@ def _check_manifest_schema(manifest: dict, path: str) -> None:
                 getattr(alignment, kind).from_record(manifest[field])
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise bad(field, f"null or a {kind} record ({exc})") from None
+    scale = manifest.get("input_scale")  # the longer side the parts were trained at (issue 82); absent: older file
+    side = scale.get("longer_side_px", 0) if isinstance(scale, dict) else 0
+    if scale is not None and not (side is None or (isinstance(side, int) and not isinstance(side, bool)
+                                                   and side >= 16)):
+        raise bad("input_scale", "null or an object whose 'longer_side_px' is null (native size) or a number of "
+                                 "pixels of at least 16")
     rt = manifest.get("runtime")
     if rt is not None:
         forwards = rt.get("forwards") if isinstance(rt, dict) else None

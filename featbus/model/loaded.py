@@ -176,13 +176,27 @@ class FeatbusModel:
         return describe_manifest(self.manifest)
 
     # -- prediction
+    @property
+    def input_scale(self) -> dict:
+        """The scale the model's parts were trained at, which every image is brought to before any
+        part sees it: ``{"longer_side_px": int or None (native size), "from": how it is known}``
+        (the manifest's ``input_scale``; for an older file, :func:`featbus.preprocessing.scale.input_scale_of`)."""
+        from ..preprocessing.scale import input_scale_of
+
+        return input_scale_of(self.manifest)
+
     def _crop(self, images):
-        """The images as the features see them: through :attr:`preprocess`, then cropped to the
-        predicted lesion by :attr:`roi` (records with ``meta["roi_found"]``/``["roi_box"]``), or
-        as given without either."""
+        """The images as the features see them: brought to the model's :attr:`input_scale`
+        (:func:`featbus.preprocessing.scale.bring_to_scale`: every part sees the pixel size it was trained
+        at), through :attr:`preprocess`, then cropped to the predicted lesion by :attr:`roi` (records with
+        ``meta["roi_found"]`` and ``meta["roi_box"]``, the box in the image as given), or as given
+        without either. The one entry through which the model's parts receive images."""
+        from ..preprocessing.scale import bring_to_scale
+
+        scaled = images = bring_to_scale(images, self.input_scale["longer_side_px"])
         if self.preprocess is not None:
             images = self.preprocess.transform(images)
-        return images if self.roi is None else self.roi.transform(images)
+        return images if self.roi is None else _boxes_as_given(self.roi.transform(images), scaled)
 
     def crops_and_features(self, images, *, progress=False) -> tuple[list, np.ndarray]:
         """The images as the features see them (:meth:`_crop`: the lesion crops of a model with a
@@ -322,7 +336,13 @@ class FeatbusModel:
         mask = None
         if found:  # the crop holds the whole predicted lesion (its box plus a margin): paste it back
             mask = np.zeros(record.image.shape[:2], bool)
-            mask[box[0]:box[1], box[2]:box[3]] = crop.mask
+            part = np.asarray(crop.mask)
+            if part.shape != (box[1] - box[0], box[3] - box[2]):  # cropped at the model's scale
+                from ..preprocessing.intensity import resize
+
+                part = resize(part.astype(np.uint8), (box[1] - box[0], box[3] - box[2]),
+                              interpolation="nearest").astype(bool)
+            mask[box[0]:box[1], box[2]:box[3]] = part
         return {"found": found, "box": box, "mask": mask}
 
     def decision_rule(self, decision: str = "operating-point") -> str:
@@ -545,6 +565,22 @@ class FeatbusModel:
         check_saveable(parts)  # before the runtime forwards are converted: a refusal costs nothing
         self.manifest = write_model_file(path, parts, self.manifest, runtime_forwards(self, runtime), trust=trust)
         return path
+
+
+def _boxes_as_given(crops, scaled) -> list:
+    """The crops with ``meta["roi_box"]`` in the image as given: a record :func:`bring_to_scale` resized
+    (``meta["input_shape"]``) has its box mapped back from the model's scale (outward, so the box still
+    holds the whole crop); the others are left as they are."""
+    crops = list(crops)
+    for crop, rec in zip(crops, scaled):
+        stored = rec.meta.get("input_shape") if hasattr(rec, "meta") else None
+        if stored is None or "roi_box" not in crop.meta:
+            continue
+        (h, w), (sh, sw) = stored, rec.image.shape[:2]
+        r0, r1, c0, c1 = (int(b) for b in crop.meta["roi_box"])
+        crop.meta["roi_box"] = (int(np.floor(r0 * h / sh)), min(h, int(np.ceil(r1 * h / sh))),
+                                int(np.floor(c0 * w / sw)), min(w, int(np.ceil(c1 * w / sw))))
+    return crops
 
 
 def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False, warm_up: bool = True,

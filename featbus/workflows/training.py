@@ -74,11 +74,12 @@ from ..evaluation.sites import (
     site_balance_weights,
     sites_of,
 )
-from ..io import file_sha256
+from ..io import file_sha256, load_item
 from ..metrics import DEFAULT_TARGET_SENSITIVITY, OperatingPoint
 from ..model.format import FORMAT_VERSION, MAGIC, data_sha256, json_safe, package_versions
 from ..model.loaded import FeatbusModel
 from ..model.provenance import overlap_notes
+from ..preprocessing.scale import parse_input_scale
 
 __all__ = ["train_model", "site_balance_weights", "SEARCH_INNER_SPLITS"]
 
@@ -220,7 +221,8 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                 n_jobs: int | None = None, progress: bool = True, command: str | None = None,
                 source: str | None = None, site_cv: bool | str = "auto",
                 site_balance: bool = False, operating_point: str | dict | None = None,
-                two_decisions: bool = False, search: bool = False) -> FeatbusModel:
+                two_decisions: bool = False, search: bool = False, input_scale: int | str | None = "auto"
+                ) -> FeatbusModel:
     """Cross-validate a recipe on duplicate-grouped folds, then fit it on every image.
 
     Parameters
@@ -324,6 +326,12 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         model is fitted with the parameters the search chooses on every image, and the
         manifest's ``recipe["search"]`` records the grid, the choice and the outer folds'
         choices. Feature recipes only, not with ``two_decisions``.
+    input_scale : "auto", int, "native" or None, default="auto"
+        The pixel scale the parts are trained at, recorded in the manifest (``input_scale``) and
+        brought to every image the model later sees (:mod:`featbus.preprocessing.scale`): the
+        training images are brought to it first. ``"auto"``: the training images' median longer
+        side (images all of one size are left as they are); a number: that longer side in pixels;
+        ``"native"`` (or ``None``): no resize, in training or prediction.
 
     Returns
     -------
@@ -357,7 +365,8 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
                preprocessing=preprocessing, n_splits=n_splits, n_bootstrap=n_bootstrap, random_state=random_state,
                cross_validate=cross_validate, cache=cache, n_jobs=n_jobs, progress=progress, command=command,
                source=source, site_cv=site_cv, site_balance=site_balance, target=target_sensitivity, sites=sites,
-               n_sites=n_sites, two_decisions=bool(two_decisions), search=bool(search))
+               n_sites=n_sites, two_decisions=bool(two_decisions), search=bool(search),
+               input_scale=parse_input_scale(input_scale))
     return _run_steps(run)
 
 
@@ -505,12 +514,15 @@ class _Run:
     n_sites: int
     two_decisions: bool
     search: bool = False
+    input_scale: Any = "auto"  # train_model's input_scale: "auto", None (native) or a longer side in px
     # _build_parts: the feature union (None for a network), the preprocessing, the images as the
     # features see them (inputs) and as explanations and the app show them (seen)
     union: Any = None
     steps: list = dataclasses.field(default_factory=list)
     preprocess: Any = None
-    records: list = dataclasses.field(default_factory=list)
+    originals: list = dataclasses.field(default_factory=list)  # the images as given (their fingerprints)
+    records: list = dataclasses.field(default_factory=list)  # ... brought to the training scale
+    scale: dict = dataclasses.field(default_factory=dict)  # the manifest's input_scale
     inputs: Any = None
     seen: Any = None
     # _read_labels
@@ -558,7 +570,8 @@ def _build_parts(run: _Run) -> None:
         from ..segmentation.roi import LesionProbability
 
         run.union.transformer_list.append(("lesion_probability", LesionProbability()))
-    run.records = list(run.data.data)
+    run.originals = list(run.data.data)
+    run.records, run.scale = _training_scale(run.originals, run.input_scale, _shipped_parts(run))
     run.steps = make_preprocessing(run.preprocessing)
     if run.steps:
         from sklearn.pipeline import Pipeline
@@ -568,6 +581,41 @@ def _build_parts(run: _Run) -> None:
     run.seen = run.inputs  # what explanations and the app show: the images after preprocessing
 
 
+def _shipped_parts(run: _Run) -> bool:
+    """Whether the recipe holds a part featbus ships trained on its 320 px images (the breast-us
+    backbone or segmenter)."""
+    from ..networks.pretrained import find_pretrained
+
+    seg = run.segmenter
+    if isinstance(seg, (str, os.PathLike)) and not os.path.isfile(seg) and find_pretrained(str(seg), "segmenter"):
+        return True
+    parts = [run.network] if run.network is not None else [e for _, e in run.union.transformer_list]
+    members = getattr(run.network, "members", None)
+    parts += list(members) if isinstance(members, (list, tuple)) else []
+    return any(isinstance(v, str) and v.replace("-", "_").lower() == "breast_us"
+               for p in parts for v in (getattr(p, "backbone", None), getattr(p, "weights", None)))
+
+
+def _training_scale(originals, choice, shipped: bool = False) -> tuple[list, dict]:
+    """The training images brought to the scale ``choice`` names (:func:`train_model`'s ``input_scale``,
+    parsed; ``"auto"`` with ``shipped`` parts: the scale they learnt) and the manifest's ``input_scale``
+    record."""
+    from ..preprocessing.scale import SHIPPED_LONGER_SIDE, bring_to_scale, median_longer_side, scale_record
+
+    if choice is None:
+        return originals, scale_record(None, "native size, chosen when it was trained (input_scale='native')")
+    if choice == "auto" and shipped:
+        records, side = originals, SHIPPED_LONGER_SIDE
+        how = "the scale featbus's shipped breast-us parts learnt"
+    elif choice == "auto":
+        records = [load_item(r, i) for i, r in enumerate(originals)]
+        side = median_longer_side(records)
+        how = "the median longer side of its training images"
+    else:
+        records, side, how = originals, int(choice), "chosen when it was trained (input_scale)"
+    return bring_to_scale(records, side), scale_record(side, how)
+
+
 def _read_labels(run: _Run) -> None:
     """The labels, the classes and the groups every fold keeps whole."""
     from ..model_selection import grouping_name, groups_origin, resolve_groups
@@ -575,7 +623,7 @@ def _read_labels(run: _Run) -> None:
     data = run.data
     run.y = np.asarray(data.target_names, dtype=object)[np.asarray(data.target)].astype(str)
     run.classes = np.unique(run.y)
-    run.groups = resolve_groups(run.records, getattr(data, "groups", None))  # featbus's one grouping policy
+    run.groups = resolve_groups(run.originals, getattr(data, "groups", None))  # featbus's one grouping policy
     # what the groups are, for the words: a table's patients, or near-duplicate groups featbus formed
     run.groups_from = groups_origin(data) if getattr(data, "groups", None) is not None else None
     run.fold_word = grouping_name(run.groups_from).split(" (")[0]  # "duplicate-grouped", "patient-grouped"
@@ -870,7 +918,8 @@ def _describe(run: _Run) -> None:
                       if run.two_decisions else {}),
                    **({"site_balance": {**run.shares, "about": SITE_BALANCE_ABOUT}} if run.shares else {}),
                    **({"search": run.search_info} if run.search_info is not None else {})},
-        **_manifest_data(run.source, run.y, run.classes, run.groups, run.records, run.seen, run.sites),
+        **_manifest_data(run.source, run.y, run.classes, run.groups, run.originals, run.seen, run.sites),
+        "input_scale": run.scale,
     }
 
 
@@ -901,7 +950,7 @@ def _provenance(run: _Run) -> None:
             manifest["cv"]["caveat"] = ("optimistic for the crops: the segmenter " + (
                 "saw the test folds' masks" if seg_info["trained_on_training_images"] is True
                 else "may have seen the test folds' masks"))
-    _note_seen_images(run.union, run.records, manifest, run.report)
+    _note_seen_images(run.union, run.originals, manifest, run.report)
     _store_training_images(manifest, run.records, run.inputs if run.roi is not None else None, run.groups,
                            run.random_state)
     domain = _domain_reference(run.X, run.columns, run.groups, run.random_state, manifest)
@@ -1310,8 +1359,9 @@ def _describe_network(run: _Run, cv: dict | None) -> None:
                    "extractors": _extractor_settings(run.union), "head": type(run.head).__name__},
         "training": {"backend": backend_name(), "device": device(),
                      "members": [json_safe(m.history_) for m in members]},
-        **_manifest_data(run.source, run.y, run.classes, run.groups, run.records, run.seen,
+        **_manifest_data(run.source, run.y, run.classes, run.groups, run.originals, run.seen,
                          run.sites if run.site_report is not None else None),
+        "input_scale": run.scale,
         "cv": cv,
     }
     if run.site_report is not None:
@@ -1336,7 +1386,7 @@ def _network_provenance(run: _Run) -> None:
     """The network model: which images it saw, its training images' profile and its out-of-domain
     reference, then the model file's object (``run.model``)."""
     net = run.union.transformer_list[0][1]
-    _note_seen_images(net, run.records, run.manifest, run.report)
+    _note_seen_images(net, run.originals, run.manifest, run.report)
     _store_training_images(run.manifest, run.records, run.inputs if run.roi is not None else None, run.groups,
                            run.random_state)
     domain = _network_domain(net, run.inputs, run.groups, run.random_state, run.manifest)

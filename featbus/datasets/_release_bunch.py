@@ -1,0 +1,155 @@
+"""A read release's pixels: the :class:`~sklearn.utils.Bunch` every loader of :mod:`featbus.datasets`
+returns (:meth:`featbus.datasets.Release.to_bunch`, what :func:`featbus.datasets.load_data` gives for
+a folder)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .._records import ImageError, map_images
+from ..io import dropped_masks_note, warn_skipped
+from ..progress import find_stack_level
+from ._common import _ON_ERROR, _bunch, _classes_text, _read_keeping_image
+
+__all__ = ["release_bunch"]
+
+#: Columns of a feature table that a release's own columns must not repeat (featbus extract).
+_RESERVED = ("label", "path", "target", "group", "row")
+
+
+def _groups(rel, paths, images, n_jobs, duplicate_threshold):
+    """``(groups, groups_from or None, near-duplicates?)``."""
+    from .name_groups import name_groups
+
+    s = rel.summary
+    source = s.patient_source
+    if source in ("pattern", "file-name prefix") and s.class_source != "Info.txt severity":
+        found = name_groups(paths, pattern=rel.group_pattern, classes=list(rel.class_order))
+        if found is not None:
+            over = s.patient_detail.split(" (over ", 1)
+            warnings.warn(found[2] + (f" (over {over[1]}" if len(over) > 1 else ""), UserWarning,
+                          stacklevel=find_stack_level())
+            return found[0], found[1], False
+    if source == "one per image":
+        from ..model_selection import duplicate_groups
+
+        if s.table is not None:
+            warnings.warn(f"{str(s.table)!r} has no patient column featbus recognises (usual names: patient, case, "
+                          "subject) and its file names do not say patients (PREFIX_NUMBER): images are grouped as "
+                          "near-duplicates, not by patient; name the column with --group-column (group_column=) or "
+                          "the file-name rule with --group-pattern REGEX", UserWarning, stacklevel=find_stack_level())
+        return duplicate_groups(images, threshold=duplicate_threshold, n_jobs=n_jobs), None, True
+    order: dict[str, int] = {}
+    values = [g for g in rel._kept_groups]
+    groups = np.array([order.setdefault(g, len(order)) for g in values], dtype=int)
+    if source == "column":
+        told = f"patients: the {s.group_column!r} column of {Path(str(s.table)).name}"
+        return groups, told, False
+    elif source == "folder":
+        told = "patients: one folder per patient"
+    else:
+        told = f"patients: {s.patient_detail or source}"
+    return groups, told, False
+
+
+def _reader_says(path: Path, reason: str) -> str:
+    """What :func:`featbus.read_image` says of a file whose header the release reader could not read
+    (its own words, as every loader reports them), else the reader's reason."""
+    from ..io import read_image
+
+    try:
+        read_image(path)
+    except (ImageError, OSError, ValueError) as exc:
+        return getattr(exc, "reason", None) or str(exc)
+    return reason
+
+
+def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True,
+                  duplicate_threshold: int | None = None):
+    """Read a release's images and masks into the common Bunch (see :mod:`featbus.datasets`).
+
+    An image whose header could not be read (``unreadable``, ``not an image``) raises an
+    :class:`~featbus.ImageError` naming it, or with ``on_error="skip"`` is listed in
+    ``Bunch.skipped``; a mask of another size than its image is in ``Bunch.dropped_masks`` (the
+    image kept without it), as every loader reports it.
+    """
+    if on_error not in _ON_ERROR:
+        raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
+    s = rel.summary
+    for note in s.label_notes:
+        warnings.warn(note, UserWarning, stacklevel=find_stack_level())
+    for c, why in rel.copies:
+        warnings.warn(f"left out {c + '/'!r} of {str(rel.root)!r}: {why}, so it is no class of its own (it would "
+                      "put each of those images under two labels)", UserWarning, stacklevel=find_stack_level())
+    root = Path(rel.root)
+    bad = [(str(root / item), _reader_says(root / item, reason)) for item, reason in s.left_out
+           if reason.startswith(("unreadable", "not an image"))]
+    skipped = list(bad)
+    if bad and on_error == "raise":
+        raise ImageError(bad[0][1], path=bad[0][0])
+    dropped = [(str(root / item), reason, str(root / reason.rsplit("(", 1)[1].rstrip(")")))
+               for item, reason in s.left_out if reason.startswith("mask size differs")]
+    keep = [i for i, label in enumerate(rel.labels) if label is not None or not require_labels or not rel.class_order]
+    if require_labels and rel.class_order and len(keep) < len(rel.labels):
+        unlabelled = [rel.images[i] for i in range(len(rel.images)) if rel.labels[i] is None]
+        warnings.warn(f"left out {len(unlabelled)} image(s) outside the class folders of {str(root)!r}: "
+                      + ", ".join(repr(str(p)) for p in unlabelled[:3]), UserWarning, stacklevel=find_stack_level())
+    items = [(rel.images[i], list(rel.masks[i])) for i in keep]
+    results = map_images(_read_keeping_image, items, n_jobs, backend="threading")
+    classes = list(rel.class_order)
+    images, masks, target, paths, metas, kept_groups = [], [], [], [], [], []
+    bad_masks = {d[2] for d in dropped}
+    for i, (image_path, mask_paths), res in zip(keep, items, results):
+        if isinstance(res[0], str):  # ("error", path, reason): the header read, the pixels did not
+            if on_error == "raise":
+                raise ImageError(res[2], path=res[1])
+            skipped.append((res[1], res[2]))
+            continue
+        if res[2] is not None:
+            dropped.append((";".join(str(m) for m in mask_paths), res[2], str(image_path)))
+        label = rel.labels[i]
+        row = rel.rows[i] if rel.rows else {}
+        kept_masks = [str(m) for m in mask_paths] if res[2] is None else []
+        meta = {**{str(c).strip().lower(): str(v).strip() for c, v in row.items() if c != "row"},
+                **({"row": row["row"], "table_row": row["row"]} if "row" in row else {}),
+                "label": label, "has_mask_file": bool(kept_masks) and str(image_path) not in bad_masks,
+                "mask_paths": kept_masks}
+        if res[2] is not None:
+            meta["mask_problem"] = res[2]
+        images.append(res[0])
+        masks.append(res[1])
+        target.append(classes.index(label) if label is not None and classes else -1)
+        paths.append(str(image_path))
+        metas.append(meta)
+        kept_groups.append(rel.groups[i])
+    if skipped:
+        warn_skipped([(k, p, r) for k, (p, r) in enumerate(skipped)], "image(s)")
+    if dropped:
+        warnings.warn(dropped_masks_note([d[:2] for d in dropped]), UserWarning, stacklevel=find_stack_level())
+    if not images:
+        raise ValueError(f"no readable image in {str(root)!r}")
+    rel._kept_groups = kept_groups
+    groups, told, near = _groups(rel, paths, images, n_jobs, duplicate_threshold)
+    used = [c for c in classes if any(classes[t] == c for t in target if t >= 0)] if classes else []
+    if used != classes:  # a class whose every image was left out
+        remap = [used.index(c) if c in used else -1 for c in classes]
+        target = [remap[t] if t >= 0 else -1 for t in target]
+        classes = used
+    descr = (f"Release {str(root)!r}: {len(images)} images, {_classes_text(target, classes)}"
+             + (f" ({s.class_source})" if s.class_source else "")
+             + f", {len(np.unique(groups))} groups"
+             + (f" (patients from its {s.group_column!r} column of {Path(str(s.table)).name})."
+                if s.patient_source == "column" and s.group_column else f" ({told.split(': ', 1)[1]})." if told
+                else "."))
+    if rel.copies:
+        descr += " Left out: " + "; ".join(f"{c}/ ({why})" for c, why in rel.copies) + "."
+    extra = []
+    if s.table is not None and rel.rows and rel.rows[0]:
+        extra = [str(c).strip().lower() for c in rel.rows[0] if c != "row" and str(c).strip().lower() not in _RESERVED]
+    return _bunch(images, masks, np.asarray(target, dtype=int), classes, paths, groups, metas, descr,
+                  skipped=skipped, dropped_masks=dropped, near_duplicate_groups=near, extra_columns=extra,
+                  label_column=s.label_column, release_summary=s, left_out=list(rel.copies),
+                  **({"groups_from": told} if told else {}))

@@ -1,0 +1,594 @@
+"""The steps of :func:`featbus.datasets.read_release` on a folder: the table naming the images, its
+label and patient columns, the classes and patients from folders, each file or row left out named."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+from ._common import _check_label_spellings, _natural_key, plausible_typo
+from ._release_rules import (
+    IMAGE_COLUMNS,
+    IMAGE_SUFFIXES,
+    LABEL_COLUMNS,
+    MASK_COLUMN_WORDS,
+    MASK_WORD_RANK,
+    MAX_CLASS_FOLDERS,
+    NON_LESION_MASK_WORDS,
+    PATIENT_COLUMNS,
+    class_of_value,
+    column_key,
+    is_container,
+)
+from ._release_scan import cell_keys, image_keys, path_key, probe_files, split_masks
+from ._release_tables import TableError, read_table
+from ._release_types import Release, ReleaseError, ReleaseSummary
+
+__all__ = ["Reader", "folder_levels"]
+
+
+def _near_miss(name: str, choices, option: str, where: str) -> ReleaseError:
+    from .._registry import did_you_mean
+
+    return ReleaseError(f"{option} {name!r}: {where} has no such column{did_you_mean(name, choices)}; its columns: "
+                        f"{list(choices)}")
+
+
+def _find_column(header: list[str], given: str, option: str, where: str) -> int:
+    keys = [column_key(h) for h in header]
+    if column_key(given) not in keys:
+        raise _near_miss(given, header, option, where)
+    return keys.index(column_key(given))
+
+
+def _inside(root: Path, value: str, table: Path) -> Path | None:
+    """The file a cell names when it is a path (``a/b.png``), refused when it leads outside the release."""
+    v = value.strip().replace("\\", "/")
+    if not v or ("/" not in v and not os.path.isabs(v)):
+        return None
+    target = Path(v) if os.path.isabs(v) else table.parent / v
+    real_root, real = os.path.realpath(root), os.path.realpath(target)
+    if os.path.commonpath([real_root, real]) != real_root:
+        return Path("..")
+    try:
+        return Path(real).relative_to(real_root)
+    except ValueError:
+        return None
+
+
+class _Tables:
+    """The release's tables, each read once, and which column of each names the images."""
+
+    def __init__(self, root: Path, tables: list[Path], keys: dict, left_out: list):
+        self.read: dict[Path, tuple[list[str], list[list[str]]]] = {}
+        self.notes: list[str] = []
+        for rel in tables:
+            try:
+                self.read[rel] = read_table(root / rel)
+            except TableError as exc:
+                raise ReleaseError(str(exc)) from None
+            except (OSError, UnicodeError, ValueError) as exc:
+                self.notes.append(f"{rel.as_posix()} (not a readable table: {exc})")
+        self.keys = keys
+
+    def image_column(self, rel: Path, given: str | None) -> tuple[int | None, int]:
+        """``(column, images it names)``: the column naming most images (``given`` when named)."""
+        header, rows = self.read[rel]
+        best, best_n = None, 0
+        columns = range(len(header)) if given is None else [_find_column(header, given, "--image-column",
+                                                                           repr(rel.as_posix()))]
+        for c in columns:
+            if given is None and any(w in column_key(header[c]) for w in MASK_COLUMN_WORDS):
+                continue  # a column naming masks (CBIS-DDSM's 'ROI mask file path') never names the samples
+            found = {self.keys.get(k) for row in rows for k in cell_keys(row[c]) if self.keys.get(k) is not None}
+            n = len(found)
+            if n > best_n or (n == best_n and n and column_key(header[c]) in IMAGE_COLUMNS):
+                best, best_n = c, n
+        return best, best_n
+
+
+def _label_candidates(header, rows, taken) -> list[int]:
+    out = []
+    for c in range(len(header)):
+        if c in taken:
+            continue
+        values = {r[c].strip() for r in rows if r[c].strip()}
+        if not values:
+            continue
+        letters = all(len(v) == 1 for v in values)
+        if all(class_of_value(v, letters=letters) for v in values):
+            out.append(c)
+    return out
+
+
+def _choose_label_column(header, rows, given, taken, where) -> tuple[int | None, list[int]]:
+    if given is not None:
+        return _find_column(header, given, "--label-column", where), []
+    by_values = _label_candidates(header, rows, taken)
+    named = [c for c in range(len(header)) if c not in taken and column_key(header[c]) in LABEL_COLUMNS]
+    if len(by_values) > 1:
+        named_ones = [c for c in by_values if c in named]
+        if len(named_ones) != 1:
+            raise ReleaseError(f"{where} has several label columns {[header[c] for c in by_values]} whose values are "
+                               "the classes: name the one to use with --label-column COLUMN")
+        return named_ones[0], [c for c in dict.fromkeys(named + by_values) if c != named_ones[0]]
+    if by_values:
+        return by_values[0], [c for c in named if c != by_values[0]]
+    if len(named) == 1:
+        return named[0], []
+    return None, named
+
+
+def _choose_group_column(header, rows, given, taken, n_images, where) -> int | None:
+    if given is not None:
+        return _find_column(header, given, "--group-column", where)
+    named = [c for c in range(len(header)) if c not in taken and column_key(header[c]) in PATIENT_COLUMNS]
+    counts = {c: len({r[c] for r in rows if r[c].strip()}) for c in named}
+    named = [c for c in named if 0 < counts[c] <= n_images and all(r[c].strip() for r in rows)]
+    return min(named, key=lambda c: (counts[c], c)) if named else None
+
+
+def _named_dirs(rel: Path, release_name: str) -> list[str]:
+    """A file's folders that may say something (no container, no mask folder), as written."""
+    from ._release_rules import is_mask_folder
+
+    return [p for p in rel.parts[:-1] if not is_container(p, release_name) and not is_mask_folder(p)]
+
+
+def folder_levels(images: list[Path], release_name: str,
+                  labelled: bool = False) -> tuple[list[str | None], list[str | None], str]:
+    """Classes and patients from folder names: ``(class per image, patient folder per image, words)``.
+
+    The first named folder level is the class when its names are the classes' spellings, or few
+    (at most :data:`~featbus.datasets._release_rules.MAX_CLASS_FOLDERS`); with more it is the
+    patient; a second level under classes is the patient when it has several names."""
+    dirs = [_named_dirs(img, release_name) for img in images]
+    # a folder every image lies in (the release's own name, a download's wrapper) says nothing,
+    # unless its name is a class's
+    while dirs and all(dirs) and len({d[0] for d in dirs}) == 1 and not class_of_value(dirs[0][0]):
+        dirs = [d[1:] for d in dirs]
+    first = {d[0] for d in dirs if d}
+    classes: list[str | None] = [None] * len(images)
+    patients: list[str | None] = [None] * len(images)
+    if not first:
+        return classes, patients, ""
+    words = all(class_of_value(v) for v in first)
+    if labelled and not words:  # a table labels the images: folders of other names are patients
+        if all(dirs) and len(first) > 1:
+            patients = [d[0] for d in dirs]
+        return classes, patients, ""
+    if words or len(first) <= MAX_CLASS_FOLDERS:
+        classes = [d[0] if d else None for d in dirs]
+        second = {d[1] for d in dirs if len(d) > 1}
+        if len(second) > 1 and all(len(d) > 1 for d in dirs):
+            patients = [d[1] for d in dirs]
+        return classes, patients, "the folder names"
+    if all(dirs):
+        patients = [d[0] for d in dirs]
+    return classes, patients, ""
+
+
+class Reader:
+    """The steps of :func:`read_release` on a folder, in order: masks, headers, the table, labels,
+    patients; each step adds what it leaves out to ``left_out``."""
+
+    def __init__(self, root: Path, release_name: str, files: list[Path], tables: list[Path], left_out: list):
+        self.root, self.release_name, self.files, self.tables = root, release_name, files, tables
+        self.left_out: list[tuple[str, str]] = left_out
+        self.label_col: int | None = None
+        self.copies: list[tuple[str, str]] = []
+
+    def out(self, item, reason: str) -> None:
+        self.left_out.append((item.as_posix() if isinstance(item, Path) else str(item), reason))
+
+    def read(self, *, image_column, label_column, group_column, group_pattern, mask_pattern,
+             require_labels, classes=None, rows_without_image="leave out") -> Release:
+        root = self.root
+        self.classes, self.rows_without_image = classes, rows_without_image
+        if not self.files:
+            from ._layout import WORKING_LAYOUTS, one_level_down
+
+            subdirs = sorted((d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
+                             key=_natural_key)
+            raise ReleaseError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {str(root)!r}: "
+                               f"{one_level_down(root, subdirs or None, IMAGE_SUFFIXES)}; featbus reads "
+                               f"{WORKING_LAYOUTS}")
+        images, masks_of, unpaired, rule = split_masks(self.files, mask_pattern, self.release_name)
+        if mask_pattern is not None and not masks_of:
+            raise ReleaseError(f"--mask-pattern {mask_pattern!r} pairs no file of {str(root)!r} with an image "
+                               f"(searched beside each image and in its mask folder)")
+        for m in unpaired:
+            self.out(m, "mask")
+        summary = ReleaseSummary(root=root)
+        # the table naming most images, its mask columns (files they name are masks, never samples)
+        table = self._table(images, image_column, summary)
+        if table is None:
+            given = {"--image-column": image_column, "--label-column": label_column, "--group-column": group_column}
+            refused = [k for k, v in given.items() if v is not None]
+            if refused:
+                what = ("holds no table" if not self.tables else
+                        "holds no table whose column names its images (considered: "
+                        + "; ".join(summary.table_candidates) + ")")
+                raise ReleaseError(f"{' and '.join(refused)} {[v for v in given.values() if v][0]!r}: "
+                                   f"{str(root)!r} {what}, so there is no column to take")
+        rows_of: dict[Path, list[int]] = {}
+        if table is not None:
+            images, rows_of = self._rows(table, images, masks_of, summary)
+            if summary.mask_column:
+                rule = "; ".join(filter(None, [f"named by the table's {summary.mask_column!r}", rule]))
+        # headers: readable, an image at all, each mask the size of its image
+        all_masks = [m for ms in masks_of.values() for m, _ in ms]
+        probed = probe_files(root, images + all_masks)
+        kept = []
+        for img in images:
+            shape, problem = probed[img]
+            if problem is None:
+                kept.append(img)
+            else:
+                self.out(img, problem)
+        images = kept
+        lesion: dict[Path, tuple[Path, ...]] = {}
+        joined = others = aside = 0
+        for img in images:
+            own = []
+            for m, word in masks_of.get(img, []):
+                shape, problem = probed[m]
+                if problem is not None:
+                    self.out(m, problem)
+                elif shape != probed[img][0]:
+                    self.out(m, f"mask size differs: {shape[1]}x{shape[0]} for an image of "
+                                f"{probed[img][0][1]}x{probed[img][0][0]} ({img.as_posix()})")
+                elif word in NON_LESION_MASK_WORDS:
+                    others += 1
+                    self.out(m, f"mask: a mask of another finding ('{word}'), not the lesion")
+                else:
+                    own.append((m, word))
+            rank = {w: MASK_WORD_RANK.index(w) if w in MASK_WORD_RANK else len(MASK_WORD_RANK) for _, w in own}
+            best = min(rank.values(), default=0)
+            for m, word in own:
+                if rank[word] > best:
+                    aside += 1
+                    kept = next(w for _, w in own if rank[w] == best)
+                    self.out(m, f"mask: another annotation ('{word}') beside the '{kept}' mask of "
+                                f"{img.as_posix()}, not used")
+            own = [root / m for m, word in own if rank[word] == best]
+            lesion[img] = tuple(own)
+            joined += len(own) > 1
+        labels, class_source, class_order = self._labels(table, images, rows_of, label_column, summary)
+        images, labels = self._two_labels(images, labels, rows_of, table)
+        if require_labels and not any(labels):
+            raise ReleaseError(self._unlabelled(masks_of))
+        groups = self._groups(table, images, labels, rows_of, group_column, group_pattern, class_order, summary)
+        masks = [lesion.get(img, ()) for img in images]
+        if rule:
+            extra = [f"{joined} with several joined" if joined else "",
+                     f"{others} 'other' masks not used as the lesion" if others else "",
+                     f"{aside} other annotations beside an image's mask not used" if aside else ""]
+            rule = rule + "".join(f"; {e}" for e in extra if e)
+        summary.n_images = len(images)
+        summary.n_masks_paired = sum(1 for m in masks if m)
+        summary.n_mask_files = sum(len(m) for m in masks)
+        summary.mask_rule = rule if summary.n_mask_files else None
+        counted = Counter(labels)
+        summary.classes = {c: counted[c] for c in class_order if counted[c]}
+        summary.class_source = class_source
+        summary.n_patients = len(set(groups))
+        summary.left_out = self.left_out
+        rel = Release(root, [root / i for i in images], labels, groups, masks, summary, group_pattern=group_pattern,
+                      copies=self.copies,
+                      rows=[{"row": rows_of[i][0] + 2, **dict(zip(table[2], table[1][rows_of[i][0]]))}
+                            if table and i in rows_of else {} for i in images],
+                      class_order=class_order)
+        return rel
+
+    def _unlabelled(self, masks_of) -> str:
+        """Why nothing labels the images, and what featbus reads."""
+        from ._layout import WORKING_LAYOUTS
+        from ._release_rules import is_mask_folder
+
+        folders = {(m.parent, img.parent) for img, ms in masks_of.items() for m, _ in ms
+                   if is_mask_folder(m.parent.name)}
+        if folders:
+            masks, images = sorted(folders)[0]
+            return (f"{masks.name + '/'!r} pairs one to one with {images.name + '/'!r} (the same file names): it holds "
+                    f"their masks, not a class; featbus needs the labels: a table beside them, CSV or Excel (columns "
+                    f"image,label[,patient]), or one sub-folder per class, each with its images/ and masks/")
+        return (f"nothing labels the images of {str(self.root)!r}: no table column holds the classes (benign / "
+                f"malignant / normal) and no class folders; name the column with --label-column, or give "
+                f"{WORKING_LAYOUTS}")
+
+    # ------------------------------------------------------------------ the table
+    def _table(self, images, image_column, summary):
+        keys = image_keys(images)
+        tables = _Tables(self.root, self.tables, keys, self.left_out)
+        scored, errors = [], []
+        for rel in tables.read:
+            try:
+                column, n = tables.image_column(rel, image_column)
+            except ReleaseError as exc:
+                errors.append(exc)
+                continue
+            header = tables.read[rel][0]
+            patient = any(column_key(h) in PATIENT_COLUMNS for h in header)
+            scored.append((n, rel, column, patient, len(header)))
+        if image_column is not None and not scored and errors:
+            raise errors[0]
+        # most images named; then a table naming the patients too, then the one with most columns
+        # (bus_data.csv over BUS-BRA's 5-fold-cv.csv, which name the same images)
+        scored.sort(key=lambda t: (-t[0], not t[3], -t[4], path_key(t[1])))
+        chosen = None
+        if scored and scored[0][0]:
+            n, rel, column = scored[0][:3]
+            # the files its mask columns name are masks, not images to be named (CBIS-DDSM's ROI files)
+            header, rows = tables.read[rel]
+            named_masks = {keys.get(k) for c, h in enumerate(header) if c != column
+                           and any(w in column_key(h) for w in MASK_COLUMN_WORDS)
+                           for row in rows for k in cell_keys(row[c]) if keys.get(k) is not None}
+            if n >= 0.5 * (len(images) - len(named_masks)):
+                chosen = scored[0][:3]
+        scored = [t[:3] for t in scored]
+        for n, rel, column in scored:
+            if chosen is not None and rel == chosen[1]:
+                continue
+            header, rows = tables.read[rel]
+            example = next((row[column] for row in rows if column is not None
+                            and any(keys.get(k) for k in cell_keys(row[column]))), None)
+            summary.table_candidates.append(
+                f"{rel.as_posix()} (names {n} images" + (f" in {header[column]!r}, e.g. {example!r}; not read"
+                                                         if example else "") + ")")
+        summary.table_candidates += tables.notes
+        if chosen is None:
+            return None
+        n, rel, column = chosen
+        header, rows = tables.read[rel]
+        summary.table, summary.image_column = self.root / rel, header[column]
+        return rel, rows, header, column
+
+    def _rows(self, table, images, masks_of, summary):
+        """Each image's rows; rows naming no image, or outside the release, said or refused; files a
+        mask column names taken as masks."""
+        rel, rows, header, column = table
+        name = rel.as_posix()
+        mask_cols = [c for c in range(len(header)) if c != column
+                     and any(w in column_key(header[c]) for w in MASK_COLUMN_WORDS)]
+        file_keys = image_keys(images + [m for ms in masks_of.values() for m, _ in ms])
+        owner_of = {m: img for img, ms in masks_of.items() for m, _ in ms}
+        keys = image_keys(images)
+        used_mask_cols = set()
+        for c in mask_cols:  # files a mask column names are masks of the row's image
+            word = "other" if "other" in column_key(header[c]) else "mask"
+            for row in rows:
+                img = next((keys[x] for x in cell_keys(row[column]) if keys.get(x)), None)
+                for cell in row[c].replace(",", ";").split(";"):
+                    found = next((file_keys[x] for x in cell_keys(cell) if file_keys.get(x)), None)
+                    if img is None or found is None or found == img:
+                        continue
+                    used_mask_cols.add(c)
+                    if owner_of.get(found) == img:
+                        masks_of[img] = [(m, word if m == found else w) for m, w in masks_of[img]]
+                        continue
+                    if found in images:
+                        images = [i for i in images if i != found]
+                    masks_of.setdefault(img, []).append((found, word))
+                    owner_of[found] = img
+        if used_mask_cols:
+            summary.mask_column = ", ".join(header[c] for c in sorted(used_mask_cols))
+        keys = image_keys(images)
+        rows_of: dict[Path, list[int]] = {}
+        for k, row in enumerate(rows):
+            cell = row[column].strip()
+            where = f"row {k + 2} of {name}"
+            if _inside(self.root, cell, self.root / rel) == Path(".."):
+                raise ReleaseError(f"{where}: {cell!r} names a file outside the release {str(self.root)!r}; featbus "
+                                   "reads only the release's own files")
+            img = next((keys[x] for x in cell_keys(cell) if keys.get(x)), None)
+            if img is None:
+                if self.rows_without_image == "raise":
+                    raise ReleaseError(f"{where.replace(' of ', ' of ' + repr(str(self.root)) + '/', 1)}: image "
+                                       f"{cell!r} not found in {str(self.root)!r}")
+                self.out(where, "no image" + (f": {cell!r}" if cell else ": empty cell"))
+                continue
+            rows_of.setdefault(img, []).append(k)
+        kept = []
+        for img in images:
+            if img in rows_of:
+                kept.append(img)
+            else:
+                self.out(img, f"no row in {name}")
+        return kept, rows_of
+
+    # ------------------------------------------------------------------ labels
+    def _labels(self, table, images, rows_of, label_column, summary):
+        folder_classes, _, _ = folder_levels(images, self.release_name)
+        if table is not None:
+            rel, rows, header, column = table
+            used = [rows[rows_of[i][0]] for i in images]
+            col, others = _choose_label_column(header, used, label_column, {column}, repr(rel.as_posix()))
+            if others:
+                summary.table_candidates += [f"column {header[c]!r}" for c in others]
+            self.label_col = col
+            if col is not None:
+                summary.label_column = header[col]
+                letters = all(len(r[col].strip()) <= 1 for r in used)
+                labels = []
+                for img in images:
+                    k = rows_of[img][0]
+                    value = rows[k][col].strip()
+                    if not value:
+                        raise ReleaseError(f"row {k + 2} of {rel.as_posix()}: image {img.as_posix()!r} has an "
+                                           f"empty {header[col]!r}")
+                    labels.append(class_of_value(value, letters=letters) or value.casefold())
+                for img, label, folder in zip(images, labels, folder_classes):
+                    said = class_of_value(folder) if folder else None
+                    if said is not None and said != label:
+                        k = rows_of[img][0]
+                        raise ReleaseError(
+                            f"row {k + 2} of {rel.as_posix()}: {rows[k][column]!r} is {rows[k][col]!r} (the "
+                            f"{header[col]!r} column), but its image {str(self.root / img)!r} is in the {folder!r} "
+                            "folder: one image under two labels; correct the table or move the image")
+                if self.classes is not None:  # the expected classes: every label one of them, its row named
+                    from .._registry import did_you_mean
+
+                    names = [str(c) for c in self.classes]
+                    for n, img in enumerate(images):
+                        k = rows_of[img][0]
+                        written = rows[k][col].strip()
+                        match = next((c for c in names if c.strip().casefold() in (labels[n], written.casefold())),
+                                     None)
+                        if match is None:
+                            raise ReleaseError(f"row {k + 2} of {str(self.root / rel)!r}: label {written!r} is not one "
+                                               f"of the classes {names}"
+                                               f"{did_you_mean(written.casefold(), [c.casefold() for c in names])}")
+                        labels[n] = match
+                    return labels, f"the {header[col]!r} column", names
+                _refuse_misspelt_labels([(rows_of[i][0] + 2, rows[rows_of[i][0]][col].strip()) for i in images],
+                                        str(self.root / rel))
+                self._label_notes(rel, header, used, col, others, label_column, dict(zip(
+                    (rows[rows_of[i][0]][col] for i in images), labels)), summary)
+                order = sorted(set(labels), key=_natural_key)
+                return labels, f"the {header[col]!r} column", order
+        if any(folder_classes):
+            names = sorted({c for c in folder_classes if c}, key=_natural_key)
+            _check_label_spellings(names, f"the class folders of {str(self.root)!r}")
+            if len(names) > 2:
+                from ._layout import copies_folders
+
+                found = {c: [self.root / i for i, f in zip(images, folder_classes) if f == c] for c in names}
+                for c, why in copies_folders(found).items():
+                    self.copies.append((c, why))
+                    for i, f in zip(images, folder_classes):
+                        if f == c:
+                            self.out(i, f"duplicate: {c}/ holds copies of the other classes' images ({why})")
+                    names.remove(c)
+                    folder_classes = [None if f == c else f for f in folder_classes]
+            return folder_classes, "the folder names", names
+        return [None] * len(images), None, []
+
+    def _label_notes(self, rel, header, used, col, others, given, mapping, summary) -> None:
+        """The lines that say how the label column was chosen and which spellings were read as which
+        class (warned where the pixels are read: :meth:`Release.to_bunch`)."""
+
+        def values(c: int, n: int = 4) -> str:
+            vals = sorted({r[c].strip() for r in used if r[c].strip()}, key=_natural_key)
+            return ", ".join(vals[:n]) + (f" and {len(vals) - n} more" if len(vals) > n else "")
+
+        if given is None and (others or column_key(header[col]) not in LABEL_COLUMNS):
+            said = (f"labels from the {header[col]!r} column of {rel.name} (its values are the classes: "
+                    f"{values(col)})")
+            if others:
+                said += "; other candidates: " + ", ".join(f"{header[c]!r} ({values(c)})" for c in others)
+            summary.label_notes.append(said + "; --label-column names another")
+        spelt = []
+        for written, label in sorted(mapping.items(), key=lambda kv: _natural_key(kv[0])):
+            if written != label and written.strip().casefold() == label:
+                why = ("spaces differ" if written.strip() == label.strip() else "case differs"
+                       if written == written.strip() else "case and spaces differ")
+                spelt.append(f"{written!r} read as {label!r} ({why})")
+            elif written.strip().casefold() != label:
+                spelt.append(f"{written!r} read as {label!r} (a spelling of the class)")
+        if spelt:
+            summary.label_notes.append(f"labels of the {header[col]!r} column of {str(self.root / rel)!r}: "
+                                       + "; ".join(spelt))
+
+    def _two_labels(self, images, labels, rows_of, table):
+        """An image that two rows give two labels is left out, named; the same label again: a duplicate row."""
+        if table is None:
+            return images, labels
+        rel, rows, header, column = table
+        col = self.label_col
+        keep_i, keep_l = [], []
+        for img, label in zip(images, labels):
+            ks = rows_of.get(img, [])
+            said: dict[str, list[int]] = {}
+            for k in ks:
+                said.setdefault(rows[k][col].strip().casefold() if col is not None else "", []).append(k + 2)
+            if len(said) > 1:
+                self.out(img, "two labels: " + "; ".join(f"row(s) {', '.join(map(str, v))} of {rel.as_posix()} say "
+                                                         f"{lab!r}" for lab, v in said.items()))
+                continue
+            seen: list[list[str]] = []
+            for k in ks:  # a row said again word for word; rows of two findings of one image are kept
+                if rows[k] in seen:
+                    self.out(f"row {k + 2} of {rel.as_posix()}", f"duplicate: names {img.as_posix()!r} again")
+                seen.append(rows[k])
+            keep_i.append(img)
+            keep_l.append(label)
+        return keep_i, keep_l
+
+    # ------------------------------------------------------------------ patients
+    def _groups(self, table, images, labels, rows_of, group_column, group_pattern, class_order, summary):
+        from .name_groups import pattern_groups, propose_prefix_groups
+
+        if group_pattern is not None:
+            _, groups = pattern_groups(images, group_pattern)
+            summary.patient_source, summary.patient_detail = "pattern", f"--group-pattern {group_pattern!r}"
+            if table is not None:
+                rel, rows, header, column = table
+                used = [rows[rows_of[i][0]] for i in images]
+                taken = {column} | ({header.index(summary.label_column)} if summary.label_column else set())
+                col = _choose_group_column(header, used, group_column, taken, len(images), repr(rel.as_posix()))
+                if col is not None:
+                    summary.patient_detail += f" (over the {header[col]!r} column)"
+            elif group_column is not None:
+                raise ReleaseError(f"--group-column {group_column!r}: {str(self.root)!r} holds no table naming its "
+                                   "images")
+            return groups
+        if table is not None:
+            rel, rows, header, column = table
+            used = [rows[rows_of[i][0]] for i in images]
+            taken = {column} | ({header.index(summary.label_column)} if summary.label_column else set())
+            col = _choose_group_column(header, used, group_column, taken, len(images), repr(rel.as_posix()))
+            if col is not None:
+                summary.group_column, summary.patient_source = header[col], "column"
+                return [r[col].strip() for r in used]
+        elif group_column is not None:
+            raise ReleaseError(f"--group-column {group_column!r}: {str(self.root)!r} holds no table naming its images")
+        _, folders, _ = folder_levels(images, self.release_name, labelled=summary.label_column is not None)
+        if all(folders) and folders:
+            summary.patient_source = "folder"
+            return [str(f) for f in folders]
+        prefixes = propose_prefix_groups(images, class_order)
+        if prefixes is not None:
+            summary.patient_source = "file-name prefix"
+            summary.patient_detail = f"{images[0].name!r} -> {prefixes[0]!r}"
+            return prefixes
+        summary.patient_source = "one per image"
+        summary.patient_detail = "no patient column, folder or file-name prefix; commands group near-duplicate images"
+        return [i.as_posix() for i in images]
+
+
+def _refuse_misspelt_labels(rows: list[tuple[int, str]], table: str) -> None:
+    """Refuse, before any image is read, a label written on one or two rows that is a plausible typo
+    of a label of many rows (:func:`~featbus.datasets._common.plausible_typo`: 'Benigh' beside
+    'Benign'): it would become a class of its own. Different words are classes, never misspellings:
+    short codes ('LP' beside 'LN', 'FA' beside 'FAD', 'DCIS' beside 'LCIS') and a label inside
+    another ('normal', 'abnormal').
+
+    Examples
+    --------
+    >>> try:
+    ...     _refuse_misspelt_labels([(2, "Benign")] * 9 + [(11, "Benigh")], "t.csv")
+    ... except ValueError as exc:
+    ...     print(str(exc)[:80])
+    row 11 of 't.csv': label 'Benigh' (1 row) looks like a misspelling of 'Benign' (
+    >>> _refuse_misspelt_labels([(2, "normal")] * 9 + [(11, "abnormal")], "t.csv")
+    >>> _refuse_misspelt_labels([(2, "LN")] * 9 + [(11, "LP")], "t.csv")
+    """
+    counts: dict[str, int] = {}
+    first: dict[str, tuple[int, str]] = {}
+    for line, label in rows:
+        key = label.casefold()
+        counts[key] = counts.get(key, 0) + 1
+        first.setdefault(key, (line, label))
+    for rare, n in counts.items():
+        if n > 2:
+            continue
+        for common, m in counts.items():
+            if m < 3 * n or rare.strip() == common.strip():  # spaces only: read as one class, said
+                continue
+            if plausible_typo(rare, common):
+                line, written = first[rare]
+                raise ValueError(f"row {line} of {table!r}: label {written!r} ({n} row{'s' if n > 1 else ''}) looks "
+                                 f"like a misspelling of {first[common][1]!r} ({m} rows): correct the table (every "
+                                 "distinct label is a class)")

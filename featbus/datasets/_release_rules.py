@@ -1,0 +1,162 @@
+"""What layouts of published releases teach, kept as data in one place: the words a mask file or a
+mask folder carries, the folder names that are containers (never a class), the usual names of a
+table's image and patient columns, the spellings of the classes. :mod:`featbus.datasets.release`
+reads a release with these rules and no branch per data set; a new release that names things
+another way is one more word here.
+
+Sources of the words (each release's own documentation): BUSI (``<name>_mask.png``,
+``<name>_mask_1.png``), BUS-BRA (``Images/bus_0001-l.png`` with ``Masks/mask_0001-l.png``, ``Case``),
+BrEaST-Lesions-USG (``case001_tumor.png``, ``case001_other1.png``, ``CaseID``, ``Image_filename``,
+``Mask_tumor_filename``), BUSI-WHU / STU-Hospital / BUS-CoT (``images/`` + ``masks/`` or ``GT/``),
+OASBUD and GDPH&SYSUCC (patient folders), hospitals' exports (``original/`` + ``GT/``, ``PatientID``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..io import MASK_WORDS, NON_LESION_MASK_WORDS
+from ._common import IMAGE_EXTENSIONS
+
+__all__ = ["CONTAINER_FOLDERS", "IMAGE_COLUMNS", "IMAGE_SUFFIXES", "LABEL_SPELLINGS", "MASK_COLUMN_WORDS",
+           "MASK_FOLDER", "MASK_WORDS", "MASK_WORD_RANK", "MAX_CLASS_FOLDERS", "NON_LESION_MASK_WORDS",
+           "PATIENT_COLUMNS", "SPLIT_FOLDERS", "TABLE_SUFFIXES", "class_of_value", "column_key", "is_container",
+           "is_mask_folder", "mask_parts", "stem_keys"]
+
+#: Image files (as :mod:`featbus.io` reads them).
+IMAGE_SUFFIXES = IMAGE_EXTENSIONS
+#: Table files (a delimiter sniffed; Excel's .xlsx through openpyxl, .xls through xlrd when installed).
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls")
+#: Files never read as a table (a release's notes).
+NOT_TABLES = re.compile(r"^(readme|license|licence|citation|changelog|notes?)\b", re.IGNORECASE)
+
+#: The mask words (:data:`featbus.io.MASK_WORDS`, before or after an image's stem with any separator:
+#: ``a_mask.png``, ``mask_a.png``, ``a_tumor.png``) and those of findings that are not the lesion
+#: (BrEaST-Lesions-USG's ``_other1``: paired and counted, never used as the lesion mask) are io's.
+#: A folder whose name says it holds masks.
+MASK_FOLDER = re.compile(r"mask|^gts?$|ground.?truth|segmentation|annotation|^rois?$|^labels?$", re.IGNORECASE)
+
+_WORDS = "|".join(sorted(MASK_WORDS, key=len, reverse=True))
+_SEP = r"[\s_\-.]"
+#: ``<stem><sep><word>[<sep><n>]`` (the word after the stem) and ``<word><sep><stem>`` (before it).
+_AFTER = re.compile(rf"^(?P<core>.+?){_SEP}*(?P<word>{_WORDS}){_SEP}*(?P<n>\d+)?$", re.IGNORECASE)
+_BEFORE = re.compile(rf"^(?P<word>{_WORDS})(?P<n>\d*){_SEP}+(?P<core>.+)$", re.IGNORECASE)
+
+#: Folder names that hold a release's files without saying anything about them: never a class,
+#: never a patient (compared without case, spaces, ``_`` or ``-``).
+CONTAINER_FOLDERS = ("images", "image", "imgs", "img", "original", "originals", "data", "dataset", "datasets",
+                     "raw", "scans", "scan", "frames", "png", "jpg", "jpeg", "dicom", "dcm", "files", "us",
+                     "ultrasound", "bmode")
+#: Folder names of a release's published splits (``train/``, ``val/``, ``test/``): never a class.
+SPLIT_FOLDERS = ("train", "training", "val", "valid", "validation", "test", "testing", "trainval", "traintest",
+                 "dev", "holdout")
+#: Words an image's own name carries where its mask's name carries a mask word (``1 Benign Image.bmp`` with
+#: ``1 Benign Mask.tif``, STU-Hospital's ``Test_Image_4.png`` with ``mask_4.png``).
+IMAGE_WORDS = ("image", "images", "img", "scan", "original", "frame", "us")
+#: An image's mask files by their word, best first: where files of several words name one image, those
+#: of the best word are its masks and the others (BUID's ``Lesion.bmp``, a drawing over the scan) are
+#: left out as masks, said (``folder``: a mask folder's file; ``pattern``: ``--mask-pattern``'s).
+MASK_WORD_RANK = ("pattern", "folder", "mask", "masks", "seg", "segmentation", "gt", "groundtruth", "tumor", "tumour",
+                  "roi", "label", "annotation", "lesion")
+#: The most sub-folders read as classes when nothing else labels the images (more are patients).
+MAX_CLASS_FOLDERS = 10
+
+#: The usual names of a table's column naming each image's file (compared as :func:`column_key`).
+IMAGE_COLUMNS = ("image", "images", "file", "filename", "name", "path", "imagename", "imagefile", "imagepath",
+                 "img", "imagefilename", "id", "imageid")
+#: The usual names of a patient column.
+PATIENT_COLUMNS = ("patient", "patientid", "patientno", "patientnumber", "case", "caseid", "caseno", "casenumber",
+                   "subject", "subjectid", "woman", "participant", "participantid", "mrn", "accession")
+#: The usual names of a label column (the values decide first: :data:`LABEL_SPELLINGS`).
+LABEL_COLUMNS = ("label", "class", "diagnosis", "pathology", "histology", "category", "classification")
+#: Words in a column's name that say it names mask files (``Mask_tumor_filename``).
+MASK_COLUMN_WORDS = ("mask", "segmentation", "gt", "groundtruth", "roi")
+
+#: A label column's values, any case: the class each spelling means.
+LABEL_SPELLINGS = {
+    "benign": ("benign", "benigno", "benigna", "benin", "bénin", "benignant", "b"),
+    "malignant": ("malignant", "maligno", "maligna", "malin", "malign", "m"),
+    "normal": ("normal", "normale", "no lesion", "nolesion", "n"),
+}
+#: Single-letter spellings count only in a column whose every value is one letter.
+_LETTERS = {"b", "m", "n"}
+
+
+def column_key(name: str) -> str:
+    """A column or folder name compared without case, spaces, ``_`` or ``-``."""
+    return re.sub(r"[\s_\-]+", "", str(name)).casefold()
+
+
+#: Words that make a folder named for masks hold images too (``images_and_masks``).
+_IMAGES_TOO = re.compile(r"image|img|original|scan|\band\b|[_\-]and[_\-]", re.IGNORECASE)
+
+
+def is_mask_folder(name: str) -> bool:
+    """Whether a folder's name says it holds masks (:data:`MASK_FOLDER`) and not images as well.
+
+    Examples
+    --------
+    >>> from featbus.datasets._release_rules import is_mask_folder
+    >>> is_mask_folder("Masks"), is_mask_folder("GT"), is_mask_folder("BrEaST-Lesions_USG-images_and_masks")
+    (True, True, False)
+    """
+    return bool(MASK_FOLDER.search(name)) and not _IMAGES_TOO.search(name)
+
+
+def is_container(name: str, release_name: str = "") -> bool:
+    """Whether a folder name is a container (:data:`CONTAINER_FOLDERS`, or the release's own name)."""
+    key = column_key(name)
+    return (key in CONTAINER_FOLDERS or key in SPLIT_FOLDERS
+            or (bool(release_name) and key == column_key(release_name)))
+
+
+def mask_parts(stem: str) -> tuple[str, str] | None:
+    """``(core, word)`` when a file stem carries a mask word before or after the rest, else ``None``.
+
+    Examples
+    --------
+    >>> from featbus.datasets._release_rules import mask_parts
+    >>> mask_parts("a (1)_mask_1"), mask_parts("mask_0001-l"), mask_parts("case001_other1")
+    (('a (1)', 'mask'), ('0001-l', 'mask'), ('case001', 'other'))
+    >>> mask_parts("case001") is None
+    True
+    """
+    for regex in (_AFTER, _BEFORE):
+        m = regex.match(stem)
+        if m and m.group("core").strip(" _-."):
+            return m.group("core").strip(" _-."), m.group("word").casefold()
+    return None
+
+
+_IMAGE_WORDS = "|".join(IMAGE_WORDS)
+_LEADING_IMAGE = re.compile(rf"^.*?(?:{_IMAGE_WORDS}){_SEP}+(?P<rest>.+)$", re.IGNORECASE)
+_TRAILING_IMAGE = re.compile(rf"^(?P<rest>.+?){_SEP}+(?:{_IMAGE_WORDS})$", re.IGNORECASE)
+_LEADING_WORD = re.compile(rf"^[a-z]+{_SEP}+(?P<rest>.+)$", re.IGNORECASE)
+
+
+def stem_keys(stem: str) -> list[str]:
+    """The keys an image's file stem is found by, any case: the stem, the stem without a leading word
+    (``bus_0001-l`` -> ``0001-l``), without the words up to an image word (``Test_Image_4`` -> ``4``)
+    and without a trailing image word (``1 Benign Image`` -> ``1 benign``).
+
+    Examples
+    --------
+    >>> from featbus.datasets._release_rules import stem_keys
+    >>> stem_keys("bus_0001-l"), stem_keys("Test_Image_4"), stem_keys("1 Benign Image")
+    (['bus_0001-l', '0001-l'], ['test_image_4', 'image_4', '4'], ['1 benign image', '1 benign'])
+    """
+    s = stem.casefold()
+    keys = [s]
+    for regex in (_LEADING_WORD, _LEADING_IMAGE, _TRAILING_IMAGE):
+        m = regex.match(s)
+        if m:
+            keys.append(m.group("rest"))
+    return list(dict.fromkeys(keys))
+
+
+def class_of_value(value: str, *, letters: bool = False) -> str | None:
+    """The class a label cell spells (:data:`LABEL_SPELLINGS`), else ``None``."""
+    v = re.sub(r"\s+", " ", str(value).strip().casefold())
+    if v in _LETTERS and not letters:
+        return None
+    return next((c for c, spellings in LABEL_SPELLINGS.items() if v in spellings), None)

@@ -1,0 +1,278 @@
+"""The file side of reading a release: walking its folder (links leading out named, never followed),
+telling masks from images by the rules of :mod:`featbus.datasets._release_rules`, pairing each mask
+with its image, and checking every file's header (readable, an image at all, its size) without
+decoding a pixel.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ._common import _natural_key, _pattern_regex
+from ._release_rules import (
+    IMAGE_SUFFIXES,
+    NON_LESION_MASK_WORDS,
+    NOT_TABLES,
+    TABLE_SUFFIXES,
+    column_key,
+    is_container,
+    is_mask_folder,
+    mask_parts,
+    stem_keys,
+)
+
+__all__ = ["cell_keys", "image_keys", "path_key", "probe_files", "scope_of", "split_masks", "unwrap_download_folder",
+           "walk_release"]
+
+#: Leading bytes of the image formats featbus reads (a file without one is "not an image").
+_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*", b"P1", b"P2", b"P3", b"P4", b"P5", b"P6")
+
+
+def path_key(path: Path) -> tuple:
+    """Natural order of a relative path, folder by folder ('a (2)' before 'a (10)')."""
+    return tuple(_natural_key(part) for part in path.parts)
+
+
+def walk_release(root: Path) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
+    """``(image files, tables, left out)`` under ``root``, relative paths in natural order.
+
+    Hidden files and folders are not read. A link (file or folder) that leads outside ``root`` is
+    left out, named ``"outside the release"``; a link to a folder inside it is not followed (its
+    files are read where they lie)."""
+    real_root = os.path.realpath(root)
+    images, tables, left_out = [], [], []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        here = Path(folder)
+        keep = []
+        for d in sorted(dirs):
+            if d.startswith(".") or d == "__MACOSX":
+                continue
+            full = here / d
+            if full.is_symlink():
+                target = os.path.realpath(full)
+                if os.path.commonpath([real_root, target]) != real_root:
+                    left_out.append((str(full.relative_to(root)), "outside the release"))
+                continue
+            keep.append(d)
+        dirs[:] = keep
+        for name in files:
+            if name.startswith("."):
+                continue
+            full = here / name
+            suffix = full.suffix.lower()
+            if suffix not in IMAGE_SUFFIXES and suffix not in TABLE_SUFFIXES:
+                continue
+            rel = full.relative_to(root)
+            if full.is_symlink():
+                target = os.path.realpath(full)
+                if os.path.commonpath([real_root, target]) != real_root:
+                    left_out.append((str(rel), "outside the release"))
+                    continue
+            if suffix in IMAGE_SUFFIXES:
+                images.append(rel)
+            elif not NOT_TABLES.match(full.stem):
+                tables.append(rel)
+    images.sort(key=path_key)
+    tables.sort(key=path_key)
+    return images, tables, left_out
+
+
+def in_mask_folder(rel: Path) -> bool:
+    return any(is_mask_folder(part) for part in rel.parts[:-1])
+
+
+def scope_of(rel: Path, release_name: str = "") -> tuple[str, ...]:
+    """The folders of a file that say something (no container, no mask folder), compared as keys:
+    an image and its mask share it (``benign/images/a.png`` and ``benign/masks/a.png``)."""
+    return tuple(column_key(p) for p in rel.parts[:-1] if not is_container(p, release_name)
+                 and not is_mask_folder(p))
+
+
+def split_masks(files: list[Path], mask_pattern: str | None, release_name: str = ""):
+    """Tell masks from images: ``(images, masks_of, unpaired, rule)``.
+
+    ``masks_of`` maps an image to its mask files as ``[(mask, word)]`` (``word`` the mask word, or
+    ``"folder"`` / ``"pattern"``); ``unpaired`` are files taken for masks that no image owns;
+    ``rule`` says in words how masks were paired. A file is a mask when it lies in a mask folder
+    (:data:`~featbus.datasets._release_rules.MASK_FOLDER`), or its name is an image's name plus a
+    mask word beside it, or with ``mask_pattern`` when it matches the pattern of an image's stem.
+    """
+    candidates = [f for f in files if not in_mask_folder(f)]
+    in_folders = [f for f in files if in_mask_folder(f)]
+    by_folder: dict[Path, dict[str, Path]] = {}
+    for f in candidates:
+        by_folder.setdefault(f.parent, {})[f.stem.casefold()] = f
+    masks_of: dict[Path, list[tuple[Path, str]]] = {}
+    taken: set[Path] = set()
+    rules: dict[str, str] = {}  # how masks were paired -> the words (with a first example)
+    if mask_pattern is not None:
+        generic = _pattern_regex(mask_pattern, None)
+        for f in candidates:
+            if not generic.match(f.name):
+                continue
+            stems = by_folder[f.parent]
+            owners = [img for img in stems.values()
+                      if img != f and _pattern_regex(mask_pattern, img.stem).match(f.name)]
+            if owners:
+                owner = max(owners, key=lambda p: len(p.stem))
+                masks_of.setdefault(owner, []).append((f, "pattern"))
+                taken.add(f)
+                rules.setdefault("pattern", f"--mask-pattern {mask_pattern!r}")
+    else:
+        keyed: dict[Path, dict[str, Path | None]] = {}
+        for f in candidates:
+            if mask_parts(f.stem) is not None:
+                continue
+            slot = keyed.setdefault(f.parent, {})
+            for k in stem_keys(f.stem)[1:]:
+                slot[k] = f if k not in slot or slot[k] == f else None  # an ambiguous key pairs nothing
+        for f in candidates:
+            parts = mask_parts(f.stem)
+            if parts is None:
+                continue
+            owner = by_folder[f.parent].get(parts[0].casefold()) or keyed.get(f.parent, {}).get(parts[0].casefold())
+            if owner is not None and owner != f:
+                masks_of.setdefault(owner, []).append((f, parts[1]))
+                taken.add(f)
+                if parts[1] not in NON_LESION_MASK_WORDS:
+                    rules.setdefault(f"beside {parts[1]}", f"<name>_{parts[1]} beside the image")
+    images = [f for f in candidates if f not in taken]
+    # a mask folder's files: the image of the same scope whose stem (or stem without a leading word)
+    # is the mask's stem, or its stem without a mask word (Masks/mask_0001-l.png for Images/bus_0001-l.png)
+    index: dict[tuple, dict[str, Path | None]] = {}
+    for img in images:
+        scope = scope_of(img, release_name)
+        for k in stem_keys(img.stem):
+            slot = index.setdefault(scope, {})
+            slot[k] = img if k not in slot or slot[k] == img else None  # an ambiguous key pairs nothing
+    unpaired = []
+    for m in in_folders:
+        slot = index.get(scope_of(m, release_name), {})
+        keys = [m.stem.casefold()]
+        parts = mask_parts(m.stem)
+        if parts is not None:
+            keys.append(parts[0].casefold())
+        if mask_pattern is not None:
+            owner = next((img for img in images if scope_of(img, release_name) == scope_of(m, release_name)
+                          and _pattern_regex(mask_pattern, img.stem).match(m.name)), None)
+        else:
+            owner = next((slot[k] for k in keys if slot.get(k) is not None), None)
+        if owner is None:
+            unpaired.append(m)
+            continue
+        word = parts[1] if parts is not None else "folder"
+        masks_of.setdefault(owner, []).append((m, word))
+        folder = next(p for p in m.parts[:-1] if is_mask_folder(p))
+        if m.stem.casefold() == owner.stem.casefold():
+            rules.setdefault(f"same {folder}", f"the same name in {folder}/")
+        else:
+            rules.setdefault(f"word {folder}", f"the image's name with a mask word in {folder}/ ({m.name} for "
+                                               f"{owner.name})")
+    for img in masks_of:
+        masks_of[img].sort(key=lambda mw: path_key(mw[0]))
+    return images, masks_of, unpaired, "; ".join(rules[k] for k in sorted(rules)) or None
+
+
+def _probe(path: Path) -> tuple[tuple[int, int] | None, str | None]:
+    """``((height, width), None)`` from a file's header, else ``(None, reason)``: ``"not an image"``
+    (no image format's leading bytes) or ``"unreadable"`` (the header cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(132)
+    except OSError as exc:
+        return None, f"unreadable: {exc.strerror or exc}"
+    dicom = head[128:132] == b"DICM" or path.suffix.lower() == ".dcm"
+    if not dicom and not head.startswith(_MAGIC):
+        return None, "not an image"
+    try:
+        if dicom:
+            import pydicom
+
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            return (int(ds.Rows), int(ds.Columns)), None
+        from PIL import Image
+
+        with Image.open(path) as im:  # the header only: no pixel is decoded
+            w, h = im.size
+        return (h, w), None
+    except Exception as exc:  # noqa: BLE001 - every reader's failure is the file's, named
+        return None, f"unreadable: {type(exc).__name__}: {exc}"
+
+
+def probe_files(root: Path, rels: list[Path], n_threads: int = 8) -> dict[Path, tuple]:
+    """:func:`_probe` over files (threads: the work is reading a few bytes of each)."""
+    if not rels:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(n_threads, len(rels))) as pool:
+        return dict(zip(rels, pool.map(lambda r: _probe(root / r), rels)))
+
+
+def image_keys(images: list[Path]) -> dict[str, Path | None]:
+    """The keys a table's cell finds an image by: its relative path, name and stem (any case, with
+    or without extension), the stem without a leading word (``0001-l`` for ``bus_0001-l``) and a
+    number without its leading zeros. A key two images share finds neither (``None``)."""
+    out: dict[str, Path | None] = {}
+
+    def put(key: str, img: Path, strong: bool) -> None:
+        if key in out and out[key] != img:
+            if strong:
+                out[key] = None
+            return
+        out[key] = img
+
+    for img in images:
+        rel = img.as_posix().casefold()
+        put(rel, img, True)
+        put(rel.rsplit(".", 1)[0], img, True)
+        put(img.name.casefold(), img, True)
+        for k in stem_keys(img.stem):
+            put(k, img, True)
+        if re.fullmatch(r"\d+", img.stem):
+            put(str(int(img.stem)), img, True)
+    return out
+
+
+def cell_keys(value: str) -> list[str]:
+    """The keys of a table's cell (:func:`image_keys`'s side): as written, its name, stem, a number."""
+    v = value.strip().replace("\\", "/").lstrip("./") if not value.startswith("../") else value.strip()
+    if not v:
+        return []
+    p = Path(v)
+    keys = [v.casefold(), p.name.casefold()]
+    if p.suffix.lower() in IMAGE_SUFFIXES:
+        keys += [v.rsplit(".", 1)[0].casefold(), p.stem.casefold()]
+    digits = p.stem if p.suffix.lower() in IMAGE_SUFFIXES else v
+    if re.fullmatch(r"\d+(\.0+)?", digits):
+        keys.append(str(int(float(digits))))
+    return list(dict.fromkeys(keys))
+
+
+def natural_sorted(items, key=lambda x: x):
+    return sorted(items, key=lambda x: _natural_key(str(key(x))))
+
+
+def unwrap_download_folder(path: Path) -> Path:
+    """The folder inside a download wrapper (``busi/`` holding only ``Dataset_BUSI_with_GT/``),
+    else ``path``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> from featbus.datasets import unwrap_download_folder
+    >>> root = Path(tempfile.mkdtemp())
+    >>> os.makedirs(root / "Dataset_BUSI_with_GT" / "benign")
+    >>> unwrap_download_folder(root).name
+    'Dataset_BUSI_with_GT'
+    """
+    if not path.is_dir():
+        return path
+    entries = [e for e in path.iterdir() if not e.name.startswith(".")]
+    subdirs = [e for e in entries if e.is_dir()]
+    if len(subdirs) == 1 and all(e.is_dir() or e.suffix.lower() in (".txt", ".md", ".zip") for e in entries) \
+            and any(s.is_dir() for s in subdirs[0].iterdir()):
+        return subdirs[0]
+    return path

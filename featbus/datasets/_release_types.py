@@ -1,0 +1,174 @@
+"""The types of a read release (:mod:`featbus.datasets.release`): the refusal, the summary and the
+release itself, with its index writer."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["FORMULA_STARTS", "LEFT_OUT_REASONS", "PATIENT_SOURCES", "Release", "ReleaseError", "ReleaseSummary",
+           "escape_cell", "unescape_cell"]
+
+#: Why a file or row is left out (:meth:`ReleaseSummary.left_out_counts`).
+LEFT_OUT_REASONS = ("mask", "no row", "no image", "unreadable", "duplicate", "not an image", "outside the release",
+                    "mask size differs", "two labels")
+#: Where the patients came from (:attr:`ReleaseSummary.patient_source`).
+PATIENT_SOURCES = ("column", "folder", "pattern", "file-name prefix", "one per image")
+#: Characters that make a spreadsheet read a cell as a formula: escaped with ``'`` where featbus writes.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def reason_of(text: str) -> str:
+    """The reason of :data:`LEFT_OUT_REASONS` a left-out line's words begin with (the longest)."""
+    return max((r for r in LEFT_OUT_REASONS if text.startswith(r)), key=len, default=text.split(":", 1)[0])
+
+
+class ReleaseError(ValueError):
+    """A release featbus refuses to read; the message names the file or row and what is wrong."""
+
+
+def escape_cell(value) -> str:
+    """A cell as written to a CSV: a leading ``=``, ``+``, ``-``, ``@``, tab or CR gets an apostrophe,
+    so a spreadsheet shows it as text and never runs it.
+
+    Examples
+    --------
+    >>> from featbus.datasets.release import escape_cell
+    >>> escape_cell('=HYPERLINK("http://x")'), escape_cell("a.png")
+    ('\\'=HYPERLINK("http://x")', 'a.png')
+    """
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def unescape_cell(text: str) -> str:
+    """The inverse of :func:`escape_cell`."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
+
+
+@dataclass
+class ReleaseSummary:
+    """What :func:`read_release` read, in numbers and in words (:meth:`text`)."""
+
+    root: Path
+    n_images: int = 0
+    n_masks_paired: int = 0
+    n_mask_files: int = 0
+    mask_rule: str | None = None
+    table: Path | None = None
+    image_column: str | None = None
+    label_column: str | None = None
+    group_column: str | None = None
+    mask_column: str | None = None
+    table_candidates: list[str] = field(default_factory=list)
+    classes: dict[str, int] = field(default_factory=dict)
+    class_source: str | None = None
+    n_patients: int = 0
+    patient_source: str = "one per image"
+    patient_detail: str = ""
+    left_out: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    label_notes: list[str] = field(default_factory=list)
+
+    def left_out_counts(self) -> dict[str, int]:
+        """How many files or rows were left out for each reason (:data:`LEFT_OUT_REASONS`)."""
+        counts = Counter(reason_of(reason) for _, reason in self.left_out)
+        return {r: counts[r] for r in LEFT_OUT_REASONS if counts[r]}
+
+    def text(self) -> str:
+        """The one short paragraph every command prints before a model loads."""
+        parts = [f"read {str(self.root)!r}: {self.n_images} images"]
+        if self.n_mask_files:
+            parts.append(f"{self.n_masks_paired} paired with {self.n_mask_files} mask files ({self.mask_rule})")
+        else:
+            parts.append("no mask paired")
+        if self.table is not None:
+            cols = ", ".join(f"{role} {col!r}" for role, col in (
+                ("images", self.image_column), ("labels", self.label_column), ("patients", self.group_column),
+                ("masks", self.mask_column)) if col)
+            parts.append(f"table {self.table.name} ({cols})")
+        if self.table_candidates:
+            parts.append("also considered: " + "; ".join(self.table_candidates[:4])
+                         + (f" and {len(self.table_candidates) - 4} more" if len(self.table_candidates) > 4 else ""))
+        if self.classes:
+            parts.append("classes " + ", ".join(f"{c} {n}" for c, n in self.classes.items())
+                         + (f" ({self.class_source})" if self.class_source else ""))
+        else:
+            parts.append("unlabelled")
+        parts.append(f"{self.n_patients} patients ({self.patient_source}"
+                     + (f": {self.patient_detail}" if self.patient_detail else "") + ")")
+        counts = self.left_out_counts()
+        if counts:
+            first = {}
+            for item, reason in self.left_out:
+                first.setdefault(reason_of(reason), item)
+            parts.append("left out " + ", ".join(f"{n} ({r}, e.g. {first[r]!r})" if r != "mask" else f"{n} ({r})"
+                                                 for r, n in counts.items()))
+        else:
+            parts.append("nothing left out")
+        return "; ".join(parts) + "." + "".join(f" {n}" for n in self.notes)
+
+
+@dataclass
+class Release:
+    """A release as read: one entry per image in each list (see :func:`read_release`)."""
+
+    root: Path
+    images: list[Path]
+    labels: list[str | None]
+    groups: list[str]
+    masks: list[tuple[Path, ...]]
+    summary: ReleaseSummary
+    rows: list[dict] = field(default_factory=list)
+    class_order: list[str] = field(default_factory=list)
+    group_pattern: str | None = None
+    #: class folders left out as copies of the others' images (``All/``), with why
+    copies: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_frame(self):
+        """The index as a :class:`pandas.DataFrame`: ``image``, ``label``, ``group``, ``mask`` (masks
+        joined by ``;``), paths relative to the release's root."""
+        import pandas as pd
+
+        def rel(p: Path) -> str:
+            try:
+                return Path(p).relative_to(self.root).as_posix()
+            except ValueError:
+                return str(p)
+
+        return pd.DataFrame({"image": [rel(p) for p in self.images], "label": self.labels, "group": self.groups,
+                             "mask": [";".join(rel(m) for m in ms) for ms in self.masks]})
+
+    def write_index(self, path: str | os.PathLike) -> Path:
+        """Write the index as a CSV that every command takes back as DATA (a manifest: ``image``,
+        ``label``, ``group``, ``mask``; paths relative to the CSV's folder). A cell that a spreadsheet
+        would run as a formula is escaped with a leading apostrophe (:func:`escape_cell`)."""
+        from ..io import written_atomically
+
+        path = Path(path)
+        base = path.resolve().parent
+
+        def rel(p: Path) -> str:
+            try:
+                return Path(os.path.relpath(Path(p).resolve(), base)).as_posix()
+            except ValueError:  # another drive
+                return str(Path(p).resolve())
+
+        with written_atomically(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["image", "label", "group", "mask"])
+            for img, label, group, masks in zip(self.images, self.labels, self.groups, self.masks):
+                writer.writerow([escape_cell(rel(img)), escape_cell(label or ""), escape_cell(group),
+                                 escape_cell(";".join(rel(m) for m in masks))])
+        return path
+
+    def to_bunch(self, *, on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True,
+                 duplicate_threshold: int | None = None):
+        """Read the pixels: the :class:`~sklearn.utils.Bunch` of :func:`featbus.datasets.load_data`."""
+        from ._release_bunch import release_bunch
+
+        return release_bunch(self, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels,
+                             duplicate_threshold=duplicate_threshold)

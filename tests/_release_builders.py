@@ -1,0 +1,576 @@
+"""Small releases laid out as public breast-imaging data sets are documented to ship (issue 81 item 4).
+
+Each builder writes tiny synthetic images (40 x 30 grey, speckle and a dark blob; every image
+different, so nothing is a duplicate) under a fresh folder, with the file names, folders and tables
+of the release it copies, and returns a :class:`Built`: the release's root, the truth of every
+image (label, patient, masks) and what the reader's summary must say of it. Nothing here reads a
+release: the tests (``test_release_layouts.py``) read each one with ``featbus.datasets.read_release``
+and no option.
+
+Where a publisher's documentation leaves a detail open, the builder's docstring says what was
+built and from which source. The expectations follow the issue's rules: the table is the one whose
+column names the images, the patient comes from a column found by name and by count, then one
+folder per patient, then the file-name prefix, else one per image; folder names are classes only
+when nothing else labels the images, and a container or split folder (``Images``, ``img``,
+``train``, the release's own name) is never a class. A mask file paired with an image is used, not
+left out; one paired with none is left out with the reason ``"mask"`` (the tests count those from
+the pairing); ``expect["left_out"]`` holds every other reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+#: Size of every synthetic image (rows, columns); masks have the same size.
+SHAPE = (30, 40)
+
+#: A field whose value the tests do not check (the reader's choice of words there is free).
+ANY = object()
+
+
+@dataclass
+class Built:
+    """A built release: its root, the truth per image, and the summary the reader must give.
+
+    ``truth`` maps each image's path relative to ``root`` (POSIX) to ``(label, patient, masks)``:
+    the label (``None`` where the release labels nothing), a patient key (images with the same key
+    are one patient; the key's spelling is not checked) and the relative paths of the masks that
+    belong to the image. ``mask_files`` is every mask file of the release (some may belong to no
+    image the reader keeps); ``expect`` the summary's other fields.
+    """
+
+    root: Path
+    truth: dict[str, tuple[str | None, str, tuple[str, ...]]] = field(default_factory=dict)
+    mask_files: set[str] = field(default_factory=set)
+    expect: dict = field(default_factory=dict)
+
+    def image(self, relative: str, k: int, *, label: str | None, patient: str | None = None,
+              masks: tuple[str, ...] = (), lesion: bool = True, fmt: str | None = None) -> None:
+        """Write image ``k`` at ``relative`` and record its truth; ``masks`` are written too
+        (the lesion's blob, or all zero where ``lesion`` is false)."""
+        save(self.root / relative, scan(k), fmt)
+        for mask in masks:
+            save(self.root / mask, lesion_mask(k) if lesion else np.zeros(SHAPE, np.uint8))
+            self.mask_files.add(mask)
+        self.truth[relative] = (label, patient if patient is not None else relative, tuple(masks))
+
+    def extra_mask(self, relative: str, k: int) -> None:
+        """A second mask file of image ``k`` (``_mask_1``, ``_other1``), written and counted."""
+        save(self.root / relative, lesion_mask(k, shift=6))
+        self.mask_files.add(relative)
+
+
+def _blob(k: int, shift: int = 0) -> np.ndarray:
+    y, x = np.ogrid[:SHAPE[0], :SHAPE[1]]
+    cy, cx = 12 + k % 5 + shift // 2, 16 + k % 7 + shift
+    return ((y - cy) / (5 + k % 3)) ** 2 + ((x - cx) / (7 + k % 4)) ** 2 <= 1
+
+
+def scan(k: int) -> np.ndarray:
+    """Synthetic scan ``k``: speckle (seeded by ``k``, so no two images are alike) and a dark blob."""
+    rng = np.random.default_rng(1000 + k)
+    image = rng.integers(60, 160, SHAPE, dtype=np.uint8)
+    image[_blob(k)] //= 4
+    return image
+
+
+def lesion_mask(k: int, shift: int = 0) -> np.ndarray:
+    """The 0/255 mask of scan ``k``'s blob (moved by ``shift`` for a second lesion)."""
+    return np.where(_blob(k, shift), 255, 0).astype(np.uint8)
+
+
+def save(path: Path, array: np.ndarray, fmt: str | None = None) -> None:
+    """Write ``array`` at ``path`` (format from the suffix: png, bmp, tif, pgm, jpg)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path, format=fmt)
+
+
+def _write_xlsx(path: Path, rows: list[dict]) -> None:
+    import pandas as pd
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_excel(path, index=False)
+
+
+def _write_csv(path: Path, rows: list[dict], *, sep: str = ",", bom: bool = False) -> None:
+    import pandas as pd
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, index=False, sep=sep, encoding="utf-8-sig" if bom else "utf-8")
+
+
+def _expect(**fields) -> dict:
+    base = {"table": None, "image_column": None, "label_column": None, "group_column": None,
+            "mask_column": ANY, "patient_source": "one per image", "left_out": None}
+    base.update(fields)
+    return base
+
+
+# ---------------------------------------------------------------------------------------------
+# Public ultrasound releases
+# ---------------------------------------------------------------------------------------------
+
+def build_busi(tmp: Path) -> Built:
+    """BUSI, Al-Dhabyani et al., Data in Brief 28:104863 (2020), doi:10.1016/j.dib.2019.104863.
+
+    ``Dataset_BUSI_with_GT/<class>/<class> (N).png`` with ``<class> (N)_mask.png`` beside it and,
+    for an image with several lesions, ``_mask_1.png`` (the data page and ../shared/data/README.md);
+    normal images have an all-zero mask. No patient is given.
+    """
+    b = Built(tmp / "Dataset_BUSI_with_GT")
+    k = 0
+    for label, n in (("benign", 3), ("malignant", 2), ("normal", 2)):
+        for i in range(1, n + 1):
+            k += 1
+            stem = f"{label}/{label} ({i})"
+            b.image(f"{stem}.png", k, label=label, masks=(f"{stem}_mask.png",), lesion=label != "normal")
+    b.extra_mask("benign/benign (2)_mask_1.png", 2)
+    b.truth["benign/benign (2).png"] = ("benign", "benign/benign (2).png",
+                                        ("benign/benign (2)_mask.png", "benign/benign (2)_mask_1.png"))
+    b.expect = _expect(left_out={})
+    return b
+
+
+def build_bus_bra(tmp: Path) -> Built:
+    """BUS-BRA, Gómez-Flores et al., Medical Physics 51(4):3110 (2024), doi:10.5281/zenodo.8231412.
+
+    ``BUSBRA/Images/bus_0001-l.png``, ``BUSBRA/Masks/mask_0001-l.png``, ``bus_data.csv`` (ID, Case,
+    Histology, Pathology, BIRADS, Device, Width, Height, Side, BBOX) and the published partitions
+    ``5-fold-cv.csv`` / ``10-fold-cv.csv`` (ID, Pathology, kFold: the columns the public loaders
+    read, e.g. the SAM2 preprocessing scripts built on github.com/wgomezf/BUS-BRA). IDs ending
+    ``-l``/``-r`` are two views of one lesion, ``-s`` a single view; ``Case`` is the patient.
+    """
+    b = Built(tmp / "BUSBRA")
+    rows, folds = [], []
+    cases = [(1, "benign", "fibroadenoma", ("l", "r")), (2, "malignant", "invasive ductal carcinoma", ("s",)),
+             (3, "malignant", "invasive lobular carcinoma", ("l", "r")), (4, "benign", "cyst", ("s",))]
+    k = 0
+    for case, pathology, histology, views in cases:
+        for view in views:
+            k += 1
+            ident = f"bus_{case:04d}-{view}"
+            b.image(f"Images/{ident}.png", k, label=pathology, patient=str(case),
+                    masks=(f"Masks/mask_{case:04d}-{view}.png",))
+            rows.append({"ID": ident, "Case": case, "Histology": histology, "Pathology": pathology,
+                         "BIRADS": 4 if pathology == "malignant" else 3, "Device": "GE Logiq 5 @10-12MHz",
+                         "Width": SHAPE[1], "Height": SHAPE[0], "Side": "left" if view != "r" else "right",
+                         "BBOX": "[10,8,20,14]"})
+            folds.append({"ID": ident, "Pathology": pathology, "kFold": 1 + case % 5})
+    _write_csv(b.root / "bus_data.csv", rows)
+    _write_csv(b.root / "5-fold-cv.csv", folds)
+    _write_csv(b.root / "10-fold-cv.csv", [dict(f, kFold=1 + int(f["ID"][4:8]) % 10) for f in folds])
+    b.expect = _expect(table="bus_data.csv", image_column="ID", label_column="Pathology", group_column="Case",
+                       patient_source="column", left_out={})
+    return b
+
+
+#: The clinical table's columns, in the order TCIA's BrEaST-Lesions-USG clinical data sheet has them.
+BREAST_COLUMNS = ("CaseID", "Image_filename", "Mask_tumor_filename", "Mask_other_filename", "Pixel_size", "Age",
+                  "Tissue_composition", "Signs", "Symptoms", "Shape", "Margin", "Echogenicity",
+                  "Posterior_features", "Halo", "Calcifications", "Skin_thickening", "Interpretation", "BIRADS",
+                  "Verification", "Diagnosis", "Classification")
+#: The folder TCIA's zip unpacks to.
+BREAST_FOLDER = "BrEaST-Lesions_USG-images_and_masks"
+#: The clinical sheet's file name on TCIA (downloaded beside the zip).
+BREAST_SHEET = "BrEaST-Lesions-USG-clinical-data-Dec-15-2023.xlsx"
+
+
+def breast_row(case: int, classification: str, *, other: str = "", diagnosis: str = "not applicable",
+               **values) -> dict:
+    """One row of BrEaST's clinical sheet for ``case`` (the columns of :data:`BREAST_COLUMNS`)."""
+    row = dict.fromkeys(BREAST_COLUMNS, "not available")
+    row.update(CaseID=case, Image_filename=f"case{case:03d}.png", Mask_tumor_filename=f"case{case:03d}_tumor.png",
+               Mask_other_filename=other or None, Pixel_size=0.0075, Age=50 + case % 20, BIRADS="3",
+               Verification="confirmed by biopsy", Diagnosis=diagnosis, Classification=classification)
+    row.update(values)
+    return row
+
+
+def build_breast_lesions_usg(tmp: Path) -> Built:
+    """BrEaST-Lesions-USG, Pawłowska et al., Scientific Data 11:148 (2024), TCIA doi:10.7937/9WKK-Q141.
+
+    One folder ``BrEaST-Lesions_USG-images_and_masks/`` holding ``case001.png`` beside
+    ``case001_tumor.png`` and, where other findings were outlined, ``case001_other1.png``; the
+    clinical ``.xlsx`` (downloaded beside the folder) names them in ``Image_filename``,
+    ``Mask_tumor_filename`` and ``Mask_other_filename`` and labels them in ``Classification``
+    (benign / malignant / normal) beside the finer ``Diagnosis``; ``CaseID`` is the patient (one
+    image per patient). The normal case's tumour mask is all zero.
+    """
+    b = Built(tmp)
+    rows = []
+    for case, label in enumerate(("normal", "benign", "benign", "malignant", "benign", "malignant"), start=1):
+        name = f"{BREAST_FOLDER}/case{case:03d}"
+        b.image(f"{name}.png", case, label=label, patient=str(case), masks=(f"{name}_tumor.png",),
+                lesion=label != "normal")
+        other = ""
+        if case == 3:
+            other = "case003_other1.png"
+            b.extra_mask(f"{name}_other1.png", case)
+            b.truth[f"{name}.png"] = (label, "3", (f"{name}_tumor.png", f"{name}_other1.png"))
+        rows.append(breast_row(case, label, other=other,
+                               diagnosis={"benign": "Fibroadenoma", "malignant": "Invasive carcinoma"}.get(
+                                   label, "not applicable")))
+    _write_xlsx(b.root / BREAST_SHEET, rows)
+    b.expect = _expect(table=BREAST_SHEET, image_column="Image_filename", label_column="Classification",
+                       group_column="CaseID", patient_source="column", left_out={})
+    return b
+
+
+def build_busi_whu(tmp: Path) -> Built:
+    """BUSI-WHU (Renmin Hospital of Wuhan University), Mendeley Data doi:10.17632/k6cpmwybk3.
+
+    Split folders each holding ``img/`` and ``mask/`` with the same file names, as the release is
+    used by github.com/huangjin520/WSFANet (``BUSI-WHU/{train,val,test}/{img,mask}``). The release
+    carries no class labels (a public review that downloaded it says so), so nothing is labelled;
+    the file names' form is not documented in the sources reachable here: numbered PNGs are built.
+    """
+    b = Built(tmp / "BUSI-WHU")
+    k = 0
+    for split, n in (("train", 3), ("val", 2), ("test", 2)):
+        for _ in range(n):
+            k += 1
+            b.image(f"{split}/img/{k:04d}.png", k, label=None, masks=(f"{split}/mask/{k:04d}.png",))
+    b.expect = _expect(left_out={})
+    return b
+
+
+def build_buid(tmp: Path) -> Built:
+    """BUID (QAMEBI, Qaem hospital, Mashhad), Homayoun et al. / qamebi.com.
+
+    ``Benign/1 Benign Image.bmp`` with ``1 Benign Mask.tif`` (the binary mask) and
+    ``1 Benign Lesion.bmp`` (a visual annotation), likewise ``Malignant/``; case numbers restart in
+    each class folder (the layout public loaders of the set document, e.g. the BUID dataset classes
+    that list ``XXX Benign Image.bmp / Mask.tif / Lesion.bmp``). The ``Lesion.bmp`` carries a mask
+    word, so it is counted as a mask file; the binary ``Mask.tif`` must be among the image's masks.
+    No patient is given: case 1 of Benign and case 1 of Malignant are not one patient.
+    """
+    b = Built(tmp / "BUID")
+    k = 0
+    for label, n in (("Benign", 3), ("Malignant", 2)):
+        for i in range(1, n + 1):
+            k += 1
+            b.image(f"{label}/{i} {label} Image.bmp", k, label=label, masks=(f"{label}/{i} {label} Mask.tif",))
+            b.extra_mask(f"{label}/{i} {label} Lesion.bmp", k)
+    b.expect = _expect(left_out={})
+    return b
+
+
+def build_stu_hospital(tmp: Path) -> Built:
+    """STU-Hospital (First Affiliated Hospital of Shantou University), github.com/xbhlk/STU-Hospital.
+
+    ``Hospital/Test_Image_N.png`` beside ``Hospital/mask_N.png`` (42 pairs in the repository; the
+    mask's name swaps the ``Test_Image`` word for ``mask``). No labels, no patients.
+    """
+    b = Built(tmp / "STU-Hospital" / "Hospital")
+    for k in (1, 4, 7, 12, 16):
+        b.image(f"Test_Image_{k}.png", k, label=None, masks=(f"mask_{k}.png",))
+    b.expect = _expect(left_out={})
+    return b
+
+
+def build_rodrigues(tmp: Path) -> Built:
+    """"Breast Ultrasound Image", Rodrigues P.S., Mendeley Data doi:10.17632/wmy84gzngw.1.
+
+    250 grey BMP images (100 benign, 150 malignant) for classification, one folder per class and no
+    masks (the data page). The file names inside are not documented in the sources reachable here:
+    ``benign/benign1.bmp`` is built.
+    """
+    b = Built(tmp / "Breast Ultrasound Image")
+    k = 0
+    for label, n in (("benign", 2), ("malignant", 3)):
+        for i in range(1, n + 1):
+            k += 1
+            b.image(f"{label}/{label}{i}.bmp", k, label=label)
+    b.expect = _expect(left_out={})
+    return b
+
+
+def build_busc(tmp: Path) -> Built:
+    """BUSC (Iqbal & Sharif), Mendeley Data doi:10.17632/vckdnhtw26: Rodrigues' images at 128 px with
+    masks drawn by a radiologist.
+
+    The data page says benign and malignant images were annotated for segmentation; its folder
+    names are not given in the sources reachable here: ``<class>/images/`` + ``<class>/masks/`` with
+    equal names is built (the shape the page's description and the common re-packings share).
+    """
+    b = Built(tmp / "BUSC Dataset")
+    k = 20
+    for label, n in (("benign", 2), ("malignant", 2)):
+        for i in range(1, n + 1):
+            k += 1
+            b.image(f"{label}/images/{i}.png", k, label=label, masks=(f"{label}/masks/{i}.png",))
+    b.expect = _expect(left_out={})
+    return b
+
+
+def build_oasbud_export(tmp: Path) -> Built:
+    """OASBUD, Piotrzkowska-Wróblewska et al., Medical Physics 44:6105 (2017), zenodo record 545928.
+
+    The release is ONE file, ``OASBUD.mat``: a struct array ``data`` with ``id``, ``class``,
+    ``birads``, ``rf1``/``rf2`` (raw RF of two perpendicular scans) and ``roi1``/``roi2`` (the
+    lesion's region). No image reader reads RF data; what is built is the closest image export: the
+    two B-mode scans of each lesion as ``<id>_1.png`` / ``<id>_2.png`` with ``<id>_1_roi.png`` beside
+    and a table of the struct's fields, one row per scan (``scan``, ``id``, ``class`` spelled
+    benign / malignant, ``birads``). ``id`` is not a patient word, so the patient is the file-name
+    prefix (the lesion's id).
+    """
+    b = Built(tmp / "OASBUD_bmode")
+    rows = []
+    k = 40
+    for ident, label in (("K001", "malignant"), ("K002", "benign"), ("K003", "benign")):
+        for view in (1, 2):
+            k += 1
+            b.image(f"{ident}_{view}.png", k, label=label, patient=ident, masks=(f"{ident}_{view}_roi.png",))
+            rows.append({"scan": f"{ident}_{view}.png", "id": ident, "class": label,
+                         "birads": "4a" if label == "benign" else "5"})
+    _write_csv(b.root / "oasbud.csv", rows)
+    b.expect = _expect(table="oasbud.csv", image_column="scan", label_column="class",
+                       patient_source="file-name prefix", left_out={})
+    return b
+
+
+def build_gdph_sysucc(tmp: Path) -> Built:
+    """GDPH&SYSUCC, Mo et al., IEEE TMI (2023) doi:10.1109/TMI.2023.3236011, github.com/yuhaomo/HoVerTrans.
+
+    ``GDPH&SYSUCC/label.csv`` (``name``, ``label``: 0 benign, 1 malignant) and ``img/benign(0).png``,
+    ``img/malignant(0).png`` ... (the repository's README). No masks, no patients: ``benign`` is
+    the class in the name, not a patient prefix.
+    """
+    b = Built(tmp / "GDPH&SYSUCC")
+    rows = []
+    k = 60
+    for label, code, n in (("benign", 0, 3), ("malignant", 1, 2)):
+        for i in range(n):
+            k += 1
+            b.image(f"img/{label}({i}).png", k, label=str(code))
+            rows.append({"name": f"{label}({i}).png", "label": code})
+    _write_csv(b.root / "label.csv", rows)
+    b.expect = _expect(table="label.csv", image_column="name", label_column="label", left_out={})
+    return b
+
+
+def build_bus_cot(tmp: Path) -> Built:
+    """BUS-CoT, Yu et al., Scientific Data (2026), arXiv:2509.17046 (Figshare / Zenodo).
+
+    Lesion images ``BUS-Lesion/{trainval,test}/NNNNNN@L.png`` (image id ``NNNNNN``, lesion ``L``:
+    the path form public loaders of the set parse) and the expert annotations in
+    ``BUS-Expert_dataset.json``; a JSON file is not a table featbus reads, so nothing is labelled.
+    The patient proxy is the image id before ``@`` (the file-name prefix); the split folders are not
+    classes. The JSON's key names are not documented in the sources reachable here.
+    """
+    import json
+
+    b = Built(tmp / "BUS-CoT")
+    k = 80
+    names = [("trainval", "000000@0"), ("trainval", "000000@1"), ("trainval", "000001@0"), ("test", "000002@0")]
+    for split, name in names:
+        k += 1
+        b.image(f"BUS-Lesion/{split}/{name}.png", k, label=None, patient=name.split("@")[0])
+    annotations = [{"image": f"BUS-Lesion/{s}/{n}.png", "pathology": "fibroadenoma"} for s, n in names]
+    (b.root / "BUS-Expert_dataset.json").write_text(json.dumps(annotations))
+    b.expect = _expect(patient_source="file-name prefix", left_out={})
+    return b
+
+
+# ---------------------------------------------------------------------------------------------
+# Mammography releases
+# ---------------------------------------------------------------------------------------------
+
+MIAS_HEADER = """\
+              MAMMOGRAPHIC IMAGE ANALYSIS SOCIETY
+                  MiniMammographic Database
+
+Thank you for downloading the MIAS MiniMammographic Database.
+
+INFORMATION:
+
+This file lists the films in the MIAS database and provides
+appropriate details as follows:
+
+1st column: MIAS database reference number.
+2nd column: Character of background tissue: F, G, D
+3rd column: Class of abnormality present: CALC, CIRC, SPIC, MISC, ARCH, ASYM, NORM
+4th column: Severity of abnormality; B - Benign, M - Malignant
+5th,6th columns: x,y image-coordinates of centre of abnormality.
+7th column: Approximate radius (in pixels) of a circle enclosing the abnormality.
+
+=================================================================
+
+"""
+
+
+def build_mini_mias(tmp: Path) -> Built:
+    """mini-MIAS, Suckling et al., Excerpta Medica ICS 1069:375 (1994); the pilot European archive's
+    ``all-mias`` folder.
+
+    ``mdbNNN.pgm`` (binary PGM) beside ``Info.txt``: a free-text header, then one line per finding,
+    space separated, without a header row (reference, tissue, class, severity, x, y, radius; a
+    normal film has no severity; one film can have several lines), CRLF line ends (as the copy in
+    ../shared/data/mini-mias). Its notes say the films come in pairs, the left and right breast of
+    one woman (mdb001 + mdb002 ...): the patients are those pairs (a name pattern). The label is the
+    severity, a film without one being normal (as featbus' MIAS loader has always read it).
+    """
+    b = Built(tmp / "all-mias")
+    lines = [("mdb001", "G CIRC B 535 425 197", "benign"), ("mdb002", "G CIRC B 522 280 69", "benign"),
+             ("mdb003", "D NORM", "normal"), ("mdb004", "D NORM", "normal"),
+             ("mdb005", "F CIRC B 477 133 30", "benign"), ("mdb005", "F CIRC B 500 168 26", "benign"),
+             ("mdb006", "F CALC M 310 640 21", "malignant")]
+    for k, (ref, _, label) in enumerate(lines):
+        if f"{ref}.pgm" not in b.truth:
+            b.image(f"{ref}.pgm", 100 + k, label=label, patient=str((int(ref[3:]) + 1) // 2), fmt="PPM")
+    text = MIAS_HEADER + "\n".join(f"{ref} {rest} " for ref, rest, _ in lines) + "\n"
+    (b.root / "Info.txt").write_bytes(text.replace("\n", "\r\n").encode("ascii"))
+    b.expect = _expect(table="Info.txt", image_column=ANY, label_column=ANY, patient_source="pattern", left_out={})
+    return b
+
+
+#: The columns of CBIS-DDSM's ``mass_case_description_*.csv`` (TCIA, doi:10.7937/K9/TCIA.2016.7O02S9CY).
+CBIS_COLUMNS = ("patient_id", "breast_density", "left or right breast", "image view", "abnormality id",
+                "abnormality type", "mass shape", "mass margins", "assessment", "pathology", "subtlety",
+                "image file path", "cropped image file path", "ROI mask file path")
+
+
+def build_cbis_ddsm(tmp: Path) -> Built:
+    """CBIS-DDSM, Lee et al., Scientific Data 4:170177 (2017), TCIA doi:10.7937/K9/TCIA.2016.7O02S9CY.
+
+    The description table ``mass_case_description_train_set.csv`` names each full mammogram in
+    ``image file path`` (``Mass-Training_P_00001_LEFT_CC/<study uid>/<series uid>/000000.dcm``) and
+    its lesion in ``ROI mask file path`` (``Mass-Training_P_00001_LEFT_CC_1/.../000001.dcm``), one
+    row per abnormality, ``pathology`` MALIGNANT / BENIGN / BENIGN_WITHOUT_CALLBACK, ``patient_id``.
+    Writing DICOM is left out: this is the PNG-converted shape commonly shared, the same tree and
+    table with ``.png`` in place of ``.dcm`` (the cropped-image files are not built; their column
+    stays in the table, empty). Every file is called ``000000.png`` / ``000001.png``: only the table
+    tells image from mask. One image has two abnormalities (two rows, two masks); one mask path
+    carries the trailing newline some rows of the published table have.
+    """
+    b = Built(tmp / "CBIS-DDSM")
+    rows = []
+    uid = "1.3.6.1.4.1.9590.100.1.2"
+    findings = [("P_00001", "LEFT", "CC", 1, "MALIGNANT"), ("P_00001", "LEFT", "MLO", 1, "MALIGNANT"),
+                ("P_00004", "LEFT", "CC", 1, "BENIGN"), ("P_00004", "RIGHT", "MLO", 1, "BENIGN_WITHOUT_CALLBACK"),
+                ("P_00009", "RIGHT", "CC", 1, "MALIGNANT"), ("P_00009", "RIGHT", "CC", 2, "MALIGNANT")]
+    for k, (patient, side, view, abnormality, pathology) in enumerate(findings):
+        case = f"Mass-Training_{patient}_{side}_{view}"
+        image = f"{case}/{uid}.{k}1/{uid}.{k}2/000000.png"
+        mask = f"{case}_{abnormality}/{uid}.{k}3/{uid}.{k}4/000001.png"
+        if abnormality == 1:
+            b.image(image, 200 + k, label=pathology, patient=patient, masks=(mask,))
+        else:
+            image = next(i for i in b.truth if i.startswith(case + "/"))
+            b.extra_mask(mask, 200 + k)
+            label, group, masks = b.truth[image]
+            b.truth[image] = (label, group, masks + (mask,))
+        rows.append({"patient_id": patient, "breast_density": 2, "left or right breast": side, "image view": view,
+                     "abnormality id": abnormality, "abnormality type": "mass", "mass shape": "OVAL",
+                     "mass margins": "CIRCUMSCRIBED", "assessment": 4, "pathology": pathology, "subtlety": 3,
+                     "image file path": image, "cropped image file path": "",
+                     "ROI mask file path": mask + ("\n" if k == 3 else "")})
+    _write_csv(b.root / "mass_case_description_train_set.csv", rows)
+    b.expect = _expect(table="mass_case_description_train_set.csv", image_column="image file path",
+                       label_column="pathology", group_column="patient_id", mask_column="ROI mask file path",
+                       patient_source="column", left_out={})
+    return b
+
+
+# ---------------------------------------------------------------------------------------------
+# Hospitals' own exports
+# ---------------------------------------------------------------------------------------------
+
+def build_hospital_flat_xlsx(tmp: Path) -> Built:
+    """A PACS export: one flat folder of JPEGs and an ``.xlsx`` with the file name, the diagnosis,
+    the patient and free columns (date, note); no masks."""
+    b = Built(tmp / "export_2024")
+    rows = []
+    k = 300
+    for patient, diagnosis, n in (("H-1001", "Benign", 2), ("H-1002", "Malignant", 3), ("H-1003", "Benign", 1)):
+        for _ in range(n):
+            k += 1
+            name = f"IMG_{k:04d}.jpg"
+            b.image(name, k, label=diagnosis, patient=patient)
+            rows.append({"File name": name, "Date": "2024-03-0" + str(k % 9 + 1), "Patient ID": patient,
+                         "Diagnosis": diagnosis, "Note": "left breast" if k % 2 else ""})
+    _write_xlsx(b.root / "export.xlsx", rows)
+    b.expect = _expect(table="export.xlsx", image_column="File name", label_column="Diagnosis",
+                       group_column="Patient ID", patient_source="column", left_out={})
+    return b
+
+
+def build_hospital_patient_folders(tmp: Path) -> Built:
+    """One folder per patient (``P001/IMG_1.png``; the same file name in several folders) and a
+    table naming each image by its relative path with the finding; the patient is the folder."""
+    b = Built(tmp / "study")
+    rows = []
+    k = 400
+    for patient, finding, n in (("P001", "benign", 2), ("P002", "malignant", 1), ("P003", "malignant", 2)):
+        for i in range(1, n + 1):
+            k += 1
+            b.image(f"{patient}/IMG_{i}.png", k, label=finding, patient=patient)
+            rows.append({"path": f"{patient}/IMG_{i}.png", "finding": finding})
+    _write_csv(b.root / "labels.csv", rows)
+    b.expect = _expect(table="labels.csv", image_column="path", label_column="finding",
+                       patient_source="folder", left_out={})
+    return b
+
+
+def build_hospital_patient_table(tmp: Path) -> Built:
+    """One folder per patient (``P001/IMG_1.png``) and a table BY PATIENT (``Patient``, ``Age``,
+    ``Diagnosis``: one row per patient, no row per image): the table labels each patient's images,
+    the folders are the patients, never classes."""
+    b = Built(tmp / "study_by_patient")
+    rows = []
+    k = 600
+    for patient, finding, n in (("P001", "benign", 2), ("P002", "malignant", 1), ("P003", "malignant", 2)):
+        for i in range(1, n + 1):
+            k += 1
+            b.image(f"{patient}/IMG_{i}.png", k, label=finding, patient=patient)
+        rows.append({"Patient": patient, "Age": 40 + k % 30, "Diagnosis": finding})
+    _write_csv(b.root / "patients.csv", rows)
+    b.expect = _expect(table="patients.csv", image_column=ANY, label_column="Diagnosis", group_column=ANY,
+                       patient_source=("folder", "column"), left_out={})
+    return b
+
+
+def build_hospital_prefix_semicolon(tmp: Path) -> Built:
+    """``images/ABCD_012.png`` + ``masks/ABCD_012.png`` (same names) + a ``;`` CSV with a byte-order
+    mark (``Image;Class``); the patient is only the file name's prefix (issue 75's release 3a)."""
+    b = Built(tmp / "release_3a")
+    rows = []
+    k = 500
+    for patient, label in (("ABCD", "Benign"), ("EFGH", "Malignant"), ("IJKL", "Normal")):
+        for n in (10, 12):
+            k += 1
+            name = f"{patient}_{n:03d}.png"
+            b.image(f"images/{name}", k, label=label, patient=patient, masks=(f"masks/{name}",),
+                    lesion=label != "Normal")
+            rows.append({"Image": name, "Class": label})
+    _write_csv(b.root / "export.csv", rows, sep=";", bom=True)
+    b.expect = _expect(table="export.csv", image_column="Image", label_column="Class",
+                       patient_source="file-name prefix", left_out={})
+    return b
+
+
+#: Every layout: name -> builder (``builder(tmp_path) -> Built``).
+LAYOUTS: dict[str, Callable[[Path], Built]] = {
+    "busi": build_busi,
+    "bus-bra": build_bus_bra,
+    "breast-lesions-usg": build_breast_lesions_usg,
+    "busi-whu": build_busi_whu,
+    "buid-qamebi": build_buid,
+    "stu-hospital": build_stu_hospital,
+    "rodrigues-bus": build_rodrigues,
+    "busc": build_busc,
+    "oasbud-bmode-export": build_oasbud_export,
+    "gdph-sysucc": build_gdph_sysucc,
+    "bus-cot": build_bus_cot,
+    "mini-mias": build_mini_mias,
+    "cbis-ddsm-png": build_cbis_ddsm,
+    "hospital-flat-xlsx": build_hospital_flat_xlsx,
+    "hospital-patient-folders": build_hospital_patient_folders,
+    "hospital-patient-table": build_hospital_patient_table,
+    "hospital-prefix-semicolon": build_hospital_prefix_semicolon,
+}
