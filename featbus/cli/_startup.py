@@ -112,7 +112,7 @@ def say_input_scale(models, read) -> None:
         print(words, file=sys.stderr)
 
 
-def check_kind(model, records, force: bool, progress=False) -> list[str]:
+def check_kind(model, records, force: bool, progress=False, passes=None) -> list[str]:
     """The start-up's run of the one refusal of images that are not the kind the model learnt from
     (:func:`featbus.model.domain.refuse_other_kind`: a mammogram named a mammogram, a photograph a
     photograph), unless ``--force``; returns the words saying how the images differ (printed once
@@ -128,6 +128,9 @@ def check_kind(model, records, force: bool, progress=False) -> list[str]:
         ``--force``: go on whatever the images are.
     progress : bool, "auto" or Stages, default=False
         The display of the model's pass and the image check (:func:`featbus.progress.stages`).
+    passes : featbus.model.runtime.SharedPasses, optional
+        The command's store: the crops and the image check computed here are kept there for what
+        runs next (``featbus adapt`` hands it on to :func:`featbus.adapt`).
 
     Returns
     -------
@@ -139,10 +142,10 @@ def check_kind(model, records, force: bool, progress=False) -> list[str]:
 
     if not isinstance(model.manifest.get("training_images"), dict):
         return []  # an older file: the out-of-domain score stands alone
-    crops, X = model.crops_and_features(records, progress=progress)  # inside shared_passes: adapt reads this pass
+    crops, X = model.crops_and_features(records, progress=progress, passes=passes)  # kept: adapt reads this pass
     ood = None if model.domain is None else model.domain.transform(np.asarray(X))[:, 0]
     try:
-        check = refuse_other_kind(model, records, crops, ood, force=force, progress=progress)
+        check = refuse_other_kind(model, records, crops, ood, force=force, progress=progress, passes=passes)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     return list(check["words"])

@@ -820,7 +820,7 @@ def _subgroup_values(records, column: str) -> list[str]:
 
 def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int = 1000,
              positive: str = "malignant", subgroup: str | Sequence[str] | None = None,
-             random_state: int | None = 0, progress: Any = False) -> ExternalValidation:
+             random_state: int | None = 0, progress: Any = False, passes=None) -> ExternalValidation:
     """External validation: score a trained model on labelled images from another site.
 
     The model predicts every image once (nothing is refitted). See :mod:`featbus.evaluation.validation`
@@ -854,6 +854,10 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
     progress : bool, "auto", None or Stages, default=False
         Show the work, a display per stage (:func:`featbus.progress.stages`): the model's pass over
         the images (:meth:`~featbus.FeatbusModel.crops_and_features`), then the image check.
+    passes : featbus.model.runtime.SharedPasses, optional
+        What the models of one run share, handed down by the caller (:func:`featbus.compare`
+        hands one to each model's validate): a segmenter's map and the image check's description
+        of an image are computed once per run. ``None``: every part computes its own.
 
     Returns
     -------
@@ -896,7 +900,7 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
     groups = resolve_groups(records, getattr(data, "groups", None))  # featbus's one grouping policy
     paths = list(getattr(data, "paths", None) or [getattr(r, "path", None) or f"image {i}"
                                                     for i, r in enumerate(records)])
-    proba, out_of_domain = _predicted(model, records, len(classes), paths, notes, progress)
+    proba, out_of_domain = _predicted(model, records, len(classes), paths, notes, progress, passes)
     op = manifest.get("operating_point") if isinstance(manifest.get("operating_point"), dict) else None
     subgroups = {column: _subgroup_values(records, column) for column in columns}
     # which images the model or a trained part of it saw: left out of every figure
@@ -965,29 +969,30 @@ def _true_labels(data, classes: list[str]) -> tuple[np.ndarray, list[str]]:
 
 
 def _predicted(model, records, n_classes: int, paths, notes: list,
-               progress) -> tuple[np.ndarray, np.ndarray | None]:
+               progress, passes=None) -> tuple[np.ndarray, np.ndarray | None]:
     """The model's probabilities for every image and their out-of-domain scores (None without a profile)."""
     if not hasattr(model, "head"):
         proba, out_of_domain = np.asarray(model.predict_proba(records), dtype=float), None
     else:
-        proba, out_of_domain = _read_features(model, records, paths, notes, progress)
+        proba, out_of_domain = _read_features(model, records, paths, notes, progress, passes)
     if proba.shape != (len(records), n_classes):
         raise ValueError(f"the model returned probabilities of shape {proba.shape}; expected "
                          f"{(len(records), n_classes)}")
     return proba, out_of_domain
 
 
-def _read_features(model, records, paths, notes: list, progress) -> tuple[np.ndarray, np.ndarray | None]:
+def _read_features(model, records, paths, notes: list, progress,
+                   passes=None) -> tuple[np.ndarray, np.ndarray | None]:
     """A FeatbusModel's pass over the images: probabilities, out-of-domain scores and the image check."""
     # the crops and features once: the probabilities, the out-of-domain scores and the data's words read them
     reference = getattr(model, "domain", None)
     shown = stages(progress, "validate")  # a Stages handed on by compare keeps its name
-    crops, features = model.crops_and_features(records, progress=shown)
+    crops, features = model.crops_and_features(records, progress=shown, passes=passes)
     proba = np.asarray(model.head.predict_proba(features), dtype=float)
     if hasattr(model, "aligned"):  # a site's score alignment (featbus adapt), applied as predict does
         proba = model.aligned(proba)
     out_of_domain = None if reference is None else reference.transform(features)[:, 0]
-    _name_other_kinds(model, records, crops, out_of_domain, paths, notes, shown)  # named; stay in the figures
+    _name_other_kinds(model, records, crops, out_of_domain, paths, notes, shown, passes)  # named; stay in the figures
     return proba, out_of_domain
 
 
@@ -999,7 +1004,8 @@ def _in_domain(manifest: dict) -> dict:
     return in_domain
 
 
-def _name_other_kinds(model, records, crops, out_of_domain, paths, notes: list, progress=False) -> None:
+def _name_other_kinds(model, records, crops, out_of_domain, paths, notes: list, progress=False,
+                      passes=None) -> None:
     """What kind of images these are against the model's training images
     (:func:`featbus.model.domain.check_images`): the words about the data join ``notes`` (lesion crops,
     sizes, unusual statistics) and the images not of the model's kind are named there. Labelled images
@@ -1007,7 +1013,7 @@ def _name_other_kinds(model, records, crops, out_of_domain, paths, notes: list, 
     from ..model.domain import check_images, which_and_why
 
     check = check_images(model, [load_item(r, i) for i, r in enumerate(records)], crops, out_of_domain,
-                         progress=progress)
+                         progress=progress, passes=passes)
     if check is None:  # a model file made before featbus stored its training-image profile
         return
     words = list(check["words"])

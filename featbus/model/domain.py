@@ -823,7 +823,7 @@ def _box_share(crop, image_shape) -> float:
     return float((r1 - r0) * (c1 - c0) / max(image_shape[0] * image_shape[1], 1))
 
 
-def describe_images(records, crops=None, *, progress=False) -> dict[str, np.ndarray]:
+def describe_images(records, crops=None, *, progress=False, passes=None) -> dict[str, np.ndarray]:
     """What :func:`training_profile` and :func:`check_images` read of each image: its height and
     width, the share of it the lesion box covers (``crops``: the model's lesion crops of these
     images, records with ``meta["roi_box"]``; NaN without a lesion or a segmenter), its colour
@@ -839,8 +839,9 @@ def describe_images(records, crops=None, *, progress=False) -> dict[str, np.ndar
     ([40.0], [60.0], (1, 7))
 
     ``progress`` (a setting or :class:`featbus.progress.Stages`) shows the images as they are
-    described (a stage counting images). Inside :func:`featbus.model.runtime.shared_passes` an
-    image described once (same pixels, same file) is not described again.
+    described (a stage counting images). Given a run's ``passes``
+    (:class:`featbus.model.runtime.SharedPasses`), an image described once in the run (same pixels,
+    same file) is not described again.
     """
     from ..io import load_item
     from ..progress import stages
@@ -852,7 +853,7 @@ def describe_images(records, crops=None, *, progress=False) -> dict[str, np.ndar
     looks = np.empty((len(recs), 1 + len(STATISTICS)), dtype=np.float64)  # colour, then the statistics
     with stages(progress, "describe").stage("image check", len(recs) or None) as bar:
         for i, rec in enumerate(recs):
-            looks[i] = _look(rec)
+            looks[i] = _look(rec, passes)
             bar.update(1)
     return {"height": np.array([s[0] for s in shapes], dtype=np.float64),
             "width": np.array([s[1] for s in shapes], dtype=np.float64),
@@ -861,23 +862,21 @@ def describe_images(records, crops=None, *, progress=False) -> dict[str, np.ndar
             "statistics": looks[:, 1:].copy()}
 
 
-def _look(record) -> np.ndarray:
+def _look(record, passes=None) -> np.ndarray:
     """One loaded image's colour (:func:`colour_of`) then its :data:`STATISTICS` (:func:`image_statistics`);
-    kept for the run inside :func:`featbus.model.runtime.shared_passes` (keyed by its pixels and file)."""
+    kept in a run's ``passes`` when given (keyed by its pixels and file)."""
     from ..compute.extraction import content_key
-    from .runtime import current_shared_passes
 
-    shared = current_shared_passes()
     key = None
-    if shared is not None:
+    if passes is not None:
         key = f"{content_key(record, with_mask=False)}|{getattr(record, 'path', None)}"
-        kept = shared.get("image-look", "domain", key)
+        kept = passes.get("image-look", "domain", key)
         if kept is not None:
             return kept
     stats = image_statistics(record.image)
     look = np.array([colour_of(record), *(stats[k] for k in STATISTICS)], dtype=np.float64)
-    if shared is not None:
-        shared.put("image-look", "domain", key, look)
+    if passes is not None:
+        passes.put("image-look", "domain", key, look)
     return look
 
 
@@ -1085,7 +1084,8 @@ def kind_reasons(profile: dict | None, described: dict, out_of_domain=None) -> t
     return score, reasons
 
 
-def check_images(model, records, crops=None, out_of_domain=None, *, progress=False) -> dict | None:
+def check_images(model, records, crops=None, out_of_domain=None, *, progress=False,
+                 passes=None) -> dict | None:
     """The images against the model's ``training_images`` profile: :func:`describe_images`,
     :func:`kind_reasons` and :func:`data_words` in one call (``None`` when the model file
     stores no profile: made before featbus stored one).
@@ -1101,6 +1101,8 @@ def check_images(model, records, crops=None, out_of_domain=None, *, progress=Fal
         The model's feature-space scores of them (:class:`DomainReference`).
     progress : bool, "auto", None or Stages, default=False
         Show the images as they are described (:func:`describe_images`).
+    passes : featbus.model.runtime.SharedPasses, optional
+        A run's store: an image described once in the run is not described again.
 
     Returns
     -------
@@ -1112,7 +1114,7 @@ def check_images(model, records, crops=None, out_of_domain=None, *, progress=Fal
     if not isinstance(profile, dict):
         return None
     described = describe_images(records, crops if getattr(model, "roi", None) is not None else None,
-                                progress=progress)
+                                progress=progress, passes=passes)
     score, reasons = kind_reasons(profile, described, out_of_domain)
     return {"described": described, "statistics": score, "reasons": reasons,
             "words": data_words(profile, described, score, reasons,
@@ -1120,7 +1122,7 @@ def check_images(model, records, crops=None, out_of_domain=None, *, progress=Fal
 
 
 def refuse_other_kind(model, records, crops=None, out_of_domain=None, *, force: bool = False,
-                      progress=False) -> dict | None:
+                      progress=False, passes=None) -> dict | None:
     """The one refusal of images that are not the kind a model learnt from (``featbus adapt`` and
     :func:`featbus.adapt`): more than half the images out of domain by :func:`kind_reasons` (a
     mammogram for an ultrasound model, a photograph) are refused unless ``force``.
@@ -1138,6 +1140,9 @@ def refuse_other_kind(model, records, crops=None, out_of_domain=None, *, force: 
         Go on whatever the images are.
     progress : bool, "auto", None or Stages, default=False
         Show the images as they are described.
+    passes : featbus.model.runtime.SharedPasses, optional
+        A run's store (``featbus adapt`` hands one to its start-up's check and to :func:`featbus.adapt`):
+        an image described once in the run is not described again.
 
     Returns
     -------
@@ -1151,7 +1156,7 @@ def refuse_other_kind(model, records, crops=None, out_of_domain=None, *, force: 
         More than half the images are not the model's kind and ``force`` is false: one line naming
         them and the first one's reason.
     """
-    check = check_images(model, records, crops, out_of_domain, progress=progress)
+    check = check_images(model, records, crops, out_of_domain, progress=progress, passes=passes)
     if check is None:
         return None
     out = sum(bool(r) for r in check["reasons"])

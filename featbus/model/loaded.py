@@ -185,33 +185,40 @@ class FeatbusModel:
 
         return input_scale_of(self.manifest)
 
-    def _crop(self, images):
+    def _crop(self, images, passes=None):
         """The images as the features see them: brought to the model's :attr:`input_scale`
         (:func:`featbus.preprocessing.scale.bring_to_scale`: every part sees the pixel size it was trained
         at), through :attr:`preprocess`, then cropped to the predicted lesion by :attr:`roi` (records with
         ``meta["roi_found"]`` and ``meta["roi_box"]``, the box in the image as given), or as given
-        without either. The one entry through which the model's parts receive images."""
+        without either. The one entry through which the model's parts receive images. ``passes``: a
+        run's :class:`~featbus.model.runtime.SharedPasses`, handed to the segmenter."""
         from ..preprocessing.scale import bring_to_scale
 
         scaled = images = bring_to_scale(images, self.input_scale["longer_side_px"])
         if self.preprocess is not None:
             images = self.preprocess.transform(images)
-        return images if self.roi is None else _boxes_as_given(self.roi.transform(images), scaled)
+        if self.roi is None:
+            return images
+        crops = self.roi.transform(images) if passes is None else self.roi.transform(images, passes=passes)
+        return _boxes_as_given(crops, scaled)
 
-    def crops_and_features(self, images, *, progress=False) -> tuple[list, np.ndarray]:
+    def crops_and_features(self, images, *, progress=False, passes=None) -> tuple[list, np.ndarray]:
         """The images as the features see them (:meth:`_crop`: the lesion crops of a model with a
         segmenter) and their feature rows, in one pass: the segmenter then the features,
         :data:`PASS_CHUNK` images at a time, each chunk advancing the display.
 
         What :meth:`predict_table`, :func:`featbus.validate` and :func:`featbus.adapt` read the
-        images through; inside :func:`featbus.model.runtime.shared_passes` a second model that
-        shares the segmenter (or the backbone) reads the first one's pass.
+        images through; given a run's ``passes``, a second model that shares the segmenter reads
+        the first one's pass.
 
         Parameters
         ----------
         images : sequence of paths, arrays or ImageRecord
         progress : bool, "auto", None or Stages, default=False
             The display of the pass (:func:`featbus.progress.stages`): a stage counting images.
+        passes : featbus.model.runtime.SharedPasses, optional
+            What the run's models share (``compare``, ``adapt``): a segmenter's map of an image is
+            computed once per run.
 
         Returns
         -------
@@ -232,13 +239,13 @@ class FeatbusModel:
 
         items = list(images)
         if not items:
-            crops = self._crop(items)
+            crops = self._crop(items, passes)
             return list(crops), np.asarray(self.features.transform(crops))
         crops, rows = [], []
         what = "lesion crops and features" if self.roi is not None else "features"
         with stages(progress, "predict").stage(what, len(items)) as bar:
             for start in range(0, len(items), PASS_CHUNK):
-                chunk = self._crop(items[start:start + PASS_CHUNK])
+                chunk = self._crop(items[start:start + PASS_CHUNK], passes)
                 rows.append(np.asarray(self.features.transform(chunk)))
                 crops.extend(chunk)
                 bar.update(len(chunk))

@@ -272,14 +272,14 @@ def _domain_scores(scores: np.ndarray, other_kind: int | None = None, forced: bo
     return out
 
 
-def _check_kind(model, records, crops, scores, force: bool) -> int | None:
+def _check_kind(model, records, crops, scores, force: bool, passes=None) -> int | None:
     """The one refusal of another kind of image (:func:`featbus.model.domain.refuse_other_kind`),
     and a warning when most images are merely unlike the training images (another scanner, which
     adaptation is for); returns how many images the rule calls another kind (``None``: the model
     stores no training-image profile)."""
     from ..model.domain import refuse_other_kind
 
-    check = refuse_other_kind(model, records, crops, scores, force=force)
+    check = refuse_other_kind(model, records, crops, scores, force=force, passes=passes)
     other = None if check is None else sum(bool(r) for r in check["reasons"])
     unlike = 0 if scores is None else int(np.sum(scores > 1))
     if (other or 0) * 2 <= len(records) and unlike * 2 > len(records):
@@ -660,7 +660,7 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
           force: bool = False, site: str | None = None, unit: str | None = None,
           source: str | os.PathLike | None = None, align: bool | None = None,
           positive_share: float | str | None = None, max_lesions_normal: float = MAX_LESIONS_NORMAL,
-          n_bootstrap: int = 1000, random_state=0):
+          n_bootstrap: int = 1000, random_state=0, passes=None):
     """Adapt a trained model to a new site: a new model, the input left untouched.
 
     Without labels the site's images re-estimate the model's normalisation statistics (AdaBN,
@@ -711,6 +711,10 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     n_bootstrap : int, default=1000
         A two-decision model: resamples of patients behind its intervals and judgements.
     random_state : int or None, default=0
+    passes : featbus.model.runtime.SharedPasses, optional
+        What this run computed of the images already (``featbus adapt`` hands the one its check of
+        the images filled): the segmenter's maps and the image check's descriptions are read, not
+        computed again.
 
     Returns
     -------
@@ -760,13 +764,13 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     reference = _reference_to_align(model, source, stored, two, labelled=y is not None, align=align)
 
     new = _copy(model, keep_forwards=method == "none" or not model.networks)
-    crops = new._crop(records)
+    crops = new._crop(records, passes)
     before = X = None
     if model.domain is not None or two:  # the features as trained, computed once (a two-decision model keeps them)
         X = np.asarray(model.features.transform(crops))
     if model.domain is not None:  # against the training images as the model was trained
         before = model.domain.transform(X)[:, 0]
-    other_kind = _check_kind(model, records, crops, before, force)  # another modality?
+    other_kind = _check_kind(model, records, crops, before, force, passes)  # another modality?
     record = _base_record(model, records, method, _reestimate(new, crops, method), y is not None, groups, source)
     manifest = dict(new.manifest)
     if before is not None:
