@@ -108,9 +108,10 @@ def test_compare_of_two_models_sharing_a_segmenter_runs_it_once_per_image(tiny_s
 
 
 @pytest.mark.slow  # trains a (tiny) network
-def test_adapt_reads_the_pass_of_its_image_check(tiny_segmenter, monkeypatch):
-    """featbus adapt's store: the start-up's check of the images (crops, features, the image check)
-    runs the segmenter once per image; adapt, handed the same store, runs it on none again."""
+def test_adapt_reads_the_look_of_its_image_check(tiny_segmenter, monkeypatch):
+    """featbus adapt's look: the start-up's check of the images (crops, features, the image kind)
+    runs the segmenter once per image; adapt, handed the look, runs it on none again, and adapts as
+    it does computing the look itself."""
     from featbus import adapt, make_phantoms
     from featbus.cli._startup import check_kind
     from featbus.io import load_item
@@ -121,9 +122,8 @@ def test_adapt_reads_the_pass_of_its_image_check(tiny_segmenter, monkeypatch):
                         segmenter=seg, cross_validate=False, n_bootstrap=0, progress=False)
     records = [load_item(im) for im in make_phantoms(12, image_size=40, random_state=4).images]
     seen = _counting(model.roi.segmenter_, monkeypatch)
-    passes = SharedPasses()
-    check_kind(model, records, force=True, passes=passes)
-    assert sum(seen) == len(records)
+    words, look = check_kind(model, records, force=True)
+    assert sum(seen) == len(records) and len(look) == len(records) and look.kind is not None
     copied = []  # adapt works on a copy of the model: its segmenter is another object with the same weights
     real_copy = copy.deepcopy
 
@@ -134,10 +134,14 @@ def test_adapt_reads_the_pass_of_its_image_check(tiny_segmenter, monkeypatch):
         return new
 
     monkeypatch.setattr("featbus.workflows.adaptation.copy.deepcopy", counted_copy)
-    adapt(model, records, force=True, passes=passes)
-    assert copied and sum(copied[0]) == 0 and sum(seen) == len(records)
-    adapt(model, records, force=True)  # without the store: adapt's own pass
-    assert sum(copied[1]) == len(records)
+    handed = adapt(model, records, force=True, look=look)
+    assert copied and sum(sum(c) for c in copied) == 0 and sum(seen) == len(records)
+    own = adapt(model, records, force=True)  # without a look: adapt's own, one pass
+    assert sum(seen) + sum(sum(c) for c in copied) == 2 * len(records)
+    for key in ("out_of_domain_before", "out_of_domain_after", "changed", "moved"):
+        assert handed.manifest["adaptation"].get(key) == own.manifest["adaptation"].get(key), key
+    with pytest.raises(ValueError, match="the look was computed from 12 images, given 11 images"):
+        adapt(model, records[:11], force=True, look=look)
 
 
 def test_the_image_check_describes_an_image_once_per_run(monkeypatch):

@@ -112,11 +112,11 @@ def say_input_scale(models, read) -> None:
         print(words, file=sys.stderr)
 
 
-def check_kind(model, records, force: bool, progress=False, passes=None) -> list[str]:
-    """The start-up's run of the one refusal of images that are not the kind the model learnt from
-    (:func:`featbus.model.domain.refuse_other_kind`: a mammogram named a mammogram, a photograph a
-    photograph), unless ``--force``; returns the words saying how the images differ (printed once
-    the work went ahead).
+def check_kind(model, records, force: bool, progress=False) -> tuple[list[str], Any]:
+    """The model's look at the images (:meth:`featbus.FeatbusModel.look`: crops, features,
+    probabilities, out-of-domain scores, the image kind) and the one refusal of images that are not
+    the kind the model learnt from, read from it (:func:`featbus.model.domain.refuse_other_kind`: a
+    mammogram named a mammogram, a photograph a photograph), unless ``--force``.
 
     Parameters
     ----------
@@ -128,24 +128,22 @@ def check_kind(model, records, force: bool, progress=False, passes=None) -> list
         ``--force``: go on whatever the images are.
     progress : bool, "auto" or Stages, default=False
         The display of the model's pass and the image check (:func:`featbus.progress.stages`).
-    passes : featbus.model.runtime.SharedPasses, optional
-        The command's store: the crops and the image check computed here are kept there for what
-        runs next (``featbus adapt`` hands it on to :func:`featbus.adapt`).
 
     Returns
     -------
-    list of str
+    words : list of str
+        How the images differ from the training images (printed once the work went ahead).
+    look : featbus.model.loaded.Look or None
+        What the command hands on (``featbus adapt`` to :func:`featbus.adapt`); ``None`` for an
+        older file, which stores no training-image profile (nothing checked).
     """
-    import numpy as np
-
     from ..model.domain import refuse_other_kind
 
     if not isinstance(model.manifest.get("training_images"), dict):
-        return []  # an older file: the out-of-domain score stands alone
-    crops, X = model.crops_and_features(records, progress=progress, passes=passes)  # kept: adapt reads this pass
-    ood = None if model.domain is None else model.domain.transform(np.asarray(X))[:, 0]
+        return [], None  # an older file: the out-of-domain score stands alone
+    look = model.look(records, progress=progress)
     try:
-        check = refuse_other_kind(model, records, crops, ood, force=force, progress=progress, passes=passes)
+        refuse_other_kind(look, force=force)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    return list(check["words"])
+    return list(look.kind["words"]), look

@@ -1121,34 +1121,20 @@ def check_images(model, records, crops=None, out_of_domain=None, *, progress=Fal
                                 [getattr(r, "path", None) or f"image {i}" for i, r in enumerate(records)])}
 
 
-def refuse_other_kind(model, records, crops=None, out_of_domain=None, *, force: bool = False,
-                      progress=False, passes=None) -> dict | None:
+def refuse_other_kind(look, *, force: bool = False) -> None:
     """The one refusal of images that are not the kind a model learnt from (``featbus adapt`` and
-    :func:`featbus.adapt`): more than half the images out of domain by :func:`kind_reasons` (a
-    mammogram for an ultrasound model, a photograph) are refused unless ``force``.
+    :func:`featbus.adapt`), read from the model's look at them: more than half the images out of
+    domain by :func:`kind_reasons` (a mammogram for an ultrasound model, a photograph) are refused
+    unless ``force``.
 
     Parameters
     ----------
-    model : FeatbusModel
-    records : sequence of ImageRecord
-        The images as read.
-    crops : sequence of ImageRecord, optional
-        The model's lesion crops of them (a model with a segmenter).
-    out_of_domain : array-like, optional
-        The model's feature-space scores of them (:class:`DomainReference`).
+    look : featbus.model.loaded.Look
+        :meth:`featbus.FeatbusModel.look` of the images: its ``kind`` (:func:`check_images`; ``None``
+        for a model file storing no training-image profile: nothing is refused, its out-of-domain
+        score stands alone) and its ``records`` (named).
     force : bool, default=False
         Go on whatever the images are.
-    progress : bool, "auto", None or Stages, default=False
-        Show the images as they are described.
-    passes : featbus.model.runtime.SharedPasses, optional
-        A run's store (``featbus adapt`` hands one to its start-up's check and to :func:`featbus.adapt`):
-        an image described once in the run is not described again.
-
-    Returns
-    -------
-    check : dict or None
-        :func:`check_images` of the images, ``None`` for a model file storing no training-image
-        profile (nothing is refused: its out-of-domain score stands alone).
 
     Raises
     ------
@@ -1156,16 +1142,15 @@ def refuse_other_kind(model, records, crops=None, out_of_domain=None, *, force: 
         More than half the images are not the model's kind and ``force`` is false: one line naming
         them and the first one's reason.
     """
-    check = check_images(model, records, crops, out_of_domain, progress=progress, passes=passes)
+    check, records = look.kind, look.records
     if check is None:
-        return None
+        return
     out = sum(bool(r) for r in check["reasons"])
     if out * 2 > len(records) and not force:
         names = [getattr(r, "path", None) or f"image {i}" for i, r in enumerate(records)]
         raise ValueError(f"{out} of the {len(records)} images are not the kind of image the model learnt from, so "
                          f"adapting to them would mean nothing (--force, force=True, adapts anyway): "
                          f"{which_and_why(check['reasons'], names)}")
-    return check
 
 
 def which_and_why(reasons, names) -> str:

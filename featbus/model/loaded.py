@@ -53,7 +53,7 @@ from .format import (
 )
 from .trust import CraftedModelError, NeedsTrust, check_loaded, printable
 
-__all__ = ["FeatbusModel", "load_model", "read_manifest", "describe_manifest", "pipeline_types",
+__all__ = ["FeatbusModel", "Look", "load_model", "read_manifest", "describe_manifest", "pipeline_types",
            "types_needing_trust", "is_trusted_type", "trust_model", "trusted_models_file", "checked_runtimes_file",
            "UntrustedModelError", "ModelVersionError", "FORMAT_VERSION", "EXTRA_TRUSTED_TYPES", "TRUSTED_PACKAGES"]
 
@@ -91,6 +91,35 @@ def read_records(images, on_error: str = "raise"):
         records.append(rec)
         kept.append(i)
     return records, np.asarray(kept, dtype=int), skipped
+
+
+class Look:
+    """What one model computed of a command's images, once (:meth:`FeatbusModel.look`): the commands
+    take it as an argument instead of computing it again, as scikit-learn hands its scorers a
+    call-local cache.
+
+    Attributes
+    ----------
+    records : list of ImageRecord
+        The images as read (loaded).
+    crops : list of ImageRecord
+        The images as the features see them (:meth:`FeatbusModel.crops_and_features`).
+    features : ndarray of shape (n_images, n_features)
+    proba : ndarray of shape (n_images, n_classes)
+        The head's probabilities, with the site's score alignment applied (as predict does).
+    out_of_domain : ndarray of shape (n_images,) or None
+        The model's feature-space scores (``None`` without an out-of-domain reference).
+    kind : dict or None
+        :func:`featbus.model.domain.check_images` of the images: which are not the model's kind and
+        why, and the words on how they differ (``None`` for a file storing no training-image profile).
+    """
+
+    def __init__(self, records, crops, features, proba, out_of_domain, kind):
+        self.records, self.crops, self.features = list(records), list(crops), np.asarray(features)
+        self.proba, self.out_of_domain, self.kind = proba, out_of_domain, kind
+
+    def __len__(self) -> int:
+        return len(self.records)
 
 
 class FeatbusModel:
@@ -250,6 +279,47 @@ class FeatbusModel:
                 crops.extend(chunk)
                 bar.update(len(chunk))
         return crops, np.concatenate(rows, axis=0)
+
+    def look(self, images, *, progress=False, passes=None) -> Look:
+        """What a command needs of the images, computed once: the crops and features
+        (:meth:`crops_and_features`), the probabilities, the out-of-domain scores and the image
+        kind (:func:`featbus.model.domain.check_images`), in that order.
+
+        Parameters
+        ----------
+        images : sequence of paths, arrays or ImageRecord
+        progress : bool, "auto", None or Stages, default=False
+            The display of the pass and of the image check (:func:`featbus.progress.stages`).
+        passes : featbus.model.runtime.SharedPasses, optional
+            What the run's other models computed of these images (a shared segmenter's maps,
+            the image check's descriptions): read, not computed again.
+
+        Returns
+        -------
+        Look
+
+        Examples
+        --------
+        >>> from featbus import make_phantoms
+        >>> from featbus.workflows.training import train_model
+        >>> data = make_phantoms(30, image_size=48, random_state=0)
+        >>> model = train_model(data, "intensity", classifier="logreg", n_bootstrap=0, progress=False)
+        >>> look = model.look(data.images[:3])
+        >>> look.proba.shape, look.out_of_domain.shape, [bool(r) for r in look.kind["reasons"]]
+        ((3, 3), (3,), [False, False, False])
+        """
+        from ..io import load_item
+        from ..progress import stages
+        from .domain import check_images
+
+        items = list(images)
+        shown = stages(progress, "predict")  # a Stages handed on keeps its name
+        crops, features = self.crops_and_features(items, progress=shown, passes=passes)
+        proba = self.aligned(self.head.predict_proba(features))
+        out_of_domain = None if self.domain is None else self.domain.transform(features)[:, 0]
+        records = [load_item(r, i) for i, r in enumerate(items)]
+        kind = check_images(self, records, crops, out_of_domain, progress=shown, passes=passes)
+        return Look(records, crops, features, proba, out_of_domain, kind)
 
     def _proba_of_crops(self, crops) -> np.ndarray:
         return self.aligned(self.head.predict_proba(np.asarray(self.features.transform(crops))))

@@ -272,18 +272,19 @@ def _domain_scores(scores: np.ndarray, other_kind: int | None = None, forced: bo
     return out
 
 
-def _check_kind(model, records, crops, scores, force: bool, passes=None) -> int | None:
-    """The one refusal of another kind of image (:func:`featbus.model.domain.refuse_other_kind`),
-    and a warning when most images are merely unlike the training images (another scanner, which
-    adaptation is for); returns how many images the rule calls another kind (``None``: the model
-    stores no training-image profile)."""
+def _check_kind(look, force: bool) -> int | None:
+    """The one refusal of another kind of image, read from the model's look at the images
+    (:func:`featbus.model.domain.refuse_other_kind`), and a warning when most images are merely
+    unlike the training images (another scanner, which adaptation is for); returns how many images
+    the rule calls another kind (``None``: the model stores no training-image profile)."""
     from ..model.domain import refuse_other_kind
 
-    check = refuse_other_kind(model, records, crops, scores, force=force, passes=passes)
-    other = None if check is None else sum(bool(r) for r in check["reasons"])
+    refuse_other_kind(look, force=force)
+    other = None if look.kind is None else sum(bool(r) for r in look.kind["reasons"])
+    scores, n = look.out_of_domain, len(look)
     unlike = 0 if scores is None else int(np.sum(scores > 1))
-    if (other or 0) * 2 <= len(records) and unlike * 2 > len(records):
-        warnings.warn(f"{unlike} of the {len(records)} images look unlike the model's training images (median "
+    if (other or 0) * 2 <= n and unlike * 2 > n:
+        warnings.warn(f"{unlike} of the {n} images look unlike the model's training images (median "
                       f"out_of_domain {np.median(scores):.2f}): expected of another scanner, which adaptation is "
                       "for; if they are another kind of image, the adapted model's answers mean nothing",
                       UserWarning, stacklevel=3)
@@ -660,7 +661,7 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
           force: bool = False, site: str | None = None, unit: str | None = None,
           source: str | os.PathLike | None = None, align: bool | None = None,
           positive_share: float | str | None = None, max_lesions_normal: float = MAX_LESIONS_NORMAL,
-          n_bootstrap: int = 1000, random_state=0, passes=None):
+          n_bootstrap: int = 1000, random_state=0, look=None):
     """Adapt a trained model to a new site: a new model, the input left untouched.
 
     Without labels the site's images re-estimate the model's normalisation statistics (AdaBN,
@@ -711,10 +712,10 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     n_bootstrap : int, default=1000
         A two-decision model: resamples of patients behind its intervals and judgements.
     random_state : int or None, default=0
-    passes : featbus.model.runtime.SharedPasses, optional
-        What this run computed of the images already (``featbus adapt`` hands the one its check of
-        the images filled): the segmenter's maps and the image check's descriptions are read, not
-        computed again.
+    look : featbus.model.loaded.Look, optional
+        The model's look at these images (:meth:`featbus.FeatbusModel.look`, in their order; ``featbus
+        adapt`` hands the one its check of the images computed): its crops, features, out-of-domain
+        scores and image kind are read, not computed again. ``None``: adapt computes it.
 
     Returns
     -------
@@ -764,13 +765,12 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     reference = _reference_to_align(model, source, stored, two, labelled=y is not None, align=align)
 
     new = _copy(model, keep_forwards=method == "none" or not model.networks)
-    crops = new._crop(records, passes)
-    before = X = None
-    if model.domain is not None or two:  # the features as trained, computed once (a two-decision model keeps them)
-        X = np.asarray(model.features.transform(crops))
-    if model.domain is not None:  # against the training images as the model was trained
-        before = model.domain.transform(X)[:, 0]
-    other_kind = _check_kind(model, records, crops, before, force, passes)  # another modality?
+    if look is None:  # the crops, the features as trained (a two-decision model keeps them) and the image kind
+        look = model.look(records)
+    elif len(look) != len(records):
+        raise ValueError(f"the look was computed from {len(look)} images, given {len(records)} images")
+    crops, X, before = look.crops, look.features, look.out_of_domain  # before: against the reference as trained
+    other_kind = _check_kind(look, force)  # another modality?
     record = _base_record(model, records, method, _reestimate(new, crops, method), y is not None, groups, source)
     manifest = dict(new.manifest)
     if before is not None:
