@@ -161,3 +161,32 @@ def test_the_image_check_describes_an_image_once_per_run(monkeypatch):
     for key in ("statistics", "colour", "height"):
         np.testing.assert_array_equal(plain[key], a[key])
         np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_predict_and_validate_read_a_look_given_them(monkeypatch):
+    """FeatbusModel.look computes once what predict and validate read: handed it, neither runs the
+    model's pass again, and both give what they give computing it themselves (exactly: the same
+    arrays are read)."""
+    import pandas as pd
+
+    from featbus import make_phantoms, validate
+    from featbus.workflows.training import train_model
+
+    model = train_model(make_phantoms(30, image_size=48, random_state=0), "intensity", classifier="logreg",
+                        n_bootstrap=0, cross_validate=False, progress=False)
+    test = make_phantoms(12, image_size=48, weights=[0.5, 0.5, 0.0], random_state=5)
+    look = model.look(test.data)
+    assert len(look) == 12 and look.proba.shape == (12, 3) and look.out_of_domain.shape == (12,)
+    assert look.kind is not None and len(look.kind["reasons"]) == 12
+    table, result = model.predict_table(test.data), validate(model, test, n_bootstrap=0)
+
+    def no_second_pass(*args, **kwargs):
+        raise AssertionError("the model's pass ran again")
+
+    monkeypatch.setattr(model, "crops_and_features", no_second_pass)
+    pd.testing.assert_frame_equal(model.predict_table(test.data, look=look), table)
+    again = validate(model, test, n_bootstrap=0, look=look)
+    np.testing.assert_array_equal(again.proba, result.proba)
+    assert again.notes == result.notes
+    with pytest.raises(ValueError, match="the look was computed from 12 images, 11 are readable"):
+        model.predict_table(test.data[:11], look=look)

@@ -316,7 +316,8 @@ class FeatbusModel:
         shown = stages(progress, "predict")  # a Stages handed on keeps its name
         crops, features = self.crops_and_features(items, progress=shown, passes=passes)
         proba = self.aligned(self.head.predict_proba(features))
-        out_of_domain = None if self.domain is None else self.domain.transform(features)[:, 0]
+        # the reference checked as predict's columns check it (a crafted file's other object: one line)
+        out_of_domain = score_columns(self.domain, features, range(len(items)), len(items)).get("out_of_domain")
         records = [load_item(r, i) for i, r in enumerate(items)]
         kind = check_images(self, records, crops, out_of_domain, progress=shown, passes=passes)
         return Look(records, crops, features, proba, out_of_domain, kind)
@@ -471,7 +472,7 @@ class FeatbusModel:
         return OperatingPoint.from_record(op) if op else None
 
     def predict_table(self, images, *, on_error: str = "raise", decision: str = "operating-point",
-                      force: bool = False, progress=False):
+                      force: bool = False, progress=False, look: Look | None = None):
         """One row per image: ``image``, ``predicted``, ``rule``, ``p_<class>`` columns and ``error``.
 
         ``predicted`` is decided by the rule in ``rule`` (:meth:`decision_rule`): the model
@@ -513,6 +514,9 @@ class FeatbusModel:
         progress : bool, "auto", None or Stages, default=False
             Show the work as it runs, a display per stage (:func:`featbus.progress.stages`): the
             model's pass over the images (:meth:`crops_and_features`), then the image check.
+        look : Look, optional
+            :meth:`look` of the readable images, in their order, computed already: read, not
+            computed again. ``None``: computed here.
 
         Returns
         -------
@@ -535,9 +539,13 @@ class FeatbusModel:
         predicted, error = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
         roi_found, roi_box, feats = np.full(n, None, dtype=object), np.full(n, None, dtype=object), None
         shown, crops = stages(progress, "predict"), None
-        if records:
-            crops, feats = self.crops_and_features(records, progress=shown)
-            proba[kept] = p = self.aligned(self.head.predict_proba(feats))
+        if records:  # the crops and features once: the probabilities, the scores and the image check read them
+            if look is None:
+                look = self.look(records, progress=shown)
+            elif len(look) != len(records):
+                raise ValueError(f"the look was computed from {len(look)} images, {len(records)} are readable")
+            crops, feats = look.crops, look.features
+            proba[kept] = p = look.proba
             predicted[kept] = self.decide(p) if decision == "operating-point" else self.classes_[decide(p)]
             if self.roi is not None:
                 for i, crop in zip(kept, crops):
@@ -566,22 +574,20 @@ class FeatbusModel:
             table = table.assign(roi_found=roi_found, roi_box=roi_box)
         table = table.assign(**score_columns(self.domain, feats, kept, n))  # none without a reference
         if isinstance(self.manifest.get("training_images"), dict):  # the images against the training images'
-            self._kind_columns(table, records, crops, kept, force, shown)
+            self._kind_columns(table, look.kind if records else None, kept, force)
         table["error"] = error
         return table
 
-    def _kind_columns(self, table, records, crops, kept, force: bool, progress) -> None:
+    def _kind_columns(self, table, check, kept, force: bool) -> None:
         """:meth:`predict_table`'s ``image_statistics`` and ``out_of_domain_reason`` columns (its
-        ``data_words``), in place: the images against the training images' profile
-        (:func:`featbus.model.domain.check_images`); out-of-domain images get no class unless ``force``."""
-        from .domain import OUT_OF_DOMAIN, check_images
+        ``data_words``), in place: ``check``, the readable images against the training images' profile
+        (:func:`featbus.model.domain.check_images`, the look's ``kind``; ``None`` without readable
+        images); out-of-domain images get no class unless ``force``."""
+        from .domain import OUT_OF_DOMAIN
 
         n = len(table)
         stat, why = np.full(n, np.nan), np.full(n, "", dtype=object)
-        check = None
-        if records:
-            ood = table["out_of_domain"].to_numpy(float)[kept] if "out_of_domain" in table else None
-            check = check_images(self, records, crops if self.roi is not None else None, ood, progress=progress)
+        if check is not None:
             stat[kept], why[kept] = check["statistics"], check["reasons"]
         table["image_statistics"], table["out_of_domain_reason"] = stat, why
         table.attrs["data_words"] = check["words"] if check else []
