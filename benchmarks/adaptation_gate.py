@@ -1,5 +1,6 @@
 """Where another scanner and another modality fall on a BUSI model's out-of-domain score, before
-and after adaptation: the figures behind ``featbus.workflows.adaptation.FAR_OUT_OF_DOMAIN``.
+and after adaptation: the table in :mod:`featbus.workflows.adaptation` (the kind of image is refused by
+:func:`featbus.model.domain.refuse_other_kind`).
 
 A model is trained on the 625 BUSI images (``FEATURES`` -> logistic regression, no CV); its
 out-of-domain reference (:mod:`featbus.model.domain`) then scores 200 BUS-BRA images (another hospital's

@@ -10,8 +10,9 @@ This measures, on the same images, with the models loaded (and their networks tr
 * ``validate (plain)``: the same with the image check as it was (SciPy's filters, every file decoded
   a second time for its colour): the plain way of the one step that changed;
 * ``compare``: :func:`featbus.evaluation.comparison.compare_models` of ``breast-us`` and a copy
-  that differs in its thresholds only (an adapted file's shape), inside one
-  :func:`featbus.model.runtime.shared_passes` run: the shared segmenter and the image check run once per image;
+  that differs in its thresholds only (an adapted file's shape), which hands one
+  :class:`featbus.model.runtime.SharedPasses` to both models: the shared segmenter and the image
+  check run once per image;
 * ``compare (plain)``: the same without the shared run and with the plain image check: each model
   computes everything again, as compare did before.
 
@@ -93,14 +94,32 @@ def plain_way():
     shared run: what validate and compare did before."""
     from featbus.model import domain, runtime
 
-    saved = domain.image_statistics, domain._grey_file, runtime.shared_passes
+    saved = domain.image_statistics, domain._grey_file, runtime.SharedPasses
     domain.image_statistics = plain_image_statistics
     domain._grey_file = lambda path: False  # the colour from a second decoding of every file
-    runtime.shared_passes = contextlib.nullcontext
+    runtime.SharedPasses = _NothingShared  # compare makes its store from here: it keeps nothing
     try:
         yield
     finally:
-        domain.image_statistics, domain._grey_file, runtime.shared_passes = saved
+        domain.image_statistics, domain._grey_file, runtime.SharedPasses = saved
+
+
+class _NothingShared:
+    """A run's store that keeps nothing: every part computes again, as before compare shared its passes."""
+
+    hits = misses = 0
+
+    def fingerprint(self, part, compute):
+        return str(compute())
+
+    def get(self, kind, fingerprint, key):
+        return None
+
+    def put(self, kind, fingerprint, key, value):
+        pass
+
+    def __len__(self):
+        return 0
 
 
 # ----------------------------------------------------------------------------- data and models

@@ -204,7 +204,9 @@ def tiny_network():
     site = [np.clip(im.astype(float) * 0.6 + 60, 0, 255).astype(np.uint8)
             for im in make_phantoms(16, image_size=48, random_state=1).images]
     before = [w.copy() for w in model.networks[0].weights_]
-    return model, site, before, adapt(model, site)
+    # force: to the one rule of the image kind (statistics and features both unlike the training images),
+    # 9 of these 16 recoloured phantoms are another kind than the 24 narrow training phantoms
+    return model, site, before, adapt(model, site, force=True)
 
 
 @pytest.mark.slow  # trains a network
@@ -298,18 +300,24 @@ def mammograms():
 
 
 def test_another_modality_is_refused_unless_forced(busi_model, mammograms):
-    """Mammograms given to an ultrasound model lie far beyond its out-of-domain threshold (median
-    out_of_domain above 2): adapt refuses them in one line; force=True adapts and records it."""
-    from featbus.workflows.adaptation import FAR_OUT_OF_DOMAIN
+    """Mammograms given to an ultrasound model are not the kind of image it learnt from: adapt refuses
+    them in one line by the start-up's one rule (the same message as ``featbus adapt``); force=True
+    adapts and records how many the rule called another kind."""
+    from featbus.cli._common import CLIError
+    from featbus.cli._startup import check_kind
+    from featbus.io import load_item
 
     _, model = busi_model
-    with pytest.raises(ValueError, match=r"^\d+ of the 12 images lie more than 2 times the out-of-domain threshold"
-                                         r".*another kind of image.*force=True") as err:
+    with pytest.raises(ValueError, match=r"^\d+ of the 12 images are not the kind of image the model learnt from"
+                                         r".*--force, force=True, adapts anyway") as err:
         adapt(model, mammograms)
     assert "\n" not in str(err.value)
+    with pytest.raises(CLIError) as said:  # one rule, read from the look, one message
+        check_kind(model, [load_item(p) for p in mammograms], force=False)
+    assert str(said.value) == str(err.value)
     forced = adapt(model, mammograms, force=True)
     before = forced.manifest["adaptation"]["out_of_domain_before"]
-    assert before["far"] * 2 > before["n"] == 12 and before["median"] > FAR_OUT_OF_DOMAIN
+    assert before["forced"] and before["other_kind"] * 2 > before["n"] == 12
 
 
 def test_command_end_to_end_train_adapt_predict_in_a_new_process(tmp_path, busi_model, site, mammograms, capsys):

@@ -112,11 +112,11 @@ def say_input_scale(models, read) -> None:
         print(words, file=sys.stderr)
 
 
-def check_kind(model, records, force: bool, progress=False) -> list[str]:
-    """Refuse images most of which are not the kind the model learnt from (its training-image
-    profile, :func:`featbus.model.domain.check_images`: a mammogram named a mammogram, a photograph a
-    photograph), unless ``--force``; returns the words saying how the images differ (printed once
-    the work went ahead).
+def check_kind(model, records, force: bool, progress=False) -> tuple[list[str], Any]:
+    """The model's look at the images (:meth:`featbus.FeatbusModel.look`: crops, features,
+    probabilities, out-of-domain scores, the image kind) and the one refusal of images that are not
+    the kind the model learnt from, read from it (:func:`featbus.model.domain.refuse_other_kind`: a
+    mammogram named a mammogram, a photograph a photograph), unless ``--force``.
 
     Parameters
     ----------
@@ -131,21 +131,19 @@ def check_kind(model, records, force: bool, progress=False) -> list[str]:
 
     Returns
     -------
-    list of str
+    words : list of str
+        How the images differ from the training images (printed once the work went ahead).
+    look : featbus.model.loaded.Look or None
+        What the command hands on (``featbus adapt`` to :func:`featbus.adapt`); ``None`` for an
+        older file, which stores no training-image profile (nothing checked).
     """
-    import numpy as np
-
-    from ..model.domain import check_images, which_and_why
+    from ..model.domain import refuse_other_kind
 
     if not isinstance(model.manifest.get("training_images"), dict):
-        return []  # an older file: the out-of-domain score stands alone
-    crops, X = model.crops_and_features(records, progress=progress)  # inside shared_passes: adapt reads this pass
-    ood = None if model.domain is None else model.domain.transform(np.asarray(X))[:, 0]
-    check = check_images(model, records, crops, ood, progress=progress)
-    out = sum(bool(r) for r in check["reasons"])
-    if out * 2 > len(records) and not force:
-        names = [getattr(r, "path", None) or f"image {i}" for i, r in enumerate(records)]
-        raise CLIError(f"{out} of the {len(records)} images are not the kind of image the model learnt from, so "
-                       f"adapting to them would mean nothing (--force adapts anyway): "
-                       f"{which_and_why(check['reasons'], names)}")
-    return list(check["words"])
+        return [], None  # an older file: the out-of-domain score stands alone
+    look = model.look(records, progress=progress)
+    try:
+        refuse_other_kind(look, force=force)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    return list(look.kind["words"]), look

@@ -141,20 +141,18 @@ def run(args) -> int:
     else:
         records = data
         what, unit = f"{len(records)} unlabelled images", None
-    from ..model.runtime import shared_passes
-
-    # the model's pass over the images runs once, shown, in the check; the adaptation (copied, re-estimated)
-    # reads it (shared_passes): its own time is shown
+    # the model's pass over the images runs once, shown, in the check: its look; the adaptation (copied,
+    # re-estimated) reads the look: its own time is shown
     try:
-        with shared_passes():
-            data_words = check_kind(model, records, args.force, command_stages(args, f"adapt {Path(args.model).name}"))
-            with command_progress(args, f"adapt {Path(args.model).name} to {len(records)} images"):
-                adapted = adapt(model, records, labels=labels, groups=groups, method=args.method,
-                                target_sensitivity=target, positive=args.positive, force=args.force,
-                                source=str(args.model), site=Path(args.images[0]).name, unit=unit,
-                                align=False if args.no_align else None, positive_share=share,
-                                max_lesions_normal=MAX_LESIONS_NORMAL if cap is None else cap,
-                                n_bootstrap=args.n_bootstrap, random_state=args.random_state)
+        shown = command_stages(args, f"adapt {Path(args.model).name}")
+        data_words, look = check_kind(model, records, args.force, shown)
+        with command_progress(args, f"adapt {Path(args.model).name} to {len(records)} images"):
+            adapted = adapt(model, records, labels=labels, groups=groups, method=args.method,
+                            target_sensitivity=target, positive=args.positive, force=args.force,
+                            source=str(args.model), site=Path(args.images[0]).name, unit=unit,
+                            align=False if args.no_align else None, positive_share=share,
+                            max_lesions_normal=MAX_LESIONS_NORMAL if cap is None else cap,
+                            n_bootstrap=args.n_bootstrap, random_state=args.random_state, look=look)
     except ValueError as exc:  # a site the model cannot be adapted to as asked: one line
         raise CLIError(str(exc)) from None
     for word in data_words:  # said once adapting went ahead (an error above is one line)

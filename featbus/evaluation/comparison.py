@@ -479,7 +479,8 @@ def compare_models(models: Sequence[Any], data, *, names: Sequence[str] | None =
         Seed of the bootstrap.
     progress : bool or "auto", default=False
         Each model's stages as they run (its pass over the images, the image check; :class:`featbus.progress.Stages`
-        named ``compare k/n``). What the models share is computed once (:func:`featbus.model.runtime.shared_passes`).
+        named ``compare k/n``). What the models share is computed once: one
+        :class:`featbus.model.runtime.SharedPasses` is handed to each model's validate.
 
     Returns
     -------
@@ -544,7 +545,7 @@ def _check_arguments(models: list, names, n_bootstrap, figures) -> None:
 
 def _validated(models: list, data, names, positive: str, random_state, progress) -> list:
     """Each model's :func:`~featbus.evaluation.validation.validate` result on the data (read once), no bootstrap."""
-    from ..model.runtime import shared_passes
+    from ..model.runtime import SharedPasses
     from ..progress import Stages
     from .validation import validate
 
@@ -555,10 +556,10 @@ def _validated(models: list, data, names, positive: str, random_state, progress)
             raise FileNotFoundError(f"data {str(data)!r} does not exist")
         data = load_data(data)
     results = []
-    with shared_passes():  # a segmenter, backbone or image check the models share: once per image
-        for m, model in enumerate(models):
-            # validate's own prediction path: the model's decisions at its stored point, its seen images, the groups
-            shown = Stages(progress, f"compare {m + 1}/{len(models)}" + (f" {names[m]}" if names else ""))
-            results.append(validate(model, data, n_bootstrap=0, positive=positive, random_state=random_state,
-                                    progress=shown))
+    passes = SharedPasses()  # a segmenter or image check the models share: once per image, for this call only
+    for m, model in enumerate(models):
+        # validate's own prediction path: the model's decisions at its stored point, its seen images, the groups
+        shown = Stages(progress, f"compare {m + 1}/{len(models)}" + (f" {names[m]}" if names else ""))
+        results.append(validate(model, data, n_bootstrap=0, positive=positive, random_state=random_state,
+                                progress=shown, passes=passes))
     return results

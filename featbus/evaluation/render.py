@@ -919,10 +919,14 @@ def _adaptation_domain_lines(record: dict) -> list[str]:
     def said(d):
         return f"{d['unlike_training']} of {d['n']} unlike the training images (median out_of_domain {d['median']:.2f})"
 
-    far = before.get("far_beyond", 2.0)
+    if "forced" in before:  # the one rule of the image kind (featbus.model.domain.refuse_other_kind)
+        forced = before["forced"] and before["other_kind"] * 2 > before["n"]
+        what = f"{before['other_kind']} not the kind of image the model learnt from"
+    else:  # a record written before: its images counted beyond twice the threshold
+        forced = before.get("far", 0) * 2 > before["n"]
+        what = f"{before.get('far')} beyond {before.get('far_beyond', 2.0):g}"
     lines = [f"  out of domain before adapting: {said(before)}"
-             + (f", {before['far']} beyond {far:g} (forced: another kind of image?)" if before["far"] * 2 > before["n"]
-                else "")]
+             + (f", {what} (forced: another kind of image?)" if forced else "")]
     if after is not None:
         lines.append(f"  out of domain after adapting: {said(after)}")
     lines.append(f"  out-of-domain reference: {record['domain']}")

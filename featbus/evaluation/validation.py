@@ -78,7 +78,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io import data_notes, load_item
+from ..io import data_notes
 from ..metrics import (
     ECE_BINS,
     OperatingPoint,
@@ -820,7 +820,7 @@ def _subgroup_values(records, column: str) -> list[str]:
 
 def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int = 1000,
              positive: str = "malignant", subgroup: str | Sequence[str] | None = None,
-             random_state: int | None = 0, progress: Any = False) -> ExternalValidation:
+             random_state: int | None = 0, progress: Any = False, passes=None, look=None) -> ExternalValidation:
     """External validation: score a trained model on labelled images from another site.
 
     The model predicts every image once (nothing is refitted). See :mod:`featbus.evaluation.validation`
@@ -854,6 +854,14 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
     progress : bool, "auto", None or Stages, default=False
         Show the work, a display per stage (:func:`featbus.progress.stages`): the model's pass over
         the images (:meth:`~featbus.FeatbusModel.crops_and_features`), then the image check.
+    passes : featbus.model.runtime.SharedPasses, optional
+        What the models of one run share, handed down by the caller (:func:`featbus.compare`
+        hands one to each model's validate): a segmenter's map and the image check's description
+        of an image are computed once per run. ``None``: every part computes its own.
+    look : featbus.model.loaded.Look, optional
+        What the model computed of these images already (:meth:`featbus.FeatbusModel.look`, in
+        the data's order): its probabilities, out-of-domain scores and image check are read, not
+        computed again. ``None``: validate computes it.
 
     Returns
     -------
@@ -896,7 +904,7 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
     groups = resolve_groups(records, getattr(data, "groups", None))  # featbus's one grouping policy
     paths = list(getattr(data, "paths", None) or [getattr(r, "path", None) or f"image {i}"
                                                     for i, r in enumerate(records)])
-    proba, out_of_domain = _predicted(model, records, len(classes), paths, notes, progress)
+    proba, out_of_domain = _predicted(model, records, len(classes), paths, notes, progress, passes, look)
     op = manifest.get("operating_point") if isinstance(manifest.get("operating_point"), dict) else None
     subgroups = {column: _subgroup_values(records, column) for column in columns}
     # which images the model or a trained part of it saw: left out of every figure
@@ -964,30 +972,24 @@ def _true_labels(data, classes: list[str]) -> tuple[np.ndarray, list[str]]:
     return y_true, notes
 
 
-def _predicted(model, records, n_classes: int, paths, notes: list,
-               progress) -> tuple[np.ndarray, np.ndarray | None]:
-    """The model's probabilities for every image and their out-of-domain scores (None without a profile)."""
-    if not hasattr(model, "head"):
+def _predicted(model, records, n_classes: int, paths, notes: list, progress, passes=None,
+               look=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The model's probabilities for every image and their out-of-domain scores (None without a
+    reference): a FeatbusModel's :meth:`~featbus.FeatbusModel.look` (given, or computed here: the
+    crops and features once, the probabilities, the scores and the image check read them), whose
+    image check's words join ``notes``."""
+    if look is None and hasattr(model, "head"):  # a Stages handed on by compare keeps its name
+        look = model.look(records, progress=stages(progress, "validate"), passes=passes)
+    if look is None:
         proba, out_of_domain = np.asarray(model.predict_proba(records), dtype=float), None
     else:
-        proba, out_of_domain = _read_features(model, records, paths, notes, progress)
+        if len(look) != len(records):
+            raise ValueError(f"the look was computed from {len(look)} images, the data hold {len(records)}")
+        proba, out_of_domain = np.asarray(look.proba, dtype=float), look.out_of_domain
+        _name_other_kinds(look.kind, paths, notes)  # named; they stay in the figures
     if proba.shape != (len(records), n_classes):
         raise ValueError(f"the model returned probabilities of shape {proba.shape}; expected "
                          f"{(len(records), n_classes)}")
-    return proba, out_of_domain
-
-
-def _read_features(model, records, paths, notes: list, progress) -> tuple[np.ndarray, np.ndarray | None]:
-    """A FeatbusModel's pass over the images: probabilities, out-of-domain scores and the image check."""
-    # the crops and features once: the probabilities, the out-of-domain scores and the data's words read them
-    reference = getattr(model, "domain", None)
-    shown = stages(progress, "validate")  # a Stages handed on by compare keeps its name
-    crops, features = model.crops_and_features(records, progress=shown)
-    proba = np.asarray(model.head.predict_proba(features), dtype=float)
-    if hasattr(model, "aligned"):  # a site's score alignment (featbus adapt), applied as predict does
-        proba = model.aligned(proba)
-    out_of_domain = None if reference is None else reference.transform(features)[:, 0]
-    _name_other_kinds(model, records, crops, out_of_domain, paths, notes, shown)  # named; stay in the figures
     return proba, out_of_domain
 
 
@@ -999,15 +1001,13 @@ def _in_domain(manifest: dict) -> dict:
     return in_domain
 
 
-def _name_other_kinds(model, records, crops, out_of_domain, paths, notes: list, progress=False) -> None:
-    """What kind of images these are against the model's training images
-    (:func:`featbus.model.domain.check_images`): the words about the data join ``notes`` (lesion crops,
-    sizes, unusual statistics) and the images not of the model's kind are named there. Labelled images
-    stay in every figure (the figures then say how the model does on them)."""
-    from ..model.domain import check_images, which_and_why
+def _name_other_kinds(check, paths, notes: list) -> None:
+    """What kind of images these are against the model's training images (``check``:
+    :func:`featbus.model.domain.check_images` of them): the words about the data join ``notes`` (lesion
+    crops, sizes, unusual statistics) and the images not of the model's kind are named there. Labelled
+    images stay in every figure (the figures then say how the model does on them)."""
+    from ..model.domain import which_and_why
 
-    check = check_images(model, [load_item(r, i) for i, r in enumerate(records)], crops, out_of_domain,
-                         progress=progress)
     if check is None:  # a model file made before featbus stored its training-image profile
         return
     words = list(check["words"])

@@ -74,7 +74,8 @@ from ..compute.scaling import family_space
 
 __all__ = ["DomainReference", "manifest_entry", "score_columns", "flag_summary", "MAX_COMPONENTS", "MAX_NEIGHBORS",
            "MIN_HELD_OUT", "image_statistics", "colour_of", "describe_images", "training_profile", "profile_of",
-           "statistics_score", "kind_reasons", "check_images", "data_words", "which_and_why", "STATISTICS",
+           "statistics_score", "kind_reasons", "check_images", "refuse_other_kind", "data_words",
+           "which_and_why", "STATISTICS",
            "COLOUR_LIMIT", "OUT_OF_DOMAIN"]
 
 #: Largest ``n_components`` a reference may keep (a model file holding more is refused).
@@ -825,7 +826,7 @@ def _box_share(crop, image_shape) -> float:
     return float((r1 - r0) * (c1 - c0) / max(image_shape[0] * image_shape[1], 1))
 
 
-def describe_images(records, crops=None, *, progress=False) -> dict[str, np.ndarray]:
+def describe_images(records, crops=None, *, progress=False, passes=None) -> dict[str, np.ndarray]:
     """What :func:`training_profile` and :func:`check_images` read of each image: its height and
     width, the share of it the lesion box covers (``crops``: the model's lesion crops of these
     images, records with ``meta["roi_box"]``; NaN without a lesion or a segmenter), its colour
@@ -841,8 +842,9 @@ def describe_images(records, crops=None, *, progress=False) -> dict[str, np.ndar
     ([40.0], [60.0], (1, 7))
 
     ``progress`` (a setting or :class:`featbus.progress.Stages`) shows the images as they are
-    described (a stage counting images). Inside :func:`featbus.model.runtime.shared_passes` an
-    image described once (same pixels, same file) is not described again.
+    described (a stage counting images). Given a run's ``passes``
+    (:class:`featbus.model.runtime.SharedPasses`), an image described once in the run (same pixels,
+    same file) is not described again.
     """
     from ..io import load_item
     from ..progress import stages
@@ -854,7 +856,7 @@ def describe_images(records, crops=None, *, progress=False) -> dict[str, np.ndar
     looks = np.empty((len(recs), 1 + len(STATISTICS)), dtype=np.float64)  # colour, then the statistics
     with stages(progress, "describe").stage("image check", len(recs) or None) as bar:
         for i, rec in enumerate(recs):
-            looks[i] = _look(rec)
+            looks[i] = _look(rec, passes)
             bar.update(1)
     return {"height": np.array([s[0] for s in shapes], dtype=np.float64),
             "width": np.array([s[1] for s in shapes], dtype=np.float64),
@@ -863,23 +865,21 @@ def describe_images(records, crops=None, *, progress=False) -> dict[str, np.ndar
             "statistics": looks[:, 1:].copy()}
 
 
-def _look(record) -> np.ndarray:
+def _look(record, passes=None) -> np.ndarray:
     """One loaded image's colour (:func:`colour_of`) then its :data:`STATISTICS` (:func:`image_statistics`);
-    kept for the run inside :func:`featbus.model.runtime.shared_passes` (keyed by its pixels and file)."""
+    kept in a run's ``passes`` when given (keyed by its pixels and file)."""
     from ..compute.extraction import content_key
-    from .runtime import current_shared_passes
 
-    shared = current_shared_passes()
     key = None
-    if shared is not None:
+    if passes is not None:
         key = f"{content_key(record, with_mask=False)}|{getattr(record, 'path', None)}"
-        kept = shared.get("image-look", "domain", key)
+        kept = passes.get("image-look", "domain", key)
         if kept is not None:
             return kept
     stats = image_statistics(record.image)
     look = np.array([colour_of(record), *(stats[k] for k in STATISTICS)], dtype=np.float64)
-    if shared is not None:
-        shared.put("image-look", "domain", key, look)
+    if passes is not None:
+        passes.put("image-look", "domain", key, look)
     return look
 
 
@@ -1024,7 +1024,7 @@ def kind_reasons(profile: dict | None, described: dict, out_of_domain=None) -> t
     * it is unlike the training images **both** in its image statistics
       (:func:`statistics_score` above 1) **and** in the model's own features
       (``out_of_domain`` above 1, :class:`DomainReference`); a model without a feature reference
-      needs the statistics score above 2 (:data:`featbus.workflows.adaptation.FAR_OUT_OF_DOMAIN`'s value).
+      needs the statistics score above 2.
 
     Each test alone flags about 1 % of new images like the training ones (each threshold is the
     0.99 quantile of cross-fitted training distances) and more of another scanner's; both
@@ -1087,7 +1087,8 @@ def kind_reasons(profile: dict | None, described: dict, out_of_domain=None) -> t
     return score, reasons
 
 
-def check_images(model, records, crops=None, out_of_domain=None, *, progress=False) -> dict | None:
+def check_images(model, records, crops=None, out_of_domain=None, *, progress=False,
+                 passes=None) -> dict | None:
     """The images against the model's ``training_images`` profile: :func:`describe_images`,
     :func:`kind_reasons` and :func:`data_words` in one call (``None`` when the model file
     stores no profile: made before featbus stored one).
@@ -1103,6 +1104,8 @@ def check_images(model, records, crops=None, out_of_domain=None, *, progress=Fal
         The model's feature-space scores of them (:class:`DomainReference`).
     progress : bool, "auto", None or Stages, default=False
         Show the images as they are described (:func:`describe_images`).
+    passes : featbus.model.runtime.SharedPasses, optional
+        A run's store: an image described once in the run is not described again.
 
     Returns
     -------
@@ -1114,11 +1117,43 @@ def check_images(model, records, crops=None, out_of_domain=None, *, progress=Fal
     if not isinstance(profile, dict):
         return None
     described = describe_images(records, crops if getattr(model, "roi", None) is not None else None,
-                                progress=progress)
+                                progress=progress, passes=passes)
     score, reasons = kind_reasons(profile, described, out_of_domain)
     return {"described": described, "statistics": score, "reasons": reasons,
             "words": data_words(profile, described, score, reasons,
                                 [getattr(r, "path", None) or f"image {i}" for i, r in enumerate(records)])}
+
+
+def refuse_other_kind(look, *, force: bool = False) -> None:
+    """The one refusal of images that are not the kind a model learnt from (``featbus adapt`` and
+    :func:`featbus.adapt`), read from the model's look at them: more than half the images out of
+    domain by :func:`kind_reasons` (a mammogram for an ultrasound model, a photograph) are refused
+    unless ``force``.
+
+    Parameters
+    ----------
+    look : featbus.model.loaded.Look
+        :meth:`featbus.FeatbusModel.look` of the images: its ``kind`` (:func:`check_images`; ``None``
+        for a model file storing no training-image profile: nothing is refused, its out-of-domain
+        score stands alone) and its ``records`` (named).
+    force : bool, default=False
+        Go on whatever the images are.
+
+    Raises
+    ------
+    ValueError
+        More than half the images are not the model's kind and ``force`` is false: one line naming
+        them and the first one's reason.
+    """
+    check, records = look.kind, look.records
+    if check is None:
+        return
+    out = sum(bool(r) for r in check["reasons"])
+    if out * 2 > len(records) and not force:
+        names = [getattr(r, "path", None) or f"image {i}" for i, r in enumerate(records)]
+        raise ValueError(f"{out} of the {len(records)} images are not the kind of image the model learnt from, so "
+                         f"adapting to them would mean nothing (--force, force=True, adapts anyway): "
+                         f"{which_and_why(check['reasons'], names)}")
 
 
 def which_and_why(reasons, names) -> str:

@@ -53,7 +53,7 @@ from .format import (
 )
 from .trust import CraftedModelError, NeedsTrust, check_loaded, printable
 
-__all__ = ["FeatbusModel", "load_model", "read_manifest", "describe_manifest", "pipeline_types",
+__all__ = ["FeatbusModel", "Look", "load_model", "read_manifest", "describe_manifest", "pipeline_types",
            "types_needing_trust", "is_trusted_type", "trust_model", "trusted_models_file", "checked_runtimes_file",
            "UntrustedModelError", "ModelVersionError", "FORMAT_VERSION", "EXTRA_TRUSTED_TYPES", "TRUSTED_PACKAGES"]
 
@@ -91,6 +91,35 @@ def read_records(images, on_error: str = "raise"):
         records.append(rec)
         kept.append(i)
     return records, np.asarray(kept, dtype=int), skipped
+
+
+class Look:
+    """What one model computed of a command's images, once (:meth:`FeatbusModel.look`): the commands
+    take it as an argument instead of computing it again, as scikit-learn hands its scorers a
+    call-local cache.
+
+    Attributes
+    ----------
+    records : list of ImageRecord
+        The images as read (loaded).
+    crops : list of ImageRecord
+        The images as the features see them (:meth:`FeatbusModel.crops_and_features`).
+    features : ndarray of shape (n_images, n_features)
+    proba : ndarray of shape (n_images, n_classes)
+        The head's probabilities, with the site's score alignment applied (as predict does).
+    out_of_domain : ndarray of shape (n_images,) or None
+        The model's feature-space scores (``None`` without an out-of-domain reference).
+    kind : dict or None
+        :func:`featbus.model.domain.check_images` of the images: which are not the model's kind and
+        why, and the words on how they differ (``None`` for a file storing no training-image profile).
+    """
+
+    def __init__(self, records, crops, features, proba, out_of_domain, kind):
+        self.records, self.crops, self.features = list(records), list(crops), np.asarray(features)
+        self.proba, self.out_of_domain, self.kind = proba, out_of_domain, kind
+
+    def __len__(self) -> int:
+        return len(self.records)
 
 
 class FeatbusModel:
@@ -185,33 +214,40 @@ class FeatbusModel:
 
         return input_scale_of(self.manifest)
 
-    def _crop(self, images):
+    def _crop(self, images, passes=None):
         """The images as the features see them: brought to the model's :attr:`input_scale`
         (:func:`featbus.preprocessing.scale.bring_to_scale`: every part sees the pixel size it was trained
         at), through :attr:`preprocess`, then cropped to the predicted lesion by :attr:`roi` (records with
         ``meta["roi_found"]`` and ``meta["roi_box"]``, the box in the image as given), or as given
-        without either. The one entry through which the model's parts receive images."""
+        without either. The one entry through which the model's parts receive images. ``passes``: a
+        run's :class:`~featbus.model.runtime.SharedPasses`, handed to the segmenter."""
         from ..preprocessing.scale import bring_to_scale
 
         scaled = images = bring_to_scale(images, self.input_scale["longer_side_px"])
         if self.preprocess is not None:
             images = self.preprocess.transform(images)
-        return images if self.roi is None else _boxes_as_given(self.roi.transform(images), scaled)
+        if self.roi is None:
+            return images
+        crops = self.roi.transform(images) if passes is None else self.roi.transform(images, passes=passes)
+        return _boxes_as_given(crops, scaled)
 
-    def crops_and_features(self, images, *, progress=False) -> tuple[list, np.ndarray]:
+    def crops_and_features(self, images, *, progress=False, passes=None) -> tuple[list, np.ndarray]:
         """The images as the features see them (:meth:`_crop`: the lesion crops of a model with a
         segmenter) and their feature rows, in one pass: the segmenter then the features,
         :data:`PASS_CHUNK` images at a time, each chunk advancing the display.
 
         What :meth:`predict_table`, :func:`featbus.validate` and :func:`featbus.adapt` read the
-        images through; inside :func:`featbus.model.runtime.shared_passes` a second model that
-        shares the segmenter (or the backbone) reads the first one's pass.
+        images through; given a run's ``passes``, a second model that shares the segmenter reads
+        the first one's pass.
 
         Parameters
         ----------
         images : sequence of paths, arrays or ImageRecord
         progress : bool, "auto", None or Stages, default=False
             The display of the pass (:func:`featbus.progress.stages`): a stage counting images.
+        passes : featbus.model.runtime.SharedPasses, optional
+            What the run's models share (``compare``, ``adapt``): a segmenter's map of an image is
+            computed once per run.
 
         Returns
         -------
@@ -232,17 +268,59 @@ class FeatbusModel:
 
         items = list(images)
         if not items:
-            crops = self._crop(items)
+            crops = self._crop(items, passes)
             return list(crops), np.asarray(self.features.transform(crops))
         crops, rows = [], []
         what = "lesion crops and features" if self.roi is not None else "features"
         with stages(progress, "predict").stage(what, len(items)) as bar:
             for start in range(0, len(items), PASS_CHUNK):
-                chunk = self._crop(items[start:start + PASS_CHUNK])
+                chunk = self._crop(items[start:start + PASS_CHUNK], passes)
                 rows.append(np.asarray(self.features.transform(chunk)))
                 crops.extend(chunk)
                 bar.update(len(chunk))
         return crops, np.concatenate(rows, axis=0)
+
+    def look(self, images, *, progress=False, passes=None) -> Look:
+        """What a command needs of the images, computed once: the crops and features
+        (:meth:`crops_and_features`), the probabilities, the out-of-domain scores and the image
+        kind (:func:`featbus.model.domain.check_images`), in that order.
+
+        Parameters
+        ----------
+        images : sequence of paths, arrays or ImageRecord
+        progress : bool, "auto", None or Stages, default=False
+            The display of the pass and of the image check (:func:`featbus.progress.stages`).
+        passes : featbus.model.runtime.SharedPasses, optional
+            What the run's other models computed of these images (a shared segmenter's maps,
+            the image check's descriptions): read, not computed again.
+
+        Returns
+        -------
+        Look
+
+        Examples
+        --------
+        >>> from featbus import make_phantoms
+        >>> from featbus.workflows.training import train_model
+        >>> data = make_phantoms(30, image_size=48, random_state=0)
+        >>> model = train_model(data, "intensity", classifier="logreg", n_bootstrap=0, progress=False)
+        >>> look = model.look(data.images[:3])
+        >>> look.proba.shape, look.out_of_domain.shape, [bool(r) for r in look.kind["reasons"]]
+        ((3, 3), (3,), [False, False, False])
+        """
+        from ..io import load_item
+        from ..progress import stages
+        from .domain import check_images
+
+        items = list(images)
+        shown = stages(progress, "predict")  # a Stages handed on keeps its name
+        crops, features = self.crops_and_features(items, progress=shown, passes=passes)
+        proba = self.aligned(self.head.predict_proba(features))
+        # the reference checked as predict's columns check it (a crafted file's other object: one line)
+        out_of_domain = score_columns(self.domain, features, range(len(items)), len(items)).get("out_of_domain")
+        records = [load_item(r, i) for i, r in enumerate(items)]
+        kind = check_images(self, records, crops, out_of_domain, progress=shown, passes=passes)
+        return Look(records, crops, features, proba, out_of_domain, kind)
 
     def _proba_of_crops(self, crops) -> np.ndarray:
         return self.aligned(self.head.predict_proba(np.asarray(self.features.transform(crops))))
@@ -394,7 +472,7 @@ class FeatbusModel:
         return OperatingPoint.from_record(op) if op else None
 
     def predict_table(self, images, *, on_error: str = "raise", decision: str = "operating-point",
-                      force: bool = False, progress=False):
+                      force: bool = False, progress=False, look: Look | None = None):
         """One row per image: ``image``, ``predicted``, ``rule``, ``p_<class>`` columns and ``error``.
 
         ``predicted`` is decided by the rule in ``rule`` (:meth:`decision_rule`): the model
@@ -436,6 +514,9 @@ class FeatbusModel:
         progress : bool, "auto", None or Stages, default=False
             Show the work as it runs, a display per stage (:func:`featbus.progress.stages`): the
             model's pass over the images (:meth:`crops_and_features`), then the image check.
+        look : Look, optional
+            :meth:`look` of the readable images, in their order, computed already: read, not
+            computed again. ``None``: computed here.
 
         Returns
         -------
@@ -458,9 +539,13 @@ class FeatbusModel:
         predicted, error = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
         roi_found, roi_box, feats = np.full(n, None, dtype=object), np.full(n, None, dtype=object), None
         shown, crops = stages(progress, "predict"), None
-        if records:
-            crops, feats = self.crops_and_features(records, progress=shown)
-            proba[kept] = p = self.aligned(self.head.predict_proba(feats))
+        if records:  # the crops and features once: the probabilities, the scores and the image check read them
+            if look is None:
+                look = self.look(records, progress=shown)
+            elif len(look) != len(records):
+                raise ValueError(f"the look was computed from {len(look)} images, {len(records)} are readable")
+            crops, feats = look.crops, look.features
+            proba[kept] = p = look.proba
             predicted[kept] = self.decide(p) if decision == "operating-point" else self.classes_[decide(p)]
             if self.roi is not None:
                 for i, crop in zip(kept, crops):
@@ -489,22 +574,20 @@ class FeatbusModel:
             table = table.assign(roi_found=roi_found, roi_box=roi_box)
         table = table.assign(**score_columns(self.domain, feats, kept, n))  # none without a reference
         if isinstance(self.manifest.get("training_images"), dict):  # the images against the training images'
-            self._kind_columns(table, records, crops, kept, force, shown)
+            self._kind_columns(table, look.kind if records else None, kept, force)
         table["error"] = error
         return table
 
-    def _kind_columns(self, table, records, crops, kept, force: bool, progress) -> None:
+    def _kind_columns(self, table, check, kept, force: bool) -> None:
         """:meth:`predict_table`'s ``image_statistics`` and ``out_of_domain_reason`` columns (its
-        ``data_words``), in place: the images against the training images' profile
-        (:func:`featbus.model.domain.check_images`); out-of-domain images get no class unless ``force``."""
-        from .domain import OUT_OF_DOMAIN, check_images
+        ``data_words``), in place: ``check``, the readable images against the training images' profile
+        (:func:`featbus.model.domain.check_images`, the look's ``kind``; ``None`` without readable
+        images); out-of-domain images get no class unless ``force``."""
+        from .domain import OUT_OF_DOMAIN
 
         n = len(table)
         stat, why = np.full(n, np.nan), np.full(n, "", dtype=object)
-        check = None
-        if records:
-            ood = table["out_of_domain"].to_numpy(float)[kept] if "out_of_domain" in table else None
-            check = check_images(self, records, crops if self.roi is not None else None, ood, progress=progress)
+        if check is not None:
             stat[kept], why[kept] = check["statistics"], check["reasons"]
         table["image_statistics"], table["out_of_domain_reason"] = stat, why
         table.attrs["data_words"] = check["words"] if check else []

@@ -15,14 +15,18 @@ import) runs the same graph with XNNPACK kernels. ``benchmarks/cold_start.py`` m
 A flatbuffer holds only built-in operators and constant weights: the interpreter runs no code
 from the file (a file needing a custom or TensorFlow op is refused when it is loaded).
 
-**Work shared by the models of one run** (:func:`shared_passes`). Inside the block, what a part
-computes of an image is kept, keyed by the image's content (:func:`featbus.compute.extraction.content_key`)
-and the part's fingerprint (a segmenter's: its weights and settings): ``compare`` of ``breast-us``
-and a file adapted from it runs the shared segmenter once per image, and ``adapt``'s check of the
-images then its adaptation read one pass. What is kept is exactly what the part would compute again,
-and it is forgotten when the block ends (a run's images, not a process's: a long-lived process does
-not grow). Feature rows are kept by the extraction engine's own store
-(:mod:`featbus.compute.extraction`) in any case.
+**Work shared by the models of one run** (:class:`SharedPasses`). A command that runs several
+models (or one model twice) over the same images makes one store and hands it down explicitly
+(``passes=``: :func:`featbus.compare` to each model's :func:`featbus.validate`, ``featbus adapt``
+to its image check and to :func:`featbus.adapt`), as scikit-learn hands its scorers a call-local
+cache. The parts that read it -- a :class:`~featbus.UNetSegmenter`'s maps, the image check's
+description of an image (:func:`featbus.model.domain.describe_images`) -- keep what they compute,
+keyed by the image's content (:func:`featbus.compute.extraction.content_key`) and the part's
+fingerprint (a segmenter's: its weights and settings): ``compare`` of ``breast-us`` and a file
+adapted from it runs the shared segmenter once per image, and ``adapt``'s check of the images then
+its adaptation read one pass. What is kept is exactly what the part would compute again, and it
+lives as long as the store (a run's images, not a process's: nothing is kept without one). Feature
+rows are kept by the extraction engine's own store (:mod:`featbus.compute.extraction`) in any case.
 
 Agreement with Keras: the same float32 graph with other kernels; feature rows agree within
 ``RUNTIME_RTOL`` relative (of the row's largest value) and class probabilities within
@@ -31,14 +35,12 @@ Agreement with Keras: the same float32 graph with other kernels; feature rows ag
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import hashlib
 import logging
 import os
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -46,8 +48,7 @@ import numpy as np
 from ..networks.backend import native_stderr_quiet
 
 __all__ = ["LiteForward", "runtime_available", "network_estimators", "forward_flatbuffer", "forward_disagreement",
-           "RUNTIME_RTOL", "RUNTIME_PROBA_ATOL", "RUNTIME_CHECK_RTOL", "SharedPasses", "shared_passes",
-           "current_shared_passes"]
+           "RUNTIME_RTOL", "RUNTIME_PROBA_ATOL", "RUNTIME_CHECK_RTOL", "SharedPasses"]
 
 #: Relative tolerance of a feature row from the runtime against Keras (of the row's max |value|).
 RUNTIME_RTOL = 1e-3
@@ -256,10 +257,21 @@ class LiteForward:
 
 # --------------------------------------------------------------------------- work shared by a run's models
 class SharedPasses:
-    """What the parts of a run's models computed of its images, by (kind, part fingerprint, image key).
+    """What the parts of one run's models computed of its images, by (kind, part fingerprint, image
+    key): a call-local store, made by the command and handed down as ``passes=`` (module docstring).
 
-    Made by :func:`shared_passes`; a part asks :func:`current_shared_passes` for it and, when there
-    is one, looks a result up before computing it. ``hits`` and ``misses`` count the look-ups.
+    A part given one looks a result up before computing it; ``hits`` and ``misses`` count the
+    look-ups. Nothing is global: two stores share nothing, and what one keeps goes with it.
+
+    Examples
+    --------
+    >>> from featbus.model.runtime import SharedPasses
+    >>> passes = SharedPasses()
+    >>> passes.put("maps", "unet-1", "image-1", [0.5])
+    >>> passes.get("maps", "unet-1", "image-1"), passes.get("maps", "unet-1", "image-2")
+    ([0.5], None)
+    >>> passes.hits, passes.misses, len(passes)
+    (1, 1, 1)
     """
 
     def __init__(self):
@@ -269,7 +281,7 @@ class SharedPasses:
         self.hits = self.misses = 0
 
     def fingerprint(self, part: object, compute: Callable[[], str]) -> str:
-        """``part``'s fingerprint, computed once per block (a part's weights do not change while a
+        """``part``'s fingerprint, computed once per store (a part's weights do not change while a
         run predicts)."""
         with self._lock:
             known = self._parts.get(id(part))
@@ -291,44 +303,9 @@ class SharedPasses:
             return value
 
     def put(self, kind: str, fingerprint: str, key: str, value: Any) -> None:
+        """Keep ``value`` for (kind, fingerprint, key)."""
         with self._lock:
             self._values[(kind, fingerprint, key)] = value
 
     def __len__(self) -> int:
         return len(self._values)
-
-
-_SHARED: contextvars.ContextVar[SharedPasses | None] = contextvars.ContextVar("featbus_shared_passes", default=None)
-
-
-@contextlib.contextmanager
-def shared_passes() -> Iterator[SharedPasses]:
-    """A block in which the parts of the run's models compute each image once (see the module's
-    docstring): ``compare`` and ``adapt`` run their models inside one. A block inside another shares
-    the outer one's store; everything kept is dropped when the outermost block ends.
-
-    Examples
-    --------
-    >>> from featbus.model.runtime import current_shared_passes, shared_passes
-    >>> with shared_passes() as store:
-    ...     store.put("maps", "unet-1", "image-1", [0.5])
-    ...     current_shared_passes().get("maps", "unet-1", "image-1")
-    [0.5]
-    >>> current_shared_passes() is None
-    True
-    """
-    outer = _SHARED.get()
-    if outer is not None:
-        yield outer
-        return
-    token = _SHARED.set(SharedPasses())
-    try:
-        yield _SHARED.get()
-    finally:
-        _SHARED.reset(token)
-
-
-def current_shared_passes() -> SharedPasses | None:
-    """The store of the :func:`shared_passes` block running now, ``None`` outside one."""
-    return _SHARED.get()
-

@@ -212,6 +212,17 @@ def crop_to_roi(image: np.ndarray, mask: np.ndarray | None, *, margin: float = 0
     return np.ascontiguousarray(crop), crop_mask, box, found
 
 
+def _takes_passes(segmenter) -> bool:
+    """Whether a segmenter's ``predict_proba_maps`` takes a run's store (``passes=``), as
+    scikit-learn's ``has_fit_parameter`` asks of ``fit``."""
+    import inspect
+
+    try:
+        return "passes" in inspect.signature(segmenter.predict_proba_maps).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _load_segmenter(path: str | os.PathLike):
     from .unet import UNetSegmenter
 
@@ -361,12 +372,15 @@ class ROICropper(BaseImagePreprocessor):
         """Whether every image must carry a mask (no segmenter to fall back on)."""
         return self.source == "mask" or self.segmenter is None
 
-    def transform(self, X) -> list[ImageRecord]:
+    def transform(self, X, *, passes=None) -> list[ImageRecord]:
         """Crop every image.
 
         Parameters
         ----------
         X : sequence of images, paths or ImageRecord
+        passes : featbus.model.runtime.SharedPasses, optional
+            A run's store, handed on to a segmenter whose ``predict_proba_maps`` takes one (a
+            :class:`~featbus.UNetSegmenter`): an image's map is computed once per run.
 
         Returns
         -------
@@ -402,7 +416,8 @@ class ROICropper(BaseImagePreprocessor):
             todo = [records[i] for i in need]
             if all(hasattr(seg, a) for a in ("predict_proba_maps", "masks_from_maps", "presence_from_maps")):
                 # one network pass gives the masks and each image's lesion probability
-                maps = seg.predict_proba_maps(todo)
+                maps = (seg.predict_proba_maps(todo) if passes is None or not _takes_passes(seg)
+                        else seg.predict_proba_maps(todo, passes=passes))
                 masks = seg.masks_from_maps(maps)
                 presence.update(zip(need, np.asarray(seg.presence_from_maps(maps), dtype=float).tolist()))
             else:

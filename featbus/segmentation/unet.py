@@ -50,7 +50,6 @@ from .._docs import RENAMED, fill_doc, renamed
 from .._records import ImageError, ImageRecord, check_images, check_mask, to_float
 from ..compute.extraction import content_key, show_progress
 from ..io import load_item, written_atomically
-from ..model.runtime import current_shared_passes
 from ..model_selection import holdout_split, resolve_groups
 from ..networks import is_scratch
 from ..networks.augmentation import augment_pair, resize_to
@@ -837,7 +836,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             prob = 0.5 * (prob + self._predict_array(self.model_, xs[:, :, ::-1], batch_size)[:, :, ::-1])
         return prob
 
-    def predict_proba_maps(self, X, batch_size: int = 32) -> list[np.ndarray]:
+    def predict_proba_maps(self, X, batch_size: int = 32, *, passes=None) -> list[np.ndarray]:
         """Per-pixel lesion probability of each image, at the image's own size.
 
         Parameters
@@ -845,6 +844,9 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         X : sequence of images, paths or ImageRecord
         batch_size : int
             Images per network call.
+        passes : featbus.model.runtime.SharedPasses, optional
+            A run's store (``compare``, ``adapt``): an image's map is looked up there first (by
+            its pixels and this network's fingerprint) and kept there, read only, once computed.
 
         Returns
         -------
@@ -853,20 +855,19 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         """
         check_is_fitted(self, "model_")
         items = check_images(X)
-        shared = current_shared_passes()  # inside compare / adapt: an image's map computed once per run
         out: list[np.ndarray] = []
         for start in range(0, len(items), batch_size):  # bounded memory for long lists of paths
             records = [load_item(item, start + k) for k, item in enumerate(items[start:start + batch_size])]
-            if shared is None:
+            if passes is None:  # without a run's store (compare / adapt hand one) every call computes
                 out.extend(self._maps_of(records, start, batch_size))
                 continue
-            fingerprint = shared.fingerprint(self, self._fingerprint)
+            fingerprint = passes.fingerprint(self, self._fingerprint)
             keys = [content_key(rec, with_mask=False) for rec in records]
-            maps = [shared.get("unet-maps", fingerprint, key) for key in keys]
+            maps = [passes.get("unet-maps", fingerprint, key) for key in keys]
             todo = [k for k, m in enumerate(maps) if m is None]
             for k, m in zip(todo, self._maps_of([records[k] for k in todo], start, batch_size)):
                 m.setflags(write=False)  # shared with the run's other models: read only
-                shared.put("unet-maps", fingerprint, keys[k], m)
+                passes.put("unet-maps", fingerprint, keys[k], m)
                 maps[k] = m
             out.extend(maps)
         return out

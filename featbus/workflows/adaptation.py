@@ -99,19 +99,21 @@ site images' scores before and after.
 
 **Another kind of image** (a mammogram given to an ultrasound model). Re-standardised on any
 images, the reference would call them in domain, so the check comes first, against the training
-reference as trained: when more than half the images lie beyond :data:`FAR_OUT_OF_DOMAIN` (2) times
-the threshold (median ``out_of_domain`` above 2), :func:`adapt` refuses them as not the model's
-kind of image unless ``force=True``; when most are merely beyond the threshold (median above 1, as
-for another scanner, or for another modality under features that place it less far), it proceeds
-with a warning, and records the scores either way. Measured by ``benchmarks/adaptation_gate.py``
+reference as trained, by the one rule of the image kind (:func:`featbus.model.domain.refuse_other_kind`,
+which ``featbus adapt`` runs too): when more than half the images are not the kind of image the
+model learnt from (:func:`featbus.model.domain.kind_reasons`: unlike its training images both in
+image statistics and in the model's features, or colour pictures for a grey model), :func:`adapt`
+refuses them unless ``force=True``; when most are merely beyond the out-of-domain threshold (median
+``out_of_domain`` above 1, as for another scanner), it proceeds with a warning, and records the
+scores either way. The out-of-domain score alone, measured by ``benchmarks/adaptation_gate.py``
 (models trained on the 625 BUSI images; medians before adaptation, share beyond 2):
 
 ==============================  ==================  ========================
 features                        200 BUS-BRA images  120 mini-MIAS mammograms
 ==============================  ==================  ========================
-intensity + LBP                 1.35, 6 %           3.35, 99 % (refused)
-HOG + LBP + GLCM + intensity    1.23, 2 %           2.48, 83 % (refused)
-frozen EfficientNet-Lite0       0.97, 0 %           1.32, 0 % (warned)
+intensity + LBP                 1.35, 6 %           3.35, 99 %
+HOG + LBP + GLCM + intensity    1.23, 2 %           2.48, 83 %
+frozen EfficientNet-Lite0       0.97, 0 %           1.32, 0 %
 ==============================  ==================  ========================
 
 Re-standardised on each set, the medians become 0.87 / 0.60 / 0.72 for BUS-BRA and 0.94 / 0.63 /
@@ -177,17 +179,13 @@ from .site_points import align_points, calibrate_scores, site_points
 __all__ = ["adapt", "site_points", "align_points", "calibrate_scores", "patients_needed", "one_sided_bound",
            "site_figures", "group_unit", "model_card", "calibration_spread",
            "spread_lines", "score_reference", "MIN_IMAGES", "DEFAULT_TARGET_SENSITIVITY", "METHODS",
-           "FAR_OUT_OF_DOMAIN", "PRESENCE_TARGET", "MAX_LESIONS_NORMAL", "MIN_LESION_IMAGES", "MIN_MALIGNANT_IMAGES",
+           "PRESENCE_TARGET", "MAX_LESIONS_NORMAL", "MIN_LESION_IMAGES", "MIN_MALIGNANT_IMAGES",
            "FEW_GROUPS", "FEW_IMAGES", "MIN_BOOTSTRAP_GROUPS", "TRIVIAL_BALANCED_ACCURACY", "WIDE_SPREAD"]
 
 #: Fewest images :func:`adapt` estimates site statistics from.
 MIN_IMAGES = 10
 #: The values of ``method``.
 METHODS = ("auto", "adabn", "standardise", "none")
-#: ``out_of_domain`` (distance / threshold of the training reference) beyond which an image is far
-#: from the training images; :func:`adapt` refuses images more than half of which are (without
-#: ``force``): another kind of image, not another scanner (module docstring).
-FAR_OUT_OF_DOMAIN = 2.0
 
 
 # --------------------------------------------------------------------------- feature models
@@ -264,28 +262,33 @@ def _refit_platt(head, X: np.ndarray, y: np.ndarray) -> bool:
 
 # --------------------------------------------------------------------------- out of domain
 
-def _domain_scores(scores: np.ndarray) -> dict:
-    """What the adaptation record keeps of the images' ``out_of_domain`` scores."""
-    return {"median": float(np.median(scores)), "unlike_training": int(np.sum(scores > 1)),
-            "far": int(np.sum(scores > FAR_OUT_OF_DOMAIN)), "far_beyond": FAR_OUT_OF_DOMAIN, "n": int(scores.size)}
+def _domain_scores(scores: np.ndarray, other_kind: int | None = None, forced: bool = False) -> dict:
+    """What the adaptation record keeps of the images' ``out_of_domain`` scores, and (before
+    adapting) how many the one rule of the image kind calls another kind, and whether ``force``
+    went past its refusal."""
+    out = {"median": float(np.median(scores)), "unlike_training": int(np.sum(scores > 1)), "n": int(scores.size)}
+    if other_kind is not None:
+        out["other_kind"], out["forced"] = int(other_kind), bool(forced)
+    return out
 
 
-def _check_kind(scores: np.ndarray, force: bool) -> None:
-    """Refuse images most of which are far from the training images (another modality), unless
-    forced; warn when most are merely unlike them."""
-    far = int(np.sum(scores > FAR_OUT_OF_DOMAIN))
-    unlike = int(np.sum(scores > 1))
-    if far * 2 <= scores.size and unlike * 2 > scores.size:
-        warnings.warn(f"{unlike} of the {scores.size} images look unlike the model's training images (median "
+def _check_kind(look, force: bool) -> int | None:
+    """The one refusal of another kind of image, read from the model's look at the images
+    (:func:`featbus.model.domain.refuse_other_kind`), and a warning when most images are merely
+    unlike the training images (another scanner, which adaptation is for); returns how many images
+    the rule calls another kind (``None``: the model stores no training-image profile)."""
+    from ..model.domain import refuse_other_kind
+
+    refuse_other_kind(look, force=force)
+    other = None if look.kind is None else sum(bool(r) for r in look.kind["reasons"])
+    scores, n = look.out_of_domain, len(look)
+    unlike = 0 if scores is None else int(np.sum(scores > 1))
+    if (other or 0) * 2 <= n and unlike * 2 > n:
+        warnings.warn(f"{unlike} of the {n} images look unlike the model's training images (median "
                       f"out_of_domain {np.median(scores):.2f}): expected of another scanner, which adaptation is "
                       "for; if they are another kind of image, the adapted model's answers mean nothing",
                       UserWarning, stacklevel=3)
-    if far * 2 > scores.size and not force:
-        raise ValueError(f"{far} of the {scores.size} images lie more than {FAR_OUT_OF_DOMAIN:g} times the "
-                         f"out-of-domain threshold from the model's training images (median out_of_domain "
-                         f"{np.median(scores):.2f}): they look like another kind of image (another modality), not "
-                         "another scanner, and the model cannot read them; pass force=True (featbus adapt --force) "
-                         "to adapt anyway")
+    return other
 
 
 def _restandardised_reference(reference, X: np.ndarray):
@@ -453,10 +456,11 @@ def _reestimate(new, crops, method: str) -> list[str]:
     return changed
 
 
-def _adapt_domain(model, new, crops, method: str, before, record: dict, manifest: dict) -> None:
-    """The out-of-domain reference of the adapted model and what the record says of it."""
+def _adapt_domain(model, new, crops, method: str, before: dict, record: dict, manifest: dict) -> None:
+    """The out-of-domain reference of the adapted model and what the record says of it (``before``:
+    :func:`_domain_scores` of the images against the reference as trained)."""
     n = len(crops)
-    record["out_of_domain_before"] = _domain_scores(before)
+    record["out_of_domain_before"] = before
     if method in ("adabn", "standardise"):
         X = np.asarray(new.features.transform(crops))
         new.domain = _restandardised_reference(model.domain, X)
@@ -657,7 +661,7 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
           force: bool = False, site: str | None = None, unit: str | None = None,
           source: str | os.PathLike | None = None, align: bool | None = None,
           positive_share: float | str | None = None, max_lesions_normal: float = MAX_LESIONS_NORMAL,
-          n_bootstrap: int = 1000, random_state=0):
+          n_bootstrap: int = 1000, random_state=0, look=None):
     """Adapt a trained model to a new site: a new model, the input left untouched.
 
     Without labels the site's images re-estimate the model's normalisation statistics (AdaBN,
@@ -689,8 +693,8 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     recalibrate : bool, default=True
         With labels, refit a Platt-calibrated head's sigmoids (never for two decisions).
     force : bool, default=False
-        Adapt even when most images lie beyond :data:`FAR_OUT_OF_DOMAIN` times the out-of-domain
-        threshold (another kind of image: refused otherwise).
+        Adapt even when most images are not the kind of image the model learnt from
+        (:func:`featbus.model.domain.refuse_other_kind`: refused otherwise).
     site, unit : str, optional
         The site's name and what the groups are, plural, for the texts.
     source : path, optional
@@ -708,6 +712,10 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     n_bootstrap : int, default=1000
         A two-decision model: resamples of patients behind its intervals and judgements.
     random_state : int or None, default=0
+    look : featbus.model.loaded.Look, optional
+        The model's look at these images (:meth:`featbus.FeatbusModel.look`, in their order; ``featbus
+        adapt`` hands the one its check of the images computed): its crops, features, out-of-domain
+        scores and image kind are read, not computed again. ``None``: adapt computes it.
 
     Returns
     -------
@@ -729,15 +737,16 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     ...                     classifier="svm", cross_validate=False, progress=False)
     >>> site = make_phantoms(30, image_size=48, weights=[0.6, 0.4, 0.0], random_state=1)
     >>> brighter = [np.clip(im.astype(float) * 1.3 + 20, 0, 255).astype(np.uint8) for im in site.images]
-    >>> adapt(model, brighter)  # phantoms vary so little that a 1.3x gain lies "far" from them
+    >>> adapt(model, brighter)  # phantoms vary so little that a 1.3x gain is another kind of image to them
     Traceback (most recent call last):
     ...
-    ValueError: 30 of the 30 images lie more than 2 times the out-of-domain threshold from the model's ...
+    ValueError: 30 of the 30 images are not the kind of image the model learnt from, so adapting to them ...
     >>> adapted = adapt(model, brighter, force=True)             # unlabelled: per-site standardisation
     >>> adapted.manifest["adaptation"]["method"], adapted.manifest["adaptation"]["n_images"]
     ('standardise', 30)
-    >>> adapted.manifest["adaptation"]["out_of_domain_before"]["far"]
-    30
+    >>> before = adapted.manifest["adaptation"]["out_of_domain_before"]
+    >>> before["other_kind"], before["forced"]
+    (30, True)
     >>> labels = site.target_names[site.target]
     >>> tuned = adapt(model, brighter, labels=labels, target_sensitivity=0.9, force=True)
     >>> op = tuned.manifest["operating_point"]
@@ -756,17 +765,16 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     reference = _reference_to_align(model, source, stored, two, labelled=y is not None, align=align)
 
     new = _copy(model, keep_forwards=method == "none" or not model.networks)
-    crops = new._crop(records)
-    before = X = None
-    if model.domain is not None or two:  # the features as trained, computed once (a two-decision model keeps them)
-        X = np.asarray(model.features.transform(crops))
-    if model.domain is not None:  # against the training images as the model was trained: another modality?
-        before = model.domain.transform(X)[:, 0]
-        _check_kind(before, force)
+    if look is None:  # the crops, the features as trained (a two-decision model keeps them) and the image kind
+        look = model.look(records)
+    elif len(look) != len(records):
+        raise ValueError(f"the look was computed from {len(look)} images, given {len(records)} images")
+    crops, X, before = look.crops, look.features, look.out_of_domain  # before: against the reference as trained
+    other_kind = _check_kind(look, force)  # another modality?
     record = _base_record(model, records, method, _reestimate(new, crops, method), y is not None, groups, source)
     manifest = dict(new.manifest)
     if before is not None:
-        _adapt_domain(model, new, crops, method, before, record, manifest)
+        _adapt_domain(model, new, crops, method, _domain_scores(before, other_kind, force), record, manifest)
     if model.manifest.get("adaptation"):
         record["previous"] = model.manifest["adaptation"]
     if method != "none" and manifest.pop("score_alignment", None):  # fitted on the features as they were
