@@ -16,7 +16,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import BUSI
+from conftest import BUSI, stderr_lines
 
 from featbus import adapt, make_phantoms
 from featbus.cli import main
@@ -163,13 +163,13 @@ def test_command_bad_inputs_are_one_line_errors(busi_model, site, tmp_path, caps
         shutil.copytree(src, other / cls)
     assert main(["adapt", str(path), str(other), "--labels", "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "'cyst', which the model does not know" in err and len(err.splitlines()) == 1
+    assert "'cyst', which the model does not know" in err and len(stderr_lines(err)) == 1
     # a labelled site with one class
     one = tmp_path / "one"
     shutil.copytree(site / "benign", one / "benign")
     assert main(["adapt", str(path), str(one), "--labels", "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "single class ('benign')" in err and len(err.splitlines()) == 1
+    assert "single class ('benign')" in err and len(stderr_lines(err)) == 1
     # an existing output, a target sensitivity without labels
     out.write_bytes(b"x")
     assert main(["adapt", str(path), str(site), "-o", str(out)]) == 2
@@ -347,7 +347,7 @@ def test_command_end_to_end_train_adapt_predict_in_a_new_process(tmp_path, busi_
     bad = tmp_path / "mias.featbus"
     assert main(["adapt", str(busi_model[0]), *mammograms, "-o", str(bad), "-q"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "not the kind of image the model learnt from" in err and "--force" in err
+    assert len(stderr_lines(err)) == 1 and "not the kind of image the model learnt from" in err and "--force" in err
     assert not bad.exists()
     assert main(["adapt", str(busi_model[0]), *mammograms, "-o", str(bad), "--force", "-q"]) == 0
     assert "(forced: another kind of image?)" in capsys.readouterr().out

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import stderr_lines
 
 from featbus.cli import main
 from featbus.datasets import make_phantoms
@@ -114,7 +115,7 @@ def _tuple(*items) -> dict:
 
 
 def _one_line_refusal(capsys, *fragments) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
+    err = stderr_lines(capsys.readouterr().err)  # the reading paragraph aside
     assert len(err) == 1 and "Traceback" not in err[0], err
     for f in fragments:
         assert f in err[0], err[0]

@@ -4,6 +4,7 @@ a folder)."""
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -90,18 +91,26 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
     skipped = list(bad)
     if bad and on_error == "raise":
         raise ImageError(bad[0][1], path=bad[0][0])
-    dropped = [(str(root / item), reason, str(root / reason.rsplit("(", 1)[1].rstrip(")")))
-               for item, reason in s.left_out if reason.startswith("mask size differs")]
+    # a mask of another size than its image is read with it as every loader always did: the image kept, the
+    # mask dropped with its reason (meta 'mask_problem'), so a command that needs masks refuses it or, with
+    # --on-error skip, leaves the image out, never giving it an empty mask
+    unfit: dict[str, list[Path]] = {}
+    for item, reason in s.left_out:
+        found = re.search(r"for an image of \d+x\d+ \((.*)\)$", reason) if reason.startswith("mask size differs") \
+            else None
+        if found:
+            unfit.setdefault(str(root / found.group(1)), []).append(root / item)
+    dropped: list[tuple[str, str, str]] = []
     keep = [i for i, label in enumerate(rel.labels) if label is not None or not require_labels or not rel.class_order]
     if require_labels and rel.class_order and len(keep) < len(rel.labels):
         unlabelled = [rel.images[i] for i in range(len(rel.images)) if rel.labels[i] is None]
         warnings.warn(f"left out {len(unlabelled)} image(s) outside the class folders of {str(root)!r}: "
                       + ", ".join(repr(str(p)) for p in unlabelled[:3]), UserWarning, stacklevel=find_stack_level())
-    items = [(rel.images[i], list(rel.masks[i])) for i in keep]
+    items = [(rel.images[i], list(rel.masks[i]) + unfit.get(str(rel.images[i]), [])) for i in keep]
     results = map_images(_read_keeping_image, items, n_jobs, backend="threading")
     classes = list(rel.class_order)
     images, masks, target, paths, metas, kept_groups = [], [], [], [], [], []
-    bad_masks = {d[2] for d in dropped}
+    bad_masks = set(unfit)
     for i, (image_path, mask_paths), res in zip(keep, items, results):
         if isinstance(res[0], str):  # ("error", path, reason): the header read, the pixels did not
             if on_error == "raise":
