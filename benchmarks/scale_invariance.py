@@ -113,7 +113,7 @@ def enlarged(data, factor: int, kind: str = "cubic"):
 def native_twin(model):
     """The same parts with the manifest's scale set to native (what featbus did before issue 82)."""
     from featbus import FeatbusModel
-    from featbus.preprocessing.scale import scale_record
+    from featbus.model.scale import scale_record
 
     manifest = {**model.manifest, "input_scale": scale_record(None, "native size, for this benchmark")}
     return FeatbusModel(model.features, model.head, manifest, model.roi, model.preprocess, model.domain)
@@ -171,7 +171,7 @@ def main(argv=None) -> None:
     ap.add_argument("--stand-in", choices=("cubic", "block-consistent", "half", "blur"), default="cubic",
                     help="how the larger images are made (the JSON keeps one entry per kind)")
     ap.add_argument("--grow", choices=("linear", "cubic", "keep"), default=None,
-                    help="how the model enlarges an image smaller than its scale (featbus.preprocessing.scale.GROW; "
+                    help="how the model enlarges an image smaller than its scale (featbus.model.scale.GROW; "
                          "default: featbus's); the JSON entry is then '<stand-in>+grow-<how>'")
     ap.add_argument("--trained-only", action="store_true", help="leave out the native runs (with --grow: the same "
                     "as the default's)")
@@ -179,7 +179,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     import featbus
-    from featbus.preprocessing import scale
+    from featbus.model import scale
 
     if args.grow is not None:
         scale.GROW = args.grow

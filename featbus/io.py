@@ -35,7 +35,7 @@ from ._records import (
 from .progress import find_stack_level
 
 __all__ = ["read_image", "read_images", "read_mask", "load_item", "write_feature_table", "write_file", "MAX_PIXELS",
-           "DICOM_WINDOW", "refuse_existing"]
+           "DICOM_WINDOW", "refuse_existing", "resize_to", "INTERPOLATIONS"]
 
 #: Default largest image (height x width) that :func:`read_image` decodes: 2**28 = 268,435,456
 #: pixels (16384 x 16384; a full-field digital mammogram has about 25 million). A header that
@@ -974,3 +974,35 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+#: The interpolations :func:`resize_to` knows, by name (OpenCV's ``INTER_*``).
+INTERPOLATIONS = ("area", "linear", "cubic", "nearest", "lanczos")
+_RESIZE_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+
+
+def resize_to(image: np.ndarray, hw: Sequence[int], interpolation: str = "area") -> np.ndarray:
+    """``image`` resized to exactly ``hw`` = ``(height, width)``, its dtype kept: the one resize under
+    :func:`featbus.preprocessing.intensity.resize` and a model's input scale
+    (:mod:`featbus.model.scale`). Area averaging is the choice for shrinking (no aliasing),
+    ``"nearest"`` for masks. Dtypes OpenCV does not resize (int32, uint32, float16...) are resized in
+    float64 and cast back (integers rounded and clipped to their range).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> resize_to(np.ones((100, 50), np.int32), (20, 10)).dtype
+    dtype('int32')
+    """
+    import cv2
+
+    flag = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC,
+            "nearest": cv2.INTER_NEAREST, "lanczos": cv2.INTER_LANCZOS4}[interpolation]
+    size = (int(hw[1]), int(hw[0]))
+    if image.dtype in _RESIZE_DTYPES:
+        return cv2.resize(image, size, interpolation=flag)
+    out = cv2.resize(image.astype(np.float64), size, interpolation=flag)
+    if image.dtype.kind in "ui":
+        info = np.iinfo(image.dtype)
+        out = np.clip(np.rint(out), info.min, info.max)
+    return out.astype(image.dtype)

@@ -1,5 +1,5 @@
 """A model sees every image at the scale its parts were trained at (issue 82): one resize rule
-(:mod:`featbus.preprocessing.scale`), called at the model's one entry (:meth:`FeatbusModel._crop`),
+(:mod:`featbus.model.scale`), called at the model's one entry (:meth:`FeatbusModel._crop`),
 recorded in the model file, said by the commands."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 from conftest import DATA
 
 from featbus import ImageRecord, make_phantoms
-from featbus.preprocessing import scale as scale_mod
-from featbus.preprocessing.scale import (
+from featbus.model import scale as scale_mod
+from featbus.model.scale import (
     bring_to_scale,
     input_scale_of,
     parse_input_scale,

@@ -106,7 +106,7 @@ def say_input_scale(models, read) -> None:
     if not records:
         return
     shapes = [r.image.shape[:2] for r in records if hasattr(r, "image") and hasattr(r.image, "shape")]
-    from ..preprocessing.scale import scale_words
+    from ..model.scale import scale_words
 
     for words in dict.fromkeys(scale_words(m.input_scale, shapes or None) for m in models):
         print(words, file=sys.stderr)

@@ -81,7 +81,7 @@ def run(args) -> int:
     # install (featbus[runtime], LiteRT without Keras) explains a CNN model by occlusion ("auto")
     grad_cam = bool(args.explain) and args.explain_method != "occlusion" and keras
     _, (model,) = start(args, [args.model], keras_too=grad_cam, said=said)
-    from ..preprocessing.scale import scale_words
+    from ..model.scale import scale_words
 
     print(scale_words(model.input_scale), file=sys.stderr)  # predict reads its files later: the scale alone
     with warnings.catch_warnings():  # the skipped images are counted below and listed in the table

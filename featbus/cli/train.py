@@ -198,7 +198,7 @@ def _input_scale(value: str):
     """``--input-scale``: a longer side in pixels, ``native`` or ``auto`` (one line for anything else)."""
     import argparse
 
-    from ..preprocessing.scale import parse_input_scale
+    from ..model.scale import parse_input_scale
 
     try:
         return parse_input_scale(value)

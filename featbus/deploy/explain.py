@@ -635,7 +635,7 @@ def _roi_record(model, rec):
     """(the record the extractors see, its box in ``rec`` or None): the model's lesion crop, if any; else
     ``rec`` brought to the model's input scale (the box then the whole image, when it was resized)."""
     if getattr(model, "roi", None) is None:
-        from ..preprocessing.scale import bring_to_scale
+        from ..model.scale import bring_to_scale
 
         side = (getattr(model, "input_scale", None) or {}).get("longer_side_px")
         (seen,) = bring_to_scale([rec], side)

@@ -109,7 +109,7 @@ def describe_manifest(manifest: dict) -> str:
         # never a backbone card's row about another recipe (a two-decision recipe is none of them)
         lines += site_cv_lines(m["site_cv"], own=own_card_figures(shipped_card(manifest)),
                                other_recipe=bool(r.get("decisions")))
-    from ..preprocessing.scale import input_scale_of
+    from .scale import input_scale_of
 
     scale = input_scale_of(m)
     lines.append(f"input scale: {scale['longer_side_px']} px on the longer side ({scale['from']}); every image is "

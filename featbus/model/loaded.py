@@ -209,19 +209,19 @@ class FeatbusModel:
     def input_scale(self) -> dict:
         """The scale the model's parts were trained at, which every image is brought to before any
         part sees it: ``{"longer_side_px": int or None (native size), "from": how it is known}``
-        (the manifest's ``input_scale``; for an older file, :func:`featbus.preprocessing.scale.input_scale_of`)."""
-        from ..preprocessing.scale import input_scale_of
+        (the manifest's ``input_scale``; for an older file, :func:`featbus.model.scale.input_scale_of`)."""
+        from .scale import input_scale_of
 
         return input_scale_of(self.manifest)
 
     def _crop(self, images, passes=None):
         """The images as the features see them: brought to the model's :attr:`input_scale`
-        (:func:`featbus.preprocessing.scale.bring_to_scale`: every part sees the pixel size it was trained
+        (:func:`featbus.model.scale.bring_to_scale`: every part sees the pixel size it was trained
         at), through :attr:`preprocess`, then cropped to the predicted lesion by :attr:`roi` (records with
         ``meta["roi_found"]`` and ``meta["roi_box"]``, the box in the image as given), or as given
         without either. The one entry through which the model's parts receive images. ``passes``: a
         run's :class:`~featbus.model.runtime.SharedPasses`, handed to the segmenter."""
-        from ..preprocessing.scale import bring_to_scale
+        from .scale import bring_to_scale
 
         scaled = images = bring_to_scale(images, self.input_scale["longer_side_px"])
         if self.preprocess is not None:
@@ -416,10 +416,9 @@ class FeatbusModel:
             mask = np.zeros(record.image.shape[:2], bool)
             part = np.asarray(crop.mask)
             if part.shape != (box[1] - box[0], box[3] - box[2]):  # cropped at the model's scale
-                from ..preprocessing.intensity import resize
+                from ..io import resize_to
 
-                part = resize(part.astype(np.uint8), (box[1] - box[0], box[3] - box[2]),
-                              interpolation="nearest").astype(bool)
+                part = resize_to(part.astype(np.uint8), (box[1] - box[0], box[3] - box[2]), "nearest").astype(bool)
             mask[box[0]:box[1], box[2]:box[3]] = part
         return {"found": found, "box": box, "mask": mask}
 

@@ -17,14 +17,12 @@ from scipy import ndimage
 
 from .._base import N_JOBS, BaseImagePreprocessor
 from .._compat import Interval, Options, StrOptions, validate_params
+from ..io import INTERPOLATIONS, resize_to
 
 __all__ = ["resize", "Resize", "clahe", "CLAHE", "speckle_denoise", "SpeckleDenoise",
            "normalize", "Normalize", "equalize_hist", "HistogramEqualizer", "adaptive_threshold",
            "AdaptiveThreshold"]
 
-_INTERP = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC,
-           "nearest": cv2.INTER_NEAREST, "lanczos": cv2.INTER_LANCZOS4}
-_CV_RESIZE_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
 
 
 def _size_pair(size) -> tuple[int, int]:
@@ -36,7 +34,7 @@ def _size_pair(size) -> tuple[int, int]:
 
 _SIZE = [Interval(Integral, 1, None, closed="left"), tuple, list]
 _RESIZE_PARAMS = {"size": _SIZE, "keep_aspect": [Options(bool, {False}), StrOptions({"pad", "crop"})],
-                  "interpolation": [StrOptions(set(_INTERP))]}
+                  "interpolation": [StrOptions(set(INTERPOLATIONS))]}
 
 
 def _geometry(shape, size, keep_aspect):
@@ -62,17 +60,6 @@ def _place(scaled: np.ndarray, size, offset) -> np.ndarray:
     nh, nw = min(H - r0, scaled.shape[0] - sr), min(W - c0, scaled.shape[1] - sc)
     out[r0:r0 + nh, c0:c0 + nw] = scaled[sr:sr + nh, sc:sc + nw]
     return out
-
-
-def _cv_resize(image: np.ndarray, hw, flag) -> np.ndarray:
-    if image.dtype in _CV_RESIZE_DTYPES:
-        return cv2.resize(image, (hw[1], hw[0]), interpolation=flag)
-    # dtypes OpenCV does not resize (int32, uint32, float16...): compute in float64, cast back
-    out = cv2.resize(image.astype(np.float64), (hw[1], hw[0]), interpolation=flag)
-    if image.dtype.kind in "ui":
-        info = np.iinfo(image.dtype)
-        out = np.clip(np.rint(out), info.min, info.max)
-    return out.astype(image.dtype)
 
 
 @validate_params({"image": ["array-like"], **_RESIZE_PARAMS}, prefer_skip_nested_validation=True)
@@ -106,7 +93,7 @@ def resize(image: np.ndarray, size=(224, 224), *, keep_aspect=False, interpolati
     size = _size_pair(size)
     image = np.asarray(image)
     hw, offset = _geometry(image.shape[:2], size, keep_aspect)
-    return _place(_cv_resize(image, hw, _INTERP[interpolation]), size, offset)
+    return _place(resize_to(image, hw, interpolation), size, offset)
 
 
 class Resize(BaseImagePreprocessor):

@@ -79,7 +79,7 @@ from ..metrics import DEFAULT_TARGET_SENSITIVITY, OperatingPoint
 from ..model.format import FORMAT_VERSION, MAGIC, data_sha256, json_safe, package_versions
 from ..model.loaded import FeatbusModel
 from ..model.provenance import overlap_notes
-from ..preprocessing.scale import parse_input_scale
+from ..model.scale import parse_input_scale
 
 __all__ = ["train_model", "site_balance_weights", "SEARCH_INNER_SPLITS"]
 
@@ -328,7 +328,7 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
         choices. Feature recipes only, not with ``two_decisions``.
     input_scale : "auto", int, "native" or None, default="auto"
         The pixel scale the parts are trained at, recorded in the manifest (``input_scale``) and
-        brought to every image the model later sees (:mod:`featbus.preprocessing.scale`): the
+        brought to every image the model later sees (:mod:`featbus.model.scale`): the
         training images are brought to it first. ``"auto"``: the training images' median longer
         side (images all of one size are left as they are); a number: that longer side in pixels;
         ``"native"`` (or ``None``): no resize, in training or prediction.
@@ -600,7 +600,7 @@ def _training_scale(originals, choice, shipped: bool = False) -> tuple[list, dic
     """The training images brought to the scale ``choice`` names (:func:`train_model`'s ``input_scale``,
     parsed; ``"auto"`` with ``shipped`` parts: the scale they learnt) and the manifest's ``input_scale``
     record."""
-    from ..preprocessing.scale import SHIPPED_LONGER_SIDE, bring_to_scale, median_longer_side, scale_record
+    from ..model.scale import SHIPPED_LONGER_SIDE, bring_to_scale, median_longer_side, scale_record
 
     if choice is None:
         return originals, scale_record(None, "native size, chosen when it was trained (input_scale='native')")

@@ -92,7 +92,7 @@ def to_scale(image: np.ndarray, mask: np.ndarray | None = None, longer_side: int
     >>> to_scale(same, None, 320)[0] is same
     True
     """
-    from .intensity import resize
+    from ..io import resize_to
 
     image = np.asarray(image)
     grow = GROW if grow is None else grow
@@ -100,10 +100,10 @@ def to_scale(image: np.ndarray, mask: np.ndarray | None = None, longer_side: int
     if longer_side is None or max(image.shape[:2]) == longer_side or (smaller and grow == "keep"):
         return image, mask
     hw = scaled_shape(image.shape[:2], longer_side)
-    out = resize(image, hw, interpolation=grow if smaller else "area")
+    out = resize_to(image, hw, grow if smaller else "area")
     if mask is not None:
         m = np.asarray(mask)
-        mask = resize(m.astype(np.uint8), hw, interpolation="nearest").astype(m.dtype)
+        mask = resize_to(m.astype(np.uint8), hw, "nearest").astype(m.dtype)
     return out, mask
 
 
