@@ -107,7 +107,7 @@ def test_the_start_up_and_its_refusals_are_written_once():
     for command in ("validate", "compare", "adapt", "predict"):
         assert re.search(r"\bstart\(args, ", texts[f"{command}.py"]), command
         assert "_load_model_cli(" not in texts[f"{command}.py"] and "_load_folder(" not in texts[f"{command}.py"]
-    assert "check_images(" in texts["_startup.py"] and "check_images(" not in texts["adapt.py"]
+    assert "refuse_other_kind(" in texts["_startup.py"] and "check_images(" not in texts["adapt.py"]
 
 
 @pytest.mark.parametrize("command", [["validate", "breast-us", "{data}"], ["predict", "breast-us", "{data}"],

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import stderr_lines
 from PIL import Image
 
 from featbus.cli import main
@@ -67,7 +68,7 @@ def params32(tmp_path) -> Path:
 
 
 def _error_line(capsys) -> str:
-    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    err = stderr_lines(capsys.readouterr().err)  # the paragraph of what was read aside
     assert len(err) == 1 and "Traceback" not in err[0], err
     return err[0]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -199,14 +201,20 @@ def test_busi(busi, busi_root):
 
 
 def test_busi_parent_folder_and_errors(busi_root, tmp_path, monkeypatch):
-    import featbus.datasets as ds
-    import featbus.datasets.busi as busi_module
+
+    import featbus.datasets.release as release_module
 
     seen = []
-    monkeypatch.setattr(busi_module, "load_image_folder", lambda root, **kw: seen.append(root) or ds.Bunch(DESCR=""))
-    load_busi(busi_root.parent)  # the folder holding Dataset_BUSI_with_GT
-    load_busi(busi_root)
-    assert seen == [busi_root, busi_root]
+
+    def read(root, **kw):
+        seen.append(root)
+        raise StopIteration  # the folder found is all this test needs
+
+    monkeypatch.setattr(release_module, "read_release", read)
+    for given in (busi_root.parent, busi_root):  # the folder holding Dataset_BUSI_with_GT, then itself
+        with pytest.raises(StopIteration):
+            load_busi(given)
+    assert [Path(p) for p in seen] == [busi_root, busi_root]
     with pytest.raises(FileNotFoundError, match="not a BUSI folder"):
         load_busi(tmp_path)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import stderr_lines
 from PIL import Image
 
 from featbus import load_sample
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.slow  # runs the demo and the commands (python -m pytes
 
 
 def _one_line_error(capsys, *parts):
-    err = capsys.readouterr().err.strip().splitlines()
+    err = stderr_lines(capsys.readouterr().err)  # what was read and the scale aside
     assert len(err) == 1 and "Traceback" not in err[0], err
     for part in parts:
         assert part in err[0], err[0]

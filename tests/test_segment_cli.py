@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import stderr_lines
 from PIL import Image
 
 from featbus.datasets import make_phantoms
@@ -152,5 +153,5 @@ def test_segment_errors_are_one_line(busi_like, tmp_path, capsys):
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(bare / "x.png")
     pytest.importorskip("keras")
     assert main(["segment", "train", str(bare.parent), "-o", str(tmp_path / "s.keras")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    err = stderr_lines(capsys.readouterr().err)
     assert len(err) == 1 and "has no lesion masks" in err[0]
