@@ -155,10 +155,10 @@ def main(argv=None) -> int:
                          "warm_over_empty": after["warm_over_empty_fit_s"] <= 0.6,
                          "train_step_per_phase": after["empty_cache"]["train_step_compiles"] <= 2}},
     }
+    from featbus.io import write_file
+
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_name(args.output.name + ".part")
-    tmp.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    tmp.replace(args.output)
+    write_file(args.output, json.dumps(result, indent=1, sort_keys=True) + "\n")  # renamed into place whole
     print(f"wrote {args.output}")
     return 0
 

@@ -162,10 +162,10 @@ def main(argv=None) -> int:
             m = result[label]["median"]
             print(f"{label:6s} bare loop {m['bare_loop_cpu_ms']:.2f} ms  featbus {m['featbus_cpu_ms']:.2f} ms of CPU a "
                   f"step  bare / featbus {m['bare_over_featbus_cpu']:.2f}", flush=True)
+    from featbus.io import write_file
+
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_name(args.output.name + ".part")
-    tmp.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    tmp.replace(args.output)
+    write_file(args.output, json.dumps(result, indent=1, sort_keys=True) + "\n")  # renamed into place whole
     print(f"wrote {args.output}")
     return 0
 

@@ -520,30 +520,31 @@ class Reader:
     def _groups(self, table, images, labels, rows_of, group_column, group_pattern, class_order, summary):
         from .name_groups import pattern_groups, propose_prefix_groups
 
-        if group_pattern is not None:
-            _, groups = pattern_groups(images, group_pattern)
-            summary.patient_source, summary.patient_detail = "pattern", f"--group-pattern {group_pattern!r}"
-            if table is not None:
-                rel, rows, header, column = table
-                used = [rows[rows_of[i][0]] for i in images]
-                taken = {column} | ({header.index(summary.label_column)} if summary.label_column else set())
-                col = _choose_group_column(header, used, group_column, taken, len(images), repr(rel.as_posix()))
-                if col is not None:
-                    summary.patient_detail += f" (over the {header[col]!r} column)"
-            elif group_column is not None:
-                raise ReleaseError(f"--group-column {group_column!r}: {str(self.root)!r} holds no table naming its "
-                                   "images")
-            return groups
-        if table is not None:
+        def table_column():
+            """The patient column of the table naming the images (``None`` without one), its header and the
+            images' rows; ``--group-column`` without such a table is refused."""
+            if table is None:
+                if group_column is not None:
+                    raise ReleaseError(f"--group-column {group_column!r}: {str(self.root)!r} holds no table naming "
+                                       "its images")
+                return None, None, None
             rel, rows, header, column = table
             used = [rows[rows_of[i][0]] for i in images]
             taken = {column} | ({header.index(summary.label_column)} if summary.label_column else set())
-            col = _choose_group_column(header, used, group_column, taken, len(images), repr(rel.as_posix()))
+            return _choose_group_column(header, used, group_column, taken, len(images), repr(rel.as_posix())), \
+                header, used
+
+        if group_pattern is not None:
+            _, groups = pattern_groups(images, group_pattern)
+            summary.patient_source, summary.patient_detail = "pattern", f"--group-pattern {group_pattern!r}"
+            col, header, _ = table_column()
             if col is not None:
-                summary.group_column, summary.patient_source = header[col], "column"
-                return [r[col].strip() for r in used]
-        elif group_column is not None:
-            raise ReleaseError(f"--group-column {group_column!r}: {str(self.root)!r} holds no table naming its images")
+                summary.patient_detail += f" (over the {header[col]!r} column)"
+            return groups
+        col, header, used = table_column()
+        if col is not None:
+            summary.group_column, summary.patient_source = header[col], "column"
+            return [r[col].strip() for r in used]
         _, folders, _ = folder_levels(images, self.release_name, labelled=summary.label_column is not None)
         if all(folders) and folders:
             summary.patient_source = "folder"
