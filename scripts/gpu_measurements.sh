@@ -1,6 +1,6 @@
 #!/bin/bash
 # Issue 85's measurements on one GPU machine, in one call of at most 8 minutes (each step has its own time
-# limit: 20 + 170 + 110 + 160 s; 16 cores, one H100 or H200; run it with the device tool's timeout_s=600):
+# limit: 20 + 170 + 110 + 280 s; 16 cores, one H100 or H200; run it with the device tool's timeout_s=600):
 #
 #   1. which backend featbus picks there when none is named (JAX, where it is installed with GPU support);
 #   2. the default recipe on JAX (`featbus train BUSI`) in a fresh process with an empty compilation cache
@@ -84,7 +84,7 @@ for run in fresh warm; do
     sampler_stop
 done
 # 3. backend_speed rows: PyTorch and JAX in bfloat16 (the GPU default; float32 on a CPU)
-step backend_speed 160 "$PY" -u benchmarks/backend_speed.py --backends torch,jax ${SPEED_ARGS[@]+"${SPEED_ARGS[@]}"} \
+step backend_speed 280 "$PY" -u benchmarks/backend_speed.py --backends torch,jax ${SPEED_ARGS[@]+"${SPEED_ARGS[@]}"} \
     --output "$W/backend_speed_run.json"
 
 # the rows, put into a copy of the repository's backend_speed_gpu.json
@@ -113,7 +113,9 @@ def training(name):
     h = t["members"][0]
     epochs = h["epochs"]
     timed = sum(e["seconds"] for e in epochs[1:])
+    kept = next((e for e in epochs if e.get("epoch") == h.get("best_epoch")), epochs[-1])
     return {"device": t["device"], "backend": t["backend"], "training_s": h["seconds"], "epochs": len(epochs),
+            "val_accuracy_kept_epoch": kept.get("val_accuracy"), "mixed_precision": t.get("mixed_precision"),
             "n_train": h["n_train"], "first_epoch_s": epochs[0]["seconds"],
             "images_per_s": h["n_train"] * (len(epochs) - 1) / timed if timed else None}
 
@@ -139,6 +141,7 @@ for run in ("fresh", "warm"):
     row[f"training_s{suffix}"] = t["training_s"]
     row[f"first_epoch_s{suffix}"] = t["first_epoch_s"]
     row[f"images_per_s{suffix}"] = t["images_per_s"]
+    row[f"val_accuracy_kept_epoch{suffix}"] = t["val_accuracy_kept_epoch"]  # the held-out split's, as a check
     b = busy(run)
     row[f"gpu_busy_percent{suffix}"] = b["mean"]
     row[f"gpu_busy_percent_max{suffix}"] = b["max"]

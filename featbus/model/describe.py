@@ -8,7 +8,7 @@ format (:mod:`featbus.model.format`) stands below :mod:`featbus.evaluation`.
 
 from __future__ import annotations
 
-from ..metrics import format_interval
+from ..metrics import format_interval, share_interval
 from .trust import printable
 
 __all__ = ["data_name", "describe_manifest", "site_cv_lines", "shipped_card", "own_card_figures", "card_parts",
@@ -284,6 +284,16 @@ def _band(v, digits: int = 2) -> str:
     return format_interval(float(v[0]), [float(x) for x in v[1:3]] if len(v) >= 3 else None, digits=digits)
 
 
+def _share_band(v, n) -> str:
+    """A share of ``n`` images as :func:`_band` writes it; a stored interval of no width (a
+    percentile bootstrap of 0 of 111 collapses to ``[0.00, 0.00]``) is replaced by the exact
+    Clopper-Pearson interval over the ``n`` images (:func:`featbus.metrics.share_interval`)."""
+    if isinstance(v, (list, tuple)) and len(v) >= 3 and v[0] is not None and n and float(v[1]) == float(v[2]):
+        low, high = share_interval(round(float(v[0]) * int(n)), int(n))
+        return format_interval(float(v[0]), [low, high], digits=2)
+    return _band(v)
+
+
 def calibration_k(sites: dict, k: int) -> tuple[list[int], int]:
     """The numbers of labelled patients a card's calibration curve measured (``sites``: per held-out
     site, per k as a string) and the one read for ``k``: the largest measured at most ``k``, the
@@ -323,7 +333,7 @@ def card_parts(card: dict | None, *, k: int = 8) -> list[tuple[str, str]]:
     '(d) normal vs lesion (A held out; s.py, s.json)'
     >>> print(text)  # doctest: +NORMALIZE_WHITESPACE
     A: AUC 0.80 [0.70, 0.90] (10 normal scans, 20 lesion images); at the stored threshold 0.4:
-    normal scans called normal 0.00, lesions called normal 0.00
+    normal scans called normal 0.00 [0.00, 0.31], lesions called normal 0.00 [0.00, 0.17]
     """
     card = card or {}
     out = []
@@ -357,13 +367,13 @@ def card_parts(card: dict | None, *, k: int = 8) -> list[tuple[str, str]]:
             at = part.get("at_stored") or {}
             text = (f"{part.get('held_out')}: AUC {_band(part.get('auc'))} ({part.get('n_normal')} normal scans, "
                     f"{part.get('n_lesion')} lesion images); at the stored threshold {at.get('threshold')}: normal "
-                    f"scans called normal {_band(at.get('normal_called_normal'))}, lesions called normal "
-                    f"{_band(at.get('lesions_called_normal'))}")
+                    f"scans called normal {_share_band(at.get('normal_called_normal'), part.get('n_normal'))}, "
+                    f"lesions called normal {_share_band(at.get('lesions_called_normal'), part.get('n_lesion'))}")
             chosen = part.get("at_training_threshold")
             if chosen:
                 text += (f"; at a threshold chosen on the training sites ({chosen.get('chosen')}): normal scans called "
-                         f"normal {_band(chosen.get('normal_called_normal'))}, lesions called normal "
-                         f"{_band(chosen.get('lesions_called_normal'))}")
+                         f"normal {_share_band(chosen.get('normal_called_normal'), part.get('n_normal'))}, lesions "
+                         f"called normal {_share_band(chosen.get('lesions_called_normal'), part.get('n_lesion'))}")
         out.append((head, text))
     return out
 

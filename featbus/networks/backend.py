@@ -254,8 +254,10 @@ _JAX_CACHE_SETTINGS = (
     # fine-tuning's small ones (its scalars, a forward at a new batch size) then compile in every process
     ("jax_persistent_cache_min_compile_time_secs", 1.0, 0.0),
     ("jax_persistent_cache_min_entry_size_bytes", 0, -1),  # -1: no size limit (nor the file system's)
-    # XLA's own caches beside the programs, on a GPU: autotuning results and compiled kernels
-    ("jax_persistent_cache_enable_xla_caches", "xla_gpu_per_fusion_autotune_cache_dir", "all"),
+    # jax_persistent_cache_enable_xla_caches stays JAX's default (the GPU's autotuning results kept
+    # beside the programs): its "all" (XLA's compiled-kernel cache too) made the default recipe fail on
+    # an H200 (jax 0.11.2, CUDA 13): CUDNN_STATUS_EXECUTION_FAILED in the first forward, in a fresh
+    # process and with the cache warm alike (benchmarks/results/backend_speed_gpu.json, run 4)
 )
 
 
@@ -267,7 +269,8 @@ def _jax_compilation_cache() -> None:
     In ``$JAX_COMPILATION_CACHE_DIR`` when set (JAX's own setting), else
     ``$XDG_CACHE_HOME/featbus/jax`` (``~/.cache/featbus/jax``); ``FEATBUS_JAX_CACHE=0`` turns it off.
     Every program is kept, however small or quick to compile, with the GPU's autotuning results
-    (:data:`_JAX_CACHE_SETTINGS`; a setting the user changed from JAX's default stays theirs).
+    beside them (JAX's default; :data:`_JAX_CACHE_SETTINGS`; a setting the user changed from JAX's
+    default stays theirs).
     """
     if os.environ.get("FEATBUS_JAX_CACHE", "1") == "0":
         return

@@ -121,7 +121,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
                               "fine-tuning epochs)",
            network={**_FINETUNE, "backbone": "efficientnet_lite0", "input_size": 224, "epochs": 12},
            cpu_time=f"about {_LITE0_MINUTES:.0f} min ({_LITE0_MEASURED})", cpu_minutes=_LITE0_MINUTES,
-           gpu_time=("about 1.3 min (79 s measured on one H200 with KERAS_BACKEND=torch, 47 s of it training; "
+           gpu_time=("about 2 min (on JAX, the GPU default, in a first process: 121 s measured on one H200, 100 s "
+                     "of it training, mostly compiling; 79 s with KERAS_BACKEND=torch, 47 s of it training; "
                      "benchmarks/results/backend_speed_gpu.json)"),
            figure=("accuracy 0.82 [0.78, 0.85], malignant AUC 0.91 [0.87, 0.94] (3-fold; 10.4 min of fine-tuning per "
                    "fold of about 417 images on 2 CPU cores shared with other jobs)")),
@@ -351,7 +352,8 @@ def time_text(r) -> str:
     >>> from featbus.pipelines.recipes import RECIPES, time_text
     >>> print(time_text(RECIPES["finetuned-lite0"]))
     about 5 min on 2 CPU cores (122 CPU s measured for 120 images, scaled to 625 on 2 cores),
-    about 1.3 min on a GPU (79 s measured on one H200 with KERAS_BACKEND=torch, 47 s of it training;
+    about 2 min on a GPU (on JAX, the GPU default, in a first process: 121 s measured on one H200, 100 s
+    of it training, mostly compiling; 79 s with KERAS_BACKEND=torch, 47 s of it training;
     benchmarks/results/backend_speed_gpu.json)
     >>> print(time_text(RECIPES["handcrafted"]).split("; ")[1])
     it runs on the CPU only, a GPU does not change it
