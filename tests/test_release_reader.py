@@ -389,3 +389,36 @@ def test_an_escaped_index_is_data_for_the_commands(tmp_path, capsys):
     out = tmp_path / "f.csv"
     assert main(["extract", str(index), "-f", "intensity", "-o", str(out), "-q"]) == 0
     assert len(pd.read_csv(out)) == 4
+
+
+def test_a_table_by_patient_labels_the_images_of_each_patient_folder(tmp_path):
+    """One folder per patient and a table with a row per patient (no row per image): the table's
+    key column names the folders, its label column labels every image in them; a folder without a
+    row is left out by name, never read as a class."""
+    root = tmp_path / "study"
+    for p, n in (("P001", 2), ("P002", 1), ("P003", 2), ("P004", 1)):
+        for v in range(n):
+            _png(root / p / f"IMG_{v}.png", 11 * int(p[1:]) + v)
+    pd.DataFrame({"Patient": ["P001", "P002", "P003"], "Diagnosis": ["benign", "malignant", "malignant"],
+                  "Age": [51, 47, 63]}).to_csv(root / "patients.csv", index=False)
+    rel = read_release(root)
+    assert [p.relative_to(root).as_posix() for p in rel.images] == \
+        ["P001/IMG_0.png", "P001/IMG_1.png", "P002/IMG_0.png", "P003/IMG_0.png", "P003/IMG_1.png"]
+    assert rel.labels == ["benign", "benign", "malignant", "malignant", "malignant"]
+    assert rel.groups == ["P001", "P001", "P002", "P003", "P003"]
+    text = rel.summary.text()
+    assert "table patients.csv (patient folders 'Patient', labels 'Diagnosis')" in text
+    assert "left out 1 (no row, e.g. 'P004/IMG_0.png')" in text and "(the folder names)" not in text
+
+
+def test_a_table_describing_the_class_folders_is_no_table_by_patient(tmp_path):
+    """A table whose one row per class names the class folders (``classes.csv``) does not label the
+    images: the folders stay the classes."""
+    for c in ("benign", "malignant"):
+        for k in range(2):
+            _png(tmp_path / c / f"{c}_{k}.png", 20 * k + len(c))
+    pd.DataFrame({"class": ["benign", "malignant"], "description": ["not cancer", "cancer"]}).to_csv(
+        tmp_path / "classes.csv", index=False)
+    rel = read_release(tmp_path)
+    assert rel.labels == ["benign", "benign", "malignant", "malignant"]
+    assert rel.summary.class_source == "the folder names" and rel.summary.key_role == "images"

@@ -203,6 +203,9 @@ class Reader:
         summary = ReleaseSummary(root=root)
         # the table naming most images, its mask columns (files they name are masks, never samples)
         table = self._table(images, image_column, summary)
+        rows_of: dict[Path, list[int]] = {}
+        if table is None and image_column is None:  # a table by patient: a row per patient folder
+            table, rows_of, images = self._table_by_folder(images, summary)
         if table is None:
             given = {"--image-column": image_column, "--label-column": label_column, "--group-column": group_column}
             refused = [k for k, v in given.items() if v is not None]
@@ -212,8 +215,7 @@ class Reader:
                         + "; ".join(summary.table_candidates) + ")")
                 raise ReleaseError(f"{' and '.join(refused)} {[v for v in given.values() if v][0]!r}: "
                                    f"{str(root)!r} {what}, so there is no column to take")
-        rows_of: dict[Path, list[int]] = {}
-        if table is not None:
+        if table is not None and not rows_of:
             images, rows_of = self._rows(table, images, masks_of, summary)
             if summary.mask_column:
                 rule = "; ".join(filter(None, [f"named by the table's {summary.mask_column!r}", rule]))
@@ -344,6 +346,39 @@ class Reader:
         header, rows = tables.read[rel]
         summary.table, summary.image_column = self.root / rel, header[column]
         return rel, rows, header, column
+
+    def _table_by_folder(self, images, summary):
+        """A table that names no image but each image's folder: one row per patient folder
+        (``P001/IMG_1.png`` beside ``patients.csv`` with a ``Patient`` column of ``P001``, ...). Taken
+        when one column's values are unique and name a folder above at least half of the images;
+        the images of a folder without a row are left out, named. Returns ``(table, rows_of, images)``,
+        ``(None, {}, images)`` when no table is keyed so."""
+        tables = _Tables(self.root, self.tables, {}, self.left_out)
+        best = None
+        for rel, (header, rows) in tables.read.items():
+            for c in range(len(header)):
+                cells = [row[c].strip().casefold() for row in rows]
+                if not cells or any(not v for v in cells) or len(set(cells)) < len(cells):
+                    continue  # a key column: every row filled, no value twice
+                if all(class_of_value(v) for v in cells):
+                    continue  # folders named as classes are class folders (a table describing the classes)
+                row_of = {v: k for k, v in enumerate(cells)}
+                found = {img: row_of[part.casefold()] for img in images for part in img.parts[:-1]
+                         if part.casefold() in row_of}
+                if len(found) >= 0.5 * len(images) and (best is None or len(found) > len(best[3])):
+                    best = (rel, header, c, found, rows)
+        if best is None:
+            return None, {}, images
+        rel, header, column, found, rows = best
+        kept = []
+        for img in images:
+            if img in found:
+                kept.append(img)
+            else:
+                self.out(img, f"no row in {rel.as_posix()} for any of its folders")
+        summary.table_candidates = [t for t in summary.table_candidates if not t.startswith(rel.as_posix() + " (")]
+        summary.table, summary.image_column, summary.key_role = self.root / rel, header[column], "patient folders"
+        return (rel, rows, header, column), {img: [found[img]] for img in kept}, kept
 
     def _rows(self, table, images, masks_of, summary):
         """Each image's rows; rows naming no image, or outside the release, said or refused; files a

@@ -60,6 +60,7 @@ class ReleaseSummary:
     mask_rule: str | None = None
     table: Path | None = None
     image_column: str | None = None
+    key_role: str = "images"  # what the table's key column names: "images", or "patient folders" (a row per folder)
     label_column: str | None = None
     group_column: str | None = None
     mask_column: str | None = None
@@ -87,7 +88,7 @@ class ReleaseSummary:
             parts.append("no mask paired")
         if self.table is not None:
             cols = ", ".join(f"{role} {col!r}" for role, col in (
-                ("images", self.image_column), ("labels", self.label_column), ("patients", self.group_column),
+                (self.key_role, self.image_column), ("labels", self.label_column), ("patients", self.group_column),
                 ("masks", self.mask_column)) if col)
             parts.append(f"table {self.table.name} ({cols})")
         if self.table_candidates:
