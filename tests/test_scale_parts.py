@@ -206,3 +206,20 @@ def test_the_image_check_compares_sizes_as_the_model_sees_them():
     words, _ = size_words(scaled, [np.asarray(im)[::2, ::2] for im in data.images[:8]])
     assert words == ["these images are smaller than the training images as the model sees them (brought to 48 px "
                      "on the longer side): 24 x 24 px on median (training: 48 x 48 px on median)"]
+
+
+def test_inside_a_model_the_parts_see_the_scale_the_model_chose():
+    """``train_model(input_scale=...)`` decides the scale every part sees: a shipped part left at
+    ``"auto"`` takes the model's images as given (the model brought them to its scale), so an
+    explicit choice is not undone by the part's own 320 px; a part's explicit choice is kept."""
+    from featbus.workflows.training import train_model
+
+    data = make_phantoms(20, image_size=48, random_state=0)
+    parts = [("auto", DeepFeatures(backbone="breast-us", input_size=32, progress=False, cache=False)),
+             ("chosen", DeepFeatures(backbone="breast-us", input_size=32, progress=False, cache=False,
+                                     input_scale=40))]
+    model = train_model(data, parts, classifier="logreg", cross_validate=False, progress=False, input_scale="native")
+    assert model.input_scale["longer_side_px"] is None
+    (_, auto), (_, chosen) = model.features.transformer_list
+    assert auto.input_scale is None and auto.input_scale_ is None
+    assert chosen.input_scale == chosen.input_scale_ == 40
