@@ -18,6 +18,7 @@ from sklearn.pipeline import make_pipeline
 from test_input_scale import _original  # the block-consistent stand-in of a stored original
 
 from featbus import DeepFeatures, ImageRecord, ROICropper, UNetSegmenter, make_phantoms
+from featbus._records import ImageError
 from featbus.model.scale import SHIPPED_LONGER_SIDE, box_as_given, record_to_scale, seen_shape
 from featbus.networks.pretrained import PRETRAINED
 
@@ -94,6 +95,9 @@ def test_a_chosen_scale_is_used_and_its_boxes_are_in_the_image_as_given():
     assert out.meta["frame_shape"] == (96, 128) and out.mask.shape == out.image.shape
     sized = ROICropper(source="mask", input_scale=128, output_size=32).fit_transform([ImageRecord(big, big > 0)])[0]
     assert sized.meta["frame_shape"] is None and sized.image.shape == (32, 32)
+    with pytest.raises(ImageError, match=r"image 1 \('b.png'\): mask has shape \(96, 128\) but the image"):
+        ROICropper(source="mask", input_scale=128).fit_transform([ImageRecord(big, big > 0),
+                                                                  ImageRecord(big, img > 0, "b.png")])
 
 
 @pytest.mark.parametrize("Estimator", [ROICropper, DeepFeatures])

@@ -443,7 +443,7 @@ class ROICropper(BaseImagePreprocessor):
         given = [load_item(item, i) for i, item in enumerate(items)]
         side = self.input_scale_ if hasattr(self, "input_scale_") else self._longer_side()
         records = []  # the images at the scale the segmenter learnt (the same objects when unchanged)
-        for rec in given:
+        for rec in given:  # load_item refused a mask of another shape than its image, naming it
             image, mask = to_scale(rec.image, rec.mask, side)
             records.append(rec if image is rec.image else rec.with_image(image, mask))
         use_gt = []
