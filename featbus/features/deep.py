@@ -7,6 +7,10 @@ How an image reaches the network
 --------------------------------
 1. it is read (paths are read only when needed, a few batches ahead, so memory stays bounded on
    any number of files) and checked like every featbus image (errors name index and path);
+   for weights that record the scale they were trained at (featbus's ``breast-us`` backbone:
+   320 px on the longer side) it is brought to that scale (``input_scale``,
+   :func:`featbus.model.scale.record_to_scale`: a frame shrunk to it, a lesion crop of an
+   :class:`~featbus.ROICropper` by the factor that brings its frame to it);
 2. with ``region="bbox"`` / ``"mask"`` it is cropped to its lesion mask's bounding box
    (``"mask"`` also zeroes the pixels outside the mask);
 3. it is brought to the network's square input (``input_size``, by default the backbone's
@@ -49,6 +53,7 @@ from .._compat import Interval, StrOptions
 from .._records import ImageError, ImageRecord, check_images, mask_bbox, names_caller_positions
 from ..compute.extraction import extract_rows
 from ..io import load_item
+from ..model.scale import part_longer_side, record_to_scale
 from ..networks import (
     Backbone,
     deterministic_init,
@@ -56,6 +61,7 @@ from ..networks import (
     keras_name,
     load_backbone,
     resolve_backbone,
+    shipped_backbone,
     stable_layer_names,
     weights_id,
 )
@@ -431,6 +437,15 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
     tta : bool, default=False
         Test-time augmentation: each row is the average of the features of the image and of
         its left-right mirror (twice the network time).
+    input_scale : "auto", "native", None or int, default="auto"
+        The scale every image is brought to before the network sees it
+        (:func:`featbus.model.scale.record_to_scale`: shrunk by area averaging, a mask by nearest
+        neighbour, a smaller image kept at its stored size; a lesion crop of an
+        :class:`~featbus.ROICropper` by the factor that brings the frame it was cut from to the
+        scale). ``"auto"``: the scale the weights were trained at when featbus records it
+        (:attr:`trained_longer_side`: the ``breast-us`` backbone, 320 px on the longer side),
+        else as given (ImageNet weights, yours, random); an int: that longer side in pixels (at
+        least 16); ``"native"`` or ``None``: as given.
 
     Attributes
     ----------
@@ -441,6 +456,8 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         The layers used (``layers`` resolved).
     input_size_ : tuple of int
         The network input (height, width).
+    input_scale_ : int or None
+        The longer side, in pixels, images are brought to (``input_scale`` resolved); ``None``: as given.
 
     Notes
     -----
@@ -460,6 +477,12 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
     (3, 384)
     >>> str(deep.get_feature_names_out()[0])
     'efficientnet_lite0.block6d_add.avg.0'
+
+    The ``breast-us`` backbone learnt from images 320 px on their longer side; ``"auto"`` brings
+    every image to that scale (a 960 px frame is seen as its 320 px copy):
+
+    >>> DeepFeatures(backbone="breast-us").trained_longer_side, deep.trained_longer_side
+    (320, None)
     """
 
     _parameter_constraints = {
@@ -471,13 +494,14 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         "aspect": [StrOptions(set(ASPECTS))],
         "batch_size": [Interval(Integral, 1, _MAX_BATCH_SIZE, closed="both")],
         "tta": ["boolean"],
+        "input_scale": [None, StrOptions({"auto", "native"}), Interval(Integral, 16, None, closed="left")],
         **BaseFeatureExtractor._parameter_constraints,
     }
 
     def __init__(self, backbone="efficientnet_lite0", *, weights: Any = "imagenet", layers=None,
                  pooling="avg", input_size=None, aspect: str = "stretch", region: str = "image",
                  empty_mask: str = "image", batch_size: int = 32, cache=None, progress="auto",
-                 n_jobs: int | None = None, tta: bool = False):
+                 n_jobs: int | None = None, tta: bool = False, input_scale: int | str | None = "auto"):
         self.backbone = backbone
         self.weights = weights
         self.layers = layers
@@ -491,6 +515,27 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         self.progress = progress
         self.n_jobs = n_jobs
         self.tta = tta
+        self.input_scale = input_scale
+
+    @property
+    def trained_longer_side(self) -> int | None:
+        """The longer side, in pixels, of the images the weights were trained at, where featbus
+        records it (its shipped ``breast-us`` backbone: 320, the pretrained table's); ``None``
+        otherwise (ImageNet's, random, a file of yours, a builder function's)."""
+        try:
+            entry = shipped_backbone(self.backbone, self.weights)
+        except (ValueError, TypeError):  # an unknown backbone: fit names it
+            return None
+        return None if entry is None else entry.longer_side
+
+    def __setstate__(self, state):
+        # pickled before featbus knew the scale (a model file's extractor among them): images as given,
+        # as then (a model file brings its images to its own recorded scale before its parts see them)
+        state = dict(state)
+        state.setdefault("input_scale", None)
+        if "feature_names_out_" in state:
+            state.setdefault("input_scale_", None)
+        super().__setstate__(state)
 
     # -- parameter checks
     def _config(self) -> dict:
@@ -547,13 +592,14 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         net = get_network(**config)
         self.layers_ = config["layers"]
         self.input_size_ = config["input_size"]
+        self.input_scale_ = part_longer_side(self.input_scale, self)
         return net.feature_names()
 
     def _prepare(self, rec: ImageRecord, index: int) -> np.ndarray:
-        """One loaded image as the network's input, in [0, 255]: the base class's region (whole
-        image, or the lesion's bounding box), pixels outside the lesion zeroed for
-        ``region="mask"``, resized to ``input_size_`` per ``aspect``."""
-        image, mask = self._region(rec, index)
+        """One loaded image as the network's input, in [0, 255]: brought to ``input_scale_``, the
+        base class's region (whole image, or the lesion's bounding box), pixels outside the lesion
+        zeroed for ``region="mask"``, resized to ``input_size_`` per ``aspect``."""
+        image, mask = self._region(record_to_scale(rec, getattr(self, "input_scale_", None)), index)
         if mask is not None:  # region="mask": a network needs a rectangle; outside pixels go black
             image = np.where(mask, image, np.float32(0.0))[mask_bbox(mask)]
         return fit_square(image, self.input_size_, self.aspect) * np.float32(255.0)

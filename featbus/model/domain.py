@@ -826,10 +826,12 @@ def _box_share(crop, image_shape) -> float:
     return float((r1 - r0) * (c1 - c0) / max(image_shape[0] * image_shape[1], 1))
 
 
-def describe_images(records, crops=None, *, progress=False, passes=None) -> dict[str, np.ndarray]:
+def describe_images(records, crops=None, *, progress=False, passes=None,
+                    longer_side: int | None = None) -> dict[str, np.ndarray]:
     """What :func:`training_profile` and :func:`check_images` read of each image: its height and
-    width, the share of it the lesion box covers (``crops``: the model's lesion crops of these
-    images, records with ``meta["roi_box"]``; NaN without a lesion or a segmenter), its colour
+    width (as the model sees it, given ``longer_side``), the share of it the lesion box covers
+    (``crops``: the model's lesion crops of these images, records with ``meta["roi_box"]``; NaN
+    without a lesion or a segmenter), its colour
     (:func:`colour_of`) and its :func:`image_statistics` (``statistics``, columns
     :data:`STATISTICS`).
 
@@ -845,12 +847,22 @@ def describe_images(records, crops=None, *, progress=False, passes=None) -> dict
     described (a stage counting images). Given a run's ``passes``
     (:class:`featbus.model.runtime.SharedPasses`), an image described once in the run (same pixels,
     same file) is not described again.
+
+    ``longer_side``, the scale a model brings every image to before its parts see it (its
+    ``input_scale``): the height and width are then the image's at that scale
+    (:func:`featbus.model.scale.seen_shape`), so a 960 px scan is compared with the training
+    images of a model trained at 320 px as the 320 px image the model sees.
+
+    >>> describe_images([np.full((606, 856), 90, np.uint8)], longer_side=320)["width"].tolist()
+    [320.0]
     """
     from ..io import load_item
     from ..progress import stages
+    from .scale import seen_shape
 
     recs = [load_item(r, i) for i, r in enumerate(records)]
     shapes = [r.image.shape[:2] for r in recs]
+    seen = [seen_shape(s, longer_side) for s in shapes]
     shares = (np.full(len(recs), np.nan) if crops is None
               else np.array([_box_share(c, s) for c, s in zip(crops, shapes)], dtype=np.float64))
     looks = np.empty((len(recs), 1 + len(STATISTICS)), dtype=np.float64)  # colour, then the statistics
@@ -858,8 +870,8 @@ def describe_images(records, crops=None, *, progress=False, passes=None) -> dict
         for i, rec in enumerate(recs):
             looks[i] = _look(rec, passes)
             bar.update(1)
-    return {"height": np.array([s[0] for s in shapes], dtype=np.float64),
-            "width": np.array([s[1] for s in shapes], dtype=np.float64),
+    return {"height": np.array([s[0] for s in seen], dtype=np.float64),
+            "width": np.array([s[1] for s in seen], dtype=np.float64),
             "box_share": shares,
             "colour": looks[:, 0].copy(),
             "statistics": looks[:, 1:].copy()}
@@ -1116,12 +1128,15 @@ def check_images(model, records, crops=None, out_of_domain=None, *, progress=Fal
     profile = (getattr(model, "manifest", None) or {}).get("training_images")
     if not isinstance(profile, dict):
         return None
+    scale = getattr(model, "input_scale", None)  # the training images were profiled at it
+    side = scale.get("longer_side_px") if isinstance(scale, dict) else None
     described = describe_images(records, crops if getattr(model, "roi", None) is not None else None,
-                                progress=progress, passes=passes)
+                                progress=progress, passes=passes, longer_side=side)
     score, reasons = kind_reasons(profile, described, out_of_domain)
     return {"described": described, "statistics": score, "reasons": reasons,
             "words": data_words(profile, described, score, reasons,
-                                [getattr(r, "path", None) or f"image {i}" for i, r in enumerate(records)])}
+                                [getattr(r, "path", None) or f"image {i}" for i, r in enumerate(records)],
+                                longer_side=side)}
 
 
 def refuse_other_kind(look, *, force: bool = False) -> None:
@@ -1176,14 +1191,18 @@ def _pct(v: float) -> str:
     return f"{100 * v:.0f} %"
 
 
-def data_words(profile: dict, described: dict, score, reasons, names=None) -> list[str]:
+def data_words(profile: dict, described: dict, score, reasons, names=None, *,
+               longer_side: int | None = None) -> list[str]:
     """Sentences on how a set of images differs from the model's training images.
 
     * **framing**: when the median share of the image that the segmenter's lesion box covers
       (images where it found a lesion) is above the training images' 90th percentile, the images
       are framed more tightly than nine in ten training images: *lesion crops* when that median
       is at least a half; below their 10th percentile, the lesions fill less of the frame;
-    * **size**: a median height or width outside the training images' 1st-99th percentiles;
+    * **size**: a median height or width outside the training images' 1st-99th percentiles, both
+      as the model sees them when it brings images to a scale (``longer_side``, which
+      :func:`describe_images` was given): a scan stored larger than the training images is not
+      unlike them for its size alone;
     * **image statistics**: when more than 10 % of the images score above 1 (about 1 % of images
       like the training ones do), with the statistics most often outside the training range;
     * **out of domain**: the images :func:`kind_reasons` gives no class, named.
@@ -1221,8 +1240,10 @@ def data_words(profile: dict, described: dict, score, reasons, names=None) -> li
         big = h > H[i99] or w > W[i99]
         small = h < H[i01] or w < W[i01]
         if big or small:
-            words.append(f"these images{of} are {'larger' if big else 'smaller'} than the training images: {h:.0f} x "
-                         f"{w:.0f} px on median (training: {H[i50]:.0f} x {W[i50]:.0f} px on median)")
+            seen = ("" if longer_side is None
+                    else f" as the model sees them (brought to {longer_side} px on the longer side)")
+            words.append(f"these images{of} are {'larger' if big else 'smaller'} than the training images{seen}: "
+                         f"{h:.0f} x {w:.0f} px on median (training: {H[i50]:.0f} x {W[i50]:.0f} px on median)")
     share = described["box_share"][np.isfinite(described["box_share"])]
     B = profile.get("box_share")
     if B and share.size:

@@ -653,15 +653,14 @@ def _boxes_as_given(crops, scaled) -> list:
     """The crops with ``meta["roi_box"]`` in the image as given: a record :func:`bring_to_scale` resized
     (``meta["input_shape"]``) has its box mapped back from the model's scale (outward, so the box still
     holds the whole crop); the others are left as they are."""
+    from .scale import box_as_given
+
     crops = list(crops)
     for crop, rec in zip(crops, scaled):
         stored = rec.meta.get("input_shape") if hasattr(rec, "meta") else None
         if stored is None or "roi_box" not in crop.meta:
             continue
-        (h, w), (sh, sw) = stored, rec.image.shape[:2]
-        r0, r1, c0, c1 = (int(b) for b in crop.meta["roi_box"])
-        crop.meta["roi_box"] = (int(np.floor(r0 * h / sh)), min(h, int(np.ceil(r1 * h / sh))),
-                                int(np.floor(c0 * w / sw)), min(w, int(np.ceil(c1 * w / sw))))
+        crop.meta["roi_box"] = box_as_given(crop.meta["roi_box"], rec.image.shape[:2], stored)
     return crops
 
 

@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["SHIPPED_LONGER_SIDE", "GROW", "to_scale", "bring_to_scale", "scaled_shape", "scale_record",
-           "input_scale_of", "median_longer_side", "parse_input_scale", "scale_words"]
+           "input_scale_of", "median_longer_side", "parse_input_scale", "scale_words", "seen_shape",
+           "box_as_given", "record_to_scale", "part_longer_side"]
 
 #: The longer side, in pixels, of every image the parts featbus ships (the breast-us backbone,
 #: segmenter and classifier) learnt from: the shared copies of BUSI, BUS-BRA and BrEaST-Lesions-USG
@@ -254,3 +255,114 @@ def scale_words(record: dict, shapes: Sequence[Sequence[int]] | None = None) -> 
     elif small:
         parts.append(f"{len(small)} enlarged from {span(small)}")
     return words + f" ({'; '.join(parts)})"
+
+
+# ----------------------------------------------------------------------------- the library's parts
+# What a part of a user's own pipeline (``ROICropper`` with a shipped segmenter, ``DeepFeatures`` with
+# shipped weights) uses to see its inputs at the scale it learnt: the same rule as the model's.
+
+
+def seen_shape(shape: Sequence[int], longer_side: int | None, *, grow: str | None = None) -> tuple[int, int]:
+    """``(height, width)`` at which an image of ``shape`` is seen once brought to ``longer_side``
+    (:func:`to_scale`'s rule: a smaller image kept at its stored size unless ``grow`` enlarges it).
+
+    Examples
+    --------
+    >>> seen_shape((606, 856), 320), seen_shape((200, 300), 320), seen_shape((606, 856), None)
+    ((227, 320), (200, 300), (606, 856))
+    """
+    h, w = int(shape[0]), int(shape[1])
+    grow = GROW if grow is None else grow
+    if longer_side is None or max(h, w) == longer_side or (max(h, w) < longer_side and grow == "keep"):
+        return h, w
+    return scaled_shape((h, w), longer_side)
+
+
+def box_as_given(box: Sequence[int], seen: Sequence[int], stored: Sequence[int]) -> tuple[int, int, int, int]:
+    """A box ``(row0, row1, col0, col1)`` found in an image seen at ``seen`` = ``(height, width)``,
+    in the pixels of the image as given (``stored``): scaled outward, so that it still holds the
+    whole region, and kept inside the image.
+
+    Examples
+    --------
+    >>> box_as_given((10, 60, 100, 160), (213, 320), (640, 960))
+    (30, 181, 300, 480)
+    """
+    (h, w), (sh, sw) = (int(stored[0]), int(stored[1])), (int(seen[0]), int(seen[1]))
+    r0, r1, c0, c1 = (int(b) for b in box)
+    return (int(np.floor(r0 * h / sh)), min(h, int(np.ceil(r1 * h / sh))),
+            int(np.floor(c0 * w / sw)), min(w, int(np.ceil(c1 * w / sw))))
+
+
+def record_to_scale(record, longer_side: int | None):
+    """One loaded :class:`~featbus.ImageRecord` (its image and mask) brought to ``longer_side``: a
+    whole frame by :func:`to_scale`; a crop that names the frame it was cut from
+    (``meta["frame_shape"]``, which :class:`~featbus.ROICropper` records) by the factor that
+    brings *that frame* to the scale, so a lesion crop of an 960 px frame is seen as the same crop
+    of its 320 px copy; a crop resized to a fixed size (``meta["frame_shape"]`` ``None``) as it is.
+    ``record`` itself when nothing changes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus import ImageRecord
+    >>> frame = ImageRecord(np.zeros((480, 960), np.uint8))
+    >>> record_to_scale(frame, 320).image.shape
+    (160, 320)
+    >>> crop = ImageRecord(np.zeros((90, 120), np.uint8), meta={"frame_shape": (480, 960)})
+    >>> record_to_scale(crop, 320).image.shape
+    (30, 40)
+    >>> record_to_scale(crop, None) is crop
+    True
+    """
+    if longer_side is None:
+        return record
+    meta = getattr(record, "meta", None) or {}
+    if "frame_shape" not in meta:
+        image, mask = to_scale(record.image, record.mask, longer_side)
+    elif meta["frame_shape"] is None:
+        return record
+    else:
+        frame = meta["frame_shape"]
+        new = seen_shape(frame, longer_side)
+        if tuple(new) == tuple(int(s) for s in frame[:2]):
+            return record
+        from ..io import resize_to
+
+        factor = max(new) / max(int(frame[0]), int(frame[1]))
+        h, w = record.image.shape[:2]
+        hw = (max(1, round(h * factor)), max(1, round(w * factor)))
+        image = resize_to(np.asarray(record.image), hw, "area" if factor < 1 else GROW)
+        mask = record.mask
+        if mask is not None:
+            m = np.asarray(mask)
+            mask = resize_to(m.astype(np.uint8), hw, "nearest").astype(m.dtype)
+    if image is record.image:
+        return record
+    out = record.with_image(image, mask)
+    if "frame_shape" in meta:
+        out.meta["frame_shape"] = seen_shape(meta["frame_shape"], longer_side)
+    return out
+
+
+def part_longer_side(input_scale: Any, part: Any) -> int | None:
+    """The longer side a part brings its inputs to, from its ``input_scale`` parameter: ``"auto"``,
+    the scale ``part`` (a shipped segmenter or backbone, through its ``trained_longer_side``) was
+    trained at, or ``None`` when it records none (your own weights: inputs as given); ``"native"``
+    or ``None``: as given; a number of pixels: that. Raises ``ValueError`` on anything else
+    (:func:`parse_input_scale`).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> shipped, own = SimpleNamespace(trained_longer_side=320), object()
+    >>> part_longer_side("auto", shipped), part_longer_side("auto", own), part_longer_side(256, own)
+    (320, None, 256)
+    >>> part_longer_side("native", shipped) is None
+    True
+    """
+    choice = parse_input_scale(input_scale)
+    if choice == "auto":
+        side = getattr(part, "trained_longer_side", None) if part is not None else None
+        return None if side is None else int(side)
+    return choice

@@ -74,6 +74,7 @@ from .toolkit import (
     register_backbone,
     resolve_backbone,
     scratch_encoder,
+    shipped_backbone,
     skip_layers,
     stride_layers,
     user_builder,
@@ -87,4 +88,5 @@ __all__ = ["BACKBONES", "WEIGHTS_DIR", "PRETRAINED", "get_pretrained", "find_pre
            "stable_layer_names", "resolve_backbone", "register_backbone", "backbone_name", "keras_name",
            "check_backbone", "load_backbone", "weights_id", "preprocess_affine", "probe_preprocess",
            "skip_layers", "stride_layers", "user_builder", "mobilenet_v2_small", "SCRATCH_BACKBONE",
-           "deterministic_init", "UNET_STRIDES", "SCRATCH_NAMES", "is_scratch", "conv_bn", "scratch_encoder"]
+           "deterministic_init", "UNET_STRIDES", "SCRATCH_NAMES", "is_scratch", "conv_bn", "scratch_encoder",
+           "shipped_backbone"]

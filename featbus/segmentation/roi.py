@@ -10,6 +10,12 @@ When no lesion is found (normal images, or a segmenter that predicts nothing) th
 chosen by ``on_empty`` and recorded in ``meta["roi_found"]``; :class:`RoiFoundFlag` turns the
 flag into a feature column for a :class:`~sklearn.pipeline.FeatureUnion`, because "the segmenter
 found no lesion" is itself informative.
+
+A segmenter learnt the pixel size of its training images: :class:`ROICropper` brings every image
+to the scale its segmenter was trained at (``input_scale="auto"``: featbus's shipped ``breast-us``
+segmenter, 320 px on the longer side) before the segmenter and the crop see it, by the model's
+one rule (:mod:`featbus.model.scale`), so a hospital's 960 px frame is cropped as its 320 px copy
+is; the boxes it records are in the image as given.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from .._base import BaseImagePreprocessor, _ImageInputMixin
 from .._compat import HasMethods, Interval, StrOptions
 from .._records import MIN_SIDE, ImageError, ImageRecord, check_images
 from ..io import load_item
+from ..model.scale import box_as_given, part_longer_side, to_scale
 
 __all__ = ["lesion_box", "center_box", "crop_to_roi", "largest_component", "predicted_lesion", "ROICropper",
            "RoiFoundFlag", "LesionProbability"]
@@ -273,11 +280,22 @@ class ROICropper(BaseImagePreprocessor):
         Smallest crop side in pixels (tiny lesions still give a usable crop).
     min_area : float, default=0.001
         Predicted lesions covering less than this share of the image are ignored (speckle).
+    input_scale : "auto", "native", None or int, default="auto"
+        The scale every image is brought to before the segmenter and the crop see it
+        (:func:`featbus.model.scale.to_scale`: shrunk by area averaging to that longer side, its
+        mask by nearest neighbour; a smaller image kept at its stored size). ``"auto"``: the scale
+        the segmenter was trained at when it records one (its ``trained_longer_side``: featbus's
+        shipped ``"breast-us"`` segmenter, 320 px), else as given (a segmenter you trained, or no
+        segmenter: ``source="mask"``); an int: that longer side in pixels (at least 16);
+        ``"native"`` or ``None``: as given. The crops (and ``min_size``) are at that scale;
+        ``meta["roi_box"]`` is in the image as given.
 
     Attributes
     ----------
     segmenter_ : object or None
         The segmenter used by :meth:`transform` (loaded, trained or passed through).
+    input_scale_ : int or None
+        The longer side, in pixels, images are brought to (``input_scale`` resolved); ``None``: as given.
 
     Examples
     --------
@@ -288,13 +306,22 @@ class ROICropper(BaseImagePreprocessor):
     >>> out = ROICropper(source="mask", margin=0.1).fit_transform([ImageRecord(img, mask)])
     >>> out[0].image.shape, out[0].meta["roi_box"], out[0].meta["roi_found"]
     ((32, 32), (14, 46, 4, 36), True)
+
+    The same frame stored at twice the size, cropped at the scale of the first
+    (``input_scale=64``; ``"auto"`` does this for featbus's shipped segmenter): the same crop, its
+    box in the stored frame's pixels.
+
+    >>> big = np.kron(img, np.ones((2, 2), np.uint8))
+    >>> crop = ROICropper(source="mask", margin=0.1, input_scale=64).fit_transform([ImageRecord(big, big > 0)])[0]
+    >>> crop.image.shape, crop.meta["roi_box"], crop.meta["frame_shape"]
+    ((32, 32), (28, 92, 8, 72), (64, 64))
     """
 
     _changes_geometry = True
 
     def __init__(self, segmenter: Any = None, *, margin: float = 0.15, source: str = "auto", on_empty: str = "image",
                  output_size: int | tuple[int, int] | None = None, pass_mask: bool = True, min_size: int = 32,
-                 min_area: float = 0.001):
+                 min_area: float = 0.001, input_scale: int | str | None = "auto"):
         self.segmenter = segmenter
         self.margin = margin
         self.source = source
@@ -303,6 +330,7 @@ class ROICropper(BaseImagePreprocessor):
         self.pass_mask = pass_mask
         self.min_size = min_size
         self.min_area = min_area
+        self.input_scale = input_scale
 
     _parameter_constraints = {
         "segmenter": [None, str, os.PathLike, HasMethods(["predict_masks"])],
@@ -313,6 +341,7 @@ class ROICropper(BaseImagePreprocessor):
         "pass_mask": ["boolean"],
         "min_size": [Interval(Integral, MIN_SIDE, None, closed="left")],
         "min_area": [Interval(Real, 0, 1, closed="left")],
+        "input_scale": [None, StrOptions({"auto", "native"}), Interval(Integral, 16, None, closed="left")],
     }
 
     def _check_rules(self):
@@ -357,7 +386,22 @@ class ROICropper(BaseImagePreprocessor):
             self.segmenter_ = None  # never used
         else:
             self.segmenter_ = clone(seg).fit(X)
+        self.input_scale_ = self._longer_side()
         return self
+
+    def _longer_side(self) -> int | None:
+        """``input_scale`` resolved: ``"auto"`` asks the segmenter that draws the lesions (none with
+        ``source="mask"``) for the scale it was trained at."""
+        seg = getattr(self, "segmenter_", None) if self.source != "mask" else None
+        return part_longer_side(self.input_scale, seg)
+
+    def __setstate__(self, state):
+        # a cropper pickled before featbus knew the scale saw its images as given: it still does
+        state = dict(state)
+        state.setdefault("input_scale", None)
+        if "segmenter_" in state:
+            state.setdefault("input_scale_", None)
+        super().__setstate__(state)
 
     def _resolve_segmenter(self):
         if self.segmenter is None:
@@ -386,15 +430,22 @@ class ROICropper(BaseImagePreprocessor):
         -------
         records : list of ImageRecord
             Always records (also for array input), with ``meta["roi_found"]`` (bool),
-            ``meta["roi_box"]`` ``(row0, row1, col0, col1)`` in the input image,
-            ``meta["roi_source"]`` (``"mask"``, ``"segmenter"`` or ``"none"``), the cropped
+            ``meta["roi_box"]`` ``(row0, row1, col0, col1)`` in the input image (as given, whatever
+            ``input_scale`` resized), ``meta["frame_shape"]`` (the ``(height, width)`` of the frame
+            whose pixels the crop holds, after ``input_scale``; ``None`` when ``output_size`` resized
+            the crop), ``meta["roi_source"]`` (``"mask"``, ``"segmenter"`` or ``"none"``), the cropped
             mask when ``pass_mask`` and, where a :class:`~featbus.UNetSegmenter` drew the mask,
             ``meta["lesion_probability"]`` (its :meth:`~featbus.UNetSegmenter.presence_from_maps`
             from the same pass).
         """
         self._check_params()
         items = check_images(X)
-        records = [load_item(item, i) for i, item in enumerate(items)]
+        given = [load_item(item, i) for i, item in enumerate(items)]
+        side = self.input_scale_ if hasattr(self, "input_scale_") else self._longer_side()
+        records = []  # the images at the scale the segmenter learnt (the same objects when unchanged)
+        for rec in given:  # load_item refused a mask of another shape than its image, naming it
+            image, mask = to_scale(rec.image, rec.mask, side)
+            records.append(rec if image is rec.image else rec.with_image(image, mask))
         use_gt = []
         for i, rec in enumerate(records):
             if self.source == "mask" or (self.source == "auto" and rec.mask is not None):
@@ -434,8 +485,11 @@ class ROICropper(BaseImagePreprocessor):
                                                           min_size=int(self.min_size))
             except ValueError as exc:
                 raise ImageError(str(exc), i, rec.path) from exc
+            if rec is not given[i]:  # the box in the image as given
+                box = box_as_given(box, rec.image.shape[:2], given[i].image.shape[:2])
             meta = dict(rec.meta)
             meta.update(roi_found=bool(found), roi_box=tuple(box),
+                        frame_shape=None if size is not None else tuple(int(s) for s in rec.image.shape[:2]),
                         roi_source=("mask" if use_gt[i] else "segmenter") if found else "none")
             if i in presence:
                 meta["lesion_probability"] = presence[i]

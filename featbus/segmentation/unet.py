@@ -1052,6 +1052,24 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             seg.shipped_ = shipped.key
         return seg
 
+    @property
+    def trained_longer_side(self) -> int | None:
+        """The longer side, in pixels, of the images this segmenter's network was trained at, where
+        featbus records it: its shipped segmenter's (``UNetSegmenter.load("breast-us")``: 320, the
+        pretrained table's); ``None`` for a segmenter you trained (your images' scale is not
+        recorded). What :class:`~featbus.ROICropper`'s ``input_scale="auto"`` brings images to.
+
+        Examples
+        --------
+        >>> from featbus import UNetSegmenter
+        >>> UNetSegmenter().trained_longer_side is None
+        True
+        """
+        from ..networks.pretrained import PRETRAINED
+
+        entry = PRETRAINED.get(str(getattr(self, "shipped_", "")))
+        return None if entry is None else entry.longer_side
+
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_predict_fn", None)

@@ -566,6 +566,11 @@ def _build_parts(run: _Run) -> None:
     # one union computes the training rows (with the run's cache and progress) and is the one saved
     run.union = (make_features(run.names, region=run.region, n_jobs=run.n_jobs, cache=run.cache,
                                progress=run.progress) if run.network is None else None)
+    for _, est in run.union.transformer_list if run.union is not None else []:
+        # the model brings every image to its scale first (FeatbusModel._crop): a part that would choose
+        # its own ("auto") takes them as given, so --input-scale is the scale every part sees
+        if est.get_params(deep=False).get("input_scale") == "auto":
+            est.set_params(input_scale=None)
     if run.two_decisions:  # the first decision's score: the segmenter's lesion probability, one column
         from ..segmentation.roi import LesionProbability
 
@@ -639,7 +644,7 @@ def _crop_to_lesions(run: _Run) -> None:
     # training images are cropped by the segmenter's predictions, not their ground truth:
     # training sees what prediction will see
     run.roi = ROICropper(segmenter=seg, source="segmenter", margin=margin, on_empty="image",
-                         pass_mask=True).fit(run.inputs)
+                         pass_mask=True, input_scale=None).fit(run.inputs)  # at the model's scale
     run.inputs = inputs = run.roi.transform(run.inputs)
     found = [bool(r.meta["roi_found"]) for r in inputs]
     seg_info = run.seg_info
