@@ -49,6 +49,8 @@ def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min
         with warnings.catch_warnings():  # the skipped images are listed below, one per line
             warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
             warnings.filterwarnings("ignore", message=r"dropped \d+ mask", category=UserWarning)  # said below
+            # which column labels the images, and the other candidates: the reading paragraph says it
+            warnings.filterwarnings("ignore", message=r"labels from the '.*' column of ", category=UserWarning)
             # a mini-MIAS subset: the references Info.txt lists but the folder lacks are expected
             warnings.filterwarnings("ignore", message=r".*listed in Info.txt are absent", category=UserWarning)
             data = load_data(p, task=task, on_error=on_error, require_labels=min_classes > 0, **(columns or {}))

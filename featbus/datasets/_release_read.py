@@ -440,8 +440,13 @@ class Reader:
             rel, rows, header, column = table
             used = [rows[rows_of[i][0]] for i in images]
             col, others = _choose_label_column(header, used, label_column, {column}, repr(rel.as_posix()))
-            if others:
-                summary.table_candidates += [f"column {header[c]!r}" for c in others]
+            if others:  # the paragraph names them with their values (the label note's words, said once)
+                def shown(c: int, n: int = 3) -> str:
+                    vals = sorted({r[c].strip() for r in used if r[c].strip()}, key=_natural_key)
+                    return ", ".join(vals[:n]) + (f" and {len(vals) - n} more" if len(vals) > n else "")
+
+                summary.table_candidates += [f"column {header[c]!r} ({shown(c)}; --label-column names it)"
+                                             for c in others]
             self.label_col = col
             if col is not None:
                 summary.label_column = header[col]
