@@ -20,6 +20,8 @@ from ._release_rules import (
     class_of_value,
     column_key,
     is_container,
+    pixel_size_cell,
+    pixel_size_column,
 )
 from ._release_scan import cell_keys, image_keys, path_key, probe_files, split_masks
 from ._release_tables import TableError, read_table
@@ -275,12 +277,54 @@ class Reader:
         summary.class_source = class_source
         summary.n_patients = len(set(groups))
         summary.left_out = self.left_out
+        pixel_sizes = self._pixel_sizes(table, images, rows_of, summary)
         rel = Release(root, [root / i for i in images], labels, groups, masks, summary, group_pattern=group_pattern,
                       copies=self.copies,
                       rows=[{"row": rows_of[i][0] + 2, **dict(zip(table[2], table[1][rows_of[i][0]]))}
                             if table and i in rows_of else {} for i in images],
-                      class_order=class_order)
+                      class_order=class_order, pixel_sizes=pixel_sizes)
         return rel
+
+    def _pixel_sizes(self, table, images, rows_of, summary) -> list:
+        """Each image's physical pixel size (issue 82): from the table's pixel-size column (by its name,
+        :func:`~featbus.datasets._release_rules.pixel_size_column`, and its values: the first such column
+        with a positive number), else from its DICOM header (:func:`featbus.io.dicom_pixel_size`); the
+        images that lack one named with why (the row and its cell). ``[]`` when nothing gives one."""
+        from ..io import dicom_pixel_size
+
+        sizes: list = [None] * len(images)
+        missing: list[tuple[str, str]] = []
+        if table is not None:
+            rel, rows, header, _ = table
+            for c, name in enumerate(header):
+                found, unit, to_mm = pixel_size_column(name)
+                cells = [(rows_of[i][0], rows[rows_of[i][0]][c]) for i in images]
+                if not found or not any(pixel_size_cell(v)[0] for _, v in cells):
+                    continue
+                summary.pixel_size_column, summary.pixel_size_unit = name, unit
+                for k, (row, value) in enumerate(cells):
+                    size, why = pixel_size_cell(value)
+                    if size is None:
+                        missing.append((f"row {row + 2}", f"{value.strip()!r} ({why})" if value.strip() else "(empty)"))
+                    else:
+                        sizes[k] = {"size": size * to_mm if unit else size, "unit": "mm" if unit else None,
+                                    "source": f"column {name!r}"}
+                break
+        n_dicom = 0
+        if summary.pixel_size_column is None:  # DICOM headers: read only for DICOM files
+            for k, img in enumerate(images):
+                if img.suffix.lower() in (".dcm", ".dicom", ""):
+                    size, why = dicom_pixel_size(self.root / img)
+                    if size is not None:
+                        sizes[k], n_dicom = size, n_dicom + 1
+                    elif why:
+                        missing.append((repr(img.as_posix()), why))
+            if n_dicom and len(missing) + n_dicom < len(images):
+                missing += [(repr(img.as_posix()), "not a DICOM file") for k, img in enumerate(images)
+                            if sizes[k] is None and img.suffix.lower() not in (".dcm", ".dicom", "")]
+        summary.n_pixel_sizes, summary.n_dicom_pixel_sizes = sum(s is not None for s in sizes), n_dicom
+        summary.pixel_size_missing = missing if summary.n_pixel_sizes else []
+        return sizes if summary.n_pixel_sizes else []
 
     def _unlabelled(self, masks_of) -> str:
         """Why nothing labels the images, and what featbus reads."""

@@ -72,6 +72,13 @@ class ReleaseSummary:
     left_out: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     label_notes: list[str] = field(default_factory=list)
+    #: the table's pixel-size column (its unit, None when its name states none), how many images have a
+    #: pixel size (from it or from their DICOM headers) and those that lack one with why (row or file)
+    pixel_size_column: str | None = None
+    pixel_size_unit: str | None = None
+    n_pixel_sizes: int = 0
+    n_dicom_pixel_sizes: int = 0
+    pixel_size_missing: list[tuple[str, str]] = field(default_factory=list)
 
     def left_out_counts(self) -> dict[str, int]:
         """How many files or rows were left out for each reason (:data:`LEFT_OUT_REASONS`)."""
@@ -100,6 +107,9 @@ class ReleaseSummary:
             parts.append("unlabelled")
         parts.append(f"{self.n_patients} patients ({self.patient_source}"
                      + (f": {self.patient_detail}" if self.patient_detail else "") + ")")
+        pixel = self.pixel_size_text()
+        if pixel:
+            parts.append(pixel)
         counts = self.left_out_counts()
         if counts:
             first = {}
@@ -110,6 +120,26 @@ class ReleaseSummary:
         else:
             parts.append("nothing left out")
         return "; ".join(parts) + "." + "".join(f" {n}" for n in self.notes)
+
+    def pixel_size_text(self) -> str:
+        """The paragraph's words on the images' physical pixel size (issue 82): ``pixel size from
+        column 'Pixel_size' (unit not stated) for 256 of 256 images``, with the images that lack one
+        named; ``""`` when nothing gives one."""
+        if not self.n_pixel_sizes and not self.pixel_size_column:
+            return ""
+        where = []
+        if self.pixel_size_column:
+            unit = f"in {self.pixel_size_unit}" if self.pixel_size_unit else "unit not stated"
+            where.append(f"column {self.pixel_size_column!r} ({unit})")
+        if self.n_dicom_pixel_sizes:
+            where.append(f"DICOM headers ({self.n_dicom_pixel_sizes})")
+        words = f"pixel size from {' and '.join(where)} for {self.n_pixel_sizes} of {self.n_images} images"
+        if self.pixel_size_missing:
+            shown = ", ".join(f"{item} {why}" for item, why in self.pixel_size_missing[:3])
+            more = len(self.pixel_size_missing) - 3
+            words += (f", {len(self.pixel_size_missing)} without one ({shown}"
+                      + (f" and {more} more" if more > 0 else "") + "; those follow the longer-side rule)")
+        return words
 
 
 @dataclass
@@ -127,6 +157,9 @@ class Release:
     group_pattern: str | None = None
     #: class folders left out as copies of the others' images (``All/``), with why
     copies: list[tuple[str, str]] = field(default_factory=list)
+    #: each image's physical pixel size where the data gives one (the meta entry of
+    #: :data:`featbus._records.PIXEL_SIZE_KEY`), else None; empty when nothing gives one
+    pixel_sizes: list[dict | None] = field(default_factory=list)
 
     def to_frame(self):
         """The index as a :class:`pandas.DataFrame`: ``image``, ``label``, ``group``, ``mask`` (masks
