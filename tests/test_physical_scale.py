@@ -1,8 +1,8 @@
 """A physical scale where the data gives one (issue 82): a release's pixel-size column or a DICOM
 header's spacing is read into each record's meta, a model trained on images that all give one records
-their median pixel size as trained, and brings every image that gives one in the same unit to it
-(:mod:`featbus.model.scale`); every other image follows the longer-side rule, and a model without the
-record behaves as before."""
+a pixel size near their coarsest as trained (the 0.9 quantile), and brings every image that gives one
+in the same unit to it (:mod:`featbus.model.scale`); every other image follows the longer-side rule,
+and a model without the record behaves as before."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from featbus._records import PIXEL_SIZE_KEY, pixel_size
 from featbus.datasets import read_release
 from featbus.model.scale import (
     MAX_PIXEL_RATIO,
+    TRAINING_PIXEL_QUANTILE,
     bring_to_scale,
     physical_side,
     scale_words,
@@ -151,11 +152,12 @@ def test_an_absurd_pixel_size_is_refused_naming_the_image():
         physical_side((600, 800), 0.1 * MAX_PIXEL_RATIO * 1.01, 0.1)
 
 
-def test_the_training_scale_is_the_median_as_trained_when_every_image_gives_one():
+def test_the_training_scale_is_a_high_quantile_as_trained_when_every_image_gives_one():
     recs = [ImageRecord(np.zeros((300, 400), np.uint8), meta=_mm(s)) for s in (0.05, 0.08, 0.1, 0.2)]
     out, pixel, why = to_training_pixel_size(recs)
-    assert pixel["size"] == pytest.approx(0.09) and why == ""
-    assert [r.image.shape[1] for r in out] == [222, 356, 400, 400]  # finer ones shrunk to 0.09 mm, never grown
+    assert pixel["size"] == pytest.approx(np.quantile([0.05, 0.08, 0.1, 0.2], TRAINING_PIXEL_QUANTILE)) == \
+        pytest.approx(0.17) and why == ""
+    assert [r.image.shape[1] for r in out] == [118, 188, 235, 400]  # finer ones shrunk to 0.17 mm, never grown
     mixed = recs + [ImageRecord(np.zeros((30, 40), np.uint8), meta={PIXEL_SIZE_KEY: {"size": 0.01, "unit": None,
                                                                                      "source": "column 'p'"}})]
     assert training_pixel_size(mixed)[0] is None and "different units" in training_pixel_size(mixed)[1]
@@ -204,9 +206,9 @@ def test_a_model_records_the_physical_scale_and_saves_it(phantoms, tmp_path):
 
     model = train_model(phantoms, "intensity", classifier="logreg", cross_validate=False, progress=False)
     pixel = model.input_scale["pixel_size"]
-    assert pixel["size"] == pytest.approx(0.1) and pixel["unit"] == "mm"
-    assert pixel["from"] == "the median pixel size of its 24 training images as trained"
-    assert "physical scale: pixel size 0.1 mm" in model.describe()
+    assert pixel["size"] == pytest.approx(0.12) and pixel["unit"] == "mm"
+    assert pixel["from"] == "the 90% quantile of the pixel sizes of its 24 training images as trained"
+    assert "physical scale: pixel size 0.12 mm" in model.describe()
     model.save(tmp_path / "m.featbus")
     assert load_model(tmp_path / "m.featbus").input_scale == model.input_scale
     # only some images give one: no physical record, and the file says why
@@ -228,13 +230,14 @@ def test_a_damaged_physical_record_is_named():
 
 def test_breast_lesions_usg_at_twice_the_pixels_and_half_the_pixel_size_decides_the_same():
     """A model trained on 40 BrEaST-Lesions-USG images (its table's Pixel_size column) predicts 60 others
-    at 2x and 3x their pixel count, with the pixel size divided to match (bicubic stand-ins of originals).
+    at 2x and 3x their pixel count, with the pixel size divided to match (bicubic stand-ins of originals;
+    ``benchmarks/physical_scale.py`` prints the figures).
 
-    Tolerance: an image whose pixel size is at most the trained one is brought back to the trained pixel
-    size from either copy, so only the two area-averagings differ: p(malignant) within 0.06 (measured:
-    0.030 at 2x, 0.037 at 3x). An image whose pixels are coarser than the trained ones is seen as stored
-    at 1x (never enlarged) but at the trained pixel size from its 2x copy: its p moved up to 0.14, so
-    only the decisions are held there (>= 90 % the same overall; measured 97 % and 93 %)."""
+    Tolerance: an image whose pixel size is at most the trained one is brought to the trained pixel size
+    from either copy, so only the two area-averagings differ: p(malignant) within 0.10 (measured: 0.067
+    at 2x, 0.086 at 3x) and >= 95 % of the decisions the same (measured 98 % and 97 %). An image with
+    coarser pixels (none of these 60) would be seen as stored at 1x but at the trained size from a
+    larger copy."""
     from featbus.datasets import subset
     from featbus.workflows.training import train_model
 
@@ -259,5 +262,5 @@ def test_breast_lesions_usg_at_twice_the_pixels_and_half_the_pixel_size_decides_
                            {PIXEL_SIZE_KEY: {**pixel_size(r.meta), "size": pixel_size(r.meta)["size"] / f}})
                for r in test]
         pf = model.predict_proba(big)[:, 1]
-        assert np.abs(pf - p1)[fine].max() <= 0.06, f
-        assert np.mean(model.predict(big) == d1) >= 0.90, f
+        assert np.abs(pf - p1)[fine].max() <= 0.10, f
+        assert np.mean(model.predict(big) == d1) >= 0.95, f

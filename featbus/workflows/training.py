@@ -598,8 +598,8 @@ def _shipped_parts(run: _Run) -> bool:
 
 def _training_scale(originals, choice, shipped: bool = False) -> tuple[list, dict]:
     """The training images brought to the scale ``choice`` names (:func:`train_model`'s ``input_scale``,
-    parsed; ``"auto"`` with ``shipped`` parts: the scale they learnt), then to their median pixel size
-    where every one gives it (:func:`~featbus.model.scale.to_training_pixel_size`), and the manifest's
+    parsed; ``"auto"`` with ``shipped`` parts: the scale they learnt), then to a pixel size near their
+    coarsest where every one gives it (:func:`~featbus.model.scale.to_training_pixel_size`), and the manifest's
     ``input_scale`` record."""
     from ..model import scale as rule  # the one resize rule, and the physical scale where the data gives one
 
