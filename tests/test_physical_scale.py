@@ -170,8 +170,8 @@ def test_the_scale_line_says_which_rule_applied_to_how_many():
     shapes = [(600, 800), (600, 800), (240, 320)]
     words = scale_words(record, shapes, [_mm(0.05)[PIXEL_SIZE_KEY], _mm(0.3)[PIXEL_SIZE_KEY], None])
     assert words == ("frames brought to the trained pixel size 0.1 mm where they give one, else to 320 px on the "
-                     "longer side (2 of 3 by their pixel size, 1 shrunk; 1 by the longer side: all 1 already 320 px "
-                     "or smaller)")
+                     "longer side (2 of 3 by their pixel size, 1 shrunk, 1 with coarser pixels seen as stored; 1 by "
+                     "the longer side: all 1 already 320 px or smaller)")
 
 
 # ----------------------------------------------------------------------------- models
@@ -264,3 +264,23 @@ def test_breast_lesions_usg_at_twice_the_pixels_and_half_the_pixel_size_decides_
         pf = model.predict_proba(big)[:, 1]
         assert np.abs(pf - p1)[fine].max() <= 0.10, f
         assert np.mean(model.predict(big) == d1) >= 0.95, f
+
+
+def test_a_command_refuses_an_absurd_pixel_size_in_one_line(phantoms, tmp_path, capsys):
+    """A pixel size 100x finer than the model's (a unit mix-up): validate names the image in one line."""
+    from conftest import stderr_lines
+
+    from featbus.cli import main
+    from featbus.workflows.training import train_model
+
+    model = train_model(phantoms, "intensity", classifier="logreg", cross_validate=False, progress=False)
+    model.save(tmp_path / "m.featbus")
+    root = tmp_path / "site"
+    root.mkdir()
+    _release(root, ["0.1", "0.001", "0.1", "0.1"], column="pixel_size_mm", shape=(64, 64))
+    code = main(["validate", str(tmp_path / "m.featbus"), str(root), "--n-bootstrap", "0"])
+    err = capsys.readouterr().err
+    assert code != 0 and "Traceback" not in err
+    assert "by their pixel size" in err  # the scale line, before the refusal
+    (line,) = [ln for ln in stderr_lines(err) if "error" in ln]
+    assert "case001.png" in line and "its pixel size 0.001 is 0.00833 times the 0.12 the model was trained at" in line

@@ -429,17 +429,19 @@ def scale_words(record: dict, shapes: Sequence[Sequence[int]] | None = None,
             return words
         pixels = list(pixels) if pixels is not None else [None] * len(shapes)
         by_pixel = [k for k, p in enumerate(pixels) if same_unit(p, trained)]
-        shrunk = 0
+        shrunk = coarser = 0
         for k in by_pixel:
             try:
-                shrunk += physical_side(shapes[k], pixels[k]["size"], trained["size"]) < max(shapes[k][:2])
+                smaller = physical_side(shapes[k], pixels[k]["size"], trained["size"]) < max(shapes[k][:2])
             except ValueError:  # refused, named, when the image is brought to scale
-                pass
+                continue
+            shrunk, coarser = shrunk + smaller, coarser + (not smaller)
         rest = [shapes[k] for k in range(len(shapes)) if k not in set(by_pixel)]
         detail = _longer_side_detail(side, rest) if rest else ""
         if rest and not detail:
             detail = f"all {len(rest)} already {side} px or smaller"
         return (words + f" ({len(by_pixel)} of {len(shapes)} by their pixel size, {shrunk} shrunk"
+                + (f", {coarser} with coarser pixels seen as stored" if coarser else "")
                 + (f"; {len(rest)} by the longer side: {detail}" if rest else "") + ")")
     words = f"frames brought to {side} px on the longer side, as trained"
     if shapes is None:
