@@ -76,6 +76,17 @@ def test_a_bad_pixel_size_cell_is_named_and_its_image_follows_the_longer_side(tm
     assert len(data.data) == 6  # nothing dropped
 
 
+@pytest.mark.parametrize("column", ["Pixel_size", "pixel_size_mm"])
+def test_the_index_featbus_writes_keeps_the_pixel_sizes(tmp_path, column):
+    root = tmp_path / "release"
+    root.mkdir()
+    rel = read_release(_release(root, ["0.0131", "", "0.0118"], column=column))
+    rel.write_index(tmp_path / "index.csv")
+    back = read_release(tmp_path / "index.csv")
+    assert back.pixel_sizes == rel.pixel_sizes  # the same sizes, units and source: a model compares them alike
+    assert "pixel size from column" in back.summary.text() and "1 without one (row 3 (empty)" in back.summary.text()
+
+
 def test_a_column_without_a_single_size_is_not_a_pixel_size_column(tmp_path):
     rel = read_release(_release(tmp_path, ["high", "low"], column="Spacing"))
     assert rel.summary.pixel_size_column is None and rel.pixel_sizes == []

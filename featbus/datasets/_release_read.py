@@ -27,7 +27,29 @@ from ._release_scan import cell_keys, image_keys, path_key, probe_files, split_m
 from ._release_tables import TableError, read_table
 from ._release_types import Release, ReleaseError, ReleaseSummary
 
-__all__ = ["Reader", "folder_levels"]
+__all__ = ["Reader", "folder_levels", "pixel_size_cells"]
+
+
+def pixel_size_cells(header: list[str], rows: list[tuple[int, list[str]]], summary) -> tuple[list, list]:
+    """Each row's pixel size from the first column that is a pixel-size column by its name
+    (:func:`~featbus.datasets._release_rules.pixel_size_column`) and holds a positive number
+    (``rows``: ``(line number, cells)``, one per image), in mm where the name states a unit, and the
+    rows without one with why; the column and its unit set on ``summary``."""
+    for c, name in enumerate(header):
+        found, unit, to_mm = pixel_size_column(name)
+        if not found or not any(pixel_size_cell(cells[c])[0] for _, cells in rows):
+            continue
+        summary.pixel_size_column, summary.pixel_size_unit = name, unit
+        sizes, missing = [], []
+        for line, cells in rows:
+            size, why = pixel_size_cell(cells[c])
+            value = cells[c].strip()
+            if size is None:
+                missing.append((f"row {line}", f"{value!r} ({why})" if value else "(empty)"))
+            sizes.append(None if size is None else {"size": size * to_mm if unit else size,
+                                                    "unit": "mm" if unit else None, "source": f"column {name!r}"})
+        return sizes, missing
+    return [None] * len(rows), []
 
 
 def _near_miss(name: str, choices, option: str, where: str) -> ReleaseError:
@@ -295,21 +317,9 @@ class Reader:
         sizes: list = [None] * len(images)
         missing: list[tuple[str, str]] = []
         if table is not None:
-            rel, rows, header, _ = table
-            for c, name in enumerate(header):
-                found, unit, to_mm = pixel_size_column(name)
-                cells = [(rows_of[i][0], rows[rows_of[i][0]][c]) for i in images]
-                if not found or not any(pixel_size_cell(v)[0] for _, v in cells):
-                    continue
-                summary.pixel_size_column, summary.pixel_size_unit = name, unit
-                for k, (row, value) in enumerate(cells):
-                    size, why = pixel_size_cell(value)
-                    if size is None:
-                        missing.append((f"row {row + 2}", f"{value.strip()!r} ({why})" if value.strip() else "(empty)"))
-                    else:
-                        sizes[k] = {"size": size * to_mm if unit else size, "unit": "mm" if unit else None,
-                                    "source": f"column {name!r}"}
-                break
+            _, rows, header, _ = table
+            sizes, missing = pixel_size_cells(header, [(rows_of[i][0] + 2, rows[rows_of[i][0]]) for i in images],
+                                              summary)
         n_dicom = 0
         if summary.pixel_size_column is None:  # DICOM headers: read only for DICOM files
             for k, img in enumerate(images):

@@ -177,7 +177,8 @@ class Release:
 
     def write_index(self, path: str | os.PathLike) -> Path:
         """Write the index as a CSV that every command takes back as DATA (a manifest: ``image``,
-        ``label``, ``group``, ``mask``; paths relative to the CSV's folder). A cell that a spreadsheet
+        ``label``, ``group``, ``mask``, and each image's pixel size where the release gives one; paths
+        relative to the CSV's folder). A cell that a spreadsheet
         would run as a formula is escaped with a leading apostrophe (:func:`escape_cell`)."""
         from ..io import written_atomically
 
@@ -190,12 +191,18 @@ class Release:
             except ValueError:  # another drive
                 return str(Path(p).resolve())
 
+        # the pixel sizes travel too (issue 82): in mm, or under the release's own column when it states no unit
+        sizes = self.pixel_sizes or [None] * len(self.images)
+        known = [p for p in sizes if p is not None]
+        size_column = ("pixel_size_mm" if known and all(p.get("unit") == "mm" for p in known) else
+                       self.summary.pixel_size_column if known and self.summary.pixel_size_unit is None else None)
         with written_atomically(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            writer.writerow(["image", "label", "group", "mask"])
-            for img, label, group, masks in zip(self.images, self.labels, self.groups, self.masks):
+            writer.writerow(["image", "label", "group", "mask"] + ([size_column] if size_column else []))
+            for img, label, group, masks, size in zip(self.images, self.labels, self.groups, self.masks, sizes):
                 writer.writerow([escape_cell(rel(img)), escape_cell(label or ""), escape_cell(group),
-                                 escape_cell(";".join(rel(m) for m in masks))])
+                                 escape_cell(";".join(rel(m) for m in masks))]
+                                + ([repr(size["size"]) if size else ""] if size_column else []))
         return path
 
     def to_bunch(self, *, on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True,
