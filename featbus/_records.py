@@ -58,10 +58,39 @@ __all__ = [
     "to_float",
     "mask_bbox",
     "map_images",
+    "PIXEL_SIZE_KEY",
+    "pixel_size",
 ]
 
 #: Smallest image side featbus accepts for feature extraction: below it no texture exists.
 MIN_SIDE = 8
+
+#: The :attr:`ImageRecord.meta` key of an image's physical pixel size, where its data gives one (a
+#: release table's pixel-size column, a DICOM header's spacing): ``{"size": float > 0, "unit": "mm" or
+#: None, "source": str}``: ``unit`` ``None`` is a column whose name states no unit (the size is in the
+#: source's own unit, ``source`` naming the column). Written by :mod:`featbus.datasets`' reader, kept up
+#: to date where an image is resized (:func:`featbus.model.scale.to_scale`), read by a model that records
+#: a physical scale (issue 82).
+PIXEL_SIZE_KEY = "physical_pixel"
+
+
+def pixel_size(meta: dict | None) -> dict | None:
+    """An image's physical pixel size from its ``meta`` (:data:`PIXEL_SIZE_KEY`), or ``None``.
+
+    Examples
+    --------
+    >>> pixel_size({"physical_pixel": {"size": 0.1, "unit": "mm", "source": "DICOM PixelSpacing"}})["size"]
+    0.1
+    >>> pixel_size({}) is None, pixel_size({"physical_pixel": {"size": -1.0}}) is None
+    (True, True)
+    """
+    value = (meta or {}).get(PIXEL_SIZE_KEY)
+    if not isinstance(value, dict):
+        return None
+    size = value.get("size")
+    if isinstance(size, bool) or not isinstance(size, (int, float)) or not np.isfinite(size) or size <= 0:
+        return None
+    return value
 
 
 class ImageError(ValueError):

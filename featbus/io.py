@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import re
 import threading
@@ -23,6 +24,7 @@ import numpy as np
 
 from ._records import (
     MIN_SIDE,
+    PIXEL_SIZE_KEY,
     ImageError,
     ImageRecord,
     _PathLike,
@@ -34,8 +36,8 @@ from ._records import (
 )
 from .progress import find_stack_level
 
-__all__ = ["read_image", "read_images", "read_mask", "load_item", "write_feature_table", "write_file", "MAX_PIXELS",
-           "DICOM_WINDOW", "refuse_existing", "resize_to", "INTERPOLATIONS"]
+__all__ = ["read_image", "read_images", "read_mask", "load_item", "dicom_pixel_size", "write_feature_table",
+           "write_file", "MAX_PIXELS", "DICOM_WINDOW", "refuse_existing", "resize_to", "INTERPOLATIONS"]
 
 #: Default largest image (height x width) that :func:`read_image` decodes: 2**28 = 268,435,456
 #: pixels (16384 x 16384; a full-field digital mammogram has about 25 million). A header that
@@ -294,6 +296,59 @@ def _read_pnm(path: str, max_pixels: int | None = None) -> np.ndarray:
         values = (values * top + maxval // 2) // maxval  # rounded integer rescale
     shape = (height, width, 3) if channels == 3 else (height, width)
     return values.astype(dtype).reshape(shape)
+
+
+def dicom_pixel_size(path: str | os.PathLike) -> tuple[dict | None, str | None]:
+    """A DICOM file's physical pixel size from its header alone (no pixel decoded), as an
+    :attr:`~featbus.ImageRecord.meta` entry of :data:`featbus._records.PIXEL_SIZE_KEY`
+    (``{"size": mm, "unit": "mm", "source": ...}``), and ``None``; or ``(None, why)`` when the
+    header gives none or one featbus cannot use. ``PixelSpacing`` (millimetres, row then column)
+    first, else the B-mode regions of ``SequenceOfUltrasoundRegions`` (``PhysicalDeltaX`` /
+    ``PhysicalDeltaY`` in centimetres, unit code 3). Square pixels only; two regions of different
+    spacings give none. ``(None, None)``: the file is no DICOM file or pydicom is not installed.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+        if head[128:132] != b"DICM" and not path.lower().endswith((".dcm", ".dicom")):
+            return None, None
+        import pydicom
+
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    except ImportError:
+        return None, None
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a broken header
+        return None, f"unreadable DICOM header ({type(exc).__name__})"
+    spacing = ds.get("PixelSpacing")
+    if spacing is not None:
+        try:
+            dy, dx = (float(v) for v in spacing)
+        except (TypeError, ValueError):
+            return None, f"PixelSpacing {spacing!r} is not two numbers"
+        if not (math.isfinite(dx) and math.isfinite(dy) and dx > 0 and dy > 0):
+            return None, f"PixelSpacing {dy:g}\\{dx:g} is not positive"
+        if not math.isclose(dx, dy, rel_tol=1e-3):
+            return None, f"PixelSpacing {dy:g}\\{dx:g}: pixels not square"
+        return {"size": dx, "unit": "mm", "source": "DICOM PixelSpacing"}, None
+    deltas = set()
+    for region in ds.get("SequenceOfUltrasoundRegions") or []:
+        if int(region.get("RegionSpatialFormat", 1) or 0) != 1:  # 1: a 2-D (B-mode) region
+            continue
+        units = (int(region.get("PhysicalUnitsXDirection", 0) or 0), int(region.get("PhysicalUnitsYDirection", 0) or 0))
+        try:
+            dx, dy = abs(float(region.PhysicalDeltaX)), abs(float(region.PhysicalDeltaY))
+        except (AttributeError, TypeError, ValueError):
+            continue
+        if units == (3, 3) and dx > 0 and math.isfinite(dx):  # 3: centimetres
+            if not math.isclose(dx, dy, rel_tol=1e-3):
+                return None, f"ultrasound region spacing {dx:g} x {dy:g} cm: pixels not square"
+            deltas.add(round(dx * 10, 9))
+    if len(deltas) == 1:
+        return {"size": deltas.pop(), "unit": "mm", "source": "DICOM SequenceOfUltrasoundRegions"}, None
+    if deltas:
+        return None, f"{len(deltas)} ultrasound regions of different spacings"
+    return None, "no PixelSpacing nor ultrasound region spacing in its header"
 
 
 def _voi_functions():
@@ -762,7 +817,11 @@ def load_item(item: Any, index: int | None = None, *, min_side: int = MIN_SIDE) 
         return ImageRecord(image, mask, path, dict(item.meta))
     if isinstance(item, _PathLike):
         image = _read_indexed(item, index)
-        return ImageRecord(check_image(image, index=index, path=str(item), min_side=min_side), None, str(item))
+        meta = {}
+        if Path(item).suffix.lower() in (".dcm", ".dicom", ""):  # a DICOM header's pixel size (issue 82)
+            size, _ = dicom_pixel_size(item)
+            meta = {PIXEL_SIZE_KEY: size} if size is not None else {}
+        return ImageRecord(check_image(image, index=index, path=str(item), min_side=min_side), None, str(item), meta)
     return ImageRecord(check_image(item, index=index, min_side=min_side))
 
 

@@ -114,7 +114,8 @@ def test_the_model_brings_every_input_to_its_training_scale(phantom_model, monke
     assert model.input_scale == {"longer_side_px": 48, "from": "the median longer side of its training images"}
     calls = []
     real = scale_mod.bring_to_scale
-    monkeypatch.setattr(scale_mod, "bring_to_scale", lambda images, side: calls.append(side) or real(images, side))
+    monkeypatch.setattr(scale_mod, "bring_to_scale",
+                        lambda images, side, *pixel: calls.append(side) or real(images, side, *pixel))
     img = np.asarray(data.images[0])
     big = cv2.resize(img, (144, 144), interpolation=cv2.INTER_CUBIC)
     shrunk = cv2.resize(big, (48, 48), interpolation=cv2.INTER_AREA)

@@ -101,14 +101,18 @@ def say_input_scale(models, read) -> None:
     """The reading summary's one line on the scale the models see the images at (standard error):
     ``frames brought to 320 px on the longer side, as trained (...)``, once per distinct scale of
     ``models`` (:attr:`featbus.FeatbusModel.input_scale`), with how many of the images read were
-    resized and from what stored size. Nothing without images."""
+    resized and from what stored size (and, for a model that records a physical scale, how many
+    followed their pixel size and how many the longer side). Nothing without images."""
     records = getattr(read, "data", read)
     if not records:
         return
-    shapes = [r.image.shape[:2] for r in records if hasattr(r, "image") and hasattr(r.image, "shape")]
+    shown = [r for r in records if hasattr(r, "image") and hasattr(r.image, "shape")]
+    shapes = [r.image.shape[:2] for r in shown]
+    from .._records import pixel_size
     from ..model.scale import scale_words
 
-    for words in dict.fromkeys(scale_words(m.input_scale, shapes or None) for m in models):
+    pixels = [pixel_size(getattr(r, "meta", None)) for r in shown]  # the rule each image follows (issue 82)
+    for words in dict.fromkeys(scale_words(m.input_scale, shapes or None, pixels) for m in models):
         print(words, file=sys.stderr)
 
 

@@ -565,6 +565,9 @@ def _train_report(model, folder: Path) -> None:
         notes.append("decided by: " + point.rule_text())
     else:
         notes.append("decisions: the most probable class (the model file stores no operating point)")
+    from ..model.describe import input_scale_lines
+
+    notes += [line.strip() for line in input_scale_lines(m)]  # the scale every image is brought to (issue 82)
     notes += [str(n) for n in report.notes]
     # the page's verdict is the one train and inspect print: several sites, the leave-one-site-out figure
     # read too (a site the shipped backbone saw, a site where the model fails)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._records import ImageError, map_images
+from .._records import PIXEL_SIZE_KEY, ImageError, map_images
 from ..io import dropped_masks_note, warn_skipped
 from ..progress import find_stack_level
 from ._common import _ON_ERROR, _bunch, _classes_text, _read_keeping_image
@@ -128,6 +128,8 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
                 "mask_paths": kept_masks}
         if res[2] is not None:
             meta["mask_problem"] = res[2]
+        if rel.pixel_sizes and rel.pixel_sizes[i] is not None:
+            meta[PIXEL_SIZE_KEY] = dict(rel.pixel_sizes[i])
         images.append(res[0])
         masks.append(res[1])
         target.append(classes.index(label) if label is not None and classes else -1)

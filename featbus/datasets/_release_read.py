@@ -20,12 +20,36 @@ from ._release_rules import (
     class_of_value,
     column_key,
     is_container,
+    pixel_size_cell,
+    pixel_size_column,
 )
 from ._release_scan import cell_keys, image_keys, path_key, probe_files, split_masks
 from ._release_tables import TableError, read_table
 from ._release_types import Release, ReleaseError, ReleaseSummary
 
-__all__ = ["Reader", "folder_levels"]
+__all__ = ["Reader", "folder_levels", "pixel_size_cells"]
+
+
+def pixel_size_cells(header: list[str], rows: list[tuple[int, list[str]]], summary) -> tuple[list, list]:
+    """Each row's pixel size from the first column that is a pixel-size column by its name
+    (:func:`~featbus.datasets._release_rules.pixel_size_column`) and holds a positive number
+    (``rows``: ``(line number, cells)``, one per image), in mm where the name states a unit, and the
+    rows without one with why; the column and its unit set on ``summary``."""
+    for c, name in enumerate(header):
+        found, unit, to_mm = pixel_size_column(name)
+        if not found or not any(pixel_size_cell(cells[c])[0] for _, cells in rows):
+            continue
+        summary.pixel_size_column, summary.pixel_size_unit = name, unit
+        sizes, missing = [], []
+        for line, cells in rows:
+            size, why = pixel_size_cell(cells[c])
+            value = cells[c].strip()
+            if size is None:
+                missing.append((f"row {line}", f"{value!r} ({why})" if value else "(empty)"))
+            sizes.append(None if size is None else {"size": size * to_mm if unit else size,
+                                                    "unit": "mm" if unit else None, "source": f"column {name!r}"})
+        return sizes, missing
+    return [None] * len(rows), []
 
 
 def _near_miss(name: str, choices, option: str, where: str) -> ReleaseError:
@@ -277,12 +301,42 @@ class Reader:
         summary.class_source = class_source
         summary.n_patients = len(set(groups))
         summary.left_out = self.left_out
+        pixel_sizes = self._pixel_sizes(table, images, rows_of, summary)
         rel = Release(root, [root / i for i in images], labels, groups, masks, summary, group_pattern=group_pattern,
                       copies=self.copies,
                       rows=[{"row": rows_of[i][0] + 2, **dict(zip(table[2], table[1][rows_of[i][0]]))}
                             if table and i in rows_of else {} for i in images],
-                      class_order=class_order)
+                      class_order=class_order, pixel_sizes=pixel_sizes)
         return rel
+
+    def _pixel_sizes(self, table, images, rows_of, summary) -> list:
+        """Each image's physical pixel size (issue 82): from the table's pixel-size column (by its name,
+        :func:`~featbus.datasets._release_rules.pixel_size_column`, and its values: the first such column
+        with a positive number), else from its DICOM header (:func:`featbus.io.dicom_pixel_size`); the
+        images that lack one named with why (the row and its cell). ``[]`` when nothing gives one."""
+        from ..io import dicom_pixel_size
+
+        sizes: list = [None] * len(images)
+        missing: list[tuple[str, str]] = []
+        if table is not None:
+            _, rows, header, _ = table
+            sizes, missing = pixel_size_cells(header, [(rows_of[i][0] + 2, rows[rows_of[i][0]]) for i in images],
+                                              summary)
+        n_dicom = 0
+        if summary.pixel_size_column is None:  # DICOM headers: read only for DICOM files
+            for k, img in enumerate(images):
+                if img.suffix.lower() in (".dcm", ".dicom", ""):
+                    size, why = dicom_pixel_size(self.root / img)
+                    if size is not None:
+                        sizes[k], n_dicom = size, n_dicom + 1
+                    elif why:
+                        missing.append((repr(img.as_posix()), why))
+            if n_dicom and len(missing) + n_dicom < len(images):
+                missing += [(repr(img.as_posix()), "not a DICOM file") for k, img in enumerate(images)
+                            if sizes[k] is None and img.suffix.lower() not in (".dcm", ".dicom", "")]
+        summary.n_pixel_sizes, summary.n_dicom_pixel_sizes = sum(s is not None for s in sizes), n_dicom
+        summary.pixel_size_missing = missing if summary.n_pixel_sizes else []
+        return sizes if summary.n_pixel_sizes else []
 
     def _unlabelled(self, masks_of) -> str:
         """Why nothing labels the images, and what featbus reads."""

@@ -13,6 +13,7 @@ OASBUD and GDPH&SYSUCC (patient folders), hospitals' exports (``original/`` + ``
 
 from __future__ import annotations
 
+import math
 import re
 
 from ..io import MASK_WORDS, NON_LESION_MASK_WORDS
@@ -20,8 +21,9 @@ from ._common import IMAGE_EXTENSIONS
 
 __all__ = ["CONTAINER_FOLDERS", "IMAGE_COLUMNS", "IMAGE_SUFFIXES", "LABEL_SPELLINGS", "MASK_COLUMN_WORDS",
            "MASK_FOLDER", "MASK_WORDS", "MASK_WORD_RANK", "MAX_CLASS_FOLDERS", "NON_LESION_MASK_WORDS",
-           "PATIENT_COLUMNS", "SPLIT_FOLDERS", "TABLE_SUFFIXES", "class_of_value", "column_key", "is_container",
-           "is_mask_folder", "mask_parts", "stem_keys"]
+           "PATIENT_COLUMNS", "PIXEL_SIZE_COLUMNS", "PIXEL_UNITS", "SPLIT_FOLDERS", "TABLE_SUFFIXES", "class_of_value",
+           "column_key", "is_container", "is_mask_folder", "mask_parts", "pixel_size_cell", "pixel_size_column",
+           "stem_keys"]
 
 #: Image files (as :mod:`featbus.io` reads them).
 IMAGE_SUFFIXES = IMAGE_EXTENSIONS
@@ -71,6 +73,15 @@ PATIENT_COLUMNS = ("patient", "patientid", "patientno", "patientnumber", "case",
 LABEL_COLUMNS = ("label", "class", "diagnosis", "pathology", "histology", "category", "classification")
 #: Words in a column's name that say it names mask files (``Mask_tumor_filename``).
 MASK_COLUMN_WORDS = ("mask", "segmentation", "gt", "groundtruth", "roi")
+#: The usual names of a column giving each image's physical pixel size (compared as :func:`column_key`,
+#: brackets dropped, a unit of :data:`PIXEL_UNITS` after the name: ``Pixel_size``, ``pixel_size_mm``,
+#: ``Pixel spacing (mm)``); the values decide too: positive numbers (:func:`pixel_size_column`).
+#: ``PixelSpacing``, DICOM's own attribute name, is in millimetres as DICOM defines it.
+PIXEL_SIZE_COLUMNS = {"pixelsize": None, "pixelspacing": "mm", "spacing": None, "pixelpitch": None,
+                      "mmperpixel": "mm", "mmperpx": "mm", "pixelsizemm": "mm"}
+#: A pixel-size column's unit words (after its name), in millimetres.
+PIXEL_UNITS = {"mm": 1.0, "cm": 10.0, "um": 1e-3, "µm": 1e-3, "micron": 1e-3, "microns": 1e-3,
+               "micrometre": 1e-3, "micrometer": 1e-3}
 
 #: A label column's values, any case: the class each spelling means.
 LABEL_SPELLINGS = {
@@ -160,3 +171,60 @@ def class_of_value(value: str, *, letters: bool = False) -> str | None:
     if v in _LETTERS and not letters:
         return None
     return next((c for c, spellings in LABEL_SPELLINGS.items() if v in spellings), None)
+
+
+_BRACKETS = re.compile(r"[()\[\]{}]")
+
+
+def pixel_size_column(name: str) -> tuple[bool, str | None, float]:
+    """``(is a pixel-size column by its name, its unit or None, millimetres per unit)``
+    (:data:`PIXEL_SIZE_COLUMNS`, :data:`PIXEL_UNITS`).
+
+    Examples
+    --------
+    >>> from featbus.datasets._release_rules import pixel_size_column
+    >>> pixel_size_column("Pixel_size"), pixel_size_column("pixel size (cm)"), pixel_size_column("PixelSpacing")
+    ((True, None, 1.0), (True, 'cm', 10.0), (True, 'mm', 1.0))
+    >>> pixel_size_column("Width")[0]
+    False
+    """
+    key = _BRACKETS.sub("", column_key(name))
+    if key in PIXEL_SIZE_COLUMNS:
+        unit = PIXEL_SIZE_COLUMNS[key]
+        return True, unit, PIXEL_UNITS[unit] if unit else 1.0
+    for unit in sorted(PIXEL_UNITS, key=len, reverse=True):
+        base = key.removesuffix(unit).removesuffix("in")
+        if key.endswith(unit) and base in PIXEL_SIZE_COLUMNS:  # a unit the name states wins over the usual one
+            return True, unit, PIXEL_UNITS[unit]
+    return False, None, 1.0
+
+
+_NUMBERS = re.compile(r"[\s\\/,;x×]+")
+
+
+def pixel_size_cell(text: str) -> tuple[float | None, str | None]:
+    r"""``(size, None)`` from a pixel-size cell (one number, or two equal numbers as DICOM writes
+    ``0.1\0.1``), else ``(None, why)``: empty, not a number, not positive, two that differ.
+
+    Examples
+    --------
+    >>> from featbus.datasets._release_rules import pixel_size_cell
+    >>> pixel_size_cell("0.0131"), pixel_size_cell("[0.1, 0.1]")
+    ((0.0131, None), (0.1, None))
+    >>> pixel_size_cell("abc")[1], pixel_size_cell("0")[1], pixel_size_cell("0.1\\0.2")[1]
+    ('not a number', 'not positive', 'two spacings that differ (pixels not square)')
+    """
+    parts = [p for p in _NUMBERS.split(_BRACKETS.sub(" ", str(text)).strip()) if p]
+    if not parts:
+        return None, "empty"
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        return None, "not a number"
+    if len(values) > 2 or not all(math.isfinite(v) for v in values):
+        return None, "not a number"
+    if min(values) <= 0:
+        return None, "not positive"
+    if len(values) == 2 and not math.isclose(values[0], values[1], rel_tol=1e-3):
+        return None, "two spacings that differ (pixels not square)"
+    return values[0], None

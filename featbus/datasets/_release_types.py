@@ -73,6 +73,13 @@ class ReleaseSummary:
     left_out: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     label_notes: list[str] = field(default_factory=list)
+    #: the table's pixel-size column (its unit, None when its name states none), how many images have a
+    #: pixel size (from it or from their DICOM headers) and those that lack one with why (row or file)
+    pixel_size_column: str | None = None
+    pixel_size_unit: str | None = None
+    n_pixel_sizes: int = 0
+    n_dicom_pixel_sizes: int = 0
+    pixel_size_missing: list[tuple[str, str]] = field(default_factory=list)
 
     def left_out_counts(self) -> dict[str, int]:
         """How many files or rows were left out for each reason (:data:`LEFT_OUT_REASONS`)."""
@@ -101,6 +108,9 @@ class ReleaseSummary:
             parts.append("unlabelled")
         parts.append(f"{self.n_patients} patients ({self.patient_source}"
                      + (f": {self.patient_detail}" if self.patient_detail else "") + ")")
+        pixel = self.pixel_size_text()
+        if pixel:
+            parts.append(pixel)
         counts = self.left_out_counts()
         if counts:
             first = {}
@@ -111,6 +121,26 @@ class ReleaseSummary:
         else:
             parts.append("nothing left out")
         return "; ".join(parts) + "." + "".join(f" {n}" for n in self.notes)
+
+    def pixel_size_text(self) -> str:
+        """The paragraph's words on the images' physical pixel size (issue 82): ``pixel size from
+        column 'Pixel_size' (unit not stated) for 256 of 256 images``, with the images that lack one
+        named; ``""`` when nothing gives one."""
+        if not self.n_pixel_sizes and not self.pixel_size_column:
+            return ""
+        where = []
+        if self.pixel_size_column:
+            unit = f"in {self.pixel_size_unit}" if self.pixel_size_unit else "unit not stated"
+            where.append(f"column {self.pixel_size_column!r} ({unit})")
+        if self.n_dicom_pixel_sizes:
+            where.append(f"DICOM headers ({self.n_dicom_pixel_sizes})")
+        words = f"pixel size from {' and '.join(where)} for {self.n_pixel_sizes} of {self.n_images} images"
+        if self.pixel_size_missing:
+            shown = ", ".join(f"{item} {why}" for item, why in self.pixel_size_missing[:3])
+            more = len(self.pixel_size_missing) - 3
+            words += (f", {len(self.pixel_size_missing)} without one ({shown}"
+                      + (f" and {more} more" if more > 0 else "") + "; those follow the longer-side rule)")
+        return words
 
 
 @dataclass
@@ -128,6 +158,9 @@ class Release:
     group_pattern: str | None = None
     #: class folders left out as copies of the others' images (``All/``), with why
     copies: list[tuple[str, str]] = field(default_factory=list)
+    #: each image's physical pixel size where the data gives one (the meta entry of
+    #: :data:`featbus._records.PIXEL_SIZE_KEY`), else None; empty when nothing gives one
+    pixel_sizes: list[dict | None] = field(default_factory=list)
 
     def to_frame(self):
         """The index as a :class:`pandas.DataFrame`: ``image``, ``label``, ``group``, ``mask`` (masks
@@ -145,7 +178,8 @@ class Release:
 
     def write_index(self, path: str | os.PathLike) -> Path:
         """Write the index as a CSV that every command takes back as DATA (a manifest: ``image``,
-        ``label``, ``group``, ``mask``; paths relative to the CSV's folder). A cell that a spreadsheet
+        ``label``, ``group``, ``mask``, and each image's pixel size where the release gives one; paths
+        relative to the CSV's folder). A cell that a spreadsheet
         would run as a formula is escaped with a leading apostrophe (:func:`escape_cell`)."""
         from ..io import written_atomically
 
@@ -158,12 +192,18 @@ class Release:
             except ValueError:  # another drive
                 return str(Path(p).resolve())
 
+        # the pixel sizes travel too (issue 82): in mm, or under the release's own column when it states no unit
+        sizes = self.pixel_sizes or [None] * len(self.images)
+        known = [p for p in sizes if p is not None]
+        size_column = ("pixel_size_mm" if known and all(p.get("unit") == "mm" for p in known) else
+                       self.summary.pixel_size_column if known and self.summary.pixel_size_unit is None else None)
         with written_atomically(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            writer.writerow(["image", "label", "group", "mask"])
-            for img, label, group, masks in zip(self.images, self.labels, self.groups, self.masks):
+            writer.writerow(["image", "label", "group", "mask"] + ([size_column] if size_column else []))
+            for img, label, group, masks, size in zip(self.images, self.labels, self.groups, self.masks, sizes):
                 writer.writerow([escape_cell(rel(img)), escape_cell(label or ""), escape_cell(group),
-                                 escape_cell(";".join(rel(m) for m in masks))])
+                                 escape_cell(";".join(rel(m) for m in masks))]
+                                + ([repr(size["size"]) if size else ""] if size_column else []))
         return path
 
     def to_bunch(self, *, on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True,

@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 
 from ._common import _natural_key, _pattern_regex
-from ._release_read import Reader
+from ._release_read import Reader, pixel_size_cells
 from ._release_scan import unwrap_download_folder, walk_release
 from ._release_tables import read_table
 from ._release_types import (
@@ -83,13 +83,14 @@ def _read_index(path: Path) -> Release:
         raise ReleaseError(f"{str(path)!r} has no 'image' column: an index (featbus read DATA --index FILE) or a "
                            f"manifest names each image in one; its columns: {header}")
     base = path.parent
-    images, labels, groups, masks = [], [], [], []
+    images, labels, groups, masks, kept = [], [], [], [], []
     left_out: list[tuple[str, str]] = []
     for k, row in enumerate(rows):
         cell = unescape_cell(row[cols["image"]])
         if not cell:
             left_out.append((f"row {k + 2} of {path.name}", "no image"))
             continue
+        kept.append((k + 2, row))
         images.append(Path(cell) if os.path.isabs(cell) else base / cell)
         labels.append(unescape_cell(row[cols["label"]]) or None if "label" in cols else None)
         groups.append(unescape_cell(row[cols["group"]]) if "group" in cols else cell)
@@ -104,7 +105,10 @@ def _read_index(path: Path) -> Release:
                              classes={c: labels.count(c) for c in named}, class_source="the 'label' column",
                              n_patients=len(set(groups)),
                              patient_source="column" if "group" in cols else "one per image", left_out=left_out)
-    return Release(base, images, labels, groups, masks, summary, class_order=named)
+    sizes, summary.pixel_size_missing = pixel_size_cells(header, kept, summary)  # a pixel-size column (issue 82)
+    summary.n_pixel_sizes = sum(p is not None for p in sizes)
+    return Release(base, images, labels, groups, masks, summary, class_order=named,
+                   pixel_sizes=sizes if summary.n_pixel_sizes else [])
 
 
 def read_release(path: str | os.PathLike, *, image_column: str | None = None, label_column: str | None = None,

@@ -637,8 +637,8 @@ def _roi_record(model, rec):
     if getattr(model, "roi", None) is None:
         from ..model.scale import bring_to_scale
 
-        side = (getattr(model, "input_scale", None) or {}).get("longer_side_px")
-        (seen,) = bring_to_scale([rec], side)
+        scale = getattr(model, "input_scale", None) or {}
+        (seen,) = bring_to_scale([rec], scale.get("longer_side_px"), scale.get("pixel_size"))
         h, w = rec.image.shape[:2]
         return seen, (None if seen.image.shape[:2] == (h, w) else (0, h, 0, w))
     crop = model._crop([rec])[0]

@@ -11,8 +11,8 @@ from __future__ import annotations
 from ..metrics import format_interval, share_interval
 from .trust import printable
 
-__all__ = ["data_name", "describe_manifest", "site_cv_lines", "shipped_card", "own_card_figures", "card_parts",
-           "calibration_k", "CARD_PARTS", "moved_words"]
+__all__ = ["data_name", "describe_manifest", "input_scale_lines", "site_cv_lines", "shipped_card", "own_card_figures",
+           "card_parts", "calibration_k", "CARD_PARTS", "moved_words"]
 
 #: The four parts of a shipped classifier's card, in the order they are quoted (its card data's keys).
 CARD_PARTS = ("leave_one_site_out", "after_alignment", "calibration", "presence")
@@ -48,6 +48,31 @@ def data_name(source) -> str | None:
         part = part.strip().rstrip("/\\")
         names.append(part.replace("\\", "/").rsplit("/", 1)[-1] or part)
     return ", ".join(names)
+
+
+def input_scale_lines(manifest: dict) -> list[str]:
+    """The lines on the scale a model brings its images to (:func:`featbus.model.scale.input_scale_of`): the
+    longer side, and the physical scale where the file records one (``featbus inspect``, ``featbus train``'s
+    summary and report).
+
+    Examples
+    --------
+    >>> input_scale_lines({"input_scale": {"longer_side_px": 320, "from": "chosen"}})
+    ['input scale: 320 px on the longer side (chosen); every image is brought to it']
+    >>> input_scale_lines({"input_scale": {"longer_side_px": 320, "from": "chosen",
+    ...                                    "pixel_size": {"size": 0.1, "unit": "mm", "from": "the median"}}})[1][:50]
+    '  physical scale: pixel size 0.1 mm, the median; a'
+    """
+    from .scale import input_scale_of, pixel_words
+
+    scale = input_scale_of(manifest)
+    if not scale["longer_side_px"]:
+        return [f"input scale: native size ({scale['from']})"]
+    pixel = scale.get("pixel_size")
+    return [f"input scale: {scale['longer_side_px']} px on the longer side ({scale['from']}); "
+            + ("an image without a pixel size is brought to it" if pixel else "every image is brought to it")] + (
+        [f"  physical scale: pixel size {pixel_words(pixel)}, {pixel.get('from') or 'recorded'}; an image that "
+         "gives its pixel size in that unit is brought to it (shrunk only)"] if pixel else [])
 
 
 def describe_manifest(manifest: dict) -> str:
@@ -109,11 +134,7 @@ def describe_manifest(manifest: dict) -> str:
         # never a backbone card's row about another recipe (a two-decision recipe is none of them)
         lines += site_cv_lines(m["site_cv"], own=own_card_figures(shipped_card(manifest)),
                                other_recipe=bool(r.get("decisions")))
-    from .scale import input_scale_of
-
-    scale = input_scale_of(m)
-    lines.append(f"input scale: {scale['longer_side_px']} px on the longer side ({scale['from']}); every image is "
-                 "brought to it" if scale["longer_side_px"] else f"input scale: native size ({scale['from']})")
+    lines += input_scale_lines(m)
     tr = m.get("training")
     if tr:
         from ..networks.training import STOPPED_REASONS as _STOPPED

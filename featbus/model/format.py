@@ -73,6 +73,7 @@ import contextvars
 import hashlib
 import io
 import json
+import math
 import os
 import platform
 import re
@@ -438,6 +439,12 @@ def _check_manifest_schema(manifest: dict, path: str) -> None:
                                                    and side >= 16)):
         raise bad("input_scale", "null or an object whose 'longer_side_px' is null (native size) or a number of "
                                  "pixels of at least 16")
+    pixel = scale.get("pixel_size") if isinstance(scale, dict) else None  # a physical scale, where one is recorded
+    if pixel is not None and not (isinstance(pixel, dict) and isinstance(pixel.get("size"), (int, float))
+                                  and not isinstance(pixel.get("size"), bool) and math.isfinite(pixel["size"])
+                                  and pixel["size"] > 0 and pixel.get("unit") in (None, "mm")):
+        raise bad("input_scale", "an object whose 'pixel_size', where present, has a positive finite 'size' and a "
+                                 "'unit' of null or 'mm'")
     rt = manifest.get("runtime")
     if rt is not None:
         forwards = rt.get("forwards") if isinstance(rt, dict) else None

@@ -217,13 +217,15 @@ class FeatbusModel:
     def _crop(self, images, passes=None):
         """The images as the features see them: brought to the model's :attr:`input_scale`
         (:func:`featbus.model.scale.bring_to_scale`: every part sees the pixel size it was trained
-        at), through :attr:`preprocess`, then cropped to the predicted lesion by :attr:`roi` (records with
+        at; an image whose physical pixel size is known, to the trained one where the model records
+        it), through :attr:`preprocess`, then cropped to the predicted lesion by :attr:`roi` (records with
         ``meta["roi_found"]`` and ``meta["roi_box"]``, the box in the image as given), or as given
         without either. The one entry through which the model's parts receive images. ``passes``: a
         run's :class:`~featbus.model.runtime.SharedPasses`, handed to the segmenter."""
         from .scale import bring_to_scale
 
-        scaled = images = bring_to_scale(images, self.input_scale["longer_side_px"])
+        scale = self.input_scale  # the longer side, and the pixel size where the model records one
+        scaled = images = bring_to_scale(images, scale["longer_side_px"], scale.get("pixel_size"))
         if self.preprocess is not None:
             images = self.preprocess.transform(images)
         if self.roi is None:

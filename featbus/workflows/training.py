@@ -603,22 +603,25 @@ def _shipped_parts(run: _Run) -> bool:
 
 def _training_scale(originals, choice, shipped: bool = False) -> tuple[list, dict]:
     """The training images brought to the scale ``choice`` names (:func:`train_model`'s ``input_scale``,
-    parsed; ``"auto"`` with ``shipped`` parts: the scale they learnt) and the manifest's ``input_scale``
-    record."""
-    from ..model.scale import SHIPPED_LONGER_SIDE, bring_to_scale, median_longer_side, scale_record
+    parsed; ``"auto"`` with ``shipped`` parts: the scale they learnt), then to a pixel size near their
+    coarsest where every one gives it (:func:`~featbus.model.scale.to_training_pixel_size`), and the manifest's
+    ``input_scale`` record."""
+    from ..model import scale as rule  # the one resize rule, and the physical scale where the data gives one
 
     if choice is None:
-        return originals, scale_record(None, "native size, chosen when it was trained (input_scale='native')")
+        return originals, rule.scale_record(None, "native size, chosen when it was trained (input_scale='native')")
     if choice == "auto" and shipped:
-        records, side = originals, SHIPPED_LONGER_SIDE
+        records, side = originals, rule.SHIPPED_LONGER_SIDE
         how = "the scale featbus's shipped breast-us parts learnt"
     elif choice == "auto":
         records = [load_item(r, i) for i, r in enumerate(originals)]
-        side = median_longer_side(records)
+        side = rule.median_longer_side(records)
         how = "the median longer side of its training images"
     else:
         records, side, how = originals, int(choice), "chosen when it was trained (input_scale)"
-    return bring_to_scale(records, side), scale_record(side, how)
+    # a physical scale too where every image gives its pixel size (issue 82); why not, where only some do
+    records, pixel, why = rule.to_training_pixel_size(rule.bring_to_scale(records, side))
+    return records, rule.scale_record(side, how + (f"; no physical scale: {why}" if why else ""), pixel)
 
 
 def _read_labels(run: _Run) -> None:
