@@ -76,11 +76,14 @@ ROWS = ("stored", "8 patients only", "8 labelled + unlabelled")
 STAND_INS = ("cubic", "block-consistent")  # scale_invariance.stand_in's enlargements
 
 
-def stand_in_rows(cache: Path, factor: int, kind: str) -> dict:
-    """The built site's feature rows through the shipped model, every image (and its mask, by nearest
-    neighbour) first replaced by its stand-in ``factor`` times larger (``scale_invariance.stand_in``):
-    ``{"busi": rows of BUSI's normal scans, "bus-bra": rows of BUS-BRA's images}`` in
-    :func:`site_alignment.features`'s order, cached under ``CACHE/stand_in_KIND_FACTORx/``."""
+def stand_in_rows(cache: Path, factor: int, kind: str, parts: dict | None = None) -> dict:
+    """Feature rows through the shipped model of a site's images, every image (and its mask, by nearest
+    neighbour) first replaced by its stand-in ``factor`` times larger (``scale_invariance.stand_in``),
+    in :func:`site_alignment.features`'s order, cached under ``CACHE/stand_in_KIND_FACTORx/``.
+
+    ``parts``: ``{site: class or None}``, the images of one class of the site or all of them; default
+    the built site, ``{"busi": "normal", "bus-bra": None}`` (BUSI's normal scans, BUS-BRA's images).
+    """
     import cv2
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -94,14 +97,14 @@ def stand_in_rows(cache: Path, factor: int, kind: str) -> dict:
     folder = cache / f"stand_in_{kind}_{factor}x"
     folder.mkdir(parents=True, exist_ok=True)
     model, out = None, {}
-    for site in ("busi", "bus-bra"):
-        file = folder / f"{site}.npz"
+    for site, only in (parts or {"busi": "normal", "bus-bra": None}).items():
+        file = folder / (f"{site}.npz" if only is None else f"{site}_{only}.npz")
         if not file.is_file():
             model = model or load_model(model_file("breast-us"), warm_up=False)
             t0 = time.time()
             d = load_data(site_alignment.SITES[site])
             y = np.asarray(d.target_names)[d.target].astype(str)
-            keep = np.flatnonzero(y == "normal") if site == "busi" else np.arange(y.size)
+            keep = np.arange(y.size) if only is None else np.flatnonzero(y == only)
             rows = []
             for start in range(0, keep.size, 32):  # a few stand-ins in memory at a time
                 recs = []
