@@ -117,3 +117,26 @@ def test_a_stand_in_folder_keeps_the_release_layout(tmp_path):
     assert float(pixel) == pytest.approx(0.02, rel=1e-12) and (width, height) == ("90", "60")
     assert (tmp_path / "big" / "LICENSE.txt").read_text() == "cite it\n"
     assert bench.write_stand_in(src, tmp_path / "big", 3, "block-consistent") == made  # kept, not rewritten
+
+
+def test_the_stand_in_results_say_what_their_images_are():
+    """Every results file measured on stand-ins says they are not originals; stand_in_validate.json's
+    times are the medians of its runs and its ratios those of the medians; site_calibration.json's
+    stand-in runs are the same draws (seeds and patients) as its 320 px run."""
+    results = REPO / "benchmarks" / "results"
+    validate = json.loads((results / "stand_in_validate.json").read_text())
+    for run in validate["runs"].values():
+        assert "STAND-INS" in run["images"] and "not originals" in run["images"]
+        for site in run["sites"].values():
+            rows = list(site["rows"].values())
+            for row in rows:
+                assert len(row["wall_s_runs"]) == len(row["cpu_s_runs"]) == run["repeats"]
+                assert row["wall_s"] == pytest.approx(np.median(row["wall_s_runs"]), abs=0.051)  # rounded to 0.1 s
+            assert site["cpu_ratio"] == pytest.approx(rows[1]["cpu_s"] / rows[0]["cpu_s"], abs=0.006)
+    held_out = json.loads((results / "stand_in_held_out.json").read_text())
+    assert "STAND-INS" in held_out["images"] and "not originals" in held_out["images"]
+    calibration = json.loads((results / "site_calibration.json").read_text())
+    for run in calibration.get("stand_ins", {}).values():
+        assert "NOT originals" in run["images"]
+        assert [d["seed"] for d in run["draws"]] == calibration["settings"]["seeds"]
+        assert [d["calibration"] for d in run["draws"]] == [d["calibration"] for d in calibration["draws"]]
