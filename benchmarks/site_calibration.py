@@ -76,6 +76,24 @@ ROWS = ("stored", "8 patients only", "8 labelled + unlabelled")
 STAND_INS = ("cubic", "block-consistent")  # scale_invariance.stand_in's enlargements
 
 
+def software() -> dict:
+    """The versions that compute the feature rows and the heads, for the results file: two runs on the
+    same images and code gave different rows once, and neither said what it ran on."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    import keras
+
+    out = {"python": platform.python_version(), "keras_backend": keras.backend.backend()}
+    for name in ("featbus", "numpy", "scikit-learn", "keras", "tensorflow", "tensorflow-cpu", "jax", "ai-edge-litert",
+                 "opencv-python-headless", "opencv-python"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
 def stand_in_rows(cache: Path, factor: int, kind: str, parts: dict | None = None) -> dict:
     """Feature rows through the shipped model of a site's images, every image (and its mask, by nearest
     neighbour) first replaced by its stand-in ``factor`` times larger (``scale_invariance.stand_in``),
@@ -301,7 +319,8 @@ def main(argv=None) -> None:
                "stored_point": site["point"].to_record(), "k": K, "draws": draws, "summary": summary(draws),
                "settings": {"max_lesions_normal": 0.03, "target_sensitivity": site["point"].target_sensitivity,
                             "n_bootstrap": args.n_bootstrap, "seeds": list(range(args.draws))},
-               "images": "the shared 320 px copies (the keys above); stand_ins: the same draws on larger stand-ins"}
+               "images": "the shared 320 px copies (the keys above); stand_ins: the same draws on larger stand-ins",
+               "software": software()}
     if larger:
         results["stand_ins"] = larger
     out = Path(args.output)

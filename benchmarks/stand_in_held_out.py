@@ -97,7 +97,7 @@ def main(argv=None) -> None:
                "images": f"320 px: the shared copies; {320 * FACTOR} px: STAND-INS, the copies enlarged {FACTOR} "
                          "times, not originals (none could be fetched here)",
                "figures": "[value, low, high]: 95 % bootstrap interval over the site's patients, seed 0",
-               "n_bootstrap": args.n_bootstrap, "sites": sites}
+               "n_bootstrap": args.n_bootstrap, "software": site_calibration.software(), "sites": sites}
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".json.part")
