@@ -33,6 +33,24 @@ Scores are computed once (``--cache-dir``, the feature rows of ``site_alignment.
 ``benchmarks/results/site_calibration.json`` and prints the table::
 
     python benchmarks/site_calibration.py --cache-dir /tmp/featbus_site_features
+
+**At the size hospitals store** (issue 82): ``--stand-in-scale N`` runs the same draws (the same
+seeds, so the same calibration, unlabelled and judged patients) a second time with every image of
+the built site (BUSI's normal scans and BUS-BRA's lesion images) replaced, before anything sees it,
+by a stand-in N times larger (``benchmarks/scale_invariance.py``'s :func:`stand_in`: ``--stand-in
+cubic``, bicubic; ``block-consistent``, bicubic corrected so that every N x N block averages to the
+copy's pixel, as a true original does; ``cubic,block-consistent`` for both), its mask by nearest
+neighbour. The model brings them to the 320 px it was trained at, as ``featbus adapt`` does. The
+heads are rebuilt on the 320 px copies of BUSI's and BrEaST-Lesions-USG's lesion images either
+way: only the site is at the larger size. They are STAND-INS, not originals: full-size originals of
+the shared sites could not be fetched here (no internet; the one public BUSI copy found is 256 px),
+and a stand-in holds no more detail than its 320 px copy. Their feature rows are cached under
+``--cache-dir`` too (about 5 minutes per kind on 2 cores). The results file keeps the 320 px run in
+its keys as before and adds ``stand_ins``: per kind, the same draws' rows and summary, and
+``side_by_side``, each row's medians at both sizes::
+
+    nice python benchmarks/site_calibration.py --cache-dir /tmp/featbus_site_features \
+        --stand-in-scale 3 --stand-in cubic,block-consistent
 """
 
 from __future__ import annotations
@@ -55,10 +73,78 @@ MEDIAN_AIM = ("specificity[malignant]", ">=", 0.55)
 NAMES = ("lesions_called_normal", "called_normal[malignant]", "normals_called_normal", "sensitivity[malignant]",
          "specificity[malignant]")
 ROWS = ("stored", "8 patients only", "8 labelled + unlabelled")
+STAND_INS = ("cubic", "block-consistent")  # scale_invariance.stand_in's enlargements
 
 
-def site_scores(cache: Path) -> dict:
-    """The site's images' raw probabilities through breast-us's heads rebuilt without BUS-BRA."""
+def software() -> dict:
+    """The versions that compute the feature rows and the heads, for the results file: two runs on the
+    same images and code gave different rows once, and neither said what it ran on."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    import keras
+
+    out = {"python": platform.python_version(), "keras_backend": keras.backend.backend()}
+    for name in ("featbus", "numpy", "scikit-learn", "keras", "tensorflow", "tensorflow-cpu", "jax", "ai-edge-litert",
+                 "opencv-python-headless", "opencv-python"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def stand_in_rows(cache: Path, factor: int, kind: str, parts: dict | None = None) -> dict:
+    """Feature rows through the shipped model of a site's images, every image (and its mask, by nearest
+    neighbour) first replaced by its stand-in ``factor`` times larger (``scale_invariance.stand_in``),
+    in :func:`site_alignment.features`'s order, cached under ``CACHE/stand_in_KIND_FACTORx/``.
+
+    ``parts``: ``{site: class or None}``, the images of one class of the site or all of them; default
+    the built site, ``{"busi": "normal", "bus-bra": None}`` (BUSI's normal scans, BUS-BRA's images).
+    """
+    import cv2
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import site_alignment
+    from scale_invariance import stand_in
+
+    from featbus import ImageRecord, load_data
+    from featbus.model.format import model_file
+    from featbus.model.loaded import load_model
+
+    folder = cache / f"stand_in_{kind}_{factor}x"
+    folder.mkdir(parents=True, exist_ok=True)
+    model, out = None, {}
+    for site, only in (parts or {"busi": "normal", "bus-bra": None}).items():
+        file = folder / (f"{site}.npz" if only is None else f"{site}_{only}.npz")
+        if not file.is_file():
+            model = model or load_model(model_file("breast-us"), warm_up=False)
+            t0 = time.time()
+            d = load_data(site_alignment.SITES[site])
+            y = np.asarray(d.target_names)[d.target].astype(str)
+            keep = np.arange(y.size) if only is None else np.flatnonzero(y == only)
+            rows = []
+            for start in range(0, keep.size, 32):  # a few stand-ins in memory at a time
+                recs = []
+                for i in keep[start:start + 32]:
+                    r = d.data[i]
+                    mask = None if r.mask is None else cv2.resize(
+                        np.asarray(r.mask), (r.mask.shape[1] * factor, r.mask.shape[0] * factor),
+                        interpolation=cv2.INTER_NEAREST)
+                    recs.append(ImageRecord(stand_in(r.image, factor, kind), mask, r.path, dict(r.meta)))
+                rows.append(np.asarray(model.transform(recs), dtype=float))
+            tmp = file.with_suffix(".tmp.npz")
+            np.savez(tmp, X=np.concatenate(rows), y=y[keep], groups=np.asarray(d.groups).astype(str)[keep])
+            tmp.replace(file)
+            print(f"{site}: features of {keep.size} {kind} {factor}x stand-ins ({time.time() - t0:.0f} s)", flush=True)
+        out[site] = dict(np.load(file))
+    return out
+
+
+def site_scores(cache: Path, stand_ins: tuple = ()) -> dict:
+    """The site's images' raw probabilities through breast-us's heads rebuilt without BUS-BRA; with
+    ``stand_ins`` (``(kind, factor)`` pairs), ``"stand_in_proba"``: the same images' probabilities
+    as stand-ins of each kind (:func:`stand_in_rows`), the same heads."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import site_alignment
 
@@ -74,8 +160,17 @@ def site_scores(cache: Path) -> dict:
     y = np.concatenate([data["busi"]["y"][normal], data["bus-bra"]["y"]])
     groups = np.concatenate([[f"busi:{g}" for g in data["busi"]["groups"][normal]],
                              [f"bus-bra:{g}" for g in data["bus-bra"]["groups"]]])
+    larger = {}
+    for kind, factor in stand_ins:
+        rows = stand_in_rows(cache, factor, kind)
+        Xs = np.concatenate([rows["busi"]["X"], rows["bus-bra"]["X"]])
+        if not (np.array_equal(np.concatenate([rows["busi"]["y"], rows["bus-bra"]["y"]]), y)
+                and np.array_equal(np.concatenate([[f"busi:{g}" for g in rows["busi"]["groups"]],
+                                                   [f"bus-bra:{g}" for g in rows["bus-bra"]["groups"]]]), groups)):
+            raise RuntimeError(f"{cache}: the {kind} {factor}x stand-ins' rows are not the site's images in order")
+        larger[(kind, factor)] = np.asarray(fitted.predict_proba(Xs), dtype=float)
     return {"proba": np.asarray(fitted.predict_proba(X), dtype=float), "classes": classes, "y": y.astype(str),
-            "groups": groups, "point": point, "reference": reference}
+            "groups": groups, "point": point, "reference": reference, "stand_in_proba": larger}
 
 
 def judged(point, proba, classes, y, groups, alignment=None) -> dict:
@@ -139,6 +234,21 @@ def summary(draws: list[dict]) -> dict:
     return out
 
 
+def side_by_side(small: list[dict], large: list[dict], key: str) -> list[dict]:
+    """Per row, the medians over the draws at 320 px and on the stand-ins (``"values"``), one after the
+    other, then the largest absolute change of one draw between them (the same seeds: the same
+    patients at both sizes)."""
+    out = []
+    for row in ROWS:
+        for size, draws in (("320 px (shared copies)", small), (f"{key} stand-in", large)):
+            out.append({"row": row, "size": size, "of": "median over the draws",
+                        "values": {k: float(np.nanmedian([d["rows"][row][k] for d in draws])) for k in NAMES}})
+        out.append({"row": row, "size": "both", "of": "largest absolute change of one draw",
+                    "values": {k: float(np.nanmax([abs(b["rows"][row][k] - a["rows"][row][k])
+                                                   for a, b in zip(small, large)])) for k in NAMES}})
+    return out
+
+
 def table(results: dict) -> str:
     short = {"lesions_called_normal": "LCN", "called_normal[malignant]": "MCN", "normals_called_normal": "NCN",
              "sensitivity[malignant]": "sens", "specificity[malignant]": "spec"}
@@ -163,10 +273,21 @@ def main(argv=None) -> None:
     p.add_argument("--cache-dir", required=True, help="the sites' feature rows (site_alignment.features), cached")
     p.add_argument("--draws", type=int, default=10)
     p.add_argument("--n-bootstrap", type=int, default=1000)
+    p.add_argument("--stand-in-scale", type=int, default=1,
+                   help="also run the same draws with every image of the site a stand-in this many times larger "
+                        "(1: the 320 px copies only)")
+    p.add_argument("--stand-in", default="cubic",
+                   help="how the stand-ins are made: cubic, block-consistent, or both separated by a comma")
     p.add_argument("-o", "--output", default=str(RESULTS))
     args = p.parse_args(argv)
+    kinds = [k.strip() for k in args.stand_in.split(",") if k.strip()]
+    if args.stand_in_scale < 1:
+        p.error(f"--stand-in-scale {args.stand_in_scale}: a factor of at least 1")
+    if bad := [k for k in kinds if k not in STAND_INS]:
+        p.error(f"--stand-in {bad[0]!r}: one of {', '.join(STAND_INS)}")
+    stand_ins = tuple((k, args.stand_in_scale) for k in kinds) if args.stand_in_scale > 1 else ()
     t0 = time.time()
-    site = site_scores(Path(args.cache_dir))
+    site = site_scores(Path(args.cache_dir), stand_ins)
     print(f"scores of {site['y'].size} images of {np.unique(site['groups']).size} patients "
           f"({time.time() - t0:.0f} s)", flush=True)
     draws = []
@@ -175,8 +296,20 @@ def main(argv=None) -> None:
         draws.append(one_draw(site, seed, args.n_bootstrap))
         print(f"draw {seed} ({time.time() - t1:.0f} s)", flush=True)
     y = site["y"]
-    results = {"about": __doc__.split("\n\n")[0], "command": "python benchmarks/site_calibration.py --cache-dir DIR "
-               f"--draws {args.draws} --n-bootstrap {args.n_bootstrap}",
+    larger = {}
+    for (kind, factor), proba in site["stand_in_proba"].items():
+        t1 = time.time()
+        sized = [one_draw({**site, "proba": proba}, seed, args.n_bootstrap) for seed in range(args.draws)]
+        larger[f"{kind} {factor}x"] = {
+            "images": f"every image of the site a {kind} stand-in {factor} times larger ({320 * factor} px on the "
+                      "longer side for a 320 px copy), brought back to 320 px by the model; NOT originals",
+            "draws": sized, "summary": summary(sized), "side_by_side": side_by_side(draws, sized, f"{kind} {factor}x")}
+        print(f"{kind} {factor}x: {args.draws} draws ({time.time() - t1:.0f} s)", flush=True)
+    command = (f"python benchmarks/site_calibration.py --cache-dir DIR --draws {args.draws} "
+               f"--n-bootstrap {args.n_bootstrap}")
+    if stand_ins:
+        command += f" --stand-in-scale {args.stand_in_scale} --stand-in {','.join(kinds)}"
+    results = {"about": __doc__.split("\n\n")[0], "command": command,
                "site": {"n_images": int(y.size), "n_patients": int(np.unique(site["groups"]).size),
                         "counts": {c: int(np.sum(y == c)) for c in sorted(set(y))},
                         "built": "BUSI's normal scans (near-duplicate groups as patients) + BUS-BRA's lesion images "
@@ -185,13 +318,23 @@ def main(argv=None) -> None:
                         "shipped backbone and segmenter (trained on all three sites)",
                "stored_point": site["point"].to_record(), "k": K, "draws": draws, "summary": summary(draws),
                "settings": {"max_lesions_normal": 0.03, "target_sensitivity": site["point"].target_sensitivity,
-                            "n_bootstrap": args.n_bootstrap, "seeds": list(range(args.draws))}}
+                            "n_bootstrap": args.n_bootstrap, "seeds": list(range(args.draws))},
+               "images": "the shared 320 px copies (the keys above); stand_ins: the same draws on larger stand-ins",
+               "software": software()}
+    if larger:
+        results["stand_ins"] = larger
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".json.part")
     tmp.write_text(json.dumps(results, indent=1))
     tmp.replace(out)
     print(table(results))
+    for key, run in larger.items():
+        print(f"\n{key} stand-ins, the same draws:")
+        print(table({**results, **run}))
+        print("\n".join(f"{r['row']:<24} {r['size']:<26} " + " ".join(f"{r['values'][k]:>6.3f}" for k in NAMES)
+                        + f"  {r['of']}"
+                        for r in run["side_by_side"]))
     print(f"wrote {out} ({time.time() - t0:.0f} s)")
 
 
