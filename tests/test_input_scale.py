@@ -318,3 +318,22 @@ def test_a_lesion_mask_found_at_the_model_scale_is_pasted_back_at_the_image_size
     roi = seg._roi_of(record, crop)
     assert roi["box"] == (20, 60, 20, 60) and roi["mask"].shape == (96, 96)
     assert roi["mask"].sum() == 400 and roi["mask"][30:50, 30:50].all()
+
+
+def test_predict_counts_the_files_it_will_bring_to_scale(phantom_model, tmp_path, capsys):
+    """predict decodes its files after the model loads: its scale line counts them from their headers
+    (a 96 px phantom shrunk to the model's 48 px, a 48 px one already there)."""
+    from featbus.cli import main
+
+    data, model = phantom_model
+    model.save(tmp_path / "m.featbus")
+    folder = tmp_path / "new"
+    folder.mkdir()
+    first, second = (np.asarray(r.image, np.float64) for r in data.data[:2])
+    scale = 255.0 if max(first.max(), second.max()) <= 1 else 1.0
+    first, second = ((v * scale).astype(np.uint8) for v in (first, second))
+    cv2.imwrite(str(folder / "big.png"), cv2.resize(first, (96, 96), interpolation=cv2.INTER_NEAREST))
+    cv2.imwrite(str(folder / "same.png"), second)
+    assert main(["predict", str(tmp_path / "m.featbus"), str(folder), "-o", str(tmp_path / "p.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "frames brought to 48 px on the longer side, as trained (1 of 2 shrunk from 96 px)" in err
