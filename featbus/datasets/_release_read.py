@@ -424,12 +424,7 @@ class Reader:
         if best is None:
             return None, {}, images
         rel, header, column, found, rows = best
-        kept = []
-        for img in images:
-            if img in found:
-                kept.append(img)
-            else:
-                self.out(img, f"no row in {rel.as_posix()} for any of its folders")
+        kept = self._with_rows(images, found, f"no row in {rel.as_posix()} for any of its folders")
         summary.table_candidates = [t for t in summary.table_candidates if not t.startswith(rel.as_posix() + " (")]
         summary.table, summary.image_column, summary.key_role = self.root / rel, header[column], "patient folders"
         return (rel, rows, header, column), {img: [found[img]] for img in kept}, kept
@@ -479,13 +474,14 @@ class Reader:
                 self.out(where, "no image" + (f": {cell!r}" if cell else ": empty cell"))
                 continue
             rows_of.setdefault(img, []).append(k)
-        kept = []
+        return self._with_rows(images, rows_of, f"no row in {name}"), rows_of
+
+    def _with_rows(self, images, rows, reason: str) -> list:
+        """The images that have a row in ``rows``; each other one left out with ``reason``."""
         for img in images:
-            if img in rows_of:
-                kept.append(img)
-            else:
-                self.out(img, f"no row in {name}")
-        return kept, rows_of
+            if img not in rows:
+                self.out(img, reason)
+        return [img for img in images if img in rows]
 
     # ------------------------------------------------------------------ labels
     def _labels(self, table, images, rows_of, label_column, summary):
@@ -495,12 +491,8 @@ class Reader:
             used = [rows[rows_of[i][0]] for i in images]
             col, others = _choose_label_column(header, used, label_column, {column}, repr(rel.as_posix()))
             if others:  # the paragraph names them with their values (the label note's words, said once)
-                def shown(c: int, n: int = 3) -> str:
-                    vals = sorted({r[c].strip() for r in used if r[c].strip()}, key=_natural_key)
-                    return ", ".join(vals[:n]) + (f" and {len(vals) - n} more" if len(vals) > n else "")
-
-                summary.table_candidates += [f"column {header[c]!r} ({shown(c)}; --label-column names it)"
-                                             for c in others]
+                summary.table_candidates += [f"column {header[c]!r} ({_column_values(used, c, 3)}; "
+                                             "--label-column names it)" for c in others]
             self.label_col = col
             if col is not None:
                 summary.label_column = header[col]
@@ -563,9 +555,8 @@ class Reader:
         """The lines that say how the label column was chosen and which spellings were read as which
         class (warned where the pixels are read: :meth:`Release.to_bunch`)."""
 
-        def values(c: int, n: int = 4) -> str:
-            vals = sorted({r[c].strip() for r in used if r[c].strip()}, key=_natural_key)
-            return ", ".join(vals[:n]) + (f" and {len(vals) - n} more" if len(vals) > n else "")
+        def values(c: int) -> str:
+            return _column_values(used, c, 4)
 
         if given is None and (others or column_key(header[col]) not in LABEL_COLUMNS):
             said = (f"labels from the {header[col]!r} column of {rel.name} (its values are the classes: "
@@ -651,6 +642,12 @@ class Reader:
         summary.patient_source = "one per image"
         summary.patient_detail = "no patient column, folder or file-name prefix; commands group near-duplicate images"
         return [i.as_posix() for i in images]
+
+
+def _column_values(rows, c: int, n: int) -> str:
+    """Column ``c``'s distinct values in ``rows`` in natural order, the first ``n`` and how many more."""
+    vals = sorted({r[c].strip() for r in rows if r[c].strip()}, key=_natural_key)
+    return ", ".join(vals[:n]) + (f" and {len(vals) - n} more" if len(vals) > n else "")
 
 
 def _refuse_misspelt_labels(rows: list[tuple[int, str]], table: str) -> None:
