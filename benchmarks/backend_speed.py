@@ -226,9 +226,9 @@ def main(argv=None) -> int:
         result["jax_over_torch_time_per_image"] = (rows["jax"]["featbus_seconds_per_image"]
                                                    / rows["torch"]["featbus_seconds_per_image"])
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_name(args.output.name + ".part")
-    tmp.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    tmp.replace(args.output)
+    from featbus.io import write_file  # the one write-then-rename
+
+    write_file(args.output, json.dumps(result, indent=1, sort_keys=True) + "\n")
     print(f"wrote {args.output}")
     return 0 if not failures else 1
 

@@ -277,9 +277,9 @@ def main(argv=None) -> int:
         "rows": rows,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.output.with_name(args.output.name + ".part")
-    tmp_out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    tmp_out.replace(args.output)
+    from featbus.io import write_file  # the one write-then-rename
+
+    write_file(args.output, json.dumps(result, indent=1, sort_keys=True) + "\n")
     print(f"one core {one:.0f} images/s, all {n_cores} cores {every:.0f} images/s ({every / one:.2f}x one core, "
           f"{every / (n_cores * one):.2f} of linear); wrote {args.output}")
     return 0

@@ -376,9 +376,9 @@ def main(argv=None) -> None:
                "minus_plain": paired, "before": before}
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.json")
-    tmp.write_text(json.dumps(results, indent=1))
-    tmp.replace(out)
+    from featbus.io import write_file  # the one write-then-rename
+
+    write_file(out, json.dumps(results, indent=1))
     Path(args.table).write_text(render_table(results))
     print(f"wrote {out} and {args.table}")
 

@@ -365,9 +365,9 @@ def main(argv=None) -> None:
           f"lesions called normal <= {AIMS['lesions_called_normal']}): {', '.join(met) if met else 'none'}")
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.json")
-    tmp.write_text(json.dumps(results, indent=1))
-    tmp.replace(out)
+    from featbus.io import write_file  # the one write-then-rename
+
+    write_file(out, json.dumps(results, indent=1))
     print(f"wrote {out}")
 
 

@@ -220,9 +220,9 @@ def main(argv=None) -> None:
     kept = json.loads(out.read_text()) if out.is_file() else {}
     kept = {"about": __doc__.split("\n\n")[1].replace("\n", " "), "model": "breast-us (shipped)",
             "input_scale": model.input_scale, "stand_ins": {**kept.get("stand_ins", {}), key: result}}
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(kept, indent=1) + "\n")
-    tmp.replace(out)
+    from featbus.io import write_file  # the one write-then-rename
+
+    write_file(out, json.dumps(kept, indent=1) + "\n")
     print(f"wrote {out}", file=sys.stderr)
 
 

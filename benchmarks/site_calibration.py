@@ -325,9 +325,9 @@ def main(argv=None) -> None:
         results["stand_ins"] = larger
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.part")
-    tmp.write_text(json.dumps(results, indent=1))
-    tmp.replace(out)
+    from featbus.io import write_file  # the one write-then-rename
+
+    write_file(out, json.dumps(results, indent=1))
     print(table(results))
     for key, run in larger.items():
         print(f"\n{key} stand-ins, the same draws:")

@@ -100,9 +100,9 @@ def main(argv=None) -> None:
                "n_bootstrap": args.n_bootstrap, "software": site_calibration.software(), "sites": sites}
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.part")
-    tmp.write_text(json.dumps(results, indent=1) + "\n")
-    tmp.replace(out)
+    from featbus.io import write_file  # the one write-then-rename
+
+    write_file(out, json.dumps(results, indent=1) + "\n")
     for held, s in sites.items():
         for size, row in s["rows"].items():
             cells = " ".join(f"{f} {row[f][0]:.3f} [{row[f][1]:.2f}, {row[f][2]:.2f}]" for f in FIGURES if f in row)

@@ -244,9 +244,9 @@ def main(argv=None) -> None:
     result = {"about": __doc__.split("\n\n")[0].replace("\n", " "), "model": "breast-us (shipped)",
               "runs": {**kept.get("runs", {}), key: entry}}
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.part")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    tmp.replace(out)
+    from featbus.io import write_file  # the one write-then-rename
+
+    write_file(out, json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}", file=sys.stderr)
 
 
