@@ -36,7 +36,8 @@ from ._records import (
 )
 from .progress import find_stack_level
 
-__all__ = ["read_image", "read_images", "read_mask", "load_item", "dicom_pixel_size", "write_feature_table",
+__all__ = ["read_image", "read_images", "read_mask", "load_item", "header_shape", "dicom_pixel_size",
+           "write_feature_table",
            "write_file", "MAX_PIXELS", "DICOM_WINDOW", "refuse_existing", "resize_to", "INTERPOLATIONS"]
 
 #: Default largest image (height x width) that :func:`read_image` decodes: 2**28 = 268,435,456
@@ -113,6 +114,52 @@ def _sniff(head: bytes) -> str | None:
     if head[:2] in (b"P2", b"P5", b"P6") and len(head) > 2 and head[2:3].isspace():
         return "pnm"
     return None
+
+
+#: The leading bytes of the image formats a file's header is read from (:func:`header_shape`)
+_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*", b"P1", b"P2", b"P3", b"P4", b"P5", b"P6")
+
+
+def header_shape(path: str | os.PathLike) -> tuple[tuple[int, int] | None, str | None]:
+    """``((height, width), None)`` from a file's header, no pixel decoded; else ``(None, reason)``:
+    ``"not an image"`` (no image format's leading bytes) or ``"unreadable: ..."`` (the header cannot
+    be read). What the release reader checks every file with and what ``featbus predict`` counts the
+    files it will bring to scale with.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.png"
+    >>> Image.fromarray(np.zeros((30, 40), np.uint8)).save(p)
+    >>> header_shape(p)
+    ((30, 40), None)
+    >>> _ = p.with_suffix(".txt").write_text("hello"); header_shape(p.with_suffix(".txt"))
+    (None, 'not an image')
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(132)
+    except OSError as exc:
+        return None, f"unreadable: {exc.strerror or exc}"
+    dicom = head[128:132] == b"DICM" or path.suffix.lower() == ".dcm"
+    if not dicom and not head.startswith(_MAGIC):
+        return None, "not an image"
+    try:
+        if dicom:
+            import pydicom
+
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            return (int(ds.Rows), int(ds.Columns)), None
+        from PIL import Image
+
+        with Image.open(path) as im:  # the header only: no pixel is decoded
+            w, h = im.size
+        return (h, w), None
+    except Exception as exc:  # noqa: BLE001 - every reader's failure is the file's, named
+        return None, f"unreadable: {type(exc).__name__}: {exc}"
 
 
 def _looks_like_text(head: bytes) -> bool:

@@ -60,23 +60,6 @@ def add_parser(sub, parents) -> None:
     p.set_defaults(func=run)
 
 
-def _header_shapes(paths) -> list[tuple[int, int]]:
-    """``(height, width)`` of each file from its header, no pixel decoded (predict decodes them later):
-    what the scale line counts. A file PIL cannot open (a DICOM, a damaged one) is left out of the
-    count; predict meets it later, by name."""
-    from PIL import Image
-
-    shapes = []
-    for p in paths:
-        try:
-            with Image.open(p) as im:
-                w, h = im.size
-            shapes.append((h, w))
-        except Exception:  # noqa: BLE001 - counted out here, reported when read
-            continue
-    return shapes
-
-
 def run(args) -> int:
     out = Path(args.output) if args.output else None
     if out is not None:
@@ -98,9 +81,12 @@ def run(args) -> int:
     # install (featbus[runtime], LiteRT without Keras) explains a CNN model by occlusion ("auto")
     grad_cam = bool(args.explain) and args.explain_method != "occlusion" and keras
     _, (model,) = start(args, [args.model], keras_too=grad_cam, said=said)
+    from ..io import header_shape
     from ..model.scale import scale_words
 
-    print(scale_words(model.input_scale, _header_shapes(paths) or None), file=sys.stderr)
+    # predict decodes its files later: their sizes from their headers (one it cannot read is met later, named)
+    shapes = [shape for shape, problem in map(header_shape, paths) if problem is None]
+    print(scale_words(model.input_scale, shapes or None), file=sys.stderr)
     with warnings.catch_warnings():  # the skipped images are counted below and listed in the table
         warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
         table = model.predict_table(paths, on_error=args.on_error, decision=args.decision, force=args.force,

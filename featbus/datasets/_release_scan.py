@@ -28,9 +28,6 @@ __all__ = ["cell_keys", "image_keys", "path_key", "probe_files", "scope_of", "sp
            "walk_release"]
 
 #: Leading bytes of the image formats featbus reads (a file without one is "not an image").
-_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*", b"P1", b"P2", b"P3", b"P4", b"P5", b"P6")
-
-
 def path_key(path: Path) -> tuple:
     """Natural order of a relative path, folder by folder ('a (2)' before 'a (10)')."""
     return tuple(_natural_key(part) for part in path.parts)
@@ -176,38 +173,14 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
     return images, masks_of, unpaired, "; ".join(rules[k] for k in sorted(rules)) or None
 
 
-def _probe(path: Path) -> tuple[tuple[int, int] | None, str | None]:
-    """``((height, width), None)`` from a file's header, else ``(None, reason)``: ``"not an image"``
-    (no image format's leading bytes) or ``"unreadable"`` (the header cannot be read)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(132)
-    except OSError as exc:
-        return None, f"unreadable: {exc.strerror or exc}"
-    dicom = head[128:132] == b"DICM" or path.suffix.lower() == ".dcm"
-    if not dicom and not head.startswith(_MAGIC):
-        return None, "not an image"
-    try:
-        if dicom:
-            import pydicom
-
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-            return (int(ds.Rows), int(ds.Columns)), None
-        from PIL import Image
-
-        with Image.open(path) as im:  # the header only: no pixel is decoded
-            w, h = im.size
-        return (h, w), None
-    except Exception as exc:  # noqa: BLE001 - every reader's failure is the file's, named
-        return None, f"unreadable: {type(exc).__name__}: {exc}"
-
-
 def probe_files(root: Path, rels: list[Path], n_threads: int = 8) -> dict[Path, tuple]:
-    """:func:`_probe` over files (threads: the work is reading a few bytes of each)."""
+    """:func:`featbus.io.header_shape` over files (threads: the work is reading a few bytes of each)."""
+    from ..io import header_shape
+
     if not rels:
         return {}
     with ThreadPoolExecutor(max_workers=min(n_threads, len(rels))) as pool:
-        return dict(zip(rels, pool.map(lambda r: _probe(root / r), rels)))
+        return dict(zip(rels, pool.map(lambda r: header_shape(root / r), rels)))
 
 
 def image_keys(images: list[Path]) -> dict[str, Path | None]:
