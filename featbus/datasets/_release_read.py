@@ -202,6 +202,7 @@ class Reader:
         self.left_out: list[tuple[str, str]] = left_out
         self.label_col: int | None = None
         self.copies: list[tuple[str, str]] = []
+        self.read_tables: _Tables | None = None  # the release's tables, read once (by _table)
 
     def out(self, item, reason: str) -> None:
         self.left_out.append((item.as_posix() if isinstance(item, Path) else str(item), reason))
@@ -357,7 +358,7 @@ class Reader:
     # ------------------------------------------------------------------ the table
     def _table(self, images, image_column, summary):
         keys = image_keys(images)
-        tables = _Tables(self.root, self.tables, keys, self.left_out)
+        tables = self.read_tables = _Tables(self.root, self.tables, keys, self.left_out)
         scored, errors = [], []
         for rel in tables.read:
             try:
@@ -407,9 +408,8 @@ class Reader:
         when one column's values are unique and name a folder above at least half of the images;
         the images of a folder without a row are left out, named. Returns ``(table, rows_of, images)``,
         ``(None, {}, images)`` when no table is keyed so."""
-        tables = _Tables(self.root, self.tables, {}, self.left_out)
         best = None
-        for rel, (header, rows) in tables.read.items():
+        for rel, (header, rows) in self.read_tables.read.items():  # as _table read them
             for c in range(len(header)):
                 cells = [row[c].strip().casefold() for row in rows]
                 if not cells or any(not v for v in cells) or len(set(cells)) < len(cells):
