@@ -162,8 +162,8 @@ if not runs:  # both steps failed or were cut: no rows of an earlier run pass fo
 else:
     rows = {b: r for run in runs.values() for b, r in run.get("backends", {}).items()}
     result["backends"] = rows
-    result["failed"] = {b: run.get("failed", {}) or "no results (see log.txt)" for b, run in runs.items()
-                        if b not in rows} | {b: "no results (see log.txt)" for b in ("jax", "torch") if b not in runs}
+    result["failed"] = {b: runs.get(b, {}).get("failed", {}).get(b) or "no results (see log.txt)"
+                        for b in ("jax", "torch") if b not in rows}
     first = next(iter(runs.values()))
     result["command"] = first.get("command", "").replace("--backends jax", "--backends jax (then torch)")
     result["jax_over_torch_time_per_image"] = (rows["jax"]["featbus_seconds_per_image"]
