@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import math
 import os
-import re
 import threading
 import warnings
 import zlib
@@ -58,43 +57,6 @@ DICOM_WINDOW: bool = os.environ.get("FEATBUS_DICOM_WINDOW", "1").strip() != "0"
 # the global is switched off only while a file's header is parsed, under this lock
 _PIL_OPEN_LOCK = threading.Lock()
 
-#: Sub-folder names that say "masks" (BUSI's ``_mask``, ``GT``, ``ground_truth``, ``segmentation(s)``,
-#: ``ROI``, ``labels``): a folder of them beside an image folder pairs with it
-#: (:func:`featbus.datasets.export.paired_folders`, a class folder's ``images/`` + ``masks/``, and
-#: ``featbus predict`` leaves it out). Here, on the light reading floor, so predict need not import the
-#: loaders. With :data:`IMAGE_FOLDER_NAME` and :func:`mask_stem`, the one rule of how downloads name
-#: their image and mask folders and files.
-MASK_FOLDER_NAME = re.compile(r"mask|^gts?$|ground.?truth|segmentation|annotation|^rois?$|^labels?$",
-                              re.IGNORECASE)
-#: Sub-folder names that say "images" (``images``, ``imgs``, ``img``, ``original(s)``, ``raw``,
-#: ``scans``, ``frames``): preferred as the image folder where several sub-folders hold the same names.
-IMAGE_FOLDER_NAME = re.compile(r"^(images?|imgs?|originals?|raw|scans?|frames?|pictures?|photos?)$", re.IGNORECASE)
-#: Words a mask file adds to its image's name, before or after the stem with any separator (``a_mask.png``,
-#: ``a-GT.png``, ``mask_a.png``, ``a_tumor.png``, ``a_mask_1.png``): the release reader's rule
-#: (:mod:`featbus.datasets._release_rules`) and predict's, which leaves such files out of the scans.
-MASK_WORDS = ("mask", "masks", "seg", "segmentation", "gt", "groundtruth", "tumor", "tumour", "lesion", "roi",
-              "label", "annotation", "other")
-#: Mask words of findings that are not the lesion (BrEaST-Lesions-USG's ``_other1``): paired, never the lesion.
-NON_LESION_MASK_WORDS = ("other",)
-#: What a mask file may add to its image's file stem (``a_mask.png``, ``a-gt.png``, ``a_seg_1.png``...).
-_MASK_SUFFIX = re.compile(r"(?:[\s_\-]+(?:gt|seg|segmentation|label|annotation|roi)|[\s_\-]*mask)([\s_\-]*\d+)?$",
-                          re.IGNORECASE)
-
-
-def mask_stem(stem: str) -> str:
-    """The image file stem a mask file's stem names, compared without case: ``'a_mask'``,
-    ``'a_gt'`` and ``'A'`` all give ``'a'`` (the mask folder of a download may repeat the image's
-    name or add a word saying mask).
-
-    Examples
-    --------
-    >>> from featbus.io import mask_stem
-    >>> mask_stem("Case1_mask"), mask_stem("case1-GT"), mask_stem("case1_mask_2"), mask_stem("case1")
-    ('case1', 'case1', 'case1', 'case1')
-    """
-    base = _MASK_SUFFIX.sub("", stem)
-    return (base or stem).casefold()
-
 _MODES = ("gray", "unchanged")
 _ON_ERROR = ("raise", "skip")
 
@@ -120,11 +82,11 @@ def _sniff(head: bytes) -> str | None:
 _MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*", b"P1", b"P2", b"P3", b"P4", b"P5", b"P6")
 
 
-def header_shape(path: str | os.PathLike) -> tuple[tuple[int, int] | None, str | None]:
-    """``((height, width), None)`` from a file's header, no pixel decoded; else ``(None, reason)``:
-    ``"not an image"`` (no image format's leading bytes) or ``"unreadable: ..."`` (the header cannot
-    be read). What the release reader checks every file with and what ``featbus predict`` counts the
-    files it will bring to scale with.
+def header_shape(path: str | os.PathLike) -> tuple[tuple[int, int] | None, tuple[str, str] | None]:
+    """``((height, width), None)`` from a file's header, no pixel decoded; else ``(None, (reason,
+    detail))``: ``"not an image"`` (no image format's leading bytes) or ``"unreadable"`` (the header
+    cannot be read, ``detail`` saying why). What the release reader checks every file with and what
+    ``featbus predict`` counts the files it will bring to scale with.
 
     Examples
     --------
@@ -136,17 +98,17 @@ def header_shape(path: str | os.PathLike) -> tuple[tuple[int, int] | None, str |
     >>> header_shape(p)
     ((30, 40), None)
     >>> _ = p.with_suffix(".txt").write_text("hello"); header_shape(p.with_suffix(".txt"))
-    (None, 'not an image')
+    (None, ('not an image', ''))
     """
     path = Path(path)
     try:
         with open(path, "rb") as f:
             head = f.read(132)
     except OSError as exc:
-        return None, f"unreadable: {exc.strerror or exc}"
+        return None, ("unreadable", str(exc.strerror or exc))
     dicom = head[128:132] == b"DICM" or path.suffix.lower() == ".dcm"
     if not dicom and not head.startswith(_MAGIC):
-        return None, "not an image"
+        return None, ("not an image", "")
     try:
         if dicom:
             import pydicom
@@ -159,7 +121,7 @@ def header_shape(path: str | os.PathLike) -> tuple[tuple[int, int] | None, str |
             w, h = im.size
         return (h, w), None
     except Exception as exc:  # noqa: BLE001 - every reader's failure is the file's, named
-        return None, f"unreadable: {type(exc).__name__}: {exc}"
+        return None, ("unreadable", f"{type(exc).__name__}: {exc}")
 
 
 def _looks_like_text(head: bytes) -> bool:

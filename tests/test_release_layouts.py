@@ -108,14 +108,14 @@ def test_layout_read_with_no_option(built, layout, request):
 
     # files left out, and why: every mask file either paired or left out as a mask (a second
     # finding's mask may be set aside: "joined or the lesion one chosen, and said"), then the rest
-    masks_left_out = {_relative(built.root, n) for n, r in s.left_out if str(r).split(":")[0] == "mask"}
+    masks_left_out = {_relative(built.root, r.item) for r in s.left_out if r.reason == "mask"}
     assert paired | masks_left_out == built.mask_files, (sorted(paired), sorted(masks_left_out))
     want_left_out = dict(expect["left_out"])
     if built.mask_files - paired:
         want_left_out["mask"] = len(built.mask_files - paired)
     assert dict(s.left_out_counts()) == want_left_out, s.left_out
     assert sum(want_left_out.values()) == len(s.left_out)
-    assert not {_relative(built.root, name) for name, _ in s.left_out} & set(images)
+    assert not {_relative(built.root, r.item) for r in s.left_out} & set(images)
 
     # the paragraph says what was read
     text = s.text()

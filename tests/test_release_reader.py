@@ -196,7 +196,7 @@ def test_not_an_image_unreadable_and_a_mask_of_another_size_are_named(tmp_path):
     counts = s.left_out_counts()
     assert counts == {"not an image": 1, "unreadable": 1, "mask size differs": 1}, s.left_out
     assert s.n_images == 5 and s.n_masks_paired == 4
-    assert any("10x10 for an image of 32x24" in reason for _, reason in s.left_out)
+    assert any(r.reason == "mask size differs" and "10x10 for an image of 32x24" in r.detail for r in s.left_out)
     with pytest.raises(Exception, match="notes.png|broken.png"):  # the loader names them, or skips them
         load_data(root)
     with pytest.warns(UserWarning):
@@ -212,7 +212,7 @@ def test_one_image_under_two_labels_and_a_duplicate_row_are_named(tmp_path):
                                 "1.png,benign\n3.png,benign\n")
     s = read_release(root).summary
     assert s.left_out_counts() == {"duplicate": 1, "two labels": 1} and s.n_images == 3
-    two = next(reason for _, reason in s.left_out if reason.startswith("two labels"))
+    two = next(r.text() for r in s.left_out if r.reason == "two labels")
     assert "rows 3" in two or "row(s) 3" in two
 
 

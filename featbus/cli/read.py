@@ -47,8 +47,8 @@ def run(args) -> int:
     except (ReleaseError, ValueError, OSError) as exc:
         raise CLIError(_one_line(exc)) from exc
     print(release.summary.text())
-    for item, reason in release.summary.left_out[:20]:
-        print(f"  left out {item}: {reason}", file=sys.stderr)
+    for r in release.summary.left_out[:20]:
+        print(f"  left out {r.item}: {r.text()}", file=sys.stderr)
     if len(release.summary.left_out) > 20:
         print(f"  ... and {len(release.summary.left_out) - 20} more left out", file=sys.stderr)
     if args.index is not None:

@@ -98,35 +98,13 @@ def _pattern_regex(pattern: str, stem: str | None) -> re.Pattern:
     return re.compile(f"^{wild(before)}{middle}{wild(after)}$", re.IGNORECASE)
 
 
-def _scan_class_folder(folder: Path, mask_pattern: str, extensions: tuple[str, ...]):
-    """Split a class folder into images (with their mask files) and orphan masks."""
-    files = sorted((f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")),
-                   key=lambda f: _natural_key(f.name))
-    generic = _pattern_regex(mask_pattern, None)
-    mask_like = {f.name for f in files if generic.match(f.name)}
-    images = [f for f in files if f.suffix.lower() in extensions and f.name not in mask_like]
-    stems = {f.stem: f for f in images}
-    owners: dict[str, list[Path]] = {f.stem: [] for f in images}
-    orphans = []
-    for f in files:
-        if f.name not in mask_like:
-            continue
-        # the longest image stem whose own pattern matches owns the mask ("a_mask_1.png" -> "a")
-        cands = [s for s in stems if s in f.name and _pattern_regex(mask_pattern, s).match(f.name)]
-        if cands:
-            owners[max(cands, key=len)].append(f)
-        else:
-            orphans.append(f)
-    return [(f, sorted(owners[f.stem], key=lambda m: _natural_key(m.name))) for f in images], orphans
-
-
 def _read_keeping_image(item, index: int):
     """Read an image and the union of its masks: ``(image, mask, None)``; a mask that does not fit
     the image (another size) or cannot be read is dropped, the image kept: ``(image, empty mask,
     why)``, the reason naming the mask file and both sizes. Where masks are needed the caller turns
     a dropped mask into an error or a skipped image (:func:`featbus.cli._data._load_folder`).
-    An unreadable image: ``("error", path, reason)``. The one reader of class folders, manifests
-    and exports (``map_images`` passes ``index``)."""
+    An unreadable image: ``("error", path, reason)``. What :meth:`~featbus.datasets.Release.to_bunch`
+    reads each image with (``map_images`` passes ``index``)."""
     image_path, mask_paths = item
     try:
         image = read_image(image_path)

@@ -4,7 +4,6 @@ a folder)."""
 
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
 
@@ -18,15 +17,17 @@ from ._common import _ON_ERROR, _bunch, _classes_text, _read_keeping_image
 __all__ = ["release_bunch"]
 
 #: Columns of a feature table that a release's own columns must not repeat (featbus extract).
-_RESERVED = ("label", "path", "target", "group", "row")
+_RESERVED = ("label", "path", "target", "group", "row", "image", "mask", "split")
 
 
-def _groups(rel, paths, images, n_jobs, duplicate_threshold):
+def _groups(rel, kept_groups, paths, images, n_jobs, duplicate_threshold, guess_groups):
     """``(groups, groups_from or None, near-duplicates?)``."""
     from .name_groups import name_groups
 
     s = rel.summary
     source = s.patient_source
+    if not guess_groups and source in ("file-name prefix", "one per image"):
+        return np.arange(len(images)), None, False
     if source in ("pattern", "file-name prefix") and s.class_source != "Info.txt severity":
         found = name_groups(paths, pattern=rel.group_pattern, classes=list(rel.class_order))
         if found is not None:
@@ -44,8 +45,7 @@ def _groups(rel, paths, images, n_jobs, duplicate_threshold):
                           "the file-name rule with --group-pattern REGEX", UserWarning, stacklevel=find_stack_level())
         return duplicate_groups(images, threshold=duplicate_threshold, n_jobs=n_jobs), None, True
     order: dict[str, int] = {}
-    values = [g for g in rel._kept_groups]
-    groups = np.array([order.setdefault(g, len(order)) for g in values], dtype=int)
+    groups = np.array([order.setdefault(g, len(order)) for g in kept_groups], dtype=int)
     if source == "column":
         told = f"patients: the {s.group_column!r} column of {Path(str(s.table)).name}"
         return groups, told, False
@@ -56,7 +56,7 @@ def _groups(rel, paths, images, n_jobs, duplicate_threshold):
     return groups, told, False
 
 
-def _reader_says(path: Path, reason: str) -> str:
+def _reader_says(path: Path, why) -> str:
     """What :func:`featbus.read_image` says of a file whose header the release reader could not read
     (its own words, as every loader reports them), else the reader's reason."""
     from ..io import read_image
@@ -65,11 +65,11 @@ def _reader_says(path: Path, reason: str) -> str:
         read_image(path)
     except (ImageError, OSError, ValueError) as exc:
         return getattr(exc, "reason", None) or str(exc)
-    return reason
+    return why.text()
 
 
 def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True,
-                  duplicate_threshold: int | None = None):
+                  duplicate_threshold: int | None = None, guess_groups: bool = True):
     """Read a release's images and masks into the common Bunch (see :mod:`featbus.datasets`).
 
     An image whose header could not be read (``unreadable``, ``not an image``) raises an
@@ -86,41 +86,38 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
         warnings.warn(f"left out {c + '/'!r} of {str(rel.root)!r}: {why}, so it is no class of its own (it would "
                       "put each of those images under two labels)", UserWarning, stacklevel=find_stack_level())
     root = Path(rel.root)
-    bad = [(str(root / item), _reader_says(root / item, reason)) for item, reason in s.left_out
-           if reason.startswith(("unreadable", "not an image"))]
+    bad = [(str(root / r.item), _reader_says(root / r.item, r)) for r in s.left_out
+           if r.reason in ("unreadable", "not an image")]
     skipped = list(bad)
     if bad and on_error == "raise":
         raise ImageError(bad[0][1], path=bad[0][0])
     # a mask of another size than its image is read with it as every loader always did: the image kept, the
     # mask dropped with its reason (meta 'mask_problem'), so a command that needs masks refuses it or, with
     # --on-error skip, leaves the image out, never giving it an empty mask
-    unfit: dict[str, list[Path]] = {}
-    for item, reason in s.left_out:
-        found = re.search(r"for an image of \d+x\d+ \((.*)\)$", reason) if reason.startswith("mask size differs") \
-            else None
-        if found:
-            unfit.setdefault(str(root / found.group(1)), []).append(root / item)
+    unfit = {str(img): masks for img, masks in rel.unfit_masks.items()}
     dropped: list[tuple[str, str, str]] = []
-    keep = [i for i, label in enumerate(rel.labels) if label is not None or not require_labels or not rel.class_order]
+    keep = [i for i, label in enumerate(rel.labels)
+            if label in rel.class_order or not require_labels or not rel.class_order]
     if require_labels and rel.class_order and len(keep) < len(rel.labels):
-        unlabelled = [rel.images[i] for i in range(len(rel.images)) if rel.labels[i] is None]
+        unlabelled = [rel.images[i] for i in range(len(rel.images)) if rel.labels[i] not in rel.class_order]
         warnings.warn(f"left out {len(unlabelled)} image(s) outside the class folders of {str(root)!r}: "
                       + ", ".join(repr(str(p)) for p in unlabelled[:3]), UserWarning, stacklevel=find_stack_level())
     items = [(rel.images[i], list(rel.masks[i]) + unfit.get(str(rel.images[i]), [])) for i in keep]
     results = map_images(_read_keeping_image, items, n_jobs, backend="threading")
     classes = list(rel.class_order)
-    images, masks, target, paths, metas, kept_groups = [], [], [], [], [], []
+    images, masks, target, paths, metas, kept_groups, splits = [], [], [], [], [], [], []
     bad_masks = set(unfit)
     for i, (image_path, mask_paths), res in zip(keep, items, results):
+        row = rel.rows[i] if rel.rows else {}
+        where = f"row {row['row']}: " if "row" in row else ""
         if isinstance(res[0], str):  # ("error", path, reason): the header read, the pixels did not
             if on_error == "raise":
-                raise ImageError(res[2], path=res[1])
-            skipped.append((res[1], res[2]))
+                raise ImageError(where + res[2], path=res[1])
+            skipped.append((res[1], where + res[2]))
             continue
         if res[2] is not None:
-            dropped.append((";".join(str(m) for m in mask_paths), res[2], str(image_path)))
+            dropped.append((";".join(str(m) for m in mask_paths), where + res[2], str(image_path)))
         label = rel.labels[i]
-        row = rel.rows[i] if rel.rows else {}
         kept_masks = [str(m) for m in mask_paths] if res[2] is None else []
         meta = {**{str(c).strip().lower(): str(v).strip() for c, v in row.items() if c != "row"},
                 **({"row": row["row"], "table_row": row["row"]} if "row" in row else {}),
@@ -136,14 +133,15 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
         paths.append(str(image_path))
         metas.append(meta)
         kept_groups.append(rel.groups[i])
+        if rel.splits is not None:
+            splits.append(rel.splits[i])
     if skipped:
         warn_skipped([(k, p, r) for k, (p, r) in enumerate(skipped)], "image(s)")
     if dropped:
         warnings.warn(dropped_masks_note([d[:2] for d in dropped]), UserWarning, stacklevel=find_stack_level())
     if not images:
         raise ValueError(f"no readable image in {str(root)!r}")
-    rel._kept_groups = kept_groups
-    groups, told, near = _groups(rel, paths, images, n_jobs, duplicate_threshold)
+    groups, told, near = _groups(rel, kept_groups, paths, images, n_jobs, duplicate_threshold, guess_groups)
     used = [c for c in classes if any(classes[t] == c for t in target if t >= 0)] if classes else []
     if used != classes:  # a class whose every image was left out
         remap = [used.index(c) if c in used else -1 for c in classes]
@@ -163,4 +161,5 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
     return _bunch(images, masks, np.asarray(target, dtype=int), classes, paths, groups, metas, descr,
                   skipped=skipped, dropped_masks=dropped, near_duplicate_groups=near, extra_columns=extra,
                   label_column=s.label_column, release_summary=s, left_out=list(rel.copies),
-                  **({"groups_from": told} if told else {}))
+                  **({"groups_from": told} if told else {}),
+                  **({"split": np.asarray(splits, dtype=object)} if rel.splits is not None else {}))

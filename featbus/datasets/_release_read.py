@@ -7,6 +7,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from .._layout_words import WORKING_LAYOUTS
 from ._common import _check_label_spellings, _natural_key, plausible_typo
 from ._release_rules import (
     IMAGE_COLUMNS,
@@ -23,9 +24,9 @@ from ._release_rules import (
     pixel_size_cell,
     pixel_size_column,
 )
-from ._release_scan import cell_keys, image_keys, path_key, probe_files, split_masks
+from ._release_scan import cell_keys, copies_folders, image_keys, one_level_down, path_key, probe_files, split_masks
 from ._release_tables import TableError, read_table
-from ._release_types import Release, ReleaseError, ReleaseSummary
+from ._release_types import LeftOut, Release, ReleaseError, ReleaseSummary
 
 __all__ = ["Reader", "folder_levels", "pixel_size_cells"]
 
@@ -199,21 +200,21 @@ class Reader:
 
     def __init__(self, root: Path, release_name: str, files: list[Path], tables: list[Path], left_out: list):
         self.root, self.release_name, self.files, self.tables = root, release_name, files, tables
-        self.left_out: list[tuple[str, str]] = left_out
+        self.left_out: list[LeftOut] = left_out
         self.label_col: int | None = None
         self.copies: list[tuple[str, str]] = []
+        self.unfit: dict[Path, list[Path]] = {}  # an image's masks of another size
         self.read_tables: _Tables | None = None  # the release's tables, read once (by _table)
 
-    def out(self, item, reason: str) -> None:
-        self.left_out.append((item.as_posix() if isinstance(item, Path) else str(item), reason))
+    def out(self, item, reason: str, detail: str = "") -> None:
+        """Leave ``item`` (a file, or ``row N of TABLE``) out for ``reason`` (:data:`LEFT_OUT_REASONS`)."""
+        self.left_out.append(LeftOut(item.as_posix() if isinstance(item, Path) else str(item), reason, detail))
 
     def read(self, *, image_column, label_column, group_column, group_pattern, mask_pattern,
              require_labels, classes=None, rows_without_image="leave out") -> Release:
         root = self.root
         self.classes, self.rows_without_image = classes, rows_without_image
         if not self.files:
-            from ._layout import WORKING_LAYOUTS, one_level_down
-
             subdirs = sorted((d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
                              key=_natural_key)
             raise ReleaseError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {str(root)!r}: "
@@ -253,7 +254,7 @@ class Reader:
             if problem is None:
                 kept.append(img)
             else:
-                self.out(img, problem)
+                self.out(img, *problem)
         images = kept
         lesion: dict[Path, tuple[Path, ...]] = {}
         joined = others = aside = 0
@@ -262,13 +263,14 @@ class Reader:
             for m, word in masks_of.get(img, []):
                 shape, problem = probed[m]
                 if problem is not None:
-                    self.out(m, problem)
+                    self.out(m, *problem)
                 elif shape != probed[img][0]:
-                    self.out(m, f"mask size differs: {shape[1]}x{shape[0]} for an image of "
-                                f"{probed[img][0][1]}x{probed[img][0][0]} ({img.as_posix()})")
+                    self.unfit.setdefault(root / img, []).append(root / m)
+                    self.out(m, "mask size differs", f"{shape[1]}x{shape[0]} for an image of "
+                                                     f"{probed[img][0][1]}x{probed[img][0][0]} ({img.as_posix()})")
                 elif word in NON_LESION_MASK_WORDS:
                     others += 1
-                    self.out(m, f"mask: a mask of another finding ('{word}'), not the lesion")
+                    self.out(m, "mask", f"a mask of another finding ('{word}'), not the lesion")
                 else:
                     own.append((m, word))
             rank = {w: MASK_WORD_RANK.index(w) if w in MASK_WORD_RANK else len(MASK_WORD_RANK) for _, w in own}
@@ -277,8 +279,8 @@ class Reader:
                 if rank[word] > best:
                     aside += 1
                     kept = next(w for _, w in own if rank[w] == best)
-                    self.out(m, f"mask: another annotation ('{word}') beside the '{kept}' mask of "
-                                f"{img.as_posix()}, not used")
+                    self.out(m, "mask", f"another annotation ('{word}') beside the '{kept}' mask of "
+                                        f"{img.as_posix()}, not used")
             own = [root / m for m, word in own if rank[word] == best]
             lesion[img] = tuple(own)
             joined += len(own) > 1
@@ -307,7 +309,7 @@ class Reader:
                       copies=self.copies,
                       rows=[{"row": rows_of[i][0] + 2, **dict(zip(table[2], table[1][rows_of[i][0]]))}
                             if table and i in rows_of else {} for i in images],
-                      class_order=class_order, pixel_sizes=pixel_sizes)
+                      class_order=class_order, pixel_sizes=pixel_sizes, unfit_masks=self.unfit)
         return rel
 
     def _pixel_sizes(self, table, images, rows_of, summary) -> list:
@@ -341,7 +343,6 @@ class Reader:
 
     def _unlabelled(self, masks_of) -> str:
         """Why nothing labels the images, and what featbus reads."""
-        from ._layout import WORKING_LAYOUTS
         from ._release_rules import is_mask_folder
 
         folders = {(m.parent, img.parent) for img, ms in masks_of.items() for m, _ in ms
@@ -424,7 +425,7 @@ class Reader:
         if best is None:
             return None, {}, images
         rel, header, column, found, rows = best
-        kept = self._with_rows(images, found, f"no row in {rel.as_posix()} for any of its folders")
+        kept = self._with_rows(images, found, f"in {rel.as_posix()} for any of its folders")
         summary.table_candidates = [t for t in summary.table_candidates if not t.startswith(rel.as_posix() + " (")]
         summary.table, summary.image_column, summary.key_role = self.root / rel, header[column], "patient folders"
         return (rel, rows, header, column), {img: [found[img]] for img in kept}, kept
@@ -471,16 +472,16 @@ class Reader:
                 if self.rows_without_image == "raise":
                     raise ReleaseError(f"{where.replace(' of ', ' of ' + repr(str(self.root)) + '/', 1)}: image "
                                        f"{cell!r} not found in {str(self.root)!r}")
-                self.out(where, "no image" + (f": {cell!r}" if cell else ": empty cell"))
+                self.out(where, "no image", repr(cell) if cell else "empty cell")
                 continue
             rows_of.setdefault(img, []).append(k)
-        return self._with_rows(images, rows_of, f"no row in {name}"), rows_of
+        return self._with_rows(images, rows_of, f"in {name}"), rows_of
 
-    def _with_rows(self, images, rows, reason: str) -> list:
-        """The images that have a row in ``rows``; each other one left out with ``reason``."""
+    def _with_rows(self, images, rows, detail: str) -> list:
+        """The images that have a row in ``rows``; each other one left out (``no row``, ``detail``)."""
         for img in images:
             if img not in rows:
-                self.out(img, reason)
+                self.out(img, "no row", detail)
         return [img for img in images if img in rows]
 
     # ------------------------------------------------------------------ labels
@@ -538,14 +539,12 @@ class Reader:
             names = sorted({c for c in folder_classes if c}, key=_natural_key)
             _check_label_spellings(names, f"the class folders of {str(self.root)!r}")
             if len(names) > 2:
-                from ._layout import copies_folders
-
                 found = {c: [self.root / i for i, f in zip(images, folder_classes) if f == c] for c in names}
                 for c, why in copies_folders(found).items():
                     self.copies.append((c, why))
                     for i, f in zip(images, folder_classes):
                         if f == c:
-                            self.out(i, f"duplicate: {c}/ holds copies of the other classes' images ({why})")
+                            self.out(i, "duplicate", f"{c}/ holds copies of the other classes' images ({why})")
                     names.remove(c)
                     folder_classes = [None if f == c else f for f in folder_classes]
             return folder_classes, "the folder names", names
@@ -589,13 +588,13 @@ class Reader:
             for k in ks:
                 said.setdefault(rows[k][col].strip().casefold() if col is not None else "", []).append(k + 2)
             if len(said) > 1:
-                self.out(img, "two labels: " + "; ".join(f"row(s) {', '.join(map(str, v))} of {rel.as_posix()} say "
-                                                         f"{lab!r}" for lab, v in said.items()))
+                self.out(img, "two labels", "; ".join(f"row(s) {', '.join(map(str, v))} of {rel.as_posix()} say "
+                                                      f"{lab!r}" for lab, v in said.items()))
                 continue
             seen: list[list[str]] = []
             for k in ks:  # a row said again word for word; rows of two findings of one image are kept
                 if rows[k] in seen:
-                    self.out(f"row {k + 2} of {rel.as_posix()}", f"duplicate: names {img.as_posix()!r} again")
+                    self.out(f"row {k + 2} of {rel.as_posix()}", "duplicate", f"names {img.as_posix()!r} again")
                 seen.append(rows[k])
             keep_i.append(img)
             keep_l.append(label)

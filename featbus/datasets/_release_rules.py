@@ -1,22 +1,34 @@
-"""What layouts of published releases teach, kept as data in one place: the words a mask file or a
-mask folder carries, the folder names that are containers (never a class), the usual names of a
-table's image and patient columns, the spellings of the classes. :mod:`featbus.datasets.release`
-reads a release with these rules and no branch per data set; a new release that names things
-another way is one more word here.
-
-Sources of the words (each release's own documentation): BUSI (``<name>_mask.png``,
-``<name>_mask_1.png``), BUS-BRA (``Images/bus_0001-l.png`` with ``Masks/mask_0001-l.png``, ``Case``),
-BrEaST-Lesions-USG (``case001_tumor.png``, ``case001_other1.png``, ``CaseID``, ``Image_filename``,
-``Mask_tumor_filename``), BUSI-WHU / STU-Hospital / BUS-CoT (``images/`` + ``masks/`` or ``GT/``),
-OASBUD and GDPH&SYSUCC (patient folders), hospitals' exports (``original/`` + ``GT/``, ``PatientID``).
-"""
+"""The rules of reading a release over the layout words of :mod:`featbus._layout_words`: whether a
+folder holds masks or is a container, a mask file's stem and word, the keys an image is found by, the
+class a label cell spells, a pixel-size column and cell. :mod:`featbus.datasets.release` reads a
+release with these rules and no branch per data set."""
 
 from __future__ import annotations
 
 import math
 import re
 
-from ..io import MASK_WORDS, NON_LESION_MASK_WORDS
+from .._layout_words import (  # noqa: F401 (the words, read here with the rules over them)
+    CONTAINER_FOLDERS,
+    IMAGE_COLUMNS,
+    IMAGE_WORDS,
+    IMAGES_TOO,
+    LABEL_COLUMNS,
+    LABEL_SPELLINGS,
+    LETTER_SPELLINGS,
+    MASK_COLUMN_WORDS,
+    MASK_FOLDER,
+    MASK_WORD_RANK,
+    MASK_WORDS,
+    MAX_CLASS_FOLDERS,
+    NON_LESION_MASK_WORDS,
+    NOT_TABLES,
+    PATIENT_COLUMNS,
+    PIXEL_SIZE_COLUMNS,
+    PIXEL_UNITS,
+    SPLIT_FOLDERS,
+    TABLE_SUFFIXES,
+)
 from ._common import IMAGE_EXTENSIONS
 
 __all__ = ["CONTAINER_FOLDERS", "IMAGE_COLUMNS", "IMAGE_SUFFIXES", "LABEL_SPELLINGS", "MASK_COLUMN_WORDS",
@@ -27,79 +39,16 @@ __all__ = ["CONTAINER_FOLDERS", "IMAGE_COLUMNS", "IMAGE_SUFFIXES", "LABEL_SPELLI
 
 #: Image files (as :mod:`featbus.io` reads them).
 IMAGE_SUFFIXES = IMAGE_EXTENSIONS
-#: Table files (a delimiter sniffed; Excel's .xlsx through openpyxl, .xls through xlrd when installed).
-TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls")
-#: Files never read as a table (a release's notes).
-NOT_TABLES = re.compile(r"^(readme|license|licence|citation|changelog|notes?)\b", re.IGNORECASE)
-
-#: The mask words (:data:`featbus.io.MASK_WORDS`, before or after an image's stem with any separator:
-#: ``a_mask.png``, ``mask_a.png``, ``a_tumor.png``) and those of findings that are not the lesion
-#: (BrEaST-Lesions-USG's ``_other1``: paired and counted, never used as the lesion mask) are io's.
-#: A folder whose name says it holds masks.
-MASK_FOLDER = re.compile(r"mask|^gts?$|ground.?truth|segmentation|annotation|^rois?$|^labels?$", re.IGNORECASE)
-
 _WORDS = "|".join(sorted(MASK_WORDS, key=len, reverse=True))
 _SEP = r"[\s_\-.]"
 #: ``<stem><sep><word>[<sep><n>]`` (the word after the stem) and ``<word><sep><stem>`` (before it).
 _AFTER = re.compile(rf"^(?P<core>.+?){_SEP}*(?P<word>{_WORDS}){_SEP}*(?P<n>\d+)?$", re.IGNORECASE)
 _BEFORE = re.compile(rf"^(?P<word>{_WORDS})(?P<n>\d*){_SEP}+(?P<core>.+)$", re.IGNORECASE)
-
-#: Folder names that hold a release's files without saying anything about them: never a class,
-#: never a patient (compared without case, spaces, ``_`` or ``-``).
-CONTAINER_FOLDERS = ("images", "image", "imgs", "img", "original", "originals", "data", "dataset", "datasets",
-                     "raw", "scans", "scan", "frames", "png", "jpg", "jpeg", "dicom", "dcm", "files", "us",
-                     "ultrasound", "bmode")
-#: Folder names of a release's published splits (``train/``, ``val/``, ``test/``): never a class.
-SPLIT_FOLDERS = ("train", "training", "val", "valid", "validation", "test", "testing", "trainval", "traintest",
-                 "dev", "holdout")
-#: Words an image's own name carries where its mask's name carries a mask word (``1 Benign Image.bmp`` with
-#: ``1 Benign Mask.tif``, STU-Hospital's ``Test_Image_4.png`` with ``mask_4.png``).
-IMAGE_WORDS = ("image", "images", "img", "scan", "original", "frame", "us")
-#: An image's mask files by their word, best first: where files of several words name one image, those
-#: of the best word are its masks and the others (BUID's ``Lesion.bmp``, a drawing over the scan) are
-#: left out as masks, said (``folder``: a mask folder's file; ``pattern``: ``--mask-pattern``'s).
-MASK_WORD_RANK = ("pattern", "folder", "mask", "masks", "seg", "segmentation", "gt", "groundtruth", "tumor", "tumour",
-                  "roi", "label", "annotation", "lesion")
-#: The most sub-folders read as classes when nothing else labels the images (more are patients).
-MAX_CLASS_FOLDERS = 10
-
-#: The usual names of a table's column naming each image's file (compared as :func:`column_key`).
-IMAGE_COLUMNS = ("image", "images", "file", "filename", "name", "path", "imagename", "imagefile", "imagepath",
-                 "img", "imagefilename", "id", "imageid")
-#: The usual names of a patient column.
-PATIENT_COLUMNS = ("patient", "patientid", "patientno", "patientnumber", "case", "caseid", "caseno", "casenumber",
-                   "subject", "subjectid", "woman", "participant", "participantid", "mrn", "accession")
-#: The usual names of a label column (the values decide first: :data:`LABEL_SPELLINGS`).
-LABEL_COLUMNS = ("label", "class", "diagnosis", "pathology", "histology", "category", "classification")
-#: Words in a column's name that say it names mask files (``Mask_tumor_filename``).
-MASK_COLUMN_WORDS = ("mask", "segmentation", "gt", "groundtruth", "roi")
-#: The usual names of a column giving each image's physical pixel size (compared as :func:`column_key`,
-#: brackets dropped, a unit of :data:`PIXEL_UNITS` after the name: ``Pixel_size``, ``pixel_size_mm``,
-#: ``Pixel spacing (mm)``); the values decide too: positive numbers (:func:`pixel_size_column`).
-#: ``PixelSpacing``, DICOM's own attribute name, is in millimetres as DICOM defines it.
-PIXEL_SIZE_COLUMNS = {"pixelsize": None, "pixelspacing": "mm", "spacing": None, "pixelpitch": None,
-                      "mmperpixel": "mm", "mmperpx": "mm", "pixelsizemm": "mm"}
-#: A pixel-size column's unit words (after its name), in millimetres.
-PIXEL_UNITS = {"mm": 1.0, "cm": 10.0, "um": 1e-3, "µm": 1e-3, "micron": 1e-3, "microns": 1e-3,
-               "micrometre": 1e-3, "micrometer": 1e-3}
-
-#: A label column's values, any case: the class each spelling means.
-LABEL_SPELLINGS = {
-    "benign": ("benign", "benigno", "benigna", "benin", "bénin", "benignant", "b"),
-    "malignant": ("malignant", "maligno", "maligna", "malin", "malign", "m"),
-    "normal": ("normal", "normale", "no lesion", "nolesion", "n"),
-}
-#: Single-letter spellings count only in a column whose every value is one letter.
-_LETTERS = {"b", "m", "n"}
-
-
 def column_key(name: str) -> str:
     """A column or folder name compared without case, spaces, ``_`` or ``-``."""
     return re.sub(r"[\s_\-]+", "", str(name)).casefold()
 
 
-#: Words that make a folder named for masks hold images too (``images_and_masks``).
-_IMAGES_TOO = re.compile(r"image|img|original|scan|\band\b|[_\-]and[_\-]", re.IGNORECASE)
 
 
 def is_mask_folder(name: str) -> bool:
@@ -111,7 +60,7 @@ def is_mask_folder(name: str) -> bool:
     >>> is_mask_folder("Masks"), is_mask_folder("GT"), is_mask_folder("BrEaST-Lesions_USG-images_and_masks")
     (True, True, False)
     """
-    return bool(MASK_FOLDER.search(name)) and not _IMAGES_TOO.search(name)
+    return bool(MASK_FOLDER.search(name)) and not IMAGES_TOO.search(name)
 
 
 def is_container(name: str, release_name: str = "") -> bool:
@@ -168,7 +117,7 @@ def stem_keys(stem: str) -> list[str]:
 def class_of_value(value: str, *, letters: bool = False) -> str | None:
     """The class a label cell spells (:data:`LABEL_SPELLINGS`), else ``None``."""
     v = re.sub(r"\s+", " ", str(value).strip().casefold())
-    if v in _LETTERS and not letters:
+    if v in LETTER_SPELLINGS and not letters:
         return None
     return next((c for c, spellings in LABEL_SPELLINGS.items() if v in spellings), None)
 

@@ -6,11 +6,14 @@ decoding a pixel.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .._layout_words import ALL_FOLDER_NAMES
 from ._common import _natural_key, _pattern_regex
 from ._release_rules import (
     IMAGE_SUFFIXES,
@@ -23,9 +26,10 @@ from ._release_rules import (
     mask_parts,
     stem_keys,
 )
+from ._release_types import LeftOut
 
-__all__ = ["cell_keys", "image_keys", "path_key", "probe_files", "scope_of", "split_masks", "unwrap_download_folder",
-           "walk_release"]
+__all__ = ["cell_keys", "copies_folders", "image_keys", "one_level_down", "path_key", "probe_files", "scope_of",
+           "split_masks", "unwrap_download_folder", "walk_release"]
 
 #: Leading bytes of the image formats featbus reads (a file without one is "not an image").
 def path_key(path: Path) -> tuple:
@@ -33,7 +37,7 @@ def path_key(path: Path) -> tuple:
     return tuple(_natural_key(part) for part in path.parts)
 
 
-def walk_release(root: Path) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
+def walk_release(root: Path) -> tuple[list[Path], list[Path], list[LeftOut]]:
     """``(image files, tables, left out)`` under ``root``, relative paths in natural order.
 
     Hidden files and folders are not read. A link (file or folder) that leads outside ``root`` is
@@ -51,7 +55,7 @@ def walk_release(root: Path) -> tuple[list[Path], list[Path], list[tuple[str, st
             if full.is_symlink():
                 target = os.path.realpath(full)
                 if os.path.commonpath([real_root, target]) != real_root:
-                    left_out.append((str(full.relative_to(root)), "outside the release"))
+                    left_out.append(LeftOut(str(full.relative_to(root)), "outside the release"))
                 continue
             keep.append(d)
         dirs[:] = keep
@@ -66,7 +70,7 @@ def walk_release(root: Path) -> tuple[list[Path], list[Path], list[tuple[str, st
             if full.is_symlink():
                 target = os.path.realpath(full)
                 if os.path.commonpath([real_root, target]) != real_root:
-                    left_out.append((str(rel), "outside the release"))
+                    left_out.append(LeftOut(str(rel), "outside the release"))
                     continue
             if suffix in IMAGE_SUFFIXES:
                 images.append(rel)
@@ -249,3 +253,147 @@ def unwrap_download_folder(path: Path) -> Path:
             and any(s.is_dir() for s in subdirs[0].iterdir()):
         return subdirs[0]
     return path
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def copies_folders(found: dict[str, Sequence[Path]], *, share: float = 0.9) -> dict[str, str]:
+    """The class folders that hold unlabelled copies of the others' images, with why: ``{name: reason}``.
+
+    A folder is one when at least ``share`` of its images are copies of images in at least two
+    other class folders (so it mixes their labels), or half of them are and its name says it holds
+    every image (:data:`ALL_FOLDER_NAMES`: ``All``, ``everything``...). A copy is a byte-identical
+    file, or a file of the same name when the other folders never share a name (so ``1.png`` in
+    each class folder is no evidence). Only files of equal size are read, so a data set without
+    copies costs one ``stat`` per file. Folders are judged largest first against those not yet
+    found to be copies.
+
+    Parameters
+    ----------
+    found : dict
+        Each class folder's name and its image files.
+    share : float, default=0.9
+
+    Returns
+    -------
+    dict
+        The copies folders' names and, for each, a reason in words.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> root = Path(tempfile.mkdtemp())
+    >>> files = {}
+    >>> for c, names in (("benign", "ab"), ("malignant", "cd"), ("All", "abcd")):
+    ...     (root / c).mkdir()
+    ...     files[c] = []
+    ...     for n in names:
+    ...         _ = (root / c / f"{n}.png").write_bytes(n.encode() * 10)
+    ...         files[c].append(root / c / f"{n}.png")
+    >>> from featbus.datasets._release_scan import copies_folders
+    >>> copies_folders(files)
+    {'All': "its 4 images are copies of the images of 'benign' (2), 'malignant' (2) (byte-identical files)"}
+    """
+    sizes: dict[int, list[tuple[str, Path]]] = {}
+    for name, files in found.items():
+        for f in files:
+            try:
+                sizes.setdefault(os.stat(f).st_size, []).append((name, f))
+            except OSError:
+                continue
+    digests: dict[Path, str] = {}
+    for same in sizes.values():
+        if len({n for n, _ in same}) > 1:  # equal sizes in two folders: read them
+            for _, f in same:
+                try:
+                    digests[f] = _digest(f)
+                except OSError:
+                    continue
+    out: dict[str, str] = {}
+    for name in sorted(found, key=lambda n: -len(found[n])):
+        files = list(found[name])
+        others = [n for n in found if n != name and n not in out]
+        if not files or len(others) < 2:
+            continue
+        by_digest: dict[str, str] = {}
+        by_name: dict[str, list[str]] = {}
+        for n in others:
+            for f in found[n]:
+                if f in digests:
+                    by_digest.setdefault(digests[f], n)
+                by_name.setdefault(f.name.casefold(), []).append(n)
+        names_unique = all(len(v) == 1 for v in by_name.values())
+        counts: dict[str, int] = {}
+        identical = 0
+        for f in files:
+            source = by_digest.get(digests.get(f, ""))
+            if source is not None:
+                identical += 1
+            elif names_unique and f.name.casefold() in by_name:
+                source = by_name[f.name.casefold()][0]
+            if source is not None:
+                counts[source] = counts.get(source, 0) + 1
+        matched = sum(counts.values())
+        named_all = column_key(name) in ALL_FOLDER_NAMES
+        if len(counts) >= 2 and matched >= (0.5 if named_all else share) * len(files):
+            how = ("byte-identical files" if identical == matched else "files of the same names" if not identical
+                   else f"{identical} byte-identical, {matched - identical} of the same names")
+            sources = ", ".join(f"{n!r} ({k})" for n, k in sorted(counts.items(), key=lambda kv: _natural_key(kv[0])))
+            rest = "" if matched == len(files) else f"; its {len(files) - matched} other image(s) are left out with it"
+            part = (f"its {len(files)} images are copies" if matched == len(files)
+                    else f"{matched} of its {len(files)} images are copies")
+            out[name] = f"{part} of the images of {sources} ({how}){rest}"
+    return out
+
+
+def one_level_down(root: Path, classes: Sequence[str] | None = None, extensions: Sequence[str] = ()) -> str:
+    """What ``root`` (or its class folders ``classes``) hold one level down, in words: each
+    folder's image files and sub-folders, for a message about a folder featbus cannot read.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> root = Path(tempfile.mkdtemp())
+    >>> (root / "Benign" / "scans").mkdir(parents=True)
+    >>> from featbus.datasets._release_scan import one_level_down
+    >>> one_level_down(root, ["Benign"], (".png",))
+    "'Benign/' holds no image file and 1 sub-folder (scans/, no image file in it)"
+    """
+    exts = tuple(extensions)
+    folders = [root / c for c in classes] if classes else [root]
+    parts = []
+    for folder in folders[:6]:
+        try:
+            entries = [e for e in folder.iterdir() if not e.name.startswith(".")]
+        except OSError:
+            continue
+        images = [e for e in entries if e.is_file() and e.suffix.lower() in exts]
+        others = [e for e in entries if e.is_file() and e.suffix.lower() not in exts]
+        subdirs = sorted((e for e in entries if e.is_dir()), key=lambda d: _natural_key(d.name))
+        what = [f"{len(images)} image file(s)" if images else "no image file"]
+        if subdirs:
+            inner = []
+            for d in subdirs[:4]:
+                try:
+                    n = sum(1 for f in d.iterdir() if f.is_file() and f.suffix.lower() in exts)
+                except OSError:
+                    n = 0
+                inner.append(f"{d.name}/, " + (f"{n} image file(s)" if n else "no image file") + " in it")
+            more = f" and {len(subdirs) - 4} more" if len(subdirs) > 4 else ""
+            what.append(f"{len(subdirs)} sub-folder{'s' if len(subdirs) > 1 else ''} ("
+                        + "; ".join(inner) + more + ")")
+        if others and not images:
+            what.append(f"{len(others)} other file(s) such as {others[0].name!r}")
+        name = f"{folder.name}/" if classes else str(folder)
+        parts.append(f"{name!r} holds " + " and ".join(what))
+    if classes and len(classes) > 6:
+        parts.append(f"and {len(classes) - 6} more class folders")
+    return "; ".join(parts)

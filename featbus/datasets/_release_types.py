@@ -8,9 +8,10 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
-__all__ = ["FORMULA_STARTS", "LEFT_OUT_REASONS", "PATIENT_SOURCES", "Release", "ReleaseError", "ReleaseSummary",
-           "escape_cell", "unescape_cell"]
+__all__ = ["FORMULA_STARTS", "LEFT_OUT_REASONS", "PATIENT_SOURCES", "LeftOut", "Release", "ReleaseError",
+           "ReleaseSummary", "escape_cell", "unescape_cell"]
 
 #: Why a file or row is left out (:meth:`ReleaseSummary.left_out_counts`).
 LEFT_OUT_REASONS = ("mask", "no row", "no image", "unreadable", "duplicate", "not an image", "outside the release",
@@ -21,9 +22,18 @@ PATIENT_SOURCES = ("column", "folder", "pattern", "file-name prefix", "one per i
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def reason_of(text: str) -> str:
-    """The reason of :data:`LEFT_OUT_REASONS` a left-out line's words begin with (the longest)."""
-    return max((r for r in LEFT_OUT_REASONS if text.startswith(r)), key=len, default=text.split(":", 1)[0])
+class LeftOut(NamedTuple):
+    """A file or row left out of a release: ``item`` (its path relative to the release, or ``row N of
+    TABLE``), ``reason`` (one of :data:`LEFT_OUT_REASONS`) and ``detail`` (the particulars, maybe
+    empty); worded only when printed (:meth:`text`)."""
+
+    item: str
+    reason: str
+    detail: str = ""
+
+    def text(self) -> str:
+        """``reason: detail`` (the reason alone without a detail)."""
+        return f"{self.reason}: {self.detail}" if self.detail else self.reason
 
 
 class ReleaseError(ValueError):
@@ -70,7 +80,7 @@ class ReleaseSummary:
     n_patients: int = 0
     patient_source: str = "one per image"
     patient_detail: str = ""
-    left_out: list[tuple[str, str]] = field(default_factory=list)
+    left_out: list[LeftOut] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     label_notes: list[str] = field(default_factory=list)
     #: the table's pixel-size column (its unit, None when its name states none), how many images have a
@@ -83,7 +93,7 @@ class ReleaseSummary:
 
     def left_out_counts(self) -> dict[str, int]:
         """How many files or rows were left out for each reason (:data:`LEFT_OUT_REASONS`)."""
-        counts = Counter(reason_of(reason) for _, reason in self.left_out)
+        counts = Counter(r.reason for r in self.left_out)
         return {r: counts[r] for r in LEFT_OUT_REASONS if counts[r]}
 
     def text(self) -> str:
@@ -114,8 +124,8 @@ class ReleaseSummary:
         counts = self.left_out_counts()
         if counts:
             first = {}
-            for item, reason in self.left_out:
-                first.setdefault(reason_of(reason), item)
+            for r in self.left_out:
+                first.setdefault(r.reason, r.item)
             parts.append("left out " + ", ".join(f"{n} ({r}, e.g. {first[r]!r})" if r != "mask" else f"{n} ({r})"
                                                  for r, n in counts.items()))
         else:
@@ -161,6 +171,22 @@ class Release:
     #: each image's physical pixel size where the data gives one (the meta entry of
     #: :data:`featbus._records.PIXEL_SIZE_KEY`), else None; empty when nothing gives one
     pixel_sizes: list[dict | None] = field(default_factory=list)
+    #: each image's published split (``"train"``, ``"valid"``, ``"test"``), None when the release has none
+    splits: list[str] | None = None
+    #: an image's masks of another size than its own (left out, ``mask size differs``), by the image:
+    #: read with it by :meth:`to_bunch`, which drops them naming both sizes as every loader does
+    unfit_masks: dict[Path, list[Path]] = field(default_factory=dict)
+
+    def take(self, keep) -> Release:
+        """The release of the images ``keep`` (positions, in that order), the summary as it is."""
+        from dataclasses import replace
+
+        def pick(values):
+            return [values[i] for i in keep] if values else values
+
+        return replace(self, images=pick(self.images), labels=pick(self.labels), groups=pick(self.groups),
+                       masks=pick(self.masks), rows=pick(self.rows), pixel_sizes=pick(self.pixel_sizes),
+                       splits=pick(self.splits))
 
     def to_frame(self):
         """The index as a :class:`pandas.DataFrame`: ``image``, ``label``, ``group``, ``mask`` (masks
@@ -207,9 +233,11 @@ class Release:
         return path
 
     def to_bunch(self, *, on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True,
-                 duplicate_threshold: int | None = None):
-        """Read the pixels: the :class:`~sklearn.utils.Bunch` of :func:`featbus.datasets.load_data`."""
+                 duplicate_threshold: int | None = None, guess_groups: bool = True):
+        """Read the pixels: the :class:`~sklearn.utils.Bunch` of :func:`featbus.datasets.load_data`, the
+        one loop of :mod:`featbus.datasets` that decodes images (``guess_groups=False``: one group per
+        image where nothing says the patients, instead of near-duplicate groups)."""
         from ._release_bunch import release_bunch
 
         return release_bunch(self, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels,
-                             duplicate_threshold=duplicate_threshold)
+                             duplicate_threshold=duplicate_threshold, guess_groups=guess_groups)

@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from ..io import MASK_FOLDER_NAME, mask_stem
+from .._layout_words import MASK_FOLDER
 from ._common import _ON_ERROR, IMAGE_EXTENSIONS, _natural_key
 from ._release_read import _refuse_misspelt_labels  # noqa: F401 (its refusal, read where it is named)
+from ._release_rules import mask_parts
 
 __all__ = ["load_export", "paired_folders"]
 
@@ -57,7 +58,8 @@ def paired_folders(root: str | os.PathLike) -> tuple[Path, Path] | None:
     subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     files = {d: _files(d) for d in subdirs}
     stems = {d: {f.stem.casefold() for f in files[d]} for d in subdirs}
-    as_masks = {d: {mask_stem(f.stem) for f in files[d]} for d in subdirs}  # 'a_mask' names image 'a'
+    as_masks = {d: {(mask_parts(f.stem) or (f.stem,))[0].casefold() for f in files[d]}  # 'a_mask' names 'a'
+                for d in subdirs}
     for i, a in enumerate(subdirs):
         for b in subdirs[i + 1:]:
             # class folders may share file names (1.png, 2.png, ... in each class): a pair is an image
@@ -65,8 +67,8 @@ def paired_folders(root: str | os.PathLike) -> tuple[Path, Path] | None:
             for images, masks in ((a, b), (b, a)):
                 if len(stems[images]) < 2 or stems[images] != as_masks[masks]:
                     continue
-                if MASK_FOLDER_NAME.search(masks.name) or (
-                        not MASK_FOLDER_NAME.search(images.name) and _mask_like(masks) and not _mask_like(images)):
+                if MASK_FOLDER.search(masks.name) or (
+                        not MASK_FOLDER.search(images.name) and _mask_like(masks) and not _mask_like(images)):
                     return images, masks
     return None
 

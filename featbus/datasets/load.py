@@ -101,10 +101,8 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
     from .release import read_release
 
     if path.is_file() and path.suffix.lower() == ".csv":
-        data = load_manifest(path, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels,
+        return load_manifest(path, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels,
                              group_pattern=group_pattern)
-        data.release_summary = read_release(path, group_pattern=group_pattern).summary
-        return data
     if path.is_dir() and is_mias_folder(path):
         data = _regrouped(load_mias(path, task=task, n_jobs=n_jobs), group_pattern)
         data.release_summary = read_release(path, group_pattern=group_pattern).summary

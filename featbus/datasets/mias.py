@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._records import map_images
-from ..io import read_image
+from .._records import ImageRecord
 from ..progress import find_stack_level
-from ._common import _bunch, _default_data_dir
+from ._common import _default_data_dir
 
 MIAS_CLASSES = ("normal", "benign", "malignant")
 #: Classes of each ``task`` of :func:`load_mias`.
@@ -144,9 +143,7 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
             raise ValueError(f"{str(root)!r} holds two files for {p.stem.lower()}: "
                              f"{on_disk[p.stem.lower()].name!r} and {p.name!r}; keep one")
         on_disk[p.stem.lower()] = p
-    refs = sorted(table)
-    present = [r for r in refs if r in on_disk]
-    missing = [r for r in refs if r not in on_disk]
+    missing = [r for r in sorted(table) if r not in on_disk]
     unlisted = sorted(set(on_disk) - set(table))
     if missing:
         warnings.warn(f"{len(missing)} image(s) listed in Info.txt are absent from {str(root)!r} "
@@ -155,40 +152,69 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
     if unlisted:
         warnings.warn(f"{len(unlisted)} image file(s) have no row in Info.txt and are not loaded: "
                       f"{', '.join(unlisted[:5])}", UserWarning, stacklevel=find_stack_level())
-    if not present:
-        raise ValueError(f"none of the {len(refs)} images listed in Info.txt is in {str(root)!r}")
-    images = map_images(lambda ref, i: read_image(on_disk[ref]), present, n_jobs, backend="threading")
+    if len(unlisted) == len(on_disk):
+        raise ValueError(f"none of the {len(table)} images listed in Info.txt is in {str(root)!r}")
+    rel = mias_release(root, [p.relative_to(root) for p in on_disk.values()], [], task=task, table=table)
+    data = rel.to_bunch(n_jobs=n_jobs)
     classes = MIAS_TASKS[task]
-    masks, target, paths, metas, groups = [], [], [], [], []
-    abnormality, tissue, lesions, complete = [], [], [], []
-    for ref, image in zip(present, images):
+    # the lesions of Info.txt drawn as disks on each image read (Info.txt measures y from the bottom edge)
+    abnormality, tissue, lesions, complete, groups = [], [], [], [], []
+    for k, (image, path) in enumerate(zip(data.images, data.paths)):
+        ref = Path(path).stem.lower()
         rows = table[ref]
-        h = image.shape[0]
-        sev = {r["severity"] for r in rows}
-        label = 2 if "M" in sev else 1 if "B" in sev else 0
-        if task == "abnormal":
-            label = int(label > 0)
-        spots = [(h - r["y"], r["x"], r["radius"]) for r in rows if r["x"] is not None]
+        spots = [(image.shape[0] - r["y"], r["x"], r["radius"]) for r in rows if r["x"] is not None]
         mask = np.zeros(image.shape, bool)
         for row, col, rad in spots:
             mask |= _disk(image.shape, row, col, rad)
         abn = [r["abnormality"] for r in rows]
         abn = abn[0] if len(abn) == 1 else abn
         ok = all(r["x"] is not None for r in rows if r["abnormality"] != "NORM")
-        masks.append(mask)
-        target.append(label)
-        paths.append(str(on_disk[ref]))
-        groups.append((int(ref[3:]) - 1) // 2)
+        meta = {"reference": ref, "label": classes[data.target[k]], "abnormality": abn,
+                "tissue": rows[0]["tissue"], "lesions": spots, "mask_complete": ok}
+        data.masks[k], data.data[k] = mask, ImageRecord(image, mask, path, meta)
         abnormality.append(abn)
         tissue.append(rows[0]["tissue"])
         lesions.append(spots)
         complete.append(ok)
-        metas.append({"reference": ref, "label": classes[label], "abnormality": abn,
-                      "tissue": rows[0]["tissue"], "lesions": spots, "mask_complete": ok})
-    counts = np.bincount(target, minlength=len(classes))
-    descr = ("mini-MIAS mammograms (Suckling et al., 1994): "
-             f"{len(images)} images, {dict(zip(classes, counts.tolist()))}; "
-             f"{len(missing)} listed in Info.txt but absent.")
-    return _bunch(images, masks, target, classes, paths, groups, metas, descr,
-                  abnormality=abnormality, tissue=np.asarray(tissue, dtype=str), lesions=lesions,
-                  mask_complete=np.asarray(complete, bool), missing=missing, unlisted=unlisted)
+        groups.append((int(ref[3:]) - 1) // 2)
+    counts = np.bincount(data.target, minlength=len(classes))
+    data.DESCR = ("mini-MIAS mammograms (Suckling et al., 1994): "
+                  f"{len(data.images)} images, {dict(zip(classes, counts.tolist()))}; "
+                  f"{len(missing)} listed in Info.txt but absent.")
+    data.pop("groups_from", None)
+    data.update(target_names=np.asarray(classes, dtype=str), groups=np.asarray(groups, dtype=int),
+                abnormality=abnormality, tissue=np.asarray(tissue, dtype=str), lesions=lesions,
+                mask_complete=np.asarray(complete, bool), missing=missing, unlisted=unlisted)
+    return data
+
+
+def mias_release(root: Path, files: list[Path], left_out: list, *, task: str = "severity", table=None,
+                 group_pattern: str | None = None):
+    """A mini-MIAS folder as a :class:`~featbus.datasets.Release`: ``files`` (relative to ``root``)
+    labelled for ``task`` by ``Info.txt`` (``table``: its rows, read when not given), the two breasts of a
+    woman one patient; a file without a row left out (``no row``)."""
+    from ._release_types import LeftOut, Release, ReleaseSummary
+
+    table = parse_mias_info(root / "Info.txt") if table is None else table
+    classes = MIAS_TASKS[task]
+    images, labels, groups = [], [], []
+    for rel in files:
+        ref = rel.stem.lower()
+        if ref not in table:
+            left_out.append(LeftOut(rel.as_posix(), "no row", "in Info.txt"))
+            continue
+        sev = {r["severity"] for r in table[ref]}
+        severity = 2 if "M" in sev else 1 if "B" in sev else 0
+        images.append(root / rel)
+        labels.append(classes[severity if task == "severity" else int(severity > 0)])
+        groups.append(f"woman {(int(ref[3:]) - 1) // 2 + 1}")
+    summary = ReleaseSummary(root=root, n_images=len(images), table=root / "Info.txt", image_column="reference",
+                             label_column="severity", classes={c: labels.count(c) for c in classes if labels.count(c)},
+                             class_source="Info.txt severity", n_patients=len(set(groups)), patient_source="pattern",
+                             patient_detail="mdbNNN: the two breasts of one woman are two numbers", left_out=left_out)
+    if group_pattern is not None:
+        from .name_groups import pattern_groups
+
+        _, groups = pattern_groups(images, group_pattern)
+        summary.patient_detail, summary.n_patients = f"--group-pattern {group_pattern!r}", len(set(groups))
+    return Release(root, images, labels, groups, [()] * len(images), summary, class_order=list(classes))

@@ -26,13 +26,15 @@ takes seconds (``benchmarks/read_speed.py``).
 import os
 from pathlib import Path
 
-from ._common import _natural_key, _pattern_regex
+from .._layout_words import SPLIT_SPELLINGS
+from ._common import _check_label_spellings, _natural_key, _pattern_regex
 from ._release_read import Reader, pixel_size_cells
 from ._release_scan import unwrap_download_folder, walk_release
-from ._release_tables import read_table
+from ._release_tables import TableError, read_table
 from ._release_types import (
     LEFT_OUT_REASONS,
     PATIENT_SOURCES,
+    LeftOut,
     Release,
     ReleaseError,
     ReleaseSummary,
@@ -40,75 +42,107 @@ from ._release_types import (
     unescape_cell,
 )
 
-__all__ = ["LEFT_OUT_REASONS", "PATIENT_SOURCES", "Release", "ReleaseError", "ReleaseSummary", "escape_cell",
-           "read_release", "unescape_cell"]
+#: The values of an index's or a manifest's ``split`` column (each spelling of :data:`SPLIT_SPELLINGS` read as
+#: one of them; empty: no assignment).
+MANIFEST_SPLITS = ("train", "valid", "test")
+
+__all__ = ["LEFT_OUT_REASONS", "MANIFEST_SPLITS", "PATIENT_SOURCES", "LeftOut", "Release", "ReleaseError",
+           "ReleaseSummary", "escape_cell", "read_release", "unescape_cell"]
 
 
-def _read_mias(root: Path, files: list[Path], left_out: list, group_pattern) -> Release:
-    """A mini-MIAS folder: labels and patients from ``Info.txt`` (:func:`featbus.datasets.load_mias`'s
-    reader), its images found as any release's."""
-    from .mias import MIAS_TASKS, parse_mias_info
-
-    table = parse_mias_info(root / "Info.txt")
-    classes = MIAS_TASKS["severity"]
-    images, labels, groups = [], [], []
-    for rel in files:
-        ref = rel.stem.lower()
-        if ref not in table:
-            left_out.append((rel.as_posix(), "no row"))
-            continue
-        sev = {r["severity"] for r in table[ref]}
-        images.append(root / rel)
-        labels.append(classes[2 if "M" in sev else 1 if "B" in sev else 0])
-        groups.append(f"woman {(int(ref[3:]) - 1) // 2 + 1}")
-    summary = ReleaseSummary(root=root, n_images=len(images), table=root / "Info.txt", image_column="reference",
-                             label_column="severity", table_candidates=[],
-                             classes={c: labels.count(c) for c in classes if labels.count(c)},
-                             class_source="Info.txt severity", n_patients=len(set(groups)), patient_source="pattern",
-                             patient_detail="mdbNNN: the two breasts of one woman are two numbers", left_out=left_out)
-    if group_pattern is not None:
-        from .name_groups import pattern_groups
-
-        _, groups = pattern_groups(images, group_pattern)
-        summary.patient_detail, summary.n_patients = f"--group-pattern {group_pattern!r}", len(set(groups))
-    return Release(root, images, labels, groups, [()] * len(images), summary, class_order=list(classes))
+def _manifest_error(path: Path, line: int, what: str) -> ReleaseError:
+    return ReleaseError(f"{str(path)!r} row {line}: {what}")
 
 
-def _read_index(path: Path) -> Release:
-    """An index written by :meth:`Release.write_index` (or any manifest: ``image`` and optional
-    ``label``, ``group``, ``mask``): paths relative to the CSV's folder, cells unescaped."""
-    header, rows = read_table(path)
-    cols = {h.strip().lower(): k for k, h in enumerate(header)}
-    if "image" not in cols:
-        raise ReleaseError(f"{str(path)!r} has no 'image' column: an index (featbus read DATA --index FILE) or a "
-                           f"manifest names each image in one; its columns: {header}")
-    base = path.parent
-    images, labels, groups, masks, kept = [], [], [], [], []
-    left_out: list[tuple[str, str]] = []
+def _read_index(path: Path, *, strict: bool = False, classes=None, require_labels: bool = False) -> Release:
+    """An index written by :meth:`Release.write_index`, or any manifest: ``image`` and optional
+    ``label``, ``group``, ``mask`` (files joined by ``;``), ``split`` and pixel-size columns, every
+    other column kept with its row; paths relative to the CSV's folder, cells unescaped. ``strict`` (a
+    manifest read as data): an empty cell where a value is needed, an image listed twice, a split or
+    (with ``classes``) a label of no known name is refused naming its row; else a row without an image
+    is left out."""
+    try:
+        header, rows = read_table(path)
+    except TableError as exc:
+        raise ReleaseError(str(exc)) from None
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise ReleaseError(f"{str(path)!r} is not a readable CSV table: {exc}") from None
+    keys = [h.strip().lower() for h in header]
+    cols = {h: k for k, h in reversed(list(enumerate(keys)))}
+    needs = ("image", "label") if strict and require_labels else ("image",)
+    absent = [c for c in needs if c not in cols]
+    if absent:
+        from .._registry import did_you_mean
+
+        hint = "".join(did_you_mean(c, keys).replace(" (did", f" ({c!r}: did") for c in absent)
+        raise ReleaseError(f"{str(path)!r} has no column(s) {absent}{hint}; a manifest needs "
+                           f"{' and '.join(repr(c) for c in needs)} (optional: 'label', 'mask', 'group', 'split'), "
+                           f"it has {keys}")
+    if strict and not rows:
+        raise ReleaseError(f"{str(path)!r} lists no images")
+
+    def cell(row, name: str) -> str:
+        return unescape_cell(row[cols[name]]) if name in cols else ""
+
+    base, labelled = path.parent, "label" in cols
+    images, labels, groups, masks, splits, kept, seen = [], [], [], [], [], [], {}
+    left_out: list[LeftOut] = []
     for k, row in enumerate(rows):
-        cell = unescape_cell(row[cols["image"]])
-        if not cell:
-            left_out.append((f"row {k + 2} of {path.name}", "no image"))
+        line, name, label, group = k + 2, cell(row, "image"), cell(row, "label"), cell(row, "group")
+        split = SPLIT_SPELLINGS.get(cell(row, "split").lower(), cell(row, "split"))
+        if not name:
+            if strict:
+                raise _manifest_error(path, line, "the 'image' cell is empty")
+            left_out.append(LeftOut(f"row {line} of {path.name}", "no image", "empty cell"))
             continue
-        kept.append((k + 2, row))
-        images.append(Path(cell) if os.path.isabs(cell) else base / cell)
-        labels.append(unescape_cell(row[cols["label"]]) or None if "label" in cols else None)
-        groups.append(unescape_cell(row[cols["group"]]) if "group" in cols else cell)
-        masks.append(tuple(base / m for m in unescape_cell(row[cols["mask"]]).split(";") if m)
-                     if "mask" in cols else ())
-    named = sorted({c for c in labels if c}, key=_natural_key)
+        image = Path(name) if os.path.isabs(name) else base / name
+        if strict:
+            where = seen.setdefault(os.path.realpath(image), line)
+            if labelled and not label:
+                raise _manifest_error(path, line, f"image {name!r} has an empty 'label'")
+            if where != line:
+                raise _manifest_error(path, line, f"image {name!r} is listed twice (rows {where} and {line})")
+            if split not in MANIFEST_SPLITS + ("",):
+                raise _manifest_error(path, line, f"split {cell(row, 'split')!r} is not one of "
+                                                  f"{list(MANIFEST_SPLITS)} (or a spelling: {sorted(SPLIT_SPELLINGS)}) "
+                                                  "or empty")
+            if "group" in cols and not group:
+                raise _manifest_error(path, line, f"image {name!r} has an empty 'group' (every row needs one when "
+                                                  "the column is there)")
+            if classes is not None and label not in [str(c) for c in classes]:
+                raise _manifest_error(path, line, f"label {label!r} is not one of the classes "
+                                                  f"{[str(c) for c in classes]}")
+        kept.append((line, row))
+        images.append(image)
+        labels.append(label or None)
+        groups.append(group if "group" in cols else name)
+        masks.append(tuple(base / m.strip() for m in cell(row, "mask").split(";") if m.strip()))
+        splits.append(split)
+    named = ([str(c) for c in classes] if classes is not None and labelled else
+             sorted({c for c in labels if c}, key=_natural_key))
+    if strict and classes is None:
+        _check_label_spellings(named, f"the 'label' column of {str(path)!r}")
     summary = ReleaseSummary(root=base, n_images=len(images), n_masks_paired=sum(1 for m in masks if m),
                              n_mask_files=sum(len(m) for m in masks), mask_rule="the index's 'mask' column",
-                             table=path, image_column="image", label_column="label" if "label" in cols else None,
+                             table=path, image_column="image", label_column="label" if labelled else None,
                              group_column="group" if "group" in cols else None,
                              mask_column="mask" if "mask" in cols else None,
-                             classes={c: labels.count(c) for c in named}, class_source="the 'label' column",
-                             n_patients=len(set(groups)),
+                             classes={c: labels.count(c) for c in named if labels.count(c)},
+                             class_source="the 'label' column", n_patients=len(set(groups)),
                              patient_source="column" if "group" in cols else "one per image", left_out=left_out)
+    if "group" not in cols:  # patients from the file names where they share a PREFIX_NUMBER shape
+        from .name_groups import propose_prefix_groups
+
+        prefixes = propose_prefix_groups(images, named)
+        if prefixes is not None:
+            groups, summary.n_patients = prefixes, len(set(prefixes))
+            summary.patient_source = "file-name prefix"
+            summary.patient_detail = f"{images[0].name!r} -> {prefixes[0]!r}"
     sizes, summary.pixel_size_missing = pixel_size_cells(header, kept, summary)  # a pixel-size column (issue 82)
     summary.n_pixel_sizes = sum(p is not None for p in sizes)
     return Release(base, images, labels, groups, masks, summary, class_order=named,
-                   pixel_sizes=sizes if summary.n_pixel_sizes else [])
+                   rows=[{"row": line, **dict(zip(header, map(unescape_cell, row)))} for line, row in kept],
+                   pixel_sizes=sizes if summary.n_pixel_sizes else [], splits=splits if "split" in cols else None)
 
 
 def read_release(path: str | os.PathLike, *, image_column: str | None = None, label_column: str | None = None,
@@ -187,12 +221,13 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
         if refused:
             raise ReleaseError(f"{' and '.join(refused)} name a release's own table or files; {str(path)!r} is an "
                                "index, whose columns are image, label, group and mask: drop the option")
-        rel = _read_index(path)
+        rel = _read_index(path, strict=rows_without_image == "raise", classes=classes, require_labels=require_labels)
         if group_pattern is not None:
             from .name_groups import pattern_groups
 
             _, rel.groups = pattern_groups(rel.images, group_pattern)
             rel.summary.patient_source, rel.summary.n_patients = "pattern", len(set(rel.groups))
+            rel.group_pattern = group_pattern
         return rel
     if mask_pattern is not None:
         try:
@@ -210,7 +245,9 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
         if refused:
             raise ReleaseError(f"{' and '.join(refused)}: {str(root)!r} is a mini-MIAS folder, labelled by its "
                                "Info.txt (no table of image names, no mask files): drop the option")
-        return _read_mias(root, [f for f in files if f.parent == Path(".")], left_out, group_pattern)
+        from .mias import mias_release
+
+        return mias_release(root, [f for f in files if f.parent == Path(".")], left_out, group_pattern=group_pattern)
     return Reader(root, release_name, files, tables, left_out).read(
         image_column=image_column, label_column=label_column, group_column=group_column,
         group_pattern=group_pattern, mask_pattern=mask_pattern, require_labels=require_labels, classes=classes,

@@ -149,7 +149,7 @@ def load_site_table_folder(root: str | os.PathLike, spec: SiteTable | str, *, on
                          f"finds (ID, {spec.patient_column}, {spec.label_column})")
     no_row = [(str(root / item), f"no row of {str(table_path)!r} has ID {Path(item).stem!r}, so the image has no "
                                  f"patient ({spec.patient_column}) to be grouped by")
-              for item, reason in s.left_out if reason.startswith("no row")]
+              for item, reason, _ in s.left_out if reason == "no row"]
     if no_row and on_error == "raise":
         raise ValueError(f"{no_row[0][0]!r}: {no_row[0][1]}")
     data = rel.to_bunch(on_error=on_error, n_jobs=n_jobs)
@@ -162,7 +162,7 @@ def load_site_table_folder(root: str | os.PathLike, spec: SiteTable | str, *, on
 
 def site_description(spec: SiteTable, data: Bunch, summary) -> str:
     """A site's :attr:`Bunch.DESCR`: its citation (what its licence asks for), then what was read."""
-    unused = sum(1 for _, reason in summary.left_out if reason.startswith("no image"))
+    unused = sum(1 for r in summary.left_out if r.reason == "no image")
     counts = np.bincount(data.target, minlength=len(data.target_names))
     return (f"{spec.citation}, folder {str(summary.root)!r}: {len(data.paths)} images of {summary.n_patients} "
             f"patients, classes {dict(zip(data.target_names.tolist(), counts.tolist()))}; groups are patients "
