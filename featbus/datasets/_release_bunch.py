@@ -38,7 +38,7 @@ def _groups(rel, kept_groups, paths, images, n_jobs, duplicate_threshold, guess_
     if source == "one per image":
         from ..model_selection import duplicate_groups
 
-        if s.table is not None:
+        if s.table is not None and not rel.from_index:
             warnings.warn(f"{str(s.table)!r} has no patient column featbus recognises (usual names: patient, case, "
                           "subject) and its file names do not say patients (PREFIX_NUMBER): images are grouped as "
                           "near-duplicates, not by patient; name the column with --group-column (group_column=) or "
@@ -142,7 +142,8 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
     if not images:
         raise ValueError(f"no readable image in {str(root)!r}")
     groups, told, near = _groups(rel, kept_groups, paths, images, n_jobs, duplicate_threshold, guess_groups)
-    used = [c for c in classes if any(classes[t] == c for t in target if t >= 0)] if classes else []
+    kept_labels = {classes[t] for t in target if t >= 0}
+    used = [c for c in classes if c in kept_labels or c not in rel.labels]  # a class named but never read stays
     if used != classes:  # a class whose every image was left out
         remap = [used.index(c) if c in used else -1 for c in classes]
         target = [remap[t] if t >= 0 else -1 for t in target]

@@ -176,6 +176,8 @@ class Release:
     #: an image's masks of another size than its own (left out, ``mask size differs``), by the image:
     #: read with it by :meth:`to_bunch`, which drops them naming both sizes as every loader does
     unfit_masks: dict[Path, list[Path]] = field(default_factory=dict)
+    #: read from an index or a manifest (its columns are image, label, group, mask, split), not a folder
+    from_index: bool = False
 
     def take(self, keep) -> Release:
         """The release of the images ``keep`` (positions, in that order), the summary as it is."""

@@ -4,7 +4,6 @@ pixels by :meth:`~featbus.datasets.Release.to_bunch`, the one loop that decodes 
 from __future__ import annotations
 
 import os
-import stat
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ from .._records import ImageError
 from ..progress import find_stack_level
 from ._common import _ON_ERROR, IMAGE_EXTENSIONS, _pattern_regex
 from ._release_scan import one_level_down
-from .release import MANIFEST_SPLITS, Release, read_release
+from .release import MANIFEST_SPLITS, _read_index, read_release
 
 __all__ = ["MANIFEST_COLUMNS", "MANIFEST_SPLITS", "load_image_folder", "load_manifest", "manifest_images"]
 
@@ -141,30 +140,17 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
     return data
 
 
-def _listed_missing(rel: Release, masks: bool):
-    """``(row, what, cell, file)`` for each file an index or manifest lists that is not a file, in
-    row order (a generator: the first costs one ``stat`` per file before it)."""
-    for row, image, mask_files in zip(rel.rows, rel.images, rel.masks):
-        for what, file in [("image", image)] + ([("mask", m) for m in mask_files] if masks else []):
-            try:
-                if stat.S_ISREG(os.stat(file).st_mode):
-                    continue
-            except (OSError, ValueError):  # not there, a name too long, a NUL byte
-                pass
-            cell = Path(file).relative_to(rel.root).as_posix() if Path(file).is_relative_to(rel.root) else str(file)
-            yield row["row"], what, cell, file
-
-
 def manifest_images(path: str | os.PathLike) -> list[str]:
     """The image paths a CSV manifest lists (its ``image`` column; no label needed), each checked to
     exist: what ``featbus predict`` reads from a manifest. A table without an ``image`` column, an
     empty cell or a missing file is a :class:`ValueError` naming the row."""
     path = Path(path)
-    rel = read_release(path)
+    try:
+        rel = _read_index(path, missing="raise")
+    except ImageError as exc:  # its row and why, the file after
+        raise ValueError(f"{str(path)!r} {exc.reason.replace(f' of {str(path)!r}', '', 1)} ({exc.path!r})") from None
     for item in rel.summary.left_out:  # a row without an image: its cell is empty
         raise ValueError(f"{str(path)!r} {item.item}: the 'image' cell is empty")
-    for line, _, cell, file in _listed_missing(rel, masks=False):
-        raise ValueError(f"{str(path)!r} row {line}: image {cell!r} not found ({str(file)!r})")
     return [str(p) for p in rel.images]
 
 
@@ -231,16 +217,8 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
     if not path.is_file():
         raise FileNotFoundError(f"{str(path)!r}: no such CSV file")
     _check_choices(on_error, groups)
-    rel = read_release(path, classes=classes, require_labels=require_labels, group_pattern=group_pattern,
-                       rows_without_image="raise")
-    first, n = None, 0
-    for line, what, cell, file in _listed_missing(rel, masks=on_error == "raise"):  # said before a pixel is read
-        if on_error == "raise":
-            raise ImageError(f"row {line} of {str(path)!r}: {what} {cell!r} not found", path=str(file))
-        first, n = first or (line, file), n + 1
-    if first is not None and n == len(rel.images):
-        raise ValueError(f"none of the {n} images {str(path)!r} lists exists (the first, row {first[0]}: "
-                         f"{str(first[1])!r})")
+    rel = _read_index(path, strict=True, classes=classes, require_labels=require_labels, group_pattern=group_pattern,
+                      missing=on_error)  # a missing file: said before any image is read
     data = rel.to_bunch(on_error=on_error, n_jobs=n_jobs, require_labels=require_labels,
                         duplicate_threshold=duplicate_threshold, guess_groups=groups == "duplicates")
     data.DESCR = data.DESCR.replace("Release", "CSV manifest", 1)

@@ -24,9 +24,11 @@ takes seconds (``benchmarks/read_speed.py``).
 
 
 import os
+import stat
 from pathlib import Path
 
 from .._layout_words import SPLIT_SPELLINGS
+from .._records import ImageError
 from ._common import _check_label_spellings, _natural_key, _pattern_regex
 from ._release_read import Reader, pixel_size_cells
 from ._release_scan import unwrap_download_folder, walk_release
@@ -54,13 +56,26 @@ def _manifest_error(path: Path, line: int, what: str) -> ReleaseError:
     return ReleaseError(f"{str(path)!r} row {line}: {what}")
 
 
-def _read_index(path: Path, *, strict: bool = False, classes=None, require_labels: bool = False) -> Release:
+def _missing(file: str, what: str, cell: str) -> str | None:
+    """Why a file an index lists is not there (None when it is a file)."""
+    try:
+        return None if stat.S_ISREG(os.stat(file).st_mode) else f"{what} {cell!r} is not a file"
+    except (FileNotFoundError, NotADirectoryError):
+        return f"{what} {cell!r} not found"
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+        return f"{what} {cell!r} cannot be looked up ({exc})"
+
+
+def _read_index(path: Path, *, strict: bool = False, classes=None, require_labels: bool = False,
+                group_pattern: str | None = None, missing: str | None = None) -> Release:
     """An index written by :meth:`Release.write_index`, or any manifest: ``image`` and optional
     ``label``, ``group``, ``mask`` (files joined by ``;``), ``split`` and pixel-size columns, every
     other column kept with its row; paths relative to the CSV's folder, cells unescaped. ``strict`` (a
     manifest read as data): an empty cell where a value is needed, an image listed twice, a split or
     (with ``classes``) a label of no known name is refused naming its row; else a row without an image
-    is left out."""
+    is left out. ``missing="raise"``: the first file (image or mask) that is not there is an
+    :class:`~featbus.ImageError` naming its row, before any image is read; ``"skip"``: refused only when
+    no image is there (the others are skipped where the pixels are read)."""
     try:
         header, rows = read_table(path)
     except TableError as exc:
@@ -85,7 +100,7 @@ def _read_index(path: Path, *, strict: bool = False, classes=None, require_label
         return unescape_cell(row[cols[name]]) if name in cols else ""
 
     base, labelled = path.parent, "label" in cols
-    images, labels, groups, masks, splits, kept, seen = [], [], [], [], [], [], {}
+    images, labels, groups, masks, splits, kept, seen, absent = [], [], [], [], [], [], {}, []
     left_out: list[LeftOut] = []
     for k, row in enumerate(rows):
         line, name, label, group = k + 2, cell(row, "image"), cell(row, "label"), cell(row, "group")
@@ -95,9 +110,17 @@ def _read_index(path: Path, *, strict: bool = False, classes=None, require_label
                 raise _manifest_error(path, line, "the 'image' cell is empty")
             left_out.append(LeftOut(f"row {line} of {path.name}", "no image", "empty cell"))
             continue
-        image = Path(name) if os.path.isabs(name) else base / name
+        file = os.path.join(base, name)  # strings, one stat: a million rows in seconds
+        mask_cells = [m.strip() for m in cell(row, "mask").split(";") if m.strip()]
+        if missing is not None:
+            listed = [("image", file, name)] + [("mask", os.path.join(base, m), m) for m in mask_cells
+                                                 if missing == "raise"]
+            why = next(((f, w) for what, f, c in listed for w in [_missing(f, what, c)] if w), None)
+            if why is not None and missing == "raise":
+                raise ImageError(f"row {line} of {str(path)!r}: {why[1]}", path=why[0])
+            absent += [(line, file)] if why is not None else []
         if strict:
-            where = seen.setdefault(os.path.realpath(image), line)
+            where = seen.setdefault(os.path.normpath(os.path.abspath(file)), line)
             if labelled and not label:
                 raise _manifest_error(path, line, f"image {name!r} has an empty 'label'")
             if where != line:
@@ -113,11 +136,14 @@ def _read_index(path: Path, *, strict: bool = False, classes=None, require_label
                 raise _manifest_error(path, line, f"label {label!r} is not one of the classes "
                                                   f"{[str(c) for c in classes]}")
         kept.append((line, row))
-        images.append(image)
+        images.append(Path(file))
         labels.append(label or None)
         groups.append(group if "group" in cols else name)
-        masks.append(tuple(base / m.strip() for m in cell(row, "mask").split(";") if m.strip()))
+        masks.append(tuple(base / m for m in mask_cells))
         splits.append(split)
+    if images and len(absent) == len(images):
+        raise ReleaseError(f"none of the {len(absent)} images {str(path)!r} lists exists (the first, row "
+                           f"{absent[0][0]}: {absent[0][1]!r})")
     named = ([str(c) for c in classes] if classes is not None and labelled else
              sorted({c for c in labels if c}, key=_natural_key))
     if strict and classes is None:
@@ -138,9 +164,15 @@ def _read_index(path: Path, *, strict: bool = False, classes=None, require_label
             groups, summary.n_patients = prefixes, len(set(prefixes))
             summary.patient_source = "file-name prefix"
             summary.patient_detail = f"{images[0].name!r} -> {prefixes[0]!r}"
+    if group_pattern is not None:
+        from .name_groups import pattern_groups
+
+        _, groups = pattern_groups(images, group_pattern)
+        summary.patient_source, summary.n_patients = "pattern", len(set(groups))
     sizes, summary.pixel_size_missing = pixel_size_cells(header, kept, summary)  # a pixel-size column (issue 82)
     summary.n_pixel_sizes = sum(p is not None for p in sizes)
-    return Release(base, images, labels, groups, masks, summary, class_order=named,
+    return Release(base, images, labels, groups, masks, summary, class_order=named, from_index=True,
+                   group_pattern=group_pattern,
                    rows=[{"row": line, **dict(zip(header, map(unescape_cell, row)))} for line, row in kept],
                    pixel_sizes=sizes if summary.n_pixel_sizes else [], splits=splits if "split" in cols else None)
 
@@ -221,14 +253,8 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
         if refused:
             raise ReleaseError(f"{' and '.join(refused)} name a release's own table or files; {str(path)!r} is an "
                                "index, whose columns are image, label, group and mask: drop the option")
-        rel = _read_index(path, strict=rows_without_image == "raise", classes=classes, require_labels=require_labels)
-        if group_pattern is not None:
-            from .name_groups import pattern_groups
-
-            _, rel.groups = pattern_groups(rel.images, group_pattern)
-            rel.summary.patient_source, rel.summary.n_patients = "pattern", len(set(rel.groups))
-            rel.group_pattern = group_pattern
-        return rel
+        return _read_index(path, strict=rows_without_image == "raise", classes=classes,
+                           require_labels=require_labels, group_pattern=group_pattern)
     if mask_pattern is not None:
         try:
             _pattern_regex(mask_pattern, None)
