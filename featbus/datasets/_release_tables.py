@@ -34,7 +34,7 @@ def _text(value) -> str:
     return str(value).strip()
 
 
-def _read_text(path: Path) -> tuple[list[str], list[list[str]]]:
+def _read_text(path: Path, dialect=None) -> tuple[list[str], list[list[str]]]:
     if path.stat().st_size > MAX_TEXT_BYTES:
         raise TableError(f"{str(path)!r} is {path.stat().st_size / 2**20:.0f} MB: a release's table is refused "
                          f"above {MAX_TEXT_BYTES // 2**20} MB")
@@ -42,7 +42,7 @@ def _read_text(path: Path) -> tuple[list[str], list[list[str]]]:
         head = f.read(64 * 1024)
         f.seek(0)
         try:
-            dialect = csv.Sniffer().sniff(head, delimiters=",;\t|")
+            dialect = dialect or csv.Sniffer().sniff(head, delimiters=",;\t|")
         except csv.Error:
             if path.suffix.lower() == ".txt":
                 return [], []  # free text, no table
@@ -118,8 +118,9 @@ def _read_xls(path: Path) -> tuple[list[str], list[list[str]]]:
     return header, [r for r in rows if any(r)]
 
 
-def read_table(path: Path) -> tuple[list[str], list[list[str]]]:
-    """``(header, rows)`` of a table, every cell text; rows padded to the header's width.
+def read_table(path: Path, dialect=None) -> tuple[list[str], list[list[str]]]:
+    """``(header, rows)`` of a table, every cell text; rows padded to the header's width. A text
+    table's delimiter is sniffed unless ``dialect`` (:mod:`csv`'s) is given.
 
     Raises :class:`TableError` for a table refused within bounds (too many rows, an ``.xlsx`` that
     unpacks too large, an ``.xls`` without xlrd), naming the file.
@@ -130,7 +131,7 @@ def read_table(path: Path) -> tuple[list[str], list[list[str]]]:
     elif suffix == ".xls":
         header, rows = _read_xls(path)
     else:
-        header, rows = _read_text(path)
+        header, rows = _read_text(path, dialect)
     width = len(header)
     header = [h or f"column {k + 1}" for k, h in enumerate(header)]
     return header, [(r + [""] * width)[:width] for r in rows]

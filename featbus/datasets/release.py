@@ -23,6 +23,7 @@ takes seconds (``benchmarks/read_speed.py``).
 """
 
 
+import csv
 import os
 import stat
 from pathlib import Path
@@ -76,8 +77,8 @@ def _read_index(path: Path, *, strict: bool = False, classes=None, require_label
     is left out. ``missing="raise"``: the first file (image or mask) that is not there is an
     :class:`~featbus.ImageError` naming its row, before any image is read; ``"skip"``: refused only when
     no image is there (the others are skipped where the pixels are read)."""
-    try:
-        header, rows = read_table(path)
+    try:  # a comma-separated file as featbus and every manifest writes it (no sniffing: a "'" is no quote)
+        header, rows = read_table(path, csv.excel if path.suffix.lower() == ".csv" else None)
     except TableError as exc:
         raise ReleaseError(str(exc)) from None
     except (OSError, UnicodeError, ValueError) as exc:
