@@ -422,3 +422,30 @@ def test_a_table_describing_the_class_folders_is_no_table_by_patient(tmp_path):
     rel = read_release(tmp_path)
     assert rel.labels == ["benign", "benign", "malignant", "malignant"]
     assert rel.summary.class_source == "the folder names" and rel.summary.key_role == "images"
+
+
+@pytest.mark.parametrize("column, unit", [("Pixel_size", None), ("pixel spacing (cm)", "mm")])
+def test_an_index_gives_the_pixel_sizes_the_folder_gives(tmp_path, column, unit):
+    """``load_data(index.csv)`` and ``load_data(folder)``: one reader, the same pixel size for every
+    image (a size in cm written to the index in mm, one without a unit under the release's column)."""
+    from featbus._records import PIXEL_SIZE_KEY
+
+    root = tmp_path / "rel"
+    rows = []
+    for k in range(4):
+        _png(root / "images" / f"s{k}.png", 20 * k)
+        rows.append({"image": f"s{k}", "label": "benign" if k % 2 else "malignant", "patient": f"P{k // 2}",
+                     column: "" if k == 3 else f"{0.01 * (k + 1):.3f}"})
+    pd.DataFrame(rows).to_csv(root / "table.csv", index=False)
+    index = read_release(root).write_index(tmp_path / "index.csv")
+    sizes = {}
+    for source in (root, index):
+        data = load_data(source)
+        sizes[source] = {os.path.basename(p): r.meta.get(PIXEL_SIZE_KEY) or {} for p, r in zip(data.paths, data.data)}
+    folder, listed = sizes[root], sizes[index]
+    assert folder.keys() == listed.keys() == {"s0.png", "s1.png", "s2.png", "s3.png"}
+    for name in folder:
+        assert folder[name].get("unit") == listed[name].get("unit") == (unit if name != "s3.png" else None)
+        assert listed[name].get("size") == pytest.approx(folder[name].get("size"), rel=1e-12)
+    assert folder["s0.png"]["size"] == pytest.approx(0.01 * (10.0 if unit else 1.0), rel=1e-12)  # cm -> mm
+    assert "s3.png" in folder and not folder["s3.png"]  # an empty cell: no pixel size, from either
