@@ -7,6 +7,7 @@ and a model without the record behaves as before."""
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -295,3 +296,22 @@ def test_a_command_refuses_an_absurd_pixel_size_in_one_line(phantoms, tmp_path, 
     assert "by their pixel size" in err  # the scale line, before the refusal
     (line,) = [ln for ln in stderr_lines(err) if "error" in ln]
     assert "case001.png" in line and "its pixel size 0.001 is 0.00833 times the 0.12 the model was trained at" in line
+
+
+def test_predict_keeps_the_pixel_sizes_a_folders_table_gives(tmp_path):
+    """``featbus predict MODEL FOLDER`` lists the folder as the release reader does: an image its table
+    gives a pixel size reaches the model as a record carrying it (issue 89); the others stay paths."""
+    from featbus.cli._data import _expand_images
+    from featbus.cli.predict import _with_pixel_sizes
+
+    root = tmp_path / "site"
+    root.mkdir()
+    for k in range(3):
+        Image.fromarray(np.full((24, 32), 40 * k, np.uint8)).save(root / f"s{k}.png")
+    (root / "table.csv").write_text("image,label,pixel_size_mm\ns0,benign,0.05\ns1,malignant,0.07\ns2,benign,\n")
+    said, sizes = [], {}
+    paths = _expand_images([str(root)], said, pixel_sizes=sizes)
+    items = _with_pixel_sizes(paths, sizes)
+    carried = {Path(str(getattr(i, "path", i))).name: pixel_size(getattr(i, "meta", {})) for i in items}
+    assert carried["s0.png"]["size"] == 0.05 and carried["s1.png"]["size"] == 0.07 and carried["s2.png"] is None
+    assert [str(getattr(i, "path", i)) for i in items] == paths  # the same images, in the same order

@@ -264,6 +264,14 @@ def _folder_scans(p: Path, item: str, said: list[str] | None = None, mask_patter
     return [str(p / f) for f in images]
 
 
+def _holds_a_table(p: Path) -> bool:
+    """Whether a folder holds a table file anywhere under it (hidden ones aside)."""
+    from .._layout_words import NOT_TABLES, TABLE_SUFFIXES
+
+    return any(f.suffix.lower() in TABLE_SUFFIXES and not NOT_TABLES.match(f.stem) and f.is_file()
+               and not any(part.startswith(".") for part in f.relative_to(p).parts) for f in p.rglob("*"))
+
+
 class _Printed(list):
     """A list whose lines go straight to stderr (where no caller holds them back)."""
 
@@ -271,12 +279,27 @@ class _Printed(list):
         print(line, file=sys.stderr)
 
 
+def _release_pixel_sizes(p: Path, item: str, said: list[str] | None) -> dict[str, dict]:
+    """The physical pixel size a folder's table, or a manifest's column, gives each image it names (issue
+    82), by absolute path: read by the release reader (:func:`featbus.datasets.read_release`), as every
+    command reads it. A release it cannot read gives none (said: those images follow the longer-side rule)."""
+    from ..datasets.release import ReleaseError, read_release
+
+    try:
+        rel = read_release(p)
+    except (ReleaseError, ValueError, OSError) as exc:
+        (said if said is not None else _Printed()).append(f"pixel sizes: none read from {item!r} ({_one_line(exc)})")
+        return {}
+    return {os.path.abspath(img): size for img, size in zip(rel.images, rel.pixel_sizes) if size is not None}
+
+
 def _expand_images(inputs: Sequence[str], said: list[str] | None = None, *,
-                   mask_pattern: str | None = None) -> list[str]:
+                   mask_pattern: str | None = None, pixel_sizes: dict[str, dict] | None = None) -> list[str]:
     """Files as given; a CSV manifest to its ``image`` column; a mini-MIAS folder to its
     ``mdbNNN`` images; other folders to their image files (masks left out, ``mask_pattern`` naming
     them where the usual mask words do not), sorted. ``said`` collects the lines saying what each
-    folder holds (printed at once when not given).
+    folder holds (printed at once when not given). ``pixel_sizes``, when given, receives the physical
+    pixel size a manifest's or a folder's table gives an image, by its absolute path.
 
     Light: image files and plain folders are expanded here, without the data-set loaders
     (featbus.datasets, and through it scikit-learn's helpers), so that ``featbus predict`` imports
@@ -293,12 +316,16 @@ def _expand_images(inputs: Sequence[str], said: list[str] | None = None, *,
                 paths += manifest_images(p)
             except ValueError as exc:
                 raise CLIError(_one_line(exc)) from exc
+            if pixel_sizes is not None:
+                pixel_sizes.update(_release_pixel_sizes(p, item, said))
         elif p.is_dir() and _is_mias_folder(p):
             from ..datasets import mias_files
 
             paths += [str(f) for f in mias_files(p)]
         elif p.is_dir():
             paths += _folder_scans(p, item, said, mask_pattern)
+            if pixel_sizes is not None and _holds_a_table(p):
+                pixel_sizes.update(_release_pixel_sizes(p, item, said))
         elif not p.exists():
             raise CLIError(f"image {item!r} does not exist")
         else:

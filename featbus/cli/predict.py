@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import warnings
@@ -76,7 +77,8 @@ def run(args) -> int:
         raise CLIError('--explain-method gradcam needs Keras (pip install "featbus[deep]"); without it, '
                        "--explain-method occlusion explains any model from its predictions")
     said: list[str] = []  # what each folder holds: said once the model's needs are checked, before it loads
-    paths = _without_masks(_expand_images(args.images, said, mask_pattern=args.mask_pattern))
+    sizes: dict[str, dict] = {}  # the pixel size a manifest's or a folder's table gives an image (issue 82)
+    paths = _without_masks(_expand_images(args.images, said, mask_pattern=args.mask_pattern, pixel_sizes=sizes))
     # Grad-CAM differentiates the Keras network; occlusion needs only the predictions, so a light
     # install (featbus[runtime], LiteRT without Keras) explains a CNN model by occlusion ("auto")
     grad_cam = bool(args.explain) and args.explain_method != "occlusion" and keras
@@ -89,7 +91,7 @@ def run(args) -> int:
     print(scale_words(model.input_scale, shapes or None), file=sys.stderr)
     with warnings.catch_warnings():  # the skipped images are counted below and listed in the table
         warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
-        table = model.predict_table(paths, on_error=args.on_error, decision=args.decision, force=args.force,
+        table = model.predict_table(_with_pixel_sizes(paths, sizes), on_error=args.on_error, decision=args.decision, force=args.force,
                                     progress=command_stages(args, f"predict {Path(args.model).name}"))
     print(_decision_line(model, args.decision), file=sys.stderr)
     for line in _data_lines(table, args.force):
@@ -159,6 +161,16 @@ def _decision_line(model, decision: str) -> str:
               if point.two_decisions else "")
     return (f"decisions: {printable(point.rule_text())} (the 'rule' column; --decision most-probable for the most "
             f"probable class){scores}\n{chosen}")
+
+
+def _with_pixel_sizes(paths: list[str], sizes: dict[str, dict]) -> list:
+    """The paths, each one a table gives a pixel size as a record carrying it (read lazily, as a path is)."""
+    if not sizes:
+        return paths
+    from .._records import PIXEL_SIZE_KEY, ImageRecord
+
+    return [ImageRecord(p, None, p, {PIXEL_SIZE_KEY: sizes[key]}) if (key := os.path.abspath(p)) in sizes else p
+            for p in paths]
 
 
 def _without_masks(paths: list[str]) -> list[str]:
