@@ -91,8 +91,8 @@ def run(args) -> int:
     print(scale_words(model.input_scale, shapes or None), file=sys.stderr)
     with warnings.catch_warnings():  # the skipped images are counted below and listed in the table
         warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
-        table = model.predict_table(_with_pixel_sizes(paths, sizes), on_error=args.on_error, decision=args.decision, force=args.force,
-                                    progress=command_stages(args, f"predict {Path(args.model).name}"))
+        table = model.predict_table(_with_pixel_sizes(paths, sizes), on_error=args.on_error, decision=args.decision,
+                                    force=args.force, progress=command_stages(args, f"predict {Path(args.model).name}"))
     print(_decision_line(model, args.decision), file=sys.stderr)
     for line in _data_lines(table, args.force):
         print(line, file=sys.stderr)
