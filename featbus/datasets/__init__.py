@@ -34,12 +34,20 @@ from .breast_lesions_usg import load_breast_lesions_usg
 from .bus_bra import BUS_BRA_TABLE, is_bus_bra_folder, load_bus_bra
 from .busi import BUSI_CLASSES, load_busi
 from .export import load_export
-from .folders import MANIFEST_COLUMNS, MANIFEST_SPLITS, load_image_folder, load_manifest, manifest_images
+from .folders import load_image_folder, load_manifest
 from .load import load_data
 from .mias import MIAS_CLASSES, MIAS_EXTENSIONS, MIAS_TASKS, is_mias_folder, load_mias, mias_files, parse_mias_info
 from .patches import lesion_patches
 from .phantoms import PHANTOM_CLASSES, make_phantoms
-from .release import Release, ReleaseError, ReleaseSummary, read_release
+from .release import (
+           MANIFEST_COLUMNS,
+           MANIFEST_SPLITS,
+           Release,
+           ReleaseError,
+           ReleaseSummary,
+           manifest_images,
+           read_release,
+)
 from .sample import SAMPLE_DIR, load_sample
 from .site_tables import SITE_TABLES, SiteTable, load_site_table_folder, site_table_of
 

@@ -28,7 +28,7 @@ from ._release_scan import cell_keys, copies_folders, image_keys, one_level_down
 from ._release_tables import TableError, read_table
 from ._release_types import LeftOut, Release, ReleaseError, ReleaseSummary
 
-__all__ = ["Reader", "folder_levels", "pixel_size_cells"]
+__all__ = ["Reader", "folder_levels", "masks_not_a_class", "pixel_size_cells"]
 
 
 def pixel_size_cells(header: list[str], rows: list[tuple[int, list[str]]], summary) -> tuple[list, list]:
@@ -349,9 +349,7 @@ class Reader:
                    if is_mask_folder(m.parent.name)}
         if folders:
             masks, images = sorted(folders)[0]
-            return (f"{masks.name + '/'!r} pairs one to one with {images.name + '/'!r} (the same file names): it holds "
-                    f"their masks, not a class; featbus needs the labels: a table beside them, CSV or Excel (columns "
-                    f"image,label[,patient]), or one sub-folder per class, each with its images/ and masks/")
+            return masks_not_a_class(masks.name, images.name)
         return (f"nothing labels the images of {str(self.root)!r}: no table column holds the classes (benign / "
                 f"malignant / normal) and no class folders; name the column with --label-column, or give "
                 f"{WORKING_LAYOUTS}")
@@ -641,6 +639,13 @@ class Reader:
         summary.patient_source = "one per image"
         summary.patient_detail = "no patient column, folder or file-name prefix; commands group near-duplicate images"
         return [i.as_posix() for i in images]
+
+
+def masks_not_a_class(masks: str, images: str) -> str:
+    """Why a folder of the masks of another folder's images labels nothing (the refusal's words)."""
+    return (f"{masks + '/'!r} pairs one to one with {images + '/'!r} (the same file names): it holds their masks, "
+            "not a class; featbus needs the labels: a table beside them, CSV or Excel (columns image,label[,patient]), "
+            "or one sub-folder per class, each with its images/ and masks/")
 
 
 def _column_values(rows, c: int, n: int) -> str:

@@ -12,19 +12,17 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._layout_words import WORKING_LAYOUTS
-from .._records import ImageError
 from ..progress import find_stack_level
 from ._common import _ON_ERROR, IMAGE_EXTENSIONS, _pattern_regex
+from ._release_read import masks_not_a_class
 from ._release_scan import one_level_down
-from .release import MANIFEST_SPLITS, _read_index, read_release
+from .release import _read_index, read_release
 
-__all__ = ["MANIFEST_COLUMNS", "MANIFEST_SPLITS", "load_image_folder", "load_manifest", "manifest_images"]
-
-#: Columns of a CSV manifest: ``image`` and ``label`` are required.
-MANIFEST_COLUMNS = ("image", "label", "mask", "group", "split")
+__all__ = ["load_image_folder", "load_manifest"]
 
 
 def _check_choices(on_error: str, groups) -> None:
+    """Refuse an unknown ``on_error`` or ``groups``."""
     if on_error not in _ON_ERROR:
         raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
     if groups not in ("duplicates", None):
@@ -39,45 +37,35 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
     """Load a folder of images, one sub-folder per class (the BUSI layout), read as every command reads it.
 
     Masks are paired by the release reader's rules (:func:`read_release`: ``<name>_mask*.png`` beside
-    the image, several joined by union, a class folder's ``images/`` + ``masks/``, ...); a file named
-    as a mask whose image is absent is never an image (a warning names it); a mask of another size
-    than its image is dropped with a warning, the image kept.
+    the image, joined by union; ``images/`` + ``masks/``...); a file named as a mask whose image is absent
+    is never an image (a warning names it); a mask of another size than its image is dropped, said.
 
     Parameters
     ----------
     root : path
-        The folder holding one sub-folder per class.
     classes : sequence of str, optional
-        Class sub-folders to load, in this order (their index is the target). Default: every
-        non-hidden sub-folder, sorted by name.
+        Class sub-folders to load, in this order (their index is the target); default: every one, sorted.
     mask_pattern : str, optional
-        How an image's mask files are named, ``{stem}`` the image's name without extension, ``*`` /
-        ``?`` wildcards (``"{stem}_seg*.png"``), in place of the usual mask words.
+        How an image's mask files are named (``"{stem}_seg*.png"``), in place of the usual mask words.
     extensions : sequence of str
-        Image file extensions (case-insensitive).
+        Image file extensions (any case).
     on_error : {"raise", "skip"}, default="raise"
-        An unreadable image raises an error naming it, or is listed in ``Bunch.skipped`` as
-        ``(path, reason)`` with a warning.
+        An unreadable image raises an error naming it, or is listed in ``Bunch.skipped`` (a warning).
     groups : {"duplicates"} or None, default="duplicates"
         Where nothing names the patients: ``"duplicates"`` takes them from ``PREFIX_NUMBER`` file names
-        (said in one line), else groups near-duplicate images (:func:`featbus.duplicate_groups`);
-        ``None``: every image its own group.
-    duplicate_threshold : int, optional
-        ``threshold`` of :func:`featbus.duplicate_groups`.
-    n_jobs : int, optional
-        Parallel workers for reading.
+        (said), else groups near-duplicates (:func:`featbus.duplicate_groups`); ``None``: one per image.
+    duplicate_threshold, n_jobs : int, optional
+        ``threshold`` of :func:`featbus.duplicate_groups`; parallel workers for reading.
     require_labels : bool, default=True
-        ``False`` also reads a folder without class sub-folders (``target`` ``-1``, ``target_names`` empty).
+        ``False`` also reads a folder without class sub-folders (``target`` ``-1``).
     group_pattern : str, optional
-        A regular expression on the file names without extension: its first group (or the whole match)
-        is the image's patient (:func:`featbus.datasets.name_groups.pattern_groups`).
+        A regular expression on the file names: its first group (or the match) is the patient.
 
     Returns
     -------
     data : Bunch
-        ``images``, ``masks``, ``target``, ``target_names``, ``paths``, ``groups``, ``data``
-        (:class:`featbus.ImageRecord`, ``meta`` with ``label``, ``has_mask_file``, ``mask_paths``),
-        ``skipped``, ``dropped_masks``, ``DESCR``. An image without a mask file has an all-``False`` mask.
+        The common layout (:mod:`featbus.datasets`), ``meta`` with ``label``, ``has_mask_file``,
+        ``mask_paths``; ``skipped``, ``dropped_masks``. An image without a mask file has an empty mask.
 
     Examples
     --------
@@ -86,17 +74,13 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
     >>> from PIL import Image
     >>> from featbus import load_image_folder
     >>> root = tempfile.mkdtemp()
-    >>> rng = np.random.RandomState(0)
     >>> for c in ("a", "b"):
     ...     os.mkdir(os.path.join(root, c))
-    ...     im = (rng.rand(32, 32) * 255).astype(np.uint8)
-    ...     Image.fromarray(im).save(os.path.join(root, c, "x (1).png"))
-    ...     Image.fromarray((im > 128).astype(np.uint8) * 255).save(os.path.join(root, c, "x (1)_mask.png"))
-    >>> data = load_image_folder(root)
-    >>> data.target_names.tolist(), data.target.tolist(), len(data.data)
-    (['a', 'b'], [0, 1], 2)
-    >>> bool(data.masks[0].any()), data.data[0].meta["has_mask_file"]
-    (True, True)
+    ...     Image.fromarray(np.eye(32, dtype=np.uint8) * 200).save(os.path.join(root, c, "x (1).png"))
+    ...     Image.fromarray(np.eye(32, dtype=np.uint8) * 255).save(os.path.join(root, c, "x (1)_mask.png"))
+    >>> data = load_image_folder(root, groups=None)
+    >>> data.target_names.tolist(), data.target.tolist(), bool(data.masks[0].any())
+    (['a', 'b'], [0, 1], True)
     """
     root = Path(root)
     if not root.is_dir():
@@ -118,10 +102,7 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
 
         pair = paired_folders(root)
         if pair is not None:
-            raise ValueError(f"{pair[1].name + '/'!r} pairs one to one with {pair[0].name + '/'!r} (the same file "
-                             f"names): it holds their masks, not a class; featbus needs the labels: a table beside "
-                             f"them, CSV or Excel (columns image,label[,patient]), or one sub-folder per class, each "
-                             f"with its images/ and masks/")
+            raise ValueError(masks_not_a_class(pair[1].name, pair[0].name))
     rel = read_release(root, mask_pattern=mask_pattern, group_pattern=group_pattern, require_labels=require_labels)
     strays = [img for img in rel.images if named_mask.match(img.name)]  # a mask file whose image is absent
     if strays:
@@ -140,62 +121,34 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
     return data
 
 
-def manifest_images(path: str | os.PathLike) -> list[str]:
-    """The image paths a CSV manifest lists (its ``image`` column; no label needed), each checked to
-    exist: what ``featbus predict`` reads from a manifest. A table without an ``image`` column, an
-    empty cell or a missing file is a :class:`ValueError` naming the row."""
-    path = Path(path)
-    try:
-        rel = _read_index(path, missing="raise")
-    except ImageError as exc:  # its row and why, the file after
-        raise ValueError(f"{str(path)!r} {exc.reason.replace(f' of {str(path)!r}', '', 1)} ({exc.path!r})") from None
-    for item in rel.summary.left_out:  # a row without an image: its cell is empty
-        raise ValueError(f"{str(path)!r} {item.item}: the 'image' cell is empty")
-    return [str(p) for p in rel.images]
-
-
 def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = None,
                   groups: str | None = "duplicates", duplicate_threshold: int | None = None,
                   on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True,
                   group_pattern: str | None = None) -> Bunch:
-    """Load a data set listed in a CSV manifest (or an index, ``featbus read DATA --index FILE``): one
-    row per image, labels in a column.
+    """Load a data set listed in a CSV manifest (or an index, ``featbus read DATA --index FILE``).
 
-    Columns (a header row; other columns are kept in each record's ``meta``): ``image`` (required: a
-    path relative to the CSV's folder, or absolute), ``label`` (required: the class name), ``mask``
-    (lesion mask file(s), several joined by ``;``, merged by union; empty: no lesion drawn), ``group``
-    (images sharing a value stay on one side of every split: a patient; absent: ``groups`` decides),
-    ``split`` (``train``, ``valid``, ``test`` or empty, a spelling such as ``val`` read as its split:
-    ``featbus train`` / ``evaluate`` hold the ``test`` rows out), a pixel-size column (``pixel_size_mm``).
+    Columns (a header; others are kept in each record's ``meta``): ``image`` (a path relative to the
+    CSV's folder, or absolute), ``label``, ``mask`` (file(s) joined by ``;``, merged; empty: no lesion),
+    ``group`` (a patient: kept on one side of every split), ``split`` (``train``, ``valid``, ``test`` or
+    empty; ``featbus train`` holds ``test`` out), a pixel-size column (``pixel_size_mm``).
 
     Parameters
     ----------
     path : path
-        The CSV file.
     classes : sequence of str, optional
-        Class names, in this order; a label outside them is an error naming the row. Default: every
-        label in the file, sorted.
-    groups : {"duplicates"} or None, default="duplicates"
-        Without a ``group`` column, as :func:`load_image_folder`.
-    duplicate_threshold : int, optional
-        ``threshold`` of :func:`featbus.duplicate_groups`.
+        Class names, in this order; another label is an error naming its row. Default: every label, sorted.
+    groups, duplicate_threshold, n_jobs, require_labels, group_pattern
+        As :func:`load_image_folder` (``groups`` where there is no ``group`` column).
     on_error : {"raise", "skip"}, default="raise"
-        A missing or unreadable image (or mask) raises an error naming its row and file, or is skipped
-        (listed in ``Bunch.skipped``, with a warning). A missing column, an empty cell where a value is
-        needed, an unknown label, a bad ``split`` or an image listed twice is always an error naming the row.
-    n_jobs : int, optional
-        Parallel workers for reading.
-    require_labels : bool, default=True
-        ``False`` also reads a manifest without a ``label`` column (``target`` ``-1``).
-    group_pattern : str, optional
-        A regular expression on the file names giving each image's patient, over the ``group`` column.
+        A missing or unreadable file raises an error naming its row (a missing one before any image is
+        read), or is skipped. A missing column, an empty cell where a value is needed, an unknown label
+        or split, an image listed twice is always an error naming the row.
 
     Returns
     -------
     data : Bunch
-        As :func:`load_image_folder`, plus ``split`` (``"train"``, ``"valid"``, ``"test"`` or ``""``)
-        and ``extra_columns``; each record's ``meta`` holds ``label``, ``row`` (the CSV line) and the
-        row's other columns (lower-cased names).
+        As :func:`load_image_folder`, plus ``split`` (``""`` where none) and ``extra_columns``; each
+        record's ``meta`` holds ``label``, ``row`` (the CSV line) and the row's cells (lower-cased names).
 
     Examples
     --------
@@ -204,11 +157,10 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
     >>> from PIL import Image
     >>> from featbus import load_manifest
     >>> root = tempfile.mkdtemp()
-    >>> rng = np.random.RandomState(0)
     >>> for k in range(4):
-    ...     Image.fromarray((rng.rand(32, 32) * 255).astype(np.uint8)).save(os.path.join(root, f"im{k}.png"))
-    >>> with open(os.path.join(root, "data.csv"), "w") as f:
-    ...     _ = f.write("image,label,group\\nim0.png,a,p1\\nim1.png,b,p1\\nim2.png,a,p2\\nim3.png,b,p3\\n")
+    ...     Image.fromarray(np.full((32, 32), 50 * k, np.uint8)).save(os.path.join(root, f"im{k}.png"))
+    >>> _ = open(os.path.join(root, "data.csv"), "w").write("image,label,group\\nim0.png,a,p1\\nim1.png,b,p1\\n"
+    ...                                                     "im2.png,a,p2\\nim3.png,b,p3\\n")
     >>> data = load_manifest(os.path.join(root, "data.csv"))
     >>> data.target_names.tolist(), data.target.tolist(), data.groups.tolist()
     (['a', 'b'], [0, 1, 0, 1], [0, 0, 1, 2])

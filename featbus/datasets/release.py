@@ -45,12 +45,14 @@ from ._release_types import (
     unescape_cell,
 )
 
+#: Columns of a CSV manifest: ``image`` and ``label`` are required.
+MANIFEST_COLUMNS = ("image", "label", "mask", "group", "split")
 #: The values of an index's or a manifest's ``split`` column (each spelling of :data:`SPLIT_SPELLINGS` read as
 #: one of them; empty: no assignment).
 MANIFEST_SPLITS = ("train", "valid", "test")
 
-__all__ = ["LEFT_OUT_REASONS", "MANIFEST_SPLITS", "PATIENT_SOURCES", "LeftOut", "Release", "ReleaseError",
-           "ReleaseSummary", "escape_cell", "read_release", "unescape_cell"]
+__all__ = ["LEFT_OUT_REASONS", "MANIFEST_COLUMNS", "MANIFEST_SPLITS", "PATIENT_SOURCES", "LeftOut", "Release",
+           "ReleaseError", "ReleaseSummary", "escape_cell", "manifest_images", "read_release", "unescape_cell"]
 
 
 def _manifest_error(path: Path, line: int, what: str) -> ReleaseError:
@@ -176,6 +178,21 @@ def _read_index(path: Path, *, strict: bool = False, classes=None, require_label
                    group_pattern=group_pattern,
                    rows=[{"row": line, **dict(zip(header, map(unescape_cell, row)))} for line, row in kept],
                    pixel_sizes=sizes if summary.n_pixel_sizes else [], splits=splits if "split" in cols else None)
+
+
+def manifest_images(path: str | os.PathLike) -> list[str]:
+    """The image paths a CSV manifest lists (its ``image`` column; no label needed), each checked to
+    exist: what ``featbus predict`` reads from a manifest. A table without an ``image`` column, an
+    empty cell or a missing file is a :class:`ValueError` naming the row."""
+    path = Path(path)
+    rel = _read_index(path)
+    for item in rel.summary.left_out:  # a row without an image: its cell is empty
+        raise ValueError(f"{str(path)!r} {item.item}: the 'image' cell is empty")
+    for row, image in zip(rel.rows, rel.images):
+        why = _missing(str(image), "image", next(v for k, v in row.items() if str(k).strip().lower() == "image"))
+        if why is not None:
+            raise ValueError(f"{str(path)!r} row {row['row']}: {why} ({str(image)!r})")
+    return [str(p) for p in rel.images]
 
 
 def read_release(path: str | os.PathLike, *, image_column: str | None = None, label_column: str | None = None,
