@@ -80,6 +80,14 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".
 _ON_ERROR = ("raise", "skip")
 
 
+def _check_loader_choices(on_error: str, groups) -> None:
+    """Refuse a loader's unknown ``on_error`` or ``groups``."""
+    if on_error not in _ON_ERROR:
+        raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
+    if groups not in ("duplicates", None):
+        raise ValueError(f"groups must be 'duplicates' or None, got {groups!r}")
+
+
 def _natural_key(name: str):
     """Sort 'benign (2)' before 'benign (10)'."""
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]

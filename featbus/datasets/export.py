@@ -30,7 +30,7 @@ from ._common import _ON_ERROR, IMAGE_EXTENSIONS, _natural_key
 from ._release_read import _refuse_misspelt_labels  # noqa: F401 (its refusal, read where it is named)
 from ._release_rules import mask_parts
 
-__all__ = ["load_export", "paired_folders"]
+__all__ = ["load_export", "paired_folders", "refuse_no_class_folders"]
 
 
 def _files(folder: Path) -> list[Path]:
@@ -71,6 +71,21 @@ def paired_folders(root: str | os.PathLike) -> tuple[Path, Path] | None:
                         not MASK_FOLDER.search(images.name) and _mask_like(masks) and not _mask_like(images)):
                     return images, masks
     return None
+
+
+def refuse_no_class_folders(root: Path, extensions: tuple[str, ...]) -> None:
+    """Refuse, saying what it holds, a folder read as class folders that has none, or whose two
+    sub-folders are images and their masks (:func:`paired_folders`): nothing labels its images."""
+    from .._layout_words import WORKING_LAYOUTS
+    from ._release_read import masks_not_a_class
+    from ._release_scan import one_level_down
+
+    if not any(d.is_dir() and not d.name.startswith(".") for d in root.iterdir()):
+        raise ValueError(f"{str(root)!r} has no class sub-folders (expected root/<class>/<image>): "
+                         f"{one_level_down(root, None, extensions)}; featbus reads {WORKING_LAYOUTS}")
+    pair = paired_folders(root)
+    if pair is not None:
+        raise ValueError(masks_not_a_class(pair[1].name, pair[0].name))
 
 
 def _mask_like(folder: Path) -> bool:
