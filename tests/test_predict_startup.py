@@ -66,6 +66,6 @@ def test_cold_predict_imports_no_data_set_loader(model_and_images, tmp_path):
     # the command adds its own modules, argparse's and CSV writing's, the layout words its folder listing
     # reads (a module of constants), and nothing the model does not need
     extra = sorted(m for m in cli - by_hand
-                   if not m.startswith(("featbus.cli", "featbus._layout_words", "pandas.io.formats"))
+                   if not m.startswith(("featbus.cli", "featbus.vocabulary", "pandas.io.formats"))
                    and m.split(".")[0] not in sys.stdlib_module_names)
     assert extra == []

@@ -166,9 +166,9 @@ _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".d
 
 
 def _may_be_masks(names) -> bool:
-    """Whether any name holds a mask word (:data:`featbus._layout_words.MASK_WORDS`): only then are the
+    """Whether any name holds a mask word (:data:`featbus.vocabulary.MASK_WORDS`): only then are the
     release reader's rules (and featbus.datasets with them) imported, so a plain folder of scans stays light."""
-    from .._layout_words import MASK_WORDS
+    from ..vocabulary import MASK_WORDS
 
     return any(word in str(name).casefold() for name in names for word in MASK_WORDS)
 
@@ -216,9 +216,9 @@ def _folder_scans(p: Path, item: str, said: list[str] | None = None, mask_patter
     if mask_pattern is None and not _may_be_masks(f.relative_to(p).as_posix() for f in files):
         told.append(f"read {item!r}: {len(files)} images; no mask paired.")
         return [str(f) for f in files]
-    from .._layout_words import NON_LESION_MASK_WORDS
     from ..datasets._release_rules import is_mask_folder
     from ..datasets._release_scan import split_masks, walk_release
+    from ..vocabulary import NON_LESION_MASK_WORDS
 
     found, _, outside = walk_release(p)
     try:
@@ -266,7 +266,7 @@ def _folder_scans(p: Path, item: str, said: list[str] | None = None, mask_patter
 
 def _holds_a_table(p: Path) -> bool:
     """Whether a folder holds a table file anywhere under it (hidden ones aside)."""
-    from .._layout_words import NOT_TABLES, TABLE_SUFFIXES
+    from ..vocabulary import NOT_TABLES, TABLE_SUFFIXES
 
     return any(f.suffix.lower() in TABLE_SUFFIXES and not NOT_TABLES.match(f.stem) and f.is_file()
                and not any(part.startswith(".") for part in f.relative_to(p).parts) for f in p.rglob("*"))

@@ -7,7 +7,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from .._layout_words import WORKING_LAYOUTS
+from ..vocabulary import WORKING_LAYOUTS
 from ._common import _check_label_spellings, _natural_key, plausible_typo
 from ._release_rules import (
     IMAGE_COLUMNS,
@@ -85,7 +85,7 @@ def _inside(root: Path, value: str, table: Path) -> Path | None:
 class _Tables:
     """The release's tables, each read once, and which column of each names the images."""
 
-    def __init__(self, root: Path, tables: list[Path], keys: dict, left_out: list):
+    def __init__(self, root: Path, tables: list[Path], keys: dict):
         self.read: dict[Path, tuple[list[str], list[list[str]]]] = {}
         self.notes: list[str] = []
         for rel in tables:
@@ -357,7 +357,7 @@ class Reader:
     # ------------------------------------------------------------------ the table
     def _table(self, images, image_column, summary):
         keys = image_keys(images)
-        tables = self.read_tables = _Tables(self.root, self.tables, keys, self.left_out)
+        tables = self.read_tables = _Tables(self.root, self.tables, keys)
         scored, errors = [], []
         for rel in tables.read:
             try:

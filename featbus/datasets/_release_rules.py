@@ -1,4 +1,4 @@
-"""The rules of reading a release over the layout words of :mod:`featbus._layout_words`: whether a
+"""The rules of reading a release over the layout words of :mod:`featbus.vocabulary`: whether a
 folder holds masks or is a container, a mask file's stem and word, the keys an image is found by, the
 class a label cell spells, a pixel-size column and cell. :mod:`featbus.datasets.release` reads a
 release with these rules and no branch per data set."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 
-from .._layout_words import (  # noqa: F401 (the words, read here with the rules over them)
+from ..vocabulary import (  # noqa: F401 (the words, read here with the rules over them)
     CONTAINER_FOLDERS,
     IMAGE_COLUMNS,
     IMAGE_WORDS,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .._layout_words import ALL_FOLDER_NAMES
+from ..vocabulary import ALL_FOLDER_NAMES
 from ._common import _natural_key, _pattern_regex
 from ._release_rules import (
     IMAGE_SUFFIXES,
@@ -225,10 +225,6 @@ def cell_keys(value: str) -> list[str]:
     if re.fullmatch(r"\d+(\.0+)?", digits):
         keys.append(str(int(float(digits))))
     return list(dict.fromkeys(keys))
-
-
-def natural_sorted(items, key=lambda x: x):
-    return sorted(items, key=lambda x: _natural_key(str(key(x))))
 
 
 def unwrap_download_folder(path: Path) -> Path:

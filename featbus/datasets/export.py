@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._layout_words import MASK_FOLDER
+from ..vocabulary import MASK_FOLDER
 from ._common import _ON_ERROR, IMAGE_EXTENSIONS, _natural_key
 from ._release_read import _refuse_misspelt_labels  # noqa: F401 (its refusal, read where it is named)
 from ._release_rules import mask_parts
@@ -76,7 +76,7 @@ def paired_folders(root: str | os.PathLike) -> tuple[Path, Path] | None:
 def refuse_no_class_folders(root: Path, extensions: tuple[str, ...]) -> None:
     """Refuse, saying what it holds, a folder read as class folders that has none, or whose two
     sub-folders are images and their masks (:func:`paired_folders`): nothing labels its images."""
-    from .._layout_words import WORKING_LAYOUTS
+    from ..vocabulary import WORKING_LAYOUTS
     from ._release_read import masks_not_a_class
     from ._release_scan import one_level_down
 

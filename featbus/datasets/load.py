@@ -88,17 +88,12 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
         raise ValueError(f"task {task!r} relabels a mini-MIAS folder (Info.txt beside mdbNNN images); "
                          f"{str(path)!r} is not one, and its labels are read as they are: leave the task out, or "
                          "relabel the images yourself (class folders or a manifest's 'label' column)")
-    given = {"--image-column": image_column, "--label-column": label_column, "--group-column": group_column,
-             "--mask-pattern": mask_pattern}
-    refused = [k for k, v in given.items() if v is not None]
-    if refused and (path.is_file() or is_mias_folder(path)):
-        from .release import ReleaseError
-
-        what = ("a manifest or index, whose columns are image, label, group and mask" if path.is_file()
-                else "a mini-MIAS folder, labelled by its Info.txt (no table of image names, no mask files)")
-        raise ReleaseError(f"{' and '.join(refused)} name a release's own table or files; {str(path)!r} is {what}: "
-                           "drop the option")
     from .release import read_release
+
+    if any(v is not None for v in (image_column, label_column, group_column, mask_pattern)) and (
+            path.is_file() or is_mias_folder(path)):  # a manifest, an index, mini-MIAS: the reader's refusal
+        read_release(path, image_column=image_column, label_column=label_column, group_column=group_column,
+                     mask_pattern=mask_pattern)
 
     if path.is_file() and path.suffix.lower() == ".csv":
         return load_manifest(path, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels,

@@ -28,8 +28,8 @@ import os
 import stat
 from pathlib import Path
 
-from .._layout_words import SPLIT_SPELLINGS
 from .._records import ImageError
+from ..vocabulary import SPLIT_SPELLINGS
 from ._common import _check_label_spellings, _natural_key, _pattern_regex
 from ._release_read import Reader, pixel_size_cells
 from ._release_scan import unwrap_download_folder, walk_release

@@ -3,7 +3,7 @@ carries, the folder names that are containers (never a class), the usual names o
 label, patient and pixel-size columns, the spellings of the classes. The release reader
 (:mod:`featbus.datasets._release_rules` holds its rules over these words), ``featbus predict``'s
 listing and every message read them here; a release that names things another way is one more word
-here. This module imports nothing heavy, so ``featbus predict`` reads it without the data-set loaders.
+here. This package imports nothing heavy, so ``featbus predict`` reads it without the data-set loaders.
 
 Sources of the words (each release's own documentation): BUSI (``<name>_mask.png``,
 ``<name>_mask_1.png``), BUS-BRA (``Images/bus_0001-l.png`` with ``Masks/mask_0001-l.png``, ``Case``),
