@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 from ..vocabulary import ALL_FOLDER_NAMES
 from ._common import _natural_key, _pattern_regex
@@ -26,12 +27,25 @@ from ._release_rules import (
     mask_parts,
     stem_keys,
 )
-from ._release_types import LeftOut
 
-__all__ = ["cell_keys", "copies_folders", "image_keys", "one_level_down", "path_key", "probe_files", "scope_of",
-           "split_masks", "unwrap_download_folder", "walk_release"]
+__all__ = ["LeftOut", "cell_keys", "copies_folders", "image_keys", "one_level_down", "path_key", "probe_files",
+           "scope_of", "split_masks", "unwrap_download_folder", "walk_release"]
 
-#: Leading bytes of the image formats featbus reads (a file without one is "not an image").
+
+class LeftOut(NamedTuple):
+    """A file or row left out of a release: ``item`` (its path relative to the release, or ``row N of
+    TABLE``), ``reason`` (one of :data:`~featbus.datasets.release.LEFT_OUT_REASONS`) and ``detail`` (the particulars, maybe
+    empty); worded only when printed (:meth:`text`)."""
+
+    item: str
+    reason: str
+    detail: str = ""
+
+    def text(self) -> str:
+        """``reason: detail`` (the reason alone without a detail)."""
+        return f"{self.reason}: {self.detail}" if self.detail else self.reason
+
+
 def path_key(path: Path) -> tuple:
     """Natural order of a relative path, folder by folder ('a (2)' before 'a (10)')."""
     return tuple(_natural_key(part) for part in path.parts)

@@ -8,7 +8,8 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+
+from ._release_scan import LeftOut
 
 __all__ = ["FORMULA_STARTS", "LEFT_OUT_REASONS", "PATIENT_SOURCES", "LeftOut", "Release", "ReleaseError",
            "ReleaseSummary", "escape_cell", "unescape_cell"]
@@ -20,20 +21,6 @@ LEFT_OUT_REASONS = ("mask", "no row", "no image", "unreadable", "duplicate", "no
 PATIENT_SOURCES = ("column", "folder", "pattern", "file-name prefix", "one per image")
 #: Characters that make a spreadsheet read a cell as a formula: escaped with ``'`` where featbus writes.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-class LeftOut(NamedTuple):
-    """A file or row left out of a release: ``item`` (its path relative to the release, or ``row N of
-    TABLE``), ``reason`` (one of :data:`LEFT_OUT_REASONS`) and ``detail`` (the particulars, maybe
-    empty); worded only when printed (:meth:`text`)."""
-
-    item: str
-    reason: str
-    detail: str = ""
-
-    def text(self) -> str:
-        """``reason: detail`` (the reason alone without a detail)."""
-        return f"{self.reason}: {self.detail}" if self.detail else self.reason
 
 
 class ReleaseError(ValueError):
