@@ -34,8 +34,8 @@ __all__ = ["LeftOut", "cell_keys", "copies_folders", "image_keys", "one_level_do
 
 class LeftOut(NamedTuple):
     """A file or row left out of a release: ``item`` (its path relative to the release, or ``row N of
-    TABLE``), ``reason`` (one of :data:`~featbus.datasets.release.LEFT_OUT_REASONS`) and ``detail`` (the particulars, maybe
-    empty); worded only when printed (:meth:`text`)."""
+    TABLE``), ``reason`` (one of :data:`~featbus.datasets.release.LEFT_OUT_REASONS`) and ``detail``
+    (the particulars, maybe empty); worded only when printed (:meth:`text`)."""
 
     item: str
     reason: str
