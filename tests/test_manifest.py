@@ -342,3 +342,19 @@ def test_cli_evaluate_report_of_a_mias_folder(tmp_path, capsys):
     assert "Preprocessing: pectoral -&gt; crop-breast" in html or "Preprocessing: pectoral -> crop-breast" in html
     assert main(["evaluate", str(root), "--task", "abnormal", "--patches", "48", "-f", "intensity",
                  "--n-splits", "2", "--n-bootstrap", "0", "-r", str(tmp_path / "rep2"), "-q"]) == 0
+
+
+def test_a_manifests_split_spellings_and_the_index_keep_it(manifest_dir, tmp_path):
+    """``val`` / ``validation`` / ``dev`` are the ``valid`` split; the index written from a manifest keeps
+    the split column, and reads back the same (issue 89's shared ``splits``)."""
+    from featbus.datasets import read_release
+
+    table = pd.read_csv(manifest_dir / "study.csv", dtype=str, keep_default_na=False)
+    table["split"] = ["train", "VAL", "validation", "dev", "Test", ""] * 5
+    table.to_csv(manifest_dir / "spelt.csv", index=False)
+    want = ["train", "valid", "valid", "valid", "test", ""] * 5
+    assert load_manifest(manifest_dir / "spelt.csv").split.tolist() == want
+    index = read_release(manifest_dir / "spelt.csv").write_index(manifest_dir / "spelt_index.csv")
+    assert read_release(index).splits == want and load_data(index).split.tolist() == want
+    (manifest_dir / "spelt.csv").unlink()
+    index.unlink()

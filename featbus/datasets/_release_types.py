@@ -193,8 +193,8 @@ class Release:
 
     def write_index(self, path: str | os.PathLike) -> Path:
         """Write the index as a CSV that every command takes back as DATA (a manifest: ``image``,
-        ``label``, ``group``, ``mask``, and each image's pixel size where the release gives one; paths
-        relative to the CSV's folder). A cell that a spreadsheet
+        ``label``, ``group``, ``mask``, each image's pixel size where the release gives one and its
+        ``split`` where it has one; paths relative to the CSV's folder). A cell that a spreadsheet
         would run as a formula is escaped with a leading apostrophe (:func:`escape_cell`)."""
         from ..io import written_atomically
 
@@ -214,11 +214,15 @@ class Release:
                        self.summary.pixel_size_column if known and self.summary.pixel_size_unit is None else None)
         with written_atomically(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            writer.writerow(["image", "label", "group", "mask"] + ([size_column] if size_column else []))
-            for img, label, group, masks, size in zip(self.images, self.labels, self.groups, self.masks, sizes):
+            splits = self.splits or [None] * len(self.images)  # the publisher's split, when the release has one
+            writer.writerow(["image", "label", "group", "mask"] + ([size_column] if size_column else [])
+                            + (["split"] if self.splits is not None else []))
+            for img, label, group, masks, size, split in zip(self.images, self.labels, self.groups, self.masks, sizes,
+                                                             splits):
                 writer.writerow([escape_cell(rel(img)), escape_cell(label or ""), escape_cell(group),
                                  escape_cell(";".join(rel(m) for m in masks))]
-                                + ([repr(size["size"]) if size else ""] if size_column else []))
+                                + ([repr(size["size"]) if size else ""] if size_column else [])
+                                + ([split or ""] if self.splits is not None else []))
         return path
 
     def to_bunch(self, *, on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True,
