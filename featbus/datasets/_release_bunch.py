@@ -46,9 +46,9 @@ def _groups(rel, kept_groups, paths, images, n_jobs, duplicate_threshold, guess_
         return duplicate_groups(images, threshold=duplicate_threshold, n_jobs=n_jobs), None, True
     order: dict[str, int] = {}
     groups = np.array([order.setdefault(g, len(order)) for g in kept_groups], dtype=int)
-    if source == "column":
-        told = f"patients: the {s.group_column!r} column of {Path(str(s.table)).name}"
-        return groups, told, False
+    if source == "column":  # an index's or manifest's 'group' column need not be patients
+        told = f"the {s.group_column!r} column of {Path(str(s.table)).name}"
+        return groups, told if rel.from_index else f"patients: {told}", False
     elif source == "folder":
         told = "patients: one folder per patient"
     else:
