@@ -113,17 +113,17 @@ def _read_index(path: Path, *, strict: bool = False, classes=None, require_label
                 raise _manifest_error(path, line, "the 'image' cell is empty")
             left_out.append(LeftOut(f"row {line} of {path.name}", "no image", "empty cell"))
             continue
-        file = os.path.join(base, name)  # strings, one stat: a million rows in seconds
+        file = os.path.abspath(os.path.join(base, name))  # strings, one stat: a million rows in seconds
         mask_cells = [m.strip() for m in cell(row, "mask").split(";") if m.strip()]
         if missing is not None:
-            listed = [("image", file, name)] + [("mask", os.path.join(base, m), m) for m in mask_cells
-                                                 if missing == "raise"]
+            listed = [("image", file, name)] + [("mask", os.path.abspath(os.path.join(base, m)), m)
+                                                 for m in mask_cells if missing == "raise"]
             why = next(((f, w) for what, f, c in listed for w in [_missing(f, what, c)] if w), None)
             if why is not None and missing == "raise":
                 raise ImageError(f"row {line} of {str(path)!r}: {why[1]}", path=why[0])
             absent += [(line, file)] if why is not None else []
         if strict:
-            where = seen.setdefault(os.path.normpath(os.path.abspath(file)), line)
+            where = seen.setdefault(file, line)
             if labelled and not label:
                 raise _manifest_error(path, line, f"image {name!r} has an empty 'label'")
             if where != line:
@@ -142,7 +142,7 @@ def _read_index(path: Path, *, strict: bool = False, classes=None, require_label
         images.append(Path(file))
         labels.append(label or None)
         groups.append(group if "group" in cols else name)
-        masks.append(tuple(base / m for m in mask_cells))
+        masks.append(tuple(Path(os.path.abspath(base / m)) for m in mask_cells))
         splits.append(split)
     if images and len(absent) == len(images):
         raise ReleaseError(f"none of the {len(absent)} images {str(path)!r} lists exists (the first, row "
