@@ -1,4 +1,4 @@
-"""Shared machinery of the loaders: the Bunch layout, label spellings, a site's default folder."""
+"""Shared machinery of the loaders: the Bunch layout, reading class folders, a site's default folder."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._records import ImageRecord
+from .._records import ImageError, ImageRecord
+from ..io import read_image, read_mask
 from ._home import _default_homes, get_data_home
 
 
@@ -103,6 +104,29 @@ def _pattern_regex(pattern: str, stem: str | None) -> re.Pattern:
 
     middle = "(?P<stem>.+)" if stem is None else re.escape(stem)
     return re.compile(f"^{wild(before)}{middle}{wild(after)}$", re.IGNORECASE)
+
+
+def _read_keeping_image(item, index: int):
+    """Read an image and the union of its masks: ``(image, mask, None)``; a mask that does not fit
+    the image (another size) or cannot be read is dropped, the image kept: ``(image, empty mask,
+    why)``, the reason naming the mask file and both sizes. Where masks are needed the caller turns
+    a dropped mask into an error or a skipped image (:func:`featbus.cli._data._load_folder`).
+    An unreadable image: ``("error", path, reason)``. What :meth:`~featbus.datasets.Release.to_bunch`
+    reads each image with (``map_images`` passes ``index``)."""
+    image_path, mask_paths = item
+    try:
+        image = read_image(image_path)
+    except (ImageError, FileNotFoundError) as exc:
+        return ("error", str(image_path), getattr(exc, "reason", str(exc)))
+    if not mask_paths:
+        return image, np.zeros(image.shape, bool), None
+    try:
+        return image, read_mask(mask_paths, shape=image.shape), None
+    except (ImageError, FileNotFoundError) as exc:
+        mask = getattr(exc, "path", None) or mask_paths[0]
+        return image, np.zeros(image.shape, bool), (f"mask {Path(str(mask)).name!r} of image "
+                                                    f"{Path(str(image_path)).name!r}: "
+                                                    f"{getattr(exc, 'reason', str(exc))}")
 
 
 def _edits(a: str, b: str) -> int:

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from .._records import PIXEL_SIZE_KEY, ImageError, map_images
-from ..io import dropped_masks_note, read_image, read_mask, warn_skipped
+from ..io import dropped_masks_note, warn_skipped
 from ..progress import find_stack_level
-from ._common import _ON_ERROR, _bunch, _classes_text
+from ._common import _ON_ERROR, _bunch, _classes_text, _read_keeping_image
 
 __all__ = ["release_bunch"]
 
@@ -56,32 +56,11 @@ def _groups(rel, kept_groups, paths, images, n_jobs, duplicate_threshold, guess_
     return groups, told, False
 
 
-def _read_keeping_image(item, index: int):
-    """Read an image and the union of its masks: ``(image, mask, None)``; a mask that does not fit
-    the image (another size) or cannot be read is dropped, the image kept: ``(image, empty mask,
-    why)``, the reason naming the mask file and both sizes. Where masks are needed the caller turns
-    a dropped mask into an error or a skipped image (:func:`featbus.cli._data._load_folder`).
-    An unreadable image: ``("error", path, reason)``. What :func:`release_bunch`, the one pixel loop
-    of :mod:`featbus.datasets`, reads each image with (``map_images`` passes ``index``)."""
-    image_path, mask_paths = item
-    try:
-        image = read_image(image_path)
-    except (ImageError, FileNotFoundError) as exc:
-        return ("error", str(image_path), getattr(exc, "reason", str(exc)))
-    if not mask_paths:
-        return image, np.zeros(image.shape, bool), None
-    try:
-        return image, read_mask(mask_paths, shape=image.shape), None
-    except (ImageError, FileNotFoundError) as exc:
-        mask = getattr(exc, "path", None) or mask_paths[0]
-        return image, np.zeros(image.shape, bool), (f"mask {Path(str(mask)).name!r} of image "
-                                                    f"{Path(str(image_path)).name!r}: "
-                                                    f"{getattr(exc, 'reason', str(exc))}")
-
-
 def _reader_says(path: Path, why) -> str:
     """What :func:`featbus.read_image` says of a file whose header the release reader could not read
     (its own words, as every loader reports them), else the reader's reason."""
+    from ..io import read_image
+
     try:
         read_image(path)
     except (ImageError, OSError, ValueError) as exc:
