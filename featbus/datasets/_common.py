@@ -1,4 +1,5 @@
-"""Shared machinery of the loaders: the Bunch layout, reading class folders, a site's default folder."""
+"""Shared machinery of the loaders: the Bunch layout, one image read with its masks, label spellings,
+a site's default folder."""
 
 from __future__ import annotations
 
