@@ -23,9 +23,15 @@ How an image reaches the network
 4. gray becomes RGB by repeating the channel, scaled to ``[0, 255]``, and the backbone's own
    ImageNet preprocessing is applied (see :mod:`featbus.networks.backbones`).
 
-Reading and resizing run in background threads while the network computes the previous batch
-(one compiled function of the Keras backend in use, :func:`featbus.networks.backend.compile_forward`,
-calling ``model(x, training=False)`` on whole batches; TensorFlow, PyTorch or JAX).
+Reading and resizing run in background threads while the network computes the previous batch.
+The network runs through the fastest runtime present (``runtime="auto"``,
+:func:`featbus.model.runtime.frozen_forward`): LiteRT with XNNPACK where ``ai-edge-litert`` is
+installed (the network converted once and kept in featbus's cache folder; about 2x the Keras
+forward on a CPU, ``benchmarks/deep_throughput.py``), else one compiled function of the Keras
+backend in use (:func:`featbus.networks.backend.compile_forward`, calling
+``model(x, training=False)`` on whole batches; TensorFlow, PyTorch or JAX). The two agree within
+:data:`featbus.model.runtime.RUNTIME_RTOL` of each row's largest value
+(``tests/test_frozen_runtime.py``); Grad-CAM always uses the Keras network (it needs its maps).
 
 Measured on BUSI (``examples/busi_deep.py``: 625 images, near-duplicate-grouped 5-fold CV,
 StandardScaler + RBF SVC), EfficientNet-Lite0 ImageNet features score (accuracy / malignant
@@ -53,6 +59,7 @@ from .._compat import Interval, StrOptions
 from .._records import ImageError, ImageRecord, check_images, mask_bbox, names_caller_positions
 from ..compute.extraction import extract_rows
 from ..io import load_item
+from ..model.runtime import RUNTIME_BATCH, RUNTIMES, frozen_forward
 from ..model.scale import part_longer_side, record_to_scale
 from ..networks import (
     Backbone,
@@ -420,8 +427,9 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         the mask; both need :class:`~featbus.ImageRecord` items with masks.
     empty_mask : {"image", "raise"}, default="image"
         With ``region != "image"``: an all-zero mask uses the whole image, or raises.
-    batch_size : int, default=32
-        Images per forward pass, at most 1024.
+    batch_size : int or None, default=None
+        Images per forward pass, at most 1024; ``None``: the runtime's own, by measurement
+        (:data:`featbus.model.runtime.RUNTIME_BATCH`: 4 for LiteRT, 8 for Keras).
     cache : None, False, str, path or joblib.Memory, default=None
         Where computed rows are kept (:mod:`featbus.compute.extraction`): ``None``, in this process
         (and in the folder named by ``$FEATBUS_CACHE``, if set); a folder or
@@ -446,6 +454,12 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         (:attr:`trained_longer_side`: the ``breast-us`` backbone, 320 px on the longer side),
         else as given (ImageNet weights, yours, random); an int: that longer side in pixels (at
         least 16); ``"native"`` or ``None``: as given.
+    runtime : {"auto", "litert", "keras"}, default="auto"
+        What runs the network (:func:`featbus.model.runtime.frozen_forward`): ``"auto"``, LiteRT
+        with XNNPACK where ``ai-edge-litert`` is installed and the network converts (Keras's
+        TensorFlow backend), else the Keras forward; ``"litert"``, LiteRT or an error saying why
+        not; ``"keras"``, the Keras forward. Said once per process on standard error. Features
+        agree within :data:`featbus.model.runtime.RUNTIME_RTOL` of each row's largest value.
 
     Attributes
     ----------
@@ -492,7 +506,8 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         "pooling": [None, StrOptions(set(POOLINGS)), list, tuple],
         "input_size": [None, Interval(Integral, 1, _MAX_INPUT_SIZE, closed="both"), list, tuple],
         "aspect": [StrOptions(set(ASPECTS))],
-        "batch_size": [Interval(Integral, 1, _MAX_BATCH_SIZE, closed="both")],
+        "batch_size": [None, Interval(Integral, 1, _MAX_BATCH_SIZE, closed="both")],
+        "runtime": [StrOptions(set(RUNTIMES))],
         "tta": ["boolean"],
         "input_scale": [None, StrOptions({"auto", "native"}), Interval(Integral, 16, None, closed="left")],
         **BaseFeatureExtractor._parameter_constraints,
@@ -500,8 +515,9 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
 
     def __init__(self, backbone="efficientnet_lite0", *, weights: Any = "imagenet", layers=None,
                  pooling="avg", input_size=None, aspect: str = "stretch", region: str = "image",
-                 empty_mask: str = "image", batch_size: int = 32, cache=None, progress="auto",
-                 n_jobs: int | None = None, tta: bool = False, input_scale: int | str | None = "auto"):
+                 empty_mask: str = "image", batch_size: int | None = None, cache=None, progress="auto",
+                 n_jobs: int | None = None, tta: bool = False, input_scale: int | str | None = "auto",
+                 runtime: str = "auto"):
         self.backbone = backbone
         self.weights = weights
         self.layers = layers
@@ -516,6 +532,7 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         self.n_jobs = n_jobs
         self.tta = tta
         self.input_scale = input_scale
+        self.runtime = runtime
 
     @property
     def trained_longer_side(self) -> int | None:
@@ -533,6 +550,7 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         # as then (a model file brings its images to its own recorded scale before its parts see them)
         state = dict(state)
         state.setdefault("input_scale", None)
+        state.setdefault("runtime", "auto")  # pickled before the runtime choice: the fastest one present
         if "feature_names_out_" in state:
             state.setdefault("input_scale_", None)
         super().__setstate__(state)
@@ -572,9 +590,10 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
                                      and bb.min_size <= s <= _MAX_INPUT_SIZE for s in size):
             raise ValueError(f"input_size must be an int or (height, width) in [{bb.min_size}, {_MAX_INPUT_SIZE}] "
                              f"for {bb.name}, got {self.input_size!r}")
-        if self.batch_size * size[0] * size[1] > _MAX_BATCH_PIXELS:
-            raise ValueError(f"batch_size {self.batch_size} of {size[0]}x{size[1]} inputs is "
-                             f"{self.batch_size * size[0] * size[1]} pixels per forward pass; at most "
+        batch = max(RUNTIME_BATCH.values()) if self.batch_size is None else self.batch_size
+        if batch * size[0] * size[1] > _MAX_BATCH_PIXELS:
+            raise ValueError(f"batch_size {batch} of {size[0]}x{size[1]} inputs is "
+                             f"{batch * size[0] * size[1]} pixels per forward pass; at most "
                              f"{_MAX_BATCH_PIXELS}: lower batch_size or input_size")
         # a table name by its row's name (any case gives one network); a function as it is
         return dict(backbone=bb.name if isinstance(self.backbone, str) else self.backbone, weights=self.weights,
@@ -606,8 +625,8 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
 
     def _setting_extra(self) -> dict:
         """What the extraction key needs beyond the parameters: the weights actually loaded (or
-        the inference runtime's flatbuffer, whose rows differ from Keras's in the last digits)."""
-        runtime = getattr(self, "_inference", None)
+        the runtime's flatbuffer, whose rows differ from Keras's in the last digits)."""
+        runtime = getattr(self, "_inference", None) or self._lite()
         if runtime is not None:
             return {"weights": f"runtime:{runtime.digest}"}
         return {"weights": self._net().weights_id}
@@ -618,8 +637,18 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         return net.forward, net.extractor
 
     def _forward(self):
-        """What computes feature rows: a loaded model file's inference runtime, else the network."""
-        return getattr(self, "_inference", None) or self._net()
+        """What computes feature rows: a loaded model file's inference runtime, else the network
+        through the runtime ``runtime`` chooses (LiteRT, or the Keras forward)."""
+        return getattr(self, "_inference", None) or self._lite() or self._net()
+
+    def _lite(self):
+        """The network's LiteRT forward (:func:`featbus.model.runtime.frozen_forward`), or ``None``
+        where the Keras forward runs it."""
+        config = self._config()
+        name = config["backbone"] if isinstance(config["backbone"], str) else "your network"
+        cut = f"{name}|{','.join(self.layers_)}|{','.join(str(p) for p in config['pooling'])}"
+        return frozen_forward(self, getattr(self, "runtime", "auto"), cut=cut, input_shape=tuple(self.input_size_),
+                              network=name, n_features=self.n_features_out_)
 
     def _net(self) -> _Network:
         config = self._config()
@@ -627,7 +656,10 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
                            config["pooling"])
 
     def _batch_size(self) -> int:
-        return int(self.batch_size)
+        """``batch_size``, else the batch of the runtime that runs the network (by measurement)."""
+        if self.batch_size is not None:
+            return int(self.batch_size)
+        return RUNTIME_BATCH["keras" if isinstance(self._forward(), _Network) else "litert"]
 
 
 def deep_features(images, backbone: str = "efficientnet_lite0", **params) -> np.ndarray:
