@@ -644,11 +644,18 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
     def _lite(self):
         """The network's LiteRT forward (:func:`featbus.model.runtime.frozen_forward`), or ``None``
         where the Keras forward runs it."""
+        backbone = self._config()["backbone"]
+        name = backbone if isinstance(backbone, str) else "your network"
+        return frozen_forward(self, getattr(self, "runtime", "auto"), cut=self._lite_cut(),
+                              input_shape=tuple(self.input_size_), network=name, n_features=self.n_features_out_)
+
+    def _lite_cut(self) -> str:
+        """What the forward computes from the network's weights (part of the conversion's key):
+        the backbone, its preprocessing, the layers cut and their pooling."""
         config = self._config()
-        name = config["backbone"] if isinstance(config["backbone"], str) else "your network"
-        cut = f"{name}|{','.join(self.layers_)}|{','.join(str(p) for p in config['pooling'])}"
-        return frozen_forward(self, getattr(self, "runtime", "auto"), cut=cut, input_shape=tuple(self.input_size_),
-                              network=name, n_features=self.n_features_out_)
+        bb = resolve_backbone(self.backbone)
+        return (f"{bb.name}|{bb.preprocess}|{','.join(self.layers_)}|"
+                f"{','.join(str(p) for p in config['pooling'])}")
 
     def _net(self) -> _Network:
         config = self._config()
