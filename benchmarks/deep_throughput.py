@@ -145,11 +145,12 @@ def network_ways(paths: list[str]) -> dict:
         xs = np.stack([keras._prepare(keras._load(p, i), i) for i, p in enumerate(paths)])
         got, want = fwd(xs[:8]), net(xs[:8])
         out[label] = {
-            "ways": {
+            "ways": {  # (default arguments: each network's own objects, not the loop's last)
                 "featbus": lambda a=auto: timed(lambda: a.transform(paths), n),
                 "featbus keras": lambda k=keras: timed(lambda: k.transform(paths), n),
-                "bare litert": lambda: timed(lambda: bare_litert_features(paths, interp, size, side), n),
-                "bare keras": lambda: timed(lambda: keras_batches(net, xs, RUNTIME_BATCH["keras"]), n),
+                "bare litert": lambda i=interp, z=size, sd=side: timed(
+                    lambda: bare_litert_features(paths, i, z, sd), n),
+                "bare keras": lambda f=net, x=xs: timed(lambda: keras_batches(f, x, RUNTIME_BATCH["keras"]), n),
             },
             "max_rel_diff": float((np.abs(got - want).max(1) / np.abs(want).max(1)).max()),
             "flatbuffer_bytes": len(flat),
