@@ -428,8 +428,10 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
     empty_mask : {"image", "raise"}, default="image"
         With ``region != "image"``: an all-zero mask uses the whole image, or raises.
     batch_size : int or None, default=None
-        Images per forward pass, at most 1024; ``None``: the runtime's own, by measurement
-        (:data:`featbus.model.runtime.RUNTIME_BATCH`: 4 for LiteRT, 8 for Keras).
+        Images prepared and handed to the network at once, at most 1024; ``None``: 8. The Keras
+        forward runs them as one batch; LiteRT in calls of its own batch (one image, the fastest
+        there), by measurement (:data:`featbus.model.runtime.RUNTIME_BATCH`,
+        ``benchmarks/deep_throughput.py``: Keras is no faster at 32 than at 8 on a CPU).
     cache : None, False, str, path or joblib.Memory, default=None
         Where computed rows are kept (:mod:`featbus.compute.extraction`): ``None``, in this process
         (and in the folder named by ``$FEATBUS_CACHE``, if set); a folder or
@@ -663,10 +665,9 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
                            config["pooling"])
 
     def _batch_size(self) -> int:
-        """``batch_size``, else the batch of the runtime that runs the network (by measurement)."""
-        if self.batch_size is not None:
-            return int(self.batch_size)
-        return RUNTIME_BATCH["keras" if isinstance(self._forward(), _Network) else "litert"]
+        """``batch_size``, else the most images either runtime takes per call (:data:`RUNTIME_BATCH`):
+        Keras's batch; LiteRT runs what it is handed in calls of its own (one image)."""
+        return max(RUNTIME_BATCH.values()) if self.batch_size is None else int(self.batch_size)
 
 
 def deep_features(images, backbone: str = "efficientnet_lite0", **params) -> np.ndarray:

@@ -33,6 +33,7 @@ import time
 import warnings
 import zipfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
@@ -880,23 +881,36 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         items = check_images(X)
         forward = self._lite(runtime)
         out: list[np.ndarray] = []
-        for start in range(0, len(items), batch_size):  # bounded memory for long lists of paths
-            records = [load_item(item, start + k) for k, item in enumerate(items[start:start + batch_size])]
-            if passes is None:  # without a run's store (compare / adapt hand one) every call computes
-                out.extend(self._maps_of(records, start, batch_size, forward))
-                continue
-            fingerprint = passes.fingerprint(self, self._fingerprint)
-            if forward is not None:  # its maps differ from Keras's in the last digits
-                fingerprint = f"{fingerprint}:runtime:{forward.digest}"
-            keys = [content_key(rec, with_mask=False) for rec in records]
-            maps = [passes.get("unet-maps", fingerprint, key) for key in keys]
-            todo = [k for k, m in enumerate(maps) if m is None]
-            for k, m in zip(todo, self._maps_of([records[k] for k in todo], start, batch_size, forward)):
-                m.setflags(write=False)  # shared with the run's other models: read only
-                passes.put("unet-maps", fingerprint, keys[k], m)
-                maps[k] = m
-            out.extend(maps)
+        starts = list(range(0, len(items), batch_size))  # bounded memory for long lists of paths
+
+        def read(start: int) -> list:
+            return [load_item(item, start + k) for k, item in enumerate(items[start:start + batch_size])]
+
+        with ThreadPoolExecutor(1) as ahead:  # the next batch is read while the network runs this one
+            pending = ahead.submit(read, starts[0]) if starts else None
+            for i, start in enumerate(starts):
+                records = pending.result()
+                if i + 1 < len(starts):
+                    pending = ahead.submit(read, starts[i + 1])
+                out.extend(self._maps_or_kept(records, start, batch_size, forward, passes))
         return out
+
+    def _maps_or_kept(self, records: list, start: int, batch_size: int, forward, passes) -> list[np.ndarray]:
+        """The maps of one batch of loaded records: computed, or looked up in (and added to) a
+        run's store ``passes``."""
+        if passes is None:  # without a run's store (compare / adapt hand one) every call computes
+            return self._maps_of(records, start, batch_size, forward)
+        fingerprint = passes.fingerprint(self, self._fingerprint)
+        if forward is not None:  # its maps differ from Keras's in the last digits
+            fingerprint = f"{fingerprint}:runtime:{forward.digest}"
+        keys = [content_key(rec, with_mask=False) for rec in records]
+        maps = [passes.get("unet-maps", fingerprint, key) for key in keys]
+        todo = [k for k, m in enumerate(maps) if m is None]
+        for k, m in zip(todo, self._maps_of([records[k] for k in todo], start, batch_size, forward)):
+            m.setflags(write=False)  # shared with the run's other models: read only
+            passes.put("unet-maps", fingerprint, keys[k], m)
+            maps[k] = m
+        return maps
 
     def _maps_of(self, records: list, start: int, batch_size: int, forward=None) -> list[np.ndarray]:
         """:meth:`predict_proba_maps` of loaded records (``start``: the first one's index, for errors;
