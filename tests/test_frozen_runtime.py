@@ -234,7 +234,8 @@ def test_without_litert_keras_runs_and_says_what_the_extra_gives(monkeypatch, sa
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("featbus: runtime:")]
     assert len(lines) == 1
     assert "pip install 'featbus[runtime]'" in lines[0]
-    assert f"about {LITERT_SPEEDUP['efficientnet_lite0']:.1f}x faster" in lines[0]
+    lo, hi = min(LITERT_SPEEDUP.values()), max(LITERT_SPEEDUP.values())
+    assert f"about {lo:.1f}" in lines[0] and f"{hi:.1f}x faster" in lines[0]
     with pytest.raises(ValueError, match="ai-edge-litert"):
         DeepFeatures("efficientnet_lite0", weights=None, input_size=32, runtime="litert").fit(images).transform(images)
 
