@@ -137,8 +137,7 @@ def network_ways(paths: list[str]) -> dict:
         auto.transform(paths[:8])
         keras.transform(paths[:8])  # traced
         fwd, net = auto._forward(), keras._net()
-        _, trackable = keras._keras_forward()
-        key = runtime_key(trackable, auto._lite_cut(), tuple(auto.input_size_))
+        key = runtime_key(auto._weights_hash() or keras._keras_forward()[1], auto._lite_cut(), tuple(auto.input_size_))
         flat = cached_flatbuffer(key, lambda est=keras: forward_flatbuffer(est))
         interp = bare_interpreter(flat, threads)
         size, side = int(auto.input_size_[0]), auto.input_scale_

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import weakref
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +52,7 @@ def said(monkeypatch):
     """A fresh record of what was said and of the forwards made (the module's are per process)."""
     fresh: set[str] = set()
     monkeypatch.setattr(rt, "_SAID", fresh)
-    monkeypatch.setattr(rt, "_FORWARDS", weakref.WeakKeyDictionary())
+    monkeypatch.setattr(rt, "_FORWARDS", {})
     return fresh
 
 
@@ -158,7 +157,7 @@ def test_lite_forward_in_pieces_gives_the_same_rows(cache_home, said):
 # ----------------------------------------------------------------------------- the cache
 def _key(**changes) -> dict:
     key = {"weights": "a" * 64, "cut": "efficientnet_lite0|torch|block6d_add|avg", "input": [224, 224],
-           "litert": "2.3.0", "converter": "2.20.0", "scheme": 1, **changes}
+           "litert": "2.3.0", "converter": "2.20.0", "keras": "3.15.0", "scheme": 1, **changes}
     key["digest"] = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     return key
 
@@ -174,10 +173,10 @@ def test_cache_converts_once_per_key(tmp_path):
     assert cached_flatbuffer(_key(), convert, tmp_path) == b"flatbuffer-1" and len(calls) == 1
     # every part of the key is part of the file's name: another weights, cut, size or version converts again
     for change in (dict(weights="b" * 64), dict(cut="efficientnet_lite0|torch|block5c_add|avg"),
-                   dict(input=[256, 256]), dict(litert="2.4.0"), dict(converter="2.21.0")):
+                   dict(input=[256, 256]), dict(litert="2.4.0"), dict(converter="2.21.0"), dict(keras="3.16.0")):
         assert _key(**change)["digest"] != _key()["digest"]
         cached_flatbuffer(_key(**change), convert, tmp_path)
-    assert len(calls) == 6
+    assert len(calls) == 7
 
 
 def test_cache_never_trusts_a_file_it_cannot_vouch_for(tmp_path):

@@ -70,6 +70,7 @@ from ..networks import (
     resolve_backbone,
     shipped_backbone,
     stable_layer_names,
+    user_builder,
     weights_id,
 )
 from ..networks.backend import compile_forward, keras_module
@@ -255,6 +256,7 @@ def layer_names(backbone: str, input_size: int | None = None) -> list[str]:
 
 _NETWORKS: dict[tuple, _Network] = {}
 _NETWORKS_LOCK = threading.Lock()
+_WEIGHTS_IDS: dict[tuple, str] = {}  # (backbone, weights key) -> weights_id, for the runtime's key
 
 
 def _weights_key(weights) -> Any:
@@ -649,7 +651,24 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         backbone = self._config()["backbone"]
         name = backbone if isinstance(backbone, str) else "your network"
         return frozen_forward(self, getattr(self, "runtime", "auto"), cut=self._lite_cut(),
-                              input_shape=tuple(self.input_size_), network=name, n_features=self.n_features_out_)
+                              input_shape=tuple(self.input_size_), network=name, n_features=self.n_features_out_,
+                              weights=self._weights_hash())
+
+    def _weights_hash(self) -> str | None:
+        """The weights' hash known without building the network (:func:`featbus.networks.weights_id`
+        of a table backbone's weights: a file's SHA-256, the seeded initialisation's name), once per
+        process; ``None`` for a builder function's network (its built weights are hashed)."""
+        bb = resolve_backbone(self.backbone)
+        if user_builder(bb) is not None:
+            return None
+        key = (bb.name, _weights_key(self.weights))
+        with _NETWORKS_LOCK:
+            known = _WEIGHTS_IDS.get(key)
+        if known is None:
+            known = weights_id(bb, self.weights)
+            with _NETWORKS_LOCK:
+                _WEIGHTS_IDS[key] = known
+        return known
 
     def _lite_cut(self) -> str:
         """What the forward computes from the network's weights (part of the conversion's key):

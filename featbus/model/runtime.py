@@ -52,6 +52,7 @@ is absent, how much faster it would make the network (:data:`LITERT_SPEEDUP`). T
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -363,7 +364,9 @@ def runtime_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "featbus" / "runtime"
 
 
+@functools.cache
 def _package_version(*names: str) -> str:
+    """The installed version of the first of ``names`` installed (``"none"``), read once."""
     from importlib.metadata import PackageNotFoundError, version
 
     for name in names:
@@ -401,15 +404,16 @@ def _weights_digest(trackable) -> str:
     return digest
 
 
-def runtime_key(trackable, cut: str, input_shape: tuple[int, ...]) -> dict:
+def runtime_key(weights, cut: str, input_shape: tuple[int, ...]) -> dict:
     """What decides a converted forward: the network's weights, the cut (the layers and pooling
     the forward ends in, or what else it computes), one input's shape, and the versions of the
-    runtime and of the converter (TensorFlow) and featbus's conversion scheme.
+    runtime, of the converter (TensorFlow) and Keras, and featbus's conversion scheme.
 
     Parameters
     ----------
-    trackable : keras.Layer
-        The network (its ``weights`` are hashed).
+    weights : str or keras.Layer
+        The network's weights hash (a shipped or ImageNet network's: its weights file's SHA-256,
+        :func:`featbus.networks.weights_id`), or the network, whose weights are hashed.
     cut : str
         What the forward computes from the network (e.g. ``"block6d_add|avg"``).
     input_shape : tuple of int
@@ -420,9 +424,10 @@ def runtime_key(trackable, cut: str, input_shape: tuple[int, ...]) -> dict:
     dict
         JSON-able; ``"digest"`` is the SHA-256 of the rest, the cached file's name.
     """
-    key = {"weights": _weights_digest(trackable), "cut": str(cut), "input": [int(s) for s in input_shape],
+    weights = weights if isinstance(weights, str) else _weights_digest(weights)
+    key = {"weights": weights, "cut": str(cut), "input": [int(s) for s in input_shape],
            "litert": _package_version("ai-edge-litert"),
-           "converter": _package_version("tensorflow", "tensorflow-cpu"),
+           "converter": _package_version("tensorflow", "tensorflow-cpu"), "keras": _package_version("keras"),
            "scheme": _CONVERSION_VERSION}
     key["digest"] = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     return key
@@ -486,8 +491,8 @@ def _read_cached(folder: Path, flat_path: Path, side_path: Path, key: dict) -> b
 
 _SAID: set[str] = set()
 _SAID_LOCK = threading.Lock()
-#: LiteRT forwards made in this process, by the network object and its key's digest
-_FORWARDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: LiteRT forwards made in this process, by their key's digest (one per network)
+_FORWARDS: dict[str, LiteForward] = {}
 _FORWARDS_LOCK = threading.Lock()
 
 
@@ -514,7 +519,7 @@ def _keras_words(reason: str, network: str | None) -> str:
 
 
 def frozen_forward(est, runtime: str = "auto", *, cut: str, input_shape: tuple[int, ...], network: str | None = None,
-                   n_features: int | None = None) -> LiteForward | None:
+                   n_features: int | None = None, weights: str | None = None) -> LiteForward | None:
     """The LiteRT forward of a frozen network, or ``None`` where the Keras forward runs it.
 
     The choice (module docstring): ``"keras"`` -> ``None``; ``"auto"`` -> LiteRT when
@@ -536,6 +541,10 @@ def frozen_forward(est, runtime: str = "auto", *, cut: str, input_shape: tuple[i
         Its name in the lines said (``"efficientnet_lite0"``, ``"breast-us"``).
     n_features : int, optional
         The output rows' width (checked), for a feature extractor.
+    weights : str, optional
+        The network's weights hash when the caller knows it without building the network (a
+        shipped or ImageNet network's file digest): a cached conversion then runs without the
+        Keras network ever being built. Default: the built network's weights, hashed.
 
     Raises
     ------
@@ -552,10 +561,9 @@ def frozen_forward(est, runtime: str = "auto", *, cut: str, input_shape: tuple[i
             raise ValueError("runtime='litert' needs ai-edge-litert: pip install 'featbus[runtime]'")
         say_runtime(_keras_words("absent", network))
         return None
-    function, trackable = est._keras_forward()
-    key = runtime_key(trackable, cut, input_shape)
+    key = runtime_key(est._keras_forward()[1] if weights is None else weights, cut, input_shape)
     with _FORWARDS_LOCK:
-        known = _FORWARDS.get(trackable, {}).get(key["digest"])
+        known = _FORWARDS.get(key["digest"])
     if known is not None:
         return known
     from ..networks.backend import backend_name
@@ -582,7 +590,7 @@ def frozen_forward(est, runtime: str = "auto", *, cut: str, input_shape: tuple[i
                                  network))
         return None
     with _FORWARDS_LOCK:
-        fwd = _FORWARDS.setdefault(trackable, {}).setdefault(key["digest"], fwd)
+        fwd = _FORWARDS.setdefault(key["digest"], fwd)
     say_runtime(f"LiteRT (XNNPACK, {fwd.num_threads} thread{'s' if fwd.num_threads != 1 else ''})")
     return fwd
 
