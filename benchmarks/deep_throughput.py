@@ -65,11 +65,20 @@ def busi_files(root: Path, n: int) -> list[str]:
     return [str(files[i]) for i in idx]
 
 
-def timed(fn, n: int) -> float:
-    """Images per second of ``fn()`` over ``n`` images."""
-    t0 = time.perf_counter()
+#: CPU seconds of every way's runs, by the way's label (``timed`` adds to the label ``CPU`` names)
+CPU: dict[str, list[float]] = {}
+
+
+def timed(fn, n: int, label: str | None = None) -> float:
+    """Images per second of ``fn()`` over ``n`` images (wall clock); with ``label``, the images per
+    CPU second of this process (every thread) are kept in :data:`CPU` too: on a machine shared with
+    other work the CPU time is the steadier figure (wall time waits for the others)."""
+    c0, t0 = time.process_time(), time.perf_counter()
     fn()
-    return n / (time.perf_counter() - t0)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if label is not None:
+        CPU.setdefault(label, []).append(n / max(cpu, 1e-9))
+    return n / wall
 
 
 # ----------------------------------------------------------------------------- the bare ways
@@ -145,11 +154,11 @@ def network_ways(paths: list[str]) -> dict:
         got, want = fwd(xs[:8]), net(xs[:8])
         out[label] = {
             "ways": {  # (default arguments: each network's own objects, not the loop's last)
-                "featbus": lambda a=auto: timed(lambda: a.transform(paths), n),
-                "featbus keras": lambda k=keras: timed(lambda: k.transform(paths), n),
-                "bare litert": lambda i=interp, z=size, sd=side: timed(
-                    lambda: bare_litert_features(paths, i, z, sd), n),
-                "bare keras": lambda f=net, x=xs: timed(lambda: keras_batches(f, x, RUNTIME_BATCH["keras"]), n),
+                "featbus": lambda lb, a=auto: timed(lambda: a.transform(paths), n, lb),
+                "featbus keras": lambda lb, k=keras: timed(lambda: k.transform(paths), n, lb),
+                "bare litert": lambda lb, i=interp, z=size, sd=side: timed(
+                    lambda: bare_litert_features(paths, i, z, sd), n, lb),
+                "bare keras": lambda lb, f=net, x=xs: timed(lambda: keras_batches(f, x, RUNTIME_BATCH["keras"]), n, lb),
             },
             "max_rel_diff": float((np.abs(got - want).max(1) / np.abs(want).max(1)).max()),
             "flatbuffer_bytes": len(flat),
@@ -174,14 +183,14 @@ def network_ways(paths: list[str]) -> dict:
     # frames brought to it, for featbus and the bare loop alike (the loop reads and scales itself)
     out["breast-us segmenter"] = {
         "ways": {
-            "featbus": lambda: timed(lambda: seg.predict_proba_maps([to_longer_side(
-                cv2.imread(p, cv2.IMREAD_GRAYSCALE), side) for p in paths], runtime="auto"), n),
-            "featbus keras": lambda: timed(lambda: seg.predict_proba_maps([to_longer_side(
-                cv2.imread(p, cv2.IMREAD_GRAYSCALE), side) for p in paths], runtime="keras"), n),
-            "bare litert": lambda: timed(lambda: bare_litert_maps(paths, interp, s, side), n),
-            "bare keras": lambda: timed(lambda: [keras_fn(seg.model_, xs[i:i + 8], 8) for i in range(0, n, 8)]
-                                        and [keras_fn(seg.model_, np.ascontiguousarray(xs[i:i + 8, :, ::-1]), 8)
-                                             for i in range(0, n, 8)], n),
+            "featbus": lambda lb: timed(lambda: seg.predict_proba_maps([to_longer_side(
+                cv2.imread(p, cv2.IMREAD_GRAYSCALE), side) for p in paths], runtime="auto"), n, lb),
+            "featbus keras": lambda lb: timed(lambda: seg.predict_proba_maps([to_longer_side(
+                cv2.imread(p, cv2.IMREAD_GRAYSCALE), side) for p in paths], runtime="keras"), n, lb),
+            "bare litert": lambda lb: timed(lambda: bare_litert_maps(paths, interp, s, side), n, lb),
+            "bare keras": lambda lb: timed(lambda: [keras_fn(seg.model_, xs[i:i + 8], 8) for i in range(0, n, 8)]
+                                           and [keras_fn(seg.model_, np.ascontiguousarray(xs[i:i + 8, :, ::-1]), 8)
+                                                for i in range(0, n, 8)], n, lb),
         },
         "max_rel_diff": float(np.abs(a - b).max()),
         "flatbuffer_bytes": len(flat),
@@ -224,13 +233,15 @@ def handcrafted(paths: list[str], rounds: int) -> dict:
     rates: dict[str, list[float]] = {}
     for _ in range(rounds):
         for fam, (plain, est) in ways.items():
-            p = timed(lambda plain=plain: [plain(r) for r in recs], len(recs))
-            f = timed(lambda est=est: est.transform(recs), len(recs))
+            p = timed(lambda plain=plain: [plain(r) for r in recs], len(recs), f"{fam} plain")
+            f = timed(lambda est=est: est.transform(recs), len(recs), f"{fam} featbus")
             rates.setdefault(f"{fam} plain", []).append(p)
             rates.setdefault(f"{fam} featbus", []).append(f)
             ratios[fam].append(f / p)
     return {"images_per_s": {k: round(statistics.median(v), 1) for k, v in rates.items()},
             "featbus_over_plain": {k: round(statistics.median(v), 2) for k, v in ratios.items()},
+            "cpu_featbus_over_plain": {f: round(statistics.median(
+                a / b for a, b in zip(CPU[f"{f} featbus"], CPU[f"{f} plain"])), 2) for f in families},
             "featbus_over_plain_rounds": {k: [round(x, 2) for x in v] for k, v in ratios.items()}}
 
 
@@ -253,11 +264,12 @@ def main(argv=None) -> None:
     for r in range(args.rounds):
         for name, entry in nets.items():
             for way, fn in entry["ways"].items():
-                rates[name].setdefault(way, []).append(fn())
+                rates[name].setdefault(way, []).append(fn(f"{name}|{way}"))
         print(f"round {r + 1}: " + "; ".join(f"{k} " + ", ".join(f"{w} {v[-1]:.1f}" for w, v in d.items())
                                            for k, d in rates.items()), flush=True)
     networks = {}
-    print(f"\n{'network':<22}{'featbus':>9}{'keras':>9}{'bare lite':>10}{'bare keras':>11}"
+    print("\nimages/s (wall), median of rounds; ratios per round, then the median")
+    print(f"{'network':<22}{'featbus':>9}{'keras':>9}{'bare lite':>10}{'bare keras':>11}"
           f"{'f/bare lite':>12}{'lite/keras':>11}{'max diff':>10}")
     for name, d in rates.items():
         fb, fk, bl = d["featbus"], d["featbus keras"], d["bare litert"]
@@ -269,6 +281,11 @@ def main(argv=None) -> None:
             "litert_over_keras": round(statistics.median(a / b for a, b in zip(fb, fk)), 2),
             "featbus_over_bare_keras": round(statistics.median(a / b for a, b in zip(fb, d["bare keras"])), 2),
             "max_rel_diff_vs_keras": nets[name]["max_rel_diff"],
+            "images_per_cpu_s": {w: round(statistics.median(CPU[f"{name}|{w}"]), 1) for w in d},
+            "cpu_featbus_over_bare_litert": round(statistics.median(
+                a / b for a, b in zip(CPU[f"{name}|featbus"], CPU[f"{name}|bare litert"])), 2),
+            "cpu_litert_over_keras": round(statistics.median(
+                a / b for a, b in zip(CPU[f"{name}|featbus"], CPU[f"{name}|featbus keras"])), 2),
             "flatbuffer_mb": round(nets[name]["flatbuffer_bytes"] / 1e6, 2),
         }
         networks[name] = row
@@ -276,10 +293,13 @@ def main(argv=None) -> None:
         print(f"{name:<22}{ips['featbus']:>9.1f}{ips['featbus keras']:>9.1f}{ips['bare litert']:>10.1f}"
               f"{ips['bare keras']:>11.1f}{row['featbus_over_bare_litert']:>12.2f}{row['litert_over_keras']:>11.2f}"
               f"{row['max_rel_diff_vs_keras']:>10.1e}")
+        print(f"{'':<22}by CPU time: featbus / bare litert {row['cpu_featbus_over_bare_litert']:.2f}, "
+              f"litert / keras {row['cpu_litert_over_keras']:.2f}")
     sweep = batch_sweep(*nets["efficientnet_lite0"]["sweep"], args.rounds)
     print("\nLite0 forward, images/s by batch (pre-resized):", sweep)
     hand = handcrafted(paths, args.rounds)
-    print("handcrafted featbus / plain scikit-image (median of rounds):", hand["featbus_over_plain"])
+    print("handcrafted featbus / plain scikit-image (median of rounds):", hand["featbus_over_plain"],
+          "by CPU time:", hand["cpu_featbus_over_plain"])
     result = {
         "benchmark": "deep_throughput",
         "command": "python benchmarks/deep_throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]),
