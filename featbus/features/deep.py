@@ -325,6 +325,10 @@ class NetworkRowsMixin(TransformerMixin):
     ``transform`` for ``set_output`` (only methods a transformer class defines itself are).
     """
 
+    #: The extraction engine hands ``_compute`` records read on demand: the worker threads that
+    #: crop and resize a batch read its files too, while the network runs the previous batch.
+    _reads_in_compute = True
+
     def _load(self, item: Any, index: int) -> ImageRecord:
         """Read and check one entry of ``X``; errors name its index and path."""
         try:
