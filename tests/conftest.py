@@ -39,8 +39,9 @@ def stderr_lines(err: str) -> list[str]:
     """A command's stderr lines without the paragraph every command prints on reading DATA
     (``read 'DATA': N images; ...``, :meth:`featbus.datasets.ReleaseSummary.text`): what a
     one-line error test counts; nor the line on the scale the model sees them at (``frames brought
-    to 320 px ...``, :func:`featbus.model.scale.scale_words`)."""
-    said = ("read '", "frames brought to ", "frames seen at their stored size")
+    to 320 px ...``, :func:`featbus.model.scale.scale_words`); nor the runtime that runs the networks,
+    said once per process (``featbus: runtime: LiteRT ...``, :func:`featbus.model.runtime.say_runtime`)."""
+    said = ("read '", "frames brought to ", "frames seen at their stored size", "featbus: runtime: ")
     return [ln for ln in err.strip().splitlines() if ln.strip() and not ln.startswith(said)]
 
 

@@ -31,9 +31,9 @@ def _counting(seg, monkeypatch):
     seen = []
     run = seg._network_maps
 
-    def counted(xs, batch_size=32):
+    def counted(xs, batch_size=32, forward=None):  # forward: the network's LiteRT forward, if it runs one
         seen.append(len(xs))
-        return run(xs, batch_size)
+        return run(xs, batch_size, forward)
 
     monkeypatch.setattr(seg, "_network_maps", counted)
     return seen

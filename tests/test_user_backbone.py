@@ -76,6 +76,9 @@ def _reload_checks(model, path, images):
     with pytest.raises(UntrustedModelError, match=rf"{NAME}.*trusted=\[those names\]"):
         load_model(path)
     loaded = load_model(path, trusted=[NAME], runtime="keras")
+    for est in (model.roi, *(e for _, e in model.features.transformer_list)):  # the saved one in Keras too
+        if est is not None and "runtime" in est.get_params(deep=False):
+            est.set_params(runtime="keras")
     np.testing.assert_allclose(loaded.predict_proba(images), model.predict_proba(images), atol=SAME_NETWORK_ATOL)
     return loaded
 

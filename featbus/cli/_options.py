@@ -538,9 +538,10 @@ class Parents:
                        "estimator, or an older file's pickle: code from the file runs), and add it to your trust "
                        "list; only for files whose origin you trust (featbus inspect MODEL lists the types)")
         loaded.add_argument("--runtime", choices=["auto", "keras"], default="auto",
-                            help="auto: run the model's networks with the inference runtime stored in the file "
-                                 "(LiteRT, no TensorFlow import) when ai-edge-litert is installed; keras: rebuild "
-                                 "them in Keras")
+                            help="auto: run the model's networks through LiteRT (XNNPACK) when ai-edge-litert "
+                                 "is installed: the forwards stored in the file (no TensorFlow import), else each "
+                                 "network converted once into featbus's cache (breast-us's backbone and segmenter); "
+                                 "keras: rebuild them and run them in Keras (Grad-CAM always uses Keras)")
         self.loaded_model = loaded
 
         weights = argparse.ArgumentParser(add_help=False)

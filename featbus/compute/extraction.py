@@ -933,7 +933,10 @@ def _computed_rows(extractor, items: Sequence, todo: list[int], keys: list[str],
     rest = [i for i, r in zip(todo, ready) if r is None]
     rows = np.empty((len(todo), n_features), dtype=dtype)
     if rest:
-        records = [loaded[i] if i in loaded else extractor._load(items[i], i) for i in rest]
+        if getattr(extractor, "_reads_in_compute", False):  # read by compute's own workers, ahead of its work
+            records = _LazyRecords(extractor, items, rest, loaded)
+        else:
+            records = [loaded[i] if i in loaded else extractor._load(items[i], i) for i in rest]
         fresh = np.asarray(compute(records, rest))
         if fresh.shape != (len(rest), n_features):
             raise ValueError(f"{type(extractor).__name__} computed rows of shape {fresh.shape}, "
@@ -943,6 +946,26 @@ def _computed_rows(extractor, items: Sequence, todo: list[int], keys: list[str],
         if r is not None:
             rows[k] = r
     return rows
+
+
+class _LazyRecords(Sequence):
+    """The records of ``items[indices]``, each read (``extractor._load``) when first asked for: what
+    ``compute`` receives from an extractor that reads in its own worker threads while its network
+    runs (``_reads_in_compute``, :class:`featbus.features.deep.NetworkRowsMixin`), instead of every
+    record read first in this thread. Records read to hash them are not read again."""
+
+    def __init__(self, extractor, items: Sequence, indices: list[int], loaded: dict):
+        self._extractor, self._items, self._indices, self._loaded = extractor, items, indices, loaded
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[j] for j in range(*k.indices(len(self)))]
+        i = self._indices[k]
+        rec = self._loaded.get(i)
+        return rec if rec is not None else self._extractor._load(self._items[i], i)
 
 
 def _warn_corrupt(disk: DiskStore, n_corrupt_before: int) -> None:

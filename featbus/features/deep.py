@@ -23,9 +23,15 @@ How an image reaches the network
 4. gray becomes RGB by repeating the channel, scaled to ``[0, 255]``, and the backbone's own
    ImageNet preprocessing is applied (see :mod:`featbus.networks.backbones`).
 
-Reading and resizing run in background threads while the network computes the previous batch
-(one compiled function of the Keras backend in use, :func:`featbus.networks.backend.compile_forward`,
-calling ``model(x, training=False)`` on whole batches; TensorFlow, PyTorch or JAX).
+Reading and resizing run in background threads while the network computes the previous batch.
+The network runs through the fastest runtime present (``runtime="auto"``,
+:func:`featbus.model.runtime.frozen_forward`): LiteRT with XNNPACK where ``ai-edge-litert`` is
+installed (the network converted once and kept in featbus's cache folder; about 2x the Keras
+forward on a CPU, ``benchmarks/deep_throughput.py``), else one compiled function of the Keras
+backend in use (:func:`featbus.networks.backend.compile_forward`, calling
+``model(x, training=False)`` on whole batches; TensorFlow, PyTorch or JAX). The two agree within
+:data:`featbus.model.runtime.RUNTIME_RTOL` of each row's largest value
+(``tests/test_frozen_runtime.py``); Grad-CAM always uses the Keras network (it needs its maps).
 
 Measured on BUSI (``examples/busi_deep.py``: 625 images, near-duplicate-grouped 5-fold CV,
 StandardScaler + RBF SVC), EfficientNet-Lite0 ImageNet features score (accuracy / malignant
@@ -53,6 +59,7 @@ from .._compat import Interval, StrOptions
 from .._records import ImageError, ImageRecord, check_images, mask_bbox, names_caller_positions
 from ..compute.extraction import extract_rows
 from ..io import load_item
+from ..model.runtime import RUNTIME_BATCH, RUNTIMES, frozen_forward
 from ..model.scale import part_longer_side, record_to_scale
 from ..networks import (
     Backbone,
@@ -63,6 +70,7 @@ from ..networks import (
     resolve_backbone,
     shipped_backbone,
     stable_layer_names,
+    user_builder,
     weights_id,
 )
 from ..networks.backend import compile_forward, keras_module
@@ -248,6 +256,7 @@ def layer_names(backbone: str, input_size: int | None = None) -> list[str]:
 
 _NETWORKS: dict[tuple, _Network] = {}
 _NETWORKS_LOCK = threading.Lock()
+_WEIGHTS_IDS: dict[tuple, str] = {}  # (backbone, weights key) -> weights_id, for the runtime's key
 
 
 def _weights_key(weights) -> Any:
@@ -315,6 +324,10 @@ class NetworkRowsMixin(TransformerMixin):
     It is a :class:`~sklearn.base.TransformerMixin` so that scikit-learn wraps this
     ``transform`` for ``set_output`` (only methods a transformer class defines itself are).
     """
+
+    #: The extraction engine hands ``_compute`` records read on demand: the worker threads that
+    #: crop and resize a batch read its files too, while the network runs the previous batch.
+    _reads_in_compute = True
 
     def _load(self, item: Any, index: int) -> ImageRecord:
         """Read and check one entry of ``X``; errors name its index and path."""
@@ -420,8 +433,11 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         the mask; both need :class:`~featbus.ImageRecord` items with masks.
     empty_mask : {"image", "raise"}, default="image"
         With ``region != "image"``: an all-zero mask uses the whole image, or raises.
-    batch_size : int, default=32
-        Images per forward pass, at most 1024.
+    batch_size : int or None, default=None
+        Images prepared and handed to the network at once, at most 1024; ``None``: 8. The Keras
+        forward runs them as one batch; LiteRT in calls of its own batch (one image, the fastest
+        there), by measurement (:data:`featbus.model.runtime.RUNTIME_BATCH`,
+        ``benchmarks/deep_throughput.py``: Keras is no faster at 32 than at 8 on a CPU).
     cache : None, False, str, path or joblib.Memory, default=None
         Where computed rows are kept (:mod:`featbus.compute.extraction`): ``None``, in this process
         (and in the folder named by ``$FEATBUS_CACHE``, if set); a folder or
@@ -446,6 +462,12 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         (:attr:`trained_longer_side`: the ``breast-us`` backbone, 320 px on the longer side),
         else as given (ImageNet weights, yours, random); an int: that longer side in pixels (at
         least 16); ``"native"`` or ``None``: as given.
+    runtime : {"auto", "litert", "keras"}, default="auto"
+        What runs the network (:func:`featbus.model.runtime.frozen_forward`): ``"auto"``, LiteRT
+        with XNNPACK where ``ai-edge-litert`` is installed and the network converts (Keras's
+        TensorFlow backend), else the Keras forward; ``"litert"``, LiteRT or an error saying why
+        not; ``"keras"``, the Keras forward. Said once per process on standard error. Features
+        agree within :data:`featbus.model.runtime.RUNTIME_RTOL` of each row's largest value.
 
     Attributes
     ----------
@@ -492,7 +514,8 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         "pooling": [None, StrOptions(set(POOLINGS)), list, tuple],
         "input_size": [None, Interval(Integral, 1, _MAX_INPUT_SIZE, closed="both"), list, tuple],
         "aspect": [StrOptions(set(ASPECTS))],
-        "batch_size": [Interval(Integral, 1, _MAX_BATCH_SIZE, closed="both")],
+        "batch_size": [None, Interval(Integral, 1, _MAX_BATCH_SIZE, closed="both")],
+        "runtime": [StrOptions(set(RUNTIMES))],
         "tta": ["boolean"],
         "input_scale": [None, StrOptions({"auto", "native"}), Interval(Integral, 16, None, closed="left")],
         **BaseFeatureExtractor._parameter_constraints,
@@ -500,8 +523,9 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
 
     def __init__(self, backbone="efficientnet_lite0", *, weights: Any = "imagenet", layers=None,
                  pooling="avg", input_size=None, aspect: str = "stretch", region: str = "image",
-                 empty_mask: str = "image", batch_size: int = 32, cache=None, progress="auto",
-                 n_jobs: int | None = None, tta: bool = False, input_scale: int | str | None = "auto"):
+                 empty_mask: str = "image", batch_size: int | None = None, cache=None, progress="auto",
+                 n_jobs: int | None = None, tta: bool = False, input_scale: int | str | None = "auto",
+                 runtime: str = "auto"):
         self.backbone = backbone
         self.weights = weights
         self.layers = layers
@@ -516,6 +540,7 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         self.n_jobs = n_jobs
         self.tta = tta
         self.input_scale = input_scale
+        self.runtime = runtime
 
     @property
     def trained_longer_side(self) -> int | None:
@@ -533,6 +558,7 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         # as then (a model file brings its images to its own recorded scale before its parts see them)
         state = dict(state)
         state.setdefault("input_scale", None)
+        state.setdefault("runtime", "auto")  # pickled before the runtime choice: the fastest one present
         if "feature_names_out_" in state:
             state.setdefault("input_scale_", None)
         super().__setstate__(state)
@@ -572,9 +598,10 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
                                      and bb.min_size <= s <= _MAX_INPUT_SIZE for s in size):
             raise ValueError(f"input_size must be an int or (height, width) in [{bb.min_size}, {_MAX_INPUT_SIZE}] "
                              f"for {bb.name}, got {self.input_size!r}")
-        if self.batch_size * size[0] * size[1] > _MAX_BATCH_PIXELS:
-            raise ValueError(f"batch_size {self.batch_size} of {size[0]}x{size[1]} inputs is "
-                             f"{self.batch_size * size[0] * size[1]} pixels per forward pass; at most "
+        batch = max(RUNTIME_BATCH.values()) if self.batch_size is None else self.batch_size
+        if batch * size[0] * size[1] > _MAX_BATCH_PIXELS:
+            raise ValueError(f"batch_size {batch} of {size[0]}x{size[1]} inputs is "
+                             f"{batch * size[0] * size[1]} pixels per forward pass; at most "
                              f"{_MAX_BATCH_PIXELS}: lower batch_size or input_size")
         # a table name by its row's name (any case gives one network); a function as it is
         return dict(backbone=bb.name if isinstance(self.backbone, str) else self.backbone, weights=self.weights,
@@ -606,8 +633,8 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
 
     def _setting_extra(self) -> dict:
         """What the extraction key needs beyond the parameters: the weights actually loaded (or
-        the inference runtime's flatbuffer, whose rows differ from Keras's in the last digits)."""
-        runtime = getattr(self, "_inference", None)
+        the runtime's flatbuffer, whose rows differ from Keras's in the last digits)."""
+        runtime = getattr(self, "_inference", None) or self._lite()
         if runtime is not None:
             return {"weights": f"runtime:{runtime.digest}"}
         return {"weights": self._net().weights_id}
@@ -618,8 +645,42 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
         return net.forward, net.extractor
 
     def _forward(self):
-        """What computes feature rows: a loaded model file's inference runtime, else the network."""
-        return getattr(self, "_inference", None) or self._net()
+        """What computes feature rows: a loaded model file's inference runtime, else the network
+        through the runtime ``runtime`` chooses (LiteRT, or the Keras forward)."""
+        return getattr(self, "_inference", None) or self._lite() or self._net()
+
+    def _lite(self):
+        """The network's LiteRT forward (:func:`featbus.model.runtime.frozen_forward`), or ``None``
+        where the Keras forward runs it."""
+        backbone = self._config()["backbone"]
+        name = backbone if isinstance(backbone, str) else "your network"
+        return frozen_forward(self, getattr(self, "runtime", "auto"), cut=self._lite_cut(),
+                              input_shape=tuple(self.input_size_), network=name, n_features=self.n_features_out_,
+                              weights=self._weights_hash())
+
+    def _weights_hash(self) -> str | None:
+        """The weights' hash known without building the network (:func:`featbus.networks.weights_id`
+        of a table backbone's weights: a file's SHA-256, the seeded initialisation's name), once per
+        process; ``None`` for a builder function's network (its built weights are hashed)."""
+        bb = resolve_backbone(self.backbone)
+        if user_builder(bb) is not None:
+            return None
+        key = (bb.name, _weights_key(self.weights))
+        with _NETWORKS_LOCK:
+            known = _WEIGHTS_IDS.get(key)
+        if known is None:
+            known = weights_id(bb, self.weights)
+            with _NETWORKS_LOCK:
+                _WEIGHTS_IDS[key] = known
+        return known
+
+    def _lite_cut(self) -> str:
+        """What the forward computes from the network's weights (part of the conversion's key):
+        the backbone, its preprocessing, the layers cut and their pooling."""
+        config = self._config()
+        bb = resolve_backbone(self.backbone)
+        return (f"{bb.name}|{bb.preprocess}|{','.join(self.layers_)}|"
+                f"{','.join(str(p) for p in config['pooling'])}")
 
     def _net(self) -> _Network:
         config = self._config()
@@ -627,7 +688,9 @@ class DeepFeatures(NetworkRowsMixin, BaseFeatureExtractor):
                            config["pooling"])
 
     def _batch_size(self) -> int:
-        return int(self.batch_size)
+        """``batch_size``, else the most images either runtime takes per call (:data:`RUNTIME_BATCH`):
+        Keras's batch; LiteRT runs what it is handed in calls of its own (one image)."""
+        return max(RUNTIME_BATCH.values()) if self.batch_size is None else int(self.batch_size)
 
 
 def deep_features(images, backbone: str = "efficientnet_lite0", **params) -> np.ndarray:

@@ -690,7 +690,10 @@ def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False
     runtime : {"auto", "keras"}, default="auto"
         ``"auto"``: run the networks through the file's inference-runtime forwards
         (:mod:`featbus.model.runtime`) when it has them and ``ai-edge-litert`` is installed, without
-        importing TensorFlow; ``"keras"``: always rebuild the Keras networks.
+        importing TensorFlow; a file without them (``breast-us``) runs its networks -- backbone,
+        fine-tuned network, segmenter -- through LiteRT too, each converted once and kept in
+        featbus's cache folder (:func:`featbus.model.runtime.frozen_forward`), where LiteRT is
+        installed; ``"keras"``: always rebuild the Keras networks and run them in Keras.
     manifest : dict, optional
         The file's manifest as :func:`read_manifest` returned it, when the caller read it already
         (the command line decides from it whether Keras loads): the file's manifest is then read
@@ -753,6 +756,7 @@ def load_model(path: str | os.PathLike, *, trusted: bool | Sequence[str] = False
     _check_classes(model, manifest, path)
     if runtime == "auto":
         _attach_runtime(model, path, size)
+    _choose_runtime(model, runtime)
     if warm_up:
         model.warm_up()
     return model
@@ -782,6 +786,26 @@ def _check_classes(model: FeatbusModel, manifest: dict, path: str) -> None:
     if mine != list(manifest["classes"]):
         raise ValueError(f"{path!r} is damaged or crafted: its manifest lists the classes "
                          f"{printable(manifest['classes'])} but its classifier predicts {printable(mine)}")
+
+
+def _choose_runtime(model: FeatbusModel, runtime: str) -> None:
+    """Each network of the model runs through ``runtime``: a frozen extractor's and the lesion
+    cropper's own ``runtime`` parameter set to it, and a fine-tuned network without the file's
+    forward given its LiteRT forward (:func:`featbus.model.runtime.frozen_forward`) for ``"auto"``.
+    Grad-CAM still runs the Keras networks (it needs gradients)."""
+    from .._registry import is_a
+    from .runtime import frozen_forward, network_estimators
+
+    if model.roi is not None and "runtime" in model.roi.get_params(deep=False):
+        model.roi.set_params(runtime=runtime)
+    for _, est in network_estimators(model):
+        if is_a(est, "DeepFeatures"):
+            est.set_params(runtime=runtime)
+        elif runtime == "auto" and getattr(est, "_inference", None) is None:
+            fwd = frozen_forward(est, runtime, cut="finetuned-embedding", input_shape=tuple(est.input_size_),
+                                 network="your fine-tuned network", n_features=est.n_features_out_)
+            if fwd is not None:
+                est._inference = fwd
 
 
 def _attach_runtime(model: FeatbusModel, path: str, size: int) -> None:

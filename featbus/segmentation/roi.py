@@ -35,6 +35,7 @@ from .._base import BaseImagePreprocessor, _ImageInputMixin
 from .._compat import HasMethods, Interval, StrOptions
 from .._records import MIN_SIDE, ImageError, ImageRecord, check_images
 from ..io import load_item
+from ..model.runtime import RUNTIMES
 from ..model.scale import box_as_given, part_longer_side, to_scale
 
 __all__ = ["lesion_box", "center_box", "crop_to_roi", "largest_component", "predicted_lesion", "ROICropper",
@@ -219,13 +220,13 @@ def crop_to_roi(image: np.ndarray, mask: np.ndarray | None, *, margin: float = 0
     return np.ascontiguousarray(crop), crop_mask, box, found
 
 
-def _takes_passes(segmenter) -> bool:
-    """Whether a segmenter's ``predict_proba_maps`` takes a run's store (``passes=``), as
-    scikit-learn's ``has_fit_parameter`` asks of ``fit``."""
+def _takes(segmenter, name: str) -> bool:
+    """Whether a segmenter's ``predict_proba_maps`` takes the keyword ``name`` (a run's store,
+    ``passes=``; the runtime, ``runtime=``), as scikit-learn's ``has_fit_parameter`` asks of ``fit``."""
     import inspect
 
     try:
-        return "passes" in inspect.signature(segmenter.predict_proba_maps).parameters
+        return name in inspect.signature(segmenter.predict_proba_maps).parameters
     except (TypeError, ValueError):
         return False
 
@@ -289,6 +290,11 @@ class ROICropper(BaseImagePreprocessor):
         segmenter: ``source="mask"``); an int: that longer side in pixels (at least 16);
         ``"native"`` or ``None``: as given. The crops (and ``min_size``) are at that scale;
         ``meta["roi_box"]`` is in the image as given.
+    runtime : {"auto", "litert", "keras"}, default="auto"
+        What runs a :class:`~featbus.UNetSegmenter`'s network (:func:`featbus.model.runtime.frozen_forward`):
+        LiteRT with XNNPACK where ``ai-edge-litert`` is installed (``"auto"``), else or when asked
+        (``"keras"``) the Keras forward; its maps agree within
+        :data:`featbus.model.runtime.RUNTIME_RTOL`.
 
     Attributes
     ----------
@@ -321,7 +327,7 @@ class ROICropper(BaseImagePreprocessor):
 
     def __init__(self, segmenter: Any = None, *, margin: float = 0.15, source: str = "auto", on_empty: str = "image",
                  output_size: int | tuple[int, int] | None = None, pass_mask: bool = True, min_size: int = 32,
-                 min_area: float = 0.001, input_scale: int | str | None = "auto"):
+                 min_area: float = 0.001, input_scale: int | str | None = "auto", runtime: str = "auto"):
         self.segmenter = segmenter
         self.margin = margin
         self.source = source
@@ -331,6 +337,7 @@ class ROICropper(BaseImagePreprocessor):
         self.min_size = min_size
         self.min_area = min_area
         self.input_scale = input_scale
+        self.runtime = runtime
 
     _parameter_constraints = {
         "segmenter": [None, str, os.PathLike, HasMethods(["predict_masks"])],
@@ -342,6 +349,7 @@ class ROICropper(BaseImagePreprocessor):
         "min_size": [Interval(Integral, MIN_SIDE, None, closed="left")],
         "min_area": [Interval(Real, 0, 1, closed="left")],
         "input_scale": [None, StrOptions({"auto", "native"}), Interval(Integral, 16, None, closed="left")],
+        "runtime": [StrOptions(set(RUNTIMES))],
     }
 
     def _check_rules(self):
@@ -399,6 +407,7 @@ class ROICropper(BaseImagePreprocessor):
         # a cropper pickled before featbus knew the scale saw its images as given: it still does
         state = dict(state)
         state.setdefault("input_scale", None)
+        state.setdefault("runtime", "auto")  # pickled before the runtime choice: the fastest one present
         if "segmenter_" in state:
             state.setdefault("input_scale_", None)
         super().__setstate__(state)
@@ -467,8 +476,10 @@ class ROICropper(BaseImagePreprocessor):
             todo = [records[i] for i in need]
             if all(hasattr(seg, a) for a in ("predict_proba_maps", "masks_from_maps", "presence_from_maps")):
                 # one network pass gives the masks and each image's lesion probability
-                maps = (seg.predict_proba_maps(todo) if passes is None or not _takes_passes(seg)
-                        else seg.predict_proba_maps(todo, passes=passes))
+                kw = {"passes": passes} if passes is not None and _takes(seg, "passes") else {}
+                if _takes(seg, "runtime"):
+                    kw["runtime"] = getattr(self, "runtime", "auto")
+                maps = seg.predict_proba_maps(todo, **kw)
                 masks = seg.masks_from_maps(maps)
                 presence.update(zip(need, np.asarray(seg.presence_from_maps(maps), dtype=float).tolist()))
             else:

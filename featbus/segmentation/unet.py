@@ -33,6 +33,7 @@ import time
 import warnings
 import zipfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
@@ -828,15 +829,34 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             out.append(np.asarray(fn(chunk))[:n])
         return np.concatenate(out, axis=0)
 
-    def _network_maps(self, xs: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    def _network_maps(self, xs: np.ndarray, batch_size: int = 32, forward=None) -> np.ndarray:
         """The trained network's probabilities for network-sized inputs, averaged with their mirror
-        image's when ``tta``."""
-        prob = self._predict_array(self.model_, xs, batch_size)
+        image's when ``tta``; through ``forward`` (a LiteRT forward of the network) when given."""
+        if forward is None:
+            def forward(v):
+                return self._predict_array(self.model_, v, batch_size)
+        prob = forward(xs)
         if self._tta():  # mirror, predict, mirror back, average
-            prob = 0.5 * (prob + self._predict_array(self.model_, xs[:, :, ::-1], batch_size)[:, :, ::-1])
+            prob = 0.5 * (prob + forward(np.ascontiguousarray(xs[:, :, ::-1]))[:, :, ::-1])
         return prob
 
-    def predict_proba_maps(self, X, batch_size: int = 32, *, passes=None) -> list[np.ndarray]:
+    def _keras_forward(self):
+        """The Keras forward (``(n, s, s, 1)`` images in [0, 1] -> lesion probability maps) and its
+        network: what a LiteRT forward is converted from (:func:`featbus.model.runtime.forward_flatbuffer`)."""
+        model = self.model_
+        return (lambda x: model(x, training=False)), model
+
+    def _lite(self, runtime: str):
+        """The network's LiteRT forward for ``runtime`` (:func:`featbus.model.runtime.frozen_forward`),
+        or ``None`` where the Keras forward runs it."""
+        from ..model.runtime import frozen_forward
+
+        s = int(self.input_size)
+        shipped = getattr(self, "shipped_", None)
+        return frozen_forward(self, runtime, cut="unet-maps", input_shape=(s, s, 1),
+                              network=f"{shipped} segmenter" if shipped else "your segmenter")
+
+    def predict_proba_maps(self, X, batch_size: int = 32, *, passes=None, runtime: str = "keras") -> list[np.ndarray]:
         """Per-pixel lesion probability of each image, at the image's own size.
 
         Parameters
@@ -847,6 +867,10 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         passes : featbus.model.runtime.SharedPasses, optional
             A run's store (``compare``, ``adapt``): an image's map is looked up there first (by
             its pixels and this network's fingerprint) and kept there, read only, once computed.
+        runtime : {"keras", "auto", "litert"}, default="keras"
+            What runs the network (:func:`featbus.model.runtime.frozen_forward`); an
+            :class:`~featbus.ROICropper` asks for its own ``runtime`` (``"auto"``: LiteRT where
+            installed). The maps agree within :data:`featbus.model.runtime.RUNTIME_RTOL`.
 
         Returns
         -------
@@ -855,25 +879,42 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         """
         check_is_fitted(self, "model_")
         items = check_images(X)
+        forward = self._lite(runtime)
         out: list[np.ndarray] = []
-        for start in range(0, len(items), batch_size):  # bounded memory for long lists of paths
-            records = [load_item(item, start + k) for k, item in enumerate(items[start:start + batch_size])]
-            if passes is None:  # without a run's store (compare / adapt hand one) every call computes
-                out.extend(self._maps_of(records, start, batch_size))
-                continue
-            fingerprint = passes.fingerprint(self, self._fingerprint)
-            keys = [content_key(rec, with_mask=False) for rec in records]
-            maps = [passes.get("unet-maps", fingerprint, key) for key in keys]
-            todo = [k for k, m in enumerate(maps) if m is None]
-            for k, m in zip(todo, self._maps_of([records[k] for k in todo], start, batch_size)):
-                m.setflags(write=False)  # shared with the run's other models: read only
-                passes.put("unet-maps", fingerprint, keys[k], m)
-                maps[k] = m
-            out.extend(maps)
+        starts = list(range(0, len(items), batch_size))  # bounded memory for long lists of paths
+
+        def read(start: int) -> list:
+            return [load_item(item, start + k) for k, item in enumerate(items[start:start + batch_size])]
+
+        with ThreadPoolExecutor(1) as ahead:  # the next batch is read while the network runs this one
+            pending = ahead.submit(read, starts[0]) if starts else None
+            for i, start in enumerate(starts):
+                records = pending.result()
+                if i + 1 < len(starts):
+                    pending = ahead.submit(read, starts[i + 1])
+                out.extend(self._maps_or_kept(records, start, batch_size, forward, passes))
         return out
 
-    def _maps_of(self, records: list, start: int, batch_size: int) -> list[np.ndarray]:
-        """:meth:`predict_proba_maps` of loaded records (``start``: the first one's index, for errors)."""
+    def _maps_or_kept(self, records: list, start: int, batch_size: int, forward, passes) -> list[np.ndarray]:
+        """The maps of one batch of loaded records: computed, or looked up in (and added to) a
+        run's store ``passes``."""
+        if passes is None:  # without a run's store (compare / adapt hand one) every call computes
+            return self._maps_of(records, start, batch_size, forward)
+        fingerprint = passes.fingerprint(self, self._fingerprint)
+        if forward is not None:  # its maps differ from Keras's in the last digits
+            fingerprint = f"{fingerprint}:runtime:{forward.digest}"
+        keys = [content_key(rec, with_mask=False) for rec in records]
+        maps = [passes.get("unet-maps", fingerprint, key) for key in keys]
+        todo = [k for k, m in enumerate(maps) if m is None]
+        for k, m in zip(todo, self._maps_of([records[k] for k in todo], start, batch_size, forward)):
+            m.setflags(write=False)  # shared with the run's other models: read only
+            passes.put("unet-maps", fingerprint, keys[k], m)
+            maps[k] = m
+        return maps
+
+    def _maps_of(self, records: list, start: int, batch_size: int, forward=None) -> list[np.ndarray]:
+        """:meth:`predict_proba_maps` of loaded records (``start``: the first one's index, for errors;
+        ``forward``: the network's LiteRT forward, else Keras)."""
         if not records:
             return []
         s = int(self.input_size)
@@ -881,7 +922,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         for k, rec in enumerate(records):
             shapes.append(rec.image.shape)
             xs[k, ..., 0] = resize_to(to_float(rec.image, index=start + k, path=rec.path), (s, s), cv2.INTER_AREA)
-        prob = self._network_maps(xs, batch_size)
+        prob = self._network_maps(xs, batch_size, forward)
         return [np.clip(resize_to(p[..., 0], shape, cv2.INTER_LINEAR), 0, 1).astype(np.float32)
                 for p, shape in zip(prob, shapes)]
 
