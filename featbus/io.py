@@ -36,7 +36,8 @@ from ._records import (
 )
 from .progress import find_stack_level
 
-__all__ = ["read_image", "read_images", "read_mask", "load_item", "header_shape", "dicom_pixel_size",
+__all__ = ["read_image", "read_images", "read_mask", "load_item", "header_shape", "dicom_pixel_size", "is_dicom",
+           "dicom_fields", "DICOM_INSTALL",
            "write_feature_table",
            "write_file", "MAX_PIXELS", "DICOM_WINDOW", "refuse_existing", "resize_to", "INTERPOLATIONS"]
 
@@ -149,10 +150,7 @@ def header_shape(path: str | os.PathLike) -> tuple[tuple[int, int] | None, str |
         return None, "not an image"
     try:
         if dicom:
-            import pydicom
-
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-            return (int(ds.Rows), int(ds.Columns)), None
+            return _dicom_shape(path)
         from PIL import Image
 
         with Image.open(path) as im:  # the header only: no pixel is decoded
@@ -160,6 +158,79 @@ def header_shape(path: str | os.PathLike) -> tuple[tuple[int, int] | None, str |
         return (h, w), None
     except Exception as exc:  # noqa: BLE001 - every reader's failure is the file's, named
         return None, f"unreadable: {type(exc).__name__}: {exc}"
+
+
+#: The pip command that installs DICOM reading (pydicom), as every refusal names it.
+DICOM_INSTALL = 'pip install "featbus[dicom]"'
+#: A DICOM header's values longer than this are not read by :func:`header_shape` (the pixel data's
+#: place and length are kept, so the header is read without the image).
+_DICOM_DEFER_BYTES = 1024
+#: The SOP class of a DICOMDIR (a CD's directory of its files: no image).
+_DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+
+
+def is_dicom(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a regular file holding DICOM by its content (``DICM`` at byte 128, the
+    DICOM file format's mark), whatever its name: PACS and CD exports name files ``I0000001``. Reads
+    132 bytes of a regular file, nothing of anything else (a FIFO, a device, a folder).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "I0000001"
+    >>> _ = p.write_bytes(bytes(128) + b"DICM" + bytes(20))
+    >>> is_dicom(p), is_dicom(p.parent)
+    (True, False)
+    """
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with open(path, "rb") as f:
+            head = f.read(132)
+    except OSError:
+        return False
+    return head[128:132] == b"DICM"
+
+
+def _dicom_shape(path: Path) -> tuple[tuple[int, int] | None, str | None]:
+    """:func:`header_shape` of a DICOM file: its header read, the pixel data's values deferred (never
+    read), and a file without pixel data or whose pixel data the file does not hold whole named."""
+    import pydicom
+
+    ds = pydicom.dcmread(path, defer_size=_DICOM_DEFER_BYTES)
+    if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == _DICOMDIR_CLASS:
+        return None, "not an image: a DICOMDIR (the directory of a DICOM CD's files)"
+    pixels = ds.get_item(0x7FE00010, keep_deferred=True)
+    if pixels is None:
+        return None, (f"unreadable: a DICOM without pixel data (modality {ds.get('Modality', '?')}, SOP class "
+                      f"{ds.get('SOPClassUID', '?')}: no image in it)")
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if syntax is not None and not syntax.is_compressed:  # native pixels: their bytes are known
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        needed = (rows * columns * int(ds.get("SamplesPerPixel", 1)) * frames * int(ds.BitsAllocated) + 7) // 8
+        if getattr(pixels, "value", None) is not None:
+            held = len(pixels.value)
+        else:  # deferred: what of its declared length the file holds
+            held = min(pixels.length, max(os.path.getsize(path) - pixels.value_tell, 0))
+        if held < needed:
+            return None, f"unreadable: a truncated DICOM (pixel data {held:,} of {needed:,} bytes)"
+    return (rows, columns), None
+
+
+def dicom_fields(path: str | os.PathLike, fields) -> dict[str, str]:
+    """The values of a DICOM file's header attributes by keyword (``SOPInstanceUID``, ``PatientID``,
+    ``AccessionNumber``...), as text (``""`` where the header lacks one), read with
+    ``stop_before_pixels`` (the header only). ``{}`` when the header cannot be read."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(os.fspath(path), stop_before_pixels=True)
+    except Exception:  # noqa: BLE001 - a broken header is named where its file is probed
+        return {}
+    return {f: str(ds.get(f, "") or "").strip() for f in fields}
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -440,7 +511,7 @@ def _read_dicom(path: str, max_pixels: int | None = None, window: bool = True) -
         import pydicom
     except ImportError:
         raise ImportError(
-            f"reading the DICOM file {path!r} needs pydicom: pip install 'featbus[dicom]'") from None
+            f"reading the DICOM file {path!r} needs pydicom: {DICOM_INSTALL}") from None
     try:
         ds = pydicom.dcmread(path, force=True)
         frames = int(getattr(ds, "NumberOfFrames", 1) or 1)

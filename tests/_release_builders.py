@@ -19,6 +19,7 @@ the pairing); ``expect["left_out"]`` holds every other reason.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -554,6 +555,138 @@ def build_hospital_prefix_semicolon(tmp: Path) -> Built:
     return b
 
 
+# ---------------------------------------------------------------------------------------------
+# DICOM as a PACS or a CD writes it (issue 89)
+# ---------------------------------------------------------------------------------------------
+
+#: The physical pixel size the DICOM builders write, in mm: ultrasound regions in cm (0.008 cm),
+#: a mammogram's PixelSpacing in mm.
+US_PIXEL_MM, MG_PIXEL_MM = 0.08, 0.07
+
+
+def dicom_dataset(k: int, *, patient: str, study: str, series: str, sop: str, modality: str = "US",
+                  accession: str = "", pixels: bool = True):
+    """Synthetic scan ``k`` as a DICOM part 10 dataset the way a modality sends it to a PACS: the
+    preamble and ``DICM``, the file meta, the patient / study / series / instance modules (what a
+    DICOMDIR's records need: ``StudyDate``, ``StudyTime``, ``StudyID``...), 8-bit MONOCHROME2 pixels
+    and the pixel size where the modality states it: ultrasound as ``SequenceOfUltrasoundRegions``
+    (one B-mode region, ``PhysicalDeltaX/Y`` in cm, unit code 3), a mammogram as ``PixelSpacing``
+    (``ImagerPixelSpacing`` too, as DX / MG write). ``pixels=False``: no ``PixelData`` element."""
+    from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    sop_class = "1.2.840.10008.5.1.4.1.1.6.1" if modality == "US" else "1.2.840.10008.5.1.4.1.1.1.2"
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, sop
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset("", {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop
+    ds.PatientID, ds.PatientName, ds.PatientBirthDate, ds.PatientSex = patient, f"ANON^{patient}", "", "F"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.AccessionNumber = study, series, accession
+    ds.StudyDate, ds.StudyTime, ds.StudyID, ds.ReferringPhysicianName = "20240105", "101500", "1", ""
+    ds.Modality, ds.SeriesNumber, ds.InstanceNumber = modality, 1, k + 1
+    ds.Rows, ds.Columns = SHAPE
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    if modality == "US":
+        region = Dataset()
+        region.RegionSpatialFormat, region.RegionDataType, region.RegionFlags = 1, 1, 0
+        region.RegionLocationMinX0, region.RegionLocationMinY0 = 0, 0
+        region.RegionLocationMaxX1, region.RegionLocationMaxY1 = SHAPE[1] - 1, SHAPE[0] - 1
+        region.PhysicalUnitsXDirection = region.PhysicalUnitsYDirection = 3  # cm
+        region.PhysicalDeltaX = region.PhysicalDeltaY = US_PIXEL_MM / 10
+        ds.SequenceOfUltrasoundRegions = [region]
+    else:
+        ds.PixelSpacing = ds.ImagerPixelSpacing = [MG_PIXEL_MM, MG_PIXEL_MM]
+    if pixels:
+        ds.PixelData = scan(k).tobytes()
+    return ds
+
+
+def write_dicom(path: Path, ds) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+
+
+def _pacs_studies(k0: int) -> list[dict]:
+    """Three patients, one study and series each, two or three images: the instances of a PACS query."""
+    from pydicom.uid import generate_uid
+
+    out, k = [], k0
+    for patient, label, n in (("PAT0001", "malignant", 3), ("PAT0002", "benign", 2), ("PAT0003", "benign", 2)):
+        study, series = generate_uid(), generate_uid()
+        for _ in range(n):
+            out.append({"k": k, "patient": patient, "study": study, "series": series, "sop": generate_uid(),
+                        "label": label})
+            k += 1
+    return out
+
+
+def _build_pacs(tmp: Path, name: str, extension: bool) -> Built:
+    b = Built(tmp / name)
+    rows = []
+    for n, inst in enumerate(_pacs_studies(700)):
+        file = f"IM{n + 1:04d}.dcm" if extension else f"I{n + 1:07d}"
+        relative = f"{inst['patient']}/{inst['study']}/{inst['series']}/{file}"
+        write_dicom(b.root / relative, dicom_dataset(inst["k"], patient=inst["patient"], study=inst["study"],
+                                                     series=inst["series"], sop=inst["sop"]))
+        b.truth[relative] = (inst["label"], inst["patient"], ())
+        rows.append({"SOPInstanceUID": inst["sop"], "Pathology": inst["label"].capitalize()})
+    _write_csv(b.root / "labels.csv", rows)
+    b.expect = _expect(table="labels.csv", image_column="SOPInstanceUID", label_column="Pathology",
+                       patient_source="folder", left_out={}, pixel_mm=US_PIXEL_MM)
+    return b
+
+
+def build_pacs_tree(tmp: Path) -> Built:
+    """A PACS export ``PATIENTID/STUDYUID/SERIESUID/IM0001.dcm`` (ultrasound, the pixel size in
+    ``SequenceOfUltrasoundRegions``) beside ``labels.csv`` keyed by ``SOPInstanceUID`` with a
+    ``Pathology`` column (the issue's release 2); the patient is the first folder."""
+    return _build_pacs(tmp, "pacs_export", extension=True)
+
+
+def build_pacs_cd(tmp: Path) -> Built:
+    """The same tree with extension-less files (``I0000001``), the usual PACS / CD form."""
+    return _build_pacs(tmp, "pacs_cd", extension=False)
+
+
+def build_dicomdir(tmp: Path) -> Built:
+    """A DICOM CD (mammograms, ``PixelSpacing``) as pydicom's :class:`~pydicom.fileset.FileSet` writes
+    one: ``DICOMDIR`` at the root and ``PT000000/ST000000/SE000000/IM000000`` files it references
+    (DICOM PS3.10 file IDs), with ``labels.csv`` keyed by ``SOPInstanceUID``; the patient is the
+    ``PTnnnnnn`` folder."""
+    import pydicom
+    from pydicom.fileset import FileSet
+
+    b = Built(tmp / "dicom_cd")
+    staging = tmp / "dicomdir_staging"
+    fs, rows, label_of = FileSet(), [], {}
+    for inst in _pacs_studies(720):
+        src = staging / inst["sop"]
+        write_dicom(src, dicom_dataset(inst["k"], patient=inst["patient"], study=inst["study"],
+                                       series=inst["series"], sop=inst["sop"], modality="MG"))
+        fs.add(src)
+        rows.append({"SOPInstanceUID": inst["sop"], "Pathology": inst["label"]})
+        label_of[inst["sop"]] = (inst["label"], inst["patient"])
+    b.root.mkdir(parents=True)
+    fs.write(b.root)
+    for instance in FileSet(pydicom.dcmread(b.root / "DICOMDIR")):
+        label, patient = label_of[instance.SOPInstanceUID]
+        b.truth[Path(instance.path).relative_to(b.root).as_posix()] = (label, patient, ())
+    _write_csv(b.root / "labels.csv", rows)
+    b.expect = _expect(table="labels.csv", image_column="SOPInstanceUID", label_column="Pathology",
+                       patient_source="folder", left_out={}, pixel_mm=MG_PIXEL_MM)
+    return b
+
+
+#: The DICOM layouts (pydicom writes them): in :data:`LAYOUTS` where pydicom is installed.
+DICOM_LAYOUTS: dict[str, Callable[[Path], Built]] = {
+    "pacs-tree": build_pacs_tree,
+    "pacs-cd-no-extension": build_pacs_cd,
+    "dicomdir": build_dicomdir,
+}
+
+
 #: Every layout: name -> builder (``builder(tmp_path) -> Built``).
 LAYOUTS: dict[str, Callable[[Path], Built]] = {
     "busi": build_busi,
@@ -574,3 +707,5 @@ LAYOUTS: dict[str, Callable[[Path], Built]] = {
     "hospital-patient-table": build_hospital_patient_table,
     "hospital-prefix-semicolon": build_hospital_prefix_semicolon,
 }
+if importlib.util.find_spec("pydicom") is not None:
+    LAYOUTS.update(DICOM_LAYOUTS)

@@ -3,12 +3,14 @@ label and patient columns, the classes and patients from folders, each file or r
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter
 from pathlib import Path
 
 from ._common import _check_label_spellings, _natural_key, plausible_typo
 from ._release_rules import (
+    DICOM_KEY_FIELDS,
     IMAGE_COLUMNS,
     IMAGE_SUFFIXES,
     LABEL_COLUMNS,
@@ -23,7 +25,7 @@ from ._release_rules import (
     pixel_size_cell,
     pixel_size_column,
 )
-from ._release_scan import cell_keys, image_keys, path_key, probe_files, split_masks
+from ._release_scan import cell_keys, dicom_name, image_keys, path_key, probe_files, split_masks
 from ._release_tables import TableError, read_table
 from ._release_types import Release, ReleaseError, ReleaseSummary
 
@@ -203,6 +205,7 @@ class Reader:
         self.label_col: int | None = None
         self.copies: list[tuple[str, str]] = []
         self.read_tables: _Tables | None = None  # the release's tables, read once (by _table)
+        self.headers: dict[Path, dict[str, str]] = {}  # DICOM header fields read so far, per image
 
     def out(self, item, reason: str) -> None:
         self.left_out.append((item.as_posix() if isinstance(item, Path) else str(item), reason))
@@ -231,9 +234,12 @@ class Reader:
         rows_of: dict[Path, list[int]] = {}
         if table is None and image_column is None:  # a table by patient: a row per patient folder
             table, rows_of, images = self._table_by_folder(images, summary)
+        if table is None:  # a table keyed by a DICOM header field (SOPInstanceUID...)
+            table, rows_of, images = self._table_by_header(images, image_column, summary)
         if table is None:
             given = {"--image-column": image_column, "--label-column": label_column, "--group-column": group_column}
-            refused = [k for k, v in given.items() if v is not None]
+            refused = [k for k, v in given.items() if v is not None  # a DICOM header field is a column of its own
+                       and (k == "--image-column" or self._header_field(v, images) is None)]
             if refused:
                 what = ("holds no table" if not self.tables else
                         "holds no table whose column names its images (considered: "
@@ -326,7 +332,7 @@ class Reader:
         n_dicom = 0
         if summary.pixel_size_column is None:  # DICOM headers: read only for DICOM files
             for k, img in enumerate(images):
-                if img.suffix.lower() in (".dcm", ".dicom", ""):
+                if dicom_name(img):
                     size, why = dicom_pixel_size(self.root / img)
                     if size is not None:
                         sizes[k], n_dicom = size, n_dicom + 1
@@ -334,7 +340,7 @@ class Reader:
                         missing.append((repr(img.as_posix()), why))
             if n_dicom and len(missing) + n_dicom < len(images):
                 missing += [(repr(img.as_posix()), "not a DICOM file") for k, img in enumerate(images)
-                            if sizes[k] is None and img.suffix.lower() not in (".dcm", ".dicom", "")]
+                            if sizes[k] is None and not dicom_name(img)]
         summary.n_pixel_sizes, summary.n_dicom_pixel_sizes = sum(s is not None for s in sizes), n_dicom
         summary.pixel_size_missing = missing if summary.n_pixel_sizes else []
         return sizes if summary.n_pixel_sizes else []
@@ -401,6 +407,70 @@ class Reader:
         header, rows = tables.read[rel]
         summary.table, summary.image_column = self.root / rel, header[column]
         return rel, rows, header, column
+
+    def _header_values(self, images, fields) -> dict[Path, dict[str, str]]:
+        """The DICOM header fields of the DICOM images (:func:`featbus.io.dicom_fields`, the header
+        only), each file read once for all ``fields`` asked so far."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from ..io import dicom_fields
+
+        todo = [i for i in images if dicom_name(i) and not set(fields) <= set(self.headers.get(i, ()))]
+        if todo:
+            with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
+                for img, got in zip(todo, pool.map(lambda i: dicom_fields(self.root / i, fields), todo)):
+                    self.headers.setdefault(img, {}).update(got)
+        return {i: self.headers.get(i, {}) for i in images}
+
+    def _header_field(self, name: str | None, images, header=()) -> str | None:
+        """The DICOM keyword ``name`` spells (any case) when the release holds DICOM images and
+        ``header`` (a table's columns) has no such column: a header field used as a column."""
+        if name is None or not any(dicom_name(i) for i in images) or column_key(name) in map(column_key, header):
+            return None
+        return _dicom_keywords().get(column_key(name))
+
+    def _header_column(self, images, field: str, option: str) -> list[str]:
+        """Each image's value of a DICOM header field named by ``option``; an image without one refused."""
+        values = self._header_values(images, (field,))
+        for img in images:
+            if not values[img].get(field):
+                raise ReleaseError(f"{option} {field}: the DICOM header of {str(self.root / img)!r} has no {field}"
+                                   + ("" if dicom_name(img) else " (it is no DICOM file)"))
+        return [values[i][field] for i in images]
+
+    def _table_by_header(self, images, image_column, summary):
+        """A table whose key column holds a DICOM header field of the images (a PACS export's labels
+        keyed by ``SOPInstanceUID``, ``AccessionNumber``, ``StudyInstanceUID``, ``PatientID``... or any
+        column named as a DICOM keyword), the header read with ``stop_before_pixels``: the column whose
+        values are one field's values of at least half the images. Each image takes the rows of its
+        value; ``(table, rows_of, images)`` as :meth:`_table_by_folder`."""
+        dicom = [i for i in images if dicom_name(i)]
+        if not dicom or not self.read_tables.read:
+            return None, {}, images
+        named = {h.strip() for header, _ in self.read_tables.read.values() for h in header}
+        fields = tuple(dict.fromkeys(DICOM_KEY_FIELDS + tuple(f for f in map(self._header_field, named,
+                                                                             [dicom] * len(named)) if f)))
+        heads = self._header_values(dicom, fields)
+        best = None
+        for rel, (header, rows) in self.read_tables.read.items():
+            for c in range(len(header)):
+                if image_column is not None and column_key(header[c]) != column_key(image_column):
+                    continue
+                rows_with: dict[str, list[int]] = {}
+                for k, row in enumerate(rows):
+                    rows_with.setdefault(row[c].strip(), []).append(k)
+                for f in fields:
+                    found = {i: rows_with[heads[i][f]] for i in dicom if heads[i].get(f) in rows_with}
+                    if len(found) >= 0.5 * len(images) and (best is None or len(found) > len(best[4])):
+                        best = (rel, header, c, f, found, rows)
+        if best is None:
+            return None, {}, images
+        rel, header, column, field, found, rows = best
+        kept = self._with_rows(images, found, f"no row in {rel.as_posix()} for its DICOM {field}")
+        summary.table_candidates = [t for t in summary.table_candidates if not t.startswith(rel.as_posix() + " (")]
+        summary.table, summary.image_column = self.root / rel, header[column]
+        summary.key_role = "images by DICOM header"
+        return (rel, rows, header, column), {img: found[img] for img in kept}, kept
 
     def _table_by_folder(self, images, summary):
         """A table that names no image but each image's folder: one row per patient folder
@@ -486,6 +556,13 @@ class Reader:
     # ------------------------------------------------------------------ labels
     def _labels(self, table, images, rows_of, label_column, summary):
         folder_classes, _, _ = folder_levels(images, self.release_name)
+        field = self._header_field(label_column, images, table[2] if table is not None else ())
+        if field is not None:  # --label-column naming a DICOM header field
+            values = self._header_column(images, field, "--label-column")
+            letters = all(len(v) <= 1 for v in values)
+            labels = [class_of_value(v, letters=letters) or v.casefold() for v in values]
+            summary.label_column = field
+            return labels, f"the DICOM header's {field}", sorted(set(labels), key=_natural_key)
         if table is not None:
             rel, rows, header, column = table
             used = [rows[rows_of[i][0]] for i in images]
@@ -605,6 +682,11 @@ class Reader:
     def _groups(self, table, images, labels, rows_of, group_column, group_pattern, class_order, summary):
         from .name_groups import pattern_groups, propose_prefix_groups
 
+        field = self._header_field(group_column, images, table[2] if table is not None else ())
+        if field is not None and group_pattern is None:  # --group-column naming a DICOM header field
+            summary.patient_source, summary.patient_detail = "DICOM header", f"--group-column {field}"
+            return self._header_column(images, field, "--group-column")
+
         def table_column():
             """The patient column of the table naming the images (``None`` without one), its header and the
             images' rows; ``--group-column`` without such a table is refused."""
@@ -615,7 +697,7 @@ class Reader:
                 return None, None, None
             rel, rows, header, column = table
             used = [rows[rows_of[i][0]] for i in images]
-            taken = {column} | ({header.index(summary.label_column)} if summary.label_column else set())
+            taken = {column} | ({header.index(summary.label_column)} if summary.label_column in header else set())
             return _choose_group_column(header, used, group_column, taken, len(images), repr(rel.as_posix())), \
                 header, used
 
@@ -634,6 +716,12 @@ class Reader:
         if all(folders) and folders:
             summary.patient_source = "folder"
             return [str(f) for f in folders]
+        if images and all(dicom_name(i) for i in images):  # a DICOM tree: the PatientID of each header
+            ids = self._header_values(images, ("PatientID",))
+            if all(ids[i].get("PatientID") for i in images):
+                summary.patient_source = "DICOM header"
+                summary.patient_detail = "the PatientID of each file (no table column nor patient folder names them)"
+                return [ids[i]["PatientID"] for i in images]
         prefixes = propose_prefix_groups(images, class_order)
         if prefixes is not None:
             summary.patient_source = "file-name prefix"
@@ -642,6 +730,14 @@ class Reader:
         summary.patient_source = "one per image"
         summary.patient_detail = "no patient column, folder or file-name prefix; commands group near-duplicate images"
         return [i.as_posix() for i in images]
+
+
+@functools.cache
+def _dicom_keywords() -> dict[str, str]:
+    """pydicom's dictionary of DICOM keywords, by :func:`column_key`."""
+    from pydicom.datadict import keyword_dict
+
+    return {column_key(k): k for k in keyword_dict if k}
 
 
 def _column_values(rows, c: int, n: int) -> str:

@@ -19,11 +19,11 @@ import re
 from ..io import MASK_WORDS, NON_LESION_MASK_WORDS
 from ._common import IMAGE_EXTENSIONS
 
-__all__ = ["CONTAINER_FOLDERS", "IMAGE_COLUMNS", "IMAGE_SUFFIXES", "LABEL_SPELLINGS", "MASK_COLUMN_WORDS",
+__all__ = ["CONTAINER_FOLDERS", "DICOM_KEY_FIELDS", "IMAGE_COLUMNS", "IMAGE_SUFFIXES", "LABEL_SPELLINGS", "MASK_COLUMN_WORDS",
            "MASK_FOLDER", "MASK_WORDS", "MASK_WORD_RANK", "MAX_CLASS_FOLDERS", "NON_LESION_MASK_WORDS",
            "PATIENT_COLUMNS", "PIXEL_SIZE_COLUMNS", "PIXEL_UNITS", "SPLIT_FOLDERS", "TABLE_SUFFIXES", "class_of_value",
            "column_key", "is_container", "is_mask_folder", "mask_parts", "pixel_size_cell", "pixel_size_column",
-           "stem_keys"]
+           "split_of", "stem_keys"]
 
 #: Image files (as :mod:`featbus.io` reads them).
 IMAGE_SUFFIXES = IMAGE_EXTENSIONS
@@ -52,6 +52,12 @@ CONTAINER_FOLDERS = ("images", "image", "imgs", "img", "original", "originals", 
 #: Folder names of a release's published splits (``train/``, ``val/``, ``test/``): never a class.
 SPLIT_FOLDERS = ("train", "training", "val", "valid", "validation", "test", "testing", "trainval", "traintest",
                  "dev", "holdout")
+#: The splits of a release (:attr:`~featbus.datasets.Release.splits`) and the spellings that mean each.
+SPLIT_SPELLINGS = {"train": ("train", "training"), "valid": ("valid", "val", "validation", "dev"),
+                   "test": ("test", "testing", "holdout")}
+#: The DICOM header attributes a table's key column may hold in place of file names (a PACS export's
+#: labels keyed by ``SOPInstanceUID``); a table column named as another DICOM keyword is matched too.
+DICOM_KEY_FIELDS = ("SOPInstanceUID", "AccessionNumber", "StudyInstanceUID", "SeriesInstanceUID", "PatientID")
 #: Words an image's own name carries where its mask's name carries a mask word (``1 Benign Image.bmp`` with
 #: ``1 Benign Mask.tif``, STU-Hospital's ``Test_Image_4.png`` with ``mask_4.png``).
 IMAGE_WORDS = ("image", "images", "img", "scan", "original", "frame", "us")
@@ -91,6 +97,21 @@ LABEL_SPELLINGS = {
 }
 #: Single-letter spellings count only in a column whose every value is one letter.
 _LETTERS = {"b", "m", "n"}
+
+
+def split_of(value: str) -> str | None:
+    """The split a folder name or a split column's value means (``"train"``, ``"valid"`` or
+    ``"test"``, any case), else None; ``""`` for an empty value (no split given).
+
+    Examples
+    --------
+    >>> split_of("Validation"), split_of("TEST"), split_of(""), split_of("fold1")
+    ('valid', 'test', '', None)
+    """
+    key = column_key(value)
+    if not key:
+        return ""
+    return next((s for s, words in SPLIT_SPELLINGS.items() if key in words), None)
 
 
 def column_key(name: str) -> str:

@@ -24,8 +24,8 @@ from ._release_rules import (
     stem_keys,
 )
 
-__all__ = ["cell_keys", "image_keys", "path_key", "probe_files", "scope_of", "split_masks", "unwrap_download_folder",
-           "walk_release"]
+__all__ = ["cell_keys", "dicom_name", "image_keys", "path_key", "probe_files", "scope_of", "split_masks",
+           "unwrap_download_folder", "walk_release"]
 
 #: Leading bytes of the image formats featbus reads (a file without one is "not an image").
 def path_key(path: Path) -> tuple:
@@ -38,9 +38,13 @@ def walk_release(root: Path) -> tuple[list[Path], list[Path], list[tuple[str, st
 
     Hidden files and folders are not read. A link (file or folder) that leads outside ``root`` is
     left out, named ``"outside the release"``; a link to a folder inside it is not followed (its
-    files are read where they lie)."""
+    files are read where they lie). A file of no known suffix is an image when its content is DICOM
+    (:func:`featbus.io.is_dicom`: ``I0000001`` of a PACS or CD export); a ``DICOMDIR`` adds the files
+    it references. DICOM files without pydicom installed are refused in one line."""
+    from ..io import is_dicom
+
     real_root = os.path.realpath(root)
-    images, tables, left_out = [], [], []
+    images, tables, left_out, dicomdirs = [], [], [], []
     for folder, dirs, files in os.walk(root, followlinks=False):
         here = Path(folder)
         keep = []
@@ -60,21 +64,72 @@ def walk_release(root: Path) -> tuple[list[Path], list[Path], list[tuple[str, st
                 continue
             full = here / name
             suffix = full.suffix.lower()
-            if suffix not in IMAGE_SUFFIXES and suffix not in TABLE_SUFFIXES:
-                continue
             rel = full.relative_to(root)
-            if full.is_symlink():
-                target = os.path.realpath(full)
-                if os.path.commonpath([real_root, target]) != real_root:
-                    left_out.append((str(rel), "outside the release"))
-                    continue
-            if suffix in IMAGE_SUFFIXES:
+            outside = full.is_symlink() and os.path.commonpath([real_root, os.path.realpath(full)]) != real_root
+            if suffix not in IMAGE_SUFFIXES and suffix not in TABLE_SUFFIXES:  # by content: DICOM, or nothing
+                if name == "DICOMDIR" and not outside:
+                    dicomdirs.append(rel)
+                elif not outside and is_dicom(full):
+                    images.append(rel)
+                continue
+            if outside:
+                left_out.append((str(rel), "outside the release"))
+            elif suffix in IMAGE_SUFFIXES:
                 images.append(rel)
             elif not NOT_TABLES.match(full.stem):
                 tables.append(rel)
+    _refuse_without_pydicom(root, [f for f in images if dicom_name(f)] + dicomdirs)
+    for rel in dicomdirs:
+        images += [f for f in _dicomdir_files(root, rel, left_out) if f not in images]
     images.sort(key=path_key)
     tables.sort(key=path_key)
     return images, tables, left_out
+
+
+def dicom_name(rel: Path) -> bool:
+    """Whether :func:`walk_release` took a file for DICOM: a ``.dcm`` name, or a name of no image
+    suffix that it read by content."""
+    return rel.suffix.lower() == ".dcm" or rel.suffix.lower() not in IMAGE_SUFFIXES
+
+
+def _refuse_without_pydicom(root: Path, dicom: list[Path]) -> None:
+    from ..io import DICOM_INSTALL
+
+    if not dicom:
+        return
+    try:
+        import pydicom  # noqa: F401 - only whether it is there
+    except ImportError:
+        from ._release_types import ReleaseError
+
+        raise ReleaseError(f"{str(root)!r} holds {len(dicom)} DICOM file(s) (e.g. {dicom[0].as_posix()!r}); reading "
+                           f"DICOM needs pydicom, which is not installed: {DICOM_INSTALL}") from None
+
+
+def _dicomdir_files(root: Path, rel: Path, left_out: list) -> list[Path]:
+    """The files a DICOMDIR's records reference (pydicom's :class:`~pydicom.fileset.FileSet`) that
+    lie inside the release; each other one left out by name (``outside the release``, ``no image``),
+    as a DICOMDIR pydicom cannot read (``unreadable``)."""
+    import pydicom
+    from pydicom.fileset import FileSet
+
+    real_root = os.path.realpath(root)
+    try:
+        instances = list(FileSet(pydicom.dcmread(root / rel)))
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a broken DICOMDIR
+        left_out.append((rel.as_posix(), f"unreadable: a DICOMDIR pydicom cannot read ({type(exc).__name__}: {exc})"))
+        return []
+    found = []
+    for instance in instances:
+        target = os.path.realpath(instance.path)
+        named = f"{rel.as_posix()} record {instance.FileID}"
+        if os.path.commonpath([real_root, target]) != real_root:
+            left_out.append((named, "outside the release"))
+        elif not os.path.isfile(target):
+            left_out.append((named, "no image: the DICOMDIR references a file that is not there"))
+        else:
+            found.append(Path(os.path.relpath(target, real_root)))
+    return found
 
 
 def in_mask_folder(rel: Path) -> bool:

@@ -16,7 +16,7 @@ __all__ = ["FORMULA_STARTS", "LEFT_OUT_REASONS", "PATIENT_SOURCES", "Release", "
 LEFT_OUT_REASONS = ("mask", "no row", "no image", "unreadable", "duplicate", "not an image", "outside the release",
                     "mask size differs", "two labels")
 #: Where the patients came from (:attr:`ReleaseSummary.patient_source`).
-PATIENT_SOURCES = ("column", "folder", "pattern", "file-name prefix", "one per image")
+PATIENT_SOURCES = ("column", "folder", "pattern", "DICOM header", "file-name prefix", "one per image")
 #: Characters that make a spreadsheet read a cell as a formula: escaped with ``'`` where featbus writes.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -161,6 +161,9 @@ class Release:
     #: each image's physical pixel size where the data gives one (the meta entry of
     #: :data:`featbus._records.PIXEL_SIZE_KEY`), else None; empty when nothing gives one
     pixel_sizes: list[dict | None] = field(default_factory=list)
+    #: each image's published split (``"train"``, ``"valid"``, ``"test"``; ``""`` where none is given),
+    #: None when the release has no splits
+    splits: list[str] | None = None
 
     def to_frame(self):
         """The index as a :class:`pandas.DataFrame`: ``image``, ``label``, ``group``, ``mask`` (masks
@@ -174,11 +177,13 @@ class Release:
                 return str(p)
 
         return pd.DataFrame({"image": [rel(p) for p in self.images], "label": self.labels, "group": self.groups,
-                             "mask": [";".join(rel(m) for m in ms) for ms in self.masks]})
+                             "mask": [";".join(rel(m) for m in ms) for ms in self.masks],
+                             **({"split": self.splits} if self.splits is not None else {})})
 
     def write_index(self, path: str | os.PathLike) -> Path:
         """Write the index as a CSV that every command takes back as DATA (a manifest: ``image``,
-        ``label``, ``group``, ``mask``, and each image's pixel size where the release gives one; paths
+        ``label``, ``group``, ``mask``, ``split`` where the release has splits, and each image's pixel
+        size where the release gives one; paths
         relative to the CSV's folder). A cell that a spreadsheet
         would run as a formula is escaped with a leading apostrophe (:func:`escape_cell`)."""
         from ..io import written_atomically
@@ -199,10 +204,14 @@ class Release:
                        self.summary.pixel_size_column if known and self.summary.pixel_size_unit is None else None)
         with written_atomically(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            writer.writerow(["image", "label", "group", "mask"] + ([size_column] if size_column else []))
-            for img, label, group, masks, size in zip(self.images, self.labels, self.groups, self.masks, sizes):
+            splits = self.splits
+            writer.writerow(["image", "label", "group", "mask"] + (["split"] if splits is not None else [])
+                            + ([size_column] if size_column else []))
+            for k, (img, label, group, masks, size) in enumerate(zip(self.images, self.labels, self.groups,
+                                                                     self.masks, sizes)):
                 writer.writerow([escape_cell(rel(img)), escape_cell(label or ""), escape_cell(group),
                                  escape_cell(";".join(rel(m) for m in masks))]
+                                + ([splits[k]] if splits is not None else [])
                                 + ([repr(size["size"]) if size else ""] if size_column else []))
         return path
 

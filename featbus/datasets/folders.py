@@ -26,6 +26,7 @@ from ._common import (
     _scan_class_folder,
 )
 from ._layout import WORKING_LAYOUTS, class_folder_items, copies_folders, one_level_down
+from ._release_rules import split_of
 from ._release_types import unescape_cell
 from .name_groups import name_groups
 
@@ -248,8 +249,9 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
 
 #: Columns of a CSV manifest: ``image`` and ``label`` are required.
 MANIFEST_COLUMNS = ("image", "label", "mask", "group", "split")
-#: Values of a manifest's ``split`` column (empty: no assignment).
-MANIFEST_SPLITS = ("train", "test")
+#: Values of a manifest's ``split`` column (empty: no assignment; ``val``, ``validation``, ``dev`` read as
+#: ``valid``...: :func:`~featbus.datasets._release_rules.split_of`).
+MANIFEST_SPLITS = ("train", "valid", "test")
 
 
 def manifest_error(path: Path, line: int, what: str) -> ValueError:
@@ -397,8 +399,8 @@ def _manifest_rows(path: Path, table, labelled: bool, extra: list, has_group: bo
             raise manifest_error(path, line, f"image {name!r} is listed twice (rows {seen[image_path]} and {line})")
         seen[image_path] = line
         masks = [m.strip() for m in str(row.get("mask", "")).split(";") if m.strip()]
-        split = str(row.get("split", "")).strip().lower()
-        if split not in MANIFEST_SPLITS + ("",):
+        split = split_of(str(row.get("split", "")))
+        if split is None:
             raise manifest_error(path, line, f"split {row['split']!r} is not one of {list(MANIFEST_SPLITS)} or empty")
         group = str(row.get("group", "")).strip()
         if has_group and not group:
@@ -445,8 +447,8 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
         Images sharing a value stay on one side of every split (a patient, a woman's two
         breasts). When the column is absent, ``groups`` decides.
     ``split`` (optional)
-        ``train``, ``test`` or empty: a fixed test set (``featbus train`` / ``evaluate`` hold
-        the ``test`` rows out).
+        ``train``, ``valid``, ``test`` (``val``, ``validation``, ``dev`` read as ``valid``) or
+        empty: the publisher's splits; ``featbus train`` / ``evaluate`` hold the ``test`` rows out.
 
     Parameters
     ----------
@@ -478,8 +480,8 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
     Returns
     -------
     data : Bunch
-        As :func:`load_image_folder`, plus ``split`` (array of ``"train"``, ``"test"`` or
-        ``""``) and ``extra_columns`` (the names of the columns beyond :data:`MANIFEST_COLUMNS`).
+        As :func:`load_image_folder`, plus ``split`` (array of ``"train"``, ``"valid"``,
+        ``"test"`` or ``""``) and ``extra_columns`` (the names of the columns beyond :data:`MANIFEST_COLUMNS`).
         Each record's ``meta`` holds ``label``, ``row`` (the CSV line) and the extra columns.
 
     Examples

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ._common import _natural_key, _pattern_regex
 from ._release_read import Reader, pixel_size_cells
+from ._release_rules import split_of
 from ._release_scan import unwrap_download_folder, walk_release
 from ._release_tables import read_table
 from ._release_types import (
@@ -76,20 +77,26 @@ def _read_mias(root: Path, files: list[Path], left_out: list, group_pattern) -> 
 
 def _read_index(path: Path) -> Release:
     """An index written by :meth:`Release.write_index` (or any manifest: ``image`` and optional
-    ``label``, ``group``, ``mask``): paths relative to the CSV's folder, cells unescaped."""
+    ``label``, ``group``, ``mask``, ``split``): paths relative to the CSV's folder, cells unescaped; a
+    split that is none of train / valid / test (or their spellings) is refused with its row."""
     header, rows = read_table(path)
     cols = {h.strip().lower(): k for k, h in enumerate(header)}
     if "image" not in cols:
         raise ReleaseError(f"{str(path)!r} has no 'image' column: an index (featbus read DATA --index FILE) or a "
                            f"manifest names each image in one; its columns: {header}")
     base = path.parent
-    images, labels, groups, masks, kept = [], [], [], [], []
+    images, labels, groups, masks, kept, splits = [], [], [], [], [], []
     left_out: list[tuple[str, str]] = []
     for k, row in enumerate(rows):
         cell = unescape_cell(row[cols["image"]])
         if not cell:
             left_out.append((f"row {k + 2} of {path.name}", "no image"))
             continue
+        split = split_of(row[cols["split"]]) if "split" in cols else ""
+        if split is None:
+            raise ReleaseError(f"row {k + 2} of {str(path)!r}: split {row[cols['split']]!r} is none of train, "
+                               "valid, test (or empty)")
+        splits.append(split)
         kept.append((k + 2, row))
         images.append(Path(cell) if os.path.isabs(cell) else base / cell)
         labels.append(unescape_cell(row[cols["label"]]) or None if "label" in cols else None)
@@ -108,7 +115,7 @@ def _read_index(path: Path) -> Release:
     sizes, summary.pixel_size_missing = pixel_size_cells(header, kept, summary)  # a pixel-size column (issue 82)
     summary.n_pixel_sizes = sum(p is not None for p in sizes)
     return Release(base, images, labels, groups, masks, summary, class_order=named,
-                   pixel_sizes=sizes if summary.n_pixel_sizes else [])
+                   pixel_sizes=sizes if summary.n_pixel_sizes else [], splits=splits if "split" in cols else None)
 
 
 def read_release(path: str | os.PathLike, *, image_column: str | None = None, label_column: str | None = None,
