@@ -202,6 +202,8 @@ def _dicom_shape(path: Path) -> tuple[tuple[int, int] | None, str | None]:
     ds = pydicom.dcmread(path, defer_size=_DICOM_DEFER_BYTES)
     if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == _DICOMDIR_CLASS:
         return None, "not an image: a DICOMDIR (the directory of a DICOM CD's files)"
+    if "SOPClassUID" not in ds and "Rows" not in ds:
+        return None, "unreadable: DICM at byte 128, but no DICOM image header after it (no SOP class, no size)"
     pixels = ds.get_item(0x7FE00010, keep_deferred=True)
     if pixels is None:
         return None, (f"unreadable: a DICOM without pixel data (modality {ds.get('Modality', '?')}, SOP class "

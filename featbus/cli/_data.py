@@ -431,15 +431,16 @@ def _patches(data, args):
 
 
 def _manifest_split(data, args, flags: str):
-    """(training indices, test indices) from a CSV manifest's ``split=test`` rows, or None when
-    it marks none; refused beside the options (``flags``) that would make another test set."""
+    """(training indices, test indices) from the publisher's test split (a release's ``test/`` folder,
+    a manifest's or index's ``split=test`` rows), or None when it has none; refused beside the options
+    (``flags``) that would make another test set."""
     split = getattr(data, "split", None)
     test = np.array([], int) if split is None else np.nonzero(np.asarray(split) == "test")[0]
     if not test.size:
         return None
     if getattr(args, "test", None) or args.test_fraction:
-        raise CLIError(f"{args.data_dir!r} marks {test.size} rows as split=test already; drop {flags}, or the "
-                       "manifest's split column")
+        raise CLIError(f"{args.data_dir!r} holds its publisher's test split already ({test.size} images, split=test): "
+                       f"drop {flags}")
     return np.setdiff1d(np.arange(len(data.target)), test), test
 
 

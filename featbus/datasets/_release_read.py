@@ -466,7 +466,18 @@ class Reader:
         if best is None:
             return None, {}, images
         rel, header, column, field, found, rows = best
+        from ..io import header_shape
+
+        unread = [i for i in dicom if not any(heads[i].values())]  # no key field read: why, never "no row"
+        for img in unread:
+            self.out(img, header_shape(self.root / img)[1] or "unreadable: its DICOM header holds none of "
+                                                               f"{', '.join(fields)}")
+        images = [i for i in images if i not in unread]
         kept = self._with_rows(images, found, f"no row in {rel.as_posix()} for its DICOM {field}")
+        used = {k for ks in found.values() for k in ks}
+        for k, row in enumerate(rows):
+            if k not in used:
+                self.out(f"row {k + 2} of {rel.as_posix()}", f"no image: no file's {field} is {row[column].strip()!r}")
         summary.table_candidates = [t for t in summary.table_candidates if not t.startswith(rel.as_posix() + " (")]
         summary.table, summary.image_column = self.root / rel, header[column]
         summary.key_role = "images by DICOM header"

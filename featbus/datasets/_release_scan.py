@@ -107,22 +107,25 @@ def _refuse_without_pydicom(root: Path, dicom: list[Path]) -> None:
 
 
 def _dicomdir_files(root: Path, rel: Path, left_out: list) -> list[Path]:
-    """The files a DICOMDIR's records reference (pydicom's :class:`~pydicom.fileset.FileSet`) that
-    lie inside the release; each other one left out by name (``outside the release``, ``no image``),
-    as a DICOMDIR pydicom cannot read (``unreadable``)."""
+    """The files a DICOMDIR's directory records reference (``ReferencedFileID``, relative to the
+    DICOMDIR's folder) that lie inside the release; each other one left out by name (``outside the
+    release``, ``no image``), as a DICOMDIR pydicom cannot read (``unreadable``)."""
     import pydicom
-    from pydicom.fileset import FileSet
 
     real_root = os.path.realpath(root)
     try:
-        instances = list(FileSet(pydicom.dcmread(root / rel)))
+        records = pydicom.dcmread(root / rel).DirectoryRecordSequence
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a broken DICOMDIR
         left_out.append((rel.as_posix(), f"unreadable: a DICOMDIR pydicom cannot read ({type(exc).__name__}: {exc})"))
         return []
     found = []
-    for instance in instances:
-        target = os.path.realpath(instance.path)
-        named = f"{rel.as_posix()} record {instance.FileID}"
+    for record in records:
+        parts = record.get("ReferencedFileID")
+        if not parts:
+            continue  # a PATIENT / STUDY / SERIES record: no file
+        parts = [parts] if isinstance(parts, str) else list(parts)
+        target = os.path.realpath((root / rel).parent.joinpath(*parts))
+        named = f"{rel.as_posix()} record {'/'.join(parts)}"
         if os.path.commonpath([real_root, target]) != real_root:
             left_out.append((named, "outside the release"))
         elif not os.path.isfile(target):
