@@ -19,11 +19,11 @@ import re
 from ..io import MASK_WORDS, NON_LESION_MASK_WORDS
 from ._common import IMAGE_EXTENSIONS
 
-__all__ = ["CONTAINER_FOLDERS", "DICOM_KEY_FIELDS", "IMAGE_COLUMNS", "IMAGE_SUFFIXES", "LABEL_SPELLINGS", "MASK_COLUMN_WORDS",
-           "MASK_FOLDER", "MASK_WORDS", "MASK_WORD_RANK", "MAX_CLASS_FOLDERS", "NON_LESION_MASK_WORDS",
-           "PATIENT_COLUMNS", "PIXEL_SIZE_COLUMNS", "PIXEL_UNITS", "SPLIT_FOLDERS", "TABLE_SUFFIXES", "class_of_value",
-           "column_key", "is_container", "is_mask_folder", "mask_parts", "pixel_size_cell", "pixel_size_column",
-           "split_of", "stem_keys"]
+__all__ = ["CONTAINER_FOLDERS", "DICOM_KEY_FIELDS", "IMAGE_COLUMNS", "IMAGE_SUFFIXES", "LABEL_SPELLINGS",
+           "MASK_COLUMN_WORDS", "MASK_FOLDER", "MASK_WORDS", "MASK_WORD_RANK", "MAX_CLASS_FOLDERS",
+           "NON_LESION_MASK_WORDS", "PATIENT_COLUMNS", "PIXEL_SIZE_COLUMNS", "PIXEL_UNITS", "SPLIT_FOLDERS",
+           "SPLIT_SPELLINGS", "TABLE_SUFFIXES", "class_of_value", "column_key", "is_container", "is_mask_folder",
+           "mask_parts", "pixel_size_cell", "pixel_size_column", "split_of", "stem_keys"]
 
 #: Image files (as :mod:`featbus.io` reads them).
 IMAGE_SUFFIXES = IMAGE_EXTENSIONS

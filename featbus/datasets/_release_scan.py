@@ -40,7 +40,7 @@ def walk_release(root: Path) -> tuple[list[Path], list[Path], list[tuple[str, st
     left out, named ``"outside the release"``; a link to a folder inside it is not followed (its
     files are read where they lie). A file of no known suffix is an image when its content is DICOM
     (:func:`featbus.io.is_dicom`: ``I0000001`` of a PACS or CD export); a ``DICOMDIR`` adds the files
-    it references. DICOM files without pydicom installed are refused in one line."""
+    it references. DICOM files without pydicom installed: an :class:`ImportError` naming the extra."""
     from ..io import is_dicom
 
     real_root = os.path.realpath(root)
@@ -100,9 +100,7 @@ def _refuse_without_pydicom(root: Path, dicom: list[Path]) -> None:
     try:
         import pydicom  # noqa: F401 - only whether it is there
     except ImportError:
-        from ._release_types import ReleaseError
-
-        raise ReleaseError(f"{str(root)!r} holds {len(dicom)} DICOM file(s) (e.g. {dicom[0].as_posix()!r}); reading "
+        raise ImportError(f"{str(root)!r} holds {len(dicom)} DICOM file(s) (e.g. {dicom[0].as_posix()!r}); reading "
                            f"DICOM needs pydicom, which is not installed: {DICOM_INSTALL}") from None
 
 

@@ -208,7 +208,10 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
             raise ReleaseError(f"--mask-pattern {mask_pattern!r}: {exc}") from None
     root = unwrap_download_folder(path)
     release_name = root.name
-    files, tables, left_out = walk_release(root)
+    try:
+        files, tables, left_out = walk_release(root)
+    except ImportError as exc:  # DICOM files, and no pydicom: one line naming the extra
+        raise ReleaseError(str(exc)) from None
     if (root / "Info.txt").is_file() and any(f.parent == Path(".") and f.stem.lower().startswith("mdb")
                                              for f in files):
         refused = [k for k, v in {"--image-column": image_column, "--label-column": label_column,
