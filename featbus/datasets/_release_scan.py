@@ -78,7 +78,8 @@ def walk_release(root: Path) -> tuple[list[Path], list[Path], list[tuple[str, st
                 images.append(rel)
             elif not NOT_TABLES.match(full.stem):
                 tables.append(rel)
-    _refuse_without_pydicom(root, [f for f in images if dicom_name(f)] + dicomdirs)
+    images.sort(key=path_key)
+    _refuse_without_pydicom(root, [f for f in images if dicom_name(f)], dicomdirs)
     for rel in dicomdirs:
         images += [f for f in _dicomdir_files(root, rel, left_out) if f not in images]
     images.sort(key=path_key)
@@ -92,16 +93,18 @@ def dicom_name(rel: Path) -> bool:
     return rel.suffix.lower() == ".dcm" or rel.suffix.lower() not in IMAGE_SUFFIXES
 
 
-def _refuse_without_pydicom(root: Path, dicom: list[Path]) -> None:
+def _refuse_without_pydicom(root: Path, dicom: list[Path], dicomdirs: list[Path]) -> None:
     from ..io import DICOM_INSTALL
 
-    if not dicom:
+    if not dicom and not dicomdirs:
         return
     try:
         import pydicom  # noqa: F401 - only whether it is there
     except ImportError:
-        raise ImportError(f"{str(root)!r} holds {len(dicom)} DICOM file(s) (e.g. {dicom[0].as_posix()!r}); reading "
-                           f"DICOM needs pydicom, which is not installed: {DICOM_INSTALL}") from None
+        what = " and ".join(filter(None, [f"{len(dicom)} DICOM file(s)" if dicom else "",
+                                          f"a DICOMDIR ({dicomdirs[0].as_posix()!r})" if dicomdirs else ""]))
+        raise ImportError(f"{str(root)!r} holds {what}" + (f" (e.g. {dicom[0].as_posix()!r})" if dicom else "")
+                          + f"; reading DICOM needs pydicom, which is not installed: {DICOM_INSTALL}") from None
 
 
 def _dicomdir_files(root: Path, rel: Path, left_out: list) -> list[Path]:
