@@ -16,6 +16,13 @@ patient (three scans a patient). Rows, each in a fresh process pinned to ``--cor
   scan and every mask, on one thread per core (OpenCV releases the GIL), and the same table read
   with pandas.
 
+With ``--dicom`` the release is a PACS / CD export instead (issue 89): ``--n`` extension-less DICOM
+files (ultrasound, 8-bit, the pixel size in ``SequenceOfUltrasoundRegions``) under
+``PATIENT/STUDYUID/SERIESUID/I0000001``, three a patient, no masks, and a ``labels.csv`` keyed by
+``SOPInstanceUID``: the summary finds them by content, matches the table by their headers and reads
+their pixel sizes; the plain row decodes every file with pydicom (``pixel_array``) on one thread per
+core, and reads the table with pandas.
+
 Each row runs ``--repeats`` times, the rows interleaved; the first round warms the page cache for
 all (the files were just written, so every run reads from memory: a cold disk adds its own
 reading time to both ways alike). The median run of each row is kept, every run beside it, with
@@ -25,6 +32,7 @@ Run from the repository root::
 
     python benchmarks/read_speed.py                  # 1,000 images at 800 x 600, 3 rounds
     python benchmarks/read_speed.py --n 200 --repeats 1 --output /tmp/read_speed_small.json
+    python benchmarks/read_speed.py --dicom -o benchmarks/results/read_speed_dicom.json
 
 It writes ``benchmarks/results/read_speed.json`` (``--output``).
 """
@@ -68,9 +76,14 @@ import cv2
 import pandas as pd
 t1 = time.perf_counter()
 folder = Path(sys.argv[1])
-files = sorted(folder.glob("*.png"))
+dicom = sys.argv[3] == "dicom"
+files = sorted(f for f in folder.rglob("*") if f.is_file() and f.name != "labels.csv") if dicom else \
+    sorted(folder.glob("*.png"))
 table = pd.read_csv(folder / "labels.csv")
 def decode(path):
+    if dicom:
+        import pydicom
+        return pydicom.dcmread(path).pixel_array.shape
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise SystemExit(f"cannot decode {path}")
@@ -108,11 +121,51 @@ def _write_one(args) -> int:
     return (Path(folder) / f"scan_{k:04d}.png").stat().st_size
 
 
-def build_release(folder: Path, n: int, width: int, height: int, cores: int) -> dict:
-    """``n`` scans with masks and ``labels.csv`` in ``folder``; returns what was built."""
+def _sop(k: int) -> str:
+    return f"1.2.826.0.1.3680043.10.5555.{k}"
+
+
+def _write_one_dicom(args) -> int:
+    """Scan ``k`` as an ultrasound DICOM file a PACS exports: ``PATIENT/STUDY/SERIES/I000000k``."""
+    from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    folder, k, width, height = args
+    patient = f"P{(k + 2) // 3:04d}"
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.6.1", _sop(k)
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset("", {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = meta.MediaStorageSOPClassUID, _sop(k), "US"
+    ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID = patient, _sop(10**6 + k // 3), _sop(2 * 10**6 + k // 3)
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = height, width, 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    region = Dataset()
+    region.RegionSpatialFormat, region.PhysicalUnitsXDirection, region.PhysicalUnitsYDirection = 1, 3, 3
+    region.PhysicalDeltaX = region.PhysicalDeltaY = 0.008
+    ds.SequenceOfUltrasoundRegions = [region]
+    ds.PixelData = _scan(k, width, height)[0].tobytes()
+    path = Path(folder) / patient / ds.StudyInstanceUID / ds.SeriesInstanceUID / f"I{k:07d}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path.stat().st_size
+
+
+def build_release(folder: Path, n: int, width: int, height: int, cores: int, dicom: bool = False) -> dict:
+    """``n`` scans with masks and ``labels.csv`` in ``folder`` (``dicom``: a PACS export without
+    masks, its table keyed by SOPInstanceUID); returns what was built."""
     from concurrent.futures import ProcessPoolExecutor
 
     folder.mkdir(parents=True, exist_ok=True)
+    if dicom:
+        with ProcessPoolExecutor(cores) as pool:
+            sizes = list(pool.map(_write_one_dicom, [(str(folder), k, width, height) for k in range(1, n + 1)],
+                                  chunksize=8))
+        lines = ["SOPInstanceUID,diagnosis"] + [f"{_sop(k)},{'malignant' if k % 3 == 0 else 'benign'}"
+                                                for k in range(1, n + 1)]
+        (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+        return {"n_images": n, "n_masks": 0, "width": width, "height": height, "format": "DICOM, no extension",
+                "mean_image_dicom_bytes": round(sum(sizes) / n), "total_bytes": sum(sizes)}
     with ProcessPoolExecutor(cores) as pool:
         sizes = list(pool.map(_write_one, [(str(folder), k, width, height) for k in range(1, n + 1)], chunksize=8))
     lines = ["file,diagnosis,patient"]
@@ -162,6 +215,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cores", type=int, default=2, help="CPUs each row's process is pinned to")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of every row (interleaved)")
     parser.add_argument("--cli", action="store_true", help="also time the command `featbus read FOLDER`")
+    parser.add_argument("--dicom", action="store_true",
+                        help="a PACS export of extension-less DICOM files keyed by SOPInstanceUID instead")
     parser.add_argument("-o", "--output", default=str(DEFAULT_OUTPUT))
     args = parser.parse_args(argv)
 
@@ -169,11 +224,12 @@ def main(argv=None) -> int:
     try:
         folder = tmp / "release"
         t = time.perf_counter()
-        built = build_release(folder, args.n, args.width, args.height, args.cores)
+        built = build_release(folder, args.n, args.width, args.height, args.cores, args.dicom)
         built["build_s"] = round(time.perf_counter() - t, 1)
         rows = {
             "read_release": [sys.executable, "-c", READ_CHILD, str(folder)],
-            "plain: decode every file": [sys.executable, "-c", PLAIN_CHILD, str(folder), str(args.cores)],
+            "plain: decode every file": [sys.executable, "-c", PLAIN_CHILD, str(folder), str(args.cores),
+                                         "dicom" if args.dicom else "png"],
         }
         if args.cli:
             rows["featbus read"] = [sys.executable, "-m", "featbus", "read", str(folder)]
@@ -194,8 +250,10 @@ def main(argv=None) -> int:
     summary_s = medians["read_release"]["call_s"]
     plain_s = medians["plain: decode every file"]["call_s"]
     result = {
-        "what": "read_release's summary of a release of full-size scans with masks beside and a table, "
-                "beside decoding every file with cv2.imread; each row a fresh process pinned to the cores",
+        "what": ("read_release's summary of a PACS export of extension-less DICOM files keyed by SOPInstanceUID, "
+                 "beside decoding every file with pydicom" if args.dicom else
+                 "read_release's summary of a release of full-size scans with masks beside and a table, "
+                 "beside decoding every file with cv2.imread") + "; each row a fresh process pinned to the cores",
         "command": "python benchmarks/read_speed.py" + "".join(f" {a}" for a in (argv or sys.argv[1:])),
         "release": built,
         "cores": args.cores,

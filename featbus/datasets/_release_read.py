@@ -460,7 +460,7 @@ class Reader:
                 for k, row in enumerate(rows):
                     rows_with.setdefault(row[c].strip(), []).append(k)
                 for f in fields:
-                    found = {i: rows_with[heads[i][f]] for i in dicom if heads[i].get(f) in rows_with}
+                    found = {i: rows_with[v] for i in dicom if (v := heads[i].get(f)) and v in rows_with}
                     if len(found) >= 0.5 * len(images) and (best is None or len(found) > len(best[4])):
                         best = (rel, header, c, f, found, rows)
         if best is None:
