@@ -293,6 +293,14 @@ def test_train_keeps_the_test_split_out_of_every_fold(tmp_path, capsys):
                  "-o", str(tmp_path / "x.featbus")]) == 2
     assert "publisher's test split already" in capsys.readouterr().err
 
-    # validate takes every image, whatever its split
+    # validate and predict take every image, whatever its split
     assert main(["validate", str(pooled), str(tmp_path / "index.csv"), "--n-bootstrap", "0"]) == 0
     assert f"{len(table)} images" in capsys.readouterr().out
+    assert main(["predict", str(pooled), str(tmp_path / "index.csv"), "-o", str(tmp_path / "p.csv"), "-q"]) == 0
+    assert len(pd.read_csv(tmp_path / "p.csv")) == len(table)
+    # and predict lists a CD's extension-less DICOM files by their content, one row each
+    cd = DICOM_LAYOUTS["pacs-cd-no-extension"](tmp_path / "cd")
+    assert main(["predict", str(pooled), str(cd.root), "-o", str(tmp_path / "cd.csv"), "--force", "-q"]) == 0
+    rows = pd.read_csv(tmp_path / "cd.csv")
+    assert sorted(Path(p).relative_to(cd.root).as_posix() for p in rows["image"]) == sorted(cd.truth)
+    assert rows["error"].isna().all()

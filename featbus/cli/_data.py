@@ -207,11 +207,15 @@ def _folder_scans(p: Path, item: str, said: list[str] | None = None, mask_patter
     """A folder's scans, anywhere under it, without their masks (a mask folder's files, an image's
     name with a mask word: the release reader's own rules, :mod:`featbus.datasets._release_scan`),
     each left out said, then the one paragraph of what was read. A folder where no name holds a mask
-    word is listed without the data-set package (``featbus predict`` stays light)."""
-    files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES
-                   and not any(part.startswith(".") for part in f.relative_to(p).parts))
+    word is listed without the data-set package (``featbus predict`` stays light). A file of another
+    suffix is a scan when its content is DICOM (a PACS / CD export's ``I0000001``, as the reader)."""
+    from ..io import is_dicom
+
+    files = sorted(f for f in p.rglob("*") if not any(part.startswith(".") for part in f.relative_to(p).parts)
+                   and (f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES
+                        or f.suffix.lower() not in _IMAGE_SUFFIXES and f.name != "DICOMDIR" and is_dicom(f)))
     if not files:
-        raise CLIError(f"folder {item!r} holds no image files ({', '.join(_IMAGE_SUFFIXES)})")
+        raise CLIError(f"folder {item!r} holds no image files ({', '.join(_IMAGE_SUFFIXES)}, or DICOM by content)")
     told = said if said is not None else _Printed()
     if mask_pattern is None and not _may_be_masks(f.relative_to(p).as_posix() for f in files):
         told.append(f"read {item!r}: {len(files)} images; no mask paired.")
