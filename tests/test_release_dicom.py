@@ -170,6 +170,28 @@ def test_dicomdir_references_a_missing_file_by_name(tmp_path):
     assert rel.summary.left_out_counts() == {"no image": 2} and len(rel.summary.left_out) == 2
 
 
+@pytest.mark.filterwarnings("ignore:.*VR CS")  # pydicom on the '..' this test writes
+def test_dicomdir_record_outside_the_release_and_a_broken_dicomdir(tmp_path):
+    """A record whose file ID leads out of the release is named, never read; a DICOMDIR pydicom cannot
+    parse is named unreadable, and the files are still found by their content."""
+    import pydicom
+
+    built = DICOM_LAYOUTS["dicomdir"](tmp_path)
+    ds = pydicom.dcmread(built.root / "DICOMDIR")
+    record = next(r for r in ds.DirectoryRecordSequence if "ReferencedFileID" in r)
+    record.ReferencedFileID = ["..", "dicomdir_staging", Path(next((tmp_path / "dicomdir_staging").iterdir())).name]
+    ds.save_as(built.root / "DICOMDIR")
+    rel = read_release(built.root)
+    assert [(item, reason) for item, reason in rel.summary.left_out if reason == "outside the release"] == \
+        [(f"DICOMDIR record ../dicomdir_staging/{record.ReferencedFileID[2]}", "outside the release")]
+    assert len(rel.images) == 7 and all(built.root in Path(p).parents for p in rel.images)
+    (built.root / "DICOMDIR").write_bytes(bytes(128) + b"DICM" + b"\xff" * 64)
+    rel = read_release(built.root)
+    assert [reason.split(" (")[0] for item, reason in rel.summary.left_out if item == "DICOMDIR"] == \
+        ["unreadable: a DICOMDIR pydicom cannot read"]
+    assert len(rel.images) == 7
+
+
 # ------------------------------------------------------------------------------ bad input
 
 def test_bad_dicom_files_left_out_by_name_the_rest_read(tmp_path, capsys):
