@@ -37,7 +37,7 @@ from ._records import (
 from .progress import find_stack_level
 
 __all__ = ["read_image", "read_images", "read_mask", "load_item", "header_shape", "dicom_pixel_size", "is_dicom",
-           "dicom_fields", "DICOM_INSTALL",
+           "dicom_header", "DICOM_INSTALL",
            "write_feature_table",
            "write_file", "MAX_PIXELS", "DICOM_WINDOW", "refuse_existing", "resize_to", "INTERPOLATIONS"]
 
@@ -222,17 +222,18 @@ def _dicom_shape(path: Path) -> tuple[tuple[int, int] | None, str | None]:
     return (rows, columns), None
 
 
-def dicom_fields(path: str | os.PathLike, fields) -> dict[str, str]:
-    """The values of a DICOM file's header attributes by keyword (``SOPInstanceUID``, ``PatientID``,
-    ``AccessionNumber``...), as text (``""`` where the header lacks one), read with
-    ``stop_before_pixels`` (the header only). ``{}`` when the header cannot be read."""
+def dicom_header(path: str | os.PathLike):
+    """A DICOM file's header (a :class:`pydicom.dataset.Dataset` read with ``stop_before_pixels``: no
+    pixel read), or None when it cannot be read (the file's probe names why: :func:`header_shape`).
+    Its attributes by keyword (``SOPInstanceUID``, ``PatientID``, ``AccessionNumber``...) are what
+    a release's table may be keyed by; :func:`dicom_pixel_size` takes it (``header=``) to read no
+    file again."""
     import pydicom
 
     try:
-        ds = pydicom.dcmread(os.fspath(path), stop_before_pixels=True)
+        return pydicom.dcmread(os.fspath(path), stop_before_pixels=True, force=True)
     except Exception:  # noqa: BLE001 - a broken header is named where its file is probed
-        return {}
-    return {f: str(ds.get(f, "") or "").strip() for f in fields}
+        return None
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -418,7 +419,7 @@ def _read_pnm(path: str, max_pixels: int | None = None) -> np.ndarray:
     return values.astype(dtype).reshape(shape)
 
 
-def dicom_pixel_size(path: str | os.PathLike) -> tuple[dict | None, str | None]:
+def dicom_pixel_size(path: str | os.PathLike, *, header=None) -> tuple[dict | None, str | None]:
     """A DICOM file's physical pixel size from its header alone (no pixel decoded), as an
     :attr:`~featbus.ImageRecord.meta` entry of :data:`featbus._records.PIXEL_SIZE_KEY`
     (``{"size": mm, "unit": "mm", "source": ...}``), and ``None``; or ``(None, why)`` when the
@@ -426,20 +427,23 @@ def dicom_pixel_size(path: str | os.PathLike) -> tuple[dict | None, str | None]:
     first, else the B-mode regions of ``SequenceOfUltrasoundRegions`` (``PhysicalDeltaX`` /
     ``PhysicalDeltaY`` in centimetres, unit code 3). Square pixels only; two regions of different
     spacings give none. ``(None, None)``: the file is no DICOM file or pydicom is not installed.
+    ``header``: the file's header already read (:func:`dicom_header`), so the file is not read again.
     """
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(132)
-        if head[128:132] != b"DICM" and not path.lower().endswith((".dcm", ".dicom")):
-            return None, None
-        import pydicom
+    ds = header
+    if ds is None:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(132)
+            if head[128:132] != b"DICM" and not path.lower().endswith((".dcm", ".dicom")):
+                return None, None
+            import pydicom
 
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-    except ImportError:
-        return None, None
-    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a broken header
-        return None, f"unreadable DICOM header ({type(exc).__name__})"
+            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        except ImportError:
+            return None, None
+        except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a broken header
+            return None, f"unreadable DICOM header ({type(exc).__name__})"
     spacing = ds.get("PixelSpacing")
     if spacing is not None:
         try:

@@ -205,7 +205,7 @@ class Reader:
         self.label_col: int | None = None
         self.copies: list[tuple[str, str]] = []
         self.read_tables: _Tables | None = None  # the release's tables, read once (by _table)
-        self.headers: dict[Path, dict[str, str]] = {}  # DICOM header fields read so far, per image
+        self.headers: dict = {}  # the DICOM images' headers read so far (pydicom datasets; None: unreadable)
 
     def out(self, item, reason: str) -> None:
         self.left_out.append((item.as_posix() if isinstance(item, Path) else str(item), reason))
@@ -331,9 +331,10 @@ class Reader:
                                               summary)
         n_dicom = 0
         if summary.pixel_size_column is None:  # DICOM headers: read only for DICOM files
+            headers = self._dicom_headers(images)
             for k, img in enumerate(images):
                 if dicom_name(img):
-                    size, why = dicom_pixel_size(self.root / img)
+                    size, why = dicom_pixel_size(self.root / img, header=headers[img])
                     if size is not None:
                         sizes[k], n_dicom = size, n_dicom + 1
                     elif why:
@@ -408,19 +409,24 @@ class Reader:
         summary.table, summary.image_column = self.root / rel, header[column]
         return rel, rows, header, column
 
-    def _header_values(self, images, fields) -> dict[Path, dict[str, str]]:
-        """The DICOM header fields of the DICOM images (:func:`featbus.io.dicom_fields`, the header
-        only), each file read once for all ``fields`` asked so far."""
+    def _dicom_headers(self, images) -> dict:
+        """The DICOM images' headers (:func:`featbus.io.dicom_header`, no pixel read; None where one
+        cannot be read), each file read once for every step that asks (keys, patients, pixel sizes)."""
         from concurrent.futures import ThreadPoolExecutor
 
-        from ..io import dicom_fields
+        from ..io import dicom_header
 
-        todo = [i for i in images if dicom_name(i) and not set(fields) <= set(self.headers.get(i, ()))]
+        todo = [i for i in images if dicom_name(i) and i not in self.headers]
         if todo:
             with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
-                for img, got in zip(todo, pool.map(lambda i: dicom_fields(self.root / i, fields), todo)):
-                    self.headers.setdefault(img, {}).update(got)
-        return {i: self.headers.get(i, {}) for i in images}
+                self.headers.update(zip(todo, pool.map(lambda i: dicom_header(self.root / i), todo)))
+        return {i: self.headers.get(i) for i in images}
+
+    def _header_values(self, images, fields) -> dict[Path, dict[str, str]]:
+        """``fields`` of each image's DICOM header as text (``""`` where it has none; ``{}`` for an image
+        whose header cannot be read or that is no DICOM file)."""
+        return {i: {} if ds is None else {f: str(ds.get(f, "") or "").strip() for f in fields}
+                for i, ds in self._dicom_headers(images).items()}
 
     def _header_field(self, name: str | None, images, header=()) -> str | None:
         """The DICOM keyword ``name`` spells (any case) when the release holds DICOM images and
