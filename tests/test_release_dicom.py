@@ -278,6 +278,9 @@ def test_index_split_column_reaches_release_and_bunch(tmp_path):
     assert list(rel.to_bunch().split) == want
     assert list(load_data(tmp_path / "index.csv").split) == want
     assert read_release(tmp_path / "index.csv").summary.n_images == len(table)
+    table.drop(columns="split").to_csv(tmp_path / "nosplit.csv", index=False)  # no splits: no field, no column
+    plain = read_release(tmp_path / "nosplit.csv")
+    assert plain.splits is None and "split" not in plain.to_bunch() and "split" not in plain.to_frame()
     bad = table.assign(split=["fold1"] + list(table["split"][1:]))
     bad.to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(ValueError, match=r"row 2 of .*bad.csv.*'fold1' is none of train, valid, test"):
