@@ -125,7 +125,9 @@ def header_shape(path: str | os.PathLike) -> tuple[tuple[int, int] | None, str |
     """``((height, width), None)`` from a file's header, no pixel decoded; else ``(None, reason)``:
     ``"not an image"`` (no image format's leading bytes) or ``"unreadable: ..."`` (the header cannot
     be read). What the release reader checks every file with and what ``featbus predict`` counts the
-    files it will bring to scale with.
+    files it will bring to scale with. A DICOM file's header is read with its pixel data deferred
+    (never read): one without pixel data, or whose native pixel data the file does not hold whole
+    (truncated), is ``"unreadable: ..."`` with why; a DICOMDIR is ``"not an image: ..."``.
 
     Examples
     --------
@@ -210,7 +212,7 @@ def _dicom_shape(path: Path) -> tuple[tuple[int, int] | None, str | None]:
                       f"{ds.get('SOPClassUID', '?')}: no image in it)")
     rows, columns = int(ds.Rows), int(ds.Columns)
     syntax = ds.file_meta.get("TransferSyntaxUID")
-    if syntax is not None and not syntax.is_compressed:  # native pixels: their bytes are known
+    if syntax is not None and not syntax.is_compressed and not syntax.is_deflated:  # native: bytes known
         frames = int(ds.get("NumberOfFrames", 1) or 1)
         needed = (rows * columns * int(ds.get("SamplesPerPixel", 1)) * frames * int(ds.BitsAllocated) + 7) // 8
         if getattr(pixels, "value", None) is not None:
