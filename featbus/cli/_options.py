@@ -394,9 +394,11 @@ def add_export_columns(p: argparse.ArgumentParser) -> None:
     g.add_argument("--image-column", metavar="COLUMN", help="the table's column naming each image's file")
     g.add_argument("--label-column", metavar="COLUMN",
                    help="the table's column holding each image's label (default: the column whose values are the "
-                        "classes, benign / malignant / normal, else one of a usual name)")
+                        "classes, benign / malignant / normal, else one of a usual name), or a DICOM header field "
+                        "of DICOM images (a keyword such as StudyDescription)")
     g.add_argument("--group-column", metavar="COLUMN",
-                   help="the table's column naming each image's patient (images of one patient stay together)")
+                   help="the table's column naming each image's patient (images of one patient stay together), or "
+                        "a DICOM header field of DICOM images (PatientID, OtherPatientIDs...)")
     g.add_argument("--group-pattern", metavar="REGEX",
                    help="each image's patient from its file name (without extension): the first (group) of REGEX, "
                         "or its whole match, e.g. '^([A-Z]+)_' for ABCD_012.png; without it, names of one "
