@@ -109,7 +109,7 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
     items = [(rel.images[i], list(rel.masks[i]) + unfit.get(str(rel.images[i]), [])) for i in keep]
     results = map_images(_read_keeping_image, items, n_jobs, backend="threading")
     classes = list(rel.class_order)
-    images, masks, target, paths, metas, kept_groups = [], [], [], [], [], []
+    images, masks, target, paths, metas, kept_groups, kept_splits = [], [], [], [], [], [], []
     bad_masks = set(unfit)
     for i, (image_path, mask_paths), res in zip(keep, items, results):
         if isinstance(res[0], str):  # ("error", path, reason): the header read, the pixels did not
@@ -136,6 +136,7 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
         paths.append(str(image_path))
         metas.append(meta)
         kept_groups.append(rel.groups[i])
+        kept_splits.append(rel.splits[i] if rel.splits is not None else None)
     if skipped:
         warn_skipped([(k, p, r) for k, (p, r) in enumerate(skipped)], "image(s)")
     if dropped:
@@ -163,4 +164,5 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
     return _bunch(images, masks, np.asarray(target, dtype=int), classes, paths, groups, metas, descr,
                   skipped=skipped, dropped_masks=dropped, near_duplicate_groups=near, extra_columns=extra,
                   label_column=s.label_column, release_summary=s, left_out=list(rel.copies),
-                  **({"groups_from": told} if told else {}))
+                  **({"groups_from": told} if told else {}),
+                  **({"split": np.array(kept_splits, dtype=object)} if rel.splits is not None else {}))

@@ -14,7 +14,7 @@ __all__ = ["FORMULA_STARTS", "LEFT_OUT_REASONS", "PATIENT_SOURCES", "Release", "
 
 #: Why a file or row is left out (:meth:`ReleaseSummary.left_out_counts`).
 LEFT_OUT_REASONS = ("mask", "no row", "no image", "unreadable", "duplicate", "not an image", "outside the release",
-                    "mask size differs", "two labels")
+                    "mask size differs", "two labels", "no annotation", "bad annotation")
 #: Where the patients came from (:attr:`ReleaseSummary.patient_source`).
 PATIENT_SOURCES = ("column", "folder", "pattern", "file-name prefix", "one per image")
 #: Characters that make a spreadsheet read a cell as a formula: escaped with ``'`` where featbus writes.
@@ -80,6 +80,8 @@ class ReleaseSummary:
     n_pixel_sizes: int = 0
     n_dicom_pixel_sizes: int = 0
     pixel_size_missing: list[tuple[str, str]] = field(default_factory=list)
+    #: images per published split (``{"train": 120, "valid": 30, "test": 33}``), empty without splits
+    splits: dict[str, int] = field(default_factory=dict)
 
     def left_out_counts(self) -> dict[str, int]:
         """How many files or rows were left out for each reason (:data:`LEFT_OUT_REASONS`)."""
@@ -106,6 +108,8 @@ class ReleaseSummary:
                          + (f" ({self.class_source})" if self.class_source else ""))
         else:
             parts.append("unlabelled")
+        if self.splits:
+            parts.append("splits " + ", ".join(f"{k} {n}" for k, n in self.splits.items()))
         parts.append(f"{self.n_patients} patients ({self.patient_source}"
                      + (f": {self.patient_detail}" if self.patient_detail else "") + ")")
         pixel = self.pixel_size_text()
@@ -161,6 +165,8 @@ class Release:
     #: each image's physical pixel size where the data gives one (the meta entry of
     #: :data:`featbus._records.PIXEL_SIZE_KEY`), else None; empty when nothing gives one
     pixel_sizes: list[dict | None] = field(default_factory=list)
+    #: each image's published split (``"train"``, ``"valid"``, ``"test"``), None without splits
+    splits: list[str] | None = None
 
     def to_frame(self):
         """The index as a :class:`pandas.DataFrame`: ``image``, ``label``, ``group``, ``mask`` (masks
@@ -174,7 +180,8 @@ class Release:
                 return str(p)
 
         return pd.DataFrame({"image": [rel(p) for p in self.images], "label": self.labels, "group": self.groups,
-                             "mask": [";".join(rel(m) for m in ms) for ms in self.masks]})
+                             "mask": [";".join(rel(m) for m in ms) for ms in self.masks],
+                             **({"split": self.splits} if self.splits is not None else {})})
 
     def write_index(self, path: str | os.PathLike) -> Path:
         """Write the index as a CSV that every command takes back as DATA (a manifest: ``image``,
@@ -199,11 +206,15 @@ class Release:
                        self.summary.pixel_size_column if known and self.summary.pixel_size_unit is None else None)
         with written_atomically(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            writer.writerow(["image", "label", "group", "mask"] + ([size_column] if size_column else []))
-            for img, label, group, masks, size in zip(self.images, self.labels, self.groups, self.masks, sizes):
+            splits = self.splits
+            writer.writerow(["image", "label", "group", "mask"] + ([size_column] if size_column else [])
+                            + (["split"] if splits is not None else []))
+            for k, (img, label, group, masks, size) in enumerate(zip(self.images, self.labels, self.groups,
+                                                                     self.masks, sizes)):
                 writer.writerow([escape_cell(rel(img)), escape_cell(label or ""), escape_cell(group),
                                  escape_cell(";".join(rel(m) for m in masks))]
-                                + ([repr(size["size"]) if size else ""] if size_column else []))
+                                + ([repr(size["size"]) if size else ""] if size_column else [])
+                                + ([splits[k] or ""] if splits is not None else []))
         return path
 
     def to_bunch(self, *, on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True,

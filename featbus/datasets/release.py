@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ._common import _natural_key, _pattern_regex
 from ._release_read import Reader, pixel_size_cells
+from ._release_rules import split_of
 from ._release_scan import unwrap_download_folder, walk_release
 from ._release_tables import read_table
 from ._release_types import (
@@ -83,7 +84,7 @@ def _read_index(path: Path) -> Release:
         raise ReleaseError(f"{str(path)!r} has no 'image' column: an index (featbus read DATA --index FILE) or a "
                            f"manifest names each image in one; its columns: {header}")
     base = path.parent
-    images, labels, groups, masks, kept = [], [], [], [], []
+    images, labels, groups, masks, kept, splits = [], [], [], [], [], []
     left_out: list[tuple[str, str]] = []
     for k, row in enumerate(rows):
         cell = unescape_cell(row[cols["image"]])
@@ -96,6 +97,7 @@ def _read_index(path: Path) -> Release:
         groups.append(unescape_cell(row[cols["group"]]) if "group" in cols else cell)
         masks.append(tuple(base / m for m in unescape_cell(row[cols["mask"]]).split(";") if m)
                      if "mask" in cols else ())
+        splits.append(split_of(row[cols["split"]]) if "split" in cols else None)
     named = sorted({c for c in labels if c}, key=_natural_key)
     summary = ReleaseSummary(root=base, n_images=len(images), n_masks_paired=sum(1 for m in masks if m),
                              n_mask_files=sum(len(m) for m in masks), mask_rule="the index's 'mask' column",
@@ -107,13 +109,16 @@ def _read_index(path: Path) -> Release:
                              patient_source="column" if "group" in cols else "one per image", left_out=left_out)
     sizes, summary.pixel_size_missing = pixel_size_cells(header, kept, summary)  # a pixel-size column (issue 82)
     summary.n_pixel_sizes = sum(p is not None for p in sizes)
+    if any(splits):
+        summary.splits = {k: splits.count(k) for k in ("train", "valid", "test") if splits.count(k)}
     return Release(base, images, labels, groups, masks, summary, class_order=named,
-                   pixel_sizes=sizes if summary.n_pixel_sizes else [])
+                   pixel_sizes=sizes if summary.n_pixel_sizes else [], splits=splits if any(splits) else None)
 
 
 def read_release(path: str | os.PathLike, *, image_column: str | None = None, label_column: str | None = None,
                  group_column: str | None = None, group_pattern: str | None = None, mask_pattern: str | None = None,
-                 require_labels: bool = False, classes=None, rows_without_image: str = "leave out") -> Release:
+                 require_labels: bool = False, classes=None, rows_without_image: str = "leave out",
+                 unannotated: str = "normal") -> Release:
     """Read a release as its publisher ships it, working its layout out from the files.
 
     Parameters
@@ -137,6 +142,9 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
     rows_without_image : {"leave out", "raise"}, default="leave out"
         A table's row naming no image file of the release: left out and counted (``"no image"``),
         or an error naming the row (a table that is the release's list, as an export's).
+    unannotated : {"normal", "leave out"}, default="normal"
+        An image an annotation file (COCO JSON) lists with no annotation: a scan without a lesion,
+        class ``normal`` (said in the paragraph), or left out, named (``"no annotation"``).
 
     Returns
     -------
@@ -175,6 +183,8 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
     path = Path(path)
     if rows_without_image not in ("leave out", "raise"):
         raise ValueError(f"rows_without_image must be 'leave out' or 'raise', got {rows_without_image!r}")
+    if unannotated not in ("normal", "leave out"):
+        raise ValueError(f"unannotated must be 'normal' or 'leave out', got {unannotated!r}")
     if not path.exists():
         raise ReleaseError(f"{str(path)!r} does not exist")
     if path.is_file():
@@ -214,4 +224,4 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
     return Reader(root, release_name, files, tables, left_out).read(
         image_column=image_column, label_column=label_column, group_column=group_column,
         group_pattern=group_pattern, mask_pattern=mask_pattern, require_labels=require_labels, classes=classes,
-        rows_without_image=rows_without_image)
+        rows_without_image=rows_without_image, unannotated=unannotated)
