@@ -27,9 +27,12 @@ def recognise(files: list[Path]) -> list[Path]:
     return [f for f in files if f.suffix.lower() == ".json"]
 
 
-def _find(root: Path, file: Path, name: str, images: list[Path], by_name: dict) -> Path | str:
-    """The release's image a ``file_name`` names, or why none (``"outside the release"``, ``"no image"``)."""
+def _find(root: Path, file: Path, name: str, images: list[Path] | None, by_name: dict) -> Path | str:
+    """The release's image a ``file_name`` names, or why none (``"outside the release"``, ``"no image"``);
+    ``images`` None: the name as written (an index's drawn masks, found by the image's id)."""
     name = name.replace("\\", "/")
+    if images is None:  # no image is read: the masks are found by the image's id
+        return Path(name)
     if os.path.isabs(name) or os.path.normpath(os.path.join(file.parent.as_posix(), name)).startswith(".."):
         return "outside the release"
     here = file.parent
@@ -41,7 +44,7 @@ def _find(root: Path, file: Path, name: str, images: list[Path], by_name: dict) 
     return same[0] if len(same) == 1 else "no image"
 
 
-def read(root: Path, file: Path, images: list[Path], unannotated: str = "normal") -> SourceRead:
+def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
     """The images ``file`` lists, each with its category as the label and its drawn mask."""
     data = load_json(root / file)
     got = SourceRead(file)
@@ -57,7 +60,7 @@ def read(root: Path, file: Path, images: list[Path], unannotated: str = "normal"
     supers = {i for i, c in cats.items() if len(cats) > 1 and c.get("supercategory") in (None, "", "none")
               and all(o.get("supercategory") == c.get("name") for j, o in cats.items() if j != i)}
     by_name: dict[str, list[Path]] = {}
-    for img in images:
+    for img in images or ():
         by_name.setdefault(img.name.casefold(), []).append(img)
     listed: dict = {}
     for k, im in enumerate(data["images"]):
