@@ -83,6 +83,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                 got.left_out.append((item, f"no image: image_id {image_id!r} is none of {file.name}'s images"))
             continue
         found, im, polys, rles, classes = listed[ann["image_id"]]
+        classes.add(None)  # annotated: never a scan without a lesion, whatever its annotations give
         if ann.get("category_id") not in cats:
             got.left_out.append((item, f"bad annotation: category_id {ann.get('category_id')!r} has no category"))
             continue
@@ -113,7 +114,11 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         except (TypeError, ValueError, KeyError) as exc:
             got.left_out.append((item, f"bad annotation: segmentation unread ({exc})"))
     for image_id, (found, im, polys, rles, classes) in listed.items():
+        annotated = None in classes
         classes.discard(None)
+        if annotated and not classes:
+            got.left_out.append((found, f"no annotation: no annotation {where} gives image {image_id!r} names a class"))
+            continue
         if len(classes) > 1:
             got.left_out.append((found, f"two labels: {where} gives image {image_id!r} the categories "
                                         f"{', '.join(sorted(map(str, classes)))}"))
