@@ -242,8 +242,8 @@ def test_rle_of_another_size_left_out_image_kept(tmp_path):
     root = _coco_release(tmp_path, _images(), [rle, _poly(2, 2, 2, 1), _poly(3, 3, 1, 2)])
     rel = read_release(root)
     assert rel.labels == ["benign", "malignant", "benign"] and rel.masks[0] == ()
-    assert _left(rel) == {"annotations/instances_default.json annotation 1":
-                          "mask size differs: an RLE of 20x20 for 'images/P000_01.png', 40x30 in instances_default.json"}
+    assert _left(rel) == {"annotations/instances_default.json annotation 1": "mask size differs: an RLE of 20x20 "
+                          "for 'images/P000_01.png', 40x30 in instances_default.json"}
 
 
 def test_drawn_mask_of_another_size_than_its_image(tmp_path):

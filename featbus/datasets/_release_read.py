@@ -20,8 +20,8 @@ from ._release_rules import (
     class_of_value,
     column_key,
     is_container,
-    pixel_size_cell,
     original_stem,
+    pixel_size_cell,
     pixel_size_column,
     split_of,
 )
@@ -347,7 +347,7 @@ class Reader:
             if len(used) > 1:
                 summary.notes.append(f"The annotation files {', '.join(g.file.as_posix() for g in used)} read as one.")
             for img, own in masks.items():
-                for m, word in masks_of.get(img, []):
+                for m, _ in masks_of.get(img, []):
                     if m not in own:
                         self.out(m, f"mask: another annotation ({m.as_posix()}) beside the masks of "
                                     f"{used[0].file.name}, not used")

@@ -70,7 +70,8 @@ def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal")
         unknown |= {c for c in found if c not in colours}
         classes = {colours[c] for c in found if c in colours}
         if len(classes) > 1:
-            got.left_out.append((img, f"two labels: {mask.as_posix()} holds the colours of {', '.join(sorted(classes))}"))
+            got.left_out.append((img, f"two labels: {mask.as_posix()} holds the colours of "
+                                      f"{', '.join(sorted(classes))}"))
             continue
         got.entries.append(Annotated(img, classes.pop() if classes else "normal", (mask,), split=split.get(img.stem)))
     got.mask_rule = "SegmentationClass/ beside JPEGImages/"
