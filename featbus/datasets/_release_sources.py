@@ -1,21 +1,12 @@
-"""Annotation files as sources of a release, beside its tables (:func:`featbus.datasets.read_release`).
+"""Annotation files as a release's sources, beside its tables (:func:`featbus.datasets.read_release`).
 
-A source is one small module with two functions (:data:`SOURCES`):
-
-* ``recognise(files) -> list[Path]``: the files of the release it reads (relative paths, from the
-  release's tables and annotation files);
-* ``read(root, file, images, unannotated) -> SourceRead``: what the file gives per image, as
-  :class:`Annotated` entries (the image, its label, its mask, patient and split), and what it left
-  out, each named.
-
-:mod:`~featbus.datasets._source_coco` reads COCO JSON (CVAT's ``annotations/instances_default.json``,
-Roboflow's ``_annotations.coco.json`` per split, Label Studio's ``result.json``) and
-:mod:`~featbus.datasets._source_voc` Pascal VOC / CVAT segmentation masks. The reader turns the
-entries of every source into one table (:func:`entries_table`), so every command reads an annotated
-release as it reads a table, with no branch of its own. Sources that are tables already are read
-as tables: Hugging Face's ``metadata.csv`` / ``.jsonl`` / ``.parquet`` (per split, merged by
-:func:`merge_split_tables`) and one-hot tables such as Roboflow's ``_classes.csv``
-(:func:`one_hot_table`).
+A source is a module of :data:`SOURCES` with ``recognise(files)`` (the files it reads) and ``read(root,
+file, images, unannotated)``, which gives :class:`Annotated` entries per image (image, label, masks,
+patient, split) and names what it leaves out: :mod:`._source_coco` (COCO JSON of CVAT, Roboflow,
+Label Studio), :mod:`._source_voc` (Pascal VOC / CVAT segmentation masks). The entries of every
+source become one table (:func:`entries_table`), so every command reads them as it reads a table.
+Hugging Face metadata and one-hot tables are tables already: per-split ones merged
+(:func:`merge_split_tables`), one-hot columns read as one class column (:func:`one_hot_table`).
 """
 
 from __future__ import annotations
@@ -215,11 +206,10 @@ def split_column(header: list[str], rows: list[list[str]]) -> int | None:
 
 
 def merge_split_tables(tables: dict[Path, tuple[list[str], list[list[str]]]], files: set[Path]):
-    """Per-split tables of one name and header (``train/_classes.csv``, ``valid/_classes.csv``,
-    Hugging Face's ``data/train/metadata.csv``...) read as one: ``(tables, words)``. The merged
-    table sits under its first file's name, a ``split`` column added from the folder, and each cell
-    naming a file beside its own table rewritten as the release-relative path (two splits may hold
-    ``0001.png``)."""
+    """Per-split tables of one name and header (``train/_classes.csv``, ``data/test/metadata.csv``)
+    as one, under the first one's name, with a ``split`` column from the folder and each cell naming
+    a file beside its table as the release-relative path (two splits may hold ``0001.png``):
+    ``(tables, words)``."""
     groups: dict[tuple, list[Path]] = {}
     for rel, (header, _) in tables.items():
         split = next((split_of(p) for p in reversed(rel.parts[:-1]) if split_of(p)), None)
@@ -230,14 +220,13 @@ def merge_split_tables(tables: dict[Path, tuple[list[str], list[list[str]]]], fi
         if len(rels) < 2:
             continue
         header = list(tables[rels[0]][0])
+        own_split = "split" in map(column_key, header)  # a split column of its own is kept as written
         rows = []
         for rel in rels:
-            split = next(split_of(p) for p in reversed(rel.parts[:-1]) if split_of(p))
-            for row in tables.pop(rel)[1]:
-                row = [(rel.parent / c.strip()).as_posix() if c.strip() and rel.parent / c.strip() in files else c
-                       for c in row]
-                rows.append(row + [split])
-        tables[rels[0]] = (header + ["split"] if "split" not in map(column_key, header) else header, rows)
+            split = [] if own_split else [next(split_of(p) for p in reversed(rel.parts[:-1]) if split_of(p))]
+            rows += [[(rel.parent / c.strip()).as_posix() if c.strip() and rel.parent / c.strip() in files else c
+                      for c in row] + split for row in tables.pop(rel)[1]]
+        tables[rels[0]] = (header if own_split else header + ["split"], rows)
         words.append(f"the per-split tables {', '.join(r.as_posix() for r in rels)} read as one")
     return tables, words
 
@@ -257,6 +246,6 @@ def read_sources(root: Path, tables: list[Path], images: list[Path], unannotated
             claimed.add(rel)
             try:
                 reads.append(source.read(root, rel, images, unannotated))
-            except SourceError as exc:
+            except (SourceError, OSError) as exc:
                 reads.append(SourceRead(rel, not_used=str(exc)))
     return reads, [t for t in tables if t not in claimed]
