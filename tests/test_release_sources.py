@@ -321,3 +321,10 @@ def test_voc_mask_of_two_classes_left_out(tmp_path):
     assert "JPEGImages/P030_01.jpg" not in {_rel(built.root, p) for p in rel.images}
     assert _left(rel)["JPEGImages/P030_01.jpg"] == \
         "two labels: SegmentationClass/P030_01.png holds the colours of benign, malignant"
+
+
+def test_one_hot_column_named_as_label_refused(tmp_path):
+    """``--label-column benign`` on Roboflow's one-hot table would make classes 0 and 1: refused, said why."""
+    built = SOURCE_LAYOUTS["roboflow-classification"](tmp_path)
+    with pytest.raises(ReleaseError, match=r"--label-column 'benign': .*_classes.csv is one-hot .*drop --label-column"):
+        read_release(built.root, label_column="benign")

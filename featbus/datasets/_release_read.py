@@ -563,6 +563,9 @@ class Reader:
             rel, rows, header, column = table
             used = [rows[rows_of[i][0]] for i in images]
             col, others = _choose_label_column(header, used, label_column, {column}, repr(rel.as_posix()))
+            if label_column is not None and rel in self.read_tables.words and header[col] != "class":
+                raise ReleaseError(f"--label-column {label_column!r}: {rel.as_posix()} is one-hot ("
+                                   f"{self.read_tables.words[rel]}), read with no option: drop --label-column")
             if others:  # the paragraph names them with their values (the label note's words, said once)
                 summary.table_candidates += [f"column {header[c]!r} ({_column_values(used, c, 3)}; "
                                              "--label-column names it)" for c in others]
