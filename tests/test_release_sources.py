@@ -328,3 +328,14 @@ def test_one_hot_column_named_as_label_refused(tmp_path):
     built = SOURCE_LAYOUTS["roboflow-classification"](tmp_path)
     with pytest.raises(ReleaseError, match=r"--label-column 'benign': .*_classes.csv is one-hot .*drop --label-column"):
         read_release(built.root, label_column="benign")
+
+
+def test_coco_fields_of_the_wrong_type_name_the_file(tmp_path):
+    """An image id that is a list, a width that is a word: the file named as unreadable, the rest read."""
+    root = _coco_release(tmp_path, _images(), [_poly(1, 1), _poly(2, 2, 2, 1), _poly(3, 3, 1, 2)])
+    (root / "broken.json").write_text(json.dumps({"categories": [], "annotations": [],
+                                                  "images": [{"id": [1], "file_name": "images/P000_01.png"}]}))
+    rel = read_release(root)
+    assert len(rel.images) == 3
+    assert "broken.json (an unreadable COCO JSON file (TypeError: unhashable type: 'list'); not read)" in \
+        rel.summary.text()

@@ -248,4 +248,7 @@ def read_sources(root: Path, tables: list[Path], images: list[Path], unannotated
                 reads.append(source.read(root, rel, images, unannotated))
             except (SourceError, OSError) as exc:
                 reads.append(SourceRead(rel, not_used=str(exc)))
+            except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a field of the wrong type
+                reads.append(SourceRead(rel, not_used=f"an unreadable {source.NAME} file ({type(exc).__name__}: "
+                                                      f"{exc})"))
     return reads, [t for t in tables if t not in claimed]

@@ -72,14 +72,12 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             got.left_out.append((f"{where} image {im.get('id')!r}", f"{found}: file_name {im['file_name']!r}"))
             continue
         listed[im.get("id")] = (found, im, [], [], set())  # image, entry, polygons, rles, classes
-    clipped = []
+    clipped, ids = [], {im.get("id") for im in data["images"] if isinstance(im, dict)}
     for k, ann in enumerate(data["annotations"] if isinstance(data["annotations"], list) else []):
         item = f"{where} annotation {ann.get('id', k)!r}" if isinstance(ann, dict) else f"{where} annotations[{k}]"
         if not isinstance(ann, dict) or ann.get("image_id") not in listed:
-            known = isinstance(ann, dict) and any(im.get("id") == ann.get("image_id") for im in data["images"]
-                                                  if isinstance(im, dict))
-            if not known:
-                image_id = ann.get("image_id") if isinstance(ann, dict) else None
+            image_id = ann.get("image_id") if isinstance(ann, dict) else None
+            if image_id not in ids:  # an image left out above is named already
                 got.left_out.append((item, f"no image: image_id {image_id!r} is none of {file.name}'s images"))
             continue
         found, im, polys, rles, classes = listed[ann["image_id"]]
