@@ -339,3 +339,13 @@ def test_coco_fields_of_the_wrong_type_name_the_file(tmp_path):
     assert len(rel.images) == 3
     assert "broken.json (an unreadable COCO JSON file (TypeError: unhashable type: 'list'); not read)" in \
         rel.summary.text()
+
+
+def test_voc_unreadable_class_mask_names_its_image(tmp_path):
+    built = SOURCE_LAYOUTS["cvat-voc"](tmp_path)
+    (built.root / "SegmentationClass" / "P031_02.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    rel = read_release(built.root)
+    assert len(rel.images) == len(built.truth) - 1
+    assert _left(rel)["JPEGImages/P031_02.jpg"].startswith(
+        "bad annotation: its class mask SegmentationClass/P031_02.png is unreadable (UnidentifiedImageError")
+    assert len(load_data(built.root, require_labels=True).images) == len(built.truth) - 1

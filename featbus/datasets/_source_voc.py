@@ -66,7 +66,12 @@ def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal")
         mask = base / "SegmentationClass" / f"{img.stem}.png"
         if mask not in known:
             continue  # a scan without its class mask: no source labels it here
-        found = _colours(root / mask) - background - {VOID}
+        try:
+            found = _colours(root / mask) - background - {VOID}
+        except Exception as exc:  # noqa: BLE001 - PIL raises many kinds for a damaged or oversized file
+            got.left_out.append((img, f"bad annotation: its class mask {mask.as_posix()} is unreadable "
+                                      f"({type(exc).__name__}: {exc})"))
+            continue
         unknown |= {c for c in found if c not in colours}
         classes = {colours[c] for c in found if c in colours}
         if len(classes) > 1:
