@@ -25,6 +25,12 @@ Run from the repository root::
 
     python benchmarks/read_speed.py                  # 1,000 images at 800 x 600, 3 rounds
     python benchmarks/read_speed.py --n 200 --repeats 1 --output /tmp/read_speed_small.json
+    python benchmarks/read_speed.py --layout coco --output benchmarks/results/read_speed_coco.json
+
+``--layout coco`` builds the scans without mask files and a CVAT-style COCO file instead
+(``annotations/instances_default.json``: each lesion a 32-point polygon, a class per image; issue
+89): the summary then parses the JSON and checks every polygon, and the plain row reads the JSON
+with :func:`json.load` in place of the table.
 
 It writes ``benchmarks/results/read_speed.json`` (``--output``).
 """
@@ -69,7 +75,7 @@ import pandas as pd
 t1 = time.perf_counter()
 folder = Path(sys.argv[1])
 files = sorted(folder.glob("*.png"))
-table = pd.read_csv(folder / "labels.csv")
+table = json.load(open(sys.argv[3])) if sys.argv[3].endswith(".json") else pd.read_csv(sys.argv[3])
 def decode(path):
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
@@ -95,32 +101,48 @@ def _scan(k: int, width: int, height: int):
     base[lesion] *= 0.35
     speckle = rng.rayleigh(1.0, (height, width)).astype(np.float32)
     image = np.clip(base * speckle, 0, 255).astype(np.uint8)
-    return image, (lesion * 255).astype(np.uint8)
+    t = np.linspace(0, 2 * np.pi, 32, endpoint=False)  # the lesion's outline as a COCO polygon (pixel edges)
+    outline = [round(float(v), 2) for xy in zip(cx + rx * np.cos(t) + 0.5, cy + ry * np.sin(t) + 0.5) for v in xy]
+    return image, (lesion * 255).astype(np.uint8), outline
 
 
-def _write_one(args) -> int:
+def _write_one(args) -> tuple[int, list]:
     import cv2
 
-    folder, k, width, height = args
-    image, mask = _scan(k, width, height)
+    folder, k, width, height, layout = args
+    image, mask, outline = _scan(k, width, height)
     cv2.imwrite(str(Path(folder) / f"scan_{k:04d}.png"), image)
-    cv2.imwrite(str(Path(folder) / f"scan_{k:04d}_mask.png"), mask)
-    return (Path(folder) / f"scan_{k:04d}.png").stat().st_size
+    if layout == "table":
+        cv2.imwrite(str(Path(folder) / f"scan_{k:04d}_mask.png"), mask)
+    return (Path(folder) / f"scan_{k:04d}.png").stat().st_size, outline
 
 
-def build_release(folder: Path, n: int, width: int, height: int, cores: int) -> dict:
-    """``n`` scans with masks and ``labels.csv`` in ``folder``; returns what was built."""
+def build_release(folder: Path, n: int, width: int, height: int, cores: int, layout: str = "table") -> dict:
+    """``n`` scans with masks and ``labels.csv`` in ``folder`` (``layout="coco"``: no mask files, a
+    COCO file ``annotations/instances_default.json`` instead); returns what was built."""
     from concurrent.futures import ProcessPoolExecutor
 
     folder.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(cores) as pool:
-        sizes = list(pool.map(_write_one, [(str(folder), k, width, height) for k in range(1, n + 1)], chunksize=8))
-    lines = ["file,diagnosis,patient"]
-    lines += [f"scan_{k:04d}.png,{'malignant' if k % 3 == 0 else 'benign'},P{(k + 2) // 3:04d}"
-              for k in range(1, n + 1)]
-    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
-    total = sum(p.stat().st_size for p in folder.iterdir())
-    return {"n_images": n, "n_masks": n, "width": width, "height": height,
+        done = list(pool.map(_write_one, [(str(folder), k, width, height, layout) for k in range(1, n + 1)],
+                             chunksize=8))
+    sizes = [size for size, _ in done]
+    if layout == "coco":
+        coco = {"categories": [{"id": 1, "name": "benign", "supercategory": ""},
+                               {"id": 2, "name": "malignant", "supercategory": ""}],
+                "images": [{"id": k, "width": width, "height": height, "file_name": f"scan_{k:04d}.png"}
+                           for k in range(1, n + 1)],
+                "annotations": [{"id": k, "image_id": k, "category_id": 2 if k % 3 == 0 else 1, "iscrowd": 0,
+                                 "segmentation": [outline]} for k, (_, outline) in enumerate(done, 1)]}
+        (folder / "annotations").mkdir()
+        (folder / "annotations" / "instances_default.json").write_text(json.dumps(coco))
+    else:
+        lines = ["file,diagnosis,patient"]
+        lines += [f"scan_{k:04d}.png,{'malignant' if k % 3 == 0 else 'benign'},P{(k + 2) // 3:04d}"
+                  for k in range(1, n + 1)]
+        (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+    total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    return {"layout": layout, "n_images": n, "n_masks": n, "width": width, "height": height,
             "mean_image_png_bytes": round(sum(sizes) / n), "total_bytes": total}
 
 
@@ -162,6 +184,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cores", type=int, default=2, help="CPUs each row's process is pinned to")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of every row (interleaved)")
     parser.add_argument("--cli", action="store_true", help="also time the command `featbus read FOLDER`")
+    parser.add_argument("--layout", choices=["table", "coco"], default="table",
+                        help="masks beside the scans and a labels.csv, or a COCO file's polygons (issue 89)")
     parser.add_argument("-o", "--output", default=str(DEFAULT_OUTPUT))
     args = parser.parse_args(argv)
 
@@ -169,11 +193,12 @@ def main(argv=None) -> int:
     try:
         folder = tmp / "release"
         t = time.perf_counter()
-        built = build_release(folder, args.n, args.width, args.height, args.cores)
+        built = build_release(folder, args.n, args.width, args.height, args.cores, args.layout)
+        table = folder / ("annotations/instances_default.json" if args.layout == "coco" else "labels.csv")
         built["build_s"] = round(time.perf_counter() - t, 1)
         rows = {
             "read_release": [sys.executable, "-c", READ_CHILD, str(folder)],
-            "plain: decode every file": [sys.executable, "-c", PLAIN_CHILD, str(folder), str(args.cores)],
+            "plain: decode every file": [sys.executable, "-c", PLAIN_CHILD, str(folder), str(args.cores), str(table)],
         }
         if args.cli:
             rows["featbus read"] = [sys.executable, "-m", "featbus", "read", str(folder)]

@@ -92,7 +92,9 @@ class ReleaseSummary:
         """The one short paragraph every command prints before a model loads."""
         parts = [f"read {str(self.root)!r}: {self.n_images} images"]
         if self.n_mask_files:
-            parts.append(f"{self.n_masks_paired} paired with {self.n_mask_files} mask files ({self.mask_rule})")
+            drawn = (self.mask_rule or "").startswith("drawn")  # by an annotation file: no mask file
+            parts.append(f"{self.n_masks_paired} paired with {self.n_mask_files} "
+                         + (f"masks {self.mask_rule}" if drawn else f"mask files ({self.mask_rule})"))
         else:
             parts.append("no mask paired")
         if self.table is not None:
