@@ -349,3 +349,15 @@ def test_voc_unreadable_class_mask_names_its_image(tmp_path):
     assert _left(rel)["JPEGImages/P031_02.jpg"].startswith(
         "bad annotation: its class mask SegmentationClass/P031_02.png is unreadable (UnidentifiedImageError")
     assert len(load_data(built.root, require_labels=True).images) == len(built.truth) - 1
+
+
+def test_binary_class_columns_beside_a_label_column_are_no_one_hot_table(tmp_path):
+    """A table with a label column and 0/1 columns named as classes keeps its label column."""
+    root = tmp_path / "both"
+    lines = ["image,diagnosis,benign,malignant"]
+    for k in range(4):
+        save(root / "images" / f"US{k}.png", scan(k))
+        lines.append(f"US{k}.png,{('benign', 'malignant')[k % 2]},{1 - k % 2},{k % 2}")
+    (root / "labels.csv").write_text("\n".join(lines) + "\n")
+    rel = read_release(root)
+    assert rel.summary.label_column == "diagnosis" and rel.labels == ["benign", "malignant"] * 2

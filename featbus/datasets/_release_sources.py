@@ -189,7 +189,8 @@ def one_hot_table(header: list[str], rows: list[list[str]]) -> tuple[list[str], 
     if not all(len(o) == 1 for o in ones):
         return header, rows, None
     names = [header[c] for c in binary]
-    if not any(class_of_value(n) for n in names):  # 0/1 columns that are not named as classes
+    spelt = [c for c in range(len(header)) if c not in binary and all(class_of_value(r[c]) for r in rows)]
+    if not any(class_of_value(n) for n in names) or spelt:  # not named as classes, or a label column already
         return header, rows, None
     return header + ["class"], [r + [header[o[0]]] for r, o in zip(rows, ones)], \
         f"labels from the one-hot columns {', '.join(repr(n) for n in names)} (the class is the column whose cell is 1)"
