@@ -361,3 +361,18 @@ def test_binary_class_columns_beside_a_label_column_are_no_one_hot_table(tmp_pat
     (root / "labels.csv").write_text("\n".join(lines) + "\n")
     rel = read_release(root)
     assert rel.summary.label_column == "diagnosis" and rel.labels == ["benign", "malignant"] * 2
+
+
+def test_load_data_of_the_index_draws_the_masks_and_keeps_the_splits(tmp_path):
+    """``featbus read --index`` then any command on the index: the drawn masks and the splits
+    (``valid`` included) come back as the release gave them."""
+    built = SOURCE_LAYOUTS["roboflow-coco"](tmp_path)
+    with pytest.warns(UserWarning):
+        direct = load_data(built.root)
+    rel = read_release(built.root)
+    index = tmp_path / "index.csv"
+    rel.write_index(index)
+    again = load_data(index)
+    assert [Path(p).resolve() for p in again.paths] == [Path(p).resolve() for p in direct.paths]
+    assert all(np.array_equal(a, b) for a, b in zip(again.masks, direct.masks))
+    assert list(again.split) == list(direct.split) and "valid" in set(again.split)

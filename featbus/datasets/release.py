@@ -23,6 +23,7 @@ takes seconds (``benchmarks/read_speed.py``).
 """
 
 
+import functools
 import os
 from pathlib import Path
 
@@ -75,20 +76,25 @@ def _read_mias(root: Path, files: list[Path], left_out: list, group_pattern) -> 
     return Release(root, images, labels, groups, [()] * len(images), summary, class_order=list(classes))
 
 
-def _index_mask(base: Path, cell: str, drawn: dict):
+@functools.lru_cache(maxsize=4)
+def _drawn_masks(path: str, stamp: tuple) -> dict:
+    """The masks a COCO file draws, by image id (each file parsed once while it is unchanged: ``stamp``)."""
+    from ._release_sources import SourceError
+    from ._source_coco import read as read_coco
+
+    try:
+        return {m.ref: m for e in read_coco(Path(path).parent, Path(Path(path).name), None).entries for m in e.masks}
+    except (OSError, SourceError):
+        return {}
+
+
+def _index_mask(base: Path, cell: str):
     """An index's mask cell: a file, or ``<annotation>.json#<image id>``, a mask that COCO file draws."""
     file, sep, ref = cell.partition("#")
-    if not sep or not file.lower().endswith(".json"):
-        return base / cell
-    if file not in drawn:
-        from ._release_sources import SourceError
-        from ._source_coco import read as read_coco
-
-        try:
-            drawn[file] = {m.ref: m for e in read_coco(base, Path(file), None).entries for m in e.masks}
-        except (OSError, SourceError):
-            drawn[file] = {}
-    return drawn[file].get(ref, base / cell)
+    path = Path(file) if os.path.isabs(file) else base / file
+    if not sep or not file.lower().endswith(".json") or not path.is_file():
+        return Path(cell) if os.path.isabs(cell) else base / cell
+    return _drawn_masks(str(path), (path.stat().st_mtime_ns, path.stat().st_size)).get(ref, base / cell)
 
 
 def _read_index(path: Path) -> Release:
@@ -101,7 +107,6 @@ def _read_index(path: Path) -> Release:
                            f"manifest names each image in one; its columns: {header}")
     base = path.parent
     images, labels, groups, masks, kept, splits = [], [], [], [], [], []
-    drawn: dict[str, dict] = {}
     left_out: list[tuple[str, str]] = []
     for k, row in enumerate(rows):
         cell = unescape_cell(row[cols["image"]])
@@ -112,7 +117,7 @@ def _read_index(path: Path) -> Release:
         images.append(Path(cell) if os.path.isabs(cell) else base / cell)
         labels.append(unescape_cell(row[cols["label"]]) or None if "label" in cols else None)
         groups.append(unescape_cell(row[cols["group"]]) if "group" in cols else cell)
-        masks.append(tuple(_index_mask(base, m, drawn) for m in unescape_cell(row[cols["mask"]]).split(";") if m)
+        masks.append(tuple(_index_mask(base, m) for m in unescape_cell(row[cols["mask"]]).split(";") if m)
                      if "mask" in cols else ())
         splits.append(split_of(row[cols["split"]]) if "split" in cols else None)
     named = sorted({c for c in labels if c}, key=_natural_key)
