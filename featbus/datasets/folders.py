@@ -450,8 +450,8 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
         Images sharing a value stay on one side of every split (a patient, a woman's two
         breasts). When the column is absent, ``groups`` decides.
     ``split`` (optional)
-        ``train``, ``test`` or empty: a fixed test set (``featbus train`` / ``evaluate`` hold
-        the ``test`` rows out).
+        ``train``, ``valid``, ``test`` or empty: a fixed test set (``featbus train`` / ``evaluate``
+        hold the ``test`` rows out; a publisher's ``valid`` rows are kept as such).
 
     Parameters
     ----------
@@ -483,8 +483,8 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
     Returns
     -------
     data : Bunch
-        As :func:`load_image_folder`, plus ``split`` (array of ``"train"``, ``"test"`` or
-        ``""``) and ``extra_columns`` (the names of the columns beyond :data:`MANIFEST_COLUMNS`).
+        As :func:`load_image_folder`, plus ``split`` (array of ``"train"``, ``"valid"``, ``"test"``
+        or ``""``) and ``extra_columns`` (the names of the columns beyond :data:`MANIFEST_COLUMNS`).
         Each record's ``meta`` holds ``label``, ``row`` (the CSV line) and the extra columns.
 
     Examples
