@@ -376,3 +376,12 @@ def test_load_data_of_the_index_draws_the_masks_and_keeps_the_splits(tmp_path):
     assert [Path(p).resolve() for p in again.paths] == [Path(p).resolve() for p in direct.paths]
     assert all(np.array_equal(a, b) for a, b in zip(again.masks, direct.masks))
     assert list(again.split) == list(direct.split) and "valid" in set(again.split)
+
+
+def test_voc_image_without_its_class_mask_named(tmp_path):
+    built = SOURCE_LAYOUTS["cvat-voc"](tmp_path)
+    (built.root / "SegmentationClass" / "P032_01.png").unlink()
+    rel = read_release(built.root)
+    assert len(rel.images) == len(built.truth) - 1
+    assert _left(rel)["JPEGImages/P032_01.jpg"] == "no annotation: no class mask SegmentationClass/P032_01.png"
+    assert _left(rel)["SegmentationObject/P032_01.png"] == "mask: of JPEGImages/P032_01.jpg, left out"

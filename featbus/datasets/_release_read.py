@@ -355,6 +355,9 @@ class Reader:
                     masks_of[img] = [(m, "folder" if isinstance(m, Path) else "drawn") for m in own]
             if any(masks.values()):
                 rule = _said(used, "mask_rule")
+        for img in gone & set(masks_of):  # an image left out takes its paired mask files with it, named
+            for m, _ in masks_of.pop(img):
+                self.out(m, f"mask: of {img.as_posix()}, left out")
         return [img for img in images if img not in gone], rule
 
     def _splits(self, table, images, rows_of, summary) -> list[str] | None:
@@ -370,7 +373,7 @@ class Reader:
             return None
         summary.splits = {s: splits.count(s) for s in ("train", "valid", "test") if splits.count(s)}
         if None in splits:
-            summary.splits["none"] = splits.count(None)
+            summary.splits["no split"] = splits.count(None)
         return splits
 
     def _pixel_sizes(self, table, images, rows_of, summary) -> list:

@@ -65,7 +65,8 @@ def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal")
             continue
         mask = base / "SegmentationClass" / f"{img.stem}.png"
         if mask not in known:
-            continue  # a scan without its class mask: no source labels it here
+            got.left_out.append((img, f"no annotation: no class mask {mask.as_posix()}"))
+            continue
         try:
             found = _colours(root / mask) - background - {VOID}
         except Exception as exc:  # noqa: BLE001 - PIL raises many kinds for a damaged or oversized file
