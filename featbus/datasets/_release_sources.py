@@ -40,8 +40,7 @@ class DrawnMask:
     def __fspath__(self) -> str:
         return f"{self.source}#{self.ref}"
 
-    def __str__(self) -> str:
-        return self.__fspath__()
+    __str__ = __fspath__
 
     def render(self) -> np.ndarray:
         """The union of the polygons (clipped to the image) and RLE masks, a boolean array of ``size``."""
@@ -154,25 +153,21 @@ def load_json(path: Path, text: bytes | None = None):
 
 
 def entries_table(reads: list[SourceRead], out) -> tuple[list[str], list[list[str]], dict]:
-    """The entries of every source as one table ``(header, rows, masks per image)``: columns
-    ``image``, ``label``, then ``split`` and ``patient`` where a source gives them. An image two
-    files give two labels is left out through ``out(item, reason)``, named with both files."""
+    """The entries of every source as one table ``(header, rows, masks per image)``: ``image``,
+    ``label``, ``split``, ``patient``. An image two files give two labels is left out through
+    ``out(item, reason)``, named with both files."""
     said: dict[Path, list[tuple[Path, Annotated]]] = {}
     for read in reads:
         for entry in read.entries:
             said.setdefault(entry.image, []).append((read.file, entry))
-    has_split = any(e.split for r in reads for e in r.entries)
-    has_patient = any(e.patient for r in reads for e in r.entries)
-    header = ["image", "label"] + ["split"] * has_split + ["patient"] * has_patient
-    rows, masks = [], {}
+    header, rows, masks = ["image", "label", "split", "patient"], [], {}  # an empty column is never chosen
     for image, found in said.items():
         labels = {(e.label or "").casefold() for _, e in found}
         if len(labels) > 1:
             out(image, "two labels: " + "; ".join(f"{f.as_posix()} says {e.label!r}" for f, e in found))
             continue
         first = found[0][1]
-        rows.append([image.as_posix(), first.label or ""] + [first.split or ""] * has_split
-                    + [first.patient or ""] * has_patient)
+        rows.append([image.as_posix(), first.label or "", first.split or "", first.patient or ""])
         masks[image] = tuple(m for _, e in found for m in e.masks)
     return header, rows, masks
 
@@ -247,9 +242,7 @@ def read_sources(root: Path, tables: list[Path], images: list[Path], unannotated
             claimed.add(rel)
             try:
                 reads.append(source.read(root, rel, images, unannotated))
-            except (SourceError, OSError) as exc:
-                reads.append(SourceRead(rel, not_used=str(exc)))
-            except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a field of the wrong type
-                reads.append(SourceRead(rel, not_used=f"an unreadable {source.NAME} file ({type(exc).__name__}: "
-                                                      f"{exc})"))
+            except (OSError, TypeError, ValueError, AttributeError, KeyError) as exc:  # a field of the wrong type
+                reads.append(SourceRead(rel, not_used=str(exc) if isinstance(exc, (SourceError, OSError)) else
+                                        f"an unreadable {source.NAME} file ({type(exc).__name__}: {exc})"))
     return reads, [t for t in tables if t not in claimed]
