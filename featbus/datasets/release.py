@@ -79,12 +79,11 @@ def _read_mias(root: Path, files: list[Path], left_out: list, group_pattern) -> 
 @functools.lru_cache(maxsize=4)
 def _drawn_masks(path: str, stamp: tuple) -> dict:
     """The masks a COCO file draws, by image id (each file parsed once while it is unchanged: ``stamp``)."""
-    from ._release_sources import SourceError
     from ._source_coco import read as read_coco
 
     try:
         return {m.ref: m for e in read_coco(Path(path).parent, Path(Path(path).name), None).entries for m in e.masks}
-    except (OSError, SourceError):
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # then the cell is a missing file, named
         return {}
 
 
