@@ -404,6 +404,9 @@ def add_export_columns(p: argparse.ArgumentParser) -> None:
                         "or its whole match, e.g. '^([A-Z]+)_' for ABCD_012.png; without it, names of one "
                         "PREFIX_NUMBER shape give the prefix, said")
     add_mask_pattern(g)
+    g.add_argument("--unannotated", choices=["normal", "leave-out"], default=None,
+                   help="an image an annotation file (COCO JSON) lists with no annotation: a scan without a lesion, "
+                        "class normal (default, said), or leave it out, named")
 
 
 def add_mask_pattern(p) -> None:
@@ -416,9 +419,12 @@ def add_mask_pattern(p) -> None:
 
 def export_columns(args) -> dict:
     """The export columns a command was given, ``--group-pattern`` and ``--mask-pattern`` (``{}`` when none)."""
-    return {k: getattr(args, k, None) for k in ("image_column", "label_column", "group_column", "group_pattern",
-                                                "mask_pattern")
-            if getattr(args, k, None) is not None}
+    given = {k: getattr(args, k, None) for k in ("image_column", "label_column", "group_column", "group_pattern",
+                                                 "mask_pattern", "unannotated")
+             if getattr(args, k, None) is not None}
+    if "unannotated" in given:
+        given["unannotated"] = given["unannotated"].replace("-", " ")
+    return given
 
 
 def add_trust(p: argparse.ArgumentParser, help: str) -> None:

@@ -43,7 +43,8 @@ def run(args) -> int:
     try:
         release = read_release(args.data_dir, image_column=args.image_column, label_column=args.label_column,
                                group_column=args.group_column, group_pattern=args.group_pattern,
-                               mask_pattern=args.mask_pattern, require_labels=args.require_labels)
+                               mask_pattern=args.mask_pattern, require_labels=args.require_labels,
+                               unannotated=(args.unannotated or "normal").replace("-", " "))
     except (ReleaseError, ValueError, OSError) as exc:
         raise CLIError(_one_line(exc)) from exc
     print(release.summary.text())

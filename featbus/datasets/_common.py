@@ -135,8 +135,12 @@ def _read_keeping_image(item, index: int):
     if not mask_paths:
         return image, np.zeros(image.shape, bool), None
     try:
-        return image, read_mask(mask_paths, shape=image.shape), None
-    except (ImageError, FileNotFoundError) as exc:
+        files = [m for m in mask_paths if not hasattr(m, "render")]  # a mask drawn by an annotation file renders
+        mask = read_mask(files, shape=image.shape) if files else np.zeros(image.shape[:2], bool)
+        for drawn in (m for m in mask_paths if hasattr(m, "render")):
+            mask |= drawn.render()
+        return image, mask, None
+    except (ImageError, FileNotFoundError, ValueError) as exc:
         mask = getattr(exc, "path", None) or mask_paths[0]
         return image, np.zeros(image.shape, bool), (f"mask {Path(str(mask)).name!r} of image "
                                                     f"{Path(str(image_path)).name!r}: "

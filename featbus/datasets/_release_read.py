@@ -22,10 +22,14 @@ from ._release_rules import (
     class_of_value,
     column_key,
     is_container,
+    original_stem,
     pixel_size_cell,
     pixel_size_column,
+    split_counts,
+    split_of,
 )
 from ._release_scan import cell_keys, dicom_name, image_keys, path_key, probe_files, split_masks
+from ._release_sources import entries_table, merge_split_tables, one_hot_table, read_sources, split_column
 from ._release_tables import TableError, read_table
 from ._release_types import Release, ReleaseError, ReleaseSummary
 
@@ -86,9 +90,10 @@ def _inside(root: Path, value: str, table: Path) -> Path | None:
 class _Tables:
     """The release's tables, each read once, and which column of each names the images."""
 
-    def __init__(self, root: Path, tables: list[Path], keys: dict, left_out: list):
+    def __init__(self, root: Path, tables: list[Path], keys: dict, files: list[Path], sourced: dict):
         self.read: dict[Path, tuple[list[str], list[list[str]]]] = {}
         self.notes: list[str] = []
+        self.words: dict[Path, str] = {}  # how a table was read, where it was not as written (one-hot)
         for rel in tables:
             try:
                 self.read[rel] = read_table(root / rel)
@@ -96,6 +101,12 @@ class _Tables:
                 raise ReleaseError(str(exc)) from None
             except (OSError, UnicodeError, ValueError) as exc:
                 self.notes.append(f"{rel.as_posix()} (not a readable table: {exc})")
+        self.read, self.merged = merge_split_tables(self.read, set(files))
+        for rel, (header, rows) in self.read.items():
+            header, rows, said = one_hot_table(header, rows)
+            if said:
+                self.read[rel], self.words[rel] = (header, rows), said
+        self.read.update(sourced)  # the annotation files' entries, as one table
         self.keys = keys
 
     def image_column(self, rel: Path, given: str | None) -> tuple[int | None, int]:
@@ -211,7 +222,7 @@ class Reader:
         self.left_out.append((item.as_posix() if isinstance(item, Path) else str(item), reason))
 
     def read(self, *, image_column, label_column, group_column, group_pattern, mask_pattern,
-             require_labels, classes=None, rows_without_image="leave out") -> Release:
+             require_labels, classes=None, rows_without_image="leave out", unannotated="normal") -> Release:
         root = self.root
         self.classes, self.rows_without_image = classes, rows_without_image
         if not self.files:
@@ -229,6 +240,7 @@ class Reader:
         for m in unpaired:
             self.out(m, "mask")
         summary = ReleaseSummary(root=root)
+        images, rule = self._sources(images, masks_of, rule, unannotated, summary)
         # the table naming most images, its mask columns (files they name are masks, never samples)
         table = self._table(images, image_column, summary)
         rows_of: dict[Path, list[int]] = {}
@@ -251,7 +263,7 @@ class Reader:
             if summary.mask_column:
                 rule = "; ".join(filter(None, [f"named by the table's {summary.mask_column!r}", rule]))
         # headers: readable, an image at all, each mask the size of its image
-        all_masks = [m for ms in masks_of.values() for m, _ in ms]
+        all_masks = [m for ms in masks_of.values() for m, w in ms if w != "drawn"]
         probed = probe_files(root, images + all_masks)
         kept = []
         for img in images:
@@ -266,8 +278,11 @@ class Reader:
         for img in images:
             own = []
             for m, word in masks_of.get(img, []):
-                shape, problem = probed[m]
-                if problem is not None:
+                shape, problem = (m.size, None) if word == "drawn" else probed[m]
+                if word == "drawn" and shape != probed[img][0]:
+                    self.out(m, f"mask size differs: drawn at {shape[1]}x{shape[0]}, the image "
+                                f"{img.as_posix()!r} is {probed[img][0][1]}x{probed[img][0][0]}")
+                elif problem is not None:
                     self.out(m, problem)
                 elif shape != probed[img][0]:
                     self.out(m, f"mask size differs: {shape[1]}x{shape[0]} for an image of "
@@ -285,13 +300,13 @@ class Reader:
                     kept = next(w for _, w in own if rank[w] == best)
                     self.out(m, f"mask: another annotation ('{word}') beside the '{kept}' mask of "
                                 f"{img.as_posix()}, not used")
-            own = [root / m for m, word in own if rank[word] == best]
+            own = [root / m if word != "drawn" else m for m, word in own if rank[word] == best]
             lesion[img] = tuple(own)
             joined += len(own) > 1
         labels, class_source, class_order = self._labels(table, images, rows_of, label_column, summary)
         images, labels = self._two_labels(images, labels, rows_of, table)
         if require_labels and not any(labels):
-            raise ReleaseError(self._unlabelled(masks_of))
+            raise ReleaseError(self._unlabelled(masks_of, summary))
         groups = self._groups(table, images, labels, rows_of, group_column, group_pattern, class_order, summary)
         masks = [lesion.get(img, ()) for img in images]
         if rule:
@@ -309,12 +324,62 @@ class Reader:
         summary.n_patients = len(set(groups))
         summary.left_out = self.left_out
         pixel_sizes = self._pixel_sizes(table, images, rows_of, summary)
+        splits = self._splits(table, images, rows_of, summary)
         rel = Release(root, [root / i for i in images], labels, groups, masks, summary, group_pattern=group_pattern,
-                      copies=self.copies,
+                      copies=self.copies, splits=splits,
                       rows=[{"row": rows_of[i][0] + 2, **dict(zip(table[2], table[1][rows_of[i][0]]))}
                             if table and i in rows_of else {} for i in images],
                       class_order=class_order, pixel_sizes=pixel_sizes)
         return rel
+
+    def _sources(self, images, masks_of, rule, unannotated, summary):
+        """The annotation files (:mod:`~featbus.datasets._release_sources`): each read, what it leaves out
+        named, its entries one table (``self.sourced``) and its masks each image's (the files paired
+        by name beside them left out as another annotation); ``(images, mask rule)``."""
+        reads, self.tables = read_sources(self.root, self.tables, self.files, unannotated)
+        gone = set()
+        for got in reads:
+            for item, reason in got.left_out:
+                gone.add(item)
+                self.out(item, reason)
+            summary.notes += got.notes
+            if got.not_used:
+                summary.table_candidates.append(f"{got.file.as_posix()} ({got.not_used}; not read)")
+        used = [got for got in reads if got.entries]
+        self.sourced = {}
+        if used:
+            header, rows, masks = entries_table(used, lambda item, reason: (gone.add(item), self.out(item, reason)))
+            self.sourced = {used[0].file: (header, rows)}
+            self.sourced_words = _said(used, "class_source")
+            if len(used) > 1:
+                summary.notes.append(f"The annotation files {', '.join(g.file.as_posix() for g in used)} read as one.")
+            for img, own in masks.items():
+                for m, _ in masks_of.get(img, []):
+                    if m not in own:
+                        self.out(m, f"mask: another annotation ({m.as_posix()}) beside the masks of "
+                                    f"{used[0].file.name}, not used")
+                if own:
+                    masks_of[img] = [(m, "folder" if isinstance(m, Path) else "drawn") for m in own]
+            if any(masks.values()):
+                rule = _said(used, "mask_rule")
+        for img in gone & set(masks_of):  # an image left out takes its paired mask files with it, named
+            for m, _ in masks_of.pop(img):
+                self.out(m, f"mask: of {img.as_posix()}, left out")
+        return [img for img in images if img not in gone], rule
+
+    def _splits(self, table, images, rows_of, summary) -> list[str] | None:
+        """Each image's published split (``train`` / ``valid`` / ``test``): the table's split column,
+        else a split folder above it (``""`` for an image under none); ``None`` when the release has no splits."""
+        col = None
+        if table is not None:
+            _, rows, header, _ = table
+            col = split_column(header, [rows[rows_of[i][0]] for i in images])
+        splits = [split_of(table[1][rows_of[img][0]][col]) if col is not None else
+                  next((split_of(p) for p in reversed(img.parts[:-1]) if split_of(p)), "") for img in images]
+        if not any(splits):
+            return None
+        summary.splits = split_counts(splits)
+        return splits
 
     def _pixel_sizes(self, table, images, rows_of, summary) -> list:
         """Each image's physical pixel size (issue 82): from the table's pixel-size column (by its name,
@@ -346,26 +411,34 @@ class Reader:
         summary.pixel_size_missing = missing if summary.n_pixel_sizes else []
         return sizes if summary.n_pixel_sizes else []
 
-    def _unlabelled(self, masks_of) -> str:
+    def _unlabelled(self, masks_of, summary) -> str:
         """Why nothing labels the images, and what featbus reads."""
         from ._layout import WORKING_LAYOUTS
         from ._release_rules import is_mask_folder
 
-        folders = {(m.parent, img.parent) for img, ms in masks_of.items() for m, _ in ms
+        folders = {(m.parent, img.parent) for img, ms in masks_of.items() for m, w in ms if w != "drawn"
                    if is_mask_folder(m.parent.name)}
         if folders:
             masks, images = sorted(folders)[0]
             return (f"{masks.name + '/'!r} pairs one to one with {images.name + '/'!r} (the same file names): it holds "
                     f"their masks, not a class; featbus needs the labels: a table beside them, CSV or Excel (columns "
                     f"image,label[,patient]), or one sub-folder per class, each with its images/ and masks/")
-        return (f"nothing labels the images of {str(self.root)!r}: no table column holds the classes (benign / "
-                f"malignant / normal) and no class folders; name the column with --label-column, or give "
-                f"{WORKING_LAYOUTS}")
+        considered = []
+        if summary.table is not None:
+            rel = summary.table.relative_to(self.root)
+            header = self.read_tables.read[rel][0]
+            considered.append(f"{rel.as_posix()} names the images in {summary.image_column!r} but none of its columns "
+                              f"({', '.join(repr(h) for h in header)}) holds the classes")
+        considered += summary.table_candidates
+        what = ("; ".join(considered) if considered else "it holds no table and no annotation file")
+        return (f"nothing labels the images of {str(self.root)!r} (no class folders either): {what}; name the "
+                f"label column with --label-column, or give {WORKING_LAYOUTS}")
 
     # ------------------------------------------------------------------ the table
     def _table(self, images, image_column, summary):
         keys = image_keys(images)
-        tables = self.read_tables = _Tables(self.root, self.tables, keys, self.left_out)
+        tables = self.read_tables = _Tables(self.root, self.tables, keys, self.files, self.sourced)
+        summary.notes += [w[0].upper() + w[1:] + "." for w in tables.merged]
         scored, errors = [], []
         for rel in tables.read:
             try:
@@ -398,9 +471,11 @@ class Reader:
             header, rows = tables.read[rel]
             example = next((row[column] for row in rows if column is not None
                             and any(keys.get(k) for k in cell_keys(row[column]))), None)
+            holds = [header[c] for c in _label_candidates(header, rows, {column})]  # said: "no column" is false
             summary.table_candidates.append(
                 f"{rel.as_posix()} (names {n} images" + (f" in {header[column]!r}, e.g. {example!r}; not read"
-                                                         if example else "") + ")")
+                                                         if example else "")
+                + (f"; its {', '.join(map(repr, holds))} holds the classes" if holds and not example else "") + ")")
         summary.table_candidates += tables.notes
         if chosen is None:
             return None
@@ -523,7 +598,7 @@ class Reader:
         name = rel.as_posix()
         mask_cols = [c for c in range(len(header)) if c != column
                      and any(w in column_key(header[c]) for w in MASK_COLUMN_WORDS)]
-        file_keys = image_keys(images + [m for ms in masks_of.values() for m, _ in ms])
+        file_keys = image_keys(images + [m for ms in masks_of.values() for m, w in ms if w != "drawn"])
         owner_of = {m: img for img, ms in masks_of.items() for m, _ in ms}
         keys = image_keys(images)
         used_mask_cols = set()
@@ -584,6 +659,9 @@ class Reader:
             rel, rows, header, column = table
             used = [rows[rows_of[i][0]] for i in images]
             col, others = _choose_label_column(header, used, label_column, {column}, repr(rel.as_posix()))
+            if label_column is not None and rel in self.read_tables.words and header[col] != "class":
+                raise ReleaseError(f"--label-column {label_column!r}: {rel.as_posix()} is one-hot ("
+                                   f"{self.read_tables.words[rel]}), read with no option: drop --label-column")
             if others:  # the paragraph names them with their values (the label note's words, said once)
                 summary.table_candidates += [f"column {header[c]!r} ({_column_values(used, c, 3)}; "
                                              "--label-column names it)" for c in others]
@@ -621,13 +699,13 @@ class Reader:
                                                f"of the classes {names}"
                                                f"{did_you_mean(written.casefold(), [c.casefold() for c in names])}")
                         labels[n] = match
-                    return labels, f"the {header[col]!r} column", names
+                    return labels, self._class_source(rel, header[col]), names
                 _refuse_misspelt_labels([(rows_of[i][0] + 2, rows[rows_of[i][0]][col].strip()) for i in images],
                                         str(self.root / rel))
                 self._label_notes(rel, header, used, col, others, label_column, dict(zip(
                     (rows[rows_of[i][0]][col] for i in images), labels)), summary)
                 order = sorted(set(labels), key=_natural_key)
-                return labels, f"the {header[col]!r} column", order
+                return labels, self._class_source(rel, header[col]), order
         if any(folder_classes):
             names = sorted({c for c in folder_classes if c}, key=_natural_key)
             _check_label_spellings(names, f"the class folders of {str(self.root)!r}")
@@ -644,6 +722,13 @@ class Reader:
                     folder_classes = [None if f == c else f for f in folder_classes]
             return folder_classes, "the folder names", names
         return [None] * len(images), None, []
+
+    def _class_source(self, rel: Path, column: str) -> str:
+        """Where the labels came from, in the paragraph's words."""
+        if rel in self.sourced:
+            return self.sourced_words
+        return self.read_tables.words.get(rel) if column == "class" and rel in self.read_tables.words \
+            else f"the {column!r} column"
 
     def _label_notes(self, rel, header, used, col, others, given, mapping, summary) -> None:
         """The lines that say how the label column was chosen and which spellings were read as which
@@ -743,6 +828,9 @@ class Reader:
         if prefixes is not None:
             summary.patient_source = "file-name prefix"
             summary.patient_detail = f"{images[0].name!r} -> {prefixes[0]!r}"
+            renamed = original_stem(images[0].stem)[1]
+            if renamed:  # a labelling tool's renaming undone: the rule said
+                summary.patient_detail += f", the name inside {renamed}"
             return prefixes
         summary.patient_source = "one per image"
         summary.patient_detail = "no patient column, folder or file-name prefix; commands group near-duplicate images"
@@ -755,6 +843,15 @@ def _dicom_keywords() -> dict[str, str]:
     from pydicom.datadict import keyword_dict
 
     return {column_key(k): k for k in keyword_dict if k}
+
+
+def _said(reads, what: str) -> str:
+    """The sources' words for ``what`` (``"mask_rule"``, ``"class_source"``), each said once with
+    the files it holds for (a template's ``{file}``)."""
+    files: dict[str, list[str]] = {}
+    for got in reads:
+        files.setdefault(getattr(got, what) or "the annotations of {file}", []).append(got.file.as_posix())
+    return "; ".join(words.format(file=", ".join(f)) for words, f in files.items())
 
 
 def _column_values(rows, c: int, n: int) -> str:

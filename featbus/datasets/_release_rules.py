@@ -21,14 +21,16 @@ from ._common import IMAGE_EXTENSIONS
 
 __all__ = ["CONTAINER_FOLDERS", "DICOM_KEY_FIELDS", "IMAGE_COLUMNS", "IMAGE_SUFFIXES", "LABEL_SPELLINGS",
            "MASK_COLUMN_WORDS", "MASK_FOLDER", "MASK_WORDS", "MASK_WORD_RANK", "MAX_CLASS_FOLDERS",
-           "NON_LESION_MASK_WORDS", "PATIENT_COLUMNS", "PIXEL_SIZE_COLUMNS", "PIXEL_UNITS", "SPLIT_FOLDERS",
-           "SPLIT_SPELLINGS", "TABLE_SUFFIXES", "class_of_value", "column_key", "is_container", "is_mask_folder",
-           "mask_parts", "pixel_size_cell", "pixel_size_column", "split_of", "stem_keys"]
+           "NON_LESION_MASK_WORDS", "PATIENT_COLUMNS", "PIXEL_SIZE_COLUMNS", "PIXEL_UNITS", "RENAMINGS", "SPLITS",
+           "SPLIT_FOLDERS", "TABLE_SUFFIXES", "class_of_value", "column_key", "is_container", "is_mask_folder",
+           "mask_parts", "original_stem", "pixel_size_cell", "pixel_size_column", "split_counts", "split_of",
+           "stem_keys"]
 
 #: Image files (as :mod:`featbus.io` reads them).
 IMAGE_SUFFIXES = IMAGE_EXTENSIONS
-#: Table files (a delimiter sniffed; Excel's .xlsx through openpyxl, .xls through xlrd when installed).
-TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls")
+#: Table and annotation files (a delimiter sniffed; Excel's .xlsx through openpyxl, .xls through xlrd when
+#: installed; Hugging Face's metadata.jsonl / .parquet; a .json is an annotation file when a source reads it).
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls", ".jsonl", ".parquet", ".json")
 #: Files never read as a table (a release's notes).
 NOT_TABLES = re.compile(r"^(readme|license|licence|citation|changelog|notes?)\b", re.IGNORECASE)
 
@@ -48,16 +50,24 @@ _BEFORE = re.compile(rf"^(?P<word>{_WORDS})(?P<n>\d*){_SEP}+(?P<core>.+)$", re.I
 #: never a patient (compared without case, spaces, ``_`` or ``-``).
 CONTAINER_FOLDERS = ("images", "image", "imgs", "img", "original", "originals", "data", "dataset", "datasets",
                      "raw", "scans", "scan", "frames", "png", "jpg", "jpeg", "dicom", "dcm", "files", "us",
-                     "ultrasound", "bmode")
+                     "ultrasound", "bmode", "jpegimages")
 #: Folder names of a release's published splits (``train/``, ``val/``, ``test/``): never a class.
 SPLIT_FOLDERS = ("train", "training", "val", "valid", "validation", "test", "testing", "trainval", "traintest",
                  "dev", "holdout")
-#: The splits of a release (:attr:`~featbus.datasets.Release.splits`) and the spellings that mean each.
-SPLIT_SPELLINGS = {"train": ("train", "training"), "valid": ("valid", "val", "validation", "dev"),
-                   "test": ("test", "testing", "holdout")}
+#: A published split's spellings (a folder or a split column's value, compared as :func:`column_key`), as
+#: the split it is (:attr:`~featbus.datasets.Release.splits`).
+SPLITS = {"train": "train", "training": "train", "val": "valid", "valid": "valid", "validation": "valid",
+          "dev": "valid", "test": "test", "testing": "test", "holdout": "test"}
 #: The DICOM header attributes a table's key column may hold in place of file names (a PACS export's
 #: labels keyed by ``SOPInstanceUID``); a table column named as another DICOM keyword is matched too.
 DICOM_KEY_FIELDS = ("SOPInstanceUID", "AccessionNumber", "StudyInstanceUID", "SeriesInstanceUID", "PatientID")
+#: The renamings labelling tools apply to an uploaded file's name, each keeping the original stem in
+#: ``stem``: Roboflow's ``<stem>_<ext>.rf.<hash>`` (``P017_003_png.rf.9f8e...``) and Label Studio's
+#: ``<8 hex>-<stem>`` upload prefix (``1a2b3c4d-P017_003``).
+RENAMINGS = {"Roboflow's '<name>_<ext>.rf.<hash>'": re.compile(r"^(?P<stem>.+)_[a-z0-9]{2,5}\.rf\.[0-9a-f]{16,}$",
+                                                               re.IGNORECASE),
+             "Label Studio's '<hash>-<name>'": re.compile(r"^(?=\d*[a-f])[0-9a-f]{8}-(?P<stem>.+)$",
+                                                                          re.IGNORECASE)}
 #: Words an image's own name carries where its mask's name carries a mask word (``1 Benign Image.bmp`` with
 #: ``1 Benign Mask.tif``, STU-Hospital's ``Test_Image_4.png`` with ``mask_4.png``).
 IMAGE_WORDS = ("image", "images", "img", "scan", "original", "frame", "us")
@@ -100,8 +110,8 @@ _LETTERS = {"b", "m", "n"}
 
 
 def split_of(value: str) -> str | None:
-    """The split a folder name or a split column's value means (``"train"``, ``"valid"`` or
-    ``"test"``, any case), else None; ``""`` for an empty value (no split given).
+    """The split a folder name or a split column's value spells (:data:`SPLITS`, any case): ``"train"``,
+    ``"valid"`` or ``"test"``; ``""`` for an empty value (no split given), None for any other.
 
     Examples
     --------
@@ -109,9 +119,16 @@ def split_of(value: str) -> str | None:
     ('valid', 'test', '', None)
     """
     key = column_key(value)
-    if not key:
-        return ""
-    return next((s for s, words in SPLIT_SPELLINGS.items() if key in words), None)
+    return SPLITS.get(key) if key else ""
+
+
+def split_counts(splits: list[str]) -> dict[str, int]:
+    """Images per split (:attr:`~featbus.datasets._release_types.ReleaseSummary.splits`), in the order
+    train, valid, test, then ``"no split"`` for the images without one (``""``)."""
+    counts = {s: splits.count(s) for s in ("train", "valid", "test", "") if splits.count(s)}
+    if "" in counts:
+        counts["no split"] = counts.pop("")
+    return counts
 
 
 def column_key(name: str) -> str:
@@ -166,6 +183,22 @@ _TRAILING_IMAGE = re.compile(rf"^(?P<rest>.+?){_SEP}+(?:{_IMAGE_WORDS})$", re.IG
 _LEADING_WORD = re.compile(rf"^[a-z]+{_SEP}+(?P<rest>.+)$", re.IGNORECASE)
 
 
+def original_stem(stem: str) -> tuple[str, str | None]:
+    """``(stem before a labelling tool renamed the file, the renaming's name or None)`` (:data:`RENAMINGS`).
+
+    Examples
+    --------
+    >>> from featbus.datasets._release_rules import original_stem
+    >>> original_stem("P017_003_png.rf.0123456789abcdef0123456789abcdef")[0], original_stem("P017_003")
+    ('P017_003', ('P017_003', None))
+    """
+    for name, regex in RENAMINGS.items():
+        m = regex.match(stem)
+        if m:
+            return m.group("stem"), name
+    return stem, None
+
+
 def stem_keys(stem: str) -> list[str]:
     """The keys an image's file stem is found by, any case: the stem, the stem without a leading word
     (``bus_0001-l`` -> ``0001-l``), without the words up to an image word (``Test_Image_4`` -> ``4``)
@@ -177,8 +210,9 @@ def stem_keys(stem: str) -> list[str]:
     >>> stem_keys("bus_0001-l"), stem_keys("Test_Image_4"), stem_keys("1 Benign Image")
     (['bus_0001-l', '0001-l'], ['test_image_4', 'image_4', '4'], ['1 benign image', '1 benign'])
     """
-    s = stem.casefold()
-    keys = [s]
+    keys = [stem.casefold()]
+    s = original_stem(stem)[0].casefold()  # a labelling tool's renamed file is found by its name too
+    keys.append(s)
     for regex in (_LEADING_WORD, _LEADING_IMAGE, _TRAILING_IMAGE):
         m = regex.match(s)
         if m:

@@ -1,5 +1,6 @@
 """Reading a release's tables within bounds: CSV / TSV / TXT with a sniffed delimiter, Excel's
-``.xlsx`` (its zip's unpacked size checked before it is opened) and ``.xls`` when xlrd is installed.
+``.xlsx`` (its zip's unpacked size checked before it is opened) and ``.xls`` when xlrd is installed,
+JSON Lines and Parquet (Hugging Face's ``metadata.jsonl`` / ``metadata.parquet``).
 
 Every cell is text as written: a formula (``=HYPERLINK(...)``) is its own text, never evaluated
 (openpyxl opened without ``data_only``); a number Excel stored as ``12.0`` reads ``12``.
@@ -27,7 +28,7 @@ class TableError(ValueError):
 
 
 def _text(value) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and value != value):  # a parquet's missing value: NaN
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -118,6 +119,48 @@ def _read_xls(path: Path) -> tuple[list[str], list[list[str]]]:
     return header, [r for r in rows if any(r)]
 
 
+def _read_jsonl(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Hugging Face's ``metadata.jsonl``: one JSON object a line, the keys the columns (in order of
+    first appearance), each line's size and depth bounded before it is parsed."""
+    from ._release_sources import SourceError, load_json
+
+    if path.stat().st_size > MAX_TEXT_BYTES:
+        raise TableError(f"{str(path)!r} is {path.stat().st_size / 2**20:.0f} MB: a release's table is refused "
+                         f"above {MAX_TEXT_BYTES // 2**20} MB")
+    header: dict[str, None] = {}
+    records = []
+    with open(path, "rb") as f:
+        for k, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = load_json(path, line)
+            except SourceError as exc:
+                raise ValueError(f"line {k}: {exc}") from None
+            if not isinstance(record, dict):
+                raise ValueError(f"line {k} is no JSON object")
+            header.update(dict.fromkeys(map(str, record)))
+            records.append(record)
+            if len(records) > MAX_ROWS:
+                raise TableError(f"{str(path)!r} has more than {MAX_ROWS:,} rows: a release's table is refused "
+                                 "above that")
+    return list(header), [[_text(r.get(h)) for h in header] for r in records]
+
+
+def _read_parquet(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Hugging Face's ``metadata.parquet`` (pyarrow, the ``featbus[parquet]`` extra; without it a
+    ``ValueError`` saying so), its row count checked from the footer before the rows are read."""
+    if importlib.util.find_spec("pyarrow") is None:
+        raise ValueError("reading a .parquet table needs pyarrow, which is not installed (pip install "
+                         "'featbus[parquet]')")
+    import pyarrow.parquet as pq
+
+    if pq.ParquetFile(path).metadata.num_rows > MAX_ROWS:
+        raise TableError(f"{str(path)!r} has more than {MAX_ROWS:,} rows: a release's table is refused above that")
+    frame = pq.read_table(path).to_pandas()
+    return [str(c) for c in frame.columns], [[_text(v) for v in row] for row in frame.itertuples(index=False)]
+
+
 def read_table(path: Path) -> tuple[list[str], list[list[str]]]:
     """``(header, rows)`` of a table, every cell text; rows padded to the header's width.
 
@@ -129,6 +172,10 @@ def read_table(path: Path) -> tuple[list[str], list[list[str]]]:
         header, rows = _read_xlsx(path)
     elif suffix == ".xls":
         header, rows = _read_xls(path)
+    elif suffix == ".jsonl":
+        header, rows = _read_jsonl(path)
+    elif suffix == ".parquet":
+        header, rows = _read_parquet(path)
     else:
         header, rows = _read_text(path)
     width = len(header)

@@ -14,7 +14,7 @@ __all__ = ["FORMULA_STARTS", "LEFT_OUT_REASONS", "PATIENT_SOURCES", "Release", "
 
 #: Why a file or row is left out (:meth:`ReleaseSummary.left_out_counts`).
 LEFT_OUT_REASONS = ("mask", "no row", "no image", "unreadable", "duplicate", "not an image", "outside the release",
-                    "mask size differs", "two labels")
+                    "mask size differs", "two labels", "no annotation", "bad annotation")
 #: Where the patients came from (:attr:`ReleaseSummary.patient_source`).
 PATIENT_SOURCES = ("column", "folder", "pattern", "DICOM header", "file-name prefix", "one per image")
 #: Characters that make a spreadsheet read a cell as a formula: escaped with ``'`` where featbus writes.
@@ -80,6 +80,9 @@ class ReleaseSummary:
     n_pixel_sizes: int = 0
     n_dicom_pixel_sizes: int = 0
     pixel_size_missing: list[tuple[str, str]] = field(default_factory=list)
+    #: images per published split (``{"train": 120, "valid": 30, "test": 33}``, ``"no split"`` for those
+    #: without one: :func:`~featbus.datasets._release_rules.split_counts`), empty without splits
+    splits: dict[str, int] = field(default_factory=dict)
 
     def left_out_counts(self) -> dict[str, int]:
         """How many files or rows were left out for each reason (:data:`LEFT_OUT_REASONS`)."""
@@ -90,7 +93,9 @@ class ReleaseSummary:
         """The one short paragraph every command prints before a model loads."""
         parts = [f"read {str(self.root)!r}: {self.n_images} images"]
         if self.n_mask_files:
-            parts.append(f"{self.n_masks_paired} paired with {self.n_mask_files} mask files ({self.mask_rule})")
+            drawn = (self.mask_rule or "").startswith("drawn")  # by an annotation file: no mask file
+            parts.append(f"{self.n_masks_paired} paired with {self.n_mask_files} "
+                         + (f"masks {self.mask_rule}" if drawn else f"mask files ({self.mask_rule})"))
         else:
             parts.append("no mask paired")
         if self.table is not None:
@@ -106,6 +111,8 @@ class ReleaseSummary:
                          + (f" ({self.class_source})" if self.class_source else ""))
         else:
             parts.append("unlabelled")
+        if self.splits:
+            parts.append("splits " + ", ".join(f"{k} {n}" for k, n in self.splits.items()))
         parts.append(f"{self.n_patients} patients ({self.patient_source}"
                      + (f": {self.patient_detail}" if self.patient_detail else "") + ")")
         pixel = self.pixel_size_text()

@@ -284,7 +284,12 @@ def manifest_table(path: Path, required: Sequence[str]):
 
 
 def _manifest_path(base: Path, name: str) -> Path:
-    """A path of a manifest cell: relative to the CSV's folder, or absolute."""
+    """A path of a manifest cell: relative to the CSV's folder, or absolute; a mask an annotation
+    file draws (``<file>.json#<image id>``, as an index names it) found in that file."""
+    if ".json#" in name:
+        from .release import _index_mask
+
+        return _index_mask(base, name)
     return Path(name) if Path(name).is_absolute() else base / name
 
 
@@ -326,7 +331,7 @@ def _listed_files(path: Path, *, masks: bool):
                     cell = unescape_cell(cell.strip())
                     if not cell:
                         continue  # an empty image cell: the full reading names it
-                    file = os.path.join(base, cell)  # strings, one stat: a million rows in seconds
+                    file = os.path.join(base, cell.split(".json#")[0] + ".json" if ".json#" in cell else cell)
                     try:
                         problem = None if stat.S_ISREG(os.stat(file).st_mode) else f"{what} {cell!r} is not a file"
                     except (FileNotFoundError, NotADirectoryError):

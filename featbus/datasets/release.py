@@ -23,12 +23,13 @@ takes seconds (``benchmarks/read_speed.py``).
 """
 
 
+import functools
 import os
 from pathlib import Path
 
 from ._common import _natural_key, _pattern_regex
 from ._release_read import Reader, pixel_size_cells
-from ._release_rules import split_of
+from ._release_rules import split_counts, split_of
 from ._release_scan import unwrap_download_folder, walk_release
 from ._release_tables import read_table
 from ._release_types import (
@@ -75,6 +76,26 @@ def _read_mias(root: Path, files: list[Path], left_out: list, group_pattern) -> 
     return Release(root, images, labels, groups, [()] * len(images), summary, class_order=list(classes))
 
 
+@functools.lru_cache(maxsize=4)
+def _drawn_masks(path: str, stamp: tuple) -> dict:
+    """The masks a COCO file draws, by image id (each file parsed once while it is unchanged: ``stamp``)."""
+    from ._source_coco import read as read_coco
+
+    try:
+        return {m.ref: m for e in read_coco(Path(path).parent, Path(Path(path).name), None).entries for m in e.masks}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # then the cell is a missing file, named
+        return {}
+
+
+def _index_mask(base: Path, cell: str):
+    """An index's mask cell: a file, or ``<annotation>.json#<image id>``, a mask that COCO file draws."""
+    file, sep, ref = cell.partition("#")
+    path = Path(file) if os.path.isabs(file) else base / file
+    if not sep or not file.lower().endswith(".json") or not path.is_file():
+        return Path(cell) if os.path.isabs(cell) else base / cell
+    return _drawn_masks(str(path), (path.stat().st_mtime_ns, path.stat().st_size)).get(ref, base / cell)
+
+
 def _read_index(path: Path) -> Release:
     """An index written by :meth:`Release.write_index` (or any manifest: ``image`` and optional
     ``label``, ``group``, ``mask``, ``split``): paths relative to the CSV's folder, cells unescaped; a
@@ -101,7 +122,7 @@ def _read_index(path: Path) -> Release:
         images.append(Path(cell) if os.path.isabs(cell) else base / cell)
         labels.append(unescape_cell(row[cols["label"]]) or None if "label" in cols else None)
         groups.append(unescape_cell(row[cols["group"]]) if "group" in cols else cell)
-        masks.append(tuple(base / m for m in unescape_cell(row[cols["mask"]]).split(";") if m)
+        masks.append(tuple(_index_mask(base, m) for m in unescape_cell(row[cols["mask"]]).split(";") if m)
                      if "mask" in cols else ())
     named = sorted({c for c in labels if c}, key=_natural_key)
     summary = ReleaseSummary(root=base, n_images=len(images), n_masks_paired=sum(1 for m in masks if m),
@@ -114,13 +135,15 @@ def _read_index(path: Path) -> Release:
                              patient_source="column" if "group" in cols else "one per image", left_out=left_out)
     sizes, summary.pixel_size_missing = pixel_size_cells(header, kept, summary)  # a pixel-size column (issue 82)
     summary.n_pixel_sizes = sum(p is not None for p in sizes)
+    summary.splits = split_counts(splits) if any(splits) else {}
     return Release(base, images, labels, groups, masks, summary, class_order=named,
-                   pixel_sizes=sizes if summary.n_pixel_sizes else [], splits=splits if "split" in cols else None)
+                   pixel_sizes=sizes if summary.n_pixel_sizes else [], splits=splits if any(splits) else None)
 
 
 def read_release(path: str | os.PathLike, *, image_column: str | None = None, label_column: str | None = None,
                  group_column: str | None = None, group_pattern: str | None = None, mask_pattern: str | None = None,
-                 require_labels: bool = False, classes=None, rows_without_image: str = "leave out") -> Release:
+                 require_labels: bool = False, classes=None, rows_without_image: str = "leave out",
+                 unannotated: str = "normal") -> Release:
     """Read a release as its publisher ships it, working its layout out from the files.
 
     Parameters
@@ -144,6 +167,9 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
     rows_without_image : {"leave out", "raise"}, default="leave out"
         A table's row naming no image file of the release: left out and counted (``"no image"``),
         or an error naming the row (a table that is the release's list, as an export's).
+    unannotated : {"normal", "leave out"}, default="normal"
+        An image an annotation file (COCO JSON) lists with no annotation: a scan without a lesion,
+        class ``normal`` (said in the paragraph), or left out, named (``"no annotation"``).
 
     Returns
     -------
@@ -182,6 +208,8 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
     path = Path(path)
     if rows_without_image not in ("leave out", "raise"):
         raise ValueError(f"rows_without_image must be 'leave out' or 'raise', got {rows_without_image!r}")
+    if unannotated not in ("normal", "leave out"):
+        raise ValueError(f"unannotated must be 'normal' or 'leave out', got {unannotated!r}")
     if not path.exists():
         raise ReleaseError(f"{str(path)!r} does not exist")
     if path.is_file():
@@ -224,4 +252,4 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
     return Reader(root, release_name, files, tables, left_out).read(
         image_column=image_column, label_column=label_column, group_column=group_column,
         group_pattern=group_pattern, mask_pattern=mask_pattern, require_labels=require_labels, classes=classes,
-        rows_without_image=rows_without_image)
+        rows_without_image=rows_without_image, unannotated=unannotated)
