@@ -208,11 +208,15 @@ def _folder_scans(p: Path, item: str, said: list[str] | None = None, mask_patter
     name with a mask word: the release reader's own rules, :mod:`featbus.datasets._release_scan`),
     each left out said, then the one paragraph of what was read. A folder where no name holds a mask
     word is listed without the data-set package (``featbus predict`` stays light)."""
-    files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES
-                   and not any(part.startswith(".") for part in f.relative_to(p).parts))
+    from .._listing import list_folder
+
+    found, refused = list_folder(p, _IMAGE_SUFFIXES)  # the one listing: links out, FIFOs, loops... named
+    files = [p / f for f in found]
+    told = said if said is not None else _Printed()
+    for rel, why in refused:
+        told.append(f"left out {rel} in {item!r}: {why}")
     if not files:
         raise CLIError(f"folder {item!r} holds no image files ({', '.join(_IMAGE_SUFFIXES)})")
-    told = said if said is not None else _Printed()
     if mask_pattern is None and not _may_be_masks(f.relative_to(p).as_posix() for f in files):
         told.append(f"read {item!r}: {len(files)} images; no mask paired.")
         return [str(f) for f in files]
@@ -220,7 +224,7 @@ def _folder_scans(p: Path, item: str, said: list[str] | None = None, mask_patter
     from ..datasets._release_scan import split_masks, walk_release
     from ..io import NON_LESION_MASK_WORDS
 
-    found, _, outside = walk_release(p)
+    found, _, _ = walk_release(p)  # its left-out entries were said above
     try:
         images, masks_of, unpaired, rule = split_masks(found, mask_pattern, p.name)
     except ValueError as exc:
@@ -257,9 +261,8 @@ def _folder_scans(p: Path, item: str, said: list[str] | None = None, mask_patter
                 + (f" and {len(beside) - 3} more" if len(beside) > 3 else "") if beside else "")
              if n_masks
              else "no mask paired"]
-    if unpaired or outside:
-        parts.append(f"left out {len(unpaired)} mask file(s) without their image"
-                    + (f" and {len(outside)} link(s) leading outside the folder" if outside else ""))
+    if unpaired:
+        parts.append(f"left out {len(unpaired)} mask file(s) without their image")
     told.append("; ".join(parts) + ".")
     return [str(p / f) for f in images]
 

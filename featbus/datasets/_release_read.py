@@ -81,15 +81,23 @@ def _inside(root: Path, value: str, table: Path) -> Path | None:
         return None
 
 
+def _names_a_file(cell: str) -> bool:
+    """Whether a cell is a file name (an image suffix, or a path), not a placeholder ('-', 'none')."""
+    v = cell.strip()
+    return bool(v) and (Path(v).suffix.lower() in IMAGE_SUFFIXES or "/" in v or "\\" in v)
+
+
 class _Tables:
     """The release's tables, each read once, and which column of each names the images."""
 
     def __init__(self, root: Path, tables: list[Path], keys: dict, left_out: list):
         self.read: dict[Path, tuple[list[str], list[list[str]]]] = {}
         self.notes: list[str] = []
+        self.encodings: list[str] = []  # a table's encoding when it is not plain UTF-8, in words
+        self.bad_rows: dict[Path, list] = {}  # rows read_table left out (a NUL character), by table
         for rel in tables:
             try:
-                self.read[rel] = read_table(root / rel)
+                self.read[rel] = read_table(root / rel, notes=self.encodings, left_out=self.bad_rows.setdefault(rel, []))
             except TableError as exc:
                 raise ReleaseError(str(exc)) from None
             except (OSError, UnicodeError, ValueError) as exc:
@@ -395,9 +403,11 @@ class Reader:
                 f"{rel.as_posix()} (names {n} images" + (f" in {header[column]!r}, e.g. {example!r}; not read"
                                                          if example else "") + ")")
         summary.table_candidates += tables.notes
+        summary.notes += [f"{words}." for words in tables.encodings]
         if chosen is None:
             return None
         n, rel, column = chosen
+        self.left_out += tables.bad_rows[rel]
         header, rows = tables.read[rel]
         summary.table, summary.image_column = self.root / rel, header[column]
         return rel, rows, header, column
@@ -442,10 +452,17 @@ class Reader:
         used_mask_cols = set()
         for c in mask_cols:  # files a mask column names are masks of the row's image
             word = "other" if "other" in column_key(header[c]) else "mask"
-            for row in rows:
+            for k, row in enumerate(rows):
                 img = next((keys[x] for x in cell_keys(row[column]) if keys.get(x)), None)
-                for cell in row[c].replace(",", ";").split(";"):
+                whole = next((file_keys[x] for x in cell_keys(row[c]) if file_keys.get(x)), None)
+                # a cell naming one file (whose name may hold ';' or ','), else a list of them
+                for cell in [row[c]] if whole is not None else row[c].replace(",", ";").split(";"):
                     found = next((file_keys[x] for x in cell_keys(cell) if file_keys.get(x)), None)
+                    if img is not None and found is None and _names_a_file(cell):
+                        where = f"row {k + 2} of {name}"
+                        self.out(where, f"outside the release: mask {cell.strip()!r} (the image kept without it)"
+                                 if _inside(self.root, cell, self.root / rel) == Path("..") else
+                                 f"mask not found: {cell.strip()!r} (the image kept without it)")
                     if img is None or found is None or found == img:
                         continue
                     used_mask_cols.add(c)

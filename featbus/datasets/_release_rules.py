@@ -20,7 +20,7 @@ from ..io import MASK_WORDS, NON_LESION_MASK_WORDS
 from ._common import IMAGE_EXTENSIONS
 
 __all__ = ["CONTAINER_FOLDERS", "IMAGE_COLUMNS", "IMAGE_SUFFIXES", "LABEL_SPELLINGS", "MASK_COLUMN_WORDS",
-           "MASK_FOLDER", "MASK_WORDS", "MASK_WORD_RANK", "MAX_CLASS_FOLDERS", "NON_LESION_MASK_WORDS",
+           "MASK_FOLDER", "MASK_WORDS", "MASK_WORD_RANK", "MAX_CLASS_FOLDERS", "NON_LESION_MASK_WORDS", "NOT_READ_IMAGES",
            "PATIENT_COLUMNS", "PIXEL_SIZE_COLUMNS", "PIXEL_UNITS", "SPLIT_FOLDERS", "TABLE_SUFFIXES", "class_of_value",
            "column_key", "is_container", "is_mask_folder", "mask_parts", "pixel_size_cell", "pixel_size_column",
            "stem_keys"]
@@ -29,6 +29,8 @@ __all__ = ["CONTAINER_FOLDERS", "IMAGE_COLUMNS", "IMAGE_SUFFIXES", "LABEL_SPELLI
 IMAGE_SUFFIXES = IMAGE_EXTENSIONS
 #: Table files (a delimiter sniffed; Excel's .xlsx through openpyxl, .xls through xlrd when installed).
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls")
+#: Image formats featbus does not read (an animated GIF): such a file is left out, named, never skipped unsaid.
+NOT_READ_IMAGES = (".gif", ".webp", ".heic", ".jp2", ".avif")
 #: Files never read as a table (a release's notes).
 NOT_TABLES = re.compile(r"^(readme|license|licence|citation|changelog|notes?)\b", re.IGNORECASE)
 

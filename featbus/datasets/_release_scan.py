@@ -11,10 +11,12 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .._listing import list_folder
 from ._common import _natural_key, _pattern_regex
 from ._release_rules import (
     IMAGE_SUFFIXES,
     NON_LESION_MASK_WORDS,
+    NOT_READ_IMAGES,
     NOT_TABLES,
     TABLE_SUFFIXES,
     column_key,
@@ -27,53 +29,21 @@ from ._release_rules import (
 __all__ = ["cell_keys", "image_keys", "path_key", "probe_files", "scope_of", "split_masks", "unwrap_download_folder",
            "walk_release"]
 
-#: Leading bytes of the image formats featbus reads (a file without one is "not an image").
 def path_key(path: Path) -> tuple:
     """Natural order of a relative path, folder by folder ('a (2)' before 'a (10)')."""
     return tuple(_natural_key(part) for part in path.parts)
 
 
 def walk_release(root: Path) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
-    """``(image files, tables, left out)`` under ``root``, relative paths in natural order.
-
-    Hidden files and folders are not read. A link (file or folder) that leads outside ``root`` is
-    left out, named ``"outside the release"``; a link to a folder inside it is not followed (its
-    files are read where they lie)."""
-    real_root = os.path.realpath(root)
-    images, tables, left_out = [], [], []
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        here = Path(folder)
-        keep = []
-        for d in sorted(dirs):
-            if d.startswith(".") or d == "__MACOSX":
-                continue
-            full = here / d
-            if full.is_symlink():
-                target = os.path.realpath(full)
-                if os.path.commonpath([real_root, target]) != real_root:
-                    left_out.append((str(full.relative_to(root)), "outside the release"))
-                continue
-            keep.append(d)
-        dirs[:] = keep
-        for name in files:
-            if name.startswith("."):
-                continue
-            full = here / name
-            suffix = full.suffix.lower()
-            if suffix not in IMAGE_SUFFIXES and suffix not in TABLE_SUFFIXES:
-                continue
-            rel = full.relative_to(root)
-            if full.is_symlink():
-                target = os.path.realpath(full)
-                if os.path.commonpath([real_root, target]) != real_root:
-                    left_out.append((str(rel), "outside the release"))
-                    continue
-            if suffix in IMAGE_SUFFIXES:
-                images.append(rel)
-            elif not NOT_TABLES.match(full.stem):
-                tables.append(rel)
-    images.sort(key=path_key)
-    tables.sort(key=path_key)
+    """``(image files, tables, left out)`` under ``root``, relative paths in natural order, through
+    the one listing every command reads a folder by (:func:`featbus._listing.list_folder`: no file
+    opened, regular files only, links leading out of the release, FIFOs, devices, sockets, link loops,
+    names that are not UTF-8, folders too deep and image formats featbus does not read (an animated
+    GIF) left out, named). Hidden files and folders and a release's notes (README...) are not read."""
+    files, left_out = list_folder(root, IMAGE_SUFFIXES + TABLE_SUFFIXES, NOT_READ_IMAGES)
+    images = sorted((f for f in files if f.suffix.lower() in IMAGE_SUFFIXES), key=path_key)
+    tables = sorted((f for f in files if f.suffix.lower() in TABLE_SUFFIXES and not NOT_TABLES.match(f.stem)),
+                    key=path_key)
     return images, tables, left_out
 
 

@@ -14,7 +14,7 @@ __all__ = ["FORMULA_STARTS", "LEFT_OUT_REASONS", "PATIENT_SOURCES", "Release", "
 
 #: Why a file or row is left out (:meth:`ReleaseSummary.left_out_counts`).
 LEFT_OUT_REASONS = ("mask", "no row", "no image", "unreadable", "duplicate", "not an image", "outside the release",
-                    "mask size differs", "two labels")
+                    "mask size differs", "two labels", "mask not found")
 #: Where the patients came from (:attr:`ReleaseSummary.patient_source`).
 PATIENT_SOURCES = ("column", "folder", "pattern", "file-name prefix", "one per image")
 #: Characters that make a spreadsheet read a cell as a formula: escaped with ``'`` where featbus writes.
