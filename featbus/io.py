@@ -13,6 +13,7 @@ import hashlib
 import math
 import os
 import re
+import stat
 import threading
 import warnings
 import zlib
@@ -140,6 +141,8 @@ def header_shape(path: str | os.PathLike) -> tuple[tuple[int, int] | None, str |
     """
     path = Path(path)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # the type before any open: a FIFO would block it
+            return None, "unreadable: not a regular file (a FIFO, device or socket), never opened"
         with open(path, "rb") as f:
             head = f.read(132)
     except OSError as exc:
@@ -569,6 +572,8 @@ def read_image(path: str | os.PathLike, *, mode: str = "gray", max_pixels: int |
         raise FileNotFoundError(f"{path!r}: no such image file")
     if os.path.isdir(path):
         raise ImageError("is a folder, not an image file", path=path)
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the open, a device never end
+        raise ImageError("is not a regular file (a FIFO, device or socket): never opened", path=path)
     with open(path, "rb") as fh:
         head = fh.read(512)
     if not head:
@@ -932,21 +937,31 @@ def written_atomically(path: str | os.PathLike, suffix: str = ".tmp"):
     error it is removed and ``path`` is left as it was. ``suffix`` ends the temporary name (a
     writer that checks the extension, such as Keras, gets e.g. ``".tmp.keras"``).
 
+    The one write-then-rename of featbus (:func:`write_file` and every command's outputs): a missing
+    folder is created; the temporary name has a fixed length, ``.fb-`` and 12 random hex digits
+    before ``suffix``, so any name the file system takes for ``path`` works (a 240-character one
+    too); an error names ``path``, never the temporary file.
+
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "new folder" / "a.txt"
     >>> with written_atomically(p) as tmp:
     ...     _ = tmp.write_text("done")
     >>> p.read_text()
     'done'
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}{suffix}")
+    tmp = path.with_name(f".fb-{os.urandom(6).hex()}{suffix}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)  # atomic on POSIX and Windows
         _PLACED.append(str(path))
+    except OSError as exc:
+        if exc.filename in (str(tmp), tmp) or exc.filename2 in (str(tmp), tmp):
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from None  # the user's name, not the temporary one
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -7,7 +7,16 @@ import sys
 import warnings
 from pathlib import Path
 
-from ._common import CLIError, _check_writable, _first_names, _neutralised, _progress, _refuse_existing, _write_csv
+from ._common import (
+    CLIError,
+    _check_writable,
+    _first_names,
+    _neutralised,
+    _progress,
+    _refuse_existing,
+    _refuse_input,
+    _write_csv,
+)
 from ._data import _expand_images
 from ._options import add_force, add_mask_pattern, add_model, add_on_error, add_output, add_overwrite
 from ._progress import command_stages
@@ -65,6 +74,7 @@ def run(args) -> int:
     if out is not None:
         if out.suffix.lower() != ".csv":
             raise CLIError(f"-o {str(out)!r}: predictions are written as CSV; the name must end in .csv")
+        _refuse_input(out, [*args.images, args.model])
         _refuse_existing(out, args.overwrite)
         _check_writable(out, "-o")
     if args.explain:

@@ -7,6 +7,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from .._limits import MAX_IMAGE_PIXELS, limit_words
 from ._common import _check_label_spellings, _natural_key, plausible_typo
 from ._release_rules import (
     IMAGE_COLUMNS,
@@ -23,7 +24,7 @@ from ._release_rules import (
     pixel_size_cell,
     pixel_size_column,
 )
-from ._release_scan import cell_keys, image_keys, path_key, probe_files, split_masks
+from ._release_scan import cell_keys, image_keys, normalisation_mattered, path_key, probe_files, split_masks
 from ._release_tables import TableError, read_table
 from ._release_types import Release, ReleaseError, ReleaseSummary
 
@@ -97,7 +98,8 @@ class _Tables:
         self.bad_rows: dict[Path, list] = {}  # rows read_table left out (a NUL character), by table
         for rel in tables:
             try:
-                self.read[rel] = read_table(root / rel, notes=self.encodings, left_out=self.bad_rows.setdefault(rel, []))
+                self.read[rel] = read_table(root / rel, notes=self.encodings,
+                                            left_out=self.bad_rows.setdefault(rel, []))
             except TableError as exc:
                 raise ReleaseError(str(exc)) from None
             except (OSError, UnicodeError, ValueError) as exc:
@@ -258,6 +260,10 @@ class Reader:
         kept = []
         for img in images:
             shape, problem = probed[img]
+            if problem is None and shape[0] * shape[1] > MAX_IMAGE_PIXELS:
+                problem = (f"too large: {shape[1]} x {shape[0]} = {shape[0] * shape[1]:,} pixels, above "
+                           f"{limit_words('MAX_IMAGE_PIXELS')} (what the extractors hold in memory at the image's "
+                           "size; shrink it)")
             if problem is None:
                 kept.append(img)
             else:
@@ -477,6 +483,7 @@ class Reader:
             summary.mask_column = ", ".join(header[c] for c in sorted(used_mask_cols))
         keys = image_keys(images)
         rows_of: dict[Path, list[int]] = {}
+        nfc = 0
         for k, row in enumerate(rows):
             cell = row[column].strip()
             where = f"row {k + 2} of {name}"
@@ -491,6 +498,11 @@ class Reader:
                 self.out(where, "no image" + (f": {cell!r}" if cell else ": empty cell"))
                 continue
             rows_of.setdefault(img, []).append(k)
+            nfc += normalisation_mattered(cell, img)
+        if nfc:
+            summary.notes.append(f"{nfc} name(s) in {name} matched their files only after Unicode normalisation "
+                                 "(NFC; the files' names are stored decomposed, as macOS writes them, or the other "
+                                 "way round).")
         return self._with_rows(images, rows_of, f"no row in {name}"), rows_of
 
     def _with_rows(self, images, rows, reason: str) -> list:
@@ -646,7 +658,12 @@ class Reader:
         col, header, used = table_column()
         if col is not None:
             summary.group_column, summary.patient_source = header[col], "column"
-            return [r[col].strip() for r in used]
+            groups = [r[col].strip() or img.as_posix() for r, img in zip(used, images)]
+            empty = sum(not r[col].strip() for r in used)
+            if empty:  # never one patient '' for every image without one
+                summary.notes.append(f"{empty} image(s) with an empty {header[col]!r} cell: each is its own "
+                                     "patient.")
+            return groups
         _, folders, _ = folder_levels(images, self.release_name, labelled=summary.label_column is not None)
         if all(folders) and folders:
             summary.patient_source = "folder"

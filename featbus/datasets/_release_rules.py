@@ -20,7 +20,8 @@ from ..io import MASK_WORDS, NON_LESION_MASK_WORDS
 from ._common import IMAGE_EXTENSIONS
 
 __all__ = ["CONTAINER_FOLDERS", "IMAGE_COLUMNS", "IMAGE_SUFFIXES", "LABEL_SPELLINGS", "MASK_COLUMN_WORDS",
-           "MASK_FOLDER", "MASK_WORDS", "MASK_WORD_RANK", "MAX_CLASS_FOLDERS", "NON_LESION_MASK_WORDS", "NOT_READ_IMAGES",
+           "MASK_FOLDER", "MASK_WORDS", "MASK_WORD_RANK", "MAX_CLASS_FOLDERS", "NON_LESION_MASK_WORDS",
+           "NOT_READ_IMAGES",
            "PATIENT_COLUMNS", "PIXEL_SIZE_COLUMNS", "PIXEL_UNITS", "SPLIT_FOLDERS", "TABLE_SUFFIXES", "class_of_value",
            "column_key", "is_container", "is_mask_folder", "mask_parts", "pixel_size_cell", "pixel_size_column",
            "stem_keys"]

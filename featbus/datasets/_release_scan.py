@@ -6,8 +6,8 @@ decoding a pixel.
 
 from __future__ import annotations
 
-import os
 import re
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,8 +26,8 @@ from ._release_rules import (
     stem_keys,
 )
 
-__all__ = ["cell_keys", "image_keys", "path_key", "probe_files", "scope_of", "split_masks", "unwrap_download_folder",
-           "walk_release"]
+__all__ = ["cell_keys", "image_keys", "normalisation_mattered", "path_key", "probe_files", "scope_of", "split_masks",
+           "unwrap_download_folder", "walk_release"]
 
 def path_key(path: Path) -> tuple:
     """Natural order of a relative path, folder by folder ('a (2)' before 'a (10)')."""
@@ -167,19 +167,27 @@ def image_keys(images: list[Path]) -> dict[str, Path | None]:
         out[key] = img
 
     for img in images:
-        rel = img.as_posix().casefold()
+        name = Path(unicodedata.normalize("NFC", img.as_posix()))  # as cell_keys: macOS writes names in NFD
+        rel = name.as_posix().casefold()
         put(rel, img, True)
         put(rel.rsplit(".", 1)[0], img, True)
-        put(img.name.casefold(), img, True)
-        for k in stem_keys(img.stem):
+        put(name.name.casefold(), img, True)
+        for k in stem_keys(name.stem):
             put(k, img, True)
-        if re.fullmatch(r"\d+", img.stem):
-            put(str(int(img.stem)), img, True)
+        if re.fullmatch(r"\d+", name.stem):
+            put(str(int(name.stem)), img, True)
     return out
 
 
+def normalisation_mattered(cell: str, image: Path) -> bool:
+    """Whether a cell found its image only once both were NFC-normalised (one written NFC, the other NFD)."""
+    return unicodedata.is_normalized("NFC", cell) != unicodedata.is_normalized("NFC", image.as_posix())
+
+
 def cell_keys(value: str) -> list[str]:
-    """The keys of a table's cell (:func:`image_keys`'s side): as written, its name, stem, a number."""
+    """The keys of a table's cell (:func:`image_keys`'s side): as written, its name, stem, a number,
+    NFC-normalised."""
+    value = unicodedata.normalize("NFC", value)
     v = value.strip().replace("\\", "/").lstrip("./") if not value.startswith("../") else value.strip()
     if not v:
         return []

@@ -137,8 +137,8 @@ def _check_zip(path: Path) -> None:
         raise TableError(f"{str(path)!r} is not a readable .xlsx file: {exc}") from None
     if total > MAX_XLSX_BYTES or n > MAX_XLSX_PARTS:
         raise TableError(f"{str(path)!r} unpacks to {total / 2**20:.0f} MB in {n} parts: an .xlsx is refused above "
-                         f"{MAX_XLSX_BYTES // 2**20} MB unpacked or {MAX_XLSX_PARTS:,} parts (featbus._limits.MAX_XLSX_BYTES, "
-                         "MAX_XLSX_PARTS)")
+                         f"{MAX_XLSX_BYTES // 2**20} MB unpacked or {MAX_XLSX_PARTS:,} parts "
+                         "(featbus._limits.MAX_XLSX_BYTES, MAX_XLSX_PARTS)")
 
 
 def _read_xlsx(path: Path) -> tuple[list[str], list[list[str]], list[int]]:

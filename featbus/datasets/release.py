@@ -27,9 +27,9 @@ import os
 from pathlib import Path
 
 from ._common import _natural_key, _pattern_regex
+from ._release_index import read_index_rows
 from ._release_read import Reader, pixel_size_cells
 from ._release_scan import unwrap_download_folder, walk_release
-from ._release_tables import read_table
 from ._release_types import (
     LEFT_OUT_REASONS,
     PATIENT_SOURCES,
@@ -76,35 +76,49 @@ def _read_mias(root: Path, files: list[Path], left_out: list, group_pattern) -> 
 
 def _read_index(path: Path) -> Release:
     """An index written by :meth:`Release.write_index` (or any manifest: ``image`` and optional
-    ``label``, ``group``, ``mask``): paths relative to the CSV's folder, cells unescaped."""
-    header, rows = read_table(path)
-    cols = {h.strip().lower(): k for k, h in enumerate(header)}
-    if "image" not in cols:
+    ``label``, ``group``, ``mask`` columns), read back by its one module
+    (:func:`~featbus.datasets._release_index.read_index_rows`): paths relative to the CSV's folder,
+    values as written. A mask that is not there, an empty patient cell, are said."""
+    left_out: list[tuple[str, str]] = []
+    notes: list[str] = []
+    header, rows = read_index_rows(path, notes, left_out)
+    if "image" not in [h.strip().lower() for h in header]:
         raise ReleaseError(f"{str(path)!r} has no 'image' column: an index (featbus read DATA --index FILE) or a "
                            f"manifest names each image in one; its columns: {header}")
+    has = {h.strip().lower() for h in header}
     base = path.parent
     images, labels, groups, masks, kept = [], [], [], [], []
-    left_out: list[tuple[str, str]] = []
-    for k, row in enumerate(rows):
-        cell = unescape_cell(row[cols["image"]])
+    no_patient = 0
+    for line, row in rows:
+        cell = row["image"]
         if not cell:
-            left_out.append((f"row {k + 2} of {path.name}", "no image"))
+            left_out.append((f"row {line} of {path.name}", "no image"))
             continue
-        kept.append((k + 2, row))
+        kept.append((line, row["cells"]))
         images.append(Path(cell) if os.path.isabs(cell) else base / cell)
-        labels.append(unescape_cell(row[cols["label"]]) or None if "label" in cols else None)
-        groups.append(unescape_cell(row[cols["group"]]) if "group" in cols else cell)
-        masks.append(tuple(base / m for m in unescape_cell(row[cols["mask"]]).split(";") if m)
-                     if "mask" in cols else ())
+        labels.append(row["label"] or None)
+        no_patient += row["group"] == ""
+        groups.append(row["group"] or cell)  # an empty patient cell: the image is its own patient, said
+        found = []
+        for m in row["masks"]:
+            target = Path(m) if os.path.isabs(m) else base / m
+            if os.path.isfile(target):
+                found.append(target)
+            else:
+                left_out.append((f"row {line} of {path.name}", f"mask not found: {m!r} (the image kept without it)"))
+        masks.append(tuple(found))
+    if no_patient:
+        notes.append(f"{no_patient} image(s) with an empty 'group' cell: each is its own patient")
     named = sorted({c for c in labels if c}, key=_natural_key)
     summary = ReleaseSummary(root=base, n_images=len(images), n_masks_paired=sum(1 for m in masks if m),
-                             n_mask_files=sum(len(m) for m in masks), mask_rule="the index's 'mask' column",
-                             table=path, image_column="image", label_column="label" if "label" in cols else None,
-                             group_column="group" if "group" in cols else None,
-                             mask_column="mask" if "mask" in cols else None,
+                             n_mask_files=sum(len(m) for m in masks), mask_rule="the index's 'mask' columns",
+                             table=path, image_column="image", label_column="label" if "label" in has else None,
+                             group_column="group" if "group" in has else None,
+                             mask_column="mask" if "mask" in has else None,
                              classes={c: labels.count(c) for c in named}, class_source="the 'label' column",
                              n_patients=len(set(groups)),
-                             patient_source="column" if "group" in cols else "one per image", left_out=left_out)
+                             patient_source="column" if "group" in has else "one per image", left_out=left_out,
+                             notes=[f"{n}." for n in notes])
     sizes, summary.pixel_size_missing = pixel_size_cells(header, kept, summary)  # a pixel-size column (issue 82)
     summary.n_pixel_sizes = sum(p is not None for p in sizes)
     return Release(base, images, labels, groups, masks, summary, class_order=named,
