@@ -191,6 +191,8 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
         raise ValueError(f"rows_without_image must be 'leave out' or 'raise', got {rows_without_image!r}")
     if not path.exists():
         raise ReleaseError(f"{str(path)!r} does not exist")
+    if not path.is_dir() and not path.is_file():
+        raise ReleaseError(f"{str(path)!r} is not a regular file nor a folder (a FIFO, device or socket): never opened")
     if path.is_file():
         if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
             raise ReleaseError(f"{str(path)!r} is a file: give the release's folder, or an index CSV written by "
