@@ -90,7 +90,7 @@ def read_index_rows(path: Path, notes: list[str], left_out: list) -> tuple[list[
     stores names) is found, and said in ``notes``."""
     from ._release_tables import read_table
 
-    header, rows = read_table(path, notes=notes, left_out=left_out, strip=False)  # a comma, as written
+    header, rows = read_table(path, notes=notes, left_out=left_out, strip=False, dialect=csv.excel)  # as written
     if "image" not in [h.strip().lower() for h in header]:  # a manifest by hand: its delimiter sniffed
         header, rows = read_table(path, notes=[], left_out=[], strip=True)
     cols = {h.strip().lower(): k for k, h in enumerate(header)}

@@ -98,7 +98,7 @@ class _Tables:
         self.bad_rows: dict[Path, list] = {}  # rows read_table left out (a NUL character), by table
         for rel in tables:
             try:
-                self.read[rel] = read_table(root / rel, notes=self.encodings,
+                self.read[rel] = read_table(root / rel, notes=self.encodings, strip=False,  # ' a.png' names ' a.png'
                                             left_out=self.bad_rows.setdefault(rel, []))
             except TableError as exc:
                 raise ReleaseError(str(exc)) from None
@@ -212,6 +212,7 @@ class Reader:
         self.left_out: list[tuple[str, str]] = left_out
         self.label_col: int | None = None
         self.copies: list[tuple[str, str]] = []
+        self.unpaired: list[Path] = []  # files taken for masks that no image owns (by _rows, a table may pair them)
         self.read_tables: _Tables | None = None  # the release's tables, read once (by _table)
 
     def out(self, item, reason: str) -> None:
@@ -235,6 +236,7 @@ class Reader:
                                f"(searched beside each image and in its mask folder)")
         for m in unpaired:
             self.out(m, "mask")
+        self.unpaired = unpaired  # a table's mask column may name them (masks/a;b.png)
         summary = ReleaseSummary(root=root)
         # the table naming most images, its mask columns (files they name are masks, never samples)
         table = self._table(images, image_column, summary)
@@ -452,7 +454,7 @@ class Reader:
         name = rel.as_posix()
         mask_cols = [c for c in range(len(header)) if c != column
                      and any(w in column_key(header[c]) for w in MASK_COLUMN_WORDS)]
-        file_keys = image_keys(images + [m for ms in masks_of.values() for m, _ in ms])
+        file_keys = image_keys(images + [m for ms in masks_of.values() for m, _ in ms] + self.unpaired)
         owner_of = {m: img for img, ms in masks_of.items() for m, _ in ms}
         keys = image_keys(images)
         used_mask_cols = set()
@@ -477,6 +479,9 @@ class Reader:
                         continue
                     if found in images:
                         images = [i for i in images if i != found]
+                    if found in self.unpaired:  # a mask folder's file no image's name paired: the table pairs it
+                        self.left_out.remove((found.as_posix(), "mask"))
+                        self.unpaired = [m for m in self.unpaired if m != found]
                     masks_of.setdefault(img, []).append((found, word))
                     owner_of[found] = img
         if used_mask_cols:
@@ -485,7 +490,7 @@ class Reader:
         rows_of: dict[Path, list[int]] = {}
         nfc = 0
         for k, row in enumerate(rows):
-            cell = row[column].strip()
+            cell = row[column] if row[column].strip() else ""  # spaces may be part of a file's name
             where = f"row {k + 2} of {name}"
             if _inside(self.root, cell, self.root / rel) == Path(".."):
                 raise ReleaseError(f"{where}: {cell!r} names a file outside the release {str(self.root)!r}; featbus "

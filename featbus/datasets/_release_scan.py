@@ -193,6 +193,8 @@ def cell_keys(value: str) -> list[str]:
         return []
     p = Path(v)
     keys = [v.casefold(), p.name.casefold()]
+    if value.strip() != value and value.strip():  # the name as written first: spaces may be part of it
+        keys = [value.casefold(), Path(value).name.casefold(), *keys]
     if p.suffix.lower() in IMAGE_SUFFIXES:
         keys += [v.rsplit(".", 1)[0].casefold(), p.stem.casefold()]
     digits = p.stem if p.suffix.lower() in IMAGE_SUFFIXES else v

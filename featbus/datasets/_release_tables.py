@@ -84,7 +84,7 @@ def _lines(f, path: Path):
         yield line
 
 
-def _read_text(path: Path, notes: list, strip: bool) -> tuple[list[str], list[list[str]], list[int]]:
+def _read_text(path: Path, notes: list, strip: bool, dialect) -> tuple[list[str], list[list[str]], list[int]]:
     size = path.stat().st_size
     if size > MAX_TABLE_BYTES:
         raise _refuse(path, f"is {size / 2**20:.0f} MB", "MAX_TABLE_BYTES", MAX_TABLE_BYTES)
@@ -95,10 +95,10 @@ def _read_text(path: Path, notes: list, strip: bool) -> tuple[list[str], list[li
     saved = csv.field_size_limit(MAX_FIELD_CHARS)
     try:
         with open(path, encoding=encoding, newline="") as f:
-            head = f.read(64 * 1024)
+            head = f.read(64 * 1024) if dialect is None else ""
             f.seek(0)
             try:
-                dialect = csv.Sniffer().sniff(head, delimiters=",;\t|")
+                dialect = dialect or csv.Sniffer().sniff(head, delimiters=",;\t|")
             except csv.Error:
                 if path.suffix.lower() == ".txt":
                     return [], [], []  # free text, no table
@@ -193,13 +193,14 @@ def _read_xls(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     return header, [r for _, r in rows], [line for line, _ in rows]
 
 
-def read_table(path: Path, *, notes: list | None = None, left_out: list | None = None,
-               strip: bool = True) -> tuple[list[str], list[list[str]]]:
+def read_table(path: Path, *, notes: list | None = None, left_out: list | None = None, strip: bool = True,
+               dialect=None) -> tuple[list[str], list[list[str]]]:
     """``(header, rows)`` of a table, every cell text; rows padded to the header's width.
 
     ``notes`` gets the words on an encoding that is not plain UTF-8; ``left_out`` an ``(item,
     reason)`` for each row left out (a NUL character in a cell: no file name or label holds one),
-    the rest read; ``strip=False`` keeps the cells' spaces as written (an index's values).
+    the rest read; ``strip=False`` keeps the cells' spaces as written (an index's values); ``dialect``
+    (a text table's, :class:`csv.Dialect`) replaces the sniffed one.
 
     Raises :class:`TableError` for a table refused within bounds (not a regular file, a limit of
     :mod:`featbus._limits` met, an ``.xlsx`` that unpacks too large, an ``.xls`` without xlrd),
@@ -218,7 +219,7 @@ def read_table(path: Path, *, notes: list | None = None, left_out: list | None =
     elif suffix == ".xls":
         header, rows, lines = _read_xls(path)
     else:
-        header, rows, lines = _read_text(path, notes, strip)
+        header, rows, lines = _read_text(path, notes, strip, dialect)
     width = len(header)
     header = [h or f"column {k + 1}" for k, h in enumerate(header)]
     kept = []
