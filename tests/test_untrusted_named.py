@@ -125,7 +125,8 @@ def test_plain_utf8_says_nothing_of_its_encoding(tmp_path):
 def test_a_nul_character_in_a_cell_leaves_that_row_out_by_name(tmp_path, outside):
     rel = tmp_path / "rel"
     _three(rel)
-    (rel / "t.csv").write_text("image,label\nimages/i0.png,benign\nimages/i1\0.png,malignant\nimages/i2.png,malignant\n")
+    (rel / "t.csv").write_text("image,label\nimages/i0.png,benign\nimages/i1\0.png,malignant\n"
+                               "images/i2.png,malignant\n")
     outcome = run_featbus(["read", rel], cwd=tmp_path)
     assert outcome.returncode == 0, outcome.text
     assert "line 3 of t.csv: unreadable: a NUL character in a cell" in outcome.stderr

@@ -92,7 +92,8 @@ def test_index_round_trips_random_tables(rows):
     [(" a.png", " benign", " p1 ", [" m.png"]), ("b.png", "malignant", "p\t2", [])],
     [(unicodedata.normalize("NFD", "café.png"), "benign", "señal", [])],
     [(os.fsdecode(b"caf\xe9.png"), "benign", os.fsdecode(b"p\xff"), [os.fsdecode(b"m\xfe.png")])],
-], ids=["separators in mask names", "apostrophe and formula", "spaces", "NFD", "not UTF-8"])
+    [(";.png", None, ";", []), ('".png', "\u00b2", ";", [])],
+], ids=["separators in mask names", "apostrophe and formula", "spaces", "NFD", "not UTF-8", "a digit not decimal"])
 def test_index_round_trips_the_issue_cases(tmp_path, rows):
     _round_trip(tmp_path, rows)
 
@@ -129,3 +130,24 @@ def test_read_then_index_then_read_gives_the_same_release(tmp_path):
     assert [p.name for p in back.images] == [p.name for p in first.images]
     assert back.labels == first.labels and back.groups == first.groups and "'=1+2" in back.groups
     assert [[m.name for m in ms] for ms in back.masks] == [[m.name for m in ms] for ms in first.masks]
+
+
+def test_commands_load_the_index_with_the_same_masks(tmp_path):
+    """What every command reads DATA by (:func:`featbus.datasets.load_data`) takes the index's mask
+    columns as written: a mask named ``a;b.png`` is one file, a second mask is a second column."""
+    import numpy as np
+    from PIL import Image
+
+    from featbus.datasets import load_data
+
+    for name in ("a", "b", "c"):
+        Image.fromarray(np.full((16, 16), 60 + ord(name), np.uint8)).save(tmp_path / f"{name}.png")
+    for name in ("a;b", "m2"):
+        Image.fromarray(np.pad(np.full((4, 4), 255, np.uint8), 6)).save(tmp_path / f"{name}.png")
+    rows = [(tmp_path / "a.png", "benign", "p1", (tmp_path / "a;b.png", tmp_path / "m2.png")),
+            (tmp_path / "b.png", "malignant", "p2", ()), (tmp_path / "c.png", "benign", "p3", ())]
+    release = Release(tmp_path, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
+                      ReleaseSummary(root=tmp_path))
+    data = load_data(release.write_index(tmp_path / "index.csv"))
+    assert len(data.paths) == 3 and data.masks[0] is not None and int(np.asarray(data.masks[0]).sum()) > 0
+    assert read_release(tmp_path / "index.csv").masks[0] == rows[0][3]

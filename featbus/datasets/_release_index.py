@@ -15,7 +15,8 @@ import unicodedata
 from pathlib import Path
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
-__all__ = ["FORMULA_STARTS", "escape_cell", "read_index_rows", "unescape_cell", "write_index_rows"]
+__all__ = ["FORMULA_STARTS", "escape_cell", "mask_cell_files", "mask_columns", "read_index_rows", "unescape_cell",
+           "write_index_rows"]
 
 #: Characters that make a spreadsheet read a cell as a formula: escaped with ``'`` where featbus writes.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -60,6 +61,23 @@ def unescape_cell(text: str) -> str:
     return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS + ("'",)) else text
 
 
+def mask_columns(columns) -> list:
+    """An index's or manifest's mask columns in order (``mask``, ``mask 2``, ``mask 3``...; names as
+    given, compared trimmed and without case)."""
+    found = [(int(m.group(1) or 1), c) for c in columns if (m := _MASK_COLUMN.match(str(c).strip().lower()))]
+    return [c for _, c in sorted(found)]
+
+
+def mask_cell_files(base: Path, cell: str) -> list[str]:
+    """The files a mask cell names: the cell as written when that file exists (``a;b.png`` is one
+    name), else a hand-written manifest's list split on ``;``."""
+    if not cell.strip():
+        return []
+    if os.path.lexists(Path(cell) if os.path.isabs(cell) else base / cell):
+        return [cell]
+    return [m.strip() for m in cell.split(";") if m.strip()]
+
+
 def write_index_rows(path: Path, rows: list[tuple[str, str, str, tuple[str, ...]]],
                      size_column: str | None = None, sizes: list | None = None) -> Path:
     """Write the index: one row ``(image, label, group, masks)`` per image (paths as written, relative
@@ -72,7 +90,7 @@ def write_index_rows(path: Path, rows: list[tuple[str, str, str, tuple[str, ...]
     n_masks = max([1] + [len(masks) for *_, masks in rows])
     header = ["image", "label", "group", "mask"] + [f"mask {k}" for k in range(2, n_masks + 1)]
     out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)  # spaces kept by any reader
     writer.writerow(header + ([size_column] if size_column else []))
     for k, (image, label, group, masks) in enumerate(rows):
         cells = [image, label, group] + list(masks) + [""] * (n_masks - len(masks))
@@ -94,8 +112,7 @@ def read_index_rows(path: Path, notes: list[str], left_out: list) -> tuple[list[
     if "image" not in [h.strip().lower() for h in header]:  # a manifest by hand: its delimiter sniffed
         header, rows = read_table(path, notes=[], left_out=[], strip=True)
     cols = {h.strip().lower(): k for k, h in enumerate(header)}
-    masks = sorted((int(m.group(1) or 1), k) for k, h in enumerate(header)
-                   if (m := _MASK_COLUMN.match(h.strip().lower())))
+    masks = [header.index(c) for c in mask_columns(header)]
     base, matched = path.parent, []
     out = []
     for k, row in enumerate(rows):
@@ -103,7 +120,7 @@ def read_index_rows(path: Path, notes: list[str], left_out: list) -> tuple[list[
         image = unescape_cell(row[cols["image"]]) if "image" in cols else ""
         out.append((k + 2, {"image": _found(base, image, matched) if image else "", "label": label,
                             "group": group, "cells": row,
-                            "masks": tuple(_found(base, unescape_cell(row[c]), matched) for _, c in masks
+                            "masks": tuple(_found(base, unescape_cell(row[c]), matched) for c in masks
                                            if row[c] != "")}))
     if matched:
         notes.append(f"{len(matched)} name(s) of {path.name} matched their files only after Unicode normalisation "
