@@ -156,9 +156,7 @@ def header_shape(path: str | os.PathLike) -> tuple[tuple[int, int] | None, str |
 
             ds = pydicom.dcmread(path, stop_before_pixels=True)
             return (int(ds.Rows), int(ds.Columns)), None
-        from PIL import Image
-
-        with Image.open(path) as im:  # the header only: no pixel is decoded
+        with _open_pil(str(path), None) as im:  # the header only: no pixel is decoded; the callers judge the size
             w, h = im.size
         return (h, w), None
     except Exception as exc:  # noqa: BLE001 - every reader's failure is the file's, named

@@ -158,3 +158,18 @@ def test_a_limit_met_names_the_file_and_the_limit(tmp_path, monkeypatch, limit, 
     monkeypatch.setattr(tables, limit, 20)
     with pytest.raises(ReleaseError, match=rf"big\.csv' has more than 20 rows: .*{limit}"):
         read_release(rel)
+
+
+def test_predict_leaves_out_an_image_above_the_pixel_budget_by_name(tmp_path):
+    from featbus.datasets import make_phantoms
+    from featbus.workflows.training import train_model
+
+    rel = _release(tmp_path)
+    Image.fromarray(np.zeros((12000, 12000), np.uint8)).save(rel / "benign" / "huge.png")
+    model = tmp_path / "m.featbus"
+    train_model(make_phantoms(24, image_size=40, random_state=0), "lbp", classifier="logreg", cross_validate=False,
+                progress=False).save(model)
+    outcome = _run(tmp_path, ["predict", model, rel, "-o", tmp_path / "p.csv"])
+    assert outcome.returncode == 0, outcome.text[-2000:]
+    assert "huge.png: too large: 12000 x 12000 pixels" in outcome.stderr and "MAX_IMAGE_PIXELS" in outcome.stderr
+    assert "huge" not in (tmp_path / "p.csv").read_text()

@@ -91,11 +91,21 @@ def run(args) -> int:
     # install (featbus[runtime], LiteRT without Keras) explains a CNN model by occlusion ("auto")
     grad_cam = bool(args.explain) and args.explain_method != "occlusion" and keras
     _, (model,) = start(args, [args.model], keras_too=grad_cam, said=said)
+    from .._limits import MAX_IMAGE_PIXELS, limit_words
     from ..io import header_shape
     from ..model.scale import scale_words
 
-    # predict decodes its files later: their sizes from their headers (one it cannot read is met later, named)
-    shapes = [shape for shape, problem in map(header_shape, paths) if problem is None]
+    # predict decodes its files later: their sizes from their headers (one it cannot read is met later, named);
+    # one above the pixel budget is left out, named, as the release reader leaves it out
+    probed = dict(zip(paths, map(header_shape, paths)))
+    for path, (shape, problem) in probed.items():
+        if problem is None and shape[0] * shape[1] > MAX_IMAGE_PIXELS:
+            print(f"left out {path}: too large: {shape[1]} x {shape[0]} pixels, above "
+                  f"{limit_words('MAX_IMAGE_PIXELS')}", file=sys.stderr)
+            paths = [p for p in paths if p != path]
+    if not paths:
+        raise CLIError("every image given is above the pixel budget (featbus._limits.MAX_IMAGE_PIXELS); shrink them")
+    shapes = [probed[p][0] for p in paths if probed[p][1] is None]
     print(scale_words(model.input_scale, shapes or None), file=sys.stderr)
     with warnings.catch_warnings():  # the skipped images are counted below and listed in the table
         warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)
