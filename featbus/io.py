@@ -9,6 +9,7 @@ kept: 8-bit images come back as ``uint8``, 16-bit ones as ``uint16`` (never sile
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import math
 import os
@@ -38,7 +39,7 @@ from ._records import (
 from .progress import find_stack_level
 
 __all__ = ["read_image", "read_images", "read_mask", "load_item", "header_shape", "dicom_pixel_size",
-           "write_feature_table",
+           "write_feature_table", "list_folder", "printable_path", "limit_words", "RELEASE_LIMITS",
            "write_file", "MAX_PIXELS", "DICOM_WINDOW", "refuse_existing", "resize_to", "INTERPOLATIONS"]
 
 #: Default largest image (height x width) that :func:`read_image` decodes: 2**28 = 268,435,456
@@ -54,6 +55,45 @@ MAX_PIXELS: int | None = 1 << 28
 #: default comes from the environment variable ``FEATBUS_DICOM_WINDOW`` (``0``: off), which
 #: ``featbus ... --dicom-raw`` sets, so worker processes read files the same way.
 DICOM_WINDOW: bool = os.environ.get("FEATBUS_DICOM_WINDOW", "1").strip() != "0"
+
+# --------------------------------------------------------------------------- untrusted input: the limits
+# A release is untrusted input (a download, a colleague's disk, a PACS export): every walk and every parse
+# is bounded before it starts, by these constants (:data:`RELEASE_LIMITS`), each refusal one line naming the
+# file and the limit (:func:`limit_words`). ``featbus.datasets._limits`` is this list under the name the
+# data-set readers import it by.
+
+#: Folders below a release's root that are walked (a 1,500-deep chain is left out, named, at this depth).
+MAX_FOLDER_DEPTH = 64
+#: The most bytes of a text table (CSV / TSV / TXT) read at all.
+MAX_TABLE_BYTES = 512 * 1024 * 1024
+#: The most characters of one line of a text table (a header of 100 M columns is refused before it is split).
+MAX_LINE_CHARS = 1024 * 1024
+#: The most characters of one cell (Python's csv default field limit, stated here and set while reading).
+MAX_FIELD_CHARS = 131_072
+#: The most columns of a table (text or Excel: counted from the cells present, never a declared range).
+MAX_COLUMNS = 10_000
+#: The most rows of a table (text or Excel; empty rows counted too, so an empty range cannot spin).
+MAX_ROWS = 1_000_000
+#: The most bytes an ``.xlsx`` may unpack to (its zip entries summed before openpyxl opens it).
+MAX_XLSX_BYTES = 200 * 1024 * 1024
+#: The most parts (zip entries) of an ``.xlsx``.
+MAX_XLSX_PARTS = 10_000
+#: The most pixels (height x width, from the header) of a release's image. The feature extractors work at
+#: the image's own size in float64 with a few working copies (LBP about 24 bytes a pixel), so 2**25
+#: (33.5 M, 5792 x 5792; a full-field mammogram has 13-30 M) keeps one image's extraction near 0.8 GB,
+#: where a 12000 x 12000 PNG (144 M, 136 KB on disk) took 3.5 GB.
+MAX_IMAGE_PIXELS = 1 << 25
+
+
+#: The names of the limits above, in one tuple (documented where each is defined).
+RELEASE_LIMITS = ("MAX_FOLDER_DEPTH", "MAX_TABLE_BYTES", "MAX_LINE_CHARS", "MAX_FIELD_CHARS", "MAX_COLUMNS", "MAX_ROWS",
+                  "MAX_XLSX_BYTES", "MAX_XLSX_PARTS", "MAX_IMAGE_PIXELS")
+
+
+def limit_words(name: str) -> str:
+    """``"featbus.io.MAX_ROWS = 1,000,000"``: how a refusal names the limit it met."""
+    return f"featbus.io.{name} = {globals()[name]:,}"
+
 
 # Pillow keeps its own bomb limit in a module global; featbus checks its own limit instead, and
 # the global is switched off only while a file's header is parsed, under this lock
@@ -1125,3 +1165,124 @@ def resize_to(image: np.ndarray, hw: Sequence[int], interpolation: str = "area")
         info = np.iinfo(image.dtype)
         out = np.clip(np.rint(out), info.min, info.max)
     return out.astype(image.dtype)
+
+
+# --------------------------------------------------------------------------- untrusted input: the listing
+# The one listing of a folder of untrusted files (a release, a folder given to ``featbus predict``): no file is
+# opened, each entry's type is checked with ``lstat`` first and only regular files are listed; every entry left
+# out is named. Light (the standard library): ``featbus predict`` lists a plain folder without the data-set
+# loaders.
+
+def _file_type(mode: int) -> str | None:
+    """``None`` for a regular file, else what it is in words (a FIFO, a device...)."""
+    if stat.S_ISREG(mode):
+        return None
+    return ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+
+
+def printable_path(path: str | os.PathLike) -> str:
+    """A path as it can be printed and written as UTF-8: bytes of a name that is not UTF-8 as ``\\xNN``."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # surrogates: the bytes of a name that is not UTF-8
+        return False
+    return True
+
+
+def list_folder(root: str | os.PathLike, suffixes: tuple[str, ...],
+                not_read: tuple[str, ...] = ()) -> tuple[list[Path], list[tuple[str, str]]]:
+    """``(files, left out)``: the regular files under ``root`` whose suffix (any case) is one of
+    ``suffixes``, as paths relative to ``root`` in sorted order, and ``(item, reason)`` for each entry
+    left out.
+
+    Nothing is opened and nothing outside ``root`` is read: each entry's type comes from ``lstat``
+    (``os.scandir``'s entry) before anything else. Hidden files and folders (``.name``, ``__MACOSX``)
+    are not read and files of other suffixes not listed. Left out, named: a link (file or folder)
+    leading outside ``root`` (``"outside the release"``); a FIFO, socket or device, a link loop or a
+    link to nothing, a name that is not valid UTF-8, a folder deeper than
+    :data:`MAX_FOLDER_DEPTH` (``"unreadable: ..."``); a file of a ``not_read`` suffix
+    (``"not an image: ..."``: an animated GIF). A link to a folder inside ``root`` is not followed
+    (its files are listed where they lie); a link to a regular file inside it is listed. The walk is
+    iterative (no recursion limit).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = (root / "a.png").write_bytes(b"")
+    >>> os.mkfifo(root / "b.png")
+    >>> list_folder(root, (".png",))
+    ([PosixPath('a.png')], [('b.png', 'unreadable: a FIFO, not a regular file (never opened)')])
+    """
+    root = Path(root)
+    real_root = os.path.realpath(root)
+    wanted = tuple(s.lower() for s in suffixes)
+    files: list[Path] = []
+    left_out: list[tuple[str, str]] = []
+    stack = [(root, 0)]
+    while stack:
+        here, depth = stack.pop()
+        try:
+            with os.scandir(here) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            left_out.append((printable_path(here.relative_to(root)), f"unreadable: {exc.strerror or exc}"))
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") or name == "__MACOSX":
+                continue
+            full = here / name
+            rel = full.relative_to(root)
+            suffix = full.suffix.lower()
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+                link = entry.is_symlink()
+            except OSError:
+                continue
+            if not is_dir and not link and suffix not in wanted + not_read:
+                continue
+            if not _utf8(name):
+                left_out.append((printable_path(rel), "unreadable: its name is not valid UTF-8 (rename it)"))
+                continue
+            if link:
+                target = os.path.realpath(full)
+                if os.path.commonpath([real_root, target]) != real_root:
+                    left_out.append((str(rel), "outside the release"))
+                    continue
+                try:
+                    mode = os.stat(full).st_mode  # inside the release: what the link leads to, never opened
+                except OSError as exc:
+                    if exc.errno == errno.ELOOP:
+                        left_out.append((str(rel), "unreadable: a symbolic link loop"))
+                    elif suffix in wanted:
+                        left_out.append((str(rel), f"unreadable: a link to nothing ({exc.strerror or exc})"))
+                    continue
+                if stat.S_ISDIR(mode):
+                    continue  # a folder inside the release: its files are listed where they lie
+            elif is_dir:
+                if depth + 1 > MAX_FOLDER_DEPTH:
+                    left_out.append((str(rel), f"unreadable: a folder deeper than the limit "
+                                               f"({limit_words('MAX_FOLDER_DEPTH')}), not walked"))
+                else:
+                    stack.append((full, depth + 1))
+                continue
+            else:
+                mode = entry.stat(follow_symlinks=False).st_mode
+            kind = _file_type(mode)
+            if suffix not in wanted:
+                if kind is None:
+                    left_out.append((str(rel), f"not an image: featbus does not read {suffix} files (convert it "
+                                               "to PNG)"))
+            elif kind is not None:
+                left_out.append((str(rel), f"unreadable: {kind}, not a regular file (never opened)"))
+            else:
+                files.append(rel)
+    files.sort()
+    return files, left_out

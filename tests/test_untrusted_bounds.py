@@ -1,6 +1,6 @@
 """Bounded by construction (issue 90 item 2): each bomb is refused or left out by name, in a child process
 limited to 1 GiB of address space and 60 s of CPU (:mod:`_untrusted`), with no "internal error"; each
-limit a documented constant of :mod:`featbus._limits`, named in its refusal. A sentinel folder beside
+limit a documented constant of :data:`featbus.io.RELEASE_LIMITS`, named in its refusal. A sentinel folder beside
 each release is watched: nothing in it is opened."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from _untrusted import Watched, outside_files, run_featbus
 from PIL import Image
 
-import featbus._limits as limits
+import featbus.io as limits
 
 
 def _release(top: Path) -> Path:
@@ -39,14 +39,21 @@ def _run(top: Path, args) -> str:
 
 
 def test_every_limit_is_a_documented_constant_in_one_module():
+    """Each limit is defined once, in featbus.io, with a ``#:`` comment; the data-set readers' name for
+    them (featbus.datasets._limits) defines none of its own."""
     source = Path(limits.__file__).read_text()
     lines = source.splitlines()
     names = [n.targets[0].id for n in ast.parse(source).body if isinstance(n, ast.Assign)
-             and n.targets[0].id.startswith("MAX_")]
-    assert sorted(names) == sorted(n for n in limits.__all__ if n.startswith("MAX_"))
+             and n.targets[0].id in limits.RELEASE_LIMITS]
+    assert sorted(names) == sorted(limits.RELEASE_LIMITS)
     for name in names:
         k = next(i for i, line in enumerate(lines) if line.startswith(f"{name} ="))
         assert lines[k - 1].startswith("#:"), f"{name} is not documented"
+    import featbus.datasets._limits as alias
+
+    alias_source = Path(alias.__file__).read_text()
+    assert not [n for n in ast.parse(alias_source).body if isinstance(n, ast.Assign) and n.targets[0].id != "__all__"]
+    assert all(getattr(alias, name) is getattr(limits, name) for name in limits.RELEASE_LIMITS)
 
 
 #: A cell in the last row and column Excel has: with the declared range, a million rows of 16,384 cells.
@@ -77,7 +84,7 @@ def _xlsx(top: Path, path: Path, corner: bool) -> None:
 def test_xlsx_declaring_A1_XFD1048576_is_refused_by_its_rows_not_padded(tmp_path):
     """A few-KB ``.xlsx`` whose sheet declares ``A1:XFD1048576`` and holds a cell in that corner: the
     reader padded a million rows of 16,384 columns and ran until killed; read by the cells present,
-    it meets :data:`~featbus._limits.MAX_ROWS` (rows counted, empty ones too) and is refused by name."""
+    it meets :data:`~featbus.io.MAX_ROWS` (rows counted, empty ones too) and is refused by name."""
     rel = _release(tmp_path)
     _xlsx(tmp_path, rel / "t.xlsx", corner=True)
     assert (rel / "t.xlsx").stat().st_size < 8000
@@ -130,7 +137,7 @@ def test_csv_of_too_many_columns_is_refused_by_name(tmp_path):
 
 def test_a_12000_x_12000_png_under_extract_lbp_is_left_out_by_name(tmp_path):
     """A valid 12000 x 12000 PNG (136 KB, under the decoder's own bomb limit) drove ``extract -f lbp`` past
-    3.5 GB: its header is checked against :data:`featbus._limits.MAX_IMAGE_PIXELS`, it is left out
+    3.5 GB: its header is checked against :data:`featbus.io.MAX_IMAGE_PIXELS`, it is left out
     named, and the others are extracted within 1 GiB."""
     rel = _release(tmp_path)
     Image.fromarray(np.zeros((12000, 12000), np.uint8)).save(rel / "benign" / "huge.png")

@@ -16,9 +16,8 @@ import pytest
 from _untrusted import Watched, outside_files, run_featbus
 from PIL import Image
 
-from featbus._limits import MAX_FOLDER_DEPTH
-from featbus._listing import list_folder
 from featbus.datasets import make_phantoms, read_release
+from featbus.io import MAX_FOLDER_DEPTH, list_folder
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX file types")
 
@@ -130,7 +129,7 @@ def test_a_table_named_on_the_command_line_is_type_checked_before_it_is_opened(t
 
 
 def test_no_command_lists_a_folder_its_own_way():
-    """The folder walks of featbus's commands and readers are :func:`featbus._listing.list_folder`:
+    """The folder walks of featbus's commands and readers are :func:`featbus.io.list_folder`:
     no ``rglob``/``os.walk`` of a data folder anywhere else."""
     root = Path(__file__).resolve().parents[1] / "featbus"
     found = []

@@ -208,7 +208,7 @@ def _folder_scans(p: Path, item: str, said: list[str] | None = None, mask_patter
     name with a mask word: the release reader's own rules, :mod:`featbus.datasets._release_scan`),
     each left out said, then the one paragraph of what was read. A folder where no name holds a mask
     word is listed without the data-set package (``featbus predict`` stays light)."""
-    from .._listing import list_folder
+    from ..io import list_folder
 
     found, refused = list_folder(p, _IMAGE_SUFFIXES)  # the one listing: links out, FIFOs, loops... named
     files = [p / f for f in found]

@@ -91,8 +91,7 @@ def run(args) -> int:
     # install (featbus[runtime], LiteRT without Keras) explains a CNN model by occlusion ("auto")
     grad_cam = bool(args.explain) and args.explain_method != "occlusion" and keras
     _, (model,) = start(args, [args.model], keras_too=grad_cam, said=said)
-    from .._limits import MAX_IMAGE_PIXELS, limit_words
-    from ..io import header_shape
+    from ..io import MAX_IMAGE_PIXELS, header_shape, limit_words
     from ..model.scale import scale_words
 
     # predict decodes its files later: their sizes from their headers (one it cannot read is met later, named);
@@ -104,7 +103,7 @@ def run(args) -> int:
                   f"{limit_words('MAX_IMAGE_PIXELS')}", file=sys.stderr)
             paths = [p for p in paths if p != path]
     if not paths:
-        raise CLIError("every image given is above the pixel budget (featbus._limits.MAX_IMAGE_PIXELS); shrink them")
+        raise CLIError("every image given is above the pixel budget (featbus.io.MAX_IMAGE_PIXELS); shrink them")
     shapes = [probed[p][0] for p in paths if probed[p][1] is None]
     print(scale_words(model.input_scale, shapes or None), file=sys.stderr)
     with warnings.catch_warnings():  # the skipped images are counted below and listed in the table

@@ -7,8 +7,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from .._limits import MAX_IMAGE_PIXELS, limit_words
 from ._common import _check_label_spellings, _natural_key, plausible_typo
+from ._limits import MAX_IMAGE_PIXELS, limit_words
 from ._release_rules import (
     IMAGE_COLUMNS,
     IMAGE_SUFFIXES,

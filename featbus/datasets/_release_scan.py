@@ -11,7 +11,7 @@ import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .._listing import list_folder
+from ..io import list_folder
 from ._common import _natural_key, _pattern_regex
 from ._release_rules import (
     IMAGE_SUFFIXES,
@@ -36,7 +36,7 @@ def path_key(path: Path) -> tuple:
 
 def walk_release(root: Path) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
     """``(image files, tables, left out)`` under ``root``, relative paths in natural order, through
-    the one listing every command reads a folder by (:func:`featbus._listing.list_folder`: no file
+    the one listing every command reads a folder by (:func:`featbus.io.list_folder`: no file
     opened, regular files only, links leading out of the release, FIFOs, devices, sockets, link loops,
     names that are not UTF-8, folders too deep and image formats featbus does not read (an animated
     GIF) left out, named). Hidden files and folders and a release's notes (README...) are not read."""

@@ -1,7 +1,7 @@
 """Reading a release's tables within bounds: CSV / TSV / TXT with a sniffed delimiter, Excel's
 ``.xlsx`` (its zip's unpacked size checked before it is opened) and ``.xls`` when xlrd is installed.
 
-Every limit (:mod:`featbus._limits`) is met before the memory it guards is taken: the file's type
+Every limit (:data:`featbus.io.RELEASE_LIMITS`) is met before the memory it guards is taken: the file's type
 (a regular file, never a FIFO), its bytes, each line's characters (a header of 100 M columns is
 refused before it is split), each cell's characters, the columns and rows (an ``.xlsx`` by the cells
 it holds, never by the range it declares). The text encoding is read from a byte-order mark
@@ -22,7 +22,7 @@ import stat
 import zipfile
 from pathlib import Path
 
-from .._limits import (
+from ._limits import (
     MAX_COLUMNS,
     MAX_FIELD_CHARS,
     MAX_LINE_CHARS,
@@ -48,7 +48,7 @@ def _text(value) -> str:
 
 
 def _refuse(path: Path, what: str, limit: str, value) -> TableError:
-    return TableError(f"{str(path)!r} {what}: a release's table is refused above featbus._limits.{limit} = "
+    return TableError(f"{str(path)!r} {what}: a release's table is refused above featbus.io.{limit} = "
                       f"{value:,}")
 
 
@@ -76,7 +76,7 @@ def _encoding(path: Path) -> tuple[str, str | None]:
 
 
 def _lines(f, path: Path):
-    """The file's lines, each refused beyond :data:`~featbus._limits.MAX_LINE_CHARS` before it is held whole."""
+    """The file's lines, each refused beyond :data:`~featbus.io.MAX_LINE_CHARS` before it is held whole."""
     while line := f.readline(MAX_LINE_CHARS + 1):
         if len(line) > MAX_LINE_CHARS:
             raise _refuse(path, f"has a line longer than {MAX_LINE_CHARS:,} characters", "MAX_LINE_CHARS",
@@ -138,7 +138,7 @@ def _check_zip(path: Path) -> None:
     if total > MAX_XLSX_BYTES or n > MAX_XLSX_PARTS:
         raise TableError(f"{str(path)!r} unpacks to {total / 2**20:.0f} MB in {n} parts: an .xlsx is refused above "
                          f"{MAX_XLSX_BYTES // 2**20} MB unpacked or {MAX_XLSX_PARTS:,} parts "
-                         "(featbus._limits.MAX_XLSX_BYTES, MAX_XLSX_PARTS)")
+                         "(featbus.io.MAX_XLSX_BYTES, MAX_XLSX_PARTS)")
 
 
 def _read_xlsx(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
@@ -203,7 +203,7 @@ def read_table(path: Path, *, notes: list | None = None, left_out: list | None =
     (a text table's, :class:`csv.Dialect`) replaces the sniffed one.
 
     Raises :class:`TableError` for a table refused within bounds (not a regular file, a limit of
-    :mod:`featbus._limits` met, an ``.xlsx`` that unpacks too large, an ``.xls`` without xlrd),
+    :data:`featbus.io.RELEASE_LIMITS` met, an ``.xlsx`` that unpacks too large, an ``.xls`` without xlrd),
     naming the file and the limit.
     """
     try:
