@@ -378,7 +378,7 @@ def run(args) -> int:
     _one_name(args)
     paths = _data_paths(args)
     out = Path(args.output)
-    _refuse_input(out, [*args.data_dir])
+    _refuse_input(out, paths)
     _check_model_out(out, args.overwrite)
     _apply_settings(args, None)
     recipe = _train_recipe(args)
