@@ -82,12 +82,6 @@ def _inside(root: Path, value: str, table: Path) -> Path | None:
         return None
 
 
-def _names_a_file(cell: str) -> bool:
-    """Whether a cell is a file name (an image suffix, or a path), not a placeholder ('-', 'none')."""
-    v = cell.strip()
-    return bool(v) and (Path(v).suffix.lower() in IMAGE_SUFFIXES or "/" in v or "\\" in v)
-
-
 class _Tables:
     """The release's tables, each read once, and which column of each names the images."""
 
@@ -466,7 +460,8 @@ class Reader:
                 # a cell naming one file (whose name may hold ';' or ','), else a list of them
                 for cell in [row[c]] if whole is not None else row[c].replace(",", ";").split(";"):
                     found = next((file_keys[x] for x in cell_keys(cell) if file_keys.get(x)), None)
-                    if img is not None and found is None and _names_a_file(cell):
+                    named = Path(cell.strip()).suffix.lower() in IMAGE_SUFFIXES or "/" in cell  # not '-', 'none'
+                    if img is not None and found is None and named:
                         where = f"row {k + 2} of {name}"
                         self.out(where, f"outside the release: mask {cell.strip()!r} (the image kept without it)"
                                  if _inside(self.root, cell, self.root / rel) == Path("..") else

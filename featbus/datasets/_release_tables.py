@@ -1,12 +1,10 @@
 """Reading a release's tables within bounds: CSV / TSV / TXT with a sniffed delimiter, Excel's
 ``.xlsx`` (its zip's unpacked size checked before it is opened) and ``.xls`` when xlrd is installed.
 
-Every limit (:data:`featbus.io.RELEASE_LIMITS`) is met before the memory it guards is taken: the file's type
-(a regular file, never a FIFO), its bytes, each line's characters (a header of 100 M columns is
-refused before it is split), each cell's characters, the columns and rows (an ``.xlsx`` by the cells
-it holds, never by the range it declares). The text encoding is read from a byte-order mark
-(UTF-16, UTF-8), else UTF-8, else Latin-1, and said when it is not plain UTF-8. A row holding a NUL
-character is left out, named; the rest is read.
+Every limit (:data:`featbus.io.RELEASE_LIMITS`) is met before the memory it guards is taken: the file's
+type, its bytes, each line (a header of 100 M columns is refused before it is split), each cell, the
+columns and rows (an ``.xlsx`` by the cells it holds, never the range it declares). The encoding comes
+from a byte-order mark, else UTF-8, else Latin-1, said when not plain UTF-8.
 
 Every cell is text as written: a formula (``=HYPERLINK(...)``) is its own text, never evaluated
 (openpyxl opened without ``data_only``); a number Excel stored as ``12.0`` reads ``12``.
@@ -47,9 +45,10 @@ def _text(value) -> str:
     return str(value).strip()
 
 
-def _refuse(path: Path, what: str, limit: str, value) -> TableError:
+def _refuse(path: Path, what: str, limit: str) -> TableError:
+    """The refusal naming the table and the limit (its value here: a test may lower it)."""
     return TableError(f"{str(path)!r} {what}: a release's table is refused above featbus.io.{limit} = "
-                      f"{value:,}")
+                      f"{globals()[limit]:,}")
 
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig", "UTF-8 with a byte-order mark"),
@@ -79,15 +78,14 @@ def _lines(f, path: Path):
     """The file's lines, each refused beyond :data:`~featbus.io.MAX_LINE_CHARS` before it is held whole."""
     while line := f.readline(MAX_LINE_CHARS + 1):
         if len(line) > MAX_LINE_CHARS:
-            raise _refuse(path, f"has a line longer than {MAX_LINE_CHARS:,} characters", "MAX_LINE_CHARS",
-                          MAX_LINE_CHARS)
+            raise _refuse(path, f"has a line longer than {MAX_LINE_CHARS:,} characters", "MAX_LINE_CHARS")
         yield line
 
 
 def _read_text(path: Path, notes: list, strip: bool, dialect) -> tuple[list[str], list[list[str]], list[int]]:
     size = path.stat().st_size
     if size > MAX_TABLE_BYTES:
-        raise _refuse(path, f"is {size / 2**20:.0f} MB", "MAX_TABLE_BYTES", MAX_TABLE_BYTES)
+        raise _refuse(path, f"is {size / 2**20:.0f} MB", "MAX_TABLE_BYTES")
     encoding, said = _encoding(path)
     if said:
         notes.append(f"{path.name} read as {said}")
@@ -110,21 +108,21 @@ def _read_text(path: Path, notes: list, strip: bool, dialect) -> tuple[list[str]
             rows, lines = [], []
             for row in reader:
                 if len(row) > MAX_COLUMNS:
-                    raise _refuse(path, f"has a row of {len(row):,} columns", "MAX_COLUMNS", MAX_COLUMNS)
+                    raise _refuse(path, f"has a row of {len(row):,} columns", "MAX_COLUMNS")
                 if len(rows) >= MAX_ROWS:
-                    raise _refuse(path, f"has more than {MAX_ROWS:,} rows", "MAX_ROWS", MAX_ROWS)
+                    raise _refuse(path, f"has more than {MAX_ROWS:,} rows", "MAX_ROWS")
                 if any(cell.strip() for cell in row):
                     rows.append([clean(cell) for cell in row])
                     lines.append(reader.line_num)
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):
-            raise _refuse(path, f"has a cell longer than {MAX_FIELD_CHARS:,} characters", "MAX_FIELD_CHARS",
-                          MAX_FIELD_CHARS) from None
+            raise _refuse(path, f"has a cell longer than {MAX_FIELD_CHARS:,} characters",
+                          "MAX_FIELD_CHARS") from None
         raise TableError(f"{str(path)!r} is not a readable table: {exc}") from None
     finally:
         csv.field_size_limit(saved)
     if len(header) > MAX_COLUMNS:
-        raise _refuse(path, f"has {len(header):,} columns", "MAX_COLUMNS", MAX_COLUMNS)
+        raise _refuse(path, f"has {len(header):,} columns", "MAX_COLUMNS")
     return [h.strip() for h in header], rows, lines
 
 
@@ -160,9 +158,9 @@ def _read_xlsx(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
         rows, lines = [], []
         for line, row in enumerate(rows_iter, start=2):
             if len(row) > MAX_COLUMNS:
-                raise _refuse(path, f"has a row of {len(row):,} columns", "MAX_COLUMNS", MAX_COLUMNS)
+                raise _refuse(path, f"has a row of {len(row):,} columns", "MAX_COLUMNS")
             if line - 1 > MAX_ROWS:
-                raise _refuse(path, f"has more than {MAX_ROWS:,} rows", "MAX_ROWS", MAX_ROWS)
+                raise _refuse(path, f"has more than {MAX_ROWS:,} rows", "MAX_ROWS")
             cells = [_text(v) for v in row]
             if any(cells):
                 rows.append(cells)
@@ -170,7 +168,7 @@ def _read_xlsx(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     finally:
         book.close()
     if len(header) > MAX_COLUMNS:
-        raise _refuse(path, f"has {len(header):,} columns", "MAX_COLUMNS", MAX_COLUMNS)
+        raise _refuse(path, f"has {len(header):,} columns", "MAX_COLUMNS")
     return [_text(h) for h in header], rows, lines
 
 
@@ -184,9 +182,9 @@ def _read_xls(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     book = xlrd.open_workbook(str(path), on_demand=True)
     sheet = book.sheet_by_index(0)
     if sheet.nrows > MAX_ROWS + 1:
-        raise _refuse(path, f"has more than {MAX_ROWS:,} rows", "MAX_ROWS", MAX_ROWS)
+        raise _refuse(path, f"has more than {MAX_ROWS:,} rows", "MAX_ROWS")
     if sheet.ncols > MAX_COLUMNS:
-        raise _refuse(path, f"has {sheet.ncols:,} columns", "MAX_COLUMNS", MAX_COLUMNS)
+        raise _refuse(path, f"has {sheet.ncols:,} columns", "MAX_COLUMNS")
     header = [_text(v) for v in sheet.row_values(0)] if sheet.nrows else []
     rows = [(r + 1, [_text(v) for v in sheet.row_values(r)]) for r in range(1, sheet.nrows)]
     rows = [(line, r) for line, r in rows if any(r)]
