@@ -79,10 +79,12 @@ MAX_XLSX_BYTES = 200 * 1024 * 1024
 #: The most parts (zip entries) of an ``.xlsx``.
 MAX_XLSX_PARTS = 10_000
 #: The most pixels (height x width, from the header) of a release's image. The feature extractors work at
-#: the image's own size in float64 with a few working copies (LBP about 24 bytes a pixel), so 2**25
-#: (33.5 M, 5792 x 5792; a full-field mammogram has 13-30 M) keeps one image's extraction near 0.8 GB,
-#: where a 12000 x 12000 PNG (144 M, 136 KB on disk) took 3.5 GB.
-MAX_IMAGE_PIXELS = 1 << 25
+#: the image's own size in float64 with working copies: ``featbus extract -f lbp`` took 828 MB of memory at
+#: its peak for a 4096 x 4096 image (237 MB for small ones: about 35 bytes a pixel) and 1,404 MB at
+#: 5792 x 5792, where a 12000 x 12000 PNG (144 M pixels, 136 KB on disk) took 3.5 GB. 2**24 (16.8 M, 4096 x
+#: 4096; a full-field mammogram has 13-30 M) keeps one image's extraction under 1 GB; a larger one is left
+#: out, named.
+MAX_IMAGE_PIXELS = 1 << 24
 
 
 #: The names of the limits above, in one tuple (documented where each is defined).
