@@ -21,6 +21,7 @@ from ._common import (
     _log_data,
     _one_line,
     _progress,
+    _refuse_input,
     _split,
     _trust_file,
     _write_csv,
@@ -381,6 +382,7 @@ def run(args) -> int:
     _one_name(args)
     paths = _data_paths(args)
     out = Path(args.output)
+    _refuse_input(out, paths)
     _check_model_out(out, args.overwrite)
     _apply_settings(args, None)
     recipe = _train_recipe(args)

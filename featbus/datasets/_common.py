@@ -82,7 +82,7 @@ _ON_ERROR = ("raise", "skip")
 
 def _natural_key(name: str):
     """Sort 'benign (2)' before 'benign (10)'."""
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+    return [int(t) if t.isdecimal() else t.lower() for t in re.split(r"(\d+)", name)]  # "²" is a digit, not decimal
 
 
 def _pattern_regex(pattern: str, stem: str | None) -> re.Pattern:

@@ -1,10 +1,18 @@
-"""The bounds within which featbus reads a release's untrusted files, in one place.
+"""The limits of reading a release (:data:`featbus.io.RELEASE_LIMITS`, defined and documented once in featbus.io,
+which ``featbus predict`` imports without the data-set loaders), under the name the data-set readers use."""
 
-A file over a bound is refused by name before it is parsed; the rest of the release is read."""
-
-#: The most bytes of a JSON annotation file (a COCO export) parsed at all: checked on the file's size
-#: before a byte is read (a breast release's COCO file is a few MB; hundreds of MB is not an export).
-MAX_JSON_BYTES = 64 * 1024 * 1024
-#: The deepest nesting of ``[`` / ``{`` a JSON file (or a JSONL line) may have, checked before it is
-#: parsed (a COCO file nests 5 deep; thousands deep would exhaust the parser's stack).
-MAX_JSON_DEPTH = 64
+from ..io import (  # noqa: F401
+                  MAX_COLUMNS,
+                  MAX_FIELD_CHARS,
+                  MAX_FOLDER_DEPTH,
+                  MAX_IMAGE_PIXELS,
+                  MAX_JSON_BYTES,
+                  MAX_JSON_DEPTH,
+                  MAX_LINE_CHARS,
+                  MAX_ROWS,
+                  MAX_TABLE_BYTES,
+                  MAX_XLSX_BYTES,
+                  MAX_XLSX_PARTS,
+                  RELEASE_LIMITS,
+                  limit_words,
+)

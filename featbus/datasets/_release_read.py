@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from ._common import _check_label_spellings, _natural_key, plausible_typo
+from ._limits import MAX_IMAGE_PIXELS, limit_words
 from ._release_rules import (
     DICOM_KEY_FIELDS,
     IMAGE_COLUMNS,
@@ -28,7 +29,7 @@ from ._release_rules import (
     split_counts,
     split_of,
 )
-from ._release_scan import cell_keys, dicom_name, image_keys, path_key, probe_files, split_masks
+from ._release_scan import cell_keys, dicom_name, image_keys, normalisation_mattered, path_key, probe_files, split_masks
 from ._release_sources import entries_table, merge_split_tables, one_hot_table, read_sources, split_column
 from ._release_tables import TableError, read_table
 from ._release_types import Release, ReleaseError, ReleaseSummary
@@ -94,14 +95,20 @@ class _Tables:
         self.read: dict[Path, tuple[list[str], list[list[str]]]] = {}
         self.notes: list[str] = []
         self.words: dict[Path, str] = {}  # how a table was read, where it was not as written (one-hot)
+        self.encodings: list[str] = []  # a table's encoding when it is not plain UTF-8, in words
+        self.bad_rows: dict[Path, list] = {}  # rows read_table left out (a NUL character), by table
         for rel in tables:
             try:
-                self.read[rel] = read_table(root / rel)
+                self.read[rel] = read_table(root / rel, notes=self.encodings, strip=False,  # ' a.png' names ' a.png'
+                                            left_out=self.bad_rows.setdefault(rel, []))
             except TableError as exc:
                 raise ReleaseError(str(exc)) from None
             except (OSError, UnicodeError, ValueError) as exc:
                 self.notes.append(f"{rel.as_posix()} (not a readable table: {exc})")
         self.read, self.merged = merge_split_tables(self.read, set(files))
+        for rel in [r for r, bad in self.bad_rows.items() if bad and r not in self.read]:  # merged per-split
+            into = next(r for r in self.read if r.name.casefold() == rel.name.casefold())
+            self.bad_rows.setdefault(into, []).extend(self.bad_rows.pop(rel))
         for rel, (header, rows) in self.read.items():
             header, rows, said = one_hot_table(header, rows)
             if said:
@@ -215,6 +222,7 @@ class Reader:
         self.left_out: list[tuple[str, str]] = left_out
         self.label_col: int | None = None
         self.copies: list[tuple[str, str]] = []
+        self.unpaired: list[Path] = []  # files taken for masks that no image owns (by _rows, a table may pair them)
         self.read_tables: _Tables | None = None  # the release's tables, read once (by _table)
         self.headers: dict = {}  # the DICOM images' headers read so far (pydicom datasets; None: unreadable)
 
@@ -239,6 +247,7 @@ class Reader:
                                f"(searched beside each image and in its mask folder)")
         for m in unpaired:
             self.out(m, "mask")
+        self.unpaired = unpaired  # a table's mask column may name them (masks/a;b.png)
         summary = ReleaseSummary(root=root)
         images, rule = self._sources(images, masks_of, rule, unannotated, summary)
         # the table naming most images, its mask columns (files they name are masks, never samples)
@@ -268,6 +277,10 @@ class Reader:
         kept = []
         for img in images:
             shape, problem = probed[img]
+            if problem is None and shape[0] * shape[1] > MAX_IMAGE_PIXELS:
+                problem = (f"too large: {shape[1]} x {shape[0]} = {shape[0] * shape[1]:,} pixels, above "
+                           f"{limit_words('MAX_IMAGE_PIXELS')} (what the extractors hold in memory at the image's "
+                           "size; shrink it)")
             if problem is None:
                 kept.append(img)
             else:
@@ -477,9 +490,11 @@ class Reader:
                                                          if example else "")
                 + (f"; its {', '.join(map(repr, holds))} holds the classes" if holds and not example else "") + ")")
         summary.table_candidates += tables.notes
+        summary.notes += [f"{words}." for words in tables.encodings]
         if chosen is None:
             return None
         n, rel, column = chosen
+        self.left_out += tables.bad_rows.get(rel, [])
         header, rows = tables.read[rel]
         summary.table, summary.image_column = self.root / rel, header[column]
         return rel, rows, header, column
@@ -598,16 +613,25 @@ class Reader:
         name = rel.as_posix()
         mask_cols = [c for c in range(len(header)) if c != column
                      and any(w in column_key(header[c]) for w in MASK_COLUMN_WORDS)]
-        file_keys = image_keys(images + [m for ms in masks_of.values() for m, w in ms if w != "drawn"])
+        file_keys = image_keys(images + [m for ms in masks_of.values() for m, w in ms if w != "drawn"]
+                               + self.unpaired)
         owner_of = {m: img for img, ms in masks_of.items() for m, _ in ms}
         keys = image_keys(images)
         used_mask_cols = set()
         for c in mask_cols:  # files a mask column names are masks of the row's image
             word = "other" if "other" in column_key(header[c]) else "mask"
-            for row in rows:
+            for k, row in enumerate(rows):
                 img = next((keys[x] for x in cell_keys(row[column]) if keys.get(x)), None)
-                for cell in row[c].replace(",", ";").split(";"):
+                whole = next((file_keys[x] for x in cell_keys(row[c]) if file_keys.get(x)), None)
+                # a cell naming one file (whose name may hold ';' or ','), else a list of them
+                for cell in [row[c]] if whole is not None else row[c].replace(",", ";").split(";"):
                     found = next((file_keys[x] for x in cell_keys(cell) if file_keys.get(x)), None)
+                    named = Path(cell.strip()).suffix.lower() in IMAGE_SUFFIXES or "/" in cell  # not '-', 'none'
+                    if img is not None and found is None and named:
+                        where = f"row {k + 2} of {name}"
+                        self.out(where, f"outside the release: mask {cell.strip()!r} (the image kept without it)"
+                                 if _inside(self.root, cell, self.root / rel) == Path("..") else
+                                 f"mask not found: {cell.strip()!r} (the image kept without it)")
                     if img is None or found is None or found == img:
                         continue
                     used_mask_cols.add(c)
@@ -616,14 +640,18 @@ class Reader:
                         continue
                     if found in images:
                         images = [i for i in images if i != found]
+                    if found in self.unpaired:  # a mask folder's file no image's name paired: the table pairs it
+                        self.left_out.remove((found.as_posix(), "mask"))
+                        self.unpaired = [m for m in self.unpaired if m != found]
                     masks_of.setdefault(img, []).append((found, word))
                     owner_of[found] = img
         if used_mask_cols:
             summary.mask_column = ", ".join(header[c] for c in sorted(used_mask_cols))
         keys = image_keys(images)
         rows_of: dict[Path, list[int]] = {}
+        nfc = 0
         for k, row in enumerate(rows):
-            cell = row[column].strip()
+            cell = row[column] if row[column].strip() else ""  # spaces may be part of a file's name
             where = f"row {k + 2} of {name}"
             if _inside(self.root, cell, self.root / rel) == Path(".."):
                 raise ReleaseError(f"{where}: {cell!r} names a file outside the release {str(self.root)!r}; featbus "
@@ -636,6 +664,11 @@ class Reader:
                 self.out(where, "no image" + (f": {cell!r}" if cell else ": empty cell"))
                 continue
             rows_of.setdefault(img, []).append(k)
+            nfc += normalisation_mattered(cell, img)
+        if nfc:
+            summary.notes.append(f"{nfc} name(s) in {name} matched their files only after Unicode normalisation "
+                                 "(NFC; the files' names are stored decomposed, as macOS writes them, or the other "
+                                 "way round).")
         return self._with_rows(images, rows_of, f"no row in {name}"), rows_of
 
     def _with_rows(self, images, rows, reason: str) -> list:
@@ -813,7 +846,12 @@ class Reader:
         col, header, used = table_column()
         if col is not None:
             summary.group_column, summary.patient_source = header[col], "column"
-            return [r[col].strip() for r in used]
+            groups = [r[col].strip() or img.as_posix() for r, img in zip(used, images)]
+            empty = sum(not r[col].strip() for r in used)
+            if empty:  # never one patient '' for every image without one
+                summary.notes.append(f"{empty} image(s) with an empty {header[col]!r} cell: each is its own "
+                                     "patient.")
+            return groups
         _, folders, _ = folder_levels(images, self.release_name, labelled=summary.label_column is not None)
         if all(folders) and folders:
             summary.patient_source = "folder"

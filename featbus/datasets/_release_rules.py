@@ -21,9 +21,10 @@ from ._common import IMAGE_EXTENSIONS
 
 __all__ = ["CONTAINER_FOLDERS", "DICOM_KEY_FIELDS", "IMAGE_COLUMNS", "IMAGE_SUFFIXES", "LABEL_SPELLINGS",
            "MASK_COLUMN_WORDS", "MASK_FOLDER", "MASK_WORDS", "MASK_WORD_RANK", "MAX_CLASS_FOLDERS",
-           "NON_LESION_MASK_WORDS", "PATIENT_COLUMNS", "PIXEL_SIZE_COLUMNS", "PIXEL_UNITS", "RENAMINGS", "SPLITS",
-           "SPLIT_FOLDERS", "TABLE_SUFFIXES", "class_of_value", "column_key", "is_container", "is_mask_folder",
-           "mask_parts", "original_stem", "pixel_size_cell", "pixel_size_column", "split_counts", "split_of",
+           "NON_LESION_MASK_WORDS", "NOT_READ_IMAGES", "PATIENT_COLUMNS", "PIXEL_SIZE_COLUMNS", "PIXEL_UNITS",
+           "RENAMINGS", "SPLITS", "SPLIT_FOLDERS", "TABLE_SUFFIXES", "class_of_value", "column_key", "is_container",
+           "is_mask_folder", "mask_parts", "original_stem", "pixel_size_cell", "pixel_size_column", "split_counts",
+           "split_of",
            "stem_keys"]
 
 #: Image files (as :mod:`featbus.io` reads them).
@@ -31,6 +32,8 @@ IMAGE_SUFFIXES = IMAGE_EXTENSIONS
 #: Table and annotation files (a delimiter sniffed; Excel's .xlsx through openpyxl, .xls through xlrd when
 #: installed; Hugging Face's metadata.jsonl / .parquet; a .json is an annotation file when a source reads it).
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls", ".jsonl", ".parquet", ".json")
+#: Image formats featbus does not read (an animated GIF): such a file is left out, named, never skipped unsaid.
+NOT_READ_IMAGES = (".gif", ".webp", ".heic", ".jp2", ".avif")
 #: Files never read as a table (a release's notes).
 NOT_TABLES = re.compile(r"^(readme|license|licence|citation|changelog|notes?)\b", re.IGNORECASE)
 

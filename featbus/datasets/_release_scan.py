@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ..io import list_folder
 from ._common import _natural_key, _pattern_regex
 from ._release_rules import (
     IMAGE_SUFFIXES,
     NON_LESION_MASK_WORDS,
+    NOT_READ_IMAGES,
     NOT_TABLES,
     TABLE_SUFFIXES,
     column_key,
@@ -24,66 +27,34 @@ from ._release_rules import (
     stem_keys,
 )
 
-__all__ = ["cell_keys", "dicom_name", "image_keys", "path_key", "probe_files", "scope_of", "split_masks",
+__all__ = ["cell_keys", "dicom_name", "image_keys", "normalisation_mattered", "path_key", "probe_files", "scope_of",
+           "split_masks",
            "unwrap_download_folder", "walk_release"]
 
-#: Leading bytes of the image formats featbus reads (a file without one is "not an image").
 def path_key(path: Path) -> tuple:
     """Natural order of a relative path, folder by folder ('a (2)' before 'a (10)')."""
     return tuple(_natural_key(part) for part in path.parts)
 
 
 def walk_release(root: Path) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
-    """``(image files, tables, left out)`` under ``root``, relative paths in natural order.
-
-    Hidden files and folders are not read. A link (file or folder) that leads outside ``root`` is
-    left out, named ``"outside the release"``; a link to a folder inside it is not followed (its
-    files are read where they lie). A file of no known suffix is an image when its content is DICOM
-    (:func:`featbus.io.is_dicom`: ``I0000001`` of a PACS or CD export); a ``DICOMDIR`` adds the files
-    it references. DICOM files without pydicom installed: an :class:`ImportError` naming the extra."""
-    from ..io import is_dicom
-
-    real_root = os.path.realpath(root)
-    images, tables, left_out, dicomdirs = [], [], [], []
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        here = Path(folder)
-        keep = []
-        for d in sorted(dirs):
-            if d.startswith(".") or d == "__MACOSX":
-                continue
-            full = here / d
-            if full.is_symlink():
-                target = os.path.realpath(full)
-                if os.path.commonpath([real_root, target]) != real_root:
-                    left_out.append((str(full.relative_to(root)), "outside the release"))
-                continue
-            keep.append(d)
-        dirs[:] = keep
-        for name in files:
-            if name.startswith("."):
-                continue
-            full = here / name
-            suffix = full.suffix.lower()
-            rel = full.relative_to(root)
-            outside = full.is_symlink() and os.path.commonpath([real_root, os.path.realpath(full)]) != real_root
-            if suffix not in IMAGE_SUFFIXES and suffix not in TABLE_SUFFIXES:  # by content: DICOM, or nothing
-                if name == "DICOMDIR" and not outside:
-                    dicomdirs.append(rel)
-                elif not outside and is_dicom(full):
-                    images.append(rel)
-                continue
-            if outside:
-                left_out.append((str(rel), "outside the release"))
-            elif suffix in IMAGE_SUFFIXES:
-                images.append(rel)
-            elif not NOT_TABLES.match(full.stem):
-                tables.append(rel)
-    images.sort(key=path_key)
+    """``(image files, tables, left out)`` under ``root``, relative paths in natural order, through
+    the one listing every command reads a folder by (:func:`featbus.io.list_folder`: no file
+    opened, regular files only, links leading out of the release, FIFOs, devices, sockets, link loops,
+    names that are not UTF-8, folders too deep and image formats featbus does not read (an animated
+    GIF) left out, named). Hidden files and folders and a release's notes (README...) are not read.
+    A regular file of no known suffix is an image when its content is DICOM (``by_content``:
+    ``I0000001`` of a PACS or CD export); a ``DICOMDIR`` adds the files it references. DICOM files
+    without pydicom installed: an :class:`ImportError` naming the extra."""
+    files, left_out = list_folder(root, IMAGE_SUFFIXES + TABLE_SUFFIXES, NOT_READ_IMAGES, by_content=True)
+    dicomdirs = [f for f in files if f.name == "DICOMDIR"]
+    images = sorted((f for f in files if f.name != "DICOMDIR" and f.suffix.lower() not in TABLE_SUFFIXES),
+                    key=path_key)
+    tables = sorted((f for f in files if f.suffix.lower() in TABLE_SUFFIXES and not NOT_TABLES.match(f.stem)),
+                    key=path_key)
     _refuse_without_pydicom(root, [f for f in images if dicom_name(f)], dicomdirs)
     for rel in dicomdirs:
         images += [f for f in _dicomdir_files(root, rel, left_out) if f not in images]
     images.sort(key=path_key)
-    tables.sort(key=path_key)
     return images, tables, left_out
 
 
@@ -256,24 +227,34 @@ def image_keys(images: list[Path]) -> dict[str, Path | None]:
         out[key] = img
 
     for img in images:
-        rel = img.as_posix().casefold()
+        name = Path(unicodedata.normalize("NFC", img.as_posix()))  # as cell_keys: macOS writes names in NFD
+        rel = name.as_posix().casefold()
         put(rel, img, True)
         put(rel.rsplit(".", 1)[0], img, True)
-        put(img.name.casefold(), img, True)
-        for k in stem_keys(img.stem):
+        put(name.name.casefold(), img, True)
+        for k in stem_keys(name.stem):
             put(k, img, True)
-        if re.fullmatch(r"\d+", img.stem):
-            put(str(int(img.stem)), img, True)
+        if re.fullmatch(r"\d+", name.stem):
+            put(str(int(name.stem)), img, True)
     return out
 
 
+def normalisation_mattered(cell: str, image: Path) -> bool:
+    """Whether a cell found its image only once both were NFC-normalised (one written NFC, the other NFD)."""
+    return unicodedata.is_normalized("NFC", cell) != unicodedata.is_normalized("NFC", image.as_posix())
+
+
 def cell_keys(value: str) -> list[str]:
-    """The keys of a table's cell (:func:`image_keys`'s side): as written, its name, stem, a number."""
+    """The keys of a table's cell (:func:`image_keys`'s side): as written, its name, stem, a number,
+    NFC-normalised."""
+    value = unicodedata.normalize("NFC", value)
     v = value.strip().replace("\\", "/").lstrip("./") if not value.startswith("../") else value.strip()
     if not v:
         return []
     p = Path(v)
     keys = [v.casefold(), p.name.casefold()]
+    if value.strip() != value and value.strip():  # the name as written first: spaces may be part of it
+        keys = [value.casefold(), Path(value).name.casefold(), *keys]
     if p.suffix.lower() in IMAGE_SUFFIXES:
         keys += [v.rsplit(".", 1)[0].casefold(), p.stem.casefold()]
     digits = p.stem if p.suffix.lower() in IMAGE_SUFFIXES else v

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,7 +139,10 @@ def load_json(path: Path, text: bytes | None = None):
     (:data:`~featbus.datasets._limits.MAX_JSON_BYTES`) checked before it is read, its depth
     (:data:`~featbus.datasets._limits.MAX_JSON_DEPTH`) before it is parsed; :class:`SourceError` else."""
     if text is None:
-        size = os.stat(path).st_size
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):  # the type before any open: a FIFO would block
+            raise SourceError("not a regular file (a FIFO, device or socket), never opened")
+        size = info.st_size
         if size > MAX_JSON_BYTES:
             raise SourceError(f"{size / 2**20:.0f} MB: a JSON file is refused above {MAX_JSON_BYTES // 2**20} MB, "
                               "unread")

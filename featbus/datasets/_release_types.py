@@ -3,22 +3,22 @@ release itself, with its index writer."""
 
 from __future__ import annotations
 
-import csv
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ._release_index import FORMULA_STARTS, escape_cell, unescape_cell
 
 __all__ = ["FORMULA_STARTS", "LEFT_OUT_REASONS", "PATIENT_SOURCES", "Release", "ReleaseError", "ReleaseSummary",
            "escape_cell", "unescape_cell"]
 
 #: Why a file or row is left out (:meth:`ReleaseSummary.left_out_counts`).
 LEFT_OUT_REASONS = ("mask", "no row", "no image", "unreadable", "duplicate", "not an image", "outside the release",
-                    "mask size differs", "two labels", "no annotation", "bad annotation")
+                    "mask size differs", "two labels", "no annotation", "bad annotation", "mask not found",
+                    "too large")
 #: Where the patients came from (:attr:`ReleaseSummary.patient_source`).
 PATIENT_SOURCES = ("column", "folder", "pattern", "DICOM header", "file-name prefix", "one per image")
-#: Characters that make a spreadsheet read a cell as a formula: escaped with ``'`` where featbus writes.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def reason_of(text: str) -> str:
@@ -28,25 +28,6 @@ def reason_of(text: str) -> str:
 
 class ReleaseError(ValueError):
     """A release featbus refuses to read; the message names the file or row and what is wrong."""
-
-
-def escape_cell(value) -> str:
-    """A cell as written to a CSV: a leading ``=``, ``+``, ``-``, ``@``, tab or CR gets an apostrophe,
-    so a spreadsheet shows it as text and never runs it.
-
-    Examples
-    --------
-    >>> from featbus.datasets.release import escape_cell
-    >>> escape_cell('=HYPERLINK("http://x")'), escape_cell("a.png")
-    ('\\'=HYPERLINK("http://x")', 'a.png')
-    """
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def unescape_cell(text: str) -> str:
-    """The inverse of :func:`escape_cell`."""
-    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
 
 
 @dataclass
@@ -188,12 +169,13 @@ class Release:
                              **({"split": self.splits} if self.splits is not None else {})})
 
     def write_index(self, path: str | os.PathLike) -> Path:
-        """Write the index as a CSV that every command takes back as DATA (a manifest: ``image``,
-        ``label``, ``group``, ``mask``, ``split`` where the release has splits, and each image's pixel
-        size where the release gives one; paths
-        relative to the CSV's folder). A cell that a spreadsheet
-        would run as a formula is escaped with a leading apostrophe (:func:`escape_cell`)."""
-        from ..io import written_atomically
+        """Write the index as a CSV that every command takes back as DATA with every value as it was
+        (:mod:`featbus.datasets._release_index`): ``image``, ``label``, ``group``, one ``mask`` column per
+        mask of the image with most (``mask``, ``mask 2``...; a mask an annotation file draws as
+        ``<file>.json#<image id>``), ``split`` where the release has splits, and each image's pixel size
+        where the release gives one; paths relative to the CSV's folder. A cell that a spreadsheet would
+        run as a formula is escaped with a leading apostrophe (:func:`escape_cell`), reversibly."""
+        from ._release_index import write_index_rows
 
         path = Path(path)
         base = path.resolve().parent
@@ -209,18 +191,9 @@ class Release:
         known = [p for p in sizes if p is not None]
         size_column = ("pixel_size_mm" if known and all(p.get("unit") == "mm" for p in known) else
                        self.summary.pixel_size_column if known and self.summary.pixel_size_unit is None else None)
-        with written_atomically(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            splits = self.splits
-            writer.writerow(["image", "label", "group", "mask"] + (["split"] if splits is not None else [])
-                            + ([size_column] if size_column else []))
-            for k, (img, label, group, masks, size) in enumerate(zip(self.images, self.labels, self.groups,
-                                                                     self.masks, sizes)):
-                writer.writerow([escape_cell(rel(img)), escape_cell(label or ""), escape_cell(group),
-                                 escape_cell(";".join(rel(m) for m in masks))]
-                                + ([splits[k]] if splits is not None else [])
-                                + ([repr(size["size"]) if size else ""] if size_column else []))
-        return path
+        rows = [(rel(img), label or "", group, tuple(rel(m) for m in masks))
+                for img, label, group, masks in zip(self.images, self.labels, self.groups, self.masks)]
+        return write_index_rows(path, rows, size_column, [p["size"] if p else None for p in sizes], self.splits)
 
     def to_bunch(self, *, on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True,
                  duplicate_threshold: int | None = None):

@@ -26,8 +26,8 @@ from ._common import (
     _scan_class_folder,
 )
 from ._layout import WORKING_LAYOUTS, class_folder_items, copies_folders, one_level_down
+from ._release_index import mask_cell_files, mask_columns, unescape_cell
 from ._release_rules import split_of
-from ._release_types import unescape_cell
 from .name_groups import name_groups
 
 
@@ -316,7 +316,7 @@ def _listed_files(path: Path, *, masks: bool):
         if "image" not in columns:
             return
         at = columns.index("image")
-        mask_at = columns.index("mask") if masks and "mask" in columns else None
+        mask_at = [columns.index(c) for c in mask_columns(columns)] if masks else []
         base = os.path.abspath(path.parent)
         line = 1
         try:
@@ -325,8 +325,8 @@ def _listed_files(path: Path, *, masks: bool):
                     continue
                 line += 1
                 cells = [(row[at] if at < len(row) else "", "image")]
-                if mask_at is not None and mask_at < len(row):
-                    cells += [(m, "mask") for m in row[mask_at].split(";")]
+                cells += [(m, "mask") for c in mask_at if c < len(row)
+                          for m in mask_cell_files(path.parent, unescape_cell(row[c]))]
                 for cell, what in cells:
                     cell = unescape_cell(cell.strip())
                     if not cell:
@@ -393,7 +393,7 @@ def _manifest_rows(path: Path, table, labelled: bool, extra: list, has_group: bo
     items, labels, metas, group_values, splits, seen = [], [], [], [], [], {}
     for k, row in enumerate(table.to_dict("records")):
         line = k + 2  # the header is line 1
-        name = row["image"].strip()
+        name = row["image"] if os.path.isfile(base / row["image"]) else row["image"].strip()  # ' a.png' as written
         label = row["label"].strip() if labelled else None
         if not name:
             raise manifest_error(path, line, "the 'image' cell is empty")
@@ -403,7 +403,7 @@ def _manifest_rows(path: Path, table, labelled: bool, extra: list, has_group: bo
         if image_path in seen:
             raise manifest_error(path, line, f"image {name!r} is listed twice (rows {seen[image_path]} and {line})")
         seen[image_path] = line
-        masks = [m.strip() for m in str(row.get("mask", "")).split(";") if m.strip()]
+        masks = [m for c in mask_columns(table.columns) for m in mask_cell_files(base, str(row[c]))]
         split = split_of(str(row.get("split", "")))
         if split is None:
             raise manifest_error(path, line, f"split {row['split']!r} is not one of {list(MANIFEST_SPLITS)} or empty")

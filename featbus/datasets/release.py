@@ -28,10 +28,11 @@ import os
 from pathlib import Path
 
 from ._common import _natural_key, _pattern_regex
+from ._release_index import read_index_rows
 from ._release_read import Reader, pixel_size_cells
 from ._release_rules import split_counts, split_of
 from ._release_scan import unwrap_download_folder, walk_release
-from ._release_tables import read_table
+from ._release_sources import DrawnMask
 from ._release_types import (
     LEFT_OUT_REASONS,
     PATIENT_SOURCES,
@@ -98,41 +99,56 @@ def _index_mask(base: Path, cell: str):
 
 def _read_index(path: Path) -> Release:
     """An index written by :meth:`Release.write_index` (or any manifest: ``image`` and optional
-    ``label``, ``group``, ``mask``, ``split``): paths relative to the CSV's folder, cells unescaped; a
-    split that is none of train / valid / test (or their spellings) is refused with its row."""
-    header, rows = read_table(path)
-    cols = {h.strip().lower(): k for k, h in enumerate(header)}
-    if "image" not in cols:
+    ``label``, ``group``, ``mask`` columns, ``split``), read back by its one module
+    (:func:`~featbus.datasets._release_index.read_index_rows`): paths relative to the CSV's folder,
+    values as written; a mask cell ``<annotation>.json#<image id>`` is the mask that COCO file draws.
+    A mask that is not there, an empty patient cell, are said; a split that is none of train / valid /
+    test (or their spellings) is refused with its row."""
+    left_out: list[tuple[str, str]] = []
+    notes: list[str] = []
+    header, rows = read_index_rows(path, notes, left_out)
+    if "image" not in [h.strip().lower() for h in header]:
         raise ReleaseError(f"{str(path)!r} has no 'image' column: an index (featbus read DATA --index FILE) or a "
                            f"manifest names each image in one; its columns: {header}")
+    has = {h.strip().lower() for h in header}
     base = path.parent
     images, labels, groups, masks, kept, splits = [], [], [], [], [], []
-    left_out: list[tuple[str, str]] = []
-    for k, row in enumerate(rows):
-        cell = unescape_cell(row[cols["image"]])
+    no_patient = 0
+    for line, row in rows:
+        cell = row["image"]
         if not cell:
-            left_out.append((f"row {k + 2} of {path.name}", "no image"))
+            left_out.append((f"row {line} of {path.name}", "no image"))
             continue
-        split = split_of(row[cols["split"]]) if "split" in cols else ""
+        split = split_of(row["split"]) if row["split"] is not None else ""
         if split is None:
-            raise ReleaseError(f"row {k + 2} of {str(path)!r}: split {row[cols['split']]!r} is none of train, "
-                               "valid, test (or empty)")
+            raise ReleaseError(f"row {line} of {str(path)!r}: split {row['split']!r} is none of train, valid, test "
+                               "(or empty)")
         splits.append(split)
-        kept.append((k + 2, row))
+        kept.append((line, row["cells"]))
         images.append(Path(cell) if os.path.isabs(cell) else base / cell)
-        labels.append(unescape_cell(row[cols["label"]]) or None if "label" in cols else None)
-        groups.append(unescape_cell(row[cols["group"]]) if "group" in cols else cell)
-        masks.append(tuple(_index_mask(base, m) for m in unescape_cell(row[cols["mask"]]).split(";") if m)
-                     if "mask" in cols else ())
+        labels.append(row["label"] or None)
+        no_patient += row["group"] == ""
+        groups.append(row["group"] or cell)  # an empty patient cell: the image is its own patient, said
+        found = []
+        for m in row["masks"]:
+            target = _index_mask(base, m)
+            if isinstance(target, DrawnMask) or os.path.isfile(target):
+                found.append(target)
+            else:
+                left_out.append((f"row {line} of {path.name}", f"mask not found: {m!r} (the image kept without it)"))
+        masks.append(tuple(found))
+    if no_patient:
+        notes.append(f"{no_patient} image(s) with an empty 'group' cell: each is its own patient")
     named = sorted({c for c in labels if c}, key=_natural_key)
     summary = ReleaseSummary(root=base, n_images=len(images), n_masks_paired=sum(1 for m in masks if m),
-                             n_mask_files=sum(len(m) for m in masks), mask_rule="the index's 'mask' column",
-                             table=path, image_column="image", label_column="label" if "label" in cols else None,
-                             group_column="group" if "group" in cols else None,
-                             mask_column="mask" if "mask" in cols else None,
+                             n_mask_files=sum(len(m) for m in masks), mask_rule="the index's 'mask' columns",
+                             table=path, image_column="image", label_column="label" if "label" in has else None,
+                             group_column="group" if "group" in has else None,
+                             mask_column="mask" if "mask" in has else None,
                              classes={c: labels.count(c) for c in named}, class_source="the 'label' column",
                              n_patients=len(set(groups)),
-                             patient_source="column" if "group" in cols else "one per image", left_out=left_out)
+                             patient_source="column" if "group" in has else "one per image", left_out=left_out,
+                             notes=[f"{n}." for n in notes])
     sizes, summary.pixel_size_missing = pixel_size_cells(header, kept, summary)  # a pixel-size column (issue 82)
     summary.n_pixel_sizes = sum(p is not None for p in sizes)
     summary.splits = split_counts(splits) if any(splits) else {}
@@ -212,6 +228,8 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
         raise ValueError(f"unannotated must be 'normal' or 'leave out', got {unannotated!r}")
     if not path.exists():
         raise ReleaseError(f"{str(path)!r} does not exist")
+    if not path.is_dir() and not path.is_file():
+        raise ReleaseError(f"{str(path)!r} is not a regular file nor a folder (a FIFO, device or socket): never opened")
     if path.is_file():
         if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
             raise ReleaseError(f"{str(path)!r} is a file: give the release's folder, or an index CSV written by "
