@@ -329,3 +329,38 @@ def test_train_keeps_the_test_split_out_of_every_fold(tmp_path, capsys):
     rows = pd.read_csv(tmp_path / "cd.csv")
     assert sorted(Path(p).relative_to(cd.root).as_posix() for p in rows["image"]) == sorted(cd.truth)
     assert rows["error"].isna().all()
+
+
+def test_only_regular_files_inside_the_release_are_sniffed_for_dicom(tmp_path, monkeypatch):
+    """DICOM by content is judged inside the one listing (:func:`featbus.io.list_folder`): an
+    extension-less link leading out of the release is named and never opened, a FIFO never opened
+    (it would block), and only the regular files inside are read for ``DICM``."""
+    import featbus.io as fio
+
+    release, outside = tmp_path / "cd", tmp_path / "elsewhere"
+    release.mkdir()
+    outside.mkdir()
+    _flat_cd(release, 2)
+    _flat_cd(outside, 1)
+    (release / "I0000009").symlink_to(outside / "I0000001")
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(release / "I0000010")
+    sniffed = []
+    real = fio.is_dicom
+    monkeypatch.setattr(fio, "is_dicom", lambda p: sniffed.append(Path(p).name) or real(p))
+    rel = read_release(release)
+    assert sorted(Path(p).name for p in rel.images) == ["I0000001", "I0000002"]
+    assert ("I0000009", "outside the release") in rel.summary.left_out
+    assert sorted(sniffed) == ["I0000001", "I0000002"]
+
+
+def test_index_split_column_sits_after_the_mask_columns_and_reads_back(tmp_path):
+    """One column order for the index: image, label, group, mask, mask 2..., split (then a pixel size)."""
+    _flat_cd(tmp_path / "train", 2)
+    _flat_cd(tmp_path / "test", 1)
+    rel = read_release(tmp_path)
+    index = rel.write_index(tmp_path / "index.csv")
+    header = index.read_text().splitlines()[0]
+    assert header.startswith('"image","label","group","mask","split"'), header
+    back = read_release(index)
+    assert back.splits == rel.splits and sorted(back.splits) == ["test", "train", "train"]

@@ -292,7 +292,8 @@ def test_json_too_large_refused_before_reading(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "read_bytes", refuse_huge)
     rel = read_release(root)
     assert len(rel.images) == 3
-    assert "huge.json (300 MB: a JSON file is refused above 64 MB, unread; not read)" in rel.summary.text()
+    assert ("huge.json (300 MB: a JSON file is refused above featbus.io.MAX_JSON_BYTES = 67,108,864 bytes, unread; "
+            "not read)") in rel.summary.text()
 
 
 def test_json_nested_thousands_deep_refused_before_parsing(tmp_path):
@@ -302,7 +303,8 @@ def test_json_nested_thousands_deep_refused_before_parsing(tmp_path):
     rel = read_release(root)
     assert len(rel.images) == 3
     text = rel.summary.text()
-    assert "deep.json (nested 5000 deep: a JSON file is refused deeper than 64, unparsed; not read)" in text
+    assert ("deep.json (nested 5000 deep: a JSON file is refused deeper than featbus.io.MAX_JSON_DEPTH = 64, "
+            "unparsed; not read)") in text
     assert "deep.jsonl (not a readable table: line 2: nested 3000 deep" in text
 
 

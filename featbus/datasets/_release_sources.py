@@ -11,17 +11,13 @@ Hugging Face metadata and one-hot tables are tables already: per-split ones merg
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ._limits import MAX_JSON_BYTES, MAX_JSON_DEPTH
 from ._release_rules import class_of_value, column_key, split_of
+from ._release_tables import SourceError, load_json
 
 __all__ = ["Annotated", "DrawnMask", "SOURCES", "SourceRead", "entries_table", "load_json", "merge_split_tables",
            "one_hot_table", "split_column"]
@@ -112,48 +108,6 @@ class SourceRead:
     not_used: str | None = None
     mask_rule: str | None = None
     class_source: str | None = None
-
-
-class SourceError(ValueError):
-    """An annotation file refused within bounds (too large, nested too deep, not JSON)."""
-
-
-_JSON_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-
-
-def json_depth(data: bytes) -> int:
-    """The deepest nesting of ``[`` / ``{`` in JSON text (brackets inside strings do not count), in
-    chunks of numpy sums, without parsing."""
-    arr = np.frombuffer(_JSON_STRINGS.sub(b'""', data), np.uint8)
-    depth = top = 0
-    for start in range(0, len(arr), 1 << 22):
-        a = arr[start:start + (1 << 22)]
-        step = (a == 91).astype(np.int32) + (a == 123) - (a == 93) - (a == 125)
-        running = np.cumsum(step, dtype=np.int64) + depth
-        top, depth = max(top, int(running.max())), int(running[-1])
-    return top
-
-
-def load_json(path: Path, text: bytes | None = None):
-    """A JSON file (or one JSONL line, ``text``) parsed within bounds: its size
-    (:data:`~featbus.datasets._limits.MAX_JSON_BYTES`) checked before it is read, its depth
-    (:data:`~featbus.datasets._limits.MAX_JSON_DEPTH`) before it is parsed; :class:`SourceError` else."""
-    if text is None:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):  # the type before any open: a FIFO would block
-            raise SourceError("not a regular file (a FIFO, device or socket), never opened")
-        size = info.st_size
-        if size > MAX_JSON_BYTES:
-            raise SourceError(f"{size / 2**20:.0f} MB: a JSON file is refused above {MAX_JSON_BYTES // 2**20} MB, "
-                              "unread")
-        text = Path(path).read_bytes()
-    depth = json_depth(text)
-    if depth > MAX_JSON_DEPTH:
-        raise SourceError(f"nested {depth} deep: a JSON file is refused deeper than {MAX_JSON_DEPTH}, unparsed")
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise SourceError(f"not JSON ({exc})") from None
 
 
 def entries_table(reads: list[SourceRead], out) -> tuple[list[str], list[list[str]], dict]:

@@ -16,7 +16,9 @@ from __future__ import annotations
 import codecs
 import csv
 import importlib.util
+import json
 import os
+import re
 import stat
 import zipfile
 from pathlib import Path
@@ -24,14 +26,17 @@ from pathlib import Path
 from ._limits import (
     MAX_COLUMNS,
     MAX_FIELD_CHARS,
+    MAX_JSON_BYTES,
+    MAX_JSON_DEPTH,
     MAX_LINE_CHARS,
     MAX_ROWS,
     MAX_TABLE_BYTES,
     MAX_XLSX_BYTES,
     MAX_XLSX_PARTS,
+    limit_words,
 )
 
-__all__ = ["MAX_ROWS", "MAX_XLSX_BYTES", "read_table", "TableError"]
+__all__ = ["MAX_ROWS", "MAX_XLSX_BYTES", "SourceError", "json_depth", "load_json", "read_table", "TableError"]
 
 
 class TableError(ValueError):
@@ -196,8 +201,6 @@ def _read_jsonl(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     """Hugging Face's ``metadata.jsonl``: one JSON object a line, the keys the columns (in order of
     first appearance); the file's bytes, each line's length, size and depth, the columns and rows
     bounded before what they guard is parsed."""
-    from ._release_sources import SourceError, load_json
-
     if path.stat().st_size > MAX_TABLE_BYTES:
         raise _refuse(path, f"is {path.stat().st_size:,} bytes", "MAX_TABLE_BYTES")
     header: dict[str, None] = {}
@@ -243,6 +246,51 @@ def _read_parquet(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     frame = pq.read_table(path).to_pandas()
     return ([str(c) for c in frame.columns], [[_text(v) for v in row] for row in frame.itertuples(index=False)],
             list(range(2, len(frame) + 2)))
+
+
+class SourceError(ValueError):
+    """An annotation file refused within bounds (too large, nested too deep, not JSON)."""
+
+
+_JSON_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def json_depth(data: bytes) -> int:
+    """The deepest nesting of ``[`` / ``{`` in JSON text (brackets inside strings do not count), in
+    chunks of numpy sums, without parsing."""
+    import numpy as np
+
+    arr = np.frombuffer(_JSON_STRINGS.sub(b'""', data), np.uint8)
+    depth = top = 0
+    for start in range(0, len(arr), 1 << 22):
+        a = arr[start:start + (1 << 22)]
+        step = (a == 91).astype(np.int32) + (a == 123) - (a == 93) - (a == 125)
+        running = np.cumsum(step, dtype=np.int64) + depth
+        top, depth = max(top, int(running.max())), int(running[-1])
+    return top
+
+
+def load_json(path: Path, text: bytes | None = None):
+    """A JSON file (or one JSONL line, ``text``) parsed within bounds: its size
+    (:data:`featbus.io.MAX_JSON_BYTES`) checked before it is read, its depth
+    (:data:`featbus.io.MAX_JSON_DEPTH`) before it is parsed; :class:`SourceError` else."""
+    if text is None:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):  # the type before any open: a FIFO would block
+            raise SourceError("not a regular file (a FIFO, device or socket), never opened")
+        size = info.st_size
+        if size > MAX_JSON_BYTES:
+            raise SourceError(f"{size / 2**20:.0f} MB: a JSON file is refused above {limit_words('MAX_JSON_BYTES')} "
+                              "bytes, unread")
+        text = Path(path).read_bytes()
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise SourceError(f"nested {depth} deep: a JSON file is refused deeper than {limit_words('MAX_JSON_DEPTH')}, "
+                          "unparsed")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise SourceError(f"not JSON ({exc})") from None
 
 
 def read_table(path: Path, *, notes: list | None = None, left_out: list | None = None, strip: bool = True,

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import list_folder
+from ._limits import MAX_IMAGE_PIXELS, MAX_TABLE_BYTES, limit_words
 from ._release_rules import split_of
 from ._release_sources import Annotated, SourceRead
+from ._release_tables import SourceError
 
 __all__ = ["NAME", "read", "recognise"]
 
@@ -30,10 +33,19 @@ def recognise(files: list[Path]) -> list[Path]:
                    and any(b in f.parents for b in bases)]
 
 
+def _bounded_text(path: Path) -> str:
+    """A labelmap or ImageSets list as text, within a table's bytes (:data:`featbus.io.MAX_TABLE_BYTES`)."""
+    if path.stat().st_size > MAX_TABLE_BYTES:
+        raise SourceError(f"{path.stat().st_size:,} bytes: refused above {limit_words('MAX_TABLE_BYTES')}, unread")
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
 def _colours(path: Path) -> set[tuple[int, int, int]]:
     from PIL import Image
 
     with Image.open(path) as im:
+        if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:  # the header's size, before a pixel is decoded
+            raise ValueError(f"{im.size[0]} x {im.size[1]} pixels, above {limit_words('MAX_IMAGE_PIXELS')}")
         rgb = np.asarray(im.convert("RGB")).reshape(-1, 3)
     return {tuple(int(v) for v in c) for c in np.unique(rgb, axis=0)}
 
@@ -46,7 +58,7 @@ def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal")
         return got
     base = file.parent
     colours: dict[tuple, str] = {}
-    for line in (root / file).read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in _bounded_text(root / file).splitlines():
         name, _, rest = line.partition(":")
         rgb = rest.split(":", 1)[0].split(",")
         if line.startswith("#") or len(rgb) != 3 or not all(v.strip().isdigit() for v in rgb):
@@ -54,9 +66,10 @@ def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal")
         colours[tuple(int(v) for v in rgb)] = name.strip()
     background = {c for c, n in colours.items() if n.casefold() in ("background", "_background_")} | {(0, 0, 0)}
     split = {}
-    for lst in sorted((root / base / "ImageSets").rglob("*.txt")):
-        if split_of(lst.stem) and not lst.is_symlink():
-            for name in lst.read_text(encoding="utf-8", errors="replace").split():
+    lists, _ = list_folder(root / base / "ImageSets", (".txt",))  # the one listing: regular files inside only
+    for lst in (root / base / "ImageSets" / f for f in lists):
+        if split_of(lst.stem):
+            for name in _bounded_text(lst).split():
                 split[name] = split_of(lst.stem)
     known = set(files)
     unknown: set = set()
