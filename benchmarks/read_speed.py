@@ -16,6 +16,18 @@ patient (three scans a patient). Rows, each in a fresh process pinned to ``--cor
   scan and every mask, on one thread per core (OpenCV releases the GIL), and the same table read
   with pandas.
 
+With ``--layout coco`` the scans have no mask files but a CVAT-style COCO file
+(``annotations/instances_default.json``: each lesion a 32-point polygon, a class per image; issue
+89): the summary then parses the JSON and checks every polygon, and the plain row reads the JSON
+with :func:`json.load` in place of the table.
+
+With ``--layout dicom`` the release is a PACS / CD export instead (issue 89): ``--n`` extension-less DICOM
+files (ultrasound, 8-bit, the pixel size in ``SequenceOfUltrasoundRegions``) under
+``PATIENT/STUDYUID/SERIESUID/I0000001``, three a patient, no masks, and a ``labels.csv`` keyed by
+``SOPInstanceUID``: the summary finds them by content, matches the table by their headers and reads
+their pixel sizes; the plain row decodes every file with pydicom (``pixel_array``) on one thread per
+core, and reads the table with pandas.
+
 Each row runs ``--repeats`` times, the rows interleaved; the first round warms the page cache for
 all (the files were just written, so every run reads from memory: a cold disk adds its own
 reading time to both ways alike). The median run of each row is kept, every run beside it, with
@@ -25,6 +37,8 @@ Run from the repository root::
 
     python benchmarks/read_speed.py                  # 1,000 images at 800 x 600, 3 rounds
     python benchmarks/read_speed.py --n 200 --repeats 1 --output /tmp/read_speed_small.json
+    python benchmarks/read_speed.py --layout coco --output benchmarks/results/read_speed_coco.json
+    python benchmarks/read_speed.py --layout dicom --output benchmarks/results/read_speed_dicom.json
 
 It writes ``benchmarks/results/read_speed.json`` (``--output``).
 """
@@ -68,9 +82,14 @@ import cv2
 import pandas as pd
 t1 = time.perf_counter()
 folder = Path(sys.argv[1])
-files = sorted(folder.glob("*.png"))
-table = pd.read_csv(folder / "labels.csv")
+dicom = sys.argv[4] == "dicom"
+files = sorted(f for f in folder.rglob("*") if f.is_file() and f.name != "labels.csv") if dicom else \
+    sorted(folder.glob("*.png"))
+table = json.load(open(sys.argv[3])) if sys.argv[3].endswith(".json") else pd.read_csv(sys.argv[3])
 def decode(path):
+    if dicom:
+        import pydicom
+        return pydicom.dcmread(path).pixel_array.shape
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise SystemExit(f"cannot decode {path}")
@@ -95,32 +114,88 @@ def _scan(k: int, width: int, height: int):
     base[lesion] *= 0.35
     speckle = rng.rayleigh(1.0, (height, width)).astype(np.float32)
     image = np.clip(base * speckle, 0, 255).astype(np.uint8)
-    return image, (lesion * 255).astype(np.uint8)
+    t = np.linspace(0, 2 * np.pi, 32, endpoint=False)  # the lesion's outline as a COCO polygon (pixel edges)
+    outline = [round(float(v), 2) for xy in zip(cx + rx * np.cos(t) + 0.5, cy + ry * np.sin(t) + 0.5) for v in xy]
+    return image, (lesion * 255).astype(np.uint8), outline
 
 
-def _write_one(args) -> int:
+def _write_one(args) -> tuple[int, list]:
     import cv2
 
-    folder, k, width, height = args
-    image, mask = _scan(k, width, height)
+    folder, k, width, height, layout = args
+    image, mask, outline = _scan(k, width, height)
     cv2.imwrite(str(Path(folder) / f"scan_{k:04d}.png"), image)
-    cv2.imwrite(str(Path(folder) / f"scan_{k:04d}_mask.png"), mask)
-    return (Path(folder) / f"scan_{k:04d}.png").stat().st_size
+    if layout == "table":
+        cv2.imwrite(str(Path(folder) / f"scan_{k:04d}_mask.png"), mask)
+    return (Path(folder) / f"scan_{k:04d}.png").stat().st_size, outline
 
 
-def build_release(folder: Path, n: int, width: int, height: int, cores: int) -> dict:
-    """``n`` scans with masks and ``labels.csv`` in ``folder``; returns what was built."""
+def _sop(k: int) -> str:
+    return f"1.2.826.0.1.3680043.10.5555.{k}"
+
+
+def _write_one_dicom(args) -> int:
+    """Scan ``k`` as an ultrasound DICOM file a PACS exports: ``PATIENT/STUDY/SERIES/I000000k``."""
+    from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    folder, k, width, height = args
+    patient = f"P{(k + 2) // 3:04d}"
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.6.1", _sop(k)
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset("", {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = meta.MediaStorageSOPClassUID, _sop(k), "US"
+    ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID = patient, _sop(10**6 + k // 3), _sop(2 * 10**6 + k // 3)
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = height, width, 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    region = Dataset()
+    region.RegionSpatialFormat, region.PhysicalUnitsXDirection, region.PhysicalUnitsYDirection = 1, 3, 3
+    region.PhysicalDeltaX = region.PhysicalDeltaY = 0.008
+    ds.SequenceOfUltrasoundRegions = [region]
+    ds.PixelData = _scan(k, width, height)[0].tobytes()
+    path = Path(folder) / patient / ds.StudyInstanceUID / ds.SeriesInstanceUID / f"I{k:07d}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path.stat().st_size
+
+
+def build_release(folder: Path, n: int, width: int, height: int, cores: int, layout: str = "table") -> dict:
+    """``n`` scans with masks and ``labels.csv`` in ``folder`` (``layout="coco"``: no mask files, a
+    COCO file ``annotations/instances_default.json`` instead; ``"dicom"``: a PACS export without
+    masks, its table keyed by SOPInstanceUID); returns what was built."""
     from concurrent.futures import ProcessPoolExecutor
 
     folder.mkdir(parents=True, exist_ok=True)
+    if layout == "dicom":
+        with ProcessPoolExecutor(cores) as pool:
+            sizes = list(pool.map(_write_one_dicom, [(str(folder), k, width, height) for k in range(1, n + 1)],
+                                  chunksize=8))
+        lines = ["SOPInstanceUID,diagnosis"] + [f"{_sop(k)},{'malignant' if k % 3 == 0 else 'benign'}"
+                                                for k in range(1, n + 1)]
+        (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+        return {"n_images": n, "n_masks": 0, "width": width, "height": height, "format": "DICOM, no extension",
+                "mean_image_dicom_bytes": round(sum(sizes) / n), "total_bytes": sum(sizes)}
     with ProcessPoolExecutor(cores) as pool:
-        sizes = list(pool.map(_write_one, [(str(folder), k, width, height) for k in range(1, n + 1)], chunksize=8))
-    lines = ["file,diagnosis,patient"]
-    lines += [f"scan_{k:04d}.png,{'malignant' if k % 3 == 0 else 'benign'},P{(k + 2) // 3:04d}"
-              for k in range(1, n + 1)]
-    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
-    total = sum(p.stat().st_size for p in folder.iterdir())
-    return {"n_images": n, "n_masks": n, "width": width, "height": height,
+        done = list(pool.map(_write_one, [(str(folder), k, width, height, layout) for k in range(1, n + 1)],
+                             chunksize=8))
+    sizes = [size for size, _ in done]
+    if layout == "coco":
+        coco = {"categories": [{"id": 1, "name": "benign", "supercategory": ""},
+                               {"id": 2, "name": "malignant", "supercategory": ""}],
+                "images": [{"id": k, "width": width, "height": height, "file_name": f"scan_{k:04d}.png"}
+                           for k in range(1, n + 1)],
+                "annotations": [{"id": k, "image_id": k, "category_id": 2 if k % 3 == 0 else 1, "iscrowd": 0,
+                                 "segmentation": [outline]} for k, (_, outline) in enumerate(done, 1)]}
+        (folder / "annotations").mkdir()
+        (folder / "annotations" / "instances_default.json").write_text(json.dumps(coco))
+    else:
+        lines = ["file,diagnosis,patient"]
+        lines += [f"scan_{k:04d}.png,{'malignant' if k % 3 == 0 else 'benign'},P{(k + 2) // 3:04d}"
+                  for k in range(1, n + 1)]
+        (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+    total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    return {"layout": layout, "n_images": n, "n_masks": n, "width": width, "height": height,
             "mean_image_png_bytes": round(sum(sizes) / n), "total_bytes": total}
 
 
@@ -162,6 +237,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cores", type=int, default=2, help="CPUs each row's process is pinned to")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of every row (interleaved)")
     parser.add_argument("--cli", action="store_true", help="also time the command `featbus read FOLDER`")
+    parser.add_argument("--layout", choices=["table", "coco", "dicom"], default="table",
+                        help="masks beside the scans and a labels.csv, a COCO file's polygons, or a PACS export "
+                             "of extension-less DICOM files keyed by SOPInstanceUID (issue 89)")
     parser.add_argument("-o", "--output", default=str(DEFAULT_OUTPUT))
     args = parser.parse_args(argv)
 
@@ -169,11 +247,13 @@ def main(argv=None) -> int:
     try:
         folder = tmp / "release"
         t = time.perf_counter()
-        built = build_release(folder, args.n, args.width, args.height, args.cores)
+        built = build_release(folder, args.n, args.width, args.height, args.cores, args.layout)
+        table = folder / ("annotations/instances_default.json" if args.layout == "coco" else "labels.csv")
         built["build_s"] = round(time.perf_counter() - t, 1)
         rows = {
             "read_release": [sys.executable, "-c", READ_CHILD, str(folder)],
-            "plain: decode every file": [sys.executable, "-c", PLAIN_CHILD, str(folder), str(args.cores)],
+            "plain: decode every file": [sys.executable, "-c", PLAIN_CHILD, str(folder), str(args.cores), str(table),
+                                         "dicom" if args.layout == "dicom" else "png"],
         }
         if args.cli:
             rows["featbus read"] = [sys.executable, "-m", "featbus", "read", str(folder)]
@@ -194,8 +274,10 @@ def main(argv=None) -> int:
     summary_s = medians["read_release"]["call_s"]
     plain_s = medians["plain: decode every file"]["call_s"]
     result = {
-        "what": "read_release's summary of a release of full-size scans with masks beside and a table, "
-                "beside decoding every file with cv2.imread; each row a fresh process pinned to the cores",
+        "what": ("read_release's summary of a PACS export of extension-less DICOM files keyed by SOPInstanceUID, "
+                 "beside decoding every file with pydicom" if args.layout == "dicom" else
+                 "read_release's summary of a release of full-size scans with masks beside and a table, "
+                 "beside decoding every file with cv2.imread") + "; each row a fresh process pinned to the cores",
         "command": "python benchmarks/read_speed.py" + "".join(f" {a}" for a in (argv or sys.argv[1:])),
         "release": built,
         "cores": args.cores,

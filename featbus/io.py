@@ -9,9 +9,12 @@ kept: 8-bit images come back as ``uint8``, 16-bit ones as ``uint16`` (never sile
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import math
 import os
+import re
+import stat
 import threading
 import warnings
 import zlib
@@ -35,8 +38,9 @@ from ._records import (
 )
 from .progress import find_stack_level
 
-__all__ = ["read_image", "read_images", "read_mask", "load_item", "header_shape", "dicom_pixel_size",
-           "write_feature_table",
+__all__ = ["read_image", "read_images", "read_mask", "load_item", "header_shape", "dicom_pixel_size", "is_dicom",
+           "dicom_header", "DICOM_INSTALL",
+           "write_feature_table", "list_folder", "printable_path", "limit_words", "RELEASE_LIMITS",
            "write_file", "MAX_PIXELS", "DICOM_WINDOW", "refuse_existing", "resize_to", "INTERPOLATIONS"]
 
 #: Default largest image (height x width) that :func:`read_image` decodes: 2**28 = 268,435,456
@@ -52,6 +56,53 @@ MAX_PIXELS: int | None = 1 << 28
 #: default comes from the environment variable ``FEATBUS_DICOM_WINDOW`` (``0``: off), which
 #: ``featbus ... --dicom-raw`` sets, so worker processes read files the same way.
 DICOM_WINDOW: bool = os.environ.get("FEATBUS_DICOM_WINDOW", "1").strip() != "0"
+
+# --------------------------------------------------------------------------- untrusted input: the limits
+# A release is untrusted input (a download, a colleague's disk, a PACS export): every walk and every parse
+# is bounded before it starts, by these constants (:data:`RELEASE_LIMITS`), each refusal one line naming the
+# file and the limit (:func:`limit_words`). ``featbus.datasets._limits`` is this list under the name the
+# data-set readers import it by.
+
+#: Folders below a release's root that are walked (a 1,500-deep chain is left out, named, at this depth).
+MAX_FOLDER_DEPTH = 64
+#: The most bytes of a text table (CSV / TSV / TXT) read at all.
+MAX_TABLE_BYTES = 512 * 1024 * 1024
+#: The most characters of one line of a text table (a header of 100 M columns is refused before it is split).
+MAX_LINE_CHARS = 1024 * 1024
+#: The most characters of one cell (Python's csv default field limit, stated here and set while reading).
+MAX_FIELD_CHARS = 131_072
+#: The most columns of a table (text or Excel: counted from the cells present, never a declared range).
+MAX_COLUMNS = 10_000
+#: The most rows of a table (text or Excel; empty rows counted too, so an empty range cannot spin).
+MAX_ROWS = 1_000_000
+#: The most bytes an ``.xlsx`` may unpack to (its zip entries summed before openpyxl opens it).
+MAX_XLSX_BYTES = 200 * 1024 * 1024
+#: The most parts (zip entries) of an ``.xlsx``.
+MAX_XLSX_PARTS = 10_000
+#: The most pixels (height x width, from the header) of a release's image. The feature extractors work at
+#: the image's own size in float64 with working copies: ``featbus extract -f lbp`` took 828 MB of memory at
+#: its peak for a 4096 x 4096 image (237 MB for small ones: about 35 bytes a pixel) and 1,404 MB at
+#: 5792 x 5792, where a 12000 x 12000 PNG (144 M pixels, 136 KB on disk) took 3.5 GB. 2**24 (16.8 M, 4096 x
+#: 4096; a full-field mammogram has 13-30 M) keeps one image's extraction under 1 GB; a larger one is left
+#: out, named.
+MAX_IMAGE_PIXELS = 1 << 24
+#: The most bytes of a JSON annotation file (a COCO export) or JSONL metadata parsed at all: checked on the
+#: file's size before a byte is read (a breast release's COCO file is a few MB; hundreds of MB is not an export).
+MAX_JSON_BYTES = 64 * 1024 * 1024
+#: The deepest nesting of ``[`` / ``{`` a JSON file (or a JSONL line) may have, checked before it is parsed
+#: (a COCO file nests 5 deep; thousands deep would exhaust the parser's stack).
+MAX_JSON_DEPTH = 64
+
+
+#: The names of the limits above, in one tuple (documented where each is defined).
+RELEASE_LIMITS = ("MAX_FOLDER_DEPTH", "MAX_TABLE_BYTES", "MAX_LINE_CHARS", "MAX_FIELD_CHARS", "MAX_COLUMNS", "MAX_ROWS",
+                  "MAX_XLSX_BYTES", "MAX_XLSX_PARTS", "MAX_IMAGE_PIXELS", "MAX_JSON_BYTES", "MAX_JSON_DEPTH")
+
+
+def limit_words(name: str) -> str:
+    """``"featbus.io.MAX_ROWS = 1,000,000"``: how a refusal names the limit it met."""
+    return f"featbus.io.{name} = {globals()[name]:,}"
+
 
 # Pillow keeps its own bomb limit in a module global; featbus checks its own limit instead, and
 # the global is switched off only while a file's header is parsed, under this lock
@@ -86,7 +137,9 @@ def header_shape(path: str | os.PathLike) -> tuple[tuple[int, int] | None, tuple
     """``((height, width), None)`` from a file's header, no pixel decoded; else ``(None, (reason,
     detail))``: ``"not an image"`` (no image format's leading bytes) or ``"unreadable"`` (the header
     cannot be read, ``detail`` saying why). What the release reader checks every file with and what
-    ``featbus predict`` counts the files it will bring to scale with.
+    ``featbus predict`` counts the files it will bring to scale with. A DICOM file's header is read with its pixel data deferred
+    (never read): one without pixel data, or whose native pixel data the file does not hold whole
+    (truncated), is ``"unreadable"`` with why; a DICOMDIR is ``"not an image"``.
 
     Examples
     --------
@@ -102,6 +155,8 @@ def header_shape(path: str | os.PathLike) -> tuple[tuple[int, int] | None, tuple
     """
     path = Path(path)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # the type before any open: a FIFO would block it
+            return None, ("unreadable", "not a regular file (a FIFO, device or socket), never opened")
         with open(path, "rb") as f:
             head = f.read(132)
     except OSError as exc:
@@ -111,17 +166,86 @@ def header_shape(path: str | os.PathLike) -> tuple[tuple[int, int] | None, tuple
         return None, ("not an image", "")
     try:
         if dicom:
-            import pydicom
-
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-            return (int(ds.Rows), int(ds.Columns)), None
-        from PIL import Image
-
-        with Image.open(path) as im:  # the header only: no pixel is decoded
+            return _dicom_shape(path)
+        with _open_pil(str(path), None) as im:  # the header only: no pixel is decoded; the callers judge the size
             w, h = im.size
         return (h, w), None
     except Exception as exc:  # noqa: BLE001 - every reader's failure is the file's, named
         return None, ("unreadable", f"{type(exc).__name__}: {exc}")
+
+
+#: The pip command that installs DICOM reading (pydicom), as every refusal names it.
+DICOM_INSTALL = 'pip install "featbus[dicom]"'
+#: A DICOM header's values longer than this are not read by :func:`header_shape` (the pixel data's
+#: place and length are kept, so the header is read without the image).
+_DICOM_DEFER_BYTES = 1024
+#: The SOP class of a DICOMDIR (a CD's directory of its files: no image).
+_DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+
+
+def is_dicom(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a regular file holding DICOM by its content (``DICM`` at byte 128, the
+    DICOM file format's mark), whatever its name: PACS and CD exports name files ``I0000001``. Reads
+    132 bytes of a regular file, nothing of anything else (a FIFO, a device, a folder).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "I0000001"
+    >>> _ = p.write_bytes(bytes(128) + b"DICM" + bytes(20))
+    >>> is_dicom(p), is_dicom(p.parent)
+    (True, False)
+    """
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with open(path, "rb") as f:
+            head = f.read(132)
+    except OSError:
+        return False
+    return head[128:132] == b"DICM"
+
+
+def _dicom_shape(path: Path) -> tuple[tuple[int, int] | None, tuple[str, str] | None]:
+    """:func:`header_shape` of a DICOM file: its header read, the pixel data's values deferred (never
+    read), and a file without pixel data or whose pixel data the file does not hold whole named."""
+    import pydicom
+
+    ds = pydicom.dcmread(path, defer_size=_DICOM_DEFER_BYTES)
+    if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == _DICOMDIR_CLASS:
+        return None, ("not an image", "a DICOMDIR (the directory of a DICOM CD's files)")
+    if "SOPClassUID" not in ds and "Rows" not in ds:
+        return None, ("unreadable", "DICM at byte 128, but no DICOM image header after it (no SOP class, no size)")
+    pixels = ds.get_item(0x7FE00010, keep_deferred=True)
+    if pixels is None:
+        return None, ("unreadable", f"a DICOM without pixel data (modality {ds.get('Modality', '?')}, SOP class "
+                                    f"{ds.get('SOPClassUID', '?')}: no image in it)")
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if syntax is not None and not syntax.is_compressed and not syntax.is_deflated:  # native: bytes known
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        needed = (rows * columns * int(ds.get("SamplesPerPixel", 1)) * frames * int(ds.BitsAllocated) + 7) // 8
+        if getattr(pixels, "value", None) is not None:
+            held = len(pixels.value)
+        else:  # deferred: what of its declared length the file holds
+            held = min(pixels.length, max(os.path.getsize(path) - pixels.value_tell, 0))
+        if held < needed:
+            return None, ("unreadable", f"a truncated DICOM (pixel data {held:,} of {needed:,} bytes)")
+    return (rows, columns), None
+
+
+def dicom_header(path: str | os.PathLike):
+    """A DICOM file's header (a :class:`pydicom.dataset.Dataset` read with ``stop_before_pixels``: no
+    pixel read), or None when it cannot be read (the file's probe names why: :func:`header_shape`).
+    Its attributes by keyword (``SOPInstanceUID``, ``PatientID``, ``AccessionNumber``...) are what
+    a release's table may be keyed by; :func:`dicom_pixel_size` takes it (``header=``) to read no
+    file again."""
+    import pydicom
+
+    try:
+        return pydicom.dcmread(os.fspath(path), stop_before_pixels=True, force=True)
+    except Exception:  # noqa: BLE001 - a broken header is named where its file is probed
+        return None
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -307,7 +431,7 @@ def _read_pnm(path: str, max_pixels: int | None = None) -> np.ndarray:
     return values.astype(dtype).reshape(shape)
 
 
-def dicom_pixel_size(path: str | os.PathLike) -> tuple[dict | None, str | None]:
+def dicom_pixel_size(path: str | os.PathLike, *, header=None) -> tuple[dict | None, str | None]:
     """A DICOM file's physical pixel size from its header alone (no pixel decoded), as an
     :attr:`~featbus.ImageRecord.meta` entry of :data:`featbus._records.PIXEL_SIZE_KEY`
     (``{"size": mm, "unit": "mm", "source": ...}``), and ``None``; or ``(None, why)`` when the
@@ -315,20 +439,23 @@ def dicom_pixel_size(path: str | os.PathLike) -> tuple[dict | None, str | None]:
     first, else the B-mode regions of ``SequenceOfUltrasoundRegions`` (``PhysicalDeltaX`` /
     ``PhysicalDeltaY`` in centimetres, unit code 3). Square pixels only; two regions of different
     spacings give none. ``(None, None)``: the file is no DICOM file or pydicom is not installed.
+    ``header``: the file's header already read (:func:`dicom_header`), so the file is not read again.
     """
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(132)
-        if head[128:132] != b"DICM" and not path.lower().endswith((".dcm", ".dicom")):
-            return None, None
-        import pydicom
+    ds = header
+    if ds is None:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(132)
+            if head[128:132] != b"DICM" and not path.lower().endswith((".dcm", ".dicom")):
+                return None, None
+            import pydicom
 
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-    except ImportError:
-        return None, None
-    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a broken header
-        return None, f"unreadable DICOM header ({type(exc).__name__})"
+            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        except ImportError:
+            return None, None
+        except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a broken header
+            return None, f"unreadable DICOM header ({type(exc).__name__})"
     spacing = ds.get("PixelSpacing")
     if spacing is not None:
         try:
@@ -402,7 +529,7 @@ def _read_dicom(path: str, max_pixels: int | None = None, window: bool = True) -
         import pydicom
     except ImportError:
         raise ImportError(
-            f"reading the DICOM file {path!r} needs pydicom: pip install 'featbus[dicom]'") from None
+            f"reading the DICOM file {path!r} needs pydicom: {DICOM_INSTALL}") from None
     try:
         ds = pydicom.dcmread(path, force=True)
         frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
@@ -531,6 +658,8 @@ def read_image(path: str | os.PathLike, *, mode: str = "gray", max_pixels: int |
         raise FileNotFoundError(f"{path!r}: no such image file")
     if os.path.isdir(path):
         raise ImageError("is a folder, not an image file", path=path)
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the open, a device never end
+        raise ImageError("is not a regular file (a FIFO, device or socket): never opened", path=path)
     with open(path, "rb") as fh:
         head = fh.read(512)
     if not head:
@@ -894,21 +1023,31 @@ def written_atomically(path: str | os.PathLike, suffix: str = ".tmp"):
     error it is removed and ``path`` is left as it was. ``suffix`` ends the temporary name (a
     writer that checks the extension, such as Keras, gets e.g. ``".tmp.keras"``).
 
+    The one write-then-rename of featbus (:func:`write_file` and every command's outputs): a missing
+    folder is created; the temporary name has a fixed length, ``.fb-`` and 12 random hex digits
+    before ``suffix``, so any name the file system takes for ``path`` works (a 240-character one
+    too); an error names ``path``, never the temporary file.
+
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "new folder" / "a.txt"
     >>> with written_atomically(p) as tmp:
     ...     _ = tmp.write_text("done")
     >>> p.read_text()
     'done'
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}{suffix}")
+    tmp = path.with_name(f".fb-{os.urandom(6).hex()}{suffix}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)  # atomic on POSIX and Windows
         _PLACED.append(str(path))
+    except OSError as exc:
+        if exc.filename in (str(tmp), tmp) or exc.filename2 in (str(tmp), tmp):
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from None  # the user's name, not the temporary one
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -1074,3 +1213,129 @@ def resize_to(image: np.ndarray, hw: Sequence[int], interpolation: str = "area")
         info = np.iinfo(image.dtype)
         out = np.clip(np.rint(out), info.min, info.max)
     return out.astype(image.dtype)
+
+
+# --------------------------------------------------------------------------- untrusted input: the listing
+# The one listing of a folder of untrusted files (a release, a folder given to ``featbus predict``): no file is
+# opened, each entry's type is checked with ``lstat`` first and only regular files are listed; every entry left
+# out is named. Light (the standard library): ``featbus predict`` lists a plain folder without the data-set
+# loaders.
+
+def _file_type(mode: int) -> str | None:
+    """``None`` for a regular file, else what it is in words (a FIFO, a device...)."""
+    if stat.S_ISREG(mode):
+        return None
+    return ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+
+
+def printable_path(path: str | os.PathLike) -> str:
+    """A path as it can be printed and written as UTF-8: bytes of a name that is not UTF-8 as ``\\xNN``."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # surrogates: the bytes of a name that is not UTF-8
+        return False
+    return True
+
+
+def list_folder(root: str | os.PathLike, suffixes: tuple[str, ...], not_read: tuple[str, ...] = (),
+                by_content: bool = False) -> tuple[list[Path], list[tuple[str, str, str]]]:
+    """``(files, left out)``: the regular files under ``root`` whose suffix (any case) is one of
+    ``suffixes``, as paths relative to ``root`` in sorted order, and ``(item, reason, detail)`` for each
+    entry left out (``detail`` maybe empty).
+
+    Nothing is opened and nothing outside ``root`` is read: each entry's type comes from ``lstat``
+    (``os.scandir``'s entry) before anything else. Hidden files and folders (``.name``, ``__MACOSX``)
+    are not read and files of other suffixes not listed. Left out, named: a link (file or folder)
+    leading outside ``root`` (``"outside the release"``); a FIFO, socket or device, a link loop or a
+    link to nothing, a name that is not valid UTF-8, a folder deeper than
+    :data:`MAX_FOLDER_DEPTH` (``"unreadable"``); a file of a ``not_read`` suffix
+    (``"not an image"``: an animated GIF). A link to a folder inside ``root`` is not followed
+    (its files are listed where they lie); a link to a regular file inside it is listed. The walk is
+    iterative (no recursion limit). With ``by_content``, a regular file inside ``root`` of another
+    suffix is listed too when it is DICOM (:func:`is_dicom`: a PACS / CD export's ``I0000001``) or
+    named ``DICOMDIR``: only such a file, its type known first, is opened (its first 132 bytes).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = (root / "a.png").write_bytes(b"")
+    >>> os.mkfifo(root / "b.png")
+    >>> list_folder(root, (".png",))
+    ([PosixPath('a.png')], [('b.png', 'unreadable', 'a FIFO, not a regular file (never opened)')])
+    """
+    root = Path(root)
+    real_root = os.path.realpath(root)
+    wanted = tuple(s.lower() for s in suffixes)
+    files: list[Path] = []
+    left_out: list[tuple[str, str, str]] = []
+    stack = [(root, 0)]
+    while stack:
+        here, depth = stack.pop()
+        try:
+            with os.scandir(here) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            left_out.append((printable_path(here.relative_to(root)), "unreadable", str(exc.strerror or exc)))
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") or name == "__MACOSX":
+                continue
+            full = here / name
+            rel = full.relative_to(root)
+            suffix = full.suffix.lower()
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+                link = entry.is_symlink()
+            except OSError:
+                continue
+            if not is_dir and not link and suffix not in wanted + not_read and not by_content:
+                continue
+            if not _utf8(name):
+                left_out.append((printable_path(rel), "unreadable", "its name is not valid UTF-8 (rename it)"))
+                continue
+            if link:
+                target = os.path.realpath(full)
+                if os.path.commonpath([real_root, target]) != real_root:
+                    left_out.append((str(rel), "outside the release", ""))
+                    continue
+                try:
+                    mode = os.stat(full).st_mode  # inside the release: what the link leads to, never opened
+                except OSError as exc:
+                    if exc.errno == errno.ELOOP:
+                        left_out.append((str(rel), "unreadable", "a symbolic link loop"))
+                    elif suffix in wanted:
+                        left_out.append((str(rel), "unreadable", f"a link to nothing ({exc.strerror or exc})"))
+                    continue
+                if stat.S_ISDIR(mode):
+                    continue  # a folder inside the release: its files are listed where they lie
+            elif is_dir:
+                if depth + 1 > MAX_FOLDER_DEPTH:
+                    left_out.append((str(rel), "unreadable", f"a folder deeper than the limit "
+                                               f"({limit_words('MAX_FOLDER_DEPTH')}), not walked"))
+                else:
+                    stack.append((full, depth + 1))
+                continue
+            else:
+                mode = entry.stat(follow_symlinks=False).st_mode
+            kind = _file_type(mode)
+            if by_content and suffix not in wanted + not_read:
+                if kind is None and stat.S_ISREG(mode) and (name == "DICOMDIR" or is_dicom(full)):
+                    files.append(rel)
+            elif suffix not in wanted:
+                if kind is None:
+                    left_out.append((str(rel), "not an image", f"featbus does not read {suffix} files (convert it "
+                                               "to PNG)"))
+            elif kind is not None:
+                left_out.append((str(rel), "unreadable", f"{kind}, not a regular file (never opened)"))
+            else:
+                files.append(rel)
+    files.sort()
+    return files, left_out

@@ -19,6 +19,7 @@ the pairing); ``expect["left_out"]`` holds every other reason.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,10 @@ class Built:
     truth: dict[str, tuple[str | None, str, tuple[str, ...]]] = field(default_factory=dict)
     mask_files: set[str] = field(default_factory=set)
     expect: dict = field(default_factory=dict)
+    #: each image's published split, where the release has splits
+    splits: dict[str, str] = field(default_factory=dict)
+    #: the lesion an annotation file draws for an image (polygons, RLE), as a boolean array
+    drawn: dict[str, np.ndarray] = field(default_factory=dict)
 
     def image(self, relative: str, k: int, *, label: str | None, patient: str | None = None,
               masks: tuple[str, ...] = (), lesion: bool = True, fmt: str | None = None) -> None:
@@ -554,6 +559,138 @@ def build_hospital_prefix_semicolon(tmp: Path) -> Built:
     return b
 
 
+# ---------------------------------------------------------------------------------------------
+# DICOM as a PACS or a CD writes it (issue 89)
+# ---------------------------------------------------------------------------------------------
+
+#: The physical pixel size the DICOM builders write, in mm: ultrasound regions in cm (0.008 cm),
+#: a mammogram's PixelSpacing in mm.
+US_PIXEL_MM, MG_PIXEL_MM = 0.08, 0.07
+
+
+def dicom_dataset(k: int, *, patient: str, study: str, series: str, sop: str, modality: str = "US",
+                  accession: str = "", pixels: bool = True):
+    """Synthetic scan ``k`` as a DICOM part 10 dataset the way a modality sends it to a PACS: the
+    preamble and ``DICM``, the file meta, the patient / study / series / instance modules (what a
+    DICOMDIR's records need: ``StudyDate``, ``StudyTime``, ``StudyID``...), 8-bit MONOCHROME2 pixels
+    and the pixel size where the modality states it: ultrasound as ``SequenceOfUltrasoundRegions``
+    (one B-mode region, ``PhysicalDeltaX/Y`` in cm, unit code 3), a mammogram as ``PixelSpacing``
+    (``ImagerPixelSpacing`` too, as DX / MG write). ``pixels=False``: no ``PixelData`` element."""
+    from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    sop_class = "1.2.840.10008.5.1.4.1.1.6.1" if modality == "US" else "1.2.840.10008.5.1.4.1.1.1.2"
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, sop
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset("", {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop
+    ds.PatientID, ds.PatientName, ds.PatientBirthDate, ds.PatientSex = patient, f"ANON^{patient}", "", "F"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.AccessionNumber = study, series, accession
+    ds.StudyDate, ds.StudyTime, ds.StudyID, ds.ReferringPhysicianName = "20240105", "101500", "1", ""
+    ds.Modality, ds.SeriesNumber, ds.InstanceNumber = modality, 1, k + 1
+    ds.Rows, ds.Columns = SHAPE
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    if modality == "US":
+        region = Dataset()
+        region.RegionSpatialFormat, region.RegionDataType, region.RegionFlags = 1, 1, 0
+        region.RegionLocationMinX0, region.RegionLocationMinY0 = 0, 0
+        region.RegionLocationMaxX1, region.RegionLocationMaxY1 = SHAPE[1] - 1, SHAPE[0] - 1
+        region.PhysicalUnitsXDirection = region.PhysicalUnitsYDirection = 3  # cm
+        region.PhysicalDeltaX = region.PhysicalDeltaY = US_PIXEL_MM / 10
+        ds.SequenceOfUltrasoundRegions = [region]
+    else:
+        ds.PixelSpacing = ds.ImagerPixelSpacing = [MG_PIXEL_MM, MG_PIXEL_MM]
+    if pixels:
+        ds.PixelData = scan(k).tobytes()
+    return ds
+
+
+def write_dicom(path: Path, ds) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+
+
+def _pacs_studies(k0: int) -> list[dict]:
+    """Three patients, one study and series each, two or three images: the instances of a PACS query."""
+    from pydicom.uid import generate_uid
+
+    out, k = [], k0
+    for patient, label, n in (("PAT0001", "malignant", 3), ("PAT0002", "benign", 2), ("PAT0003", "benign", 2)):
+        study, series = generate_uid(), generate_uid()
+        for _ in range(n):
+            out.append({"k": k, "patient": patient, "study": study, "series": series, "sop": generate_uid(),
+                        "label": label})
+            k += 1
+    return out
+
+
+def _build_pacs(tmp: Path, name: str, extension: bool) -> Built:
+    b = Built(tmp / name)
+    rows = []
+    for n, inst in enumerate(_pacs_studies(700)):
+        file = f"IM{n + 1:04d}.dcm" if extension else f"I{n + 1:07d}"
+        relative = f"{inst['patient']}/{inst['study']}/{inst['series']}/{file}"
+        write_dicom(b.root / relative, dicom_dataset(inst["k"], patient=inst["patient"], study=inst["study"],
+                                                     series=inst["series"], sop=inst["sop"]))
+        b.truth[relative] = (inst["label"], inst["patient"], ())
+        rows.append({"SOPInstanceUID": inst["sop"], "Pathology": inst["label"].capitalize()})
+    _write_csv(b.root / "labels.csv", rows)
+    b.expect = _expect(table="labels.csv", image_column="SOPInstanceUID", label_column="Pathology",
+                       patient_source="folder", left_out={}, pixel_mm=US_PIXEL_MM)
+    return b
+
+
+def build_pacs_tree(tmp: Path) -> Built:
+    """A PACS export ``PATIENTID/STUDYUID/SERIESUID/IM0001.dcm`` (ultrasound, the pixel size in
+    ``SequenceOfUltrasoundRegions``) beside ``labels.csv`` keyed by ``SOPInstanceUID`` with a
+    ``Pathology`` column (the issue's release 2); the patient is the first folder."""
+    return _build_pacs(tmp, "pacs_export", extension=True)
+
+
+def build_pacs_cd(tmp: Path) -> Built:
+    """The same tree with extension-less files (``I0000001``), the usual PACS / CD form."""
+    return _build_pacs(tmp, "pacs_cd", extension=False)
+
+
+def build_dicomdir(tmp: Path) -> Built:
+    """A DICOM CD (mammograms, ``PixelSpacing``) as pydicom's :class:`~pydicom.fileset.FileSet` writes
+    one: ``DICOMDIR`` at the root and ``PT000000/ST000000/SE000000/IM000000`` files it references
+    (DICOM PS3.10 file IDs), with ``labels.csv`` keyed by ``SOPInstanceUID``; the patient is the
+    ``PTnnnnnn`` folder."""
+    import pydicom
+    from pydicom.fileset import FileSet
+
+    b = Built(tmp / "dicom_cd")
+    staging = tmp / "dicomdir_staging"
+    fs, rows, label_of = FileSet(), [], {}
+    for inst in _pacs_studies(720):
+        src = staging / inst["sop"]
+        write_dicom(src, dicom_dataset(inst["k"], patient=inst["patient"], study=inst["study"],
+                                       series=inst["series"], sop=inst["sop"], modality="MG"))
+        fs.add(src)
+        rows.append({"SOPInstanceUID": inst["sop"], "Pathology": inst["label"]})
+        label_of[inst["sop"]] = (inst["label"], inst["patient"])
+    b.root.mkdir(parents=True)
+    fs.write(b.root)
+    for instance in FileSet(pydicom.dcmread(b.root / "DICOMDIR")):
+        label, patient = label_of[instance.SOPInstanceUID]
+        b.truth[Path(instance.path).relative_to(b.root).as_posix()] = (label, patient, ())
+    _write_csv(b.root / "labels.csv", rows)
+    b.expect = _expect(table="labels.csv", image_column="SOPInstanceUID", label_column="Pathology",
+                       patient_source="folder", left_out={}, pixel_mm=MG_PIXEL_MM)
+    return b
+
+
+#: The DICOM layouts (pydicom writes them): in :data:`LAYOUTS` where pydicom is installed.
+DICOM_LAYOUTS: dict[str, Callable[[Path], Built]] = {
+    "pacs-tree": build_pacs_tree,
+    "pacs-cd-no-extension": build_pacs_cd,
+    "dicomdir": build_dicomdir,
+}
+
+
 #: Every layout: name -> builder (``builder(tmp_path) -> Built``).
 LAYOUTS: dict[str, Callable[[Path], Built]] = {
     "busi": build_busi,
@@ -573,4 +710,324 @@ LAYOUTS: dict[str, Callable[[Path], Built]] = {
     "hospital-patient-folders": build_hospital_patient_folders,
     "hospital-patient-table": build_hospital_patient_table,
     "hospital-prefix-semicolon": build_hospital_prefix_semicolon,
+}
+if importlib.util.find_spec("pydicom") is not None:
+    LAYOUTS.update(DICOM_LAYOUTS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Labelling tools' and dataset hubs' exports (issue 89): annotation files, one-hot tables, splits
+# ---------------------------------------------------------------------------------------------
+
+def outline(k: int, shift: int = 0, n: int = 24) -> list[float]:
+    """The outline of scan ``k``'s blob as a COCO polygon ``[x1, y1, x2, y2, ...]``: pixel edges,
+    so a pixel's centre is at ``+0.5`` (COCO's convention)."""
+    cy, cx = 12 + k % 5 + shift // 2, 16 + k % 7 + shift
+    ry, rx = 5 + k % 3, 7 + k % 4
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return [round(float(v), 2) for xy in zip(cx + rx * np.cos(t) + 0.5, cy + ry * np.sin(t) + 0.5) for v in xy]
+
+
+def coco_runs(mask: np.ndarray) -> list[int]:
+    """A mask's COCO run lengths (column-major, background first), as CVAT writes a mask shape."""
+    flat = np.asarray(mask, bool).T.ravel()
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(flat.astype(np.int8))) + 1, [flat.size]])
+    runs = np.diff(bounds).tolist()
+    return [0] + runs if flat[0] else runs
+
+
+def coco_compressed(runs: list[int]) -> str:
+    """The runs as COCO's compressed RLE string (pycocotools' ``rleToString``, written from its
+    description: each run after the second as the difference to the one two before, 5 bits a
+    character from ``'0'``, bit 0x20 saying another character follows)."""
+    out = []
+    for i, x in enumerate(runs):
+        x = x - runs[i - 2] if i > 2 else x
+        more = True
+        while more:
+            c = x & 0x1F
+            x >>= 5
+            more = x != -1 if c & 0x10 else x != 0
+            out.append(chr((c | 0x20 if more else c) + 48))
+    return "".join(out)
+
+
+def _write_json(path: Path, data) -> None:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+
+
+def _coco_image(k: int, image_id: int, file_name: str, **extra) -> dict:
+    return {"id": image_id, "width": SHAPE[1], "height": SHAPE[0], "file_name": file_name, **extra}
+
+
+def _coco_polygon(ann_id: int, image_id: int, category: int, k: int, shift: int = 0, **extra) -> dict:
+    poly = outline(k, shift)
+    xs, ys = poly[0::2], poly[1::2]
+    return {"id": ann_id, "image_id": image_id, "category_id": category, "segmentation": [poly],
+            "area": float(_blob(k, shift).sum()), "bbox": [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)],
+            "iscrowd": 0, **extra}
+
+
+def build_cvat_coco(tmp: Path) -> Built:
+    """CVAT's "COCO 1.0" export with images: ``images/`` + ``annotations/instances_default.json``.
+
+    As CVAT writes it (its documentation, "COCO 1.0" format page, and an export of a task): the
+    ``licenses``, ``info``, ``categories`` (ids from 1, ``supercategory`` empty), ``images`` (ids
+    from 1, ``file_name`` the task's file name, ``flickr_url`` / ``coco_url`` empty,
+    ``date_captured`` 0) and ``annotations`` (a polygon as ``segmentation: [[x, y, ...]]`` with
+    ``iscrowd`` 0; a mask shape as an uncompressed RLE ``{"counts": [...], "size": [h, w]}`` with
+    ``iscrowd`` 1; ``attributes: {"occluded": false}``). Two patients' images carry two polygons
+    (two lesions, joined); one image has no annotation (a normal scan)."""
+    b = Built(tmp / "task_breast_us_cvat")
+    images, anns = [], []
+    k, ann_id = 600, 0
+    for patient, label, category in (("P001", "benign", 1), ("P002", "benign", 1), ("P003", "malignant", 2),
+                                     ("P004", "malignant", 2)):
+        for n in (1, 2):
+            k += 1
+            name = f"{patient}_{n:02d}.png"
+            save(b.root / "images" / name, scan(k))
+            b.truth[f"images/{name}"] = (label, patient, ())
+            images.append(_coco_image(k, len(images) + 1, name, license=0, flickr_url="", coco_url="",
+                                      date_captured=0))
+            ann_id += 1
+            if patient == "P003" and n == 2:  # a mask shape: uncompressed RLE
+                anns.append({"id": ann_id, "image_id": len(images), "category_id": category,
+                             "segmentation": {"counts": coco_runs(_blob(k)), "size": list(SHAPE)},
+                             "area": float(_blob(k).sum()), "bbox": [0, 0, SHAPE[1], SHAPE[0]], "iscrowd": 1,
+                             "attributes": {"occluded": False}})
+                b.drawn[f"images/{name}"] = _blob(k)
+                continue
+            anns.append(_coco_polygon(ann_id, len(images), category, k, attributes={"occluded": False}))
+            b.drawn[f"images/{name}"] = _blob(k)
+            if n == 2:  # a second lesion of the image: joined
+                ann_id += 1
+                anns.append(_coco_polygon(ann_id, len(images), category, k, shift=8,
+                                          attributes={"occluded": False}))
+                b.drawn[f"images/{name}"] = _blob(k) | _blob(k, shift=8)
+    k += 1
+    save(b.root / "images" / "P005_01.png", scan(k))
+    b.truth["images/P005_01.png"] = ("normal", "P005", ())
+    images.append(_coco_image(k, len(images) + 1, "P005_01.png", license=0, flickr_url="", coco_url="",
+                              date_captured=0))
+    _write_json(b.root / "annotations" / "instances_default.json", {
+        "licenses": [{"name": "", "id": 0, "url": ""}],
+        "info": {"contributor": "", "date_created": "", "description": "", "url": "", "version": "", "year": ""},
+        "categories": [{"id": 1, "name": "benign", "supercategory": ""},
+                       {"id": 2, "name": "malignant", "supercategory": ""}],
+        "images": images, "annotations": anns})
+    b.expect = _expect(table="annotations/instances_default.json", patient_source="file-name prefix", left_out={})
+    return b
+
+
+def roboflow_name(stem: str, k: int, ext: str = "png") -> str:
+    """Roboflow's name for an uploaded ``<stem>.<ext>``: ``<stem>_<ext>.rf.<32 hex>.jpg``."""
+    import hashlib
+
+    return f"{stem}_{ext}.rf.{hashlib.md5(f'{stem}{k}'.encode()).hexdigest()}.jpg"
+
+
+#: Roboflow's split folders and how many images each gets in the builders.
+_ROBOFLOW_SPLITS = (("train", 6), ("valid", 2), ("test", 3))
+
+
+def build_roboflow_coco(tmp: Path) -> Built:
+    """Roboflow's "COCO" export: ``train/``, ``valid/``, ``test/``, each with its images and an
+    ``_annotations.coco.json``; ``README.dataset.txt`` and ``README.roboflow.txt`` at the top.
+
+    As Roboflow writes it (its "COCO JSON" format page and public Universe exports): every file
+    renamed ``<stem>_<ext>.rf.<hash>.jpg``; category 0 is the project (``supercategory: "none"``)
+    and every class has it as its ``supercategory``; images with ``license``, ``date_captured``;
+    polygons as ``segmentation: [[...]]``, ``iscrowd`` 0. An image with no annotation (a null
+    image, Roboflow's word) is a normal scan."""
+    b = Built(tmp / "breast-us.v2i.coco")
+    (b.root).mkdir(parents=True)
+    (b.root / "README.dataset.txt").write_text("# breast-us > 2024-05-01\nhttps://universe.roboflow.com/\n")
+    (b.root / "README.roboflow.txt").write_text("This dataset was exported via roboflow.com\n")
+    k = 700
+    categories = [{"id": 0, "name": "lesions", "supercategory": "none"},
+                  {"id": 1, "name": "benign", "supercategory": "lesions"},
+                  {"id": 2, "name": "malignant", "supercategory": "lesions"}]
+    for split, n in _ROBOFLOW_SPLITS:
+        images, anns = [], []
+        for j in range(n):
+            k += 1
+            patient = f"P{17 + k % 4:03d}"
+            stem = f"{patient}_{k:03d}"
+            name = roboflow_name(stem, k)
+            label, category = (("benign", 1) if k % 2 else ("malignant", 2))
+            if split == "test" and j == n - 1:
+                label = "normal"
+            save(b.root / split / name, scan(k), "JPEG")
+            b.truth[f"{split}/{name}"] = (label, patient, ())
+            b.splits[f"{split}/{name}"] = split
+            images.append(_coco_image(k, j, name, license=1, date_captured="2024-05-01T10:00:00+00:00"))
+            if label != "normal":
+                anns.append(_coco_polygon(len(anns), j, category, k))
+                b.drawn[f"{split}/{name}"] = _blob(k)
+        _write_json(b.root / split / "_annotations.coco.json", {
+            "info": {"year": "2024", "version": "2", "description": "Exported from roboflow.com",
+                     "contributor": "", "url": "https://public.roboflow.com/", "date_created": "2024-05-01"},
+            "licenses": [{"id": 1, "url": "https://creativecommons.org/licenses/by/4.0/", "name": "CC BY 4.0"}],
+            "categories": categories, "images": images, "annotations": anns})
+    b.expect = _expect(table=ANY, patient_source="file-name prefix", left_out={})
+    return b
+
+
+def build_label_studio_coco(tmp: Path) -> Built:
+    """Label Studio's "COCO" export: ``result.json`` + ``images/``, each file as Label Studio
+    stored the upload, ``<8 hex>-<name>`` (its export documentation and an exported project);
+    ``file_name`` ``images/<8 hex>-<name>``, categories from id 0 named as the labelling config's
+    labels (``Benign``, ``Malignant``), polygons, ``info`` with the project's data."""
+    b = Built(tmp / "project-3-at-2024-05-01-10-00-a1b2c3d4")
+    images, anns = [], []
+    k = 800
+    for patient, label, category in (("P020", "Benign", 0), ("P021", "Malignant", 1), ("P022", "Benign", 0)):
+        for n in (1, 2):
+            k += 1
+            name = f"a{k:07x}-{patient}_{n:02d}.png"
+            save(b.root / "images" / name, scan(k))
+            b.truth[f"images/{name}"] = (label.lower(), patient, ())
+            images.append({"width": SHAPE[1], "height": SHAPE[0], "id": len(images), "file_name": f"images/{name}"})
+            anns.append({**_coco_polygon(len(anns), len(images) - 1, category, k), "ignore": 0})
+            b.drawn[f"images/{name}"] = _blob(k)
+    _write_json(b.root / "result.json", {
+        "images": images, "categories": [{"id": 0, "name": "Benign"}, {"id": 1, "name": "Malignant"}],
+        "annotations": anns, "info": {"year": 2024, "version": "1.0", "description": "",
+                                      "contributor": "Label Studio", "url": "", "date_created": "2024-05-01"}})
+    b.expect = _expect(table="result.json", patient_source="file-name prefix", left_out={})
+    return b
+
+
+#: CVAT's default label colours for the builders' classes (its labelmap.txt lines).
+VOC_COLOURS = {"background": (0, 0, 0), "benign": (250, 50, 83), "malignant": (51, 221, 255)}
+
+
+def build_cvat_voc(tmp: Path) -> Built:
+    """CVAT's "Segmentation mask 1.1" export (Pascal VOC): ``JPEGImages/<name>.jpg``,
+    ``SegmentationClass/<name>.png`` (each class in its colour), ``SegmentationObject/<name>.png``
+    (each object in a colour of its own), ``labelmap.txt`` (``# label:color_rgb:parts:actions``, one
+    ``name:r,g,b::`` line a label, ``background`` first) and ``ImageSets/Segmentation/<subset>.txt``
+    listing the names of each subset (CVAT's format page). A mask of background only is a scan
+    without a lesion."""
+    b = Built(tmp / "task_breast_voc")
+    (b.root / "labelmap.txt").parent.mkdir(parents=True, exist_ok=True)
+    (b.root / "labelmap.txt").write_text("# label:color_rgb:parts:actions\n" + "".join(
+        f"{name}:{','.join(map(str, rgb))}::\n" for name, rgb in VOC_COLOURS.items()))
+    subsets: dict[str, list[str]] = {"train": [], "val": []}
+    k = 900
+    for patient, label in (("P030", "benign"), ("P031", "malignant"), ("P032", "benign"), ("P033", "normal")):
+        for n in (1, 2):
+            k += 1
+            stem = f"{patient}_{n:02d}"
+            save(b.root / "JPEGImages" / f"{stem}.jpg", scan(k), "JPEG")
+            index = np.zeros(SHAPE, np.uint8)  # CVAT writes palette PNGs: an index per pixel, the colours apart
+            if label != "normal":
+                index[_blob(k)] = list(VOC_COLOURS).index(label)
+            for folder, palette in (("SegmentationClass", [v for rgb in VOC_COLOURS.values() for v in rgb]),
+                                    ("SegmentationObject", [0, 0, 0, 128, 0, 0, 0, 128, 0])):
+                (b.root / folder).mkdir(exist_ok=True)
+                mask = Image.fromarray(index if folder == "SegmentationClass" else (index > 0).astype(np.uint8), "P")
+                mask.putpalette(palette)
+                mask.save(b.root / folder / f"{stem}.png")
+                b.mask_files.add(f"{folder}/{stem}.png")
+            b.truth[f"JPEGImages/{stem}.jpg"] = (label, patient, (f"SegmentationClass/{stem}.png",))
+            split = "val" if patient == "P033" or (patient == "P032" and n == 2) else "train"
+            subsets[split].append(stem)
+            b.splits[f"JPEGImages/{stem}.jpg"] = "valid" if split == "val" else "train"
+    for subset, stems in subsets.items():
+        path = b.root / "ImageSets" / "Segmentation" / f"{subset}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{s}\n" for s in stems))
+    b.expect = _expect(table="labelmap.txt", patient_source="file-name prefix", left_out={})
+    return b
+
+
+def build_hf_imagefolder(tmp: Path, fmt: str = "csv") -> Built:
+    """A Hugging Face ``imagefolder`` data set as the hub's documentation lays it out: ``data/train/``
+    and ``data/test/``, each with its images and a ``metadata.csv`` (or ``metadata.jsonl``, or
+    ``metadata.parquet``) whose ``file_name`` column names each image beside it, the other columns
+    its features (``label``, ``patient_id``); a ``README.md`` dataset card at the top. Both splits
+    number their files from ``0001.png``: only the folder tells them apart."""
+    import pandas as pd
+
+    b = Built(tmp / f"hf-breast-us-{fmt}")
+    (b.root).mkdir(parents=True)
+    (b.root / "README.md").write_text("---\nconfigs:\n- config_name: default\n  data_dir: data\n---\n")
+    k = 1000
+    for split, n in (("train", 6), ("test", 3)):
+        rows = []
+        for j in range(1, n + 1):
+            k += 1
+            name = f"{j:04d}.png"
+            label = ("benign", "malignant", "normal")[k % 3]
+            patient = f"{split}-{j // 2}"
+            save(b.root / "data" / split / name, scan(k))
+            b.truth[f"data/{split}/{name}"] = (label, patient, ())
+            b.splits[f"data/{split}/{name}"] = split
+            rows.append({"file_name": name, "label": label, "patient_id": patient})
+        frame, path = pd.DataFrame(rows), b.root / "data" / split / f"metadata.{fmt}"
+        if fmt == "csv":
+            frame.to_csv(path, index=False)
+        elif fmt == "jsonl":
+            frame.to_json(path, orient="records", lines=True)
+        else:
+            frame.to_parquet(path, index=False)
+    b.expect = _expect(table=ANY, patient_source="column", left_out={})
+    return b
+
+
+def build_roboflow_classification(tmp: Path) -> Built:
+    """Roboflow's "Multi-Label Classification" CSV export: ``train/``, ``valid/``, ``test/``, each
+    with its renamed images (``<stem>_png.rf.<hash>.jpg``) and a ``_classes.csv`` whose header is
+    ``filename, benign, malignant`` (a space after each comma, as Roboflow writes it) and whose
+    cells are one-hot 0 / 1."""
+    b = Built(tmp / "breast-us.v1i.multiclass")
+    k = 1100
+    for split, n in _ROBOFLOW_SPLITS:
+        lines = ["filename, benign, malignant"]
+        for _ in range(n):
+            k += 1
+            patient = f"P{40 + k % 5:03d}"
+            name = roboflow_name(f"{patient}_{k:03d}", k)
+            label = "benign" if k % 3 else "malignant"
+            save(b.root / split / name, scan(k), "JPEG")
+            b.truth[f"{split}/{name}"] = (label, patient, ())
+            b.splits[f"{split}/{name}"] = split
+            lines.append(f"{name}, {int(label == 'benign')}, {int(label == 'malignant')}")
+        (b.root / split / "_classes.csv").write_text("\n".join(lines) + "\n")
+    b.expect = _expect(table=ANY, patient_source="file-name prefix", left_out={})
+    return b
+
+
+def build_split_column(tmp: Path) -> Built:
+    """One table with a ``split`` column (``train`` / ``val`` / ``test``) beside ``images/``."""
+    b = Built(tmp / "split_column")
+    rows = []
+    for j in range(9):
+        k = 1200 + j
+        name = f"US{j:03d}.png"
+        label, split = ("benign", "malignant")[j % 2], ("train", "val", "test")[j % 3]
+        b.image(f"images/{name}", k, label=label, patient=f"case{j // 3}")
+        b.splits[f"images/{name}"] = {"val": "valid"}.get(split, split)
+        rows.append({"image": name, "diagnosis": label, "case": f"case{j // 3}", "split": split})
+    _write_csv(b.root / "labels.csv", rows)
+    b.expect = _expect(table="labels.csv", patient_source="column", left_out={})
+    return b
+
+
+#: The labelling tools' and hubs' exports (issue 89): name -> builder.
+SOURCE_LAYOUTS: dict[str, Callable[[Path], Built]] = {
+    "cvat-coco": build_cvat_coco,
+    "roboflow-coco": build_roboflow_coco,
+    "label-studio-coco": build_label_studio_coco,
+    "cvat-voc": build_cvat_voc,
+    "hf-imagefolder-csv": lambda tmp: build_hf_imagefolder(tmp, "csv"),
+    "hf-imagefolder-jsonl": lambda tmp: build_hf_imagefolder(tmp, "jsonl"),
+    "hf-imagefolder-parquet": lambda tmp: build_hf_imagefolder(tmp, "parquet"),
+    "roboflow-classification": build_roboflow_classification,
+    "split-column": build_split_column,
 }

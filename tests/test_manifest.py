@@ -131,7 +131,7 @@ def test_cli_train_predict_evaluate_extract_with_a_manifest(manifest_dir, tmp_pa
     assert main(["train", str(manifest_dir / "study.csv"), "-f", "intensity", "-c", "logreg", "--n-splits", "3",
                  "--n-bootstrap", "0", "-o", str(model), "-q"]) == 0
     err = capsys.readouterr().err
-    assert "training on 24 images" in err and "6 held out (the manifest's split=test rows)" in err
+    assert "training on 24 images" in err and "6 held out (the publisher's test split, --pool-splits pools it)" in err
     out = tmp_path / "p.csv"
     assert main(["predict", str(model), str(manifest_dir / "study.csv"), "-o", str(out), "-q"]) == 0
     pred = pd.read_csv(out)

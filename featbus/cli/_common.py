@@ -9,6 +9,7 @@ module imports no command.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import tempfile
@@ -181,6 +182,19 @@ def _refuse_existing(out: Path, overwrite: bool, flag: str = "-o", *, taken: lis
     refuse_existing(out, overwrite, flag, taken=taken, replace=replace)
 
 
+def _refuse_input(out: Path, inputs, flag: str = "-o") -> None:
+    """An output that is one of the data's own files refused, even with ``--overwrite``: the input
+    itself (a table, an image given by name), or a file already inside a data folder given (one of the
+    release's files; a new name inside it is fine)."""
+    real = os.path.realpath(out)
+    for given in inputs:
+        where = os.path.realpath(given)
+        if real == where or (os.path.isdir(where) and os.path.lexists(out)
+                             and os.path.commonpath([where, real]) == where):
+            raise CLIError(f"{flag} {str(out)!r} is one of the files of the data {str(given)!r}: featbus never writes "
+                           "over its input, even with --overwrite; write it elsewhere")
+
+
 def _check_output(out: Path, overwrite: bool) -> None:
     """Everything about ``-o`` that can fail, checked before the (long) extraction."""
     if out.suffix.lower() not in (".parquet", ".csv", ".npz"):
@@ -204,9 +218,7 @@ def _check_model_out(out: Path, overwrite: bool) -> None:
     if out.is_dir():
         raise CLIError(f"-o {str(out)!r} is a folder; give a file name such as model.featbus")
     _refuse_existing(out, overwrite)
-    if not out.parent.exists():
-        raise CLIError(f"-o {str(out)!r}: folder {str(out.parent)!r} does not exist")
-    _check_writable(out, "-o")
+    _check_writable(out, "-o")  # a missing folder is created when the model is written, as every output's
 
 
 def _trust_file() -> str:

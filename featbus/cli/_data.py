@@ -207,12 +207,18 @@ def _folder_scans(p: Path, item: str, said: list[str] | None = None, mask_patter
     """A folder's scans, anywhere under it, without their masks (a mask folder's files, an image's
     name with a mask word: the release reader's own rules, :mod:`featbus.datasets._release_scan`),
     each left out said, then the one paragraph of what was read. A folder where no name holds a mask
-    word is listed without the data-set package (``featbus predict`` stays light)."""
-    files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES
-                   and not any(part.startswith(".") for part in f.relative_to(p).parts))
-    if not files:
-        raise CLIError(f"folder {item!r} holds no image files ({', '.join(_IMAGE_SUFFIXES)})")
+    word is listed without the data-set package (``featbus predict`` stays light). A regular file of
+    another suffix is a scan when its content is DICOM (a PACS / CD export's ``I0000001``, as the reader)."""
+    from ..io import list_folder
+
+    # the one listing: links out, FIFOs, loops... named; DICOM by content only among regular files inside
+    found, refused = list_folder(p, _IMAGE_SUFFIXES, by_content=True)
+    files = [p / f for f in found if f.name != "DICOMDIR"]
     told = said if said is not None else _Printed()
+    for rel, reason, detail in refused:
+        told.append(f"left out {rel} in {item!r}: {reason}" + (f": {detail}" if detail else ""))
+    if not files:
+        raise CLIError(f"folder {item!r} holds no image files ({', '.join(_IMAGE_SUFFIXES)}, or DICOM by content)")
     if mask_pattern is None and not _may_be_masks(f.relative_to(p).as_posix() for f in files):
         told.append(f"read {item!r}: {len(files)} images; no mask paired.")
         return [str(f) for f in files]
@@ -220,7 +226,7 @@ def _folder_scans(p: Path, item: str, said: list[str] | None = None, mask_patter
     from ..datasets._release_scan import split_masks, walk_release
     from ..vocabulary import NON_LESION_MASK_WORDS
 
-    found, _, outside = walk_release(p)
+    found, _, _ = walk_release(p)  # its left-out entries were said above
     try:
         images, masks_of, unpaired, rule = split_masks(found, mask_pattern, p.name)
     except ValueError as exc:
@@ -257,9 +263,8 @@ def _folder_scans(p: Path, item: str, said: list[str] | None = None, mask_patter
                 + (f" and {len(beside) - 3} more" if len(beside) > 3 else "") if beside else "")
              if n_masks
              else "no mask paired"]
-    if unpaired or outside:
-        parts.append(f"left out {len(unpaired)} mask file(s) without their image"
-                    + (f" and {len(outside)} link(s) leading outside the folder" if outside else ""))
+    if unpaired:
+        parts.append(f"left out {len(unpaired)} mask file(s) without their image")
     told.append("; ".join(parts) + ".")
     return [str(p / f) for f in images]
 
@@ -458,15 +463,16 @@ def _patches(data, args):
 
 
 def _manifest_split(data, args, flags: str):
-    """(training indices, test indices) from a CSV manifest's ``split=test`` rows, or None when
-    it marks none; refused beside the options (``flags``) that would make another test set."""
+    """(training indices, test indices) from the publisher's test split (a release's ``test/`` folder,
+    a manifest's or index's ``split=test`` rows), or None when it has none; refused beside the options
+    (``flags``) that would make another test set."""
     split = getattr(data, "split", None)
     test = np.array([], int) if split is None else np.nonzero(np.asarray(split) == "test")[0]
     if not test.size:
         return None
     if getattr(args, "test", None) or args.test_fraction:
-        raise CLIError(f"{args.data_dir!r} marks {test.size} rows as split=test already; drop {flags}, or the "
-                       "manifest's split column")
+        raise CLIError(f"{args.data_dir!r} holds its publisher's test split already ({test.size} images, split=test): "
+                       f"drop {flags}")
     return np.setdiff1d(np.arange(len(data.target)), test), test
 
 

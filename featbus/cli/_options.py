@@ -394,14 +394,19 @@ def add_export_columns(p: argparse.ArgumentParser) -> None:
     g.add_argument("--image-column", metavar="COLUMN", help="the table's column naming each image's file")
     g.add_argument("--label-column", metavar="COLUMN",
                    help="the table's column holding each image's label (default: the column whose values are the "
-                        "classes, benign / malignant / normal, else one of a usual name)")
+                        "classes, benign / malignant / normal, else one of a usual name), or a DICOM header field "
+                        "of DICOM images (a keyword such as StudyDescription)")
     g.add_argument("--group-column", metavar="COLUMN",
-                   help="the table's column naming each image's patient (images of one patient stay together)")
+                   help="the table's column naming each image's patient (images of one patient stay together), or "
+                        "a DICOM header field of DICOM images (PatientID, OtherPatientIDs...)")
     g.add_argument("--group-pattern", metavar="REGEX",
                    help="each image's patient from its file name (without extension): the first (group) of REGEX, "
                         "or its whole match, e.g. '^([A-Z]+)_' for ABCD_012.png; without it, names of one "
                         "PREFIX_NUMBER shape give the prefix, said")
     add_mask_pattern(g)
+    g.add_argument("--unannotated", choices=["normal", "leave-out"], default=None,
+                   help="an image an annotation file (COCO JSON) lists with no annotation: a scan without a lesion, "
+                        "class normal (default, said), or leave it out, named")
 
 
 def add_mask_pattern(p) -> None:
@@ -414,9 +419,12 @@ def add_mask_pattern(p) -> None:
 
 def export_columns(args) -> dict:
     """The export columns a command was given, ``--group-pattern`` and ``--mask-pattern`` (``{}`` when none)."""
-    return {k: getattr(args, k, None) for k in ("image_column", "label_column", "group_column", "group_pattern",
-                                                "mask_pattern")
-            if getattr(args, k, None) is not None}
+    given = {k: getattr(args, k, None) for k in ("image_column", "label_column", "group_column", "group_pattern",
+                                                 "mask_pattern", "unannotated")
+             if getattr(args, k, None) is not None}
+    if "unannotated" in given:
+        given["unannotated"] = given["unannotated"].replace("-", " ")
+    return given
 
 
 def add_trust(p: argparse.ArgumentParser, help: str) -> None:

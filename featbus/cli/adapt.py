@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import CLIError, _check_model_out
+from ._common import CLIError, _check_model_out, _refuse_input
 from ._data import _DATA_HELP
 from ._options import (
     add_force,
@@ -113,6 +113,7 @@ def run(args) -> int:
     out = Path(args.output)
     if out.suffix.lower() != ".featbus":
         raise CLIError(f"-o {str(out)!r}: the adapted model is a .featbus file; the name must end in .featbus")
+    _refuse_input(out, [*args.images])
     _check_model_out(out, args.overwrite)
     target = _target_sensitivity(args.operating_point)
     if target is not None and not args.labels:

@@ -21,6 +21,7 @@ from ._common import (
     _log_data,
     _neutralised,
     _progress,
+    _refuse_input,
     _split,
     _write_csv,
 )
@@ -194,6 +195,7 @@ def run(args) -> int:
     from ..pipelines.make import make_features
 
     out = Path(args.output)
+    _refuse_input(out, [args.data_dir])
     _check_output(out, args.overwrite)  # fail fast: before reading images and extracting
     default = args.features is None and getattr(args, "params", None) is None
     _apply_settings(args, _EXTRACT_FEATURES)
@@ -201,6 +203,7 @@ def run(args) -> int:
     _apply_weights(args)
     _preprocessing_steps(args.preprocess)
     sidecar = out.with_name(out.name + SETTINGS_SUFFIX)
+    _refuse_input(sidecar, [args.data_dir], "the settings sidecar")
     _check_writable(sidecar, "the settings sidecar")
     segmenter = None
     if args.segmenter is not None:

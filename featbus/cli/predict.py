@@ -8,7 +8,16 @@ import sys
 import warnings
 from pathlib import Path
 
-from ._common import CLIError, _check_writable, _first_names, _neutralised, _progress, _refuse_existing, _write_csv
+from ._common import (
+    CLIError,
+    _check_writable,
+    _first_names,
+    _neutralised,
+    _progress,
+    _refuse_existing,
+    _refuse_input,
+    _write_csv,
+)
 from ._data import _expand_images
 from ._options import add_force, add_mask_pattern, add_model, add_on_error, add_output, add_overwrite
 from ._progress import command_stages
@@ -66,6 +75,7 @@ def run(args) -> int:
     if out is not None:
         if out.suffix.lower() != ".csv":
             raise CLIError(f"-o {str(out)!r}: predictions are written as CSV; the name must end in .csv")
+        _refuse_input(out, [*args.images, args.model])
         _refuse_existing(out, args.overwrite)
         _check_writable(out, "-o")
     if args.explain:
@@ -83,11 +93,20 @@ def run(args) -> int:
     # install (featbus[runtime], LiteRT without Keras) explains a CNN model by occlusion ("auto")
     grad_cam = bool(args.explain) and args.explain_method != "occlusion" and keras
     _, (model,) = start(args, [args.model], keras_too=grad_cam, said=said)
-    from ..io import header_shape
+    from ..io import MAX_IMAGE_PIXELS, header_shape, limit_words
     from ..model.scale import scale_words
 
-    # predict decodes its files later: their sizes from their headers (one it cannot read is met later, named)
-    shapes = [shape for shape, problem in map(header_shape, paths) if problem is None]
+    # predict decodes its files later: their sizes from their headers (one it cannot read is met later, named);
+    # one above the pixel budget is left out, named, as the release reader leaves it out
+    probed = dict(zip(paths, map(header_shape, paths)))
+    for path, (shape, problem) in probed.items():
+        if problem is None and shape[0] * shape[1] > MAX_IMAGE_PIXELS:
+            print(f"left out {path}: too large: {shape[1]} x {shape[0]} pixels, above "
+                  f"{limit_words('MAX_IMAGE_PIXELS')}", file=sys.stderr)
+            paths = [p for p in paths if p != path]
+    if not paths:
+        raise CLIError("every image given is above the pixel budget (featbus.io.MAX_IMAGE_PIXELS); shrink them")
+    shapes = [probed[p][0] for p in paths if probed[p][1] is None]
     print(scale_words(model.input_scale, shapes or None), file=sys.stderr)
     with warnings.catch_warnings():  # the skipped images are counted below and listed in the table
         warnings.filterwarnings("ignore", message=r"skipped \d+ unreadable", category=UserWarning)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from ._common import CLIError, _one_line, _refuse_existing
+from ._common import CLIError, _check_writable, _one_line, _refuse_existing, _refuse_input
 from ._options import add_export_columns, add_overwrite
 
 __all__ = ["add_parser", "run"]
@@ -39,11 +39,14 @@ def run(args) -> int:
     from ..datasets.release import ReleaseError, read_release
 
     if args.index is not None:
+        _refuse_input(Path(args.index), [args.data_dir], "--index")
         _refuse_existing(Path(args.index), args.overwrite, "--index")
+        _check_writable(Path(args.index), "--index")
     try:
         release = read_release(args.data_dir, image_column=args.image_column, label_column=args.label_column,
                                group_column=args.group_column, group_pattern=args.group_pattern,
-                               mask_pattern=args.mask_pattern, require_labels=args.require_labels)
+                               mask_pattern=args.mask_pattern, require_labels=args.require_labels,
+                               unannotated=(args.unannotated or "normal").replace("-", " "))
     except (ReleaseError, ValueError, OSError) as exc:
         raise CLIError(_one_line(exc)) from exc
     print(release.summary.text())

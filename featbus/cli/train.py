@@ -21,6 +21,7 @@ from ._common import (
     _log_data,
     _one_line,
     _progress,
+    _refuse_input,
     _split,
     _trust_file,
     _write_csv,
@@ -147,7 +148,11 @@ def add_parser(sub, parents) -> None:
     add_test_fraction(p, "hold out about F of the duplicate groups (stratified by class), train on the rest and "
                          "report the held-out accuracy")
     p.add_argument("--holdout-list", metavar="CSV", default=None,
-                   help="with --test-fraction: write the held-out images and their labels here")
+                   help="with --test-fraction (or a test split): write the held-out images and their labels here")
+    p.add_argument("--pool-splits", action="store_true",
+                   help="a release with published splits (train / valid / test folders, or a split column): "
+                        "pool them, cross-validating over every image; without it the publisher's test split is "
+                        "kept out of every fold and scored as a held-out figure beside the cross-validated one")
     add_segmenter(p, "crop every image to the lesion a segmenter predicts before the features (then shape and "
                      "--region mask/bbox are allowed): a .keras file from UNetSegmenter.save, breast-us (the "
                      "segmenter featbus ships, trained on three sites), or 'unet' to train a U-Net on DATA's masks "
@@ -377,6 +382,7 @@ def run(args) -> int:
     _one_name(args)
     paths = _data_paths(args)
     out = Path(args.output)
+    _refuse_input(out, paths)
     _check_model_out(out, args.overwrite)
     _apply_settings(args, None)
     recipe = _train_recipe(args)
@@ -392,8 +398,8 @@ def run(args) -> int:
     counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
     print(f"training on {len(data.target)} images {counts}"
           + (f"; {len(held.target)} held out ("
-             + ("the manifest's split=test rows" if fixed is not None else "whole " + _held_units(data)) + ")"
-             if held is not None else ""),
+             + (_TEST_SPLIT + ", --pool-splits pools it" if fixed is not None else "whole " + _held_units(data))
+             + ")" if held is not None else ""),
           file=sys.stderr)
     command = "featbus " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
     segmenter = _segmenter_for(args, data, progress)
@@ -465,10 +471,16 @@ def _training_data(args, paths: list[str]):
     return data
 
 
+#: What the held-out images of a release's published test split are called where train reports them.
+_TEST_SPLIT = "the publisher's test split"
+
+
 def _held_out_split(data, args) -> tuple[Any, Any, Any]:
-    """The images to train on and those held out (the manifest's split, or --test-fraction), and the split."""
+    """The images to train on and those held out (the publisher's test split unless --pool-splits, or
+    --test-fraction), and the split."""
     held = None
-    fixed = _manifest_split(data, args, "--test-fraction")
+    fixed = None if args.pool_splits else _manifest_split(data, args, "--test-fraction (or pool the splits with "
+                                                                      "--pool-splits)")
     if fixed is not None or args.test_fraction:
         from ..model_selection import holdout_split
 
@@ -489,8 +501,10 @@ def _judge_held_out(model, held, names, args, paths: list[str], fixed):
     report = evaluate_external(model, held.data, names[held.target], groups=held.groups,
                                n_bootstrap=args.n_bootstrap, random_state=args.random_state,
                                name="held-out images",
-                               source="held-out images of the same data set (--test-fraction)")
+                               source="held-out images of the same data set ("
+                                      + ("--test-fraction" if fixed is None else _TEST_SPLIT) + ")")
     model.manifest["holdout"] = {"fraction": args.test_fraction if fixed is None else None,
+                                 **({"split": "test"} if fixed is not None else {}),
                                  "n_images": int(len(held.target)),
                                  "accuracy": report.value("accuracy"),
                                  "accuracy_ci": list(report.interval("accuracy")) if args.n_bootstrap else None,
@@ -498,7 +512,8 @@ def _judge_held_out(model, held, names, args, paths: list[str], fixed):
     from ..evaluation.render import holdout_line
 
     # held out from this training, not from the shipped backbone's: its notes are caveats
-    print(holdout_line(report, decided_at_point=bool(model.manifest.get("operating_point"))))
+    print(holdout_line(report, decided_at_point=bool(model.manifest.get("operating_point")),
+                       held=None if fixed is None else _TEST_SPLIT))
     if report.notes:
         model.manifest["holdout"]["notes"] = [str(n) for n in report.notes]
     held_verdict = report.sanity

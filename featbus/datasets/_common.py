@@ -91,7 +91,7 @@ def _check_loader_choices(on_error: str, groups) -> None:
 
 def _natural_key(name: str):
     """Sort 'benign (2)' before 'benign (10)'."""
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+    return [int(t) if t.isdecimal() else t.lower() for t in re.split(r"(\d+)", name)]  # "²" is a digit, not decimal
 
 
 def _pattern_regex(pattern: str, stem: str | None) -> re.Pattern:
@@ -122,8 +122,12 @@ def _read_keeping_image(item, index: int):
     if not mask_paths:
         return image, np.zeros(image.shape, bool), None
     try:
-        return image, read_mask(mask_paths, shape=image.shape), None
-    except (ImageError, FileNotFoundError) as exc:
+        files = [m for m in mask_paths if not hasattr(m, "render")]  # a mask drawn by an annotation file renders
+        mask = read_mask(files, shape=image.shape) if files else np.zeros(image.shape[:2], bool)
+        for drawn in (m for m in mask_paths if hasattr(m, "render")):
+            mask |= drawn.render()
+        return image, mask, None
+    except (ImageError, FileNotFoundError, ValueError) as exc:
         mask = getattr(exc, "path", None) or mask_paths[0]
         return image, np.zeros(image.shape, bool), (f"mask {Path(str(mask)).name!r} of image "
                                                     f"{Path(str(image_path)).name!r}: "

@@ -10,6 +10,7 @@ import re
 
 from ..vocabulary import (  # noqa: F401 (the words, read here with the rules over them)
     CONTAINER_FOLDERS,
+    DICOM_KEY_FIELDS,
     IMAGE_COLUMNS,
     IMAGE_WORDS,
     IMAGES_TOO,
@@ -22,20 +23,24 @@ from ..vocabulary import (  # noqa: F401 (the words, read here with the rules ov
     MASK_WORDS,
     MAX_CLASS_FOLDERS,
     NON_LESION_MASK_WORDS,
+    NOT_READ_IMAGES,
     NOT_TABLES,
     PATIENT_COLUMNS,
     PIXEL_SIZE_COLUMNS,
     PIXEL_UNITS,
+    RENAMINGS,
     SPLIT_FOLDERS,
+    SPLITS,
     TABLE_SUFFIXES,
 )
 from ._common import IMAGE_EXTENSIONS
 
-__all__ = ["CONTAINER_FOLDERS", "IMAGE_COLUMNS", "IMAGE_SUFFIXES", "LABEL_SPELLINGS", "MASK_COLUMN_WORDS",
-           "MASK_FOLDER", "MASK_WORDS", "MASK_WORD_RANK", "MAX_CLASS_FOLDERS", "NON_LESION_MASK_WORDS",
-           "PATIENT_COLUMNS", "PIXEL_SIZE_COLUMNS", "PIXEL_UNITS", "SPLIT_FOLDERS", "TABLE_SUFFIXES", "class_of_value",
-           "column_key", "is_container", "is_mask_folder", "mask_parts", "pixel_size_cell", "pixel_size_column",
-           "stem_keys"]
+__all__ = ["CONTAINER_FOLDERS", "DICOM_KEY_FIELDS", "IMAGE_COLUMNS", "IMAGE_SUFFIXES", "LABEL_SPELLINGS",
+           "MASK_COLUMN_WORDS", "MASK_FOLDER", "MASK_WORDS", "MASK_WORD_RANK", "MAX_CLASS_FOLDERS",
+           "NON_LESION_MASK_WORDS", "NOT_READ_IMAGES", "PATIENT_COLUMNS", "PIXEL_SIZE_COLUMNS", "PIXEL_UNITS",
+           "RENAMINGS", "SPLITS", "SPLIT_FOLDERS", "TABLE_SUFFIXES", "class_of_value", "column_key", "is_container",
+           "is_mask_folder", "mask_parts", "original_stem", "pixel_size_cell", "pixel_size_column", "split_counts",
+           "split_of", "stem_keys"]
 
 #: Image files (as :mod:`featbus.io` reads them).
 IMAGE_SUFFIXES = IMAGE_EXTENSIONS
@@ -44,6 +49,30 @@ _SEP = r"[\s_\-.]"
 #: ``<stem><sep><word>[<sep><n>]`` (the word after the stem) and ``<word><sep><stem>`` (before it).
 _AFTER = re.compile(rf"^(?P<core>.+?){_SEP}*(?P<word>{_WORDS}){_SEP}*(?P<n>\d+)?$", re.IGNORECASE)
 _BEFORE = re.compile(rf"^(?P<word>{_WORDS})(?P<n>\d*){_SEP}+(?P<core>.+)$", re.IGNORECASE)
+
+
+def split_of(value: str) -> str | None:
+    """The split a folder name or a split column's value spells (:data:`SPLITS`, any case): ``"train"``,
+    ``"valid"`` or ``"test"``; ``""`` for an empty value (no split given), None for any other.
+
+    Examples
+    --------
+    >>> split_of("Validation"), split_of("TEST"), split_of(""), split_of("fold1")
+    ('valid', 'test', '', None)
+    """
+    key = column_key(value)
+    return SPLITS.get(key) if key else ""
+
+
+def split_counts(splits: list[str]) -> dict[str, int]:
+    """Images per split (:attr:`~featbus.datasets._release_types.ReleaseSummary.splits`), in the order
+    train, valid, test, then ``"no split"`` for the images without one (``""``)."""
+    counts = {s: splits.count(s) for s in ("train", "valid", "test", "") if splits.count(s)}
+    if "" in counts:
+        counts["no split"] = counts.pop("")
+    return counts
+
+
 def column_key(name: str) -> str:
     """A column or folder name compared without case, spaces, ``_`` or ``-``."""
     return re.sub(r"[\s_\-]+", "", str(name)).casefold()
@@ -94,6 +123,22 @@ _TRAILING_IMAGE = re.compile(rf"^(?P<rest>.+?){_SEP}+(?:{_IMAGE_WORDS})$", re.IG
 _LEADING_WORD = re.compile(rf"^[a-z]+{_SEP}+(?P<rest>.+)$", re.IGNORECASE)
 
 
+def original_stem(stem: str) -> tuple[str, str | None]:
+    """``(stem before a labelling tool renamed the file, the renaming's name or None)`` (:data:`RENAMINGS`).
+
+    Examples
+    --------
+    >>> from featbus.datasets._release_rules import original_stem
+    >>> original_stem("P017_003_png.rf.0123456789abcdef0123456789abcdef")[0], original_stem("P017_003")
+    ('P017_003', ('P017_003', None))
+    """
+    for name, regex in RENAMINGS.items():
+        m = regex.match(stem)
+        if m:
+            return m.group("stem"), name
+    return stem, None
+
+
 def stem_keys(stem: str) -> list[str]:
     """The keys an image's file stem is found by, any case: the stem, the stem without a leading word
     (``bus_0001-l`` -> ``0001-l``), without the words up to an image word (``Test_Image_4`` -> ``4``)
@@ -105,8 +150,9 @@ def stem_keys(stem: str) -> list[str]:
     >>> stem_keys("bus_0001-l"), stem_keys("Test_Image_4"), stem_keys("1 Benign Image")
     (['bus_0001-l', '0001-l'], ['test_image_4', 'image_4', '4'], ['1 benign image', '1 benign'])
     """
-    s = stem.casefold()
-    keys = [s]
+    keys = [stem.casefold()]
+    s = original_stem(stem)[0].casefold()  # a labelling tool's renamed file is found by its name too
+    keys.append(s)
     for regex in (_LEADING_WORD, _LEADING_IMAGE, _TRAILING_IMAGE):
         m = regex.match(s)
         if m:

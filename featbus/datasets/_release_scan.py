@@ -9,16 +9,19 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import unicodedata
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
+from ..io import list_folder
 from ..vocabulary import ALL_FOLDER_NAMES
 from ._common import _natural_key, _pattern_regex
 from ._release_rules import (
     IMAGE_SUFFIXES,
     NON_LESION_MASK_WORDS,
+    NOT_READ_IMAGES,
     NOT_TABLES,
     TABLE_SUFFIXES,
     column_key,
@@ -28,8 +31,9 @@ from ._release_rules import (
     stem_keys,
 )
 
-__all__ = ["LeftOut", "cell_keys", "copies_folders", "image_keys", "one_level_down", "path_key", "probe_files",
-           "scope_of", "split_masks", "unwrap_download_folder", "walk_release"]
+__all__ = ["LeftOut", "cell_keys", "copies_folders", "dicom_name", "image_keys", "normalisation_mattered",
+           "one_level_down", "path_key", "probe_files", "scope_of", "split_masks", "unwrap_download_folder",
+           "walk_release"]
 
 
 class LeftOut(NamedTuple):
@@ -52,47 +56,75 @@ def path_key(path: Path) -> tuple:
 
 
 def walk_release(root: Path) -> tuple[list[Path], list[Path], list[LeftOut]]:
-    """``(image files, tables, left out)`` under ``root``, relative paths in natural order.
-
-    Hidden files and folders are not read. A link (file or folder) that leads outside ``root`` is
-    left out, named ``"outside the release"``; a link to a folder inside it is not followed (its
-    files are read where they lie)."""
-    real_root = os.path.realpath(root)
-    images, tables, left_out = [], [], []
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        here = Path(folder)
-        keep = []
-        for d in sorted(dirs):
-            if d.startswith(".") or d == "__MACOSX":
-                continue
-            full = here / d
-            if full.is_symlink():
-                target = os.path.realpath(full)
-                if os.path.commonpath([real_root, target]) != real_root:
-                    left_out.append(LeftOut(str(full.relative_to(root)), "outside the release"))
-                continue
-            keep.append(d)
-        dirs[:] = keep
-        for name in files:
-            if name.startswith("."):
-                continue
-            full = here / name
-            suffix = full.suffix.lower()
-            if suffix not in IMAGE_SUFFIXES and suffix not in TABLE_SUFFIXES:
-                continue
-            rel = full.relative_to(root)
-            if full.is_symlink():
-                target = os.path.realpath(full)
-                if os.path.commonpath([real_root, target]) != real_root:
-                    left_out.append(LeftOut(str(rel), "outside the release"))
-                    continue
-            if suffix in IMAGE_SUFFIXES:
-                images.append(rel)
-            elif not NOT_TABLES.match(full.stem):
-                tables.append(rel)
+    """``(image files, tables, left out)`` under ``root``, relative paths in natural order, through
+    the one listing every command reads a folder by (:func:`featbus.io.list_folder`: no file
+    opened, regular files only, links leading out of the release, FIFOs, devices, sockets, link loops,
+    names that are not UTF-8, folders too deep and image formats featbus does not read (an animated
+    GIF) left out, named). Hidden files and folders and a release's notes (README...) are not read.
+    A regular file of no known suffix is an image when its content is DICOM (``by_content``:
+    ``I0000001`` of a PACS or CD export); a ``DICOMDIR`` adds the files it references. DICOM files
+    without pydicom installed: an :class:`ImportError` naming the extra."""
+    files, listed_out = list_folder(root, IMAGE_SUFFIXES + TABLE_SUFFIXES, NOT_READ_IMAGES, by_content=True)
+    left_out = [LeftOut(*entry) for entry in listed_out]
+    dicomdirs = [f for f in files if f.name == "DICOMDIR"]
+    images = sorted((f for f in files if f.name != "DICOMDIR" and f.suffix.lower() not in TABLE_SUFFIXES),
+                    key=path_key)
+    tables = sorted((f for f in files if f.suffix.lower() in TABLE_SUFFIXES and not NOT_TABLES.match(f.stem)),
+                    key=path_key)
+    _refuse_without_pydicom(root, [f for f in images if dicom_name(f)], dicomdirs)
+    for rel in dicomdirs:
+        images += [f for f in _dicomdir_files(root, rel, left_out) if f not in images]
     images.sort(key=path_key)
-    tables.sort(key=path_key)
     return images, tables, left_out
+
+
+def dicom_name(rel: Path) -> bool:
+    """Whether :func:`walk_release` took a file for DICOM: a ``.dcm`` name, or a name of no image
+    suffix that it read by content."""
+    return rel.suffix.lower() == ".dcm" or rel.suffix.lower() not in IMAGE_SUFFIXES
+
+
+def _refuse_without_pydicom(root: Path, dicom: list[Path], dicomdirs: list[Path]) -> None:
+    from ..io import DICOM_INSTALL
+
+    if not dicom and not dicomdirs:
+        return
+    try:
+        import pydicom  # noqa: F401 - only whether it is there
+    except ImportError:
+        what = " and ".join(filter(None, [f"{len(dicom)} DICOM file(s)" if dicom else "",
+                                          f"a DICOMDIR ({dicomdirs[0].as_posix()!r})" if dicomdirs else ""]))
+        raise ImportError(f"{str(root)!r} holds {what}" + (f" (e.g. {dicom[0].as_posix()!r})" if dicom else "")
+                          + f"; reading DICOM needs pydicom, which is not installed: {DICOM_INSTALL}") from None
+
+
+def _dicomdir_files(root: Path, rel: Path, left_out: list[LeftOut]) -> list[Path]:
+    """The files a DICOMDIR's directory records reference (``ReferencedFileID``, relative to the
+    DICOMDIR's folder) that lie inside the release; each other one left out by name (``outside the
+    release``, ``no image``), as a DICOMDIR pydicom cannot read (``unreadable``)."""
+    import pydicom
+
+    real_root = os.path.realpath(root)
+    try:
+        records = pydicom.dcmread(root / rel).DirectoryRecordSequence
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a broken DICOMDIR
+        left_out.append(LeftOut(rel.as_posix(), "unreadable", f"a DICOMDIR pydicom cannot read ({type(exc).__name__}: {exc})"))
+        return []
+    found = []
+    for record in records:
+        parts = record.get("ReferencedFileID")
+        if not parts:
+            continue  # a PATIENT / STUDY / SERIES record: no file
+        parts = [parts] if isinstance(parts, str) else list(parts)
+        target = os.path.realpath((root / rel).parent.joinpath(*parts))
+        named = f"{rel.as_posix()} record {'/'.join(parts)}"
+        if os.path.commonpath([real_root, target]) != real_root:
+            left_out.append(LeftOut(named, "outside the release"))
+        elif not os.path.isfile(target):
+            left_out.append(LeftOut(named, "no image", "the DICOMDIR references a file that is not there"))
+        else:
+            found.append(Path(os.path.relpath(target, real_root)))
+    return found
 
 
 def in_mask_folder(rel: Path) -> bool:
@@ -215,24 +247,34 @@ def image_keys(images: list[Path]) -> dict[str, Path | None]:
         out[key] = img
 
     for img in images:
-        rel = img.as_posix().casefold()
+        name = Path(unicodedata.normalize("NFC", img.as_posix()))  # as cell_keys: macOS writes names in NFD
+        rel = name.as_posix().casefold()
         put(rel, img, True)
         put(rel.rsplit(".", 1)[0], img, True)
-        put(img.name.casefold(), img, True)
-        for k in stem_keys(img.stem):
+        put(name.name.casefold(), img, True)
+        for k in stem_keys(name.stem):
             put(k, img, True)
-        if re.fullmatch(r"\d+", img.stem):
-            put(str(int(img.stem)), img, True)
+        if re.fullmatch(r"\d+", name.stem):
+            put(str(int(name.stem)), img, True)
     return out
 
 
+def normalisation_mattered(cell: str, image: Path) -> bool:
+    """Whether a cell found its image only once both were NFC-normalised (one written NFC, the other NFD)."""
+    return unicodedata.is_normalized("NFC", cell) != unicodedata.is_normalized("NFC", image.as_posix())
+
+
 def cell_keys(value: str) -> list[str]:
-    """The keys of a table's cell (:func:`image_keys`'s side): as written, its name, stem, a number."""
+    """The keys of a table's cell (:func:`image_keys`'s side): as written, its name, stem, a number,
+    NFC-normalised."""
+    value = unicodedata.normalize("NFC", value)
     v = value.strip().replace("\\", "/").lstrip("./") if not value.startswith("../") else value.strip()
     if not v:
         return []
     p = Path(v)
     keys = [v.casefold(), p.name.casefold()]
+    if value.strip() != value and value.strip():  # the name as written first: spaces may be part of it
+        keys = [value.casefold(), Path(value).name.casefold(), *keys]
     if p.suffix.lower() in IMAGE_SUFFIXES:
         keys += [v.rsplit(".", 1)[0].casefold(), p.stem.casefold()]
     digits = p.stem if p.suffix.lower() in IMAGE_SUFFIXES else v

@@ -1,5 +1,11 @@
 """Reading a release's tables within bounds: CSV / TSV / TXT with a sniffed delimiter, Excel's
-``.xlsx`` (its zip's unpacked size checked before it is opened) and ``.xls`` when xlrd is installed.
+``.xlsx`` (its zip's unpacked size checked before it is opened) and ``.xls`` when xlrd is installed,
+JSON Lines and Parquet (Hugging Face's ``metadata.jsonl`` / ``metadata.parquet``).
+
+Every limit (:data:`featbus.io.RELEASE_LIMITS`) is met before the memory it guards is taken: the file's
+type, its bytes, each line (a header of 100 M columns is refused before it is split), each cell, the
+columns and rows (an ``.xlsx`` by the cells it holds, never the range it declares). The encoding comes
+from a byte-order mark, else UTF-8, else Latin-1, said when not plain UTF-8.
 
 Every cell is text as written: a formula (``=HYPERLINK(...)``) is its own text, never evaluated
 (openpyxl opened without ``data_only``); a number Excel stored as ``12.0`` reads ``12``.
@@ -7,19 +13,31 @@ Every cell is text as written: a formula (``=HYPERLINK(...)``) is its own text, 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import importlib.util
+import json
+import os
+import re
+import stat
 import zipfile
 from pathlib import Path
 
-__all__ = ["MAX_ROWS", "MAX_XLSX_BYTES", "read_table", "TableError"]
+from ._limits import (
+    MAX_COLUMNS,
+    MAX_FIELD_CHARS,
+    MAX_JSON_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_LINE_CHARS,
+    MAX_ROWS,
+    MAX_TABLE_BYTES,
+    MAX_XLSX_BYTES,
+    MAX_XLSX_PARTS,
+    limit_words,
+)
+from ._release_scan import LeftOut
 
-#: The most rows a release's table may have (a table of millions of rows is refused, not read).
-MAX_ROWS = 1_000_000
-#: The most bytes an ``.xlsx`` may unpack to (its zip's entries summed before openpyxl opens it).
-MAX_XLSX_BYTES = 200 * 1024 * 1024
-#: The most bytes of a text table read at all.
-MAX_TEXT_BYTES = 512 * 1024 * 1024
+__all__ = ["MAX_ROWS", "MAX_XLSX_BYTES", "SourceError", "json_depth", "load_json", "read_table", "TableError"]
 
 
 class TableError(ValueError):
@@ -27,39 +45,92 @@ class TableError(ValueError):
 
 
 def _text(value) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and value != value):  # a parquet's missing value: NaN
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
 
 
-def _read_text(path: Path, dialect=None) -> tuple[list[str], list[list[str]]]:
-    if path.stat().st_size > MAX_TEXT_BYTES:
-        raise TableError(f"{str(path)!r} is {path.stat().st_size / 2**20:.0f} MB: a release's table is refused "
-                         f"above {MAX_TEXT_BYTES // 2**20} MB")
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
-        head = f.read(64 * 1024)
+def _refuse(path: Path, what: str, limit: str) -> TableError:
+    """The refusal naming the table and the limit (its value here: a test may lower it)."""
+    return TableError(f"{str(path)!r} {what}: a release's table is refused above featbus.io.{limit} = "
+                      f"{globals()[limit]:,}")
+
+
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig", "UTF-8 with a byte-order mark"),
+         (codecs.BOM_UTF16_LE, "utf-16", "UTF-16 (its byte-order mark)"),
+         (codecs.BOM_UTF16_BE, "utf-16", "UTF-16 (its byte-order mark)"))
+
+
+def _encoding(path: Path) -> tuple[str, str | None]:
+    """The text encoding of a table and, when it is not plain UTF-8, the words that say it."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+        for bom, name, words in _BOMS:
+            if head.startswith(bom):
+                return name, words
         f.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
         try:
-            dialect = dialect or csv.Sniffer().sniff(head, delimiters=",;\t|")
-        except csv.Error:
-            if path.suffix.lower() == ".txt":
-                return [], []  # free text, no table
-            dialect = csv.excel
-        reader = csv.reader(f, dialect)
-        header = next(reader, None)
-        if header is None:
-            return [], []
-        rows = []
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            rows.append([cell.strip() for cell in row])
-            if len(rows) > MAX_ROWS:
-                raise TableError(f"{str(path)!r} has more than {MAX_ROWS:,} rows: a release's table is refused "
-                                 "above that")
-    return [h.strip() for h in header], rows
+            while block := f.read(1 << 20):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            return "latin-1", f"Latin-1 (not UTF-8: {exc.reason} at byte {f.tell() - len(block) + exc.start})"
+    return "utf-8", None
+
+
+def _lines(f, path: Path):
+    """The file's lines, each refused beyond :data:`~featbus.io.MAX_LINE_CHARS` before it is held whole."""
+    while line := f.readline(MAX_LINE_CHARS + 1):
+        if len(line) > MAX_LINE_CHARS:
+            raise _refuse(path, f"has a line longer than {MAX_LINE_CHARS:,} characters", "MAX_LINE_CHARS")
+        yield line
+
+
+def _read_text(path: Path, notes: list, strip: bool, dialect) -> tuple[list[str], list[list[str]], list[int]]:
+    size = path.stat().st_size
+    if size > MAX_TABLE_BYTES:
+        raise _refuse(path, f"is {size / 2**20:.0f} MB", "MAX_TABLE_BYTES")
+    encoding, said = _encoding(path)
+    if said:
+        notes.append(f"{path.name} read as {said}")
+    clean = (lambda c: c.strip()) if strip else (lambda c: c)
+    saved = csv.field_size_limit(MAX_FIELD_CHARS)
+    try:
+        with open(path, encoding=encoding, newline="") as f:
+            head = f.read(64 * 1024) if dialect is None else ""
+            f.seek(0)
+            try:
+                dialect = dialect or csv.Sniffer().sniff(head, delimiters=",;\t|")
+            except csv.Error:
+                if path.suffix.lower() == ".txt":
+                    return [], [], []  # free text, no table
+                dialect = csv.excel
+            reader = csv.reader(_lines(f, path), dialect)
+            header = next(reader, None)
+            if header is None:
+                return [], [], []
+            rows, lines = [], []
+            for row in reader:
+                if len(row) > MAX_COLUMNS:
+                    raise _refuse(path, f"has a row of {len(row):,} columns", "MAX_COLUMNS")
+                if len(rows) >= MAX_ROWS:
+                    raise _refuse(path, f"has more than {MAX_ROWS:,} rows", "MAX_ROWS")
+                if any(cell.strip() for cell in row):
+                    rows.append([clean(cell) for cell in row])
+                    lines.append(reader.line_num)
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise _refuse(path, f"has a cell longer than {MAX_FIELD_CHARS:,} characters",
+                          "MAX_FIELD_CHARS") from None
+        raise TableError(f"{str(path)!r} is not a readable table: {exc}") from None
+    finally:
+        csv.field_size_limit(saved)
+    if len(header) > MAX_COLUMNS:
+        raise _refuse(path, f"has {len(header):,} columns", "MAX_COLUMNS")
+    return [h.strip() for h in header], rows, lines
 
 
 def _check_zip(path: Path) -> None:
@@ -69,12 +140,13 @@ def _check_zip(path: Path) -> None:
             n = len(z.infolist())
     except (zipfile.BadZipFile, OSError) as exc:
         raise TableError(f"{str(path)!r} is not a readable .xlsx file: {exc}") from None
-    if total > MAX_XLSX_BYTES or n > 10_000:
+    if total > MAX_XLSX_BYTES or n > MAX_XLSX_PARTS:
         raise TableError(f"{str(path)!r} unpacks to {total / 2**20:.0f} MB in {n} parts: an .xlsx is refused above "
-                         f"{MAX_XLSX_BYTES // 2**20} MB unpacked")
+                         f"{MAX_XLSX_BYTES // 2**20} MB unpacked or {MAX_XLSX_PARTS:,} parts "
+                         "(featbus.io.MAX_XLSX_BYTES, MAX_XLSX_PARTS)")
 
 
-def _read_xlsx(path: Path) -> tuple[list[str], list[list[str]]]:
+def _read_xlsx(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     _check_zip(path)
     import openpyxl
 
@@ -84,25 +156,30 @@ def _read_xlsx(path: Path) -> tuple[list[str], list[list[str]]]:
         raise TableError(f"{str(path)!r} is not a readable .xlsx file: {type(exc).__name__}: {exc}") from None
     try:
         sheet = book.worksheets[0]
+        if hasattr(sheet, "reset_dimensions"):
+            sheet.reset_dimensions()  # the cells present, never the range the file declares (A1:XFD1048576)
         rows_iter = sheet.iter_rows(values_only=True)
         header = next(rows_iter, None)
         if header is None:
-            return [], []
-        rows = []
-        for row in rows_iter:
+            return [], [], []
+        rows, lines = [], []
+        for line, row in enumerate(rows_iter, start=2):
+            if len(row) > MAX_COLUMNS:
+                raise _refuse(path, f"has a row of {len(row):,} columns", "MAX_COLUMNS")
+            if line - 1 > MAX_ROWS:
+                raise _refuse(path, f"has more than {MAX_ROWS:,} rows", "MAX_ROWS")
             cells = [_text(v) for v in row]
-            if not any(cells):
-                continue
-            rows.append(cells)
-            if len(rows) > MAX_ROWS:
-                raise TableError(f"{str(path)!r} has more than {MAX_ROWS:,} rows: a release's table is refused "
-                                 "above that")
+            if any(cells):
+                rows.append(cells)
+                lines.append(line)
     finally:
         book.close()
-    return [_text(h) for h in header], rows
+    if len(header) > MAX_COLUMNS:
+        raise _refuse(path, f"has {len(header):,} columns", "MAX_COLUMNS")
+    return [_text(h) for h in header], rows, lines
 
 
-def _read_xls(path: Path) -> tuple[list[str], list[list[str]]]:
+def _read_xls(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     if importlib.util.find_spec("xlrd") is None:
         raise TableError(f"{str(path)!r} is an Excel table and reading it needs the xlrd package, which is not "
                          "installed (the old Excel 97-2003 format: pip install xlrd, or save the table as .xlsx or "
@@ -112,26 +189,149 @@ def _read_xls(path: Path) -> tuple[list[str], list[list[str]]]:
     book = xlrd.open_workbook(str(path), on_demand=True)
     sheet = book.sheet_by_index(0)
     if sheet.nrows > MAX_ROWS + 1:
-        raise TableError(f"{str(path)!r} has more than {MAX_ROWS:,} rows: a release's table is refused above that")
+        raise _refuse(path, f"has more than {MAX_ROWS:,} rows", "MAX_ROWS")
+    if sheet.ncols > MAX_COLUMNS:
+        raise _refuse(path, f"has {sheet.ncols:,} columns", "MAX_COLUMNS")
     header = [_text(v) for v in sheet.row_values(0)] if sheet.nrows else []
-    rows = [[_text(v) for v in sheet.row_values(r)] for r in range(1, sheet.nrows)]
-    return header, [r for r in rows if any(r)]
+    rows = [(r + 1, [_text(v) for v in sheet.row_values(r)]) for r in range(1, sheet.nrows)]
+    rows = [(line, r) for line, r in rows if any(r)]
+    return header, [r for _, r in rows], [line for line, _ in rows]
 
 
-def read_table(path: Path, dialect=None) -> tuple[list[str], list[list[str]]]:
-    """``(header, rows)`` of a table, every cell text; rows padded to the header's width. A text
-    table's delimiter is sniffed unless ``dialect`` (:mod:`csv`'s) is given.
+def _read_jsonl(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
+    """Hugging Face's ``metadata.jsonl``: one JSON object a line, the keys the columns (in order of
+    first appearance); the file's bytes, each line's length, size and depth, the columns and rows
+    bounded before what they guard is parsed."""
+    if path.stat().st_size > MAX_TABLE_BYTES:
+        raise _refuse(path, f"is {path.stat().st_size:,} bytes", "MAX_TABLE_BYTES")
+    header: dict[str, None] = {}
+    records, lines = [], []
+    with open(path, "rb") as f:
+        for k, line in enumerate(iter(lambda: f.readline(MAX_LINE_CHARS + 1), b""), 1):
+            if len(line) > MAX_LINE_CHARS:
+                raise _refuse(path, f"has a line {k} longer than {MAX_LINE_CHARS:,} characters", "MAX_LINE_CHARS")
+            if not line.strip():
+                continue
+            try:
+                record = load_json(path, line)
+            except SourceError as exc:
+                raise ValueError(f"line {k}: {exc}") from None
+            if not isinstance(record, dict):
+                raise ValueError(f"line {k} is no JSON object")
+            header.update(dict.fromkeys(map(str, record)))
+            if len(header) > MAX_COLUMNS:
+                raise _refuse(path, f"has more than {MAX_COLUMNS:,} columns", "MAX_COLUMNS")
+            records.append(record)
+            lines.append(k)
+            if len(records) > MAX_ROWS:
+                raise _refuse(path, f"has more than {MAX_ROWS:,} rows", "MAX_ROWS")
+    return list(header), [[_text(r.get(h)) for h in header] for r in records], lines
 
-    Raises :class:`TableError` for a table refused within bounds (too many rows, an ``.xlsx`` that
-    unpacks too large, an ``.xls`` without xlrd), naming the file.
+
+def _read_parquet(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
+    """Hugging Face's ``metadata.parquet`` (pyarrow, the ``featbus[parquet]`` extra; without it a
+    ``ValueError`` saying so), its bytes, and its rows and columns from the footer, checked before
+    the rows are read."""
+    if importlib.util.find_spec("pyarrow") is None:
+        raise ValueError("reading a .parquet table needs pyarrow, which is not installed (pip install "
+                         "'featbus[parquet]')")
+    import pyarrow.parquet as pq
+
+    if path.stat().st_size > MAX_TABLE_BYTES:
+        raise _refuse(path, f"is {path.stat().st_size:,} bytes", "MAX_TABLE_BYTES")
+    meta = pq.ParquetFile(path).metadata
+    if meta.num_rows > MAX_ROWS:
+        raise _refuse(path, f"has {meta.num_rows:,} rows", "MAX_ROWS")
+    if meta.num_columns > MAX_COLUMNS:
+        raise _refuse(path, f"has {meta.num_columns:,} columns", "MAX_COLUMNS")
+    frame = pq.read_table(path).to_pandas()
+    return ([str(c) for c in frame.columns], [[_text(v) for v in row] for row in frame.itertuples(index=False)],
+            list(range(2, len(frame) + 2)))
+
+
+class SourceError(ValueError):
+    """An annotation file refused within bounds (too large, nested too deep, not JSON)."""
+
+
+_JSON_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def json_depth(data: bytes) -> int:
+    """The deepest nesting of ``[`` / ``{`` in JSON text (brackets inside strings do not count), in
+    chunks of numpy sums, without parsing."""
+    import numpy as np
+
+    arr = np.frombuffer(_JSON_STRINGS.sub(b'""', data), np.uint8)
+    depth = top = 0
+    for start in range(0, len(arr), 1 << 22):
+        a = arr[start:start + (1 << 22)]
+        step = (a == 91).astype(np.int32) + (a == 123) - (a == 93) - (a == 125)
+        running = np.cumsum(step, dtype=np.int64) + depth
+        top, depth = max(top, int(running.max())), int(running[-1])
+    return top
+
+
+def load_json(path: Path, text: bytes | None = None):
+    """A JSON file (or one JSONL line, ``text``) parsed within bounds: its size
+    (:data:`featbus.io.MAX_JSON_BYTES`) checked before it is read, its depth
+    (:data:`featbus.io.MAX_JSON_DEPTH`) before it is parsed; :class:`SourceError` else."""
+    if text is None:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):  # the type before any open: a FIFO would block
+            raise SourceError("not a regular file (a FIFO, device or socket), never opened")
+        size = info.st_size
+        if size > MAX_JSON_BYTES:
+            raise SourceError(f"{size / 2**20:.0f} MB: a JSON file is refused above {limit_words('MAX_JSON_BYTES')} "
+                              "bytes, unread")
+        text = Path(path).read_bytes()
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise SourceError(f"nested {depth} deep: a JSON file is refused deeper than {limit_words('MAX_JSON_DEPTH')}, "
+                          "unparsed")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise SourceError(f"not JSON ({exc})") from None
+
+
+def read_table(path: Path, *, notes: list | None = None, left_out: list | None = None, strip: bool = True,
+               dialect=None) -> tuple[list[str], list[list[str]]]:
+    """``(header, rows)`` of a table, every cell text; rows padded to the header's width.
+
+    ``notes`` gets the words on an encoding that is not plain UTF-8; ``left_out`` a
+    :class:`~featbus.datasets._release_scan.LeftOut` for each row left out (a NUL character in a cell: no file name or label holds one),
+    the rest read; ``strip=False`` keeps the cells' spaces as written (an index's values); ``dialect``
+    (a text table's, :class:`csv.Dialect`) replaces the sniffed one.
+
+    Raises :class:`TableError` for a table refused within bounds (not a regular file, a limit of
+    :data:`featbus.io.RELEASE_LIMITS` met, an ``.xlsx`` that unpacks too large, an ``.xls`` without xlrd),
+    naming the file and the limit.
     """
+    try:
+        mode = os.stat(path).st_mode  # the type before any open: a FIFO named table.csv would block
+    except OSError as exc:
+        raise TableError(f"{str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise TableError(f"{str(path)!r} is not a regular file (a FIFO, device or socket): never opened")
+    notes = [] if notes is None else notes
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
-        header, rows = _read_xlsx(path)
+        header, rows, lines = _read_xlsx(path)
     elif suffix == ".xls":
-        header, rows = _read_xls(path)
+        header, rows, lines = _read_xls(path)
+    elif suffix == ".jsonl":
+        header, rows, lines = _read_jsonl(path)
+    elif suffix == ".parquet":
+        header, rows, lines = _read_parquet(path)
     else:
-        header, rows = _read_text(path, dialect)
+        header, rows, lines = _read_text(path, notes, strip, dialect)
     width = len(header)
     header = [h or f"column {k + 1}" for k, h in enumerate(header)]
-    return header, [(r + [""] * width)[:width] for r in rows]
+    kept = []
+    for line, row in zip(lines, rows):
+        if any("\0" in cell for cell in row):
+            if left_out is not None:
+                left_out.append(LeftOut(f"line {line} of {path.name}", "unreadable", "a NUL character in a cell"))
+            continue
+        kept.append((row + [""] * width)[:width])
+    return header, kept

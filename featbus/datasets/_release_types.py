@@ -3,12 +3,12 @@ release itself, with its index writer."""
 
 from __future__ import annotations
 
-import csv
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._release_index import FORMULA_STARTS, escape_cell, unescape_cell
 from ._release_scan import LeftOut
 
 __all__ = ["FORMULA_STARTS", "LEFT_OUT_REASONS", "PATIENT_SOURCES", "LeftOut", "Release", "ReleaseError",
@@ -16,34 +16,14 @@ __all__ = ["FORMULA_STARTS", "LEFT_OUT_REASONS", "PATIENT_SOURCES", "LeftOut", "
 
 #: Why a file or row is left out (:meth:`ReleaseSummary.left_out_counts`).
 LEFT_OUT_REASONS = ("mask", "no row", "no image", "unreadable", "duplicate", "not an image", "outside the release",
-                    "mask size differs", "two labels")
+                    "mask size differs", "two labels", "no annotation", "bad annotation", "mask not found",
+                    "too large")
 #: Where the patients came from (:attr:`ReleaseSummary.patient_source`).
-PATIENT_SOURCES = ("column", "folder", "pattern", "file-name prefix", "one per image")
-#: Characters that make a spreadsheet read a cell as a formula: escaped with ``'`` where featbus writes.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PATIENT_SOURCES = ("column", "folder", "pattern", "DICOM header", "file-name prefix", "one per image")
 
 
 class ReleaseError(ValueError):
     """A release featbus refuses to read; the message names the file or row and what is wrong."""
-
-
-def escape_cell(value) -> str:
-    """A cell as written to a CSV: a leading ``=``, ``+``, ``-``, ``@``, tab or CR gets an apostrophe,
-    so a spreadsheet shows it as text and never runs it.
-
-    Examples
-    --------
-    >>> from featbus.datasets.release import escape_cell
-    >>> escape_cell('=HYPERLINK("http://x")'), escape_cell("a.png")
-    ('\\'=HYPERLINK("http://x")', 'a.png')
-    """
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def unescape_cell(text: str) -> str:
-    """The inverse of :func:`escape_cell`."""
-    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
 
 
 @dataclass
@@ -77,6 +57,9 @@ class ReleaseSummary:
     n_pixel_sizes: int = 0
     n_dicom_pixel_sizes: int = 0
     pixel_size_missing: list[tuple[str, str]] = field(default_factory=list)
+    #: images per published split (``{"train": 120, "valid": 30, "test": 33}``, ``"no split"`` for those
+    #: without one: :func:`~featbus.datasets._release_rules.split_counts`), empty without splits
+    splits: dict[str, int] = field(default_factory=dict)
 
     def left_out_counts(self) -> dict[str, int]:
         """How many files or rows were left out for each reason (:data:`LEFT_OUT_REASONS`)."""
@@ -87,7 +70,9 @@ class ReleaseSummary:
         """The one short paragraph every command prints before a model loads."""
         parts = [f"read {str(self.root)!r}: {self.n_images} images"]
         if self.n_mask_files:
-            parts.append(f"{self.n_masks_paired} paired with {self.n_mask_files} mask files ({self.mask_rule})")
+            drawn = (self.mask_rule or "").startswith("drawn")  # by an annotation file: no mask file
+            parts.append(f"{self.n_masks_paired} paired with {self.n_mask_files} "
+                         + (f"masks {self.mask_rule}" if drawn else f"mask files ({self.mask_rule})"))
         else:
             parts.append("no mask paired")
         if self.table is not None:
@@ -103,6 +88,8 @@ class ReleaseSummary:
                          + (f" ({self.class_source})" if self.class_source else ""))
         else:
             parts.append("unlabelled")
+        if self.splits:
+            parts.append("splits " + ", ".join(f"{k} {n}" for k, n in self.splits.items()))
         parts.append(f"{self.n_patients} patients ({self.patient_source}"
                      + (f": {self.patient_detail}" if self.patient_detail else "") + ")")
         pixel = self.pixel_size_text()
@@ -158,7 +145,8 @@ class Release:
     #: each image's physical pixel size where the data gives one (the meta entry of
     #: :data:`featbus._records.PIXEL_SIZE_KEY`), else None; empty when nothing gives one
     pixel_sizes: list[dict | None] = field(default_factory=list)
-    #: each image's published split (``"train"``, ``"valid"``, ``"test"``), None when the release has none
+    #: each image's published split (``"train"``, ``"valid"``, ``"test"``; ``""`` where none is given),
+    #: None when the release has no splits
     splits: list[str] | None = None
     #: an image's masks of another size than its own (left out, ``mask size differs``), by the image:
     #: read with it by :meth:`to_bunch`, which drops them naming both sizes as every loader does
@@ -189,14 +177,17 @@ class Release:
                 return str(p)
 
         return pd.DataFrame({"image": [rel(p) for p in self.images], "label": self.labels, "group": self.groups,
-                             "mask": [";".join(rel(m) for m in ms) for ms in self.masks]})
+                             "mask": [";".join(rel(m) for m in ms) for ms in self.masks],
+                             **({"split": self.splits} if self.splits is not None else {})})
 
     def write_index(self, path: str | os.PathLike) -> Path:
-        """Write the index as a CSV that every command takes back as DATA (a manifest: ``image``,
-        ``label``, ``group``, ``mask``, each image's pixel size where the release gives one and its
-        ``split`` where it has one; paths relative to the CSV's folder). A cell that a spreadsheet
-        would run as a formula is escaped with a leading apostrophe (:func:`escape_cell`)."""
-        from ..io import written_atomically
+        """Write the index as a CSV that every command takes back as DATA with every value as it was
+        (:mod:`featbus.datasets._release_index`): ``image``, ``label``, ``group``, one ``mask`` column per
+        mask of the image with most (``mask``, ``mask 2``...; a mask an annotation file draws as
+        ``<file>.json#<image id>``), ``split`` where the release has splits, and each image's pixel size
+        where the release gives one; paths relative to the CSV's folder. A cell that a spreadsheet would
+        run as a formula is escaped with a leading apostrophe (:func:`escape_cell`), reversibly."""
+        from ._release_index import write_index_rows
 
         path = Path(path)
         base = path.resolve().parent
@@ -212,18 +203,9 @@ class Release:
         known = [p for p in sizes if p is not None]
         size_column = ("pixel_size_mm" if known and all(p.get("unit") == "mm" for p in known) else
                        self.summary.pixel_size_column if known and self.summary.pixel_size_unit is None else None)
-        with written_atomically(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            splits = self.splits or [None] * len(self.images)  # the publisher's split, when the release has one
-            writer.writerow(["image", "label", "group", "mask"] + ([size_column] if size_column else [])
-                            + (["split"] if self.splits is not None else []))
-            for img, label, group, masks, size, split in zip(self.images, self.labels, self.groups, self.masks, sizes,
-                                                             splits):
-                writer.writerow([escape_cell(rel(img)), escape_cell(label or ""), escape_cell(group),
-                                 escape_cell(";".join(rel(m) for m in masks))]
-                                + ([repr(size["size"]) if size else ""] if size_column else [])
-                                + ([split or ""] if self.splits is not None else []))
-        return path
+        rows = [(rel(img), label or "", group, tuple(rel(m) for m in masks))
+                for img, label, group, masks in zip(self.images, self.labels, self.groups, self.masks)]
+        return write_index_rows(path, rows, size_column, [p["size"] if p else None for p in sizes], self.splits)
 
     def to_bunch(self, *, on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True,
                  duplicate_threshold: int | None = None, guess_groups: bool = True):

@@ -17,7 +17,8 @@ from .site_tables import SITE_TABLES, site_description
 def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str = "raise",
               n_jobs: int | None = None, require_labels: bool = True, image_column: str | None = None,
               label_column: str | None = None, group_column: str | None = None,
-              group_pattern: str | None = None, mask_pattern: str | None = None) -> Bunch:
+              group_pattern: str | None = None, mask_pattern: str | None = None,
+              unannotated: str = "normal") -> Bunch:
     """Load a data set from any layout featbus recognises: what every command's ``DATA`` is.
 
     * a ``.csv`` file: a manifest (:func:`load_manifest`), or an index written by
@@ -61,6 +62,9 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
     mask_pattern : str, optional
         How an image's mask files are named (``"{stem}_seg*.png"``: see
         :func:`~featbus.datasets.read_release`), in place of the usual mask words.
+    unannotated : {"normal", "leave out"}, default="normal"
+        An image a COCO annotation file lists with no annotation: class ``normal``, or left out
+        (:func:`~featbus.datasets.read_release`).
 
     Returns
     -------
@@ -105,7 +109,7 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
     if path.is_dir():
         release = read_release(path, image_column=image_column, label_column=label_column,
                                group_column=group_column, group_pattern=group_pattern, mask_pattern=mask_pattern,
-                               require_labels=require_labels)
+                               require_labels=require_labels, unannotated=unannotated)
         data = release.to_bunch(on_error=on_error, n_jobs=n_jobs, require_labels=require_labels)
         table = release.summary.table
         spec = next((t for t in SITE_TABLES.values() if table is not None and table.name == t.file), None)

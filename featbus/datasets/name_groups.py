@@ -23,7 +23,11 @@ PREFIX_NUMBER = re.compile(r"^(?P<prefix>.+?)[\s_\-@]+\d+$")
 
 
 def _stems(paths: Sequence[str | os.PathLike]) -> list[str]:
-    return [Path(str(p)).stem for p in paths]
+    """The file stems, each as named before a labelling tool renamed it
+    (:func:`~featbus.datasets._release_rules.original_stem`)."""
+    from ._release_rules import original_stem
+
+    return [original_stem(Path(str(p)).stem)[0] for p in paths]
 
 
 def _by_first_appearance(values: Sequence[str]) -> np.ndarray:

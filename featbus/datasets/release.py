@@ -23,17 +23,19 @@ takes seconds (``benchmarks/read_speed.py``).
 """
 
 
-import csv
+import functools
 import os
 import stat
 from pathlib import Path
 
 from .._records import ImageError
-from ..vocabulary import SPLIT_SPELLINGS
 from ._common import _check_label_spellings, _natural_key, _pattern_regex
+from ._release_index import mask_cell_files, read_index_rows
 from ._release_read import Reader, pixel_size_cells
+from ._release_rules import split_counts, split_of
 from ._release_scan import unwrap_download_folder, walk_release
-from ._release_tables import TableError, read_table
+from ._release_sources import DrawnMask
+from ._release_tables import TableError
 from ._release_types import (
     LEFT_OUT_REASONS,
     PATIENT_SOURCES,
@@ -45,10 +47,11 @@ from ._release_types import (
     unescape_cell,
 )
 
-#: Columns of a CSV manifest: ``image`` and ``label`` are required.
+#: Columns of a CSV manifest: ``image`` and ``label`` are required (and ``mask 2``, ``mask 3``... as an
+#: index writes an image's further masks).
 MANIFEST_COLUMNS = ("image", "label", "mask", "group", "split")
-#: The values of an index's or a manifest's ``split`` column (each spelling of :data:`SPLIT_SPELLINGS` read as
-#: one of them; empty: no assignment).
+#: The values of an index's or a manifest's ``split`` column (each spelling of
+#: :data:`~featbus.vocabulary.SPLITS` read as one of them; empty: no assignment).
 MANIFEST_SPLITS = ("train", "valid", "test")
 
 __all__ = ["LEFT_OUT_REASONS", "MANIFEST_COLUMNS", "MANIFEST_SPLITS", "PATIENT_SOURCES", "LeftOut", "Release",
@@ -69,55 +72,85 @@ def _missing(file: str, what: str, cell: str) -> str | None:
         return f"{what} {cell!r} cannot be looked up ({exc})"
 
 
+@functools.lru_cache(maxsize=4)
+def _drawn_masks(path: str, stamp: tuple) -> dict:
+    """The masks a COCO file draws, by image id (each file parsed once while it is unchanged: ``stamp``)."""
+    from ._source_coco import read as read_coco
+
+    try:
+        return {m.ref: m for e in read_coco(Path(path).parent, Path(Path(path).name), None).entries for m in e.masks}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # then the cell is a missing file, named
+        return {}
+
+
+def _index_mask(base: Path, cell: str):
+    """An index's mask cell: a file (absolute, normalised), or ``<annotation>.json#<image id>``, a mask
+    that COCO file draws."""
+    file, sep, ref = cell.partition("#")
+    path = Path(os.path.abspath(os.path.join(base, file)))
+    if not sep or not file.lower().endswith(".json") or not path.is_file():
+        return Path(os.path.abspath(os.path.join(base, cell)))
+    return _drawn_masks(str(path), (path.stat().st_mtime_ns, path.stat().st_size)).get(ref, base / cell)
+
+
 def _read_index(path: Path, *, strict: bool = False, classes=None, require_labels: bool = False,
                 group_pattern: str | None = None, missing: str | None = None) -> Release:
-    """An index written by :meth:`Release.write_index`, or any manifest: ``image`` and optional
-    ``label``, ``group``, ``mask`` (files joined by ``;``), ``split`` and pixel-size columns, every
-    other column kept with its row; paths relative to the CSV's folder, cells unescaped. ``strict`` (a
-    manifest read as data): an empty cell where a value is needed, an image listed twice, a split or
-    (with ``classes``) a label of no known name is refused naming its row; else a row without an image
-    is left out. ``missing="raise"``: the first file (image or mask) that is not there is an
-    :class:`~featbus.ImageError` naming its row, before any image is read; ``"skip"``: refused only when
-    no image is there (the others are skipped where the pixels are read)."""
-    try:  # a comma-separated file as featbus and every manifest writes it (no sniffing: a "'" is no quote)
-        header, rows = read_table(path, csv.excel if path.suffix.lower() == ".csv" else None)
+    """An index written by :meth:`Release.write_index`, or any manifest, read back by the index's one
+    module (:func:`~featbus.datasets._release_index.read_index_rows`): ``image`` and optional ``label``,
+    ``group``, ``mask`` (``mask 2``... one file each, or files joined by ``;`` in a manifest by hand; a
+    cell ``<annotation>.json#<image id>`` is the mask that COCO file draws), ``split`` and pixel-size
+    columns, every other column kept with its row; paths relative to the CSV's folder, made absolute;
+    values as written.
+
+    A split that is none of train / valid / test (or their spellings) is refused naming its row. A
+    mask that is not there is left out (``mask not found``, the image kept), an empty patient cell is
+    the image's own patient, said. ``strict`` (a manifest read as data): an empty cell where a value
+    is needed, an image listed twice, (with ``classes``) a label of no known name is refused naming its
+    row; else a row without an image is left out. ``missing="raise"``: the first file (image or mask)
+    that is not there is an :class:`~featbus.ImageError` naming its row, before any image is read;
+    ``"skip"``: refused only when no image is there (the others are skipped where the pixels are read)."""
+    notes: list[str] = []
+    left_out: list[LeftOut] = []
+    try:
+        header, rows = read_index_rows(path, notes, left_out)
     except TableError as exc:
         raise ReleaseError(str(exc)) from None
     except (OSError, UnicodeError, ValueError) as exc:
         raise ReleaseError(f"{str(path)!r} is not a readable CSV table: {exc}") from None
     keys = [h.strip().lower() for h in header]
-    cols = {h: k for k, h in reversed(list(enumerate(keys)))}
     needs = ("image", "label") if strict and require_labels else ("image",)
-    absent = [c for c in needs if c not in cols]
+    absent = [c for c in needs if c not in keys]
     if absent:
         from .._registry import did_you_mean
 
         hint = "".join(did_you_mean(c, keys).replace(" (did", f" ({c!r}: did") for c in absent)
-        raise ReleaseError(f"{str(path)!r} has no column(s) {absent}{hint}; a manifest needs "
-                           f"{' and '.join(repr(c) for c in needs)} (optional: 'label', 'mask', 'group', 'split'), "
-                           f"it has {keys}")
+        raise ReleaseError(f"{str(path)!r} has no column(s) {absent}{hint}; an index (featbus read DATA --index "
+                           f"FILE) or a manifest needs {' and '.join(repr(c) for c in needs)} (optional: 'label', "
+                           f"'mask', 'group', 'split'), it has {keys}")
     if strict and not rows:
         raise ReleaseError(f"{str(path)!r} lists no images")
-
-    def cell(row, name: str) -> str:
-        return unescape_cell(row[cols[name]]) if name in cols else ""
-
-    base, labelled = path.parent, "label" in cols
+    base, labelled, has_group = path.parent, "label" in keys, "group" in keys
     images, labels, groups, masks, splits, kept, seen, absent = [], [], [], [], [], [], {}, []
-    left_out: list[LeftOut] = []
-    for k, row in enumerate(rows):
-        line, name, label, group = k + 2, cell(row, "image"), cell(row, "label"), cell(row, "group")
-        split = SPLIT_SPELLINGS.get(cell(row, "split").lower(), cell(row, "split"))
+    no_patient = 0
+    for line, row in rows:
+        name, label, group = row["image"], row["label"] or "", row["group"] or ""
+        if strict:
+            label, group = label.strip(), group.strip()
+        split = split_of(row["split"] or "")
         if not name:
             if strict:
                 raise _manifest_error(path, line, "the 'image' cell is empty")
             left_out.append(LeftOut(f"row {line} of {path.name}", "no image", "empty cell"))
             continue
+        if split is None:
+            raise ReleaseError(f"row {line} of {str(path)!r}: split {row['split']!r} is none of train, valid, test "
+                               "(or their spellings) or empty")
         file = os.path.abspath(os.path.join(base, name))  # strings, one stat: a million rows in seconds
-        mask_cells = [m.strip() for m in cell(row, "mask").split(";") if m.strip()]
+        cells = [m for c in row["masks"] for m in mask_cell_files(base, c)]
+        targets = [(m, _index_mask(base, m)) for m in cells]
         if missing is not None:
-            listed = [("image", file, name)] + [("mask", os.path.abspath(os.path.join(base, m)), m)
-                                                 for m in mask_cells if missing == "raise"]
+            listed = [("image", file, name)] + [("mask", os.fspath(t), m) for m, t in targets
+                                                 if missing == "raise" and not isinstance(t, DrawnMask)]
             why = next(((f, w) for what, f, c in listed for w in [_missing(f, what, c)] if w), None)
             if why is not None and missing == "raise":
                 raise ImageError(f"row {line} of {str(path)!r}: {why[1]}", path=why[0])
@@ -128,38 +161,45 @@ def _read_index(path: Path, *, strict: bool = False, classes=None, require_label
                 raise _manifest_error(path, line, f"image {name!r} has an empty 'label'")
             if where != line:
                 raise _manifest_error(path, line, f"image {name!r} is listed twice (rows {where} and {line})")
-            if split not in MANIFEST_SPLITS + ("",):
-                raise _manifest_error(path, line, f"split {cell(row, 'split')!r} is not one of "
-                                                  f"{list(MANIFEST_SPLITS)} (or a spelling: {sorted(SPLIT_SPELLINGS)}) "
-                                                  "or empty")
-            if "group" in cols and not group:
+            if has_group and not group:
                 raise _manifest_error(path, line, f"image {name!r} has an empty 'group' (every row needs one when "
                                                   "the column is there)")
             if classes is not None and label not in [str(c) for c in classes]:
                 raise _manifest_error(path, line, f"label {label!r} is not one of the classes "
                                                   f"{[str(c) for c in classes]}")
-        kept.append((line, row))
+        found = []
+        for m, target in targets:
+            if isinstance(target, DrawnMask) or os.path.isfile(target):
+                found.append(target)
+            else:
+                left_out.append(LeftOut(f"row {line} of {path.name}", "mask not found",
+                                        f"{m!r} (the image kept without it)"))
+        kept.append((line, row["cells"]))
         images.append(Path(file))
         labels.append(label or None)
-        groups.append(group if "group" in cols else name)
-        masks.append(tuple(Path(os.path.abspath(base / m)) for m in mask_cells))
+        no_patient += has_group and not group
+        groups.append(group or name)  # an empty patient cell: the image is its own patient, said
+        masks.append(tuple(found))
         splits.append(split)
     if images and len(absent) == len(images):
         raise ReleaseError(f"none of the {len(absent)} images {str(path)!r} lists exists (the first, row "
                            f"{absent[0][0]}: {absent[0][1]!r})")
+    if no_patient:
+        notes.append(f"{no_patient} image(s) with an empty 'group' cell: each is its own patient")
     named = ([str(c) for c in classes] if classes is not None and labelled else
              sorted({c for c in labels if c}, key=_natural_key))
     if strict and classes is None:
         _check_label_spellings(named, f"the 'label' column of {str(path)!r}")
     summary = ReleaseSummary(root=base, n_images=len(images), n_masks_paired=sum(1 for m in masks if m),
-                             n_mask_files=sum(len(m) for m in masks), mask_rule="the index's 'mask' column",
+                             n_mask_files=sum(len(m) for m in masks), mask_rule="the index's 'mask' columns",
                              table=path, image_column="image", label_column="label" if labelled else None,
-                             group_column="group" if "group" in cols else None,
-                             mask_column="mask" if "mask" in cols else None,
+                             group_column="group" if has_group else None,
+                             mask_column="mask" if "mask" in keys else None,
                              classes={c: labels.count(c) for c in named if labels.count(c)},
                              class_source="the 'label' column", n_patients=len(set(groups)),
-                             patient_source="column" if "group" in cols else "one per image", left_out=left_out)
-    if "group" not in cols:  # patients from the file names where they share a PREFIX_NUMBER shape
+                             patient_source="column" if has_group else "one per image", left_out=left_out,
+                             notes=[f"{n}." for n in notes])
+    if not has_group:  # patients from the file names where they share a PREFIX_NUMBER shape
         from .name_groups import propose_prefix_groups
 
         prefixes = propose_prefix_groups(images, named)
@@ -174,10 +214,11 @@ def _read_index(path: Path, *, strict: bool = False, classes=None, require_label
         summary.patient_source, summary.n_patients = "pattern", len(set(groups))
     sizes, summary.pixel_size_missing = pixel_size_cells(header, kept, summary)  # a pixel-size column (issue 82)
     summary.n_pixel_sizes = sum(p is not None for p in sizes)
+    summary.splits = split_counts(splits) if any(splits) else {}
     return Release(base, images, labels, groups, masks, summary, class_order=named, from_index=True,
                    group_pattern=group_pattern,
                    rows=[{"row": line, **dict(zip(header, map(unescape_cell, row)))} for line, row in kept],
-                   pixel_sizes=sizes if summary.n_pixel_sizes else [], splits=splits if "split" in cols else None)
+                   pixel_sizes=sizes if summary.n_pixel_sizes else [], splits=splits if any(splits) else None)
 
 
 def manifest_images(path: str | os.PathLike) -> list[str]:
@@ -186,8 +227,9 @@ def manifest_images(path: str | os.PathLike) -> list[str]:
     empty cell or a missing file is a :class:`ValueError` naming the row."""
     path = Path(path)
     rel = _read_index(path)
-    for item in rel.summary.left_out:  # a row without an image: its cell is empty
-        raise ValueError(f"{str(path)!r} {item.item}: the 'image' cell is empty")
+    for item in rel.summary.left_out:
+        if item.reason == "no image":  # a row without an image: its cell is empty
+            raise ValueError(f"{str(path)!r} {item.item}: the 'image' cell is empty")
     for row, image in zip(rel.rows, rel.images):
         why = _missing(str(image), "image", next(v for k, v in row.items() if str(k).strip().lower() == "image"))
         if why is not None:
@@ -197,7 +239,8 @@ def manifest_images(path: str | os.PathLike) -> list[str]:
 
 def read_release(path: str | os.PathLike, *, image_column: str | None = None, label_column: str | None = None,
                  group_column: str | None = None, group_pattern: str | None = None, mask_pattern: str | None = None,
-                 require_labels: bool = False, classes=None, rows_without_image: str = "leave out") -> Release:
+                 require_labels: bool = False, classes=None, rows_without_image: str = "leave out",
+                 unannotated: str = "normal") -> Release:
     """Read a release as its publisher ships it, working its layout out from the files.
 
     Parameters
@@ -221,6 +264,9 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
     rows_without_image : {"leave out", "raise"}, default="leave out"
         A table's row naming no image file of the release: left out and counted (``"no image"``),
         or an error naming the row (a table that is the release's list, as an export's).
+    unannotated : {"normal", "leave out"}, default="normal"
+        An image an annotation file (COCO JSON) lists with no annotation: a scan without a lesion,
+        class ``normal`` (said in the paragraph), or left out, named (``"no annotation"``).
 
     Returns
     -------
@@ -259,8 +305,12 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
     path = Path(path)
     if rows_without_image not in ("leave out", "raise"):
         raise ValueError(f"rows_without_image must be 'leave out' or 'raise', got {rows_without_image!r}")
+    if unannotated not in ("normal", "leave out"):
+        raise ValueError(f"unannotated must be 'normal' or 'leave out', got {unannotated!r}")
     if not path.exists():
         raise ReleaseError(f"{str(path)!r} does not exist")
+    if not path.is_dir() and not path.is_file():
+        raise ReleaseError(f"{str(path)!r} is not a regular file nor a folder (a FIFO, device or socket): never opened")
     if path.is_file():
         if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
             raise ReleaseError(f"{str(path)!r} is a file: give the release's folder, or an index CSV written by "
@@ -280,7 +330,10 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
             raise ReleaseError(f"--mask-pattern {mask_pattern!r}: {exc}") from None
     root = unwrap_download_folder(path)
     release_name = root.name
-    files, tables, left_out = walk_release(root)
+    try:
+        files, tables, left_out = walk_release(root)
+    except ImportError as exc:  # DICOM files, and no pydicom: one line naming the extra
+        raise ReleaseError(str(exc)) from None
     if (root / "Info.txt").is_file() and any(f.parent == Path(".") and f.stem.lower().startswith("mdb")
                                              for f in files):
         refused = [k for k, v in {"--image-column": image_column, "--label-column": label_column,
@@ -295,4 +348,4 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
     return Reader(root, release_name, files, tables, left_out).read(
         image_column=image_column, label_column=label_column, group_column=group_column,
         group_pattern=group_pattern, mask_pattern=mask_pattern, require_labels=require_labels, classes=classes,
-        rows_without_image=rows_without_image)
+        rows_without_image=rows_without_image, unannotated=unannotated)

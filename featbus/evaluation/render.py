@@ -590,10 +590,12 @@ def reports_table(reports_by_cv: dict, positive: str | None) -> str:
     return "\n".join([fmt(header)] + [fmt(r) for r in rows])
 
 
-def holdout_line(r, *, decided_at_point: bool) -> str:
-    """The held-out images' accuracy (``featbus train --test-fraction``) in a line, its interval when
-    bootstrapped, and the caveats of images a shipped part saw."""
-    text = f"held-out ({len(r.y_true)} images never seen in this training): accuracy {r.value('accuracy'):.3f}"
+def holdout_line(r, *, decided_at_point: bool, held: str | None = None) -> str:
+    """The held-out images' accuracy (``featbus train --test-fraction``, or the publisher's test split)
+    in a line, its interval when bootstrapped, and the caveats of images a shipped part saw; ``held``
+    says which images they are (``"the publisher's test split"``)."""
+    text = (f"held-out ({len(r.y_true)} images{' of ' + held + ',' if held else ''} never seen in this training): "
+            f"accuracy {r.value('accuracy'):.3f}")
     if r.n_bootstrap:
         text += f"{interval_text(r.interval('accuracy'))} (group bootstrap 95% CI)"
     text += ", decided at the stored operating point" if decided_at_point else ""

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import re
 
-#: Table files (a delimiter sniffed; Excel's .xlsx through openpyxl, .xls through xlrd when installed).
-TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls")
+#: Table and annotation files (a delimiter sniffed; Excel's .xlsx through openpyxl, .xls through xlrd when
+#: installed; Hugging Face's metadata.jsonl / .parquet; a .json is an annotation file when a source reads it).
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls", ".jsonl", ".parquet", ".json")
+#: Image formats featbus does not read (an animated GIF): such a file is left out, named, never skipped unsaid.
+NOT_READ_IMAGES = (".gif", ".webp", ".heic", ".jp2", ".avif")
 #: Files never read as a table (a release's notes).
 NOT_TABLES = re.compile(r"^(readme|license|licence|citation|changelog|notes?)\b", re.IGNORECASE)
 
@@ -36,13 +39,23 @@ MASK_FOLDER = re.compile(r"mask|^gts?$|ground.?truth|segmentation|annotation|^ro
 #: never a patient (compared without case, spaces, ``_`` or ``-``).
 CONTAINER_FOLDERS = ("images", "image", "imgs", "img", "original", "originals", "data", "dataset", "datasets",
                      "raw", "scans", "scan", "frames", "png", "jpg", "jpeg", "dicom", "dcm", "files", "us",
-                     "ultrasound", "bmode")
+                     "ultrasound", "bmode", "jpegimages")
 #: Folder names of a release's published splits (``train/``, ``val/``, ``test/``): never a class.
 SPLIT_FOLDERS = ("train", "training", "val", "valid", "validation", "test", "testing", "trainval", "traintest",
                  "dev", "holdout")
-#: A split's spellings (a folder's or a ``split`` column's, any case) and the split each one is.
-SPLIT_SPELLINGS = {"train": "train", "training": "train", "val": "valid", "valid": "valid", "validation": "valid",
-                   "dev": "valid", "test": "test", "testing": "test"}
+#: A published split's spellings (a folder or a split column's value, compared without case, spaces, ``_``
+#: or ``-``), as the split it is (:attr:`~featbus.datasets.Release.splits`).
+SPLITS = {"train": "train", "training": "train", "val": "valid", "valid": "valid", "validation": "valid",
+          "dev": "valid", "test": "test", "testing": "test", "holdout": "test"}
+#: The DICOM header attributes a table's key column may hold in place of file names (a PACS export's
+#: labels keyed by ``SOPInstanceUID``); a table column named as another DICOM keyword is matched too.
+DICOM_KEY_FIELDS = ("SOPInstanceUID", "AccessionNumber", "StudyInstanceUID", "SeriesInstanceUID", "PatientID")
+#: The renamings labelling tools apply to an uploaded file's name, each keeping the original stem in
+#: ``stem``: Roboflow's ``<stem>_<ext>.rf.<hash>`` (``P017_003_png.rf.9f8e...``) and Label Studio's
+#: ``<8 hex>-<stem>`` upload prefix (``1a2b3c4d-P017_003``).
+RENAMINGS = {"Roboflow's '<name>_<ext>.rf.<hash>'": re.compile(r"^(?P<stem>.+)_[a-z0-9]{2,5}\.rf\.[0-9a-f]{16,}$",
+                                                               re.IGNORECASE),
+             "Label Studio's '<hash>-<name>'": re.compile(r"^(?=\d*[a-f])[0-9a-f]{8}-(?P<stem>.+)$", re.IGNORECASE)}
 #: Words an image's own name carries where its mask's name carries a mask word (``1 Benign Image.bmp`` with
 #: ``1 Benign Mask.tif``, STU-Hospital's ``Test_Image_4.png`` with ``mask_4.png``).
 IMAGE_WORDS = ("image", "images", "img", "scan", "original", "frame", "us")

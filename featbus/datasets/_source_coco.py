@@ -1,0 +1,141 @@
+"""COCO JSON as a release's source (:mod:`~featbus.datasets._release_sources`): CVAT's "COCO 1.0"
+(``images/`` + ``annotations/instances_default.json``), Roboflow's COCO export (``train/``,
+``valid/``, ``test/``, each with ``_annotations.coco.json``), Label Studio's COCO export
+(``images/`` + ``result.json``).
+
+Categories are the classes (Roboflow's category 0, the project's name as every other category's
+supercategory, is none); an image's polygons and RLE masks (compressed or not) are drawn into one
+mask, their union; an image listed with no annotation is a scan without a lesion, class ``normal``
+(``unannotated="leave out"`` leaves it out instead). A ``file_name`` is found beside the JSON, in
+``images/`` beside it or its folder, else by its unique name in the release.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ._release_scan import LeftOut
+from ._release_sources import Annotated, DrawnMask, SourceRead, load_json, rle_counts
+
+__all__ = ["NAME", "read", "recognise"]
+
+NAME = "COCO JSON"
+
+
+def recognise(files: list[Path]) -> list[Path]:
+    """Every ``.json`` file: one that is no COCO file is said, with what it holds (:func:`read`)."""
+    return [f for f in files if f.suffix.lower() == ".json"]
+
+
+def _find(root: Path, file: Path, name: str, images: list[Path] | None, by_name: dict) -> Path | str:
+    """The release's image a ``file_name`` names, or why none (``"outside the release"``, ``"no image"``);
+    ``images`` None: the name as written (an index's drawn masks, found by the image's id)."""
+    name = name.replace("\\", "/")
+    if images is None:  # no image is read: the masks are found by the image's id
+        return Path(name)
+    if os.path.isabs(name) or os.path.normpath(os.path.join(file.parent.as_posix(), name)).startswith(".."):
+        return "outside the release"
+    here = file.parent
+    for base in (here, here / "images", here.parent, here.parent / "images"):
+        candidate = Path(os.path.normpath(base / name))
+        if candidate in by_name.get(candidate.name.casefold(), ()):
+            return candidate
+    same = by_name.get(Path(name).name.casefold(), [])
+    return same[0] if len(same) == 1 else "no image"
+
+
+def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
+    """The images ``file`` lists, each with its category as the label and its drawn mask."""
+    data = load_json(root / file)
+    got = SourceRead(file)
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or "annotations" not in data:
+        got.not_used = ("a JSON list (a Label Studio JSON export? featbus reads its COCO export)"
+                        if isinstance(data, list) else
+                        f"no COCO file (its keys: {', '.join(list(data)[:6]) if isinstance(data, dict) else '-'})")
+        return got
+    where = file.as_posix()
+    cats = {c.get("id"): c for c in data.get("categories") or [] if isinstance(c, dict)}
+    names = {c.get("name") for c in cats.values()}
+    # Roboflow: category 0 is the project (supercategory 'none'), every other category's supercategory
+    supers = {i for i, c in cats.items() if len(cats) > 1 and c.get("supercategory") in (None, "", "none")
+              and all(o.get("supercategory") == c.get("name") for j, o in cats.items() if j != i)}
+    by_name: dict[str, list[Path]] = {}
+    for img in images or ():
+        by_name.setdefault(img.name.casefold(), []).append(img)
+    listed: dict = {}
+    for k, im in enumerate(data["images"]):
+        if not isinstance(im, dict) or "file_name" not in im:
+            got.left_out.append(LeftOut(f"{where} images[{k}]", "bad annotation", "no file_name"))
+            continue
+        found = _find(root, file, str(im["file_name"]), images, by_name)
+        if isinstance(found, str):
+            got.left_out.append(LeftOut(f"{where} image {im.get('id')!r}", found, f"file_name {im['file_name']!r}"))
+            continue
+        listed[im.get("id")] = (found, im, [], [], set())  # image, entry, polygons, rles, classes
+    clipped, ids = [], {im.get("id") for im in data["images"] if isinstance(im, dict)}
+    for k, ann in enumerate(data["annotations"] if isinstance(data["annotations"], list) else []):
+        item = f"{where} annotation {ann.get('id', k)!r}" if isinstance(ann, dict) else f"{where} annotations[{k}]"
+        if not isinstance(ann, dict) or ann.get("image_id") not in listed:
+            image_id = ann.get("image_id") if isinstance(ann, dict) else None
+            if image_id not in ids:  # an image left out above is named already
+                got.left_out.append(LeftOut(item, "no image", f"image_id {image_id!r} is none of {file.name}'s images"))
+            continue
+        found, im, polys, rles, classes = listed[ann["image_id"]]
+        classes.add(None)  # annotated: never a scan without a lesion, whatever its annotations give
+        if ann.get("category_id") not in cats:
+            got.left_out.append(LeftOut(item, "bad annotation", f"category_id {ann.get('category_id')!r} has no category"))
+            continue
+        if ann["category_id"] not in supers:
+            classes.add(cats[ann["category_id"]].get("name"))
+        h, w = int(im.get("height") or 0), int(im.get("width") or 0)
+        seg = ann.get("segmentation")
+        try:
+            if isinstance(seg, dict):
+                size = tuple(int(v) for v in seg.get("size", ()))
+                if size != (h, w):
+                    what = f"{size[1]}x{size[0]}" if len(size) == 2 else f"size {seg.get('size')!r}"
+                    got.left_out.append(LeftOut(item, "mask size differs", f"an RLE of {what} for {found.as_posix()!r}, "
+                                               f"{w}x{h} in {file.name}"))
+                    continue
+                runs = rle_counts(seg["counts"])
+                if any(r < 0 for r in runs) or sum(runs) != h * w:
+                    raise ValueError(f"its runs cover {sum(runs)} pixels, not {h}x{w}")
+                rles.append((seg["counts"], size))
+            elif isinstance(seg, list):
+                for flat in seg:
+                    xy = [float(v) for v in flat]
+                    if len(xy) < 6 or len(xy) % 2:
+                        raise ValueError(f"a polygon of {len(xy)} coordinates")
+                    if min(xy) < 0 or max(xy[0::2]) > w or max(xy[1::2]) > h:
+                        clipped.append(item)
+                    polys.append(tuple(xy))
+        except (TypeError, ValueError, KeyError) as exc:
+            got.left_out.append(LeftOut(item, "bad annotation", f"segmentation unread ({exc})"))
+    for image_id, (found, im, polys, rles, classes) in listed.items():
+        annotated = None in classes
+        classes.discard(None)
+        if annotated and not classes:
+            got.left_out.append(LeftOut(found, "no annotation", f"no annotation {where} gives image {image_id!r} names a class"))
+            continue
+        if len(classes) > 1:
+            got.left_out.append(LeftOut(found, "two labels", f"{where} gives image {image_id!r} the categories "
+                                        f"{', '.join(sorted(map(str, classes)))}"))
+            continue
+        if not classes and unannotated != "normal":
+            got.left_out.append(LeftOut(found, "no annotation", f"{where} lists image {image_id!r} without one"))
+            continue
+        size = (int(im.get("height") or 0), int(im.get("width") or 0))
+        masks = (DrawnMask(root / file, str(image_id), size, tuple(polys), tuple(rles)),) if polys or rles else ()
+        got.entries.append(Annotated(found, str(next(iter(classes))) if classes else "normal", masks))
+    n_normal = sum(e.label == "normal" and not e.masks for e in got.entries) if "normal" not in names else 0
+    if n_normal:
+        got.notes.append(f"{n_normal} image{'s' * (n_normal > 1)} {where} lists with no annotation read as 'normal' "
+                         "(a scan without a lesion; --unannotated leave-out leaves them out).")
+    if clipped:
+        got.notes.append(f"{len(clipped)} polygon(s) of {where} reach outside their image: clipped to it (e.g. "
+                         f"{clipped[0]}).")
+    if any(e.masks for e in got.entries):
+        got.mask_rule = "drawn from the polygons and RLE of {file}, an image's annotations joined (their union)"
+    got.class_source = "the categories of {file}"
+    return got

@@ -1,0 +1,105 @@
+"""Pascal VOC / CVAT "Segmentation mask 1.1" as a release's source (:mod:`~featbus.datasets._release_sources`):
+``JPEGImages/<name>.jpg`` with ``SegmentationClass/<name>.png``, whose colours are the classes that
+``labelmap.txt`` names (``benign:250,50,83::``, CVAT's ``label:color_rgb:parts:actions``); the splits
+from ``ImageSets/Segmentation/<split>.txt``. A mask of background only is a scan without a lesion
+(``normal``); ``SegmentationObject/`` (one colour per lesion) repeats the class masks and is not used.
+The class is read from each mask's pixels (the one source whose labels are in pixels).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..io import list_folder
+from ._limits import MAX_IMAGE_PIXELS, MAX_TABLE_BYTES, limit_words
+from ._release_rules import split_of
+from ._release_scan import LeftOut
+from ._release_sources import Annotated, SourceRead
+from ._release_tables import SourceError
+
+__all__ = ["NAME", "read", "recognise"]
+
+NAME = "Pascal VOC segmentation masks"
+#: Pascal VOC's boundary colour ("void"): neither a class nor background.
+VOID = (224, 224, 192)
+
+
+def recognise(files: list[Path]) -> list[Path]:
+    """Each ``labelmap.txt`` and the ``ImageSets/`` lists beside it."""
+    maps = [f for f in files if f.name.casefold() == "labelmap.txt"]
+    bases = {m.parent for m in maps}
+    return maps + [f for f in files if f.suffix.lower() == ".txt" and "imagesets" in (p.casefold() for p in f.parts)
+                   and any(b in f.parents for b in bases)]
+
+
+def _bounded_text(path: Path) -> str:
+    """A labelmap or ImageSets list as text, within a table's bytes (:data:`featbus.io.MAX_TABLE_BYTES`)."""
+    if path.stat().st_size > MAX_TABLE_BYTES:
+        raise SourceError(f"{path.stat().st_size:,} bytes: refused above {limit_words('MAX_TABLE_BYTES')}, unread")
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def _colours(path: Path) -> set[tuple[int, int, int]]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:  # the header's size, before a pixel is decoded
+            raise ValueError(f"{im.size[0]} x {im.size[1]} pixels, above {limit_words('MAX_IMAGE_PIXELS')}")
+        rgb = np.asarray(im.convert("RGB")).reshape(-1, 3)
+    return {tuple(int(v) for v in c) for c in np.unique(rgb, axis=0)}
+
+
+def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal") -> SourceRead:
+    """Each image of ``JPEGImages/`` beside ``file`` (a ``labelmap.txt``) with its class mask, its
+    class the mask's colour; an ``ImageSets`` list gives nothing of its own (its labelmap reads it)."""
+    got = SourceRead(file)
+    if file.name.casefold() != "labelmap.txt":
+        return got
+    base = file.parent
+    colours: dict[tuple, str] = {}
+    for line in _bounded_text(root / file).splitlines():
+        name, _, rest = line.partition(":")
+        rgb = rest.split(":", 1)[0].split(",")
+        if line.startswith("#") or len(rgb) != 3 or not all(v.strip().isdigit() for v in rgb):
+            continue
+        colours[tuple(int(v) for v in rgb)] = name.strip()
+    background = {c for c, n in colours.items() if n.casefold() in ("background", "_background_")} | {(0, 0, 0)}
+    split = {}
+    lists, _ = list_folder(root / base / "ImageSets", (".txt",))  # the one listing: regular files inside only
+    for lst in (root / base / "ImageSets" / f for f in lists):
+        if split_of(lst.stem):
+            for name in _bounded_text(lst).split():
+                split[name] = split_of(lst.stem)
+    known = set(files)
+    unknown: set = set()
+    for img in files:
+        if img.parent != base / "JPEGImages":
+            continue
+        mask = base / "SegmentationClass" / f"{img.stem}.png"
+        if mask not in known:
+            got.left_out.append(LeftOut(img, "no annotation", f"no class mask {mask.as_posix()}"))
+            continue
+        try:
+            found = _colours(root / mask) - background - {VOID}
+        except Exception as exc:  # noqa: BLE001 - PIL raises many kinds for a damaged or oversized file
+            got.left_out.append(LeftOut(img, "bad annotation", f"its class mask {mask.as_posix()} is unreadable "
+                                      f"({type(exc).__name__}: {exc})"))
+            continue
+        unknown |= {c for c in found if c not in colours}
+        classes = {colours[c] for c in found if c in colours}
+        if len(classes) > 1:
+            got.left_out.append(LeftOut(img, "two labels", f"{mask.as_posix()} holds the colours of "
+                                      f"{', '.join(sorted(classes))}"))
+            continue
+        got.entries.append(Annotated(img, classes.pop() if classes else "normal", (mask,), split=split.get(img.stem)))
+    got.mask_rule = "SegmentationClass/ beside JPEGImages/"
+    got.class_source = "the masks' colours, named in {file}"
+    n_normal = sum(e.label == "normal" for e in got.entries)
+    if n_normal:
+        got.notes.append(f"{n_normal} mask(s) of background only read as 'normal' (a scan without a lesion).")
+    if unknown:
+        got.notes.append(f"colours {sorted(unknown)[:3]} of SegmentationClass/ are named by no line of "
+                         f"{file.as_posix()}: not read as a class.")
+    return got
