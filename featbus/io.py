@@ -13,7 +13,6 @@ import errno
 import hashlib
 import math
 import os
-import re
 import stat
 import threading
 import warnings
@@ -137,9 +136,9 @@ def header_shape(path: str | os.PathLike) -> tuple[tuple[int, int] | None, tuple
     """``((height, width), None)`` from a file's header, no pixel decoded; else ``(None, (reason,
     detail))``: ``"not an image"`` (no image format's leading bytes) or ``"unreadable"`` (the header
     cannot be read, ``detail`` saying why). What the release reader checks every file with and what
-    ``featbus predict`` counts the files it will bring to scale with. A DICOM file's header is read with its pixel data deferred
-    (never read): one without pixel data, or whose native pixel data the file does not hold whole
-    (truncated), is ``"unreadable"`` with why; a DICOMDIR is ``"not an image"``.
+    ``featbus predict`` counts the files it will bring to scale with. A DICOM file's header is read with
+    its pixel data deferred (never read): one without pixel data, or whose native pixel data the file
+    does not hold whole (truncated), is ``"unreadable"`` with why; a DICOMDIR is ``"not an image"``.
 
     Examples
     --------

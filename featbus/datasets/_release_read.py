@@ -582,7 +582,8 @@ class Reader:
         used = {k for ks in found.values() for k in ks}
         for k, row in enumerate(rows):
             if k not in used:
-                self.out(f"row {k + 2} of {rel.as_posix()}", "no image", f"no file's {field} is {row[column].strip()!r}")
+                self.out(f"row {k + 2} of {rel.as_posix()}", "no image",
+                         f"no file's {field} is {row[column].strip()!r}")
         summary.table_candidates = [t for t in summary.table_candidates if not t.startswith(rel.as_posix() + " (")]
         summary.table, summary.image_column = self.root / rel, header[column]
         summary.key_role = "images by DICOM header"

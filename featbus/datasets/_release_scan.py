@@ -108,7 +108,8 @@ def _dicomdir_files(root: Path, rel: Path, left_out: list[LeftOut]) -> list[Path
     try:
         records = pydicom.dcmread(root / rel).DirectoryRecordSequence
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a broken DICOMDIR
-        left_out.append(LeftOut(rel.as_posix(), "unreadable", f"a DICOMDIR pydicom cannot read ({type(exc).__name__}: {exc})"))
+        left_out.append(LeftOut(rel.as_posix(), "unreadable",
+                                f"a DICOMDIR pydicom cannot read ({type(exc).__name__}: {exc})"))
         return []
     found = []
     for record in records:

@@ -99,8 +99,8 @@ class Annotated:
 
 @dataclass
 class SourceRead:
-    """One annotation file read: its entries, what it left out (:class:`~featbus.datasets._release_scan.LeftOut`), the words the
-    paragraph says of it, and why it gave nothing when it gave nothing (``not_used``)."""
+    """One annotation file read: its entries, what it left out (:class:`~featbus.datasets._release_scan.LeftOut`
+    records), the words the paragraph says of it, and why it gave nothing when it gave nothing (``not_used``)."""
 
     file: Path
     entries: list[Annotated] = field(default_factory=list)

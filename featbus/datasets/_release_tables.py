@@ -299,9 +299,9 @@ def read_table(path: Path, *, notes: list | None = None, left_out: list | None =
     """``(header, rows)`` of a table, every cell text; rows padded to the header's width.
 
     ``notes`` gets the words on an encoding that is not plain UTF-8; ``left_out`` a
-    :class:`~featbus.datasets._release_scan.LeftOut` for each row left out (a NUL character in a cell: no file name or label holds one),
-    the rest read; ``strip=False`` keeps the cells' spaces as written (an index's values); ``dialect``
-    (a text table's, :class:`csv.Dialect`) replaces the sniffed one.
+    :class:`~featbus.datasets._release_scan.LeftOut` for each row left out (a NUL character in a cell: no
+    file name or label holds one), the rest read; ``strip=False`` keeps the cells' spaces as written (an
+    index's values); ``dialect`` (a text table's, :class:`csv.Dialect`) replaces the sniffed one.
 
     Raises :class:`TableError` for a table refused within bounds (not a regular file, a limit of
     :data:`featbus.io.RELEASE_LIMITS` met, an ``.xlsx`` that unpacks too large, an ``.xls`` without xlrd),

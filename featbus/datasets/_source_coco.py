@@ -84,7 +84,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         found, im, polys, rles, classes = listed[ann["image_id"]]
         classes.add(None)  # annotated: never a scan without a lesion, whatever its annotations give
         if ann.get("category_id") not in cats:
-            got.left_out.append(LeftOut(item, "bad annotation", f"category_id {ann.get('category_id')!r} has no category"))
+            got.left_out.append(LeftOut(item, "bad annotation",
+                                        f"category_id {ann.get('category_id')!r} has no category"))
             continue
         if ann["category_id"] not in supers:
             classes.add(cats[ann["category_id"]].get("name"))
@@ -95,8 +96,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                 size = tuple(int(v) for v in seg.get("size", ()))
                 if size != (h, w):
                     what = f"{size[1]}x{size[0]}" if len(size) == 2 else f"size {seg.get('size')!r}"
-                    got.left_out.append(LeftOut(item, "mask size differs", f"an RLE of {what} for {found.as_posix()!r}, "
-                                               f"{w}x{h} in {file.name}"))
+                    got.left_out.append(LeftOut(item, "mask size differs",
+                                                f"an RLE of {what} for {found.as_posix()!r}, {w}x{h} in {file.name}"))
                     continue
                 runs = rle_counts(seg["counts"])
                 if any(r < 0 for r in runs) or sum(runs) != h * w:
@@ -116,7 +117,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         annotated = None in classes
         classes.discard(None)
         if annotated and not classes:
-            got.left_out.append(LeftOut(found, "no annotation", f"no annotation {where} gives image {image_id!r} names a class"))
+            got.left_out.append(LeftOut(found, "no annotation",
+                                        f"no annotation {where} gives image {image_id!r} names a class"))
             continue
         if len(classes) > 1:
             got.left_out.append(LeftOut(found, "two labels", f"{where} gives image {image_id!r} the categories "
