@@ -164,7 +164,7 @@ def test_dicomdir_references_a_missing_file_by_name(tmp_path):
     (built.root / gone).unlink()
     rel = read_release(built.root)
     assert len(rel.images) == 6
-    assert [(item, reason.split(":")[0]) for item, reason in rel.summary.left_out if "DICOMDIR" in item] == \
+    assert [(r.item, r.reason) for r in rel.summary.left_out if "DICOMDIR" in r.item] == \
            [(f"DICOMDIR record {Path(gone).as_posix()}", "no image")]
     # its row in labels.csv names no image now: said too
     assert rel.summary.left_out_counts() == {"no image": 2} and len(rel.summary.left_out) == 2
@@ -182,13 +182,13 @@ def test_dicomdir_record_outside_the_release_and_a_broken_dicomdir(tmp_path):
     record.ReferencedFileID = ["..", "dicomdir_staging", Path(next((tmp_path / "dicomdir_staging").iterdir())).name]
     ds.save_as(built.root / "DICOMDIR")
     rel = read_release(built.root)
-    assert [(item, reason) for item, reason in rel.summary.left_out if reason == "outside the release"] == \
+    assert [(r.item, r.reason) for r in rel.summary.left_out if r.reason == "outside the release"] == \
         [(f"DICOMDIR record ../dicomdir_staging/{record.ReferencedFileID[2]}", "outside the release")]
     assert len(rel.images) == 7 and all(built.root in Path(p).parents for p in rel.images)
     (built.root / "DICOMDIR").write_bytes(bytes(128) + b"DICM" + b"\xff" * 64)
     rel = read_release(built.root)
-    assert [reason.split(" (")[0] for item, reason in rel.summary.left_out if item == "DICOMDIR"] == \
-        ["unreadable: a DICOMDIR pydicom cannot read"]
+    assert [(r.reason, r.detail.split(" (")[0]) for r in rel.summary.left_out if r.item == "DICOMDIR"] == \
+        [("unreadable", "a DICOMDIR pydicom cannot read")]
     assert len(rel.images) == 7
 
 
@@ -206,7 +206,7 @@ def test_bad_dicom_files_left_out_by_name_the_rest_read(tmp_path, capsys):
     pd.concat([labels, pd.DataFrame({"SOPInstanceUID": [_uid(3)], "Pathology": ["Benign"]})]).to_csv(
         built.root / "labels.csv", index=False)
     rel = read_release(built.root)
-    reasons = {Path(item).name: reason for item, reason in rel.summary.left_out}
+    reasons = {Path(r.item).name: r.text() for r in rel.summary.left_out}  # as featbus read words them
     assert reasons["I0000090"].startswith("unreadable: a DICOM without pixel data")
     assert reasons["I0000091"] == "unreadable: a truncated DICOM (pixel data 800 of 1,200 bytes)"
     assert reasons["I0000092"].startswith("unreadable: ")
@@ -350,7 +350,7 @@ def test_only_regular_files_inside_the_release_are_sniffed_for_dicom(tmp_path, m
     monkeypatch.setattr(fio, "is_dicom", lambda p: sniffed.append(Path(p).name) or real(p))
     rel = read_release(release)
     assert sorted(Path(p).name for p in rel.images) == ["I0000001", "I0000002"]
-    assert ("I0000009", "outside the release") in rel.summary.left_out
+    assert ("I0000009", "outside the release", "") in rel.summary.left_out
     assert sorted(sniffed) == ["I0000001", "I0000002"]
 
 

@@ -147,8 +147,9 @@ def test_a_12000_x_12000_png_under_extract_lbp_is_left_out_by_name(tmp_path):
     assert "huge.png" in outcome.text and "too large" in outcome.text
     from featbus.datasets import read_release
 
-    (item, reason), = read_release(rel).summary.left_out  # the reason in full, as featbus read lists it
-    assert item == "benign/huge.png" and "12000 x 12000" in reason and "MAX_IMAGE_PIXELS" in reason
+    (item, reason, detail), = read_release(rel).summary.left_out  # as featbus read lists it
+    assert item == "benign/huge.png" and reason == "too large"
+    assert "12000 x 12000" in detail and "MAX_IMAGE_PIXELS" in detail
     import pandas as pd
 
     table = pd.read_csv(tmp_path / "f.csv")

@@ -60,7 +60,7 @@ def test_list_folder_leaves_out_every_trap_by_name_and_opens_nothing(tmp_path):
         files, left_out = list_folder(rel, (".png", ".csv"))
         assert watched.touched() == []
     assert [f.as_posix() for f in files] == [f"{c}/{c}_{k}.png" for c in ("benign", "malignant") for k in range(3)]
-    said = dict(left_out)
+    said = {item: f"{reason}: {detail}" if detail else reason for item, reason, detail in left_out}
     for item, reason in EXPECTED.items():
         assert said[item].startswith(reason), (item, said.get(item))
     assert len(left_out) == len(EXPECTED)
@@ -71,8 +71,8 @@ def test_a_device_is_never_opened(tmp_path):
         os.mknod(tmp_path / "dev.png", 0o600 | 0o020000, os.makedev(1, 3))  # a character device: /dev/null's
     except (PermissionError, AttributeError, OSError):
         pytest.skip("cannot make a device node here")
-    assert list_folder(tmp_path, (".png",)) == ([], [("dev.png", "unreadable: a device, not a regular file "
-                                                              "(never opened)")])
+    assert list_folder(tmp_path, (".png",)) == ([], [("dev.png", "unreadable", "a device, not a regular file "
+                                                                             "(never opened)")])
 
 
 def test_read_and_predict_list_the_same_way_and_open_nothing_outside(tmp_path):
@@ -117,8 +117,9 @@ def test_folders_1500_deep_are_left_out_at_the_depth_limit(tmp_path):
     assert outcome.returncode == 0 and "RecursionError" not in outcome.text, outcome.text[-2000:]
     assert "MAX_FOLDER_DEPTH" in outcome.text and "4 images" in outcome.text
     release = read_release(rel)
-    (item, reason), = release.summary.left_out
-    assert item == "benign/" + "/".join(["d"] * MAX_FOLDER_DEPTH) and reason.startswith("unreadable: a folder deeper")
+    (item, reason, detail), = release.summary.left_out
+    assert item == "benign/" + "/".join(["d"] * MAX_FOLDER_DEPTH) and reason == "unreadable"
+    assert detail.startswith("a folder deeper")
 
 
 def test_a_table_named_on_the_command_line_is_type_checked_before_it_is_opened(tmp_path):
