@@ -271,10 +271,11 @@ def _folder_scans(p: Path, item: str, said: list[str] | None = None, mask_patter
 
 def _holds_a_table(p: Path) -> bool:
     """Whether a folder holds a table file anywhere under it (hidden ones aside)."""
+    from ..io import list_folder
     from ..vocabulary import NOT_TABLES, TABLE_SUFFIXES
 
-    return any(f.suffix.lower() in TABLE_SUFFIXES and not NOT_TABLES.match(f.stem) and f.is_file()
-               and not any(part.startswith(".") for part in f.relative_to(p).parts) for f in p.rglob("*"))
+    tables, _ = list_folder(p, TABLE_SUFFIXES)  # the one listing (hidden files and folders not read)
+    return any(not NOT_TABLES.match(f.stem) for f in tables)
 
 
 class _Printed(list):

@@ -46,8 +46,12 @@ class LeftOut(NamedTuple):
     detail: str = ""
 
     def text(self) -> str:
-        """``reason: detail`` (the reason alone without a detail)."""
-        return f"{self.reason}: {self.detail}" if self.detail else self.reason
+        """``reason: detail``; the reason alone without a detail, ``reason detail`` where the detail goes
+        on with the reason's words (``no row in t.csv``)."""
+        if not self.detail:
+            return self.reason
+        return f"{self.reason} {self.detail}" if self.detail.startswith(("in ", "of ")) else \
+            f"{self.reason}: {self.detail}"
 
 
 def path_key(path: Path) -> tuple:
