@@ -38,7 +38,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
@@ -46,6 +46,7 @@ from sklearn.utils import InputTags
 
 __all__ = [
     "ImageRecord",
+    "LeftOut",
     "ImageInputTags",
     "ImageError",
     "MIN_SIDE",
@@ -61,6 +62,24 @@ __all__ = [
     "PIXEL_SIZE_KEY",
     "pixel_size",
 ]
+
+
+class LeftOut(NamedTuple):
+    """A file or row left out of a release: ``item`` (its path relative to the release, or ``row N of
+    TABLE``), ``reason`` (one of :data:`~featbus.datasets.release.LEFT_OUT_REASONS`) and ``detail``
+    (the particulars, maybe empty); worded only when printed (:meth:`text`)."""
+
+    item: str
+    reason: str
+    detail: str = ""
+
+    def text(self) -> str:
+        """``reason: detail``; the reason alone without a detail, ``reason detail`` where the detail goes
+        on with the reason's words (``no row in t.csv``)."""
+        if not self.detail:
+            return self.reason
+        return f"{self.reason} {self.detail}" if self.detail.startswith(("in ", "of ")) else \
+            f"{self.reason}: {self.detail}"
 
 #: Smallest image side featbus accepts for feature extraction: below it no texture exists.
 MIN_SIDE = 8

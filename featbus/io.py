@@ -28,6 +28,7 @@ from ._records import (
     PIXEL_SIZE_KEY,
     ImageError,
     ImageRecord,
+    LeftOut,
     _PathLike,
     check_image,
     check_mask,
@@ -1242,10 +1243,10 @@ def _utf8(name: str) -> bool:
 
 
 def list_folder(root: str | os.PathLike, suffixes: tuple[str, ...], not_read: tuple[str, ...] = (),
-                by_content: bool = False) -> tuple[list[Path], list[tuple[str, str, str]]]:
+                by_content: bool = False) -> tuple[list[Path], list[LeftOut]]:
     """``(files, left out)``: the regular files under ``root`` whose suffix (any case) is one of
-    ``suffixes``, as paths relative to ``root`` in sorted order, and ``(item, reason, detail)`` for each
-    entry left out (``detail`` maybe empty).
+    ``suffixes``, as paths relative to ``root`` in sorted order, and a :class:`~featbus._records.LeftOut`
+    record ``(item, reason, detail)`` for each entry left out.
 
     Nothing is opened and nothing outside ``root`` is read: each entry's type comes from ``lstat``
     (``os.scandir``'s entry) before anything else. Hidden files and folders (``.name``, ``__MACOSX``)
@@ -1266,14 +1267,15 @@ def list_folder(root: str | os.PathLike, suffixes: tuple[str, ...], not_read: tu
     >>> root = Path(tempfile.mkdtemp())
     >>> _ = (root / "a.png").write_bytes(b"")
     >>> os.mkfifo(root / "b.png")
-    >>> list_folder(root, (".png",))
-    ([PosixPath('a.png')], [('b.png', 'unreadable', 'a FIFO, not a regular file (never opened)')])
+    >>> files, left_out = list_folder(root, (".png",))
+    >>> files, left_out[0].text()
+    ([PosixPath('a.png')], 'unreadable: a FIFO, not a regular file (never opened)')
     """
     root = Path(root)
     real_root = os.path.realpath(root)
     wanted = tuple(s.lower() for s in suffixes)
     files: list[Path] = []
-    left_out: list[tuple[str, str, str]] = []
+    left_out: list[LeftOut] = []
     stack = [(root, 0)]
     while stack:
         here, depth = stack.pop()
@@ -1281,7 +1283,7 @@ def list_folder(root: str | os.PathLike, suffixes: tuple[str, ...], not_read: tu
             with os.scandir(here) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            left_out.append((printable_path(here.relative_to(root)), "unreadable", str(exc.strerror or exc)))
+            left_out.append(LeftOut(printable_path(here.relative_to(root)), "unreadable", str(exc.strerror or exc)))
             continue
         for entry in entries:
             name = entry.name
@@ -1298,27 +1300,27 @@ def list_folder(root: str | os.PathLike, suffixes: tuple[str, ...], not_read: tu
             if not is_dir and not link and suffix not in wanted + not_read and not by_content:
                 continue
             if not _utf8(name):
-                left_out.append((printable_path(rel), "unreadable", "its name is not valid UTF-8 (rename it)"))
+                left_out.append(LeftOut(printable_path(rel), "unreadable", "its name is not valid UTF-8 (rename it)"))
                 continue
             if link:
                 target = os.path.realpath(full)
                 if os.path.commonpath([real_root, target]) != real_root:
-                    left_out.append((str(rel), "outside the release", ""))
+                    left_out.append(LeftOut(str(rel), "outside the release", ""))
                     continue
                 try:
                     mode = os.stat(full).st_mode  # inside the release: what the link leads to, never opened
                 except OSError as exc:
                     if exc.errno == errno.ELOOP:
-                        left_out.append((str(rel), "unreadable", "a symbolic link loop"))
+                        left_out.append(LeftOut(str(rel), "unreadable", "a symbolic link loop"))
                     elif suffix in wanted:
-                        left_out.append((str(rel), "unreadable", f"a link to nothing ({exc.strerror or exc})"))
+                        left_out.append(LeftOut(str(rel), "unreadable", f"a link to nothing ({exc.strerror or exc})"))
                     continue
                 if stat.S_ISDIR(mode):
                     continue  # a folder inside the release: its files are listed where they lie
             elif is_dir:
                 if depth + 1 > MAX_FOLDER_DEPTH:
-                    left_out.append((str(rel), "unreadable", f"a folder deeper than the limit "
-                                               f"({limit_words('MAX_FOLDER_DEPTH')}), not walked"))
+                    left_out.append(LeftOut(str(rel), "unreadable", f"a folder deeper than the limit "
+                                                                    f"({limit_words('MAX_FOLDER_DEPTH')}), not walked"))
                 else:
                     stack.append((full, depth + 1))
                 continue
@@ -1330,10 +1332,10 @@ def list_folder(root: str | os.PathLike, suffixes: tuple[str, ...], not_read: tu
                     files.append(rel)
             elif suffix not in wanted:
                 if kind is None:
-                    left_out.append((str(rel), "not an image", f"featbus does not read {suffix} files (convert it "
-                                               "to PNG)"))
+                    left_out.append(LeftOut(str(rel), "not an image",
+                                            f"featbus does not read {suffix} files (convert it to PNG)"))
             elif kind is not None:
-                left_out.append((str(rel), "unreadable", f"{kind}, not a regular file (never opened)"))
+                left_out.append(LeftOut(str(rel), "unreadable", f"{kind}, not a regular file (never opened)"))
             else:
                 files.append(rel)
     files.sort()

@@ -13,8 +13,8 @@ import unicodedata
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NamedTuple
 
+from .._records import LeftOut
 from ..io import list_folder
 from ..vocabulary import ALL_FOLDER_NAMES
 from ._common import _natural_key, _pattern_regex
@@ -36,23 +36,6 @@ __all__ = ["LeftOut", "cell_keys", "copies_folders", "dicom_name", "image_keys",
            "walk_release"]
 
 
-class LeftOut(NamedTuple):
-    """A file or row left out of a release: ``item`` (its path relative to the release, or ``row N of
-    TABLE``), ``reason`` (one of :data:`~featbus.datasets.release.LEFT_OUT_REASONS`) and ``detail``
-    (the particulars, maybe empty); worded only when printed (:meth:`text`)."""
-
-    item: str
-    reason: str
-    detail: str = ""
-
-    def text(self) -> str:
-        """``reason: detail``; the reason alone without a detail, ``reason detail`` where the detail goes
-        on with the reason's words (``no row in t.csv``)."""
-        if not self.detail:
-            return self.reason
-        return f"{self.reason} {self.detail}" if self.detail.startswith(("in ", "of ")) else \
-            f"{self.reason}: {self.detail}"
-
 
 def path_key(path: Path) -> tuple:
     """Natural order of a relative path, folder by folder ('a (2)' before 'a (10)')."""
@@ -68,8 +51,7 @@ def walk_release(root: Path) -> tuple[list[Path], list[Path], list[LeftOut]]:
     A regular file of no known suffix is an image when its content is DICOM (``by_content``:
     ``I0000001`` of a PACS or CD export); a ``DICOMDIR`` adds the files it references. DICOM files
     without pydicom installed: an :class:`ImportError` naming the extra."""
-    files, listed_out = list_folder(root, IMAGE_SUFFIXES + TABLE_SUFFIXES, NOT_READ_IMAGES, by_content=True)
-    left_out = [LeftOut(*entry) for entry in listed_out]
+    files, left_out = list_folder(root, IMAGE_SUFFIXES + TABLE_SUFFIXES, NOT_READ_IMAGES, by_content=True)
     dicomdirs = [f for f in files if f.name == "DICOMDIR"]
     images = sorted((f for f in files if f.name != "DICOMDIR" and f.suffix.lower() not in TABLE_SUFFIXES),
                     key=path_key)

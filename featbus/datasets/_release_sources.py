@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._records import LeftOut
 from ._release_rules import class_of_value, column_key, split_of
-from ._release_scan import LeftOut
 from ._release_tables import SourceError, load_json
 
 __all__ = ["Annotated", "DrawnMask", "SOURCES", "SourceRead", "entries_table", "load_json", "merge_split_tables",

@@ -23,6 +23,7 @@ import stat
 import zipfile
 from pathlib import Path
 
+from .._records import LeftOut
 from ._limits import (
     MAX_COLUMNS,
     MAX_FIELD_CHARS,
@@ -35,7 +36,6 @@ from ._limits import (
     MAX_XLSX_PARTS,
     limit_words,
 )
-from ._release_scan import LeftOut
 
 __all__ = ["MAX_ROWS", "MAX_XLSX_BYTES", "SourceError", "json_depth", "load_json", "read_table", "TableError"]
 

@@ -8,8 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._records import LeftOut
 from ._release_index import FORMULA_STARTS, escape_cell, unescape_cell
-from ._release_scan import LeftOut
 
 __all__ = ["FORMULA_STARTS", "LEFT_OUT_REASONS", "PATIENT_SOURCES", "LeftOut", "Release", "ReleaseError",
            "ReleaseSummary", "escape_cell", "unescape_cell"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._release_scan import LeftOut
+from .._records import LeftOut
 from ._release_sources import Annotated, DrawnMask, SourceRead, load_json, rle_counts
 
 __all__ = ["NAME", "read", "recognise"]

@@ -102,12 +102,10 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
                   require_labels: bool = True, group_pattern: str | None = None) -> Bunch:
     """Load a data set listed in a CSV manifest (or an index, ``featbus read DATA --index FILE``).
 
-    Columns (a header; others are kept in each record's ``meta``): ``image`` (a path relative to the
-    CSV's folder, or absolute), ``label``, ``mask`` and ``mask 2``... (a file each, or files joined by
-    ``;``, merged; ``<file>.json#<image id>``: the mask a COCO file draws; empty: no lesion), ``group``
-    (a patient: kept on one side of every split), ``split`` (``train``, ``valid``, ``test`` or empty;
-    ``val``, ``validation``, ``dev`` read as ``valid``; ``featbus train`` holds ``test`` out), a
-    pixel-size column (``pixel_size_mm``).
+    Columns (others kept in each record's ``meta``): ``image`` (relative to the CSV's folder, or absolute),
+    ``label``, ``mask``, ``mask 2``... (files, or joined by ``;``, merged; ``<file>.json#<id>``: a COCO file's
+    drawing), ``group`` (a patient), ``split`` (``train``, ``valid`` / ``val`` / ``dev``, ``test`` or empty;
+    ``featbus train`` holds ``test`` out), a pixel-size column (``pixel_size_mm``).
 
     Parameters
     ----------
