@@ -386,4 +386,4 @@ def test_voc_image_without_its_class_mask_named(tmp_path):
     rel = read_release(built.root)
     assert len(rel.images) == len(built.truth) - 1
     assert _left(rel)["JPEGImages/P032_01.jpg"] == "no annotation: no class mask SegmentationClass/P032_01.png"
-    assert _left(rel)["SegmentationObject/P032_01.png"] == "mask: of JPEGImages/P032_01.jpg, left out"
+    assert _left(rel)["SegmentationObject/P032_01.png"] == "mask of JPEGImages/P032_01.jpg, left out"
