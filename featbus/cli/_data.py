@@ -215,8 +215,8 @@ def _folder_scans(p: Path, item: str, said: list[str] | None = None, mask_patter
     found, refused = list_folder(p, _IMAGE_SUFFIXES, by_content=True)
     files = [p / f for f in found if f.name != "DICOMDIR"]
     told = said if said is not None else _Printed()
-    for rel, reason, detail in refused:
-        told.append(f"left out {rel} in {item!r}: {reason}" + (f": {detail}" if detail else ""))
+    for entry in refused:  # LeftOut records, worded here
+        told.append(f"left out {entry.item} in {item!r}: {entry.text()}")
     if not files:
         raise CLIError(f"folder {item!r} holds no image files ({', '.join(_IMAGE_SUFFIXES)}, or DICOM by content)")
     if mask_pattern is None and not _may_be_masks(f.relative_to(p).as_posix() for f in files):
