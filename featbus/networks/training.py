@@ -451,14 +451,25 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
     last: dict[str, str] = {}  # the last validation values, shown beside the running loss
     total_epochs = sum(int(p.epochs) for p in phases)
     bar = progress_bar(progress, total_epochs * int(steps_per_epoch), desc, "batch") if total_epochs else None
+    # JAX: the next phase's step is built and traced at this phase's first batch and compiled on a thread
+    # while this phase trains (_build_ahead); the other backends compile as they go, as before
+    ahead = _backend.backend_name() == "jax"
+    built: dict[int, tuple] = {}  # phase index -> (names, peaks, optimizers, step, compile future) built ahead
+    interrupted = False
     try:
-        for phase in phases:
+        for index, phase in enumerate(phases):
             if not int(phase.epochs):
                 continue
             if phase.setup is not None:
                 phase.setup()
-            names, peaks, optimizers = _phase_optimizers(keras, model, phase, part_of, weight_decay)
-            step = _backend.make_train_step(loss_fn, model, optimizers)
+            if index in built:
+                names, peaks, optimizers, step, _ = built.pop(index)
+            else:
+                names, peaks, optimizers = _phase_optimizers(keras, model, phase, part_of, weight_decay)
+                step = _backend.make_train_step(loss_fn, model, optimizers)
+            following = next((j for j in range(index + 1, len(phases)) if int(phases[j].epochs)), None)
+            if not ahead or following is None or (phases[following].setup is not None and phase.setup is None):
+                following = None  # nothing to build ahead, or no way to set this phase's layers back after
             steps = int(phase.epochs) * int(steps_per_epoch)
             ramp = int(round(phase.ramp_epochs * steps_per_epoch)) if phase.schedule == "cosine" and \
                 int(phase.epochs) > 1 else 0
@@ -469,6 +480,9 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
                 # the next batches are dispatched meanwhile
                 losses, pending, timed_out = [], [], False
                 for batch in batches(phase, local_epoch):
+                    if following is not None and following not in built:
+                        built[following] = _build_ahead(keras, model, loss_fn, phases[following], phase, batch,
+                                                        part_of, weight_decay)
                     rates = _rates_now(phase, [peaks[nm] for nm in names], phase_step, steps, ramp, plateau_scale,
                                        max_time=max_time, ramp_done_at=ramp_done_at, started=started)
                     pending.append(step(np.asarray(rates, np.float32), *batch))
@@ -519,12 +533,17 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
             if stopped != "epochs":
                 break
     except KeyboardInterrupt:
+        interrupted = True
         if best_weights is not None:
             model.set_weights(best_weights)
         raise
     finally:
         if bar is not None:
             bar.close()
+        if not interrupted:  # a phase built ahead that never ran (training stopped early): its compile ends
+            for *_, future in built.values():  # here, not while the interpreter shuts down
+                if future is not None and hasattr(future, "exception"):
+                    future.exception()
     if best_weights is not None:
         model.set_weights(best_weights)
     history.update(best_epoch=int(best_epoch if best_weights is not None or validate is None
@@ -532,6 +551,25 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
                    stopped=stopped, seconds=time.perf_counter() - started)
     _say_stopped(history, desc, total_epochs, max_time=max_time, patience=patience, monitor=monitor)
     return history
+
+
+def _build_ahead(keras, model, loss_fn, following: Phase, current: Phase, batch: tuple, part_of,
+                 weight_decay) -> tuple:
+    """The step of the phase ``following`` (its optimisers and its training step), built now with its layers
+    set as its ``setup`` sets them, traced for ``batch``'s shapes and compiled on a thread of its own (JAX's
+    ``lower(...).compile()`` releases the GIL) while ``current`` trains; ``current``'s layers are set back
+    before its own step first runs. Returns ``(names, peaks, optimizers, step, compile future)``."""
+    if following.setup is not None:
+        following.setup()
+    try:
+        names, peaks, optimizers = _phase_optimizers(keras, model, following, part_of, weight_decay)
+        step = _backend.make_train_step(loss_fn, model, optimizers)
+        compile_ahead = getattr(step, "compile_ahead", None)
+        future = None if compile_ahead is None else compile_ahead(np.zeros(len(names), np.float32), batch)
+    finally:
+        if current.setup is not None:
+            current.setup()
+    return names, peaks, optimizers, step, future
 
 
 def _rates_now(phase, peaks: list, phase_step: int, steps: int, ramp: int, plateau_scale: float, *, max_time,
