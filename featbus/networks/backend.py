@@ -25,8 +25,11 @@ A public module: the features, the segmenter, the model file and the commands im
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import itertools
 import logging
+import operator
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -118,6 +121,8 @@ def wanted_backend() -> str:
     # no user's choice, so JAX on a GPU goes before it
     if name and name != "tensorflow":
         return str(name)
+    if found("jax") and _jax_gpu_plugin_installed():
+        _default_xla_flags()  # before JAX starts its GPU backend
     if found("jax") and _jax_sees_gpu():
         os.environ["KERAS_BACKEND"] = "jax"
         logger.info("featbus: JAX sees a GPU; Keras runs on jax (KERAS_BACKEND=jax)")
@@ -218,6 +223,8 @@ def keras_module():
              and "tensorflow" not in sys.modules and not logger.isEnabledFor(logging.DEBUG))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     wanted = wanted_backend()
+    if wanted == "jax":
+        _default_xla_flags()
     try:
         with native_stderr_quiet(quiet):
             import keras
@@ -260,6 +267,32 @@ _JAX_CACHE_SETTINGS = (
     # an H200 (jax 0.11.2, CUDA 13): CUDNN_STATUS_EXECUTION_FAILED in the first forward, in a fresh
     # process and with the cache warm alike (benchmarks/results/backend_speed_gpu.json, run 4)
 )
+
+
+#: The XLA flags that GPU measurements of the default recipe's first training showed to win
+#: (``scripts/gpu_measurements.sh``: the ``first_training`` rows of
+#: ``benchmarks/results/backend_speed_gpu.json``, each setting in a fresh process with an empty cache),
+#: set by featbus only where a JAX GPU plugin is installed and the user set no ``XLA_FLAGS`` (an empty
+#: ``XLA_FLAGS`` is a choice: XLA's own defaults). Empty: no GPU row has been measured yet, so XLA's
+#: defaults stand.
+GPU_XLA_FLAGS: tuple[str, ...] = ()
+
+#: Whether ``mixed_precision="auto"`` computes in bfloat16 on a GPU (float32 on a CPU either way): today's
+#: default, kept until the same rows compare the first run in float32 (``--mixed-precision off``).
+AUTO_BFLOAT16_ON_GPU = True
+
+
+def _default_xla_flags() -> None:
+    """Set :data:`GPU_XLA_FLAGS` as ``XLA_FLAGS`` where they apply: a JAX GPU plugin installed, no
+    ``XLA_FLAGS`` of the user's, and JAX not yet imported (XLA reads the variable once, when its first
+    backend starts)."""
+    import sys
+
+    if not GPU_XLA_FLAGS or "XLA_FLAGS" in os.environ or "jax" in sys.modules or not _jax_gpu_plugin_installed():
+        return
+    os.environ["XLA_FLAGS"] = " ".join(GPU_XLA_FLAGS)
+    logger.info("featbus: XLA_FLAGS=%s (measured to shorten a first training on a GPU; set XLA_FLAGS to "
+                "choose yours)", os.environ["XLA_FLAGS"])
 
 
 def _jax_compilation_cache() -> None:
@@ -410,9 +443,10 @@ def backend_info() -> dict:
 
 
 def use_mixed_precision(setting: bool | str) -> bool:
-    """Resolve a ``mixed_precision`` parameter: ``"auto"`` means on a GPU only."""
+    """Resolve a ``mixed_precision`` parameter: ``"auto"`` means on a GPU only
+    (:data:`AUTO_BFLOAT16_ON_GPU`)."""
     if setting == "auto":
-        return device() != "cpu"
+        return AUTO_BFLOAT16_ON_GPU and device() != "cpu"
     return bool(setting)
 
 
@@ -716,14 +750,22 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
         # is copied before it is donated: an array someone else holds stays valid
         return jax.device_put(variable.value, may_alias=False)
 
+    # the variables' values are read and written as their `_value` attribute, in C loops (map): Keras's
+    # property costs ~7 us a read, its _direct_assign ~1 us a write, and a Python loop of identity tests
+    # ~0.4 us a variable: ~1.5 ms of host work a step for the ~1000 variables of an EfficientNet and its
+    # AdamW, which Keras's own fit (its state held in lists between steps) does not do
+    read_value = operator.attrgetter("_value")
+    laid_out = any(getattr(v, "_layout", None) is not None for v in variables)  # a distribution's layouts
+
     def current() -> list:
-        # the values the last step wrote, unless something else assigned a variable since: one
-        # identity test per variable, not a read through Keras's property (~7 us each, ~1000
-        # variables for an EfficientNet and its AdamW)
+        # the values the last step wrote, unless something else assigned a variable since
         written = cache["values"]
+        held = list(map(read_value, variables))
         if len(written) != len(variables):
             return [own(v) for v in variables]
-        return [w if v._value is w else own(v) for v, w in zip(variables, written)]
+        if all(map(operator.is_, held, written)):
+            return held
+        return [w if h is w else own(v) for v, h, w in zip(variables, held, written)]
 
     def split(values: list) -> tuple:
         a, b = sizes
@@ -761,8 +803,6 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
             except BaseException as exc:  # raised where the step is first called
                 future.set_exception(exc)
 
-        import threading
-
         threading.Thread(target=work, name="featbus-compile-ahead", daemon=True).start()
         ahead[key] = future
         return future
@@ -782,8 +822,11 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
         # one: ~10 ms a step for ~1000 variables, longer than a GPU step of a small network); the
         # old ones were donated, held by nothing else (own)
         new = [*train_values, *other_values, *(x for vals in opt_values for x in vals)]
-        for v, value in zip(variables, new):
-            v._direct_assign(value)
+        if laid_out:
+            for v, value in zip(variables, new):
+                v._direct_assign(value)
+        else:
+            collections.deque(map(setattr, variables, itertools.repeat("_value"), new), maxlen=0)
         cache["values"] = new
         return loss  # a device scalar: read (a device sync) when the engine needs it
 

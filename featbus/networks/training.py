@@ -54,6 +54,8 @@ from . import backend as _backend
 __all__ = ["Phase", "train", "learning_rate_at", "prefetched", "worker_processes", "SharedArray"]
 
 SCHEDULES = ("cosine", "constant", "plateau")
+#: Steps left running on the device when the progress bar reads the running loss.
+_IN_FLIGHT = 2
 #: How training ended (``history["stopped"]``), in words.
 STOPPED_REASONS = {"epochs": "all epochs run", "early_stopping": "early stopping", "max_time": "time budget spent"}
 
@@ -492,9 +494,13 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
                     if bar is not None:
                         bar.update(1)
                         if (len(losses) + len(pending)) % 5 == 1:  # the running loss; set_postfix redraws the bar
-                            losses.extend(map(_backend.to_float, pending))  # a device sync every 5 steps
-                            pending.clear()
-                            bar.set_postfix(last, epoch=epoch_no + 1, loss=f"{np.mean(losses):.4f}")
+                            # the losses read but the newest _IN_FLIGHT: reading waits for those steps only,
+                            # and the device goes on with the newer ones meanwhile (no idle gap, as a loop
+                            # that reads nothing has none)
+                            read, pending[:] = pending[:-_IN_FLIGHT], pending[-_IN_FLIGHT:]
+                            losses.extend(map(_backend.to_float, read))
+                            if losses:
+                                bar.set_postfix(last, epoch=epoch_no + 1, loss=f"{np.mean(losses):.4f}")
                     if max_time is not None and time.perf_counter() - started > max_time:
                         timed_out = True
                         break
