@@ -14,9 +14,9 @@ the rows into the GPU results file. Two subcommands:
   flags the installed jaxlib knows (``DIR/probe.json``); ``known --flag=FLAG --rows DIR`` exits 0 when it
   does (``--flag=``: a flag's value starts with ``--``).
 * ``collect DIR --output FILE [--base FILE]``: every row of ``DIR`` (and the cold ``jax.jit`` probe,
-  ``DIR/probe.json``; the steps not run, ``DIR/skipped.tsv``) put into a copy of ``--base`` under ``first_training``, written whole (a
-  write-then-rename) to ``--output``. The shell calls it after each step, so the file holds every
-  row that finished, however the call ends.
+  ``DIR/probe.json``; the steps not run, ``DIR/skipped.tsv``) put into a copy of ``--base`` under
+  ``first_training``, written whole (a write-then-rename) to ``--output``. The shell calls it after
+  each step, so the file holds every row that finished, however the call ends.
 
 Each row: ``process_s`` (the process, start to end of training and saving), ``training_s`` (the
 network's training, from the model file's history), ``first_epoch_s``, ``images_per_s`` (the epochs
@@ -43,12 +43,15 @@ UNITS = {
     "training_s": "seconds of the network's training (the model file's history), compiling included",
     "first_epoch_s": "seconds of the first epoch (compiling and autotuning included)",
     "images_per_s": "training images per second over the epochs after the first (steady state)",
-    "compile_s": "seconds XLA spent compiling the process's programs (JAX only)",
+    "compile_s": "seconds XLA spent compiling the process's programs (JAX only), summed over the programs: "
+                 "a step compiled ahead on its own thread while another phase trains counts whole, so the sum "
+                 "can exceed training_s",
     "cache_read_s": "seconds reading programs from JAX's persistent cache",
     "gpu_busy_percent": "mean of nvidia-smi's utilization.gpu (% of the time a kernel ran), sampled every 0.5 s "
                         "during featbus train",
     "held_out_accuracy": "accuracy on the recipe's validation split (the images the network did not train on), "
                          "with its bootstrap 95% interval",
+    "programs": "each program JAX compiled or read from its cache: [name, seconds, read from the cache]",
     "cold_jit_s": "seconds of the first jax.jit of a trivial function, compiling and running it (empty cache)",
 }
 
@@ -114,7 +117,8 @@ def run(name: str, rows: Path, note: str, argv: list[str]) -> int:
     if compiles is not None:
         row.update(programs_compiled=compiles.count(cached=False), compile_s=compiles.seconds(cached=False),
                    programs_from_cache=compiles.count(cached=True), cache_read_s=compiles.seconds(cached=True),
-                   train_step_programs=compiles.count("jax_step", cached=False))
+                   train_step_programs=compiles.count("jax_step", cached=False),
+                   programs=[[n, round(sec, 3), cached] for n, sec, cached in compiles.programs])
     if status == 0 and out is not None:
         try:
             row.update(_training(out))

@@ -14,6 +14,8 @@ each backend lives here and nowhere else:
   optimiser updates) for :mod:`featbus.networks.training`, the one training engine, whose
   losses stay on the device until :func:`to_float` reads them;
 * :func:`mixed_precision_scope` builds a network in bfloat16 compute on GPUs;
+* :data:`GPU_XLA_FLAGS`: the XLA flags measured to shorten a first training on a GPU, set only where
+  the user set no ``XLA_FLAGS`` (none yet: no GPU row has been measured);
 * :func:`host_initializer` fills weights on the host (JAX compiles Keras's initialisers once per
   weight shape) and :class:`JaxCompiles` counts what JAX compiled or read from its persistent cache.
 
@@ -643,7 +645,11 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
         ``step(learning_rates, *batch) -> loss`` (one rate per part), the loss a backend scalar
         left on the device until :func:`to_float` reads it (reading syncs with the device, so
         the engine reads a few at a time); the Keras variables hold the updated values after
-        every call, on every backend.
+        every call, on every backend. On JAX it also has ``step.compile_ahead(rates, batch,
+        background=True)``: traces the step now (the Keras layers as they are set now) for
+        ``batch``'s shapes and compiles it on a thread of its own (a ``Future``; with
+        ``background=False`` compiled before it returns); a later call with those shapes runs that
+        program.
     """
     keras = keras_module()
     name = keras.backend.backend()

@@ -16,6 +16,10 @@ every Keras backend (:mod:`featbus.networks.backend` holds the per-backend step)
   seconds) plus how training ended, the backend and the device;
 * **progress**: a bar per batch with ETA, loss and the last validation values (off a terminal,
   a plain line every 30 s: :mod:`featbus.progress`);
+* **the next phase compiled ahead** (JAX): the next phase's training step is built and traced at
+  this phase's first batch, with that phase's layers set, and XLA compiles it on a thread of its own
+  while this phase trains, so a fit waits for no compile it could hide (on a GPU, XLA's compiling
+  and autotuning are most of a first run); the other backends compile as they go;
 * **clean interruption**: Ctrl-C (``KeyboardInterrupt``) closes the bar, puts the best weights so
   far back into the model and re-raises, so a command never writes a model it did not finish;
 * **the input side**: :func:`prefetched` makes the next batches ahead, on threads or in
@@ -24,7 +28,10 @@ every Keras backend (:mod:`featbus.networks.backend` holds the per-backend step)
 
 Frozen batch-norm statistics, class weights, label smoothing and mixup are the estimator's: they
 live in its model (``trainable=False`` layers run in inference mode in Keras 3) and in its loss
-and batches. Mixed precision is the backend module's (:func:`featbus.networks.backend.mixed_precision_scope`).
+and batches. Mixed precision is the backend module's (:func:`featbus.networks.backend.mixed_precision_scope`;
+``"auto"``: bfloat16 on a GPU), as are the XLA flags featbus sets on a GPU where the user set none
+(:data:`featbus.networks.backend.GPU_XLA_FLAGS`: empty until GPU measurements show flags that shorten a
+first training; ``scripts/gpu_measurements.sh``).
 
 References
 ----------

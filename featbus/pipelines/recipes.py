@@ -13,7 +13,8 @@ from another protocol says so. Times are for those 625 images.
 
 ``featbus recipes`` (and :func:`describe_recipes`) lists them. Overrides (:data:`OVERRIDES`):
 ``backbone``, ``image_size``, ``epochs``, ``members``, ``batch_size``, ``weights`` (the starting
-weights: a local Keras weights file, as ``--weights NAME=PATH``).
+weights: a local Keras weights file, as ``--weights NAME=PATH``), ``mixed_precision`` (``"auto"``,
+``True`` or ``False``: ``--mixed-precision auto|on|off``).
 """
 
 from __future__ import annotations
