@@ -16,8 +16,8 @@ every Keras backend (:mod:`featbus.networks.backend` holds the per-backend step)
   seconds) plus how training ended, the backend and the device;
 * **progress**: a bar per batch with ETA, loss and the last validation values (off a terminal,
   a plain line every 30 s: :mod:`featbus.progress`);
-* **the next phase compiled ahead** (JAX): the next phase's training step is built and traced at
-  this phase's first batch, with that phase's layers set, and XLA compiles it on a thread of its own
+* **the next phase compiled ahead** (JAX): the next phase's training step is built and traced after
+  this phase's first step, with that phase's layers set, and XLA compiles it on a thread of its own
   while this phase trains, so a fit waits for no compile it could hide (on a GPU, XLA's compiling
   and autotuning are most of a first run); the other backends compile as they go;
 * **clean interruption**: Ctrl-C (``KeyboardInterrupt``) closes the bar, puts the best weights so
@@ -460,7 +460,7 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
     last: dict[str, str] = {}  # the last validation values, shown beside the running loss
     total_epochs = sum(int(p.epochs) for p in phases)
     bar = progress_bar(progress, total_epochs * int(steps_per_epoch), desc, "batch") if total_epochs else None
-    # JAX: the next phase's step is built and traced at this phase's first batch and compiled on a thread
+    # JAX: the next phase's step is built and traced after this phase's first step and compiled on a thread
     # while this phase trains (_build_ahead); the other backends compile as they go, as before
     ahead = _backend.backend_name() == "jax"
     built: dict[int, tuple] = {}  # phase index -> (names, peaks, optimizers, step, compile future) built ahead
@@ -489,12 +489,15 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
                 # the next batches are dispatched meanwhile
                 losses, pending, timed_out = [], [], False
                 for batch in batches(phase, local_epoch):
-                    if following is not None and following not in built:
-                        built[following] = _build_ahead(keras, model, loss_fn, phases[following], phase, batch,
-                                                        part_of, weight_decay)
                     rates = _rates_now(phase, [peaks[nm] for nm in names], phase_step, steps, ramp, plateau_scale,
                                        max_time=max_time, ramp_done_at=ramp_done_at, started=started)
                     pending.append(step(np.asarray(rates, np.float32), *batch))
+                    if following is not None and following not in built:
+                        # after this phase's first step (compiled, its run dispatched): the two compiles do
+                        # not compete for the cores (on 2 shared cores, compiling both at once took longer
+                        # than one after the other)
+                        built[following] = _build_ahead(keras, model, loss_fn, phases[following], phase, batch,
+                                                        part_of, weight_decay)
                     phase_step += 1
                     if phase_step == max(ramp, 1):  # the ramp (and the slow first compile) is over
                         ramp_done_at = time.perf_counter()
