@@ -27,11 +27,8 @@ A public module: the features, the segmenter, the model file and the commands im
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import itertools
 import logging
-import operator
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -756,22 +753,14 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
         # is copied before it is donated: an array someone else holds stays valid
         return jax.device_put(variable.value, may_alias=False)
 
-    # the variables' values are read and written as their `_value` attribute, in C loops (map): Keras's
-    # property costs ~7 us a read, its _direct_assign ~1 us a write, and a Python loop of identity tests
-    # ~0.4 us a variable: ~1.5 ms of host work a step for the ~1000 variables of an EfficientNet and its
-    # AdamW, which Keras's own fit (its state held in lists between steps) does not do
-    read_value = operator.attrgetter("_value")
-    laid_out = any(getattr(v, "_layout", None) is not None for v in variables)  # a distribution's layouts
-
     def current() -> list:
-        # the values the last step wrote, unless something else assigned a variable since
+        # the values the last step wrote, unless something else assigned a variable since: one
+        # identity test per variable, not a read through Keras's property (~7 us each, ~1000
+        # variables for an EfficientNet and its AdamW)
         written = cache["values"]
-        held = list(map(read_value, variables))
         if len(written) != len(variables):
             return [own(v) for v in variables]
-        if all(map(operator.is_, held, written)):
-            return held
-        return [w if h is w else own(v) for v, h, w in zip(variables, held, written)]
+        return [w if v._value is w else own(v) for v, w in zip(variables, written)]
 
     def split(values: list) -> tuple:
         a, b = sizes
@@ -828,11 +817,8 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
         # one: ~10 ms a step for ~1000 variables, longer than a GPU step of a small network); the
         # old ones were donated, held by nothing else (own)
         new = [*train_values, *other_values, *(x for vals in opt_values for x in vals)]
-        if laid_out:
-            for v, value in zip(variables, new):
-                v._direct_assign(value)
-        else:
-            collections.deque(map(setattr, variables, itertools.repeat("_value"), new), maxlen=0)
+        for v, value in zip(variables, new):
+            v._direct_assign(value)
         cache["values"] = new
         return loss  # a device scalar: read (a device sync) when the engine needs it
 
