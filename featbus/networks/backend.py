@@ -798,7 +798,9 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
             except BaseException as exc:  # raised where the step is first called
                 future.set_exception(exc)
 
-        threading.Thread(target=work, name="featbus-compile-ahead", daemon=True).start()
+        # not a daemon: Python waits for it at exit (an XLA compile still running while the interpreter
+        # shuts down aborts the process: "terminate called ...", after Ctrl-C during a warm-up)
+        threading.Thread(target=work, name="featbus-compile-ahead", daemon=False).start()
         ahead[key] = future
         return future
 
