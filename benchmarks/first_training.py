@@ -201,7 +201,7 @@ def best_setting(rows: dict, names: list[str]) -> str | None:
     return min(done, key=lambda n: rows[n]["training_s"]) if done else None
 
 
-def collect(folder: Path, output: Path, base: Path | None, dry: bool) -> dict:
+def collect(folder: Path, output: Path, base: Path | None, dry: bool, speed: Path | None = None) -> dict:
     """The rows of ``folder`` (and its ``probe.json``, ``plan.json``, ``skipped.tsv``) put into ``base``'s results under
     ``first_training``, written to ``output`` whole."""
     from featbus.io import write_file
@@ -227,6 +227,10 @@ def collect(folder: Path, output: Path, base: Path | None, dry: bool) -> dict:
         "devices": sorted({r["device"] for r in rows.values() if r.get("device")}),
     }
     section["best_fresh"] = best_setting(rows, plan.get("candidates", []))
+    if speed is not None and speed.exists():  # backend_speed.py's JAX row: featbus against the bare loop
+        found = json.loads(speed.read_text())
+        section["featbus_over_bare"] = {"command": found.get("command"), "backends": found.get("backends", {}),
+                                        "failed": found.get("failed", {})}
     if dry:
         section["dry_run"] = "scripts/gpu_measurements.sh --dry-run: tiny sizes on this machine, not a measurement"
     result["first_training"] = section
@@ -259,6 +263,7 @@ def main(argv=None) -> int:
     c.add_argument("--output", type=Path, required=True)
     c.add_argument("--base", type=Path, default=None)
     c.add_argument("--dry-run", action="store_true")
+    c.add_argument("--speed", type=Path, default=None, help="backend_speed.py's output, when it ran")
     args = ap.parse_args(argv)
     if args.what == "run":
         if not train_args or train_args[0] != "train":
@@ -270,7 +275,7 @@ def main(argv=None) -> int:
     if args.what == "known":
         path = args.rows / "probe.json"
         return 0 if path.exists() and json.loads(path.read_text())["flags"].get(args.flag) else 1
-    section = collect(args.folder, args.output, args.base, args.dry_run)
+    section = collect(args.folder, args.output, args.base, args.dry_run, args.speed)
     print(f"{len(section['rows'])} rows in {args.output}")
     return 0
 

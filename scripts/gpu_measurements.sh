@@ -14,6 +14,8 @@
 #   float32_best    the fastest of the four above, in float32 (--mixed-precision off)
 #   warm_best       the fastest fresh row again, on the compilation cache its run filled
 #   torch           KERAS_BACKEND=torch featbus train BUSI, once
+#   featbus_over_bare  only where 150 s of the budget are left: backend_speed.py's JAX row (featbus's fit
+#                   against the bare Keras loop at steady state, 256 BUSI images, 3 epochs)
 #
 # Every recipe row is a fresh process (benchmarks/first_training.py run) with its own empty compilation cache
 # (warm_best excepted) and its own time limit; all together stay within BUDGET_S (480 s): a step gets at most
@@ -42,7 +44,7 @@
 set -u
 DRY=0
 if [ "${1:-}" = "--dry-run" ]; then DRY=1; shift; fi
-W=${1:-gpu}; mkdir -p "$W/rows"; W=$(cd "$W" && pwd); : > "$W/log.txt"; rm -f "$W"/rows/*.json "$W/rows/skipped.tsv"
+W=${1:-gpu}; mkdir -p "$W/rows"; W=$(cd "$W" && pwd); : > "$W/log.txt"; rm -f "$W"/rows/*.json "$W/rows/skipped.tsv" "$W/backend_speed_jax.json"
 REPO=$(cd "$(dirname "$0")/.." && pwd); cd "$REPO"  # this checkout's featbus, whatever is installed
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3
 PY=${PYTHON:-python3}
@@ -52,12 +54,14 @@ trap 'rm -rf "$TMPD"' EXIT
 if [ "$DRY" = 1 ]; then
     DATA=$("$PY" -c "from featbus.datasets.sample import SAMPLE_DIR; print(SAMPLE_DIR)")
     TRAIN_ARGS=(--input-size 32 --epochs 1)
+    SPEED_ARGS=(--n-images 8 --size 32 --epochs 2)
     SCALE=4  # a shared CPU: every limit, and the budget, four times the GPU's
     export JAX_PLATFORMS=cpu
     DATA_NOTE=${DATA_NOTE:-"dry run: the bundled 52-image sample at 32 px, 1 epoch, on this machine's CPU"}
 else
     DATA=$("$PY" -c "from featbus import get_data_home; print(get_data_home() / 'busi')")
     TRAIN_ARGS=()
+    SPEED_ARGS=(--n-images 256 --epochs 3)
     SCALE=1
     DATA_NOTE=${DATA_NOTE:-"BUSI as featbus.get_data_home() holds it"}
 fi
@@ -79,7 +83,7 @@ JSON
 
 collect() {  # the results file rewritten with every row so far
     "$PY" benchmarks/first_training.py collect "$ROWS" --base "$BASE" --output "$W/backend_speed_gpu.json" \
-        $([ "$DRY" = 1 ] && echo --dry-run) >> "$W/log.txt" 2>&1
+        --speed "$W/backend_speed_jax.json" $([ "$DRY" = 1 ] && echo --dry-run) >> "$W/log.txt" 2>&1
 }
 skip() {  # skip NAME WHY
     printf '%s\t%s\n' "$1" "$2" >> "$ROWS/skipped.tsv"; echo "$1: not run ($2)" | tee -a "$W/log.txt"
@@ -152,6 +156,16 @@ else
 fi
 # 5. PyTorch's default recipe, once
 recipe torch 90 "$TMPD/cache_torch" "KERAS_BACKEND=torch, --mixed-precision auto" KERAS_BACKEND=torch
+
+# 6. with time left: featbus against the bare JAX loop at steady state (backend_speed.py), under the fastest
+#    fresh setting's flags (its file is written at its end only: it runs only where its whole limit is left)
+if [ $((BUDGET_S - SECONDS)) -ge $((150 * SCALE)) ]; then
+    step featbus_over_bare 150 env KERAS_BACKEND=jax XLA_FLAGS="${FLAGS[${BEST:-xla_defaults}]}" \
+        "$PY" -u benchmarks/backend_speed.py --backends jax ${SPEED_ARGS[@]+"${SPEED_ARGS[@]}"} \
+        --output "$W/backend_speed_jax.json"
+else
+    skip featbus_over_bare "less than its 150 s limit left of the ${BUDGET_S} s budget"
+fi
 
 collect
 echo "rows in $W/backend_speed_gpu.json (best fresh setting: ${BEST:-none})"

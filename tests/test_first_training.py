@@ -93,7 +93,10 @@ def test_rows_collected_in_order_with_the_steps_not_run(tmp_path):
     base = tmp_path / "base.json"
     base.write_text(json.dumps({"backends": {"jax": {"featbus_images_per_s": 1.0}}}))
     out = tmp_path / "out" / "result.json"
-    collect(rows, out, base, dry=False)
+    speed = tmp_path / "backend_speed_jax.json"
+    speed.write_text(json.dumps({"command": "python benchmarks/backend_speed.py --backends jax",
+                                 "backends": {"jax": {"featbus_over_bare": 0.7}}, "failed": {}}))
+    collect(rows, out, base, dry=False, speed=speed)
     result = json.loads(out.read_text())
     assert result["backends"] == {"jax": {"featbus_images_per_s": 1.0}}  # the base file's rows kept
     section = result["first_training"]
@@ -103,4 +106,7 @@ def test_rows_collected_in_order_with_the_steps_not_run(tmp_path):
     assert section["probe"]["cold_jit_s"] == 0.2
     assert section["devices"] == ["gpu:0 (H200)"]
     assert "dry_run" not in section
+    assert section["featbus_over_bare"]["backends"]["jax"]["featbus_over_bare"] == 0.7
+    assert "featbus_over_bare" not in collect(rows, out, base, dry=True)  # backend_speed did not run
+    assert json.loads(out.read_text())["first_training"]["dry_run"]
     assert best_setting({"a": {"finished": False, "training_s": 1.0}}, ["a"]) is None
