@@ -9,11 +9,12 @@ Each fit runs in a fresh process:
 * **warm cache**: a second process on the same folder: what featbus's persistent-cache settings
   let it read instead of compiling.
 
-For each: the fit's seconds, the programs XLA compiled and their compile seconds, the programs read
+For each: the fit's seconds and each epoch's, the programs XLA compiled and their compile seconds, the programs read
 from the cache and the seconds reading them (JAX's monitoring events,
 :class:`featbus.networks.backend.JaxCompiles`), the most compiled program names. ``--before REF``
 runs the same two processes on another checkout's featbus beside this one (``git archive REF``),
-side by side in one run: the before and after of a change, under the same load.
+side by side in one run: the before and after of a change, under the same load; ``--repeats N``
+runs N such pairs for each, taking turns, and records their medians.
 
 Run from the repository root (``nice``: compile seconds grow with the machine's load, which the
 file records)::
@@ -30,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,6 +65,7 @@ with tally.JaxCompiles() as compiles:
     ft.fit(images, y)
     fit_s = time.perf_counter() - t0
 print(json.dumps({"fit_s": fit_s, "programs": compiles.programs, "epochs": len(ft.history_["epochs"]),
+                  "epoch_s": [e["seconds"] for e in ft.history_["epochs"]],
                   "batch_size": ft.batch_size, "warmup_epochs": ft.warmup_epochs}))
 """
 
@@ -106,7 +109,7 @@ def _say(label: str, pair: dict) -> None:
         r = pair[kind]
         print(f"{label:7s} {kind:11s} fit {r['fit_s']:6.1f} s  compiled {r['programs_compiled']:3d} programs in "
               f"{r['compile_s']:5.1f} s  read {r['programs_from_cache']:3d} from the cache in "
-              f"{r['cache_read_s']:4.1f} s",
+              f"{r['cache_read_s']:4.1f} s  epochs " + " ".join(f"{s:.1f}" for s in r["epoch_s"]) + " s",
               flush=True)
     print(f"{label:7s} warm / empty fit: {pair['warm_over_empty_fit_s']:.2f}", flush=True)
 
@@ -118,20 +121,31 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--before", default=None, metavar="REF", help="also measure featbus as of this git commit")
     ap.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="pairs of processes per checkout, before and after taking turns (medians recorded)")
     args = ap.parse_args(argv)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    runs = {}
-    if args.before:
-        with tempfile.TemporaryDirectory() as tmp:
+    pairs: dict[str, list] = {"before": [], "after": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.before:
             archive = subprocess.run(["git", "-C", str(REPO), "archive", args.before, "featbus"],
                                      capture_output=True, check=True).stdout
             subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
-            runs["before"] = _pair(Path(tmp), args)
-            runs["before"]["featbus"] = f"git {args.before}"
-        _say("before", runs["before"])
-    runs["after"] = _pair(REPO, args)
-    runs["after"]["featbus"] = "this checkout"
-    _say("after", runs["after"])
+        for _ in range(max(1, args.repeats)):  # taking turns: a change in the machine's load hits both
+            for label, root in (("before", Path(tmp)), ("after", REPO)):
+                if label == "before" and not args.before:
+                    continue
+                pairs[label].append(_pair(root, args))
+                _say(label, pairs[label][-1])
+    runs = {}
+    for label, found in pairs.items():
+        if found:
+            runs[label] = {**found[0], "featbus": f"git {args.before}" if label == "before" else "this checkout"}
+            if len(found) > 1:
+                runs[label]["repeats"] = found
+                runs[label]["median"] = {
+                    f"{kind}_{key}": statistics.median(p[kind][key] for p in found)
+                    for kind in ("empty_cache", "warm_cache") for key in ("fit_s", "compile_s", "process_s")}
     shown = list(argv if argv is not None else sys.argv[1:])
     if "--output" in shown:
         i = shown.index("--output")
@@ -145,7 +159,10 @@ def main(argv=None) -> int:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_average_1min_at_start": load,
                     "note": "a shared machine: seconds grow with its load; counts do not"},
         "units": {"fit_s": "seconds of FineTunedCNN.fit", "process_s": "seconds of the whole process (imports too)",
-                  "compile_s": "seconds XLA spent compiling the fit's programs",
+                  "epoch_s": "seconds of each epoch (the warm-up's, then the fine-tuning's): an epoch that "
+                             "compiles its phase's step includes that compile (or the wait for its compile ahead)",
+                  "compile_s": "seconds XLA spent compiling the fit's programs, summed (a step compiled ahead on "
+                               "its own thread while the warm-up trains counts whole)",
                   "cache_read_s": "seconds reading programs from the persistent cache",
                   "warm_over_empty_fit_s": "the warm-cache fit's seconds over the empty-cache fit's"},
         "runs": runs,

@@ -1,48 +1,63 @@
 #!/bin/bash
-# Issue 85's measurements on one GPU machine, in one call of at most 8 minutes (each step has its own time
-# limit: 20 + 140 + 70 + 150 + 100 s; 16 cores, one H100 or H200; run it with the device tool's timeout_s=600):
+# Issue 92's measurements on one GPU machine, in one call of at most 8 minutes (16 cores, one H100 or H200;
+# run it with the device tool's timeout_s=600): what the first training of the default recipe costs in a
+# fresh process, and which XLA setting and precision make it short.
 #
-#   1. which backend featbus picks there when none is named (JAX, where it is installed with GPU support);
-#   2. the default recipe on JAX (`featbus train BUSI`) in a fresh process with an empty compilation cache
-#      (its training seconds include compiling), then again in a second process with that cache warm, the
-#      GPU's busy time sampled by nvidia-smi beside each;
-#   3. backend_speed.py's rows for JAX, then PyTorch (featbus against the bare Keras loop, bfloat16), each
-#      in its own step, so that a step cut at its limit costs only its own row.
+#   probe           a cold trivial jax.jit timed (a PTX toolchain mismatch costs a minute a program), and
+#                   which of the XLA flags below the installed jaxlib knows (each tried in a child: XLA aborts a
+#                   process at an unknown flag; a row whose flag is unknown is not run, and says so)
+#   xla_defaults    KERAS_BACKEND=jax featbus train BUSI with XLA's own flags (XLA_FLAGS empty) and today's
+#                   precision (--mixed-precision auto: bfloat16 on a GPU), an empty compilation cache
+#   autotune_0      the same with --xla_gpu_autotune_level=0 (no autotuning: cuDNN's and cuBLAS's heuristic pick)
+#   autotune_1      --xla_gpu_autotune_level=1 (autotuning on uninitialised buffers)
+#   triton_gemm_off --xla_gpu_enable_triton_gemm=false
+#   float32_best    the fastest of the four above, in float32 (--mixed-precision off)
+#   warm_best       the fastest fresh row again, on the compilation cache its run filled
+#   torch           KERAS_BACKEND=torch featbus train BUSI, once
+#   featbus_over_bare  only where 150 s of the budget are left: backend_speed.py's JAX row (featbus's fit
+#                   against the bare Keras loop at steady state, 256 BUSI images, 3 epochs)
+#
+# Every recipe row is a fresh process (benchmarks/first_training.py run) with its own empty compilation cache
+# (warm_best excepted) and its own time limit; all together stay within BUDGET_S (480 s): a step gets at most
+# what is left of it, a step cut at its limit still writes its row (what compiled until then, "finished":
+# false), a step with no time left is named in not_run. The results file is rewritten after every step, so a
+# call cut short keeps every row that finished.
 #
 # Outputs in OUT_DIR (default gpu/):
 #
-#   backend_speed_gpu.json   benchmarks/results/backend_speed_gpu.json with this run's rows put in: `backends`
-#                            (step 3) and `default_recipe_jax` {device, training_s (fresh process, compiling
-#                            included), training_s_warm_cache (second process), images_per_s, gpu_busy_percent
-#                            (mean of nvidia-smi's utilization.gpu samples, %), ...}: copy it over the
-#                            repository's file after reading it
-#   util_fresh.csv, util_warm.csv   nvidia-smi samples (0.5 s) during each training process
+#   backend_speed_gpu.json   benchmarks/results/backend_speed_gpu.json with `first_training` {probe, rows,
+#                            best_fresh, not_run, units, devices}: each row training_s, process_s,
+#                            first_epoch_s, images_per_s (epochs after the first), programs_compiled and
+#                            compile_s, gpu_busy_percent, held_out_accuracy [interval], device, setting;
+#                            copy it over the repository's file after reading it
+#   rows/NAME.json           each row as its step wrote it
 #   log.txt                  each step's output, one after another
 #
 #   bash scripts/gpu_measurements.sh OUT_DIR
-#   bash scripts/gpu_measurements.sh --dry-run OUT_DIR   # on a CPU: tiny sizes, the bundled sample, to check
-#                                                        # the script end to end (about 5 minutes on 2 cores)
+#   bash scripts/gpu_measurements.sh --dry-run OUT_DIR   # on a CPU: the bundled sample at 32 px, 1 epoch, JAX
+#                                                        # on the CPU: every row's shape, end to end
 #
 # Needs featbus importable with Keras on PyTorch and JAX (jax[cuda12] on the GPU machine), nvidia-smi, and BUSI
 # under featbus.get_data_home() (FEATBUS_DATA), e.g. `python scripts/pack_sites.py unpack sites.tar /tmp/data`
 # (a 224 px JPEG copy: DATA_NOTE says which data the rows saw). PYTHON names the interpreter (default
-# python3). Models go to MODEL_DIR (default /tmp), the compilation cache to a new folder under it.
+# python3). Models and caches go to a new folder under MODEL_DIR (default /tmp), removed at the end.
 set -u
 DRY=0
 if [ "${1:-}" = "--dry-run" ]; then DRY=1; shift; fi
-W=${1:-gpu}; mkdir -p "$W"; W=$(cd "$W" && pwd); : > "$W/log.txt"
+W=${1:-gpu}; mkdir -p "$W/rows"; W=$(cd "$W" && pwd); : > "$W/log.txt"; rm -f "$W"/rows/*.json "$W/rows/skipped.tsv" "$W/backend_speed_jax.json"
 REPO=$(cd "$(dirname "$0")/.." && pwd); cd "$REPO"  # this checkout's featbus, whatever is installed
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3
 PY=${PYTHON:-python3}
 TMPD=${MODEL_DIR:-/tmp}/featbus_gpu_$$
-CACHE=$TMPD/jax-cache
-rm -rf "$TMPD"; mkdir -p "$CACHE"
+rm -rf "$TMPD"; mkdir -p "$TMPD"
+trap 'rm -rf "$TMPD"' EXIT
 if [ "$DRY" = 1 ]; then
     DATA=$("$PY" -c "from featbus.datasets.sample import SAMPLE_DIR; print(SAMPLE_DIR)")
     TRAIN_ARGS=(--input-size 32 --epochs 1)
     SPEED_ARGS=(--n-images 8 --size 32 --epochs 2)
-    SCALE=4  # a shared CPU: every step's time limit four times the GPU's
-    DATA_NOTE=${DATA_NOTE:-"dry run: the bundled 52-image sample at 32 px, 1 epoch, on this machine's device"}
+    SCALE=4  # a shared CPU: every limit, and the budget, four times the GPU's
+    export JAX_PLATFORMS=cpu
+    DATA_NOTE=${DATA_NOTE:-"dry run: the bundled 52-image sample at 32 px, 1 epoch, on this machine's CPU"}
 else
     DATA=$("$PY" -c "from featbus import get_data_home; print(get_data_home() / 'busi')")
     TRAIN_ARGS=()
@@ -51,132 +66,106 @@ else
     DATA_NOTE=${DATA_NOTE:-"BUSI as featbus.get_data_home() holds it"}
 fi
 export DATA_NOTE
-step() {  # step NAME SECONDS COMMAND...: run it, its output appended to log.txt, say how it ended
-    local name=$1 limit=$(($2 * SCALE)); shift 2
+BUDGET_S=$((480 * SCALE))
+BASE=benchmarks/results/backend_speed_gpu.json
+ROWS="$W/rows"
+FLAG_AUTOTUNE_0=--xla_gpu_autotune_level=0
+FLAG_AUTOTUNE_1=--xla_gpu_autotune_level=1
+FLAG_TRITON_OFF=--xla_gpu_enable_triton_gemm=false
+declare -A FLAGS=([xla_defaults]="" [autotune_0]=$FLAG_AUTOTUNE_0 [autotune_1]=$FLAG_AUTOTUNE_1
+                  [triton_gemm_off]=$FLAG_TRITON_OFF)
+CANDIDATES=(xla_defaults autotune_0 autotune_1 triton_gemm_off)
+cat > "$ROWS/plan.json" <<JSON
+{"order": ["xla_defaults", "autotune_0", "autotune_1", "triton_gemm_off", "float32_best", "warm_best", "torch"],
+ "candidates": ["xla_defaults", "autotune_0", "autotune_1", "triton_gemm_off"],
+ "data": "$DATA_NOTE", "budget_s": $BUDGET_S}
+JSON
+
+collect() {  # the results file rewritten with every row so far
+    "$PY" benchmarks/first_training.py collect "$ROWS" --base "$BASE" --output "$W/backend_speed_gpu.json" \
+        --speed "$W/backend_speed_jax.json" $([ "$DRY" = 1 ] && echo --dry-run) >> "$W/log.txt" 2>&1
+}
+skip() {  # skip NAME WHY
+    printf '%s\t%s\n' "$1" "$2" >> "$ROWS/skipped.tsv"; echo "$1: not run ($2)" | tee -a "$W/log.txt"
+    collect
+}
+limit_for() {  # limit_for SECONDS: the step's own limit, or what is left of the budget when that is less
+    local own=$(($1 * SCALE)) left=$((BUDGET_S - SECONDS))
+    echo $((own < left ? own : left))
+}
+step() {  # step NAME SECONDS COMMAND...: run it within its limit (SIGTERM, then KILL 10 s later), log its output
+    local name=$1 limit; limit=$(limit_for "$2"); shift 2
+    if [ "$limit" -lt $((10 * SCALE)) ]; then skip "$name" "the ${BUDGET_S} s budget was spent"; return 1; fi
     local t0=$SECONDS
-    echo "===== $name: $*" >> "$W/log.txt"
-    timeout "$limit" "$@" >> "$W/log.txt" 2>&1
+    echo "===== $name (limit $limit s): $*" >> "$W/log.txt"
+    FEATBUS_ROW_T0=$(date +%s.%N) timeout -k 10 "$limit" "$@" >> "$W/log.txt" 2>&1
     local rc=$?
     echo "$name: exit $rc after $((SECONDS - t0)) s" | tee -a "$W/log.txt"
+    collect
     return 0
 }
-sampler_start() {  # sampler_start FILE: nvidia-smi's busy percentage every 0.5 s, in the background, its
-    # output away from this script's (a device call waits for every process holding its stdout)
-    : > "$1"
-    if command -v nvidia-smi >/dev/null 2>&1; then
-        ( exec nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader,nounits \
-            -lms 500 -f "$1" ) >/dev/null 2>&1 &
-        SAMPLER=$!
-    else
-        SAMPLER=
-    fi
+recipe() {  # recipe NAME SECONDS CACHE_DIR NOTE [ENV=VALUE...] [-- extra featbus train options]: one row
+    local name=$1 seconds=$2 cache=$3 note=$4; shift 4
+    local envs=() extra=()
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
+    [ "${1:-}" = "--" ] && shift && extra=("$@")
+    step "$name" "$seconds" env JAX_COMPILATION_CACHE_DIR="$cache" ${envs[@]+"${envs[@]}"} \
+        "$PY" benchmarks/first_training.py run "$name" --rows "$ROWS" --note "$note" -- \
+        train "$DATA" ${TRAIN_ARGS[@]+"${TRAIN_ARGS[@]}"} ${extra[@]+"${extra[@]}"} \
+        -o "$TMPD/$name.featbus" --overwrite --quiet
 }
-sampler_stop() { if [ -n "${SAMPLER:-}" ]; then kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null; fi; }
 
-# 1. the backend featbus picks without KERAS_BACKEND (a fresh machine has no keras.json)
-step default_backend 20 env -u KERAS_BACKEND "$PY" -c \
-    "from featbus.networks.backend import wanted_backend; print('featbus default backend:', wanted_backend())"
-# 2. the default recipe on JAX: a fresh process with an empty compilation cache, then a second one
-for run in fresh warm; do
-    sampler_start "$W/util_$run.csv"
-    limit=$([ "$run" = fresh ] && echo 140 || echo 70)  # measured on an H200: 121 s fresh (run 5)
-    step "train_jax_$run" "$limit" env KERAS_BACKEND=jax JAX_COMPILATION_CACHE_DIR="$CACHE" \
-        "$PY" -m featbus train "$DATA" ${TRAIN_ARGS[@]+"${TRAIN_ARGS[@]}"} -o "$TMPD/jax_$run.featbus" --overwrite --quiet
-    sampler_stop
+# 1. a cold trivial jax.jit, and the flags this jaxlib knows
+step probe 40 "$PY" benchmarks/first_training.py probe --rows "$ROWS" --timeout $((30 * SCALE)) \
+    --flag="$FLAG_AUTOTUNE_0" --flag="$FLAG_AUTOTUNE_1" --flag="$FLAG_TRITON_OFF"
+known() { [ -z "$1" ] || "$PY" benchmarks/first_training.py known --flag="$1" --rows "$ROWS"; }
+
+# 2. the default recipe on JAX, fresh process, empty cache, per XLA setting (today's first: the baseline)
+declare -A LIMIT=([xla_defaults]=135 [autotune_0]=70 [autotune_1]=70 [triton_gemm_off]=70)
+for name in "${CANDIDATES[@]}"; do
+    flag=${FLAGS[$name]}
+    if ! known "$flag"; then skip "$name" "the installed jaxlib does not know $flag (rows/probe.json)"; continue; fi
+    recipe "$name" "${LIMIT[$name]}" "$TMPD/cache_$name" "XLA_FLAGS='$flag', --mixed-precision auto, empty cache" \
+        KERAS_BACKEND=jax XLA_FLAGS="$flag"
 done
-# 3. backend_speed rows: PyTorch and JAX in bfloat16 (the GPU default; float32 on a CPU)
-for b in jax torch; do  # JAX first: its row is the aim's (featbus over the bare loop >= 0.8)
-    step "backend_speed_$b" "$([ "$b" = jax ] && echo 150 || echo 100)" "$PY" -u benchmarks/backend_speed.py \
-        --backends "$b" ${SPEED_ARGS[@]+"${SPEED_ARGS[@]}"} --output "$W/backend_speed_$b.json"
-done
+best_of() {  # best_of NAME...: the finished row with the fewest training seconds
+    "$PY" -c "import json, sys; sys.path.insert(0, 'benchmarks'); from pathlib import Path
+from first_training import best_setting
+rows = {p.stem: json.loads(p.read_text()) for p in Path(sys.argv[1]).glob('*.json')}
+print(best_setting(rows, sys.argv[2:]) or '')" "$ROWS" "$@"
+}
+# 3. float32 with the fastest setting
+BEST=$(best_of "${CANDIDATES[@]}")
+if [ -n "$BEST" ]; then
+    FLAGS[float32_best]=${FLAGS[$BEST]}
+    recipe float32_best 60 "$TMPD/cache_float32_best" \
+        "XLA_FLAGS='${FLAGS[$BEST]}' (the fastest of the fresh rows, $BEST), --mixed-precision off, empty cache" \
+        KERAS_BACKEND=jax XLA_FLAGS="${FLAGS[$BEST]}" -- --mixed-precision off
+else
+    skip float32_best "no fresh JAX row finished"
+fi
+# 4. the fastest fresh setting again, on the cache its run filled
+WARM=$(best_of "${CANDIDATES[@]}" float32_best)
+if [ -n "$WARM" ]; then
+    precision=$([ "$WARM" = float32_best ] && echo off || echo auto)
+    recipe warm_best 45 "$TMPD/cache_$WARM" \
+        "the fastest fresh row ($WARM) again: XLA_FLAGS='${FLAGS[$WARM]}', --mixed-precision $precision, its cache warm" \
+        KERAS_BACKEND=jax XLA_FLAGS="${FLAGS[$WARM]}" -- --mixed-precision "$precision"
+else
+    skip warm_best "no fresh JAX row finished"
+fi
+# 5. PyTorch's default recipe, once
+recipe torch 90 "$TMPD/cache_torch" "KERAS_BACKEND=torch, --mixed-precision auto" KERAS_BACKEND=torch
 
-# the rows, put into a copy of the repository's backend_speed_gpu.json
-"$PY" - "$W" "$TMPD" "$DRY" <<'PY'
-import csv, json, os, re, sys
-from pathlib import Path
+# 6. with time left: featbus against the bare JAX loop at steady state (backend_speed.py), under the fastest
+#    fresh setting's flags (its file is written at its end only: it runs only where its whole limit is left)
+if [ $((BUDGET_S - SECONDS)) -ge $((150 * SCALE)) ]; then
+    step featbus_over_bare 150 env KERAS_BACKEND=jax XLA_FLAGS="${FLAGS[${BEST:-xla_defaults}]}" \
+        "$PY" -u benchmarks/backend_speed.py --backends jax ${SPEED_ARGS[@]+"${SPEED_ARGS[@]}"} \
+        --output "$W/backend_speed_jax.json"
+else
+    skip featbus_over_bare "less than its 150 s limit left of the ${BUDGET_S} s budget"
+fi
 
-w, models, dry = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "1"
-repo_file = Path("benchmarks/results/backend_speed_gpu.json")
-result = json.loads(repo_file.read_text()) if repo_file.exists() else {}
-
-
-def busy(name):
-    path = w / f"util_{name}.csv"
-    rows = list(csv.reader(path.open())) if path.exists() else []
-    values = [float(r[1]) for r in rows if len(r) > 2 and r[1].strip().replace(".", "", 1).isdigit()]
-    return {"mean": sum(values) / len(values) if values else None, "max": max(values, default=None),
-            "samples": len(values)}
-
-
-def training(name):
-    """The model file's record of its network's training (history of the first member)."""
-    from featbus import load_model
-
-    t = load_model(models / f"jax_{name}.featbus", warm_up=False).manifest["training"]
-    h = t["members"][0]
-    epochs = h["epochs"]
-    timed = sum(e["seconds"] for e in epochs[1:])
-    kept = next((e for e in epochs if e.get("epoch") == h.get("best_epoch")), epochs[-1])
-    return {"device": t["device"], "backend": t["backend"], "training_s": h["seconds"], "epochs": len(epochs),
-            "val_accuracy_kept_epoch": kept.get("val_accuracy"), "mixed_precision": t.get("mixed_precision"),
-            "n_train": h["n_train"], "first_epoch_s": epochs[0]["seconds"],
-            "images_per_s": h["n_train"] * (len(epochs) - 1) / timed if timed else None}
-
-
-log = (w / "log.txt").read_text()
-found = re.search(r"featbus default backend: (\w+)", log)
-row = {"command": "KERAS_BACKEND=jax featbus train BUSI (the default recipe): a fresh process with an empty "
-                  "compilation cache, then a second process with it warm",
-       "data": os.environ.get("DATA_NOTE", ""), "featbus_default_backend": found.group(1) if found else None,
-       "units": {"training_s": "seconds of the network's training (the model file's history), compiling included",
-                 "images_per_s": "training images per second over the epochs after the first",
-                 "gpu_busy_percent": "mean of nvidia-smi's utilization.gpu (% of the time a kernel ran) over "
-                                     "the training process, sampled every 0.5 s"}}
-for run in ("fresh", "warm"):
-    suffix = "" if run == "fresh" else "_warm_cache"
-    try:
-        t = training(run)
-    except Exception as exc:  # the step failed or was cut: say so in the file
-        row[f"error{suffix}"] = f"{type(exc).__name__}: {exc}"
-        continue
-    if run == "fresh":
-        row.update(device=t["device"], backend=t["backend"], epochs=t["epochs"], n_train=t["n_train"])
-    row[f"training_s{suffix}"] = t["training_s"]
-    row[f"first_epoch_s{suffix}"] = t["first_epoch_s"]
-    row[f"images_per_s{suffix}"] = t["images_per_s"]
-    row[f"val_accuracy_kept_epoch{suffix}"] = t["val_accuracy_kept_epoch"]  # the held-out split's, as a check
-    b = busy(run)
-    row[f"gpu_busy_percent{suffix}"] = b["mean"]
-    row[f"gpu_busy_percent_max{suffix}"] = b["max"]
-    row[f"gpu_busy_samples{suffix}"] = b["samples"]
-step_s = {m.group(1): int(m.group(3)) for m in re.finditer(r"^(\w+): exit (\d+) after (\d+) s", log, re.M)}
-row["process_s"] = step_s.get("train_jax_fresh")
-row["process_s_warm_cache"] = step_s.get("train_jax_warm")
-result["default_recipe_jax"] = row
-runs = {b: json.loads((w / f"backend_speed_{b}.json").read_text())
-        for b in ("jax", "torch") if (w / f"backend_speed_{b}.json").exists()}
-if not runs:  # both steps failed or were cut: no rows of an earlier run pass for this one's
-    result["backends_before_this_run"] = result.pop("backends", {})
-    result["backends"] = {}
-    result["failed"] = {"backend_speed": "no results (see log.txt)"}
-else:
-    rows = {b: r for run in runs.values() for b, r in run.get("backends", {}).items()}
-    result["backends"] = rows
-    result["failed"] = {b: runs.get(b, {}).get("failed", {}).get(b) or "no results (see log.txt)"
-                        for b in ("jax", "torch") if b not in rows}
-    first = next(iter(runs.values()))
-    result["command"] = first.get("command", "").replace("--backends jax", "--backends jax (then torch)")
-    result["jax_over_torch_time_per_image"] = (rows["jax"]["featbus_seconds_per_image"]
-                                               / rows["torch"]["featbus_seconds_per_image"]
-                                               if "jax" in rows and "torch" in rows else None)
-    result["gpu"] = first.get("gpu")
-    result["machine"] = first.get("machine")
-result["data"] = os.environ.get("DATA_NOTE", result.get("data"))
-if dry:
-    result["dry_run"] = "scripts/gpu_measurements.sh --dry-run: tiny sizes, not a measurement to quote"
-out = w / "backend_speed_gpu.json"
-out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-print(json.dumps(row, indent=1))
-PY
-rm -rf "$TMPD"
-echo "results in $W"
+collect
+echo "rows in $W/backend_speed_gpu.json (best fresh setting: ${BEST:-none})"

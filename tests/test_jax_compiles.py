@@ -1,7 +1,9 @@
 """What a fine-tuning compiles on JAX, counted from JAX's monitoring events (issue 85): one
 training-step program per phase whatever the epochs and an epoch's odd last batch, one
 validation forward, no device program for initial weights that pretrained values overwrite, and a
-second process that reads every program from the persistent cache instead of compiling it.
+second process that reads every program from the persistent cache instead of compiling it; the
+fine-tune phase's step compiled ahead on a thread while the warm-up trains, and the embedding at the
+training batch size (one forward program for validation and transform alike; issue 92).
 
 Each case runs in a subprocess with ``KERAS_BACKEND=jax`` (Keras picks its backend at import) and
 its own compilation cache folder. Counts only: no timing is asserted (speed is measured by
@@ -28,11 +30,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 # 11 images, 3 held out for validation: 8 training images in batches of 3 (3, 3 and an odd 2)
 FIT = textwrap.dedent("""
-    import json, sys
+    import json, sys, threading
+    import jax.monitoring
     import numpy as np
     from featbus.networks.backend import JaxCompiles, keras_module
     keras_module()  # the cache configured as featbus does, before anything compiles
     from featbus import FineTunedCNN
+
+    threads = []  # (program, the thread that compiled or read it)
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda event, seconds, **kw: threads.append((kw.get("fun_name"), threading.current_thread().name))
+        if event == "/jax/core/compile/backend_compile_duration" else None)
 
     rng = np.random.default_rng(0)
     images = [rng.random((40, 40)).astype(np.float32) for _ in range(11)]
@@ -42,8 +50,11 @@ FIT = textwrap.dedent("""
                       progress=False, random_state=0, cache=False)
     with JaxCompiles() as compiles:
         ft.fit(images, y)
+    with JaxCompiles() as after:
+        ft.transform(images)  # 11 images: batches of 3, 3, 3 and 2
     print(json.dumps({"programs": compiles.programs, "epochs": len(ft.history_["epochs"]),
-                      "n_train": ft.history_["n_train"], "n_validation": ft.history_["n_validation"]}))
+                      "n_train": ft.history_["n_train"], "n_validation": ft.history_["n_validation"],
+                      "threads": threads, "transform_programs": after.programs}))
 """)
 
 
@@ -74,6 +85,11 @@ def test_one_train_step_program_per_phase(tmp_path):
     assert len(steps) == 2, run["compiled"]  # warm-up, fine-tune
     forwards = [n for n in run["compiled"] if n == "jit(pure)"]  # compile_forward's program
     assert len(forwards) == 1, run["compiled"]
+    # the fine-tune step was compiled ahead, on its own thread, while the warm-up trained
+    assert [t for n, t in run["threads"] if n == "jit(jax_step)"] == ["MainThread", "featbus-compile-ahead"]
+    # the embedding runs at the training batch size: transform's batches (the last one short) reuse
+    # the validation's forward program
+    assert run["transform_programs"] == [], run["transform_programs"]
 
 
 def test_pretrained_weights_compile_no_initialiser(tmp_path):
@@ -81,15 +97,19 @@ def test_pretrained_weights_compile_no_initialiser(tmp_path):
     (Keras's `_uniform` and `broadcast_in_dim` compiled 78 of them, one per weight shape)."""
     run = _fit(tmp_path, "cache", backbone="efficientnet_lite0")
     assert not [n for n in run["compiled"] if "uniform" in n or "broadcast_in_dim" in n], run["compiled"]
-    assert len([n for n in run["compiled"] if "jax_step" in n]) == 2, run["compiled"]
-    # what remains: the two steps, the validation forward and a few scalar conversions
-    assert len(run["compiled"]) <= 8, run["compiled"]
+    # a 2-epoch fit (a warm-up epoch, two fine-tune epochs): one training step per phase, one forward, and
+    # nothing else but scalar conversions (the optimisers' counters)
+    networks = sorted(n for n in run["compiled"] if n != "jit(convert_element_type)")
+    assert networks == ["jit(jax_step)", "jit(jax_step)", "jit(pure)"], run["compiled"]
 
 
 def test_a_second_process_reads_every_program_from_the_cache(tmp_path):
+    """The step compiled ahead on its thread is kept in the persistent cache too: a second process
+    compiles nothing."""
     first = _fit(tmp_path, "shared")
     second = _fit(tmp_path, "shared")
     assert first["compiled"] and not first["cached"]
+    assert "featbus-compile-ahead" in [t for _, t in second["threads"]]
     # every program of the first fit, however small, was kept (min compile time 0, entry size -1)
     assert second["compiled"] == [], second["compiled"]
     assert sorted(second["cached"]) == sorted(first["compiled"])
@@ -136,3 +156,46 @@ def test_the_donated_step_consumes_no_array_held_elsewhere(tmp_path):
     assert out["losses"][2] < out["losses"][0]  # trained: loss 16 at the start, decreasing
     assert out["losses"][3] > out["losses"][2]  # the outside assignment (kernel 2: loss 64) was used
     assert all(k < 2.0 for k in out["kernel"])  # and trained on from there
+
+
+AHEAD = textwrap.dedent("""
+    import json
+    import numpy as np
+    from featbus.networks.backend import JaxCompiles, keras_module, make_train_step
+    keras = keras_module()
+
+    def losses(ahead):
+        dense = keras.layers.Dense(1, kernel_initializer="ones")
+        dense.build((None, 4))
+        optimizer = keras.optimizers.Adam(learning_rate=0.01)
+        optimizer.build(dense.trainable_variables)
+        step = make_train_step(lambda x, y: keras.ops.mean((dense(x)[:, 0] - y) ** 2), dense,
+                               [(optimizer, dense.trainable_variables)])
+        x, y = np.linspace(0, 1, 32, dtype=np.float32).reshape(8, 4), np.zeros(8, np.float32)
+        with JaxCompiles() as compiles:
+            if ahead:
+                step.compile_ahead(np.float32([0.01]), (x, y)).result()
+            out = [float(step(np.float32([0.01]), x, y)) for _ in range(4)]
+        return out, [name for name, _, _ in compiles.programs]
+
+    plain, plain_programs = losses(False)
+    ahead, ahead_programs = losses(True)
+    print(json.dumps({"plain": plain, "ahead": ahead, "plain_programs": plain_programs,
+                      "ahead_programs": ahead_programs}))
+""")
+
+
+def test_a_step_compiled_ahead_trains_as_the_jit_step(tmp_path):
+    """``compile_ahead`` compiles the step once on a thread; the steps then run that program (no second
+    compile) and give the losses of the step compiled at its first call, exactly."""
+    script = tmp_path / "ahead.py"
+    script.write_text(AHEAD)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "FEATBUS_JAX_CACHE": "0",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["ahead"] == out["plain"]
+    assert out["ahead"][3] < out["ahead"][0]
+    assert out["plain_programs"].count("jit(jax_step)") == 1
+    assert out["ahead_programs"].count("jit(jax_step)") == 1, out["ahead_programs"]

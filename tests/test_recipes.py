@@ -71,7 +71,8 @@ def test_recipe_table_is_complete_and_listed():
     assert other.backbone == "mobilenet_v2" and other.input_size is None  # the new backbone's own size
     with pytest.raises(ValueError, match="unknown recipe settings"):
         build_network(get_recipe("finetuned-lite0"), overrides={"learning_rate": 1})
-    assert set(OVERRIDES) == {"backbone", "image_size", "epochs", "members", "batch_size", "weights"}
+    assert set(OVERRIDES) == {"backbone", "image_size", "epochs", "members", "batch_size", "weights",
+                              "mixed_precision"}
 
 
 def test_segmenter_recipes_build_checked_segmenters_and_are_listed():

@@ -121,6 +121,9 @@ def add_parser(sub, parents) -> None:
     add_epochs(p, "network recipes: most fine-tuning epochs")
     add_members(p, "network recipes: networks averaged")
     p.add_argument("--batch-size", type=int, default=None, metavar="N", help="network recipes: images per step")
+    p.add_argument("--mixed-precision", choices=("auto", "on", "off"), default=None,
+                   help="network recipes: compute in bfloat16 (on), float32 (off), or auto (the default: "
+                        "bfloat16 on a GPU, float32 on a CPU)")
     p.add_argument("--classifier", "-c", default=None, metavar="NAME",
                    help=f"ONE classifier: {_CLASSIFIER_NAMES} (default svm; with -f/-c no recipe is used). To "
                         "compare several, featbus evaluate takes a comma-separated list (-c svm,rf)")
@@ -332,6 +335,8 @@ def _checked_options(args, recipe, two_decisions) -> tuple[str | None, Any]:
                            "classes in its loss (class_weight='balanced')")
         _import_tensorflow_quietly(args.debug)
     else:
+        if getattr(args, "mixed_precision", None) is not None:
+            raise CLIError("--mixed-precision sets a network recipe's precision; features + a classifier have none")
         _check_features(args.features, args.debug)
         try:
             make_classifier(args.classifier)
@@ -407,6 +412,7 @@ def run(args) -> int:
         print(f"training the lesion segmenter (U-Net) on the {len(data.target)} training images' masks, at most "
               f"about {args.segmenter_time:.0f} s", file=sys.stderr)
     overrides = {k: getattr(args, dest) for k, dest in _OVERRIDE_DESTS.items()}
+    overrides["mixed_precision"] = {"on": True, "off": False, "auto": "auto"}.get(args.mixed_precision)
     if recipe is not None:
         _announce_recipe(recipe, overrides, len(data.target))
     if network_weights is not None:  # the recipe's network starts from the local weights file

@@ -203,7 +203,10 @@ class _Trainer:
             return ops.mean(ops.cast(body(keras_preprocess(x, prep), training=False), "float32"), axis=(1, 2))
 
         self.embed_fn = embed  # uncompiled: what a model file's runtime flatbuffer is traced from
-        self._embed = compile_forward(embed, body.variables)
+        # at the training batch size: on JAX one forward program, whose convolutions have the shapes the
+        # training step's forward has (a GPU autotunes each shape once)
+        self.batch_size = int(est.batch_size)
+        self._embed = compile_forward(embed, body.variables, batch_size=self.batch_size)
         self._maps, self._prep = None, prep
         self._lock = threading.Lock()
 
@@ -252,7 +255,8 @@ class _Trainer:
                     body = keras_module().Model(body.inputs, body.get_layer("finetune_pool0").input)
                 ops = keras_module().ops
                 self._maps = compile_forward(
-                    lambda t: ops.cast(body(keras_preprocess(t, prep), training=False), "float32"), body.variables)
+                    lambda t: ops.cast(body(keras_preprocess(t, prep), training=False), "float32"), body.variables,
+                    batch_size=self.batch_size)
             return self._maps(np.ascontiguousarray(x, np.float32))
 
     # -- training
@@ -1146,18 +1150,12 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         return (time.perf_counter() - start) / len(probe) * n_draws >= MIN_PARALLEL_SECONDS
 
     def _embed_all(self, trainer: _Trainer, images: np.ndarray) -> np.ndarray:
-        """Embeddings of the validation images, at one batch size: on JAX (a program per batch
-        shape) the last, shorter batch is topped up with copies of its first rows, dropped after."""
-        n = len(images)
-        bs = max(1, min(4 * int(self.batch_size), n))
-        out = []
-        for i in range(0, n, bs):
-            chunk = images[i:i + bs]
-            if len(chunk) < bs and backend_name() == "jax":
-                out.append(trainer.embed(chunk[np.arange(bs) % len(chunk)])[:len(chunk)])
-            else:
-                out.append(trainer.embed(chunk))
-        return np.concatenate(out)
+        """Embeddings of the validation images, in batches of the training batch size (on JAX one
+        forward program whatever the count: :func:`~featbus.networks.backend.compile_forward` tops the
+        last batch up)."""
+        bs = int(self.batch_size)
+        return np.concatenate([trainer.embed(images[i:i + bs]) for i in range(0, len(images), bs)]
+                              or [np.zeros((0, trainer.channels), np.float32)])
 
     def _validate(self, trainer: _Trainer, images, y_idx, class_w) -> tuple[float, float, np.ndarray]:
         """Class-weighted validation loss, accuracy and probabilities (with ``tta``, of the
@@ -1189,7 +1187,7 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
         return getattr(self, "_inference", None) or self._trainer().embed
 
     def _batch_size(self) -> int:
-        return 4 * int(self.batch_size)
+        return int(self.batch_size)  # the training batch: the forward's one shape (see _Trainer)
 
     def _logits(self, X) -> np.ndarray:
         return self.logits_of_embedding(self.transform(X))

@@ -14,6 +14,8 @@ each backend lives here and nowhere else:
   optimiser updates) for :mod:`featbus.networks.training`, the one training engine, whose
   losses stay on the device until :func:`to_float` reads them;
 * :func:`mixed_precision_scope` builds a network in bfloat16 compute on GPUs;
+* :data:`GPU_XLA_FLAGS`: the XLA flags measured to shorten a first training on a GPU, set only where
+  the user set no ``XLA_FLAGS`` (none yet: no GPU row has been measured);
 * :func:`host_initializer` fills weights on the host (JAX compiles Keras's initialisers once per
   weight shape) and :class:`JaxCompiles` counts what JAX compiled or read from its persistent cache.
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -117,6 +120,8 @@ def wanted_backend() -> str:
     # no user's choice, so JAX on a GPU goes before it
     if name and name != "tensorflow":
         return str(name)
+    if found("jax") and _jax_gpu_plugin_installed():
+        _default_xla_flags()  # before JAX starts its GPU backend
     if found("jax") and _jax_sees_gpu():
         os.environ["KERAS_BACKEND"] = "jax"
         logger.info("featbus: JAX sees a GPU; Keras runs on jax (KERAS_BACKEND=jax)")
@@ -217,6 +222,8 @@ def keras_module():
              and "tensorflow" not in sys.modules and not logger.isEnabledFor(logging.DEBUG))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     wanted = wanted_backend()
+    if wanted == "jax":
+        _default_xla_flags()
     try:
         with native_stderr_quiet(quiet):
             import keras
@@ -259,6 +266,32 @@ _JAX_CACHE_SETTINGS = (
     # an H200 (jax 0.11.2, CUDA 13): CUDNN_STATUS_EXECUTION_FAILED in the first forward, in a fresh
     # process and with the cache warm alike (benchmarks/results/backend_speed_gpu.json, run 4)
 )
+
+
+#: The XLA flags that GPU measurements of the default recipe's first training showed to win
+#: (``scripts/gpu_measurements.sh``: the ``first_training`` rows of
+#: ``benchmarks/results/backend_speed_gpu.json``, each setting in a fresh process with an empty cache),
+#: set by featbus only where a JAX GPU plugin is installed and the user set no ``XLA_FLAGS`` (an empty
+#: ``XLA_FLAGS`` is a choice: XLA's own defaults). Empty: no GPU row has been measured yet, so XLA's
+#: defaults stand.
+GPU_XLA_FLAGS: tuple[str, ...] = ()
+
+#: Whether ``mixed_precision="auto"`` computes in bfloat16 on a GPU (float32 on a CPU either way): today's
+#: default, kept until the same rows compare the first run in float32 (``--mixed-precision off``).
+AUTO_BFLOAT16_ON_GPU = True
+
+
+def _default_xla_flags() -> None:
+    """Set :data:`GPU_XLA_FLAGS` as ``XLA_FLAGS`` where they apply: a JAX GPU plugin installed, no
+    ``XLA_FLAGS`` of the user's, and JAX not yet imported (XLA reads the variable once, when its first
+    backend starts)."""
+    import sys
+
+    if not GPU_XLA_FLAGS or "XLA_FLAGS" in os.environ or "jax" in sys.modules or not _jax_gpu_plugin_installed():
+        return
+    os.environ["XLA_FLAGS"] = " ".join(GPU_XLA_FLAGS)
+    logger.info("featbus: XLA_FLAGS=%s (measured to shorten a first training on a GPU; set XLA_FLAGS to "
+                "choose yours)", os.environ["XLA_FLAGS"])
 
 
 def _jax_compilation_cache() -> None:
@@ -307,7 +340,7 @@ class JaxCompiles:
     """
 
     _active: list = []
-    _hit = False
+    _hit = threading.local()  # per thread: a step compiles ahead on a thread of its own
     _registered = False
 
     def __init__(self):
@@ -321,13 +354,14 @@ class JaxCompiles:
 
         def on_event(event, **kwargs):
             if event == "/jax/compilation_cache/cache_hits":
-                cls._hit = True  # the compile event of the same program follows
+                cls._hit.value = True  # the compile event of the same program follows, on this thread
 
         def on_duration(event, seconds, **kwargs):
             if event == "/jax/core/compile/backend_compile_duration":
-                for tally in cls._active:
-                    tally.programs.append((str(kwargs.get("fun_name", "?")), float(seconds), cls._hit))
-                cls._hit = False
+                hit = getattr(cls._hit, "value", False)
+                for tally in list(cls._active):
+                    tally.programs.append((str(kwargs.get("fun_name", "?")), float(seconds), hit))
+                cls._hit.value = False
 
         jax.monitoring.register_event_listener(on_event)
         jax.monitoring.register_event_duration_secs_listener(on_duration)
@@ -408,9 +442,10 @@ def backend_info() -> dict:
 
 
 def use_mixed_precision(setting: bool | str) -> bool:
-    """Resolve a ``mixed_precision`` parameter: ``"auto"`` means on a GPU only."""
+    """Resolve a ``mixed_precision`` parameter: ``"auto"`` means on a GPU only
+    (:data:`AUTO_BFLOAT16_ON_GPU`)."""
     if setting == "auto":
-        return device() != "cpu"
+        return AUTO_BFLOAT16_ON_GPU and device() != "cpu"
     return bool(setting)
 
 
@@ -489,7 +524,7 @@ def _padded_batch(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
-def compile_forward(fn: Callable, variables: Sequence) -> Callable[..., Any]:
+def compile_forward(fn: Callable, variables: Sequence, *, batch_size: int | None = None) -> Callable[..., Any]:
     """A compiled NumPy version of ``fn(*tensors)``, a function of Keras layers and ``keras.ops``.
 
     Parameters
@@ -499,6 +534,12 @@ def compile_forward(fn: Callable, variables: Sequence) -> Callable[..., Any]:
     variables : sequence of keras.Variable
         Every variable ``fn`` reads (JAX passes their current values in, so the compiled
         function sees later weight changes).
+    batch_size : int, optional
+        On JAX (one program per input shape, and on a GPU its convolutions autotuned per shape):
+        every call runs in batches of exactly this many rows, the last one topped up with zeros
+        that are dropped after, so a network evaluated at its training batch size compiles one
+        forward program and XLA tunes no convolution shape the training step did not. Without
+        it, a call's rows are topped up to the next power of two. Other backends ignore it.
 
     Returns
     -------
@@ -536,14 +577,24 @@ def compile_forward(fn: Callable, variables: Sequence) -> Callable[..., Any]:
                 return fn(*arrays)
 
         compiled = jax.jit(pure)
+        fixed = None if batch_size is None else max(1, int(batch_size))
 
-        def forward(*arrays):
+        def run(arrays):
             n = len(arrays[0])
-            size = _padded_batch(n)
+            size = _padded_batch(n) if fixed is None else fixed
             if size != n:
                 arrays = [np.concatenate([a, np.zeros((size - n, *a.shape[1:]), a.dtype)]) for a in arrays]
             out = _to_numpy(compiled([v.value for v in variables], *arrays))
             return [o[:n] for o in out] if isinstance(out, list) else out[:n]
+
+        def forward(*arrays):
+            n = len(arrays[0])
+            if fixed is None or n <= fixed:
+                return run(arrays)
+            parts = [run([a[i:i + fixed] for a in arrays]) for i in range(0, n, fixed)]
+            if isinstance(parts[0], list):
+                return [np.concatenate(column) for column in zip(*parts)]
+            return np.concatenate(parts)
     elif name == "torch":
         import torch
 
@@ -591,7 +642,11 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
         ``step(learning_rates, *batch) -> loss`` (one rate per part), the loss a backend scalar
         left on the device until :func:`to_float` reads it (reading syncs with the device, so
         the engine reads a few at a time); the Keras variables hold the updated values after
-        every call, on every backend.
+        every call, on every backend. On JAX it also has ``step.compile_ahead(rates, batch,
+        background=True)``: traces the step now (the Keras layers as they are set now) for
+        ``batch``'s shapes and compiles it on a thread of its own (a ``Future``; with
+        ``background=False`` compiled before it returns); a later call with those shapes runs that
+        program.
     """
     keras = keras_module()
     name = keras.backend.backend()
@@ -707,15 +762,59 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
             return [own(v) for v in variables]
         return [w if v._value is w else own(v) for v, w in zip(variables, written)]
 
-    def step(rates, *batch):
-        values = current()
+    def split(values: list) -> tuple:
         a, b = sizes
         opt_values, k = [], a + b
         for opt in optimizers:
             opt_values.append(values[k:k + len(opt.variables)])
             k += len(opt.variables)
-        loss, train_values, other_values, opt_values = compiled(
-            values[:a], values[a:a + b], opt_values, np.asarray(rates, np.float32), tuple(batch))
+        return values[:a], values[a:a + b], opt_values
+
+    ahead: dict[tuple, Any] = {}  # the batch's shapes and dtypes -> the step compiled ahead (or its Future)
+
+    def signature(rates, batch) -> tuple:
+        return tuple((np.shape(x), np.result_type(x).str) for x in (rates, *batch))
+
+    def compile_ahead(rates, batch, *, background: bool = True):
+        # traced here (Python, this thread: the Keras layers as they are set now), compiled by XLA on
+        # a thread of its own (the compile releases the GIL), into the persistent cache like jit's
+        rates = np.asarray(rates, np.float32)
+        spec = [jax.ShapeDtypeStruct(np.shape(v.value), v.value.dtype) for v in variables]
+        train_spec, other_spec, opt_spec = split(spec)
+        batch_spec = tuple(jax.ShapeDtypeStruct(np.shape(x), np.result_type(x)) for x in batch)
+        lowered = compiled.lower(train_spec, other_spec, opt_spec, jax.ShapeDtypeStruct(rates.shape, rates.dtype),
+                                 batch_spec)
+        key = signature(rates, batch)
+        if not background:
+            ahead[key] = lowered.compile()
+            return ahead[key]
+        from concurrent.futures import Future
+
+        future: Future = Future()
+
+        def work():
+            try:
+                future.set_result(lowered.compile())
+            except BaseException as exc:  # raised where the step is first called
+                future.set_exception(exc)
+
+        # not a daemon: Python waits for it at exit (an XLA compile still running while the interpreter
+        # shuts down aborts the process: "terminate called ...", after Ctrl-C during a warm-up)
+        threading.Thread(target=work, name="featbus-compile-ahead", daemon=False).start()
+        ahead[key] = future
+        return future
+
+    def step(rates, *batch):
+        rates = np.asarray(rates, np.float32)
+        run = compiled
+        if ahead:
+            found = ahead.get(signature(rates, batch))
+            if found is not None and not callable(found):  # the Future of a compile ahead: wait for it
+                found = ahead[signature(rates, batch)] = found.result()
+            run = found or compiled
+        train_values, other_values, opt_values = split(current())
+        loss, train_values, other_values, opt_values = run(
+            train_values, other_values, opt_values, rates, tuple(batch))
         # the new values go straight into the variables (Keras's assign converts and checks each
         # one: ~10 ms a step for ~1000 variables, longer than a GPU step of a small network); the
         # old ones were donated, held by nothing else (own)
@@ -725,6 +824,7 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
         cache["values"] = new
         return loss  # a device scalar: read (a device sync) when the engine needs it
 
+    step.compile_ahead = compile_ahead
     return step
 
 

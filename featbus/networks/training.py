@@ -16,6 +16,10 @@ every Keras backend (:mod:`featbus.networks.backend` holds the per-backend step)
   seconds) plus how training ended, the backend and the device;
 * **progress**: a bar per batch with ETA, loss and the last validation values (off a terminal,
   a plain line every 30 s: :mod:`featbus.progress`);
+* **the next phase compiled ahead** (JAX): the next phase's training step is built and traced after
+  this phase's first step, with that phase's layers set, and XLA compiles it on a thread of its own
+  while this phase trains, so a fit waits for no compile it could hide (on a GPU, XLA's compiling
+  and autotuning are most of a first run); the other backends compile as they go;
 * **clean interruption**: Ctrl-C (``KeyboardInterrupt``) closes the bar, puts the best weights so
   far back into the model and re-raises, so a command never writes a model it did not finish;
 * **the input side**: :func:`prefetched` makes the next batches ahead, on threads or in
@@ -24,7 +28,10 @@ every Keras backend (:mod:`featbus.networks.backend` holds the per-backend step)
 
 Frozen batch-norm statistics, class weights, label smoothing and mixup are the estimator's: they
 live in its model (``trainable=False`` layers run in inference mode in Keras 3) and in its loss
-and batches. Mixed precision is the backend module's (:func:`featbus.networks.backend.mixed_precision_scope`).
+and batches. Mixed precision is the backend module's (:func:`featbus.networks.backend.mixed_precision_scope`;
+``"auto"``: bfloat16 on a GPU), as are the XLA flags featbus sets on a GPU where the user set none
+(:data:`featbus.networks.backend.GPU_XLA_FLAGS`: empty until GPU measurements show flags that shorten a
+first training; ``scripts/gpu_measurements.sh``).
 
 References
 ----------
@@ -54,6 +61,8 @@ from . import backend as _backend
 __all__ = ["Phase", "train", "learning_rate_at", "prefetched", "worker_processes", "SharedArray"]
 
 SCHEDULES = ("cosine", "constant", "plateau")
+#: Steps left running on the device when the progress bar reads the running loss.
+_IN_FLIGHT = 2
 #: How training ended (``history["stopped"]``), in words.
 STOPPED_REASONS = {"epochs": "all epochs run", "early_stopping": "early stopping", "max_time": "time budget spent"}
 
@@ -451,14 +460,25 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
     last: dict[str, str] = {}  # the last validation values, shown beside the running loss
     total_epochs = sum(int(p.epochs) for p in phases)
     bar = progress_bar(progress, total_epochs * int(steps_per_epoch), desc, "batch") if total_epochs else None
+    # JAX: the next phase's step is built and traced after this phase's first step and compiled on a thread
+    # while this phase trains (_build_ahead); the other backends compile as they go, as before
+    ahead = _backend.backend_name() == "jax"
+    built: dict[int, tuple] = {}  # phase index -> (names, peaks, optimizers, step, compile future) built ahead
+    interrupted = False
     try:
-        for phase in phases:
+        for index, phase in enumerate(phases):
             if not int(phase.epochs):
                 continue
             if phase.setup is not None:
                 phase.setup()
-            names, peaks, optimizers = _phase_optimizers(keras, model, phase, part_of, weight_decay)
-            step = _backend.make_train_step(loss_fn, model, optimizers)
+            if index in built:
+                names, peaks, optimizers, step, _ = built.pop(index)
+            else:
+                names, peaks, optimizers = _phase_optimizers(keras, model, phase, part_of, weight_decay)
+                step = _backend.make_train_step(loss_fn, model, optimizers)
+            following = next((j for j in range(index + 1, len(phases)) if int(phases[j].epochs)), None)
+            if not ahead or following is None or (phases[following].setup is not None and phase.setup is None):
+                following = None  # nothing to build ahead, or no way to set this phase's layers back after
             steps = int(phase.epochs) * int(steps_per_epoch)
             ramp = int(round(phase.ramp_epochs * steps_per_epoch)) if phase.schedule == "cosine" and \
                 int(phase.epochs) > 1 else 0
@@ -472,15 +492,25 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
                     rates = _rates_now(phase, [peaks[nm] for nm in names], phase_step, steps, ramp, plateau_scale,
                                        max_time=max_time, ramp_done_at=ramp_done_at, started=started)
                     pending.append(step(np.asarray(rates, np.float32), *batch))
+                    if following is not None and following not in built:
+                        # after this phase's first step (compiled, its run dispatched): the two compiles do
+                        # not compete for the cores (on 2 shared cores, compiling both at once took longer
+                        # than one after the other)
+                        built[following] = _build_ahead(keras, model, loss_fn, phases[following], phase, batch,
+                                                        part_of, weight_decay)
                     phase_step += 1
                     if phase_step == max(ramp, 1):  # the ramp (and the slow first compile) is over
                         ramp_done_at = time.perf_counter()
                     if bar is not None:
                         bar.update(1)
                         if (len(losses) + len(pending)) % 5 == 1:  # the running loss; set_postfix redraws the bar
-                            losses.extend(map(_backend.to_float, pending))  # a device sync every 5 steps
-                            pending.clear()
-                            bar.set_postfix(last, epoch=epoch_no + 1, loss=f"{np.mean(losses):.4f}")
+                            # the losses read but the newest _IN_FLIGHT: reading waits for those steps only,
+                            # and the device goes on with the newer ones meanwhile (no idle gap, as a loop
+                            # that reads nothing has none)
+                            read, pending[:] = pending[:-_IN_FLIGHT], pending[-_IN_FLIGHT:]
+                            losses.extend(map(_backend.to_float, read))
+                            if losses:
+                                bar.set_postfix(last, epoch=epoch_no + 1, loss=f"{np.mean(losses):.4f}")
                     if max_time is not None and time.perf_counter() - started > max_time:
                         timed_out = True
                         break
@@ -519,12 +549,17 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
             if stopped != "epochs":
                 break
     except KeyboardInterrupt:
+        interrupted = True
         if best_weights is not None:
             model.set_weights(best_weights)
         raise
     finally:
         if bar is not None:
             bar.close()
+        if not interrupted:  # a phase built ahead that never ran (training stopped early): its compile ends
+            for *_, future in built.values():  # here, not while the interpreter shuts down
+                if future is not None and hasattr(future, "exception"):
+                    future.exception()
     if best_weights is not None:
         model.set_weights(best_weights)
     history.update(best_epoch=int(best_epoch if best_weights is not None or validate is None
@@ -532,6 +567,25 @@ def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phas
                    stopped=stopped, seconds=time.perf_counter() - started)
     _say_stopped(history, desc, total_epochs, max_time=max_time, patience=patience, monitor=monitor)
     return history
+
+
+def _build_ahead(keras, model, loss_fn, following: Phase, current: Phase, batch: tuple, part_of,
+                 weight_decay) -> tuple:
+    """The step of the phase ``following`` (its optimisers and its training step), built now with its layers
+    set as its ``setup`` sets them, traced for ``batch``'s shapes and compiled on a thread of its own (JAX's
+    ``lower(...).compile()`` releases the GIL) while ``current`` trains; ``current``'s layers are set back
+    before its own step first runs. Returns ``(names, peaks, optimizers, step, compile future)``."""
+    if following.setup is not None:
+        following.setup()
+    try:
+        names, peaks, optimizers = _phase_optimizers(keras, model, following, part_of, weight_decay)
+        step = _backend.make_train_step(loss_fn, model, optimizers)
+        compile_ahead = getattr(step, "compile_ahead", None)
+        future = None if compile_ahead is None else compile_ahead(np.zeros(len(names), np.float32), batch)
+    finally:
+        if current.setup is not None:
+            current.setup()
+    return names, peaks, optimizers, step, future
 
 
 def _rates_now(phase, peaks: list, phase_step: int, steps: int, ramp: int, plateau_scale: float, *, max_time,

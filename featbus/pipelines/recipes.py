@@ -13,7 +13,8 @@ from another protocol says so. Times are for those 625 images.
 
 ``featbus recipes`` (and :func:`describe_recipes`) lists them. Overrides (:data:`OVERRIDES`):
 ``backbone``, ``image_size``, ``epochs``, ``members``, ``batch_size``, ``weights`` (the starting
-weights: a local Keras weights file, as ``--weights NAME=PATH``).
+weights: a local Keras weights file, as ``--weights NAME=PATH``), ``mixed_precision`` (``"auto"``,
+``True`` or ``False``: ``--mixed-precision auto|on|off``).
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
 DEFAULT_RECIPE = "finetuned-lite0"
 
 #: Settings a recipe takes from the command line (``--backbone`` ...) or ``train_model``.
-OVERRIDES = ("backbone", "image_size", "epochs", "members", "batch_size", "weights")
+OVERRIDES = ("backbone", "image_size", "epochs", "members", "batch_size", "weights", "mixed_precision")
 
 
 def get_recipe(name: str) -> Recipe:
@@ -208,6 +209,10 @@ def build_network(recipe: Recipe, *, overrides: dict | None = None, random_state
             params[key] = int(over[key])
     if "weights" in over:  # every member of an ensemble starts from the same file
         params["weights"] = over["weights"]
+    if "mixed_precision" in over:  # "auto" (bfloat16 on a GPU), True or False
+        if over["mixed_precision"] not in ("auto", True, False):
+            raise ValueError(f"mixed_precision must be 'auto', True or False, got {over['mixed_precision']!r}")
+        params["mixed_precision"] = over["mixed_precision"]
     members = int(over.get("members", recipe.members))
     if members < 1:
         raise ValueError(f"members must be at least 1, got {members}")
