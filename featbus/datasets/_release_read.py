@@ -23,7 +23,6 @@ from ._release_rules import (
     PATIENT_COLUMNS,
     class_of_value,
     column_key,
-    is_container,
     original_stem,
     pixel_size_cell,
     pixel_size_column,
@@ -35,6 +34,7 @@ from ._release_scan import (
     copies_folders,
     dicom_name,
     image_keys,
+    named_folders,
     normalisation_mattered,
     one_level_down,
     path_key,
@@ -70,17 +70,13 @@ def pixel_size_cells(header: list[str], rows: list[tuple[int, list[str]]], summa
     return [None] * len(rows), []
 
 
-def _near_miss(name: str, choices, option: str, where: str) -> ReleaseError:
+def _find_column(header: list[str], given: str, option: str, where: str) -> int:
     from .._registry import did_you_mean
 
-    return ReleaseError(f"{option} {name!r}: {where} has no such column{did_you_mean(name, choices)}; its columns: "
-                        f"{list(choices)}")
-
-
-def _find_column(header: list[str], given: str, option: str, where: str) -> int:
     keys = [column_key(h) for h in header]
     if column_key(given) not in keys:
-        raise _near_miss(given, header, option, where)
+        raise ReleaseError(f"{option} {given!r}: {where} has no such column{did_you_mean(given, header)}; its "
+                           f"columns: {list(header)}")
     return keys.index(column_key(given))
 
 
@@ -184,13 +180,6 @@ def _choose_group_column(header, rows, given, taken, n_images, where) -> int | N
     return min(named, key=lambda c: (counts[c], c)) if named else None
 
 
-def _named_dirs(rel: Path, release_name: str) -> list[str]:
-    """A file's folders that may say something (no container, no mask folder), as written."""
-    from ._release_rules import is_mask_folder
-
-    return [p for p in rel.parts[:-1] if not is_container(p, release_name) and not is_mask_folder(p)]
-
-
 def folder_levels(images: list[Path], release_name: str,
                   labelled: bool = False) -> tuple[list[str | None], list[str | None], str]:
     """Classes and patients from folder names: ``(class per image, patient folder per image, words)``.
@@ -198,7 +187,7 @@ def folder_levels(images: list[Path], release_name: str,
     The first named folder level is the class when its names are the classes' spellings, or few
     (at most :data:`~featbus.datasets._release_rules.MAX_CLASS_FOLDERS`); with more it is the
     patient; a second level under classes is the patient when it has several names."""
-    dirs = [_named_dirs(img, release_name) for img in images]
+    dirs = [named_folders(img, release_name) for img in images]
     # a folder every image lies in (the release's own name, a download's wrapper) says nothing,
     # unless its name is a class's
     while dirs and all(dirs) and len({d[0] for d in dirs}) == 1 and not class_of_value(dirs[0][0]):

@@ -31,10 +31,9 @@ from ._release_rules import (
     stem_keys,
 )
 
-__all__ = ["LeftOut", "cell_keys", "copies_folders", "dicom_name", "image_keys", "normalisation_mattered",
-           "one_level_down", "path_key", "probe_files", "scope_of", "split_masks", "unwrap_download_folder",
-           "walk_release"]
-
+__all__ = ["LeftOut", "cell_keys", "copies_folders", "dicom_name", "image_keys", "named_folders",
+           "normalisation_mattered", "one_level_down", "path_key", "probe_files", "scope_of", "split_masks",
+           "unwrap_download_folder", "walk_release"]
 
 
 def path_key(path: Path) -> tuple:
@@ -118,11 +117,15 @@ def in_mask_folder(rel: Path) -> bool:
     return any(is_mask_folder(part) for part in rel.parts[:-1])
 
 
+def named_folders(rel: Path, release_name: str = "") -> list[str]:
+    """The folders of a file that say something (no container, no mask folder), as written."""
+    return [p for p in rel.parts[:-1] if not is_container(p, release_name) and not is_mask_folder(p)]
+
+
 def scope_of(rel: Path, release_name: str = "") -> tuple[str, ...]:
-    """The folders of a file that say something (no container, no mask folder), compared as keys:
-    an image and its mask share it (``benign/images/a.png`` and ``benign/masks/a.png``)."""
-    return tuple(column_key(p) for p in rel.parts[:-1] if not is_container(p, release_name)
-                 and not is_mask_folder(p))
+    """:func:`named_folders` compared as keys: an image and its mask share it (``benign/images/a.png``
+    and ``benign/masks/a.png``)."""
+    return tuple(map(column_key, named_folders(rel, release_name)))
 
 
 def split_masks(files: list[Path], mask_pattern: str | None, release_name: str = ""):

@@ -314,17 +314,9 @@ def read_table(path: Path, *, notes: list | None = None, left_out: list | None =
     if not stat.S_ISREG(mode):
         raise TableError(f"{str(path)!r} is not a regular file (a FIFO, device or socket): never opened")
     notes = [] if notes is None else notes
-    suffix = path.suffix.lower()
-    if suffix == ".xlsx":
-        header, rows, lines = _read_xlsx(path)
-    elif suffix == ".xls":
-        header, rows, lines = _read_xls(path)
-    elif suffix == ".jsonl":
-        header, rows, lines = _read_jsonl(path)
-    elif suffix == ".parquet":
-        header, rows, lines = _read_parquet(path)
-    else:
-        header, rows, lines = _read_text(path, notes, strip, dialect)
+    reader = {".xlsx": _read_xlsx, ".xls": _read_xls, ".jsonl": _read_jsonl, ".parquet": _read_parquet}.get(
+        path.suffix.lower())
+    header, rows, lines = reader(path) if reader else _read_text(path, notes, strip, dialect)
     width = len(header)
     header = [h or f"column {k + 1}" for k, h in enumerate(header)]
     kept = []
