@@ -207,3 +207,13 @@ def _default_data_dir(name: str) -> Path | None:
     first), else in its default folders (``../shared/data``...); ``None`` when none holds it."""
     homes = [get_data_home(), *_default_homes()]
     return next((home / name for home in homes if (home / name).is_dir()), None)
+
+
+def _data_root(root, key: str, name: str, holding: str):
+    """``root``, else the site folder ``key`` (:func:`_default_data_dir`); neither: a
+    :class:`FileNotFoundError` saying what ``root=`` names (``holding``) for the data set ``name``."""
+    found = root if root is not None else _default_data_dir(key)
+    if found is None:
+        raise FileNotFoundError(f"{name} not found: pass root= ({holding}) or set FEATBUS_DATA to the folder "
+                                f"holding {key}/")
+    return found

@@ -78,8 +78,6 @@ def column_key(name: str) -> str:
     return re.sub(r"[\s_\-]+", "", str(name)).casefold()
 
 
-
-
 def is_mask_folder(name: str) -> bool:
     """Whether a folder's name says it holds masks (:data:`MASK_FOLDER`) and not images as well.
 

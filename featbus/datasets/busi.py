@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sklearn.utils import Bunch
 
-from ._common import _default_data_dir
+from ._common import _data_root
 
 BUSI_CLASSES = ("benign", "malignant", "normal")
 
@@ -46,12 +46,7 @@ def load_busi(root: str | os.PathLike | None = None, *, duplicate_threshold: int
     >>> data.target_names.tolist()  # doctest: +SKIP
     ['benign', 'malignant', 'normal']
     """
-    if root is None:
-        root = _default_data_dir("busi")
-        if root is None:
-            raise FileNotFoundError("BUSI not found: pass root= (the Dataset_BUSI_with_GT folder or its "
-                                    "parent) or set FEATBUS_DATA to the folder holding busi/")
-    root = Path(root)
+    root = Path(_data_root(root, "busi", "BUSI", "the Dataset_BUSI_with_GT folder or its parent"))
 
     def is_busi(p: Path) -> bool:
         return all((p / c).is_dir() for c in BUSI_CLASSES)

@@ -12,7 +12,7 @@ from sklearn.utils import Bunch
 
 from .._records import ImageRecord
 from ..progress import find_stack_level
-from ._common import _default_data_dir
+from ._common import _data_root
 
 MIAS_CLASSES = ("normal", "benign", "malignant")
 #: Classes of each ``task`` of :func:`load_mias`.
@@ -125,11 +125,7 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
     >>> data.lesions[0]  # doctest: +SKIP
     [(599, 535, 197)]
     """
-    if root is None:
-        root = _default_data_dir("mini-mias")
-        if root is None:
-            raise FileNotFoundError("mini-MIAS not found: pass root= (the folder with Info.txt) or set "
-                                    "FEATBUS_DATA to the folder holding mini-mias/")
+    root = _data_root(root, "mini-mias", "mini-MIAS", "the folder with Info.txt")
     if task not in MIAS_TASKS:
         raise ValueError(f"task must be one of {sorted(MIAS_TASKS)}, got {task!r}")
     root = Path(root)

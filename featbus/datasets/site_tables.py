@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ..io import warn_skipped
-from ._common import _ON_ERROR, _default_data_dir
+from ._common import _ON_ERROR, _data_root
 
 # --------------------------------------------------------------------------- sites with a table
 
@@ -78,14 +78,7 @@ def site_table_of(root: str | os.PathLike) -> SiteTable | None:
 
 def site_root(root, key: str):
     """``root``, else the site's default folder (``$FEATBUS_DATA/<key>`` or ``../shared/data/<key>``)."""
-    if root is not None:
-        return root
-    found = _default_data_dir(key)
-    if found is None:
-        spec = SITE_TABLES[key]
-        raise FileNotFoundError(f"{spec.name} not found: pass root= (the folder holding {spec.file}) or set "
-                                f"FEATBUS_DATA to the folder holding {key}/")
-    return found
+    return _data_root(root, key, SITE_TABLES[key].name, f"the folder holding {SITE_TABLES[key].file}")
 
 
 def load_site_table_folder(root: str | os.PathLike, spec: SiteTable | str, *, on_error: str = "raise",
