@@ -154,7 +154,6 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
     data = rel.to_bunch(n_jobs=n_jobs)
     classes = MIAS_TASKS[task]
     # the lesions of Info.txt drawn as disks on each image read (Info.txt measures y from the bottom edge)
-    abnormality, tissue, lesions, complete, groups = [], [], [], [], []
     for k, (image, path) in enumerate(zip(data.images, data.paths)):
         ref = Path(path).stem.lower()
         rows = table[ref]
@@ -168,19 +167,17 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
         meta = {"reference": ref, "label": classes[data.target[k]], "abnormality": abn,
                 "tissue": rows[0]["tissue"], "lesions": spots, "mask_complete": ok}
         data.masks[k], data.data[k] = mask, ImageRecord(image, mask, path, meta)
-        abnormality.append(abn)
-        tissue.append(rows[0]["tissue"])
-        lesions.append(spots)
-        complete.append(ok)
-        groups.append((int(ref[3:]) - 1) // 2)
+    metas = [r.meta for r in data.data]
     counts = np.bincount(data.target, minlength=len(classes))
     data.DESCR = ("mini-MIAS mammograms (Suckling et al., 1994): "
                   f"{len(data.images)} images, {dict(zip(classes, counts.tolist()))}; "
                   f"{len(missing)} listed in Info.txt but absent.")
     data.pop("groups_from", None)
-    data.update(target_names=np.asarray(classes, dtype=str), groups=np.asarray(groups, dtype=int),
-                abnormality=abnormality, tissue=np.asarray(tissue, dtype=str), lesions=lesions,
-                mask_complete=np.asarray(complete, bool), missing=missing, unlisted=unlisted)
+    data.update(target_names=np.asarray(classes, dtype=str),
+                groups=np.asarray([(int(m["reference"][3:]) - 1) // 2 for m in metas], dtype=int),
+                abnormality=[m["abnormality"] for m in metas], tissue=np.asarray([m["tissue"] for m in metas], str),
+                lesions=[m["lesions"] for m in metas],
+                mask_complete=np.asarray([m["mask_complete"] for m in metas], bool), missing=missing, unlisted=unlisted)
     return data
 
 
