@@ -22,7 +22,7 @@ _RESERVED = ("label", "path", "target", "group", "row", "image", "mask", "split"
 
 def _groups(rel, kept_groups, paths, images, n_jobs, duplicate_threshold, guess_groups):
     """``(groups, groups_from or None, near-duplicates?)``."""
-    from .name_groups import name_groups
+    from .name_groups import _by_first_appearance, name_groups
 
     s = rel.summary
     source = s.patient_source
@@ -44,8 +44,7 @@ def _groups(rel, kept_groups, paths, images, n_jobs, duplicate_threshold, guess_
                           "near-duplicates, not by patient; name the column with --group-column (group_column=) or "
                           "the file-name rule with --group-pattern REGEX", UserWarning, stacklevel=find_stack_level())
         return duplicate_groups(images, threshold=duplicate_threshold, n_jobs=n_jobs), None, True
-    order: dict[str, int] = {}
-    groups = np.array([order.setdefault(g, len(order)) for g in kept_groups], dtype=int)
+    groups = _by_first_appearance(kept_groups)
     if source == "column":  # an index's or manifest's 'group' column need not be patients
         told = f"the {s.group_column!r} column of {Path(str(s.table)).name}"
         return groups, told if rel.from_index else f"patients: {told}", False
