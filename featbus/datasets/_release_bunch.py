@@ -13,6 +13,7 @@ from .._records import PIXEL_SIZE_KEY, ImageError, map_images
 from ..io import dropped_masks_note, warn_skipped
 from ..progress import find_stack_level
 from ._common import _ON_ERROR, _bunch, _classes_text, _read_keeping_image
+from ._release_index import MANIFEST_COLUMNS
 
 __all__ = ["release_bunch"]
 
@@ -157,7 +158,10 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
         descr += " Left out: " + "; ".join(f"{c}/ ({why})" for c, why in rel.copies) + "."
     extra = []
     if s.table is not None and rel.rows and rel.rows[0]:
-        extra = [str(c).strip().lower() for c in rel.rows[0] if c != "row" and str(c).strip().lower() not in _RESERVED]
+        # a manifest's every column beyond its own (MANIFEST_COLUMNS), kept even where it is named like a
+        # feature table's column (path, target...): featbus extract refuses those naming them
+        own = MANIFEST_COLUMNS if rel.from_index else _RESERVED
+        extra = [str(c).strip().lower() for c in rel.rows[0] if c != "row" and str(c).strip().lower() not in own]
     return _bunch(images, masks, np.asarray(target, dtype=int), classes, paths, groups, metas, descr,
                   skipped=skipped, dropped_masks=dropped, near_duplicate_groups=near, extra_columns=extra,
                   label_column=s.label_column, release_summary=s, left_out=list(rel.copies),

@@ -15,9 +15,12 @@ import unicodedata
 from pathlib import Path
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
-__all__ = ["FORMULA_STARTS", "escape_cell", "mask_cell_files", "mask_columns", "read_index_rows", "unescape_cell",
-           "write_index_rows"]
+__all__ = ["FORMULA_STARTS", "MANIFEST_COLUMNS", "escape_cell", "mask_cell_files", "mask_columns", "read_index_rows",
+           "unescape_cell", "write_index_rows"]
 
+#: Columns of a CSV manifest: ``image`` and ``label`` are required (and ``mask 2``, ``mask 3``... as an
+#: index writes an image's further masks).
+MANIFEST_COLUMNS = ("image", "label", "mask", "group", "split")
 #: Characters that make a spreadsheet read a cell as a formula: escaped with ``'`` where featbus writes.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: The marker of a value holding bytes that are not UTF-8 (a file name's, percent-encoded after it).

@@ -145,6 +145,7 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
                       missing=on_error)  # a missing file: said before any image is read
     data = rel.to_bunch(on_error=on_error, n_jobs=n_jobs, require_labels=require_labels,
                         duplicate_threshold=duplicate_threshold, guess_groups=groups == "duplicates")
-    data.DESCR = data.DESCR.replace("Release", "CSV manifest", 1)
+    # the manifest named, not its folder: what a site is called after (featbus.evaluation.sites)
+    data.DESCR = data.DESCR.replace(f"Release {str(rel.root)!r}", f"CSV manifest {str(path)!r}", 1)
     data.setdefault("split", np.full(len(data.paths), "", dtype=object))  # no split column: no assignment
     return data

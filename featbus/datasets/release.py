@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .._records import ImageError
 from ._common import _check_label_spellings, _natural_key, _pattern_regex
-from ._release_index import mask_cell_files, read_index_rows
+from ._release_index import MANIFEST_COLUMNS, mask_cell_files, read_index_rows
 from ._release_read import Reader, pixel_size_cells
 from ._release_rules import split_counts, split_of
 from ._release_scan import unwrap_download_folder, walk_release
@@ -47,9 +47,6 @@ from ._release_types import (
     unescape_cell,
 )
 
-#: Columns of a CSV manifest: ``image`` and ``label`` are required (and ``mask 2``, ``mask 3``... as an
-#: index writes an image's further masks).
-MANIFEST_COLUMNS = ("image", "label", "mask", "group", "split")
 #: The values of an index's or a manifest's ``split`` column (each spelling of
 #: :data:`~featbus.vocabulary.SPLITS` read as one of them; empty: no assignment).
 MANIFEST_SPLITS = ("train", "valid", "test")
