@@ -121,3 +121,46 @@ def test_write_file_takes_a_255_byte_name(tmp_path):
     name = "y" * 250 + ".json"
     assert len(os.fsencode(name)) == 255
     assert write_file(tmp_path / name, "{}").read_text() == "{}"
+
+
+def _release_with(release: Path, tmp_path: Path, *names: str) -> Path:
+    """A copy of the release holding, besides, the files ``names`` (each a file a command could write)."""
+    import shutil
+
+    rel = tmp_path / "rel"
+    shutil.copytree(release, rel)
+    for name in names:
+        (rel / name).write_bytes(b"the release's own " + name.encode())
+    return rel
+
+
+@pytest.mark.parametrize("command", ["segment train", "segment predict", "segment evaluate", "evaluate", "compare",
+                                     "export"])
+def test_every_other_output_that_is_one_of_the_release_files_is_refused(release, model, tmp_path, capsys, command):
+    # each command's output pointed at a file of the release it reads (the one it would write over or clear)
+    extra, target = {"segment train": ("old.keras", "old.keras"),
+                     "segment predict": ("benign/benign_0_mask.png", "benign/benign_0_mask.png"),
+                     "segment evaluate": ("metrics.csv", "metrics.csv"),
+                     "evaluate": ("summary.csv", "summary.csv"),
+                     "compare": ("compare.json", "compare.json"),
+                     "export": ("legacy.tflite", "legacy.tflite")}[command]
+    rel = _release_with(release, tmp_path, extra)
+    seg = tmp_path / "seg.keras"
+    seg.write_bytes(b"not read: the output is refused first")
+    other = tmp_path / "other.featbus"  # compare needs two models
+    other.write_bytes(model.read_bytes())
+    argv = {"segment train": ["segment", "train", str(rel), "-o", str(rel / target)],
+            "segment predict": ["segment", "predict", str(seg), str(rel / "benign"), "-o", str(rel / "benign")],
+            "segment evaluate": ["segment", "evaluate", str(seg), str(rel), "--report", str(rel)],
+            "evaluate": ["evaluate", str(rel), "-f", "intensity", "--report", str(rel)],
+            "compare": ["compare", str(model), str(other), str(rel), "-o", str(rel)],
+            "export": ["export", str(model), "--tflite", str(rel / target), "--check", str(rel)]}[command]
+    before = _snapshot(rel)
+    overwrite = [] if command == "segment evaluate" else ["--overwrite"]  # segment evaluate has no --overwrite
+    assert main(argv + overwrite) == 2
+    err = capsys.readouterr().err
+    assert "is one of the files of the data" in err and "Traceback" not in err
+    lines = err.strip().splitlines()  # segment predict says first what it read of the images (to name the masks)
+    assert [line for line in lines if "featbus never writes" in line] == lines[-1:]
+    assert repr(str(rel / target)) in lines[-1]
+    assert _snapshot(rel) == before

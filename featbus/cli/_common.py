@@ -195,6 +195,13 @@ def _refuse_input(out: Path, inputs, flag: str = "-o") -> None:
                            "over its input, even with --overwrite; write it elsewhere")
 
 
+def _refuse_input_in(folder: Path, names, inputs, flag: str = "-o") -> None:
+    """:func:`_refuse_input` for each file a command writes into an output folder (``folder / name``):
+    a folder output given as the data folder itself refuses only the names that are already its files."""
+    for name in names:
+        _refuse_input(folder / name, inputs, flag)
+
+
 def _check_output(out: Path, overwrite: bool) -> None:
     """Everything about ``-o`` that can fail, checked before the (long) extraction."""
     if out.suffix.lower() not in (".parquet", ".csv", ".npz"):

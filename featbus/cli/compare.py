@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._common import CLIError, _check_writable, _progress, _refuse_existing
+from ._common import CLIError, _check_writable, _progress, _refuse_existing, _refuse_input_in
 from ._data import _DATA_HELP
 from ._options import _model_spec, add_n_bootstrap, add_output, add_overwrite, add_positive, add_task
 from ._startup import start
@@ -93,6 +93,7 @@ def run(args) -> int:
     if out is not None:
         if out.exists() and not out.is_dir():
             raise CLIError(f"-o {str(out)!r} is a file; give a folder")
+        _refuse_input_in(out, ["compare.json", "compare.png"], [*models, data_path])
         _refuse_existing(out, args.overwrite, taken=[n for n in ("compare.json", "compare.png") if (out / n).exists()])
         _check_writable(out, "-o", folder=True)
     data, loaded = start(args, models, data=data_path, min_classes=2)

@@ -28,7 +28,17 @@ from ..pipelines.make import (
     param_grid,
 )
 from ..pipelines.settings import SETTINGS_SUFFIX
-from ._common import CLIError, _check_writable, _log_data, _one_line, _progress, _refuse_existing, _split
+from ._common import (
+    CLIError,
+    _check_writable,
+    _log_data,
+    _one_line,
+    _progress,
+    _refuse_existing,
+    _refuse_input,
+    _refuse_input_in,
+    _split,
+)
 from ._data import (
     _DATA_HELP,
     _check_n_splits,
@@ -232,6 +242,12 @@ def run(args) -> int:
     _preprocessing_steps(args.preprocess)
     if args.report:
         report = Path(args.report)
+        inputs = [*paths, *([args.test] if args.test else [])]
+        page = report.suffix.lower() in (".html", ".htm")
+        if page:
+            _refuse_input(report, inputs, "--report")
+        # what is written, or cleared by --overwrite, in the report's folder: never one of the data's files
+        _refuse_input_in(report.parent if page else report, [*_REPORT_FILES, *_REPORT_FOLDERS], inputs, "--report")
         _check_writable(report, "--report", folder=report.suffix.lower() not in (".html", ".htm"))
         _check_report_target(report, args.overwrite)
     data = _load_study(args) if len(paths) == 1 else _load_sites(paths, lambda p: _load_study(args, p), "evaluating")

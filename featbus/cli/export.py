@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from ..networks.backend import native_stderr_quiet
-from ._common import CLIError, _check_writable, _import_tensorflow_quietly, _load_model_cli, _refuse_existing
+from ._common import (
+    CLIError,
+    _check_writable,
+    _import_tensorflow_quietly,
+    _load_model_cli,
+    _refuse_existing,
+    _refuse_input,
+)
 from ._data import _load_folder
 from ._options import add_model, add_overwrite, add_trust, export_columns
 
@@ -43,6 +50,9 @@ def run(args) -> int:
     out = Path(args.tflite)
     if out.suffix.lower() != ".tflite":
         raise CLIError(f"--tflite {str(out)!r}: the file name must end in .tflite")
+    inputs = [args.model, *([args.check] if args.check else [])]
+    _refuse_input(out, inputs, "--tflite")
+    _refuse_input(Path(str(out) + ".json"), inputs, "--tflite")
     _refuse_existing(out, args.overwrite, "--tflite")
     _check_writable(out, "--tflite")
     manifest = read_manifest(args.model)

@@ -36,6 +36,8 @@ from ._common import (
     _import_tensorflow_quietly,
     _progress,
     _refuse_existing,
+    _refuse_input,
+    _refuse_input_in,
     _write_csv,
 )
 from ._data import _expand_images, _load_folder
@@ -130,6 +132,7 @@ def _cmd_train(args) -> int:
     out = Path(args.output)
     if out.suffix.lower() != ".keras":
         raise CLIError(f"-o {str(out)!r}: a segmenter is written as a .keras file; the name must end in .keras")
+    _refuse_input(out, [args.data_dir])
     _refuse_existing(out, args.overwrite)
     _check_writable(out, "-o")
     if args.backbone is not None:
@@ -208,6 +211,7 @@ def _cmd_predict(args) -> int:
     _check_writable(out, "-o", folder=True)
     paths = _expand_images(args.images)
     names = _mask_names(paths)
+    _refuse_input_in(out, [*names, "masks.csv"], [*args.images, args.segmenter])
     clash = [n for n in names if (out / n).exists()]
     if clash:
         _refuse_existing(out, args.overwrite, taken=[f"{clash[0]!r} ({len(clash)} of the masks)"])
@@ -294,6 +298,9 @@ def _cmd_evaluate(args) -> int:
         raise CLIError(f"--n-show {args.n_show}: give 0 or more")
     report = Path(args.report) if args.report else None
     if report is not None:
+        written = ["report.html", "metrics.csv", "summary.json",
+                   *(f"{kind}_{k}.png" for kind in ("worst", "best") for k in range(args.n_show))]
+        _refuse_input_in(report, written, [args.data_dir, args.segmenter], "--report")
         _check_writable(report / "report.html", "--report")
     _import_tensorflow_quietly(args.debug)
     # the data first: a folder featbus cannot read is said before the segmenter loads
