@@ -113,13 +113,37 @@ def test_folders_1500_deep_are_left_out_at_the_depth_limit(tmp_path):
             deep = nxt
     finally:
         os.close(deep)
-    outcome = run_featbus(["read", rel], cwd=tmp_path)
-    assert outcome.returncode == 0 and "RecursionError" not in outcome.text, outcome.text[-2000:]
-    assert "MAX_FOLDER_DEPTH" in outcome.text and "4 images" in outcome.text
-    release = read_release(rel)
-    (item, reason, detail), = release.summary.left_out
-    assert item == "benign/" + "/".join(["d"] * MAX_FOLDER_DEPTH) and reason == "unreadable"
-    assert detail.startswith("a folder deeper")
+    try:
+        outcome = run_featbus(["read", rel], cwd=tmp_path)
+        assert outcome.returncode == 0 and "RecursionError" not in outcome.text, outcome.text[-2000:]
+        assert "MAX_FOLDER_DEPTH" in outcome.text and "4 images" in outcome.text
+        release = read_release(rel)
+        (item, reason, detail), = release.summary.left_out
+        assert item == "benign/" + "/".join(["d"] * MAX_FOLDER_DEPTH) and reason == "unreadable"
+        assert detail.startswith("a folder deeper")
+    finally:
+        _remove_chain(rel / "benign")
+
+
+def _remove_chain(base) -> None:
+    """Remove a chain of folders ``d/d/d/...`` under ``base`` from the top, lifting what lies below each
+    level up one level first (one descriptor open at a time, whatever the depth), so pytest's recursive
+    clean-up of old temporary folders never meets a tree deeper than its recursion limit."""
+    fd = os.open(base, os.O_RDONLY)
+    try:
+        while "d" in os.listdir(fd):
+            sub = os.open("d", os.O_RDONLY, dir_fd=fd)
+            try:
+                below = "d" in os.listdir(sub)
+                if below:
+                    os.rename("d", "lifted", src_dir_fd=sub, dst_dir_fd=fd)
+            finally:
+                os.close(sub)
+            os.rmdir("d", dir_fd=fd)
+            if below:
+                os.rename("lifted", "d", src_dir_fd=fd, dst_dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
 def test_a_table_named_on_the_command_line_is_type_checked_before_it_is_opened(tmp_path):
