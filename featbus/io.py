@@ -60,8 +60,7 @@ DICOM_WINDOW: bool = os.environ.get("FEATBUS_DICOM_WINDOW", "1").strip() != "0"
 # --------------------------------------------------------------------------- untrusted input: the limits
 # A release is untrusted input (a download, a colleague's disk, a PACS export): every walk and every parse
 # is bounded before it starts, by these constants (:data:`RELEASE_LIMITS`), each refusal one line naming the
-# file and the limit (:func:`limit_words`). ``featbus.datasets._limits`` is this list under the name the
-# data-set readers import it by.
+# file and the limit (:func:`limit_words`); the data-set readers import them from here.
 
 #: Folders below a release's root that are walked (a 1,500-deep chain is left out, named, at this depth).
 MAX_FOLDER_DEPTH = 64

@@ -8,9 +8,9 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from ..io import MAX_IMAGE_PIXELS, limit_words
 from ..vocabulary import WORKING_LAYOUTS
 from ._common import _check_label_spellings, _natural_key, plausible_typo
-from ._limits import MAX_IMAGE_PIXELS, limit_words
 from ._release_rules import (
     DICOM_KEY_FIELDS,
     IMAGE_COLUMNS,

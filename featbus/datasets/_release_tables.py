@@ -24,7 +24,7 @@ import zipfile
 from pathlib import Path
 
 from .._records import LeftOut
-from ._limits import (
+from ..io import (
     MAX_COLUMNS,
     MAX_FIELD_CHARS,
     MAX_JSON_BYTES,
@@ -37,7 +37,7 @@ from ._limits import (
     limit_words,
 )
 
-__all__ = ["MAX_ROWS", "MAX_XLSX_BYTES", "SourceError", "json_depth", "load_json", "read_table", "TableError"]
+__all__ = ["SourceError", "json_depth", "load_json", "read_table", "TableError"]
 
 
 class TableError(ValueError):

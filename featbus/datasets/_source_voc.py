@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .._records import LeftOut
-from ..io import list_folder
-from ._limits import MAX_IMAGE_PIXELS, MAX_TABLE_BYTES, limit_words
+from ..io import MAX_IMAGE_PIXELS, MAX_TABLE_BYTES, limit_words, list_folder
 from ._release_rules import split_of
 from ._release_sources import Annotated, SourceRead
 from ._release_tables import SourceError
