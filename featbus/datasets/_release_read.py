@@ -41,9 +41,9 @@ from ._release_scan import (
     probe_files,
     split_masks,
 )
-from ._release_sources import entries_table, merge_split_tables, one_hot_table, read_sources, split_column
 from ._release_tables import TableError, read_table
 from ._release_types import LeftOut, Release, ReleaseError, ReleaseSummary
+from .sources._tool_tables import entries_table, merge_split_tables, one_hot_table, split_column
 
 __all__ = ["Reader", "folder_levels", "masks_not_a_class", "pixel_size_cells"]
 
@@ -231,8 +231,10 @@ class Reader:
         """Leave ``item`` (a file, or ``row N of TABLE``) out for ``reason`` (:data:`LEFT_OUT_REASONS`)."""
         self.left_out.append(LeftOut(item.as_posix() if isinstance(item, Path) else str(item), reason, detail))
 
-    def read(self, *, image_column, label_column, group_column, group_pattern, mask_pattern,
-             require_labels, classes=None, rows_without_image="leave out", unannotated="normal") -> Release:
+    def read(self, *, reads, image_column, label_column, group_column, group_pattern, mask_pattern,
+             require_labels, classes=None, rows_without_image="leave out") -> Release:
+        """The release, its images named by a table or by the folders (``reads``: the sources'
+        files read, :func:`~featbus.datasets.sources.read_sources`; none claims the images)."""
         root = self.root
         self.classes, self.rows_without_image = classes, rows_without_image
         if not self.files:
@@ -249,7 +251,7 @@ class Reader:
             self.out(m, "mask")
         self.unpaired = unpaired  # a table's mask column may name them (masks/a;b.png)
         summary = ReleaseSummary(root=root)
-        images, rule = self._sources(images, masks_of, rule, unannotated, summary)
+        images, rule = self._sources(reads, images, masks_of, rule, summary)
         # the table naming most images, its mask columns (files they name are masks, never samples)
         table = self._table(images, image_column, summary)
         rows_of: dict[Path, list[int]] = {}
@@ -346,11 +348,10 @@ class Reader:
                       class_order=class_order, pixel_sizes=pixel_sizes, unfit_masks=self.unfit)
         return rel
 
-    def _sources(self, images, masks_of, rule, unannotated, summary):
-        """The annotation files (:mod:`~featbus.datasets._release_sources`): each read, what it leaves out
-        named, its entries one table (``self.sourced``) and its masks each image's (the files paired
-        by name beside them left out as another annotation); ``(images, mask rule)``."""
-        reads, self.tables = read_sources(self.root, self.tables, self.files, unannotated)
+    def _sources(self, reads, images, masks_of, rule, summary):
+        """The annotation files read (:mod:`~featbus.datasets.sources`): what each leaves out named,
+        its entries one table (``self.sourced``) and its masks each image's (the files paired by name
+        beside them left out as another annotation); ``(images, mask rule)``."""
         gone = set()
         for got in reads:
             for entry in got.left_out:

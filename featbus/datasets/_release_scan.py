@@ -41,7 +41,7 @@ def path_key(path: Path) -> tuple:
     return tuple(_natural_key(part) for part in path.parts)
 
 
-def walk_release(root: Path) -> tuple[list[Path], list[Path], list[LeftOut]]:
+def walk_release(root: Path, also: tuple[str, ...] = ()) -> tuple[list[Path], list[Path], list[LeftOut]]:
     """``(image files, tables, left out)`` under ``root``, relative paths in natural order, through
     the one listing every command reads a folder by (:func:`featbus.io.list_folder`: no file
     opened, regular files only, links leading out of the release, FIFOs, devices, sockets, link loops,
@@ -49,13 +49,15 @@ def walk_release(root: Path) -> tuple[list[Path], list[Path], list[LeftOut]]:
     GIF) left out, named). Hidden files and folders and a release's notes (README...) are not read.
     A regular file of no known suffix is an image when its content is DICOM (``by_content``:
     ``I0000001`` of a PACS or CD export); a ``DICOMDIR`` adds the files it references. DICOM files
-    without pydicom installed: an :class:`ImportError` naming the extra."""
-    files, left_out = list_folder(root, IMAGE_SUFFIXES + TABLE_SUFFIXES, NOT_READ_IMAGES, by_content=True)
+    without pydicom installed: an :class:`ImportError` naming the extra. ``also``: suffixes of the
+    sources' own files (:func:`featbus.datasets.sources.extra_suffixes`), listed with the tables."""
+    also = tuple(s for s in also if s not in IMAGE_SUFFIXES + TABLE_SUFFIXES)
+    files, left_out = list_folder(root, IMAGE_SUFFIXES + TABLE_SUFFIXES + also, NOT_READ_IMAGES, by_content=True)
     dicomdirs = [f for f in files if f.name == "DICOMDIR"]
-    images = sorted((f for f in files if f.name != "DICOMDIR" and f.suffix.lower() not in TABLE_SUFFIXES),
+    images = sorted((f for f in files if f.name != "DICOMDIR" and f.suffix.lower() not in TABLE_SUFFIXES + also),
                     key=path_key)
-    tables = sorted((f for f in files if f.suffix.lower() in TABLE_SUFFIXES and not NOT_TABLES.match(f.stem)),
-                    key=path_key)
+    tables = sorted((f for f in files if (f.suffix.lower() in TABLE_SUFFIXES and not NOT_TABLES.match(f.stem))
+                     or f.suffix.lower() in also), key=path_key)
     _refuse_without_pydicom(root, [f for f in images if dicom_name(f)], dicomdirs)
     for rel in dicomdirs:
         images += [f for f in _dicomdir_files(root, rel, left_out) if f not in images]

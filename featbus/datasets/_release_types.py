@@ -60,6 +60,10 @@ class ReleaseSummary:
     #: images per published split (``{"train": 120, "valid": 30, "test": 33}``, ``"no split"`` for those
     #: without one: :func:`~featbus.datasets._release_rules.split_counts`), empty without splits
     splits: dict[str, int] = field(default_factory=dict)
+    #: where a source lists the images itself (``claims_images``): which files, in the paragraph's words
+    source: str | None = None
+    #: where the pixel sizes came from when a source gives them (``"the DICOM headers"``)
+    pixel_size_source: str | None = None
 
     def left_out_counts(self) -> dict[str, int]:
         """How many files or rows were left out for each reason (:data:`LEFT_OUT_REASONS`)."""
@@ -80,6 +84,8 @@ class ReleaseSummary:
                 (self.key_role, self.image_column), ("labels", self.label_column), ("patients", self.group_column),
                 ("masks", self.mask_column)) if col)
             parts.append(f"table {self.table.name} ({cols})")
+        if self.source:
+            parts.append(self.source)
         if self.table_candidates:
             parts.append("also considered: " + "; ".join(self.table_candidates[:4])
                          + (f" and {len(self.table_candidates) - 4} more" if len(self.table_candidates) > 4 else ""))
@@ -118,6 +124,8 @@ class ReleaseSummary:
             where.append(f"column {self.pixel_size_column!r} ({unit})")
         if self.n_dicom_pixel_sizes:
             where.append(f"DICOM headers ({self.n_dicom_pixel_sizes})")
+        if self.pixel_size_source:
+            where.append(self.pixel_size_source)
         words = f"pixel size from {' and '.join(where)} for {self.n_pixel_sizes} of {self.n_images} images"
         if self.pixel_size_missing:
             shown = ", ".join(f"{item} {why}" for item, why in self.pixel_size_missing[:3])
@@ -153,6 +161,9 @@ class Release:
     unfit_masks: dict[Path, list[Path]] = field(default_factory=dict)
     #: read from an index or a manifest (its columns are image, label, group, mask, split), not a folder
     from_index: bool = False
+    #: what a source says of each image beyond its label (``{"laterality": "L", "view": "CC"}``),
+    #: empty when no source says anything
+    meta: list[dict] = field(default_factory=list)
 
     def take(self, keep) -> Release:
         """The release of the images ``keep`` (positions, in that order), the summary as it is."""
@@ -163,7 +174,7 @@ class Release:
 
         return replace(self, images=pick(self.images), labels=pick(self.labels), groups=pick(self.groups),
                        masks=pick(self.masks), rows=pick(self.rows), pixel_sizes=pick(self.pixel_sizes),
-                       splits=pick(self.splits))
+                       splits=pick(self.splits), meta=pick(self.meta))
 
     def to_frame(self):
         """The index as a :class:`pandas.DataFrame`: ``image``, ``label``, ``group``, ``mask`` (masks

@@ -30,11 +30,11 @@ from pathlib import Path
 
 from .._records import ImageError
 from ._common import _check_label_spellings, _natural_key, _pattern_regex
+from ._release_claimed import claimed_release
 from ._release_index import MANIFEST_COLUMNS, mask_cell_files, read_index_rows
 from ._release_read import Reader, pixel_size_cells
-from ._release_rules import split_counts, split_of
+from ._release_rules import TABLE_SUFFIXES, split_counts, split_of
 from ._release_scan import unwrap_download_folder, walk_release
-from ._release_sources import DrawnMask
 from ._release_tables import TableError
 from ._release_types import (
     LEFT_OUT_REASONS,
@@ -46,6 +46,7 @@ from ._release_types import (
     escape_cell,
     unescape_cell,
 )
+from .sources import DrawnMask, extra_suffixes, read_sources
 
 #: The values of an index's or a manifest's ``split`` column (each spelling of
 #: :data:`~featbus.vocabulary.SPLITS` read as one of them; empty: no assignment).
@@ -72,7 +73,7 @@ def _missing(file: str, what: str, cell: str) -> str | None:
 @functools.lru_cache(maxsize=4)
 def _drawn_masks(path: str, stamp: tuple) -> dict:
     """The masks a COCO file draws, by image id (each file parsed once while it is unchanged: ``stamp``)."""
-    from ._source_coco import read as read_coco
+    from .sources.coco import read as read_coco
 
     try:
         return {m.ref: m for e in read_coco(Path(path).parent, Path(Path(path).name), None).entries for m in e.masks}
@@ -328,7 +329,7 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
     root = unwrap_download_folder(path)
     release_name = root.name
     try:
-        files, tables, left_out = walk_release(root)
+        files, tables, left_out = walk_release(root, extra_suffixes())
     except ImportError as exc:  # DICOM files, and no pydicom: one line naming the extra
         raise ReleaseError(str(exc)) from None
     if (root / "Info.txt").is_file() and any(f.parent == Path(".") and f.stem.lower().startswith("mdb")
@@ -342,7 +343,14 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
         from .mias import mias_release
 
         return mias_release(root, [f for f in files if f.parent == Path(".")], left_out, group_pattern=group_pattern)
-    return Reader(root, release_name, files, tables, left_out).read(
-        image_column=image_column, label_column=label_column, group_column=group_column,
-        group_pattern=group_pattern, mask_pattern=mask_pattern, require_labels=require_labels, classes=classes,
-        rows_without_image=rows_without_image, unannotated=unannotated)
+    reads, tables = read_sources(root, tables, files, unannotated)
+    reader = Reader(root, release_name, files, [t for t in tables if t.suffix.lower() in TABLE_SUFFIXES], left_out)
+    reader.classes = classes
+    if any(got.claims_images and got.entries for got in reads):  # a source lists the images itself
+        reader.tables = tables  # every file considered is named
+        return claimed_release(reader, reads, image_column=image_column, label_column=label_column,
+                               group_column=group_column, group_pattern=group_pattern, mask_pattern=mask_pattern,
+                               require_labels=require_labels)
+    return reader.read(reads=reads, image_column=image_column, label_column=label_column, group_column=group_column,
+                       group_pattern=group_pattern, mask_pattern=mask_pattern, require_labels=require_labels,
+                       classes=classes, rows_without_image=rows_without_image)

@@ -1,4 +1,4 @@
-"""Pascal VOC / CVAT "Segmentation mask 1.1" as a release's source (:mod:`~featbus.datasets._release_sources`):
+"""Pascal VOC / CVAT "Segmentation mask 1.1" as a release's source (:mod:`featbus.datasets.sources`):
 ``JPEGImages/<name>.jpg`` with ``SegmentationClass/<name>.png``, whose colours are the classes that
 ``labelmap.txt`` names (``benign:250,50,83::``, CVAT's ``label:color_rgb:parts:actions``); the splits
 from ``ImageSets/Segmentation/<split>.txt``. A mask of background only is a scan without a lesion
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .._records import LeftOut
-from ..io import MAX_IMAGE_PIXELS, MAX_TABLE_BYTES, limit_words, list_folder
-from ._release_rules import split_of
-from ._release_sources import Annotated, SourceRead
-from ._release_tables import SourceError
+from ..._records import LeftOut
+from ...io import MAX_IMAGE_PIXELS, MAX_TABLE_BYTES, limit_words, list_folder
+from .._release_rules import split_of
+from .._release_tables import SourceError
+from ._base import Entry, SourceRead
 
 __all__ = ["NAME", "read", "recognise"]
 
@@ -92,7 +92,7 @@ def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal")
             got.left_out.append(LeftOut(img, "two labels", f"{mask.as_posix()} holds the colours of "
                                       f"{', '.join(sorted(classes))}"))
             continue
-        got.entries.append(Annotated(img, classes.pop() if classes else "normal", (mask,), split=split.get(img.stem)))
+        got.entries.append(Entry(img, classes.pop() if classes else "normal", (mask,), split=split.get(img.stem)))
     got.mask_rule = "SegmentationClass/ beside JPEGImages/"
     got.class_source = "the masks' colours, named in {file}"
     n_normal = sum(e.label == "normal" for e in got.entries)

@@ -1,4 +1,4 @@
-"""COCO JSON as a release's source (:mod:`~featbus.datasets._release_sources`): CVAT's "COCO 1.0"
+"""COCO JSON as a release's source (:mod:`featbus.datasets.sources`): CVAT's "COCO 1.0"
 (``images/`` + ``annotations/instances_default.json``), Roboflow's COCO export (``train/``,
 ``valid/``, ``test/``, each with ``_annotations.coco.json``), Label Studio's COCO export
 (``images/`` + ``result.json``).
@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .._records import LeftOut
-from ._release_sources import Annotated, DrawnMask, SourceRead, load_json, rle_counts
+from ..._records import LeftOut
+from .._release_tables import load_json
+from ._base import DrawnMask, Entry, SourceRead, rle_counts
 
 __all__ = ["NAME", "read", "recognise"]
 
@@ -129,7 +130,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             continue
         size = (int(im.get("height") or 0), int(im.get("width") or 0))
         masks = (DrawnMask(root / file, str(image_id), size, tuple(polys), tuple(rles)),) if polys or rles else ()
-        got.entries.append(Annotated(found, str(next(iter(classes))) if classes else "normal", masks))
+        got.entries.append(Entry(found, str(next(iter(classes))) if classes else "normal", masks))
     n_normal = sum(e.label == "normal" and not e.masks for e in got.entries) if "normal" not in names else 0
     if n_normal:
         got.notes.append(f"{n_normal} image{'s' * (n_normal > 1)} {where} lists with no annotation read as 'normal' "

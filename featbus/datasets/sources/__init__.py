@@ -1,0 +1,58 @@
+"""The release's sources: each module here reads one kind of file a publisher or a labelling tool
+ships and gives one :class:`Entry` per image (:mod:`._base`). The reader
+(:func:`featbus.datasets.read_release`) arbitrates between them: which one labels the images,
+which others were considered and why not.
+
+A source module has ``NAME`` (its words in the paragraph), ``recognise(files) -> files`` (the
+release-relative non-image files it reads; it may open one to look at a header, bounded),
+``read(root, file, images, unannotated="normal") -> SourceRead`` and optionally ``SUFFIXES`` (file
+suffixes it needs listed beyond the tables and images, ``(".npz",)``). A new format is one module
+here, one line in :data:`SOURCES` and its tests (docs/developer.rst).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from .._release_tables import SourceError
+from ._base import Annotated, DrawnMask, Entry, LeftOut, SourceRead, rle_counts, rle_decode
+
+__all__ = ["SOURCES", "Annotated", "DrawnMask", "Entry", "LeftOut", "SourceRead", "extra_suffixes", "modules",
+           "read_sources", "rle_counts", "rle_decode"]
+
+#: The source modules of this package, specific first: each claims its files before the next one
+#: looks (VOC claims its ``labelmap.txt`` and ``ImageSets`` lists before COCO or the tables).
+SOURCES = (
+    "voc",
+    "coco",
+)
+
+
+def modules() -> list:
+    """The modules of :data:`SOURCES`, imported (each once, when a release is read)."""
+    return [importlib.import_module(f"{__name__}.{name}") for name in SOURCES]
+
+
+def extra_suffixes() -> tuple[str, ...]:
+    """The file suffixes the sources need listed beyond the images and tables (their ``SUFFIXES``)."""
+    return tuple(dict.fromkeys(s.lower() for m in modules() for s in getattr(m, "SUFFIXES", ())))
+
+
+def read_sources(root: Path, tables: list[Path], images: list[Path], unannotated: str):
+    """``(reads, the files no source claimed)``: every source's files read, each once; a file a
+    source cannot read is a :class:`SourceRead` whose ``not_used`` says why. ``tables``: the
+    release's non-image files (tables, and files of the sources' ``SUFFIXES``)."""
+    reads, claimed = [], set()
+    for source in modules():
+        for rel in source.recognise([t for t in tables if t not in claimed]):
+            claimed.add(rel)
+            try:
+                got = source.read(root, rel, images, unannotated)
+                got.source_name = got.source_name or source.NAME
+                reads.append(got)
+            except (OSError, TypeError, ValueError, AttributeError, KeyError) as exc:  # a field of the wrong type
+                reads.append(SourceRead(rel, not_used=str(exc) if isinstance(exc, (SourceError, OSError)) else
+                                        f"an unreadable {source.NAME} file ({type(exc).__name__}: {exc})",
+                                        source_name=source.NAME))
+    return reads, [t for t in tables if t not in claimed]

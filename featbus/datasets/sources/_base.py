@@ -1,0 +1,137 @@
+"""The records every source gives (:mod:`featbus.datasets.sources`): one :class:`Entry` per image, a
+:class:`SourceRead` per file read, and :class:`DrawnMask`, a mask an annotation file draws.
+
+An entry's ``image`` is a path relative to the release's root, or an **image reference** for an
+image that is no file of its own (an archive's member, an array's row): any object with
+``__fspath__`` giving a stable name (``archive.zip!member/path.png``, ``file.npz!train_images[12]``)
+and ``read()`` giving its pixels (an array) or its encoded bytes; it may offer ``probe()`` giving
+``(shape, problem)`` as :func:`featbus.io.header_shape` does (``shape`` ``(height, width)``,
+``problem`` ``None`` or ``(reason, detail)``), else its size is not checked before the pixels are
+read. The reader keeps a reference as it is given (never joined to the root).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..._records import LeftOut
+
+__all__ = ["Annotated", "DrawnMask", "Entry", "LeftOut", "SourceRead", "rle_counts", "rle_decode"]
+
+
+@dataclass(frozen=True, eq=False)
+class DrawnMask:
+    """A mask an annotation file draws (polygons, RLE) rather than a mask file: rendered when the
+    pixels are read (:meth:`render`). Path-like as ``<annotation file>#<image>``, so an index names it."""
+
+    source: Path  # the annotation file
+    ref: str  # the image's id in it
+    size: tuple[int, int]  # (height, width) the file gives the image
+    polygons: tuple = field(default=(), repr=False)  # flat x, y coordinate sequences
+    rles: tuple = field(default=(), repr=False)  # (counts, (height, width)): runs, or COCO's compressed string
+
+    def __fspath__(self) -> str:
+        return f"{self.source}#{self.ref}"
+
+    __str__ = __fspath__
+
+    def render(self) -> np.ndarray:
+        """The union of the polygons (clipped to the image) and RLE masks, a boolean array of ``size``."""
+        from skimage.draw import polygon
+
+        mask = np.zeros(self.size, bool)
+        for flat in self.polygons:  # COCO's coordinates are pixel edges: a pixel's centre is at +0.5
+            rr, cc = polygon(np.asarray(flat[1::2], float) - 0.5, np.asarray(flat[0::2], float) - 0.5, self.size)
+            mask[rr, cc] = True
+        for counts, size in self.rles:
+            mask |= rle_decode(counts, size)
+        return mask
+
+
+def rle_counts(counts) -> list[int]:
+    """COCO's run lengths from a list (uncompressed) or its compressed string (pycocotools'
+    LEB128-like text: 5 bits a character, the run after the second given as a difference)."""
+    if not isinstance(counts, str):
+        return [int(c) for c in counts]
+    runs: list[int] = []
+    p = 0
+    while p < len(counts):
+        x, k, more = 0, 0, True
+        while more:
+            if p >= len(counts):
+                raise ValueError("a compressed RLE string ends inside a number")
+            c = ord(counts[p]) - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p, k = p + 1, k + 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        runs.append(x + runs[-2] if len(runs) > 2 else x)
+    return runs
+
+
+def rle_decode(counts, size) -> np.ndarray:
+    """A COCO RLE (column-major runs, background first) as a boolean ``(height, width)`` array."""
+    h, w = size
+    runs = rle_counts(counts)
+    if any(r < 0 for r in runs) or sum(runs) != h * w:
+        raise ValueError(f"its runs cover {sum(runs)} pixels, not the {h}x{w} = {h * w} of its size")
+    values = np.zeros(len(runs), bool)
+    values[1::2] = True
+    return np.repeat(values, runs).reshape((w, h)).T
+
+
+@dataclass
+class Entry:
+    """What a source gives for one image: its ``image`` (relative to the release's root, or an image
+    reference: see the module), ``label`` (as the publisher wrote it, taken as given; ``None``:
+    unlabelled), ``masks`` (mask files relative to the root, or :class:`DrawnMask`), ``patient``,
+    ``split`` (``train`` / ``valid`` / ``test``), ``pixel_size`` (the
+    :data:`featbus._records.PIXEL_SIZE_KEY` entry: ``{"size": 0.07, "unit": "mm"}``), ``row`` (the
+    table row or annotation it came from, kept in :attr:`Release.rows`) and ``meta`` (anything else
+    the release says of the image: ``{"laterality": "L", "view": "CC"}``)."""
+
+    image: Path
+    label: str | None
+    masks: tuple = ()  # mask files (Path) or DrawnMask
+    patient: str | None = None
+    split: str | None = None
+    pixel_size: dict | None = None
+    row: dict | None = None
+    meta: dict = field(default_factory=dict)
+
+
+#: The name the first sources were written against.
+Annotated = Entry
+
+
+@dataclass
+class SourceRead:
+    """One file a source read: its entries, what it left out (:class:`~featbus._records.LeftOut`
+    records), the words the paragraph says of it, and why it gave nothing when it gave nothing
+    (``not_used``).
+
+    ``mask_rule`` and ``class_source`` are the paragraph's words for where the masks and the labels
+    came from (``{file}`` stands for the file's name). ``patient_source`` (one of
+    :data:`~featbus.datasets.release.PATIENT_SOURCES`) and ``patient_detail`` say how the entries'
+    patients were found, ``key`` how the source's rows were joined to the images
+    (``"patient_id + image_id"``). ``claims_images``: the source lists the release's images itself;
+    the reader takes its entries as the release (labels, patients, splits, pixel sizes, rows and
+    masks as given), reads no table's columns for them and leaves out the image files it does not list."""
+
+    file: Path
+    entries: list[Entry] = field(default_factory=list)
+    left_out: list[LeftOut] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    not_used: str | None = None
+    mask_rule: str | None = None
+    class_source: str | None = None
+    patient_source: str | None = None
+    patient_detail: str = ""
+    key: str | None = None
+    claims_images: bool = False
+    #: the source's ``NAME`` (set by :func:`~featbus.datasets.sources.read_sources` when left empty)
+    source_name: str = ""
