@@ -42,7 +42,7 @@ from ._release_types import (
     escape_cell,
     unescape_cell,
 )
-from .sources import extra_suffixes, read_sources
+from .sources import extra_suffixes, mias, read_sources
 from .sources.index import manifest_images, read_index
 
 #: The values of an index's or a manifest's ``split`` column (each spelling of
@@ -150,17 +150,10 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
         files, tables, left_out = walk_release(root, extra_suffixes())
     except ImportError as exc:  # DICOM files, and no pydicom: one line naming the extra
         raise ReleaseError(str(exc)) from None
-    if (root / "Info.txt").is_file() and any(f.parent == Path(".") and f.stem.lower().startswith("mdb")
-                                             for f in files):
-        refused = [k for k, v in {"--image-column": image_column, "--label-column": label_column,
-                                  "--group-column": group_column, "--mask-pattern": mask_pattern}.items()
-                   if v is not None]
-        if refused:
-            raise ReleaseError(f"{' and '.join(refused)}: {str(root)!r} is a mini-MIAS folder, labelled by its "
-                               "Info.txt (no table of image names, no mask files): drop the option")
-        from .mias import mias_release
-
-        return mias_release(root, [f for f in files if f.parent == Path(".")], left_out, group_pattern=group_pattern)
+    if mias.recognise(root, files):  # labelled by its Info.txt, no table of image names
+        return mias.read(root, files, left_out, group_pattern=group_pattern, options={
+            "--image-column": image_column, "--label-column": label_column, "--group-column": group_column,
+            "--mask-pattern": mask_pattern})
     reads, tables = read_sources(root, tables, files, unannotated)
     reader = Reader(root, release_name, files, [t for t in tables if t.suffix.lower() in TABLE_SUFFIXES], left_out)
     reader.classes = classes
