@@ -1251,11 +1251,18 @@ def data_notes(data) -> list[str]:
                         dropped_masks_note(getattr(data, "dropped_masks", None) or [])) if n]
 
 
+def read_at_work(path: str | os.PathLike, info: dict | None = None) -> np.ndarray:
+    """A grey image read as featbus's steps load it: :func:`read_image` at its working size
+    (``work_pixels=WORK_PIXELS``). ``info``, where given, gets ``"shape"`` (the file's own size) and, for a
+    DICOM file, ``"dicom"`` (:func:`dicom_view`) and ``"pixel_size"`` (:func:`dicom_pixel_size`)."""
+    return _read(path, "gray", "default", None, WORK_PIXELS, info)
+
+
 def _read_indexed(path, index: int | None, info: dict | None = None) -> np.ndarray:
-    """Read a file at its working size (:data:`WORK_PIXELS`); a read error gets the item's index added to its
-    message. ``info``: see :func:`_read`."""
+    """Read a file at its working size (:func:`read_at_work`); a read error gets the item's index added to its
+    message."""
     try:
-        return _read(path, "gray", "default", None, WORK_PIXELS, info)
+        return read_at_work(path, info)
     except ImageError as exc:
         if exc.index is not None or index is None:
             raise
