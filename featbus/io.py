@@ -629,10 +629,10 @@ def _dicom_values(raw: np.ndarray, ds, photometric: str, window: bool, path: str
 
 def _dicom_gray(raw: np.ndarray, ds, photometric: str, window: bool, path: str) -> np.ndarray:
     """A grey frame as :func:`read_image` returns it: integer words of up to 16 bits through a lookup table
-    of every stored value (each value computed once, decisions on the values present), others value by
-    value. ``PixelPaddingValue`` (to ``PixelPaddingRangeLimit``) pixels are masked: set to black, 0 (the
-    lowest value the image's other pixels take where those are fractional modality values), whatever the
-    window maps them to, so padding never reads as tissue."""
+    of every stored value (each value computed once; without a window, the output's type decided on the
+    values present), others value by value. ``PixelPaddingValue`` (to ``PixelPaddingRangeLimit``) pixels
+    are masked: set to black, 0 (the lowest value the image's other pixels take where those are fractional
+    modality values), whatever the window maps them to, so padding never reads as tissue."""
     pad = _padding(ds)
     if raw.dtype.kind in "iu" and raw.dtype.itemsize <= 2:
         signed = raw.dtype.kind == "i"
@@ -640,17 +640,21 @@ def _dicom_gray(raw: np.ndarray, ds, photometric: str, window: bool, path: str) 
         if signed:  # two's complement -> offset binary: index = value + 2**(bits - 1)
             words = words ^ (words.dtype.type(1) << (8 * raw.dtype.itemsize - 1))
         size = 1 << (8 * raw.dtype.itemsize)
-        present = np.bincount(words.ravel(), minlength=size) > 0
-        stored = np.arange(size, dtype=np.int64) - (size // 2 if signed else 0)
-        stored = stored.astype(raw.dtype)
+        stored = (np.arange(size, dtype=np.int64) - (size // 2 if signed else 0)).astype(raw.dtype)
         padded = np.zeros(size, bool) if pad is None else (stored >= pad[0]) & (stored <= pad[1])
-        keep = present & ~padded
+        if window and (ds.get("VOILUTSequence") or ("WindowCenter" in ds and "WindowWidth" in ds)):
+            keep = ~padded  # a window's output depends on no other value: every stored value's entry computed
+        else:  # the output's type depends on the values present: a histogram says which (OpenCV's, 6x NumPy's)
+            import cv2
+
+            counts = cv2.calcHist([words], [0], None, [size], [0, size]).ravel()
+            keep = (counts > 0) & ~padded
         shown = _dicom_values(stored[keep], ds, photometric, window, path)
         lut = np.zeros(size, dtype=shown.dtype)
         lut[keep] = shown
         if padded.any() and shown.dtype.kind == "f":
             lut[padded] = shown.min() if shown.size else 0
-        return np.take(lut, words)
+        return lut[words]
     out = _dicom_values(raw, ds, photometric, window, path)
     if pad is not None:
         hit = (raw >= pad[0]) & (raw <= pad[1])
