@@ -1,9 +1,9 @@
 """``featbus extract`` on full-field mammograms against a plain pydicom decode + area-reduce loop, side by side.
 
-The files: ``--n`` (default 20) full-field DICOM mammograms built in a temporary folder from the untouched
+The files: ``--n`` (default 24) full-field DICOM mammograms built in a temporary folder from the untouched
 mini-MIAS PNGs (``../shared/data/mini-mias-original``, 1024 x 1024, 8-bit) upsampled to the sizes vendors write
 (4915 x 5355, as some of RSNA's, and 3328 x 4084, Hologic's), 12-, 14- or 16-bit, every fourth MONOCHROME1 with a
-window, every fifth RLE- and every fifth JPEG 2000-compressed (lossless; pydicom's encoders), each with its
+window, every eighth JPEG 2000- and three in sixteen RLE-compressed (lossless; pydicom's encoders), each with its
 laterality, view and pixel spacing, in class folders as a release ships them.
 
 Two ways, each a fresh process, one after the other in one run:
@@ -105,9 +105,10 @@ def build(root: Path, n: int) -> list[Path]:
         h, w, spacing = SIZES[k % len(SIZES)]
         bits = BITS[k % len(BITS)]
         film = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)
-        big = cv2.resize(film, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-        noise = np.random.default_rng(k).normal(0, 0.6, (h, w)).astype(np.float32)  # detector noise: less compressible
-        stored = np.clip((big + noise) * ((2**bits - 1) / 255), 0, 2**bits - 1).astype(np.uint16)
+        big = cv2.resize(film, (w, h), interpolation=cv2.INTER_LINEAR)
+        factor = (2**bits - 1) // 255  # 16, 64, 257: the film's 8 bits spread over the stored bits
+        noise = np.random.default_rng(k).integers(0, max(2, factor // 4), (h, w), dtype=np.uint16)  # detector noise
+        stored = big.astype(np.uint16) * np.uint16(factor - 1) + noise
         mono1 = k % 4 == 1
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"
@@ -125,10 +126,10 @@ def build(root: Path, n: int) -> list[Path]:
             stored = (2**bits - 1 - stored).astype(np.uint16)
             ds.WindowCenter, ds.WindowWidth = (2**bits) * 0.45, (2**bits) * 0.6
         ds.PixelData = stored.tobytes()
-        if k % 5 == 3:
-            ds.compress(RLELossless, encoding_plugin="gdcm" if _has("gdcm") else "pydicom")
-        elif k % 5 == 4:
+        if k % 8 == 7:
             ds.compress(JPEG2000Lossless)
+        elif k % 4 == 3:
+            ds.compress(RLELossless, encoding_plugin="gdcm" if _has("gdcm") else "pydicom")
         path = root / ("abnormal" if k % 3 == 0 else "normal") / f"{png.stem}.dcm"
         path.parent.mkdir(parents=True, exist_ok=True)
         ds.save_as(path, enforce_file_format=True)
@@ -152,7 +153,7 @@ def measure(command: list[str], env: dict) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=int, default=20, help="mammograms built (default 20)")
+    ap.add_argument("--n", type=int, default=24, help="mammograms built (default 24)")
     ap.add_argument("-o", "--out", type=Path, default=RESULTS / "mammography_dicom.json")
     ap.add_argument("--before", type=Path, help="also run featbus extract from this checkout (an older featbus)")
     args = ap.parse_args()
