@@ -145,9 +145,11 @@ def _has(module: str) -> bool:
     return True
 
 
-def measure(command: list[str], env: dict) -> dict:
+def measure(command: list[str], env: dict, cwd: Path) -> dict:
+    """``command``'s wall seconds and peak memory, run from ``cwd`` (not the checkout: ``python -m`` would
+    import the featbus of the working folder before the one ``PYTHONPATH`` names)."""
     out = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, env=env,
-                         check=True)
+                         check=True, cwd=cwd)
     return json.loads(out.stdout)
 
 
@@ -166,7 +168,7 @@ def main() -> None:
         disk = sum(f.stat().st_size for f in files)
         load_before = os.getloadavg()
         feat = measure([sys.executable, "-m", "featbus", "extract", str(rel), "-f", "intensity", "-o",
-                        str(Path(tmp) / "features.csv")], env)
+                        str(Path(tmp) / "features.csv")], env, Path(tmp))
         if feat["rc"] != 0:
             raise SystemExit(f"featbus extract failed: {feat['stderr_tail']}")
         import pandas as pd
@@ -174,17 +176,18 @@ def main() -> None:
         table = pd.read_csv(Path(tmp) / "features.csv")
         from featbus.io import WORK_PIXELS
 
-        plain = measure([sys.executable, "-c", PLAIN, str(WORK_PIXELS), *map(str, files)], env)
+        plain = measure([sys.executable, "-c", PLAIN, str(WORK_PIXELS), *map(str, files)], env, Path(tmp))
         before = None
         if args.before is not None:
             before = measure([sys.executable, "-m", "featbus", "extract", str(rel), "-f", "intensity", "-o",
                               str(Path(tmp) / "before.csv"), "--on-error", "skip"],
-                             dict(env, PYTHONPATH=str(args.before)))
+                             dict(env, PYTHONPATH=str(args.before.resolve())), Path(tmp))
             before["rows"] = len(pd.read_csv(Path(tmp) / "before.csv")) if before["rc"] == 0 else 0
         loop = json.loads(plain.pop("stderr_tail").strip().splitlines()[-1])
         load_after = os.getloadavg()
     n = len(files)
     result = {
+        "command": "python benchmarks/mammography_dicom.py " + " ".join(sys.argv[1:]),
         "images": n, "rows_featbus": int(len(table)), "rows_plain": loop["rows"],
         "sizes": [f"{w} x {h}" for h, w, _ in SIZES], "bits": list(BITS), "disk_mb": round(disk / 1e6, 1),
         "build_s": round(built_s, 1),
@@ -213,10 +216,13 @@ def main() -> None:
         "| way | images/s (whole process) | peak memory |\n|---|---|---|\n"
         f"| featbus extract -f intensity | {f['images_per_s']} | {f['peak_mb']} MB |\n"
         f"| plain pydicom + INTER_AREA + intensity | {p['images_per_s']} (loop alone {p['loop_images_per_s']}) "
-        f"| {p['peak_mb']} MB |\n\n"
-        f"Ratio featbus / plain: {result['ratio_images_per_s']} (against the plain loop without its imports: "
+        f"| {p['peak_mb']} MB |\n"
+        + (f"| featbus before (`{result['before']['featbus']}`) | {round(n / result['before']['wall_s'], 3)} "
+           f"({result['before']['rows']} rows) | {result['before']['peak_mb']} MB |\n" if "before" in result else "")
+        + f"\nRatio featbus / plain: {result['ratio_images_per_s']} (against the plain loop without its imports: "
         f"{result['ratio_vs_plain_loop_alone']}). Load average before / after: {result['load_average']['before']} / "
-        f"{result['load_average']['after']} on {result['cpus']} CPUs (a shared machine).\n")
+        f"{result['load_average']['after']} on {result['cpus']} CPUs (a shared machine).\n\n"
+        f"Command: `{result['command']}`\n")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import math
 import os
@@ -958,7 +959,29 @@ def _read(path, mode: str, max_pixels, dicom_window, work_pixels: int | None, in
         info["shape"] = tuple(image.shape[:2])
     if work_pixels is not None and image.shape[0] * image.shape[1] > work_pixels:
         image = _area_reduce(image, work_shape(image.shape[:2], work_pixels))
+        _give_back_freed_memory()
     return image
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None (another C library, another system)."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def _give_back_freed_memory() -> None:
+    """Return the memory freed by a large image's decoding to the system (glibc's ``malloc_trim``): its
+    buffers of 1-32 MB (a 3328 x 4084 frame, its lookup, pydicom's copies) are served from the heap, which
+    would otherwise keep them, so a release of 46 full-field mammograms read into memory held 2.5 times
+    their working-size images (128 MB more for six). Nothing elsewhere."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def work_shape(shape: Sequence[int], work_pixels: int | None = None) -> tuple[int, int]:
