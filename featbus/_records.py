@@ -60,6 +60,7 @@ __all__ = [
     "mask_bbox",
     "map_images",
     "PIXEL_SIZE_KEY",
+    "DICOM_VIEW_KEY",
     "pixel_size",
 ]
 
@@ -91,6 +92,15 @@ MIN_SIDE = 8
 #: to date where an image is resized (:func:`featbus.model.scale.to_scale`), read by a model that records
 #: a physical scale (issue 82).
 PIXEL_SIZE_KEY = "physical_pixel"
+
+#: The :attr:`ImageRecord.meta` key of what a DICOM mammogram's header says of its view, where it says it:
+#: ``{"laterality": "L" | "R" | None, "view": str | None, "chest_wall": "left" | "right" | None,
+#: "chest_wall_from": str, "presentation": str | None}`` (``ImageLaterality`` or ``Laterality``,
+#: ``ViewPosition``, the side the chest wall is on in the stored pixels, from ``PatientOrientation``'s row
+#: direction or else from the laterality, and ``PresentationIntentType``). Written by
+#: :func:`featbus.io.load_item` and the release reader for DICOM files; read by the mammography orientation
+#: step (:class:`featbus.BreastMask`), which flips a breast by its tag rather than by its pixels.
+DICOM_VIEW_KEY = "dicom_view"
 
 
 def pixel_size(meta: dict | None) -> dict | None:

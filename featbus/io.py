@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import math
 import os
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ._records import (
+    DICOM_VIEW_KEY,
     MIN_SIDE,
     PIXEL_SIZE_KEY,
     ImageError,
@@ -41,7 +43,8 @@ from .progress import find_stack_level
 __all__ = ["read_image", "read_images", "read_mask", "load_item", "header_shape", "dicom_pixel_size", "is_dicom",
            "dicom_header", "DICOM_INSTALL",
            "write_feature_table", "list_folder", "printable_path", "limit_words", "RELEASE_LIMITS",
-           "write_file", "MAX_PIXELS", "DICOM_WINDOW", "refuse_existing", "resize_to", "INTERPOLATIONS"]
+           "write_file", "MAX_PIXELS", "DICOM_WINDOW", "refuse_existing", "resize_to", "INTERPOLATIONS",
+           "WORK_PIXELS", "work_shape", "pixel_limit_problem", "voi_window", "dicom_view", "VOI_FUNCTIONS"]
 
 #: Default largest image (height x width) that :func:`read_image` decodes: 2**28 = 268,435,456
 #: pixels (16384 x 16384; a full-field digital mammogram has about 25 million). A header that
@@ -78,13 +81,23 @@ MAX_ROWS = 1_000_000
 MAX_XLSX_BYTES = 200 * 1024 * 1024
 #: The most parts (zip entries) of an ``.xlsx``.
 MAX_XLSX_PARTS = 10_000
-#: The most pixels (height x width, from the header) of a release's image. The feature extractors work at
-#: the image's own size in float64 with working copies: ``featbus extract -f lbp`` took 828 MB of memory at
-#: its peak for a 4096 x 4096 image (237 MB for small ones: about 35 bytes a pixel) and 1,404 MB at
-#: 5792 x 5792, where a 12000 x 12000 PNG (144 M pixels, 136 KB on disk) took 3.5 GB. 2**24 (16.8 M, 4096 x
-#: 4096; a full-field mammogram has 13-30 M) keeps one image's extraction under 1 GB; a larger one is left
-#: out, named.
-MAX_IMAGE_PIXELS = 1 << 24
+#: The most pixels (height x width, from the header) of a release's image: 2**25 (33.5 M, e.g. 6000 x 5592), above
+#: every real full-field mammogram (RSNA's 4915 x 5355 is 26.3 M, a 6000 x 5000 frame 30 M), which is decoded and
+#: area-reduced to :data:`WORK_PIXELS` right after decoding. A header that claims more (a 12000 x 12000 PNG of
+#: 136 KB, a DICOM header promising 60000 x 60000) is taken for a decompression bomb: left out, named, before a
+#: pixel is decoded. One image's decoding then holds at most about 4 bytes a pixel of it (the decoded words,
+#: the looked-up output), 134 MB at this limit.
+MAX_IMAGE_PIXELS = 1 << 25
+#: The working size: the most pixels (height x width) an image is worked at when featbus loads it for a step
+#: (features, preprocessing, a model; :func:`load_item`, a release read into memory). 2**22 = 4,194,304 (2048 x
+#: 2048): a larger image (a full-field mammogram of 13-30 M pixels) is area-reduced right after it is decoded
+#: (OpenCV ``INTER_AREA``, its aspect kept: 4915 x 5355 becomes 1962 x 2137, about 0.18 mm a pixel for a
+#: 0.07 mm detector, the 0.2 mm of mini-MIAS that featbus's mammography recipes were made on), its lesion masks
+#: with it (a pixel is lesion where more than half of its area was) and its physical pixel size scaled. The
+#: extractors then hold about 35 bytes a pixel (150 MB) of it, and a release of 46 mammograms held in memory
+#: 8 MB each; smaller images (every ultrasound frame, mini-MIAS' 1024 x 1024) are never resized. A feature
+#: table's settings sidecar records it (``"working_size"``).
+WORK_PIXELS = 1 << 22
 #: The most bytes of a JSON annotation file (a COCO export) or JSONL metadata parsed at all: checked on the
 #: file's size before a byte is read (a breast release's COCO file is a few MB; hundreds of MB is not an export).
 MAX_JSON_BYTES = 64 * 1024 * 1024
@@ -486,7 +499,18 @@ def dicom_pixel_size(path: str | os.PathLike, *, header=None) -> tuple[dict | No
     return None, "no PixelSpacing nor ultrasound region spacing in its header"
 
 
-def _voi_functions():
+# --------------------------------------------------------------------------- DICOM pixels
+# A DICOM frame is decoded by pydicom (compressed frames through the plugins of the ``[dicom]`` extra), then
+# every stored value is mapped to its output once, in a lookup table of at most 65,536 entries (the modality
+# rescale, the VOI window or LUT, the MONOCHROME1 inversion, the padding), so a full-field mammogram of 26 M
+# 16-bit pixels costs one table look-up per pixel and no float copy of the image; the image is then
+# area-reduced to the working size of the step that reads it (:data:`WORK_PIXELS`).
+
+#: The VOI functions of DICOM PS3.3 C.11.2.1.2 (``VOILUTFunction``; absent means ``LINEAR``).
+VOI_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
+
+
+def _voi_lut_sequence():
     """pydicom's modality and VOI LUT functions (pydicom 3, or 2.x's older home)."""
     try:
         from pydicom.pixels import apply_modality_lut, apply_voi_lut
@@ -495,61 +519,88 @@ def _voi_functions():
     return apply_modality_lut, apply_voi_lut
 
 
-def _dicom_display(raw: np.ndarray, ds, photometric: str, path: str) -> np.ndarray | None:
-    """The image as a viewer shows it (modality LUT, then the first VOI LUT or window, scaled to
-    the full range of the output dtype, MONOCHROME1 inverted), or None when the file has no VOI."""
-    if not (ds.get("VOILUTSequence") or ("WindowCenter" in ds and "WindowWidth" in ds)):
+def _first(value) -> float:
+    """The first of a multi-valued DICOM number (Window Center / Width may hold several windows)."""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        value = value[0]
+    return float(value)
+
+
+def voi_window(x: np.ndarray, center: float, width: float, function: str = "LINEAR") -> np.ndarray:
+    """The VOI window of DICOM PS3.3 C.11.2.1.2 on values ``x``, as fractions of the output range ``[0, 1]``.
+
+    ``LINEAR``: 0 at or below ``c - 0.5 - (w - 1) / 2``, 1 above ``c - 0.5 + (w - 1) / 2``, else
+    ``(x - (c - 0.5)) / (w - 1) + 0.5`` (``w >= 1``). ``LINEAR_EXACT``: 0 at or below ``c - w / 2``, 1 above
+    ``c + w / 2``, else ``(x - c) / w + 0.5`` (``w > 0``). ``SIGMOID``: ``1 / (1 + exp(-4 (x - c) / w))``
+    (``w > 0``), its exponent clipped to +-700 so that no value far from the window overflows.
+
+    Examples
+    --------
+    >>> voi_window(np.array([0.0, 1024.0, 4095.0]), 1024, 512).round(3).tolist()
+    [0.0, 0.501, 1.0]
+    >>> voi_window(np.array([1024.0, 1e9]), 1024, 512, "SIGMOID").tolist()
+    [0.5, 1.0]
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if function == "LINEAR":
+        if not width >= 1:
+            raise ValueError(f"Window Width {width:g} is below 1 (LINEAR needs a width of at least 1)")
+        if width == 1:  # a threshold: the standard's formula divides by w - 1
+            return (x > center - 0.5).astype(np.float64)
+        return np.clip((x - (center - 0.5)) / (width - 1) + 0.5, 0.0, 1.0)
+    if not width > 0:
+        raise ValueError(f"Window Width {width:g} is not positive ({function} needs a width above 0)")
+    if function == "LINEAR_EXACT":
+        return np.clip((x - center) / width + 0.5, 0.0, 1.0)
+    if function == "SIGMOID":
+        return 1.0 / (1.0 + np.exp(np.clip(-4.0 * (x - center) / width, -700.0, 700.0)))
+    raise ValueError(f"VOILUTFunction {function!r} is none of {', '.join(VOI_FUNCTIONS)}")
+
+
+def _padding(ds) -> tuple[int, int] | None:
+    """The stored values that are padding (``PixelPaddingValue`` up to ``PixelPaddingRangeLimit``), or None."""
+    if "PixelPaddingValue" not in ds:
         return None
-    apply_modality_lut, apply_voi_lut = _voi_functions()
     try:
-        values = np.asarray(apply_voi_lut(apply_modality_lut(raw, ds), ds, index=0), dtype=np.float64)
-        if ds.get("VOILUTSequence"):
-            lo, hi = 0.0, float(2 ** int(ds.VOILUTSequence[0].LUTDescriptor[2]) - 1)
-        else:  # the window's output range: where far-out inputs saturate
-            lo, hi = (float(v) for v in apply_voi_lut(np.array([-1e15, 1e15]), ds, index=0))
-    except Exception as exc:  # a malformed window or LUT
-        raise ImageError(f"cannot apply the DICOM VOI LUT / window ({type(exc).__name__}: {exc}); "
-                         "read the stored values with dicom_window=False (--dicom-raw)", path=path) from None
-    if not hi > lo:
-        raise ImageError(f"the DICOM window's output range [{lo:g}, {hi:g}] is empty", path=path)
-    unit = np.clip((values - lo) / (hi - lo), 0.0, 1.0)
-    if photometric == "MONOCHROME1":
-        unit = 1.0 - unit  # bright means dense, as in MONOCHROME2
-    if raw.dtype.itemsize == 1:
-        return np.rint(unit * 255).astype(np.uint8)
-    return np.rint(unit * 65535).astype(np.uint16)
+        a = int(_first(ds.PixelPaddingValue))
+        b = int(_first(ds.PixelPaddingRangeLimit)) if "PixelPaddingRangeLimit" in ds else a
+    except (TypeError, ValueError):
+        return None
+    return min(a, b), max(a, b)
 
 
-def _read_dicom(path: str, max_pixels: int | None = None, window: bool = True) -> np.ndarray:
-    """DICOM: rescale slope/intercept applied, MONOCHROME1 inverted, ``BitsStored`` scaled to
-    the full range of the output dtype (as a PGM's maxval is); with ``window``, the VOI LUT or
-    window applied as viewers do (:func:`_dicom_display`)."""
-    try:
-        import pydicom
-    except ImportError:
-        raise ImportError(
-            f"reading the DICOM file {path!r} needs pydicom: {DICOM_INSTALL}") from None
-    try:
-        ds = pydicom.dcmread(path, force=True)
-        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
-        rows, cols = int(getattr(ds, "Rows", 0) or 0), int(getattr(ds, "Columns", 0) or 0)
-    except Exception as exc:  # pydicom raises many types for broken data
-        raise ImageError(f"cannot read the DICOM header ({type(exc).__name__}: {exc})", path=path) from None
-    if frames > 1:
-        raise ImageError(f"is a multi-frame DICOM ({frames} frames); featbus reads single images: "
-                         "save each frame as its own file", path=path)
-    _check_pixels(path, rows, cols, max_pixels)  # before the pixel data is decoded
-    try:
-        raw = ds.pixel_array
-    except Exception as exc:  # pydicom raises many types for broken or compressed data
-        raise ImageError(f"cannot read the DICOM pixel data ({type(exc).__name__}: {exc})", path=path) from None
-    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
-    if raw.ndim == 3:  # colour (pydicom already converts YBR to RGB): no rescale or inversion applies
-        return np.ascontiguousarray(raw)
-    if window:
-        shown = _dicom_display(raw, ds, photometric, path)
-        if shown is not None:
-            return shown
+def _display_unit(values: np.ndarray, ds, voi_lut) -> np.ndarray:
+    """The VOI LUT or window of ``ds`` on modality values, as fractions of its output range ``[0, 1]``."""
+    if ds.get("VOILUTSequence"):
+        bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
+        if np.all(values == np.round(values)):  # a LUT is indexed by integers (pydicom warns on floats)
+            values = values.astype(np.int64)
+        return np.clip(np.asarray(voi_lut(values, ds, index=0), dtype=np.float64) / float(2**bits - 1), 0.0, 1.0)
+    function = str(ds.get("VOILUTFunction", "") or "LINEAR").strip().upper()
+    return voi_window(values, _first(ds.WindowCenter), _first(ds.WindowWidth), function)
+
+
+def _dicom_values(raw: np.ndarray, ds, photometric: str, window: bool, path: str) -> np.ndarray:
+    """Stored values -> what :func:`read_image` returns for them (``raw`` may be every stored value once:
+    the lookup table), padding not yet masked. With a VOI LUT or window (and ``window``): the modality
+    rescale, the VOI, MONOCHROME1 inverted, the output range filled (``uint16``; ``uint8`` for 8-bit
+    words). Else the stored values after the modality rescale, MONOCHROME1 inverted within the stored bits'
+    range, ``BitsStored`` scaled to the dtype's range (as a PGM's maxval is); negative or fractional
+    values as ``float32``."""
+    apply_modality_lut, apply_voi_lut = _voi_lut_sequence()
+    if window and (ds.get("VOILUTSequence") or ("WindowCenter" in ds and "WindowWidth" in ds)):
+        try:
+            modality = (np.asarray(apply_modality_lut(raw, ds), dtype=np.float64) if ds.get("ModalityLUTSequence")
+                        else raw.astype(np.float64) * float(ds.get("RescaleSlope", 1) or 1)
+                        + float(ds.get("RescaleIntercept", 0) or 0))
+            unit = _display_unit(modality, ds, apply_voi_lut)
+        except Exception as exc:  # a malformed window or LUT
+            raise ImageError(f"cannot apply the DICOM VOI LUT / window ({type(exc).__name__}: {exc}); "
+                             "read the stored values with dicom_window=False (--dicom-raw)", path=path) from None
+        if photometric == "MONOCHROME1":
+            unit = 1.0 - unit  # inverted after the VOI: bright means dense, as in MONOCHROME2
+        top = 255 if raw.dtype.itemsize == 1 else 65535
+        return np.rint(unit * top).astype(np.uint8 if top == 255 else np.uint16)
     slope = float(getattr(ds, "RescaleSlope", 1) or 1)
     intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
     bits = int(getattr(ds, "BitsStored", raw.dtype.itemsize * 8) or raw.dtype.itemsize * 8)
@@ -561,16 +612,15 @@ def _read_dicom(path: str, max_pixels: int | None = None, window: bool = True) -
         lo, hi = sorted((lo_raw * slope + intercept, hi_raw * slope + intercept))
         values = lo + hi - values
     integral = np.all(values == np.round(values))
-    if integral and values.min() >= 0:
+    if integral and (values.size == 0 or values.min() >= 0):
         top = 255 if raw.dtype.itemsize == 1 else 65535
         stored_max = 2**bits - 1
-        if slope == 1 and intercept == 0 and not signed and bits < raw.dtype.itemsize * 8 \
-                and stored_max < top:
+        if slope == 1 and intercept == 0 and not signed and bits < raw.dtype.itemsize * 8 and stored_max < top:
             # e.g. 12-bit mammograms in 16-bit words: 4095 is full white, as a PGM's maxval is
             # (pydicom keeps only the BitsStored low bits, so no value exceeds stored_max)
             values = np.floor((values * top + stored_max // 2) / stored_max)  # rounded integer rescale
-        if values.max() <= 255 and raw.dtype.itemsize == 1:
-            return values.astype(np.uint8)
+        if values.size == 0 or (values.max() <= 255 and raw.dtype.itemsize == 1):
+            return values.astype(np.uint8 if raw.dtype.itemsize == 1 else np.uint16)
         if values.max() <= 65535:
             return values.astype(np.uint16)
     # negative or fractional values (e.g. CT units) stay as they are, as float32: featbus needs
@@ -578,10 +628,212 @@ def _read_dicom(path: str, max_pixels: int | None = None, window: bool = True) -
     return values.astype(np.float32)
 
 
+def _dicom_gray(raw: np.ndarray, ds, photometric: str, window: bool, path: str) -> np.ndarray:
+    """A grey frame as :func:`read_image` returns it: integer words of up to 16 bits through a lookup table
+    of every stored value (each value computed once; without a window, the output's type decided on the
+    values present), others value by value. ``PixelPaddingValue`` (to ``PixelPaddingRangeLimit``) pixels
+    are masked: set to black, 0 (the lowest value the image's other pixels take where those are fractional
+    modality values), whatever the window maps them to, so padding never reads as tissue."""
+    pad = _padding(ds)
+    if raw.dtype.kind in "iu" and raw.dtype.itemsize <= 2:
+        signed = raw.dtype.kind == "i"
+        words = raw.view(np.uint8 if raw.dtype.itemsize == 1 else np.uint16)
+        if signed:  # two's complement -> offset binary: index = value + 2**(bits - 1)
+            words = words ^ (words.dtype.type(1) << (8 * raw.dtype.itemsize - 1))
+        size = 1 << (8 * raw.dtype.itemsize)
+        stored = (np.arange(size, dtype=np.int64) - (size // 2 if signed else 0)).astype(raw.dtype)
+        padded = np.zeros(size, bool) if pad is None else (stored >= pad[0]) & (stored <= pad[1])
+        if window and (ds.get("VOILUTSequence") or ("WindowCenter" in ds and "WindowWidth" in ds)):
+            keep = ~padded  # a window's output depends on no other value: every stored value's entry computed
+        else:  # the output's type depends on the values present: a histogram says which (OpenCV's, 6x NumPy's)
+            import cv2
+
+            counts = cv2.calcHist([words], [0], None, [size], [0, size]).ravel()
+            keep = (counts > 0) & ~padded
+        shown = _dicom_values(stored[keep], ds, photometric, window, path)
+        lut = np.zeros(size, dtype=shown.dtype)
+        lut[keep] = shown
+        if padded.any() and shown.dtype.kind == "f":
+            lut[padded] = shown.min() if shown.size else 0
+        return lut[words]
+    out = _dicom_values(raw, ds, photometric, window, path)
+    if pad is not None:
+        hit = (raw >= pad[0]) & (raw <= pad[1])
+        out[hit] = out[~hit].min() if out.dtype.kind == "f" and (~hit).any() else 0
+    return out
+
+
+def _codestream_size(frame: bytes) -> tuple[int, int] | None:
+    """``(height, width)`` a JPEG / JPEG-LS / JPEG 2000 codestream claims in its own header (its SOF or
+    SIZ marker), or None where the frame is none of those or says no size."""
+    at = frame.find(b"\xff\x4f\xff\x51", 0, 4096)  # J2K: SOC then SIZ (also inside a JP2 box)
+    if at >= 0 and len(frame) >= at + 24:
+        xsiz, ysiz, xo, yo = (int.from_bytes(frame[at + k:at + k + 4], "big") for k in (8, 12, 16, 20))
+        return ysiz - yo, xsiz - xo
+    if not frame.startswith(b"\xff\xd8"):
+        return None
+    pos = 2
+    sof = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}
+    while pos + 9 <= len(frame) and pos < 1 << 20:
+        if frame[pos] != 0xFF:
+            return None
+        marker = frame[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        length = int.from_bytes(frame[pos + 2:pos + 4], "big")
+        if marker in sof:
+            return int.from_bytes(frame[pos + 5:pos + 7], "big"), int.from_bytes(frame[pos + 7:pos + 9], "big")
+        if marker == 0xDA or length < 2:  # the scan starts before any frame header
+            return None
+        pos += 2 + length
+    return None
+
+
+def _check_frame(ds, syntax, rows: int, columns: int, path: str) -> None:
+    """A compressed frame checked before it is decoded: a decoder is installed for its transfer syntax (else
+    one line naming both), it ends with its end-of-image / end-of-codestream marker (a truncated frame
+    decodes silently into garbage with some decoders), and the size its codestream claims is the header's
+    (a decoder allocates what the codestream claims: a frame claiming more is a decompression bomb)."""
+    try:
+        from pydicom.pixels import get_decoder
+    except ImportError:  # pydicom < 3: its handlers say what is missing when they decode
+        return
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError:
+        raise ImageError(f"its pixel data is in the transfer syntax {syntax.name} ({syntax}), which pydicom cannot "
+                         "decode", path=path) from None
+    if not decoder.is_available:
+        raise ImageError(f"its pixel data is {syntax.name} ({syntax}) and no decoder for it is installed "
+                         f"(pydicom's plugins: {'; '.join(decoder.missing_dependencies) or 'none'}): "
+                         f"{DICOM_INSTALL}", path=path)
+    if "PixelData" not in ds:
+        return
+    from pydicom.encaps import generate_frames
+
+    try:
+        frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    except Exception as exc:  # noqa: BLE001 - an encapsulation pydicom cannot parse
+        raise ImageError(f"its {syntax.name} pixel data is damaged ({type(exc).__name__}: {exc})", path=path) from None
+    if syntax.name.startswith(("JPEG", "High-Throughput JPEG")):
+        if not frame.rstrip(b"\x00").endswith(b"\xff\xd9"):
+            raise ImageError(f"its {syntax.name} frame is truncated: {len(frame):,} bytes with no end-of-image "
+                             "marker (FFD9) at their end", path=path)
+        claimed = _codestream_size(frame)
+        if claimed is not None and claimed != (rows, columns):
+            raise ImageError(f"its {syntax.name} frame claims {claimed[1]} x {claimed[0]} pixels where the header "
+                             f"says {columns} x {rows} (Columns x Rows): not decoded (a decompression bomb or a "
+                             "broken file)", path=path)
+
+
+def _check_bits(ds, path: str) -> None:
+    """``BitsAllocated`` / ``BitsStored`` that describe a readable frame, else one line naming them."""
+    allocated = int(ds.get("BitsAllocated", 0) or 0)
+    stored = int(ds.get("BitsStored", allocated) if ds.get("BitsStored") is not None else allocated)
+    if allocated not in (1, 8, 16, 32, 64):
+        raise ImageError(f"has BitsAllocated {allocated}: not 1, 8, 16, 32 or 64", path=path)
+    if not 1 <= stored <= allocated:
+        raise ImageError(f"has BitsStored {stored}: {'no bit' if stored < 1 else 'more bits than'} "
+                         + ("" if stored < 1 else f"its BitsAllocated {allocated} ") + "per pixel", path=path)
+
+
+def dicom_view(ds) -> dict:
+    """What a DICOM header says of a mammogram's view, as :data:`featbus._records.DICOM_VIEW_KEY` holds it.
+
+    ``laterality`` from ``ImageLaterality`` (else ``Laterality``), ``view`` from ``ViewPosition``,
+    ``presentation`` from ``PresentationIntentType`` (``FOR PRESENTATION`` / ``FOR PROCESSING``), and
+    ``chest_wall``, the side of the stored pixels the chest wall is on: from ``PatientOrientation``'s row
+    direction where it is given (``P``: columns run toward the chest wall, so it is on the right; ``A``: on
+    the left), else from the laterality as mammograms are stored (a right breast's chest wall on the right);
+    ``chest_wall_from`` names the field.
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset
+    >>> ds = Dataset(); ds.ImageLaterality = "R"; ds.ViewPosition = "MLO"
+    >>> dicom_view(ds)["chest_wall"], dicom_view(ds)["chest_wall_from"]
+    ('right', "ImageLaterality 'R'")
+    """
+    def text(key):
+        value = ds.get(key)
+        if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+            value = "\\".join(str(v) for v in value)
+        value = str(value or "").strip().upper()
+        return value or None
+
+    laterality, field = text("ImageLaterality"), "ImageLaterality"
+    if laterality not in ("L", "R"):
+        laterality, field = text("Laterality"), "Laterality"
+    laterality = laterality if laterality in ("L", "R") else None
+    rows_toward = (text("PatientOrientation") or "").split("\\")[0][:1]
+    if rows_toward in ("A", "P"):
+        wall, source = ("right" if rows_toward == "P" else "left"), f"PatientOrientation '{text('PatientOrientation')}'"
+    elif laterality is not None:
+        wall, source = ("right" if laterality == "R" else "left"), f"{field} '{laterality}'"
+    else:
+        wall, source = None, "none: the header says no laterality"
+    return {"laterality": laterality, "view": text("ViewPosition"), "chest_wall": wall, "chest_wall_from": source,
+            "presentation": text("PresentationIntentType")}
+
+
+#: What a 'FOR PROCESSING' frame is, as a note names it.
+FOR_PROCESSING_WORDS = ("'FOR PROCESSING' mammogram(s) (the detector's raw values, before the vendor's processing "
+                        "that makes the image a radiologist reads): read as stored, their VOI window applied where "
+                        "the file has one, not taken for 'FOR PRESENTATION' images")
+
+
+def _read_dicom(path: str, max_pixels: int | None = None, window: bool = True, info: dict | None = None
+                ) -> np.ndarray:
+    """DICOM: see :func:`read_image`. ``info``, where given, gets ``"dicom"``: :func:`dicom_view` of the
+    header."""
+    try:
+        import pydicom
+    except ImportError:
+        raise ImportError(
+            f"reading the DICOM file {path!r} needs pydicom: {DICOM_INSTALL}") from None
+    try:
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            ds = pydicom.dcmread(path, force=True)
+        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+        rows, cols = int(getattr(ds, "Rows", 0) or 0), int(getattr(ds, "Columns", 0) or 0)
+    except Exception as exc:  # pydicom raises many types for broken data
+        raise ImageError(f"cannot read the DICOM header ({type(exc).__name__}: {exc})", path=path) from None
+    ended = [str(w.message) for w in said if "End of file reached" in str(w.message)]
+    if "PixelData" not in ds and ended:
+        raise ImageError("is a truncated DICOM: the file ends inside its pixel data", path=path)
+    if frames > 1:
+        raise ImageError(f"is a multi-frame DICOM ({frames} frames); featbus reads single images: "
+                         "save each frame as its own file", path=path)
+    _check_bits(ds, path)
+    _check_pixels(path, rows, cols, max_pixels)  # before the pixel data is decoded
+    syntax = (getattr(ds, "file_meta", None) or {}).get("TransferSyntaxUID")
+    compressed = syntax is not None and syntax.is_compressed
+    if compressed:
+        _check_frame(ds, syntax, rows, cols, path)
+    if info is not None:
+        info["dicom"] = dicom_view(ds)
+        info["pixel_size"] = dicom_pixel_size(path, header=ds)[0]
+    try:
+        raw = ds.pixel_array
+    except Exception as exc:  # pydicom raises many types for broken or compressed data
+        what = f"its {syntax.name} pixel data" if compressed else "the DICOM pixel data"
+        first = str(exc).strip().splitlines()
+        reason = " ".join(line.strip() for line in first[:3]) if first else ""
+        raise ImageError(f"cannot decode {what}: the file is damaged or truncated ({type(exc).__name__}: "
+                         f"{reason})", path=path) from None
+    del ds.PixelData  # the encoded bytes are not needed any more
+    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
+    if raw.ndim == 3:  # colour (pydicom already converts YBR to RGB): no rescale or inversion applies
+        return np.ascontiguousarray(raw)
+    return _dicom_gray(raw, ds, photometric, window, path)
+
+
 # --------------------------------------------------------------------------- public API
 
 def read_image(path: str | os.PathLike, *, mode: str = "gray", max_pixels: int | None | str = "default",
-               dicom_window: bool | None = None) -> np.ndarray:
+               dicom_window: bool | None = None, work_pixels: int | None = None) -> np.ndarray:
     """Read one image file, keeping its bit depth.
 
     Parameters
@@ -604,6 +856,17 @@ def read_image(path: str | os.PathLike, *, mode: str = "gray", max_pixels: int |
         as pydicom's ``apply_voi_lut`` computes it; the result fills the output dtype's range
         (``uint16``; ``uint8`` for 8-bit words), MONOCHROME1 inverted. Files without a VOI LUT
         or window are read as with ``False``: the stored values after the modality rescale.
+        ``VOILUTFunction`` ``LINEAR``, ``LINEAR_EXACT`` and ``SIGMOID`` follow DICOM PS3.3 C.11.2.1.2
+        (:func:`voi_window`); MONOCHROME1 is inverted after the VOI. Pixels of ``PixelPaddingValue`` (up to
+        ``PixelPaddingRangeLimit``) are masked: set to 0, black, whatever the window maps them to (to the
+        image's lowest value where it is fractional modality values). JPEG 2000, JPEG lossless, JPEG-LS
+        and RLE frames are decoded by pydicom's plugins (``featbus[dicom]`` installs permissively licensed
+        ones); a missing decoder is one error naming the transfer syntax, and a compressed frame is checked
+        before it is decoded (its end marker present, the size its codestream claims the header's).
+    work_pixels : int or None, default=None
+        Area-reduce an image of more pixels than this right after it is decoded (OpenCV ``INTER_AREA``, to
+        the largest size of its aspect within it: :func:`work_shape`). ``None``: the file's own size.
+        featbus's steps load images at :data:`WORK_PIXELS`.
 
     Returns
     -------
@@ -647,6 +910,12 @@ def read_image(path: str | os.PathLike, *, mode: str = "gray", max_pixels: int |
     >>> im.shape, im.dtype, int(im.max())
     ((16, 16), dtype('uint16'), 1000)
     """
+    return _read(path, mode, max_pixels, dicom_window, work_pixels, None)
+
+
+def _read(path, mode: str, max_pixels, dicom_window, work_pixels: int | None, info: dict | None) -> np.ndarray:
+    """:func:`read_image`; ``info``, where given, gets ``"shape"`` (the decoded size, before any reduction)
+    and, for a DICOM file, ``"dicom"`` (:func:`dicom_view`)."""
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
     max_pixels = _check_max_pixels(max_pixels)
@@ -679,14 +948,77 @@ def read_image(path: str | os.PathLike, *, mode: str = "gray", max_pixels: int |
     if fmt == "pnm":
         image = _read_pnm(path, max_pixels)
     elif fmt == "dicom":
-        image = _read_dicom(path, max_pixels, DICOM_WINDOW if dicom_window is None else bool(dicom_window))
+        image = _read_dicom(path, max_pixels, DICOM_WINDOW if dicom_window is None else bool(dicom_window), info)
     else:
         image = _read_pil(path, fmt, max_pixels)
     if image.ndim not in (2, 3) or min(image.shape[:2]) < 1:
         raise ImageError(f"decoded to an array of shape {image.shape}, not an image", path=path)
     if mode == "gray":
         image = to_gray(image, path=path)
+    if info is not None:
+        info["shape"] = tuple(image.shape[:2])
+    if work_pixels is not None and image.shape[0] * image.shape[1] > work_pixels:
+        image = _area_reduce(image, work_shape(image.shape[:2], work_pixels))
+        _give_back_freed_memory()
     return image
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None (another C library, another system)."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def _give_back_freed_memory() -> None:
+    """Return the memory freed by a large image's decoding to the system (glibc's ``malloc_trim``): its
+    buffers of 1-32 MB (a 3328 x 4084 frame, its lookup, pydicom's copies) are served from the heap, which
+    would otherwise keep them, so a release of 46 full-field mammograms read into memory held 2.5 times
+    their working-size images (128 MB more for six). Nothing elsewhere."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+def work_shape(shape: Sequence[int], work_pixels: int | None = None) -> tuple[int, int]:
+    """The size ``(height, width)`` an image of ``shape`` is worked at: itself when it has at most
+    ``work_pixels`` pixels (default :data:`WORK_PIXELS`), else the largest size of its aspect within them.
+
+    Examples
+    --------
+    >>> work_shape((5355, 4915)), work_shape((1024, 1024))
+    ((2137, 1962), (1024, 1024))
+    """
+    h, w = int(shape[0]), int(shape[1])
+    budget = WORK_PIXELS if work_pixels is None else int(work_pixels)
+    if h * w <= budget:
+        return h, w
+    scale = math.sqrt(budget / (h * w))
+    return max(1, math.floor(h * scale)), max(1, math.floor(w * scale))
+
+
+def _area_reduce(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """``image`` area-averaged to ``hw`` (OpenCV ``INTER_AREA``), its dtype kept (bool as more than half)."""
+    import cv2
+
+    if image.dtype == bool:
+        return cv2.resize(image.astype(np.uint8) * np.uint8(255), (hw[1], hw[0]), interpolation=cv2.INTER_AREA) > 127
+    work = image.astype(np.float32) if image.dtype.kind == "f" and image.dtype != np.float32 else image
+    return np.ascontiguousarray(cv2.resize(work, (hw[1], hw[0]), interpolation=cv2.INTER_AREA))
+
+
+def pixel_limit_problem(shape: Sequence[int]) -> tuple[str, str] | None:
+    """``("too large", why)`` for an image whose header claims more than :data:`MAX_IMAGE_PIXELS`, else None:
+    how a release's file and ``featbus predict``'s input are refused before a pixel is decoded."""
+    h, w = int(shape[0]), int(shape[1])
+    if h * w <= MAX_IMAGE_PIXELS:
+        return None
+    return "too large", (f"{w} x {h} = {h * w:,} pixels, above {limit_words('MAX_IMAGE_PIXELS')} (more than any "
+                         "real image, a full-field mammogram included: taken for a decompression bomb)")
 
 
 def _check_max_pixels(max_pixels):
@@ -714,7 +1046,9 @@ def read_mask(paths_or_path: str | os.PathLike | Sequence[str | os.PathLike],
     paths_or_path : path or sequence of paths
         The mask file(s).
     shape : (int, int), optional
-        Expected ``(height, width)``, usually the image's. Default: the first mask's shape.
+        Expected ``(height, width)``, usually the image's. Default: the first mask's shape. A mask of an
+        image loaded at its working size (:func:`work_shape` of the mask's size is ``shape``) is area-reduced
+        with it: a pixel is lesion where more than half of its area was.
 
     Returns
     -------
@@ -757,11 +1091,28 @@ def read_mask(paths_or_path: str | os.PathLike | Sequence[str | os.PathLike],
             m = m.any(axis=-1) if m.ndim == 3 else m > 0
         if shape is None:
             shape = m.shape
+        m = mask_at_work(m, shape)
         if m.shape != shape:
             raise ImageError(f"mask has shape {m.shape}, expected {shape} (the image's size)",
                              path=os.fspath(p))
         union = m if union is None else (union | m)
     return union
+
+
+def mask_at_work(mask: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """``mask`` (bool) brought to ``shape`` where ``shape`` is the working size of an image of the mask's
+    size (:func:`work_shape`): a pixel is lesion where more than half of its area was; else unchanged.
+
+    Examples
+    --------
+    >>> m = np.zeros((4096, 2048), bool); m[:2048] = True
+    >>> small = mask_at_work(m, work_shape(m.shape)); small.shape, float(small.mean())
+    ((2896, 1448), 0.5)
+    """
+    shape = tuple(int(v) for v in shape)
+    if mask.shape[:2] != shape and work_shape(mask.shape[:2]) == shape:
+        return _area_reduce(np.asarray(mask, dtype=bool), shape)
+    return mask
 
 
 def read_images(paths: Sequence[str | os.PathLike], *, mode: str = "gray", on_error: str = "raise",
@@ -927,10 +1278,18 @@ def data_notes(data) -> list[str]:
                         dropped_masks_note(getattr(data, "dropped_masks", None) or [])) if n]
 
 
-def _read_indexed(path, index: int | None) -> np.ndarray:
-    """Read a file; a read error gets the item's index added to its message."""
+def read_at_work(path: str | os.PathLike, info: dict | None = None) -> np.ndarray:
+    """A grey image read as featbus's steps load it: :func:`read_image` at its working size
+    (``work_pixels=WORK_PIXELS``). ``info``, where given, gets ``"shape"`` (the file's own size) and, for a
+    DICOM file, ``"dicom"`` (:func:`dicom_view`) and ``"pixel_size"`` (:func:`dicom_pixel_size`)."""
+    return _read(path, "gray", "default", None, WORK_PIXELS, info)
+
+
+def _read_indexed(path, index: int | None, info: dict | None = None) -> np.ndarray:
+    """Read a file at its working size (:func:`read_at_work`); a read error gets the item's index added to its
+    message."""
     try:
-        return read_image(path)
+        return read_at_work(path, info)
     except ImageError as exc:
         if exc.index is not None or index is None:
             raise
@@ -941,23 +1300,59 @@ def _read_indexed(path, index: int | None) -> np.ndarray:
         raise error from exc
 
 
+def scaled_pixel_size(size: dict | None, shape: Sequence[int], worked: Sequence[int]) -> dict | None:
+    """A physical pixel size (:data:`featbus._records.PIXEL_SIZE_KEY`) of an image of ``shape`` brought to the
+    size ``worked`` (:func:`work_shape`): its size times the reduction, said in its ``source``."""
+    if size is None or tuple(shape[:2]) == tuple(worked[:2]):
+        return size
+    factor = (shape[0] / worked[0] + shape[1] / worked[1]) / 2
+    return {**size, "size": size["size"] * factor,
+            "source": f"{size.get('source', '')} (x{factor:.4g}: area-reduced to the working size)".strip()}
+
+
+def loaded_meta(info: dict, image: np.ndarray, path) -> dict:
+    """The :attr:`~featbus.ImageRecord.meta` entries a file read at its working size adds: a DICOM header's
+    view (:data:`featbus._records.DICOM_VIEW_KEY`) and pixel size (scaled where the image was reduced).
+    A 'FOR PROCESSING' mammogram is named in a warning (:data:`FOR_PROCESSING_WORDS`)."""
+    meta: dict = {}
+    if info.get("dicom") is not None:
+        meta[DICOM_VIEW_KEY] = info["dicom"]
+        if info["dicom"].get("presentation") == "FOR PROCESSING":
+            warnings.warn(for_processing_note([path]), UserWarning, stacklevel=find_stack_level())
+    size = scaled_pixel_size(info.get("pixel_size"), info.get("shape", image.shape), image.shape)
+    if size is not None:
+        meta[PIXEL_SIZE_KEY] = size
+    return meta
+
+
+def for_processing_note(paths: Sequence) -> str:
+    """The one line that names 'FOR PROCESSING' mammograms (:data:`FOR_PROCESSING_WORDS`), the first three."""
+    shown = ", ".join(repr(os.path.basename(str(p))) for p in list(paths)[:3])
+    return f"{len(paths)} {FOR_PROCESSING_WORDS}: {shown}{', ...' if len(paths) > 3 else ''}"
+
+
 def load_item(item: Any, index: int | None = None, *, min_side: int = MIN_SIDE) -> ImageRecord:
-    """Turn one entry of ``X`` into a validated :class:`ImageRecord` (reads files)."""
+    """Turn one entry of ``X`` into a validated :class:`ImageRecord` (reads files, at their working size:
+    :data:`WORK_PIXELS`; a mask given with a file read smaller follows it, :func:`mask_at_work`)."""
     if isinstance(item, ImageRecord):
         image = item.image
         path = item.path
+        meta = dict(item.meta)
         if isinstance(image, _PathLike):
             path = path or str(image)
-            image = _read_indexed(image, index)
+            info: dict = {}
+            image = _read_indexed(image, index, info)
+            meta = {**loaded_meta(info, image, path), **meta}
+            if PIXEL_SIZE_KEY in item.meta:  # a table's pixel size, of the file's own size
+                meta[PIXEL_SIZE_KEY] = scaled_pixel_size(item.meta[PIXEL_SIZE_KEY], info["shape"], image.shape)
         image = check_image(image, index=index, path=path, min_side=min_side)
-        mask = None if item.mask is None else check_mask(item.mask, image.shape, index=index, path=path)
-        return ImageRecord(image, mask, path, dict(item.meta))
+        mask = None if item.mask is None else check_mask(mask_at_work(np.asarray(item.mask), image.shape[:2]),
+                                                         image.shape, index=index, path=path)
+        return ImageRecord(image, mask, path, meta)
     if isinstance(item, _PathLike):
-        image = _read_indexed(item, index)
-        meta = {}
-        if Path(item).suffix.lower() in (".dcm", ".dicom", ""):  # a DICOM header's pixel size (issue 82)
-            size, _ = dicom_pixel_size(item)
-            meta = {PIXEL_SIZE_KEY: size} if size is not None else {}
+        info = {}
+        image = _read_indexed(item, index, info)
+        meta = loaded_meta(info, image, item)
         return ImageRecord(check_image(image, index=index, path=str(item), min_side=min_side), None, str(item), meta)
     return ImageRecord(check_image(item, index=index, min_side=min_side))
 

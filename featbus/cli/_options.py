@@ -220,6 +220,8 @@ def _write_settings(args, union, path: Path, data, columns: dict | None = None) 
                              data={"path": os.path.abspath(args.data_dir), "images": len(data.target)})
     if columns is not None:
         record["columns"] = columns
+    reduced = sum("file_shape" in getattr(r, "meta", {}) for r in getattr(data, "data", []))
+    record["working_size"]["images_reduced"] = reduced  # read above the working size, area-reduced to it
     with written_atomically(path) as tmp:
         Path(tmp).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return path

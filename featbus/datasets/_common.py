@@ -4,14 +4,15 @@ a site's default folder."""
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._records import ImageError, ImageRecord
-from ..io import read_image, read_mask
+from .._records import PIXEL_SIZE_KEY, ImageError, ImageRecord
+from ..io import loaded_meta, mask_at_work, read_at_work, read_mask
 from ._home import _default_homes, get_data_home
 
 
@@ -108,30 +109,39 @@ def _pattern_regex(pattern: str, stem: str | None) -> re.Pattern:
 
 
 def _read_keeping_image(item, index: int):
-    """Read an image and the union of its masks: ``(image, mask, None)``; a mask that does not fit
-    the image (another size) or cannot be read is dropped, the image kept: ``(image, empty mask,
-    why)``, the reason naming the mask file and both sizes. Where masks are needed the caller turns
-    a dropped mask into an error or a skipped image (:func:`featbus.cli._data._load_folder`).
-    An unreadable image: ``("error", path, reason)``. What :meth:`~featbus.datasets.Release.to_bunch`
-    reads each image with (``map_images`` passes ``index``)."""
+    """Read an image at its working size (:data:`featbus.io.WORK_PIXELS`) and the union of its masks (brought
+    to that size with it): ``(image, mask, None, meta)``; a mask that does not fit the image (another size)
+    or cannot be read is dropped, the image kept: ``(image, empty mask, why, meta)``, the reason naming the
+    mask file and both sizes. Where masks are needed the caller turns a dropped mask into an error or a
+    skipped image (:func:`featbus.cli._data._load_folder`). ``meta``: what the file adds to its record's
+    (:func:`featbus.io.loaded_meta`: a DICOM header's view; ``"file_shape"``, the file's own
+    size, where it was reduced). An unreadable image: ``("error", path, reason)``. What
+    :meth:`~featbus.datasets.Release.to_bunch` reads each image with (``map_images`` passes ``index``)."""
     image_path, mask_paths = item
+    info: dict = {}
     try:
-        image = read_image(image_path)
+        image = read_at_work(image_path, info)
     except (ImageError, FileNotFoundError) as exc:
         return ("error", str(image_path), getattr(exc, "reason", str(exc)))
+    with warnings.catch_warnings():  # a 'FOR PROCESSING' frame is named once for the release, by its reader
+        warnings.simplefilter("ignore", UserWarning)
+        meta = loaded_meta(info, image, image_path)
+    meta.pop(PIXEL_SIZE_KEY, None)  # the release reader states the pixel sizes (a table's, a header's)
+    if info.get("shape", image.shape) != image.shape:
+        meta["file_shape"] = info["shape"]
     if not mask_paths:
-        return image, np.zeros(image.shape, bool), None
+        return image, np.zeros(image.shape, bool), None, meta
     try:
         files = [m for m in mask_paths if not hasattr(m, "render")]  # a mask drawn by an annotation file renders
         mask = read_mask(files, shape=image.shape) if files else np.zeros(image.shape[:2], bool)
         for drawn in (m for m in mask_paths if hasattr(m, "render")):
-            mask |= drawn.render()
-        return image, mask, None
+            mask |= mask_at_work(drawn.render(), image.shape[:2])
+        return image, mask, None, meta
     except (ImageError, FileNotFoundError, ValueError) as exc:
         mask = getattr(exc, "path", None) or mask_paths[0]
         return image, np.zeros(image.shape, bool), (f"mask {Path(str(mask)).name!r} of image "
                                                     f"{Path(str(image_path)).name!r}: "
-                                                    f"{getattr(exc, 'reason', str(exc))}")
+                                                    f"{getattr(exc, 'reason', str(exc))}"), meta
 
 
 def _edits(a: str, b: str) -> int:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._records import PIXEL_SIZE_KEY, ImageError, map_images
-from ..io import dropped_masks_note, warn_skipped
+from .._records import DICOM_VIEW_KEY, PIXEL_SIZE_KEY, ImageError, map_images
+from ..io import dropped_masks_note, for_processing_note, scaled_pixel_size, warn_skipped
 from ..progress import find_stack_level
 from ._common import _ON_ERROR, _bunch, _classes_text, _read_keeping_image
 from ._release_index import MANIFEST_COLUMNS
@@ -125,8 +125,10 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
                 "mask_paths": kept_masks}
         if res[2] is not None:
             meta["mask_problem"] = res[2]
+        meta.update(res[3])  # a DICOM header's view and pixel size, the file's own size where it was reduced
         if rel.pixel_sizes and rel.pixel_sizes[i] is not None:
-            meta[PIXEL_SIZE_KEY] = dict(rel.pixel_sizes[i])
+            meta[PIXEL_SIZE_KEY] = scaled_pixel_size(dict(rel.pixel_sizes[i]), meta.get("file_shape", res[0].shape),
+                                                     res[0].shape)
         images.append(res[0])
         masks.append(res[1])
         target.append(classes.index(label) if label is not None and classes else -1)
@@ -135,6 +137,10 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
         kept_groups.append(rel.groups[i])
         if rel.splits is not None:
             splits.append(rel.splits[i])
+    processing = [p for p, m in zip(paths, metas)
+                  if (m.get(DICOM_VIEW_KEY) or {}).get("presentation") == "FOR PROCESSING"]
+    if processing:
+        warnings.warn(for_processing_note(processing), UserWarning, stacklevel=find_stack_level())
     if skipped:
         warn_skipped([(k, p, r) for k, (p, r) in enumerate(skipped)], "image(s)")
     if dropped:

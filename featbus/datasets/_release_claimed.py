@@ -9,7 +9,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from ..io import MAX_IMAGE_PIXELS, limit_words
+from ..io import pixel_limit_problem
 from ._common import _natural_key
 from ._release_rules import split_counts, split_of
 from ._release_scan import probe_files, split_masks
@@ -77,10 +77,8 @@ def _checked(reader, entries) -> list:
         img = e.image
         probe = getattr(img, "probe", None)
         shape, problem = probed[img] if isinstance(img, Path) else probe() if probe else (None, None)
-        if problem is None and shape is not None and shape[0] * shape[1] > MAX_IMAGE_PIXELS:
-            problem = ("too large", f"{shape[1]} x {shape[0]} = {shape[0] * shape[1]:,} pixels, above "
-                                    f"{limit_words('MAX_IMAGE_PIXELS')} (what the extractors hold in memory at the "
-                                    "image's size; shrink it)")
+        if problem is None and shape is not None:
+            problem = pixel_limit_problem(shape)
         if problem is not None:
             reader.out(_name(img), *problem)
             for m in e.masks:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from ..io import MAX_IMAGE_PIXELS, limit_words
+from ..io import pixel_limit_problem
 from ..vocabulary import WORKING_LAYOUTS
 from ._common import _natural_key
 from ._release_rules import IMAGE_SUFFIXES, MASK_WORD_RANK, NON_LESION_MASK_WORDS, split_counts, split_of
@@ -37,10 +37,7 @@ def _readable(reader, images, probed) -> list[Path]:
     kept = []
     for img in images:
         shape, problem = probed[img]
-        if problem is None and shape[0] * shape[1] > MAX_IMAGE_PIXELS:
-            problem = ("too large", f"{shape[1]} x {shape[0]} = {shape[0] * shape[1]:,} pixels, above "
-                                    f"{limit_words('MAX_IMAGE_PIXELS')} (what the extractors hold in memory at "
-                                    "the image's size; shrink it)")
+        problem = problem if problem is not None else pixel_limit_problem(shape)
         if problem is None:
             kept.append(img)
         else:

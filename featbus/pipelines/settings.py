@@ -18,7 +18,10 @@ file and the key. ``featbus extract``, ``evaluate`` and ``train`` take it as ``-
 
 Every feature table featbus writes records the settings that made it in a sidecar
 ``<table>.settings.json`` (:func:`settings_record`): the featbus version, the command, and the
-*full* parameters of every extractor, defaults included. The sidecar is itself a settings file:
+*full* parameters of every extractor, defaults included, and the working size the images were read at
+(``"working_size"``: an image of more than :data:`featbus.io.WORK_PIXELS` pixels, 2048 x 2048, such as a
+full-field mammogram, is area-reduced to it right after decoding, so the mammography features are computed
+at about 0.2 mm a pixel whatever the detector). The sidecar is itself a settings file:
 ``featbus extract DATA --params table.csv.settings.json`` computes the same table again.
 
 A settings file may come from anyone, so it is read within limits (:func:`read_settings`): at
@@ -51,7 +54,7 @@ SETTINGS_SUFFIX = ".settings.json"
 
 _KEYS = {"features", "region", "preprocess"}
 #: Keys a record adds that say where the settings come from; read back, they are ignored.
-_RECORD_KEYS = {"featbus", "command", "created", "data", "columns"}
+_RECORD_KEYS = {"featbus", "command", "created", "data", "columns", "working_size"}
 _REGIONS = ("image", "mask", "bbox")
 # settings that say how a run goes, not what it computes (and the region, a run-wide choice):
 # given on the command line, not here
@@ -510,4 +513,22 @@ def settings_record(union, *, region: str | None, preprocess: list[str] | None, 
         features[name] = jsonable(params)
     return {"featbus": __version__, "command": command,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "data": data,
-            "region": region, "preprocess": list(preprocess or []), "features": features}
+            "working_size": working_size(), "region": region, "preprocess": list(preprocess or []),
+            "features": features}
+
+
+def working_size() -> dict[str, Any]:
+    """What a settings record says of the size images are worked at (:data:`featbus.io.WORK_PIXELS`).
+
+    Examples
+    --------
+    >>> working_size()["pixels"]
+    4194304
+    """
+    from ..io import WORK_PIXELS
+
+    side = math.isqrt(WORK_PIXELS)
+    return {"pixels": WORK_PIXELS, "as": f"{side} x {side}",
+            "rule": "an image of more pixels (a full-field mammogram) is area-reduced (OpenCV INTER_AREA, its "
+                    "aspect kept) to the largest size within them right after decoding; smaller ones are read "
+                    "at their own size"}

@@ -5,7 +5,8 @@ transformer that wraps it:
 
 * :func:`breast_mask` / :class:`BreastMask`: breast versus background (threshold, largest
   connected component, hole filling), which drops film labels, tape and scanner markers;
-* :func:`chest_wall_side`: which side of the image the chest wall is on, from the pixels;
+* :func:`chest_wall_side`: which side of the image the chest wall is on, from the pixels (a DICOM
+  mammogram's header says it, and is believed: :func:`header_chest_wall`);
   both transformers can flip every image so the chest wall is on one side
   (``orientation="left"|"right"``);
 * :func:`remove_pectoral` / :class:`PectoralMuscleRemover`: finds the pectoral muscle in the
@@ -35,7 +36,7 @@ from scipy import ndimage as ndi
 
 from .._base import N_JOBS, BaseImagePreprocessor
 from .._compat import Interval, StrOptions, validate_params
-from .._records import ImageRecord, to_float
+from .._records import DICOM_VIEW_KEY, ImageRecord, to_float
 
 __all__ = [
     "BreastMask",
@@ -400,10 +401,10 @@ def _edge_region(shape: tuple[int, int], edge: tuple[float, float, float, float]
     return region.astype(bool)
 
 
-@validate_params({"image": ["array-like"], **_PECTORAL_PARAMS, "mask": [None, "array-like"]},
-                 prefer_skip_nested_validation=True)
+@validate_params({"image": ["array-like"], **_PECTORAL_PARAMS, "mask": [None, "array-like"],
+                  "side": [None, StrOptions(set(_SIDES))]}, prefer_skip_nested_validation=True)
 def remove_pectoral(image: Any, *, fill: str = "background", min_contrast: float = 0.03,
-                    mask: np.ndarray | None = None) -> PectoralResult:
+                    mask: np.ndarray | None = None, side: str | None = None) -> PectoralResult:
     """Find the pectoral muscle of a medio-lateral oblique (MLO) mammogram and remove it.
 
     Method: the muscle edge is modelled as a straight line, after Kwok et al. (2004), found by
@@ -448,6 +449,10 @@ def remove_pectoral(image: Any, *, fill: str = "background", min_contrast: float
         low-contrast images.
     mask : ndarray of bool, optional
         Breast mask computed before; computed with :func:`breast_mask` when omitted.
+    side : {"left", "right"} or None, default=None
+        The side the chest wall is on, where the image's header says it (a DICOM mammogram's
+        laterality: :func:`featbus.io.dicom_view`); ``None`` detects it from the pixels
+        (:func:`chest_wall_side`).
 
     Returns
     -------
@@ -487,7 +492,7 @@ def remove_pectoral(image: Any, *, fill: str = "background", min_contrast: float
         bm_small = _downscale_mask(bm, small.shape)
     if not bm_small.any():
         raise ValueError("no breast found: the image has no region above the background level")
-    side = _side_from_mask(small, bm_small)
+    side = _side_from_mask(small, bm_small) if side is None else side
     flip = side == "right"
 
     def orient(x):
@@ -598,11 +603,29 @@ def make_mammogram_phantom(shape: tuple[int, int] = (256, 256), *, side: str = "
 
 
 # --------------------------------------------------------------------------- transformers
+def header_chest_wall(meta: dict | None) -> tuple[str, str] | None:
+    """``(side, where from)``: the side the chest wall is on as an image's header says it
+    (:data:`featbus._records.DICOM_VIEW_KEY`: ``PatientOrientation``, else the laterality), or None
+    where it says none (the side is then detected from the pixels).
+
+    Examples
+    --------
+    >>> header_chest_wall({"dicom_view": {"chest_wall": "right", "chest_wall_from": "ImageLaterality 'R'"}})
+    ('right', "DICOM ImageLaterality 'R'")
+    >>> header_chest_wall({}) is None
+    True
+    """
+    view = (meta or {}).get(DICOM_VIEW_KEY) or {}
+    if view.get("chest_wall") not in _SIDES:
+        return None
+    return view["chest_wall"], f"DICOM {view.get('chest_wall_from', 'header')}"
+
+
 class _MammoBase(BaseImagePreprocessor):
     """Shared per-item plumbing: keep records, carry lesion masks through flips, fill meta."""
 
     def _process_record(self, rec: ImageRecord, index: int):
-        out, meta = self._process_full(rec.image)
+        out, meta = self._process_full(rec.image, header_chest_wall(rec.meta))
         mask = rec.mask
         if mask is not None and meta.get("flipped"):
             mask = np.ascontiguousarray(mask[:, ::-1])  # the lesion mask follows the pixels
@@ -647,7 +670,9 @@ class BreastMask(_MammoBase):
     -----
     The output has the input's kind and dtype. For :class:`~featbus.ImageRecord` or path
     input, each output record's ``meta`` holds ``"breast_mask"`` (bool array, in output
-    orientation and size), ``"chest_wall"`` (the detected side in the input), ``"flipped"``
+    orientation and size), ``"chest_wall"`` (the side in the input), ``"chest_wall_from"``
+    (``"pixels"``, or the DICOM field that gave it: a mammogram whose header says its laterality or
+    orientation is flipped by its tag, not by its pixels; :func:`header_chest_wall`), ``"flipped"``
     (bool) and, with ``crop``, ``"crop_box"`` (rows ``r0:r1``, columns ``c0:c1`` of the
     oriented image).
 
@@ -672,11 +697,13 @@ class BreastMask(_MammoBase):
         self.crop = crop
         self.n_jobs = n_jobs
 
-    def _process_full(self, image: np.ndarray):
-        masked, mask, side = _breast_and_side(image, self.threshold)
+    def _process_full(self, image: np.ndarray, header: tuple[str, str] | None = None):
+        masked, mask, side = _breast_and_side(image, self.threshold, side=header is None)
+        side = side if header is None else header[0]
         out = masked if self.mask_background else image.copy()
         flipped, out, (mask,) = self._orient(out, side, mask)
-        meta = {"breast_mask": mask, "chest_wall": side, "flipped": flipped}
+        meta = {"breast_mask": mask, "chest_wall": side, "chest_wall_from": "pixels" if header is None else header[1],
+                "flipped": flipped}
         if self.crop:
             r0, r1, c0, c1 = _row_span(mask)
             box = (r0, r1 + 1, c0, c1 + 1)
@@ -712,7 +739,8 @@ class PectoralMuscleRemover(_MammoBase):
     For :class:`~featbus.ImageRecord` or path input, each output record's ``meta`` holds
     ``"pectoral_mask"`` (bool, output orientation), ``"pectoral_fraction"`` (removed area /
     breast area), ``"pectoral_found"``, ``"pectoral_reason"``, ``"breast_mask"``,
-    ``"chest_wall"`` and ``"flipped"``.
+    ``"chest_wall"``, ``"chest_wall_from"`` (the header's side where a DICOM header says it, as
+    :class:`BreastMask`) and ``"flipped"``.
 
     Examples
     --------
@@ -741,8 +769,9 @@ class PectoralMuscleRemover(_MammoBase):
         self.orientation = orientation
         self.n_jobs = n_jobs
 
-    def _process_full(self, image: np.ndarray):
-        res = remove_pectoral(image, fill=self.fill, min_contrast=self.min_contrast)
+    def _process_full(self, image: np.ndarray, header: tuple[str, str] | None = None):
+        res = remove_pectoral(image, fill=self.fill, min_contrast=self.min_contrast,
+                              side=None if header is None else header[0])
         out = res.image
         if self.mask_background:
             out = out.copy()
@@ -750,4 +779,5 @@ class PectoralMuscleRemover(_MammoBase):
         flipped, out, (pm, bm) = self._orient(out, res.side, res.pectoral_mask, res.breast_mask)
         return out, {"pectoral_mask": pm, "pectoral_fraction": res.fraction,
                      "pectoral_found": res.found, "pectoral_reason": res.reason,
-                     "breast_mask": bm, "chest_wall": res.side, "flipped": flipped}
+                     "breast_mask": bm, "chest_wall": res.side, "flipped": flipped,
+                     "chest_wall_from": "pixels" if header is None else header[1]}
