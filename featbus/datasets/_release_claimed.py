@@ -88,7 +88,8 @@ def _checked(reader, entries) -> list:
             continue
         masks = []
         for m in e.masks:
-            m_shape, m_problem = (m.size, None) if isinstance(m, DrawnMask) else probed[m]
+            m_shape, m_problem = (m.size, None) if isinstance(m, DrawnMask) else probed[m] if isinstance(m, Path) \
+                else m.probe()  # a mask that is an archive's member
             if m_problem is not None:
                 reader.out(_name(m), *m_problem)
             elif shape is not None and m_shape != shape:

@@ -28,12 +28,13 @@ import os
 import stat
 from pathlib import Path
 
+from .._image_refs import archive_kind
 from .._records import ImageError
 from ._common import _check_label_spellings, _natural_key, _pattern_regex
 from ._release_claimed import claimed_release
 from ._release_index import MANIFEST_COLUMNS, mask_cell_files, read_index_rows
 from ._release_read import Reader, pixel_size_cells
-from ._release_rules import TABLE_SUFFIXES, split_counts, split_of
+from ._release_rules import IMAGE_SUFFIXES, TABLE_SUFFIXES, split_counts, split_of
 from ._release_scan import unwrap_download_folder, walk_release
 from ._release_tables import TableError
 from ._release_types import (
@@ -309,7 +310,7 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
         raise ReleaseError(f"{str(path)!r} does not exist")
     if not path.is_dir() and not path.is_file():
         raise ReleaseError(f"{str(path)!r} is not a regular file nor a folder (a FIFO, device or socket): never opened")
-    if path.is_file():
+    if path.is_file() and archive_kind(path) is None:
         if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
             raise ReleaseError(f"{str(path)!r} is a file: give the release's folder, or an index CSV written by "
                                "featbus read DATA --index FILE")
@@ -326,13 +327,24 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
             _pattern_regex(mask_pattern, None)
         except ValueError as exc:
             raise ReleaseError(f"--mask-pattern {mask_pattern!r}: {exc}") from None
-    root = unwrap_download_folder(path)
-    release_name = root.name
-    try:
-        files, tables, left_out = walk_release(root, extra_suffixes())
-    except ImportError as exc:  # DICOM files, and no pydicom: one line naming the extra
-        raise ReleaseError(str(exc)) from None
-    if (root / "Info.txt").is_file() and any(f.parent == Path(".") and f.stem.lower().startswith("mdb")
+    if path.is_file():  # a zip or tar archive, read in place as the folder it unpacks to
+        from .sources.archive import walk_archive
+
+        try:
+            root, files, left_out = walk_archive(path, extra_suffixes())
+        except ValueError as exc:  # ArchiveError: refused whole, named
+            raise ReleaseError(str(exc)) from None
+        if not files:
+            raise ReleaseError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the archive {str(path)!r}")
+        tables, release_name = [], root.name
+    else:
+        root = unwrap_download_folder(path)
+        release_name = root.name
+        try:
+            files, tables, left_out = walk_release(root, extra_suffixes())
+        except ImportError as exc:  # DICOM files, and no pydicom: one line naming the extra
+            raise ReleaseError(str(exc)) from None
+    if isinstance(root, Path) and (root / "Info.txt").is_file() and any(f.parent == Path(".") and f.stem.lower().startswith("mdb")
                                              for f in files):
         refused = [k for k, v in {"--image-column": image_column, "--label-column": label_column,
                                   "--group-column": group_column, "--mask-pattern": mask_pattern}.items()

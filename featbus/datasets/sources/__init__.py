@@ -24,6 +24,7 @@ __all__ = ["SOURCES", "Annotated", "DrawnMask", "Entry", "LeftOut", "SourceRead"
 #: The source modules of this package, specific first: each claims its files before the next one
 #: looks (VOC claims its ``labelmap.txt`` and ``ImageSets`` lists before COCO or the tables).
 SOURCES = (
+    "archive",
     "voc",
     "coco",
 )
