@@ -34,7 +34,7 @@ import numpy as np
 from . import io as _io
 from ._records import ImageError, LeftOut
 
-__all__ = ["ARCHIVE_SUFFIXES", "ArchiveError", "ArchiveMember", "ArrayRow", "archive_kind", "list_archive",
+__all__ = ["ARCHIVE_SUFFIXES", "ArchiveError", "ArchiveMember", "ArrayRow", "archive_kind", "is_release_file", "list_archive",
            "load_array", "npz_arrays", "parquet_column", "reference_from_text"]
 
 #: The names of the archives read in place (a tar compressed or not).
@@ -43,6 +43,11 @@ ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".ta
 
 class ArchiveError(ValueError):
     """An archive featbus does not open: the message names it and the limit or damage."""
+
+
+def is_release_file(path: str | os.PathLike) -> bool:
+    """Whether a file is a whole release by its name: a zip or tar archive, or an ``.npz`` of arrays."""
+    return archive_kind(path) is not None or os.fspath(path).lower().endswith(".npz")
 
 
 def archive_kind(name: str | os.PathLike) -> str | None:

@@ -35,14 +35,16 @@ def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min
     said here in one line naming it where no mask is needed (``needs_masks`` None); where masks
     are needed (``needs_masks`` words what needs them: "the mask-region features"...) it is an
     error naming the file and both sizes, or with ``--on-error skip`` the image is skipped and named."""
+    from .._image_refs import is_release_file
     from ..datasets import is_mias_folder, load_data, unwrap_download_folder
 
     p = Path(path)
     if not p.exists():
         raise CLIError(f"data {str(p)!r} does not exist")
-    if p.is_file() and p.suffix.lower() != ".csv":
+    if p.is_file() and p.suffix.lower() != ".csv" and not is_release_file(p):
         raise CLIError(f"{str(p)!r} is a file; give a folder with one sub-folder per class, a mini-MIAS folder "
-                       "(Info.txt + mdbNNN images) or a CSV manifest (columns image,label[,mask,group,split])")
+                       "(Info.txt + mdbNNN images), a zip or tar archive of one, an .npz of arrays or a CSV manifest "
+                       "(columns image,label[,mask,group,split])")
     if p.is_dir() and not is_mias_folder(p):
         p = unwrap_download_folder(p)  # messages below name the folder read
     try:

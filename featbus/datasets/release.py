@@ -28,7 +28,7 @@ import os
 import stat
 from pathlib import Path
 
-from .._image_refs import archive_kind
+from .._image_refs import archive_kind, is_release_file, reference_from_text
 from .._records import ImageError
 from ._common import _check_label_spellings, _natural_key, _pattern_regex
 from ._release_claimed import claimed_release
@@ -82,9 +82,17 @@ def _drawn_masks(path: str, stamp: tuple) -> dict:
         return {}
 
 
+def _container(path) -> str:
+    """The file that holds an image: an archive's or an array file's path for a reference, else the path."""
+    return os.fspath(getattr(path, "archive", None) or getattr(path, "file", None) or path)
+
+
 def _index_mask(base: Path, cell: str):
-    """An index's mask cell: a file (absolute, normalised), or ``<annotation>.json#<image id>``, a mask
-    that COCO file draws."""
+    """An index's mask cell: a file (absolute, normalised), an archive's member (``archive.zip!m.png``),
+    or ``<annotation>.json#<image id>``, a mask that COCO file draws."""
+    member = reference_from_text(cell, base) if "!" in cell else None
+    if member is not None:
+        return member
     file, sep, ref = cell.partition("#")
     path = Path(os.path.abspath(os.path.join(base, file)))
     if not sep or not file.lower().endswith(".json") or not path.is_file():
@@ -144,12 +152,13 @@ def _read_index(path: Path, *, strict: bool = False, classes=None, require_label
         if split is None:
             raise ReleaseError(f"row {line} of {str(path)!r}: split {row['split']!r} is none of train, valid, test "
                                "(or their spellings) or empty")
-        file = os.path.abspath(os.path.join(base, name))  # strings, one stat: a million rows in seconds
+        ref = reference_from_text(name, base) if "!" in name else None  # an archive's member, an array's row
+        file = os.fspath(ref) if ref is not None else os.path.abspath(os.path.join(base, name))  # one stat a row
         cells = [m for c in row["masks"] for m in mask_cell_files(base, c)]
         targets = [(m, _index_mask(base, m)) for m in cells]
         if missing is not None:
-            listed = [("image", file, name)] + [("mask", os.fspath(t), m) for m, t in targets
-                                                 if missing == "raise" and not isinstance(t, DrawnMask)]
+            listed = [("image", _container(ref) if ref is not None else file, name)] + [
+                ("mask", _container(t), m) for m, t in targets if missing == "raise" and not isinstance(t, DrawnMask)]
             why = next(((f, w) for what, f, c in listed for w in [_missing(f, what, c)] if w), None)
             if why is not None and missing == "raise":
                 raise ImageError(f"row {line} of {str(path)!r}: {why[1]}", path=why[0])
@@ -168,13 +177,13 @@ def _read_index(path: Path, *, strict: bool = False, classes=None, require_label
                                                   f"{[str(c) for c in classes]}")
         found = []
         for m, target in targets:
-            if isinstance(target, DrawnMask) or os.path.isfile(target):
+            if isinstance(target, DrawnMask) or os.path.isfile(_container(target)):
                 found.append(target)
             else:
                 left_out.append(LeftOut(f"row {line} of {path.name}", "mask not found",
                                         f"{m!r} (the image kept without it)"))
         kept.append((line, row["cells"]))
-        images.append(Path(file))
+        images.append(ref if ref is not None else Path(file))
         labels.append(label or None)
         no_patient += has_group and not group
         groups.append(group or name)  # an empty patient cell: the image is its own patient, said
@@ -310,7 +319,7 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
         raise ReleaseError(f"{str(path)!r} does not exist")
     if not path.is_dir() and not path.is_file():
         raise ReleaseError(f"{str(path)!r} is not a regular file nor a folder (a FIFO, device or socket): never opened")
-    if path.is_file() and archive_kind(path) is None:
+    if path.is_file() and not is_release_file(path):
         if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
             raise ReleaseError(f"{str(path)!r} is a file: give the release's folder, or an index CSV written by "
                                "featbus read DATA --index FILE")
@@ -327,7 +336,9 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
             _pattern_regex(mask_pattern, None)
         except ValueError as exc:
             raise ReleaseError(f"--mask-pattern {mask_pattern!r}: {exc}") from None
-    if path.is_file():  # a zip or tar archive, read in place as the folder it unpacks to
+    if path.is_file() and archive_kind(path) is None:  # an .npz: the file is the release, read by its source
+        root, files, tables, left_out, release_name = path.parent, [], [Path(path.name)], [], path.stem
+    elif path.is_file():  # a zip or tar archive, read in place as the folder it unpacks to
         from .sources.archive import walk_archive
 
         try:

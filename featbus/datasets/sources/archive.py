@@ -33,11 +33,12 @@ class ArchiveRoot:
     path-like as the archive's own path, named as the folder it unpacks to."""
 
     def __init__(self, archive: Path, prefix: str = ""):
-        self.archive = Path(archive)
+        self.archive = Path(archive)  # as given: the paragraph names it so
         self.prefix = prefix  # '' or 'Dataset_BUSI_with_GT/'
 
     def __truediv__(self, rel) -> ArchiveMember:
-        return ArchiveMember(self.archive, self.prefix + PurePosixPath(os.fspath(rel)).as_posix())
+        """The member ``rel`` names, its archive an absolute path (as an index reads it back)."""
+        return ArchiveMember(Path(os.path.abspath(self.archive)), self.prefix + PurePosixPath(os.fspath(rel)).as_posix())
 
     def __fspath__(self) -> str:
         return os.fspath(self.archive) + (f"!{self.prefix.rstrip('/')}" if self.prefix else "")
