@@ -371,9 +371,12 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
     reader.classes = classes
     if any(got.claims_images and got.entries for got in reads):  # a source lists the images itself
         reader.tables = tables  # every file considered is named
-        return claimed_release(reader, reads, image_column=image_column, label_column=label_column,
-                               group_column=group_column, group_pattern=group_pattern, mask_pattern=mask_pattern,
-                               require_labels=require_labels)
+        rel = claimed_release(reader, reads, image_column=image_column, label_column=label_column,
+                              group_column=group_column, group_pattern=group_pattern, mask_pattern=mask_pattern,
+                              require_labels=require_labels)
+        if path.is_file():  # an .npz given itself: the paragraph names it, not its folder
+            rel.summary.root = path
+        return rel
     return reader.read(reads=reads, image_column=image_column, label_column=label_column, group_column=group_column,
                        group_pattern=group_pattern, mask_pattern=mask_pattern, require_labels=require_labels,
                        classes=classes, rows_without_image=rows_without_image)

@@ -25,6 +25,7 @@ __all__ = ["SOURCES", "Annotated", "DrawnMask", "Entry", "LeftOut", "SourceRead"
 #: looks (VOC claims its ``labelmap.txt`` and ``ImageSets`` lists before COCO or the tables).
 SOURCES = (
     "archive",
+    "medmnist",
     "voc",
     "coco",
 )
