@@ -26,6 +26,7 @@ __all__ = ["SOURCES", "Annotated", "DrawnMask", "Entry", "LeftOut", "SourceRead"
 SOURCES = (
     "archive",
     "medmnist",
+    "hf_parquet",
     "voc",
     "coco",
 )
