@@ -193,6 +193,8 @@ def claimed_release(reader, reads, *, image_column, label_column, group_column, 
             summary.notes += got.notes
         elif got.not_used:
             summary.table_candidates.append(f"{got.file.as_posix()} ({got.not_used}; not read)")
+        elif not (got.entries or got.left_out or got.notes):  # a part of another file's read (a YOLO label file)
+            continue
         else:
             summary.table_candidates.append(f"{got.file.as_posix()} ({len(got.entries)} images; not read: {names} "
                                             "lists the images)")

@@ -27,6 +27,7 @@ SOURCES = (
     "archive",
     "medmnist",
     "hf_parquet",
+    "yolo",
     "voc",
     "coco",
 )
