@@ -41,7 +41,8 @@ from .progress import find_stack_level
 __all__ = ["read_image", "read_images", "read_mask", "load_item", "header_shape", "dicom_pixel_size", "is_dicom",
            "dicom_header", "DICOM_INSTALL",
            "write_feature_table", "list_folder", "printable_path", "limit_words", "RELEASE_LIMITS",
-           "write_file", "is_image_reference", "read_reference", "probe_bytes", "MAX_PIXELS", "DICOM_WINDOW", "refuse_existing", "resize_to", "INTERPOLATIONS"]
+           "write_file", "MAX_PIXELS", "DICOM_WINDOW", "refuse_existing", "resize_to", "INTERPOLATIONS",
+           "is_image_reference", "read_reference", "probe_bytes"]
 
 #: Default largest image (height x width) that :func:`read_image` decodes: 2**28 = 268,435,456
 #: pixels (16384 x 16384; a full-field digital mammogram has about 25 million). A header that
@@ -168,7 +169,7 @@ def header_shape(path: str | os.PathLike) -> tuple[tuple[int, int] | None, tuple
     >>> _ = p.with_suffix(".txt").write_text("hello"); header_shape(p.with_suffix(".txt"))
     (None, ('not an image', ''))
     """
-    if is_image_reference(path):  # an archive's member, an array's row (featbus._image_refs)
+    if is_image_reference(path):  # an archive's member, an array's row (featbus.datasets.sources._refs)
         return path.probe()
     path = Path(path)
     try:
@@ -710,7 +711,7 @@ def read_image(path: str | os.PathLike, *, mode: str = "gray", max_pixels: int |
 
 
 def is_image_reference(path) -> bool:
-    """Whether ``path`` is an image reference (:mod:`featbus._image_refs`): an image that is no file
+    """Whether ``path`` is an image reference (:mod:`featbus.datasets.sources._refs`): an image that is no file
     of its own (an archive's member, an array's row), path-like by its stable name and read by its
     ``read()`` (pixels or encoded bytes) and ``probe()`` (its header's ``(shape, problem)``)."""
     return isinstance(path, os.PathLike) and callable(getattr(path, "read", None)) \

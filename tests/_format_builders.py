@@ -222,7 +222,7 @@ def build_yolo(tmp: Path, segmentation: bool = True) -> Truth:
                                     "names: ['benign', 'malignant']\n\nroboflow:\n  workspace: w\n  project: breast\n")
     truth, k = {}, 0
     for split, n in YOLO_SPLITS:
-        for i in range(n):
+        for _ in range(n):
             k += 1
             name = f"P{k:03d}_png.rf.{k * 7919:08x}"
             (root / split / "images").mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,6 @@ from collections import Counter
 
 import numpy as np
 import pytest
-
-import featbus.io as fio
 from _format_builders import (
     build_attack_tar,
     build_attack_zip,
@@ -24,10 +22,12 @@ from _format_builders import (
     build_yolo,
     frame,
 )
-from featbus._image_refs import ArchiveMember, ArrayRow, list_archive, reference_from_text
+
+import featbus.io as fio
 from featbus.cli import main
 from featbus.datasets import read_release
 from featbus.datasets.release import ReleaseError
+from featbus.datasets.sources._refs import ArchiveMember, ArrayRow, list_archive, reference_from_text
 
 
 def _by_name(rel, truth):
@@ -73,7 +73,7 @@ def test_a_kaggle_zip_reads_like_its_unpacked_folder(tmp_path):
     rel = read_release(truth.path)
     bunch = _check(rel, truth)
     assert all(isinstance(i, ArchiveMember) for i in rel.images)
-    assert rel.summary.class_source == "the folder names"
+    assert rel.summary.class_source == "the folder names inside archive.zip"
     assert sum(len(m) for m in rel.masks) == 12  # 9 _mask.png and 3 _mask_1.png
     assert "Dataset_BUSI_with_GT" in str(rel.summary.root) and not rel.summary.left_out
     unpacked = tmp_path / "unpacked"  # the same release unpacked: the same pixels, labels and masks

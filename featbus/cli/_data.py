@@ -35,8 +35,8 @@ def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min
     said here in one line naming it where no mask is needed (``needs_masks`` None); where masks
     are needed (``needs_masks`` words what needs them: "the mask-region features"...) it is an
     error naming the file and both sizes, or with ``--on-error skip`` the image is skipped and named."""
-    from .._image_refs import is_release_file
     from ..datasets import is_mias_folder, load_data, unwrap_download_folder
+    from ..datasets.sources._refs import is_release_file
 
     p = Path(path)
     if not p.exists():
@@ -301,12 +301,12 @@ def _release_pixel_sizes(p: Path, item: str, said: list[str] | None) -> dict[str
     return {os.path.abspath(img): size for img, size in zip(rel.images, rel.pixel_sizes) if size is not None}
 
 
-#: The last suffixes of a file that is a whole release (:func:`featbus._image_refs.is_release_file`).
+#: The last suffixes of a file that is a whole release (:func:`featbus.datasets.sources._refs.is_release_file`).
 _RELEASE_FILE_SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".tbz2", ".txz", ".npz")
 
 
 def _is_release_file(p: Path) -> bool:
-    from .._image_refs import is_release_file
+    from ..datasets.sources._refs import is_release_file
 
     return is_release_file(p)
 

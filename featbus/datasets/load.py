@@ -8,11 +8,11 @@ from pathlib import Path
 
 from sklearn.utils import Bunch
 
-from .._image_refs import is_release_file
 from ..progress import find_stack_level
 from .folders import load_manifest
 from .mias import MIAS_TASKS, is_mias_folder, load_mias
 from .site_tables import SITE_TABLES, site_description
+from .sources._refs import is_release_file
 
 
 def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str = "raise",

@@ -28,13 +28,12 @@ import os
 import stat
 from pathlib import Path
 
-from .._image_refs import archive_kind, is_release_file, reference_from_text
 from .._records import ImageError
 from ._common import _check_label_spellings, _natural_key, _pattern_regex
 from ._release_claimed import claimed_release
 from ._release_index import MANIFEST_COLUMNS, mask_cell_files, read_index_rows
 from ._release_read import Reader, pixel_size_cells
-from ._release_rules import IMAGE_SUFFIXES, TABLE_SUFFIXES, split_counts, split_of
+from ._release_rules import TABLE_SUFFIXES, split_counts, split_of
 from ._release_scan import unwrap_download_folder, walk_release
 from ._release_tables import TableError
 from ._release_types import (
@@ -48,6 +47,7 @@ from ._release_types import (
     unescape_cell,
 )
 from .sources import DrawnMask, extra_suffixes, read_sources
+from .sources._refs import is_release_file, reference_from_text
 
 #: The values of an index's or a manifest's ``split`` column (each spelling of
 #: :data:`~featbus.vocabulary.SPLITS` read as one of them; empty: no assignment).
@@ -336,18 +336,8 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
             _pattern_regex(mask_pattern, None)
         except ValueError as exc:
             raise ReleaseError(f"--mask-pattern {mask_pattern!r}: {exc}") from None
-    if path.is_file() and archive_kind(path) is None:  # an .npz: the file is the release, read by its source
+    if path.is_file():  # a zip or tar archive, an .npz: the file is the release, read by its source
         root, files, tables, left_out, release_name = path.parent, [], [Path(path.name)], [], path.stem
-    elif path.is_file():  # a zip or tar archive, read in place as the folder it unpacks to
-        from .sources.archive import walk_archive
-
-        try:
-            root, files, left_out = walk_archive(path, extra_suffixes())
-        except ValueError as exc:  # ArchiveError: refused whole, named
-            raise ReleaseError(str(exc)) from None
-        if not files:
-            raise ReleaseError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the archive {str(path)!r}")
-        tables, release_name = [], root.name
     else:
         root = unwrap_download_folder(path)
         release_name = root.name
@@ -355,8 +345,8 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
             files, tables, left_out = walk_release(root, extra_suffixes())
         except ImportError as exc:  # DICOM files, and no pydicom: one line naming the extra
             raise ReleaseError(str(exc)) from None
-    if isinstance(root, Path) and (root / "Info.txt").is_file() and any(f.parent == Path(".") and f.stem.lower().startswith("mdb")
-                                             for f in files):
+    if isinstance(root, Path) and (root / "Info.txt").is_file() and any(
+            f.parent == Path(".") and f.stem.lower().startswith("mdb") for f in files):
         refused = [k for k, v in {"--image-column": image_column, "--label-column": label_column,
                                   "--group-column": group_column, "--mask-pattern": mask_pattern}.items()
                    if v is not None]
@@ -367,6 +357,9 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
 
         return mias_release(root, [f for f in files if f.parent == Path(".")], left_out, group_pattern=group_pattern)
     reads, tables = read_sources(root, tables, files, unannotated)
+    if path.is_file() and not any(got.entries for got in reads):  # an archive or .npz holding no image: why
+        why = reads[0].not_used if reads and reads[0].not_used else "no image in it"
+        raise ReleaseError(why if str(path) in why else f"{str(path)!r}: {why}")
     reader = Reader(root, release_name, files, [t for t in tables if t.suffix.lower() in TABLE_SUFFIXES], left_out)
     reader.classes = classes
     if any(got.claims_images and got.entries for got in reads):  # a source lists the images itself
@@ -374,7 +367,7 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
         rel = claimed_release(reader, reads, image_column=image_column, label_column=label_column,
                               group_column=group_column, group_pattern=group_pattern, mask_pattern=mask_pattern,
                               require_labels=require_labels)
-        if path.is_file():  # an .npz given itself: the paragraph names it, not its folder
+        if path.is_file():  # an archive or .npz given itself: the paragraph names it, not its folder
             rel.summary.root = path
         return rel
     return reader.read(reads=reads, image_column=image_column, label_column=label_column, group_column=group_column,

@@ -1,9 +1,9 @@
 """Zip and tar archives read in place, as the folder they unpack to (a Kaggle download's
 ``archive.zip`` holding ``Dataset_BUSI_with_GT/benign/benign (1).png``): ``featbus read archive.zip``,
 or an archive inside a release's folder (this module's source: it claims the images, which are
-the archive's members, :class:`~featbus._image_refs.ArchiveMember`).
+the archive's members, :class:`~featbus.datasets.sources._refs.ArchiveMember`).
 
-Members are listed by :func:`featbus._image_refs.list_archive` (a folder's rules and an archive's:
+Members are listed by :func:`featbus.datasets.sources._refs.list_archive` (a folder's rules and an archive's:
 zip-slip names, links, nested archives, a member above its budget and a total-size bomb refused by
 name, :data:`featbus.io.RELEASE_LIMITS`), then read by the folder layouts' rules (class folders,
 ``_mask`` files, patients from names). A single top folder is the download's wrapper (as a folder's
@@ -15,12 +15,12 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
-from ..._image_refs import ArchiveError, ArchiveMember, archive_kind, list_archive
 from ..._records import LeftOut
 from .._release_rules import IMAGE_SUFFIXES, NOT_READ_IMAGES, TABLE_SUFFIXES
 from ._base import Entry, SourceRead
+from ._refs import ArchiveError, ArchiveMember, archive_kind, list_archive
 
-__all__ = ["NAME", "SUFFIXES", "ArchiveRoot", "read", "recognise", "walk_archive"]
+__all__ = ["NAME", "SUFFIXES", "ArchiveRoot", "read", "read_archive", "recognise", "walk_archive"]
 
 NAME = "archive"
 #: What the walk lists for this source (a ``.tar.gz``'s suffix is ``.gz``: :func:`recognise` keeps the archives).
@@ -29,7 +29,7 @@ SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".tbz2", ".txz")
 
 class ArchiveRoot:
     """An archive as a release's root: ``root / "benign/a.png"`` is that member
-    (:class:`~featbus._image_refs.ArchiveMember`), below the wrapper folder ``prefix`` when there is one;
+    (:class:`~featbus.datasets.sources._refs.ArchiveMember`), below the wrapper folder ``prefix`` when there is one;
     path-like as the archive's own path, named as the folder it unpacks to."""
 
     def __init__(self, archive: Path, prefix: str = ""):
@@ -38,7 +38,8 @@ class ArchiveRoot:
 
     def __truediv__(self, rel) -> ArchiveMember:
         """The member ``rel`` names, its archive an absolute path (as an index reads it back)."""
-        return ArchiveMember(Path(os.path.abspath(self.archive)), self.prefix + PurePosixPath(os.fspath(rel)).as_posix())
+        member = self.prefix + PurePosixPath(os.fspath(rel)).as_posix()
+        return ArchiveMember(Path(os.path.abspath(self.archive)), member)
 
     def __fspath__(self) -> str:
         return os.fspath(self.archive) + (f"!{self.prefix.rstrip('/')}" if self.prefix else "")
@@ -80,6 +81,26 @@ def walk_archive(archive: Path, also: tuple[str, ...] = ()) -> tuple[ArchiveRoot
     return root, images, left_out
 
 
+def read_archive(path: Path):
+    """The release an archive holds, read by the folder layouts' rules over its members
+    (:class:`~featbus.datasets.Release` of :class:`~featbus.datasets.sources._refs.ArchiveMember`);
+    a refused archive, or one without images, is a :class:`~featbus.datasets.ReleaseError` naming it."""
+    from .._release_read import Reader
+    from .._release_rules import IMAGE_SUFFIXES
+    from .._release_types import ReleaseError
+    from . import extra_suffixes
+
+    try:
+        root, files, left_out = walk_archive(Path(path), extra_suffixes())
+    except ArchiveError as exc:
+        raise ReleaseError(str(exc)) from None
+    if not files:
+        raise ReleaseError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the archive {str(path)!r}")
+    return Reader(root, root.name, files, [], left_out).read(
+        reads=[], image_column=None, label_column=None, group_column=None, group_pattern=None, mask_pattern=None,
+        require_labels=False, classes=None)
+
+
 def recognise(files: list[Path]) -> list[Path]:
     """The zip and tar archives among the release's files."""
     return [f for f in files if archive_kind(f) is not None]
@@ -88,13 +109,12 @@ def recognise(files: list[Path]) -> list[Path]:
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
     """The archive's images, each with what the folder layouts' rules give it (label, masks, patient,
     split), as members of the archive."""
-    from ..release import read_release
     from .._release_types import ReleaseError
 
     got = SourceRead(file, claims_images=True)
     try:
-        rel = read_release(root / file, unannotated=unannotated)
-    except (ArchiveError, ReleaseError) as exc:
+        rel = read_archive(root / file)
+    except ReleaseError as exc:
         got.not_used = str(exc)
         return got
     s = rel.summary

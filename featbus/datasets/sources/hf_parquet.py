@@ -3,7 +3,7 @@ whose ``image`` column is a struct of the encoded file's ``bytes`` and its ``pat
 ``label`` column, and a ``README.md`` dataset card whose YAML ``dataset_info`` gives the label's
 ``class_label`` names (``names: {'0': benign, ...}``).
 
-Each row is an image (:class:`~featbus._image_refs.ArrayRow`,
+Each row is an image (:class:`~featbus.datasets.sources._refs.ArrayRow`,
 ``data/train-00000-of-00001.parquet!image[12]``); its class is the label's name from the card's
 ``dataset_info``, else from the parquet's own metadata (the ``huggingface`` key of its schema),
 else its number (said); its split from the file's name (``train-00000-of-00001``) or folder. The
@@ -18,11 +18,11 @@ import os
 import re
 from pathlib import Path
 
-from ..._image_refs import ArrayRow, parquet_column
 from ..._records import LeftOut
 from ...io import MAX_JSON_BYTES, MAX_ROWS, limit_words
 from .._release_rules import split_of
 from ._base import Entry, SourceRead
+from ._refs import ArrayRow, parquet_column
 
 __all__ = ["NAME", "read", "recognise"]
 

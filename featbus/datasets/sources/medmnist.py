@@ -1,6 +1,6 @@
 """MedMNIST's ``.npz`` files (``breastmnist_224.npz``: ``train_images``, ``train_labels``, ``val_*``,
 ``test_*``) and any ``.npz`` of ``<split>_images`` / ``<split>_labels`` arrays: one image per row of
-an ``*_images`` array (:class:`~featbus._image_refs.ArrayRow`, ``breastmnist_224.npz!train_images[12]``),
+an ``*_images`` array (:class:`~featbus.datasets.sources._refs.ArrayRow`, ``breastmnist_224.npz!train_images[12]``),
 its label from the same row of the ``*_labels`` array, its split from the arrays' prefix.
 
 A MedMNIST set known by its file name has its documented label names (medmnist's ``INFO``:
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..._image_refs import ArchiveError, ArrayRow, load_array, npz_arrays
 from ..._records import LeftOut
 from .._release_rules import split_of
 from ._base import Entry, SourceRead
+from ._refs import ArchiveError, ArrayRow, load_array, npz_arrays
 
 __all__ = ["MEDMNIST_LABELS", "NAME", "SUFFIXES", "read", "recognise"]
 

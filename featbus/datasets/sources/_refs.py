@@ -31,11 +31,11 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from . import io as _io
-from ._records import ImageError, LeftOut
+from ... import io as _io
+from ..._records import ImageError, LeftOut
 
-__all__ = ["ARCHIVE_SUFFIXES", "ArchiveError", "ArchiveMember", "ArrayRow", "archive_kind", "is_release_file", "list_archive",
-           "load_array", "npz_arrays", "parquet_column", "reference_from_text"]
+__all__ = ["ARCHIVE_SUFFIXES", "ArchiveError", "ArchiveMember", "ArrayRow", "archive_kind", "is_release_file",
+           "list_archive", "load_array", "npz_arrays", "parquet_column", "reference_from_text"]
 
 #: The names of the archives read in place (a tar compressed or not).
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
