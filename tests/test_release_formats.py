@@ -75,7 +75,8 @@ def test_a_kaggle_zip_reads_like_its_unpacked_folder(tmp_path):
     assert all(isinstance(i, ArchiveMember) for i in rel.images)
     assert rel.summary.class_source == "the folder names inside archive.zip"
     assert sum(len(m) for m in rel.masks) == 12  # 9 _mask.png and 3 _mask_1.png
-    assert "Dataset_BUSI_with_GT" in str(rel.summary.root) and not rel.summary.left_out
+    assert rel.summary.root == truth.path and not rel.summary.left_out
+    assert all(m.member.startswith("Dataset_BUSI_with_GT/") for m in rel.images)
     unpacked = tmp_path / "unpacked"  # the same release unpacked: the same pixels, labels and masks
     import zipfile
 
