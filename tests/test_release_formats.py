@@ -247,3 +247,18 @@ def test_predict_breast_us_on_a_zip_and_an_npz(tmp_path):
     assert len(rows) == len(zipped.images) + len(arrays.images)
     assert all(r["error"] == "" for r in rows)
     assert {r["image"].split("!", 1)[0] for r in rows} == {str(zipped.path), str(arrays.path)}
+
+
+@pytest.mark.parametrize("build", [build_yolo, build_labelstudio])
+def test_the_index_draws_the_tools_masks_back(tmp_path, build):
+    """A mask a YOLO label file or a Label Studio export draws is named by the index
+    (``labels/a.txt#48x40``, ``export.json#<task>``) and drawn back the same."""
+    truth = build(tmp_path)
+    rel = read_release(truth.path)
+    back = read_release(rel.write_index(tmp_path / "index.csv"))
+    assert not back.summary.left_out
+    a = rel.to_bunch(require_labels=False, guess_groups=False)
+    b = back.to_bunch(require_labels=False, guess_groups=False)
+    assert a.paths == b.paths and sum(int(m.sum()) > 0 for m in a.masks) > 0
+    for x, y in zip(a.masks, b.masks):
+        np.testing.assert_array_equal(x, y)

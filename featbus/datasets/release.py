@@ -95,6 +95,10 @@ def _index_mask(base: Path, cell: str):
         return member
     file, sep, ref = cell.partition("#")
     path = Path(os.path.abspath(os.path.join(base, file)))
+    if sep and file.lower().endswith(".txt") and path.is_file():  # a YOLO label file's polygons
+        from .sources.yolo import index_mask
+
+        return index_mask(path, ref) or base / cell
     if not sep or not file.lower().endswith(".json") or not path.is_file():
         return Path(os.path.abspath(os.path.join(base, cell)))
     return _drawn_masks(str(path), (path.stat().st_mtime_ns, path.stat().st_size)).get(ref, base / cell)

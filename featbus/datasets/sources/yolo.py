@@ -22,7 +22,7 @@ from .._release_rules import IMAGE_SUFFIXES, split_of
 from .._release_tables import SourceError
 from ._base import DrawnMask, Entry, SourceRead
 
-__all__ = ["NAME", "SUFFIXES", "label_file", "read", "recognise"]
+__all__ = ["NAME", "SUFFIXES", "index_mask", "label_file", "read", "recognise"]
 
 NAME = "YOLO labels"
 SUFFIXES = (".yaml", ".yml")
@@ -68,6 +68,27 @@ def _names(text: str) -> dict[int, str]:
     if isinstance(names, dict):
         return {int(k): str(v) for k, v in names.items()}
     raise SourceError("no 'names' list of classes (is it a YOLO data.yaml?)")
+
+
+def _polygons(text: str, size: tuple[int, int]) -> tuple:
+    """The polygons of a label file's lines, in pixels of an image of ``size`` (height, width)."""
+    h, w = size
+    out = []
+    for line in text.splitlines():
+        xy = [float(v) for v in line.split()[1:]]
+        if len(xy) >= 6 and len(xy) % 2 == 0:
+            out.append(tuple(v * (w if k % 2 == 0 else h) for k, v in enumerate(xy)))
+    return tuple(out)
+
+
+def index_mask(path: Path, ref: str) -> DrawnMask | None:
+    """The mask an index names ``labels/a.txt#<width>x<height>`` (the polygons of that label file drawn
+    at the image's size), else None."""
+    try:
+        w, h = (int(v) for v in ref.split("x"))
+        return DrawnMask(path, ref, (h, w), _polygons(_text(path), (h, w)))
+    except (OSError, ValueError, SourceError):
+        return None
 
 
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
@@ -128,7 +149,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         if not classes and unannotated != "normal":
             got.left_out.append(LeftOut(img.as_posix(), "no annotation", f"{lab.as_posix()} gives no object"))
             continue
-        masks = (DrawnMask(root / lab, img.name, shape, tuple(polygons)),) if polygons and shape else ()
+        masks = (DrawnMask(root / lab, f"{shape[1]}x{shape[0]}", shape, tuple(polygons)),) if polygons and shape else ()
         if boxes and not polygons:
             boxed.append(img)
         split = next((split_of(p) for p in reversed(img.parts[:-1]) if split_of(p)), None)
