@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .._records import LeftOut
 from ._release_index import FORMULA_STARTS, escape_cell, unescape_cell
+from .sources._base import ReleaseError
 
 __all__ = ["FORMULA_STARTS", "LEFT_OUT_REASONS", "PATIENT_SOURCES", "LeftOut", "Release", "ReleaseError",
            "ReleaseSummary", "escape_cell", "unescape_cell"]
@@ -20,10 +21,6 @@ LEFT_OUT_REASONS = ("mask", "no row", "no image", "unreadable", "duplicate", "no
                     "too large")
 #: Where the patients came from (:attr:`ReleaseSummary.patient_source`).
 PATIENT_SOURCES = ("column", "folder", "pattern", "DICOM header", "file-name prefix", "one per image")
-
-
-class ReleaseError(ValueError):
-    """A release featbus refuses to read; the message names the file or row and what is wrong."""
 
 
 @dataclass

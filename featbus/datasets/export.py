@@ -27,8 +27,8 @@ from sklearn.utils import Bunch
 
 from ..vocabulary import MASK_FOLDER
 from ._common import _ON_ERROR, IMAGE_EXTENSIONS, _natural_key
-from ._release_read import _refuse_misspelt_labels  # noqa: F401 (its refusal, read where it is named)
 from ._release_rules import mask_parts
+from .sources.table import _refuse_misspelt_labels  # noqa: F401 (its refusal, read where it is named)
 
 __all__ = ["load_export", "paired_folders", "refuse_no_class_folders"]
 
@@ -77,8 +77,8 @@ def refuse_no_class_folders(root: Path, extensions: tuple[str, ...]) -> None:
     """Refuse, saying what it holds, a folder read as class folders that has none, or whose two
     sub-folders are images and their masks (:func:`paired_folders`): nothing labels its images."""
     from ..vocabulary import WORKING_LAYOUTS
-    from ._release_read import masks_not_a_class
     from ._release_scan import one_level_down
+    from .sources.folders import masks_not_a_class
 
     if not any(d.is_dir() and not d.name.startswith(".") for d in root.iterdir()):
         raise ValueError(f"{str(root)!r} has no class sub-folders (expected root/<class>/<image>): "

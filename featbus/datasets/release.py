@@ -32,7 +32,7 @@ from .._records import ImageError
 from ._common import _check_label_spellings, _natural_key, _pattern_regex
 from ._release_claimed import claimed_release
 from ._release_index import MANIFEST_COLUMNS, mask_cell_files, read_index_rows
-from ._release_read import Reader, pixel_size_cells
+from ._release_read import Reader
 from ._release_rules import TABLE_SUFFIXES, split_counts, split_of
 from ._release_scan import unwrap_download_folder, walk_release
 from ._release_tables import TableError
@@ -48,6 +48,7 @@ from ._release_types import (
 )
 from .sources import DrawnMask, extra_suffixes, read_sources
 from .sources._refs import is_release_file, reference_from_text
+from .sources.table import pixel_size_cells
 
 #: The values of an index's or a manifest's ``split`` column (each spelling of
 #: :data:`~featbus.vocabulary.SPLITS` read as one of them; empty: no assignment).

@@ -19,7 +19,11 @@ import numpy as np
 
 from ..._records import LeftOut
 
-__all__ = ["Annotated", "DrawnMask", "Entry", "LeftOut", "SourceRead", "rle_counts", "rle_decode"]
+__all__ = ["Annotated", "DrawnMask", "Entry", "LeftOut", "ReleaseError", "SourceRead", "rle_counts", "rle_decode"]
+
+
+class ReleaseError(ValueError):
+    """A release featbus refuses to read; the message names the file or row and what is wrong."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,490 @@
+"""A release's own table as its source (:func:`featbus.datasets.read_release`): the table naming
+most images (a column of names, paths or IDs), its rows paired with the images, the files its mask
+columns name, the column whose values are the classes, the patient column and a pixel-size column;
+every row or image left out named. The reader (:class:`~featbus.datasets._release_read.Reader`)
+calls these with itself (``reader``: the root, ``out`` and what it has read so far)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .._common import _natural_key, plausible_typo
+from .._release_rules import (
+    IMAGE_COLUMNS,
+    IMAGE_SUFFIXES,
+    LABEL_COLUMNS,
+    MASK_COLUMN_WORDS,
+    PATIENT_COLUMNS,
+    class_of_value,
+    column_key,
+    pixel_size_cell,
+    pixel_size_column,
+    split_of,
+)
+from .._release_scan import cell_keys, image_keys, normalisation_mattered, path_key
+from .._release_tables import TableError, read_table
+from ._base import LeftOut, ReleaseError
+from .tool_tables import merge_split_tables, one_hot_table, split_column
+
+__all__ = ["NAME", "choose_table", "class_source", "label_notes", "pair_rows", "patient_column",
+           "pixel_size_cells", "table_labels", "two_labels", "with_rows"]
+
+NAME = "table"
+
+
+def pixel_size_cells(header: list[str], rows: list[tuple[int, list[str]]], summary) -> tuple[list, list]:
+    """Each row's pixel size from the first column that is a pixel-size column by its name
+    (:func:`~featbus.datasets._release_rules.pixel_size_column`) and holds a positive number
+    (``rows``: ``(line number, cells)``, one per image), in mm where the name states a unit, and the
+    rows without one with why; the column and its unit set on ``summary``."""
+    for c, name in enumerate(header):
+        found, unit, to_mm = pixel_size_column(name)
+        if not found or not any(pixel_size_cell(cells[c])[0] for _, cells in rows):
+            continue
+        summary.pixel_size_column, summary.pixel_size_unit = name, unit
+        sizes, missing = [], []
+        for line, cells in rows:
+            size, why = pixel_size_cell(cells[c])
+            value = cells[c].strip()
+            if size is None:
+                missing.append((f"row {line}", f"{value!r} ({why})" if value else "(empty)"))
+            sizes.append(None if size is None else {"size": size * to_mm if unit else size,
+                                                    "unit": "mm" if unit else None, "source": f"column {name!r}"})
+        return sizes, missing
+    return [None] * len(rows), []
+
+
+def _find_column(header: list[str], given: str, option: str, where: str) -> int:
+    from ..._registry import did_you_mean
+
+    keys = [column_key(h) for h in header]
+    if column_key(given) not in keys:
+        raise ReleaseError(f"{option} {given!r}: {where} has no such column{did_you_mean(given, header)}; its "
+                           f"columns: {list(header)}")
+    return keys.index(column_key(given))
+
+
+def _inside(root: Path, value: str, table: Path) -> Path | None:
+    """The file a cell names when it is a path (``a/b.png``), refused when it leads outside the release."""
+    v = value.strip().replace("\\", "/")
+    if not v or ("/" not in v and not os.path.isabs(v)):
+        return None
+    target = Path(v) if os.path.isabs(v) else table.parent / v
+    real_root, real = os.path.realpath(root), os.path.realpath(target)
+    if os.path.commonpath([real_root, real]) != real_root:
+        return Path("..")
+    try:
+        return Path(real).relative_to(real_root)
+    except ValueError:
+        return None
+
+
+class _Tables:
+    """The release's tables, each read once, and which column of each names the images."""
+
+    def __init__(self, root: Path, tables: list[Path], keys: dict, files: list[Path], sourced: dict):
+        self.read: dict[Path, tuple[list[str], list[list[str]]]] = {}
+        self.notes: list[str] = []
+        self.words: dict[Path, str] = {}  # how a table was read, where it was not as written (one-hot)
+        self.encodings: list[str] = []  # a table's encoding when it is not plain UTF-8, in words
+        self.bad_rows: dict[Path, list] = {}  # rows read_table left out (a NUL character), by table
+        for rel in tables:
+            try:
+                self.read[rel] = read_table(root / rel, notes=self.encodings, strip=False,  # ' a.png' names ' a.png'
+                                            left_out=self.bad_rows.setdefault(rel, []))
+            except TableError as exc:
+                raise ReleaseError(str(exc)) from None
+            except (OSError, UnicodeError, ValueError) as exc:
+                self.notes.append(f"{rel.as_posix()} (not a readable table: {exc})")
+        self.read, self.merged = merge_split_tables(self.read, set(files))
+        for rel in [r for r, bad in self.bad_rows.items() if bad and r not in self.read]:  # merged per-split
+            into = next(r for r in self.read if r.name.casefold() == rel.name.casefold())
+            self.bad_rows.setdefault(into, []).extend(self.bad_rows.pop(rel))
+        for rel, (header, rows) in self.read.items():
+            header, rows, said = one_hot_table(header, rows)
+            if said:
+                self.read[rel], self.words[rel] = (header, rows), said
+        self.read.update(sourced)  # the annotation files' entries, as one table
+        self.keys = keys
+
+    def image_column(self, rel: Path, given: str | None) -> tuple[int | None, int]:
+        """``(column, images it names)``: the column naming most images (``given`` when named)."""
+        header, rows = self.read[rel]
+        best, best_n = None, 0
+        columns = range(len(header)) if given is None else [_find_column(header, given, "--image-column",
+                                                                           repr(rel.as_posix()))]
+        for c in columns:
+            if given is None and any(w in column_key(header[c]) for w in MASK_COLUMN_WORDS):
+                continue  # a column naming masks (CBIS-DDSM's 'ROI mask file path') never names the samples
+            found = {self.keys.get(k) for row in rows for k in cell_keys(row[c]) if self.keys.get(k) is not None}
+            n = len(found)
+            if n > best_n or (n == best_n and n and column_key(header[c]) in IMAGE_COLUMNS):
+                best, best_n = c, n
+        return best, best_n
+
+
+def _label_candidates(header, rows, taken) -> list[int]:
+    out = []
+    for c in range(len(header)):
+        if c in taken:
+            continue
+        values = {r[c].strip() for r in rows if r[c].strip()}
+        if not values:
+            continue
+        letters = all(len(v) == 1 for v in values)
+        if all(class_of_value(v, letters=letters) for v in values):
+            out.append(c)
+    return out
+
+
+def _choose_label_column(header, rows, given, taken, where) -> tuple[int | None, list[int]]:
+    if given is not None:
+        return _find_column(header, given, "--label-column", where), []
+    by_values = _label_candidates(header, rows, taken)
+    named = [c for c in range(len(header)) if c not in taken and column_key(header[c]) in LABEL_COLUMNS]
+    if len(by_values) > 1:
+        named_ones = [c for c in by_values if c in named]
+        if len(named_ones) != 1:
+            raise ReleaseError(f"{where} has several label columns {[header[c] for c in by_values]} whose values are "
+                               "the classes: name the one to use with --label-column COLUMN")
+        return named_ones[0], [c for c in dict.fromkeys(named + by_values) if c != named_ones[0]]
+    if by_values:
+        return by_values[0], [c for c in named if c != by_values[0]]
+    if len(named) == 1:
+        return named[0], []
+    return None, named
+
+
+def _choose_group_column(header, rows, given, taken, n_images, where) -> int | None:
+    if given is not None:
+        return _find_column(header, given, "--group-column", where)
+    named = [c for c in range(len(header)) if c not in taken and column_key(header[c]) in PATIENT_COLUMNS]
+    counts = {c: len({r[c] for r in rows if r[c].strip()}) for c in named}
+    named = [c for c in named if 0 < counts[c] <= n_images and all(r[c].strip() for r in rows)]
+    return min(named, key=lambda c: (counts[c], c)) if named else None
+
+
+def choose_table(reader, images, image_column, summary):
+    keys = image_keys(images)
+    tables = reader.read_tables = _Tables(reader.root, reader.tables, keys, reader.files, reader.sourced)
+    summary.notes += [w[0].upper() + w[1:] + "." for w in tables.merged]
+    scored, errors = [], []
+    for rel in tables.read:
+        try:
+            column, n = tables.image_column(rel, image_column)
+        except ReleaseError as exc:
+            errors.append(exc)
+            continue
+        header = tables.read[rel][0]
+        patient = any(column_key(h) in PATIENT_COLUMNS for h in header)
+        scored.append((n, rel, column, patient, len(header)))
+    if image_column is not None and not scored and errors:
+        raise errors[0]
+    # most images named; then a table naming the patients too, then the one with most columns
+    # (bus_data.csv over BUS-BRA's 5-fold-cv.csv, which name the same images)
+    scored.sort(key=lambda t: (-t[0], not t[3], -t[4], path_key(t[1])))
+    chosen = None
+    if scored and scored[0][0]:
+        n, rel, column = scored[0][:3]
+        # the files its mask columns name are masks, not images to be named (CBIS-DDSM's ROI files)
+        header, rows = tables.read[rel]
+        named_masks = {keys.get(k) for c, h in enumerate(header) if c != column
+                       and any(w in column_key(h) for w in MASK_COLUMN_WORDS)
+                       for row in rows for k in cell_keys(row[c]) if keys.get(k) is not None}
+        if n >= 0.5 * (len(images) - len(named_masks)):
+            chosen = scored[0][:3]
+    scored = [t[:3] for t in scored]
+    for n, rel, column in scored:
+        if chosen is not None and rel == chosen[1]:
+            continue
+        header, rows = tables.read[rel]
+        example = next((row[column] for row in rows if column is not None
+                        and any(keys.get(k) for k in cell_keys(row[column]))), None)
+        holds = [header[c] for c in _label_candidates(header, rows, {column})]  # said: "no column" is false
+        summary.table_candidates.append(
+            f"{rel.as_posix()} (names {n} images" + (f" in {header[column]!r}, e.g. {example!r}; not read"
+                                                     if example else "")
+            + (f"; its {', '.join(map(repr, holds))} holds the classes" if holds and not example else "") + ")")
+    summary.table_candidates += tables.notes
+    summary.notes += [f"{words}." for words in tables.encodings]
+    if chosen is None:
+        return None
+    n, rel, column = chosen
+    reader.left_out += tables.bad_rows.get(rel, [])
+    header, rows = tables.read[rel]
+    summary.table, summary.image_column = reader.root / rel, header[column]
+    return rel, rows, header, column
+
+
+def pair_rows(reader, table, images, masks_of, summary):
+    """Each image's rows; rows naming no image, or outside the release, said or refused; files a
+    mask column names taken as masks."""
+    rel, rows, header, column = table
+    name = rel.as_posix()
+    mask_cols = [c for c in range(len(header)) if c != column
+                 and any(w in column_key(header[c]) for w in MASK_COLUMN_WORDS)]
+    file_keys = image_keys(images + [m for ms in masks_of.values() for m, w in ms if w != "drawn"]
+                           + reader.unpaired)
+    owner_of = {m: img for img, ms in masks_of.items() for m, _ in ms}
+    keys = image_keys(images)
+    used_mask_cols = set()
+    for c in mask_cols:  # files a mask column names are masks of the row's image
+        word = "other" if "other" in column_key(header[c]) else "mask"
+        for k, row in enumerate(rows):
+            img = next((keys[x] for x in cell_keys(row[column]) if keys.get(x)), None)
+            whole = next((file_keys[x] for x in cell_keys(row[c]) if file_keys.get(x)), None)
+            # a cell naming one file (whose name may hold ';' or ','), else a list of them
+            for cell in [row[c]] if whole is not None else row[c].replace(",", ";").split(";"):
+                found = next((file_keys[x] for x in cell_keys(cell) if file_keys.get(x)), None)
+                named = Path(cell.strip()).suffix.lower() in IMAGE_SUFFIXES or "/" in cell  # not '-', 'none'
+                if img is not None and found is None and named:
+                    where = f"row {k + 2} of {name}"
+                    outside = _inside(reader.root, cell, reader.root / rel) == Path("..")
+                    reader.out(where, "outside the release" if outside else "mask not found",
+                             ("mask " if outside else "") + f"{cell.strip()!r} (the image kept without it)")
+                if img is None or found is None or found == img:
+                    continue
+                used_mask_cols.add(c)
+                if owner_of.get(found) == img:
+                    masks_of[img] = [(m, word if m == found else w) for m, w in masks_of[img]]
+                    continue
+                if found in images:
+                    images = [i for i in images if i != found]
+                if found in reader.unpaired:  # a mask folder's file no image's name paired: the table pairs it
+                    reader.left_out.remove(LeftOut(found.as_posix(), "mask"))
+                    reader.unpaired = [m for m in reader.unpaired if m != found]
+                masks_of.setdefault(img, []).append((found, word))
+                owner_of[found] = img
+    if used_mask_cols:
+        summary.mask_column = ", ".join(header[c] for c in sorted(used_mask_cols))
+    keys = image_keys(images)
+    rows_of: dict[Path, list[int]] = {}
+    nfc = 0
+    for k, row in enumerate(rows):
+        cell = row[column] if row[column].strip() else ""  # spaces may be part of a file's name
+        where = f"row {k + 2} of {name}"
+        if _inside(reader.root, cell, reader.root / rel) == Path(".."):
+            raise ReleaseError(f"{where}: {cell!r} names a file outside the release {str(reader.root)!r}; featbus "
+                               "reads only the release's own files")
+        img = next((keys[x] for x in cell_keys(cell) if keys.get(x)), None)
+        if img is None:
+            if reader.rows_without_image == "raise":
+                raise ReleaseError(f"{where.replace(' of ', ' of ' + repr(str(reader.root)) + '/', 1)}: image "
+                                   f"{cell!r} not found in {str(reader.root)!r}")
+            reader.out(where, "no image", repr(cell) if cell else "empty cell")
+            continue
+        rows_of.setdefault(img, []).append(k)
+        nfc += normalisation_mattered(cell, img)
+    if nfc:
+        summary.notes.append(f"{nfc} name(s) in {name} matched their files only after Unicode normalisation "
+                             "(NFC; the files' names are stored decomposed, as macOS writes them, or the other "
+                             "way round).")
+    return with_rows(reader, images, rows_of, f"in {name}"), rows_of
+
+
+def with_rows(reader, images, rows, detail: str) -> list:
+    """The images that have a row in ``rows``; each other one left out (``no row``, ``detail``)."""
+    for img in images:
+        if img not in rows:
+            reader.out(img, "no row", detail)
+    return [img for img in images if img in rows]
+
+
+def two_labels(reader, images, labels, rows_of, table):
+    """An image that two rows give two labels is left out, named; the same label again: a duplicate row."""
+    if table is None:
+        return images, labels
+    rel, rows, header, column = table
+    col = reader.label_col
+    keep_i, keep_l = [], []
+    for img, label in zip(images, labels):
+        ks = rows_of.get(img, [])
+        said: dict[str, list[int]] = {}
+        for k in ks:
+            said.setdefault(rows[k][col].strip().casefold() if col is not None else "", []).append(k + 2)
+        if len(said) > 1:
+            reader.out(img, "two labels", "; ".join(f"row(s) {', '.join(map(str, v))} of {rel.as_posix()} say "
+                                                  f"{lab!r}" for lab, v in said.items()))
+            continue
+        seen: list[list[str]] = []
+        for k in ks:  # a row said again word for word; rows of two findings of one image are kept
+            if rows[k] in seen:
+                reader.out(f"row {k + 2} of {rel.as_posix()}", "duplicate", f"names {img.as_posix()!r} again")
+            seen.append(rows[k])
+        keep_i.append(img)
+        keep_l.append(label)
+    return keep_i, keep_l
+
+
+def label_notes(reader, rel, header, used, col, others, given, mapping, summary) -> None:
+    """The lines that say how the label column was chosen and which spellings were read as which
+    class (warned where the pixels are read: :meth:`Release.to_bunch`)."""
+
+    def values(c: int) -> str:
+        return _column_values(used, c, 4)
+
+    if given is None and (others or column_key(header[col]) not in LABEL_COLUMNS):
+        said = (f"labels from the {header[col]!r} column of {rel.name} (its values are the classes: "
+                f"{values(col)})")
+        if others:
+            said += "; other candidates: " + ", ".join(f"{header[c]!r} ({values(c)})" for c in others)
+        summary.label_notes.append(said + "; --label-column names another")
+    spelt = []
+    for written, label in sorted(mapping.items(), key=lambda kv: _natural_key(kv[0])):
+        if written != label and written.strip().casefold() == label:
+            why = ("spaces differ" if written.strip() == label.strip() else "case differs"
+                   if written == written.strip() else "case and spaces differ")
+            spelt.append(f"{written!r} read as {label!r} ({why})")
+        elif written.strip().casefold() != label:
+            spelt.append(f"{written!r} read as {label!r} (a spelling of the class)")
+    if spelt:
+        summary.label_notes.append(f"labels of the {header[col]!r} column of {str(reader.root / rel)!r}: "
+                                   + "; ".join(spelt))
+
+
+def class_source(reader, rel: Path, column: str) -> str:
+    """Where the labels came from, in the paragraph's words."""
+    if rel in reader.sourced:
+        return reader.sourced_words
+    return reader.read_tables.words.get(rel) if column == "class" and rel in reader.read_tables.words \
+        else f"the {column!r} column"
+
+
+def table_labels(reader, table, images, rows_of, label_column, folder_classes, summary):
+    """``(labels, class source, class order)`` from the table's label column (``None`` when no
+    column holds the classes): each label a class's spelling, an empty cell, a label its class
+    folder contradicts, a label that is none of the expected classes or looks like a misspelling
+    refused naming its row."""
+    rel, rows, header, column = table
+    used = [rows[rows_of[i][0]] for i in images]
+    col, others = _choose_label_column(header, used, label_column, {column}, repr(rel.as_posix()))
+    if label_column is not None and rel in reader.read_tables.words and header[col] != "class":
+        raise ReleaseError(f"--label-column {label_column!r}: {rel.as_posix()} is one-hot ("
+                           f"{reader.read_tables.words[rel]}), read with no option: drop --label-column")
+    if others:  # the paragraph names them with their values (the label note's words, said once)
+        summary.table_candidates += [f"column {header[c]!r} ({_column_values(used, c, 3)}; "
+                                     "--label-column names it)" for c in others]
+    reader.label_col = col
+    if col is None:
+        return None
+    summary.label_column = header[col]
+    letters = all(len(r[col].strip()) <= 1 for r in used)
+    labels = []
+    for img in images:
+        k = rows_of[img][0]
+        value = rows[k][col].strip()
+        if not value:
+            raise ReleaseError(f"row {k + 2} of {rel.as_posix()}: image {img.as_posix()!r} has an "
+                               f"empty {header[col]!r}")
+        labels.append(class_of_value(value, letters=letters) or value.casefold())
+    for img, label, folder in zip(images, labels, folder_classes):
+        said = class_of_value(folder) if folder else None
+        if said is not None and said != label:
+            k = rows_of[img][0]
+            raise ReleaseError(
+                f"row {k + 2} of {rel.as_posix()}: {rows[k][column]!r} is {rows[k][col]!r} (the "
+                f"{header[col]!r} column), but its image {str(reader.root / img)!r} is in the {folder!r} "
+                "folder: one image under two labels; correct the table or move the image")
+    if reader.classes is not None:  # the expected classes: every label one of them, its row named
+        from ..._registry import did_you_mean
+
+        names = [str(c) for c in reader.classes]
+        for n, img in enumerate(images):
+            k = rows_of[img][0]
+            written = rows[k][col].strip()
+            match = next((c for c in names if c.strip().casefold() in (labels[n], written.casefold())),
+                         None)
+            if match is None:
+                raise ReleaseError(f"row {k + 2} of {str(reader.root / rel)!r}: label {written!r} is not one "
+                                   f"of the classes {names}"
+                                   f"{did_you_mean(written.casefold(), [c.casefold() for c in names])}")
+            labels[n] = match
+        return labels, class_source(reader, rel, header[col]), names
+    _refuse_misspelt_labels([(rows_of[i][0] + 2, rows[rows_of[i][0]][col].strip()) for i in images],
+                            str(reader.root / rel))
+    label_notes(reader, rel, header, used, col, others, label_column, dict(zip(
+        (rows[rows_of[i][0]][col] for i in images), labels)), summary)
+    order = sorted(set(labels), key=_natural_key)
+    return labels, class_source(reader, rel, header[col]), order
+
+
+def patient_column(reader, table, images, rows_of, group_column, summary):
+    """The patient column of the table naming the images (``None`` without one), its header and the
+    images' rows; ``--group-column`` without such a table is refused."""
+    if table is None:
+        if group_column is not None:
+            raise ReleaseError(f"--group-column {group_column!r}: {str(reader.root)!r} holds no table naming "
+                               "its images")
+        return None, None, None
+    rel, rows, header, column = table
+    used = [rows[rows_of[i][0]] for i in images]
+    taken = {column} | ({header.index(summary.label_column)} if summary.label_column in header else set())
+    return _choose_group_column(header, used, group_column, taken, len(images), repr(rel.as_posix())), \
+        header, used
+
+
+def table_patients(reader, table, images, rows_of, group_column, summary):
+    """The patients of the table's patient column (an empty cell the image's own patient, said),
+    ``None`` without one."""
+    col, header, used = patient_column(reader, table, images, rows_of, group_column, summary)
+    if col is None:
+        return None
+    summary.group_column, summary.patient_source = header[col], "column"
+    groups = [r[col].strip() or img.as_posix() for r, img in zip(used, images)]
+    empty = sum(not r[col].strip() for r in used)
+    if empty:  # never one patient '' for every image without one
+        summary.notes.append(f"{empty} image(s) with an empty {header[col]!r} cell: each is its own "
+                             "patient.")
+    return groups
+
+
+def table_splits(table, images, rows_of):
+    """Each image's split from the table's split column, ``None`` without one."""
+    if table is None:
+        return None
+    _, rows, header, _ = table
+    col = split_column(header, [rows[rows_of[i][0]] for i in images])
+    return None if col is None else [split_of(rows[rows_of[img][0]][col]) for img in images]
+
+
+def _column_values(rows, c: int, n: int) -> str:
+    """Column ``c``'s distinct values in ``rows`` in natural order, the first ``n`` and how many more."""
+    vals = sorted({r[c].strip() for r in rows if r[c].strip()}, key=_natural_key)
+    return ", ".join(vals[:n]) + (f" and {len(vals) - n} more" if len(vals) > n else "")
+
+
+def _refuse_misspelt_labels(rows: list[tuple[int, str]], table: str) -> None:
+    """Refuse, before any image is read, a label written on one or two rows that is a plausible typo
+    of a label of many rows (:func:`~featbus.datasets._common.plausible_typo`: 'Benigh' beside
+    'Benign'): it would become a class of its own. Different words are classes, never misspellings:
+    short codes ('LP' beside 'LN', 'FA' beside 'FAD', 'DCIS' beside 'LCIS') and a label inside
+    another ('normal', 'abnormal').
+
+    Examples
+    --------
+    >>> try:
+    ...     _refuse_misspelt_labels([(2, "Benign")] * 9 + [(11, "Benigh")], "t.csv")
+    ... except ValueError as exc:
+    ...     print(str(exc)[:80])
+    row 11 of 't.csv': label 'Benigh' (1 row) looks like a misspelling of 'Benign' (
+    >>> _refuse_misspelt_labels([(2, "normal")] * 9 + [(11, "abnormal")], "t.csv")
+    >>> _refuse_misspelt_labels([(2, "LN")] * 9 + [(11, "LP")], "t.csv")
+    """
+    counts: dict[str, int] = {}
+    first: dict[str, tuple[int, str]] = {}
+    for line, label in rows:
+        key = label.casefold()
+        counts[key] = counts.get(key, 0) + 1
+        first.setdefault(key, (line, label))
+    for rare, n in counts.items():
+        if n > 2:
+            continue
+        for common, m in counts.items():
+            if m < 3 * n or rare.strip() == common.strip():  # spaces only: read as one class, said
+                continue
+            if plausible_typo(rare, common):
+                line, written = first[rare]
+                raise ValueError(f"row {line} of {table!r}: label {written!r} ({n} row{'s' if n > 1 else ''}) looks "
+                                 f"like a misspelling of {first[common][1]!r} ({m} rows): correct the table (every "
+                                 "distinct label is a class)")
