@@ -198,6 +198,8 @@ def test_roboflow_yolo_detection_keeps_boxes(tmp_path):
     assert "have boxes only (detection labels): kept as boxes" in rel.summary.text()
     boxes = [m["boxes"] for m in rel.meta if "boxes" in m]
     assert len(boxes) == 6 and boxes[0] == [(12.0, 10.0, 36.0, 30.0)]  # 0.25..0.75 of 48 x 40
+    bunch = rel.to_bunch(require_labels=False, guess_groups=False)
+    assert sum("boxes" in r.meta for r in bunch.data) == 6  # they travel with the images
 
 
 def test_label_studio_json_export(tmp_path):
