@@ -58,21 +58,68 @@ def archive_kind(name: str | os.PathLike) -> str | None:
     return "tar" if low.endswith(ARCHIVE_SUFFIXES[1:]) else None
 
 
-_OPEN = threading.local()  # per thread: the archives open for reading, by (path, mtime, size)
+_OPEN = threading.local()  # per thread: the zips open for reading, by (path, mtime, size)
+_TARS: dict[tuple, tuple] = {}  # the tars open for reading, by (path, mtime, size): (handle, its lock), shared
+_TARS_LOCK = threading.Lock()
 
 
 def _opened(path: Path):
-    """The archive at ``path`` open for reading (one handle per thread, reopened when the file changes)."""
+    """The archive at ``path`` open for reading, reopened when the file changes: a zip one handle per
+    thread (its members are read at random, concurrently); a tar one handle shared under a lock, its
+    headers scanned once (a compressed tar has no random access: one handle reading its members in
+    order decompresses it about once, where a handle per thread would each decompress it again)."""
     st = os.stat(path)
     key = (os.fspath(path), st.st_mtime_ns, st.st_size)
+    if archive_kind(path) != "zip":
+        with _TARS_LOCK:
+            if key not in _TARS:
+                for old in [k for k in _TARS if k[0] == key[0]]:
+                    _TARS.pop(old)[0].close()
+                _TARS[key] = (_TarReader(tarfile.open(path)), threading.Lock())
+            return _TARS[key]
     handles = getattr(_OPEN, "handles", None)
     if handles is None:
         handles = _OPEN.handles = {}
     if key not in handles:
         for old in [k for k in handles if k[0] == key[0]]:
             handles.pop(old).close()
-        handles[key] = zipfile.ZipFile(path) if archive_kind(path) == "zip" else tarfile.open(path)
+        handles[key] = zipfile.ZipFile(path)
     return handles[key]
+
+
+class _TarReader:
+    """A tar's members read forward: a member asked for is reached by reading those before it, each
+    kept (a few at most, within one member's budget) for the thread that asks for it next, so
+    threads asking in nearly sorted order never make a compressed tar rewind to its start."""
+
+    def __init__(self, tar: tarfile.TarFile):
+        self.tar = tar
+        self.members = [m for m in tar.getmembers() if m.isreg()]
+        self.at = {m.name: k for k, m in enumerate(self.members)}
+        self.next = 0  # the first member not read yet in the current pass
+        self.kept: dict[int, bytes] = {}
+
+    def close(self) -> None:
+        self.tar.close()
+
+    def _data(self, k: int, budget: int) -> bytes:
+        return self.tar.extractfile(self.members[k]).read(budget + 1)
+
+    def read(self, name: str, budget: int) -> bytes:
+        k = self.at.get(name)
+        if k is None:
+            raise KeyError(name)
+        if k in self.kept:
+            return self.kept.pop(k)
+        if k < self.next:  # behind: a new pass from here (a compressed tar rewinds once, then reads on)
+            self.next, self.kept = k + 1, {}
+            return self._data(k, budget)
+        for j in range(self.next, k):  # ahead: the members passed over kept, within one budget in all
+            data = self._data(j, budget)
+            if sum(map(len, self.kept.values())) + len(data) <= budget:
+                self.kept[j] = data
+        self.next = k + 1
+        return self._data(k, budget)
 
 
 def _read_member(path: Path, member: str) -> bytes:
@@ -85,10 +132,9 @@ def _read_member(path: Path, member: str) -> bytes:
             with handle.open(member) as fh:
                 data = fh.read(budget + 1)
         else:
-            fh = handle.extractfile(member)
-            if fh is None:
-                raise ImageError("is no regular file of its archive", path=name)
-            data = fh.read(budget + 1)
+            tar, lock = handle
+            with lock:
+                data = tar.read(member, budget)
     except KeyError:
         raise FileNotFoundError(f"{name!r}: no such member of its archive") from None
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, NotImplementedError) as exc:
