@@ -153,3 +153,27 @@ def test_image_references_kept_as_given(toy, tmp_path):
     assert [os.fspath(i) for i in rel.images] == ["list.toy!a.png", "list.toy!b.png"]
     assert rel.images[1].read()[0, 0] == 1 and rel.labels == ["benign", "malignant"]
     assert rel.summary.splits == {"train": 1, "valid": 1}
+
+
+def test_release_is_a_list_of_entries_with_the_old_lists_read_only(toy, tmp_path):
+    toy()
+    rel = read_release(_release(tmp_path))
+    assert len(rel) == 10 and [e.label for e in rel] == rel.labels and rel[3].patient == rel.groups[3]
+    assert [e.image for e in rel.entries] == rel.images
+    with pytest.raises(AttributeError):
+        rel.labels = ["x"] * 10
+    rel.entries.clear()  # a copy: the release keeps its entries
+    assert len(rel) == 10
+    taken = rel.take([9, 0])
+    assert taken.labels == ["Benigh", "Benign"] and taken.splits == ["test", "train"]
+    assert taken.rows == [rel.rows[9], rel.rows[0]] and taken.summary is rel.summary
+
+
+def test_release_built_from_lists_as_before(tmp_path):
+    from featbus.datasets.release import Release, ReleaseSummary
+
+    rel = Release(tmp_path, [tmp_path / "a.png", tmp_path / "b.png"], ["benign", None], ["1", "2"], [(), ()],
+                  ReleaseSummary(root=tmp_path))
+    assert rel.labels == ["benign", None] and rel.groups == ["1", "2"] and rel.masks == [(), ()]
+    assert (rel.rows, rel.pixel_sizes, rel.splits, rel.meta) == ([], [], None, [])
+    assert rel.take([]).images == [] and bool(rel.take([]))

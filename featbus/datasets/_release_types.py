@@ -132,46 +132,111 @@ class ReleaseSummary:
         return words
 
 
-@dataclass
 class Release:
-    """A release as read: one entry per image in each list (see :func:`read_release`)."""
+    """A release as read: a list of :class:`~featbus.datasets.sources.Entry`, one per image (its
+    ``image`` absolute, or an image reference; its ``patient`` the image's group), with what was
+    read of the whole (``summary``, ``class_order``...). The per-image lists of earlier versions
+    (:attr:`images`, :attr:`labels`, :attr:`groups`, :attr:`masks`, :attr:`rows`,
+    :attr:`pixel_sizes`, :attr:`splits`, :attr:`meta`) are read-only views of the entries.
 
-    root: Path
-    images: list[Path]
-    labels: list[str | None]
-    groups: list[str]
-    masks: list[tuple[Path, ...]]
-    summary: ReleaseSummary
-    rows: list[dict] = field(default_factory=list)
-    class_order: list[str] = field(default_factory=list)
-    group_pattern: str | None = None
-    #: class folders left out as copies of the others' images (``All/``), with why
-    copies: list[tuple[str, str]] = field(default_factory=list)
-    #: each image's physical pixel size where the data gives one (the meta entry of
-    #: :data:`featbus._records.PIXEL_SIZE_KEY`), else None; empty when nothing gives one
-    pixel_sizes: list[dict | None] = field(default_factory=list)
-    #: each image's published split (``"train"``, ``"valid"``, ``"test"``; ``""`` where none is given),
-    #: None when the release has no splits
-    splits: list[str] | None = None
-    #: an image's masks of another size than its own (left out, ``mask size differs``), by the image:
-    #: read with it by :meth:`to_bunch`, which drops them naming both sizes as every loader does
-    unfit_masks: dict[Path, list[Path]] = field(default_factory=dict)
-    #: read from an index or a manifest (its columns are image, label, group, mask, split), not a folder
-    from_index: bool = False
-    #: what a source says of each image beyond its label (``{"laterality": "L", "view": "CC"}``),
-    #: empty when no source says anything
-    meta: list[dict] = field(default_factory=list)
+    Built from ``entries=``, or from those lists as before (``Release(root, images, labels,
+    groups, masks, summary, ...)``); see :func:`read_release`."""
+
+    def __init__(self, root: Path, images=(), labels=(), groups=(), masks=(), summary: ReleaseSummary | None = None,
+                 rows: list[dict] | None = None, class_order: list[str] | None = None, group_pattern: str | None = None,
+                 copies: list[tuple[str, str]] | None = None, pixel_sizes: list[dict | None] | None = None,
+                 splits: list[str] | None = None, unfit_masks: dict | None = None, from_index: bool = False,
+                 meta: list[dict] | None = None, *, entries: list | None = None):
+        from .sources._base import Entry
+
+        self.root, self.summary, self.group_pattern, self.from_index = root, summary, group_pattern, from_index
+        self.class_order = list(class_order or [])
+        #: class folders left out as copies of the others' images (``All/``), with why
+        self.copies = list(copies or [])
+        #: an image's masks of another size than its own (left out, ``mask size differs``), by the image:
+        #: read with it by :meth:`to_bunch`, which drops them naming both sizes as every loader does
+        self.unfit_masks = dict(unfit_masks or {})
+        if entries is None:
+            entries = [Entry(image, labels[i], masks[i], patient=groups[i], split=splits[i] if splits else None,
+                             pixel_size=pixel_sizes[i] if pixel_sizes else None, row=rows[i] if rows else None,
+                             meta=meta[i] if meta else {}) for i, image in enumerate(images)]
+            given = {name for name, values in (("rows", rows), ("pixel_sizes", pixel_sizes), ("meta", meta)) if values}
+            given |= {"splits"} if splits is not None else set()
+        else:
+            given = {name for name, attr in (("rows", "row"), ("pixel_sizes", "pixel_size"), ("splits", "split"),
+                                             ("meta", "meta")) if any(getattr(e, attr) for e in entries)}
+        self._entries, self._given = list(entries), frozenset(given)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __getitem__(self, k):
+        return self._entries[k]
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __bool__(self) -> bool:  # a release read is a release, whether or not it holds images
+        return True
+
+    def __repr__(self) -> str:
+        return f"Release({str(self.root)!r}, {len(self)} images)"
+
+    @property
+    def entries(self) -> list:
+        """The entries, one per image (a copy: the release itself is not changed through it)."""
+        return list(self._entries)
+
+    @property
+    def images(self) -> list:
+        """Each image's path (absolute), or its image reference."""
+        return [e.image for e in self._entries]
+
+    @property
+    def labels(self) -> list[str | None]:
+        """Each image's label (``None``: unlabelled)."""
+        return [e.label for e in self._entries]
+
+    @property
+    def groups(self) -> list[str]:
+        """Each image's patient (its group)."""
+        return [e.patient for e in self._entries]
+
+    @property
+    def masks(self) -> list[tuple]:
+        """Each image's lesion masks (absolute paths, or drawn masks)."""
+        return [e.masks for e in self._entries]
+
+    @property
+    def rows(self) -> list[dict]:
+        """Each image's table row or annotation (``{}`` where none), empty when nothing gives one."""
+        return [e.row for e in self._entries] if "rows" in self._given else []
+
+    @property
+    def pixel_sizes(self) -> list[dict | None]:
+        """Each image's physical pixel size where the data gives one (the meta entry of
+        :data:`featbus._records.PIXEL_SIZE_KEY`), else None; empty when nothing gives one."""
+        return [e.pixel_size for e in self._entries] if "pixel_sizes" in self._given else []
+
+    @property
+    def splits(self) -> list[str] | None:
+        """Each image's published split (``"train"``, ``"valid"``, ``"test"``; ``""`` where none is
+        given), None when the release has no splits."""
+        return [e.split for e in self._entries] if "splits" in self._given else None
+
+    @property
+    def meta(self) -> list[dict]:
+        """What a source says of each image beyond its label (``{"laterality": "L", "view": "CC"}``),
+        empty when no source says anything."""
+        return [e.meta for e in self._entries] if "meta" in self._given else []
 
     def take(self, keep) -> Release:
         """The release of the images ``keep`` (positions, in that order), the summary as it is."""
-        from dataclasses import replace
+        import copy
 
-        def pick(values):
-            return [values[i] for i in keep] if values else values
-
-        return replace(self, images=pick(self.images), labels=pick(self.labels), groups=pick(self.groups),
-                       masks=pick(self.masks), rows=pick(self.rows), pixel_sizes=pick(self.pixel_sizes),
-                       splits=pick(self.splits), meta=pick(self.meta))
+        taken = copy.copy(self)
+        taken._entries = [self._entries[i] for i in keep]
+        return taken
 
     def to_frame(self):
         """The index as a :class:`pandas.DataFrame`: ``image``, ``label``, ``group``, ``mask`` (masks

@@ -12,7 +12,8 @@ from sklearn.utils import Bunch
 
 from ..progress import find_stack_level
 from ._common import IMAGE_EXTENSIONS, _check_loader_choices, _pattern_regex
-from .release import _read_index, read_release
+from .release import read_release
+from .sources.index import read_index
 
 __all__ = ["load_image_folder", "load_manifest"]
 
@@ -141,7 +142,7 @@ def load_manifest(path: str | os.PathLike, *, classes: Sequence[str] | None = No
     if not path.is_file():
         raise FileNotFoundError(f"{str(path)!r}: no such CSV file")
     _check_loader_choices(on_error, groups)
-    rel = _read_index(path, strict=True, classes=classes, require_labels=require_labels, group_pattern=group_pattern,
+    rel = read_index(path, strict=True, classes=classes, require_labels=require_labels, group_pattern=group_pattern,
                       missing=on_error)  # a missing file: said before any image is read
     data = rel.to_bunch(on_error=on_error, n_jobs=n_jobs, require_labels=require_labels,
                         duplicate_threshold=duplicate_threshold, guess_groups=groups == "duplicates")

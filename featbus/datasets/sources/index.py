@@ -1,0 +1,219 @@
+"""A featbus index or a manifest as a release's source: a CSV whose columns are ``image`` and
+optional ``label``, ``group``, ``mask`` (``mask 2``...; a cell ``<annotation>.json#<image id>`` the
+mask that COCO file draws), ``split`` and a pixel-size column, written by
+:meth:`~featbus.datasets.release.Release.write_index` or by hand (:func:`read_index`), and the image
+paths a manifest lists for ``featbus predict`` (:func:`manifest_images`)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import stat
+from pathlib import Path
+
+from ..._records import ImageError
+from .._common import _check_label_spellings, _natural_key
+from .._release_index import mask_cell_files, read_index_rows
+from .._release_rules import split_counts, split_of
+from .._release_tables import TableError
+from .._release_types import LeftOut, Release, ReleaseError, ReleaseSummary, unescape_cell
+from ._base import DrawnMask
+from ._refs import reference_from_text
+from .table import pixel_size_cells
+
+__all__ = ["NAME", "manifest_images", "read_index"]
+
+NAME = "featbus index"
+
+
+def _manifest_error(path: Path, line: int, what: str) -> ReleaseError:
+    return ReleaseError(f"{str(path)!r} row {line}: {what}")
+
+
+def _missing(file: str, what: str, cell: str) -> str | None:
+    """Why a file an index lists is not there (None when it is a file)."""
+    try:
+        return None if stat.S_ISREG(os.stat(file).st_mode) else f"{what} {cell!r} is not a file"
+    except (FileNotFoundError, NotADirectoryError):
+        return f"{what} {cell!r} not found"
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+        return f"{what} {cell!r} cannot be looked up ({exc})"
+
+
+@functools.lru_cache(maxsize=4)
+def _drawn_masks(path: str, stamp: tuple) -> dict:
+    """The masks a COCO file draws, by image id (each file parsed once while it is unchanged: ``stamp``)."""
+    from .coco import read as read_coco
+
+    try:
+        return {m.ref: m for e in read_coco(Path(path).parent, Path(Path(path).name), None).entries for m in e.masks}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # then the cell is a missing file, named
+        return {}
+
+
+def _container(path) -> str:
+    """The file that holds an image: an archive's or an array file's path for a reference, else the path."""
+    return os.fspath(getattr(path, "archive", None) or getattr(path, "file", None) or path)
+
+
+def _index_mask(base: Path, cell: str):
+    """An index's mask cell: a file (absolute, normalised), an archive's member (``archive.zip!m.png``),
+    ``<annotation>.json#<image id>`` (a mask that COCO or Label Studio file draws) or
+    ``labels/a.txt#<width>x<height>`` (the polygons of a YOLO label file)."""
+    member = reference_from_text(cell, base) if "!" in cell else None
+    if member is not None:
+        return member
+    file, sep, ref = cell.partition("#")
+    path = Path(os.path.abspath(os.path.join(base, file)))
+    if sep and file.lower().endswith(".txt") and path.is_file():
+        from .yolo import index_mask
+
+        return index_mask(path, ref) or base / cell
+    if not sep or not file.lower().endswith(".json") or not path.is_file():
+        return Path(os.path.abspath(os.path.join(base, cell)))
+    return _drawn_masks(str(path), (path.stat().st_mtime_ns, path.stat().st_size)).get(ref, base / cell)
+
+
+def read_index(path: Path, *, strict: bool = False, classes=None, require_labels: bool = False,
+                group_pattern: str | None = None, missing: str | None = None) -> Release:
+    """An index written by :meth:`Release.write_index`, or any manifest, read back by the index's one
+    module (:func:`~featbus.datasets._release_index.read_index_rows`): ``image`` and optional ``label``,
+    ``group``, ``mask`` (``mask 2``... one file each, or files joined by ``;`` in a manifest by hand; a
+    cell ``<annotation>.json#<image id>`` is the mask that COCO file draws), ``split`` and pixel-size
+    columns, every other column kept with its row; paths relative to the CSV's folder, made absolute;
+    values as written.
+
+    A split that is none of train / valid / test (or their spellings) is refused naming its row. A
+    mask that is not there is left out (``mask not found``, the image kept), an empty patient cell is
+    the image's own patient, said. ``strict`` (a manifest read as data): an empty cell where a value
+    is needed, an image listed twice, (with ``classes``) a label of no known name is refused naming its
+    row; else a row without an image is left out. ``missing="raise"``: the first file (image or mask)
+    that is not there is an :class:`~featbus.ImageError` naming its row, before any image is read;
+    ``"skip"``: refused only when no image is there (the others are skipped where the pixels are read)."""
+    notes: list[str] = []
+    left_out: list[LeftOut] = []
+    try:
+        header, rows = read_index_rows(path, notes, left_out)
+    except TableError as exc:
+        raise ReleaseError(str(exc)) from None
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise ReleaseError(f"{str(path)!r} is not a readable CSV table: {exc}") from None
+    keys = [h.strip().lower() for h in header]
+    needs = ("image", "label") if strict and require_labels else ("image",)
+    absent = [c for c in needs if c not in keys]
+    if absent:
+        from ..._registry import did_you_mean
+
+        hint = "".join(did_you_mean(c, keys).replace(" (did", f" ({c!r}: did") for c in absent)
+        raise ReleaseError(f"{str(path)!r} has no column(s) {absent}{hint}; an index (featbus read DATA --index "
+                           f"FILE) or a manifest needs {' and '.join(repr(c) for c in needs)} (optional: 'label', "
+                           f"'mask', 'group', 'split'), it has {keys}")
+    if strict and not rows:
+        raise ReleaseError(f"{str(path)!r} lists no images")
+    base, labelled, has_group = path.parent, "label" in keys, "group" in keys
+    images, labels, groups, masks, splits, kept, seen, absent = [], [], [], [], [], [], {}, []
+    no_patient = 0
+    for line, row in rows:
+        name, label, group = row["image"], row["label"] or "", row["group"] or ""
+        if strict:
+            label, group = label.strip(), group.strip()
+        split = split_of(row["split"] or "")
+        if not name:
+            if strict:
+                raise _manifest_error(path, line, "the 'image' cell is empty")
+            left_out.append(LeftOut(f"row {line} of {path.name}", "no image", "empty cell"))
+            continue
+        if split is None:
+            raise ReleaseError(f"row {line} of {str(path)!r}: split {row['split']!r} is none of train, valid, test "
+                               "(or their spellings) or empty")
+        ref = reference_from_text(name, base) if "!" in name else None  # an archive's member, an array's row
+        file = os.fspath(ref) if ref is not None else os.path.abspath(os.path.join(base, name))  # one stat a row
+        cells = [m for c in row["masks"] for m in mask_cell_files(base, c)]
+        targets = [(m, _index_mask(base, m)) for m in cells]
+        if missing is not None:
+            listed = [("image", _container(ref) if ref is not None else file, name)] + [
+                ("mask", _container(t), m) for m, t in targets if missing == "raise" and not isinstance(t, DrawnMask)]
+            why = next(((f, w) for what, f, c in listed for w in [_missing(f, what, c)] if w), None)
+            if why is not None and missing == "raise":
+                raise ImageError(f"row {line} of {str(path)!r}: {why[1]}", path=why[0])
+            absent += [(line, file)] if why is not None else []
+        if strict:
+            where = seen.setdefault(file, line)
+            if labelled and not label:
+                raise _manifest_error(path, line, f"image {name!r} has an empty 'label'")
+            if where != line:
+                raise _manifest_error(path, line, f"image {name!r} is listed twice (rows {where} and {line})")
+            if has_group and not group:
+                raise _manifest_error(path, line, f"image {name!r} has an empty 'group' (every row needs one when "
+                                                  "the column is there)")
+            if classes is not None and label not in [str(c) for c in classes]:
+                raise _manifest_error(path, line, f"label {label!r} is not one of the classes "
+                                                  f"{[str(c) for c in classes]}")
+        found = []
+        for m, target in targets:
+            if isinstance(target, DrawnMask) or os.path.isfile(_container(target)):
+                found.append(target)
+            else:
+                left_out.append(LeftOut(f"row {line} of {path.name}", "mask not found",
+                                        f"{m!r} (the image kept without it)"))
+        kept.append((line, row["cells"]))
+        images.append(ref if ref is not None else Path(file))
+        labels.append(label or None)
+        no_patient += has_group and not group
+        groups.append(group or name)  # an empty patient cell: the image is its own patient, said
+        masks.append(tuple(found))
+        splits.append(split)
+    if images and len(absent) == len(images):
+        raise ReleaseError(f"none of the {len(absent)} images {str(path)!r} lists exists (the first, row "
+                           f"{absent[0][0]}: {absent[0][1]!r})")
+    if no_patient:
+        notes.append(f"{no_patient} image(s) with an empty 'group' cell: each is its own patient")
+    named = ([str(c) for c in classes] if classes is not None and labelled else
+             sorted({c for c in labels if c}, key=_natural_key))
+    if strict and classes is None:
+        _check_label_spellings(named, f"the 'label' column of {str(path)!r}")
+    summary = ReleaseSummary(root=base, n_images=len(images), n_masks_paired=sum(1 for m in masks if m),
+                             n_mask_files=sum(len(m) for m in masks), mask_rule="the index's 'mask' columns",
+                             table=path, image_column="image", label_column="label" if labelled else None,
+                             group_column="group" if has_group else None,
+                             mask_column="mask" if "mask" in keys else None,
+                             classes={c: labels.count(c) for c in named if labels.count(c)},
+                             class_source="the 'label' column", n_patients=len(set(groups)),
+                             patient_source="column" if has_group else "one per image", left_out=left_out,
+                             notes=[f"{n}." for n in notes])
+    if not has_group:  # patients from the file names where they share a PREFIX_NUMBER shape
+        from ..name_groups import propose_prefix_groups
+
+        prefixes = propose_prefix_groups(images, named)
+        if prefixes is not None:
+            groups, summary.n_patients = prefixes, len(set(prefixes))
+            summary.patient_source = "file-name prefix"
+            summary.patient_detail = f"{images[0].name!r} -> {prefixes[0]!r}"
+    if group_pattern is not None:
+        from ..name_groups import pattern_groups
+
+        _, groups = pattern_groups(images, group_pattern)
+        summary.patient_source, summary.n_patients = "pattern", len(set(groups))
+    sizes, summary.pixel_size_missing = pixel_size_cells(header, kept, summary)  # a pixel-size column (issue 82)
+    summary.n_pixel_sizes = sum(p is not None for p in sizes)
+    summary.splits = split_counts(splits) if any(splits) else {}
+    return Release(base, images, labels, groups, masks, summary, class_order=named, from_index=True,
+                   group_pattern=group_pattern,
+                   rows=[{"row": line, **dict(zip(header, map(unescape_cell, row)))} for line, row in kept],
+                   pixel_sizes=sizes if summary.n_pixel_sizes else [], splits=splits if any(splits) else None)
+
+
+def manifest_images(path: str | os.PathLike) -> list[str]:
+    """The image paths a CSV manifest lists (its ``image`` column; no label needed), each checked to
+    exist: what ``featbus predict`` reads from a manifest. A table without an ``image`` column, an
+    empty cell or a missing file is a :class:`ValueError` naming the row."""
+    path = Path(path)
+    rel = read_index(path)
+    for item in rel.summary.left_out:
+        if item.reason == "no image":  # a row without an image: its cell is empty
+            raise ValueError(f"{str(path)!r} {item.item}: the 'image' cell is empty")
+    for row, image in zip(rel.rows, rel.images):
+        why = _missing(str(image), "image", next(v for k, v in row.items() if str(k).strip().lower() == "image"))
+        if why is not None:
+            raise ValueError(f"{str(path)!r} row {row['row']}: {why} ({str(image)!r})")
+    return [str(p) for p in rel.images]
