@@ -44,7 +44,8 @@ __all__ = ["read_image", "read_images", "read_mask", "load_item", "header_shape"
            "dicom_header", "DICOM_INSTALL",
            "write_feature_table", "list_folder", "printable_path", "limit_words", "RELEASE_LIMITS",
            "write_file", "MAX_PIXELS", "DICOM_WINDOW", "refuse_existing", "resize_to", "INTERPOLATIONS",
-           "WORK_PIXELS", "work_shape", "pixel_limit_problem", "voi_window", "dicom_view", "VOI_FUNCTIONS"]
+           "WORK_PIXELS", "work_shape", "pixel_limit_problem", "voi_window", "dicom_view", "VOI_FUNCTIONS",
+           "is_image_reference", "read_reference", "probe_bytes"]
 
 #: Default largest image (height x width) that :func:`read_image` decodes: 2**28 = 268,435,456
 #: pixels (16384 x 16384; a full-field digital mammogram has about 25 million). A header that
@@ -105,10 +106,26 @@ MAX_JSON_BYTES = 64 * 1024 * 1024
 #: (a COCO file nests 5 deep; thousands deep would exhaust the parser's stack).
 MAX_JSON_DEPTH = 64
 
+#: The most members (files, folders, links) a zip or tar archive read in place may list: its table of
+#: contents is read whole before any member is (a zip's central directory, a tar's headers).
+MAX_ARCHIVE_MEMBERS = 1_000_000
+#: The most bytes one member of an archive may expand to: its declared size is checked before it is read,
+#: and the read itself stops one byte past it (a zip may declare less than it holds). A breast release's
+#: image is a few MB; an image of 2**24 pixels in 16 bits is 32 MB.
+MAX_ARCHIVE_MEMBER_BYTES = 256 * 1024 * 1024
+#: The most bytes an archive's members may expand to, summed over their declared sizes (a total-size bomb:
+#: thousands of small members that are each within the member budget) before any member is read.
+MAX_ARCHIVE_BYTES = 16 * 1024 * 1024 * 1024
+#: The most bytes one array of an ``.npz`` (MedMNIST's ``train_images``) or one column of a parquet file
+#: (a Hugging Face ``image`` column) expands to: each is read whole, once, so it must fit in memory
+#: (BreastMNIST's 224-pixel ``train_images`` is 27 MB).
+MAX_ARRAY_BYTES = 2 * 1024 * 1024 * 1024
+
 
 #: The names of the limits above, in one tuple (documented where each is defined).
 RELEASE_LIMITS = ("MAX_FOLDER_DEPTH", "MAX_TABLE_BYTES", "MAX_LINE_CHARS", "MAX_FIELD_CHARS", "MAX_COLUMNS", "MAX_ROWS",
-                  "MAX_XLSX_BYTES", "MAX_XLSX_PARTS", "MAX_IMAGE_PIXELS", "MAX_JSON_BYTES", "MAX_JSON_DEPTH")
+                  "MAX_XLSX_BYTES", "MAX_XLSX_PARTS", "MAX_IMAGE_PIXELS", "MAX_JSON_BYTES", "MAX_JSON_DEPTH",
+                  "MAX_ARCHIVE_MEMBERS", "MAX_ARCHIVE_MEMBER_BYTES", "MAX_ARCHIVE_BYTES", "MAX_ARRAY_BYTES")
 
 
 def limit_words(name: str) -> str:
@@ -165,6 +182,8 @@ def header_shape(path: str | os.PathLike) -> tuple[tuple[int, int] | None, tuple
     >>> _ = p.with_suffix(".txt").write_text("hello"); header_shape(p.with_suffix(".txt"))
     (None, ('not an image', ''))
     """
+    if is_image_reference(path):  # an archive's member, an array's row (featbus.datasets.sources._refs)
+        return path.probe()
     path = Path(path)
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # the type before any open: a FIFO would block it
@@ -921,6 +940,8 @@ def _read(path, mode: str, max_pixels, dicom_window, work_pixels: int | None, in
     max_pixels = _check_max_pixels(max_pixels)
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or path-like, got {type(path).__name__}")
+    if is_image_reference(path):
+        return read_reference(path, mode=mode, max_pixels=max_pixels)
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path!r}: no such image file")
@@ -1019,6 +1040,60 @@ def pixel_limit_problem(shape: Sequence[int]) -> tuple[str, str] | None:
         return None
     return "too large", (f"{w} x {h} = {h * w:,} pixels, above {limit_words('MAX_IMAGE_PIXELS')} (more than any "
                          "real image, a full-field mammogram included: taken for a decompression bomb)")
+
+
+def is_image_reference(path) -> bool:
+    """Whether ``path`` is an image reference (:mod:`featbus.datasets.sources._refs`): an image that is no file
+    of its own (an archive's member, an array's row), path-like by its stable name and read by its
+    ``read()`` (pixels or encoded bytes) and ``probe()`` (its header's ``(shape, problem)``)."""
+    return isinstance(path, os.PathLike) and callable(getattr(path, "read", None)) \
+        and callable(getattr(path, "probe", None))
+
+
+def read_reference(ref, *, mode: str = "gray", max_pixels: int | None | str = "default") -> np.ndarray:
+    """The pixels of an image reference, checked as a file's are: an array row as stored (2-D, or
+    RGB / RGBA), encoded bytes decoded by :func:`read_image` itself (the same formats, the same
+    checks); an error names the reference (``archive.zip!a/b.png``)."""
+    name = os.fspath(ref)
+    max_pixels = _check_max_pixels(max_pixels)
+    data = ref.read()
+    if isinstance(data, np.ndarray):
+        if data.ndim not in (2, 3) or min(data.shape[:2]) < 1 or (data.ndim == 3 and data.shape[-1] not in (1, 3, 4)):
+            raise ImageError(f"is an array of shape {data.shape}, not an image", path=name)
+        _check_pixels(name, data.shape[0], data.shape[1], max_pixels)
+        image = np.ascontiguousarray(data[..., 0] if data.ndim == 3 and data.shape[-1] == 1 else data)
+        return to_gray(image, path=name) if mode == "gray" else image
+    with _spilled(bytes(data), Path(name).suffix) as file:
+        try:
+            return read_image(file, mode=mode, max_pixels=max_pixels)
+        except ImageError as exc:
+            raise ImageError(exc.reason, path=name) from None
+
+
+def _spilled(data: bytes, suffix: str):
+    """A private temporary file holding ``data`` (removed on leaving the ``with``): an archive
+    member's or a parquet cell's encoded image, decoded by the file readers."""
+    import tempfile
+
+    @contextlib.contextmanager
+    def spill():
+        fd, name = tempfile.mkstemp(suffix=suffix if len(suffix) <= 10 else "", prefix="featbus-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            yield name
+        finally:
+            os.unlink(name)
+
+    return spill()
+
+
+def probe_bytes(data: bytes, name: str) -> tuple[tuple[int, int] | None, tuple[str, str] | None]:
+    """:func:`header_shape` of an image held as bytes (an archive's member): ``(shape, problem)``."""
+    if not data:
+        return None, ("unreadable", "an empty (zero-byte) member")
+    with _spilled(data, Path(name).suffix) as file:
+        return header_shape(file)
 
 
 def _check_max_pixels(max_pixels):

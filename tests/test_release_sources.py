@@ -182,7 +182,7 @@ def test_refusal_names_every_file_considered(tmp_path):
     said = str(err.value)
     assert "no column holds the classes" not in said
     assert "labels.csv (names 0 images; its 'Pathology' holds the classes)" in said
-    assert "export.json (a JSON list (a Label Studio JSON export?" in said
+    assert "export.json (a Label Studio JSON export of 1 task(s) naming no image of the release" in said
     assert "project.json (no COCO file (its keys: project)" in said
     assert "metadata.jsonl names the images in 'file_name' but none of its columns ('file_name', 'quality')" in said
 

@@ -36,13 +36,15 @@ def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min
     are needed (``needs_masks`` words what needs them: "the mask-region features"...) it is an
     error naming the file and both sizes, or with ``--on-error skip`` the image is skipped and named."""
     from ..datasets import is_mias_folder, load_data, unwrap_download_folder
+    from ..datasets.sources._refs import is_release_file
 
     p = Path(path)
     if not p.exists():
         raise CLIError(f"data {str(p)!r} does not exist")
-    if p.is_file() and p.suffix.lower() != ".csv":
+    if p.is_file() and p.suffix.lower() != ".csv" and not is_release_file(p):
         raise CLIError(f"{str(p)!r} is a file; give a folder with one sub-folder per class, a mini-MIAS folder "
-                       "(Info.txt + mdbNNN images) or a CSV manifest (columns image,label[,mask,group,split])")
+                       "(Info.txt + mdbNNN images), a zip or tar archive of one, an .npz of arrays or a CSV manifest "
+                       "(columns image,label[,mask,group,split])")
     if p.is_dir() and not is_mias_folder(p):
         p = unwrap_download_folder(p)  # messages below name the folder read
     try:
@@ -299,6 +301,32 @@ def _release_pixel_sizes(p: Path, item: str, said: list[str] | None) -> dict[str
     return {os.path.abspath(img): size for img, size in zip(rel.images, rel.pixel_sizes) if size is not None}
 
 
+#: The last suffixes of a file that is a whole release (:func:`featbus.datasets.sources._refs.is_release_file`).
+_RELEASE_FILE_SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".tbz2", ".txz", ".npz")
+
+
+def _is_release_file(p: Path) -> bool:
+    from ..datasets.sources._refs import is_release_file
+
+    return is_release_file(p)
+
+
+def _release_file_images(p: Path, item: str, said: list[str] | None, pixel_sizes: dict | None) -> list:
+    """The images of a release given as one file (a zip or tar archive, an ``.npz``), as the release
+    reader lists them (its members, its array rows: image references), the paragraph said once."""
+    from ..datasets.release import ReleaseError, read_release
+
+    try:
+        rel = read_release(p)
+    except (ReleaseError, ValueError, OSError) as exc:
+        raise CLIError(_one_line(exc)) from exc
+    (said if said is not None else _Printed()).append(rel.summary.text())
+    if pixel_sizes is not None:
+        pixel_sizes.update({os.path.abspath(img): size for img, size in zip(rel.images, rel.pixel_sizes)
+                            if size is not None})
+    return list(rel.images)
+
+
 def _expand_images(inputs: Sequence[str], said: list[str] | None = None, *,
                    mask_pattern: str | None = None, pixel_sizes: dict[str, dict] | None = None) -> list[str]:
     """Files as given; a CSV manifest to its ``image`` column; a mini-MIAS folder to its
@@ -332,6 +360,8 @@ def _expand_images(inputs: Sequence[str], said: list[str] | None = None, *,
             paths += _folder_scans(p, item, said, mask_pattern)
             if pixel_sizes is not None and _holds_a_table(p):
                 pixel_sizes.update(_release_pixel_sizes(p, item, said))
+        elif p.is_file() and p.suffix.lower() in _RELEASE_FILE_SUFFIXES and _is_release_file(p):
+            paths += _release_file_images(p, item, said, pixel_sizes)
         elif not p.exists():
             raise CLIError(f"image {item!r} does not exist")
         else:

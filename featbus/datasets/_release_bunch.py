@@ -129,6 +129,8 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
         if rel.pixel_sizes and rel.pixel_sizes[i] is not None:
             meta[PIXEL_SIZE_KEY] = scaled_pixel_size(dict(rel.pixel_sizes[i]), meta.get("file_shape", res[0].shape),
                                                      res[0].shape)
+        if getattr(rel, "meta", None) and rel.meta[i]:  # what a source says of the image beyond it (YOLO's boxes)
+            meta.update({k: v for k, v in rel.meta[i].items() if k not in meta})
         images.append(res[0])
         masks.append(res[1])
         target.append(classes.index(label) if label is not None and classes else -1)

@@ -86,7 +86,8 @@ def _checked(reader, entries) -> list:
             continue
         masks = []
         for m in e.masks:
-            m_shape, m_problem = (m.size, None) if isinstance(m, DrawnMask) else probed[m]
+            m_shape, m_problem = (m.size, None) if isinstance(m, DrawnMask) else probed[m] if isinstance(m, Path) \
+                else m.probe()  # a mask that is an archive's member
             if m_problem is not None:
                 reader.out(_name(m), *m_problem)
             elif shape is not None and m_shape != shape:
@@ -195,6 +196,8 @@ def claimed_release(reader, reads, *, image_column, label_column, group_column, 
             summary.notes += got.notes
         elif got.not_used:
             summary.table_candidates.append(f"{got.file.as_posix()} ({got.not_used}; not read)")
+        elif not (got.entries or got.left_out or got.notes):  # a part of another file's read (a YOLO label file)
+            continue
         else:
             summary.table_candidates.append(f"{got.file.as_posix()} ({len(got.entries)} images; not read: {names} "
                                             "lists the images)")

@@ -12,6 +12,7 @@ from ..progress import find_stack_level
 from .folders import load_manifest
 from .mias import MIAS_TASKS, is_mias_folder, load_mias
 from .site_tables import SITE_TABLES, site_description
+from .sources._refs import is_release_file
 
 
 def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str = "raise",
@@ -106,7 +107,7 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
         data = _regrouped(load_mias(path, task=task, n_jobs=n_jobs), group_pattern)
         data.release_summary = read_release(path, group_pattern=group_pattern).summary
         return data
-    if path.is_dir():
+    if path.is_dir() or (path.is_file() and is_release_file(path)):  # a folder, an archive, an .npz
         release = read_release(path, image_column=image_column, label_column=label_column,
                                group_column=group_column, group_pattern=group_pattern, mask_pattern=mask_pattern,
                                require_labels=require_labels, unannotated=unannotated)

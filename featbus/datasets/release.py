@@ -43,6 +43,7 @@ from ._release_types import (
     unescape_cell,
 )
 from .sources import extra_suffixes, mias, read_sources
+from .sources._refs import is_release_file
 from .sources.index import manifest_images, read_index
 
 #: The values of an index's or a manifest's ``split`` column (each spelling of
@@ -127,7 +128,7 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
         raise ReleaseError(f"{str(path)!r} does not exist")
     if not path.is_dir() and not path.is_file():
         raise ReleaseError(f"{str(path)!r} is not a regular file nor a folder (a FIFO, device or socket): never opened")
-    if path.is_file():
+    if path.is_file() and not is_release_file(path):
         if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
             raise ReleaseError(f"{str(path)!r} is a file: give the release's folder, or an index CSV written by "
                                "featbus read DATA --index FILE")
@@ -144,24 +145,33 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
             _pattern_regex(mask_pattern, None)
         except ValueError as exc:
             raise ReleaseError(f"--mask-pattern {mask_pattern!r}: {exc}") from None
-    root = unwrap_download_folder(path)
-    release_name = root.name
-    try:
-        files, tables, left_out = walk_release(root, extra_suffixes())
-    except ImportError as exc:  # DICOM files, and no pydicom: one line naming the extra
-        raise ReleaseError(str(exc)) from None
-    if mias.recognise(root, files):  # labelled by its Info.txt, no table of image names
+    if path.is_file():  # a zip or tar archive, an .npz: the file is the release, read by its source
+        root, files, tables, left_out, release_name = path.parent, [], [Path(path.name)], [], path.stem
+    else:
+        root = unwrap_download_folder(path)
+        release_name = root.name
+        try:
+            files, tables, left_out = walk_release(root, extra_suffixes())
+        except ImportError as exc:  # DICOM files, and no pydicom: one line naming the extra
+            raise ReleaseError(str(exc)) from None
+    if files and mias.recognise(root, files):  # labelled by its Info.txt, no table of image names
         return mias.read(root, files, left_out, group_pattern=group_pattern, options={
             "--image-column": image_column, "--label-column": label_column, "--group-column": group_column,
             "--mask-pattern": mask_pattern})
     reads, tables = read_sources(root, tables, files, unannotated)
+    if path.is_file() and not any(got.entries for got in reads):  # an archive or .npz holding no image: why
+        why = reads[0].not_used if reads and reads[0].not_used else "no image in it"
+        raise ReleaseError(why if str(path) in why else f"{str(path)!r}: {why}")
     reader = Reader(root, release_name, files, [t for t in tables if t.suffix.lower() in TABLE_SUFFIXES], left_out)
     reader.classes = classes
     if any(got.claims_images and got.entries for got in reads):  # a source lists the images itself
         reader.tables = tables  # every file considered is named
-        return claimed_release(reader, reads, image_column=image_column, label_column=label_column,
-                               group_column=group_column, group_pattern=group_pattern, mask_pattern=mask_pattern,
-                               require_labels=require_labels)
+        rel = claimed_release(reader, reads, image_column=image_column, label_column=label_column,
+                              group_column=group_column, group_pattern=group_pattern, mask_pattern=mask_pattern,
+                              require_labels=require_labels)
+        if path.is_file():  # an archive or .npz given itself: the paragraph names it, not its folder
+            rel.summary.root = path
+        return rel
     return reader.read(reads=reads, image_column=image_column, label_column=label_column, group_column=group_column,
                        group_pattern=group_pattern, mask_pattern=mask_pattern, require_labels=require_labels,
                        classes=classes, rows_without_image=rows_without_image)

@@ -24,6 +24,10 @@ __all__ = ["SOURCES", "Annotated", "DrawnMask", "Entry", "LeftOut", "SourceRead"
 #: The source modules of this package, specific first: each claims its files before the next one
 #: looks (VOC claims its ``labelmap.txt`` and ``ImageSets`` lists before COCO or the tables).
 SOURCES = (
+    "archive",
+    "medmnist",
+    "hf_parquet",
+    "yolo",
     "voc",
     "coco",
 )

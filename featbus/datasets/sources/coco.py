@@ -49,6 +49,10 @@ def _find(root: Path, file: Path, name: str, images: list[Path] | None, by_name:
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
     """The images ``file`` lists, each with its category as the label and its drawn mask."""
     data = load_json(root / file)
+    if isinstance(data, list) and any(isinstance(t, dict) and isinstance(t.get("data"), dict) for t in data[:100]):
+        from .labelstudio import read_tasks  # a list of tasks, each with its 'data': Label Studio's own JSON export
+
+        return read_tasks(root, file, data, images, unannotated)
     got = SourceRead(file)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or "annotations" not in data:
         got.not_used = ("a JSON list (a Label Studio JSON export? featbus reads its COCO export)"

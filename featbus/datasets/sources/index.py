@@ -18,6 +18,7 @@ from .._release_rules import split_counts, split_of
 from .._release_tables import TableError
 from .._release_types import LeftOut, Release, ReleaseError, ReleaseSummary, unescape_cell
 from ._base import DrawnMask
+from ._refs import reference_from_text
 from .table import pixel_size_cells
 
 __all__ = ["NAME", "manifest_images", "read_index"]
@@ -50,11 +51,24 @@ def _drawn_masks(path: str, stamp: tuple) -> dict:
         return {}
 
 
+def _container(path) -> str:
+    """The file that holds an image: an archive's or an array file's path for a reference, else the path."""
+    return os.fspath(getattr(path, "archive", None) or getattr(path, "file", None) or path)
+
+
 def _index_mask(base: Path, cell: str):
-    """An index's mask cell: a file (absolute, normalised), or ``<annotation>.json#<image id>``, a mask
-    that COCO file draws."""
+    """An index's mask cell: a file (absolute, normalised), an archive's member (``archive.zip!m.png``),
+    ``<annotation>.json#<image id>`` (a mask that COCO or Label Studio file draws) or
+    ``labels/a.txt#<width>x<height>`` (the polygons of a YOLO label file)."""
+    member = reference_from_text(cell, base) if "!" in cell else None
+    if member is not None:
+        return member
     file, sep, ref = cell.partition("#")
     path = Path(os.path.abspath(os.path.join(base, file)))
+    if sep and file.lower().endswith(".txt") and path.is_file():
+        from .yolo import index_mask
+
+        return index_mask(path, ref) or base / cell
     if not sep or not file.lower().endswith(".json") or not path.is_file():
         return Path(os.path.abspath(os.path.join(base, cell)))
     return _drawn_masks(str(path), (path.stat().st_mtime_ns, path.stat().st_size)).get(ref, base / cell)
@@ -112,12 +126,13 @@ def read_index(path: Path, *, strict: bool = False, classes=None, require_labels
         if split is None:
             raise ReleaseError(f"row {line} of {str(path)!r}: split {row['split']!r} is none of train, valid, test "
                                "(or their spellings) or empty")
-        file = os.path.abspath(os.path.join(base, name))  # strings, one stat: a million rows in seconds
+        ref = reference_from_text(name, base) if "!" in name else None  # an archive's member, an array's row
+        file = os.fspath(ref) if ref is not None else os.path.abspath(os.path.join(base, name))  # one stat a row
         cells = [m for c in row["masks"] for m in mask_cell_files(base, c)]
         targets = [(m, _index_mask(base, m)) for m in cells]
         if missing is not None:
-            listed = [("image", file, name)] + [("mask", os.fspath(t), m) for m, t in targets
-                                                 if missing == "raise" and not isinstance(t, DrawnMask)]
+            listed = [("image", _container(ref) if ref is not None else file, name)] + [
+                ("mask", _container(t), m) for m, t in targets if missing == "raise" and not isinstance(t, DrawnMask)]
             why = next(((f, w) for what, f, c in listed for w in [_missing(f, what, c)] if w), None)
             if why is not None and missing == "raise":
                 raise ImageError(f"row {line} of {str(path)!r}: {why[1]}", path=why[0])
@@ -136,13 +151,13 @@ def read_index(path: Path, *, strict: bool = False, classes=None, require_labels
                                                   f"{[str(c) for c in classes]}")
         found = []
         for m, target in targets:
-            if isinstance(target, DrawnMask) or os.path.isfile(target):
+            if isinstance(target, DrawnMask) or os.path.isfile(_container(target)):
                 found.append(target)
             else:
                 left_out.append(LeftOut(f"row {line} of {path.name}", "mask not found",
                                         f"{m!r} (the image kept without it)"))
         kept.append((line, row["cells"]))
-        images.append(Path(file))
+        images.append(ref if ref is not None else Path(file))
         labels.append(label or None)
         no_patient += has_group and not group
         groups.append(group or name)  # an empty patient cell: the image is its own patient, said

@@ -1,0 +1,435 @@
+"""Images that are no files of their own: a member of a zip or tar archive read in place
+(:class:`ArchiveMember`, ``archive.zip!Dataset_BUSI_with_GT/benign/benign (1).png``) and a row of an
+array (:class:`ArrayRow`: ``breastmnist_224.npz!train_images[12]``, a Hugging Face parquet's
+``train-00000-of-00001.parquet!image[12]``).
+
+Each is path-like by that stable name (what an index writes, :func:`reference_from_text` reads it
+back exactly), gives its pixels or encoded bytes by ``read()`` and its header's ``(shape, problem)``
+by ``probe()``, so :func:`featbus.io.read_image` and :func:`featbus.io.header_shape` take it as they
+take a file (:func:`featbus.io.is_image_reference`).
+
+An archive is untrusted input, listed by :func:`list_archive` with the rules of a folder
+(:func:`featbus.io.list_folder`) and these: a member named outside the archive (an absolute path,
+``..``: zip-slip) is ``"outside the release"``; a link, a device or FIFO, a nested archive is left
+out named; a member whose declared size is above :data:`~featbus.io.MAX_ARCHIVE_MEMBER_BYTES` is
+``"too large"`` and its read stops one byte past that budget whatever it declares; an archive whose
+members declare more than :data:`~featbus.io.MAX_ARCHIVE_BYTES` together, or that lists more than
+:data:`~featbus.io.MAX_ARCHIVE_MEMBERS`, is refused whole (:class:`ArchiveError`) before any member is read.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import stat
+import tarfile
+import threading
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from ... import io as _io
+from ..._records import ImageError, LeftOut
+
+__all__ = ["ARCHIVE_SUFFIXES", "ArchiveError", "ArchiveMember", "ArrayRow", "archive_kind", "is_release_file",
+           "list_archive", "load_array", "npz_arrays", "parquet_column", "reference_from_text"]
+
+#: The names of the archives read in place (a tar compressed or not).
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
+class ArchiveError(ValueError):
+    """An archive featbus does not open: the message names it and the limit or damage."""
+
+
+def is_release_file(path: str | os.PathLike) -> bool:
+    """Whether a file is a whole release by its name: a zip or tar archive, or an ``.npz`` of arrays."""
+    return archive_kind(path) is not None or os.fspath(path).lower().endswith(".npz")
+
+
+def archive_kind(name: str | os.PathLike) -> str | None:
+    """``"zip"``, ``"tar"`` or ``None`` from a file's name (:data:`ARCHIVE_SUFFIXES`, any case)."""
+    low = os.fspath(name).lower()
+    if low.endswith(".zip"):
+        return "zip"
+    return "tar" if low.endswith(ARCHIVE_SUFFIXES[1:]) else None
+
+
+_OPEN = threading.local()  # per thread: the zips open for reading, by (path, mtime, size)
+_TARS: dict[tuple, tuple] = {}  # the tars open for reading, by (path, mtime, size): (handle, its lock), shared
+_TARS_LOCK = threading.Lock()
+
+
+def _opened(path: Path):
+    """The archive at ``path`` open for reading, reopened when the file changes: a zip one handle per
+    thread (its members are read at random, concurrently); a tar one handle shared under a lock, its
+    headers scanned once (a compressed tar has no random access: one handle reading its members in
+    order decompresses it about once, where a handle per thread would each decompress it again)."""
+    st = os.stat(path)
+    key = (os.fspath(path), st.st_mtime_ns, st.st_size)
+    if archive_kind(path) != "zip":
+        with _TARS_LOCK:
+            if key not in _TARS:
+                for old in [k for k in _TARS if k[0] == key[0]]:
+                    _TARS.pop(old)[0].close()
+                _TARS[key] = (_TarReader(tarfile.open(path)), threading.Lock())
+            return _TARS[key]
+    handles = getattr(_OPEN, "handles", None)
+    if handles is None:
+        handles = _OPEN.handles = {}
+    if key not in handles:
+        for old in [k for k in handles if k[0] == key[0]]:
+            handles.pop(old).close()
+        handles[key] = zipfile.ZipFile(path)
+    return handles[key]
+
+
+class _TarReader:
+    """A tar's members read forward: a member asked for is reached by reading those before it, each
+    kept (a few at most, within one member's budget) for the thread that asks for it next, so
+    threads asking in nearly sorted order never make a compressed tar rewind to its start."""
+
+    def __init__(self, tar: tarfile.TarFile):
+        self.tar = tar
+        self.members = [m for m in tar.getmembers() if m.isreg()]
+        self.at = {m.name: k for k, m in enumerate(self.members)}
+        self.next = 0  # the first member not read yet in the current pass
+        self.kept: dict[int, bytes] = {}
+
+    def close(self) -> None:
+        self.tar.close()
+
+    def _data(self, k: int, budget: int) -> bytes:
+        return self.tar.extractfile(self.members[k]).read(budget + 1)
+
+    def read(self, name: str, budget: int) -> bytes:
+        k = self.at.get(name)
+        if k is None:
+            raise KeyError(name)
+        if k in self.kept:
+            return self.kept.pop(k)
+        if k < self.next:  # behind: a new pass from here (a compressed tar rewinds once, then reads on)
+            self.next, self.kept = k + 1, {}
+            return self._data(k, budget)
+        for j in range(self.next, k):  # ahead: the members passed over kept, within one budget in all
+            data = self._data(j, budget)
+            if sum(map(len, self.kept.values())) + len(data) <= budget:
+                self.kept[j] = data
+        self.next = k + 1
+        return self._data(k, budget)
+
+
+def _read_member(path: Path, member: str) -> bytes:
+    """A member's bytes, read no further than :data:`~featbus.io.MAX_ARCHIVE_MEMBER_BYTES` + 1."""
+    budget = _io.MAX_ARCHIVE_MEMBER_BYTES
+    name = f"{path}!{member}"
+    try:
+        handle = _opened(path)
+        if isinstance(handle, zipfile.ZipFile):
+            with handle.open(member) as fh:
+                data = fh.read(budget + 1)
+        else:
+            tar, lock = handle
+            with lock:
+                data = tar.read(member, budget)
+    except KeyError:
+        raise FileNotFoundError(f"{name!r}: no such member of its archive") from None
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, NotImplementedError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ImageError(f"cannot be read from its archive ({type(exc).__name__}: {exc})", path=name) from None
+    if len(data) > budget:
+        raise ImageError(f"expands beyond the budget of one member ({_io.limit_words('MAX_ARCHIVE_MEMBER_BYTES')} "
+                         "bytes), whatever its header declares: never read whole", path=name)
+    return data
+
+
+@dataclass(frozen=True)
+class ArchiveMember:
+    """One member of a zip or tar archive, as an image (or a mask) read in place."""
+
+    archive: Path
+    member: str  # the member's name in the archive, '/'-separated
+
+    def __fspath__(self) -> str:
+        return f"{os.fspath(self.archive)}!{self.member}"
+
+    __str__ = __fspath__
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.member).name
+
+    @property
+    def suffix(self) -> str:
+        return PurePosixPath(self.member).suffix
+
+    def read(self) -> bytes:
+        """The member's bytes (bounded: :data:`~featbus.io.MAX_ARCHIVE_MEMBER_BYTES`)."""
+        return _read_member(Path(self.archive), self.member)
+
+    def probe(self) -> tuple[tuple[int, int] | None, tuple[str, str] | None]:
+        """``(shape, problem)`` as :func:`featbus.io.header_shape` gives a file's."""
+        try:
+            return _io.probe_bytes(self.read(), self.member)
+        except (ImageError, FileNotFoundError) as exc:
+            return None, ("unreadable", getattr(exc, "reason", None) or str(exc))
+
+
+@dataclass(frozen=True)
+class ArrayRow:
+    """Row ``index`` of array ``key`` of an ``.npz`` (pixels) or of column ``key`` of a parquet file
+    (a Hugging Face image: a struct whose ``bytes`` are the encoded file)."""
+
+    file: Path
+    key: str
+    index: int
+
+    def __fspath__(self) -> str:
+        return f"{os.fspath(self.file)}!{self.key}[{self.index}]"
+
+    __str__ = __fspath__
+
+    @property
+    def name(self) -> str:
+        return f"{Path(self.file).stem}_{self.key}_{self.index}"
+
+    @property
+    def suffix(self) -> str:
+        return ""
+
+    def read(self):
+        """The row's pixels (``.npz``) or encoded bytes (parquet)."""
+        file = Path(self.file)
+        if file.suffix.lower() == ".npz":
+            array = load_array(file, self.key)
+            if not 0 <= self.index < len(array):
+                raise ImageError(f"is past the {len(array)} rows of {self.key!r}", path=os.fspath(self))
+            return array[self.index]
+        cells = parquet_column(file, self.key)
+        if not 0 <= self.index < len(cells):
+            raise ImageError(f"is past the {len(cells)} rows of {self.key!r}", path=os.fspath(self))
+        data = cells[self.index]
+        if not data:
+            raise ImageError("holds no image bytes", path=os.fspath(self))
+        return data
+
+    def probe(self) -> tuple[tuple[int, int] | None, tuple[str, str] | None]:
+        """``(shape, problem)``: an array row's shape, a parquet cell's header."""
+        try:
+            data = self.read()
+        except (ImageError, FileNotFoundError, ValueError, OSError) as exc:
+            return None, ("unreadable", getattr(exc, "reason", None) or str(exc))
+        if isinstance(data, np.ndarray):
+            if data.ndim not in (2, 3):
+                return None, ("not an image", f"a row of shape {data.shape}")
+            return tuple(data.shape[:2]), None
+        return _io.probe_bytes(data, "")
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+def npz_arrays(file: str | os.PathLike) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """The arrays of an ``.npz`` by name with their shapes and dtypes, from each member's header
+    (no array is read); an object array (pickled) or a damaged file raises :class:`ArchiveError`."""
+    out = {}
+    try:
+        with zipfile.ZipFile(file) as zf:
+            infos = zf.infolist()
+            if len(infos) > _io.MAX_ARCHIVE_MEMBERS:
+                raise ArchiveError(f"{os.fspath(file)!r} lists {len(infos):,} arrays, more than "
+                                   f"{_io.limit_words('MAX_ARCHIVE_MEMBERS')}")
+            for info in infos:
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                              else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = reader(fh)
+                out[info.filename[:-4]] = (shape, dtype)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        if isinstance(exc, ArchiveError):
+            raise
+        raise ArchiveError(f"{os.fspath(file)!r} is not a readable .npz ({type(exc).__name__}: {exc})") from None
+    return out
+
+
+def _stamp(file: Path) -> tuple:
+    st = os.stat(file)
+    return os.fspath(file), st.st_mtime_ns, st.st_size
+
+
+def load_array(file: str | os.PathLike, key: str) -> np.ndarray:
+    """Array ``key`` of an ``.npz``, read once while the file is unchanged (never unpickled), its size
+    checked from its header first (:data:`~featbus.io.MAX_ARRAY_BYTES`)."""
+    return _load_array(*_stamp(Path(file)), key)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_array(file: str, mtime: int, size: int, key: str) -> np.ndarray:
+    shape, dtype = npz_arrays(file).get(key, (None, None))
+    if shape is None:
+        raise FileNotFoundError(f"{file!r} holds no array {key!r}")
+    nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    if nbytes > _io.MAX_ARRAY_BYTES:
+        raise ArchiveError(f"array {key!r} of {file!r} expands to {nbytes:,} bytes, more than "
+                           f"{_io.limit_words('MAX_ARRAY_BYTES')}")
+    with np.load(file, allow_pickle=False) as npz:
+        array = npz[key]
+    array.setflags(write=False)
+    return array
+
+
+def parquet_column(file: str | os.PathLike, column: str) -> list:
+    """Column ``column`` of a parquet file as a list, read once while the file is unchanged; an image
+    struct (``{"bytes", "path"}``, as Hugging Face writes one) as its bytes. Its size is checked from
+    the file's metadata first (:data:`~featbus.io.MAX_ARRAY_BYTES`)."""
+    return _parquet_column(*_stamp(Path(file)), column)
+
+
+@functools.lru_cache(maxsize=4)
+def _parquet_column(file: str, mtime: int, size: int, column: str) -> list:
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(file).metadata
+    names = [meta.schema.column(i).path.split(".")[0] for i in range(meta.num_columns)]
+    nbytes = sum(meta.row_group(g).column(i).total_uncompressed_size for g in range(meta.num_row_groups)
+                 for i in range(meta.num_columns) if names[i] == column)
+    if nbytes > _io.MAX_ARRAY_BYTES:
+        raise ArchiveError(f"column {column!r} of {file!r} expands to {nbytes:,} bytes, more than "
+                           f"{_io.limit_words('MAX_ARRAY_BYTES')}")
+    values = pq.read_table(file, columns=[column]).column(column).to_pylist()
+    return [v.get("bytes") if isinstance(v, dict) else v for v in values]
+
+
+# --------------------------------------------------------------------------- archives
+
+
+@dataclass(frozen=True)
+class _Info:
+    """One member of an archive's table of contents, in the terms the listing judges it by."""
+
+    name: str
+    size: int
+    kind: str | None  # None: a regular file; else 'a folder', 'a link', 'a device or FIFO'
+
+
+def _contents(path: Path) -> list[_Info]:
+    """The archive's table of contents (its central directory, its tar headers), nothing extracted."""
+    kind = archive_kind(path)
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(path) as zf:
+                infos = zf.infolist()
+                if len(infos) > _io.MAX_ARCHIVE_MEMBERS:
+                    raise ArchiveError(f"{str(path)!r} lists {len(infos):,} members, more than "
+                                       f"{_io.limit_words('MAX_ARCHIVE_MEMBERS')}: not opened")
+                out = []
+                for info in infos:
+                    mode = info.external_attr >> 16
+                    what = ("a folder" if info.is_dir() else "a link" if stat.S_ISLNK(mode) else
+                            "a device or FIFO" if stat.S_IFMT(mode) and not stat.S_ISREG(mode) else None)
+                    out.append(_Info(info.filename, info.file_size, what))
+                return out
+        out = []
+        with tarfile.open(path) as tf:
+            for info in tf:  # headers only, one at a time (a tar has no directory to count first)
+                if len(out) >= _io.MAX_ARCHIVE_MEMBERS:
+                    raise ArchiveError(f"{str(path)!r} lists more than {_io.limit_words('MAX_ARCHIVE_MEMBERS')} "
+                                       "members: not opened")
+                what = ("a folder" if info.isdir() else "a link" if info.issym() or info.islnk() else
+                        None if info.isreg() else "a device or FIFO")
+                out.append(_Info(info.name, info.size, what))
+        return out
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+        raise ArchiveError(f"{str(path)!r} is not a readable {kind} archive ({type(exc).__name__}: {exc})") from None
+
+
+def list_archive(path: str | os.PathLike, suffixes: tuple[str, ...], not_read: tuple[str, ...] = ()
+                 ) -> tuple[list[str], list[LeftOut]]:
+    """``(members, left out)``: the regular members of the archive at ``path`` whose suffix (any case)
+    is one of ``suffixes``, by their names in sorted order, and a :class:`~featbus._records.LeftOut`
+    for each member left out, named ``archive.zip!member`` (see the module for the rules: those of
+    :func:`featbus.io.list_folder`, and an archive's own). Nothing is extracted; :class:`ArchiveError`
+    when the archive is refused whole (too many members, a total-size bomb, damaged)."""
+    path = Path(path)
+    infos = _contents(path)
+    total = sum(i.size for i in infos if i.kind is None)
+    if total > _io.MAX_ARCHIVE_BYTES:
+        raise ArchiveError(f"{str(path)!r} declares {total:,} bytes of members, more than "
+                           f"{_io.limit_words('MAX_ARCHIVE_BYTES')} (a total-size bomb?): not opened")
+    wanted = tuple(s.lower() for s in suffixes)
+    members: list[str] = []
+    left_out: list[LeftOut] = []
+    seen: set[str] = set()
+
+    def out(name: str, reason: str, detail: str) -> None:
+        left_out.append(LeftOut(f"{path.name}!{name}", reason, detail))
+
+    for info in infos:
+        name = info.name.replace("\\", "/")
+        parts = [p for p in name.split("/") if p not in ("", ".")]
+        if not parts:
+            continue
+        if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+            out(name, "outside the release", "a member named outside the archive (zip-slip): never read")
+            continue
+        if any(p.startswith(".") or p == "__MACOSX" for p in parts):
+            continue  # hidden, as in a folder
+        clean = "/".join(parts)
+        low = clean.lower()
+        if info.kind == "a folder":
+            continue
+        if len(parts) - 1 > _io.MAX_FOLDER_DEPTH:
+            out(clean, "unreadable", f"a folder deeper than the limit ({_io.limit_words('MAX_FOLDER_DEPTH')})")
+            continue
+        if archive_kind(low) is not None or low.endswith(".npz"):
+            out(clean, "not an image", "an archive inside the archive: not opened (unpack the outer one)")
+            continue
+        suffix = PurePosixPath(low).suffix
+        if suffix not in wanted + not_read:
+            continue
+        if info.kind is not None:
+            out(clean, "unreadable", f"{info.kind} inside the archive, not followed (never read)")
+            continue
+        if suffix in not_read:
+            out(clean, "not an image", f"featbus does not read {suffix} files (convert it to PNG)")
+            continue
+        if info.size > _io.MAX_ARCHIVE_MEMBER_BYTES:
+            out(clean, "too large", f"expands to {info.size:,} bytes, more than "
+                                    f"{_io.limit_words('MAX_ARCHIVE_MEMBER_BYTES')}")
+            continue
+        if clean in seen:
+            out(clean, "duplicate", "a second member of the same name (the first is read)")
+            continue
+        seen.add(clean)
+        members.append(info.name if info.name == clean else clean)
+    return sorted(members), left_out
+
+
+# --------------------------------------------------------------------------- names back to references
+
+_ROW = re.compile(r"^(?P<file>.+\.(?:npz|parquet))!(?P<key>[^!\[\]]+)\[(?P<index>\d+)\]$", re.IGNORECASE)
+
+
+def reference_from_text(text: str, base: str | os.PathLike = ".") -> ArchiveMember | ArrayRow | None:
+    """The reference an index's cell names (``archive.zip!a/b.png``, ``file.npz!train_images[12]``,
+    relative to ``base`` unless absolute), else ``None`` (a plain file's name, even one holding a
+    ``!``): the part before the ``!`` must be an archive, ``.npz`` or parquet file that is there."""
+    found = _ROW.match(text)
+    if found:
+        file = Path(os.path.abspath(os.path.join(base, found["file"])))
+        return ArrayRow(file, found["key"], int(found["index"])) if file.is_file() else None
+    head, sep, member = text.partition("!")
+    while sep:
+        file = Path(os.path.abspath(os.path.join(base, head)))
+        if archive_kind(head) is not None and file.is_file():
+            return ArchiveMember(file, member)
+        more, sep, member = member.partition("!")
+        head = f"{head}!{more}"
+    return None

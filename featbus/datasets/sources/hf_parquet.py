@@ -1,0 +1,152 @@
+"""Hugging Face Hub parquet as ``push_to_hub`` writes it: ``data/<split>-00000-of-00001.parquet``
+whose ``image`` column is a struct of the encoded file's ``bytes`` and its ``path``, an integer
+``label`` column, and a ``README.md`` dataset card whose YAML ``dataset_info`` gives the label's
+``class_label`` names (``names: {'0': benign, ...}``).
+
+Each row is an image (:class:`~featbus.datasets.sources._refs.ArrayRow`,
+``data/train-00000-of-00001.parquet!image[12]``); its class is the label's name from the card's
+``dataset_info``, else from the parquet's own metadata (the ``huggingface`` key of its schema),
+else its number (said); its split from the file's name (``train-00000-of-00001``) or folder. The
+hub gives no patients: each image is its own. A parquet file without such an image column is left to
+the table reader (an ``imagefolder``'s ``metadata.parquet``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from ..._records import LeftOut
+from ...io import MAX_JSON_BYTES, MAX_ROWS, limit_words
+from .._release_rules import split_of
+from ._base import Entry, SourceRead
+from ._refs import ArrayRow, parquet_column
+
+__all__ = ["NAME", "read", "recognise"]
+
+NAME = "Hugging Face parquet"
+
+
+def _schema(path: Path):
+    import pyarrow.parquet as pq
+
+    return pq.read_schema(path)
+
+
+def _image_column(schema) -> str | None:
+    """The column holding encoded images: a struct with a ``bytes`` field (the hub's ``Image`` feature)."""
+    import pyarrow as pa
+
+    for field in schema:
+        if pa.types.is_struct(field.type) and "bytes" in [f.name for f in field.type]:
+            return field.name
+    return None
+
+
+def recognise(files: list[Path]) -> list[Path]:
+    """The ``.parquet`` files named as hub shards (their image column checked when read)."""
+    return [f for f in files if f.suffix.lower() == ".parquet" and _holds_images(f)]
+
+
+def _holds_images(rel: Path) -> bool:
+    """Whether ``rel`` is named as the hub names a shard (``<split>-00000-of-00001.parquet``): its
+    schema is read by :func:`read` (an imagefolder's ``metadata.parquet`` stays a table)."""
+    return re.fullmatch(r"[\w.]+-\d{5}-of-\d{5}", rel.stem) is not None
+
+
+def _card_names(root: Path, file: Path) -> tuple[dict[str, dict[int, str]], str | None]:
+    """``({feature: {number: name}}, card)`` from the ``README.md`` dataset card nearest above ``file``."""
+    for folder in [file.parent, *file.parent.parents]:
+        card = root / folder / "README.md"
+        if card.is_file():
+            break
+    else:
+        return {}, None
+    if card.stat().st_size > MAX_JSON_BYTES:
+        return {}, None
+    text = card.read_text(encoding="utf-8", errors="replace")
+    if not text.startswith("---"):
+        return {}, None
+    head = text.split("\n---", 1)[0][3:]
+    try:
+        import yaml
+
+        meta = yaml.safe_load(head) or {}
+    except ImportError:
+        return {}, None
+    except Exception:  # noqa: BLE001 - a card whose YAML does not parse names nothing
+        return {}, None
+    infos = meta.get("dataset_info") if isinstance(meta, dict) else None
+    infos = infos if isinstance(infos, list) else [infos] if isinstance(infos, dict) else []
+    names: dict[str, dict[int, str]] = {}
+    for info in infos:
+        for feature in (info or {}).get("features") or []:
+            dtype = feature.get("dtype") if isinstance(feature, dict) else None
+            label = dtype.get("class_label") if isinstance(dtype, dict) else None
+            given = label.get("names") if isinstance(label, dict) else None
+            if isinstance(given, dict):
+                names[str(feature.get("name"))] = {int(k): str(v) for k, v in given.items()}
+            elif isinstance(given, list):
+                names[str(feature.get("name"))] = dict(enumerate(map(str, given)))
+    return names, (folder / "README.md").as_posix()
+
+
+def _metadata_names(schema) -> dict[str, dict[int, str]]:
+    """``{feature: {number: name}}`` from the parquet's own ``huggingface`` schema metadata."""
+    raw = (schema.metadata or {}).get(b"huggingface")
+    try:
+        features = json.loads(raw)["info"]["features"] if raw else {}
+    except (ValueError, KeyError, TypeError):
+        return {}
+    return {k: dict(enumerate(map(str, v["names"]))) for k, v in features.items()
+            if isinstance(v, dict) and v.get("_type") == "ClassLabel" and isinstance(v.get("names"), list)}
+
+
+def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
+    """The rows of ``file``, each an image with its class and split."""
+    got = SourceRead(file, claims_images=True)
+    path = Path(os.path.abspath(root / file))
+    where = file.as_posix()
+    schema = _schema(path)
+    column = _image_column(schema)
+    if column is None:
+        got.not_used, got.claims_images = "no image column (a struct of the images' bytes)", False
+        return got
+    import pyarrow.parquet as pq
+
+    n = pq.ParquetFile(path).metadata.num_rows
+    if n > MAX_ROWS:
+        got.not_used = f"{n:,} rows, more than {limit_words('MAX_ROWS')}"
+        return got
+    card, card_file = _card_names(root, file)
+    own = _metadata_names(schema)
+    label = next((c for c in (*card, *own) if c in schema.names), None)
+    if label is None:
+        label = next((c for c in schema.names if c.lower() in ("label", "labels", "class")), None)
+    names = card.get(label) or own.get(label) or {}
+    values = parquet_column(path, label) if label is not None else [None] * n
+    split = split_of(file.stem.split("-")[0]) or next((split_of(p) for p in reversed(file.parts[:-1])
+                                                       if split_of(p)), None) or None
+    cells = parquet_column(path, column)
+    for i, value in enumerate(values):
+        if not cells[i]:
+            got.left_out.append(LeftOut(f"{where}!{column}[{i}]", "unreadable", "no image bytes in the row"))
+            continue
+        name = None if value is None else names.get(int(value)) if names else str(value)
+        if value is not None and name is None:
+            got.left_out.append(LeftOut(f"{where}!{column}[{i}]", "bad annotation",
+                                        f"label {value!r} is none of {sorted(names)}"))
+            continue
+        got.entries.append(Entry(ArrayRow(path, column, i), name, (), f"{file.stem}[{i}]", split,
+                                 row={label: value} if label else None))
+    if card.get(label):
+        got.class_source = f"the class_label names of {label!r} in {card_file}'s dataset_info"
+    elif own.get(label):
+        got.class_source = f"the ClassLabel names of {label!r} in the huggingface metadata of {{file}}"
+    elif label is not None:
+        got.class_source = f"the numbers of the {label!r} column of {{file}} (no names given: classes by number)"
+        got.notes.append(f"{where} names no classes for its {label!r} column: read as class numbers.")
+    got.patient_source, got.patient_detail = "one per image", "the hub's rows give no patients"
+    return got

@@ -1,0 +1,196 @@
+"""Label Studio's own JSON export: a list of tasks, each naming its image (``data.image``:
+``/data/upload/3/8f3a2b1c-benign_01.png``, an upload keeps its name behind an 8-hex prefix) and its
+annotations' results: ``choices`` (the class), ``polygonlabels`` (points in percent of the image's
+width and height), ``rectanglelabels`` (``x``, ``y``, ``width``, ``height`` in percent) and
+``brushlabels`` (Label Studio's own run-length encoding of an RGBA mask, :func:`brush_decode`).
+
+Reached through the JSON files the COCO source recognises (a JSON list is a Label Studio export):
+:func:`read_tasks`. An image is found by its uploaded name, else by that name without the upload
+prefix. Its class is its choice, else its regions' one label; a task without a result is a scan
+without a lesion (``normal``, said; ``unannotated="leave out"`` leaves it out). Polygons and brush
+strokes are drawn into its mask (their union); rectangles are kept as boxes (``meta["boxes"]``, in
+pixels), said. The upload prefix is removed for the name rules: patients from a
+``PREFIX_NUMBER`` name (``patient012_1.png``) as the reader finds them in a folder.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote
+
+import numpy as np
+
+from ..._records import LeftOut
+from ._base import DrawnMask, Entry, SourceRead
+
+__all__ = ["NAME", "BrushMask", "brush_decode", "read_tasks", "upload_name"]
+
+NAME = "Label Studio JSON"
+#: The prefix Label Studio gives an uploaded file's name (8 hexadecimal digits and a hyphen).
+UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-", re.IGNORECASE)
+_REGIONS = ("polygonlabels", "rectanglelabels", "brushlabels", "labels")
+
+
+def upload_name(name: str) -> str:
+    """``benign_01.png`` for ``8f3a2b1c-benign_01.png``: the name without Label Studio's upload prefix."""
+    return UPLOAD_PREFIX.sub("", name, count=1)
+
+
+def brush_decode(rle, size: tuple[int, int]) -> np.ndarray:
+    """Label Studio's brush RLE as a boolean ``(height, width)`` mask: a bit stream of a 32-bit value
+    count, a 5-bit word size (less one), four 4-bit run-length sizes (less one), then blocks of one
+    bit (a run of one value, or literal values), 2 bits choosing the run-length size, the run length
+    less one, and the value(s); the values are RGBA, the mask its alpha channel."""
+    bits = np.unpackbits(np.asarray(rle, dtype=np.uint8))
+    pos = 0
+
+    def take(n: int) -> int:
+        nonlocal pos
+        if pos + n > len(bits):
+            raise ValueError("the brush RLE ends inside a value")
+        v = 0
+        for b in bits[pos:pos + n]:
+            v = (v << 1) | int(b)
+        pos += n
+        return v
+
+    num, word = take(32), take(5) + 1
+    sizes = [take(4) + 1 for _ in range(4)]
+    h, w = size
+    if num not in (h * w * 4, h * w):
+        raise ValueError(f"its {num} values are not the {w}x{h} image's pixels (x4 for RGBA)")
+    out = np.zeros(num, np.uint32)
+    i = 0
+    while i < num:
+        run = take(1)
+        j = min(num, i + 1 + take(sizes[take(2)]))
+        if run:
+            out[i:j] = take(word)
+        else:
+            for k in range(i, j):
+                out[k] = take(word)
+        i = j
+    values = out.reshape(h, w, 4)[..., 3] if num == h * w * 4 else out.reshape(h, w)
+    return values > 0
+
+
+@dataclass(frozen=True, eq=False)
+class BrushMask(DrawnMask):
+    """A mask Label Studio draws: polygons (pixel edges, as COCO's) and brush strokes (its RLE)."""
+
+    brushes: tuple = field(default=(), repr=False)
+
+    def render(self) -> np.ndarray:
+        mask = super().render()
+        for rle in self.brushes:
+            mask |= brush_decode(rle, self.size)
+        return mask
+
+
+def _find(name: str, by_name: dict) -> Path | None:
+    for key in (name, upload_name(name)):
+        same = by_name.get(key.casefold(), [])
+        if len(same) == 1:
+            return same[0]
+    stripped = [p for p in by_name.get("\0" + upload_name(name).casefold(), [])]
+    return stripped[0] if len(stripped) == 1 else None
+
+
+def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, unannotated: str = "normal"
+               ) -> SourceRead:
+    """The images the tasks of ``file`` name, each with its class, mask and boxes."""
+    got = SourceRead(file, claims_images=True, source_name=NAME)
+    where = file.as_posix()
+    by_name: dict[str, list[Path]] = {}
+    for img in images or ():
+        by_name.setdefault(img.name.casefold(), []).append(img)
+        by_name.setdefault("\0" + upload_name(img.name).casefold(), []).append(img)
+    boxed, normal, found_names = 0, 0, []
+    for k, task in enumerate(tasks):
+        item = f"{where} task {task.get('id', k)!r}" if isinstance(task, dict) else f"{where}[{k}]"
+        data = task.get("data") if isinstance(task, dict) else None
+        ref = next((v for v in (data or {}).values() if isinstance(v, str)), None) if isinstance(data, dict) else None
+        if ref is None:
+            got.left_out.append(LeftOut(item, "bad annotation", "no data.image"))
+            continue
+        name = unquote(ref.replace("\\", "/").rsplit("/", 1)[-1].split("?", 1)[0])
+        img = _find(name, by_name) if images is not None else Path(name)
+        if img is None:
+            got.left_out.append(LeftOut(item, "no image", f"{name!r} is no image of the release"))
+            continue
+        results = [r for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")
+                   for r in a.get("result") or [] if isinstance(r, dict)]
+        choices, regions, polygons, brushes, boxes, size = set(), set(), [], [], [], None
+        try:
+            for r in results:
+                value = r.get("value") or {}
+                kind = str(r.get("type", "")).lower()
+                if r.get("original_width") and r.get("original_height"):
+                    size = (int(r["original_height"]), int(r["original_width"]))
+                if kind == "choices":
+                    choices.update(map(str, value.get("choices") or []))
+                    continue
+                regions.update(str(v) for key in _REGIONS for v in value.get(key) or [])
+                if size is None:
+                    continue
+                h, w = size
+                if kind == "polygonlabels":
+                    polygons.append(tuple(float(c) / 100 * (w if j % 2 == 0 else h)
+                                          for pt in value["points"] for j, c in enumerate(pt)))
+                elif kind == "rectanglelabels":
+                    x, y = float(value["x"]) / 100 * w, float(value["y"]) / 100 * h
+                    boxes.append((round(x, 2), round(y, 2), round(x + float(value["width"]) / 100 * w, 2),
+                                  round(y + float(value["height"]) / 100 * h, 2)))
+                elif kind == "brushlabels" and value.get("format", "rle") == "rle":
+                    brush_decode(value["rle"], size)  # checked now: a bad stroke is named here
+                    brushes.append(tuple(value["rle"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            got.left_out.append(LeftOut(item, "bad annotation", f"a result unread ({type(exc).__name__}: {exc})"))
+            continue
+        classes = choices or regions
+        if len(classes) > 1:
+            got.left_out.append(LeftOut(img.as_posix(), "two labels", f"{item} gives {', '.join(sorted(classes))}"))
+            continue
+        if not classes and unannotated != "normal":
+            got.left_out.append(LeftOut(img.as_posix(), "no annotation", f"{item} gives no result"))
+            continue
+        normal += not classes
+        boxed += bool(boxes)
+        masks = (BrushMask(root / file, str(task.get("id", k)), size, tuple(polygons), (), tuple(brushes)),) \
+            if (polygons or brushes) and size else ()
+        got.entries.append(Entry(img, classes.pop() if classes else "normal", masks,
+                                 meta={"boxes": boxes} if boxes else {}, row={"task": task.get("id", k)}))
+        found_names.append(Path(upload_name(img.name)))
+    if not got.entries:  # nothing read: said as why the file was not used, not as left-out images
+        first = got.left_out[0].text() if got.left_out else "no task"
+        got.not_used = f"a Label Studio JSON export of {len(tasks)} task(s) naming no image of the release ({first})"
+        got.left_out, got.claims_images = [], False
+        return got
+    _patients(got, found_names)
+    if normal:
+        got.notes.append(f"{normal} image(s) {where} lists with no result read as 'normal' (a scan without a lesion; "
+                         "--unannotated leave-out leaves them out).")
+    if boxed:
+        got.notes.append(f"{boxed} image(s) of {where} have rectangles: kept as boxes (meta 'boxes'), no mask drawn "
+                         "from them.")
+    got.class_source = "the choices (else region labels) of {file}"
+    if any(e.masks for e in got.entries):
+        got.mask_rule = "drawn from the polygons and brush strokes of {file}, an image's results joined (their union)"
+    return got
+
+
+def _patients(got: SourceRead, names: list[Path]) -> None:
+    """Patients from the names without the upload prefix (``PREFIX_NUMBER``), where they say them."""
+    from ..name_groups import propose_prefix_groups
+
+    if not names or not any(UPLOAD_PREFIX.match(e.image.name) for e in got.entries):
+        return
+    groups = propose_prefix_groups(names, sorted({e.label for e in got.entries if e.label}))
+    if groups is None:
+        return
+    for e, g in zip(got.entries, groups):
+        e.patient = g
+    got.patient_source = "file-name prefix"
+    got.patient_detail = f"{names[0].name!r} -> {groups[0]!r}, the upload prefix removed"

@@ -1,0 +1,169 @@
+"""Ultralytics YOLO detection and segmentation, as Roboflow and CVAT export them: a ``data.yaml``
+whose ``names`` are the classes (a list, or ``{0: benign, ...}``), and beside each image under an
+``images/`` folder its label file under the matching ``labels/`` folder (``train/images/a.jpg`` ->
+``train/labels/a.txt``; CVAT's ``images/train/`` -> ``labels/train/``).
+
+A label file holds one object a line, coordinates normalised to the image's width and height:
+``class x_centre y_centre width height`` (a box) or ``class x1 y1 x2 y2 ...`` (a polygon, at least
+three points). An image's class is its objects' class (objects of two classes: left out, named);
+its polygons are drawn into its mask, their union (:class:`~featbus.datasets.sources.DrawnMask`);
+boxes are kept as boxes (the entry's ``meta["boxes"]``, pixels ``x0, y0, x1, y1``), no mask drawn,
+said. An empty label file, or none (Ultralytics' background image), is a frame with no lesion:
+class ``normal``, said (``unannotated="leave out"`` leaves it out). The split is the folder above.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..._records import LeftOut
+from ...io import MAX_TABLE_BYTES, header_shape, limit_words
+from .._release_rules import IMAGE_SUFFIXES, split_of
+from .._release_tables import SourceError
+from ._base import DrawnMask, Entry, SourceRead
+
+__all__ = ["NAME", "SUFFIXES", "index_mask", "label_file", "read", "recognise"]
+
+NAME = "YOLO labels"
+SUFFIXES = (".yaml", ".yml")
+
+
+def label_file(image: Path) -> Path | None:
+    """The label file Ultralytics pairs with ``image``: its last ``images`` folder as ``labels``, ``.txt``."""
+    parts = list(image.parts)
+    at = max((k for k, p in enumerate(parts[:-1]) if p.casefold() == "images"), default=None)
+    if at is None:
+        return None
+    parts[at] = "labels" if parts[at] == "images" else "Labels" if parts[at] == "Images" else "labels"
+    return Path(*parts).with_suffix(".txt")
+
+
+def recognise(files: list[Path]) -> list[Path]:
+    """Each ``data.yaml`` (or ``.yml``) and the ``labels/`` files under its folder."""
+    yamls = [f for f in files if f.name.casefold() in ("data.yaml", "data.yml")]
+    bases = {y.parent for y in yamls}
+    return yamls + [f for f in files if f.suffix.lower() == ".txt" and "labels" in (p.casefold() for p in f.parts)
+                    and any(b == Path(".") or b in f.parents for b in bases)]
+
+
+def _text(path: Path) -> str:
+    if path.stat().st_size > MAX_TABLE_BYTES:
+        raise SourceError(f"{path.stat().st_size:,} bytes: refused above {limit_words('MAX_TABLE_BYTES')}, unread")
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def _names(text: str) -> dict[int, str]:
+    """``names`` of a data.yaml: a list (``['benign', 'malignant']``) or a mapping (``0: benign``)."""
+    try:
+        import yaml
+
+        meta = yaml.safe_load(text)
+    except ImportError:
+        meta = None
+    except Exception as exc:  # noqa: BLE001 - the YAML's own error, named
+        raise SourceError(f"its YAML does not parse ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    names = meta.get("names") if isinstance(meta, dict) else None
+    if isinstance(names, list):
+        return {k: str(v) for k, v in enumerate(names)}
+    if isinstance(names, dict):
+        return {int(k): str(v) for k, v in names.items()}
+    raise SourceError("no 'names' list of classes (is it a YOLO data.yaml?)")
+
+
+def _polygons(text: str, size: tuple[int, int]) -> tuple:
+    """The polygons of a label file's lines, in pixels of an image of ``size`` (height, width)."""
+    h, w = size
+    out = []
+    for line in text.splitlines():
+        xy = [float(v) for v in line.split()[1:]]
+        if len(xy) >= 6 and len(xy) % 2 == 0:
+            out.append(tuple(v * (w if k % 2 == 0 else h) for k, v in enumerate(xy)))
+    return tuple(out)
+
+
+def index_mask(path: Path, ref: str) -> DrawnMask | None:
+    """The mask an index names ``labels/a.txt#<width>x<height>`` (the polygons of that label file drawn
+    at the image's size), else None."""
+    try:
+        w, h = (int(v) for v in ref.split("x"))
+        return DrawnMask(path, ref, (h, w), _polygons(_text(path), (h, w)))
+    except (OSError, ValueError, SourceError):
+        return None
+
+
+def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
+    """``data.yaml``: every image under an ``images/`` folder beside it, with its label file's objects;
+    a label file itself: nothing (read with its ``data.yaml``)."""
+    got = SourceRead(file, claims_images=True)
+    if file.suffix.lower() == ".txt":
+        got.claims_images = False
+        return got
+    names = _names(_text(root / file))
+    base = file.parent
+    where = file.as_posix()
+    boxed, empty, missing = [], 0, 0
+    for img in images or ():
+        if img.suffix.lower() not in IMAGE_SUFFIXES or (base != Path(".") and base not in img.parents):
+            continue
+        lab = label_file(img)
+        if lab is None:
+            continue
+        objects, boxes, polygons = [], [], []
+        shape, problem = header_shape(root / img)
+        if (root / lab).is_file():
+            for n, line in enumerate(_text(root / lab).splitlines(), 1):
+                fields = line.split()
+                if not fields:
+                    continue
+                item = f"{lab.as_posix()} line {n}"
+                try:
+                    cls, xy = int(fields[0]), [float(v) for v in fields[1:]]
+                except ValueError:
+                    got.left_out.append(LeftOut(item, "bad annotation", f"not numbers: {line[:40]!r}"))
+                    continue
+                if cls not in names:
+                    got.left_out.append(LeftOut(item, "bad annotation", f"class {cls} is none of {where}'s names"))
+                    continue
+                if len(xy) != 4 and (len(xy) < 6 or len(xy) % 2):
+                    got.left_out.append(LeftOut(item, "bad annotation", f"{len(xy)} coordinates: neither a box (4) "
+                                                                        "nor a polygon (6 or more, in pairs)"))
+                    continue
+                objects.append(names[cls])
+                if shape is None:
+                    continue
+                h, w = shape
+                if len(xy) == 4:
+                    x, y, bw, bh = xy
+                    boxes.append(((x - bw / 2) * w, (y - bh / 2) * h, (x + bw / 2) * w, (y + bh / 2) * h))
+                else:
+                    polygons.append(tuple(v * (w if k % 2 == 0 else h) for k, v in enumerate(xy)))
+        else:
+            missing += 1
+        classes = set(objects)
+        if len(classes) > 1:
+            got.left_out.append(LeftOut(img.as_posix(), "two labels", f"{lab.as_posix()} gives objects of the classes "
+                                        f"{', '.join(sorted(classes))}"))
+            continue
+        if not objects and (root / lab).is_file():
+            empty += 1
+        if not classes and unannotated != "normal":
+            got.left_out.append(LeftOut(img.as_posix(), "no annotation", f"{lab.as_posix()} gives no object"))
+            continue
+        masks = (DrawnMask(root / lab, f"{shape[1]}x{shape[0]}", shape, tuple(polygons)),) if polygons and shape else ()
+        if boxes and not polygons:
+            boxed.append(img)
+        split = next((split_of(p) for p in reversed(img.parts[:-1]) if split_of(p)), None)
+        got.entries.append(Entry(img, classes.pop() if classes else "normal", masks, None, split or None,
+                                 meta={"boxes": [tuple(round(v, 2) for v in b) for b in boxes]} if boxes else {}))
+    if empty:
+        got.notes.append(f"{empty} empty label file(s) of {where}'s set: frames with no lesion, read as 'normal'.")
+    if missing:
+        got.notes.append(f"{missing} image(s) of {where}'s set without a label file (Ultralytics' background "
+                         "images): frames with no lesion, read as 'normal'.")
+    if boxed:
+        got.notes.append(f"{len(boxed)} image(s) of {where}'s set have boxes only (detection labels): kept as boxes "
+                         f"(meta 'boxes'), no mask drawn (e.g. {boxed[0].as_posix()}).")
+    got.class_source = "the classes of each image's objects, named by {file}"
+    if any(e.masks for e in got.entries):
+        got.mask_rule = "drawn from the YOLO polygons of each image's label file (their union)"
+    return got

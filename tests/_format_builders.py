@@ -1,0 +1,310 @@
+"""Releases as their publishers and tools ship them, built from synthetic frames featbus never saw:
+a Kaggle download kept as its ``archive.zip`` (or a tar), MedMNIST's ``.npz``, a Hugging Face Hub
+parquet as ``push_to_hub`` writes it, a Roboflow YOLO export (segmentation and detection) and Label
+Studio's own JSON export; and the archives an attacker would craft (zip-slip names, links, nested
+archives, a member above its budget, a total-size bomb).
+
+Each builder returns what it built and the truth the reader must give (per image: label, patient,
+mask pixel count, split), so the tests assert the reader against the files, never against itself.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+SHAPE = (40, 48)  # height, width of every synthetic frame
+
+
+def frame(k: int, shape: tuple[int, int] = SHAPE) -> np.ndarray:
+    """Synthetic frame ``k``: speckle seeded by ``k`` (no two alike) with a darker square."""
+    rng = np.random.default_rng(5000 + k)
+    image = rng.integers(60, 200, shape, dtype=np.uint8)
+    image[8:20, 10:26] //= 3
+    return image
+
+
+def png(array: np.ndarray) -> bytes:
+    """``array`` encoded as a PNG file's bytes."""
+    out = io.BytesIO()
+    Image.fromarray(array).save(out, format="PNG")
+    return out.getvalue()
+
+
+def lesion_mask(k: int, shape: tuple[int, int] = SHAPE) -> np.ndarray:
+    """A mask of ``3 + k % 4`` rows by 10 columns (its pixel count says which image it is)."""
+    mask = np.zeros(shape, np.uint8)
+    mask[5:8 + k % 4, 5:15] = 255
+    return mask
+
+
+@dataclass
+class Truth:
+    """What a built release holds: per image name (the reader's ``os.fspath`` ends with it),
+    ``(label, patient key, mask pixels, split)``; ``path`` is what to give ``featbus read``."""
+
+    path: Path
+    images: dict[str, tuple] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ archives
+
+BUSI = (("benign", 4), ("malignant", 3), ("normal", 2))
+
+
+def busi_members() -> tuple[dict[str, bytes], dict[str, tuple]]:
+    """The members of a Kaggle BUSI download (``Dataset_BUSI_with_GT/<class>/<class> (k).png`` with
+    ``_mask.png``, and ``_mask_1.png`` for the first image of each class) and their truth."""
+    members, truth, k = {}, {}, 0
+    for label, n in BUSI:
+        for j in range(1, n + 1):
+            k += 1
+            stem = f"Dataset_BUSI_with_GT/{label}/{label} ({j})"
+            members[f"{stem}.png"] = png(frame(k))
+            members[f"{stem}_mask.png"] = png(lesion_mask(k))
+            pixels = int((lesion_mask(k) > 0).sum())
+            if j == 1:  # a second lesion, below the first: the union of both
+                second = np.zeros(SHAPE, np.uint8)
+                second[30:34, 30:40] = 255
+                members[f"{stem}_mask_1.png"] = png(second)
+                pixels += 40
+            truth[f"{label} ({j}).png"] = (label, f"{label}{j}", pixels, None)
+    return members, truth
+
+
+def build_busi_zip(tmp: Path, name: str = "archive.zip") -> Truth:
+    """``archive.zip`` as Kaggle serves BUSI (members stored as written, a folder entry first)."""
+    members, truth = busi_members()
+    path = tmp / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("Dataset_BUSI_with_GT/", b"")
+        for member, data in members.items():
+            zf.writestr(member, data)
+    return Truth(path, truth)
+
+
+def build_busi_tar(tmp: Path, name: str = "busi.tar.gz") -> Truth:
+    """The same release as a tar (compressed as its name says)."""
+    members, truth = busi_members()
+    path = tmp / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = "w:gz" if name.endswith("gz") else "w"
+    with tarfile.open(path, mode) as tf:
+        for member, data in members.items():
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return Truth(path, truth)
+
+
+def build_attack_zip(tmp: Path) -> Path:
+    """A zip holding one good image beside each member an attacker would craft: ``../evil.png`` and
+    ``/etc/evil.png`` (zip-slip), a symbolic link, a nested archive, a duplicate name."""
+    path = tmp / "attack.zip"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as z:
+        z.writestr("benign/inner.png", png(frame(90)))
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("benign/good (1).png", png(frame(91)))
+        zf.writestr("malignant/good (2).png", png(frame(92)))
+        zf.writestr("../evil.png", png(frame(93)))
+        zf.writestr("/etc/evil.png", png(frame(94)))
+        link = zipfile.ZipInfo("benign/link.png")
+        link.external_attr = (0o120777 << 16)  # a symbolic link, as Info-ZIP stores one
+        zf.writestr(link, "/etc/passwd")
+        zf.writestr("benign/nested.zip", inner.getvalue())
+    return path
+
+
+def build_attack_tar(tmp: Path) -> Path:
+    """A tar holding two good images, a symbolic link, a hard link, a FIFO and a ``..`` name."""
+    path = tmp / "attack.tar"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w") as tf:
+        for name, k in (("benign/a (1).png", 95), ("malignant/b (1).png", 96), ("../../escape.png", 97)):
+            data = png(frame(k))
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        for name, kind in (("benign/sym.png", tarfile.SYMTYPE), ("benign/hard.png", tarfile.LNKTYPE),
+                           ("benign/fifo.png", tarfile.FIFOTYPE)):
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, "benign/a (1).png"
+            tf.addfile(info)
+    return path
+
+
+# ------------------------------------------------------------------ arrays
+
+MEDMNIST_SPLITS = (("train", 6), ("val", 2), ("test", 3))
+
+
+def build_medmnist(tmp: Path, name: str = "breastmnist_224.npz", size: int = 28) -> Truth:
+    """MedMNIST's file: ``<split>_images`` ``(n, size, size)`` uint8 and ``<split>_labels`` ``(n, 1)``;
+    labels alternate 0, 1 (BreastMNIST: 0 malignant, 1 normal, benign)."""
+    arrays, truth, k = {}, {}, 0
+    names = {0: "malignant", 1: "normal, benign"} if name.startswith("breastmnist") else {0: "0", 1: "1"}
+    for split, n in MEDMNIST_SPLITS:
+        arrays[f"{split}_images"] = np.stack([frame(100 + k + i, (size, size)) for i in range(n)])
+        arrays[f"{split}_labels"] = (np.arange(n) % 2).reshape(-1, 1).astype(np.uint8)
+        for i in range(n):
+            truth[f"{name}!{split}_images[{i}]"] = (names[i % 2], None, 0, {"val": "valid"}.get(split, split))
+        k += n
+    path = tmp / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+    return Truth(path, truth)
+
+
+# ------------------------------------------------------------------ Hugging Face Hub parquet
+
+HF_NAMES = ("benign", "malignant", "normal")
+HF_SPLITS = (("train", 6), ("test", 3))
+
+
+def build_hf_parquet(tmp: Path, card: bool = True, metadata: bool = True) -> Truth:
+    """A data set as ``push_to_hub`` writes it: ``README.md`` whose YAML ``dataset_info`` gives the
+    label's ``class_label`` names (``card``), ``data/<split>-00000-of-00001.parquet`` with an
+    ``image`` struct (bytes + path) and an int64 ``label``, the ``huggingface`` schema metadata
+    naming the classes too (``metadata``; upper-cased there, so the tests see which was read)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = tmp / "hf-breast"
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    if card:
+        named = "".join(f"          '{k}': {n}\n" for k, n in enumerate(HF_NAMES))
+        (root / "README.md").write_text(
+            "---\ndataset_info:\n  features:\n  - name: image\n    dtype: image\n  - name: label\n    dtype:\n"
+            f"      class_label:\n        names:\n{named}  splits:\n  - name: train\n    num_examples: 6\n"
+            "configs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train-*\n---\n"
+            "# Breast ultrasound\n")
+    truth, k = {}, 0
+    for split, n in HF_SPLITS:
+        labels = [(k + i) % 3 for i in range(n)]
+        images = [{"bytes": png(frame(200 + k + i)), "path": f"{split}_{i}.png"} for i in range(n)]
+        table = pa.table({"image": images, "label": pa.array(labels, pa.int64())})
+        if metadata:
+            features = {"image": {"_type": "Image"},
+                        "label": {"names": [c.upper() for c in HF_NAMES], "_type": "ClassLabel"}}
+            table = table.replace_schema_metadata({"huggingface": json.dumps({"info": {"features": features}})})
+        name = f"{split}-00000-of-00001.parquet"
+        pq.write_table(table, root / "data" / name)
+        for i, c in enumerate(labels):
+            truth[f"{name}!image[{i}]"] = (HF_NAMES[c] if card else HF_NAMES[c].upper() if metadata else str(c),
+                                           None, 0, split)
+        k += n
+    return Truth(root, truth)
+
+
+# ------------------------------------------------------------------ Roboflow YOLO
+
+YOLO_SPLITS = (("train", 5), ("valid", 2), ("test", 2))
+
+
+def build_yolo(tmp: Path, segmentation: bool = True) -> Truth:
+    """A Roboflow YOLOv8 export: ``data.yaml`` (``names: ['benign', 'malignant']``), ``<split>/images/``
+    with renamed frames and ``<split>/labels/`` with a file each: empty for a frame without a lesion
+    (every third frame), else one object of the frame's class: a polygon (``segmentation``, the
+    square 0.2..0.6 of the width and height) or a box (centre 0.5, 0.5, size 0.5 x 0.5)."""
+    root = tmp / ("breast.v2i.yolov8" if segmentation else "breast.v1i.yolov8-det")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\ntest: ../test/images\n\nnc: 2\n"
+                                    "names: ['benign', 'malignant']\n\nroboflow:\n  workspace: w\n  project: breast\n")
+    truth, k = {}, 0
+    for split, n in YOLO_SPLITS:
+        for _ in range(n):
+            k += 1
+            name = f"P{k:03d}_png.rf.{k * 7919:08x}"
+            (root / split / "images").mkdir(parents=True, exist_ok=True)
+            (root / split / "labels").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(frame(300 + k)).save(root / split / "images" / f"{name}.jpg", quality=95)
+            label = root / split / "labels" / f"{name}.txt"
+            if k % 3 == 0:
+                label.write_text("")
+                truth[f"{name}.jpg"] = ("normal", None, 0, split)
+                continue
+            cls = k % 2
+            if segmentation:
+                label.write_text(f"{cls} 0.25 0.25 0.75 0.25 0.75 0.75 0.25 0.75\n")
+                pixels = 24 * 20  # x 12..36 of 48, y 10..30 of 40: pixel centres inside the polygon
+            else:
+                label.write_text(f"{cls} 0.5 0.5 0.5 0.5\n")
+                pixels = 0
+            truth[f"{name}.jpg"] = (("benign", "malignant")[cls], None, pixels, split)
+    return Truth(root, truth)
+
+
+# ------------------------------------------------------------------ Label Studio
+
+def brush_encode(mask: np.ndarray) -> list[int]:
+    """``mask`` in Label Studio's brush RLE (RGBA values, the alpha 255 on the mask): one run block
+    per run of equal values, run lengths of 16 bits, values of 8 (the encoder's own choice of sizes)."""
+    values = np.zeros(mask.size * 4, np.uint8)
+    values[3::4] = np.where(mask.reshape(-1), 255, 0)
+    bits: list[int] = []
+
+    def put(v: int, n: int) -> None:
+        bits.extend(int(b) for b in format(v, f"0{n}b"))
+
+    put(len(values), 32)
+    put(7, 5)
+    for _ in range(4):
+        put(15, 4)
+    i = 0
+    while i < len(values):
+        j = i
+        while j < len(values) and values[j] == values[i] and j - i < 65536:
+            j += 1
+        put(1, 1)
+        put(0, 2)
+        put(j - i - 1, 16)
+        put(int(values[i]), 8)
+        i = j
+    bits += [0] * (-len(bits) % 8)
+    return np.packbits(np.array(bits, np.uint8)).tolist()
+
+
+def build_labelstudio(tmp: Path) -> Truth:
+    """Label Studio's JSON export beside its uploaded images (``images/<8-hex>-patientNNN_K.png``, two
+    frames a patient): a ``choices`` class on all but the last task (no result: a frame without a
+    lesion), a polygon on task 1 (20..60 % of each side), a rectangle on task 2 (kept as a box), a
+    brush stroke on task 3 (rows 5..15, columns 10..30)."""
+    root = tmp / "label-studio"
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    h, w = SHAPE
+    tasks, truth = [], {}
+    for k in range(6):
+        name = f"{(k + 1) * 0x1a2b3c4d % 0xffffffff:08x}-patient{k // 2:03d}_{k % 2 + 1}.png"
+        Image.fromarray(frame(400 + k)).save(root / "images" / name)
+        label = ("malignant", "benign")[k % 2] if k < 5 else "normal"
+        result = [{"type": "choices", "from_name": "class", "to_name": "image", "value": {"choices": [label]}}] \
+            if k < 5 else []
+        pixels = 0
+        if k == 0:
+            result.append({"type": "polygonlabels", "original_width": w, "original_height": h, "value": {
+                "points": [[20, 20], [60, 20], [60, 60], [20, 60]], "polygonlabels": ["lesion"]}})
+            pixels = int(round(0.4 * w)) * int(round(0.4 * h))
+        elif k == 1:
+            result.append({"type": "rectanglelabels", "original_width": w, "original_height": h, "value": {
+                "x": 10, "y": 10, "width": 20, "height": 30, "rotation": 0, "rectanglelabels": ["lesion"]}})
+        elif k == 2:
+            stroke = np.zeros(SHAPE, bool)
+            stroke[5:15, 10:30] = True
+            result.append({"type": "brushlabels", "original_width": w, "original_height": h, "value": {
+                "format": "rle", "rle": brush_encode(stroke), "brushlabels": ["lesion"]}})
+            pixels = 200
+        tasks.append({"id": k + 1, "data": {"image": f"/data/upload/1/{name}"},
+                      "annotations": [{"id": k + 100, "was_cancelled": False, "result": result}]})
+        truth[name] = (label, f"patient{k // 2:03d}", pixels, None)
+    (root / "project-1-at-2024-05-01-10-00-3f2a1b0c.json").write_text(json.dumps(tasks))
+    return Truth(root, truth)

@@ -1,0 +1,266 @@
+"""The formats data sets are distributed in, read with no option (issue 96 items 2 and 3): a Kaggle
+zip (and tar) read in place, MedMNIST's .npz, Hugging Face Hub parquet, Roboflow YOLO, Label
+Studio's JSON; images that are no files (an archive's member, an array's row) through the index,
+the pixel loop, extract and predict; the archives an attacker crafts refused by name."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import Counter
+
+import numpy as np
+import pytest
+from _format_builders import (
+    build_attack_tar,
+    build_attack_zip,
+    build_busi_tar,
+    build_busi_zip,
+    build_hf_parquet,
+    build_labelstudio,
+    build_medmnist,
+    build_yolo,
+    frame,
+)
+
+import featbus.io as fio
+from featbus.cli import main
+from featbus.datasets import read_release
+from featbus.datasets.release import ReleaseError
+from featbus.datasets.sources._refs import ArchiveMember, ArrayRow, list_archive, reference_from_text
+
+
+def _by_name(rel, truth):
+    """Each read image's truth, by the name its reference or path ends with (every image once)."""
+    found = {}
+    for k, image in enumerate(rel.images):
+        name = next(n for n in truth.images if os.fspath(image).endswith(n))
+        assert name not in found, f"{name} read twice"
+        found[name] = k
+    assert set(found) == set(truth.images)
+    return found
+
+
+def _check(rel, truth, *, masks=True):
+    """Counts, classes, patients, masks and splits against the builder's truth."""
+    at = _by_name(rel, truth)
+    assert rel.summary.n_images == len(truth.images)
+    assert [rel.labels[at[n]] for n in truth.images] == [t[0] for t in truth.images.values()]
+    assert rel.summary.classes == dict(Counter(t[0] for t in truth.images.values()))
+    patients = {}
+    for n, t in truth.images.items():  # images of one patient key share a group, others never do
+        if t[1] is not None:
+            patients.setdefault(t[1], set()).add(rel.groups[at[n]])
+    assert all(len(g) == 1 for g in patients.values())
+    assert len({g for gs in patients.values() for g in gs}) == len(patients)
+    splits = [t[3] for t in truth.images.values()]
+    if any(splits):
+        assert [rel.splits[at[n]] for n in truth.images] == splits
+    if masks:
+        bunch = rel.to_bunch(require_labels=False, guess_groups=False)
+        pixels = {n: int(np.asarray(bunch.masks[bunch.paths.index(os.fspath(rel.images[at[n]]))]).sum())
+                  for n in truth.images}
+        assert pixels == {n: t[2] for n, t in truth.images.items()}
+        return bunch
+    return None
+
+
+# ------------------------------------------------------------------ archives
+
+
+def test_a_kaggle_zip_reads_like_its_unpacked_folder(tmp_path):
+    truth = build_busi_zip(tmp_path)
+    rel = read_release(truth.path)
+    bunch = _check(rel, truth)
+    assert all(isinstance(i, ArchiveMember) for i in rel.images)
+    assert rel.summary.class_source == "the folder names inside archive.zip"
+    assert sum(len(m) for m in rel.masks) == 12  # 9 _mask.png and 3 _mask_1.png
+    assert rel.summary.root == truth.path and not rel.summary.left_out
+    assert all(m.member.startswith("Dataset_BUSI_with_GT/") for m in rel.images)
+    unpacked = tmp_path / "unpacked"  # the same release unpacked: the same pixels, labels and masks
+    import zipfile
+
+    with zipfile.ZipFile(truth.path) as zf:
+        zf.extractall(unpacked)
+    folder = read_release(unpacked).to_bunch(require_labels=False, guess_groups=False)
+    assert [p.split("!", 1)[1] for p in bunch.paths] == [os.path.relpath(p, unpacked) for p in folder.paths]
+    for a, b in zip(bunch.images, folder.images):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(bunch.target, folder.target)
+
+
+@pytest.mark.parametrize("name", ["busi.tar", "busi.tar.gz"])
+def test_a_tar_reads_like_its_unpacked_folder(tmp_path, name):
+    truth = build_busi_tar(tmp_path, name)
+    _check(read_release(truth.path), truth)
+
+
+def test_an_archive_inside_a_release_folder(tmp_path):
+    truth = build_busi_zip(tmp_path / "download")
+    rel = read_release(tmp_path / "download")
+    _check(rel, truth)
+    assert "images listed by archive.zip (archive)" in rel.summary.text()
+
+
+def test_archive_attacks_are_refused_by_name(tmp_path):
+    members, left = list_archive(build_attack_zip(tmp_path), (".png",))
+    assert members == ["benign/good (1).png", "malignant/good (2).png"]
+    said = {r.item: (r.reason, r.detail) for r in left}
+    assert said["attack.zip!../evil.png"][0] == "outside the release"
+    assert said["attack.zip!/etc/evil.png"][0] == "outside the release"
+    assert said["attack.zip!benign/link.png"] == ("unreadable", "a link inside the archive, not followed (never read)")
+    assert said["attack.zip!benign/nested.zip"][0] == "not an image"
+    members, left = list_archive(build_attack_tar(tmp_path), (".png",))
+    assert members == ["benign/a (1).png", "malignant/b (1).png"]
+    said = {r.item: r.reason for r in left}
+    assert said == {"attack.tar!../../escape.png": "outside the release", "attack.tar!benign/sym.png": "unreadable",
+                    "attack.tar!benign/hard.png": "unreadable", "attack.tar!benign/fifo.png": "unreadable"}
+    rel = read_release(tmp_path / "attack.zip")  # the good images read, the others named
+    assert rel.summary.n_images == 2 and rel.summary.left_out_counts()["outside the release"] == 2
+
+
+def test_archive_budgets_refuse_by_name(tmp_path, monkeypatch):
+    truth = build_busi_zip(tmp_path)
+    monkeypatch.setattr(fio, "MAX_ARCHIVE_BYTES", 1000)  # a total-size bomb: refused whole, before any read
+    with pytest.raises(ReleaseError, match=r"declares .* bytes of members, more than featbus.io.MAX_ARCHIVE_BYTES"):
+        read_release(truth.path)
+    monkeypatch.setattr(fio, "MAX_ARCHIVE_BYTES", 1 << 40)
+    monkeypatch.setattr(fio, "MAX_ARCHIVE_MEMBERS", 10)
+    with pytest.raises(ReleaseError, match=r"more than featbus.io.MAX_ARCHIVE_MEMBERS = 10"):
+        read_release(truth.path)
+    monkeypatch.setattr(fio, "MAX_ARCHIVE_MEMBERS", 1_000_000)
+    monkeypatch.setattr(fio, "MAX_ARCHIVE_MEMBER_BYTES", 500)  # each image is above it: left out, named
+    members, left = list_archive(truth.path, (".png",))
+    too_large = [r for r in left if r.reason == "too large"]
+    assert too_large and all("MAX_ARCHIVE_MEMBER_BYTES = 500" in r.detail for r in too_large)
+    # a member read past its budget stops one byte past it, whatever its header declares
+    member = ArchiveMember(truth.path, "Dataset_BUSI_with_GT/benign/benign (1).png")
+    with pytest.raises(fio.ImageError, match="expands beyond the budget of one member"):
+        member.read()
+    assert all(name in fio.RELEASE_LIMITS for name in ("MAX_ARCHIVE_MEMBERS", "MAX_ARCHIVE_MEMBER_BYTES",
+                                                       "MAX_ARCHIVE_BYTES", "MAX_ARRAY_BYTES"))
+
+
+# ------------------------------------------------------------------ arrays and the hub
+
+
+def test_medmnist_npz_reads_with_its_documented_names(tmp_path):
+    truth = build_medmnist(tmp_path)
+    rel = read_release(truth.path)
+    bunch = _check(rel, truth)
+    assert all(isinstance(i, ArrayRow) for i in rel.images)
+    assert rel.summary.splits == {"train": 6, "valid": 2, "test": 3}
+    assert "MedMNIST's documented label names" in rel.summary.class_source
+    with np.load(truth.path) as npz:  # the pixels are the array's rows, as stored
+        np.testing.assert_array_equal(bunch.images[0], npz["train_images"][0])
+        np.testing.assert_array_equal(bunch.images[-1], npz["test_images"][2])
+
+
+def test_another_npz_reads_its_classes_by_number(tmp_path):
+    truth = build_medmnist(tmp_path, "lesions.npz")
+    rel = read_release(truth.path)
+    _check(rel, truth, masks=False)
+    assert "classes by number" in rel.summary.class_source
+    assert "names no classes: its labels read as class numbers 0, 1." in rel.summary.text()
+
+
+@pytest.mark.parametrize("card, metadata", [(True, True), (False, True), (False, False)])
+def test_hub_parquet_reads_names_from_card_or_metadata(tmp_path, card, metadata):
+    truth = build_hf_parquet(tmp_path, card=card, metadata=metadata)
+    rel = read_release(truth.path)
+    _check(rel, truth, masks=False)
+    assert rel.summary.splits == {"train": 6, "test": 3}
+    source = rel.summary.class_source
+    assert ("README.md's dataset_info" in source if card else "huggingface metadata" in source if metadata
+            else "classes by number" in source)
+    bunch = rel.to_bunch(require_labels=False, guess_groups=False)
+    first = next(k for k, p in enumerate(bunch.paths) if p.endswith("train-00000-of-00001.parquet!image[0]"))
+    np.testing.assert_array_equal(bunch.images[first], frame(200))  # the row's encoded bytes, decoded
+
+
+# ------------------------------------------------------------------ tools' exports
+
+
+def test_roboflow_yolo_segmentation(tmp_path):
+    truth = build_yolo(tmp_path)
+    rel = read_release(truth.path)
+    _check(rel, truth)
+    assert rel.summary.splits == {"train": 5, "valid": 2, "test": 2}
+    text = rel.summary.text()
+    assert "3 empty label file(s) of data.yaml's set: frames with no lesion, read as 'normal'." in text
+    assert "labels/" not in text.split("nothing left out")[0]  # the label files are never tables considered
+
+
+def test_roboflow_yolo_detection_keeps_boxes(tmp_path):
+    truth = build_yolo(tmp_path, segmentation=False)
+    rel = read_release(truth.path)
+    _check(rel, truth)
+    assert "have boxes only (detection labels): kept as boxes" in rel.summary.text()
+    boxes = [m["boxes"] for m in rel.meta if "boxes" in m]
+    assert len(boxes) == 6 and boxes[0] == [(12.0, 10.0, 36.0, 30.0)]  # 0.25..0.75 of 48 x 40
+    bunch = rel.to_bunch(require_labels=False, guess_groups=False)
+    assert sum("boxes" in r.meta for r in bunch.data) == 6  # they travel with the images
+
+
+def test_label_studio_json_export(tmp_path):
+    truth = build_labelstudio(tmp_path)
+    rel = read_release(truth.path)
+    _check(rel, truth)
+    assert rel.summary.patient_source == "file-name prefix" and rel.summary.n_patients == 3
+    assert "the upload prefix removed" in rel.summary.patient_detail
+    assert any(m.get("boxes") == [(4.8, 4.0, 14.4, 16.0)] for m in rel.meta)  # 10..30 % of 48, 10..40 % of 40
+
+
+# ------------------------------------------------------------------ references through the index and the commands
+
+
+@pytest.mark.parametrize("build", [build_busi_zip, build_medmnist, build_hf_parquet])
+def test_the_index_names_references_and_reads_them_back_exactly(tmp_path, build):
+    truth = build(tmp_path / "data")
+    rel = read_release(truth.path)
+    index = rel.write_index(tmp_path / "elsewhere" / "index.csv")
+    back = read_release(index)
+    assert back.images == rel.images and back.masks == [tuple(m) for m in rel.masks]
+    assert back.labels == rel.labels and back.splits == rel.splits
+    with open(index, newline="") as fh:
+        cells = [row["image"] for row in csv.DictReader(fh)]
+    assert all("!" in c and c.startswith("../data/") for c in cells)
+    assert reference_from_text(cells[0], index.parent) == rel.images[0]
+    assert reference_from_text("../data/no.zip!a.png", index.parent) is None  # no such archive: a plain name
+
+
+def test_extract_reads_a_zip_and_an_npz(tmp_path):
+    for truth in (build_busi_zip(tmp_path), build_medmnist(tmp_path)):
+        out = tmp_path / f"{truth.path.stem}.csv"
+        assert main(["extract", str(truth.path), "-f", "intensity", "-o", str(out)]) == 0
+        with open(out, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert len(rows) == len(truth.images)
+        assert Counter(r["label"] for r in rows) == Counter(t[0] for t in truth.images.values())
+
+
+@pytest.mark.slow
+def test_predict_breast_us_on_a_zip_and_an_npz(tmp_path):
+    zipped, arrays = build_busi_zip(tmp_path), build_medmnist(tmp_path, size=64)
+    out = tmp_path / "p.csv"
+    assert main(["predict", "breast-us", str(zipped.path), str(arrays.path), "-o", str(out)]) == 0
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(zipped.images) + len(arrays.images)
+    assert all(r["error"] == "" for r in rows)
+    assert {r["image"].split("!", 1)[0] for r in rows} == {str(zipped.path), str(arrays.path)}
+
+
+@pytest.mark.parametrize("build", [build_yolo, build_labelstudio])
+def test_the_index_draws_the_tools_masks_back(tmp_path, build):
+    """A mask a YOLO label file or a Label Studio export draws is named by the index
+    (``labels/a.txt#48x40``, ``export.json#<task>``) and drawn back the same."""
+    truth = build(tmp_path)
+    rel = read_release(truth.path)
+    back = read_release(rel.write_index(tmp_path / "index.csv"))
+    assert not back.summary.left_out
+    a = rel.to_bunch(require_labels=False, guess_groups=False)
+    b = back.to_bunch(require_labels=False, guess_groups=False)
+    assert a.paths == b.paths and sum(int(m.sum()) > 0 for m in a.masks) > 0
+    for x, y in zip(a.masks, b.masks):
+        np.testing.assert_array_equal(x, y)
