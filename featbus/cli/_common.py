@@ -289,6 +289,8 @@ def _runs_keras(path: str, runtime: str = "auto", keras_too: bool | str = False,
 
     if manifest is None:
         manifest = read_manifest(path)
+    if not (manifest.get("segmenter") or _network_classes(manifest)):
+        return False  # no network: nothing to run (nor the runtime to import)
     if not (runtime == "auto" and runtime_available()):
         return _needs_keras(path, runtime, keras_too, manifest)
     unchecked = bool(manifest.get("runtime")) and keras_installed() and not runtime_checked(file_sha256(path))
