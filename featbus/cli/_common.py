@@ -241,7 +241,8 @@ def _is_trusted_file(path) -> bool:
     return file_sha256(path) in trusted_digests()
 
 
-def _needs_keras(path: str, runtime: str = "auto", keras_too: bool = False, manifest: dict | None = None) -> bool:
+def _needs_keras(path: str, runtime: str = "auto", keras_too: bool | str = False,
+                 manifest: dict | None = None) -> bool:
     """Whether loading the model file ``path`` imports Keras (read from its manifest, nothing
     loaded; ``manifest``: the one already read): a segmenter, or networks that its stored inference
     runtime does not run here (``keras_too``: the command runs them in Keras itself, e.g. Grad-CAM)."""
@@ -251,13 +252,49 @@ def _needs_keras(path: str, runtime: str = "auto", keras_too: bool = False, mani
 
     if manifest is None:
         manifest = read_manifest(path)  # a missing / foreign file fails here, before TensorFlow
-    networks = any(e.get("class") in ("DeepFeatures", "FineTunedCNN", "FineTunedEnsemble")
-                   for e in manifest.get("recipe", {}).get("extractors", {}).values())
+    networks = bool(_network_classes(manifest))
     # the file's inference runtime runs its networks without TensorFlow; a segmenter still needs it
     lite = runtime == "auto" and manifest.get("runtime") and runtime_available()
     # a file whose forwards were not yet checked against its networks is checked once with Keras
     unchecked = lite and keras_installed() and not runtime_checked(file_sha256(path))
-    return bool(manifest.get("segmenter") or (networks and (keras_too or not lite or unchecked)))
+    return bool(manifest.get("segmenter") or (networks and (_in_keras(keras_too, manifest) or not lite or unchecked)))
+
+
+def _network_classes(manifest: dict) -> set[str]:
+    """The network estimators' classes among a manifest's extractors."""
+    return {e.get("class") for e in manifest.get("recipe", {}).get("extractors", {}).values()
+            if isinstance(e, dict)} & {"DeepFeatures", "FineTunedCNN", "FineTunedEnsemble"}
+
+
+def _in_keras(keras_too: bool | str, manifest: dict) -> bool:
+    """Whether the command runs the file's networks in Keras itself: ``keras_too`` ``True`` (any
+    network: Grad-CAM), or ``"fine-tuned"`` (only a fine-tuned network: AdaBN re-estimates its
+    statistics; a frozen backbone is never changed)."""
+    if keras_too == "fine-tuned":
+        return bool(_network_classes(manifest) & {"FineTunedCNN", "FineTunedEnsemble"})
+    return bool(keras_too)
+
+
+def _runs_keras(path: str, runtime: str = "auto", keras_too: bool | str = False,
+                manifest: dict | None = None) -> bool:
+    """Whether loading the model file ``path`` runs Keras for certain, so that it is imported quietly
+    first (:func:`_import_tensorflow_quietly`). Where LiteRT runs the forwards (``runtime="auto"``,
+    ``ai-edge-litert`` installed), a segmenter and the frozen networks run through it, each
+    converted once into featbus's cache: Keras is imported only where a conversion is not cached
+    yet, the file's stored forwards are checked once against their networks, or the command runs
+    the networks in Keras itself (``keras_too``: Grad-CAM)."""
+    from ..io import file_sha256
+    from ..model.format import keras_installed, read_manifest, runtime_checked
+    from ..model.runtime import runtime_available
+
+    if manifest is None:
+        manifest = read_manifest(path)
+    if not (manifest.get("segmenter") or _network_classes(manifest)):
+        return False  # no network: nothing to run (nor the runtime to import)
+    if not (runtime == "auto" and runtime_available()):
+        return _needs_keras(path, runtime, keras_too, manifest)
+    unchecked = bool(manifest.get("runtime")) and keras_installed() and not runtime_checked(file_sha256(path))
+    return bool(_network_classes(manifest)) and (_in_keras(keras_too, manifest) or unchecked)
 
 
 def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True, runtime: str = "auto",
@@ -269,7 +306,7 @@ def _load_model_cli(path: str, trust: bool, debug: bool, warm_up: bool = True, r
 
     if manifest is None:
         manifest = read_manifest(path)
-    if _needs_keras(path, runtime, keras_too, manifest):
+    if _runs_keras(path, runtime, keras_too, manifest):
         _import_tensorflow_quietly(debug)
     model = load_model(path, trusted=trust, warm_up=warm_up, runtime=runtime, manifest=manifest)
     if trust:

@@ -37,7 +37,7 @@ class Started(NamedTuple):
 
 
 def start(args, models, *, data: str | None = None, images=None, min_classes: int = 1,
-          conflicts: str | None = None, keras_too: bool = False, said=()) -> Started:
+          conflicts: str | None = None, keras_too: bool | str = False, said=()) -> Started:
     """Read the command's data, then load its models.
 
     Parameters
@@ -56,8 +56,9 @@ def start(args, models, *, data: str | None = None, images=None, min_classes: in
         Classes ``data`` must hold.
     conflicts : str, optional
         Words what reads the labels (``"validation"``): images under two labels are named.
-    keras_too : bool, default=False
-        Load Keras with the models (a command that runs or changes their networks in Keras).
+    keras_too : bool or "fine-tuned", default=False
+        Load Keras with the models (a command that runs or changes their networks in Keras);
+        ``"fine-tuned"``: only for a fine-tuned network (``adapt``'s AdaBN).
     said : sequence of str, default=()
         Lines saying what the command's image folders hold (predict's listing), printed once the
         models' needs are checked and before any model loads.

@@ -123,9 +123,11 @@ def run(args) -> int:
     if args.labels and len(args.images) != 1:
         raise CLIError(f"--labels reads one labelled data set (class folders, a CSV manifest, BUS-BRA), got "
                        f"{len(args.images)} inputs")
-    # keras_too: adapting re-estimates the networks' statistics in Keras; TensorFlow's start-up lines stay hidden
+    # a fine-tuned network's statistics are re-estimated in Keras (AdaBN; TensorFlow's start-up lines stay
+    # hidden); a frozen backbone and a segmenter are never changed: LiteRT runs them, without TensorFlow
     data, (model,) = start(args, [args.model], data=args.images[0] if args.labels else None,
-                           images=None if args.labels else args.images, keras_too=True)
+                           images=None if args.labels else args.images,
+                           keras_too="fine-tuned" if args.method != "none" else False)
     if args.labels:
         records = list(data.data)
         labels = np.asarray(data.target_names, dtype=str)[np.asarray(data.target, dtype=int)]

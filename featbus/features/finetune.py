@@ -245,6 +245,13 @@ class _Trainer:
         with self._lock:
             return self._embed(np.ascontiguousarray(x, np.float32))
 
+    def embed_ahead(self, item_shape: tuple[int, ...]) -> None:
+        """On JAX, compile the embedding's one program (a training batch of images of ``item_shape``)
+        now on a thread, while training goes on: the first validation then waits for no compile."""
+        ahead = getattr(self._embed, "compile_ahead", None)
+        if ahead is not None:
+            ahead(np.empty((self.batch_size, *item_shape), np.float32))
+
     def maps(self, x: np.ndarray) -> np.ndarray:
         """The cut layer's maps ``(batch, h, w, c)``, compiled on first use (Grad-CAM); with
         several layers, the first one's (its channels come first in the embedding)."""
@@ -917,6 +924,9 @@ class FineTunedCNN(NetworkRowsMixin, _ImageInputMixin, ClassifierMixin, Transfor
 
         validate, val_proba = None, {}
         if len(val_idx):
+            if full is not None:  # JAX: the validation forward compiles while the first epoch's images decode
+                trainer.embed_ahead(images.shape[1:])
+
             def validate():
                 vl, va, proba = self._validate(trainer, images[val_idx], y_idx[val_idx], weights)
                 val_proba[len(val_proba)] = proba

@@ -952,7 +952,8 @@ def runtime_forwards(model, wanted: bool | None) -> list[dict]:
     wanted : bool or None
         ``True``: the forwards are required (an error when they cannot be made); ``False``:
         none; ``None``: made on Keras's TensorFlow backend, and a failed conversion is warned
-        about and leaves the file without them.
+        about and leaves the file without them. A forward this process already runs through
+        LiteRT (:func:`_forward_at_hand`) is stored as it is, with no conversion and no TensorFlow.
 
     Returns
     -------
@@ -974,17 +975,19 @@ def runtime_forwards(model, wanted: bool | None) -> list[dict]:
     nets = network_estimators(model)
     if not nets or wanted is False:
         return []
-    from ..networks.backend import backend_name
+    at_hand = {key: _forward_at_hand(est) for key, est in nets}
+    if any(flat is None for flat in at_hand.values()):  # a network to convert: TensorFlow's converter
+        from ..networks.backend import backend_name
 
-    if backend_name() != "tensorflow":
-        if wanted:
-            raise ValueError(f"runtime=True needs Keras's TensorFlow backend, this process runs "
-                             f"{backend_name()!r}")
-        return []
+        if backend_name() != "tensorflow":
+            if wanted:
+                raise ValueError(f"runtime=True needs Keras's TensorFlow backend, this process runs "
+                                 f"{backend_name()!r}")
+            return []
     out = []
     try:
         for key, est in nets:
-            flat = forward_flatbuffer(est)
+            flat = at_hand[key] or forward_flatbuffer(est)
             out.append({"estimator": key, "member": f"runtime/{key}.tflite", "flatbuffer": flat,
                         "sha256": hashlib.sha256(flat).hexdigest(),
                         "input": [int(s) for s in est.input_size_], "outputs": int(est.n_features_out_)})
@@ -995,6 +998,20 @@ def runtime_forwards(model, wanted: bool | None) -> list[dict]:
                       f"converting {key} failed ({type(exc).__name__}: {exc})", UserWarning, stacklevel=3)
         return []
     return out
+
+
+def _forward_at_hand(est) -> bytes | None:
+    """The flatbuffer of ``est``'s forward this process already runs, the one :func:`forward_flatbuffer`
+    would convert again: a loaded file's (kept only while its network is unchanged:
+    :func:`featbus.adapt` drops it from a network it re-estimates) or, for a frozen
+    :class:`~featbus.DeepFeatures` run through LiteRT, its conversion in featbus's cache
+    (:func:`featbus.model.runtime.frozen_forward`); ``None`` otherwise."""
+    from .._registry import is_a
+
+    forward = getattr(est, "_inference", None)
+    if forward is None and is_a(est, "DeepFeatures") and getattr(est, "runtime", "auto") != "keras":
+        forward = est._lite()
+    return getattr(forward, "flatbuffer", None)
 
 
 def _importable(fn) -> bool:

@@ -271,6 +271,8 @@ class LiteForward:
                  name: str = "network", batch: int | None = None):
         Interpreter = _interpreter_class()
         self.name, self.n_features = name, None if n_features is None else int(n_features)
+        #: the flatbuffer it runs: a model file saved from this process stores it, unconverted again
+        self.flatbuffer = flatbuffer = bytes(flatbuffer)
         self.digest = hashlib.sha256(flatbuffer).hexdigest()
         self.num_threads = threads = int(num_threads or runtime_threads())
         self.batch = None if batch is None else max(1, int(batch))
@@ -278,7 +280,7 @@ class LiteForward:
             # the runtime announces its XNNPACK delegate on descriptor 2 when tensors are allocated
             with warnings.catch_warnings(), native_stderr_quiet():
                 warnings.simplefilter("ignore")
-                self._interpreter = Interpreter(model_content=bytes(flatbuffer), num_threads=threads)
+                self._interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
                 self._interpreter.allocate_tensors()
             (inp,), (out,) = self._interpreter.get_input_details(), self._interpreter.get_output_details()
         except (ValueError, RuntimeError) as exc:

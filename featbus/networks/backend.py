@@ -69,7 +69,7 @@ def native_stderr_quiet(enabled: bool = True):
             os.close(saved)
 
 __all__ = ["wanted_backend", "keras_module", "backend_name", "device", "backend_info", "compile_forward",
-           "make_train_step", "to_float", "host_initializer", "JaxCompiles", "mixed_precision_scope",
+           "make_train_step", "to_float", "host_initializer", "host_scalars", "JaxCompiles", "mixed_precision_scope",
            "use_mixed_precision", "require_keras", "BACKEND_EXTRAS"]
 
 logger = logging.getLogger("featbus")
@@ -469,6 +469,49 @@ def mixed_precision_scope(enabled: bool):
 
 
 _HOST_INITIALIZERS: dict[float, Any] = {}
+_HOST_SCALARS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def host_scalars():
+    """Keras variables made from a Python number within the block (an optimiser's iteration
+    counter and learning rate) are transferred from the host on JAX, as NumPy values of their
+    dtype: Keras converts the number on the device, which compiles a ``jit(convert_element_type)``
+    per dtype (two of a first fine-tuning's four programs, ``benchmarks/jax_compile_cache.py``).
+    The variables hold the same values and dtypes; other backends are left as they are.
+
+    Examples
+    --------
+    >>> from featbus.networks.backend import host_scalars, keras_module
+    >>> keras = keras_module()
+    >>> with host_scalars():
+    ...     counter = keras.Variable(0, dtype="int32", trainable=False)
+    >>> int(keras.ops.convert_to_numpy(counter)), counter.dtype
+    (0, 'int32')
+    """
+    keras = keras_module()
+    if keras.backend.backend() != "jax":
+        yield
+        return
+    import jax
+    from keras.src.backend.jax.core import JaxVariable
+
+    with _HOST_SCALARS_LOCK:
+        plain = JaxVariable._convert_to_tensor
+
+        def on_host(self, value, dtype=None):
+            if dtype is not None and isinstance(value, (bool, int, float, np.number)):
+                try:
+                    return jax.device_put(np.asarray(value, dtype=np.dtype(keras.backend.standardize_dtype(dtype))))
+                except TypeError:  # a dtype NumPy lacks (bfloat16 without ml_dtypes): Keras's own conversion
+                    pass
+            return plain(self, value, dtype=dtype)
+
+        JaxVariable._convert_to_tensor = on_host
+        try:
+            yield
+        finally:
+            JaxVariable._convert_to_tensor = plain
 
 
 def host_initializer(value: float = 0.0):
@@ -544,7 +587,11 @@ def compile_forward(fn: Callable, variables: Sequence, *, batch_size: int | None
     Returns
     -------
     forward : callable
-        Takes NumPy arrays, returns NumPy arrays (a list when ``fn`` returns one).
+        Takes NumPy arrays, returns NumPy arrays (a list when ``fn`` returns one). On JAX it also
+        has ``forward.compile_ahead(*arrays)``: the program for inputs of these arrays' shapes
+        and dtypes (one call's, as topped up) traced now and compiled on a thread, which the
+        first such call waits for (a fine-tuning's validation forward, compiled while its first
+        epoch trains).
     """
     keras = keras_module()
     name = keras.backend.backend()
@@ -578,14 +625,34 @@ def compile_forward(fn: Callable, variables: Sequence, *, batch_size: int | None
 
         compiled = jax.jit(pure)
         fixed = None if batch_size is None else max(1, int(batch_size))
+        ahead: dict[tuple, Any] = {}  # the inputs' shapes and dtypes -> the program compiled ahead (or its Future)
+
+        def signature(arrays) -> tuple:
+            return tuple((tuple(np.shape(a)), np.dtype(a.dtype).str) for a in arrays)
 
         def run(arrays):
             n = len(arrays[0])
             size = _padded_batch(n) if fixed is None else fixed
             if size != n:
                 arrays = [np.concatenate([a, np.zeros((size - n, *a.shape[1:]), a.dtype)]) for a in arrays]
-            out = _to_numpy(compiled([v.value for v in variables], *arrays))
+            program = compiled
+            if ahead:
+                key = signature(arrays)
+                found = ahead.get(key)
+                if found is not None and not callable(found):  # a compile ahead's Future: wait for it
+                    found = ahead[key] = found.result()
+                program = found or compiled
+            out = _to_numpy(program([v.value for v in variables], *arrays))
             return [o[:n] for o in out] if isinstance(out, list) else out[:n]
+
+        def compile_ahead(*arrays):
+            # traced here, compiled on the one compile-ahead thread (_compile_in_background): a call with
+            # inputs of these shapes and dtypes (one full batch) then runs that program
+            values = [jax.ShapeDtypeStruct(np.shape(v.value), v.value.dtype) for v in variables]
+            specs = [jax.ShapeDtypeStruct(np.shape(a), a.dtype) for a in arrays]
+            future = _compile_in_background(compiled.lower(values, *specs))
+            ahead[signature(arrays)] = future
+            return future
 
         def forward(*arrays):
             n = len(arrays[0])
@@ -595,6 +662,8 @@ def compile_forward(fn: Callable, variables: Sequence, *, batch_size: int | None
             if isinstance(parts[0], list):
                 return [np.concatenate(column) for column in zip(*parts)]
             return np.concatenate(parts)
+
+        forward.compile_ahead = compile_ahead
     elif name == "torch":
         import torch
 
@@ -788,20 +857,7 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
         if not background:
             ahead[key] = lowered.compile()
             return ahead[key]
-        from concurrent.futures import Future
-
-        future: Future = Future()
-
-        def work():
-            try:
-                future.set_result(lowered.compile())
-            except BaseException as exc:  # raised where the step is first called
-                future.set_exception(exc)
-
-        # not a daemon: Python waits for it at exit (an XLA compile still running while the interpreter
-        # shuts down aborts the process: "terminate called ...", after Ctrl-C during a warm-up)
-        threading.Thread(target=work, name="featbus-compile-ahead", daemon=False).start()
-        ahead[key] = future
+        ahead[key] = future = _compile_in_background(lowered)
         return future
 
     def step(rates, *batch):
@@ -826,6 +882,33 @@ def make_train_step(loss_fn: Callable, model, parts: Sequence[tuple[Any, Sequenc
 
     step.compile_ahead = compile_ahead
     return step
+
+
+#: Held by a compile ahead while XLA compiles: programs compiled ahead (the next phase's training
+#: step, the validation forward) compile one after the other, in the order asked, beside the training
+#: on the main thread (on 2 shared cores, two compiles at once took longer than one after the other)
+_COMPILE_AHEAD_LOCK = threading.Lock()
+
+
+def _compile_in_background(lowered):
+    """A :class:`~concurrent.futures.Future` of ``lowered.compile()`` (a traced JAX program), run on a
+    thread named ``featbus-compile-ahead`` (XLA's compile releases the GIL), one compile at a time
+    (:data:`_COMPILE_AHEAD_LOCK`); its error is raised where the program is first called."""
+    from concurrent.futures import Future
+
+    future: Future = Future()
+
+    def work():
+        try:
+            with _COMPILE_AHEAD_LOCK:
+                future.set_result(lowered.compile())
+        except BaseException as exc:  # raised where the program is first called
+            future.set_exception(exc)
+
+    # not a daemon: Python waits for it at exit (an XLA compile still running while the interpreter
+    # shuts down aborts the process: "terminate called ...", after Ctrl-C during a warm-up)
+    threading.Thread(target=work, name="featbus-compile-ahead", daemon=False).start()
+    return future
 
 
 def to_float(value) -> float:

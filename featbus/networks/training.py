@@ -376,7 +376,8 @@ _HOST_SLOTS: dict[type, type] = {}
 
 def _optimizer(keras, rate: float, weight_decay: float):
     """AdamW (Adam without weight decay) whose slots (the moments) start as host zeros: Keras's
-    ``"zeros"`` compiles a program per weight shape on JAX (29 for an EfficientNet-Lite0's)."""
+    ``"zeros"`` compiles a program per weight shape on JAX (29 for an EfficientNet-Lite0's); its
+    iteration counter and learning rate are host values too (:func:`~featbus.networks.backend.host_scalars`)."""
     base = keras.optimizers.AdamW if weight_decay > 0 else keras.optimizers.Adam
     if base not in _HOST_SLOTS:
         zeros = _backend.host_initializer(0.0)
@@ -389,7 +390,8 @@ def _optimizer(keras, rate: float, weight_decay: float):
         # the same class name: the optimiser's name and its variables' paths stay Keras's
         _HOST_SLOTS[base] = type(base.__name__, (base,), {"add_variable": add_variable, "__module__": __name__})
     kwargs = {"weight_decay": float(weight_decay)} if weight_decay > 0 else {}
-    return _HOST_SLOTS[base](learning_rate=float(rate), **kwargs)
+    with _backend.host_scalars():  # its counter and rate: no program compiled to convert two numbers
+        return _HOST_SLOTS[base](learning_rate=float(rate), **kwargs)
 
 
 def train(model, loss_fn: Callable, phases: list[Phase], batches: Callable[[Phase, int], Iterable[tuple]],

@@ -29,6 +29,7 @@ import inspect
 import json
 import os
 import tempfile
+import threading
 import time
 import warnings
 import zipfile
@@ -79,6 +80,9 @@ __all__ = ["UNetSegmenter", "segmenter_file"]
 # --------------------------------------------------------------------------- the estimator
 
 #: What ``augment={...}`` may set: the keyword arguments of :func:`augment_pair`.
+#: Guards the first build of a loaded segmenter's network (:meth:`UNetSegmenter.__getattr__`).
+_BUILD_LOCK = threading.Lock()
+
 _AUGMENT_KEYS = tuple(n for n in inspect.signature(augment_pair).parameters
                       if n not in ("image", "mask", "random_state"))
 
@@ -624,6 +628,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             best.append(best_epoch)
         self.model_ = networks[0] if n_members == 1 else average_networks(networks)
         self._predict_fn = None
+        for loaded in ("_network_source", "_network_digest"):  # refit: no longer the network of a file
+            self.__dict__.pop(loaded, None)
         self.history_ = histories[0] if n_members == 1 else {
             "members": histories, "stopped": [h["stopped"] for h in histories],
             "backend": histories[0]["backend"], "device": histories[0]["device"]}
@@ -854,7 +860,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         s = int(self.input_size)
         shipped = getattr(self, "shipped_", None)
         return frozen_forward(self, runtime, cut="unet-maps", input_shape=(s, s, 1),
-                              network=f"{shipped} segmenter" if shipped else "your segmenter")
+                              network=f"{shipped} segmenter" if shipped else "your segmenter",
+                              weights=self.__dict__.get("_network_digest"))
 
     def predict_proba_maps(self, X, batch_size: int = 32, *, passes=None, runtime: str = "keras") -> list[np.ndarray]:
         """Per-pixel lesion probability of each image, at the image's own size.
@@ -877,7 +884,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         maps : list of ndarray of float32
             ``maps[i].shape == image_i.shape``, values in ``[0, 1]``.
         """
-        check_is_fitted(self, "model_")
+        check_is_fitted(self)
         items = check_images(X)
         forward = self._lite(runtime)
         out: list[np.ndarray] = []
@@ -930,6 +937,10 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         """What decides this segmenter's maps: its network's weights and the settings the maps read
         (input size, mirror averaging); two segmenters with one fingerprint compute the same maps."""
         h = hashlib.sha256(f"{type(self).__qualname__}|{int(self.input_size)}|{self._tta()}".encode())
+        digest = self.__dict__.get("_network_digest")
+        if digest is not None:  # a loaded network: the digest of the file its weights were read from
+            h.update(digest.encode())
+            return h.hexdigest()
         for w in self.model_.get_weights():
             w = np.ascontiguousarray(w)
             h.update(f"{w.dtype.str}{w.shape}".encode())
@@ -1091,6 +1102,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         shipped = shipped_entry(path, "segmenter")
         if shipped is not None:  # a model file then names it instead of holding a copy of its network
             seg.shipped_ = shipped.key
+            seg._network_digest = f"keras-file:{shipped.sha256}"  # as a model file naming it says (__setstate__)
         return seg
 
     @property
@@ -1111,13 +1123,45 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         entry = PRETRAINED.get(str(getattr(self, "shipped_", "")))
         return None if entry is None else entry.longer_side
 
+    def __sklearn_is_fitted__(self) -> bool:
+        """Fitted: a trained network, or a loaded one not built yet (:meth:`__getattr__`)."""
+        return "model_" in self.__dict__ or "_network_source" in self.__dict__
+
+    def __getattr__(self, name: str):
+        # a loaded segmenter builds its Keras network when something first asks for it (Keras
+        # forward, training, saving): maps drawn through a LiteRT forward (converted once and
+        # cached by its file's digest) never import TensorFlow
+        if name == "model_" and "_network_source" in self.__dict__:
+            return self._build_network()
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _build_network(self):
+        """Build the network a loaded segmenter names (``_network_source``), once."""
+        with _BUILD_LOCK:
+            if "model_" not in self.__dict__:
+                source = self.__dict__["_network_source"]
+                if isinstance(source, bytes):
+                    with tempfile.TemporaryDirectory() as tmp:
+                        f = Path(tmp) / "model.keras"
+                        f.write_bytes(source)
+                        model = load_network(f, self.__dict__.get("backbone"))
+                else:
+                    model = load_network(source, self.__dict__.get("backbone"))
+                self.__dict__["model_"] = model
+                self.__dict__.pop("_network_source", None)
+        return self.__dict__["model_"]
+
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_predict_fn", None)
         state.pop("_predict_model", None)
+        state.pop("_network_digest", None)
+        source = state.pop("_network_source", None)
         model = state.pop("model_", None)
-        if model is not None and state.get("shipped_"):
+        if (model is not None or source is not None) and state.get("shipped_"):
             pass  # featbus's own file, read again (its digest checked) by __setstate__
+        elif isinstance(source, bytes):  # loaded, never built: the bytes it was loaded from
+            state["_model_bytes"] = source
         elif model is not None:
             with tempfile.TemporaryDirectory() as tmp:
                 f = Path(tmp) / "model.keras"
@@ -1151,12 +1195,11 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             if entry is None or entry.kind != "segmenter":
                 raise ValueError(f"this model names the shipped segmenter {state['shipped_']!r}, which this featbus "
                                  "does not ship: install the featbus version that wrote it")
-            self.model_ = load_network(entry.path(), state.get("backbone"))
+            # the network is built on first use (__getattr__); its file's digest, checked now, names it
+            self.__dict__.update(_network_source=entry.path(), _network_digest=f"keras-file:{entry.sha256}")
         elif data is not None:
-            with tempfile.TemporaryDirectory() as tmp:
-                f = Path(tmp) / "model.keras"
-                f.write_bytes(data)
-                self.model_ = load_network(f, state.get("backbone"))
+            self.__dict__.update(_network_source=bytes(data),
+                                 _network_digest=f"keras-archive:{hashlib.sha256(data).hexdigest()}")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
