@@ -117,16 +117,19 @@ def run(args) -> int:
         print(line, file=sys.stderr)
     if args.explain:
         from ..deploy.explain import explain_to_files
+        from ..evaluation.reporting import predictions_html
+        from ..io import written_whole
 
         ok = table["error"] == ""
-        files = explain_to_files(model, [p for p, k in zip(paths, ok) if k], args.explain,
-                                 method=args.explain_method, progress=_progress(args))
-        table.loc[ok, "explanation"] = files
-        table["explanation"] = table["explanation"].fillna("")
-        from ..evaluation.reporting import predictions_html
-
-        page = predictions_html(table, Path(args.explain) / "report.html", about=model.describe())
-        print(f"explanations: {page}", file=sys.stderr)
+        explain = Path(args.explain)
+        with written_whole(explain) as tmp:  # the overlays and their page whole, or nothing of them
+            files = explain_to_files(model, [p for p, k in zip(paths, ok) if k], tmp,
+                                     method=args.explain_method, progress=_progress(args))
+            table.loc[ok, "explanation"] = files
+            table["explanation"] = table["explanation"].fillna("")
+            predictions_html(table, tmp / "report.html", about=model.describe())  # links relative to its folder
+        table["explanation"] = [str(explain / Path(f).relative_to(tmp)) if f else "" for f in table["explanation"]]
+        print(f"explanations: {explain / 'report.html'}", file=sys.stderr)
     if out is not None:
         _write_csv(table, out, float_format="%.6f")
         print(f"{int((table['error'] == '').sum())} image(s) predicted -> {out}")
