@@ -350,7 +350,8 @@ def test_predict_gives_one_row_per_scan_with_masks_beside_them(tmp_path, capsys)
     rows = pd.read_csv(table)
     assert len(rows) == 4 and not any("_tumor" in p or "_other" in p for p in rows["image"])
     err = capsys.readouterr().err
-    assert "4 images; 4 paired with 5 mask files" in err and "1 of other findings" in err
+    # the reader's paragraph, as featbus read says it: the 'other' mask named, not used as the lesion
+    assert "4 images; 4 paired with 4 mask files" in err and "1 'other' masks not used as the lesion" in err
 
 
 def test_predict_takes_a_mask_pattern_for_masks_the_words_miss(tmp_path, capsys):
