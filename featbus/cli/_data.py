@@ -196,8 +196,10 @@ def _expand_images(inputs: Sequence[str], said: list[str] | None = None, *,
 
         try:
             rel = read_given(p, mask_pattern=mask_pattern if p.is_dir() else None)
-        except (ValueError, OSError) as exc:  # an ImageError's reason names its row and file
-            raise CLIError(_one_line(getattr(exc, "reason", None) or exc)) from exc
+        except (ValueError, OSError) as exc:  # a manifest's missing file worded as train's (its row and path)
+            from .._records import ImageError
+
+            raise CLIError(_read_error(p, exc, "skip") if isinstance(exc, ImageError) else _one_line(exc)) from exc
         told.append(rel.summary.text())
         if mask_pattern is not None and p.is_dir() and not rel.summary.n_masks_paired:
             raise CLIError(f"--mask-pattern {mask_pattern!r} pairs no file of {item!r} with an image")
