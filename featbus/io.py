@@ -14,6 +14,7 @@ import functools
 import hashlib
 import math
 import os
+import shutil
 import stat
 import threading
 import warnings
@@ -1520,6 +1521,70 @@ def written_atomically(path: str | os.PathLike, suffix: str = ".tmp"):
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def written_whole(folder: str | os.PathLike):
+    """Write a folder's files (a report, explanations, masks) into a temporary folder beside it, then move
+    them in: an error, Ctrl-C or SIGTERM while they are written leaves nothing of them (the temporary
+    folder is removed) and ``folder`` as it was; the move itself runs with SIGINT and SIGTERM held back
+    (they take effect once every file is in place). Yields the temporary folder, to write into under the
+    files' own names; a folder that does not exist yet is renamed into place whole, one that exists (an
+    earlier report kept with ``--overwrite``, other files of the user's) receives the files one by one,
+    replacing those of the same names. What :func:`files_written` records is named under ``folder``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "report"
+    >>> with written_whole(out) as tmp:
+    ...     _ = (tmp / "a.txt").write_text("a")
+    ...     _ = write_file(tmp / "b.txt", "b")
+    >>> sorted(p.name for p in out.iterdir()), files_written()[-1] == str(out / "b.txt")
+    (['a.txt', 'b.txt'], True)
+    """
+    folder = Path(folder)
+    tmp = folder.with_name(f".fb-{os.urandom(6).hex()}.tmp")
+    placed = len(_PLACED)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+        yield tmp
+        with _signals_held():
+            if not folder.exists():
+                os.replace(tmp, folder)  # atomic: the folder appears whole
+            else:
+                for src in sorted(tmp.rglob("*")):
+                    if not src.is_dir():
+                        target = folder / src.relative_to(tmp)
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        os.replace(src, target)
+            prefix = str(tmp) + os.sep
+            _PLACED[placed:] = [str(folder) + p[len(str(tmp)):] if p.startswith(prefix) else p
+                                for p in _PLACED[placed:]]
+    except BaseException:
+        prefix = str(tmp) + os.sep
+        _PLACED[placed:] = [p for p in _PLACED[placed:] if not p.startswith(prefix)]  # never put into place
+        raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """SIGINT and SIGTERM held back during the block, delivered after it (POSIX; elsewhere nothing is held)."""
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def write_file(path: str | os.PathLike, data: str | bytes) -> Path:

@@ -26,6 +26,22 @@ from featbus import get_data_home
 #: tests of the display itself ask for it back (:func:`progress_shown`).
 os.environ["FEATBUS_PROGRESS"] = "0"
 
+
+def _approx_without_none(expected, *args, **kwargs):
+    """:func:`pytest.approx`, refusing ``None`` (alone, as a mapping's value or a sequence's item) on every
+    pytest: pytest 9.2 raises TypeError there while older ones compare it with ``==``, so a test that passed
+    here failed on a fresh install. A test compares a missing value with ``is None`` instead."""
+    values = expected.values() if isinstance(expected, dict) else \
+        expected if isinstance(expected, (list, tuple)) else [expected]
+    if any(v is None for v in values):
+        raise TypeError(f"pytest.approx({expected!r}): None is no number to compare approximately; "
+                        "assert `is None` for a missing value")
+    return _pytest_approx(expected, *args, **kwargs)
+
+
+_pytest_approx = pytest.approx
+pytest.approx = _approx_without_none  # the test modules, imported after this file, call it as pytest.approx
+
 REPO = Path(__file__).resolve().parents[1]
 # The data: $FEATBUS_DATA, else ../shared/data beside the repository (featbus.get_data_home decides).
 DATA = get_data_home()

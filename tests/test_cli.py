@@ -438,7 +438,8 @@ def test_predict_folder_reports_masks_and_keeps_lookalikes(phantom_dir, tmp_path
     out = tmp_path / "p.csv"
     assert main(["predict", str(model), str(folder), "-o", str(out), "-q"]) == 0
     said = capsys.readouterr().err
-    assert "1 paired with 1 mask files (<name>_mask beside the image), never scored: a_mask.png" in said
+    # the release reader's paragraph, as featbus read and train say it
+    assert "3 images; 1 paired with 1 mask files (<name>_mask beside the image); unlabelled" in said
     table = pd.read_csv(out)
     names = [Path(p.lstrip("'")).name for p in table["image"]]
     assert sorted(names) == ["=HYPERLINK(1).png", "a.png", "scan_mask_of_nothing.png"]

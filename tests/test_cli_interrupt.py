@@ -4,6 +4,7 @@ renamed into place)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -195,3 +196,84 @@ def test_an_interrupt_after_files_were_written_names_them(tmp_path, monkeypatch,
     err = capsys.readouterr().err
     assert err.startswith("interrupted: 2 files were written before it") and "b.png" in err
     assert INTERRUPTED not in err
+
+
+def _half_written_then(signal_name: str) -> str:
+    """Code that makes the next file a command puts into place stop half-written with ``signal_name`` sent to
+    the process (a real signal: its handler, not a test's exception, must end the command)."""
+    return ("import contextlib, os, signal, time\nimport featbus.io as fio\n"
+            "real = fio.written_atomically\n"
+            "@contextlib.contextmanager\n"
+            "def stop(path, *args, **kwargs):\n"
+            "    with real(path, *args, **kwargs) as tmp:\n"
+            "        open(tmp, 'w').write('image,half')\n"
+            f"        os.kill(os.getpid(), signal.{signal_name})\n        time.sleep(30)\n"
+            "        raise SystemExit('the signal was lost')\n"
+            "        yield tmp\n"
+            "fio.written_atomically = stop\n")
+
+
+def test_sigterm_while_the_table_is_written_leaves_no_temporary_file(model_and_data, tmp_path):
+    """SIGTERM (kill, a scheduler's time limit) while extract writes its table: the command ends as Ctrl-C
+    ends it, its handler raising where the command runs, so the clean-up runs: no table, no hidden
+    ``.fb-<hex>.tmp`` beside it (a rerun neither), exit status 143, one line."""
+    _, data = model_and_data
+    out = tmp_path / "out" / "f.csv"
+    out.parent.mkdir()
+    command = f"from featbus.cli import main\nraise SystemExit(main(['extract', {str(data)!r}, '-f', 'intensity', " \
+              f"'-o', {str(out)!r}, '-q']))"
+    for _ in range(2):
+        run = _run(_half_written_then("SIGTERM") + command)
+        assert run.returncode == 143, run.stderr[-2000:]
+        assert stderr_lines(run.stderr) == ["terminated: nothing written"] and "Traceback" not in run.stderr
+        assert list(out.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("signal_name, status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_report_folder_is_written_whole_or_not_at_all(model_and_data, tmp_path, signal_name, status):
+    """Ctrl-C or SIGTERM while validate writes its report (a figure half-written): no report folder, nothing
+    beside it; the report is written beside, then moved in."""
+    model, data = model_and_data
+    rep = tmp_path / "rep"
+    run = _run(_half_written_then(signal_name) + f"from featbus.cli import main\nraise SystemExit(main(['validate', "
+               f"{str(model)!r}, {str(data)!r}, '--report', {str(rep)!r}, '--n-bootstrap', '0', '-q']))")
+    assert run.returncode == status, run.stderr[-2000:]
+    assert run.stderr.splitlines()[-1] == ("terminated" if status == 143 else "interrupted") + ": nothing written"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [
+    ["validate", "{model}", "{data}", "--report", "{out}", "--n-bootstrap", "0"],
+    ["evaluate", "{data}", "-f", "intensity", "--n-splits", "3", "--n-bootstrap", "0", "--report", "{out}",
+     "--overwrite"],
+    ["compare", "{model}", "{model2}", "{data}", "--n-bootstrap", "0", "-o", "{out}"],
+    ["predict", "{model}", "{data}", "--explain", "{out}", "--explain-method", "occlusion"],
+])
+def test_an_interrupt_while_a_folder_is_written_leaves_it_as_it_was(command, model_and_data, tmp_path, monkeypatch,
+                                                                    capsys):
+    """Every command writing a folder: Ctrl-C after its first file leaves the folder as it was (here: one file
+    of the user's), and no temporary folder beside it."""
+    import featbus.io
+
+    model, data = model_and_data
+    model2 = tmp_path / "copy.featbus"
+    model2.write_bytes(model.read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("the user's")
+    real, calls = featbus.io.written_atomically, []
+
+    @contextlib.contextmanager
+    def second_interrupted(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        with real(path, *args, **kwargs) as tmp:
+            yield tmp
+
+    monkeypatch.setattr(featbus.io, "written_atomically", second_interrupted)
+    words = [w.format(model=model, model2=model2, data=data, out=out) for w in command]
+    assert main([*words, "-q"]) == 130
+    _only_interrupted(capsys)
+    assert len(calls) == 2 and [p.name for p in out.iterdir()] == ["mine.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.featbus", "out"]

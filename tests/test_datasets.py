@@ -172,6 +172,20 @@ class TestImageFolder:
         assert "lost_mask.png" in messages and "notes.png" in messages
         assert len(d.images) == 4
 
+    def test_one_class_folder(self, tmp_path):
+        """A folder holding one class folder (3 images of a name no class word spells) loads as one class,
+        said; a folder of images with no sub-folder is still refused."""
+        rng = np.random.RandomState(1)
+        for k in range(3):
+            (tmp_path / "cases").mkdir(exist_ok=True)
+            _png(tmp_path / "cases" / f"img{k}.png", (rng.rand(32, 32) * 255).astype(np.uint8))
+        with pytest.warns(UserWarning, match=r"holds one class folder, 'cases': its 3 images read as one class"):
+            d = load_image_folder(tmp_path, groups=None)
+        assert d.target_names.tolist() == ["cases"] and d.target.tolist() == [0, 0, 0]
+        assert [Path(p).name for p in d.paths] == ["img0.png", "img1.png", "img2.png"]
+        with pytest.raises(ValueError, match="class sub-folders"):
+            load_image_folder(tmp_path / "cases")
+
     def test_bad_arguments(self, tmp_path, folder):
         with pytest.raises(FileNotFoundError):
             load_image_folder(tmp_path / "nope")

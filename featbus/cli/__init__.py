@@ -277,8 +277,15 @@ def _dicom_window(on: bool):
             os.environ["FEATBUS_DICOM_WINDOW"] = saved[1]
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a command (``kill``, a job scheduler's time limit, ``docker stop``): raised where the
+    command's code runs, like Ctrl-C's :class:`KeyboardInterrupt` (which it is, so every clean-up that
+    runs for Ctrl-C runs for it: no temporary file is left), said as "terminated", exit status 143."""
+
+
 def _on_interrupt(signum, frame) -> None:
-    """SIGINT during a command: :class:`KeyboardInterrupt` where the command's code runs.
+    """SIGINT (or SIGTERM) during a command: :class:`KeyboardInterrupt` (:class:`Terminated`) where the
+    command's code runs.
 
     Python's own handler raises it in whatever Python code runs at that moment; when that is a
     garbage-collection callback (JAX's) or a finaliser, Python prints "Exception ignored in ..."
@@ -293,28 +300,31 @@ def _on_interrupt(signum, frame) -> None:
         if f.f_code in callbacks or f.f_code.co_name == "__del__":
             import _thread
 
-            threading.Timer(0.05, _thread.interrupt_main).start()
+            threading.Timer(0.05, _thread.interrupt_main, args=(signum,)).start()
             return
         f = f.f_back
-    raise KeyboardInterrupt
+    import signal
+
+    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def _interrupts():
-    """:func:`_on_interrupt` handles SIGINT during the block (the main thread only, and only when
-    Python's default handler is in place: a program that set its own keeps it)."""
+    """:func:`_on_interrupt` handles SIGINT and SIGTERM during the block (the main thread only, and each
+    only when Python's default handling is in place: a program that set its own keeps it)."""
     import signal
     import threading
 
-    mine = (threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
-    if mine:
-        signal.signal(signal.SIGINT, _on_interrupt)
+    main_thread = threading.current_thread() is threading.main_thread()
+    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+    mine = [s for s, default in defaults.items() if main_thread and signal.getsignal(s) is default]
+    for s in mine:
+        signal.signal(s, _on_interrupt)
     try:
         yield
     finally:
-        if mine:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+        for s in mine:
+            signal.signal(s, defaults[s])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -323,7 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     A library error (an unreadable image, a bad option value, a missing optional package, a
     cross-validation that cannot be split) prints one line, ``featbus COMMAND: error: ...``,
     and returns 2; ``--debug`` prints the traceback too. Warnings are printed one per line.
-    Ctrl-C prints one line, ``interrupted``, and returns 130 (no traceback, no output file).
+    Ctrl-C prints one line, ``interrupted``, and returns 130 (no traceback, no output file); SIGTERM
+    the same, ``terminated``, and returns 143.
 
     Examples
     --------
@@ -336,10 +347,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _interrupts():
             return _main(argv)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         io = sys.modules.get("featbus.io")
-        print(_interrupted(io.files_written(before) if io is not None else []), file=sys.stderr)
-        return 130
+        line = _interrupted(io.files_written(before) if io is not None else [])
+        terminated = isinstance(exc, Terminated)
+        print(line.replace("interrupted", "terminated", 1) if terminated else line, file=sys.stderr)
+        return 143 if terminated else 130
 
 
 def _interrupted(written: list[str]) -> str:
@@ -419,8 +432,8 @@ def _run(args, prefix: str, debug: bool, log_file) -> int:
                 status = int(args.func(args) or 0)
             log.info("done in %.1f s (exit status %d)", time.perf_counter() - t0, status)
             return status
-        except KeyboardInterrupt:
-            _to_file(log_file, logging.ERROR, "interrupted")
+        except KeyboardInterrupt as exc:
+            _to_file(log_file, logging.ERROR, "terminated" if isinstance(exc, Terminated) else "interrupted")
             raise  # said by main
         except BrokenPipeError:  # the reader went away (`featbus inspect M | head`): nothing to say
             devnull = os.open(os.devnull, os.O_WRONLY)

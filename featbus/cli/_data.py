@@ -119,6 +119,7 @@ def _read_error(p: Path, exc: Exception, on_error: str) -> str:
     """One line for a data set that cannot be read: each path said once, and ``--on-error skip``
     suggested only where it helps (an image that cannot be read, not the layout or the table)."""
     from .._records import ImageError
+    from ..datasets.given import holds_folders
 
     message = _one_line(exc)
     if isinstance(exc, ImageError) and exc.path:
@@ -134,7 +135,7 @@ def _read_error(p: Path, exc: Exception, on_error: str) -> str:
     if isinstance(exc, ImageError):
         if on_error == "raise":
             message += " (--on-error skip leaves unreadable images out)"
-    elif p.is_dir() and not any(e.is_dir() for e in p.iterdir()):
+    elif p.is_dir() and not holds_folders(p):
         message += ("; put each class's images in a sub-folder named after the class, or list them with their "
                     "labels in a CSV manifest (image,label)")
     return message
@@ -164,120 +165,66 @@ def _drop_unusable(data):
     return data, unusable
 
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".dcm", ".dicom")
-
-
 def _may_be_masks(names) -> bool:
     """Whether any name holds a mask word (:data:`featbus.vocabulary.MASK_WORDS`): only then are the
-    release reader's rules (and featbus.datasets with them) imported, so a plain folder of scans stays light."""
+    reader's mask rules imported, so image files given one by one stay light."""
     from ..vocabulary import MASK_WORDS
 
     return any(word in str(name).casefold() for name in names for word in MASK_WORDS)
 
 
-def _masks_among(files: Sequence[Path]) -> list[Path]:
-    """The files that are masks of an image beside them: the image's name with a mask word before or
-    after it (``<stem>_mask*``, ``<stem>_tumor``, ``mask_<stem>``:
-    :func:`featbus.datasets._release_rules.mask_parts`); a file whose name merely looks like a mask,
-    with no such image, is an image to predict."""
-    if not _may_be_masks(f.stem for f in files):
-        return []
-    from ..datasets._release_rules import mask_parts
-
-    stems: dict[Path, set[str]] = {}
-    for f in files:
-        stems.setdefault(f.parent, set()).add(f.stem.casefold())
-    out = []
-    for f in files:
-        parts = mask_parts(f.stem)
-        if parts is not None and parts[0].casefold() != f.stem.casefold() and parts[0].casefold() in stems[f.parent]:
-            out.append(f)
-    return out
+#: The last suffixes of a file that may be a whole release (:func:`featbus.datasets.sources._refs.is_release_file`).
+_RELEASE_FILE_SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".tbz2", ".txz", ".npz")
 
 
-def _is_mias_folder(p: Path) -> bool:
-    """:func:`featbus.datasets.is_mias_folder`, its module imported only for a folder that holds an
-    ``Info.txt`` (every mini-MIAS folder does)."""
-    if not (p / "Info.txt").is_file():
+def _is_release_file(p: Path) -> bool:
+    """A zip or tar archive or an ``.npz`` (checked by content only for those suffixes, so an image stays light)."""
+    if p.suffix.lower() not in _RELEASE_FILE_SUFFIXES:
         return False
-    from ..datasets import is_mias_folder
+    from ..datasets.sources._refs import is_release_file
 
-    return is_mias_folder(p)
+    return is_release_file(p)
 
 
-def _folder_scans(p: Path, item: str, said: list[str] | None = None, mask_pattern: str | None = None) -> list[str]:
-    """A folder's scans, anywhere under it, without their masks (a mask folder's files, an image's
-    name with a mask word: the release reader's own rules, :mod:`featbus.datasets._release_scan`),
-    each left out said, then the one paragraph of what was read. A folder where no name holds a mask
-    word is listed without the data-set package (``featbus predict`` stays light). A regular file of
-    another suffix is a scan when its content is DICOM (a PACS / CD export's ``I0000001``, as the reader)."""
-    from ..io import list_folder
+def _expand_images(inputs: Sequence[str], said: list[str] | None = None, *,
+                   mask_pattern: str | None = None, pixel_sizes: dict[str, dict] | None = None) -> list[str]:
+    """The images of IMAGE arguments that need no labels (predict, segment predict, adapt --unlabelled):
+    a file as given; a folder or a CSV manifest read by the release reader, as every command reads DATA
+    (:func:`featbus.datasets.given.read_given`: its listing, masks and left-out files, its paragraph, appended
+    to ``said`` or printed at once when ``said`` is None, and its pixel sizes). ``pixel_sizes``, when given,
+    receives the physical pixel size the data gives an image (a table's column, a DICOM header), by its
+    absolute path.
 
-    # the one listing: links out, FIFOs, loops... named; DICOM by content only among regular files inside
-    found, refused = list_folder(p, _IMAGE_SUFFIXES, by_content=True)
-    files = [p / f for f in found if f.name != "DICOMDIR"]
+    Light: image files given one by one are taken as they are, without the reader, so that ``featbus predict``
+    on a file imports what the model's own parts need and nothing else (tests/test_predict_startup.py); the
+    reader (:mod:`featbus.datasets`, a lazy package) loads no data-set loader either."""
     told = said if said is not None else _Printed()
-    for entry in refused:  # LeftOut records, worded here
-        told.append(f"left out {entry.item} in {item!r}: {entry.text()}")
-    if not files:
-        raise CLIError(f"folder {item!r} holds no image files ({', '.join(_IMAGE_SUFFIXES)}, or DICOM by content)")
-    if mask_pattern is None and not _may_be_masks(f.relative_to(p).as_posix() for f in files):
-        told.append(f"read {item!r}: {len(files)} images; no mask paired.")
-        return [str(f) for f in files]
-    from ..datasets._release_rules import is_mask_folder
-    from ..datasets._release_scan import split_masks, walk_release
-    from ..vocabulary import NON_LESION_MASK_WORDS
+    paths = []
+    for item in inputs:
+        p = Path(item)
+        if not p.exists():
+            raise CLIError(f"image {item!r} does not exist")
+        if not p.is_dir() and not (p.is_file() and (p.suffix.lower() == ".csv" or _is_release_file(p))):
+            paths.append(str(p))
+            continue
+        from ..datasets.given import read_given
 
-    found, _, _ = walk_release(p)  # its left-out entries were said above
-    try:
-        images, masks_of, unpaired, rule = split_masks(found, mask_pattern, p.name)
-    except ValueError as exc:
-        raise CLIError(f"--mask-pattern {mask_pattern!r}: {_one_line(exc)}") from exc
-    if mask_pattern is not None and not masks_of:
-        raise CLIError(f"--mask-pattern {mask_pattern!r} pairs no file of {item!r} with an image")
-    in_folders: dict[tuple[Path, Path], int] = {}
-    beside = []
+        try:
+            rel = read_given(p, mask_pattern=mask_pattern if p.is_dir() else None)
+        except (ValueError, OSError) as exc:  # a manifest's missing file worded as train's (its row and path)
+            from .._records import ImageError
 
-    def mask_folder(m: Path) -> Path | None:
-        return next((Path(*m.parts[:k + 1]) for k, part in enumerate(m.parts[:-1]) if is_mask_folder(part)), None)
-
-    for image, masks in masks_of.items():
-        for m, _ in masks:
-            folder = mask_folder(m)
-            if folder is None:
-                beside.append(m)
-            else:
-                in_folders[(folder, image.parent)] = in_folders.get((folder, image.parent), 0) + 1
-    for m in unpaired:
-        folder = mask_folder(m) or m.parent
-        in_folders[(folder, folder.parent)] = in_folders.get((folder, folder.parent), 0) + 1
-    for (folder, image_dir), n in sorted(in_folders.items(), key=lambda kv: str(kv[0][0])):
-        told.append(f"left out {folder.as_posix()}/ in {item!r}: its {n} file(s) are the masks of the images in "
-                    f"{image_dir.name or '.'}/ (the same file names)")
-    if not images:
-        raise CLIError(f"folder {item!r} holds no image files, only masks ({', '.join(_IMAGE_SUFFIXES)})")
-    n_masks = sum(len(v) for v in masks_of.values())
-    n_other = sum(1 for v in masks_of.values() for _, word in v if word in NON_LESION_MASK_WORDS)
-    parts = [f"read {item!r}: {len(images)} images",
-             f"{len(masks_of)} paired with {n_masks} mask files ({rule}"
-             + (f"; {n_other} of other findings" if n_other else "") + "), never scored"
-             + (": " + ", ".join(m.name for m in beside[:3])
-                + (f" and {len(beside) - 3} more" if len(beside) > 3 else "") if beside else "")
-             if n_masks
-             else "no mask paired"]
-    if unpaired:
-        parts.append(f"left out {len(unpaired)} mask file(s) without their image")
-    told.append("; ".join(parts) + ".")
-    return [str(p / f) for f in images]
-
-
-def _holds_a_table(p: Path) -> bool:
-    """Whether a folder holds a table file anywhere under it (hidden ones aside)."""
-    from ..io import list_folder
-    from ..vocabulary import NOT_TABLES, TABLE_SUFFIXES
-
-    tables, _ = list_folder(p, TABLE_SUFFIXES)  # the one listing (hidden files and folders not read)
-    return any(not NOT_TABLES.match(f.stem) for f in tables)
+            raise CLIError(_read_error(p, exc, "skip") if isinstance(exc, ImageError) else _one_line(exc)) from exc
+        told.append(rel.summary.text())
+        if mask_pattern is not None and p.is_dir() and not rel.summary.n_masks_paired:
+            raise CLIError(f"--mask-pattern {mask_pattern!r} pairs no file of {item!r} with an image")
+        if not rel.images:
+            raise CLIError(f"{item!r} holds no image to read (the paragraph above says what it holds)")
+        paths += [str(img) if isinstance(img, Path) else img for img in rel.images]  # a reference kept as one
+        if pixel_sizes is not None and rel.pixel_sizes:
+            pixel_sizes.update({os.path.abspath(img): size for img, size in zip(rel.images, rel.pixel_sizes)
+                                if size is not None})
+    return paths
 
 
 class _Printed(list):
@@ -285,88 +232,6 @@ class _Printed(list):
 
     def append(self, line: str) -> None:
         print(line, file=sys.stderr)
-
-
-def _release_pixel_sizes(p: Path, item: str, said: list[str] | None) -> dict[str, dict]:
-    """The physical pixel size a folder's table, or a manifest's column, gives each image it names (issue
-    82), by absolute path: read by the release reader (:func:`featbus.datasets.read_release`), as every
-    command reads it. A release it cannot read gives none (said: those images follow the longer-side rule)."""
-    from ..datasets.release import ReleaseError, read_release
-
-    try:
-        rel = read_release(p)
-    except (ReleaseError, ValueError, OSError) as exc:
-        (said if said is not None else _Printed()).append(f"pixel sizes: none read from {item!r} ({_one_line(exc)})")
-        return {}
-    return {os.path.abspath(img): size for img, size in zip(rel.images, rel.pixel_sizes) if size is not None}
-
-
-#: The last suffixes of a file that is a whole release (:func:`featbus.datasets.sources._refs.is_release_file`).
-_RELEASE_FILE_SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".tbz2", ".txz", ".npz")
-
-
-def _is_release_file(p: Path) -> bool:
-    from ..datasets.sources._refs import is_release_file
-
-    return is_release_file(p)
-
-
-def _release_file_images(p: Path, item: str, said: list[str] | None, pixel_sizes: dict | None) -> list:
-    """The images of a release given as one file (a zip or tar archive, an ``.npz``), as the release
-    reader lists them (its members, its array rows: image references), the paragraph said once."""
-    from ..datasets.release import ReleaseError, read_release
-
-    try:
-        rel = read_release(p)
-    except (ReleaseError, ValueError, OSError) as exc:
-        raise CLIError(_one_line(exc)) from exc
-    (said if said is not None else _Printed()).append(rel.summary.text())
-    if pixel_sizes is not None:
-        pixel_sizes.update({os.path.abspath(img): size for img, size in zip(rel.images, rel.pixel_sizes)
-                            if size is not None})
-    return list(rel.images)
-
-
-def _expand_images(inputs: Sequence[str], said: list[str] | None = None, *,
-                   mask_pattern: str | None = None, pixel_sizes: dict[str, dict] | None = None) -> list[str]:
-    """Files as given; a CSV manifest to its ``image`` column; a mini-MIAS folder to its
-    ``mdbNNN`` images; other folders to their image files (masks left out, ``mask_pattern`` naming
-    them where the usual mask words do not), sorted. ``said`` collects the lines saying what each
-    folder holds (printed at once when not given). ``pixel_sizes``, when given, receives the physical
-    pixel size a manifest's or a folder's table gives an image, by its absolute path.
-
-    Light: image files and plain folders are expanded here, without the data-set loaders
-    (featbus.datasets, and through it scikit-learn's helpers), so that ``featbus predict`` imports
-    what the model's own parts need and nothing else (tests/test_predict_startup.py); only a
-    manifest or a folder with an ``Info.txt`` (a mini-MIAS candidate), or a folder where a name holds a
-    mask word, is handed to them."""
-    paths = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_file() and p.suffix.lower() == ".csv":
-            from ..datasets import manifest_images
-
-            try:
-                paths += manifest_images(p)
-            except ValueError as exc:
-                raise CLIError(_one_line(exc)) from exc
-            if pixel_sizes is not None:
-                pixel_sizes.update(_release_pixel_sizes(p, item, said))
-        elif p.is_dir() and _is_mias_folder(p):
-            from ..datasets import mias_files
-
-            paths += [str(f) for f in mias_files(p)]
-        elif p.is_dir():
-            paths += _folder_scans(p, item, said, mask_pattern)
-            if pixel_sizes is not None and _holds_a_table(p):
-                pixel_sizes.update(_release_pixel_sizes(p, item, said))
-        elif p.is_file() and p.suffix.lower() in _RELEASE_FILE_SUFFIXES and _is_release_file(p):
-            paths += _release_file_images(p, item, said, pixel_sizes)
-        elif not p.exists():
-            raise CLIError(f"image {item!r} does not exist")
-        else:
-            paths.append(str(p))
-    return paths
 
 
 #: Folds of a cross-validation when --n-splits is not given (train lowers it for a small class).

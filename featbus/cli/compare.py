@@ -103,6 +103,9 @@ def run(args) -> int:
     result.sources = [str(m) for m in args.items[:-1]]
     print(result.summary())
     if out is not None:
-        json_path, png_path = result.write(out, overwrite=args.overwrite)
+        from ..io import written_whole
+
+        with written_whole(out) as tmp:  # both files, or neither (an error, Ctrl-C, SIGTERM)
+            json_path, png_path = (out / Path(p).relative_to(tmp) for p in result.write(tmp, overwrite=True))
         print(f"\nwritten: {json_path}, {png_path}")
     return 0

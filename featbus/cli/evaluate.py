@@ -341,21 +341,26 @@ def _check_pipelines(classifiers: list[str], balances: list) -> None:
 def _write_report(args, reports: dict, data, n_features: int, test_data, test_label: str, external: list) -> None:
     """Write the study's HTML report (--report) and the settings file of its features beside it."""
     from ..evaluation.report import write_study_report
+    from ..io import written_whole
 
     out = Path(args.report)
-    html_path = out if out.suffix.lower() in (".html", ".htm") else out / "report.html"
-    if args.overwrite:
-        _clear_old_report(out)
-    path = write_study_report(
-        reports, data, html_path, feature_label=args.features, n_features=n_features, region=args.region,
-        preprocessing=[n for n, _ in _preprocessing_steps(args.preprocess)] if args.preprocess else None,
-        masks_used=reads_masks(_split(args.features), args.region),
-        header=_report_header(args, data, test_data, test_label), source=args.data_dir,
-        external=external or None, test_data=test_data, test_label=test_label, images=args.report_images)
-    # the settings of the features every pipeline was scored on, as a settings file
-    _write_settings(args, make_features(_features_of(args), region=args.region),
-                    html_path.with_name("features" + SETTINGS_SUFFIX), data)
-    print(f"\nreport: {path.resolve()}")
+    page = out.suffix.lower() in (".html", ".htm")
+    folder = out.parent if page else out
+    # written beside, then moved in: the report whole, or nothing of it (an error, Ctrl-C, SIGTERM)
+    with written_whole(folder) as tmp:
+        html_path = tmp / (out.name if page else "report.html")
+        path = write_study_report(
+            reports, data, html_path, feature_label=args.features, n_features=n_features, region=args.region,
+            preprocessing=[n for n, _ in _preprocessing_steps(args.preprocess)] if args.preprocess else None,
+            masks_used=reads_masks(_split(args.features), args.region),
+            header=_report_header(args, data, test_data, test_label), source=args.data_dir,
+            external=external or None, test_data=test_data, test_label=test_label, images=args.report_images)
+        # the settings of the features every pipeline was scored on, as a settings file
+        _write_settings(args, make_features(_features_of(args), region=args.region),
+                        html_path.with_name("features" + SETTINGS_SUFFIX), data)
+        if args.overwrite:  # the earlier report's files, cleared only once the new one is ready to move in
+            _clear_old_report(out)
+    print(f"\nreport: {(folder / Path(path).relative_to(tmp)).resolve()}")
 
 
 def _sites_of(data) -> list[str]:

@@ -117,16 +117,19 @@ def run(args) -> int:
         print(line, file=sys.stderr)
     if args.explain:
         from ..deploy.explain import explain_to_files
+        from ..evaluation.reporting import predictions_html
+        from ..io import written_whole
 
         ok = table["error"] == ""
-        files = explain_to_files(model, [p for p, k in zip(paths, ok) if k], args.explain,
-                                 method=args.explain_method, progress=_progress(args))
-        table.loc[ok, "explanation"] = files
-        table["explanation"] = table["explanation"].fillna("")
-        from ..evaluation.reporting import predictions_html
-
-        page = predictions_html(table, Path(args.explain) / "report.html", about=model.describe())
-        print(f"explanations: {page}", file=sys.stderr)
+        explain = Path(args.explain)
+        with written_whole(explain) as tmp:  # the overlays and their page whole, or nothing of them
+            files = explain_to_files(model, [p for p, k in zip(paths, ok) if k], tmp,
+                                     method=args.explain_method, progress=_progress(args))
+            table.loc[ok, "explanation"] = files
+            table["explanation"] = table["explanation"].fillna("")
+            predictions_html(table, tmp / "report.html", about=model.describe())  # links relative to its folder
+        table["explanation"] = [str(explain / Path(f).relative_to(tmp)) if f else "" for f in table["explanation"]]
+        print(f"explanations: {explain / 'report.html'}", file=sys.stderr)
     if out is not None:
         _write_csv(table, out, float_format="%.6f")
         print(f"{int((table['error'] == '').sum())} image(s) predicted -> {out}")
@@ -193,33 +196,24 @@ def _with_pixel_sizes(paths: list[str], sizes: dict[str, dict]) -> list:
 
 
 def _without_masks(paths: list[str]) -> list[str]:
-    """The paths less lesion-mask files (``<image>_mask*`` whose image is listed too or lies
-    beside it), said on stderr: a mask predicted as an image gives a meaningless row."""
-    import glob
+    """The paths less lesion-mask files (``<image>_mask*`` whose image is listed too or lies beside it:
+    :func:`featbus.datasets.given.masks_given`), said on stderr: a mask predicted as an image gives a
+    meaningless row."""
+    from ._data import _may_be_masks
 
-    from ._data import _masks_among, _may_be_masks
+    if not _may_be_masks(Path(p).stem for p in paths):
+        return paths
+    from ..datasets.given import masks_given
 
-    files = [Path(p) for p in paths]
-    listed = set(_masks_among(files))
-
-    def image_beside(f: Path) -> bool:
-        if not _may_be_masks([f.stem]):
-            return False
-        from ..datasets._release_rules import mask_parts
-
-        parts = mask_parts(f.stem)
-        return parts is not None and parts[0] != f.stem and any(
-            Path(g) != f for g in glob.glob(glob.escape(str(f.parent / parts[0])) + ".*"))
-
-    masks = [f for f in files if f in listed or image_beside(f)]
+    masks = masks_given(paths)
     if not masks:
         return paths
     print(f"left out {len(masks)} mask file(s) given as images (<image>_mask*): "
-          + ", ".join(m.name for m in masks[:5]) + (" ..." if len(masks) > 5 else ""), file=sys.stderr)
-    if len(masks) == len(files):
+          + ", ".join(Path(m).name for m in masks[:5]) + (" ..." if len(masks) > 5 else ""), file=sys.stderr)
+    if len(masks) == len(paths):
         raise CLIError("every file given is a lesion mask (<image>_mask*); give the images themselves")
     drop = set(masks)
-    return [p for p, f in zip(paths, files) if f not in drop]
+    return [p for p in paths if p not in drop]
 
 
 def _domain_line(model, table) -> str:

@@ -217,19 +217,24 @@ def _cmd_predict(args) -> int:
         _refuse_existing(out, args.overwrite, taken=[f"{clash[0]!r} ({len(clash)} of the masks)"])
     _import_tensorflow_quietly(args.debug)
     seg = _load_segmenter(args.segmenter)
-    out.mkdir(parents=True, exist_ok=True)
-    rows, bad = [], []
-    batch = 16
-    with command_progress(args, f"segment predict {args.segmenter}", len(paths)) as bar:
-        for start in range(0, len(paths), batch):
-            _predict_chunk(seg, paths, names, start, batch, out, rows, bad, args.on_error)
-            bar.update(len(paths[start:start + batch]))
-    errors = len(bad)
     import pandas as pd
 
-    order = {p: i for i, p in enumerate(paths)}
-    table = pd.DataFrame(rows).sort_values("image", key=lambda c: c.map(order), kind="stable")
-    _write_csv(table, out / "masks.csv")
+    from ..io import written_whole
+
+    rows, bad = [], []
+    batch = 16
+    # the masks and their list written beside, then moved in: all of them, or none (an error, Ctrl-C, SIGTERM)
+    with written_whole(out) as tmp:
+        with command_progress(args, f"segment predict {args.segmenter}", len(paths)) as bar:
+            for start in range(0, len(paths), batch):
+                _predict_chunk(seg, paths, names, start, batch, tmp, rows, bad, args.on_error)
+                bar.update(len(paths[start:start + batch]))
+        for row in rows:  # each mask named where it will be
+            row["mask"] = str(out / Path(row["mask"]).name) if row["mask"] else ""
+        order = {p: i for i, p in enumerate(paths)}
+        table = pd.DataFrame(rows).sort_values("image", key=lambda c: c.map(order), kind="stable")
+        _write_csv(table, tmp / "masks.csv")
+    errors = len(bad)
     found = int((table["lesion_found"] == True).sum())  # noqa: E712 (a column of bools and "")
     print(f"{len(table) - errors} mask(s) written to {out} ({found} with a lesion); list: {out / 'masks.csv'}")
     shipped = _is_shipped(_check_segmenter_file(args.segmenter, "segmenter"))

@@ -73,7 +73,10 @@ def run(args) -> int:
     result = dataclasses.replace(result, model_source=str(args.model))
     print(result.summary())
     if args.report:
-        page = result.to_html(args.report)
+        from ..io import written_whole
+
+        with written_whole(args.report) as tmp:  # the report whole, or nothing of it (an error, Ctrl-C, SIGTERM)
+            page = Path(args.report) / Path(result.to_html(tmp)).relative_to(tmp)
         print(f"\nreport: {page}")
     return strict_status({f"on {args.data}": result.sanity}, args.strict, "validate",
                           "every image, or a near-copy, trained the model or a part of it")

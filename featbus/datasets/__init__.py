@@ -24,32 +24,9 @@ others:
     a short description.
 """
 
-# ruff: noqa: F401 (the names below are re-exported: featbus.datasets.X for every X of the modules)
-from sklearn.utils import Bunch
+import lazy_loader as _lazy
 
-from ._common import IMAGE_EXTENSIONS, PER_IMAGE_FIELDS, _check_label_spellings, subset
-from ._home import get_data_home  # the data folder (FEATBUS_DATA)
-from ._release_scan import unwrap_download_folder
-from .breast_lesions_usg import load_breast_lesions_usg
-from .bus_bra import BUS_BRA_TABLE, is_bus_bra_folder, load_bus_bra
-from .busi import BUSI_CLASSES, load_busi
-from .export import load_export
-from .folders import load_image_folder, load_manifest
-from .load import load_data
-from .mias import MIAS_CLASSES, MIAS_EXTENSIONS, MIAS_TASKS, is_mias_folder, load_mias, mias_files, parse_mias_info
-from .patches import lesion_patches
-from .phantoms import PHANTOM_CLASSES, make_phantoms
-from .release import (
-           MANIFEST_COLUMNS,
-           MANIFEST_SPLITS,
-           Release,
-           ReleaseError,
-           ReleaseSummary,
-           manifest_images,
-           read_release,
-)
-from .sample import SAMPLE_DIR, load_sample
-from .site_tables import SITE_TABLES, SiteTable, load_site_table_folder, site_table_of
+__getattr__, __dir__, _ = _lazy.attach_stub(__name__, __file__)
 
 __all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_bus_bra", "load_breast_lesions_usg",
            "load_site_table_folder", "SITE_TABLES", "SiteTable", "site_table_of", "unwrap_download_folder",

@@ -106,12 +106,14 @@ def write_index_rows(path: Path, rows: list[tuple[str, str, str, tuple[str, ...]
     return write_file(path, out.getvalue())
 
 
-def read_index_rows(path: Path, notes: list[str], left_out: list) -> tuple[list[str], list[tuple[int, dict]]]:
+def read_index_rows(path: Path, notes: list[str], left_out: list,
+                    check=None) -> tuple[list[str], list[tuple[int, dict]]]:
     """``(header, rows)`` of an index or manifest: each row as ``(line, {"image", "label", "group",
     "masks", "split", "cells"})``, values unescaped and spaces kept (``label`` / ``group`` / ``split``
     ``None`` without the column; ``cells`` the row as written, for the other columns). A missing file whose name
     differs only in Unicode normalisation from one in its folder (NFC written, NFD on disk as macOS
-    stores names) is found, and said in ``notes``."""
+    stores names) is found, and said in ``notes``. ``check(line, row)``, when given, sees each row as it is
+    read and may raise, ending the read there."""
     from ._release_tables import read_table
 
     header, rows = read_table(path, notes=notes, left_out=left_out, strip=False, dialect=csv.excel)  # as written
@@ -119,28 +121,42 @@ def read_index_rows(path: Path, notes: list[str], left_out: list) -> tuple[list[
         header, rows = read_table(path, notes=[], left_out=[], strip=True)
     cols = {h.strip().lower(): k for k, h in enumerate(header)}
     masks = [header.index(c) for c in mask_columns(header)]
-    base, matched = path.parent, []
+    base, matched, folders = str(path.parent), [], {}
     out = []
     for k, row in enumerate(rows):
         label, group, split = (unescape_cell(row[cols[c]]) if c in cols else None for c in ("label", "group", "split"))
         image = unescape_cell(row[cols["image"]]) if "image" in cols else ""
-        out.append((k + 2, {"image": _found(base, image, matched) if image else "", "label": label,
+        out.append((k + 2, {"image": _found(base, image, matched, folders) if image else "", "label": label,
                             "group": group, "split": split, "cells": row,
-                            "masks": tuple(_found(base, unescape_cell(row[c]), matched) for c in masks
+                            "masks": tuple(_found(base, unescape_cell(row[c]), matched, folders) for c in masks
                                            if row[c] != "")}))
+        if check is not None:
+            check(*out[-1])
     if matched:
         notes.append(f"{len(matched)} name(s) of {path.name} matched their files only after Unicode normalisation "
                      f"(NFC), e.g. {matched[0]!r}")
     return header, out
 
 
-def _found(base: Path, written: str, matched: list) -> str:
-    """``written``, or the name on disk it means when only Unicode normalisation tells them apart."""
-    target = Path(written) if os.path.isabs(written) else base / written
-    if os.path.lexists(target) or not target.parent.is_dir():
+def _found(base: str, written: str, matched: list, folders: dict) -> str:
+    """``written``, or the name on disk it means when only Unicode normalisation tells them apart. Strings
+    and one ``lstat`` a row (a million rows in seconds); a folder is listed once, the first time a name
+    in it is missing (``folders``: its names by their NFC form; None for a folder that is not there)."""
+    target = written if os.path.isabs(written) else os.path.join(base, written)
+    if os.path.lexists(target):
         return written
-    key = unicodedata.normalize("NFC", target.name)
-    same = [e for e in os.listdir(target.parent) if unicodedata.normalize("NFC", e) == key]
+    parent = os.path.dirname(target)
+    if folders.get(parent, ()) is None:  # a folder that is not there: nothing to match
+        return written
+    if parent not in folders:
+        try:
+            names: dict[str, list[str]] | None = {}
+            for e in os.listdir(parent):
+                names.setdefault(unicodedata.normalize("NFC", e), []).append(e)
+        except (OSError, ValueError):  # not a folder, not there, a NUL byte: the row's check names it
+            names = None
+        folders[parent] = names
+    same = (folders[parent] or {}).get(unicodedata.normalize("NFC", os.path.basename(target)), [])
     if len(same) != 1:
         return written
     matched.append(written)

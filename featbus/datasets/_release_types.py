@@ -238,6 +238,16 @@ class Release:
         taken._entries = [self._entries[i] for i in keep]
         return taken
 
+    def relabelled(self, label: str) -> Release:
+        """The release with every image labelled ``label`` and that one class (a folder read as one class)."""
+        import copy
+        from dataclasses import replace
+
+        out = copy.copy(self)
+        out._entries = [replace(e, label=label) for e in self._entries]
+        out.class_order = [label]
+        return out
+
     def to_frame(self):
         """The index as a :class:`pandas.DataFrame`: ``image``, ``label``, ``group``, ``mask`` (masks
         joined by ``;``), paths relative to the release's root."""

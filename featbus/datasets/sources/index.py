@@ -92,8 +92,27 @@ def read_index(path: Path, *, strict: bool = False, classes=None, require_labels
     ``"skip"``: refused only when no image is there (the others are skipped where the pixels are read)."""
     notes: list[str] = []
     left_out: list[LeftOut] = []
+    base = path.parent
+
+    def missing_in(row: dict) -> tuple[str, str] | None:
+        """The row's first file (image, then masks; an archive or array file for a reference) not there, with why."""
+        name = row["image"]
+        ref = reference_from_text(name, base) if "!" in name else None
+        cells = [m for c in row["masks"] for m in mask_cell_files(base, c)]
+        listed = [("image", _container(ref) if ref is not None else os.path.abspath(os.path.join(base, name)), name)]
+        listed += [("mask", _container(t), m) for m in cells for t in [_index_mask(base, m)]
+                   if not isinstance(t, DrawnMask)]
+        return next(((f, w) for what, f, c in listed for w in [_missing(f, what, c)] if w), None)
+
+    def refuse_missing(line: int, row: dict) -> None:  # each row as it is read: a million rows stop at the first
+        why = missing_in(row) if row["image"] else None
+        if why is not None:
+            raise ImageError(f"row {line} of {str(path)!r}: {why[1]}", path=why[0])
+
     try:
-        header, rows = read_index_rows(path, notes, left_out)
+        header, rows = read_index_rows(path, notes, left_out, check=refuse_missing if missing == "raise" else None)
+    except ImageError:  # a missing file, its row named (refuse_missing)
+        raise
     except TableError as exc:
         raise ReleaseError(str(exc)) from None
     except (OSError, UnicodeError, ValueError) as exc:
@@ -110,7 +129,7 @@ def read_index(path: Path, *, strict: bool = False, classes=None, require_labels
                            f"'mask', 'group', 'split'), it has {keys}")
     if strict and not rows:
         raise ReleaseError(f"{str(path)!r} lists no images")
-    base, labelled, has_group = path.parent, "label" in keys, "group" in keys
+    labelled, has_group = "label" in keys, "group" in keys
     images, labels, groups, masks, splits, kept, seen, absent = [], [], [], [], [], [], {}, []
     no_patient = 0
     for line, row in rows:
@@ -130,13 +149,8 @@ def read_index(path: Path, *, strict: bool = False, classes=None, require_labels
         file = os.fspath(ref) if ref is not None else os.path.abspath(os.path.join(base, name))  # one stat a row
         cells = [m for c in row["masks"] for m in mask_cell_files(base, c)]
         targets = [(m, _index_mask(base, m)) for m in cells]
-        if missing is not None:
-            listed = [("image", _container(ref) if ref is not None else file, name)] + [
-                ("mask", _container(t), m) for m, t in targets if missing == "raise" and not isinstance(t, DrawnMask)]
-            why = next(((f, w) for what, f, c in listed for w in [_missing(f, what, c)] if w), None)
-            if why is not None and missing == "raise":
-                raise ImageError(f"row {line} of {str(path)!r}: {why[1]}", path=why[0])
-            absent += [(line, file)] if why is not None else []
+        if missing == "skip" and _missing(_container(ref) if ref is not None else file, "image", name):
+            absent.append((line, file))  # "raise": refused as the rows were read (refuse_missing)
         if strict:
             where = seen.setdefault(file, line)
             if labelled and not label:

@@ -1,0 +1,127 @@
+"""What a command that needs no labels is given (``featbus predict``, ``featbus segment predict``,
+``featbus adapt --unlabelled``): folders and manifests read by the release reader, as ``featbus read``
+and ``featbus train`` read DATA (one listing, one paragraph, one pixel-size rule), and the lesion masks
+among image files given one by one.
+
+Light: this module and the reader import no data-set loader and no pixel reading (the command reads the
+pixels itself, lazily), so a cold ``featbus predict`` imports what the model needs and the reader's rules.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._release_types import Release, ReleaseError
+
+__all__ = ["holds_folders", "masks_given", "read_given"]
+
+
+def read_given(path: str | os.PathLike, *, mask_pattern: str | None = None) -> Release:
+    """The images of a folder or a CSV manifest, labels optional.
+
+    A folder is read by :func:`~featbus.datasets.read_release` (its layout, masks, left-out files,
+    pixel sizes and paragraph as every command reads them; mini-MIAS, DICOM, tables and annotation files
+    included). A manifest is read as :func:`~featbus.datasets.load_manifest` reads it, its rows in order,
+    the first file that is not there refused at once (its row and file named), before the next row is
+    checked: a manifest of a million missing files is refused in seconds.
+
+    Parameters
+    ----------
+    path : path
+        A folder, or a CSV manifest (``image`` column; ``label``, ``mask``, ``group``, ``split`` and a
+        pixel-size column optional).
+    mask_pattern : str, optional
+        How a folder's mask files are named (``"{stem}_seg*.png"``), in place of the usual mask words;
+        refused for a manifest, whose ``mask`` columns name them.
+
+    Returns
+    -------
+    Release
+        Its ``images``, ``pixel_sizes`` and ``summary`` (``summary.text()``: the paragraph).
+
+    Raises
+    ------
+    ReleaseError
+        A folder or manifest that cannot be read, a manifest's missing file (an :class:`~featbus.ImageError`,
+        naming the row and the file), an option the data cannot take; one line.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from featbus.datasets.given import read_given
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for name in ("a.png", "b.png", "b_mask.png"):
+    ...     Image.fromarray(np.full((8, 8), 200 if "mask" in name else 40, np.uint8)).save(root / name)
+    >>> rel = read_given(root)
+    >>> [p.name for p in rel.images], [len(m) for m in rel.masks]
+    (['a.png', 'b.png'], [0, 1])
+    """
+    from .release import read_release
+    from .sources._refs import is_release_file
+    from .sources.index import read_index
+
+    p = Path(path)
+    if p.is_file() and p.suffix.lower() == ".csv":
+        if mask_pattern is not None:
+            raise ReleaseError(f"--mask-pattern names a folder's mask files; {str(p)!r} is a manifest, whose "
+                               "'mask' columns name them: drop the option")
+        rel = read_index(p, missing="raise")
+        no_image = next((item for item in rel.summary.left_out if item.reason == "no image"), None)
+        if no_image is not None:  # a row whose image cell is empty: every row of a manifest names an image
+            raise ReleaseError(f"{str(p)!r} {no_image.item}: the 'image' cell is empty")
+        return rel
+    if p.is_file() and is_release_file(p):  # a zip or tar archive, an .npz: a whole release in one file
+        if mask_pattern is not None:
+            raise ReleaseError(f"--mask-pattern names a folder's mask files; {str(p)!r} is a release in one file: "
+                               "drop the option")
+        return read_release(p)
+    if not p.is_dir():
+        raise ReleaseError(f"{str(p)!r} is neither a folder, a CSV manifest nor a release in one file (an archive, "
+                           "an .npz)")
+    return read_release(p, mask_pattern=mask_pattern)
+
+
+def masks_given(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """The files among ``paths`` that are lesion masks: a name with a mask word before or after an image's
+    name (``<stem>_mask*``, ``<stem>_tumor``, ``mask_<stem>``: the reader's rule,
+    :func:`~featbus.datasets._release_rules.mask_parts`) whose image is given too or lies beside it. A
+    file whose name merely looks like a mask, with no such image, is an image. Each folder is listed
+    once, and only when a name in it holds a mask word."""
+    from ._release_rules import mask_parts
+
+    files = [Path(p) for p in paths]
+    given: dict[Path, set[str]] = {}
+    for f in files:
+        given.setdefault(f.parent, set()).add(f.stem.casefold())
+    beside: dict[Path, list[str]] = {}
+
+    def lies_beside(f: Path, stem: str) -> bool:
+        if f.parent not in beside:
+            try:
+                beside[f.parent] = os.listdir(f.parent)
+            except OSError:
+                beside[f.parent] = []
+        return any(n != f.name and n.startswith(stem + ".") for n in beside[f.parent])
+
+    out = []
+    for p, f in zip(paths, files):
+        parts = mask_parts(f.stem)
+        if parts is None or parts[0].casefold() == f.stem.casefold():
+            continue
+        if parts[0].casefold() in given[f.parent] or lies_beside(f, parts[0]):
+            out.append(str(p))
+    return out
+
+
+def holds_folders(path: str | os.PathLike) -> bool:
+    """Whether a folder holds a sub-folder (hidden ones aside): a release read as class folders needs them."""
+    try:
+        with os.scandir(path) as entries:
+            return any(e.is_dir() and not e.name.startswith(".") for e in entries)
+    except OSError:
+        return False
