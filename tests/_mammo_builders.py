@@ -42,7 +42,11 @@ def _breast(k: int, side: str, view: str) -> tuple[np.ndarray, np.ndarray]:
     wall = x if side.upper().startswith("L") else cols - 1 - x
     across, out = rows * (0.40 + 0.03 * (k % 3)), cols * (0.70 + 0.04 * (k % 4))
     breast = ((y - rows / 2) / across) ** 2 + (wall / out) ** 2 <= 1
-    tissue = np.where(breast, 0.45 + 0.15 * np.exp(-wall / cols) + rng.normal(0, 0.04, FRAME), 0.0)
+    texture = np.zeros(FRAME)
+    for _ in range(6):  # fibroglandular patches: each mammogram its own (no two alike to a perceptual hash)
+        cy, cx, r = rng.uniform(0.1, 0.9) * rows, rng.uniform(0.05, 0.6) * cols, rng.uniform(6, 18)
+        texture += rng.uniform(-0.25, 0.3) * np.exp(-((y - cy) ** 2 + (wall - cx) ** 2) / (2 * r * r))
+    tissue = np.where(breast, 0.45 + 0.15 * np.exp(-wall / cols) + texture + rng.normal(0, 0.04, FRAME), 0.0)
     if view.upper().startswith("MLO") or view.upper() == "ML":
         pectoral = (wall < cols * 0.35 * (1 - y / (rows * 0.55))) & breast
         tissue[pectoral] = 0.85 + rng.normal(0, 0.02, int(pectoral.sum()))
