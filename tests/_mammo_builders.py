@@ -210,11 +210,12 @@ def build_vindr(tmp: Path) -> Built:
     patient id: one study is one woman's exam, the study the patient.
     """
     b = Built(tmp / "vindr-mammo")
-    birads = [(1, 2), (2, 1), (3, 1), (4, 2), (5, 3), (1, 4)]  # (left, right) per study
+    # (left, right) per study; every grade in two training studies (patient-grouped folds need two)
+    birads = [(1, 2), (3, 4), (5, 1), (2, 3), (4, 5), (1, 1), (2, 4), (3, 5)]
     breast, findings, metadata, sums, k = [], [], [], [], 0
     for s, (left, right) in enumerate(birads):
         study, series = _hex("study", s), _hex("series", s)
-        split = "test" if s >= 4 else "training"
+        split = "test" if s >= 6 else "training"
         for side, grade in (("L", left), ("R", right)):
             for view in ("CC", "MLO"):
                 k += 1
@@ -228,7 +229,7 @@ def build_vindr(tmp: Path) -> Built:
                 b.splits[rel] = "train" if split == "training" else "test"
                 row = {"study_id": study, "series_id": series, "image_id": image_id, "laterality": side,
                        "view_position": view, "height": FRAME[0], "width": FRAME[1],
-                       "breast_birads": f"BI-RADS {grade}", "breast_density": f"DENSITY {'ABCD'[(s + k) % 4]}",
+                       "breast_birads": f"BI-RADS {grade}", "breast_density": f"DENSITY {'ABCD'[s % 4]}",
                        "split": split}
                 breast.append(row)
                 if grade >= 3:
@@ -249,9 +250,9 @@ def build_vindr(tmp: Path) -> Built:
     _write_csv(b.root / "metadata.csv", metadata)
     (b.root / "LICENSE.txt").write_text("PhysioNet Restricted Health Data License 1.5.0\n\nBy accessing the data ...\n")
     (b.root / "SHA256SUMS.txt").write_text("\n".join(sums) + "\n")
-    b.expect = {"n_images": 24, "classes": {"BI-RADS 1": 8, "BI-RADS 2": 6, "BI-RADS 3": 4, "BI-RADS 4": 4,
-                                            "BI-RADS 5": 2},
-                "n_patients": 6, "splits": {"train": 16, "test": 8}, "left_out": {}}
+    b.expect = {"n_images": 32, "classes": {"BI-RADS 1": 8, "BI-RADS 2": 6, "BI-RADS 3": 6, "BI-RADS 4": 6,
+                                            "BI-RADS 5": 6},
+                "n_patients": 8, "splits": {"train": 24, "test": 8}, "left_out": {}}
     return b
 
 
@@ -283,6 +284,8 @@ CBIS_CASES = (("Mass", "Training", "P_00001", "LEFT", "CC", ("MALIGNANT",)),
               ("Calc", "Training", "P_00005", "RIGHT", "CC", ("MALIGNANT",)),
               ("Calc", "Training", "P_00005", "RIGHT", "MLO", ("MALIGNANT",)),
               ("Calc", "Training", "P_00007", "LEFT", "CC", ("BENIGN", "BENIGN_WITHOUT_CALLBACK")),
+              ("Calc", "Training", "P_00008", "LEFT", "CC", ("BENIGN_WITHOUT_CALLBACK",)),
+              ("Calc", "Training", "P_00008", "LEFT", "MLO", ("BENIGN_WITHOUT_CALLBACK",)),
               ("Calc", "Test", "P_00038", "LEFT", "CC", ("BENIGN",)),
               ("Calc", "Test", "P_00038", "LEFT", "MLO", ("BENIGN",)))
 
@@ -382,9 +385,9 @@ def build_cbis_ddsm_tcia(tmp: Path, *, missing_case: bool = False) -> Built:
     for name, rows in tables.items():
         _write_csv(b.root / name, rows)
     _write_csv(b.root / "metadata.csv", manifest)
-    b.expect = {"n_images": 12, "classes": {"BENIGN": 4, "BENIGN_WITHOUT_CALLBACK": 1, "MALIGNANT": 7},
-                "n_patients": 7, "splits": {"train": 8, "test": 4}, "n_mask_files": 14,
-                "left_out": {"not an image": 14, **({"no image": 1} if missing_case else {})}}
+    b.expect = {"n_images": 14, "classes": {"BENIGN": 4, "BENIGN_WITHOUT_CALLBACK": 3, "MALIGNANT": 7},
+                "n_patients": 8, "splits": {"train": 10, "test": 4}, "n_mask_files": 16,
+                "left_out": {**({"no image": 1} if missing_case else {}), "cropped image": 16}}
     return b
 
 
@@ -470,7 +473,15 @@ INBREAST_IMAGES = ((22678622, "61b13c59bcba149e", "R", "CC", "1", "1", ()),
                    (50997304, "3e1e8b4e2ad0f9b7", "R", "CC", "3", "4", (("Mass", 0),)),
                    (50997332, "3e1e8b4e2ad0f9b7", "R", "MLO", "3", "4", ()),
                    (50997358, "3e1e8b4e2ad0f9b7", "L", "CC", "2", "4", ()),
-                   (50997386, "3e1e8b4e2ad0f9b7", "L", "MLO", "2", "4", ()))
+                   (50997386, "3e1e8b4e2ad0f9b7", "L", "MLO", "2", "4", ()),
+                   (53586388, "a1b2c3d4e5f60718", "R", "CC", "5", "2", (("Mass", 0),)),
+                   (53586416, "a1b2c3d4e5f60718", "R", "MLO", "5", "2", ()),
+                   (53586442, "a1b2c3d4e5f60718", "L", "CC", "3", "2", ()),
+                   (53586470, "a1b2c3d4e5f60718", "L", "MLO", "3", "2", ()),
+                   (51049107, "0f1e2d3c4b5a6978", "L", "CC", "4c", "3", ()),
+                   (51049135, "0f1e2d3c4b5a6978", "L", "MLO", "4c", "3", (("Mass", 0),)),
+                   (51049161, "0f1e2d3c4b5a6978", "R", "CC", "2", "3", ()),
+                   (51049189, "0f1e2d3c4b5a6978", "R", "MLO", "2", "3", ()))
 
 
 def _inbreast_xml(k: int, side: str, rois) -> bytes:
@@ -526,9 +537,9 @@ def build_inbreast(tmp: Path) -> Built:
                      "Acquisition date": "201001", "File Name": fid, "ACR": acr, "Bi-Rads": birads})
     _write_csv(b.root / "INbreast.csv", rows, sep=";")
     (b.root / "README.txt").write_text("INbreast release 1.0. See Moreira et al., Acad Radiol 2012.\n")
-    b.expect = {"n_images": 14, "classes": {"BI-RADS 1": 4, "BI-RADS 2": 4, "BI-RADS 3": 2, "BI-RADS 4c": 2,
-                                            "BI-RADS 5": 2},
-                "n_patients": 4, "splits": None, "n_masks_paired": 5, "left_out": {}}
+    b.expect = {"n_images": 22, "classes": {"BI-RADS 1": 4, "BI-RADS 2": 6, "BI-RADS 3": 4, "BI-RADS 4c": 4,
+                                            "BI-RADS 5": 4},
+                "n_patients": 6, "splits": None, "n_masks_paired": 7, "left_out": {}}
     return b
 
 

@@ -35,9 +35,35 @@ SEVERITY = ("BENIGN_WITHOUT_CALLBACK", "BENIGN", "MALIGNANT")
 NEEDS = ("patient_id", "pathology", "image file path", "ROI mask file path")
 
 
-def recognise(files: list[Path]) -> list[Path]:
-    """The four description tables (by their published names)."""
-    return [f for f in files if TABLE.match(f.name)]
+def recognise(files: list[Path], root: Path | None = None) -> list[Path]:
+    """The four description tables (by their published names) where their paths are TCIA's UID
+    folders, not on disk; a copy whose paths are its files (the PNG-converted shape commonly shared)
+    is a table like any other, read by its columns."""
+    return [f for f in files if TABLE.match(f.name) and root is not None and not _paths_on_disk(root, f)]
+
+
+def _paths_on_disk(root: Path, rel: Path) -> bool:
+    """Whether the first row's ``image file path`` names a file (beside the table or under ``CBIS-DDSM/``)."""
+    import csv
+    import io
+    import itertools
+
+    from ._screening import HEADER_BYTES
+
+    try:
+        with open(root / rel, "rb") as f:
+            head = f.read(HEADER_BYTES).decode("utf-8-sig", errors="replace")
+        rows = list(itertools.islice(csv.reader(io.StringIO(head)), 2))
+    except (OSError, ValueError, csv.Error):
+        return False
+    if len(rows) < 2:
+        return False
+    header, first = rows
+    keys = [h.strip().casefold() for h in header]
+    if "image file path" not in keys or len(first) <= keys.index("image file path"):
+        return False
+    cell = first[keys.index("image file path")].strip().replace("\\", "/")
+    return any((root / base / cell).is_file() for base in (rel.parent, rel.parent / "CBIS-DDSM"))
 
 
 def _case(cell: str) -> str:
@@ -50,19 +76,15 @@ def roi_kind(root: Path, rel: Path) -> tuple[str, str]:
     a mask holds 0 and at most one other value; a cropped image is grey. The header is checked
     first (:func:`featbus.io.header_shape`: a truncated file or one promising more pixels than
     :data:`featbus.io.MAX_PIXELS` is never decoded)."""
-    from ...io import MAX_PIXELS, header_shape
+    from ...io import ImageError, header_shape, read_image
 
     shape, problem = header_shape(root / rel)
     if problem is not None:
         return "unreadable", f"{problem[0]}: {problem[1]}"
-    if MAX_PIXELS is not None and shape[0] * shape[1] > MAX_PIXELS:
-        return "unreadable", f"{shape[1]} x {shape[0]} pixels, above MAX_PIXELS"
-    import pydicom
-
-    try:
-        pixels = pydicom.dcmread(root / rel, force=True).pixel_array
-    except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for broken or compressed data
-        return "unreadable", f"its pixels cannot be read ({type(exc).__name__}: {exc})"
+    try:  # the stored values (no window): a mask's two values stay two
+        pixels = read_image(root / rel, dicom_window=False)
+    except (ImageError, OSError, ValueError) as exc:
+        return "unreadable", f"its pixels cannot be read ({exc})"
     values = np.unique(pixels)
     if len(values) <= 2 and values[0] == 0:
         return "mask", "0/" + str(int(values[-1]))
@@ -118,7 +140,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                     if what == "mask":
                         masks.append(f)
                     elif what == "crop":
-                        got.left_out.append(LeftOut(f.as_posix(), "not an image", f"the cropped image of {roi} "
+                        got.left_out.append(LeftOut(f.as_posix(), "cropped image", f"the cropped image of {roi} "
                                                                                   f"({why}), not a scan"))
                     else:
                         got.left_out.append(LeftOut(f.as_posix(), "unreadable", why))
