@@ -286,6 +286,8 @@ CBIS_CASES = (("Mass", "Training", "P_00001", "LEFT", "CC", ("MALIGNANT",)),
               ("Calc", "Training", "P_00007", "LEFT", "CC", ("BENIGN", "BENIGN_WITHOUT_CALLBACK")),
               ("Calc", "Training", "P_00008", "LEFT", "CC", ("BENIGN_WITHOUT_CALLBACK",)),
               ("Calc", "Training", "P_00008", "LEFT", "MLO", ("BENIGN_WITHOUT_CALLBACK",)),
+              ("Calc", "Training", "P_00010", "RIGHT", "CC", ("BENIGN_WITHOUT_CALLBACK",)),
+              ("Calc", "Training", "P_00010", "RIGHT", "MLO", ("BENIGN_WITHOUT_CALLBACK",)),
               ("Calc", "Test", "P_00038", "LEFT", "CC", ("BENIGN",)),
               ("Calc", "Test", "P_00038", "LEFT", "MLO", ("BENIGN",)))
 
@@ -385,9 +387,9 @@ def build_cbis_ddsm_tcia(tmp: Path, *, missing_case: bool = False) -> Built:
     for name, rows in tables.items():
         _write_csv(b.root / name, rows)
     _write_csv(b.root / "metadata.csv", manifest)
-    b.expect = {"n_images": 14, "classes": {"BENIGN": 4, "BENIGN_WITHOUT_CALLBACK": 3, "MALIGNANT": 7},
-                "n_patients": 8, "splits": {"train": 10, "test": 4}, "n_mask_files": 16,
-                "left_out": {**({"no image": 1} if missing_case else {}), "cropped image": 16}}
+    b.expect = {"n_images": 16, "classes": {"BENIGN": 4, "BENIGN_WITHOUT_CALLBACK": 5, "MALIGNANT": 7},
+                "n_patients": 9, "splits": {"train": 12, "test": 4}, "n_mask_files": 18,
+                "left_out": {**({"no image": 1} if missing_case else {}), "cropped image": 18}}
     return b
 
 
