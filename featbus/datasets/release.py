@@ -35,7 +35,7 @@ from ._release_index import MANIFEST_COLUMNS, mask_cell_files, read_index_rows
 from ._release_read import Reader, pixel_size_cells
 from ._release_rules import TABLE_SUFFIXES, split_counts, split_of
 from ._release_scan import unwrap_download_folder, walk_release
-from ._release_tables import TableError
+from ._release_tables import SourceRefused, TableError
 from ._release_types import (
     LEFT_OUT_REASONS,
     PATIENT_SOURCES,
@@ -343,7 +343,10 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
         from .mias import mias_release
 
         return mias_release(root, [f for f in files if f.parent == Path(".")], left_out, group_pattern=group_pattern)
-    reads, tables = read_sources(root, tables, files, unannotated)
+    try:
+        reads, tables = read_sources(root, tables, files, unannotated)
+    except SourceRefused as exc:  # the release's own label table, unreadable as saved
+        raise ReleaseError(str(exc)) from None
     reader = Reader(root, release_name, files, [t for t in tables if t.suffix.lower() in TABLE_SUFFIXES], left_out)
     reader.classes = classes
     if any(got.claims_images and got.entries for got in reads):  # a source lists the images itself

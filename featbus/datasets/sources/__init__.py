@@ -17,8 +17,7 @@ import importlib
 import inspect
 from pathlib import Path
 
-from .._release_tables import SourceError
-from .._release_types import ReleaseError
+from .._release_tables import SourceError, SourceRefused
 from ._base import Annotated, DrawnMask, Entry, LeftOut, SourceRead, rle_counts, rle_decode
 
 __all__ = ["SOURCES", "Annotated", "DrawnMask", "Entry", "LeftOut", "SourceRead", "extra_suffixes", "modules",
@@ -68,7 +67,7 @@ def read_sources(root: Path, tables: list[Path], images: list[Path], unannotated
                 got = source.read(root, rel, images, unannotated)
                 got.source_name = got.source_name or source.NAME
                 reads.append(got)
-            except ReleaseError:  # a file the source knows as the release's labels, unreadable: refused, named
+            except SourceRefused:  # a file the source knows as the release's labels, unreadable: refused, named
                 raise
             except (OSError, TypeError, ValueError, AttributeError, KeyError) as exc:  # a field of the wrong type
                 reads.append(SourceRead(rel, not_used=str(exc) if isinstance(exc, (SourceError, OSError)) else

@@ -14,8 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..._records import LeftOut
-from .._release_tables import SourceError
-from .._release_types import ReleaseError
+from .._release_tables import SourceError, SourceRefused
 from ._base import Entry, SourceRead
 from ._screening import SIDES, column, columns, dicom_fields, header_row, row_dict, table
 
@@ -60,7 +59,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     except SourceError as exc:
         why = _merged_header(root, file)
         if why:  # the release's label table, unreadable as saved: refused, never read as folder names
-            raise ReleaseError(f"{str(root / file)!r}: {why}: {exc}; the column names must be its first row "
+            raise SourceRefused(f"{str(root / file)!r}: {why}: {exc}; the column names must be its first row "
                                "(unmerge them)") from None
         raise
     c_id, c_side, c_class = (column(header, c) for c in NEEDS)
