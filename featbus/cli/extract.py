@@ -247,7 +247,9 @@ def run(args) -> int:
     print(f"wrote {X.shape[0]} images x {X.shape[1]} features to {out} "
           f"({time.perf_counter() - t0:.1f} s); settings in {sidecar}"
           + (f"; the data set's columns {', '.join(extra)} passed through" if extra else "")
-          + ("; unlabelled (empty label column)" if unlabelled else ""))
+          + (("; unlabelled (empty label column)" if unlabelled == X.shape[0] else
+              f"; {unlabelled} of them unlabelled (an empty label cell: a split published without labels)")
+             if unlabelled else ""))
     # the mask-describing families (the registry's needs_mask) that the default leaves out
     left_out = [f for f in FEATURES if reads_masks([f], "image") and f not in _split(args.features)] if default else []
     if left_out:

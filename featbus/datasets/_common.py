@@ -17,11 +17,14 @@ from ._home import _default_homes, get_data_home
 
 
 def _classes_text(target, classes) -> str:
-    """``classes {name: count}`` for a data set's description, or ``unlabelled``."""
+    """``classes {name: count}`` for a data set's description (and how many images are unlabelled:
+    a test split published without labels), or ``unlabelled``."""
     if not len(classes):
         return "unlabelled"
-    counts = np.bincount(np.asarray(target, dtype=int), minlength=len(classes))
-    return f"classes {dict(zip(classes, counts.tolist()))}"
+    target = np.asarray(target, dtype=int)
+    counts = np.bincount(target[target >= 0], minlength=len(classes))
+    none = int((target < 0).sum())
+    return f"classes {dict(zip(classes, counts.tolist()))}" + (f" and {none} unlabelled" if none else "")
 
 
 def _bunch(images, masks, target, target_names, paths, groups, metas, descr, **extra) -> Bunch:
@@ -161,6 +164,18 @@ def _edits(a: str, b: str) -> int:
 TYPO_MIN_LENGTH = 5
 
 
+#: A grade: a number with an optional letter (``4``, ``4a``) or a single letter (``A``).
+_GRADE = re.compile(r"^(\d+[a-z]?|[a-z])$")
+
+
+def graded(a: str, b: str) -> bool:
+    """Whether two labels are two grades of one scale: the same words but one, a grade in both
+    (``'BI-RADS 4'`` / ``'BI-RADS 5'``, ``'DENSITY A'`` / ``'DENSITY C'``, ``'4a'`` / ``'4c'``)."""
+    x, y = re.findall(r"[0-9a-z]+", a.casefold()), re.findall(r"[0-9a-z]+", b.casefold())
+    differ = [(u, v) for u, v in zip(x, y) if u != v]
+    return len(x) == len(y) and len(differ) == 1 and all(_GRADE.match(t) for t in differ[0])
+
+
 def plausible_typo(a: str, b: str) -> bool:
     """Whether one label is plausibly a typo of another, so that featbus may say "a misspelling".
 
@@ -168,8 +183,9 @@ def plausible_typo(a: str, b: str) -> bool:
     ``'malignant'``), or both are at least :data:`TYPO_MIN_LENGTH` characters long and one edit
     apart (one letter added, dropped, changed, or two neighbouring letters swapped: ``'benigm'``
     and ``'benign'``). Different words are never typos: short codes (``'LP'`` and ``'LN'``,
-    ``'FA'`` and ``'FAD'``, ``'DCIS'`` and ``'LCIS'``) and a word inside another (``'normal'``,
-    ``'abnormal'``).
+    ``'FA'`` and ``'FAD'``, ``'DCIS'`` and ``'LCIS'``), a word inside another (``'normal'``,
+    ``'abnormal'``) and graded classes, which differ in their grade alone (``'BI-RADS 4'`` and
+    ``'BI-RADS 5'``, ``'DENSITY A'`` and ``'DENSITY B'``, ``'4a'`` and ``'4b'``).
 
     Examples
     --------
@@ -180,11 +196,13 @@ def plausible_typo(a: str, b: str) -> bool:
     (False, False, False)
     >>> plausible_typo("malginant", "malignant"), plausible_typo("normal", "abnormal")
     (True, False)
+    >>> plausible_typo("BI-RADS 5", "BI-RADS 4"), plausible_typo("DENSITY A", "DENSITY B")
+    (False, False)
     """
     x, y = str(a).strip().casefold(), str(b).strip().casefold()
     if x == y:
         return True
-    if min(len(x), len(y)) < TYPO_MIN_LENGTH or x in y or y in x:
+    if min(len(x), len(y)) < TYPO_MIN_LENGTH or x in y or y in x or graded(x, y):
         return False
     return _edits(x, y) == 1
 

@@ -46,6 +46,8 @@ def _groups(rel, kept_groups, paths, images, n_jobs, duplicate_threshold, guess_
                           "the file-name rule with --group-pattern REGEX", UserWarning, stacklevel=find_stack_level())
         return duplicate_groups(images, threshold=duplicate_threshold, n_jobs=n_jobs), None, True
     groups = _by_first_appearance(kept_groups)
+    if source == "column" and s.group_column is None:  # a source's own patient key (patient_id, ID1...)
+        return groups, f"patients: {s.patient_detail or 'the source'}", False
     if source == "column":  # an index's or manifest's 'group' column need not be patients
         told = f"the {s.group_column!r} column of {Path(str(s.table)).name}"
         return groups, told if rel.from_index else f"patients: {told}", False
@@ -100,7 +102,10 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
             if label in rel.class_order or not require_labels or not rel.class_order]
     if require_labels and rel.class_order and len(keep) < len(rel.labels):
         unlabelled = [rel.images[i] for i in range(len(rel.images)) if rel.labels[i] not in rel.class_order]
-        warnings.warn(f"left out {len(unlabelled)} image(s) outside the class folders of {str(root)!r}: "
+        where = ("unlabelled image(s) (a split published without labels)" if s.splits and s.splits.get("test")
+                 and all(rel.splits[i] == "test" for i in range(len(rel.images)) if rel.labels[i] is None)
+                 else "image(s) outside the class folders")
+        warnings.warn(f"left out {len(unlabelled)} {where} of {str(root)!r}: "
                       + ", ".join(repr(str(p)) for p in unlabelled[:3]), UserWarning, stacklevel=find_stack_level())
     items = [(rel.images[i], list(rel.masks[i]) + unfit.get(str(rel.images[i]), [])) for i in keep]
     results = map_images(_read_keeping_image, items, n_jobs, backend="threading")

@@ -56,8 +56,9 @@ def _files_not_listed(reader, entries, names: str) -> None:
     masks = {m for e in entries for m in e.masks if isinstance(m, Path)}
     images, masks_of, unpaired, _ = split_masks(reader.files, None, reader.release_name)
     named_masks = {m for ms in masks_of.values() for m, _ in ms} | set(unpaired)
+    said = {item.item for item in reader.left_out}  # a file the source left out itself is named once
     for f in reader.files:
-        if f in listed or f in masks:
+        if f in listed or f in masks or f.as_posix() in said:
             continue
         if f in named_masks:
             reader.out(f, "mask", f"not used: {names} gives the masks")

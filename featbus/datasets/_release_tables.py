@@ -37,7 +37,7 @@ from ..io import (
     limit_words,
 )
 
-__all__ = ["SourceError", "json_depth", "load_json", "read_table", "TableError"]
+__all__ = ["SourceError", "SourceRefused", "json_depth", "load_json", "read_table", "TableError"]
 
 
 class TableError(ValueError):
@@ -251,6 +251,11 @@ def _read_parquet(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
 
 class SourceError(ValueError):
     """An annotation file refused within bounds (too large, nested too deep, not JSON)."""
+
+
+class SourceRefused(SourceError):
+    """A file a source knows as the release's own labels (CMMD's clinical table) that cannot be read
+    as saved: the release is refused, naming it, never read as if the file were not there."""
 
 
 _JSON_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)

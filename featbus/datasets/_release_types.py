@@ -15,10 +15,11 @@ from .sources._base import ReleaseError
 __all__ = ["FORMULA_STARTS", "LEFT_OUT_REASONS", "PATIENT_SOURCES", "LeftOut", "Release", "ReleaseError",
            "ReleaseSummary", "escape_cell", "unescape_cell"]
 
-#: Why a file or row is left out (:meth:`ReleaseSummary.left_out_counts`).
+#: Why a file or row is left out (:meth:`ReleaseSummary.left_out_counts`); ``cropped image``: a
+#: lesion's crop a release ships beside its scan (CBIS-DDSM), never a scan.
 LEFT_OUT_REASONS = ("mask", "no row", "no image", "unreadable", "duplicate", "not an image", "outside the release",
                     "mask size differs", "two labels", "no annotation", "bad annotation", "mask not found",
-                    "too large")
+                    "too large", "cropped image")
 #: Where the patients came from (:attr:`ReleaseSummary.patient_source`).
 PATIENT_SOURCES = ("column", "folder", "pattern", "DICOM header", "file-name prefix", "one per image")
 

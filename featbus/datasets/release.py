@@ -32,6 +32,7 @@ from ._release_index import MANIFEST_COLUMNS
 from ._release_read import Reader
 from ._release_rules import TABLE_SUFFIXES
 from ._release_scan import unwrap_download_folder, walk_release
+from ._release_tables import SourceRefused
 from ._release_types import (
     LEFT_OUT_REASONS,
     PATIENT_SOURCES,
@@ -158,7 +159,10 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
         return mias.read(root, files, left_out, group_pattern=group_pattern, options={
             "--image-column": image_column, "--label-column": label_column, "--group-column": group_column,
             "--mask-pattern": mask_pattern})
-    reads, tables = read_sources(root, tables, files, unannotated)
+    try:
+        reads, tables = read_sources(root, tables, files, unannotated)
+    except SourceRefused as exc:  # the release's own label table, unreadable as saved
+        raise ReleaseError(str(exc)) from None
     if path.is_file() and not any(got.entries for got in reads):  # an archive or .npz holding no image: why
         why = reads[0].not_used if reads and reads[0].not_used else "no image in it"
         raise ReleaseError(why if str(path) in why else f"{str(path)!r}: {why}")

@@ -4,7 +4,8 @@ ships and gives one :class:`Entry` per image (:mod:`._base`). The reader
 which others were considered and why not.
 
 A source module has ``NAME`` (its words in the paragraph), ``recognise(files) -> files`` (the
-release-relative non-image files it reads; it may open one to look at a header, bounded),
+release-relative non-image files it reads; one whose ``recognise`` takes a ``root`` keyword gets the
+release's folder, to open a file and look at its header, bounded),
 ``read(root, file, images, unannotated="normal") -> SourceRead`` and optionally ``SUFFIXES`` (file
 suffixes it needs listed beyond the tables and images, ``(".npz",)``). A new format is one module
 here, one line in :data:`SOURCES` and its tests (docs/developer.rst).
@@ -13,17 +14,25 @@ here, one line in :data:`SOURCES` and its tests (docs/developer.rst).
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 
-from .._release_tables import SourceError
+from .._release_tables import SourceError, SourceRefused
 from ._base import Annotated, DrawnMask, Entry, LeftOut, SourceRead, rle_counts, rle_decode
 
 __all__ = ["SOURCES", "Annotated", "DrawnMask", "Entry", "LeftOut", "SourceRead", "extra_suffixes", "modules",
            "read_sources", "rle_counts", "rle_decode"]
 
 #: The source modules of this package, specific first: each claims its files before the next one
-#: looks (VOC claims its ``labelmap.txt`` and ``ImageSets`` lists before COCO or the tables).
+#: looks (VOC claims its ``labelmap.txt`` and ``ImageSets`` lists before COCO or the tables; the
+#: screening-mammography releases' tables, then download manifests, before any other).
 SOURCES = (
+    "rsna",
+    "vindr",
+    "cbis_ddsm",
+    "cmmd",
+    "inbreast",
+    "manifest",
     "archive",
     "medmnist",
     "hf_parquet",
@@ -43,18 +52,27 @@ def extra_suffixes() -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.lower() for m in modules() for s in getattr(m, "SUFFIXES", ())))
 
 
+def _recognise(source, files: list[Path], root: Path) -> list[Path]:
+    """The files ``source`` claims; ``root`` given where its ``recognise`` takes it (to read a header)."""
+    if "root" in inspect.signature(source.recognise).parameters:
+        return source.recognise(files, root=root)
+    return source.recognise(files)
+
+
 def read_sources(root: Path, tables: list[Path], images: list[Path], unannotated: str):
     """``(reads, the files no source claimed)``: every source's files read, each once; a file a
     source cannot read is a :class:`SourceRead` whose ``not_used`` says why. ``tables``: the
     release's non-image files (tables, and files of the sources' ``SUFFIXES``)."""
     reads, claimed = [], set()
     for source in modules():
-        for rel in source.recognise([t for t in tables if t not in claimed]):
+        for rel in _recognise(source, [t for t in tables if t not in claimed], root):
             claimed.add(rel)
             try:
                 got = source.read(root, rel, images, unannotated)
                 got.source_name = got.source_name or source.NAME
                 reads.append(got)
+            except SourceRefused:  # a file the source knows as the release's labels, unreadable: refused, named
+                raise
             except (OSError, TypeError, ValueError, AttributeError, KeyError) as exc:  # a field of the wrong type
                 reads.append(SourceRead(rel, not_used=str(exc) if isinstance(exc, (SourceError, OSError)) else
                                         f"an unreadable {source.NAME} file ({type(exc).__name__}: {exc})",

@@ -83,11 +83,14 @@ def table_by_header(reader, images, image_column, summary):
                 rows_with.setdefault(row[c].strip(), []).append(k)
             for f in fields:
                 found = {i: rows_with[v] for i in dicom if (v := heads[i].get(f)) and v in rows_with}
-                if len(found) >= 0.5 * len(images) and (best is None or len(found) > len(best[4])):
-                    best = (rel, header, c, f, found, rows)
+                # the most images, then the most joined to one row each: the field that makes a row
+                # unique (SOPInstanceUID) before one many rows share (PatientID)
+                score = (len(found), sum(len(ks) == 1 for ks in found.values()))
+                if len(found) >= 0.5 * len(images) and (best is None or score > best[0]):
+                    best = (score, rel, header, c, f, found, rows)
     if best is None:
         return None, {}, images
-    rel, header, column, field, found, rows = best
+    _, rel, header, column, field, found, rows = best
     from ...io import header_shape
 
     unread = [i for i in dicom if not any(heads[i].values())]  # no key field read: why, never "no row"

@@ -1,0 +1,86 @@
+"""What the screening-mammography sources share (:mod:`.rsna`, :mod:`.vindr`, :mod:`.cbis_ddsm`,
+:mod:`.cmmd`, :mod:`.inbreast`): a table's header row read without reading the table, the table
+read within the reader's bounds, a column found by its name, and the DICOM header fields of images."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from .._release_rules import column_key
+from .._release_tables import SourceError, TableError, read_table
+
+__all__ = ["SIDES", "VIEWS", "column", "columns", "dicom_fields", "header_row", "row_dict", "table"]
+
+#: A breast side as the releases spell it (``L``, ``LEFT``, ``R``, ``RIGHT``), as ``L`` / ``R``.
+SIDES = {"l": "L", "left": "L", "r": "R", "right": "R"}
+#: A view as the releases spell it, as DICOM's ``ViewPosition`` does (INbreast names MLO ``ML``).
+VIEWS = {"cc": "CC", "mlo": "MLO", "ml": "MLO"}
+#: How much of a text table :func:`header_row` reads to find its first row.
+HEADER_BYTES = 65_536
+
+
+def header_row(root: Path, rel: Path) -> list[str]:
+    """The column names of table ``rel`` (its first row), ``[]`` when it cannot be read: a text
+    table's first :data:`HEADER_BYTES` only (``,``, ``;`` or tab separated), an Excel table read within
+    the reader's bounds."""
+    path = root / rel
+    try:
+        if rel.suffix.lower() in (".xlsx", ".xls"):
+            return read_table(path)[0]
+        if rel.suffix.lower() not in (".csv", ".tsv", ".txt") or not path.is_file():
+            return []
+        with open(path, "rb") as f:
+            head = f.read(HEADER_BYTES).decode("utf-8-sig", errors="replace")
+    except (OSError, TableError, ValueError):
+        return []
+    line = head.splitlines()[0] if head else ""
+    sep = max((",", ";", "\t"), key=line.count)
+    return [c.strip() for c in next(csv.reader(io.StringIO(line), delimiter=sep), [])]
+
+
+def columns(header: list[str]) -> set[str]:
+    """The header's names as :func:`~featbus.datasets._release_rules.column_key` spells them."""
+    return {column_key(h) for h in header}
+
+
+def table(root: Path, rel: Path, needs: tuple[str, ...]) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """``(header, [(line, row), ...])`` of table ``rel`` read within the reader's bounds; a table
+    without one of the columns ``needs`` is a :class:`SourceError` naming them."""
+    try:
+        header, rows = read_table(root / rel)
+    except TableError as exc:
+        raise SourceError(str(exc)) from None
+    absent = [n for n in needs if column_key(n) not in columns(header)]
+    if absent:
+        raise SourceError(f"no column {', '.join(repr(a) for a in absent)} (its columns: "
+                          f"{', '.join(repr(h) for h in header[:12])})")
+    return header, [(k + 2, row) for k, row in enumerate(rows)]
+
+
+def column(header: list[str], name: str) -> int:
+    """The index of the column ``name`` spells (any case, spaces and underscores alike)."""
+    return [column_key(h) for h in header].index(column_key(name))
+
+
+def row_dict(header: list[str], line: int, row: list[str]) -> dict:
+    """A table row as :attr:`~featbus.datasets.Release.rows` keeps it: its line and its cells by column."""
+    return {"row": line, **dict(zip(header, row))}
+
+
+def dicom_fields(root: Path, images: list[Path], fields: tuple[str, ...]) -> dict[Path, dict[str, str] | None]:
+    """Each image's DICOM header ``fields`` as text (no pixel read; ``""`` for a field it lacks,
+    ``None`` for a file whose header cannot be read)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ...io import dicom_header
+
+    def one(rel: Path):
+        ds = dicom_header(root / rel)
+        return None if ds is None else {f: str(ds.get(f, "") or "").strip() for f in fields}
+
+    if not images:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(8, len(images))) as pool:
+        return dict(zip(images, pool.map(one, images)))

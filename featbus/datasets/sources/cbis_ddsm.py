@@ -1,0 +1,160 @@
+"""CBIS-DDSM (TCIA, 2017) as TCIA's downloader writes it, as a release's source
+(:mod:`featbus.datasets.sources`): the description tables ``mass_case_description_{train,test}_set.csv``
+and ``calc_case_description_{train,test}_set.csv`` (one row an abnormality: ``patient_id``, ``left or
+right breast``, ``image view``, ``abnormality id``, ``pathology``, ``image file path``, ``ROI mask file
+path``...) and the tree ``CBIS-DDSM/<Type>-<Split>_P_NNNNN_<SIDE>_<VIEW>/<date>-DDSM-NA-N/<series>/1-1.dcm``.
+
+The tables name the files by UID folders that are not on disk: only the first part of each path, the
+**case folder**, is, so the case folder is the key. A case folder holds the full mammogram; the
+folder of abnormality ``n`` (``<case>_<n>``) holds its ROI mask and its cropped image, told apart by
+their pixels (a mask holds two values, 0 and its maximum, at the scan's size; a crop is grey), never
+by the files' order or names. The masks are the scan's; a crop is never a scan. The label is
+``pathology`` as written (MALIGNANT, BENIGN, BENIGN_WITHOUT_CALLBACK); a scan whose abnormalities
+differ takes the most severe. The split is the table's (``train_set`` / ``test_set``), the patient
+``patient_id``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..._records import LeftOut
+from ._base import Entry, SourceRead
+from ._screening import SIDES, VIEWS, column, row_dict, table
+
+__all__ = ["NAME", "SEVERITY", "read", "recognise", "roi_kind"]
+
+NAME = "CBIS-DDSM case descriptions"
+#: The tables' names: abnormality type and split.
+TABLE = re.compile(r"^(mass|calc)_case_description_(train|test)_set\.csv$", re.IGNORECASE)
+#: ``pathology``'s values, least severe first: a scan with several abnormalities takes the last it has.
+SEVERITY = ("BENIGN_WITHOUT_CALLBACK", "BENIGN", "MALIGNANT")
+NEEDS = ("patient_id", "pathology", "image file path", "ROI mask file path")
+
+
+def recognise(files: list[Path], root: Path | None = None) -> list[Path]:
+    """The four description tables (by their published names) where their paths are TCIA's UID
+    folders, not on disk; a copy whose paths are its files (the PNG-converted shape commonly shared)
+    is a table like any other, read by its columns."""
+    return [f for f in files if TABLE.match(f.name) and root is not None and not _paths_on_disk(root, f)]
+
+
+def _paths_on_disk(root: Path, rel: Path) -> bool:
+    """Whether the first row's ``image file path`` names a file (beside the table or under ``CBIS-DDSM/``)."""
+    import csv
+    import io
+    import itertools
+
+    from ._screening import HEADER_BYTES
+
+    try:
+        with open(root / rel, "rb") as f:
+            head = f.read(HEADER_BYTES).decode("utf-8-sig", errors="replace")
+        rows = list(itertools.islice(csv.reader(io.StringIO(head)), 2))
+    except (OSError, ValueError, csv.Error):
+        return False
+    if len(rows) < 2:
+        return False
+    header, first = rows
+    keys = [h.strip().casefold() for h in header]
+    if "image file path" not in keys or len(first) <= keys.index("image file path"):
+        return False
+    cell = first[keys.index("image file path")].strip().replace("\\", "/")
+    return any((root / base / cell).is_file() for base in (rel.parent, rel.parent / "CBIS-DDSM"))
+
+
+def _case(cell: str) -> str:
+    """A path cell's first part, the case folder (``\\`` or ``/`` separated, spaces and newlines trimmed)."""
+    return cell.strip().replace("\\", "/").lstrip("./").split("/")[0].strip()
+
+
+def roi_kind(root: Path, rel: Path) -> tuple[str, str]:
+    """``("mask" | "crop" | "unreadable", why)`` for a file of an abnormality's folder, by its pixels:
+    a mask holds 0 and at most one other value; a cropped image is grey. The header is checked
+    first (:func:`featbus.io.header_shape`: a truncated file or one promising more pixels than
+    :data:`featbus.io.MAX_PIXELS` is never decoded)."""
+    from ...io import ImageError, header_shape, read_image
+
+    shape, problem = header_shape(root / rel)
+    if problem is not None:
+        return "unreadable", f"{problem[0]}: {problem[1]}"
+    try:  # the stored values (no window): a mask's two values stay two
+        pixels = read_image(root / rel, dicom_window=False)
+    except (ImageError, OSError, ValueError) as exc:
+        return "unreadable", f"its pixels cannot be read ({exc})"
+    values = np.unique(pixels)
+    if len(values) <= 2 and values[0] == 0:
+        return "mask", "0/" + str(int(values[-1]))
+    return "crop", f"grey, {len(values)} values, {shape[1]}x{shape[0]}"
+
+
+def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
+    """The full mammograms the table's case folders hold, each with its abnormalities' ROI masks."""
+    split = TABLE.match(file.name).group(2)
+    got = SourceRead(file, claims_images=True, patient_source="column", patient_detail="patient_id",
+                     key="the case folder (the first part of 'image file path'; its UID folders are not on disk)")
+    header, rows = table(root, file, NEEDS)
+    c_patient, c_pathology, c_image, c_mask = (column(header, c) for c in NEEDS)
+    c_side, c_view = (column(header, c) if c.replace(" ", "") in (h.replace(" ", "").casefold() for h in header)
+                      else None for c in ("left or right breast", "image view"))
+    under: dict[str, list[Path]] = {}
+    for img in images or ():
+        for part in img.parts[:-1]:
+            under.setdefault(part, []).append(img)
+    cases: dict[str, dict] = {}
+    for line, row in rows:
+        where = f"row {line} of {file.as_posix()}"
+        case = _case(row[c_image])
+        scans = under.get(case, [])
+        if not scans:
+            got.left_out.append(LeftOut(where, "no image", f"case folder {case!r} not found (its 'image file path' "
+                                                           f"{row[c_image].strip()!r})"))
+            continue
+        pathology = row[c_pathology].strip()
+        if pathology.upper() not in SEVERITY:
+            got.left_out.append(LeftOut(where, "bad annotation", f"pathology {pathology!r} is none of "
+                                                                 f"{', '.join(SEVERITY)}"))
+            continue
+        found = cases.setdefault(case, {"scans": scans, "rows": [], "rois": [], "patient": row[c_patient].strip()})
+        found["rows"].append((line, row, pathology))
+        roi = _case(row[c_mask])
+        if not under.get(roi):
+            got.left_out.append(LeftOut(where, "mask not found", f"abnormality folder {roi!r} not found (the "
+                                                                 "image kept without its mask)"))
+        else:
+            found["rois"].append(roi)
+    mixed = 0
+    for found in cases.values():
+        pathologies = {p for _, _, p in found["rows"]}
+        label = max(pathologies, key=lambda p: SEVERITY.index(p.upper()))
+        mixed += len(pathologies) > 1
+        line, row, _ = found["rows"][0]
+        for scan in found["scans"]:
+            masks = []
+            for roi in dict.fromkeys(found["rois"]):
+                for f in under[roi]:
+                    what, why = roi_kind(root, f)
+                    if what == "mask":
+                        masks.append(f)
+                    elif what == "crop":
+                        got.left_out.append(LeftOut(f.as_posix(), "cropped image", f"the cropped image of {roi} "
+                                                                                  f"({why}), not a scan"))
+                    else:
+                        got.left_out.append(LeftOut(f.as_posix(), "unreadable", why))
+            meta = {}
+            if c_side is not None:
+                meta["laterality"] = SIDES.get(row[c_side].strip().casefold(), row[c_side].strip())
+            if c_view is not None:
+                meta["view"] = VIEWS.get(row[c_view].strip().casefold(), row[c_view].strip())
+            got.entries.append(Entry(scan, label, tuple(masks), patient=found["patient"], split=split,
+                                     row=row_dict(header, line, row), meta=meta))
+    got.class_source = "the 'pathology' column of {file} (MALIGNANT, BENIGN, BENIGN_WITHOUT_CALLBACK as written)"
+    got.mask_rule = ("the ROI mask in each abnormality's folder <case>_<n>, told from the cropped image by its "
+                     "pixels (0 and one value, at the scan's size)")
+    if mixed:
+        got.notes.append(f"{mixed} image(s) of {file.as_posix()} with abnormalities of different pathology take the "
+                         "most severe (MALIGNANT > BENIGN > BENIGN_WITHOUT_CALLBACK).")
+    return got

@@ -1,0 +1,105 @@
+"""The Chinese Mammography Database (CMMD, TCIA 2021) as a release's source
+(:mod:`featbus.datasets.sources`): ``CMMD/<ID1>/<study>/<series>/1-N.dcm`` labelled by
+``CMMD_clinicaldata_revision.xlsx`` (``ID1, LeftRight, Age, number, abnormality, classification,
+subtype``), one row a patient's breast.
+
+A row labels a breast, so the key is two fields: the patient (``ID1``, the image's patient folder)
+and the side (``LeftRight``, the image's ``ImageLaterality`` header); each view of the breast takes
+the row's ``classification`` as written (Benign / Malignant). The patient is ``ID1``: a woman's two
+breasts are one group.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..._records import LeftOut
+from .._release_tables import SourceError, SourceRefused
+from ._base import Entry, SourceRead
+from ._screening import SIDES, column, columns, dicom_fields, header_row, row_dict, table
+
+__all__ = ["NAME", "read", "recognise"]
+
+NAME = "CMMD clinical data"
+NEEDS = ("ID1", "LeftRight", "classification")
+
+
+def recognise(files: list[Path]) -> list[Path]:
+    """The clinical table, by its published name (``CMMD_clinicaldata_revision.xlsx`` and earlier versions)."""
+    return [f for f in files if f.name.casefold().startswith("cmmd_clinicaldata")
+            and f.suffix.lower() in (".xlsx", ".xls", ".csv")]
+
+
+def _merged_header(root: Path, file: Path) -> str:
+    """Why the header row does not name the columns: the merged cells of its first row (an .xlsx),
+    else its empty cells; ``""`` when neither."""
+    if file.suffix.lower() == ".xlsx":
+        import openpyxl
+
+        try:
+            book = openpyxl.load_workbook(root / file)  # the size was checked by read_table
+            merged = [str(r) for r in book.worksheets[0].merged_cells.ranges if r.min_row == 1]
+            book.close()
+        except Exception:  # noqa: BLE001 - openpyxl raises many kinds; then the empty cells are said
+            merged = []
+        if merged:
+            return f"its header row has merged cells ({', '.join(merged[:3])})"
+    header = header_row(root, file)
+    empty = sum(1 for h in header if not h.strip() or h.startswith("column "))
+    return f"its header row has {empty} empty cell(s) (merged header cells?)" if empty else ""
+
+
+def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
+    """The images of each patient folder the table names, each labelled by its breast's row
+    (the folder's ``ID1`` and the header's ``ImageLaterality``)."""
+    got = SourceRead(file, claims_images=True, patient_source="column", patient_detail="ID1",
+                     key="ID1 + LeftRight (the image's patient folder + its ImageLaterality header)")
+    try:
+        header, rows = table(root, file, NEEDS)
+    except SourceError as exc:
+        why = _merged_header(root, file)
+        if why:  # the release's label table, unreadable as saved: refused, never read as folder names
+            raise SourceRefused(f"{str(root / file)!r}: {why}: {exc}; the column names must be its first row "
+                               "(unmerge them)") from None
+        raise
+    c_id, c_side, c_class = (column(header, c) for c in NEEDS)
+    breast: dict[tuple[str, str], tuple[int, list[str]]] = {}
+    for line, row in rows:
+        key = (row[c_id].strip(), SIDES.get(row[c_side].strip().casefold(), row[c_side].strip()))
+        if key in breast:
+            got.left_out.append(LeftOut(f"row {line} of {file.as_posix()}", "duplicate",
+                                        f"patient {key[0]} side {key[1]} is row {breast[key][0]} too"))
+            continue
+        breast[key] = (line, row)
+    patients = {p for p, _ in breast}
+    mine = [(img, next(p for p in img.parts[:-1] if p in patients)) for img in images or ()
+            if any(p in patients for p in img.parts[:-1])]
+    heads = dicom_fields(root, [img for img, _ in mine], ("ImageLaterality", "Laterality", "ViewPosition"))
+    used = set()
+    for img, patient in mine:
+        head = heads.get(img)
+        if head is None:
+            got.left_out.append(LeftOut(img.as_posix(), "unreadable", "its DICOM header cannot be read"))
+            continue
+        side = SIDES.get((head["ImageLaterality"] or head["Laterality"]).casefold())
+        if side is None:
+            got.left_out.append(LeftOut(img.as_posix(), "no row", "its DICOM header gives no ImageLaterality: "
+                                                                  f"which breast of {patient} it shows is unknown"))
+            continue
+        if (patient, side) not in breast:
+            got.left_out.append(LeftOut(img.as_posix(), "no row", f"no row of {file.as_posix()} for patient "
+                                                                  f"{patient}, side {side} (ImageLaterality)"))
+            continue
+        line, row = breast[(patient, side)]
+        used.add((patient, side))
+        got.entries.append(Entry(img, row[c_class].strip() or None, patient=patient, row=row_dict(header, line, row),
+                                 meta={"laterality": side, "view": head["ViewPosition"]}))
+    for key, (line, _) in breast.items():
+        if key not in used:
+            got.left_out.append(LeftOut(f"row {line} of {file.as_posix()}", "no image",
+                                        f"no image of patient {key[0]} with ImageLaterality {key[1]}"))
+    got.class_source = ("the 'classification' column of {file} (as written): a breast's label, given to each of "
+                        "its views (ID1 + LeftRight)")
+    if columns(header) >= {"subtype"}:
+        got.notes.append("CMMD's 'subtype' (molecular subtype of the D2 cancers) kept with each row.")
+    return got

@@ -1,0 +1,109 @@
+"""INbreast (release 1.0) as a release's source (:mod:`featbus.datasets.sources`):
+``AllDICOMs/<file id>_<patient>_MG_<R|L>_<CC|ML>_ANON.dcm`` labelled by ``INbreast.xls`` (or the
+``INbreast.csv`` it ships beside it, ``;``-separated), whose ``File Name`` is each file name's first
+token and ``Bi-Rads`` the assessment (1 .. 6, with 4a / 4b / 4c), and ``AllXML/<file id>.xml`` (OsiriX
+plists) outlining the findings.
+
+The label is ``BI-RADS`` and the ``Bi-Rads`` cell as written (graded classes); the patient the file
+name's second token (the woman's anonymised id; the table's own ``Patient ID`` cells are removed);
+an image's mask the union of the ROIs its XML outlines with three points or more (a calcification
+marked by one point draws nothing, said).
+"""
+
+from __future__ import annotations
+
+import plistlib
+import re
+from pathlib import Path
+
+from ..._records import LeftOut
+from ...io import MAX_TABLE_BYTES, limit_words, list_folder
+from .._release_tables import SourceError
+from ._base import DrawnMask, Entry, SourceRead
+from ._screening import SIDES, VIEWS, column, dicom_fields, row_dict, table
+
+__all__ = ["NAME", "read", "recognise", "xml_outlines"]
+
+NAME = "INbreast table"
+NEEDS = ("File Name", "Bi-Rads")
+#: ``<file id>_<patient>_MG_<side>_<view>_ANON.dcm``
+FILE = re.compile(r"^(\d+)_([0-9a-fA-F]+)_MG_([RL])_([A-Z]+)_ANON\.dcm$", re.IGNORECASE)
+POINT = re.compile(r"^\(\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)")
+
+
+def recognise(files: list[Path]) -> list[Path]:
+    """``INbreast.xls`` / ``.xlsx`` / ``.csv``, by their published name."""
+    return [f for f in files if f.stem.casefold() == "inbreast" and f.suffix.lower() in (".xls", ".xlsx", ".csv")]
+
+
+def xml_outlines(path: Path) -> tuple[list[list[float]], int]:
+    """``(outlines, points)``: each ROI's ``Point_px`` as a flat ``x, y`` sequence in pixel-edge
+    coordinates (:class:`~featbus.datasets.sources.DrawnMask`'s), for the ROIs of three points or
+    more; ``points``: the ROIs marked by fewer (a calcification's single point)."""
+    if path.stat().st_size > MAX_TABLE_BYTES:
+        raise SourceError(f"{path.stat().st_size:,} bytes: refused above {limit_words('MAX_TABLE_BYTES')}, unread")
+    data = plistlib.loads(path.read_bytes())
+    outlines, points = [], 0
+    for image in data.get("Images", []):
+        for roi in image.get("ROIs", []):
+            xy = [POINT.match(str(p)) for p in roi.get("Point_px", [])]
+            flat = [float(v) + 0.5 for m in xy if m for v in m.groups()]  # pixel centres -> edges
+            if len(flat) >= 6:
+                outlines.append(flat)
+            else:
+                points += 1
+    return outlines, points
+
+
+def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
+    """The images of ``AllDICOMs/`` the table names by their first token, with their drawn ROIs."""
+    got = SourceRead(file, claims_images=True, patient_source="column",
+                     patient_detail="the file name's second token (<id>_<patient>_MG_...)",
+                     key="'File Name' = the file name's first token")
+    if file.suffix.lower() == ".csv" and (root / file.with_suffix(".xls")).is_file():
+        got.not_used = f"the same table as {file.with_suffix('.xls').as_posix()}, which is read"
+        return got
+    header, rows = table(root, file, NEEDS)
+    c_name, c_birads = (column(header, c) for c in NEEDS)
+    by_id: dict[str, Path] = {}
+    for img in images or ():
+        m = FILE.match(img.name)
+        if m:
+            by_id.setdefault(m.group(1), img)
+    xml_dir = file.parent / "AllXML"
+    xmls, _ = list_folder(root / xml_dir, (".xml",))
+    xml_of = {x.stem: xml_dir / x for x in xmls}
+    found = [(line, row, by_id.get(row[c_name].strip().split(".")[0])) for line, row in rows]
+    shapes = dicom_fields(root, [img for _, _, img in found if img is not None and img.stem.split("_")[0] in xml_of],
+                          ("Rows", "Columns"))
+    n_points = 0
+    for line, row, img in found:
+        where = f"row {line} of {file.as_posix()}"
+        if img is None:
+            got.left_out.append(LeftOut(where, "no image", f"no AllDICOMs/{row[c_name].strip()}_*.dcm"))
+            continue
+        fid, patient, side, view = FILE.match(img.name).groups()
+        masks = ()
+        xml = xml_of.get(fid)
+        if xml is not None:
+            head = shapes.get(img) or {}
+            try:
+                outlines, points = xml_outlines(root / xml)
+                size = (int(head["Rows"]), int(head["Columns"]))
+            except (OSError, ValueError, KeyError, plistlib.InvalidFileException, SourceError) as exc:
+                got.left_out.append(LeftOut(xml.as_posix(), "bad annotation", f"{type(exc).__name__}: {exc}"))
+            else:
+                n_points += points
+                if outlines:
+                    masks = (DrawnMask(xml, fid, size, polygons=tuple(outlines)),)
+        birads = row[c_birads].strip()
+        got.entries.append(Entry(img, f"BI-RADS {birads}" if birads else None, masks, patient=patient,
+                                 row=row_dict(header, line, row),
+                                 meta={"laterality": SIDES[side.casefold()],
+                                       "view": VIEWS.get(view.casefold(), view.upper())}))
+    got.class_source = "the 'Bi-Rads' column of {file}, as 'BI-RADS <cell>' (graded classes as written)"
+    got.mask_rule = "drawn from the ROI outlines of AllXML/<id>.xml"
+    if n_points:
+        got.notes.append(f"{n_points} ROI(s) of AllXML/ marked by fewer than three points (calcifications) "
+                         "draw no mask.")
+    return got

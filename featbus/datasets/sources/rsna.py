@@ -1,0 +1,89 @@
+"""RSNA Screening Mammography Breast Cancer Detection (Kaggle, 2022) as a release's source
+(:mod:`featbus.datasets.sources`): ``train_images/<patient_id>/<image_id>.dcm`` named by ``train.csv``
+(``site_id, patient_id, image_id, laterality, view, age, cancer, biopsy, invasive, BIRADS, implant,
+density, machine_id, difficult_negative_case``), ``test_images/`` named by ``test.csv`` (no label: the
+competition's hidden test split) and ``sample_submission.csv`` (the form of the answers).
+
+``cancer`` is a breast's label (the same on each of its views): 1 reads as ``cancer``, 0 as
+``no cancer``; a breast whose views disagree is left out, named. The patient is ``patient_id``
+(both breasts of one woman, one group); ``BIRADS`` and ``density`` stay in each image's row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..._records import LeftOut
+from .._release_rules import column_key
+from ._base import Entry, SourceRead
+from ._screening import SIDES, VIEWS, column, columns, header_row, row_dict, table
+
+__all__ = ["NAME", "read", "recognise"]
+
+NAME = "RSNA Screening Mammography tables"
+#: The columns that make a table RSNA's: its key (``patient_id`` + ``image_id``) and the breast's side and view.
+KEY = ("patient_id", "image_id", "laterality", "view")
+#: What ``cancer``'s cells read as.
+CANCER = {"1": "cancer", "0": "no cancer", "1.0": "cancer", "0.0": "no cancer"}
+
+
+def recognise(files: list[Path], root: Path | None = None) -> list[Path]:
+    """``train.csv`` and ``test.csv`` with RSNA's key columns, and ``sample_submission.csv`` beside them."""
+    if root is None:
+        return []
+    mine = [f for f in files if f.name.casefold() in ("train.csv", "test.csv")
+            and columns(header_row(root, f)) >= {column_key(c) for c in KEY}]
+    folders = {f.parent for f in mine}
+    return mine + [f for f in files if f.name.casefold() == "sample_submission.csv" and f.parent in folders
+                   and columns(header_row(root, f)) >= {column_key("prediction_id"), "cancer"}]
+
+
+def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
+    """The images ``train.csv`` (labelled) or ``test.csv`` (unlabelled, split ``test``) names."""
+    got = SourceRead(file, claims_images=True, patient_source="column", patient_detail="patient_id",
+                     key="patient_id + image_id (<split>_images/<patient_id>/<image_id>.dcm)")
+    if file.name.casefold() == "sample_submission.csv":
+        got.not_used = ("the competition's answer form (prediction_id = patient_id + laterality, a 'cancer' "
+                        "to fill in): no labels")
+        return got
+    test = file.name.casefold() == "test.csv"
+    header, rows = table(root, file, KEY + (() if test else ("cancer",)))
+    c_patient, c_image, c_side, c_view = (column(header, c) for c in KEY)
+    c_cancer = None if test else column(header, "cancer")
+    folder = file.parent / ("test_images" if test else "train_images")
+    known = set(images or ())
+    breasts: dict[tuple[str, str], set] = {}
+    for line, row in rows:
+        patient, image_id = row[c_patient].strip(), row[c_image].strip()
+        rel = folder / patient / f"{image_id}.dcm"
+        where = f"row {line} of {file.as_posix()}"
+        if rel not in known:
+            got.left_out.append(LeftOut(where, "no image", f"{rel.as_posix()} not found"))
+            continue
+        label = None
+        if c_cancer is not None:
+            label = CANCER.get(row[c_cancer].strip())
+            if label is None:
+                got.left_out.append(LeftOut(rel.as_posix(), "bad annotation",
+                                            f"{where}: 'cancer' is {row[c_cancer]!r}, neither 0 nor 1"))
+                continue
+        side = SIDES.get(row[c_side].strip().casefold(), row[c_side].strip())
+        breasts.setdefault((patient, side), set()).add(label)
+        got.entries.append(Entry(rel, label, patient=patient, split="test" if test else "train",
+                                 row=row_dict(header, line, row),
+                                 meta={"laterality": side, "view": VIEWS.get(row[c_view].strip().casefold(),
+                                                                             row[c_view].strip())}))
+    torn = {b for b, labels in breasts.items() if len(labels) > 1}
+    if torn:
+        for e in [e for e in got.entries if (e.patient, e.meta["laterality"]) in torn]:
+            got.left_out.append(LeftOut(e.image.as_posix(), "two labels", f"the views of breast {e.patient} "
+                                        f"{e.meta['laterality']} disagree on 'cancer' in {file.as_posix()}"))
+        got.entries = [e for e in got.entries if (e.patient, e.meta["laterality"]) not in torn]
+    if test:
+        got.class_source = "no labels in {file}: the competition's hidden test split"
+        got.notes.append(f"{len(got.entries)} image(s) of {folder.as_posix()}/ are the competition's test split, "
+                         f"published without labels ({file.as_posix()}): read unlabelled, split 'test'.")
+    else:
+        got.class_source = ("the 'cancer' column of {file}, 1 read as 'cancer' and 0 as 'no cancer': a breast's "
+                            "label, given to each of its views (patient_id + laterality)")
+    return got

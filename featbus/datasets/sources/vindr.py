@@ -1,0 +1,79 @@
+"""VinDr-Mammo (PhysioNet, 2022) as a release's source (:mod:`featbus.datasets.sources`):
+``images/<study_id>/<image_id>.dicom`` labelled by ``breast-level_annotations.csv`` (``study_id,
+series_id, image_id, laterality, view_position, height, width, breast_birads, breast_density,
+split``), one row an image.
+
+The label is ``breast_birads`` as written (``BI-RADS 1`` .. ``BI-RADS 5``: graded classes, a breast's
+assessment on each of its views), the split ``split`` (``training`` / ``test``), the patient the study
+(the release names no woman; one study is one woman's exam). ``breast_density`` (``DENSITY A`` ..
+``D``) stays in each image's row and ``meta``. ``finding_annotations.csv`` (a row a finding, with its
+box) and the DICOM-header table ``metadata.csv`` beside it are said, never taken as the labels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..._records import LeftOut
+from .._release_rules import column_key
+from ._base import Entry, SourceRead
+from ._screening import SIDES, VIEWS, column, columns, header_row, row_dict, table
+
+__all__ = ["NAME", "read", "recognise"]
+
+NAME = "VinDr-Mammo annotations"
+#: ``breast-level_annotations.csv``'s key and label columns.
+KEY = ("study_id", "image_id", "laterality", "view_position", "breast_birads")
+#: The columns of ``finding_annotations.csv`` that tell it from the breast-level table: a box per finding.
+FINDING = ("finding_categories", "xmin", "ymin", "xmax", "ymax")
+
+
+def recognise(files: list[Path], root: Path | None = None) -> list[Path]:
+    """The breast-level table (its key and ``breast_birads``), the findings table and the
+    ``metadata.csv`` beside it."""
+    if root is None:
+        return []
+    heads = {f: columns(header_row(root, f)) for f in files if f.suffix.lower() == ".csv"}
+    mine = [f for f, h in heads.items() if h >= {column_key(c) for c in KEY}]
+    folders = {f.parent for f in mine}
+    return mine + [f for f in files if f.parent in folders and f.name.casefold() == "metadata.csv"
+                   and column_key("SOP Instance UID") in heads.get(f, set())]
+
+
+def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
+    """The images the breast-level table names, each with its breast's BI-RADS; the findings table
+    and ``metadata.csv`` said, not read."""
+    got = SourceRead(file, claims_images=True, patient_source="column",
+                     patient_detail="study_id (VinDr-Mammo names no woman: one study is one woman's exam)",
+                     key="study_id + image_id (images/<study_id>/<image_id>.dicom)")
+    head = columns(header_row(root, file))
+    if file.name.casefold() == "metadata.csv":
+        got.not_used = "the images' DICOM header fields (SOP Instance UID, age, manufacturer): no labels"
+        return got
+    if head >= {column_key(c) for c in FINDING}:
+        got.not_used = ("one row a finding with its box (finding_categories, finding_birads, xmin .. ymax): the "
+                        "findings, not the label table")
+        return got
+    header, rows = table(root, file, KEY)
+    c_study, c_image, c_side, c_view, c_birads = (column(header, c) for c in KEY)
+    c_split = column(header, "split") if column_key("split") in head else None
+    c_density = column(header, "breast_density") if column_key("breast_density") in head else None
+    known = set(images or ())
+    for line, row in rows:
+        study, image_id = row[c_study].strip(), row[c_image].strip()
+        rel = next((r for r in (file.parent / "images" / study / f"{image_id}{s}" for s in (".dicom", ".dcm", ""))
+                    if r in known), None)
+        where = f"row {line} of {file.as_posix()}"
+        if rel is None:
+            got.left_out.append(LeftOut(where, "no image", f"images/{study}/{image_id}.dicom not found"))
+            continue
+        label = row[c_birads].strip() or None
+        meta = {"laterality": SIDES.get(row[c_side].strip().casefold(), row[c_side].strip()),
+                "view": VIEWS.get(row[c_view].strip().casefold(), row[c_view].strip())}
+        if c_density is not None:
+            meta["density"] = row[c_density].strip()
+        got.entries.append(Entry(rel, label, patient=study, split=row[c_split].strip() if c_split is not None else None,
+                                 row=row_dict(header, line, row), meta=meta))
+    got.class_source = ("the 'breast_birads' column of {file} (BI-RADS 1-5, graded classes as written: a breast's "
+                        "assessment, given to each of its views; 'breast_density' kept with each row)")
+    return got
