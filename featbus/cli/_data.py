@@ -173,6 +173,15 @@ def _may_be_masks(names) -> bool:
     return any(word in str(name).casefold() for name in names for word in MASK_WORDS)
 
 
+def left_out_lines(summary, shown: int = 20) -> list[str]:
+    """The lines naming what a release's reading left out (the first ``shown``, then how many more), under
+    its paragraph: as ``featbus read`` prints them, so every command names the same files."""
+    lines = [f"  left out {r.item}: {r.text()}" for r in summary.left_out[:shown]]
+    if len(summary.left_out) > shown:
+        lines.append(f"  ... and {len(summary.left_out) - shown} more left out")
+    return lines
+
+
 #: The last suffixes of a file that may be a whole release (:func:`featbus.datasets.sources._refs.is_release_file`).
 _RELEASE_FILE_SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".tbz2", ".txz", ".npz")
 
@@ -215,7 +224,8 @@ def _expand_images(inputs: Sequence[str], said: list[str] | None = None, *,
             from .._records import ImageError
 
             raise CLIError(_read_error(p, exc, "skip") if isinstance(exc, ImageError) else _one_line(exc)) from exc
-        told.append(rel.summary.text())
+        for line in [rel.summary.text(), *left_out_lines(rel.summary)]:
+            told.append(line)  # printed at once when nothing collects them (_Printed)
         if mask_pattern is not None and p.is_dir() and not rel.summary.n_masks_paired:
             raise CLIError(f"--mask-pattern {mask_pattern!r} pairs no file of {item!r} with an image")
         if not rel.images:

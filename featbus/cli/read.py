@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 
 from ._common import CLIError, _check_writable, _one_line, _refuse_existing, _refuse_input
+from ._data import left_out_lines
 from ._options import add_export_columns, add_overwrite
 
 __all__ = ["add_parser", "run"]
@@ -50,10 +51,8 @@ def run(args) -> int:
     except (ReleaseError, ValueError, OSError) as exc:
         raise CLIError(_one_line(exc)) from exc
     print(release.summary.text())
-    for r in release.summary.left_out[:20]:
-        print(f"  left out {r.item}: {r.text()}", file=sys.stderr)
-    if len(release.summary.left_out) > 20:
-        print(f"  ... and {len(release.summary.left_out) - 20} more left out", file=sys.stderr)
+    for line in left_out_lines(release.summary):
+        print(line, file=sys.stderr)
     if args.index is not None:
         release.write_index(args.index)
         print(f"wrote the index of {len(release.images)} images to {args.index}")

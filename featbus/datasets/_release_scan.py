@@ -215,12 +215,21 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
     return images, masks_of, unpaired, "; ".join(rules[k] for k in sorted(rules)) or None
 
 
+#: Fewer files than this are probed in the calling thread: each worker thread that allocates gets a
+#: glibc arena of its own (64-128 MB of address space), which a small release (``featbus predict`` on a
+#: folder) does not need and a process under an address-space limit (``ulimit -v``) cannot spare.
+PROBE_THREADS_FROM = 256
+
+
 def probe_files(root: Path, rels: list[Path], n_threads: int = 8) -> dict[Path, tuple]:
-    """:func:`featbus.io.header_shape` over files (threads: the work is reading a few bytes of each)."""
+    """:func:`featbus.io.header_shape` over files (threads from :data:`PROBE_THREADS_FROM` files on: the
+    work is reading a few bytes of each, where waiting on the disk dominates)."""
     from ..io import header_shape
 
     if not rels:
         return {}
+    if len(rels) < PROBE_THREADS_FROM:
+        return {r: header_shape(root / r) for r in rels}
     with ThreadPoolExecutor(max_workers=min(n_threads, len(rels))) as pool:
         return dict(zip(rels, pool.map(lambda r: header_shape(root / r), rels)))
 
