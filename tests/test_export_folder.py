@@ -76,7 +76,7 @@ def test_labels_are_checked_before_any_image_is_read(tmp_path, monkeypatch):
     import featbus.datasets._common as common  # the one image reader of the loaders
 
     root = make_export(tmp_path / "export", label="Maligant")
-    monkeypatch.setattr(common, "read_image", lambda *a, **k: pytest.fail("an image was read"))
+    monkeypatch.setattr(common, "read_at_work", lambda *a, **k: pytest.fail("an image was read"))
     with pytest.raises(ValueError, match=r"row 9 .*label 'Maligant' is not one of the classes"):
         load_export(root, classes=["benign", "malignant", "normal"])
     with pytest.raises(ValueError, match=r"row 3 .*image 'nowhere.png' not found"):
@@ -91,7 +91,7 @@ def test_a_misspelt_label_is_refused_before_any_image_is_read(tmp_path, monkeypa
     import featbus.datasets._common as common  # the one image reader of the loaders
 
     root = make_export(tmp_path / "export", label="Benigh")
-    monkeypatch.setattr(common, "read_image", lambda *a, **k: pytest.fail("an image was read"))
+    monkeypatch.setattr(common, "read_at_work", lambda *a, **k: pytest.fail("an image was read"))
     with pytest.raises(ValueError, match=r"row 9 .*label 'Benigh' \(1 row\) looks like a misspelling of 'Benign'"):
         load_export(root)
     assert main(["train", str(root), "-f", "intensity", "-c", "logreg", "-o", str(tmp_path / "m.featbus")]) == 2
@@ -171,7 +171,7 @@ def test_predict_on_an_export_folder_leaves_its_masks_out(tmp_path, capsys):
     csv = tmp_path / "p.csv"
     assert main(["predict", str(out), str(root), "-o", str(csv)]) == 0
     err = capsys.readouterr().err
-    assert "left out masks/ in" in err and "the masks of the images in images/" in err
+    assert "12 images; 11 paired with 11 mask files" in err  # the reader's paragraph: masks/ holds masks
     rows = csv.read_text().strip().splitlines()[1:]
     assert len(rows) == 12 and not any("masks" in r.split(",")[0] for r in rows)
 
