@@ -54,9 +54,11 @@ def test_default_deep_features_work_offline_with_an_empty_home(offline_empty_hom
     assert X.shape == (3, 192) and X.dtype == np.float32 and np.isfinite(X).all()
     assert X.std(axis=0).max() > 0  # real weights give features that differ between images
     assert str(deep.get_feature_names_out()[0]) == "efficientnet_lite0.block6d_add.avg.0"
-    # the converted weights went under the (empty) home folder, nowhere else
+    # the converted weights (Keras's folder) and their LiteRT conversion, if any (featbus's cache
+    # folder) went under the (empty) home folder, nowhere else
     written = [p.relative_to(offline_empty_home) for p in offline_empty_home.rglob("*") if p.is_file()]
-    assert written and all(p.parts[0] == ".keras" for p in written), written
+    assert any(p.parts[0] == ".keras" for p in written), written
+    assert all(p.parts[:2] in {(".keras", "featbus"), (".cache", "featbus")} for p in written), written
 
 
 @pytest.mark.parametrize("backbone", ["vgg16", "inception_v3"])

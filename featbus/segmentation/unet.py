@@ -159,6 +159,12 @@ def segmenter_file(spec: str | os.PathLike) -> Path:
                             f"UNetSegmenter.save{shipped}")
 
 
+def _archive_digest(data: bytes) -> str:
+    """The name of a network saved as a Keras archive: the hash of its bytes (never a name a file
+    claims), which keys its kept maps and its LiteRT conversion."""
+    return f"keras-archive:{hashlib.sha256(data).hexdigest()}"
+
+
 def _has_lesion(ys: np.ndarray) -> np.ndarray:
     """Whether each mask of a batch ``(n, s, s, 1)`` holds a lesion (an empty batch too)."""
     return ys.any(axis=tuple(range(1, ys.ndim)))
@@ -628,7 +634,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             best.append(best_epoch)
         self.model_ = networks[0] if n_members == 1 else average_networks(networks)
         self._predict_fn = None
-        for loaded in ("_network_source", "_network_digest"):  # refit: no longer the network of a file
+        for loaded in ("_network_source", "_network_digest", "_network_archive"):  # refit: another network
             self.__dict__.pop(loaded, None)
         self.history_ = histories[0] if n_members == 1 else {
             "members": histories, "stopped": [h["stopped"] for h in histories],
@@ -935,10 +941,12 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
 
     def _fingerprint(self) -> str:
         """What decides this segmenter's maps: its network's weights and the settings the maps read
-        (input size, mirror averaging); two segmenters with one fingerprint compute the same maps."""
+        (input size, mirror averaging); two segmenters with one fingerprint compute the same maps.
+        A network read from a file, or copied or saved once, is named by its archive's digest;
+        weights are changed only by ``fit`` (which drops that name), never in place on ``model_``."""
         h = hashlib.sha256(f"{type(self).__qualname__}|{int(self.input_size)}|{self._tta()}".encode())
         digest = self.__dict__.get("_network_digest")
-        if digest is not None:  # a loaded network: the digest of the file its weights were read from
+        if digest is not None:  # the digest of the archive its weights were read from or saved to
             h.update(digest.encode())
             return h.hexdigest()
         for w in self.model_.get_weights():
@@ -1149,6 +1157,8 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
                     model = load_network(source, self.__dict__.get("backbone"))
                 self.__dict__["model_"] = model
                 self.__dict__.pop("_network_source", None)
+                if isinstance(source, bytes):  # what a copy or a save of it writes (__getstate__)
+                    self.__dict__["_network_archive"] = source
         return self.__dict__["model_"]
 
     def __getstate__(self):
@@ -1157,16 +1167,23 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
         state.pop("_predict_model", None)
         state.pop("_network_digest", None)
         source = state.pop("_network_source", None)
+        archive = state.pop("_network_archive", None)
         model = state.pop("model_", None)
         if (model is not None or source is not None) and state.get("shipped_"):
             pass  # featbus's own file, read again (its digest checked) by __setstate__
         elif isinstance(source, bytes):  # loaded, never built: the bytes it was loaded from
             state["_model_bytes"] = source
+        elif archive is not None:  # built from an archive, not refit since: those bytes again, so
+            state["_model_bytes"] = archive  # every copy of a copy is named as the first (its digest)
         elif model is not None:
             with tempfile.TemporaryDirectory() as tmp:
                 f = Path(tmp) / "model.keras"
-                model.save(f)
+                model.save(f)  # Keras writes the time into an archive: bytes that differ by the second
                 state["_model_bytes"] = f.read_bytes()
+            # trained here: named, from now on, as its copies are (__setstate__), so a copy or a
+            # model file read back shares this network's kept maps and LiteRT conversion; fit drops both
+            self.__dict__.update(_network_archive=state["_model_bytes"],
+                                 _network_digest=_archive_digest(state["_model_bytes"]))
         return state
 
     def _saved_params(self) -> dict:
@@ -1198,8 +1215,7 @@ class UNetSegmenter(_ImageInputMixin, BaseEstimator):
             # the network is built on first use (__getattr__); its file's digest, checked now, names it
             self.__dict__.update(_network_source=entry.path(), _network_digest=f"keras-file:{entry.sha256}")
         elif data is not None:
-            self.__dict__.update(_network_source=bytes(data),
-                                 _network_digest=f"keras-archive:{hashlib.sha256(data).hexdigest()}")
+            self.__dict__.update(_network_source=bytes(data), _network_digest=_archive_digest(data))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
