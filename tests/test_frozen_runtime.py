@@ -217,6 +217,28 @@ def test_cache_writes_atomically(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{key['digest']}.tflite", f"{key['digest']}.json"])
 
 
+def test_cache_is_bounded_least_recently_used_first(monkeypatch, tmp_path):
+    """The folder keeps at most FEATBUS_CACHE_MAX_MB: a read renews an entry, the oldest unused
+    conversion goes first, the one just written never; a budget that is no size is refused."""
+    import os
+
+    # 3,500 bytes: two entries (1,000 bytes and a sidecar of about 400 each), not three
+    monkeypatch.setenv("FEATBUS_CACHE_MAX_MB", str(3500 / 2**20))
+    keys = [_key(weights=c * 64) for c in "abc"]
+    for k, key in enumerate(keys[:2]):
+        cached_flatbuffer(key, lambda: b"x" * 1000, tmp_path)
+        os.utime(tmp_path / f"{key['digest']}.tflite", (1000 + k, 1000 + k))
+    assert cached_flatbuffer(keys[0], lambda: b"converted again", tmp_path) == b"x" * 1000  # a read: now the newest
+    cached_flatbuffer(keys[2], lambda: b"y" * 1000, tmp_path)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(f"{k['digest']}.{e}" for k in (keys[0], keys[2]) for e in ("tflite", "json"))
+    for bad in ("0", "-3", "lots"):
+        monkeypatch.setenv("FEATBUS_CACHE_MAX_MB", bad)
+        with pytest.raises(ValueError, match="FEATBUS_CACHE_MAX_MB"):
+            cached_flatbuffer(_key(weights="d" * 64), lambda: b"z", tmp_path)
+        assert len(list(tmp_path.iterdir())) == 4  # nothing written
+
+
 def test_cache_folder_is_featbus_own(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert rt.runtime_cache_dir() == tmp_path / "featbus" / "runtime"

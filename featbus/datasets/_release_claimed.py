@@ -14,7 +14,7 @@ from ._common import _natural_key
 from ._release_rules import split_counts, split_of
 from ._release_scan import probe_files, split_masks
 from ._release_types import Release, ReleaseError, ReleaseSummary
-from .sources import DrawnMask, dicom, folders
+from .sources import DrawnMask, folders
 
 __all__ = ["claimed_release"]
 
@@ -139,12 +139,7 @@ def _groups(reader, kept, labels, class_order, group_pattern, claimers, summary)
         if empty:
             summary.notes.append(f"{empty} image(s) the source gives no patient: each is its own patient.")
         return [e.patient or n.as_posix() for (e, _), n in zip(kept, names)]
-    found = folders.folder_patients(reader, names, summary)
-    if found is None:  # a DICOM tree: the PatientID of each header
-        found = dicom.patients(reader, names, summary)
-    if found is not None:
-        return found
-    return folders.prefix_patients(names, class_order, summary)
+    return folders.name_patients(reader, names, class_order, summary)
 
 
 def _splits(kept, summary) -> list[str] | None:

@@ -89,17 +89,6 @@ def _lesion_masks(reader, images, masks_of, probed, rule):
     return lesion, rule
 
 
-def name_patients(reader, images, class_order, summary) -> list[str]:
-    """The patients where no table column names them: the patient folders, else each DICOM file's
-    ``PatientID``, else a ``PREFIX_NUMBER`` file-name prefix, else one per image (said)."""
-    found = folders.folder_patients(reader, images, summary)
-    if found is None:  # a DICOM tree: the PatientID of each header
-        found = dicom.patients(reader, images, summary)
-    if found is not None:
-        return found
-    return folders.prefix_patients(images, class_order, summary)
-
-
 class Reader:
     """The steps of :func:`read_release` on a folder, in order: masks, the sources' files, the
     table, headers, labels, patients, pixel sizes, splits; each step adds what it leaves out to
@@ -290,7 +279,8 @@ class Reader:
 
     def _groups(self, chosen, images, labels, rows_of, group_column, group_pattern, class_order, summary):
         """The patients: a DICOM header field ``--group-column`` names, else ``group_pattern``, else the
-        table's patient column, else the folders, headers or file names (:func:`name_patients`)."""
+        table's patient column, else the folders, headers or file names
+        (:func:`~featbus.datasets.sources.folders.name_patients`)."""
         from .name_groups import pattern_groups
 
         field = dicom.header_field(self, group_column, images, chosen[2] if chosen is not None else ())
@@ -305,4 +295,4 @@ class Reader:
                 summary.patient_detail += f" (over the {header[col]!r} column)"
             return groups
         groups = table.table_patients(self, chosen, images, rows_of, group_column, summary)
-        return groups if groups is not None else name_patients(self, images, class_order, summary)
+        return groups if groups is not None else folders.name_patients(self, images, class_order, summary)

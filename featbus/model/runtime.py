@@ -75,7 +75,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["LiteForward", "runtime_available", "network_estimators", "forward_flatbuffer", "forward_disagreement",
            "RUNTIME_RTOL", "RUNTIME_PROBA_ATOL", "RUNTIME_CHECK_RTOL", "SharedPasses", "RUNTIMES", "RUNTIME_BATCH",
            "LITERT_SPEEDUP", "frozen_forward", "runtime_threads", "runtime_cache_dir", "runtime_key",
-           "cached_flatbuffer", "say_runtime"]
+           "cached_flatbuffer", "prune_cache", "say_runtime"]
 
 #: Relative tolerance of a feature row from the runtime against Keras (of the row's max |value|).
 RUNTIME_RTOL = 1e-3
@@ -445,7 +445,9 @@ def cached_flatbuffer(key: dict, convert: Callable[[], bytes], folder: Path | No
     folder, its ``<digest>.json`` sidecar holds the same key, and its SHA-256 is the one the
     sidecar records; anything else is converted again and replaced. Both files are written
     atomically (:func:`featbus.io.write_file`), the flatbuffer first: a sidecar never names a
-    half-written file. A folder that cannot be written leaves the conversion uncached.
+    half-written file. A folder that cannot be written leaves the conversion uncached. After a
+    write the folder is pruned to :func:`featbus.networks.backend.cache_budget_bytes`, least
+    recently used first (:func:`prune_cache`).
 
     Parameters
     ----------
@@ -467,14 +469,68 @@ def cached_flatbuffer(key: dict, convert: Callable[[], bytes], folder: Path | No
     flat = _read_cached(folder, flat_path, side_path, key)
     if flat is not None:
         return flat
+    from ..networks.backend import cache_budget_bytes
+
+    budget = cache_budget_bytes()  # a mistyped FEATBUS_CACHE_MAX_MB is said before anything is written
     flat = convert()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         write_file(flat_path, flat)
         write_file(side_path, json.dumps({"key": key, "sha256": hashlib.sha256(flat).hexdigest()}, sort_keys=True))
+        prune_cache(folder, keep=flat_path, budget=budget)
     except OSError as exc:  # a read-only home: convert again next time
         logger.debug("featbus: converted network not cached in %s (%s)", folder, exc)
     return flat
+
+
+def prune_cache(folder: Path, *, keep: Path | None = None, budget: int | None = None) -> int:
+    """Remove the least recently used conversions (``<digest>.tflite`` and its sidecar) of
+    ``folder`` until it holds at most ``budget`` bytes (default:
+    :func:`featbus.networks.backend.cache_budget_bytes`); ``keep`` is never removed. A
+    conversion's time of use is its file's modification time (a cache read renews it).
+
+    Returns
+    -------
+    removed : int
+        Conversions removed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from featbus.model.runtime import prune_cache
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("a", "b"):
+    ...     _ = (folder / f"{name}.tflite").write_bytes(b"x" * 100)
+    ...     _ = (folder / f"{name}.json").write_text("{}")
+    >>> prune_cache(folder, keep=folder / "b.tflite", budget=150)
+    1
+    >>> sorted(p.name for p in folder.iterdir())
+    ['b.json', 'b.tflite']
+    """
+    from ..networks.backend import cache_budget_bytes
+
+    budget = cache_budget_bytes() if budget is None else int(budget)
+    entries, total = [], 0
+    for flat in folder.glob("*.tflite"):
+        side = flat.with_suffix(".json")
+        try:
+            st = flat.lstat()
+            size = st.st_size + (side.lstat().st_size if side.exists() else 0)
+        except OSError:  # removed by another process meanwhile
+            continue
+        total += size
+        if keep is None or flat != keep:
+            entries.append((st.st_mtime, flat.name, flat, side, size))
+    removed = 0
+    for _, _, flat, side, size in sorted(entries):
+        if total <= budget:
+            break
+        for p in (side, flat):  # the sidecar first: a sidecar never names a missing file
+            p.unlink(missing_ok=True)
+        total -= size
+        removed += 1
+    return removed
 
 
 def _read_cached(folder: Path, flat_path: Path, side_path: Path, key: dict) -> bytes | None:
@@ -490,7 +546,13 @@ def _read_cached(folder: Path, flat_path: Path, side_path: Path, key: dict) -> b
         flat = flat_path.read_bytes()
     except (OSError, ValueError):
         return None
-    return flat if hashlib.sha256(flat).hexdigest() == side.get("sha256") else None
+    if hashlib.sha256(flat).hexdigest() != side.get("sha256"):
+        return None
+    try:
+        os.utime(flat_path)  # used now: the last to go when the folder is pruned (prune_cache)
+    except OSError:
+        pass
+    return flat
 
 
 _SAID: set[str] = set()

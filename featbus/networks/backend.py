@@ -256,6 +256,30 @@ def keras_module():
 
 
 #: JAX's defaults for the persistent cache's thresholds, which featbus changes only where still set
+def cache_budget_bytes() -> int:
+    """How large each of featbus's own cache folders under ``~/.cache/featbus`` may grow (LiteRT
+    conversions, JAX's compiled programs): ``$FEATBUS_CACHE_MAX_MB`` megabytes, default
+    :data:`CACHE_MAX_MB`; the least recently used entries go first.
+
+    Examples
+    --------
+    >>> from featbus.networks.backend import cache_budget_bytes
+    >>> cache_budget_bytes() > 0
+    True
+    """
+    value = os.environ.get("FEATBUS_CACHE_MAX_MB", "").strip()
+    try:
+        mb = float(value) if value else CACHE_MAX_MB
+    except ValueError:
+        raise ValueError(f"FEATBUS_CACHE_MAX_MB must be a number of megabytes, got {value!r}") from None
+    if not mb > 0:
+        raise ValueError(f"FEATBUS_CACHE_MAX_MB must be above 0, got {value!r}")
+    return int(mb * 2**20)
+
+
+#: Default size of each of featbus's cache folders, in megabytes (:func:`cache_budget_bytes`).
+CACHE_MAX_MB = 1024
+
 _JAX_CACHE_SETTINGS = (
     # every program kept: JAX keeps by default only those that compiled for 1 s or more, and a
     # fine-tuning's small ones (its scalars, a forward at a new batch size) then compile in every process
@@ -302,8 +326,9 @@ def _jax_compilation_cache() -> None:
     In ``$JAX_COMPILATION_CACHE_DIR`` when set (JAX's own setting), else
     ``$XDG_CACHE_HOME/featbus/jax`` (``~/.cache/featbus/jax``); ``FEATBUS_JAX_CACHE=0`` turns it off.
     Every program is kept, however small or quick to compile, with the GPU's autotuning results
-    beside them (JAX's default; :data:`_JAX_CACHE_SETTINGS`; a setting the user changed from JAX's
-    default stays theirs).
+    beside them (JAX's default; :data:`_JAX_CACHE_SETTINGS`), up to :func:`cache_budget_bytes`
+    in all (JAX's least-recently-used eviction; unbounded by JAX's default); a setting the user
+    changed from JAX's default stays theirs.
     """
     if os.environ.get("FEATBUS_JAX_CACHE", "1") == "0":
         return
@@ -316,7 +341,7 @@ def _jax_compilation_cache() -> None:
             root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "featbus" / "jax"
             root.mkdir(parents=True, exist_ok=True)
             jax.config.update("jax_compilation_cache_dir", str(root))
-        for name, default, ours in _JAX_CACHE_SETTINGS:
+        for name, default, ours in (*_JAX_CACHE_SETTINGS, ("jax_compilation_cache_max_size", -1, cache_budget_bytes())):
             if getattr(jax.config, name, None) == default and name.upper() not in os.environ:
                 jax.config.update(name, ours)
     except (OSError, AttributeError, ValueError) as exc:  # no writable home, an older JAX: compile every time

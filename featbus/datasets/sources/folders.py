@@ -10,7 +10,7 @@ from pathlib import Path
 from .._common import _check_label_spellings, _natural_key
 from .._release_rules import MAX_CLASS_FOLDERS, class_of_value, original_stem
 from .._release_scan import copies_folders, named_folders
-from . import table
+from . import dicom, table
 
 __all__ = ["NAME", "folder_labels", "folder_levels", "folder_patients", "masks_not_a_class", "prefix_patients",
            "table_by_folder"]
@@ -127,3 +127,14 @@ def masks_not_a_class(masks: str, images: str) -> str:
     return (f"{masks + '/'!r} pairs one to one with {images + '/'!r} (the same file names): it holds their masks, "
             "not a class; featbus needs the labels: a table beside them, CSV or Excel (columns image,label[,patient]), "
             "or one sub-folder per class, each with its images/ and masks/")
+
+
+def name_patients(reader, images, class_order, summary) -> list[str]:
+    """The patients where no table column names them: the patient folders, else each DICOM file's
+    ``PatientID``, else a ``PREFIX_NUMBER`` file-name prefix, else one per image (said)."""
+    found = folder_patients(reader, images, summary)
+    if found is None:  # a DICOM tree: the PatientID of each header
+        found = dicom.patients(reader, images, summary)
+    if found is not None:
+        return found
+    return prefix_patients(images, class_order, summary)
