@@ -373,3 +373,31 @@ def test_a_manifests_split_spellings_and_the_index_keep_it(manifest_dir, tmp_pat
     assert read_release(index).splits == want and load_data(index).split.tolist() == want
     (manifest_dir / "spelt.csv").unlink()
     index.unlink()
+
+
+def test_read_of_an_index_says_each_row_it_cannot_read(tmp_path, capsys):
+    """``featbus read INDEX.csv`` reads each listed image's header, as a folder's: a row whose file is
+    not there, is not an image or cannot be opened is left out with its row and why; the others are
+    read. An index none of whose images can be read is one line and a non-zero exit."""
+    from featbus.datasets import ReleaseError, read_release
+
+    (tmp_path / "images").mkdir()
+    Image.fromarray(np.full((40, 50), 90, np.uint8)).save(tmp_path / "images" / "a.png")
+    (tmp_path / "notes.txt").write_text("not pixels\n" * 20)
+    (tmp_path / "index.csv").write_text("image,label\nimages/a.png,benign\nnotes.txt,malignant\n"
+                                        "images/gone.png,benign\nimages,benign\n")
+    rel = read_release(tmp_path / "index.csv")
+    assert [p.name for p in rel.images] == ["a.png"] and rel.labels == ["benign"]
+    said = {(o.item, o.reason) for o in rel.summary.left_out}
+    assert said == {("row 3 of index.csv", "not an image"), ("row 4 of index.csv", "unreadable"),
+                    ("row 5 of index.csv", "unreadable")}
+    assert rel.summary.n_images == 1 and rel.summary.classes == {"benign": 1}
+    assert main(["read", str(tmp_path / "index.csv")]) == 0
+    out = capsys.readouterr()
+    assert "1 images" in out.out and "row 4 of index.csv: unreadable" in out.err + out.out
+
+    (tmp_path / "bad.csv").write_text("image,label\nnotes.txt,benign\n")
+    with pytest.raises(ReleaseError, match="none of the 1 images"):
+        read_release(tmp_path / "bad.csv")
+    assert main(["read", str(tmp_path / "bad.csv")]) != 0
+    _one_line_error(capsys, "none of the 1 images", "row 2 of bad.csv", "not an image")

@@ -140,7 +140,7 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
             raise ReleaseError(f"{' and '.join(refused)} name a release's own table or files; {str(path)!r} is an "
                                "index, whose columns are image, label, group and mask: drop the option")
         return read_index(path, strict=rows_without_image == "raise", classes=classes,
-                           require_labels=require_labels, group_pattern=group_pattern)
+                           require_labels=require_labels, group_pattern=group_pattern, probe=True)
     if mask_pattern is not None:
         try:
             _pattern_regex(mask_pattern, None)

@@ -75,7 +75,7 @@ def _index_mask(base: Path, cell: str):
 
 
 def read_index(path: Path, *, strict: bool = False, classes=None, require_labels: bool = False,
-                group_pattern: str | None = None, missing: str | None = None) -> Release:
+                group_pattern: str | None = None, missing: str | None = None, probe: bool = False) -> Release:
     """An index written by :meth:`Release.write_index`, or any manifest, read back by the index's one
     module (:func:`~featbus.datasets._release_index.read_index_rows`): ``image`` and optional ``label``,
     ``group``, ``mask`` (``mask 2``... one file each, or files joined by ``;`` in a manifest by hand; a
@@ -89,7 +89,9 @@ def read_index(path: Path, *, strict: bool = False, classes=None, require_labels
     is needed, an image listed twice, (with ``classes``) a label of no known name is refused naming its
     row; else a row without an image is left out. ``missing="raise"``: the first file (image or mask)
     that is not there is an :class:`~featbus.ImageError` naming its row, before any image is read;
-    ``"skip"``: refused only when no image is there (the others are skipped where the pixels are read)."""
+    ``"skip"``: refused only when no image is there (the others are skipped where the pixels are read).
+    ``probe`` (``featbus read`` of an index): each image's header is read, as a folder's are, and an
+    image that is not there, not an image, unreadable or too large is left out, said with its row."""
     notes: list[str] = []
     left_out: list[LeftOut] = []
     base = path.parent
@@ -177,6 +179,27 @@ def read_index(path: Path, *, strict: bool = False, classes=None, require_labels
         groups.append(group or name)  # an empty patient cell: the image is its own patient, said
         masks.append(tuple(found))
         splits.append(split)
+    if probe and images:
+        from ...io import pixel_limit_problem
+        from .._release_scan import probe_files
+
+        files = [p for p in images if isinstance(p, Path)]
+        probed = probe_files(Path(base.anchor or "/"), files)
+        keep = []
+        for k, (img, (line, _)) in enumerate(zip(images, kept)):
+            shape, problem = probed.get(img, ((0, 0), None)) if isinstance(img, Path) else ((0, 0), None)
+            problem = problem or (pixel_limit_problem(shape) if isinstance(img, Path) else None)
+            if problem is None:
+                keep.append(k)
+            else:
+                detail = f"{img.as_posix()}" + (f": {problem[1]}" if problem[1] else "")
+                left_out.append(LeftOut(f"row {line} of {path.name}", problem[0], detail))
+        if not keep:
+            raise ReleaseError(f"none of the {len(images)} images {str(path)!r} lists can be read (the first, "
+                               f"{left_out[-len(images)].item}: {left_out[-len(images)].reason}, "
+                               f"{left_out[-len(images)].detail})")
+        images, labels, groups, masks, splits, kept = ([v[k] for k in keep] for v in
+                                                       (images, labels, groups, masks, splits, kept))
     if images and len(absent) == len(images):
         raise ReleaseError(f"none of the {len(absent)} images {str(path)!r} lists exists (the first, row "
                            f"{absent[0][0]}: {absent[0][1]!r})")
