@@ -208,8 +208,12 @@ def test_a_release_names_its_for_processing_frames_once(tmp_path):
     for k in range(4):
         save(mammogram(ramp(seed=k), intent="FOR PROCESSING" if k < 3 else None),
              tmp_path / "rel" / ("benign" if k % 2 else "malignant") / f"m{k}.dcm")
+    release = read_release(tmp_path / "rel")  # featbus read's paragraph says them from the headers alone
+    said_first = [n for n in release.summary.notes if "FOR PROCESSING" in n]
+    assert len(said_first) == 1 and said_first[0].startswith("3 'FOR PROCESSING' mammogram(s)")
+    assert "3 'FOR PROCESSING' mammogram(s)" in release.summary.text()
     with pytest.warns(UserWarning) as said:
-        read_release(tmp_path / "rel").to_bunch()
+        release.to_bunch()
     notes = [str(w.message) for w in said if "FOR PROCESSING" in str(w.message)]
     assert len(notes) == 1 and notes[0].startswith("3 'FOR PROCESSING' mammogram(s)")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from ..io import pixel_limit_problem
+from ..io import for_processing_note, pixel_limit_problem
 from ..vocabulary import WORKING_LAYOUTS
 from ._common import _natural_key
 from ._release_rules import IMAGE_SUFFIXES, MASK_WORD_RANK, NON_LESION_MASK_WORDS, split_counts, split_of
@@ -30,6 +30,14 @@ def _said(reads, what: str) -> str:
     for got in reads:
         files.setdefault(getattr(got, what) or "the annotations of {file}", []).append(got.file.as_posix())
     return "; ".join(words.format(file=", ".join(f)) for words, f in files.items())
+
+
+def _presentation(header) -> str:
+    """A DICOM header's ``PresentationIntentType`` (upper case), ``""`` without one."""
+    try:
+        return str(header.get("PresentationIntentType", "") or "").strip().upper() if header is not None else ""
+    except Exception:  # noqa: BLE001 - a damaged element: the pixels' reading names the file
+        return ""
 
 
 def _readable(reader, images, probed) -> list[Path]:
@@ -157,6 +165,9 @@ class Reader:
         summary.n_patients = len(set(groups))
         summary.left_out = self.left_out
         pixel_sizes = self._pixel_sizes(chosen, images, rows_of, summary)
+        processing = [i for i in images if _presentation(self.headers.get(i)) == "FOR PROCESSING"]
+        if processing:  # said from the headers read, as the pixels' reading says it (featbus.io)
+            summary.notes.append(f"{for_processing_note(processing)}.")
         splits = table.table_splits(chosen, images, rows_of) or [
             next((split_of(p) for p in reversed(img.parts[:-1]) if split_of(p)), "") for img in images]
         splits = splits if any(splits) else None
