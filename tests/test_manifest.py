@@ -190,7 +190,7 @@ def test_a_manifest_of_missing_files_is_refused_at_the_first_one(missing_manifes
         with pytest.raises(ValueError, match=r"row 4 .*'nowhere/scan 0.png' not found") as exc:
             load_manifest(missing_manifest)
         assert exc.value.path == first
-        with pytest.raises(ValueError, match=r"row 4: image 'nowhere/scan 0.png' not found"):
+        with pytest.raises(ValueError, match=r"row 4 of .*: image 'nowhere/scan 0.png' not found"):
             datasets.manifest_images(missing_manifest)
     assert main(["train", str(missing_manifest), "-f", "intensity", "-o", str(tmp_path / "m.featbus"), "-q"]) == 2
     _one_line_error(capsys, "row 4", first)
