@@ -640,6 +640,9 @@ def frozen_forward(est, runtime: str = "auto", *, cut: str, input_shape: tuple[i
                                f"process runs {backend_name()!r}")
         return forward_flatbuffer(est, input_shape=input_shape)
 
+    from ..networks.backend import cache_budget_bytes
+
+    cache_budget_bytes()  # a mistyped FEATBUS_CACHE_MAX_MB is the user's to correct, never a fallback
     try:
         flat = cached_flatbuffer(key, convert)
         fwd = LiteForward(flat, n_features, name=network or "network", batch=RUNTIME_BATCH["litert"])
