@@ -7,7 +7,11 @@ Members are listed by :func:`featbus.datasets.sources._refs.list_archive` (a fol
 zip-slip names, links, nested archives, a member above its budget and a total-size bomb refused by
 name, :data:`featbus.io.RELEASE_LIMITS`), then read by the folder layouts' rules (class folders,
 ``_mask`` files, patients from names). A single top folder is the download's wrapper (as a folder's
-is). A table or annotation file inside an archive is named and not read (unpack the archive to use it).
+is). Its tables (CSV, TSV, Excel: those a folder's reader considers) are read in place by the folder's
+table rules (:mod:`featbus.datasets.sources.table`: the table naming the images, its labels, patients,
+pixel sizes and splits), each copied within :data:`featbus.io.MAX_TABLE_BYTES` to a private temporary file
+(:func:`~featbus.datasets.sources._refs.member_file`); an annotation file inside an archive (COCO JSON...)
+is named and not read (unpack the archive to use it).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import os
 from pathlib import Path, PurePosixPath
 
 from ..._records import LeftOut
-from .._release_rules import IMAGE_SUFFIXES, NOT_READ_IMAGES, TABLE_SUFFIXES
+from .._release_rules import IMAGE_SUFFIXES, NOT_READ_IMAGES, NOT_TABLES, TABLE_SUFFIXES
 from ._base import Entry, SourceRead
 from ._refs import ArchiveError, ArchiveMember, archive_kind, list_archive
 
@@ -60,25 +64,30 @@ class ArchiveRoot:
         return self.prefix.rstrip("/").rsplit("/", 1)[-1] if self.prefix else self.archive.name.split(".")[0]
 
 
-def walk_archive(archive: Path, also: tuple[str, ...] = ()) -> tuple[ArchiveRoot, list[Path], list[LeftOut]]:
-    """``(root, image members relative to it, left out)``: the archive listed (its tables and
-    annotation files named, not read), a single wrapper folder taken as the root."""
+def walk_archive(archive: Path, also: tuple[str, ...] = ()
+                 ) -> tuple[ArchiveRoot, list[Path], list[Path], list[LeftOut]]:
+    """``(root, image members, table members, left out)``, the members relative to the root: the archive
+    listed (a table above :data:`~featbus.io.MAX_TABLE_BYTES` left out, an annotation file named, not read;
+    a release's notes, README or LICENSE, not read, as in a folder), a single wrapper folder taken as the root."""
     suffixes = IMAGE_SUFFIXES + TABLE_SUFFIXES + tuple(s for s in also if s not in SUFFIXES)
-    members, left_out = list_archive(archive, suffixes, NOT_READ_IMAGES)
+    members, left_out = list_archive(archive, suffixes, NOT_READ_IMAGES, TABLE_SUFFIXES)
     tops = {m.split("/", 1)[0] for m in members}
     prefix = ""
     if len(tops) == 1 and all("/" in m for m in members) and any(m.count("/") >= 2 for m in members):
         prefix = next(iter(tops)) + "/"
     root = ArchiveRoot(archive, prefix)
-    images = []
+    images, tables = [], []
     for m in members:
         rel = Path(m[len(prefix):])
         if rel.suffix.lower() in IMAGE_SUFFIXES:
             images.append(rel)
+        elif rel.suffix.lower() in TABLE_SUFFIXES:
+            if not NOT_TABLES.match(rel.stem):
+                tables.append(rel)
         else:
-            left_out.append(LeftOut(f"{archive.name}!{m}", "not an image", "a table or annotation file inside an "
+            left_out.append(LeftOut(f"{archive.name}!{m}", "not an image", "an annotation file inside an "
                                     "archive is not read in place (unpack the archive to use it)"))
-    return root, images, left_out
+    return root, images, tables, left_out
 
 
 def read_archive(path: Path):
@@ -91,12 +100,12 @@ def read_archive(path: Path):
     from . import extra_suffixes
 
     try:
-        root, files, left_out = walk_archive(Path(path), extra_suffixes())
+        root, files, tables, left_out = walk_archive(Path(path), extra_suffixes())
     except ArchiveError as exc:
         raise ReleaseError(str(exc)) from None
     if not files:
         raise ReleaseError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the archive {str(path)!r}")
-    return Reader(root, root.name, files, [], left_out).read(
+    return Reader(root, root.name, files, tables, left_out).read(
         reads=[], image_column=None, label_column=None, group_column=None, group_pattern=None, mask_pattern=None,
         require_labels=False, classes=None)
 
@@ -134,4 +143,5 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     got.class_source = f"{braced(s.class_source)} inside {{file}}" if s.class_source else None
     got.mask_rule = f"{braced(s.mask_rule)}, inside {{file}}" if s.mask_rule else None
     got.patient_source, got.patient_detail = s.patient_source, s.patient_detail
+    got.within = s
     return got
