@@ -177,6 +177,43 @@ def test_an_archived_release_reads_its_table_as_the_unpacked_folder(tmp_path, na
     assert "pixel size from column 'Pixel_size' (unit not stated) for 8 of 8 images" in text
 
 
+def test_a_zipped_rsna_release_reads_as_its_unpacked_folder(tmp_path):
+    import zipfile
+
+    from _mammo_builders import build_rsna
+
+    folder = build_rsna(tmp_path).root  # train.csv and test.csv read by the RSNA source inside the zip too
+    path = tmp_path / "rsna.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for f in sorted(folder.rglob("*")):
+            zf.write(f, f.relative_to(tmp_path).as_posix())
+    unpacked, archived = read_release(folder), read_release(path)
+
+    def by_name(rel, strip):
+        return {strip(i): (lab, g, sp) for i, lab, g, sp in zip(rel.images, rel.labels, rel.groups, rel.splits)}
+
+    got = by_name(archived, lambda i: i.member.removeprefix(folder.name + "/"))
+    assert got == by_name(unpacked, lambda i: i.relative_to(folder).as_posix()) and len(got) == 33
+    assert archived.summary.classes == unpacked.summary.classes == {"cancer": 6, "no cancer": 19}
+    assert archived.summary.splits == unpacked.summary.splits
+
+
+def test_a_zipped_yolo_export_names_its_label_files_never_reads_them_as_tables(tmp_path):
+    import zipfile
+
+    folder = build_yolo(tmp_path / "unpacked").path  # YOLO's source reads files: not inside an archive
+    path = tmp_path / "yolo.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for f in sorted(folder.rglob("*")):
+            zf.write(f, f.relative_to(folder.parent).as_posix())
+    s = read_release(path).summary
+    said = {r.item.split("!", 1)[1]: r.detail for r in s.left_out}
+    labels = [f.relative_to(folder.parent).as_posix() for f in folder.rglob("*.txt")]
+    assert labels and not s.table_candidates and s.table is None
+    for name in labels + [f"{folder.name}/data.yaml"]:
+        assert said[name].startswith("a file the source 'YOLO labels' reads: inside an archive not read in place")
+
+
 def test_a_table_member_too_large_or_a_link_or_outside_is_left_out_said(tmp_path, monkeypatch):
     import zipfile
 

@@ -30,7 +30,7 @@ from ._refs import ArchiveError, member_file
 from .tool_tables import merge_split_tables, one_hot_table, split_column
 
 __all__ = ["NAME", "choose_table", "class_source", "label_notes", "pair_rows", "patient_column",
-           "pixel_size_cells", "table_labels", "two_labels", "with_rows"]
+           "pixel_size_cells", "read_at", "table_labels", "two_labels", "with_rows"]
 
 NAME = "table"
 
@@ -86,6 +86,21 @@ def _inside(root: Path, value: str, rel: Path) -> Path | None:
         return None
 
 
+def read_at(root, rel: Path, **options) -> tuple[list[str], list[list[str]]]:
+    """Table ``rel`` of the release at ``root`` read by :func:`~featbus.datasets._release_tables.read_table`
+    (``options`` its own): a folder's file as it is, a table inside an archive (``root`` an archive's,
+    :class:`~featbus.datasets.sources.archive.ArchiveRoot`) from its private copy
+    (:func:`~featbus.datasets.sources._refs.member_file`), named as the member; :class:`TableError` else."""
+    try:
+        with member_file(root / rel) as file:
+            try:
+                return read_table(file, **options)
+            except TableError as exc:
+                raise TableError(str(exc).replace(str(file), str(root / rel))) from None
+    except ArchiveError as exc:
+        raise TableError(str(exc)) from None
+
+
 class _Tables:
     """The release's tables, each read once, and which column of each names the images."""
 
@@ -96,14 +111,10 @@ class _Tables:
         self.encodings: list[str] = []  # a table's encoding when it is not plain UTF-8, in words
         self.bad_rows: dict[Path, list] = {}  # rows read_table left out (a NUL character), by table
         for rel in tables:
-            try:  # a table inside an archive read from its private copy, named as the member
-                with member_file(root / rel) as file:
-                    try:
-                        self.read[rel] = read_table(file, notes=self.encodings, strip=False,  # ' a.png' names it
-                                                    left_out=self.bad_rows.setdefault(rel, []))
-                    except TableError as exc:
-                        raise TableError(str(exc).replace(str(file), str(root / rel))) from None
-            except (TableError, ArchiveError) as exc:
+            try:
+                self.read[rel] = read_at(root, rel, notes=self.encodings, strip=False,  # ' a.png' names ' a.png'
+                                         left_out=self.bad_rows.setdefault(rel, []))
+            except TableError as exc:
                 raise ReleaseError(str(exc)) from None
             except (OSError, UnicodeError, ValueError) as exc:
                 self.notes.append(f"{rel.as_posix()} (not a readable table: {exc})")
