@@ -143,6 +143,42 @@ def build_attack_tar(tmp: Path) -> Path:
     return path
 
 
+def table_members() -> tuple[dict[str, bytes], dict]:
+    """BrEaST-Lesions-USG's shape, its labels and patients only in its table: ``lesions/images/case<k>.png``
+    in one folder (no class folder) named by ``lesions/table.csv`` (``ID`` a path, ``Classification``,
+    ``CaseID``: two images a patient, ``Pixel_size``), and a ``LICENSE.txt`` the reader skips."""
+    members, rows, truth = {}, ["ID,Classification,CaseID,Pixel_size"], {}
+    for k in range(8):
+        label, patient = ("benign", "malignant")[k % 2], f"P{k // 2:02d}"
+        members[f"lesions/images/case{k}.png"] = png(frame(300 + k))
+        rows.append(f"images/case{k}.png,{label.capitalize()},{patient},0.0{k + 1}")
+        truth[f"images/case{k}.png"] = (label, patient, 0.01 * (k + 1))
+    members["lesions/table.csv"] = ("\n".join(rows) + "\n").encode()
+    members["lesions/LICENSE.txt"] = b"CC BY 4.0\n"
+    return members, truth
+
+
+def build_table_release(tmp: Path, name: str) -> tuple[Path, Path, dict]:
+    """``(folder, archive, truth)``: :func:`table_members` written as a folder and as the archive ``name``
+    (a ``.zip``, or a tar compressed as its name says); ``truth``: each image's label, patient and pixel size."""
+    members, truth = table_members()
+    folder, path = tmp / "unpacked", tmp / name
+    for member, data in members.items():
+        (folder / member).parent.mkdir(parents=True, exist_ok=True)
+        (folder / member).write_bytes(data)
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            for member, data in members.items():
+                zf.writestr(member, data)
+    else:
+        with tarfile.open(path, "w:gz" if name.endswith("gz") else "w") as tf:
+            for member, data in members.items():
+                info = tarfile.TarInfo(member)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    return folder / "lesions", path, truth
+
+
 # ------------------------------------------------------------------ arrays
 
 MEDMNIST_SPLITS = (("train", 6), ("val", 2), ("test", 3))

@@ -19,15 +19,24 @@ from _format_builders import (
     build_hf_parquet,
     build_labelstudio,
     build_medmnist,
+    build_table_release,
     build_yolo,
     frame,
+    table_members,
 )
 
 import featbus.io as fio
 from featbus.cli import main
 from featbus.datasets import read_release
 from featbus.datasets.release import ReleaseError
-from featbus.datasets.sources._refs import ArchiveMember, ArrayRow, list_archive, reference_from_text
+from featbus.datasets.sources._refs import (
+    ArchiveError,
+    ArchiveMember,
+    ArrayRow,
+    list_archive,
+    member_file,
+    reference_from_text,
+)
 
 
 def _by_name(rel, truth):
@@ -139,6 +148,108 @@ def test_archive_budgets_refuse_by_name(tmp_path, monkeypatch):
         member.read()
     assert all(name in fio.RELEASE_LIMITS for name in ("MAX_ARCHIVE_MEMBERS", "MAX_ARCHIVE_MEMBER_BYTES",
                                                        "MAX_ARCHIVE_BYTES", "MAX_ARRAY_BYTES"))
+
+
+@pytest.mark.parametrize("name", ["lesions.zip", "lesions.tar.gz"])
+def test_an_archived_release_reads_its_table_as_the_unpacked_folder(tmp_path, name):
+    folder, path, truth = build_table_release(tmp_path, name)
+    unpacked, archived = read_release(folder), read_release(path)
+    assert all(isinstance(i, ArchiveMember) for i in archived.images)
+
+    def by_name(rel, strip):  # each image's label, patient and pixel size, by its name below the release
+        return {strip(i): (lab, g, p["size"]) for i, lab, g, p in zip(rel.images, rel.labels, rel.groups,
+                                                                       rel.pixel_sizes)}
+
+    got = by_name(archived, lambda i: i.member.removeprefix("lesions/"))
+    assert got == by_name(unpacked, lambda i: i.relative_to(folder).as_posix())
+    assert {n: (lab, g) for n, (lab, g, _) in got.items()} == {n: t[:2] for n, t in truth.items()}
+    assert all(abs(got[n][2] - t[2]) < 1e-12 for n, t in truth.items())  # the cells' decimals, as read
+    s, f = archived.summary, unpacked.summary
+    assert s.table.name == f.table.name == "table.csv" and s.table == ArchiveMember(path.resolve(),
+                                                                                     "lesions/table.csv")
+    for field in ("image_column", "label_column", "group_column", "pixel_size_column", "classes", "n_patients",
+                  "patient_source"):
+        assert getattr(s, field) == getattr(f, field), field
+    assert s.class_source == f"{f.class_source} inside {name}" and not s.left_out  # LICENSE.txt skipped, as a folder's
+    assert archived.rows[0]["Classification"] in ("Benign", "Malignant")
+    text = s.text()
+    assert "table table.csv (images 'ID', labels 'Classification', patients 'CaseID')" in text
+    assert "pixel size from column 'Pixel_size' (unit not stated) for 8 of 8 images" in text
+
+
+def test_a_zipped_rsna_release_reads_as_its_unpacked_folder(tmp_path):
+    import zipfile
+
+    from _mammo_builders import build_rsna
+
+    folder = build_rsna(tmp_path).root  # train.csv and test.csv read by the RSNA source inside the zip too
+    path = tmp_path / "rsna.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for f in sorted(folder.rglob("*")):
+            zf.write(f, f.relative_to(tmp_path).as_posix())
+    unpacked, archived = read_release(folder), read_release(path)
+
+    def by_name(rel, strip):
+        return {strip(i): (lab, g, sp) for i, lab, g, sp in zip(rel.images, rel.labels, rel.groups, rel.splits)}
+
+    got = by_name(archived, lambda i: i.member.removeprefix(folder.name + "/"))
+    assert got == by_name(unpacked, lambda i: i.relative_to(folder).as_posix()) and len(got) == 33
+    assert archived.summary.classes == unpacked.summary.classes == {"cancer": 6, "no cancer": 19}
+    assert archived.summary.splits == unpacked.summary.splits
+
+
+def test_a_zipped_yolo_export_names_its_label_files_never_reads_them_as_tables(tmp_path):
+    import zipfile
+
+    folder = build_yolo(tmp_path / "unpacked").path  # YOLO's source reads files: not inside an archive
+    path = tmp_path / "yolo.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for f in sorted(folder.rglob("*")):
+            zf.write(f, f.relative_to(folder.parent).as_posix())
+    s = read_release(path).summary
+    said = {r.item.split("!", 1)[1]: r.detail for r in s.left_out}
+    labels = [f.relative_to(folder.parent).as_posix() for f in folder.rglob("*.txt")]
+    assert labels and not s.table_candidates and s.table is None
+    for name in labels + [f"{folder.name}/data.yaml"]:
+        assert said[name].startswith("a file the source 'YOLO labels' reads: inside an archive not read in place")
+
+
+def test_a_table_member_too_large_or_a_link_or_outside_is_left_out_said(tmp_path, monkeypatch):
+    import zipfile
+
+    members, _ = table_members()
+    path = tmp_path / "lesions.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for member, data in members.items():
+            if not member.endswith(".csv"):
+                zf.writestr(member, data)
+        link = zipfile.ZipInfo("lesions/table.csv")
+        link.external_attr = 0o120777 << 16  # a symbolic link named as the table
+        zf.writestr(link, "/etc/passwd")
+        zf.writestr("lesions/../labels.csv", members["lesions/table.csv"])  # zip-slip
+    rel = read_release(path)
+    said = {r.item: (r.reason, r.detail) for r in rel.summary.left_out}
+    assert said["lesions.zip!lesions/table.csv"] == ("unreadable", "a link inside the archive, not followed "
+                                                                   "(never read)")
+    assert said["lesions.zip!lesions/../labels.csv"][0] == "outside the release"
+    assert rel.summary.table is None and not any(rel.labels)  # no table read: no label from it
+    with zipfile.ZipFile(path, "w") as zf:
+        for member, data in members.items():
+            zf.writestr(member, data)
+    monkeypatch.setattr(fio, "MAX_TABLE_BYTES", 100)  # the table declares more: left out before it is read
+    rel = read_release(path)
+    said = {r.item: (r.reason, r.detail) for r in rel.summary.left_out}
+    assert said["lesions.zip!lesions/table.csv"][0] == "too large"
+    assert "featbus.io.MAX_TABLE_BYTES = 100" in said["lesions.zip!lesions/table.csv"][1]
+    assert rel.summary.table is None and rel.summary.n_images == 8
+    member = ArchiveMember(path, "lesions/table.csv")  # a member past its budget, whatever it declares: refused
+    with pytest.raises(ArchiveError, match=r"lesions.zip!lesions/table.csv' expands beyond .*MAX_TABLE_BYTES = 100"):
+        with member_file(member):
+            pass
+    monkeypatch.setattr(fio, "MAX_TABLE_BYTES", 1 << 20)
+    with member_file(member) as copy:  # a private copy, under the member's name, removed after
+        assert copy.name == "table.csv" and copy.read_bytes() == members["lesions/table.csv"]
+    assert not copy.exists()
 
 
 # ------------------------------------------------------------------ arrays and the hub

@@ -172,6 +172,23 @@ def _pixel_sizes(kept, names: str, summary) -> list:
     return sizes
 
 
+def _table_within(claimers, summary) -> None:
+    """The table a single claiming source read inside its file (an archive's own table), said as a folder's:
+    the table and its columns, what else was considered, the label notes, its pixel-size column."""
+    within = claimers[0].within if len(claimers) == 1 else None
+    if within is None:
+        return
+    summary.table_candidates += within.table_candidates
+    summary.label_notes += within.label_notes
+    if within.table is None:
+        return
+    for name in ("table", "image_column", "key_role", "label_column", "group_column", "mask_column"):
+        setattr(summary, name, getattr(within, name))
+    if within.pixel_size_column and summary.n_pixel_sizes:
+        summary.pixel_size_column, summary.pixel_size_unit = within.pixel_size_column, within.pixel_size_unit
+        summary.pixel_size_source, summary.pixel_size_missing = None, list(within.pixel_size_missing)
+
+
 def claimed_release(reader, reads, *, image_column, label_column, group_column, group_pattern, mask_pattern,
                     require_labels) -> Release:
     """The release the claiming sources of ``reads`` list (``reader``: the
@@ -220,6 +237,7 @@ def claimed_release(reader, reads, *, image_column, label_column, group_column, 
     summary.left_out = reader.left_out
     splits = _splits(kept, summary)
     sizes = _pixel_sizes(kept, names, summary)
+    _table_within(claimers, summary)
     return Release(root, [root / e.image if isinstance(e.image, Path) else e.image for e, _ in kept], labels, groups,
                    masks, summary, rows=[dict(e.row or {}) for e, _ in kept], class_order=class_order,
                    group_pattern=group_pattern, pixel_sizes=sizes, splits=splits, unfit_masks=reader.unfit,

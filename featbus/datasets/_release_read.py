@@ -264,7 +264,7 @@ class Reader:
             return masks_not_a_class(masks.name, images.name)
         considered = []
         if summary.table is not None:
-            rel = summary.table.relative_to(self.root)
+            rel = next(r for r in self.read_tables.read if self.root / r == summary.table)  # a folder's or archive's
             header = self.read_tables.read[rel][0]
             considered.append(f"{rel.as_posix()} names the images in {summary.image_column!r} but none of its columns "
                               f"({', '.join(repr(h) for h in header)}) holds the classes")

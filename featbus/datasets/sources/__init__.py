@@ -7,8 +7,10 @@ A source module has ``NAME`` (its words in the paragraph), ``recognise(files) ->
 release-relative non-image files it reads; one whose ``recognise`` takes a ``root`` keyword gets the
 release's folder, to open a file and look at its header, bounded),
 ``read(root, file, images, unannotated="normal") -> SourceRead`` and optionally ``SUFFIXES`` (file
-suffixes it needs listed beyond the tables and images, ``(".npz",)``). A new format is one module
-here, one line in :data:`SOURCES` and its tests (docs/developer.rst).
+suffixes it needs listed beyond the tables and images, ``(".npz",)``) and ``IN_ARCHIVES = True`` when
+it reads its files inside a zip or tar too (its files tables read by :func:`.table.read_at`, no other file
+opened: RSNA's, VinDr-Mammo's). A new format is one module here, one line in :data:`SOURCES` and its
+tests (docs/developer.rst).
 """
 
 from __future__ import annotations
@@ -59,12 +61,14 @@ def _recognise(source, files: list[Path], root: Path) -> list[Path]:
     return source.recognise(files)
 
 
-def read_sources(root: Path, tables: list[Path], images: list[Path], unannotated: str):
+def read_sources(root: Path, tables: list[Path], images: list[Path], unannotated: str, in_archive: bool = False):
     """``(reads, the files no source claimed)``: every source's files read, each once; a file a
     source cannot read is a :class:`SourceRead` whose ``not_used`` says why. ``tables``: the
-    release's non-image files (tables, and files of the sources' ``SUFFIXES``)."""
+    release's non-image files (tables, and files of the sources' ``SUFFIXES``); ``in_archive``: the
+    release is inside a zip or tar (``root`` its :class:`~.archive.ArchiveRoot`), read by the sources
+    whose ``IN_ARCHIVES`` is true."""
     reads, claimed = [], set()
-    for source in modules():
+    for source in [m for m in modules() if not in_archive or getattr(m, "IN_ARCHIVES", False)]:
         for rel in _recognise(source, [t for t in tables if t not in claimed], root):
             claimed.add(rel)
             try:

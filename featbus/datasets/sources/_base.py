@@ -124,7 +124,9 @@ class SourceRead:
     patients were found, ``key`` how the source's rows were joined to the images
     (``"patient_id + image_id"``). ``claims_images``: the source lists the release's images itself;
     the reader takes its entries as the release (labels, patients, splits, pixel sizes, rows and
-    masks as given), reads no table's columns for them and leaves out the image files it does not list."""
+    masks as given), reads no table's columns for them and leaves out the image files it does not list.
+    ``within``: the summary of a release read inside the file (an archive's): the paragraph says its table,
+    columns, what else was considered and its pixel-size column as a folder's."""
 
     file: Path
     entries: list[Entry] = field(default_factory=list)
@@ -139,3 +141,4 @@ class SourceRead:
     claims_images: bool = False
     #: the source's ``NAME`` (set by :func:`~featbus.datasets.sources.read_sources` when left empty)
     source_name: str = ""
+    within: object = None  # a ReleaseSummary (featbus.datasets._release_types), None for most sources

@@ -19,11 +19,13 @@ members declare more than :data:`~featbus.io.MAX_ARCHIVE_BYTES` together, or tha
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import stat
 import tarfile
+import tempfile
 import threading
 import zipfile
 from dataclasses import dataclass
@@ -35,7 +37,7 @@ from ... import io as _io
 from ..._records import ImageError, LeftOut
 
 __all__ = ["ARCHIVE_SUFFIXES", "ArchiveError", "ArchiveMember", "ArrayRow", "archive_kind", "is_release_file",
-           "list_archive", "load_array", "npz_arrays", "parquet_column", "reference_from_text"]
+           "list_archive", "load_array", "member_file", "npz_arrays", "parquet_column", "reference_from_text"]
 
 #: The names of the archives read in place (a tar compressed or not).
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
@@ -122,9 +124,10 @@ class _TarReader:
         return self._data(k, budget)
 
 
-def _read_member(path: Path, member: str) -> bytes:
-    """A member's bytes, read no further than :data:`~featbus.io.MAX_ARCHIVE_MEMBER_BYTES` + 1."""
-    budget = _io.MAX_ARCHIVE_MEMBER_BYTES
+def _read_member(path: Path, member: str, limit: str = "MAX_ARCHIVE_MEMBER_BYTES") -> bytes:
+    """A member's bytes, read no further than the limit ``limit`` of :mod:`featbus.io` names
+    (:data:`~featbus.io.MAX_ARCHIVE_MEMBER_BYTES`, a table's :data:`~featbus.io.MAX_TABLE_BYTES`) + 1."""
+    budget = getattr(_io, limit)
     name = f"{path}!{member}"
     try:
         handle = _opened(path)
@@ -142,9 +145,29 @@ def _read_member(path: Path, member: str) -> bytes:
             raise
         raise ImageError(f"cannot be read from its archive ({type(exc).__name__}: {exc})", path=name) from None
     if len(data) > budget:
-        raise ImageError(f"expands beyond the budget of one member ({_io.limit_words('MAX_ARCHIVE_MEMBER_BYTES')} "
+        raise ImageError(f"expands beyond the budget of one member ({_io.limit_words(limit)} "
                          "bytes), whatever its header declares: never read whole", path=name)
     return data
+
+
+@contextlib.contextmanager
+def member_file(ref):
+    """A file to read ``ref`` by: a path as it is; an :class:`ArchiveMember` (a table inside an archive)
+    copied, within :data:`~featbus.io.MAX_TABLE_BYTES` whatever its header declares, to a private
+    temporary folder under its own file name (removed after), so that a table inside an archive is read
+    by the one table reader (:func:`featbus.datasets._release_tables.read_table`). A member that cannot
+    be read raises :class:`ArchiveError` naming it."""
+    if not isinstance(ref, ArchiveMember):
+        yield Path(ref)
+        return
+    try:
+        data = _read_member(Path(ref.archive), ref.member, "MAX_TABLE_BYTES")
+    except (ImageError, FileNotFoundError) as exc:
+        raise ArchiveError(f"{os.fspath(ref)!r} {getattr(exc, 'reason', None) or exc}") from None
+    with tempfile.TemporaryDirectory(prefix="featbus-table-") as folder:  # mode 0700: this user's only
+        copy = Path(folder) / ref.name
+        copy.write_bytes(data)
+        yield copy
 
 
 @dataclass(frozen=True)
@@ -350,12 +373,13 @@ def _contents(path: Path) -> list[_Info]:
         raise ArchiveError(f"{str(path)!r} is not a readable {kind} archive ({type(exc).__name__}: {exc})") from None
 
 
-def list_archive(path: str | os.PathLike, suffixes: tuple[str, ...], not_read: tuple[str, ...] = ()
-                 ) -> tuple[list[str], list[LeftOut]]:
+def list_archive(path: str | os.PathLike, suffixes: tuple[str, ...], not_read: tuple[str, ...] = (),
+                 tables: tuple[str, ...] = ()) -> tuple[list[str], list[LeftOut]]:
     """``(members, left out)``: the regular members of the archive at ``path`` whose suffix (any case)
     is one of ``suffixes``, by their names in sorted order, and a :class:`~featbus._records.LeftOut`
     for each member left out, named ``archive.zip!member`` (see the module for the rules: those of
-    :func:`featbus.io.list_folder`, and an archive's own). Nothing is extracted; :class:`ArchiveError`
+    :func:`featbus.io.list_folder`, and an archive's own; a table, of a suffix in ``tables``, is also
+    ``"too large"`` above :data:`~featbus.io.MAX_TABLE_BYTES`). Nothing is extracted; :class:`ArchiveError`
     when the archive is refused whole (too many members, a total-size bomb, damaged)."""
     path = Path(path)
     infos = _contents(path)
@@ -403,6 +427,10 @@ def list_archive(path: str | os.PathLike, suffixes: tuple[str, ...], not_read: t
         if info.size > _io.MAX_ARCHIVE_MEMBER_BYTES:
             out(clean, "too large", f"expands to {info.size:,} bytes, more than "
                                     f"{_io.limit_words('MAX_ARCHIVE_MEMBER_BYTES')}")
+            continue
+        if suffix in tables and info.size > _io.MAX_TABLE_BYTES:
+            out(clean, "too large", f"a table of {info.size:,} bytes, more than {_io.limit_words('MAX_TABLE_BYTES')}: "
+                                    "not read")
             continue
         if clean in seen:
             out(clean, "duplicate", "a second member of the same name (the first is read)")

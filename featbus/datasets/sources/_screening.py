@@ -1,6 +1,7 @@
 """What the screening-mammography sources share (:mod:`.rsna`, :mod:`.vindr`, :mod:`.cbis_ddsm`,
 :mod:`.cmmd`, :mod:`.inbreast`): a table's header row read without reading the table, the table
-read within the reader's bounds, a column found by its name, and the DICOM header fields of images."""
+read within the reader's bounds (a folder's file, or a table inside an archive: :func:`.table.read_at`),
+a column found by its name, and the DICOM header fields of images."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import io
 from pathlib import Path
 
 from .._release_rules import column_key
-from .._release_tables import SourceError, TableError, read_table
+from .._release_tables import SourceError, TableError
+from ._refs import member_file
+from .table import read_at
 
 __all__ = ["SIDES", "VIEWS", "column", "columns", "dicom_fields", "header_row", "row_dict", "table"]
 
@@ -25,15 +28,17 @@ def header_row(root: Path, rel: Path) -> list[str]:
     """The column names of table ``rel`` (its first row), ``[]`` when it cannot be read: a text
     table's first :data:`HEADER_BYTES` only (``,``, ``;`` or tab separated), an Excel table read within
     the reader's bounds."""
-    path = root / rel
     try:
         if rel.suffix.lower() in (".xlsx", ".xls"):
-            return read_table(path)[0]
-        if rel.suffix.lower() not in (".csv", ".tsv", ".txt") or not path.is_file():
+            return read_at(root, rel)[0]
+        if rel.suffix.lower() not in (".csv", ".tsv", ".txt"):
             return []
-        with open(path, "rb") as f:
-            head = f.read(HEADER_BYTES).decode("utf-8-sig", errors="replace")
-    except (OSError, TableError, ValueError):
+        with member_file(root / rel) as path:  # a table inside an archive: its private copy
+            if not path.is_file():
+                return []
+            with open(path, "rb") as f:
+                head = f.read(HEADER_BYTES).decode("utf-8-sig", errors="replace")
+    except (OSError, TableError, ValueError):  # ArchiveError is a ValueError
         return []
     line = head.splitlines()[0] if head else ""
     sep = max((",", ";", "\t"), key=line.count)
@@ -49,7 +54,7 @@ def table(root: Path, rel: Path, needs: tuple[str, ...]) -> tuple[list[str], lis
     """``(header, [(line, row), ...])`` of table ``rel`` read within the reader's bounds; a table
     without one of the columns ``needs`` is a :class:`SourceError` naming them."""
     try:
-        header, rows = read_table(root / rel)
+        header, rows = read_at(root, rel)
     except TableError as exc:
         raise SourceError(str(exc)) from None
     absent = [n for n in needs if column_key(n) not in columns(header)]

@@ -7,7 +7,12 @@ Members are listed by :func:`featbus.datasets.sources._refs.list_archive` (a fol
 zip-slip names, links, nested archives, a member above its budget and a total-size bomb refused by
 name, :data:`featbus.io.RELEASE_LIMITS`), then read by the folder layouts' rules (class folders,
 ``_mask`` files, patients from names). A single top folder is the download's wrapper (as a folder's
-is). A table or annotation file inside an archive is named and not read (unpack the archive to use it).
+is). Its tables (CSV, TSV, Excel: those a folder's reader considers) are read in place by the folder's
+table rules (:mod:`featbus.datasets.sources.table`: the table naming the images, its labels, patients,
+pixel sizes and splits), each copied within :data:`featbus.io.MAX_TABLE_BYTES` to a private temporary file
+(:func:`~featbus.datasets.sources._refs.member_file`), RSNA's and VinDr-Mammo's by their sources
+(``IN_ARCHIVES``); an annotation file inside an archive (COCO JSON, a YOLO export's labels...) and the
+files of a source that opens files to read them are named and not read (unpack the archive to use them).
 """
 
 from __future__ import annotations
@@ -16,11 +21,11 @@ import os
 from pathlib import Path, PurePosixPath
 
 from ..._records import LeftOut
-from .._release_rules import IMAGE_SUFFIXES, NOT_READ_IMAGES, TABLE_SUFFIXES
+from .._release_rules import IMAGE_SUFFIXES, NOT_READ_IMAGES, NOT_TABLES, TABLE_SUFFIXES
 from ._base import Entry, SourceRead
 from ._refs import ArchiveError, ArchiveMember, archive_kind, list_archive
 
-__all__ = ["NAME", "SUFFIXES", "ArchiveRoot", "read", "read_archive", "recognise", "walk_archive"]
+__all__ = ["NAME", "SUFFIXES", "ArchiveRoot", "in_place", "read", "read_archive", "recognise", "walk_archive"]
 
 NAME = "archive"
 #: What the walk lists for this source (a ``.tar.gz``'s suffix is ``.gz``: :func:`recognise` keeps the archives).
@@ -60,45 +65,87 @@ class ArchiveRoot:
         return self.prefix.rstrip("/").rsplit("/", 1)[-1] if self.prefix else self.archive.name.split(".")[0]
 
 
-def walk_archive(archive: Path, also: tuple[str, ...] = ()) -> tuple[ArchiveRoot, list[Path], list[LeftOut]]:
-    """``(root, image members relative to it, left out)``: the archive listed (its tables and
-    annotation files named, not read), a single wrapper folder taken as the root."""
+def walk_archive(archive: Path, also: tuple[str, ...] = ()
+                 ) -> tuple[ArchiveRoot, list[Path], list[Path], list[LeftOut]]:
+    """``(root, image members, other members, left out)``, the members relative to the root: the archive
+    listed (a table above :data:`~featbus.io.MAX_TABLE_BYTES` left out; a release's notes, README or
+    LICENSE, not read, as in a folder), a single wrapper folder taken as the root; the others are its
+    tables and the sources' files (``also``), which :func:`in_place` sorts."""
     suffixes = IMAGE_SUFFIXES + TABLE_SUFFIXES + tuple(s for s in also if s not in SUFFIXES)
-    members, left_out = list_archive(archive, suffixes, NOT_READ_IMAGES)
+    members, left_out = list_archive(archive, suffixes, NOT_READ_IMAGES, TABLE_SUFFIXES)
     tops = {m.split("/", 1)[0] for m in members}
     prefix = ""
     if len(tops) == 1 and all("/" in m for m in members) and any(m.count("/") >= 2 for m in members):
         prefix = next(iter(tops)) + "/"
     root = ArchiveRoot(archive, prefix)
-    images = []
+    images, others = [], []
     for m in members:
         rel = Path(m[len(prefix):])
         if rel.suffix.lower() in IMAGE_SUFFIXES:
             images.append(rel)
+        elif rel.suffix.lower() not in TABLE_SUFFIXES or not NOT_TABLES.match(rel.stem):
+            others.append(rel)
+    return root, images, others, left_out
+
+
+def in_place(root: ArchiveRoot, others: list[Path]) -> tuple[list[Path], list[LeftOut]]:
+    """``(the tables read in place, the others left out)``: the files a source that reads inside an
+    archive (``IN_ARCHIVES``) may claim and the plain tables, in place; a file another source claims
+    (a YOLO export's labels, COCO JSON, a CMMD table) or of no table suffix named, not read (unpack the
+    archive to use it)."""
+    import inspect
+
+    from . import modules
+
+    claimed: dict[Path, str] = {}
+    for source in modules():
+        if getattr(source, "IN_ARCHIVES", False) or "root" in inspect.signature(source.recognise).parameters:
+            continue  # a source whose recognise opens a file: one of the plain tables here, or its own
+        for f in source.recognise([f for f in others if f not in claimed]):
+            claimed[f] = source.NAME
+    tables, left_out = [], []
+    for rel in others:
+        name = f"{root.archive.name}!{root.prefix}{rel.as_posix()}"
+        if rel in claimed:
+            left_out.append(LeftOut(name, "not an image", f"a file the source {claimed[rel]!r} reads: inside an "
+                                                          "archive not read in place (unpack the archive to use it)"))
+        elif rel.suffix.lower() in TABLE_SUFFIXES:
+            tables.append(rel)
         else:
-            left_out.append(LeftOut(f"{archive.name}!{m}", "not an image", "a table or annotation file inside an "
-                                    "archive is not read in place (unpack the archive to use it)"))
-    return root, images, left_out
+            left_out.append(LeftOut(name, "not an image", "an annotation file inside an archive is not read in "
+                                                          "place (unpack the archive to use it)"))
+    return tables, left_out
 
 
 def read_archive(path: Path):
     """The release an archive holds, read by the folder layouts' rules over its members
     (:class:`~featbus.datasets.Release` of :class:`~featbus.datasets.sources._refs.ArchiveMember`);
     a refused archive, or one without images, is a :class:`~featbus.datasets.ReleaseError` naming it."""
+    from .._release_claimed import claimed_release
     from .._release_read import Reader
     from .._release_rules import IMAGE_SUFFIXES
+    from .._release_tables import SourceRefused
     from .._release_types import ReleaseError
-    from . import extra_suffixes
+    from . import extra_suffixes, read_sources
 
     try:
-        root, files, left_out = walk_archive(Path(path), extra_suffixes())
+        root, files, others, left_out = walk_archive(Path(path), extra_suffixes())
     except ArchiveError as exc:
         raise ReleaseError(str(exc)) from None
     if not files:
         raise ReleaseError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the archive {str(path)!r}")
-    return Reader(root, root.name, files, [], left_out).read(
-        reads=[], image_column=None, label_column=None, group_column=None, group_pattern=None, mask_pattern=None,
-        require_labels=False, classes=None)
+    tables, not_read = in_place(root, others)
+    left_out += not_read
+    try:  # the sources that read their tables inside an archive (RSNA's train.csv), as in a folder
+        reads, tables = read_sources(root, tables, files, "normal", in_archive=True)
+    except SourceRefused as exc:
+        raise ReleaseError(str(exc)) from None
+    reader = Reader(root, root.name, files, tables, left_out)
+    options = dict(image_column=None, label_column=None, group_column=None, group_pattern=None, mask_pattern=None,
+                   require_labels=False)
+    if any(got.claims_images and got.entries for got in reads):
+        return claimed_release(reader, reads, **options)
+    return reader.read(reads=reads, classes=None, **options)
 
 
 def recognise(files: list[Path]) -> list[Path]:
@@ -134,4 +181,5 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     got.class_source = f"{braced(s.class_source)} inside {{file}}" if s.class_source else None
     got.mask_rule = f"{braced(s.mask_rule)}, inside {{file}}" if s.mask_rule else None
     got.patient_source, got.patient_detail = s.patient_source, s.patient_detail
+    got.within = s
     return got

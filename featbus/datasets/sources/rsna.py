@@ -21,6 +21,8 @@ from ._screening import SIDES, VIEWS, column, columns, header_row, row_dict, tab
 __all__ = ["NAME", "read", "recognise"]
 
 NAME = "RSNA Screening Mammography tables"
+#: Its files are tables read by :func:`.table.read_at`: read inside a zip or tar too.
+IN_ARCHIVES = True
 #: The columns that make a table RSNA's: its key (``patient_id`` + ``image_id``) and the breast's side and view.
 KEY = ("patient_id", "image_id", "laterality", "view")
 #: What ``cancer``'s cells read as.

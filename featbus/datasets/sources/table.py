@@ -7,6 +7,7 @@ calls these with itself (``reader``: the root, ``out`` and what it has read so f
 from __future__ import annotations
 
 import os
+import posixpath
 from pathlib import Path
 
 from .._common import _natural_key, plausible_typo
@@ -25,10 +26,11 @@ from .._release_rules import (
 from .._release_scan import cell_keys, image_keys, normalisation_mattered, path_key
 from .._release_tables import TableError, read_table
 from ._base import LeftOut, ReleaseError
+from ._refs import ArchiveError, member_file
 from .tool_tables import merge_split_tables, one_hot_table, split_column
 
 __all__ = ["NAME", "choose_table", "class_source", "label_notes", "pair_rows", "patient_column",
-           "pixel_size_cells", "table_labels", "two_labels", "with_rows"]
+           "pixel_size_cells", "read_at", "table_labels", "two_labels", "with_rows"]
 
 NAME = "table"
 
@@ -65,12 +67,16 @@ def _find_column(header: list[str], given: str, option: str, where: str) -> int:
     return keys.index(column_key(given))
 
 
-def _inside(root: Path, value: str, table: Path) -> Path | None:
-    """The file a cell names when it is a path (``a/b.png``), refused when it leads outside the release."""
+def _inside(root: Path, value: str, rel: Path) -> Path | None:
+    """The file a cell of the table ``rel`` names when it is a path (``a/b.png``), refused (``..``) when
+    it leads outside the release: a folder's by the files' real paths, an archive's by its members' names."""
     v = value.strip().replace("\\", "/")
     if not v or ("/" not in v and not os.path.isabs(v)):
         return None
-    target = Path(v) if os.path.isabs(v) else table.parent / v
+    if not isinstance(root, Path):  # an archive's root (sources.archive.ArchiveRoot): names, no file system
+        target = posixpath.normpath(posixpath.join(rel.parent.as_posix(), v))
+        return Path("..") if v.startswith("/") or target.split("/")[0] == ".." else Path(target)
+    target = Path(v) if os.path.isabs(v) else root / rel.parent / v
     real_root, real = os.path.realpath(root), os.path.realpath(target)
     if os.path.commonpath([real_root, real]) != real_root:
         return Path("..")
@@ -78,6 +84,21 @@ def _inside(root: Path, value: str, table: Path) -> Path | None:
         return Path(real).relative_to(real_root)
     except ValueError:
         return None
+
+
+def read_at(root, rel: Path, **options) -> tuple[list[str], list[list[str]]]:
+    """Table ``rel`` of the release at ``root`` read by :func:`~featbus.datasets._release_tables.read_table`
+    (``options`` its own): a folder's file as it is, a table inside an archive (``root`` an archive's,
+    :class:`~featbus.datasets.sources.archive.ArchiveRoot`) from its private copy
+    (:func:`~featbus.datasets.sources._refs.member_file`), named as the member; :class:`TableError` else."""
+    try:
+        with member_file(root / rel) as file:
+            try:
+                return read_table(file, **options)
+            except TableError as exc:
+                raise TableError(str(exc).replace(str(file), str(root / rel))) from None
+    except ArchiveError as exc:
+        raise TableError(str(exc)) from None
 
 
 class _Tables:
@@ -91,8 +112,8 @@ class _Tables:
         self.bad_rows: dict[Path, list] = {}  # rows read_table left out (a NUL character), by table
         for rel in tables:
             try:
-                self.read[rel] = read_table(root / rel, notes=self.encodings, strip=False,  # ' a.png' names ' a.png'
-                                            left_out=self.bad_rows.setdefault(rel, []))
+                self.read[rel] = read_at(root, rel, notes=self.encodings, strip=False,  # ' a.png' names ' a.png'
+                                         left_out=self.bad_rows.setdefault(rel, []))
             except TableError as exc:
                 raise ReleaseError(str(exc)) from None
             except (OSError, UnicodeError, ValueError) as exc:
@@ -240,7 +261,7 @@ def pair_rows(reader, table, images, masks_of, summary):
                 named = Path(cell.strip()).suffix.lower() in IMAGE_SUFFIXES or "/" in cell  # not '-', 'none'
                 if img is not None and found is None and named:
                     where = f"row {k + 2} of {name}"
-                    outside = _inside(reader.root, cell, reader.root / rel) == Path("..")
+                    outside = _inside(reader.root, cell, rel) == Path("..")
                     reader.out(where, "outside the release" if outside else "mask not found",
                              ("mask " if outside else "") + f"{cell.strip()!r} (the image kept without it)")
                 if img is None or found is None or found == img:
@@ -264,7 +285,7 @@ def pair_rows(reader, table, images, masks_of, summary):
     for k, row in enumerate(rows):
         cell = row[column] if row[column].strip() else ""  # spaces may be part of a file's name
         where = f"row {k + 2} of {name}"
-        if _inside(reader.root, cell, reader.root / rel) == Path(".."):
+        if _inside(reader.root, cell, rel) == Path(".."):
             raise ReleaseError(f"{where}: {cell!r} names a file outside the release {str(reader.root)!r}; featbus "
                                "reads only the release's own files")
         img = next((keys[x] for x in cell_keys(cell) if keys.get(x)), None)

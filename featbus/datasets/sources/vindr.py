@@ -22,6 +22,8 @@ from ._screening import SIDES, VIEWS, column, columns, header_row, row_dict, tab
 __all__ = ["NAME", "read", "recognise"]
 
 NAME = "VinDr-Mammo annotations"
+#: Its files are tables read by :func:`.table.read_at`: read inside a zip or tar too.
+IN_ARCHIVES = True
 #: ``breast-level_annotations.csv``'s key and label columns.
 KEY = ("study_id", "image_id", "laterality", "view_position", "breast_birads")
 #: The columns of ``finding_annotations.csv`` that tell it from the breast-level table: a box per finding.
