@@ -47,11 +47,25 @@ def tables(draw):
     return rows
 
 
+def _png() -> bytes:
+    """A small valid PNG: reading an index back reads each image's header (an empty file is no image)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (16, 16)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+_PNG = _png()
+
+
 def _round_trip(folder: Path, rows) -> None:
     (folder / "images").mkdir()
     (folder / "masks").mkdir()
     for image, _, _, masks in rows:
-        (folder / "images" / image).write_bytes(b"")
+        (folder / "images" / image).write_bytes(_PNG)
         for m in masks:
             (folder / "masks" / m).write_bytes(b"")
     release = Release(folder, [folder / "images" / r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
@@ -105,7 +119,7 @@ def test_escape_marker_is_removed_only_where_the_writer_put_it():
 
 
 def test_index_names_written_in_nfc_find_files_stored_in_nfd_and_say_so(tmp_path):
-    (tmp_path / unicodedata.normalize("NFD", "café.png")).write_bytes(b"")
+    (tmp_path / unicodedata.normalize("NFD", "café.png")).write_bytes(_PNG)
     (tmp_path / "index.csv").write_text("image,label\ncafé.png,benign\n", encoding="utf-8")
     back = read_release(tmp_path / "index.csv")
     assert back.images[0].exists() and "Unicode normalisation (NFC)" in back.summary.text()
