@@ -232,7 +232,7 @@ def test_cache_is_bounded_least_recently_used_first(monkeypatch, tmp_path):
     cached_flatbuffer(keys[2], lambda: b"y" * 1000, tmp_path)
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == sorted(f"{k['digest']}.{e}" for k in (keys[0], keys[2]) for e in ("tflite", "json"))
-    for bad in ("0", "-3", "lots"):
+    for bad in ("0", "-3", "lots", "inf", "nan"):
         monkeypatch.setenv("FEATBUS_CACHE_MAX_MB", bad)
         with pytest.raises(ValueError, match="FEATBUS_CACHE_MAX_MB"):
             cached_flatbuffer(_key(weights="d" * 64), lambda: b"z", tmp_path)

@@ -437,7 +437,8 @@ def runtime_key(weights, cut: str, input_shape: tuple[int, ...]) -> dict:
     return key
 
 
-def cached_flatbuffer(key: dict, convert: Callable[[], bytes], folder: Path | None = None) -> bytes:
+def cached_flatbuffer(key: dict, convert: Callable[[], bytes], folder: Path | None = None, *,
+                      budget: int | None = None) -> bytes:
     """The flatbuffer for ``key`` (:func:`runtime_key`): read from featbus's cache folder when a
     file for exactly that key lies there, else made by ``convert()`` and written there.
 
@@ -457,6 +458,9 @@ def cached_flatbuffer(key: dict, convert: Callable[[], bytes], folder: Path | No
         ``() -> bytes``, the conversion (:func:`forward_flatbuffer`).
     folder : path, optional
         Default: :func:`runtime_cache_dir`.
+    budget : int, optional
+        Bytes the folder may hold (:func:`prune_cache`). Default:
+        :func:`featbus.networks.backend.cache_budget_bytes`, read before anything is converted.
 
     Returns
     -------
@@ -469,9 +473,10 @@ def cached_flatbuffer(key: dict, convert: Callable[[], bytes], folder: Path | No
     flat = _read_cached(folder, flat_path, side_path, key)
     if flat is not None:
         return flat
-    from ..networks.backend import cache_budget_bytes
+    if budget is None:
+        from ..networks.backend import cache_budget_bytes
 
-    budget = cache_budget_bytes()  # a mistyped FEATBUS_CACHE_MAX_MB is said before anything is written
+        budget = cache_budget_bytes()  # a mistyped FEATBUS_CACHE_MAX_MB is said before anything is converted
     flat = convert()
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -642,9 +647,9 @@ def frozen_forward(est, runtime: str = "auto", *, cut: str, input_shape: tuple[i
 
     from ..networks.backend import cache_budget_bytes
 
-    cache_budget_bytes()  # a mistyped FEATBUS_CACHE_MAX_MB is the user's to correct, never a fallback
+    budget = cache_budget_bytes()  # read here: a mistyped FEATBUS_CACHE_MAX_MB is an error, never a fallback
     try:
-        flat = cached_flatbuffer(key, convert)
+        flat = cached_flatbuffer(key, convert, budget=budget)
         fwd = LiteForward(flat, n_features, name=network or "network", batch=RUNTIME_BATCH["litert"])
     except _NoConverter as exc:
         if runtime == "litert":

@@ -255,7 +255,10 @@ def keras_module():
     return keras
 
 
-#: JAX's defaults for the persistent cache's thresholds, which featbus changes only where still set
+#: Default size of each of featbus's cache folders, in megabytes (:func:`cache_budget_bytes`).
+CACHE_MAX_MB = 1024
+
+
 def cache_budget_bytes() -> int:
     """How large each of featbus's own cache folders under ``~/.cache/featbus`` may grow (LiteRT
     conversions, JAX's compiled programs): ``$FEATBUS_CACHE_MAX_MB`` megabytes, default
@@ -272,14 +275,12 @@ def cache_budget_bytes() -> int:
         mb = float(value) if value else CACHE_MAX_MB
     except ValueError:
         raise ValueError(f"FEATBUS_CACHE_MAX_MB must be a number of megabytes, got {value!r}") from None
-    if not mb > 0:
-        raise ValueError(f"FEATBUS_CACHE_MAX_MB must be above 0, got {value!r}")
+    if not 0 < mb < float("inf"):  # NaN and infinity too: a size is a finite number
+        raise ValueError(f"FEATBUS_CACHE_MAX_MB must be a finite number above 0, got {value!r}")
     return int(mb * 2**20)
 
 
-#: Default size of each of featbus's cache folders, in megabytes (:func:`cache_budget_bytes`).
-CACHE_MAX_MB = 1024
-
+#: JAX's defaults for the persistent cache's thresholds, which featbus changes only where still set
 _JAX_CACHE_SETTINGS = (
     # every program kept: JAX keeps by default only those that compiled for 1 s or more, and a
     # fine-tuning's small ones (its scalars, a forward at a new batch size) then compile in every process

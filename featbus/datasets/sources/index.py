@@ -183,21 +183,22 @@ def read_index(path: Path, *, strict: bool = False, classes=None, require_labels
         from ...io import pixel_limit_problem
         from .._release_scan import probe_files
 
-        files = [p for p in images if isinstance(p, Path)]
-        probed = probe_files(Path(base.anchor or "/"), files)
-        keep = []
+        # files only: an archive's member or an array's row is checked where its pixels are read
+        probed = probe_files(Path(base.anchor), [p for p in images if isinstance(p, Path)])  # absolute paths
+        keep, refused = [], []
         for k, (img, (line, _)) in enumerate(zip(images, kept)):
-            shape, problem = probed.get(img, ((0, 0), None)) if isinstance(img, Path) else ((0, 0), None)
-            problem = problem or (pixel_limit_problem(shape) if isinstance(img, Path) else None)
+            shape, problem = probed[img] if isinstance(img, Path) else (None, None)
+            problem = problem or (pixel_limit_problem(shape) if shape is not None else None)
             if problem is None:
                 keep.append(k)
-            else:
-                detail = f"{img.as_posix()}" + (f": {problem[1]}" if problem[1] else "")
-                left_out.append(LeftOut(f"row {line} of {path.name}", problem[0], detail))
+                continue
+            detail = img.as_posix() + (f": {problem[1]}" if problem[1] else "")
+            refused.append(LeftOut(f"row {line} of {path.name}", problem[0], detail))
+        left_out += refused
         if not keep:
+            first = refused[0]
             raise ReleaseError(f"none of the {len(images)} images {str(path)!r} lists can be read (the first, "
-                               f"{left_out[-len(images)].item}: {left_out[-len(images)].reason}, "
-                               f"{left_out[-len(images)].detail})")
+                               f"{first.item}: {first.reason}, {first.detail})")
         images, labels, groups, masks, splits, kept = ([v[k] for k in keep] for v in
                                                        (images, labels, groups, masks, splits, kept))
     if images and len(absent) == len(images):
