@@ -941,8 +941,9 @@ def _read(path, mode: str, max_pixels, dicom_window, work_pixels: int | None, in
     max_pixels = _check_max_pixels(max_pixels)
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or path-like, got {type(path).__name__}")
-    if is_image_reference(path):
-        return read_reference(path, mode=mode, max_pixels=max_pixels)
+    if is_image_reference(path):  # an archive's member, an array's row: read as a file is, info and size alike
+        return read_reference(path, mode=mode, max_pixels=max_pixels, dicom_window=dicom_window,
+                              work_pixels=work_pixels, info=info)
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path!r}: no such image file")
@@ -977,6 +978,11 @@ def _read(path, mode: str, max_pixels, dicom_window, work_pixels: int | None, in
         raise ImageError(f"decoded to an array of shape {image.shape}, not an image", path=path)
     if mode == "gray":
         image = to_gray(image, path=path)
+    return _at_work(image, work_pixels, info)
+
+
+def _at_work(image: np.ndarray, work_pixels: int | None, info: dict | None) -> np.ndarray:
+    """A decoded image area-reduced to ``work_pixels`` where larger; ``info["shape"]``: its size before."""
     if info is not None:
         info["shape"] = tuple(image.shape[:2])
     if work_pixels is not None and image.shape[0] * image.shape[1] > work_pixels:
@@ -1051,10 +1057,13 @@ def is_image_reference(path) -> bool:
         and callable(getattr(path, "probe", None))
 
 
-def read_reference(ref, *, mode: str = "gray", max_pixels: int | None | str = "default") -> np.ndarray:
+def read_reference(ref, *, mode: str = "gray", max_pixels: int | None | str = "default", dicom_window=None,
+                   work_pixels: int | None = None, info: dict | None = None) -> np.ndarray:
     """The pixels of an image reference, checked as a file's are: an array row as stored (2-D, or
     RGB / RGBA), encoded bytes decoded by :func:`read_image` itself (the same formats, the same
-    checks); an error names the reference (``archive.zip!a/b.png``)."""
+    checks); an error names the reference (``archive.zip!a/b.png``). ``work_pixels`` and ``info`` as
+    :func:`read_at_work` takes them: a member read at its working size, its own size (and a DICOM
+    member's header fields) in ``info``."""
     name = os.fspath(ref)
     max_pixels = _check_max_pixels(max_pixels)
     data = ref.read()
@@ -1063,10 +1072,10 @@ def read_reference(ref, *, mode: str = "gray", max_pixels: int | None | str = "d
             raise ImageError(f"is an array of shape {data.shape}, not an image", path=name)
         _check_pixels(name, data.shape[0], data.shape[1], max_pixels)
         image = np.ascontiguousarray(data[..., 0] if data.ndim == 3 and data.shape[-1] == 1 else data)
-        return to_gray(image, path=name) if mode == "gray" else image
+        return _at_work(to_gray(image, path=name) if mode == "gray" else image, work_pixels, info)
     with _spilled(bytes(data), Path(name).suffix) as file:
         try:
-            return read_image(file, mode=mode, max_pixels=max_pixels)
+            return _read(file, mode, max_pixels, dicom_window, work_pixels, info)
         except ImageError as exc:
             raise ImageError(exc.reason, path=name) from None
 

@@ -177,6 +177,29 @@ def test_an_archived_release_reads_its_table_as_the_unpacked_folder(tmp_path, na
     assert "pixel size from column 'Pixel_size' (unit not stated) for 8 of 8 images" in text
 
 
+@pytest.mark.parametrize("name", ["lesions.zip", "lesions.tar.gz"])
+def test_an_archived_release_loads_with_its_tables_pixel_sizes(tmp_path, name):
+    """A member with a table's pixel size loads as a file does (the record ``featbus predict`` hands
+    the model: the member's own size known, so the size scales with the working size); its pixels
+    and pixel size are the unpacked file's, and extract reads the archive through the command."""
+    from featbus._records import PIXEL_SIZE_KEY, ImageRecord
+    from featbus.io import load_item
+
+    folder, path, _ = build_table_release(tmp_path, name)
+    archived, unpacked = read_release(path), read_release(folder)
+    files = {i.relative_to(folder).as_posix(): (i, p) for i, p in zip(unpacked.images, unpacked.pixel_sizes)}
+    for member, size in zip(archived.images, archived.pixel_sizes):
+        file, file_size = files[member.member.removeprefix("lesions/")]
+        got = load_item(ImageRecord(member, None, str(member), {PIXEL_SIZE_KEY: size}))
+        want = load_item(ImageRecord(file, None, str(file), {PIXEL_SIZE_KEY: file_size}))
+        np.testing.assert_array_equal(got.image, want.image)  # the same decoder on the same bytes
+        assert got.meta[PIXEL_SIZE_KEY]["size"] == pytest.approx(want.meta[PIXEL_SIZE_KEY]["size"], rel=1e-12)
+    out = tmp_path / "f.csv"
+    assert main(["extract", str(path), "-f", "intensity", "-o", str(out)]) == 0
+    with open(out, newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == len(archived.images)
+
+
 def test_a_zipped_rsna_release_reads_as_its_unpacked_folder(tmp_path):
     import zipfile
 
