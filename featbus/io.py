@@ -762,7 +762,8 @@ def dicom_view(ds) -> dict:
     """What a DICOM header says of a mammogram's view, as :data:`featbus._records.DICOM_VIEW_KEY` holds it.
 
     ``laterality`` from ``ImageLaterality`` (else ``Laterality``), ``view`` from ``ViewPosition``,
-    ``presentation`` from ``PresentationIntentType`` (``FOR PRESENTATION`` / ``FOR PROCESSING``), and
+    ``presentation`` from ``PresentationIntentType`` (``FOR PRESENTATION`` / ``FOR PROCESSING``),
+    ``modality`` from ``Modality`` (``MG`` for a mammogram, ``US`` for ultrasound), and
     ``chest_wall``, the side of the stored pixels the chest wall is on: from ``PatientOrientation``'s row
     direction where it is given (``P``: columns run toward the chest wall, so it is on the right; ``A``: on
     the left), else from the laterality as mammograms are stored (a right breast's chest wall on the right);
@@ -794,7 +795,7 @@ def dicom_view(ds) -> dict:
     else:
         wall, source = None, "none: the header says no laterality"
     return {"laterality": laterality, "view": text("ViewPosition"), "chest_wall": wall, "chest_wall_from": source,
-            "presentation": text("PresentationIntentType")}
+            "presentation": text("PresentationIntentType"), "modality": text("Modality")}
 
 
 #: What a 'FOR PROCESSING' frame is, as a note names it.

@@ -60,3 +60,34 @@ def test_a_model_of_mammograms_does_not_call_a_mammogram_a_mammogram(mias_origin
     odd = [np.clip(im.astype(float) * rng.uniform(0.2, 0.4), 0, 255).astype(np.uint8) for im in images[20:]]
     _, why = kind_reasons(profile, describe_images(odd), [3.0] * len(odd))
     assert not any("mammogram" in w for w in why), why
+
+
+def test_a_mammogram_whose_dicom_header_says_mg_is_named_by_the_header(mias_original_root, tmp_path):
+    """A flagged frame whose DICOM header says ``Modality`` MG is called a mammogram on the header's
+    word (its statistics alone need not say so: a synthetic frame, another detector), and the header
+    names only: a frame like the training images is not flagged for its header."""
+    from featbus.cli._options import _model_spec
+    from featbus.io import load_item, read_image
+    from featbus.model.format import read_manifest
+    from tests._mammo_builders import mg_dataset
+
+    profile = read_manifest(_model_spec("breast-us"))["training_images"]
+    mias = _grey(sorted(mias_original_root.glob("mdb*.png"))[0]).astype(float) / 255
+    flat = np.full((256, 200), 0.5)  # statistics unlike a mammogram's: only the header can say it
+    paths = []
+    for k, image in enumerate((mias, flat)):
+        path = tmp_path / f"frame{k}.dcm"
+        mg_dataset(image, patient="P1", study="1.2.3", series="1.2.3.4", sop=f"1.2.3.4.{k}", side="L",
+                   view="CC").save_as(path, enforce_file_format=True)
+        paths.append(path)
+    records = [load_item(str(p), i) for i, p in enumerate(paths)]
+    described = describe_images(records)
+    assert described["modality"] == ["MG", "MG"]
+    _, why = kind_reasons(profile, described, [3.0, 3.0])
+    assert all(w.startswith("a mammogram (its DICOM header: Modality MG), not the kind of image") for w in why), why
+    # the same pixels from a PNG (no header): the first still looks like one, the flat frame is not named
+    _, plain = kind_reasons(profile, describe_images([read_image(p) for p in paths]), [3.0, 3.0])
+    assert plain[0].startswith("a mammogram, not the kind") and not plain[1].startswith("a mammogram"), plain
+    # like the training images in the model's features: not flagged, whatever the header says
+    _, kept = kind_reasons(profile, described, [0.2, 0.2])
+    assert kept == ["", ""], kept

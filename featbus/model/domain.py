@@ -874,7 +874,16 @@ def describe_images(records, crops=None, *, progress=False, passes=None,
             "width": np.array([s[1] for s in seen], dtype=np.float64),
             "box_share": shares,
             "colour": looks[:, 0].copy(),
-            "statistics": looks[:, 1:].copy()}
+            "statistics": looks[:, 1:].copy(),
+            "modality": [_dicom_modality(r) for r in recs]}
+
+
+def _dicom_modality(record) -> str | None:
+    """The ``Modality`` a DICOM file's header gave its record (``"MG"``, ``"US"``), else ``None``."""
+    from .._records import DICOM_VIEW_KEY
+
+    view = (getattr(record, "meta", None) or {}).get(DICOM_VIEW_KEY)
+    return view.get("modality") if isinstance(view, dict) else None
 
 
 def _look(record, passes=None) -> np.ndarray:
@@ -1080,6 +1089,7 @@ def kind_reasons(profile: dict | None, described: dict, out_of_domain=None) -> t
     qs = profile["statistics"].get("quantiles") or {}
     mammograms_seen = not all(qs.get(k) for k in STATISTICS) or looks_like_mammogram(
         [qs[k][median] for k in STATISTICS])
+    modality = described.get("modality") or [None] * n  # a DICOM header's Modality: names, never flags
     reasons = []
     for i in range(n):
         c = described["colour"][i]
@@ -1089,8 +1099,11 @@ def kind_reasons(profile: dict | None, described: dict, out_of_domain=None) -> t
         f = None if ood is None or not np.isfinite(ood[i]) else float(ood[i])
         if score[i] > 1 and (f > 1 if f is not None else score[i] > 2):
             said = "".join(f"; {w}" for w in _unusual(profile, described["statistics"][i]))
-            what = ("a mammogram, " if not mammograms_seen and looks_like_mammogram(described["statistics"][i])
-                    else "")
+            what = ""
+            if not mammograms_seen and modality[i] == "MG":
+                what = "a mammogram (its DICOM header: Modality MG), "
+            elif not mammograms_seen and looks_like_mammogram(described["statistics"][i]):
+                what = "a mammogram, "
             reasons.append(f"{what}not the kind of image the model learnt from: unlike its training images in image "
                            f"statistics ({score[i]:.1f} times the threshold{said})"
                            + (f" and in the model's features (out_of_domain {f:.2f})" if f is not None else ""))
