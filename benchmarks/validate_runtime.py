@@ -17,6 +17,14 @@ probabilities within ``featbus.model.runtime.RUNTIME_PROBA_ATOL``). Before the f
 single image converts the networks into featbus's cache (once per machine; its time is recorded
 apart), so the rounds time what every later run does.
 
+Then the networks alone (skipped with ``--no-networks``): in a process of their own, the shipped
+segmenter's maps (two passes per frame: the frame and its mirror image, as the model averages
+them) and the feature network's rows through the default runtime, CPU seconds per frame
+(:func:`network_cpu`). Times the frames validate read, they split the default validate's CPU
+seconds into the networks' share and the rest (reading, the image check, the label-conflict
+hashing, the bootstrap, imports); the Keras run's CPU seconds over that share is the most the
+speed-up could be were the rest nothing.
+
 Data: BUS-BRA (809 whole frames, ``../shared/data/bus-bra``) for validate, BUSI's malignant folder
 (169 frames) for predict.
 
@@ -104,13 +112,53 @@ def table_diff(a: str, b: str, atol: float) -> dict:
             "within_tolerance": len(ra) == len(rb) and classes == 0 and worst <= atol + 5e-5}
 
 
+def network_cpu(n: int = 32, rounds: int = 3) -> dict:
+    """CPU seconds per frame of the shipped model's networks through the default runtime (LiteRT),
+    as the command runs them, measured in a process of their own (no TensorFlow in it, as in the
+    command) on ``n`` random inputs per round (the values do not change the work): the segmenter
+    through its own maps function (its mirror pass included), the feature network through its
+    forward. (The Keras forward is not timed so: TensorFlow's pools keep their threads spinning
+    after a call, which a process's CPU seconds count into whatever runs next.)"""
+    import numpy as np
+
+    from featbus.model.loaded import load_model
+    from featbus.model.runtime import network_estimators
+
+    model = load_model("breast-us")
+    seg = model.roi.segmenter_
+    (_, feat), = network_estimators(model)
+    s = int(seg.input_size)
+    rng = np.random.default_rng(0)
+    maps_in = rng.random((n, s, s, 1), dtype=np.float32)
+    rows_in = (255 * rng.random((n, *feat.input_size_), dtype=np.float32)).astype(np.float32)
+    seg_lite, feat_lite = seg._lite("litert"), feat._lite()
+    jobs = {"segmenter": lambda: seg._network_maps(maps_in, forward=seg_lite), "features": lambda: feat_lite(rows_in)}
+    for job in jobs.values():  # the first call of each builds what it needs: not timed
+        job()
+    cpu = dict.fromkeys(jobs, 0.0)
+    for _ in range(rounds):
+        for key, job in jobs.items():
+            c0 = time.process_time()
+            job()
+            cpu[key] += time.process_time() - c0
+    return {"inputs_per_round": n, "rounds": rounds, "segmenter_passes_per_frame": 2 if seg._tta() else 1,
+            "tensorflow_imported": "tensorflow" in sys.modules,
+            "cpu_s_per_frame": {key: round(v / (rounds * n), 4) for key, v in cpu.items()}}
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATA / "bus-bra")
     ap.add_argument("--predict-folder", type=Path, default=DATA / "busi" / "Dataset_BUSI_with_GT" / "malignant")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    ap.add_argument("--no-networks", dest="networks", action="store_false",
+                    help="skip the networks-alone measurement")
+    ap.add_argument("--networks-only", action="store_true", help=argparse.SUPPRESS)  # the measurement's process
     args = ap.parse_args(argv)
+    if args.networks_only:
+        print(json.dumps(network_cpu()))
+        return
 
     from featbus.io import write_file
     from featbus.model.runtime import RUNTIME_PROBA_ATOL
@@ -141,6 +189,25 @@ def main(argv=None) -> None:
     def speedup(before: str, after: str, key: str) -> float:
         return round(statistics.median(b[key] / a[key] for b, a in zip(times[before], times[after])), 2)
 
+    networks = None
+    if args.networks:
+        proc = subprocess.run([sys.executable, __file__, "--networks-only"], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
+        networks = json.loads(proc.stdout.strip().splitlines()[-1])
+        frames_read = int(re.search(r"^(\d+) images of", outputs["validate"], re.M).group(1))
+        per = networks["cpu_s_per_frame"]
+        share = frames_read * (per["segmenter"] + per["features"])
+        default_cpu, keras_cpu = (statistics.median(t["cpu_s"] for t in times[w])
+                                  for w in ("validate", "validate keras"))
+        networks.update({
+            "validate_frames": frames_read,
+            "validate_networks_cpu_s": round(share, 1),
+            "validate_rest_cpu_s": round(default_cpu - share, 1),
+            "best_cpu_speedup_with_nothing_else": round(keras_cpu / share, 2)})
+        print(f"the default's networks alone, {frames_read} frames: {share:.1f} of validate's {default_cpu:.1f} CPU s "
+              f"(the rest {default_cpu - share:.1f}); with nothing else, validate could be at most "
+              f"{keras_cpu / share:.2f}x the Keras run's {keras_cpu:.1f} CPU s", flush=True)
+
     result = {
         "benchmark": "validate_runtime",
         "commands": {
@@ -157,6 +224,7 @@ def main(argv=None) -> None:
             "predict cpu": speedup("predict keras", "predict", "cpu_s")},
         "validate_report_diff": report_diff(outputs["validate keras"], outputs["validate"]),
         "predict_table_diff": table_diff(outputs["predict keras"], outputs["predict"], RUNTIME_PROBA_ATOL),
+        "networks_alone": networks,
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
