@@ -66,10 +66,12 @@ def test_a_mammogram_whose_dicom_header_says_mg_is_named_by_the_header(mias_orig
     """A flagged frame whose DICOM header says ``Modality`` MG is called a mammogram on the header's
     word (its statistics alone need not say so: a synthetic frame, another detector), and the header
     names only: a frame like the training images is not flagged for its header."""
+    pytest.importorskip("pydicom")
+    from _mammo_builders import mg_dataset
+
     from featbus.cli._options import _model_spec
     from featbus.io import load_item, read_image
     from featbus.model.format import read_manifest
-    from tests._mammo_builders import mg_dataset
 
     profile = read_manifest(_model_spec("breast-us"))["training_images"]
     mias = _grey(sorted(mias_original_root.glob("mdb*.png"))[0]).astype(float) / 255
