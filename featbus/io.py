@@ -271,10 +271,18 @@ def dicom_header(path: str | os.PathLike):
     pixel read), or None when it cannot be read (the file's probe names why: :func:`header_shape`).
     Its attributes by keyword (``SOPInstanceUID``, ``PatientID``, ``AccessionNumber``...) are what
     a release's table may be keyed by; :func:`dicom_pixel_size` takes it (``header=``) to read no
-    file again."""
+    file again. An archive's member (an image reference with encoded bytes) is read from its bytes,
+    within :data:`MAX_ARCHIVE_MEMBER_BYTES` as its probe reads them; an array's row has no header."""
+    from io import BytesIO
+
     import pydicom
 
     try:
+        if is_image_reference(path):
+            data = path.read()
+            if not isinstance(data, (bytes, bytearray)):  # an array's row: pixels, no header
+                return None
+            return pydicom.dcmread(BytesIO(data), stop_before_pixels=True, force=True)
         return pydicom.dcmread(os.fspath(path), stop_before_pixels=True, force=True)
     except Exception:  # noqa: BLE001 - a broken header is named where its file is probed
         return None

@@ -221,6 +221,41 @@ def test_a_zipped_rsna_release_reads_as_its_unpacked_folder(tmp_path):
     assert archived.summary.splits == unpacked.summary.splits
 
 
+@pytest.mark.parametrize("name", ["mg.zip", "mg.tar.gz"])
+def test_dicom_headers_inside_an_archive_give_patients_and_pixel_sizes_as_the_folder(tmp_path, name):
+    """No table: the patients are each file's PatientID and the pixel sizes its PixelSpacing, read
+    from the member's bytes (bounded, as its probe reads them), as in the unpacked folder."""
+    import tarfile
+    import zipfile
+
+    pytest.importorskip("pydicom")
+    from _mammo_builders import mammogram, mg_dataset
+
+    folder = tmp_path / "mg"
+    views = [(p, s, v) for p in ("P1", "P2", "P3") for s in "LR" for v in ("CC", "MLO")]
+    for k, (patient, side, view) in enumerate(views):
+        cls = folder / ("malignant" if patient == "P2" else "benign")
+        cls.mkdir(parents=True, exist_ok=True)
+        mg_dataset(mammogram(k, side, view), patient=patient, study=f"1.2.{k // 4}", series=f"1.2.{k // 4}.1",
+                   sop=f"1.2.{k // 4}.1.{k}", side=side, view=view).save_as(cls / f"img{k:02d}.dcm",
+                                                                            enforce_file_format=True)
+    path = tmp_path / name
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(path, "w") as zf:
+            for f in sorted(folder.rglob("*.dcm")):
+                zf.write(f, f.relative_to(tmp_path).as_posix())
+    else:
+        with tarfile.open(path, "w:gz") as tf:
+            tf.add(folder, arcname="mg")
+    unpacked, archived = read_release(folder), read_release(path)
+    assert unpacked.summary.patient_source == archived.summary.patient_source == "DICOM header"
+    got = {i.member.removeprefix("mg/"): (g, ps["size"]) for i, g, ps in
+           zip(archived.images, archived.groups, archived.pixel_sizes)}
+    want = {i.relative_to(folder).as_posix(): (g, ps["size"]) for i, g, ps in
+            zip(unpacked.images, unpacked.groups, unpacked.pixel_sizes)}
+    assert got == want and len(got) == 12 and len({g for g, _ in got.values()}) == 3
+
+
 def test_a_zipped_yolo_export_names_its_label_files_never_reads_them_as_tables(tmp_path):
     import zipfile
 
