@@ -190,8 +190,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
 
     from featbus import combine_sites, load_data
-    from featbus.metrics import OperatingPoint
     from featbus.model.format import read_manifest
+    from featbus.model.provenance import stored_operating_point
     from featbus.networks.pretrained import _LICENSE
 
     out = Path(args.output)
@@ -228,7 +228,9 @@ def main(argv=None) -> None:
                  # what featbus adapt aligns a site's scores onto (stored by training; an older file's card keeps
                  # the one benchmarks/site_alignment.py --write-card reproduced)
                  "score_reference": manifest.get("score_reference") or card.get("score_reference"),
-                 "operating_point_text": OperatingPoint.from_record(manifest["operating_point"]).describe(),
+                 # in words, with the trained parts that saw the images of its figures (a file from before they
+                 # were recorded: read from its manifest)
+                 "operating_point_text": stored_operating_point(manifest).describe(),
                  **card_part_data(loso, alignment, presence)})
     out.with_suffix(".json").write_text(json.dumps(card, indent=1))
     CARD_RST.write_text(card_rst(card))
