@@ -159,8 +159,8 @@ def card_rst(card: dict) -> str:
                        "breast-us segmenter's lesion box (15 % margin), frozen breast-us features of the box, an "
                        "RBF SVM of the lesion images with Platt calibration; the presence decision by the "
                        "segmenter's lesion probability (its highest pixel probability)"),
-            ("operating points", card["operating_point_text"] + "; the figures in brackets are on the training "
-                                 "images, which the backbone and the segmenter trained on"),
+            # the text says beside its figures which trained parts saw their images
+            ("operating points", card["operating_point_text"]),
             ("seed, time", f"seed {card['seed']}; {card['wall_minutes']} min ({card['cpu_minutes']} CPU min) on "
                            f"{card['machine']}"),
             ("rebuild", "``python scripts/build_breast_us_classifier.py -o "
