@@ -772,6 +772,28 @@ def _optional_float(value):
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
+def _joined(names: Sequence[str]) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"``."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _seen_by_of_record(value) -> tuple[tuple[str, int | None], ...] | None:
+    """A record's ``seen_by`` (:attr:`OperatingPoint.seen_by`): ``None`` when absent; refused
+    unless a list of ``{"part": name, "n_seen": count >= 0 or null}``."""
+    if value is None:
+        return None
+    ok = isinstance(value, list) and all(
+        isinstance(e, Mapping) and isinstance(e.get("part"), str) and e.get("part")
+        and (e.get("n_seen") is None or (isinstance(e.get("n_seen"), numbers.Integral)
+                                         and not isinstance(e.get("n_seen"), bool) and e["n_seen"] >= 0))
+        for e in value)
+    if not ok:
+        raise ValueError(f"operating_point's 'seen_by' must be a list of {{'part': name, 'n_seen': count or null}}, "
+                         f"got {value!r:.200}")
+    return tuple((str(e["part"]), None if e.get("n_seen") is None else int(e["n_seen"])) for e in value)
+
+
 def threshold_text(threshold: float, digits: int = 3) -> str:
     """A threshold written with ``digits`` significant digits, or more where fewer would read as
     0 or 1 (``p(lesion) < 1`` would say every image is normal when the threshold is 0.99954).
@@ -849,6 +871,13 @@ class OperatingPoint:
         among lesions on ``p(positive | lesion) = p(positive) / p(lesion)``: ``positive`` when
         it reaches ``threshold``, else the most probable other lesion class.
         :meth:`choose_two` chooses both.
+    seen_by : tuple of (str, int or None), or None, default=None
+        The trained parts (the segmenter, a backbone, the head itself) that saw the images its
+        figures were measured on, each with how many of those images it saw (``None``: it may
+        have, featbus cannot tell); ``()``: none did; ``None``: not recorded (a file from before,
+        or a point made by hand). :meth:`describe` says it beside the figures (recorded as
+        ``seen_by``; :func:`featbus.model.provenance.stored_operating_point` reads it into an
+        older file's point from its manifest).
 
     Examples
     --------
@@ -893,6 +922,7 @@ class OperatingPoint:
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
     absent: str | None = None
     presence: OperatingPoint | None = None
+    seen_by: tuple[tuple[str, int | None], ...] | None = None
 
     @property
     def two_decisions(self) -> bool:
@@ -1105,17 +1135,26 @@ class OperatingPoint:
         Of two decisions, both points, each with where it came from. A presence threshold set
         beforehand (:meth:`choose_two`'s ``presence_threshold``) was not chosen on the images its
         figures were measured on: it is said to be *set by* its ``chosen_on``, and its figures
-        are said as what they count, on how many images.
+        are said as what they count, on how many images. Figures on images a trained part saw
+        (:attr:`seen_by`) say so beside them: they are optimistic for new images.
 
         Examples
         --------
         >>> from featbus.metrics import OperatingPoint
         >>> pres = OperatingPoint("lesion", 0.4, sensitivity=0.99, specificity=0.55, n_images=90,
-        ...                       chosen_on="the segmenter's own rule")
+        ...                       chosen_on="the segmenter's own rule", seen_by=(("the segmenter", 90),))
         >>> print(OperatingPoint("malignant", 0.2, absent="normal", presence=pres).describe())
         ... # doctest: +NORMALIZE_WHITESPACE
-        normal when p(lesion) < 0.4, set by the segmenter's own rule (measured on 90 images: lesion images
-        called a lesion 0.99, normal images called normal 0.55); otherwise malignant when p(malignant | lesion) >= 0.2
+        normal when p(lesion) < 0.4, set by the segmenter's own rule (measured on 90 images, all seen in training
+        by the segmenter, so optimistic: lesion images called a lesion 0.99, normal images called normal 0.55);
+        otherwise malignant when p(malignant | lesion) >= 0.2
+        >>> print(OperatingPoint("malignant", 0.2, target_sensitivity=0.9, sensitivity=0.9, specificity=0.6,
+        ...                      n_images=80, chosen_on="out-of-fold probabilities of 80 training images",
+        ...                      seen_by=(("the backbone breast-us", 80), ("the segmenter", None))).describe())
+        ... # doctest: +NORMALIZE_WHITESPACE
+        malignant when p(malignant) >= 0.2, chosen for sensitivity 0.9 on out-of-fold probabilities of 80 training
+        images (there, on 80 images, all seen in training by the backbone breast-us, perhaps by the segmenter
+        (featbus cannot tell), so optimistic: sensitivity 0.90, specificity 0.60)
         """
         p = self.positive
         if self.presence is not None:
@@ -1125,10 +1164,12 @@ class OperatingPoint:
                 first += f", chosen for lesion sensitivity {pres.target_sensitivity:g}"
                 if pres.chosen_on:
                     first += f" on {pres.chosen_on}"
-                where = "there"
+                where = pres._there()
             else:  # set beforehand: its figures were measured, not reached by choosing it
                 first += f", set by {pres.chosen_on}" if pres.chosen_on else ", set beforehand"
-                where = f"measured on {pres.n_images} images" if pres.n_images is not None else "measured"
+                seen = pres._seen_clause()
+                where = (f"measured on {pres.n_images} images" if pres.n_images is not None else "measured") + (
+                    f", {seen}" if seen else "")
             there = [f"{k} {v:.2f}" for k, v in (("lesion images called a lesion", pres.sensitivity),
                                                  (f"{self.absent} images called {self.absent}",
                                                   pres.specificity)) if v is not None]
@@ -1142,14 +1183,41 @@ class OperatingPoint:
             text += f"{'' if self.target_sensitivity is not None else ', chosen'} on {self.chosen_on}"
         there = [f"{k} {v:.2f}" for k, v in (("sensitivity", self.sensitivity), ("specificity", self.specificity))
                  if v is not None]
-        return text + (f" (there: {', '.join(there)})" if there else "")
+        return text + (f" ({self._there()}: {', '.join(there)})" if there else "")
+
+    def _there(self) -> str:
+        """Where the figures of a chosen point were measured: ``"there"``, with the trained parts
+        that saw those images (``"there, on 1575 images, all seen in training by ..."``)."""
+        seen = self._seen_clause()
+        if not seen:
+            return "there"
+        return f"there, on {self.n_images} images, {seen}" if self.n_images is not None else f"there, {seen}"
+
+    def _seen_clause(self) -> str:
+        """The trained parts that saw the images of the figures (:attr:`seen_by`), in words
+        (``""``: none did, or not recorded)."""
+        known: dict[int, list[str]] = {}
+        maybe = []
+        for part, k in self.seen_by or ():
+            if k is None:
+                maybe.append(part)
+            elif k > 0:
+                known.setdefault(int(k), []).append(part)
+        said = [f"{'all' if k == self.n_images else f'{k} of them'} {'' if i else 'seen in training '}by "
+                f"{_joined(parts)}" for i, (k, parts) in enumerate(sorted(known.items(), key=lambda kv: -kv[0]))]
+        if maybe:
+            said.append(f"perhaps {'' if said else 'seen in training '}by {_joined(maybe)} (featbus cannot tell)")
+        if not said:
+            return ""
+        return ", ".join(said) + (", so optimistic" if known else ", so perhaps optimistic")
 
     def to_record(self) -> dict[str, Any]:
         """The model file's ``operating_point`` (JSON-ready; the keys featbus has always written).
 
         ``positive`` and ``threshold``; with a target, ``target_sensitivity``, ``sensitivity`` and
         ``specificity``; then ``specificity_<class>``, ``n_images`` and ``chosen_on`` when known,
-        and any other key of the record it was read from.
+        ``seen_by`` when recorded (a list of ``{"part": name, "n_seen": count or null}``), and
+        any other key of the record it was read from.
         """
         out: dict[str, Any] = {"positive": self.positive, "threshold": float(self.threshold)}
         if self.target_sensitivity is not None:
@@ -1162,6 +1230,8 @@ class OperatingPoint:
             out["n_images"] = int(self.n_images)
         if self.chosen_on is not None:
             out["chosen_on"] = self.chosen_on
+        if self.seen_by is not None:
+            out["seen_by"] = [{"part": part, "n_seen": k} for part, k in self.seen_by]
         if self.presence is not None:
             out["absent"] = self.absent
             out["presence"] = self.presence.to_record()
@@ -1175,7 +1245,8 @@ class OperatingPoint:
         Raises
         ------
         ValueError
-            Not an object with a ``positive`` class name and a ``threshold`` in [0, 1].
+            Not an object with a ``positive`` class name and a ``threshold`` in [0, 1], or a
+            ``seen_by`` that is not a list of ``{"part": name, "n_seen": count or null}``.
         """
         t = record.get("threshold") if isinstance(record, Mapping) else None
         if (not isinstance(record, Mapping) or not isinstance(record.get("positive"), str) or isinstance(t, bool)
@@ -1183,7 +1254,7 @@ class OperatingPoint:
             raise ValueError(f"operating_point must be an object with a 'positive' class and a 'threshold' in "
                              f"[0, 1], got {record!r}")
         known = {"positive", "threshold", "target_sensitivity", "sensitivity", "specificity", "n_images",
-                 "chosen_on", "absent", "presence"}
+                 "chosen_on", "absent", "presence", "seen_by"}
         presence = record.get("presence")
         if presence is not None and not isinstance(record.get("absent"), str):
             raise ValueError(f"operating_point has a 'presence' point but no 'absent' class name, got {record!r}")
@@ -1197,4 +1268,5 @@ class OperatingPoint:
                    chosen_on=None if record.get("chosen_on") is None else str(record["chosen_on"]),
                    specificity_of=of, n_images=None if record.get("n_images") is None else int(record["n_images"]),
                    extra=extra, absent=None if presence is None else record["absent"],
-                   presence=None if presence is None else cls.from_record(presence))
+                   presence=None if presence is None else cls.from_record(presence),
+                   seen_by=_seen_by_of_record(record.get("seen_by")))

@@ -159,8 +159,8 @@ def card_rst(card: dict) -> str:
                        "breast-us segmenter's lesion box (15 % margin), frozen breast-us features of the box, an "
                        "RBF SVM of the lesion images with Platt calibration; the presence decision by the "
                        "segmenter's lesion probability (its highest pixel probability)"),
-            ("operating points", card["operating_point_text"] + "; the figures in brackets are on the training "
-                                 "images, which the backbone and the segmenter trained on"),
+            # the text says beside its figures which trained parts saw their images
+            ("operating points", card["operating_point_text"]),
             ("seed, time", f"seed {card['seed']}; {card['wall_minutes']} min ({card['cpu_minutes']} CPU min) on "
                            f"{card['machine']}"),
             ("rebuild", "``python scripts/build_breast_us_classifier.py -o "
@@ -190,8 +190,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
 
     from featbus import combine_sites, load_data
-    from featbus.metrics import OperatingPoint
     from featbus.model.format import read_manifest
+    from featbus.model.provenance import stored_operating_point
     from featbus.networks.pretrained import _LICENSE
 
     out = Path(args.output)
@@ -228,7 +228,9 @@ def main(argv=None) -> None:
                  # what featbus adapt aligns a site's scores onto (stored by training; an older file's card keeps
                  # the one benchmarks/site_alignment.py --write-card reproduced)
                  "score_reference": manifest.get("score_reference") or card.get("score_reference"),
-                 "operating_point_text": OperatingPoint.from_record(manifest["operating_point"]).describe(),
+                 # in words, with the trained parts that saw the images of its figures (a file from before they
+                 # were recorded: read from its manifest)
+                 "operating_point_text": stored_operating_point(manifest).describe(),
                  **card_part_data(loso, alignment, presence)})
     out.with_suffix(".json").write_text(json.dumps(card, indent=1))
     CARD_RST.write_text(card_rst(card))

@@ -59,6 +59,10 @@ def test_card_data_docs_and_benchmark_agree(entry):
     build = _module(ROOT / "scripts" / "build_breast_us_classifier.py", "build_breast_us_classifier")
     assert (ROOT / "docs" / "guide" / "breast_us_classifier_card.rst").read_text() == build.card_rst(card)
     assert card["operating_point"] == read_manifest("breast-us")["operating_point"]
+    # its words are the code's, read from the file (which says beside each figure that trained parts saw them)
+    from featbus.model.provenance import stored_operating_point
+
+    assert card["operating_point_text"] == stored_operating_point(read_manifest("breast-us")).describe()
     assert "research, not diagnosis" in card["intended_use"] and "'normal' is learnt from one source" in card["limits"]
     results = json.loads(RESULTS.read_text())
     alignment = json.loads(build.ALIGNMENT.read_text())
@@ -108,6 +112,14 @@ def test_inspect_shows_the_card_and_says_its_own_figures_are_seen(capsys):
     assert "featbus's shipped classifier breast-us, version 2.0 (card: docs guide/breast_us_classifier)" in out
     assert "are on images its backbone, segmenter and heads all trained on (seen)" in out
     assert "loads without --trust: its types, yes" in out
+    # its operating points' figures are on its training images, which the segmenter and the backbone trained
+    # on: its file (from before points recorded it) is read so, and the line says it beside the figures
+    assert "seen_by" not in read_manifest("breast-us")["operating_point"]
+    point = next(line for line in out.splitlines() if line.startswith("operating point (two decisions): "))
+    assert "(measured on 1690 images, all seen in training by the segmenter breast-us, so optimistic: lesion " \
+           "images called a lesion 1.00, normal images called normal 0.39)" in point
+    assert "its 1575 lesion images (there, on 1575 images, all seen in training by the segmenter breast-us and " \
+           "the backbone breast-us, so optimistic: sensitivity 0.90, specificity 0.74)" in point
     # the card's four parts, each on one line in the words the docs card and the app use
     card = get_pretrained("breast-us", "classifier").card()
     parts = card_parts(card)

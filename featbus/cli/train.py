@@ -579,9 +579,9 @@ def _train_report(model, folder: Path) -> None:
                         + html.escape("\n".join(site_cv_lines(m["site_cv"]))) + "</pre>")
     notes = []
     if m.get("operating_point"):  # the decisions the file makes, which the figures below judge
-        from ..metrics import OperatingPoint
+        from ..model.provenance import stored_operating_point
 
-        point = OperatingPoint.from_record(m["operating_point"])  # of two decisions, both points
+        point = stored_operating_point(m)  # of two decisions, both points; figures a trained part saw say so
         notes.append("operating point: " + point.describe())
         notes.append("decided by: " + point.rule_text())
     else:

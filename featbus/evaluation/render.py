@@ -814,8 +814,8 @@ def render_adaptation(manifest: dict, *, source: str = "MODEL", what: str = "the
     part of the model trained on); ``site_figures``: a one-decision model's figures before and after
     on the labelled images (:func:`featbus.evaluation.sites.site_figures`: ``{"before": ..., "after": ...}``).
     """
-    from ..metrics import OperatingPoint
     from ..model.format import json_safe
+    from ..model.provenance import stored_operating_point
     from ..model.trust import printable
 
     record = manifest["adaptation"]
@@ -833,13 +833,13 @@ def render_adaptation(manifest: dict, *, source: str = "MODEL", what: str = "the
     if "alignment" in record:
         lines += _adaptation_alignment_lines(record["alignment"])
     if "two_decisions" in record:
-        point = OperatingPoint.from_record(manifest["operating_point"])
+        point = stored_operating_point(manifest)  # a point kept from the parent: its figures' seen parts
         lines += [f"  calibration: {record['calibration']}", f"  decisions: {printable(point.describe())}"]
         lines += _adaptation_two_decision_lines(record["two_decisions"])
         if "spread" in record:
             lines += _adaptation_spread_lines(record["spread"], record["labels"]["unit"])
     elif record.get("labelled") and manifest.get("operating_point"):
-        point = OperatingPoint.from_record(manifest["operating_point"])
+        point = stored_operating_point(manifest)
         lines += [f"  calibration: {record['calibration']}", f"  operating point: {printable(point.describe())}",
                   f"  decided by: {printable(point.rule_text())}"]
         if site_figures:

@@ -160,9 +160,9 @@ def describe_manifest(manifest: dict) -> str:
                                                                if ad.get("labelled") else "unlabelled")
                      + f", {ad.get('date')}")
     if op:  # both points of a two-decision model, each with where it came from; then the rule as predict writes it
-        from ..metrics import OperatingPoint
+        from .provenance import stored_operating_point  # figures on images a trained part saw say so
 
-        point = OperatingPoint.from_record(op)
+        point = stored_operating_point(m)
         lines.append(f"operating point{' (two decisions)' if point.two_decisions else ''}: {point.describe()}")
         lines.append(f"  rule (predict's 'rule' column): {point.rule_text()}")
     lines += [f"note: {n}" for n in m.get("notes", [])]

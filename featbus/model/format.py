@@ -425,6 +425,15 @@ def _check_manifest_schema(manifest: dict, path: str) -> None:
                                  and not isinstance(tp, bool) and isinstance(tp, (int, float)) and 0 <= tp <= 1):
         raise bad("operating_point", "an object whose 'presence' point (two decisions) has a 'threshold' in [0, 1] "
                                      "on p(lesion), beside an 'absent' class of the model other than its 'positive'")
+    for point in (op, pres):  # the trained parts that saw the images of its figures, when recorded
+        if isinstance(point, dict) and point.get("seen_by") is not None:
+            from ..metrics import _seen_by_of_record
+
+            try:
+                _seen_by_of_record(point["seen_by"])
+            except ValueError:
+                raise bad("operating_point", "an object whose 'seen_by' (of it or of its 'presence' point) is a "
+                                             "list of {'part': name, 'n_seen': count or null}") from None
     for field, kind in (("score_reference", "ScoreReference"), ("score_alignment", "ScoreAlignment")):
         if manifest.get(field) is not None:  # what featbus adapt aligns a site's scores onto, and the alignment
             from . import alignment

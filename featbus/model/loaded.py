@@ -466,11 +466,11 @@ class FeatbusModel:
     @property
     def operating_point(self):
         """The manifest's stored :class:`~featbus.metrics.OperatingPoint` (``None`` when it stores
-        none): what :meth:`decide` decides by."""
-        from ..metrics import OperatingPoint
+        none): what :meth:`decide` decides by, with the trained parts that saw the images of its
+        figures (:func:`featbus.model.provenance.stored_operating_point`)."""
+        from .provenance import stored_operating_point
 
-        op = self.manifest.get("operating_point")
-        return OperatingPoint.from_record(op) if op else None
+        return stored_operating_point(self.manifest)
 
     def predict_table(self, images, *, on_error: str = "raise", decision: str = "operating-point",
                       force: bool = False, progress=False, look: Look | None = None):

@@ -30,9 +30,11 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,7 +43,7 @@ import numpy as np
 from ..model_selection import DEFAULT_THRESHOLD, image_hashes
 
 __all__ = ["fingerprints", "count_seen", "seen_note", "trained_on", "overlap", "overlap_notes", "seen_by_site",
-           "card_site_figures"]
+           "card_site_figures", "segmenter_name", "seen_counts", "stored_operating_point"]
 
 #: How many of the flagged images a note names before counting the rest (``-v``: all of them).
 NAMES_SHOWN = 3
@@ -440,3 +442,125 @@ def overlap_notes(obj: Any, images: Any, *, n_jobs: int | None = None) -> list[s
     []
     """
     return overlap(obj, images, n_jobs=n_jobs)[0]
+
+
+def segmenter_name(info: dict) -> str:
+    """A model's lesion segmenter as its manifest's ``segmenter`` names it where it saw images:
+    ``"the segmenter breast-us"`` (featbus's shipped one), ``"the segmenter file seg.keras"``,
+    ``"the segmenter trained here"`` (on the model's own training images), ``"the segmenter"``.
+
+    Examples
+    --------
+    >>> from featbus.model.provenance import segmenter_name
+    >>> segmenter_name({"obtained": "trained by train_model on the training images' masks",
+    ...                 "trained_on_training_images": True})
+    'the segmenter trained here'
+    """
+    obtained = str(info.get("obtained", ""))
+    if obtained.startswith("featbus's shipped segmenter"):
+        from ..networks.pretrained import find_pretrained
+
+        shipped = find_pretrained(info.get("file"), "segmenter")
+        return f"the segmenter {shipped.name if shipped else info.get('file')}"
+    if obtained.startswith("loaded from the file"):
+        return f"the segmenter file {os.path.basename(str(info.get('file')))}"
+    if info.get("trained_on_training_images") is True and "n_training_images_seen" not in info:
+        return "the segmenter trained here"
+    return "the segmenter"
+
+
+def seen_counts(parts: Sequence[tuple[str, Any]], mask: Any = None) -> tuple[tuple[str, int | None], ...]:
+    """An operating point's ``seen_by`` (:attr:`featbus.metrics.OperatingPoint.seen_by`) for
+    figures measured on the images ``mask`` selects (``None``: all of them).
+
+    ``parts``: ``(who, seen)`` pairs, ``seen`` a bool per image (which of them ``who`` trained
+    on), or ``None`` when featbus cannot tell. Each part that saw some of the images comes back
+    with how many, a part that cannot be told with ``None``; one that saw none is left out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.model.provenance import seen_counts
+    >>> seen_counts([("the backbone x", np.array([True, False, True])), ("the head", np.zeros(3, bool)),
+    ...              ("the segmenter", None)], mask=np.array([True, True, False]))
+    (('the backbone x', 1), ('the segmenter', None))
+    """
+    out: list[tuple[str, int | None]] = []
+    for who, seen in parts:
+        if seen is None:
+            out.append((who, None))
+            continue
+        seen = np.asarray(seen, dtype=bool)
+        k = int(np.sum(seen if mask is None else seen[np.asarray(mask)]))
+        if k:
+            out.append((who, k))
+    return tuple(out)
+
+
+#: :func:`seen_note`'s sentence, read back (the count, of how many, who).
+_SEEN_NOTE = re.compile(r"^(\d+) of these (\d+) images \(or near-copies\) trained (.+?): "
+                        r"figures on them are optimistic")
+#: What the chosen_on of a point measured on a model's own training images says (training writes it).
+_ON_TRAINING = ("training images", "of the training data", "the segmenter's own")
+
+
+def stored_operating_point(manifest: dict):
+    """A model file's operating point (:class:`~featbus.metrics.OperatingPoint`; ``None`` when it
+    stores none), with the trained parts that saw the images of its figures (``seen_by``).
+
+    As recorded; in a file from before featbus recorded them, read from its manifest: a point
+    (or presence point) whose ``chosen_on`` says it was measured on the model's own training
+    images gets the segmenter (its ``segmenter`` entry: trained on them, or may have been)
+    and the shipped backbones the training notes say trained on them (:func:`seen_note`'s
+    sentence); the presence point, whose score is the segmenter's, the segmenter only. A count
+    of the training images that is not all of them, of a point measured on some of them (its
+    lesion images), is said as unknown. Any other point, or one where no such part is found, is
+    left as recorded (nothing said either way: never that no part saw its images).
+
+    Examples
+    --------
+    >>> from featbus.model.provenance import stored_operating_point
+    >>> manifest = {"data": {"n_images": 60}, "notes": [
+    ...     "60 of these 60 images (or near-copies) trained the backbone breast-us: figures on them are optimistic"],
+    ...     "operating_point": {"positive": "malignant", "threshold": 0.2, "target_sensitivity": 0.9,
+    ...                         "sensitivity": 0.9, "specificity": 0.5, "n_images": 60,
+    ...                         "chosen_on": "out-of-fold probabilities of 60 training images (3 grouped folds)"}}
+    >>> stored_operating_point(manifest).seen_by
+    (('the backbone breast-us', 60),)
+    """
+    from ..metrics import OperatingPoint
+
+    record = manifest.get("operating_point")
+    if not record:
+        return None
+    point = OperatingPoint.from_record(record)
+    if point.seen_by is not None:
+        return point
+    n_train = (manifest.get("data") or {}).get("n_images")
+    segmenter: list[tuple[str, int | None, Any]] = []
+    info = manifest.get("segmenter")
+    if isinstance(info, dict):
+        trained = info.get("trained_on_training_images")
+        if trained is True:
+            segmenter.append((segmenter_name(info), info.get("n_training_images_seen", n_train), n_train))
+        elif trained == "unknown":
+            segmenter.append((segmenter_name(info), None, n_train))
+    backbones = [(m.group(3), int(m.group(1)), int(m.group(2))) for m in
+                 (_SEEN_NOTE.match(str(n)) for n in manifest.get("notes") or []) if m and
+                 m.group(3).startswith("the backbone")]
+
+    def of(pt, parts):
+        if pt.seen_by is not None or not any(w in str(pt.chosen_on or "") for w in _ON_TRAINING):
+            return pt
+        seen = []
+        for who, k, total in parts:
+            if k is not None and pt.n_images is not None and (k == total or pt.n_images == total):
+                k = pt.n_images if k == total else k
+            elif k is not None:
+                k = None if k else 0  # some of the training images: how many of these, unknown
+            if k != 0:
+                seen.append((who, k))
+        return dataclasses.replace(pt, seen_by=tuple(seen)) if seen else pt  # none found: nothing said
+
+    presence = None if point.presence is None else of(point.presence, segmenter)
+    return dataclasses.replace(of(point, segmenter + backbones), presence=presence)

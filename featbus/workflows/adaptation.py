@@ -140,6 +140,7 @@ doi:10.1145/1102351.1102430.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as _dt
 import math
 import numbers
@@ -173,7 +174,7 @@ from ..evaluation.site_calibration import (  # noqa: F401 (re-exported)
 )
 from ..evaluation.sites import site_figures  # the one per-site figures function (its old home was here)
 from ..metrics import DEFAULT_TARGET_SENSITIVITY, OperatingPoint  # the one rule and its default target
-from ..model.provenance import fingerprints
+from ..model.provenance import count_seen, fingerprints, seen_counts, trained_on
 from .site_points import align_points, calibrate_scores, site_points
 
 __all__ = ["adapt", "site_points", "align_points", "calibrate_scores", "patients_needed", "one_sided_bound",
@@ -372,8 +373,7 @@ def _checked_settings(model, *, labels, method, positive, target_sensitivity, al
         raise ValueError("target_sensitivity sets an operating point on labelled images: pass labels too")
     if align not in (None, True, False):
         raise ValueError(f"align must be None, True or False, got {align!r}")
-    stored = model.manifest.get("operating_point")
-    stored = OperatingPoint.from_record(stored) if stored else None
+    stored = model.operating_point  # a point kept from it keeps the parts that saw its figures' images
     two = stored is not None and stored.two_decisions
     if labels is not None and not two and (align or positive_share is not None):
         raise ValueError("align and positive_share align the scores from unlabelled images; a one-decision model "
@@ -478,11 +478,12 @@ def _adapt_domain(model, new, crops, method: str, before: dict, record: dict, ma
 
 def _two_decision_adapt(new, crops, y, labelled, groups, *, stored, reference, align, positive_share,
                         target_sensitivity, site, unit, max_lesions_normal, n_bootstrap, random_state,
-                        manifest: dict, X=None) -> dict:
+                        manifest: dict, X=None, seen=((), ())) -> dict:
     """A two-decision model adapted on scores (:func:`calibrate_scores`, the one core): the site's
     images align both decisions, the labelled ones move a threshold as far as shown safe; the point
     and the score alignment into the manifest; returned, what the record says. ``X``: the crops'
-    features, when computed already (a two-decision model keeps its features as trained)."""
+    features, when computed already (a two-decision model keeps its features as trained);
+    ``seen``: :func:`_site_seen` (:func:`_seen_on_site`)."""
     from ..metrics import lesion_and_given
 
     classes = [str(c) for c in new.classes_]
@@ -501,6 +502,7 @@ def _two_decision_adapt(new, crops, y, labelled, groups, *, stored, reference, a
             estimate_share=positive_share == "estimate", align=align is not False, target=target_sensitivity,
             max_lesions_normal=max_lesions_normal, unit=unit, site=site, n_bootstrap=n_bootstrap,
             random_state=random_state)
+    point = _seen_on_site(point, stored, seen, labelled, None if y is None else y != stored.absent)
     manifest["operating_point"] = point.to_record()
     manifest.pop("score_alignment", None)  # fitted on the raw scores again, or none
     notes = [x for x in manifest.get("notes", []) if not str(x).startswith("scores aligned to ")]
@@ -526,10 +528,36 @@ def _two_decision_adapt(new, crops, y, labelled, groups, *, stored, reference, a
     return record
 
 
+def _site_seen(model, prints) -> tuple[list, list]:
+    """Which of the site's images (their fingerprints ``prints``) each trained part of ``model``
+    saw (:func:`featbus.model.provenance.trained_on`), as ``(who, bool per image)``: its lesion
+    segmenter's, then the others' (the head's training images, an earlier adaptation's, the
+    backbones'); for the ``seen_by`` of a point chosen here. Images no part saw give none."""
+    names = {"this model": "the head (the model's training images)",
+             "this model's adaptation": "an earlier adaptation", "its lesion segmenter": "the segmenter"}
+    parts = [(names.get(who, who), count_seen(prints, trained)) for who, trained in trained_on(model)]
+    return [p for p in parts if "segmenter" in p[0]], [p for p in parts if "segmenter" not in p[0]]
+
+
+def _seen_on_site(point: OperatingPoint, stored: OperatingPoint, seen, labelled, lesion) -> OperatingPoint:
+    """A two-decision point after adaptation, each point chosen here given its ``seen_by`` on the
+    site's images (a point kept from the model keeps its own): the presence point (the segmenter's
+    score) aligned on every image or refitted on the labelled ones; the malignancy point refitted on
+    the labelled lesion images."""
+    pres = point.presence
+    if pres is not stored.presence:  # aligned (every image) or refitted (the labelled ones) here
+        on = None if str(pres.chosen_on).startswith("aligned without labels") else labelled
+        pres = dataclasses.replace(pres, seen_by=seen_counts(seen[0], on))
+    if point.chosen_on != stored.chosen_on and lesion is not None:  # refitted on the labelled lesion images
+        point = dataclasses.replace(point, seen_by=seen_counts([*seen[0], *seen[1]],
+                                                               np.asarray(labelled) & np.asarray(lesion)))
+    return dataclasses.replace(point, presence=pres)
+
+
 def _labelled_point(new, crops, y, labelled, groups, *, positive, target_sensitivity, recalibrate, site,
-                    unit) -> tuple[dict, dict]:
+                    unit, seen=((), ())) -> tuple[dict, dict]:
     """The operating point of a one-decision model chosen on the labelled images, and what the record
-    says of it (a two-decision model: :func:`_two_decision_adapt`)."""
+    says of it (a two-decision model: :func:`_two_decision_adapt`); ``seen``: :func:`_site_seen`."""
     classes = [str(c) for c in new.classes_]
     sel = np.flatnonzero(labelled)
     yl = np.asarray(y[sel], dtype=str)
@@ -541,7 +569,9 @@ def _labelled_point(new, crops, y, labelled, groups, *, positive, target_sensiti
     target = DEFAULT_TARGET_SENSITIVITY if target_sensitivity is None else float(target_sensitivity)
     op = OperatingPoint.choose(yl, new._proba_of_crops(lab), classes=classes, positive=positive, target=target,
                                chosen_on=f"{sel.size} labelled images of {site or 'the adaptation site'} "
-                                         "(optimistic there)").to_record()
+                                         "(optimistic there)")
+    op = dataclasses.replace(op, n_images=int(sel.size),
+                             seen_by=seen_counts([*seen[0], *seen[1]], labelled)).to_record()
     record["calibration"] = ("Platt sigmoids refitted on the labelled images" if recalibrated
                              else "kept (the head has no Platt calibration)" if recalibrate else "kept")
     record["labels"] = {"n_images": int(sel.size), "counts": {c: int(np.sum(yl == c)) for c in sorted(set(yl))},
@@ -780,12 +810,13 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
     if method != "none" and manifest.pop("score_alignment", None):  # fitted on the features as they were
         record["alignment_dropped"] = "an earlier score alignment, fitted on the features before this re-estimation"
     manifest["parent"], manifest["promise"] = _parent(model, source, positive)
+    seen = _site_seen(model, record["fingerprints"])
     if two:
         record.update(_two_decision_adapt(
             new, crops, y, labelled, groups, stored=stored, reference=reference, align=align,
             positive_share=positive_share, target_sensitivity=target_sensitivity, site=site, unit=unit,
             max_lesions_normal=max_lesions_normal, n_bootstrap=n_bootstrap, random_state=random_state,
-            manifest=manifest, X=X))
+            manifest=manifest, X=X, seen=seen))
         spread = calibration_spread(model_card(source), record["labels"]["n_groups"] or int(labelled.sum())) \
             if y is not None else None
         if spread is not None:
@@ -795,7 +826,7 @@ def adapt(model, images, *, labels: Sequence[str | None] | None = None, groups=N
         new.manifest = manifest  # an earlier alignment, kept, applies to the probabilities the point is chosen on
         manifest["operating_point"], labelled_record = _labelled_point(
             new, crops, y, labelled, groups, positive=positive, target_sensitivity=target_sensitivity,
-            recalibrate=recalibrate, site=site, unit=unit)
+            recalibrate=recalibrate, site=site, unit=unit, seen=seen)
         record.update(labelled_record)
     elif reference is not None:
         record["alignment"] = _alignment(new, crops, stored, reference, positive_share, manifest, site)

@@ -699,7 +699,8 @@ def _network_model(run: _Run) -> FeatbusModel:
     where = f"{val.size} validation images of the training data" + (
         f" ({', '.join(f'{k} {v}' for k, v in _site_counts(run.sites[val]).items())})" if run.n_sites >= 2 else "")
     val_proba = np.asarray(net.validation_proba_, dtype=float)
-    _store_operating_point(model, val_proba, run.y[val], run.target, f"{where}, never trained on")
+    _store_operating_point(model, val_proba, run.y[val], run.target, f"{where}, never trained on",
+                           seen=_seen_parts(run, net, val))
     _validation_at_operating_point(model, val_proba)
     _note_classes_turned_off(model, val_proba, run.y[val], "its validation images")
     return model
@@ -974,7 +975,8 @@ def _operating_point(run: _Run) -> None:
     y = run.y
     _store_operating_point(run.model, run.oof, y, run.target,
                            f"out-of-fold probabilities of {len(y)} training images ({run.n_splits} {run.fold_word} "
-                           "folds)", presence=_presence_threshold(run) if run.two_decisions else None)
+                           "folds)", presence=_presence_threshold(run) if run.two_decisions else None,
+                           seen=_seen_parts(run, run.union))
     _note_classes_turned_off(run.model, run.oof, y, "its training images' out-of-fold predictions")
 
 
@@ -1059,26 +1061,61 @@ def _presence_threshold(run: _Run) -> tuple[float, str]:
                "not chosen on the training images")
 
 
+def _seen_parts(run: _Run, extractors, rows=None) -> tuple[list, list]:
+    """Which of the images ``rows`` (default: every training image) each trained part saw, as
+    ``(who, bool per image)`` pairs (``None``: featbus cannot tell): the segmenter's (trained
+    here: all of them; else its file's fingerprints), then the backbones' of ``extractors``
+    (their cards' fingerprints). The head is none of them: the point is chosen on predictions
+    of images it did not train on (out of fold, or a validation split)."""
+    from ..model.provenance import count_seen, segmenter_name, trained_on
+
+    prints = list(run.manifest["data"]["fingerprints"])
+    if rows is not None:
+        prints = [prints[i] for i in rows]
+    segmenter = []
+    if run.seg_info is not None:
+        info = run.seg_info
+        own = getattr(getattr(run.roi, "segmenter_", None), "fingerprints_", None)
+        if info.get("trained_on_training_images") is True and "n_training_images_seen" not in info:
+            seen = np.ones(len(prints), dtype=bool)  # trained here, on these images
+        elif isinstance(own, (list, tuple)) and own:
+            seen = count_seen(prints, own)
+        else:
+            seen = None if info.get("trained_on_training_images") == "unknown" else np.zeros(len(prints), bool)
+        segmenter.append((segmenter_name(info), seen))
+    backbones = [(who, count_seen(prints, trained)) for who, trained in trained_on(extractors)
+                 if who.startswith("the backbone")]
+    return segmenter, backbones
+
+
 def _store_operating_point(model, proba, y, target: float, chosen_on: str,
-                           presence: tuple[float, str] | None = None) -> None:
+                           presence: tuple[float, str] | None = None, seen: tuple[list, list] = ([], [])) -> None:
     """Choose the threshold on p(malignant) reaching ``target`` sensitivity on held-out
     predictions (:meth:`OperatingPoint.choose`), and record it in the manifest (what
     :meth:`FeatbusModel.decide` reads). With ``presence`` ``(threshold, where from)``: a
     two-decision point (:meth:`OperatingPoint.choose_two`), the malignancy threshold on
-    ``p(malignant | lesion)`` of the lesion images."""
+    ``p(malignant | lesion)`` of the lesion images. ``seen``: :func:`_seen_parts` of these
+    images, recorded as each point's ``seen_by`` (the presence point's score is the segmenter's:
+    its part alone)."""
+    from ..model.provenance import seen_counts
+
     if not (np.asarray(y, dtype=str) == "malignant").any():
         raise ValueError("operating_point: the held-out predictions hold no malignant image to choose it on")
+    segmenter, backbones = seen
     if presence is not None:
-        lesions = int(np.sum(np.asarray(y, dtype=str) != ABSENT))
+        lesion = np.asarray(y, dtype=str) != ABSENT
         op = OperatingPoint.choose_two(y, proba, classes=model.classes_.tolist(), absent=ABSENT, target=target,
                                        presence_threshold=presence[0], presence_chosen_on=presence[1],
-                                       chosen_on=f"{chosen_on}, its {lesions} lesion images")
+                                       chosen_on=f"{chosen_on}, its {int(lesion.sum())} lesion images")
+        op = dataclasses.replace(op, seen_by=seen_counts(segmenter + backbones, lesion),
+                                 presence=dataclasses.replace(op.presence, seen_by=seen_counts(segmenter)))
         model.manifest["operating_point"] = op.to_record()
         _store_score_reference(model, proba, y, chosen_on, ABSENT)
         return
     op = OperatingPoint.choose(y, proba, classes=model.classes_.tolist(), positive="malignant", target=target,
                                chosen_on=chosen_on, specificity_of=("benign",))
-    model.manifest["operating_point"] = dataclasses.replace(op, n_images=int(len(y))).to_record()
+    model.manifest["operating_point"] = dataclasses.replace(op, n_images=int(len(y)),
+                                                            seen_by=seen_counts(segmenter + backbones)).to_record()
     _store_score_reference(model, proba, y, chosen_on, None)
 
 
@@ -1216,7 +1253,7 @@ def _mark_seen_sites(site_report, extractors, roi, seg_info, manifest, sites) ->
     leave-one-site-out line says so and the verdict leaves it out; where a shipped network's card
     holds the recipe's honest figures, they are quoted (:func:`featbus.evaluation.sites.mark_seen_sites`)."""
     from ..evaluation.sites import mark_seen_sites
-    from ..model.provenance import trained_on
+    from ..model.provenance import segmenter_name, trained_on
     from ..networks.pretrained import find_pretrained
 
     sources = [(who, prints) for who, prints in trained_on(extractors) if who.startswith("the backbone")]
@@ -1226,15 +1263,8 @@ def _mark_seen_sites(site_report, extractors, roi, seg_info, manifest, sites) ->
         prints = getattr(seg, "fingerprints_", None)
         if seg_info.get("obtained", "").startswith("featbus's shipped segmenter"):
             shipped = find_pretrained(seg_info.get("file"), "segmenter")
-            who = f"the segmenter {shipped.name if shipped else seg_info.get('file')}"
-        elif seg_info.get("obtained", "").startswith("loaded from the file"):
-            who = f"the segmenter file {os.path.basename(str(seg_info.get('file')))}"
-        elif seg_info.get("trained_on_training_images") is True and "n_training_images_seen" not in seg_info:
-            who = "the segmenter trained here"
-        else:
-            who = "the segmenter"
         if isinstance(prints, (list, tuple)) and prints:
-            sources.append((who, list(prints)))
+            sources.append((segmenter_name(seg_info), list(prints)))
     r = manifest["recipe"]
     recipe = {"features": r.get("features"), "classifier": r.get("classifier"), "region": r.get("region"),
               "balance": r.get("balance"), "preprocessing": r.get("preprocessing"),
