@@ -40,8 +40,6 @@ from typing import Any
 
 import numpy as np
 
-from ..model_selection import DEFAULT_THRESHOLD, image_hashes
-
 __all__ = ["fingerprints", "count_seen", "seen_note", "trained_on", "overlap", "overlap_notes", "seen_by_site",
            "card_site_figures", "segmenter_name", "seen_counts", "stored_operating_point"]
 
@@ -71,6 +69,8 @@ def fingerprints(images: Any, *, n_jobs: int | None = None) -> list[str]:
     >>> fingerprints([np.eye(32)])[0] == fingerprints([np.eye(32) * 0.5])[0]   # contrast does not matter
     True
     """
+    from ..model_selection import image_hashes  # here: reading a stored point (predict) needs none of it
+
     hashes = image_hashes(images, n_jobs=n_jobs)
     return [np.packbits(h).tobytes().hex() for h in hashes]
 
@@ -87,7 +87,7 @@ def _bits(prints: Sequence[str]) -> np.ndarray:
     return np.unpackbits(raw, axis=1)[:, :_BITS].astype(bool)
 
 
-def count_seen(images: Any, trained: Sequence[str], *, threshold: int = DEFAULT_THRESHOLD,
+def count_seen(images: Any, trained: Sequence[str], *, threshold: int | None = None,
                n_jobs: int | None = None) -> np.ndarray:
     """Which of ``images`` are (near-copies of) images whose fingerprints are ``trained``.
 
@@ -97,8 +97,9 @@ def count_seen(images: Any, trained: Sequence[str], *, threshold: int = DEFAULT_
         The images scored, or their fingerprints.
     trained : sequence of str
         Fingerprints of the training images (:func:`fingerprints`).
-    threshold : int, default=10
-        Largest Hamming distance, in bits, between two fingerprints of the same image.
+    threshold : int, optional
+        Largest Hamming distance, in bits, between two fingerprints of the same image; default
+        :data:`featbus.model_selection.DEFAULT_THRESHOLD` (10).
     n_jobs : int, optional
         Parallel workers for hashing.
 
@@ -115,6 +116,9 @@ def count_seen(images: Any, trained: Sequence[str], *, threshold: int = DEFAULT_
     >>> count_seen(fingerprints([im]), fingerprints([ndi.zoom(im, 0.5)])).tolist()   # a half-size copy
     [True]
     """
+    from ..model_selection import DEFAULT_THRESHOLD, image_hashes
+
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
     items = list(images)
     if items and all(isinstance(x, str) and len(x) == 16 for x in items):
         query = _bits(items)

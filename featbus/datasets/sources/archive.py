@@ -13,8 +13,9 @@ pixel sizes and splits), each copied within :data:`featbus.io.MAX_TABLE_BYTES` t
 (:func:`~featbus.datasets.sources._refs.member_file`), RSNA's and VinDr-Mammo's by their sources
 (``IN_ARCHIVES``). A DICOM member's header is read from its bytes as a folder's file is (its
 ``PatientID`` as the patient where nothing else names one, its pixel spacing, a table keyed by a header
-field: :mod:`featbus.datasets.sources.dicom`); an annotation file inside an archive (COCO JSON, a YOLO export's labels...) and the
-files of a source that opens files to read them are named and not read (unpack the archive to use them).
+field: :mod:`featbus.datasets.sources.dicom`); an annotation file inside an archive (COCO JSON, a YOLO
+export's labels...) and the files of a source that opens files to read them are named and not read
+(unpack the archive to use them).
 """
 
 from __future__ import annotations
