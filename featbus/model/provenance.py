@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["fingerprints", "count_seen", "seen_note", "trained_on", "overlap", "overlap_notes", "seen_by_site",
-           "card_site_figures", "segmenter_name", "seen_counts", "stored_operating_point"]
+           "card_site_figures", "segmenter_name", "seen_counts", "stored_operating_point", "trained_here"]
 
 #: How many of the flagged images a note names before counting the rest (``-v``: all of them).
 NAMES_SHOWN = 3
@@ -468,9 +468,24 @@ def segmenter_name(info: dict) -> str:
         return f"the segmenter {shipped.name if shipped else info.get('file')}"
     if obtained.startswith("loaded from the file"):
         return f"the segmenter file {os.path.basename(str(info.get('file')))}"
-    if info.get("trained_on_training_images") is True and "n_training_images_seen" not in info:
+    if trained_here(info):
         return "the segmenter trained here"
     return "the segmenter"
+
+
+def trained_here(info: dict) -> bool:
+    """Whether a model's lesion segmenter (its manifest's ``segmenter`` entry) was trained with the
+    model, on every one of its training images (one that lists the training images it saw, by
+    count, is a file's: :func:`count_seen` tells which).
+
+    Examples
+    --------
+    >>> from featbus.model.provenance import trained_here
+    >>> trained_here({"trained_on_training_images": True}), trained_here({"trained_on_training_images": True,
+    ...                                                                  "n_training_images_seen": 3})
+    (True, False)
+    """
+    return info.get("trained_on_training_images") is True and "n_training_images_seen" not in info
 
 
 def seen_counts(parts: Sequence[tuple[str, Any]], mask: Any = None) -> tuple[tuple[str, int | None], ...]:

@@ -1067,7 +1067,7 @@ def _seen_parts(run: _Run, extractors, rows=None) -> tuple[list, list]:
     here: all of them; else its file's fingerprints), then the backbones' of ``extractors``
     (their cards' fingerprints). The head is none of them: the point is chosen on predictions
     of images it did not train on (out of fold, or a validation split)."""
-    from ..model.provenance import count_seen, segmenter_name, trained_on
+    from ..model.provenance import count_seen, segmenter_name, trained_here, trained_on
 
     prints = list(run.manifest["data"]["fingerprints"])
     if rows is not None:
@@ -1076,7 +1076,7 @@ def _seen_parts(run: _Run, extractors, rows=None) -> tuple[list, list]:
     if run.seg_info is not None:
         info = run.seg_info
         own = getattr(getattr(run.roi, "segmenter_", None), "fingerprints_", None)
-        if info.get("trained_on_training_images") is True and "n_training_images_seen" not in info:
+        if trained_here(info):
             seen = np.ones(len(prints), dtype=bool)  # trained here, on these images
         elif isinstance(own, (list, tuple)) and own:
             seen = count_seen(prints, own)
