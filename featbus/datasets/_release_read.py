@@ -12,7 +12,14 @@ from pathlib import Path
 from ..io import for_processing_note, pixel_limit_problem
 from ..vocabulary import WORKING_LAYOUTS
 from ._common import _natural_key
-from ._release_rules import IMAGE_SUFFIXES, MASK_WORD_RANK, NON_LESION_MASK_WORDS, split_counts, split_of
+from ._release_rules import (
+    IMAGE_SUFFIXES,
+    MASK_WORD_RANK,
+    NON_LESION_MASK_WORDS,
+    TABLE_SUFFIXES,
+    split_counts,
+    split_of,
+)
 from ._release_scan import one_level_down, probe_files, split_masks
 from ._release_types import LeftOut, Release, ReleaseError, ReleaseSummary
 from .sources import dicom, folders, table
@@ -114,6 +121,9 @@ class Reader:
         self.headers: dict = {}  # the DICOM images' headers read so far (pydicom datasets; None: unreadable)
         self.classes = None  # the expected classes, when given
         self.rows_without_image = "leave out"
+        self.source_tables: list[Path] = []  # the tables a source read (RSNA's train.csv): ids said there count too
+        self.id_level: frozenset[str] = frozenset()  # folder names that are ids, never classes (folders.id_folders)
+        self.id_words: str | None = None  # why, in the paragraph's words
 
     def out(self, item, reason: str, detail: str = "") -> None:
         """Leave ``item`` (a file, or ``row N of TABLE``) out for ``reason`` (:data:`LEFT_OUT_REASONS`)."""
@@ -125,6 +135,7 @@ class Reader:
         files read, :func:`~featbus.datasets.sources.read_sources`; none claims the images)."""
         root = self.root
         self.classes, self.rows_without_image = classes, rows_without_image
+        self.source_tables = [got.file for got in reads if got.file.suffix.lower() in TABLE_SUFFIXES]
         if not self.files:
             subdirs = sorted((d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
                              key=_natural_key)
@@ -262,6 +273,9 @@ class Reader:
         if found:
             masks, images = sorted(found)[0]
             return masks_not_a_class(masks.name, images.name)
+        if self.id_words:  # one class per patient: never a model fitted on them
+            return (f"nothing labels the images of {str(self.root)!r}: {self.id_words}; name the label column "
+                    f"with --label-column, or give {WORKING_LAYOUTS}")
         considered = []
         if summary.table is not None:
             rel = next(r for r in self.read_tables.read if self.root / r == summary.table)  # a folder's or archive's
@@ -275,7 +289,8 @@ class Reader:
 
     def _labels(self, chosen, images, rows_of, label_column, summary):
         """``(labels, class source, class order)``: a DICOM header field ``--label-column`` names, else
-        the table's label column, else the class folders, else none."""
+        the table's label column, else the class folders (never ids: :func:`~.sources.folders.id_folders`),
+        else none."""
         folder_classes, _, _ = folder_levels(images, self.release_name)
         field = dicom.header_field(self, label_column, images, chosen[2] if chosen is not None else ())
         if field is not None:  # --label-column naming a DICOM header field
@@ -284,7 +299,7 @@ class Reader:
             found = table.table_labels(self, chosen, images, rows_of, label_column, folder_classes, summary)
             if found is not None:
                 return found
-        if any(folder_classes):
+        if any(folder_classes) and folders.id_folders(self, images, folder_classes, summary) is None:
             return folders.folder_labels(self, images, folder_classes)
         return [None] * len(images), None, []
 

@@ -73,6 +73,10 @@ IMAGE_COLUMNS = ("image", "images", "file", "filename", "name", "path", "imagena
 #: The usual names of a patient column.
 PATIENT_COLUMNS = ("patient", "patientid", "patientno", "patientnumber", "case", "caseid", "caseno", "casenumber",
                    "subject", "subjectid", "woman", "participant", "participantid", "mrn", "accession")
+#: The usual names of a study's, series' or exam's id column (DICOM's own UIDs among them): with the patient and
+#: image columns, the columns whose values are ids, never classes (a folder level so named is that level).
+STUDY_COLUMNS = ("study", "studyid", "studyuid", "studyinstanceuid", "series", "seriesid", "seriesuid",
+                 "seriesinstanceuid", "exam", "examid", "accessionnumber", "sopinstanceuid", "visit", "visitid")
 #: The usual names of a label column (the values decide first: :data:`LABEL_SPELLINGS`).
 LABEL_COLUMNS = ("label", "class", "diagnosis", "pathology", "histology", "category", "classification")
 #: Words in a column's name that say it names mask files (``Mask_tumor_filename``).

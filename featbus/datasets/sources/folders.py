@@ -1,30 +1,44 @@
 """The folders as a release's source: class folders (the first named level when its names are
 the classes' spellings, or few), patient folders (a level of many names, or a table with a row per
 folder), a folder of copies of the other classes' images left out, and the patients the file names
-give when nothing else does (a ``PREFIX_NUMBER`` prefix, else one per image)."""
+give when nothing else does (a ``PREFIX_NUMBER`` prefix, else one per image). A level whose names are
+ids (the values of a table's patient, study or image column; or each folder one patient's images) is
+never a class (:func:`id_folders`)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from ...vocabulary import STUDY_COLUMNS
 from .._common import _check_label_spellings, _natural_key
-from .._release_rules import MAX_CLASS_FOLDERS, class_of_value, original_stem
-from .._release_scan import copies_folders, named_folders
+from .._release_rules import (
+    IMAGE_COLUMNS,
+    LABEL_COLUMNS,
+    MAX_CLASS_FOLDERS,
+    PATIENT_COLUMNS,
+    class_of_value,
+    column_key,
+    original_stem,
+)
+from .._release_scan import copies_folders, dicom_name, named_folders
+from .._release_tables import TableError
 from . import dicom, table
 
-__all__ = ["NAME", "folder_labels", "folder_levels", "folder_patients", "masks_not_a_class", "prefix_patients",
-           "table_by_folder"]
+__all__ = ["NAME", "folder_labels", "folder_levels", "folder_patients", "id_folders", "masks_not_a_class",
+           "prefix_patients", "table_by_folder"]
 
 NAME = "folders"
 
 
-def folder_levels(images: list[Path], release_name: str,
-                  labelled: bool = False) -> tuple[list[str | None], list[str | None], str]:
+def folder_levels(images: list[Path], release_name: str, labelled: bool = False,
+                  ids: frozenset[str] = frozenset()) -> tuple[list[str | None], list[str | None], str]:
     """Classes and patients from folder names: ``(class per image, patient folder per image, words)``.
 
     The first named folder level is the class when its names are the classes' spellings, or few
-    (at most :data:`~featbus.datasets._release_rules.MAX_CLASS_FOLDERS`); with more it is the
-    patient; a second level under classes is the patient when it has several names."""
+    (at most :data:`~featbus.datasets._release_rules.MAX_CLASS_FOLDERS`) and not ids (``ids``: folder
+    names found to be ids, compared as :func:`_id_key`, :func:`id_folders`); with more, or ids, it is
+    the patient; a second level under classes is the patient when it has several names."""
     dirs = [named_folders(img, release_name) for img in images]
     # a folder every image lies in (the release's own name, a download's wrapper) says nothing,
     # unless its name is a class's
@@ -36,6 +50,8 @@ def folder_levels(images: list[Path], release_name: str,
     if not first:
         return classes, patients, ""
     words = all(class_of_value(v) for v in first)
+    if ids and not words and {_id_key(v) for v in first} <= ids:  # ids, never classes: the patient level
+        return classes, [d[0] if d else None for d in dirs] if all(dirs) else patients, ""
     if labelled and not words:  # a table labels the images: folders of other names are patients
         if all(dirs) and len(first) > 1:
             patients = [d[0] for d in dirs]
@@ -98,7 +114,8 @@ def folder_labels(reader, images, folder_classes):
 
 def folder_patients(reader, images, summary) -> list[str] | None:
     """The patient folders' names, ``None`` when not every image lies in one."""
-    _, folders, _ = folder_levels(images, reader.release_name, labelled=summary.label_column is not None)
+    _, folders, _ = folder_levels(images, reader.release_name, labelled=summary.label_column is not None,
+                                  ids=getattr(reader, "id_level", frozenset()))
     if all(folders) and folders:
         summary.patient_source = "folder"
         return [str(f) for f in folders]
@@ -138,3 +155,79 @@ def name_patients(reader, images, class_order, summary) -> list[str]:
     if found is not None:
         return found
     return prefix_patients(images, class_order, summary)
+
+
+def _id_key(value: str) -> str:
+    """A folder name or a table's cell compared as an id: no case, no surrounding spaces, a whole
+    number without a written fraction (``11713.0``, as a spreadsheet saves it, is ``11713``)."""
+    v = str(value).strip().casefold()
+    return str(int(float(v))) if re.fullmatch(r"\d+\.0+", v) else v
+
+
+def _table_ids(reader, names: set[str]) -> str | None:
+    """The words naming the first table column, of any table of the release (those a source read too),
+    whose values hold every name of ``names`` (:func:`_id_key`) and which names patients, studies or
+    images: by its name (:data:`~featbus.vocabulary.PATIENT_COLUMNS`, ``STUDY_COLUMNS``, ``IMAGE_COLUMNS``)
+    or by its values (a key: every row filled, no value twice); ``None`` when none does."""
+    read = dict(reader.read_tables.read) if reader.read_tables is not None else {}
+    for rel in reader.source_tables:
+        if rel not in read:
+            try:
+                read[rel] = table.read_at(reader.root, rel)
+            except (TableError, OSError, UnicodeError, ValueError):  # the source that read it named it
+                continue
+    by_name = {*PATIENT_COLUMNS, *STUDY_COLUMNS, *IMAGE_COLUMNS}
+    for rel, (header, rows) in read.items():
+        for c, name in enumerate(header):
+            if column_key(name) in LABEL_COLUMNS:
+                continue
+            cells = [_id_key(row[c]) if c < len(row) else "" for row in rows]
+            values = set(cells)
+            if names <= values and (column_key(name) in by_name or (all(cells) and len(values) == len(cells))):
+                return f"the values of the {name!r} column of {rel.as_posix()}"
+    return None
+
+
+def _one_patient_each(reader, images, folder_classes) -> str | None:
+    """How each class folder holds one patient's images, no two the same patient (the folders then
+    name patients, not classes), by the reader's patient rules: one patient folder below each, else
+    each DICOM file's ``PatientID``, else a ``PREFIX_NUMBER`` file-name prefix; ``None`` otherwise."""
+    from ..name_groups import propose_prefix_groups
+
+    _, below, _ = folder_levels(images, reader.release_name)
+    how = "one patient folder below each"
+    patients: list | None = below if all(below) else None
+    if patients is None and all(dicom_name(i) for i in images):
+        ids = dicom.header_values(reader, images, ("PatientID",))
+        patients = [ids[i].get("PatientID") for i in images] if all(ids[i].get("PatientID") for i in images) \
+            else None
+        how = "the PatientID of its DICOM files"
+    if patients is None:
+        patients = propose_prefix_groups(images)
+        how = f"the file-name prefix, {images[0].name!r} -> {patients[0]!r}" if patients else how
+    if patients is None:
+        return None
+    each: dict[str, set] = {}
+    for folder, patient in zip(folder_classes, patients):
+        each.setdefault(folder, set()).add(patient)
+    if len(each) < 2 or any(len(p) != 1 for p in each.values()) or len(set.union(*each.values())) < len(each):
+        return None
+    return f"each holds one patient's images ({how})"
+
+
+def id_folders(reader, images, folder_classes, summary) -> str | None:
+    """Why the class folders are ids, never classes (set on the reader, ``id_level``, and said in
+    ``summary``'s notes), ``None`` when they are classes: their names are the values of a table's
+    patient, study or image column (:func:`_table_ids`), or each holds one patient's images
+    (:func:`_one_patient_each`). Folders named as the classes are always classes."""
+    names = sorted({c for c in folder_classes if c}, key=_natural_key)
+    if len(names) < 2 or all(class_of_value(n) for n in names):
+        return None
+    why = _table_ids(reader, {_id_key(n) for n in names}) or _one_patient_each(reader, images, folder_classes)
+    if why is None:
+        return None
+    shown = ", ".join(repr(n) for n in names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    reader.id_level = frozenset(_id_key(n) for n in names)
+    reader.id_words = f"the folders {shown} are not classes: {why}"
+    summary.notes.append(f"The folders {shown} are not classes but patients: {why}; the images are unlabelled.")
+    return why
