@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from _release_builders import MG_PIXEL_MM, Built, _pacs_studies, _write_csv, _write_xlsx, dicom_dataset
+from _release_builders import MG_PIXEL_MM, Built, _pacs_studies, _write_csv, _write_xlsx, dicom_dataset, save
 
 #: The synthetic mammogram's size (rows, columns): portrait, as a detector's frame.
 FRAME = (120, 96)
@@ -184,6 +184,43 @@ def build_rsna(tmp: Path) -> Built:
     _write_csv(b.root / "sample_submission.csv", answers)
     b.expect = {"n_images": 33, "classes": {"cancer": 6, "no cancer": 19}, "n_patients": 8,
                 "splits": {"train": 25, "test": 8}, "unlabelled": 8, "left_out": {}}
+    return b
+
+
+#: The patients of :func:`build_rsna_png_by_patient`: ``(patient_id, cancer on the left, on the right)``.
+RSNA_PNG_PATIENTS = ((11713, 0, 0), (18362, 1, 0), (20231, 0, 0), (25002, 0, 1), (30111, 0, 0),
+                     (41234, 0, 0), (50001, 1, 0), (61111, 0, 0), (70303, 0, 0), (88888, 0, 0))
+
+
+def build_rsna_png_by_patient(tmp: Path, part: str = "train") -> Built:
+    """RSNA Screening Mammography as the community's 512-px PNG conversions ship it (Kaggle data sets
+    such as "RSNA mammography 512x512 PNG" and the notebooks that read them): the DICOM files
+    converted to 8-bit PNG, nested as the competition nests them, ``<part>_images/<patient_id>/<image_id>.png``,
+    with the competition's table beside them (``train.csv``, or ``test.csv`` without ``cancer`` for
+    ``part="test"``), no ``.dcm`` anywhere. Ten patients, four views each (L/R, CC/MLO); the ten patient
+    folders are the values of the table's ``patient_id`` column, never ten classes. ``truth``'s label is
+    the breast's ``cancer`` (``None`` for the test part, which the competition publishes unlabelled).
+    """
+    b = Built(tmp / f"rsna-512-png-{part}")
+    rows, k = [], 0
+    for patient, cancer_l, cancer_r in RSNA_PNG_PATIENTS:
+        for side, cancer in (("L", cancer_l), ("R", cancer_r)):
+            for view in ("CC", "MLO"):
+                k += 1
+                image_id = 100000000 + 7919 * k * patient % 899999999
+                rel = f"{part}_images/{patient}/{image_id}.png"
+                save(b.root / rel, np.round(mammogram(k, side, view, lesions=cancer) * 255).astype(np.uint8))
+                b.truth[rel] = (("cancer" if cancer else "no cancer") if part == "train" else None, str(patient), ())
+                row = {"site_id": 1 + k % 2, "patient_id": patient, "image_id": image_id, "laterality": side,
+                       "view": view, "age": 61.0, "implant": 0, "machine_id": 49}
+                if part == "train":
+                    row.update(cancer=cancer, biopsy=cancer, invasive=cancer, BIRADS="", density="B",
+                               difficult_negative_case=False)
+                else:
+                    row["prediction_id"] = f"{patient}_{side}"
+                rows.append(row)
+    _write_csv(b.root / f"{part}.csv", rows)
+    b.expect = {"n_images": 40, "n_patients": 10}
     return b
 
 

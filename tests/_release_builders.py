@@ -540,6 +540,28 @@ def build_hospital_patient_table(tmp: Path) -> Built:
     return b
 
 
+def build_one_patient_folders(tmp: Path, dicom: bool = True) -> Built:
+    """No table, a folder per exported examination, each holding one patient's images and named
+    neither as a class nor as an id any table gives (``exam A/``, ``exam B/``, ``exam C/``: how a
+    clinician exports a PACS query, one folder a patient): DICOM files whose ``PatientID`` is the
+    patient (``dicom``), else PNG files named ``PREFIX_NUMBER`` by the patient (``P017_1.png``). Few
+    folders, as class folders are; but each is one patient, so they are patients, never classes."""
+    b = Built(tmp / ("exams_dicom" if dicom else "exams_png"))
+    k = 900
+    for folder, patient, n in (("exam A", "P017", 3), ("exam B", "P023", 2), ("exam C", "P031", 3)):
+        for i in range(1, n + 1):
+            k += 1
+            if dicom:
+                relative = f"{folder}/IM{i:04d}.dcm"
+                write_dicom(b.root / relative, dicom_dataset(k, patient=patient, study=f"1.2.3.{k}.1",
+                                                             series=f"1.2.3.{k}.2", sop=f"1.2.3.{k}.3"))
+                b.truth[relative] = (None, patient, ())
+            else:
+                b.image(f"{folder}/{patient}_{i}.png", k, label=None, patient=patient)
+    b.expect = _expect(patient_source="folder", left_out={})
+    return b
+
+
 def build_hospital_prefix_semicolon(tmp: Path) -> Built:
     """``images/ABCD_012.png`` + ``masks/ABCD_012.png`` (same names) + a ``;`` CSV with a byte-order
     mark (``Image;Class``); the patient is only the file name's prefix (issue 75's release 3a)."""

@@ -1,0 +1,142 @@
+"""Never an id taken for a class (issue 101 item 3): a folder level whose names are the values of a
+table's patient, study or image column, or whose folders each hold one patient's images, is the
+patient level; the read says so and the training commands refuse in one line, never fitting a model
+on one class per patient. Class folders holding many patients stay classes.
+
+The layouts: RSNA as its 512-px PNG conversions ship it (``_mammo_builders.build_rsna_png_by_patient``,
+``train.csv`` or the unlabelled ``test.csv`` beside ``<part>_images/<patient_id>/<image_id>.png``),
+and exports without any table whose every folder is one patient by its DICOM ``PatientID`` or its
+files' ``PREFIX_NUMBER`` names (``_release_builders.build_one_patient_folders``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pydicom")
+
+from _mammo_builders import RSNA_PNG_PATIENTS, build_rsna_png_by_patient  # noqa: E402
+from _release_builders import build_busi, build_one_patient_folders, save, scan  # noqa: E402
+
+from featbus.cli import main  # noqa: E402
+from featbus.datasets import read_release  # noqa: E402
+
+PATIENT_IDS = {str(p) for p, _, _ in RSNA_PNG_PATIENTS}
+
+
+def _partition(rel) -> set[frozenset]:
+    """The images grouped by the read's patients (relative POSIX paths)."""
+    out: dict = {}
+    for image, group in zip(rel.images, rel.groups):
+        out.setdefault(group, set()).add(Path(image).relative_to(rel.root).as_posix())
+    return {frozenset(v) for v in out.values()}
+
+
+def _truth_partition(built) -> set[frozenset]:
+    out: dict = {}
+    for name, (_, patient, _) in built.truth.items():
+        out.setdefault(patient, set()).add(name)
+    return {frozenset(v) for v in out.values()}
+
+
+def _train_refused(capsys, root: Path, out: Path) -> str:
+    """``featbus train ROOT -f intensity -c svm``, in process: its exit status must be non-zero, its
+    error one line, and no model written; the line returned."""
+    capsys.readouterr()
+    code = main(["train", str(root), "-f", "intensity", "-c", "svm", "-o", str(out), "-q"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0
+    assert not out.exists()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_rsna_png_patient_folders_are_patients_never_classes(tmp_path):
+    """The ten ``train_images/<patient_id>/`` folders are the values of ``train.csv``'s ``patient_id``:
+    ten patients, never ten classes; labelled by ``cancer`` where ``train.csv`` is joined to the PNG
+    files, else unlabelled with the paragraph saying why the folders are no classes."""
+    built = build_rsna_png_by_patient(tmp_path)
+    rel = read_release(built.root)
+    s = rel.summary
+    assert s.n_images == 40
+    assert not set(s.classes) & PATIENT_IDS
+    assert s.n_patients == 10
+    assert _partition(rel) == _truth_partition(built)
+    if any(rel.labels):  # train.csv joined to its PNG files: the breast's 'cancer'
+        truth = {name: label for name, (label, _, _) in built.truth.items()}
+        assert {Path(i).relative_to(rel.root).as_posix(): lab for i, lab in zip(rel.images, rel.labels)} == truth
+    else:
+        assert rel.labels == [None] * 40
+        note = next(n for n in s.notes if "not classes" in n)
+        assert "'11713', '18362', '20231', '25002' and 6 more" in note
+        assert "'patient_id' column of train.csv" in note
+
+
+def test_rsna_png_test_part_train_refuses(tmp_path, capsys):
+    """The competition's test part as converted (``test.csv``, no ``cancer``): nothing labels it, the
+    patient folders are no classes, and ``featbus train`` refuses in one line naming them."""
+    built = build_rsna_png_by_patient(tmp_path, part="test")
+    rel = read_release(built.root)
+    assert rel.summary.classes == {}
+    assert rel.summary.n_patients == 10
+    assert _partition(rel) == _truth_partition(built)
+    line = _train_refused(capsys, built.root, tmp_path / "model.joblib")
+    assert "the folders '11713', '18362', '20231', '25002' and 6 more are not classes" in line
+    assert "'patient_id' column of test.csv" in line
+
+
+@pytest.mark.parametrize("dicom, why", [(True, "the PatientID of its DICOM files"),
+                                        (False, "the file-name prefix, 'P017_1.png' -> 'P017'")])
+def test_one_patient_per_folder_is_no_class(tmp_path, capsys, dicom, why):
+    """No table: three folders, each one patient's images (by ``PatientID``, or by the files'
+    ``PREFIX_NUMBER`` names): three patients, unlabelled, said; training refuses in one line."""
+    built = build_one_patient_folders(tmp_path, dicom=dicom)
+    rel = read_release(built.root)
+    s = rel.summary
+    assert s.n_images == 8
+    assert s.classes == {}
+    assert rel.labels == [None] * 8
+    assert s.n_patients == 3
+    assert s.patient_source == "folder"
+    assert _partition(rel) == _truth_partition(built)
+    assert (f"The folders 'exam A', 'exam B', 'exam C' are not classes but patients: each holds one patient's "
+            f"images ({why}); the images are unlabelled.") in s.notes
+    line = _train_refused(capsys, built.root, tmp_path / "model.joblib")
+    assert "'exam A', 'exam B', 'exam C' are not classes: each holds one patient's images" in line
+
+
+def test_class_folders_of_many_patients_stay_classes(tmp_path):
+    """Folders not named as the classes (``cyst/``, ``fibroadenoma/``), each holding several
+    patients' ``PREFIX_NUMBER`` files, are classes as before; BUSI's are too."""
+    root = tmp_path / "findings"
+    k = 0
+    for finding, patients in (("cyst", ("P01", "P02")), ("fibroadenoma", ("P03", "P04", "P05"))):
+        for patient in patients:
+            for i in (1, 2):
+                k += 1
+                save(root / finding / f"{patient}_{i}.png", scan(k))
+    rel = read_release(root)
+    assert rel.summary.classes == {"cyst": 4, "fibroadenoma": 6}
+    assert rel.summary.n_patients == 5
+    assert not any("not classes" in n for n in rel.summary.notes)
+    busi = build_busi(tmp_path)
+    rel = read_release(busi.root)
+    assert set(rel.summary.classes) == {"benign", "malignant", "normal"}
+    assert not any("not classes" in n for n in rel.summary.notes)
+
+
+def test_a_class_folder_of_one_patient_beside_others_stays_a_class(tmp_path):
+    """One patient in one folder but several in another: the folders are not one patient each, so
+    they stay classes."""
+    root = tmp_path / "two"
+    k = 0
+    for finding, patients in (("cyst", ("P01",)), ("fibroadenoma", ("P03", "P04"))):
+        for patient in patients:
+            for i in (1, 2):
+                k += 1
+                save(root / finding / f"{patient}_{i}.png", scan(k))
+    rel = read_release(root)
+    assert rel.summary.classes == {"cyst": 2, "fibroadenoma": 4}
