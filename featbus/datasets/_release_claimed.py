@@ -124,7 +124,8 @@ def _labels(reader, kept, names: str) -> tuple[list, list[str]]:
 
 def _groups(reader, kept, labels, class_order, group_pattern, claimers, summary) -> list[str]:
     """The entries' patients as given (an entry without one its own patient, said), else the
-    reader's rules over the images' names (``group_pattern``, folders, DICOM headers, prefixes)."""
+    reader's rules over the images' names (``group_pattern``, folders, DICOM headers, prefixes; a name
+    an entry gives, :attr:`~.sources.Entry.name`, read as its file's), the source's words where they find none."""
     names = [Path(_name(e.image)) for e, _ in kept]
     if group_pattern is not None:
         from .name_groups import pattern_groups
@@ -139,7 +140,12 @@ def _groups(reader, kept, labels, class_order, group_pattern, claimers, summary)
         if empty:
             summary.notes.append(f"{empty} image(s) the source gives no patient: each is its own patient.")
         return [e.patient or n.as_posix() for (e, _), n in zip(kept, names)]
-    return folders.name_patients(reader, names, class_order, summary)
+    own = [Path(e.name) if e.name else n for (e, _), n in zip(kept, names)]
+    groups = folders.name_patients(reader, names, class_order, summary, own if own != names else None)
+    said = next((g for g in claimers if g.patient_source), None)
+    if summary.patient_source == "one per image" and said is not None:  # the source's words for no patients
+        summary.patient_source, summary.patient_detail = said.patient_source, said.patient_detail
+    return groups
 
 
 def _splits(kept, summary) -> list[str] | None:

@@ -96,7 +96,7 @@ def propose_prefix_groups(paths: Sequence[str | os.PathLike], classes: Sequence[
     A proposal needs every file stem of that shape (:data:`PREFIX_NUMBER`), at least two
     prefixes, some prefix shared by two images, and prefixes that are not the class names
     (``benign_1.png``, ``malignant_2.png`` name a class, not a patient; nor do ``B_1``, ``M_2``, a
-    class's usual spellings).
+    class's usual spellings) nor splits (``train_0.png``, ``test_3.png``).
 
     Examples
     --------
@@ -114,12 +114,12 @@ def propose_prefix_groups(paths: Sequence[str | os.PathLike], classes: Sequence[
         if m is None:
             return None
         prefixes.append(m.group("prefix"))
-    from ._release_rules import class_of_value
+    from ._release_rules import class_of_value, split_of
 
     distinct = set(prefixes)
     names = {str(c).strip().casefold() for c in classes}
     if (len(distinct) < 2 or len(distinct) == len(prefixes)
-            or any(p.strip().casefold() in names or class_of_value(p, letters=True) for p in distinct)):
+            or any(p.strip().casefold() in names or class_of_value(p, letters=True) or split_of(p) for p in distinct)):
         return None
     return prefixes
 

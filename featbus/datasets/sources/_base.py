@@ -95,8 +95,10 @@ class Entry:
     unlabelled), ``masks`` (mask files relative to the root, or :class:`DrawnMask`), ``patient``,
     ``split`` (``train`` / ``valid`` / ``test``), ``pixel_size`` (the
     :data:`featbus._records.PIXEL_SIZE_KEY` entry: ``{"size": 0.07, "unit": "mm"}``), ``row`` (the
-    table row or annotation it came from, kept in :attr:`Release.rows`) and ``meta`` (anything else
-    the release says of the image: ``{"laterality": "L", "view": "CC"}``)."""
+    table row or annotation it came from, kept in :attr:`Release.rows`), ``meta`` (anything else
+    the release says of the image: ``{"laterality": "L", "view": "CC"}``) and ``name`` (the image's own
+    file name where its reference hides it: a hub parquet struct's ``path``; the patient rules read it
+    as a file's name on disk, :func:`~featbus.datasets.sources.folders.name_patients`)."""
 
     image: Path
     label: str | None
@@ -106,6 +108,7 @@ class Entry:
     pixel_size: dict | None = None
     row: dict | None = None
     meta: dict = field(default_factory=dict)
+    name: str | None = None
 
 
 #: The name the first sources were written against.

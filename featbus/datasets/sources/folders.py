@@ -122,15 +122,17 @@ def folder_patients(reader, images, summary) -> list[str] | None:
     return None
 
 
-def prefix_patients(images, class_order, summary) -> list[str]:
-    """The patients a ``PREFIX_NUMBER`` file-name prefix gives, else one per image (said)."""
+def prefix_patients(images, class_order, summary, names=None) -> list[str]:
+    """The patients a ``PREFIX_NUMBER`` file-name prefix gives (of ``names``, the images' own file
+    names where their references hide them), else one per image (said)."""
     from ..name_groups import propose_prefix_groups
 
-    prefixes = propose_prefix_groups(images, class_order)
+    names = images if names is None else names
+    prefixes = propose_prefix_groups(names, class_order)
     if prefixes is not None:
         summary.patient_source = "file-name prefix"
-        summary.patient_detail = f"{images[0].name!r} -> {prefixes[0]!r}"
-        renamed = original_stem(images[0].stem)[1]
+        summary.patient_detail = f"{names[0].name!r} -> {prefixes[0]!r}"
+        renamed = original_stem(names[0].stem)[1]
         if renamed:  # a labelling tool's renaming undone: the rule said
             summary.patient_detail += f", the name inside {renamed}"
         return prefixes
@@ -146,15 +148,16 @@ def masks_not_a_class(masks: str, images: str) -> str:
             "or one sub-folder per class, each with its images/ and masks/")
 
 
-def name_patients(reader, images, class_order, summary) -> list[str]:
+def name_patients(reader, images, class_order, summary, names=None) -> list[str]:
     """The patients where no table column names them: the patient folders, else each DICOM file's
-    ``PatientID``, else a ``PREFIX_NUMBER`` file-name prefix, else one per image (said)."""
+    ``PatientID``, else a ``PREFIX_NUMBER`` file-name prefix (of ``names`` where given: the images' own
+    file names, a hub parquet struct's ``path``), else one per image (said)."""
     found = folder_patients(reader, images, summary)
     if found is None:  # a DICOM tree: the PatientID of each header
         found = dicom.patients(reader, images, summary)
     if found is not None:
         return found
-    return prefix_patients(images, class_order, summary)
+    return prefix_patients(images, class_order, summary, names)
 
 
 def _id_key(value: str) -> str:

@@ -7,8 +7,9 @@ Each row is an image (:class:`~featbus.datasets.sources._refs.ArrayRow`,
 ``data/train-00000-of-00001.parquet!image[12]``); its class is the label's name from the card's
 ``dataset_info``, else from the parquet's own metadata (the ``huggingface`` key of its schema),
 else its number (said); its split from the file's name (``train-00000-of-00001``) or folder. The
-hub gives no patients: each image is its own. A parquet file without such an image column is left to
-the table reader (an ``imagefolder``'s ``metadata.parquet``).
+hub gives no patients: the file names its structs keep (``path``) go through the patient rules of files
+on disk (a ``PREFIX_NUMBER`` prefix), else each image is its own. A parquet file without such an image
+column is left to the table reader (an ``imagefolder``'s ``metadata.parquet``).
 """
 
 from __future__ import annotations
@@ -104,6 +105,22 @@ def _metadata_names(schema) -> dict[str, dict[int, str]]:
             if isinstance(v, dict) and v.get("_type") == "ClassLabel" and isinstance(v.get("names"), list)}
 
 
+def _struct_names(path: Path, column: str, n: int) -> list[str | None]:
+    """The file name each row's image struct keeps (its ``path``'s last part; ``None`` where it keeps
+    none), read alone and only within :data:`~featbus.io.MAX_JSON_BYTES` (all ``None`` beyond)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    leaf = f"{column}.path"
+    at = [i for i in range(meta.num_columns) if meta.schema.column(i).path == leaf]
+    nbytes = sum(meta.row_group(g).column(i).total_uncompressed_size for g in range(meta.num_row_groups) for i in at)
+    if not at or nbytes > MAX_JSON_BYTES:
+        return [None] * n
+    values = pq.read_table(path, columns=[leaf]).column(0).to_pylist()
+    values = [v.get("path") if isinstance(v, dict) else v for v in values]
+    return [str(v).replace("\\", "/").rsplit("/", 1)[-1] or None if v else None for v in values]
+
+
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
     """The rows of ``file``, each an image with its class and split."""
     got = SourceRead(file, claims_images=True)
@@ -130,6 +147,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     split = split_of(file.stem.split("-")[0]) or next((split_of(p) for p in reversed(file.parts[:-1])
                                                        if split_of(p)), None) or None
     cells = parquet_column(path, column)
+    kept = _struct_names(path, column, n)
+    kept = kept if all(kept) else [None] * n  # names for every row, or the rows alone
     for i, value in enumerate(values):
         if not cells[i]:
             got.left_out.append(LeftOut(f"{where}!{column}[{i}]", "unreadable", "no image bytes in the row"))
@@ -139,8 +158,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             got.left_out.append(LeftOut(f"{where}!{column}[{i}]", "bad annotation",
                                         f"label {value!r} is none of {sorted(names)}"))
             continue
-        got.entries.append(Entry(ArrayRow(path, column, i), name, (), f"{file.stem}[{i}]", split,
-                                 row={label: value} if label else None))
+        got.entries.append(Entry(ArrayRow(path, column, i), name, (), None if kept[i] else f"{file.stem}[{i}]",
+                                 split, row={label: value} if label else None, name=kept[i]))
     if card.get(label):
         got.class_source = f"the class_label names of {label!r} in {card_file}'s dataset_info"
     elif own.get(label):
