@@ -40,11 +40,13 @@ def _truth_partition(built) -> set[frozenset]:
     return {frozenset(v) for v in out.values()}
 
 
-def _train_refused(capsys, root: Path, out: Path) -> str:
-    """``featbus train ROOT -f intensity -c svm``, in process: its exit status must be non-zero, its
-    error one line, and no model written; the line returned."""
+def _train_refused(capsys, root: Path, out: Path, command: str = "train") -> str:
+    """``featbus train ROOT -f intensity -c svm -o OUT`` (or ``featbus evaluate ROOT -f intensity -c svm``),
+    in process: its exit status must be non-zero, its error one line, and no model written; the line
+    returned."""
     capsys.readouterr()
-    code = main(["train", str(root), "-f", "intensity", "-c", "svm", "-o", str(out), "-q"])
+    written = ["-o", str(out)] if command == "train" else []
+    code = main([command, str(root), "-f", "intensity", "-c", "svm", *written, "-q"])
     err = capsys.readouterr().err.strip()
     assert code != 0
     assert not out.exists()
@@ -88,11 +90,13 @@ def test_rsna_png_test_part_train_refuses(tmp_path, capsys):
     assert "'patient_id' column of test.csv" in line
 
 
+@pytest.mark.parametrize("command", ["train", "evaluate"])
 @pytest.mark.parametrize("dicom, why", [(True, "the PatientID of its DICOM files"),
                                         (False, "the file-name prefix, 'P017_1.png' -> 'P017'")])
-def test_one_patient_per_folder_is_no_class(tmp_path, capsys, dicom, why):
+def test_one_patient_per_folder_is_no_class(tmp_path, capsys, dicom, why, command):
     """No table: three folders, each one patient's images (by ``PatientID``, or by the files'
-    ``PREFIX_NUMBER`` names): three patients, unlabelled, said; training refuses in one line."""
+    ``PREFIX_NUMBER`` names): three patients, unlabelled, said; training and evaluating refuse in one
+    line."""
     built = build_one_patient_folders(tmp_path, dicom=dicom)
     rel = read_release(built.root)
     s = rel.summary
@@ -104,7 +108,7 @@ def test_one_patient_per_folder_is_no_class(tmp_path, capsys, dicom, why):
     assert _partition(rel) == _truth_partition(built)
     assert (f"The folders 'exam A', 'exam B', 'exam C' are not classes but patients: each holds one patient's "
             f"images ({why}); the images are unlabelled.") in s.notes
-    line = _train_refused(capsys, built.root, tmp_path / "model.joblib")
+    line = _train_refused(capsys, built.root, tmp_path / "model.joblib", command)
     assert "'exam A', 'exam B', 'exam C' are not classes: each holds one patient's images" in line
 
 
@@ -121,6 +125,11 @@ def test_class_folders_of_many_patients_stay_classes(tmp_path):
     rel = read_release(root)
     assert rel.summary.classes == {"cyst": 4, "fibroadenoma": 6}
     assert rel.summary.n_patients == 5
+    assert not any("not classes" in n for n in rel.summary.notes)
+    # a table describing the classes (one row a class folder, by name): still classes
+    (root / "classes.csv").write_text("name,description\ncyst,fluid-filled\nfibroadenoma,solid benign\n")
+    rel = read_release(root)
+    assert rel.summary.classes == {"cyst": 4, "fibroadenoma": 6}
     assert not any("not classes" in n for n in rel.summary.notes)
     busi = build_busi(tmp_path)
     rel = read_release(busi.root)

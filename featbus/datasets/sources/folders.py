@@ -13,7 +13,6 @@ from pathlib import Path
 from ...vocabulary import STUDY_COLUMNS
 from .._common import _check_label_spellings, _natural_key
 from .._release_rules import (
-    IMAGE_COLUMNS,
     LABEL_COLUMNS,
     MAX_CLASS_FOLDERS,
     PATIENT_COLUMNS,
@@ -167,11 +166,19 @@ def _id_key(value: str) -> str:
     return str(int(float(v))) if re.fullmatch(r"\d+\.0+", v) else v
 
 
+#: A value shaped as an id, never as a class's name: a number of four digits or more (RSNA's
+#: ``patient_id``), a dotted DICOM UID, a hexadecimal hash of 16 digits or more (VinDr-Mammo's ids).
+ID_VALUE = re.compile(r"\d{4,}|\d+(?:\.\d+){3,}|[0-9a-f]{16,}")
+#: The names of an image's id column (compared as :func:`column_key`): its id, not its file's name or path.
+IMAGE_ID_COLUMNS = ("imageid", "imageuid", "imagenumber", "sopinstanceuid")
+
+
 def _table_ids(reader, names: set[str]) -> str | None:
     """The words naming the first table column, of any table of the release (those a source read too),
     whose values hold every name of ``names`` (:func:`_id_key`) and which names patients, studies or
-    images: by its name (:data:`~featbus.vocabulary.PATIENT_COLUMNS`, ``STUDY_COLUMNS``, ``IMAGE_COLUMNS``)
-    or by its values (a key: every row filled, no value twice); ``None`` when none does."""
+    images: by its name (:data:`~featbus.vocabulary.PATIENT_COLUMNS`, ``STUDY_COLUMNS``,
+    :data:`IMAGE_ID_COLUMNS`) or by its values (each filled one an id, :data:`ID_VALUE`: a column of
+    names, ``cyst``, ``fibroadenoma``, describes classes); ``None`` when none does."""
     read = dict(reader.read_tables.read) if reader.read_tables is not None else {}
     for rel in reader.source_tables:
         if rel not in read:
@@ -179,14 +186,15 @@ def _table_ids(reader, names: set[str]) -> str | None:
                 read[rel] = table.read_at(reader.root, rel)
             except (TableError, OSError, UnicodeError, ValueError):  # the source that read it named it
                 continue
-    by_name = {*PATIENT_COLUMNS, *STUDY_COLUMNS, *IMAGE_COLUMNS}
+    by_name = {*PATIENT_COLUMNS, *STUDY_COLUMNS, *IMAGE_ID_COLUMNS}
     for rel, (header, rows) in read.items():
         for c, name in enumerate(header):
             if column_key(name) in LABEL_COLUMNS:
                 continue
             cells = [_id_key(row[c]) if c < len(row) else "" for row in rows]
             values = set(cells)
-            if names <= values and (column_key(name) in by_name or (all(cells) and len(values) == len(cells))):
+            if names <= values and (column_key(name) in by_name
+                                    or all(ID_VALUE.fullmatch(v) for v in values if v)):
                 return f"the values of the {name!r} column of {rel.as_posix()}"
     return None
 
