@@ -149,3 +149,17 @@ def test_a_class_folder_of_one_patient_beside_others_stays_a_class(tmp_path):
                 save(root / finding / f"{patient}_{i}.png", scan(k))
     rel = read_release(root)
     assert rel.summary.classes == {"cyst": 2, "fibroadenoma": 4}
+
+
+def test_files_named_by_their_class_folder_stay_classes(tmp_path):
+    """``cyst/cyst_1.png``, ``fibroadenoma/fibroadenoma_1.png``: the prefix is the folder's name, a
+    class's, not a patient: each folder holding one prefix does not make it a patient's."""
+    root = tmp_path / "named"
+    k = 0
+    for finding in ("cyst", "fibroadenoma", "lipoma"):
+        for i in (1, 2, 3):
+            k += 1
+            save(root / finding / f"{finding}_{i}.png", scan(k))
+    rel = read_release(root)
+    assert rel.summary.classes == {"cyst": 3, "fibroadenoma": 3, "lipoma": 3}
+    assert not any("not classes" in n for n in rel.summary.notes)

@@ -202,7 +202,8 @@ def _table_ids(reader, names: set[str]) -> str | None:
 def _one_patient_each(reader, images, folder_classes) -> str | None:
     """How each class folder holds one patient's images, no two the same patient (the folders then
     name patients, not classes), by the reader's patient rules: one patient folder below each, else
-    each DICOM file's ``PatientID``, else a ``PREFIX_NUMBER`` file-name prefix; ``None`` otherwise."""
+    each DICOM file's ``PatientID``, else a ``PREFIX_NUMBER`` file-name prefix that is not the folder's
+    name (``cyst/cyst_1.png`` names its class); ``None`` otherwise."""
     from ..name_groups import propose_prefix_groups
 
     _, below, _ = folder_levels(images, reader.release_name)
@@ -214,13 +215,14 @@ def _one_patient_each(reader, images, folder_classes) -> str | None:
             else None
         how = "the PatientID of its DICOM files"
     if patients is None:
-        patients = propose_prefix_groups(images)
+        patients = propose_prefix_groups(images, sorted({f for f in folder_classes if f}))
         how = f"the file-name prefix, {images[0].name!r} -> {patients[0]!r}" if patients else how
     if patients is None:
         return None
     each: dict[str, set] = {}
     for folder, patient in zip(folder_classes, patients):
-        each.setdefault(folder, set()).add(patient)
+        if folder is not None:
+            each.setdefault(folder, set()).add(patient)
     if len(each) < 2 or any(len(p) != 1 for p in each.values()) or len(set.union(*each.values())) < len(each):
         return None
     return f"each holds one patient's images ({how})"
