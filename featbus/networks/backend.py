@@ -329,7 +329,8 @@ def _jax_compilation_cache() -> None:
     Every program is kept, however small or quick to compile, with the GPU's autotuning results
     beside them (JAX's default; :data:`_JAX_CACHE_SETTINGS`), up to :func:`cache_budget_bytes`
     in all (JAX's least-recently-used eviction; unbounded by JAX's default); a setting the user
-    changed from JAX's default stays theirs.
+    changed from JAX's default stays theirs. JAX's size bound locks the folder with the ``filelock``
+    package (without it JAX warns on every compile and keeps nothing), so the ``jax`` extra declares it.
     """
     if os.environ.get("FEATBUS_JAX_CACHE", "1") == "0":
         return
