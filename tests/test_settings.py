@@ -320,7 +320,7 @@ def test_a_parser_refusal_in_its_own_words_gives_featbus_refusal(tmp_path, monke
     featbus's: the text is read again by PyYAML's pure-Python parser, where featbus's limits speak."""
     import yaml
 
-    import featbus.pipelines.settings as settings
+    import featbus.pipelines._yaml as bounded
 
     if not yaml.__with_libyaml__:
         pytest.skip("PyYAML without libyaml: the pure-Python parser is the only one")
@@ -329,8 +329,8 @@ def test_a_parser_refusal_in_its_own_words_gives_featbus_refusal(tmp_path, monke
         def __init__(self, text):
             raise yaml.scanner.ScannerError("while reading", None, "some limit of libyaml's own", None)
 
-    real = settings._yaml_loader
-    monkeypatch.setattr(settings, "_yaml_loader", lambda pure=False: real(pure) if pure else Refusing)
+    real = bounded._yaml_loader
+    monkeypatch.setattr(bounded, "_yaml_loader", lambda pure=False: real(pure) if pure else Refusing)
     deep = tmp_path / "deep.yaml"
     deep.write_text("features: {glcm: {distances: " + "[" * 30 + "]" * 30 + "}}\n")
     message = _refusal(deep)

@@ -45,6 +45,7 @@ from typing import Any
 
 from .._compat import validate_parameters
 from .._registry import EXECUTION_PARAMS, is_a
+from ._yaml import MAX_ALIASES, MAX_DEPTH, MAX_VALUES, YAMLRefused, read_yaml
 
 __all__ = ["read_settings", "check_settings", "settings_extractors", "settings_record", "SETTINGS_SUFFIX",
            "MAX_FILE_BYTES", "MAX_DEPTH", "MAX_ALIASES", "MAX_VALUES"]
@@ -64,12 +65,6 @@ _RUN_PARAMS = EXECUTION_PARAMS | {"region"}
 #: The largest settings file read, in bytes (a settings file is a few hundred bytes, a table's
 #: sidecar a few kilobytes; YAML is parsed at about 0.25 MiB/s).
 MAX_FILE_BYTES = 256 * 1024
-#: The deepest nesting of mappings and lists, aliases expanded (settings need 5).
-MAX_DEPTH = 20
-#: The most YAML aliases (``*name``) a file may use, all together.
-MAX_ALIASES = 100
-#: The most values (mappings, lists and scalars) a file may hold once its aliases are expanded.
-MAX_VALUES = 100_000
 #: The most preprocessing steps.
 MAX_STEPS = 16
 
@@ -79,135 +74,6 @@ class SettingsError(ValueError):
 
 
 # --------------------------------------------------------------------------- bounded reading
-def _at(mark) -> str:
-    return f"line {mark.line + 1}, column {mark.column + 1}"
-
-
-def _where(mark) -> str:
-    return f" ({_at(mark)})"
-
-
-@functools.cache
-def _bounded_composer() -> type:
-    """PyYAML's composer, counting aliases and each node's size and depth with aliases expanded."""
-    import yaml
-    from yaml.composer import Composer
-
-    class BoundedComposer(Composer):
-        def __init__(self):
-            super().__init__()
-            self._aliases = 0
-            self._depth = 0
-            self._expanded = {}  # id(node) -> (values, depth) with aliases expanded
-
-        def compose_node(self, parent, index):
-            event = self.peek_event()
-            if isinstance(event, yaml.AliasEvent):
-                self._aliases += 1
-                if self._aliases > MAX_ALIASES:
-                    raise SettingsError(f"more than {MAX_ALIASES} YAML aliases (*name){_where(event.start_mark)}")
-                node = super().compose_node(parent, index)
-                if id(node) not in self._expanded:
-                    raise SettingsError(f"the alias *{event.anchor} refers to a value that holds it"
-                                        f"{_where(event.start_mark)}")
-                return node
-            self._depth += 1
-            if self._depth > MAX_DEPTH:
-                raise SettingsError(f"values nested deeper than {MAX_DEPTH} levels{_where(event.start_mark)}")
-            node = super().compose_node(parent, index)
-            self._depth -= 1
-            if isinstance(node, yaml.ScalarNode):
-                children = []
-            elif isinstance(node, yaml.SequenceNode):
-                children = node.value
-            else:
-                children = [part for pair in node.value for part in pair]
-            sizes = [self._expanded[id(child)] for child in children]
-            values = 1 + sum(v for v, _ in sizes)
-            depth = 1 + max((d for _, d in sizes), default=0)
-            if values > MAX_VALUES:
-                raise SettingsError(f"more than {MAX_VALUES} values once its aliases are expanded"
-                                    f"{_where(event.start_mark)}")
-            if depth > MAX_DEPTH:
-                raise SettingsError(f"values nested deeper than {MAX_DEPTH} levels once its aliases are "
-                                    f"expanded{_where(event.start_mark)}")
-            self._expanded[id(node)] = (values, depth)
-            return node
-
-    return BoundedComposer
-
-
-@functools.cache
-def _strict_constructor() -> type:
-    """``yaml.SafeConstructor`` refusing a mapping key given twice (merge keys ``<<`` excepted)."""
-    import yaml
-    from yaml.constructor import SafeConstructor
-
-    class StrictConstructor(SafeConstructor):
-        def construct_mapping(self, node, deep=False):
-            if isinstance(node, yaml.MappingNode):
-                first = {}
-                for key_node, _ in node.value:
-                    if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: later keys override
-                        continue
-                    key = self.construct_object(key_node, deep=True)
-                    try:
-                        seen = first.get(key)
-                    except TypeError:  # an unhashable key: SafeConstructor says so
-                        continue
-                    if seen is not None:
-                        raise SettingsError(f"the key {key!r} is given twice, at {_at(seen)} and at "
-                                            f"{_at(key_node.start_mark)}: give each key once")
-                    first[key] = key_node.start_mark
-            return super().construct_mapping(node, deep=deep)
-
-    return StrictConstructor
-
-
-@functools.cache
-def _yaml_loader(pure: bool = False) -> type:
-    """A YAML loader for plain data (``yaml.SafeLoader``'s constructor) whose composer counts.
-
-    Aliases are counted, and the size and depth that each node would have once its aliases are
-    expanded are computed from its children while the node graph is composed: a node refers to
-    its aliased nodes, it does not copy them, so a "billion laughs" file composes in
-    milliseconds and is refused before any Python object is built. Duplicate mapping keys are
-    refused when the mapping is constructed. libyaml's parser is used when PyYAML has it and not
-    ``pure`` (composition stays here: libyaml's own composer recurses without bound on deep
-    nesting); ``pure``: PyYAML's pure-Python reader, scanner and parser, which set no depth limit of
-    their own, so that featbus's limits are the ones that speak (see :func:`_load`).
-    """
-    from yaml.resolver import Resolver
-
-    BoundedComposer, StrictConstructor = _bounded_composer(), _strict_constructor()
-    try:
-        if pure:
-            raise ImportError
-        from yaml._yaml import CParser
-    except ImportError:  # pure, or PyYAML without libyaml: the pure-Python reader, scanner and parser
-        from yaml.parser import Parser
-        from yaml.reader import Reader
-        from yaml.scanner import Scanner
-
-        class Loader(BoundedComposer, Reader, Scanner, Parser, StrictConstructor, Resolver):
-            def __init__(self, stream):
-                Reader.__init__(self, stream)
-                Scanner.__init__(self)
-                Parser.__init__(self)
-                BoundedComposer.__init__(self)
-                StrictConstructor.__init__(self)
-                Resolver.__init__(self)
-    else:
-        class Loader(BoundedComposer, CParser, StrictConstructor, Resolver):
-            def __init__(self, stream):
-                CParser.__init__(self, stream)
-                BoundedComposer.__init__(self)
-                StrictConstructor.__init__(self)
-                Resolver.__init__(self)
-
-    return Loader
-
-
 def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """``json``'s ``object_pairs_hook``: a mapping whose keys are all different."""
     out: dict[str, Any] = {}
@@ -235,33 +101,6 @@ def _check_extent(raw: Any) -> None:
             stack.extend((v, depth + 1) for v in value)
 
 
-def _read_yaml(text: str) -> Any:
-    """The plain data of a YAML text, read by :func:`_yaml_loader`'s loader.
-
-    libyaml has limits of its own (the libyaml in PyYAML 6.0.4's wheels refuses more than 1000
-    levels of flow nesting while it scans ahead, before featbus's composer has seen level
-    :data:`MAX_DEPTH` + 1, in its own words): when libyaml refuses a text, the text is read again
-    by the pure-Python parser, which has no such limit, so that featbus's own refusal (nesting,
-    aliases, values) is the one given, and a text that is simply not YAML gets PyYAML's reason.
-    featbus does not rely on any limit of PyYAML's.
-    """
-    import yaml
-
-    def read(loader_class):
-        loader = loader_class(text)
-        try:
-            return loader.get_single_data()  # plain data only: no Python objects
-        finally:
-            loader.dispose()
-
-    try:
-        return read(_yaml_loader())
-    except yaml.YAMLError:
-        if not getattr(yaml, "__with_libyaml__", False):  # that was the pure-Python parser: its reason stands
-            raise
-        return read(_yaml_loader(pure=True))
-
-
 def _load(path: Path) -> Any:
     """The plain data of a settings file, read within the limits."""
     name = repr(str(path))
@@ -281,11 +120,11 @@ def _load(path: Path) -> Any:
     is_yaml = path.suffix.lower() in (".yaml", ".yml")
     try:
         if is_yaml:
-            return _read_yaml(text)
+            return read_yaml(text)
         raw = json.loads(text, object_pairs_hook=_json_object)
         _check_extent(raw)
         return raw
-    except SettingsError as exc:
+    except (SettingsError, YAMLRefused) as exc:
         raise SettingsError(f"settings file {name} is refused: {exc}") from None
     except RecursionError:  # json's scanner on very deep nesting (featbus relies on Python's recursion limit here)
         raise SettingsError(f"settings file {name} is refused: values nested deeper than {MAX_DEPTH} "

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..._records import LeftOut
 from ...io import MAX_JSON_BYTES, MAX_ROWS, limit_words
+from ...pipelines._yaml import YAMLRefused, read_yaml
 from .._release_rules import split_of
 from ._base import Entry, SourceRead
 from ._refs import ArrayRow, parquet_column
@@ -57,28 +58,29 @@ def _holds_images(rel: Path) -> bool:
     return re.fullmatch(r"[\w.]+-\d{5}-of-\d{5}", rel.stem) is not None
 
 
-def _card_names(root: Path, file: Path) -> tuple[dict[str, dict[int, str]], str | None]:
-    """``({feature: {number: name}}, card)`` from the ``README.md`` dataset card nearest above ``file``."""
+def _card_names(root: Path, file: Path) -> tuple[dict[str, dict[int, str]], str | None, str | None]:
+    """``({feature: {number: name}}, card, why not read)`` from the ``README.md`` dataset card nearest
+    above ``file``; its YAML front matter read within bounds (:func:`featbus.pipelines._yaml.read_yaml`): one
+    that does not parse, or is refused, names no classes and says why."""
     for folder in [file.parent, *file.parent.parents]:
         card = root / folder / "README.md"
         if card.is_file():
             break
     else:
-        return {}, None
+        return {}, None, None
+    where = (folder / "README.md").as_posix()
     if card.stat().st_size > MAX_JSON_BYTES:
-        return {}, None
+        return {}, where, f"{card.stat().st_size:,} bytes, more than {limit_words('MAX_JSON_BYTES')}"
     text = card.read_text(encoding="utf-8", errors="replace")
     if not text.startswith("---"):
-        return {}, None
+        return {}, None, None
     head = text.split("\n---", 1)[0][3:]
     try:
-        import yaml
-
-        meta = yaml.safe_load(head) or {}
-    except ImportError:
-        return {}, None
-    except Exception:  # noqa: BLE001 - a card whose YAML does not parse names nothing
-        return {}, None
+        meta = read_yaml(head) or {}
+    except YAMLRefused as exc:
+        return {}, where, f"its YAML front matter is refused ({exc})"
+    except Exception as exc:  # noqa: BLE001 - the YAML's own error, named
+        return {}, where, f"its YAML front matter does not parse ({type(exc).__name__}: {str(exc).splitlines()[0]})"
     infos = meta.get("dataset_info") if isinstance(meta, dict) else None
     infos = infos if isinstance(infos, list) else [infos] if isinstance(infos, dict) else []
     names: dict[str, dict[int, str]] = {}
@@ -91,7 +93,7 @@ def _card_names(root: Path, file: Path) -> tuple[dict[str, dict[int, str]], str 
                 names[str(feature.get("name"))] = {int(k): str(v) for k, v in given.items()}
             elif isinstance(given, list):
                 names[str(feature.get("name"))] = dict(enumerate(map(str, given)))
-    return names, (folder / "README.md").as_posix()
+    return names, where, None
 
 
 def _metadata_names(schema) -> dict[str, dict[int, str]]:
@@ -137,7 +139,9 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     if n > MAX_ROWS:
         got.not_used = f"{n:,} rows, more than {limit_words('MAX_ROWS')}"
         return got
-    card, card_file = _card_names(root, file)
+    card, card_file, card_problem = _card_names(root, file)
+    if card_problem:
+        got.notes.append(f"The dataset card {card_file} names no classes: {card_problem}.")
     own = _metadata_names(schema)
     label = next((c for c in (*card, *own) if c in schema.names), None)
     if label is None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..._records import LeftOut
 from ...io import MAX_TABLE_BYTES, header_shape, limit_words
+from ...pipelines._yaml import YAMLRefused, read_yaml
 from .._release_rules import IMAGE_SUFFIXES, split_of
 from .._release_tables import SourceError
 from ._base import DrawnMask, Entry, SourceRead
@@ -55,11 +56,9 @@ def _text(path: Path) -> str:
 def _names(text: str) -> dict[int, str]:
     """``names`` of a data.yaml: a list (``['benign', 'malignant']``) or a mapping (``0: benign``)."""
     try:
-        import yaml
-
-        meta = yaml.safe_load(text)
-    except ImportError:
-        meta = None
+        meta = read_yaml(text)
+    except YAMLRefused as exc:
+        raise SourceError(f"its YAML is refused ({exc})") from None
     except Exception as exc:  # noqa: BLE001 - the YAML's own error, named
         raise SourceError(f"its YAML does not parse ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
     names = meta.get("names") if isinstance(meta, dict) else None

@@ -1,0 +1,80 @@
+"""Bad input found on the way (issue 101 item 7): each refused or named in one line, nothing read
+beyond a budget and nothing lost. Memory-hungry inputs run in a child process with an address-space
+cap (:data:`CAP_BYTES`), so a regression fails the test instead of taking the machine down."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from _format_builders import build_hf_parquet, build_yolo
+
+from featbus.datasets import read_release
+
+#: The address space a child read may use: far below what the bombs took before (2.3-2.5 GB), far
+#: above what a read of these small releases needs with numpy, pandas and pyarrow imported.
+CAP_BYTES = 3 * 1024**3
+
+#: A "billion laughs" in YAML: nine levels of ten aliases each, 10^9 values once expanded.
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+
+
+def _capped_read(root: Path) -> subprocess.CompletedProcess:
+    """``featbus read root`` in a child process whose address space is capped at :data:`CAP_BYTES`."""
+    code = textwrap.dedent(f"""
+        import resource, sys
+        resource.setrlimit(resource.RLIMIT_AS, ({CAP_BYTES}, {CAP_BYTES}))
+        from featbus.cli import main
+        sys.exit(main(["read", {str(root)!r}]))
+    """)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                          cwd=root.parent)
+
+
+def test_a_yolo_data_yaml_whose_names_are_an_alias_bomb_is_refused_in_words(tmp_path):
+    truth = build_yolo(tmp_path)
+    (truth.path / "data.yaml").write_text(BOMB + "names: *i\nnc: 2\n")
+    done = _capped_read(truth.path)
+    out = done.stdout + done.stderr
+    assert "MemoryError" not in out and "Traceback" not in out
+    assert "data.yaml" in out and "more than 100000 values once its aliases are expanded" in out
+
+
+def test_a_dataset_card_whose_yaml_is_an_alias_bomb_names_no_classes_and_says_why(tmp_path):
+    truth = build_hf_parquet(tmp_path, metadata=False)
+    card = truth.path / "README.md"
+    card.write_text("---\n" + BOMB + "dataset_info: *i\n---\n# a card\n")
+    done = _capped_read(truth.path)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "MemoryError" not in out and "Traceback" not in out
+    assert "The dataset card README.md names no classes: its YAML front matter is refused" in out
+
+
+def test_a_dataset_card_whose_yaml_does_not_parse_is_said_not_dropped(tmp_path):
+    truth = build_hf_parquet(tmp_path, metadata=False)
+    card = truth.path / "README.md"
+    card.write_text(card.read_text().replace("dataset_info:\n", "dataset_info:\n  features: [\n", 1))
+    rel = read_release(truth.path)
+    text = rel.summary.text()
+    assert "The dataset card README.md names no classes: its YAML front matter does not parse" in text
+    assert "read as class numbers" in text  # the classes that follow are said to be numbers
+    assert set(rel.class_order) == {"0", "1", "2"}
+
+
+def test_a_good_dataset_card_still_names_the_classes(tmp_path):
+    truth = build_hf_parquet(tmp_path, metadata=False)
+    rel = read_release(truth.path)
+    assert "names no classes" not in rel.summary.text()
+    assert {c for c in rel.labels} == {label for label, *_ in truth.images.values()}
+
+
+def test_a_yolo_data_yaml_with_aliases_inside_the_bounds_still_reads(tmp_path):
+    truth = build_yolo(tmp_path)
+    text = (truth.path / "data.yaml").read_text()
+    (truth.path / "data.yaml").write_text("base: &b ../train/images\n" + text)
+    rel = read_release(truth.path)
+    assert set(rel.class_order) >= {"benign", "malignant"}
