@@ -554,6 +554,12 @@ def _first(value) -> float:
     return float(value)
 
 
+#: The widest VOI window read, as a multiple of the span of modality values a file's ``BitsStored`` can hold:
+#: a window 256 times wider than every value the file holds maps all of them into less than one 8-bit grey
+#: level, one flat grey image, so such a window (``1e300``) is refused as a malformed one is.
+MAX_WINDOW_SPAN = 256
+
+
 def voi_window(x: np.ndarray, center: float, width: float, function: str = "LINEAR") -> np.ndarray:
     """The VOI window of DICOM PS3.3 C.11.2.1.2 on values ``x``, as fractions of the output range ``[0, 1]``.
 
@@ -605,7 +611,15 @@ def _display_unit(values: np.ndarray, ds, voi_lut) -> np.ndarray:
             values = values.astype(np.int64)
         return np.clip(np.asarray(voi_lut(values, ds, index=0), dtype=np.float64) / float(2**bits - 1), 0.0, 1.0)
     function = str(ds.get("VOILUTFunction", "") or "LINEAR").strip().upper()
-    return voi_window(values, _first(ds.WindowCenter), _first(ds.WindowWidth), function)
+    center, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
+    if not (math.isfinite(center) and math.isfinite(width)):
+        raise ValueError(f"Window Center {center:g} / Width {width:g} is not a finite number")
+    bits = int(ds.get("BitsStored", 16) or 16)
+    span = (2**bits - 1) * abs(float(ds.get("RescaleSlope", 1) or 1))  # every modality value the file can hold
+    if width > MAX_WINDOW_SPAN * max(span, 1.0):
+        raise ValueError(f"Window Width {width:g} is more than {MAX_WINDOW_SPAN} times the {span:g} its "
+                         f"{bits} stored bits span: every pixel would read as one grey value")
+    return voi_window(values, center, width, function)
 
 
 def _dicom_values(raw: np.ndarray, ds, photometric: str, window: bool, path: str) -> np.ndarray:

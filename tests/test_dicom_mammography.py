@@ -178,6 +178,36 @@ def test_an_unknown_voi_function_is_named(tmp_path):
     assert read_image(path, dicom_window=False).shape == (64, 80)  # the stored values stay readable
 
 
+@pytest.mark.parametrize("window, words", [
+    ((2000, 1e300), r"Window Width 1e\+300 is more than 256 times the 4095 its 12 stored bits span"),
+    ((2000, float("inf")), r"Window Center 2000 / Width inf is not a finite number"),
+    ((float("nan"), 600), r"Window Center nan / Width 600 is not a finite number"),
+])
+def test_a_window_far_beyond_the_stored_range_is_refused_as_a_malformed_one(tmp_path, window, words):
+    """A width of 1e300 maps every stored value to one grey (0.5): refused, named, as a width below 1 is;
+    the widest window read is :data:`featbus.io.MAX_WINDOW_SPAN` times the span the stored bits hold."""
+    path = save(mammogram(ramp(), window=window), tmp_path / "w.dcm")
+    with pytest.raises(ImageError, match=r"w\.dcm.*" + words):
+        read_image(path)
+    assert read_image(path, dicom_window=False).shape == (64, 80)  # the stored values stay readable
+    wide = read_image(save(mammogram(ramp(), window=(2000, 256 * 4095)), tmp_path / "wide.dcm"))
+    assert len(np.unique(wide)) > 1  # the widest window read still shows more than one grey
+
+
+def test_extract_leaves_a_flattening_window_out_by_name(tmp_path):
+    rel = tmp_path / "rel"
+    for k in range(4):
+        save(mammogram(ramp(seed=k)), rel / ("benign" if k % 2 else "malignant") / f"ok{k}.dcm")
+    save(mammogram(ramp(seed=9), window=(2000, 1e300)), rel / "benign" / "flat.dcm")
+    out = run_featbus(["extract", rel, "-f", "intensity", "-o", tmp_path / "f.csv", "--on-error", "skip"],
+                      cwd=tmp_path)
+    assert out.returncode == 0 and "Traceback" not in out.text, out.text[-2000:]
+    assert any("flat.dcm" in x and "Window Width 1e+300" in x for x in out.text.splitlines()), out.text[-3000:]
+    import pandas as pd
+
+    assert len(pd.read_csv(tmp_path / "f.csv")) == 4
+
+
 def test_padding_is_black_whatever_the_window_maps_it_to(tmp_path):
     """MONOCHROME1 mammograms pad the air with the highest stored value; after the window and the inversion
     it would read as a value of its own; masked, it is 0 (black, no tissue), on both reading paths."""
