@@ -78,3 +78,27 @@ def test_a_yolo_data_yaml_with_aliases_inside_the_bounds_still_reads(tmp_path):
     (truth.path / "data.yaml").write_text("base: &b ../train/images\n" + text)
     rel = read_release(truth.path)
     assert set(rel.class_order) >= {"benign", "malignant"}
+
+
+def test_yolo_polygons_with_nan_inf_or_far_outside_the_image_leave_the_image_out_by_line(tmp_path):
+    """A coordinate that is NaN, infinite or far outside 0-1 (beyond ``YOLO_MARGIN``) is never drawn:
+    its image is left out naming the label file's line (its other objects alone would misstate it);
+    a coordinate just past the edge (rounding) is clipped when drawn, as before."""
+    truth = build_yolo(tmp_path)
+    labels = sorted((truth.path / "train" / "labels").glob("*.txt"))
+    drawn = [f for f in labels if f.read_text()]
+    spoilt = {drawn[0]: "0 0.25 0.25 nan 0.25 0.75 0.75 0.25 0.75\n",
+              drawn[1]: "1 0.25 0.25 0.75 0.25 0.75 inf 0.25 0.75\n",
+              drawn[2]: "0 0.2 0.3 0.7 0.3\n1 0.25 0.25 7.5 0.25 0.75 0.75 0.25 0.75\n"}
+    for f, text in spoilt.items():
+        f.write_text(text)
+    edge = drawn[3]
+    edge.write_text(edge.read_text().split()[0] + " 0.25 -0.02 1.03 0.25 0.75 0.75 0.25 0.75\n")
+    rel = read_release(truth.path)
+    out = {item: detail for item, reason, detail in rel.summary.left_out if reason == "bad annotation"}
+    for f, line in zip(spoilt, (1, 1, 2)):
+        image = next(i for i in out if Path(i).stem == f.stem)
+        assert out[image].startswith(f"train/labels/{f.name} line {line}: coordinate ")
+        assert "is not a fraction of the image (0-1)" in out[image]
+    assert len(rel.images) == len(truth.images) - 3
+    assert any(Path(i).stem == edge.stem for i in rel.images)

@@ -39,6 +39,11 @@ def label_file(image: Path) -> Path | None:
     return Path(*parts).with_suffix(".txt")
 
 
+#: How far outside 0-1 a label's coordinate may lie (a polygon's rounding past the image's edge is
+#: clipped when drawn); NaN, infinity or a coordinate beyond it leaves the image out, naming the line.
+YOLO_MARGIN = 0.1
+
+
 def recognise(files: list[Path]) -> list[Path]:
     """Each ``data.yaml`` (or ``.yml``) and the ``labels/`` files under its folder."""
     yamls = [f for f in files if f.name.casefold() in ("data.yaml", "data.yml")]
@@ -107,7 +112,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         lab = label_file(img)
         if lab is None:
             continue
-        objects, boxes, polygons = [], [], []
+        objects, boxes, polygons, spoilt = [], [], [], None
         shape, problem = header_shape(root / img)
         if (root / lab).is_file():
             for n, line in enumerate(_text(root / lab).splitlines(), 1):
@@ -127,6 +132,10 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                     got.left_out.append(LeftOut(item, "bad annotation", f"{len(xy)} coordinates: neither a box (4) "
                                                                         "nor a polygon (6 or more, in pairs)"))
                     continue
+                off = next((v for v in xy if not -YOLO_MARGIN <= v <= 1 + YOLO_MARGIN), None)  # NaN too
+                if off is not None:
+                    spoilt = f"{item}: coordinate {off!r} is not a fraction of the image (0-1)"
+                    break
                 objects.append(names[cls])
                 if shape is None:
                     continue
@@ -138,6 +147,9 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                     polygons.append(tuple(v * (w if k % 2 == 0 else h) for k, v in enumerate(xy)))
         else:
             missing += 1
+        if spoilt:  # never drawn, and the image's other objects alone would misstate it: left out, named
+            got.left_out.append(LeftOut(img.as_posix(), "bad annotation", spoilt))
+            continue
         classes = set(objects)
         if len(classes) > 1:
             got.left_out.append(LeftOut(img.as_posix(), "two labels", f"{lab.as_posix()} gives objects of the classes "
