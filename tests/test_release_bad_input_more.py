@@ -102,3 +102,34 @@ def test_yolo_polygons_with_nan_inf_or_far_outside_the_image_leave_the_image_out
         assert "is not a fraction of the image (0-1)" in out[image]
     assert len(rel.images) == len(truth.images) - 3
     assert any(Path(i).stem == edge.stem for i in rel.images)
+
+
+def test_an_npz_whose_header_promises_a_petabyte_is_one_line_for_the_array(tmp_path):
+    """A MedMNIST-style ``.npz`` whose ``train_images`` header promises 10^15 bytes (100,000 images of
+    100,000 x 100,000) is left out as one line for the array, never one per row it promises; its
+    other arrays still read."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    def npy(shape, dtype, data=b""):
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buf, {"descr": np.dtype(dtype).str, "fortran_order": False,
+                                                   "shape": shape})
+        return buf.getvalue() + data
+
+    path = tmp_path / "rel" / "breastmnist.npz"
+    path.parent.mkdir()
+    good = np.arange(4 * 28 * 28, dtype=np.uint8).reshape(4, 28, 28)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("train_images.npy", npy((100_000, 100_000, 100_000), np.uint8))
+        zf.writestr("train_labels.npy", npy((100_000, 1), np.uint8))
+        zf.writestr("test_images.npy", npy(good.shape, np.uint8, good.tobytes()))
+        zf.writestr("test_labels.npy", npy((4, 1), np.uint8, bytes([0, 1, 1, 0])))
+    rel = read_release(path.parent)
+    left = [x for x in rel.summary.left_out if "train_images" in x.item]
+    assert len(left) == 1, left[:3]
+    assert left[0].item == "breastmnist.npz!train_images" and left[0].reason == "too large"
+    assert "1,000,000,000,000,000 bytes" in left[0].detail and "never read" in left[0].detail
+    assert len(rel.images) == 4 and set(rel.splits) == {"test"}

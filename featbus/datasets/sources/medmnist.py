@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..._records import LeftOut
+from ...io import MAX_ARRAY_BYTES, limit_words
 from .._release_rules import split_of
 from ._base import Entry, SourceRead
 from ._refs import ArchiveError, ArrayRow, load_array, npz_arrays
@@ -60,6 +61,12 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         if len(shape) not in (3, 4) or (len(shape) == 4 and shape[-1] not in (1, 3, 4)):
             got.left_out.append(LeftOut(f"{where}!{key}", "not an image", f"an array of shape {shape}, not "
                                         "(images, height, width[, channels])"))
+            continue
+        nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(arrays[key][1]).itemsize
+        if nbytes > MAX_ARRAY_BYTES:  # one line for the array, never a line per row it promises
+            got.left_out.append(LeftOut(f"{where}!{key}", "too large", f"its header promises {shape[0]:,} images "
+                                        f"of {'x'.join(map(str, shape[1:]))} ({nbytes:,} bytes), more than "
+                                        f"{limit_words('MAX_ARRAY_BYTES')}: never read"))
             continue
         labels = _labels(path, f"{prefix}_labels", arrays, shape[0], where, got)
         split = split_of(prefix) or None
