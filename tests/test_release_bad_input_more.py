@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from _format_builders import build_hf_parquet, build_yolo
 
 from featbus.datasets import read_release
@@ -133,3 +134,44 @@ def test_an_npz_whose_header_promises_a_petabyte_is_one_line_for_the_array(tmp_p
     assert left[0].item == "breastmnist.npz!train_images" and left[0].reason == "too large"
     assert "1,000,000,000,000,000 bytes" in left[0].detail and "never read" in left[0].detail
     assert len(rel.images) == 4 and set(rel.splits) == {"test"}
+
+
+def _png_bytes(k: int) -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray((np.arange(30 * 40).reshape(30, 40) * (k + 1) % 251).astype(np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_a_zip_holding_only_a_zip_names_the_nested_archive(tmp_path):
+    import io
+    import zipfile
+
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as z:
+        z.writestr("benign/a.png", _png_bytes(1))
+    outer = tmp_path / "outer.zip"
+    with zipfile.ZipFile(outer, "w") as z:
+        z.writestr("Dataset/busi.zip", inner.getvalue())
+    with pytest.raises(ValueError, match=r"no image files .* in the archive .*outer\.zip.*: only an archive inside "
+                                         r"it \('Dataset/busi\.zip'\), not opened: unpack the outer one"):
+        read_release(outer)
+
+
+def test_a_zip_member_whose_name_holds_a_double_slash_is_read(tmp_path):
+    """``benign//a (1).png`` is a legal zip name: listed as ``benign/a (1).png`` and read by its exact name."""
+    import zipfile
+
+    path = tmp_path / "busi.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        for k, name in enumerate(["benign//a (1).png", "benign/a (2).png", "malignant/./b (1).png",
+                                  "malignant/b (2).png"]):
+            z.writestr(name, _png_bytes(k))
+    rel = read_release(path)
+    assert not rel.summary.left_out, rel.summary.left_out
+    assert sorted(Path(str(i)).name for i in rel.images) == ["a (1).png", "a (2).png", "b (1).png", "b (2).png"]
+    assert [im.shape for im in rel.to_bunch(require_labels=True, guess_groups=False).images] == [(30, 40)] * 4

@@ -97,7 +97,8 @@ class _TarReader:
     def __init__(self, tar: tarfile.TarFile):
         self.tar = tar
         self.members = [m for m in tar.getmembers() if m.isreg()]
-        self.at = {m.name: k for k, m in enumerate(self.members)}
+        self.at = {clean_name(m.name): k for k, m in enumerate(self.members)}
+        self.at.update({m.name: k for k, m in enumerate(self.members)})
         self.next = 0  # the first member not read yet in the current pass
         self.kept: dict[int, bytes] = {}
 
@@ -124,6 +125,20 @@ class _TarReader:
         return self._data(k, budget)
 
 
+def clean_name(name: str) -> str:
+    """A member's name as the listing gives it (:func:`list_archive`): ``\\`` as ``/``, no empty or ``.`` part
+    (a zip may hold ``a//b.png``, legal there)."""
+    return "/".join(p for p in name.replace("\\", "/").split("/") if p not in ("", "."))
+
+
+def _zip_name(zf: zipfile.ZipFile, member: str) -> str:
+    """The name under which ``zf`` stores the member listed as ``member`` (its exact name when it was
+    listed under another: ``a//b.png`` listed as ``a/b.png``)."""
+    if member in zf.NameToInfo:
+        return member
+    return next((i.filename for i in zf.infolist() if clean_name(i.filename) == member), member)
+
+
 def _read_member(path: Path, member: str, limit: str = "MAX_ARCHIVE_MEMBER_BYTES") -> bytes:
     """A member's bytes, read no further than the limit ``limit`` of :mod:`featbus.io` names
     (:data:`~featbus.io.MAX_ARCHIVE_MEMBER_BYTES`, a table's :data:`~featbus.io.MAX_TABLE_BYTES`) + 1."""
@@ -132,7 +147,7 @@ def _read_member(path: Path, member: str, limit: str = "MAX_ARCHIVE_MEMBER_BYTES
     try:
         handle = _opened(path)
         if isinstance(handle, zipfile.ZipFile):
-            with handle.open(member) as fh:
+            with handle.open(_zip_name(handle, member)) as fh:
                 data = fh.read(budget + 1)
         else:
             tar, lock = handle

@@ -136,7 +136,11 @@ def read_archive(path: Path):
     except ArchiveError as exc:
         raise ReleaseError(str(exc)) from None
     if not files:
-        raise ReleaseError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the archive {str(path)!r}")
+        nested = [x.item.split("!", 1)[1] for x in left_out if "an archive inside the archive" in x.detail]
+        inside = (f": only {'an archive' if len(nested) == 1 else f'{len(nested)} archives'} inside it "
+                  f"({', '.join(repr(n) for n in nested[:3])}{', ...' if len(nested) > 3 else ''}), not opened: "
+                  "unpack the outer one and read what it holds" if nested else "")
+        raise ReleaseError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the archive {str(path)!r}{inside}")
     tables, not_read = in_place(root, others)
     left_out += not_read
     try:  # the sources that read their tables inside an archive (RSNA's train.csv), as in a folder
