@@ -175,3 +175,32 @@ def test_a_zip_member_whose_name_holds_a_double_slash_is_read(tmp_path):
     assert not rel.summary.left_out, rel.summary.left_out
     assert sorted(Path(str(i)).name for i in rel.images) == ["a (1).png", "a (2).png", "b (1).png", "b (2).png"]
     assert [im.shape for im in rel.to_bunch(require_labels=True, guess_groups=False).images] == [(30, 40)] * 4
+
+
+@pytest.mark.parametrize("name", ["busi.tar", "busi.tar.gz"])
+def test_a_tar_cut_short_after_a_member_says_so(tmp_path, name):
+    """A tar cut where its next member's header began reads every member up to there, and the paragraph
+    says the archive was cut short (it said "nothing left out" while the next member was lost); a tar
+    cut inside a member's data is refused whole, in one line."""
+    import gzip
+    import tarfile
+
+    from _format_builders import build_busi_tar
+
+    whole = build_busi_tar(tmp_path / "whole", "busi.tar").path
+    with tarfile.open(whole) as tf:
+        last = [m for m in tf.getmembers() if m.isreg()][-1]
+    data = whole.read_bytes()[:last.offset]  # the last member's header and data gone, no end blocks
+    cut = tmp_path / name
+    cut.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    rel = read_release(cut)
+    (item, reason, detail), = [x for x in rel.summary.left_out if x.reason != "mask"]
+    assert (item, reason) == (f"{name}!(its end)", "unreadable")
+    assert detail.startswith("cut short: the tar ends after its member ") and "whatever followed is lost" in detail
+    assert "nothing left out" not in rel.summary.text()
+    assert "nothing left out" in read_release(whole).summary.text()  # a whole tar says nothing of the kind
+    inside = tmp_path / ("inside-" + name)
+    data = whole.read_bytes()[:last.offset_data + last.size // 2]
+    inside.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    with pytest.raises(ValueError, match=r"is not a readable tar archive"):
+        read_release(inside)

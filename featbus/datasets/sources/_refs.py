@@ -357,8 +357,14 @@ class _Info:
     kind: str | None  # None: a regular file; else 'a folder', 'a link', 'a device or FIFO'
 
 
+#: The kind of the last :class:`_Info` of a tar that ends without its end-of-archive blocks (cut short).
+_CUT_SHORT = "the end of a cut-short tar"
+
+
 def _contents(path: Path) -> list[_Info]:
-    """The archive's table of contents (its central directory, its tar headers), nothing extracted."""
+    """The archive's table of contents (its central directory, its tar headers), nothing extracted; a
+    tar that ends without its end-of-archive blocks (cut short after a member: what followed is lost)
+    ends with an entry of kind :data:`_CUT_SHORT` naming its last member."""
     kind = archive_kind(path)
     try:
         if kind == "zip":
@@ -383,6 +389,8 @@ def _contents(path: Path) -> list[_Info]:
                 what = ("a folder" if info.isdir() else "a link" if info.issym() or info.islnk() else
                         None if info.isreg() else "a device or FIFO")
                 out.append(_Info(info.name, info.size, what))
+            if out and tf.fileobj.tell() < tf.offset + tarfile.BLOCKSIZE:  # no end-of-archive block was read
+                out.append(_Info(out[-1].name, 0, _CUT_SHORT))
         return out
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
         raise ArchiveError(f"{str(path)!r} is not a readable {kind} archive ({type(exc).__name__}: {exc})") from None
@@ -411,6 +419,12 @@ def list_archive(path: str | os.PathLike, suffixes: tuple[str, ...], not_read: t
         left_out.append(LeftOut(f"{path.name}!{name}", reason, detail))
 
     for info in infos:
+        if info.kind == _CUT_SHORT:
+            left_out.append(LeftOut(f"{path.name}!(its end)", "unreadable", f"cut short: the tar ends after its member "
+                                    f"{info.name!r} "
+                                    "without its end-of-archive blocks, so whatever followed is lost (download "
+                                    "it again)"))
+            continue
         name = info.name.replace("\\", "/")
         parts = [p for p in name.split("/") if p not in ("", ".")]
         if not parts:
