@@ -204,3 +204,24 @@ def test_a_tar_cut_short_after_a_member_says_so(tmp_path, name):
     inside.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
     with pytest.raises(ValueError, match=r"is not a readable tar archive"):
         read_release(inside)
+
+
+def test_a_brush_stroke_declaring_20000_square_on_a_small_image_is_refused_before_decoding(tmp_path):
+    """Label Studio's brush RLE whose result declares 20000 x 20000 (6.4 GB of values) on a 48 x 40
+    image: its task is left out naming both sizes, before any value is decoded (a child process with
+    its address space capped reads it)."""
+    import json
+
+    from _format_builders import build_labelstudio
+
+    truth = build_labelstudio(tmp_path)
+    export = next(truth.path.glob("*.json"))
+    tasks = json.loads(export.read_text())
+    brush = next(r for t in tasks for a in t["annotations"] for r in a["result"] if r["type"] == "brushlabels")
+    brush["original_width"] = brush["original_height"] = 20000
+    brush["value"]["rle"] = list((20000 * 20000 * 4).to_bytes(4, "big")) + brush["value"]["rle"][4:]
+    export.write_text(json.dumps(tasks))
+    done = _capped_read(truth.path)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "MemoryError" not in out and "Traceback" not in out, out[-2000:]
+    assert "a brush stroke declares 20000x20000, its image is 48x40" in out

@@ -23,6 +23,7 @@ from urllib.parse import unquote
 import numpy as np
 
 from ..._records import LeftOut
+from ...io import header_shape, pixel_limit_problem
 from ._base import DrawnMask, Entry, SourceRead
 
 __all__ = ["NAME", "BrushMask", "brush_decode", "read_tasks", "upload_name"]
@@ -144,6 +145,11 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
                     boxes.append((round(x, 2), round(y, 2), round(x + float(value["width"]) / 100 * w, 2),
                                   round(y + float(value["height"]) / 100 * h, 2)))
                 elif kind == "brushlabels" and value.get("format", "rle") == "rle":
+                    shape = header_shape(root / img)[0] if images is not None else None
+                    if shape is not None and tuple(shape) != size:  # before decoding: never a stroke's own size
+                        raise ValueError(f"a brush stroke declares {w}x{h}, its image is {shape[1]}x{shape[0]}")
+                    if pixel_limit_problem(size) is not None:
+                        raise ValueError(f"a brush stroke declares {w}x{h}: {pixel_limit_problem(size)[1]}")
                     brush_decode(value["rle"], size)  # checked now: a bad stroke is named here
                     brushes.append(tuple(value["rle"]))
         except (KeyError, TypeError, ValueError) as exc:
