@@ -192,7 +192,7 @@ RSNA_PNG_PATIENTS = ((11713, 0, 0), (18362, 1, 0), (20231, 0, 0), (25002, 0, 1),
                      (41234, 0, 0), (50001, 1, 0), (61111, 0, 0), (70303, 0, 0), (88888, 0, 0))
 
 
-def build_rsna_png_by_patient(tmp: Path, part: str = "train") -> Built:
+def build_rsna_png_by_patient(tmp: Path, part: str = "train", *, flat: bool = False, ext: str = ".png") -> Built:
     """RSNA Screening Mammography as the community's 512-px PNG conversions ship it (Kaggle data sets
     such as "RSNA mammography 512x512 PNG" and the notebooks that read them): the DICOM files
     converted to 8-bit PNG, nested as the competition nests them, ``<part>_images/<patient_id>/<image_id>.png``,
@@ -200,16 +200,19 @@ def build_rsna_png_by_patient(tmp: Path, part: str = "train") -> Built:
     ``part="test"``), no ``.dcm`` anywhere. Ten patients, four views each (L/R, CC/MLO); the ten patient
     folders are the values of the table's ``patient_id`` column, never ten classes. ``truth``'s label is
     the breast's ``cancer`` (``None`` for the test part, which the competition publishes unlabelled).
+    ``flat``: the other common conversion, every image in one folder named ``<patient_id>_<image_id>``
+    (``images/10006_462822612.png``); ``ext``: ``.jpg`` for the JPEG conversions (resized to 256 px).
     """
-    b = Built(tmp / f"rsna-512-png-{part}")
+    b = Built(tmp / f"rsna-{'256-jpg' if ext == '.jpg' else '512-png'}-{part}{'-flat' if flat else ''}")
     rows, k = [], 0
     for patient, cancer_l, cancer_r in RSNA_PNG_PATIENTS:
         for side, cancer in (("L", cancer_l), ("R", cancer_r)):
             for view in ("CC", "MLO"):
                 k += 1
                 image_id = 100000000 + 7919 * k * patient % 899999999
-                rel = f"{part}_images/{patient}/{image_id}.png"
-                save(b.root / rel, np.round(mammogram(k, side, view, lesions=cancer) * 255).astype(np.uint8))
+                rel = f"images/{patient}_{image_id}{ext}" if flat else f"{part}_images/{patient}/{image_id}{ext}"
+                pixels = np.round(mammogram(k, side, view, lesions=cancer) * 255).astype(np.uint8)
+                save(b.root / rel, pixels[::2, ::2] if ext == ".jpg" else pixels)
                 b.truth[rel] = (("cancer" if cancer else "no cancer") if part == "train" else None, str(patient), ())
                 row = {"site_id": 1 + k % 2, "patient_id": patient, "image_id": image_id, "laterality": side,
                        "view": view, "age": 61.0, "implant": 0, "machine_id": 49}

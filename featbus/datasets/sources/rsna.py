@@ -11,9 +11,10 @@ competition's hidden test split) and ``sample_submission.csv`` (the form of the 
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..._records import LeftOut
+from .._release_join import join
 from .._release_rules import column_key
 from ._base import Entry, SourceRead
 from ._screening import SIDES, VIEWS, column, columns, header_row, row_dict, table
@@ -41,27 +42,36 @@ def recognise(files: list[Path], root: Path | None = None) -> list[Path]:
 
 
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
-    """The images ``train.csv`` (labelled) or ``test.csv`` (unlabelled, split ``test``) names."""
-    got = SourceRead(file, claims_images=True, patient_source="column", patient_detail="patient_id",
-                     key="patient_id + image_id (<split>_images/<patient_id>/<image_id>.dcm)")
+    """The images ``train.csv`` (labelled) or ``test.csv`` (unlabelled, split ``test``) names, joined
+    to the files by ``patient_id`` + ``image_id`` (:func:`~featbus.datasets._release_join.join`: the
+    DICOM originals, or a PNG / JPEG conversion, nested by patient or flat)."""
+    got = SourceRead(file, claims_images=True, patient_source="column", patient_detail="patient_id")
     if file.name.casefold() == "sample_submission.csv":
         got.not_used = ("the competition's answer form (prediction_id = patient_id + laterality, a 'cancer' "
                         "to fill in): no labels")
         return got
     test = file.name.casefold() == "test.csv"
+    split = "test" if test else "train"
     header, rows = table(root, file, KEY + (() if test else ("cancer",)))
     c_patient, c_image, c_side, c_view = (column(header, c) for c in KEY)
     c_cancer = None if test else column(header, "cancer")
-    folder = file.parent / ("test_images" if test else "train_images")
-    known = set(images or ())
+    under = [f for f in images or () if file.parent in f.parents]
+    joined = join([[row[c_patient], row[c_image]] for _, row in rows], [f.relative_to(file.parent) for f in under],
+                  ("patient_id", "image_id"))
+    if joined.example is None:  # nothing joined: the publisher's own form is what was looked for
+        joined.example, joined.values = Path(f"{split}_images/p/i.dcm"), ("p", "i")
+    got.key = joined.words.replace(f"({split}_images/", "(<split>_images/")
+    folder = file.parent / PurePosixPath(joined.expected(["p", "i"])).parent
+    folder = folder.parent if joined.separator == "/" else folder
     breasts: dict[tuple[str, str], set] = {}
-    for line, row in rows:
+    for (line, row), found in zip(rows, joined.files):
         patient, image_id = row[c_patient].strip(), row[c_image].strip()
-        rel = folder / patient / f"{image_id}.dcm"
         where = f"row {line} of {file.as_posix()}"
-        if rel not in known:
-            got.left_out.append(LeftOut(where, "no image", f"{rel.as_posix()} not found"))
+        if found is None:
+            looked = (file.parent / joined.expected([patient, image_id])).as_posix()
+            got.left_out.append(LeftOut(where, "no image", f"{looked} not found"))
             continue
+        rel = file.parent / found
         label = None
         if c_cancer is not None:
             label = CANCER.get(row[c_cancer].strip())
@@ -71,7 +81,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                 continue
         side = SIDES.get(row[c_side].strip().casefold(), row[c_side].strip())
         breasts.setdefault((patient, side), set()).add(label)
-        got.entries.append(Entry(rel, label, patient=patient, split="test" if test else "train",
+        got.entries.append(Entry(rel, label, patient=patient, split=split,
                                  row=row_dict(header, line, row),
                                  meta={"laterality": side, "view": VIEWS.get(row[c_view].strip().casefold(),
                                                                              row[c_view].strip())}))

@@ -1,0 +1,83 @@
+"""Screening releases as the community converts them (issue 101): the one join between a table and its
+files (:mod:`featbus.datasets._release_join`) reads a PNG or JPEG conversion, nested or flat, resized,
+with or without the test part, as its DICOM original reads; a folder of patient ids is never classes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from _mammo_builders import RSNA_PNG_PATIENTS, build_rsna_png_by_patient
+
+from featbus.datasets import read_release
+from featbus.datasets._release_join import join, through
+
+
+def _check(rel, built) -> None:
+    """Every built image read with its label and patient; nothing left out."""
+    got = {Path(p).relative_to(built.root).as_posix(): (label, group)
+           for p, label, group in zip(rel.images, rel.labels, rel.groups)}
+    assert got == {k: (label, patient) for k, (label, patient, _) in built.truth.items()}
+    assert not rel.summary.left_out
+
+
+@pytest.mark.parametrize("flat, ext", [(False, ".png"), (True, ".png"), (True, ".jpg"), (False, ".jpg")])
+def test_rsna_train_conversions_read_as_the_original(tmp_path, flat, ext):
+    built = build_rsna_png_by_patient(tmp_path, flat=flat, ext=ext)
+    rel = read_release(built.root)
+    _check(rel, built)
+    s = rel.summary
+    n_cancer = 2 * sum(left + right for _, left, right in RSNA_PNG_PATIENTS)  # two views a breast
+    assert s.classes == {"cancer": n_cancer, "no cancer": 40 - n_cancer}
+    assert s.n_patients == 10 and s.splits == {"train": 40}
+    form = f"images/<patient_id>_<image_id>{ext}" if flat else f"<split>_images/<patient_id>/<image_id>{ext}"
+    assert f"joined by patient_id + image_id ({form})" in s.text()
+    assert "not classes but patients" not in s.text()  # the join labels them: the folders are its patients
+
+
+def test_rsna_test_part_conversion_reads_unlabelled_as_the_test_split(tmp_path):
+    built = build_rsna_png_by_patient(tmp_path, "test")
+    rel = read_release(built.root)
+    _check(rel, built)
+    assert rel.summary.splits == {"test": 40} and not rel.summary.classes
+    assert "40 image(s) of test_images/ are the competition's test split" in rel.summary.text()
+
+
+def test_a_row_whose_converted_file_is_missing_is_named_in_the_conversions_form(tmp_path):
+    built = build_rsna_png_by_patient(tmp_path, flat=True)
+    gone = sorted(built.root.glob("images/*.png"))[0]
+    gone.unlink()
+    rel = read_release(built.root)
+    (item, reason, detail), = rel.summary.left_out
+    assert item.startswith("row ") and item.endswith(" of train.csv") and reason == "no image"
+    assert detail == f"images/{gone.name} not found"
+    assert len(rel.images) == 39
+
+
+def test_the_join_finds_the_form_whatever_the_extension_and_separator():
+    rows = [["P1", "7"], ["P1", "8"], ["P2", "9"], ["", "10"]]
+    for files, words in [
+        (["a/train_images/P1/7.dcm", "a/train_images/P1/8.dcm", "a/train_images/P2/9.dcm"],
+         "patient_id + image_id (a/train_images/<patient_id>/<image_id>.dcm)"),
+        (["P1_7.png", "P1_8.png", "P2_9.png"], "patient_id + image_id (<patient_id>_<image_id>.png)"),
+        (["x/P1-7.JPG", "x/P1-8.JPG", "x/P2-9.JPG"], "patient_id + image_id (x/<patient_id>-<image_id>.JPG)"),
+        (["flat/7.tif", "flat/8.tif", "flat/9.tif"], "image_id (flat/<image_id>.tif)"),
+        (["dicom/P1/7", "dicom/P1/8", "dicom/P2/9"], "patient_id + image_id (dicom/<patient_id>/<image_id>)"),
+    ]:
+        got = join(rows, [Path(f) for f in files], ("patient_id", "image_id"))
+        assert [f.as_posix() if f else None for f in got.files] == files + [None], files
+        assert got.words == words
+
+
+def test_the_join_never_guesses_between_two_files_of_one_key():
+    got = join([["P1", "7"]], [Path("a/P1/7.png"), Path("b/P1/7.png")], ("patient_id", "image_id"))
+    assert got.files == [None] and got.example is None
+
+
+def test_a_mapping_table_joins_through_its_path_column():
+    """CBIS-DDSM's Kaggle conversion: dicom_info.csv maps each SeriesInstanceUID to ``CBIS-DDSM/jpeg/<uid>/1-N.jpg``
+    (its top folder not on disk); a path naming no file, or two, maps nothing."""
+    files = [Path("jpeg/1.3.6.1/1-249.jpg"), Path("jpeg/1.3.6.2/1-1.jpg"), Path("jpeg/1.3.6.3/1-1.jpg")]
+    mapping = [("1.3.6.1", "CBIS-DDSM/jpeg/1.3.6.1/1-249.jpg"), ("1.3.6.2", "CBIS-DDSM/jpeg/1.3.6.2/1-1.jpg"),
+               ("1.3.6.9", "CBIS-DDSM/jpeg/1.3.6.9/1-1.jpg")]
+    assert through(mapping, files) == {"1.3.6.1": files[0], "1.3.6.2": files[1]}
