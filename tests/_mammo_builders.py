@@ -238,7 +238,7 @@ def _hex(*parts: int) -> str:
     return hashlib.md5(".".join(map(str, parts)).encode()).hexdigest()
 
 
-def build_vindr(tmp: Path) -> Built:
+def build_vindr(tmp: Path, *, png: bool = False) -> Built:
     """VinDr-Mammo, Nguyen et al., Scientific Data 10:277 (2023); PhysioNet doi:10.13026/br2v-7517.
 
     ``images/<study_id>/<image_id>.dicom`` (hashed ids; the ``.dicom`` suffix), ``breast-level_annotations.csv``
@@ -247,9 +247,11 @@ def build_vindr(tmp: Path) -> Built:
     A``..``DENSITY D``, ``split`` training / test), ``finding_annotations.csv`` (one row a finding with
     its box, ``No Finding`` rows for clean images: never the label table), the DICOM-header table
     ``metadata.csv`` and PhysioNet's ``LICENSE.txt`` and ``SHA256SUMS.txt``. The release gives no
-    patient id: one study is one woman's exam, the study the patient.
+    patient id: one study is one woman's exam, the study the patient. ``png``: as the community's PNG
+    conversions ship it (Kaggle's "VinDr-Mammo PNG" data sets): ``images_png/<study_id>/<image_id>.png``,
+    8-bit, half size, beside the two annotation tables alone.
     """
-    b = Built(tmp / "vindr-mammo")
+    b = Built(tmp / ("vindr-mammo-png" if png else "vindr-mammo"))
     # (left, right) per study; every grade in two training studies (patient-grouped folds need two)
     birads = [(1, 2), (3, 4), (5, 1), (2, 3), (4, 5), (1, 1), (2, 4), (3, 5)]
     breast, findings, metadata, sums, k = [], [], [], [], 0
@@ -260,11 +262,15 @@ def build_vindr(tmp: Path) -> Built:
             for view in ("CC", "MLO"):
                 k += 1
                 image_id = _hex("image", k)
-                rel = f"images/{study}/{image_id}.dicom"
-                write_dicom(b.root / rel, mg_dataset(
-                    mammogram(40 + k, side, view, lesions=int(grade >= 4)), patient=_hex("p", s)[:12],
-                    study=_uid(3, s), series=_uid(3, s, 1), sop=_uid(3, s, k), side=side, view=view,
-                    bits=16 if s % 2 else 12, monochrome1=s == 3))
+                rel = f"images_png/{study}/{image_id}.png" if png else f"images/{study}/{image_id}.dicom"
+                if png:
+                    save(b.root / rel, np.round(mammogram(40 + k, side, view, lesions=int(grade >= 4))[::2, ::2]
+                                                * 255).astype(np.uint8))
+                else:
+                    write_dicom(b.root / rel, mg_dataset(
+                        mammogram(40 + k, side, view, lesions=int(grade >= 4)), patient=_hex("p", s)[:12],
+                        study=_uid(3, s), series=_uid(3, s, 1), sop=_uid(3, s, k), side=side, view=view,
+                        bits=16 if s % 2 else 12, monochrome1=s == 3))
                 b.truth[rel] = (f"BI-RADS {grade}", study, ())
                 b.splits[rel] = "train" if split == "training" else "test"
                 row = {"study_id": study, "series_id": series, "image_id": image_id, "laterality": side,
@@ -287,6 +293,9 @@ def build_vindr(tmp: Path) -> Built:
                 sums.append(f"{_hex('sum', k)}{_hex('sum2', k)} {rel}")
     _write_csv(b.root / "breast-level_annotations.csv", breast)
     _write_csv(b.root / "finding_annotations.csv", findings)
+    if png:
+        b.expect = {"n_images": 32, "n_patients": 8, "splits": {"train": 24, "test": 8}, "left_out": {}}
+        return b
     _write_csv(b.root / "metadata.csv", metadata)
     (b.root / "LICENSE.txt").write_text("PhysioNet Restricted Health Data License 1.5.0\n\nBy accessing the data ...\n")
     (b.root / "SHA256SUMS.txt").write_text("\n".join(sums) + "\n")

@@ -81,3 +81,16 @@ def test_a_mapping_table_joins_through_its_path_column():
     mapping = [("1.3.6.1", "CBIS-DDSM/jpeg/1.3.6.1/1-249.jpg"), ("1.3.6.2", "CBIS-DDSM/jpeg/1.3.6.2/1-1.jpg"),
                ("1.3.6.9", "CBIS-DDSM/jpeg/1.3.6.9/1-1.jpg")]
     assert through(mapping, files) == {"1.3.6.1": files[0], "1.3.6.2": files[1]}
+
+
+def test_vindr_png_conversion_reads_as_the_original(tmp_path):
+    from _mammo_builders import build_vindr
+
+    built = build_vindr(tmp_path, png=True)
+    rel = read_release(built.root)
+    _check(rel, built)
+    original = read_release(build_vindr(tmp_path / "dicom").root).summary
+    s = rel.summary
+    assert s.classes == original.classes and s.splits == original.splits == {"train": 24, "test": 8}
+    assert s.n_patients == original.n_patients == 8
+    assert "joined by study_id + image_id (images_png/<study_id>/<image_id>.png)" in s.text()

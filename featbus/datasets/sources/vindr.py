@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..._records import LeftOut
+from .._release_join import join
 from .._release_rules import column_key
 from ._base import Entry, SourceRead
 from ._screening import SIDES, VIEWS, column, columns, header_row, row_dict, table
@@ -46,8 +47,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     """The images the breast-level table names, each with its breast's BI-RADS; the findings table
     and ``metadata.csv`` said, not read."""
     got = SourceRead(file, claims_images=True, patient_source="column",
-                     patient_detail="study_id (VinDr-Mammo names no woman: one study is one woman's exam)",
-                     key="study_id + image_id (images/<study_id>/<image_id>.dicom)")
+                     patient_detail="study_id (VinDr-Mammo names no woman: one study is one woman's exam)")
     head = columns(header_row(root, file))
     if file.name.casefold() == "metadata.csv":
         got.not_used = "the images' DICOM header fields (SOP Instance UID, age, manufacturer): no labels"
@@ -60,15 +60,19 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     c_study, c_image, c_side, c_view, c_birads = (column(header, c) for c in KEY)
     c_split = column(header, "split") if column_key("split") in head else None
     c_density = column(header, "breast_density") if column_key("breast_density") in head else None
-    known = set(images or ())
-    for line, row in rows:
+    under = [f for f in images or () if file.parent in f.parents]
+    joined = join([[row[c_study], row[c_image]] for _, row in rows], [f.relative_to(file.parent) for f in under],
+                  ("study_id", "image_id"))
+    if joined.example is None:  # nothing joined: the publisher's own form is what was looked for
+        joined.example, joined.values = Path("images/s/i.dicom"), ("s", "i")
+    got.key = joined.words
+    for (line, row), found in zip(rows, joined.files):
         study, image_id = row[c_study].strip(), row[c_image].strip()
-        rel = next((r for r in (file.parent / "images" / study / f"{image_id}{s}" for s in (".dicom", ".dcm", ""))
-                    if r in known), None)
         where = f"row {line} of {file.as_posix()}"
-        if rel is None:
-            got.left_out.append(LeftOut(where, "no image", f"images/{study}/{image_id}.dicom not found"))
+        if found is None:
+            got.left_out.append(LeftOut(where, "no image", f"{joined.expected([study, image_id])} not found"))
             continue
+        rel = file.parent / found
         label = row[c_birads].strip() or None
         meta = {"laterality": SIDES.get(row[c_side].strip().casefold(), row[c_side].strip()),
                 "view": VIEWS.get(row[c_view].strip().casefold(), row[c_view].strip())}
