@@ -555,7 +555,7 @@ def _inbreast_xml(k: int, side: str, rois) -> bytes:
     return plistlib.dumps({"Images": [{"ImageIndex": 0, "NumberOfROIs": len(out), "ROIs": out}]})
 
 
-def build_inbreast(tmp: Path) -> Built:
+def build_inbreast(tmp: Path, *, png: bool = False) -> Built:
     """INbreast, Moreira et al., Academic Radiology 19(2):236-248 (2012), release 1.0.
 
     ``AllDICOMs/<file id>_<patient hash>_MG_<R|L>_<CC|ML>_ANON.dcm`` (the second token is the woman's
@@ -564,16 +564,22 @@ def build_inbreast(tmp: Path) -> Built:
     age cells ``removed``, ``File Name`` the file's first token, ``Bi-Rads`` 1 .. 6 with 4a / 4b / 4c)
     and ``AllXML/<file id>.xml`` (OsiriX plists: each ROI's outline in ``Point_px``). An image's mask is
     the union of its outlined ROIs (three points or more: a calcification's single point draws nothing).
-    The release's MLO view is spelt ``ML`` in file names and ``MLO`` in the table.
+    The release's MLO view is spelt ``ML`` in file names and ``MLO`` in the table. ``png``: as the
+    community's PNG conversions ship it, ``AllPNGs/<the same name>.png``, 8-bit, half size (its outlines,
+    in the DICOM's pixels, no longer fit: no mask).
     """
-    b = Built(tmp / "INbreast Release 1.0")
+    b = Built(tmp / ("INbreast PNG" if png else "INbreast Release 1.0"))
     rows = []
     for k, (fid, hash_, side, view, birads, acr, rois) in enumerate(INBREAST_IMAGES):
-        name = f"{fid}_{hash_}_MG_{side}_{'ML' if view == 'MLO' else view}_ANON.dcm"
-        rel = f"AllDICOMs/{name}"
-        write_dicom(b.root / rel, mg_dataset(mammogram(160 + k, side, view, lesions=len(rois)), patient=hash_,
-                                             study=_uid(7, fid), series=_uid(7, fid, 1), sop=_uid(7, fid, 1, 1),
-                                             side=side, view=view, bits=14))
+        name = f"{fid}_{hash_}_MG_{side}_{'ML' if view == 'MLO' else view}_ANON.{'png' if png else 'dcm'}"
+        rel = f"{'AllPNGs' if png else 'AllDICOMs'}/{name}"
+        if png:
+            save(b.root / rel, np.round(mammogram(160 + k, side, view, lesions=len(rois))[::2, ::2] * 255
+                                        ).astype(np.uint8))
+        else:
+            write_dicom(b.root / rel, mg_dataset(mammogram(160 + k, side, view, lesions=len(rois)), patient=hash_,
+                                                 study=_uid(7, fid), series=_uid(7, fid, 1), sop=_uid(7, fid, 1, 1),
+                                                 side=side, view=view, bits=14))
         if rois:
             (b.root / "AllXML").mkdir(parents=True, exist_ok=True)
             (b.root / "AllXML" / f"{fid}.xml").write_bytes(_inbreast_xml(160 + k, side, rois))
@@ -581,7 +587,7 @@ def build_inbreast(tmp: Path) -> Built:
             for roi, index in rois:
                 if roi != "Calcification":
                     drawn |= lesion(160 + k, side, index)
-            if drawn.any():
+            if drawn.any() and not png:
                 b.drawn[rel] = drawn
         b.truth[rel] = (f"BI-RADS {birads}", hash_, ())
         rows.append({"Patient ID": "removed", "Patient age": "removed", "Laterality": side, "View": view,

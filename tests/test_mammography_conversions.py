@@ -94,3 +94,20 @@ def test_vindr_png_conversion_reads_as_the_original(tmp_path):
     assert s.classes == original.classes and s.splits == original.splits == {"train": 24, "test": 8}
     assert s.n_patients == original.n_patients == 8
     assert "joined by study_id + image_id (images_png/<study_id>/<image_id>.png)" in s.text()
+
+
+def test_inbreast_png_conversion_reads_as_the_original_its_outlines_said_not_drawn(tmp_path):
+    from _mammo_builders import build_inbreast
+
+    built = build_inbreast(tmp_path, png=True)
+    rel = read_release(built.root)
+    _check(rel, built)
+    original = read_release(build_inbreast(tmp_path / "dicom").root).summary
+    s = rel.summary
+    assert s.classes == original.classes and s.n_patients == original.n_patients == 6
+    assert s.n_masks_paired == 0 and original.n_masks_paired == 7
+    assert "converted image(s) of another size than INbreast's full-field frames" in s.text()
+    gone = sorted(built.root.glob("AllPNGs/*.png"))[0]
+    gone.unlink()
+    (item, reason, detail), = read_release(built.root).summary.left_out
+    assert reason == "no image" and detail == f"no AllPNGs/{gone.name.split('_')[0]}_*.png"

@@ -72,6 +72,9 @@ class Joined:
     def expected(self, cells) -> str:
         """The file a row of these key ``cells`` names, in the form the joined files take (its folder and
         extension those of :attr:`example`): what a row whose file is missing looked for."""
+        if self.separator == "_*":  # the name's first token: <cell>_*
+            folder = PurePosixPath(os.fspath(self.example)).parent if self.example is not None else PurePosixPath()
+            return (folder / f"{cells[-1]}_*{PurePosixPath(os.fspath(self.example or '')).suffix}").as_posix()
         if self.example is None:
             return self.separator.join(cells) if self.separator else "/".join(cells)
         bare = _bare(self.example)
@@ -81,12 +84,15 @@ class Joined:
 
 
 def _index(files) -> dict[str, list]:
-    """Each file by its key forms: its path without extension, and each tail of it (``b``, ``a/b``)."""
+    """Each file by its key forms: its path without extension, each tail of it (``b``, ``a/b``), and its
+    name's first ``_`` token after a ``\0`` (``\0<id>`` for ``<id>_<patient>_MG_R_CC_ANON.dcm``)."""
     index: dict[str, list] = {}
     for f in files:
         parts = _bare(f).split("/")
         for k in range(1, len(parts) + 1):
             index.setdefault(_key("/".join(parts[-k:])), []).append(f)
+        if "_" in parts[-1]:
+            index.setdefault("\0" + _key(parts[-1].split("_")[0]), []).append(f)
     return index
 
 
@@ -104,7 +110,8 @@ def join(rows: list[list[str]], files, columns: tuple[str, ...]) -> Joined:
     index = _index(files)
     sample = [r for r in rows if all(c.strip() for c in r)][:SAMPLE]
     forms = [(columns, s, lambda r: r) for s in SEPARATORS] + \
-            ([(columns[-1:], "/", lambda r: r[-1:])] if len(columns) > 1 else [])
+            ([(columns[-1:], "/", lambda r: r[-1:])] if len(columns) > 1 else []) + \
+            [(columns[-1:], "_*", lambda r: ["\0" + r[-1].strip().split(".")[0]])]  # the name's first token
     best, best_n = None, 0
     for form in forms:
         _, sep, pick = form
@@ -116,7 +123,7 @@ def join(rows: list[list[str]], files, columns: tuple[str, ...]) -> Joined:
     names, sep, pick = best
     found = [_look(index, pick(r), sep) if all(c.strip() for c in r) else None for r in rows]
     k = next(i for i, f in enumerate(found) if f is not None)
-    return Joined(found, tuple(names), sep, found[k], tuple(c.strip() for c in pick(rows[k])))
+    return Joined(found, tuple(names), sep, found[k], tuple(c.strip() for c in rows[k][-len(names):]))
 
 
 def through(mapping: list[tuple[str, str]], files) -> dict[str, object]:

@@ -17,7 +17,8 @@ import re
 from pathlib import Path
 
 from ..._records import LeftOut
-from ...io import MAX_TABLE_BYTES, limit_words, list_folder
+from ...io import MAX_TABLE_BYTES, header_shape, limit_words, list_folder
+from .._release_join import join
 from .._release_tables import SourceError
 from ._base import DrawnMask, Entry, SourceRead
 from ._screening import SIDES, VIEWS, column, dicom_fields, row_dict, table
@@ -26,8 +27,10 @@ __all__ = ["NAME", "read", "recognise", "xml_outlines"]
 
 NAME = "INbreast table"
 NEEDS = ("File Name", "Bi-Rads")
-#: ``<file id>_<patient>_MG_<side>_<view>_ANON.dcm``
-FILE = re.compile(r"^(\d+)_([0-9a-fA-F]+)_MG_([RL])_([A-Z]+)_ANON\.dcm$", re.IGNORECASE)
+#: ``<file id>_<patient>_MG_<side>_<view>_ANON.dcm`` (or ``.png``, ``.jpg``: a conversion keeps the name)
+FILE = re.compile(r"^(\d+)_([0-9a-fA-F]+)_MG_([RL])_([A-Z]+)_ANON(?:\.\w+)?$", re.IGNORECASE)
+#: INbreast's frame sizes (rows, columns): where a converted image has one, the XML outlines fit it.
+FULL_FIELD = ((4084, 3328), (3328, 2560))
 POINT = re.compile(r"^\(\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)")
 
 
@@ -58,35 +61,43 @@ def xml_outlines(path: Path) -> tuple[list[list[float]], int]:
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
     """The images of ``AllDICOMs/`` the table names by their first token, with their drawn ROIs."""
     got = SourceRead(file, claims_images=True, patient_source="column",
-                     patient_detail="the file name's second token (<id>_<patient>_MG_...)",
-                     key="'File Name' = the file name's first token")
+                     patient_detail="the file name's second token (<id>_<patient>_MG_...)")
     if file.suffix.lower() == ".csv" and (root / file.with_suffix(".xls")).is_file():
         got.not_used = f"the same table as {file.with_suffix('.xls').as_posix()}, which is read"
         return got
     header, rows = table(root, file, NEEDS)
     c_name, c_birads = (column(header, c) for c in NEEDS)
-    by_id: dict[str, Path] = {}
-    for img in images or ():
-        m = FILE.match(img.name)
-        if m:
-            by_id.setdefault(m.group(1), img)
+    named = [img for img in images or () if FILE.match(img.name) and file.parent in img.parents]
+    joined = join([[row[c_name]] for _, row in rows], [img.relative_to(file.parent) for img in named], ("File Name",))
+    if joined.example is None:  # nothing joined: the publisher's own form is what was looked for
+        joined.example, joined.separator = Path("AllDICOMs/id_.dcm"), "_*"
+    got.key = "'File Name' = the file name's first token" if joined.separator == "_*" else joined.words
     xml_dir = file.parent / "AllXML"
     xmls, _ = list_folder(root / xml_dir, (".xml",))
     xml_of = {x.stem: xml_dir / x for x in xmls}
-    found = [(line, row, by_id.get(row[c_name].strip().split(".")[0])) for line, row in rows]
-    shapes = dicom_fields(root, [img for _, _, img in found if img is not None and img.stem.split("_")[0] in xml_of],
+    found = [(line, row, file.parent / f if f is not None else None) for (line, row), f in zip(rows, joined.files)]
+    shapes = dicom_fields(root, [img for _, _, img in found if img is not None and img.stem.split("_")[0] in xml_of
+                                 and img.suffix.lower() == ".dcm"],
                           ("Rows", "Columns"))
-    n_points = 0
+    n_points = resized = 0
     for line, row, img in found:
         where = f"row {line} of {file.as_posix()}"
         if img is None:
-            got.left_out.append(LeftOut(where, "no image", f"no AllDICOMs/{row[c_name].strip()}_*.dcm"))
+            got.left_out.append(LeftOut(where, "no image", f"no {joined.expected([row[c_name].strip()])}"))
             continue
         fid, patient, side, view = FILE.match(img.name).groups()
         masks = ()
         xml = xml_of.get(fid)
         if xml is not None:
             head = shapes.get(img) or {}
+            if img.suffix.lower() != ".dcm":  # a conversion: its outlines fit its full-field size alone
+                shape = header_shape(root / img)[0]
+                if shape is not None and tuple(shape) in FULL_FIELD:
+                    head = {"Rows": shape[0], "Columns": shape[1]}
+                else:
+                    resized += 1
+                    xml = None
+        if xml is not None:
             try:
                 outlines, points = xml_outlines(root / xml)
                 size = (int(head["Rows"]), int(head["Columns"]))
@@ -103,6 +114,10 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                                        "view": VIEWS.get(view.casefold(), view.upper())}))
     got.class_source = "the 'Bi-Rads' column of {file}, as 'BI-RADS <cell>' (graded classes as written)"
     got.mask_rule = "drawn from the ROI outlines of AllXML/<id>.xml"
+    if resized:
+        got.notes.append(f"{resized} converted image(s) of another size than INbreast's full-field frames "
+                         f"({', '.join(f'{w}x{h}' for h, w in FULL_FIELD)}): their AllXML/ outlines, in the "
+                         "frames' pixels, are not drawn (no mask).")
     if n_points:
         got.notes.append(f"{n_points} ROI(s) of AllXML/ marked by fewer than three points (calcifications) "
                          "draw no mask.")
