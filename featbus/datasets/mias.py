@@ -13,42 +13,12 @@ from sklearn.utils import Bunch
 from .._records import ImageRecord
 from ..progress import find_stack_level
 from ._common import _data_root
+from .sources.mias import MIAS_CLASSES as MIAS_CLASSES  # the loaders take the source's rules
+from .sources.mias import MIAS_TASKS, mias_release, parse_mias_info
 
-MIAS_CLASSES = ("normal", "benign", "malignant")
-#: Classes of each ``task`` of :func:`load_mias`.
-MIAS_TASKS = {"severity": MIAS_CLASSES, "abnormal": ("normal", "abnormal")}
 #: File types a mini-MIAS folder may hold its ``mdbNNN`` images in (the database's PGM, or a
 #: lossless conversion).
 MIAS_EXTENSIONS = (".pgm", ".png", ".tif", ".tiff")
-_MIAS_ROW = re.compile(r"^(mdb\d{3})\s+([FGD])\s+([A-Z]{4})(?:\s+([BM]))?(?:\s+(\d+)\s+(\d+)\s+(\d+))?")
-
-
-def parse_mias_info(path: str | os.PathLike) -> dict[str, list[dict]]:
-    """Parse the mini-MIAS ``Info.txt``: reference -> list of rows (one per abnormality).
-
-    The free-text header and footer are skipped (only lines starting with ``mdbNNN`` count);
-    CRLF line endings are accepted. Each row is a dict with ``tissue``, ``abnormality``,
-    ``severity`` (``"B"``, ``"M"`` or ``None``) and ``x``, ``y``, ``radius`` (``None`` when the
-    row has no coordinates, e.g. widely distributed calcifications). ``x`` and ``y`` are as in
-    the file: ``y`` is measured from the BOTTOM edge.
-    """
-    rows: dict[str, list[dict]] = {}
-    with open(path, encoding="latin-1", newline=None) as fh:  # newline=None: CRLF -> \n
-        for n, line in enumerate(fh, 1):
-            line = line.strip()
-            if not re.match(r"^mdb\d{3}\b", line):
-                continue
-            m = _MIAS_ROW.match(line)
-            if m is None:
-                raise ValueError(f"{str(path)!r} line {n}: cannot parse {line!r}")
-            ref, tissue, abn, sev, x, y, r = m.groups()
-            coords = (int(x), int(y), int(r)) if x is not None else (None, None, None)
-            rows.setdefault(ref, []).append({"tissue": tissue, "abnormality": abn, "severity": sev,
-                                             "x": coords[0], "y": coords[1], "radius": coords[2]})
-    if not rows:
-        raise ValueError(f"{str(path)!r} holds no mini-MIAS rows (lines starting with 'mdbNNN')")
-    return rows
-
 
 def _disk(shape: tuple[int, int], row: float, col: float, radius: float) -> np.ndarray:
     rr, cc = np.ogrid[: shape[0], : shape[1]]
@@ -179,35 +149,3 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
                 lesions=[m["lesions"] for m in metas],
                 mask_complete=np.asarray([m["mask_complete"] for m in metas], bool), missing=missing, unlisted=unlisted)
     return data
-
-
-def mias_release(root: Path, files: list[Path], left_out: list, *, task: str = "severity", table=None,
-                 group_pattern: str | None = None):
-    """A mini-MIAS folder as a :class:`~featbus.datasets.Release`: ``files`` (relative to ``root``)
-    labelled for ``task`` by ``Info.txt`` (``table``: its rows, read when not given), the two breasts of a
-    woman one patient; a file without a row left out (``no row``)."""
-    from ._release_types import LeftOut, Release, ReleaseSummary
-
-    table = parse_mias_info(root / "Info.txt") if table is None else table
-    classes = MIAS_TASKS[task]
-    images, labels, groups = [], [], []
-    for rel in files:
-        ref = rel.stem.lower()
-        if ref not in table:
-            left_out.append(LeftOut(rel.as_posix(), "no row", "in Info.txt"))
-            continue
-        sev = {r["severity"] for r in table[ref]}
-        severity = 2 if "M" in sev else 1 if "B" in sev else 0
-        images.append(root / rel)
-        labels.append(classes[severity if task == "severity" else int(severity > 0)])
-        groups.append(f"woman {(int(ref[3:]) - 1) // 2 + 1}")
-    summary = ReleaseSummary(root=root, n_images=len(images), table=root / "Info.txt", image_column="reference",
-                             label_column="severity", classes={c: labels.count(c) for c in classes if labels.count(c)},
-                             class_source="Info.txt severity", n_patients=len(set(groups)), patient_source="pattern",
-                             patient_detail="mdbNNN: the two breasts of one woman are two numbers", left_out=left_out)
-    if group_pattern is not None:
-        from .name_groups import pattern_groups
-
-        _, groups = pattern_groups(images, group_pattern)
-        summary.patient_detail, summary.n_patients = f"--group-pattern {group_pattern!r}", len(set(groups))
-    return Release(root, images, labels, groups, [()] * len(images), summary, class_order=list(classes))

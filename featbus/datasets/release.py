@@ -160,22 +160,31 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
             "--image-column": image_column, "--label-column": label_column, "--group-column": group_column,
             "--mask-pattern": mask_pattern})
     try:
-        reads, tables = read_sources(root, tables, files, unannotated)
+        reads, tables = read_sources(root, tables, files, unannotated, arbiter=arbiter)
     except SourceRefused as exc:  # the release's own label table, unreadable as saved
         raise ReleaseError(str(exc)) from None
     if path.is_file() and not any(got.entries for got in reads):  # an archive or .npz holding no image: why
         why = reads[0].not_used if reads and reads[0].not_used else "no image in it"
         raise ReleaseError(why if str(path) in why else f"{str(path)!r}: {why}")
+    rel = arbiter(root, release_name, files, tables, left_out, reads, image_column=image_column,
+                  label_column=label_column, group_column=group_column, group_pattern=group_pattern,
+                  mask_pattern=mask_pattern, require_labels=require_labels, classes=classes,
+                  rows_without_image=rows_without_image)
+    if path.is_file() and any(got.claims_images and got.entries for got in reads):
+        rel.summary.root = path  # an archive or .npz given itself: the paragraph names it, not its folder
+    return rel
+
+
+def arbiter(root, release_name: str, files: list[Path], tables: list[Path], left_out: list, reads, *,
+            classes=None, rows_without_image: str = "leave out", **options) -> Release:
+    """The release the sources' ``reads`` and the folder's rules make of ``files``: the images a source
+    lists itself (:func:`~featbus.datasets._release_claimed.claimed_release`), else the folder read by its
+    tables and names (:class:`~featbus.datasets._release_read.Reader`). The archive source reads its members
+    through this function, handed to it by :func:`~featbus.datasets.sources.read_sources`: no source imports
+    the reader."""
     reader = Reader(root, release_name, files, [t for t in tables if t.suffix.lower() in TABLE_SUFFIXES], left_out)
     reader.classes = classes
     if any(got.claims_images and got.entries for got in reads):  # a source lists the images itself
         reader.tables = tables  # every file considered is named
-        rel = claimed_release(reader, reads, image_column=image_column, label_column=label_column,
-                              group_column=group_column, group_pattern=group_pattern, mask_pattern=mask_pattern,
-                              require_labels=require_labels)
-        if path.is_file():  # an archive or .npz given itself: the paragraph names it, not its folder
-            rel.summary.root = path
-        return rel
-    return reader.read(reads=reads, image_column=image_column, label_column=label_column, group_column=group_column,
-                       group_pattern=group_pattern, mask_pattern=mask_pattern, require_labels=require_labels,
-                       classes=classes, rows_without_image=rows_without_image)
+        return claimed_release(reader, reads, **options)
+    return reader.read(reads=reads, classes=classes, rows_without_image=rows_without_image, **options)

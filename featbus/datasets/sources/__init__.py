@@ -9,7 +9,9 @@ release's folder, to open a file and look at its header, bounded),
 ``read(root, file, images, unannotated="normal") -> SourceRead`` and optionally ``SUFFIXES`` (file
 suffixes it needs listed beyond the tables and images, ``(".npz",)``) and ``IN_ARCHIVES = True`` when
 it reads its files inside a zip or tar too (its files tables read by :func:`.table.read_at`, no other file
-opened: RSNA's, VinDr-Mammo's). A new format is one module here, one line in :data:`SOURCES` and its
+opened: RSNA's, VinDr-Mammo's). No source imports the reader: a ``read`` that takes an ``arbiter``
+keyword (the archive source) is handed :func:`featbus.datasets.release.arbiter` to make a release of the
+members it lists. A new format is one module here, one line in :data:`SOURCES` and its
 tests (docs/developer.rst).
 """
 
@@ -61,18 +63,22 @@ def _recognise(source, files: list[Path], root: Path) -> list[Path]:
     return source.recognise(files)
 
 
-def read_sources(root: Path, tables: list[Path], images: list[Path], unannotated: str, in_archive: bool = False):
+def read_sources(root: Path, tables: list[Path], images: list[Path], unannotated: str, in_archive: bool = False,
+                 arbiter=None):
     """``(reads, the files no source claimed)``: every source's files read, each once; a file a
     source cannot read is a :class:`SourceRead` whose ``not_used`` says why. ``tables``: the
     release's non-image files (tables, and files of the sources' ``SUFFIXES``); ``in_archive``: the
     release is inside a zip or tar (``root`` its :class:`~.archive.ArchiveRoot`), read by the sources
-    whose ``IN_ARCHIVES`` is true."""
+    whose ``IN_ARCHIVES`` is true. ``arbiter``: :func:`featbus.datasets.release.arbiter`, handed to a
+    source whose ``read`` takes it (the archive source reads its members as a release through it)."""
     reads, claimed = [], set()
     for source in [m for m in modules() if not in_archive or getattr(m, "IN_ARCHIVES", False)]:
         for rel in _recognise(source, [t for t in tables if t not in claimed], root):
             claimed.add(rel)
             try:
-                got = source.read(root, rel, images, unannotated)
+                got = (source.read(root, rel, images, unannotated, arbiter=arbiter)
+                       if "arbiter" in inspect.signature(source.read).parameters else
+                       source.read(root, rel, images, unannotated))
                 got.source_name = got.source_name or source.NAME
                 reads.append(got)
             except SourceRefused:  # a file the source knows as the release's labels, unreadable: refused, named

@@ -120,13 +120,12 @@ def in_place(root: ArchiveRoot, others: list[Path]) -> tuple[list[Path], list[Le
     return tables, left_out
 
 
-def read_archive(path: Path):
+def read_archive(path: Path, arbiter):
     """The release an archive holds, read by the folder layouts' rules over its members
-    (:class:`~featbus.datasets.Release` of :class:`~featbus.datasets.sources._refs.ArchiveMember`);
-    a refused archive, or one without images, is a :class:`~featbus.datasets.ReleaseError` naming it."""
-    from .._release_claimed import claimed_release
-    from .._release_read import Reader
-    from .._release_rules import IMAGE_SUFFIXES
+    (:class:`~featbus.datasets.Release` of :class:`~featbus.datasets.sources._refs.ArchiveMember`) through
+    ``arbiter`` (:func:`featbus.datasets.release.arbiter`, which the reader hands the sources: no source
+    imports the reader); a refused archive, or one without images, is a :class:`~featbus.datasets.ReleaseError`
+    naming it."""
     from .._release_tables import SourceRefused
     from .._release_types import ReleaseError
     from . import extra_suffixes, read_sources
@@ -144,15 +143,11 @@ def read_archive(path: Path):
     tables, not_read = in_place(root, others)
     left_out += not_read
     try:  # the sources that read their tables inside an archive (RSNA's train.csv), as in a folder
-        reads, tables = read_sources(root, tables, files, "normal", in_archive=True)
+        reads, tables = read_sources(root, tables, files, "normal", in_archive=True, arbiter=arbiter)
     except SourceRefused as exc:
         raise ReleaseError(str(exc)) from None
-    reader = Reader(root, root.name, files, tables, left_out)
-    options = dict(image_column=None, label_column=None, group_column=None, group_pattern=None, mask_pattern=None,
-                   require_labels=False)
-    if any(got.claims_images and got.entries for got in reads):
-        return claimed_release(reader, reads, **options)
-    return reader.read(reads=reads, classes=None, **options)
+    return arbiter(root, root.name, files, tables, left_out, reads, image_column=None, label_column=None,
+                   group_column=None, group_pattern=None, mask_pattern=None, require_labels=False)
 
 
 def recognise(files: list[Path]) -> list[Path]:
@@ -160,14 +155,19 @@ def recognise(files: list[Path]) -> list[Path]:
     return [f for f in files if archive_kind(f) is not None]
 
 
-def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
+def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal", *,
+         arbiter=None) -> SourceRead:
     """The archive's images, each with what the folder layouts' rules give it (label, masks, patient,
-    split), as members of the archive."""
+    split), as members of the archive, read by ``arbiter`` (:func:`read_archive`); without one, the
+    archive is named, not read."""
     from .._release_types import ReleaseError
 
     got = SourceRead(file, claims_images=True)
+    if arbiter is None:
+        got.not_used = "an archive read without the reader's arbiter"
+        return got
     try:
-        rel = read_archive(root / file)
+        rel = read_archive(root / file, arbiter)
     except ReleaseError as exc:
         got.not_used = str(exc)
         return got
