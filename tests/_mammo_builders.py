@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from _release_builders import MG_PIXEL_MM, Built, _pacs_studies, _write_csv, _write_xlsx, dicom_dataset, save
+from PIL import Image
 
 #: The synthetic mammogram's size (rows, columns): portrait, as a detector's frame.
 FRAME = (120, 96)
@@ -439,6 +440,79 @@ def build_cbis_ddsm_tcia(tmp: Path, *, missing_case: bool = False) -> Built:
     b.expect = {"n_images": 16, "classes": {"BENIGN": 4, "BENIGN_WITHOUT_CALLBACK": 5, "MALIGNANT": 7},
                 "n_patients": 9, "splits": {"train": 12, "test": 4}, "n_mask_files": 18,
                 "left_out": {**({"no image": 1} if missing_case else {}), "cropped image": 18}}
+    return b
+
+
+def build_cbis_ddsm_kaggle(tmp: Path, *, descriptions: bool = True) -> Built:
+    """CBIS-DDSM as the community's JPEG conversion ships it (Kaggle's "CBIS-DDSM: Breast Cancer Image
+    Dataset" and the notebooks that read it): ``jpeg/<SeriesInstanceUID>/1-NNN.jpg``, one folder a DICOM
+    series (a full mammogram; an abnormality's ROI mask and cropped image in one series), ``csv/`` with the
+    four description tables (TCIA's paths, ``<subject>/<StudyUID>/<SeriesUID>/000000.dcm``, never on disk),
+    ``csv/dicom_info.csv`` (one row a converted file: ``file_path``, ``image_path``
+    ``CBIS-DDSM/jpeg/<uid>/1-NNN.jpg``, ``PatientID``, ``SeriesDescription``, ``SeriesInstanceUID``, ...)
+    and ``csv/meta.csv`` (the download's manifest). The cases of :func:`build_cbis_ddsm_tcia`, plus the
+    breast ``P_00001 LEFT CC`` filed a second time as a Calc case (the same pixels under another subject).
+    Masks are lossy JPEG (their 0/255 blurred at the edges). ``descriptions=False``: ``dicom_info.csv``
+    without ``SeriesDescription``, so mask and crop are told apart by their pixels."""
+    b = Built(tmp / "cbis-ddsm-breast-cancer-image-dataset")
+    uid = "1.3.6.1.4.1.9590.100.1.2"
+    cases = CBIS_CASES + (("Calc", "Training", "P_00001", "LEFT", "CC", ("BENIGN",)),)
+    tables: dict[str, list[dict]] = {}
+    info, meta, n = [], [], 0
+    severity = ("BENIGN_WITHOUT_CALLBACK", "BENIGN", "MALIGNANT")
+
+    def jpeg(series: str, array: np.ndarray, subject: str, what: str, study: str) -> str:
+        nonlocal n
+        n += 1
+        rel = f"jpeg/{series}/1-{100 + n}.jpg"
+        (b.root / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(array).save(b.root / rel, quality=75)
+        row = {"file_path": f"CBIS-DDSM/dicom/{uid}.{n}.dcm", "image_path": f"CBIS-DDSM/{rel}", "Laterality": "",
+               "Modality": "MG", "PatientID": subject, "Rows": array.shape[0], "Columns": array.shape[1],
+               "SeriesDescription": what, "SeriesInstanceUID": series, "StudyInstanceUID": study}
+        if not descriptions:
+            row.pop("SeriesDescription")
+        info.append(row)
+        return rel
+
+    for k, (kind, split, patient, side, view, pathologies) in enumerate(cases):
+        case = f"{kind}-{split}_{patient}_{side}_{view}"
+        same = next(j for j, c in enumerate(cases) if c[2:5] == (patient, side, view))  # a breast filed twice
+        n1, n2 = 70000 + 137 * k, 20000 + 211 * k
+        series, study = f"{uid}.{n2}{k}", f"{uid}.{n1}{k}"
+        scan_pixels = np.round(mammogram(80 + same, side[0], view, lesions=len(pathologies)) * 255).astype(np.uint8)
+        scan = jpeg(series, scan_pixels, case, "full mammogram images", study)
+        meta.append({"SeriesInstanceUID": series, "StudyInstanceUID": study, "PatientID": case,
+                     "SeriesDescription": "full mammogram images", "Number of Images": 1})
+        masks = []
+        for a, pathology in enumerate(pathologies, start=1):
+            m1, m2 = 50000 + 97 * k + a, 30000 + 89 * k + a
+            roi_series, roi_study = f"{uid}.{m2}{k}", f"{uid}.{m1}{k}"
+            shape = lesion(80 + same, side[0], a - 1)
+            ys, xs = np.nonzero(shape)
+            crop = scan_pixels[ys.min() - 3:ys.max() + 4, xs.min() - 3:xs.max() + 4]
+            pair = [(shape.astype(np.uint8) * 255, "ROI mask images"), (crop, "cropped images")]
+            for array, what in (pair if k % 2 else pair[::-1]):  # the series' files in either order
+                rel = jpeg(roi_series, array, f"{case}_{a}", what, roi_study)
+                if what.startswith("ROI"):
+                    masks.append(rel)
+                    b.mask_files.add(rel)
+            row = {"patient_id": patient, "breast_density" if kind == "Mass" else "breast density": 2 + k % 3,
+                   "left or right breast": side, "image view": view, "abnormality id": a,
+                   "abnormality type": kind.lower() if kind == "Mass" else "calcification",
+                   "assessment": 4, "pathology": pathology, "subtlety": 3,
+                   "image file path": f"{case}/{study}/{series}/000000.dcm",
+                   "cropped image file path": f"{case}_{a}/{roi_study}/{roi_series}/000000.dcm",
+                   "ROI mask file path": f"{case}_{a}/{roi_study}/{roi_series}/000001.dcm"}
+            tables.setdefault(f"{kind.lower()}_case_description_{'train' if split == 'Training' else 'test'}_set.csv",
+                              []).append(row)
+        b.truth[scan] = (max(pathologies, key=severity.index), patient, tuple(masks))
+        b.splits[scan] = "train" if split == "Training" else "test"
+    for name, rows in tables.items():
+        _write_csv(b.root / "csv" / name, rows)
+    _write_csv(b.root / "csv" / "dicom_info.csv", info)
+    _write_csv(b.root / "csv" / "meta.csv", meta)
+    b.expect = {"n_images": 17, "n_patients": 9, "splits": {"train": 13, "test": 4}}
     return b
 
 

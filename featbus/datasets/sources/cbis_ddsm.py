@@ -12,6 +12,16 @@ by the files' order or names. The masks are the scan's; a crop is never a scan. 
 ``pathology`` as written (MALIGNANT, BENIGN, BENIGN_WITHOUT_CALLBACK); a scan whose abnormalities
 differ takes the most severe. The split is the table's (``train_set`` / ``test_set``), the patient
 ``patient_id``.
+
+The community's JPEG conversion (Kaggle's "CBIS-DDSM breast cancer image dataset") keeps the tables in
+``csv/`` beside ``dicom_info.csv`` (one row a converted file: ``image_path``
+``CBIS-DDSM/jpeg/<SeriesInstanceUID>/1-NNN.jpg``, ``SeriesInstanceUID``, ``SeriesDescription``) and
+``meta.csv`` (a download manifest, said); the files are ``jpeg/<SeriesInstanceUID>/1-NNN.jpg``. The
+tables' paths carry each series' UID as their third part, joined to the files through
+``dicom_info.csv`` (:func:`~featbus.datasets._release_join.through`); a series' full mammogram, ROI
+mask and cropped image are told apart by ``SeriesDescription``, else by their pixels (a mask saved as
+lossy JPEG is still nearly two-valued). A breast filed both as a Mass and as a Calc case (the same
+mammogram under two subjects) is one patient, said.
 """
 
 from __future__ import annotations
@@ -22,6 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from ..._records import LeftOut
+from .._release_join import through
+from .._release_tables import SourceError
 from ._base import Entry, SourceRead
 from ._screening import SIDES, VIEWS, column, row_dict, table
 
@@ -35,11 +47,18 @@ SEVERITY = ("BENIGN_WITHOUT_CALLBACK", "BENIGN", "MALIGNANT")
 NEEDS = ("patient_id", "pathology", "image file path", "ROI mask file path")
 
 
+#: The JPEG conversion's mapping table and download manifest, beside the description tables.
+DICOM_INFO, META = "dicom_info.csv", "meta.csv"
+
+
 def recognise(files: list[Path], root: Path | None = None) -> list[Path]:
     """The four description tables (by their published names) where their paths are TCIA's UID
-    folders, not on disk; a copy whose paths are its files (the PNG-converted shape commonly shared)
-    is a table like any other, read by its columns."""
-    return [f for f in files if TABLE.match(f.name) and root is not None and not _paths_on_disk(root, f)]
+    folders, not on disk, and beside them a JPEG conversion's ``dicom_info.csv`` and ``meta.csv``; a
+    copy whose paths are its files (the PNG-converted shape commonly shared) is a table like any other,
+    read by its columns."""
+    mine = [f for f in files if TABLE.match(f.name) and root is not None and not _paths_on_disk(root, f)]
+    folders = {f.parent for f in mine}
+    return mine + [f for f in files if f.parent in folders and f.name.casefold() in (DICOM_INFO, META)]
 
 
 def _paths_on_disk(root: Path, rel: Path) -> bool:
@@ -88,11 +107,22 @@ def roi_kind(root: Path, rel: Path) -> tuple[str, str]:
     values = np.unique(pixels)
     if len(values) <= 2 and values[0] == 0:
         return "mask", "0/" + str(int(values[-1]))
+    top = float(values[-1])
+    if top > 0 and np.mean((pixels <= 0.1 * top) | (pixels >= 0.9 * top)) >= 0.995:  # a lossy JPEG's mask
+        return "mask", f"nearly two-valued, 0/{int(top)} (a lossy copy of a mask)"
     return "crop", f"grey, {len(values)} values, {shape[1]}x{shape[0]}"
 
 
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
-    """The full mammograms the table's case folders hold, each with its abnormalities' ROI masks."""
+    """The full mammograms the table's case folders hold (or, in the JPEG conversion, its series
+    through ``dicom_info.csv``), each with its abnormalities' ROI masks."""
+    if file.name.casefold() == DICOM_INFO:
+        return SourceRead(file, not_used="the converted files' DICOM header fields (image_path, SeriesInstanceUID, "
+                                         "SeriesDescription): what the case tables join through, no labels")
+    if file.name.casefold() == META:
+        return SourceRead(file, not_used="the download's manifest (one row a series): no labels")
+    if (root / file.parent / DICOM_INFO).is_file():
+        return _read_converted(root, file, images or [])
     split = TABLE.match(file.name).group(2)
     got = SourceRead(file, claims_images=True, patient_source="column", patient_detail="patient_id",
                      key="the case folder (the first part of 'image file path'; its UID folders are not on disk)")
@@ -157,4 +187,111 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     if mixed:
         got.notes.append(f"{mixed} image(s) of {file.as_posix()} with abnormalities of different pathology take the "
                          "most severe (MALIGNANT > BENIGN > BENIGN_WITHOUT_CALLBACK).")
+    return got
+
+
+def _series_uid(cell: str) -> str:
+    """The series UID a TCIA path cell carries, its third part (``<subject>/<study>/<series>/000000.dcm``)."""
+    parts = [p.strip() for p in cell.strip().replace("\\", "/").split("/") if p.strip()]
+    return parts[2] if len(parts) > 2 else ""
+
+
+#: ``SeriesDescription``'s words for each kind of file a series holds.
+KINDS = (("full mammogram", "scan"), ("roi mask", "mask"), ("cropped", "crop"))
+
+
+def _converted_series(root: Path, folder: Path, images: list[Path]) -> dict[str, list[tuple[Path, str | None]]]:
+    """Each series UID's files of the JPEG conversion, with their kind by ``SeriesDescription`` (``None``
+    without the column): ``dicom_info.csv``'s ``image_path`` joined to the files."""
+    header, rows = table(root, folder / DICOM_INFO, ("image_path", "SeriesInstanceUID"))
+    c_path, c_uid = column(header, "image_path"), column(header, "SeriesInstanceUID")
+    c_desc = column(header, "SeriesDescription") if "seriesdescription" in (h.casefold() for h in header) else None
+    files = through([(row[c_path], row[c_path]) for _, row in rows], images)
+    series: dict[str, list[tuple[Path, str | None]]] = {}
+    for _, row in rows:
+        found = files.get(row[c_path].strip())
+        if found is None:
+            continue
+        desc = row[c_desc].strip().casefold() if c_desc is not None else ""
+        kind = next((k for words, k in KINDS if words in desc), None)
+        series.setdefault(row[c_uid].strip(), []).append((found, kind))
+    return series
+
+
+def _double_filed(root: Path, file: Path, keys: set) -> list:
+    """The breasts (patient, side, view) of ``keys`` that the other abnormality type's table of the same
+    split files too (``Mass-Training_P_00001_LEFT_CC`` and ``Calc-Training_P_00001_LEFT_CC``)."""
+    kind, split = TABLE.match(file.name).groups()
+    other = file.parent / f"{'calc' if kind.lower() == 'mass' else 'mass'}_case_description_{split}_set.csv"
+    if not (root / other).is_file():
+        return []
+    try:
+        header, rows = table(root, other, ("patient_id", "left or right breast", "image view"))
+    except SourceError:
+        return []
+    cols = [column(header, c) for c in ("patient_id", "left or right breast", "image view")]
+    return sorted(keys & {tuple(row[c].strip() for c in cols) for _, row in rows})
+
+
+def _read_converted(root: Path, file: Path, images: list[Path]) -> SourceRead:
+    """A description table of the JPEG conversion: each row's series joined through ``dicom_info.csv``."""
+    split = TABLE.match(file.name).group(2)
+    got = SourceRead(file, claims_images=True, patient_source="column", patient_detail="patient_id",
+                     key=f"the series UID of 'image file path' and 'ROI mask file path' (their third part), "
+                         f"through {(file.parent / DICOM_INFO).as_posix()}'s image_path")
+    header, rows = table(root, file, NEEDS)
+    c_patient, c_pathology, c_image, c_mask = (column(header, c) for c in NEEDS)
+    c_side, c_view = (column(header, c) for c in ("left or right breast", "image view"))
+    series = _converted_series(root, file.parent, images)
+    kinds: dict[Path, str] = {}
+
+    def kind_of(f: Path, kind: str | None) -> str:
+        if f not in kinds:
+            kinds[f] = kind or roi_kind(root, f)[0]
+        return kinds[f]
+
+    scans: dict[Path, dict] = {}
+    for line, row in rows:
+        where = f"row {line} of {file.as_posix()}"
+        uid = _series_uid(row[c_image])
+        found = [f for f, k in series.get(uid, []) if k in (None, "scan")]
+        if len(found) != 1:
+            got.left_out.append(LeftOut(where, "no image", f"series {uid!r} of its 'image file path' is no file of "
+                                                           f"{DICOM_INFO}'s image_path on disk"))
+            continue
+        pathology = row[c_pathology].strip()
+        if pathology.upper() not in SEVERITY:
+            got.left_out.append(LeftOut(where, "bad annotation", f"pathology {pathology!r} is none of "
+                                                                 f"{', '.join(SEVERITY)}"))
+            continue
+        scan = scans.setdefault(found[0], {"rows": [], "masks": [], "patient": row[c_patient].strip(),
+                                            "key": tuple(row[c].strip() for c in (c_patient, c_side, c_view))})
+        scan["rows"].append((line, row, pathology))
+        roi = _series_uid(row[c_mask])
+        if not series.get(roi):
+            got.left_out.append(LeftOut(where, "mask not found", f"series {roi!r} of its 'ROI mask file path' is no "
+                                                                 "file on disk (the image kept without its mask)"))
+        for f, k in series.get(roi, []):
+            what = kind_of(f, k)
+            if what == "mask":
+                scan["masks"].append(f)
+            elif f.as_posix() not in {x.item for x in got.left_out}:
+                got.left_out.append(LeftOut(f.as_posix(), "cropped image" if what == "crop" else "unreadable",
+                                            f"the cropped image of series {roi} (dicom_info.csv or its pixels), "
+                                            "not a scan" if what == "crop" else f"a file of series {roi}, unread"))
+    for f, scan in scans.items():
+        label = max({p for _, _, p in scan["rows"]}, key=lambda p: SEVERITY.index(p.upper()))
+        line, row, _ = scan["rows"][0]
+        got.entries.append(Entry(f, label, tuple(dict.fromkeys(scan["masks"])), patient=scan["patient"], split=split,
+                                 row=row_dict(header, line, row),
+                                 meta={"laterality": SIDES.get(row[c_side].strip().casefold(), row[c_side].strip()),
+                                       "view": VIEWS.get(row[c_view].strip().casefold(), row[c_view].strip())}))
+    twice = _double_filed(root, file, {s["key"] for s in scans.values()})
+    if twice and file.name.lower().startswith("mass"):  # said once, by the mass table
+        got.notes.append(f"{len(twice)} breast view(s) filed both as a Mass and as a Calc case (e.g. "
+                         f"{' '.join(twice[0])}): the same mammogram under two subjects, read as near-duplicate "
+                         "images of one patient (kept in one fold).")
+    got.class_source = "the 'pathology' column of {file} (MALIGNANT, BENIGN, BENIGN_WITHOUT_CALLBACK as written)"
+    got.mask_rule = ("the ROI mask of each abnormality's series, joined through dicom_info.csv and told from the "
+                     "cropped image by its SeriesDescription or its pixels")
     return got

@@ -1,0 +1,45 @@
+"""CBIS-DDSM as its Kaggle JPEG conversion ships it (issue 101 item 2): the description tables' series
+joined to ``jpeg/<SeriesInstanceUID>/`` through ``dicom_info.csv``; full mammograms the images, ROI masks
+paired (told from the crops by ``SeriesDescription``, else by their lossy pixels), crops left out, splits
+and patients from the tables, a breast filed both as a Mass and as a Calc case said."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from _mammo_builders import build_cbis_ddsm_kaggle
+
+from featbus.datasets import read_release
+
+
+@pytest.mark.parametrize("descriptions", [True, False])
+def test_the_kaggle_jpeg_conversion_reads_whole(tmp_path, descriptions):
+    built = build_cbis_ddsm_kaggle(tmp_path, descriptions=descriptions)
+    rel = read_release(built.root)
+    s = rel.summary
+    got = {Path(p).relative_to(built.root).as_posix(): (label, group, tuple(Path(m).relative_to(built.root).as_posix()
+                                                                              for m in masks))
+           for p, label, group, masks in zip(rel.images, rel.labels, rel.groups, rel.masks)}
+    assert {k: (v[0], v[1], tuple(sorted(v[2]))) for k, v in got.items()} == \
+        {k: (label, patient, tuple(sorted(masks))) for k, (label, patient, masks) in built.truth.items()}
+    assert s.n_images == 17 and s.n_patients == 9 and s.splits == {"train": 13, "test": 4}
+    assert s.classes == {"BENIGN": 5, "BENIGN_WITHOUT_CALLBACK": 5, "MALIGNANT": 7}
+    assert s.n_mask_files == 19
+    reasons = {x.reason for x in s.left_out}
+    assert reasons == {"cropped image"} and sum(x.reason == "cropped image" for x in s.left_out) == 19
+    text = s.text()
+    assert "filed both as a Mass and as a Calc case (e.g. P_00001 LEFT CC)" in text
+    assert "csv/meta.csv (the download's manifest (one row a series): no labels; not read)" in text
+    assert "through csv/dicom_info.csv's image_path" in text
+
+
+def test_a_series_missing_from_the_conversion_names_its_row(tmp_path):
+    built = build_cbis_ddsm_kaggle(tmp_path)
+    scan = sorted(built.truth)[0]
+    (built.root / scan).unlink()
+    s = read_release(built.root).summary
+    rows = [x for x in s.left_out if x.reason == "no image"]
+    assert len(rows) >= 1 and all(x.item.startswith("row ") for x in rows)
+    assert "of its 'image file path' is no file of dicom_info.csv's image_path on disk" in rows[0].detail
+    assert s.n_images == 16
