@@ -62,6 +62,7 @@ def test_a_dataset_card_whose_yaml_does_not_parse_is_said_not_dropped(tmp_path):
     rel = read_release(truth.path)
     text = rel.summary.text()
     assert "The dataset card README.md names no classes: its YAML front matter does not parse" in text
+    assert text.count("The dataset card README.md") == 1  # two parquet files share the card: said once
     assert "read as class numbers" in text  # the classes that follow are said to be numbers
     assert set(rel.class_order) == {"0", "1", "2"}
 

@@ -212,7 +212,7 @@ def claimed_release(reader, reads, *, image_column, label_column, group_column, 
         if got in claimers:
             for item in got.left_out:
                 reader.out(*item)
-            summary.notes += got.notes
+            summary.notes += [n for n in got.notes if n not in summary.notes]  # a card two files share: once
         elif got.not_used:
             summary.table_candidates.append(f"{got.file.as_posix()} ({got.not_used}; not read)")
         elif not (got.entries or got.left_out or got.notes):  # a part of another file's read (a YOLO label file)

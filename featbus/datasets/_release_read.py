@@ -198,7 +198,7 @@ class Reader:
             for entry in got.left_out:
                 gone.add(entry.item)
                 self.out(*entry)
-            summary.notes += got.notes
+            summary.notes += [n for n in got.notes if n not in summary.notes]  # a card two files share: once
             if got.not_used:
                 summary.table_candidates.append(f"{got.file.as_posix()} ({got.not_used}; not read)")
         used = [got for got in reads if got.entries]
