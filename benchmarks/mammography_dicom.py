@@ -91,18 +91,22 @@ print(json.dumps({"loop_s": time.perf_counter() - t1, "imports_s": t1 - t0, "row
 """
 
 
-def build(root: Path, n: int) -> list[Path]:
-    """``n`` full-field DICOM mammograms under ``root/<class>/``."""
+def build(root: Path, n: int, sizes=SIZES, *, cycle: bool = False) -> list[Path]:
+    """``n`` full-field DICOM mammograms under ``root/<class>/``, frame ``k`` of ``sizes[k % len(sizes)]``.
+
+    ``cycle``: more frames than the source PNGs, each source used again with another noise seed and
+    frame size (the ``k``-th file is named ``<source>_<k>.dcm``), so that no two files hold the same pixels."""
     import cv2
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import JPEG2000Lossless, RLELossless, generate_uid
 
-    pngs = sorted(SOURCE.glob("mdb*.png"))[:n]
-    if len(pngs) < n:
+    pngs = sorted(SOURCE.glob("mdb*.png"))
+    if not pngs or (len(pngs) < n and not cycle):
         raise SystemExit(f"needs {n} PNGs in {SOURCE}, found {len(pngs)}")
     files = []
-    for k, png in enumerate(pngs):
-        h, w, spacing = SIZES[k % len(SIZES)]
+    for k in range(n):
+        png = pngs[k % len(pngs)]
+        h, w, spacing = sizes[k % len(sizes)]
         bits = BITS[k % len(BITS)]
         film = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)
         big = cv2.resize(film, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -130,7 +134,8 @@ def build(root: Path, n: int) -> list[Path]:
             ds.compress(JPEG2000Lossless)
         elif k % 4 == 3:
             ds.compress(RLELossless, encoding_plugin="gdcm" if _has("gdcm") else "pydicom")
-        path = root / ("abnormal" if k % 3 == 0 else "normal") / f"{png.stem}.dcm"
+        path = root / ("abnormal" if k % 3 == 0 else "normal") / (f"{png.stem}_{k:05d}.dcm" if cycle else
+                                                                  f"{png.stem}.dcm")
         path.parent.mkdir(parents=True, exist_ok=True)
         ds.save_as(path, enforce_file_format=True)
         files.append(path)

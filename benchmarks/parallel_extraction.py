@@ -52,19 +52,20 @@ def _subset(root: Path, limit: int, into: Path) -> Path:
     return into
 
 
-def _run(data: Path, features: str | None, n_jobs: int, out: Path) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds (process and workers) and peak resident MiB (their sum) of one
-    ``featbus extract`` process."""
+def measure_tree(cmd: list[str], env: dict | None = None, cwd: Path | None = None, *,
+                 pss: bool = False) -> tuple[float, float, float, float]:
+    """Wall seconds, CPU seconds (the process and the workers it waited for), peak resident MiB (the
+    largest sum over the process and its children, polled every 20 ms; ``pss``: of their proportional set
+    sizes, so that the pages forked workers share with their parent count once) and the largest one
+    process's resident MiB, of one command (also used by fullfield_scaling.py)."""
     import psutil
 
-    cmd = [sys.executable, "-m", "featbus", "extract", str(data), *(["-f", features] if features else []),
-           "--cache", "none", "-q", "--n-jobs", str(n_jobs), "--overwrite", "-o", str(out)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, env={**os.environ, "FEATBUS_CACHE": ""})
-    peak = 0
+    proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, env=env, cwd=cwd)
+    peak, largest = 0, [0]
     while proc.poll() is None:
-        peak = max(peak, tree_rss(proc.pid))
+        peak = max(peak, tree_rss(proc.pid, pss=pss, largest=largest))
         time.sleep(0.02)
     proc.wait()
     wall = time.perf_counter() - t0
@@ -73,7 +74,15 @@ def _run(data: Path, features: str | None, n_jobs: int, out: Path) -> tuple[floa
     # CPU time of the waited process: its own and that of the workers it waited for
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, peak / 2**20
+    return wall, cpu, peak / 2**20, max(largest) / 2**20
+
+
+def _run(data: Path, features: str | None, n_jobs: int, out: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (process and workers) and peak resident MiB (their sum) of one
+    ``featbus extract`` process."""
+    cmd = [sys.executable, "-m", "featbus", "extract", str(data), *(["-f", features] if features else []),
+           "--cache", "none", "-q", "--n-jobs", str(n_jobs), "--overwrite", "-o", str(out)]
+    return measure_tree(cmd, {**os.environ, "FEATBUS_CACHE": ""})[:3]
 
 
 def main() -> None:

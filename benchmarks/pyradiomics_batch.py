@@ -85,9 +85,11 @@ def _pairs(root: Path, n: int, into: Path) -> list[tuple[Path, Path, str]]:
     return pairs
 
 
-def tree_rss(pid: int) -> int:
+def tree_rss(pid: int, *, pss: bool = False, largest: list | None = None) -> int:
     """Resident memory (bytes) of process ``pid`` and its children, 0 once it is gone
-    (also used by parallel_extraction.py)."""
+    (also used by parallel_extraction.py). ``pss``: their proportional set sizes instead, each page
+    shared between processes (a forked worker's pages inherited from its parent) counted once over them;
+    ``largest``, where given, gets the largest one process's resident memory appended."""
     import psutil  # checked in main()
 
     try:
@@ -95,12 +97,19 @@ def tree_rss(pid: int) -> int:
         procs = [proc, *proc.children(recursive=True)]
     except psutil.NoSuchProcess:
         return 0
-    total = 0
+    total, most = 0, 0
     for p in procs:
         try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
+            if pss:
+                info = p.memory_full_info()
+                total, most = total + info.pss, max(most, info.rss)
+            else:
+                rss = p.memory_info().rss
+                total, most = total + rss, max(most, rss)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
+    if largest is not None:
+        largest.append(most)
     return total
 
 

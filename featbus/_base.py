@@ -29,6 +29,7 @@ from ._records import (
     map_images,
     mask_bbox,
     names_caller_positions,
+    process_backend,
     to_float,
 )
 from .compute.extraction import extract_rows
@@ -235,8 +236,10 @@ class BaseFeatureExtractor(_ImageInputMixin, TransformerMixin, BaseEstimator):
         return self._one_record(*pair)
 
     def _compute(self, records: list[ImageRecord], indices: list[int]) -> np.ndarray:
-        """Rows of loaded records that no store holds (``n_jobs`` workers share the work)."""
-        rows = map_images(self._pair_row, list(zip(records, indices)), getattr(self, "n_jobs", None))
+        """Rows of loaded records that no store holds (``n_jobs`` worker processes share the work: forked
+        where that is safe, :func:`featbus._records.process_backend`)."""
+        rows = map_images(self._pair_row, list(zip(records, indices)), getattr(self, "n_jobs", None),
+                          backend=process_backend())
         return np.vstack(rows)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

@@ -559,18 +559,50 @@ def _run_chunk(func: Callable, chunk: Sequence[tuple[int, Any]]) -> list:
 #: worker imports featbus, NumPy and scikit-image before its first image (1-3 s each on a small
 #: machine), which a short job never earns back.
 MIN_PARALLEL_SECONDS = 3.0
+#: The same for workers forked from this process (:func:`process_backend`), which import nothing: the
+#: first item's time alone decides (an upper bound: it pays this process's lazy imports, which the workers
+#: then inherit).
+MIN_FORK_SECONDS = 0.5
+
+
+#: Runtimes that run threads of their own from import on: with one of them loaded, a forked child may inherit a
+#: lock one of those threads held, so workers are started fresh instead.
+_FORK_UNSAFE = ("tensorflow", "torch", "jax")
+
+
+def process_backend() -> str | None:
+    """The joblib backend for worker processes that read and describe images: ``"multiprocessing"``, workers
+    forked from this process (each starts in milliseconds with what this process has imported, where a fresh
+    loky worker imports featbus, NumPy and the decoders again, 1-3 s on a small machine, before its first
+    image), where the system forks, this process runs no other thread, no runtime with threads of its own
+    (:data:`_FORK_UNSAFE`) is loaded and the caller configured no joblib backend (``parallel_config``); else
+    None: joblib's default (loky) or the caller's."""
+    import multiprocessing
+    import sys
+    import threading
+
+    from joblib.parallel import get_active_backend
+
+    if ("fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1
+            or any(name in sys.modules for name in _FORK_UNSAFE)):
+        return None
+    return "multiprocessing" if type(get_active_backend()[0]).__name__ == "LokyBackend" else None
 
 
 def map_images(func: Callable[[Any, int], Any], items: Sequence, n_jobs: int | None = None,
-               *, backend: str | None = None) -> list:
+               *, backend: str | None = None, max_chunk: int | None = None) -> list:
     """Apply ``func(item, index)`` to every item, in order, optionally in parallel.
 
     Work is sent to joblib in a few chunks per worker rather than one task per image, so the
-    parallel overhead stays small for cheap per-image functions. With worker processes (the
+    parallel overhead stays small for cheap per-image functions; ``max_chunk`` bounds the items of
+    a chunk (what a worker process holds and sends back at once: a chunk of full-field mammograms
+    read at their working size is 8 MB an image). With worker processes (the
     default backend), the first items are computed here first: if the rest would take less than
     :data:`MIN_PARALLEL_SECONDS` serially, it stays serial, since starting workers would cost more.
     The estimate leaves out the first item, which pays one-time costs (lazy imports, caches) that
-    would otherwise make a short job look long.
+    would otherwise make a short job look long. Forked workers (``backend="multiprocessing"``,
+    :func:`process_backend`) cost little to start: the first item alone is timed, against
+    :data:`MIN_FORK_SECONDS`.
     """
     indexed = list(enumerate(items))
     n_workers = effective_n_jobs(n_jobs) if n_jobs not in (None, 1) else 1
@@ -584,12 +616,16 @@ def map_images(func: Callable[[Any, int], Any], items: Sequence, n_jobs: int | N
             return time.perf_counter() - start
 
         per_item = timed(*indexed.pop(0))  # an upper bound: the first item warms up
-        if per_item * len(indexed) >= MIN_PARALLEL_SECONDS:
-            # time the work itself on the next two items
-            per_item = float(np.median([timed(*indexed.pop(0)) for _ in range(min(2, len(indexed)))]))
-        if per_item * len(indexed) < MIN_PARALLEL_SECONDS:
-            return done + [func(item, i) for i, item in indexed]
-    n_chunks = min(len(indexed), 4 * n_workers)
+        if backend == "multiprocessing":  # forked workers start in milliseconds: no second look needed
+            if per_item * len(indexed) < MIN_FORK_SECONDS:
+                return done + [func(item, i) for i, item in indexed]
+        else:
+            if per_item * len(indexed) >= MIN_PARALLEL_SECONDS:
+                # time the work itself on the next two items
+                per_item = float(np.median([timed(*indexed.pop(0)) for _ in range(min(2, len(indexed)))]))
+            if per_item * len(indexed) < MIN_PARALLEL_SECONDS:
+                return done + [func(item, i) for i, item in indexed]
+    n_chunks = min(len(indexed), max(4 * n_workers, -(-len(indexed) // max_chunk) if max_chunk else 0))
     bounds = np.linspace(0, len(indexed), n_chunks + 1).astype(int)
     chunks = [indexed[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     results = Parallel(n_jobs=n_workers, backend=backend)(delayed(_run_chunk)(func, c) for c in chunks)

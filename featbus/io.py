@@ -670,6 +670,10 @@ def _dicom_values(raw: np.ndarray, ds, photometric: str, window: bool, path: str
     return values.astype(np.float32)
 
 
+#: Pixels looked up at once where a frame's output replaces its stored words (:func:`_dicom_gray`).
+_LUT_BLOCK = 1 << 20
+
+
 def _dicom_gray(raw: np.ndarray, ds, photometric: str, window: bool, path: str) -> np.ndarray:
     """A grey frame as :func:`read_image` returns it: integer words of up to 16 bits through a lookup table
     of every stored value (each value computed once; without a window, the output's type decided on the
@@ -697,6 +701,14 @@ def _dicom_gray(raw: np.ndarray, ds, photometric: str, window: bool, path: str) 
         lut[keep] = shown
         if padded.any() and shown.dtype.kind == "f":
             lut[padded] = shown.min() if shown.size else 0
+        if lut.dtype == words.dtype and words.flags.writeable and words.flags.c_contiguous:
+            # looked up in place, a block at a time: a 26 MP frame's output no second 52 MB array beside it
+            # (the decoded words are this read's own and not read again)
+            flat = words.reshape(-1)
+            for start in range(0, flat.size, _LUT_BLOCK):
+                block = flat[start:start + _LUT_BLOCK]
+                np.take(lut, block, out=block, mode="clip")
+            return words
         return lut[words]
     out = _dicom_values(raw, ds, photometric, window, path)
     if pad is not None:

@@ -24,12 +24,14 @@ _DATA_HELP = ("class folders (one sub-folder per class, its images in it or in i
 
 
 def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min_classes: int = 2,
-                 command: str | None = None, columns: dict | None = None, needs_masks: str | None = None):
+                 command: str | None = None, columns: dict | None = None, needs_masks: str | None = None,
+                 n_jobs: int | None = None):
     """Read a data set (class folders, a CSV manifest or a mini-MIAS folder), turning every
     problem into a one-line message; a classifier needs ``min_classes`` classes (a segmenter 1;
     0: labels optional, so a flat folder or a manifest without labels reads as unlabelled).
     ``command`` words what needs them (:data:`_NEEDS_CLASSES`; a classifier when not given);
-    ``columns``: an export table's columns (:func:`featbus.cli._options.export_columns`).
+    ``columns``: an export table's columns (:func:`featbus.cli._options.export_columns`); ``n_jobs``: the
+    workers that read the images (``--n-jobs``).
 
     A mask that does not fit its image (another size) is dropped by the readers, the image kept:
     said here in one line naming it where no mask is needed (``needs_masks`` None); where masks
@@ -55,7 +57,8 @@ def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min
             warnings.filterwarnings("ignore", message=r"labels from the '.*' column of ", category=UserWarning)
             # a mini-MIAS subset: the references Info.txt lists but the folder lacks are expected
             warnings.filterwarnings("ignore", message=r".*listed in Info.txt are absent", category=UserWarning)
-            data = load_data(p, task=task, on_error=on_error, require_labels=min_classes > 0, **(columns or {}))
+            data = load_data(p, task=task, on_error=on_error, require_labels=min_classes > 0, n_jobs=n_jobs,
+                             **(columns or {}))
     except (ValueError, OSError) as exc:
         raise CLIError(_read_error(p, exc, on_error)) from exc
     summary = getattr(data, "release_summary", None)
@@ -312,7 +315,7 @@ def _load_study(args, path: str | None = None):
     # a feature table needs no labels: extract reads unlabelled folders and manifests too
     data = _load_folder(path or args.data_dir, args.on_error, args.task, command=command,
                         min_classes=0 if command == "extract" else 2, columns=export_columns(args),
-                        needs_masks=_mask_need(args))
+                        needs_masks=_mask_need(args), n_jobs=getattr(args, "n_jobs", None))
     data = _patches(data, args)
     steps = _preprocessing_steps(getattr(args, "preprocess", None))
     if steps:

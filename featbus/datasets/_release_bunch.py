@@ -4,12 +4,13 @@ a folder)."""
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .._records import DICOM_VIEW_KEY, PIXEL_SIZE_KEY, ImageError, map_images
+from .._records import DICOM_VIEW_KEY, PIXEL_SIZE_KEY, ImageError, map_images, process_backend
 from ..io import dropped_masks_note, for_processing_note, scaled_pixel_size, warn_skipped
 from ..progress import find_stack_level
 from ._common import _ON_ERROR, _bunch, _classes_text, _read_keeping_image
@@ -70,6 +71,26 @@ def _reader_says(path: Path, why) -> str:
     return why.text()
 
 
+#: Images a reading worker process decodes and sends back at once (8 MB each for a full-field mammogram
+#: at its working size): what bounds a worker's memory, whatever the release's size.
+_READ_CHUNK = 8
+
+
+def _read_backend(items: list) -> str | None:
+    """How ``n_jobs`` workers read a release's images: worker processes
+    (:func:`featbus._records.process_backend`) where every image and mask is a file of its own, since the
+    decoders that take a full-field mammogram's time (pydicom's JPEG 2000 and RLE plugins, its pixel
+    conversion) hold the GIL, so threads read one image at a time (``featbus extract --n-jobs 2`` took as
+    long as one job: issue 102); threads where some image is an archive's member or an array's row or
+    some mask is drawn by an annotation file (read from what this process holds open)."""
+    from ..io import is_image_reference
+
+    plain = all(not is_image_reference(image) and all(isinstance(m, (str, os.PathLike)) and not
+                                                      is_image_reference(m) and not hasattr(m, "render")
+                                                      for m in masks) for image, masks in items)
+    return process_backend() if plain else "threading"
+
+
 def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True,
                   duplicate_threshold: int | None = None, guess_groups: bool = True):
     """Read a release's images and masks into the common Bunch (see :mod:`featbus.datasets`).
@@ -108,7 +129,7 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
         warnings.warn(f"left out {len(unlabelled)} {where} of {str(root)!r}: "
                       + ", ".join(repr(str(p)) for p in unlabelled[:3]), UserWarning, stacklevel=find_stack_level())
     items = [(rel.images[i], list(rel.masks[i]) + unfit.get(str(rel.images[i]), [])) for i in keep]
-    results = map_images(_read_keeping_image, items, n_jobs, backend="threading")
+    results = map_images(_read_keeping_image, items, n_jobs, backend=_read_backend(items), max_chunk=_READ_CHUNK)
     classes = list(rel.class_order)
     images, masks, target, paths, metas, kept_groups, splits = [], [], [], [], [], [], []
     bad_masks = set(unfit)
