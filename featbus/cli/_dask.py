@@ -91,7 +91,7 @@ def _keys(union, records: list, bounds: list[tuple[int, int]]) -> list[str]:
     from ..compute.distributed import content_key
 
     keys = []
-    for i, (a, b) in enumerate(bounds):
+    for a, b in bounds:
         chunk = records[a:b]
         names = [str(getattr(r, "path", None) or f"#{a + j}") for j, r in enumerate(chunk)]
         pixels = joblib.hash([(np.asarray(r.image), None if r.mask is None else np.asarray(r.mask)) for r in chunk])
