@@ -176,8 +176,12 @@ def extract_on_cluster(union, records: list, out: Path, address: str, progress) 
                     for fut in as_completed(list(futures)):
                         fut.result()
                         bar.update()
-                except BaseException:  # Ctrl-C or a failed partition: the written parts stay
+                except BaseException as exc:  # Ctrl-C or a failed partition: the written parts stay
                     client.cancel([f for f in futures if not f.done()])
+                    if isinstance(exc, KeyboardInterrupt):
+                        kept = sum((folder / _part_name(i, k)).is_file() for i, k in enumerate(keys))
+                        print(f"{kept} of {len(bounds)} partitions kept in {folder}; the same command again "
+                              "computes only the others", file=sys.stderr)
                     raise
     rows = []
     for i, key in enumerate(keys):
