@@ -62,10 +62,12 @@ def test_local_cluster_writes_the_plain_rows_and_a_rerun_computes_nothing(folder
     np.testing.assert_array_equal(_rows(dask)[1], Xb)
 
     # other settings: the parts of the intensity table are not reused, they are replaced
-    assert main(["extract", str(folder), "-f", "glcm", "-o", str(dask), "-q", "--dask", "local:1",
+    assert main(["extract", str(folder), "-f", "glcm,lbp", "-o", str(plain), "-q", "--overwrite"]) == 0
+    assert main(["extract", str(folder), "-f", "glcm,lbp", "-o", str(dask), "-q", "--dask", "local:1",
                  "--overwrite"]) == 0
     assert _counts(capsys.readouterr().err) == (0, 3, 3)
     assert len(list(parts_folder(dask).glob("part-*.npy"))) == 3
+    np.testing.assert_allclose(_rows(dask)[1], _rows(plain)[1], rtol=0, atol=TOL)
 
 
 def test_an_interrupted_run_resumes_with_no_half_written_part_or_table(folder, tmp_path, capsys, monkeypatch):

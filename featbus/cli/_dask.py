@@ -137,8 +137,10 @@ def extract_on_cluster(union, records: list, out: Path, address: str, progress) 
 
     Parameters
     ----------
-    union : FeatureUnion
-        The fitted extractors; shipped once to every worker.
+    union : FamilyUnion
+        The extractors, unfitted: they learn nothing from the images (no family scaling), so they
+        are fitted here on the first two images only (a union's ``fit`` computes every row), then
+        shipped once to every worker.
     records : list of ImageRecord
         The entries, in the table's order.
     out : Path
@@ -156,6 +158,10 @@ def extract_on_cluster(union, records: list, out: Path, address: str, progress) 
     from ..progress import progress_bar
 
     spec = check_address(address)
+    if getattr(union, "family_scaling", None) not in (None, "none"):
+        raise CLIError(f"--dask: family scaling ({union.family_scaling}) learns from every image; extract "
+                       "without it (featbus extract writes unscaled columns) or without --dask")
+    union.fit(records[:2])  # the names and widths; every row is computed on the cluster
     bounds = [(a, min(a + PARTITION_SIZE, len(records))) for a in range(0, len(records), PARTITION_SIZE)]
     keys = _keys(union, records, bounds)
     folder = parts_folder(out)

@@ -237,10 +237,10 @@ def run(args) -> int:
         records = roi.fit(records).transform(records)
     if args.dask is None:
         X = np.asarray(union.fit_transform(records))
-    else:  # the extractors fitted here (they learn nothing from the images), the rows on the cluster
+    else:  # the rows on the cluster, in partitions that a rerun reuses
         from ._dask import extract_on_cluster
 
-        X = extract_on_cluster(union.fit(records), records, out, args.dask, _progress(args))
+        X = extract_on_cluster(union, records, out, args.dask, _progress(args))
     names = [str(n) for n in union.get_feature_names_out()]
     if segmenter is not None:
         found = np.array([float(r.meta["roi_found"]) for r in records])
