@@ -186,8 +186,8 @@ def extract_on_cluster(union, records: list, out: Path, address: str, progress) 
                     client.cancel([f for f in futures if not f.done()])
                     if isinstance(exc, KeyboardInterrupt):
                         kept = sum((folder / _part_name(i, k)).is_file() for i, k in enumerate(keys))
-                        print(f"{kept} of {len(bounds)} partitions kept in {folder}; the same command again "
-                              "computes only the others", file=sys.stderr)
+                        print(f"{kept} of {len(bounds)} partitions written in {folder} (and those the workers finish "
+                              "while stopping); the same command again computes only the missing", file=sys.stderr)
                     raise
     rows = []
     for i, key in enumerate(keys):
