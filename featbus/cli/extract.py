@@ -76,6 +76,11 @@ def add_parser(sub, parents) -> None:
     add_output(p, "FILE", "output file: .parquet, .csv or .npz (format from the extension); an existing file is kept "
                           "unless --overwrite is given")
     add_overwrite(p, "the output file")
+    p.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="compute on a Dask cluster: a scheduler (tcp://host:8786; the workers must read DATA at the "
+                        "same path) or local:N (N worker processes here, started and closed by the command). The "
+                        "images go in partitions written whole to FILE.parts/; the same command again computes only "
+                        "the missing ones, then FILE is written (needs pip install \"featbus[dask]\")")
     p.set_defaults(func=run)
 
 
@@ -197,6 +202,10 @@ def run(args) -> int:
     out = Path(args.output)
     _refuse_input(out, [args.data_dir])
     _check_output(out, args.overwrite)  # fail fast: before reading images and extracting
+    if args.dask is not None:
+        from ._dask import check_address
+
+        check_address(args.dask)  # a mistyped address, or Dask not installed: said before reading
     default = args.features is None and getattr(args, "params", None) is None
     _apply_settings(args, _EXTRACT_FEATURES)
     _check_features(args.features, args.debug)
@@ -226,7 +235,12 @@ def run(args) -> int:
         roi = ROICropper(segmenter=segmenter, source="segmenter", margin=float(args.roi_margin), on_empty="image",
                          pass_mask=True)
         records = roi.fit(records).transform(records)
-    X = np.asarray(union.fit_transform(records))
+    if args.dask is None:
+        X = np.asarray(union.fit_transform(records))
+    else:  # the rows on the cluster, in partitions that a rerun reuses
+        from ._dask import extract_on_cluster
+
+        X = extract_on_cluster(union, records, out, args.dask, _progress(args))
     names = [str(n) for n in union.get_feature_names_out()]
     if segmenter is not None:
         found = np.array([float(r.meta["roi_found"]) for r in records])

@@ -1,0 +1,128 @@
+"""``featbus extract ... --dask ADDRESS``: a LocalCluster writes the plain extract's rows, in resumable parts."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+pytest.importorskip("distributed")
+
+from featbus.cli import main  # noqa: E402
+from featbus.cli._dask import PARTITION_SIZE, parts_folder  # noqa: E402
+
+#: Rows equal within this (the same code on the same pixels, in another process).
+TOL = 1e-9
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """Two class folders of small noise images: 70 images, so 3 partitions (the last one short)."""
+    root = tmp_path_factory.mktemp("dask-data")
+    rng = np.random.default_rng(0)
+    for cls, n in (("benign", 40), ("malignant", 30)):
+        (root / cls).mkdir()
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (24, 28), dtype=np.uint8)).save(root / cls / f"{cls}_{i}.png")
+    return root
+
+
+def _counts(err: str) -> tuple[int, int, int]:
+    m = re.search(r"(\d+) of (\d+) partitions already written in .*; computing (\d+)", err)
+    assert m, err
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+def _rows(path):
+    frame = pd.read_parquet(path)
+    return frame, frame[[c for c in frame.columns if "__" in c]].to_numpy()
+
+
+def test_local_cluster_writes_the_plain_rows_and_a_rerun_computes_nothing(folder, tmp_path, capsys):
+    plain, dask = tmp_path / "plain.parquet", tmp_path / "dask.parquet"
+    assert main(["extract", str(folder), "-f", "intensity", "-o", str(plain), "-q"]) == 0
+    assert main(["extract", str(folder), "-f", "intensity", "-o", str(dask), "-q", "--dask", "local:2"]) == 0
+    assert _counts(capsys.readouterr().err) == (0, 3, 3)
+    a, Xa = _rows(plain)
+    b, Xb = _rows(dask)
+    assert len(b) == 70 and list(a.columns) == list(b.columns)
+    for col in ("path", "label", "target", "group"):
+        assert a[col].tolist() == b[col].tolist(), col
+    np.testing.assert_allclose(Xb, Xa, rtol=0, atol=TOL)
+    assert (tmp_path / "dask.parquet.settings.json").is_file()
+    assert len(list(parts_folder(dask).glob("part-*.npy"))) == 3 == -(-70 // PARTITION_SIZE)
+
+    # the same command again (--overwrite, as for any existing table): every partition reused
+    assert main(["extract", str(folder), "-f", "intensity", "-o", str(dask), "-q", "--dask", "local:2",
+                 "--overwrite"]) == 0
+    assert _counts(capsys.readouterr().err) == (3, 3, 0)
+    np.testing.assert_array_equal(_rows(dask)[1], Xb)
+
+    # other settings: the parts of the intensity table are not reused, they are replaced
+    assert main(["extract", str(folder), "-f", "glcm,lbp", "-o", str(plain), "-q", "--overwrite"]) == 0
+    assert main(["extract", str(folder), "-f", "glcm,lbp", "-o", str(dask), "-q", "--dask", "local:1",
+                 "--overwrite"]) == 0
+    assert _counts(capsys.readouterr().err) == (0, 3, 3)
+    assert len(list(parts_folder(dask).glob("part-*.npy"))) == 3
+    np.testing.assert_allclose(_rows(dask)[1], _rows(plain)[1], rtol=0, atol=TOL)
+
+
+def test_an_interrupted_run_resumes_with_no_half_written_part_or_table(folder, tmp_path, capsys, monkeypatch):
+    import featbus.progress as progress
+
+    out = tmp_path / "f.parquet"
+    real = progress.progress_bar
+
+    class Interrupting:
+        """The progress bar, Ctrl-C'd at the first finished partition."""
+
+        def __init__(self, *args, **kwargs):
+            self.bar = real(*args, **kwargs)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.bar.close()
+
+        def update(self, n=1):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(progress, "progress_bar", Interrupting)
+    assert main(["extract", str(folder), "-f", "intensity", "-o", str(out), "-q", "--dask", "local:1"]) != 0
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert not out.exists()
+    parts = parts_folder(out)
+    written = sorted(parts.glob("part-*.npy"))
+    assert 1 <= len(written) <= 3
+    # a worker killed mid-write leaves its temporary file: it is cleared, never read
+    (parts / f".{written[0].name}.dead.tmp").write_bytes(b"\x93NUMPY half")
+    written[0].unlink()
+    assert main(["extract", str(folder), "-f", "intensity", "-o", str(out), "-q", "--dask", "local:1"]) == 0
+    done, total, computed = _counts(capsys.readouterr().err)
+    assert total == 3 and done == len(written) - 1 and computed == 3 - done
+    assert sorted(p.name for p in parts.iterdir()) == sorted(p.name for p in parts.glob("part-*.npy"))
+    assert len(pd.read_parquet(out)) == 70
+
+
+@pytest.mark.parametrize("address", ["tcp//host:8786", "local:0", "local:two", "host:8786", "http://x"])
+def test_a_bad_address_is_one_line(folder, tmp_path, capsys, address):
+    assert main(["extract", str(folder), "-f", "intensity", "-o", str(tmp_path / "f.parquet"), "-q",
+                 "--dask", address]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--dask" in err, err
+    assert not (tmp_path / "f.parquet.parts").exists()
+
+
+def test_without_dask_the_line_names_what_to_install(folder, tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    assert main(["extract", str(folder), "-f", "intensity", "-o", str(tmp_path / "f.parquet"), "-q",
+                 "--dask", "local:2"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'pip install "featbus[dask]"' in err, err
