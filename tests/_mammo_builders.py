@@ -529,7 +529,7 @@ CMMD_BREASTS = (("D1-0001", "L", "calcification", "Benign", "", 44), ("D1-0002",
                 ("D2-0002", "R", "mass", "Malignant", "Luminal B", 45))
 
 
-def build_cmmd(tmp: Path, *, merged_header: bool = False) -> Built:
+def build_cmmd(tmp: Path, *, merged_header: bool = False, png: bool = False) -> Built:
     """The Chinese Mammography Database (CMMD), Cui et al., TCIA doi:10.7937/tcia.eqde-4b16 (2021).
 
     ``CMMD/<ID1>/<date>-NA-NA-NNNNN/1.000000-NA-NNNNN/1-1.dcm`` ... as the NBIA Data Retriever writes it
@@ -539,9 +539,11 @@ def build_cmmd(tmp: Path, *, merged_header: bool = False) -> Built:
     classification, subtype``: one row a patient's breast, ``classification`` Benign / Malignant).
     Two women (D1-0003, D2-0002) have a row per breast; D1-0003's differ. ``merged_header``: the
     table's first row is a title merged over the columns (the header one row down), as a table
-    re-saved by hand can be.
+    re-saved by hand can be. ``png``: a PNG conversion as people publish one (a flat folder of
+    ``CMMD_png/<ID1>_<LeftRight>_<view>.png``, 8-bit, the headers gone, the clinical table beside it, no
+    NBIA manifest).
     """
-    b = Built(tmp / "manifest-1616439774456")
+    b = Built(tmp / ("cmmd-png" if png else "manifest-1616439774456"))
     rows, manifest, k = [], [], 0
     by_patient: dict[str, list] = {}
     for breast in CMMD_BREASTS:
@@ -554,6 +556,11 @@ def build_cmmd(tmp: Path, *, merged_header: bool = False) -> Built:
             for view in ("CC", "MLO"):
                 k, n = k + 1, n + 1
                 rel = f"CMMD/{patient}/{study}/{series}/1-{n}.dcm"
+                if png:
+                    rel = f"CMMD_png/{patient}_{side}_{view}.png"
+                    save(b.root / rel, np.round(mammogram(120 + k, side, view, lesions=1) * 255).astype(np.uint8))
+                    b.truth[rel] = (classification, patient, ())
+                    continue
                 write_dicom(b.root / rel, mg_dataset(
                     mammogram(120 + k, side, view, lesions=1), patient=patient, study=_uid(6, p), series=_uid(6, p, 1),
                     sop=_uid(6, p, 1, n), side=side, view=view, bits=8, words=8, PatientAge=f"{age:03d}Y"))
@@ -574,7 +581,8 @@ def build_cmmd(tmp: Path, *, merged_header: bool = False) -> Built:
         sheet.merge_cells("A1:G1")
         book.save(table)
     text = [{**r, "File Location": r["File Location"].replace("CBIS-DDSM", "CMMD")} for r in manifest]
-    _write_csv(b.root / "metadata.csv", text)
+    if not png:
+        _write_csv(b.root / "metadata.csv", text)
     b.expect = {"n_images": 18, "classes": {"Benign": 6, "Malignant": 12}, "n_patients": 7, "splits": None,
                 "left_out": {}}
     return b

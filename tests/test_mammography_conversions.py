@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _mammo_builders import RSNA_PNG_PATIENTS, build_rsna_png_by_patient
+from _mammo_builders import RSNA_PNG_PATIENTS, build_cmmd, build_rsna_png_by_patient
 
 from featbus.datasets import read_release
 from featbus.datasets._release_join import join, through
@@ -111,3 +111,26 @@ def test_inbreast_png_conversion_reads_as_the_original_its_outlines_said_not_dra
     gone.unlink()
     (item, reason, detail), = read_release(built.root).summary.left_out
     assert reason == "no image" and detail == f"no AllPNGs/{gone.name.split('_')[0]}_*.png"
+
+
+def test_cmmd_png_conversion_reads_as_the_original_by_its_file_names(tmp_path):
+    """CMMD converted to flat ``<ID1>_<LeftRight>_<view>.png`` (headers gone): each breast's row labels its
+    views by the name's patient and side, as the original's folder and ImageLaterality do."""
+    original = read_release(build_cmmd(tmp_path / "dicom").root).summary
+    built = build_cmmd(tmp_path / "png", png=True)
+    rel = read_release(built.root)
+    _check(rel, built)
+    s = rel.summary
+    assert s.classes == original.classes == {"Benign": 6, "Malignant": 12}
+    assert s.n_patients == original.n_patients == 7
+    assert "joined by ID1 + LeftRight (a conversion's <ID1>_<LeftRight>_<view> file name)" in s.text()
+
+
+def test_cmmd_png_conversion_without_a_side_in_its_name_is_left_out_named(tmp_path):
+    built = build_cmmd(tmp_path, png=True)
+    one = sorted(built.root.glob("CMMD_png/*.png"))[0]
+    one.rename(one.with_name(one.name.split("_")[0] + "_x.png"))
+    rel = read_release(built.root)
+    assert len(rel.images) == 17
+    assert any(item == f"CMMD_png/{one.name.split('_')[0]}_x.png" and reason == "no row"
+               for item, reason, _ in rel.summary.left_out)

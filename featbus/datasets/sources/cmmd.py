@@ -30,6 +30,14 @@ def recognise(files: list[Path]) -> list[Path]:
             and f.suffix.lower() in (".xlsx", ".xls", ".csv")]
 
 
+def _named(img: Path) -> tuple[str, str, str]:
+    """The patient, side and view a conversion's file name gives (``D1-0001_R_MLO.png``, as the PNG
+    conversions of CMMD name their files: the header's ``ImageLaterality`` lost); ``""`` for each it lacks."""
+    parts = img.name.rsplit(".", 1)[0].split("_") if "." in img.name else img.name.split("_")
+    side = parts[1] if len(parts) > 1 and SIDES.get(parts[1].casefold()) else ""
+    return parts[0], side, parts[2] if side and len(parts) > 2 else ""
+
+
 def _merged_header(root: Path, file: Path) -> str:
     """Why the header row does not name the columns: the merged cells of its first row (an .xlsx),
     else its empty cells; ``""`` when neither."""
@@ -72,12 +80,18 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             continue
         breast[key] = (line, row)
     patients = {p for p, _ in breast}
-    mine = [(img, next(p for p in img.parts[:-1] if p in patients)) for img in images or ()
-            if any(p in patients for p in img.parts[:-1])]
+    mine = [(img, next((p for p in img.parts[:-1] + (_named(img)[0],) if p in patients), None))
+            for img in images or ()]
+    mine = [(img, patient) for img, patient in mine if patient is not None]
     heads = dicom_fields(root, [img for img, _ in mine], ("ImageLaterality", "Laterality", "ViewPosition"))
     used = set()
     for img, patient in mine:
         head = heads.get(img)
+        named = _named(img)
+        if (head is None or not (head["ImageLaterality"] or head["Laterality"])) and named[0] == patient and named[1]:
+            # a conversion's <ID1>_<side>_<view> name, its header lost
+            head = {"ImageLaterality": named[1], "Laterality": "", "ViewPosition": named[2]}
+            got.key = "ID1 + LeftRight (a conversion's <ID1>_<LeftRight>_<view> file name)"
         if head is None:
             got.left_out.append(LeftOut(img.as_posix(), "unreadable", "its DICOM header cannot be read"))
             continue
