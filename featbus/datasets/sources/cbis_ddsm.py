@@ -244,6 +244,7 @@ def _read_converted(root: Path, file: Path, images: list[Path]) -> SourceRead:
     c_side, c_view = (column(header, c) for c in ("left or right breast", "image view"))
     series = _converted_series(root, file.parent, images)
     kinds: dict[Path, str] = {}
+    said: set[Path] = set()  # the series files already left out (a series shared by two rows is said once)
 
     def kind_of(f: Path, kind: str | None) -> str:
         if f not in kinds:
@@ -275,7 +276,8 @@ def _read_converted(root: Path, file: Path, images: list[Path]) -> SourceRead:
             what = kind_of(f, k)
             if what == "mask":
                 scan["masks"].append(f)
-            elif f.as_posix() not in {x.item for x in got.left_out}:
+            elif f not in said:
+                said.add(f)
                 got.left_out.append(LeftOut(f.as_posix(), "cropped image" if what == "crop" else "unreadable",
                                             f"the cropped image of series {roi} (dicom_info.csv or its pixels), "
                                             "not a scan" if what == "crop" else f"a file of series {roi}, unread"))
