@@ -21,7 +21,6 @@ from pathlib import Path
 
 from ..._records import LeftOut
 from ...io import MAX_JSON_BYTES, MAX_ROWS, limit_words
-from ...pipelines._yaml import YAMLRefused, read_yaml
 from .._release_rules import split_of
 from ._base import Entry, SourceRead
 from ._refs import ArrayRow, parquet_column
@@ -62,6 +61,8 @@ def _card_names(root: Path, file: Path) -> tuple[dict[str, dict[int, str]], str 
     """``({feature: {number: name}}, card, why not read)`` from the ``README.md`` dataset card nearest
     above ``file``; its YAML front matter read within bounds (:func:`featbus.pipelines._yaml.read_yaml`): one
     that does not parse, or is refused, names no classes and says why."""
+    from ...pipelines._yaml import YAMLRefused, read_yaml  # here: a cold predict imports no pipelines
+
     for folder in [file.parent, *file.parent.parents]:
         card = root / folder / "README.md"
         if card.is_file():

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from ..._records import LeftOut
 from ...io import MAX_TABLE_BYTES, header_shape, limit_words
-from ...pipelines._yaml import YAMLRefused, read_yaml
 from .._release_rules import IMAGE_SUFFIXES, split_of
 from .._release_tables import SourceError
 from ._base import DrawnMask, Entry, SourceRead
@@ -60,6 +59,8 @@ def _text(path: Path) -> str:
 
 def _names(text: str) -> dict[int, str]:
     """``names`` of a data.yaml: a list (``['benign', 'malignant']``) or a mapping (``0: benign``)."""
+    from ...pipelines._yaml import YAMLRefused, read_yaml  # here: a cold predict imports no pipelines
+
     try:
         meta = read_yaml(text)
     except YAMLRefused as exc:
