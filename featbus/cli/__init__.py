@@ -283,6 +283,10 @@ class Terminated(KeyboardInterrupt):
     runs for Ctrl-C runs for it: no temporary file is left), said as "terminated", exit status 143."""
 
 
+#: The process whose command :func:`_interrupts` handles the signals of (its forked workers are not it).
+_OWNER = [0]
+
+
 def _on_interrupt(signum, frame) -> None:
     """SIGINT (or SIGTERM) during a command: :class:`KeyboardInterrupt` (:class:`Terminated`) where the
     command's code runs.
@@ -290,9 +294,17 @@ def _on_interrupt(signum, frame) -> None:
     Python's own handler raises it in whatever Python code runs at that moment; when that is a
     garbage-collection callback (JAX's) or a finaliser, Python prints "Exception ignored in ..."
     with a traceback and the command goes on as if nothing was pressed. Here the interrupt is
-    sent again a moment later instead, when the command's own code runs."""
+    sent again a moment later instead, when the command's own code runs. A worker process forked while
+    the command ran (``--n-jobs``) inherits this handler: there the signal takes its default course (the
+    worker ends quietly; the command, which stops its workers, says what happened)."""
     import gc
+    import signal
     import threading
+
+    if os.getpid() != _OWNER[0]:  # a forked worker: end as if no handler were set
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
 
     callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
     f = frame
@@ -303,8 +315,6 @@ def _on_interrupt(signum, frame) -> None:
             threading.Timer(0.05, _thread.interrupt_main, args=(signum,)).start()
             return
         f = f.f_back
-    import signal
-
     raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
 
@@ -318,6 +328,7 @@ def _interrupts():
     main_thread = threading.current_thread() is threading.main_thread()
     defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
     mine = [s for s, default in defaults.items() if main_thread and signal.getsignal(s) is default]
+    _OWNER[0] = os.getpid()
     for s in mine:
         signal.signal(s, _on_interrupt)
     try:
