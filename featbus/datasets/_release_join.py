@@ -101,12 +101,19 @@ def _look(index, cells: list[str], separator: str):
     return found[0] if found and len(found) == 1 else None
 
 
-def join(rows: list[list[str]], files, columns: tuple[str, ...]) -> Joined:
+def join(rows: list[list[str]], files, columns: tuple[str, ...], *, under=None,
+         publisher: tuple | None = None) -> Joined:
     """Each row of ``rows`` (its key cells, in the order of ``columns``: the names the paragraph says)
     joined to one of ``files`` (release-relative paths, or image references): the key cells joined by
     ``/``, ``_`` or ``-`` make up the tail of the file's path without its extension; else the last cell
     alone does (``<image_id>.png`` in one folder). The form that names most of the first :data:`SAMPLE`
-    rows is kept for every row; a key naming two files names none (never a guess)."""
+    rows is kept for every row; a key naming two files names none (never a guess). ``under``: only the
+    files inside that folder count, given relative to it (a table's own folder); ``publisher``:
+    ``(example, key cells, separator)`` of the form the publisher names its files in
+    (``(Path("images/s/i.dicom"), ("s", "i"), "/")``), what every row looked for when none joins.
+    """
+    if under is not None:
+        files = [f.relative_to(under) for f in files if under in f.parents]
     index = _index(files)
     sample = [r for r in rows if all(c.strip() for c in r)][:SAMPLE]
     forms = [(columns, s, lambda r: r) for s in SEPARATORS] + \
@@ -119,7 +126,8 @@ def join(rows: list[list[str]], files, columns: tuple[str, ...]) -> Joined:
         if n > best_n:
             best, best_n = form, n
     if best is None:
-        return Joined([None] * len(rows), tuple(columns), "/" if len(columns) > 1 else None)
+        example, values, separator = publisher or (None, (), "/" if len(columns) > 1 else None)
+        return Joined([None] * len(rows), tuple(columns), separator, example, tuple(values))
     names, sep, pick = best
     found = [_look(index, pick(r), sep) if all(c.strip() for c in r) else None for r in rows]
     k = next(i for i, f in enumerate(found) if f is not None)

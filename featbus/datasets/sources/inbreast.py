@@ -67,10 +67,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         return got
     header, rows = table(root, file, NEEDS)
     c_name, c_birads = (column(header, c) for c in NEEDS)
-    named = [img for img in images or () if FILE.match(img.name) and file.parent in img.parents]
-    joined = join([[row[c_name]] for _, row in rows], [img.relative_to(file.parent) for img in named], ("File Name",))
-    if joined.example is None:  # nothing joined: the publisher's own form is what was looked for
-        joined.example, joined.separator = Path("AllDICOMs/id_.dcm"), "_*"
+    joined = join([[row[c_name]] for _, row in rows], [img for img in images or () if FILE.match(img.name)],
+                  ("File Name",), under=file.parent, publisher=(Path("AllDICOMs/id_.dcm"), (), "_*"))
     got.key = "'File Name' = the file name's first token" if joined.separator == "_*" else joined.words
     xml_dir = file.parent / "AllXML"
     xmls, _ = list_folder(root / xml_dir, (".xml",))

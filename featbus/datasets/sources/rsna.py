@@ -55,11 +55,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     header, rows = table(root, file, KEY + (() if test else ("cancer",)))
     c_patient, c_image, c_side, c_view = (column(header, c) for c in KEY)
     c_cancer = None if test else column(header, "cancer")
-    under = [f for f in images or () if file.parent in f.parents]
-    joined = join([[row[c_patient], row[c_image]] for _, row in rows], [f.relative_to(file.parent) for f in under],
-                  ("patient_id", "image_id"))
-    if joined.example is None:  # nothing joined: the publisher's own form is what was looked for
-        joined.example, joined.values = Path(f"{split}_images/p/i.dcm"), ("p", "i")
+    joined = join([[row[c_patient], row[c_image]] for _, row in rows], images or (), ("patient_id", "image_id"),
+                  under=file.parent, publisher=(Path(f"{split}_images/p/i.dcm"), ("p", "i"), "/"))
     got.key = joined.words.replace(f"({split}_images/", "(<split>_images/")
     folder = file.parent / PurePosixPath(joined.expected(["p", "i"])).parent
     folder = folder.parent if joined.separator == "/" else folder

@@ -60,11 +60,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     c_study, c_image, c_side, c_view, c_birads = (column(header, c) for c in KEY)
     c_split = column(header, "split") if column_key("split") in head else None
     c_density = column(header, "breast_density") if column_key("breast_density") in head else None
-    under = [f for f in images or () if file.parent in f.parents]
-    joined = join([[row[c_study], row[c_image]] for _, row in rows], [f.relative_to(file.parent) for f in under],
-                  ("study_id", "image_id"))
-    if joined.example is None:  # nothing joined: the publisher's own form is what was looked for
-        joined.example, joined.values = Path("images/s/i.dicom"), ("s", "i")
+    joined = join([[row[c_study], row[c_image]] for _, row in rows], images or (), ("study_id", "image_id"),
+                  under=file.parent, publisher=(Path("images/s/i.dicom"), ("s", "i"), "/"))
     got.key = joined.words
     for (line, row), found in zip(rows, joined.files):
         study, image_id = row[c_study].strip(), row[c_image].strip()
