@@ -85,6 +85,31 @@ def _paths_on_disk(root: Path, rel: Path) -> bool:
     return any((root / base / cell).is_file() for base in (rel.parent, rel.parent / "CBIS-DDSM"))
 
 
+def _pathology(cell: str, where: str, got: SourceRead) -> str | None:
+    """A row's ``pathology`` as written, ``None`` (the row left out, named) when it is none of :data:`SEVERITY`."""
+    pathology = cell.strip()
+    if pathology.upper() not in SEVERITY:
+        got.left_out.append(LeftOut(where, "bad annotation", f"pathology {pathology!r} is none of "
+                                                             f"{', '.join(SEVERITY)}"))
+        return None
+    return pathology
+
+
+def _worst(rows: list[tuple]) -> str:
+    """The most severe pathology of a scan's ``(line, row, pathology)`` rows (:data:`SEVERITY`)."""
+    return max({p for _, _, p in rows}, key=lambda p: SEVERITY.index(p.upper()))
+
+
+def _side_view(row: list[str], c_side: int | None, c_view: int | None) -> dict:
+    """A row's breast side and view, as DICOM spells them (``L``/``R``, ``CC``/``MLO``), where the table has them."""
+    meta = {}
+    if c_side is not None:
+        meta["laterality"] = SIDES.get(row[c_side].strip().casefold(), row[c_side].strip())
+    if c_view is not None:
+        meta["view"] = VIEWS.get(row[c_view].strip().casefold(), row[c_view].strip())
+    return meta
+
+
 def _case(cell: str) -> str:
     """A path cell's first part, the case folder (``\\`` or ``/`` separated, spaces and newlines trimmed)."""
     return cell.strip().replace("\\", "/").lstrip("./").split("/")[0].strip()
@@ -143,10 +168,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             got.left_out.append(LeftOut(where, "no image", f"case folder {case!r} not found (its 'image file path' "
                                                            f"{row[c_image].strip()!r})"))
             continue
-        pathology = row[c_pathology].strip()
-        if pathology.upper() not in SEVERITY:
-            got.left_out.append(LeftOut(where, "bad annotation", f"pathology {pathology!r} is none of "
-                                                                 f"{', '.join(SEVERITY)}"))
+        pathology = _pathology(row[c_pathology], where, got)
+        if pathology is None:
             continue
         found = cases.setdefault(case, {"scans": scans, "rows": [], "rois": [], "patient": row[c_patient].strip()})
         found["rows"].append((line, row, pathology))
@@ -158,9 +181,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             found["rois"].append(roi)
     mixed = 0
     for found in cases.values():
-        pathologies = {p for _, _, p in found["rows"]}
-        label = max(pathologies, key=lambda p: SEVERITY.index(p.upper()))
-        mixed += len(pathologies) > 1
+        label = _worst(found["rows"])
+        mixed += len({p for _, _, p in found["rows"]}) > 1
         line, row, _ = found["rows"][0]
         for scan in found["scans"]:
             masks = []
@@ -174,13 +196,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                                                                                   f"({why}), not a scan"))
                     else:
                         got.left_out.append(LeftOut(f.as_posix(), "unreadable", why))
-            meta = {}
-            if c_side is not None:
-                meta["laterality"] = SIDES.get(row[c_side].strip().casefold(), row[c_side].strip())
-            if c_view is not None:
-                meta["view"] = VIEWS.get(row[c_view].strip().casefold(), row[c_view].strip())
             got.entries.append(Entry(scan, label, tuple(masks), patient=found["patient"], split=split,
-                                     row=row_dict(header, line, row), meta=meta))
+                                     row=row_dict(header, line, row), meta=_side_view(row, c_side, c_view)))
     got.class_source = "the 'pathology' column of {file} (MALIGNANT, BENIGN, BENIGN_WITHOUT_CALLBACK as written)"
     got.mask_rule = ("the ROI mask in each abnormality's folder <case>_<n>, told from the cropped image by its "
                      "pixels (0 and one value, at the scan's size)")
@@ -260,10 +277,8 @@ def _read_converted(root: Path, file: Path, images: list[Path]) -> SourceRead:
             got.left_out.append(LeftOut(where, "no image", f"series {uid!r} of its 'image file path' is no file of "
                                                            f"{DICOM_INFO}'s image_path on disk"))
             continue
-        pathology = row[c_pathology].strip()
-        if pathology.upper() not in SEVERITY:
-            got.left_out.append(LeftOut(where, "bad annotation", f"pathology {pathology!r} is none of "
-                                                                 f"{', '.join(SEVERITY)}"))
+        pathology = _pathology(row[c_pathology], where, got)
+        if pathology is None:
             continue
         scan = scans.setdefault(found[0], {"rows": [], "masks": [], "patient": row[c_patient].strip(),
                                             "key": tuple(row[c].strip() for c in (c_patient, c_side, c_view))})
@@ -282,12 +297,9 @@ def _read_converted(root: Path, file: Path, images: list[Path]) -> SourceRead:
                                             f"the cropped image of series {roi} (dicom_info.csv or its pixels), "
                                             "not a scan" if what == "crop" else f"a file of series {roi}, unread"))
     for f, scan in scans.items():
-        label = max({p for _, _, p in scan["rows"]}, key=lambda p: SEVERITY.index(p.upper()))
         line, row, _ = scan["rows"][0]
-        got.entries.append(Entry(f, label, tuple(dict.fromkeys(scan["masks"])), patient=scan["patient"], split=split,
-                                 row=row_dict(header, line, row),
-                                 meta={"laterality": SIDES.get(row[c_side].strip().casefold(), row[c_side].strip()),
-                                       "view": VIEWS.get(row[c_view].strip().casefold(), row[c_view].strip())}))
+        got.entries.append(Entry(f, _worst(scan["rows"]), tuple(dict.fromkeys(scan["masks"])), patient=scan["patient"],
+                                 split=split, row=row_dict(header, line, row), meta=_side_view(row, c_side, c_view)))
     twice = _double_filed(root, file, {s["key"] for s in scans.values()})
     if twice and file.name.lower().startswith("mass"):  # said once, by the mass table
         got.notes.append(f"{len(twice)} breast view(s) filed both as a Mass and as a Calc case (e.g. "
