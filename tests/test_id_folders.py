@@ -115,16 +115,21 @@ def test_one_patient_per_folder_is_no_class(tmp_path, capsys, dicom, why, comman
     assert "'exam A', 'exam B', 'exam C' are not classes: each holds one patient's images" in line
 
 
-def test_class_folders_of_many_patients_stay_classes(tmp_path):
-    """Folders not named as the classes (``cyst/``, ``fibroadenoma/``), each holding several
-    patients' ``PREFIX_NUMBER`` files, are classes as before; BUSI's are too."""
-    root = tmp_path / "findings"
+def _findings(root: Path, patients: dict[str, tuple[str, ...]]) -> Path:
+    """Class folders of ``PREFIX_NUMBER`` files: ``<finding>/<patient>_<1|2>.png``, two images a patient."""
     k = 0
-    for finding, patients in (("cyst", ("P01", "P02")), ("fibroadenoma", ("P03", "P04", "P05"))):
-        for patient in patients:
+    for finding, names in patients.items():
+        for patient in names:
             for i in (1, 2):
                 k += 1
                 save(root / finding / f"{patient}_{i}.png", scan(k))
+    return root
+
+
+def test_class_folders_of_many_patients_stay_classes(tmp_path):
+    """Folders not named as the classes (``cyst/``, ``fibroadenoma/``), each holding several
+    patients' ``PREFIX_NUMBER`` files, are classes as before; BUSI's are too."""
+    root = _findings(tmp_path / "findings", {"cyst": ("P01", "P02"), "fibroadenoma": ("P03", "P04", "P05")})
     rel = read_release(root)
     assert rel.summary.classes == {"cyst": 4, "fibroadenoma": 6}
     assert rel.summary.n_patients == 5
@@ -143,14 +148,7 @@ def test_class_folders_of_many_patients_stay_classes(tmp_path):
 def test_a_class_folder_of_one_patient_beside_others_stays_a_class(tmp_path):
     """One patient in one folder but several in another: the folders are not one patient each, so
     they stay classes."""
-    root = tmp_path / "two"
-    k = 0
-    for finding, patients in (("cyst", ("P01",)), ("fibroadenoma", ("P03", "P04"))):
-        for patient in patients:
-            for i in (1, 2):
-                k += 1
-                save(root / finding / f"{patient}_{i}.png", scan(k))
-    rel = read_release(root)
+    rel = read_release(_findings(tmp_path / "two", {"cyst": ("P01",), "fibroadenoma": ("P03", "P04")}))
     assert rel.summary.classes == {"cyst": 2, "fibroadenoma": 4}
 
 

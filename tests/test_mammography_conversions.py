@@ -21,6 +21,15 @@ def _check(rel, built) -> None:
     assert not rel.summary.left_out
 
 
+def _beside_original(build, tmp_path):
+    """``(built, its summary, the original's summary)``: a release's PNG conversion (``build(..., png=True)``),
+    checked image by image against its builder, read beside its DICOM original."""
+    built = build(tmp_path / "png", png=True)
+    rel = read_release(built.root)
+    _check(rel, built)
+    return built, rel.summary, read_release(build(tmp_path / "dicom").root).summary
+
+
 @pytest.mark.parametrize("flat, ext", [(False, ".png"), (True, ".png"), (True, ".jpg"), (False, ".jpg")])
 def test_rsna_train_conversions_read_as_the_original(tmp_path, flat, ext):
     built = build_rsna_png_by_patient(tmp_path, flat=flat, ext=ext)
@@ -86,11 +95,7 @@ def test_a_mapping_table_joins_through_its_path_column():
 def test_vindr_png_conversion_reads_as_the_original(tmp_path):
     from _mammo_builders import build_vindr
 
-    built = build_vindr(tmp_path, png=True)
-    rel = read_release(built.root)
-    _check(rel, built)
-    original = read_release(build_vindr(tmp_path / "dicom").root).summary
-    s = rel.summary
+    built, s, original = _beside_original(build_vindr, tmp_path)
     assert s.classes == original.classes and s.splits == original.splits == {"train": 24, "test": 8}
     assert s.n_patients == original.n_patients == 8
     assert "joined by study_id + image_id (images_png/<study_id>/<image_id>.png)" in s.text()
@@ -99,11 +104,7 @@ def test_vindr_png_conversion_reads_as_the_original(tmp_path):
 def test_inbreast_png_conversion_reads_as_the_original_its_outlines_said_not_drawn(tmp_path):
     from _mammo_builders import build_inbreast
 
-    built = build_inbreast(tmp_path, png=True)
-    rel = read_release(built.root)
-    _check(rel, built)
-    original = read_release(build_inbreast(tmp_path / "dicom").root).summary
-    s = rel.summary
+    built, s, original = _beside_original(build_inbreast, tmp_path)
     assert s.classes == original.classes and s.n_patients == original.n_patients == 6
     assert s.n_masks_paired == 0 and original.n_masks_paired == 7
     assert "converted image(s) of another size than INbreast's full-field frames" in s.text()
@@ -116,11 +117,7 @@ def test_inbreast_png_conversion_reads_as_the_original_its_outlines_said_not_dra
 def test_cmmd_png_conversion_reads_as_the_original_by_its_file_names(tmp_path):
     """CMMD converted to flat ``<ID1>_<LeftRight>_<view>.png`` (headers gone): each breast's row labels its
     views by the name's patient and side, as the original's folder and ImageLaterality do."""
-    original = read_release(build_cmmd(tmp_path / "dicom").root).summary
-    built = build_cmmd(tmp_path / "png", png=True)
-    rel = read_release(built.root)
-    _check(rel, built)
-    s = rel.summary
+    _, s, original = _beside_original(build_cmmd, tmp_path)
     assert s.classes == original.classes == {"Benign": 6, "Malignant": 12}
     assert s.n_patients == original.n_patients == 7
     assert "joined by ID1 + LeftRight (a conversion's <ID1>_<LeftRight>_<view> file name)" in s.text()
