@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -50,6 +51,9 @@ _EXTRACT_FEATURES = _EVALUATE_FEATURES
 
 #: What the table's metadata and sidecar call the columns that read the ground-truth masks.
 _LEAK_KEY = "label_leak"
+#: Where the table records its recipe (featbus.feature_table.RECIPE_KEY; said here, so that extract imports
+#: no estimator module before it needs one).
+RECIPE_KEY = "recipe"
 
 
 def add_parser(sub, parents) -> None:
@@ -147,7 +151,32 @@ def _passed_through(data, names: list[str]) -> dict[str, list[str]]:
     return {c: ["" if (v := (r.meta or {}).get(c)) is None else str(v) for r in data.data] for c in columns}
 
 
-def _write_table(path: Path, X, names, data, leak: dict) -> Path:
+def _recipe(args, union, names: list[str], segmenter) -> dict:
+    """What the table records of its features' making (:func:`featbus.feature_table.table_recipe`), so that
+    ``featbus train TABLE`` saves a model that computes them from images; or, where the extractors alone
+    do not rebuild them (a segmenter's crops, lesion patches), why not."""
+    from ..feature_table import table_recipe
+
+    if segmenter is not None:
+        return {"settings": None, "why": "its features describe a segmenter's lesion crops (extract --segmenter); "
+                                         "train on the images with --segmenter for a model that crops them"}
+    if getattr(args, "patches", None):
+        return {"settings": None, "why": "its rows are lesion patches (extract --patches), which new images "
+                                         "do not come as"}
+    command = "featbus " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
+    return table_recipe(union, region=args.region, preprocess=_split(args.preprocess) if args.preprocess else [],
+                        names=names, command=command)
+
+
+def _groups_from(data) -> str | None:
+    """Where the data set's groups came from (``Bunch.groups_from``: a table's patient column), or None where
+    they are near-duplicate groups featbus formed."""
+    from ..model_selection import groups_origin
+
+    return groups_origin(data) if getattr(data, "groups", None) is not None else None
+
+
+def _write_table(path: Path, X, names, data, leak: dict, recipe: dict | None = None) -> Path:
     import pandas as pd
 
     from ..io import written_atomically
@@ -156,6 +185,10 @@ def _write_table(path: Path, X, names, data, leak: dict) -> Path:
     # unlabelled images (a folder without class sub-folders, a manifest without labels): empty label
     labels = [str(data.target_names[t]) if t >= 0 else "" for t in data.target]
     extra = _passed_through(data, names)
+    # a CSV has no metadata: its recipe is its settings sidecar's (featbus.feature_table)
+    recipe_entry = {RECIPE_KEY: recipe} if recipe is not None and suffix == ".parquet" else {}
+    # what the groups are (a table's patients, or near-duplicate groups featbus formed: None), for train's words
+    recipe_entry["groups_from"] = _groups_from(data)
     if suffix == ".npz":
         with written_atomically(path) as tmp, open(tmp, "wb") as f:  # a file object: numpy adds no suffix
             np.savez_compressed(f, X=X, feature_names=np.asarray(names), paths=np.asarray(data.paths),
@@ -163,7 +196,9 @@ def _write_table(path: Path, X, names, data, leak: dict) -> Path:
                                 groups=np.asarray(data.groups),
                                 extra_columns=np.asarray(list(extra), dtype=str),
                                 extra_values=np.asarray(list(extra.values()), dtype=str).T.reshape(len(labels), -1),
-                                **{_LEAK_KEY: np.asarray(leak["columns"], dtype=str)})
+                                **{_LEAK_KEY: np.asarray(leak["columns"], dtype=str)},
+                                groups_from=np.asarray(json.dumps(_groups_from(data))),
+                                **({RECIPE_KEY: np.asarray(json.dumps(recipe))} if recipe is not None else {}))
         return path
     meta = pd.DataFrame({"path": [str(p) for p in data.paths], "label": labels,
                          "target": np.asarray(data.target), "group": np.asarray(data.groups), **extra})
@@ -178,10 +213,10 @@ def _write_table(path: Path, X, names, data, leak: dict) -> Path:
             from ..io import write_feature_table
 
             write_feature_table(path, _neutralised(meta) if suffix == ".csv" else meta, X, names,
-                                attrs={"featbus": {_LEAK_KEY: leak}})
+                                attrs={"featbus": {_LEAK_KEY: leak, **recipe_entry}})
             return path
     frame = pd.concat([meta, pd.DataFrame(X, columns=names)], axis=1)
-    frame.attrs["featbus"] = {_LEAK_KEY: leak}  # Parquet keeps it (pandas reads it back as .attrs)
+    frame.attrs["featbus"] = {_LEAK_KEY: leak, **recipe_entry}  # Parquet keeps it (pandas reads it back as .attrs)
     if suffix == ".parquet":
         try:
             with written_atomically(path) as tmp:
@@ -253,8 +288,12 @@ def run(args) -> int:
     columns, warning = ([], None) if segmenter is not None else _label_leak(union, names, data)
     leak = {"columns": columns, **({"why": warning} if warning else {})}
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_table(out, X, names, data, leak)
-    _write_settings(args, union, sidecar, data, columns={_LEAK_KEY: leak})
+    recipe = _recipe(args, union, names, segmenter)
+    _write_table(out, X, names, data, leak, recipe)
+    # the sidecar is the settings record itself: it marks that the recipe is there (names: the table's columns)
+    mark = {"in": "this file"} if recipe.get("settings") is not None else {"why": recipe["why"]}
+    _write_settings(args, union, sidecar, data, columns={_LEAK_KEY: leak, RECIPE_KEY: mark,
+                                                                  "groups_from": _groups_from(data)})
     log.info("wrote %s and %s", out, sidecar)
     extra = list(getattr(data, "extra_columns", None) or [])
     unlabelled = int(np.sum(np.asarray(data.target) < 0))

@@ -185,6 +185,13 @@ class FeatbusModel:
         return [est for _, est in self.features.transformer_list if is_cnn(est)]
 
     @property
+    def reads_images(self) -> bool:
+        """Whether the model computes its features from images: ``False`` for a model trained on a feature
+        table without its recipe (:func:`featbus.workflows.training.train_on_table`), which predicts on
+        tables only."""
+        return not any(type(est).__name__ == "TableColumns" for _, est in self.features.transformer_list)
+
+    @property
     def networks(self) -> list:
         """The fine-tuned networks of a network recipe (an ensemble's members, or the one
         :class:`~featbus.FineTunedCNN`) whose own heads make the prediction; ``[]`` for a
@@ -603,6 +610,8 @@ class FeatbusModel:
         Builds CNNs and traces their compiled functions now, so that the first real prediction
         does not pay for it (``load_model`` calls this unless ``warm_up=False``).
         """
+        if not self.reads_images:  # a feature table's columns: nothing to warm up
+            return self
         side = 64
         for est in self.networks or self.deep_extractors:
             side = max(side, *est.input_size_)

@@ -81,7 +81,7 @@ from ..model.loaded import FeatbusModel
 from ..model.provenance import overlap_notes
 from ..model.scale import parse_input_scale
 
-__all__ = ["train_model", "site_balance_weights", "SEARCH_INNER_SPLITS"]
+__all__ = ["train_model", "train_on_table", "site_balance_weights", "SEARCH_INNER_SPLITS"]
 
 #: Inner folds of ``train_model(..., search=True)``'s grid search (as ``featbus evaluate --search``).
 SEARCH_INNER_SPLITS = 3
@@ -370,6 +370,144 @@ def train_model(data, features: Sequence[Any] | str = ("hog", "lbp", "intensity"
     return _run_steps(run)
 
 
+def train_on_table(table, *, classifier: str | Any = "svm", balance: str | None = None, n_splits: int = 5,
+                   n_bootstrap: int = 1000, random_state: int = 0, cross_validate: bool = True,
+                   n_jobs: int | None = None, progress: bool = True, command: str | None = None,
+                   source: str | None = None, operating_point: str | dict | None = None,
+                   search: bool = False) -> FeatbusModel:
+    """:func:`train_model` on a feature table's rows (:func:`featbus.feature_table.read_feature_table`):
+    the same steps -- grouped cross-validation, calibration, operating point, manifest, verdict -- on the
+    rows ``featbus extract`` computed, wherever that ran.
+
+    Where the table records its recipe (the extractors with every parameter, the region, the
+    preprocessing), the model holds those extractors, built again from it: it predicts on images as a
+    model trained on them would (the table's features are its extractors' columns, checked name by name).
+    Without one (a table made elsewhere, a CSV without its sidecar, a segmenter's crops) its feature part is
+    a :class:`~featbus.feature_table.TableColumns`: it predicts on tables with those columns, and refuses
+    images saying why.
+
+    Parameters
+    ----------
+    table : FeatureTable
+        Every row labelled, no NaN (:func:`~featbus.feature_table.read_feature_table` refuses NaN); its
+        ``groups`` are kept whole by every fold (each row its own group where it has none).
+    classifier, balance, n_splits, n_bootstrap, random_state, cross_validate, n_jobs, progress, command, \
+source, operating_point, search
+        As in :func:`train_model`.
+
+    Returns
+    -------
+    model : FeatbusModel
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from featbus.feature_table import read_feature_table
+    >>> rng = np.random.default_rng(0)
+    >>> p = os.path.join(tempfile.mkdtemp(), "t.npz")
+    >>> X = rng.normal(size=(40, 3)) + np.repeat([0, 2], 20)[:, None]
+    >>> np.savez(p, X=X, feature_names=np.array(["a", "b", "c"]),
+    ...          target=np.repeat([0, 1], 20), target_names=np.array(["benign", "malignant"]), groups=np.arange(40))
+    >>> model = train_on_table(read_feature_table(p), classifier="logreg", n_bootstrap=0, progress=False)
+    >>> model.classes_.tolist(), model.manifest["data"]["table"]["recipe"]
+    (['benign', 'malignant'], None)
+    """
+    from ..feature_table import TableError
+
+    labels = np.asarray(table.labels, dtype=str)
+    if (labels == "").any():
+        i = int(np.flatnonzero(labels == "")[0])
+        raise TableError(f"{str(table.path)!r}: row {i + 1} ({table.paths[i]}) has no label; training needs every "
+                         "row labelled")
+    target = _check_choices(network=None, segmenter=None, roi_margin=0.15, site_cv=False, site_balance=False,
+                            two_decisions=False, search=search, operating_point=operating_point)
+    run = _Run(data=None, names=[], classifier=classifier, network=None, recipe_name=None, balance=balance,
+               region=None, segmenter=None, roi_margin=0.15, preprocessing=None, n_splits=n_splits,
+               n_bootstrap=n_bootstrap, random_state=random_state, cross_validate=cross_validate, cache=None,
+               n_jobs=n_jobs, progress=progress, command=command, source=source, site_cv=False, site_balance=False,
+               target=target, sites=None, n_sites=0, two_decisions=False, search=bool(search), input_scale=None,
+               table=table)
+    _table_parts(run)
+    run.y = labels
+    run.classes = np.unique(labels)
+    run.groups = np.asarray(table.groups) if table.groups is not None else np.arange(len(labels))
+    from ..model_selection import grouping_name
+
+    run.groups_from = table.groups_from if table.groups is not None else None
+    run.fold_word = grouping_name(run.groups_from).split(" (")[0]
+    _check_point_class(run)
+    _make_tail(run)
+    _cross_validate(run)
+    _fit_head(run)
+    _out_of_fold(run)
+    _describe(run)
+    _figures(run)
+    _provenance(run)
+    _operating_point(run)
+    return run.model
+
+
+#: The image the extractors rebuilt from a table's recipe are fitted on: their fit learns the feature
+#: layout from their parameters (BaseFeatureExtractor.fit), which is then checked against the table's columns.
+_LAYOUT_SIDE = 64
+
+
+def _table_parts(run: _Run) -> None:
+    """A table's parts: the extractors and preprocessing its recipe names, fitted (their layout checked
+    against the table's columns), or the table's columns alone; the rows in the order of the part's columns."""
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    from ..feature_table import TableColumns, TableError, recipe_extractors
+    from ..model import scale as rule
+    from ..pipelines.make import make_features, make_preprocessing
+
+    table = run.table
+    if table.recipe is not None:
+        pairs, region, preprocess = recipe_extractors(table.recipe, f"{str(table.path)!r}'s recipe")
+        run.region = region
+        run.names = [name for name, _ in pairs]
+        run.union = make_features(pairs, region=region, n_jobs=run.n_jobs)
+        image = (np.arange(_LAYOUT_SIDE * _LAYOUT_SIDE).reshape(_LAYOUT_SIDE, _LAYOUT_SIDE) % 251).astype(np.uint8)
+        run.steps = make_preprocessing(",".join(preprocess) if preprocess else None)
+        if run.steps:
+            run.preprocess = Pipeline(run.steps).fit([image])
+        run.union.fit([image])
+        columns = [str(n) for n in run.union.get_feature_names_out()]
+        if sorted(columns) != sorted(table.feature_names):
+            odd = sorted(set(columns) ^ set(table.feature_names))
+            raise TableError(f"{str(table.path)!r}: its recipe's extractors give other columns than the table's "
+                             f"(first: {odd[0]!r}); the table was changed after featbus extract wrote it")
+        how = "native size, as featbus extract computed the table's features (images as read, at their own size)"
+    else:
+        columns = list(table.feature_names)
+        run.names = sorted({c.split("__")[0] for c in columns}) if all("__" in c for c in columns) else ["table"]
+        run.union = FeatureUnion([("table", TableColumns(columns, table.no_recipe))],
+                                 verbose_feature_names_out=False).fit(np.zeros((1, len(columns))))
+        how = "none: a model of a feature table without its recipe reads no image"
+    run.columns = columns
+    run.X = table.columns(columns)
+    run.scale = rule.scale_record(None, how)
+
+
+def _manifest_table(run: _Run) -> dict:
+    """The manifest's training-data summary of a feature table: its counts and groups, a digest of its
+    rows and labels, the table's file and whether the model rebuilds its features from images."""
+    import hashlib
+
+    table, y = run.table, run.y
+    digest = hashlib.sha256(np.ascontiguousarray(run.X, dtype=np.float64).tobytes())
+    digest.update("\n".join(y.tolist()).encode())
+    data = {"source": table.path.name, "n_images": len(y), "counts": {str(c): int(np.sum(y == c)) for c in run.classes},
+            "n_groups": int(np.unique(run.groups).size), "sha256": digest.hexdigest(), "fingerprints": [],
+            "table": {"file": table.path.name, "format": table.path.suffix.lower().lstrip("."),
+                      "n_features": len(run.columns),
+                      "recipe": "rebuilt: the model computes the same features from images" if table.recipe
+                      else None, **({"no_recipe": table.no_recipe} if table.recipe is None else {}),
+                      **({"columns": list(run.columns)} if table.recipe is None else {})}}
+    return {"data": data}
+
+
 def _resolve_recipe(recipe, overrides, *, network, features, classifier, segmenter, two_decisions, random_state,
                     progress, cache):
     """A named recipe's parts in place of the given ones: its network (built here), or its features,
@@ -514,6 +652,7 @@ class _Run:
     n_sites: int
     two_decisions: bool
     search: bool = False
+    table: Any = None  # train_on_table's FeatureTable: the rows are given, no image is read
     input_scale: Any = "auto"  # train_model's input_scale: "auto", None (native) or a longer side in px
     # _build_parts: the feature union (None for a network), the preprocessing, the images as the
     # features see them (inputs) and as explanations and the app show them (seen)
@@ -712,8 +851,9 @@ def _make_tail(run: _Run) -> None:
     from ..compute.scaling import family_blocks
     from ..pipelines.make import make_classification_pipeline
 
-    run.X = np.asarray(run.union.fit_transform(run.inputs))
-    run.columns = [str(n) for n in run.union.get_feature_names_out()]
+    if run.table is None:  # a feature table's rows are given (train_on_table)
+        run.X = np.asarray(run.union.fit_transform(run.inputs))
+        run.columns = [str(n) for n in run.union.get_feature_names_out()]
     _forget_run_settings(run.union)
     presence = [j for j, c in enumerate(run.columns) if c.split("__")[-1] == "lesion_probability"]
     columns = [c for j, c in enumerate(run.columns) if j not in presence[:1]] if run.two_decisions else run.columns
@@ -927,7 +1067,8 @@ def _describe(run: _Run) -> None:
                       if run.two_decisions else {}),
                    **({"site_balance": {**run.shares, "about": SITE_BALANCE_ABOUT}} if run.shares else {}),
                    **({"search": run.search_info} if run.search_info is not None else {})},
-        **_manifest_data(run.source, run.y, run.classes, run.groups, run.originals, run.seen, run.sites),
+        **(_manifest_data(run.source, run.y, run.classes, run.groups, run.originals, run.seen, run.sites)
+           if run.table is None else _manifest_table(run)),
         "input_scale": run.scale,
     }
 
@@ -959,9 +1100,15 @@ def _provenance(run: _Run) -> None:
             manifest["cv"]["caveat"] = ("optimistic for the crops: the segmenter " + (
                 "saw the test folds' masks" if seg_info["trained_on_training_images"] is True
                 else "may have seen the test folds' masks"))
-    _note_seen_images(run.union, run.originals, manifest, run.report)
-    _store_training_images(manifest, run.records, run.inputs if run.roi is not None else None, run.groups,
-                           run.random_state)
+    if run.table is None:
+        _note_seen_images(run.union, run.originals, manifest, run.report)
+        _store_training_images(manifest, run.records, run.inputs if run.roi is not None else None, run.groups,
+                               run.random_state)
+    else:  # the images stayed where the table was made
+        manifest.setdefault("notes", []).append(
+            f"trained on the feature table {run.table.path.name}, not on images: the model file holds no "
+            "fingerprint or profile of its training images, so validate and predict cannot say whether an image "
+            "trained it or looks like them (only the out-of-domain score of the features)")
     domain = _domain_reference(run.X, run.columns, run.groups, run.random_state, manifest)
     run.model = FeatbusModel(run.union, run.head, manifest, run.roi, run.preprocess, domain)
     run.model.cv_report, run.model.site_cv_report = run.report, run.site_report
