@@ -329,9 +329,9 @@ def read_feature_table(path: str | os.PathLike) -> FeatureTable:
     no_recipe = ""
     if recipe is None:
         no_recipe = ("a CSV keeps its recipe in its settings sidecar, and none is beside it" if p.suffix.lower() ==
-                     ".csv" else "the table records no recipe (made elsewhere, or by an older featbus)")
+                     ".csv" else "made elsewhere, or by an older featbus")
     elif recipe.get("settings") is None:
-        no_recipe, recipe = str(recipe.get("why") or "the table records no recipe"), None
+        no_recipe, recipe = str(recipe.get("why") or "none recorded"), None
     leak = entry.get(LEAK_KEY) if isinstance(entry.get(LEAK_KEY), dict) else {"columns": []}
     leak = {"columns": [str(c) for c in leak.get("columns") or []], **({"why": str(leak["why"])}
                                                                       if leak.get("why") else {})}

@@ -86,6 +86,11 @@ def run(args) -> int:
     if args.explain and args.explain_method == "gradcam" and not keras:
         raise CLIError('--explain-method gradcam needs Keras (pip install "featbus[deep]"); without it, '
                        "--explain-method occlusion explains any model from its predictions")
+    from ._table import is_table
+
+    tables = [p for p in args.images if is_table(p)]
+    if tables:
+        return _predict_table(args, tables, out)
     said: list[str] = []  # what each folder holds: said once the model's needs are checked, before it loads
     sizes: dict[str, dict] = {}  # the pixel size a manifest's or a folder's table gives an image (issue 82)
     paths = _without_masks(_expand_images(args.images, said, mask_pattern=args.mask_pattern, pixel_sizes=sizes))
@@ -93,6 +98,11 @@ def run(args) -> int:
     # install (featbus[runtime], LiteRT without Keras) explains a CNN model by occlusion ("auto")
     grad_cam = bool(args.explain) and args.explain_method != "occlusion" and keras
     _, (model,) = start(args, [args.model], keras_too=grad_cam, said=said)
+    if not model.reads_images:
+        why = model.manifest["data"].get("table", {}).get("no_recipe") or "none recorded"
+        raise CLIError(f"{args.model} was trained on a feature table without its recipe ({why}), so it cannot "
+                       "compute its features from images: give it a feature table with its columns (featbus extract "
+                       "-o TABLE), or train on a table featbus extract wrote with its recipe")
     from ..io import MAX_IMAGE_PIXELS, header_shape, limit_words
     from ..model.scale import scale_words
 
@@ -113,7 +123,7 @@ def run(args) -> int:
         table = model.predict_table(_with_pixel_sizes(paths, sizes), on_error=args.on_error, decision=args.decision,
                                     force=args.force, progress=command_stages(args, f"predict {Path(args.model).name}"))
     print(_decision_line(model, args.decision), file=sys.stderr)
-    for line in _data_lines(table, args.force):
+    for line in _data_lines(table, args.force, from_table=bool(model.manifest["data"].get("table"))):
         print(line, file=sys.stderr)
     if args.explain:
         from ..deploy.explain import explain_to_files
@@ -151,9 +161,40 @@ def run(args) -> int:
     return 0
 
 
-def _data_lines(table, force: bool) -> list[str]:
+def _predict_table(args, tables: list[str], out: Path | None) -> int:
+    """``featbus predict MODEL TABLE``: the rows of a feature table (featbus extract's) predicted, no image read."""
+    if len(args.images) > 1:
+        raise CLIError(f"{tables[0]!r} is a feature table: predict takes one table, or images, not both or several")
+    if args.explain:
+        raise CLIError("--explain draws on the images; a feature table holds none: predict on the images to explain")
+    from ..feature_table import TableError
+    from ._table import read_table
+
+    table = read_table(tables[0], labelled=False)
+    _, (model,) = start(args, [args.model])
+    try:
+        result = model.predict_feature_table(table, decision=args.decision)
+    except (TableError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+    print(_decision_line(model, args.decision), file=sys.stderr)
+    if out is not None:
+        _write_csv(result, out, float_format="%.6f")
+        print(f"{len(result)} row(s) predicted -> {out}")
+    else:
+        print(_neutralised(result).to_csv(index=False, float_format="%.4f"), end="")
+    domain_line = _domain_line(model, result)
+    if domain_line:
+        print(domain_line, file=sys.stdout if out is not None else sys.stderr)
+    return 0
+
+
+def _data_lines(table, force: bool, from_table: bool = False) -> list[str]:
     """How the images differ from the model's training images, and what became of the
     out-of-domain ones (the model's training-image profile; nothing when the file stores none)."""
+    if "out_of_domain_reason" not in table and from_table:
+        return ["note: this model was trained on a feature table, so its file stores no profile of its training "
+                "images: photographs, other modalities and lesion crops are not recognised (the out-of-domain "
+                "score of the features still is)"]
     if "out_of_domain_reason" not in table:
         return ["note: this model file stores no profile of its training images (made before featbus stored one): "
                 "photographs, other modalities and lesion crops are not recognised; retrain it to get them"]

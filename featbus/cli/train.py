@@ -183,6 +183,15 @@ def add_parser(sub, parents) -> None:
                   "written anyway")
     add_conflicting_labels(p)
     p.set_defaults(func=run)
+    from ._table import image_options
+
+    # a feature table takes the classifier's options; the others read images
+    _TABLE_REFUSES.update(image_options(p, {"classifier", "balance", "search", "operating_point", "n_splits",
+                                            "report"}))
+
+
+#: ``{dest: (flag, default)}`` of the options a feature table refuses (filled by add_parser).
+_TABLE_REFUSES: dict = {}
 
 
 def _check_segmenter_args(args) -> None:
@@ -363,7 +372,7 @@ def _announce_recipe(recipe, overrides: dict, n_images: int) -> None:
 
 def _add_notes(model, args, data) -> None:
     """The manifest's notes of the options and the data (weights files, patches, images skipped, masks
-    dropped); a stored point that turns a class off is also said here."""
+    dropped)."""
     if args.weights_files:  # which weights the networks started from, with the files' SHA-256
         model.manifest.setdefault("notes", []).extend(_weights_notes(args))
     if args.patches:
@@ -376,15 +385,20 @@ def _add_notes(model, args, data) -> None:
         model.manifest.setdefault("notes", []).append(note)
         if getattr(model, "cv_report", None) is not None:
             model.cv_report.notes.append(note)
-    for note in model.manifest.get("notes") or []:  # a stored point that turns a class off, said where it is seen
-        if str(note).startswith("at the stored operating point"):
-            print(f"warning: {note}", file=sys.stderr)
 
 
 def run(args) -> int:
     from ..workflows.training import train_model
 
     _one_name(args)
+    from ._table import is_table
+
+    tables = [p for p in args.data_dir if is_table(p)]
+    if tables:
+        if len(args.data_dir) > 1:
+            raise CLIError(f"{tables[0]!r} is a feature table: train takes one table, or image folders, not both "
+                           "or several")
+        return _run_table(args)
     paths = _data_paths(args)
     out = Path(args.output)
     _refuse_input(out, paths)
@@ -433,6 +447,62 @@ def run(args) -> int:
                         source=", ".join(os.path.abspath(p) for p in paths))
     held_verdict = None if held is None else _judge_held_out(model, held, data.target_names, args, paths, fixed)
     _add_notes(model, args, data)
+    return _save_and_say(model, args, out, data, held_verdict)
+
+
+def _run_table(args) -> int:
+    """``featbus train TABLE``: the classifier trained on a feature table's rows (featbus extract's, perhaps
+    from a cluster) by the same engine (:func:`featbus.workflows.training.train_on_table`), saved and said
+    as a model trained on images is."""
+    from ..pipelines.make import make_classifier, make_sampler
+    from ..workflows.training import train_on_table
+    from ._table import as_data, leak_refusal, read_table, refuse_image_options, table_lines
+
+    refuse_image_options(args, _TABLE_REFUSES, "train")
+    path = args.data_dir[0]
+    out = Path(args.output)
+    _refuse_input(out, [path])
+    _check_model_out(out, args.overwrite)
+    if args.report:
+        _check_writable(Path(args.report) / "report.html", "--report")
+    classifier = args.classifier if args.classifier is not None else "svm"
+    balance = None if args.balance.lower() == "none" else args.balance
+    try:
+        make_classifier(classifier)
+        make_sampler(balance)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    table = read_table(path)
+    leak = leak_refusal(table, "A model predicts on new images, which come without lesion masks: extract the table "
+                               "again without those features (no shape, --region image)")
+    if leak:
+        raise CLIError(leak)
+    for line in table_lines(table):
+        print(line, file=sys.stderr)
+    data = as_data(table)
+    args.n_splits = _check_n_splits(data, args.n_splits, grouped=True)
+    counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
+    print(f"training on {len(data.target)} rows {counts}", file=sys.stderr)
+    from ..feature_table import TableError
+
+    try:
+        model = train_on_table(table, classifier=classifier, balance=balance, n_splits=args.n_splits,
+                               n_bootstrap=args.n_bootstrap, random_state=args.random_state, n_jobs=args.n_jobs,
+                               progress=_progress(args), operating_point=_operating_point(args, data),
+                               search=args.search,
+                               command="featbus " + " ".join(sys.argv[1:] if args.argv is None else args.argv),
+                               source=os.path.abspath(path))
+    except TableError as exc:
+        raise CLIError(str(exc)) from None
+    return _save_and_say(model, args, out, data, None)
+
+
+def _save_and_say(model, args, out: Path, data, held_verdict) -> int:
+    """The model written, its report, its figures, verdicts and notes printed: the end of every training."""
+    held = held_verdict is not None
+    for note in model.manifest.get("notes") or []:  # a stored point that turns a class off, said where it is seen
+        if str(note).startswith("at the stored operating point"):
+            print(f"warning: {note}", file=sys.stderr)
     model.save(out, overwrite=args.overwrite)
     if args.report:
         _train_report(model, Path(args.report))
@@ -454,7 +524,7 @@ def run(args) -> int:
     judged = {("cross-validation" if cv_report is None or "validation split" not in str(cv_report.cv)
                else "validation split") + (" and leaving each site out" if verdict is not None
                                            and verdict.sites_checked else ""): verdict}
-    if held is not None:
+    if held:
         judged["held-out images"] = held_verdict
     return strict_status(judged, args.strict, "train")
 

@@ -586,6 +586,45 @@ class FeatbusModel:
         table["error"] = error
         return table
 
+    @property
+    def feature_columns(self) -> list[str]:
+        """The names of the feature columns the classifier reads, in order (a feature table's columns)."""
+        return [str(n) for n in self.features.get_feature_names_out()]
+
+    def predict_feature_table(self, table, *, decision: str = "operating-point"):
+        """:meth:`predict_table`'s columns for the rows of a feature table (``featbus extract``'s, read by
+        :func:`featbus.feature_table.read_feature_table`) instead of images: ``image`` (the row's path),
+        ``predicted``, ``rule``, the ``p_<class>`` columns and the out-of-domain columns of the features.
+
+        The table must hold every column of :attr:`feature_columns` (a missing one is refused, named);
+        other columns are ignored. No image is read, so there is no lesion crop and no image check.
+        """
+        import pandas as pd
+
+        from ..metrics import decide
+
+        if self.roi is not None:
+            raise ValueError("this model crops its images to a segmenter's lesion before the features, which a "
+                             "table's rows cannot go through: predict on the images")
+        X = table.columns(self.feature_columns)
+        n = X.shape[0]
+        proba = self.aligned(self.head.predict_proba(X)) if n else np.zeros((0, len(self.classes_)))
+        predicted = (self.decide(proba) if decision == "operating-point" else self.classes_[decide(proba)]) if n \
+            else np.array([], dtype=object)
+        out = pd.DataFrame({"image": list(table.paths), "predicted": predicted,
+                            "rule": [self.decision_rule(decision)] * n})
+        for j, c in enumerate(self.classes_):
+            out[f"p_{c}"] = proba[:, j]
+        point = self.operating_point
+        if point is not None and point.two_decisions:
+            from ..metrics import lesion_and_given
+
+            out["p_lesion"], out[f"p_{point.positive}_given_lesion"] = lesion_and_given(
+                proba, self.classes_, absent=point.absent, positive=point.positive)
+        out = out.assign(**score_columns(self.domain, X, range(n), n))
+        out["error"] = ""
+        return out
+
     def _kind_columns(self, table, check, kept, force: bool) -> None:
         """:meth:`predict_table`'s ``image_statistics`` and ``out_of_domain_reason`` columns (its
         ``data_words``), in place: ``check``, the readable images against the training images' profile

@@ -478,13 +478,13 @@ def _table_parts(run: _Run) -> None:
             odd = sorted(set(columns) ^ set(table.feature_names))
             raise TableError(f"{str(table.path)!r}: its recipe's extractors give other columns than the table's "
                              f"(first: {odd[0]!r}); the table was changed after featbus extract wrote it")
-        how = "native size, as featbus extract computed the table's features (images as read, at their own size)"
+        how = "the images as featbus extract read them for the table, at their own size"
     else:
         columns = list(table.feature_names)
         run.names = sorted({c.split("__")[0] for c in columns}) if all("__" in c for c in columns) else ["table"]
         run.union = FeatureUnion([("table", TableColumns(columns, table.no_recipe))],
                                  verbose_feature_names_out=False).fit(np.zeros((1, len(columns))))
-        how = "none: a model of a feature table without its recipe reads no image"
+        how = "no image: a model of a feature table without its recipe reads tables only"
     run.columns = columns
     run.X = table.columns(columns)
     run.scale = rule.scale_record(None, how)
