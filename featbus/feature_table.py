@@ -42,6 +42,8 @@ RECIPE_KEY = "recipe"
 LEAK_KEY = "label_leak"
 #: The table's own leading columns (``featbus extract``), before the passed-through ones and the features.
 TABLE_COLUMNS = ("path", "label", "target", "group")
+#: What the groups are where a table has none: each row its own (``Bunch.groups_from``'s words).
+ROWS_ALONE = "each row alone: the table has no group column"
 #: The largest recipe read from a table (JSON text): a recipe is a few kilobytes plus the feature names.
 MAX_RECIPE_BYTES = 16 * 2**20
 

@@ -99,6 +99,10 @@ def as_data(table):
     ``groups``, ``groups_from``, ``paths``), for the checks the commands share with images."""
     from sklearn.utils import Bunch
 
+    from ..feature_table import ROWS_ALONE
+
     names, target = np.unique(table.labels, return_inverse=True)
-    return Bunch(target=target, target_names=names, groups=table.groups, groups_from=table.groups_from,
-                 paths=list(table.paths), data=None)
+    alone = table.groups is None
+    return Bunch(target=target, target_names=names, groups=np.arange(len(target)) if alone else table.groups,
+                 groups_from=ROWS_ALONE if alone else table.groups_from,
+                 paths=list(table.paths), data=table.X)

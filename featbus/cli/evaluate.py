@@ -119,6 +119,15 @@ def add_parser(sub, parents) -> None:
     add_strict(p, "the best pipeline, on the folds and on the test set when there is one (everything is printed "
                   "and written first)")
     p.set_defaults(func=run)
+    from ._table import image_options
+
+    # a feature table takes the pipelines' options; the others read images (or are not yet for a table)
+    _TABLE_REFUSES.update(image_options(p, {"classifier", "balance", "cv", "n_splits", "search", "positive",
+                                            "report", "test", "test_fraction", "report_images"}))
+
+
+#: ``{dest: (flag, default)}`` of the options a feature table refuses (filled by add_parser).
+_TABLE_REFUSES: dict = {}
 
 
 #: what ``featbus evaluate --report`` writes beside its page (featbus.evaluation.report.write_study_report), and
@@ -233,6 +242,14 @@ def _positive_class(args, data) -> str | None:
 
 
 def run(args) -> int:
+    from ._table import is_table
+
+    tables = [p for p in args.data_dir if is_table(p)]
+    if tables:
+        if len(args.data_dir) > 1:
+            raise CLIError(f"{tables[0]!r} is a feature table: evaluate takes one table, or image folders, not both "
+                           "or several")
+        return _run_table(args)
     paths = _data_paths(args)
     _apply_settings(args, _EVALUATE_FEATURES)
     _check_features(args.features, args.debug)
@@ -274,16 +291,24 @@ def run(args) -> int:
                             balances=balances, cvs=cvs, n_splits=args.n_splits, n_bootstrap=args.n_bootstrap,
                             search=args.search, random_state=args.random_state, n_jobs=args.n_jobs,
                             progress=progress)
-    cvs = list(reports)  # as the folds are named: "patient-grouped" where a table gave the patients
-    _warn_never_predicted(reports[cvs[0]])
+    _warn_never_predicted(reports[list(reports)[0]])
     external = []
     if test_data is not None:
         X_test, _ = extract_features(test_data, _features_of(args), region=args.region, n_jobs=args.n_jobs,
                                      cache=args.cache, progress=progress)
         external = _evaluate_test(data, X, names, test_data, X_test, classifiers, balances, args, test_label)
         _warn_never_predicted(external)
+    return _say_reports(args, reports, data, X.shape[1], external, test_data, test_label, X=X, names=names,
+                        classifiers=classifiers, balances=balances)
+
+
+def _say_reports(args, reports: dict, data, n_features: int, external: list, test_data, test_label, *, X=None,
+                 names=None, classifiers=(), balances=(), table_leak: dict | None = None) -> int:
+    """The table of every pipeline, the verdicts, the best one, the notes, leave-one-site-out, the test set and
+    the report: the end of every evaluation (images or a feature table)."""
+    cvs = list(reports)  # as the folds are named: "patient-grouped" where a table gave the patients
     positive = _positive_class(args, data)
-    print(f"\n{X.shape[1]} features; {args.n_splits}-fold CV; values with bootstrap 95% CI; "
+    print(f"\n{n_features} features; {args.n_splits}-fold CV; values with bootstrap 95% CI; "
           f"macro averages (accuracy: overall)")
     # evaluate judges pipelines, which store no operating point: say which decisions its figures are
     # of, since featbus train judges the same pipeline at the point it stores and can answer otherwise
@@ -301,10 +326,13 @@ def run(args) -> int:
                      "; --test DIR or --test-fraction F gives an unbiased one") if len(reports[main_cv]) > 1 else "")
     print(f"\nbest ({main_cv}): {best.name}{optimistic}")
     print(best.summary())
-    note = _mask_note(_split(args.features), args.region, real_data=True)
+    note = (_mask_note(_split(args.features), args.region, real_data=True) if table_leak is None else
+            (f"{len(table_leak['columns'])} columns (first {table_leak['columns'][0]!r}, marked 'label_leak' by "
+             f"featbus extract): {table_leak.get('why') or 'they come from the ground-truth lesion masks'}"
+             if table_leak.get("columns") else None))
     if note:
         print(f"\n{note}")
-    sites = _sites_of(data)
+    sites = _sites_of(data) if table_leak is None else []
     if len(set(sites)) >= 2:
         i = reports[main_cv].index(best)
         print("\n" + _leave_one_site_out(data, X, names, sites, best.name, classifiers[i // len(balances)],
@@ -317,11 +345,41 @@ def run(args) -> int:
         best_test = next(r for r in external if r.name == best.name)
         print(best_test.sanity.summary(prefix=f"verdict on the {test_label} ({best.name})"))
     if args.report:
-        _write_report(args, reports, data, X.shape[1], test_data, test_label, external)
+        _write_report(args, reports, data, n_features, test_data, test_label, external)
     judged = {f"{best.name} ({main_cv})": best.sanity}
     if external:
         judged[f"{best.name} ({test_label})"] = best_test.sanity
     return strict_status(judged, args.strict, "evaluate")
+
+
+def _run_table(args) -> int:
+    """``featbus evaluate TABLE``: the pipelines cross-validated on a feature table's rows (featbus extract's,
+    perhaps from a cluster), on folds that keep its groups whole, printed as for images."""
+    from ._table import as_data, read_table, refuse_image_options, table_lines
+
+    refuse_image_options(args, _TABLE_REFUSES, "evaluate")
+    for flag, value in (("--report", args.report), ("--test", args.test), ("--test-fraction", args.test_fraction)):
+        if value:
+            raise CLIError(f"{flag} is not available for a feature table yet (its pages show the images): "
+                           "cross-validate the table without it, or evaluate the images")
+    classifiers, balances = _split(args.classifier), [None if b.lower() == "none" else b for b in _split(args.balance)]
+    if not classifiers:
+        raise CLIError("--classifier is empty")
+    _check_pipelines(classifiers, balances)
+    table = read_table(args.data_dir[0])
+    for line in table_lines(table):
+        print(line, file=sys.stderr)
+    data = as_data(table)
+    _positive_class(args, data)
+    _check_n_splits(data, args.n_splits)
+    cvs = ["duplicate-grouped", "stratified"] if args.cv == "both" else [args.cv]
+    label = ",".join((table.recipe["settings"].get("features") or {}) if table.recipe else ["table"])
+    reports = _evaluate_all(data, table.X, table.feature_names, feature_label=label, classifiers=classifiers,
+                            balances=balances, cvs=cvs, n_splits=args.n_splits, n_bootstrap=args.n_bootstrap,
+                            search=args.search, random_state=args.random_state, n_jobs=args.n_jobs,
+                            progress=_progress(args))
+    _warn_never_predicted(reports[list(reports)[0]])
+    return _say_reports(args, reports, data, table.X.shape[1], [], None, None, table_leak=table.leak)
 
 
 def _check_pipelines(classifiers: list[str], balances: list) -> None:

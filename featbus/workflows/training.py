@@ -432,9 +432,10 @@ source, operating_point, search
     run.y = labels
     run.classes = np.unique(labels)
     run.groups = np.asarray(table.groups) if table.groups is not None else np.arange(len(labels))
+    from ..feature_table import ROWS_ALONE
     from ..model_selection import grouping_name
 
-    run.groups_from = table.groups_from if table.groups is not None else None
+    run.groups_from = table.groups_from if table.groups is not None else ROWS_ALONE
     run.fold_word = grouping_name(run.groups_from).split(" (")[0]
     _check_point_class(run)
     _make_tail(run)
