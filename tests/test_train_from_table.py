@@ -1,0 +1,198 @@
+"""``featbus train TABLE`` / ``featbus evaluate TABLE``: a cluster extracts, a laptop trains (issue 102).
+
+A small set of class folders (phantoms, all one size, with lesion masks) is extracted to each format
+``featbus extract`` writes; training on the table must give the figures training on the images gives
+with the same features, and the model must predict on images as the image-trained one does.
+
+Tolerance: the table's features are the image run's features (same extractors, same images), so the
+figures agree to float round-off: ``TOL`` = 1e-9 for Parquet and NPZ (binary float64); CSV stores each
+number as text, which pyarrow writes with enough digits to round-trip float64, so the same bound holds
+(kept separate, ``CSV_TOL``, in case a writer rounds).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import stderr_lines
+
+from featbus import make_phantoms
+from featbus.cli import main
+from featbus.model import load_model
+
+TOL = 1e-9
+CSV_TOL = 1e-9
+FEATURES = "intensity,lbp"
+QUICK = ["-q", "--n-bootstrap", "50"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """36 phantoms (12 per class, 64 px) as class folders with masks beside, and the tables of
+    ``featbus extract -f intensity,lbp`` in the three formats."""
+    import imageio.v3 as iio
+
+    root = tmp_path_factory.mktemp("table")
+    data = make_phantoms(36, image_size=64, random_state=0)
+    for i, (rec, t) in enumerate(zip(data.data, data.target)):
+        folder = root / "set" / str(data.target_names[t])
+        folder.mkdir(parents=True, exist_ok=True)
+        iio.imwrite(folder / f"img{i:03d}.png", np.asarray(rec.image, dtype=np.uint8))
+        iio.imwrite(folder / f"img{i:03d}_mask.png", (np.asarray(rec.mask) > 0).astype(np.uint8) * 255)
+    for suffix in ("parquet", "csv", "npz"):
+        assert main(["extract", str(root / "set"), "-f", FEATURES, "-o", str(root / f"t.{suffix}"), "-q"]) == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def image_model(built):
+    """The model trained on the images with the same features: the figures the tables must give."""
+    out = built / "images.featbus"
+    assert main(["train", str(built / "set"), "-f", FEATURES, "-c", "svm", "-o", str(out), *QUICK]) == 0
+    return load_model(out)
+
+
+def _figures(manifest) -> dict:
+    cv = manifest["cv"]
+    out = {m: cv[m]["value"] for m in ("accuracy", "f1", "auc", "sensitivity", "specificity") if m in cv}
+    out.update({f"class {k}": v for k, v in cv["per_class_accuracy"].items()})
+    out["threshold"] = manifest["operating_point"]["threshold"]
+    return out
+
+
+def test_extract_records_the_recipe_in_each_format(built):
+    table = pd.read_parquet(built / "t.parquet")
+    recipe = table.attrs["featbus"]["recipe"]
+    assert list(recipe["settings"]["features"]) == ["intensity", "lbp"]
+    assert recipe["feature_names"] == [c for c in table.columns if "__" in c] and len(recipe["feature_names"]) == 77
+    with np.load(built / "t.npz") as z:
+        assert json.loads(str(z["recipe"][()]))["feature_names"] == z["feature_names"].tolist()
+    side = json.loads((built / "t.csv.settings.json").read_text())
+    assert side["columns"]["recipe"] == {"in": "this file"} and list(side["features"]) == ["intensity", "lbp"]
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv", "npz"])
+def test_train_on_the_table_gives_the_image_figures_and_predicts_images(built, image_model, suffix, capsys):
+    out = built / f"{suffix}.featbus"
+    assert main(["train", str(built / f"t.{suffix}"), "-c", "svm", "-o", str(out), *QUICK]) == 0
+    printed = capsys.readouterr()
+    assert "36 rows {'benign': 12, 'malignant': 12, 'normal': 12}" in printed.err
+    assert "its recipe: intensity, lbp (the model computes them from images too)" in printed.err
+    assert "verdict" in printed.out
+    model = load_model(out)
+    tol = CSV_TOL if suffix == "csv" else TOL
+    got, want = _figures(model.manifest), _figures(image_model.manifest)
+    assert got.keys() == want.keys()
+    for key in want:
+        assert got[key] == pytest.approx(want[key], abs=tol), key
+    # the same duplicate groups: the folds are named as for the images
+    assert model.manifest["cv"]["cv"] == image_model.manifest["cv"]["cv"] == "duplicate-grouped 5-fold"
+    assert model.manifest["data"]["n_groups"] == image_model.manifest["data"]["n_groups"]
+    assert model.manifest["data"]["table"]["recipe"].startswith("rebuilt")
+    # predict on images works, as the image-trained model predicts
+    images = sorted(str(p) for p in (built / "set").rglob("img*.png") if "_mask" not in p.name)
+    assert main(["predict", str(out), *images[:6], "-o", str(built / f"p-{suffix}.csv"), "-q"]) == 0
+    assert main(["predict", str(built / "images.featbus"), *images[:6], "-o", str(built / "p-img.csv"), "-q",
+                 "--overwrite"]) == 0
+    a, b = pd.read_csv(built / f"p-{suffix}.csv"), pd.read_csv(built / "p-img.csv")
+    assert a["predicted"].tolist() == b["predicted"].tolist()
+    for c in ("p_benign", "p_malignant", "p_normal"):
+        np.testing.assert_allclose(a[c], b[c], atol=1e-5)  # the CSV's six decimals
+
+
+def test_predict_on_a_table_gives_the_image_predictions(built, image_model, capsys):
+    out = built / "from-table.csv"
+    assert main(["predict", str(built / "images.featbus"), str(built / "t.parquet"), "-o", str(out), "-q"]) == 0
+    rows = pd.read_csv(out)
+    paths = pd.read_parquet(built / "t.parquet")["path"].tolist()
+    assert rows["image"].tolist() == paths
+    proba = image_model.predict_proba(paths)
+    np.testing.assert_allclose(rows[[f"p_{c}" for c in image_model.classes_]].to_numpy(), proba, atol=1e-5)
+
+
+def test_evaluate_on_the_table_prints_the_image_table(built, capsys):
+    args = ["-c", "svm,logreg", *QUICK]
+    assert main(["evaluate", str(built / "t.npz"), *args]) == 0
+    from_table = capsys.readouterr().out
+    assert main(["evaluate", str(built / "set"), "-f", FEATURES, *args]) == 0
+    from_images = capsys.readouterr().out
+    assert "intensity,lbp | svm | none" in from_table
+    # every figure, interval and verdict line is the same
+    assert from_table == from_images
+
+
+def test_a_table_without_its_recipe_makes_a_table_model(built, capsys):
+    with np.load(built / "t.npz") as z:
+        arrays = {k: z[k] for k in z.files if k != "recipe"}
+    np.savez(built / "bare.npz", **arrays)
+    out = built / "bare.featbus"
+    assert main(["train", str(built / "bare.npz"), "-c", "logreg", "-o", str(out), *QUICK]) == 0
+    assert "no recipe (made elsewhere, or by an older featbus)" in capsys.readouterr().err
+    model = load_model(out)
+    assert not model.reads_images and len(model.feature_columns) == 77
+    # on a table: predicted; on images: one line saying why not
+    assert main(["predict", str(out), str(built / "t.parquet"), "-o", str(built / "bare.csv"), "-q"]) == 0
+    assert len(pd.read_csv(built / "bare.csv")) == 36
+    capsys.readouterr()
+    image = next(p for p in (built / "set" / "benign").glob("img*.png") if "_mask" not in p.name)
+    assert main(["predict", str(out), str(image), "-q"]) == 2
+    err = stderr_lines(capsys.readouterr().err)
+    assert len(err) == 1 and "without its recipe" in err[0] and "cannot compute its features from images" in err[0]
+    # a CSV copied without its sidecar has no recipe either
+    csv = built / "lone" / "t.csv"
+    csv.parent.mkdir()
+    csv.write_bytes((built / "t.csv").read_bytes())
+    assert main(["train", str(csv), "-c", "logreg", "-o", str(built / "lone.featbus"), *QUICK]) == 0
+    assert "settings sidecar, and none is beside it" in capsys.readouterr().err
+
+
+def _one_error(capsys) -> str:
+    err = stderr_lines(capsys.readouterr().err)
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_refusals_are_one_line(built, capsys, tmp_path):
+    train = ["train", "-o", str(tmp_path / "m.featbus"), "-q"]
+    # options that only make sense for images, named
+    assert main([*train[:1], str(built / "t.parquet"), *train[1:], "-f", "hog", "--input-scale", "320"]) == 2
+    line = _one_error(capsys)
+    assert "--features, --input-scale apply to images" in line
+    # a table without labels
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for p in sorted((built / "set" / "benign").glob("img00*.png"))[:3]:
+        (flat / p.name).write_bytes(p.read_bytes())
+    assert main(["extract", str(flat), "-f", "intensity", "-o", str(tmp_path / "u.parquet"), "-q"]) == 0
+    capsys.readouterr()
+    assert main([*train[:1], str(tmp_path / "u.parquet"), *train[1:]]) == 2
+    assert "has no labels" in _one_error(capsys)
+    # a NaN feature: the row named
+    frame = pd.read_parquet(built / "t.parquet")
+    frame.loc[4, "lbp__lbp.r1.p8.u0"] = np.nan
+    frame.to_parquet(tmp_path / "nan.parquet")
+    assert main([*train[:1], str(tmp_path / "nan.parquet"), *train[1:]]) == 2
+    line = _one_error(capsys)
+    assert "row 5" in line and frame.loc[4, "path"] in line and "'lbp__lbp.r1.p8.u0'" in line
+    # a table whose columns differ from the model's: the first missing named
+    frame = pd.read_parquet(built / "t.parquet").drop(columns=["lbp__lbp.r1.p8.u0", "lbp__lbp.r1.p8.u1"])
+    frame.attrs = {}
+    frame.to_parquet(tmp_path / "fewer.parquet")
+    assert main(["predict", str(built / "images.featbus"), str(tmp_path / "fewer.parquet"), "-q"]) == 2
+    line = _one_error(capsys)
+    assert "lacks the feature column 'lbp__lbp.r1.p8.u0' (and 1 more) of the model" in line
+
+
+def test_columns_marked_as_reading_the_masks_are_refused_by_train(built, capsys, tmp_path):
+    out = tmp_path / "leak.parquet"
+    assert main(["extract", str(built / "set"), "-f", "intensity,shape", "-o", str(out), "-q"]) == 0
+    assert "marked 'label_leak' in the table" in capsys.readouterr().err
+    assert main(["train", str(out), "-o", str(tmp_path / "m.featbus"), "-q"]) == 2
+    line = _one_error(capsys)
+    assert "marked 'label_leak' by featbus extract" in line and "shape__" in line and "extract the table again" in line
+    # evaluate scores them, saying so
+    assert main(["evaluate", str(out), *QUICK]) == 0
+    assert "marked 'label_leak'" in capsys.readouterr().out
