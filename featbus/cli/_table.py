@@ -1,5 +1,5 @@
 """A feature table given where a command takes DATA (``featbus train features.parquet``): recognising
-it, reading it (:mod:`featbus.feature_table`) and refusing the options that only apply to images."""
+it, reading it (:mod:`featbus.pipelines.tables`) and refusing the options that only apply to images."""
 
 from __future__ import annotations
 
@@ -25,12 +25,12 @@ def image_options(parser: argparse.ArgumentParser, keep: set[str]) -> dict[str, 
 
 
 def is_table(path: str) -> bool:
-    """Whether DATA is a feature table (:func:`featbus.feature_table.is_feature_table`), not images."""
+    """Whether DATA is a feature table (:func:`featbus.pipelines.tables.is_feature_table`), not images."""
     from pathlib import Path
 
     if Path(path).suffix.lower() not in (".parquet", ".csv", ".npz"):
         return False
-    from ..feature_table import is_feature_table
+    from ..pipelines.tables import is_feature_table
 
     return is_feature_table(path)
 
@@ -47,9 +47,9 @@ def refuse_image_options(args, options: dict[str, tuple[str, object]], command: 
 
 
 def read_table(path: str, *, labelled: bool = True):
-    """The table (:func:`featbus.feature_table.read_feature_table`), each problem one line; unlabelled rows
+    """The table (:func:`featbus.pipelines.tables.read_feature_table`), each problem one line; unlabelled rows
     (an empty label: a split published without labels) left out and said, a table without labels refused."""
-    from ..feature_table import TableError, read_feature_table
+    from ..pipelines.tables import TableError, read_feature_table
 
     try:
         table = read_feature_table(path)
@@ -99,7 +99,7 @@ def as_data(table):
     ``groups``, ``groups_from``, ``paths``), for the checks the commands share with images."""
     from sklearn.utils import Bunch
 
-    from ..feature_table import ROWS_ALONE
+    from ..pipelines.tables import ROWS_ALONE
 
     names, target = np.unique(table.labels, return_inverse=True)
     alone = table.groups is None

@@ -51,7 +51,7 @@ _EXTRACT_FEATURES = _EVALUATE_FEATURES
 
 #: What the table's metadata and sidecar call the columns that read the ground-truth masks.
 _LEAK_KEY = "label_leak"
-#: Where the table records its recipe (featbus.feature_table.RECIPE_KEY; said here, so that extract imports
+#: Where the table records its recipe (featbus.pipelines.tables.RECIPE_KEY; said here, so that extract imports
 #: no estimator module before it needs one).
 RECIPE_KEY = "recipe"
 
@@ -152,10 +152,10 @@ def _passed_through(data, names: list[str]) -> dict[str, list[str]]:
 
 
 def _recipe(args, union, names: list[str], segmenter) -> dict:
-    """What the table records of its features' making (:func:`featbus.feature_table.table_recipe`), so that
+    """What the table records of its features' making (:func:`featbus.pipelines.tables.table_recipe`), so that
     ``featbus train TABLE`` saves a model that computes them from images; or, where the extractors alone
     do not rebuild them (a segmenter's crops, lesion patches), why not."""
-    from ..feature_table import table_recipe
+    from ..pipelines.tables import table_recipe
 
     if segmenter is not None:
         return {"settings": None, "why": "its features describe a segmenter's lesion crops (extract --segmenter); "
@@ -185,7 +185,7 @@ def _write_table(path: Path, X, names, data, leak: dict, recipe: dict | None = N
     # unlabelled images (a folder without class sub-folders, a manifest without labels): empty label
     labels = [str(data.target_names[t]) if t >= 0 else "" for t in data.target]
     extra = _passed_through(data, names)
-    # a CSV has no metadata: its recipe is its settings sidecar's (featbus.feature_table)
+    # a CSV has no metadata: its recipe is its settings sidecar's (featbus.pipelines.tables)
     recipe_entry = {RECIPE_KEY: recipe} if recipe is not None and suffix == ".parquet" else {}
     # what the groups are (a table's patients, or near-duplicate groups featbus formed: None), for train's words
     recipe_entry["groups_from"] = _groups_from(data)

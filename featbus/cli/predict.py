@@ -167,7 +167,7 @@ def _predict_table(args, tables: list[str], out: Path | None) -> int:
         raise CLIError(f"{tables[0]!r} is a feature table: predict takes one table, or images, not both or several")
     if args.explain:
         raise CLIError("--explain draws on the images; a feature table holds none: predict on the images to explain")
-    from ..feature_table import TableError
+    from ..pipelines.tables import TableError
     from ._table import read_table
 
     table = read_table(tables[0], labelled=False)

@@ -483,7 +483,7 @@ def _run_table(args) -> int:
     args.n_splits = _check_n_splits(data, args.n_splits, grouped=True)
     counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
     print(f"training on {len(data.target)} rows {counts}", file=sys.stderr)
-    from ..feature_table import TableError
+    from ..pipelines.tables import TableError
 
     try:
         model = train_on_table(table, classifier=classifier, balance=balance, n_splits=args.n_splits,

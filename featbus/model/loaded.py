@@ -593,7 +593,7 @@ class FeatbusModel:
 
     def predict_feature_table(self, table, *, decision: str = "operating-point"):
         """:meth:`predict_table`'s columns for the rows of a feature table (``featbus extract``'s, read by
-        :func:`featbus.feature_table.read_feature_table`) instead of images: ``image`` (the row's path),
+        :func:`featbus.pipelines.tables.read_feature_table`) instead of images: ``image`` (the row's path),
         ``predicted``, ``rule``, the ``p_<class>`` columns and the out-of-domain columns of the features.
 
         The table must hold every column of :attr:`feature_columns` (a missing one is refused, named);

@@ -375,7 +375,7 @@ def train_on_table(table, *, classifier: str | Any = "svm", balance: str | None 
                    n_jobs: int | None = None, progress: bool = True, command: str | None = None,
                    source: str | None = None, operating_point: str | dict | None = None,
                    search: bool = False) -> FeatbusModel:
-    """:func:`train_model` on a feature table's rows (:func:`featbus.feature_table.read_feature_table`):
+    """:func:`train_model` on a feature table's rows (:func:`featbus.pipelines.tables.read_feature_table`):
     the same steps -- grouped cross-validation, calibration, operating point, manifest, verdict -- on the
     rows ``featbus extract`` computed, wherever that ran.
 
@@ -383,13 +383,13 @@ def train_on_table(table, *, classifier: str | Any = "svm", balance: str | None 
     preprocessing), the model holds those extractors, built again from it: it predicts on images as a
     model trained on them would (the table's features are its extractors' columns, checked name by name).
     Without one (a table made elsewhere, a CSV without its sidecar, a segmenter's crops) its feature part is
-    a :class:`~featbus.feature_table.TableColumns`: it predicts on tables with those columns, and refuses
+    a :class:`~featbus.pipelines.tables.TableColumns`: it predicts on tables with those columns, and refuses
     images saying why.
 
     Parameters
     ----------
     table : FeatureTable
-        Every row labelled, no NaN (:func:`~featbus.feature_table.read_feature_table` refuses NaN); its
+        Every row labelled, no NaN (:func:`~featbus.pipelines.tables.read_feature_table` refuses NaN); its
         ``groups`` are kept whole by every fold (each row its own group where it has none).
     classifier, balance, n_splits, n_bootstrap, random_state, cross_validate, n_jobs, progress, command, \
 source, operating_point, search
@@ -403,7 +403,7 @@ source, operating_point, search
     --------
     >>> import os, tempfile
     >>> import numpy as np
-    >>> from featbus.feature_table import read_feature_table
+    >>> from featbus.pipelines.tables import read_feature_table
     >>> rng = np.random.default_rng(0)
     >>> p = os.path.join(tempfile.mkdtemp(), "t.npz")
     >>> X = rng.normal(size=(40, 3)) + np.repeat([0, 2], 20)[:, None]
@@ -413,7 +413,7 @@ source, operating_point, search
     >>> model.classes_.tolist(), model.manifest["data"]["table"]["recipe"]
     (['benign', 'malignant'], None)
     """
-    from ..feature_table import TableError
+    from ..pipelines.tables import TableError
 
     labels = np.asarray(table.labels, dtype=str)
     if (labels == "").any():
@@ -432,8 +432,8 @@ source, operating_point, search
     run.y = labels
     run.classes = np.unique(labels)
     run.groups = np.asarray(table.groups) if table.groups is not None else np.arange(len(labels))
-    from ..feature_table import ROWS_ALONE
     from ..model_selection import grouping_name
+    from ..pipelines.tables import ROWS_ALONE
 
     run.groups_from = table.groups_from if table.groups is not None else ROWS_ALONE
     run.fold_word = grouping_name(run.groups_from).split(" (")[0]
@@ -459,9 +459,9 @@ def _table_parts(run: _Run) -> None:
     against the table's columns), or the table's columns alone; the rows in the order of the part's columns."""
     from sklearn.pipeline import FeatureUnion, Pipeline
 
-    from ..feature_table import TableColumns, TableError, recipe_extractors
     from ..model import scale as rule
     from ..pipelines.make import make_features, make_preprocessing
+    from ..pipelines.tables import TableColumns, TableError, recipe_extractors
 
     table = run.table
     if table.recipe is not None:

@@ -124,7 +124,7 @@ def table_recipe(union, *, region: str | None, preprocess: list[str] | None, nam
     >>> sorted(r), list(r["settings"]["features"]), r["feature_names"] == names
     (['feature_names', 'settings'], ['intensity'], True)
     """
-    from .pipelines.settings import settings_record
+    from .settings import settings_record
 
     record = settings_record(union, region=region, preprocess=preprocess, command=command)
     return {"settings": record, **({"feature_names": [str(n) for n in names]} if with_names else {})}
@@ -133,7 +133,7 @@ def table_recipe(union, *, region: str | None, preprocess: list[str] | None, nam
 def recipe_extractors(recipe: dict, source: str = "the table's recipe") -> tuple[list, str | None, list[str]]:
     """The extractors, region and preprocessing steps a recipe names, checked as a settings file is
     (:func:`featbus.pipelines.settings.check_settings`): ``(pairs, region, preprocess)``."""
-    from .pipelines.settings import SettingsError, check_settings, settings_extractors
+    from .settings import SettingsError, check_settings, settings_extractors
 
     try:
         settings = check_settings(dict(recipe.get("settings") or {}), source=source)
@@ -187,7 +187,7 @@ def _json(text: str, where: str) -> Any:
 
 def _sidecar(path: Path) -> dict:
     """The ``columns`` entry of the table's settings sidecar (empty when there is none)."""
-    from .pipelines.settings import MAX_FILE_BYTES, SETTINGS_SUFFIX
+    from .settings import MAX_FILE_BYTES, SETTINGS_SUFFIX
 
     side = path.with_name(path.name + SETTINGS_SUFFIX)
     if not side.is_file():
