@@ -196,3 +196,24 @@ def test_columns_marked_as_reading_the_masks_are_refused_by_train(built, capsys,
     # evaluate scores them, saying so
     assert main(["evaluate", str(out), *QUICK]) == 0
     assert "marked 'label_leak'" in capsys.readouterr().out
+
+
+def test_validate_on_a_table_gives_the_figures_of_the_images(built, capsys):
+    """A model trained on a table keeps no image fingerprint, so on its own images validate judges
+    every one: the table's rows and the images give the same figures."""
+    from featbus.evaluation.validation import validate, validate_table
+    from featbus.pipelines.tables import read_feature_table
+
+    model = load_model(built / "npz.featbus") if (built / "npz.featbus").exists() else None
+    if model is None:
+        assert main(["train", str(built / "t.npz"), "-c", "svm", "-o", str(built / "npz.featbus"), *QUICK]) == 0
+        model = load_model(built / "npz.featbus")
+    on_table = validate_table(model, read_feature_table(built / "t.parquet"), n_bootstrap=50)
+    on_images = validate(model, str(built / "set"), n_bootstrap=50)
+    assert on_table.n_groups == on_images.n_groups == 35
+    assert on_table.figures.keys() == on_images.figures.keys() and "accuracy" in on_images.figures
+    for key, value in on_images.figures.items():
+        assert on_table.figures[key] == pytest.approx(value, abs=TOL, nan_ok=True), key
+    capsys.readouterr()
+    assert main(["validate", str(built / "npz.featbus"), str(built / "t.csv"), "--n-bootstrap", "50", "-q"]) == 0
+    assert "36 rows of the feature table t.csv" in capsys.readouterr().out

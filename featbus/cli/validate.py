@@ -52,11 +52,52 @@ def add_parser(sub, parents) -> None:
     add_task(p)
     add_strict(p, "the model's own decisions and p(positive) on DATA")
     p.set_defaults(func=run)
+    from ._table import image_options
+
+    _TABLE_REFUSES.update(image_options(p, {"report", "target_sensitivity", "positive", "trust", "runtime"}))
+
+
+#: ``{dest: (flag, default)}`` of the options a feature table refuses (filled by add_parser).
+_TABLE_REFUSES: dict = {}
+
+
+def _validate_table(args) -> int:
+    """``featbus validate MODEL TABLE``: the model scored on a feature table's labelled rows (featbus extract's),
+    the figures, intervals and verdict as for images."""
+    from ..evaluation.validation import validate_table
+    from ..pipelines.tables import TableError
+    from ._table import read_table, refuse_image_options
+
+    args.data_dir = [args.data]  # the refusal names DATA
+    refuse_image_options(args, _TABLE_REFUSES, "validate")
+    if not (math.isfinite(args.target_sensitivity) and 0 < args.target_sensitivity <= 1):
+        raise CLIError(f"--target-sensitivity must be in (0, 1], got {args.target_sensitivity}")
+    if args.report:
+        _check_writable(Path(args.report), "--report", folder=True)
+    table = read_table(args.data, labelled=False)
+    _, (model,) = start(args, [args.model])
+    try:
+        result = validate_table(model, table, target_sensitivity=args.target_sensitivity,
+                                n_bootstrap=args.n_bootstrap, positive=args.positive, random_state=args.random_state)
+    except (TableError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+    result = dataclasses.replace(result, model_source=str(args.model))
+    print(result.summary())
+    if args.report:
+        from ..io import written_whole
+
+        with written_whole(args.report) as tmp:
+            page = Path(args.report) / Path(result.to_html(tmp)).relative_to(tmp)
+        print(f"\nreport: {page}")
+    return strict_status({f"on {args.data}": result.sanity}, args.strict, "validate")
 
 
 def run(args) -> int:
     from ..evaluation.validation import validate
+    from ._table import is_table
 
+    if is_table(args.data):
+        return _validate_table(args)
     if not (math.isfinite(args.target_sensitivity) and 0 < args.target_sensitivity <= 1):
         raise CLIError(f"--target-sensitivity must be in (0, 1], got {args.target_sensitivity}")
     if args.report:

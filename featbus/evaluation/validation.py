@@ -94,7 +94,7 @@ from ..progress import stages
 from .figures import LESION_OR_NORMAL, MACRO, FigureKey, estimate
 from .sanity import AUC_MARGIN
 
-__all__ = ["validate", "ExternalValidation", "reliability_curve", "expected_calibration_error",
+__all__ = ["validate", "validate_table", "ExternalValidation", "reliability_curve", "expected_calibration_error",
            "ECE_BINS", "AUC_MARGIN", "promise_of", "PROMISE_KEYS"]
 
 #: A subgroup column with more values than this is refused (an identifier, not a subgroup).
@@ -919,6 +919,65 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
         in_domain=_in_domain(manifest),
         out_of_domain=out_of_domain, seen=seen_notes, notes=notes + data_notes(data),
         promise=promise_of(model, manifest, positive, classes))
+
+
+def validate_table(model, table, *, target_sensitivity: float = 0.9, n_bootstrap: int = 1000,
+                   positive: str = "malignant", random_state: int | None = 0) -> ExternalValidation:
+    """:func:`validate` on a feature table's rows (``featbus extract``'s, read by
+    :func:`featbus.pipelines.tables.read_feature_table`) instead of images: the model's classifier scores
+    the table's columns it was trained on (a missing one refused, named), and the same figures,
+    intervals over the table's groups and verdict follow. No image is read, so there is no image check
+    and no fingerprint: whether a row trained the model cannot be told (said in the notes).
+
+    Parameters
+    ----------
+    model : FeatbusModel
+    table : FeatureTable
+        Labelled rows (an unlabelled row is refused).
+    target_sensitivity, n_bootstrap, positive, random_state
+        As in :func:`validate`.
+
+    Returns
+    -------
+    result : ExternalValidation
+    """
+    from ..model.domain import score_columns
+    from ..pipelines.tables import ROWS_ALONE, TableError
+
+    _check_parameters(target_sensitivity, n_bootstrap)
+    manifest = getattr(model, "manifest", None) or {}
+    classes = [str(c) for c in model.classes_]
+    if positive not in classes:
+        raise ValueError(f"the positive class {positive!r} is not one of the model's classes ({', '.join(classes)})")
+    if getattr(model, "roi", None) is not None:
+        raise ValueError("this model crops its images to a segmenter's lesion before the features, which a table's "
+                         "rows cannot go through: validate it on the images")
+    labels = np.asarray(table.labels, dtype=str)
+    if (labels == "").any():
+        i = int(np.flatnonzero(labels == "")[0])
+        raise TableError(f"{str(table.path)!r}: row {i + 1} ({table.paths[i]}) has no label")
+    y_true, notes = _case_folded(labels, classes)
+    unknown = sorted(set(y_true.tolist()) - set(classes), key=_natural_key)
+    if unknown:
+        raise ValueError(f"the table has class{'es' if len(unknown) > 1 else ''} "
+                         f"{', '.join(repr(u) for u in unknown)}, which the model does not know (its classes: "
+                         f"{', '.join(classes)})")
+    X = table.columns([str(n) for n in model.features.get_feature_names_out()])
+    proba = np.asarray(model.aligned(model.head.predict_proba(X)), dtype=float)
+    out_of_domain = score_columns(getattr(model, "domain", None), X, range(len(X)), len(X)).get("out_of_domain")
+    groups = np.asarray(table.groups) if table.groups is not None else np.arange(len(y_true))
+    op = manifest.get("operating_point") if isinstance(manifest.get("operating_point"), dict) else None
+    notes = [*notes, f"scored on the feature table {table.path.name}: no image was read, so featbus cannot tell "
+                     "whether a row's image trained the model, nor check what kind of image it is"]
+    return ExternalValidation.from_predictions(
+        y_true, proba, classes=classes, positive=positive, groups=groups,
+        operating_point=op if op and op.get("positive") in classes else None, seen_images=None,
+        target_sensitivity=float(target_sensitivity), n_bootstrap=int(n_bootstrap), random_state=random_state,
+        subgroups={}, model_name=_model_name(model, manifest), model_source=None,
+        groups_from=(table.groups_from or "near-duplicate groups (featbus.duplicate_groups)")
+        if table.groups is not None else ROWS_ALONE, paths=[str(p) for p in table.paths],
+        data_description=f"{len(y_true)} rows of the feature table {table.path.name}", in_domain=_in_domain(manifest),
+        out_of_domain=out_of_domain, seen=[], notes=notes, promise=promise_of(model, manifest, positive, classes))
 
 
 def _check_parameters(target_sensitivity, n_bootstrap) -> None:
