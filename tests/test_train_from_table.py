@@ -217,3 +217,14 @@ def test_validate_on_a_table_gives_the_figures_of_the_images(built, capsys):
     capsys.readouterr()
     assert main(["validate", str(built / "npz.featbus"), str(built / "t.csv"), "--n-bootstrap", "50", "-q"]) == 0
     assert "36 rows of the feature table t.csv" in capsys.readouterr().out
+
+
+def test_a_table_that_records_nothing_still_has_its_mask_columns_refused(built, capsys, tmp_path):
+    out = tmp_path / "lone" / "l.csv"
+    out.parent.mkdir()
+    assert main(["extract", str(built / "set"), "-f", "intensity,shape", "-o", str(out), "-q"]) == 0
+    (tmp_path / "lone" / "l.csv.settings.json").unlink()  # a CSV copied alone: no record of its columns
+    capsys.readouterr()
+    assert main(["train", str(out), "-o", str(tmp_path / "m.featbus"), "-q"]) == 2
+    line = _one_error(capsys)
+    assert "18 of 41 columns" in line and "of a family that reads a lesion mask" in line

@@ -90,8 +90,10 @@ def leak_refusal(table, what: str) -> str | None:
     if not cols:
         return None
     why = table.leak.get("why") or "they come from the data set's ground-truth lesion masks"
+    marked = "marked 'label_leak' by featbus extract" if table.leak.get("recorded", True) else \
+        "of a family that reads a lesion mask"
     return (f"{len(cols)} of {len(table.feature_names)} columns of {str(table.path)!r} (first {cols[0]!r}) are "
-            f"marked 'label_leak' by featbus extract: {why.rstrip('.')}. {what}")
+            f"{marked}: {why.rstrip('.')}. {what}")
 
 
 def as_data(table):

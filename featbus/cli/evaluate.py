@@ -327,8 +327,10 @@ def _say_reports(args, reports: dict, data, n_features: int, external: list, tes
     print(f"\nbest ({main_cv}): {best.name}{optimistic}")
     print(best.summary())
     note = (_mask_note(_split(args.features), args.region, real_data=True) if table_leak is None else
-            (f"{len(table_leak['columns'])} columns (first {table_leak['columns'][0]!r}, marked 'label_leak' by "
-             f"featbus extract): {table_leak.get('why') or 'they come from the ground-truth lesion masks'}"
+            (f"{len(table_leak['columns'])} columns (first {table_leak['columns'][0]!r}, "
+             + ("marked 'label_leak' by featbus extract" if table_leak.get("recorded", True) else
+                "of a family that reads a lesion mask")
+             + f"): {table_leak.get('why') or 'they come from the ground-truth lesion masks'}"
              if table_leak.get("columns") else None))
     if note:
         print(f"\n{note}")

@@ -68,8 +68,9 @@ class FeatureTable:
     paths : list of str
         Each row's image (``path`` column; the row number when the table has none).
     leak : dict
-        ``{"columns": [...], "why": "..."}``: the columns read from ground-truth masks (empty: none,
-        or not recorded).
+        ``{"columns": [...], "why": "...", "recorded": bool}``: the columns read from ground-truth masks, as
+        ``featbus extract`` recorded them (``label_leak``), or, where the table records nothing, the columns
+        of the families that read a mask (``recorded`` False).
     recipe : dict or None
         ``{"settings": settings record, "feature_names": [...]}``; ``None``: no recipe.
     no_recipe : str
@@ -279,6 +280,23 @@ def _read_frame(path: Path) -> tuple[dict, np.ndarray, list, dict]:
     return meta, X, names, entry
 
 
+def _unrecorded_leak(names: list[str]) -> dict:
+    """Where a table records nothing of its columns (a CSV without its sidecar, a table made elsewhere):
+    the columns of the families that read a lesion mask (``shape__...``: :func:`featbus._registry.reads_masks`),
+    marked, since whatever masks they read, a new image comes without one."""
+    from .._registry import FEATURES, reads_masks
+
+    families = {n.split("__", 1)[0] for n in names if "__" in n}
+    reading = {f for f in families if f in FEATURES and reads_masks([f], "image")}
+    columns = [n for n in names if n.split("__", 1)[0] in reading]
+    if not columns:
+        return {"columns": []}
+    return {"columns": columns, "recorded": False,
+            "why": f"the {', '.join(sorted(reading))} columns describe a lesion mask (the table "
+                                       "records nothing of where its masks came from: a data set's are its ground "
+                                       "truth)"}
+
+
 def read_feature_table(path: str | os.PathLike) -> FeatureTable:
     """Read a feature table (``featbus extract``'s Parquet, CSV or NPZ, or one made elsewhere with a
     ``label`` column and numeric feature columns).
@@ -334,9 +352,9 @@ def read_feature_table(path: str | os.PathLike) -> FeatureTable:
                      ".csv" else "made elsewhere, or by an older featbus")
     elif recipe.get("settings") is None:
         no_recipe, recipe = str(recipe.get("why") or "none recorded"), None
-    leak = entry.get(LEAK_KEY) if isinstance(entry.get(LEAK_KEY), dict) else {"columns": []}
-    leak = {"columns": [str(c) for c in leak.get("columns") or []], **({"why": str(leak["why"])}
-                                                                      if leak.get("why") else {})}
+    leak = entry.get(LEAK_KEY) if isinstance(entry.get(LEAK_KEY), dict) else _unrecorded_leak(names)
+    leak = {"columns": [str(c) for c in leak.get("columns") or []], "recorded": leak.get("recorded", True) is True,
+            **({"why": str(leak["why"])} if leak.get("why") else {})}
     if groups is not None:
         groups = np.asarray(groups)
         if groups.dtype == object and any(g is None or (isinstance(g, float) and np.isnan(g)) for g in groups):
