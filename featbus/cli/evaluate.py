@@ -85,7 +85,8 @@ def add_parser(sub, parents) -> None:
                                    "bootstrap 95% intervals and write an HTML report with plots.")
     p.add_argument("data_dir", metavar="DATA", nargs="+",
                    help=_DATA_HELP + "; several: one site each, united (classes by name, groups per site), and "
-                        "a leave-one-site-out figure")
+                        "a leave-one-site-out figure; or one feature table featbus extract wrote (.parquet, .csv, "
+                        ".npz: its labels and groups)")
     p.add_argument("--classifiers", "--classifier", "-c", dest="classifier", default="svm", metavar="LIST",
                    help=f"a comma-separated LIST of classifiers to compare (e.g. -c svm,rf,knn): {_CLASSIFIER_NAMES} "
                         "(default svm). featbus train -c takes one name")

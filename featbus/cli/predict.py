@@ -47,7 +47,7 @@ def add_parser(sub, parents) -> None:
     add_model(p)
     p.add_argument("images", metavar="IMAGE", nargs="+",
                    help="image files, folders (a mini-MIAS folder: its mdbNNN images) or CSV manifests (their "
-                        "image column)")
+                        "image column); or one feature table featbus extract wrote (its rows predicted)")
     add_output(p, "CSV", "write the table here (default: stdout)", required=False)
     add_overwrite(p, "the CSV")
     add_mask_pattern(p)

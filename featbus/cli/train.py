@@ -112,7 +112,9 @@ def add_parser(sub, parents) -> None:
                                    "never trains on. The figures go into the model file. With --test-fraction, "
                                    "whole duplicate groups are held out first and scored by the saved model.")
     p.add_argument("data_dir", metavar="DATA", nargs="+",
-                   help=_DATA_HELP + "; several: one site each, united (classes by name, groups per site)")
+                   help=_DATA_HELP + "; several: one site each, united (classes by name, groups per site); or one "
+                        "feature table featbus extract wrote (.parquet, .csv, .npz: its labels and groups; the model "
+                        "rebuilds its recipe and predicts on images)")
     p.add_argument("--recipe", metavar="NAME", default=None,
                    help=f"a named recipe: {', '.join(RECIPES)} (default {DEFAULT_RECIPE} unless -f or -c is "
                         "given; 'featbus recipes' describes them)")

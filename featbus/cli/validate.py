@@ -39,7 +39,9 @@ def add_parser(sub, parents) -> None:
                                    "file stores from its own cross-validation. Classes DATA lacks (BUS-BRA has no "
                                    "normal) are handled and said; a class MODEL does not know is an error.")
     add_model(p)
-    p.add_argument("data", metavar="DATA", help=_DATA_HELP + ", or a BUS-BRA folder (bus_data.csv + class folders)")
+    p.add_argument("data", metavar="DATA",
+                   help=_DATA_HELP + ", or a BUS-BRA folder (bus_data.csv + class folders), or a labelled feature "
+                                     "table featbus extract wrote")
     add_report(p, "write index.html (figures embedded), roc.png, reliability.png, confusion.png and validation.json "
                   "into DIR")
     add_target_sensitivity(p, 0.9, "sensitivity of the second operating point, a threshold chosen on DATA (default "

@@ -144,7 +144,8 @@ def recipe_extractors(recipe: dict, source: str = "the table's recipe") -> tuple
 
 
 def is_feature_table(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a feature table rather than a data set: a ``.parquet`` file, an ``.npz``
+    """Whether ``path`` is a feature table rather than a data set: a ``.parquet`` file without encoded
+    images (no struct or binary column: not a Hugging Face release), an ``.npz``
     holding ``X`` and ``feature_names``, or a ``.csv`` whose header has no image column but a ``label``
     column beside numeric ones written by ``featbus extract`` (``path``, ``label``, ``target``,
     ``group`` first) or a settings sidecar beside it.
@@ -158,8 +159,16 @@ def is_feature_table(path: str | os.PathLike) -> bool:
     if not p.is_file():
         return False
     suffix = p.suffix.lower()
-    if suffix == ".parquet":
-        return True
+    if suffix == ".parquet":  # not a release of encoded images (a Hugging Face parquet: a struct of bytes)
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            return not any(pa.types.is_struct(f.type) or pa.types.is_binary(f.type) for f in pq.read_schema(p))
+        except ImportError:
+            return True  # reading it says what to install
+        except (OSError, ValueError):
+            return True  # reading it says what is wrong, in one line
     if suffix == ".npz":
         try:
             with np.load(p, allow_pickle=False) as z:
