@@ -17,13 +17,42 @@ from .._release_index import mask_cell_files, read_index_rows
 from .._release_rules import split_counts, split_of
 from .._release_tables import TableError
 from .._release_types import LeftOut, Release, ReleaseError, ReleaseSummary, unescape_cell
-from ._base import DrawnMask
+from ._base import DrawnMask, SourceRead
 from ._refs import reference_from_text
 from .table import pixel_size_cells
 
-__all__ = ["NAME", "manifest_images", "read_index"]
+__all__ = ["NAME", "manifest_images", "read", "read_index", "recognise"]
 
 NAME = "featbus index"
+#: What an index given as the release is saved as.
+_SUFFIXES = (".csv", ".tsv", ".txt")
+
+
+def recognise(files: list[Path], *, given: Path | None = None) -> list[Path]:
+    """The index given as the release itself (``featbus read index.csv``): a table given alone, never a
+    folder's table (those name a folder's own files)."""
+    return [f for f in files if given is not None and f == Path(given.name) and f.suffix.lower() in _SUFFIXES]
+
+
+def read(root: Path, file: Path, images, unannotated: str = "normal", *, options: dict) -> SourceRead:
+    """The index read whole (:func:`read_index`, its images probed as a folder's), its paths relative to its
+    folder and files anywhere: ``SourceRead.release``. ``options`` are :func:`~featbus.datasets.read_release`'s;
+    one naming a release's own table or files is refused (an index's columns are its own)."""
+    from .._release_tables import SourceRefused
+
+    path = root / file
+    given = {"--image-column": options["image_column"], "--label-column": options["label_column"],
+             "--group-column": options["group_column"], "--mask-pattern": options["mask_pattern"]}
+    refused = [k for k, v in given.items() if v is not None]
+    try:
+        if refused:
+            raise ReleaseError(f"{' and '.join(refused)} name a release's own table or files; {str(path)!r} is an "
+                               "index, whose columns are image, label, group and mask: drop the option")
+        rel = read_index(path, strict=options["rows_without_image"] == "raise", classes=options["classes"],
+                         require_labels=options["require_labels"], group_pattern=options["group_pattern"], probe=True)
+    except ReleaseError as exc:  # the release given is this file: refused, never read as another layout
+        raise SourceRefused(str(exc)) from None
+    return SourceRead(file, entries=rel.entries, claims_images=True, release=rel)
 
 
 def _manifest_error(path: Path, line: int, what: str) -> ReleaseError:
