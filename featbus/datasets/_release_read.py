@@ -5,7 +5,7 @@ patients, splits, pixel sizes, rows and masks; no table's columns read for them,
 considered, an image file it does not list left out); else the folder is read by its annotation files, the
 table naming the images (keyed by name, by patient folder or by a DICOM header field), the DICOM headers and
 the folders: which one labels the images, which names the patients, what else was considered and why not.
-Either way one builder (:meth:`Reader.release`) makes the :class:`~featbus.datasets.Release` of the entries;
+Either way one builder (:meth:`Release.of`) makes the :class:`~featbus.datasets.Release` of the entries;
 each file or row left out named."""
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from ._release_types import LeftOut, Release, ReleaseError, ReleaseSummary
 from .sources import DrawnMask, Entry, dicom, folders, table
 from .sources.folders import folder_levels, masks_not_a_class
 from .sources.table import pixel_size_cells
-from .sources.tool_tables import entries_table
 
 __all__ = ["Reader"]
 
@@ -115,7 +114,7 @@ def _lesion_masks(reader, images, masks_of, probed, rule):
 
 
 def _entries(reader, claimers) -> list:
-    """The claiming sources' entries, one per image: an image two files give two labels left out,
+    """The sources' entries, one per image: an image two files give two labels (ignoring case) left out,
     named with both; two files' masks of one image joined."""
     said: dict[str, list] = {}
     for got in claimers:
@@ -123,7 +122,7 @@ def _entries(reader, claimers) -> list:
             said.setdefault(_name(entry.image), []).append((got.file, entry))
     entries = []
     for name, found in said.items():
-        if len({e.label for _, e in found}) > 1:
+        if len({(e.label or "").casefold() for _, e in found}) > 1:
             reader.out(name, "two labels", "; ".join(f"{f.as_posix()} says {e.label!r}" for f, e in found))
             continue
         masks = tuple(dict.fromkeys(m for _, e in found for m in e.masks))
@@ -303,20 +302,6 @@ class Reader:
         """Leave ``item`` (a file, or ``row N of TABLE``) out for ``reason`` (:data:`LEFT_OUT_REASONS`)."""
         self.left_out.append(LeftOut(item.as_posix() if isinstance(item, Path) else str(item), reason, detail))
 
-    def release(self, summary, entries: list, class_order: list, group_pattern: str | None) -> Release:
-        """The one builder: the :class:`Release` of ``entries`` (one per image, its image absolute or a
-        reference, its patient the image's group), the summary's counts of images, masks, classes and
-        patients, and what was left out."""
-        labels = [e.label for e in entries]
-        summary.n_images = len(entries)
-        summary.n_masks_paired = sum(1 for e in entries if e.masks)
-        summary.n_mask_files = sum(len(e.masks) for e in entries)
-        summary.classes = {c: labels.count(c) for c in class_order if labels.count(c)}
-        summary.n_patients = len({e.patient for e in entries})
-        summary.left_out = self.left_out
-        return Release(self.root, summary=summary, class_order=class_order, group_pattern=group_pattern,
-                       copies=self.copies, unfit_masks=self.unfit, entries=entries)
-
     def read(self, reads, *, image_column, label_column, group_column, group_pattern, mask_pattern,
              require_labels, classes=None, rows_without_image="leave out") -> Release:
         """The release of ``reads`` (the sources' files read, :func:`~featbus.datasets.sources.read_sources`):
@@ -365,11 +350,13 @@ class Reader:
             next((split_of(p) for p in reversed(img.parts[:-1]) if split_of(p)), "") for img in images]
         splits = splits if any(splits) else None
         summary.splits = split_counts(splits) if splits else {}
-        rel = self.release(summary, [Entry(
+        summary.left_out = self.left_out
+        rel = Release.of(root, summary, [Entry(
             root / img, labels[k], lesion.get(img, ()), patient=groups[k], split=splits[k] if splits else None,
             pixel_size=pixel_sizes[k] if pixel_sizes else None,
             row={"row": rows_of[img][0] + 2, **dict(zip(chosen[2], chosen[1][rows_of[img][0]]))}
-            if chosen and img in rows_of else None) for k, img in enumerate(images)], class_order, group_pattern)
+            if chosen and img in rows_of else None) for k, img in enumerate(images)], class_order,
+            group_pattern=group_pattern, copies=self.copies, unfit_masks=self.unfit)
         summary.mask_rule = rule if summary.n_mask_files else None
         summary.class_source = class_source
         return rel
@@ -416,11 +403,12 @@ class Reader:
                 f"; joined by {claimers[0].key}" if claimers[0].key else "") + ")"
         splits = _splits(kept, summary)
         sizes = _given_pixel_sizes(kept, names, summary)
-        rel = self.release(summary, [replace(
+        summary.left_out = reader.left_out
+        rel = Release.of(root, summary, [replace(
             e, image=root / e.image if isinstance(e.image, Path) else e.image, label=labels[k], masks=masks,
             patient=groups[k], split=splits[k] if splits else None, pixel_size=sizes[k] if sizes else None,
             row=dict(e.row) if e.row else None, meta=dict(e.meta)) for k, (e, masks) in enumerate(kept)],
-            class_order, group_pattern)
+            class_order, group_pattern=group_pattern, unfit_masks=self.unfit)
         summary.mask_rule = _said(claimers, "mask_rule", "given by {file}") if summary.n_mask_files else None
         summary.class_source = _said(claimers, "class_source", "the labels of {file}") if summary.classes else None
         _table_within(claimers, summary)
@@ -441,8 +429,11 @@ class Reader:
         used = [got for got in reads if got.entries]
         self.sourced = {}
         if used:
-            header, rows, masks = entries_table(used, lambda item, *why: (gone.add(item), self.out(item, *why)))
-            self.sourced = {used[0].file: (header, rows)}
+            entries = _entries(self, used)  # the images two files give two labels left out, named
+            gone |= {e.image for got in used for e in got.entries} - {e.image for e in entries}
+            self.sourced = {used[0].file: (["image", "label", "split", "patient"], [  # an empty column never chosen
+                [e.image.as_posix(), e.label or "", e.split or "", e.patient or ""] for e in entries])}
+            masks = {e.image: e.masks for e in entries}
             self.sourced_words = _said(used, "class_source")
             if len(used) > 1:
                 summary.notes.append(f"The annotation files {', '.join(g.file.as_posix() for g in used)} read as one.")

@@ -96,6 +96,5 @@ def mias_release(root: Path, files: list[Path], *, task: str = "severity", table
 
     got = read(root, Path("Info.txt"), files, task=task, table=table)
     summary = replace(got.within, class_source=got.class_source, patient_source=got.patient_source,
-                      patient_detail=got.patient_detail, n_images=len(got.entries))
-    return Release(root, summary=summary, class_order=list(got.class_order),
-                   entries=[replace(e, image=root / e.image) for e in got.entries])
+                      patient_detail=got.patient_detail)
+    return Release.of(root, summary, [replace(e, image=root / e.image) for e in got.entries], list(got.class_order))
