@@ -134,13 +134,14 @@ def _files_not_listed(reader, entries, claimers, names: str) -> None:
     """The release's image files no entry lists (its masks apart) left out: a file named as a mask
     (``mask``), any other (``no annotation``)."""
     listed = {e.image for e in entries if isinstance(e.image, Path)} | {f for got in claimers for f in got.aside}
-    masks = {m for e in entries for m in e.masks if isinstance(m, Path)}
-    images, masks_of, unpaired, _ = split_masks(reader.files, None, reader.release_name)
-    named_masks = {m for ms in masks_of.values() for m, _ in ms} | set(unpaired)
+    listed |= {m for e in entries for m in e.masks if isinstance(m, Path)}
     said = {item.item for item in reader.left_out}  # a file the source left out itself is named once
-    for f in reader.files:
-        if f in listed or f in masks or f.as_posix() in said:
-            continue
+    rest = [f for f in reader.files if f not in listed and f.as_posix() not in said]
+    if not rest:  # every file listed: the mask rules are not asked
+        return
+    _, masks_of, unpaired, _ = split_masks(reader.files, None, reader.release_name)
+    named_masks = {m for ms in masks_of.values() for m, _ in ms} | set(unpaired)
+    for f in rest:
         if f in named_masks:
             reader.out(f, "mask", f"not used: {names} gives the masks")
         else:
