@@ -1,12 +1,17 @@
-"""The steps of :func:`featbus.datasets.read_release` on a folder, arbitrating between the release's
-sources (:mod:`featbus.datasets.sources`): the annotation files, the table naming the images (keyed
-by name, by patient folder or by a DICOM header field), the DICOM headers and the folders; which
-one labels the images, which names the patients, what else was considered and why not; each file
-or row left out named."""
+"""The one arbiter of :func:`featbus.datasets.read_release`, between the release's sources
+(:mod:`featbus.datasets.sources`): a source that lists the images itself
+(:attr:`~featbus.datasets.sources.SourceRead.claims_images`) gives the release, its entries as given (labels,
+patients, splits, pixel sizes, rows and masks; no table's columns read for them, the other files named as
+considered, an image file it does not list left out); else the folder is read by its annotation files, the
+table naming the images (keyed by name, by patient folder or by a DICOM header field), the DICOM headers and
+the folders: which one labels the images, which names the patients, what else was considered and why not.
+Either way one builder (:meth:`Release.of`) makes the :class:`~featbus.datasets.Release` of the entries;
+each file or row left out named."""
 
 from __future__ import annotations
 
-from collections import Counter
+import os
+from dataclasses import replace
 from pathlib import Path
 
 from ..io import for_processing_note, pixel_limit_problem
@@ -22,21 +27,25 @@ from ._release_rules import (
 )
 from ._release_scan import one_level_down, probe_files, split_masks
 from ._release_types import LeftOut, Release, ReleaseError, ReleaseSummary
-from .sources import dicom, folders, table
+from .sources import DrawnMask, Entry, dicom, folders, table
 from .sources.folders import folder_levels, masks_not_a_class
 from .sources.table import pixel_size_cells
-from .sources.tool_tables import entries_table
 
 __all__ = ["Reader"]
 
 
-def _said(reads, what: str) -> str:
+def _said(reads, what: str, default: str = "the annotations of {file}") -> str:
     """The sources' words for ``what`` (``"mask_rule"``, ``"class_source"``), each said once with
     the files it holds for (a template's ``{file}``)."""
     files: dict[str, list[str]] = {}
     for got in reads:
-        files.setdefault(getattr(got, what) or "the annotations of {file}", []).append(got.file.as_posix())
+        files.setdefault(getattr(got, what) or default, []).append(got.file.as_posix())
     return "; ".join(words.format(file=", ".join(f)) for words, f in files.items())
+
+
+def _name(image) -> str:
+    """An entry's image as the paragraph and the left-out records name it."""
+    return image.as_posix() if isinstance(image, Path) else os.fspath(image)
 
 
 def _presentation(header) -> str:
@@ -104,6 +113,170 @@ def _lesion_masks(reader, images, masks_of, probed, rule):
     return lesion, rule
 
 
+def _entries(reader, claimers) -> list:
+    """The sources' entries, one per image: an image two files give two labels (ignoring case) left out,
+    named with both; two files' masks of one image joined."""
+    said: dict[str, list] = {}
+    for got in claimers:
+        for entry in got.entries:
+            said.setdefault(_name(entry.image), []).append((got.file, entry))
+    entries = []
+    for name, found in said.items():
+        if len({(e.label or "").casefold() for _, e in found}) > 1:
+            reader.out(name, "two labels", "; ".join(f"{f.as_posix()} says {e.label!r}" for f, e in found))
+            continue
+        masks = tuple(dict.fromkeys(m for _, e in found for m in e.masks))
+        entries.append(replace(found[0][1], masks=masks))
+    return entries
+
+
+def _files_not_listed(reader, entries, claimers, names: str) -> None:
+    """The release's image files no entry lists (its masks apart) left out: a file named as a mask
+    (``mask``), any other (``no annotation``)."""
+    listed = {e.image for e in entries if isinstance(e.image, Path)} | {f for got in claimers for f in got.aside}
+    listed |= {m for e in entries for m in e.masks if isinstance(m, Path)}
+    said = {item.item for item in reader.left_out}  # a file the source left out itself is named once
+    rest = [f for f in reader.files if f not in listed and f.as_posix() not in said]
+    if not rest:  # every file listed: the mask rules are not asked
+        return
+    _, masks_of, unpaired, _ = split_masks(reader.files, None, reader.release_name)
+    named_masks = {m for ms in masks_of.values() for m, _ in ms} | set(unpaired)
+    for f in rest:
+        if f in named_masks:
+            reader.out(f, "mask", f"not used: {names} gives the masks")
+        else:
+            reader.out(f, "no annotation", f"{names} lists no such image")
+
+
+def _checked(reader, entries) -> list:
+    """``(entry, masks)`` for each entry whose image is readable and not too large, its masks
+    (absolute, or drawn) each of the image's size; what is not left out, named."""
+    root = reader.root
+    files = [e.image for e in entries if isinstance(e.image, Path)]
+    probed = probe_files(root, list(dict.fromkeys(files + [m for e in entries for m in e.masks
+                                                           if isinstance(m, Path)])))
+    kept = []
+    for e in entries:
+        img = e.image
+        probe = getattr(img, "probe", None)
+        shape, problem = probed[img] if isinstance(img, Path) else probe() if probe else (None, None)
+        if problem is None and shape is not None:
+            problem = pixel_limit_problem(shape)
+        if problem is not None:
+            reader.out(_name(img), *problem)
+            for m in e.masks:
+                reader.out(_name(m), "mask", f"of {_name(img)}, left out")
+            continue
+        masks = []
+        for m in e.masks:
+            m_shape, m_problem = (m.size, None) if isinstance(m, DrawnMask) else probed[m] if isinstance(m, Path) \
+                else m.probe()  # a mask that is an archive's member
+            if m_problem is not None:
+                reader.out(_name(m), *m_problem)
+            elif shape is not None and m_shape != shape:
+                if isinstance(m, Path) and isinstance(img, Path):
+                    reader.unfit.setdefault(root / img, []).append(root / m)
+                reader.out(_name(m), "mask size differs", f"{m_shape[1]}x{m_shape[0]} for an image of "
+                                                          f"{shape[1]}x{shape[0]} ({_name(img)})")
+            else:
+                masks.append(root / m if isinstance(m, Path) else m)
+        kept.append((e, tuple(masks)))
+    return kept
+
+
+def _given_labels(reader, kept, claimers, names: str) -> tuple[list, list[str]]:
+    """The entries' labels as given, and the class order (the expected classes when given, each
+    label one of them, ignoring case and surrounding spaces; else the source's order, else sorted)."""
+    labels = [e.label for e, _ in kept]
+    if reader.classes is None:
+        return labels, list(claimers[0].class_order) or sorted({c for c in labels if c is not None}, key=_natural_key)
+    from .._registry import did_you_mean
+
+    expected = [str(c) for c in reader.classes]
+    for k, (e, _) in enumerate(kept):
+        if e.label is None:
+            continue
+        match = next((c for c in expected if c.strip().casefold() == e.label.strip().casefold()), None)
+        if match is None:
+            raise ReleaseError(f"{_name(e.image)!r} ({names}): label {e.label!r} is not one of the classes {expected}"
+                               f"{did_you_mean(e.label.casefold(), [c.casefold() for c in expected])}")
+        labels[k] = match
+    return labels, expected
+
+
+def _given_groups(reader, kept, labels, class_order, group_pattern, claimers, summary) -> list[str]:
+    """The entries' patients as given (an entry without one its own patient, said), else the
+    reader's rules over the images' names (``group_pattern``, folders, DICOM headers, prefixes; a name
+    an entry gives, :attr:`~.sources.Entry.name`, read as its file's), the source's words where they find none."""
+    names = [Path(_name(e.image)) for e, _ in kept]
+    if group_pattern is not None:
+        from .name_groups import pattern_groups
+
+        summary.patient_source, summary.patient_detail = "pattern", f"--group-pattern {group_pattern!r}"
+        return pattern_groups(names, group_pattern)[1]
+    if any(e.patient for e, _ in kept):
+        given = next((g for g in claimers if g.patient_source), claimers[0])
+        summary.patient_source = given.patient_source or "column"
+        summary.patient_detail = given.patient_detail
+        empty = sum(not e.patient for e, _ in kept)
+        if empty:
+            summary.notes.append(f"{empty} image(s) the source gives no patient: each is its own patient.")
+        return [e.patient or n.as_posix() for (e, _), n in zip(kept, names)]
+    own = [Path(e.name) if e.name else n for (e, _), n in zip(kept, names)]
+    groups = folders.name_patients(reader, names, class_order, summary, own if own != names else None)
+    said = next((g for g in claimers if g.patient_source), None)
+    if summary.patient_source == "one per image" and said is not None:  # the source's words for no patients
+        summary.patient_source, summary.patient_detail = said.patient_source, said.patient_detail
+    return groups
+
+
+def _splits(kept, summary) -> list[str] | None:
+    """Each image's split as its entry gives it (its spelling read as train / valid / test), else a
+    split folder above it; ``None`` without splits."""
+    splits = []
+    for e, _ in kept:
+        if e.split:
+            split = split_of(e.split)
+            if split is None:
+                raise ReleaseError(f"{_name(e.image)!r}: split {e.split!r} is none of train, valid, test")
+        else:
+            split = next((split_of(p) for p in reversed(Path(_name(e.image)).parts[:-1]) if split_of(p)), "")
+        splits.append(split)
+    if not any(splits):
+        return None
+    summary.splits = split_counts(splits)
+    return splits
+
+
+def _given_pixel_sizes(kept, names: str, summary) -> list:
+    """Each image's pixel size as its entry gives it; ``[]`` when none does."""
+    sizes = [e.pixel_size for e, _ in kept]
+    summary.n_pixel_sizes = sum(s is not None for s in sizes)
+    if not summary.n_pixel_sizes:
+        return []
+    summary.pixel_size_source = next(s.get("source") for s in sizes if s is not None) or names
+    summary.pixel_size_missing = [(repr(_name(e.image)), f"({names} gives none)") for e, _ in kept
+                                  if e.pixel_size is None]
+    return sizes
+
+
+def _table_within(claimers, summary) -> None:
+    """The table a single claiming source read inside its file (an archive's own table), said as a folder's:
+    the table and its columns, what else was considered, the label notes, its pixel-size column."""
+    within = claimers[0].within if len(claimers) == 1 else None
+    if within is None:
+        return
+    summary.table_candidates += within.table_candidates
+    summary.label_notes += within.label_notes
+    if within.table is None:
+        return
+    for name in ("table", "image_column", "key_role", "label_column", "group_column", "mask_column"):
+        setattr(summary, name, getattr(within, name))
+    if within.pixel_size_column and summary.n_pixel_sizes:
+        summary.pixel_size_column, summary.pixel_size_unit = within.pixel_size_column, within.pixel_size_unit
+        summary.pixel_size_source, summary.pixel_size_missing = None, list(within.pixel_size_missing)
+
+
 class Reader:
     """The steps of :func:`read_release` on a folder, in order: masks, the sources' files, the
     table, headers, labels, patients, pixel sizes, splits; each step adds what it leaves out to
@@ -111,7 +284,8 @@ class Reader:
     reader as their context: ``root``, :meth:`out`, the tables and headers read so far."""
 
     def __init__(self, root: Path, release_name: str, files: list[Path], tables: list[Path], left_out: list):
-        self.root, self.release_name, self.files, self.tables = root, release_name, files, tables
+        self.root, self.release_name, self.files, self.considered = root, release_name, files, tables
+        self.tables = [t for t in tables if t.suffix.lower() in TABLE_SUFFIXES]  # the folder's, read by its rules
         self.left_out: list[LeftOut] = left_out
         self.label_col: int | None = None
         self.copies: list[tuple[str, str]] = []
@@ -129,12 +303,16 @@ class Reader:
         """Leave ``item`` (a file, or ``row N of TABLE``) out for ``reason`` (:data:`LEFT_OUT_REASONS`)."""
         self.left_out.append(LeftOut(item.as_posix() if isinstance(item, Path) else str(item), reason, detail))
 
-    def read(self, *, reads, image_column, label_column, group_column, group_pattern, mask_pattern,
+    def read(self, reads, *, image_column, label_column, group_column, group_pattern, mask_pattern,
              require_labels, classes=None, rows_without_image="leave out") -> Release:
-        """The release, its images named by a table or by the folders (``reads``: the sources'
-        files read, :func:`~featbus.datasets.sources.read_sources`; none claims the images)."""
+        """The release of ``reads`` (the sources' files read, :func:`~featbus.datasets.sources.read_sources`):
+        the images a source lists (:meth:`claimed`), else those a table or the folders name."""
         root = self.root
         self.classes, self.rows_without_image = classes, rows_without_image
+        if any(got.claims_images and got.entries for got in reads):
+            return self.claimed(reads, image_column=image_column, label_column=label_column,
+                                group_column=group_column, group_pattern=group_pattern, mask_pattern=mask_pattern,
+                                require_labels=require_labels)
         self.source_tables = [got.file for got in reads if got.file.suffix.lower() in TABLE_SUFFIXES]
         if not self.files:
             subdirs = sorted((d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
@@ -165,16 +343,6 @@ class Reader:
         if require_labels and not any(labels):
             raise ReleaseError(self._unlabelled(masks_of, summary))
         groups = self._groups(chosen, images, labels, rows_of, group_column, group_pattern, class_order, summary)
-        masks = [lesion.get(img, ()) for img in images]
-        summary.n_images = len(images)
-        summary.n_masks_paired = sum(1 for m in masks if m)
-        summary.n_mask_files = sum(len(m) for m in masks)
-        summary.mask_rule = rule if summary.n_mask_files else None
-        counted = Counter(labels)
-        summary.classes = {c: counted[c] for c in class_order if counted[c]}
-        summary.class_source = class_source
-        summary.n_patients = len(set(groups))
-        summary.left_out = self.left_out
         pixel_sizes = self._pixel_sizes(chosen, images, rows_of, summary)
         processing = [i for i in images if _presentation(self.headers.get(i)) == "FOR PROCESSING"]
         if processing:  # said from the headers read, as the pixels' reading says it (featbus.io)
@@ -183,11 +351,69 @@ class Reader:
             next((split_of(p) for p in reversed(img.parts[:-1]) if split_of(p)), "") for img in images]
         splits = splits if any(splits) else None
         summary.splits = split_counts(splits) if splits else {}
-        return Release(root, [root / i for i in images], labels, groups, masks, summary, group_pattern=group_pattern,
-                       copies=self.copies, splits=splits,
-                       rows=[{"row": rows_of[i][0] + 2, **dict(zip(chosen[2], chosen[1][rows_of[i][0]]))}
-                             if chosen and i in rows_of else {} for i in images],
-                       class_order=class_order, pixel_sizes=pixel_sizes, unfit_masks=self.unfit)
+        summary.left_out = self.left_out
+        rel = Release.of(root, summary, [Entry(
+            root / img, labels[k], lesion.get(img, ()), patient=groups[k], split=splits[k] if splits else None,
+            pixel_size=pixel_sizes[k] if pixel_sizes else None,
+            row={"row": rows_of[img][0] + 2, **dict(zip(chosen[2], chosen[1][rows_of[img][0]]))}
+            if chosen and img in rows_of else None) for k, img in enumerate(images)], class_order,
+            group_pattern=group_pattern, copies=self.copies, unfit_masks=self.unfit)
+        summary.mask_rule = rule if summary.n_mask_files else None
+        summary.class_source = class_source
+        return rel
+
+    def claimed(self, reads, *, image_column, label_column, group_column, group_pattern, mask_pattern,
+                require_labels) -> Release:
+        """The release the claiming sources of ``reads`` list: their entries as given, every other file
+        named as considered."""
+        reader, root = self, self.root
+        claimers = [got for got in reads if got.claims_images and got.entries]
+        names = ", ".join(got.file.as_posix() for got in claimers)
+        refused = [k for k, v in {"--image-column": image_column, "--label-column": label_column,
+                                  "--group-column": group_column, "--mask-pattern": mask_pattern}.items()
+                   if v is not None]
+        if refused:
+            raise ReleaseError(f"{' and '.join(refused)}: {names} in {str(root)!r} lists the images with their labels, "
+                               "patients and masks (no table's columns are read): drop the option")
+        summary = ReleaseSummary(root=root)
+        for got in reads:
+            if got in claimers:
+                for item in got.left_out:
+                    reader.out(*item)
+                summary.notes += [n for n in got.notes if n not in summary.notes]  # a card two files share: once
+            elif got.not_used:
+                summary.table_candidates.append(f"{got.file.as_posix()} ({got.not_used}; not read)")
+            elif not (got.entries or got.left_out or got.notes):  # a part of another file's read (a YOLO label file)
+                continue
+            else:
+                summary.table_candidates.append(f"{got.file.as_posix()} ({len(got.entries)} images; not read: {names} "
+                                                "lists the images)")
+        summary.table_candidates += [f"{t.as_posix()} (not read: {names} lists the images)" for t in reader.considered]
+        if len(claimers) > 1:
+            summary.notes.append(f"The annotation files {names} read as one.")
+        entries = _entries(reader, claimers)
+        _files_not_listed(reader, entries, claimers, names)
+        kept = _checked(reader, entries)
+        labels, class_order = _given_labels(reader, kept, claimers, names)
+        if require_labels and not any(label is not None for label in labels):
+            raise ReleaseError(f"nothing labels the images of {str(root)!r}: {names} lists them without a label")
+        groups = _given_groups(reader, kept, labels, class_order, group_pattern, claimers, summary)
+        within = claimers[0].within
+        if within is None or within.table != root / claimers[0].file:  # a source that is its table is said as one
+            summary.source = f"images listed by {names} ({claimers[0].source_name or 'a source'}" + (
+                f"; joined by {claimers[0].key}" if claimers[0].key else "") + ")"
+        splits = _splits(kept, summary)
+        sizes = _given_pixel_sizes(kept, names, summary)
+        summary.left_out = reader.left_out
+        rel = Release.of(root, summary, [replace(
+            e, image=root / e.image if isinstance(e.image, Path) else e.image, label=labels[k], masks=masks,
+            patient=groups[k], split=splits[k] if splits else None, pixel_size=sizes[k] if sizes else None,
+            row=dict(e.row) if e.row else None, meta=dict(e.meta)) for k, (e, masks) in enumerate(kept)],
+            class_order, group_pattern=group_pattern, unfit_masks=self.unfit)
+        summary.mask_rule = _said(claimers, "mask_rule", "given by {file}") if summary.n_mask_files else None
+        summary.class_source = _said(claimers, "class_source", "the labels of {file}") if summary.classes else None
+        _table_within(claimers, summary)
+        return rel
 
     def _sources(self, reads, images, masks_of, rule, summary):
         """The annotation files read (:mod:`~featbus.datasets.sources`): what each leaves out named,
@@ -204,8 +430,11 @@ class Reader:
         used = [got for got in reads if got.entries]
         self.sourced = {}
         if used:
-            header, rows, masks = entries_table(used, lambda item, *why: (gone.add(item), self.out(item, *why)))
-            self.sourced = {used[0].file: (header, rows)}
+            entries = _entries(self, used)  # the images two files give two labels left out, named
+            gone |= {e.image for got in used for e in got.entries} - {e.image for e in entries}
+            self.sourced = {used[0].file: (["image", "label", "split", "patient"], [  # an empty column never chosen
+                [e.image.as_posix(), e.label or "", e.split or "", e.patient or ""] for e in entries])}
+            masks = {e.image: e.masks for e in entries}
             self.sourced_words = _said(used, "class_source")
             if len(used) > 1:
                 summary.notes.append(f"The annotation files {', '.join(g.file.as_posix() for g in used)} read as one.")

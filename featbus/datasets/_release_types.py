@@ -168,6 +168,18 @@ class Release:
                                              ("meta", "meta")) if any(getattr(e, attr) for e in entries)}
         self._entries, self._given = list(entries), frozenset(given)
 
+    @classmethod
+    def of(cls, root, summary: ReleaseSummary, entries: list, class_order: list, **options) -> Release:
+        """The one builder every reading ends in: the release of ``entries`` (one per image, its image
+        absolute or a reference, its patient the image's group), ``summary``'s counts of images, masks,
+        classes and patients set from them; ``options`` the constructor's."""
+        labels = [e.label for e in entries]
+        summary.n_images, summary.n_patients = len(entries), len({e.patient for e in entries})
+        summary.n_masks_paired = sum(1 for e in entries if e.masks)
+        summary.n_mask_files = sum(len(e.masks) for e in entries)
+        summary.classes = {c: labels.count(c) for c in class_order if labels.count(c)}
+        return cls(root, summary=summary, class_order=class_order, entries=entries, **options)
+
     def __len__(self) -> int:
         return len(self._entries)
 

@@ -120,7 +120,7 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
                       f"{', '.join(unlisted[:5])}", UserWarning, stacklevel=find_stack_level())
     if len(unlisted) == len(on_disk):
         raise ValueError(f"none of the {len(table)} images listed in Info.txt is in {str(root)!r}")
-    rel = mias_release(root, [p.relative_to(root) for p in on_disk.values()], [], task=task, table=table)
+    rel = mias_release(root, [p.relative_to(root) for p in on_disk.values()], task=task, table=table)
     data = rel.to_bunch(n_jobs=n_jobs)
     classes = MIAS_TASKS[task]
     # the lesions of Info.txt drawn as disks on each image read (Info.txt measures y from the bottom edge)

@@ -27,10 +27,8 @@ import os
 from pathlib import Path
 
 from ._common import _pattern_regex
-from ._release_claimed import claimed_release
 from ._release_index import MANIFEST_COLUMNS
 from ._release_read import Reader
-from ._release_rules import TABLE_SUFFIXES
 from ._release_scan import unwrap_download_folder, walk_release
 from ._release_tables import SourceRefused
 from ._release_types import (
@@ -43,9 +41,9 @@ from ._release_types import (
     escape_cell,
     unescape_cell,
 )
-from .sources import extra_suffixes, mias, read_sources
+from .sources import extra_suffixes, read_sources
 from .sources._refs import is_release_file
-from .sources.index import manifest_images, read_index
+from .sources.index import manifest_images
 
 #: The values of an index's or a manifest's ``split`` column (each spelling of
 #: :data:`~featbus.vocabulary.SPLITS` read as one of them; empty: no assignment).
@@ -129,24 +127,15 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
         raise ReleaseError(f"{str(path)!r} does not exist")
     if not path.is_dir() and not path.is_file():
         raise ReleaseError(f"{str(path)!r} is not a regular file nor a folder (a FIFO, device or socket): never opened")
-    if path.is_file() and not is_release_file(path):
-        if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
-            raise ReleaseError(f"{str(path)!r} is a file: give the release's folder, or an index CSV written by "
-                               "featbus read DATA --index FILE")
-        given = {"--image-column": image_column, "--label-column": label_column, "--group-column": group_column,
-                 "--mask-pattern": mask_pattern}
-        refused = [k for k, v in given.items() if v is not None]
-        if refused:
-            raise ReleaseError(f"{' and '.join(refused)} name a release's own table or files; {str(path)!r} is an "
-                               "index, whose columns are image, label, group and mask: drop the option")
-        return read_index(path, strict=rows_without_image == "raise", classes=classes,
-                           require_labels=require_labels, group_pattern=group_pattern, probe=True)
+    if path.is_file() and not is_release_file(path) and path.suffix.lower() not in (".csv", ".tsv", ".txt"):
+        raise ReleaseError(f"{str(path)!r} is a file: give the release's folder, or an index CSV written by "
+                           "featbus read DATA --index FILE")
     if mask_pattern is not None:
         try:
             _pattern_regex(mask_pattern, None)
         except ValueError as exc:
             raise ReleaseError(f"--mask-pattern {mask_pattern!r}: {exc}") from None
-    if path.is_file():  # a zip or tar archive, an .npz: the file is the release, read by its source
+    if path.is_file():  # an index, a zip or tar archive, an .npz: the file is the release, read by its source
         root, files, tables, left_out, release_name = path.parent, [], [Path(path.name)], [], path.stem
     else:
         root = unwrap_download_folder(path)
@@ -155,22 +144,20 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
             files, tables, left_out = walk_release(root, extra_suffixes())
         except ImportError as exc:  # DICOM files, and no pydicom: one line naming the extra
             raise ReleaseError(str(exc)) from None
-    if files and mias.recognise(root, files):  # labelled by its Info.txt, no table of image names
-        return mias.read(root, files, left_out, group_pattern=group_pattern, options={
-            "--image-column": image_column, "--label-column": label_column, "--group-column": group_column,
-            "--mask-pattern": mask_pattern})
+    options = {"image_column": image_column, "label_column": label_column, "group_column": group_column,
+               "group_pattern": group_pattern, "mask_pattern": mask_pattern, "require_labels": require_labels}
     try:
-        reads, tables = read_sources(root, tables, files, unannotated, arbiter=arbiter)
+        reads, tables = read_sources(root, tables, files, unannotated, arbiter=arbiter,
+                                     given=path if path.is_file() else None,
+                                     options=dict(options, classes=classes, rows_without_image=rows_without_image))
     except SourceRefused as exc:  # the release's own label table, unreadable as saved
         raise ReleaseError(str(exc)) from None
-    if path.is_file() and not any(got.entries for got in reads):  # an archive or .npz holding no image: why
+    if path.is_file() and not any(got.entries or got.release for got in reads):  # an archive or .npz holding no image
         why = reads[0].not_used if reads and reads[0].not_used else "no image in it"
         raise ReleaseError(why if str(path) in why else f"{str(path)!r}: {why}")
-    rel = arbiter(root, release_name, files, tables, left_out, reads, image_column=image_column,
-                  label_column=label_column, group_column=group_column, group_pattern=group_pattern,
-                  mask_pattern=mask_pattern, require_labels=require_labels, classes=classes,
-                  rows_without_image=rows_without_image)
-    if path.is_file() and any(got.claims_images and got.entries for got in reads):
+    rel = arbiter(root, release_name, files, tables, left_out, reads, classes=classes,
+                  rows_without_image=rows_without_image, **options)
+    if path.is_file() and not rel.from_index and any(got.claims_images and got.entries for got in reads):
         rel.summary.root = path  # an archive or .npz given itself: the paragraph names it, not its folder
     return rel
 
@@ -178,13 +165,12 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
 def arbiter(root, release_name: str, files: list[Path], tables: list[Path], left_out: list, reads, *,
             classes=None, rows_without_image: str = "leave out", **options) -> Release:
     """The release the sources' ``reads`` and the folder's rules make of ``files``: the images a source
-    lists itself (:func:`~featbus.datasets._release_claimed.claimed_release`), else the folder read by its
-    tables and names (:class:`~featbus.datasets._release_read.Reader`). The archive source reads its members
+    lists itself, else the folder read by its tables and names, by the one arbiter
+    (:class:`~featbus.datasets._release_read.Reader`). The archive source reads its members
     through this function, handed to it by :func:`~featbus.datasets.sources.read_sources`: no source imports
     the reader."""
-    reader = Reader(root, release_name, files, [t for t in tables if t.suffix.lower() in TABLE_SUFFIXES], left_out)
-    reader.classes = classes
-    if any(got.claims_images and got.entries for got in reads):  # a source lists the images itself
-        reader.tables = tables  # every file considered is named
-        return claimed_release(reader, reads, **options)
-    return reader.read(reads=reads, classes=classes, rows_without_image=rows_without_image, **options)
+    whole = next((got.release for got in reads if got.release is not None), None)
+    if whole is not None:  # a source that reads the release whole (the featbus index)
+        return whole
+    return Reader(root, release_name, files, tables, left_out).read(reads, classes=classes,
+                                                                    rows_without_image=rows_without_image, **options)

@@ -5,7 +5,7 @@ which others were considered and why not.
 
 A source module has ``NAME`` (its words in the paragraph), ``recognise(files) -> files`` (the
 release-relative non-image files it reads; one whose ``recognise`` takes a ``root`` keyword gets the
-release's folder, to open a file and look at its header, bounded),
+release's folder, to open a file and look at its header, bounded; an ``images`` keyword the image files),
 ``read(root, file, images, unannotated="normal") -> SourceRead`` and optionally ``SUFFIXES`` (file
 suffixes it needs listed beyond the tables and images, ``(".npz",)``) and ``IN_ARCHIVES = True`` when
 it reads its files inside a zip or tar too (its files tables read by :func:`.table.read_at`, no other file
@@ -31,6 +31,8 @@ __all__ = ["SOURCES", "Annotated", "DrawnMask", "Entry", "LeftOut", "SourceRead"
 #: looks (VOC claims its ``labelmap.txt`` and ``ImageSets`` lists before COCO or the tables; the
 #: screening-mammography releases' tables, then download manifests, before any other).
 SOURCES = (
+    "index",
+    "mias",
     "rsna",
     "vindr",
     "cbis_ddsm",
@@ -56,29 +58,32 @@ def extra_suffixes() -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.lower() for m in modules() for s in getattr(m, "SUFFIXES", ())))
 
 
-def _recognise(source, files: list[Path], root: Path) -> list[Path]:
-    """The files ``source`` claims; ``root`` given where its ``recognise`` takes it (to read a header)."""
-    if "root" in inspect.signature(source.recognise).parameters:
-        return source.recognise(files, root=root)
-    return source.recognise(files)
+def _recognise(source, files: list[Path], root: Path, images: list[Path], given: Path | None) -> list[Path]:
+    """The files ``source`` claims; ``root``, ``images`` and ``given`` passed where its ``recognise`` takes them
+    (to read a header; to see the images beside a file; the file given as the release)."""
+    given = {"root": root, "images": images, "given": given}
+    takes = inspect.signature(source.recognise).parameters
+    return source.recognise(files, **{k: v for k, v in given.items() if k in takes})
 
 
 def read_sources(root: Path, tables: list[Path], images: list[Path], unannotated: str, in_archive: bool = False,
-                 arbiter=None):
+                 arbiter=None, given: Path | None = None, options: dict | None = None):
     """``(reads, the files no source claimed)``: every source's files read, each once; a file a
     source cannot read is a :class:`SourceRead` whose ``not_used`` says why. ``tables``: the
     release's non-image files (tables, and files of the sources' ``SUFFIXES``); ``in_archive``: the
     release is inside a zip or tar (``root`` its :class:`~.archive.ArchiveRoot`), read by the sources
     whose ``IN_ARCHIVES`` is true. ``arbiter``: :func:`featbus.datasets.release.arbiter`, handed to a
-    source whose ``read`` takes it (the archive source reads its members as a release through it)."""
+    source whose ``read`` takes it (the archive source reads its members as a release through it); ``given``:
+    the file given as the release (an archive, an index), ``options``: :func:`~featbus.datasets.read_release`'s,
+    each handed to a source whose ``recognise`` or ``read`` takes it."""
     reads, claimed = [], set()
     for source in [m for m in modules() if not in_archive or getattr(m, "IN_ARCHIVES", False)]:
-        for rel in _recognise(source, [t for t in tables if t not in claimed], root):
+        for rel in _recognise(source, [t for t in tables if t not in claimed], root, images, given):
             claimed.add(rel)
             try:
-                got = (source.read(root, rel, images, unannotated, arbiter=arbiter)
-                       if "arbiter" in inspect.signature(source.read).parameters else
-                       source.read(root, rel, images, unannotated))
+                takes = inspect.signature(source.read).parameters
+                got = source.read(root, rel, images, unannotated, **{k: v for k, v in (
+                    ("arbiter", arbiter), ("options", options)) if k in takes})
                 got.source_name = got.source_name or source.NAME
                 reads.append(got)
             except SourceRefused:  # a file the source knows as the release's labels, unreadable: refused, named

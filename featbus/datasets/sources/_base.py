@@ -129,7 +129,11 @@ class SourceRead:
     the reader takes its entries as the release (labels, patients, splits, pixel sizes, rows and
     masks as given), reads no table's columns for them and leaves out the image files it does not list.
     ``within``: the summary of a release read inside the file (an archive's): the paragraph says its table,
-    columns, what else was considered and its pixel-size column as a folder's."""
+    columns, what else was considered and its pixel-size column as a folder's; a ``within`` whose table is
+    the source's file itself (mini-MIAS's ``Info.txt``) is said as that table. ``class_order``: the classes
+    in the source's order (else sorted); ``aside``: image files the source reads as none of the release's
+    images (mini-MIAS's ``pectoral/`` references), neither listed nor left out. ``release``: the release a
+    source reads whole and checks itself (the featbus index, whose rows name files anywhere), taken as it is."""
 
     file: Path
     entries: list[Entry] = field(default_factory=list)
@@ -145,3 +149,6 @@ class SourceRead:
     #: the source's ``NAME`` (set by :func:`~featbus.datasets.sources.read_sources` when left empty)
     source_name: str = ""
     within: object = None  # a ReleaseSummary (featbus.datasets._release_types), None for most sources
+    class_order: tuple = ()
+    aside: tuple = ()
+    release: object = None

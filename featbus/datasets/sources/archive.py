@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from ..._records import LeftOut
 from .._release_rules import IMAGE_SUFFIXES, NOT_READ_IMAGES, NOT_TABLES, TABLE_SUFFIXES
-from ._base import Entry, SourceRead
+from ._base import SourceRead
 from ._refs import ArchiveError, ArchiveMember, archive_kind, list_archive
 
 __all__ = ["NAME", "SUFFIXES", "ArchiveRoot", "in_place", "read", "read_archive", "recognise", "walk_archive"]
@@ -177,11 +177,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         item = r.item if "!" in r.item else f"{where}!{rel.root.prefix}{r.item}"
         got.left_out.append(LeftOut(item, r.reason, r.detail))
     got.notes = [f"{where}: {n}" for n in s.notes]
-    for k, image in enumerate(rel.images):
-        got.entries.append(Entry(image, rel.labels[k], tuple(rel.masks[k]), rel.groups[k],
-                                 rel.splits[k] if rel.splits else None,
-                                 rel.pixel_sizes[k] if rel.pixel_sizes else None,
-                                 dict(rel.rows[k]) if rel.rows else None))
+    got.entries = rel.entries  # the inner release's entries as they are: its members, labels, patients, masks
+
     def braced(words: str) -> str:  # the inner words as they are, {file} standing for the archive
         return words.replace("{", "{{").replace("}", "}}")
 

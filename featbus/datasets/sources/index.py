@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 from ..._records import ImageError
@@ -17,13 +18,42 @@ from .._release_index import mask_cell_files, read_index_rows
 from .._release_rules import split_counts, split_of
 from .._release_tables import TableError
 from .._release_types import LeftOut, Release, ReleaseError, ReleaseSummary, unescape_cell
-from ._base import DrawnMask
+from ._base import DrawnMask, Entry, SourceRead
 from ._refs import reference_from_text
 from .table import pixel_size_cells
 
-__all__ = ["NAME", "manifest_images", "read_index"]
+__all__ = ["NAME", "manifest_images", "read", "read_index", "recognise"]
 
 NAME = "featbus index"
+#: What an index given as the release is saved as.
+_SUFFIXES = (".csv", ".tsv", ".txt")
+
+
+def recognise(files: list[Path], *, given: Path | None = None) -> list[Path]:
+    """The index given as the release itself (``featbus read index.csv``): a table given alone, never a
+    folder's table (those name a folder's own files)."""
+    return [f for f in files if given is not None and f == Path(given.name) and f.suffix.lower() in _SUFFIXES]
+
+
+def read(root: Path, file: Path, images, unannotated: str = "normal", *, options: dict) -> SourceRead:
+    """The index read whole (:func:`read_index`, its images probed as a folder's), its paths relative to its
+    folder and files anywhere: ``SourceRead.release``. ``options`` are :func:`~featbus.datasets.read_release`'s;
+    one naming a release's own table or files is refused (an index's columns are its own)."""
+    from .._release_tables import SourceRefused
+
+    path = root / file
+    given = {"--image-column": options["image_column"], "--label-column": options["label_column"],
+             "--group-column": options["group_column"], "--mask-pattern": options["mask_pattern"]}
+    refused = [k for k, v in given.items() if v is not None]
+    try:
+        if refused:
+            raise ReleaseError(f"{' and '.join(refused)} name a release's own table or files; {str(path)!r} is an "
+                               "index, whose columns are image, label, group and mask: drop the option")
+        rel = read_index(path, strict=options["rows_without_image"] == "raise", classes=options["classes"],
+                         require_labels=options["require_labels"], group_pattern=options["group_pattern"], probe=True)
+    except ReleaseError as exc:  # the release given is this file: refused, never read as another layout
+        raise SourceRefused(str(exc)) from None
+    return SourceRead(file, entries=rel.entries, claims_images=True, release=rel)
 
 
 def _manifest_error(path: Path, line: int, what: str) -> ReleaseError:
@@ -132,7 +162,7 @@ def read_index(path: Path, *, strict: bool = False, classes=None, require_labels
     if strict and not rows:
         raise ReleaseError(f"{str(path)!r} lists no images")
     labelled, has_group = "label" in keys, "group" in keys
-    images, labels, groups, masks, splits, kept, seen, absent = [], [], [], [], [], [], {}, []
+    entries, kept, seen, absent = [], [], {}, []  # kept: each entry's (line, cells)
     no_patient = 0
     for line, row in rows:
         name, label, group = row["image"], row["label"] or "", row["group"] or ""
@@ -173,12 +203,10 @@ def read_index(path: Path, *, strict: bool = False, classes=None, require_labels
                 left_out.append(LeftOut(f"row {line} of {path.name}", "mask not found",
                                         f"{m!r} (the image kept without it)"))
         kept.append((line, row["cells"]))
-        images.append(ref if ref is not None else Path(file))
-        labels.append(label or None)
         no_patient += has_group and not group
-        groups.append(group or name)  # an empty patient cell: the image is its own patient, said
-        masks.append(tuple(found))
-        splits.append(split)
+        entries.append(Entry(ref if ref is not None else Path(file), label or None, tuple(found),
+                             patient=group or name, split=split))  # an empty patient cell: its own patient, said
+    images = [e.image for e in entries]
     if probe and images:
         from ...io import pixel_limit_problem
         from .._release_scan import probe_files
@@ -199,46 +227,42 @@ def read_index(path: Path, *, strict: bool = False, classes=None, require_labels
             first = refused[0]
             raise ReleaseError(f"none of the {len(images)} images {str(path)!r} lists can be read (the first, "
                                f"{first.item}: {first.reason}, {first.detail})")
-        images, labels, groups, masks, splits, kept = ([v[k] for k in keep] for v in
-                                                       (images, labels, groups, masks, splits, kept))
+        entries, kept = [entries[k] for k in keep], [kept[k] for k in keep]
+        images = [e.image for e in entries]
     if images and len(absent) == len(images):
         raise ReleaseError(f"none of the {len(absent)} images {str(path)!r} lists exists (the first, row "
                            f"{absent[0][0]}: {absent[0][1]!r})")
     if no_patient:
         notes.append(f"{no_patient} image(s) with an empty 'group' cell: each is its own patient")
     named = ([str(c) for c in classes] if classes is not None and labelled else
-             sorted({c for c in labels if c}, key=_natural_key))
+             sorted({e.label for e in entries if e.label}, key=_natural_key))
     if strict and classes is None:
         _check_label_spellings(named, f"the 'label' column of {str(path)!r}")
-    summary = ReleaseSummary(root=base, n_images=len(images), n_masks_paired=sum(1 for m in masks if m),
-                             n_mask_files=sum(len(m) for m in masks), mask_rule="the index's 'mask' columns",
-                             table=path, image_column="image", label_column="label" if labelled else None,
-                             group_column="group" if has_group else None,
-                             mask_column="mask" if "mask" in keys else None,
-                             classes={c: labels.count(c) for c in named if labels.count(c)},
-                             class_source="the 'label' column", n_patients=len(set(groups)),
+    summary = ReleaseSummary(root=base, mask_rule="the index's 'mask' columns", table=path, image_column="image",
+                             label_column="label" if labelled else None, group_column="group" if has_group else None,
+                             mask_column="mask" if "mask" in keys else None, class_source="the 'label' column",
                              patient_source="column" if has_group else "one per image", left_out=left_out,
                              notes=[f"{n}." for n in notes])
+    groups = None
     if not has_group:  # patients from the file names where they share a PREFIX_NUMBER shape
         from ..name_groups import propose_prefix_groups
 
-        prefixes = propose_prefix_groups(images, named)
-        if prefixes is not None:
-            groups, summary.n_patients = prefixes, len(set(prefixes))
+        groups = propose_prefix_groups(images, named)
+        if groups is not None:
             summary.patient_source = "file-name prefix"
-            summary.patient_detail = f"{images[0].name!r} -> {prefixes[0]!r}"
+            summary.patient_detail = f"{images[0].name!r} -> {groups[0]!r}"
     if group_pattern is not None:
         from ..name_groups import pattern_groups
 
         _, groups = pattern_groups(images, group_pattern)
-        summary.patient_source, summary.n_patients = "pattern", len(set(groups))
+        summary.patient_source = "pattern"
     sizes, summary.pixel_size_missing = pixel_size_cells(header, kept, summary)  # a pixel-size column (issue 82)
+    entries = [replace(e, patient=groups[k] if groups is not None else e.patient, pixel_size=sizes[k],
+                       row={"row": line, **dict(zip(header, map(unescape_cell, row)))})
+               for k, (e, (line, row)) in enumerate(zip(entries, kept))]
     summary.n_pixel_sizes = sum(p is not None for p in sizes)
-    summary.splits = split_counts(splits) if any(splits) else {}
-    return Release(base, images, labels, groups, masks, summary, class_order=named, from_index=True,
-                   group_pattern=group_pattern,
-                   rows=[{"row": line, **dict(zip(header, map(unescape_cell, row)))} for line, row in kept],
-                   pixel_sizes=sizes if summary.n_pixel_sizes else [], splits=splits if any(splits) else None)
+    summary.splits = split_counts([e.split for e in entries]) if any(e.split for e in entries) else {}
+    return Release.of(base, summary, entries, named, from_index=True, group_pattern=group_pattern)
 
 
 def manifest_images(path: str | os.PathLike) -> list[str]:

@@ -1,16 +1,17 @@
 """mini-MIAS as a release's source: ``mdbNNN.pgm`` files at the folder's top with the ``Info.txt``
 that labels them (:func:`parse_mias_info`), the two breasts of a woman one
-patient. Its file is no table of image names, so it is recognised by the folder (:func:`recognise`)
-and read whole (:func:`read`: the release, by :func:`mias_release`); the loaders of
-:mod:`featbus.datasets.mias` use this module, never the reverse."""
+patient. Its file is no table of image names: it is recognised beside ``mdb*`` images
+(:func:`recognise`) and claims them (:func:`read`), said as the table that labels them; the loaders of
+:mod:`featbus.datasets.mias` use this module (:func:`mias_release`), never the reverse."""
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
-from ._base import ReleaseError
+from ._base import Entry, LeftOut, SourceRead
 
 __all__ = ["MIAS_CLASSES", "MIAS_TASKS", "NAME", "mias_release", "parse_mias_info", "read", "recognise"]
 
@@ -48,32 +49,17 @@ def parse_mias_info(path: str | os.PathLike) -> dict[str, list[dict]]:
     return rows
 
 
-def recognise(root: Path, images: list[Path]) -> bool:
-    """Whether ``root`` is a mini-MIAS folder: an ``Info.txt`` beside ``mdb*`` images at its top."""
-    return (root / "Info.txt").is_file() and any(f.parent == Path(".") and f.stem.lower().startswith("mdb")
-                                                 for f in images)
+def recognise(files: list[Path], *, root: Path | None = None, images: list[Path] = ()) -> list[Path]:
+    """The ``Info.txt`` at the folder's top when ``mdb*`` images lie beside it: a mini-MIAS folder."""
+    return [f for f in files if f == Path("Info.txt")] if any(
+        f.parent == Path(".") and f.stem.lower().startswith("mdb") for f in images) else []
 
 
-def read(root: Path, images: list[Path], left_out: list, *, options: dict, group_pattern: str | None = None):
-    """The release of the folder's top-level images, labelled by ``Info.txt``; an option naming a
-    table's column or mask files (``options``: given ones not None) refused, named."""
-    refused = [k for k, v in options.items() if v is not None]
-    if refused:
-        raise ReleaseError(f"{' and '.join(refused)}: {str(root)!r} is a mini-MIAS folder, labelled by its "
-                           "Info.txt (no table of image names, no mask files): drop the option")
-    return mias_release(root, [f for f in images if f.parent == Path(".")], left_out, group_pattern=group_pattern)
-
-
-def mias_release(root: Path, files: list[Path], left_out: list, *, task: str = "severity", table=None,
-                 group_pattern: str | None = None):
-    """A mini-MIAS folder as a :class:`~featbus.datasets.Release`: ``files`` (relative to ``root``)
-    labelled for ``task`` by ``Info.txt`` (``table``: its rows, read when not given), the two breasts of a
-    woman one patient; a file without a row left out (``no row``)."""
-    from .._release_types import LeftOut, Release, ReleaseSummary
-
-    table = parse_mias_info(root / "Info.txt") if table is None else table
-    classes = MIAS_TASKS[task]
-    images, labels, groups = [], [], []
+def _entries(files: list[Path], task: str, table: dict, left_out: list) -> list[Entry]:
+    """One entry per file of ``files`` (relative to ``root``) that ``Info.txt`` lists (``table``: its
+    rows), labelled for ``task``, the two breasts of a woman one patient; a file without a row left
+    out (``no row``)."""
+    classes, entries = MIAS_TASKS[task], []
     for rel in files:
         ref = rel.stem.lower()
         if ref not in table:
@@ -81,16 +67,34 @@ def mias_release(root: Path, files: list[Path], left_out: list, *, task: str = "
             continue
         sev = {r["severity"] for r in table[ref]}
         severity = 2 if "M" in sev else 1 if "B" in sev else 0
-        images.append(root / rel)
-        labels.append(classes[severity if task == "severity" else int(severity > 0)])
-        groups.append(f"woman {(int(ref[3:]) - 1) // 2 + 1}")
-    summary = ReleaseSummary(root=root, n_images=len(images), table=root / "Info.txt", image_column="reference",
-                             label_column="severity", classes={c: labels.count(c) for c in classes if labels.count(c)},
-                             class_source="Info.txt severity", n_patients=len(set(groups)), patient_source="pattern",
-                             patient_detail="mdbNNN: the two breasts of one woman are two numbers", left_out=left_out)
-    if group_pattern is not None:
-        from ..name_groups import pattern_groups
+        entries.append(Entry(rel, classes[severity if task == "severity" else int(severity > 0)],
+                             patient=f"woman {(int(ref[3:]) - 1) // 2 + 1}"))
+    return entries
 
-        _, groups = pattern_groups(images, group_pattern)
-        summary.patient_detail, summary.n_patients = f"--group-pattern {group_pattern!r}", len(set(groups))
-    return Release(root, images, labels, groups, [()] * len(images), summary, class_order=list(classes))
+
+def read(root: Path, file: Path, images: list[Path], unannotated: str = "normal", *, task: str = "severity",
+         table: dict | None = None) -> SourceRead:
+    """The folder's top-level images, labelled for ``task`` by ``Info.txt`` (``table``: its rows, read when
+    not given; the paragraph names it as the table); the images below the top (``pectoral/`` references)
+    are none of the release's, set aside."""
+    from .._release_types import ReleaseSummary
+
+    got = SourceRead(file, claims_images=True, class_source="Info.txt severity", patient_source="pattern",
+                     patient_detail="mdbNNN: the two breasts of one woman are two numbers",
+                     class_order=MIAS_TASKS[task], aside=tuple(f for f in images if f.parent != Path(".")),
+                     within=ReleaseSummary(root=root, table=root / file, image_column="reference",
+                                           label_column="severity"))
+    got.entries = _entries([f for f in images if f.parent == Path(".")], task,
+                           parse_mias_info(root / file) if table is None else table, got.left_out)
+    return got
+
+
+def mias_release(root: Path, files: list[Path], *, task: str = "severity", table=None):
+    """A mini-MIAS folder as a :class:`~featbus.datasets.Release` (the loaders'): ``files`` (relative to
+    ``root``) labelled for ``task`` by ``Info.txt`` (``table``: its rows, read when not given)."""
+    from .._release_types import Release
+
+    got = read(root, Path("Info.txt"), files, task=task, table=table)
+    summary = replace(got.within, class_source=got.class_source, patient_source=got.patient_source,
+                      patient_detail=got.patient_detail)
+    return Release.of(root, summary, [replace(e, image=root / e.image) for e in got.entries], list(got.class_order))

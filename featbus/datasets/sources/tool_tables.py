@@ -1,5 +1,4 @@
-"""The tools' own tables read as tables (:mod:`featbus.datasets.sources`): the entries of the
-annotation files as one table (:func:`entries_table`), per-split tables merged
+"""The tools' own tables read as tables (:mod:`featbus.datasets.sources`): per-split tables merged
 (:func:`merge_split_tables`), one-hot columns read as one class column (:func:`one_hot_table`),
 a split column found by its values (:func:`split_column`)."""
 
@@ -8,29 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .._release_rules import class_of_value, column_key, split_of
-from ._base import Entry, SourceRead
 
-__all__ = ["entries_table", "merge_split_tables", "one_hot_table", "split_column"]
-
-
-def entries_table(reads: list[SourceRead], out) -> tuple[list[str], list[list[str]], dict]:
-    """The entries of every source as one table ``(header, rows, masks per image)``: ``image``,
-    ``label``, ``split``, ``patient``. An image two files give two labels is left out through
-    ``out(item, reason, detail)``, named with both files."""
-    said: dict[Path, list[tuple[Path, Entry]]] = {}
-    for read in reads:
-        for entry in read.entries:
-            said.setdefault(entry.image, []).append((read.file, entry))
-    header, rows, masks = ["image", "label", "split", "patient"], [], {}  # an empty column is never chosen
-    for image, found in said.items():
-        labels = {(e.label or "").casefold() for _, e in found}
-        if len(labels) > 1:
-            out(image, "two labels", "; ".join(f"{f.as_posix()} says {e.label!r}" for f, e in found))
-            continue
-        first = found[0][1]
-        rows.append([image.as_posix(), first.label or "", first.split or "", first.patient or ""])
-        masks[image] = tuple(m for _, e in found for m in e.masks)
-    return header, rows, masks
+__all__ = ["merge_split_tables", "one_hot_table", "split_column"]
 
 
 def one_hot_table(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]], str | None]:
