@@ -3,12 +3,12 @@ files"): a row names a file when the values of one or more of its columns make u
 path or its name, whatever the extension (``.dcm``, ``.dicom``, ``.png``, ``.jpg``, none) and whether
 nested or flat: ``<a>/<b>.ext`` under any folder, ``<a>_<b>.ext``, ``<a>-<b>.ext``, ``<b>.ext``; or
 make up the first ``_`` tokens of its name (``<a>_<b>_<view>.png``: a row naming a breast's views), or
-a folder it is in (``<case>/<study>/1-1.dcm``). So a community's PNG or JPEG conversion of a screening
-release reads as its original does: the release's source says which columns name its files (RSNA's
-``patient_id`` + ``image_id``), this module finds how. A mapping table the release ships (CBIS-DDSM's
-``dicom_info.csv``: ``SeriesInstanceUID`` to ``image_path``) joins the same way, through its own path
-column (:func:`through`), and a table's cell of names, paths or IDs (a release's own table, whose
-columns featbus guesses) by :func:`find`, the same keys cell by cell.
+name a folder it is in (``<case>/<study>/1-1.dcm``, a key of one column). So a community's PNG or JPEG
+conversion of a screening release reads as its original does: the release's source says which columns
+name its files (RSNA's ``patient_id`` + ``image_id``), this module finds how. A mapping table the
+release ships (CBIS-DDSM's ``dicom_info.csv``: ``SeriesInstanceUID`` to ``image_path``) joins the same
+way, through its own path column (:func:`through`), and a table's cell of names, paths or IDs (a
+release's own table, whose columns featbus guesses) by :func:`find`, the same keys cell by cell.
 
 The form (which columns, which separator) is chosen on a sample of the rows (:data:`SAMPLE`), then every
 row is looked up by key in one index of the files built once (:func:`index`), so a table of 54,706 rows
@@ -170,8 +170,8 @@ def join(rows: list[list[str]], files, columns: tuple[str, ...], *, under=None,
     joined to one of ``files`` (release-relative paths, or image references): the key cells joined by
     ``/``, ``_`` or ``-`` make up the tail of the file's path without its extension; else the last cell
     alone does (``<image_id>.png`` in one folder); else the cells joined by ``_`` are the name's first
-    tokens (:data:`TOKENS`, ``<ID1>_<LeftRight>_*``); else the last cell names a folder the file is in
-    (:data:`FOLDER`). The form that names most of the first :data:`SAMPLE` rows is kept for every row; a
+    tokens (:data:`TOKENS`, ``<ID1>_<LeftRight>_*``); else a one-column key names a folder the file is
+    in (:data:`FOLDER`). The form that names most of the first :data:`SAMPLE` rows is kept for every row; a
     key naming two files names none (never a guess) unless ``many``: then each row names a list of the
     files its key finds (a breast's views, a case folder's files). ``under``: only the files inside that
     folder count, given relative to it (a table's own folder); ``publisher``: ``(example, key cells,
@@ -183,7 +183,7 @@ def join(rows: list[list[str]], files, columns: tuple[str, ...], *, under=None,
     files = index(files)
     sample = [r for r in rows if all(c.strip() for c in r)][:SAMPLE]
     forms = [(columns, s) for s in SEPARATORS] + ([(columns[-1:], "/")] if len(columns) > 1 else []) \
-        + [(columns, TOKENS)] + ([(columns[-1:], TOKENS)] if len(columns) > 1 else []) + [(columns[-1:], FOLDER)]
+        + [(columns, TOKENS)] + ([(columns[-1:], TOKENS)] if len(columns) > 1 else [(columns, FOLDER)])
     best, best_n = None, 0
     for names, sep in forms:  # a form's cells: the row's last len(names)
         n = sum(bool(_look(files, r[-len(names):], sep, many)) for r in sample)

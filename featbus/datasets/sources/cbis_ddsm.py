@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..._records import LeftOut
-from .._release_join import through
+from .._release_join import join, through
 from .._release_tables import SourceError
 from ._base import Entry, SourceRead
 from ._screening import SIDES, VIEWS, column, row_dict, table
@@ -100,6 +100,15 @@ def _worst(rows: list[tuple]) -> str:
     return max({p for _, _, p in rows}, key=lambda p: SEVERITY.index(p.upper()))
 
 
+def _say_mixed(got: SourceRead, file: Path, groups) -> None:
+    """The note on the images whose rows (``groups``: each image's ``(line, row, pathology)`` rows) differ in
+    pathology: each takes the most severe (:func:`_worst`)."""
+    mixed = sum(len({p for _, _, p in rows}) > 1 for rows in groups)
+    if mixed:
+        got.notes.append(f"{mixed} image(s) of {file.as_posix()} with abnormalities of different pathology take the "
+                         "most severe (MALIGNANT > BENIGN > BENIGN_WITHOUT_CALLBACK).")
+
+
 def _side_view(row: list[str], c_side: int | None, c_view: int | None) -> dict:
     """A row's breast side and view, as DICOM spells them (``L``/``R``, ``CC``/``MLO``), where the table has them."""
     meta = {}
@@ -155,15 +164,13 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     c_patient, c_pathology, c_image, c_mask = (column(header, c) for c in NEEDS)
     c_side, c_view = (column(header, c) if c.replace(" ", "") in (h.replace(" ", "").casefold() for h in header)
                       else None for c in ("left or right breast", "image view"))
-    under: dict[str, list[Path]] = {}
-    for img in images or ():
-        for part in img.parts[:-1]:
-            under.setdefault(part, []).append(img)
+    # the files of each row's case folder and of its abnormality's folder, wherever they are
+    scans_of, rois_of = (join([[_case(row[c])] for _, row in rows], images or (), (header[c],), many=True).files
+                         for c in (c_image, c_mask))
     cases: dict[str, dict] = {}
-    for line, row in rows:
+    for (line, row), scans, roi_files in zip(rows, scans_of, rois_of):
         where = f"row {line} of {file.as_posix()}"
         case = _case(row[c_image])
-        scans = under.get(case, [])
         if not scans:
             got.left_out.append(LeftOut(where, "no image", f"case folder {case!r} not found (its 'image file path' "
                                                            f"{row[c_image].strip()!r})"))
@@ -174,20 +181,18 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         found = cases.setdefault(case, {"scans": scans, "rows": [], "rois": [], "patient": row[c_patient].strip()})
         found["rows"].append((line, row, pathology))
         roi = _case(row[c_mask])
-        if not under.get(roi):
+        if not roi_files:
             got.left_out.append(LeftOut(where, "mask not found", f"abnormality folder {roi!r} not found (the "
                                                                  "image kept without its mask)"))
         else:
-            found["rois"].append(roi)
-    mixed = 0
+            found["rois"].append((roi, tuple(roi_files)))
     for found in cases.values():
         label = _worst(found["rows"])
-        mixed += len({p for _, _, p in found["rows"]}) > 1
         line, row, _ = found["rows"][0]
         for scan in found["scans"]:
             masks = []
-            for roi in dict.fromkeys(found["rois"]):
-                for f in under[roi]:
+            for roi, roi_files in dict.fromkeys(found["rois"]):
+                for f in roi_files:
                     what, why = roi_kind(root, f)
                     if what == "mask":
                         masks.append(f)
@@ -201,9 +206,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     got.class_source = "the 'pathology' column of {file} (MALIGNANT, BENIGN, BENIGN_WITHOUT_CALLBACK as written)"
     got.mask_rule = ("the ROI mask in each abnormality's folder <case>_<n>, told from the cropped image by its "
                      "pixels (0 and one value, at the scan's size)")
-    if mixed:
-        got.notes.append(f"{mixed} image(s) of {file.as_posix()} with abnormalities of different pathology take the "
-                         "most severe (MALIGNANT > BENIGN > BENIGN_WITHOUT_CALLBACK).")
+    _say_mixed(got, file, [found["rows"] for found in cases.values()])
     return got
 
 
@@ -300,6 +303,7 @@ def _read_converted(root: Path, file: Path, images: list[Path]) -> SourceRead:
         line, row, _ = scan["rows"][0]
         got.entries.append(Entry(f, _worst(scan["rows"]), tuple(dict.fromkeys(scan["masks"])), patient=scan["patient"],
                                  split=split, row=row_dict(header, line, row), meta=_side_view(row, c_side, c_view)))
+    _say_mixed(got, file, [scan["rows"] for scan in scans.values()])
     twice = _double_filed(root, file, {s["key"] for s in scans.values()})
     if twice and file.name.lower().startswith("mass"):  # said once, by the mass table
         got.notes.append(f"{len(twice)} breast view(s) filed both as a Mass and as a Calc case (e.g. "
