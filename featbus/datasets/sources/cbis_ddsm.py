@@ -63,26 +63,12 @@ def recognise(files: list[Path], root: Path | None = None) -> list[Path]:
 
 def _paths_on_disk(root: Path, rel: Path) -> bool:
     """Whether the first row's ``image file path`` names a file (beside the table or under ``CBIS-DDSM/``)."""
-    import csv
-    import io
-    import itertools
-
-    from ._screening import HEADER_BYTES
-
     try:
-        with open(root / rel, "rb") as f:
-            head = f.read(HEADER_BYTES).decode("utf-8-sig", errors="replace")
-        rows = list(itertools.islice(csv.reader(io.StringIO(head)), 2))
-    except (OSError, ValueError, csv.Error):
+        header, rows = table(root, rel, ("image file path",))
+    except (OSError, ValueError):  # SourceError is a ValueError
         return False
-    if len(rows) < 2:
-        return False
-    header, first = rows
-    keys = [h.strip().casefold() for h in header]
-    if "image file path" not in keys or len(first) <= keys.index("image file path"):
-        return False
-    cell = first[keys.index("image file path")].strip().replace("\\", "/")
-    return any((root / base / cell).is_file() for base in (rel.parent, rel.parent / "CBIS-DDSM"))
+    cell = rows[0][1][column(header, "image file path")].strip().replace("\\", "/") if rows else ""
+    return bool(cell) and any((root / base / cell).is_file() for base in (rel.parent, rel.parent / "CBIS-DDSM"))
 
 
 def _pathology(cell: str, where: str, got: SourceRead) -> str | None:
