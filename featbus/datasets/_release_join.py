@@ -44,11 +44,11 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from ._release_rules import IMAGE_SUFFIXES, stem_keys
 
-__all__ = ["SAMPLE", "Joined", "find", "index", "join", "nfc_mattered", "through"]
+__all__ = ["SAMPLE", "Joined", "find", "index", "join", "through"]
 
 #: How many rows the form of a join is chosen on (the first rows with every key cell filled).
 SAMPLE = 200
@@ -112,11 +112,6 @@ def find(files: dict[str, list], cell: str):
     if re.fullmatch(r"\d+(\.0+)?", digits):
         keys.append(str(int(float(digits))))
     return next((found[0] for k in keys if len(found := files.get(_key(k), ())) == 1), None)
-
-
-def nfc_mattered(cell: str, file: Path) -> bool:
-    """Whether a cell found its file only once both were NFC-normalised (one written NFC, the other NFD)."""
-    return unicodedata.is_normalized("NFC", cell) != unicodedata.is_normalized("NFC", file.as_posix())
 
 
 @dataclass

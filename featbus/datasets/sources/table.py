@@ -11,7 +11,7 @@ import posixpath
 from pathlib import Path
 
 from .._common import _natural_key, plausible_typo
-from .._release_join import find, index, nfc_mattered
+from .._release_join import find, index
 from .._release_rules import (
     IMAGE_COLUMNS,
     IMAGE_SUFFIXES,
@@ -24,7 +24,7 @@ from .._release_rules import (
     pixel_size_column,
     split_of,
 )
-from .._release_scan import path_key
+from .._release_scan import normalisation_mattered, path_key
 from .._release_tables import TableError, read_table
 from ._base import LeftOut, ReleaseError
 from ._refs import ArchiveError, member_file
@@ -285,7 +285,7 @@ def pair_rows(reader, table, images, masks_of, summary):
             reader.out(where, "no image", repr(cell) if cell else "empty cell")
             continue
         rows_of.setdefault(img, []).append(k)
-        nfc += nfc_mattered(cell, img)
+        nfc += normalisation_mattered(cell, img)
     if nfc:
         summary.notes.append(f"{nfc} name(s) in {name} matched their files only after Unicode normalisation "
                              "(NFC; the files' names are stored decomposed, as macOS writes them, or the other "
