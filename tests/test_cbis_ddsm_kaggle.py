@@ -43,3 +43,25 @@ def test_a_series_missing_from_the_conversion_names_its_row(tmp_path):
     assert len(rows) >= 1 and all(x.item.startswith("row ") for x in rows)
     assert "of its 'image file path' is no file of dicom_info.csv's image_path on disk" in rows[0].detail
     assert s.n_images == 16
+
+
+def test_a_breast_view_of_mixed_pathologies_takes_the_most_severe_said(tmp_path):
+    """As TCIA's tree reads: Calc P_00007 LEFT CC has a BENIGN and a BENIGN_WITHOUT_CALLBACK abnormality; its
+    mammogram is BENIGN and the paragraph says one image took the most severe."""
+    built = build_cbis_ddsm_kaggle(tmp_path)
+    rel = read_release(built.root)
+    labels = {Path(p).relative_to(built.root).as_posix(): label for p, label in zip(rel.images, rel.labels)}
+    mixed = [scan for scan in built.truth
+             if any(r["image file path"].startswith("Calc-Training_P_00007_LEFT_CC/") and scan.split("/")[1] in
+                    r["image file path"] for r in _rows(built.root / "csv" / "calc_case_description_train_set.csv"))]
+    assert len(mixed) == 1 and labels[mixed[0]] == "BENIGN"
+    assert ("1 image(s) of csv/calc_case_description_train_set.csv with abnormalities of different pathology take "
+            "the most severe (MALIGNANT > BENIGN > BENIGN_WITHOUT_CALLBACK).") in rel.summary.notes
+    assert not any("different pathology" in n and "mass_case" in n for n in rel.summary.notes)
+
+
+def _rows(path: Path) -> list[dict]:
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))

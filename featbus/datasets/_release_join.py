@@ -1,15 +1,21 @@
 """The one join between a table's rows and a release's files (DESIGN "One join between a table and its
 files"): a row names a file when the values of one or more of its columns make up the file's relative
 path or its name, whatever the extension (``.dcm``, ``.dicom``, ``.png``, ``.jpg``, none) and whether
-nested or flat: ``<a>/<b>.ext`` under any folder, ``<a>_<b>.ext``, ``<a>-<b>.ext``, ``<b>.ext``. So a
-community's PNG or JPEG conversion of a screening release reads as its original does: the release's
-source says which columns name its files (RSNA's ``patient_id`` + ``image_id``), this module finds how.
-A mapping table the release ships (CBIS-DDSM's ``dicom_info.csv``: ``SeriesInstanceUID`` to
-``image_path``) joins the same way, through its own path column (:func:`through`).
+nested or flat: ``<a>/<b>.ext`` under any folder, ``<a>_<b>.ext``, ``<a>-<b>.ext``, ``<b>.ext``; or
+make up the first ``_`` tokens of its name (``<a>_<b>_<view>.png``: a row naming a breast's views), or
+name a folder it is in (``<case>/<study>/1-1.dcm``, a key of one column). So a community's PNG or JPEG
+conversion of a screening release reads as its original does: the release's source says which columns
+name its files (RSNA's ``patient_id`` + ``image_id``), this module finds how. A mapping table the
+release ships (CBIS-DDSM's ``dicom_info.csv``: ``SeriesInstanceUID`` to ``image_path``) joins the same
+way, through its own path column (:func:`through`), and a table's cell of names, paths or IDs (a
+release's own table, whose columns featbus guesses) by :func:`find`, the same keys cell by cell.
 
 The form (which columns, which separator) is chosen on a sample of the rows (:data:`SAMPLE`), then every
-row is looked up by key in one index of the files built once, so a table of 54,706 rows joins in
-dictionary lookups. Keys ignore case and the extension.
+row is looked up by key in one index of the files built once (:func:`index`), so a table of 54,706 rows
+joins in dictionary lookups. Keys ignore case, the extension and Unicode normalisation (NFC); a name is
+found by its stem's other forms too (``0001-l`` for ``bus_0001-l.png``: the stem without a leading word,
+:func:`~featbus.datasets._release_rules.stem_keys`; ``7`` for ``007.png``). A key naming two files names
+none (never a guess).
 
 >>> from pathlib import Path
 >>> files = [Path("train_images/10006/462822612.png"), Path("train_images/10006/1459541791.png")]
@@ -24,24 +30,36 @@ dictionary lookups. Keys ignore case and the extension.
 >>> flat = join([["10006", "462822612"]], [Path("images/10006_462822612.jpg")], ("patient_id", "image_id"))
 >>> flat.files, flat.words
 ([PosixPath('images/10006_462822612.jpg')], 'patient_id + image_id (images/<patient_id>_<image_id>.jpg)')
+>>> views = join([["D1-0001", "L"]], [Path("png/D1-0001_L_CC.png"), Path("png/D1-0001_L_MLO.png")],
+...              ("ID1", "LeftRight"), many=True)
+>>> [f.name for f in views.files[0]], views.words
+(['D1-0001_L_CC.png', 'D1-0001_L_MLO.png'], 'ID1 + LeftRight (png/<ID1>_<LeftRight>_*.png)')
+>>> find(index([Path("images/bus_0001-l.png")]), "0001-L")
+PosixPath('images/bus_0001-l.png')
 """
 
 from __future__ import annotations
 
 import os
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-__all__ = ["SAMPLE", "Joined", "join", "through"]
+from ._release_rules import IMAGE_SUFFIXES, stem_keys
+
+__all__ = ["SAMPLE", "Joined", "find", "index", "join", "through"]
 
 #: How many rows the form of a join is chosen on (the first rows with every key cell filled).
 SAMPLE = 200
 #: The separators a flat file name joins its key cells with.
 SEPARATORS = ("/", "_", "-")
+#: The forms beyond a path's tail: the name's first ``_`` tokens (``<a>_<b>_*``), a folder it is in (``<a>/``).
+TOKENS, FOLDER = "_*", "/*"
 
 
 def _key(text: str) -> str:
-    return text.strip().casefold()
+    return unicodedata.normalize("NFC", text).casefold()
 
 
 def _bare(rel) -> str:
@@ -51,11 +69,57 @@ def _bare(rel) -> str:
     return (path.parent / path.stem).as_posix() if path.suffix and len(path.suffix) <= 6 else path.as_posix()
 
 
+def _file_keys(f) -> dict[str, None]:
+    """A file's keys: each tail of its path (``b``, ``a/b``) with and without its extension, its stem's
+    other forms (:func:`~featbus.datasets._release_rules.stem_keys`, a number without its leading zeros),
+    its name's first ``_`` tokens after ``\0_`` and each folder it is in after ``\0/``."""
+    text = unicodedata.normalize("NFC", os.fspath(f).replace("\\", "/"))
+    parts, whole = _key(_bare(text)).split("/"), _key(text).split("/")
+    keys = dict.fromkeys(k for n in range(1, len(parts) + 1) for k in ("/".join(parts[-n:]), "/".join(whole[-n:])))
+    stem = PurePosixPath(text).stem
+    keys.update(dict.fromkeys(stem_keys(stem) + ([str(int(stem))] if re.fullmatch(r"\d+", stem) else [])))
+    tokens = parts[-1].split("_")
+    keys.update(dict.fromkeys("\0_" + "_".join(tokens[:n]) for n in range(1, len(tokens))))
+    keys.update(dict.fromkeys("\0/" + folder for folder in parts[:-1]))
+    return keys
+
+
+def index(files) -> dict[str, list]:
+    """Each key (:func:`_file_keys`) to the files it finds, built once for a join."""
+    out: dict[str, list] = {}
+    for f in files:
+        for key in _file_keys(f):
+            out.setdefault(key, []).append(f)
+    return out
+
+
+def find(files: dict[str, list], cell: str):
+    """The file a table's cell names (``files``: an :func:`index`), ``None`` when none or two do: the cell
+    as written (spaces may be part of a name; ``\\`` read as ``/``, a leading ``./`` dropped) as a path's
+    tail, then its name alone (the last cell of a path, as :func:`join`'s last key column alone), each with
+    and without an image extension, then a number without its leading zeros."""
+    value = unicodedata.normalize("NFC", cell)
+    v = value.strip().replace("\\", "/").lstrip("./") if not value.startswith("../") else value.strip()
+    if not v:
+        return None
+    p = PurePosixPath(v)
+    keys = [v, p.name]
+    if value.strip() != value:  # the name as written first
+        keys = [value, PurePosixPath(value).name, *keys]
+    if p.suffix.lower() in IMAGE_SUFFIXES:
+        keys += [v.rsplit(".", 1)[0], p.stem]
+    digits = p.stem if p.suffix.lower() in IMAGE_SUFFIXES else v
+    if re.fullmatch(r"\d+(\.0+)?", digits):
+        keys.append(str(int(float(digits))))
+    return next((found[0] for k in keys if len(found := files.get(_key(k), ())) == 1), None)
+
+
 @dataclass
 class Joined:
     """A table's rows joined to the release's files: ``files`` (one per row, ``None`` where no file is
-    named), the columns and separator that made the key (``columns``, ``separator``; ``None`` when no row
-    joined), an example file it matched (``example``) and :attr:`words` for the paragraph."""
+    named; with ``many``, a list per row), the columns and separator that made the key (``columns``,
+    ``separator``: ``/``, ``_``, ``-``, :data:`TOKENS` or :data:`FOLDER`; ``None`` when no row joined), an
+    example file it matched (``example``) and :attr:`words` for the paragraph."""
 
     files: list
     columns: tuple[str, ...] = ()
@@ -72,66 +136,63 @@ class Joined:
     def expected(self, cells) -> str:
         """The file a row of these key ``cells`` names, in the form the joined files take (its folder and
         extension those of :attr:`example`): what a row whose file is missing looked for."""
-        if self.separator == "_*":  # the name's first token: <cell>_*
-            folder = PurePosixPath(os.fspath(self.example)).parent if self.example is not None else PurePosixPath()
-            return (folder / f"{cells[-1]}_*{PurePosixPath(os.fspath(self.example or '')).suffix}").as_posix()
+        example = PurePosixPath(os.fspath(self.example or ""))
+        if self.separator == TOKENS:  # the name's first tokens: <a>_<b>_*
+            return (example.parent / f"{'_'.join(cells)}_*{example.suffix}").as_posix()
+        if self.separator == FOLDER:  # <a>/...: the folder of the example the key named, and below
+            parts = example.parts[:-1]
+            k = [_key(p) for p in parts].index(_key(self.values[-1]))
+            return "/".join(parts[:k] + (cells[-1], "*"))
         if self.example is None:
             return self.separator.join(cells) if self.separator else "/".join(cells)
         bare = _bare(self.example)
         tail = self.separator.join(self.values)
         head = bare[: len(bare) - len(tail)]
-        return head + self.separator.join(cells) + PurePosixPath(os.fspath(self.example)).suffix
+        return head + self.separator.join(cells) + example.suffix
 
 
-def _index(files) -> dict[str, list]:
-    """Each file by its key forms: its path without extension, each tail of it (``b``, ``a/b``), and its
-    name's first ``_`` token after a ``\0`` (``\0<id>`` for ``<id>_<patient>_MG_R_CC_ANON.dcm``)."""
-    index: dict[str, list] = {}
-    for f in files:
-        parts = _bare(f).split("/")
-        for k in range(1, len(parts) + 1):
-            index.setdefault(_key("/".join(parts[-k:])), []).append(f)
-        if "_" in parts[-1]:
-            index.setdefault("\0" + _key(parts[-1].split("_")[0]), []).append(f)
-    return index
-
-
-def _look(index, cells: list[str], separator: str):
-    found = index.get(_key(separator.join(cells)))
-    return found[0] if found and len(found) == 1 else None
+def _look(files: dict[str, list], cells: list[str], separator: str, many: bool):
+    """The file (or, ``many``, the files) the key ``cells`` name in the form ``separator``."""
+    cells = [c.strip().split(".")[0] if separator == TOKENS else c.strip() for c in cells]  # <id>.0 names <id>_*
+    key = {TOKENS: "\0_" + "_".join(cells), FOLDER: "\0/" + cells[-1]}.get(separator, separator.join(cells))
+    found = files.get(_key(key), ())
+    return list(found) if many else found[0] if len(found) == 1 else None
 
 
 def join(rows: list[list[str]], files, columns: tuple[str, ...], *, under=None,
-         publisher: tuple | None = None) -> Joined:
+         publisher: tuple | None = None, many: bool = False) -> Joined:
     """Each row of ``rows`` (its key cells, in the order of ``columns``: the names the paragraph says)
     joined to one of ``files`` (release-relative paths, or image references): the key cells joined by
     ``/``, ``_`` or ``-`` make up the tail of the file's path without its extension; else the last cell
-    alone does (``<image_id>.png`` in one folder). The form that names most of the first :data:`SAMPLE`
-    rows is kept for every row; a key naming two files names none (never a guess). ``under``: only the
-    files inside that folder count, given relative to it (a table's own folder); ``publisher``:
-    ``(example, key cells, separator)`` of the form the publisher names its files in
-    (``(Path("images/s/i.dicom"), ("s", "i"), "/")``), what every row looked for when none joins.
+    alone does (``<image_id>.png`` in one folder); else the cells joined by ``_`` are the name's first
+    tokens (:data:`TOKENS`, ``<ID1>_<LeftRight>_*``); else a one-column key names a folder the file is
+    in (:data:`FOLDER`). The form that names most of the first :data:`SAMPLE` rows is kept for every row; a
+    key naming two files names none (never a guess) unless ``many``: then each row names a list of the
+    files its key finds (a breast's views, a case folder's files). ``under``: only the files inside that
+    folder count, given relative to it (a table's own folder); ``publisher``: ``(example, key cells,
+    separator)`` of the form the publisher names its files in (``("images/s/i.*", ("s", "i"), "/")``),
+    what every row looked for when none joins.
     """
     if under is not None:
         files = [f.relative_to(under) for f in files if under in f.parents]
-    index = _index(files)
+    files = index(files)
     sample = [r for r in rows if all(c.strip() for c in r)][:SAMPLE]
-    forms = [(columns, s, lambda r: r) for s in SEPARATORS] + \
-            ([(columns[-1:], "/", lambda r: r[-1:])] if len(columns) > 1 else []) + \
-            [(columns[-1:], "_*", lambda r: ["\0" + r[-1].strip().split(".")[0]])]  # the name's first token
+    forms = [(columns, s) for s in SEPARATORS] + ([(columns[-1:], "/")] if len(columns) > 1 else []) \
+        + [(columns, TOKENS)] + ([(columns[-1:], TOKENS)] if len(columns) > 1 else [(columns, FOLDER)])
     best, best_n = None, 0
-    for form in forms:
-        _, sep, pick = form
-        n = sum(_look(index, pick(r), sep) is not None for r in sample)
+    for names, sep in forms:  # a form's cells: the row's last len(names)
+        n = sum(bool(_look(files, r[-len(names):], sep, many)) for r in sample)
         if n > best_n:
-            best, best_n = form, n
+            best, best_n = (names, sep), n
     if best is None:
         example, values, separator = publisher or (None, (), "/" if len(columns) > 1 else None)
-        return Joined([None] * len(rows), tuple(columns), separator, example, tuple(values))
-    names, sep, pick = best
-    found = [_look(index, pick(r), sep) if all(c.strip() for c in r) else None for r in rows]
-    k = next(i for i, f in enumerate(found) if f is not None)
-    return Joined(found, tuple(names), sep, found[k], tuple(c.strip() for c in rows[k][-len(names):]))
+        return Joined([[] if many else None for _ in rows], tuple(columns), separator, example, tuple(values))
+    names, sep = best
+    found = [_look(files, r[-len(names):], sep, many) if all(c.strip() for c in r) else [] if many else None
+             for r in rows]
+    k = next(i for i, f in enumerate(found) if f)
+    return Joined(found, tuple(names), sep, found[k][0] if many else found[k],
+                  tuple(c.strip() for c in rows[k][-len(names):]))
 
 
 def through(mapping: list[tuple[str, str]], files) -> dict[str, object]:
@@ -139,12 +200,12 @@ def through(mapping: list[tuple[str, str]], files) -> dict[str, object]:
     CBIS-DDSM's ``dicom_info.csv`` ``SeriesInstanceUID`` and ``image_path``): the path without its
     extension as the tail of a file's path (a converter's own top folder, ``CBIS-DDSM/``, need not be on
     disk); keys whose path names no file, or two, are absent."""
-    index = _index(files)
+    files = index(files)
     out: dict[str, object] = {}
     for key, path in mapping:
         parts = _bare(path.strip()).strip("/").split("/")
         for k in range(len(parts), 0, -1):  # the longest tail that is on disk
-            found = index.get(_key("/".join(parts[-k:])))
+            found = files.get(_key("/".join(parts[-k:])))
             if found:
                 if len(found) == 1:
                     out[key.strip()] = found[0]

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..._records import LeftOut
-from .._release_join import through
+from .._release_join import join, through
 from .._release_tables import SourceError
 from ._base import Entry, SourceRead
 from ._screening import SIDES, VIEWS, column, row_dict, table
@@ -63,26 +63,12 @@ def recognise(files: list[Path], root: Path | None = None) -> list[Path]:
 
 def _paths_on_disk(root: Path, rel: Path) -> bool:
     """Whether the first row's ``image file path`` names a file (beside the table or under ``CBIS-DDSM/``)."""
-    import csv
-    import io
-    import itertools
-
-    from ._screening import HEADER_BYTES
-
     try:
-        with open(root / rel, "rb") as f:
-            head = f.read(HEADER_BYTES).decode("utf-8-sig", errors="replace")
-        rows = list(itertools.islice(csv.reader(io.StringIO(head)), 2))
-    except (OSError, ValueError, csv.Error):
+        header, rows = table(root, rel, ("image file path",))
+    except (OSError, ValueError):  # SourceError is a ValueError
         return False
-    if len(rows) < 2:
-        return False
-    header, first = rows
-    keys = [h.strip().casefold() for h in header]
-    if "image file path" not in keys or len(first) <= keys.index("image file path"):
-        return False
-    cell = first[keys.index("image file path")].strip().replace("\\", "/")
-    return any((root / base / cell).is_file() for base in (rel.parent, rel.parent / "CBIS-DDSM"))
+    cell = rows[0][1][column(header, "image file path")].strip().replace("\\", "/") if rows else ""
+    return bool(cell) and any((root / base / cell).is_file() for base in (rel.parent, rel.parent / "CBIS-DDSM"))
 
 
 def _pathology(cell: str, where: str, got: SourceRead) -> str | None:
@@ -98,6 +84,15 @@ def _pathology(cell: str, where: str, got: SourceRead) -> str | None:
 def _worst(rows: list[tuple]) -> str:
     """The most severe pathology of a scan's ``(line, row, pathology)`` rows (:data:`SEVERITY`)."""
     return max({p for _, _, p in rows}, key=lambda p: SEVERITY.index(p.upper()))
+
+
+def _say_mixed(got: SourceRead, file: Path, groups) -> None:
+    """The note on the images whose rows (``groups``: each image's ``(line, row, pathology)`` rows) differ in
+    pathology: each takes the most severe (:func:`_worst`)."""
+    mixed = sum(len({p for _, _, p in rows}) > 1 for rows in groups)
+    if mixed:
+        got.notes.append(f"{mixed} image(s) of {file.as_posix()} with abnormalities of different pathology take the "
+                         "most severe (MALIGNANT > BENIGN > BENIGN_WITHOUT_CALLBACK).")
 
 
 def _side_view(row: list[str], c_side: int | None, c_view: int | None) -> dict:
@@ -155,15 +150,13 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     c_patient, c_pathology, c_image, c_mask = (column(header, c) for c in NEEDS)
     c_side, c_view = (column(header, c) if c.replace(" ", "") in (h.replace(" ", "").casefold() for h in header)
                       else None for c in ("left or right breast", "image view"))
-    under: dict[str, list[Path]] = {}
-    for img in images or ():
-        for part in img.parts[:-1]:
-            under.setdefault(part, []).append(img)
+    # the files of each row's case folder and of its abnormality's folder, wherever they are
+    scans_of, rois_of = (join([[_case(row[c])] for _, row in rows], images or (), (header[c],), many=True).files
+                         for c in (c_image, c_mask))
     cases: dict[str, dict] = {}
-    for line, row in rows:
+    for (line, row), scans, roi_files in zip(rows, scans_of, rois_of):
         where = f"row {line} of {file.as_posix()}"
         case = _case(row[c_image])
-        scans = under.get(case, [])
         if not scans:
             got.left_out.append(LeftOut(where, "no image", f"case folder {case!r} not found (its 'image file path' "
                                                            f"{row[c_image].strip()!r})"))
@@ -174,20 +167,18 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         found = cases.setdefault(case, {"scans": scans, "rows": [], "rois": [], "patient": row[c_patient].strip()})
         found["rows"].append((line, row, pathology))
         roi = _case(row[c_mask])
-        if not under.get(roi):
+        if not roi_files:
             got.left_out.append(LeftOut(where, "mask not found", f"abnormality folder {roi!r} not found (the "
                                                                  "image kept without its mask)"))
         else:
-            found["rois"].append(roi)
-    mixed = 0
+            found["rois"].append((roi, tuple(roi_files)))
     for found in cases.values():
         label = _worst(found["rows"])
-        mixed += len({p for _, _, p in found["rows"]}) > 1
         line, row, _ = found["rows"][0]
         for scan in found["scans"]:
             masks = []
-            for roi in dict.fromkeys(found["rois"]):
-                for f in under[roi]:
+            for roi, roi_files in dict.fromkeys(found["rois"]):
+                for f in roi_files:
                     what, why = roi_kind(root, f)
                     if what == "mask":
                         masks.append(f)
@@ -201,9 +192,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     got.class_source = "the 'pathology' column of {file} (MALIGNANT, BENIGN, BENIGN_WITHOUT_CALLBACK as written)"
     got.mask_rule = ("the ROI mask in each abnormality's folder <case>_<n>, told from the cropped image by its "
                      "pixels (0 and one value, at the scan's size)")
-    if mixed:
-        got.notes.append(f"{mixed} image(s) of {file.as_posix()} with abnormalities of different pathology take the "
-                         "most severe (MALIGNANT > BENIGN > BENIGN_WITHOUT_CALLBACK).")
+    _say_mixed(got, file, [found["rows"] for found in cases.values()])
     return got
 
 
@@ -300,6 +289,7 @@ def _read_converted(root: Path, file: Path, images: list[Path]) -> SourceRead:
         line, row, _ = scan["rows"][0]
         got.entries.append(Entry(f, _worst(scan["rows"]), tuple(dict.fromkeys(scan["masks"])), patient=scan["patient"],
                                  split=split, row=row_dict(header, line, row), meta=_side_view(row, c_side, c_view)))
+    _say_mixed(got, file, [scan["rows"] for scan in scans.values()])
     twice = _double_filed(root, file, {s["key"] for s in scans.values()})
     if twice and file.name.lower().startswith("mass"):  # said once, by the mass table
         got.notes.append(f"{len(twice)} breast view(s) filed both as a Mass and as a Calc case (e.g. "

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..._records import LeftOut
+from .._release_join import join
 from .._release_tables import SourceError, SourceRefused
 from ._base import Entry, SourceRead
 from ._screening import SIDES, column, columns, dicom_fields, header_row, row_dict, table
@@ -28,14 +29,6 @@ def recognise(files: list[Path]) -> list[Path]:
     """The clinical table, by its published name (``CMMD_clinicaldata_revision.xlsx`` and earlier versions)."""
     return [f for f in files if f.name.casefold().startswith("cmmd_clinicaldata")
             and f.suffix.lower() in (".xlsx", ".xls", ".csv")]
-
-
-def _named(img: Path) -> tuple[str, str, str]:
-    """The patient, side and view a conversion's file name gives (``D1-0001_R_MLO.png``, as the PNG
-    conversions of CMMD name their files: the header's ``ImageLaterality`` lost); ``""`` for each it lacks."""
-    parts = img.name.rsplit(".", 1)[0].split("_") if "." in img.name else img.name.split("_")
-    side = parts[1] if len(parts) > 1 and SIDES.get(parts[1].casefold()) else ""
-    return parts[0], side, parts[2] if side and len(parts) > 2 else ""
 
 
 def _merged_header(root: Path, file: Path) -> str:
@@ -79,19 +72,23 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                                         f"patient {key[0]} side {key[1]} is row {breast[key][0]} too"))
             continue
         breast[key] = (line, row)
-    patients = {p for p, _ in breast}
-    mine = [(img, next((p for p in img.parts[:-1] + (_named(img)[0],) if p in patients), None))
-            for img in images or ()]
-    mine = [(img, patient) for img, patient in mine if patient is not None]
-    heads = dicom_fields(root, [img for img, _ in mine], ("ImageLaterality", "Laterality", "ViewPosition"))
+    # a conversion's files by name (<ID1>_<LeftRight>_<view>, the headers lost), else the originals by their
+    # patient's folder (or a name's first token) and their header's ImageLaterality
+    named = join([list(k) for k in breast], images or (), ("ID1", "LeftRight"), many=True)
+    key_of = {img: key for key, files in zip(breast, named.files) for img in files}
+    ids = sorted({p for p, _ in breast})
+    by_patient = join([[p] for p in ids], [img for img in images or () if img not in key_of], ("ID1",), many=True)
+    patient_of = {img: p for p, files in zip(ids, by_patient.files) for img in files}
+    patient_of.update({img: key[0] for img, key in key_of.items()})
+    heads = dicom_fields(root, [img for img in patient_of if img not in key_of],
+                         ("ImageLaterality", "Laterality", "ViewPosition"))
+    heads.update({img: {"ImageLaterality": key[1], "Laterality": "", "ViewPosition": "_".join(img.stem.split("_")[2:])}
+                  for img, key in key_of.items()})
+    if key_of:
+        got.key = "ID1 + LeftRight (a conversion's <ID1>_<LeftRight>_<view> file name)"
     used = set()
-    for img, patient in mine:
+    for img, patient in [(img, patient_of[img]) for img in images or () if img in patient_of]:
         head = heads.get(img)
-        named = _named(img)
-        if (head is None or not (head["ImageLaterality"] or head["Laterality"])) and named[0] == patient and named[1]:
-            # a conversion's <ID1>_<side>_<view> name, its header lost
-            head = {"ImageLaterality": named[1], "Laterality": "", "ViewPosition": named[2]}
-            got.key = "ID1 + LeftRight (a conversion's <ID1>_<LeftRight>_<view> file name)"
         if head is None:
             got.left_out.append(LeftOut(img.as_posix(), "unreadable", "its DICOM header cannot be read"))
             continue

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..._records import LeftOut
 from ...io import MAX_TABLE_BYTES, header_shape, limit_words, list_folder
-from .._release_join import join
+from .._release_join import TOKENS, join
 from .._release_tables import SourceError
 from ._base import DrawnMask, Entry, SourceRead
 from ._screening import SIDES, VIEWS, column, dicom_fields, row_dict, table
@@ -68,8 +68,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     header, rows = table(root, file, NEEDS)
     c_name, c_birads = (column(header, c) for c in NEEDS)
     joined = join([[row[c_name]] for _, row in rows], [img for img in images or () if FILE.match(img.name)],
-                  ("File Name",), under=file.parent, publisher=(Path("AllDICOMs/id_.dcm"), (), "_*"))
-    got.key = "'File Name' = the file name's first token" if joined.separator == "_*" else joined.words
+                  ("File Name",), under=file.parent, publisher=("AllDICOMs/id_", (), TOKENS))
+    got.key = "'File Name' = the file name's first token" if joined.separator == TOKENS else joined.words
     xml_dir = file.parent / "AllXML"
     xmls, _ = list_folder(root / xml_dir, (".xml",))
     xml_of = {x.stem: xml_dir / x for x in xmls}

@@ -56,7 +56,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     c_patient, c_image, c_side, c_view = (column(header, c) for c in KEY)
     c_cancer = None if test else column(header, "cancer")
     joined = join([[row[c_patient], row[c_image]] for _, row in rows], images or (), ("patient_id", "image_id"),
-                  under=file.parent, publisher=(Path(f"{split}_images/p/i.dcm"), ("p", "i"), "/"))
+                  under=file.parent, publisher=(f"{split}_images/p/i.*", ("p", "i"), "/"))
     got.key = joined.words.replace(f"({split}_images/", "(<split>_images/")
     folder = file.parent / PurePosixPath(joined.expected(["p", "i"])).parent
     folder = folder.parent if joined.separator == "/" else folder

@@ -11,6 +11,7 @@ import posixpath
 from pathlib import Path
 
 from .._common import _natural_key, plausible_typo
+from .._release_join import find, index
 from .._release_rules import (
     IMAGE_COLUMNS,
     IMAGE_SUFFIXES,
@@ -23,7 +24,7 @@ from .._release_rules import (
     pixel_size_column,
     split_of,
 )
-from .._release_scan import cell_keys, image_keys, normalisation_mattered, path_key
+from .._release_scan import normalisation_mattered, path_key
 from .._release_tables import TableError, read_table
 from ._base import LeftOut, ReleaseError
 from ._refs import ArchiveError, member_file
@@ -67,23 +68,16 @@ def _find_column(header: list[str], given: str, option: str, where: str) -> int:
     return keys.index(column_key(given))
 
 
-def _inside(root: Path, value: str, rel: Path) -> Path | None:
-    """The file a cell of the table ``rel`` names when it is a path (``a/b.png``), refused (``..``) when
-    it leads outside the release: a folder's by the files' real paths, an archive's by its members' names."""
+def _outside(root: Path, value: str, rel: Path) -> bool:
+    """Whether a cell of the table ``rel`` is a path (``a/b.png``) leading outside the release: a folder's
+    by the files' real paths, an archive's by its members' names."""
     v = value.strip().replace("\\", "/")
     if not v or ("/" not in v and not os.path.isabs(v)):
-        return None
+        return False
     if not isinstance(root, Path):  # an archive's root (sources.archive.ArchiveRoot): names, no file system
-        target = posixpath.normpath(posixpath.join(rel.parent.as_posix(), v))
-        return Path("..") if v.startswith("/") or target.split("/")[0] == ".." else Path(target)
-    target = Path(v) if os.path.isabs(v) else root / rel.parent / v
-    real_root, real = os.path.realpath(root), os.path.realpath(target)
-    if os.path.commonpath([real_root, real]) != real_root:
-        return Path("..")
-    try:
-        return Path(real).relative_to(real_root)
-    except ValueError:
-        return None
+        return v.startswith("/") or posixpath.normpath(posixpath.join(rel.parent.as_posix(), v)).split("/")[0] == ".."
+    real_root = os.path.realpath(root)
+    return os.path.commonpath([real_root, os.path.realpath(root / rel.parent / v)]) != real_root
 
 
 def read_at(root, rel: Path, **options) -> tuple[list[str], list[list[str]]]:
@@ -104,7 +98,7 @@ def read_at(root, rel: Path, **options) -> tuple[list[str], list[list[str]]]:
 class _Tables:
     """The release's tables, each read once, and which column of each names the images."""
 
-    def __init__(self, root: Path, tables: list[Path], keys: dict, files: list[Path], sourced: dict):
+    def __init__(self, root: Path, tables: list[Path], images: dict, files: list[Path], sourced: dict):
         self.read: dict[Path, tuple[list[str], list[list[str]]]] = {}
         self.notes: list[str] = []
         self.words: dict[Path, str] = {}  # how a table was read, where it was not as written (one-hot)
@@ -127,7 +121,7 @@ class _Tables:
             if said:
                 self.read[rel], self.words[rel] = (header, rows), said
         self.read.update(sourced)  # the annotation files' entries, as one table
-        self.keys = keys
+        self.images = images  # the images' index (featbus.datasets._release_join.index)
 
     def image_column(self, rel: Path, given: str | None) -> tuple[int | None, int]:
         """``(column, images it names)``: the column naming most images (``given`` when named)."""
@@ -138,8 +132,7 @@ class _Tables:
         for c in columns:
             if given is None and any(w in column_key(header[c]) for w in MASK_COLUMN_WORDS):
                 continue  # a column naming masks (CBIS-DDSM's 'ROI mask file path') never names the samples
-            found = {self.keys.get(k) for row in rows for k in cell_keys(row[c]) if self.keys.get(k) is not None}
-            n = len(found)
+            n = len({find(self.images, row[c]) for row in rows} - {None})
             if n > best_n or (n == best_n and n and column_key(header[c]) in IMAGE_COLUMNS):
                 best, best_n = c, n
         return best, best_n
@@ -187,8 +180,8 @@ def _choose_group_column(header, rows, given, taken, n_images, where) -> int | N
 
 
 def choose_table(reader, images, image_column, summary):
-    keys = image_keys(images)
-    tables = reader.read_tables = _Tables(reader.root, reader.tables, keys, reader.files, reader.sourced)
+    files = index(images)
+    tables = reader.read_tables = _Tables(reader.root, reader.tables, files, reader.files, reader.sourced)
     summary.notes += [w[0].upper() + w[1:] + "." for w in tables.merged]
     scored, errors = [], []
     for rel in tables.read:
@@ -210,9 +203,8 @@ def choose_table(reader, images, image_column, summary):
         n, rel, column = scored[0][:3]
         # the files its mask columns name are masks, not images to be named (CBIS-DDSM's ROI files)
         header, rows = tables.read[rel]
-        named_masks = {keys.get(k) for c, h in enumerate(header) if c != column
-                       and any(w in column_key(h) for w in MASK_COLUMN_WORDS)
-                       for row in rows for k in cell_keys(row[c]) if keys.get(k) is not None}
+        named_masks = {find(files, row[c]) for c, h in enumerate(header) if c != column
+                       and any(w in column_key(h) for w in MASK_COLUMN_WORDS) for row in rows} - {None}
         if n >= 0.5 * (len(images) - len(named_masks)):
             chosen = scored[0][:3]
     scored = [t[:3] for t in scored]
@@ -220,8 +212,7 @@ def choose_table(reader, images, image_column, summary):
         if chosen is not None and rel == chosen[1]:
             continue
         header, rows = tables.read[rel]
-        example = next((row[column] for row in rows if column is not None
-                        and any(keys.get(k) for k in cell_keys(row[column]))), None)
+        example = next((row[column] for row in rows if column is not None and find(files, row[column])), None)
         holds = [header[c] for c in _label_candidates(header, rows, {column})]  # said: "no column" is false
         summary.table_candidates.append(
             f"{rel.as_posix()} (names {n} images" + (f" in {header[column]!r}, e.g. {example!r}; not read"
@@ -245,23 +236,21 @@ def pair_rows(reader, table, images, masks_of, summary):
     name = rel.as_posix()
     mask_cols = [c for c in range(len(header)) if c != column
                  and any(w in column_key(header[c]) for w in MASK_COLUMN_WORDS)]
-    file_keys = image_keys(images + [m for ms in masks_of.values() for m, w in ms if w != "drawn"]
-                           + reader.unpaired)
+    named = index(images + [m for ms in masks_of.values() for m, w in ms if w != "drawn"] + reader.unpaired)
     owner_of = {m: img for img, ms in masks_of.items() for m, _ in ms}
-    keys = image_keys(images)
+    files = index(images)
     used_mask_cols = set()
     for c in mask_cols:  # files a mask column names are masks of the row's image
         word = "other" if "other" in column_key(header[c]) else "mask"
         for k, row in enumerate(rows):
-            img = next((keys[x] for x in cell_keys(row[column]) if keys.get(x)), None)
-            whole = next((file_keys[x] for x in cell_keys(row[c]) if file_keys.get(x)), None)
+            img, whole = find(files, row[column]), find(named, row[c])
             # a cell naming one file (whose name may hold ';' or ','), else a list of them
             for cell in [row[c]] if whole is not None else row[c].replace(",", ";").split(";"):
-                found = next((file_keys[x] for x in cell_keys(cell) if file_keys.get(x)), None)
-                named = Path(cell.strip()).suffix.lower() in IMAGE_SUFFIXES or "/" in cell  # not '-', 'none'
-                if img is not None and found is None and named:
+                found = find(named, cell)
+                if img is not None and found is None and (Path(cell.strip()).suffix.lower() in IMAGE_SUFFIXES
+                                                          or "/" in cell):  # a file's name, not '-', 'none'
                     where = f"row {k + 2} of {name}"
-                    outside = _inside(reader.root, cell, rel) == Path("..")
+                    outside = _outside(reader.root, cell, rel)
                     reader.out(where, "outside the release" if outside else "mask not found",
                              ("mask " if outside else "") + f"{cell.strip()!r} (the image kept without it)")
                 if img is None or found is None or found == img:
@@ -279,16 +268,16 @@ def pair_rows(reader, table, images, masks_of, summary):
                 owner_of[found] = img
     if used_mask_cols:
         summary.mask_column = ", ".join(header[c] for c in sorted(used_mask_cols))
-    keys = image_keys(images)
+    files = index(images)
     rows_of: dict[Path, list[int]] = {}
     nfc = 0
     for k, row in enumerate(rows):
         cell = row[column] if row[column].strip() else ""  # spaces may be part of a file's name
         where = f"row {k + 2} of {name}"
-        if _inside(reader.root, cell, rel) == Path(".."):
+        if _outside(reader.root, cell, rel):
             raise ReleaseError(f"{where}: {cell!r} names a file outside the release {str(reader.root)!r}; featbus "
                                "reads only the release's own files")
-        img = next((keys[x] for x in cell_keys(cell) if keys.get(x)), None)
+        img = find(files, cell)
         if img is None:
             if reader.rows_without_image == "raise":
                 raise ReleaseError(f"{where.replace(' of ', ' of ' + repr(str(reader.root)) + '/', 1)}: image "

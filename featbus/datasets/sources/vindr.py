@@ -61,7 +61,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     c_split = column(header, "split") if column_key("split") in head else None
     c_density = column(header, "breast_density") if column_key("breast_density") in head else None
     joined = join([[row[c_study], row[c_image]] for _, row in rows], images or (), ("study_id", "image_id"),
-                  under=file.parent, publisher=(Path("images/s/i.dicom"), ("s", "i"), "/"))
+                  under=file.parent, publisher=("images/s/i.*", ("s", "i"), "/"))
     got.key = joined.words
     for (line, row), found in zip(rows, joined.files):
         study, image_id = row[c_study].strip(), row[c_image].strip()
