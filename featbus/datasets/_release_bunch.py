@@ -13,7 +13,7 @@ import numpy as np
 from .._records import DICOM_VIEW_KEY, PIXEL_SIZE_KEY, ImageError, map_images, process_backend
 from ..io import dropped_masks_note, for_processing_note, scaled_pixel_size, warn_skipped
 from ..progress import find_stack_level
-from ._common import _ON_ERROR, _bunch, _classes_text, _read_keeping_image
+from ._common import _bunch, _check_loader_choices, _classes_text, _read_keeping_image
 from ._release_index import MANIFEST_COLUMNS
 
 __all__ = ["release_bunch"]
@@ -100,8 +100,7 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
     ``Bunch.skipped``; a mask of another size than its image is in ``Bunch.dropped_masks`` (the
     image kept without it), as every loader reports it.
     """
-    if on_error not in _ON_ERROR:
-        raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
+    _check_loader_choices(on_error, None)
     s = rel.summary
     for note in s.label_notes:
         warnings.warn(note, UserWarning, stacklevel=find_stack_level())

@@ -239,24 +239,12 @@ def image_keys(images: list[Path]) -> dict[str, Path | None]:
     or without extension), the stem without a leading word (``0001-l`` for ``bus_0001-l``) and a
     number without its leading zeros. A key two images share finds neither (``None``)."""
     out: dict[str, Path | None] = {}
-
-    def put(key: str, img: Path, strong: bool) -> None:
-        if key in out and out[key] != img:
-            if strong:
-                out[key] = None
-            return
-        out[key] = img
-
     for img in images:
         name = Path(unicodedata.normalize("NFC", img.as_posix()))  # as cell_keys: macOS writes names in NFD
         rel = name.as_posix().casefold()
-        put(rel, img, True)
-        put(rel.rsplit(".", 1)[0], img, True)
-        put(name.name.casefold(), img, True)
-        for k in stem_keys(name.stem):
-            put(k, img, True)
-        if re.fullmatch(r"\d+", name.stem):
-            put(str(int(name.stem)), img, True)
+        keys = [rel, rel.rsplit(".", 1)[0], name.name.casefold(), *stem_keys(name.stem)]
+        for k in keys + ([str(int(name.stem))] if re.fullmatch(r"\d+", name.stem) else []):
+            out[k] = img if out.get(k, img) == img else None  # a key two images share finds neither
     return out
 
 

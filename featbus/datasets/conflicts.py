@@ -39,39 +39,25 @@ class LabelConflict(NamedTuple):
     #: perhaps two alike)
     kind: str
 
-    @property
-    def same_image(self) -> bool:
-        """Whether the group is one image (identical pixels or the same frame)."""
-        return self.kind != "near-duplicates"
-
 
 #: The kinds of :class:`LabelConflict`, from the most certain.
 CONFLICT_KINDS = ("identical", "same frame", "near-duplicates")
 
 
 def _components(n: int, groupings) -> np.ndarray:
-    """Union of several groupings (arrays of labels, or ``(rows, cols)`` pairs): component labels."""
-    parent = list(range(n))
+    """Union of several groupings (arrays of labels, or ``(rows, cols)`` pairs): component labels
+    (:func:`featbus.model_selection._groups_from_pairs`, each label array linking an image to the
+    first of its label)."""
+    from ..model_selection import _groups_from_pairs
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    rows, cols = [np.zeros(0, int)], [np.zeros(0, int)]
     for grouping in groupings:
-        if isinstance(grouping, tuple):
-            pairs = zip(np.asarray(grouping[0]).tolist(), np.asarray(grouping[1]).tolist())
-        else:
-            first: dict[int, int] = {}
-            pairs = []
-            for i, g in enumerate(np.asarray(grouping).tolist()):
-                pairs.append((first.setdefault(g, i), i))
-        for i, j in pairs:
-            a, b = find(i), find(j)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-    return np.array([find(i) for i in range(n)])
+        if not isinstance(grouping, tuple):
+            _, first, inverse = np.unique(np.asarray(grouping), return_index=True, return_inverse=True)
+            grouping = (np.arange(n), first[inverse.reshape(-1)])
+        rows.append(np.asarray(grouping[0], dtype=int))
+        cols.append(np.asarray(grouping[1], dtype=int))
+    return _groups_from_pairs(n, np.concatenate(rows), np.concatenate(cols))
 
 
 def _mixed(labels: np.ndarray, target: np.ndarray) -> list[np.ndarray]:

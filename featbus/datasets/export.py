@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ..vocabulary import MASK_FOLDER
-from ._common import _ON_ERROR, IMAGE_EXTENSIONS, _natural_key
+from ._common import IMAGE_EXTENSIONS, _check_loader_choices, _natural_key
 from ._release_rules import mask_parts
 from .sources.table import _refuse_misspelt_labels  # noqa: F401 (its refusal, read where it is named)
 
@@ -150,8 +150,7 @@ def load_export(root: str | os.PathLike, *, image_column: str | None = None, lab
     from .release import read_release
 
     root = Path(root)
-    if on_error not in _ON_ERROR:
-        raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
+    _check_loader_choices(on_error, None)
     rel = read_release(root, image_column=image_column, label_column=label_column, group_column=group_column,
                        group_pattern=group_pattern, require_labels=require_labels, classes=classes,
                        rows_without_image="raise")

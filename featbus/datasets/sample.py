@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._common import _classes_text
+from ._common import _classes_text, subset
 from .breast_lesions_usg import load_breast_lesions_usg
 
 #: The bundled sample: :func:`load_sample` reads it (``scripts/make_sample.py`` builds it).
@@ -59,11 +59,8 @@ def load_sample(*, classes: Sequence[str] | None = None) -> Bunch:
         unknown = [c for c in classes if c not in names]
         if unknown:
             raise ValueError(f"the sample has no class(es) {unknown}: its classes are {names}")
-        keep = [i for i, t in enumerate(data.target) if names[t] in classes]
-        for key in ("images", "masks", "paths", "data"):
-            data[key] = [data[key][i] for i in keep]
-        data.target = np.array([classes.index(names[data.target[i]]) for i in keep], dtype=int)
-        data.groups = data.groups[keep]
+        data = subset(data, [i for i, t in enumerate(data.target) if names[t] in classes])
+        data.target = np.array([classes.index(names[t]) for t in data.target], dtype=int)
         data.target_names = np.asarray(classes, dtype=str)
         for rec, t in zip(data.data, data.target):
             rec.meta["label"] = classes[t]

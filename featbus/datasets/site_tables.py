@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ..io import warn_skipped
-from ._common import _ON_ERROR, _data_root
+from ._common import _check_loader_choices, _data_root
 
 # --------------------------------------------------------------------------- sites with a table
 
@@ -130,8 +130,7 @@ def load_site_table_folder(root: str | os.PathLike, spec: SiteTable | str, *, on
 
     spec = SITE_TABLES[spec] if isinstance(spec, str) else spec
     root = Path(root)
-    if on_error not in _ON_ERROR:
-        raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
+    _check_loader_choices(on_error, None)
     table_path = root / spec.file
     if not table_path.is_file():
         raise FileNotFoundError(f"{str(root)!r} is not a {spec.name} folder: {spec.file} is not in it")

@@ -242,16 +242,12 @@ class ArrayRow:
     def read(self):
         """The row's pixels (``.npz``) or encoded bytes (parquet)."""
         file = Path(self.file)
-        if file.suffix.lower() == ".npz":
-            array = load_array(file, self.key)
-            if not 0 <= self.index < len(array):
-                raise ImageError(f"is past the {len(array)} rows of {self.key!r}", path=os.fspath(self))
-            return array[self.index]
-        cells = parquet_column(file, self.key)
-        if not 0 <= self.index < len(cells):
-            raise ImageError(f"is past the {len(cells)} rows of {self.key!r}", path=os.fspath(self))
-        data = cells[self.index]
-        if not data:
+        npz = file.suffix.lower() == ".npz"
+        rows = load_array(file, self.key) if npz else parquet_column(file, self.key)
+        if not 0 <= self.index < len(rows):
+            raise ImageError(f"is past the {len(rows)} rows of {self.key!r}", path=os.fspath(self))
+        data = rows[self.index]
+        if not npz and not data:
             raise ImageError("holds no image bytes", path=os.fspath(self))
         return data
 
@@ -425,16 +421,15 @@ def list_archive(path: str | os.PathLike, suffixes: tuple[str, ...], not_read: t
                                     "without its end-of-archive blocks, so whatever followed is lost (download "
                                     "it again)"))
             continue
-        name = info.name.replace("\\", "/")
-        parts = [p for p in name.split("/") if p not in ("", ".")]
-        if not parts:
+        name, clean = info.name.replace("\\", "/"), clean_name(info.name)
+        parts = clean.split("/")
+        if not clean:
             continue
         if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
             out(name, "outside the release", "a member named outside the archive (zip-slip): never read")
             continue
         if any(p.startswith(".") or p == "__MACOSX" for p in parts):
             continue  # hidden, as in a folder
-        clean = "/".join(parts)
         low = clean.lower()
         if info.kind == "a folder":
             continue

@@ -30,12 +30,6 @@ __all__ = ["NAME", "read", "recognise"]
 NAME = "Hugging Face parquet"
 
 
-def _schema(path: Path):
-    import pyarrow.parquet as pq
-
-    return pq.read_schema(path)
-
-
 def _image_column(schema) -> str | None:
     """The column holding encoded images: a struct with a ``bytes`` field (the hub's ``Image`` feature)."""
     import pyarrow as pa
@@ -129,13 +123,13 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     got = SourceRead(file, claims_images=True)
     path = Path(os.path.abspath(root / file))
     where = file.as_posix()
-    schema = _schema(path)
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
     column = _image_column(schema)
     if column is None:
         got.not_used, got.claims_images = "no image column (a struct of the images' bytes)", False
         return got
-    import pyarrow.parquet as pq
-
     n = pq.ParquetFile(path).metadata.num_rows
     if n > MAX_ROWS:
         got.not_used = f"{n:,} rows, more than {limit_words('MAX_ROWS')}"

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from ..._records import LeftOut
-from ...io import MAX_IMAGE_PIXELS, MAX_TABLE_BYTES, limit_words, list_folder
+from ...io import MAX_IMAGE_PIXELS, limit_words, list_folder
 from .._release_rules import split_of
-from .._release_tables import SourceError
 from ._base import Entry, SourceRead
+from .yolo import bounded_text
 
 __all__ = ["NAME", "read", "recognise"]
 
@@ -31,13 +31,6 @@ def recognise(files: list[Path]) -> list[Path]:
     bases = {m.parent for m in maps}
     return maps + [f for f in files if f.suffix.lower() == ".txt" and "imagesets" in (p.casefold() for p in f.parts)
                    and any(b in f.parents for b in bases)]
-
-
-def _bounded_text(path: Path) -> str:
-    """A labelmap or ImageSets list as text, within a table's bytes (:data:`featbus.io.MAX_TABLE_BYTES`)."""
-    if path.stat().st_size > MAX_TABLE_BYTES:
-        raise SourceError(f"{path.stat().st_size:,} bytes: refused above {limit_words('MAX_TABLE_BYTES')}, unread")
-    return path.read_text(encoding="utf-8", errors="replace")
 
 
 def _colours(path: Path) -> set[tuple[int, int, int]]:
@@ -58,7 +51,7 @@ def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal")
         return got
     base = file.parent
     colours: dict[tuple, str] = {}
-    for line in _bounded_text(root / file).splitlines():
+    for line in bounded_text(root / file).splitlines():
         name, _, rest = line.partition(":")
         rgb = rest.split(":", 1)[0].split(",")
         if line.startswith("#") or len(rgb) != 3 or not all(v.strip().isdigit() for v in rgb):
@@ -69,7 +62,7 @@ def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal")
     lists, _ = list_folder(root / base / "ImageSets", (".txt",))  # the one listing: regular files inside only
     for lst in (root / base / "ImageSets" / f for f in lists):
         if split_of(lst.stem):
-            for name in _bounded_text(lst).split():
+            for name in bounded_text(lst).split():
                 split[name] = split_of(lst.stem)
     known = set(files)
     unknown: set = set()

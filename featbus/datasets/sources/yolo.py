@@ -22,7 +22,7 @@ from .._release_rules import IMAGE_SUFFIXES, split_of
 from .._release_tables import SourceError
 from ._base import DrawnMask, Entry, SourceRead
 
-__all__ = ["NAME", "SUFFIXES", "index_mask", "label_file", "read", "recognise"]
+__all__ = ["NAME", "SUFFIXES", "bounded_text", "index_mask", "label_file", "read", "recognise"]
 
 NAME = "YOLO labels"
 SUFFIXES = (".yaml", ".yml")
@@ -51,7 +51,9 @@ def recognise(files: list[Path]) -> list[Path]:
                     and any(b == Path(".") or b in f.parents for b in bases)]
 
 
-def _text(path: Path) -> str:
+def bounded_text(path: Path) -> str:
+    """A source's text file (a data.yaml, a label file, VOC's labelmap), within a table's bytes
+    (:data:`featbus.io.MAX_TABLE_BYTES`)."""
     if path.stat().st_size > MAX_TABLE_BYTES:
         raise SourceError(f"{path.stat().st_size:,} bytes: refused above {limit_words('MAX_TABLE_BYTES')}, unread")
     return path.read_text(encoding="utf-8", errors="replace")
@@ -77,13 +79,13 @@ def _names(text: str) -> dict[int, str]:
 
 def _polygons(text: str, size: tuple[int, int]) -> tuple:
     """The polygons of a label file's lines, in pixels of an image of ``size`` (height, width)."""
-    h, w = size
-    out = []
-    for line in text.splitlines():
-        xy = [float(v) for v in line.split()[1:]]
-        if len(xy) >= 6 and len(xy) % 2 == 0:
-            out.append(tuple(v * (w if k % 2 == 0 else h) for k, v in enumerate(xy)))
-    return tuple(out)
+    lines = ([float(v) for v in line.split()[1:]] for line in text.splitlines())
+    return tuple(_pixels(xy, size) for xy in lines if len(xy) >= 6 and len(xy) % 2 == 0)
+
+
+def _pixels(xy: list[float], size: tuple[int, int]) -> tuple:
+    """A polygon's normalised ``x, y`` pairs in pixels of an image of ``size`` (height, width)."""
+    return tuple(v * (size[1] if k % 2 == 0 else size[0]) for k, v in enumerate(xy))
 
 
 def index_mask(path: Path, ref: str) -> DrawnMask | None:
@@ -91,7 +93,7 @@ def index_mask(path: Path, ref: str) -> DrawnMask | None:
     at the image's size), else None."""
     try:
         w, h = (int(v) for v in ref.split("x"))
-        return DrawnMask(path, ref, (h, w), _polygons(_text(path), (h, w)))
+        return DrawnMask(path, ref, (h, w), _polygons(bounded_text(path), (h, w)))
     except (OSError, ValueError, SourceError):
         return None
 
@@ -103,7 +105,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     if file.suffix.lower() == ".txt":
         got.claims_images = False
         return got
-    names = _names(_text(root / file))
+    names = _names(bounded_text(root / file))
     base = file.parent
     where = file.as_posix()
     boxed, empty, missing = [], 0, 0
@@ -116,7 +118,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         objects, boxes, polygons, spoilt = [], [], [], None
         shape, problem = header_shape(root / img)
         if (root / lab).is_file():
-            for n, line in enumerate(_text(root / lab).splitlines(), 1):
+            for n, line in enumerate(bounded_text(root / lab).splitlines(), 1):
                 fields = line.split()
                 if not fields:
                     continue
@@ -145,7 +147,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                     x, y, bw, bh = xy
                     boxes.append(((x - bw / 2) * w, (y - bh / 2) * h, (x + bw / 2) * w, (y + bh / 2) * h))
                 else:
-                    polygons.append(tuple(v * (w if k % 2 == 0 else h) for k, v in enumerate(xy)))
+                    polygons.append(_pixels(xy, shape))
         else:
             missing += 1
         if spoilt:  # never drawn, and the image's other objects alone would misstate it: left out, named
