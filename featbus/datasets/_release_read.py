@@ -22,6 +22,7 @@ from ._release_rules import (
     MASK_WORD_RANK,
     NON_LESION_MASK_WORDS,
     TABLE_SUFFIXES,
+    folder_split,
     split_counts,
     split_of,
 )
@@ -240,7 +241,7 @@ def _splits(kept, summary) -> list[str] | None:
             if split is None:
                 raise ReleaseError(f"{_name(e.image)!r}: split {e.split!r} is none of train, valid, test")
         else:
-            split = next((split_of(p) for p in reversed(Path(_name(e.image)).parts[:-1]) if split_of(p)), "")
+            split = folder_split(_name(e.image)) or ""
         splits.append(split)
     if not any(splits):
         return None
@@ -348,7 +349,7 @@ class Reader:
         if processing:  # said from the headers read, as the pixels' reading says it (featbus.io)
             summary.notes.append(f"{for_processing_note(processing)}.")
         splits = table.table_splits(chosen, images, rows_of) or [
-            next((split_of(p) for p in reversed(img.parts[:-1]) if split_of(p)), "") for img in images]
+            (folder_split(img) or "") for img in images]
         splits = splits if any(splits) else None
         summary.splits = split_counts(splits) if splits else {}
         summary.left_out = self.left_out

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 
 from ..vocabulary import (  # noqa: F401 (the words, read here with the rules over them)
     CONTAINER_FOLDERS,
@@ -40,7 +41,7 @@ __all__ = ["CONTAINER_FOLDERS", "DICOM_KEY_FIELDS", "IMAGE_COLUMNS", "IMAGE_SUFF
            "NON_LESION_MASK_WORDS", "NOT_READ_IMAGES", "PATIENT_COLUMNS", "PIXEL_SIZE_COLUMNS", "PIXEL_UNITS",
            "RENAMINGS", "SPLITS", "SPLIT_FOLDERS", "TABLE_SUFFIXES", "class_of_value", "column_key", "is_container",
            "is_mask_folder", "mask_parts", "original_stem", "pixel_size_cell", "pixel_size_column", "split_counts",
-           "split_of", "stem_keys"]
+           "folder_split", "split_of", "stem_keys"]
 
 #: Image files (as :mod:`featbus.io` reads them).
 IMAGE_SUFFIXES = IMAGE_EXTENSIONS
@@ -62,6 +63,11 @@ def split_of(value: str) -> str | None:
     """
     key = column_key(value)
     return SPLITS.get(key) if key else ""
+
+
+def folder_split(path) -> str | None:
+    """The split the nearest folder above ``path`` (a relative path) spells (:func:`split_of`), None without one."""
+    return next((split_of(p) for p in reversed(Path(path).parts[:-1]) if split_of(p)), None)
 
 
 def split_counts(splits: list[str]) -> dict[str, int]:

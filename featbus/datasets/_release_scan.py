@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import unicodedata
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +30,7 @@ from ._release_rules import (
     stem_keys,
 )
 
-__all__ = ["LeftOut", "cell_keys", "copies_folders", "dicom_name", "image_keys", "named_folders",
+__all__ = ["LeftOut", "copies_folders", "dicom_name", "named_folders",
            "normalisation_mattered", "one_level_down", "path_key", "probe_files", "scope_of", "split_masks",
            "unwrap_download_folder", "walk_release"]
 
@@ -234,42 +233,9 @@ def probe_files(root: Path, rels: list[Path], n_threads: int = 8) -> dict[Path, 
         return dict(zip(rels, pool.map(lambda r: header_shape(root / r), rels)))
 
 
-def image_keys(images: list[Path]) -> dict[str, Path | None]:
-    """The keys a table's cell finds an image by: its relative path, name and stem (any case, with
-    or without extension), the stem without a leading word (``0001-l`` for ``bus_0001-l``) and a
-    number without its leading zeros. A key two images share finds neither (``None``)."""
-    out: dict[str, Path | None] = {}
-    for img in images:
-        name = Path(unicodedata.normalize("NFC", img.as_posix()))  # as cell_keys: macOS writes names in NFD
-        rel = name.as_posix().casefold()
-        keys = [rel, rel.rsplit(".", 1)[0], name.name.casefold(), *stem_keys(name.stem)]
-        for k in keys + ([str(int(name.stem))] if re.fullmatch(r"\d+", name.stem) else []):
-            out[k] = img if out.get(k, img) == img else None  # a key two images share finds neither
-    return out
-
-
 def normalisation_mattered(cell: str, image: Path) -> bool:
     """Whether a cell found its image only once both were NFC-normalised (one written NFC, the other NFD)."""
     return unicodedata.is_normalized("NFC", cell) != unicodedata.is_normalized("NFC", image.as_posix())
-
-
-def cell_keys(value: str) -> list[str]:
-    """The keys of a table's cell (:func:`image_keys`'s side): as written, its name, stem, a number,
-    NFC-normalised."""
-    value = unicodedata.normalize("NFC", value)
-    v = value.strip().replace("\\", "/").lstrip("./") if not value.startswith("../") else value.strip()
-    if not v:
-        return []
-    p = Path(v)
-    keys = [v.casefold(), p.name.casefold()]
-    if value.strip() != value and value.strip():  # the name as written first: spaces may be part of it
-        keys = [value.casefold(), Path(value).name.casefold(), *keys]
-    if p.suffix.lower() in IMAGE_SUFFIXES:
-        keys += [v.rsplit(".", 1)[0].casefold(), p.stem.casefold()]
-    digits = p.stem if p.suffix.lower() in IMAGE_SUFFIXES else v
-    if re.fullmatch(r"\d+(\.0+)?", digits):
-        keys.append(str(int(float(digits))))
-    return list(dict.fromkeys(keys))
 
 
 def unwrap_download_folder(path: Path) -> Path:

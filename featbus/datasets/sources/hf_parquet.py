@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..._records import LeftOut
 from ...io import MAX_JSON_BYTES, MAX_ROWS, limit_words
-from .._release_rules import split_of
+from .._release_rules import folder_split, split_of
 from ._base import Entry, SourceRead
 from ._refs import ArrayRow, parquet_column
 
@@ -143,8 +143,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         label = next((c for c in schema.names if c.lower() in ("label", "labels", "class")), None)
     names = card.get(label) or own.get(label) or {}
     values = parquet_column(path, label) if label is not None else [None] * n
-    split = split_of(file.stem.split("-")[0]) or next((split_of(p) for p in reversed(file.parts[:-1])
-                                                       if split_of(p)), None) or None
+    split = split_of(file.stem.split("-")[0]) or folder_split(file) or None
     cells = parquet_column(path, column)
     kept = _struct_names(path, column, n)
     kept = kept if all(kept) else [None] * n  # names for every row, or the rows alone

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._release_rules import class_of_value, column_key, split_of
+from .._release_rules import class_of_value, column_key, folder_split, split_of
 
 __all__ = ["merge_split_tables", "one_hot_table", "split_column"]
 
@@ -47,7 +47,7 @@ def merge_split_tables(tables: dict[Path, tuple[list[str], list[list[str]]]], fi
     ``(tables, words)``."""
     groups: dict[tuple, list[Path]] = {}
     for rel, (header, _) in tables.items():
-        split = next((split_of(p) for p in reversed(rel.parts[:-1]) if split_of(p)), None)
+        split = folder_split(rel)
         if split is not None:
             groups.setdefault((rel.name.casefold(), tuple(column_key(h) for h in header)), []).append(rel)
     words = []
@@ -58,7 +58,7 @@ def merge_split_tables(tables: dict[Path, tuple[list[str], list[list[str]]]], fi
         own_split = "split" in map(column_key, header)  # a split column of its own is kept as written
         rows = []
         for rel in rels:
-            split = [] if own_split else [next(split_of(p) for p in reversed(rel.parts[:-1]) if split_of(p))]
+            split = [] if own_split else [folder_split(rel)]
             rows += [[(rel.parent / c.strip()).as_posix() if c.strip() and rel.parent / c.strip() in files else c
                       for c in row] + split for row in tables.pop(rel)[1]]
         tables[rels[0]] = (header if own_split else header + ["split"], rows)

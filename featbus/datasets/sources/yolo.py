@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..._records import LeftOut
 from ...io import MAX_TABLE_BYTES, header_shape, limit_words
-from .._release_rules import IMAGE_SUFFIXES, split_of
+from .._release_rules import IMAGE_SUFFIXES, folder_split
 from .._release_tables import SourceError
 from ._base import DrawnMask, Entry, SourceRead
 
@@ -166,7 +166,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         masks = (DrawnMask(root / lab, f"{shape[1]}x{shape[0]}", shape, tuple(polygons)),) if polygons and shape else ()
         if boxes and not polygons:
             boxed.append(img)
-        split = next((split_of(p) for p in reversed(img.parts[:-1]) if split_of(p)), None)
+        split = folder_split(img)
         got.entries.append(Entry(img, classes.pop() if classes else "normal", masks, None, split or None,
                                  meta={"boxes": [tuple(round(v, 2) for v in b) for b in boxes]} if boxes else {}))
     if empty:
