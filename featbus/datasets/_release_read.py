@@ -149,15 +149,23 @@ def _files_not_listed(reader, entries, claimers, names: str) -> None:
             reader.out(f, "no annotation", f"{names} lists no such image")
 
 
-def _checked(reader, entries) -> list:
+def _checked(reader, entries, claimers=()) -> list:
     """``(entry, masks)`` for each entry whose image is readable and not too large, its masks
-    (absolute, or drawn) each of the image's size; what is not left out, named."""
+    (absolute, or drawn) each of the image's size; what is not left out, named. The entries of a
+    release read inside a file (an archive's, :attr:`~.sources.SourceRead.checked`) were checked there:
+    taken as they are, each member's header read once."""
     root = reader.root
-    files = [e.image for e in entries if isinstance(e.image, Path)]
-    probed = probe_files(root, list(dict.fromkeys(files + [m for e in entries for m in e.masks
+    done = {_name(e.image) for got in claimers if got.checked for e in got.entries}
+    done -= {_name(e.image) for got in claimers if not got.checked for e in got.entries}  # masks joined here
+    rest = [e for e in entries if _name(e.image) not in done]
+    files = [e.image for e in rest if isinstance(e.image, Path)]
+    probed = probe_files(root, list(dict.fromkeys(files + [m for e in rest for m in e.masks
                                                            if isinstance(m, Path)])))
     kept = []
     for e in entries:
+        if _name(e.image) in done:
+            kept.append((e, tuple(e.masks)))
+            continue
         img = e.image
         probe = getattr(img, "probe", None)
         shape, problem = probed[img] if isinstance(img, Path) else probe() if probe else (None, None)
@@ -394,7 +402,7 @@ class Reader:
             summary.notes.append(f"The annotation files {names} read as one.")
         entries = _entries(reader, claimers)
         _files_not_listed(reader, entries, claimers, names)
-        kept = _checked(reader, entries)
+        kept = _checked(reader, entries, claimers)
         labels, class_order = _given_labels(reader, kept, claimers, names)
         if require_labels and not any(label is not None for label in labels):
             raise ReleaseError(f"nothing labels the images of {str(root)!r}: {names} lists them without a label")

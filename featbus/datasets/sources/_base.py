@@ -133,7 +133,9 @@ class SourceRead:
     the source's file itself (mini-MIAS's ``Info.txt``) is said as that table. ``class_order``: the classes
     in the source's order (else sorted); ``aside``: image files the source reads as none of the release's
     images (mini-MIAS's ``pectoral/`` references), neither listed nor left out. ``release``: the release a
-    source reads whole and checks itself (the featbus index, whose rows name files anywhere), taken as it is."""
+    source reads whole and checks itself (the featbus index, whose rows name files anywhere), taken as it is;
+    ``checked``: the entries' images and masks were checked where they were read (an archive's inner
+    release, by the arbiter): not read again."""
 
     file: Path
     entries: list[Entry] = field(default_factory=list)
@@ -152,3 +154,4 @@ class SourceRead:
     class_order: tuple = ()
     aside: tuple = ()
     release: object = None
+    checked: bool = False

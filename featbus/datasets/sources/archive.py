@@ -185,5 +185,5 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     got.class_source = f"{braced(s.class_source)} inside {{file}}" if s.class_source else None
     got.mask_rule = f"{braced(s.mask_rule)}, inside {{file}}" if s.mask_rule else None
     got.patient_source, got.patient_detail = s.patient_source, s.patient_detail
-    got.within = s
+    got.within, got.checked = s, True  # its members' headers and masks checked by the inner read
     return got
