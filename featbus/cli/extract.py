@@ -227,8 +227,9 @@ class _Rows:
 def _streams(args, segmenter, union) -> bool:
     """Whether the rows are computed as the images are read, none of them kept (:class:`_Rows`): the features
     read the image alone (no mask, no family scaling), nothing transforms the images first (--preprocess,
-    --patches, --segmenter) and no cluster computes them (--dask)."""
-    return (args.dask is None and segmenter is None and not _preprocessing_steps(args.preprocess)
+    --patches, --segmenter). With --dask the cluster's workers read and describe them
+    (:class:`featbus.cli._dask.EntriesOnCluster`)."""
+    return (segmenter is None and not _preprocessing_steps(args.preprocess)
             and not getattr(args, "patches", None) and _mask_need(args) is None
             and getattr(union, "family_scaling", None) in (None, "none"))
 
@@ -265,7 +266,13 @@ def run(args) -> int:
     rows = _Rows(union) if _streams(args, segmenter, union) else None
     from ..datasets._release_bunch import describing
 
-    with describing(rows) if rows is not None else contextlib.nullcontext():
+    if rows is not None and args.dask is not None:  # the workers read the entries: no pixels shipped from here
+        from ._dask import EntriesOnCluster
+
+        reading = describing(rows, run=EntriesOnCluster(args.dask, out, _progress(args)))
+    else:
+        reading = describing(rows) if rows is not None else contextlib.nullcontext()
+    with reading:
         data = _load_study(args)
     _log_data(data, args.data_dir)
     _passed_through(data, [])  # a clash with the table's own columns: said before extracting

@@ -99,8 +99,13 @@ def _read_backend(items: list) -> str | None:
 _DESCRIBER: ContextVar[Callable | None] = ContextVar("featbus_release_describer", default=None)
 
 
+#: What :func:`describing` set as ``run``: how the images are read and described, or None (here and in ``n_jobs``
+#: workers).
+_RUN: ContextVar[Callable | None] = ContextVar("featbus_release_run", default=None)
+
+
 @contextmanager
-def describing(describer: Callable[[ImageRecord], np.ndarray]) -> Iterator[None]:
+def describing(describer: Callable[[ImageRecord], np.ndarray], run: Callable | None = None) -> Iterator[None]:
     """While active, :func:`release_bunch` hands each image to ``describer`` in the process that decoded it and
     keeps the row it returns in place of the pixels: decode, describe, drop, image by image, so neither this
     process nor a reading worker ever holds more than the image at hand, whatever the release's size (a
@@ -114,6 +119,12 @@ def describing(describer: Callable[[ImageRecord], np.ndarray]) -> Iterator[None]
         It raises :class:`~featbus.ImageError` for an image it cannot describe (left out or raised as an
         unreadable image is). Its ``fitted`` attribute is False until it has described one image: images are
         described here, one at a time, until then, so that the worker processes start with it fitted.
+    run : callable, optional
+        ``run(describer, work, entries) -> results``: where the images are read and described, e.g. a Dask cluster
+        (``featbus extract --dask``). ``work(entry, index)`` reads and describes one entry (a picklable function of
+        the entry alone: an image's path or archive member, its masks' and its pixel size, never its pixels);
+        ``results`` are ``work``'s, one an entry, in order. By default: here until ``describer`` is fitted, then
+        in ``n_jobs`` worker processes.
 
     Notes
     -----
@@ -121,11 +132,12 @@ def describing(describer: Callable[[ImageRecord], np.ndarray]) -> Iterator[None]
     (``image`` and ``mask`` None). Where the groups are read from the pixels (near-duplicates, a release whose
     images name no patient) the pixels are kept and ``describer`` is not called: the Bunch has no ``features``.
     """
-    token = _DESCRIBER.set(describer)
+    token, ran = _DESCRIBER.set(describer), _RUN.set(run)
     try:
         yield
     finally:
         _DESCRIBER.reset(token)
+        _RUN.reset(ran)
 
 
 def _read_described(describer: Callable, item, index: int):
@@ -158,6 +170,8 @@ def _read_images(rel, items: list, keep: list[int], n_jobs, pixels_needed: bool)
     sizes = [rel.pixel_sizes[i] if rel.pixel_sizes else None for i in keep]
     work = partial(_read_described, describer)
     sized = [(image, masks, size) for (image, masks), size in zip(items, sizes)]
+    if _RUN.get() is not None:
+        return _RUN.get()(describer, work, sized)
     head = []
     while len(head) < len(sized) and not getattr(describer, "fitted", True):
         head.append(work(sized[len(head)], len(head)))
