@@ -1,12 +1,15 @@
 """``featbus extract ... --dask ADDRESS``: the features on a Dask cluster, in resumable partitions.
 
-The images are cut into partitions of :data:`PARTITION_SIZE` entries, in the table's order. Each
-partition is one task: a worker computes its rows and writes them to ``OUT.parts/part-<i>-<key>.npy``
-under a temporary name, renamed when complete, so a part file that exists is a whole partition. The
-key hashes the fitted extractors' settings, the entries' names and their pixels and masks, so a part
-of another extraction is never reused. The same command again computes only the partitions whose
-file is missing (an interrupted run resumed, a killed worker losing only its partition); the table
-is assembled from the parts when every one is there.
+The entries are cut into partitions of :data:`PARTITION_SIZE`, in the table's order. Each partition is one
+task: a worker computes its rows and writes them to ``OUT.parts/part-<i>-<key>.npz`` (or ``.npy``) under a
+temporary name, renamed when complete, so a part file that exists is a whole partition. Where the features
+read the image alone, the tasks carry the entries (a file's path, an archive's member) and the workers
+decode them (:class:`EntriesOnCluster`: ``.npz`` parts, keyed by the extractors' settings and the entries'
+names, sizes and modification times); where the pixels are needed first (near-duplicate groups,
+``--preprocess``, masks) the command reads them and the tasks carry them (:func:`extract_on_cluster`:
+``.npy`` parts, keyed by the pixels and masks). A part of another extraction is never reused. The same
+command again computes only the partitions whose file is missing (an interrupted run resumed, a killed
+worker losing only its partition); the table is assembled from the parts when every one is there.
 """
 
 from __future__ import annotations
