@@ -194,6 +194,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="runs of each way at each size (median; default 1)")
     ap.add_argument("-o", "--out", type=Path, default=RESULTS / "fullfield_scaling.json")
     ap.add_argument("--before", type=Path, help="also run featbus extract from this checkout (an older featbus)")
+    ap.add_argument("--frames", type=Path, help="the frames an earlier run built (its release folder, at least the "
+                                                "largest size's frames), used instead of building them again")
     args = ap.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     workers = [int(w) for w in args.workers.split(",")]
@@ -211,10 +213,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="featbus_fullfield_") as tmp:
         tmp = Path(tmp)
         t0 = time.perf_counter()
-        frames = build(tmp / "all", sizes[-1], SIZES, cycle=True)
-        result["build_s"] = round(time.perf_counter() - t0, 1)
+        if args.frames is None:
+            source = tmp / "all"
+            frames = build(source, sizes[-1], SIZES, cycle=True)
+            result["build_s"] = round(time.perf_counter() - t0, 1)
+        else:  # build's names end in the frame's number: <source>_<k>.dcm
+            source = args.frames
+            frames = sorted(source.rglob("*.dcm"), key=lambda f: int(f.stem.rsplit("_", 1)[1]))
+            if len(frames) < sizes[-1]:
+                raise SystemExit(f"{source} holds {len(frames)} frames; --sizes asks for {sizes[-1]}")
         for n in sizes:
-            rel = tmp / "all" if n == sizes[-1] else _link_release(frames[:n], tmp / "all", tmp / f"rel{n}")
+            rel = _link_release(frames[:n], source, tmp / f"rel{n}")
             files = sorted(str(f) for f in rel.rglob("*.dcm"))
             runs: dict = {"read": [], **{f"{way}{w}": [] for w in workers for way in ("extract", "plain", "before")}}
             for _ in range(args.rounds):
@@ -256,10 +265,9 @@ def main() -> None:
             entry["load_average"] = [round(v, 2) for v in os.getloadavg()]
             result["sizes"].append(entry)
             print(json.dumps(entry), flush=True)
-            if rel != tmp / "all":
-                import shutil
+            import shutil
 
-                shutil.rmtree(rel)
+            shutil.rmtree(rel)  # links: the frames stay
     result["projection_rsna"] = project(result)
     print(json.dumps(result["projection_rsna"], indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
