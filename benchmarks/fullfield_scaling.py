@@ -265,16 +265,24 @@ def main() -> None:
             entry["load_average"] = [round(v, 2) for v in os.getloadavg()]
             result["sizes"].append(entry)
             print(json.dumps(entry), flush=True)
+            write_report({**result, "projection_rsna": project(result)}, args.out)
             import shutil
 
             shutil.rmtree(rel)  # links: the frames stay
     result["projection_rsna"] = project(result)
     print(json.dumps(result["projection_rsna"], indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_report(result, args.out)
+
+
+def write_report(result: dict, out: Path) -> None:
+    """``result`` (:func:`main`'s, with its sizes so far and their projection) to ``out`` (JSON) and beside it
+    the Markdown table (``.md``). Written after each size too, so that a run stopped midway keeps its sizes."""
+    workers, rounds = result["workers"], result["rounds"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
     lines = ["# How the cost of a full-field release grows (benchmarks/fullfield_scaling.py)", "",
              f"Frames {', '.join(result['frame_sizes'])} in turn; {result['mix']}. {result['cpus']} CPUs, load average "
-             f"before {result['load_average_before']}; median of {args.rounds} round(s). ratio: the plain pool's wall "
+             f"before {result['load_average_before']}; median of {rounds} round(s). ratio: the plain pool's wall "
              "time over featbus's at as many workers (1.0 = as fast).", "",
              "MB: peaks polled every 20 ms: tree, the process tree's proportional set sizes (pages forked workers "
              "share with their parent counted once); parent, the command's own process (RSS); worker, the largest "
@@ -304,7 +312,7 @@ def main() -> None:
                if pr["peak_mb_per_frame"] is not None else "memory growth: needs two sizes."),
               f"Load average after each size: {[e['load_average'] for e in result['sizes']]}.", "",
               f"Command: `{result['command']}`", ""]
-    args.out.with_suffix(".md").write_text("\n".join(lines))
+    out.with_suffix(".md").write_text("\n".join(lines))
 
 
 if __name__ == "__main__":
