@@ -32,8 +32,9 @@ worker (slopes, so the fixed part is left out), taken to hold at 16 and 64 cores
 memory bandwidth and the disk are not modelled. The peak memory is projected the same way: the one-worker
 intercept plus the measured growth per frame.
 
-Run from the repository root (about 3 minutes at ``--sizes 50``; the default sizes need about 35 GB of
-temporary disk and an hour)::
+Run from the repository root (about 3 minutes at ``--sizes 50`` on two idle cores; the default sizes need
+about 25 GB of temporary disk, 25 MB a frame, and about an hour and a quarter; ``--frames DIR`` measures
+frames an earlier run built)::
 
     PYTHONPATH=$PWD python benchmarks/fullfield_scaling.py
     PYTHONPATH=$PWD python benchmarks/fullfield_scaling.py --sizes 50 --rounds 1
